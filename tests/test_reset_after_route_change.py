@@ -86,15 +86,47 @@ def moved_capture(path: Path, connections: int = 30) -> Path:
 
 def test_a_route_change_without_reset_on_every_path(tmp_path: Path,
                                                     short_everywhere: None) -> None:  # noqa: F811
-    """SideEvidence.last_ttl: a side's last TTL when not its first packet's, no RST."""
+    """SideEvidence.ttl_moved: a side's TTL's latest change (its time, before, after)."""
     path = moved_capture(tmp_path / "moved.pcap")
     reference, _ = run(path, 100_000, fast=False)
     assert len(reference) == 30
     for i, c in enumerate(reference):
-        assert (c.evidence("resp").last_ttl, c.resp_ttl) == ((62, 63), (None, 63),
-                                                             (None, 63))[i % 3], i
-        assert c.evidence("orig").last_ttl is None and c.conn_state == "SF", i
+        moved = c.evidence("resp").ttl_moved
+        expected = ((63, 62), (62, 63), None)[i % 3]
+        assert (moved and moved[1:]) == expected and c.resp_ttl == 63, i
+        if moved is not None:  # A's ACK of the fourth segment, or of the sixth
+            assert c.ts < moved[0] < c.last_ts, i
+        assert c.evidence("orig").ttl_moved is None and c.conn_state == "SF", i
     for chunk in (1, 2, 3, 7, 20, 100_000):
+        fast, _ = run(path, chunk, fast=True)
+        assert fast == reference, chunk
+
+
+def long_moved_capture(path: Path) -> Path:
+    """Two long transfers from M (TTL 64), A's ACKs of each eighth segment arriving with
+    63, 62 from the 300th segment on, 63 again from the 700th (the route changed and came
+    back), and on the second with 62 from the 640th on (its last change)."""
+    packets = []
+    for port, changes in ((6001, ((300, 62), (700, 63))), (6002, ((640, 62),))):
+        packets += [segment(M, A, port, 7000, 100, 0, SYN, 64),
+                    segment(A, M, 7000, port, 900, 101, SYN | ACK, 63),
+                    segment(M, A, port, 7000, 101, 901, ACK, 64)]
+        for k in range(1000):
+            packets.append(segment(M, A, port, 7000, 101 + 100 * k, 901, PSH | ACK, 64,
+                                   data=100))
+            if k % 8 == 7:
+                ttl = next((t for at, t in reversed(changes) if k >= at), 63)
+                packets.append(segment(A, M, 7000, port, 901, 201 + 100 * k, ACK, ttl))
+    return write_pcap(path, 1, packets)
+
+
+def test_a_long_connections_route_change_on_every_path(tmp_path: Path) -> None:
+    """SideEvidence.ttl_moved on the bulk path: its runs' changes within a batch and at
+    a batch's first packet, as the per-packet path's."""
+    path = long_moved_capture(tmp_path / "long.pcap")
+    reference, _ = run(path, 100_000, fast=False)
+    assert [c.evidence("resp").ttl_moved[1:] for c in reference] == [(62, 63), (63, 62)]
+    for chunk in (1, 5, 17, 64, 1000, 100_000):
         fast, _ = run(path, chunk, fast=True)
         assert fast == reference, chunk
 

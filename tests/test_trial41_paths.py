@@ -1,6 +1,6 @@
 """Field check 41: return paths and route changes (captures/trial41-paths, README). The
 whole results are regress expectations; here the words, and what the engine keeps for
-them (Connection.icmp_to, SideEvidence.last_ttl).
+them (Connection.icmp_to, SideEvidence.ttl_moved).
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ def test_an_own_reset_after_a_route_change_on_another_connection() -> None:
     came with 63, the RST with 62, the TTL the data connection's packets moved to."""
     analysis = stored_analysis(FOLDER / "control-reset-agent-firewall-rerouted.pcap.gz")
     [data] = [c for c in analysis.traffic.connections if c.orig_h == AGENT]
-    assert (data.orig_ttl, data.evidence("orig").last_ttl) == (63, 62)
+    moved = data.evidence("orig").ttl_moved
+    assert data.orig_ttl == 63 and moved is not None and moved[1:] == (63, 62)
     [error] = errors(analysis)
     assert error.code == "control_reset"
     message = _words(error.message)
@@ -89,13 +90,12 @@ def _rst_ttl(tmp_path: Path, name: str, frame: int, ttl: int) -> Path:
     return write_records(tmp_path / name.removesuffix(".gz"), linktype, records)
 
 
-@pytest.mark.parametrize(("ttl", "own"), [(62, True), (64, False), (61, False)])
+@pytest.mark.parametrize(("ttl", "own"), [(62, True), (64, False), (61, False), (63, False)])
 def test_an_unprompted_reset_is_read_by_the_agents_ttl_after_the_change(
         tmp_path: Path, ttl: int, own: bool) -> None:
     """The agent's TCP aborted the idle control connection (RST+ACK, answering nothing)
-    after its route changed (62 on the data connection since, 63 before): 62 is its own,
-    64 or 61 a device's. (63, the control connection's own last packet's, reads as its
-    own: a route that changed back cannot be told from a device one router nearer.)"""
+    after its route changed (62 on the data connection since, 63 before, as the control
+    connection's last packet): 62 is its own, 64, 61 or 63 a device's."""
     name = "control-reset-by-agent-rerouted.pcap.gz"
     capture = _rst_ttl(tmp_path, name, 2332, ttl)
     [error] = errors(stored_analysis(capture, config_path=sidecar(FOLDER / name)))
@@ -103,7 +103,7 @@ def test_an_unprompted_reset_is_read_by_the_agents_ttl_after_the_change(
     message = _words(error.message)
     assert (f"The RST's TTL {ttl} is that of {AGENT}'s own packets then, so most likely the "
             "agent's own system sent it" in message) is own, message
-    assert (f"The RST carries its TTL {ttl}, where {AGENT}'s own packets arrive with 63: a "
+    assert (f"The RST carries its TTL {ttl}, where {AGENT}'s own packets arrive with 62: a "
             f"device between them (a firewall or NAT) sent it in {AGENT}'s name"
             in message) is not own, message
 
@@ -141,3 +141,44 @@ def test_a_stray_retry_taken_by_the_next_jobs_listener() -> None:
             "10.77.0.2:6049, session S1's connect still retrying after that job ended, "
             "answered at frame 35") in message
     assert "a device between them" not in message
+
+
+@pytest.mark.parametrize(("name", "own"), [
+    ("control-reset-device-on-new-path.pcap.gz", False),  # R2's RST at 63, the agent 62
+    ("control-reset-device-route-moves-after.pcap.gz", False),  # the change after the RST
+    ("control-reset-agent-firewall-route-back.pcap.gz", True),  # the route came back: 63
+])
+def test_a_reset_is_read_by_the_agents_ttl_at_its_time(name: str, own: bool) -> None:
+    """The TTL the agent's packets had when the RST came, by the route changes every
+    connection between the hosts saw (SideEvidence.ttl_moved), not by the control
+    connection's own last packet, which came before them."""
+    [error] = errors(stored_analysis(FOLDER / name))
+    assert error.code == "control_reset"
+    message = _words(error.message)
+    assert ("so most likely the agent's own system sent it" in message) is own, message
+    assert (f"its TTL 63, where {AGENT}'s own packets arrive with 62" in message) is not own
+
+
+def test_a_synack_the_agents_own_firewall_rejects() -> None:
+    [error] = errors(stored_analysis(FOLDER / "synack-rejected-by-agent-firewall.pcap"))
+    message = _words(error.message)
+    assert (f"(code 13) from {AGENT} answered 10.77.1.1's SYN-ACK to {AGENT}" in message
+            and "to itself" not in message)
+    assert f"{AGENT}'s own firewall rejects 10.77.1.1's answers (its input rules)" in message
+    assert _words(error.fix).startswith(f"On {AGENT}, accept the return traffic")
+
+
+def test_a_synack_a_nat_in_front_of_the_agent_rejects() -> None:
+    [error] = errors(stored_analysis(FOLDER / "synack-rejected-by-nat-in-front.pcap"))
+    message = _words(error.message)
+    assert ("10.77.1.254, the address the agent's connection came from but not its own "
+            f"({AGENT}: a NAT device in front of it") in message
+    assert "nft insert rule inet filter forward" in _words(error.fix)
+
+
+def test_a_synack_lost_without_icmp_names_the_second_address() -> None:
+    [error] = errors(stored_analysis(FOLDER / "synack-silently-lost-second-address.pcap"))
+    message = _words(error.message)
+    assert "the return traffic is blocked, typically by a stateless rule" in message
+    assert (f"{SECOND} is not the address the session's control connection reached the "
+            f"agent at ({AGENT})") in message

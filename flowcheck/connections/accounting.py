@@ -87,16 +87,13 @@ def account_missed(c: ConnState, rto: float = 3.0) -> None:
     record.resp_fin_unseen = not c.resp.fin and _acked_beyond(c.resp) == 1
     record.fins_unseen = record.orig_fin_unseen + record.resp_fin_unseen
     record.orig_fin_acked, record.resp_fin_acked = fin_acked(c.orig), fin_acked(c.resp)
-    for name, side, peer, first_ttl in (("orig", c.orig, c.resp, record.orig_ttl),
-                                        ("resp", c.resp, c.orig, record.resp_ttl)):
+    for name, side, peer in (("orig", c.orig, c.resp), ("resp", c.resp, c.orig)):
         lost = side.lost_holes() if side.holes else []
         untold = untold_holes(side, record.last_ts, rto) if side.holes else []
         record.lost_gaps += len(lost)
         record.untold_gaps += len(untold)
-        record.set_evidence(name, side_evidence(side, peer, record.rst_frames, lost, untold,
-                                                first_ttl)
-                            if lost or untold or has_evidence(side, peer, first_ttl)
-                            else None)
+        record.set_evidence(name, side_evidence(side, peer, record.rst_frames, lost, untold)
+                            if lost or untold or has_evidence(side, peer) else None)
         if side.holes:
             record.missed_bytes += side.missed_bytes()
         record.gaps += len(side.holes)
@@ -163,15 +160,14 @@ def untold_holes(side: Endpoint, end_ts: float, rto: float) -> list[list]:
         acked is None or (h[0] >= acked and side.ack_last_frame <= h[2]))]
 
 
-def has_evidence(side: Endpoint, peer: Endpoint, first_ttl: int | None) -> bool:
+def has_evidence(side: Endpoint, peer: Endpoint) -> bool:
     """Whether side_evidence can give side anything but NO_EVIDENCE when it has no lost
     or untold holes: resends, bytes its pure ACKs show beyond its last one seen, a
-    trailing or reopened zero window, a RST's TTL, a last TTL other than its first
-    packet's (first_ttl: Connection.orig_ttl / resp_ttl), its handshake ACK repeated.
-    False for almost every side, whose SideEvidence (31 fields, compared with
+    trailing or reopened zero window, a RST's TTL, a TTL that changed, its handshake ACK
+    repeated. False for almost every side, whose SideEvidence (31 fields, compared with
     NO_EVIDENCE) is then not built at all."""
     return bool(side.resends or side.rst_ttl is not None or side.zero_ts is not None
-                or _last_ttl(side, first_ttl) is not None
+                or side.ttl_moved is not None
                 or side.zero_long_ts is not None or side.zero_long_s or side.zero_long_frame
                 or side.zero_long_end or sent_unseen(side)[0]
                 or handshake_ack_repeats(side, peer))
@@ -193,21 +189,13 @@ def handshake_ack_repeats(side: Endpoint, peer: Endpoint) -> int:
     return side.dup_acks if side.ack_sent == answer else 0
 
 
-def _last_ttl(side: Endpoint, first_ttl: int | None) -> int | None:
-    """SideEvidence.last_ttl: a side without RST's last packet's TTL (Endpoint.
-    ttl_before_rst, kept while it sends none) when it is not its first packet's."""
-    last = side.ttl_before_rst
-    return last if side.rst_ttl is None and last is not None and last != first_ttl else None
-
-
 def side_evidence(side: Endpoint, peer: Endpoint, rst_frames: list[int],
-                  lost: list[list], untold: list[list] | None = None,
-                  first_ttl: int | None = None) -> SideEvidence:
+                  lost: list[list], untold: list[list] | None = None) -> SideEvidence:
     """side's evidence at the end (SideEvidence; all defaults when it has none): its
     trailing resends (resends_acked given the connection's RST frames), its lost holes
     (`lost`: Endpoint.lost_holes) and untold ones (`untold`: untold_holes), sent_unseen,
     its zero windows, its handshake ACK repeated, its first RST's TTL and the TTL before
-    it, or its last TTL when not its first packet's (first_ttl, as has_evidence's)."""
+    it, its TTL's latest change."""
     resent = side.resends > 0
     unseen, unseen_frame = sent_unseen(side)
     first = lost[0] if lost else None
@@ -229,7 +217,7 @@ def side_evidence(side: Endpoint, peer: Endpoint, rst_frames: list[int],
         **zero_window_evidence([getattr(side, f) for f in ZERO_FIELDS]),
         rst_ttl=side.rst_ttl, rst_twice=side.rst_twice,
         ttl_before_rst=side.ttl_before_rst if side.rst_ttl is not None else None,
-        last_ttl=_last_ttl(side, first_ttl),
+        ttl_moved=side.ttl_moved,
         copy_ttl_other=side.copy_ttl_other)
 
 

@@ -46,6 +46,7 @@ from flowcheck.connections.reordering_rows import (
     below,
     rising,
 )
+from flowcheck.connections.ttl_moves import note_move, run_changes
 from flowcheck.connections.zero_window import zero_window_runs
 from flowcheck.decode import DecodedBatch
 
@@ -187,15 +188,23 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     counts, payloads = seg_count.tolist(), payload.tolist()
     # A side whose only packets so far were RSTs (steady: their state is RESET) has no
     # TTL of its own yet (conn.update_packet): its run's first packet gives it.
-    first_ttl = d.tcp_ttl[rows[starts]].tolist()
+    ttl = d.tcp_ttl[rows]
+    first_ttl = ttl[starts].tolist()
     # Each side's last packet's TTL, a capture copy's not (Endpoint.ttl_before_rst, kept
-    # while the side has sent no RST: update_packet's); None: only copies.
+    # while the side has sent no RST: update_packet's); None: only copies. And its TTL's
+    # latest change (Endpoint.ttl_moved: flowcheck.connections.ttl_moves).
+    changes = run_changes(ttl, segment, sent, all_sent)
     if all_sent:
-        last_ttl: list[int | None] = d.tcp_ttl[rows[starts + seg_count - 1]].tolist()
+        last_ttl: list[int | None] = ttl[starts + seg_count - 1].tolist()
+        first_sent: list[int | None] = first_ttl  # type: ignore[assignment]
+        first_row = starts.tolist()
     else:
         last_at = np.maximum.reduceat(np.where(sent, np.arange(rows.shape[0]), -1), starts)
         last_ttl = [None if at < 0 else value for at, value in zip(
-            last_at.tolist(), d.tcp_ttl[rows[last_at]].tolist(), strict=True)]
+            last_at.tolist(), ttl[last_at].tolist(), strict=True)]
+        first_row = np.minimum.reduceat(np.where(sent, np.arange(rows.shape[0]), rows.shape[0]),
+                                        starts).tolist()
+        first_sent = [None if at >= rows.shape[0] else int(ttl[at]) for at in first_row]
     retransmit_counts = retransmits.tolist()
     seg_last_ts = ts[starts + seg_count - 1].tolist()  # each side's last
     last_data = last_data_of(frames, ts, data_rows, starts)
@@ -212,8 +221,13 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
                 record.orig_last_data = last_data[s]
                 if record.orig_first_data is None:
                     unfirsted.append(s)
-        if last_ttl[s] is not None and sides[s].rst_ttl is None:
-            sides[s].ttl_before_rst = last_ttl[s]
+        side = sides[s]
+        if side.rst_ttl is None:
+            if s in changes or (first_sent[s] != side.ttl_before_rst
+                                and side.ttl_before_rst is not None):
+                note_move(side, s, ttl, ts, changes, first_sent[s], first_row[s])
+            if last_ttl[s] is not None:
+                side.ttl_before_rst = last_ttl[s]
         if k & 1:
             record.resp_last_ts = seg_last_ts[s]
             record.resp_pkts += counts[s]

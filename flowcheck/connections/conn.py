@@ -209,7 +209,8 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
     its side's first packet without RST is kept (Connection.orig_ttl / resp_ttl: a RST
     may be a device's in the side's name; a copy counts, as it has its original's), and
     its first RST's (Endpoint.rst_ttl), and its last packet's before that RST
-    (Endpoint.ttl_before_rst: the side's TTL then, should the route have changed).
+    (Endpoint.ttl_before_rst: the side's TTL then, should the route have changed) with
+    the latest change of it (Endpoint.ttl_moved).
 
 
     copy: the packet is a capture copy of an earlier one (flowcheck.connections.copies):
@@ -373,6 +374,8 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
             record.resp_rst = True
             record.resp_rst_frame = record.resp_rst_frame or frame
     elif side.rst_ttl is None:
+        if side.ttl_before_rst is not None and ttl != side.ttl_before_rst:
+            side.ttl_moved = (ts, side.ttl_before_rst, ttl)
         side.ttl_before_rst = ttl
     note_packet(side, flags, seq, ack_number, plen, window, ts)
     for letter in letters:

@@ -113,6 +113,10 @@ class Endpoint:
     # The IP TTL of the side's latest packet (not a RST, not a capture copy) while it has
     # sent no RST: at its first RST, the TTL before it (SideEvidence.ttl_before_rst).
     ttl_before_rst: int | None = None
+    # The latest change of that TTL from one packet to the next (not a RST, not a capture
+    # copy) while the side has sent no RST, as (the packet's time, the TTL before, the
+    # TTL after): its route changed mid-connection (SideEvidence.ttl_moved); None: none.
+    ttl_moved: tuple[float, int, int] | None = None
     # A RST of the side with another TTL than its first, a capture copy or not: seen at
     # a second capture point a router apart (SideEvidence.rst_twice); a capture copy of
     # one of the side's packets with another TTL than its first packet's: two capture

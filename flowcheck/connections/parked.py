@@ -95,6 +95,11 @@ class Parked:
     established: np.ndarray | None = None
     rtt: np.ndarray | None = None
     seen: np.ndarray | None = None
+    # Endpoint.ttl_moved, each (2, flows): the latest TTL change's time (nan: none), the
+    # TTL before and after it (int16).
+    ttl_move_ts: np.ndarray | None = None
+    ttl_move_from: np.ndarray | None = None
+    ttl_move_to: np.ndarray | None = None
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Parked:
         """A deep copy (flowcheck.live copies the tracker at every check) that shares the
@@ -117,6 +122,15 @@ class Parked:
         """Endpoint.acked_ts of flow i's side `row` (0.0 while it has none)."""
         value = self.acked_ts.item(row, i) if self.acked_ts is not None else 0.0
         return 0.0 if value != value else value
+
+    def _ttl_moved(self, row: int, i: int) -> tuple[float, int, int] | None:
+        """Endpoint.ttl_moved of flow i's side `row` (None: its TTL never changed)."""
+        if self.ttl_move_ts is None:
+            return None
+        when = self.ttl_move_ts.item(row, i)
+        if when != when:
+            return None
+        return when, self.ttl_move_from.item(row, i), self.ttl_move_to.item(row, i)  # type: ignore[union-attr]
 
     def take_pre_tap(self, i: int) -> list[tuple]:
         """Flow i's packets waiting for the tap (ConnState.pre_tap), as a new list (the
@@ -162,6 +176,7 @@ class Parked:
                 seq_ahead_frame=self.seq_ahead_frame.item(row, i),
                 rst_ttl=ttl_item(self.rst_ttl.item(row, i)),
                 ttl_before_rst=ttl_item(self.ttl_before_rst.item(row, i)),
+                ttl_moved=self._ttl_moved(row, i),
                 **{name: wire_item(name, values.item(row, i))
                    for name, values in self.wire.items()})
 
@@ -216,7 +231,8 @@ def commit(short: ShortPass, keep: np.ndarray, uids: list[str]) -> tuple[Parked,
                   {name: side(values) for name, values in short.wire.items()},
                   short.tap_pending[order], packed, side(short.acked_ts),
                   side(short.ack_first), short.syn_seen[order], short.syn_ts[order],
-                  short.established[order], short.rtt[order], short.seen[order])
+                  short.established[order], short.rtt[order], short.seen[order],
+                  side(short.ttl_move_ts), side(short.ttl_move_from), side(short.ttl_move_to))
     if order.shape[0] >= COMPACT_FROM:
         _compact_columns(block)
     return block, order

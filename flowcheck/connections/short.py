@@ -149,6 +149,10 @@ class ShortPass:
         # Connection.orig_ttl / resp_ttl, Endpoint.rst_ttl, ttl_before_rst: the side's
         # first packet's, first RST's and latest packet's before it IP TTL (-1: none yet).
         ttl, rst_ttl, ttl_before_rst = (np.full(two, -1, np.int16) for _ in range(3))
+        # Endpoint.ttl_moved: the latest change of that TTL (its time, nan: none; the TTL
+        # before and after it).
+        move_ts = np.full(two, np.nan)
+        move_from, move_to = np.full(two, -1, np.int16), np.full(two, -1, np.int16)
         syn_seen = np.zeros(v, bool)
         syn_ts = np.full(v, np.nan)
         last_syn = np.full(v, np.nan)
@@ -171,8 +175,8 @@ class ShortPass:
                 st, base, isn, last_raw, last_u, max_end, fin, acked, acked_frame, acked_ts,
                 ack_first, ack_last, unseen_first, unseen_last, unseen_top, resends,
                 resent_u, resent_ts, resent_frame, first_ts, first_frame, seg_max,
-                resent_len, seq_ahead, ahead_frame, ttl, rst_ttl, ttl_before_rst),
-                strict=True)), zero, wire,
+                resent_len, seq_ahead, ahead_frame, ttl, rst_ttl, ttl_before_rst,
+                move_ts, move_from, move_to), strict=True)), zero, wire,
                 dict(zip(FLOW_FIELDS, (self.orig_is_lower, last_syn, tap_pending, syn_seen,
                                        syn_ts, established, rtt, seen), strict=True)),
                 pre_tap)
@@ -334,12 +338,21 @@ class ShortPass:
                 zero_window_step(zero, fs, fp, ~syn & ~rs & ~cp, window[at] == 0, t, fr)
             # FIN, RST.
             _put(fin, fs, fn, True)
-            # update_packet's ttl_before_rst: until the side's first RST, copies aside.
+            # update_packet's ttl_before_rst and ttl_moved: until the side's first RST,
+            # copies aside.
             reset = bool(rs.any())
+            before = ttl_before_rst[fs]
+            moved = (before >= 0) & (pt != before)
             if any_rst or reset or copies:
-                _put(ttl_before_rst, fs, (rst_ttl[fs] < 0) & ~rs & ~cp, pt)
+                counted = (rst_ttl[fs] < 0) & ~rs & ~cp
+                moved &= counted
+                _put(ttl_before_rst, fs, counted, pt)
             else:
                 ttl_before_rst[fs] = pt
+            if moved.any():  # a route changed mid-connection (rare)
+                move_at = _put(move_ts, fs, moved, t)
+                _put(move_from, fs, moved, before, move_at)
+                _put(move_to, fs, moved, pt, move_at)
             if reset:
                 any_rst = True
                 _put(rst_ttl, fs, rs & (rst_ttl[fs] < 0), pt)
@@ -384,6 +397,8 @@ class ShortPass:
         self.seq_ahead, self.ahead_frame = seq_ahead.reshape(2, v), ahead_frame.reshape(2, v)
         self.ttl, self.rst_ttl = ttl.reshape(2, v), rst_ttl.reshape(2, v)
         self.ttl_before_rst = ttl_before_rst.reshape(2, v)
+        self.ttl_move_ts = move_ts.reshape(2, v)
+        self.ttl_move_from, self.ttl_move_to = move_from.reshape(2, v), move_to.reshape(2, v)
         self.unseen_first, self.unseen_last, self.unseen_top = (
             unseen_first.reshape(2, v), unseen_last.reshape(2, v), unseen_top.reshape(2, v))
         self.syn_retries, self.retransmits = syn_retries, retransmits

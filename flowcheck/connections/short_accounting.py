@@ -71,9 +71,8 @@ def _evidence(short: ShortPass, flows: np.ndarray, acked: np.ndarray, max_end: n
                       ahead - max_end - short.fin.take(flows, axis=1), 0)
     zero = {name: values.take(flows, axis=1) for name, values in short.zero.items()}
     rst_ttl = short.rst_ttl.take(flows, axis=1)
-    # accounting._last_ttl: a side without RST whose last TTL is not its first packet's.
     last_ttl = short.ttl_before_rst.take(flows, axis=1)
-    moved = (rst_ttl < 0) & (last_ttl >= 0) & (last_ttl != short.ttl.take(flows, axis=1))
+    moved = ~np.isnan(short.ttl_move_ts.take(flows, axis=1))  # Endpoint.ttl_moved
     repeats = _handshake_ack_repeats(short, flows, max_end)
     has = ((resends > 0) | (beyond > 0) | ~np.isnan(zero["zero_ts"])
            | (zero["zero_long_s"] > 0) | (rst_ttl >= 0) | moved | (repeats > 0))
@@ -110,7 +109,9 @@ def _evidence(short: ShortPass, flows: np.ndarray, acked: np.ndarray, max_end: n
             rst_ttl=ttl_item(rst_ttl.item(row, i)),
             ttl_before_rst=(ttl_item(last_ttl.item(row, i))
                             if rst_ttl.item(row, i) >= 0 else None),
-            last_ttl=ttl_item(last_ttl.item(row, i)) if moved[row, i] else None)
+            ttl_moved=((short.ttl_move_ts.item(row, flows[i]),
+                        short.ttl_move_from.item(row, flows[i]),
+                        short.ttl_move_to.item(row, flows[i])) if moved[row, i] else None))
     return evidence
 
 

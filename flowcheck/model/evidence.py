@@ -113,13 +113,14 @@ class SideEvidence:
     # away from the first packet's (Connection.orig_ttl / resp_ttl; trial 37c D2), so a
     # RST is compared with this one (flowcheck.verify.ttl.reset_ttls).
     ttl_before_rst: int | None = None
-    # The IP TTL (hop limit) of the last packet of a side that sent no RST (not a capture
-    # copy), when it differs from its first packet's (Connection.orig_ttl / resp_ttl):
-    # the host's route toward the capture point changed while the connection was open;
-    # None otherwise (almost always). The host's own RST on another connection to the
-    # same peer after the change carries it (flowcheck.verify.ttl.reset_ttls: trial 40
-    # t1c, the control connection idle while the data connection saw the change).
-    last_ttl: int | None = None
+    # The latest change of the IP TTL (hop limit) from one of the side's packets to its
+    # next (not a RST, not a capture copy; before its first RST) as (the packet's time in
+    # seconds, capture clock; the TTL before; the TTL after): the host's route toward the
+    # capture point changed while the connection was open; None when it never did (almost
+    # always). Its packets arrive with the TTL after it from then on, a RST of its own on
+    # another connection to the same peer too (flowcheck.verify.ttl.reset_ttls: field
+    # check 41, a control connection idle while the data connection saw the change).
+    ttl_moved: tuple[float, int, int] | None = None
     # Whether a RST of the side arrived with another TTL than its first (a capture copy
     # or not): seen at a second capture point, a router apart; and whether a capture copy
     # of one of its packets did than its first packet's (two capture points a router

@@ -112,7 +112,7 @@ class Context:
     # The TTLs each host's packets reached the capture with, per (sender, receiver)
     # (verify.ttl.capture_host; built on first use).
     host_ttls: dict[tuple[str, str], set[int]] | None = None
-    # The connections between each pair of hosts (verify.ttl.moved_ttls; built on first
+    # The connections between each pair of hosts (verify.ttl.route_ttl_at; built on first
     # use).
     connections_between: dict[frozenset[str], list[Connection]] | None = None
     # (sender, receiver) whose packets the capture set holds twice: two capture points'

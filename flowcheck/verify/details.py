@@ -35,7 +35,7 @@ from flowcheck.verify.ranges import (
 from flowcheck.verify.refusals import refusal_how
 from flowcheck.verify.rst_words import cited_rsts
 from flowcheck.verify.shared import agent_kind, other_agent, three_way_hosts
-from flowcheck.verify.synack_unreachable import synack_unreachable
+from flowcheck.verify.synack_unreachable import synack_how, synack_unreachable
 
 # A duration a clock set back between its two ends made negative (trial 29 D2).
 CLOCK_BACK_WORDS = "an unknown time (the capture's clock was set back in between)"
@@ -383,7 +383,7 @@ def failure_words(conn: Connection) -> str:
         reset = (f", then its RST (frame {conn.rst_frames[0]})" if conn.resp_rst
                  else "")
         if synack_unreachable(conn):  # trial 40 x1
-            reset = f", {refusal_how(conn)} about them"
+            reset = f", {synack_how(conn)} about them"
         return (f"handshake incomplete: {counted(conn.synack_frames, 'SYN-ACK')} from "
                 f"{conn.resp_h}{reset}, no ACK from {conn.orig_h}")
     syns = syn_count(conn)

@@ -43,7 +43,11 @@ from flowcheck.verify.synack_reset import (
     synacks_unreceived,
     unreceived_reading,
 )
-from flowcheck.verify.synack_unreachable import report_synack_unreachable, synack_unreachable
+from flowcheck.verify.synack_unreachable import (
+    other_address_words,
+    report_synack_unreachable,
+    synack_unreachable,
+)
 from flowcheck.verify.ttl import capture_host, routers_words, taken_on_words
 from flowcheck.verify.unresent import unresent_words
 
@@ -103,8 +107,11 @@ def handshake_incomplete(ctx: Context, session: Session | None, conn: Connection
                 f"return traffic of established connections, or {return_rule}.",
                 session=session, conn=conn, cause=cause)
         return
+    other = other_address_words(session, conn)  # a second address's routes (check 41)
     ctx.add("handshake_incomplete",
-            f"{head}: the return traffic is blocked, typically by a stateless rule.",
+            f"{head}: the return traffic is blocked, typically by a stateless rule."
+            + (f" And {other}, an address the routers between them may not route back "
+               "to." if other else ""),
             f"On {conn.orig_h} (its input chain) and on any firewall between the hosts, "
             "accept the return traffic of established connections ahead of any drop (nft "
             "insert rule inet filter input ct state established,related accept; iptables "

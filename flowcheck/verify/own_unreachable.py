@@ -18,9 +18,12 @@ from flowcheck.verify.context import Context
 
 
 def own_stack_refused(conn: Connection) -> bool:
-    """Was the SYN refused by an ICMP unreachable its originator sent itself?"""
+    """Was the SYN refused by an ICMP unreachable its originator sent itself? Not one
+    that quotes the responder's SYN-ACK (Connection.icmp_to): the originator's firewall
+    rejecting the answer (flowcheck.verify.synack_unreachable)."""
     return (bool(conn.icmp_frames) and not conn.resp_rst
-            and conn.icmp_sender is not None and conn.icmp_sender == conn.orig_h)
+            and conn.icmp_sender is not None and conn.icmp_sender == conn.orig_h
+            and conn.icmp_to != conn.resp_h)
 
 
 def own_stack_words(conn: Connection, how: str, routing: bool) -> str:

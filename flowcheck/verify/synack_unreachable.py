@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from flowcheck.connections.icmp import FRAMES_PER_QUOTE
 from flowcheck.model import Connection, Session
-from flowcheck.verify.allow_rules import allow_rule, capitalised
 from flowcheck.verify.context import Context, role_words
 from flowcheck.verify.refusals import prohibited, refusal_how, routing_unreachable
 
@@ -28,6 +27,14 @@ def synack_unreachable(conn: Connection) -> bool:
             and conn.icmp_sender not in (None, conn.resp_h))
 
 
+def synack_how(conn: Connection) -> str:
+    """The ICMP that answered the SYN-ACK, named with its sender ("an ICMP network
+    unreachable (code 0) from 10.77.1.254"; refusals.refusal_how, which names a device
+    between the hosts, the originator too)."""
+    how = refusal_how(conn)
+    return how + (f" from {conn.orig_h}" if conn.icmp_sender == conn.orig_h else "")
+
+
 def report_synack_unreachable(ctx: Context, session: Session | None, conn: Connection,
                               head: str, cause: str) -> None:
     """handshake_incomplete for a synack_unreachable connection: who answered the SYN-ACK
@@ -37,16 +44,28 @@ def report_synack_unreachable(ctx: Context, session: Session | None, conn: Conne
     frames = conn.icmp_frames
     many = len(frames) > 1
     listed = ", ".join(map(str, frames)) + (", ..." if len(frames) >= FRAMES_PER_QUOTE else "")
-    told = (f"{refusal_how(conn)} answered {resp}'s SYN-ACK to {orig} (frame"
+    told = (f"{synack_how(conn)} answered {resp}'s SYN-ACK to {orig} (frame"
             f"{'s' if many else ''} {listed}: the "
             f"{'messages quote' if many else 'message quotes'} the SYN-ACK)")
-    other = _other_address(session, conn)
-    if device == orig:
+    other = other_address_words(session, conn)
+    accept = ("accept the return traffic of established connections ahead of the reject "
+              "(nft insert rule inet filter {chain} ct state established,related accept), "
+              f"or let TCP from {resp} port {conn.resp_p} back to {orig} pass")
+    if device == orig and other and session is not None:
+        # Not the host's own address: a NAT device in front of it answers from it (field
+        # check 41: its forward rules rejected the answers), or its second address.
+        name = role_words(conn, session).rsplit(" ", 1)[0]
+        reading = (f"{orig}, the address {name}'s connection came from but not its own "
+                   f"({_known_address(session, conn)}: a NAT device in front of it, or a "
+                   f"second address of its host), rejects {resp}'s answers: the firewall "
+                   f"there (a NAT device's forward rules, a host's input rules)")
+        fix = (f"On the device that holds {orig} (the NAT device in front of {name}, else "
+               f"{name}'s host), " + accept.format(chain="forward") + " (on a host: its "
+               "input chain).")
+    elif device == orig:
         reading = (f"{orig}'s own firewall rejects {resp}'s answers (its input rules), so "
                    "its TCP never sees them and resends its SYN")
-        fix = (f"{capitalised(allow_rule(ctx, conn, session))}, and on {orig} accept the "
-               "return traffic of established connections ahead of the reject (nft insert "
-               "rule inet filter input ct state established,related accept).")
+        fix = f"On {orig}, " + accept.format(chain="input") + "."
     elif routing_unreachable(conn) is not None and not prohibited(conn):
         reading = (f"{device} has no route back to {orig}: {resp} accepted the connection, "
                    f"and its answers die at {device}" + (
@@ -72,7 +91,7 @@ def report_synack_unreachable(ctx: Context, session: Session | None, conn: Conne
             frames=sorted({*conn.syn_frames[:1], *conn.synack_frames[:1], *frames}))
 
 
-def _other_address(session: Session | None, conn: Connection) -> str:
+def other_address_words(session: Session | None, conn: Connection) -> str:
     """"10.77.3.2 is not the address the session's control connection reached the agent
     at (10.77.2.2): the agent's host chose another source address for this connection",
     or "" when the originator is one of the session's hosts' known addresses."""

@@ -14,8 +14,8 @@ same network segment with the same initial TTL.
 A capture taken on a host sees that host's packets with its initial TTL and the peer's
 lower by the routers between; equal TTLs (the same segment, no router) or two lowered
 ones (a capture point between) tell nothing. Read from Connection.orig_ttl / resp_ttl
-(each side's first packet), SideEvidence.rst_ttl and ttl_before_rst (the side's last
-packet before its RST) (flowcheck.connections).
+(each side's first packet), SideEvidence.rst_ttl, ttl_before_rst (the side's last
+packet before its RST) and ttl_moved (its TTL's latest change) (flowcheck.connections).
 """
 
 from __future__ import annotations
@@ -41,9 +41,10 @@ def reset_ttls(ctx: Context, conn: Connection, side: str) -> tuple[int, int] | N
     last packet's before the RST (SideEvidence.ttl_before_rst), else its first packet's.
     The packet just before, since a route that changed mid-connection (a router more or
     less: trial 37c D2) moves the TTL of all of the host's later packets, its RST's too.
-    A connection idle while the route changed holds no packet after it: when another
-    connection between the same two hosts, open before the RST, saw the host's packets
-    move to the RST's TTL (moved_ttls), that is the host's TTL then (trial 40 t1c)."""
+    And a connection idle while the route changed holds no packet after it: when a
+    connection between the same two hosts saw the host's TTL change (route_ttl_at), the
+    TTL that change says the host's packets had at the RST is its own then (field
+    check 41)."""
     evidence = conn.evidence(side)  # type: ignore[arg-type]
     rst, own = evidence.rst_ttl, evidence.ttl_before_rst
     if own is None:
@@ -51,29 +52,33 @@ def reset_ttls(ctx: Context, conn: Connection, side: str) -> tuple[int, int] | N
     if rst is None or own is None:
         return None
     host, peer = (conn.orig_h, conn.resp_h) if side == "orig" else (conn.resp_h, conn.orig_h)
-    if rst != own and own == own_ttl(conn, side) and conn.rst_ts is not None \
-            and rst in moved_ttls(ctx, host, peer, conn, conn.rst_ts):
-        own = rst
+    if conn.rst_ts is not None:
+        then = route_ttl_at(ctx, host, peer, conn.rst_ts)
+        if then is not None:
+            own = then
     return rst, own
 
 
-def moved_ttls(ctx: Context, host: str, peer: str, but: Connection, before: float
-               ) -> set[int]:
-    """The TTLs host's packets to peer moved to mid-connection (a route that changed: the
-    side's last TTL other than its first, SideEvidence.last_ttl, or its last before its
-    RST) on the connections between them other than `but` that opened before `before`
-    (seconds, capture clock). Only a change seen within one connection counts: two
-    connections' first TTLs may come from two capture points."""
-    moved: set[int] = set()
+def route_ttl_at(ctx: Context, host: str, peer: str, when: float) -> int | None:
+    """The TTL host's packets to peer arrived with at `when` (seconds, capture clock) by
+    the latest change of it seen on a connection between them that opened by then
+    (SideEvidence.ttl_moved: the TTL after a change at or before `when`; before one after
+    it, which the packets had until then); None when none changed. A side with capture
+    copies is left out: two capture points' packets differ by their routers, not by a
+    route that changed."""
+    best: tuple[float, int] | None = None
     for c in _between(ctx).get(frozenset((host, peer)), ()):
-        if c is but or c.ts > before:
+        if c.ts > when:
             continue
-        side = "orig" if c.orig_h == host else "resp"
-        evidence = c.evidence(side)  # type: ignore[arg-type]
-        later = evidence.last_ttl if evidence.rst_ttl is None else evidence.ttl_before_rst
-        if later is not None and later != own_ttl(c, side):
-            moved.add(later)
-    return moved
+        is_orig = c.orig_h == host
+        moved = c.evidence("orig" if is_orig else "resp").ttl_moved
+        if moved is None or (c.orig_copy_bytes if is_orig else c.resp_copy_bytes):
+            continue
+        at, before, after = moved
+        seen = (at, after) if at <= when else (when, before)
+        if best is None or seen[0] > best[0]:
+            best = seen
+    return None if best is None else best[1]
 
 
 def _between(ctx: Context) -> dict[frozenset[str], list[Connection]]:
