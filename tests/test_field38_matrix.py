@@ -131,3 +131,19 @@ def test_data_dropped_by_media_egress_routed_names_media_server_only() -> None:
                                        "its outbound rules")
     assert "every firewall on the way" not in unused[0]["fix"]
     assert "no SYN to it left that host" in unused[0]["message"]
+
+
+def test_agent_killed_with_loss_before_the_start_fails_control_closed() -> None:
+    """Seed 49 run 28: the sniffer lost one reply before DATA_START_BACKUP; every byte
+    after it is in the capture, so the agent's FIN with no NOTIFY_DATA_HALTED after the
+    start is the same evidence as in a whole stream; it passed."""
+    stem = CASE.with_name("agent-killed-loss-before-start")
+    result = subprocess.run([sys.executable, "-m", "flowcheck", "analyze", "--config",
+                             str(stem.with_suffix(".toml")), "--format", "json",
+                             str(stem.with_suffix(".pcap.gz"))],
+                            capture_output=True, text=True, check=False, cwd=ROOT)
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    [closed] = [f for f in report["findings"] if f["code"] == "control_closed"]
+    assert "closed by the agent 10.77.0.2 (FIN, frame 768) while the job was running" in \
+        " ".join(closed["message"].split())

@@ -35,7 +35,7 @@ from flowcheck.verify.reset_answer import (
 )
 from flowcheck.verify.rst_words import reset_time
 from flowcheck.verify.silent_sender import silent_sender, silent_words
-from flowcheck.verify.snapped_halts import SNAPPED_WORDS, headers_whole
+from flowcheck.verify.snapped_halts import SNAPPED_WORDS, headers_whole, whole_after
 from flowcheck.verify.stalled import (
     STATE_LOST,
     Stall,
@@ -154,7 +154,8 @@ def _check_running(ctx: Context, session: Session) -> None:
     ended = halt is not None or halted_since(ctx, session, starts[-1])
     closable = (halt is None and bool(control.fin_frames)
                 and (stream_whole(ctx, session, stream)
-                     or headers_whole(ctx, session, stream))
+                     or headers_whole(ctx, session, stream)
+                     or whole_after(ctx, session, stream, starts[-1].frame))
                 and not polled_halted(ctx, stream, starts[-1].frame, starts[-1].ts))
     if closable and reset and closed_before_reset(stream) is not None:
         # The side closed it, then its TCP reset the peer's later packets.
