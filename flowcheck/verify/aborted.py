@@ -163,6 +163,9 @@ def _report(ctx: Context, session: Session, attempts: list[Connection],
     first = attempts[0]
     frames = [f for c in attempts
               for f in c.syn_frames + c.synack_frames + c.rst_frames + c.fin_frames]
+    taken = taken_before(ctx, first) if closing(first)[0] == "responder" else None
+    if taken is not None:  # the stray connection's answer (its SYN-ACK), named too
+        frames.append(taken[1].answer_frame)
     message, fix = _words(ctx, session, first, len(attempts))
     if control_fin is not None and one_way:
         frames.append(control_fin.frame)
