@@ -20,11 +20,18 @@ from test_connections_ttl import segment
 from test_connections_util import ACK, FIN, PSH, RST, SYN, write_pcap
 
 from flowcheck.config import build_config, load_file
-from flowcheck.model import Severity
+from flowcheck.model import Connection, Severity
 from flowcheck.pipeline import analyze, read_traffic
 
 ROOT = Path(__file__).resolve().parent.parent
 M, A = "10.77.0.1", "10.77.1.2"
+
+
+def handshake(port: int, ttl: int) -> list[bytes]:
+    """M's connection from `port` to A's 7000: SYN (TTL 64), A's SYN-ACK (`ttl`), ACK."""
+    return [segment(M, A, port, 7000, 100, 0, SYN, 64),
+            segment(A, M, 7000, port, 900, 101, SYN | ACK, ttl),
+            segment(M, A, port, 7000, 101, 901, ACK, 64)]
 
 
 def route_change_capture(path: Path, connections: int = 30) -> Path:
@@ -36,9 +43,7 @@ def route_change_capture(path: Path, connections: int = 30) -> Path:
     for i in range(connections):
         port, late = 6001 + i, i % 3 == 2
         if not late:
-            packets += [segment(M, A, port, 7000, 100, 0, SYN, 64),
-                        segment(A, M, 7000, port, 900, 101, SYN | ACK, 63),
-                        segment(M, A, port, 7000, 101, 901, ACK, 64)]
+            packets += handshake(port, 63)
         for k in range(6):
             packets.append(segment(M, A, port, 7000, 101 + 100 * k, 901, PSH | ACK, 64,
                                    data=100))
@@ -49,19 +54,26 @@ def route_change_capture(path: Path, connections: int = 30) -> Path:
     return write_pcap(path, 1, packets)
 
 
+def every_path(path: Path, chunks: tuple[int, ...] = (1, 2, 3, 7, 20, 100_000)
+               ) -> list[Connection]:
+    """The per-packet path's records of `path`, after asserting that the fast paths give
+    the same at every chunk size (the project's path equality)."""
+    reference, _ = run(path, 100_000, fast=False)
+    for chunk in chunks:
+        fast, _ = run(path, chunk, fast=True)
+        assert fast == reference, chunk
+    return reference
+
+
 def test_the_ttl_before_a_reset_on_every_path(tmp_path: Path,
                                               short_everywhere: None) -> None:  # noqa: F811
-    path = route_change_capture(tmp_path / "route.pcap")
-    reference, _ = run(path, 100_000, fast=False)
+    reference = every_path(route_change_capture(tmp_path / "route.pcap"))
     assert len(reference) == 30
     for i, c in enumerate(reference):
         agent = c.evidence("orig" if c.orig_h == A else "resp")
         expected = ((62, 62, 63), (63, 62, 63), (63, None, None))[i % 3]
         assert (agent.rst_ttl, agent.ttl_before_rst, c.resp_ttl) == expected, i
         assert c.evidence("orig" if c.orig_h == M else "resp").ttl_before_rst is None, i
-    for chunk in (1, 2, 3, 7, 20, 100_000):
-        fast, _ = run(path, chunk, fast=True)
-        assert fast == reference, chunk
 
 
 def moved_capture(path: Path, connections: int = 30) -> Path:
@@ -72,9 +84,7 @@ def moved_capture(path: Path, connections: int = 30) -> Path:
     for i in range(connections):
         port = 6001 + i
         ttls = ([63] * 3 + [62] * 4, [63] * 3 + [62] * 2 + [63] * 2, [63] * 7)[i % 3]
-        packets += [segment(M, A, port, 7000, 100, 0, SYN, 64),
-                    segment(A, M, 7000, port, 900, 101, SYN | ACK, ttls[0]),
-                    segment(M, A, port, 7000, 101, 901, ACK, 64)]
+        packets += handshake(port, ttls[0])
         for k in range(5):
             packets += [segment(M, A, port, 7000, 101 + 100 * k, 901, PSH | ACK, 64, data=100),
                         segment(A, M, 7000, port, 901, 201 + 100 * k, ACK, ttls[k + 1])]
@@ -87,8 +97,7 @@ def moved_capture(path: Path, connections: int = 30) -> Path:
 def test_a_route_change_without_reset_on_every_path(tmp_path: Path,
                                                     short_everywhere: None) -> None:  # noqa: F811
     """SideEvidence.ttl_moved: a side's TTL's latest change (its time, before, after)."""
-    path = moved_capture(tmp_path / "moved.pcap")
-    reference, _ = run(path, 100_000, fast=False)
+    reference = every_path(moved_capture(tmp_path / "moved.pcap"))
     assert len(reference) == 30
     for i, c in enumerate(reference):
         moved = c.evidence("resp").ttl_moved
@@ -97,9 +106,6 @@ def test_a_route_change_without_reset_on_every_path(tmp_path: Path,
         if moved is not None:  # A's ACK of the fourth segment, or of the sixth
             assert c.ts < moved[0] < c.last_ts, i
         assert c.evidence("orig").ttl_moved is None and c.conn_state == "SF", i
-    for chunk in (1, 2, 3, 7, 20, 100_000):
-        fast, _ = run(path, chunk, fast=True)
-        assert fast == reference, chunk
 
 
 def long_moved_capture(path: Path) -> Path:
@@ -108,9 +114,7 @@ def long_moved_capture(path: Path) -> Path:
     back), and on the second with 62 from the 640th on (its last change)."""
     packets = []
     for port, changes in ((6001, ((300, 62), (700, 63))), (6002, ((640, 62),))):
-        packets += [segment(M, A, port, 7000, 100, 0, SYN, 64),
-                    segment(A, M, 7000, port, 900, 101, SYN | ACK, 63),
-                    segment(M, A, port, 7000, 101, 901, ACK, 64)]
+        packets += handshake(port, 63)
         for k in range(1000):
             packets.append(segment(M, A, port, 7000, 101 + 100 * k, 901, PSH | ACK, 64,
                                    data=100))
@@ -123,12 +127,9 @@ def long_moved_capture(path: Path) -> Path:
 def test_a_long_connections_route_change_on_every_path(tmp_path: Path) -> None:
     """SideEvidence.ttl_moved on the bulk path: its runs' changes within a batch and at
     a batch's first packet, as the per-packet path's."""
-    path = long_moved_capture(tmp_path / "long.pcap")
-    reference, _ = run(path, 100_000, fast=False)
+    reference = every_path(long_moved_capture(tmp_path / "long.pcap"),
+                           (1, 5, 17, 64, 1000, 100_000))
     assert [c.evidence("resp").ttl_moved[1:] for c in reference] == [(62, 63), (63, 62)]
-    for chunk in (1, 5, 17, 64, 1000, 100_000):
-        fast, _ = run(path, chunk, fast=True)
-        assert fast == reference, chunk
 
 
 FOLDER = ROOT / "captures" / "ndmjob-routerreset"
