@@ -33,12 +33,12 @@ from flowcheck.verify.foreign_reset import (
     undecremented_reset,
     undecremented_words,
 )
+from flowcheck.verify.half_open import half_open_check
 from flowcheck.verify.no_session import no_control_session
 from flowcheck.verify.opening import (
     answer_uncaptured,
     between_fix,
     capitalised,
-    half_open_check,
     handshake_incomplete,
     lost_where,
     own_firewall_fix,

@@ -7,7 +7,7 @@ connection (NDMP_NOTIFY_CONNECTED) and waits for the DMA's CONNECT_OPEN; a conne
 its originator closed having sent nothing never opened an NDMP session: no job was
 started on it, so nothing the job would have done next (Backup Exec's callback, the
 announcements, the data connections) was due. Like the half-open port check
-(flowcheck.verify.opening.half_open_check): step 1 ok, saying what it was, the later
+(flowcheck.verify.half_open.half_open_check): step 1 ok, saying what it was, the later
 steps not_applicable, no finding.
 
 A capture that shows such a check only in part (one direction, the snap length, lost

@@ -52,12 +52,12 @@ from flowcheck.verify.evidence import (
 )
 from flowcheck.verify.fallback import attempt_step, fallback_note, later_step
 from flowcheck.verify.filtered import callback_unseen, ndmp_port_only
+from flowcheck.verify.half_open import half_open_check, half_open_words
 from flowcheck.verify.kept import filtered_handshake
 from flowcheck.verify.kind_shown import settle_browse, stopped_by
 from flowcheck.verify.lost_reply import lost_reply_step
 from flowcheck.verify.mid_session import started_mid_session
 from flowcheck.verify.no_reply import silent_peer
-from flowcheck.verify.opening import half_open_check, half_open_words
 from flowcheck.verify.order import check_order
 from flowcheck.verify.port_check import (
     KIND_WHY,
