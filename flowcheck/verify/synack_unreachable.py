@@ -48,9 +48,12 @@ def report_synack_unreachable(ctx: Context, session: Session | None, conn: Conne
             f"{'s' if many else ''} {listed}: the "
             f"{'messages quote' if many else 'message quotes'} the SYN-ACK)")
     other = other_address_words(session, conn)
-    accept = ("accept the return traffic of established connections ahead of the reject "
-              "(nft insert rule inet filter {chain} ct state established,related accept), "
-              f"or let TCP from {resp} port {conn.resp_p} back to {orig} pass")
+
+    def accept(chain: str) -> str:
+        return ("accept the return traffic of established connections ahead of the reject "
+                f"(nft insert rule inet filter {chain} ct state established,related "
+                f"accept), or let TCP from {resp} port {conn.resp_p} back to {orig} pass")
+
     if device == orig and other and session is not None:
         # Not the host's own address: a NAT device in front of it answers from it (field
         # check 41: its forward rules rejected the answers), or its second address.
@@ -60,12 +63,12 @@ def report_synack_unreachable(ctx: Context, session: Session | None, conn: Conne
                    f"second address of its host), rejects {resp}'s answers: the firewall "
                    f"there (a NAT device's forward rules, a host's input rules)")
         fix = (f"On the device that holds {orig} (the NAT device in front of {name}, else "
-               f"{name}'s host), " + accept.format(chain="forward") + " (on a host: its "
+               f"{name}'s host), " + accept("forward") + " (on a host: its "
                "input chain).")
     elif device == orig:
         reading = (f"{orig}'s own firewall rejects {resp}'s answers (its input rules), so "
                    "its TCP never sees them and resends its SYN")
-        fix = f"On {orig}, " + accept.format(chain="input") + "."
+        fix = f"On {orig}, " + accept("input") + "."
     elif routing_unreachable(conn) is not None and not prohibited(conn):
         reading = (f"{device} has no route back to {orig}: {resp} accepted the connection, "
                    f"and its answers die at {device}" + (
