@@ -151,10 +151,7 @@ def _answered(stream: NdmpStream, control: Connection, answer: Answer,
         # segment or one that keeps the TTL (verify.ttl; trial 40 t1c). A stopped host's
         # words say so themselves (stopped_words).
         text += (f"its {ttl_word(host)} {answer.ttls[0]}, that of {host}'s own packets then, "
-                 f"so most likely {short}'s own system sent it (its TCP, which no longer had "
-                 "the connection, or its host firewall); a device between them sends its "
-                 f"own {ttl_word(host)}, unless it sits on {host}'s network segment or keeps "
-                 "the TTL.")
+                 + _own_system(host, short, "its TCP, which no longer had the connection"))
     else:
         text += (f"{short} no longer had the connection, or a device between them (a "
                  "firewall or NAT) that no longer had its state answered in its name.")
@@ -213,10 +210,16 @@ def _unanswered_ttl(control: Connection, side: str, ttls: tuple[int, int]) -> st
     if ttls[0] != ttls[1]:
         return (f" The RST carries {forged_words(host, *ttls)}: a device between them (a "
                 f"firewall or NAT) sent it in {host}'s name.")
-    return (f" The RST's {ttl_word(host)} {ttls[0]} is that of {host}'s own packets then, so "
-            f"most likely {short}'s own system sent it (its service closing the session "
-            "abortively, or its host firewall); a device between them sends its own "
-            f"{ttl_word(host)}, unless it sits on {host}'s network segment or keeps the TTL.")
+    return (f" The RST's {ttl_word(host)} {ttls[0]} is that of {host}'s own packets then, "
+            + _own_system(host, short, "its service closing the session abortively"))
+
+
+def _own_system(host: str, short: str, how: str) -> str:
+    """"so most likely the agent's own system sent it (HOW, or its host firewall); ...":
+    a RST with its side's own TTL then (verify.ttl)."""
+    return (f"so most likely {short}'s own system sent it ({how}, or its host firewall); "
+            f"a device between them sends its own {ttl_word(host)}, unless it sits on "
+            f"{host}'s network segment or keeps the TTL.")
 
 
 def _unanswered(ctx: Context, stream: NdmpStream, control: Connection, start: NdmpMessage,
