@@ -182,3 +182,33 @@ def test_a_synack_lost_without_icmp_names_the_second_address() -> None:
     assert "the return traffic is blocked, typically by a stateless rule" in message
     assert (f"{SECOND} is not the address the session's control connection reached the "
             f"agent at ({AGENT})") in message
+
+
+@pytest.mark.parametrize(("name", "code"), [
+    ("halt-then-control-reset-by-path-firewall-media.pcap.gz", "control_reset"),
+    ("halt-then-control-reset-by-path-firewall-agent.pcap.gz", "data_reset"),
+])
+def test_a_session_reset_after_the_halt_fails_the_job(name: str, code: str) -> None:
+    """A firewall on the control connection's path reset it right after the halt; the
+    DMA failed the job and its mover cut the data short: it passed, from either host."""
+    analysis = stored_analysis(FOLDER / name)
+    assert analysis.verdict == "fail"
+    [error] = errors(analysis)
+    assert error.code == code
+    message = _words(error.message)
+    if code == "control_reset":
+        assert ("after the job halted (NOTIFY_DATA_HALTED, frame 2207) and before the "
+                "session's CONNECT_CLOSE") in message
+        assert ("The agent went on sending on it after the RST in its name (its last packet "
+                "with data: frame 2335), so its own TCP had not reset it") in message
+    else:
+        assert ("the media server 10.77.1.1 closed it mid-transfer (FIN, frame 2316) while "
+                "the agent 10.77.2.2 was still sending") in message
+
+
+def test_a_reset_at_either_of_two_paths_ttls_is_the_agents_own() -> None:
+    [error] = errors(stored_analysis(FOLDER / "control-reset-agent-firewall-two-paths.pcap.gz"))
+    message = _words(error.message)
+    assert (f"its TTL 62, that of {AGENT}'s own packets then, so most likely the agent's own "
+            "system sent it") in message
+    assert "a device between them (a firewall or NAT) sent it" not in message

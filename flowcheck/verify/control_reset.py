@@ -17,7 +17,9 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoint
 from flowcheck.sessions import message_op
+from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.context import Context
+from flowcheck.verify.cut_transfer import cut_after_reset
 from flowcheck.verify.details import span_words
 from flowcheck.verify.host_stopped import host_stopped, stopped_fix, stopped_words
 from flowcheck.verify.replies import HALTS
@@ -42,6 +44,20 @@ def halt_unanswered(ctx: Context, stream: NdmpStream, control: Connection,
     return _lost_after(reset_answer(ctx, stream, control), halt) is not None
 
 
+def outlived_reset(control: Connection) -> tuple[str, int] | None:
+    """("orig" / "resp", the frame of its last packet with data) for a side of the
+    control connection that went on sending after its first RST (a message resent, the
+    halt the DMA never acknowledged to it): a TCP that reset a connection sends nothing
+    more on it (RFC 9293 3.10.7.4), so a device (or another host) sent that RST in its
+    name (multipath trial: a firewall on the control connection's path). None when
+    neither did."""
+    for side, rst, last in (("orig", control.orig_rst_frame, control.orig_last_data),
+                            ("resp", control.resp_rst_frame, control.resp_last_data)):
+        if rst and last is not None and last[0] > rst:
+            return side, last[0]
+    return None
+
+
 def _lost_after(answer: Answer | None, halt: NdmpMessage) -> NdmpMessage | None:
     """The NDMP message the RST answered when sent at or after the halt, else None."""
     if answer is None or answer.message is None or answer.packet.frame < halt.frame:
@@ -64,6 +80,21 @@ def report_reset(ctx: Context, session: Session, stream: NdmpStream, control: Co
         when = (f"after {what} halted ({message_op(halt)}, frame {halt.frame}) and before "
                 "the session's CONNECT_CLOSE")
         then = _undelivered(lost)
+    elif (went_on := outlived_reset(control)) is not None:
+        when = (f"after {what} halted ({message_op(halt)}, frame {halt.frame}) and before "
+                "the session's CONNECT_CLOSE")
+        side = _role(control, went_on[0])[1]
+        then = (f"{capitalised(side)} went on sending on it after the RST in its name (its "
+                f"last packet with data: frame {went_on[1]}), so its own TCP had not reset "
+                "it: the DMA cannot finish the job (DATA_STOP, CONNECT_CLOSE) on a "
+                "connection reset under it, which ends in failure.")
+    elif (cut := cut_after_reset(ctx, session)) is not None:
+        when = (f"after {what} halted ({message_op(halt)}, frame {halt.frame}) and before "
+                "the session's CONNECT_CLOSE")
+        then = (f"The job ended with it: the data connection's receiver then closed it "
+                f"mid-transfer (FIN, frame {cut.fin_frames[0]}) while its sender was still "
+                "sending (its later bytes reset), so the data was cut short, the halt "
+                "notwithstanding (it says only that the sender's writes returned).")
     else:
         answer = None  # the rest never ran: that is the finding, whatever the RST answered
         when = (f"after {what} halted ({message_op(halt)}, frame {halt.frame}) and before "

@@ -17,9 +17,9 @@ from flowcheck.sessions import closing, message_op
 from flowcheck.sessions.classify import reply_to, seen_closing
 from flowcheck.verify.aborted import closed_with_control, report_deferred
 from flowcheck.verify.context import Context
-from flowcheck.verify.control_reset import halt_unanswered, report_reset
+from flowcheck.verify.control_reset import halt_unanswered, outlived_reset, report_reset
 from flowcheck.verify.control_stall import control_stall, no_messages, start_unseen
-from flowcheck.verify.cut_transfer import unseen_cut_transfers
+from flowcheck.verify.cut_transfer import cut_after_reset, unseen_cut_transfers
 from flowcheck.verify.evidence import stream_whole, time_enough
 from flowcheck.verify.idle_bound import bounded_idle_words, data_end_in
 from flowcheck.verify.one_way_start import one_way_words, started_one_way
@@ -171,6 +171,8 @@ def _check_running(ctx: Context, session: Session) -> None:
         still_running(ctx, session, stream, starts[-1], len(starts))
     elif (halt is not None and reset and not _closed_by_request(stream, control)
           and (halt_unanswered(ctx, stream, control, halt)
+               or outlived_reset(control) is not None
+               or cut_after_reset(ctx, session) is not None
                or (ctx.config.resources and len(starts) < ctx.config.resources))):
         report_reset(ctx, session, stream, control, starts[-1], len(starts), halt)
     elif ended:  # between resources: the rest may be after the capture

@@ -56,7 +56,26 @@ def reset_ttls(ctx: Context, conn: Connection, side: str) -> tuple[int, int] | N
         then = route_ttl_at(ctx, host, peer, conn.rst_ts)
         if then is not None:
             own = then
+    if rst != own and rst in alternating_ttls(ctx, host, peer):
+        own = rst  # its packets take two paths: both TTLs are its own (multipath trial)
     return rst, own
+
+
+def alternating_ttls(ctx: Context, host: str, peer: str) -> set[int]:
+    """The TTLs host's packets to peer arrive with on a connection between them whose TTL
+    changed more than once (its latest change SideEvidence.ttl_moved came from a TTL
+    other than its first packet's: it went and came back, or moved twice): packets
+    balanced over paths of unequal length, or a route that flaps. Either TTL is the
+    host's own then; empty when no connection shows that."""
+    found: set[int] = set()
+    for c in _between(ctx).get(frozenset((host, peer)), ()):
+        is_orig = c.orig_h == host
+        moved = c.evidence("orig" if is_orig else "resp").ttl_moved
+        first = own_ttl(c, "orig" if is_orig else "resp")
+        if moved is not None and first is not None and moved[1] != first \
+                and not (c.orig_copy_bytes if is_orig else c.resp_copy_bytes):
+            found.update((first, moved[1], moved[2]))
+    return found
 
 
 def route_ttl_at(ctx: Context, host: str, peer: str, when: float) -> int | None:
