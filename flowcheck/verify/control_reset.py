@@ -19,7 +19,6 @@ from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoi
 from flowcheck.sessions import message_op
 from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.context import Context
-from flowcheck.verify.cut_transfer import cut_after_reset
 from flowcheck.verify.details import span_words
 from flowcheck.verify.host_stopped import host_stopped, stopped_fix, stopped_words
 from flowcheck.verify.replies import HALTS
@@ -32,6 +31,7 @@ from flowcheck.verify.reset_answer import (
     silence_before,
     silence_words,
 )
+from flowcheck.verify.reset_first import cut_after_reset
 from flowcheck.verify.rst_words import cited_rsts, reset_time, reset_words
 from flowcheck.verify.ttl import forged_words, reset_ttls, ttl_word
 

@@ -42,6 +42,7 @@ from flowcheck.verify.receiver_close import (
     waited_words,
 )
 from flowcheck.verify.replies import HALTS, abnormal_reason
+from flowcheck.verify.reset_first import control_reset_sender, reset_before
 from flowcheck.verify.resource_halt import after_event, halt_of
 from flowcheck.verify.rst_words import cited_rsts, reset_frame, reset_time, reset_words
 from flowcheck.verify.sent_after_reset import reset_went_on_words, sent_after_reset
@@ -108,42 +109,12 @@ def _find_resets(ctx: Context, session: Session
             if closed_by_receiver(conn) and closed_by_halter(conn, session, halt, reason):
                 continue  # the halt's own reason is the cause (flowcheck.verify.own_halt)
             yield conn, halt, True
-        elif closed_by_receiver(conn) and not _reset_before(control, conn):
+        elif closed_by_receiver(conn) and not reset_before(control, conn):
             # A SUCCESSFUL halt says the sender's writes returned, not that its bytes
             # arrived: the receiver closed and reset bytes still coming (multipath trial:
             # the DMA's session reset under it, its mover closed mid-transfer; when the
             # capture holds that reset, control_reset reports it: cut_after_reset).
             yield conn, None, True
-
-
-def _reset_before(control: Connection | None, conn: Connection) -> bool:
-    """Was the session's control connection reset before the data connection's first
-    FIN (its receiver's close)?"""
-    return (control is not None and bool(control.rst_frames) and bool(conn.fin_frames)
-            and control.rst_frames[0] < conn.fin_frames[0])
-
-
-def cut_after_reset(ctx: Context, session: Session) -> Connection | None:
-    """A data connection of the session its receiver closed mid-transfer (closed_by_
-    receiver: the sender's later bytes reset) after the control connection's reset: the
-    job ended with its session, its halt notwithstanding (control_reset says so)."""
-    control = ctx.by_uid.get(session.control_uid)
-    return next((c for uid in session.data_connections
-                 if closed_by_receiver(c := ctx.by_uid[uid]) and _reset_before(control, c)),
-                None)
-
-
-def _control_reset_sender(ctx: Context, control: Connection) -> str:
-    """"; the first, in 10.77.2.2's name, has its TTL 64, where 10.77.2.2's own packets
-    arrive with 63: a device between them sent it" when the TTLs tell (verify.ttl), or
-    "" when they do not."""
-    side = "orig" if control.orig_rst_frame and (
-        not control.resp_rst_frame or control.orig_rst_frame < control.resp_rst_frame) else "resp"
-    ttls = reset_ttls(ctx, control, side)
-    if ttls is None or ttls[0] == ttls[1]:
-        return ""
-    host = control.orig_h if side == "orig" else control.resp_h
-    return f"; the first, in {host}'s name, has {forged_words(host, *ttls)}: a device sent it"
 
 
 def _control_ended(control: Connection | None, conn: Connection
@@ -247,11 +218,10 @@ def _report(ctx: Context, session: Session, conn: Connection,
                "(a firewall's reset), its service stopped or restarted, or an error of its "
                "own.")
         control = ctx.by_uid.get(session.control_uid)
-        if control is not None and control.rst_frames and conn.fin_frames \
-                and control.rst_frames[0] < conn.fin_frames[0]:
+        if control is not None and reset_before(control, conn):
             # Its session's control connection was reset first (multipath trial: a
             # firewall on the control path, the DMA's job gone with it).
-            sender = _control_reset_sender(ctx, control)
+            sender = control_reset_sender(ctx, control)
             head += (f" The session's control connection had been reset before it ("
                      f"{reset_words(control)}{sender}): the job ended with it, so the "
                      "receiver closed its data connection.")

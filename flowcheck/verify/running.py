@@ -19,7 +19,7 @@ from flowcheck.verify.aborted import closed_with_control, report_deferred
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_reset import halt_unanswered, outlived_reset, report_reset
 from flowcheck.verify.control_stall import control_stall, no_messages, start_unseen
-from flowcheck.verify.cut_transfer import cut_after_reset, unseen_cut_transfers
+from flowcheck.verify.cut_transfer import unseen_cut_transfers
 from flowcheck.verify.evidence import stream_whole, time_enough
 from flowcheck.verify.idle_bound import bounded_idle_words, data_end_in
 from flowcheck.verify.one_way_start import one_way_words, started_one_way
@@ -33,6 +33,7 @@ from flowcheck.verify.reset_answer import (
     silence_before,
     silence_words,
 )
+from flowcheck.verify.reset_first import cut_after_reset
 from flowcheck.verify.rst_words import reset_time
 from flowcheck.verify.silent_sender import silent_sender, silent_words
 from flowcheck.verify.snapped_halts import SNAPPED_WORDS, headers_whole, whole_after
