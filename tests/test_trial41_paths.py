@@ -212,3 +212,14 @@ def test_a_reset_at_either_of_two_paths_ttls_is_the_agents_own() -> None:
     assert (f"its TTL 62, that of {AGENT}'s own packets then, so most likely the agent's own "
             "system sent it") in message
     assert "a device between them (a firewall or NAT) sent it" not in message
+
+
+def test_an_outage_both_ways_is_not_a_black_hole() -> None:
+    """The control connection's small messages lost from the data's gap on: the path
+    went down, not a size-based drop (it read a path MTU black hole)."""
+    [error] = errors(stored_analysis(FOLDER / "failover-outage-both-ways.pcap.gz"))
+    assert error.code == "data_stalled"
+    message = _words(error.message)
+    assert "The control connection stopped delivering too" in message
+    assert "not a drop by size" in message and "black hole" not in message
+    assert _words(error.fix).startswith("Look at the path between 10.77.2.2 and 10.77.1.1")

@@ -8,6 +8,7 @@ from flowcheck.model import Connection, NdmpMessage, Session, endpoint
 from flowcheck.sessions import message_op
 from flowcheck.verify.allow_rules import capitalised, lowered
 from flowcheck.verify.context import Context
+from flowcheck.verify.control_stall import control_stall
 from flowcheck.verify.details import span_words
 from flowcheck.verify.pmtu import conn_fix, lost_by_size, mtu_reading
 from flowcheck.verify.replies import abnormal_reason
@@ -48,7 +49,22 @@ def add_lost(ctx: Context, session: Session, conn: Connection, stall: Stall,
             f"{arrived}; the capture went on {span_words(ctx.capture_end - stall.ts)} after "
             "the gap and holds no resend of them either: the resends were lost on the way "
             "as the first sending was.")
-    if lost_by_size(stall):
+    control = ctx.by_uid.get(session.control_uid)
+    both = control_stall(control) if control is not None and stall.ts is not None else None
+    if both is not None and both.first_ts is not None and both.first_ts >= stall.ts:
+        # The control connection's small messages were lost as well, from the gap on:
+        # no size-based drop (multipath field check: a 46 s outage read as a black hole).
+        whose = "media server's" if both.side == "orig" else "agent's"
+        reading = (f" The control connection stopped delivering too: the {whose} bytes on it "
+                   f"were resent {both.resends} times from frame {both.first_frame} on and "
+                   "never acknowledged, small packets as well as full-size ones: the path "
+                   "between them stopped carrying packets (a link or route down, a device "
+                   "that lost both directions, a failover slower than the hosts' TCP "
+                   "retries), not a drop by size.")
+        remedy = (f"Look at the path between {conn.orig_h} and {conn.resp_h} at that time: "
+                  "the routers' and switches' logs for a link or route down or a failover, "
+                  "the firewalls' for a lost state or a blocked flow.")
+    elif lost_by_size(stall):
         reading = (" A smaller segment passed where larger ones never did: "
                    f"{mtu_reading(ctx, conn)}.")
         remedy = conn_fix(ctx, conn) + "."
