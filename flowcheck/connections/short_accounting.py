@@ -71,7 +71,7 @@ def _evidence(short: ShortPass, flows: np.ndarray, acked: np.ndarray, max_end: n
                       ahead - max_end - short.fin.take(flows, axis=1), 0)
     zero = {name: values.take(flows, axis=1) for name, values in short.zero.items()}
     rst_ttl = short.rst_ttl.take(flows, axis=1)
-    last_ttl = short.ttl_before_rst.take(flows, axis=1)
+    before_rst = short.ttl_before_rst.take(flows, axis=1)
     moved = ~np.isnan(short.ttl_move_ts.take(flows, axis=1))  # Endpoint.ttl_moved
     repeats = _handshake_ack_repeats(short, flows, max_end)
     has = ((resends > 0) | (beyond > 0) | ~np.isnan(zero["zero_ts"])
@@ -107,7 +107,7 @@ def _evidence(short: ShortPass, flows: np.ndarray, acked: np.ndarray, max_end: n
             **zero_window_evidence([optional_item(zero[field].item(row, i))
                                     for field in ZERO_FIELDS]),
             rst_ttl=ttl_item(rst_ttl.item(row, i)),
-            ttl_before_rst=(ttl_item(last_ttl.item(row, i))
+            ttl_before_rst=(ttl_item(before_rst.item(row, i))
                             if rst_ttl.item(row, i) >= 0 else None),
             ttl_moved=((short.ttl_move_ts.item(row, flows[i]),
                         short.ttl_move_from.item(row, flows[i]),

@@ -30,7 +30,7 @@ from flowcheck.sessions import closed_before_data, closing, message_op
 from flowcheck.sessions.classify import JOB_STARTS
 from flowcheck.sessions.syn_proxy import proxied
 from flowcheck.sessions.unheard_ack import handshake_unheard
-from flowcheck.verify.after_close import taken_before
+from flowcheck.verify.after_close import LateRefusal, taken_before
 from flowcheck.verify.allow_rules import capitalised, lowered
 from flowcheck.verify.context import Context, role_words
 from flowcheck.verify.details import (
@@ -44,7 +44,7 @@ from flowcheck.verify.details import (
 from flowcheck.verify.evidence import is_open, judged
 from flowcheck.verify.one_way_close import one_way_head, one_way_opening, unseen_halt_words
 from flowcheck.verify.other_host import report_wrong_address
-from flowcheck.verify.pmtu import conn_fix, hole_why, one_segment
+from flowcheck.verify.pmtu import conn_fix, hole_why
 from flowcheck.verify.replies import FATAL_REPLIES, HALTS
 from flowcheck.verify.rst_words import reset_words
 from flowcheck.verify.stalled import data_stall
@@ -166,7 +166,7 @@ def _report(ctx: Context, session: Session, attempts: list[Connection],
     taken = taken_before(ctx, first) if closing(first)[0] == "responder" else None
     if taken is not None:  # the stray connection's answer (its SYN-ACK), named too
         frames.append(taken[1].answer_frame)
-    message, fix = _words(ctx, session, first, len(attempts))
+    message, fix = _words(ctx, session, first, len(attempts), taken)
     if control_fin is not None and one_way:
         frames.append(control_fin.frame)
         message += unseen_halt_words(ctx, session, attempts[-1], control_fin)
@@ -291,10 +291,7 @@ def _lost_words(ctx: Context, conn: Connection, session: Session, closer: str
             "or a device that drops the connection's "
             f"data; a capture on {sender} shows the resends and their size.",
             "If only full-size segments are lost (a path MTU black hole): "
-            + lowered(conn_fix(ctx, conn))
-            + ("" if one_segment(ctx, conn) else "; or let the sender find the path's MTU by "
-               "probing (packetization-layer path MTU discovery, RFC 4821; Linux: sysctl "
-               "net.ipv4.tcp_mtu_probing=1)")
+            + lowered(conn_fix(ctx, conn, probing=True))
             + f". Else see the logs of the firewalls and IPSs between {conn.orig_h} and "
             f"{conn.resp_h} for dropped packets of this connection.")
 
@@ -319,14 +316,16 @@ def _host(conn: Connection, closer: str) -> str:
     return conn.orig_h if closer == "originator" else conn.resp_h
 
 
-def _words(ctx: Context, session: Session, conn: Connection, attempts: int) -> tuple[str, str]:
-    """The finding's message and fix, by the reading the timing supports."""
+def _words(ctx: Context, session: Session, conn: Connection, attempts: int,
+           taken: tuple[Connection, LateRefusal] | None) -> tuple[str, str]:
+    """The finding's message and fix, by the reading the timing supports (taken: as
+    _closed_words')."""
     who = role_words(conn, session)
     role = who.rsplit(" ", 1)[0]
     more = (f" {attempts - 1} more attempt{'s' if attempts > 2 else ''} to it ended the same "
             "way." if attempts > 1 else "")
     if closed_before_data(conn):
-        return _closed_words(ctx, conn, session, more)
+        return _closed_words(ctx, conn, session, more, taken)
     head = (f"The data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
             f"{endpoint(conn.resp_h, conn.resp_p)} was answered and then reset by its own "
             f"originator, {who}, before any data: {reset_timeline(conn)}.{more} This resource's "
@@ -353,10 +352,11 @@ def _words(ctx: Context, session: Session, conn: Connection, attempts: int) -> t
             f"{conn.orig_p}, established).")
 
 
-def _closed_words(ctx: Context, conn: Connection, session: Session, more: str
-                  ) -> tuple[str, str]:
+def _closed_words(ctx: Context, conn: Connection, session: Session, more: str,
+                  taken: tuple[Connection, LateRefusal] | None) -> tuple[str, str]:
     """Message and fix for a connection that opened and was closed before any data, by
-    who closed it."""
+    who closed it; taken: the stray connection its listener took first (after_close.
+    taken_before), when the responder closed it."""
     closer, how = closing(conn)
     head = (f"The data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
             f"{endpoint(conn.resp_h, conn.resp_p)} {_opened(conn, session)}.{more} This "
@@ -378,7 +378,6 @@ def _closed_words(ctx: Context, conn: Connection, session: Session, more: str
     lost = _lost_words(ctx, conn, session, host) if closer != "both" else None
     if lost is not None:
         return head.rsplit(" and the network", 1)[0] + lost[0], lost[1]
-    taken = taken_before(ctx, conn) if closer == "responder" else None
     if taken is not None:  # a stray retry of an ended job took the listener (check 41)
         stray, late = taken
         other = ctx.session_of(stray)

@@ -33,6 +33,7 @@ from flowcheck.verify.reset_answer import (
 )
 from flowcheck.verify.reset_first import cut_after_reset
 from flowcheck.verify.rst_words import cited_rsts, reset_time, reset_words
+from flowcheck.verify.sent_after_reset import sent_after_reset
 from flowcheck.verify.ttl import forged_words, reset_ttls, ttl_word
 
 
@@ -42,20 +43,6 @@ def halt_unanswered(ctx: Context, stream: NdmpStream, control: Connection,
     that its receiver never acknowledged (reset_answer)? The halt never reached the DMA,
     or the DMA's next request the agent: the job cannot end normally."""
     return _lost_after(reset_answer(ctx, stream, control), halt) is not None
-
-
-def outlived_reset(control: Connection) -> tuple[str, int] | None:
-    """("orig" / "resp", the frame of its last packet with data) for a side of the
-    control connection that went on sending after its first RST (a message resent, the
-    halt the DMA never acknowledged to it): a TCP that reset a connection sends nothing
-    more on it (RFC 9293 3.10.7.4), so a device (or another host) sent that RST in its
-    name (multipath trial: a firewall on the control connection's path). None when
-    neither did."""
-    for side, rst, last in (("orig", control.orig_rst_frame, control.orig_last_data),
-                            ("resp", control.resp_rst_frame, control.resp_last_data)):
-        if rst and last is not None and last[0] > rst:
-            return side, last[0]
-    return None
 
 
 def _lost_after(answer: Answer | None, halt: NdmpMessage) -> NdmpMessage | None:
@@ -80,10 +67,12 @@ def report_reset(ctx: Context, session: Session, stream: NdmpStream, control: Co
         when = (f"after {what} halted ({message_op(halt)}, frame {halt.frame}) and before "
                 "the session's CONNECT_CLOSE")
         then = _undelivered(lost)
-    elif (went_on := outlived_reset(control)) is not None:
+    elif (went_on := sent_after_reset(control)) is not None:
+        # A message resent after the RST in its side's name (the halt the DMA never
+        # acknowledged to it): a device sent that RST (multipath field check).
         when = (f"after {what} halted ({message_op(halt)}, frame {halt.frame}) and before "
                 "the session's CONNECT_CLOSE")
-        side = _role(control, went_on[0])[1]
+        side = _role(control, "orig" if went_on[0] == control.orig_h else "resp")[1]
         then = (f"{capitalised(side)} went on sending on it after the RST in its name (its "
                 f"last packet with data: frame {went_on[1]}), so its own TCP had not reset "
                 "it: the DMA cannot finish the job (DATA_STOP, CONNECT_CLOSE) on a "
@@ -105,8 +94,8 @@ def report_reset(ctx: Context, session: Session, stream: NdmpStream, control: Co
             f"{endpoint(control.resp_h, control.resp_p)} was reset")
     if answer is not None:
         host = control.orig_h if answer.by == "orig" else control.resp_h
-        message, fix = _answered(stream, control, answer, f"{head} ({reset_words(control)}) "
-                                 f"{when}. {then}",
+        message, fix = _answered(stream, control, answer, host,
+                                 f"{head} ({reset_words(control)}) {when}. {then}",
                                  host_stopped(ctx, session, host, answer.packet.ts))
         frames = [start.frame, *([halt.frame] if halt else []), answer.packet.frame,
                   *cited_rsts(control)]
@@ -139,18 +128,17 @@ def _undelivered(message: NdmpMessage) -> str:
     return f"The agent's {op} never reached the DMA: the job ends in failure."
 
 
-def _answered(stream: NdmpStream, control: Connection, answer: Answer,
+def _answered(stream: NdmpStream, control: Connection, answer: Answer, host: str,
               head: str, stopped: Connection | None = None) -> tuple[str, str]:
-    """The message and fix of a reset that answered a packet (reset_answer); stopped:
-    a data connection its side went silent on mid-transfer before the silence
-    (host_stopped), None when none."""
+    """The message and fix of a reset that answered a packet (reset_answer); host: the
+    address of the RST's side; stopped: a data connection that host went silent on
+    mid-transfer before the silence (host_stopped), None when none."""
     side, short = _role(control, answer.by)
     sender = _role(control, answer.packet.direction)[1]
     what = (f"{message_op(answer.message)} (frame {answer.packet.frame})"
             if answer.message is not None else f"FIN (frame {answer.packet.frame})")
     text = (f"{head} The RST, in {side}'s name, answered {sender}'s {what} "
             f"{span_words(answer.delay)} after it instead of acknowledging it: ")
-    host = control.orig_h if answer.by == "orig" else control.resp_h
     silence = silence_before(stream, answer.packet.ts, answer.packet.frame)
     halted_host = (silence.seconds >= IDLE_SECONDS and stopped is not None
                    and not answer.forged and not answer.in_between)

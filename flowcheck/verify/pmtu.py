@@ -138,10 +138,11 @@ def mtu_reading(ctx: Context, conn: Connection) -> str:
     return READING_SWITCHED if one_segment(ctx, conn) else READING
 
 
-def conn_fix(ctx: Context, conn: Connection) -> str:
+def conn_fix(ctx: Context, conn: Connection, *, probing: bool = False) -> str:
     """The fixes of a path MTU black hole on conn's path (no final full stop): fix()'s,
-    or, between hosts on one segment (one_segment), one MTU for the hosts and the
-    switches between them."""
+    with probing also the sender's path MTU probing (PROBING), or, between hosts on one
+    segment (one_segment), one MTU for the hosts and the switches between them (probing
+    among them always: no ICMP can come there)."""
     if one_segment(ctx, conn):
         return (f"Give {conn.orig_h}'s and {conn.resp_h}'s interfaces and every switch "
                 "port and bridge between them the same MTU: enable jumbo frames on the "
@@ -150,7 +151,12 @@ def conn_fix(ctx: Context, conn: Connection) -> str:
                 "sysctl net.ipv4.tcp_mtu_probing=1). If a firewall that keeps the TTL routes "
                 "between them: "
                 + lowered(fix(conn.orig_h, conn.resp_h)))
-    return fix(conn.orig_h, conn.resp_h)
+    return fix(conn.orig_h, conn.resp_h) + (PROBING if probing else "")
+
+
+# The sender's own way round a black hole, when no data at all got through (aborted).
+PROBING = ("; or let the sender find the path's MTU by probing (packetization-layer path "
+           "MTU discovery, RFC 4821; Linux: sysctl net.ipv4.tcp_mtu_probing=1)")
 
 
 def fix(a: str, b: str) -> str:

@@ -37,10 +37,8 @@ def control_reset_sender(ctx: Context, control: Connection) -> str:
     """"; the first, in 10.77.2.2's name, has its TTL 64, where 10.77.2.2's own packets
     arrive with 63: a device between them sent it" when the TTLs tell (verify.ttl), or
     "" when they do not."""
-    side = "orig" if control.orig_rst_frame and (
-        not control.resp_rst_frame or control.orig_rst_frame < control.resp_rst_frame) else "resp"
-    ttls = reset_ttls(ctx, control, side)
+    frame, host = control.first_rsts[0]
+    ttls = reset_ttls(ctx, control, "orig" if frame == control.orig_rst_frame else "resp")
     if ttls is None or ttls[0] == ttls[1]:
         return ""
-    host = control.orig_h if side == "orig" else control.resp_h
     return f"; the first, in {host}'s name, has {forged_words(host, *ttls)}: a device sent it"

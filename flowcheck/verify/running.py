@@ -17,7 +17,7 @@ from flowcheck.sessions import closing, message_op
 from flowcheck.sessions.classify import reply_to, seen_closing
 from flowcheck.verify.aborted import closed_with_control, report_deferred
 from flowcheck.verify.context import Context
-from flowcheck.verify.control_reset import halt_unanswered, outlived_reset, report_reset
+from flowcheck.verify.control_reset import halt_unanswered, report_reset
 from flowcheck.verify.control_stall import control_stall, no_messages, start_unseen
 from flowcheck.verify.cut_transfer import unseen_cut_transfers
 from flowcheck.verify.evidence import stream_whole, time_enough
@@ -35,6 +35,7 @@ from flowcheck.verify.reset_answer import (
 )
 from flowcheck.verify.reset_first import cut_after_reset
 from flowcheck.verify.rst_words import reset_time
+from flowcheck.verify.sent_after_reset import sent_after_reset
 from flowcheck.verify.silent_sender import silent_sender, silent_words
 from flowcheck.verify.snapped_halts import SNAPPED_WORDS, headers_whole, whole_after
 from flowcheck.verify.stalled import (
@@ -172,7 +173,7 @@ def _check_running(ctx: Context, session: Session) -> None:
         still_running(ctx, session, stream, starts[-1], len(starts))
     elif (halt is not None and reset and not _closed_by_request(stream, control)
           and (halt_unanswered(ctx, stream, control, halt)
-               or outlived_reset(control) is not None
+               or sent_after_reset(control) is not None
                or cut_after_reset(ctx, session) is not None
                or (ctx.config.resources and len(starts) < ctx.config.resources))):
         report_reset(ctx, session, stream, control, starts[-1], len(starts), halt)

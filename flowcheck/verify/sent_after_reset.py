@@ -1,5 +1,6 @@
-"""A data connection's RST in the name of a host that went on sending after it (trial
-37c D3, trial 40 t1d).
+"""A connection's RST in the name of a host that went on sending after it (a data
+connection: trial 37c D3, trial 40 t1d; the control connection after the halt:
+verify.control_reset, the multipath field check).
 
 A TCP that reset a connection sends nothing more on it (RFC 9293 3.10.7.4): a host whose
 data goes on after the RST in its name did not reset it through its TCP: another host

@@ -21,6 +21,7 @@ packet before its RST) and ttl_moved (its TTL's latest change) (flowcheck.connec
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from flowcheck.model import Connection
@@ -68,13 +69,9 @@ def alternating_ttls(ctx: Context, host: str, peer: str) -> set[int]:
     balanced over paths of unequal length, or a route that flaps. Either TTL is the
     host's own then; empty when no connection shows that."""
     found: set[int] = set()
-    for c in _between(ctx).get(frozenset((host, peer)), ()):
-        is_orig = c.orig_h == host
-        moved = c.evidence("orig" if is_orig else "resp").ttl_moved
-        first = own_ttl(c, "orig" if is_orig else "resp")
-        if moved is not None and first is not None and moved[1] != first \
-                and not (c.orig_copy_bytes if is_orig else c.resp_copy_bytes):
-            found.update((first, moved[1], moved[2]))
+    for _conn, first, (_, before, after) in _moves(ctx, host, peer):
+        if first is not None and before != first:
+            found.update((first, before, after))
     return found
 
 
@@ -82,22 +79,29 @@ def route_ttl_at(ctx: Context, host: str, peer: str, when: float) -> int | None:
     """The TTL host's packets to peer arrived with at `when` (seconds, capture clock) by
     the latest change of it seen on a connection between them that opened by then
     (SideEvidence.ttl_moved: the TTL after a change at or before `when`; before one after
-    it, which the packets had until then); None when none changed. A side with capture
-    copies is left out: two capture points' packets differ by their routers, not by a
-    route that changed."""
+    it, which the packets had until then); None when none changed (_moves)."""
     best: tuple[float, int] | None = None
-    for c in _between(ctx).get(frozenset((host, peer)), ()):
+    for c, _, (at, before, after) in _moves(ctx, host, peer):
         if c.ts > when:
             continue
-        is_orig = c.orig_h == host
-        moved = c.evidence("orig" if is_orig else "resp").ttl_moved
-        if moved is None or (c.orig_copy_bytes if is_orig else c.resp_copy_bytes):
-            continue
-        at, before, after = moved
         seen = (at, after) if at <= when else (when, before)
         if best is None or seen[0] > best[0]:
             best = seen
     return None if best is None else best[1]
+
+
+def _moves(ctx: Context, host: str, peer: str
+           ) -> Iterator[tuple[Connection, int | None, tuple[float, int, int]]]:
+    """(connection, host's first TTL on it, its SideEvidence.ttl_moved) for each
+    connection between host and peer on which host's TTL changed. A side with capture
+    copies is left out: two capture points' packets differ by their routers, not by a
+    route that changed."""
+    for c in _between(ctx).get(frozenset((host, peer)), ()):
+        side = "orig" if c.orig_h == host else "resp"
+        moved = c.evidence(side).ttl_moved  # type: ignore[arg-type]
+        if moved is not None and not (c.orig_copy_bytes if side == "orig"
+                                      else c.resp_copy_bytes):
+            yield c, own_ttl(c, side), moved
 
 
 def _between(ctx: Context) -> dict[frozenset[str], list[Connection]]:
