@@ -223,3 +223,29 @@ def test_an_outage_both_ways_is_not_a_black_hole() -> None:
     assert "The control connection stopped delivering too" in message
     assert "not a drop by size" in message and "black hole" not in message
     assert _words(error.fix).startswith("Look at the path between 10.77.2.2 and 10.77.1.1")
+
+
+def _agent_side_only(tmp_path: Path, name: str) -> Path:
+    """The stored capture `name` with only the agent's packets (no IPv4 source 10.77.1.1,
+    the media server): a SPAN port that sees one way, `tcpdump -Q in` on the media
+    server."""
+    linktype, records = read_records(FOLDER / name)
+    kept = [r for r in records if r.data[26:30] != bytes([10, 77, 1, 1])]
+    assert 0 < len(kept) < len(records)
+    return write_records(tmp_path / name.replace(".pcap.gz", "-agent.pcap"), linktype, kept)
+
+
+@pytest.mark.parametrize("name", ["control-reset-by-agent-rerouted.pcap.gz",
+                                  "control-reset-agent-firewall-rerouted.pcap.gz",
+                                  "control-reset-device-on-new-path.pcap.gz"])
+def test_a_reset_in_the_agents_name_fails_a_capture_of_its_side_only(
+        tmp_path: Path, name: str) -> None:
+    """The agent's direction holds its reply to DATA_START_BACKUP, the halts it would
+    notify, and the RST in its name: the job's end failed, one direction or not (it read
+    PASS with only capture_one_direction)."""
+    capture = _agent_side_only(tmp_path, name)
+    analysis = stored_analysis(capture, config_path=sidecar(FOLDER / name))
+    assert analysis.verdict == "fail"
+    assert [f.code for f in errors(analysis)] == ["control_reset"]
+    assert "while the job was running (DATA_START_BACKUP" in _words(errors(analysis)[0].message)
+    assert "capture_one_direction" in {f.code for f in analysis.findings}

@@ -128,7 +128,10 @@ def _check_running(ctx: Context, session: Session) -> None:
     stall = control_stall(control, closing=True)
     seen = started_one_way(stream, control) if not starts and stall is None else None
     if seen is not None:  # the start request unseen, the agent's side shows the close
-        _closed(ctx, session, stream, control, seen, 1, one_way=True)
+        if control.resp_rst:  # its RST, not its FIN: as a whole capture reads it
+            report_reset(ctx, session, stream, control, seen, 1, None)
+        else:
+            _closed(ctx, session, stream, control, seen, 1, one_way=True)
         return
     if not starts and not start_unseen(ctx, session, stream, control) and not (
             stall is not None and opening_stalled(control, stall)):
