@@ -249,3 +249,73 @@ def test_a_reset_in_the_agents_name_fails_a_capture_of_its_side_only(
     assert [f.code for f in errors(analysis)] == ["control_reset"]
     assert "while the job was running (DATA_START_BACKUP" in _words(errors(analysis)[0].message)
     assert "capture_one_direction" in {f.code for f in analysis.findings}
+
+
+def _media_side_only(tmp_path: Path, name: str) -> Path:
+    """The stored capture `name` with only the media server's packets (IPv4 source
+    10.77.1.1): `tcpdump -Q out` on it. The RST in the agent's name, its halts and its
+    data travel the other way."""
+    linktype, records = read_records(FOLDER / name)
+    kept = [r for r in records if r.data[26:30] == bytes([10, 77, 1, 1])]
+    assert 0 < len(kept) < len(records)
+    return write_records(tmp_path / name.replace(".pcap.gz", "-media.pcap"), linktype, kept)
+
+
+@pytest.mark.parametrize("name", ["control-reset-agent-firewall-rerouted.pcap.gz",
+                                  "control-reset-agent-firewall-route-back.pcap.gz",
+                                  "control-reset-device-on-new-path.pcap.gz",
+                                  "control-reset-device-route-moves-after.pcap.gz",
+                                  "data-reset-agent-firewall-rerouted.pcap.gz",
+                                  "halt-then-control-reset-by-path-firewall-agent.pcap.gz"])
+def test_the_movers_reset_of_unseen_data_is_no_pass_from_its_side_only(
+        tmp_path: Path, name: str) -> None:
+    """From the media server's side only, the data connection's bytes show in its ACKs
+    alone (acked_unseen), and its mover then closed or reset the connection with no halt
+    the capture could show after it: a transfer cut short or finished, not a pass (it
+    read PASS: a connection with no payload in the capture was taken to carry nothing)."""
+    capture = _media_side_only(tmp_path, name)
+    analysis = stored_analysis(capture, config_path=sidecar(FOLDER / name))
+    assert analysis.verdict == "inconclusive"
+    [session] = analysis.sessions
+    step = session.steps[-1]
+    assert step.status == "unknown"
+    detail = _words(step.detail)
+    assert "before the capture ended: whether the job halted normally" in detail
+    assert "but the media server's ACKs acknowledge" in detail  # not "0 B agent -> ..."
+    early = [f for f in analysis.findings if f.code == "capture_ended_early"]
+    assert any("mid-transfer" in _words(f.message) for f in early)
+
+
+@pytest.mark.parametrize("name", ["control-reset-agent-firewall-two-paths.pcap.gz",
+                                  "halt-then-control-reset-by-path-firewall-media.pcap.gz"])
+def test_a_halt_resent_after_the_reset_in_its_name_fails_the_agents_side_only(
+        tmp_path: Path, name: str) -> None:
+    """The agent's side only: its reply to DATA_START_BACKUP starts the job (the
+    request is in the other direction), its NOTIFY_DATA_HALTED, a RST in its name and
+    its halt resent after it: control_reset after the halt, as the whole capture reads
+    it (it read PASS: a job whose start request the capture lacks was not judged)."""
+    capture = _agent_side_only(tmp_path, name)
+    analysis = stored_analysis(capture, config_path=sidecar(FOLDER / name))
+    assert analysis.verdict == "fail"
+    [error] = errors(analysis)
+    assert error.code == "control_reset"
+    message = _words(error.message)
+    assert "after the job halted (NOTIFY_DATA_HALTED, frame" in message
+    assert "The agent went on sending on it after the RST in its name" in message
+
+
+def test_a_halt_resent_when_the_capture_ended_is_unknown(tmp_path: Path) -> None:
+    """Captured on the agent, its direction only: its NOTIFY_DATA_HALTED resent three
+    times over 2 s, no ACK reaching it, and the capture ends: too soon to tell a stall
+    from an ACK on its way, so the job's end is unknown (it read PASS)."""
+    name = "halt-then-control-reset-by-path-firewall-agent.pcap.gz"
+    analysis = stored_analysis(_agent_side_only(tmp_path, name),
+                               config_path=sidecar(FOLDER / name))
+    assert analysis.verdict == "inconclusive"
+    [session] = analysis.sessions
+    detail = _words(session.steps[-1].detail)
+    assert session.steps[-1].status == "unknown"
+    assert "the agent 10.77.2.2's NOTIFY_DATA_HALTED (frame" in detail
+    assert "was resent 3 times" in detail and "whether the halt reached the DMA" in detail
+    [early] = [f for f in analysis.findings if f.code == "capture_ended_early"]
+    assert "resent 3 times with no ACK reaching its sender" in _words(early.message)

@@ -180,6 +180,15 @@ class Connection:
         sent = [(self.orig_rst_frame, self.orig_h), (self.resp_rst_frame, self.resp_h)]
         return sorted(item for item in sent if item[0])
 
+    @property
+    def sender_is_orig(self) -> bool:
+        """Is the originator the side carrying the data: its payload in the capture at
+        least the responder's, or (no payload either way: a capture of one direction,
+        the receiver's) its bytes the responder's ACKs acknowledge at least as many?"""
+        if self.orig_bytes or self.resp_bytes:
+            return self.orig_bytes >= self.resp_bytes
+        return self.orig_acked_unseen >= self.resp_acked_unseen
+
     def evidence(self, side: Direction) -> SideEvidence:
         """side's ("orig" or "resp") evidence; NO_EVIDENCE (read only) when it has none."""
         found = self.orig_evidence if side == "orig" else self.resp_evidence

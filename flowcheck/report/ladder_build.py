@@ -255,7 +255,7 @@ def _connection_arrows(conn: Connection, session: Session,
                             0, number, status))
     if conn.role == "data" and (conn.orig_bytes or conn.resp_bytes):
         last = steps[-1] if steps else None
-        sender_is_orig = conn.orig_bytes >= conn.resp_bytes
+        sender_is_orig = conn.sender_is_orig
         moved = conn.orig_bytes if sender_is_orig else conn.resp_bytes
         frames, ts, seconds = _data_span(conn, sender_is_orig)
         label = f"data {human_bytes(moved)} in {human_seconds(seconds)}"

@@ -73,7 +73,7 @@ def _find_resets(ctx: Context, session: Session
     for uid in session.data_connections:
         conn = ctx.by_uid[uid]
         dropped = dropped_side(ctx, conn)
-        if not conn.rst_frames or not (conn.orig_bytes or conn.resp_bytes) or (
+        if not conn.rst_frames or not _carried(conn) or (
                 conn.fin_frames and conn.fin_frames[0] < conn.rst_frames[0]
                 and not closed_by_receiver(conn) and dropped is None):
             continue  # no reset, nothing carried, or a close begun before it
@@ -117,6 +117,14 @@ def _find_resets(ctx: Context, session: Session
             yield conn, None, True
 
 
+def _carried(conn: Connection) -> bool:
+    """Did the connection carry data: payload in the capture, or (a capture of one
+    direction) more bytes of the uncaptured side than a closing FIN its peer's ACKs
+    acknowledge?"""
+    return bool(conn.orig_bytes or conn.resp_bytes
+                or max(conn.orig_acked_unseen, conn.resp_acked_unseen) > 1)
+
+
 def _control_ended(control: Connection | None, conn: Connection
                    ) -> Literal["before", "after"] | None:
     """Did the session's control connection end (its first FIN or RST) before or after
@@ -156,7 +164,7 @@ def cut_words(ctx: Context, conn: Connection, session: Session, it: str = "it") 
         return f"reset mid-transfer ({reset_words(conn)})"
     if never_delivered(conn):
         return waited_words(conn, session, it)
-    sender, receiver = ((conn.orig_h, conn.resp_h) if conn.orig_bytes >= conn.resp_bytes
+    sender, receiver = ((conn.orig_h, conn.resp_h) if conn.sender_is_orig
                         else (conn.resp_h, conn.orig_h))
     return (f"{role_words(conn, session, receiver)} closed {it} mid-transfer (FIN, frame "
             f"{conn.fin_frames[0]}) while {role_words(conn, session, sender)} was still "
@@ -208,7 +216,7 @@ def _report(ctx: Context, session: Session, conn: Connection,
     elif closed_by_receiver(conn) and (broke := _path_broke(conn, session)) is not None:
         head, fix = f"The data connection {words} carried {moved}; {broke[0]}", broke[1]
     elif closed_by_receiver(conn):
-        receiver = conn.resp_h if conn.orig_bytes >= conn.resp_bytes else conn.orig_h
+        receiver = conn.resp_h if conn.sender_is_orig else conn.orig_h
         head = (f"The data connection {words} carried {moved}; "
                 f"{cut_words(ctx, conn, session)}, with no normal halt of its job after it: "
                 "the receiver gave the transfer up and it was cut short.")
@@ -313,7 +321,7 @@ def _path_broke(conn: Connection, session: Session) -> tuple[str, str] | None:
     reported = router_reported(conn)
     if reported is None or not conn.fin_frames or conn.icmp_frames[0] > conn.fin_frames[0]:
         return None
-    sender, receiver = ((conn.orig_h, conn.resp_h) if conn.orig_bytes >= conn.resp_bytes
+    sender, receiver = ((conn.orig_h, conn.resp_h) if conn.sender_is_orig
                         else (conn.resp_h, conn.orig_h))
     router = conn.icmp_sender
     return (f"the router {router} reported {role_words(conn, session, sender)} unreachable "

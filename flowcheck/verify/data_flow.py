@@ -33,6 +33,7 @@ from flowcheck.verify.rst_words import cited_rsts
 from flowcheck.verify.stall_timing import unjudged_detail, unjudged_stalls
 from flowcheck.verify.stalled_transfer import stalled_detail, stalled_transfers
 from flowcheck.verify.step_base import make_step, previous_step
+from flowcheck.verify.unjudged_halt import unjudged_halt, unjudged_halt_words
 from flowcheck.verify.unseen_resources import unseen_resources_words
 
 
@@ -56,12 +57,17 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
     key = job_direction(session)
     uids = [c.uid for c in open_conns]
     direction = " to ".join(way_words(ctx, session, open_conns, key))
+    acked = sent_each_way(session, open_conns, acked_unseen=True)
+    # The data's own bytes, or in a capture of the receiver's direction the receiver's ACKs.
+    flow = (flow_detail(ctx, session, open_conns, sent, key)
+            if sent[key] > 0 or acked[key] <= len(open_conns)
+            else acked_flow_detail(ctx, session, open_conns, acked, key))
     cut = cut_transfers(ctx, session)
     if cut:  # data_reset: a transfer cut short by a RST
         first = cut[0][0]
         return make_step(spec, "failed", uids, [f for c, _ in cut for f in cited_rsts(c)],
                          f"{endpoint(first.resp_h, first.resp_p)}: {cut_words(ctx, first, session)}"
-                         "; " + flow_detail(ctx, session, open_conns, sent, key))
+                         f"; {flow}")
     stalled = stalled_transfers(ctx, session)
     if stalled:  # data_stalled: a transfer whose packets stopped being delivered
         first = stalled[0]
@@ -76,14 +82,11 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
                          f"{receiver_detail(failed[0], session)}; "
                          + flow_detail(ctx, session, open_conns, sent, key))
     closed = closed_mid_job(ctx, session)
-    acked = sent_each_way(session, open_conns, acked_unseen=True)
     if closed is not None and (sent[key] > 0 or acked[key] > len(open_conns)):
         # control_closed: the job ended mid-transfer (field check 38). Only where data
         # flowed: with none (or the ACKs of FINs alone) the step stays missing or unknown
         # as judged below, its own finding saying why.
         frames, words = closed
-        flow = (flow_detail(ctx, session, open_conns, sent, key) if sent[key] > 0 else
-                acked_flow_detail(ctx, session, open_conns, acked, key))
         return make_step(spec, "failed", [*uids, control.uid],
                          frames + [c.last_frame for c in open_conns], f"{words}; {flow}")
     unjudged = unjudged_stalls(ctx, session)
@@ -95,15 +98,16 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
     unseen = unseen_cut_transfers(ctx, session)
     if unseen:  # a reset the capture ended too soon after: cut short or finished?
         return make_step(spec, "unknown", uids, [f for c in unseen for f in c.rst_frames[:1]],
-                         f"unknown: {unseen_words(ctx, unseen[0], session)}; "
-                         + flow_detail(ctx, session, open_conns, sent, key))
+                         f"unknown: {unseen_words(ctx, unseen[0], session)}; {flow}")
     # The other resources' data may flow after the capture's end (trial 32), and the
     # transfer still running at its end may end well or not after it (trial 31 D3); a job
     # its media server closed without ending it, seen from that side only (field check 38).
     flowing = open_transfer(ctx, session)
+    halt = unjudged_halt(ctx, session)
     after_end = [w for w in (flowing.words() if flowing else None,
                              unseen_resources_words(ctx, session, len(open_conns)),
-                             unfinished_one_way_words(ctx, session)) if w]
+                             unfinished_one_way_words(ctx, session),
+                             unjudged_halt_words(ctx, session, halt) if halt else None) if w]
     status, head = (("unknown", f"unknown: {'; '.join(after_end)}; ") if after_end
                     else ("ok", ""))
     if sent[key] > 0:

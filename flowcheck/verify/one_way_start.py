@@ -16,28 +16,33 @@ from flowcheck.verify.evidence import UNREAD_STREAM
 from flowcheck.verify.replies import HALTS
 
 
-def started_one_way(stream: NdmpStream, control: Connection) -> NdmpMessage | None:
+def agent_start(stream: NdmpStream, control: Connection) -> NdmpMessage | None:
     """The agent's last successful reply to a DATA_START_* request when the capture holds
     only the agent's direction of the control connection (one_sided "orig"), no byte of
-    it missed or unread (ndmp_partial, ndmp_undecodable), and the agent then closed the
-    connection (its FIN) or reset it (a RST in its name: the second read of field check
-    41, the agent's own abort of the session read PASS) with no NOTIFY_*_HALTED after
-    that reply; None else (any halt, or the media server's close, keeps the session
-    judged as before)."""
+    it missed or unread (ndmp_partial, ndmp_undecodable): where the job's start shows
+    when its request does not. None else."""
     if one_sided(control) != "orig" or control.missed_bytes:
-        return None
-    closer, how = closing(control)
-    end = (control.fin_frames[:1] if how == "FIN" else [control.resp_rst_frame])[0] \
-        if closer == "responder" and (control.fin_frames or how == "RST") else 0
-    if not end:
         return None
     if any(f.code in UNREAD_STREAM for f in stream.findings):
         return None
     replies = [m for m in stream.messages if m.type == "reply" and m.direction == "resp"
                and message_op(m) in JOB_STARTS and not m.error]
-    if not replies or replies[-1].frame > end:
+    return replies[-1] if replies else None
+
+
+def started_one_way(stream: NdmpStream, control: Connection) -> NdmpMessage | None:
+    """agent_start when the agent then closed the connection (its FIN) or reset it (a
+    RST in its name: the second read of field check 41, the agent's own abort of the
+    session read PASS) with no NOTIFY_*_HALTED after that reply; None else (any halt,
+    or the media server's close, keeps the session judged as before)."""
+    closer, how = closing(control)
+    end = (control.fin_frames[:1] if how == "FIN" else [control.resp_rst_frame])[0] \
+        if closer == "responder" and (control.fin_frames or how == "RST") else 0
+    if not end:
         return None
-    start = replies[-1]
+    start = agent_start(stream, control)
+    if start is None or start.frame > end:
+        return None
     if any(message_op(m) in HALTS and m.frame > start.frame for m in stream.messages):
         return None
     return start

@@ -19,14 +19,18 @@ def closed_by_receiver(conn: Connection) -> bool:
     FIN came first (history: F the originator's, f the responder's), the sender (the side
     with the payload) sent no FIN, the receiver alone sent RSTs and the sender had bytes
     the receiver never acknowledged: data arriving after the receiver's close, which its
-    TCP answers with a RST (RFC 1122 4.2.2.13: data received after CLOSE was lost)."""
-    sender_is_orig = conn.orig_bytes >= conn.resp_bytes
+    TCP answers with a RST (RFC 1122 4.2.2.13: data received after CLOSE was lost). In a
+    capture of the receiver's direction only (the sender's bytes known by the receiver's
+    ACKs alone), its RST after its own FIN is that answer."""
+    sender_is_orig = conn.sender_is_orig
     sender_fin, receiver_fin = ("F", "f") if sender_is_orig else ("f", "F")
     receiver_rst, sender_rst = ((conn.resp_rst, conn.orig_rst) if sender_is_orig
                                 else (conn.orig_rst, conn.resp_rst))
     unacked = conn.orig_unacked if sender_is_orig else conn.resp_unacked
+    unseen_sender = (conn.orig_acked_unseen if sender_is_orig else conn.resp_acked_unseen) > 1
     return (receiver_fin in conn.history and sender_fin not in conn.history
-            and receiver_rst and not sender_rst and unacked > 0)
+            and receiver_rst and not sender_rst
+            and (unacked > 0 or unseen_sender and conn.rst_frames[0] > conn.fin_frames[0]))
 
 
 def never_delivered(conn: Connection) -> bool:
@@ -34,7 +38,7 @@ def never_delivered(conn: Connection) -> bool:
     closed_by_receiver's shape, the receiver having acknowledged none of them, not even
     with its FIN: they came after its close, the connection carried no data until then
     (it was no transfer cut short)."""
-    sender_is_orig = conn.orig_bytes >= conn.resp_bytes
+    sender_is_orig = conn.sender_is_orig
     sent = conn.sent_once("orig" if sender_is_orig else "resp")
     unacked = conn.orig_unacked if sender_is_orig else conn.resp_unacked
     return closed_by_receiver(conn) and sent > 0 and unacked >= sent
@@ -55,7 +59,7 @@ def waited_words(conn: Connection, session: Session, it: str) -> str:
     """never_delivered's words for step 5: "carried no data for 30 s after its SYN-ACK
     (...: the handshake's ACK never reached it); ... gave it up (FIN, frame 230) and ...'s
     data came only after that FIN (RST, frame 233)"."""
-    sender, receiver = ((conn.orig_h, conn.resp_h) if conn.orig_bytes >= conn.resp_bytes
+    sender, receiver = ((conn.orig_h, conn.resp_h) if conn.sender_is_orig
                         else (conn.resp_h, conn.orig_h))
     resent = synack_resent(conn)
     why = (f" ({role_words(conn, session, conn.resp_h)} resent its SYN-ACK {len(resent)} "
@@ -81,7 +85,7 @@ def never_delivered_report(ctx: Context, session: Session, conn: Connection, wor
     data that never came and gave up; the SYN-ACK resent after the captured ACK shows
     packets lost on their way to the listener (trial 25 D3: it read 'closed it
     mid-transfer while the agent was still sending' and 'see the job log')."""
-    sender_is_orig = conn.orig_bytes >= conn.resp_bytes
+    sender_is_orig = conn.sender_is_orig
     sender, receiver = ((conn.orig_h, conn.resp_h) if sender_is_orig
                         else (conn.resp_h, conn.orig_h))
     sent = conn.sent_once("orig" if sender_is_orig else "resp")  # capture copies left out

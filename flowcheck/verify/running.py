@@ -20,9 +20,9 @@ from flowcheck.verify.context import Context
 from flowcheck.verify.control_reset import halt_unanswered, report_reset
 from flowcheck.verify.control_stall import control_stall, no_messages, start_unseen
 from flowcheck.verify.cut_transfer import unseen_cut_transfers
-from flowcheck.verify.evidence import stream_whole, time_enough
+from flowcheck.verify.evidence import ended_early, stream_whole
 from flowcheck.verify.idle_bound import bounded_idle_words, data_end_in
-from flowcheck.verify.one_way_start import one_way_words, started_one_way
+from flowcheck.verify.one_way_start import agent_start, one_way_words, started_one_way
 from flowcheck.verify.open_transfer import polled_halted, report_open_transfer
 from flowcheck.verify.opening_stall import opening_stalled, report_opening_stall
 from flowcheck.verify.replies import HALTS
@@ -46,7 +46,6 @@ from flowcheck.verify.stalled import (
     stall_words,
     unacked_from,
     unacked_words,
-    unseen_run_long,
 )
 from flowcheck.verify.still_running import halted_since, still_running
 from flowcheck.verify.three_way_close import (
@@ -56,6 +55,7 @@ from flowcheck.verify.three_way_close import (
     job_starts,
 )
 from flowcheck.verify.ttl import capture_host
+from flowcheck.verify.unjudged_halt import sender_words, stall_judged, unjudged_halt
 from flowcheck.verify.unseen_resources import report_unseen_resources
 
 
@@ -133,6 +133,9 @@ def _check_running(ctx: Context, session: Session) -> None:
         else:
             _closed(ctx, session, stream, control, seen, 1, one_way=True)
         return
+    begun = agent_start(stream, control) if not starts else None
+    if begun is not None:
+        starts = [begun]  # the agent's direction only: its reply shows the job started
     if not starts and not start_unseen(ctx, session, stream, control) and not (
             stall is not None and opening_stalled(control, stall)):
         return
@@ -140,10 +143,7 @@ def _check_running(ctx: Context, session: Session) -> None:
     # An ACK comes well within the retransmission timeout after the message the
     # unacknowledged bytes began; a capture that ended sooner may only miss it. A FIN
     # resent unanswered waited the closer's timeout before each resend already.
-    rto = ctx.config.retransmission_timeout
-    if stall is not None and (stall.fin or (unseen_run_long(stall, rto) if stall.unseen else
-                                            time_enough(ctx, last.ts if last
-                                                        else control.last_ts))):
+    if stall is not None and stall_judged(ctx, control, stall, last):
         if not starts and opening_stalled(control, stall):
             report_opening_stall(ctx, session, stream, control, stall, last)
         else:
@@ -172,14 +172,25 @@ def _check_running(ctx: Context, session: Session) -> None:
     elif (not ended and not seen_closing(control)
           and not unseen_cut_transfers(ctx, session)):
         # A data connection reset just before the capture ended already has its
-        # capture_ended_early, naming the reset (flowcheck.verify.cut_transfer).
-        still_running(ctx, session, stream, starts[-1], len(starts))
+        # capture_ended_early, naming the reset (flowcheck.verify.cut_transfer); so has
+        # an open transfer whose start request the capture lacks (open_transfer).
+        if begun is None:
+            still_running(ctx, session, stream, starts[-1], len(starts))
     elif (halt is not None and reset and not _closed_by_request(stream, control)
           and (halt_unanswered(ctx, stream, control, halt)
                or sent_after_reset(control) is not None
                or cut_after_reset(ctx, session) is not None
                or (ctx.config.resources and len(starts) < ctx.config.resources))):
         report_reset(ctx, session, stream, control, starts[-1], len(starts), halt)
+    elif (unjudged := unjudged_halt(ctx, session)) is not None:
+        # Its halt resent when the capture ended: the data step says unknown (data_flow).
+        ended_early(ctx, session, f"{sender_words(ctx, session, unjudged)}, resent "
+                    f"{unjudged.stall.resends} times with no ACK reaching its sender",
+                    unjudged.halt.ts,
+                    [unjudged.halt.frame, unjudged.stall.frame], conn=control,
+                    waits="a path that stopped delivering it could be told from an ACK "
+                    "still on its way", unseen="whether it reached the DMA, and the job "
+                    "ended,", frame=unjudged.halt.frame)
     elif ended:  # between resources: the rest may be after the capture
         report_unseen_resources(ctx, session)
 

@@ -55,7 +55,7 @@ def dropped_side(ctx: Context, conn: Connection) -> DroppedSide | None:
     (Connection.fin_answer_rst); None otherwise or when the times are not known."""
     if not (conn.orig_bytes or conn.resp_bytes) or not conn.fin_frames or not conn.fin_answer_rst:
         return None
-    sender_is_orig = conn.orig_bytes >= conn.resp_bytes
+    sender_is_orig = conn.sender_is_orig
     sender_fin, receiver_fin = ("F", "f") if sender_is_orig else ("f", "F")
     sender_rst, receiver_rst = ((conn.orig_rst, conn.resp_rst) if sender_is_orig
                                 else (conn.resp_rst, conn.orig_rst))
