@@ -147,3 +147,55 @@ def test_agent_killed_with_loss_before_the_start_fails_control_closed() -> None:
     [closed] = [f for f in report["findings"] if f["code"] == "control_closed"]
     assert "closed by the agent 10.77.0.2 (FIN, frame 768) while the job was running" in \
         " ".join(closed["message"].split())
+
+
+def _one_way(tmp_path: Path, capture: Path, source: str, keep: bool) -> Path:
+    """capture with only the packets whose IPv4 source is `source` (keep) or the others:
+    one direction, as `tcpdump -Q out` or `-Q in` on the media server takes it."""
+    from pcap_records import read_records, write_records
+
+    linktype, records = read_records(capture)
+    wanted = bytes(int(part) for part in source.split("."))
+    kept = [r for r in records if (r.data[26:30] == wanted) == keep]
+    assert 0 < len(kept) < len(records)
+    return write_records(tmp_path / f"{capture.name.split('.')[0]}-{keep}.pcap", linktype, kept)
+
+
+def _analyze_cut(cut: Path, stem: Path) -> dict:
+    result = subprocess.run([sys.executable, "-m", "flowcheck", "analyze", "--config",
+                             str(stem.with_suffix(".toml")), "--format", "json", str(cut)],
+                            capture_output=True, text=True, check=False, cwd=ROOT)
+    assert result.returncode in (0, 1, 5), result.stderr
+    return json.loads(result.stdout)
+
+
+def test_agent_killed_with_loss_before_the_start_cut_to_the_agents_side(
+        tmp_path: Path) -> None:
+    """Seed 49 run 28 cut to the agent's direction: its reply to DATA_START_BACKUP stands
+    for the request, the sniffer's loss came before it, so its FIN with no halt after the
+    reply is control_closed as in the whole capture (it passed: any missed byte of the
+    control connection hid the one-way start)."""
+    stem = CASE.with_name("agent-killed-loss-before-start")
+    cut = _one_way(tmp_path, stem.with_suffix(".pcap.gz"), "10.77.0.1", keep=False)
+    report = _analyze_cut(cut, stem)
+    assert report["verdict"] == "fail"
+    [closed] = [f for f in report["findings"] if f["code"] == "control_closed"]
+    assert "The capture holds only 10.77.0.2's packets" in " ".join(closed["message"].split())
+
+
+def test_agent_killed_snap96_cut_to_each_side(tmp_path: Path) -> None:
+    """The -s 96 capture (every header kept) cut to one direction: the agent's side holds
+    its FIN with no halt header after its start reply (control_closed); the media
+    server's, its close after DATA_START_BACKUP with no DATA_STOP (step 5 unknown). Both
+    passed: a snap-cut stream counted as unread."""
+    stem = CASE.with_name("agent-killed-snap96-two-points")
+    agent = _analyze_cut(_one_way(tmp_path, stem.with_suffix(".pcap"), "10.77.0.1",
+                                  keep=False), stem)
+    assert agent["verdict"] == "fail"
+    assert [f["code"] for f in agent["findings"] if f["severity"] == "error"] == [
+        "control_closed"]
+    media = _analyze_cut(_one_way(tmp_path, stem.with_suffix(".pcap"), "10.77.0.1",
+                                  keep=True), stem)
+    assert media["verdict"] == "inconclusive"
+    step = _data_flow_step(media)
+    assert step["status"] == "unknown" and "with no DATA_STOP" in " ".join(step["detail"].split())

@@ -12,7 +12,7 @@ from __future__ import annotations
 from flowcheck.model import Session, endpoint
 from flowcheck.sessions import closing, message_op, one_sided
 from flowcheck.verify.context import Context
-from flowcheck.verify.evidence import UNREAD_STREAM
+from flowcheck.verify.one_way_start import readable_from
 from flowcheck.verify.three_way_close import job_starts
 
 # The DMA's requests that end a started job or its session.
@@ -23,20 +23,19 @@ JOB_ENDS = {"DATA_STOP", "DATA_ABORT", "MOVER_STOP", "MOVER_ABORT", "MOVER_CLOSE
 def unfinished_one_way_words(ctx: Context, session: Session) -> str | None:
     """"the capture holds only 10.77.0.1's packets ...: it closed ... with no DATA_STOP
     ..." when the capture lacks the agent's direction of the control connection
-    (one_sided "resp"), no byte of the media server's missed or unread, and the media
-    server closed it (its FIN first) after its last DATA_START_* with no JOB_ENDS request
-    in between; None else."""
+    (one_sided "resp"), readable from the start on (one_way_start.readable_from: the
+    field check's `-s 96` kept every header), and the media server closed it (its FIN
+    first) after its last DATA_START_* with no JOB_ENDS request in between; None else."""
     control = ctx.by_uid.get(session.control_uid)
     stream = ctx.stream_by_uid.get(session.control_uid)
     if control is None or stream is None or one_sided(control) != "resp":
         return None
-    if (control.missed_bytes or not control.fin_frames
-            or closing(control) != ("originator", "FIN")
-            or any(f.code in UNREAD_STREAM for f in stream.findings)):
+    if not control.fin_frames or closing(control) != ("originator", "FIN"):
         return None
     starts = job_starts(ctx, session, stream)
     fin = control.fin_frames[0]
-    if not starts or starts[-1].frame > fin:
+    if not starts or starts[-1].frame > fin or not readable_from(stream, control,
+                                                                 starts[-1].frame):
         return None
     start = starts[-1]
     if any(message_op(m) in JOB_ENDS and start.frame < m.frame < fin
