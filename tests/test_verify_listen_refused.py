@@ -57,3 +57,28 @@ def test_error_reply_arrow_is_numbered_with_its_step() -> None:
     # The announcements that worked stay green.
     assert by_frame[21].step == 3 and by_frame[21].status == "ok"
     assert by_frame[252].status == "ok"
+
+
+def test_refused_listen_seen_from_the_requests_side_only_is_unknown(tmp_path: Path) -> None:
+    """The media server's packets only (`tcpdump -Q out` on it): three DATA_LISTEN
+    requests, two data connections, the replies (the refusal among them) in the direction
+    the capture lacks: the announcement step is unknown, not ok; without the configured
+    resources too (it read PASS)."""
+    from pcap_records import read_records, write_records
+
+    linktype, records = read_records(LAB / "listen-error.pcap")
+    media = bytes([10, 77, 0, 1])
+    cut = write_records(tmp_path / "media-only.pcap", linktype,
+                        [r for r in records if r.data[26:30] == media])
+    for resources in (True, False):
+        config = build_config(load_file(LAB / "listen-error.toml"))
+        if not resources:
+            config = dataclasses.replace(config, resources=None)
+        analysis = analyze(read_traffic([str(cut)], config), config)
+        assert analysis.verdict == "inconclusive"
+        (session,) = analysis.sessions
+        step = session.steps[2]
+        assert step.status == "unknown", step
+        assert "3 DATA_LISTEN requests (frames" in step.detail
+        assert "and 2 data connections: the replies are in the direction the capture lacks" \
+            in " ".join(step.detail.split())

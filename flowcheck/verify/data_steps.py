@@ -75,6 +75,8 @@ from flowcheck.verify.refused_listens import (
     refused_listens,
     refused_words,
     resource_words,
+    unseen_replies,
+    unseen_replies_words,
 )
 from flowcheck.verify.step_base import make_step, ports_in_range, previous_step, report_missing
 from flowcheck.verify.unseen_resources import unseen_resources_words
@@ -158,6 +160,10 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
         # the job's bytes proves the announcement worked; nothing else does.
         carried = job_bytes(ctx, session, [ctx.by_uid[u] for u in session.port_matched])
         named = named_words(session)
+        asked = unseen_replies(ctx, session)
+        if carried and asked:  # a resource's endpoint reply, unseen, may have refused it
+            return make_step(spec, "unknown", [control.uid], [m.frame for m in asked],
+                             f"unknown: {unseen_replies_words(session, asked)}; {carried}")
         if carried and session.match_reason != "snap_length":
             return make_step(spec, "ok", [control.uid], frames,
                              f"{cut_announcement_words(session, ctx)}; {carried}, so the "

@@ -1,6 +1,8 @@
 """Listen requests the listener refused with an NDMP error while other resources of the
 same session got their data endpoint (trial 20 D2): step 3 failed for that resource, and
-the data steps carried fewer resources than configured."""
+the data steps carried fewer resources than configured. In a capture of the requests'
+direction only, the replies (a refusal among them) are not in it: more endpoint requests
+than data connections leave the announcement step unknown (unseen_replies)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from flowcheck.verify.context import Context
 
 # Requests whose reply announces a data endpoint (flow-model.md).
 LISTENS = {"DATA_LISTEN", "MOVER_LISTEN"}
+# Requests that give the peer an endpoint to connect to.
+CONNECTS = {"DATA_CONNECT", "MOVER_CONNECT"}
 
 
 def refused_listens(ctx: Context, session: Session) -> list[NdmpMessage]:
@@ -50,3 +54,34 @@ def resource_words(ctx: Context, count: int, what: str) -> str:
     if not resources or count >= resources:
         return ""
     return f"; {what} {count} of the {resources} configured resources"
+
+
+def unseen_replies(ctx: Context, session: Session) -> list[NdmpMessage]:
+    """The session's endpoint requests (LISTENS, or CONNECTS when there are more of them:
+    one data connection each) when the capture holds only their sender's direction of
+    the control connection (Session.match_reason "one_direction") and they outnumber the
+    data connections matched to the session: their replies, a refusal among them
+    (ndmp_error_reply), are in the direction the capture lacks (field check 41's cut of
+    lab/listen-error: a refused DATA_LISTEN read `ok`). [] otherwise."""
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    if session.match_reason != "one_direction" or stream is None:
+        return []
+    requests = [m for m in stream.messages if m.type == "request"]
+    listens = [m for m in requests if message_op(m) in LISTENS]
+    connects = [m for m in requests if message_op(m) in CONNECTS]
+    asked = max(listens, connects, key=len)
+    if not asked or any(m.type == "reply" and m.direction != asked[0].direction
+                        for m in stream.messages):
+        return []
+    return asked if len(asked) > len(session.data_connections) else []
+
+
+def unseen_replies_words(session: Session, asked: list[NdmpMessage]) -> str:
+    """"3 DATA_LISTEN requests (frames 11, 40, 71) and 2 data connections: the replies
+    are in the direction the capture lacks, ..."."""
+    count = len(session.data_connections)
+    frames = ", ".join(str(m.frame) for m in asked)
+    return (f"{len(asked)} {message_op(asked[0])} requests (frames {frames}) and {count} data "
+            f"connection{'s' if count != 1 else ''}: the replies are in the direction the "
+            "capture lacks, so whether each announced an endpoint, or refused it with an "
+            "error (ndmp_error_reply), cannot be seen")

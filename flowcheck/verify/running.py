@@ -23,7 +23,7 @@ from flowcheck.verify.cut_transfer import unseen_cut_transfers
 from flowcheck.verify.evidence import ended_early, stream_whole
 from flowcheck.verify.idle_bound import bounded_idle_words, data_end_in
 from flowcheck.verify.one_way_start import agent_start, one_way_words, started_one_way
-from flowcheck.verify.open_transfer import polled_halted, report_open_transfer
+from flowcheck.verify.open_transfer import open_transfer, polled_halted, report_open_transfer
 from flowcheck.verify.opening_stall import opening_stalled, report_opening_stall
 from flowcheck.verify.replies import HALTS
 from flowcheck.verify.reset_answer import (
@@ -174,7 +174,7 @@ def _check_running(ctx: Context, session: Session) -> None:
         # A data connection reset just before the capture ended already has its
         # capture_ended_early, naming the reset (flowcheck.verify.cut_transfer); so has
         # an open transfer whose start request the capture lacks (open_transfer).
-        if begun is None:
+        if begun is None or open_transfer(ctx, session) is None:
             still_running(ctx, session, stream, starts[-1], len(starts))
     elif (halt is not None and reset and not _closed_by_request(stream, control)
           and (halt_unanswered(ctx, stream, control, halt)
