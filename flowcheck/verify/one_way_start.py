@@ -19,7 +19,7 @@ from flowcheck.verify.replies import HALTS
 def agent_start(stream: NdmpStream, control: Connection) -> NdmpMessage | None:
     """The agent's last successful reply to a DATA_START_* request when the capture holds
     only the agent's direction of the control connection (one_sided "orig") and shows it
-    whole from that reply on (_whole_from): where the job's start shows when its request
+    whole from that reply on (readable_from): where the job's start shows when its request
     does not. None else."""
     if one_sided(control) != "orig":
         return None

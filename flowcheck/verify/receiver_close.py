@@ -30,7 +30,7 @@ def closed_by_receiver(conn: Connection) -> bool:
     unseen_sender = (conn.orig_acked_unseen if sender_is_orig else conn.resp_acked_unseen) > 1
     return (receiver_fin in conn.history and sender_fin not in conn.history
             and receiver_rst and not sender_rst
-            and (unacked > 0 or unseen_sender and conn.rst_frames[0] > conn.fin_frames[0]))
+            and (unacked > 0 or (unseen_sender and conn.rst_frames[0] > conn.fin_frames[0])))
 
 
 def never_delivered(conn: Connection) -> bool:

@@ -184,7 +184,7 @@ def _check_running(ctx: Context, session: Session) -> None:
         report_reset(ctx, session, stream, control, starts[-1], len(starts), halt)
     elif (unjudged := unjudged_halt(ctx, session)) is not None:
         # Its halt resent when the capture ended: the data step says unknown (data_flow).
-        ended_early(ctx, session, f"{sender_words(ctx, session, unjudged)}, resent "
+        ended_early(ctx, session, f"{sender_words(session, unjudged)}, resent "
                     f"{unjudged.stall.resends} times with no ACK reaching its sender",
                     unjudged.halt.ts,
                     [unjudged.halt.frame, unjudged.stall.frame], conn=control,

@@ -1,6 +1,6 @@
 """A halt resent on the control connection when the capture ended (field check 41's
-one-direction cuts): the agent's NOTIFY_DATA_HALTED, or the DMA's next request after
-it, resent with no ACK reaching its sender, and the capture too short after it to judge
+one-direction cuts): the agent's NOTIFY_DATA_HALTED (or a mover's halt) resent, with what
+followed it, with no ACK reaching its sender, and the capture too short after it to judge
 the stall (control_stalled judges it when it is not: flowcheck.verify.running). Whether
 the halt reached the DMA, and so whether the job could end, cannot be seen: the data
 step is `unknown`, not `ok` (an agent's halt resent three times over 1.7 s, captured
@@ -31,8 +31,9 @@ def stall_judged(ctx: Context, control: Connection, stall: Stall,
 
 @fields_dataclass(slots=True, frozen=True)
 class UnjudgedHalt:
-    """control: the control connection; stall: its sender's resends; halt: the first
-    NOTIFY_*_HALTED among the bytes they hold (or before them, unanswered since)."""
+    """control: the control connection; stall: its sender's resends; halt: the sender's
+    last NOTIFY_*_HALTED at or before the first unacknowledged message, nothing of the
+    peer's after it."""
 
     control: Connection
     stall: Stall
@@ -71,7 +72,7 @@ def _halt_from(stream: NdmpStream, side: str, first: NdmpMessage) -> NdmpMessage
     return halt
 
 
-def sender_words(ctx: Context, session: Session, found: UnjudgedHalt) -> str:
+def sender_words(session: Session, found: UnjudgedHalt) -> str:
     """"the agent 10.77.2.2's NOTIFY_DATA_HALTED (frame 1456)": the resent halt."""
     control = found.control
     host = control.orig_h if found.stall.side == "orig" else control.resp_h
@@ -87,7 +88,7 @@ def unjudged_halt_words(ctx: Context, session: Session, found: UnjudgedHalt) -> 
     acked = ("its ACKs never reaching the sender" if stall.acks_lost else
              "no ACK reaching the sender (the receiver's packets not captured)"
              if stall.unseen else "never acknowledged")
-    return (f"{sender_words(ctx, session, found)} on the control connection "
+    return (f"{sender_words(session, found)} on the control connection "
             f"{endpoint(control.orig_h, control.orig_p)} -> "
             f"{endpoint(control.resp_h, control.resp_p)} was resent {stall.resends} times "
             f"(to frame {stall.frame}), {acked}, when the capture ended "
