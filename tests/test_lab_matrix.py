@@ -108,6 +108,13 @@ def test_syns_a_one_direction_capture_lacks_read_as_unseen() -> None:
     assert judge(expect(router_out), "fail", ["announced_not_used"], 1)
     assert not judge(expect({**router_out, "form": "dir-in"}), "fail",
                      ["announced_not_used"], 1)
+    # Seed 52 run 22: -Q in on both hosts, the router dropping the data SYNs: the
+    # sender's tap never sees them leave, the receiver's never sees them arrive.
+    both_in = {"peer": "be", "fault": "syn-drop", "step": "data", "where": "router",
+               "point": "both", "form": "dir-in", "routed": True}
+    assert judge(expect(both_in), "fail", ["announced_not_used"], 1)
+    assert not judge(expect({**both_in, "form": "dir-out"}), "fail",
+                     ["announced_not_used"], 1)
 
 
 def test_a_kill_after_the_job_succeeded_expects_a_pass() -> None:
