@@ -134,3 +134,34 @@ def test_reset_after_its_resource_halted_normally_passes(tmp_path: Path) -> None
     analysis = _analyze(path)
     assert "data_reset" not in {f.code for f in analysis.findings}
     assert analysis.verdict == "pass"
+
+
+def test_a_movers_reset_after_the_halt_seen_from_its_side_only_is_no_failure(
+        tmp_path: Path) -> None:
+    """The media server's packets only (`tcpdump -Q out` on it), resource 2's data
+    connection torn down by the mover's RST after a normal halt instead of its FIN: the
+    agent's halt is in the direction the capture lacks, so the reset cannot be judged:
+    step 5 unknown, never data_reset (the data known by the mover's ACKs alone counts as
+    carried: field check 41's one-direction cuts)."""
+    packets = list(rdpcap(str(LAB / f"{NAME}.pcap")))
+    halt = _halt_frames()[1]
+    mover = [n for n, p in enumerate(packets, 1) if _of_data(p) and p[TCP].sport == 5003]
+    fin = next(n for n in mover if packets[n - 1][TCP].flags & 0x01)
+    last_ack = packets[max(n for n in mover if n < fin) - 1]
+    reset = last_ack.copy()
+    reset[TCP].flags = "RA"
+    del reset[IP].chksum, reset[TCP].chksum
+    reset.time = packets[halt - 1].time + Decimal("0.001")
+    kept = [p for n, p in enumerate(packets, 1)
+            if p[IP].src == "10.77.0.1" and not (n >= fin and _of_data(p))]
+    at = next(i for i, p in enumerate(kept) if p.time > reset.time)
+    path = tmp_path / "mover-reset-media-only.pcap"
+    wrpcap(str(path), [*kept[:at], reset, *kept[at:], _later(kept[0], kept[-1].time + 5)])
+    analysis = _analyze(path)
+    assert "data_reset" not in {f.code for f in analysis.findings}
+    assert analysis.verdict == "inconclusive"
+    (session,) = analysis.sessions
+    detail = " ".join(session.steps[-1].detail.split())
+    assert session.steps[-1].status == "unknown"
+    assert "in the agent's direction of the control connection, which the capture lacks" \
+        in detail

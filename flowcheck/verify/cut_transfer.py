@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from typing import Literal
 
 from flowcheck.model import Connection, NdmpMessage, Session, endpoint
-from flowcheck.sessions import message_op
+from flowcheck.sessions import message_op, one_sided
 from flowcheck.verify.aborted import ONE_EXIT_SECONDS
 from flowcheck.verify.capture_points import resets_between, resets_between_words
 from flowcheck.verify.carried import carried_words
@@ -93,6 +93,9 @@ def _find_resets(ctx: Context, session: Session
                 ctx.order, halt.frame, halt.ts, dropped.fin_frame, dropped.fin_ts):
             continue  # the job had halted before the close: its end, not a cut
         if halt is None:
+            if halts_unseen(ctx, session):
+                yield conn, None, False  # its halt would be in the direction not captured
+                continue
             ended = _control_ended(control, conn)
             if time_enough(ctx, reset_ts, reset_at):
                 yield conn, None, True
@@ -115,6 +118,15 @@ def _find_resets(ctx: Context, session: Session
             # the DMA's session reset under it, its mover closed mid-transfer; when the
             # capture holds that reset, control_reset reports it: cut_after_reset).
             yield conn, None, True
+
+
+def halts_unseen(ctx: Context, session: Session) -> bool:
+    """Does the capture lack the agent's side of the session's control connection
+    (one_sided "resp": the media server's packets only), where its NOTIFY_DATA_HALTED
+    travels? A reset's halt, normal or not, cannot be seen then, however long the
+    capture ran (field check 41's one-direction cuts)."""
+    control = ctx.by_uid.get(session.control_uid)
+    return control is not None and one_sided(control) == "resp"
 
 
 def _carried(conn: Connection) -> bool:
@@ -146,9 +158,10 @@ def cut_transfers(ctx: Context, session: Session) -> list[tuple[Connection, Ndmp
 def unseen_cut_transfers(ctx: Context, session: Session) -> list[Connection]:
     """The session's data connections reset mid-transfer less than the retransmission
     timeout before the capture ended, with no halt of their job after the reset in it
-    and their control connection still open (_control_ended):
-    whether the job halted normally (a finished transfer torn down with a RST) or the
-    transfer was cut short is not in the capture."""
+    and their control connection still open (_control_ended), or with no halt in a
+    capture that lacks the direction halts travel (halts_unseen): whether the job halted
+    normally (a finished transfer torn down with a RST) or the transfer was cut short is
+    not in the capture."""
     return [conn for conn, _, seen in _resets(ctx, session) if not seen]
 
 
@@ -175,6 +188,10 @@ def unseen_words(ctx: Context, conn: Connection, session: Session) -> str:
     """Step 5's words for a reset the capture ends too soon after (unseen_cut_transfers)."""
     how = (cut_words(ctx, conn, session, "the data connection") if closed_by_receiver(conn)
            else f"the data connection was reset ({reset_words(conn)})")
+    if halts_unseen(ctx, session):
+        return (f"{how}: whether the job halted normally after it is in the agent's "
+                "direction of the control connection, which the capture lacks (its "
+                "NOTIFY_DATA_HALTED; some NDMP servers end a finished transfer with a RST)")
     return (f"{how} {after(ctx, reset_time(conn)):.3f} s before the capture ended: whether "
             "the job halted normally after it is not in the capture")
 
@@ -183,7 +200,8 @@ def check_cut_transfers(ctx: Context) -> None:
     """One data_reset error per data connection reset mid-transfer; one
     capture_ended_early warning per such reset the capture ended too soon after."""
     for session in ctx.sessions:
-        for conn in unseen_cut_transfers(ctx, session):
+        hidden = halts_unseen(ctx, session)  # capture_one_direction says why, not its end
+        for conn in [] if hidden else unseen_cut_transfers(ctx, session):
             words = (f"the data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
                      f"{endpoint(conn.resp_h, conn.resp_p)}")
             ended_early(ctx, session, cut_words(ctx, conn, session, words)

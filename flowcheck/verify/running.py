@@ -19,7 +19,7 @@ from flowcheck.verify.aborted import closed_with_control, report_deferred
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_reset import halt_unanswered, report_reset
 from flowcheck.verify.control_stall import control_stall, no_messages, start_unseen
-from flowcheck.verify.cut_transfer import unseen_cut_transfers
+from flowcheck.verify.cut_transfer import halts_unseen, unseen_cut_transfers
 from flowcheck.verify.evidence import ended_early, stream_whole
 from flowcheck.verify.idle_bound import bounded_idle_words, data_end_in
 from flowcheck.verify.one_way_start import agent_start, one_way_words, started_one_way
@@ -170,10 +170,11 @@ def _check_running(ctx: Context, session: Session) -> None:
     elif closable:
         _closed(ctx, session, stream, control, starts[-1], len(starts))
     elif (not ended and not seen_closing(control)
-          and not unseen_cut_transfers(ctx, session)):
+          and (halts_unseen(ctx, session) or not unseen_cut_transfers(ctx, session))):
         # A data connection reset just before the capture ended already has its
-        # capture_ended_early, naming the reset (flowcheck.verify.cut_transfer); so has
-        # an open transfer whose start request the capture lacks (open_transfer).
+        # capture_ended_early, naming the reset (flowcheck.verify.cut_transfer; not when
+        # the halts' direction is missing: halts_unseen); so has an open transfer whose
+        # start request the capture lacks (open_transfer).
         if begun is None or open_transfer(ctx, session) is None:
             still_running(ctx, session, stream, starts[-1], len(starts))
     elif (halt is not None and reset and not _closed_by_request(stream, control)
