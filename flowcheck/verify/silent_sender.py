@@ -60,7 +60,11 @@ def silent_sender(ctx: Context, session: Session, closer: str, fin_ts: float
         closer_is_orig = conn.orig_h == closer
         sent = conn.resp_bytes if closer_is_orig else conn.orig_bytes
         unacked = conn.resp_unacked if closer_is_orig else conn.orig_unacked
-        if (not sent or unacked or conn.missed_bytes or not conn.fin_frames
+        # No data at all since it opened counts too: a sender whose every packet was lost
+        # on the way (a path MTU black hole) leaves none in the capture (the sweep's cut
+        # of trial 25's pmtu-blackhole-no-data read as the job engine's crash).
+        if (not (sent or conn.established) or unacked or conn.missed_bytes
+                or not conn.fin_frames
                 or first_fin(conn) != ("F" if closer_is_orig else "f")
                 or conn.fin_ts is None or abs(conn.fin_ts - fin_ts) > ONE_EXIT_SECONDS):
             continue
@@ -158,13 +162,16 @@ def silent_words(ctx: Context, session: Session, silent: SilentSender, control: 
         stopped = (f"{sender_words}, or the path from it, stopped (the host down or hung, its "
                    "link or a device between them failed, or its NDMP service stopped "
                    "sending). " + seen)
+    carried = (f"had carried {sent} B, every byte acknowledged{data_words}" if sent else
+               "had carried no data since it opened")
     message = (
         f"{capitalised(closer_words)} gave the job up after {sender_words} went silent "
-        f"mid-transfer: nothing came from {sender_words} on any of the session's "
+        f"{'mid-transfer' if sent else 'before any data'}: nothing came from "
+        f"{sender_words} on any of the session's "
         f"connections for {span_words(silent.fin_ts - silent.last_ts)} (its last packet at "
         f"+{silent.last_ts - since:.3f}s; the data connection "
         f"{endpoint(conn.orig_h, conn.orig_p)} -> {endpoint(conn.resp_h, conn.resp_p)} "
-        f"had carried {sent} B, every byte acknowledged{data_words}); then {closer_words} closed "
+        f"{carried}); then {closer_words} closed "
         f"the data connection (FIN, frame {silent.fin_frame}) and the control connection "
         f"{endpoint(control.orig_h, control.orig_p)} -> "
         f"{endpoint(control.resp_h, control.resp_p)} (FIN, frame {control_fin}) with no "

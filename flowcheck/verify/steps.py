@@ -6,7 +6,7 @@ cause finding only gets its status (failed/missing) and no step_missing on top.
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, Session, Step, StepStatus
+from flowcheck.model import Connection, NdmpMessage, Session, Step, StepStatus
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions import message_op, one_sided
 from flowcheck.sessions.unseen import cut_last_word, side_words
@@ -29,7 +29,7 @@ from flowcheck.verify.callback_unreached import (
     unreached_fix,
     unreached_words,
 )
-from flowcheck.verify.capture_time import after_opened
+from flowcheck.verify.capture_time import after, after_opened, time_enough
 from flowcheck.verify.context import (
     Context,
     endpoint,
@@ -312,6 +312,25 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
     went_on = went_on_words(ctx, session) if session.callback_uid is None else ""
     if went_on:
         return make_step(spec, "unknown", detail=f"unknown: {went_on}")
+    last = _last_message(ctx, control) if session.callback_uid is None else None
+    if (last is not None and not (control.fin_frames or control.rst_frames)
+            and not (session.announced or session.cut_announcements
+                     or session.data_connections)
+            and not time_enough(ctx, last.ts, last.frame)):
+        # Its NDMP conversation still going when the capture stopped, the job not yet past
+        # where the callback comes (trial 37's 7 s handshake cut at half: the callback
+        # comes after the DMA's requests, not after the opening).
+        ended_early(ctx, session, f"the control connection's last NDMP message "
+                    f"({message_op(last)}, frame {last.frame})", last.ts, [last.frame],
+                    conn=control, frame=last.frame,
+                    waits="the agent's callback could be seen (retransmission timeout "
+                          f"{ctx.config.retransmission_timeout:g} s)",
+                    unseen="whether the agent called the job engine back")
+        return make_step(spec, "unknown", detail="unknown: the capture ended "
+                         f"{after(ctx, last.ts, last.frame):.3f} s after the control "
+                         f"connection's last NDMP message ({message_op(last)}, frame "
+                         f"{last.frame}), while its conversation went on: the callback may "
+                         "have come later")
     if session.callback_uid is None:
         ttls = taken_on_media_server(ctx, session)  # trial 26 D6
         hint = "" if ttls and stopped_at_callback(session, control) else _port_only_hint(ctx)
@@ -364,6 +383,12 @@ def _control_ended_early(ctx: Context, session: Session, control: Connection,
                 opening_frames(control), conn=control, frame=control.first_frame,
                 waits=f"{waits} (retransmission timeout "
                       f"{ctx.config.retransmission_timeout:g} s)")
+
+
+def _last_message(ctx: Context, control: Connection) -> NdmpMessage | None:
+    """The control connection's last NDMP message in the capture; None when none."""
+    stream = ctx.stream_by_uid.get(control.uid)
+    return stream.messages[-1] if stream is not None and stream.messages else None
 
 
 def _control_over(ctx: Context, control: Connection) -> bool:

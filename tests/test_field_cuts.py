@@ -1,0 +1,59 @@
+"""Stored captures cut as they come from the field (stopped early): readings the sweep of
+every stored failing case cut at half and at four fifths of its frames found wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pcap_records import read_records, write_records
+from stored import errors, stored_analysis
+
+CAPTURES = Path(__file__).resolve().parents[1] / "captures"
+
+
+def _first(tmp_path: Path, capture: Path, frames: int) -> Path:
+    """capture's first `frames` records: a capture stopped there."""
+    linktype, records = read_records(capture)
+    assert frames < len(records)
+    return write_records(tmp_path / f"first-{frames}.pcap", linktype, records[:frames])
+
+
+def test_a_callback_not_yet_due_when_the_capture_stopped_is_unknown(tmp_path: Path) -> None:
+    """trial37-impairments/callback-synacks-lost-agent's first 14 frames: the control
+    connection's handshake took 7 s (its SYN-ACKs lost), its NDMP conversation began at
+    21.7 s and the capture stops right after CONFIG_GET_HOST_INFO: the callback comes
+    after the DMA's requests, so it is unknown, not step_missing (it read 'no connection
+    from the agent ... after the control connection opened': 21 s after its SYN)."""
+    folder = CAPTURES / "trial37-impairments"
+    capture = _first(tmp_path, folder / "callback-synacks-lost-agent.pcap", 14)
+    analysis = stored_analysis(capture, config_path=folder / "flowcheck.toml")
+    assert not errors(analysis)
+    assert analysis.verdict == "inconclusive"
+    [session] = analysis.sessions
+    step = session.steps[1]
+    assert step.status == "unknown"
+    assert ("after the control connection's last NDMP message (CONFIG_GET_HOST_INFO, frame "
+            "14), while its conversation went on") in " ".join(step.detail.split())
+    [early] = [f for f in analysis.findings if f.code == "capture_ended_early"]
+    assert 14 in early.frames and "whether the agent called the job engine back" in \
+        " ".join(early.message.split())
+
+
+def test_a_session_given_up_on_a_sender_that_sent_no_data_is_no_crash(
+        tmp_path: Path) -> None:
+    """trial25-cause/pmtu-blackhole-no-data stopped right after the media server's FINs
+    (its first 31 frames, as a user stops the capture when the job fails): the agent's
+    packets over 1000 B lost before the sniffer, nothing came from it for 30 s after its
+    DATA_START_BACKUP reply, then the media server closed the session: it gave the job up
+    waiting for data (it read 'its service stopped, restarted or crashed')."""
+    folder = CAPTURES / "trial25-cause"
+    capture = _first(tmp_path, folder / "pmtu-blackhole-no-data.pcap", 31)
+    analysis = stored_analysis(capture, config_path=folder / "pmtu-blackhole-no-data.toml")
+    [error] = errors(analysis)
+    assert error.code == "control_closed"
+    message = " ".join(error.message.split())
+    assert ("gave the job up after the agent 10.77.0.2 went silent before any data: nothing "
+            "came from the agent 10.77.0.2 on any of the session's connections for 30 s") \
+        in message
+    assert "had carried no data since it opened" in message
+    assert "crashed" not in message
