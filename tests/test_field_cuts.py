@@ -57,3 +57,24 @@ def test_a_session_given_up_on_a_sender_that_sent_no_data_is_no_crash(
         in message
     assert "had carried no data since it opened" in message
     assert "crashed" not in message
+
+
+def test_a_data_connection_given_up_after_waiting_is_no_cancelled_job(
+        tmp_path: Path) -> None:
+    """field35-matrix/backup-ack-dropped-dir-out (`tcpdump -Q out` on the media server, the
+    agent's input chain dropping every packet after the SYN) stopped right after the
+    media server's FINs 30 s on (its first 22 frames): its ACK of the handshake went out
+    3 times (answering resent SYN-ACKs), nothing of the agent's came, then it closed the
+    data connection: a data timeout on a connection that never opened at the agent, not
+    'closed it itself (the job was cancelled, or an error on its side)'."""
+    folder = CAPTURES / "field35-matrix"
+    capture = _first(tmp_path, folder / "backup-ack-dropped-dir-out.pcap", 22)
+    analysis = stored_analysis(capture, config_path=folder / "backup-ack-dropped-dir-out.toml")
+    [error] = errors(analysis)
+    assert error.code == "data_aborted"
+    message = " ".join(error.message.split())
+    assert "10.77.0.1 closed it 30 s after it opened, no byte of the agent 10.77.0.2's" in message
+    assert "it gave up waiting for the data (a data timeout)" in message
+    assert "Its ACK completing the handshake went out 3 times" in message
+    assert "the job was cancelled" not in message
+    assert error.fix.startswith("Check the firewall on 10.77.0.2")

@@ -59,6 +59,7 @@ from flowcheck.verify.synack_reset import (
     syns_sent,
     unreceived_reading,
 )
+from flowcheck.verify.waited_close import gave_up_waiting
 
 # Requests that would use the data connection: an error reply to one leaves it unused.
 USES_DATA = FATAL_REPLIES - {"CONNECT_CLIENT_AUTH"}
@@ -399,6 +400,8 @@ def _closed_words(ctx: Context, conn: Connection, session: Session, more: str,
                 "if it shows none, check the firewalls and IPSs between the hosts for a "
                 f"rule that resets TCP to {conn.resp_h} port {conn.resp_p} after the "
                 "handshake (their threat or session log names it).")
+    if how == "FIN" and (waited := gave_up_waiting(conn, session, host)) is not None:
+        return f"{head}: {waited[0]}", waited[1]
     return (f"{head}: {host} {'reset' if how == 'RST' else 'closed'} it itself (the job "
             "was cancelled, or an error on its side).",
             f"See the job log and {role}'s log for why it gave this connection up (a "

@@ -22,11 +22,7 @@ from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.context import Context, retransmitted_words, role_words, session_uids
 from flowcheck.verify.details import span_words
 from flowcheck.verify.replies import HALTS, abnormal_reason
-
-# A data sender silent this long mid-transfer, on every connection of its session,
-# before its peer closed the session: the peer gave up waiting (a healthy transfer
-# has no pause of seconds, and a closing host does not wait that long to close).
-SILENT_SECONDS = 5.0
+from flowcheck.verify.waited_close import SILENT_SECONDS
 
 
 @fields_dataclass(slots=True, frozen=True)
