@@ -220,6 +220,7 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     from flowcheck.verify.absent_agents import check_absent_agents
     from flowcheck.verify.capture_contents import explain_unreadable
     from flowcheck.verify.capture_filter import explain_missing_control, name_own_filter
+    from flowcheck.verify.census import take_census
     from flowcheck.verify.cut_frames import explain_cut_frames
     from flowcheck.verify.loss import check_capture_loss
     from flowcheck.verify.other_protocol import fold_other_protocols
@@ -231,6 +232,7 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     sessions, strays = build_sessions_and_strays(traffic.connections, traffic.streams, config,
                                                  profile, ring_gaps=traffic.ring_gaps,
                                                  order=order)
+    census = take_census(traffic.connections)  # read once by the checks and capture_loss
     findings = list(traffic.findings)
     findings.extend(check_all(traffic.connections, traffic.streams, sessions, config, profile,
                               ended_at=traffic.ended_at, ring_gaps=traffic.ring_gaps,
@@ -247,11 +249,11 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
                               unread=traffic.skipped.unread_frames()
                               if traffic.skipped else None,
                               unread_spans=traffic.skipped.unread_spans
-                              if traffic.skipped else None))
+                              if traffic.skipped else None, census=census))
     stepped = any(f.code == "capture_clock_stepped" for f in traffic.findings)
     findings.extend(check_capture_loss(traffic.connections, traffic.captures,
                                        traffic.ring_gaps, clock_stepped=stepped,
-                                       sessions=sessions))
+                                       sessions=sessions, census=census))
     findings = check_absent_agents(findings, sessions, traffic.connections, traffic.arp,
                                    config, traffic.ended_at)
     findings = explain_ring_holes(findings, traffic.connections, traffic.ring_gaps)

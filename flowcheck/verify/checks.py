@@ -17,6 +17,7 @@ from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.stray import StraySyn, stray_syns
 from flowcheck.verify.before_job import check_closed_after_auth
 from flowcheck.verify.capacity import check_capacity
+from flowcheck.verify.census import Census
 from flowcheck.verify.context import Context
 from flowcheck.verify.cut_transfer import check_cut_transfers
 from flowcheck.verify.evidence import check_evidence
@@ -49,8 +50,8 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
               strays: Mapping[str, StraySyn] | None = None,
               order: FileOrder = TIME_ORDER,
               unread: Mapping[str, tuple[int, int]] | None = None,
-              unread_spans: Mapping[tuple[str, str], tuple[float, float]] | None = None
-              ) -> list[Finding]:
+              unread_spans: Mapping[tuple[str, str], tuple[float, float]] | None = None,
+              census: Census | None = None) -> list[Finding]:
     """ended_at: when the capture stopped, if later than its last packet (live);
     ring_gaps: the holes of a ring buffer, in time order (capture_ring_gap);
     kernel_dropped: the packets the sniffer said it dropped (CaptureInfo); host_copies:
@@ -67,14 +68,16 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     the frames in an encapsulation flowcheck does not read, by its name: (frames, first
     frame) (decode.skipped.Skipped.unread_frames); unread_spans: which hosts' packets
     they could carry, when: (name, address or "" any) -> (first, last) s
-    (decode.unread_hosts; None: any host's, at any time)."""
+    (decode.unread_hosts; None: any host's, at any time); census: the connections'
+    capture-wide figures (verify.census; None: taken here)."""
     ctx = Context(connections, streams, sessions, config, profile, ring_gaps=list(ring_gaps),
                   kernel_dropped=kernel_dropped, host_copies=host_copies,
                   interface_copies=interface_copies, routed_points=routed_points,
                   linked_files=linked_files, cut_recorded=cut_recorded, order=order,
                   nat_aliases=nat_aliases, copy_legs=dict(copy_legs or {}),
                   unread=dict(unread or {}),
-                  unread_spans=None if unread_spans is None else dict(unread_spans))
+                  unread_spans=None if unread_spans is None else dict(unread_spans),
+                  census=census)
     ctx.strays = dict(strays) if strays is not None else \
         stray_syns(connections, ctx.stream_by_uid, config.ndmp_port)
     mark_side_traffic(ctx)  # first: the checks withhold a side session's errors

@@ -30,6 +30,7 @@ from flowcheck.sessions.kept import KeptPackets
 from flowcheck.sessions.stray import StraySyn
 from flowcheck.sessions.syn_proxy import proxied_refusal
 from flowcheck.verify.capture_time import CaptureTime
+from flowcheck.verify.census import Census
 
 
 @fields_dataclass(slots=True)
@@ -42,7 +43,8 @@ class Context:
     sessions: list[Session]
     config: Config
     profile: Profile
-    by_uid: dict[str, Connection] = field(default_factory=dict)
+    # The connections' capture-wide figures (verify.census; None: check_evidence takes it).
+    census: Census | None = field(default=None, repr=False, compare=False)
     stream_by_uid: dict[str, NdmpStream] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     # Root causes already reported per session ("control", "callback", "data",
@@ -171,11 +173,22 @@ class Context:
     # last) s (decode.unread_hosts); None: any host's at any time.
     unread_spans: dict[tuple[str, str], tuple[float, float]] | None = None
 
+    # The connections by uid (by_uid; None: not built yet).
+    _by_uid: dict[str, Connection] | None = field(default=None, repr=False, compare=False)
+
     def __post_init__(self) -> None:
-        self.by_uid = {c.uid: c for c in self.connections}
         self.stream_by_uid = {s.uid: s for s in self.streams}
         self.session_by_id = {s.id: s for s in self.sessions}
-        self.capture_start = min(map(attrgetter("ts"), self.connections), default=0.0)
+        self.capture_start = self.census.first_ts if self.census is not None else \
+            min(map(attrgetter("ts"), self.connections), default=0.0)
+
+    @property
+    def by_uid(self) -> dict[str, Connection]:
+        """The connections by uid, built on first use (a capture without sessions may
+        never look one up)."""
+        if self._by_uid is None:
+            self._by_uid = {c.uid: c for c in self.connections}
+        return self._by_uid
 
     def session_of(self, conn: Connection) -> Session | None:
         """The session the connection belongs to (its `session`), if any."""

@@ -12,8 +12,6 @@ TCP to have retried (its initial retransmission timeout, RFC 6298 section 2:
 from __future__ import annotations
 
 from collections import defaultdict
-from itertools import compress
-from operator import attrgetter
 from typing import Literal
 
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoint
@@ -30,6 +28,7 @@ from flowcheck.sessions.local import icmp_word
 from flowcheck.sessions.unheard_ack import acks_repeated
 from flowcheck.verify.after_close import gone_before, job_ended, late_refusal
 from flowcheck.verify.capture_time import CaptureTime, after, after_last, time_enough
+from flowcheck.verify.census import take_census
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.kept import left_out_words
 from flowcheck.verify.openings_only import handshakes_only
@@ -45,27 +44,6 @@ from flowcheck.verify.unresent import lone_syn, lone_syn_unseen, stopped_after
 Judged = Outcome | Literal["unknown", "late", "given_up"]
 
 
-def capture_end(connections: list[Connection]) -> float:
-    """Time of the capture's last TCP packet (seconds, capture clock)."""
-    if not connections:
-        return 0.0
-    # The larger of each one's last_ts and ts, at most: the larger of the two maxima.
-    return max(max(map(_LAST_TS, connections)), max(map(_TS, connections)))
-
-
-_LAST_TS, _TS = attrgetter("last_ts"), attrgetter("ts")
-_ORIG, _RESP = attrgetter("orig_h", "resp_h"), attrgetter("resp_h", "orig_h")
-_ORIG_PKTS, _RESP_PKTS = attrgetter("orig_pkts"), attrgetter("resp_pkts")
-
-
-def captured_directions(connections: list[Connection]) -> set[tuple[str, str]]:
-    """The host-to-host directions (sender, receiver) of which the capture holds a TCP
-    packet (in C-level passes: one per side, no Python step per connection)."""
-    seen = set(compress(map(_ORIG, connections), map(_ORIG_PKTS, connections)))
-    seen.update(compress(map(_RESP, connections), map(_RESP_PKTS, connections)))
-    return seen
-
-
 def missing_directions(connections: list[Connection],
                        seen: set[tuple[str, str]] | None = None
                        ) -> dict[tuple[str, str], list[Connection]]:
@@ -73,13 +51,16 @@ def missing_directions(connections: list[Connection],
     prove that side talked (ACKs, data or FINs of the other side only a SYN-ACK or
     delivered data explains, or an ICMP unreachable quoting a SYN it sent:
     flowcheck.sessions.quoted_syn_refused): (sender, receiver) -> those connections, in
-    order. seen: captured_directions, when computed."""
+    order. seen: the directions the capture holds (Census.captured), when known; given
+    them, connections may be those with a side silent alone (Census.one_sided)."""
     if seen is None:
-        seen = captured_directions(connections)
+        seen = take_census(connections).captured
     proven: dict[tuple[str, str], list[Connection]] = defaultdict(list)
     for conn in connections:
         if conn.orig_pkts and conn.resp_pkts:
             continue  # both sides captured: neither one_sided nor quoted_syn_refused
+        if (conn.orig_h, conn.resp_h) in seen and (conn.resp_h, conn.orig_h) in seen:
+            continue  # whichever side it proves, the capture holds that direction
         # A SYN its originator's own ICMP refused never left it (trial 28 D7).
         side = ("orig" if quoted_syn_refused(conn) and not own_stack_refused(conn)
                 else one_sided(conn))
@@ -96,11 +77,14 @@ def check_evidence(ctx: Context, ended_at: float | None = None) -> None:
     encapsulation flowcheck does not read that could carry it, capture_unread_encapsulation
     instead: verify.unread_frames). Runs before every check.
     ended_at: when the capture stopped, when known to be later than its last packet."""
-    ctx.capture_end = max(capture_end(ctx.connections), ended_at or 0.0)
+    if ctx.census is None:
+        ctx.census = take_census(ctx.connections)
+    census = ctx.census
+    ctx.capture_end = max(census.end_ts, ended_at or 0.0)
     if ctx.order.frames:  # a clock set back shows in frame order (verify.capture_time)
         ctx.timeline = CaptureTime(ctx.connections, ctx.streams, ended_at)
-    ctx.captured = captured_directions(ctx.connections)
-    ctx.missing = missing_directions(ctx.connections, ctx.captured)
+    ctx.captured = census.captured
+    ctx.missing = missing_directions(census.one_sided, ctx.captured)
     missing = ctx.missing
     if ctx.unread:  # the direction may be in frames flowcheck cannot read (trial 36 D3)
         hidden = {way: conns for way, conns in missing.items()

@@ -27,7 +27,7 @@ def kept(ctx: Context) -> KeptPackets:
     starts with the greeting (greeting_first): else the capture may simply have started
     mid-conversation, and its shape is None."""
     if ctx.kept is None:
-        found = kept_packets(ctx.connections)
+        found = ctx.census.kept() if ctx.census is not None else kept_packets(ctx.connections)
         if found.shape == "data_only" and not any(greeting_first(ctx, s) for s in ctx.sessions):
             found = KeptPackets(found.kinds, None)
         ctx.kept = found

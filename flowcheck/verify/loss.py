@@ -23,14 +23,11 @@ sequence numbers), the message and fix name the mirror's stream (trial 22 D4).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from functools import partial
-from itertools import chain
-from operator import attrgetter, is_not
 
 from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo, Connection, Finding, RingGap, Session, Severity, endpoint
-from flowcheck.sessions.kept import kept_packets
 from flowcheck.sources.batch import CHUNK_BYTES
+from flowcheck.verify.census import Census, take_census
 from flowcheck.verify.cut_frames import cut_count, cut_fix, cut_words
 from flowcheck.verify.openings import (
     MissedOpening,
@@ -42,10 +39,6 @@ from flowcheck.verify.openings import (
 WARNING_SHARE = 0.001  # above 0.1% of the payload (or of the packets) missed: a warning
 MOST_AFFECTED = 3  # connections named in the message
 FRAMES_EACH = 4  # evidence frames per named connection
-_ORIG_EVIDENCE, _RESP_EVIDENCE = attrgetter("orig_evidence"), attrgetter("resp_evidence")
-_MISSED, _ORIG_BYTES, _RESP_BYTES = (attrgetter("missed_bytes"), attrgetter("orig_bytes"),
-                                     attrgetter("resp_bytes"))
-_GIVEN = partial(is_not, None)
 _CHUNK_MIB = CHUNK_BYTES >> 20  # the read chunk, named in the fragments' words
 _MIRROR_FIX = ("Make the mirror's stream reach the capture whole: mirror only the backup "
                "hosts' traffic (a source filter or ACL on the ERSPAN session), keep the "
@@ -54,21 +47,11 @@ _MIRROR_FIX = ("Make the mirror's stream reach the capture whole: mirror only th
                "keep up (tcpdump -B 65536, in KiB, writing to a fast local disk)")
 
 
-def capture_loss_share(connections: list[Connection]) -> tuple[int, int, float]:
-    """(bytes missed, payload bytes seen, missed share of the payload sent: 0.0-1.0)."""
-    # Connection.sniffer_missed summed: missed_bytes less the evidence's lost and untold
-    # bytes, of the few sides that have evidence (integers: the same sums).
-    evidence = list(filter(_GIVEN, chain(map(_ORIG_EVIDENCE, connections),
-                                         map(_RESP_EVIDENCE, connections))))
-    missed = sum(map(_MISSED, connections)) - sum(e.lost + e.untold for e in evidence)
-    seen = sum(map(_ORIG_BYTES, connections)) + sum(map(_RESP_BYTES, connections))
-    return missed, seen, missed / (missed + seen) if missed + seen else 0.0
-
-
 def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo],
                        ring_gaps: Sequence[RingGap] = (), *,
                        clock_stepped: bool = False,
-                       sessions: Iterable[Session] = ()) -> list[Finding]:
+                       sessions: Iterable[Session] = (),
+                       census: Census | None = None) -> list[Finding]:
     """One `capture_loss` finding for the capture set when it missed anything, else none.
 
     Severity: warning when the missed share of the payload, or the sniffer's dropped
@@ -96,12 +79,17 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
     ran; with the SYNs and SYN-ACKs answered or answering, the opening handshake packets
     the sniffer missed (flowcheck.verify.openings) are said too, apart from the payload
     (recheck 25 N3).
+
+    census: the connections' (verify.census), when already taken.
     """
-    missed, seen, share = capture_loss_share(connections)
+    if census is None:
+        census = take_census(connections)
+    missed, seen, share = census.loss_share()
     sessions = list(sessions)
-    openings = missed_openings(connections, announced_openings(sessions), ring_gaps,
-                               session_openings(sessions, connections))
-    if kept_packets(connections).shape in ("flags", "no_data", "no_ack"):
+    openings = missed_openings(census.unopened, announced_openings(sessions), ring_gaps,
+                               session_openings(sessions, connections),
+                               start=census.first_ts)
+    if census.kept().shape in ("flags", "no_data", "no_ack"):
         missed, share, openings = 0, 0.0, []
     # A ring of pcapng files repeats the tool's running totals in each file: several
     # files count no more than the largest (a lower bound for separate captures).

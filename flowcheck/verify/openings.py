@@ -89,19 +89,26 @@ def session_openings(sessions: Iterable[Session], connections: Sequence[Connecti
 def missed_openings(connections: Sequence[Connection],
                     announced: Mapping[str, Announcement],
                     ring_gaps: Sequence[RingGap] = (),
-                    opened_after: Mapping[str, int] | None = None) -> list[MissedOpening]:
+                    opened_after: Mapping[str, int] | None = None, *,
+                    start: float | None = None) -> list[MissedOpening]:
     """The connections whose opening handshake packets the sniffer missed (module
     docstring), in the order of their first packet. opened_after: per connection uid, a
-    captured frame its SYN came after (session_openings)."""
+    captured frame its SYN came after (session_openings). start: the capture's first
+    packet (seconds, capture clock; Census.first_ts), when known: connections may then
+    be those that lack a SYN or SYN-ACK alone (Census.unopened)."""
     if not connections:
         return []
-    start = min(map(attrgetter("ts"), connections))
+    if start is None:
+        start = min(map(attrgetter("ts"), connections))
     holes = [gap for gap in ring_gaps if not gap.head]
     after = opened_after or {}
     found = []
     for conn in connections:
-        if conn.syn_frames and conn.synack_frames:
-            continue  # _missed's usual case, without a call per connection
+        # _missed's usual cases, without a call per connection: a SYN answered by a
+        # captured SYN-ACK, or one the responder sent nothing after (none was sent).
+        if conn.syn_frames and (conn.synack_frames
+                                or _RESP_WENT_ON.isdisjoint(conn.history)):
+            continue
         missed = _missed(conn, announced.get(conn.uid), start, after.get(conn.uid))
         if missed is not None and not any(gap.start < missed.sent_by
                                           and gap.end > missed.sent_after for gap in holes):
