@@ -8,6 +8,8 @@ from pathlib import Path
 from pcap_records import read_records, write_records
 from stored import errors, stored_analysis
 
+from flowcheck.model import Finding
+
 CAPTURES = Path(__file__).resolve().parents[1] / "captures"
 
 
@@ -16,6 +18,14 @@ def _first(tmp_path: Path, capture: Path, frames: int) -> Path:
     linktype, records = read_records(capture)
     assert frames < len(records)
     return write_records(tmp_path / f"first-{frames}.pcap", linktype, records[:frames])
+
+
+def _only_error(tmp_path: Path, folder: str, name: str, frames: int) -> tuple[Finding, str]:
+    """The one error of captures/FOLDER/NAME.pcap's first `frames` records (analysed with
+    NAME.toml), and its message on one line."""
+    capture = _first(tmp_path, CAPTURES / folder / f"{name}.pcap", frames)
+    [error] = errors(stored_analysis(capture, config_path=CAPTURES / folder / f"{name}.toml"))
+    return error, " ".join(error.message.split())
 
 
 def test_a_callback_not_yet_due_when_the_capture_stopped_is_unknown(tmp_path: Path) -> None:
@@ -46,12 +56,8 @@ def test_a_session_given_up_on_a_sender_that_sent_no_data_is_no_crash(
     packets over 1000 B lost before the sniffer, nothing came from it for 30 s after its
     DATA_START_BACKUP reply, then the media server closed the session: it gave the job up
     waiting for data (it read 'its service stopped, restarted or crashed')."""
-    folder = CAPTURES / "trial25-cause"
-    capture = _first(tmp_path, folder / "pmtu-blackhole-no-data.pcap", 31)
-    analysis = stored_analysis(capture, config_path=folder / "pmtu-blackhole-no-data.toml")
-    [error] = errors(analysis)
+    error, message = _only_error(tmp_path, "trial25-cause", "pmtu-blackhole-no-data", 31)
     assert error.code == "control_closed"
-    message = " ".join(error.message.split())
     assert ("gave the job up after the agent 10.77.0.2 went silent before any data: nothing "
             "came from the agent 10.77.0.2 on any of the session's connections for 30 s") \
         in message
@@ -67,12 +73,8 @@ def test_a_data_connection_given_up_after_waiting_is_no_cancelled_job(
     3 times (answering resent SYN-ACKs), nothing of the agent's came, then it closed the
     data connection: a data timeout on a connection that never opened at the agent, not
     'closed it itself (the job was cancelled, or an error on its side)'."""
-    folder = CAPTURES / "field35-matrix"
-    capture = _first(tmp_path, folder / "backup-ack-dropped-dir-out.pcap", 22)
-    analysis = stored_analysis(capture, config_path=folder / "backup-ack-dropped-dir-out.toml")
-    [error] = errors(analysis)
+    error, message = _only_error(tmp_path, "field35-matrix", "backup-ack-dropped-dir-out", 22)
     assert error.code == "data_aborted"
-    message = " ".join(error.message.split())
     assert "10.77.0.1 closed it 30 s after it opened, no byte of the agent 10.77.0.2's" in message
     assert "it gave up waiting for the data (a data timeout)" in message
     assert "Its ACK completing the handshake went out 3 times" in message
