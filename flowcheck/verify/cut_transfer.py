@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from typing import Literal
 
 from flowcheck.model import Connection, NdmpMessage, Session, endpoint
-from flowcheck.sessions import message_op, one_sided
+from flowcheck.sessions import message_op
 from flowcheck.verify.aborted import ONE_EXIT_SECONDS
 from flowcheck.verify.capture_points import resets_between, resets_between_words
 from flowcheck.verify.carried import carried_words
@@ -34,6 +34,7 @@ from flowcheck.verify.closed_window import zero_window
 from flowcheck.verify.context import Context, role_words
 from flowcheck.verify.details import span_words
 from flowcheck.verify.evidence import after, ended_early, time_enough
+from flowcheck.verify.one_way_data import carried, halts_unseen
 from flowcheck.verify.own_halt import closed_by_halter, other_halts
 from flowcheck.verify.receiver_close import (
     closed_by_receiver,
@@ -73,7 +74,7 @@ def _find_resets(ctx: Context, session: Session
     for uid in session.data_connections:
         conn = ctx.by_uid[uid]
         dropped = dropped_side(ctx, conn)
-        if not conn.rst_frames or not _carried(conn) or (
+        if not conn.rst_frames or not carried(conn) or (
                 conn.fin_frames and conn.fin_frames[0] < conn.rst_frames[0]
                 and not closed_by_receiver(conn) and dropped is None):
             continue  # no reset, nothing carried, or a close begun before it
@@ -118,23 +119,6 @@ def _find_resets(ctx: Context, session: Session
             # the DMA's session reset under it, its mover closed mid-transfer; when the
             # capture holds that reset, control_reset reports it: cut_after_reset).
             yield conn, None, True
-
-
-def halts_unseen(ctx: Context, session: Session) -> bool:
-    """Does the capture lack the agent's side of the session's control connection
-    (one_sided "resp": the media server's packets only), where its NOTIFY_DATA_HALTED
-    travels? A reset's halt, normal or not, cannot be seen then, however long the
-    capture ran (field check 41's one-direction cuts)."""
-    control = ctx.by_uid.get(session.control_uid)
-    return control is not None and one_sided(control) == "resp"
-
-
-def _carried(conn: Connection) -> bool:
-    """Did the connection carry data: payload in the capture, or (a capture of one
-    direction) more bytes of the uncaptured side than a closing FIN its peer's ACKs
-    acknowledge?"""
-    return bool(conn.orig_bytes or conn.resp_bytes
-                or max(conn.orig_acked_unseen, conn.resp_acked_unseen) > 1)
 
 
 def _control_ended(control: Connection | None, conn: Connection

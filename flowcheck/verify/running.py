@@ -19,9 +19,10 @@ from flowcheck.verify.aborted import closed_with_control, report_deferred
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_reset import halt_unanswered, report_reset
 from flowcheck.verify.control_stall import control_stall, no_messages, start_unseen
-from flowcheck.verify.cut_transfer import halts_unseen, unseen_cut_transfers
+from flowcheck.verify.cut_transfer import unseen_cut_transfers
 from flowcheck.verify.evidence import ended_early, stream_whole
 from flowcheck.verify.idle_bound import bounded_idle_words, data_end_in
+from flowcheck.verify.one_way_data import halts_unseen
 from flowcheck.verify.one_way_start import agent_start, one_way_words, started_one_way
 from flowcheck.verify.open_transfer import open_transfer, polled_halted, report_open_transfer
 from flowcheck.verify.opening_stall import opening_stalled, report_opening_stall
