@@ -1,5 +1,6 @@
-"""Stored captures cut as they come from the field (stopped early): readings the sweep of
-every stored failing case cut at half and at four fifths of its frames found wrong."""
+"""Stored captures cut as they come from the field (stopped early, one direction):
+readings the sweeps of every stored failing case cut at half and at four fifths of its
+frames, and to each direction, found wrong."""
 
 from __future__ import annotations
 
@@ -80,3 +81,27 @@ def test_a_data_connection_given_up_after_waiting_is_no_cancelled_job(
     assert "Its ACK completing the handshake went out 3 times" in message
     assert "the job was cancelled" not in message
     assert error.fix.startswith("Check the firewall on 10.77.0.2")
+
+
+def test_a_data_connection_its_side_never_closed_is_unknown(tmp_path: Path) -> None:
+    """trial37b-firewall-features/synproxy-dataport-closed-media with the media server's
+    packets only (`tcpdump -Q out`): a SYN proxy completed the handshake, the agent's
+    kernel reset the connection it opened (its data port in use). The media server's
+    side shows C3's SYN and ACK, then nothing, while it closed the other data
+    connections and the control connection: a RST it got, which the capture lacks, ended
+    C3; step 5 is unknown, not ok (it read PASS)."""
+    from pcap_records import read_records, write_records
+
+    folder = CAPTURES / "trial37b-firewall-features"
+    linktype, records = read_records(folder / "synproxy-dataport-closed-media.pcap.gz")
+    media = bytes([10, 77, 0, 1])
+    cut = write_records(tmp_path / "media-only.pcap", linktype,
+                        [r for r in records if r.data[26:30] == media])
+    analysis = stored_analysis(cut, config_path=folder / "flowcheck.toml")
+    assert analysis.verdict == "inconclusive"
+    [session] = analysis.sessions
+    step = session.steps[-1]
+    assert step.status == "unknown"
+    detail = " ".join(step.detail.split())
+    assert ("C3 (10.77.0.1:5002 -> 10.77.1.2:6001) carried nothing and 10.77.0.1 never "
+            "closed it (no FIN or RST of its own)") in detail

@@ -1,10 +1,11 @@
 """A data connection in a capture of one direction (field check 41's cuts): whether it
 carried data when only its receiver's ACKs show the bytes (carried), and whether the
-capture can show its job's halt at all (halts_unseen)."""
+capture can show its job's halt at all (halts_unseen), and the data connections its one
+captured side never closed (unclosed_one_way)."""
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, Session
+from flowcheck.model import Connection, Session, endpoint
 from flowcheck.sessions import one_sided
 from flowcheck.verify.context import Context
 
@@ -24,3 +25,37 @@ def carried(conn: Connection) -> bool:
     acknowledge?"""
     return bool(conn.orig_bytes or conn.resp_bytes
                 or max(conn.orig_acked_unseen, conn.resp_acked_unseen) > 1)
+
+
+def unclosed_one_way(ctx: Context, session: Session) -> list[Connection]:
+    """The session's data connections, in a capture of the media server's packets only
+    (the control connection and each of them one-sided), that carried nothing (carried)
+    and that the media server never closed (no FIN, no RST of its own) although it
+    closed the control connection after their last packet: a host that ends a session
+    closes its sockets, so a RST it got, which the capture lacks, had ended them (the
+    sweep's cut of trial37b's synproxy-dataport-closed-media: a data connection the
+    agent's kernel reset after a SYN proxy's handshake read step 5 `ok`)."""
+    control = ctx.by_uid.get(session.control_uid)
+    if control is None or one_sided(control) != "resp" or not control.fin_frames:
+        return []
+    closed = control.fin_frames[0]
+    return [conn for uid in session.data_connections
+            if one_sided(conn := ctx.by_uid[uid]) is not None and not conn.fin_frames
+            and not conn.rst_frames and not carried(conn) and conn.last_frame < closed]
+
+
+def unclosed_words(ctx: Context, session: Session) -> str | None:
+    """Step 5's words for unclosed_one_way's connections; None when none."""
+    found = unclosed_one_way(ctx, session)
+    if not found:
+        return None
+    control = ctx.by_uid[session.control_uid]
+    named = ", ".join(f"{c.uid} ({endpoint(c.orig_h, c.orig_p)} -> "
+                      f"{endpoint(c.resp_h, c.resp_p)})" for c in found)
+    return (f"{named} carried nothing and {control.orig_h} never closed "
+            f"{'it' if len(found) == 1 else 'them'} (no FIN or RST of its own), though it "
+            f"closed the control connection (FIN, frame {control.fin_frames[0]}): a RST from "
+            f"{control.resp_h}, which the capture lacks (it holds {control.orig_h}'s packets "
+            "only), most likely ended "
+            f"{'it' if len(found) == 1 else 'them'} (refused after the handshake, or reset), "
+            "so that resource's data may never have flowed")
