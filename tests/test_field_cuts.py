@@ -105,3 +105,27 @@ def test_a_data_connection_its_side_never_closed_is_unknown(tmp_path: Path) -> N
     detail = " ".join(step.detail.split())
     assert ("C3 (10.77.0.1:5002 -> 10.77.1.2:6001) carried nothing and 10.77.0.1 never "
             "closed it (no FIN or RST of its own)") in detail
+
+
+def test_gaps_with_the_receiver_unseen_are_not_said_to_be_the_sniffers(
+        tmp_path: Path) -> None:
+    """trial38-stack/jumbo-switch-1500-halt-after-media with the agent's packets only
+    (`tcpdump -Q in` on the media server): a switch dropped every full-size segment, so
+    62,636 of 63,488 bytes are a gap before the agent's FIN. With no ACK of the media
+    server's in the capture, the sender going on proves no sniffer loss: capture_loss
+    says so (it said only "so the sniffer lost them, not the network")."""
+    from pcap_records import read_records, write_records
+
+    folder = CAPTURES / "trial38-stack"
+    name = "jumbo-switch-1500-halt-after-media"
+    linktype, records = read_records(folder / f"{name}.pcap")
+    media = bytes([10, 77, 0, 1])
+    cut = write_records(tmp_path / "agent-only.pcap", linktype,
+                        [r for r in records if r.data[26:30] != media])
+    config = folder / f"{name}.toml"
+    analysis = stored_analysis(cut, config_path=config if config.exists()
+                               else folder / "flowcheck.toml")
+    [loss] = [f for f in analysis.findings if f.code == "capture_loss"]
+    message = " ".join(loss.message.split())
+    assert ("62,636 bytes are in 1 connection whose receiver's packets the capture does not "
+            "hold (one direction): no ACK tells whether they arrived") in message
