@@ -108,6 +108,12 @@ def test_syns_a_one_direction_capture_lacks_read_as_unseen() -> None:
     assert judge(expect(router_out), "fail", ["announced_not_used"], 1)
     assert not judge(expect({**router_out, "form": "dir-in"}), "fail",
                      ["announced_not_used"], 1)
+    # Seed 55 run 25: ndmjob's agent connects to the mover, refused by a RST its -Q out
+    # lacks: one SYN, then its DATA_CONNECT reply CONNECT_ERR, which the capture holds.
+    connect = {"peer": "ndmjob", "fault": "syn-reject", "step": "data", "where": "receiver",
+               "reject": "tcp reset", "point": "a", "form": "dir-out"}
+    assert judge(expect(connect), "fail", ["ndmp_error_reply"], 1)
+    assert not judge(expect({**connect, "form": "whole"}), "fail", ["ndmp_error_reply"], 1)
     # Seed 52 run 22: -Q in on both hosts, the router dropping the data SYNs: the
     # sender's tap never sees them leave, the receiver's never sees them arrive.
     both_in = {"peer": "be", "fault": "syn-drop", "step": "data", "where": "router",
