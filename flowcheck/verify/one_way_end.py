@@ -12,7 +12,7 @@ from __future__ import annotations
 from flowcheck.model import Session, endpoint
 from flowcheck.sessions import closing, message_op, one_sided
 from flowcheck.verify.context import Context
-from flowcheck.verify.one_way_start import readable_from
+from flowcheck.verify.snapped_halts import readable_from
 from flowcheck.verify.three_way_close import job_starts
 
 # The DMA's requests that end a started job or its session.
@@ -23,7 +23,7 @@ JOB_ENDS = {"DATA_STOP", "DATA_ABORT", "MOVER_STOP", "MOVER_ABORT", "MOVER_CLOSE
 def unfinished_one_way_words(ctx: Context, session: Session) -> str | None:
     """"the capture holds only 10.77.0.1's packets ...: it closed ... with no DATA_STOP
     ..." when the capture lacks the agent's direction of the control connection
-    (one_sided "resp"), readable from the start on (one_way_start.readable_from: the
+    (one_sided "resp"), readable from the start on (snapped_halts.readable_from: the
     field check's `-s 96` kept every header), and the media server closed it (its FIN
     first) after its last DATA_START_* with no JOB_ENDS request in between; None else."""
     control = ctx.by_uid.get(session.control_uid)

@@ -12,15 +12,15 @@ from __future__ import annotations
 from flowcheck.model import Connection, NdmpMessage, NdmpStream
 from flowcheck.sessions import closing, message_op, one_sided
 from flowcheck.sessions.classify import JOB_STARTS
-from flowcheck.verify.evidence import UNREAD_STREAM
 from flowcheck.verify.replies import HALTS
+from flowcheck.verify.snapped_halts import readable_from
 
 
 def agent_start(stream: NdmpStream, control: Connection) -> NdmpMessage | None:
     """The agent's last successful reply to a DATA_START_* request when the capture holds
     only the agent's direction of the control connection (one_sided "orig") and shows it
-    whole from that reply on (readable_from): where the job's start shows when its request
-    does not. None else."""
+    readable from that reply on (snapped_halts.readable_from): where the job's start
+    shows when its request does not. None else."""
     if one_sided(control) != "orig":
         return None
     replies = [m for m in stream.messages if m.type == "reply" and m.direction == "resp"
@@ -28,24 +28,6 @@ def agent_start(stream: NdmpStream, control: Connection) -> NdmpMessage | None:
     if not replies or not readable_from(stream, control, replies[-1].frame):
         return None
     return replies[-1]
-
-
-def readable_from(stream: NdmpStream, control: Connection, frame: int) -> bool:
-    """Is the control stream readable from `frame` on, so that a halt after it would be
-    seen: every gap of the connection (Connection.gap_frames) and every message it could
-    not read whole (ndmp_partial) before it, nothing undecodable; or a snap length that
-    cut the bodies but kept every header (NdmpStream.snap_lost 0: field check 38's
-    `-s 96`) with no gap from it on (the matrix's sniffer loss before the job started:
-    seed 49 run 28, cut to the agent's direction)?"""
-    gaps = control.gap_frames
-    if len(gaps) < control.gaps or any(g >= frame for g in gaps):
-        return False
-    unread = [f for f in stream.findings if f.code in UNREAD_STREAM]
-    if any(f.code == "ndmp_undecodable" for f in unread):
-        return False
-    if stream.snap_cut and not stream.snap_lost:
-        return True
-    return all(f.frames and max(f.frames) < frame for f in unread)
 
 
 def started_one_way(stream: NdmpStream, control: Connection) -> NdmpMessage | None:

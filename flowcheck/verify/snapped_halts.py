@@ -9,9 +9,10 @@ DATA_START_BACKUP, passed): a halt after the start would be in the capture."""
 
 from __future__ import annotations
 
-from flowcheck.model import NdmpStream, Session
+from flowcheck.model import Connection, NdmpStream, Session
 from flowcheck.sessions import one_sided
 from flowcheck.verify.context import Context
+from flowcheck.verify.evidence import UNREAD_STREAM
 from flowcheck.verify.kept import left_out_words
 
 
@@ -35,15 +36,27 @@ SNAPPED_WORDS = ("The capture's snap length cut the messages' bodies but kept ev
 def whole_after(ctx: Context, session: Session, stream: NdmpStream | None, frame: int) -> bool:
     """Does the capture show the session's control conversation whole from `frame` on
     (a job's start request): both directions, nothing filtered out or cut by the snap
-    length, and every gap of the control connection (Connection.gap_frames, each where
-    a gap opened; an end acknowledged beyond the last byte is cited at that ACK) and
-    every message the stream could not read whole before it?"""
+    length, and the stream readable from it on (readable_from)?"""
     if stream is None or stream.snap_cut:
         return False
     control = ctx.by_uid[session.control_uid]
-    gaps = control.gap_frames
     return (one_sided(control) is None and not left_out_words(ctx, control)
-            and len(gaps) >= control.gaps and all(g < frame for g in gaps)
-            and all(f.code == "ndmp_partial" and f.frames and max(f.frames) < frame
-                    for f in stream.findings if f.code in ("ndmp_partial",
-                                                           "ndmp_undecodable")))
+            and readable_from(stream, control, frame))
+
+
+def readable_from(stream: NdmpStream, control: Connection, frame: int) -> bool:
+    """Is the control stream readable from `frame` on, so that a halt after it would be
+    seen: every gap of the connection (Connection.gap_frames) and every message it could
+    not read whole (ndmp_partial) before it, nothing undecodable; or a snap length that
+    cut the bodies but kept every header (NdmpStream.snap_lost 0: field check 38's
+    `-s 96`) with no gap from it on (the matrix's sniffer loss before the job started:
+    seed 49 run 28, cut to the agent's direction)?"""
+    gaps = control.gap_frames
+    if len(gaps) < control.gaps or any(g >= frame for g in gaps):
+        return False
+    unread = [f for f in stream.findings if f.code in UNREAD_STREAM]
+    if any(f.code == "ndmp_undecodable" for f in unread):
+        return False
+    if stream.snap_cut and not stream.snap_lost:
+        return True
+    return all(f.frames and max(f.frames) < frame for f in unread)
