@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -199,3 +200,69 @@ def test_agent_killed_snap96_cut_to_each_side(tmp_path: Path) -> None:
     assert media["verdict"] == "inconclusive"
     step = _data_flow_step(media)
     assert step["status"] == "unknown" and "with no DATA_STOP" in " ".join(step["detail"].split())
+
+
+LISTEN_CASE = CASE.with_name("range-small-listen-unanswered-snap96")
+
+
+def test_listen_never_answered_under_a_snap_length_fails_step_3() -> None:
+    """Lab matrix seed 55 run 26 (-s 96 on the router, 2 records unread): the agent's
+    sequence numbers show it sent nothing after the third DATA_LISTEN (frame 457) before
+    its FIN, so the request was never answered, as in a whole capture; it passed."""
+    report = analyze(LISTEN_CASE)
+    assert report["verdict"] == "fail"
+    [missing] = [f for f in report["findings"] if f["code"] == "step_missing"]
+    assert missing["frames"] == [457]
+    assert "DATA_LISTEN request (frame 457) was never answered by 10.77.1.2" in \
+        " ".join(missing["message"].split())
+    [step3] = [s for s in report["sessions"][0]["steps"] if s["step"] == 3]
+    assert step3["status"] == "missing"
+    # The finding's time is the request's (frame 457, 88 ms in), not the control
+    # connection's opening.
+    control = [f for f in report["findings"] if f["code"] == "ndmp_partial"][0]
+    assert missing["ts"] - control["ts"] > 0.08
+
+
+def test_listen_reply_lost_by_the_sniffer_is_not_never_answered(tmp_path: Path) -> None:
+    """The same capture with the agent's FIN and last ACK 32 bytes further on, as if the
+    sniffer had lost a 32-byte reply between the request and the FIN: the gap leaves the
+    reply possible, so no step_missing (the silence is the capture's, not the agent's)."""
+    from pcap_records import read_records, write_records
+    from scapy.layers.inet import TCP
+    from scapy.layers.l2 import Ether
+
+    linktype, records = read_records(LISTEN_CASE.with_suffix(".pcap"))
+    edited = []
+    for number, record in enumerate(records, start=1):
+        if number in (459, 461):  # the agent's FIN and its ACK of the media server's
+            packet = Ether(record.data)
+            packet[TCP].seq += 32
+            del packet[TCP].chksum
+            record = replace(record, data=bytes(packet))
+        edited.append(record)
+    cut = write_records(tmp_path / "reply-lost.pcap", linktype, edited)
+    report = _analyze_cut(cut, LISTEN_CASE)
+    assert "step_missing" not in {f["code"] for f in report["findings"]}
+    [step3] = [s for s in report["sessions"][0]["steps"] if s["step"] == 3]
+    assert step3["status"] != "missing"
+
+
+def test_data_connect_never_answered_under_a_snap_length(tmp_path: Path) -> None:
+    """ndmjob's three-way job whose agent never answered DATA_CONNECT (its connection to
+    the tape agent dropped) cut to 96 bytes a frame, as `tcpdump -s 96` takes it: the
+    agent sent nothing after the request, so ndmp_no_reply as in the whole capture, with
+    the connecting reading though the snap length cut the endpoint (it read
+    inconclusive)."""
+    from pcap_records import read_records, write_records
+
+    stem = ROOT / "captures" / "ndmjob-threeway" / "D-v4-3way-datadrop-dma"
+    linktype, records = read_records(stem.with_suffix(".pcap.gz"))
+    cut = write_records(tmp_path / "snap96.pcap", linktype,
+                        [replace(r, data=r.data[:96]) for r in records])
+    report = _analyze_cut(cut, stem)
+    assert report["verdict"] == "fail"
+    [silent] = [f for f in report["findings"] if f["code"] == "ndmp_no_reply"]
+    words = " ".join(silent["message"].split())
+    assert "never answered DATA_CONNECT (frame 31)" in words
+    assert "still connecting to the endpoint it named (the capture's snap length cut" in words
+    assert "restart" not in silent["fix"]

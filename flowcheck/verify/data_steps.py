@@ -78,6 +78,7 @@ from flowcheck.verify.refused_listens import (
     unseen_replies,
     unseen_replies_words,
 )
+from flowcheck.verify.snapped_halts import silent_after
 from flowcheck.verify.step_base import make_step, ports_in_range, previous_step, report_missing
 from flowcheck.verify.unseen_resources import unseen_resources_words
 
@@ -120,7 +121,7 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
                        fix=f"See the log of the NDMP service on {peer} at that time: it "
                            f"received the request but never answered it (hung, or it could "
                            "not bind a port in its range and did not report it).",
-                       frames=[unanswered.frame])
+                       frames=[unanswered.frame], ts=unanswered.ts)
         return make_step(spec, "missing", [control.uid], [unanswered.frame], why)
     addressless = addressless_replies(ctx.stream_by_uid.get(session.control_uid))
     if addressless:
@@ -223,18 +224,20 @@ def _never_answered(ctx: Context, session: Session, control: Connection
                     ) -> NdmpMessage | None:
     """The first listen request its peer never answered (evidence.answered) though the
     capture went on past its reply (evidence.went_on); None when there is none, or when
-    the capture may lack control messages (stream_hidden, undecoded bytes) or never
+    the capture may lack control messages (stream_hidden, undecoded bytes) and does not
+    show the peer silent after the request (snapped_halts.silent_after), or never
     delivered the request (control_stalled)."""
     stream = ctx.stream_by_uid.get(session.control_uid)
-    if (stream is None or not stream_whole(ctx, session, stream)
-            or stalled_side(control) is not None):  # control_stalled: never delivered
+    if stream is None or stalled_side(control) is not None:  # control_stalled: undelivered
         return None
+    whole = stream_whole(ctx, session, stream)
     messages = stream.messages
     for index, request in enumerate(messages):
         if request.type != "request" or message_op(request) not in LISTENS:
             continue
         later = messages[index + 1:]
-        if not answered(request, later) and went_on(control, request, later):
+        if (not answered(request, later) and went_on(control, request, later)
+                and (whole or silent_after(ctx, session, request))):
             return request
     return None
 

@@ -30,6 +30,7 @@ from flowcheck.verify.evidence import (
     stream_whole,
 )
 from flowcheck.verify.shared import three_way_hosts
+from flowcheck.verify.snapped_halts import silent_after
 from flowcheck.verify.unseen_end import check_unseen_end
 
 # Silence after a request (or after the handshake, for the greeting) that shows the
@@ -43,7 +44,8 @@ _NOT_HERE = {"CONNECT_CLOSE", "DATA_LISTEN", "MOVER_LISTEN"}
 def check_no_reply(ctx: Context) -> None:
     """ndmp_no_reply for each session whose control connection opened (its handshake in
     the capture), whose whole control conversation the capture shows
-    (evidence.stream_whole), that has no root cause yet and whose peer stopped
+    (evidence.stream_whole; or a request its receiver sent nothing after,
+    snapped_halts.silent_after), that has no root cause yet and whose peer stopped
     answering: no greeting, or a request never answered though its TCP acknowledged it;
     and then the connection closed, or the capture went on NO_REPLY_SECONDS."""
     for session in ctx.sessions:
@@ -56,7 +58,11 @@ def check_no_reply(ctx: Context) -> None:
             continue
         if not stream_whole(ctx, session, stream) and not _late_greeting_snapped(
                 ctx, control, stream):
-            continue
+            # Messages may be unread; a request its receiver sent no byte after is
+            # unanswered all the same (lab matrix seed 55 run 26: -s 96).
+            pending = _unanswered(stream)
+            if pending is None or not silent_after(ctx, session, pending):
+                continue
         request = _unanswered(stream)
         if request is not None and not _acked(control, request):
             if _closer(control) is None:  # nor resent: the sniffer missed packets
@@ -177,9 +183,9 @@ def _connecting(ctx: Context, session: Session, request: NdmpMessage | None
     the two agents, where a capture on one of them shows its SYNs. None otherwise."""
     ann = next((a for a in session.announced if request is not None
                 and a.frame == request.frame and (a.message, False) in ANNOUNCERS), None)
-    if ann is None:
-        return None
     agent = ctx.by_uid[session.control_uid].resp_h
+    if ann is None:
+        return _connecting_cut(agent, request)
     where = endpoint(ann.ip, ann.port)
     op = ann.message.removeprefix("NDMP_")
     cause = (f" NDMP answers {op} once the data connection is made or has failed: {agent} "
@@ -197,6 +203,25 @@ def _connecting(ctx: Context, session: Session, request: NdmpMessage | None
         fix = (f"Allow TCP from {connector} to {where} inbound on {listener} and on any "
                f"firewall between the two agents, and its return traffic; capture on "
                f"{connector} or {listener}, or on the path between them, to see its SYNs.")
+    return cause, fix
+
+
+def _connecting_cut(agent: str, request: NdmpMessage | None) -> tuple[str, str] | None:
+    """_connecting's reading for a DATA_CONNECT or MOVER_CONNECT whose address the
+    capture's snap length cut (its header read, its body not): the endpoint is not in
+    the capture. None for any other request."""
+    if (request is None or not request.partial or request.addresses
+            or message_op(request) not in ("DATA_CONNECT", "MOVER_CONNECT")):
+        return None
+    op = message_op(request)
+    cause = (f" NDMP answers {op} once the data connection is made or has failed: {agent} "
+             "was most likely still connecting to the endpoint it named (the capture's snap "
+             "length cut its address), its SYNs unanswered (dropped on the way, or the "
+             "answers on the way back), when the job was given up.")
+    fix = (f"Allow TCP from {agent} to the endpoint {op} named (capture with tcpdump -s 0 "
+           "to see it, or see the DMA's log) inbound on its host and on any firewall "
+           f"between them, and its return traffic; a capture on {agent} shows whether its "
+           "SYNs leave it unanswered.")
     return cause, fix
 
 

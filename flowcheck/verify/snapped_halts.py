@@ -5,11 +5,14 @@ stream. Every header kept, both directions captured and no byte missed, the stre
 still shows which messages were sent: a NOTIFY_*_HALTED would be there, body cut or not.
 So too when the sniffer lost bytes of the stream only before the job started (field
 check 41, lab matrix seed 49 run 28: an agent killed mid-backup, one reply lost before
-DATA_START_BACKUP, passed): a halt after the start would be in the capture."""
+DATA_START_BACKUP, passed): a halt after the start would be in the capture. And a
+request whose receiver sent not one byte after it (silent_after) went unanswered, however
+much of the stream the snap length cut (lab matrix seed 55 run 26: a DATA_LISTEN the
+agent never answered, captured `-s 96`, passed)."""
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, NdmpStream, Session
+from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session
 from flowcheck.sessions import one_sided
 from flowcheck.verify.context import Context
 from flowcheck.verify.evidence import UNREAD_STREAM
@@ -60,3 +63,24 @@ def readable_from(stream: NdmpStream, control: Connection, frame: int) -> bool:
     if stream.snap_cut and not stream.snap_lost:
         return True
     return all(f.frames and max(f.frames) < frame for f in unread)
+
+
+def silent_after(ctx: Context, session: Session, request: NdmpMessage) -> bool:
+    """Did the request's receiver send no byte of payload on the control connection
+    after it, as the sequence numbers show whatever the snap length cut or the decoder
+    could not read: both directions captured, nothing filtered out, no gap from the
+    request on (Connection.gap_frames: a reply the sniffer lost leaves one at the
+    receiver's next packet), its last data packet before the request, and a packet of
+    its after it (its ACK, FIN or RST: the capture ran on and would show a gap)?"""
+    control = ctx.by_uid[session.control_uid]
+    if one_sided(control) is not None or left_out_words(ctx, control):
+        return False
+    gaps = control.gap_frames
+    if len(gaps) < control.gaps or any(g >= request.frame for g in gaps):
+        return False
+    if request.direction == "orig":
+        last_data, last_ts = control.resp_last_data, control.resp_last_ts
+    else:
+        last_data, last_ts = control.orig_last_data, control.orig_last_ts
+    return ((last_data is None or last_data[0] < request.frame)
+            and last_ts is not None and last_ts > request.ts)
