@@ -129,3 +129,40 @@ def test_gaps_with_the_receiver_unseen_are_not_said_to_be_the_sniffers(
     message = " ".join(loss.message.split())
     assert ("62,636 bytes are in 1 connection whose receiver's packets the capture does not "
             "hold (one direction): no ACK tells whether they arrived") in message
+
+
+def _from_others(tmp_path: Path, capture: Path, media_server: str) -> Path:
+    """capture without the packets whose IPv4 source is the media server: the agent's
+    direction only, as `tcpdump -Q in` on the media server takes it."""
+    linktype, records = read_records(capture)
+    media = bytes(int(part) for part in media_server.split("."))
+    kept = [r for r in records if r.data[26:30] != media]
+    assert 0 < len(kept) < len(records)
+    return write_records(tmp_path / "agent-side.pcap", linktype, kept)
+
+
+def test_a_halt_with_nothing_after_it_in_the_agents_direction_is_unknown(
+        tmp_path: Path) -> None:
+    """ndmjob-idle/idle-rst-agent cut to the agent's packets: its NOTIFY_DATA_HALTED
+    SUCCESSFUL, answered by a router's RST in the media server's name (not captured), is
+    the last thing it sent: no DATA_STOP reply, no FIN. Whether the halt reached the DMA
+    and the job ended is in the direction the capture lacks: step 4 unknown (it passed)."""
+    folder = CAPTURES / "ndmjob-idle"
+    capture = _from_others(tmp_path, folder / "idle-rst-agent.pcap.gz", "10.77.0.1")
+    analysis = stored_analysis(capture, config_path=folder / "idle-rst-agent.toml")
+    assert analysis.verdict == "inconclusive"
+    [session] = analysis.sessions
+    step = session.steps[-1]
+    assert step.status == "unknown"
+    assert ("after its NOTIFY_DATA_HALTED (frame 3403) it sent nothing more"
+            in " ".join(step.detail.split()))
+
+
+def test_a_finished_job_in_the_agents_direction_still_passes(tmp_path: Path) -> None:
+    """ndmjob/v4-backup cut to the agent's packets: after its halt the agent answers the
+    DMA's DATA_STOP and the rest of the job's end, which shows the job ended: pass."""
+    folder = CAPTURES / "ndmjob"
+    capture = _from_others(tmp_path, folder / "v4-backup.pcap", "10.77.0.1")
+    analysis = stored_analysis(capture, config_path=folder / "flowcheck.toml")
+    assert analysis.verdict == "pass"
+    assert all(step.status == "ok" for step in analysis.sessions[0].steps)

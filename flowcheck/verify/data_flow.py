@@ -26,7 +26,7 @@ from flowcheck.verify.filtered import data_unseen
 from flowcheck.verify.local import local_flow_step, only_local
 from flowcheck.verify.not_started import not_started_words
 from flowcheck.verify.one_way_data import unclosed_words
-from flowcheck.verify.one_way_end import unfinished_one_way_words
+from flowcheck.verify.one_way_end import halt_unended_words, unfinished_one_way_words
 from flowcheck.verify.open_transfer import open_transfer
 from flowcheck.verify.receiver_stalled import receiver_detail, receiver_stalls
 from flowcheck.verify.refused_listens import resource_words
@@ -108,6 +108,7 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
     after_end = [w for w in (flowing.words() if flowing else None,
                              unseen_resources_words(ctx, session, len(open_conns)),
                              unfinished_one_way_words(ctx, session),
+                             halt_unended_words(ctx, session),
                              unjudged_halt_words(ctx, session, halt) if halt else None,
                              unclosed_words(ctx, session)) if w]
     status, head = (("unknown", f"unknown: {'; '.join(after_end)}; ") if after_end

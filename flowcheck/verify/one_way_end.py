@@ -5,13 +5,22 @@ server after its halt (DATA_STOP, DATA_ABORT; MOVER_STOP, MOVER_ABORT, MOVER_CLO
 the session (CONNECT_CLOSE); one that closed the control connection after a DATA_START_*
 with none of them did not end the job as a job ends. Why (the agent's reset or halt, its
 silence) travels the direction the capture lacks, so the data step is `unknown`, not
-`ok` (an agent killed mid-restore passed on the bytes the media server had sent)."""
+`ok` (an agent killed mid-restore passed on the bytes the media server had sent).
+
+Seen from the agent's side only (`-Q in` on the media server, or on the agent), a job
+ends with the agent's answers to the DMA's ending requests (its DATA_STOP reply, its
+FIN after CONNECT_CLOSE): an agent that sent nothing at all after its halt shows no end
+of the job. Whether the halt reached the DMA (an ACK, or a reset in the media server's
+name: a router's idle timeout, ndmjob-idle/idle-rst-agent cut to the agent's packets
+passed) is in the direction the capture lacks (halt_unended_words)."""
 
 from __future__ import annotations
 
 from flowcheck.model import Session, endpoint
 from flowcheck.sessions import closing, message_op, one_sided
 from flowcheck.verify.context import Context
+from flowcheck.verify.details import span_words
+from flowcheck.verify.replies import HALTS
 from flowcheck.verify.snapped_halts import readable_from
 from flowcheck.verify.three_way_close import job_starts
 
@@ -49,3 +58,30 @@ def unfinished_one_way_words(ctx: Context, session: Session) -> str | None:
             "job ends (a DMA stops the data server after its halt); whether the agent "
             "halted, reset its connections or went silent first is in the direction the "
             "capture lacks")
+
+
+def halt_unended_words(ctx: Context, session: Session) -> str | None:
+    """"the capture holds only 10.77.1.2's packets ...: after its NOTIFY_DATA_HALTED
+    ... it sent nothing more ..." when the capture lacks the media server's direction of
+    the control connection (one_sided "orig"), readable from the agent's last halt on
+    (snapped_halts.readable_from), and the agent's last packet on it is that halt (no
+    reply, FIN, RST or ACK after it; a halt resent is unjudged_halt's); None else."""
+    control = ctx.by_uid.get(session.control_uid)
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    if control is None or stream is None or one_sided(control) != "orig":
+        return None
+    halts = [m for m in stream.messages if m.direction == "resp" and message_op(m) in HALTS]
+    if not halts or not readable_from(stream, control, halts[-1].frame):
+        return None
+    halt = halts[-1]
+    if (control.last_frame != halt.frame or control.retransmits
+            or any(m.frame > halt.frame for m in stream.messages)):
+        return None
+    return (f"the capture holds only {control.resp_h}'s packets of the control connection "
+            f"{endpoint(control.orig_h, control.orig_p)} -> "
+            f"{endpoint(control.resp_h, control.resp_p)}: after its {message_op(halt)} "
+            f"(frame {halt.frame}) it sent nothing more in the "
+            f"{span_words(ctx.capture_end - halt.ts)} the capture went on (no answer to a "
+            "DATA_STOP or CONNECT_CLOSE, no FIN): whether the halt reached the DMA and the "
+            "job ended (its ACK, the DMA's next request) or a reset came back instead is "
+            "in the direction the capture lacks")
