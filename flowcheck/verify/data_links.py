@@ -24,7 +24,7 @@ from flowcheck.verify.announced_kind import (
 )
 from flowcheck.verify.answer_seen import AnswerSeen, answer_seen, answer_seen_words
 from flowcheck.verify.attempts import connector_unseen, listener_of
-from flowcheck.verify.context import Context, endpoint, opened_unseen_words, opening_frames
+from flowcheck.verify.context import Context, endpoint, opening_frames
 from flowcheck.verify.cut_unjudged import cut_unjudged
 from flowcheck.verify.evidence import (
     announcement_time_enough,
@@ -53,6 +53,7 @@ from flowcheck.verify.profile_followed import OTHER_PRODUCT_FIX
 from flowcheck.verify.ranges import check_ports, outside_range_words
 from flowcheck.verify.refusals import data_refused_fix, refusal_causes, refusal_notes
 from flowcheck.verify.refused_connect import group_refusal
+from flowcheck.verify.session_words import opened_unseen_words
 from flowcheck.verify.shared import three_way_hosts
 from flowcheck.verify.stale_tuple import stale_words
 from flowcheck.verify.unresent import lone_syn

@@ -31,9 +31,7 @@ from flowcheck.verify.context import (
     DEFAULT_RANGE_WORDS,
     Context,
     conn_sides,
-    cut_announcement_words,
     endpoint,
-    opened_unseen_words,
     opening_frames,
 )
 from flowcheck.verify.control_stall import stalled_side
@@ -78,6 +76,7 @@ from flowcheck.verify.refused_listens import (
     unseen_replies,
     unseen_replies_words,
 )
+from flowcheck.verify.session_words import cut_announcement_words, opened_unseen_words
 from flowcheck.verify.snapped_halts import silent_after
 from flowcheck.verify.step_base import make_step, ports_in_range, previous_step, report_missing
 from flowcheck.verify.unseen_resources import unseen_resources_words

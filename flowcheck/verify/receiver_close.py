@@ -9,9 +9,10 @@ words and fix built here for the second.
 from __future__ import annotations
 
 from flowcheck.model import Connection, Session
-from flowcheck.verify.context import Context, retransmitted_words, role_words
+from flowcheck.verify.context import Context, role_words
 from flowcheck.verify.details import span_words
 from flowcheck.verify.rst_words import reset_words
+from flowcheck.verify.session_words import retransmitted_words
 
 
 def closed_by_receiver(conn: Connection) -> bool:

@@ -30,12 +30,7 @@ from flowcheck.verify.callback_unreached import (
     unreached_words,
 )
 from flowcheck.verify.capture_time import after, after_opened, time_enough
-from flowcheck.verify.context import (
-    Context,
-    endpoint,
-    opened_unseen_words,
-    opening_frames,
-)
+from flowcheck.verify.context import Context, endpoint, opening_frames
 from flowcheck.verify.data_flow import data_flow_step
 from flowcheck.verify.data_steps import announcement_step, data_connection_step
 from flowcheck.verify.details import (
@@ -67,6 +62,7 @@ from flowcheck.verify.port_check import (
     unseen_wait,
 )
 from flowcheck.verify.profile_followed import OTHER_PRODUCT, OTHER_PRODUCT_FIX
+from flowcheck.verify.session_words import opened_unseen_words
 from flowcheck.verify.shared import SHARED_KINDS, data_holders, shared_step
 from flowcheck.verify.stale import given_up_where, given_up_words, report_given_up
 from flowcheck.verify.step_base import make_step, ports_in_range, report_missing
