@@ -132,6 +132,22 @@ def test_a_kill_after_the_job_succeeded_expects_a_pass() -> None:
     assert expect({**run, "job_exit_codes": [1]})["verdict"] == "fail"
 
 
+def test_a_small_range_whose_job_failed_expects_no_pass() -> None:
+    """Seed 57 run 10: an agent range of as many ports as resources, the callback holding
+    one, so the agent had no port for the second resource and closed the session (job
+    exit code 1); captured -s 96 it passed, which the ground truth accepted ("a small
+    range may still pass"). A job that failed must not pass; one that worked, or a run
+    not yet made, may."""
+    run = {"peer": "be", "fault": "range-small", "point": "m", "form": "snap96"}
+    assert not judge(expect({**run, "job_exit_codes": [1]}), "pass", [], 0)
+    assert judge(expect({**run, "job_exit_codes": [1]}), "fail", ["step_missing"], 1)
+    assert judge(expect({**run, "job_exit_codes": [1]}), "inconclusive", [], 5)  # hiding
+    assert not judge(expect({**run, "form": "whole", "job_exit_codes": [1]}),
+                     "inconclusive", [], 5)
+    assert judge(expect({**run, "job_exit_codes": [0]}), "pass", [], 0)
+    assert expect(run)["verdict"] == "fail?"  # plan: before the run
+
+
 def test_fault_rules_carry_the_prefix() -> None:
     """nft tables are named with the prefix; the connector's own egress drop sits in its
     output chain (the SYNs never reach the wire)."""
