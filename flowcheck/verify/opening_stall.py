@@ -11,6 +11,7 @@ later steps are unknown ("the session stopped before it could come"), not missin
 from __future__ import annotations
 
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoint
+from flowcheck.sessions.classify import stale_answer
 from flowcheck.verify.ack_unheard import WINDOWS_STATEFUL
 from flowcheck.verify.allow_rules import return_ports
 from flowcheck.verify.context import Context
@@ -19,16 +20,36 @@ from flowcheck.verify.stalled import Stall, stall_words, unacked_words
 
 def opening_stalled(control: Connection, stall: Stall) -> bool:
     """Did the control connection stall from its opening on: its handshake in the
-    capture, the stall's bytes never acknowledged (not ACKs lost on the way, nor a
-    capture of one direction, nor a FIN), the other side sending no payload byte, and
-    the stalled side no more than those bytes, resends included (each resend carries at
-    most them: nothing of it was acknowledged before)?"""
-    if (not (control.syn_seen and control.synack_seen) or stall.fin or stall.acks_lost
+    capture (handshake_shown), the stall's bytes never acknowledged (not ACKs lost on the
+    way, nor a capture of one direction, nor a FIN), the other side sending no payload
+    byte, and the stalled side no more than those bytes, resends included (each resend
+    carries at most them: nothing of it was acknowledged before)?"""
+    if (not handshake_shown(control) or stall.fin or stall.acks_lost
             or stall.unseen or stall.lost or stall.unacked <= 0):
         return False
     other = "resp" if stall.side == "orig" else "orig"
     return (not control.sent_once(other)
             and control.sent_once(stall.side) <= stall.unacked * (stall.resends + 1))
+
+
+# Zeek history letters of each side going on after the handshake (ACK, data, FIN), as
+# flowcheck.verify.openings reads them.
+_ORIG_WENT_ON, _RESP_WENT_ON = frozenset("ADF"), frozenset("adf")
+
+
+def handshake_shown(control: Connection) -> bool:
+    """Does the capture show the connection's opening: its SYN and SYN-ACK, or one of them
+    and the other proven by the packets after it (flowcheck.verify.openings: the
+    responder ACKs, sends or closes after the SYN only once it accepted the connection,
+    not a stale socket's ACK, classify.stale_answer; the originator after the SYN-ACK
+    only once it got it)? Lab matrix seed 58 run 9: the sniffer lost the SYN-ACK of a
+    control connection whose agent's greeting was resent 8 times, never acknowledged, and
+    it read as a port check that passed."""
+    if control.syn_seen and control.synack_seen:
+        return True
+    if control.syn_seen:
+        return not _RESP_WENT_ON.isdisjoint(control.history) and not stale_answer(control)
+    return control.synack_seen and not _ORIG_WENT_ON.isdisjoint(control.history)
 
 
 def report_opening_stall(ctx: Context, session: Session, stream: NdmpStream,

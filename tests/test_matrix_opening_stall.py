@@ -1,0 +1,58 @@
+"""Lab matrix seed 58 run 9 (captures/field38-matrix/greeting-stalled-synack-lost): the
+media server's input chain drops every packet but the SYN to its media range, which holds
+its control connection's own source port, so the agent's greeting is resent 8 times and
+never acknowledged; captured on the agent with the sniffer's loss taking the SYN-ACK. The
+stall at the connection's first bytes was judged only with the SYN-ACK in the capture,
+so it read as a port check (the media server sent nothing and closed) and passed. The
+agent's greeting after the SYN proves the SYN-ACK (as capture_loss says): control_stalled,
+as with the whole handshake (trial34-ack-dropped/media-drops-nonsyn-to-media-range).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pcap_records import read_records, write_records
+from stored import errors, stored_analysis
+
+CAPTURES = Path(__file__).resolve().parents[1] / "captures"
+CASE = CAPTURES / "field38-matrix" / "greeting-stalled-synack-lost.pcap"
+TRIAL34 = CAPTURES / "trial34-ack-dropped" / "media-drops-nonsyn-to-media-range.pcap"
+
+
+def _stalled_at_opening(capture: Path, config: Path) -> None:
+    analysis = stored_analysis(capture, config_path=config)
+    assert analysis.verdict == "fail"
+    [error] = errors(analysis)
+    assert error.code == "control_stalled"
+    message = " ".join(error.message.split())
+    assert "sent its first 60 B (from NOTIFY_CONNECTED" in message
+    assert "It stalled at its first bytes, right after the handshake" in message
+    [session] = analysis.sessions
+    assert [s.status for s in session.steps] == ["ok"] + ["unknown"] * 4
+    assert "port check" not in session.steps[0].detail
+
+
+def test_a_greeting_never_acknowledged_with_the_synack_lost_is_control_stalled() -> None:
+    _stalled_at_opening(CASE, CASE.with_suffix(".toml"))
+    analysis = stored_analysis(CASE)
+    [loss] = [f for f in analysis.findings if f.code == "capture_loss"]
+    assert "its SYN-ACK" in " ".join(loss.message.split())
+
+
+def test_the_syn_lost_instead_is_control_stalled_too(tmp_path: Path) -> None:
+    """trial34's capture without its SYN (frame 1): the SYN-ACK, then the media server's
+    handshake ACK, prove it; it read step_missing for the callback."""
+    linktype, records = read_records(TRIAL34)
+    capture = write_records(tmp_path / "no-syn.pcap", linktype, records[1:])
+    _stalled_at_opening(capture, TRIAL34.with_suffix(".toml"))
+
+
+def test_without_syn_and_synack_the_opening_is_not_judged(tmp_path: Path) -> None:
+    """Neither handshake packet: the capture may have started after the connection's
+    first bytes, so no stall at the opening is read (inconclusive, as before)."""
+    linktype, records = read_records(TRIAL34)
+    capture = write_records(tmp_path / "no-handshake.pcap", linktype, records[2:])
+    analysis = stored_analysis(capture, config_path=TRIAL34.with_suffix(".toml"))
+    assert analysis.verdict == "inconclusive"
+    assert not errors(analysis)
