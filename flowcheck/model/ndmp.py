@@ -143,6 +143,12 @@ class NdmpStream:
     # Records whose mark or header the snap length cut (about one per packet): messages
     # not read at all, whose names are unknown. Not in the JSON.
     snap_lost: int = 0
+    # Per direction ("orig", "resp"), the last frame holding a record the decoder could
+    # not read (mark or header cut by the snap length, a hole, bytes passed over or not
+    # NDMP); a direction absent had none. What a later message's absence needs: every
+    # record of that direction after the frame was read (flowcheck.verify.snapped_halts
+    # .headers_from). Not in the JSON.
+    unread_last: dict[str, int] = field(default_factory=dict)
     # The connection's first RST and its packet just before it, either direction (what
     # a RST in answer follows: a TCP, or a firewall in its name, answers a segment of a
     # connection it has no state for with one, RFC 9293 3.10.7.1), and its first FIN;

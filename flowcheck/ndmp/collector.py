@@ -194,6 +194,7 @@ class NdmpCollector:
             self._settle_version(control)
             stream.snap_cut = control.findings.snap.cut_bytes
             stream.snap_lost = control.findings.snap.lost
+            stream.unread_last = dict(control.findings.unread_last)
             stream.messages.sort(key=(lambda m: (m.ts, m.frame)) if control.reordered
                                  else (lambda m: m.frame))
             stream.messages = replies_after_requests(stream.messages)

@@ -84,6 +84,9 @@ class StreamFindings:
         # direction -> [bytes of broken records passed over along their fragment marks,
         # bytes passed over before a record start could be proven], after holes
         self._skipped: dict[str, list[int]] = {}
+        # direction -> the last frame of a record the decoder could not read (its mark or
+        # header cut, a hole, bytes passed over or not NDMP): NdmpStream.unread_last.
+        self.unread_last: dict[str, int] = {}
 
     def _add(self, key: tuple[str, str], code: str, message: str, fix: str,
              frames: list[int], ts: float) -> None:
@@ -95,6 +98,9 @@ class StreamFindings:
 
     def problem(self, direction: str, event: DecodeProblem) -> None:
         side = side_name(direction)
+        if event.frames:
+            self.unread_last[direction] = max(self.unread_last.get(direction, 0),
+                                              *event.frames)
         if event.kind == "lost":  # the snap length cut a record's mark or header
             self.snap.lost += 1
             for frame in event.frames:

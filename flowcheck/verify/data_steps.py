@@ -77,7 +77,7 @@ from flowcheck.verify.refused_listens import (
     unseen_replies_words,
 )
 from flowcheck.verify.session_words import cut_announcement_words, opened_unseen_words
-from flowcheck.verify.snapped_halts import silent_after
+from flowcheck.verify.snapped_halts import headers_from, silent_after
 from flowcheck.verify.step_base import make_step, ports_in_range, previous_step, report_missing
 from flowcheck.verify.unseen_resources import unseen_resources_words
 
@@ -122,6 +122,18 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
                            "not bind a port in its range and did not report it).",
                        frames=[unanswered.frame], ts=unanswered.ts)
         return make_step(spec, "missing", [control.uid], [unanswered.frame], why)
+    unread = _reply_unread(ctx, session, control)
+    if unread is not None:
+        request, frame = unread
+        op = message_op(request)
+        peer = control.resp_h if request.direction == "orig" else control.orig_h
+        return make_step(spec, "unknown", [control.uid], [request.frame, frame],
+                         f"unknown: the {op} request (frame {request.frame}) has no reply "
+                         f"among the messages the capture could read, and the snap length "
+                         f"cut the header of a record {peer} sent after it (frame {frame}): "
+                         "that may be its reply, so whether that resource's data endpoint "
+                         "was announced, or refused, cannot be seen (capture with tcpdump "
+                         f"-s 0, or see the NDMP log of {peer})")
     addressless = addressless_replies(ctx.stream_by_uid.get(session.control_uid))
     if addressless:
         # On the wire too short for an address, yet no header error: the listen most
@@ -224,7 +236,8 @@ def _never_answered(ctx: Context, session: Session, control: Connection
     """The first listen request its peer never answered (evidence.answered) though the
     capture went on past its reply (evidence.went_on); None when there is none, or when
     the capture may lack control messages (stream_hidden, undecoded bytes) and does not
-    show the peer silent after the request (snapped_halts.silent_after), or never
+    show the peer silent after the request (snapped_halts.silent_after) nor every record
+    it sent after the request with its header (snapped_halts.headers_from), or never
     delivered the request (control_stalled)."""
     stream = ctx.stream_by_uid.get(session.control_uid)
     if stream is None or stalled_side(control) is not None:  # control_stalled: undelivered
@@ -235,9 +248,37 @@ def _never_answered(ctx: Context, session: Session, control: Connection
         if request.type != "request" or message_op(request) not in LISTENS:
             continue
         later = messages[index + 1:]
+        peer = "resp" if request.direction == "orig" else "orig"
         if (not answered(request, later) and went_on(control, request, later)
-                and (whole or silent_after(ctx, session, request))):
+                and (whole or silent_after(ctx, session, request)
+                     or headers_from(ctx, session, stream, peer, request.frame))):
             return request
+    return None
+
+
+def _reply_unread(ctx: Context, session: Session, control: Connection
+                  ) -> tuple[NdmpMessage, int] | None:
+    """(request, frame) for a listen request with no reply among the messages read though
+    the session went on past it (evidence.went_on), when the snap length cut the header
+    of a record its peer sent after it (NdmpStream.unread_last: `frame`, that record's
+    packet) and the session has fewer data connections than listen requests: the reply
+    may be that record, an announcement never used or a refusal. None otherwise."""
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    if stream is None or not stream.snap_cut or stalled_side(control) is not None:
+        return None
+    messages = stream.messages
+    listens = [m for m in messages if m.type == "request" and message_op(m) in LISTENS]
+    if len(listens) <= len(session.data_connections):
+        return None
+    for index, request in enumerate(messages):
+        if request.type != "request" or message_op(request) not in LISTENS:
+            continue
+        later = messages[index + 1:]
+        if answered(request, later) or not went_on(control, request, later):
+            continue
+        frame = stream.unread_last.get("resp" if request.direction == "orig" else "orig", 0)
+        if frame > request.frame:
+            return request, frame
     return None
 
 

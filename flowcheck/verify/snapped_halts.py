@@ -8,7 +8,9 @@ check 41, lab matrix seed 49 run 28: an agent killed mid-backup, one reply lost 
 DATA_START_BACKUP, passed): a halt after the start would be in the capture. And a
 request whose receiver sent not one byte after it (silent_after) went unanswered, however
 much of the stream the snap length cut (lab matrix seed 55 run 26: a DATA_LISTEN the
-agent never answered, captured `-s 96`, passed)."""
+agent never answered, captured `-s 96`, passed), or whose receiver sent after it only
+records whose header the capture kept (headers_from: an agent that logs its failure,
+then closes without answering)."""
 
 from __future__ import annotations
 
@@ -84,3 +86,22 @@ def silent_after(ctx: Context, session: Session, request: NdmpMessage) -> bool:
         last_data, last_ts = control.orig_last_data, control.orig_last_ts
     return ((last_data is None or last_data[0] < request.frame)
             and last_ts is not None and last_ts > request.ts)
+
+
+def headers_from(ctx: Context, session: Session, stream: NdmpStream | None,
+                 direction: str, frame: int) -> bool:
+    """Did the capture keep the header of every NDMP record `direction` ("orig", "resp")
+    sent on the session's control connection after `frame`, although its snap length cut
+    bodies, or the headers of records before it (NdmpStream.unread_last)? Both directions
+    captured, no byte missed or filtered out, nothing undecodable (headers_whole, with
+    the records the snap length lost all before `frame`): a reply to a request in
+    `frame` would be in the capture, whatever else the receiver sent after it (lab matrix
+    seed 55 run 26 and seed 57 run 10 with a LOG_MESSAGE of the agent's before its
+    close: it passed)."""
+    if stream is None or not stream.snap_cut or not stream.messages:
+        return False
+    control = ctx.by_uid[session.control_uid]
+    return (one_sided(control) is None and not control.missed_bytes
+            and not left_out_words(ctx, control)
+            and not any(f.code == "ndmp_undecodable" for f in stream.findings)
+            and stream.unread_last.get(direction, 0) < frame)
