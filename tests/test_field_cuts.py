@@ -166,3 +166,34 @@ def test_a_finished_job_in_the_agents_direction_still_passes(tmp_path: Path) -> 
     analysis = stored_analysis(capture, config_path=folder / "flowcheck.toml")
     assert analysis.verdict == "pass"
     assert all(step.status == "ok" for step in analysis.sessions[0].steps)
+
+
+def test_a_busy_drive_the_session_still_waited_for_is_unknown(tmp_path: Path) -> None:
+    """trial40-rules/tape-busy-retry-succeeds stopped before the retry (its first 100
+    frames): TAPE_OPEN answered DEVICE_BUSY_ERR (frame 69), the session still open, no
+    later TAPE_OPEN. The DMA may try the drive again (it did, frame 126, and the job ran):
+    a warning and the later steps unknown, inconclusive (it read a failed job)."""
+    folder = CAPTURES / "trial40-rules"
+    capture = _first(tmp_path, folder / "tape-busy-retry-succeeds.pcap", 100)
+    analysis = stored_analysis(capture, config_path=folder / "tape-busy-retry-succeeds.toml")
+    assert not errors(analysis)
+    assert analysis.verdict == "inconclusive"
+    [busy] = [f for f in analysis.findings if f.code == "ndmp_error_reply"]
+    assert busy.frames == [69]
+    assert "whether the job got it cannot be seen" in " ".join(busy.message.split())
+    assert busy.fix.startswith("Capture until the job ends. If it failed there: let the other")
+    waiting = [s for s in analysis.sessions if s.steps[1].status == "unknown"]
+    assert len(waiting) == 1
+    assert "waited for the tape drive: TAPE_OPEN was answered DEVICE_BUSY_ERR (frame 69)" in \
+        " ".join(waiting[0].steps[1].detail.split())
+
+
+def test_a_busy_drive_the_session_closed_after_stays_a_failure(tmp_path: Path) -> None:
+    """The same refusal with the session's close after it (trial39-server-errors'
+    tape-open-device-busy: the DMA gave up): the job failed on it, an error."""
+    folder = CAPTURES / "trial39-server-errors"
+    analysis = stored_analysis(folder / "tape-open-device-busy.pcap",
+                               config_path=folder / "flowcheck.toml")
+    [busy] = [f for f in errors(analysis) if f.code == "ndmp_error_reply"]
+    assert "DEVICE_BUSY_ERR" in busy.message
+    assert analysis.verdict == "fail"

@@ -10,12 +10,15 @@ from flowcheck.verify.abortive_close import abortive_close, abortive_fix, aborti
 from flowcheck.verify.after_close import ended_words, job_ended
 from flowcheck.verify.allow_rules import listened_ports, port_list
 from flowcheck.verify.context import DEFAULT_RANGE_WORDS, Context, endpoint
+from flowcheck.verify.details import span_words
+from flowcheck.verify.evidence import after
 from flowcheck.verify.own_halt import own_halt_words
 from flowcheck.verify.refused_connect import refused_replies
 from flowcheck.verify.reply_errors import (
     pause_before,
     server_fix,
     server_reason,
+    tape_open_pending,
     tape_open_retried,
 )
 
@@ -54,9 +57,10 @@ def reply_severity(op: str, stream: NdmpStream, index: int) -> Severity:
     if op in FATAL_REPLIES:
         return Severity.ERROR
     if op == "TAPE_OPEN":
-        # A drive that cannot be opened stops the job, unless a later TAPE_OPEN got it.
+        # A drive that cannot be opened stops the job, unless a later TAPE_OPEN got it or
+        # the capture ended with the session still waiting (tape_open_pending).
         return (Severity.WARNING if tape_open_retried(stream.messages, index)
-                else Severity.ERROR)
+                or tape_open_pending(stream, index) else Severity.ERROR)
     if op == "CONNECT_OPEN":
         # Version negotiation: a refused version is fine if a later CONNECT_OPEN succeeds.
         later_ok = any(message_op(m) == "CONNECT_OPEN" and m.type == "reply" and not m.error
@@ -124,7 +128,18 @@ def _report_reply(ctx: Context, session: Session, messages: list[NdmpMessage],
              + (f" and {len(frames) - 8} more" if len(frames) > 8 else ""))
     reason = server_reason(op, error)
     host = session.remote_agent if first.direction == "resp" else session.media_server
-    if op == "TAPE_OPEN" and severity == Severity.WARNING and not fix:
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    if (op == "TAPE_OPEN" and severity == Severity.WARNING and not fix and stream is not None
+            and tape_open_pending(stream, stream.messages.index(messages[-1]))):
+        # The capture ended with the session still waiting for the drive.
+        before_connect = (f" The session was still open when the capture ended, "
+                          f"{span_words(after(ctx, messages[-1].ts, messages[-1].frame))} "
+                          "after it, with no later TAPE_OPEN: a DMA may try the drive again "
+                          "(Backup Exec waits for a busy one), so whether the job got it "
+                          "cannot be seen.")
+        then = server_fix(op, error, host) or "See the tape agent's log."
+        fix = f"Capture until the job ends. If it failed there: {then[:1].lower()}{then[1:]}"
+    elif op == "TAPE_OPEN" and severity == Severity.WARNING and not fix:
         # A later TAPE_OPEN succeeded (reply_severity): the drive was got (field check 40).
         fix = ("Nothing to fix for this job: a later TAPE_OPEN of the session succeeded (the "
                "drive was free or loaded by then).")

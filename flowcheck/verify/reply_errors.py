@@ -10,7 +10,7 @@ specification) and the TAPE_OPEN and CONNECT_CLIENT_AUTH requests' descriptions.
 
 from __future__ import annotations
 
-from flowcheck.model import NdmpMessage
+from flowcheck.model import NdmpMessage, NdmpStream
 from flowcheck.sessions.classify import message_op
 from flowcheck.verify.allow_rules import capitalised
 
@@ -84,6 +84,31 @@ def tape_open_retried(messages: list[NdmpMessage], index: int) -> bool:
     then found free or loaded (a retry), not a job stopped by the refusal."""
     return any(message_op(m) == "TAPE_OPEN" and m.type == "reply" and not m.error
                for m in messages[index + 1:])
+
+
+def tape_open_pending(stream: NdmpStream, index: int) -> bool:
+    """Whether the session was still open when the capture ended after the TAPE_OPEN
+    error reply at index, with no later TAPE_OPEN answered either way: no FIN or RST of
+    its control connection after it (NdmpStream.fin, .reset) and no CONNECT_CLOSE. A DMA
+    may try a busy or empty drive again (Backup Exec waits for one), so whether the job
+    got it cannot be seen (trial40-rules/tape-busy-retry-succeeds stopped before the
+    retry read as a failed job)."""
+    reply = stream.messages[index]
+    ends = [p for p in (stream.fin, stream.reset) if p is not None and p.frame > reply.frame]
+    later = stream.messages[index + 1:]
+    return not ends and not any(
+        message_op(m) == "CONNECT_CLOSE" or (message_op(m) == "TAPE_OPEN" and m.type == "reply")
+        for m in later)
+
+
+def waiting_tape(stream: NdmpStream | None) -> NdmpMessage | None:
+    """The session's last TAPE_OPEN error reply when the capture ended with the session
+    still waiting (tape_open_pending); None else."""
+    for index in range(len(stream.messages) - 1 if stream else -1, -1, -1):
+        message = stream.messages[index]
+        if message_op(message) == "TAPE_OPEN" and message.type == "reply" and message.error:
+            return message if tape_open_pending(stream, index) else None
+    return None
 
 
 # NOTIFY_MOVER_PAUSED reasons (NDMP v4 ndmp_mover_pause_reason) that explain a mover

@@ -62,6 +62,7 @@ from flowcheck.verify.port_check import (
     unseen_wait,
 )
 from flowcheck.verify.profile_followed import OTHER_PRODUCT, OTHER_PRODUCT_FIX
+from flowcheck.verify.reply_errors import waiting_tape
 from flowcheck.verify.session_words import opened_unseen_words
 from flowcheck.verify.shared import SHARED_KINDS, data_holders, shared_step
 from flowcheck.verify.stale import given_up_where, given_up_words, report_given_up
@@ -149,6 +150,14 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
             # Refused at its opening, or closed right after authenticating: it asked
             # nothing, so it browsed nothing (sessions.before_job).
             return ended_step(session, spec)
+        waiting = waiting_tape(stream)
+        if waiting is not None:  # a TAPE_OPEN refused, the session open at the end
+            error = (waiting.error_name or str(waiting.error)).removeprefix("NDMP_")
+            return make_step(spec, "unknown", [control.uid], [waiting.frame], detail=(
+                f"unknown: the capture ended while the session waited for the tape drive: "
+                f"TAPE_OPEN was answered {error} (frame "
+                f"{waiting.frame}) and no later TAPE_OPEN, close or CONNECT_CLOSE came; a "
+                "backup or restore may have started after a retry"))
         if not _control_over(ctx, control):
             if not any(f.code == "capture_ended_early" and f.session == session.id
                        for f in ctx.findings):  # one early end is said once per session
