@@ -18,8 +18,10 @@ their timestamps say: a clock set back; else time).
 from __future__ import annotations
 
 from flowcheck.model import Connection, Session, endpoint
-from flowcheck.sessions.classify import end_of, seen_closing
+from flowcheck.sessions.classify import JOB_STARTS, end_of, message_op, seen_closing
 from flowcheck.verify.context import Context
+from flowcheck.verify.filtered import ndmp_port_only
+from flowcheck.verify.kept import kept
 
 
 def cut_unjudged(ctx: Context, session: Session, ts: float, name: str,
@@ -29,7 +31,47 @@ def cut_unjudged(ctx: Context, session: Session, ts: float, name: str,
     does): a connection no session explains that was open after it while the control
     connection lasted (_unexplained), or a three-way job whose data connection runs off
     the capture's path (_three_way)."""
-    return _unexplained(ctx, session, ts, frame) or _three_way(ctx, session, ts, name, frame)
+    return (_unexplained(ctx, session, ts, frame) or _three_way(ctx, session, ts, name, frame)
+            or _filtered_out(ctx) or _started_after(ctx, session, frame))
+
+
+def _started_after(ctx: Context, session: Session, frame: int | None) -> str:
+    """The session's DATA_START_* request after the announcement in `frame`, with no
+    connection in the capture: a DMA starts the job once the data connection is made,
+    so it most likely ran where the capture does not see it (another interface or
+    address of a host, Backup To Network Card; not when a connection between the
+    session's hosts opened after it, which data_links reads: trial34-big's plain NDMP
+    data connection read as the callback; lab-trial19-announce/mh2-other-nic-
+    capture-m0 captured -s 96 read announced_not_used)."""
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    if frame is None or stream is None:
+        return ""
+    control = ctx.by_uid[session.control_uid]
+    hosts = {control.orig_h, control.resp_h}
+    if any(c is not control and {c.orig_h, c.resp_h} == hosts and c.first_frame > frame
+           for c in ctx.connections):
+        return ""  # a connection between the hosts after it: read by data_links instead
+    start = next((m for m in stream.messages if m.frame > frame and m.type == "request"
+                  and message_op(m) in JOB_STARTS), None)
+    if start is None:
+        return ""
+    return (f"the session started its job after it ({message_op(start)}, frame "
+            f"{start.frame}), which a DMA does once the data connection is made: it most "
+            "likely ran where the capture does not see it (another interface or address of "
+            "a host)")
+
+
+def _filtered_out(ctx: Context) -> str:
+    """A capture that kept only packets carrying data (kept.shape "data_only": no
+    handshake, no pure ACK) and of NDMP-port connections alone: a display filter on the
+    protocol (tshark -Y ndmp) leaves the data connections out, so none in it is no
+    evidence (ndmjob-filtered-packets/yndmp-media captured -s 96 read
+    announced_not_used: its halt's SUCCESSFUL, the whole capture's proof, was cut)."""
+    if kept(ctx).shape != "data_only" or not ndmp_port_only(ctx):
+        return ""
+    return ("the capture holds only packets that carry data, all of NDMP-port connections "
+            "(capture_filtered): a filter on the protocol (tshark -Y ndmp) leaves the data "
+            "connections out")
 
 
 def _window(ctx: Context, session: Session) -> tuple[float, float]:
@@ -78,14 +120,17 @@ def _three_way(ctx: Context, session: Session, ts: float, name: str,
     carrying an announcement of the other kind (a CONNECT for a LISTEN, and back), may
     have handed the endpoint on to it (a three-way job): their data connection runs
     between the session's server and that one, and the capture holds no packet between
-    the two (taken on the DMA, it sees the control connections only). Jobs at once that
-    each listen (Backup Exec's to two agents) are no such pair."""
+    the two (taken on the DMA, it sees the control connections only); or, both control
+    connections to one host, runs inside that host (its data and tape services
+    together: a local TCP connection; ndmjob-lab/v4-local-tcp captured -s 96 read
+    announced_not_used). Jobs at once that each listen (Backup Exec's to two agents) are
+    no such pair."""
     control = ctx.by_uid[session.control_uid]
     start, end = _window(ctx, session)
     here = control.resp_h
     for other in ctx.sessions:
         there = ctx.by_uid[other.control_uid]
-        if other is session or there.orig_h != control.orig_h or there.resp_h == here:
+        if other is session or there.orig_h != control.orig_h:
             continue
         kinds = {_listens(n) for _, n, _ in other.cut_announcements} | {
             _listens(a.message) for a in other.announced}
@@ -96,6 +141,21 @@ def _three_way(ctx: Context, session: Session, ts: float, name: str,
                 _open_after(ctx, there, other_end, ts, frame)
                 and _open_after(ctx, there, other_end, start, control.first_frame)):
             continue  # not open together
+        if there.resp_h == here:  # both halves on one host: its services together
+            return (f"the DMA {control.orig_h} had another control connection to {here} "
+                    f"(session {other.id}) open too, carrying the other half of the "
+                    "endpoint (a CONNECT for a LISTEN, or back): the data connection most "
+                    f"likely runs inside {here} (its data and tape services together, as a "
+                    "local TCP connection), not on the network")
+        shared = next((c for uid in other.data_connections
+                       if here in ((c := ctx.by_uid[uid]).orig_h, c.resp_h)), None)
+        if shared is not None:  # the other half's connection reaches this host
+            return (f"the DMA {control.orig_h} had a control connection to {there.resp_h} "
+                    f"(session {other.id}) open too, carrying the other half of the "
+                    f"endpoint, and its data connection {shared.uid} "
+                    f"({endpoint(shared.orig_h, shared.orig_p)} -> "
+                    f"{endpoint(shared.resp_h, shared.resp_p)}) reaches {here}: most likely "
+                    "this announcement's too (a three-way job's one connection)")
         if (here, there.resp_h) in ctx.captured or (there.resp_h, here) in ctx.captured:
             continue
         return (f"the DMA {control.orig_h} had a control connection to {there.resp_h} "
