@@ -21,12 +21,8 @@ from flowcheck.sessions import closing, message_op, one_sided
 from flowcheck.verify.context import Context
 from flowcheck.verify.details import span_words
 from flowcheck.verify.replies import HALTS
-from flowcheck.verify.snapped_halts import readable_from
+from flowcheck.verify.snapped_halts import JOB_ENDS, readable_from
 from flowcheck.verify.three_way_close import job_starts
-
-# The DMA's requests that end a started job or its session.
-JOB_ENDS = {"DATA_STOP", "DATA_ABORT", "MOVER_STOP", "MOVER_ABORT", "MOVER_CLOSE",
-            "CONNECT_CLOSE"}
 
 
 def unfinished_one_way_words(ctx: Context, session: Session) -> str | None:

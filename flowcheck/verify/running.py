@@ -38,7 +38,12 @@ from flowcheck.verify.reset_first import cut_after_reset
 from flowcheck.verify.rst_words import reset_time
 from flowcheck.verify.sent_after_reset import sent_after_reset
 from flowcheck.verify.silent_sender import silent_sender, silent_words
-from flowcheck.verify.snapped_halts import SNAPPED_WORDS, headers_whole, whole_after
+from flowcheck.verify.snapped_halts import (
+    SNAPPED_FROM_WORDS,
+    SNAPPED_WORDS,
+    headers_whole,
+    whole_after,
+)
 from flowcheck.verify.stalled import (
     STATE_LOST,
     Stall,
@@ -294,7 +299,8 @@ def _closed(ctx: Context, session: Session, stream: NdmpStream, control: Connect
             f"{start.frame}, {unanswered}no NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED after "
             f"it; last NDMP message: frame {last.frame}). The job cannot go on without it. "
             + (one_way_words(control, start) if one_way else
-               SNAPPED_WORDS if headers_whole(ctx, session, stream) else "")
+               SNAPPED_WORDS if headers_whole(ctx, session, stream) else
+               SNAPPED_FROM_WORDS if stream.snap_cut else "")
             + _data_closed_too(ctx, session))
     reset = stream.reset if closed_before_reset(stream) is not None else None
     if reset is not None:

@@ -15,10 +15,12 @@ then closes without answering)."""
 from __future__ import annotations
 
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session
-from flowcheck.sessions import one_sided
+from flowcheck.sessions import message_op, one_sided
 from flowcheck.verify.context import Context
 from flowcheck.verify.evidence import UNREAD_STREAM
 from flowcheck.verify.kept import left_out_words
+from flowcheck.verify.replies import HALTS
+from flowcheck.verify.three_way_close import job_starts
 
 
 def headers_whole(ctx: Context, session: Session, stream: NdmpStream | None) -> bool:
@@ -34,15 +36,25 @@ def headers_whole(ctx: Context, session: Session, stream: NdmpStream | None) -> 
             and not any(f.code == "ndmp_undecodable" for f in stream.findings))
 
 
+# The DMA's requests that end a started job or its session.
+JOB_ENDS = {"DATA_STOP", "DATA_ABORT", "MOVER_STOP", "MOVER_ABORT", "MOVER_CLOSE",
+            "CONNECT_CLOSE"}
+
 SNAPPED_WORDS = ("The capture's snap length cut the messages' bodies but kept every "
                  "header, both directions: a halt notified would be in it. ")
 
 
+SNAPPED_FROM_WORDS = ("The capture's snap length cut the messages' bodies but kept every "
+                      "header from the job's start on, both directions: a halt notified "
+                      "would be in it. ")
+
+
 def whole_after(ctx: Context, session: Session, stream: NdmpStream | None, frame: int) -> bool:
-    """Does the capture show the session's control conversation whole from `frame` on
-    (a job's start request): both directions, nothing filtered out or cut by the snap
-    length, and the stream readable from it on (readable_from)?"""
-    if stream is None or stream.snap_cut:
+    """Does the capture show the session's control conversation from `frame` on (a job's
+    start request): both directions, nothing filtered out, and the stream readable from
+    it on (readable_from: a snap length that kept every header from it on too; field
+    check 41's sniffer loss before the start with -s 96 passed)?"""
+    if stream is None:
         return False
     control = ctx.by_uid[session.control_uid]
     return (one_sided(control) is None and not left_out_words(ctx, control)
@@ -53,17 +65,17 @@ def readable_from(stream: NdmpStream, control: Connection, frame: int) -> bool:
     """Is the control stream readable from `frame` on, so that a halt after it would be
     seen: every gap of the connection (Connection.gap_frames) and every message it could
     not read whole (ndmp_partial) before it, nothing undecodable; or a snap length that
-    cut the bodies but kept every header (NdmpStream.snap_lost 0: field check 38's
-    `-s 96`) with no gap from it on (the matrix's sniffer loss before the job started:
-    seed 49 run 28, cut to the agent's direction)?"""
+    cut the bodies but kept every header from it on (NdmpStream.unread_last before it:
+    field check 38's `-s 96`) with no gap from it on (the matrix's sniffer loss before
+    the job started: seed 49 run 28, cut to the agent's direction)?"""
     gaps = control.gap_frames
     if len(gaps) < control.gaps or any(g >= frame for g in gaps):
         return False
     unread = [f for f in stream.findings if f.code in UNREAD_STREAM]
     if any(f.code == "ndmp_undecodable" for f in unread):
         return False
-    if stream.snap_cut and not stream.snap_lost:
-        return True
+    if stream.snap_cut:  # bodies cut: every record whose header was cut came before it
+        return all(last < frame for last in stream.unread_last.values())
     return all(f.frames and max(f.frames) < frame for f in unread)
 
 
@@ -105,3 +117,36 @@ def headers_from(ctx: Context, session: Session, stream: NdmpStream | None,
             and not left_out_words(ctx, control)
             and not any(f.code == "ndmp_undecodable" for f in stream.findings)
             and stream.unread_last.get(direction, 0) < frame)
+
+
+def halt_unread_words(ctx: Context, session: Session) -> str | None:
+    """"the control connection was closed ... but the snap length cut the headers of
+    records sent after the start ..." when the control connection was closed (a FIN)
+    after the job's last start request (three_way_close.job_starts) with no halt
+    (NOTIFY_*_HALTED) nor JOB_ENDS request among the messages read after it, and the
+    snap length cut the header of a record sent after the start (NdmpStream.unread_last):
+    a halt may be among them, so whether the job ended before the close cannot be seen;
+    None else (ndmjob-pathloss/dma-killed-pathloss-media cut to 96 bytes: the agent's
+    file history packed several records a packet, and the DMA's close mid-job passed)."""
+    control = ctx.by_uid[session.control_uid]
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    if stream is None or not stream.snap_cut or not control.fin_frames:
+        return None
+    starts = job_starts(ctx, session, stream)
+    if not starts:
+        return None
+    start = starts[-1]
+    fin = control.fin_frames[0]
+    if fin < start.frame or any(
+            (message_op(m) in HALTS or (message_op(m) in JOB_ENDS and m.type == "request"))
+            and start.frame < m.frame < fin for m in stream.messages):
+        return None  # a halt, or the DMA ending the job (it stops a halted data server)
+    unread = [last for last in stream.unread_last.values() if last > start.frame]
+    if not unread:
+        return None
+    return (f"the control connection was closed (FIN, frame {fin}) after "
+            f"{message_op(start)} (frame {start.frame}) with no NOTIFY_DATA_HALTED or "
+            "NOTIFY_MOVER_HALTED among the messages the capture could read, but the snap "
+            f"length cut the headers of records sent after the start (the last in frame "
+            f"{max(unread)}): a halt may be among them, so whether the job ended before the "
+            "close cannot be seen (capture with tcpdump -s 0)")
