@@ -60,3 +60,31 @@ def test_a_job_its_dma_stopped_after_an_unread_halt_still_passes(tmp_path: Path)
     analysis = stored_analysis(_snapped(tmp_path, folder / "clean-3-resources.pcap"),
                                config_path=folder / "clean-3-resources.toml")
     assert analysis.verdict == "pass"
+
+
+def test_a_stall_whose_halt_lost_its_reason_is_unknown(tmp_path: Path) -> None:
+    """lab-trial23/midjob-agent-firewall cut to 96 bytes: the media server's FIN on the
+    data connection resent, never acknowledged (the agent's own firewall), and the halt
+    of the resource, CONNECT_ERROR in the whole capture, lost its reason: a normal end
+    and a failure cannot be told apart, so the data step is unknown (it passed)."""
+    folder = CAPTURES / "lab-trial23"
+    analysis = stored_analysis(_snapped(tmp_path, folder / "midjob-agent-firewall.pcap.gz"),
+                               config_path=folder / "midjob-agent-firewall.toml")
+    assert analysis.verdict == "inconclusive"
+    step = analysis.sessions[0].steps[-1]
+    assert step.status == "unknown"
+    words = " ".join(step.detail.split())
+    assert "stopped delivering (resent, never acknowledged" in words
+    assert "NOTIFY_DATA_HALTED (frame 365) lost its reason to the snap length" in words
+
+
+def test_a_reset_whose_halt_lost_its_reason_is_unknown(tmp_path: Path) -> None:
+    """trial39-server-errors/resident-tape-full-dma-abort cut to 96 bytes: the media
+    server reset the data connection (its tape full) and the agent's halt, ABORTED in
+    the whole capture, lost its reason: unknown, not a pass."""
+    folder = CAPTURES / "trial39-server-errors"
+    analysis = stored_analysis(
+        _snapped(tmp_path, folder / "resident-tape-full-dma-abort.pcap.gz"),
+        config_path=folder / "flowcheck.toml")
+    assert analysis.verdict == "inconclusive"
+    assert "was reset (RST, frame 791)" in " ".join(analysis.sessions[0].steps[-1].detail.split())

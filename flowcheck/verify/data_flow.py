@@ -8,6 +8,7 @@ from flowcheck.profiles import StepSpec
 from flowcheck.verify.aborted import aborted_flow
 from flowcheck.verify.closed_flow import closed_mid_job
 from flowcheck.verify.context import Context, endpoint
+from flowcheck.verify.cut_halt import cut_halt_words
 from flowcheck.verify.cut_transfer import (
     cut_transfers,
     cut_words,
@@ -111,6 +112,7 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
                              unfinished_one_way_words(ctx, session),
                              halt_unended_words(ctx, session),
                              halt_unread_words(ctx, session),
+                             cut_halt_words(ctx, session),
                              unjudged_halt_words(ctx, session, halt) if halt else None,
                              unclosed_words(ctx, session)) if w]
     status, head = (("unknown", f"unknown: {'; '.join(after_end)}; ") if after_end
