@@ -1,11 +1,11 @@
 """A data connection that stopped delivering or was reset, and whose resource's halt
 lost its reason to the snap length (`tcpdump -s 96`: the NOTIFY_*_HALTED header kept,
-its body cut). A normal halt after such an event (SUCCESSFUL, the mover's
-CONNECT_CLOSED) ends the transfer as jobs end, an abnormal one (CONNECT_ERROR, ABORTED)
-makes the event the job's failure: with the reason cut neither can be told, so the data
-step is `unknown`, not `ok` (stored failing captures cut to 96 bytes passed: an agent's
-firewall dropping its data ports mid-transfer, a path MTU lowered mid-job, a full tape's
-mover reset).
+its body cut) or to a hole in the capture. A normal halt after such an event
+(SUCCESSFUL, the mover's CONNECT_CLOSED) ends the transfer as jobs end, an abnormal one
+(CONNECT_ERROR, ABORTED) makes the event the job's failure: with the reason cut neither
+can be told, so the data step is `unknown`, not `ok` (stored failing captures cut to
+96 bytes passed: an agent's firewall dropping its data ports mid-transfer, a path MTU
+lowered mid-job, a full tape's mover reset).
 """
 
 from __future__ import annotations
@@ -45,12 +45,15 @@ def cut_halt_words(ctx: Context, session: Session) -> str | None:
         if conn.rst_frames and carried(conn):
             events.append((conn, reset_time(conn), reset_frame(conn),
                            f"was reset (RST, frame {reset_frame(conn)})"))
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    snapped = stream is not None and bool(stream.snap_cut)
     for conn, ts, frame, what in events:
         halt = halt_of(messages, conn, ts, frame, ctx.order)
         if halt is not None and reason_cut(halt):
             return (f"{conn.uid} ({endpoint(conn.orig_h, conn.orig_p)} -> "
                     f"{endpoint(conn.resp_h, conn.resp_p)}) {what}, and its resource's "
-                    f"{message_op(halt)} (frame {halt.frame}) lost its reason to the snap "
-                    "length: whether the job ended normally or failed on it "
-                    "cannot be told (capture with tcpdump -s 0)")
+                    f"{message_op(halt)} (frame {halt.frame}) lost its reason to "
+                    + ("the snap length" if snapped else "a hole in the capture")
+                    + ": whether the job ended normally or failed on it cannot be told"
+                    + (" (capture with tcpdump -s 0)" if snapped else ""))
     return None
