@@ -45,13 +45,30 @@ def test_cut_data_listen_reply_matches_the_next_media_to_agent_connection() -> N
 
 
 def test_cut_announcement_without_a_connection_is_still_an_error() -> None:
+    """A cut DATA_CONNECT, no connection, and the job never started after it."""
+    control = conn("C", M, 5001, A, 10000, 0.0, end=20.0)
+    stream = cut_stream(cut_message("NDMP_DATA_CONNECT", 2.0, 9),
+                        cut_message("NDMP_DATA_GET_STATE", 2.5, 11))
+    profile = load_profile("ndmp")
+    (session,) = build_sessions([control], [stream], LAB, profile)
+    findings = check_all([control], [stream], [session], LAB, profile)
+    assert [f.code for f in findings if str(f.severity) == "error"] == ["announced_not_used"]
+
+
+def test_cut_announcement_the_job_started_after_is_unknown() -> None:
+    """The same with DATA_START_BACKUP after it: a DMA starts the job once the data
+    connection is made (NDMP v4: DATA_START_* needs the data server CONNECTED), so it
+    ran where the capture does not see it: step unknown, no error (cut_unjudged)."""
     control = conn("C", M, 5001, A, 10000, 0.0, end=20.0)
     stream = cut_stream(cut_message("NDMP_DATA_CONNECT", 2.0, 9),
                         cut_message("NDMP_DATA_START_BACKUP", 2.5, 11))
     profile = load_profile("ndmp")
     (session,) = build_sessions([control], [stream], LAB, profile)
     findings = check_all([control], [stream], [session], LAB, profile)
-    assert [f.code for f in findings if str(f.severity) == "error"] == ["announced_not_used"]
+    assert [f.code for f in findings if str(f.severity) == "error"] == []
+    step = next(s for s in session.steps if s.name.startswith("data connection"))
+    assert step.status == "unknown"
+    assert "the session started its job after it (DATA_START_BACKUP, frame 11)" in step.detail
 
 
 def test_same_resource_decoded_elsewhere_or_full_capture_matches_nothing_by_ports() -> None:

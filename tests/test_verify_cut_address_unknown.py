@@ -114,7 +114,8 @@ def test_three_way_endpoint_on_the_tape_agent_names_the_agent_range() -> None:
 def test_two_jobs_that_each_listen_keep_the_error() -> None:
     """Two jobs at once from one media server to two agents, each DATA_LISTEN cut and
     nothing in the capture that could be their connection: no three-way pair (both
-    listen), so each announcement no connection followed stays announced_not_used."""
+    listen), so each announcement no connection followed, and no job start after it,
+    stays announced_not_used."""
     from test_sessions import LAB, A, M, conn
     from test_sessions_snaplen import cut_message
 
@@ -131,7 +132,7 @@ def test_two_jobs_that_each_listen_keep_the_error() -> None:
         conns.append(conn(f"B{uid}", agent, 6050, M, port + 50, 0.5))  # the callback
         stream = NdmpStream(uid, 4, messages=[
             cut_message("NDMP_DATA_LISTEN", 2.0, 9, reply=True),
-            cut_message("NDMP_DATA_START_BACKUP", 2.5, 11)], snap_cut=100)
+            cut_message("NDMP_DATA_ABORT", 2.5, 11)], snap_cut=100)
         stream.snap_finding = make_finding("ndmp_partial", "cut.", uid=uid)
         stream.findings = [stream.snap_finding]
         streams.append(stream)
