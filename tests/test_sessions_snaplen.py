@@ -5,7 +5,7 @@ from __future__ import annotations
 from test_sessions import LAB, A, M, conn
 
 from flowcheck.findings import make_finding
-from flowcheck.model import NdmpAddress, NdmpMessage, NdmpStream
+from flowcheck.model import NdmpAddress, NdmpMessage, NdmpStream, Session
 from flowcheck.profiles import load_profile
 from flowcheck.sessions import build_sessions, cut_announcements
 from flowcheck.verify import check_all
@@ -44,28 +44,28 @@ def test_cut_data_listen_reply_matches_the_next_media_to_agent_connection() -> N
     assert "matched by direction and ports" in stream.snap_finding.message
 
 
-def test_cut_announcement_without_a_connection_is_still_an_error() -> None:
-    """A cut DATA_CONNECT, no connection, and the job never started after it."""
+def _cut_connect_then(name: str) -> tuple[Session, list[str]]:
+    """A session whose DATA_CONNECT's address the snap length cut, followed by `name`
+    and no connection: (the session, its error codes)."""
     control = conn("C", M, 5001, A, 10000, 0.0, end=20.0)
-    stream = cut_stream(cut_message("NDMP_DATA_CONNECT", 2.0, 9),
-                        cut_message("NDMP_DATA_GET_STATE", 2.5, 11))
+    stream = cut_stream(cut_message("NDMP_DATA_CONNECT", 2.0, 9), cut_message(name, 2.5, 11))
     profile = load_profile("ndmp")
     (session,) = build_sessions([control], [stream], LAB, profile)
     findings = check_all([control], [stream], [session], LAB, profile)
-    assert [f.code for f in findings if str(f.severity) == "error"] == ["announced_not_used"]
+    return session, [f.code for f in findings if str(f.severity) == "error"]
+
+
+def test_cut_announcement_without_a_connection_is_still_an_error() -> None:
+    """A cut DATA_CONNECT, no connection, and the job never started after it."""
+    assert _cut_connect_then("NDMP_DATA_GET_STATE")[1] == ["announced_not_used"]
 
 
 def test_cut_announcement_the_job_started_after_is_unknown() -> None:
     """The same with DATA_START_BACKUP after it: a DMA starts the job once the data
     connection is made (NDMP v4: DATA_START_* needs the data server CONNECTED), so it
     ran where the capture does not see it: step unknown, no error (cut_unjudged)."""
-    control = conn("C", M, 5001, A, 10000, 0.0, end=20.0)
-    stream = cut_stream(cut_message("NDMP_DATA_CONNECT", 2.0, 9),
-                        cut_message("NDMP_DATA_START_BACKUP", 2.5, 11))
-    profile = load_profile("ndmp")
-    (session,) = build_sessions([control], [stream], LAB, profile)
-    findings = check_all([control], [stream], [session], LAB, profile)
-    assert [f.code for f in findings if str(f.severity) == "error"] == []
+    session, codes = _cut_connect_then("NDMP_DATA_START_BACKUP")
+    assert codes == []
     step = next(s for s in session.steps if s.name.startswith("data connection"))
     assert step.status == "unknown"
     assert "the session started its job after it (DATA_START_BACKUP, frame 11)" in step.detail
