@@ -10,6 +10,8 @@ as with the whole handshake (trial34-ack-dropped/media-drops-nonsyn-to-media-ran
 
 from __future__ import annotations
 
+import struct
+from dataclasses import replace
 from pathlib import Path
 
 from pcap_records import read_records, write_records
@@ -17,6 +19,7 @@ from stored import errors, stored_analysis
 
 CAPTURES = Path(__file__).resolve().parents[1] / "captures"
 CASE = CAPTURES / "field38-matrix" / "greeting-stalled-synack-lost.pcap"
+ONE_WAY = CAPTURES / "field38-matrix" / "greeting-stalled-one-direction-out.pcap"
 TRIAL34 = CAPTURES / "trial34-ack-dropped" / "media-drops-nonsyn-to-media-range.pcap"
 
 
@@ -56,3 +59,40 @@ def test_without_syn_and_synack_the_opening_is_not_judged(tmp_path: Path) -> Non
     analysis = stored_analysis(capture, config_path=TRIAL34.with_suffix(".toml"))
     assert analysis.verdict == "inconclusive"
     assert not errors(analysis)
+
+
+def test_the_agents_side_only_shows_the_stall_at_the_opening() -> None:
+    """Lab matrix seed 57 run 20: the same fault captured `-Q out` on the agent (its
+    SYN-ACK, its greeting resent 8 times, its ACKs of M's FIN only). Its resends show no
+    ACK reached it and its ACK numbers that nothing of the media server's but the
+    handshake and the FIN reached it: control_stalled, not inconclusive."""
+    analysis = stored_analysis(ONE_WAY, config_path=ONE_WAY.with_suffix(".toml"))
+    assert analysis.verdict == "fail"
+    [error] = errors(analysis)
+    assert error.code == "control_stalled"
+    message = " ".join(error.message.split())
+    assert "sent its first 60 B (from NOTIFY_CONNECTED" in message
+    assert "one direction captured" in message
+    assert "sent nothing that reached 10.77.0.2 but the handshake and at most a FIN" in message
+    assert "or 10.77.0.1's ACKs on the way back" in message
+    [session] = analysis.sessions
+    assert [s.status for s in session.steps] == ["ok"] + ["unknown"] * 4
+    assert "capture_one_direction" in {f.code for f in analysis.findings}
+
+
+def test_a_one_way_stall_after_the_other_sides_bytes_is_not_at_the_opening(
+        tmp_path: Path) -> None:
+    """The agent's side only, its greeting resent but its ACKs showing the media server's
+    request arrived (ACK number past the SYN by 28 B): the media server talked, so this is
+    not a stall at the first bytes; the capture cannot show the rest (inconclusive)."""
+    linktype, records = read_records(ONE_WAY)
+    edited = []
+    for record in records:
+        data = bytearray(record.data)
+        if not data[47] & 0x02:  # not the SYN-ACK: Ethernet 14 + IPv4 20, TCP flags at 13
+            ack = struct.unpack_from(">I", data, 42)[0]
+            struct.pack_into(">I", data, 42, (ack + 28) & 0xFFFFFFFF)
+        edited.append(replace(record, data=bytes(data)))
+    capture = write_records(tmp_path / "answered.pcap", linktype, edited)
+    analysis = stored_analysis(capture, config_path=ONE_WAY.with_suffix(".toml"))
+    assert "control_stalled" not in {e.code for e in errors(analysis)}
