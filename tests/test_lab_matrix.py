@@ -123,6 +123,25 @@ def test_syns_a_one_direction_capture_lacks_read_as_unseen() -> None:
                      ["announced_not_used"], 1)
 
 
+def test_a_control_fault_in_a_one_direction_capture_keeps_its_codes() -> None:
+    """Seed 59 run 6: return-out on the control step, -Q out on the media server: the
+    ground truth's codes were empty (any error matched) because the one-direction
+    control step's empty capture was an elif of the faults' codes. The codes stay the
+    fault's (runs made by hand: ack-in on each one-way form read handshake_incomplete,
+    return-out control_unanswered or, hidden, an empty capture)."""
+    ack_in = {"fault": "ack-in", "step": "control", "where": "receiver", "point": "m",
+              "form": "dir-out"}
+    assert expect(ack_in)["codes"] == ["handshake_incomplete"]
+    assert not judge(expect(ack_in), "fail", ["control_closed"], 1)
+    assert judge(expect(ack_in), "fail", ["handshake_incomplete"], 1)
+    return_out = {**ack_in, "fault": "return-out"}
+    assert expect(return_out)["codes"] == ["control_unanswered", "handshake_incomplete"]
+    assert judge(expect(return_out), "fail", ["control_unanswered"], 1)
+    assert not judge(expect(return_out), "fail", ["data_refused"], 1)
+    hidden = expect({**return_out, "form": "dir-in"})  # the SYN-ACKs never reach M
+    assert "no_control_session" in hidden["codes"] and hidden["empty_ok"]
+
+
 def test_a_kill_after_the_job_succeeded_expects_a_pass() -> None:
     """Seed 41 run 29: the agent SIGKILLed once the restore had delivered its 9 MB (the
     job exited 0): nothing of the job failed, so pass is the truth."""
