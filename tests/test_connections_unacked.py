@@ -56,10 +56,13 @@ def tshark_unacked(path: Path) -> list[dict[Side, int]]:
     """Per tcp.stream, in order: {side: payload bytes its peer never ACKed} for each side
     that sent something taking a sequence number (a SYN counts its one, a FIN none) and
     whose peer ACKed it after that: the side's highest sequence end minus the peer's
-    highest ACK, never negative (both unwrapped from the side's first number)."""
+    highest ACK, never negative (both unwrapped from the side's first number); a side
+    whose peer's ACKs all came before its first segment (the sniffer lost its SYN-ACK)
+    against the highest of those, unwrapped nearest the side's end."""
     out = tshark_fields(path)
     ends: dict[int, dict[Side, Unwrapped]] = defaultdict(lambda: defaultdict(Unwrapped))
     acks: dict[int, dict[Side, Unwrapped]] = defaultdict(lambda: defaultdict(Unwrapped))
+    early: dict[int, dict[Side, Unwrapped]] = defaultdict(lambda: defaultdict(Unwrapped))
     for line in out.splitlines():
         stream, src4, src6, sport, dst4, dst6, dport, flags, length, seq, ack = (
             line.split("\t"))
@@ -67,11 +70,13 @@ def tshark_unacked(path: Path) -> list[dict[Side, int]]:
             continue  # not TCP, or ICMP quoting TCP
         n, bits, size = int(stream), int(flags, 16), int(length or 0)
         src, dst = (src4 or src6, int(sport)), (dst4 or dst6, int(dport))
-        if bits & 0x10 and dst in ends[n]:  # ACKs before the peer's first segment: no base
+        if bits & 0x10 and dst in ends[n]:
             peer_acks = acks[n][dst]
             if peer_acks.last is None:
                 peer_acks.last = ends[n][dst].last  # unwrap against the peer's numbers
             peer_acks.add(int(ack))
+        elif bits & 0x10:  # before the peer's first segment: no base yet, kept apart
+            early[n][dst].add(int(ack))
         if bits & 0x02:  # SYN: it takes one number, its data the next
             ends[n][src].add(int(seq) + 1 + size)
         elif size or bits & 0x01:
@@ -83,6 +88,10 @@ def tshark_unacked(path: Path) -> list[dict[Side, int]]:
             acked = acks[n].get(side)
             if acked is not None and acked.top is not None and end.top is not None:
                 unacked[side] = max(0, end.top - acked.top)
+            elif end.top is not None and early[n].get(side) is not None:
+                # Only ACKs before its first segment (the SYN-ACK lost): nearest its end.
+                top = end.top + signed32((early[n][side].top & 0xFFFFFFFF) - end.top)
+                unacked[side] = max(0, end.top - top)
         result.append(unacked)
     return result
 
@@ -158,6 +167,45 @@ def test_late_segment_never_acked_counts_on_every_path(tmp_path: Path, silent: s
         bulk, one_at_a_time = run(path, chunk, fast=True)
         assert bulk == reference
         assert one_at_a_time < (c.orig_pkts + c.resp_pkts) // 50
+
+
+# -- the peer's only ACK before the side's first packet --------------------------------
+
+def early_ack_capture(path: Path, segments: int) -> Path:
+    """trial34's shape with its SYN-ACK lost to the sniffer: M's SYN and its handshake ACK
+    (the only ACK of A's bytes in the capture, before any packet of A), then A's
+    `segments` new segments of REQUEST bytes, the last resent RETRIES times, M silent
+    (isns near the 32-bit wrap)."""
+    seq = {M: 0xFFFF_FF00, A: 0xFFFF_FFF0}
+    frames = [tcp_frame(M, A, 5073, 10000, "S", seq[M], 0),
+              tcp_frame(M, A, 5073, 10000, "A", seq[M] + 1, (seq[A] + 1) & 0xFFFFFFFF)]
+    start = seq[A] + 1
+    for k in range(segments):
+        frames.append(tcp_frame(A, M, 10000, 5073, "PA", (start + k * REQUEST) & 0xFFFFFFFF,
+                                (seq[M] + 1) & 0xFFFFFFFF, payload=b"x" * REQUEST))
+    frames += [frames[-1]] * RETRIES
+    times = [1_700_000_000 + k * 0.001 for k in range(len(frames))]
+    return write_frames(path, frames, times)
+
+
+@pytest.mark.parametrize("segments", [1, 2_000])
+def test_an_ack_before_the_sides_first_packet_counts_on_every_path(
+        tmp_path: Path, segments: int, short_everywhere: None) -> None:  # noqa: F811
+    """trial34's capture without its SYN-ACK read step_missing: the media server's
+    handshake ACK came before any packet of the agent, so the agent's greeting, resent,
+    counted as never acknowledged by nobody (0) and no stall was seen. That ACK counts."""
+    path = early_ack_capture(tmp_path / "early.pcap", segments)
+    total = segments * REQUEST
+    assert tshark_unacked(path) == [{(M, 5073): 0, (A, 10000): total}]
+    reference, _ = run(path, 100_000, fast=False)
+    (c,) = reference
+    assert (c.orig_unacked, c.resp_unacked, c.orig_acked_unseen) == (0, total, 0)
+    assert c.retransmits == RETRIES
+    short, _ = run(path, 20, fast=True)
+    assert short == reference
+    for chunk in (700, 100_000):
+        bulk, _ = run(path, chunk, fast=True)
+        assert bulk == reference
 
 
 # -- the lab's captures --------------------------------------------------------------

@@ -51,6 +51,18 @@ def test_the_syn_lost_instead_is_control_stalled_too(tmp_path: Path) -> None:
     _stalled_at_opening(capture, TRIAL34.with_suffix(".toml"))
 
 
+def test_the_synack_lost_before_the_media_servers_ack_is_control_stalled_too(
+        tmp_path: Path) -> None:
+    """trial34's capture without its SYN-ACK (frame 2): the media server's handshake ACK
+    is its only ACK and comes before any packet of the agent; it read step_missing for
+    the callback (the agent's greeting counted as acknowledged by no ACK at all, so no
+    stall was seen)."""
+    linktype, records = read_records(TRIAL34)
+    capture = write_records(tmp_path / "no-synack.pcap", linktype,
+                            [records[0], *records[2:]])
+    _stalled_at_opening(capture, TRIAL34.with_suffix(".toml"))
+
+
 def test_without_syn_and_synack_the_opening_is_not_judged(tmp_path: Path) -> None:
     """Neither handshake packet: the capture may have started after the connection's
     first bytes, so no stall at the opening is read (inconclusive, as before)."""

@@ -32,10 +32,25 @@ def fin_acked(side: Endpoint) -> bool:
 
 def unacked(side: Endpoint) -> int:
     """Payload bytes of side seen that its peer never ACKed: max_end (a FIN takes none)
-    minus the peer's highest ACK, never negative; 0 when either is unknown."""
-    if side.acked is None or side.max_end is None:
+    minus the peer's highest ACK, never negative; 0 when either is unknown. Every ACK of
+    the peer's captured before the side's first packet (kept apart as unseen_top: the
+    handshake's ACK when the sniffer lost the SYN-ACK, trial34's capture edited) counts
+    as well, unwrapped against max_end: the capture holds the peer's acknowledgement, it
+    only came first."""
+    if side.max_end is None:
         return 0
-    return max(0, side.max_end - side.acked)
+    acked = side.acked
+    if acked is None and side.unseen_first is not None:
+        acked = early_acked(side.max_end, side.unseen_top)
+    return 0 if acked is None else max(0, side.max_end - acked)
+
+
+def early_acked(max_end: int, unseen_top: int) -> int:
+    """The peer's highest ACK captured before any packet of the side (unseen_top, its
+    low 32 bits the raw ACK number) in the side's unwrapped sequence space, the one
+    nearest max_end (within 2**31)."""
+    delta = ((unseen_top - max_end) & M32)
+    return max_end + (delta - (1 << 32) if delta >= 1 << 31 else delta)
 
 
 def resends_acked(side: Endpoint, peer: Endpoint, rst_frames: list[int]) -> int:

@@ -48,8 +48,13 @@ def closing(short: ShortPass, flows: np.ndarray, histories: list[str], orig_byte
     first = short.unseen_first.take(flows, axis=1)
     unseen = np.where((max_end == NONE) & (first != NONE),
                       short.unseen_top.take(flows, axis=1) - first, 0)
-    # accounting.unacked: a side seen its peer ACKed, short of its highest byte.
-    unacked = np.where(both, np.maximum(0, max_end - acked), 0)
+    # accounting.unacked: a side seen its peer ACKed, short of its highest byte; the
+    # peer's ACKs before its first packet only (accounting.early_acked) count too.
+    delta = (short.unseen_top.take(flows, axis=1) - max_end) & M32
+    early = max_end + np.where(delta >= 1 << 31, delta - (1 << 32), delta)
+    only_early = (acked == NONE) & (max_end != NONE) & (first != NONE)
+    unacked = np.where(both, np.maximum(0, max_end - acked),
+                       np.where(only_early, np.maximum(0, max_end - early), 0))
     return (states, beyond.sum(axis=0).tolist(), gaps.tolist(), gap_frames, unseen, unacked,
             *_evidence(short, flows, acked, max_end, rst_frames))
 

@@ -93,7 +93,9 @@ class Connection:
     # 3.4): the side's highest sequence end seen (unwrapped; a FIN takes none, as in
     # missed_bytes) minus the peer's highest ACK of it, never negative; counted only
     # when the capture holds both the side's segments and at least one of the peer's
-    # ACKs of them, else 0 (one direction captured: unknown, not unacknowledged). Late
+    # ACKs of them (or, none after them, the peer's ACKs before the side's first packet:
+    # a handshake ACK whose SYN-ACK the sniffer lost), else 0 (one direction captured:
+    # unknown, not unacknowledged). Late
     # data retransmitted and never ACKed: a peer gone or a firewall dropping an idle
     # session. Not in missed_bytes nor in the JSON (Connection.as_dict).
     orig_unacked: int = 0  # the originator's bytes the responder did not ACK
