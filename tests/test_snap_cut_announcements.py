@@ -88,3 +88,20 @@ def test_a_connection_read_as_the_callback_still_names_the_profile(tmp_path: Pat
     analysis = stored_analysis(folder / "ndmjob-snap96-default-profile.pcap.gz",
                                config_path=folder / "ndmjob-snap96-default-profile.toml")
     assert [f.code for f in errors(analysis)] == ["announced_not_used"]
+
+
+def test_another_interface_announced_and_the_start_accepted_is_unknown(
+        tmp_path: Path) -> None:
+    """mh2-other-nic-capture-m0 cut to 128 bytes: the DATA_LISTEN's address, the agent's
+    second NIC, is in the capture but its halt's SUCCESSFUL is not; the DATA_START_BACKUP
+    reply's NDMP_NO_ERR is (NDMP accepts it only with the data connection made): unknown,
+    the data over another interface, not announced_address_mismatch (it failed)."""
+    folder = CAPTURES / "lab-trial19-announce"
+    analysis = stored_analysis(
+        _snapped(tmp_path, folder / "mh2-other-nic-capture-m0.pcap.gz", 128),
+        config_path=folder / "mh2-other-nic-capture-m0.toml")
+    assert not errors(analysis)
+    assert analysis.verdict == "inconclusive"
+    assert any("report its data connection made (DATA_START_BACKUP accepted, frame 23)"
+               in detail and "took another interface" in detail
+               for detail in _unknown_steps(analysis))

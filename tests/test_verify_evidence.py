@@ -151,8 +151,8 @@ def test_error_beats_unknown_in_the_verdict() -> None:
 OTHER = "10.88.0.2"  # the agent's second interface, which the media server cannot reach
 
 
-def mismatch_backup(data_to: str, data_how: str) -> tuple[list, list]:
-    connections, streams = be_backup(announce_data=False, data_how=data_how)
+def mismatch_backup(data_to: str, data_how: str, *, start: bool = True) -> tuple[list, list]:
+    connections, streams = be_backup(announce_data=False, data_how=data_how, start=start)
     control, callback, data = connections
     data.resp_h = data_to
     streams[0].announcements.append(
@@ -208,11 +208,27 @@ def test_nat_port_match_is_judged_as_any_data_connection() -> None:
 
 
 def test_mismatched_address_nobody_reached_is_the_mismatch() -> None:
-    connections, streams = mismatch_backup(OTHER, "ok")
+    """The agent announced another address, no connection reached it, and the job never
+    started."""
+    connections, streams = mismatch_backup(OTHER, "ok", start=False)
     connections = connections[:2]
     _, findings = run(connections, streams)
     assert codes(findings) == ["announced_address_mismatch"]
     assert "no connection to" in findings[0].message
+
+
+def test_mismatched_address_the_job_started_after_is_unknown() -> None:
+    """The same with DATA_START_BACKUP accepted after it: NDMP accepts it only from a
+    data server whose connection is made, so the data connection went to the other
+    address, off the capture's path (another interface): unknown, not the mismatch
+    (lab-trial19-announce/mh2-other-nic-capture-m0 cut to 128 bytes failed)."""
+    connections, streams = mismatch_backup(OTHER, "ok")
+    sessions, findings = run(connections[:2], streams)
+    assert codes(findings) == ["capture_filtered"]
+    step = sessions[0].steps[3]
+    assert step.status == "unknown"
+    assert "report its data connection made (DATA_START_BACKUP accepted, frame 31)" in \
+        step.detail
 
 
 def test_multi_homed_agent_whose_other_address_works_is_fine() -> None:
@@ -241,7 +257,7 @@ def test_ok_details_say_what_was_seen_not_the_connection() -> None:
 
 
 def test_v4_alternatives_including_the_control_address_are_not_a_mismatch() -> None:
-    connections, streams = mismatch_backup(OTHER, "ok")
+    connections, streams = mismatch_backup(OTHER, "ok", start=False)
     streams[0].announcements.append(
         announce("Cctl", A, 6001, 21, 2.1, "NDMP_DATA_LISTEN", "data"))
     _, findings = run(connections[:2], streams)

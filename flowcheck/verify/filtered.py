@@ -26,6 +26,7 @@ from collections.abc import Sequence
 
 from flowcheck.model import Announcement, NdmpMessage, Session, endpoint
 from flowcheck.sessions import announcement_groups, is_local_group, message_op
+from flowcheck.sessions.classify import JOB_STARTS
 from flowcheck.sessions.local import other_version
 from flowcheck.verify.announced_kind import other_interface
 from flowcheck.verify.context import Context
@@ -38,13 +39,16 @@ _BYTE_COUNTS = {"DATA_GET_STATE": "bytes_processed", "MOVER_GET_STATE": "bytes_m
 
 
 def data_moved(ctx: Context, session: Session, start: float = float("-inf"),
-               end: float = float("inf"), frames: tuple[float, float] | None = None
-               ) -> NdmpMessage | None:
+               end: float = float("inf"), frames: tuple[float, float] | None = None,
+               *, started: bool = False) -> NdmpMessage | None:
     """The session's first control message with start <= ts < end (seconds, capture
-    clock) that says its data moved: a normal halt or a state reply counting bytes. None
-    when there is none. frames: the same window as frame numbers of the control
-    connection (first, past the last), which decide instead where the frames are the
-    sniffer's write order (Context.order: a clock set back)."""
+    clock) that says its data moved: a normal halt or a state reply counting bytes; with
+    `started`, also a DATA_START_* reply whose error the capture holds and is
+    NDMP_NO_ERR (NDMP v4 accepts DATA_START_* only from a data server whose data
+    connection is made, CONNECTED; v2 and v3 connect before they answer). None when
+    there is none. frames: the same window as frame numbers of the control connection
+    (first, past the last), which decide instead where the frames are the sniffer's
+    write order (Context.order: a clock set back)."""
     stream = ctx.stream_by_uid.get(session.control_uid)
     by_frame = frames is not None and stream is not None and ctx.order.by_frame(
         *(m.frame for m in stream.messages[:1]))
@@ -57,6 +61,9 @@ def data_moved(ctx: Context, session: Session, start: float = float("-inf"),
             prefix, normal, names = HALTS[op]
             if halt_reason(message, prefix, names) == normal:  # not NA, not unreadable
                 return message
+        elif (started and op in JOB_STARTS and message.type == "reply"
+              and message.error_name == "NDMP_NO_ERR"):
+            return message
         elif op in _BYTE_COUNTS and message.type == "reply" and not message.error:
             count = message.body.get(_BYTE_COUNTS[op])
             if isinstance(count, int) and count > 0:
@@ -70,6 +77,8 @@ def moved_words(message: NdmpMessage) -> str:
     op = message_op(message)
     if op in HALTS:
         return f"{op} {HALTS[op][1]}, frame {message.frame}"
+    if op in JOB_STARTS:
+        return f"{op} accepted, frame {message.frame}"
     return (f"{op} reply counting {message.body.get(_BYTE_COUNTS[op])} bytes, frame "
             f"{message.frame}")
 
@@ -118,32 +127,38 @@ def moved_unseen(ctx: Context, session: Session, ts: float, frame: int | None = 
     moved after it, before the next announcement, yet the capture holds no connection
     to it."""
     next_frame, next_ts = _next_announcement(session, ts, ctx, frame)
-    moved = data_moved(ctx, session, ts, next_ts,
-                       None if frame is None else (frame, next_frame))
+    window = (ts, next_ts, None if frame is None else (frame, next_frame))
+    elsewhere = _elsewhere_words(ctx, session, [a for a in session.announced if a.ts == ts])
+    # An accepted DATA_START_* shows the connection made, not where: evidence only for
+    # an endpoint off the control connection's path (another interface of the host).
+    moved = data_moved(ctx, session, *window) or (
+        data_moved(ctx, session, *window, started=True) if elsewhere else None)
     if moved is None:
         return ""
-    elsewhere = _elsewhere_words(ctx, session, [a for a in session.announced if a.ts == ts])
+    said = ("its data connection made" if message_op(moved) in JOB_STARTS
+            else "the data moved")
+    its = said.replace("the data", "its data")
     if elsewhere:
-        _note(ctx, session, f"session {session.id}'s NDMP messages report its data moved "
+        _note(ctx, session, f"session {session.id}'s NDMP messages report {its} "
               f"({moved_words(moved)}) after {elsewhere}, and no captured connection "
               "reached it", [(moved.frame, moved.ts)])
         ann, host = _elsewhere(ctx, session, [a for a in session.announced if a.ts == ts])[0]
         who = "the agent" if ann.listener == "data" else "the media server"
         if other_version(ann.ip, host):
-            return (f"the session's NDMP messages report the data moved "
+            return (f"the session's NDMP messages report {said} "
                     f"({moved_words(moved)}) and the capture holds no connection to it: "
                     f"{ann.ip} is {who}'s IPv4 address beside a control connection over IPv6 "
                     f"({host}; NDMP v4 TCP addresses are IPv4 only), so the data went over "
                     "IPv4, which the capture does not hold (an IPv6-only filter, or another "
                     "path)")
-        return (f"the session's NDMP messages report the data moved ({moved_words(moved)}) "
+        return (f"the session's NDMP messages report {said} ({moved_words(moved)}) "
                 f"and the capture holds no connection to it: {ann.ip} is not the address "
                 f"the control connection reached {who} at ({host}), so the data took another "
                 f"interface of {who}, one the capture point does not see")
-    _note(ctx, session, f"session {session.id}'s NDMP messages report its data moved "
+    _note(ctx, session, f"session {session.id}'s NDMP messages report {its} "
           f"({moved_words(moved)}) after an endpoint was announced that no captured "
           "connection reached", [(moved.frame, moved.ts)])
-    return (f"the session's NDMP messages report the data moved ({moved_words(moved)}) and "
+    return (f"the session's NDMP messages report {said} ({moved_words(moved)}) and "
             "the capture holds no connection to it: a capture filter or mirror that keeps "
             f"only some ports (tcpdump 'port {ctx.config.ndmp_port}') left it out, or the "
             "data took a path the capture point does not see")
