@@ -368,12 +368,19 @@ def asked_version(stream: NdmpStream) -> int | None:
 def kind_from_bytes(session: Session, by_uid: dict[str, Connection]
                      ) -> tuple[Literal["backup", "restore"], bool]:
     """Without DATA_START_RECOVER, a restore shows as bytes flowing to the agent: (kind,
-    whether the bytes told it), backup untold when as many bytes went each way (none)."""
+    whether the bytes told it), backup untold when as many bytes went each way (none).
+    Each data connection's media server end is the session's media server's address when
+    it has one (the agent's may be another: a NAT in front of it, trial31-dnat, whose
+    backup cut to 68 bytes a frame read as a restore with no bytes), else the end that is
+    not the agent's."""
     to_media = to_agent = 0
     for uid in session.data_connections:
         conn = by_uid[uid]
-        agent_sent = conn.orig_bytes if conn.orig_h == session.remote_agent else conn.resp_bytes
-        media_sent = conn.resp_bytes if conn.orig_h == session.remote_agent else conn.orig_bytes
+        media_is_orig = (conn.orig_h == session.media_server
+                         if session.media_server in (conn.orig_h, conn.resp_h)
+                         else conn.resp_h == session.remote_agent)
+        agent_sent = conn.resp_bytes if media_is_orig else conn.orig_bytes
+        media_sent = conn.orig_bytes if media_is_orig else conn.resp_bytes
         to_media += agent_sent
         to_agent += media_sent
     return ("restore" if to_agent > to_media else "backup"), to_agent != to_media

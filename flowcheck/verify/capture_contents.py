@@ -72,6 +72,12 @@ def explain_unreadable(findings: list[Finding], captures: list[CaptureInfo],
         return findings
     packets = sum(c.packets for c in captures)
     words = _what_it_holds(captures, skipped, packets, whole=not connections)
+    if words is None and connections and skipped.cut:
+        # Records cut before their TCP header ends hide which connection they are, the
+        # control connection among them however few (`-s 68` cuts IPv6's TCP header
+        # only: lab-trial19-callback/v6-dualstack, its IPv4 data read, failed).
+        held, why, fix = _cut(f"{skipped.cut:,} of the {packets:,} packets", skipped)
+        words = held, why, fix, []
     if words is None and connections:
         return findings
     held, why, fix, frames = words or ("", "", "", [])

@@ -59,10 +59,16 @@ def _touches_configured(ctx: Context, session: Session) -> bool:
 def _spoke_ndmp(ctx: Context, session: Session) -> bool:
     """Does the session's control stream hold NDMP messages from both sides (a job or a
     browse; a port check or a probe of a closed port holds none, a connect-check at most
-    the agent's NOTIFY_CONNECTION_STATUS)?"""
+    the agent's NOTIFY_CONNECTION_STATUS)? Under a snap length that cut the messages'
+    headers too (`-s 68`: 2 bytes of payload a packet), payload on the wire both ways
+    stands for them (ndmjob-probes/probes-10000-media cut so read its probes of hosts
+    outside the configuration as the job's control_refused errors)."""
     stream = ctx.stream_by_uid.get(session.control_uid)
     directions = {m.direction for m in stream.messages} if stream else set()
-    return {"orig", "resp"} <= directions
+    if {"orig", "resp"} <= directions:
+        return True
+    control = ctx.by_uid[session.control_uid]
+    return bool(stream and stream.snap_cut and control.orig_bytes and control.resp_bytes)
 
 
 def check_hosts(ctx: Context) -> None:

@@ -1,0 +1,70 @@
+"""Stored captures cut to 68 bytes a frame (tcpdump's default before 4.0; a packet
+broker's slicing): IPv4 keeps 2 bytes of TCP payload, not one NDMP header; IPv6 loses
+the end of its TCP header. Each read FAIL whole captures pass; nothing of the NDMP
+conversation can be read, so what rests on it is unknown."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from pcap_records import read_records, write_records
+from stored import errors, stored_analysis
+
+CAPTURES = Path(__file__).resolve().parents[1] / "captures"
+
+
+def _sliced(tmp_path: Path, folder: str, name: str) -> tuple[Path, Path]:
+    """(captures/FOLDER/NAME.pcap[.gz] cut to 68 bytes a record, its NAME.toml)."""
+    capture = next((CAPTURES / folder).glob(f"{name}.pcap*"))
+    linktype, records = read_records(capture)
+    cut = write_records(tmp_path / f"{name}-s68.pcap", linktype,
+                        [replace(r, data=r.data[:68]) for r in records])
+    return cut, CAPTURES / folder / f"{name}.toml"
+
+
+def test_probes_of_other_hosts_stay_side_traffic(tmp_path: Path) -> None:
+    """ndmjob-probes/probes-10000-media: the job's control connection carried payload
+    both ways (its messages unread), so the probes of hosts outside the configuration
+    are side traffic as in the whole capture, not three control_refused errors."""
+    cut, config = _sliced(tmp_path, "ndmjob-probes", "probes-10000-media")
+    analysis = stored_analysis(cut, config_path=config)
+    assert not errors(analysis)
+    assert "control_refused" not in {f.code for f in analysis.findings}
+
+
+def test_no_callback_after_an_unreadable_conversation_is_unknown(tmp_path: Path) -> None:
+    """trial23-other-protocol/webmin-on-media: HTTP on port 10000, its bytes unread: no
+    callback is no evidence (a port check or another program asks for none)."""
+    cut, config = _sliced(tmp_path, "trial23-other-protocol", "webmin-on-media")
+    analysis = stored_analysis(cut, config_path=config)
+    assert not errors(analysis)
+    steps = [s for session in analysis.sessions for s in session.steps
+             if s.step == 2 and s.status != "ok"]  # S2, the job, got its callback
+    assert len(steps) == 2
+    assert all(s.status == "unknown" and "cut every NDMP message" in s.detail for s in steps)
+
+
+def test_a_backup_through_a_nat_in_front_of_the_agent_is_not_a_restore(
+        tmp_path: Path) -> None:
+    """trial31-dnat/dnat-good-media: the control connection to the NAT's address, the
+    data connection from the agent's own; with no DATA_START_* to read, the bytes' way
+    tells the kind: the agent's 307 kB to the media server are a backup (it read a
+    restore with no bytes to the agent, and a step_missing that called itself a bug)."""
+    cut, config = _sliced(tmp_path, "trial31-dnat", "dnat-good-media")
+    analysis = stored_analysis(cut, config_path=config)
+    assert not errors(analysis)
+    assert analysis.sessions[0].kind == "backup"
+
+
+def test_ipv6_records_cut_before_their_tcp_header_may_hide_the_control_connection(
+        tmp_path: Path) -> None:
+    """lab-trial19-callback/v6-dualstack: the control connection over IPv6 (cut inside
+    its TCP header), the data over IPv4 (read): no NDMP control connection read is a
+    warning naming the cut records, inconclusive, not an error."""
+    cut, config = _sliced(tmp_path, "lab-trial19-callback", "v6-dualstack")
+    analysis = stored_analysis(cut, config_path=config)
+    [missing] = [f for f in analysis.findings if f.code == "no_control_session"]
+    assert str(missing.severity) == "warning"
+    assert "before the end of their TCP header" in " ".join(missing.message.split())
+    assert analysis.verdict == "inconclusive"
