@@ -14,12 +14,12 @@ from stored import errors, stored_analysis
 CAPTURES = Path(__file__).resolve().parents[1] / "captures"
 
 
-def _sliced(tmp_path: Path, folder: str, name: str) -> tuple[Path, Path]:
-    """(captures/FOLDER/NAME.pcap[.gz] cut to 68 bytes a record, its NAME.toml)."""
+def _sliced(tmp_path: Path, folder: str, name: str, snap: int = 68) -> tuple[Path, Path]:
+    """(captures/FOLDER/NAME.pcap[.gz] cut to `snap` bytes a record, its NAME.toml)."""
     capture = next((CAPTURES / folder).glob(f"{name}.pcap*"))
     linktype, records = read_records(capture)
-    cut = write_records(tmp_path / f"{name}-s68.pcap", linktype,
-                        [replace(r, data=r.data[:68]) for r in records])
+    cut = write_records(tmp_path / f"{name}-s{snap}.pcap", linktype,
+                        [replace(r, data=r.data[:snap]) for r in records])
     return cut, CAPTURES / folder / f"{name}.toml"
 
 
@@ -68,3 +68,15 @@ def test_ipv6_records_cut_before_their_tcp_header_may_hide_the_control_connectio
     assert str(missing.severity) == "warning"
     assert "before the end of their TCP header" in " ".join(missing.message.split())
     assert analysis.verdict == "inconclusive"
+
+
+def test_a_dual_stack_backup_is_not_a_restore(tmp_path: Path) -> None:
+    """lab-trial28-addresses/dualstack-v6ctl-v4data cut to 96 bytes: the control
+    connection over IPv6, the data over IPv4, neither of the data connection's ends a
+    control address: the originator (the media server, connecting) sent nothing, the
+    agent the data, a backup (a first version of the NAT reading took it for a restore
+    with no bytes, and a step_missing that called itself a bug)."""
+    cut, config = _sliced(tmp_path, "lab-trial28-addresses", "dualstack-v6ctl-v4data", 96)
+    analysis = stored_analysis(cut, config_path=config)
+    assert not errors(analysis)
+    assert analysis.sessions[0].kind == "backup"

@@ -371,14 +371,16 @@ def kind_from_bytes(session: Session, by_uid: dict[str, Connection]
     whether the bytes told it), backup untold when as many bytes went each way (none).
     Each data connection's media server end is the session's media server's address when
     it has one (the agent's may be another: a NAT in front of it, trial31-dnat, whose
-    backup cut to 68 bytes a frame read as a restore with no bytes), else the end that is
-    not the agent's."""
+    backup cut to 68 bytes a frame read as a restore with no bytes), else the originator
+    unless it is the agent (a control connection over IPv6, the data over IPv4:
+    lab-trial28-addresses/dualstack-v6ctl-v4data cut to 96 bytes)."""
     to_media = to_agent = 0
     for uid in session.data_connections:
         conn = by_uid[uid]
-        media_is_orig = (conn.orig_h == session.media_server
-                         if session.media_server in (conn.orig_h, conn.resp_h)
-                         else conn.resp_h == session.remote_agent)
+        if session.media_server in (conn.orig_h, conn.resp_h):
+            media_is_orig = conn.orig_h == session.media_server
+        else:  # neither the media server's control address (dual stack): the originator
+            media_is_orig = conn.orig_h != session.remote_agent
         agent_sent = conn.resp_bytes if media_is_orig else conn.orig_bytes
         media_sent = conn.orig_bytes if media_is_orig else conn.resp_bytes
         to_media += agent_sent
