@@ -10,11 +10,11 @@ epoch, docs/json.md), never the clock of the machine running flowcheck.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Severity
+from flowcheck.utc_times import has_date, utc_text
 
 if TYPE_CHECKING:
     from flowcheck.model import Connection, Finding, Session
@@ -31,15 +31,16 @@ SUMMARY_LIMIT = 10
 
 def wall_clock(ts: float) -> str:
     """A packet timestamp (epoch seconds) as UTC ISO 8601 to the millisecond:
-    `2026-12-01T00:58:17.123Z`."""
-    moment = datetime.fromtimestamp(ts, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    `2026-12-01T00:58:17.123Z`; a corrupt record's time beyond the calendar as its Unix
+    time (flowcheck.utc_times)."""
+    return utc_text(ts)
 
 
 def clock_time(ts: float) -> str:
     """The time of day of `wall_clock` (`00:58:17.123Z`), for lines under a date
-    already given."""
-    return wall_clock(ts)[11:]
+    already given (a time without a date: wall_clock's whole text)."""
+    text = wall_clock(ts)
+    return text[11:] if has_date(text) else text
 
 
 # Step statuses that say the step did not work.
@@ -139,7 +140,7 @@ class SummaryBlock:
             full = wall_clock(line.start)
             starts.append(f"{full if full[:10] != day else full[11:]} "
                           f"({line.start - base:+.3f}s)")
-            day = full[:10]
+            day = full[:10] if has_date(full) else ""
         more = len(self.lines) - len(shown)
         whats = " | ".join(dict.fromkeys(line.what() for line in self.lines if line.what()))
         return (f"{named_ids([line.session.id for line in self.lines])} "

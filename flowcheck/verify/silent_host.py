@@ -10,9 +10,8 @@ the first attempt's finding says it and counts them, the later ones name the fir
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from flowcheck.model import Connection, Session
+from flowcheck.utc_times import utc_text
 from flowcheck.verify.allow_rules import allow_rule
 from flowcheck.verify.context import Context, endpoint
 from flowcheck.verify.details import syn_count
@@ -114,4 +113,4 @@ def _listed(ids: list[str]) -> str:
 
 def _clock(ts: float) -> str:
     """A packet time as UTC ISO 8601 to the second."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_text(ts, millis=False)
