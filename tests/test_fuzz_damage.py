@@ -5,13 +5,16 @@ never a traceback."""
 
 from __future__ import annotations
 
+import struct
+import threading
 from pathlib import Path
 
 import pytest
-from capture_factory import tcp_packet, write_pcapng
+from capture_factory import pcapng_bytes, shb, tcp_packet, write_pcapng
 
 from flowcheck.cli.main import run
 from flowcheck.report.overview import clock_time, wall_clock
+from flowcheck.sources import iter_batches
 
 T0 = 1_764_547_200.0  # 2025-12-01T00:00:00Z
 DOCUMENTED = (0, 1, 3, 5)  # exit codes of a read capture or an input error
@@ -52,3 +55,63 @@ def test_a_pcapng_record_stamped_beyond_year_9999_is_reported(
     path = write_pcapng(tmp_path / "far.pcapng", [1], packets)
     code, _ = _run([command, str(path), "--format", fmt], capsys)
     assert code != 3
+
+
+def _read_within(path: Path, seconds: float = 60.0, **options: object) -> tuple[int, object]:
+    """The packets read from path and the reader, failing (not hanging) on an endless
+    read: the read runs in a daemon thread."""
+    done: list[tuple[int, object]] = []
+
+    def read() -> None:
+        reader = iter_batches([str(path)], **options)  # type: ignore[arg-type]
+        done.append((sum(len(batch) for batch in reader), reader))
+
+    worker = threading.Thread(target=read, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert done, f"reading {path.name} did not end within {seconds} s"
+    return done[0]
+
+
+def _broken_section_header(how: str) -> bytes:
+    header = bytearray(shb())
+    if how == "trailer":  # the trailing length field disagrees with the leading one
+        struct.pack_into("<I", header, len(header) - 4, 0)
+    else:  # a total length that is no multiple of 4
+        struct.pack_into("<I", header, 4, len(header) + 2)
+    return bytes(header)
+
+
+SYNS = [(0, T0 + n, tcp_packet("10.77.0.1", "10.77.0.2", 5001 + n, 10000, "S"))
+        for n in range(3)]
+
+
+@pytest.mark.parametrize("how", ["trailer", "length"])
+@pytest.mark.parametrize("chunk_size", [None, 64])
+def test_a_corrupt_first_section_header_is_an_input_error_not_an_endless_read(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str,
+        chunk_size: int | None) -> None:
+    # Fuzz case 4181: a pcapng file's section header with bytes zeroed was taken for
+    # another capture file joined after this one, at the offset the walk stood at: the
+    # reader started "the next file" there, and the same parser failed on it again.
+    good = pcapng_bytes([1], SYNS, extra_blocks=False)
+    path = tmp_path / "zeroed.pcapng"
+    path.write_bytes(_broken_section_header(how) + good[len(shb()):])
+    options = {} if chunk_size is None else {"chunk_size": chunk_size}
+    packets, reader = _read_within(path, **options)
+    [info] = reader.captures  # type: ignore[attr-defined]
+    assert packets == 0 and "byte offset 0" in info.error
+    code, err = _run(["analyze", str(path)], capsys)
+    assert code == 3 and err.count("\n") == 1 and "file corrupt" in err
+
+
+@pytest.mark.parametrize("how", ["trailer", "length"])
+def test_a_corrupt_later_section_header_ends_the_read_there(tmp_path: Path,
+                                                            how: str) -> None:
+    first = pcapng_bytes([1], SYNS, extra_blocks=False)
+    path = tmp_path / "two-sections.pcapng"
+    path.write_bytes(first + _broken_section_header(how) + first[len(shb()):])
+    packets, reader = _read_within(path)
+    [info] = reader.captures  # type: ignore[attr-defined]
+    assert packets == 3 and info.truncated
+    assert f"byte offset {len(first)}" in info.error

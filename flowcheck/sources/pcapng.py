@@ -20,7 +20,12 @@ import numpy as np
 
 from flowcheck.arrays import distinct
 from flowcheck.sources.host_tools import NO_IDENTITY, HostTool
-from flowcheck.sources.pcap import MIN_MAX_CAPLEN, capture_header_at, linktype_name
+from flowcheck.sources.pcap import (
+    MIN_MAX_CAPLEN,
+    PCAPNG_SECTION,
+    capture_header_at,
+    linktype_name,
+)
 from flowcheck.sources.pcapng_blocks import (
     OPT_SHB_USERAPPL,
     Interface,
@@ -83,8 +88,10 @@ class PcapngParser:
             off = self._walk(buf, base, pieces)
         except BlockError as exc:
             at = exc.offset - base
-            if capture_header_at(buf, at):
-                # A pcap file joined with cat after this one (a pcapng one is a section).
+            # A pcap file joined with cat after this one. A pcapng one is a section this
+            # walk reads itself: an error there is its section header's own (corrupt), and
+            # handing it on as another file would have this parser read it again, for ever.
+            if capture_header_at(buf, at) and bytes(buf[at:at + 4]) != PCAPNG_SECTION:
                 return Located(self._gather(pieces), at, next_file=True,
                                numbered_blocks=self._numbered)
             return Located(self._gather(pieces), at, str(exc), exc.offset,
