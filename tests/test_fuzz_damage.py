@@ -115,3 +115,42 @@ def test_a_corrupt_later_section_header_ends_the_read_there(tmp_path: Path,
     [info] = reader.captures  # type: ignore[attr-defined]
     assert packets == 3 and info.truncated
     assert f"byte offset {len(first)}" in info.error
+
+
+# An agent's strings (log text, user name) come from the wire; the NDMP string fuzzing
+# found an ESC in one reaching the terminal through the text reports (docs/cli.md: a
+# piped report holds no escape sequence).
+WIRE = Path(__file__).resolve().parent.parent / "captures" / "lab-trial28-ndp"
+
+
+def _with_wire_strings(tmp_path: Path) -> Path:
+    data = (WIRE / "routed-ptb-ok-agent.pcap").read_bytes()
+    assert data.count(b"Backup completed") == 1 and data.count(b"administrator") == 1
+    data = data.replace(b"Backup completed", b"\x1b[31mred\x1b[0m\r\x07..")
+    data = data.replace(b"administrator", b"adm\x1b]0;x\x07\x9bine")
+    path = tmp_path / "escapes.pcap"
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("argv", [["ndmp"], ["analyze", "--ladder"]])
+def test_wire_strings_reach_the_text_reports_without_control_characters(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    path = _with_wire_strings(tmp_path)
+    code = run([*argv, str(path), "--config", str(WIRE / "routed-ptb-ok-agent.toml")])
+    out = capsys.readouterr().out
+    assert code in DOCUMENTED
+    assert "\x1b" not in out and "\x07" not in out and "\r" not in out
+    if argv == ["ndmp"]:
+        assert "text=\\x1b[31mred\\x1b[0m\\x0d\\x07.." in out
+
+
+def test_wire_strings_stay_exact_in_json(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    path = _with_wire_strings(tmp_path)
+    run(["ndmp", str(path), "--format", "json"])
+    document = json.loads(capsys.readouterr().out)
+    texts = [m["body"].get("text") for s in document["ndmp"] for m in s["messages"]]
+    assert "\x1b[31mred\x1b[0m\r\x07.." in texts

@@ -27,6 +27,7 @@ from flowcheck.model import (
     endpoint,
 )
 from flowcheck.report.ladder import Arrow, ArrowStatus, FindingMark, Ladder, Lane
+from flowcheck.report.printable import printable_name
 from flowcheck.sessions import (
     closed_before_data,
     closing,
@@ -382,7 +383,7 @@ def _ndmp_label(message: NdmpMessage, announced: dict, cut: set[int]) -> str | N
         return f"{op} v{body['version']}"
     if op == "CONNECT_CLIENT_AUTH":
         auth = str(body.get("auth_type", "")).strip()
-        user = str(body.get("user", "")).strip()
+        user = printable_name(str(body.get("user", "")).strip())  # from the wire
         return " ".join(part for part in (op, auth, f"user {user}" if user else "") if part)
     if op.endswith("_HALTED") and body.get("reason"):
         return f"{op} {body['reason']}"

@@ -13,6 +13,7 @@ from flowcheck.report.frame_list import frame_words
 from flowcheck.report.hanging import print_hanging
 from flowcheck.report.overview import wall_clock
 from flowcheck.report.plain_table import Justify, PlainTable
+from flowcheck.report.printable import printable_name
 from flowcheck.report.table_fit import Fit, FittedTable
 
 if TYPE_CHECKING:
@@ -43,8 +44,9 @@ def _detail(message: NdmpMessage) -> str | Text:
     parts = [f"{a.ip}:{a.port}" for a in message.addresses]
     for key in _SHOWN_FIELDS:
         if key in message.body and message.body[key] not in ("", None):
-            value = str(message.body[key])
-            parts.append(f"{key}={value[:60]}")
+            # From the wire: control characters escaped (an ESC would reach the terminal).
+            value = printable_name(str(message.body[key])[:60])
+            parts.append(f"{key}={value}")
     text = " ".join(parts)
     if not message.partial:
         return text

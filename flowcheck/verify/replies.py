@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flowcheck.model import Announcement, NdmpMessage, NdmpStream, Session, Severity
 from flowcheck.ndmp.protocol import DATA_HALT_REASONS, MOVER_HALT_REASONS_V4
+from flowcheck.report.printable import printable_name
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import FATAL_REPLIES
 from flowcheck.verify.abortive_close import abortive_close, abortive_fix, abortive_words
@@ -283,7 +284,8 @@ def _halt(ctx: Context, session: Session, message: NdmpMessage) -> None:
         return
     op = message_op(message)
     what = "data agent" if op == "NOTIFY_DATA_HALTED" else "mover (tape side)"
-    text = message.body.get("text") or message.body.get("reason_text") or ""
+    # From the wire: control characters escaped (the message reaches terminals).
+    text = printable_name(str(message.body.get("text") or message.body.get("reason_text") or ""))
     # A CONNECT_ERROR just after a data connection's abortive close: the reset is named
     # (trial 19 D12: it read "a firewall, the dynamic port ranges").
     found = abortive_close(ctx, session, message) if reason == "CONNECT_ERROR" else None
