@@ -74,7 +74,8 @@ def session_entry(session: Session, findings: Sequence[Finding]) -> dict:
     `side_traffic`: the text report's status, overview.session_status, the verdict's
     rule). docs/json.md, `sessions[]`."""
     return {**session.as_dict(), "judged": not session.side,
-            "status": JSON_STATUS[session_status(session, list(findings))]}
+            "status": JSON_STATUS[session_status(
+                session, findings if isinstance(findings, list) else list(findings))]}
 
 
 def write_json(document: dict, stream: IO[str], *, compact: bool = False) -> None:

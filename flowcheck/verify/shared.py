@@ -32,6 +32,8 @@ def data_holders(ctx: Context, session: Session) -> list[Session]:
         return []
     ids = {conn.session for a in session.announced if a.used_by
            and (conn := ctx.by_uid.get(a.used_by)) is not None} - {session.id, None}
+    if not ids:  # nearly every session: no walk of all sessions for each
+        return []
     return [other for other in ctx.sessions if other.id in ids]
 
 
