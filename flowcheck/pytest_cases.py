@@ -10,6 +10,7 @@ import json
 import os
 from pathlib import Path
 
+from flowcheck.printable import printable_name
 from flowcheck.regress_cases import (
     Case,
     _has_capture_magic,  # a ring's parts, as regress finds them
@@ -20,7 +21,6 @@ from flowcheck.regress_cases import (
     is_orphaned_config,
     is_ring,
 )
-from flowcheck.report.printable import printable_name
 
 EXPECTED = ".expected.json"
 _SUMMARY_KEYS = {"findings", "sessions", "connections", "ndmp_messages"}  # regress.summarize

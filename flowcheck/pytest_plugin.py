@@ -35,6 +35,7 @@ import pytest
 
 from flowcheck.errors import FlowcheckError
 from flowcheck.folder_walk import FolderWalk
+from flowcheck.printable import printable_name, printable_text
 from flowcheck.pytest_cases import (
     EXPECTED,
     as_collected,
@@ -61,7 +62,6 @@ from flowcheck.regress_cases import (
     orphaned_config_problem,
 )
 from flowcheck.regress_diff import SessionChange
-from flowcheck.report.printable import printable_name, printable_text
 from flowcheck.report.regress import readable_lines
 
 
@@ -220,7 +220,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 def _node_id(parent: pytest.Collector, stem: str) -> str:
     """The id of a case's collector: its folder's id, then the capture's name without
-    its suffix (`captures/lab/x`), escaped (report/printable.py)."""
+    its suffix (`captures/lab/x`), escaped (flowcheck/printable.py)."""
     folder = printable_name(parent.nodeid)  # "." for the rootdir
     stem = printable_name(stem)
     return stem if folder in ("", ".") else f"{folder}/{stem}"
@@ -231,7 +231,7 @@ class ExpectationFile(pytest.Collector):
     `x.pcap.gz` share it: the second fails as in `flowcheck regress`; the missing capture
     when it is gone: it fails too). Its id is the capture's path without suffix (pytest's
     JUnit classname is the id's path part with `.py` alone dropped), names escaped
-    (report/printable.py). A Collector, not a pytest.File: `--lf` skips each File whose
+    (flowcheck/printable.py). A Collector, not a pytest.File: `--lf` skips each File whose
     path is not in a failed id, and this id names no file."""
 
     def collect(self) -> Iterator[pytest.Item]:

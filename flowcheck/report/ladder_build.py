@@ -26,8 +26,8 @@ from flowcheck.model import (
     Step,
     endpoint,
 )
+from flowcheck.printable import printable_name
 from flowcheck.report.ladder import Arrow, ArrowStatus, FindingMark, Ladder, Lane
-from flowcheck.report.printable import printable_name
 from flowcheck.sessions import (
     closed_before_data,
     closing,

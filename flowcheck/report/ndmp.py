@@ -9,11 +9,11 @@ from rich.table import Table
 from rich.text import Text
 
 from flowcheck.model import endpoint
+from flowcheck.printable import printable_name
 from flowcheck.report.frame_list import frame_words
 from flowcheck.report.hanging import print_hanging
 from flowcheck.report.overview import wall_clock
 from flowcheck.report.plain_table import Justify, PlainTable
-from flowcheck.report.printable import printable_name
 from flowcheck.report.table_fit import Fit, FittedTable
 
 if TYPE_CHECKING:

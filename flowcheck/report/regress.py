@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from flowcheck import __version__
 from flowcheck.errors import UsageError
-from flowcheck.report.printable import printable_name, printable_text
+from flowcheck.printable import printable_name, printable_text
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -75,7 +75,7 @@ def shown_path(path: Path) -> Path:
 def render_result(result: CaseOutcome, console: Console) -> None:
     """One case's line (and its changes), printed as soon as it is judged. Never
     wrapped: a CI log is read by grep as much as by eye. Names and messages that hold
-    bytes that are not UTF-8 or control characters are escaped (report/printable.py), as
+    bytes that are not UTF-8 or control characters are escaped (flowcheck/printable.py), as
     in the JUnit XML, and kept from rich's markup (a folder named `[/]` was a MarkupError)."""
     from rich.markup import escape  # imported here: start-up time matters
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flowcheck.model import Announcement, NdmpMessage, NdmpStream, Session, Severity
 from flowcheck.ndmp.protocol import DATA_HALT_REASONS, MOVER_HALT_REASONS_V4
-from flowcheck.report.printable import printable_name
+from flowcheck.printable import printable_name
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import FATAL_REPLIES
 from flowcheck.verify.abortive_close import abortive_close, abortive_fix, abortive_words
