@@ -4,7 +4,7 @@ flowcheck.verify.data_flow's."""
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, NdmpMessage, Session, Step
+from flowcheck.model import Connection, Session, Step
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions import (
     DATA_INTENT,
@@ -34,7 +34,6 @@ from flowcheck.verify.context import (
     endpoint,
     opening_frames,
 )
-from flowcheck.verify.control_stall import stalled_side
 from flowcheck.verify.cut_unjudged import cut_unjudged
 from flowcheck.verify.data_flow import job_bytes
 from flowcheck.verify.details import (
@@ -47,17 +46,15 @@ from flowcheck.verify.details import (
 )
 from flowcheck.verify.evidence import (
     after,
-    answered,
     ended_early,
     is_open,
     judged,
     message_ts,
     pending_request,
     stream_hidden,
-    stream_whole,
     unseen_why,
-    went_on,
 )
+from flowcheck.verify.listen_unanswered import never_answered, reply_unread
 from flowcheck.verify.local import (
     failed_local,
     failed_words,
@@ -77,7 +74,6 @@ from flowcheck.verify.refused_listens import (
     unseen_replies_words,
 )
 from flowcheck.verify.session_words import cut_announcement_words, opened_unseen_words
-from flowcheck.verify.snapped_halts import headers_from, silent_after
 from flowcheck.verify.step_base import make_step, ports_in_range, previous_step, report_missing
 from flowcheck.verify.unseen_resources import unseen_resources_words
 
@@ -109,7 +105,7 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
         return make_step(spec, "unknown", [control.uid], [pending.frame],
                          f"unknown: the {op} request (frame {pending.frame}) got no reply in the "
                          f"capture: {why}")
-    unanswered = _never_answered(ctx, session, control)
+    unanswered = never_answered(ctx, session, control)
     if unanswered is not None:
         op = message_op(unanswered)
         peer = control.resp_h if unanswered.direction == "orig" else control.orig_h
@@ -122,7 +118,7 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
                            "not bind a port in its range and did not report it).",
                        frames=[unanswered.frame], ts=unanswered.ts)
         return make_step(spec, "missing", [control.uid], [unanswered.frame], why)
-    unread = _reply_unread(ctx, session, control)
+    unread = reply_unread(ctx, session, control)
     if unread is not None:
         request, frame = unread
         op = message_op(request)
@@ -229,57 +225,6 @@ def _started_late(ctx: Context, session: Session, control: Connection) -> str:
             f"{opened_unseen_words(session)} and the first NDMP message the capture holds "
             f"of it is the {message_op(first)} {first.type} (frame {first.frame}): the "
             "announcement may have come before it (start the capture before the job starts)")
-
-
-def _never_answered(ctx: Context, session: Session, control: Connection
-                    ) -> NdmpMessage | None:
-    """The first listen request its peer never answered (evidence.answered) though the
-    capture went on past its reply (evidence.went_on); None when there is none, or when
-    the capture may lack control messages (stream_hidden, undecoded bytes) and does not
-    show the peer silent after the request (snapped_halts.silent_after) nor every record
-    it sent after the request with its header (snapped_halts.headers_from), or never
-    delivered the request (control_stalled)."""
-    stream = ctx.stream_by_uid.get(session.control_uid)
-    if stream is None or stalled_side(control) is not None:  # control_stalled: undelivered
-        return None
-    whole = stream_whole(ctx, session, stream)
-    messages = stream.messages
-    for index, request in enumerate(messages):
-        if request.type != "request" or message_op(request) not in LISTENS:
-            continue
-        later = messages[index + 1:]
-        peer = "resp" if request.direction == "orig" else "orig"
-        if (not answered(request, later) and went_on(control, request, later)
-                and (whole or silent_after(ctx, session, request)
-                     or headers_from(ctx, session, stream, peer, request.frame))):
-            return request
-    return None
-
-
-def _reply_unread(ctx: Context, session: Session, control: Connection
-                  ) -> tuple[NdmpMessage, int] | None:
-    """(request, frame) for a listen request with no reply among the messages read though
-    the session went on past it (evidence.went_on), when the snap length cut the header
-    of a record its peer sent after it (NdmpStream.unread_last: `frame`, that record's
-    packet) and the session has fewer data connections than listen requests: the reply
-    may be that record, an announcement never used or a refusal. None otherwise."""
-    stream = ctx.stream_by_uid.get(session.control_uid)
-    if stream is None or not stream.snap_cut or stalled_side(control) is not None:
-        return None
-    messages = stream.messages
-    listens = [m for m in messages if m.type == "request" and message_op(m) in LISTENS]
-    if len(listens) <= len(session.data_connections):
-        return None
-    for index, request in enumerate(messages):
-        if request.type != "request" or message_op(request) not in LISTENS:
-            continue
-        later = messages[index + 1:]
-        if answered(request, later) or not went_on(control, request, later):
-            continue
-        frame = stream.unread_last.get("resp" if request.direction == "orig" else "orig", 0)
-        if frame > request.frame:
-            return request, frame
-    return None
 
 
 FAILED_NAMED = 4  # failed data connections step 4's detail names, at most
