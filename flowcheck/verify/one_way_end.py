@@ -70,8 +70,8 @@ def halt_unended_words(ctx: Context, session: Session) -> str | None:
     if not halts or not readable_from(stream, control, halts[-1].frame):
         return None
     halt = halts[-1]
-    if (control.last_frame != halt.frame or control.retransmits
-            or any(m.frame > halt.frame for m in stream.messages)):
+    # Its last packet the halt itself: a resend of it (unjudged_halt's) would be later.
+    if control.last_frame != halt.frame or any(m.frame > halt.frame for m in stream.messages):
         return None
     return (f"the capture holds only {control.resp_h}'s packets of the control connection "
             f"{endpoint(control.orig_h, control.orig_p)} -> "
