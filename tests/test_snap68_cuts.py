@@ -80,3 +80,25 @@ def test_a_dual_stack_backup_is_not_a_restore(tmp_path: Path) -> None:
     analysis = stored_analysis(cut, config_path=config)
     assert not errors(analysis)
     assert analysis.sessions[0].kind == "backup"
+
+
+def test_a_record_of_no_bytes_hides_no_control_connection(tmp_path: Path) -> None:
+    """A capture of another protocol's TCP connection and one record of 0 bytes (fuzzed
+    junk: tcpdump-tests' bgp_vpn_rt-oobr): no snap length cut anything, so no NDMP
+    control connection stays the contract's error, not a warning."""
+    from pcap_records import Record
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+
+    frames = [Ether() / IP(src="10.1.0.1", dst="10.1.0.2") / TCP(sport=40000, dport=179,
+                                                                   flags=flags, seq=seq)
+              for flags, seq in (("S", 1), ("A", 2))]
+    frames.insert(1, Ether() / IP(src="10.1.0.2", dst="10.1.0.1") / TCP(
+        sport=179, dport=40000, flags="SA", seq=100, ack=2))
+    records = [Record(1_000_000 + i, len(bytes(f)), bytes(f)) for i, f in enumerate(frames)]
+    records.append(Record(1_000_010, 0, b""))
+    capture = write_records(tmp_path / "junk.pcap", 1, records)
+    (tmp_path / "junk.toml").write_text("")  # the defaults
+    analysis = stored_analysis(capture)
+    [missing] = [f for f in analysis.findings if f.code == "no_control_session"]
+    assert str(missing.severity) == "error"

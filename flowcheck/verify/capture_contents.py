@@ -72,10 +72,11 @@ def explain_unreadable(findings: list[Finding], captures: list[CaptureInfo],
         return findings
     packets = sum(c.packets for c in captures)
     words = _what_it_holds(captures, skipped, packets, whole=not connections)
-    if words is None and connections and skipped.cut:
+    if words is None and connections and skipped.cut and skipped.snap:
         # Records cut before their TCP header ends hide which connection they are, the
         # control connection among them however few (`-s 68` cuts IPv6's TCP header
-        # only: lab-trial19-callback/v6-dualstack, its IPv4 data read, failed).
+        # only: lab-trial19-callback/v6-dualstack, its IPv4 data read, failed). Not a
+        # record of 0 bytes (fuzzed junk, tcpdump-tests' bgp_vpn_rt-oobr): no snap length.
         held, why, fix = _cut(f"{skipped.cut:,} of the {packets:,} packets", skipped)
         words = held, why, fix, []
     if words is None and connections:
