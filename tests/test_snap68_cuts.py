@@ -96,7 +96,7 @@ def test_a_record_of_no_bytes_hides_no_control_connection(tmp_path: Path) -> Non
     frames.insert(1, Ether() / IP(src="10.1.0.2", dst="10.1.0.1") / TCP(
         sport=179, dport=40000, flags="SA", seq=100, ack=2))
     records = [Record(1_000_000 + i, len(bytes(f)), bytes(f)) for i, f in enumerate(frames)]
-    records.append(Record(1_000_010, 0, b""))
+    records.append(Record(1_000_010, 60, b""))  # 60 bytes on the wire, none kept
     capture = write_records(tmp_path / "junk.pcap", 1, records)
     (tmp_path / "junk.toml").write_text("")  # the defaults
     analysis = stored_analysis(capture)
