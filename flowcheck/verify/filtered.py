@@ -43,15 +43,16 @@ def data_moved(ctx: Context, session: Session, start: float = float("-inf"),
                *, started: bool = False) -> NdmpMessage | None:
     """The session's first control message with start <= ts < end (seconds, capture
     clock) that says its data moved: a normal halt or a state reply counting bytes; with
-    `started`, also a DATA_START_* reply whose error the capture holds and is
-    NDMP_NO_ERR (NDMP v4 accepts DATA_START_* only from a data server whose data
-    connection is made, CONNECTED; v2 and v3 connect before they answer). None when
+    `started` and none of those, the first DATA_START_* reply whose error the capture
+    holds and is NDMP_NO_ERR (NDMP v4 accepts DATA_START_* only from a data server whose
+    data connection is made, CONNECTED; v2 and v3 connect before they answer). None when
     there is none. frames: the same window as frame numbers of the control connection
     (first, past the last), which decide instead where the frames are the sniffer's
     write order (Context.order: a clock set back)."""
     stream = ctx.stream_by_uid.get(session.control_uid)
     by_frame = frames is not None and stream is not None and ctx.order.by_frame(
         *(m.frame for m in stream.messages[:1]))
+    accepted = None
     for message in stream.messages if stream else []:
         if not (frames[0] <= message.frame < frames[1] if by_frame and frames is not None
                 else start <= message.ts < end):
@@ -61,14 +62,14 @@ def data_moved(ctx: Context, session: Session, start: float = float("-inf"),
             prefix, normal, names = HALTS[op]
             if halt_reason(message, prefix, names) == normal:  # not NA, not unreadable
                 return message
-        elif (started and op in JOB_STARTS and message.type == "reply"
+        elif (started and accepted is None and op in JOB_STARTS and message.type == "reply"
               and message.error_name == "NDMP_NO_ERR"):
-            return message
+            accepted = message
         elif op in _BYTE_COUNTS and message.type == "reply" and not message.error:
             count = message.body.get(_BYTE_COUNTS[op])
             if isinstance(count, int) and count > 0:
                 return message
-    return None
+    return accepted
 
 
 def moved_words(message: NdmpMessage) -> str:
@@ -127,12 +128,11 @@ def moved_unseen(ctx: Context, session: Session, ts: float, frame: int | None = 
     moved after it, before the next announcement, yet the capture holds no connection
     to it."""
     next_frame, next_ts = _next_announcement(session, ts, ctx, frame)
-    window = (ts, next_ts, None if frame is None else (frame, next_frame))
     elsewhere = _elsewhere_words(ctx, session, [a for a in session.announced if a.ts == ts])
     # An accepted DATA_START_* shows the connection made, not where: evidence only for
     # an endpoint off the control connection's path (another interface of the host).
-    moved = data_moved(ctx, session, *window) or (
-        data_moved(ctx, session, *window, started=True) if elsewhere else None)
+    moved = data_moved(ctx, session, ts, next_ts,
+                       None if frame is None else (frame, next_frame), started=bool(elsewhere))
     if moved is None:
         return ""
     said = ("its data connection made" if message_op(moved) in JOB_STARTS

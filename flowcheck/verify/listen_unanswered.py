@@ -6,7 +6,9 @@ Step 3 is flowcheck.verify.data_steps.announcement_step's."""
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, NdmpMessage, Session
+from collections.abc import Iterator
+
+from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session
 from flowcheck.sessions import message_op
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_stall import stalled_side
@@ -16,7 +18,7 @@ from flowcheck.verify.snapped_halts import headers_from, silent_after
 
 
 def never_answered(ctx: Context, session: Session, control: Connection
-                    ) -> NdmpMessage | None:
+                   ) -> NdmpMessage | None:
     """The first listen request its peer never answered (evidence.answered) though the
     capture went on past its reply (evidence.went_on); None when there is none, or when
     the capture may lack control messages (stream_hidden, undecoded bytes) and does not
@@ -27,21 +29,13 @@ def never_answered(ctx: Context, session: Session, control: Connection
     if stream is None or stalled_side(control) is not None:  # control_stalled: undelivered
         return None
     whole = stream_whole(ctx, session, stream)
-    messages = stream.messages
-    for index, request in enumerate(messages):
-        if request.type != "request" or message_op(request) not in LISTENS:
-            continue
-        later = messages[index + 1:]
-        peer = "resp" if request.direction == "orig" else "orig"
-        if (not answered(request, later) and went_on(control, request, later)
-                and (whole or silent_after(ctx, session, request)
-                     or headers_from(ctx, session, stream, peer, request.frame))):
-            return request
-    return None
+    return next((request for request in _no_reply_seen(stream, control)
+                 if whole or silent_after(ctx, session, request)
+                 or headers_from(ctx, session, stream, _peer(request), request.frame)), None)
 
 
 def reply_unread(ctx: Context, session: Session, control: Connection
-                  ) -> tuple[NdmpMessage, int] | None:
+                 ) -> tuple[NdmpMessage, int] | None:
     """(request, frame) for a listen request with no reply among the messages read though
     the session went on past it (evidence.went_on), when the snap length cut the header
     of a record its peer sent after it (NdmpStream.unread_last: `frame`, that record's
@@ -50,17 +44,28 @@ def reply_unread(ctx: Context, session: Session, control: Connection
     stream = ctx.stream_by_uid.get(session.control_uid)
     if stream is None or not stream.snap_cut or stalled_side(control) is not None:
         return None
-    messages = stream.messages
-    listens = [m for m in messages if m.type == "request" and message_op(m) in LISTENS]
+    listens = [m for m in stream.messages if m.type == "request" and message_op(m) in LISTENS]
     if len(listens) <= len(session.data_connections):
         return None
+    for request in _no_reply_seen(stream, control):
+        frame = stream.unread_last.get(_peer(request), 0)
+        if frame > request.frame:
+            return request, frame
+    return None
+
+
+def _no_reply_seen(stream: NdmpStream, control: Connection) -> Iterator[NdmpMessage]:
+    """The listen requests, in order, with no reply among the messages read though the
+    session went on past it (evidence.answered, evidence.went_on)."""
+    messages = stream.messages
     for index, request in enumerate(messages):
         if request.type != "request" or message_op(request) not in LISTENS:
             continue
         later = messages[index + 1:]
-        if answered(request, later) or not went_on(control, request, later):
-            continue
-        frame = stream.unread_last.get("resp" if request.direction == "orig" else "orig", 0)
-        if frame > request.frame:
-            return request, frame
-    return None
+        if not answered(request, later) and went_on(control, request, later):
+            yield request
+
+
+def _peer(request: NdmpMessage) -> str:
+    """The direction ("orig", "resp") the request's reply travels."""
+    return "resp" if request.direction == "orig" else "orig"

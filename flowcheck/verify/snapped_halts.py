@@ -27,13 +27,35 @@ def headers_whole(ctx: Context, session: Session, stream: NdmpStream | None) -> 
     """Did the capture keep every NDMP message header of the session's control
     conversation although its snap length cut bodies: both directions captured, no byte
     missed or filtered out, no record whose mark or header was cut (`snap_lost` 0, each
-    message found by the record marks' lengths), nothing undecodable?"""
-    if stream is None or not stream.snap_cut or stream.snap_lost or not stream.messages:
-        return False
-    control = ctx.by_uid[session.control_uid]
-    return (one_sided(control) is None and not control.missed_bytes
-            and not left_out_words(ctx, control)
-            and not any(f.code == "ndmp_undecodable" for f in stream.findings))
+    message found by the record marks' lengths), nothing undecodable (_headers_kept)?"""
+    return (stream is not None and not stream.snap_lost
+            and _headers_kept(ctx, ctx.by_uid[session.control_uid], stream))
+
+
+def _headers_kept(ctx: Context, control: Connection, stream: NdmpStream | None) -> bool:
+    """A control stream the snap length cut, read otherwise whole: messages read, both
+    directions captured, nothing filtered out (_both_ways), no byte missed, nothing
+    undecodable. Which headers the cut lost is the caller's to ask (snap_lost,
+    unread_last)."""
+    return (stream is not None and bool(stream.snap_cut) and bool(stream.messages)
+            and _both_ways(ctx, control) and not control.missed_bytes
+            and not _undecodable(stream))
+
+
+def _both_ways(ctx: Context, control: Connection) -> bool:
+    """Does the capture hold both directions of the control connection, nothing of it
+    left out by a filter?"""
+    return one_sided(control) is None and not left_out_words(ctx, control)
+
+
+def _undecodable(stream: NdmpStream) -> bool:
+    return any(f.code == "ndmp_undecodable" for f in stream.findings)
+
+
+def _no_gap_from(control: Connection, frame: int) -> bool:
+    """Is every gap of the connection listed (Connection.gap_frames) and before `frame`?"""
+    gaps = control.gap_frames
+    return len(gaps) >= control.gaps and all(g < frame for g in gaps)
 
 
 # The DMA's requests that end a started job or its session.
@@ -57,8 +79,7 @@ def whole_after(ctx: Context, session: Session, stream: NdmpStream | None, frame
     if stream is None:
         return False
     control = ctx.by_uid[session.control_uid]
-    return (one_sided(control) is None and not left_out_words(ctx, control)
-            and readable_from(stream, control, frame))
+    return _both_ways(ctx, control) and readable_from(stream, control, frame)
 
 
 def readable_from(stream: NdmpStream, control: Connection, frame: int) -> bool:
@@ -68,12 +89,9 @@ def readable_from(stream: NdmpStream, control: Connection, frame: int) -> bool:
     cut the bodies but kept every header from it on (NdmpStream.unread_last before it:
     field check 38's `-s 96`) with no gap from it on (the matrix's sniffer loss before
     the job started: seed 49 run 28, cut to the agent's direction)?"""
-    gaps = control.gap_frames
-    if len(gaps) < control.gaps or any(g >= frame for g in gaps):
+    if not _no_gap_from(control, frame) or _undecodable(stream):
         return False
     unread = [f for f in stream.findings if f.code in UNREAD_STREAM]
-    if any(f.code == "ndmp_undecodable" for f in unread):
-        return False
     if stream.snap_cut:  # bodies cut: every record whose header was cut came before it
         return all(last < frame for last in stream.unread_last.values())
     return all(f.frames and max(f.frames) < frame for f in unread)
@@ -87,10 +105,7 @@ def silent_after(ctx: Context, session: Session, request: NdmpMessage) -> bool:
     receiver's next packet), its last data packet before the request, and a packet of
     its after it (its ACK, FIN or RST: the capture ran on and would show a gap)?"""
     control = ctx.by_uid[session.control_uid]
-    if one_sided(control) is not None or left_out_words(ctx, control):
-        return False
-    gaps = control.gap_frames
-    if len(gaps) < control.gaps or any(g >= request.frame for g in gaps):
+    if not _both_ways(ctx, control) or not _no_gap_from(control, request.frame):
         return False
     if request.direction == "orig":
         last_data, last_ts = control.resp_last_data, control.resp_last_ts
@@ -105,17 +120,12 @@ def headers_from(ctx: Context, session: Session, stream: NdmpStream | None,
     """Did the capture keep the header of every NDMP record `direction` ("orig", "resp")
     sent on the session's control connection after `frame`, although its snap length cut
     bodies, or the headers of records before it (NdmpStream.unread_last)? Both directions
-    captured, no byte missed or filtered out, nothing undecodable (headers_whole, with
-    the records the snap length lost all before `frame`): a reply to a request in
-    `frame` would be in the capture, whatever else the receiver sent after it (lab matrix
-    seed 55 run 26 and seed 57 run 10 with a LOG_MESSAGE of the agent's before its
-    close: it passed)."""
-    if stream is None or not stream.snap_cut or not stream.messages:
-        return False
-    control = ctx.by_uid[session.control_uid]
-    return (one_sided(control) is None and not control.missed_bytes
-            and not left_out_words(ctx, control)
-            and not any(f.code == "ndmp_undecodable" for f in stream.findings)
+    captured, no byte missed or filtered out, nothing undecodable (_headers_kept, as
+    headers_whole, with the records the snap length lost all before `frame`): a reply to
+    a request in `frame` would be in the capture, whatever else the receiver sent after
+    it (lab matrix seed 55 run 26 and seed 57 run 10 with a LOG_MESSAGE of the agent's
+    before its close: it passed)."""
+    return (stream is not None and _headers_kept(ctx, ctx.by_uid[session.control_uid], stream)
             and stream.unread_last.get(direction, 0) < frame)
 
 
