@@ -13,6 +13,7 @@ acknowledged (field check trial 34). Read by flowcheck.sessions.classify.connect
 
 from __future__ import annotations
 
+from flowcheck.connections.copies import COPY_WINDOW
 from flowcheck.model import Connection
 
 # SYN-ACK resends after the captured ACK that are evidence on their own: one resend is
@@ -144,3 +145,22 @@ def _fin_resent(conn: Connection) -> bool:
     """Did the originator send its FIN more than once (Connection.fin_frames holds the
     first few FINs of both sides; the listener sent none here)?"""
     return len(conn.fin_frames) >= 2
+
+
+def synack_resent(conn: Connection) -> bool:
+    """Did the listener send its SYN-ACK more than once? Two SYN-ACK frames or more,
+    unless the connection holds nothing but them (one direction, no other packet of the
+    listener's) and all came within copies.COPY_WINDOW of the first: a SYN-ACK carries
+    no identity of its own (IP ID 0, RFC 6864 4.1), so such a pair is a capture copy
+    that came before the capture showed a copy of any identified packet (copies.py
+    decides in capture order) as well as the timer's resend and the answer to a resent
+    SYN at one instant; with the packets that would tell missing, it is no resend (a
+    firewall's `fw monitor`, one direction of its points: field check trial 36). A real
+    resend comes a retransmission timeout after the first SYN-ACK (RFC 6298 2.1, RFC
+    9293 3.10.7.4)."""
+    if len(conn.synack_frames) < 2:
+        return False
+    only_synacks = (not conn.orig_pkts and not conn.resp_bytes and not conn.resp_rst
+                    and "f" not in conn.history)
+    return not (only_synacks and conn.synack_ts is not None
+                and conn.last_ts - conn.synack_ts <= COPY_WINDOW)

@@ -25,7 +25,7 @@ from flowcheck.sessions import (
 )
 from flowcheck.sessions.classify import originator_aborted, reply_to, seen_closing
 from flowcheck.sessions.local import icmp_word
-from flowcheck.sessions.unheard_ack import acks_repeated
+from flowcheck.sessions.unheard_ack import acks_repeated, synack_resent
 from flowcheck.verify.after_close import gone_before, job_ended, late_refusal
 from flowcheck.verify.capture_time import CaptureTime, after, after_last, time_enough
 from flowcheck.verify.census import take_census
@@ -224,7 +224,7 @@ def judged(ctx: Context, conn: Connection) -> Judged:
         # A retried SYN or SYN-ACK shows the ACK was missed; a RST from the responder,
         # that it gave the half-open connection up: either way it will not complete. So
         # do the originator's ACK answering each resent SYN-ACK and its FIN resent.
-        if (len(conn.synack_frames) > 1 or conn.syn_retries > 0 or conn.resp_rst
+        if (synack_resent(conn) or conn.syn_retries > 0 or conn.resp_rst
                 or acks_repeated(conn)):
             return outcome
         if (conn.orig_h, conn.resp_h) in ctx.missing:
