@@ -373,11 +373,22 @@ def kind_from_bytes(session: Session, by_uid: dict[str, Connection]
     it has one (the agent's may be another: a NAT in front of it, trial31-dnat, whose
     backup cut to 68 bytes a frame read as a restore with no bytes), else the originator
     unless it is the agent (a control connection over IPv6, the data over IPv4:
-    lab-trial28-addresses/dualstack-v6ctl-v4data cut to 96 bytes)."""
+    lab-trial28-addresses/dualstack-v6ctl-v4data cut to 96 bytes). A connection whose
+    listener's NDMP role the session knows (the announcement it reached, or the cut
+    message's or profile's for a port-matched one) takes the mover's end for the media
+    server's: the mover takes a backup's bytes (NDMP v4 sections 3.6, 3.7), whichever
+    host runs it (a three-way job's tape agent answering MOVER_LISTEN, its DMA's request
+    not captured: trial27/threeway-flooded-syn-t cut to the agents' packets read as a
+    restore)."""
+    listeners = {ann.used_by: ann.listener for ann in session.announced if ann.used_by}
+    listeners.update(session.port_listener)
     to_media = to_agent = 0
     for uid in session.data_connections:
         conn = by_uid[uid]
-        if session.media_server in (conn.orig_h, conn.resp_h):
+        listener = listeners.get(uid)
+        if listener is not None:  # the mover listens, or the data server does
+            media_is_orig = listener == "data"
+        elif session.media_server in (conn.orig_h, conn.resp_h):
             media_is_orig = conn.orig_h == session.media_server
         else:  # neither the media server's control address (dual stack): the originator
             media_is_orig = conn.orig_h != session.remote_agent
