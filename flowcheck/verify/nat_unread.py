@@ -3,7 +3,8 @@ trial 26: a sniffer that lost the callback failed a job behind a masquerade).
 
 With no media servers configured, a profile whose agent calls back and a session that
 holds no callback although the job went past it (its step 2 `unknown`: went_on_words,
-or a control connection opened before the capture), while every media-side port of the
+a control connection opened before the capture, or a capture of one direction that
+lacks the agent's), while every media-side port of the
 session at its control connection's address is outside the media range (a NAT that maps
 ports picks them all; one inside is the host's own binding): its callback would show
 the media server under its own address, or not, so judging those ports is a guess and
@@ -35,4 +36,8 @@ def _unread(ctx: Context, session: Session) -> bool:
     if not media_ports or any(ctx.config.in_media_range(p) for p in media_ports):
         return False
     control = ctx.by_uid[session.control_uid]
-    return connection_outcome(control) == "midstream" or bool(went_on_words(ctx, session))
+    # The agent's direction missing from a capture of one direction (Context.missing):
+    # the callback would travel it, under whatever address it reached the media server.
+    return (connection_outcome(control) == "midstream"
+            or (session.remote_agent, session.media_server) in ctx.missing
+            or bool(went_on_words(ctx, session)))
