@@ -25,6 +25,7 @@ from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Session
 from flowcheck.sessions import message_op
 from flowcheck.verify.context import Context
+from flowcheck.verify.kept import kept
 from flowcheck.verify.unread_frames import could_carry
 
 
@@ -49,9 +50,13 @@ def answer_seen(ctx: Context, way: tuple[str, str] | None, ts: float,
     three-way job's other NDMP server: trial 20 D5) and not way's listener, that host
     would answer, so its packets are the ones that count. None too when the capture
     holds frames in an encapsulation flowcheck does not read (ctx.unread) that could
-    carry way: the answer may be among them (verify.unread_frames.could_carry)."""
+    carry way: the answer may be among them (verify.unread_frames.could_carry), and
+    when the capture kept only packets that carry data (verify.kept: "data_only", no
+    handshake and no pure ACK in it), which leaves a SYN-ACK or RST out."""
     if way is None or could_carry(ctx, way):
         return None  # the answer may be in frames flowcheck cannot read (trial 36 D3)
+    if kept(ctx).shape == "data_only":
+        return None  # a filter that kept only data packets left SYN-ACKs and RSTs out
     connector, listener = way
     known = ctx.media_hosts | ctx.agent_hosts
     others = [a for a in addresses if a != listener and a in known]

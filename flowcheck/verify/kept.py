@@ -19,6 +19,8 @@ from flowcheck.verify.context import Context
 # The NDMP server's first message on every new connection (NDMP v2-v4: NOTIFY_CONNECTED,
 # sent once the connection is accepted, before the DMA's CONNECT_OPEN).
 GREETING = "NOTIFY_CONNECTED"
+# The DMA's first message, answering the greeting (NDMP v4 section 3.2).
+FIRST_REQUEST = "CONNECT_OPEN"
 
 
 def kept(ctx: Context) -> KeptPackets:
@@ -36,13 +38,19 @@ def kept(ctx: Context) -> KeptPackets:
 
 def greeting_first(ctx: Context, session: Session) -> bool:
     """Is the first NDMP message on the session's control connection, whose SYN the
-    capture lacks, the agent's greeting (NOTIFY_CONNECTED)? The capture then holds the
-    start of the conversation: it began before the connection opened, and something
-    else left the handshake out."""
+    capture lacks, the agent's greeting (NOTIFY_CONNECTED), or, when the capture holds
+    none of the agent's messages on it (one direction), the DMA's CONNECT_OPEN request
+    that answers the greeting? The capture then holds the start of the conversation: it
+    began before the connection opened, and something else left the handshake out."""
     control = ctx.by_uid[session.control_uid]
     stream = ctx.stream_by_uid.get(session.control_uid)
-    return (not control.syn_seen and stream is not None and bool(stream.messages)
-            and message_op(stream.messages[0]) == GREETING)
+    if control.syn_seen or stream is None or not stream.messages:
+        return False
+    first = stream.messages[0]
+    if message_op(first) == GREETING:
+        return True
+    return (message_op(first) == FIRST_REQUEST and first.type == "request"
+            and all(m.direction == first.direction for m in stream.messages))
 
 
 def filtered_handshake(ctx: Context, session: Session) -> bool:
@@ -76,7 +84,10 @@ def kept_detail(ctx: Context) -> str:
     opened = [s for s in ctx.sessions if greeting_first(ctx, s)]
     first = ctx.stream_by_uid[opened[0].control_uid].messages[0]
     names = ", ".join(s.id for s in opened[:3]) + (" ..." if len(opened) > 3 else "")
-    return (f"{words}. Session {names} {'starts' if len(opened) == 1 else 'start'} with the "
-            f"agent's {GREETING} (frame {first.frame}), its first message on a new "
-            "connection, but no handshake: the capture began before the control connection "
+    said = (f"the agent's {GREETING} (frame {first.frame}), its first message on a new "
+            "connection" if message_op(first) == GREETING else
+            f"the DMA's {FIRST_REQUEST} (frame {first.frame}), its first request on a new "
+            "connection (the agent's direction is not in the capture)")
+    return (f"{words}. Session {names} {'starts' if len(opened) == 1 else 'start'} with "
+            f"{said}, but no handshake: the capture began before the control connection "
             "opened, and the filter left the handshake out")
