@@ -37,3 +37,13 @@ def test_the_dmas_requests_alone_under_a_protocol_filter_judge_no_data_connectio
     assert "starts with the DMA's CONNECT_OPEN (frame 1), its first request on a new " \
         "connection" in " ".join(filtered.message.split())
     assert not any(f.code == "capture_started_mid_session" for f in analysis.findings)
+
+
+def test_the_dmas_data_stop_alone_is_the_jobs_end(tmp_path: Path) -> None:
+    """The same cut: the DMA's DATA_STOP (frame 10) follows the halt it was told of (NDMP
+    v4 accepts DATA_STOP in the HALTED state only) and the agent's direction, with the
+    NOTIFY_DATA_HALTED and the reply, is not in the capture. It read `capture_ended_early`
+    'the capture stopped while the backup was still running'."""
+    analysis = stored_analysis(_media_side(tmp_path),
+                               config_path=FOLDER / "yndmp-media.toml")
+    assert not any(f.code == "capture_ended_early" for f in analysis.findings)

@@ -125,6 +125,15 @@ def _ends_work(m: NdmpMessage) -> bool:
             or (m.type == "reply" and not m.error and op in _STOPPED))
 
 
+def _stop_asked_one_way(stream: NdmpStream, m: NdmpMessage) -> bool:
+    """A DATA_STOP or MOVER_STOP request on a control stream that holds none of the NDMP
+    server's messages (a capture of the DMA's direction only): the DMA asks it once the
+    service halted (NDMP v4 DATA_STOP / MOVER_STOP: valid in the HALTED state only), so
+    it stands for the halt and the reply the capture cannot hold."""
+    return (m.type == "request" and message_op(m) in _STOPPED
+            and all(other.direction == m.direction for other in stream.messages))
+
+
 def job_sessions(ctx: Context, session: Session) -> list[Session]:
     """The session, then the other sessions of its three-way job (shared.partner of its
     announcements: the DMA's other control connection), each once."""
@@ -141,7 +150,7 @@ def last_halt(ctx: Context, session: Session) -> tuple[int, float] | None:
         return ctx.last_halts[session.id]
     ends = [m for s in job_sessions(ctx, session)
             if (stream := ctx.stream_by_uid.get(s.control_uid))
-            for m in stream.messages if _ends_work(m)]
+            for m in stream.messages if _ends_work(m) or _stop_asked_one_way(stream, m)]
     last = max(ends, key=lambda m: ctx.order.key(m.frame, m.ts), default=None)
     found = None if last is None else (last.frame, last.ts)
     ctx.last_halts[session.id] = found
