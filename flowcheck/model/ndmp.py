@@ -156,6 +156,10 @@ class NdmpStream:
     reset: ControlPacket | None = None
     before_reset: ControlPacket | None = None
     fin: ControlPacket | None = None
+    # The TCP keepalive probes the first RST's side sent that the other side never
+    # answered before that RST (flowcheck.ndmp.keepalive): its TCP gave the connection
+    # up. Not in the JSON.
+    probes_before_reset: list[ControlPacket] = field(default_factory=list)
     # The first bytes of each direction ("orig", "resp"), when the capture holds that
     # direction's start (its SYN, then data with no hole before them; as much of them as
     # the snap length kept): what tells another protocol on the NDMP port (flowcheck.sessions

@@ -13,6 +13,7 @@ from dataclasses import field
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Announcement, ControlPacket, Direction, NdmpMessage, NdmpStream
 from flowcheck.ndmp.findings import StreamFindings
+from flowcheck.ndmp.keepalive import ProbeTracker
 from flowcheck.ndmp.messages import decode_body, fitting_versions
 from flowcheck.ndmp.protocol import (
     FRAGMENT_LENGTH_MASK,
@@ -113,6 +114,9 @@ class _Control:
     # The latest packet (direction, frame, ts, flags, payload bytes): what the first
     # RST follows (NdmpStream.before_reset).
     last: tuple[Direction, int, float, int, int] | None = None
+    # Keepalive probes each side sent that the other has not answered yet: those of the
+    # first RST's side are NdmpStream.probes_before_reset.
+    probes: ProbeTracker = field(default_factory=ProbeTracker)
 
     def __post_init__(self) -> None:
         for direction in ("orig", "resp"):
@@ -148,6 +152,9 @@ class NdmpCollector:
         if flags & RST and stream.reset is None:
             stream.reset = ControlPacket(*packet)
             stream.before_reset = ControlPacket(*control.last) if control.last else None
+            stream.probes_before_reset = control.probes.unanswered(direction)
+        elif stream.reset is None:
+            control.probes.packet(direction, seq, flags, packet[4], frame, ts)
         if flags & FIN and stream.fin is None:
             stream.fin = ControlPacket(*packet)
         control.last = packet

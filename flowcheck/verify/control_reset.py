@@ -21,6 +21,7 @@ from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.context import Context
 from flowcheck.verify.details import span_words
 from flowcheck.verify.host_stopped import host_stopped, stopped_fix, stopped_words
+from flowcheck.verify.keepalive_reset import keepalive_words
 from flowcheck.verify.replies import HALTS
 from flowcheck.verify.reset_answer import (
     IDLE_BEFORE_RESET_SECONDS,
@@ -100,9 +101,9 @@ def report_reset(ctx: Context, session: Session, stream: NdmpStream, control: Co
         frames = [start.frame, *([halt.frame] if halt else []), answer.packet.frame,
                   *cited_rsts(control)]
     else:
-        message, fix, last = _unanswered(ctx, stream, control, start, halt, head, when,
-                                         then)
-        frames = [start.frame, last.frame, *cited_rsts(control)]
+        message, fix, last, probes = _unanswered(ctx, stream, control, start, halt, head,
+                                                 when, then)
+        frames = [start.frame, last.frame, *probes, *cited_rsts(control)]
     ctx.add("control_reset", message, fix, session=session, conn=control,
             frames=list(dict.fromkeys(frames)), ts=reset_time(control), cause="control")
     if halt is None:
@@ -243,8 +244,10 @@ def _own_system(host: str, short: str, how: str) -> str:
 
 def _unanswered(ctx: Context, stream: NdmpStream, control: Connection, start: NdmpMessage,
                 halt: NdmpMessage | None, head: str, when: str, then: str
-                ) -> tuple[str, str, NdmpMessage]:
-    """The message, fix and last NDMP message of a reset that answered no packet: the
+                ) -> tuple[str, str, NdmpMessage, list[int]]:
+    """The message, fix, last NDMP message and keepalive probes' frames (its side's TCP
+    gave the connection up after them: flowcheck.verify.keepalive_reset) of a reset that
+    answered no packet: the
     silence before it tells an idle timeout (a device that resets a connection when its
     idle timer ends) from a side that gave the session up; RSTs from both ends at once
     are a firewall's or IPS's; one side's RST's TTL tells its own system from a device's
@@ -262,6 +265,12 @@ def _unanswered(ctx: Context, stream: NdmpStream, control: Connection, start: Nd
     path = f"{control.orig_h} and {control.resp_h}"
     side = None if both else "orig" if control.orig_rst else "resp"
     ttls = None if side is None else reset_ttls(ctx, control, side)
+    probed = None if side is None or (ttls is not None and ttls[0] != ttls[1]) else \
+        keepalive_words(ctx, stream, control, side,
+                        (_role(control, side)[0],
+                         _role(control, "resp" if side == "orig" else "orig")[0]))
+    if probed is not None:  # its own TCP's keepalive timeout: the TTL says nothing more
+        return text + probed[0], probed[1], last, probed[2]
     if ttls is not None:
         text += _unanswered_ttl(control, side, ttls)  # type: ignore[arg-type]
     if silence.seconds >= IDLE_BEFORE_RESET_SECONDS:
@@ -270,7 +279,7 @@ def _unanswered(ctx: Context, stream: NdmpStream, control: Connection, start: Nd
                  + f", for {silence_words(silence)}: a firewall or NAT device that drops an idle "
                  "connection's state after its idle timeout resets it, or answers its next "
                  "packet with a reset.")
-        return text, f"{idle_timeout_fix(control)}.", last
+        return text, f"{idle_timeout_fix(control)}.", last, []
     soon = reset_ts - last.ts < IDLE_SECONDS
     text += (" It came soon after the last message: " if soon else
              f" The control connection had sat idle {silence_words(silence)}: ") + (
@@ -284,4 +293,4 @@ def _unanswered(ctx: Context, stream: NdmpStream, control: Connection, start: Nd
            "it (its session or threat log)"
            + ("." if soon else f"; for an idle timeout: {idle_timeout_fix(control)[0].lower()}"
               f"{idle_timeout_fix(control)[1:]}."))
-    return text, fix, last
+    return text, fix, last, []
