@@ -73,3 +73,13 @@ def test_a_retransmitted_segment_or_a_fin_is_no_probe() -> None:
     tracker.packet("orig", 1021, ACK, 0, 4, 2.0)  # a pure ACK at SND.NXT
     tracker.packet("orig", 1020, ACK | FIN, 0, 5, 3.0)  # a FIN is never a probe
     assert tracker.unanswered("orig") == []
+
+
+def test_windows_one_byte_probes_are_no_stalled_message() -> None:
+    """The same job with its probes one byte each (as Windows sends them): no
+    control_stalled "its ACKs ... never reached" for the byte the agent had ACKed."""
+    [error] = errors(stored_analysis(FOLDER / "keepalive-reset-1byte-media.pcap.gz"))
+    assert error.code == "control_reset"
+    message = _words(error.message)
+    assert "sent 3 TCP keepalive probes (frames 1782, 2036, 2291" in message
+    assert "never reached" not in message

@@ -48,6 +48,8 @@ def control_stall(control: Connection, *, closing: bool = False) -> Stall | None
     lost ACK or a later byte may be what the stall lacks; loss before it takes nothing
     from the resends: field check 20, D1)."""
     stall = stall_of(control, closing=closing)
+    if stall is not None and _keepalive_probes(control, stall):
+        return None
     if stall is None or not control.missed_bytes:
         return stall
     began = stall.first_ts if stall.first_ts is not None else (
@@ -57,6 +59,17 @@ def control_stall(control: Connection, *, closing: bool = False) -> Stall | None
             or any(ts >= began for ts in control.gap_times)):
         return None
     return stall
+
+
+def _keepalive_probes(control: Connection, stall: Stall) -> bool:
+    """The stall's resends are one byte each, bytes the receiver had acknowledged: TCP
+    keepalive probes as Windows sends them (the byte below SND.NXT again, RFC 1122
+    4.2.3.6), not the last NDMP message resent (a record is at least 28 bytes). Whether
+    they were answered is the keepalive reading's (flowcheck.verify.keepalive_reset);
+    field check 42: they read "its ACKs never reached the media server"."""
+    side = control.evidence(stall.side)
+    return (stall.acks_lost and not stall.fin and stall.resends > 0
+            and side.resent_len == 1)
 
 
 def stalled_side(control: Connection) -> str | None:
