@@ -83,3 +83,15 @@ def test_windows_one_byte_probes_are_no_stalled_message() -> None:
     message = _words(error.message)
     assert "sent 3 TCP keepalive probes (frames 1782, 2036, 2291" in message
     assert "never reached" not in message
+
+
+def test_a_reset_answering_a_keepalive_probe_names_it() -> None:
+    [error] = errors(stored_analysis(FOLDER / "keepalive-probe-reset-media.pcap.gz"))
+    assert error.code == "control_reset"
+    message = _words(error.message)
+    assert ("The RST answered the media server 10.77.0.1's TCP keepalive probe (frame "
+            "1874") in message
+    assert "a device between them (a firewall or NAT) sent it in 10.77.1.2's name" in message
+    assert "gave the session up" not in message
+    assert 1874 in error.frames
+    assert _words(error.fix).startswith("Set the TCP keepalive time on 10.77.0.1")

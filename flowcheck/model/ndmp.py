@@ -160,6 +160,9 @@ class NdmpStream:
     # answered before that RST (flowcheck.ndmp.keepalive): its TCP gave the connection
     # up. Not in the JSON.
     probes_before_reset: list[ControlPacket] = field(default_factory=list)
+    # The other side's keepalive probe that the first RST answered (the packet just
+    # before it), None when none. Not in the JSON.
+    probe_reset: ControlPacket | None = None
     # The first bytes of each direction ("orig", "resp"), when the capture holds that
     # direction's start (its SYN, then data with no hole before them; as much of them as
     # the snap length kept): what tells another protocol on the NDMP port (flowcheck.sessions

@@ -153,6 +153,9 @@ class NdmpCollector:
             stream.reset = ControlPacket(*packet)
             stream.before_reset = ControlPacket(*control.last) if control.last else None
             stream.probes_before_reset = control.probes.unanswered(direction)
+            answered = control.probes.unanswered("resp" if direction == "orig" else "orig")
+            if answered and control.last is not None and answered[-1].frame == control.last[1]:
+                stream.probe_reset = answered[-1]
         elif stream.reset is None:
             control.probes.packet(direction, seq, flags, packet[4], frame, ts)
         if flags & FIN and stream.fin is None:

@@ -21,7 +21,7 @@ from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.context import Context
 from flowcheck.verify.details import span_words
 from flowcheck.verify.host_stopped import host_stopped, stopped_fix, stopped_words
-from flowcheck.verify.keepalive_reset import keepalive_words
+from flowcheck.verify.keepalive_reset import keepalive_words, probe_answer_words
 from flowcheck.verify.replies import HALTS
 from flowcheck.verify.reset_answer import (
     IDLE_BEFORE_RESET_SECONDS,
@@ -234,6 +234,19 @@ def _unanswered_ttl(control: Connection, side: str, ttls: tuple[int, int]) -> st
             + _own_system(host, short, "its service closing the session abortively"))
 
 
+def _probe_ttl(control: Connection, side: str, ttls: tuple[int, int] | None) -> str:
+    """What the TTL of a RST that answered a keepalive probe says of its sender."""
+    host = control.orig_h if side == "orig" else control.resp_h
+    short = _role(control, side)[1]
+    if ttls is not None and ttls[0] != ttls[1]:
+        return (f" The RST carries {forged_words(host, *ttls)}: a device between them (a "
+                f"firewall or NAT) sent it in {host}'s name, having no state for the "
+                "connection any more.")
+    return (f" {capitalised(short)} no longer had the connection (its TCP resets a "
+            "packet of a connection it does not know: a restart), or a device between "
+            "them that no longer had its state answered in its name.")
+
+
 def _own_system(host: str, short: str, how: str) -> str:
     """"so most likely the agent's own system sent it (HOW, or its host firewall); ...":
     a RST with its side's own TTL then (verify.ttl)."""
@@ -265,6 +278,12 @@ def _unanswered(ctx: Context, stream: NdmpStream, control: Connection, start: Nd
     path = f"{control.orig_h} and {control.resp_h}"
     side = None if both else "orig" if control.orig_rst else "resp"
     ttls = None if side is None else reset_ttls(ctx, control, side)
+    answered = None if side is None else probe_answer_words(
+        stream, control, side, (_role(control, side)[0],
+                                _role(control, "resp" if side == "orig" else "orig")[0]),
+        _probe_ttl(control, side, ttls))
+    if answered is not None:
+        return text + answered[0], answered[1], last, answered[2]
     probed = None if side is None or (ttls is not None and ttls[0] != ttls[1]) else \
         keepalive_words(ctx, stream, control, side,
                         (_role(control, side)[0],

@@ -101,3 +101,40 @@ def keepalive_words(ctx: Context, stream: NdmpStream, control: Connection, side:
                f"timeout of the firewalls and NAT devices between {path}, or raise that "
                f"timeout for port {control.resp_p} above the longest job's duration.")
     return text, fix, frames
+
+
+def probe_answer_words(stream: NdmpStream, control: Connection, side: str,
+                       names: tuple[str, str], ttl_words: str
+                       ) -> tuple[str, str, list[int]] | None:
+    """(words, fix, frames) for a RST of `side` that answered the other side's keepalive
+    probe (NdmpStream.probe_reset: the packet just before it); None when it did not.
+    ttl_words: what the RST's TTL says of its sender, or "" (field check 42: a firewall
+    that had dropped the idle connection's state answered the media server's first probe
+    with a reset in the agent's name; it read "one side gave the session up")."""
+    probe, reset = stream.probe_reset, stream.reset
+    if probe is None or reset is None or probe.direction == side:
+        return None
+    prober = control.orig_h if probe.direction == "orig" else control.resp_h
+    silence = silence_before(stream, probe.ts, probe.frame)
+    idle = (f" after {span_words(silence.seconds)} of silence (no NDMP message since "
+            f"frame {silence.after.frame})" if silence.seconds and silence.after is not None
+            else "")
+    text = (f" The RST answered {names[1]}'s TCP keepalive probe (frame {probe.frame}, "
+            f"{span_words(max(0.0, reset.ts - probe.ts))} before it){idle}: an idle "
+            "connection's keepalive, which a side that still has the connection "
+            "acknowledges." + ttl_words
+            + (" A firewall or NAT device that drops an idle connection's state after its "
+               "idle timeout answers the next packet with a reset: the probe came too late "
+               "to keep the state."))
+    path = f"{control.orig_h} and {control.resp_h}"
+    fix = (f"Set the TCP keepalive time on {prober}" + (
+           f" (its probe came after {span_words(silence.seconds)} of silence)"
+           if silence.seconds else "")
+           + f" and on the other host below the idle timeout of the firewalls and NAT "
+           f"devices between {path} (the backup application's and the NDMP server's "
+           "keepalive settings, or the system's: KeepAliveTime on Windows, "
+           "net.ipv4.tcp_keepalive_time on Linux), or raise that timeout for port "
+           f"{control.resp_p} above the longest job's duration (and on the hosts' own "
+           f"firewalls); if no device keeps the connection's state, see {names[0]}'s "
+           "system log at that time (a restart).")
+    return text, fix, [probe.frame]
