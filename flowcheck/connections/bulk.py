@@ -327,7 +327,10 @@ def _sequences(columns: tuple[np.ndarray, AtRows], data_rows: np.ndarray,
     shifted[1:] = end[:-1]
     shifted[firsts] = base
     before = _running_max(shifted, local, base, sizes)
-    retransmitted = end <= before  # repeats, but for those that fill a hole
+    # Repeats, but for those that fill a hole, and for one byte just below the side's
+    # highest: a keepalive probe as Windows sends it (as _track_sequence, conn.py).
+    probe = (length == 1) & (end == before)
+    retransmitted = (end <= before) & ~probe
     counted = retransmitted.copy()
     under_next = below(raw, next_seq[data_rows])
     out_of_order = ((start != before) | under_next).nonzero()[0]
@@ -342,7 +345,7 @@ def _sequences(columns: tuple[np.ndarray, AtRows], data_rows: np.ndarray,
                 side.open_hole(top, lo, int(frames[row]), float(ts[row]), hi - lo)
             elif lo < top and side.holes and side.fill(lo, hi):
                 retransmitted[k] = counted[k] = False  # it brings bytes never seen
-            if under and not retransmitted[k]:
+            if under and not retransmitted[k] and not probe[k]:
                 counted[k] = judge(row, s, int(raw[k]), hi - lo, float(ts[row]))
     letters, places, keys, histories = lettered
     letters["T"] = np.full(segments, NO_ROW, np.int64)

@@ -98,6 +98,10 @@ def _track_sequence(side: Endpoint, seq: int, plen: int, frame: int, ts: float,
     # Holes all lie below max_end: only a packet starting below it can touch one.
     overlaps_hole = start < side.max_end and side.fill(start, end)
     repeat = end <= side.max_end and not overlaps_hole
+    if repeat and plen == 1 and end == side.max_end:
+        # A TCP keepalive probe as Windows sends it: the byte below SND.NXT again (RFC
+        # 1122 4.2.3.6); tshark's "Keep-Alive", no retransmission (field check 42).
+        return False, False
     if repeat:
         if not side.resends:
             side.resend_first_ts, side.resend_first_frame = ts, frame

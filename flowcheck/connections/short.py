@@ -307,7 +307,8 @@ class ShortPass:
             data = track & (pl > 0)
             if data.any():
                 seg_max[fs] = np.where(data, np.maximum(seg_max[fs], pl), seg_max[fs])
-            retransmit = data & (end <= me)
+            # One byte just below the highest: a keepalive probe (_track_sequence).
+            retransmit = data & (end <= me) & ~((pl == 1) & (end == me))
             retransmits[:n] += retransmit
             fresh_data[at] = data & ~retransmit
             # _track_sequence's resends: new bytes end them, a retransmission adds one.
