@@ -61,3 +61,19 @@ def test_probes_beside_a_job_seen_one_way_are_side_traffic(tmp_path: Path) -> No
     assert all(s.status == "ok" for s in job.steps)
     assert probes and all(s.side for s in probes)
     assert "control_refused" not in {f.code for f in analysis.findings}
+
+
+def test_a_fallback_seen_from_the_agent_keeps_its_reading(tmp_path: Path) -> None:
+    """lab-trial28-dualstack/happy-eyeballs-v6-rst without the media server's packets
+    (both addresses): the IPv6 attempt is its refusal's RST alone, the IPv4 job opens
+    with the agent's SYN-ACK. The fallback is read from that SYN-ACK's time: the
+    refusal is no failure of the job (it read FAIL, control_refused)."""
+    analysis = _agent_side(tmp_path, CAPTURES / "lab-trial28-dualstack",
+                           "happy-eyeballs-v6-rst", MEDIA, "fd77::1")
+    assert not errors(analysis) and analysis.verdict == "pass"
+    [fallback] = [f for f in analysis.findings if f.code == "ip_version_fallback"]
+    assert "the agent answered (its SYN-ACK, frame 2; the media server's SYN is not in " \
+           "the capture)" in " ".join(fallback.message.split())
+    attempt, job = analysis.sessions
+    assert [s.status for s in attempt.steps] == ["not_applicable"] * 5
+    assert all(s.status == "ok" for s in job.steps)
