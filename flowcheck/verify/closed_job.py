@@ -1,7 +1,8 @@
 """The steps after the control connection of a session whose job had ended before the
 capture saw it run (verify.after_close.job_ended): the capture holds only that closed
 job's aftermath, nothing of the step (trial 15 D6). Moved out of verify.steps, which
-calls it first for such a session.
+calls it first for such a session; a job the capture cannot show running (its close
+unseen, verify.unseen_running) keeps its steps unknown.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from flowcheck.profiles import StepSpec
 from flowcheck.verify.after_close import JobEnded, ended_words, job_ended, late_words
 from flowcheck.verify.context import Context, endpoint, opening_frames
 from flowcheck.verify.step_base import make_step
+from flowcheck.verify.unseen_running import unseen_end_step
 
 
 def ended_step_of(ctx: Context, session: Session, spec: StepSpec, ended: JobEnded) -> Step:
@@ -19,6 +21,8 @@ def ended_step_of(ctx: Context, session: Session, spec: StepSpec, ended: JobEnde
     unknown (the capture holds no job). The first says how, the data connection step
     what became of the closed job's connects."""
     first = next(s for s in ctx.profile.steps if s.kind != "control")
+    if ended.closed is None:
+        return unseen_end_step(ctx, session, spec, first)
     detail = ("not a job in the capture: its job had ended "
               + (f"{ended_words(session, ended)}; what the capture holds of it after that "
                  "(a late connect refused or unanswered, error replies) is that closed job's "
