@@ -14,7 +14,7 @@ from flowcheck.model import (
     Severity,
     endpoint,
 )
-from flowcheck.sessions import closing, message_op
+from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import reply_to, seen_closing
 from flowcheck.verify.aborted import closed_with_control, report_deferred
 from flowcheck.verify.context import Context
@@ -22,6 +22,7 @@ from flowcheck.verify.control_reset import halt_unanswered, report_reset
 from flowcheck.verify.control_stall import control_stall, no_messages, start_unseen
 from flowcheck.verify.cut_transfer import unseen_cut_transfers
 from flowcheck.verify.evidence import ended_early, stream_whole
+from flowcheck.verify.first_close import answered_fin_words, first_closer, peer_fin_first
 from flowcheck.verify.idle_bound import bounded_idle_words, data_end_in
 from flowcheck.verify.one_way_data import halts_unseen
 from flowcheck.verify.one_way_start import agent_start, one_way_words, started_one_way
@@ -296,8 +297,10 @@ def _closed(ctx: Context, session: Session, stream: NdmpStream, control: Connect
     one_way: `start` is the agent's reply to the start request, the capture holding only
     the agent's direction (flowcheck.verify.one_way_start).
     """
-    by_agent = closing(control)[0] == "responder"
+    by_agent = first_closer(control, stream) == "responder"
     fin = control.fin_frames[0]
+    how = (answered_fin_words(control, stream) if peer_fin_first(control, stream)
+           else f"FIN, frame {fin}")
     last = next((m for m in reversed(stream.messages) if m.frame < fin), start)
     index = stream.messages.index(start)
     answered = start if one_way else reply_to(start, stream.messages[index + 1:])
@@ -311,7 +314,7 @@ def _closed(ctx: Context, session: Session, stream: NdmpStream, control: Connect
             f"{endpoint(control.resp_h, control.resp_p)} was closed by "
             + (f"{agent} {control.resp_h}" if by_agent else
                f"the media server {control.orig_h}")
-            + f" (FIN, frame {fin}) while {what} ({message_op(start)}, frame "
+            + f" ({how}) while {what} ({message_op(start)}, frame "
             f"{start.frame}, {unanswered}no NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED after "
             f"it; last NDMP message: frame {last.frame}). The job cannot go on without it. "
             + (one_way_words(control, start) if one_way else
