@@ -214,7 +214,7 @@ class RecordingSink:
         self.segments: list[tuple] = []
         self.closed: list[str] = []
 
-    def segment(self, uid, direction, seq, flags, payload, frame, ts) -> None:  # noqa: ANN001
+    def segment(self, uid, direction, seq, flags, payload, frame, ts, **_) -> None:  # noqa: ANN001
         self.segments.append((uid, direction, seq, flags, payload, frame))
 
     def close(self, uid: str) -> None:

@@ -118,14 +118,14 @@ class PerPacketPath:
                 c.tapped = True
                 # Keyed by this packet's place: before it, in the order they came.
                 for segment in c.pre_tap:
-                    self._segments.append((k, c, *segment, 0))
+                    self._segments.append((k, c, *segment, 0, None))
             c.pre_tap = []
         if c.tapped:
             direction = "orig" if is_orig else "resp"
             # Keyed by the packet's place in the batch: frame numbers are not in that
             # order in a pcapng read in time order across interfaces (interface_order).
             self._segments.append((k, c, direction, seq, flags, self._payload(k), frame, ts,
-                                   plen))
+                                   plen, ack if flags & ACK else None))
         elif c.tap_pending and len(c.pre_tap) < PRE_TAP_CAP:
             c.pre_tap.append(("orig" if is_orig else "resp", seq, flags, b"", frame, ts))
 

@@ -298,15 +298,15 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
             slots = self._slots
             self._segments.sort(key=(lambda s: s[0]) if slots is None else
                                 (lambda s: int(slots[s[0]])))
-            for _, c, direction, seq, flags, payload, frame, ts, wire in self._segments:
+            for _, c, direction, seq, flags, payload, frame, ts, wire, ack in self._segments:
                 if not c.tapped:
                     continue  # the sink gave it up earlier in this batch
                 if wire > len(payload):  # cut by the snap length: say how long it really was
                     wanted = self.sink.segment(c.record.uid, direction, seq, flags, payload,
-                                               frame, ts, wire_len=wire)
+                                               frame, ts, wire_len=wire, ack=ack)
                 else:
                     wanted = self.sink.segment(c.record.uid, direction, seq, flags, payload,
-                                               frame, ts)
+                                               frame, ts, ack=ack)
                 if wanted is False:  # not what the sink decodes: back to the bulk path
                     c.tapped = False
         self._segments = []

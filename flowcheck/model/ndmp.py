@@ -163,6 +163,12 @@ class NdmpStream:
     # The other side's keepalive probe that the first RST answered (the packet just
     # before it), None when none. Not in the JSON.
     probe_reset: ControlPacket | None = None
+    # How many sequence numbers of the other side the first FIN's ACK covers beyond the
+    # same side's packet before it (mod 2**32); None when either carried no ACK or the
+    # FIN is its side's first packet. 1 from a side whose peer's direction the capture
+    # lacks: it acknowledged its peer's FIN, which came first (an NDMP message is never
+    # 1 byte: flowcheck.verify.first_close). Not in the JSON.
+    fin_acked_new: int | None = None
     # The first bytes of each direction ("orig", "resp"), when the capture holds that
     # direction's start (its SYN, then data with no hole before them; as much of them as
     # the snap length kept): what tells another protocol on the NDMP port (flowcheck.sessions

@@ -277,8 +277,9 @@ class SegmentSink(Protocol):
     numbers and the stream ends), then `close` once when the capture ends.
     `wire_len` is the TCP payload length on the wire when the capture kept less of it
     (snap length: `payload` is then its first bytes); None means len(payload). The engine
-    passes it only for such cut packets, so a sink written before it existed still works
-    on full captures.
+    passes it only for such cut packets. `ack` is the packet's acknowledgement number
+    when its ACK flag is set, else None (and None for the few packets the engine kept
+    before it decided to tap the connection, which come before its first payload).
     `segment` may return False when the sink wants no more packets of that connection
     (it is not what the sink decodes): the engine may then stop tapping it, so the rest
     of a bulk stream costs no per-packet work. None (a sink that returns nothing) or True:
@@ -296,6 +297,7 @@ class SegmentSink(Protocol):
         ts: float,
         *,
         wire_len: int | None = None,
+        ack: int | None = None,
     ) -> bool | None: ...
 
     def close(self, uid: str) -> None: ...

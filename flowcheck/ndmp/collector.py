@@ -117,6 +117,8 @@ class _Control:
     # Keepalive probes each side sent that the other has not answered yet: those of the
     # first RST's side are NdmpStream.probes_before_reset.
     probes: ProbeTracker = field(default_factory=ProbeTracker)
+    # Each direction's latest acknowledgement number (NdmpStream.fin_acked_new).
+    acks: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for direction in ("orig", "resp"):
@@ -134,7 +136,8 @@ class NdmpCollector:
 
     # -- SegmentSink ---------------------------------------------------------------
     def segment(self, uid: str, direction: Direction, seq: int, flags: int, payload: bytes,
-                frame: int, ts: float, *, wire_len: int | None = None) -> bool:
+                frame: int, ts: float, *, wire_len: int | None = None,
+                ack: int | None = None) -> bool:
         """Take one packet of a tapped connection. Returns False once the connection is
         of no more use (not NDMP: decoding gave up; or closed), so the engine can stop
         tapping it and its bulk stays on the bulk path (model.SegmentSink)."""
@@ -160,6 +163,11 @@ class NdmpCollector:
             control.probes.packet(direction, seq, flags, packet[4], frame, ts)
         if flags & FIN and stream.fin is None:
             stream.fin = ControlPacket(*packet)
+            before = control.acks.get(direction)
+            if ack is not None and before is not None:
+                stream.fin_acked_new = (ack - before) % 2**32
+        if ack is not None:
+            control.acks[direction] = ack
         control.last = packet
         reassembler = control.reassemblers[direction]
         decoder = control.decoders[direction]

@@ -23,7 +23,10 @@ its close, before any packet of the session's data connections, ended as the cap
 began: nothing of the job while it ran is in the capture either (trial 15: a DMA's
 timeout FIN the capture's first packet, the agent's late connect retry and CONNECT_ERR
 after it). Either way the session is not a job of the capture (job_ended): what
-follows is that closed job's answer.
+follows is that closed job's answer. A capture of the agent's side only cannot show the
+close at all: when it holds no sign that the job ran in it (verify.unseen_running), the job
+may have ended so, and its aftermath is judged as a closed job's, its steps unknown
+(JobEnded.closed None).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from flowcheck.sessions.classify import rst_only
 from flowcheck.verify.context import Context
 from flowcheck.verify.details import span_words, syn_count
 from flowcheck.verify.refusals import refusal_how
+from flowcheck.verify.unseen_running import running_unseen, unseen_words
 
 # The TCP flags byte's bits (ControlPacket.flags).
 _FIN, _RST, _ACK = 0x01, 0x04, 0x10
@@ -94,8 +98,18 @@ def gone_before(ctx: Context, session: Session) -> ControlPacket | None:
 class JobEnded:
     """How a session's job had ended before the capture could see it run (job_ended)."""
 
-    closed: ControlPacket  # the RST of gone_before, or the close the capture began with
+    # The RST of gone_before, or the close the capture began with; None: the capture
+    # cannot show whether the job ran (verify.unseen_running), its close would be unseen.
+    closed: ControlPacket | None
     before_capture: bool  # gone_before: the close itself came before the capture
+
+    def ended_by(self, frame: int) -> bool:
+        """Had the job ended (or may it have: closed None) when the packet of `frame`
+        was sent? gone_before's RST answers the packets before it; a captured close
+        precedes what came after it."""
+        if self.closed is None:
+            return True
+        return self.closed.frame > frame if self.before_capture else self.closed.frame < frame
 
 
 def job_ended(ctx: Context, session: Session) -> JobEnded | None:
@@ -104,7 +118,9 @@ def job_ended(ctx: Context, session: Session) -> JobEnded | None:
     packet is its close (FIN or RST, either side; the start not captured) and no data
     connection of the session shows a packet before that close. None when a data
     connection of the session opened in the capture (the job moved or could move data:
-    what the capture shows of it is judged) or for any other session."""
+    what the capture shows of it is judged) or for any other session. Seen from the
+    agent's side only with no sign the job ran in the capture (unseen_running.running_unseen),
+    JobEnded(None, True): it may have ended so."""
     conns = [ctx.by_uid[uid] for uid in session.data_connections if uid in ctx.by_uid]
     if any(connection_outcome(c) in ("established", "midstream") and not rst_only(c)
            for c in conns):
@@ -112,6 +128,8 @@ def job_ended(ctx: Context, session: Session) -> JobEnded | None:
     gone = gone_before(ctx, session)
     if gone is not None:
         return JobEnded(gone, True)
+    if running_unseen(ctx, session):
+        return JobEnded(None, True)
     control = ctx.by_uid.get(session.control_uid)
     closed = control_close(ctx.stream_by_uid.get(session.control_uid))
     if control is None or control.syn_seen or closed is None \
@@ -125,7 +143,10 @@ def ended_words(session: Session, ended: JobEnded) -> str:
     """"before the capture started: the media server ... had closed the control
     connection by then (...)" or "as the capture began: the media server 10.77.0.1
     closed the control connection (FIN, frame 1), the first packet the capture holds of
-    the job"."""
+    the job"; for a close the capture cannot show (JobEnded.closed None), "... cannot be
+    seen" (unseen_running.unseen_words)."""
+    if ended.closed is None:
+        return unseen_words(session)
     if ended.before_capture:
         closed = closed_words(session, ended.closed, before_capture=True)
         return "before the capture started: " + closed.replace(

@@ -17,9 +17,9 @@ flowed, the job's end is what failed.
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, Session, Severity
-from flowcheck.sessions import closing
+from flowcheck.model import Connection, NdmpStream, Session, Severity
 from flowcheck.verify.context import Context
+from flowcheck.verify.first_close import answered_fin_words, first_closer, peer_fin_first
 from flowcheck.verify.rst_words import cited_rsts, reset_words
 
 
@@ -35,7 +35,11 @@ def closed_mid_job(ctx: Context, session: Session) -> tuple[list[int], str] | No
     control = ctx.by_uid[session.control_uid]
     if _has_error(ctx, session, "control_closed") and control.fin_frames:
         fin = control.fin_frames[0]
-        what = f"{_closer(session, control)} closed the control connection (FIN, frame {fin})"
+        stream = ctx.stream_by_uid.get(session.control_uid)
+        how = (answered_fin_words(control, stream)
+               if stream is not None and peer_fin_first(control, stream) else f"FIN, frame {fin}")
+        what = (f"{_closer(session, control, stream)} closed the control connection "
+                f"({how})")
         frames, code = [fin], "control_closed"
     elif (session.id in ctx.reset_mid_job and control.rst_frames
           and _has_error(ctx, session, "control_reset")):
@@ -54,9 +58,10 @@ def _has_error(ctx: Context, session: Session, code: str) -> bool:
                for f in ctx.findings)
 
 
-def _closer(session: Session, control: Connection) -> str:
+def _closer(session: Session, control: Connection, stream: NdmpStream | None) -> str:
     """"the agent 10.77.0.2" (a three-way job's agent by its role) or "the media server
-    10.77.0.1": the side whose close ended the session, as control_closed names it."""
-    if closing(control)[0] == "responder":
+    10.77.0.1": the side whose close ended the session, as control_closed names it
+    (first_close.first_closer)."""
+    if first_closer(control, stream) == "responder":
         return f"the {session.server_roles.get(control.resp_h, 'agent')} {control.resp_h}"
     return f"the media server {control.orig_h}"

@@ -70,7 +70,12 @@ def _failed(ctx: Context, conn: Connection) -> bool:
 
 
 def _opened(conn: Connection) -> bool:
-    return conn.syn_seen and connection_outcome(conn) == "established"
+    """Opened, its opening in the capture: the SYN, or the SYN-ACK when the capture holds
+    the listener's side only (a SPAN port that sees one way: the media server's SYN
+    travelled the way it lacks, as the refused attempt's did; the RST is then all of the
+    attempt it holds, flowcheck.sessions.classify.unseen_syn_refused). A connection the
+    capture shows no opening of (started before it) has no time to read a fallback by."""
+    return (conn.syn_seen or conn.synack_seen) and connection_outcome(conn) == "established"
 
 
 def _paired(failed: list[Connection], opened: list[tuple[Session, Connection]],
@@ -150,7 +155,7 @@ def report_fallback(ctx: Context, session: Session, conn: Connection,
                    f", {span_words(fallback.delay)} after its first attempt")
     ctx.add("ip_version_fallback",
             f"{_attempt_words(fallback)}; {after} after {since} "
-            f"the media server connected to {endpoint(job.resp_h, job.resp_p)} over "
+            f"{_connected(job)} {endpoint(job.resp_h, job.resp_p)} over "
             f"IPv{new} ({job.uid}){first_words}, and ran the job there (session "
             f"{fallback.session.id}): it fell back to "
             f"IPv{new}, as a dual-stack client does with a name that has both addresses "
@@ -166,6 +171,17 @@ def report_fallback(ctx: Context, session: Session, conn: Connection,
             "the job), which saves the failed attempt.",
             session=session, conn=conn,
             frames=[f for attempt in fallback.attempts for f in opening_frames(attempt)])
+
+
+def _connected(job: Connection) -> str:
+    """"the media server connected to" (its SYN captured), or "the agent answered (its
+    SYN-ACK; the media server's SYN is not in the capture) a connection to" when the
+    capture holds the listener's side only: the time read is the SYN-ACK's."""
+    if job.syn_seen:
+        return "the media server connected to"
+    return ("the agent answered (its SYN-ACK, frame "
+            f"{job.synack_frames[0]}; the media server's SYN is not in the capture) the "
+            "media server's connection to")
 
 
 def report_callback_fallback(ctx: Context, session: Session, callback: Connection) -> None:

@@ -62,12 +62,20 @@ def _spoke_ndmp(ctx: Context, session: Session) -> bool:
     the agent's NOTIFY_CONNECTION_STATUS)? Under a snap length that cut the messages'
     headers too (`-s 68`: 2 bytes of payload a packet), payload on the wire both ways
     stands for them (ndmjob-probes/probes-10000-media cut so read its probes of hosts
-    outside the configuration as the job's control_refused errors)."""
+    outside the configuration as the job's control_refused errors). In a capture of one
+    direction (a SPAN port that sees one way), messages from the side it holds and
+    payload from the other that the held side's ACKs show (Connection.orig_acked_unseen /
+    resp_acked_unseen above 1: more than a FIN) stand for them too: the uncaptured side
+    spoke, and what it said was answered in NDMP (the probes case cut to the agents'
+    packets read its probes as the job's control_refused errors again)."""
     stream = ctx.stream_by_uid.get(session.control_uid)
     directions = {m.direction for m in stream.messages} if stream else set()
     if {"orig", "resp"} <= directions:
         return True
     control = ctx.by_uid[session.control_uid]
+    if directions == {"resp"} and control.orig_acked_unseen > 1 \
+            or directions == {"orig"} and control.resp_acked_unseen > 1:
+        return True
     return bool(stream and stream.snap_cut and control.orig_bytes and control.resp_bytes)
 
 

@@ -65,7 +65,11 @@ def started_mid_session(ctx: Context, session: Session, conn: Connection) -> Non
     ended = "" if gone is None else (
         f" Its job had ended {ended_words(session, gone)}; what the capture holds of it "
         "(a refused connection, error replies) is that closed job's answer, not a failure, "
-        "and its steps after the control connection are not judged (not_applicable).")
+        "and its steps after the control connection are not judged (not_applicable)."
+        if gone.closed is not None else
+        f" But {ended_words(session, gone)}; what the capture holds of it (error replies, "
+        "a connect with no answer it could hold) may be a closed job's answer, so its steps "
+        "after the control connection are unknown.")
     ctx.add("capture_started_mid_session",
             f"{head}{matched}{hidden}{'were' if count > 1 else 'was'} matched to it by "
             f"direction and ports.{ended}", fix, session=session, conn=conn,

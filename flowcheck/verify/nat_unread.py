@@ -4,9 +4,9 @@ trial 26: a sniffer that lost the callback failed a job behind a masquerade).
 With no media servers configured, a profile whose agent calls back and a session that
 holds no callback although the job went past it (its step 2 `unknown`: went_on_words,
 a control connection opened before the capture, or a capture of one direction that
-lacks the agent's), while every media-side port of the
-session at its control connection's address is outside the media range (a NAT that maps
-ports picks them all; one inside is the host's own binding): its callback would show
+lacks the agent's), while every media-side port of the session at its control
+connection's address is outside the media range (a NAT that maps ports picks them all;
+one inside is the host's own binding): its callback would show
 the media server under its own address, or not, so judging those ports is a guess and
 flowcheck.verify.ranges does not (nat_unread). Decided here, once per session, because
 went_on reads the session's data, whose modules import ranges.

@@ -20,11 +20,18 @@ def agent_start(stream: NdmpStream, control: Connection) -> NdmpMessage | None:
     """The agent's last successful reply to a DATA_START_* request when the capture holds
     only the agent's direction of the control connection (one_sided "orig") and shows it
     readable from that reply on (snapped_halts.readable_from): where the job's start
-    shows when its request does not. None else."""
+    shows when its request does not. Without one, a three-way job's tape agent's last
+    successful MOVER_LISTEN reply whose endpoint a connection reached (its mover went
+    active: three_way_close.job_starts). None else."""
     if one_sided(control) != "orig":
         return None
     replies = [m for m in stream.messages if m.type == "reply" and m.direction == "resp"
                and message_op(m) in JOB_STARTS and not m.error]
+    if not replies:
+        reached = {a.frame for a in stream.announcements if a.used_by}
+        replies = [m for m in stream.messages if m.type == "reply" and m.direction == "resp"
+                   and message_op(m) == "MOVER_LISTEN" and not m.error
+                   and m.frame in reached]
     if not replies or not readable_from(stream, control, replies[-1].frame):
         return None
     return replies[-1]
@@ -34,7 +41,9 @@ def started_one_way(stream: NdmpStream, control: Connection) -> NdmpMessage | No
     """agent_start when the agent then closed the connection (its FIN) or reset it (a
     RST in its name: the second read of field check 41, the agent's own abort of the
     session read PASS) with no NOTIFY_*_HALTED after that reply; None else (any halt,
-    or the media server's close, keeps the session judged as before)."""
+    or the media server's close, keeps the session judged as before). The agent's FIN
+    may answer the media server's, which the capture lacks (first_close.peer_fin_first):
+    the job ended all the same, and control_closed names the media server."""
     closer, how = closing(control)
     end = (control.fin_frames[:1] if how == "FIN" else [control.resp_rst_frame])[0] \
         if closer == "responder" and (control.fin_frames or how == "RST") else 0

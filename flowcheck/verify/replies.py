@@ -82,15 +82,21 @@ def _error_reply(ctx: Context, session: Session, stream: NdmpStream, index: int,
         return  # the failed data connection is the root cause, already reported
     severity = reply_severity(op, stream, index)
     gone = job_ended(ctx, session)
-    if gone is not None and (gone.closed.frame > message.frame if gone.before_capture
-                             else gone.closed.frame < message.frame):
+    if gone is not None and gone.ended_by(message.frame):
         # The job had ended before the capture saw it run: its peer's late answer to a
-        # request of that closed job fails nothing.
-        _report_reply(ctx, session, [message], Severity.WARNING,
-                      f" The job had ended {ended_words(session, gone)}, so this is "
-                      "the answer of a job already closed, not an error the job met.",
-                      fix="Nothing to fix for this job: it had ended before the capture "
-                          "saw it run (start the capture before a job starts to judge it).")
+        # request of that closed job fails nothing. Seen from the agent's side only, it
+        # may have (verify.unseen_running): no failure the capture shows either.
+        _report_reply(ctx, session, [message], Severity.WARNING, (
+            f" The job had ended {ended_words(session, gone)}, so this is the answer of a "
+            "job already closed, not an error the job met." if gone.closed is not None else
+            f" But {ended_words(session, gone)}, so this may be the answer of a job already "
+            "closed: not an error the capture shows the job met."),
+            fix="Nothing to fix for this job: it had ended before the capture saw it run "
+                "(start the capture before a job starts to judge it)."
+                if gone.closed is not None else
+                "Capture both directions (on the media server itself, or a SPAN of both rx "
+                "and tx) from before the job starts to judge it; the media server's job log "
+                "says whether the job was still running then.")
         return
     if severity == Severity.ERROR:
         _report_reply(ctx, session, [message], severity,

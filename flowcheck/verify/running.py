@@ -4,6 +4,7 @@ running where the capture ends (capture_ended_early: flowcheck.verify.still_runn
 
 from __future__ import annotations
 
+from flowcheck.connections.endpoint import EVIDENCE_CAP
 from flowcheck.model import (
     Connection,
     ControlPacket,
@@ -13,7 +14,7 @@ from flowcheck.model import (
     Severity,
     endpoint,
 )
-from flowcheck.sessions import closing, message_op
+from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import reply_to, seen_closing
 from flowcheck.verify.aborted import closed_with_control, report_deferred
 from flowcheck.verify.context import Context
@@ -21,6 +22,7 @@ from flowcheck.verify.control_reset import halt_unanswered, report_reset
 from flowcheck.verify.control_stall import control_stall, no_messages, start_unseen
 from flowcheck.verify.cut_transfer import unseen_cut_transfers
 from flowcheck.verify.evidence import ended_early, stream_whole
+from flowcheck.verify.first_close import answered_fin_words, first_closer, peer_fin_first
 from flowcheck.verify.idle_bound import bounded_idle_words, data_end_in
 from flowcheck.verify.one_way_data import halts_unseen
 from flowcheck.verify.one_way_start import agent_start, one_way_words, started_one_way
@@ -115,6 +117,17 @@ def check_gave_up(ctx: Context) -> None:
             _closed(ctx, session, stream, control, starts[-1], len(starts))
 
 
+def gaps_before(control: Connection, frame: int) -> bool:
+    """Did the capture miss none of the control connection's bytes at or after `frame`:
+    none missed, or every gap (Connection.gap_frames: the packet after each, or the ACK
+    covering bytes never seen; all of them when fewer than EVIDENCE_CAP) before it?
+    Sniffer loss early in a job hides nothing of its end (ndmjob-idle/idle-rst-agent with
+    a DATA_GET_STATE request lost 10 s before the halt the RST answered read PASS)."""
+    frames = control.gap_frames
+    return not control.missed_bytes or (
+        0 < len(frames) < EVIDENCE_CAP and max(frames) < frame)
+
+
 def _halt_after(stream: NdmpStream, fin: ControlPacket | None) -> NdmpMessage | None:
     """The other side's first halt (NOTIFY_*_HALTED) after the control connection's first
     FIN `fin`; None when none or no FIN."""
@@ -157,9 +170,13 @@ def _check_running(ctx: Context, session: Session) -> None:
         return
     if not starts:
         return
-    reset = bool(control.rst_frames) and not control.missed_bytes
     halt = next((m for m in stream.messages if message_op(m) in HALTS
                  and ctx.order.later(m.frame, m.ts, starts[-1].frame, starts[-1].ts)), None)
+    # A reset is read when no control byte the capture missed may hide what came after
+    # the job's start (a halt) or, a halt seen, after the halt.
+    reset = bool(control.rst_frames) and gaps_before(control, starts[-1].frame)
+    reset_after_halt = bool(control.rst_frames) and halt is not None and gaps_before(
+        control, halt.frame)
     # A halt on the three-way job's other control connection (or a polled one) ended it
     # too, as open_transfer reads it: not still running.
     ended = halt is not None or halted_since(ctx, session, starts[-1])
@@ -183,7 +200,7 @@ def _check_running(ctx: Context, session: Session) -> None:
         # start request the capture lacks (open_transfer).
         if begun is None or open_transfer(ctx, session) is None:
             still_running(ctx, session, stream, starts[-1], len(starts))
-    elif (halt is not None and reset and not _closed_by_request(stream, control)
+    elif (reset_after_halt and not _closed_by_request(stream, control)
           and (halt_unanswered(ctx, stream, control, halt)
                or sent_after_reset(control) is not None
                or cut_after_reset(ctx, session) is not None
@@ -280,8 +297,10 @@ def _closed(ctx: Context, session: Session, stream: NdmpStream, control: Connect
     one_way: `start` is the agent's reply to the start request, the capture holding only
     the agent's direction (flowcheck.verify.one_way_start).
     """
-    by_agent = closing(control)[0] == "responder"
+    by_agent = first_closer(control, stream) == "responder"
     fin = control.fin_frames[0]
+    how = (answered_fin_words(control, stream) if peer_fin_first(control, stream)
+           else f"FIN, frame {fin}")
     last = next((m for m in reversed(stream.messages) if m.frame < fin), start)
     index = stream.messages.index(start)
     answered = start if one_way else reply_to(start, stream.messages[index + 1:])
@@ -295,7 +314,7 @@ def _closed(ctx: Context, session: Session, stream: NdmpStream, control: Connect
             f"{endpoint(control.resp_h, control.resp_p)} was closed by "
             + (f"{agent} {control.resp_h}" if by_agent else
                f"the media server {control.orig_h}")
-            + f" (FIN, frame {fin}) while {what} ({message_op(start)}, frame "
+            + f" ({how}) while {what} ({message_op(start)}, frame "
             f"{start.frame}, {unanswered}no NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED after "
             f"it; last NDMP message: frame {last.frame}). The job cannot go on without it. "
             + (one_way_words(control, start) if one_way else

@@ -10,7 +10,7 @@ from flowcheck.model import Connection, NdmpMessage, Session, Step, StepStatus
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions import message_op, one_sided
 from flowcheck.sessions.unseen import cut_last_word, side_words
-from flowcheck.verify.after_close import JobEnded, ended_words, job_ended, late_words
+from flowcheck.verify.after_close import job_ended
 from flowcheck.verify.answer_seen import (
     answer_seen,
     callback_due,
@@ -30,6 +30,7 @@ from flowcheck.verify.callback_unreached import (
     unreached_words,
 )
 from flowcheck.verify.capture_time import after, after_opened, time_enough
+from flowcheck.verify.closed_job import ended_step_of
 from flowcheck.verify.context import Context, endpoint, opening_frames
 from flowcheck.verify.data_flow import data_flow_step
 from flowcheck.verify.data_steps import announcement_step, data_connection_step
@@ -117,7 +118,7 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
     if ended is not None:
         # Its job had ended before the capture saw it run: the capture holds only that
         # closed job's aftermath, nothing of this step (trial 15 D6).
-        return _ended_step(ctx, session, spec, ended)
+        return ended_step_of(ctx, session, spec, ended)
     if spec.kind in SHARED_KINDS and holders:
         return shared_step(ctx, session, spec, holders)
     if spec.kind in _LATER and session.kind == "browse":
@@ -174,42 +175,6 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
     evaluate = {"control": _control, "callback": _callback, "announcement": announcement_step,
                 "data_connection": data_connection_step, "data_flow": data_flow_step}[spec.kind]
     return evaluate(ctx, session, spec, control)
-
-
-def _ended_step(ctx: Context, session: Session, spec: StepSpec, ended: JobEnded) -> Step:
-    """A later step of a session whose job had ended before the capture saw it run
-    (after_close.job_ended): not_applicable beside a session the capture saw run, else
-    unknown (the capture holds no job). The first says how, the data connection step
-    what became of the closed job's connects."""
-    first = next(s for s in ctx.profile.steps if s.kind != "control")
-    detail = ("not a job in the capture: its job had ended "
-              + (f"{ended_words(session, ended)}; what the capture holds of it after that "
-                 "(a late connect refused or unanswered, error replies) is that closed job's "
-                 "answer" if spec is first else f"(step {first.number})"))
-    # Beside a job the capture saw run, the aftermath is not the job's (trial 15 D6: it
-    # passes). Alone, it is all the capture holds: no job in it was seen, so nothing
-    # says whether the job meant works (unknown: inconclusive, as before trial 15).
-    status = "not_applicable"
-    if not any(other is not session and job_ended(ctx, other) is None
-               for other in ctx.sessions):
-        status = "unknown"
-        if spec is first:
-            detail = (f"unknown: {detail}; the capture holds no job that ran in it (start "
-                      "the capture before the job starts)")
-    if spec.kind != "data_connection":
-        return make_step(spec, status, detail=detail)
-    conns = [ctx.by_uid[uid] for uid in session.data_connections]
-    for conn in conns:
-        late = late_words(ctx, conn, closed_said=True)
-        if not late and conn.syn_frames:
-            count = len(conn.syn_frames)
-            late = (f"{'its SYN' if count == 1 else f'its {count} SYNs'} ({conn.uid}, "
-                    f"to {endpoint(conn.resp_h, conn.resp_p)}) came only after the close and "
-                    "got no answer: that closed job's connect, not this capture's")
-        if late:
-            detail += f"; {late}"
-    return make_step(spec, status, [c.uid for c in conns],
-                     [f for c in conns for f in opening_frames(c)], detail)
 
 
 def _note_cut_last_word(ctx: Context, session: Session) -> None:

@@ -1,0 +1,53 @@
+"""The steps after the control connection of a session whose job had ended before the
+capture saw it run (verify.after_close.job_ended): the capture holds only that closed
+job's aftermath, nothing of the step (trial 15 D6). Moved out of verify.steps, which
+calls it first for such a session; a job the capture cannot show running (its close
+unseen, verify.unseen_running) keeps its steps unknown.
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import Session, Step
+from flowcheck.profiles import StepSpec
+from flowcheck.verify.after_close import JobEnded, ended_words, job_ended, late_words
+from flowcheck.verify.context import Context, endpoint, opening_frames
+from flowcheck.verify.step_base import make_step
+from flowcheck.verify.unseen_running import unseen_end_step
+
+
+def ended_step_of(ctx: Context, session: Session, spec: StepSpec, ended: JobEnded) -> Step:
+    """A later step of a session whose job had ended before the capture saw it run
+    (after_close.job_ended): not_applicable beside a session the capture saw run, else
+    unknown (the capture holds no job). The first says how, the data connection step
+    what became of the closed job's connects."""
+    first = next(s for s in ctx.profile.steps if s.kind != "control")
+    if ended.closed is None:
+        return unseen_end_step(ctx, session, spec, first)
+    detail = ("not a job in the capture: its job had ended "
+              + (f"{ended_words(session, ended)}; what the capture holds of it after that "
+                 "(a late connect refused or unanswered, error replies) is that closed job's "
+                 "answer" if spec is first else f"(step {first.number})"))
+    # Beside a job the capture saw run, the aftermath is not the job's (trial 15 D6: it
+    # passes). Alone, it is all the capture holds: no job in it was seen, so nothing
+    # says whether the job meant works (unknown: inconclusive, as before trial 15).
+    status = "not_applicable"
+    if not any(other is not session and job_ended(ctx, other) is None
+               for other in ctx.sessions):
+        status = "unknown"
+        if spec is first:
+            detail = (f"unknown: {detail}; the capture holds no job that ran in it (start "
+                      "the capture before the job starts)")
+    if spec.kind != "data_connection":
+        return make_step(spec, status, detail=detail)
+    conns = [ctx.by_uid[uid] for uid in session.data_connections]
+    for conn in conns:
+        late = late_words(ctx, conn, closed_said=True)
+        if not late and conn.syn_frames:
+            count = len(conn.syn_frames)
+            late = (f"{'its SYN' if count == 1 else f'its {count} SYNs'} ({conn.uid}, "
+                    f"to {endpoint(conn.resp_h, conn.resp_p)}) came only after the close and "
+                    "got no answer: that closed job's connect, not this capture's")
+        if late:
+            detail += f"; {late}"
+    return make_step(spec, status, [c.uid for c in conns],
+                     [f for c in conns for f in opening_frames(c)], detail)

@@ -1,0 +1,47 @@
+"""Who closed a control connection first when the capture holds one side of it only.
+
+A capture of one direction (a SPAN port that sees one way, `tcpdump -Q in`) holds one
+side's FIN and never the other's. Its first FIN may answer a FIN the capture lacks: a
+TCP acknowledges its peer's FIN with the next sequence number (RFC 9293 3.6), and an
+NDMP message is never 1 byte (a 4-byte record mark and a 24-byte header at least: NDMP
+v4 section 2.1), so a first FIN whose ACK covers exactly one sequence number more than
+its side's packet before it acknowledged the peer's FIN, which came first
+(NdmpStream.fin_acked_new; trial27-three-way/3w-kill-t cut to the tape agent's packets:
+the DMA's close read as the agent's).
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import Connection, NdmpStream, endpoint
+from flowcheck.sessions import closing, one_sided
+from flowcheck.sessions.classify import Closer
+
+
+def peer_fin_first(control: Connection, stream: NdmpStream | None) -> bool:
+    """Did the side whose first FIN the capture shows close second: the capture holds no
+    packet of the other side (one_sided) and that FIN acknowledged one more sequence
+    number than its side's packet before it (the other side's FIN)?"""
+    if stream is None or stream.fin is None or stream.fin_acked_new != 1:
+        return False
+    missing = one_sided(control)
+    return missing is not None and missing != stream.fin.direction
+
+
+def first_closer(control: Connection, stream: NdmpStream | None) -> Closer:
+    """sessions.closing's closer, the other side when the FIN it rests on answered the
+    other side's FIN the capture lacks (peer_fin_first)."""
+    closer, how = closing(control)
+    if how == "FIN" and peer_fin_first(control, stream):
+        return "originator" if closer == "responder" else "responder"
+    return closer
+
+
+def answered_fin_words(control: Connection, stream: NdmpStream) -> str:
+    """The close's evidence when peer_fin_first: "its FIN, not in the capture: ... frame N
+    acknowledges it"."""
+    fin = stream.fin
+    assert fin is not None
+    host, port = ((control.resp_h, control.resp_p) if fin.direction == "resp"
+                  else (control.orig_h, control.orig_p))
+    return (f"its FIN, in the direction the capture lacks: {endpoint(host, port)}'s own FIN "
+            f"(frame {fin.frame}) acknowledges it")
