@@ -1,0 +1,78 @@
+"""Whether the control bytes the sniffer lost may hide a job's end.
+
+A message's absence is evidence only where the capture would show it: a halt
+(NOTIFY_*_HALTED) never notified, a job the DMA never stopped. Bytes the capture missed
+(Connection.missed_bytes) may hold such a message, but not every hole can: the NDMP
+sequence numbers around a hole say how many whole messages it held, and which they were
+when replies name them (flowcheck.ndmp.lost.hole_contents, NdmpStream.holes): a hole
+that held only replies to known requests, or requests the peer's replies name, none of
+them a halt or a request that ends the job, hides nothing of its end; nor does a hole
+before the event judged (a job's start, a halt). The sweep of single packets removed from
+stored failing captures found jobs read PASS on such holes: an agent killed mid-backup
+with its DATA_START_BACKUP reply lost (ndmjob-kill/agent-kill9-media without frame 20),
+a file-history segment of the agent's lost (ndmjob-pathloss/dma-killed-pathloss-media).
+"""
+
+from __future__ import annotations
+
+from flowcheck.connections.endpoint import EVIDENCE_CAP
+from flowcheck.model import Connection, NdmpMessage, NdmpStream, StreamHole
+from flowcheck.sessions import message_op
+from flowcheck.sessions.classify import JOB_STARTS
+
+# The DMA's requests that end a started job or its session.
+JOB_ENDS = frozenset({"DATA_STOP", "DATA_ABORT", "MOVER_STOP", "MOVER_ABORT", "MOVER_CLOSE",
+                      "CONNECT_CLOSE"})
+# The messages a hole must not hold for the job's end to be read without it: the halts
+# and the requests that end the job.
+_ENDS = JOB_ENDS | {"NOTIFY_DATA_HALTED", "NOTIFY_MOVER_HALTED"}
+
+
+def missed_from(control: Connection, stream: NdmpStream | None, frame: int) -> bool:
+    """May the control connection's bytes the capture missed hold a message sent at or
+    after `frame` that ends the job (a halt, a request ending the job or session)? No
+    when none was missed, or every gap (Connection.gap_frames: the packet after each, or
+    the ACK covering bytes never seen; the list whole) lies before `frame` or is a hole
+    of the stream whose whole messages the sequence numbers name, none of them such a
+    message (hole_harmless)."""
+    if not control.missed_bytes:
+        return False
+    gaps = control.gap_frames
+    if not gaps or len(gaps) < control.gaps or len(gaps) >= EVIDENCE_CAP:
+        return True  # gaps not all known by their frames
+    holes = {hole.frame: hole for hole in stream.holes} if stream is not None else {}
+    return any(gap >= frame and not hole_harmless(holes.get(gap)) for gap in gaps)
+
+
+def hole_harmless(hole: StreamHole | None) -> bool:
+    """Did the hole hold nothing but messages the sequence numbers name, none of them a
+    halt or a request that ends the job (None: no hole of the stream's, an ACK covering
+    bytes never seen with no data after them)?"""
+    return hole is not None and hole.held is not None and not any(
+        name.upper().removeprefix("NDMP_") in _ENDS for name in hole.held)
+
+
+def harmless_frames(stream: NdmpStream) -> set[int]:
+    """The frames a stream's unread records may be reported at (ndmp_partial) that hide
+    no message: the packets after its harmless holes (hole_harmless) and the first frames
+    of messages read with their body broken off by a hole (header read, `partial`)."""
+    return ({hole.frame for hole in stream.holes if hole_harmless(hole)}
+            | {m.frame for m in stream.messages if m.partial})
+
+
+def lost_start(stream: NdmpStream) -> NdmpMessage | None:
+    """The agent's last successful reply to a DATA_START_* request the sniffer lost: its
+    request not among the messages read, a hole of the DMA's direction named it (its
+    sequence number the reply's `reply_sequence`: NdmpStream.holes). Where the job's start
+    shows when its request does not (ndmjob-kill/agent-kill9-media without its frame 19,
+    the DATA_START_BACKUP request: an agent killed mid-backup read PASS). None else."""
+    asked = {(m.direction, m.sequence) for m in stream.messages if m.type == "request"}
+    lost = {name for hole in stream.holes if hole.held for name in hole.held}
+    replies = [m for m in stream.messages if m.type == "reply" and not m.error
+               and message_op(m) in JOB_STARTS and m.name in lost
+               and (_other(m.direction), m.reply_sequence) not in asked]
+    return replies[-1] if replies else None
+
+
+def _other(direction: str) -> str:
+    return "resp" if direction == "orig" else "orig"
