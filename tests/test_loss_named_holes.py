@@ -31,6 +31,8 @@ CUTS = [
     ("ndmjob-pathloss", "dma-killed-pathloss-media", 31, "control_closed"),
     # the agent's DATA_GET_STATE reply
     ("trial41-paths", "control-reset-agent-firewall-route-back", 20, "control_reset"),
+    # a three-way job's MOVER_LISTEN request: the tape agent's reply names it
+    ("trial27-three-way", "3w-moverkill-t", 19, "control_closed"),
 ]
 
 

@@ -16,13 +16,15 @@ a file-history segment of the agent's lost (ndmjob-pathloss/dma-killed-pathloss-
 from __future__ import annotations
 
 from flowcheck.connections.endpoint import EVIDENCE_CAP
-from flowcheck.model import Connection, NdmpMessage, NdmpStream, StreamHole
+from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, StreamHole
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS
 
 # The DMA's requests that end a started job or its session.
 JOB_ENDS = frozenset({"DATA_STOP", "DATA_ABORT", "MOVER_STOP", "MOVER_ABORT", "MOVER_CLOSE",
                       "CONNECT_CLOSE"})
+# The requests that make a three-way job's mover active (three_way_close.MOVER_STARTS).
+MOVER_STARTS = frozenset({"MOVER_LISTEN", "MOVER_CONNECT"})
 # The messages a hole must not hold for the job's end to be read without it: the halts
 # and the requests that end the job.
 _ENDS = JOB_ENDS | {"NOTIFY_DATA_HALTED", "NOTIFY_MOVER_HALTED"}
@@ -60,18 +62,29 @@ def harmless_frames(stream: NdmpStream) -> set[int]:
             | {m.frame for m in stream.messages if m.partial})
 
 
-def lost_start(stream: NdmpStream) -> NdmpMessage | None:
-    """The agent's last successful reply to a DATA_START_* request the sniffer lost: its
-    request not among the messages read, a hole of the DMA's direction named it (its
-    sequence number the reply's `reply_sequence`: NdmpStream.holes). Where the job's start
-    shows when its request does not (ndmjob-kill/agent-kill9-media without its frame 19,
-    the DATA_START_BACKUP request: an agent killed mid-backup read PASS). None else."""
+def lost_start(stream: NdmpStream, session: Session) -> NdmpMessage | None:
+    """The last successful reply to a start request the sniffer lost: its request not
+    among the messages read, a hole of the requester's direction named it (its sequence
+    number the reply's `reply_sequence`: NdmpStream.holes). A DATA_START_* reply; else, a
+    MOVER_LISTEN or MOVER_CONNECT reply whose announced endpoint a connection of the
+    session reached (the mover went active) and no request ending the job after it
+    (three_way_close.job_starts). Where the job's
+    start shows when its request does not (ndmjob-kill/agent-kill9-media without its
+    frame 19, the DATA_START_BACKUP request: an agent killed mid-backup read PASS;
+    trial27-three-way/3w-moverkill-t without its MOVER_LISTEN request). None else."""
     asked = {(m.direction, m.sequence) for m in stream.messages if m.type == "request"}
     lost = {name for hole in stream.holes if hole.held for name in hole.held}
     replies = [m for m in stream.messages if m.type == "reply" and not m.error
-               and message_op(m) in JOB_STARTS and m.name in lost
-               and (_other(m.direction), m.reply_sequence) not in asked]
-    return replies[-1] if replies else None
+               and m.name in lost and (_other(m.direction), m.reply_sequence) not in asked]
+    starts = [m for m in replies if message_op(m) in JOB_STARTS]
+    if starts:
+        return starts[-1]
+    reached = {a.frame for a in session.announced if a.used_by}
+    movers = [m for m in replies if message_op(m) in MOVER_STARTS and m.frame in reached]
+    if not movers or any(m.type == "request" and message_op(m) in JOB_ENDS
+                         and m.frame > movers[-1].frame for m in stream.messages):
+        return None  # none, or the DMA stopped the mover after it
+    return movers[-1]
 
 
 def _other(direction: str) -> str:
