@@ -33,6 +33,9 @@ CUTS = [
     ("trial41-paths", "control-reset-agent-firewall-route-back", 20, "control_reset"),
     # a three-way job's MOVER_LISTEN request: the tape agent's reply names it
     ("trial27-three-way", "3w-moverkill-t", 19, "control_closed"),
+    # the agent's direction only: its DATA_LISTEN reply, just before its DATA_START_BACKUP
+    # reply (the hole is known by the start's own packet: it lies before it)
+    ("field38-matrix", "agent-killed-one-direction-in", 11, "control_closed"),
 ]
 
 
@@ -45,13 +48,15 @@ def _config(folder: str, name: str) -> Path:
                          ids=[f"{c[1]}-{c[2]}" for c in CUTS])
 def test_one_named_packet_lost_keeps_the_failure(tmp_path: Path, folder: str, name: str,
                                                   frame: int, code: str) -> None:
-    linktype, records = read_records(CAPTURES / folder / f"{name}.pcap.gz")
+    linktype, records = read_records(next(
+        p for p in (CAPTURES / folder).iterdir()
+        if p.name in (f"{name}.pcap", f"{name}.pcap.gz")))
     cut = write_records(tmp_path / "cut.pcap", linktype,
                         records[:frame - 1] + records[frame:])
     analysis = stored_analysis(cut, config_path=_config(folder, name))
     assert analysis.verdict == "fail"
     assert code in {f.code for f in errors(analysis)}
-    assert any(f.code == "capture_loss" for f in analysis.findings)
+    assert any(f.code in ("capture_loss", "ndmp_partial") for f in analysis.findings)
 
 
 def _message(frame: int, direction: str, sequence: int, kind: str, name: str,

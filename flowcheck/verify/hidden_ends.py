@@ -31,19 +31,21 @@ _ENDS = JOB_ENDS | {"NOTIFY_DATA_HALTED", "NOTIFY_MOVER_HALTED"}
 
 
 def missed_from(control: Connection, stream: NdmpStream | None, frame: int) -> bool:
-    """May the control connection's bytes the capture missed hold a message sent at or
-    after `frame` that ends the job (a halt, a request ending the job or session)? No
-    when none was missed, or every gap (Connection.gap_frames: the packet after each, or
-    the ACK covering bytes never seen; the list whole) lies before `frame` or is a hole
-    of the stream whose whole messages the sequence numbers name, none of them such a
-    message (hole_harmless)."""
+    """May the control connection's bytes the capture missed hold a message sent after
+    `frame` that ends the job (a halt, a request ending the job or session)? No when none
+    was missed, or every gap (Connection.gap_frames: the packet after each, or the ACK
+    covering bytes never seen; the list whole) is known by `frame` or an earlier one
+    (the bytes were sent before that packet: field38-matrix/agent-killed-one-direction-in
+    without the DATA_LISTEN reply just before the DATA_START_BACKUP reply read PASS) or
+    is a hole of the stream whose whole messages the sequence numbers name, none of them
+    such a message (hole_harmless)."""
     if not control.missed_bytes:
         return False
     gaps = control.gap_frames
     if not gaps or len(gaps) < control.gaps or len(gaps) >= EVIDENCE_CAP:
         return True  # gaps not all known by their frames
     holes = {hole.frame: hole for hole in stream.holes} if stream is not None else {}
-    return any(gap >= frame and not hole_harmless(holes.get(gap)) for gap in gaps)
+    return any(gap > frame and not hole_harmless(holes.get(gap)) for gap in gaps)
 
 
 def hole_harmless(hole: StreamHole | None) -> bool:

@@ -94,7 +94,8 @@ def readable_from(stream: NdmpStream, control: Connection, frame: int) -> bool:
     unread = [f for f in stream.findings if f.code in UNREAD_STREAM]
     if stream.snap_cut:  # bodies cut: every record whose header was cut came before it
         return all(last < frame for last in stream.unread_last.values())
-    harmless = harmless_frames(stream)
+    # A hole known by `frame` itself (the packet after it) lies before its message.
+    harmless = harmless_frames(stream) | ({frame} & {hole.frame for hole in stream.holes})
     return all(finding.frames and all(f < frame or f in harmless for f in finding.frames)
                for finding in unread)
 
