@@ -83,3 +83,24 @@ def test_hole_contents_names_replies_and_requests_never_posts() -> None:
     messages.sort(key=lambda m: m.frame)
     assert hole_contents("orig", [5], messages) == [("NDMP_CONNECT_CLIENT_AUTH",)]
     assert hole_contents("resp", [7, 9], messages) == [("NDMP_DATA_START_BACKUP",), None]
+
+
+@pytest.mark.parametrize(("folder", "name", "frame"), [
+    # the DMA's DATA_CONNECT request (the mover's address): the tape agent's reset of the
+    # data connection, the root cause, cannot be tied to the session
+    ("trial27-three-way", "3w-full-a.pcap.gz", 11),
+    # the agent's error reply to DATA_START_BACKUP: the DMA closed the session at once
+    ("trial39-server-errors", "start-backup-before-data-connect.pcap", 17),
+], ids=["announcement", "start-reply"])
+def test_a_named_hole_that_hides_the_job_itself_keeps_it_unjudged(
+        tmp_path: Path, folder: str, name: str, frame: int) -> None:
+    """A lost announcement with no data connection tied to the session, or a lost reply
+    to the start followed by signs it refused the job, leaves the control connection's
+    end unread: inconclusive, not control_closed / control_reset (a wrong root cause)."""
+    linktype, records = read_records(CAPTURES / folder / name)
+    cut = write_records(tmp_path / "cut.pcap", linktype,
+                        records[:frame - 1] + records[frame:])
+    stem = name.removesuffix(".gz").removesuffix(".pcap")
+    analysis = stored_analysis(cut, config_path=_config(folder, stem))
+    assert analysis.verdict == "inconclusive"
+    assert not {"control_closed", "control_reset"} & {f.code for f in analysis.findings}

@@ -64,6 +64,23 @@ def harmless_frames(stream: NdmpStream) -> set[int]:
             | {m.frame for m in stream.messages if m.partial})
 
 
+# The messages that carry a data endpoint (flow-model.md: the listener's reply, the
+# connector's request).
+_ANNOUNCING = frozenset({"DATA_LISTEN", "MOVER_LISTEN", "DATA_CONNECT", "MOVER_CONNECT"})
+
+
+def announcement_lost(stream: NdmpStream | None, session: Session) -> bool:
+    """Did a hole hold a message announcing a data endpoint (its request or reply) while
+    no data connection is tied to the session? Its data connection, and a failure of it
+    that would be the job's root cause (data_reset, data_aborted), cannot be seen: a
+    close of the control connection after it is no failure of its own
+    (trial27-three-way/3w-full-a without its DATA_CONNECT request read control_closed,
+    the tape agent's reset of the data connection unseen)."""
+    return stream is not None and not session.data_connections and any(
+        name.upper().removeprefix("NDMP_") in _ANNOUNCING
+        for hole in stream.holes if hole.held for name in hole.held)
+
+
 def lost_start(stream: NdmpStream, session: Session) -> NdmpMessage | None:
     """The last successful reply to a start request the sniffer lost: its request not
     among the messages read, a hole of the requester's direction named it (its sequence

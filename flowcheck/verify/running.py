@@ -21,8 +21,9 @@ from flowcheck.verify.control_reset import halt_unanswered, report_reset
 from flowcheck.verify.control_stall import control_stall, no_messages, start_unseen
 from flowcheck.verify.cut_transfer import unseen_cut_transfers
 from flowcheck.verify.evidence import ended_early, stream_whole
-from flowcheck.verify.hidden_ends import lost_start, missed_from
+from flowcheck.verify.hidden_ends import announcement_lost, lost_start, missed_from
 from flowcheck.verify.idle_bound import bounded_idle_words, data_end_in
+from flowcheck.verify.lost_reply import failure_signs
 from flowcheck.verify.one_way_data import halts_unseen
 from flowcheck.verify.one_way_start import agent_start, one_way_words, started_one_way
 from flowcheck.verify.open_transfer import open_transfer, polled_halted, report_open_transfer
@@ -167,7 +168,11 @@ def _check_running(ctx: Context, session: Session) -> None:
     # sniffer loss early in a job, or a hole the sequence numbers name, hides nothing of
     # its end; ndmjob-idle/idle-rst-agent without a DATA_GET_STATE request lost 10 s
     # before the halt the RST answered read PASS).
-    reset = bool(control.rst_frames) and not missed_from(control, stream, starts[-1].frame)
+    # Nor when a lost announcement hides the data connection (a failure of it the root
+    # cause), or a lost reply to the start may have refused it.
+    judged = not missed_from(control, stream, starts[-1].frame) and not (
+        announcement_lost(stream, session) or _start_refused(ctx, session, stream, starts))
+    reset = bool(control.rst_frames) and judged
     reset_after_halt = bool(control.rst_frames) and halt is not None and not missed_from(
         control, stream, halt.frame)
     # A halt on the three-way job's other control connection (or a polled one) ended it
@@ -176,7 +181,7 @@ def _check_running(ctx: Context, session: Session) -> None:
     closable = (halt is None and bool(control.fin_frames)
                 and (stream_whole(ctx, session, stream)
                      or headers_whole(ctx, session, stream)
-                     or whole_after(ctx, session, stream, starts[-1].frame))
+                     or (whole_after(ctx, session, stream, starts[-1].frame) and judged))
                 and not polled_halted(ctx, stream, starts[-1].frame, starts[-1].ts))
     if closable and reset and closed_before_reset(stream) is not None:
         # The side closed it, then its TCP reset the peer's later packets.
@@ -270,6 +275,16 @@ def _stalled(ctx: Context, session: Session, stream: NdmpStream, control: Connec
                     else control.last_frame, *([end.frame] if end is not None else [])],
             ts=(fin.ts if fin is not None else last.ts if last is not None
                 else control.last_ts), cause="control")
+
+
+def _start_refused(ctx: Context, session: Session, stream: NdmpStream,
+                   starts: list[NdmpMessage]) -> bool:
+    """Did the sniffer lose the reply to the job's last start request, and did the
+    session then do what a refusal brings (lost_reply.failure_signs: the DMA closed the
+    session at once)? Whether the job ran cannot be seen (trial39-server-errors/
+    start-backup-before-data-connect without its error reply read control_reset)."""
+    return any(r.frame == starts[-1].frame for r in stream.lost_replies) and bool(
+        failure_signs(ctx, session, stream, starts[-1]))
 
 
 def _closed_by_request(stream: NdmpStream, control: Connection) -> bool:
