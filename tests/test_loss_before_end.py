@@ -1,5 +1,5 @@
 """Sniffer loss early in a job hides nothing of its end
-(flowcheck.verify.running.gaps_before)."""
+(flowcheck.verify.hidden_ends.missed_from)."""
 
 from __future__ import annotations
 

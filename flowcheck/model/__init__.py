@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         NdmpAddress,
         NdmpMessage,
         NdmpStream,
+        StreamHole,
     )
     from flowcheck.model.session import LocalData, LocalReason, Session, Step, StepStatus
 
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 # package's import (about 40 M instructions of every `python -m flowcheck.connections`
 # run, issue 7). `from flowcheck.model import Session` works as before.
 _LATER = {name: "ndmp" for name in ("Announcement", "ControlPacket", "NdmpAddress",
-                                    "NdmpMessage", "NdmpStream")}
+                                    "NdmpMessage", "NdmpStream", "StreamHole")}
 _LATER.update({name: "session" for name in ("LocalData", "LocalReason", "Session", "Step",
                                             "StepStatus")})
 
@@ -75,5 +76,6 @@ __all__ = [
     "SideEvidence",
     "Step",
     "StepStatus",
+    "StreamHole",
     "endpoint",
 ]

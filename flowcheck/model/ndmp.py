@@ -109,6 +109,19 @@ class Announcement:
         }
 
 @fields_dataclass(slots=True, frozen=True)
+class StreamHole:
+    """A hole the capture left in one direction of a control stream (bytes never
+    captured, then more data): the direction, the first frame after it, and the names of
+    the whole messages it held ("NDMP_DATA_GET_STATE"; () for none: only parts of
+    messages whose headers were read) when the NDMP sequence numbers around it tell them
+    all (flowcheck.ndmp.lost.hole_contents), else None (NdmpStream.holes)."""
+
+    direction: Direction
+    frame: int
+    held: tuple[str, ...] | None
+
+
+@fields_dataclass(slots=True, frozen=True)
 class ControlPacket:
     """One TCP packet of a control connection as the NDMP collector saw it (NdmpStream
     .reset, .before_reset): direction, frame, ts (seconds, capture clock), flags (the
@@ -179,6 +192,9 @@ class NdmpStream:
     # frame order: what a lost reply may hide (flowcheck.verify.lost_reply). Not in
     # the JSON.
     lost_replies: list[NdmpMessage] = field(default_factory=list)
+    # The holes the sniffer left in either direction, in frame order: which may hide a
+    # message that decides the job (flowcheck.verify.hidden_ends). Not in the JSON.
+    holes: list[StreamHole] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {

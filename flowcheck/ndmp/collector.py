@@ -14,6 +14,7 @@ from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Announcement, ControlPacket, Direction, NdmpMessage, NdmpStream
 from flowcheck.ndmp.findings import StreamFindings
 from flowcheck.ndmp.keepalive import ProbeTracker
+from flowcheck.ndmp.lost import stream_holes
 from flowcheck.ndmp.messages import decode_body, fitting_versions
 from flowcheck.ndmp.protocol import (
     FRAGMENT_LENGTH_MASK,
@@ -119,6 +120,10 @@ class _Control:
     probes: ProbeTracker = field(default_factory=ProbeTracker)
     # Each direction's latest acknowledgement number (NdmpStream.fin_acked_new).
     acks: dict[str, int] = field(default_factory=dict)
+    # Per direction, the first frame after each hole the reassembly found (NdmpStream
+    # .holes).
+    hole_frames: dict[str, list[int]] = field(
+        default_factory=lambda: {"orig": [], "resp": []})
 
     def __post_init__(self) -> None:
         for direction in ("orig", "resp"):
@@ -180,7 +185,7 @@ class NdmpCollector:
             decoder.start_mid_stream()
         if deliveries and not fed_before and reassembler.syn_seen:
             _note_opening(stream, direction, deliveries[0])
-        self._feed(control, decoder, deliveries)
+        self._feed(control, direction, decoder, deliveries)
         if deliveries:
             self._drain(control, direction)
         return not control.given_up
@@ -192,7 +197,8 @@ class NdmpCollector:
         if not control.given_up:
             for direction in ("orig", "resp"):
                 decoder = control.decoders[direction]
-                self._feed(control, decoder, control.reassemblers[direction].close())
+                self._feed(control, direction, decoder,
+                           control.reassemblers[direction].close())
                 decoder.receive_eof()
                 self._drain(control, direction)
         control.closed = True
@@ -218,6 +224,7 @@ class NdmpCollector:
             stream.messages = replies_after_requests(stream.messages)
             stream.snap_finding, stream.findings = control.findings.build(stream.messages)
             stream.lost_replies = control.findings.lost_requests(stream.messages)
+            stream.holes = stream_holes(control.hole_frames, stream.messages)
             # One that carried no NDMP byte is kept for its close (FIN or RST): what
             # ended the control connection is evidence of a job's end, whatever
             # direction the capture holds (field check 20, D8).
@@ -228,7 +235,8 @@ class NdmpCollector:
 
     # -- decoding ------------------------------------------------------------------
     @staticmethod
-    def _feed(control: _Control, decoder: NdmpStreamDecoder, items: list[Delivery]) -> None:
+    def _feed(control: _Control, direction: str, decoder: NdmpStreamDecoder,
+              items: list[Delivery]) -> None:
         for item in items:
             if isinstance(item, Chunk):
                 decoder.receive_data(item.data, item.frame, item.ts)
@@ -237,6 +245,7 @@ class NdmpCollector:
                     decoder.receive_cut(item.cut, item.frame, item.ts)
             else:
                 decoder.receive_gap(item.missing, item.frame, item.ts)
+                control.hole_frames[direction].append(item.frame)
 
     def _drain(self, control: _Control, direction: str) -> None:
         decoder = control.decoders[direction]

@@ -9,7 +9,7 @@ reply answers, sent before the side's next message, say which replies they were.
 
 from __future__ import annotations
 
-from flowcheck.model import NdmpMessage
+from flowcheck.model import NdmpMessage, StreamHole
 
 HOLES_NAMED = 3  # holes described in one finding
 _MOST_MISSING = 1000  # a larger step between sequence numbers is no count of messages
@@ -45,6 +45,54 @@ def lost_requests(direction: str, frames: list[int], messages: list[NdmpMessage]
     taken: set[int] = set()
     return [request for frame in frames
             for request in _held(frame, own, messages, taken)[1]]
+
+
+def stream_holes(frames: dict[str, list[int]], messages: list[NdmpMessage]
+                 ) -> list[StreamHole]:
+    """The holes of both directions (`frames`: per direction, the first frame after each)
+    in frame order, each with the whole messages the sequence numbers say it held
+    (hole_contents): NdmpStream.holes."""
+    holes = [StreamHole(direction, frame, held)  # type: ignore[arg-type]
+             for direction, after in frames.items()
+             for frame, held in zip(after, hole_contents(direction, after, messages),
+                                    strict=True)]
+    return sorted(holes, key=lambda hole: hole.frame)
+
+
+def hole_contents(direction: str, frames: list[int], messages: list[NdmpMessage]
+                  ) -> list[tuple[str, ...] | None]:
+    """For each hole in `direction` (each known by the packet after it, `frames`, in
+    frame order), the names of the whole messages it held when the sequence numbers tell
+    them all, else None: () when the side's messages around it are numbered one after
+    the other (it held only parts of messages whose headers were read); otherwise each
+    of its missing numbers is a request of the side that a reply of the other side names
+    (`reply_sequence`: a reply carries its request's code), or one of the replies to the
+    other side's requests sent before the hole that no captured reply answers. A post
+    (NOTIFY_*, LOG_*) is never named: a hole that may hold one is None."""
+    own = [m for m in messages if m.direction == direction]
+    replied = {m.reply_sequence for m in own if m.type == "reply"}
+    taken: set[int] = set()
+    out: list[tuple[str, ...] | None] = []
+    for frame in frames:
+        before = next((m for m in reversed(own) if m.frame < frame), None)
+        after = next((m for m in own if m.frame >= frame), None)
+        if before is None or after is None or not (
+                0 <= after.sequence - before.sequence - 1 < _MOST_MISSING):
+            out.append(None)
+            continue
+        numbers = range(before.sequence + 1, after.sequence)
+        named = {m.reply_sequence: m.name for m in messages if m.direction != direction
+                 and m.type == "reply" and m.reply_sequence in numbers}
+        rest = len(numbers) - len(named)
+        answers = [m for m in messages if m.direction != direction
+                   and m.type == "request" and m.frame < frame and m.frame not in taken
+                   and m.sequence not in replied and m.name not in _NO_REPLY][:rest]
+        if len(answers) < rest:
+            out.append(None)
+            continue
+        taken.update(m.frame for m in answers)
+        out.append(tuple([*named.values(), *(m.name for m in answers)]))
+    return out
 
 
 def _held(frame: int, own: list[NdmpMessage], messages: list[NdmpMessage],

@@ -25,6 +25,7 @@ from flowcheck.verify.details import (
 from flowcheck.verify.evidence import flow_hidden, is_open, judged
 from flowcheck.verify.filtered import data_unseen
 from flowcheck.verify.local import local_flow_step, only_local
+from flowcheck.verify.missed_halt import halt_missed_words
 from flowcheck.verify.not_started import not_started_words
 from flowcheck.verify.one_way_data import unclosed_words
 from flowcheck.verify.one_way_end import halt_unended_words, unfinished_one_way_words
@@ -112,6 +113,7 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
                              unfinished_one_way_words(ctx, session),
                              halt_unended_words(ctx, session),
                              halt_unread_words(ctx, session),
+                             halt_missed_words(ctx, session),
                              cut_halt_words(ctx, session),
                              unjudged_halt_words(ctx, session, halt) if halt else None,
                              unclosed_words(ctx, session)) if w]

@@ -32,7 +32,12 @@ def check_order(ctx: Context, session: Session) -> None:
 
     # A data connection without its SYN opened before it was first captured: when, the
     # capture cannot tell (trial 18 D7: files joined out of time order).
-    data = [conn for u in session.data_connections if (conn := ctx.by_uid[u]).syn_seen]
+    # Nor one matched by direction and ports only (Session.port_matched: its
+    # announcement not in the capture): with concurrent jobs it may be another
+    # session's, so it says nothing of this one's order (lab/concurrent-jobs without one
+    # DATA_LISTEN reply read FAIL, the other job's data connection taken for this one's).
+    data = [conn for u in session.data_connections
+            if (conn := ctx.by_uid[u]).syn_seen and u not in session.port_matched]
     if not data:
         return
     first_data = min(data, key=order)

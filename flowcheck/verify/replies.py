@@ -52,6 +52,8 @@ def check_replies(ctx: Context) -> None:
         if stream is not None and not ctx.causes.get(session.id):
             for message in stream.messages:
                 _halt(ctx, session, message)
+            for reply, halt in _polled_halts(ctx, session, stream):
+                _halt(ctx, session, reply, halt)
 
 
 def reply_severity(op: str, stream: NdmpStream, index: int) -> Severity:
@@ -284,12 +286,52 @@ def abnormal_reason(message: NdmpMessage) -> str | None:
     return None if reason is None or reason in (normal, "NA") else reason
 
 
-def _halt(ctx: Context, session: Session, message: NdmpMessage) -> None:
-    reason = abnormal_reason(message)
+# The state replies that say a service halted (NDMP v3/v4 DATA_GET_STATE and
+# MOVER_GET_STATE: `state` HALTED, with its `halt_reason`) and the post that notifies it.
+_STATE_HALTS = {"DATA_GET_STATE": ("NOTIFY_DATA_HALTED", 2),
+                "MOVER_GET_STATE": ("NOTIFY_MOVER_HALTED", 4)}
+
+
+def _polled_halts(ctx: Context, session: Session, stream: NdmpStream
+                  ) -> list[tuple[NdmpMessage, str]]:
+    """(the first state reply saying its service halted with an abnormal reason, the
+    halt it stands for) for each service whose NOTIFY_*_HALTED the control stream lacks
+    while the sniffer lost bytes of it: the post may be what was lost, the DMA's poll
+    still read the reason (trial39-server-errors/tape-full-mover-paused-eom without its
+    NOTIFY_MOVER_HALTED ABORTED read PASS). [] for a stream of which nothing was missed."""
+    control = ctx.by_uid.get(session.control_uid)
+    if control is None or not control.missed_bytes:
+        return []
+    found = []
+    for op, (halt, state) in _STATE_HALTS.items():
+        if any(message_op(m) == halt for m in stream.messages):
+            continue
+        reply = next((m for m in stream.messages if m.type == "reply" and not m.error
+                      and message_op(m) == op and m.body.get("state") == state
+                      and _reason(m, halt) not in (None, HALTS[halt][1], "NA")), None)
+        if reply is not None:
+            found.append((reply, halt))
+    return found
+
+
+def _reason(message: NdmpMessage, halt: str) -> str | None:
+    """The halt reason `message` gives in the words of the halt `halt` (HALTS)."""
+    prefix, _, names = HALTS[halt]
+    return halt_reason(message, prefix, names)
+
+
+def _halt(ctx: Context, session: Session, message: NdmpMessage,
+          polled: str | None = None) -> None:
+    """data_halted_abnormally for a NOTIFY_*_HALTED with an abnormal reason; polled: the
+    halt a state reply `message` stands for (_polled_halts)."""
+    reason = abnormal_reason(message) if polled is None else _reason(message, polled)
     if reason is None:
         return
-    op = message_op(message)
+    op = polled or message_op(message)
     what = "data agent" if op == "NOTIFY_DATA_HALTED" else "mover (tape side)"
+    where = (f"frame {message.frame}" if polled is None else
+             f"{message_op(message)} reply, frame {message.frame}: its {polled} is not in "
+             "the capture, whose control stream the sniffer lost bytes of")
     # From the wire: control characters escaped (the message reaches terminals).
     text = printable_name(str(message.body.get("text") or message.body.get("reason_text") or ""))
     # A CONNECT_ERROR just after a data connection's abortive close: the reset is named
@@ -303,7 +345,7 @@ def _halt(ctx: Context, session: Session, message: NdmpMessage) -> None:
     if paused is not None:
         own, own_frames = own + paused[1], [*own_frames, paused[0].frame]
     ctx.add("data_halted_abnormally",
-            f"The {what} halted with reason {reason} (frame {message.frame})"
+            f"The {what} halted with reason {reason} ({where})"
             + (f": {text}" if text else "") + "; the backup or restore did not complete."
             + (abortive_words(found, session, f"the {what}") if found else own),
             abortive_fix(found, session) if found else paused[2] if paused is not None

@@ -131,8 +131,9 @@ def pause_before(messages: list[NdmpMessage], halt: NdmpMessage
     """The last NOTIFY_MOVER_PAUSED before `halt` (a mover halted ABORTED) whose reason
     explains it (EOM, MEDIA_ERROR, EOF), with what it means and its fix: the backup
     application aborted the job because the mover could not go on (field check 39
-    t03b: a full tape read as "an operator's cancel"); None when none came."""
-    if message_op(halt) != "NOTIFY_MOVER_HALTED":
+    t03b: a full tape read as "an operator's cancel"); None when none came. `halt` may
+    be the MOVER_GET_STATE reply that stands for a halt the sniffer lost."""
+    if message_op(halt) not in ("NOTIFY_MOVER_HALTED", "MOVER_GET_STATE"):
         return None
     found = None
     for message in messages:

@@ -4,7 +4,6 @@ running where the capture ends (capture_ended_early: flowcheck.verify.still_runn
 
 from __future__ import annotations
 
-from flowcheck.connections.endpoint import EVIDENCE_CAP
 from flowcheck.model import (
     Connection,
     ControlPacket,
@@ -23,7 +22,9 @@ from flowcheck.verify.control_stall import control_stall, no_messages, start_uns
 from flowcheck.verify.cut_transfer import unseen_cut_transfers
 from flowcheck.verify.evidence import ended_early, stream_whole
 from flowcheck.verify.first_close import answered_fin_words, first_closer, peer_fin_first
+from flowcheck.verify.hidden_ends import announcement_lost, lost_start, missed_from
 from flowcheck.verify.idle_bound import bounded_idle_words, data_end_in
+from flowcheck.verify.lost_reply import failure_signs
 from flowcheck.verify.one_way_data import halts_unseen
 from flowcheck.verify.one_way_start import agent_start, one_way_words, started_one_way
 from flowcheck.verify.open_transfer import open_transfer, polled_halted, report_open_transfer
@@ -117,17 +118,6 @@ def check_gave_up(ctx: Context) -> None:
             _closed(ctx, session, stream, control, starts[-1], len(starts))
 
 
-def gaps_before(control: Connection, frame: int) -> bool:
-    """Did the capture miss none of the control connection's bytes at or after `frame`:
-    none missed, or every gap (Connection.gap_frames: the packet after each, or the ACK
-    covering bytes never seen; all of them when fewer than EVIDENCE_CAP) before it?
-    Sniffer loss early in a job hides nothing of its end (ndmjob-idle/idle-rst-agent with
-    a DATA_GET_STATE request lost 10 s before the halt the RST answered read PASS)."""
-    frames = control.gap_frames
-    return not control.missed_bytes or (
-        0 < len(frames) < EVIDENCE_CAP and max(frames) < frame)
-
-
 def _halt_after(stream: NdmpStream, fin: ControlPacket | None) -> NdmpMessage | None:
     """The other side's first halt (NOTIFY_*_HALTED) after the control connection's first
     FIN `fin`; None when none or no FIN."""
@@ -152,9 +142,11 @@ def _check_running(ctx: Context, session: Session) -> None:
         else:
             _closed(ctx, session, stream, control, seen, 1, one_way=True)
         return
-    begun = agent_start(stream, control) if not starts else None
+    # The agent's direction only, or the start request lost by the sniffer: the agent's
+    # reply shows the job started.
+    begun = (agent_start(stream, control) or lost_start(stream, session)) if not starts else None
     if begun is not None:
-        starts = [begun]  # the agent's direction only: its reply shows the job started
+        starts = [begun]
     if not starts and not start_unseen(ctx, session, stream, control) and not (
             stall is not None and opening_stalled(control, stall)):
         return
@@ -173,17 +165,24 @@ def _check_running(ctx: Context, session: Session) -> None:
     halt = next((m for m in stream.messages if message_op(m) in HALTS
                  and ctx.order.later(m.frame, m.ts, starts[-1].frame, starts[-1].ts)), None)
     # A reset is read when no control byte the capture missed may hide what came after
-    # the job's start (a halt) or, a halt seen, after the halt.
-    reset = bool(control.rst_frames) and gaps_before(control, starts[-1].frame)
-    reset_after_halt = bool(control.rst_frames) and halt is not None and gaps_before(
-        control, halt.frame)
+    # the job's start (a halt) or, a halt seen, after the halt (hidden_ends.missed_from:
+    # sniffer loss early in a job, or a hole the sequence numbers name, hides nothing of
+    # its end; ndmjob-idle/idle-rst-agent without a DATA_GET_STATE request lost 10 s
+    # before the halt the RST answered read PASS).
+    # Nor when a lost announcement hides the data connection (a failure of it the root
+    # cause), or a lost reply to the start may have refused it.
+    judged = not missed_from(control, stream, starts[-1].frame) and not (
+        announcement_lost(stream, session) or _start_refused(ctx, session, stream, starts))
+    reset = bool(control.rst_frames) and judged
+    reset_after_halt = bool(control.rst_frames) and halt is not None and not missed_from(
+        control, stream, halt.frame)
     # A halt on the three-way job's other control connection (or a polled one) ended it
     # too, as open_transfer reads it: not still running.
     ended = halt is not None or halted_since(ctx, session, starts[-1])
     closable = (halt is None and bool(control.fin_frames)
                 and (stream_whole(ctx, session, stream)
                      or headers_whole(ctx, session, stream)
-                     or whole_after(ctx, session, stream, starts[-1].frame))
+                     or (whole_after(ctx, session, stream, starts[-1].frame) and judged))
                 and not polled_halted(ctx, stream, starts[-1].frame, starts[-1].ts))
     if closable and reset and closed_before_reset(stream) is not None:
         # The side closed it, then its TCP reset the peer's later packets.
@@ -279,6 +278,16 @@ def _stalled(ctx: Context, session: Session, stream: NdmpStream, control: Connec
                 else control.last_ts), cause="control")
 
 
+def _start_refused(ctx: Context, session: Session, stream: NdmpStream,
+                   starts: list[NdmpMessage]) -> bool:
+    """Did the sniffer lose the reply to the job's last start request, and did the
+    session then do what a refusal brings (lost_reply.failure_signs: the DMA closed the
+    session at once)? Whether the job ran cannot be seen (trial39-server-errors/
+    start-backup-before-data-connect without its error reply read control_reset)."""
+    return any(r.frame == starts[-1].frame for r in stream.lost_replies) and bool(
+        failure_signs(ctx, session, stream, starts[-1]))
+
+
 def _closed_by_request(stream: NdmpStream, control: Connection) -> bool:
     """Did a CONNECT_CLOSE request end the session before its reset?"""
     reset_ts = reset_time(control)
@@ -303,7 +312,10 @@ def _closed(ctx: Context, session: Session, stream: NdmpStream, control: Connect
            else f"FIN, frame {fin}")
     last = next((m for m in reversed(stream.messages) if m.frame < fin), start)
     index = stream.messages.index(start)
-    answered = start if one_way else reply_to(start, stream.messages[index + 1:])
+    # A reply stands for its request when the capture lacks the request (one_way, or
+    # the sniffer lost it: hidden_ends.lost_start).
+    answered = (start if one_way or start.type == "reply"
+                else reply_to(start, stream.messages[index + 1:]))
     unanswered = ("never answered, " if answered is None or answered.frame > fin else "")
     what = ("its mover was active" if message_op(start) in MOVER_STARTS else
             "the job was running" if resource == 1 else

@@ -18,6 +18,7 @@ from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session
 from flowcheck.sessions import message_op, one_sided
 from flowcheck.verify.context import Context
 from flowcheck.verify.evidence import UNREAD_STREAM
+from flowcheck.verify.hidden_ends import JOB_ENDS, harmless_frames, missed_from
 from flowcheck.verify.kept import left_out_words
 from flowcheck.verify.replies import HALTS
 from flowcheck.verify.three_way_close import job_starts
@@ -58,10 +59,6 @@ def _no_gap_from(control: Connection, frame: int) -> bool:
     return len(gaps) >= control.gaps and all(g < frame for g in gaps)
 
 
-# The DMA's requests that end a started job or its session.
-JOB_ENDS = {"DATA_STOP", "DATA_ABORT", "MOVER_STOP", "MOVER_ABORT", "MOVER_CLOSE",
-            "CONNECT_CLOSE"}
-
 SNAPPED_WORDS = ("The capture's snap length cut the messages' bodies but kept every "
                  "header, both directions: a halt notified would be in it. ")
 
@@ -88,13 +85,19 @@ def readable_from(stream: NdmpStream, control: Connection, frame: int) -> bool:
     not read whole (ndmp_partial) before it, nothing undecodable; or a snap length that
     cut the bodies but kept every header from it on (NdmpStream.unread_last before it:
     field check 38's `-s 96`) with no gap from it on (the matrix's sniffer loss before
-    the job started: seed 49 run 28, cut to the agent's direction)?"""
-    if not _no_gap_from(control, frame) or _undecodable(stream):
+    the job started: seed 49 run 28, cut to the agent's direction)? A gap after it whose
+    whole messages the sequence numbers name, none a halt or a job's end, hides none
+    (hidden_ends.missed_from), nor do the records it broke (hidden_ends.harmless_frames:
+    ndmjob-kill/agent-kill9-media without the agent's DATA_START_BACKUP reply passed)."""
+    if missed_from(control, stream, frame) or _undecodable(stream):
         return False
     unread = [f for f in stream.findings if f.code in UNREAD_STREAM]
     if stream.snap_cut:  # bodies cut: every record whose header was cut came before it
         return all(last < frame for last in stream.unread_last.values())
-    return all(f.frames and max(f.frames) < frame for f in unread)
+    # A hole known by `frame` itself (the packet after it) lies before its message.
+    harmless = harmless_frames(stream) | ({frame} & {hole.frame for hole in stream.holes})
+    return all(finding.frames and all(f < frame or f in harmless for f in finding.frames)
+               for finding in unread)
 
 
 def silent_after(ctx: Context, session: Session, request: NdmpMessage) -> bool:

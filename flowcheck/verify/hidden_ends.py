@@ -1,0 +1,110 @@
+"""Whether the control bytes the sniffer lost may hide a job's end.
+
+A message's absence is evidence only where the capture would show it: a halt
+(NOTIFY_*_HALTED) never notified, a job the DMA never stopped. Bytes the capture missed
+(Connection.missed_bytes) may hold such a message, but not every hole can: the NDMP
+sequence numbers around a hole say how many whole messages it held, and which they were
+when replies name them (flowcheck.ndmp.lost.hole_contents, NdmpStream.holes): a hole
+that held only replies to known requests, or requests the peer's replies name, none of
+them a halt or a request that ends the job, hides nothing of its end; nor does a hole
+before the event judged (a job's start, a halt). The sweep of single packets removed from
+stored failing captures found jobs read PASS on such holes: an agent killed mid-backup
+with its DATA_START_BACKUP reply lost (ndmjob-kill/agent-kill9-media without frame 20),
+a file-history segment of the agent's lost (ndmjob-pathloss/dma-killed-pathloss-media).
+"""
+
+from __future__ import annotations
+
+from flowcheck.connections.endpoint import EVIDENCE_CAP
+from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, StreamHole
+from flowcheck.sessions import message_op
+from flowcheck.sessions.classify import JOB_STARTS
+
+# The DMA's requests that end a started job or its session.
+JOB_ENDS = frozenset({"DATA_STOP", "DATA_ABORT", "MOVER_STOP", "MOVER_ABORT", "MOVER_CLOSE",
+                      "CONNECT_CLOSE"})
+# The requests that make a three-way job's mover active (three_way_close.MOVER_STARTS).
+MOVER_STARTS = frozenset({"MOVER_LISTEN", "MOVER_CONNECT"})
+# The messages a hole must not hold for the job's end to be read without it: the halts
+# and the requests that end the job.
+_ENDS = JOB_ENDS | {"NOTIFY_DATA_HALTED", "NOTIFY_MOVER_HALTED"}
+
+
+def missed_from(control: Connection, stream: NdmpStream | None, frame: int) -> bool:
+    """May the control connection's bytes the capture missed hold a message sent after
+    `frame` that ends the job (a halt, a request ending the job or session)? No when none
+    was missed, or every gap (Connection.gap_frames: the packet after each, or the ACK
+    covering bytes never seen; the list whole) is known by `frame` or an earlier one
+    (the bytes were sent before that packet: field38-matrix/agent-killed-one-direction-in
+    without the DATA_LISTEN reply just before the DATA_START_BACKUP reply read PASS) or
+    is a hole of the stream whose whole messages the sequence numbers name, none of them
+    such a message (hole_harmless)."""
+    if not control.missed_bytes:
+        return False
+    gaps = control.gap_frames
+    if not gaps or len(gaps) < control.gaps or len(gaps) >= EVIDENCE_CAP:
+        return True  # gaps not all known by their frames
+    holes = {hole.frame: hole for hole in stream.holes} if stream is not None else {}
+    return any(gap > frame and not hole_harmless(holes.get(gap)) for gap in gaps)
+
+
+def hole_harmless(hole: StreamHole | None) -> bool:
+    """Did the hole hold nothing but messages the sequence numbers name, none of them a
+    halt or a request that ends the job (None: no hole of the stream's, an ACK covering
+    bytes never seen with no data after them)?"""
+    return hole is not None and hole.held is not None and not any(
+        name.upper().removeprefix("NDMP_") in _ENDS for name in hole.held)
+
+
+def harmless_frames(stream: NdmpStream) -> set[int]:
+    """The frames a stream's unread records may be reported at (ndmp_partial) that hide
+    no message: the packets after its harmless holes (hole_harmless) and the first frames
+    of messages read with their body broken off by a hole (header read, `partial`)."""
+    return ({hole.frame for hole in stream.holes if hole_harmless(hole)}
+            | {m.frame for m in stream.messages if m.partial})
+
+
+# The messages that carry a data endpoint (flow-model.md: the listener's reply, the
+# connector's request).
+_ANNOUNCING = frozenset({"DATA_LISTEN", "MOVER_LISTEN", "DATA_CONNECT", "MOVER_CONNECT"})
+
+
+def announcement_lost(stream: NdmpStream | None, session: Session) -> bool:
+    """Did a hole hold a message announcing a data endpoint (its request or reply) while
+    no data connection is tied to the session? Its data connection, and a failure of it
+    that would be the job's root cause (data_reset, data_aborted), cannot be seen: a
+    close of the control connection after it is no failure of its own
+    (trial27-three-way/3w-full-a without its DATA_CONNECT request read control_closed,
+    the tape agent's reset of the data connection unseen)."""
+    return stream is not None and not session.data_connections and any(
+        name.upper().removeprefix("NDMP_") in _ANNOUNCING
+        for hole in stream.holes if hole.held for name in hole.held)
+
+
+def lost_start(stream: NdmpStream, session: Session) -> NdmpMessage | None:
+    """The last successful reply to a start request the sniffer lost: its request not
+    among the messages read, a hole of the requester's direction named it (its sequence
+    number the reply's `reply_sequence`: NdmpStream.holes). A DATA_START_* reply; else, a
+    MOVER_LISTEN or MOVER_CONNECT reply whose announced endpoint a connection of the
+    session reached (the mover went active) and no request ending the job after it
+    (three_way_close.job_starts). Where the job's
+    start shows when its request does not (ndmjob-kill/agent-kill9-media without its
+    frame 19, the DATA_START_BACKUP request: an agent killed mid-backup read PASS;
+    trial27-three-way/3w-moverkill-t without its MOVER_LISTEN request). None else."""
+    asked = {(m.direction, m.sequence) for m in stream.messages if m.type == "request"}
+    lost = {name for hole in stream.holes if hole.held for name in hole.held}
+    replies = [m for m in stream.messages if m.type == "reply" and not m.error
+               and m.name in lost and (_other(m.direction), m.reply_sequence) not in asked]
+    starts = [m for m in replies if message_op(m) in JOB_STARTS]
+    if starts:
+        return starts[-1]
+    reached = {a.frame for a in session.announced if a.used_by}
+    movers = [m for m in replies if message_op(m) in MOVER_STARTS and m.frame in reached]
+    if not movers or any(m.type == "request" and message_op(m) in JOB_ENDS
+                         and m.frame > movers[-1].frame for m in stream.messages):
+        return None  # none, or the DMA stopped the mover after it
+    return movers[-1]
+
+
+def _other(direction: str) -> str:
+    return "resp" if direction == "orig" else "orig"
