@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import field
 
 from flowcheck.fields_dataclass import fields_dataclass
-from flowcheck.model import Announcement, ControlPacket, Direction, NdmpMessage, NdmpStream
+from flowcheck.model import Announcement, Direction, NdmpMessage, NdmpStream
+from flowcheck.ndmp.control_packets import ControlPackets
 from flowcheck.ndmp.findings import StreamFindings
-from flowcheck.ndmp.keepalive import ProbeTracker
 from flowcheck.ndmp.lost import stream_holes
 from flowcheck.ndmp.messages import decode_body, fitting_versions
 from flowcheck.ndmp.protocol import (
@@ -33,8 +33,6 @@ from flowcheck.ndmp.protocol import (
 from flowcheck.ndmp.reassembly import Chunk, Delivery, Reassembler
 from flowcheck.ndmp.stream import NdmpStreamDecoder
 from flowcheck.ndmp.stream_events import NEED_DATA, DecodeProblem, RawMessage
-
-FIN, RST = 0x01, 0x04  # TCP flags byte (SegmentSink.segment)
 
 # A tapped connection that yields no NDMP record in this many bytes is not NDMP: stop
 # decoding it (the finding stays) so a bulk stream on the NDMP port costs nothing more.
@@ -112,14 +110,8 @@ class _Control:
     # Packets came in an order other than their frame numbers': a pcapng file read in
     # time order across its interfaces (sources.interface_order): messages go by time.
     reordered: bool = False
-    # The latest packet (direction, frame, ts, flags, payload bytes): what the first
-    # RST follows (NdmpStream.before_reset).
-    last: tuple[Direction, int, float, int, int] | None = None
-    # Keepalive probes each side sent that the other has not answered yet: those of the
-    # first RST's side are NdmpStream.probes_before_reset.
-    probes: ProbeTracker = field(default_factory=ProbeTracker)
-    # Each direction's latest acknowledgement number (NdmpStream.fin_acked_new).
-    acks: dict[str, int] = field(default_factory=dict)
+    # Its first RST and FIN, keepalive probes, the latest packet (control_packets).
+    packets: ControlPackets = field(default_factory=ControlPackets)
     # Per direction, the first frame after each hole the reassembly found (NdmpStream
     # .holes).
     hole_frames: dict[str, list[int]] = field(
@@ -155,25 +147,10 @@ class NdmpCollector:
         packet = (direction, frame, ts, flags,
                   wire_len if wire_len is not None else len(payload))
         stream = control.stream
-        if control.last is not None and frame < control.last[1]:
+        last = control.packets.last
+        if last is not None and frame < last[1]:
             control.reordered = True
-        if flags & RST and stream.reset is None:
-            stream.reset = ControlPacket(*packet)
-            stream.before_reset = ControlPacket(*control.last) if control.last else None
-            stream.probes_before_reset = control.probes.unanswered(direction)
-            answered = control.probes.unanswered("resp" if direction == "orig" else "orig")
-            if answered and control.last is not None and answered[-1].frame == control.last[1]:
-                stream.probe_reset = answered[-1]
-        elif stream.reset is None:
-            control.probes.packet(direction, seq, flags, packet[4], frame, ts)
-        if flags & FIN and stream.fin is None:
-            stream.fin = ControlPacket(*packet)
-            before = control.acks.get(direction)
-            if ack is not None and before is not None:
-                stream.fin_acked_new = (ack - before) % 2**32
-        if ack is not None:
-            control.acks[direction] = ack
-        control.last = packet
+        control.packets.note(stream, packet, seq, ack)
         reassembler = control.reassemblers[direction]
         decoder = control.decoders[direction]
         if wire_len is not None and wire_len > len(payload):

@@ -1,0 +1,55 @@
+"""What a control connection's TCP packets say beside its NDMP bytes: its first RST and
+the packet before it, the keepalive probes before that RST, and its first FIN with how
+far its ACK moved (NdmpStream.reset, .before_reset, .probes_before_reset, .probe_reset,
+.fin, .fin_acked_new). Kept per connection by flowcheck.ndmp.collector, packet by packet
+in capture order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import field
+
+from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.model import ControlPacket, Direction, NdmpStream
+from flowcheck.ndmp.keepalive import ProbeTracker
+
+FIN, RST = 0x01, 0x04  # TCP flags byte (SegmentSink.segment)
+_SEQUENCE_SPACE = 2**32  # TCP sequence and acknowledgement numbers wrap (RFC 9293 3.4)
+
+
+@fields_dataclass(slots=True)
+class ControlPackets:
+    """One control connection's packet marks so far."""
+
+    # The latest packet (direction, frame, ts, flags, payload bytes): what the first
+    # RST follows (NdmpStream.before_reset).
+    last: tuple[Direction, int, float, int, int] | None = None
+    # Keepalive probes each side sent that the other has not answered yet: those of the
+    # first RST's side are NdmpStream.probes_before_reset.
+    probes: ProbeTracker = field(default_factory=ProbeTracker)
+    # Each direction's latest acknowledgement number (NdmpStream.fin_acked_new).
+    acks: dict[str, int] = field(default_factory=dict)
+
+    def note(self, stream: NdmpStream, packet: tuple[Direction, int, float, int, int],
+             seq: int, ack: int | None) -> None:
+        """Mark one packet (direction, frame, ts, flags, payload bytes on the wire; its
+        sequence number, and its acknowledgement number or None without ACK) on
+        `stream`."""
+        direction, frame, ts, flags, payload = packet
+        if flags & RST and stream.reset is None:
+            stream.reset = ControlPacket(*packet)
+            stream.before_reset = ControlPacket(*self.last) if self.last else None
+            stream.probes_before_reset = self.probes.unanswered(direction)
+            answered = self.probes.unanswered("resp" if direction == "orig" else "orig")
+            if answered and self.last is not None and answered[-1].frame == self.last[1]:
+                stream.probe_reset = answered[-1]
+        elif stream.reset is None:
+            self.probes.packet(direction, seq, flags, payload, frame, ts)
+        if flags & FIN and stream.fin is None:
+            stream.fin = ControlPacket(*packet)
+            before = self.acks.get(direction)
+            if ack is not None and before is not None:
+                stream.fin_acked_new = (ack - before) % _SEQUENCE_SPACE
+        if ack is not None:
+            self.acks[direction] = ack
+        self.last = packet
