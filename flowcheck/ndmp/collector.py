@@ -16,6 +16,7 @@ from flowcheck.ndmp.control_packets import ControlPackets
 from flowcheck.ndmp.findings import StreamFindings
 from flowcheck.ndmp.lost import stream_holes
 from flowcheck.ndmp.messages import decode_body, fitting_versions
+from flowcheck.ndmp.offered import opened_below_offer
 from flowcheck.ndmp.protocol import (
     FRAGMENT_LENGTH_MASK,
     HEADER,
@@ -268,6 +269,13 @@ class NdmpCollector:
             allowed = control.candidates if raw.snapped else None
             decoded = decode_body(short, is_reply, raw.body, stream.version, raw.partial,
                                   allowed)
+            lower = (opened_below_offer(stream, raw.code, short, is_reply, raw.body)
+                     if decoded.problem and not raw.partial else set())
+            if lower:  # the DMA opened a lower version than the greeting offered
+                control.candidates = lower
+                stream.version = next(iter(lower)) if len(lower) == 1 else None
+                stream.version_source = "inferred" if stream.version else "unknown"
+                decoded = decode_body(short, is_reply, raw.body, stream.version, False, lower)
             fields, addresses, body_error = (decoded.body.fields, decoded.body.addresses,
                                              decoded.body.error)
             if decoded.problem:
