@@ -182,6 +182,12 @@ class NdmpStream:
     # lacks: it acknowledged its peer's FIN, which came first (an NDMP message is never
     # 1 byte: flowcheck.verify.first_close). Not in the JSON.
     fin_acked_new: int | None = None
+    # The acknowledgement numbers (raw, 32 bits): per direction, that of the packet that
+    # completed the side's last NDMP message, and that of the first FIN (None: it
+    # carried no ACK). What the other side had sent by then, read where the capture
+    # lacks that side (flowcheck.verify.unanswered_close). Not in the JSON.
+    last_message_ack: dict[str, int] = field(default_factory=dict)
+    fin_ack: int | None = None
     # The first bytes of each direction ("orig", "resp"), when the capture holds that
     # direction's start (its SYN, then data with no hole before them; as much of them as
     # the snap length kept): what tells another protocol on the NDMP port (flowcheck.sessions

@@ -302,6 +302,9 @@ class NdmpCollector:
             if len(control.requests) > 256:  # unanswered requests: keep the newest
                 control.requests.pop(next(iter(control.requests)))
         stream.messages.append(message)
+        ack = control.packets.acks.get(direction)  # this packet's (control_packets.note)
+        if ack is not None:
+            stream.last_message_ack[direction] = ack
         self._track_version(control, message)
         self._announce(control, message)
 

@@ -46,7 +46,7 @@ class ControlPackets:
         elif stream.reset is None:
             self.probes.packet(direction, seq, flags, payload, frame, ts)
         if flags & FIN and stream.fin is None:
-            stream.fin = ControlPacket(*packet)
+            stream.fin, stream.fin_ack = ControlPacket(*packet), ack
             before = self.acks.get(direction)
             if ack is not None and before is not None:
                 stream.fin_acked_new = (ack - before) % _SEQUENCE_SPACE

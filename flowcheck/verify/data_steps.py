@@ -75,6 +75,7 @@ from flowcheck.verify.refused_listens import (
 )
 from flowcheck.verify.session_words import cut_announcement_words, opened_unseen_words
 from flowcheck.verify.step_base import make_step, ports_in_range, previous_step, report_missing
+from flowcheck.verify.unanswered_close import unanswered_close_words
 from flowcheck.verify.unseen_resources import unseen_resources_words
 
 # The messages an NDMP session starts with (the agent's greeting, the DMA's CONNECT_OPEN
@@ -153,6 +154,10 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
             return make_step(spec, "failed", [control.uid],
                              [a.frame for a in session.announced] + [m.frame for m in refused],
                              f"{refused_words(ctx, session, refused)}; {detail}")
+        closed = unanswered_close_words(ctx, session, control)
+        if closed:  # the agent closed on a request the capture does not hold
+            return make_step(spec, "unknown", [control.uid],
+                             [a.frame for a in session.announced], f"unknown: {closed}; {detail}")
         return make_step(spec, "ok", [control.uid], [a.frame for a in session.announced],
                          detail)
     if session.local_data:  # NDMP_ADDR_LOCAL only: an announcement with no TCP address
