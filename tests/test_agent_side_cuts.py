@@ -116,7 +116,13 @@ def test_a_closed_jobs_retries_seen_from_the_agent_fail_nothing(tmp_path: Path) 
     assert all(s.status == "ok" for s in analysis.sessions[1].steps)
     analysis = _agent_side(tmp_path, ENDED, "v4-ended-leftovers-parallel-media", MEDIA)
     assert not errors(analysis) and analysis.verdict == "inconclusive"
-    assert _codes(analysis, "ndmp_error_reply").count("warning") == 3
+    # The two leftovers' CONNECT_ERR, as in the whole capture; the parallel v3 and v2
+    # jobs' DATA_GET_STATE replies decode in their own versions though the CONNECT_OPEN
+    # requests are cut away (flowcheck.ndmp.offered): no NOT_SUPPORTED_ERR read from a
+    # v2 body as v4's, no ndmp_undecodable (there were 3 warnings and 2 of those).
+    assert _codes(analysis, "ndmp_error_reply").count("warning") == 2
+    assert not _codes(analysis, "ndmp_undecodable")
+    assert [s.version for s in analysis.sessions[1:3]] == [3, 2]
     for index in (3, 4):
         _unseen_job(analysis, index)
     assert all(s.status == "ok" for job in analysis.sessions[:3] for s in job.steps)
