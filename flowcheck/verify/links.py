@@ -48,6 +48,7 @@ from flowcheck.verify.opening import (
 from flowcheck.verify.own_unreachable import own_stack_refused
 from flowcheck.verify.ranges import (
     check_ports,
+    host_local,
     note_swapped_ranges,
     outside_range_words,
     translated_host,
@@ -160,7 +161,7 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
     media_port = conn.orig_p
     # A source NAT's port when the media server is seen under a translated address:
     # host_not_configured names it (flowcheck.verify.ranges).
-    if not ctx.config.in_media_range(media_port) and \
+    if not ctx.config.in_media_range(media_port) and not host_local(conn) and \
             translated_host(ctx, session, conn, "media") is None and \
             not unread_end(ctx, session, "media", conn.orig_h):
         if ctx.profile.callback == "control":

@@ -1,0 +1,74 @@
+"""Field check 43 (captures/trial43-local, captures/trial43-callback-limit, READMEs): a
+local backup's host-local connections are not judged against the port ranges; a
+callback dropped right after an earlier one passed the same way reads as a limit on new
+connections. The whole results are regress expectations; here the words, the rule's
+edges and the lab's link-local fix."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from stored import errors, stored_analysis
+
+from flowcheck.lab.roles import reached, sockaddr
+from flowcheck.model import Connection
+from flowcheck.verify.ranges import host_local
+
+ROOT = Path(__file__).resolve().parents[1] / "captures"
+LOCAL = ROOT / "trial43-local"
+_RANGE_CODES = {"port_outside_media_range", "port_outside_agent_range",
+                "control_port_outside_media_range"}
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize(("name", "host", "why"), [
+    ("local-backup-loopback.pcap.gz", "127.0.0.1", "loopback addresses"),
+    ("local-backup-own-address.pcap.gz", "10.43.0.1", "one address at both ends"),
+])
+def test_a_local_backups_callback_port_is_not_judged(name: str, host: str, why: str) -> None:
+    analysis = stored_analysis(LOCAL / name)
+    assert analysis.verdict == "pass"
+    assert not {f.code for f in analysis.findings} & _RANGE_CODES
+    [session] = analysis.sessions
+    callback = next(step for step in session.steps if step.step == 2)
+    assert callback.status == "ok"
+    assert (f"not judged against the ranges: the connection never leaves {host} ({why})"
+            in _words(callback.detail))
+
+
+@pytest.mark.parametrize("name", ["ndmjob-local-loopback.pcap.gz",
+                                  "ndmjob-local-own-address.pcap.gz"])
+def test_ndmjobs_local_data_connection_is_not_judged(name: str) -> None:
+    analysis = stored_analysis(LOCAL / name)
+    assert analysis.verdict == "pass" and not errors(analysis)
+    assert not {f.code for f in analysis.findings} & _RANGE_CODES
+
+
+def _conn(orig: str, resp: str) -> Connection:
+    return Connection(uid="C1", orig_h=orig, orig_p=40000, resp_h=resp, resp_p=5001, ts=0.0)
+
+
+@pytest.mark.parametrize(("orig", "resp", "local"), [
+    ("127.0.0.1", "127.0.0.1", True),
+    ("127.0.0.1", "127.0.0.2", True),
+    ("::1", "::1", True),
+    ("10.43.0.1", "10.43.0.1", True),
+    ("::ffff:10.43.0.1", "10.43.0.1", True),
+    ("10.43.1.1", "10.43.1.2", False),
+    ("fe80::1", "fe80::2", False),
+])
+def test_host_local_edges(orig: str, resp: str, local: bool) -> None:
+    assert host_local(_conn(orig, resp)) is local
+
+
+def test_the_lab_reaches_a_link_local_peer_with_its_zone() -> None:
+    index = socket.if_nametoindex("lo")
+    assert reached("0.0.0.0", "fe80::43:1%lo") == "fe80::43:1%lo"
+    assert reached("0.0.0.0", "::ffff:10.43.1.1") == "10.43.1.1"
+    assert reached("10.43.1.2", "fe80::43:1%lo") == "10.43.1.2"
+    assert sockaddr("fe80::43:1%lo", 6001)[3] == index
