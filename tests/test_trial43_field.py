@@ -66,6 +66,18 @@ def test_host_local_edges(orig: str, resp: str, local: bool) -> None:
     assert host_local(_conn(orig, resp)) is local
 
 
+def test_a_callback_dropped_after_one_passed_names_a_limit() -> None:
+    capture = ROOT / "trial43-callback-limit" / "callback-limited-second-job.pcapng.gz"
+    analysis = stored_analysis(capture)
+    [error] = errors(analysis)
+    assert error.code == "callback_unanswered"
+    message = _words(error.message)
+    assert "Yet C2, from 10.43.1.2 to 10.43.1.1 port 5001, opened 8.98 s before" in message
+    assert "a limit on new connections" in message
+    assert _words(error.fix).startswith("On the firewalls between 10.43.1.2 and 10.43.1.1, "
+                                        "look for a limit on new connections")
+
+
 def test_the_lab_reaches_a_link_local_peer_with_its_zone() -> None:
     index = socket.if_nametoindex("lo")
     assert reached("0.0.0.0", "fe80::43:1%lo") == "fe80::43:1%lo"

@@ -34,6 +34,7 @@ from flowcheck.verify.foreign_reset import (
     undecremented_words,
 )
 from flowcheck.verify.half_open import half_open_check
+from flowcheck.verify.limit_words import limit_fix, limit_words, passed_before
 from flowcheck.verify.no_session import no_control_session
 from flowcheck.verify.opening import (
     answer_uncaptured,
@@ -46,6 +47,7 @@ from flowcheck.verify.opening import (
     silence,
 )
 from flowcheck.verify.own_unreachable import own_stack_refused
+from flowcheck.verify.plain_direction import with_lead
 from flowcheck.verify.ranges import (
     check_ports,
     host_local,
@@ -201,22 +203,32 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
         between = between_fix(ctx, conn, session) if either else ""
         if between and outside:
             between = f"{outside[1]}{between[:1].lower()}{between[1:]}"
-        ctx.add("callback_unanswered",
-                f"The agent {conn.orig_h} tried to call the job engine back at {target} (step "
-                + (f"2) and never got an answer ({failure_words(conn)}).{elsewhere[0]}"
-                   if elsewhere else f"2) and {_unanswered_head(ctx, conn)}: "
-                   f"{silence(ctx, conn, both_ways=True)}.{outside[0] if outside else ''}"),
-                elsewhere[1] if elsewhere else between or
-                (own_firewall_fix(ctx, conn) if either else "")
-                + (f"{outside[1]}{rule}." if outside else f"{capitalised(rule)}.") + where,
-                session=session, conn=conn, cause="callback")
+        message = (f"The agent {conn.orig_h} tried to call the job engine back at {target} "
+                   "(step " + (f"2) and never got an answer ({failure_words(conn)})."
+                               f"{elsewhere[0]}" if elsewhere else
+                               f"2) and {_unanswered_head(ctx, conn)}: "
+                               f"{silence(ctx, conn, both_ways=True)}."
+                               f"{outside[0] if outside else ''}"))
+        fix = elsewhere[1] if elsewhere else between or \
+            (own_firewall_fix(ctx, conn) if either else "") \
+            + (f"{outside[1]}{rule}." if outside else f"{capitalised(rule)}.") + where
+        # An earlier callback through the same way passed: a limit (trial 43).
+        if not elsewhere and (passed := passed_before(ctx, conn)) is not None:
+            message += limit_words(ctx, conn, passed)
+            fix = with_lead(limit_fix(conn), fix)
+        ctx.add("callback_unanswered", message, fix, session=session, conn=conn,
+                cause="callback")
     elif outcome == "refused":
         outside = outside_range_words(ctx, session, conn, "rejects")
         fix = callback_refused_fix(ctx, conn, session)
+        fix = f"{outside[1]}{fix[:1].lower()}{fix[1:]}" if outside else fix
+        # A limit rejects: a RST in the responder's own name says nothing listens there.
+        passed = None if conn.resp_rst else passed_before(ctx, conn)
         ctx.add("callback_refused",
                 f"The agent's callback to the job engine was refused: {refusal_causes(ctx, conn)}."
-                f"{outside[0] if outside else ''}{refusal_notes(ctx, [conn])}",
-                f"{outside[1]}{fix[:1].lower()}{fix[1:]}" if outside else fix,
+                f"{outside[0] if outside else ''}{refusal_notes(ctx, [conn])}"
+                f"{limit_words(ctx, conn, passed) if passed is not None else ''}",
+                with_lead(limit_fix(conn), fix) if passed is not None else fix,
                 session=session, conn=conn, cause="callback")
     elif outcome == "handshake_incomplete":
         handshake_incomplete(ctx, session, conn, "callback", "callback")
