@@ -49,6 +49,23 @@ def test_ndmjobs_local_data_connection_is_not_judged(name: str) -> None:
     assert not {f.code for f in analysis.findings} & _RANGE_CODES
 
 
+@pytest.mark.parametrize(("name", "code", "ports", "where"), [
+    ("local-callback-dropped.pcap.gz", "callback_unanswered", [5001], "the host"),
+    ("local-data-dropped.pcap.gz", "data_unanswered", [6001, 6002], "10.43.0.1"),
+    ("local-control-dropped.pcap.gz", "control_unanswered", [10000], "10.43.0.1"),
+])
+def test_a_local_drop_is_the_hosts_own_loopback_rules(name: str, code: str, ports: list[int],
+                                                      where: str) -> None:
+    found = errors(stored_analysis(LOCAL / name))
+    assert [f.code for f in found] == [code] * len(ports)
+    for error, port in zip(found, ports, strict=True):
+        message, fix = _words(error.message), _words(error.fix)
+        assert f"The connection never leaves {where}" in message
+        assert f"{where}'s own firewall drops these SYNs on its loopback interface" in message
+        assert "between the hosts" not in message and "on the way back" not in message
+        assert fix.startswith(f"On {where}, allow TCP to port {port} over the loopback")
+
+
 def _conn(orig: str, resp: str) -> Connection:
     return Connection(uid="C1", orig_h=orig, orig_p=40000, resp_h=resp, resp_p=5001, ts=0.0)
 

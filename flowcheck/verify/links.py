@@ -35,6 +35,7 @@ from flowcheck.verify.foreign_reset import (
 )
 from flowcheck.verify.half_open import half_open_check
 from flowcheck.verify.limit_words import limit_fix, limit_words, passed_before
+from flowcheck.verify.local_drop import local_drop
 from flowcheck.verify.no_session import no_control_session
 from flowcheck.verify.opening import (
     answer_uncaptured,
@@ -106,8 +107,14 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
     # A host that never sent a packet while the capture holds the way back: said once,
     # counted, the later attempts naming the first (trial 23 D6).
     silent = silent_attempts(ctx, conn) if outcome == "unanswered" else []
+    local = local_drop(conn) if outcome == "unanswered" else None
     if silent:
         report_silent(ctx, session, conn, silent)
+    elif local is not None:  # one host's own loopback (trial 43)
+        ctx.add("control_unanswered",
+                f"The media server {conn.orig_h} sent SYNs to the agent's NDMP port {target} "
+                f"and never got an answer ({failure_words(conn)}).{local[0]}", local[1],
+                session=session, conn=conn, cause="control")
     elif outcome == "unanswered":
         syns = syn_count(conn)
         # Retried SYNs with no SYN-ACK captured: the SYNs or their SYN-ACKs may be the
@@ -190,7 +197,12 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
         note_unseen(ctx, session, conn, "callback")
     target = endpoint(conn.resp_h, conn.resp_p)
     rule = allow_rule(ctx, conn, session)
-    if outcome == "unanswered":
+    if outcome == "unanswered" and (local := local_drop(conn)) is not None:
+        ctx.add("callback_unanswered",
+                f"The agent {conn.orig_h} tried to call the job engine back at {target} (step "
+                f"2) and never got an answer ({failure_words(conn)}).{local[0]}", local[1],
+                session=session, conn=conn, cause="callback")
+    elif outcome == "unanswered":
         outside = outside_range_words(ctx, session, conn, "drops")
         either = retried(conn)
         rule = allow_rule(ctx, conn, session, answer=either, between=either)
