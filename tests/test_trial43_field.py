@@ -101,3 +101,18 @@ def test_the_lab_reaches_a_link_local_peer_with_its_zone() -> None:
     assert reached("0.0.0.0", "::ffff:10.43.1.1") == "10.43.1.1"
     assert reached("10.43.1.2", "fe80::43:1%lo") == "10.43.1.2"
     assert sockaddr("fe80::43:1%lo", 6001)[3] == index
+
+
+SYN_FILTER = ROOT / "trial43-syn-filter"
+
+
+@pytest.mark.parametrize("name", ["syn-filter-two-jobs.pcap.gz",
+                                  "syn-display-filter-router.pcapng.gz"])
+def test_a_syn_only_capture_shows_no_blocked_return_path(name: str) -> None:
+    analysis = stored_analysis(SYN_FILTER / name)
+    assert analysis.verdict == "inconclusive" and not errors(analysis)
+    control = next(step for step in analysis.sessions[0].steps if step.step == 1)
+    assert control.status == "unknown"
+    assert "was never resent, nor its SYN, although the capture ran on" in _words(
+        control.detail)
+    assert not any("handshake incomplete" in f.message for f in analysis.findings)

@@ -36,6 +36,7 @@ from flowcheck.verify.foreign_reset import (
 from flowcheck.verify.half_open import half_open_check
 from flowcheck.verify.limit_words import limit_fix, limit_words, passed_before
 from flowcheck.verify.local_drop import local_drop
+from flowcheck.verify.lone_synack import lone_synack
 from flowcheck.verify.no_session import no_control_session
 from flowcheck.verify.opening import (
     answer_uncaptured,
@@ -315,8 +316,9 @@ def _unannounced_fix(ctx: Context, session: Session | None) -> str:
 
 def _failed_words(conns: list[Connection]) -> str:
     """" It failed: unanswered: 5 SYNs over 15.0 s, ..." for the connections of the group
-    whose opening failed (trial 30 D3: a dropped one read like any other), else ""."""
-    failed = [c for c in conns if is_failed(c)]
+    whose opening failed (trial 30 D3: a dropped one read like any other), else "". A
+    lone SYN-ACK never resent shows no failure (verify.lone_synack)."""
+    failed = [c for c in conns if is_failed(c) and not lone_synack(c)]
     if not failed:
         return ""
     if len(conns) == 1:
