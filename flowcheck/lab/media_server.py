@@ -24,10 +24,12 @@ from flowcheck.lab.roles import (
     PortAllocator,
     PortRange,
     log,
+    peer_ip,
     plain_ip,
     reached,
     receive_all,
     send_and_finish,
+    sockaddr,
     wildcard,
 )
 
@@ -184,11 +186,11 @@ class MediaServer:
             self.failures += 1
             return None
         announced, agent_port = read_tcp_address(reply.body, 4)  # step 3: announced
-        agent_ip = reached(announced, channel.sock.getpeername()[0])
+        agent_ip = reached(announced, peer_ip(channel.sock))
         data = self.ports.bind(wildcard(agent_ip), listen=False)  # step 4: next free port
         data.settimeout(options.connect_timeout)
         try:
-            data.connect((agent_ip, agent_port))
+            data.connect(sockaddr(agent_ip, agent_port))
         except OSError as exc:
             # Backup Exec skips the resource: "Communication Failure has occurred
             # between the Job Engine and Remote Agent".

@@ -25,6 +25,7 @@ from flowcheck.lab.roles import (
     PortAllocator,
     PortRange,
     log,
+    peer_ip,
     plain_ip,
     reached,
     receive_all,
@@ -159,7 +160,7 @@ class AgentSession:
             channel.reply(request, error=wire.NOT_SUPPORTED_ERR)  # header-only error reply
 
     def _call_back(self, request: Message) -> None:
-        ip = reached(socket.inet_ntoa(request.body[:4]), self.control.getpeername()[0])
+        ip = reached(socket.inet_ntoa(request.body[:4]), peer_ip(self.control))
         port = request.u32(1)
         if self.number == 0 and self.options.first_callback_delay:
             time.sleep(self.options.first_callback_delay)  # a busy agent answers late
@@ -201,7 +202,7 @@ class AgentSession:
         """DATA_CONNECT: open the data connection to the endpoint M announced, from the
         next free port of the agent range."""
         announced, port = read_tcp_address(request.body, 0)
-        ip = reached(announced, self.control.getpeername()[0])
+        ip = reached(announced, peer_ip(self.control))
         local = plain_ip(self.control.getsockname()[0])
         sock = self.agent.ports.bind(local if (":" in local) == (":" in ip) else wildcard(ip),
                                      listen=False)

@@ -62,11 +62,33 @@ def plain_ip(ip: str) -> str:
         return ip
 
 
+def peer_ip(sock: socket.socket) -> str:
+    """The address of `sock`'s peer, a link-local IPv6 one with its zone (fe80::1%eth0,
+    from the socket address's scope id): connect() needs the interface to reach it."""
+    peer = sock.getpeername()
+    if len(peer) == 4 and peer[3] and "%" not in peer[0]:
+        return f"{peer[0]}%{socket.if_indextoname(peer[3])}"
+    return str(peer[0])
+
+
+def sockaddr(ip: str, port: int) -> tuple:
+    """The socket address connect() takes for `ip` (a zone, fe80::1%eth0, read into the
+    scope id by getaddrinfo: connect((text, port)) leaves it out and fails EINVAL)."""
+    return socket.getaddrinfo(ip, port, proto=socket.IPPROTO_TCP,
+                              flags=socket.AI_NUMERICHOST)[0][4]
+
+
 def reached(announced: str, peer: str) -> str:
     """Where to connect for an address read from NDMP: the address itself, or for
     0.0.0.0 ("where the control connection came from": all an IPv6 peer can say in
-    NDMP v4's IPv4-only TCP address) the control connection's peer."""
-    return plain_ip(peer) if announced == "0.0.0.0" else announced
+    NDMP v4's IPv4-only TCP address) the control connection's peer. A link-local peer
+    keeps its zone (fe80::1%eth0, as the socket reports it): connect() needs the
+    interface to reach it (trial 43: without it the callback failed with EINVAL)."""
+    if announced != "0.0.0.0":
+        return announced
+    if "%" in peer and plain_ip(peer).startswith("fe80:"):
+        return peer
+    return plain_ip(peer)
 
 
 def wildcard(ip: str) -> str:

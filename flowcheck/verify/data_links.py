@@ -26,6 +26,7 @@ from flowcheck.verify.answer_seen import AnswerSeen, answer_seen, answer_seen_wo
 from flowcheck.verify.attempts import connector_unseen, listener_of
 from flowcheck.verify.context import Context, endpoint, opening_frames
 from flowcheck.verify.cut_unjudged import cut_unjudged
+from flowcheck.verify.details import failure_words
 from flowcheck.verify.evidence import (
     announcement_time_enough,
     ended_early,
@@ -36,6 +37,7 @@ from flowcheck.verify.evidence import (
 from flowcheck.verify.filtered import moved_unseen, off_path, port_only_unseen
 from flowcheck.verify.forwarded import answered_meanwhile, forwarded_fix, forwarded_words
 from flowcheck.verify.limit_words import limit_fix, limit_words, passed_before
+from flowcheck.verify.local_drop import local_drop
 from flowcheck.verify.nat_listener import configured_listener, nat_fix, nat_words
 from flowcheck.verify.opening import (
     between_fix,
@@ -278,7 +280,11 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
         target += f" (its announcement {why}; matched to this session by direction and ports)"
     else:
         target = "the announced endpoint " + target
-    if outcome == "unanswered":
+    if outcome == "unanswered" and (local := local_drop(first)) is not None:
+        ctx.add("data_unanswered", f"The data connection from {first.orig_h} to {target} was "
+                f"never answered{tries} ({failure_words(first)}).{local[0]}", local[1],
+                session=session, conn=first, frames=frames, cause="data")
+    elif outcome == "unanswered":
         outside = outside_range_words(ctx, session, first, "drops")
         where = lost_where(ctx, first) if either else ""
         words, fix = (elsewhere(ctx, session, first, rule)

@@ -28,6 +28,8 @@ from flowcheck.verify.cut_frames import cuts_explain
 from flowcheck.verify.own_unreachable import own_stack_refused
 from flowcheck.verify.ranges import (
     checked_ends,
+    host_local,
+    local_ports_words,
     media_seen_elsewhere,
     translated_end,
     unread_end,
@@ -303,6 +305,9 @@ def port_words(ctx: Context, session: Session, conn: Connection) -> str:
     """"media port 5002 in 5001-5100, agent port 6001 in 6001-6100" for one connection; a
     port outside its range on a translated address (translated_host) is named the NAT's,
     one the capture cannot tell from a NAT's (unread_end) not judged."""
+    if host_local(conn):  # the control connection's NDMP port is step 1's
+        return local_ports_words(conn, [conn.orig_p] if conn.uid == session.control_uid
+                                 else [conn.orig_p, conn.resp_p])
     ends = checked_ends(ctx, session, conn)  # the NDMP port (step 1 names it) left out
     roles = [which for which, _, _ in ends]
     parts = []

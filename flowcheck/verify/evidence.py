@@ -31,6 +31,7 @@ from flowcheck.verify.capture_time import CaptureTime, after, after_last, time_e
 from flowcheck.verify.census import take_census
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.kept import left_out_words
+from flowcheck.verify.lone_synack import lone_synack, lone_synack_words
 from flowcheck.verify.openings_only import handshakes_only
 from flowcheck.verify.own_unreachable import own_stack_refused
 from flowcheck.verify.stale import given_up_before
@@ -229,7 +230,9 @@ def judged(ctx: Context, conn: Connection) -> Judged:
             return outcome
         if (conn.orig_h, conn.resp_h) in ctx.missing:
             return "unknown"  # the originator's ACK would travel the uncaptured way
-        return outcome if time_enough(ctx, conn.last_ts, conn.last_frame) else "unknown"
+        if not time_enough(ctx, conn.last_ts, conn.last_frame) or lone_synack(conn):
+            return "unknown"  # never resent although it could have been (trial 43)
+        return outcome
     if outcome == "midstream" and rst_only(conn) and not (
             conn.role == "control" and (session := ctx.session_of(conn)) is not None
             and gone_before(ctx, session) is not None):
@@ -258,6 +261,10 @@ def unseen_why(ctx: Context, conn: Connection) -> str:
         return (f"{conn.orig_h} reset it after the SYN-ACK (RST, frame {conn.rst_frames[0]}) "
                 f"and the capture ended {after_last(ctx, conn):.3f} s later, before a "
                 f"retry (a new connection from {conn.orig_h}) could be seen")
+    if outcome in ("handshake_incomplete", "aborted") and lone_synack(conn) and \
+            time_enough(ctx, conn.last_ts, conn.last_frame):
+        return lone_synack_words(conn, after_last(ctx, conn),
+                                 ctx.config.retransmission_timeout)
     if outcome == "unanswered" and time_enough(ctx, conn.last_ts, conn.last_frame):
         # A lone SYN never resent: a control connection's, or a callback's or data
         # connection's whose job did not visibly stop (verify.unresent).
@@ -281,7 +288,8 @@ def note_unseen(ctx: Context, session: Session | None, conn: Connection, what: s
     outcome = connection_outcome(conn)
     if outcome == "midstream":
         return  # a lone RST: no answer to wait for (unseen_why says so)
-    if outcome == "unanswered" and time_enough(ctx, conn.last_ts, conn.last_frame):
+    if outcome in ("unanswered", "handshake_incomplete") and \
+            time_enough(ctx, conn.last_ts, conn.last_frame):
         return  # the capture ran on: the sniffer lost packets (unseen_why says so)
     if _answer_direction(conn, outcome) not in ctx.missing:
         words = (f"{what} {endpoint(conn.orig_h, conn.orig_p)} -> "

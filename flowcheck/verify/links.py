@@ -34,6 +34,9 @@ from flowcheck.verify.foreign_reset import (
     undecremented_words,
 )
 from flowcheck.verify.half_open import half_open_check
+from flowcheck.verify.limit_words import limit_fix, limit_words, passed_before
+from flowcheck.verify.local_drop import local_drop
+from flowcheck.verify.lone_synack import lone_synack
 from flowcheck.verify.no_session import no_control_session
 from flowcheck.verify.opening import (
     answer_uncaptured,
@@ -46,8 +49,10 @@ from flowcheck.verify.opening import (
     silence,
 )
 from flowcheck.verify.own_unreachable import own_stack_refused
+from flowcheck.verify.plain_direction import with_lead
 from flowcheck.verify.ranges import (
     check_ports,
+    host_local,
     note_swapped_ranges,
     outside_range_words,
     translated_host,
@@ -103,8 +108,14 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
     # A host that never sent a packet while the capture holds the way back: said once,
     # counted, the later attempts naming the first (trial 23 D6).
     silent = silent_attempts(ctx, conn) if outcome == "unanswered" else []
+    local = local_drop(conn) if outcome == "unanswered" else None
     if silent:
         report_silent(ctx, session, conn, silent)
+    elif local is not None:  # one host's own loopback (trial 43)
+        ctx.add("control_unanswered",
+                f"The media server {conn.orig_h} sent SYNs to the agent's NDMP port {target} "
+                f"and never got an answer ({failure_words(conn)}).{local[0]}", local[1],
+                session=session, conn=conn, cause="control")
     elif outcome == "unanswered":
         syns = syn_count(conn)
         # Retried SYNs with no SYN-ACK captured: the SYNs or their SYN-ACKs may be the
@@ -160,7 +171,7 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
     media_port = conn.orig_p
     # A source NAT's port when the media server is seen under a translated address:
     # host_not_configured names it (flowcheck.verify.ranges).
-    if not ctx.config.in_media_range(media_port) and \
+    if not ctx.config.in_media_range(media_port) and not host_local(conn) and \
             translated_host(ctx, session, conn, "media") is None and \
             not unread_end(ctx, session, "media", conn.orig_h):
         if ctx.profile.callback == "control":
@@ -187,7 +198,12 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
         note_unseen(ctx, session, conn, "callback")
     target = endpoint(conn.resp_h, conn.resp_p)
     rule = allow_rule(ctx, conn, session)
-    if outcome == "unanswered":
+    if outcome == "unanswered" and (local := local_drop(conn)) is not None:
+        ctx.add("callback_unanswered",
+                f"The agent {conn.orig_h} tried to call the job engine back at {target} (step "
+                f"2) and never got an answer ({failure_words(conn)}).{local[0]}", local[1],
+                session=session, conn=conn, cause="callback")
+    elif outcome == "unanswered":
         outside = outside_range_words(ctx, session, conn, "drops")
         either = retried(conn)
         rule = allow_rule(ctx, conn, session, answer=either, between=either)
@@ -200,22 +216,32 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
         between = between_fix(ctx, conn, session) if either else ""
         if between and outside:
             between = f"{outside[1]}{between[:1].lower()}{between[1:]}"
-        ctx.add("callback_unanswered",
-                f"The agent {conn.orig_h} tried to call the job engine back at {target} (step "
-                + (f"2) and never got an answer ({failure_words(conn)}).{elsewhere[0]}"
-                   if elsewhere else f"2) and {_unanswered_head(ctx, conn)}: "
-                   f"{silence(ctx, conn, both_ways=True)}.{outside[0] if outside else ''}"),
-                elsewhere[1] if elsewhere else between or
-                (own_firewall_fix(ctx, conn) if either else "")
-                + (f"{outside[1]}{rule}." if outside else f"{capitalised(rule)}.") + where,
-                session=session, conn=conn, cause="callback")
+        message = (f"The agent {conn.orig_h} tried to call the job engine back at {target} "
+                   "(step " + (f"2) and never got an answer ({failure_words(conn)})."
+                               f"{elsewhere[0]}" if elsewhere else
+                               f"2) and {_unanswered_head(ctx, conn)}: "
+                               f"{silence(ctx, conn, both_ways=True)}."
+                               f"{outside[0] if outside else ''}"))
+        fix = elsewhere[1] if elsewhere else between or \
+            (own_firewall_fix(ctx, conn) if either else "") \
+            + (f"{outside[1]}{rule}." if outside else f"{capitalised(rule)}.") + where
+        # An earlier callback through the same way passed: a limit (trial 43).
+        if not elsewhere and (passed := passed_before(ctx, conn)) is not None:
+            message += limit_words(ctx, conn, passed)
+            fix = with_lead(limit_fix(conn), fix)
+        ctx.add("callback_unanswered", message, fix, session=session, conn=conn,
+                cause="callback")
     elif outcome == "refused":
         outside = outside_range_words(ctx, session, conn, "rejects")
         fix = callback_refused_fix(ctx, conn, session)
+        fix = f"{outside[1]}{fix[:1].lower()}{fix[1:]}" if outside else fix
+        # A limit rejects: a RST in the responder's own name says nothing listens there.
+        passed = None if conn.resp_rst else passed_before(ctx, conn)
         ctx.add("callback_refused",
                 f"The agent's callback to the job engine was refused: {refusal_causes(ctx, conn)}."
-                f"{outside[0] if outside else ''}{refusal_notes(ctx, [conn])}",
-                f"{outside[1]}{fix[:1].lower()}{fix[1:]}" if outside else fix,
+                f"{outside[0] if outside else ''}{refusal_notes(ctx, [conn])}"
+                f"{limit_words(ctx, conn, passed) if passed is not None else ''}",
+                with_lead(limit_fix(conn), fix) if passed is not None else fix,
                 session=session, conn=conn, cause="callback")
     elif outcome == "handshake_incomplete":
         handshake_incomplete(ctx, session, conn, "callback", "callback")
@@ -290,8 +316,9 @@ def _unannounced_fix(ctx: Context, session: Session | None) -> str:
 
 def _failed_words(conns: list[Connection]) -> str:
     """" It failed: unanswered: 5 SYNs over 15.0 s, ..." for the connections of the group
-    whose opening failed (trial 30 D3: a dropped one read like any other), else ""."""
-    failed = [c for c in conns if is_failed(c)]
+    whose opening failed (trial 30 D3: a dropped one read like any other), else "". A
+    lone SYN-ACK never resent shows no failure (verify.lone_synack)."""
+    failed = [c for c in conns if is_failed(c) and not lone_synack(c)]
     if not failed:
         return ""
     if len(conns) == 1:

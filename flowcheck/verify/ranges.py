@@ -5,12 +5,19 @@ backup network are flowcheck.verify.backup_network's (control_off_backup_network
 A port on a side a NAT translated is the NAT's, not the host's: source NAT (masquerade)
 and port forwarding pick their own ports (RFC 3022 section 2.2, NAPT), so the range,
 a setting of the host behind it, is not checked there (translated_host says when).
+
+Nor are the ports of a connection that never leaves one host (host_local: loopback
+addresses at both ends, or one address at both ends, as a local backup has when the
+media server is its own agent): the ranges are what a firewall between two hosts opens,
+and on one host the kernel's single ephemeral range cannot satisfy two ranges at once
+(trial 43: `tcpdump -i any` of a local job read port_outside_agent_range for its
+callback's kernel-chosen source port).
 """
 
 from __future__ import annotations
 
 from flowcheck.model import Connection, Session
-from flowcheck.sessions.local import ip_version
+from flowcheck.sessions.local import ip_version, is_loopback, same_host
 from flowcheck.verify.context import (
     Context,
     endpoint,
@@ -94,11 +101,32 @@ def unread_end(ctx: Context, session: Session, which: str, host: str) -> bool:
     return which == "media" and host == session.media_server and nat_unread(ctx, session)
 
 
+def host_local(conn: Connection) -> bool:
+    """Does `conn` never leave one host: loopback addresses at both ends (127.0.0.0/8,
+    ::1), or the same address at both ends (a host reaching its own address, which its
+    stack delivers over the loopback interface)? No firewall between hosts sees it."""
+    return (is_loopback(conn.orig_h) and is_loopback(conn.resp_h)) or \
+        same_host(conn.orig_h, conn.resp_h)
+
+
+def local_ports_words(conn: Connection, ports: list[int]) -> str:
+    """Why a host-local connection's (host_local) dynamic `ports` are not judged."""
+    why = ("loopback addresses" if is_loopback(conn.orig_h) and is_loopback(conn.resp_h)
+           else "one address at both ends")
+    named = " and ".join(str(port) for port in ports)
+    return (f"port{'s' if len(ports) > 1 else ''} {named} not judged against the ranges: "
+            f"the connection never leaves {conn.orig_h} ({why}), and the ranges are for "
+            "firewalls between hosts (one host has one ephemeral port range for both roles)")
+
+
 def checked_ends(ctx: Context, session: Session, conn: Connection
                  ) -> list[tuple[str, str, int]]:
     """(role, host, port) of `conn`'s dynamic ports (role_ends; not the control
     connection's NDMP port), media first, with the range each is judged by; an end on a
-    translated address (translated_host) included."""
+    translated address (translated_host) included. None of a connection that never
+    leaves one host (host_local)."""
+    if host_local(conn):
+        return []
     return [(which, host, port) for which, (host, port) in role_ends(ctx, conn, session)
             if not (conn.uid == session.control_uid and which == "agent")]
 
