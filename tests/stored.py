@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pcap_records import read_records, write_records
+
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Finding
 from flowcheck.pipeline import Analysis, analyze, read_traffic
@@ -30,6 +32,22 @@ def stored_analysis(*captures: Path, config_path: Path | None = None,
     (or `config_path`), `settings` overriding its values."""
     config = build_config({**load_file(config_path or sidecar(captures[0])), **settings})
     return analyze(read_traffic([str(c) for c in captures], config), config)
+
+
+def case_config(folder: Path, name: str) -> Path:
+    """A stored case's configuration: FOLDER/NAME.toml, else the folder's flowcheck.toml."""
+    own = folder / f"{name}.toml"
+    return own if own.is_file() else folder / "flowcheck.toml"
+
+
+def without_frame(tmp_path: Path, folder: Path, name: str, frame: int) -> Path:
+    """FOLDER/NAME.pcap (or .pcap.gz) with its frame `frame` (1-based) removed, as the
+    sniffer would have lost it, written under tmp_path."""
+    capture = next(p for p in folder.iterdir()
+                   if p.name in (f"{name}.pcap", f"{name}.pcap.gz"))
+    linktype, records = read_records(capture)
+    return write_records(tmp_path / f"{name}-without-{frame}.pcap", linktype,
+                         records[:frame - 1] + records[frame:])
 
 
 def folder_analysis(folder: Path, name: str, config_name: str = "flowcheck") -> Analysis:

@@ -8,8 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pcap_records import read_records, write_records
-from stored import errors, stored_analysis
+from stored import case_config, errors, stored_analysis, without_frame
 
 CAPTURES = Path(__file__).resolve().parents[1] / "captures"
 
@@ -26,24 +25,12 @@ CUTS = [
 ]
 
 
-def _config(folder: str, name: str) -> Path:
-    own = CAPTURES / folder / f"{name}.toml"
-    return own if own.is_file() else CAPTURES / folder / "flowcheck.toml"
-
-
-def _capture(folder: str, name: str) -> Path:
-    return next(p for p in (CAPTURES / folder).iterdir()
-                if p.name in (f"{name}.pcap", f"{name}.pcap.gz"))
-
-
 @pytest.mark.parametrize(("folder", "name", "frame", "how"), CUTS,
                          ids=[f"{c[1]}-{c[2]}" for c in CUTS])
 def test_a_halt_the_loss_may_hide_leaves_the_data_step_unknown(
         tmp_path: Path, folder: str, name: str, frame: int, how: str) -> None:
-    linktype, records = read_records(_capture(folder, name))
-    cut = write_records(tmp_path / "cut.pcap", linktype,
-                        records[:frame - 1] + records[frame:])
-    analysis = stored_analysis(cut, config_path=_config(folder, name))
+    cut = without_frame(tmp_path, CAPTURES / folder, name, frame)
+    analysis = stored_analysis(cut, config_path=case_config(CAPTURES / folder, name))
     assert analysis.verdict == "inconclusive"
     assert not errors(analysis)
     [session] = analysis.sessions

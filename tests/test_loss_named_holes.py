@@ -7,8 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pcap_records import read_records, write_records
-from stored import errors, stored_analysis
+from stored import case_config, errors, stored_analysis, without_frame
 
 from flowcheck.model import NdmpMessage
 from flowcheck.ndmp.lost import hole_contents
@@ -39,21 +38,12 @@ CUTS = [
 ]
 
 
-def _config(folder: str, name: str) -> Path:
-    own = CAPTURES / folder / f"{name}.toml"
-    return own if own.is_file() else CAPTURES / folder / "flowcheck.toml"
-
-
 @pytest.mark.parametrize(("folder", "name", "frame", "code"), CUTS,
                          ids=[f"{c[1]}-{c[2]}" for c in CUTS])
 def test_one_named_packet_lost_keeps_the_failure(tmp_path: Path, folder: str, name: str,
                                                   frame: int, code: str) -> None:
-    linktype, records = read_records(next(
-        p for p in (CAPTURES / folder).iterdir()
-        if p.name in (f"{name}.pcap", f"{name}.pcap.gz")))
-    cut = write_records(tmp_path / "cut.pcap", linktype,
-                        records[:frame - 1] + records[frame:])
-    analysis = stored_analysis(cut, config_path=_config(folder, name))
+    cut = without_frame(tmp_path, CAPTURES / folder, name, frame)
+    analysis = stored_analysis(cut, config_path=case_config(CAPTURES / folder, name))
     assert analysis.verdict == "fail"
     assert code in {f.code for f in errors(analysis)}
     assert any(f.code in ("capture_loss", "ndmp_partial") for f in analysis.findings)
@@ -97,10 +87,8 @@ def test_a_named_hole_that_hides_the_job_itself_keeps_it_unjudged(
     """A lost announcement with no data connection tied to the session, or a lost reply
     to the start followed by signs it refused the job, leaves the control connection's
     end unread: inconclusive, not control_closed / control_reset (a wrong root cause)."""
-    linktype, records = read_records(CAPTURES / folder / name)
-    cut = write_records(tmp_path / "cut.pcap", linktype,
-                        records[:frame - 1] + records[frame:])
     stem = name.removesuffix(".gz").removesuffix(".pcap")
-    analysis = stored_analysis(cut, config_path=_config(folder, stem))
+    cut = without_frame(tmp_path, CAPTURES / folder, stem, frame)
+    analysis = stored_analysis(cut, config_path=case_config(CAPTURES / folder, stem))
     assert analysis.verdict == "inconclusive"
     assert not {"control_closed", "control_reset"} & {f.code for f in analysis.findings}
