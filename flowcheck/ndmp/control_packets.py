@@ -11,9 +11,8 @@ from dataclasses import field
 
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import ControlPacket, Direction, NdmpStream
-from flowcheck.ndmp.keepalive import ProbeTracker
+from flowcheck.ndmp.keepalive import FIN, RST, ProbeTracker
 
-FIN, RST = 0x01, 0x04  # TCP flags byte (SegmentSink.segment)
 _SEQUENCE_SPACE = 2**32  # TCP sequence and acknowledgement numbers wrap (RFC 9293 3.4)
 
 

@@ -18,7 +18,7 @@ from dataclasses import field
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import ControlPacket, Direction
 
-_SYN, _RST, _FIN, _ACK = 0x02, 0x04, 0x01, 0x10
+SYN, RST, FIN, ACK = 0x02, 0x04, 0x01, 0x10  # TCP flags byte (SegmentSink.segment)
 _MOD = 1 << 32
 
 
@@ -41,12 +41,12 @@ class ProbeTracker:
         """Take one packet (length: its payload bytes on the wire)."""
         other = "resp" if direction == "orig" else "orig"
         self.pending.pop(other, None)  # this side answered the other's probes
-        if flags & _RST:
+        if flags & RST:
             return
-        end = (seq + length + (1 if flags & _SYN else 0) + (1 if flags & _FIN else 0)) % _MOD
+        end = (seq + length + (1 if flags & SYN else 0) + (1 if flags & FIN else 0)) % _MOD
         known = self.next_seq.get(direction)
-        probe = (known is not None and length <= 1 and flags & _ACK
-                 and not flags & (_SYN | _FIN) and (seq + 1) % _MOD == known)
+        probe = (known is not None and length <= 1 and flags & ACK
+                 and not flags & (SYN | FIN) and (seq + 1) % _MOD == known)
         if probe:
             self.pending.setdefault(direction, []).append(
                 ControlPacket(direction, frame, ts, flags, length))

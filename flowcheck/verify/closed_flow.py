@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, NdmpStream, Session, Severity
 from flowcheck.verify.context import Context
-from flowcheck.verify.first_close import answered_fin_words, first_closer, peer_fin_first
+from flowcheck.verify.first_close import fin_words, first_closer
 from flowcheck.verify.rst_words import cited_rsts, reset_words
 
 
@@ -36,10 +36,8 @@ def closed_mid_job(ctx: Context, session: Session) -> tuple[list[int], str] | No
     if _has_error(ctx, session, "control_closed") and control.fin_frames:
         fin = control.fin_frames[0]
         stream = ctx.stream_by_uid.get(session.control_uid)
-        how = (answered_fin_words(control, stream)
-               if stream is not None and peer_fin_first(control, stream) else f"FIN, frame {fin}")
         what = (f"{_closer(session, control, stream)} closed the control connection "
-                f"({how})")
+                f"({fin_words(control, stream)})")
         frames, code = [fin], "control_closed"
     elif (session.id in ctx.reset_mid_job and control.rst_frames
           and _has_error(ctx, session, "control_reset")):

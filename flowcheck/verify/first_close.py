@@ -36,11 +36,13 @@ def first_closer(control: Connection, stream: NdmpStream | None) -> Closer:
     return closer
 
 
-def answered_fin_words(control: Connection, stream: NdmpStream) -> str:
-    """The close's evidence when peer_fin_first: "its FIN, not in the capture: ... frame N
-    acknowledges it"."""
-    fin = stream.fin
-    assert fin is not None
+def fin_words(control: Connection, stream: NdmpStream | None) -> str:
+    """The close's evidence, in parentheses' words: "FIN, frame N" (the control
+    connection's first FIN), or when peer_fin_first "its FIN, in the direction the
+    capture lacks: HOST:PORT's own FIN (frame N) acknowledges it"."""
+    fin = stream.fin if stream is not None else None
+    if fin is None or not peer_fin_first(control, stream):
+        return f"FIN, frame {control.fin_frames[0]}"
     host, port = ((control.resp_h, control.resp_p) if fin.direction == "resp"
                   else (control.orig_h, control.orig_p))
     return (f"its FIN, in the direction the capture lacks: {endpoint(host, port)}'s own FIN "

@@ -15,15 +15,24 @@ a file-history segment of the agent's lost (ndmjob-pathloss/dma-killed-pathloss-
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from flowcheck.connections.endpoint import EVIDENCE_CAP
-from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, StreamHole
+from flowcheck.model import (
+    Announcement,
+    Connection,
+    NdmpMessage,
+    NdmpStream,
+    Session,
+    StreamHole,
+)
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS
 
 # The DMA's requests that end a started job or its session.
 JOB_ENDS = frozenset({"DATA_STOP", "DATA_ABORT", "MOVER_STOP", "MOVER_ABORT", "MOVER_CLOSE",
                       "CONNECT_CLOSE"})
-# The requests that make a three-way job's mover active (three_way_close.MOVER_STARTS).
+# The requests that make a three-way job's mover active (three_way_close.job_starts).
 MOVER_STARTS = frozenset({"MOVER_LISTEN", "MOVER_CONNECT"})
 # The messages a hole must not hold for the job's end to be read without it: the halts
 # and the requests that end the job.
@@ -98,12 +107,19 @@ def lost_start(stream: NdmpStream, session: Session) -> NdmpMessage | None:
     starts = [m for m in replies if message_op(m) in JOB_STARTS]
     if starts:
         return starts[-1]
-    reached = {a.frame for a in session.announced if a.used_by}
-    movers = [m for m in replies if message_op(m) in MOVER_STARTS and m.frame in reached]
+    movers = active_mover_replies(replies, session.announced)
     if not movers or any(m.type == "request" and message_op(m) in JOB_ENDS
                          and m.frame > movers[-1].frame for m in stream.messages):
         return None  # none, or the DMA stopped the mover after it
     return movers[-1]
+
+
+def active_mover_replies(replies: Iterable[NdmpMessage], announced: Iterable[Announcement]
+                         ) -> list[NdmpMessage]:
+    """The MOVER_LISTEN / MOVER_CONNECT replies among `replies` whose announced endpoint
+    a connection reached (Announcement.used_by: the mover went active), in their order."""
+    reached = {a.frame for a in announced if a.used_by}
+    return [m for m in replies if message_op(m) in MOVER_STARTS and m.frame in reached]
 
 
 def _other(direction: str) -> str:

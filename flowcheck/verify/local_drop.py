@@ -11,8 +11,7 @@ check 43: a local backup's callback dropped by the host's loopback rules)."""
 from __future__ import annotations
 
 from flowcheck.model import Connection
-from flowcheck.sessions.local import is_loopback
-from flowcheck.verify.ranges import host_local
+from flowcheck.verify.ranges import host_local, loopback_pair
 
 
 def local_drop(conn: Connection) -> tuple[str, str] | None:
@@ -21,7 +20,7 @@ def local_drop(conn: Connection) -> tuple[str, str] | None:
     if not host_local(conn):
         return None
     host, port = conn.resp_h, conn.resp_p
-    loopback = is_loopback(conn.orig_h) and is_loopback(host)
+    loopback = loopback_pair(conn)
     how = "between loopback addresses" if loopback else "from its own address to itself"
     name = "the host" if loopback else host
     words = (f" The connection never leaves {name} ({how}): no device between hosts "

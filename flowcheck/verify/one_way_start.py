@@ -12,6 +12,7 @@ from __future__ import annotations
 from flowcheck.model import Connection, NdmpMessage, NdmpStream
 from flowcheck.sessions import closing, message_op, one_sided
 from flowcheck.sessions.classify import JOB_STARTS
+from flowcheck.verify.hidden_ends import active_mover_replies
 from flowcheck.verify.replies import HALTS
 from flowcheck.verify.snapped_halts import readable_from
 
@@ -22,16 +23,16 @@ def agent_start(stream: NdmpStream, control: Connection) -> NdmpMessage | None:
     readable from that reply on (snapped_halts.readable_from): where the job's start
     shows when its request does not. Without one, a three-way job's tape agent's last
     successful MOVER_LISTEN reply whose endpoint a connection reached (its mover went
-    active: three_way_close.job_starts). None else."""
+    active: hidden_ends.active_mover_replies, as three_way_close.job_starts reads a
+    mover's start). None else."""
     if one_sided(control) != "orig":
         return None
     replies = [m for m in stream.messages if m.type == "reply" and m.direction == "resp"
                and message_op(m) in JOB_STARTS and not m.error]
     if not replies:
-        reached = {a.frame for a in stream.announcements if a.used_by}
-        replies = [m for m in stream.messages if m.type == "reply" and m.direction == "resp"
-                   and message_op(m) == "MOVER_LISTEN" and not m.error
-                   and m.frame in reached]
+        replies = active_mover_replies(
+            (m for m in stream.messages if m.type == "reply" and m.direction == "resp"
+             and not m.error), stream.announcements)
     if not replies or not readable_from(stream, control, replies[-1].frame):
         return None
     return replies[-1]

@@ -101,18 +101,21 @@ def unread_end(ctx: Context, session: Session, which: str, host: str) -> bool:
     return which == "media" and host == session.media_server and nat_unread(ctx, session)
 
 
+def loopback_pair(conn: Connection) -> bool:
+    """Are both of `conn`'s addresses loopback addresses (127.0.0.0/8, ::1)?"""
+    return is_loopback(conn.orig_h) and is_loopback(conn.resp_h)
+
+
 def host_local(conn: Connection) -> bool:
-    """Does `conn` never leave one host: loopback addresses at both ends (127.0.0.0/8,
-    ::1), or the same address at both ends (a host reaching its own address, which its
-    stack delivers over the loopback interface)? No firewall between hosts sees it."""
-    return (is_loopback(conn.orig_h) and is_loopback(conn.resp_h)) or \
-        same_host(conn.orig_h, conn.resp_h)
+    """Does `conn` never leave one host: loopback addresses at both ends (loopback_pair),
+    or the same address at both ends (a host reaching its own address, which its stack
+    delivers over the loopback interface)? No firewall between hosts sees it."""
+    return loopback_pair(conn) or same_host(conn.orig_h, conn.resp_h)
 
 
 def local_ports_words(conn: Connection, ports: list[int]) -> str:
     """Why a host-local connection's (host_local) dynamic `ports` are not judged."""
-    why = ("loopback addresses" if is_loopback(conn.orig_h) and is_loopback(conn.resp_h)
-           else "one address at both ends")
+    why = "loopback addresses" if loopback_pair(conn) else "one address at both ends"
     named = " and ".join(str(port) for port in ports)
     return (f"port{'s' if len(ports) > 1 else ''} {named} not judged against the ranges: "
             f"the connection never leaves {conn.orig_h} ({why}), and the ranges are for "

@@ -21,7 +21,7 @@ from flowcheck.verify.control_reset import halt_unanswered, report_reset
 from flowcheck.verify.control_stall import control_stall, no_messages, start_unseen
 from flowcheck.verify.cut_transfer import unseen_cut_transfers
 from flowcheck.verify.evidence import ended_early, stream_whole
-from flowcheck.verify.first_close import answered_fin_words, first_closer, peer_fin_first
+from flowcheck.verify.first_close import fin_words, first_closer
 from flowcheck.verify.hidden_ends import announcement_lost, lost_start, missed_from
 from flowcheck.verify.idle_bound import bounded_idle_words, data_end_in
 from flowcheck.verify.lost_reply import failure_signs
@@ -308,8 +308,6 @@ def _closed(ctx: Context, session: Session, stream: NdmpStream, control: Connect
     """
     by_agent = first_closer(control, stream) == "responder"
     fin = control.fin_frames[0]
-    how = (answered_fin_words(control, stream) if peer_fin_first(control, stream)
-           else f"FIN, frame {fin}")
     last = next((m for m in reversed(stream.messages) if m.frame < fin), start)
     index = stream.messages.index(start)
     # A reply stands for its request when the capture lacks the request (one_way, or
@@ -326,7 +324,7 @@ def _closed(ctx: Context, session: Session, stream: NdmpStream, control: Connect
             f"{endpoint(control.resp_h, control.resp_p)} was closed by "
             + (f"{agent} {control.resp_h}" if by_agent else
                f"the media server {control.orig_h}")
-            + f" ({how}) while {what} ({message_op(start)}, frame "
+            + f" ({fin_words(control, stream)}) while {what} ({message_op(start)}, frame "
             f"{start.frame}, {unanswered}no NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED after "
             f"it; last NDMP message: frame {last.frame}). The job cannot go on without it. "
             + (one_way_words(control, start) if one_way else

@@ -16,10 +16,10 @@ from flowcheck.model import Announcement, NdmpMessage, NdmpStream, Session
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS
 from flowcheck.verify.context import Context
+from flowcheck.verify.hidden_ends import MOVER_STARTS
 from flowcheck.verify.replies import HALTS, abnormal_reason
 from flowcheck.verify.shared import three_way_hosts
 
-MOVER_STARTS = {"MOVER_LISTEN", "MOVER_CONNECT"}
 _MOVER_ENDS = {"MOVER_STOP", "MOVER_ABORT", "MOVER_CLOSE", "CONNECT_CLOSE"}
 
 
