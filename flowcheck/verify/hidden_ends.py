@@ -34,9 +34,18 @@ JOB_ENDS = frozenset({"DATA_STOP", "DATA_ABORT", "MOVER_STOP", "MOVER_ABORT", "M
                       "CONNECT_CLOSE"})
 # The requests that make a three-way job's mover active (three_way_close.job_starts).
 MOVER_STARTS = frozenset({"MOVER_LISTEN", "MOVER_CONNECT"})
+# The posts that notify a halt (verify.replies.HALTS).
+_HALT_POSTS = frozenset({"NOTIFY_DATA_HALTED", "NOTIFY_MOVER_HALTED"})
 # The messages a hole must not hold for the job's end to be read without it: the halts
 # and the requests that end the job.
-_ENDS = JOB_ENDS | {"NOTIFY_DATA_HALTED", "NOTIFY_MOVER_HALTED"}
+_ENDS = JOB_ENDS | _HALT_POSTS
+
+
+def ends_job(message: NdmpMessage) -> bool:
+    """Does `message` end the job: a halt notified (NOTIFY_*_HALTED), or a request of
+    JOB_ENDS?"""
+    op = message_op(message)
+    return op in _HALT_POSTS or (message.type == "request" and op in JOB_ENDS)
 
 
 def missed_from(control: Connection, stream: NdmpStream | None, frame: int) -> bool:

@@ -12,9 +12,8 @@ from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session
 from flowcheck.sessions import message_op, one_sided
 from flowcheck.sessions.classify import JOB_STARTS
 from flowcheck.verify.context import Context
-from flowcheck.verify.hidden_ends import JOB_ENDS, missed_from
+from flowcheck.verify.hidden_ends import ends_job, missed_from
 from flowcheck.verify.open_transfer import polled_halted
-from flowcheck.verify.replies import HALTS
 from flowcheck.verify.three_way_close import job_starts
 
 
@@ -62,8 +61,7 @@ def _start(ctx: Context, session: Session, stream: NdmpStream) -> NdmpMessage | 
 def _ended(ctx: Context, stream: NdmpStream, start: NdmpMessage) -> bool:
     """Does a message read after the start show the job's end: a halt, a request that
     ends the job, or a state reply saying its service halted?"""
-    return any(m.frame > start.frame and (message_op(m) in HALTS or (
-        m.type == "request" and message_op(m) in JOB_ENDS)) for m in stream.messages) \
+    return any(m.frame > start.frame and ends_job(m) for m in stream.messages) \
         or polled_halted(ctx, stream, start.frame, start.ts)
 
 

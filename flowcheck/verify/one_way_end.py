@@ -20,8 +20,9 @@ from flowcheck.model import Session, endpoint
 from flowcheck.sessions import closing, message_op, one_sided
 from flowcheck.verify.context import Context
 from flowcheck.verify.details import span_words
+from flowcheck.verify.hidden_ends import JOB_ENDS
 from flowcheck.verify.replies import HALTS
-from flowcheck.verify.snapped_halts import JOB_ENDS, readable_from
+from flowcheck.verify.snapped_halts import readable_from
 from flowcheck.verify.three_way_close import job_starts
 
 

@@ -25,12 +25,9 @@ from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.capture_time import after
 from flowcheck.verify.context import Context, conn_sides
 from flowcheck.verify.details import job_direction, sent_each_way, span_words
-from flowcheck.verify.replies import HALTS
+from flowcheck.verify.replies import HALTS, says_halted
 from flowcheck.verify.shared import partner
 
-# State replies and the state that says their service halted (NDMP v2-v4:
-# ndmp_data_state HALTED = 2, ndmp_mover_state HALTED = 4).
-HALTED_STATES = {"DATA_GET_STATE": 2, "MOVER_GET_STATE": 4}
 # Requests whose successful reply says the service halted (NDMP v4: DATA_STOP and
 # MOVER_STOP are refused with ILLEGAL_STATE_ERR unless it is HALTED).
 _STOPPED = {"DATA_STOP", "MOVER_STOP"}
@@ -105,15 +102,8 @@ class OpenTransfer:
 def polled_halted(ctx: Context, stream: NdmpStream, frame: int, ts: float) -> bool:
     """Did a state reply after the event at (frame, ts) report its service halted? A DMA
     that polls rather than waits for the NOTIFY_*_HALTED post learns of the end this way."""
-    return any(_polled(m) and ctx.order.later(m.frame, m.ts, frame, ts)
+    return any(says_halted(m) and ctx.order.later(m.frame, m.ts, frame, ts)
                for m in stream.messages)
-
-
-def _polled(m: NdmpMessage) -> bool:
-    """A state reply saying its service halted."""
-    op = message_op(m)
-    return (m.type == "reply" and not m.error and op in HALTED_STATES
-            and m.body.get("state") == HALTED_STATES[op])
 
 
 def _ends_work(m: NdmpMessage) -> bool:
@@ -121,7 +111,7 @@ def _ends_work(m: NdmpMessage) -> bool:
     saying HALTED, or a successful DATA_STOP or MOVER_STOP reply (the service stops only
     once halted: NDMP v4 DATA_STOP / MOVER_STOP; verify.lost_reply._STOPS)."""
     op = message_op(m)
-    return (op in HALTS or _polled(m)
+    return (op in HALTS or says_halted(m)
             or (m.type == "reply" and not m.error and op in _STOPPED))
 
 

@@ -286,10 +286,18 @@ def abnormal_reason(message: NdmpMessage) -> str | None:
     return None if reason is None or reason in (normal, "NA") else reason
 
 
-# The state replies that say a service halted (NDMP v3/v4 DATA_GET_STATE and
-# MOVER_GET_STATE: `state` HALTED, with its `halt_reason`) and the post that notifies it.
-_STATE_HALTS = {"DATA_GET_STATE": ("NOTIFY_DATA_HALTED", 2),
-                "MOVER_GET_STATE": ("NOTIFY_MOVER_HALTED", 4)}
+# State replies and the state that says their service halted (NDMP v2-v4:
+# ndmp_data_state HALTED = 2, ndmp_mover_state HALTED = 4, with its `halt_reason`), and
+# the post that notifies that halt.
+HALTED_STATES = {"DATA_GET_STATE": 2, "MOVER_GET_STATE": 4}
+_NOTIFIED_BY = {"DATA_GET_STATE": "NOTIFY_DATA_HALTED", "MOVER_GET_STATE": "NOTIFY_MOVER_HALTED"}
+
+
+def says_halted(m: NdmpMessage) -> bool:
+    """Is `m` a state reply saying its service halted (HALTED_STATES)?"""
+    op = message_op(m)
+    return (m.type == "reply" and not m.error and op in HALTED_STATES
+            and m.body.get("state") == HALTED_STATES[op])
 
 
 def _polled_halts(ctx: Context, session: Session, stream: NdmpStream
@@ -303,11 +311,10 @@ def _polled_halts(ctx: Context, session: Session, stream: NdmpStream
     if control is None or not control.missed_bytes:
         return []
     found = []
-    for op, (halt, state) in _STATE_HALTS.items():
+    for op, halt in _NOTIFIED_BY.items():
         if any(message_op(m) == halt for m in stream.messages):
             continue
-        reply = next((m for m in stream.messages if m.type == "reply" and not m.error
-                      and message_op(m) == op and m.body.get("state") == state
+        reply = next((m for m in stream.messages if message_op(m) == op and says_halted(m)
                       and _reason(m, halt) not in (None, HALTS[halt][1], "NA")), None)
         if reply is not None:
             found.append((reply, halt))

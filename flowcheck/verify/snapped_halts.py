@@ -18,9 +18,8 @@ from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session
 from flowcheck.sessions import message_op, one_sided
 from flowcheck.verify.context import Context
 from flowcheck.verify.evidence import UNREAD_STREAM
-from flowcheck.verify.hidden_ends import JOB_ENDS, harmless_frames, missed_from
+from flowcheck.verify.hidden_ends import ends_job, harmless_frames, missed_from
 from flowcheck.verify.kept import left_out_words
-from flowcheck.verify.replies import HALTS
 from flowcheck.verify.three_way_close import job_starts
 
 
@@ -150,9 +149,8 @@ def halt_unread_words(ctx: Context, session: Session) -> str | None:
         return None
     start = starts[-1]
     fin = control.fin_frames[0]
-    if fin < start.frame or any(
-            (message_op(m) in HALTS or (message_op(m) in JOB_ENDS and m.type == "request"))
-            and start.frame < m.frame < fin for m in stream.messages):
+    if fin < start.frame or any(start.frame < m.frame < fin and ends_job(m)
+                                for m in stream.messages):
         return None  # a halt, or the DMA ending the job (it stops a halted data server)
     unread = [last for last in stream.unread_last.values() if last > start.frame]
     if not unread:
