@@ -85,12 +85,8 @@ def keepalive_words(ctx: Context, stream: NdmpStream, control: Connection, side:
                  "shorter than the silence before the first probe, as the control "
                  "connection sits idle while the data flows.")
         fix = (f"Set the TCP keepalive time on {host} (its first probe came after "
-               f"{span_words(silence.seconds)} of silence) and on the other host below the "
-               f"idle timeout of the firewalls and NAT devices between {path} (the backup "
-               "application's and the NDMP server's keepalive settings, or the system's: "
-               "KeepAliveTime on Windows, net.ipv4.tcp_keepalive_time on Linux), or raise "
-               f"that timeout for port {control.resp_p} above the longest job's duration "
-               "(and on the hosts' own firewalls); their session logs show the connection "
+               f"{span_words(silence.seconds)} of silence) and on the other host "
+               f"{_below_idle_timeout(control)}; their session logs show the connection "
                "dropped at that time.")
     else:
         text += (f" Either {peer} went down or became unreachable, or a firewall or NAT "
@@ -101,6 +97,17 @@ def keepalive_words(ctx: Context, stream: NdmpStream, control: Connection, side:
                f"timeout of the firewalls and NAT devices between {path}, or raise that "
                f"timeout for port {control.resp_p} above the longest job's duration.")
     return text, fix, frames
+
+
+def _below_idle_timeout(control: Connection) -> str:
+    """The keepalive fix's common part: the setting below the devices' idle timeout, or
+    that timeout raised."""
+    return (f"below the idle timeout of the firewalls and NAT devices between "
+            f"{control.orig_h} and {control.resp_h} (the backup application's and the NDMP "
+            "server's keepalive settings, or the system's: KeepAliveTime on Windows, "
+            "net.ipv4.tcp_keepalive_time on Linux), or raise that timeout for port "
+            f"{control.resp_p} above the longest job's duration (and on the hosts' own "
+            "firewalls)")
 
 
 def probe_answer_words(stream: NdmpStream, control: Connection, side: str,
@@ -126,15 +133,10 @@ def probe_answer_words(stream: NdmpStream, control: Connection, side: str,
             + (" A firewall or NAT device that drops an idle connection's state after its "
                "idle timeout answers the next packet with a reset: the probe came too late "
                "to keep the state."))
-    path = f"{control.orig_h} and {control.resp_h}"
     fix = (f"Set the TCP keepalive time on {prober}" + (
            f" (its probe came after {span_words(silence.seconds)} of silence)"
            if silence.seconds else "")
-           + f" and on the other host below the idle timeout of the firewalls and NAT "
-           f"devices between {path} (the backup application's and the NDMP server's "
-           "keepalive settings, or the system's: KeepAliveTime on Windows, "
-           "net.ipv4.tcp_keepalive_time on Linux), or raise that timeout for port "
-           f"{control.resp_p} above the longest job's duration (and on the hosts' own "
-           f"firewalls); if no device keeps the connection's state, see {names[0]}'s "
-           "system log at that time (a restart).")
+           + f" and on the other host {_below_idle_timeout(control)}; if no device keeps "
+           f"the connection's state, see {names[0]}'s system log at that time (a "
+           "restart).")
     return text, fix, [probe.frame]
