@@ -176,7 +176,11 @@ def _resolve_directory(path: str) -> list[InputSpec]:
                                    file_id=(info.st_dev, info.st_ino)))
             continue
         head = _head(member)
-        if head is not None and format_of(head) is not None:
+        # A gzip file that does not inflate (cut or corrupt, a ring file damaged) is kept
+        # too: its reading fails as capture_unreadable, naming it (new-user trial: a
+        # ring with one such file passed without a word).
+        if (head is not None and format_of(head) is not None) or (
+                head is None and _gzip_magic(member)):
             specs.append(InputSpec(member, path=member, size=info.st_size,
                                    file_id=(info.st_dev, info.st_ino)))
         elif head is not None and len(others) < _OTHERS_NAMED:
@@ -208,6 +212,15 @@ def _head(path: str) -> bytes | None:
     except (OSError, EOFError, zlib.error):
         return None
     return head
+
+
+def _gzip_magic(path: str) -> bool:
+    """Does the file begin with gzip's magic bytes (RFC 1952 2.3.1)?"""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(2) == GZIP_MAGIC
+    except OSError:
+        return False
 
 
 _OS_ERRORS = (
