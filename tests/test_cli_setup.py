@@ -56,6 +56,19 @@ def test_firewall_warns_when_it_opens_the_default_range(
         assert err.count("\n") == 1 and err.endswith("NDMP servers\n"), err
 
 
+def test_plan_warns_when_it_counts_the_default_range(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`plan --media-range` alone counted the default agent range 1025-65535 and said the
+    ranges overlap, with no word of the default (new-user trial)."""
+    run(["plan", "--resources", "5", "--media-range", "5001-5010"])
+    err = capsys.readouterr().err
+    assert err.startswith("flowcheck: warning: --agent-range not set: the plan counts "
+                          "flowcheck's default 1025-65535, nearly every TCP port; "), err
+    assert run(["plan", "--resources", "5", "--media-range", "5001-5014",
+                "--agent-range", "6001-6012"]) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_plan_fits_and_does_not_fit(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["plan", "--resources", "5", "--media-range", "5001-5014",
                 "--agent-range", "6001-6012", "--format", "json"]) == 0

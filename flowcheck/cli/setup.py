@@ -51,9 +51,10 @@ def firewall(config: "Config", output: Format = OutputFormat.table,
     return ExitStatus.OK
 
 
-def default_range_warning(config: "Config") -> str:
-    """What `firewall` says on standard error when a range is flowcheck's default
-    (1025-65535: the rules then open nearly every TCP port); "" when both are set."""
+def default_range_warning(config: "Config", what: str = "these rules open") -> str:
+    """What `firewall` (and `plan`, `what` "the plan counts") says on standard error when
+    a range is flowcheck's default (1025-65535: nearly every TCP port); "" when both are
+    set."""
     from flowcheck.config import format_ranges
 
     unset = config.default_ranges()
@@ -61,7 +62,7 @@ def default_range_warning(config: "Config") -> str:
         return ""
     flags = " and ".join(f"--{which}-range" for which in unset)
     ranges = format_ranges(getattr(config, f"{unset[0]}_range"))
-    return (f"{flags} not set: these rules open flowcheck's default {ranges}, nearly "
+    return (f"{flags} not set: {what} flowcheck's default {ranges}, nearly "
             "every TCP port; set the ranges configured in Backup Exec (media server and "
             "remote agent TCP dynamic port ranges) or on the DMA and NDMP servers")
 
@@ -74,6 +75,11 @@ def plan(config: "Config", output: Format = OutputFormat.table) -> int:
     if config.resources is None:
         raise UsageError("plan needs --resources N (or resources = N in the config file)")
     result = make_plan(config, config.resources)
+    # A range left at the default overlaps any range given (new-user trial: "the ranges
+    # share 10 ports" for --media-range alone, with no word of the default).
+    warning = default_range_warning(config, "the plan counts")
+    if warning:
+        print(f"flowcheck: warning: {warning}", file=sys.stderr)
     if output is OutputFormat.json:
         from flowcheck.report.json_doc import write_json
 
