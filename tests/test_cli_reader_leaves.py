@@ -44,9 +44,12 @@ REPORTS = [
     (["analyze", *_lab("snaplen-54")], 5),
     (["connections", V4_BACKUP], 0),
     (["ndmp", V4_BACKUP], 0),
-    (["plan", "--resources", "2"], 0),
-    (["plan", "--resources", "2", "--media-range", "5001-5002"], 1),
-    # The ranges set: without them `firewall` warns on stderr (nearly every port open).
+    # The ranges set: without them `plan` and `firewall` warn on stderr (nearly every
+    # port counted or opened).
+    (["plan", "--resources", "2", "--media-range", "5001-5100", "--agent-range", "6001-6100"],
+     0),
+    (["plan", "--resources", "2", "--media-range", "5001-5002", "--agent-range", "6001-6100"],
+     1),
     (["firewall", "--media-range", "5001-5100", "--agent-range", "6001-6100"], 0),
 ]
 
