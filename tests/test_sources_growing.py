@@ -11,7 +11,7 @@ from capture_factory import pcap_bytes, pcapng_bytes, tcp_packet
 
 from flowcheck.sources import iter_batches, truncation_findings
 from flowcheck.sources import reader as reader_module
-from flowcheck.sources.inputs import ByteSource
+from flowcheck.sources.byte_source import ByteSource
 
 T0 = 1_700_000_000.0
 PACKET = tcp_packet("10.0.0.1", "10.0.0.2", 40000, 10000, payload=b"x" * 200)

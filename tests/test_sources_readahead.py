@@ -23,7 +23,7 @@ from capture_factory import pcap_bytes, tcp_packet
 
 from flowcheck.sources import iter_batches
 from flowcheck.sources import reader as reader_module
-from flowcheck.sources.inputs import ByteSource
+from flowcheck.sources.byte_source import ByteSource
 
 ROOT = Path(__file__).resolve().parent.parent
 STORED = sorted(p for p in (ROOT / "captures").rglob("*") if p.suffix in (".pcap", ".pcapng"))

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from flowcheck.lab.netns import Lab, LabError, _Tcpdump
-from flowcheck.sources.inputs import read_fully
+from flowcheck.sources.byte_source import read_fully
 
 PortRange = tuple[int, int]
 Trigger = Callable[[bytes], bool]

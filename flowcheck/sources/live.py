@@ -25,8 +25,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, BinaryIO
 
 from flowcheck.errors import InputError, UsageError
+from flowcheck.sources.byte_source import Prefixed
 from flowcheck.sources.capture_filter import default_filter
-from flowcheck.sources.inputs import _Prefixed
 from flowcheck.sources.live_ready import wait_until_listening
 from flowcheck.sources.live_write import remove_unused, write_error_line
 
@@ -54,7 +54,7 @@ class _TeeReader:
     ends there and `write_error` says why in one line; the file holds what was written.
     """
 
-    def __init__(self, stream: BinaryIO | _Prefixed, sink: BinaryIO, path: str,
+    def __init__(self, stream: BinaryIO | Prefixed, sink: BinaryIO, path: str,
                  stop: Callable[[], None]) -> None:
         self._stream = stream
         self._sink: BinaryIO | None = sink
@@ -121,7 +121,7 @@ class _TeeReader:
 class LiveCapture:
     """A running capture tool: read `stdout` (pcap or pcapng); `stop()` ends it."""
 
-    def __init__(self, process: subprocess.Popen, stdout: BinaryIO | _Prefixed | _TeeReader,
+    def __init__(self, process: subprocess.Popen, stdout: BinaryIO | Prefixed | _TeeReader,
                  tool: str, banner: str, buffer_mib: int = BUFFER_MIB,
                  capture_filter: str | None = None) -> None:
         self.process = process
@@ -285,9 +285,9 @@ def open_live(interface: str, *, capture_filter: str | None = None, write: str |
             remove_unused(write)
         raise
     assert process.stdout is not None
-    stdout: BinaryIO | _Prefixed | _TeeReader = process.stdout
+    stdout: BinaryIO | Prefixed | _TeeReader = process.stdout
     if head:
-        stdout = _Prefixed(head, process.stdout)
+        stdout = Prefixed(head, process.stdout)
     if sink is not None:
         stdout = _TeeReader(stdout, sink, write, lambda: process.terminate())
     return LiveCapture(process, stdout, tool, banner, buffer_mib, capture_filter or None)

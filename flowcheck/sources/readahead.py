@@ -15,7 +15,7 @@ from queue import SimpleQueue
 
 import numpy as np
 
-from flowcheck.sources.inputs import ByteSource
+from flowcheck.sources.byte_source import ByteSource
 
 
 def usable_cores() -> int:

@@ -19,13 +19,8 @@ import numpy as np
 from flowcheck.arrays import distinct
 from flowcheck.errors import InputError
 from flowcheck.model import CaptureInfo
-from flowcheck.sources.inputs import (
-    ByteSource,
-    CompressedStreamError,
-    InputSpec,
-    describe_magic,
-    format_of,
-)
+from flowcheck.sources.byte_source import ByteSource, CompressedStreamError
+from flowcheck.sources.inputs import InputSpec, describe_magic, format_of
 from flowcheck.sources.interface_order import InterfaceOrder
 from flowcheck.sources.pcap import PcapParser
 from flowcheck.sources.pcap_variants import pcap_layout, pcap_parser
