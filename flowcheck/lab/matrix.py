@@ -33,6 +33,27 @@ HIDING_FORMS = ("snap96", "snap128", "loss", "dir-in", "dir-out", "stopped")
 _NOT_NDMJOB = ("port-in-use", "range-small", "nat", "kill-agent", "return-out", "ack-in")
 _NDMJOB_FAULTS = ("none", "syn-drop", "syn-reject")
 _SYN = "tcp flags & (syn | ack) == syn"
+# The warnings each capture form legitimately causes on a clean job (fault none), read
+# from their meanings in docs/findings.md: what the form keeps out of the capture. Any
+# other warning on a clean run is a mismatch (the verdict alone lets a false warning
+# pass). A snap length cuts message bodies (ndmp_partial); sniffer loss misses bytes
+# (capture_loss), cuts messages (ndmp_partial), may take an announcement
+# (unannounced_connection, its fix naming the loss) or the peer's answer to the last
+# request (control_end_unseen); a capture stopped early leaves events unjudged
+# (capture_ended_early); a one-direction capture lacks a direction
+# (capture_one_direction).
+FORM_WARNINGS: dict[str, tuple[str, ...]] = {
+    "whole": (),
+    "snap96": ("ndmp_partial",),
+    "snap128": ("ndmp_partial",),
+    "loss": ("capture_loss", "ndmp_partial", "unannounced_connection", "control_end_unseen"),
+    "stopped": ("capture_ended_early",),
+    "dir-in": ("capture_one_direction",),
+    "dir-out": ("capture_one_direction",),
+}
+# One-direction forms at these points hold both directions (each host's tap holds what
+# the other sent, merged): nothing is out of the capture, so they explain no warning.
+BOTH_DIRECTIONS_POINTS = {"dir-in": ("both",), "dir-out": ("both",)}
 
 # The step whose SYN a fault hits, and the finding family each outcome reads as.
 FAMILY = {
@@ -147,7 +168,8 @@ def expect(run: dict) -> dict:
     """The ground truth: {"verdict": pass|fail|"fail?" (the job may pass), "accept": the
     verdicts a right answer may give (hiding forms add inconclusive), "codes": error codes
     one of which a failing answer must report (empty: any), "note", "empty_ok": the
-    capture may hold no packet at all (exit 3)}. Call it after the
+    capture may hold no packet at all (exit 3), "warnings": on a clean run the warning
+    codes its capture form explains (clean_warnings), else None (not judged)}. Call it after the
     run: a kill-agent run whose kill never came (a job faster than the kill, `lab_log`
     empty) must pass."""
     fault, point = run["fault"], run["point"]
@@ -242,12 +264,30 @@ def expect(run: dict) -> dict:
     elif fault == "kill-agent":
         codes = set(KILL_CODES)
     accept = {verdict.rstrip("?")} | ({"pass"} if verdict == "fail?" else set())
+    warnings = clean_warnings(run) if fault == "none" else None
     if run["form"] in HIDING_FORMS:
         accept.add("inconclusive")
     if run["form"] == "stopped" and fault == "none":
         accept = {"inconclusive", "pass"}
     return {"verdict": verdict, "accept": sorted(accept), "codes": sorted(codes),
-            "note": note, "empty_ok": empty_ok}
+            "note": note, "empty_ok": empty_ok, "warnings": warnings}
+
+
+def clean_warnings(run: dict) -> list[str]:
+    """The warning codes a clean run's capture form explains (FORM_WARNINGS), none where
+    the form's cut leaves both directions in the capture (BOTH_DIRECTIONS_POINTS)."""
+    form = run["form"]
+    if run.get("point") in BOTH_DIRECTIONS_POINTS.get(form, ()):
+        return []
+    return sorted(FORM_WARNINGS.get(form, ()))
+
+
+def unexplained(exp: dict, warnings: Sequence[str]) -> list[str]:
+    """The warning codes of an answer that its run's ground truth `exp` does not explain:
+    on a clean run (exp["warnings"] a list), those outside it; else none are judged."""
+    if exp.get("warnings") is None:
+        return []
+    return sorted(set(warnings) - set(exp["warnings"]))
 
 
 def _unseen_codes(step: str) -> set[str]:
@@ -259,13 +299,15 @@ def _unseen_codes(step: str) -> set[str]:
     return {"step_missing", "callback_unanswered"}
 
 
-def judge(exp: dict, verdict: str | None, errors: Sequence[str], exit_code: int) -> bool:
-    """Does flowcheck's answer (verdict, error codes, exit code) match the ground truth
-    `exp` (expect's)? An internal error (exit 4) never does; an empty capture's exit 3
-    does where nothing could reach the capture point (`empty_ok`)."""
+def judge(exp: dict, verdict: str | None, errors: Sequence[str], exit_code: int,
+          warnings: Sequence[str] = ()) -> bool:
+    """Does flowcheck's answer (verdict, error codes, exit code, warning codes) match the
+    ground truth `exp` (expect's)? An internal error (exit 4) never does; an empty
+    capture's exit 3 does where nothing could reach the capture point (`empty_ok`); a
+    clean run's warning its capture form does not explain (`unexplained`) never does."""
     if exit_code == 3 and verdict is None and exp.get("empty_ok"):
         return True
-    if exit_code == 4 or verdict not in exp["accept"]:
+    if exit_code == 4 or verdict not in exp["accept"] or unexplained(exp, warnings):
         return False
     if verdict == "fail" and exp["codes"]:
         return bool(set(errors) & set(exp["codes"]))

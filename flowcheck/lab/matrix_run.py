@@ -33,6 +33,7 @@ from flowcheck.lab.matrix import (
     judge,
     plan,
     syn_target,
+    unexplained,
 )
 from flowcheck.lab.netns import Lab, LabError, Link, _Tcpdump, apply_nft
 from flowcheck.lab.scenarios import Scenario
@@ -293,7 +294,8 @@ def analyze(run: dict, path: Path, config: Path, out: Path) -> dict:
                                   if f["severity"] == "warning"})
         got["fixes"] = [f"{f['code']}: {f.get('fix', '')[:160]}" for f in doc["findings"]
                         if f["severity"] == "error"][:4]
-    match = judge(exp, got["verdict"], got["errors"], proc.returncode)
+    match = judge(exp, got["verdict"], got["errors"], proc.returncode,
+                  got.get("warnings", ()))
     result = {"run": run, "expect": exp, "got": got, "match": match}
     (out / f"run{run['index']:02d}.json").write_text(json.dumps(result, indent=1))
     return result
@@ -316,6 +318,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         if name == "run":
             parser.add_argument("only", type=int, nargs="*", metavar="INDEX",
                                 help="run only these indexes")
+    again = actions.add_parser("judge", help="judge stored results (OUT/runNN.json) again "
+                               "with today's ground truth (no root, no run)")
+    again.add_argument("results", type=Path, nargs="+", metavar="RUN.json")
     one = actions.add_parser("one", help="run one run given as JSON (root)")
     one.add_argument("run", type=json.loads, metavar="JSON")
     for parser in (actions.choices["run"], one):
@@ -328,12 +333,42 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(part for part in text.split(",") if part)
 
 
+def rejudge(path: Path) -> dict:
+    """A stored result (OUT/runNN.json) judged again with today's ground truth and
+    judging (matrix.expect, matrix.judge), no lab run: the same dict, `expect` and
+    `match` replaced."""
+    result = json.loads(path.read_text())
+    run, got = result["run"], result["got"]
+    exp = expect(run)
+    match = judge(exp, got["verdict"], got["errors"], got["exit"], got.get("warnings", ()))
+    return {**result, "expect": exp, "match": match}
+
+
+def _line(result: dict, seconds: float | None = None) -> str:
+    """The one line printed per run: index, OK / MISMATCH, what was expected and got."""
+    run, got, exp = result["run"], result["got"], result["expect"]
+    shown = {k: run[k] for k in ("peer", "op", "resources", "routed", "fault", "step",
+                                 "where", "reject", "point", "form") if k in run}
+    extra = unexplained(exp, got.get("warnings", ()))
+    return (f"{run['index']:02d} {'OK ' if result['match'] else 'MISMATCH'} "
+            f"expect={exp['accept']}/{exp['codes'][:3]} got={got['verdict']}/"
+            f"{got['errors']} exit={got['exit']}"
+            + (f" unexplained-warnings={extra}" if extra else "")
+            + (f" ({seconds:.0f}s)" if seconds is not None else "")
+            + f" {json.dumps(shown)}")
+
+
 def run_matrix(args: argparse.Namespace) -> int:
     """The `matrix` command: 0 every run matched its ground truth (or plan), 1 not."""
     if args.action == "plan":
         for run in plan(args.seed, args.count, args.faults, args.forms):
             print(json.dumps(run), "->", json.dumps(expect(run)))
         return 0
+    if args.action == "judge":
+        results = [rejudge(path) for path in args.results]
+        for result in results:
+            print(_line(result))
+        return 0 if all(result["match"] for result in results) else 1
     runs = ([args.run] if args.action == "one" else
             [r for r in plan(args.seed, args.count, args.faults, args.forms)
              if not args.only or r["index"] in args.only])
@@ -341,12 +376,6 @@ def run_matrix(args: argparse.Namespace) -> int:
     for run in runs:
         started = time.monotonic()
         result = capture_run(run, args.out, args.prefix)
-        got, exp = result["got"], result["expect"]
         matched &= result["match"]
-        shown = {k: run[k] for k in ("peer", "op", "resources", "routed", "fault", "step",
-                                     "where", "reject", "point", "form") if k in run}
-        print(f"{run['index']:02d} {'OK ' if result['match'] else 'MISMATCH'} "
-              f"expect={exp['accept']}/{exp['codes'][:3]} got={got['verdict']}/"
-              f"{got['errors']} exit={got['exit']} ({time.monotonic() - started:.0f}s) "
-              f"{json.dumps(shown)}", flush=True)
+        print(_line(result, time.monotonic() - started), flush=True)
     return 0 if matched else 1
