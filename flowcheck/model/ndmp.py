@@ -176,6 +176,10 @@ class NdmpStream:
     # The other side's keepalive probe that the first RST answered (the packet just
     # before it), None when none. Not in the JSON.
     probe_reset: ControlPacket | None = None
+    # The latest packet (no RST, before the first RST) that answered a keepalive probe
+    # of the other side: the peer's TCP still held the connection then, whatever the
+    # job did (flowcheck.verify.silent_end); None when none. Not in the JSON.
+    probe_answer: ControlPacket | None = None
     # How many sequence numbers of the other side the first FIN's ACK covers beyond the
     # same side's packet before it (mod 2**32); None when either carried no ACK or the
     # FIN is its side's first packet. 1 from a side whose peer's direction the capture

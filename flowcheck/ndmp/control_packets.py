@@ -1,8 +1,9 @@
 """What a control connection's TCP packets say beside its NDMP bytes: its first RST and
-the packet before it, the keepalive probes before that RST, and its first FIN with how
-far its ACK moved (NdmpStream.reset, .before_reset, .probes_before_reset, .probe_reset,
-.fin, .fin_acked_new). Kept per connection by flowcheck.ndmp.collector, packet by packet
-in capture order.
+the packet before it, the keepalive probes before that RST, its first FIN with how far
+its ACK moved, and the latest answer to a keepalive probe (NdmpStream.reset,
+.before_reset, .probes_before_reset, .probe_reset, .fin, .fin_acked_new,
+.probe_answer). Kept per connection by flowcheck.ndmp.collector, packet by packet in
+capture order.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class ControlPackets:
             if answered and self.last is not None and answered[-1].frame == self.last[1]:
                 stream.probe_reset = answered[-1]
         elif stream.reset is None:
+            if self.probes.unanswered("resp" if direction == "orig" else "orig"):
+                stream.probe_answer = ControlPacket(*packet)  # the other's probe answered
             self.probes.packet(direction, seq, flags, payload, frame, ts)
         if flags & FIN and stream.fin is None:
             stream.fin, stream.fin_ack = ControlPacket(*packet), ack
