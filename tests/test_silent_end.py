@@ -71,6 +71,28 @@ def test_a_control_reset_whose_rst_is_missing_is_no_pass(tmp_path: Path, capture
     assert "is unknown: capture until the job ends" in early
 
 
+def test_a_ring_missing_the_silence_is_no_pass(tmp_path: Path) -> None:
+    """keepalive-reset-media without its RST, written as a ring of 1000-packet files
+    (editcap -c) whose third file is missing: the control connection's last message lies
+    before the hole, its end (a halt, a close, a RST) may be in the missing file; the
+    data step is unknown and the warning says to analyze the whole ring."""
+    capture = KEEPALIVE / "keepalive-reset-media.pcap.gz"
+    [rst] = _frames(capture, "tcp.port == 10000 && tcp.flags.reset == 1")
+    ring = tmp_path / "ring"
+    ring.mkdir()
+    subprocess.run(["editcap", "-c", "1000", str(capture), str(ring / "job.pcapng"), str(rst)],
+                   check=True, capture_output=True)
+    files = sorted(ring.iterdir())
+    assert len(files) == 4
+    files[2].unlink()
+    analysis = stored_analysis(*sorted(ring.iterdir()), config_path=sidecar(capture))
+    assert analysis.verdict == "inconclusive"
+    assert analysis.sessions[0].steps[-1].status == "unknown"
+    early = _early(analysis)
+    assert early.startswith("The capture lacks the end of the backup")
+    assert early.endswith("is unknown: analyze the whole ring.")
+
+
 def test_a_reset_after_a_lost_start_request_is_read(tmp_path: Path) -> None:
     """keepalive-probe-reset-media without its DATA_START_BACKUP request (the agent's
     successful reply kept, the bytes the agent acknowledged at the media server's end of

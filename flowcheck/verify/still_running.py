@@ -95,8 +95,8 @@ def still_running(ctx: Context, session: Session, stream: NdmpStream,
             "data connections and its end, is not in the capture"
             + (f". {unseen[0].upper()}{unseen[1:]}. {still_due_words()}" if unseen else
                "." if flowing is not None else
-               f". {capitalised(step_words(ctx))}." if silent is not None and gap is None
-               else ": the steps judge only what it holds."),
+               f". {capitalised(step_words(ctx, ring=gap is not None))}."
+               if silent is not None else ": the steps judge only what it holds."),
             fix, session=session, conn=control,
             frames=[start.frame, last.frame, *([flowing.last_frame] if flowing else []),
                     *([silent.data.last_frame] if silent and silent.data else [])],
