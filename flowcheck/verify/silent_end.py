@@ -16,17 +16,22 @@ its control connections, its control connection shows no end (no FIN, no RST, no
 CONNECT_CLOSE), its data is not flowing at the capture's end (that open transfer is
 flowcheck.verify.open_transfer's), and the capture went on a retransmission timeout
 (Config.retransmission_timeout, seconds) or more after the control connection's last
-NDMP message, the job's end is not in the capture and cannot be judged: whether the job
-ended well, or its control connection was lost in that silence, cannot be seen. The data
-step is `unknown` (contract, "Verdict": the capture cannot show whether it worked) and
-capture_ended_early says what could not be seen and why (flowcheck.verify.still_running).
+NDMP message, and either as long after the data's end (the session's data connections'
+last packet: the halts were due in that time) or with nothing in that last timeout
+showing the connection still open, the job's end is not in the capture and cannot be
+judged: whether the job ended well, or its control connection was lost in that silence,
+cannot be seen. The data step is `unknown` (contract, "Verdict": the capture cannot show
+whether it worked) and capture_ended_early says what could not be seen and why
+(flowcheck.verify.still_running).
 
 Keepalive probes (RFC 1122 4.2.3.6) and pure ACKs are no messages: the silence runs from
-the last NDMP message, so probes after it, answered or not, neither end nor shorten it.
-A capture stopped less than a retransmission timeout after the last message keeps the
-steps' judgement (the job talked then; its end may simply be after the capture), and so
-does a job whose end the capture holds: a halt (a capture stopped before the session's
-close included), a FIN or a RST (judged by flowcheck.verify.running).
+the last NDMP message. A probe the peer answered (NdmpStream.probe_answer) shows both
+TCPs still held the connection, no RST before it: answered within a retransmission
+timeout of the capture's end, with the data's end as recent, the capture merely stopped
+before the halts. A capture stopped less than a retransmission timeout after the last
+message keeps the steps' judgement too (the job talked then; its end may simply be after
+the capture), and so does a job whose end the capture holds: a halt (a capture stopped
+before the session's close included), a FIN or a RST (judged by flowcheck.verify.running).
 """
 
 from __future__ import annotations
