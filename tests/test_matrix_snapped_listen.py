@@ -69,6 +69,26 @@ def test_a_header_cut_after_the_listen_may_be_its_reply(tmp_path: Path) -> None:
         " ".join(step.detail.split())
 
 
+def test_the_media_servers_fin_lost_leaves_the_request_unanswered(tmp_path: Path) -> None:
+    """The stored capture without the media server's FIN (the 2% loss sweep, seed 3, lost
+    it): the agent's last ACK covers a byte the capture lacks, a gap after the request,
+    but in the media server's direction; the agent's FIN follows its last byte captured
+    (NdmpStream.fin_seq_gap 0), so it sent nothing after the request, as in the whole
+    capture: step_missing. It passed (any gap after the request kept the silence from
+    being read)."""
+    linktype, records = read_records(CAPTURE)
+    fins = [i for i, r in enumerate(records) if (tcp := tcp_of(r.data)) is not None
+            and (tcp.sport, tcp.dport) == (MEDIA, AGENT) and tcp.flags & 0x01]
+    assert len(fins) == 1
+    capture = write_records(tmp_path / "media-fin-lost.pcap", linktype,
+                            records[:fins[0]] + records[fins[0] + 1:])
+    analysis = stored_analysis(capture, config_path=CONFIG)
+    assert analysis.verdict == "fail"
+    assert [e.code for e in errors(analysis)] == ["step_missing"]
+    [stream] = analysis.traffic.streams
+    assert stream.fin_seq_gap["resp"][1] == 0
+
+
 def _edited(tmp_path: Path, name: str, header: tuple[int, int, int], kept: int) -> Path:
     """The stored capture with a 40-byte NDMP record of the agent's (`header`: type, code,
     reply sequence) inserted before its FIN on the control connection, the record

@@ -176,6 +176,17 @@ class NdmpStream:
     # The other side's keepalive probe that the first RST answered (the packet just
     # before it), None when none. Not in the JSON.
     probe_reset: ControlPacket | None = None
+    # The latest packet (no RST, before the first RST) that answered a keepalive probe
+    # of the other side: the peer's TCP still held the connection then, whatever the
+    # job did (flowcheck.verify.silent_end); None when none. Not in the JSON.
+    probe_answer: ControlPacket | None = None
+    # Per direction ("orig", "resp"), its first FIN's frame and the sequence numbers
+    # between the highest byte of that side captured before it and the FIN's own (mod
+    # 2**32; 0: the FIN follows the side's last byte captured, nothing of the side's
+    # unseen before it). Recorded only before the connection's first RST. What a
+    # request's receiver sent before closing, read where a gap of the other side's
+    # hides nothing of it (flowcheck.verify.snapped_halts.silent_after). Not in the JSON.
+    fin_seq_gap: dict[str, tuple[int, int]] = field(default_factory=dict)
     # How many sequence numbers of the other side the first FIN's ACK covers beyond the
     # same side's packet before it (mod 2**32); None when either carried no ACK or the
     # FIN is its side's first packet. 1 from a side whose peer's direction the capture

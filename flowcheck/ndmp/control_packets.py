@@ -1,8 +1,9 @@
 """What a control connection's TCP packets say beside its NDMP bytes: its first RST and
-the packet before it, the keepalive probes before that RST, and its first FIN with how
-far its ACK moved (NdmpStream.reset, .before_reset, .probes_before_reset, .probe_reset,
-.fin, .fin_acked_new). Kept per connection by flowcheck.ndmp.collector, packet by packet
-in capture order.
+the packet before it, the keepalive probes before that RST, its first FIN with how far
+its ACK moved, each side's first FIN with the sequence numbers unseen before it, and the
+latest answer to a keepalive probe (NdmpStream.reset, .before_reset, .probes_before_reset,
+.probe_reset, .fin, .fin_acked_new, .fin_seq_gap, .probe_answer). Kept per connection by
+flowcheck.ndmp.collector, packet by packet in capture order.
 """
 
 from __future__ import annotations
@@ -43,6 +44,12 @@ class ControlPackets:
             if answered and self.last is not None and answered[-1].frame == self.last[1]:
                 stream.probe_reset = answered[-1]
         elif stream.reset is None:
+            if self.probes.unanswered("resp" if direction == "orig" else "orig"):
+                stream.probe_answer = ControlPacket(*packet)  # the other's probe answered
+            known = self.probes.next_seq.get(direction)
+            if flags & FIN and direction not in stream.fin_seq_gap and known is not None:
+                ahead = (seq - known) % _SEQUENCE_SPACE
+                stream.fin_seq_gap[direction] = (frame, ahead if ahead < 2**31 else 0)
             self.probes.packet(direction, seq, flags, payload, frame, ts)
         if flags & FIN and stream.fin is None:
             stream.fin, stream.fin_ack = ControlPacket(*packet), ack

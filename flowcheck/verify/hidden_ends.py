@@ -99,10 +99,16 @@ def announcement_lost(stream: NdmpStream | None, session: Session) -> bool:
         for hole in stream.holes if hole.held for name in hole.held)
 
 
-def lost_start(stream: NdmpStream, session: Session) -> NdmpMessage | None:
+def lost_start(stream: NdmpStream, session: Session,
+               control: Connection | None = None) -> NdmpMessage | None:
     """The last successful reply to a start request the sniffer lost: its request not
     among the messages read, a hole of the requester's direction named it (its sequence
-    number the reply's `reply_sequence`: NdmpStream.holes). A DATA_START_* reply; else, a
+    number the reply's `reply_sequence`: NdmpStream.holes). A DATA_START_* reply (also,
+    given the control connection, when no hole names it but the capture missed bytes of
+    the connection and holds the requester's direction: bytes missed at that direction's
+    end, which the peer's ACK covers, make no hole; trial42-keepalive/keepalive-probe-
+    reset-media without its DATA_START_BACKUP request read PASS, the reset unjudged for
+    want of a start); else, a
     MOVER_LISTEN or MOVER_CONNECT reply whose announced endpoint a connection of the
     session reached (the mover went active) and no request ending the job after it
     (three_way_close.job_starts). Where the job's
@@ -111,9 +117,12 @@ def lost_start(stream: NdmpStream, session: Session) -> NdmpMessage | None:
     trial27-three-way/3w-moverkill-t without its MOVER_LISTEN request). None else."""
     asked = {(m.direction, m.sequence) for m in stream.messages if m.type == "request"}
     lost = {name for hole in stream.holes if hole.held for name in hole.held}
-    replies = [m for m in stream.messages if m.type == "reply" and not m.error
-               and m.name in lost and (_other(m.direction), m.reply_sequence) not in asked]
-    starts = [m for m in replies if message_op(m) in JOB_STARTS]
+    unasked = [m for m in stream.messages if m.type == "reply" and not m.error
+               and (_other(m.direction), m.reply_sequence) not in asked]
+    replies = [m for m in unasked if m.name in lost]
+    tail = control is not None and control.missed_bytes > 0
+    starts = [m for m in unasked if message_op(m) in JOB_STARTS and (
+        m.name in lost or (tail and _other(m.direction) in {r[0] for r in asked}))]
     if starts:
         return starts[-1]
     movers = active_mover_replies(replies, session.announced)

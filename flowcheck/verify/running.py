@@ -144,7 +144,8 @@ def _check_running(ctx: Context, session: Session) -> None:
         return
     # The agent's direction only, or the start request lost by the sniffer: the agent's
     # reply shows the job started.
-    begun = (agent_start(stream, control) or lost_start(stream, session)) if not starts else None
+    begun = (agent_start(stream, control) or lost_start(stream, session, control)
+             ) if not starts else None
     if begun is not None:
         starts = [begun]
     if not starts and not start_unseen(ctx, session, stream, control) and not (

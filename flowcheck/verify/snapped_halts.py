@@ -107,7 +107,9 @@ def silent_after(ctx: Context, session: Session, request: NdmpMessage) -> bool:
     receiver's next packet), its last data packet before the request, and a packet of
     its after it (its ACK, FIN or RST: the capture ran on and would show a gap)?"""
     control = ctx.by_uid[session.control_uid]
-    if not _both_ways(ctx, control) or not _no_gap_from(control, request.frame):
+    if not _both_ways(ctx, control) or not (
+            _no_gap_from(control, request.frame)
+            or _closed_whole(ctx.stream_by_uid.get(session.control_uid), request)):
         return False
     if request.direction == "orig":
         last_data, last_ts = control.resp_last_data, control.resp_last_ts
@@ -115,6 +117,20 @@ def silent_after(ctx: Context, session: Session, request: NdmpMessage) -> bool:
         last_data, last_ts = control.orig_last_data, control.orig_last_ts
     return ((last_data is None or last_data[0] < request.frame)
             and last_ts is not None and last_ts > request.ts)
+
+
+def _closed_whole(stream: NdmpStream | None, request: NdmpMessage) -> bool:
+    """Did the request's receiver close the control connection after it (its first FIN,
+    a later frame) with nothing of its own unseen before that FIN (NdmpStream
+    .fin_seq_gap 0)? Its sequence numbers then show every byte it sent up to its close,
+    whatever gap of the other side's the capture holds (a requester's FIN the sniffer
+    lost, which the receiver's last ACK covers: field38-matrix/range-small-listen-
+    unanswered-snap96 without the media server's FIN read PASS)."""
+    if stream is None:
+        return False
+    receiver = "resp" if request.direction == "orig" else "orig"
+    frame, ahead = stream.fin_seq_gap.get(receiver, (0, 1))
+    return frame > request.frame and ahead == 0
 
 
 def headers_from(ctx: Context, session: Session, stream: NdmpStream | None,

@@ -19,6 +19,7 @@ from flowcheck.verify.open_transfer import (
     said,
     step_words,
 )
+from flowcheck.verify.silent_end import SILENT_FIX, mark, silent_end, silent_end_message
 from flowcheck.verify.unseen_resources import still_due_words, unseen_resources_words
 
 
@@ -61,7 +62,14 @@ def still_running(ctx: Context, session: Session, stream: NdmpStream,
     # the job's end may be among the packets it lost (trial 15: scapy lost the last
     # 125 KB and the halts of a job that had ended 7 s before the capture stopped).
     ran_on = ctx.capture_end - control.last_ts
-    if gap is None and ctx.kernel_dropped and ran_on > ctx.config.retransmission_timeout:
+    # The control connection silent a retransmission timeout or more before the end, no
+    # close in the capture: the job's end cannot be judged (flowcheck.verify.silent_end).
+    silent = silent_end(ctx, session, stream, start)
+    if silent is not None:
+        mark(ctx, session)  # the data step says unknown (data_flow)
+    if gap is None and silent is not None:
+        head, fix = silent_end_message(silent, session.kind, what), SILENT_FIX
+    elif gap is None and ctx.kernel_dropped and ran_on > ctx.config.retransmission_timeout:
         head, fix = (
             f"The capture holds no end of the {session.kind}: {message_op(start)} (frame "
             f"{start.frame}) started {what}, no NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED "
@@ -86,9 +94,12 @@ def still_running(ctx: Context, session: Session, stream: NdmpStream,
             f"{head} What the job did after that, its later resources' announcements and "
             "data connections and its end, is not in the capture"
             + (f". {unseen[0].upper()}{unseen[1:]}. {still_due_words()}" if unseen else
-               "." if flowing is not None else ": the steps judge only what it holds."),
+               "." if flowing is not None else
+               f". {capitalised(step_words(ctx, ring=gap is not None))}."
+               if silent is not None else ": the steps judge only what it holds."),
             fix, session=session, conn=control,
-            frames=[start.frame, last.frame, *([flowing.last_frame] if flowing else [])],
+            frames=[start.frame, last.frame, *([flowing.last_frame] if flowing else []),
+                    *([silent.data.last_frame] if silent and silent.data else [])],
             ts=last.ts)
 
 
