@@ -1,0 +1,114 @@
+"""What a new user meets first, through the real CLI: captures analyzed without a
+configuration (no --config, no ./flowcheck.toml, no flags), as a new-user trial ran them.
+
+- The error about the job leads the findings and the headline; a finding that holds only
+  under the default profile (its fix asks for another profile) comes after it, and its
+  hint as a note under the headline's fix.
+- A fix that asks for the ranges first gives, in the headline, the fix for this job and
+  the ranges as a note after it.
+- The text report's header names the configuration file, or says none was found.
+- `regress --update` says on standard error which configuration it recorded a case with.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from flowcheck.cli.main import run
+
+CAPTURES = Path(__file__).resolve().parent.parent / "captures"
+NDMJOB = CAPTURES / "ndmjob"
+SWAP_REFUSED = NDMJOB / "v4-swap-refused.pcap"
+HOSTDOWN = CAPTURES / "ndmjob-hostdown" / "v4-ifdown-stop-media.pcap.gz"
+DATA_DROPPED = CAPTURES / "lab" / "data-port-dropped.pcap"
+
+
+@pytest.fixture(autouse=True)
+def _no_config_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run in an empty folder: no ./flowcheck.toml is read."""
+    monkeypatch.chdir(tmp_path)
+
+
+def _text(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """The exit code and the text report, its wrapped lines joined (words only)."""
+    code = run(argv)
+    return code, capsys.readouterr().out
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _findings(argv: list[str], capsys: pytest.CaptureFixture[str]) -> list[str]:
+    run([*argv, "--format", "json"])
+    return [f["code"] for f in json.loads(capsys.readouterr().out)["findings"]]
+
+
+def _row(out: str, label: str) -> str:
+    """The headline's first row labelled `label` ("cause:", "fix:", "note:"), with its
+    continuation lines."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith(label))
+    rows = [lines[start]]
+    for line in lines[start + 1:]:
+        if not line.startswith(" " * 11) or line.strip().endswith(":"):
+            break
+        rows.append(line)
+    return _words(" ".join(rows)).removeprefix(label).strip()
+
+
+def test_error_reply_leads_a_missing_callback_of_the_default_profile(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """v4-swap-refused (ndmjob): the agent answered DATA_LISTEN NOT_SUPPORTED_ERR. With no
+    configuration, backup-exec-9 also misses its callback (step_missing, whose fix asks
+    for --profile ndmp): the reply leads the findings and the headline, the profile's
+    step_missing follows; with the profile chosen, step_missing is the job's and keeps
+    its place by time."""
+    assert _findings(["analyze", str(SWAP_REFUSED)], capsys) == \
+        ["ndmp_error_reply", "step_missing"]
+    code, out = _text(["analyze", str(SWAP_REFUSED)], capsys)
+    assert code == 1
+    assert "NOT_SUPPORTED_ERR" in _row(out, "cause:")
+    assert "DATA_LISTEN" in _row(out, "fix:") and "--media-range" not in _row(out, "fix:")
+    # The profile's hint stays on the first screen, after the job's error.
+    assert _row(out, "note:") == ("step_missing holds only under the default profile: if "
+                                  "the capture is not Backup Exec traffic, analyze it with "
+                                  "--profile ndmp (see step_missing under Findings)")
+    chosen = ["analyze", str(SWAP_REFUSED), "--profile", "backup-exec-9"]
+    assert _findings(chosen, capsys) == ["step_missing", "ndmp_error_reply"]
+
+
+def test_stalled_transfer_leads_the_default_profiles_findings(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """ndmjob-hostdown: the agent went down mid-transfer (data_stalled). backup-exec-9's
+    step_missing and step_out_of_order for plain NDMP's direction come after it."""
+    codes = _findings(["analyze", str(HOSTDOWN)], capsys)
+    assert codes[0] == "data_stalled"
+    assert set(codes[1:]) == {"step_missing", "step_out_of_order"}
+    _, out = _text(["analyze", str(HOSTDOWN)], capsys)
+    assert "stopped delivering" in _row(out, "cause:")
+    assert "(see data_stalled and 2 more errors under Findings)" in _row(out, "fix:")
+    assert _row(out, "note:").startswith("analyze the capture again with --profile ndmp: "
+                                         "its announcements have the media server's mover")
+
+
+def test_headline_gives_the_jobs_fix_then_the_ranges_note(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """lab/data-port-dropped without its configuration: the fix under Findings still asks
+    for the ranges first (the JSON's fix is unchanged), but the headline's fix is the rule
+    for this job's port, and the ranges come after it as a note; with the ranges set
+    there is no note."""
+    run(["analyze", str(DATA_DROPPED), "--format", "json"])
+    (finding,) = [f for f in json.loads(capsys.readouterr().out)["findings"]
+                  if f["code"] == "data_unanswered"]
+    assert finding["fix"].startswith("First set --media-range and --agent-range")
+    _, out = _text(["analyze", str(DATA_DROPPED)], capsys)
+    assert _row(out, "fix:").startswith("allow TCP from 10.77.0.1 to 10.77.0.2 port 6001")
+    assert _row(out, "note:").startswith("set --media-range and --agent-range to Backup "
+                                         "Exec's")
+    config = CAPTURES / "lab" / "data-port-dropped.toml"
+    _, out = _text(["analyze", str(DATA_DROPPED), "--config", str(config)], capsys)
+    assert "note:" not in out and _row(out, "fix:").startswith("allow TCP")
