@@ -51,6 +51,9 @@ class Config:
     geneve_ports: tuple[int, ...] = ()
     # Which keys were set explicitly (file or flag), so reports can say "default".
     explicit: frozenset[str] = field(default=frozenset(), compare=False)
+    # The configuration file read, named as given (`./flowcheck.toml` when read without
+    # --config, a regress case's NAME.toml); "" when none was (source_words).
+    source: str = field(default="", compare=False)
 
     def default_ranges(self) -> list[str]:
         """The ranges ("media", "agent") the user did not set: flowcheck's defaults."""
@@ -77,10 +80,11 @@ class Config:
             "retransmission_timeout": self.retransmission_timeout,
             "vxlan_ports": list(self.vxlan_ports),
             "geneve_ports": list(self.geneve_ports),
+            "file": self.source or None,
         }
 
 
-KEYS = {f.name for f in fields(Config)} - {"explicit"}
+KEYS = {f.name for f in fields(Config)} - {"explicit", "source"}
 # TOML accepts the flag spellings too, so a user can copy a flag into the file.
 ALIASES = {"port_hold": "port_hold_seconds", "media_server": "media_servers",
            "remote_agent": "remote_agents", "vxlan_port": "vxlan_ports",
@@ -390,4 +394,19 @@ def build_config(file_values: dict[str, object] | None = None,
     if both:
         raise UsageError(f"port {min(both)} is given as both VXLAN (vxlan_ports) and Geneve "
                          f"(geneve_ports): a port carries one tunnel{where}")
-    return replace(Config(), **merged, explicit=frozenset(merged))
+    return replace(Config(), **merged, explicit=frozenset(merged), source=file_name or "")
+
+
+def source_words(config: Config) -> str:
+    """Which configuration a run used, for the text report's header: "configuration:
+    FILE" (flags win over it), or, with no file, that none was found and what applies:
+    the flags given, else flowcheck's defaults for every setting (new-user trial: the
+    report never said whether a flowcheck.toml had been read)."""
+    if config.source:
+        return f"configuration: {config.source}"
+    if config.explicit:
+        return ("configuration: no file (no --config, no ./flowcheck.toml): the flags given, "
+                "flowcheck's defaults for the rest")
+    return ("configuration: none (no --config, no ./flowcheck.toml, no flags): flowcheck's "
+            "defaults; set the job's profile and ranges with flags or a flowcheck.toml "
+            "(docs/configuration.md)")

@@ -13,6 +13,7 @@ configuration (no --config, no ./flowcheck.toml, no flags), as a new-user trial 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,28 @@ def test_headline_gives_the_jobs_fix_then_the_ranges_note(
     config = CAPTURES / "lab" / "data-port-dropped.toml"
     _, out = _text(["analyze", str(DATA_DROPPED), "--config", str(config)], capsys)
     assert "note:" not in out and _row(out, "fix:").startswith("allow TCP")
+
+
+def test_header_names_the_configuration_or_its_absence(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The text report's header says which configuration file was read: none (and that
+    flowcheck's defaults apply), the --config file, ./flowcheck.toml read without
+    --config, or flags alone; the JSON's config.file the same (null for none)."""
+    capture = str(NDMJOB / "v4-backup.pcap")
+    _, out = _text(["analyze", capture], capsys)
+    assert "configuration: none (no --config, no ./flowcheck.toml, no flags): flowcheck's " \
+           "defaults" in _words(out)
+    config = str(NDMJOB / "flowcheck.toml")
+    _, out = _text(["analyze", capture, "--config", config], capsys)
+    assert f"configuration: {config}" in _words(out)
+    shutil.copy(NDMJOB / "flowcheck.toml", tmp_path / "flowcheck.toml")
+    _, out = _text(["analyze", capture], capsys)
+    assert "configuration: ./flowcheck.toml" in _words(out)
+    run(["analyze", capture, "--format", "json"])
+    assert json.loads(capsys.readouterr().out)["config"]["file"] == "./flowcheck.toml"
+    (tmp_path / "flowcheck.toml").unlink()
+    _, out = _text(["analyze", capture, "--profile", "ndmp"], capsys)
+    assert "configuration: no file (no --config, no ./flowcheck.toml): the flags given" \
+        in _words(out)
+    run(["analyze", capture, "--format", "json"])
+    assert json.loads(capsys.readouterr().out)["config"]["file"] is None

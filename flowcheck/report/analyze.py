@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from flowcheck.config import format_ranges
+from flowcheck.config import format_ranges, source_words
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, Finding, Session, Severity, Step, endpoint
 from flowcheck.report.answer import (
@@ -142,6 +142,7 @@ def _render_verdict(analysis: Analysis, console: Console) -> None:
         f"{'' if sessions == 1 else 's'}, {counts['error']} error(s), "
         f"{counts['warning']} warning(s), {counts['info']} info", highlight=False)
     _render_summary(analysis, console)
+    console.print(source_words(config), style="dim", highlight=False, markup=False)
     console.print(
         f"profile {escape(config.profile)}; NDMP port {config.ndmp_port}; media range "
         f"{format_ranges(config.media_range)}; agent range {format_ranges(config.agent_range)}"

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flowcheck import __version__
-from flowcheck.config import format_ranges
+from flowcheck.config import format_ranges, source_words
 from flowcheck.model import endpoint
 from flowcheck.report.analyze import (
     endpoints,
@@ -156,7 +156,8 @@ def _verdict(analysis: Analysis, summary: list[str]) -> list[str]:
             *summary,
             f"<p>Profile <code>{escape(config.profile)}</code>, NDMP port {config.ndmp_port}, "
             f"media range {format_ranges(config.media_range)}, agent range "
-            f"{format_ranges(config.agent_range)}, port hold {config.port_hold_seconds:g} s.</p>",
+            f"{format_ranges(config.agent_range)}, port hold {config.port_hold_seconds:g} s; "
+            f"{escape(source_words(config))}.</p>",
             *([f"<p class=\"inconclusive\">{escape(inconclusive_note(analysis))}</p>"]
               if analysis.verdict == "inconclusive" else []),
             *([f"<p class=\"inconclusive\">{escape(midway)}</p>"] if midway else [])]
