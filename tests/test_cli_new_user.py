@@ -138,3 +138,26 @@ def test_header_names_the_configuration_or_its_absence(
         in _words(out)
     run(["analyze", capture, "--format", "json"])
     assert json.loads(capsys.readouterr().out)["config"]["file"] is None
+
+
+def test_regress_update_says_which_configuration_it_recorded(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`regress --update` of a capture with no NAME.toml nor flowcheck.toml records it
+    with flowcheck's defaults and says so on standard error, one line; with a NAME.toml it
+    names that file; a run that writes nothing says nothing of it."""
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    shutil.copy(SWAP_REFUSED, cases / "swap.pcap")
+    assert run(["regress", str(cases), "--update"]) == 0
+    out, err = capsys.readouterr()
+    assert "updated" in out
+    (line,) = err.splitlines()
+    assert "swap.pcap: recorded with flowcheck's defaults (profile backup-exec-9, media " \
+           "and agent ranges 1025-65535)" in line and "write swap.toml" in line
+    assert run(["regress", str(cases)]) == 0
+    assert capsys.readouterr().err == ""
+    shutil.copy(NDMJOB / "flowcheck.toml", cases / "swap.toml")
+    assert run(["regress", str(cases), "--update"]) == 0  # the profile changed it
+    (line,) = capsys.readouterr().err.splitlines()
+    # Named as the case lines name them: relative to the working directory, under it.
+    assert line == "cases/swap.pcap: recorded with the configuration cases/swap.toml"
