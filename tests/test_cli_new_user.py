@@ -161,3 +161,20 @@ def test_regress_update_says_which_configuration_it_recorded(
     (line,) = capsys.readouterr().err.splitlines()
     # Named as the case lines name them: relative to the working directory, under it.
     assert line == "cases/swap.pcap: recorded with the configuration cases/swap.toml"
+
+
+def test_port_reuse_on_a_clean_run_says_what_the_hold_is(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """ndmjob's clean three-resource run: the agent took its data source port 6015 again
+    3.1 s after the previous connection ended. The warning stays (the contract's rule),
+    and its fix says the reuse worked (C6 opened and carried the data) and the hold
+    under which it is none; that hold given, the run is clean."""
+    capture = str(NDMJOB / "v4-three-resources.pcap")
+    config = ["--config", str(NDMJOB / "flowcheck.toml")]
+    run(["analyze", capture, *config, "--format", "json"])
+    (reuse,) = [f for f in json.loads(capsys.readouterr().out)["findings"]
+                if f["code"] == "port_reused_within_hold"]
+    assert reuse["fix"].startswith("Nothing to change for this job: C6 opened on the "
+                                   "reused port and carried 2037760 B")
+    assert "--port-hold 3 (port_hold_seconds) or less" in reuse["fix"]
+    assert _findings(["analyze", capture, *config, "--port-hold", "3"], capsys) == []
