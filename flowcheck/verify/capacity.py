@@ -21,7 +21,7 @@ from flowcheck.plan import (
     ports_per_job,
     range_size,
 )
-from flowcheck.sessions.classify import is_failed
+from flowcheck.sessions.classify import connection_outcome, is_failed
 from flowcheck.verify.context import Context, endpoint, role_ends, session_uids
 
 
@@ -177,12 +177,15 @@ def _reuse_fix(ctx: Context, which: str, end: tuple[str, int],
     """The fix of port_reused_within_hold: widen the range only when range_too_small said
     it is too small (trial 20 D5 a: "make the range large enough" for a range with room
     to spare). Else the range had room and the host bound the port again by its own
-    choice: when the new connection `conn` did not open, what held the port is the first
-    suspect; when it opened, nothing to change for the job, and the one setting behind
-    the warning is the hold time: the host held the port `gap` seconds at most, not
-    port_hold_seconds (new-user trial: a clean ndmjob run of three resources, an
-    agent that reused its data source port 3 s later, was told "nothing to change" and
-    no more), so range_too_small and `flowcheck plan` count more ports than it needs."""
+    choice: when the new connection `conn` to a listener's port was refused, the port
+    still held is a suspect (a connector's SYN sent from it shows its bind worked, and
+    no refusal, nothing of it); when it opened,
+    nothing to change, and the one setting behind the warning is the hold time: the
+    host held the port `gap` seconds at most, not port_hold_seconds (new-user trial: a
+    clean ndmjob run of three resources, an agent that reused its data source port 3 s
+    later, was told "nothing to change" and no more), so the range's size and
+    `flowcheck plan` count more ports than it needs. Never names range_too_small when
+    the report has none (trial 20 D5 a)."""
     host, port = end
     conn, gap = reuse
     held, short = peak if peak is not None else (0, False)
@@ -194,10 +197,21 @@ def _reuse_fix(ctx: Context, which: str, end: tuple[str, int],
             f":{port}`; Linux: `ss -tanp 'sport = :{port}'`)")
     room = (f"{ctx.ranges(which)} has {range_size(getattr(ctx.config, f'{which}_range'))} "
             f"ports and {host} held at most {held} at once (hold included)")
+    if is_failed(conn) and (conn.orig_h, conn.orig_p) != end and \
+            connection_outcome(conn) == "refused":
+        # Nothing listened on the port: a listener that could not bind it may be why.
+        return (f"{conn.uid} to the reused port was refused: {host} may not have been able "
+                f"to listen on it again while it was held; {find}. The range is not the "
+                f"cause: {room}.")
     if is_failed(conn):
-        return (f"{conn.uid} on the reused port did not work: the port may still have been "
-                f"held by its previous connection; {find}. The range is not the cause: "
-                f"{room}.")
+        # A connector's SYN left from the port, or a listener's port answered or dropped
+        # the SYN (a port nothing listens on answers with a RST): binding it worked.
+        how = (f"{host} sent its SYN from it, so binding it worked"
+               if (conn.orig_h, conn.orig_p) == end else
+               "no RST refused it, as one refuses a port nothing listens on")
+        return (f"{conn.uid} on the reused port did not work, but nothing shows the port as "
+                f"the cause: {how}; {conn.uid}'s own finding says why. The range is not "
+                f"the cause either: {room}.")
     if not conn.established:  # its opening not in the capture: what it did is unknown
         return (f"Nothing to change in the range if the jobs ran: {room}, so {host} bound "
                 f"port {port} again by its own choice (a program that takes the lowest free "
@@ -205,11 +219,11 @@ def _reuse_fix(ctx: Context, which: str, end: tuple[str, int],
     carried = conn.orig_bytes + conn.resp_bytes
     # The longest hold under which this reuse is none (gap < hold warns), to 0.1 s.
     fits = math.floor(gap * 10) / 10
-    return (f"Nothing to change for this job: {conn.uid} opened on the reused port"
+    return (f"Nothing to change in the range: {conn.uid} opened on the reused port"
             + (f" and carried {carried} B" if carried else "") + f", so {host} could bind "
             f"it again; {room}. {host} held port {port} {gap:.1f} s at most, not the "
             f"{hold:g} s flowcheck counts (a program that takes the lowest free port, or "
             "frees a port when its connection closes, as plain NDMP servers do): if it "
             f"works so by design, --port-hold {fits:g} (port_hold_seconds) or less makes "
-            "this warning, range_too_small and `flowcheck plan` count its ports as it "
-            f"holds them. Only if a job fails to bind the port: {find}.")
+            "this warning and the range's size (`flowcheck plan` too) count its ports as "
+            f"it holds them. Only if a job fails to bind the port: {find}.")
