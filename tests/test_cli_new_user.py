@@ -178,3 +178,25 @@ def test_port_reuse_on_a_clean_run_says_what_the_hold_is(
                                    "reused port and carried 2037760 B")
     assert "--port-hold 3 (port_hold_seconds) or less" in reuse["fix"]
     assert _findings(["analyze", capture, *config, "--port-hold", "3"], capsys) == []
+
+
+@pytest.mark.parametrize(("case", "port", "words"), [
+    # The media server's data connection from its reused source port 5017, unanswered.
+    ("trial35-bridge/data-unanswered-bridge-any.pcap", "10.77.0.1:5017",
+     "10.77.0.1 sent its SYN from it, so binding it worked"),
+    # The second job's callback to the reused job engine port 5001, its SYNs dropped by
+    # a limit: no RST, so something listened.
+    ("trial43-callback-limit/callback-limited-second-job.pcapng.gz", "10.43.1.1:5001",
+     "no RST refused it, as one refuses a port nothing listens on"),
+])
+def test_port_reuse_before_a_failed_connection_is_not_blamed_without_a_refusal(
+        case: str, port: str, words: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A new connection on a reused port that did not work: the held port is no suspect
+    when its bind evidently worked (a SYN sent from it) or nothing refused the SYN."""
+    capture = CAPTURES / case
+    config = capture.with_name(case.split("/")[1].split(".")[0] + ".toml")
+    run(["analyze", str(capture), "--config", str(config), "--format", "json"])
+    (reuse,) = [f for f in json.loads(capsys.readouterr().out)["findings"]
+                if f["code"] == "port_reused_within_hold" and port in f["message"]]
+    assert "did not work, but nothing shows the port as the cause: " + words in reuse["fix"]
+    assert "find what holds" not in reuse["fix"]
