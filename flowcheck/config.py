@@ -52,7 +52,7 @@ class Config:
     # Which keys were set explicitly (file or flag), so reports can say "default".
     explicit: frozenset[str] = field(default=frozenset(), compare=False)
     # The configuration file read, named as given (`./flowcheck.toml` when read without
-    # --config, a regress case's NAME.toml); "" when none was (source_words).
+    # --config, a regress case's NAME.toml); "" when none was (report.overview.source_words).
     source: str = field(default="", compare=False)
 
     def default_ranges(self) -> list[str]:
@@ -396,17 +396,3 @@ def build_config(file_values: dict[str, object] | None = None,
                          f"(geneve_ports): a port carries one tunnel{where}")
     return replace(Config(), **merged, explicit=frozenset(merged), source=file_name or "")
 
-
-def source_words(config: Config) -> str:
-    """Which configuration a run used, for the text report's header: "configuration:
-    FILE" (flags win over it), or, with no file, that none was found and what applies:
-    the flags given, else flowcheck's defaults for every setting (new-user trial: the
-    report never said whether a flowcheck.toml had been read)."""
-    if config.source:
-        return f"configuration: {config.source}"
-    if config.explicit:
-        return ("configuration: no file (no --config, no ./flowcheck.toml): the flags given, "
-                "flowcheck's defaults for the rest")
-    return ("configuration: none (no --config, no ./flowcheck.toml, no flags): flowcheck's "
-            "defaults; set the job's profile and ranges with flags or a flowcheck.toml "
-            "(docs/configuration.md)")

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from flowcheck.config import format_ranges, source_words
+from flowcheck.config import format_ranges
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, Finding, Session, Severity, Step, endpoint
 from flowcheck.report.answer import (
@@ -36,6 +36,7 @@ from flowcheck.report.overview import (
     named_ids,
     session_start,
     session_status,
+    source_words,
     status_counts,
     summary_lines,
     unattached_errors,

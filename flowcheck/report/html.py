@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flowcheck import __version__
-from flowcheck.config import format_ranges, source_words
+from flowcheck.config import format_ranges
 from flowcheck.model import endpoint
 from flowcheck.report.analyze import (
     endpoints,
@@ -32,6 +32,7 @@ from flowcheck.report.overview import (
     named_ids,
     session_start,
     session_status,
+    source_words,
     status_counts,
     summary_lines,
     unattached_errors,
