@@ -51,6 +51,9 @@ class Config:
     geneve_ports: tuple[int, ...] = ()
     # Which keys were set explicitly (file or flag), so reports can say "default".
     explicit: frozenset[str] = field(default=frozenset(), compare=False)
+    # The configuration file read, named as given (`./flowcheck.toml` when read without
+    # --config, a regress case's NAME.toml); "" when none was (report.overview.source_words).
+    source: str = field(default="", compare=False)
 
     def default_ranges(self) -> list[str]:
         """The ranges ("media", "agent") the user did not set: flowcheck's defaults."""
@@ -77,10 +80,11 @@ class Config:
             "retransmission_timeout": self.retransmission_timeout,
             "vxlan_ports": list(self.vxlan_ports),
             "geneve_ports": list(self.geneve_ports),
+            "file": self.source or None,
         }
 
 
-KEYS = {f.name for f in fields(Config)} - {"explicit"}
+KEYS = {f.name for f in fields(Config)} - {"explicit", "source"}
 # TOML accepts the flag spellings too, so a user can copy a flag into the file.
 ALIASES = {"port_hold": "port_hold_seconds", "media_server": "media_servers",
            "remote_agent": "remote_agents", "vxlan_port": "vxlan_ports",
@@ -390,4 +394,5 @@ def build_config(file_values: dict[str, object] | None = None,
     if both:
         raise UsageError(f"port {min(both)} is given as both VXLAN (vxlan_ports) and Geneve "
                          f"(geneve_ports): a port carries one tunnel{where}")
-    return replace(Config(), **merged, explicit=frozenset(merged))
+    return replace(Config(), **merged, explicit=frozenset(merged), source=file_name or "")
+

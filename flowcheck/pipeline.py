@@ -267,7 +267,7 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     findings = explain_for_tool(findings, traffic.captures)
     findings = name_own_filter(findings, traffic.captures)
     findings = with_sessions(findings, traffic.connections)
-    findings.sort(key=_finding_order)
+    findings.sort(key=finding_order)
     return Analysis(traffic=traffic, config=config, sessions=sessions, findings=findings,
                     profile=profile)
 
@@ -308,6 +308,13 @@ def with_sessions(findings: list[Finding], connections: list[Connection]) -> lis
             if f.session is None and f.uid in session_of else f for f in findings]
 
 
-def _finding_order(finding: Finding) -> tuple:
+def finding_order(finding: Finding) -> tuple[int, bool, float, str]:
+    """The findings' order (docs/json.md, `findings[]`): errors, warnings, infos; within
+    each, the job's own findings before those that hold only under a setting the user did
+    not give (Finding.under_default: a step the default profile expects, its fix asking
+    for another profile first; new-user trial: with no configuration the headline named
+    the missing Backup Exec callback of an ndmjob capture, not its NOT_SUPPORTED_ERR
+    reply or its stalled transfer); then by time (no time last), then by code."""
     rank = {"error": 0, "warning": 1, "info": 2}[str(finding.severity)]
-    return (rank, finding.ts if finding.ts is not None else float("inf"), finding.code)
+    return (rank, finding.under_default,
+            finding.ts if finding.ts is not None else float("inf"), finding.code)

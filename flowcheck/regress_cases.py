@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import os
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 from flowcheck.config import Config, build_config, load_file
@@ -46,7 +47,8 @@ class Case:
         if self.config_path is None:
             return build_config({})
         try:
-            return build_config(load_file(self.config_path))
+            return replace(build_config(load_file(self.config_path)),
+                           source=str(self.config_path))
         except UsageError as exc:
             message = str(exc).removeprefix(f"--config {self.config_path}: ")
             raise UsageError(f"{self.config_path}: {message}") from None

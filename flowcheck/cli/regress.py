@@ -40,7 +40,11 @@ def regress(
         # or finds its cases still writes the reports, an empty run (trial 34, D6).
         from flowcheck.cli.output import make_console
         from flowcheck.regress import exit_status, find_cases, run_cases
-        from flowcheck.report.regress import render_result, render_summary
+        from flowcheck.report.regress import (
+            configuration_line,
+            render_result,
+            render_summary,
+        )
 
         if junit is not None and not to_stdout:
             from flowcheck.report.regress import check_junit_target
@@ -54,6 +58,11 @@ def regress(
         def each(result: "CaseResult") -> None:
             done.append(result)
             render_result(result, console)
+            if result.updated and result.error is None:
+                # What the written expected result was judged with (docs/cli.md),
+                # after its case line.
+                sys.stdout.flush()
+                print(configuration_line(result.case), file=sys.stderr, flush=True)
 
         run_cases(cases, update=update, each=each)
     except KeyboardInterrupt:

@@ -32,6 +32,15 @@ class Finding:
     ts: float | None = None
     frames: list[int] = field(default_factory=list)
     frames_more: int = 0  # evidence frames left out of `frames` (at most 20 listed)
+    # True when the finding holds only under a setting the user did not give (the
+    # default profile) and its fix suggests another: ordered after the job's own
+    # findings of its severity (pipeline.finding_order; verify.fix_notes sets it). Not
+    # in the JSON: docs/json.md tells the order it gives.
+    under_default: bool = field(default=False, compare=False)
+    # How many characters at the start of `fix` ask for the ranges first, flowcheck's
+    # defaults being in force (verify.fix_notes.default_ranges_first); 0 for none. The
+    # text report's headline gives the fix after them, and them as a note after it.
+    ranges_first: int = field(default=0, compare=False)
 
     def as_dict(self) -> dict:
         return {

@@ -36,6 +36,7 @@ from flowcheck.report.overview import (
     named_ids,
     session_start,
     session_status,
+    source_words,
     status_counts,
     summary_lines,
     unattached_errors,
@@ -142,6 +143,7 @@ def _render_verdict(analysis: Analysis, console: Console) -> None:
         f"{'' if sessions == 1 else 's'}, {counts['error']} error(s), "
         f"{counts['warning']} warning(s), {counts['info']} info", highlight=False)
     _render_summary(analysis, console)
+    console.print(source_words(config), style="dim", highlight=False, markup=False)
     console.print(
         f"profile {escape(config.profile)}; NDMP port {config.ndmp_port}; media range "
         f"{format_ranges(config.media_range)}; agent range {format_ranges(config.agent_range)}"

@@ -120,12 +120,40 @@ def _plain(text: str) -> str:
 def answer_rows(session: Session, findings: list[Finding],
                 told: dict[str, str] | None = None) -> list[tuple[str, str]]:
     """("cause:", ...) and ("fix:", ...) of the session's first error, the fix naming
-    where the finding is; [] for a session with no error. `told`: the fixes already
-    given, by text, with the session they were given for ("as for S3" then), updated."""
+    where the finding is, then the notes (finding_rows; profile_note); [] for a session
+    with no error. `told`: the fixes and notes already given, by text, with the session
+    they were given for ("as for S3" then), updated."""
     errors = session_errors(session, findings)
     if not errors:
         return []
-    return finding_rows(errors[0], len(errors) - 1, told, session.id)
+    rows = finding_rows(errors[0], len(errors) - 1, told, session.id)
+    note = profile_note(errors)
+    if note and (told is None or note not in told):
+        if told is not None:
+            told[note] = session.id
+        rows.insert(min(2, len(rows)), ("note:", note))  # before the ranges' note
+    return rows
+
+
+def profile_note(errors: list[Finding]) -> str:
+    """When the first error is the job's own and others hold only under the default
+    profile (Finding.under_default, ordered after it: pipeline.finding_order), the
+    first of those as a note: its fix's gist when that names --profile ndmp (the lead
+    of a capture of plain NDMP's direction), else what it needs; "" otherwise. The
+    first screen keeps the hint that the profile may not be the traffic's, after what
+    failed the job (new-user trial)."""
+    if not errors or errors[0].under_default:
+        return ""
+    doubtful = [e for e in errors if e.under_default]
+    if not doubtful:
+        return ""
+    first = doubtful[0]
+    fix = _plain(gist(first.fix))
+    where = f"(see {first.code} under Findings)"
+    if "--profile ndmp" in fix:
+        return f"{fix} {where}"
+    return (f"{first.code} holds only under the default profile: if the capture is not "
+            f"Backup Exec traffic, analyze it with --profile ndmp {where}")
 
 
 def finding_rows(first: Finding, more: int = 0, told: dict[str, str] | None = None,
@@ -138,12 +166,33 @@ def finding_rows(first: Finding, more: int = 0, told: dict[str, str] | None = No
     rows = [("cause:", _plain(gist(first.message)))]
     if not first.fix:
         return [("cause:", f"{rows[0][1]} {where}")]
-    fix = _plain(gist(first.fix))
+    advice, job_fix = ranges_advice(first)
+    fix = _plain(gist(job_fix))
     if told is not None and fix in told:
-        return [*rows, ("fix:", f"as for {told[fix]} {where}")]
-    if told is not None and name:
-        told[fix] = name
-    return [*rows, ("fix:", f"{fix} {where}")]
+        rows.append(("fix:", f"as for {told[fix]} {where}"))
+    else:
+        if told is not None and name:
+            told[fix] = name
+        rows.append(("fix:", f"{fix} {where}"))
+    note = _plain(gist(advice)).removeprefix("first ")
+    if advice and (told is None or note not in told):
+        if told is not None:
+            told[note] = name
+        rows.append(("note:", note))
+    return rows
+
+
+def ranges_advice(finding: Finding) -> tuple[str, str]:
+    """(the advice to set the ranges first, the fix after it) for a fix that starts with
+    it (Finding.ranges_first: the ranges are flowcheck's defaults); ("", the fix)
+    otherwise, also when a later step rewrote the fix's start. The headline gives the
+    fix for this job first and the advice as a note after it (new-user trial: the first
+    screen's fix was "first set --media-range and --agent-range ..." and no rule)."""
+    size = finding.ranges_first
+    advice = finding.fix[:size]
+    if not size or not advice.startswith("First set ") or not advice.endswith(": "):
+        return "", finding.fix
+    return advice, finding.fix[size:]
 
 
 def summary_blocks(lines: list[SessionLine],
@@ -162,7 +211,8 @@ def summary_blocks(lines: list[SessionLine],
         if errors:
             first = errors[0]
             key = (line.status, first.code, hosts,
-                   _plain(gist(first.fix or first.message)), str(bool(first.fix)))
+                   _plain(gist(ranges_advice(first)[1] or first.message)),
+                   str(bool(first.fix)))
         blocks.setdefault(key, SummaryBlock([])).lines.append(line)
     return list(blocks.values())
 

@@ -32,6 +32,7 @@ from flowcheck.report.overview import (
     named_ids,
     session_start,
     session_status,
+    source_words,
     status_counts,
     summary_lines,
     unattached_errors,
@@ -156,7 +157,8 @@ def _verdict(analysis: Analysis, summary: list[str]) -> list[str]:
             *summary,
             f"<p>Profile <code>{escape(config.profile)}</code>, NDMP port {config.ndmp_port}, "
             f"media range {format_ranges(config.media_range)}, agent range "
-            f"{format_ranges(config.agent_range)}, port hold {config.port_hold_seconds:g} s.</p>",
+            f"{format_ranges(config.agent_range)}, port hold {config.port_hold_seconds:g} s; "
+            f"{escape(source_words(config))}.</p>",
             *([f"<p class=\"inconclusive\">{escape(inconclusive_note(analysis))}</p>"]
               if analysis.verdict == "inconclusive" else []),
             *([f"<p class=\"inconclusive\">{escape(midway)}</p>"] if midway else [])]

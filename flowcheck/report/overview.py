@@ -17,6 +17,7 @@ from flowcheck.model import Severity
 from flowcheck.utc_times import has_date, utc_text
 
 if TYPE_CHECKING:
+    from flowcheck.config import Config
     from flowcheck.model import Connection, Finding, Session
     from flowcheck.pipeline import Analysis
 
@@ -261,3 +262,18 @@ def first_packet(analysis: Analysis) -> float | None:
     """What the relative times (`+46.940s`) count from (TIME_ORIGIN): the earliest
     connection start, epoch seconds; None without connections."""
     return min((c.ts for c in analysis.traffic.connections), default=None)
+
+
+def source_words(config: Config) -> str:
+    """Which configuration a run used, for the text report's header: "configuration:
+    FILE" (flags win over it), or, with no file, that none was found and what applies:
+    the flags given, else flowcheck's defaults for every setting (new-user trial: the
+    report never said whether a flowcheck.toml had been read)."""
+    if config.source:
+        return f"configuration: {config.source}"
+    if config.explicit:
+        return ("configuration: no file (no --config, no ./flowcheck.toml): the flags given, "
+                "flowcheck's defaults for the rest")
+    return ("configuration: none (no --config, no ./flowcheck.toml, no flags): flowcheck's "
+            "defaults; set the job's profile and ranges with flags or a flowcheck.toml "
+            "(docs/configuration.md)")

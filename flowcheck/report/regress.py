@@ -23,6 +23,8 @@ class _Case(Protocol):
     def capture(self) -> Path: ...
     @property
     def expected_path(self) -> Path: ...
+    @property
+    def config_path(self) -> Path | None: ...
 
 
 class _SessionChange(Protocol):
@@ -94,6 +96,28 @@ def render_result(result: CaseOutcome, console: Console) -> None:
     for change in readable_changes(result) if result.changed else []:
         console.print(f"    {printable_text(change)}", highlight=False, markup=False,
                       soft_wrap=True)
+
+
+def configuration_line(case: _Case) -> str:
+    """What `regress --update` writes on standard error for each expected result it
+    writes: the configuration file the case was judged with, or that it had none, so the
+    result records flowcheck's defaults (new-user trial: a capture without a sidecar was
+    recorded under the backup-exec-9 profile without a word). Stated, not refused: the
+    defaults are a configuration of their own (a case of how flowcheck reads a capture
+    with none), the next run compares under the same ones, and an empty NAME.toml would
+    say no more than this line does."""
+    from flowcheck.config import Config, format_ranges
+
+    name = printable_name(str(shown_path(case.capture)))
+    if case.config_path is not None:
+        return (f"{name}: recorded with the configuration "
+                f"{printable_name(str(shown_path(case.config_path)))}")
+    defaults = Config()
+    stem = case.expected_path.name.removesuffix(".expected.json")
+    return (f"{name}: recorded with flowcheck's defaults (profile {defaults.profile}, media "
+            f"and agent ranges {format_ranges(defaults.media_range)}): no configuration "
+            f"file ({stem}.toml beside it, or a flowcheck.toml: docs/cli.md, regress); to "
+            f"record the job's settings, write {stem}.toml and run --update again")
 
 
 def readable_changes(result: CaseOutcome) -> list[str]:

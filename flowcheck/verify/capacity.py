@@ -7,6 +7,7 @@ a warning about capacity, not a rule that reuse is wrong.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from itertools import pairwise
 
@@ -20,7 +21,7 @@ from flowcheck.plan import (
     ports_per_job,
     range_size,
 )
-from flowcheck.sessions.classify import is_failed
+from flowcheck.sessions.classify import connection_outcome, is_failed
 from flowcheck.verify.context import Context, endpoint, role_ends, session_uids
 
 
@@ -164,26 +165,65 @@ def _reused_within_hold(ctx: Context, usage: dict[str, Usage],
                             f"Port {endpoint(host, port)} ({which} side) was used again by a "
                             f"new connection {gap:.1f} s after its previous connection ended, "
                             f"within the {hold:g} s the port is held.",
-                            _reuse_fix(ctx, which, host, port, peaks[which].get(host)),
+                            _reuse_fix(ctx, which, (host, port), (conn, gap),
+                                       peaks[which].get(host)),
                             session=ctx.session_of(conn), conn=conn)
                     break  # one finding per port
                 busy_until = max(busy_until, end)
 
 
-def _reuse_fix(ctx: Context, which: str, host: str, port: int,
-               peak: tuple[int, bool] | None) -> str:
+def _reuse_fix(ctx: Context, which: str, end: tuple[str, int],
+               reuse: tuple[Connection, float], peak: tuple[int, bool] | None) -> str:
     """The fix of port_reused_within_hold: widen the range only when range_too_small said
-    it is too small; else the range had room, so the host bound the port again by its own
-    choice (a job engine that takes the lowest free port, SO_REUSEADDR) and only a failed
-    bind calls for action (trial 20 D5 a: "make the range large enough" for a range with
-    room to spare, and "see range_too_small" when the report had none)."""
+    it is too small (trial 20 D5 a: "make the range large enough" for a range with room
+    to spare). Else the range had room and the host bound the port again by its own
+    choice: when the new connection `conn` to a listener's port was refused, the port
+    still held is a suspect (a connector's SYN sent from it shows its bind worked, and
+    no refusal, nothing of it); when it opened,
+    nothing to change, and the one setting behind the warning is the hold time: the
+    host held the port `gap` seconds at most, not port_hold_seconds (new-user trial: a
+    clean ndmjob run of three resources, an agent that reused its data source port 3 s
+    later, was told "nothing to change" and no more), so the range's size and
+    `flowcheck plan` count more ports than it needs. Never names range_too_small when
+    the report has none (trial 20 D5 a)."""
+    host, port = end
+    conn, gap = reuse
     held, short = peak if peak is not None else (0, False)
     if short:
         return (f"Widen the {which} range as range_too_small says, so that ports need not "
                 "be reused within the hold time; the job may fail to bind a held port.")
-    return (f"Nothing to change in the range if the jobs ran: {ctx.ranges(which)} has "
-            f"{range_size(getattr(ctx.config, f'{which}_range'))} ports and {host} held at "
-            f"most {held} at once (hold included), so {host} bound port {port} again by its "
-            "own choice (a program that takes the lowest free port does). Only if a job "
-            f"fails to bind it: on {host} find what holds TCP port {port} (Windows: "
-            f"`netstat -ano | findstr :{port}`; Linux: `ss -tanp 'sport = :{port}'`).")
+    hold = ctx.config.port_hold_seconds
+    find = (f"on {host} find what holds TCP port {port} (Windows: `netstat -ano | findstr "
+            f":{port}`; Linux: `ss -tanp 'sport = :{port}'`)")
+    room = (f"{ctx.ranges(which)} has {range_size(getattr(ctx.config, f'{which}_range'))} "
+            f"ports and {host} held at most {held} at once (hold included)")
+    if is_failed(conn) and (conn.orig_h, conn.orig_p) != end and \
+            connection_outcome(conn) == "refused":
+        # Nothing listened on the port: a listener that could not bind it may be why.
+        return (f"{conn.uid} to the reused port was refused: {host} may not have been able "
+                f"to listen on it again while it was held; {find}. The range is not the "
+                f"cause: {room}.")
+    if is_failed(conn):
+        # A connector's SYN left from the port, or a listener's port answered or dropped
+        # the SYN (a port nothing listens on answers with a RST): binding it worked.
+        how = (f"{host} sent its SYN from it, so binding it worked"
+               if (conn.orig_h, conn.orig_p) == end else
+               "no RST refused it, as one refuses a port nothing listens on")
+        return (f"{conn.uid} on the reused port did not work, but nothing shows the port as "
+                f"the cause: {how}; {conn.uid}'s own finding says why. The range is not "
+                f"the cause either: {room}.")
+    if not conn.established:  # its opening not in the capture: what it did is unknown
+        return (f"Nothing to change in the range if the jobs ran: {room}, so {host} bound "
+                f"port {port} again by its own choice (a program that takes the lowest free "
+                f"port does). Only if a job fails to bind it: {find}.")
+    carried = conn.orig_bytes + conn.resp_bytes
+    # The longest hold under which this reuse is none (gap < hold warns), to 0.1 s.
+    fits = math.floor(gap * 10) / 10
+    return (f"Nothing to change in the range: {conn.uid} opened on the reused port"
+            + (f" and carried {carried} B" if carried else "") + f", so {host} could bind "
+            f"it again; {room}. {host} held port {port} {gap:.1f} s at most, not the "
+            f"{hold:g} s flowcheck counts (a program that takes the lowest free port, or "
+            "frees a port when its connection closes, as plain NDMP servers do): if it "
+            f"works so by design, --port-hold {fits:g} (port_hold_seconds) or less makes "
+            "this warning and the range's size (`flowcheck plan` too) count its ports as "
+            f"it holds them. Only if a job fails to bind the port: {find}.")

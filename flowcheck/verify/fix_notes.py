@@ -19,6 +19,7 @@ from flowcheck.verify.plain_direction import (
     callback_unseen,
     plain_direction,
     profile_first,
+    suggests_other_profile,
     with_lead,
 )
 
@@ -30,16 +31,24 @@ _FIREWALL_COMMAND = "flowcheck firewall"
 def note_fixes(ctx: Context) -> None:
     """Add the default-range advice and the `flowcheck firewall` pointer to the fixes of
     the errors and warnings, after `--profile ndmp` when the capture is plain NDMP's
-    (verify.plain_direction)."""
+    (verify.plain_direction); mark those whose fix suggests another profile while the
+    user chose none (Finding.under_default)."""
     shown = plain_direction(ctx)  # once: it reads every session
     unseen = bool(shown) and callback_unseen(ctx)
+    chosen = "profile" in ctx.config.explicit
     for finding in ctx.findings:
         if finding.severity == Severity.INFO or not finding.fix:
             continue
+        if not chosen and suggests_other_profile(ctx, finding.fix):
+            # The default profile's expectation, not yet the job's failure: after the
+            # job's own findings (pipeline.finding_order).
+            finding.under_default = True
         lead, fix = profile_first(ctx, finding, shown, unseen)
         first = default_ranges_first(ctx, fix)
         pointer = firewall_pointer(ctx, finding)
         finding.fix = with_lead(lead, f"{first}{fix[1:] if first else fix}{pointer}")
+        if first and not lead:  # without a profile's lead, the fix starts with it
+            finding.ranges_first = len(first) - 1  # its last letter is the fix's first
 
 
 def default_ranges_first(ctx: Context, fix: str) -> str:

@@ -75,6 +75,14 @@ def _called_back(ctx: Context, session: Session) -> bool:
                                    for a in mover_announcements(session))
 
 
+def suggests_other_profile(ctx: Context, fix: str) -> bool:
+    """Does the fix suggest analyzing with another profile (step_missing's callback, the
+    callback's refusals, step_out_of_order, announced_not_used of a connection read as
+    the callback: OTHER_PRODUCT_FIX or wrong_way_fix)? Such a finding holds under the
+    profile in force, which may not be the traffic's."""
+    return OTHER_PRODUCT_FIX in fix or fix.startswith(wrong_way_fix(ctx.profile.name))
+
+
 def profile_first(ctx: Context, finding: Finding, shown: list[Announcement],
                   unseen: bool = False) -> tuple[str, str]:
     """(lead, fix) for a finding whose fix suggests `--profile ndmp` in a capture of plain
@@ -85,7 +93,7 @@ def profile_first(ctx: Context, finding: Finding, shown: list[Announcement],
     unseen: callback_unseen(ctx), which makes the lead a condition."""
     fix = finding.fix
     wrong_way = wrong_way_fix(ctx.profile.name)
-    if OTHER_PRODUCT_FIX not in fix and not fix.startswith(wrong_way):
+    if not suggests_other_profile(ctx, fix):
         return "", fix
     if not shown:
         return "", fix
