@@ -83,6 +83,12 @@ def _columns(short: ShortPass, flows: np.ndarray) -> _Columns:
     times = short.ts[at]
     synack = ((flags & (SYN | ACK)) == SYN | ACK) & sent
     synacks = synack.sum(axis=0)
+    # The highest frame of each flow's synack_frames (its first EVIDENCE_CAP), for the
+    # flows with more than one (_add_ack_frames); None when no flow has.
+    synack_top = None
+    if (synacks > 1).any():
+        kept = synack & (np.cumsum(synack, axis=0) <= EVIDENCE_CAP)
+        synack_top = np.where(kept, frames, 0).max(axis=0)
     syn = ((flags & (SYN | ACK)) == SYN) & sent
     return _Columns(
         first=at[0], last=at[sizes - 1, np.arange(flows.shape[0])],
@@ -90,7 +96,7 @@ def _columns(short: ShortPass, flows: np.ndarray) -> _Columns:
         orig_bytes=(plen * is_orig).sum(axis=0), resp_bytes=(plen * is_resp).sum(axis=0),
         copy_bytes=_copy_bytes(plen, valid & short.copy[at], is_orig, is_resp),
         syn_frames=frame_lists(frames, syn), syn_first=syn[0],
-        synack_frames=frame_lists(frames, synack), synacks=synacks,
+        synack_frames=frame_lists(frames, synack), synacks=synacks, synack_top=synack_top,
         rst_frames=frame_lists(frames, rst & sent),
         synack_ts=first_times(times, synack), rst_ts=first_times(times, rst & sent),
         fin_frames=frame_lists(frames, ((flags & FIN) != 0) & sent),
@@ -354,11 +360,18 @@ def _add_ack_frames(short: ShortPass, flows: np.ndarray, records: list[Connectio
         return
     acked = short.acked_frame[1, flows]
     # More than one SYN-ACK: one may have come after the handshake's ACK. A new record's
-    # are the batch's (counted column-wise: even a C-level filter over every record was
-    # most of this function's cost), a continuing one's its list's.
-    more = (np.flatnonzero(col.synacks > 1).tolist() if fresh else
-            compress(range(len(records)), map(_ONE.__lt__, map(len, map(
-                attrgetter("synack_frames"), records)))))
+    # are the batch's, all tested column-wise (its ack_frame is 0; established, its
+    # synack_frames are the pass's: _Columns.synack_top their highest); a continuing
+    # one's its list's.
+    if fresh:
+        if col.synack_top is not None:
+            late = ((col.synacks > 1) & short.established[flows] & (acked > 0)
+                    & (col.synack_top > acked))
+            for i in np.flatnonzero(late).tolist():
+                records[i].ack_frame = acked.item(i)
+        return
+    more = compress(range(len(records)), map(_ONE.__lt__, map(len, map(
+        attrgetter("synack_frames"), records))))
     for i in more:
         r, frame = records[i], acked.item(i)
         if (r.established and not r.ack_frame and frame > 0
@@ -394,6 +407,7 @@ class _Columns:
     syn_frames: list[list[int]]
     synack_frames: list[list[int]]
     synacks: np.ndarray  # per flow: its SYN-ACKs in the batch (not capture copies)
+    synack_top: np.ndarray | None  # per flow: the highest of its synack_frames (0: none)
     syn_first: np.ndarray  # per flow: its first packet of the batch is a SYN (sent)
     rst_frames: list[list[int]]
     fin_frames: list[list[int]]
