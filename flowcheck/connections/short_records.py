@@ -39,6 +39,7 @@ from flowcheck.connections.short_accounting import (
     gap_times,
     seg_max,
 )
+from flowcheck.connections.short_rare import add_ack_frames, add_first_rsts
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection
 from flowcheck.model.frames import NO_FRAMES, frames_of
@@ -47,7 +48,6 @@ from flowcheck.model.frames import NO_FRAMES, frames_of
 # imported, even for typing: short imports parked, which imports this module).
 ShortPass = Any
 
-_ONE = 1  # for `map(_ONE.__lt__, counts)`: count > 1, C-level
 # Whether a value is not None, for `map` (C-level loops over a part's continuing records).
 _is_not_none = partial(is_not, None)
 
@@ -89,7 +89,7 @@ def _columns(short: ShortPass, flows: np.ndarray) -> _Columns:
     synack = ((flags & (SYN | ACK)) == SYN | ACK) & sent
     synacks = synack.sum(axis=0)
     # The highest frame of each flow's synack_frames (its first EVIDENCE_CAP), for the
-    # flows with more than one (_add_ack_frames); None when no flow has.
+    # flows with more than one (short_rare.add_ack_frames); None when no flow has.
     synack_top = None
     if (synacks > 1).any():
         kept = synack & (np.cumsum(synack, axis=0) <= EVIDENCE_CAP)
@@ -344,8 +344,8 @@ def _finish(short: ShortPass, flows: np.ndarray, records: list[Connection], col:
     fins_unseen(short, flows, records, fresh=fresh)
     gap_times(short, flows, records, fresh=fresh)
     _add_copy_bytes(records, col.copy_bytes)
-    _add_first_rsts(records, col.first_rsts)
-    _add_ack_frames(short, flows, records, col, fresh)
+    add_first_rsts(records, col.first_rsts)
+    add_ack_frames(short, flows, records, col.synacks, col.synack_top, fresh)
     for found, name in zip(col.first_data, ("orig_first_data", "resp_first_data"),
                            strict=True):
         for i, frame, ts in found:
@@ -357,49 +357,6 @@ def _finish(short: ShortPass, flows: np.ndarray, records: list[Connection], col:
         records[i].orig_last_data = (frame, ts)
     for i, frame, ts in col.last_data[1]:
         records[i].resp_last_data = (frame, ts)
-
-
-def _add_ack_frames(short: ShortPass, flows: np.ndarray, records: list[Connection],
-                    col: _Columns, fresh: bool) -> None:
-    """Connection.ack_frame as the per-packet path keeps it (conn.py): the frame of the
-    originator's ACK of the responder's SYN (ShortPass.acked_frame, the responder's row:
-    the originator's last ACK that moved it on, the handshake's ACK while the responder
-    sent no byte), for the few established records whose SYN-ACK came again after it
-    (a batch with a SYN-ACK resent: flowcheck.sessions.unheard_ack)."""
-    if not col.synacks.any():  # the batch brought no SYN-ACK: nothing new
-        return
-    acked = short.acked_frame[1, flows]
-    # More than one SYN-ACK: one may have come after the handshake's ACK. A new record's
-    # are the batch's, all tested column-wise (its ack_frame is 0; established, its
-    # synack_frames are the pass's: _Columns.synack_top their highest); a continuing
-    # one's its list's.
-    if fresh:
-        if col.synack_top is not None:
-            late = ((col.synacks > 1) & short.established[flows] & (acked > 0)
-                    & (col.synack_top > acked))
-            for i in np.flatnonzero(late).tolist():
-                records[i].ack_frame = acked.item(i)
-        return
-    more = compress(range(len(records)), map(_ONE.__lt__, map(len, map(
-        attrgetter("synack_frames"), records))))
-    for i in more:
-        r, frame = records[i], acked.item(i)
-        if (r.established and not r.ack_frame and frame > 0
-                and any(f > frame for f in r.synack_frames)):
-            r.ack_frame = frame
-
-
-def _add_first_rsts(records: list[Connection],
-                    first_rsts: tuple[np.ndarray, np.ndarray] | None) -> None:
-    """Each side's first RST frame (Connection.orig_rst_frame), when the batch holds a
-    RST and the record has none from that side yet."""
-    if first_rsts is None:
-        return
-    orig, resp = first_rsts
-    for i in np.flatnonzero((orig != 0) | (resp != 0)).tolist():  # the few with a RST
-        r = records[i]
-        r.orig_rst_frame = r.orig_rst_frame or orig.item(i)
-        r.resp_rst_frame = r.resp_rst_frame or resp.item(i)
 
 
 @fields_dataclass(slots=True)
