@@ -115,7 +115,7 @@ def tail_of_flows(tail: Tail | None, flows: BatchFlows) -> tuple[np.ndarray, np.
     directions numbered as the batch's: flow * 2 + from_lower), both int64."""
     if tail is None:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    number = {key: f for f, key in enumerate(flows.keys)}
+    number = dict(zip(flows.keys, range(len(flows.keys)), strict=True))  # C-level
     flow = np.array([number.get(key, -1) for key in tail.keys], np.int64)[tail.key_of]
     at = (flow >= 0).nonzero()[0]
     return at, 2 * flow[at] + tail.from_lower[at]

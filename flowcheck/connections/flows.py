@@ -203,27 +203,28 @@ def numbered_flows(decoded: DecodedBatch) -> tuple[list[FlowKey], np.ndarray, np
     tunnels = decoded.tcp_tunnel[firsts].tolist() if rows.shape[1] in (3, 12) else None
     keys: list[FlowKey]
     if rows.shape[1] <= 3:
-        lows, highs = rows[firsts, 0].tolist(), rows[firsts, 1].tolist()
         # One endpoint tuple per distinct endpoint of the batch, shared by its flows'
         # keys: a server's endpoint is in every one of its connections' keys, and the
         # parked short connections' keys are kept to the capture's end (a tuple and a
         # port number less per key: ~90 bytes per short connection).
-        ends = dict.fromkeys(lows)
-        ends.update(dict.fromkeys(highs))
-        # Made column-wise (each distinct address's bytes once, the tuples by C-level
-        # zips), not by a Python step per endpoint: 200,000 short connections have as
-        # many client endpoints.
-        values = np.fromiter(ends, np.uint64, len(ends))
+        # Made column-wise (the distinct endpoints by np.unique, each distinct address's
+        # bytes once, the tuples by C-level zips, put in the flows' order by a gather of
+        # an object array), not by a Python step per endpoint nor dicts of them: 200,000
+        # short connections have as many client endpoints.
+        count = firsts.shape[0]
+        values, which_end = np.unique(np.concatenate((rows[firsts, 0], rows[firsts, 1])),
+                                      return_inverse=True)
         hosts, which = np.unique(values >> np.uint64(16), return_inverse=True)
         names = np.array([host.to_bytes(4, "big") for host in hosts.tolist()], object)
-        ends = dict(zip(ends, zip(repeat(4), names[which.reshape(-1)].tolist(),
-                                  port_items(values & np.uint64(0xFFFF))), strict=True))
-        end = ends.__getitem__
+        # fromiter keeps each tuple as one object (an array made from tuples would nest).
+        ends = np.fromiter(zip(repeat(4), names[which.reshape(-1)].tolist(),
+                               port_items(values & np.uint64(0xFFFF)), strict=True),
+                           object, values.shape[0])[which_end.reshape(-1)]
+        lows, highs = ends[:count].tolist(), ends[count:].tolist()
         if tunnels is None:
-            keys = list(zip(map(end, lows), map(end, highs), repeat("")))
+            keys = list(zip(lows, highs, repeat("")))
         else:
-            names = decoded.tunnels
-            keys = list(zip(map(end, lows), map(end, highs), map(names.__getitem__, tunnels),
+            keys = list(zip(lows, highs, map(decoded.tunnels.__getitem__, tunnels),
                             strict=True))
     else:
         keys = []

@@ -86,10 +86,11 @@ def frame_lists(frames: np.ndarray, mask: np.ndarray) -> list[list[int]]:
     EVIDENCE_CAP only (conn._note); NO_FRAMES (shared) where it never does.
 
     A flow's one or two frames (a SYN, the FINs of both sides: almost every flow) are
-    picked column-wise (its first and last where mask holds) and its list made by a
-    comprehension; only flows with more go through the transpose and a slice each. The
-    lists are then put in flow order by one C-level map over [NO_FRAMES, ones, twos,
-    the others] (a Python step per flow was most of this function's cost)."""
+    picked column-wise (its first and last where mask holds) and their lists made by
+    numpy's tolist of an (n, 1) or (n, 2) array (each list and its ints made in C); only
+    flows with more go through the transpose and a slice each. The lists are then put in
+    flow order by one gather of an object array over [NO_FRAMES, ones, twos, the others]
+    (a Python step per flow was most of this function's cost)."""
     counts = mask.sum(axis=0)
     most = int(counts.max(initial=0))
     if most > EVIDENCE_CAP:
@@ -101,19 +102,19 @@ def frame_lists(frames: np.ndarray, mask: np.ndarray) -> list[list[int]]:
     flows = np.arange(mask.shape[1])
     first = frames[mask.argmax(axis=0), flows]
     one, two = counts == 1, counts == 2
+    if most == 1 and one.all():
+        return first[:, None].tolist()
     pool: list[list[int]] = [NO_FRAMES]
-    pool += map(list, zip(first[one].tolist()))  # [frame] each, made in C
+    pool += first[one][:, None].tolist()  # [frame] each
     if most >= 2:
         last = frames[mask.shape[0] - 1 - mask[::-1].argmax(axis=0), flows]
-        pool += map(list, zip(first[two].tolist(), last[two].tolist(), strict=True))
+        pool += np.stack((first[two], last[two]), axis=1).tolist()  # [first, last] each
     if most >= 3:
         more = counts > 2
         values = frames[:, more].T[mask[:, more].T].tolist()  # flow by flow, in step order
         ends = np.cumsum(counts[more])
         pool += map(values.__getitem__, map(slice, (ends - counts[more]).tolist(),
                                             ends.tolist()))
-    if len(pool) == counts.shape[0] + 1 and one.all():
-        return pool[1:]
     # Each flow's place in pool: the ones, then the twos, then the others, in flow order.
     place = np.zeros(counts.shape[0], np.int64)
     taken = 1
@@ -121,7 +122,8 @@ def frame_lists(frames: np.ndarray, mask: np.ndarray) -> list[list[int]]:
         size = int(np.count_nonzero(group))
         place[group] = np.arange(taken, taken + size)
         taken += size
-    return list(map(pool.__getitem__, place.tolist()))
+    # fromiter keeps each list as one object (an array made from the lists would nest).
+    return np.fromiter(pool, object, len(pool))[place].tolist()
 
 
 _HISTORY_CACHE: dict[bytes, str] = {}

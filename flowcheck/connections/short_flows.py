@@ -111,7 +111,8 @@ class ShortFlows:
         rest = walk_a[~chosen].tolist()
         going = np.flatnonzero((in_parked & ~reused)[pick])
         parked = self._parked
-        entries = [parked[walk_keys[n]] for n in pick[going].tolist()]
+        entries = list(map(parked.__getitem__, map(walk_keys.__getitem__,
+                                                   pick[going].tolist())))
         short = ShortPass(d, flows.order, flows.from_lower, starts[pick], sizes[pick],
                           lower_port[pick], upper_port[pick], self.ndmp_port, self._buf,
                           self.tap, (going, entries), self._copy)
@@ -165,5 +166,5 @@ class ShortFlows:
         for key in replacing:  # a reused 4-tuple: the new connection replaces the old one
             self._replace(key)  # kept for the ICMP quotes that answer it
             self._flows.pop(key, None)
-        self._parked.update(parked_entries(block, [keys[i] for i in order.tolist()]))
+        self._parked.update(parked_entries(block, list(map(keys.__getitem__, order.tolist()))))
         self._records.extend(block.records[:new.shape[0]])

@@ -8,6 +8,7 @@ flowcheck.connections.parked.commit calls these and keeps the sides' state.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import fields
 from functools import partial
 from itertools import compress, repeat
@@ -38,6 +39,7 @@ from flowcheck.connections.short_accounting import (
     gap_times,
     seg_max,
 )
+from flowcheck.connections.short_rare import add_ack_frames, add_first_rsts
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection
 from flowcheck.model.frames import NO_FRAMES, frames_of
@@ -46,7 +48,6 @@ from flowcheck.model.frames import NO_FRAMES, frames_of
 # imported, even for typing: short imports parked, which imports this module).
 ShortPass = Any
 
-_ONE = 1  # for `map(_ONE.__lt__, counts)`: count > 1, C-level
 # Whether a value is not None, for `map` (C-level loops over a part's continuing records).
 _is_not_none = partial(is_not, None)
 
@@ -62,6 +63,10 @@ _FIELDS = ("uid", "orig_h", "orig_p", "resp_h", "resp_p", "ts", "last_ts", "conn
            "orig_seg_max", "resp_seg_max", "orig_fin_acked", "resp_fin_acked")
 if tuple(f.name for f in fields(Connection))[:len(_FIELDS)] != _FIELDS:
     raise ImportError("flowcheck.connections.short_records: Connection's fields changed")
+# What a call of Connection does, in two maps (new_records): no __new__ of its own.
+_new, _init = object.__new__, Connection.__init__
+if Connection.__new__ is not object.__new__:
+    raise ImportError("flowcheck.connections.short_records: Connection has its own __new__")
 
 
 def _columns(short: ShortPass, flows: np.ndarray) -> _Columns:
@@ -83,6 +88,12 @@ def _columns(short: ShortPass, flows: np.ndarray) -> _Columns:
     times = short.ts[at]
     synack = ((flags & (SYN | ACK)) == SYN | ACK) & sent
     synacks = synack.sum(axis=0)
+    # The highest frame of each flow's synack_frames (its first EVIDENCE_CAP), for the
+    # flows with more than one (short_rare.add_ack_frames); None when no flow has.
+    synack_top = None
+    if (synacks > 1).any():
+        kept = synack & (np.cumsum(synack, axis=0) <= EVIDENCE_CAP)
+        synack_top = np.where(kept, frames, 0).max(axis=0)
     syn = ((flags & (SYN | ACK)) == SYN) & sent
     return _Columns(
         first=at[0], last=at[sizes - 1, np.arange(flows.shape[0])],
@@ -90,7 +101,7 @@ def _columns(short: ShortPass, flows: np.ndarray) -> _Columns:
         orig_bytes=(plen * is_orig).sum(axis=0), resp_bytes=(plen * is_resp).sum(axis=0),
         copy_bytes=_copy_bytes(plen, valid & short.copy[at], is_orig, is_resp),
         syn_frames=frame_lists(frames, syn), syn_first=syn[0],
-        synack_frames=frame_lists(frames, synack), synacks=synacks,
+        synack_frames=frame_lists(frames, synack), synacks=synacks, synack_top=synack_top,
         rst_frames=frame_lists(frames, rst & sent),
         synack_ts=first_times(times, synack), rst_ts=first_times(times, rst & sent),
         fin_frames=frame_lists(frames, ((flags & FIN) != 0) & sent),
@@ -156,8 +167,13 @@ def new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Conn
     tunnels = [None] * count if not tunnel.any() else [
         short.tunnels[t] or None for t in tunnel.tolist()]
     first_ts, syn_ts, first_frame = _shared_firsts(short, new, col)
-    records = list(map(
-        Connection, uids, texts[:count], port_items(np.where(lower, low_port, up_port)),
+    # Made as Connection(...) makes them, the class call's steps taken apart: the objects
+    # by one C-level map of object.__new__, then Connection.__init__ mapped over them and
+    # the columns (a call of the class copied its 50 arguments twice, into a tuple and
+    # again with the object prepended: a fifth of the records' making).
+    records = list(map(_new, repeat(Connection, count)))
+    deque(map(
+        _init, records, uids, texts[:count], port_items(np.where(lower, low_port, up_port)),
         texts[count:], port_items(np.where(lower, up_port, low_port)),
         first_ts, short.ts[col.last].tolist(), states, col.histories,
         col.orig_pkts.tolist(), col.resp_pkts.tolist(), col.orig_bytes.tolist(),
@@ -171,7 +187,7 @@ def new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Conn
         unacked[1].tolist(), short.refusal_first[new].tolist(), orig_ev, resp_ev,
         *ttl_lists(short.ttl.take(new, axis=1)), repeat(None), repeat(None),
         *_last_data_lists(col.last_data, count), *short.seg_max.take(new, axis=1).tolist(),
-        *fin_acked_sides(short, new).tolist()))
+        *fin_acked_sides(short, new).tolist()), 0)
     _finish(short, new, records, col, fresh=True)
     return records
 
@@ -328,8 +344,8 @@ def _finish(short: ShortPass, flows: np.ndarray, records: list[Connection], col:
     fins_unseen(short, flows, records, fresh=fresh)
     gap_times(short, flows, records, fresh=fresh)
     _add_copy_bytes(records, col.copy_bytes)
-    _add_first_rsts(records, col.first_rsts)
-    _add_ack_frames(short, flows, records, col, fresh)
+    add_first_rsts(records, col.first_rsts)
+    add_ack_frames(short, flows, records, col.synacks, col.synack_top, fresh)
     for found, name in zip(col.first_data, ("orig_first_data", "resp_first_data"),
                            strict=True):
         for i, frame, ts in found:
@@ -341,42 +357,6 @@ def _finish(short: ShortPass, flows: np.ndarray, records: list[Connection], col:
         records[i].orig_last_data = (frame, ts)
     for i, frame, ts in col.last_data[1]:
         records[i].resp_last_data = (frame, ts)
-
-
-def _add_ack_frames(short: ShortPass, flows: np.ndarray, records: list[Connection],
-                    col: _Columns, fresh: bool) -> None:
-    """Connection.ack_frame as the per-packet path keeps it (conn.py): the frame of the
-    originator's ACK of the responder's SYN (ShortPass.acked_frame, the responder's row:
-    the originator's last ACK that moved it on, the handshake's ACK while the responder
-    sent no byte), for the few established records whose SYN-ACK came again after it
-    (a batch with a SYN-ACK resent: flowcheck.sessions.unheard_ack)."""
-    if not col.synacks.any():  # the batch brought no SYN-ACK: nothing new
-        return
-    acked = short.acked_frame[1, flows]
-    # More than one SYN-ACK: one may have come after the handshake's ACK. A new record's
-    # are the batch's (counted column-wise: even a C-level filter over every record was
-    # most of this function's cost), a continuing one's its list's.
-    more = (np.flatnonzero(col.synacks > 1).tolist() if fresh else
-            compress(range(len(records)), map(_ONE.__lt__, map(len, map(
-                attrgetter("synack_frames"), records)))))
-    for i in more:
-        r, frame = records[i], acked.item(i)
-        if (r.established and not r.ack_frame and frame > 0
-                and any(f > frame for f in r.synack_frames)):
-            r.ack_frame = frame
-
-
-def _add_first_rsts(records: list[Connection],
-                    first_rsts: tuple[np.ndarray, np.ndarray] | None) -> None:
-    """Each side's first RST frame (Connection.orig_rst_frame), when the batch holds a
-    RST and the record has none from that side yet."""
-    if first_rsts is None:
-        return
-    orig, resp = first_rsts
-    for i in np.flatnonzero((orig != 0) | (resp != 0)).tolist():  # the few with a RST
-        r = records[i]
-        r.orig_rst_frame = r.orig_rst_frame or orig.item(i)
-        r.resp_rst_frame = r.resp_rst_frame or resp.item(i)
 
 
 @fields_dataclass(slots=True)
@@ -394,6 +374,7 @@ class _Columns:
     syn_frames: list[list[int]]
     synack_frames: list[list[int]]
     synacks: np.ndarray  # per flow: its SYN-ACKs in the batch (not capture copies)
+    synack_top: np.ndarray | None  # per flow: the highest of its synack_frames (0: none)
     syn_first: np.ndarray  # per flow: its first packet of the batch is a SYN (sent)
     rst_frames: list[list[int]]
     fin_frames: list[list[int]]
