@@ -1,0 +1,106 @@
+"""One frame removed from the control connection of a stored failing job must not make it
+read PASS (a packet missing from the capture is not a packet the network dropped): each
+capture below, without that one frame, read PASS.
+
+- An announcement the capture lacks (the sniffer lost it, or the other direction): the
+  data that flowed shows the announced port was reached, not that the announcement named
+  the address it was reached on (a NAT device between the hosts:
+  announced_address_mismatch): step 3 `unknown` unless a DATA_GET_STATE or
+  MOVER_GET_STATE reply names the endpoint (flowcheck.verify.session_words.unnamed_words).
+- An agent that closed the session on media-server bytes its FIN acknowledges and the
+  capture does not hold (the sniffer lost the request): step 3 `unknown`
+  (flowcheck.verify.unanswered_close), as when the capture lacks that direction.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from stored import case_config, errors, stored_analysis, without_frame
+
+CAPTURES = Path(__file__).resolve().parents[1] / "captures"
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_a_lost_announcement_no_reply_names_leaves_step_3_unknown(tmp_path: Path) -> None:
+    """captures/lab/announced-address-nat without frame 21, the DATA_LISTEN reply that
+    announced 10.79.0.2:6001 (a DNAT sent the connection to 10.77.0.2): it read PASS."""
+    folder = CAPTURES / "lab"
+    cut = without_frame(tmp_path, folder, "announced-address-nat", 21)
+    analysis = stored_analysis(cut, config_path=case_config(folder, "announced-address-nat"))
+    assert analysis.verdict == "inconclusive"
+    assert not errors(analysis)
+    [session] = analysis.sessions
+    assert [s.status for s in session.steps] == ["ok", "ok", "unknown", "ok", "ok"]
+    detail = _words(session.steps[2].detail)
+    assert "the announcement may be in it" in detail
+    assert "not that the announcement named the address it was reached on" in detail
+    assert "no DATA_GET_STATE or MOVER_GET_STATE reply in the capture names the endpoint C3" \
+        in detail
+    [partial] = [f for f in analysis.findings if f.code == "ndmp_partial"]
+    assert "the announcement step is unknown" in _words(partial.message)
+
+
+def test_the_same_failing_job_seen_one_way_is_not_a_pass(tmp_path: Path) -> None:
+    """The same job captured as `tcpdump -Q out` on the media server sees (its packets
+    only, the DATA_LISTEN reply not among them): it read PASS."""
+    folder = CAPTURES / "lab"
+    out = tmp_path / "nat-out.pcap"
+    subprocess.run(["tshark", "-r", str(folder / "announced-address-nat.pcap"), "-Y",
+                    "ip.src==10.77.0.1", "-w", str(out)], check=True, capture_output=True)
+    analysis = stored_analysis(out, config_path=case_config(folder, "announced-address-nat"))
+    assert analysis.verdict == "inconclusive"
+    [session] = analysis.sessions
+    assert session.steps[2].status == "unknown"
+    assert "only one direction of the control connection" in _words(session.steps[2].detail)
+
+
+def test_lost_announcements_a_state_reply_names_still_pass() -> None:
+    """ndmjob-sniffloss/par-ann-media: four jobs' announcing messages lost, each data
+    connection's endpoint named by its session's DATA_GET_STATE reply: the data that
+    flowed and the reply together show the announcement right."""
+    folder = CAPTURES / "ndmjob-sniffloss"
+    analysis = stored_analysis(folder / "par-ann-media.pcap.gz",
+                               config_path=case_config(folder, "par-ann-media"))
+    assert analysis.verdict == "pass"
+    for session in analysis.sessions:
+        detail = _words(session.steps[1].detail)
+        assert session.steps[1].status == "ok"
+        assert "so the announcement worked" in detail
+        assert "reached the endpoint the DATA_GET_STATE reply of frame" in detail
+
+
+def test_an_agent_closing_on_a_lost_request_leaves_step_3_unknown(tmp_path: Path) -> None:
+    """field38-matrix/range-small-listen-unanswered-snap96 without frame 457, the third
+    DATA_LISTEN request the agent could not serve (no port left in its range): the agent's
+    FIN acknowledges its 32 B, it read PASS."""
+    folder = CAPTURES / "field38-matrix"
+    name = "range-small-listen-unanswered-snap96"
+    cut = without_frame(tmp_path, folder, name, 457)
+    analysis = stored_analysis(cut, config_path=case_config(folder, name))
+    assert analysis.verdict == "inconclusive"
+    assert not errors(analysis)
+    [session] = analysis.sessions
+    assert session.steps[2].status == "unknown"
+    detail = _words(session.steps[2].detail)
+    assert ("the DATA_STOP reply (frame 456), 10.77.1.2 acknowledged 32 B more of "
+            "10.77.0.1's control stream") in detail
+    assert "The capture lacks those bytes of 10.77.0.1's (the sniffer lost them" in detail
+
+
+def test_an_agent_closing_after_a_lost_connect_close_passes(tmp_path: Path) -> None:
+    """A clean job (lab/clean-3-resources) without the media server's CONNECT_CLOSE: the
+    agent's FIN acknowledges 28 B the capture lacks, a normal end, and the job passes."""
+    folder = CAPTURES / "lab"
+    frames = subprocess.run(
+        ["tshark", "-r", str(folder / "clean-3-resources.pcap"), "-d",
+         "tcp.port==10000,ndmp", "-Y", "ndmp.msg == 0x902", "-T", "fields",
+         "-e", "frame.number"], check=True, capture_output=True, text=True).stdout.split()
+    [close] = frames
+    cut = without_frame(tmp_path, folder, "clean-3-resources", int(close))
+    analysis = stored_analysis(cut, config_path=case_config(folder, "clean-3-resources"))
+    assert analysis.verdict == "pass"
