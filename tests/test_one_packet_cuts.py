@@ -104,3 +104,35 @@ def test_an_agent_closing_after_a_lost_connect_close_passes(tmp_path: Path) -> N
     cut = without_frame(tmp_path, folder, "clean-3-resources", int(close))
     analysis = stored_analysis(cut, config_path=case_config(folder, "clean-3-resources"))
     assert analysis.verdict == "pass"
+
+
+def test_a_start_reply_whose_request_was_lost_still_starts_the_job(tmp_path: Path) -> None:
+    """trial42-keepalive/keepalive-probe-reset-media without frame 25, the DATA_START_BACKUP
+    request (the media server sent nothing after it, so no hole names it): the agent's
+    successful reply shows the job started, and the RST 6.1 s later reset it while it
+    ran: control_reset, as the whole capture reads (it read PASS)."""
+    folder = CAPTURES / "trial42-keepalive"
+    name = "keepalive-probe-reset-media"
+    cut = without_frame(tmp_path, folder, name, 25)
+    analysis = stored_analysis(cut, config_path=case_config(folder, name))
+    assert analysis.verdict == "fail"
+    assert [f.code for f in errors(analysis)] == ["control_reset"]
+
+
+def test_a_halt_never_acknowledged_as_the_last_packet_is_unknown(tmp_path: Path) -> None:
+    """ndmjob-idle/idle-rst-agent without frame 5152, the RST in the media server's name
+    that answered the agent's NOTIFY_DATA_HALTED: the halt is the control connection's
+    last packet, never acknowledged nor resent, 1.8 s before the capture's end; whether it
+    reached the DMA cannot be seen (it read PASS)."""
+    folder = CAPTURES / "ndmjob-idle"
+    name = "idle-rst-agent"
+    cut = without_frame(tmp_path, folder, name, 5152)
+    analysis = stored_analysis(cut, config_path=case_config(folder, name))
+    assert analysis.verdict == "inconclusive"
+    assert not errors(analysis)
+    [session] = analysis.sessions
+    detail = _words(session.steps[-1].detail)
+    assert session.steps[-1].status == "unknown"
+    assert "the NOTIFY_DATA_HALTED of 10.77.1.2 (frame 5151) is the last packet" in detail
+    [early] = [f for f in analysis.findings if f.code == "capture_ended_early"]
+    assert "NOTIFY_DATA_HALTED of 10.77.1.2 (frame 5151)" in _words(early.message)
