@@ -136,3 +136,25 @@ def test_a_halt_never_acknowledged_as_the_last_packet_is_unknown(tmp_path: Path)
     assert "the NOTIFY_DATA_HALTED of 10.77.1.2 (frame 5151) is the last packet" in detail
     [early] = [f for f in analysis.findings if f.code == "capture_ended_early"]
     assert "NOTIFY_DATA_HALTED of 10.77.1.2 (frame 5151)" in _words(early.message)
+
+
+def test_no_halt_long_after_the_data_closed_is_not_a_pass(tmp_path: Path) -> None:
+    """trial42-keepalive/keepalive-reset-agent without frame 2887, the agent's RST of the
+    control connection: the data connection closed at 12.5 s and the capture, both
+    directions, ran on to 32.7 s with no halt nor any packet of the control connection.
+    Not a capture that stopped mid-job, and the data alone does not show the job ended
+    (it read PASS)."""
+    folder = CAPTURES / "trial42-keepalive"
+    name = "keepalive-reset-agent"
+    cut = without_frame(tmp_path, folder, name, 2887)
+    analysis = stored_analysis(cut, config_path=case_config(folder, name))
+    assert analysis.verdict == "inconclusive"
+    assert not errors(analysis)
+    [session] = analysis.sessions
+    data = session.steps[-1]
+    assert data.status == "unknown"
+    assert "the job's data connection closed, and the capture went on 20.2 s after" in \
+        _words(data.detail)
+    [early] = [f for f in analysis.findings if f.code == "capture_ended_early"]
+    assert "The capture holds no end of the backup" in early.message
+    assert "stopped while" not in early.message

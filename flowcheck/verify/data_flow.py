@@ -24,6 +24,7 @@ from flowcheck.verify.details import (
 )
 from flowcheck.verify.evidence import flow_hidden, is_open, judged
 from flowcheck.verify.filtered import data_unseen
+from flowcheck.verify.halt_overdue import halt_overdue_words
 from flowcheck.verify.local import local_flow_step, only_local
 from flowcheck.verify.missed_halt import halt_missed_words
 from flowcheck.verify.not_started import not_started_words
@@ -112,6 +113,7 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
                              unseen_resources_words(ctx, session, len(open_conns)),
                              unfinished_one_way_words(ctx, session),
                              halt_unended_words(ctx, session),
+                             halt_overdue_words(ctx, session),
                              halt_unread_words(ctx, session),
                              halt_missed_words(ctx, session),
                              cut_halt_words(ctx, session),

@@ -11,6 +11,7 @@ from flowcheck.model import NdmpMessage, NdmpStream, RingGap, Session, endpoint
 from flowcheck.sessions import message_op
 from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.context import Context
+from flowcheck.verify.halt_overdue import halt_overdue
 from flowcheck.verify.open_transfer import (
     RING_FIX,
     job_sessions,
@@ -73,6 +74,20 @@ def still_running(ctx: Context, session: Session, stream: NdmpStream,
             "If the job log says the job ended before the capture stopped, the sniffer "
             "lost its end: capture so it keeps up (capture_loss says how); else capture the "
             "whole job.")
+    elif gap is None and (overdue := halt_overdue(ctx, session)) is not None:
+        head, fix = (
+            f"The capture holds no end of the {session.kind}: {message_op(start)} (frame "
+            f"{start.frame}) started {what}, no NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED "
+            f"came after it and the control connection {where} shows nothing after frame "
+            f"{last.frame}, although the job's data connections had closed and the capture "
+            f"went on for {overdue[1]:.1f} s after, both directions of the control "
+            "connection in it: the halt notified as the data ends, the DMA's answer or "
+            "the session's close would be in it, so the sniffer lost them, or a reset or "
+            "a broken path the capture does not show ended the session.",
+            "See the job log and the NDMP logs of both hosts at that time: if the job "
+            "ended well, the sniffer lost its end (capture so it keeps up: capture_loss "
+            "says how); else the session was broken between the hosts (a firewall's idle "
+            "timeout, a reset).")
     else:
         head, fix = _stopped_or_gap(session, start, what, where, last.frame, gap,
                                     _others_words(ctx, session))
