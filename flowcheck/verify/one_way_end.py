@@ -12,7 +12,10 @@ ends with the agent's answers to the DMA's ending requests (its DATA_STOP reply,
 FIN after CONNECT_CLOSE): an agent that sent nothing at all after its halt shows no end
 of the job. Whether the halt reached the DMA (an ACK, or a reset in the media server's
 name: a router's idle timeout, ndmjob-idle/idle-rst-agent cut to the agent's packets
-passed) is in the direction the capture lacks (halt_unended_words)."""
+passed) is in the direction the capture lacks (halt_unended_words). With both
+directions captured, a halt that is the control connection's last packet, never
+acknowledged nor resent, leaves the same question: an ACK or reset the capture lacks
+ended its sender's wait (halt_last_words)."""
 
 from __future__ import annotations
 
