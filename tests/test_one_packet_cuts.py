@@ -158,3 +158,21 @@ def test_no_halt_long_after_the_data_closed_is_not_a_pass(tmp_path: Path) -> Non
     [early] = [f for f in analysis.findings if f.code == "capture_ended_early"]
     assert "The capture holds no end of the backup" in early.message
     assert "stopped while" not in early.message
+
+
+def test_an_agents_own_unseen_bytes_before_its_fin_are_not_silence(tmp_path: Path) -> None:
+    """field38-matrix/agent-killed-one-direction-in (the agent's packets only) without
+    frame 13, its DATA_START_BACKUP reply: its FIN's sequence number is 32 B past the
+    last byte the capture holds of it, so it did not "answer none" of the media server's
+    96 B it acknowledged; step 3 stays unknown, and says so."""
+    folder = CAPTURES / "field38-matrix"
+    name = "agent-killed-one-direction-in"
+    cut = without_frame(tmp_path, folder, name, 13)
+    analysis = stored_analysis(cut, config_path=case_config(folder, name))
+    assert analysis.verdict == "inconclusive"
+    [session] = analysis.sessions
+    detail = _words(session.steps[2].detail)
+    assert session.steps[2].status == "unknown"
+    assert "acknowledged 96 B more of 10.77.0.1's control stream, sent 32 B the capture " \
+        "lacks" in detail
+    assert "answered none of it" not in detail

@@ -188,6 +188,11 @@ class NdmpStream:
     # lacks that side (flowcheck.verify.unanswered_close). Not in the JSON.
     last_message_ack: dict[str, int] = field(default_factory=dict)
     fin_ack: int | None = None
+    # Bytes of the first FIN's side the capture lacks just before that FIN: its sequence
+    # number past the side's highest byte seen (0: none, or unknown: no byte of the side
+    # seen before it). What its last NDMP message read may not be (flowcheck.verify
+    # .unanswered_close). Not in the JSON.
+    fin_unseen: int = 0
     # The first bytes of each direction ("orig", "resp"), when the capture holds that
     # direction's start (its SYN, then data with no hole before them; as much of them as
     # the snap length kept): what tells another protocol on the NDMP port (flowcheck.sessions

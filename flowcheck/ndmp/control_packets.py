@@ -11,7 +11,7 @@ from dataclasses import field
 
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import ControlPacket, Direction, NdmpStream
-from flowcheck.ndmp.keepalive import FIN, RST, ProbeTracker
+from flowcheck.ndmp.keepalive import FIN, RST, SYN, ProbeTracker
 
 _SEQUENCE_SPACE = 2**32  # TCP sequence and acknowledgement numbers wrap (RFC 9293 3.4)
 
@@ -28,6 +28,10 @@ class ControlPackets:
     probes: ProbeTracker = field(default_factory=ProbeTracker)
     # Each direction's latest acknowledgement number (NdmpStream.fin_acked_new).
     acks: dict[str, int] = field(default_factory=dict)
+    # Each direction's highest sequence number end so far (its SYN's, or seq + payload
+    # of its data; mod 2**32): what its first FIN's sequence number should equal
+    # (NdmpStream.fin_unseen).
+    ends: dict[str, int] = field(default_factory=dict)
 
     def note(self, stream: NdmpStream, packet: tuple[Direction, int, float, int, int],
              seq: int, ack: int | None) -> None:
@@ -49,6 +53,16 @@ class ControlPackets:
             before = self.acks.get(direction)
             if ack is not None and before is not None:
                 stream.fin_acked_new = (ack - before) % _SEQUENCE_SPACE
+            end = self.ends.get(direction)
+            if end is not None:  # the FIN's own payload comes before it
+                unseen = (seq - end) % _SEQUENCE_SPACE
+                if 0 < unseen < _SEQUENCE_SPACE // 2:
+                    stream.fin_unseen = unseen
+        if payload or flags & SYN:
+            end = (seq + payload + (1 if flags & SYN else 0)) % _SEQUENCE_SPACE
+            known = self.ends.get(direction)
+            if known is None or 0 < (end - known) % _SEQUENCE_SPACE < _SEQUENCE_SPACE // 2:
+                self.ends[direction] = end
         if ack is not None:
             self.acks[direction] = ack
         self.last = packet

@@ -60,11 +60,16 @@ def unanswered_close_words(ctx: Context, session: Session, control: Connection) 
     else:
         unseen = (f"The capture lacks those bytes of {media}'s (the sniffer lost them: "
                   f"capture_loss), so what {media} asked cannot be seen")
+    if stream.fin_unseen:  # its own bytes before the FIN the capture lacks
+        answered = (f"sent {stream.fin_unseen} B the capture lacks (its sequence numbers "
+                    "show them) that may answer some of it, then closed")
+        unseen += f", nor what {agent} answered"
+    else:
+        answered = "answered none of it and closed"
     return (f"after its last NDMP message, the {message_op(last)} {last.type} (frame "
             f"{last.frame}), {agent} acknowledged {unanswered} B more of {media}'s control "
-            f"stream{' than the capture holds' if read else ''}, answered none of it and "
-            f"closed the control connection (FIN, frame {stream.fin.frame}): not a "
-            f"CONNECT_CLOSE ({CONNECT_CLOSE_BYTES} B), the one request NDMP leaves "
-            f"unanswered. {unseen} (another resource's DATA_LISTEN that {agent} could not "
-            "serve, no free port left in its range, ends a job so; see the NDMP log of the "
-            "agent)")
+            f"stream{' than the capture holds' if read else ''}, {answered} the control "
+            f"connection (FIN, frame {stream.fin.frame}): not a CONNECT_CLOSE "
+            f"({CONNECT_CLOSE_BYTES} B), the one request NDMP leaves unanswered. {unseen} "
+            f"(another resource's DATA_LISTEN that {agent} could not serve, no free port "
+            "left in its range, ends a job so; see the NDMP log of the agent)")
