@@ -176,3 +176,22 @@ def test_an_agents_own_unseen_bytes_before_its_fin_are_not_silence(tmp_path: Pat
     assert "acknowledged 96 B more of 10.77.0.1's control stream, sent 32 B the capture " \
         "lacks" in detail
     assert "answered none of it" not in detail
+
+
+def test_a_lost_fin_of_the_requester_does_not_hide_the_receivers_silence(
+        tmp_path: Path) -> None:
+    """field38-matrix/range-small-listen-unanswered-snap96 without frame 460, the media
+    server's FIN: a gap after the DATA_LISTEN request, but of the requester's; the
+    agent's own sequence numbers show it sent nothing after the request (its FIN and its
+    last ACK follow its DATA_STOP reply's bytes), so the request went unanswered, as the
+    whole capture reads (it read PASS, then inconclusive)."""
+    folder = CAPTURES / "field38-matrix"
+    name = "range-small-listen-unanswered-snap96"
+    cut = without_frame(tmp_path, folder, name, 460)
+    analysis = stored_analysis(cut, config_path=case_config(folder, name))
+    assert analysis.verdict == "fail"
+    assert [f.code for f in errors(analysis)] == ["step_missing"]
+    [session] = analysis.sessions
+    assert session.steps[2].status == "missing"
+    assert "the DATA_LISTEN request (frame 457) was never answered by 10.77.1.2" in \
+        _words(session.steps[2].detail)

@@ -193,6 +193,11 @@ class NdmpStream:
     # seen before it). What its last NDMP message read may not be (flowcheck.verify
     # .unanswered_close). Not in the JSON.
     fin_unseen: int = 0
+    # Per direction, the last frame whose sequence number was past the highest byte of
+    # that side seen before it (its own bytes the capture lacks came before it; a side
+    # absent had none): whether a side's packets after a frame show it sent nothing the
+    # capture lacks (flowcheck.verify.snapped_halts.silent_after). Not in the JSON.
+    own_gap_last: dict[str, int] = field(default_factory=dict)
     # The first bytes of each direction ("orig", "resp"), when the capture holds that
     # direction's start (its SYN, then data with no hole before them; as much of them as
     # the snap length kept): what tells another protocol on the NDMP port (flowcheck.sessions

@@ -28,9 +28,9 @@ class ControlPackets:
     probes: ProbeTracker = field(default_factory=ProbeTracker)
     # Each direction's latest acknowledgement number (NdmpStream.fin_acked_new).
     acks: dict[str, int] = field(default_factory=dict)
-    # Each direction's highest sequence number end so far (its SYN's, or seq + payload
-    # of its data; mod 2**32): what its first FIN's sequence number should equal
-    # (NdmpStream.fin_unseen).
+    # Each direction's highest sequence number end so far (seq + payload, + 1 for a SYN
+    # or FIN; mod 2**32): what its first FIN's sequence number should equal
+    # (NdmpStream.fin_unseen), and its later packets' (NdmpStream.own_gap_last).
     ends: dict[str, int] = field(default_factory=dict)
 
     def note(self, stream: NdmpStream, packet: tuple[Direction, int, float, int, int],
@@ -58,9 +58,16 @@ class ControlPackets:
                 unseen = (seq - end) % _SEQUENCE_SPACE
                 if 0 < unseen < _SEQUENCE_SPACE // 2:
                     stream.fin_unseen = unseen
-        if payload or flags & SYN:
-            end = (seq + payload + (1 if flags & SYN else 0)) % _SEQUENCE_SPACE
-            known = self.ends.get(direction)
+        known = self.ends.get(direction)
+        if known is not None and not flags & SYN \
+                and 0 < (seq - known) % _SEQUENCE_SPACE < _SEQUENCE_SPACE // 2:
+            # Its sequence number past its highest byte seen: bytes of its own the
+            # capture lacks come before this packet.
+            stream.own_gap_last[direction] = frame
+            self.ends[direction] = known = seq
+        if payload or flags & (SYN | FIN):  # each of SYN and FIN takes a number
+            end = (seq + payload + (1 if flags & SYN else 0) + (1 if flags & FIN else 0)
+                   ) % _SEQUENCE_SPACE
             if known is None or 0 < (end - known) % _SEQUENCE_SPACE < _SEQUENCE_SPACE // 2:
                 self.ends[direction] = end
         if ack is not None:

@@ -105,10 +105,19 @@ def silent_after(ctx: Context, session: Session, request: NdmpMessage) -> bool:
     could not read: both directions captured, nothing filtered out, no gap from the
     request on (Connection.gap_frames: a reply the sniffer lost leaves one at the
     receiver's next packet), its last data packet before the request, and a packet of
-    its after it (its ACK, FIN or RST: the capture ran on and would show a gap)?"""
+    its after it (its ACK, FIN or RST: the capture ran on and would show a gap)? A gap
+    after the request of the requester's only (its FIN the sniffer lost: lab matrix seed
+    55 run 26 with 2% of its frames removed read PASS) does not count when the
+    receiver's own sequence numbers show no byte of its missing from the request on
+    (NdmpStream.own_gap_last)."""
     control = ctx.by_uid[session.control_uid]
-    if not _both_ways(ctx, control) or not _no_gap_from(control, request.frame):
+    if not _both_ways(ctx, control):
         return False
+    if not _no_gap_from(control, request.frame):
+        stream = ctx.stream_by_uid.get(session.control_uid)
+        receiver = "resp" if request.direction == "orig" else "orig"
+        if stream is None or stream.own_gap_last.get(receiver, 0) >= request.frame:
+            return False
     if request.direction == "orig":
         last_data, last_ts = control.resp_last_data, control.resp_last_ts
     else:
