@@ -9,9 +9,11 @@ the announcement named the address it was reached on: a NAT device between the h
 delivers a connection to the announced port under another address (the job runs;
 `announced_address_mismatch` when the announcement is seen: captures/lab
 /announced-address-nat, which read PASS without its DATA_LISTEN reply, frame 21, or
-captured `-Q out` on the media server, or with `-s 96`). A DATA_GET_STATE or
-MOVER_GET_STATE reply that names the endpoint a connection reached (Session.port_named,
-flowcheck.sessions.named) shows it; without one step 3 is `unknown`.
+captured `-Q out` on the media server). A DATA_GET_STATE or MOVER_GET_STATE reply that
+names the endpoint a connection reached (Session.port_named, flowcheck.sessions.named)
+shows it; without one step 3 is `unknown` when the announcing message is not in the
+capture. An announcement read with its address cut (the snap length), in an address
+type flowcheck cannot read, or sent before the capture started stays `ok`.
 """
 
 from __future__ import annotations
@@ -60,9 +62,6 @@ def address_unseen_step(ctx: Context, session: Session, spec: StepSpec,
     if session.match_reason == "capture_start" or session.cut_announcements:
         # The announcing message is on the wire (its header and error were read), or
         # came before the capture; only its address is missing from the capture.
-        if unnamed(session):
-            return make_step(spec, "unknown", [control.uid], frames,
-                             f"unknown: {words}; {unnamed_words(session, carried)}")
         named = named_words(session)
         return make_step(spec, "ok", [control.uid], frames,
                          f"{words}{f' ({named})' if named else ''}")
