@@ -17,6 +17,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
 from stored import case_config, errors, stored_analysis, without_frame
 
 CAPTURES = Path(__file__).resolve().parents[1] / "captures"
@@ -178,20 +179,23 @@ def test_an_agents_own_unseen_bytes_before_its_fin_are_not_silence(tmp_path: Pat
     assert "answered none of it" not in detail
 
 
-def test_a_lost_fin_of_the_requester_does_not_hide_the_receivers_silence(
-        tmp_path: Path) -> None:
-    """field38-matrix/range-small-listen-unanswered-snap96 without frame 460, the media
-    server's FIN: a gap after the DATA_LISTEN request, but of the requester's; the
-    agent's own sequence numbers show it sent nothing after the request (its FIN and its
-    last ACK follow its DATA_STOP reply's bytes), so the request went unanswered, as the
-    whole capture reads (it read PASS, then inconclusive)."""
+@pytest.mark.parametrize("frame", [456, 459, 460])
+def test_a_gap_that_hides_no_reply_does_not_hide_the_receivers_silence(
+        tmp_path: Path, frame: int) -> None:
+    """field38-matrix/range-small-listen-unanswered-snap96 without frame 460 (the media
+    server's FIN: a gap of the requester's), 459 (the agent's FIN: a gap of 1 in its
+    sequence numbers, a FIN) or 456 (its DATA_STOP reply: bytes the media server's
+    DATA_LISTEN request acknowledged, so sent before it): the agent's own sequence
+    numbers show it sent nothing after the request, so it went unanswered, as the whole
+    capture reads (each read PASS)."""
     folder = CAPTURES / "field38-matrix"
     name = "range-small-listen-unanswered-snap96"
-    cut = without_frame(tmp_path, folder, name, 460)
+    cut = without_frame(tmp_path, folder, name, frame)
     analysis = stored_analysis(cut, config_path=case_config(folder, name))
     assert analysis.verdict == "fail"
     assert [f.code for f in errors(analysis)] == ["step_missing"]
     [session] = analysis.sessions
     assert session.steps[2].status == "missing"
-    assert "the DATA_LISTEN request (frame 457) was never answered by 10.77.1.2" in \
+    request = 456 if frame == 456 else 457  # editcap renumbers the frames after the cut
+    assert f"the DATA_LISTEN request (frame {request}) was never answered by 10.77.1.2" in \
         _words(session.steps[2].detail)

@@ -193,11 +193,18 @@ class NdmpStream:
     # seen before it). What its last NDMP message read may not be (flowcheck.verify
     # .unanswered_close). Not in the JSON.
     fin_unseen: int = 0
-    # Per direction, the last frame whose sequence number was past the highest byte of
-    # that side seen before it (its own bytes the capture lacks came before it; a side
-    # absent had none): whether a side's packets after a frame show it sent nothing the
-    # capture lacks (flowcheck.verify.snapped_halts.silent_after). Not in the JSON.
-    own_gap_last: dict[str, int] = field(default_factory=dict)
+    # Per direction, its packets whose sequence number was past the highest byte of that
+    # side seen before them: (frame, the first sequence number missing, how many), the
+    # first 64 (own_gaps_all False when there were more); a side absent had none. A gap
+    # of 1 is a FIN the capture lacks (an NDMP record is never 1 byte). With
+    # request_acks: whether a side sent bytes the capture lacks after a request
+    # (flowcheck.verify.snapped_halts.silent_after). Not in the JSON.
+    own_gaps: dict[str, list[tuple[int, int, int]]] = field(default_factory=dict)
+    own_gaps_all: bool = True
+    # The acknowledgement number of the packet that completed each request (its first
+    # frame -> the raw 32-bit number): the other side's bytes received before it.
+    # Not in the JSON.
+    request_acks: dict[int, int] = field(default_factory=dict)
     # The first bytes of each direction ("orig", "resp"), when the capture holds that
     # direction's start (its SYN, then data with no hole before them; as much of them as
     # the snap length kept): what tells another protocol on the NDMP port (flowcheck.sessions

@@ -14,6 +14,7 @@ from flowcheck.model import ControlPacket, Direction, NdmpStream
 from flowcheck.ndmp.keepalive import FIN, RST, SYN, ProbeTracker
 
 _SEQUENCE_SPACE = 2**32  # TCP sequence and acknowledgement numbers wrap (RFC 9293 3.4)
+_GAPS_KEPT = 64  # own gaps kept per direction (NdmpStream.own_gaps)
 
 
 @fields_dataclass(slots=True)
@@ -30,7 +31,7 @@ class ControlPackets:
     acks: dict[str, int] = field(default_factory=dict)
     # Each direction's highest sequence number end so far (seq + payload, + 1 for a SYN
     # or FIN; mod 2**32): what its first FIN's sequence number should equal
-    # (NdmpStream.fin_unseen), and its later packets' (NdmpStream.own_gap_last).
+    # (NdmpStream.fin_unseen), and its later packets' (NdmpStream.own_gaps).
     ends: dict[str, int] = field(default_factory=dict)
 
     def note(self, stream: NdmpStream, packet: tuple[Direction, int, float, int, int],
@@ -62,8 +63,12 @@ class ControlPackets:
         if known is not None and not flags & SYN \
                 and 0 < (seq - known) % _SEQUENCE_SPACE < _SEQUENCE_SPACE // 2:
             # Its sequence number past its highest byte seen: bytes of its own the
-            # capture lacks come before this packet.
-            stream.own_gap_last[direction] = frame
+            # capture lacks come before this packet (the first few such gaps kept).
+            gaps = stream.own_gaps.setdefault(direction, [])
+            if len(gaps) < _GAPS_KEPT:
+                gaps.append((frame, known, (seq - known) % _SEQUENCE_SPACE))
+            else:
+                stream.own_gaps_all = False
             self.ends[direction] = known = seq
         if payload or flags & (SYN | FIN):  # each of SYN and FIN takes a number
             end = (seq + payload + (1 if flags & SYN else 0) + (1 if flags & FIN else 0)

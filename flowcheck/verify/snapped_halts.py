@@ -58,6 +58,9 @@ def _no_gap_from(control: Connection, frame: int) -> bool:
     return len(gaps) >= control.gaps and all(g < frame for g in gaps)
 
 
+_WRAP = 1 << 32  # TCP sequence numbers wrap (RFC 9293 3.4)
+
+
 SNAPPED_WORDS = ("The capture's snap length cut the messages' bodies but kept every "
                  "header, both directions: a halt notified would be in it. ")
 
@@ -109,21 +112,36 @@ def silent_after(ctx: Context, session: Session, request: NdmpMessage) -> bool:
     after the request of the requester's only (its FIN the sniffer lost: lab matrix seed
     55 run 26 with 2% of its frames removed read PASS) does not count when the
     receiver's own sequence numbers show no byte of its missing from the request on
-    (NdmpStream.own_gap_last)."""
+    (_own_whole_after)."""
     control = ctx.by_uid[session.control_uid]
     if not _both_ways(ctx, control):
         return False
-    if not _no_gap_from(control, request.frame):
-        stream = ctx.stream_by_uid.get(session.control_uid)
-        receiver = "resp" if request.direction == "orig" else "orig"
-        if stream is None or stream.own_gap_last.get(receiver, 0) >= request.frame:
-            return False
+    if not _no_gap_from(control, request.frame) and not _own_whole_after(
+            ctx.stream_by_uid.get(session.control_uid), request):
+        return False
     if request.direction == "orig":
         last_data, last_ts = control.resp_last_data, control.resp_last_ts
     else:
         last_data, last_ts = control.orig_last_data, control.orig_last_ts
     return ((last_data is None or last_data[0] < request.frame)
             and last_ts is not None and last_ts > request.ts)
+
+
+def _own_whole_after(stream: NdmpStream | None, request: NdmpMessage) -> bool:
+    """Do the request's receiver's own sequence numbers show no byte of its the capture
+    lacks sent after the request (NdmpStream.own_gaps)? A gap of 1 is a FIN, and bytes
+    the requester had acknowledged when it sent the request came before it
+    (NdmpStream.request_acks)."""
+    if stream is None or not stream.own_gaps_all:
+        return False
+    receiver = "resp" if request.direction == "orig" else "orig"
+    acked = stream.request_acks.get(request.frame)
+    for frame, start, size in stream.own_gaps.get(receiver, []):
+        if frame <= request.frame or size == 1:
+            continue
+        if acked is None or (acked - (start + size)) % _WRAP >= _WRAP // 2:
+            return False  # not acknowledged by the request's packet: maybe after it
+    return True
 
 
 def headers_from(ctx: Context, session: Session, stream: NdmpStream | None,
