@@ -66,4 +66,3 @@ def cut_announcement_words(session: Session, ctx: Context | None = None) -> str:
              if messages else "the control stream was cut by the capture's snap length and "
              "no NDMP message could be read")
     return f"{where}; data connections matched by direction and ports instead"
-
