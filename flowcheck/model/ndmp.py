@@ -180,13 +180,6 @@ class NdmpStream:
     # of the other side: the peer's TCP still held the connection then, whatever the
     # job did (flowcheck.verify.silent_end); None when none. Not in the JSON.
     probe_answer: ControlPacket | None = None
-    # Per direction ("orig", "resp"), its first FIN's frame and the sequence numbers
-    # between the highest byte of that side captured before it and the FIN's own (mod
-    # 2**32; 0: the FIN follows the side's last byte captured, nothing of the side's
-    # unseen before it). Recorded only before the connection's first RST. What a
-    # request's receiver sent before closing, read where a gap of the other side's
-    # hides nothing of it (flowcheck.verify.snapped_halts.silent_after). Not in the JSON.
-    fin_seq_gap: dict[str, tuple[int, int]] = field(default_factory=dict)
     # How many sequence numbers of the other side the first FIN's ACK covers beyond the
     # same side's packet before it (mod 2**32); None when either carried no ACK or the
     # FIN is its side's first packet. 1 from a side whose peer's direction the capture
@@ -199,6 +192,23 @@ class NdmpStream:
     # lacks that side (flowcheck.verify.unanswered_close). Not in the JSON.
     last_message_ack: dict[str, int] = field(default_factory=dict)
     fin_ack: int | None = None
+    # Bytes of the first FIN's side the capture lacks just before that FIN: its sequence
+    # number past the side's highest byte seen (0: none, or unknown: no byte of the side
+    # seen before it). What its last NDMP message read may not be (flowcheck.verify
+    # .unanswered_close). Not in the JSON.
+    fin_unseen: int = 0
+    # Per direction, its packets whose sequence number was past the highest byte of that
+    # side seen before them: (frame, the first sequence number missing, how many), the
+    # first 64 (own_gaps_all False when there were more); a side absent had none. A gap
+    # of 1 is a FIN the capture lacks (an NDMP record is never 1 byte). With
+    # request_acks: whether a side sent bytes the capture lacks after a request
+    # (flowcheck.verify.snapped_halts.silent_after). Not in the JSON.
+    own_gaps: dict[str, list[tuple[int, int, int]]] = field(default_factory=dict)
+    own_gaps_all: bool = True
+    # The acknowledgement number of the packet that completed each request (its first
+    # frame -> the raw 32-bit number): the other side's bytes received before it.
+    # Not in the JSON.
+    request_acks: dict[int, int] = field(default_factory=dict)
     # The first bytes of each direction ("orig", "resp"), when the capture holds that
     # direction's start (its SYN, then data with no hole before them; as much of them as
     # the snap length kept): what tells another protocol on the NDMP port (flowcheck.sessions

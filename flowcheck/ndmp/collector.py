@@ -305,6 +305,8 @@ class NdmpCollector:
         ack = control.packets.acks.get(direction)  # this packet's (control_packets.note)
         if ack is not None:
             stream.last_message_ack[direction] = ack
+            if message.type == "request":
+                stream.request_acks[message.frame] = ack
         self._track_version(control, message)
         self._announce(control, message)
 

@@ -2,7 +2,7 @@
 the packet before it, the keepalive probes before that RST, its first FIN with how far
 its ACK moved, each side's first FIN with the sequence numbers unseen before it, and the
 latest answer to a keepalive probe (NdmpStream.reset, .before_reset, .probes_before_reset,
-.probe_reset, .fin, .fin_acked_new, .fin_seq_gap, .probe_answer). Kept per connection by
+.probe_reset, .fin, .fin_acked_new, .probe_answer). Kept per connection by
 flowcheck.ndmp.collector, packet by packet in capture order.
 """
 
@@ -12,9 +12,10 @@ from dataclasses import field
 
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import ControlPacket, Direction, NdmpStream
-from flowcheck.ndmp.keepalive import FIN, RST, ProbeTracker
+from flowcheck.ndmp.keepalive import FIN, RST, SYN, ProbeTracker
 
 _SEQUENCE_SPACE = 2**32  # TCP sequence and acknowledgement numbers wrap (RFC 9293 3.4)
+_GAPS_KEPT = 64  # own gaps kept per direction (NdmpStream.own_gaps)
 
 
 @fields_dataclass(slots=True)
@@ -29,6 +30,10 @@ class ControlPackets:
     probes: ProbeTracker = field(default_factory=ProbeTracker)
     # Each direction's latest acknowledgement number (NdmpStream.fin_acked_new).
     acks: dict[str, int] = field(default_factory=dict)
+    # Each direction's highest sequence number end so far (seq + payload, + 1 for a SYN
+    # or FIN; mod 2**32): what its first FIN's sequence number should equal
+    # (NdmpStream.fin_unseen), and its later packets' (NdmpStream.own_gaps).
+    ends: dict[str, int] = field(default_factory=dict)
 
     def note(self, stream: NdmpStream, packet: tuple[Direction, int, float, int, int],
              seq: int, ack: int | None) -> None:
@@ -46,16 +51,33 @@ class ControlPackets:
         elif stream.reset is None:
             if self.probes.unanswered("resp" if direction == "orig" else "orig"):
                 stream.probe_answer = ControlPacket(*packet)  # the other's probe answered
-            known = self.probes.next_seq.get(direction)
-            if flags & FIN and direction not in stream.fin_seq_gap and known is not None:
-                ahead = (seq - known) % _SEQUENCE_SPACE
-                stream.fin_seq_gap[direction] = (frame, ahead if ahead < 2**31 else 0)
             self.probes.packet(direction, seq, flags, payload, frame, ts)
         if flags & FIN and stream.fin is None:
             stream.fin, stream.fin_ack = ControlPacket(*packet), ack
             before = self.acks.get(direction)
             if ack is not None and before is not None:
                 stream.fin_acked_new = (ack - before) % _SEQUENCE_SPACE
+            end = self.ends.get(direction)
+            if end is not None:  # the FIN's own payload comes before it
+                unseen = (seq - end) % _SEQUENCE_SPACE
+                if 0 < unseen < _SEQUENCE_SPACE // 2:
+                    stream.fin_unseen = unseen
+        known = self.ends.get(direction)
+        if known is not None and not flags & SYN \
+                and 0 < (seq - known) % _SEQUENCE_SPACE < _SEQUENCE_SPACE // 2:
+            # Its sequence number past its highest byte seen: bytes of its own the
+            # capture lacks come before this packet (the first few such gaps kept).
+            gaps = stream.own_gaps.setdefault(direction, [])
+            if len(gaps) < _GAPS_KEPT:
+                gaps.append((frame, known, (seq - known) % _SEQUENCE_SPACE))
+            else:
+                stream.own_gaps_all = False
+            self.ends[direction] = known = seq
+        if payload or flags & (SYN | FIN):  # each of SYN and FIN takes a number
+            end = (seq + payload + (1 if flags & SYN else 0) + (1 if flags & FIN else 0)
+                   ) % _SEQUENCE_SPACE
+            if known is None or 0 < (end - known) % _SEQUENCE_SPACE < _SEQUENCE_SPACE // 2:
+                self.ends[direction] = end
         if ack is not None:
             self.acks[direction] = ack
         self.last = packet

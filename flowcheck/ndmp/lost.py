@@ -140,6 +140,10 @@ def _hole(side: str, frame: int, own: list[NdmpMessage], messages: list[NdmpMess
     if announcing:
         words += (f"; {'that reply is' if len(unanswered) == 1 else 'those replies are'} "
                   "an announcement: the address it gave is not in the capture, so data "
-                  "connections are matched to it by direction and ports")
+                  "connections are matched to it by direction and ports; data they carried "
+                  "shows the announced port was reached, not that the address given is "
+                  "the one reached (a NAT device between the hosts), so unless a "
+                  "DATA_GET_STATE or MOVER_GET_STATE reply names the endpoint, the "
+                  "announcement step is unknown")
     return words
 

@@ -35,14 +35,11 @@ from flowcheck.verify.context import (
     opening_frames,
 )
 from flowcheck.verify.cut_unjudged import cut_unjudged
-from flowcheck.verify.data_flow import job_bytes
 from flowcheck.verify.details import (
     announcement_detail,
     data_connection_detail,
     failure_words,
-    named_words,
     port_words,
-    tied_words,
 )
 from flowcheck.verify.evidence import (
     after,
@@ -62,6 +59,7 @@ from flowcheck.verify.local import (
     local_words,
     only_local,
 )
+from flowcheck.verify.lost_announcement import address_unseen_step
 from flowcheck.verify.profile_followed import wrong_way_fix
 from flowcheck.verify.ranges import UNREAD_WHY, unread_ports
 from flowcheck.verify.refused_connect import group_refusal
@@ -70,10 +68,8 @@ from flowcheck.verify.refused_listens import (
     refused_listens,
     refused_words,
     resource_words,
-    unseen_replies,
-    unseen_replies_words,
 )
-from flowcheck.verify.session_words import cut_announcement_words, opened_unseen_words
+from flowcheck.verify.session_words import opened_unseen_words
 from flowcheck.verify.step_base import make_step, ports_in_range, previous_step, report_missing
 from flowcheck.verify.unanswered_close import unanswered_close_words
 from flowcheck.verify.unseen_resources import unseen_resources_words
@@ -163,29 +159,8 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
     if session.local_data:  # NDMP_ADDR_LOCAL only: an announcement with no TCP address
         return make_step(spec, "ok", [control.uid], [i.frame for i in session.local_data],
                          local_words(session.local_data))
-    frames = [frame for frame, _, _ in session.cut_announcements]
-    if session.match_reason == "capture_start" or session.cut_announcements:
-        # The announcing message is on the wire (its header and error were read); only
-        # its address is missing from the capture.
-        return make_step(spec, "ok", [control.uid], frames, cut_announcement_words(session, ctx))
-    if session.match_reason:
-        # No announcing message could be read at all: a data connection that carried
-        # the job's bytes proves the announcement worked; nothing else does.
-        carried = job_bytes(ctx, session, [ctx.by_uid[u] for u in session.port_matched])
-        named = named_words(session)
-        asked = unseen_replies(ctx, session)
-        if carried and asked:  # a resource's endpoint reply, unseen, may have refused it
-            return make_step(spec, "unknown", [control.uid], [m.frame for m in asked],
-                             f"unknown: {unseen_replies_words(session, asked)}; {carried}")
-        if carried and session.match_reason != "snap_length":
-            return make_step(spec, "ok", [control.uid], frames,
-                             f"{cut_announcement_words(session, ctx)}; {carried}, so the "
-                             f"announcement worked{f' ({named})' if named else ''}")
-        proof = (f"{carried}, but nothing ties them to an announcement" if carried else
-                 f"but {tied_words(ctx, session)}" if session.port_tied else
-                 "and no data connection that carried the job's bytes proves it")
-        return make_step(spec, "unknown", [control.uid], frames,
-                         f"unknown: {cut_announcement_words(session, ctx)}; {proof}")
+    if session.match_reason or session.cut_announcements:
+        return address_unseen_step(ctx, session, spec, control)
     stream = ctx.stream_by_uid.get(session.control_uid)
     refused = [m for m in (stream.messages if stream else [])
                if m.type == "reply" and m.error and message_op(m) in DATA_INTENT]

@@ -99,18 +99,13 @@ def announcement_lost(stream: NdmpStream | None, session: Session) -> bool:
         for hole in stream.holes if hole.held for name in hole.held)
 
 
-def lost_start(stream: NdmpStream, session: Session,
-               control: Connection | None = None) -> NdmpMessage | None:
-    """The last successful reply to a start request the sniffer lost: its request not
-    among the messages read, a hole of the requester's direction named it (its sequence
-    number the reply's `reply_sequence`: NdmpStream.holes). A DATA_START_* reply (also,
-    given the control connection, when no hole names it but the capture missed bytes of
-    the connection and holds the requester's direction: bytes missed at that direction's
-    end, which the peer's ACK covers, make no hole; trial42-keepalive/keepalive-probe-
-    reset-media without its DATA_START_BACKUP request read PASS, the reset unjudged for
-    want of a start); else, a
-    MOVER_LISTEN or MOVER_CONNECT reply whose announced endpoint a connection of the
-    session reached (the mover went active) and no request ending the job after it
+def lost_start(stream: NdmpStream, session: Session) -> NdmpMessage | None:
+    """The last successful reply to a start request the sniffer lost, its request not
+    among the messages read: a DATA_START_* reply (whether or not a hole of the
+    requester's direction named the request); else, a MOVER_LISTEN or MOVER_CONNECT reply
+    whose request such a hole named (its sequence number the reply's `reply_sequence`:
+    NdmpStream.holes), whose announced endpoint a connection of the session reached (the
+    mover went active), and no request ending the job after it
     (three_way_close.job_starts). Where the job's
     start shows when its request does not (ndmjob-kill/agent-kill9-media without its
     frame 19, the DATA_START_BACKUP request: an agent killed mid-backup read PASS;
@@ -120,9 +115,11 @@ def lost_start(stream: NdmpStream, session: Session,
     unasked = [m for m in stream.messages if m.type == "reply" and not m.error
                and (_other(m.direction), m.reply_sequence) not in asked]
     replies = [m for m in unasked if m.name in lost]
-    tail = control is not None and control.missed_bytes > 0
-    starts = [m for m in unasked if message_op(m) in JOB_STARTS and (
-        m.name in lost or (tail and _other(m.direction) in {r[0] for r in asked}))]
+    # A successful DATA_START_* reply says by its own header that the job started,
+    # whether or not a hole named its request (one lost with nothing of its sender's
+    # after it leaves no hole: trial42-keepalive/keepalive-probe-reset-media without
+    # frame 25, the DATA_START_BACKUP request, read PASS).
+    starts = [m for m in unasked if message_op(m) in JOB_STARTS]
     if starts:
         return starts[-1]
     movers = active_mover_replies(replies, session.announced)

@@ -12,7 +12,10 @@ ends with the agent's answers to the DMA's ending requests (its DATA_STOP reply,
 FIN after CONNECT_CLOSE): an agent that sent nothing at all after its halt shows no end
 of the job. Whether the halt reached the DMA (an ACK, or a reset in the media server's
 name: a router's idle timeout, ndmjob-idle/idle-rst-agent cut to the agent's packets
-passed) is in the direction the capture lacks (halt_unended_words)."""
+passed) is in the direction the capture lacks (halt_unended_words). With both
+directions captured, a halt that is the control connection's last packet, never
+acknowledged nor resent, leaves the same question: an ACK or reset the capture lacks
+ended its sender's wait (halt_last_words)."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from flowcheck.model import Session, endpoint
 from flowcheck.sessions import closing, message_op, one_sided
 from flowcheck.verify.context import Context
 from flowcheck.verify.details import span_words
+from flowcheck.verify.evidence import ended_early
 from flowcheck.verify.hidden_ends import JOB_ENDS
 from flowcheck.verify.replies import HALTS
 from flowcheck.verify.snapped_halts import readable_from
@@ -65,6 +69,8 @@ def halt_unended_words(ctx: Context, session: Session) -> str | None:
     reply, FIN, RST or ACK after it; a halt resent is unjudged_halt's); None else."""
     control = ctx.by_uid.get(session.control_uid)
     stream = ctx.stream_by_uid.get(session.control_uid)
+    if control is not None and stream is not None and one_sided(control) is None:
+        return halt_last_words(ctx, session)
     if control is None or stream is None or one_sided(control) != "orig":
         return None
     halts = [m for m in stream.messages if m.direction == "resp" and message_op(m) in HALTS]
@@ -82,3 +88,35 @@ def halt_unended_words(ctx: Context, session: Session) -> str | None:
             "DATA_STOP or CONNECT_CLOSE, no FIN): whether the halt reached the DMA and the "
             "job ended (its ACK, the DMA's next request) or a reset came back instead is "
             "in the direction the capture lacks")
+
+
+def halt_last_words(ctx: Context, session: Session) -> str | None:
+    """"the NOTIFY_DATA_HALTED of 10.77.1.2 (frame 5151) is the last packet of the
+    control connection ...: nothing came back ..." when the capture holds both directions
+    of the control connection, a halt is its last packet (no ACK of it, no resend, no
+    DATA_STOP, CONNECT_CLOSE, FIN or RST after it) and the capture went on after it: an
+    ACK or a reset of the peer's that the capture lacks ended its sender's wait (its TCP
+    resends what is not acknowledged), so whether the halt reached the peer, and the job
+    ended, cannot be seen (ndmjob-idle/idle-rst-agent without the RST that answered the
+    halt, frame 5152, read PASS); None else."""
+    control = ctx.by_uid[session.control_uid]
+    stream = ctx.stream_by_uid[session.control_uid]
+    halts = [m for m in stream.messages if message_op(m) in HALTS]
+    if not halts or halts[-1] is not stream.messages[-1] \
+            or control.last_frame != halts[-1].frame or ctx.capture_end <= halts[-1].ts:
+        return None
+    halt = halts[-1]
+    sender, peer = ((control.orig_h, control.resp_h) if halt.direction == "orig"
+                    else (control.resp_h, control.orig_h))
+    if ctx.capture_end - halt.ts < ctx.config.retransmission_timeout:
+        ended_early(ctx, session, f"the {message_op(halt)} of {sender} (frame {halt.frame}), "
+                    "the control connection's last packet, never acknowledged", halt.ts,
+                    [halt.frame], conn=control, frame=halt.frame,
+                    unseen=f"whether it reached {peer}, and the job ended,")
+    return (f"the {message_op(halt)} of {sender} (frame {halt.frame}) is the last packet of "
+            f"the control connection {endpoint(control.orig_h, control.orig_p)} -> "
+            f"{endpoint(control.resp_h, control.resp_p)} in the capture: {peer} never "
+            f"acknowledged it, nor did {sender} resend it, in the "
+            f"{span_words(ctx.capture_end - halt.ts)} the capture went on (no DATA_STOP, "
+            "CONNECT_CLOSE or FIN after it): an ACK or a reset the capture lacks ended the "
+            f"wait, so whether the halt reached {peer} and the job ended cannot be seen")

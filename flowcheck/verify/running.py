@@ -144,7 +144,7 @@ def _check_running(ctx: Context, session: Session) -> None:
         return
     # The agent's direction only, or the start request lost by the sniffer: the agent's
     # reply shows the job started.
-    begun = (agent_start(stream, control) or lost_start(stream, session, control)
+    begun = (agent_start(stream, control) or lost_start(stream, session)
              ) if not starts else None
     if begun is not None:
         starts = [begun]

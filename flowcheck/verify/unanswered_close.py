@@ -1,5 +1,5 @@
-"""An agent that closed its NDMP session on a request it never answered, seen from its
-own side only.
+"""An agent that closed its NDMP session on a request it never answered, which the
+capture does not hold (its own side only, or the sniffer lost the request).
 
 NDMP answers every request but CONNECT_CLOSE, which is a header alone: 28 bytes with its
 record mark (RFC 5531 record marking, 24-byte NDMP header). A capture of the agent's
@@ -12,6 +12,10 @@ In a whole capture that request shows (a DATA_LISTEN the agent could not serve:
 `step_missing`); here it does not, so the announcement step is `unknown`, never `ok`
 (lab matrix seed 67 run 24: an agent range too small for the fifth resource, the agent
 closed the session on its DATA_LISTEN, captured `-Q in` on the media server, passed).
+The same holds when the capture has both directions but not those bytes: the sniffer
+lost the request, the media server's messages read after the agent's last one account
+for fewer bytes than its FIN acknowledges (seed 55 run 26's capture without the DATA_LISTEN
+request the agent could not serve, frame 457, passed).
 """
 
 from __future__ import annotations
@@ -29,29 +33,43 @@ _WRAP = 1 << 32
 
 def unanswered_close_words(ctx: Context, session: Session, control: Connection) -> str:
     """Why step 3 is unknown when the agent (the control connection's responder) closed
-    it first, the capture lacking the media server's direction, with bytes of the media
-    server's it acknowledged after its last NDMP message that no normal end explains;
-    "" otherwise."""
+    it first with bytes of the media server's acknowledged after its last NDMP message
+    that no normal end explains and that the capture does not hold as messages (its
+    direction missing, or lost by the sniffer); "" otherwise."""
     stream = ctx.stream_by_uid.get(session.control_uid)
     if stream is None or stream.fin is None or stream.fin_ack is None \
             or stream.fin.direction != "resp":
         return ""
-    if (control.orig_h, control.resp_h) not in ctx.missing:
-        return ""
     own = [m for m in stream.messages if m.direction == "resp" and m.frame < stream.fin.frame]
     acked = stream.last_message_ack.get("resp")
-    if not own or acked is None or any(m.direction == "orig" for m in stream.messages):
-        return ""
-    unanswered = (stream.fin_ack - acked) % _WRAP
-    if unanswered in _NORMAL_END or unanswered >= _WRAP // 2:
+    if not own or acked is None:
         return ""
     last = own[-1]
+    # The media server's messages read after the agent's last one: bytes the capture
+    # holds (a CONNECT_CLOSE among them is a normal end); of unknown size, nothing to say.
+    read = [m for m in stream.messages if m.direction == "orig" and m.frame > last.frame]
+    if any(not m.size for m in read):
+        return ""
+    unanswered = (stream.fin_ack - acked - sum(m.size for m in read)) % _WRAP
+    if unanswered in _NORMAL_END or unanswered >= _WRAP // 2:
+        return ""
     agent, media = control.resp_h, control.orig_h
+    if (media, agent) in ctx.missing:
+        unseen = (f"The capture holds only {agent}'s side of the control connection, so "
+                  f"what {media} asked cannot be seen")
+    else:
+        unseen = (f"The capture lacks those bytes of {media}'s (the sniffer lost them: "
+                  f"capture_loss), so what {media} asked cannot be seen")
+    if stream.fin_unseen:  # its own bytes before the FIN the capture lacks
+        answered = (f"sent {stream.fin_unseen} B the capture lacks (its sequence numbers "
+                    "show them) that may answer some of it, then closed")
+        unseen += f", nor what {agent} answered"
+    else:
+        answered = "answered none of it and closed"
     return (f"after its last NDMP message, the {message_op(last)} {last.type} (frame "
             f"{last.frame}), {agent} acknowledged {unanswered} B more of {media}'s control "
-            f"stream, answered none of it and closed the control connection (FIN, frame "
-            f"{stream.fin.frame}): not a CONNECT_CLOSE ({CONNECT_CLOSE_BYTES} B), the one "
-            f"request NDMP leaves unanswered. The capture holds only {agent}'s side of the "
-            f"control connection, so what {media} asked cannot be seen (another resource's "
-            f"DATA_LISTEN that {agent} could not serve, no free port left in its range, "
-            "ends a job so; see the NDMP log of the agent)")
+            f"stream{' than the capture holds' if read else ''}, {answered} the control "
+            f"connection (FIN, frame {stream.fin.frame}): not a CONNECT_CLOSE "
+            f"({CONNECT_CLOSE_BYTES} B), the one request NDMP leaves unanswered. {unseen} "
+            f"(another resource's DATA_LISTEN that {agent} could not serve, no free port "
+            "left in its range, ends a job so; see the NDMP log of the agent)")

@@ -1,0 +1,201 @@
+"""One frame removed from the control connection of a stored failing job must not make it
+read PASS (a packet missing from the capture is not a packet the network dropped): each
+capture below, without that one frame, read PASS.
+
+- An announcement the capture lacks (the sniffer lost it, or the other direction): the
+  data that flowed shows the announced port was reached, not that the announcement named
+  the address it was reached on (a NAT device between the hosts:
+  announced_address_mismatch): step 3 `unknown` unless a DATA_GET_STATE or
+  MOVER_GET_STATE reply names the endpoint (flowcheck.verify.session_words.unnamed_words).
+- An agent that closed the session on media-server bytes its FIN acknowledges and the
+  capture does not hold (the sniffer lost the request): step 3 `unknown`
+  (flowcheck.verify.unanswered_close), as when the capture lacks that direction.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from stored import case_config, errors, stored_analysis, without_frame
+
+CAPTURES = Path(__file__).resolve().parents[1] / "captures"
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_a_lost_announcement_no_reply_names_leaves_step_3_unknown(tmp_path: Path) -> None:
+    """captures/lab/announced-address-nat without frame 21, the DATA_LISTEN reply that
+    announced 10.79.0.2:6001 (a DNAT sent the connection to 10.77.0.2): it read PASS."""
+    folder = CAPTURES / "lab"
+    cut = without_frame(tmp_path, folder, "announced-address-nat", 21)
+    analysis = stored_analysis(cut, config_path=case_config(folder, "announced-address-nat"))
+    assert analysis.verdict == "inconclusive"
+    assert not errors(analysis)
+    [session] = analysis.sessions
+    assert [s.status for s in session.steps] == ["ok", "ok", "unknown", "ok", "ok"]
+    detail = _words(session.steps[2].detail)
+    assert "the announcement may be in it" in detail
+    assert "not that the announcement named the address it was reached on" in detail
+    assert "no DATA_GET_STATE or MOVER_GET_STATE reply in the capture names the endpoint C3" \
+        in detail
+    [partial] = [f for f in analysis.findings if f.code == "ndmp_partial"]
+    assert "the announcement step is unknown" in _words(partial.message)
+
+
+def test_the_same_failing_job_seen_one_way_is_not_a_pass(tmp_path: Path) -> None:
+    """The same job captured as `tcpdump -Q out` on the media server sees (its packets
+    only, the DATA_LISTEN reply not among them): it read PASS."""
+    folder = CAPTURES / "lab"
+    out = tmp_path / "nat-out.pcap"
+    subprocess.run(["tshark", "-r", str(folder / "announced-address-nat.pcap"), "-Y",
+                    "ip.src==10.77.0.1", "-w", str(out)], check=True, capture_output=True)
+    analysis = stored_analysis(out, config_path=case_config(folder, "announced-address-nat"))
+    assert analysis.verdict == "inconclusive"
+    [session] = analysis.sessions
+    assert session.steps[2].status == "unknown"
+    assert "only one direction of the control connection" in _words(session.steps[2].detail)
+
+
+def test_lost_announcements_a_state_reply_names_still_pass() -> None:
+    """ndmjob-sniffloss/par-ann-media: four jobs' announcing messages lost, each data
+    connection's endpoint named by its session's DATA_GET_STATE reply: the data that
+    flowed and the reply together show the announcement right."""
+    folder = CAPTURES / "ndmjob-sniffloss"
+    analysis = stored_analysis(folder / "par-ann-media.pcap.gz",
+                               config_path=case_config(folder, "par-ann-media"))
+    assert analysis.verdict == "pass"
+    for session in analysis.sessions:
+        detail = _words(session.steps[1].detail)
+        assert session.steps[1].status == "ok"
+        assert "so the announcement worked" in detail
+        assert "reached the endpoint the DATA_GET_STATE reply of frame" in detail
+
+
+def test_an_agent_closing_on_a_lost_request_leaves_step_3_unknown(tmp_path: Path) -> None:
+    """field38-matrix/range-small-listen-unanswered-snap96 without frame 457, the third
+    DATA_LISTEN request the agent could not serve (no port left in its range): the agent's
+    FIN acknowledges its 32 B, it read PASS."""
+    folder = CAPTURES / "field38-matrix"
+    name = "range-small-listen-unanswered-snap96"
+    cut = without_frame(tmp_path, folder, name, 457)
+    analysis = stored_analysis(cut, config_path=case_config(folder, name))
+    assert analysis.verdict == "inconclusive"
+    assert not errors(analysis)
+    [session] = analysis.sessions
+    assert session.steps[2].status == "unknown"
+    detail = _words(session.steps[2].detail)
+    assert ("the DATA_STOP reply (frame 456), 10.77.1.2 acknowledged 32 B more of "
+            "10.77.0.1's control stream") in detail
+    assert "The capture lacks those bytes of 10.77.0.1's (the sniffer lost them" in detail
+
+
+def test_an_agent_closing_after_a_lost_connect_close_passes(tmp_path: Path) -> None:
+    """A clean job (lab/clean-3-resources) without the media server's CONNECT_CLOSE: the
+    agent's FIN acknowledges 28 B the capture lacks, a normal end, and the job passes."""
+    folder = CAPTURES / "lab"
+    frames = subprocess.run(
+        ["tshark", "-r", str(folder / "clean-3-resources.pcap"), "-d",
+         "tcp.port==10000,ndmp", "-Y", "ndmp.msg == 0x902", "-T", "fields",
+         "-e", "frame.number"], check=True, capture_output=True, text=True).stdout.split()
+    [close] = frames
+    cut = without_frame(tmp_path, folder, "clean-3-resources", int(close))
+    analysis = stored_analysis(cut, config_path=case_config(folder, "clean-3-resources"))
+    assert analysis.verdict == "pass"
+
+
+def test_a_start_reply_whose_request_was_lost_still_starts_the_job(tmp_path: Path) -> None:
+    """trial42-keepalive/keepalive-probe-reset-media without frame 25, the DATA_START_BACKUP
+    request (the media server sent nothing after it, so no hole names it): the agent's
+    successful reply shows the job started, and the RST 6.1 s later reset it while it
+    ran: control_reset, as the whole capture reads (it read PASS)."""
+    folder = CAPTURES / "trial42-keepalive"
+    name = "keepalive-probe-reset-media"
+    cut = without_frame(tmp_path, folder, name, 25)
+    analysis = stored_analysis(cut, config_path=case_config(folder, name))
+    assert analysis.verdict == "fail"
+    assert [f.code for f in errors(analysis)] == ["control_reset"]
+
+
+def test_a_halt_never_acknowledged_as_the_last_packet_is_unknown(tmp_path: Path) -> None:
+    """ndmjob-idle/idle-rst-agent without frame 5152, the RST in the media server's name
+    that answered the agent's NOTIFY_DATA_HALTED: the halt is the control connection's
+    last packet, never acknowledged nor resent, 1.8 s before the capture's end; whether it
+    reached the DMA cannot be seen (it read PASS)."""
+    folder = CAPTURES / "ndmjob-idle"
+    name = "idle-rst-agent"
+    cut = without_frame(tmp_path, folder, name, 5152)
+    analysis = stored_analysis(cut, config_path=case_config(folder, name))
+    assert analysis.verdict == "inconclusive"
+    assert not errors(analysis)
+    [session] = analysis.sessions
+    detail = _words(session.steps[-1].detail)
+    assert session.steps[-1].status == "unknown"
+    assert "the NOTIFY_DATA_HALTED of 10.77.1.2 (frame 5151) is the last packet" in detail
+    [early] = [f for f in analysis.findings if f.code == "capture_ended_early"]
+    assert "NOTIFY_DATA_HALTED of 10.77.1.2 (frame 5151)" in _words(early.message)
+
+
+def test_no_halt_long_after_the_data_closed_is_not_a_pass(tmp_path: Path) -> None:
+    """trial42-keepalive/keepalive-reset-agent without frame 2887, the agent's RST of the
+    control connection: the data connection closed at 12.5 s and the capture, both
+    directions, ran on to 32.7 s with no halt nor any packet of the control connection.
+    Not a capture that stopped mid-job, and the data alone does not show the job ended
+    (it read PASS; flowcheck.verify.silent_end)."""
+    folder = CAPTURES / "trial42-keepalive"
+    name = "keepalive-reset-agent"
+    cut = without_frame(tmp_path, folder, name, 2887)
+    analysis = stored_analysis(cut, config_path=case_config(folder, name))
+    assert analysis.verdict == "inconclusive"
+    assert not errors(analysis)
+    [session] = analysis.sessions
+    data = session.steps[-1]
+    assert data.status == "unknown"
+    assert "the job's end is not in the capture: no NOTIFY_DATA_HALTED" in \
+        _words(data.detail)
+    [early] = [f for f in analysis.findings if f.code == "capture_ended_early"]
+    assert "The capture holds no end of the backup" in early.message
+    assert "stopped while" not in early.message
+
+
+def test_an_agents_own_unseen_bytes_before_its_fin_are_not_silence(tmp_path: Path) -> None:
+    """field38-matrix/agent-killed-one-direction-in (the agent's packets only) without
+    frame 13, its DATA_START_BACKUP reply: its FIN's sequence number is 32 B past the
+    last byte the capture holds of it, so it did not "answer none" of the media server's
+    96 B it acknowledged; step 3 stays unknown, and says so."""
+    folder = CAPTURES / "field38-matrix"
+    name = "agent-killed-one-direction-in"
+    cut = without_frame(tmp_path, folder, name, 13)
+    analysis = stored_analysis(cut, config_path=case_config(folder, name))
+    assert analysis.verdict == "inconclusive"
+    [session] = analysis.sessions
+    detail = _words(session.steps[2].detail)
+    assert session.steps[2].status == "unknown"
+    assert "acknowledged 96 B more of 10.77.0.1's control stream, sent 32 B the capture " \
+        "lacks" in detail
+    assert "answered none of it" not in detail
+
+
+@pytest.mark.parametrize("frame", [456, 459, 460])
+def test_a_gap_that_hides_no_reply_does_not_hide_the_receivers_silence(
+        tmp_path: Path, frame: int) -> None:
+    """field38-matrix/range-small-listen-unanswered-snap96 without frame 460 (the media
+    server's FIN: a gap of the requester's), 459 (the agent's FIN: a gap of 1 in its
+    sequence numbers, a FIN) or 456 (its DATA_STOP reply: bytes the media server's
+    DATA_LISTEN request acknowledged, so sent before it): the agent's own sequence
+    numbers show it sent nothing after the request, so it went unanswered, as the whole
+    capture reads (each read PASS)."""
+    folder = CAPTURES / "field38-matrix"
+    name = "range-small-listen-unanswered-snap96"
+    cut = without_frame(tmp_path, folder, name, frame)
+    analysis = stored_analysis(cut, config_path=case_config(folder, name))
+    assert analysis.verdict == "fail"
+    assert [f.code for f in errors(analysis)] == ["step_missing"]
+    [session] = analysis.sessions
+    assert session.steps[2].status == "missing"
+    request = 456 if frame == 456 else 457  # editcap renumbers the frames after the cut
+    assert f"the DATA_LISTEN request (frame {request}) was never answered by 10.77.1.2" in \
+        _words(session.steps[2].detail)
