@@ -133,3 +133,24 @@ def test_sequence_wraparound() -> None:
     r.segment(0xFFFFFFFD, SYN, b"", 1, 0.0)
     out = r.segment(0xFFFFFFFE, ACK, b"ab", 2, 0.0) + r.segment(0, ACK, b"cd", 3, 0.0)
     assert data_of(out) == b"abcd"
+
+
+def test_the_peers_syn_ack_gives_the_start_of_a_direction_whose_syn_is_lost() -> None:
+    """A SYN-ACK acknowledges the SYN's ISN + 1 (RFC 9293 3.5): with the SYN not
+    captured, the direction's stream starts there, not mid-stream at its first segment."""
+    r = Reassembler()
+    r.start_at(5001)
+    assert r.start_known and not r.started_mid_stream
+    assert r.segment(5004, ACK, b"def", 3, 0.2) == []  # bytes 5001-5003 not yet here
+    out = r.segment(5001, ACK | PSH, b"abc", 2, 0.1)
+    assert data_of(out) == b"abcdef"
+
+
+def test_a_syn_ack_after_the_stream_began_moves_nothing() -> None:
+    """start_at is taken only before any byte of the direction: a late or resent SYN-ACK
+    does not move a stream already delivered."""
+    r = Reassembler()
+    r.segment(100, SYN, b"", 1, 0.0)
+    assert data_of(r.segment(101, ACK, b"abc", 2, 0.1)) == b"abc"
+    r.start_at(90)
+    assert data_of(r.segment(104, ACK, b"def", 3, 0.2)) == b"def"

@@ -11,6 +11,7 @@ told once per pair of hosts.
 from __future__ import annotations
 
 import struct
+import subprocess
 from pathlib import Path
 
 from scapy.all import rdpcap
@@ -130,3 +131,21 @@ def test_a_snap_length_keeps_the_first_bytes_that_tell(tmp_path: Path) -> None:
     assert _codes(analysis, Severity.WARNING) == ["ndmp_undecodable"]
     assert "carried HTTP, not NDMP" in next(
         f.message for f in analysis.findings if f.code == "ndmp_undecodable")
+
+
+def test_http_without_its_clients_syn_is_still_no_session(tmp_path: Path) -> None:
+    """webmin-on-media without frame 1, the HTTP client's SYN: the server's SYN-ACK
+    gives where the client's bytes start, so "GET / HTTP/1.1" is still the opening of
+    that direction, and the fetch is no NDMP session (it was read as a capture started
+    mid-stream: a FAILED session with step_missing, a clean job read FAIL)."""
+    cut = tmp_path / "webmin-on-media-without-1.pcap"
+    subprocess.run(["editcap", str(FOLDER / "webmin-on-media.pcap.gz"), str(cut), "1"],
+                   check=True, capture_output=True)
+    config = build_config(load_file(FOLDER / "webmin-on-media.toml"))
+    analysis = analyze(read_traffic([str(cut)], config), config)
+    assert analysis.verdict == "pass"
+    assert [(s.media_server, s.remote_agent) for s in analysis.sessions] == [
+        ("10.77.0.1", "10.77.0.2")]
+    assert _codes(analysis, Severity.WARNING) == ["ndmp_undecodable"]
+    fetch = next(s for s in analysis.traffic.streams if s.uid == "C1")
+    assert fetch.opening["orig"].startswith(b"GET / HTTP/1.1")

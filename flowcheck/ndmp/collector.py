@@ -14,6 +14,7 @@ from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Announcement, Direction, NdmpMessage, NdmpStream
 from flowcheck.ndmp.control_packets import ControlPackets
 from flowcheck.ndmp.findings import StreamFindings
+from flowcheck.ndmp.keepalive import ACK, SYN
 from flowcheck.ndmp.lost import stream_holes
 from flowcheck.ndmp.messages import decode_body, fitting_versions
 from flowcheck.ndmp.offered import opened_below_offer
@@ -86,8 +87,9 @@ OPENING_BYTES = 32
 
 
 def _note_opening(stream: NdmpStream, direction: str, first: Delivery) -> None:
-    """Keep the first bytes of a direction whose start the capture holds (its SYN seen,
-    its first delivery data, not a hole; a snap length cut keeps the start exact)."""
+    """Keep the first bytes of a direction whose start the capture holds (its SYN or the
+    peer's SYN-ACK seen, its first delivery data, not a hole; a snap length cut keeps
+    the start exact)."""
     if isinstance(first, Chunk) and first.data:
         stream.opening[direction] = first.data[:OPENING_BYTES]
 
@@ -152,16 +154,18 @@ class NdmpCollector:
         if last is not None and frame < last[1]:
             control.reordered = True
         control.packets.note(stream, packet, seq, ack)
+        if flags & (SYN | ACK) == SYN | ACK and ack is not None:  # the peer's start
+            control.reassemblers["resp" if direction == "orig" else "orig"].start_at(ack)
         reassembler = control.reassemblers[direction]
         decoder = control.decoders[direction]
         if wire_len is not None and wire_len > len(payload):
             control.findings.snap.packet(len(payload))
-        mid_stream_before = reassembler.started_mid_stream or reassembler.syn_seen
+        mid_stream_before = reassembler.started_mid_stream or reassembler.start_known
         fed_before = reassembler.delivered or reassembler.missing or reassembler.cut
         deliveries = reassembler.segment(seq, flags, payload, frame, ts, wire_len)
         if not mid_stream_before and reassembler.started_mid_stream:
             decoder.start_mid_stream()
-        if deliveries and not fed_before and reassembler.syn_seen:
+        if deliveries and not fed_before and reassembler.start_known:
             _note_opening(stream, direction, deliveries[0])
         self._feed(control, direction, decoder, deliveries)
         if deliveries:

@@ -1,7 +1,8 @@
 """TCP byte-stream reassembly for one direction of a tapped connection.
 
-Bytes are delivered in sequence order from the SYN's ISN (or the first data segment's
-sequence number when the SYN was not captured). Out-of-order segments wait; data already
+Bytes are delivered in sequence order from the SYN's ISN (or, the SYN not captured, from
+the sequence number the peer's SYN-ACK acknowledged: start_at; else from the first data
+segment's sequence number). Out-of-order segments wait; data already
 delivered (retransmissions, overlaps) is trimmed. A hole waits for its resend until it is
 filled, or it is known it never will be: the connection's end (`close`), or a bound no
 resend comes after (`PATIENCE_WINDOW` bytes of sequence space past the hole, or
@@ -73,7 +74,7 @@ class Reassembler:
         self._pending_bytes = 0
         self._pending_end = 0  # stream offset just after the farthest segment waiting
         self._hole_ts: float | None = None  # when the open hole was first seen
-        self.syn_seen = False
+        self.start_known = False  # its SYN seen, or the peer's SYN-ACK (start_at)
         self.delivered = 0
         self.missing = 0
         self.retransmitted = 0
@@ -81,14 +82,24 @@ class Reassembler:
 
     @property
     def started_mid_stream(self) -> bool:
-        return self._next is not None and not self.syn_seen
+        return self._next is not None and not self.start_known
+
+    def start_at(self, seq: int) -> None:
+        """The direction's first byte is at sequence number `seq`: the peer's SYN-ACK
+        acknowledged it (ISN + 1, RFC 9293 3.5), the SYN itself not captured. Taken only
+        before any byte of the direction: its stream then starts exactly there, as from
+        its SYN (trial23-other-protocol/webmin-on-media without its first SYN: the
+        HTTP client's first bytes were read as a capture started mid-stream)."""
+        if self._next is None:
+            self.start_known = True
+            self._anchor_seq, self._anchor_off, self._next = seq % _MOD, 0, 0
 
     def segment(self, seq: int, flags: int, payload: bytes, frame: int,
                 ts: float, wire_len: int | None = None) -> list[Delivery]:
         out: list[Delivery] = []
         if flags & SYN:
             if self._next is None:
-                self.syn_seen = True
+                self.start_known = True
                 self._anchor_seq, self._anchor_off, self._next = seq, -1, 0
             seq = (seq + 1) % _MOD  # a SYN's payload (rare) starts after the ISN
         chunk = Chunk(payload, frame, ts, max(0, (wire_len or 0) - len(payload)))
