@@ -26,14 +26,13 @@ class ControlPackets:
     # RST follows (NdmpStream.before_reset).
     last: tuple[Direction, int, float, int, int] | None = None
     # Keepalive probes each side sent that the other has not answered yet: those of the
-    # first RST's side are NdmpStream.probes_before_reset.
+    # first RST's side are NdmpStream.probes_before_reset. Its next_seq, each direction's
+    # highest sequence number end so far, is also what the direction's first FIN's
+    # sequence number should equal (NdmpStream.fin_unseen), and its later packets'
+    # (NdmpStream.own_gaps).
     probes: ProbeTracker = field(default_factory=ProbeTracker)
     # Each direction's latest acknowledgement number (NdmpStream.fin_acked_new).
     acks: dict[str, int] = field(default_factory=dict)
-    # Each direction's highest sequence number end so far (seq + payload, + 1 for a SYN
-    # or FIN; mod 2**32): what its first FIN's sequence number should equal
-    # (NdmpStream.fin_unseen), and its later packets' (NdmpStream.own_gaps).
-    ends: dict[str, int] = field(default_factory=dict)
 
     def note(self, stream: NdmpStream, packet: tuple[Direction, int, float, int, int],
              seq: int, ack: int | None) -> None:
@@ -41,6 +40,7 @@ class ControlPackets:
         sequence number, and its acknowledgement number or None without ACK) on
         `stream`."""
         direction, frame, ts, flags, payload = packet
+        known = self.probes.next_seq.get(direction)  # its highest end before this packet
         if flags & RST and stream.reset is None:
             stream.reset = ControlPacket(*packet)
             stream.before_reset = ControlPacket(*self.last) if self.last else None
@@ -48,21 +48,18 @@ class ControlPackets:
             answered = self.probes.unanswered("resp" if direction == "orig" else "orig")
             if answered and self.last is not None and answered[-1].frame == self.last[1]:
                 stream.probe_reset = answered[-1]
-        elif stream.reset is None:
-            if self.probes.unanswered("resp" if direction == "orig" else "orig"):
-                stream.probe_answer = ControlPacket(*packet)  # the other's probe answered
-            self.probes.packet(direction, seq, flags, payload, frame, ts)
+        elif stream.reset is None and self.probes.unanswered(
+                "resp" if direction == "orig" else "orig"):
+            stream.probe_answer = ControlPacket(*packet)  # the other's probe answered
         if flags & FIN and stream.fin is None:
             stream.fin, stream.fin_ack = ControlPacket(*packet), ack
             before = self.acks.get(direction)
             if ack is not None and before is not None:
                 stream.fin_acked_new = (ack - before) % _SEQUENCE_SPACE
-            end = self.ends.get(direction)
-            if end is not None:  # the FIN's own payload comes before it
-                unseen = (seq - end) % _SEQUENCE_SPACE
+            if known is not None:  # the FIN's own payload comes before it
+                unseen = (seq - known) % _SEQUENCE_SPACE
                 if 0 < unseen < _SEQUENCE_SPACE // 2:
                     stream.fin_unseen = unseen
-        known = self.ends.get(direction)
         if known is not None and not flags & SYN \
                 and 0 < (seq - known) % _SEQUENCE_SPACE < _SEQUENCE_SPACE // 2:
             # Its sequence number past its highest byte seen: bytes of its own the
@@ -72,12 +69,7 @@ class ControlPackets:
                 gaps.append((frame, known, (seq - known) % _SEQUENCE_SPACE))
             else:
                 stream.own_gaps_all = False
-            self.ends[direction] = known = seq
-        if payload or flags & (SYN | FIN):  # each of SYN and FIN takes a number
-            end = (seq + payload + (1 if flags & SYN else 0) + (1 if flags & FIN else 0)
-                   ) % _SEQUENCE_SPACE
-            if known is None or 0 < (end - known) % _SEQUENCE_SPACE < _SEQUENCE_SPACE // 2:
-                self.ends[direction] = end
+        self.probes.packet(direction, seq, flags, payload, frame, ts)  # after its reads
         if ack is not None:
             self.acks[direction] = ack
         self.last = packet
