@@ -175,6 +175,7 @@ def silent_end_message(found: SilentEnd, kind: str, what: str) -> str:
     """capture_ended_early's head for a job whose end is unseen. kind: "backup",
     "restore"; what: "it", "its resource 2"."""
     control, start = found.control, found.start
+    missed = _missed_words(found)
     return (
         f"The capture holds no end of the {kind}: {message_op(start)} (frame {start.frame}) "
         f"started {what}, no NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED came after it, and "
@@ -182,7 +183,7 @@ def silent_end_message(found: SilentEnd, kind: str, what: str) -> str:
         f"{endpoint(control.resp_h, control.resp_p)} fell silent after its last NDMP "
         f"message (frame {found.last.frame}{_later_words(found)}) with no close (no FIN, "
         f"RST or CONNECT_CLOSE), although {_seen_when(found)}. "
-        f"{_missed_words(found)[0].upper()}{_missed_words(found)[1:]}. So whether the job "
+        f"{missed[0].upper()}{missed[1:]}. So whether the job "
         "ended well, or its control connection was lost while it ran, cannot be seen.")
 
 
