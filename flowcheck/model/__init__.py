@@ -21,7 +21,14 @@ from flowcheck.model.arp import ArpAsked, ArpLog
 from flowcheck.model.capture import CaptureInfo, RingGap
 from flowcheck.model.evidence import NO_EVIDENCE, SideEvidence
 from flowcheck.model.finding import Finding, Severity
-from flowcheck.model.traffic import Connection, Direction, Role, SegmentSink, endpoint
+from flowcheck.model.traffic import (
+    Connection,
+    Direction,
+    Role,
+    SegmentSink,
+    endpoint,
+    other_direction,
+)
 
 if TYPE_CHECKING:
     from flowcheck.model.ndmp import (
@@ -78,4 +85,5 @@ __all__ = [
     "StepStatus",
     "StreamHole",
     "endpoint",
+    "other_direction",
 ]

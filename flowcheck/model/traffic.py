@@ -18,6 +18,11 @@ from flowcheck.model.rare_fields import RareFields, rare_property
 
 Direction = Literal["orig", "resp"]
 
+
+def other_direction(direction: str) -> Direction:
+    """The other side of a connection: "resp" for "orig", "orig" for "resp"."""
+    return "resp" if direction == "orig" else "orig"
+
 # Initial TTLs (IPv6 hop limits) of the common systems: Linux, macOS and BSD 64; Windows
 # 128; Cisco IOS, Solaris and other network OSes 255 (read by flowcheck.verify.ttl).
 INITIAL_TTLS = (64, 128, 255)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import field
 
 from flowcheck.fields_dataclass import fields_dataclass
-from flowcheck.model import Announcement, Direction, NdmpMessage, NdmpStream
+from flowcheck.model import Announcement, Direction, NdmpMessage, NdmpStream, other_direction
 from flowcheck.ndmp.control_packets import ControlPackets
 from flowcheck.ndmp.findings import StreamFindings
 from flowcheck.ndmp.keepalive import ACK, SYN
@@ -155,7 +155,7 @@ class NdmpCollector:
             control.reordered = True
         control.packets.note(stream, packet, seq, ack)
         if flags & (SYN | ACK) == SYN | ACK and ack is not None:  # the peer's start
-            control.reassemblers["resp" if direction == "orig" else "orig"].start_at(ack)
+            control.reassemblers[other_direction(direction)].start_at(ack)
         reassembler = control.reassemblers[direction]
         decoder = control.decoders[direction]
         if wire_len is not None and wire_len > len(payload):
@@ -298,7 +298,7 @@ class NdmpCollector:
         if message.error_unknown:
             message.error_name = None  # not NDMP_NO_ERR: the capture does not hold it
         if is_reply:
-            request = control.requests.pop((_other(direction), raw.reply_sequence), None)
+            request = control.requests.pop((other_direction(direction), raw.reply_sequence), None)
             if request is not None:
                 message.body["request_frame"] = request.frame
         elif message.type == "request":
@@ -387,7 +387,7 @@ def replies_after_requests(messages: list[NdmpMessage]) -> list[NdmpMessage]:
     for index, message in enumerate(messages):
         anchor = float(index)
         if message.type == "reply" and message.reply_sequence:
-            asked = requests.get((_other(message.direction), message.reply_sequence))
+            asked = requests.get((other_direction(message.direction), message.reply_sequence))
             if asked is not None and asked > index:
                 anchor, moved = asked + 0.5, True
         anchors.append(anchor)
@@ -395,7 +395,3 @@ def replies_after_requests(messages: list[NdmpMessage]) -> list[NdmpMessage]:
         return messages
     order = sorted(range(len(messages)), key=anchors.__getitem__)
     return [messages[index] for index in order]
-
-
-def _other(direction: str) -> str:
-    return "resp" if direction == "orig" else "orig"

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import field
 
 from flowcheck.fields_dataclass import fields_dataclass
-from flowcheck.model import ControlPacket, Direction, NdmpStream
+from flowcheck.model import ControlPacket, Direction, NdmpStream, other_direction
 from flowcheck.ndmp.keepalive import FIN, RST, SYN, ProbeTracker
+from flowcheck.tcp_sequence import seq_after, seq_ahead
 
-_SEQUENCE_SPACE = 2**32  # TCP sequence and acknowledgement numbers wrap (RFC 9293 3.4)
 _GAPS_KEPT = 64  # own gaps kept per direction (NdmpStream.own_gaps)
 
 
@@ -45,28 +45,25 @@ class ControlPackets:
             stream.reset = ControlPacket(*packet)
             stream.before_reset = ControlPacket(*self.last) if self.last else None
             stream.probes_before_reset = self.probes.unanswered(direction)
-            answered = self.probes.unanswered("resp" if direction == "orig" else "orig")
+            answered = self.probes.unanswered(other_direction(direction))
             if answered and self.last is not None and answered[-1].frame == self.last[1]:
                 stream.probe_reset = answered[-1]
         elif stream.reset is None and self.probes.unanswered(
-                "resp" if direction == "orig" else "orig"):
+                other_direction(direction)):
             stream.probe_answer = ControlPacket(*packet)  # the other's probe answered
         if flags & FIN and stream.fin is None:
             stream.fin, stream.fin_ack = ControlPacket(*packet), ack
             before = self.acks.get(direction)
             if ack is not None and before is not None:
-                stream.fin_acked_new = (ack - before) % _SEQUENCE_SPACE
-            if known is not None:  # the FIN's own payload comes before it
-                unseen = (seq - known) % _SEQUENCE_SPACE
-                if 0 < unseen < _SEQUENCE_SPACE // 2:
-                    stream.fin_unseen = unseen
-        if known is not None and not flags & SYN \
-                and 0 < (seq - known) % _SEQUENCE_SPACE < _SEQUENCE_SPACE // 2:
+                stream.fin_acked_new = seq_ahead(ack, before)
+            if known is not None and seq_after(seq, known):  # its payload comes first
+                stream.fin_unseen = seq_ahead(seq, known)
+        if known is not None and not flags & SYN and seq_after(seq, known):
             # Its sequence number past its highest byte seen: bytes of its own the
             # capture lacks come before this packet (the first few such gaps kept).
             gaps = stream.own_gaps.setdefault(direction, [])
             if len(gaps) < _GAPS_KEPT:
-                gaps.append((frame, known, (seq - known) % _SEQUENCE_SPACE))
+                gaps.append((frame, known, seq_ahead(seq, known)))
             else:
                 stream.own_gaps_all = False
         self.probes.packet(direction, seq, flags, payload, frame, ts)  # after its reads

@@ -16,15 +16,10 @@ from __future__ import annotations
 from dataclasses import field
 
 from flowcheck.fields_dataclass import fields_dataclass
-from flowcheck.model import ControlPacket, Direction
+from flowcheck.model import ControlPacket, Direction, other_direction
+from flowcheck.tcp_sequence import SEQUENCE_SPACE, seq_after
 
 SYN, RST, FIN, ACK = 0x02, 0x04, 0x01, 0x10  # TCP flags byte (SegmentSink.segment)
-_MOD = 1 << 32
-
-
-def _after(a: int, b: int) -> bool:
-    """Sequence number a is after b (serial arithmetic, RFC 1982)."""
-    return a != b and (a - b) % _MOD < (1 << 31)
 
 
 @fields_dataclass(slots=True)
@@ -39,20 +34,21 @@ class ProbeTracker:
     def packet(self, direction: Direction, seq: int, flags: int, length: int,
                frame: int, ts: float) -> None:
         """Take one packet (length: its payload bytes on the wire)."""
-        other = "resp" if direction == "orig" else "orig"
+        other = other_direction(direction)
         self.pending.pop(other, None)  # this side answered the other's probes
         if flags & RST:
             return
-        end = (seq + length + (1 if flags & SYN else 0) + (1 if flags & FIN else 0)) % _MOD
+        end = (seq + length + (1 if flags & SYN else 0) + (1 if flags & FIN else 0)
+               ) % SEQUENCE_SPACE
         known = self.next_seq.get(direction)
         probe = (known is not None and length <= 1 and flags & ACK
-                 and not flags & (SYN | FIN) and (seq + 1) % _MOD == known)
+                 and not flags & (SYN | FIN) and (seq + 1) % SEQUENCE_SPACE == known)
         if probe:
             self.pending.setdefault(direction, []).append(
                 ControlPacket(direction, frame, ts, flags, length))
             return
         self.pending.pop(direction, None)
-        if known is None or _after(end, known):
+        if known is None or seq_after(end, known):
             self.next_seq[direction] = end
 
     def unanswered(self, direction: Direction) -> list[ControlPacket]:

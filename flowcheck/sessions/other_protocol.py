@@ -15,7 +15,7 @@ as before: the job's trouble there is real (ndmp_no_reply names the other progra
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, NdmpStream
+from flowcheck.model import Connection, NdmpStream, other_direction
 from flowcheck.ndmp.collector import OPENING_BYTES
 from flowcheck.ndmp.protocol import FRAGMENT_LENGTH_MASK, HEADER_SIZE, MAX_FRAGMENT
 from flowcheck.sessions.classify import one_sided
@@ -61,7 +61,7 @@ def one_way_protocol(conn: Connection, stream: NdmpStream | None
     if stream is None or stream.messages or len(stream.opening) != 1:
         return None
     (side, first), = stream.opening.items()
-    if one_sided(conn) != ("resp" if side == "orig" else "orig") or could_start_ndmp(first):
+    if one_sided(conn) != (other_direction(side)) or could_start_ndmp(first):
         return None
     protocol = protocol_name(first, b"") if side == "orig" else protocol_name(b"", first)
     return side, protocol, first

@@ -15,7 +15,7 @@ idle timeout.
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoint
+from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoint, other_direction
 from flowcheck.sessions import message_op
 from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.context import Context
@@ -280,14 +280,14 @@ def _unanswered(ctx: Context, stream: NdmpStream, control: Connection, start: Nd
     ttls = None if side is None else reset_ttls(ctx, control, side)
     answered = None if side is None else probe_answer_words(
         stream, control, side, (_role(control, side)[0],
-                                _role(control, "resp" if side == "orig" else "orig")[0]),
+                                _role(control, other_direction(side))[0]),
         _probe_ttl(control, side, ttls))
     if answered is not None:
         return text + answered[0], answered[1], last, answered[2]
     probed = None if side is None or (ttls is not None and ttls[0] != ttls[1]) else \
         keepalive_words(ctx, stream, control, side,
                         (_role(control, side)[0],
-                         _role(control, "resp" if side == "orig" else "orig")[0]))
+                         _role(control, other_direction(side))[0]))
     if probed is not None:  # its own TCP's keepalive timeout: the TTL says nothing more
         return text + probed[0], probed[1], last, probed[2]
     if ttls is not None:

@@ -25,6 +25,7 @@ from flowcheck.model import (
     NdmpStream,
     Session,
     StreamHole,
+    other_direction,
 )
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS
@@ -113,7 +114,7 @@ def lost_start(stream: NdmpStream, session: Session) -> NdmpMessage | None:
     asked = {(m.direction, m.sequence) for m in stream.messages if m.type == "request"}
     lost = {name for hole in stream.holes if hole.held for name in hole.held}
     unasked = [m for m in stream.messages if m.type == "reply" and not m.error
-               and (_other(m.direction), m.reply_sequence) not in asked]
+               and (other_direction(m.direction), m.reply_sequence) not in asked]
     replies = [m for m in unasked if m.name in lost]
     # A successful DATA_START_* reply says by its own header that the job started,
     # whether or not a hole named its request (one lost with nothing of its sender's
@@ -135,7 +136,3 @@ def active_mover_replies(replies: Iterable[NdmpMessage], announced: Iterable[Ann
     a connection reached (Announcement.used_by: the mover went active), in their order."""
     reached = {a.frame for a in announced if a.used_by}
     return [m for m in replies if message_op(m) in MOVER_STARTS and m.frame in reached]
-
-
-def _other(direction: str) -> str:
-    return "resp" if direction == "orig" else "orig"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session
+from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, other_direction
 from flowcheck.sessions import message_op
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_stall import stalled_side
@@ -68,4 +68,4 @@ def _no_reply_seen(stream: NdmpStream, control: Connection) -> Iterator[NdmpMess
 
 def _peer(request: NdmpMessage) -> str:
     """The direction ("orig", "resp") the request's reply travels."""
-    return "resp" if request.direction == "orig" else "orig"
+    return other_direction(request.direction)

@@ -10,7 +10,7 @@ later steps are unknown ("the session stopped before it could come"), not missin
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoint
+from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoint, other_direction
 from flowcheck.sessions.classify import stale_answer
 from flowcheck.verify.ack_unheard import WINDOWS_STATEFUL
 from flowcheck.verify.allow_rules import return_ports
@@ -26,7 +26,7 @@ def opening_stalled(control: Connection, stall: Stall) -> bool:
     carries at most them: nothing of it was acknowledged before)?"""
     if not handshake_shown(control) or stall.fin or stall.acks_lost or stall.lost:
         return False
-    other = "resp" if stall.side == "orig" else "orig"
+    other = other_direction(stall.side)
     if stall.unseen:
         return _unseen_opening(control, stall, other)
     if stall.unacked <= 0:

@@ -14,8 +14,9 @@ then closes without answering)."""
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session
+from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, other_direction
 from flowcheck.sessions import message_op, one_sided
+from flowcheck.tcp_sequence import SEQUENCE_SPACE, seq_ahead
 from flowcheck.verify.context import Context
 from flowcheck.verify.evidence import UNREAD_STREAM
 from flowcheck.verify.hidden_ends import ends_job, harmless_frames, missed_from
@@ -57,8 +58,6 @@ def _no_gap_from(control: Connection, frame: int) -> bool:
     gaps = control.gap_frames
     return len(gaps) >= control.gaps and all(g < frame for g in gaps)
 
-
-_WRAP = 1 << 32  # TCP sequence numbers wrap (RFC 9293 3.4)
 
 
 SNAPPED_WORDS = ("The capture's snap length cut the messages' bodies but kept every "
@@ -134,12 +133,12 @@ def _own_whole_after(stream: NdmpStream | None, request: NdmpMessage) -> bool:
     (NdmpStream.request_acks)."""
     if stream is None or not stream.own_gaps_all:
         return False
-    receiver = "resp" if request.direction == "orig" else "orig"
+    receiver = other_direction(request.direction)
     acked = stream.request_acks.get(request.frame)
     for frame, start, size in stream.own_gaps.get(receiver, []):
         if frame <= request.frame or size == 1:
             continue
-        if acked is None or (acked - (start + size)) % _WRAP >= _WRAP // 2:
+        if acked is None or seq_ahead(acked, start + size) >= SEQUENCE_SPACE // 2:
             return False  # not acknowledged by the request's packet: maybe after it
     return True
 

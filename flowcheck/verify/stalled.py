@@ -14,7 +14,7 @@ the head of the control_stalled and data_stalled messages, so the two read alike
 from __future__ import annotations
 
 from flowcheck.fields_dataclass import fields_dataclass
-from flowcheck.model import Connection, NdmpMessage, NdmpStream, endpoint
+from flowcheck.model import Connection, NdmpMessage, NdmpStream, endpoint, other_direction
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import one_sided
 from flowcheck.verify.details import span_words
@@ -123,7 +123,7 @@ def stall_of(conn: Connection, *, closing: bool = False) -> Stall | None:
         # A FIN sent once after the resends, never resent: its ACK (and theirs) came.
         closed_after = len(conn.fin_frames) == 1 and conn.fin_frames[0] > evidence.resent_frame
         unseen = (not acked and not unacked and evidence.resent_len > 1 and not closed_after
-                  and one_sided(conn) == ("resp" if side == "orig" else "orig"))
+                  and one_sided(conn) == (other_direction(side)))
         if acked or unacked or unseen:
             return Stall(side, evidence.resends, 0 if acked else unacked, bool(acked),
                          evidence.resent_ts, evidence.resent_frame,
@@ -133,7 +133,7 @@ def stall_of(conn: Connection, *, closing: bool = False) -> Stall | None:
     if closer is not None:
         return Stall(closer, len(conn.fin_frames) - 1, 0, False, conn.last_ts,
                      conn.fin_frames[-1], fin=True,
-                     unseen=one_sided(conn) == ("resp" if closer == "orig" else "orig"))
+                     unseen=one_sided(conn) == (other_direction(closer)))
     return None
 
 
@@ -171,7 +171,7 @@ def closed_unanswered_after(conn: Connection, stall: Stall) -> bool:
     each of those resends waited a retransmission timeout of its own, so the path still
     lost the connection's packets then, however soon after them the capture ended (the
     job engine killed: its FIN lost as the data or the ACKs were)."""
-    receiver = "resp" if stall.side == "orig" else "orig"
+    receiver = other_direction(stall.side)
     return (not stall.fin and _unanswered_closer(conn) == receiver
             and conn.fin_frames[0] > stall.frame > 0)
 
@@ -241,7 +241,7 @@ def data_stall(conn: Connection) -> Stall | None:
     if stall is None or (conn.rst_frames and stall.frame
                          and conn.rst_frames[0] < stall.frame):
         return None
-    receiver = "resp" if stall.side == "orig" else "orig"
+    receiver = other_direction(stall.side)
     closed = conn.evidence(receiver).zero_window_frame
     if closed and closed < (stall.first_frame or stall.frame or closed + 1):
         return None

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, Session
 from flowcheck.sessions import message_op
+from flowcheck.tcp_sequence import SEQUENCE_SPACE, seq_ahead
 from flowcheck.verify.context import Context
 
 CONNECT_CLOSE_BYTES = 28  # record mark (4) + NDMP header (24), no body
 # Bytes after the agent's last message that a normal end explains: none, the media
 # server's FIN, its CONNECT_CLOSE, or both.
 _NORMAL_END = {0, 1, CONNECT_CLOSE_BYTES, CONNECT_CLOSE_BYTES + 1}
-_WRAP = 1 << 32
 
 
 def unanswered_close_words(ctx: Context, session: Session, control: Connection) -> str:
@@ -50,8 +50,8 @@ def unanswered_close_words(ctx: Context, session: Session, control: Connection) 
     read = [m for m in stream.messages if m.direction == "orig" and m.frame > last.frame]
     if any(not m.size for m in read):
         return ""
-    unanswered = (stream.fin_ack - acked - sum(m.size for m in read)) % _WRAP
-    if unanswered in _NORMAL_END or unanswered >= _WRAP // 2:
+    unanswered = seq_ahead(stream.fin_ack, acked + sum(m.size for m in read))
+    if unanswered in _NORMAL_END or unanswered >= SEQUENCE_SPACE // 2:
         return ""
     agent, media = control.resp_h, control.orig_h
     if (media, agent) in ctx.missing:
