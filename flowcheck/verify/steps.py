@@ -241,6 +241,13 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
                              "direction only or ended too soon")
         report_missing(ctx, session, spec, "the agent never answered on the control connection")
         return make_step(spec, "missing", detail="the agent never answered")
+    ended = session.ended_before_job
+    if session.callback_uid is None and ended is not None and ended.error:
+        # Refused at its opening (CONNECT_OPEN, CONNECT_CLIENT_AUTH): the agent calls the
+        # job engine back only in a session it accepted, and ndmp_error_reply is the cause
+        # (one root cause, one error; new-user trial: a wrong password headlined "step 2
+        # missing" and a firewall rule).
+        return ended_step(session, spec)
     if session.callback_uid is None and judged(ctx, control) == "midstream":
         # The callback may have come before the capture: not seen is not missing.
         return make_step(spec, "unknown",
