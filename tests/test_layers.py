@@ -24,7 +24,7 @@ STAGES: dict[str, int] = {
     "": 0, "model": 0, "config": 0, "findings": 0, "errors": 0, "exiting": 0, "bpf": 0,
     "dispositions": 0,
     "interrupts": 0,
-    "arrays": 0, "fields_dataclass": 0, "printable": 0, "utc_times": 0,
+    "arrays": 0, "fields_dataclass": 0, "printable": 0, "utc_times": 0, "tcp_sequence": 0,
     "sources": 1,
     "decode": 2,
     "connections": 3,
