@@ -44,7 +44,7 @@ from __future__ import annotations
 
 from flowcheck.connections.tunnel_copies import pair_words
 from flowcheck.findings import make_finding
-from flowcheck.model import Connection, Finding, NdmpMessage, NdmpStream, endpoint
+from flowcheck.model import Connection, Finding, NdmpMessage, NdmpStream, connection_ends
 
 MIN_MESSAGES = 4
 OFFSET_SPREAD = 0.1  # seconds: a path's latency and jitter between the two points
@@ -308,7 +308,7 @@ def _late(kept: Connection, far: Connection) -> bool:
 
 
 def _where(conn: Connection) -> str:
-    return f"{endpoint(conn.orig_h, conn.orig_p)} -> {endpoint(conn.resp_h, conn.resp_p)}"
+    return f"{connection_ends(conn)}"
 
 
 def _translation(kept: Connection, far: Connection) -> str:

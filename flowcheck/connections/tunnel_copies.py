@@ -29,7 +29,7 @@ from operator import attrgetter
 
 from flowcheck.connections.duplicates import TWO_POINTS_FIX, shifted_words
 from flowcheck.findings import make_finding
-from flowcheck.model import Connection, Finding, endpoint
+from flowcheck.model import Connection, Finding, connection_ends
 
 COPY_START_SECONDS = 1.0
 SYN_SECONDS = 0.05  # one SYN seen on two interfaces of one host: microseconds apart
@@ -113,7 +113,7 @@ def tunnel_copies_finding(pairs: list[tuple[Connection, Connection]],
         pairs, lambda kept, copy: f"{copy.uid} ({_where(copy)}) copies {kept.uid} "
                                   f"({_where(kept)})")
     first = pairs[0][0]
-    which = (f"{endpoint(first.orig_h, first.orig_p)} -> {endpoint(first.resp_h, first.resp_p)}"
+    which = (f"{connection_ends(first)}"
              + (" and others" if len(pairs) > 1 else ""))
     judged = ("Each connection is judged once, on the copy the capture holds more of "
               "(fewer bytes missed, then more packets); the other "

@@ -26,6 +26,7 @@ from flowcheck.model.traffic import (
     Direction,
     Role,
     SegmentSink,
+    connection_ends,
     endpoint,
     other_direction,
 )
@@ -84,6 +85,7 @@ __all__ = [
     "Step",
     "StepStatus",
     "StreamHole",
+    "connection_ends",
     "endpoint",
     "other_direction",
 ]

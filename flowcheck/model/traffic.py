@@ -40,6 +40,12 @@ def endpoint(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def connection_ends(conn: Connection) -> str:
+    """"originator -> responder" as people write it ("10.0.0.1:40000 -> 10.0.0.2:10000"),
+    each end by `endpoint`."""
+    return f"{endpoint(conn.orig_h, conn.orig_p)} -> {endpoint(conn.resp_h, conn.resp_p)}"
+
+
 @fields_dataclass(slots=True)
 class Connection:
     """One TCP connection; the SYN sender is the originator (Zeek's conn.log record).

@@ -8,7 +8,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from flowcheck.model import endpoint
+from flowcheck.model import connection_ends
 from flowcheck.printable import printable_name
 from flowcheck.report.frame_list import frame_words
 from flowcheck.report.hanging import print_hanging
@@ -77,7 +77,7 @@ def stream_title(stream: NdmpStream, conn: Connection | None) -> str:
     version = f"v{stream.version} ({stream.version_source})" if stream.version else "unknown"
     where = ""
     if conn is not None:
-        where = (f" {endpoint(conn.orig_h, conn.orig_p)} -> {endpoint(conn.resp_h, conn.resp_p)}"
+        where = (f" {connection_ends(conn)}"
                  + (f", session {conn.session}" if conn.session else "") + ",")
     return f"{stream.uid}:{where} NDMP {version}"
 

@@ -25,7 +25,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from flowcheck.model import Connection, ControlPacket, NdmpMessage, Session, endpoint
+from flowcheck.model import (
+    Connection,
+    ControlPacket,
+    NdmpMessage,
+    Session,
+    connection_ends,
+    endpoint,
+)
 from flowcheck.sessions import closed_before_data, closing, message_op
 from flowcheck.sessions.classify import JOB_STARTS
 from flowcheck.sessions.syn_proxy import proxied
@@ -327,8 +334,7 @@ def _words(ctx: Context, session: Session, conn: Connection, attempts: int,
             "way." if attempts > 1 else "")
     if closed_before_data(conn):
         return _closed_words(ctx, conn, session, more, taken)
-    head = (f"The data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
-            f"{endpoint(conn.resp_h, conn.resp_p)} was answered and then reset by its own "
+    head = (f"The data connection {connection_ends(conn)} was answered and then reset by its own "
             f"originator, {who}, before any data: {reset_timeline(conn)}.{more} This resource's "
             "data never flowed (step 5).")
     if late_answer(ctx, conn):
@@ -359,8 +365,7 @@ def _closed_words(ctx: Context, conn: Connection, session: Session, more: str,
     who closed it; taken: the stray connection its listener took first (after_close.
     taken_before), when the responder closed it."""
     closer, how = closing(conn)
-    head = (f"The data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
-            f"{endpoint(conn.resp_h, conn.resp_p)} {_opened(conn, session)}.{more} This "
+    head = (f"The data connection {connection_ends(conn)} {_opened(conn, session)}.{more} This "
             "resource's data never flowed (step 5). " + (
                 one_way_head() if one_way_opening(conn) else "The handshake completed, so "
                 "the port was reachable and the network carried both directions"))

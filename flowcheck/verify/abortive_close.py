@@ -16,7 +16,7 @@ words.
 from __future__ import annotations
 
 from flowcheck.fields_dataclass import fields_dataclass
-from flowcheck.model import Connection, NdmpMessage, Session, endpoint
+from flowcheck.model import Connection, NdmpMessage, Session, connection_ends
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS
 from flowcheck.verify.context import Context, role_words
@@ -114,8 +114,8 @@ def abortive_words(found: AbortiveClose, session: Session, halter: str) -> str:
     what = ("a reset in its name after the close" if found.forged else
             "an abortive close (a socket closed with SO_LINGER 0, a habit of Windows "
             "applications, or with data unread) instead of a FIN")
-    return (f" Just before it, the data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
-            f"{endpoint(conn.resp_h, conn.resp_p)} was reset {by} after {closer}'s FIN "
+    return (f" Just before it, the data connection {connection_ends(conn)} was reset {by} "
+            f"after {closer}'s FIN "
             f"(frame {conn.fin_frames[0]}){acked}: {what}, which {halter} took for a "
             "connection error.")
 

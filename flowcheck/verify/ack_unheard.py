@@ -8,7 +8,7 @@ flowcheck.verify.opening.handshake_incomplete; the step's detail by failure_word
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, Session
+from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.sessions.unheard_ack import (
     ack_unheard,
     acks_repeated,
@@ -17,7 +17,7 @@ from flowcheck.sessions.unheard_ack import (
     unheard_reset,
 )
 from flowcheck.verify.allow_rules import return_ports
-from flowcheck.verify.context import Context, endpoint
+from flowcheck.verify.context import Context
 
 
 def _frames_words(frames: list[int]) -> str:
@@ -223,8 +223,7 @@ def report_unheard(ctx: Context, session: Session | None, conn: Connection, what
                 f"times after it ({_frames_words(resent)}), which a listener does only "
                 "while it still waits for that ACK (RFC 9293 3.10.7.4, SYN-RECEIVED), and "
                 f"acknowledged nothing of {connector}'s{_after_words(conn)}")
-    head = (f"The {what} {endpoint(conn.orig_h, conn.orig_p)} -> "
-            f"{endpoint(conn.resp_h, conn.resp_p)} never opened on {listener}'s side: the "
+    head = (f"The {what} {connection_ends(conn)} never opened on {listener}'s side: the "
             f"capture holds {held}.")
     queue_fix = _queue_fix(listener, conn.resp_p)
     if unheard_reset(conn):

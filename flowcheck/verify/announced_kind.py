@@ -22,7 +22,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Literal
 
-from flowcheck.model import Announcement, Connection, Session, endpoint
+from flowcheck.model import Announcement, Connection, Session, connection_ends, endpoint
 from flowcheck.sessions import listener_host
 from flowcheck.sessions.local import ip_version, is_loopback, other_version
 from flowcheck.verify.context import Context
@@ -94,8 +94,7 @@ def _attempt_words(connector: str, attempts: list[tuple[Connection, str]]) -> st
     attempts: (connection, its outcome: flowcheck.verify.evidence.judged)."""
     if not attempts:
         return ""
-    listed = ", ".join(f"{c.uid} {endpoint(c.orig_h, c.orig_p)} -> "
-                       f"{endpoint(c.resp_h, c.resp_p)}, {outcome.replace('_', ' ')}"
+    listed = ", ".join(f"{c.uid} {connection_ends(c)}, {outcome.replace('_', ' ')}"
                        for c, outcome in attempts)
     return (f"; {connector}'s own attempt is in the capture, on its loopback ({listed}): "
             "the agent never saw it")

@@ -29,13 +29,12 @@ import ipaddress
 from dataclasses import field
 
 from flowcheck.fields_dataclass import fields_dataclass
-from flowcheck.model import Announcement, Connection, Session
+from flowcheck.model import Announcement, Connection, Session, connection_ends
 from flowcheck.sessions import listener_host
 from flowcheck.sessions.local import ip_version
 from flowcheck.verify.addresses import mismatched
 from flowcheck.verify.context import (
     Context,
-    endpoint,
     opening_frames,
     role_ends,
     session_uids,
@@ -162,13 +161,11 @@ def _report(ctx: Context, cause: _Cause, networks: Networks) -> None:
     found = cause.found
     sessions = list(dict.fromkeys(session.id for session, _ in found))
     session, first = found[0]
-    what = (f"the {first.role} connection {endpoint(first.orig_h, first.orig_p)} -> "
-            f"{endpoint(first.resp_h, first.resp_p)}" if len(found) == 1 else
+    what = (f"the {first.role} connection {connection_ends(first)}" if len(found) == 1 else
             f"{len(found)} connections of {len(sessions)} session"
             f"{'s' if len(sessions) > 1 else ''} ({', '.join(sessions[:5])}"
             f"{', ...' if len(sessions) > 5 else ''}; the first: "
-            f"{endpoint(first.orig_h, first.orig_p)} -> "
-            f"{endpoint(first.resp_h, first.resp_p)})")
+            f"{connection_ends(first)})")
     runs = "runs" if len(found) == 1 else "run"
     message, fix = _WORDS[cause.kind](ctx, session, cause, network, what, runs)
     announced = [a.frame for a in cause.announced]

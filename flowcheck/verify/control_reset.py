@@ -15,7 +15,14 @@ idle timeout.
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoint, other_direction
+from flowcheck.model import (
+    Connection,
+    NdmpMessage,
+    NdmpStream,
+    Session,
+    connection_ends,
+    other_direction,
+)
 from flowcheck.sessions import message_op
 from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.context import Context
@@ -91,8 +98,7 @@ def report_reset(ctx: Context, session: Session, stream: NdmpStream, control: Co
                 f"the session's CONNECT_CLOSE, with {resource} of the "
                 f"{ctx.config.resources} configured resources started")
         then = "The job's remaining resources never ran."
-    head = (f"The control connection {endpoint(control.orig_h, control.orig_p)} -> "
-            f"{endpoint(control.resp_h, control.resp_p)} was reset")
+    head = (f"The control connection {connection_ends(control)} was reset")
     if answer is not None:
         host = control.orig_h if answer.by == "orig" else control.resp_h
         message, fix = _answered(stream, control, answer, host,

@@ -10,7 +10,7 @@ lowered mid-job, a full tape's mover reset).
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, NdmpMessage, Session, endpoint
+from flowcheck.model import Connection, NdmpMessage, Session, connection_ends
 from flowcheck.sessions import message_op
 from flowcheck.verify.context import Context
 from flowcheck.verify.one_way_data import carried
@@ -50,8 +50,7 @@ def cut_halt_words(ctx: Context, session: Session) -> str | None:
     for conn, ts, frame, what in events:
         halt = halt_of(messages, conn, ts, frame, ctx.order)
         if halt is not None and reason_cut(halt):
-            return (f"{conn.uid} ({endpoint(conn.orig_h, conn.orig_p)} -> "
-                    f"{endpoint(conn.resp_h, conn.resp_p)}) {what}, and its resource's "
+            return (f"{conn.uid} ({connection_ends(conn)}) {what}, and its resource's "
                     f"{message_op(halt)} (frame {halt.frame}) lost its reason to "
                     + ("the snap length" if snapped else "a hole in the capture")
                     + ": whether the job ended normally or failed on it cannot be told"

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Literal
 
-from flowcheck.model import Connection, NdmpMessage, Session, endpoint
+from flowcheck.model import Connection, NdmpMessage, Session, connection_ends
 from flowcheck.sessions import message_op
 from flowcheck.verify.aborted import ONE_EXIT_SECONDS
 from flowcheck.verify.capture_points import resets_between, resets_between_words
@@ -186,8 +186,7 @@ def check_cut_transfers(ctx: Context) -> None:
     for session in ctx.sessions:
         hidden = halts_unseen(ctx, session)  # capture_one_direction says why, not its end
         for conn in [] if hidden else unseen_cut_transfers(ctx, session):
-            words = (f"the data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
-                     f"{endpoint(conn.resp_h, conn.resp_p)}")
+            words = (f"the data connection {connection_ends(conn)}")
             ended_early(ctx, session, cut_words(ctx, conn, session, words)
                         if closed_by_receiver(conn) else
                         f"{words} was reset mid-transfer ({reset_words(conn)})",
@@ -208,7 +207,7 @@ def _report(ctx: Context, session: Session, conn: Connection,
     if halt is not None:
         then = (f" The job then halted with {abnormal_reason(halt)} "
                 f"({message_op(halt)}, frame {halt.frame}).")
-    words = f"{endpoint(conn.orig_h, conn.orig_p)} -> {endpoint(conn.resp_h, conn.resp_p)}"
+    words = f"{connection_ends(conn)}"
     dropped = dropped_side(ctx, conn)
     forged = ""
     if dropped is not None:  # its sender's side reset, the reset not captured (trial 30 D2)

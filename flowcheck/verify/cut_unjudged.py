@@ -17,7 +17,7 @@ their timestamps say: a clock set back; else time).
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, Session, endpoint
+from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.sessions.classify import JOB_STARTS, end_of, message_op, seen_closing
 from flowcheck.verify.context import Context
 from flowcheck.verify.filtered import ndmp_port_only
@@ -99,8 +99,7 @@ def _unexplained(ctx: Context, session: Session, ts: float, frame: int | None) -
         and _open_after(ctx, c, end_of(c), ts, frame) and ctx.order.open_at(c, control, end)]
     if not found:
         return ""
-    listed = ", ".join(f"{c.uid} ({endpoint(c.orig_h, c.orig_p)} -> "
-                       f"{endpoint(c.resp_h, c.resp_p)})" for c in found[:3])
+    listed = ", ".join(f"{c.uid} ({connection_ends(c)})" for c in found[:3])
     more = f" and {len(found) - 3} more" if len(found) > 3 else ""
     return (f"the capture holds {listed}{more}, open after it and matched to no session: "
             "without the announced address flowcheck cannot tell whether it is this "
@@ -153,8 +152,7 @@ def _three_way(ctx: Context, session: Session, ts: float, name: str,
             return (f"the DMA {control.orig_h} had a control connection to {there.resp_h} "
                     f"(session {other.id}) open too, carrying the other half of the "
                     f"endpoint, and its data connection {shared.uid} "
-                    f"({endpoint(shared.orig_h, shared.orig_p)} -> "
-                    f"{endpoint(shared.resp_h, shared.resp_p)}) reaches {here}: most likely "
+                    f"({connection_ends(shared)}) reaches {here}: most likely "
                     "this announcement's too (a three-way job's one connection)")
         if (here, there.resp_h) in ctx.captured or (there.resp_h, here) in ctx.captured:
             continue

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from flowcheck.model import Announcement, Connection, Session
+from flowcheck.model import Announcement, Connection, Session, connection_ends
 from flowcheck.sessions import announcement_groups, is_local_group, message_op
 from flowcheck.sessions.classify import reply_to
 from flowcheck.verify.aborted import check_aborted
@@ -361,8 +361,7 @@ def check_cut_announcements(ctx: Context, session: Session) -> None:
     finding = stream.snap_finding if stream else None
     if finding is not None and session.port_matched:
         conns = [ctx.by_uid[uid] for uid in session.port_matched]
-        listed = ", ".join(f"{c.uid} ({endpoint(c.orig_h, c.orig_p)} -> "
-                           f"{endpoint(c.resp_h, c.resp_p)})" for c in conns)
+        listed = ", ".join(f"{c.uid} ({connection_ends(c)})" for c in conns)
         note = (f" Because the announcement of the data endpoint was cut, session "
                 f"{session.id}'s data connection(s) {listed} were matched by direction and "
                 f"ports ({ctx.profile.name} profile) instead of by the announced address.")
@@ -394,8 +393,7 @@ def check_cut_announcements(ctx: Context, session: Session) -> None:
                 head = (f"{op} (frame {frame}) announced a data endpoint ({unread}), and a "
                         f"connection between {session.media_server} and "
                         f"{session.remote_agent} after it was read as the callback (step 2): "
-                        f"{taken.uid} {endpoint(taken.orig_h, taken.orig_p)} -> "
-                        f"{endpoint(taken.resp_h, taken.resp_p)} "
+                        f"{taken.uid} {connection_ends(taken)} "
                         f"({taken.orig_bytes + taken.resp_bytes} B). {op} has the agent "
                         f"connect to the mover, so in plain NDMP {taken.uid} is this data "
                         f"connection; in the {ctx.profile.name} sequence none reached the "

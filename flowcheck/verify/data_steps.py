@@ -4,7 +4,7 @@ flowcheck.verify.data_flow's."""
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, Session, Step
+from flowcheck.model import Connection, Session, Step, connection_ends
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions import (
     DATA_INTENT,
@@ -316,7 +316,7 @@ def _report_wrong_way(ctx: Context, session: Session, spec: StepSpec,
                       wrong_way: list[Connection], expected: str) -> str:
     """One step_out_of_order naming every data connection opened from the wrong side;
     returns who opened them."""
-    listed = ", ".join(f"{endpoint(c.orig_h, c.orig_p)} -> {endpoint(c.resp_h, c.resp_p)}"
+    listed = ", ".join(f"{connection_ends(c)}"
                        for c in wrong_way)
     openers = " and ".join(dict.fromkeys(c.orig_h for c in wrong_way))
     ports: dict[tuple[str, str], list[int]] = {}

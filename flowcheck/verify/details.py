@@ -8,7 +8,7 @@ in), never a copy of another column.
 from __future__ import annotations
 
 from flowcheck.connections.conn import EVIDENCE_CAP
-from flowcheck.model import Connection, Session, endpoint
+from flowcheck.model import Connection, Session, connection_ends, endpoint
 from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.sessions import (
     closed_before_data,
@@ -359,14 +359,14 @@ def failure_words(conn: Connection) -> str:
         return (f"not sent: {conn.orig_h}'s own network stack reported {conn.resp_h} "
                 f"unreachable with {refusal_how(conn)} (frame{'s' if many else ''} "
                 f"{', '.join(map(str, conn.icmp_frames))}, quoting the SYN "
-                f"{endpoint(conn.orig_h, conn.orig_p)} -> {endpoint(conn.resp_h, conn.resp_p)}"
+                f"{connection_ends(conn)}"
                 f", which never left {conn.orig_h})")
     if outcome == "refused" and quoted_syn_refused(conn):
         many = len(conn.icmp_frames) > 1
         return (f"refused: the SYN was answered with {refusal_how(conn)} (frame"
                 f"{'s' if many else ''} {', '.join(map(str, conn.icmp_frames))} "
-                f"quote{'' if many else 's'} the SYN {endpoint(conn.orig_h, conn.orig_p)} -> "
-                f"{endpoint(conn.resp_h, conn.resp_p)}, which the capture does not hold)")
+                f"quote{'' if many else 's'} the SYN {connection_ends(conn)}, "
+                "which the capture does not hold)")
     if outcome == "refused" and unseen_syn_refused(conn):
         return (f"refused: the SYN was answered with a RST (frame {conn.rst_frames[0]}, "
                 "shaped as a refusal; the capture does not hold the SYN it answers)")

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Literal
 
-from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoint
+from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, connection_ends
 from flowcheck.sessions import (
     Outcome,
     connection_outcome,
@@ -117,8 +117,7 @@ def check_evidence(ctx: Context, ended_at: float | None = None) -> None:
 
 
 def conns_words(conn: Connection) -> str:
-    return (f"{conn.uid} {endpoint(conn.orig_h, conn.orig_p)} -> "
-            f"{endpoint(conn.resp_h, conn.resp_p)}")
+    return (f"{conn.uid} {connection_ends(conn)}")
 
 
 def message_ts(ctx: Context, session: Session, frame: int) -> float:
@@ -292,8 +291,7 @@ def note_unseen(ctx: Context, session: Session | None, conn: Connection, what: s
             time_enough(ctx, conn.last_ts, conn.last_frame):
         return  # the capture ran on: the sniffer lost packets (unseen_why says so)
     if _answer_direction(conn, outcome) not in ctx.missing:
-        words = (f"{what} {endpoint(conn.orig_h, conn.orig_p)} -> "
-                 f"{endpoint(conn.resp_h, conn.resp_p)}")
+        words = (f"{what} {connection_ends(conn)}")
         if originator_aborted(conn):
             ended_early(ctx, session, f"{conn.orig_h}'s RST (frame {conn.rst_frames[0]}) "
                         f"that ended the {words} after its SYN-ACK", conn.last_ts,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, Session, endpoint
+from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.sessions.local import ip_version, other_version
 from flowcheck.verify.context import Context, opening_frames, role_ends, session_uids
 from flowcheck.verify.fallback import fallback_of
@@ -239,8 +239,7 @@ def _translated_words(ctx: Context, session: Session, which: str, host: str,
     role, article = ("media server", "a") if which == "media" else ("agent", "an")
     code = f"port_outside_{which}_range"
     named = "; ".join(f"{_what(session, conn)} {conn.uid} "
-                      f"({endpoint(conn.orig_h, conn.orig_p)} -> "
-                      f"{endpoint(conn.resp_h, conn.resp_p)}) port {port}"
+                      f"({connection_ends(conn)}) port {port}"
                       for conn, port in ports[:_NAMED])
     more = f" and {len(ports) - _NAMED} more" if len(ports) > _NAMED else ""
     listed = ", ".join(str(port) for _, port in ports[:_NAMED]) + (", ..." if more else "")

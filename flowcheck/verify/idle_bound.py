@@ -16,7 +16,7 @@ the device's timeout, and a firewall sized from it would still drop the next job
 from __future__ import annotations
 
 from flowcheck.fields_dataclass import fields_dataclass
-from flowcheck.model import Connection, ControlPacket, Session, endpoint
+from flowcheck.model import Connection, ControlPacket, Session, connection_ends
 from flowcheck.sessions.classify import first_fin_by
 from flowcheck.verify.context import Context
 from flowcheck.verify.details import span_words
@@ -67,8 +67,8 @@ def bounded_idle_words(end: DataEnd, silence: Silence, fin: ControlPacket,
     conn, after = end.conn, silence.after
     last = f" (no NDMP message after frame {after.frame})" if after is not None else ""
     return (", here after its idle timeout: the control connection sat idle while the data "
-            f"flowed{last}, and the data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
-            f"{endpoint(conn.resp_h, conn.resp_p)} ended {span_words(end.idle)} into that "
+            f"flowed{last}, and the data connection {connection_ends(conn)} ended "
+            f"{span_words(end.idle)} into that "
             f"silence ({roles[1]}'s FIN, frame {end.frame}) with no NDMP message after it, "
             f"not even the halt {roles[1]} notifies when the data ends: the connection's "
             "state was gone by then, so the device's idle timeout is at most "

@@ -25,7 +25,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from flowcheck.findings import make_finding
-from flowcheck.model import CaptureInfo, Connection, Finding, RingGap, Session, Severity, endpoint
+from flowcheck.model import (
+    CaptureInfo,
+    Connection,
+    Finding,
+    RingGap,
+    Session,
+    Severity,
+    connection_ends,
+)
 from flowcheck.sessions.classify import one_sided
 from flowcheck.sources.batch import CHUNK_BYTES
 from flowcheck.verify.census import Census, take_census
@@ -335,7 +343,7 @@ def _gap_frames(c: Connection) -> list[int]:
 def _named(c: Connection) -> str:
     """"data connection C3 10.77.0.1:5002 -> 10.77.0.2:6001"."""
     role = "" if c.role == "other" else f"{c.role} connection "
-    return f"{role}{c.uid} {endpoint(c.orig_h, c.orig_p)} -> {endpoint(c.resp_h, c.resp_p)}"
+    return f"{role}{c.uid} {connection_ends(c)}"
 
 
 def _describe(c: Connection) -> str:

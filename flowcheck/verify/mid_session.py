@@ -13,9 +13,9 @@ capture_started_mid_session (trial 13: the words on the steps; trial 15: a close
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, Session
+from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.verify.after_close import ended_words, job_ended
-from flowcheck.verify.context import Context, endpoint
+from flowcheck.verify.context import Context
 
 
 def started_mid_session(ctx: Context, session: Session, conn: Connection) -> None:
@@ -23,7 +23,7 @@ def started_mid_session(ctx: Context, session: Session, conn: Connection) -> Non
     handshake, at the capture's start or after a ring hole (Session.start_gap): what the
     steps are judged on, the ones that stay unknown (its steps are evaluated), and how
     many data connections were matched to it by direction and ports."""
-    where = f"{endpoint(conn.orig_h, conn.orig_p)} -> {endpoint(conn.resp_h, conn.resp_p)}"
+    where = f"{connection_ends(conn)}"
     unknown = [str(step.step) for step in session.steps if step.status == "unknown"]
     packet = "that packet" if session.start_gap is not None else "its first captured packet"
     judged_on = (f"what came before {packet} (its handshake, any announcement) is not in "

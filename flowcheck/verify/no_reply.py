@@ -13,7 +13,15 @@ Agent" though every connection opened.
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, ControlPacket, NdmpMessage, NdmpStream, Session, endpoint
+from flowcheck.model import (
+    Connection,
+    ControlPacket,
+    NdmpMessage,
+    NdmpStream,
+    Session,
+    connection_ends,
+    endpoint,
+)
 from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.sessions import closing, message_op
 from flowcheck.sessions.classify import one_sided, seen_closing
@@ -100,8 +108,7 @@ def _still_waiting(ctx: Context, session: Session, control: Connection,
     what = ("the agent's NDMP greeting (NDMP_NOTIFY_CONNECTED)" if request is None else
             f"the answer to {message_op(request)} (frame {request.frame})")
     ended_early(ctx, session, f"the control connection "
-                f"{endpoint(control.orig_h, control.orig_p)} -> "
-                f"{endpoint(control.resp_h, control.resp_p)} "
+                f"{connection_ends(control)} "
                 + ("opened" if request is None else f"carried {message_op(request)}"),
                 since, [request.frame] if request is not None else control.synack_frames[:1],
                 conn=control, waits=f"{what} came (an NDMP peer answers at once; "
@@ -230,8 +237,7 @@ def _report(ctx: Context, session: Session, control: Connection, request: NdmpMe
     media, agent = control.orig_h, control.resp_h
     asker = "orig" if request is None else request.direction
     silent = f"the agent {agent}" if asker == "orig" else f"the media server {media}"
-    where = (f"the control connection {endpoint(control.orig_h, control.orig_p)} -> "
-             f"{endpoint(control.resp_h, control.resp_p)}")
+    where = (f"the control connection {connection_ends(control)}")
     if request is None:
         what = (f"{silent} accepted {where} but never sent an NDMP message on it (an NDMP "
                 "server greets each connection with NDMP_NOTIFY_CONNECTED at once)")

@@ -5,7 +5,7 @@ captured side never closed (unclosed_one_way)."""
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, Session, endpoint
+from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.sessions import one_sided
 from flowcheck.verify.context import Context
 
@@ -50,8 +50,7 @@ def unclosed_words(ctx: Context, session: Session) -> str | None:
     if not found:
         return None
     control = ctx.by_uid[session.control_uid]
-    named = ", ".join(f"{c.uid} ({endpoint(c.orig_h, c.orig_p)} -> "
-                      f"{endpoint(c.resp_h, c.resp_p)})" for c in found)
+    named = ", ".join(f"{c.uid} ({connection_ends(c)})" for c in found)
     return (f"{named} carried nothing and {control.orig_h} never closed "
             f"{'it' if len(found) == 1 else 'them'} (no FIN or RST of its own), though it "
             f"closed the control connection (FIN, frame {control.fin_frames[0]}): a RST from "

@@ -19,7 +19,7 @@ ended its sender's wait (halt_last_words)."""
 
 from __future__ import annotations
 
-from flowcheck.model import Session, endpoint
+from flowcheck.model import Session, connection_ends
 from flowcheck.sessions import closing, message_op, one_sided
 from flowcheck.verify.context import Context
 from flowcheck.verify.details import span_words
@@ -52,8 +52,7 @@ def unfinished_one_way_words(ctx: Context, session: Session) -> str | None:
            for m in stream.messages if m.direction == "orig"):
         return None
     return (f"the capture holds only {control.orig_h}'s packets of the control connection "
-            f"{endpoint(control.orig_h, control.orig_p)} -> "
-            f"{endpoint(control.resp_h, control.resp_p)}, and {control.orig_h} closed it "
+            f"{connection_ends(control)}, and {control.orig_h} closed it "
             f"(FIN, frame {fin}) after {message_op(start)} (frame {start.frame}) with no "
             "DATA_STOP, DATA_ABORT or CONNECT_CLOSE of its own: the job did not end as a "
             "job ends (a DMA stops the data server after its halt); whether the agent "
@@ -81,8 +80,7 @@ def halt_unended_words(ctx: Context, session: Session) -> str | None:
     if control.last_frame != halt.frame or any(m.frame > halt.frame for m in stream.messages):
         return None
     return (f"the capture holds only {control.resp_h}'s packets of the control connection "
-            f"{endpoint(control.orig_h, control.orig_p)} -> "
-            f"{endpoint(control.resp_h, control.resp_p)}: after its {message_op(halt)} "
+            f"{connection_ends(control)}: after its {message_op(halt)} "
             f"(frame {halt.frame}) it sent nothing more in the "
             f"{span_words(ctx.capture_end - halt.ts)} the capture went on (no answer to a "
             "DATA_STOP or CONNECT_CLOSE, no FIN): whether the halt reached the DMA and the "
@@ -114,8 +112,7 @@ def halt_last_words(ctx: Context, session: Session) -> str | None:
                     [halt.frame], conn=control, frame=halt.frame,
                     unseen=f"whether it reached {peer}, and the job ended,")
     return (f"the {message_op(halt)} of {sender} (frame {halt.frame}) is the last packet of "
-            f"the control connection {endpoint(control.orig_h, control.orig_p)} -> "
-            f"{endpoint(control.resp_h, control.resp_p)} in the capture: {peer} never "
+            f"the control connection {connection_ends(control)} in the capture: {peer} never "
             f"acknowledged it, nor did {sender} resend it, in the "
             f"{span_words(ctx.capture_end - halt.ts)} the capture went on (no DATA_STOP, "
             "CONNECT_CLOSE or FIN after it): an ACK or a reset the capture lacks ended the "

@@ -5,7 +5,7 @@ blocked, a reset by either side). Shared by the control, callback and data check
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, Session
+from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.sessions.classify import originator_aborted
 from flowcheck.sessions.unheard_ack import handshake_unheard
 from flowcheck.verify.ack_unheard import (
@@ -31,7 +31,7 @@ from flowcheck.verify.capture_points import (
     vanished_between,
     vanished_words,
 )
-from flowcheck.verify.context import Context, endpoint, role_ends, session_uids
+from flowcheck.verify.context import Context, role_ends, session_uids
 from flowcheck.verify.evidence import after_last
 from flowcheck.verify.synack_reset import (
     late_answer,
@@ -61,8 +61,7 @@ def handshake_incomplete(ctx: Context, session: Session | None, conn: Connection
     if handshake_unheard(conn):  # the SYN-ACK resent after the ACK (trial 34)
         report_unheard(ctx, session, conn, what, cause)
         return
-    head = (f"The {what} {endpoint(conn.orig_h, conn.orig_p)} -> "
-            f"{endpoint(conn.resp_h, conn.resp_p)} got a SYN-ACK but the handshake never "
+    head = (f"The {what} {connection_ends(conn)} got a SYN-ACK but the handshake never "
             "completed")
     return_rule = _return_rule(ctx, conn)
     if conn.far_synack_frames:

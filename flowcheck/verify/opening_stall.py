@@ -10,7 +10,14 @@ later steps are unknown ("the session stopped before it could come"), not missin
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoint, other_direction
+from flowcheck.model import (
+    Connection,
+    NdmpMessage,
+    NdmpStream,
+    Session,
+    connection_ends,
+    other_direction,
+)
 from flowcheck.sessions.classify import stale_answer
 from flowcheck.verify.ack_unheard import WINDOWS_STATEFUL
 from flowcheck.verify.allow_rules import return_ports
@@ -122,8 +129,7 @@ def report_opening_stall(ctx: Context, session: Session, stream: NdmpStream,
             ts=last.ts if last is not None else control.ts, cause="control")
     ctx.silent_peer[session.id] = (
         f"the control connection stalled at its first bytes: {roles[0]}'s were never "
-        f"acknowledged ({endpoint(control.orig_h, control.orig_p)} -> "
-        f"{endpoint(control.resp_h, control.resp_p)}, control_stalled)")
+        f"acknowledged ({connection_ends(control)}, control_stalled)")
 
 
 def _silent_words(stall: Stall, sender: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flowcheck.model import Connection, Session, StepStatus, endpoint
+from flowcheck.model import Connection, Session, StepStatus, connection_ends
 from flowcheck.profiles import StepSpec
 from flowcheck.verify.context import Context
 from flowcheck.verify.step_base import make_step
@@ -50,8 +50,7 @@ def check_order(ctx: Context, session: Session) -> None:
         _not_in_time_order(session, callback_spec, callback, first_data)
         return
     ctx.add("step_out_of_order",
-            f"The callback {endpoint(callback.orig_h, callback.orig_p)} -> "
-            f"{endpoint(callback.resp_h, callback.resp_p)} (step {callback_spec.number}) came "
+            f"The callback {connection_ends(callback)} (step {callback_spec.number}) came "
             f"after the data connection (step {data_spec.number}).",
             "Check that the capture covers the whole job from its start; if it does, the "
             "agent does not follow the documented sequence: see its version and log.",

@@ -14,7 +14,7 @@ consequence. Other reasons (ABORTED, CONNECT_ERROR) stay the reset's consequence
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, NdmpMessage, Session, endpoint
+from flowcheck.model import Connection, NdmpMessage, Session, connection_ends
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import first_fin_by
 from flowcheck.verify.context import Context, conn_sides, role_words
@@ -72,7 +72,7 @@ def own_halt_words(ctx: Context, session: Session, halt: NdmpMessage, reason: st
         rst = conn.rst_frames[:1]
         reset = (f" and reset the data still arriving (RST, frame {rst[0]})" if rst else "")
         return (f" {role_words(conn, session, host).capitalize()} closed the data connection "
-                f"{endpoint(conn.orig_h, conn.orig_p)} -> {endpoint(conn.resp_h, conn.resp_p)} "
+                f"{connection_ends(conn)} "
                 f"(FIN, frame {conn.fin_frames[0]}){reset} because of it, before it notified "
                 "the halt: that close is the halt's consequence, not a firewall's reset or a "
                 "restarted service.", [conn.fin_frames[0], *rst])

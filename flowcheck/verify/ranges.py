@@ -16,11 +16,10 @@ callback's kernel-chosen source port).
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, Session
+from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.sessions.local import ip_version, is_loopback, same_host
 from flowcheck.verify.context import (
     Context,
-    endpoint,
     role_ends,
     session_uids,
 )
@@ -183,8 +182,7 @@ def check_ports(ctx: Context, session: Session, conn: Connection, what: str) -> 
         if which == "media":
             role = "job engine port" if what == "callback" else "media server's end"
             ctx.add("port_outside_media_range",
-                    f"The {what} {endpoint(conn.orig_h, conn.orig_p)} -> "
-                    f"{endpoint(conn.resp_h, conn.resp_p)} uses port {port} as the "
+                    f"The {what} {connection_ends(conn)} uses port {port} as the "
                     f"{role}, outside {ctx.ranges('media')}.",
                     f"Make the media server bind its dynamic ports in {ctx.ranges('media')} "
                     "(Backup Exec: \"Enable media server TCP dynamic port range\"). If "
@@ -194,8 +192,7 @@ def check_ports(ctx: Context, session: Session, conn: Connection, what: str) -> 
                     session=session, conn=conn)
         else:
             ctx.add("port_outside_agent_range",
-                    f"The {what} {endpoint(conn.orig_h, conn.orig_p)} -> "
-                    f"{endpoint(conn.resp_h, conn.resp_p)} uses port {port} on the agent "
+                    f"The {what} {connection_ends(conn)} uses port {port} on the agent "
                     f"{host}, outside {ctx.ranges('agent')}.",
                     f"Make the agent bind its dynamic ports in {ctx.ranges('agent')} "
                     "(Backup Exec: \"Enable remote agent TCP dynamic port range\"; on "

@@ -11,7 +11,7 @@ with a timeout may have failed on it) or a normal halt followed it.
 from __future__ import annotations
 
 from flowcheck.fields_dataclass import fields_dataclass
-from flowcheck.model import Connection, NdmpMessage, Session, Severity, endpoint
+from flowcheck.model import Connection, NdmpMessage, Session, Severity, connection_ends, endpoint
 from flowcheck.sessions import message_op
 from flowcheck.verify.closed_window import ZeroWindow, zero_window
 from flowcheck.verify.context import Context, role_words
@@ -83,8 +83,7 @@ def check_receiver_stalls(ctx: Context) -> None:
                                 else (conn.resp_h, conn.orig_h))
             role = role_words(conn, session, receiver)
             storage = _storage_words(role)
-            head = (f"The data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
-                    f"{endpoint(conn.resp_h, conn.resp_p)} "
+            head = (f"The data connection {connection_ends(conn)} "
                     + ("was not lost" if window.trailing else "stalled without a network "
                        "fault") + f": {role} stopped reading it. Its TCP window stayed 0 "
                     f"from frame {window.frame} for {span_words(window.seconds)}")

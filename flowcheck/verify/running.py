@@ -11,7 +11,7 @@ from flowcheck.model import (
     NdmpStream,
     Session,
     Severity,
-    endpoint,
+    connection_ends,
 )
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import reply_to, seen_closing
@@ -321,8 +321,7 @@ def _closed(ctx: Context, session: Session, stream: NdmpStream, control: Connect
             f"the job's resource {resource} was running")
     # A three-way job's tape agent is named so (trial 27 D5).
     agent = f"the {session.server_roles.get(control.resp_h, 'agent')}"
-    head = (f"The control connection {endpoint(control.orig_h, control.orig_p)} -> "
-            f"{endpoint(control.resp_h, control.resp_p)} was closed by "
+    head = (f"The control connection {connection_ends(control)} was closed by "
             + (f"{agent} {control.resp_h}" if by_agent else
                f"the media server {control.orig_h}")
             + f" ({fin_words(control, stream)}) while {what} ({message_op(start)}, frame "
@@ -388,8 +387,7 @@ def _data_closed_too(ctx: Context, session: Session) -> str:
         fin = closed_with_control(ctx, session, conn)
         if fin is not None:
             order = "before" if conn.fin_frames[0] < fin.frame else "after"
-            return (f"It closed the data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
-                    f"{endpoint(conn.resp_h, conn.resp_p)} too (FIN, frame "
+            return (f"It closed the data connection {connection_ends(conn)} too (FIN, frame "
                     f"{conn.fin_frames[0]}, just {order}), before any data: one process's "
                     "exit ends all its connections, so that close is this one's "
                     "consequence. ")

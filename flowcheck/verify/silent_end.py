@@ -43,7 +43,7 @@ from flowcheck.model import (
     NdmpMessage,
     NdmpStream,
     Session,
-    endpoint,
+    connection_ends,
 )
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import seen_closing
@@ -128,8 +128,7 @@ def _seen_when(found: SilentEnd) -> str:
     head = f"the capture went on for {span_words(found.silent)} after it"
     conn = found.data
     name = ("" if conn is None else
-            f"the data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
-            f"{endpoint(conn.resp_h, conn.resp_p)}'s last packet (frame {conn.last_frame})")
+            f"the data connection {connection_ends(conn)}'s last packet (frame {conn.last_frame})")
     if found.due:
         alive = found.alive
         kept = ("" if alive is None else
@@ -179,8 +178,7 @@ def silent_end_message(found: SilentEnd, kind: str, what: str) -> str:
     return (
         f"The capture holds no end of the {kind}: {message_op(start)} (frame {start.frame}) "
         f"started {what}, no NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED came after it, and "
-        f"the control connection {endpoint(control.orig_h, control.orig_p)} -> "
-        f"{endpoint(control.resp_h, control.resp_p)} fell silent after its last NDMP "
+        f"the control connection {connection_ends(control)} fell silent after its last NDMP "
         f"message (frame {found.last.frame}{_later_words(found)}) with no close (no FIN, "
         f"RST or CONNECT_CLOSE), although {_seen_when(found)}. "
         f"{missed[0].upper()}{missed[1:]}. So whether the job "
@@ -206,7 +204,6 @@ def silent_end_words(ctx: Context, session: Session) -> str | None:
              if last is not None else "its last NDMP message")
     return (f"the job's end is not in the capture: no NOTIFY_DATA_HALTED or "
             f"NOTIFY_MOVER_HALTED, and the control connection "
-            f"{endpoint(control.orig_h, control.orig_p)} -> "
-            f"{endpoint(control.resp_h, control.resp_p)} fell silent after {where}, with "
+            f"{connection_ends(control)} fell silent after {where}, with "
             "no FIN, RST or CONNECT_CLOSE: whether the job ended well, or its control "
             "connection was lost while it ran (a RST the sniffer missed), cannot be seen")

@@ -14,7 +14,13 @@ its halt is the give-up's consequence (verify.running.check_gave_up).
 from __future__ import annotations
 
 from flowcheck.fields_dataclass import fields_dataclass
-from flowcheck.model import Connection, ControlPacket, NdmpStream, Session, endpoint
+from flowcheck.model import (
+    Connection,
+    ControlPacket,
+    NdmpStream,
+    Session,
+    connection_ends,
+)
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import first_fin
 from flowcheck.verify.aborted import ONE_EXIT_SECONDS
@@ -167,11 +173,10 @@ def silent_words(ctx: Context, session: Session, silent: SilentSender, control: 
         f"{sender_words} on any of the session's "
         f"connections for {span_words(silent.fin_ts - silent.last_ts)} (its last packet at "
         f"+{silent.last_ts - since:.3f}s; the data connection "
-        f"{endpoint(conn.orig_h, conn.orig_p)} -> {endpoint(conn.resp_h, conn.resp_p)} "
+        f"{connection_ends(conn)} "
         f"{carried}); then {closer_words} closed "
         f"the data connection (FIN, frame {silent.fin_frame}) and the control connection "
-        f"{endpoint(control.orig_h, control.orig_p)} -> "
-        f"{endpoint(control.resp_h, control.resp_p)} (FIN, frame {control_fin}) with no "
+        f"{connection_ends(control)} (FIN, frame {control_fin}) with no "
         "halt of the job. It timed out waiting for the data, which is no crash of its own"
         + (". " if answered else ": ") + stopped)
     if not answered:

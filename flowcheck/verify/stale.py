@@ -15,7 +15,7 @@ out: handshake_incomplete).
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, Session, endpoint
+from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.sessions.by_ports import gap_before
 from flowcheck.sessions.classify import synack_reset_unseen_syn
 from flowcheck.verify.context import Context
@@ -61,7 +61,7 @@ def report_given_up(ctx: Context, session: Session, conn: Connection) -> None:
     where = given_up_where(ctx, conn)
     ctx.add("capture_started_mid_session",
             f"The capture started after session {session.id}'s control connection "
-            f"{endpoint(conn.orig_h, conn.orig_p)} -> {endpoint(conn.resp_h, conn.resp_p)} "
+            f"{connection_ends(conn)} "
             f"had been given up: it holds only a late resend of the SYN-ACK from "
             f"{conn.resp_h} (frame {conn.synack_frames[0]}), whose SYN came {where}, and "
             f"{conn.orig_h}'s RST {reset} after it (frame {conn.rst_frames[0]}) instead of "

@@ -4,7 +4,7 @@ the halt-after words every data_stalled ends with (flowcheck.verify.stalled_tran
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, NdmpMessage, Session, endpoint
+from flowcheck.model import Connection, NdmpMessage, Session, connection_ends
 from flowcheck.sessions import message_op
 from flowcheck.verify.allow_rules import capitalised, lowered
 from flowcheck.verify.context import Context
@@ -41,8 +41,7 @@ def add_lost(ctx: Context, session: Session, conn: Connection, stall: Stall,
     more = (f" (and {unseen} B more after those: its ACK in frame "
             f"{conn.evidence(stall.side).sent_unseen_frame} carries a sequence number "
             "past them)" if unseen else "")
-    head = (f"The data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
-            f"{endpoint(conn.resp_h, conn.resp_p)} stopped delivering: {stall.unacked} B "
+    head = (f"The data connection {connection_ends(conn)} stopped delivering: {stall.unacked} B "
             f"{roles[0]} {sender} sent never reached {roles[1]} {receiver}{more}. "
             f"{capitalised(roles[1])}'s ACKs never covered them, to its last "
             f"(frame {stall.ack_frame}{later}), while"

@@ -14,7 +14,13 @@ the head of the control_stalled and data_stalled messages, so the two read alike
 from __future__ import annotations
 
 from flowcheck.fields_dataclass import fields_dataclass
-from flowcheck.model import Connection, NdmpMessage, NdmpStream, endpoint, other_direction
+from flowcheck.model import (
+    Connection,
+    NdmpMessage,
+    NdmpStream,
+    connection_ends,
+    other_direction,
+)
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import one_sided
 from flowcheck.verify.details import span_words
@@ -195,8 +201,7 @@ def stall_words(kind: str, conn: Connection, roles: tuple[str, str], stall: Stal
     went_on = ("" if after is None else
                f"; the capture went on {span_words(after)} after the "
                + ("first of them" if first else "last"))
-    head = (f"The {kind} connection {endpoint(conn.orig_h, conn.orig_p)} -> "
-            f"{endpoint(conn.resp_h, conn.resp_p)} stopped delivering: {role} {sender} ")
+    head = (f"The {kind} connection {connection_ends(conn)} stopped delivering: {role} {sender} ")
     if stall.acks_lost:
         return (head + f"sent {what} again and again ({stall.resends} retransmissions{last}) "
                 f"although {receiver} had acknowledged them: its ACKs are in the capture but "

@@ -22,7 +22,13 @@ from __future__ import annotations
 from typing import Literal
 
 from flowcheck.fields_dataclass import fields_dataclass
-from flowcheck.model import Connection, ControlPacket, NdmpMessage, Session, endpoint
+from flowcheck.model import (
+    Connection,
+    ControlPacket,
+    NdmpMessage,
+    Session,
+    connection_ends,
+)
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS, reply_to
 from flowcheck.sessions.unheard_ack import handshake_unheard
@@ -338,8 +344,7 @@ def _nothing_came(ctx: Context, session: Session, stalled: StalledTransfer,
               if began is not None and control_fin is not None else "")
     since = (f" after {message_op(began)} was answered (frame {began.frame})"
              if began is not None else " after it opened")
-    head = (f"The data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
-            f"{endpoint(conn.resp_h, conn.resp_p)} never carried data: nothing came from "
+    head = (f"The data connection {connection_ends(conn)} never carried data: nothing came from "
             f"{roles[1]} {silent} on it{waited}{since}. {capitalised(roles[0])} {closer} "
             f"then gave up waiting for it (FIN, frame {conn.fin_frames[0]}: its timeout for "
             f"data, not a cancelled job) and resent its FIN {stall.resends} times (the last "

@@ -6,7 +6,7 @@ cause finding only gets its status (failed/missing) and no step_missing on top.
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, NdmpMessage, Session, Step, StepStatus
+from flowcheck.model import Connection, NdmpMessage, Session, Step, StepStatus, connection_ends
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions import message_op, one_sided
 from flowcheck.sessions.unseen import cut_last_word, side_words
@@ -31,7 +31,7 @@ from flowcheck.verify.callback_unreached import (
 )
 from flowcheck.verify.capture_time import after, after_opened, time_enough
 from flowcheck.verify.closed_job import ended_step_of
-from flowcheck.verify.context import Context, endpoint, opening_frames
+from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.data_flow import data_flow_step
 from flowcheck.verify.data_steps import announcement_step, data_connection_step
 from flowcheck.verify.details import (
@@ -365,8 +365,7 @@ def _control_ended_early(ctx: Context, session: Session, control: Connection,
     """capture_ended_early for a control connection still open too soon after it opened
     (one warning, whichever step asks)."""
     ended_early(ctx, session, f"the control connection "
-                f"{endpoint(control.orig_h, control.orig_p)} -> "
-                f"{endpoint(control.resp_h, control.resp_p)} opened", control.ts,
+                f"{connection_ends(control)} opened", control.ts,
                 opening_frames(control), conn=control, frame=control.first_frame,
                 waits=f"{waits} (retransmission timeout "
                       f"{ctx.config.retransmission_timeout:g} s)")

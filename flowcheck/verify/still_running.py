@@ -7,7 +7,7 @@ named in the same words."""
 
 from __future__ import annotations
 
-from flowcheck.model import NdmpMessage, NdmpStream, RingGap, Session, endpoint
+from flowcheck.model import NdmpMessage, NdmpStream, RingGap, Session, connection_ends
 from flowcheck.sessions import message_op
 from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.context import Context
@@ -38,7 +38,7 @@ def _others_words(ctx: Context, session: Session) -> str:
     others = [ctx.by_uid[s.control_uid] for s in job_sessions(ctx, session)[1:]]
     if not others:
         return ""
-    names = ", ".join(f"{endpoint(c.orig_h, c.orig_p)} -> {endpoint(c.resp_h, c.resp_p)}"
+    names = ", ".join(f"{connection_ends(c)}"
                       for c in others)
     return f" on either of the job's control connections (the other: {names})"
 

@@ -8,7 +8,7 @@ D2: such a SYN failed good three-way jobs with control_unanswered, at both agent
 
 from __future__ import annotations
 
-from flowcheck.model import endpoint
+from flowcheck.model import connection_ends, endpoint
 from flowcheck.sessions.stray import StraySyn
 from flowcheck.verify.context import Context
 
@@ -18,8 +18,8 @@ def note_stray_syns(ctx: Context) -> None:
     for stray in ctx.strays.values():
         syn = stray.syn
         ctx.add("capture_stray_syn",
-                f"The capture holds one SYN of {endpoint(syn.orig_h, syn.orig_p)} -> "
-                f"{endpoint(syn.resp_h, syn.resp_p)} (frame {syn.syn_frames[0]}) and nothing "
+                f"The capture holds one SYN of {connection_ends(syn)} (frame {syn.syn_frames[0]}) "
+                "and nothing "
                 f"else between {syn.orig_h} and {syn.resp_h}: a control connection between "
                 "two other hosts, off this capture point's path. A switch floods a frame "
                 "whose destination MAC address it has not learned (or has aged out) to every "
@@ -45,5 +45,4 @@ def _went_on(stray: StraySyn) -> str:
     return (f"{reached.orig_h} reached {endpoint(ann.ip, ann.port)} ({reached.uid}, frame "
             f"{reached.first_frame}, {reached.orig_bytes + reached.resp_bytes} B), the "
             f"endpoint {op} (frame {ann.frame}) named on the control connection "
-            f"{endpoint(announcer.orig_h, announcer.orig_p)} -> "
-            f"{endpoint(announcer.resp_h, announcer.resp_p)}, and {syn.resp_h} {done}")
+            f"{connection_ends(announcer)}, and {syn.resp_h} {done}")

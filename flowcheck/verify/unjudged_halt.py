@@ -9,7 +9,7 @@ on the agent's side only, read PASS)."""
 from __future__ import annotations
 
 from flowcheck.fields_dataclass import fields_dataclass
-from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, endpoint
+from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, connection_ends
 from flowcheck.sessions import message_op
 from flowcheck.verify.context import Context, role_words
 from flowcheck.verify.control_stall import control_stall
@@ -89,8 +89,7 @@ def unjudged_halt_words(ctx: Context, session: Session, found: UnjudgedHalt) -> 
              "no ACK reaching the sender (the receiver's packets not captured)"
              if stall.unseen else "never acknowledged")
     return (f"{sender_words(session, found)} on the control connection "
-            f"{endpoint(control.orig_h, control.orig_p)} -> "
-            f"{endpoint(control.resp_h, control.resp_p)} was resent {stall.resends} times "
+            f"{connection_ends(control)} was resent {stall.resends} times "
             f"(to frame {stall.frame}), {acked}, when the capture ended "
             f"{span_words(max(0.0, ctx.capture_end - halt.ts))} after it: too soon to tell "
             "a path that stopped delivering it from an ACK still on its way (retransmission "

@@ -14,7 +14,7 @@ evidence of either, so this is a warning, not an error.
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, NdmpMessage, Session, endpoint
+from flowcheck.model import Connection, NdmpMessage, Session, connection_ends
 from flowcheck.sessions import message_op
 from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.context import Context
@@ -43,8 +43,7 @@ def check_unseen_end(ctx: Context, session: Session, control: Connection,
     op = message_op(request)
     ctx.add("control_end_unseen",
             f"{capitalised(sender)} sent {op} (frame {request.frame}) on the "
-            f"control connection {endpoint(control.orig_h, control.orig_p)} -> "
-            f"{endpoint(control.resp_h, control.resp_p)}; the capture went on "
+            f"control connection {connection_ends(control)}; the capture went on "
             f"{span_words(waited)} after it with no acknowledgement, no answer and no "
             "resend of it, and the connection was never closed in it. TCP resends "
             "unacknowledged data after its retransmission timeout (1 s on Linux, 3 s on "

@@ -9,7 +9,7 @@ control_closed, or the steps as they are)."""
 
 from __future__ import annotations
 
-from flowcheck.model import Session, endpoint
+from flowcheck.model import Session, connection_ends
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import seen_closing
 from flowcheck.verify.context import Context
@@ -46,8 +46,7 @@ def unseen_resources_words(ctx: Context, session: Session, count: int) -> str | 
                                for m in stream.messages)
     return (f"the capture stopped {'after' if halted else 'during'} resource {seen} of "
             f"{resources}: the control "
-            f"connection {endpoint(control.orig_h, control.orig_p)} -> "
-            f"{endpoint(control.resp_h, control.resp_p)} is still open at its end (no FIN "
+            f"connection {connection_ends(control)} is still open at its end (no FIN "
             f"or RST; last NDMP message: frame {last}), so the announcements and data "
             f"connections of the other {rest} configured "
             f"resource{'s' if rest > 1 else ''} may have come after it")
