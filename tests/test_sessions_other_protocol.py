@@ -103,9 +103,9 @@ def _conn() -> Connection:
 
 def test_one_side_speaking_ndmp_keeps_the_session() -> None:
     """A DMA's NDMP record to a program answering another protocol, or a connection on
-    which an NDMP message decoded (an NDMP server greeting an HTTP client), stays a
-    session (its trouble is judged). A client's evident HTTP request is no DMA's, its
-    answer captured or not: no session."""
+    which the originator's NDMP decoded, stays a session (its trouble is judged). A
+    client's evident HTTP request is no DMA's, its answer captured or not, an NDMP
+    server's greeting or not: no session."""
     http = {"orig": b"GET / HTTP/1.1\r\nHost: x\r\n", "resp": b"HTTP/1.1 200 OK\r\n"}
     assert other_protocol(_conn(), NdmpStream("C1", opening=dict(http))) == "HTTP"
     assert other_protocol(_conn(), NdmpStream("C1", opening={
@@ -113,8 +113,13 @@ def test_one_side_speaking_ndmp_keeps_the_session() -> None:
     greeting = NdmpMessage(frame=5, ts=0.1, direction="resp", sequence=1, type="request",
                            code=0x502, name="NDMP_NOTIFY_CONNECTED", error=0,
                            reply_sequence=0)
-    assert other_protocol(_conn(), NdmpStream("C1", messages=[greeting], opening={
-        "orig": http["orig"], "resp": NOTIFY_CONNECTED})) is None
+    opening = {"orig": http["orig"], "resp": NOTIFY_CONNECTED}
+    assert other_protocol(_conn(), NdmpStream("C1", messages=[greeting],
+                                              opening=dict(opening))) == "HTTP"
+    asked = NdmpMessage(frame=7, ts=0.2, direction="orig", sequence=1, type="request",
+                        code=0x900, name="NDMP_CONNECT_OPEN", error=0, reply_sequence=0)
+    assert other_protocol(_conn(), NdmpStream("C1", messages=[greeting, asked],
+                                              opening=dict(opening))) is None
     assert other_protocol(_conn(), NdmpStream("C1", opening={"orig": http["orig"]})) == "HTTP"
     assert other_protocol(_conn(), None) is None
     assert could_start_ndmp(NOTIFY_CONNECTED) and could_start_ndmp(b"\x80\x00")
@@ -298,3 +303,25 @@ def test_a_dmas_opening_is_no_other_protocols_request() -> None:
                    bytes.fromhex("15030300020250")):  # a TLS alert
         assert answered_protocol(unread) is None
         assert other_protocol(_conn(), NdmpStream("C1", opening={"resp": unread})) is None
+
+
+@pytest.mark.parametrize("lost", [None, 4])
+def test_an_http_client_of_the_ndmp_agent_is_no_session(tmp_path: Path,
+                                                        lost: int | None) -> None:
+    """http-probe-ndmp-agent: curl asked the lab agent's NDMP port before a good job; the
+    agent greeted (NOTIFY_CONNECTED decoded), curl sent "GET / HTTP/1.1": no DMA, whatever
+    the NDMP server said, so no session (it read FAIL, step_missing); also without the
+    greeting (frame 4)."""
+    analysis = (_without(tmp_path, "http-probe-ndmp-agent", lost) if lost else
+                _analyze("http-probe-ndmp-agent.pcap.gz"))
+    assert analysis.verdict == "pass"
+    assert [(s.media_server, s.remote_agent) for s in analysis.sessions] == [
+        ("10.77.0.1", "10.77.0.2")]
+    told = _told(analysis)
+    assert 'opened as a client of HTTP ("GET / HTTP/1.1")' in told
+    if lost is None:
+        assert told.startswith("A connection from 10.77.0.1:") and \
+            "(the NDMP port) carried HTTP from a client that is no DMA" in told
+        assert "and only 10.77.0.2 sent NDMP (NOTIFY_CONNECTED)" in told
+        assert "other than the DMA" in next(f.fix for f in analysis.findings
+                                            if f.code == "ndmp_undecodable")

@@ -97,12 +97,14 @@ def other_protocol(conn: Connection, stream: NdmpStream | None) -> str | None:
     request (answered_protocol); or both directions' starts are and neither can start
     an NDMP record. None otherwise (an NDMP session, or a connection the capture cannot
     tell: one side silent, a start not captured)."""
-    if stream is None or stream.messages:
+    if stream is None:
         return None
     opening = stream.opening
     client = client_protocol(opening.get("orig", b""))
-    if client is not None:
-        return client
+    if client is not None and all(m.direction == "resp" for m in stream.messages):
+        return client  # whatever the responder said: an NDMP server's greeting, too
+    if stream.messages:
+        return None
     if "orig" not in opening and "resp" in opening:
         return answered_protocol(opening["resp"])
     if len(opening) != 2 or any(could_start_ndmp(first) for first in opening.values()):

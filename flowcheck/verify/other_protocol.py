@@ -110,13 +110,25 @@ def _group_finding(orig: str, resp: str, port: int, group: Group,
     webmin = " (Webmin, for one, listens on 10000 by default)" if port == 10000 else ""
     frames = sorted({f for conn, _ in group for f in first_frames.get(conn.uid, [])}
                     or {conn.first_frame for conn, _ in group})
-    answered = any(_answered_other(stream_by_uid[conn.uid]) for conn, _ in group)
+    streams = [stream_by_uid[conn.uid] for conn, _ in group]
+    answered = any(map(_answered_other, streams))
+    # An NDMP server's messages to a client of another protocol (other_protocol: the
+    # responder's alone), named once each.
+    sent = list(dict.fromkeys(m.name.removeprefix("NDMP_") for st in streams
+                              for m in st.messages))
+    ndmp_server = bool(sent) and not answered
     program = (f"Another program answers on port {port} of {resp}{webmin}" if answered else
                f"A client of another program asked port {port} of {resp}{webmin}")
-    message = (f"{count}{way}{ndmp_port} carried {carry}, not NDMP: "
+    carried = (f"carried {carry} from a client that is no DMA" if ndmp_server else
+               f"carried {carry}, not NDMP")
+    message = (f"{count}{way}{ndmp_port} {carried}: "
                + _openings_words(orig, resp, opening, quoted_protocol)
-               + " and not one NDMP message decoded. "
-               + (f"{program}, or the NDMP "
+               + (f" and only {resp} sent NDMP ({', '.join(sent[:3])}). The NDMP server on "
+                  f"{resp} was asked by a client of {carry} (a browser, a monitoring check), "
+                  "not by a DMA: not a job's session, so not judged as one"
+                  if ndmp_server else " and not one NDMP message decoded. ")
+               + ("" if ndmp_server else
+                  f"{program}, or the NDMP "
                   "server there encrypts its control connections with TLS (NDMP servers "
                   "can: NetApp ONTAP's secure control connection): flowcheck reads no NDMP "
                   "inside TLS, so it is not judged as a job"
@@ -128,7 +140,11 @@ def _group_finding(orig: str, resp: str, port: int, group: Group,
     after_all = ("" if not_agent.startswith("the ") else
                  f" If {resp} is a remote agent after all, that program holds its NDMP port: "
                  "move it, or the agent's NDMP port (then --ndmp-port).")
-    fix = (f"Nothing to change for the backup: {resp} is {not_agent}, so port {port} there is "
+    fix = (f"Nothing to change for the backup: a program on {orig} other than the DMA (a "
+           f"browser or a monitoring check pointed at port {port}) spoke {carry} to the NDMP "
+           f"server on {resp}; if such connections are unwanted, find and stop it there."
+           if ndmp_server else
+           f"Nothing to change for the backup: {resp} is {not_agent}, so port {port} there is "
            f"another program's (which one: {commands}).{after_all}" if not_agent else
            f"Nothing to change for the backup if {resp} is not a remote agent. If it is one, "
            + ("either its NDMP server encrypts the control connection (then nothing holds "
