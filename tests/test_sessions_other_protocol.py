@@ -325,3 +325,21 @@ def test_an_http_client_of_the_ndmp_agent_is_no_session(tmp_path: Path,
         assert "and only 10.77.0.2 sent NDMP (NOTIFY_CONNECTED)" in told
         assert "other than the DMA" in next(f.fix for f in analysis.findings
                                             if f.code == "ndmp_undecodable")
+
+
+def test_an_http_client_of_the_ndmp_agent_alone_names_no_other_program(
+        tmp_path: Path) -> None:
+    """http-probe-ndmp-agent's curl connection alone (frames 1-10): no control session,
+    and no_control_session says an NDMP server answered a client that is no DMA, not
+    that another program holds the port (it did)."""
+    probe = tmp_path / "probe.pcap"
+    subprocess.run(["editcap", "-F", "pcap", "-r",
+                    str(FOLDER / "http-probe-ndmp-agent.pcap.gz"), str(probe), "1-10"],
+                   check=True, capture_output=True)
+    config = build_config(load_file(FOLDER / "http-probe-ndmp-agent.toml"))
+    analysis = analyze(read_traffic([str(probe)], config), config)
+    assert analysis.sessions == []
+    [missing] = [f for f in analysis.findings if f.code == "no_control_session"]
+    assert "carried HTTP from a client that is no DMA, an NDMP server answering " \
+        "(ndmp_undecodable)" in " ".join(missing.message.split())
+    assert "another program holds" not in missing.fix

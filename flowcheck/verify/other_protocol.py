@@ -190,15 +190,28 @@ def encrypted_only(groups: dict[tuple[str, str, int], Group]) -> bool:
                                 for _, protocol in group)
 
 
-def other_protocol_words(groups: dict[tuple[str, str, int], Group]) -> str:
+def asked_ndmp_servers(groups: dict[tuple[str, str, int], Group],
+                       streams: list[NdmpStream]) -> bool:
+    """Did an NDMP server answer every connection of the groups (its messages decoded,
+    asked by a client of another protocol: sessions.other_protocol)?"""
+    by_uid = {s.uid: s for s in streams}
+    return bool(groups) and all(by_uid[conn.uid].messages for group in groups.values()
+                                for conn, _ in group)
+
+
+def other_protocol_words(groups: dict[tuple[str, str, int], Group],
+                         ndmp_servers: bool = False) -> str:
     """For no_control_session: what the connections to the NDMP port carried instead
     ("the 3 connections to the NDMP port (10.77.0.1 -> 10.77.0.9:10000) carried HTTP,
-    not NDMP (ndmp_undecodable)"); "" when there are none."""
+    not NDMP (ndmp_undecodable)"; with `ndmp_servers`, every one answered by an NDMP
+    server: "... carried HTTP from a client that is no DMA, an NDMP server answering
+    (ndmp_undecodable)"); "" when there are none."""
     if not groups:
         return ""
     total = sum(len(group) for group in groups.values())
     pairs = ", ".join(f"{orig} -> {endpoint(resp, port)}" for orig, resp, port in groups)
     carried = " or ".join(dict.fromkeys(p for group in groups.values() for _, p in group))
     count = f"the {total} connections" if total > 1 else "the connection"
-    return (f"{count} to the NDMP port ({pairs}) carried {carried}, not NDMP "
-            "(ndmp_undecodable)")
+    what = (f"{carried} from a client that is no DMA, an NDMP server answering"
+            if ndmp_servers else f"{carried}, not NDMP")
+    return f"{count} to the NDMP port ({pairs}) carried {what} (ndmp_undecodable)"
