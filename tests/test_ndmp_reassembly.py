@@ -154,3 +154,23 @@ def test_a_syn_ack_after_the_stream_began_moves_nothing() -> None:
     assert data_of(r.segment(101, ACK, b"abc", 2, 0.1)) == b"abc"
     r.start_at(90)
     assert data_of(r.segment(104, ACK, b"def", 3, 0.2)) == b"def"
+
+
+def test_the_peers_handshake_ack_starts_a_direction_only_where_its_first_byte_is() -> None:
+    """Neither SYN nor SYN-ACK of a direction captured: the peer's handshake ACK
+    acknowledged ISN + 1, so a first segment that begins there starts the stream (as
+    from its SYN); one that begins elsewhere (the ACK acknowledged bytes the capture
+    lacks, or bytes before it are missing) leaves it started mid-stream."""
+    exact = Reassembler()
+    exact.expect_start(7001)
+    assert not exact.start_known  # not before a segment confirms it
+    assert data_of(exact.segment(7001, ACK | PSH, b"HTTP/1.1", 6, 0.1)) == b"HTTP/1.1"
+    assert exact.start_known and not exact.started_mid_stream
+    beyond = Reassembler()
+    beyond.expect_start(7001)
+    assert data_of(beyond.segment(7068, ACK | PSH, b"abc", 9, 0.2)) == b"abc"
+    assert beyond.started_mid_stream and not beyond.start_known
+    late = Reassembler()
+    late.segment(500, ACK, b"xy", 3, 0.0)
+    late.expect_start(500)  # after the stream began: nothing changes
+    assert late.started_mid_stream

@@ -139,14 +139,15 @@ def test_port_checks_are_not_jobs_missing_a_callback(tmp_path: Path, variant: st
 
 def test_foreign_http_service_seen_one_way_is_no_missing_callback(tmp_path: Path) -> None:
     """D7: 10.77.0.1:10000 answers HTTP (not NDMP); a capture of its packets only does
-    not show what its clients sent, but no NDMP agent there owed a callback."""
+    not show what its clients sent, but no NDMP agent there owed a callback. Its "HTTP/1.1
+    200 OK" answers an HTTP request it read (sessions.other_protocol.answered_protocol):
+    the fetches are no sessions (they were two with steps 2-5 unknown), one
+    ndmp_undecodable says so."""
     result = _analysis(WEBMIN, _sent_by(tmp_path, WEBMIN, "10.77.0.1"))
     _no_step_missing(result)
-    fetches = [s.id for s in result.sessions if s.remote_agent == "10.77.0.1"]
-    assert fetches
-    for sid in fetches:
-        assert _status(result, sid, 2) == "unknown"
-        assert "not NDMP (HTTP" in _detail(result, sid, 2)
+    assert [s.remote_agent for s in result.sessions] == ["10.77.0.2"]
+    [told] = [f for f in result.findings if f.code == "ndmp_undecodable"]
+    assert "10.77.0.1 answered an HTTP client's request" in " ".join(told.message.split())
 
 
 def test_filtered_capture_agent_only_data_flow_unknown(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Announcement, Direction, NdmpMessage, NdmpStream, other_direction
 from flowcheck.ndmp.control_packets import ControlPackets
 from flowcheck.ndmp.findings import StreamFindings
-from flowcheck.ndmp.keepalive import ACK, SYN
+from flowcheck.ndmp.handshake import HandshakeStarts
 from flowcheck.ndmp.lost import stream_holes
 from flowcheck.ndmp.messages import decode_body, fitting_versions
 from flowcheck.ndmp.offered import opened_below_offer
@@ -115,6 +115,8 @@ class _Control:
     reordered: bool = False
     # Its first RST and FIN, keepalive probes, the latest packet (control_packets).
     packets: ControlPackets = field(default_factory=ControlPackets)
+    # The SYNs and the packets after them: where each direction starts (ndmp.handshake).
+    starts: HandshakeStarts = field(default_factory=HandshakeStarts)
     # Per direction, the first frame after each hole the reassembly found (NdmpStream
     # .holes).
     hole_frames: dict[str, list[int]] = field(
@@ -154,8 +156,7 @@ class NdmpCollector:
         if last is not None and frame < last[1]:
             control.reordered = True
         control.packets.note(stream, packet, seq, ack)
-        if flags & (SYN | ACK) == SYN | ACK and ack is not None:  # the peer's start
-            control.reassemblers[other_direction(direction)].start_at(ack)
+        control.starts.packet(control.reassemblers, direction, flags, ack)  # peer's start
         reassembler = control.reassemblers[direction]
         decoder = control.decoders[direction]
         if wire_len is not None and wire_len > len(payload):

@@ -1,8 +1,10 @@
 """TCP byte-stream reassembly for one direction of a tapped connection.
 
 Bytes are delivered in sequence order from the SYN's ISN (or, the SYN not captured, from
-the sequence number the peer's SYN-ACK acknowledged: start_at; else from the first data
-segment's sequence number). Out-of-order segments wait; data already
+the sequence number the peer's SYN-ACK acknowledged: start_at; the SYN-ACK not captured
+either, from the peer's handshake ACK when the direction's first segment begins there:
+expect_start; else from the first data segment's sequence number). Out-of-order
+segments wait; data already
 delivered (retransmissions, overlaps) is trimmed. A hole waits for its resend until it is
 filled, or it is known it never will be: the connection's end (`close`), or a bound no
 resend comes after (`PATIENCE_WINDOW` bytes of sequence space past the hole, or
@@ -75,6 +77,7 @@ class Reassembler:
         self._pending_end = 0  # stream offset just after the farthest segment waiting
         self._hole_ts: float | None = None  # when the open hole was first seen
         self.start_known = False  # its SYN seen, or the peer's SYN-ACK (start_at)
+        self._expected: int | None = None  # the peer's handshake ACK (expect_start)
         self.delivered = 0
         self.missing = 0
         self.retransmitted = 0
@@ -94,6 +97,19 @@ class Reassembler:
             self.start_known = True
             self._anchor_seq, self._anchor_off, self._next = seq % _MOD, 0, 0
 
+    def expect_start(self, seq: int) -> None:
+        """The peer's first packet after its SYN acknowledged `seq`, neither this
+        direction's SYN nor its SYN-ACK captured: the handshake's third packet acknowledges
+        ISN + 1 exactly (RFC 9293 3.5), sent before this side sent any byte. Were that
+        packet lost as well, the peer's next could acknowledge bytes the capture lacks, so
+        `seq` is taken as the start only if the direction's first segment with payload
+        begins exactly there (start_known, as from its SYN); else it starts mid-stream as
+        before (webmin-on-media without frame 2, the HTTP server's SYN-ACK: its "HTTP/1.1
+        200 OK" was read as bytes of a capture started mid-stream, the fetch as a FAILED
+        session)."""
+        if self._next is None and not self.start_known:
+            self._expected = seq % _MOD
+
     def segment(self, seq: int, flags: int, payload: bytes, frame: int,
                 ts: float, wire_len: int | None = None) -> list[Delivery]:
         out: list[Delivery] = []
@@ -106,6 +122,7 @@ class Reassembler:
         if not chunk.span:
             return out
         if self._next is None:
+            self.start_known = self._expected == seq % _MOD
             self._anchor_seq, self._anchor_off, self._next = seq, 0, 0
         offset = self._offset(seq)
         end = offset + chunk.span

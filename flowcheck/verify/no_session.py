@@ -13,6 +13,7 @@ from flowcheck.model import Severity
 from flowcheck.verify.context import Context
 from flowcheck.verify.openings_only import opening_only, openings_words
 from flowcheck.verify.other_protocol import (
+    asked_ndmp_servers,
     encrypted_only,
     other_protocol_groups,
     other_protocol_words,
@@ -28,8 +29,9 @@ def no_control_session(ctx: Context) -> None:
     fix = (f"Check --ndmp-port (the agent's NDMP port, {port} here) and capture on the media "
            "server's interface toward the agent while the job starts.")
     groups = other_protocol_groups(ctx.connections, ctx.streams)
-    other = other_protocol_words(groups)
-    if encrypted_only(groups):  # the job's own control connection, encrypted, or not
+    servers = asked_ndmp_servers(groups, ctx.streams)  # another protocol's clients asked
+    other = other_protocol_words(groups, servers)
+    if encrypted_only(groups) and not servers:  # the job's control connection, encrypted?
         ctx.add("no_control_session",
                 f"No NDMP control connection flowcheck can read in the capture: {other}. TLS "
                 "there is either the job's NDMP control connection, encrypted (an NDMP "
@@ -48,8 +50,8 @@ def no_control_session(ctx: Context) -> None:
         ctx.add("no_control_session",
                 f"No NDMP control connection in the capture: {other}; none of the "
                 f"{len(ctx.connections)} TCP connections is an NDMP control connection.",
-                fix + f" If the job ran to that host, another program holds port {port} there "
-                "(see ndmp_undecodable).")
+                fix + ("" if servers else f" If the job ran to that host, another program "
+                              f"holds port {port} there (see ndmp_undecodable)."))
         return
     if ctx.connections and all(map(opening_only, ctx.connections)):
         ctx.add("no_control_session",

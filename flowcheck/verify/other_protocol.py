@@ -1,12 +1,12 @@
 """Another protocol on the NDMP port, told once per pair of hosts (ndmp_undecodable).
 
-A connection to the NDMP port that speaks another protocol both ways
-(flowcheck.sessions.other_protocol: HTTP of a Webmin on 10000, TLS, SSH) is no NDMP
-session and is not judged. Its decode findings (each direction's "not NDMP", two or more
-per connection) are folded into one `ndmp_undecodable` warning per originator,
-responder and port, which names the protocol, the first bytes each way and the program
-likely behind it (trial 23 D1: a night's 46 Webmin fetches gave 184 decode warnings
-and 46 FAILED sessions).
+A connection to the NDMP port that speaks another protocol both ways, or whose client
+opened with another protocol's request (flowcheck.sessions.other_protocol: HTTP of a
+Webmin on 10000, TLS, SSH), is no NDMP session and is not judged. Its decode findings
+(each direction's "not NDMP", two or more per connection) are folded into one
+`ndmp_undecodable` warning per originator, responder and port, which names the
+protocol, the first bytes each way and the program likely behind it (trial 23 D1: a
+night's 46 Webmin fetches gave 184 decode warnings and 46 FAILED sessions).
 """
 
 from __future__ import annotations
@@ -18,7 +18,11 @@ from operator import attrgetter
 from flowcheck.config import Config
 from flowcheck.findings import make_finding
 from flowcheck.model import Connection, Finding, NdmpStream, Session, endpoint
-from flowcheck.sessions.other_protocol import opening_words, other_protocol
+from flowcheck.sessions.other_protocol import (
+    could_start_ndmp,
+    opening_words,
+    other_protocol,
+)
 
 # The decode findings a stream of another protocol gives, folded into the group's one.
 _DECODE_CODES = frozenset({"ndmp_undecodable", "ndmp_partial", "ndmp_vendor_message"})
@@ -29,8 +33,8 @@ Group = list[tuple[Connection, str]]
 def other_protocol_groups(connections: list[Connection], streams: list[NdmpStream],
                           ) -> dict[tuple[str, str, int], Group]:
     """The connections to the NDMP port (or tapped as NDMP) that speak another protocol
-    both ways, with that protocol, by (originator, responder, responder's port), in time
-    order."""
+    (both ways, or as its client), with that protocol, by (originator, responder,
+    responder's port), in time order."""
     stream_by_uid = {s.uid: s for s in streams}
     groups: dict[tuple[str, str, int], Group] = defaultdict(list)
     # Only a connection with a decoded stream can carry another protocol
@@ -95,7 +99,10 @@ def _group_finding(orig: str, resp: str, port: int, group: Group,
     first, _ = group[0]
     protocols = list(dict.fromkeys(protocol for _, protocol in group))
     carry = " or ".join(protocols)
-    opening = stream_by_uid[first.uid].opening
+    # Quoted: the first connection whose two sides the capture holds, else the first.
+    quoted, quoted_protocol = next(((conn, protocol) for conn, protocol in group
+                                    if _answered_other(stream_by_uid[conn.uid])), group[0])
+    opening = stream_by_uid[quoted.uid].opening
     count = f"{len(group)} connections" if len(group) > 1 else "A connection"
     way = f" from {orig if len(group) > 1 else endpoint(orig, first.orig_p)} to " \
         f"{endpoint(resp, port)}"
@@ -103,24 +110,41 @@ def _group_finding(orig: str, resp: str, port: int, group: Group,
     webmin = " (Webmin, for one, listens on 10000 by default)" if port == 10000 else ""
     frames = sorted({f for conn, _ in group for f in first_frames.get(conn.uid, [])}
                     or {conn.first_frame for conn, _ in group})
-    message = (f"{count}{way}{ndmp_port} carried {carry}, not NDMP: both sides opened with "
-               f"bytes that cannot start an NDMP record ({orig}: "
-               f"{opening_words(opening['orig'])}; {resp}: {opening_words(opening['resp'])}) "
-               "and not one NDMP message decoded. "
-               + (f"Another program answers on port {port} of {resp}{webmin}, or the NDMP "
+    streams = [stream_by_uid[conn.uid] for conn, _ in group]
+    answered = any(map(_answered_other, streams))
+    # An NDMP server's messages to a client of another protocol (other_protocol: the
+    # responder's alone), named once each.
+    sent = list(dict.fromkeys(m.name.removeprefix("NDMP_") for st in streams
+                              for m in st.messages))
+    ndmp_server = bool(sent) and not answered
+    program = (f"Another program answers on port {port} of {resp}{webmin}" if answered else
+               f"A client of another program asked port {port} of {resp}{webmin}")
+    carried = (f"carried {carry} from a client that is no DMA" if ndmp_server else
+               f"carried {carry}, not NDMP")
+    message = (f"{count}{way}{ndmp_port} {carried}: "
+               + _openings_words(orig, resp, opening, quoted_protocol)
+               + (f" and only {resp} sent NDMP ({', '.join(sent[:3])}). The NDMP server on "
+                  f"{resp} was asked by a client of {carry} (a browser, a monitoring check), "
+                  "not by a DMA: not a job's session, so not judged as one"
+                  if ndmp_server else " and not one NDMP message decoded. ")
+               + ("" if ndmp_server else
+                  f"{program}, or the NDMP "
                   "server there encrypts its control connections with TLS (NDMP servers "
                   "can: NetApp ONTAP's secure control connection): flowcheck reads no NDMP "
                   "inside TLS, so it is not judged as a job"
                   if protocols == ["TLS"] else
-                  f"Another program answers on port {port} of {resp}{webmin}: not an NDMP "
-                  "session, so not judged as a job")
+                  f"{program}: not an NDMP session, so not judged as a job")
                + " (no steps, no callback expected).")
     commands = f"Windows: netstat -abno | findstr :{port}; Linux: ss -ltnp 'sport = :{port}'"
     see = f"see which program listens on TCP {port} on {resp} ({commands})"
     after_all = ("" if not_agent.startswith("the ") else
                  f" If {resp} is a remote agent after all, that program holds its NDMP port: "
                  "move it, or the agent's NDMP port (then --ndmp-port).")
-    fix = (f"Nothing to change for the backup: {resp} is {not_agent}, so port {port} there is "
+    fix = (f"Nothing to change for the backup: a program on {orig} other than the DMA (a "
+           f"browser or a monitoring check pointed at port {port}) spoke {carry} to the NDMP "
+           f"server on {resp}; if such connections are unwanted, find and stop it there."
+           if ndmp_server else
+           f"Nothing to change for the backup: {resp} is {not_agent}, so port {port} there is "
            f"another program's (which one: {commands}).{after_all}" if not_agent else
            f"Nothing to change for the backup if {resp} is not a remote agent. If it is one, "
            + ("either its NDMP server encrypts the control connection (then nothing holds "
@@ -134,6 +158,31 @@ def _group_finding(orig: str, resp: str, port: int, group: Group,
                         ts=min(times) if times else first.ts, frames=frames)
 
 
+def _answered_other(stream: NdmpStream) -> bool:
+    """Did the responder's start, in the capture, show another protocol (not NDMP)?"""
+    return "resp" in stream.opening and not could_start_ndmp(stream.opening["resp"])
+
+
+def _openings_words(orig: str, resp: str, opening: dict[str, bytes], protocol: str) -> str:
+    """What each side opened with (sessions.other_protocol.other_protocol): both sides'
+    bytes that cannot start an NDMP record; the originator's request of another protocol
+    and what the capture holds of the responder's answer; or, the originator's start not
+    in the capture, the responder's answer to such a request."""
+    if "orig" not in opening:
+        article = "an" if protocol[:1] in ("H", "S") else "a"  # an HTTP, an SSH, a TLS
+        return (f"{resp} answered {article} {protocol} client's request "
+                f"({opening_words(opening['resp'])}), which only such a request gets (the "
+                f"start of {orig}'s bytes is not in the capture),")
+    if "resp" in opening and not could_start_ndmp(opening["resp"]):
+        return (f"both sides opened with bytes that cannot start an NDMP record ({orig}: "
+                f"{opening_words(opening['orig'])}; {resp}: "
+                f"{opening_words(opening['resp'])})")
+    answer = (f"{resp} answered {opening_words(opening['resp'])}" if "resp" in opening else
+              f"the start of {resp}'s answer is not in the capture")
+    return (f"{orig} opened as a client of {protocol} ({opening_words(opening['orig'])}), "
+            f"where a DMA opens with an NDMP record ({answer}),")
+
+
 def encrypted_only(groups: dict[tuple[str, str, int], Group]) -> bool:
     """Did every connection of the groups carry TLS: perhaps the job's NDMP control
     connection, encrypted, rather than another program's?"""
@@ -141,15 +190,28 @@ def encrypted_only(groups: dict[tuple[str, str, int], Group]) -> bool:
                                 for _, protocol in group)
 
 
-def other_protocol_words(groups: dict[tuple[str, str, int], Group]) -> str:
+def asked_ndmp_servers(groups: dict[tuple[str, str, int], Group],
+                       streams: list[NdmpStream]) -> bool:
+    """Did an NDMP server answer every connection of the groups (its messages decoded,
+    asked by a client of another protocol: sessions.other_protocol)?"""
+    by_uid = {s.uid: s for s in streams}
+    return bool(groups) and all(by_uid[conn.uid].messages for group in groups.values()
+                                for conn, _ in group)
+
+
+def other_protocol_words(groups: dict[tuple[str, str, int], Group],
+                         ndmp_servers: bool = False) -> str:
     """For no_control_session: what the connections to the NDMP port carried instead
     ("the 3 connections to the NDMP port (10.77.0.1 -> 10.77.0.9:10000) carried HTTP,
-    not NDMP (ndmp_undecodable)"); "" when there are none."""
+    not NDMP (ndmp_undecodable)"; with `ndmp_servers`, every one answered by an NDMP
+    server: "... carried HTTP from a client that is no DMA, an NDMP server answering
+    (ndmp_undecodable)"); "" when there are none."""
     if not groups:
         return ""
     total = sum(len(group) for group in groups.values())
     pairs = ", ".join(f"{orig} -> {endpoint(resp, port)}" for orig, resp, port in groups)
     carried = " or ".join(dict.fromkeys(p for group in groups.values() for _, p in group))
     count = f"the {total} connections" if total > 1 else "the connection"
-    return (f"{count} to the NDMP port ({pairs}) carried {carried}, not NDMP "
-            "(ndmp_undecodable)")
+    what = (f"{carried} from a client that is no DMA, an NDMP server answering"
+            if ndmp_servers else f"{carried}, not NDMP")
+    return f"{count} to the NDMP port ({pairs}) carried {what} (ndmp_undecodable)"
