@@ -286,8 +286,10 @@ def sent_each_way(session: Session, conns: list[Connection], *,
 
 
 def acked_flow_detail(ctx: Context, session: Session, conns: list[Connection],
-                      acked: dict[str, int], key: str) -> str:
-    """Step 5's words when only ACKs show the job's data: how much they acknowledge."""
+                      acked: dict[str, int], key: str, flowed: bool = True) -> str:
+    """Step 5's words when only ACKs show the job's data: how much they acknowledge;
+    flowed: say the data flowed (False for a transfer that stopped: data_stalled, a
+    receiver that stopped reading, one the capture ended too soon after)."""
     sender, receiver = way_words(ctx, session, conns, key)
     count = f"{len(conns)} data connection{'s' if len(conns) != 1 else ''}"
     # An ACK number counts a FIN as one byte: said in words, with the data it leaves.
@@ -298,7 +300,8 @@ def acked_flow_detail(ctx: Context, session: Session, conns: list[Connection],
     return (f"no byte {sender} -> {receiver} in the capture (it holds no packet from the "
             f"{sender}: one direction only), but the {receiver}'s ACKs acknowledge "
             f"{acked[key]} B of it ({session.kind_words(short=True)}; ACK numbers count each "
-            f"closing FIN as a byte: {fins}) over {count}: the data flowed")
+            f"closing FIN as a byte: {fins}) over {count}"
+            + (": the data flowed" if flowed else ""))
 
 
 def port_words(ctx: Context, session: Session, conn: Connection) -> str:

@@ -1,0 +1,72 @@
+"""A data connection's stall seen from one side alone (a capture of one direction):
+what the closer's own ACKs show of the other side's data (stall_receiver.acked_before),
+and the packet that shows the other side still heard after the data stopped
+(stall_receiver.answered_after), in words; the fix that follows them
+(flowcheck.verify.stalled_transfer, data_stalled). v4-midjob-data-drop-at-media cut to
+the media server's packets read "never carried data" and "check that the agent is up"
+though its ACKs acknowledged 699,568 B and the agent's FIN reached it after.
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import Connection, Session, endpoint
+from flowcheck.verify.allow_rules import capitalised, lowered
+from flowcheck.verify.context import Context
+from flowcheck.verify.stalled import Stall
+
+
+def answered_sign(ctx: Context, session: Session, frame: int, sender: str) -> str:
+    """Words for the packet that shows the stall's receiver heard on the control
+    connection (frame: StalledTransfer.answered): its FIN, which the sender's own FIN
+    acknowledges, or a packet the sender's ACK after its FIN answers."""
+    control = ctx.by_uid.get(session.control_uid)
+    if control is not None and frame in control.fin_frames:
+        return (f"its FIN on the control connection reached {sender} ({sender}'s own FIN, "
+                f"frame {frame}, acknowledges it)")
+    return (f"a packet of it on the control connection reached {sender} ({sender}'s ACK in "
+            f"frame {frame}, after its own FIN there, answers it)")
+
+
+def closer_first(conn: Connection, roles: tuple[str, str], hosts: tuple[str, str],
+                 sign: str, reading: str, logs: str) -> tuple[str, str]:
+    """(reading, remedy) of a stall seen from its closer alone (acked_before) whose other
+    side was heard after it (`sign`'s words): only this connection's packets were lost,
+    and nothing new of them reached the closer, so its own host firewall leads (a rule
+    that drops the other side's packets to its port: the media server's nftables in
+    v4-midjob-data-drop-at-media), a device between them second, the other side's host
+    firewall (dropping the closer's ACKs) last. hosts: (closer, other); `reading`: the
+    words before; logs: the fix that looks at the devices between them and the other
+    side's host firewall (stalled_transfer._logs_remedy's)."""
+    closer, other = hosts
+    port = conn.resp_p if closer == conn.resp_h else conn.orig_p
+    return (reading + f" {capitalised(roles[1])} {other} was still up and reachable after "
+            f"the data stopped: {sign}, so only this connection's packets were lost: by a "
+            f"host firewall or IPS on {closer}, which nothing new of {other}'s data reached (a "
+            f"rule that drops {other}'s packets to its port {port}), by a device between "
+            f"them, or by a host firewall on {other} that drops {closer}'s ACKs (a capture "
+            f"of both directions on {closer} shows which).",
+            f"See the host firewall and security software on {closer} (a rule or IPS that "
+            f"drops {other}'s packets to port {port}), then "
+            + lowered(logs))
+
+
+def data_stopped(conn: Connection, stall: Stall, roles: tuple[str, str], acked: int) -> str:
+    """The head of a data connection's stall seen from its closer alone (acked_before):
+    its ACKs acknowledge `acked` B of the other side's data, then no more, and its FIN,
+    resent, was never answered: nothing new of the other side's reached it, while its own
+    packets still went out. Whether the other side's packets stopped arriving or the
+    closer's ACKs stopped reaching it (it resends then, and the closer answers each resend
+    with the same ACK) the capture cannot show (v4-midjob-established-drop-at-agent cut
+    to the media server's packets: the agent's firewall dropped the ACKs)."""
+    closer, other = ((conn.orig_h, conn.resp_h) if stall.side == "orig"
+                     else (conn.resp_h, conn.orig_h))
+    return (f"The data connection {endpoint(conn.orig_h, conn.orig_p)} -> "
+            f"{endpoint(conn.resp_h, conn.resp_p)} stopped delivering: {roles[0]} {closer}'s "
+            f"ACKs acknowledge {acked} B of {roles[1]} {other}'s data on it, then no more, "
+            f"and its FIN, sent again and again ({stall.resends} retransmissions, the last in "
+            f"frame {stall.frame}), was never answered. The capture holds no packet of "
+            f"{other} on this connection (one direction captured), but {closer}'s ACKs show "
+            f"what reached it: nothing new of {other}'s data after those {acked} B, and no "
+            f"answer to {closer}'s FIN. Whether {other}'s packets stopped arriving or "
+            f"{closer}'s ACKs stopped reaching {other} cannot be seen without that direction; "
+            "either way the path stopped delivering the connection.")

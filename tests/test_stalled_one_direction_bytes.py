@@ -1,0 +1,115 @@
+"""Step 5's byte count and the data_stalled words on captures that lack packets: stored
+jobs cut at test time to one direction (tcpdump 'src host H', as a SPAN port that sees
+one way or `tcpdump -Q out` would hold them).
+
+- ndmjob-firewall/v4-midjob-data-drop-at-media (the media server's nftables drop the
+  agent's data mid-job) cut to the media server's packets read "never carried data"
+  (0 B) and "check that the agent is up", though its ACKs acknowledge the agent's
+  699,568 B and the agent's FIN on the control connection reached it after the stall.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+from stored import case_config, errors, stored_analysis
+
+from flowcheck.pipeline import Analysis
+
+CAPTURES = Path(__file__).resolve().parents[1] / "captures"
+FIREWALL = CAPTURES / "ndmjob-firewall"
+MEDIA, AGENT = "10.77.0.1", "10.77.0.2"
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _from_host(tmp_path: Path, capture: Path, host: str) -> Path:
+    """`capture` cut to the packets `host` sent (tcpdump 'src host HOST')."""
+    out = tmp_path / f"{capture.stem}-from-{host}.pcap"
+    subprocess.run(["tcpdump", "-r", str(capture), "-w", str(out), f"src host {host}"],
+                   check=True, capture_output=True)
+    return out
+
+
+def _highest_ack(capture: Path, host: str, port: int) -> int:
+    """The highest relative ACK number `host` sent from `port` (tshark)."""
+    acks = subprocess.run(
+        ["tshark", "-r", str(capture), "-Y", f"ip.src=={host} && tcp.srcport=={port}",
+         "-T", "fields", "-e", "tcp.ack"], check=True, capture_output=True,
+        text=True).stdout.split()
+    return max(map(int, acks))
+
+
+def _data_step(analysis: Analysis) -> str:
+    [session] = analysis.sessions
+    [step] = [s for s in session.steps if s.step == len(session.steps)]
+    return _words(step.detail)
+
+
+def _stalled(analysis: Analysis) -> tuple[str, str]:
+    [stalled] = [f for f in errors(analysis) if f.code == "data_stalled"]
+    return _words(stalled.message), _words(stalled.fix)
+
+
+def test_the_media_servers_side_of_a_stall_counts_what_its_acks_acknowledge(
+        tmp_path: Path) -> None:
+    """The media server's packets only: its ACKs acknowledge the agent's bytes until the
+    stall (the full capture's last ACK); step 4 failed says so, not 0 B or "never carried
+    data", and the fix starts at the media server's own firewall (nothing new of the
+    agent's data reached it, while the agent's FIN on the control connection did), not
+    at whether the agent is up."""
+    name = "v4-midjob-data-drop-at-media"
+    acked = _highest_ack(FIREWALL / f"{name}.pcap", MEDIA, 5050) - 1  # no FIN of the agent's
+    analysis = stored_analysis(_from_host(tmp_path, FIREWALL / f"{name}.pcap", MEDIA),
+                               config_path=case_config(FIREWALL, name))
+    assert analysis.verdict == "fail"
+    [session] = analysis.sessions
+    assert session.steps[-1].status == "failed"
+    detail = _data_step(analysis)
+    assert "never carried data" not in detail
+    assert f"the media server's ACKs acknowledge {acked} B of it" in detail
+    assert "the data flowed" not in detail
+    message, fix = _stalled(analysis)
+    assert f"{MEDIA}'s ACKs acknowledge {acked} B of the agent {AGENT}'s data" in message
+    assert "never carried data" not in message
+    assert f"The agent {AGENT} was still up and reachable after the data stopped" in message
+    assert fix.startswith(f"See the host firewall and security software on {MEDIA}")
+    assert "Check that the agent" not in fix
+
+
+def test_the_agents_side_of_the_same_stall_names_the_media_server_reachable(
+        tmp_path: Path) -> None:
+    """The agent's packets only: its resends, and its FIN on the control connection that
+    acknowledges the media server's (which came first, after the stall): the media server
+    was up, so the fix looks for what blocks this flow, not whether it is up."""
+    name = "v4-midjob-data-drop-at-media"
+    analysis = stored_analysis(_from_host(tmp_path, FIREWALL / f"{name}.pcap", AGENT),
+                               config_path=case_config(FIREWALL, name))
+    assert analysis.verdict == "fail"
+    message, fix = _stalled(analysis)
+    assert f"its FIN on the control connection reached {AGENT}" in message
+    assert f"host firewall or IPS on {MEDIA} that blocks this flow" in message
+    assert fix.startswith("See the session and event logs of the firewalls")
+    assert f"the host firewall and security software on {MEDIA}" in fix
+    assert "Check that the media server" not in fix
+
+
+def test_acks_lost_at_the_agent_seen_from_the_media_server_say_either_way(
+        tmp_path: Path) -> None:
+    """v4-midjob-established-drop-at-agent (the agent's firewall drops the media server's
+    ACKs) cut to the media server's packets: its ACKs stop advancing as they do when the
+    agent's packets stop arriving, so the words say both, and count the bytes acked."""
+    name = "v4-midjob-established-drop-at-agent"
+    analysis = stored_analysis(_from_host(tmp_path, FIREWALL / f"{name}.pcap", MEDIA),
+                               config_path=case_config(FIREWALL, name))
+    assert analysis.verdict == "fail"
+    detail = _data_step(analysis)
+    assert "never carried data" not in detail
+    assert re.search(r"the media server's ACKs acknowledge \d{6,} B of it", detail)
+    message, _ = _stalled(analysis)
+    assert (f"Whether {AGENT}'s packets stopped arriving or {MEDIA}'s ACKs stopped reaching "
+            f"{AGENT} cannot be seen") in message
