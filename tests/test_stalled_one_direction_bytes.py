@@ -1,11 +1,14 @@
 """Step 5's byte count and the data_stalled words on captures that lack packets: stored
 jobs cut at test time to one direction (tcpdump 'src host H', as a SPAN port that sees
-one way or `tcpdump -Q out` would hold them).
+one way or `tcpdump -Q out` would hold them) or with one data segment removed (editcap,
+as a sniffer that missed it).
 
 - ndmjob-firewall/v4-midjob-data-drop-at-media (the media server's nftables drop the
   agent's data mid-job) cut to the media server's packets read "never carried data"
   (0 B) and "check that the agent is up", though its ACKs acknowledge the agent's
   699,568 B and the agent's FIN on the control connection reached it after the stall.
+- A data segment the sniffer missed (its receiver acknowledged it) was left out of the
+  count with no word of it.
 """
 
 from __future__ import annotations
@@ -32,6 +35,19 @@ def _from_host(tmp_path: Path, capture: Path, host: str) -> Path:
     out = tmp_path / f"{capture.stem}-from-{host}.pcap"
     subprocess.run(["tcpdump", "-r", str(capture), "-w", str(out), f"src host {host}"],
                    check=True, capture_output=True)
+    return out
+
+
+def _without_data_segment(tmp_path: Path, capture: Path, host: str, after: int) -> Path:
+    """`capture` without the first data segment `host` sent after frame `after`
+    (editcap, frame numbers 1-based), found with tshark."""
+    found = subprocess.run(
+        ["tshark", "-r", str(capture), "-Y",
+         f"ip.src=={host} && tcp.len>0 && frame.number>{after}", "-T", "fields",
+         "-e", "frame.number"], check=True, capture_output=True, text=True).stdout.split()
+    out = tmp_path / f"{capture.stem}-without-{found[0]}.pcap"
+    subprocess.run(["editcap", str(capture), str(out), found[0]], check=True,
+                   capture_output=True)
     return out
 
 
@@ -113,3 +129,34 @@ def test_acks_lost_at_the_agent_seen_from_the_media_server_say_either_way(
     message, _ = _stalled(analysis)
     assert (f"Whether {AGENT}'s packets stopped arriving or {MEDIA}'s ACKs stopped reaching "
             f"{AGENT} cannot be seen") in message
+
+
+def test_a_data_segment_the_sniffer_missed_is_counted_as_acknowledged(tmp_path: Path) -> None:
+    """ndmjob/v4-backup without one of the agent's data segments: step 5 adds the bytes
+    the media server acknowledged, and their sum is the whole capture's count."""
+    folder = CAPTURES / "ndmjob"
+    full = stored_analysis(folder / "v4-backup.pcap", config_path=case_config(folder, "v4-backup"))
+    whole = int(re.search(r"(\d+) B agent -> media server", _data_step(full))[1])
+    cut = _without_data_segment(tmp_path, folder / "v4-backup.pcap", AGENT, 200)
+    analysis = stored_analysis(cut, config_path=case_config(folder, "v4-backup"))
+    assert analysis.verdict == "pass"
+    detail = _data_step(analysis)
+    seen = int(re.search(r"(\d+) B agent -> media server", detail)[1])
+    assert seen < whole
+    assert (f"and {whole - seen} B more that the capture lacks and the media server "
+            "acknowledged (segments the sniffer missed: capture_loss; "
+            f"{whole} B in all)") in detail
+
+
+def test_a_missed_segment_of_a_stalled_job_seen_from_its_sender(tmp_path: Path) -> None:
+    """The stalled job without an early data segment of the agent's, cut to the agent's
+    packets: no ACK in the capture, the agent never resent it: counted, and said so."""
+    name = "v4-midjob-data-drop-at-media"
+    cut = _without_data_segment(tmp_path, FIREWALL / f"{name}.pcap", AGENT, 50)
+    analysis = stored_analysis(_from_host(tmp_path, cut, AGENT),
+                               config_path=case_config(FIREWALL, name))
+    assert analysis.verdict == "fail"
+    detail = _data_step(analysis)
+    assert re.search(r"and \d+ B more that the capture lacks and the agent never resent "
+                     r"\(segments the sniffer missed: capture_loss; the media server's ACKs "
+                     r"are not in the capture\)", detail)
