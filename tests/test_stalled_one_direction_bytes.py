@@ -75,9 +75,9 @@ def test_the_media_servers_side_of_a_stall_counts_what_its_acks_acknowledge(
         tmp_path: Path) -> None:
     """The media server's packets only: its ACKs acknowledge the agent's bytes until the
     stall (the full capture's last ACK); step 4 failed says so, not 0 B or "never carried
-    data", and the fix starts at the media server's own firewall (nothing new of the
-    agent's data reached it, while the agent's FIN on the control connection did), not
-    at whether the agent is up."""
+    data", and, the agent's FIN on the control connection having reached the media server
+    after the stall, the fix looks for what blocks this flow (the data receiver's host
+    firewall first), not at whether the agent is up."""
     name = "v4-midjob-data-drop-at-media"
     acked = _highest_ack(FIREWALL / f"{name}.pcap", MEDIA, 5050) - 1  # no FIN of the agent's
     analysis = stored_analysis(_from_host(tmp_path, FIREWALL / f"{name}.pcap", MEDIA),
@@ -93,7 +93,9 @@ def test_the_media_servers_side_of_a_stall_counts_what_its_acks_acknowledge(
     assert f"{MEDIA}'s ACKs acknowledge {acked} B of the agent {AGENT}'s data" in message
     assert "never carried data" not in message
     assert f"The agent {AGENT} was still up and reachable after the data stopped" in message
-    assert fix.startswith(f"See the host firewall and security software on {MEDIA}")
+    assert fix.startswith("See the session and event logs of the firewalls")
+    assert (f"the host firewall and security software on {MEDIA} (a rule or IPS that drops "
+            f"{AGENT}'s packets to port 5050) and on {AGENT}") in fix
     assert "Check that the agent" not in fix
 
 
@@ -101,16 +103,18 @@ def test_the_agents_side_of_the_same_stall_names_the_media_server_reachable(
         tmp_path: Path) -> None:
     """The agent's packets only: its resends, and its FIN on the control connection that
     acknowledges the media server's (which came first, after the stall): the media server
-    was up, so the fix looks for what blocks this flow, not whether it is up."""
+    was up, so the fix looks for what blocks this flow, not whether it is up, and reads
+    as from the media server's side (the same stall)."""
     name = "v4-midjob-data-drop-at-media"
     analysis = stored_analysis(_from_host(tmp_path, FIREWALL / f"{name}.pcap", AGENT),
                                config_path=case_config(FIREWALL, name))
     assert analysis.verdict == "fail"
     message, fix = _stalled(analysis)
     assert f"its FIN on the control connection reached {AGENT}" in message
-    assert f"host firewall or IPS on {MEDIA} that blocks this flow" in message
+    assert f"by a host firewall or IPS on {MEDIA} that drops {AGENT}'s packets" in message
     assert fix.startswith("See the session and event logs of the firewalls")
-    assert f"the host firewall and security software on {MEDIA}" in fix
+    assert (f"the host firewall and security software on {MEDIA} (a rule or IPS that drops "
+            f"{AGENT}'s packets to port 5050) and on {AGENT}") in fix
     assert "Check that the media server" not in fix
 
 

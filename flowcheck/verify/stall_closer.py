@@ -10,7 +10,7 @@ though its ACKs acknowledged 699,568 B and the agent's FIN reached it after.
 from __future__ import annotations
 
 from flowcheck.model import Connection, Session, endpoint
-from flowcheck.verify.allow_rules import capitalised, lowered
+from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.context import Context
 from flowcheck.verify.stalled import Stall
 
@@ -27,27 +27,33 @@ def answered_sign(ctx: Context, session: Session, frame: int, sender: str) -> st
             f"frame {frame}, after its own FIN there, answers it)")
 
 
-def closer_first(conn: Connection, roles: tuple[str, str], hosts: tuple[str, str],
-                 sign: str, reading: str, logs: str) -> tuple[str, str]:
-    """(reading, remedy) of a stall seen from its closer alone (acked_before) whose other
-    side was heard after it (`sign`'s words): only this connection's packets were lost,
-    and nothing new of them reached the closer, so its own host firewall leads (a rule
-    that drops the other side's packets to its port: the media server's nftables in
-    v4-midjob-data-drop-at-media), a device between them second, the other side's host
-    firewall (dropping the closer's ACKs) last. hosts: (closer, other); `reading`: the
-    words before; logs: the fix that looks at the devices between them and the other
-    side's host firewall (stalled_transfer._logs_remedy's)."""
-    closer, other = hosts
-    port = conn.resp_p if closer == conn.resp_h else conn.orig_p
-    return (reading + f" {capitalised(roles[1])} {other} was still up and reachable after "
+def flow_blocked(conn: Connection, heard: tuple[str, str], hosts: tuple[str, str], sign: str,
+                 reading: str) -> tuple[str, str]:
+    """(reading, remedy) of a stall in a capture of one direction (Stall.unseen) whose
+    other side was heard after it (heard: its role words and address, ("the agent",
+    "10.77.0.2"); `sign`: the words of what showed it): only this connection's packets
+    were lost, one way or the other, which the capture cannot tell. The data's
+    receiver's host firewall dropping the sender's packets (the media server's nftables
+    in v4-midjob-data-drop-at-media) leads, as a whole capture reads a receiver that
+    never acknowledged; the sender's dropping the receiver's ACKs (the agent's in trial34-big/agent-input-drops-mid-transfer: it
+    resends, the media server answers each with the same ACK) looks the same from either
+    side, as does a device between them: all three are named, with the capture that
+    tells them apart. hosts: (the data's receiver, its sender); `reading`: the words
+    before."""
+    receiver, sender = hosts
+    role, other = heard
+    port = conn.resp_p if receiver == conn.resp_h else conn.orig_p
+    tells = f"a capture of both directions on {receiver} and {sender} at once tells them apart"
+    return (reading + f" {capitalised(role)} {other} was still up and reachable after "
             f"the data stopped: {sign}, so only this connection's packets were lost: by a "
-            f"host firewall or IPS on {closer}, which nothing new of {other}'s data reached (a "
-            f"rule that drops {other}'s packets to its port {port}), by a device between "
-            f"them, or by a host firewall on {other} that drops {closer}'s ACKs (a capture "
-            f"of both directions on {closer} shows which).",
-            f"See the host firewall and security software on {closer} (a rule or IPS that "
-            f"drops {other}'s packets to port {port}), then "
-            + lowered(logs))
+            f"device between them, by a host firewall or IPS on {receiver} that drops "
+            f"{sender}'s packets to its port {port}, or by one on {sender} that drops "
+            f"{receiver}'s ACKs (its packets from port {port}); {tells}.",
+            f"See the session and event logs of the firewalls, NAT devices and IPSs between "
+            f"{conn.orig_h} and {conn.resp_h} and the host firewall and security software on "
+            f"{receiver} (a rule or IPS that drops {sender}'s packets to port {port}) and on "
+            f"{sender} (one that drops {receiver}'s packets from port {port}) at that time (a "
+            f"session dropped, a failover, a blocked flow) and any routing change; {tells}.")
 
 
 def data_stopped(conn: Connection, stall: Stall, roles: tuple[str, str], acked: int) -> str:

@@ -47,7 +47,7 @@ from flowcheck.verify.pmtu import (
 )
 from flowcheck.verify.replies import abnormal_reason
 from flowcheck.verify.resource_halt import halt_of
-from flowcheck.verify.stall_closer import answered_sign, closer_first, data_stopped
+from flowcheck.verify.stall_closer import answered_sign, data_stopped, flow_blocked
 from flowcheck.verify.stall_lost import add_lost, halt_then
 from flowcheck.verify.stall_receiver import (
     acked_before,
@@ -267,13 +267,12 @@ def check_stalled_transfers(ctx: Context) -> None:
                             f"shows whether {shows}).")
                 remedy = _logs_remedy(conn, f" and the host firewall and security software on "
                                             f"{blocked} (a rule or IPS that blocks this flow)")
-                if acked_in:  # nothing new reached the closer: its own input first
-                    reading, remedy = closer_first(
-                        conn, roles, (sender, receiver), sign,
+                if stall.unseen:  # one direction: either host's, or between (both named)
+                    reading, remedy = flow_blocked(
+                        conn, (roles[1], receiver),
+                        (sender, receiver) if acked_in else (receiver, sender), sign,
                         reading.rpartition(f" {capitalised(roles[1])} {receiver} was still "
-                                           "up")[0],
-                        _logs_remedy(conn, f" and the host firewall on {receiver} (a rule that "
-                                           f"drops {sender}'s ACKs)"))
+                                           "up")[0])
             elif not stall.acks_lost:  # the receiver answered nothing: it may be gone
                 reading += silent_peer_words(roles[1], receiver, sender, on)
                 host_fix = silent_peer_fix(roles[1], receiver, sender, on)
