@@ -35,11 +35,12 @@ def flow_blocked(conn: Connection, heard: tuple[str, str], hosts: tuple[str, str
     were lost, one way or the other, which the capture cannot tell. The data's
     receiver's host firewall dropping the sender's packets (the media server's nftables
     in v4-midjob-data-drop-at-media) leads, as a whole capture reads a receiver that
-    never acknowledged; the sender's dropping the receiver's ACKs (the agent's in trial34-big/agent-input-drops-mid-transfer: it
-    resends, the media server answers each with the same ACK) looks the same from either
-    side, as does a device between them: all three are named, with the capture that
-    tells them apart. hosts: (the data's receiver, its sender); `reading`: the words
-    before."""
+    never acknowledged; the sender's dropping the receiver's ACKs (the agent's in
+    trial34-big/agent-input-drops-mid-transfer: it resends, the media server answers
+    each with the same ACK) looks the same from either side, as does a device between
+    them: all three are named, with the capture that tells them apart. hosts: (the
+    data's receiver, its sender); `reading`: the words before (what heard's words
+    follow)."""
     receiver, sender = hosts
     role, other = heard
     port = conn.resp_p if receiver == conn.resp_h else conn.orig_p

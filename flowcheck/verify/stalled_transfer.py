@@ -255,24 +255,22 @@ def check_stalled_transfers(ctx: Context) -> None:
                 # ACKs lost on the way to the sender: its own firewall is the host one
                 # (trial B of session 34: the agent's input chain, read as the media
                 # server's, where the capture was taken and the resends are).
-                # The closer's ACKs stopped with the other side's data (acked_before):
-                # that side's packets stopped reaching the closer, its input the host's.
-                blocked, shows = ((sender, f"{receiver}'s ACKs reach it") if stall.acks_lost
-                                  else (receiver, "the resends reach it"))
-                reading += (f" {capitalised(roles[1])} {receiver} was still up "
-                            f"and reachable after the data stopped: {sign}, so only this "
-                            "connection's packets were "
-                            "lost: by a device between them, or by a host firewall or IPS "
-                            f"on {blocked} that blocks this flow (a capture on {blocked} "
-                            f"shows whether {shows}).")
-                remedy = _logs_remedy(conn, f" and the host firewall and security software on "
-                                            f"{blocked} (a rule or IPS that blocks this flow)")
                 if stall.unseen:  # one direction: either host's, or between (both named)
                     reading, remedy = flow_blocked(
                         conn, (roles[1], receiver),
-                        (sender, receiver) if acked_in else (receiver, sender), sign,
-                        reading.rpartition(f" {capitalised(roles[1])} {receiver} was still "
-                                           "up")[0])
+                        (sender, receiver) if acked_in else (receiver, sender), sign, reading)
+                else:
+                    blocked, shows = ((sender, f"{receiver}'s ACKs reach it")
+                                      if stall.acks_lost else
+                                      (receiver, "the resends reach it"))
+                    reading += (f" {capitalised(roles[1])} {receiver} was still up "
+                                f"and reachable after the data stopped: {sign}, so only this "
+                                "connection's packets were lost: by a device between them, "
+                                f"or by a host firewall or IPS on {blocked} that blocks this "
+                                f"flow (a capture on {blocked} shows whether {shows}).")
+                    remedy = _logs_remedy(conn, f" and the host firewall and security software "
+                                                f"on {blocked} (a rule or IPS that blocks this "
+                                                "flow)")
             elif not stall.acks_lost:  # the receiver answered nothing: it may be gone
                 reading += silent_peer_words(roles[1], receiver, sender, on)
                 host_fix = silent_peer_fix(roles[1], receiver, sender, on)
