@@ -63,10 +63,13 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
     uids = [c.uid for c in open_conns]
     direction = " to ".join(way_words(ctx, session, open_conns, key))
     acked = sent_each_way(session, open_conns, acked_unseen=True)
-    # The data's own bytes, or in a capture of the receiver's direction the receiver's ACKs.
-    flow = (flow_detail(ctx, session, open_conns, sent, key)
-            if sent[key] > 0 or acked[key] <= len(open_conns)
+    # The data's own bytes, or in a capture of the receiver's direction the receiver's ACKs
+    # (of a transfer that stopped too: `stopped`, no "the data flowed").
+    shown = sent[key] > 0 or acked[key] <= len(open_conns)
+    flow = (flow_detail(ctx, session, open_conns, sent, key) if shown
             else acked_flow_detail(ctx, session, open_conns, acked, key))
+    stopped = (flow_detail(ctx, session, open_conns, sent, key) if shown
+               else acked_flow_detail(ctx, session, open_conns, acked, key, flowed=False))
     cut = cut_transfers(ctx, session)
     if cut:  # data_reset: a transfer cut short by a RST
         first = cut[0][0]
@@ -78,14 +81,12 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
         first = stalled[0]
         return make_step(spec, "failed", uids, [s.stall.frame for s in stalled],
                          f"{endpoint(first.conn.resp_h, first.conn.resp_p)}: "
-                         f"{stalled_detail(first)}; "
-                         + flow_detail(ctx, session, open_conns, sent, key))
+                         f"{stalled_detail(first)}; {stopped}")
     receivers = receiver_stalls(ctx, session)
     failed = [s for s in receivers if s.failed]
     if failed:  # data_receiver_stalled: the receiver stopped reading, the window stayed 0
         return make_step(spec, "failed", uids, [s.window.frame for s in failed],
-                         f"{receiver_detail(failed[0], session)}; "
-                         + flow_detail(ctx, session, open_conns, sent, key))
+                         f"{receiver_detail(failed[0], session)}; {stopped}")
     closed = closed_mid_job(ctx, session)
     if closed is not None and (sent[key] > 0 or acked[key] > len(open_conns)):
         # control_closed: the job ended mid-transfer (field check 38). Only where data
@@ -98,8 +99,7 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
     if unjudged:  # resends the capture ended too soon after: stalled or an ACK late?
         conn, stall = unjudged[0]
         return make_step(spec, "unknown", uids, [s.frame for _, s in unjudged],
-                         f"unknown: {unjudged_detail(ctx, conn, stall)}; "
-                         + flow_detail(ctx, session, open_conns, sent, key))
+                         f"unknown: {unjudged_detail(ctx, conn, stall)}; {stopped}")
     unseen = unseen_cut_transfers(ctx, session)
     if unseen:  # a reset the capture ended too soon after: cut short or finished?
         return make_step(spec, "unknown", uids, [f for c in unseen for f in c.rst_frames[:1]],

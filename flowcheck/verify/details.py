@@ -22,6 +22,7 @@ from flowcheck.sessions.local import other_version
 from flowcheck.sessions.syn_proxy import proxied
 from flowcheck.sessions.unheard_ack import handshake_unheard
 from flowcheck.verify.ack_unheard import unheard_detail
+from flowcheck.verify.acked_missed import acked_missed, missed_words
 from flowcheck.verify.announced_kind import other_version_words, special, special_words
 from flowcheck.verify.context import Context, conn_sides, role_ends
 from flowcheck.verify.cut_frames import cuts_explain
@@ -239,7 +240,9 @@ def flow_detail(ctx: Context, session: Session, conns: list[Connection],
                 sent: dict[str, int], key: str) -> str:
     """Bytes the job moved in its direction, and the other way, over how many connections
     (sent: sent_each_way's, capture copies left out; the message says so when the
-    connections held any)."""
+    connections held any); the bytes the capture lacks that the receivers acknowledged
+    (acked_missed: the sniffer missed them) added in words, with the total when nothing
+    was resent (each byte seen once, all acknowledged)."""
     direction = " -> ".join(way_words(ctx, session, conns, key))
     other = "to_media" if key == "to_agent" else "to_agent"
     count = f"{len(conns)} data connection{'s' if len(conns) != 1 else ''}"
@@ -254,8 +257,12 @@ def flow_detail(ctx: Context, session: Session, conns: list[Connection],
     resent_words = (f" (TCP payload, {resent} retransmitted segment"
                     f"{'s' if resent != 1 else ''} included: resent, or out of order on the "
                     "way)" if resent else "")
+    unacked = any(c.orig_unacked or c.resp_unacked for c in conns)
+    gap_words = missed_words(None if cut else acked_missed(session, conns, key),
+                             way_words(ctx, session, conns, key),
+                             None if resent or unacked else sent[key])
     return (f"{sent[key]} B {direction} ({session.kind_words(short=True)}) over {count}"
-            f"{resent_words}; {sent[other]} B the other way"
+            f"{resent_words}{gap_words}; {sent[other]} B the other way"
             + (f"; each byte counted once ({copies} B of capture copies left out: "
                "capture_duplicates)" if copies else "")
             + (f"; and {cut} B more that the capture tool cut from frames it recorded as "
@@ -286,8 +293,10 @@ def sent_each_way(session: Session, conns: list[Connection], *,
 
 
 def acked_flow_detail(ctx: Context, session: Session, conns: list[Connection],
-                      acked: dict[str, int], key: str) -> str:
-    """Step 5's words when only ACKs show the job's data: how much they acknowledge."""
+                      acked: dict[str, int], key: str, flowed: bool = True) -> str:
+    """Step 5's words when only ACKs show the job's data: how much they acknowledge;
+    flowed: say the data flowed (False for a transfer that stopped: data_stalled, a
+    receiver that stopped reading, one the capture ended too soon after)."""
     sender, receiver = way_words(ctx, session, conns, key)
     count = f"{len(conns)} data connection{'s' if len(conns) != 1 else ''}"
     # An ACK number counts a FIN as one byte: said in words, with the data it leaves.
@@ -298,7 +307,8 @@ def acked_flow_detail(ctx: Context, session: Session, conns: list[Connection],
     return (f"no byte {sender} -> {receiver} in the capture (it holds no packet from the "
             f"{sender}: one direction only), but the {receiver}'s ACKs acknowledge "
             f"{acked[key]} B of it ({session.kind_words(short=True)}; ACK numbers count each "
-            f"closing FIN as a byte: {fins}) over {count}: the data flowed")
+            f"closing FIN as a byte: {fins}) over {count}"
+            + (": the data flowed" if flowed else ""))
 
 
 def port_words(ctx: Context, session: Session, conn: Connection) -> str:

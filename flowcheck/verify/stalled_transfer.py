@@ -53,8 +53,11 @@ from flowcheck.verify.pmtu import (
 )
 from flowcheck.verify.replies import abnormal_reason
 from flowcheck.verify.resource_halt import halt_of
+from flowcheck.verify.stall_closer import answered_sign, data_stopped, flow_blocked
 from flowcheck.verify.stall_lost import add_lost, halt_then
 from flowcheck.verify.stall_receiver import (
+    acked_before,
+    answered_after,
     carried_nothing,
     closed_after,
     control_frame,
@@ -91,7 +94,10 @@ class StalledTransfer:
     the normal halt that came after a receiver closed without the lost bytes
     (closed_without), None otherwise; unheard: the receiver's control-connection message
     after the data stopped that never reached its peer (stall_receiver.delivered), in
-    place of heard; told:
+    place of heard; answered: when neither heard nor closed, in a capture that holds none
+    of the receiver's packets, the frame of the sender's ACK on the control connection
+    that shows a packet of the receiver arriving after the data stopped (stall_receiver
+    .answered_after), 0 when none; told:
     the ICMP packet too big / fragmentation needed messages the sender ignored
     (pmtu.told_too_big), None when none."""
 
@@ -106,6 +112,7 @@ class StalledTransfer:
     told: TooBig | None = None
     done: NdmpMessage | None = None
     unheard: NdmpMessage | None = None
+    answered: int = 0
 
 
 def stalled_transfers(ctx: Context, session: Session) -> list[StalledTransfer]:
@@ -133,13 +140,18 @@ def stalled_transfers(ctx: Context, session: Session) -> list[StalledTransfer]:
             if heard is not None and not delivered(ctx.by_uid.get(session.control_uid), heard):
                 heard, unheard = None, heard  # it left the receiver, never arrived
             told = told_too_big(conn, stall, sender)
+            shut = None if heard is not None else closed_after(session, stream, receiver,
+                                                               stall)
+            answered = (answered_after(session, ctx.by_uid.get(session.control_uid), stream,
+                                       receiver, conn.fin_frames[0] if stall.fin
+                                       and conn.fin_frames else stall.first_frame
+                                       or stall.frame)
+                        if stall.unseen and heard is None and unheard is None
+                        and shut is None else 0)
             found.append(StalledTransfer(conn, stall, halt, timed_by, passed,
                                          passed is not None or lost_by_size(stall)
                                          or told is not None,
-                                         heard,
-                                         None if heard is not None else
-                                         closed_after(session, stream, receiver, stall),
-                                         told, done, unheard))
+                                         heard, shut, told, done, unheard, answered))
     return found
 
 
@@ -163,6 +175,13 @@ def stalled_detail(stalled: StalledTransfer) -> str:
     if stall.fin and carried_nothing(stalled.conn):
         return (f"never carried data: closed with no data in it, its FIN resent "
                 f"{stall.resends} times and never answered{mtu}")
+    if acked := acked_before(stalled.conn, stall):
+        conn = stalled.conn
+        closer, other = ((conn.orig_h, conn.resp_h) if stall.side == "orig"
+                         else (conn.resp_h, conn.orig_h))
+        return (f"stopped delivering mid-transfer ({closer}'s ACKs acknowledge {acked} B of "
+                f"{other}'s data, then no more; then its FIN, resent {stall.resends} times, "
+                f"never answered{mtu})")
     what = ("resent bytes its peer acknowledged, the ACKs lost on the way" if stall.acks_lost
             else "its FIN never answered" if stall.fin
             else "no ACK reached the sender, the receiver's packets not captured"
@@ -190,6 +209,8 @@ def check_stalled_transfers(ctx: Context) -> None:
             head = stall_words("data", conn, roles, stall, what,
                                None if stall.fin else ctx.capture_end - since,
                                from_first=stalled.timed_by == "first")
+            if acked_in := acked_before(conn, stall):
+                head = data_stopped(conn, stall, roles, acked_in)
             then = halt_then(halt)
             reset = (f" The connection was then reset (RST, frame {conn.rst_frames[0]})."
                      if conn.rst_frames else "")
@@ -227,34 +248,44 @@ def check_stalled_transfers(ctx: Context) -> None:
                             f"{receiver}'s packets, or the path from {receiver} to {sender}.")
                 remedy = _logs_remedy(conn, f" and the host firewall on {sender} (a rule that "
                                             f"drops {receiver}'s packets)")
-            elif (heard is not None or shut is not None) and (on is None or on[0] != receiver):
+            elif (heard is not None or shut is not None or stalled.answered) and \
+                    (on is None or on[0] != receiver):
                 # Trial 23 D9: the receiver spoke on the control connection after the
                 # stall: it was up and reachable, so not "the host went down"; trial 26
                 # D9: its FIN there (or a message after the closer's FIN) shows it too.
                 sign = (f"it sent {message_op(heard)} on the control connection (frame "
                         f"{heard.frame})" if heard is not None else
                         f"its FIN on the control connection (frame {control_frame(shut)}) came "
-                        "through")
+                        "through" if shut is not None else
+                        answered_sign(ctx, session, stalled.answered, sender))
                 # ACKs lost on the way to the sender: its own firewall is the host one
                 # (trial B of session 34: the agent's input chain, read as the media
                 # server's, where the capture was taken and the resends are).
-                blocked, shows = ((sender, f"{receiver}'s ACKs reach it") if stall.acks_lost
-                                  else (receiver, "the resends reach it"))
-                reading += (f" {capitalised(roles[1])} {receiver} was still up "
-                            f"and reachable after the data stopped: {sign}, so only this "
-                            "connection's packets were "
-                            "lost: by a device between them, or by a host firewall or IPS "
-                            f"on {blocked} that blocks this flow (a capture on {blocked} "
-                            f"shows whether {shows}).")
-                remedy = _logs_remedy(conn, f" and the host firewall and security software on "
-                                            f"{blocked} (a rule or IPS that blocks this flow)")
+                if stall.unseen:  # one direction: either host's, or between (both named)
+                    reading, remedy = flow_blocked(
+                        conn, (roles[1], receiver),
+                        (sender, receiver) if acked_in else (receiver, sender), sign, reading)
+                else:
+                    blocked, shows = ((sender, f"{receiver}'s ACKs reach it")
+                                      if stall.acks_lost else
+                                      (receiver, "the resends reach it"))
+                    reading += (f" {capitalised(roles[1])} {receiver} was still up "
+                                f"and reachable after the data stopped: {sign}, so only this "
+                                "connection's packets were lost: by a device between them, "
+                                f"or by a host firewall or IPS on {blocked} that blocks this "
+                                f"flow (a capture on {blocked} shows whether {shows}).")
+                    remedy = _logs_remedy(conn, f" and the host firewall and security software "
+                                                f"on {blocked} (a rule or IPS that blocks this "
+                                                "flow)")
             elif not stall.acks_lost:  # the receiver answered nothing: it may be gone
                 reading += silent_peer_words(roles[1], receiver, sender, on)
                 host_fix = silent_peer_fix(roles[1], receiver, sender, on)
                 # On the receiver itself the resends reached it: the host alone.
                 remedy = (host_fix if on is not None and on[0] == receiver else
                           f"{host_fix} Else {remedy[0].lower()}{remedy[1:]}")
-            cited: list[int] = []  # the closer's first FIN and the message heard after
+            # The closer's first FIN and the message heard after; the ACK that shows the
+            # receiver heard (StalledTransfer.answered).
+            cited: list[int] = [stalled.answered] if stalled.answered else []
             if stall.fin and carried_nothing(conn):
                 head, reading, remedy = _nothing_came(ctx, session, stalled, roles,
                                                       head, reading, remedy)

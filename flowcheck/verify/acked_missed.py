@@ -1,0 +1,70 @@
+"""Bytes of a job's data the capture lacks that the receiver acknowledged: segments the
+sniffer missed (sequence gaps the receiver's ACKs later covered, data ACKed beyond the
+last byte captured; Connection.sniffer_missed), which step 5's byte count adds in words
+(flowcheck.verify.details.flow_detail) so that it reads what arrived, not only what the
+capture holds (a capture with one data segment removed by `editcap -d` read 1448 B short
+of the job's size, with no word of why).
+
+The connection's counts are not kept per direction, so the bytes are the job direction's
+only when the other direction carried no payload in the capture (an NDMP data connection
+carries its data one way): its missing bytes can then only be the FINs the capture missed
+(Connection.fins_unseen, one sequence number each, no data). When both directions carried
+payload the split cannot be told and nothing is claimed (None).
+"""
+
+from __future__ import annotations
+
+from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.model import Connection, Session
+from flowcheck.sessions import one_sided
+from flowcheck.verify.context import conn_sides
+
+
+@fields_dataclass(slots=True, frozen=True)
+class AckedMissed:
+    """Bytes of the job's direction the capture lacks that arrived (payload bytes), and
+    whether the capture holds the receivers' ACKs of them (acked: False when a
+    connection's receiver direction is not captured: its sender went on for a
+    retransmission timeout without resending them, which only an ACK stops)."""
+
+    bytes: int
+    acked: bool
+
+
+def acked_missed(session: Session, conns: list[Connection], key: str) -> AckedMissed | None:
+    """Bytes toward `key` (sent_each_way's "to_media", "to_agent") over `conns` that the
+    capture lacks and the receivers got (the sniffer's loss, FINs left out); None when
+    none, or when a connection missed bytes while both of its directions carried payload
+    in the capture (whose they were cannot be told)."""
+    total, acked = 0, True
+    for conn in conns:
+        missed = conn.sniffer_missed - conn.fins_unseen
+        if missed <= 0:
+            continue
+        agent_is_orig = conn_sides(conn, session)[1] == (conn.orig_h, conn.orig_p)
+        toward_media = "orig" if agent_is_orig else "resp"
+        side = toward_media if key == "to_media" else (
+            "resp" if toward_media == "orig" else "orig")
+        other = "resp" if side == "orig" else "orig"
+        if conn.sent_once(other):
+            return None
+        if conn.sent_once(side):
+            total += missed
+            acked = acked and one_sided(conn) != other
+    return AckedMissed(total, acked) if total else None
+
+
+def missed_words(gap: AckedMissed | None, way: tuple[str, str], seen: int | None) -> str:
+    """Words that follow step 5's count of the bytes seen (flow_detail): ", and 1448 B
+    more that the capture lacks and the media server acknowledged (segments the sniffer
+    missed: capture_loss; 2037760 B in all)"; "" for gap None. way: (sender, receiver)
+    by role; seen: the bytes seen when each was sent once and all acknowledged (no
+    resend, nothing unacknowledged: the sum is the transfer), else None (no total)."""
+    if gap is None:
+        return ""
+    sender, receiver = way
+    who = (f"the {receiver} acknowledged" if gap.acked else f"the {sender} never resent")
+    unseen = "" if gap.acked else f"; the {receiver}'s ACKs are not in the capture"
+    total = f"; {seen + gap.bytes} B in all" if seen is not None else ""
+    return (f", and {gap.bytes} B more that the capture lacks and {who} (segments the "
+            f"sniffer missed: capture_loss{unseen}{total})")
