@@ -205,6 +205,13 @@ class NdmpStream:
     # (flowcheck.verify.snapped_halts.silent_after). Not in the JSON.
     own_gaps: dict[str, list[tuple[int, int, int]]] = field(default_factory=dict)
     own_gaps_all: bool = True
+    # Per direction, the first packet that shows a FIN of that direction the capture
+    # lacks (a FIN takes one sequence number: RFC 9293 3.4): the direction's own pure ACK
+    # (no payload, SYN, FIN or RST) whose sequence number is one past its highest byte
+    # seen, or the other direction's ACK one past it; kept only while no FIN of the
+    # direction was seen (an NDMP record is never 1 byte). Who closed a control connection
+    # whose FINs the capture lacks (flowcheck.verify.lost_fin). Not in the JSON.
+    fins_lost: dict[str, ControlPacket] = field(default_factory=dict)
     # The acknowledgement number of the packet that completed each request (its first
     # frame -> the raw 32-bit number): the other side's bytes received before it.
     # Not in the JSON.

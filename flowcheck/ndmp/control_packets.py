@@ -33,6 +33,8 @@ class ControlPackets:
     probes: ProbeTracker = field(default_factory=ProbeTracker)
     # Each direction's latest acknowledgement number (NdmpStream.fin_acked_new).
     acks: dict[str, int] = field(default_factory=dict)
+    # The directions whose FIN the capture holds (NdmpStream.fins_lost keeps no other).
+    fins: set[str] = field(default_factory=set)
 
     def note(self, stream: NdmpStream, packet: tuple[Direction, int, float, int, int],
              seq: int, ack: int | None) -> None:
@@ -66,7 +68,29 @@ class ControlPackets:
                 gaps.append((frame, known, seq_ahead(seq, known)))
             else:
                 stream.own_gaps_all = False
+        _note_fin_lost(stream, ControlPacket(*packet), known, seq, ack,
+                       self.probes.next_seq.get(other_direction(direction)), self.fins)
+        if flags & FIN:
+            self.fins.add(direction)
         self.probes.packet(direction, seq, flags, payload, frame, ts)  # after its reads
         if ack is not None:
             self.acks[direction] = ack
         self.last = packet
+
+
+def _note_fin_lost(stream: NdmpStream, packet: ControlPacket, known: int | None, seq: int,
+                   ack: int | None, peer_known: int | None, fins: set[str]) -> None:
+    """Keep `packet` in NdmpStream.fins_lost when it shows a FIN the capture lacks: a pure
+    ACK of its direction one sequence number past that direction's highest end so far
+    (known), or its ACK one past the other direction's (peer_known); a direction whose FIN
+    the capture holds (fins) or already shown keeps none."""
+    direction = packet.direction
+    other = other_direction(direction)
+    if (known is not None and not packet.payload and not packet.flags & (SYN | FIN | RST)
+            and seq_ahead(seq, known) == 1 and direction not in fins
+            and direction not in stream.fins_lost):
+        stream.fins_lost[direction] = packet
+    if (ack is not None and peer_known is not None and not packet.flags & RST
+            and seq_ahead(ack, peer_known) == 1 and other not in fins
+            and other not in stream.fins_lost):
+        stream.fins_lost[other] = packet

@@ -17,9 +17,11 @@ flowed, the job's end is what failed.
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, NdmpStream, Session, Severity
+from flowcheck.model import Connection, Session, Severity
+from flowcheck.sessions.classify import Closer
 from flowcheck.verify.context import Context
 from flowcheck.verify.first_close import fin_words, first_closer
+from flowcheck.verify.lost_fin import lost_close, lost_fin_words
 from flowcheck.verify.rst_words import cited_rsts, reset_words
 
 
@@ -33,12 +35,20 @@ def closed_mid_job(ctx: Context, session: Session) -> tuple[list[int], str] | No
     "the control connection was reset (RST, frame 2071) while the job ran, ...
     (control_reset): ...". None otherwise."""
     control = ctx.by_uid[session.control_uid]
-    if _has_error(ctx, session, "control_closed") and control.fin_frames:
-        fin = control.fin_frames[0]
-        stream = ctx.stream_by_uid.get(session.control_uid)
-        what = (f"{_closer(session, control, stream)} closed the control connection "
-                f"({fin_words(control, stream)})")
-        frames, code = [fin], "control_closed"
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    # A FIN the capture lacks that the sequence numbers show (flowcheck.verify.lost_fin).
+    lost = None if control.fin_frames else lost_close(control, stream)
+    if _has_error(ctx, session, "control_closed") and (control.fin_frames or lost):
+        if lost is not None:
+            closer = "responder" if lost.side == "resp" else "originator"
+            what = (f"{_closer(session, control, closer)} closed the control connection "
+                    f"({lost_fin_words(control, lost)})")
+            frames = [lost.shown.frame]
+        else:
+            what = (f"{_closer(session, control, first_closer(control, stream))} closed the "
+                    f"control connection ({fin_words(control, stream)})")
+            frames = [control.fin_frames[0]]
+        code = "control_closed"
     elif (session.id in ctx.reset_mid_job and control.rst_frames
           and _has_error(ctx, session, "control_reset")):
         what = f"the control connection was reset ({reset_words(control)})"
@@ -56,10 +66,10 @@ def _has_error(ctx: Context, session: Session, code: str) -> bool:
                for f in ctx.findings)
 
 
-def _closer(session: Session, control: Connection, stream: NdmpStream | None) -> str:
+def _closer(session: Session, control: Connection, closer: Closer) -> str:
     """"the agent 10.77.0.2" (a three-way job's agent by its role) or "the media server
-    10.77.0.1": the side whose close ended the session, as control_closed names it
-    (first_close.first_closer)."""
-    if first_closer(control, stream) == "responder":
+    10.77.0.1": the side whose close ended the session (closer: first_close.first_closer,
+    or a FIN's side the capture lacks), as control_closed names it."""
+    if closer == "responder":
         return f"the {session.server_roles.get(control.resp_h, 'agent')} {control.resp_h}"
     return f"the media server {control.orig_h}"

@@ -12,7 +12,7 @@ the DMA's close read as the agent's).
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, NdmpStream, endpoint
+from flowcheck.model import Connection, NdmpStream, endpoint, other_direction
 from flowcheck.sessions import closing, one_sided
 from flowcheck.sessions.classify import Closer
 
@@ -20,8 +20,19 @@ from flowcheck.sessions.classify import Closer
 def peer_fin_first(control: Connection, stream: NdmpStream | None) -> bool:
     """Did the side whose first FIN the capture shows close second: the capture holds no
     packet of the other side (one_sided) and that FIN acknowledged one more sequence
-    number than its side's packet before it (the other side's FIN)?"""
-    if stream is None or stream.fin is None or stream.fin_acked_new != 1:
+    number than its side's packet before it (the other side's FIN)? Or the capture holds
+    both and that FIN, or a packet of its side before it, acknowledged one sequence
+    number past the other side's last byte, a FIN the capture lacks (NdmpStream
+    .fins_lost: the sniffer lost the agent's FIN of field38-matrix/agent-killed-loss-
+    before-start, and the media server's FIN that answered it read as the first close)?"""
+    if stream is None or stream.fin is None:
+        return False
+    other = other_direction(stream.fin.direction)
+    shown = stream.fins_lost.get(other)
+    if shown is not None and shown.direction == stream.fin.direction \
+            and shown.frame <= stream.fin.frame:
+        return True
+    if stream.fin_acked_new != 1:
         return False
     missing = one_sided(control)
     return missing is not None and missing != stream.fin.direction
@@ -45,5 +56,7 @@ def fin_words(control: Connection, stream: NdmpStream | None) -> str:
         return f"FIN, frame {control.fin_frames[0]}"
     host, port = ((control.resp_h, control.resp_p) if fin.direction == "resp"
                   else (control.orig_h, control.orig_p))
-    return (f"its FIN, in the direction the capture lacks: {endpoint(host, port)}'s own FIN "
-            f"(frame {fin.frame}) acknowledges it")
+    where = ("in the direction the capture lacks" if one_sided(control) is not None
+             else "which the capture lacks")
+    return (f"its FIN, {where}: {endpoint(host, port)}'s own FIN (frame {fin.frame}) "
+            "acknowledges it")

@@ -21,6 +21,7 @@ from flowcheck.connections.endpoint import EVIDENCE_CAP
 from flowcheck.model import (
     Announcement,
     Connection,
+    ControlPacket,
     NdmpMessage,
     NdmpStream,
     Session,
@@ -57,14 +58,31 @@ def missed_from(control: Connection, stream: NdmpStream | None, frame: int) -> b
     (the bytes were sent before that packet: field38-matrix/agent-killed-one-direction-in
     without the DATA_LISTEN reply just before the DATA_START_BACKUP reply read PASS) or
     is a hole of the stream whose whole messages the sequence numbers name, none of them
-    such a message (hole_harmless)."""
+    such a message (hole_harmless), or a FIN the capture lacks, which the peer's ACK
+    one past the side's last byte shows (Connection.orig/resp_fin_unseen, its gap at
+    that ACK: NdmpStream.fins_lost): a FIN holds no message (the sniffer lost both FINs
+    of field38-matrix/agent-killed-loss-before-start: "still open")."""
     if not control.missed_bytes:
         return False
-    gaps = control.gap_frames
+    gaps = list(control.gap_frames)
     if not gaps or len(gaps) < control.gaps or len(gaps) >= EVIDENCE_CAP:
         return True  # gaps not all known by their frames
+    for side in _fins_acked_unseen(control, stream):
+        if side.frame in gaps:
+            gaps.remove(side.frame)
     holes = {hole.frame: hole for hole in stream.holes} if stream is not None else {}
     return any(gap > frame and not hole_harmless(holes.get(gap)) for gap in gaps)
+
+
+def _fins_acked_unseen(control: Connection, stream: NdmpStream | None) -> list[ControlPacket]:
+    """The ACKs that show a FIN the capture lacks by acknowledging one sequence number
+    past its side's last byte (NdmpStream.fins_lost, the peer's packet), for the sides
+    the connection counts so (Connection.orig/resp_fin_unseen: a gap of one byte each)."""
+    if stream is None:
+        return []
+    return [packet for side, packet in stream.fins_lost.items()
+            if packet.direction != side
+            and (control.orig_fin_unseen if side == "orig" else control.resp_fin_unseen)]
 
 
 def hole_harmless(hole: StreamHole | None) -> bool:

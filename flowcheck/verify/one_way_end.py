@@ -19,12 +19,14 @@ ended its sender's wait (halt_last_words)."""
 
 from __future__ import annotations
 
-from flowcheck.model import Session, connection_ends
+from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.sessions import closing, message_op, one_sided
 from flowcheck.verify.context import Context
+from flowcheck.verify.control_stall import no_messages
 from flowcheck.verify.details import span_words
 from flowcheck.verify.evidence import ended_early
 from flowcheck.verify.hidden_ends import JOB_ENDS
+from flowcheck.verify.one_way_data import carried
 from flowcheck.verify.replies import HALTS
 from flowcheck.verify.snapped_halts import readable_from
 from flowcheck.verify.three_way_close import job_starts
@@ -37,27 +39,49 @@ def unfinished_one_way_words(ctx: Context, session: Session) -> str | None:
     field check's `-s 96` kept every header), and the media server closed it (its FIN
     first) after its last DATA_START_* with no JOB_ENDS request in between; None else."""
     control = ctx.by_uid.get(session.control_uid)
-    stream = ctx.stream_by_uid.get(session.control_uid)
-    if control is None or stream is None or one_sided(control) != "resp":
+    if control is None or one_sided(control) != "resp":
         return None
+    # A control connection the capture holds no payload of (it started while the data
+    # flowed) has no stream of its own.
+    stream = ctx.stream_by_uid.get(session.control_uid) or no_messages(control)
     if not control.fin_frames or closing(control) != ("originator", "FIN"):
         return None
     starts = job_starts(ctx, session, stream)
     fin = control.fin_frames[0]
-    if not starts or starts[-1].frame > fin or not readable_from(stream, control,
-                                                                 starts[-1].frame):
+    if starts:
+        frame, after = starts[-1].frame, f"{message_op(starts[-1])} (frame {starts[-1].frame})"
+    else:
+        flowed = _flowed_before(ctx, session, fin)
+        if flowed is None:
+            return None
+        frame, after = flowed.first_frame, (
+            f"the data flowed on {flowed.uid} (from frame {flowed.first_frame}; the job's "
+            "start is not in the capture)")
+    if frame > fin or not readable_from(stream, control, frame):
         return None
-    start = starts[-1]
-    if any(message_op(m) in JOB_ENDS and start.frame < m.frame < fin
+    if any(message_op(m) in JOB_ENDS and frame < m.frame < fin
            for m in stream.messages if m.direction == "orig"):
         return None
     return (f"the capture holds only {control.orig_h}'s packets of the control connection "
             f"{connection_ends(control)}, and {control.orig_h} closed it "
-            f"(FIN, frame {fin}) after {message_op(start)} (frame {start.frame}) with no "
+            f"(FIN, frame {fin}) after {after} with no "
             "DATA_STOP, DATA_ABORT or CONNECT_CLOSE of its own: the job did not end as a "
             "job ends (a DMA stops the data server after its halt); whether the agent "
             "halted, reset its connections or went silent first is in the direction the "
             "capture lacks")
+
+
+def _flowed_before(ctx: Context, session: Session, fin: int) -> Connection | None:
+    """The session's first data connection that carried data in the capture (its payload,
+    or more than a FIN of the sender's acknowledged: one_way_data.carried) from a packet
+    before the control connection's FIN (frame `fin`): its job was running then, where
+    the capture lacks the start request (a capture started while the data flowed,
+    trial31-late cut to the media server's packets: step 4 read `ok`). Its ending
+    requests come after the data's end, so inside the capture. None when none."""
+    flowed = [ctx.by_uid[uid] for uid in session.data_connections
+              if uid in ctx.by_uid and carried(ctx.by_uid[uid])
+              and ctx.by_uid[uid].first_frame < fin]
+    return min(flowed, key=lambda c: c.first_frame) if flowed else None
 
 
 def halt_unended_words(ctx: Context, session: Session) -> str | None:

@@ -38,16 +38,20 @@ def agent_start(stream: NdmpStream, control: Connection) -> NdmpMessage | None:
     return replies[-1]
 
 
-def started_one_way(stream: NdmpStream, control: Connection) -> NdmpMessage | None:
+def started_one_way(stream: NdmpStream, control: Connection, lost: int = 0
+                    ) -> NdmpMessage | None:
     """agent_start when the agent then closed the connection (its FIN) or reset it (a
     RST in its name: the second read of field check 41, the agent's own abort of the
     session read PASS) with no NOTIFY_*_HALTED after that reply; None else (any halt,
     or the media server's close, keeps the session judged as before). The agent's FIN
     may answer the media server's, which the capture lacks (first_close.peer_fin_first):
-    the job ended all the same, and control_closed names the media server."""
+    the job ended all the same, and control_closed names the media server. lost: the
+    frame of the agent's packet that shows its FIN the capture lacks when the capture
+    holds no FIN nor RST of the connection (flowcheck.verify.lost_fin; 0: none), its
+    close then."""
     closer, how = closing(control)
     end = (control.fin_frames[:1] if how == "FIN" else [control.resp_rst_frame])[0] \
-        if closer == "responder" and (control.fin_frames or how == "RST") else 0
+        if closer == "responder" and (control.fin_frames or how == "RST") else lost
     if not end:
         return None
     start = agent_start(stream, control)

@@ -6,27 +6,25 @@ from __future__ import annotations
 
 from flowcheck.model import (
     Connection,
-    ControlPacket,
     NdmpMessage,
     NdmpStream,
     Session,
-    Severity,
-    connection_ends,
 )
 from flowcheck.sessions import message_op
-from flowcheck.sessions.classify import reply_to, seen_closing
-from flowcheck.verify.aborted import closed_with_control, report_deferred
+from flowcheck.sessions.classify import seen_closing
+from flowcheck.verify.aborted import report_deferred
 from flowcheck.verify.context import Context
+from flowcheck.verify.control_closed import halt_after, report_closed
 from flowcheck.verify.control_reset import halt_unanswered, report_reset
 from flowcheck.verify.control_stall import control_stall, no_messages, start_unseen
 from flowcheck.verify.cut_transfer import unseen_cut_transfers
 from flowcheck.verify.evidence import ended_early, stream_whole
-from flowcheck.verify.first_close import fin_words, first_closer
 from flowcheck.verify.hidden_ends import announcement_lost, lost_start, missed_from
 from flowcheck.verify.idle_bound import bounded_idle_words, data_end_in
+from flowcheck.verify.lost_fin import lost_close
 from flowcheck.verify.lost_reply import failure_signs
 from flowcheck.verify.one_way_data import halts_unseen
-from flowcheck.verify.one_way_start import agent_start, one_way_words, started_one_way
+from flowcheck.verify.one_way_start import agent_start, started_one_way
 from flowcheck.verify.open_transfer import open_transfer, polled_halted, report_open_transfer
 from flowcheck.verify.opening_stall import opening_stalled, report_opening_stall
 from flowcheck.verify.replies import HALTS
@@ -40,10 +38,8 @@ from flowcheck.verify.reset_answer import (
 from flowcheck.verify.reset_first import cut_after_reset
 from flowcheck.verify.rst_words import reset_time
 from flowcheck.verify.sent_after_reset import sent_after_reset
-from flowcheck.verify.silent_sender import silent_sender, silent_words
+from flowcheck.verify.silent_sender import silent_sender
 from flowcheck.verify.snapped_halts import (
-    SNAPPED_FROM_WORDS,
-    SNAPPED_WORDS,
     headers_whole,
     whole_after,
 )
@@ -58,9 +54,6 @@ from flowcheck.verify.stalled import (
 )
 from flowcheck.verify.still_running import halted_since, still_running
 from flowcheck.verify.three_way_close import (
-    MOVER_STARTS,
-    agent_closed_first,
-    gave_up_words,
     job_starts,
 )
 from flowcheck.verify.ttl import capture_host
@@ -104,7 +97,7 @@ def check_gave_up(ctx: Context) -> None:
         starts, fin, later = job_starts(ctx, session, stream), stream.fin, ctx.order.later
         if (not starts or not control.fin_frames or fin.frame != control.fin_frames[0]
                 or not later(fin.frame, fin.ts, starts[-1].frame, starts[-1].ts)
-                or _halt_after(stream, fin) is None
+                or halt_after(stream, fin) is None
                 or control_stall(control, closing=True) is not None
                 or not stream_whole(ctx, session, stream)):
             continue
@@ -115,16 +108,7 @@ def check_gave_up(ctx: Context) -> None:
             continue  # the job had halted before the close
         closer = control.orig_h if stream.fin.direction == "orig" else control.resp_h
         if silent_sender(ctx, session, closer, stream.fin.ts) is not None:
-            _closed(ctx, session, stream, control, starts[-1], len(starts))
-
-
-def _halt_after(stream: NdmpStream, fin: ControlPacket | None) -> NdmpMessage | None:
-    """The other side's first halt (NOTIFY_*_HALTED) after the control connection's first
-    FIN `fin`; None when none or no FIN."""
-    if fin is None:
-        return None
-    return next((m for m in stream.messages if m.frame > fin.frame and m.type != "reply"
-                 and m.direction != fin.direction and message_op(m) in HALTS), None)
+            report_closed(ctx, session, stream, control, starts[-1], len(starts))
 
 
 def _check_running(ctx: Context, session: Session) -> None:
@@ -135,12 +119,17 @@ def _check_running(ctx: Context, session: Session) -> None:
         return
     starts = job_starts(ctx, session, stream)
     stall = control_stall(control, closing=True)
-    seen = started_one_way(stream, control) if not starts and stall is None else None
+    # A FIN the capture lacks, which the sequence numbers show, closed it as well (field
+    # check 38's killed agent, `-Q in`, without its FIN: "still open", PASS).
+    lost = lost_close(control, stream)
+    seen = started_one_way(stream, control, lost.shown.frame if lost is not None
+                           and lost.side == "resp" else 0
+                           ) if not starts and stall is None else None
     if seen is not None:  # the start request unseen, the agent's side shows the close
         if control.resp_rst:  # its RST, not its FIN: as a whole capture reads it
             report_reset(ctx, session, stream, control, seen, 1, None)
         else:
-            _closed(ctx, session, stream, control, seen, 1, one_way=True)
+            report_closed(ctx, session, stream, control, seen, 1, one_way=True, lost=lost)
         return
     # The agent's direction only, or the start request lost by the sniffer: the agent's
     # reply shows the job started.
@@ -180,18 +169,20 @@ def _check_running(ctx: Context, session: Session) -> None:
     # A halt on the three-way job's other control connection (or a polled one) ended it
     # too, as open_transfer reads it: not still running.
     ended = halt is not None or halted_since(ctx, session, starts[-1])
-    closable = (halt is None and bool(control.fin_frames)
+    if lost is not None and lost.shown.frame < starts[-1].frame:
+        lost = None
+    closable = (halt is None and (bool(control.fin_frames) or lost is not None)
                 and (stream_whole(ctx, session, stream)
                      or headers_whole(ctx, session, stream)
                      or (whole_after(ctx, session, stream, starts[-1].frame) and judged))
                 and not polled_halted(ctx, stream, starts[-1].frame, starts[-1].ts))
     if closable and reset and closed_before_reset(stream) is not None:
         # The side closed it, then its TCP reset the peer's later packets.
-        _closed(ctx, session, stream, control, starts[-1], len(starts))
+        report_closed(ctx, session, stream, control, starts[-1], len(starts))
     elif halt is None and reset:
         report_reset(ctx, session, stream, control, starts[-1], len(starts), None)
     elif closable:
-        _closed(ctx, session, stream, control, starts[-1], len(starts))
+        report_closed(ctx, session, stream, control, starts[-1], len(starts), lost=lost)
     elif (not ended and not seen_closing(control)
           and (halts_unseen(ctx, session) or not unseen_cut_transfers(ctx, session))):
         # A data connection reset just before the capture ended already has its
@@ -294,101 +285,3 @@ def _closed_by_request(stream: NdmpStream, control: Connection) -> bool:
     reset_ts = reset_time(control)
     return any(message_op(m) == "CONNECT_CLOSE" and m.type == "request" and m.ts <= reset_ts
                for m in stream.messages)
-
-
-def _closed(ctx: Context, session: Session, stream: NdmpStream, control: Connection,
-            start: NdmpMessage, resource: int, *, one_way: bool = False) -> None:
-    """control_closed: a side closed the control connection (FIN) in the middle of a
-    resource, with no halt notified: it ended the session, and the job with it. Devices
-    between the hosts reset connections, they do not close them: the side's own service
-    stopped, restarted or crashed (the system closes a process's connections with FIN
-    when it ends), or gave the job up. Its first FIN tells the side (sessions.closing: a
-    RST that side sent after it, the close's consequence, is named, and tells the same).
-    one_way: `start` is the agent's reply to the start request, the capture holding only
-    the agent's direction (flowcheck.verify.one_way_start).
-    """
-    by_agent = first_closer(control, stream) == "responder"
-    fin = control.fin_frames[0]
-    last = next((m for m in reversed(stream.messages) if m.frame < fin), start)
-    index = stream.messages.index(start)
-    # A reply stands for its request when the capture lacks the request (one_way, or
-    # the sniffer lost it: hidden_ends.lost_start).
-    answered = (start if one_way or start.type == "reply"
-                else reply_to(start, stream.messages[index + 1:]))
-    unanswered = ("never answered, " if answered is None or answered.frame > fin else "")
-    what = ("its mover was active" if message_op(start) in MOVER_STARTS else
-            "the job was running" if resource == 1 else
-            f"the job's resource {resource} was running")
-    # A three-way job's tape agent is named so (trial 27 D5).
-    agent = f"the {session.server_roles.get(control.resp_h, 'agent')}"
-    head = (f"The control connection {connection_ends(control)} was closed by "
-            + (f"{agent} {control.resp_h}" if by_agent else
-               f"the media server {control.orig_h}")
-            + f" ({fin_words(control, stream)}) while {what} ({message_op(start)}, frame "
-            f"{start.frame}, {unanswered}no NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED after "
-            f"it; last NDMP message: frame {last.frame}). The job cannot go on without it. "
-            + (one_way_words(control, start) if one_way else
-               SNAPPED_WORDS if headers_whole(ctx, session, stream) else
-               SNAPPED_FROM_WORDS if stream.snap_cut else "")
-            + _data_closed_too(ctx, session))
-    reset = stream.reset if closed_before_reset(stream) is not None else None
-    if reset is not None:
-        head += (f"The RST that followed (frame {reset.frame}) is the close's "
-                 "consequence, not a device's: "
-                 + (agent if by_agent else "the media server") + "'s system answers "
-                 "a closed connection's later packets with a RST (RFC 9293 3.10.7.1), "
-                 "however soon. ")
-    if by_agent:
-        message = head + (
-            f"{agent.capitalize()}'s NDMP service ended the session without notifying a halt: the "
-            "service stopped, restarted or crashed (the system closes a process's "
-            "connections this way when it ends), or it gave the job up.")
-        fix = (f"See {agent}'s NDMP service log and its system event log at that time (a "
-               "service stopped, restarted or crashed; an update or a reboot), then the job "
-               f"log; make sure {agent}'s NDMP service is running before the job is run "
-               "again.")
-    else:
-        message = head + (
-            "The media server's job engine ended the session without stopping the job over "
-            "NDMP (a cancelled job sends DATA_ABORT or MOVER_ABORT, and halts follow): its "
-            "service stopped, restarted or crashed.")
-        fix = ("See the job log and the media server's system event log at that time for the "
-               "job engine service (stopped, restarted or crashed).")
-    first = None if by_agent else agent_closed_first(
-        ctx, session, stream.fin.ts if stream.fin is not None else control.last_ts)
-    if first is not None:  # the other agent's session ended first (trial 27 D5)
-        message = head + gave_up_words(first, stream.fin.ts if stream.fin
-                                       else control.last_ts)
-        fix = f"See session {first[0].id}'s {first[3]}."
-    # The FIN's time (the packet the message names first), not the connection's last
-    # packet (an ACK or a RST after it, not among the frames).
-    fin_ts = stream.fin.ts if stream.fin is not None and stream.fin.frame == fin else start.ts
-    frames = [start.frame, fin, last.frame, *([reset.frame] if reset else [])]
-    closer = control.resp_h if by_agent else control.orig_h
-    silent = (silent_sender(ctx, session, closer, fin_ts)
-              if stream.fin is not None and stream.fin.frame == fin else None)
-    if silent is not None:  # it gave up waiting for a silent peer (trial 25 D7)
-        message, fix = silent_words(ctx, session, silent, control, fin, stream, reset)
-        frames.append(silent.fin_frame)
-        halt = _halt_after(stream, stream.fin)
-        if halt is not None:  # the peer's halt after the close (trial 25 D4)
-            frames.append(halt.frame)
-    ctx.add("control_closed", message, fix, session=session, conn=control,
-            frames=frames, ts=fin_ts, cause="control",
-            severity=Severity.WARNING if first is not None else None)
-
-
-def _data_closed_too(ctx: Context, session: Session) -> str:
-    """"It closed the data connection ... too (FIN, frame 62), 10 ms before: ..." when the
-    side that closed the control connection closed a data connection with it
-    (aborted.closed_with_control), else ""."""
-    for uid in session.data_connections:
-        conn = ctx.by_uid[uid]
-        fin = closed_with_control(ctx, session, conn)
-        if fin is not None:
-            order = "before" if conn.fin_frames[0] < fin.frame else "after"
-            return (f"It closed the data connection {connection_ends(conn)} too (FIN, frame "
-                    f"{conn.fin_frames[0]}, just {order}), before any data: one process's "
-                    "exit ends all its connections, so that close is this one's "
-                    "consequence. ")
-    return ""

@@ -1,0 +1,142 @@
+"""control_closed: a side closed the control connection (FIN) in the middle of a job
+(flowcheck.verify.running decides when): its words, fix, frames. Moved out of
+verify.running, with the close a FIN the capture lacks shows by the sequence numbers
+(flowcheck.verify.lost_fin) besides a FIN captured."""
+
+from __future__ import annotations
+
+from flowcheck.model import (
+    Connection,
+    ControlPacket,
+    NdmpMessage,
+    NdmpStream,
+    Session,
+    Severity,
+    connection_ends,
+)
+from flowcheck.sessions import message_op
+from flowcheck.sessions.classify import reply_to
+from flowcheck.verify.aborted import closed_with_control
+from flowcheck.verify.context import Context
+from flowcheck.verify.first_close import fin_words, first_closer
+from flowcheck.verify.lost_fin import LostFin, lost_fin_words
+from flowcheck.verify.one_way_start import one_way_words
+from flowcheck.verify.replies import HALTS
+from flowcheck.verify.reset_answer import closed_before_reset
+from flowcheck.verify.silent_sender import silent_sender, silent_words
+from flowcheck.verify.snapped_halts import SNAPPED_FROM_WORDS, SNAPPED_WORDS, headers_whole
+from flowcheck.verify.three_way_close import MOVER_STARTS, agent_closed_first, gave_up_words
+
+
+def halt_after(stream: NdmpStream, fin: ControlPacket | None) -> NdmpMessage | None:
+    """The other side's first halt (NOTIFY_*_HALTED) after the control connection's first
+    FIN `fin`; None when none or no FIN."""
+    if fin is None:
+        return None
+    return next((m for m in stream.messages if m.frame > fin.frame and m.type != "reply"
+                 and m.direction != fin.direction and message_op(m) in HALTS), None)
+
+
+
+def report_closed(ctx: Context, session: Session, stream: NdmpStream, control: Connection,
+                  start: NdmpMessage, resource: int, *, one_way: bool = False,
+                  lost: LostFin | None = None) -> None:
+    """control_closed: a side closed the control connection (FIN) in the middle of a
+    resource, with no halt notified: it ended the session, and the job with it. Devices
+    between the hosts reset connections, they do not close them: the side's own service
+    stopped, restarted or crashed (the system closes a process's connections with FIN
+    when it ends), or gave the job up. Its first FIN tells the side (sessions.closing: a
+    RST that side sent after it, the close's consequence, is named, and tells the same).
+    one_way: `start` is the agent's reply to the start request, the capture holding only
+    the agent's direction (flowcheck.verify.one_way_start). lost: the close a FIN the
+    capture lacks, its sequence numbers show it (flowcheck.verify.lost_fin): its side is
+    the closer, the packet that shows it stands for the FIN (frame, time).
+    """
+    by_agent = (lost.side == "resp" if lost is not None
+                else first_closer(control, stream) == "responder")
+    fin = lost.shown.frame if lost is not None else control.fin_frames[0]
+    last = next((m for m in reversed(stream.messages) if m.frame < fin), start)
+    index = stream.messages.index(start)
+    # A reply stands for its request when the capture lacks the request (one_way, or
+    # the sniffer lost it: hidden_ends.lost_start).
+    answered = (start if one_way or start.type == "reply"
+                else reply_to(start, stream.messages[index + 1:]))
+    unanswered = ("never answered, " if answered is None or answered.frame > fin else "")
+    what = ("its mover was active" if message_op(start) in MOVER_STARTS else
+            "the job was running" if resource == 1 else
+            f"the job's resource {resource} was running")
+    # A three-way job's tape agent is named so (trial 27 D5).
+    agent = f"the {session.server_roles.get(control.resp_h, 'agent')}"
+    head = (f"The control connection {connection_ends(control)} was closed by "
+            + (f"{agent} {control.resp_h}" if by_agent else
+               f"the media server {control.orig_h}")
+            + f" ({lost_fin_words(control, lost) if lost else fin_words(control, stream)})"
+            f" while {what} ({message_op(start)}, frame "
+            f"{start.frame}, {unanswered}no NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED after "
+            f"it; last NDMP message: frame {last.frame}). The job cannot go on without it. "
+            + (one_way_words(control, start) if one_way else
+               SNAPPED_WORDS if headers_whole(ctx, session, stream) else
+               SNAPPED_FROM_WORDS if stream.snap_cut else "")
+            + _data_closed_too(ctx, session))
+    reset = stream.reset if closed_before_reset(stream) is not None else None
+    if reset is not None:
+        head += (f"The RST that followed (frame {reset.frame}) is the close's "
+                 "consequence, not a device's: "
+                 + (agent if by_agent else "the media server") + "'s system answers "
+                 "a closed connection's later packets with a RST (RFC 9293 3.10.7.1), "
+                 "however soon. ")
+    if by_agent:
+        message = head + (
+            f"{agent.capitalize()}'s NDMP service ended the session without notifying a halt: the "
+            "service stopped, restarted or crashed (the system closes a process's "
+            "connections this way when it ends), or it gave the job up.")
+        fix = (f"See {agent}'s NDMP service log and its system event log at that time (a "
+               "service stopped, restarted or crashed; an update or a reboot), then the job "
+               f"log; make sure {agent}'s NDMP service is running before the job is run "
+               "again.")
+    else:
+        message = head + (
+            "The media server's job engine ended the session without stopping the job over "
+            "NDMP (a cancelled job sends DATA_ABORT or MOVER_ABORT, and halts follow): its "
+            "service stopped, restarted or crashed.")
+        fix = ("See the job log and the media server's system event log at that time for the "
+               "job engine service (stopped, restarted or crashed).")
+    close_ts = (lost.shown.ts if lost is not None else stream.fin.ts if stream.fin is not None
+                else control.last_ts)
+    first = None if by_agent else agent_closed_first(ctx, session, close_ts)
+    if first is not None:  # the other agent's session ended first (trial 27 D5)
+        message = head + gave_up_words(first, close_ts)
+        fix = f"See session {first[0].id}'s {first[3]}."
+    # The FIN's time (the packet the message names first), not the connection's last
+    # packet (an ACK or a RST after it, not among the frames).
+    fin_ts = (lost.shown.ts if lost is not None else stream.fin.ts
+              if stream.fin is not None and stream.fin.frame == fin else start.ts)
+    frames = [start.frame, fin, last.frame, *([reset.frame] if reset else [])]
+    closer = control.resp_h if by_agent else control.orig_h
+    silent = (silent_sender(ctx, session, closer, fin_ts)
+              if stream.fin is not None and stream.fin.frame == fin else None)
+    if silent is not None:  # it gave up waiting for a silent peer (trial 25 D7)
+        message, fix = silent_words(ctx, session, silent, control, fin, stream, reset)
+        frames.append(silent.fin_frame)
+        halt = halt_after(stream, stream.fin)
+        if halt is not None:  # the peer's halt after the close (trial 25 D4)
+            frames.append(halt.frame)
+    ctx.add("control_closed", message, fix, session=session, conn=control,
+            frames=frames, ts=fin_ts, cause="control",
+            severity=Severity.WARNING if first is not None else None)
+
+
+def _data_closed_too(ctx: Context, session: Session) -> str:
+    """"It closed the data connection ... too (FIN, frame 62), 10 ms before: ..." when the
+    side that closed the control connection closed a data connection with it
+    (aborted.closed_with_control), else ""."""
+    for uid in session.data_connections:
+        conn = ctx.by_uid[uid]
+        fin = closed_with_control(ctx, session, conn)
+        if fin is not None:
+            order = "before" if conn.fin_frames[0] < fin.frame else "after"
+            return (f"It closed the data connection {connection_ends(conn)} too (FIN, frame "
+                    f"{conn.fin_frames[0]}, just {order}), before any data: one process's "
+                    "exit ends all its connections, so that close is this one's "
+                    "consequence. ")
+    return ""
