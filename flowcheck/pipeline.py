@@ -159,6 +159,7 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
         nat_views_finding,
     )
     from flowcheck.connections.tunnel_copies import fold_tunnel_copies, tunnel_copies_finding
+    from flowcheck.sessions.held_elsewhere import mark_held_elsewhere
 
     connections, copies = fold_tunnel_copies(result.connections)
     all_streams = collector.streams()
@@ -167,6 +168,7 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
     # One connection seen on both sides of a NAT (two capture points): kept once.
     connections, views = fold_nat_views(connections, streams)
     far = {view.uid for _, view in views}
+    mark_held_elsewhere(connections)  # a side's few packets lost: not one direction
     streams = [s for s in streams if s.uid not in far]
     folded = [copy for _, copy in copies] + [view for _, view in views]
     findings = list(result.findings)

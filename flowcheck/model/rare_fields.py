@@ -120,6 +120,15 @@ class RareFields:
     # across the NAT, never this one (field check 36: an ASA that drops the return
     # traffic, its inside and outside captures given). Not in the JSON.
     far_synack_frames: list[int] = field(default_factory=list)
+    # A side the capture holds no packet of on this connection, though the connection's
+    # other side proves it talked (sessions.classify.one_sided's reading), whose host-to-
+    # host direction the capture holds on other connections, and that sent nothing else
+    # the capture would need: none of its bytes acknowledged but a FIN, no data of its
+    # peer's it had to acknowledge, no resend waiting for it. Its few packets were lost
+    # or not captured; the capture is not one of one direction (one_sided is None):
+    # trial 31's control connection without the agent's FIN. Set by
+    # flowcheck.sessions.held_elsewhere. Not in the JSON, nor compared.
+    side_held_elsewhere: bool = field(default=False, compare=False)
 
     def _compared(self) -> tuple:
         return tuple(getattr(self, name) for name in COMPARED)

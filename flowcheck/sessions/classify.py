@@ -233,7 +233,9 @@ def one_sided(conn: Connection) -> Direction | None:
     """The direction the capture lacks on this connection, when its packets prove the
     other side talked: "resp" when the originator ACKs, sends data or closes but no
     responder packet was captured; "orig" the other way round (a SPAN port or
-    `tcpdump -Q in|out` that sees one direction)."""
+    `tcpdump -Q in|out` that sees one direction); None for a side held elsewhere."""
+    if conn.side_held_elsewhere:  # its few packets lost (sessions.held_elsewhere)
+        return None
     if conn.resp_pkts == 0 and conn.orig_pkts and not _ORIG_WENT_ON.isdisjoint(conn.history):
         return "resp"
     if conn.orig_pkts == 0 and conn.resp_pkts and not _RESP_ANSWERED.isdisjoint(conn.history):

@@ -115,7 +115,8 @@ def bytes_words(conn: Connection, session: Session) -> str:
     """Payload bytes each way, named by role: "700 B agent -> media server, ...", each
     byte the capture holds counted once (capture copies left out, as sent_each_way does);
     for a side the capture holds no segment of, the bytes its peer's ACKs acknowledge
-    instead ("agent -> media server not captured (980 B of it acknowledged)")."""
+    instead ("agent -> media server not captured (980 B of it acknowledged)"), or its
+    FIN's when the capture holds its direction elsewhere (sessions.held_elsewhere)."""
     media, _ = conn_sides(conn, session)
     media_is_orig = media == (conn.orig_h, conn.orig_p)
     words = []
@@ -124,8 +125,10 @@ def bytes_words(conn: Connection, session: Session) -> str:
         sent, acked = ((conn.orig_bytes - conn.orig_copy_bytes, conn.orig_acked_unseen)
                        if is_orig else
                        (conn.resp_bytes - conn.resp_copy_bytes, conn.resp_acked_unseen))
-        words.append(f"{way} not captured ({acked} B of it acknowledged)" if acked and not sent
-                     else f"{sent} B {way}")
+        unseen = f"{way} not captured ({acked} B of it acknowledged)" if acked else ""
+        words.append(f"0 B {way} (its FIN not captured, acknowledged)"
+                     if unseen and not sent and conn.side_held_elsewhere
+                     else unseen if unseen and not sent else f"{sent} B {way}")
     return ", ".join(words)
 
 
