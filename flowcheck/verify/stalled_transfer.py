@@ -51,6 +51,7 @@ from flowcheck.verify.pmtu import (
     too_big_fix,
     too_big_words,
 )
+from flowcheck.verify.pmtu_sender import sender_reading, smaller_passed, unseen_full_size
 from flowcheck.verify.replies import abnormal_reason
 from flowcheck.verify.resource_halt import halt_of
 from flowcheck.verify.stall_closer import answered_sign, data_stopped, flow_blocked
@@ -132,9 +133,8 @@ def stalled_transfers(ctx: Context, session: Session) -> list[StalledTransfer]:
             halt, done = None, halt
         if halt is None or abnormal_reason(halt) is not None:
             sender = conn.orig_h if stall.side == "orig" else conn.resp_h
-            passed = (small_passed(ctx.by_uid.get(session.control_uid), messages, sender,
-                                   stall.first_ts)
-                      if full_size_resends(conn, stall) else None)
+            passed, by_size = smaller_passed(ctx, ctx.by_uid.get(session.control_uid),
+                                             messages, conn, stall)
             receiver = conn.resp_h if stall.side == "orig" else conn.orig_h
             heard, unheard = heard_after(session, messages, halt, receiver, stall, conn), None
             if heard is not None and not delivered(ctx.by_uid.get(session.control_uid), heard):
@@ -149,8 +149,7 @@ def stalled_transfers(ctx: Context, session: Session) -> list[StalledTransfer]:
                         if stall.unseen and heard is None and unheard is None
                         and shut is None else 0)
             found.append(StalledTransfer(conn, stall, halt, timed_by, passed,
-                                         passed is not None or lost_by_size(stall)
-                                         or told is not None,
+                                         by_size or lost_by_size(stall) or told is not None,
                                          heard, shut, told, done, unheard, answered))
     return found
 
@@ -168,7 +167,9 @@ def closed_without(conn: Connection, stall: Stall) -> bool:
 def stalled_detail(stalled: StalledTransfer) -> str:
     """Step 5's words for a stalled data connection."""
     stall = stalled.stall
-    mtu = "; only full-size segments lost: path MTU black hole" if stalled.mtu else ""
+    mtu = ("" if not stalled.mtu else "; full-size resends, smaller packets through: path MTU "
+           "black hole likely" if stall.unseen else
+           "; only full-size segments lost: path MTU black hole")
     if stall.lost:
         return (f"stopped delivering mid-transfer ({stall.unacked} B never arrived: the "
                 f"receiver's ACKs never covered them, frame {stall.frame}{mtu})")
@@ -300,6 +301,9 @@ def check_stalled_transfers(ctx: Context) -> None:
                 remedy = too_big_fix(told, sender)
                 head = head.replace(" stopped delivering: ",
                                     " stopped delivering in a path MTU black hole: ", 1)
+            elif unseen_full_size(conn, stall):  # the sender's packets alone
+                reading, remedy = sender_reading(ctx, conn, stall, roles, passed,
+                                                 (reading, remedy))
             elif passed is not None:
                 reading = (f" Its resends are full-size ({size} B, its largest segment) and "
                            f"{roles[1]} {receiver} acknowledged none of its data, while its "
