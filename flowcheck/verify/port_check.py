@@ -132,11 +132,13 @@ def callback_not_due(ctx: Context, session: Session) -> str:
                 f"would follow; the capture holds nothing {other} sent on it (one direction "
                 "only), so whether it was a job that met that program cannot be seen")
     if (control.role != "control" or not is_open(judged(ctx, control))
-            or control.orig_bytes or control.orig_acked_unseen > 1  # a FIN counts one
+            or control.orig_bytes
             or session.announced or session.cut_announcements or session.data_connections
             or ctx.causes.get(session.id) or stream_whole(ctx, session, stream)
             or not _greeted_only(stream)):
         return ""
+    if control.orig_acked_unseen > 1:  # a FIN counts one: bytes the agent read, unanswered
+        return _unanswered_bytes(ctx, session, stream)
     unread = next((f.code for f in (stream.findings if stream else [])
                    if f.code in UNREAD_STREAM), "ndmp_partial")
     hidden = stream_hidden(ctx, session, stream) or \
@@ -151,3 +153,24 @@ def _greeted_only(stream: NdmpStream | None) -> bool:
     """Does the stream hold at most the agent's greeting (its reason, if cut, unknown)?"""
     return all(m.direction == "resp" and message_op(m) == "NOTIFY_CONNECTED"
                for m in (stream.messages if stream else []))
+
+
+def _unanswered_bytes(ctx: Context, session: Session, stream: NdmpStream | None) -> str:
+    """Why no callback was due, in a capture of the agent's side of the control connection
+    alone, when the agent acknowledged bytes of the media server's it never answered: its
+    greeting its only message, every byte of its side captured (no gap, no snap length
+    cut), then the connection closed. An NDMP server answers each request it reads (NDMP
+    v4: every request has a reply), so no job started there that a callback would follow:
+    another protocol's client on the port (trial23-other-protocol/http-probe-ndmp-agent cut
+    to the agent's packets read step 2 missing). "" when the capture does not show that."""
+    control = ctx.by_uid[session.control_uid]
+    if (one_sided(control) != "orig" or control.missed_bytes or stream is None
+            or stream.snap_cut or not (control.fin_frames or control.rst_frames)):
+        return ""
+    return (f"{stream_hidden(ctx, session, stream)}, and what it holds shows the agent "
+            f"{control.resp_h} acknowledging {control.orig_acked_unseen} B from "
+            f"{control.orig_h} (a FIN counts one) and answering none of it (its greeting its "
+            "only message) before the connection closed: an NDMP server answers each request it "
+            "reads, so no job started on it that a callback would follow (another "
+            "protocol's client on the NDMP port, such as an HTTP probe, sends bytes no NDMP "
+            "server answers); what those bytes were cannot be seen")
