@@ -30,6 +30,7 @@ from flowcheck.sessions.classify import JOB_STARTS
 from flowcheck.sessions.local import other_version
 from flowcheck.verify.announced_kind import other_interface
 from flowcheck.verify.context import Context
+from flowcheck.verify.filtered_fixes import between_agents, elsewhere_fix, job_hosts
 from flowcheck.verify.kept import kept_detail
 from flowcheck.verify.replies import HALTS, halt_reason
 from flowcheck.verify.shared import three_way_hosts
@@ -311,10 +312,10 @@ def report_left_out(ctx: Context) -> None:
                 "Capture without a filter on the TCP flags or the packet size, and keep the "
                 "whole capture rather than a display filter's result (tshark -Y ... -w "
                 f"saves only the packets shown): tcpdump -w job.pcap "
-                f"'{_job_hosts(ctx, sessions)}'.",
+                f"'{job_hosts(ctx, sessions)}'.",
                 session=sessions[0] if len(sessions) == 1 else None, frames=frames, ts=ts)
         return
-    three_way = _between_agents(ctx, sessions)
+    three_way = between_agents(ctx, sessions)
     others = [s for s in sessions if s.id not in three_way]
     pairs = list(dict.fromkeys(three_way.values()))
     between = ", ".join(f"{a} -> {b}" for a, b in pairs)
@@ -324,10 +325,10 @@ def report_left_out(ctx: Context) -> None:
     elsewhere = {} if ndmp_port_only(ctx) else {
         s.id: found for s in others if (found := _elsewhere(ctx, s, s.announced))}
     if others and len(elsewhere) == len(others):
-        fixes.append(_elsewhere_fix([item for found in elsewhere.values() for item in found]))
+        fixes.append(elsewhere_fix([item for found in elsewhere.values() for item in found]))
     elif others:
         fixes.append("Capture without a port filter, or with one that keeps both hosts' whole "
-                     f"conversation (tcpdump -w job.pcap '{_job_hosts(ctx, others)}'); mirror "
+                     f"conversation (tcpdump -w job.pcap '{job_hosts(ctx, others)}'); mirror "
                      "all traffic between the media server and the agent, not only the NDMP "
                      "port.")
     if pairs:
@@ -354,50 +355,3 @@ def report_left_out(ctx: Context) -> None:
             "missing from the capture is not a packet the network dropped.",
             " ".join(fixes),
             session=sessions[0] if len(sessions) == 1 else None, frames=frames, ts=ts)
-
-
-def _elsewhere_fix(found: list[tuple[Announcement, str]]) -> str:
-    """The capture_filtered fix when the data went to another interface (_elsewhere)."""
-    listeners = sorted({host for _, host in found})
-    announced = sorted({a.ip for a, _ in found})
-    who = "the agent" if found[0][0].listener == "data" else "the media server"
-    hosts = " or ".join(f"host {h}" for h in dict.fromkeys(listeners + announced))
-    # NDMP v4 cannot announce an IPv6 address: no "announce it instead" (trial 28 D4).
-    same = sorted({host for a, host in found if not other_version(a.ip, host)})
-    instead = (f" If the data should not use that interface, make {who} announce "
-               f"{' and '.join(same)} instead (its data interface / preferred network)."
-               if same else "")
-    return (f"Capture on all interfaces (tcpdump -i any -w job.pcap, on the media server "
-            f"or the agent) or on the one toward {' and '.join(announced)}, keeping every "
-            f"address the job uses (tcpdump -i any -w job.pcap '{hosts}').{instead}")
-
-
-def _between_agents(ctx: Context, sessions: list[Session]) -> dict[str, tuple[str, str]]:
-    """Session id -> (connector, listener) for those of a three-way job whose two NDMP
-    servers are two hosts other than the DMA (flowcheck.verify.shared.three_way_hosts)."""
-    found = {}
-    for session in sessions:
-        dma = ctx.by_uid[session.control_uid].orig_h
-        for ann in session.announced:
-            hosts = three_way_hosts(ctx, session, ann)
-            if hosts is not None and hosts[0] != hosts[1] and dma not in hosts[:2]:
-                found[session.id] = hosts[0], hosts[1]
-                break
-    return found
-
-
-def _job_hosts(ctx: Context, sessions: list[Session]) -> str:
-    """A BPF expression for the media servers and agents of these sessions (every
-    session when none is given): "host A and host B"."""
-    chosen = sessions or ctx.sessions
-    media = sorted({s.media_server for s in chosen})
-    agents = sorted({s.remote_agent for s in chosen})
-    if not media:
-        return "host MEDIA and host AGENT"
-    return f"{_hosts(media)} and {_hosts(agents)}"
-
-
-def _hosts(hosts: list[str]) -> str:
-    """A BPF primitive for any of the hosts: "host A", "(host A or host B)"."""
-    words = " or ".join(f"host {h}" for h in hosts)
-    return f"({words})" if len(hosts) > 1 else words
