@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, Session
 from flowcheck.verify.attempts import connector_unseen, listener_of
+from flowcheck.verify.connect_said import port_only_failure, port_only_words
 from flowcheck.verify.context import Context, endpoint
 from flowcheck.verify.cut_unjudged import cut_unjudged
 from flowcheck.verify.evidence import announcement_time_enough, ended_early, message_ts
@@ -57,15 +58,19 @@ def check_cut_announcements(ctx: Context, session: Session) -> None:
                         "announced a data endpoint", ts, [frame],
                         waits="the connection to it could be seen (retransmission timeout "
                               f"{ctx.config.retransmission_timeout:g} s)", frame=frame)
-        elif not uid and not port_only_unseen(ctx, session, "a connection to it was tried"):
+        elif not uid and not port_only_unseen(ctx, session, "a connection to it was tried",
+                                              cut=(frame, ts)):
             op = name.removeprefix("NDMP_")
             unread = ("an address type flowcheck cannot read"
                       if session.match_reason == "address_type" else
                       "its address was cut by the capture's snap length")
             taken = _callback_after(ctx, session, name, frame)
-            head = (f"{op} (frame {frame}) announced a data endpoint ({unread}), but no "
-                    f"connection between {session.media_server} and {session.remote_agent} "
-                    "followed")
+            said = port_only_failure(ctx, session, cut=(frame, ts))
+            filtered, refilter = port_only_words(ctx, session, said) if said else ("", "")
+            head = (f"{op} (frame {frame}) announced a data endpoint ({unread})"
+                    + (f". {filtered}no" if said else ", but no")
+                    + f" connection between {session.media_server} and "
+                    f"{session.remote_agent} followed")
             if taken is not None:
                 head = (f"{op} (frame {frame}) announced a data endpoint ({unread}), and a "
                         f"connection between {session.media_server} and "
@@ -90,5 +95,5 @@ def check_cut_announcements(ctx: Context, session: Session) -> None:
                     "a capture on the connecting side shows SYNs to it, allow them on every "
                     "firewall or NAT between the hosts; if it shows none, allow them in the "
                     "connecting side's own outbound rules (they act before its packet tap)"
-                    + (OTHER_PRODUCT_FIX if taken is not None else "") + ".",
+                    + (OTHER_PRODUCT_FIX if taken is not None else "") + "." + refilter,
                     session=session, frames=[frame], ts=ts, cause="data")

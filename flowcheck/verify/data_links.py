@@ -25,6 +25,7 @@ from flowcheck.verify.announced_kind import (
 )
 from flowcheck.verify.answer_seen import AnswerSeen, answer_seen, answer_seen_words
 from flowcheck.verify.attempts import connector_unseen
+from flowcheck.verify.connect_said import port_only_failure, port_only_words
 from flowcheck.verify.context import Context, endpoint, opening_frames
 from flowcheck.verify.details import failure_words
 from flowcheck.verify.evidence import (
@@ -115,7 +116,7 @@ def check_data(ctx: Context, session: Session) -> None:
                         waits="the connection to it could be seen (retransmission timeout "
                               f"{ctx.config.retransmission_timeout:g} s)", frame=first.frame)
             continue
-        if port_only_unseen(ctx, session, "a connection to it was tried"):
+        if port_only_unseen(ctx, session, "a connection to it was tried", group):
             continue  # the capture holds the NDMP port only: an attempt could not show
         # Only when no alternative of the announcement is the address the control
         # connection reached (v4 may announce several).
@@ -131,6 +132,12 @@ def check_data(ctx: Context, session: Session) -> None:
         head = (f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced "
                 f"{where} for the data connection, but no connection "
                 f"{'tried it while the job ran' if late else 'ever tried it'}: ")
+        said = port_only_failure(ctx, session, group)
+        filtered, refilter = port_only_words(ctx, session, said) if said else ("", "")
+        if said is not None:  # the control connection's word, not the absence
+            head = (f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced "
+                    f"{where} for the data connection. {filtered}no connection "
+                    f"{'tried it while the job ran' if late else 'tried it'}: ")
         ports = (f"heck that the ports of {ctx.ranges('media')} and {ctx.ranges('agent')} "
                  "are free on both hosts and the ranges hold enough ports for all resources; "
                  + ("look for the job's \"Communication Failure has occurred between the Job "
@@ -154,7 +161,7 @@ def check_data(ctx: Context, session: Session) -> None:
                        "not bind a port because the port was in use on its side)"
                        f"{dropped_before_words(connector)}.{late}")
             fix = f"C{ports} {_between_fix(ctx, connector, where, side)} {outbound}"
-        ctx.add("announced_not_used", message, fix,
+        ctx.add("announced_not_used", message, fix + refilter,
                 session=session, frames=[a.frame for a in group], ts=first.ts, cause="data")
 
 

@@ -29,6 +29,7 @@ from flowcheck.sessions import announcement_groups, is_local_group, message_op
 from flowcheck.sessions.classify import JOB_STARTS
 from flowcheck.sessions.local import other_version
 from flowcheck.verify.announced_kind import other_interface
+from flowcheck.verify.connect_said import connect_said, only_ndmp_port
 from flowcheck.verify.context import Context
 from flowcheck.verify.filtered_fixes import between_agents, elsewhere_fix, job_hosts
 from flowcheck.verify.kept import kept_detail
@@ -223,21 +224,43 @@ def off_path(ctx: Context, session: Session, group: Sequence[Announcement]) -> s
     return ""
 
 
-def port_only_unseen(ctx: Context, session: Session, what: str) -> str:
+def port_only_unseen(ctx: Context, session: Session, what: str,
+                     group: Sequence[Announcement] = (),
+                     cut: tuple[int, float] | None = None) -> str:
     """Why `what` (an attempt the capture does not hold) cannot be seen when the capture
-    holds only NDMP-port connections and lacks a connection the job must have made: the
-    profile's separate callback, which comes before any announcement ("" otherwise). A
-    plain NDMP job (no callback) whose connector never connected also leaves only the
-    control connection in a complete capture: there the absence stays evidence."""
-    if (not ndmp_port_only(ctx) or ctx.profile.callback != "connection"
-            or session.callback_uid is not None):
+    holds only NDMP-port connections ("" otherwise) and either lacks a connection the job
+    must have made (the profile's separate callback, which comes before any
+    announcement), or evidently holds nothing else (connect_said.only_ndmp_port) while
+    the control connection does not say the connect to the group's endpoint failed
+    (connect_said; cut: the frame and time of an announcement whose address the snap
+    length cut, for a group): a plain NDMP job (no callback) whose connector never connected
+    leaves only the control connection in a complete capture too, so the absence is
+    evidence only where the capture could have held other packets; a connect error, a
+    CONNECT_ERROR halt or a CONNECT request left unanswered is evidence in any capture
+    (announced_not_used reports it)."""
+    if not ndmp_port_only(ctx):
         return ""
     port = ctx.config.ndmp_port
     control = ctx.by_uid[session.control_uid]
-    _note(ctx, session, f"each of the capture's {len(ctx.connections)} TCP connection(s) "
-          f"has the NDMP port {port} on one side, and session {session.id} announced a data "
-          "endpoint that none of them reached", [(control.first_frame, control.ts)])
-    return _port_only_words(ctx, what)
+    reached = (f"each of the capture's {len(ctx.connections)} TCP connection(s) has the NDMP "
+               f"port {port} on one side")
+    if ctx.profile.callback == "connection" and session.callback_uid is None:
+        _note(ctx, session, f"{reached}, and session {session.id} announced a data endpoint "
+              "that none of them reached", [(control.first_frame, control.ts)])
+        return _port_only_words(ctx, what)
+    asked = bool(group) or cut is not None
+    said = connect_said(ctx, session, group, cut) if asked and only_ndmp_port(ctx) else None
+    if not asked or not only_ndmp_port(ctx) or (said and said.outcome != "made"):
+        return ""
+    if said is None:
+        _note(ctx, session, f"{reached}, {ctx.port_only_capture}, and session {session.id} "
+              "announced a data endpoint that none of them reached",
+              [(control.first_frame, control.ts)])
+        return (f"{_port_only_words(ctx, what)}; {ctx.port_only_capture}, and the control "
+                "connection does not say whether the connect was made or failed")
+    _note(ctx, session, f"in session {session.id}, {said.words}, and no captured "
+          "connection reached it", [(said.message.frame, said.message.ts)])
+    return (f"{said.words}, but {_port_only_words(ctx, 'it carried data')}")
 
 
 def callback_unseen(ctx: Context, session: Session) -> str:
