@@ -38,6 +38,7 @@ from flowcheck.verify.filtered import moved_unseen, off_path, port_only_unseen
 from flowcheck.verify.forwarded import answered_meanwhile, forwarded_fix, forwarded_words
 from flowcheck.verify.limit_words import limit_fix, limit_words, passed_before
 from flowcheck.verify.local_drop import local_drop
+from flowcheck.verify.lone_data_syn import lone_reading
 from flowcheck.verify.nat_listener import configured_listener, nat_fix, nat_words
 from flowcheck.verify.opening import (
     between_fix,
@@ -67,6 +68,11 @@ from flowcheck.verify.unused_syns import (
     outbound_fix,
     taken_on,
 )
+
+# A lone SYN's head by what the control connection says (flowcheck.verify.lone_data_syn).
+_LONE_HEADS = {None: "never opened; whether a firewall dropped or rejected it the capture "
+                     "cannot tell",
+               "dropped": "was never answered", "rejected": "never opened"}
 
 
 def check_data(ctx: Context, session: Session) -> None:
@@ -292,9 +298,12 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
     elif outcome == "unanswered":
         outside = outside_range_words(ctx, session, first, "drops")
         where = lost_where(ctx, first) if either else ""
+        # A lone SYN never resent: the control connection may tell a drop from a reject.
+        lone = lone_reading(ctx, session, first, rule) \
+            if lone_syn(ctx, first) and len(attempts) == 1 else None
         words, fix = (elsewhere(ctx, session, first, rule)
                       or (outside and (outside[0], f"{outside[1]}{rule}.{where}"))
-                      or ("", f"{capitalised(rule)}.{where}"))
+                      or ("", lone.fix if lone else f"{capitalised(rule)}.{where}"))
         if either:
             fix = between_fix(ctx, first, session) or own_firewall_fix(ctx, first) + fix
         if wrong is not None and own is not None:
@@ -312,13 +321,12 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
             fix = with_lead(limit_fix(first), fix)
         ctx.add("data_unanswered",
                 f"The data connection from {first.orig_h} to {target} "
-                + ("never opened; whether a firewall dropped or rejected it the capture "
-                   "cannot tell"
-                   if lone_syn(ctx, first) and len(attempts) == 1 else
+                + (_LONE_HEADS[lone.kind] if lone else
                    f"was never answered{' while the job ran' if late else ''}{tries}")
                 + ": "
                 f"{silence(ctx, first, both_ways=True, attempts=len(attempts))}"
-                f"{stale_words(ctx, first)}, so the job cannot move data.{words}"
+                f"{stale_words(ctx, first)}, so the job cannot move data."
+                f"{lone.words if lone else ''}{words}"
                 f"{f' Then {late}.' if late else ''}", fix, session=session,
                 conn=first,
                 frames=frames, cause="data")
