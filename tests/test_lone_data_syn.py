@@ -15,8 +15,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from flowcheck.pipeline import Analysis
 from stored import stored_analysis
+
+from flowcheck.pipeline import Analysis
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 # The data SYNs TCP resent (tshark's analysis), and any ICMP reject.

@@ -16,12 +16,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from stored import errors, stored_analysis
 
 from flowcheck.config import build_config
 from flowcheck.model import CaptureInfo
 from flowcheck.pipeline import Analysis
 from flowcheck.verify.capture_filter import port_only_capture
-from stored import errors, stored_analysis
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 FIREWALL = CAPTURES / "ndmjob-firewall"
