@@ -52,14 +52,28 @@ _JITTER_SECONDS = 0.005
 class ConnectSaid(NamedTuple):
     """outcome: "made", "failed" or "pending" (no answer in the time the capture gave);
     message: the reply, halt or accepted start that says so, or the pending request;
-    words: what it says, for a finding ("DATA_CONNECT (frame 11) was answered
-    NDMP_CONNECT_ERR (frame 13) by the agent: its connect to it failed"); waited: for a
-    pending request, the seconds of capture after it (0 otherwise)."""
+    subject and said: what says it and what it says, for a finding ("DATA_CONNECT (frame
+    11)", "was answered NDMP_CONNECT_ERR (frame 13) by the agent: its connect to the
+    endpoint failed"); request: the frame of the CONNECT request it answers (0 for a
+    halt, start or state reply); waited: for a pending request, the seconds of capture
+    after it (0 otherwise)."""
 
     outcome: Outcome
     message: NdmpMessage
-    words: str
+    subject: str
+    said: str
+    request: int = 0
     waited: float = 0.0
+
+    @property
+    def words(self) -> str:
+        """"DATA_CONNECT (frame 11) was answered NDMP_CONNECT_ERR (frame 13) by ..."."""
+        return f"{self.subject} {self.said}"
+
+    def of(self, frame: int) -> str:
+        """words, the request named "it" when it is the message in `frame` (the
+        announcement a finding has just named)."""
+        return f"it {self.said}" if self.request == frame else self.words
 
 
 def only_ndmp_port(ctx: Context) -> bool:
@@ -108,16 +122,17 @@ def _of_request(ctx: Context, session: Session, frame: int) -> ConnectSaid | Non
     op, later = message_op(request), messages[index + 1:]
     reply = reply_to(request, later)
     who = _peer(session, request)
+    subject = f"{op} (frame {request.frame})"
     if reply is not None:
         name = (reply.error_name or "").removeprefix("NDMP_")
         if reply.error_name == "NDMP_NO_ERR":
-            return ConnectSaid("made", reply, f"{op} (frame {request.frame}) was answered "
-                               f"NDMP_NO_ERR (frame {reply.frame}) by {who}: its connection "
-                               "to the endpoint was made (NDMP answers it once connected)")
+            return ConnectSaid("made", reply, subject, f"was answered NDMP_NO_ERR (frame "
+                               f"{reply.frame}) by {who}: its connection to the endpoint was "
+                               "made (NDMP answers it once connected)", request.frame)
         if name in CONNECT_FAILURES:
-            return ConnectSaid("failed", reply, f"{op} (frame {request.frame}) was answered "
-                               f"{reply.error_name} (frame {reply.frame}) by {who}: its "
-                               "connect to the endpoint failed")
+            return ConnectSaid("failed", reply, subject, f"was answered {reply.error_name} "
+                               f"(frame {reply.frame}) by {who}: its connect to the endpoint "
+                               "failed", request.frame)
         return None
     if any(m.type == "reply" and m.direction != request.direction for m in later):
         return None  # it answered later requests: this reply was lost by the capture
@@ -126,10 +141,10 @@ def _of_request(ctx: Context, session: Session, frame: int) -> ConnectSaid | Non
             or (seen_closing(control) and control.last_ts >= request.ts)):
         return None  # too soon to tell, and the session still open
     waited = after(ctx, request.ts, request.frame)
-    return ConnectSaid("pending", request, f"{op} (frame {request.frame}) was never "
-                       f"answered by {who} in the {waited:.1f} s the capture went on after "
-                       "it: NDMP answers it once the connection is made or has failed, so "
-                       "the connect did not complete", waited)
+    return ConnectSaid("pending", request, subject, f"was never answered by {who} in the "
+                       f"{waited:.1f} s the capture went on after it: NDMP answers it once "
+                       "the connection is made or has failed, so the connect did not "
+                       "complete", request.frame, waited)
 
 
 def _later(ctx: Context, session: Session, start: float, end: float) -> ConnectSaid | None:
@@ -144,15 +159,15 @@ def _later(ctx: Context, session: Session, start: float, end: float) -> ConnectS
         if op in HALTS and message.type != "reply":
             prefix, _, names = HALTS[op]
             if halt_reason(message, prefix, names) == "CONNECT_ERROR":
-                return ConnectSaid("failed", message, f"{op} (frame {message.frame}) gave the "
-                                   "reason CONNECT_ERROR: its connection failed")
+                return ConnectSaid("failed", message, f"{op} (frame {message.frame})",
+                                   "gave the reason CONNECT_ERROR: its connection failed")
         elif message.type != "reply" or message.error_name != "NDMP_NO_ERR":
             continue
         elif op in JOB_STARTS:
-            return ConnectSaid("made", message, f"{op} was accepted (frame {message.frame}): "
+            return ConnectSaid("made", message, op, f"was accepted (frame {message.frame}): "
                                "NDMP takes it only once the data connection is made")
         elif message.body.get("state") in _CONNECTED_STATES.get(op, ()):
-            return ConnectSaid("made", message, f"the {op} reply (frame {message.frame}) "
+            return ConnectSaid("made", message, f"the {op} reply (frame {message.frame})",
                                f"says {_CONNECTED_STATES[op][message.body['state']]}: its "
                                "data connection was made")
     return None
@@ -199,19 +214,22 @@ def port_only_failure(ctx: Context, session: Session, group: Sequence[Announceme
     return said if said is not None and said.outcome != "made" else None
 
 
-def port_only_words(ctx: Context, session: Session, said: ConnectSaid) -> tuple[str, str]:
+def port_only_words(ctx: Context, session: Session, said: ConnectSaid, frame: int
+                    ) -> tuple[str, str]:
     """(message, fix) words of announced_not_used in a capture that evidently holds only
-    the NDMP port, when the control connection says the connect failed (said): the
-    failure rests on its word, the capture-point reading only holds for a capture of
-    every packet, and the fix asks for one."""
+    the NDMP port, when the control connection says the connect failed (said; frame: the
+    announcing message's, which the message names just before): the failure rests on
+    its word, the capture-point reading only holds for a capture of every packet, and
+    the fix asks for one. The message goes on from the announcement (", and it was
+    answered ... If the capture holds every packet, ")."""
     port = ctx.config.ndmp_port
-    message = (f"{said.words[:1].upper()}{said.words[1:]}. The capture holds no connection "
-               f"to it, but every connection it holds has the NDMP port {port} on one side "
-               f"and {ctx.port_only_capture}: a capture filter or mirror that keeps only that "
-               f"port (tcpdump 'port {port}': capture_filtered) leaves the data connection out "
-               "whatever became of it, so the failure rests on the control connection's word, "
-               "and where the connection failed cannot be seen. If the capture holds every "
-               "packet, ")
+    message = (f", and {said.of(frame)}. The capture holds no connection to it, but every "
+               f"connection it holds has the NDMP port {port} on one side and "
+               f"{ctx.port_only_capture}: a capture filter or mirror that keeps only that "
+               f"port (tcpdump 'port {port}': capture_filtered) leaves the data connection "
+               "out whatever became of it, so the failure rests on the control connection's "
+               "word, and where the connection failed cannot be seen. If the capture holds "
+               "every packet, ")
     fix = (f" The capture holds only the NDMP port: to see whether the SYNs were sent, "
            "dropped or rejected, capture again without a port filter (tcpdump -w job.pcap "
            f"'host {session.media_server} and host {session.remote_agent}').")

@@ -66,9 +66,10 @@ def check_cut_announcements(ctx: Context, session: Session) -> None:
                       "its address was cut by the capture's snap length")
             taken = _callback_after(ctx, session, name, frame)
             said = port_only_failure(ctx, session, cut=(frame, ts))
-            filtered, refilter = port_only_words(ctx, session, said) if said else ("", "")
+            filtered, refilter = (port_only_words(ctx, session, said, frame) if said
+                                  else ("", ""))
             head = (f"{op} (frame {frame}) announced a data endpoint ({unread})"
-                    + (f". {filtered}no" if said else ", but no")
+                    + (f"{filtered}no" if said else ", but no")
                     + f" connection between {session.media_server} and "
                     f"{session.remote_agent} followed")
             if taken is not None:

@@ -139,10 +139,11 @@ def check_data(ctx: Context, session: Session) -> None:
                 f"{where} for the data connection, but no connection "
                 f"{'tried it while the job ran' if late else 'ever tried it'}: ")
         said = port_only_failure(ctx, session, group)
-        filtered, refilter = port_only_words(ctx, session, said) if said else ("", "")
+        filtered, refilter = (port_only_words(ctx, session, said, first.frame) if said
+                              else ("", ""))
         if said is not None:  # the control connection's word, not the absence
             head = (f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced "
-                    f"{where} for the data connection. {filtered}no connection "
+                    f"{where} for the data connection{filtered}no connection "
                     f"{'tried it while the job ran' if late else 'tried it'}: ")
         ports = (f"heck that the ports of {ctx.ranges('media')} and {ctx.ranges('agent')} "
                  "are free on both hosts and the ranges hold enough ports for all resources; "
