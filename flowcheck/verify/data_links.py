@@ -72,7 +72,7 @@ from flowcheck.verify.unused_syns import (
 # A lone SYN's head by what the control connection says (flowcheck.verify.lone_data_syn).
 _LONE_HEADS = {None: "never opened; whether a firewall dropped or rejected it the capture "
                      "cannot tell",
-               "dropped": "was never answered", "rejected": "never opened"}
+               "dropped": "never opened", "rejected": "never opened"}
 
 
 def check_data(ctx: Context, session: Session) -> None:
@@ -324,10 +324,10 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
                 f"The data connection from {first.orig_h} to {target} "
                 + (_LONE_HEADS[lone.kind] if lone else
                    f"was never answered{' while the job ran' if late else ''}{tries}")
-                + ": "
-                f"{silence(ctx, first, both_ways=True, attempts=len(attempts))}"
-                f"{stale_words(ctx, first)}, so the job cannot move data."
-                f"{lone.words if lone else ''}{words}"
+                + ": " + (f"{lone.words}. " if lone and lone.words else "")
+                + (capitalised if lone and lone.words else str)(
+                    silence(ctx, first, both_ways=True, attempts=len(attempts)))
+                + f"{stale_words(ctx, first)}, so the job cannot move data.{words}"
                 f"{f' Then {late}.' if late else ''}", fix, session=session,
                 conn=first,
                 frames=frames, cause="data")

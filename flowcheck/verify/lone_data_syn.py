@@ -33,7 +33,8 @@ def _sniffer(lost: str) -> str:
 
 class LoneReading(NamedTuple):
     """kind: "dropped", "rejected", or None when nothing but the capture speaks; words:
-    what the control connection said, appended to the message ("" for None); fix."""
+    what the control connection said, the message's first clause after its head ("" for
+    None); fix."""
 
     kind: Literal["dropped", "rejected"] | None
     words: str
@@ -49,18 +50,18 @@ def lone_reading(ctx: Context, session: Session, conn: Connection, rule: str) ->
     if said is not None and said.outcome == "failed" and said.message.ts - conn.ts < rto:
         return LoneReading(
             "rejected",
-            f" But {said.words}, {said.message.ts - conn.ts:.3f} s after the SYN: a connect "
+            f"{said.words}, {said.message.ts - conn.ts:.3f} s after its SYN: a connect "
             "fails that fast on a reject (a RST or an ICMP unreachable, which the capture "
             "lacks) or an unreachable host, not on a drop (TCP resends a dropped SYN for a "
-            "minute or more), so it was most likely rejected.",
+            "minute or more), so it was most likely rejected",
             f"{refused} {_sniffer('the reject')}")
     if said is not None and said.outcome in ("failed", "pending") and (
             said.outcome == "failed" or said.waited >= rto):
         return LoneReading(
             "dropped",
-            f" But {said.words}. A reject fails a connect at once, so no answer reached "
+            f"{said.words}; a reject fails a connect at once, so no answer reached "
             f"{conn.orig_h} while it tried: its SYNs were dropped, and the sniffer lost "
-            "their resends.",
+            "their resends",
             f"{rule[:1].upper()}{rule[1:]}. {_sniffer(_RESENDS)}")
     return LoneReading(
         None, "",
