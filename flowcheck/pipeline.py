@@ -221,7 +221,11 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     from flowcheck.verify import check_all
     from flowcheck.verify.absent_agents import check_absent_agents
     from flowcheck.verify.capture_contents import explain_unreadable
-    from flowcheck.verify.capture_filter import explain_missing_control, name_own_filter
+    from flowcheck.verify.capture_filter import (
+        explain_missing_control,
+        name_own_filter,
+        port_only_capture,
+    )
     from flowcheck.verify.census import take_census
     from flowcheck.verify.cut_frames import explain_cut_frames
     from flowcheck.verify.loss import check_capture_loss
@@ -251,7 +255,9 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
                               unread=traffic.skipped.unread_frames()
                               if traffic.skipped else None,
                               unread_spans=traffic.skipped.unread_spans
-                              if traffic.skipped else None, census=census))
+                              if traffic.skipped else None, census=census,
+                              port_only_capture=port_only_capture(
+                                  traffic.captures, config, traffic.connections)))
     stepped = any(f.code == "capture_clock_stepped" for f in traffic.findings)
     findings.extend(check_capture_loss(traffic.connections, traffic.captures,
                                        traffic.ring_gaps, clock_stepped=stepped,

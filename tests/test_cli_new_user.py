@@ -143,24 +143,30 @@ def test_header_names_the_configuration_or_its_absence(
 def test_regress_update_says_which_configuration_it_recorded(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`regress --update` of a capture with no NAME.toml nor flowcheck.toml records it
-    with flowcheck's defaults and says so on standard error, one line; with a NAME.toml it
-    names that file; a run that writes nothing says nothing of it."""
+    with flowcheck's defaults and says so on standard error, its own line, then one line
+    counting what it wrote; with a NAME.toml only that count (it wrote a line per case
+    naming its NAME.toml); a run that writes nothing says nothing of it."""
     cases = tmp_path / "cases"
     cases.mkdir()
     shutil.copy(SWAP_REFUSED, cases / "swap.pcap")
     assert run(["regress", str(cases), "--update"]) == 0
     out, err = capsys.readouterr()
     assert "updated" in out
-    (line,) = err.splitlines()
+    line, count = err.splitlines()
     assert "swap.pcap: recorded with flowcheck's defaults (profile backup-exec-9, media " \
            "and agent ranges 1025-65535)" in line and "write swap.toml" in line
-    assert run(["regress", str(cases)]) == 0
-    assert capsys.readouterr().err == ""
+    assert count == ("configuration of the 1 expected result written: 1 with flowcheck's "
+                     "defaults (named above)")
+    assert run(["regress", str(cases), "--update"]) == 0
+    assert capsys.readouterr().err == ""  # nothing written
     shutil.copy(NDMJOB / "flowcheck.toml", cases / "swap.toml")
-    assert run(["regress", str(cases), "--update"]) == 0  # the profile changed it
-    (line,) = capsys.readouterr().err.splitlines()
-    # Named as the case lines name them: relative to the working directory, under it.
-    assert line == "cases/swap.pcap: recorded with the configuration cases/swap.toml"
+    shutil.copy(SWAP_REFUSED, cases / "again.pcap")
+    shutil.copy(NDMJOB / "flowcheck.toml", cases / "again.toml")
+    assert run(["regress", str(cases), "--update"]) == 0  # swap: the profile changed it
+    out, err = capsys.readouterr()
+    assert out.count("updated cases/") == 2
+    assert err.splitlines() == [
+        "configuration of the 2 expected results written: 2 with their NAME.toml"]
 
 
 def test_port_reuse_on_a_clean_run_says_what_the_hold_is(

@@ -78,3 +78,29 @@ def test_the_html_summary_has_the_same_blocks_each_id_linked() -> None:
         assert re.findall(r'<a href="#session-(S\d+)">', item) == ids
         assert f"10.77.0.1 -&gt; {agent} (4 sessions)" in item and f"; {code}" in item
         assert item.count("cause:</span>") == 1 and item.count("fix:</span>") == 1
+
+
+def test_blocks_of_the_jobs_own_errors_come_before_the_default_profiles() -> None:
+    """ndmjob-night/night-datadrop analysed with no configuration (the default profile,
+    backup-exec-9): 19 good ndmjob jobs fail only on Backup Exec's missing callback and
+    data connections opened the other way (errors that hold under the default profile
+    only: Finding.under_default), S10 on its own announced_not_used. Its block heads the
+    summary, in the text and in the HTML report, as its finding heads the findings
+    (pipeline.finding_order); it came fourth, after three blocks of the profile's."""
+    capture = (Path(__file__).resolve().parent.parent / "captures" / "ndmjob-night"
+               / "night-datadrop.pcap.gz")
+    config = build_config({})
+    analysis = analyze(read_traffic([str(capture)], config), config)
+    console = Console(record=True, width=400, color_system=None, file=io.StringIO())
+    render_analysis(analysis, console)
+    lines = console.export_text().splitlines()
+    end = next(i for i, line in enumerate(lines) if line.startswith("sessions: "))
+    heads = [line for line in lines[1:end] if not line.startswith("    ")]
+    assert len(heads) == 4
+    assert heads[0].startswith("  S10 FAILED: 10.77.0.1 -> 10.77.1.4 (control C19)")
+    assert "announced_not_used" in heads[0]
+    assert all(head.startswith("  S1, S4") or "step_missing, step_out_of_order" in head
+               for head in heads[1:])
+    assert heads[1].startswith("  S1, S4, S5")  # the others keep capture order
+    html = render_html(analysis)
+    assert html.index("#session-S10") < html.index("#session-S1\"")

@@ -42,6 +42,7 @@ def regress(
         from flowcheck.regress import exit_status, find_cases, run_cases
         from flowcheck.report.regress import (
             configuration_line,
+            configuration_summary,
             render_result,
             render_summary,
         )
@@ -58,13 +59,18 @@ def regress(
         def each(result: "CaseResult") -> None:
             done.append(result)
             render_result(result, console)
-            if result.updated and result.error is None:
-                # What the written expected result was judged with (docs/cli.md),
-                # after its case line.
+            if result.updated and result.error is None and result.case.config_path is None:
+                # Recorded with flowcheck's defaults: said after its case line, how to
+                # record the job's own settings (docs/cli.md); the others are counted.
                 sys.stdout.flush()
                 print(configuration_line(result.case), file=sys.stderr, flush=True)
 
         run_cases(cases, update=update, each=each)
+        written = configuration_summary([r.case for r in done
+                                         if r.updated and r.error is None])
+        if written:
+            sys.stdout.flush()
+            print(written, file=sys.stderr, flush=True)
     except KeyboardInterrupt:
         # The cases judged so far still reach the reports; exit 130.
         _write_junit(done, junit, interrupted=True)

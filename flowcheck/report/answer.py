@@ -201,8 +201,13 @@ def summary_blocks(lines: list[SessionLine],
     cause and fix: failing sessions by their first error's code, media server -> agent
     and fix as answer_rows says it (its cause when it has none), inconclusive ones by
     their unknown steps and hosts; in the order of each block's first session (trial 35
-    D5: 12 failing sessions of 3 agents were 10 nearly identical blocks)."""
+    D5: 12 failing sessions of 3 agents were 10 nearly identical blocks), except that the
+    failing blocks whose errors all hold only under the default profile
+    (Finding.under_default) come after the other failing ones, as the findings do
+    (pipeline.finding_order: an ndmjob night analysed without a configuration headlined
+    19 jobs' missing Backup Exec callback and told its one failed job's own error last)."""
     blocks: dict[tuple[str, ...], SummaryBlock] = {}
+    doubtful: dict[tuple[str, ...], bool] = {}  # every error under the default profile
     for line in lines:
         session = line.session
         hosts = f"{session.media_server} -> {session.remote_agent}"
@@ -213,8 +218,10 @@ def summary_blocks(lines: list[SessionLine],
             key = (line.status, first.code, hosts,
                    _plain(gist(ranges_advice(first)[1] or first.message)),
                    str(bool(first.fix)))
+        doubtful.setdefault(key, bool(errors) and all(e.under_default for e in errors))
         blocks.setdefault(key, SummaryBlock([])).lines.append(line)
-    return list(blocks.values())
+    order = sorted(blocks, key=lambda key: (key[0] != "failed", doubtful[key]))  # stable
+    return [blocks[key] for key in order]
 
 
 def render_answer(session: Session, findings: list[Finding], console: Console,

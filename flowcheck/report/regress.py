@@ -99,10 +99,11 @@ def render_result(result: CaseOutcome, console: Console) -> None:
 
 
 def configuration_line(case: _Case) -> str:
-    """What `regress --update` writes on standard error for each expected result it
-    writes: the configuration file the case was judged with, or that it had none, so the
-    result records flowcheck's defaults (new-user trial: a capture without a sidecar was
-    recorded under the backup-exec-9 profile without a word). Stated, not refused: the
+    """The configuration an expected result `regress --update` wrote was judged with:
+    its file, or that it had none, so the result records flowcheck's defaults (new-user
+    trial: a capture without a sidecar was recorded under the backup-exec-9 profile
+    without a word); the command writes it on standard error for a case with none only
+    (configuration_summary counts the rest). Stated, not refused: the
     defaults are a configuration of their own (a case of how flowcheck reads a capture
     with none), the next run compares under the same ones, and an empty NAME.toml would
     say no more than this line does."""
@@ -118,6 +119,26 @@ def configuration_line(case: _Case) -> str:
             f"and agent ranges {format_ranges(defaults.media_range)}): no configuration "
             f"file ({stem}.toml beside it, or a flowcheck.toml: docs/cli.md, regress); to "
             f"record the job's settings, write {stem}.toml and run --update again")
+
+
+def configuration_summary(cases: list[_Case]) -> str:
+    """The one line `regress --update` writes on standard error after the cases when it
+    wrote expected results: how many, and the configurations they were judged with
+    ("configuration of the 3 expected results written: 2 with their NAME.toml, 1 with a
+    flowcheck.toml"); "" when it wrote none. A case recorded with flowcheck's defaults
+    has its own line too (configuration_line): that one asks for a NAME.toml."""
+    if not cases:
+        return ""
+    shared = sum(c.config_path is not None and c.config_path.name == "flowcheck.toml"
+                 for c in cases)
+    defaults = sum(c.config_path is None for c in cases)
+    counts = ((len(cases) - shared - defaults, "their NAME.toml", "its NAME.toml"),
+              (shared, "a flowcheck.toml", "a flowcheck.toml"),
+              (defaults, "flowcheck's defaults (named above)",
+               "flowcheck's defaults (named above)"))
+    parts = [f"{n} with {many if n > 1 else one}" for n, many, one in counts if n]
+    return (f"configuration of the {len(cases)} expected result"
+            f"{'s' if len(cases) > 1 else ''} written: " + ", ".join(parts))
 
 
 def readable_changes(result: CaseOutcome) -> list[str]:

@@ -85,7 +85,7 @@ def attempt_unseen(ctx: Context, session: Session, listener: str | None,
     if not announcement_time_enough(ctx, session, ts, frame):
         return (f"the capture ended {after(ctx, ts, frame):.3f} s after it, too soon to see its "
                 "connection")
-    return port_only_unseen(ctx, session, "a connection to it was tried")
+    return port_only_unseen(ctx, session, "a connection to it was tried", announced)
 
 
 def unanswered_seen(ctx: Context, session: Session, group: Sequence[Announcement]) -> str:

@@ -67,11 +67,11 @@ def _same_family(first: str, second: str) -> bool:
         return False
 
 
-def excludes_control(expression: str, config: Config, connections: list[Connection]) -> bool:
-    """True when the filter drops a control connection's packets for their port: it keeps
-    no packet to or from config.ndmp_port (a SYN and its SYN-ACK) between the hosts, and
-    keeps the same packets on another port. False when it keeps one, drops both alike
-    (a host or VLAN filter: not the port's doing), or cannot be tried."""
+def _kept(expression: str, config: Config, connections: list[Connection]
+          ) -> tuple[list[bool], list[bool]] | None:
+    """Which packets the filter keeps of a control connection's (a SYN to
+    config.ndmp_port and its SYN-ACK, between the hosts) and of the same packets on
+    another port: (control, other); None when libpcap cannot try it."""
     port = config.ndmp_port
     other = next((c.resp_p for c in connections if c.resp_p != port), _OTHER_PORT)
     if other == port:
@@ -85,8 +85,50 @@ def excludes_control(expression: str, config: Config, connections: list[Connecti
     control, reference = frames(port), frames(other)
     kept = filter_results(expression, control + reference)
     if kept is None:
-        return False
-    return not any(kept[:len(control)]) and any(kept[len(control):])
+        return None
+    return kept[:len(control)], kept[len(control):]
+
+
+def excludes_control(expression: str, config: Config, connections: list[Connection]) -> bool:
+    """True when the filter drops a control connection's packets for their port: it keeps
+    no packet to or from config.ndmp_port (a SYN and its SYN-ACK) between the hosts, and
+    keeps the same packets on another port. False when it keeps one, drops both alike
+    (a host or VLAN filter: not the port's doing), or cannot be tried."""
+    kept = _kept(expression, config, connections)
+    return kept is not None and not any(kept[0]) and any(kept[1])
+
+
+def keeps_only_port(expression: str, config: Config,
+                    connections: list[Connection]) -> bool | None:
+    """Does the filter keep a control connection's packets and drop the same packets on
+    another port (a data connection's: tcpdump 'port 10000')? None when libpcap cannot
+    try it (not installed, or the filter does not compile)."""
+    kept = _kept(expression, config, connections)
+    return None if kept is None else any(kept[0]) and not any(kept[1])
+
+
+def port_only_capture(captures: list[CaptureInfo], config: Config,
+                      connections: list[Connection]) -> str:
+    """Why the capture set could hold nothing but the NDMP port's packets, so that a
+    connection on another port missing from it proves nothing ("" when it could hold
+    others): the capture filter every file records keeps only that port
+    (keeps_only_port), or, when a file records none, the set holds no packet that is not
+    TCP (a 'port 10000' filter or a mirror of that port keeps no ARP, ICMP, ND or UDP
+    either; flowcheck.verify.connect_said.only_ndmp_port adds that every TCP connection
+    has the port). "" when the filters recorded keep other ports, or the set holds a
+    packet that is not TCP."""
+    filters = [c.capture_filter for c in captures]
+    if captures and all(filters):
+        said = {f: keeps_only_port(f, config, connections) for f in dict.fromkeys(filters)
+                if f}
+        if all(v is not None for v in said.values()):
+            if not all(said.values()):
+                return ""
+            names = " and ".join(f"'{f}'" for f in said)
+            return f"the capture's recorded filter {names} keeps only that port"
+    if sum(c.non_tcp for c in captures):
+        return ""
+    return "the capture holds no other packet (no ARP, ICMP or UDP)"
 
 
 def explain_missing_control(findings: list[Finding], captures: list[CaptureInfo],

@@ -51,7 +51,8 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
               order: FileOrder = TIME_ORDER,
               unread: Mapping[str, tuple[int, int]] | None = None,
               unread_spans: Mapping[tuple[str, str], tuple[float, float]] | None = None,
-              census: Census | None = None) -> list[Finding]:
+              census: Census | None = None,
+              port_only_capture: str | None = None) -> list[Finding]:
     """ended_at: when the capture stopped, if later than its last packet (live);
     ring_gaps: the holes of a ring buffer, in time order (capture_ring_gap);
     kernel_dropped: the packets the sniffer said it dropped (CaptureInfo); host_copies:
@@ -69,7 +70,9 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     frame) (decode.skipped.Skipped.unread_frames); unread_spans: which hosts' packets
     they could carry, when: (name, address or "" any) -> (first, last) s
     (decode.unread_hosts; None: any host's, at any time); census: the connections'
-    capture-wide figures (verify.census; None: taken here)."""
+    capture-wide figures (verify.census; None: taken here); port_only_capture: why the
+    set could hold only the NDMP port's packets (verify.capture_filter.port_only_capture;
+    "" it could hold others; None: not known)."""
     ctx = Context(connections, streams, sessions, config, profile, ring_gaps=list(ring_gaps),
                   kernel_dropped=kernel_dropped, host_copies=host_copies,
                   interface_copies=interface_copies, routed_points=routed_points,
@@ -77,7 +80,8 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
                   nat_aliases=nat_aliases, copy_legs=dict(copy_legs or {}),
                   unread=dict(unread or {}),
                   unread_spans=None if unread_spans is None else dict(unread_spans),
-                  census=census)
+                  census=census,
+                  port_only_capture=port_only_capture)
     ctx.strays = dict(strays) if strays is not None else \
         stray_syns(connections, ctx.stream_by_uid, config.ndmp_port)
     mark_side_traffic(ctx)  # first: the checks withhold a side session's errors

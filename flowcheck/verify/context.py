@@ -63,6 +63,10 @@ class Context:
     # side (None: not computed yet).
     left_out: dict[str, tuple[str, list[tuple[int, float]]]] = field(default_factory=dict)
     port_only: bool | None = None
+    # Why the capture set could hold only the NDMP port's packets ("the capture holds no
+    # other packet (...)", its recorded filter: verify.capture_filter.port_only_capture);
+    # "" when it could hold others, None when not known (flowcheck.verify.connect_said).
+    port_only_capture: str | None = None
     # The packet kinds the capture holds and the filter they show (verify.kept.kept;
     # None: not computed yet).
     kept: KeptPackets | None = None

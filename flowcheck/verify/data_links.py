@@ -1,14 +1,15 @@
 """Checks on a session's data connections and the announcements that should bring them:
 failed openings (one finding per announced endpoint, retries included), announced
 endpoints no connection tried (announced_not_used), and announcements the snap length
-cut. A failed connection is recorded as the root cause "data" (Context.causes).
+cut (flowcheck.verify.cut_announcements). A failed connection is recorded as the root
+cause "data" (Context.causes).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 
-from flowcheck.model import Announcement, Connection, Session, connection_ends
+from flowcheck.model import Announcement, Connection, Session
 from flowcheck.sessions import announcement_groups, is_local_group, message_op
 from flowcheck.sessions.classify import reply_to
 from flowcheck.verify.aborted import check_aborted
@@ -23,21 +24,21 @@ from flowcheck.verify.announced_kind import (
     reached_over_other_version,
 )
 from flowcheck.verify.answer_seen import AnswerSeen, answer_seen, answer_seen_words
-from flowcheck.verify.attempts import connector_unseen, listener_of
+from flowcheck.verify.attempts import connector_unseen
+from flowcheck.verify.connect_said import port_only_failure, port_only_words
 from flowcheck.verify.context import Context, endpoint, opening_frames
-from flowcheck.verify.cut_unjudged import cut_unjudged
 from flowcheck.verify.details import failure_words
 from flowcheck.verify.evidence import (
     announcement_time_enough,
     ended_early,
     judged,
-    message_ts,
     note_unseen,
 )
 from flowcheck.verify.filtered import moved_unseen, off_path, port_only_unseen
 from flowcheck.verify.forwarded import answered_meanwhile, forwarded_fix, forwarded_words
 from flowcheck.verify.limit_words import limit_fix, limit_words, passed_before
 from flowcheck.verify.local_drop import local_drop
+from flowcheck.verify.lone_data_syn import lone_reading
 from flowcheck.verify.nat_listener import configured_listener, nat_fix, nat_words
 from flowcheck.verify.opening import (
     between_fix,
@@ -51,7 +52,6 @@ from flowcheck.verify.opening import (
 )
 from flowcheck.verify.other_host import report_wrong_address
 from flowcheck.verify.plain_direction import with_lead
-from flowcheck.verify.profile_followed import OTHER_PRODUCT_FIX
 from flowcheck.verify.ranges import check_ports, outside_range_words
 from flowcheck.verify.refusals import data_refused_fix, refusal_causes, refusal_notes
 from flowcheck.verify.refused_connect import group_refusal
@@ -68,6 +68,11 @@ from flowcheck.verify.unused_syns import (
     outbound_fix,
     taken_on,
 )
+
+# A lone SYN's head by what the control connection says (flowcheck.verify.lone_data_syn).
+_LONE_HEADS = {None: "never opened; whether a firewall dropped or rejected it the capture "
+                     "cannot tell",
+               "dropped": "never opened", "rejected": "never opened"}
 
 
 def check_data(ctx: Context, session: Session) -> None:
@@ -117,7 +122,7 @@ def check_data(ctx: Context, session: Session) -> None:
                         waits="the connection to it could be seen (retransmission timeout "
                               f"{ctx.config.retransmission_timeout:g} s)", frame=first.frame)
             continue
-        if port_only_unseen(ctx, session, "a connection to it was tried"):
+        if port_only_unseen(ctx, session, "a connection to it was tried", group):
             continue  # the capture holds the NDMP port only: an attempt could not show
         # Only when no alternative of the announcement is the address the control
         # connection reached (v4 may announce several).
@@ -133,6 +138,13 @@ def check_data(ctx: Context, session: Session) -> None:
         head = (f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced "
                 f"{where} for the data connection, but no connection "
                 f"{'tried it while the job ran' if late else 'ever tried it'}: ")
+        said = port_only_failure(ctx, session, group)
+        filtered, refilter = (port_only_words(ctx, session, said, first.frame) if said
+                              else ("", ""))
+        if said is not None:  # the control connection's word, not the absence
+            head = (f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced "
+                    f"{where} for the data connection{filtered}no connection "
+                    f"{'tried it while the job ran' if late else 'tried it'}: ")
         ports = (f"heck that the ports of {ctx.ranges('media')} and {ctx.ranges('agent')} "
                  "are free on both hosts and the ranges hold enough ports for all resources; "
                  + ("look for the job's \"Communication Failure has occurred between the Job "
@@ -156,7 +168,7 @@ def check_data(ctx: Context, session: Session) -> None:
                        "not bind a port because the port was in use on its side)"
                        f"{dropped_before_words(connector)}.{late}")
             fix = f"C{ports} {_between_fix(ctx, connector, where, side)} {outbound}"
-        ctx.add("announced_not_used", message, fix,
+        ctx.add("announced_not_used", message, fix + refilter,
                 session=session, frames=[a.frame for a in group], ts=first.ts, cause="data")
 
 
@@ -287,9 +299,12 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
     elif outcome == "unanswered":
         outside = outside_range_words(ctx, session, first, "drops")
         where = lost_where(ctx, first) if either else ""
+        # A lone SYN never resent: the control connection may tell a drop from a reject.
+        lone = lone_reading(ctx, session, first, rule) \
+            if lone_syn(ctx, first) and len(attempts) == 1 else None
         words, fix = (elsewhere(ctx, session, first, rule)
                       or (outside and (outside[0], f"{outside[1]}{rule}.{where}"))
-                      or ("", f"{capitalised(rule)}.{where}"))
+                      or ("", lone.fix if lone else f"{capitalised(rule)}.{where}"))
         if either:
             fix = between_fix(ctx, first, session) or own_firewall_fix(ctx, first) + fix
         if wrong is not None and own is not None:
@@ -307,13 +322,12 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
             fix = with_lead(limit_fix(first), fix)
         ctx.add("data_unanswered",
                 f"The data connection from {first.orig_h} to {target} "
-                + ("never opened; whether a firewall dropped or rejected it the capture "
-                   "cannot tell"
-                   if lone_syn(ctx, first) and len(attempts) == 1 else
+                + (_LONE_HEADS[lone.kind] if lone else
                    f"was never answered{' while the job ran' if late else ''}{tries}")
-                + ": "
-                f"{silence(ctx, first, both_ways=True, attempts=len(attempts))}"
-                f"{stale_words(ctx, first)}, so the job cannot move data.{words}"
+                + ": " + (f"{lone.words}. " if lone and lone.words else "")
+                + (capitalised if lone and lone.words else str)(
+                    silence(ctx, first, both_ways=True, attempts=len(attempts)))
+                + f"{stale_words(ctx, first)}, so the job cannot move data.{words}"
                 f"{f' Then {late}.' if late else ''}", fix, session=session,
                 conn=first,
                 frames=frames, cause="data")
@@ -335,82 +349,3 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
                 fix, session=session, conn=first, frames=frames, cause="data")
     else:
         handshake_incomplete(ctx, session, first, "data connection", "data")
-
-
-def _callback_after(ctx: Context, session: Session, name: str,
-                    frame: int) -> Connection | None:
-    """The session's callback when it opened after a cut announcement that has the agent
-    connect to the mover (DATA_CONNECT, a MOVER_LISTEN reply), under a profile whose
-    media server connects: plain NDMP's data connection, read as Backup Exec's callback
-    (session 34's trial B: ndmjob with -s 96 under the default profile)."""
-    if ctx.profile.connector != "media_server" or listener_of(name) != "mover":
-        return None
-    conn = ctx.by_uid.get(session.callback_uid or "")
-    if conn is None or conn.first_frame < frame or conn.orig_h != session.remote_agent:
-        return None
-    return conn
-
-
-def check_cut_announcements(ctx: Context, session: Session) -> None:
-    """Announcements the snap length cut (or whose address type flowcheck cannot read):
-    the decode finding says how their data connections were matched, and one that no
-    connection followed is still reported."""
-    if not session.match_reason:
-        return
-    stream = ctx.stream_by_uid.get(session.control_uid)
-    finding = stream.snap_finding if stream else None
-    if finding is not None and session.port_matched:
-        conns = [ctx.by_uid[uid] for uid in session.port_matched]
-        listed = ", ".join(f"{c.uid} ({connection_ends(c)})" for c in conns)
-        note = (f" Because the announcement of the data endpoint was cut, session "
-                f"{session.id}'s data connection(s) {listed} were matched by direction and "
-                f"ports ({ctx.profile.name} profile) instead of by the announced address.")
-        if note not in finding.message:
-            finding.message += note
-    for frame, name, uid in session.cut_announcements:
-        ts = message_ts(ctx, session, frame)
-        if not uid and (connector_unseen(ctx, session, listener_of(name))
-                        or moved_unseen(ctx, session, ts, frame)
-                        or cut_unjudged(ctx, session, ts, name, frame)):
-            # As above: the connector's direction or the connection not captured, or
-            # one the capture holds that may be it (trial 20 D3): step unknown.
-            continue
-        if not uid and not announcement_time_enough(ctx, session, ts, frame):
-            ended_early(ctx, session, f"{name.removeprefix('NDMP_')} (frame {frame}) "
-                        "announced a data endpoint", ts, [frame],
-                        waits="the connection to it could be seen (retransmission timeout "
-                              f"{ctx.config.retransmission_timeout:g} s)", frame=frame)
-        elif not uid and not port_only_unseen(ctx, session, "a connection to it was tried"):
-            op = name.removeprefix("NDMP_")
-            unread = ("an address type flowcheck cannot read"
-                      if session.match_reason == "address_type" else
-                      "its address was cut by the capture's snap length")
-            taken = _callback_after(ctx, session, name, frame)
-            head = (f"{op} (frame {frame}) announced a data endpoint ({unread}), but no "
-                    f"connection between {session.media_server} and {session.remote_agent} "
-                    "followed")
-            if taken is not None:
-                head = (f"{op} (frame {frame}) announced a data endpoint ({unread}), and a "
-                        f"connection between {session.media_server} and "
-                        f"{session.remote_agent} after it was read as the callback (step 2): "
-                        f"{taken.uid} {connection_ends(taken)} "
-                        f"({taken.orig_bytes + taken.resp_bytes} B). {op} has the agent "
-                        f"connect to the mover, so in plain NDMP {taken.uid} is this data "
-                        f"connection; in the {ctx.profile.name} sequence none reached the "
-                        "endpoint")
-            ctx.add("announced_not_used",
-                    f"{head}: the side "
-                    "that should connect could not (for example it could not bind a port "
-                    "because the port was in use on its side), or its SYNs were dropped "
-                    "before they reached the capture point: seen from the listener's side, a "
-                    "firewall or NAT between the hosts that drops the connection looks the "
-                    "same (a capture on the connecting side shows which).",
-                    f"Check that the ports of {ctx.ranges('media')} and {ctx.ranges('agent')} "
-                    "are free on both hosts"
-                    + ("" if session.match_reason == "address_type" else
-                       "; capture with tcpdump -s 0 to see the endpoint") + ". If "
-                    "a capture on the connecting side shows SYNs to it, allow them on every "
-                    "firewall or NAT between the hosts; if it shows none, allow them in the "
-                    "connecting side's own outbound rules (they act before its packet tap)"
-                    + (OTHER_PRODUCT_FIX if taken is not None else "") + ".",
-                    session=session, frames=[frame], ts=ts, cause="data")

@@ -51,6 +51,7 @@ from flowcheck.verify.evidence import (
     stream_hidden,
     unseen_why,
 )
+from flowcheck.verify.filtered import port_only_unseen
 from flowcheck.verify.listen_unanswered import never_answered, reply_unread
 from flowcheck.verify.local import (
     failed_local,
@@ -271,7 +272,9 @@ def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
                     attempt_unseen(ctx, session, listener_of(name), [],
                                    message_ts(ctx, session, frame), frame=frame)
                     or cut_unjudged(ctx, session, message_ts(ctx, session, frame), name,
-                                    frame))
+                                    frame)
+                    or port_only_unseen(ctx, session, "a connection to it was tried",
+                                        cut=(frame, message_ts(ctx, session, frame))))
                    for frame, name, uid in session.cut_announcements if not uid]
     if unfollowed and all(why for _, why in unfollowed):
         what, why = unfollowed[0]

@@ -29,7 +29,9 @@ from flowcheck.sessions import announcement_groups, is_local_group, message_op
 from flowcheck.sessions.classify import JOB_STARTS
 from flowcheck.sessions.local import other_version
 from flowcheck.verify.announced_kind import other_interface
+from flowcheck.verify.connect_said import connect_said, only_ndmp_port
 from flowcheck.verify.context import Context
+from flowcheck.verify.filtered_fixes import between_agents, elsewhere_fix, job_hosts
 from flowcheck.verify.kept import kept_detail
 from flowcheck.verify.replies import HALTS, halt_reason
 from flowcheck.verify.shared import three_way_hosts
@@ -222,21 +224,43 @@ def off_path(ctx: Context, session: Session, group: Sequence[Announcement]) -> s
     return ""
 
 
-def port_only_unseen(ctx: Context, session: Session, what: str) -> str:
+def port_only_unseen(ctx: Context, session: Session, what: str,
+                     group: Sequence[Announcement] = (),
+                     cut: tuple[int, float] | None = None) -> str:
     """Why `what` (an attempt the capture does not hold) cannot be seen when the capture
-    holds only NDMP-port connections and lacks a connection the job must have made: the
-    profile's separate callback, which comes before any announcement ("" otherwise). A
-    plain NDMP job (no callback) whose connector never connected also leaves only the
-    control connection in a complete capture: there the absence stays evidence."""
-    if (not ndmp_port_only(ctx) or ctx.profile.callback != "connection"
-            or session.callback_uid is not None):
+    holds only NDMP-port connections ("" otherwise) and either lacks a connection the job
+    must have made (the profile's separate callback, which comes before any
+    announcement), or evidently holds nothing else (connect_said.only_ndmp_port) while
+    the control connection does not say the connect to the group's endpoint failed
+    (connect_said; cut: the frame and time of an announcement whose address the snap
+    length cut, for a group): a plain NDMP job (no callback) whose connector never connected
+    leaves only the control connection in a complete capture too, so the absence is
+    evidence only where the capture could have held other packets; a connect error, a
+    CONNECT_ERROR halt or a CONNECT request left unanswered is evidence in any capture
+    (announced_not_used reports it)."""
+    if not ndmp_port_only(ctx):
         return ""
     port = ctx.config.ndmp_port
     control = ctx.by_uid[session.control_uid]
-    _note(ctx, session, f"each of the capture's {len(ctx.connections)} TCP connection(s) "
-          f"has the NDMP port {port} on one side, and session {session.id} announced a data "
-          "endpoint that none of them reached", [(control.first_frame, control.ts)])
-    return _port_only_words(ctx, what)
+    reached = (f"each of the capture's {len(ctx.connections)} TCP connection(s) has the NDMP "
+               f"port {port} on one side")
+    if ctx.profile.callback == "connection" and session.callback_uid is None:
+        _note(ctx, session, f"{reached}, and session {session.id} announced a data endpoint "
+              "that none of them reached", [(control.first_frame, control.ts)])
+        return _port_only_words(ctx, what)
+    asked = bool(group) or cut is not None
+    said = connect_said(ctx, session, group, cut) if asked and only_ndmp_port(ctx) else None
+    if not asked or not only_ndmp_port(ctx) or (said and said.outcome != "made"):
+        return ""
+    if said is None:
+        _note(ctx, session, f"{reached}, {ctx.port_only_capture}, and session {session.id} "
+              "announced a data endpoint that none of them reached",
+              [(control.first_frame, control.ts)])
+        return (f"{_port_only_words(ctx, what)}; {ctx.port_only_capture}, and the control "
+                "connection does not say whether the connect was made or failed")
+    _note(ctx, session, f"in session {session.id}, {said.words}, and no captured "
+          "connection reached it", [(said.message.frame, said.message.ts)])
+    return (f"{said.words}, but {_port_only_words(ctx, 'it carried data')}")
 
 
 def callback_unseen(ctx: Context, session: Session) -> str:
@@ -311,10 +335,10 @@ def report_left_out(ctx: Context) -> None:
                 "Capture without a filter on the TCP flags or the packet size, and keep the "
                 "whole capture rather than a display filter's result (tshark -Y ... -w "
                 f"saves only the packets shown): tcpdump -w job.pcap "
-                f"'{_job_hosts(ctx, sessions)}'.",
+                f"'{job_hosts(ctx, sessions)}'.",
                 session=sessions[0] if len(sessions) == 1 else None, frames=frames, ts=ts)
         return
-    three_way = _between_agents(ctx, sessions)
+    three_way = between_agents(ctx, sessions)
     others = [s for s in sessions if s.id not in three_way]
     pairs = list(dict.fromkeys(three_way.values()))
     between = ", ".join(f"{a} -> {b}" for a, b in pairs)
@@ -324,10 +348,10 @@ def report_left_out(ctx: Context) -> None:
     elsewhere = {} if ndmp_port_only(ctx) else {
         s.id: found for s in others if (found := _elsewhere(ctx, s, s.announced))}
     if others and len(elsewhere) == len(others):
-        fixes.append(_elsewhere_fix([item for found in elsewhere.values() for item in found]))
+        fixes.append(elsewhere_fix([item for found in elsewhere.values() for item in found]))
     elif others:
         fixes.append("Capture without a port filter, or with one that keeps both hosts' whole "
-                     f"conversation (tcpdump -w job.pcap '{_job_hosts(ctx, others)}'); mirror "
+                     f"conversation (tcpdump -w job.pcap '{job_hosts(ctx, others)}'); mirror "
                      "all traffic between the media server and the agent, not only the NDMP "
                      "port.")
     if pairs:
@@ -354,50 +378,3 @@ def report_left_out(ctx: Context) -> None:
             "missing from the capture is not a packet the network dropped.",
             " ".join(fixes),
             session=sessions[0] if len(sessions) == 1 else None, frames=frames, ts=ts)
-
-
-def _elsewhere_fix(found: list[tuple[Announcement, str]]) -> str:
-    """The capture_filtered fix when the data went to another interface (_elsewhere)."""
-    listeners = sorted({host for _, host in found})
-    announced = sorted({a.ip for a, _ in found})
-    who = "the agent" if found[0][0].listener == "data" else "the media server"
-    hosts = " or ".join(f"host {h}" for h in dict.fromkeys(listeners + announced))
-    # NDMP v4 cannot announce an IPv6 address: no "announce it instead" (trial 28 D4).
-    same = sorted({host for a, host in found if not other_version(a.ip, host)})
-    instead = (f" If the data should not use that interface, make {who} announce "
-               f"{' and '.join(same)} instead (its data interface / preferred network)."
-               if same else "")
-    return (f"Capture on all interfaces (tcpdump -i any -w job.pcap, on the media server "
-            f"or the agent) or on the one toward {' and '.join(announced)}, keeping every "
-            f"address the job uses (tcpdump -i any -w job.pcap '{hosts}').{instead}")
-
-
-def _between_agents(ctx: Context, sessions: list[Session]) -> dict[str, tuple[str, str]]:
-    """Session id -> (connector, listener) for those of a three-way job whose two NDMP
-    servers are two hosts other than the DMA (flowcheck.verify.shared.three_way_hosts)."""
-    found = {}
-    for session in sessions:
-        dma = ctx.by_uid[session.control_uid].orig_h
-        for ann in session.announced:
-            hosts = three_way_hosts(ctx, session, ann)
-            if hosts is not None and hosts[0] != hosts[1] and dma not in hosts[:2]:
-                found[session.id] = hosts[0], hosts[1]
-                break
-    return found
-
-
-def _job_hosts(ctx: Context, sessions: list[Session]) -> str:
-    """A BPF expression for the media servers and agents of these sessions (every
-    session when none is given): "host A and host B"."""
-    chosen = sessions or ctx.sessions
-    media = sorted({s.media_server for s in chosen})
-    agents = sorted({s.remote_agent for s in chosen})
-    if not media:
-        return "host MEDIA and host AGENT"
-    return f"{_hosts(media)} and {_hosts(agents)}"
-
-
-def _hosts(hosts: list[str]) -> str:
-    """A BPF primitive for any of the hosts: "host A", "(host A or host B)"."""
-    words = " or ".join(f"host {h}" for h in hosts)
-    return f"({words})" if len(hosts) > 1 else words

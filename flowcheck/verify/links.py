@@ -22,7 +22,8 @@ from flowcheck.verify.backup_network import check_backup_network
 from flowcheck.verify.callback_address import elsewhere_failure
 from flowcheck.verify.capture_points import reached_second_point
 from flowcheck.verify.context import Context, endpoint, opening_frames
-from flowcheck.verify.data_links import check_cut_announcements, check_data
+from flowcheck.verify.cut_announcements import check_cut_announcements
+from flowcheck.verify.data_links import check_data
 from flowcheck.verify.details import failure_words, syn_count
 from flowcheck.verify.evidence import after_last, judged, note_unseen
 from flowcheck.verify.fallback import fallback_of, report_callback_fallback, report_fallback

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, Session
 from flowcheck.sessions.classify import connection_outcome, message_op, seen_closing
+from flowcheck.verify.connect_said import said_of
 from flowcheck.verify.context import Context
 from flowcheck.verify.filtered import data_moved
 
@@ -52,11 +53,15 @@ def lone_syn(ctx: Context, conn: Connection) -> bool:
 def went_on_after(ctx: Context, session: Session, conn: Connection) -> bool:
     """Did the session go on past the attempt? A callback's: an announcement or data
     moved after it; a data connection's: data moved after it, before the next
-    announcement."""
+    announcement, or the control connection says its connection was made (the CONNECT
+    request carrying its endpoint answered NDMP_NO_ERR, a service gone ACTIVE:
+    connect_said)."""
     later = [a.ts for a in session.announced if a.ts > conn.ts]
     if conn.role == "callback":
         return bool(later) or data_moved(ctx, session, conn.ts) is not None
-    return data_moved(ctx, session, conn.ts, min(later, default=float("inf"))) is not None
+    said = said_of(ctx, session, conn)
+    return data_moved(ctx, session, conn.ts, min(later, default=float("inf"))) is not None \
+        or (said is not None and said.outcome == "made")
 
 
 def stopped_after(ctx: Context, conn: Connection) -> bool:

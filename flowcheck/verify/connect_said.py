@@ -1,0 +1,236 @@
+"""What the control connection says of the connect to an announced endpoint.
+
+A capture that evidently holds only the NDMP port (every TCP connection has that port on
+one side, and the capture holds no other packet: no ARP, ICMP, ND or UDP, which a
+'port 10000' filter or a mirror of that port leaves out too; or the capture filter it
+records keeps only that port: flowcheck.verify.capture_filter.port_only_capture) cannot
+show whether a data connection was tried: its absence is the filter's as much as the
+network's. What the control connection says is still evidence:
+
+- a CONNECT request carrying the endpoint (DATA_CONNECT, MOVER_CONNECT; NDMP v2's
+  DATA_START_BACKUP / _RECOVER, which hold the mover's address) is answered once the
+  connection is made or has failed (NDMP v3 and v4 connect before they answer, and so do
+  v2's starts): NDMP_NO_ERR says it was made, a connect's error (CONNECT_ERR, or the I/O,
+  timeout and undefined errors v2 servers give: refused_connect.CONNECT_FAILURES) that
+  it failed; and no answer while the capture went on a retransmission timeout (or the
+  control connection closed) says the connect did not complete in that time;
+- a NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED with reason CONNECT_ERROR after the
+  announcement says its service's connection failed;
+- an accepted DATA_START_* (NDMP v3 and v4 take it only from a CONNECTED data server),
+  or a DATA_GET_STATE / MOVER_GET_STATE reply whose service is CONNECTED, ACTIVE or
+  PAUSED, between the announcement and the next, says the connection was made.
+
+In a three-way job a LISTEN reply's endpoint is carried by a CONNECT request in the
+other session (refused_connect.group_refusal reads it the same way).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal, NamedTuple
+
+from flowcheck.model import Announcement, Connection, NdmpMessage, Session
+from flowcheck.ndmp.collector import ANNOUNCERS
+from flowcheck.sessions.classify import JOB_STARTS, message_op, reply_to, seen_closing
+from flowcheck.verify.capture_time import after, time_enough
+from flowcheck.verify.context import Context
+from flowcheck.verify.refused_connect import CONNECT_FAILURES
+from flowcheck.verify.replies import HALTS, halt_reason
+
+Outcome = Literal["made", "failed", "pending"]
+# State replies and the states (NDMP v3/v4 ndmp_data_state, ndmp_mover_state) in which
+# their service has its data connection: data CONNECTED or ACTIVE, mover ACTIVE or PAUSED
+# (a mover leaves LISTEN for ACTIVE once its connection is accepted).
+_CONNECTED_STATES = {"DATA_GET_STATE": {1: "the data service is ACTIVE",
+                                        4: "the data service is CONNECTED"},
+                     "MOVER_GET_STATE": {2: "the mover is ACTIVE", 3: "the mover is PAUSED"}}
+# A CONNECT request may be timestamped this long before the LISTEN reply whose endpoint
+# it carries (two interfaces merged: refused_connect's jitter).
+_JITTER_SECONDS = 0.005
+
+
+class ConnectSaid(NamedTuple):
+    """outcome: "made", "failed" or "pending" (no answer in the time the capture gave);
+    message: the reply, halt or accepted start that says so, or the pending request;
+    subject and said: what says it and what it says, for a finding ("DATA_CONNECT (frame
+    11)", "was answered NDMP_CONNECT_ERR (frame 13) by the agent: its connect to the
+    endpoint failed"); request: the frame of the CONNECT request it answers (0 for a
+    halt, start or state reply); waited: for a pending request, the seconds of capture
+    after it (0 otherwise)."""
+
+    outcome: Outcome
+    message: NdmpMessage
+    subject: str
+    said: str
+    request: int = 0
+    waited: float = 0.0
+
+    @property
+    def words(self) -> str:
+        """"DATA_CONNECT (frame 11) was answered NDMP_CONNECT_ERR (frame 13) by ..."."""
+        return f"{self.subject} {self.said}"
+
+    def of(self, frame: int) -> str:
+        """words, the request named "it" when it is the message in `frame` (the
+        announcement a finding has just named)."""
+        return f"it {self.said}" if self.request == frame else self.words
+
+
+def only_ndmp_port(ctx: Context) -> bool:
+    """Does the capture evidently hold only the NDMP port: every TCP connection has it
+    on one side and the capture could hold nothing else (Context.port_only_capture: its
+    recorded filter keeps only that port, or it holds no packet but TCP; False when not
+    known)?"""
+    port = ctx.config.ndmp_port
+    return (bool(ctx.port_only_capture) and bool(ctx.connections)
+            and all(port in (c.orig_p, c.resp_p) for c in ctx.connections))
+
+
+def _requests(ctx: Context, session: Session, group: Sequence[Announcement]
+              ) -> list[tuple[Session, int]]:
+    """(session, frame) of the CONNECT requests that carry the group's endpoint: the
+    group's own, and for a LISTEN reply those of another session naming the same
+    endpoint after it."""
+    found = [(session, a.frame) for a in group if (a.message, False) in ANNOUNCERS]
+    listens = [a for a in group if (a.message, False) not in ANNOUNCERS]
+    for other in ctx.sessions:
+        if other.id == session.id:
+            continue
+        found += [(other, a.frame) for a in other.announced
+                  if (a.message, False) in ANNOUNCERS
+                  and any((a.ip, a.port, a.listener) == (b.ip, b.port, b.listener)
+                          and a.ts >= b.ts - _JITTER_SECONDS for b in listens)]
+    return found
+
+
+def _peer(session: Session, request: NdmpMessage) -> str:
+    """Who answers the request: "the agent" when the DMA's side sent it."""
+    return "the agent" if request.direction == "orig" else "the media server"
+
+
+def _of_request(ctx: Context, session: Session, frame: int) -> ConnectSaid | None:
+    """What the reply to the session's request in that frame says (None: nothing, or an
+    error that refused the request itself, which flowcheck.verify.refused_connect
+    reads)."""
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    messages = stream.messages if stream else []
+    index = next((i for i, m in enumerate(messages)
+                  if m.frame == frame and m.type == "request"), None)
+    if index is None:
+        return None
+    request = messages[index]
+    op, later = message_op(request), messages[index + 1:]
+    reply = reply_to(request, later)
+    who = _peer(session, request)
+    subject = f"{op} (frame {request.frame})"
+    if reply is not None:
+        name = (reply.error_name or "").removeprefix("NDMP_")
+        if reply.error_name == "NDMP_NO_ERR":
+            return ConnectSaid("made", reply, subject, f"was answered NDMP_NO_ERR (frame "
+                               f"{reply.frame}) by {who}: its connection to the endpoint was "
+                               "made (NDMP answers it once connected)", request.frame)
+        if name in CONNECT_FAILURES:
+            return ConnectSaid("failed", reply, subject, f"was answered {reply.error_name} "
+                               f"(frame {reply.frame}) by {who}: its connect to the endpoint "
+                               "failed", request.frame)
+        return None
+    if any(m.type == "reply" and m.direction != request.direction for m in later):
+        return None  # it answered later requests: this reply was lost by the capture
+    control = ctx.by_uid[session.control_uid]
+    if not (time_enough(ctx, request.ts, request.frame)
+            or (seen_closing(control) and control.last_ts >= request.ts)):
+        return None  # too soon to tell, and the session still open
+    waited = after(ctx, request.ts, request.frame)
+    return ConnectSaid("pending", request, subject, f"was never answered by {who} in the "
+                       f"{waited:.1f} s the capture went on after it: NDMP answers it once "
+                       "the connection is made or has failed, so the connect did not "
+                       "complete", request.frame, waited)
+
+
+def _later(ctx: Context, session: Session, start: float, end: float) -> ConnectSaid | None:
+    """What the session's messages with start <= ts < end (seconds: from the announcement
+    to the next) say: a NOTIFY_*_HALTED with reason CONNECT_ERROR (failed), an accepted
+    DATA_START_* or a state reply whose service has its connection (made)."""
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    for message in stream.messages if stream else []:
+        if not start <= message.ts < end:
+            continue
+        op = message_op(message)
+        if op in HALTS and message.type != "reply":
+            prefix, _, names = HALTS[op]
+            if halt_reason(message, prefix, names) == "CONNECT_ERROR":
+                return ConnectSaid("failed", message, f"{op} (frame {message.frame})",
+                                   "gave the reason CONNECT_ERROR: its connection failed")
+        elif message.type != "reply" or message.error_name != "NDMP_NO_ERR":
+            continue
+        elif op in JOB_STARTS:
+            return ConnectSaid("made", message, op, f"was accepted (frame {message.frame}): "
+                               "NDMP takes it only once the data connection is made")
+        elif message.body.get("state") in _CONNECTED_STATES.get(op, ()):
+            return ConnectSaid("made", message, f"the {op} reply (frame {message.frame})",
+                               f"says {_CONNECTED_STATES[op][message.body['state']]}: its "
+                               "data connection was made")
+    return None
+
+
+def connect_said(ctx: Context, session: Session, group: Sequence[Announcement] = (),
+                 cut: tuple[int, float] | None = None) -> ConnectSaid | None:
+    """What the control connections say of the connect to the group's endpoint (the
+    alternatives of one announcement), or to the one announced in a message whose
+    address the snap length cut (cut: its frame and time): a reply to a request carrying
+    it first, else a halt, an accepted start or a state reply after it; None when they
+    say nothing."""
+    requests = _requests(ctx, session, group) if group else [(session, cut[0])] if cut else []
+    said = [found for other, frame in requests
+            if (found := _of_request(ctx, other, frame)) is not None]
+    for outcome in ("failed", "made", "pending"):
+        first = next((s for s in said if s.outcome == outcome), None)
+        if first is not None:
+            return first
+    start = group[0].ts if group else cut[1] if cut else None
+    if start is None:
+        return None
+    later = [a.ts for a in session.announced if a.ts > start]
+    return _later(ctx, session, start, min(later, default=float("inf")))
+
+
+def said_of(ctx: Context, session: Session, conn: Connection) -> ConnectSaid | None:
+    """connect_said for the endpoint a data connection of the session reached (by the
+    announced address a NAT rewrote too: Session.address_matched)."""
+    ip = dict(session.address_matched).get(conn.uid, conn.resp_h)
+    group = [a for a in session.announced if (a.ip, a.port) == (ip, conn.resp_p)]
+    return connect_said(ctx, session, group) if group else None
+
+
+def port_only_failure(ctx: Context, session: Session, group: Sequence[Announcement] = (),
+                      cut: tuple[int, float] | None = None) -> ConnectSaid | None:
+    """What the control connection says of a failed connect (outcome "failed" or
+    "pending") to the group's endpoint (or a cut announcement's: connect_said) in a
+    capture that evidently holds only the NDMP port (only_ndmp_port); None otherwise:
+    there announced_not_used rests on that, not on the connection's absence."""
+    if not only_ndmp_port(ctx):
+        return None
+    said = connect_said(ctx, session, group, cut)
+    return said if said is not None and said.outcome != "made" else None
+
+
+def port_only_words(ctx: Context, session: Session, said: ConnectSaid, frame: int
+                    ) -> tuple[str, str]:
+    """(message, fix) words of announced_not_used in a capture that evidently holds only
+    the NDMP port, when the control connection says the connect failed (said; frame: the
+    announcing message's, which the message names just before): the failure rests on
+    its word, the capture-point reading only holds for a capture of every packet, and
+    the fix asks for one. The message goes on from the announcement (", and it was
+    answered ... If the capture holds every packet, ")."""
+    port = ctx.config.ndmp_port
+    message = (f", and {said.of(frame)}. The capture holds no connection to it, but every "
+               f"connection it holds has the NDMP port {port} on one side and "
+               f"{ctx.port_only_capture}: a capture filter or mirror that keeps only that "
+               f"port (tcpdump 'port {port}': capture_filtered) leaves the data connection "
+               "out whatever became of it, so the failure rests on the control connection's "
+               "word, and where the connection failed cannot be seen. If the capture holds "
+               "every packet, ")
+    fix = (f" The capture holds only the NDMP port: to see whether the SYNs were sent, "
+           "dropped or rejected, capture again without a port filter (tcpdump -w job.pcap "
+           f"'host {session.media_server} and host {session.remote_agent}').")
+    return message, fix

@@ -1,0 +1,73 @@
+"""data_unanswered for a data connection's lone SYN (flowcheck.verify.unresent.lone_syn):
+one SYN, no answer, never resent, and its job visibly stopped after it.
+
+The capture lacks what TCP sends next (the SYN's resends, RFC 6298 5.7) or what stopped
+them (a RST or ICMP reject): the sniffer lost packets there, so the capture alone cannot
+tell a drop from a reject (trial 25 D4). The control connection may
+(flowcheck.verify.connect_said): the CONNECT request carrying the endpoint answered with
+a connect's error within the retransmission timeout of the SYN says the connect failed
+at once, as it does on a reject (a RST, an ICMP unreachable) and not on a drop (TCP
+resends a dropped SYN for a minute or more before it gives up); left unanswered, or
+answered with an error only after that, says no answer reached the connector: its SYNs
+were dropped. Without such a word (Backup Exec's media server connects with no CONNECT
+request on the wire) the words and the fix say both, and which log tells.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+from flowcheck.model import Connection, Session
+from flowcheck.verify.connect_said import said_of
+from flowcheck.verify.context import Context, endpoint
+from flowcheck.verify.refusals import data_refused_fix
+
+_RESENDS = "the SYN's resends"
+
+
+def _sniffer(lost: str) -> str:
+    """What the sniffer lost (lost: "the SYN's resends"), and how to keep it."""
+    return (f"The capture lacks {lost} (the sniffer lost packets): capture again with a "
+            "larger buffer (tcpdump -B 16384, or dumpcap) so the sniffer keeps up.")
+
+
+class LoneReading(NamedTuple):
+    """kind: "dropped", "rejected", or None when nothing but the capture speaks; words:
+    what the control connection said, the message's first clause after its head ("" for
+    None); fix."""
+
+    kind: Literal["dropped", "rejected"] | None
+    words: str
+    fix: str
+
+
+def lone_reading(ctx: Context, session: Session, conn: Connection, rule: str) -> LoneReading:
+    """How the data connection's lone SYN failed, as far as the control connection tells
+    (rule: the allow rule for a drop, allow_rules.allow_rule's words)."""
+    said = said_of(ctx, session, conn)
+    rto = ctx.config.retransmission_timeout
+    refused = data_refused_fix(ctx, conn, session)
+    if said is not None and said.outcome == "failed" and said.message.ts - conn.ts < rto:
+        return LoneReading(
+            "rejected",
+            f"{said.words}, {said.message.ts - conn.ts:.3f} s after its SYN: a connect "
+            "fails that fast on a reject (a RST or an ICMP unreachable, which the capture "
+            "lacks) or an unreachable host, not on a drop (TCP resends a dropped SYN for a "
+            "minute or more), so it was most likely rejected",
+            f"{refused} {_sniffer('the reject')}")
+    if said is not None and said.outcome in ("failed", "pending") and (
+            said.outcome == "failed" or said.waited >= rto):
+        return LoneReading(
+            "dropped",
+            f"{said.words}; a reject fails a connect at once, so no answer reached "
+            f"{conn.orig_h} while it tried: its SYNs were dropped, and the sniffer lost "
+            "their resends",
+            f"{rule[:1].upper()}{rule[1:]}. {_sniffer(_RESENDS)}")
+    return LoneReading(
+        None, "",
+        f"The capture cannot tell a drop from a reject here, and no NDMP reply says how the "
+        f"connect failed: {conn.orig_h}'s log does (\"timed out\": dropped; \"connection "
+        f"refused\": rejected, or nothing listened on {endpoint(conn.resp_h, conn.resp_p)})."
+        f" If dropped: {rule}. If rejected: {refused[:1].lower()}{refused[1:]} "
+        f"{_sniffer(f'{_RESENDS} or the reject that stopped them')}")
+
