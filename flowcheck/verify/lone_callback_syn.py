@@ -32,8 +32,8 @@ from flowcheck.verify.unresent import unresent_words
 
 def _stop(ctx: Context, session: Session, conn: Connection) -> tuple[str, float | None]:
     """(words, seconds after the SYN; None when its time is not kept) of how the job
-    stopped after the callback's SYN: the media server's CONNECT_CLOSE after it, else the
-    control connection's first FIN or RST (after_close.closed_words)."""
+    stopped after the callback's SYN: a CONNECT_CLOSE request after it (the media
+    server's), else the control connection's first FIN or RST (after_close.closed_words)."""
     stream = ctx.stream_by_uid.get(session.control_uid)
     messages = stream.messages if stream is not None else []
     close = next((m for m in messages if message_op(m) == "CONNECT_CLOSE"
@@ -63,8 +63,12 @@ def lone_callback(ctx: Context, session: Session, conn: Connection, rule: str
     words go on from "(step 2) and " (no final stop), the fix is whole. rule: the allow
     rule for a drop (allow_rules.allow_rule's words)."""
     stop, ts = _stop(ctx, session, conn)
-    when = "" if ts is None else (f" {ts - conn.ts:.3f} s after its SYN" if ts >= conn.ts
-                                  else f" {conn.ts - ts:.3f} s before its SYN")
+    # A close before the SYN (stopped_after takes any close the capture holds): the job
+    # had ended when the agent called back.
+    when = (f" {conn.ts - ts:.3f} s before its SYN, so the job had ended by then"
+            if ts is not None and ts < conn.ts else
+            f"{'' if ts is None else f' {ts - conn.ts:.3f} s after its SYN'} with nothing "
+            "further, so the job stopped after it")
     engine = job_engine_message(ctx.stream_by_uid.get(session.control_uid))
     address = ("" if engine is None else
                f" (the job engine's address travels in a vendor message, frame "
@@ -74,10 +78,9 @@ def lone_callback(ctx: Context, session: Session, conn: Connection, rule: str
               f"; the agent's vendor message after the SYN (frame {vendor.frame}) is "
               "not decoded")
     seen = unresent_words(conn, after_last(ctx, conn), ctx.config.retransmission_timeout)
-    words = (f"failed: {stop}{when} with nothing further, so the job stopped after it; "
-             "whether a firewall dropped or rejected it the capture cannot tell. "
-             f"{seen[:1].upper()}"
-             f"{seen[1:]}; and no NDMP message reports how the agent's connect ended"
+    words = (f"failed: {stop}{when}; whether a firewall dropped or rejected it the capture "
+             f"cannot tell. {seen[:1].upper()}{seen[1:]}; and no NDMP message reports how "
+             "the agent's connect ended"
              f"{address}{unread}")
     refused = callback_refused_fix(ctx, conn, session)
     fix = both_readings_fix(
