@@ -33,6 +33,9 @@ _MEDIA_PORT = 49152  # the media server's end: any dynamic port
 _OTHER_PORT = 6000  # a data port, for the same packets on another port than the NDMP one
 _DOC_PAIR = ("192.0.2.1", "192.0.2.2")  # RFC 5737 addresses, when no host is known
 _LOOPBACK_NAMES = ("lo", "lo0")
+# port_only_capture's words for a filter the capture files record (flowcheck.verify
+# .filtered_lead tells them from a capture that only holds nothing else).
+RECORDED_FILTER = "the capture's recorded filter"
 
 
 def _tcp_frame(src: str, dst: str, sport: int, dport: int, flags: int) -> bytes:
@@ -125,7 +128,7 @@ def port_only_capture(captures: list[CaptureInfo], config: Config,
             if not all(said.values()):
                 return ""
             names = " and ".join(f"'{f}'" for f in said)
-            return f"the capture's recorded filter {names} keeps only that port"
+            return f"{RECORDED_FILTER} {names} keeps only that port"
     if sum(c.non_tcp for c in captures):
         return ""
     return "the capture holds no other packet (no ARP, ICMP or UDP)"

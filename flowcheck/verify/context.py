@@ -59,9 +59,11 @@ class Context:
     early_events: set[tuple[str, float]] = field(default_factory=set)
     # Sessions whose callback or data connections the capture left out
     # (flowcheck.verify.filtered): session id -> (why, its evidence as (frame, ts)
-    # pairs), for one capture_filtered; whether every connection has the NDMP port on one
-    # side (None: not computed yet).
-    left_out: dict[str, tuple[str, list[tuple[int, float]]]] = field(default_factory=dict)
+    # pairs, what it rests on: verify.filtered_lead.LeftOutKind), for one
+    # capture_filtered; whether every connection has the NDMP port on one side (None: not
+    # computed yet).
+    left_out: dict[str, tuple[str, list[tuple[int, float]], str]] = field(
+        default_factory=dict)
     port_only: bool | None = None
     # Why the capture set could hold only the NDMP port's packets ("the capture holds no
     # other packet (...)", its recorded filter: verify.capture_filter.port_only_capture);

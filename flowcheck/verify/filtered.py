@@ -32,6 +32,7 @@ from flowcheck.verify.announced_kind import other_interface
 from flowcheck.verify.connect_said import connect_said, only_ndmp_port
 from flowcheck.verify.context import Context
 from flowcheck.verify.filtered_fixes import between_agents, elsewhere_fix, job_hosts
+from flowcheck.verify.filtered_lead import LeftOutKind, filtered_lead, port_only_kind
 from flowcheck.verify.kept import kept_detail
 from flowcheck.verify.replies import HALTS, halt_reason
 from flowcheck.verify.shared import three_way_hosts
@@ -103,10 +104,11 @@ def _port_only_words(ctx: Context, what: str) -> str:
 
 
 def _note(ctx: Context, session: Session, words: str,
-          evidence: list[tuple[int, float]]) -> None:
+          evidence: list[tuple[int, float]], kind: LeftOutKind = "said") -> None:
     """Remember the first reason per session for the one capture_filtered warning, with
-    its evidence packets: (frame, ts) pairs."""
-    ctx.left_out.setdefault(session.id, (words, evidence))
+    its evidence packets: (frame, ts) pairs, and what it rests on (kind: filtered_lead's
+    LeftOutKind)."""
+    ctx.left_out.setdefault(session.id, (words, evidence, kind))
 
 
 def _next_announcement(session: Session, ts: float, ctx: Context, frame: int | None = None
@@ -214,7 +216,8 @@ def off_path(ctx: Context, session: Session, group: Sequence[Announcement]) -> s
         # The same words from both sessions of the job: one reason in capture_filtered.
         _note(ctx, session, f"the data connection {connector} -> {where} of the three-way "
               f"job of sessions {ids} runs between two hosts the capture holds no packet "
-              "between", sorted(((ann.frame, ann.ts), (other_ann.frame, other_ann.ts))))
+              "between", sorted(((ann.frame, ann.ts), (other_ann.frame, other_ann.ts))),
+              "path")
         return (f"a three-way job: {ann.message.removeprefix('NDMP_')} (frame {ann.frame}) "
                 f"here and {other_ann.message.removeprefix('NDMP_')} (frame "
                 f"{other_ann.frame}) in session {other.id} named {where}, so the data "
@@ -246,7 +249,8 @@ def port_only_unseen(ctx: Context, session: Session, what: str,
                f"port {port} on one side")
     if ctx.profile.callback == "connection" and session.callback_uid is None:
         _note(ctx, session, f"{reached}, and session {session.id} announced a data endpoint "
-              "that none of them reached", [(control.first_frame, control.ts)])
+              "that none of them reached", [(control.first_frame, control.ts)],
+              port_only_kind(ctx))
         return _port_only_words(ctx, what)
     asked = bool(group) or cut is not None
     said = connect_said(ctx, session, group, cut) if asked and only_ndmp_port(ctx) else None
@@ -255,7 +259,7 @@ def port_only_unseen(ctx: Context, session: Session, what: str,
     if said is None:
         _note(ctx, session, f"{reached}, {ctx.port_only_capture}, and session {session.id} "
               "announced a data endpoint that none of them reached",
-              [(control.first_frame, control.ts)])
+              [(control.first_frame, control.ts)], port_only_kind(ctx))
         return (f"{_port_only_words(ctx, what)}; {ctx.port_only_capture}, and the control "
                 "connection does not say whether the connect was made or failed")
     _note(ctx, session, f"in session {session.id}, {said.words}, and no captured "
@@ -317,8 +321,9 @@ def report_left_out(ctx: Context) -> None:
     if not ctx.left_out and not packets:
         return
     sessions = [ctx.session_by_id[sid] for sid in ctx.left_out]
-    reasons = "; ".join(dict.fromkeys(words for words, _ in ctx.left_out.values()))
-    evidence = sorted({pair for _, pairs in ctx.left_out.values() for pair in pairs})
+    reasons = "; ".join(dict.fromkeys(words for words, _, _ in ctx.left_out.values()))
+    evidence = sorted({pair for _, pairs, _ in ctx.left_out.values() for pair in pairs})
+    lead = filtered_lead(ctx, [kind for _, _, kind in ctx.left_out.values()])
     # Its time is its first frame's: the first note's, or the first connection's.
     evidence = evidence or [(c.first_frame, c.ts) for c in ctx.connections[:3]]
     frames = [frame for frame, _ in evidence]
@@ -326,8 +331,7 @@ def report_left_out(ctx: Context) -> None:
     if packets:
         ctx.add("capture_filtered",
                 f"The capture holds only some packets of each connection: {packets}."
-                + (f" It also leaves out connections the job made: {reasons}." if reasons
-                   else "")
+                + (f" {lead.also}: {reasons}." if reasons else "")
                 + " What the packets left out would show is unknown, not failed: payload "
                 "the capture lacks is the filter's, not lost by the sniffer or the network; "
                 "what the packets kept show (a refusal, an error reply) is still reported. "
@@ -361,16 +365,14 @@ def report_left_out(ctx: Context) -> None:
                      "agents, or on the path between them, without a port filter (tcpdump -w "
                      f"job.pcap 'host {a} and host {b}'); a capture on the DMA holds only its "
                      "control connections.")
-    how = (f"A capture filter that keeps only some ports (tcpdump 'port "
-           f"{ctx.config.ndmp_port}') or a SPAN/ACL that mirrors only the NDMP port keeps the "
-           "control connection and leaves out the callback and data connections")
+    how = lead.how
     if others and len(elsewhere) == len(others):
         how = ("The data most likely went over a network interface or path the capture "
                "point does not see (a capture on one NIC of a multi-homed host holds that "
                "NIC's traffic only); the capture holds more than the NDMP port, so a port "
                "filter is the less likely reason")
     ctx.add("capture_filtered",
-            f"The capture leaves out connections the job made: {reasons}. {how}"
+            f"{lead.first}: {reasons}. {how}"
             + (f"; a three-way job's data connection ({between}) runs between its two agents, "
                "not through the DMA: a capture on the DMA never holds it" if pairs else "")
             + ". The steps that need them are unknown, not failed; what the NDMP messages "

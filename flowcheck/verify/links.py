@@ -37,6 +37,7 @@ from flowcheck.verify.foreign_reset import (
 from flowcheck.verify.half_open import half_open_check
 from flowcheck.verify.limit_words import limit_fix, limit_words, passed_before
 from flowcheck.verify.local_drop import local_drop
+from flowcheck.verify.lone_callback_syn import lone_callback
 from flowcheck.verify.lone_synack import lone_synack
 from flowcheck.verify.no_session import no_control_session
 from flowcheck.verify.opening import (
@@ -217,15 +218,21 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
         between = between_fix(ctx, conn, session) if either else ""
         if between and outside:
             between = f"{outside[1]}{between[:1].lower()}{between[1:]}"
+        # A lone SYN never resent, its job stopped after it: what was and was not seen,
+        # both readings in the fix (verify.lone_callback_syn; trial 25 D4).
+        lone = lone_callback(ctx, session, conn, rule) \
+            if not elsewhere and lone_syn(ctx, conn) else None
         message = (f"The agent {conn.orig_h} tried to call the job engine back at {target} "
                    "(step " + (f"2) and never got an answer ({failure_words(conn)})."
                                f"{elsewhere[0]}" if elsewhere else
-                               f"2) and {_unanswered_head(ctx, conn)}: "
-                               f"{silence(ctx, conn, both_ways=True)}."
-                               f"{outside[0] if outside else ''}"))
+                               f"2) and {lone[0]}." if lone else
+                               f"2) and never got an answer: "
+                               f"{silence(ctx, conn, both_ways=True)}.")
+                   + (outside[0] if outside and not elsewhere else ""))
         fix = elsewhere[1] if elsewhere else between or \
             (own_firewall_fix(ctx, conn) if either else "") \
-            + (f"{outside[1]}{rule}." if outside else f"{capitalised(rule)}.") + where
+            + (f"{outside[1]}{rule}." if outside else lone[1] if lone
+               else f"{capitalised(rule)}.") + where
         # An earlier callback through the same way passed: a limit (trial 43).
         if not elsewhere and (passed := passed_before(ctx, conn)) is not None:
             message += limit_words(ctx, conn, passed)
@@ -247,15 +254,6 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
     elif outcome == "handshake_incomplete":
         handshake_incomplete(ctx, session, conn, "callback", "callback")
     check_ports(ctx, session, conn, "callback")
-
-
-def _unanswered_head(ctx: Context, conn: Connection) -> str:
-    """"never got an answer", or for a lone SYN never resent (verify.unresent), that it
-    failed and the capture cannot tell a drop from a reject (trial 25 D4)."""
-    if lone_syn(ctx, conn):
-        return ("failed; whether a firewall dropped or rejected it the capture cannot "
-                "tell")
-    return "never got an answer"
 
 
 def _check_unannounced(ctx: Context) -> None:

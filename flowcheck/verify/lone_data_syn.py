@@ -63,11 +63,18 @@ def lone_reading(ctx: Context, session: Session, conn: Connection, rule: str) ->
             f"{conn.orig_h} while it tried: its SYNs were dropped, and the sniffer lost "
             "their resends",
             f"{rule[:1].upper()}{rule[1:]}. {_sniffer(_RESENDS)}")
-    return LoneReading(
-        None, "",
-        f"The capture cannot tell a drop from a reject here, and no NDMP reply says how the "
-        f"connect failed: {conn.orig_h}'s log does (\"timed out\": dropped; \"connection "
-        f"refused\": rejected, or nothing listened on {endpoint(conn.resp_h, conn.resp_p)})."
-        f" If dropped: {rule}. If rejected: {refused[:1].lower()}{refused[1:]} "
-        f"{_sniffer(f'{_RESENDS} or the reject that stopped them')}")
+    return LoneReading(None, "", both_readings_fix(
+        rule, refused,
+        f"no NDMP reply says how the connect failed: {conn.orig_h}'s log does (\"timed out\": "
+        f"dropped; \"connection refused\": rejected, or nothing listened on "
+        f"{endpoint(conn.resp_h, conn.resp_p)})"))
+
+
+def both_readings_fix(rule: str, refused: str, told: str) -> str:
+    """The fix of a lone SYN nothing but the capture speaks of: both readings (rule: the
+    allow rule for a drop; refused: the reject's fix) and where the answer is (told:
+    "no NDMP reply says ...: HOST's log does (...)"), then the sniffer's loss."""
+    return (f"The capture cannot tell a drop from a reject here, and {told}. If dropped: "
+            f"{rule}. If rejected: {refused[:1].lower()}{refused[1:]} "
+            f"{_sniffer(f'{_RESENDS} or the reject that stopped them')}")
 
