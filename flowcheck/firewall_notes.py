@@ -13,6 +13,7 @@ job: its connections never leave the host).
 from __future__ import annotations
 
 from flowcheck.config import Config, format_ranges
+from flowcheck.plan import ranges_holding_ndmp_port
 from flowcheck.rules import _family, _ports, required_paths
 
 SETUP_COMMENT = (
@@ -59,17 +60,14 @@ def ndmp_port_warning(config: Config) -> str:
     given that port of the range would take it from the NDMP service, or find it taken,
     or the range is a typo (new-user trial: 9990-10010 read "fits"); "" otherwise,
     flowcheck's default 1025-65535 included (default_range_warning speaks of it)."""
-    port = config.ndmp_port
     holding = [f"the {which} range {format_ranges(getattr(config, f'{which}_range'))}"
-               for which in ("media", "agent")
-               if f"{which}_range" in config.explicit
-               and any(lo <= port <= hi for lo, hi in getattr(config, f"{which}_range"))]
+               for which in ranges_holding_ndmp_port(config)]
     if not holding:
         return ""
     return (f"{' and '.join(holding)} {'hold' if len(holding) > 1 else 'holds'} the NDMP "
-            f"port {port}: a listener given that port of the range takes it from the NDMP "
-            "service (which then cannot listen) or finds it taken, so keep the dynamic "
-            "ranges off the NDMP port, or correct the range if it is a typo")
+            f"port {config.ndmp_port}: a listener given that port of the range takes it "
+            "from the NDMP service (which then cannot listen) or finds it taken, so keep "
+            "the dynamic ranges off the NDMP port, or correct the range if it is a typo")
 
 
 def shared_host_warning(config: Config) -> str:
