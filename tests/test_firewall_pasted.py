@@ -183,3 +183,44 @@ def test_the_default_range_is_not_said_to_hold_the_ndmp_port(
     assert run(["firewall", "--media-range", "5001-5100"]) == 0
     [line] = capsys.readouterr().err.splitlines()
     assert "--agent-range not set" in line and "NDMP port" not in line
+
+
+# firewalld's own parser (Debian's python3-firewall, for the system's python3): each rich
+# rule as firewall-cmd would read it, checked; each --add-port's port.
+FIREWALLD_CHECK = """import shlex, sys
+from firewall.core.rich import Rich_Rule
+from firewall.functions import check_port
+for line in sys.stdin:
+    for word in shlex.split(line.removeprefix("#   ")):
+        if word.startswith("--add-rich-rule="):
+            Rich_Rule(rule_str=word.split("=", 1)[1]).check()
+        elif word.startswith("--add-port="):
+            port, protocol = word.split("=", 1)[1].split("/")
+            assert check_port(port) and protocol == "tcp", word
+"""
+
+
+SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, which python3-firewall installs for
+
+
+def _firewalld_parser() -> bool:
+    return os.path.exists(SYSTEM_PYTHON) and subprocess.run(
+        [SYSTEM_PYTHON, "-c", "import firewall.core.rich"], capture_output=True,
+        check=False).returncode == 0
+
+
+@pytest.mark.skipif(not _firewalld_parser(), reason="python3-firewall is not installed")
+@pytest.mark.parametrize("hosts", [[], ["--media-server", "10.77.0.1", "--media-server",
+                                        "2001:db8::1", "--remote-agent", "10.77.0.2",
+                                        "--remote-agent", "2001:db8::2", "--remote-agent",
+                                        "10.77.0.3", "--profile", "ndmp"]])
+def test_firewalld_rich_rules_parse(hosts: list[str],
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """The nft output's firewall-cmd lines for firewalld hosts, read by firewalld."""
+    text, _ = _printed(["--target", "nft", *RANGES, *hosts], capsys)
+    commands = [line for line in text.splitlines() if line.startswith("#   firewall-cmd ")]
+    assert sum(line.endswith(" --reload") for line in commands) == 2  # one per host
+    assert any("--add-rich-rule=" in line or "--add-port=" in line for line in commands)
+    checked = subprocess.run([SYSTEM_PYTHON, "-c", FIREWALLD_CHECK], input="\n".join(commands),
+                             capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stderr
