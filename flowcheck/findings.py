@@ -52,6 +52,7 @@ CATALOGUE: dict[str, Severity] = {
     "unannounced_connection": W,
     "host_not_configured": W,
     "ranges_overlap": W,
+    "range_holds_ndmp_port": W,  # a configured range holds the NDMP port: verify.capacity
     "range_too_small": W,
     "port_reused_within_hold": W,
     "ndmp_partial": W,

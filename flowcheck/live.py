@@ -39,7 +39,7 @@ CERTAIN_ONCE_SEEN = frozenset({
     "callback_refused", "data_refused",
     "port_outside_media_range",
     "port_outside_agent_range", "control_port_outside_media_range",
-    "control_off_backup_network", "ranges_overlap",
+    "control_off_backup_network", "ranges_overlap", "range_holds_ndmp_port",
     "port_reused_within_hold", "ndmp_vendor_message", "host_not_configured",
 })
 # A refused control connection the media server may still retry under the agent's other

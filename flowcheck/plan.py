@@ -41,6 +41,16 @@ def overlap(first: tuple[PortRange, ...], second: tuple[PortRange, ...]) -> list
     return _merged(shared)
 
 
+def ranges_holding_ndmp_port(config: Config) -> list[str]:
+    """The ranges ("media", "agent") set by the user (file or flag) that hold the NDMP
+    port: a listener given that port of the range takes it from the NDMP service, or
+    finds it taken; flowcheck's default 1025-65535 holds it by design and is not named
+    (new-user trial: 9990-10010 read "fits")."""
+    return [which for which in ("media", "agent")
+            if f"{which}_range" in config.explicit
+            and any(lo <= config.ndmp_port <= hi for lo, hi in getattr(config, f"{which}_range"))]
+
+
 def job_engine_ports(profile: Profile) -> int:
     """Media-range ports a job binds besides its resources': the job engine's port when
     the profile has a callback (the callback's destination; with `[callback] mode =

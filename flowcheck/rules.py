@@ -85,7 +85,10 @@ def required_paths(config: Config, profile: Profile | None = None) -> list[Path]
     hosts of different IP versions (check_families)."""
     profile = profile or load_profile(config.profile)
     check_families(config)
-    media, agent = config.media_servers, config.remote_agents
+    # An address given twice is one host (new-user trial: `ip saddr { 10.77.0.1,
+    # 10.77.0.1 }`); a host that is both media server and agent: setup_notes.
+    media = tuple(dict.fromkeys(config.media_servers))
+    agent = tuple(dict.fromkeys(config.remote_agents))
     ndmp = ((config.ndmp_port, config.ndmp_port),)
     paths: list[Path] = []
     if profile.callback == "control":
@@ -145,14 +148,25 @@ def _nft_one(path: Path, host_role: str) -> list[str]:
 
 
 def _iptables(path: Path, host_role: str) -> list[str]:
-    return [line for part in by_family(path) for line in _iptables_one(part, host_role)]
+    """iptables is IPv4 only: IPv6 rules go to ip6tables (same options); a path that
+    names no address gets both, as nft's `inet` rule matches both versions (new-user
+    trial: the IPv4 rules alone, silently)."""
+    return [line for part in by_family(path)
+            for family in sorted({_family(a) for a in part.source + part.destination}
+                                 or {4, 6})
+            for line in _iptables_one(part, host_role,
+                                      "ip6tables" if family == 6 else "iptables")]
 
 
-def _iptables_one(path: Path, host_role: str) -> list[str]:
+def iptables_families(config: Config) -> list[int]:
+    """The IP versions the iptables rules cover: those of the configured hosts, both (4
+    then 6) when none is given."""
+    return sorted({_family(a) for a in config.media_servers + config.remote_agents}
+                  or {4, 6})
+
+
+def _iptables_one(path: Path, host_role: str, command: str) -> list[str]:
     chain = "INPUT" if path.destination_role == host_role else "OUTPUT"
-    # iptables is IPv4 only: IPv6 rules go to ip6tables (same options).
-    command = ("ip6tables" if any(_family(a) == 6 for a in path.source + path.destination)
-               else "iptables")
     lines = []
     # iptables takes one port range per --sport/--dport: a line per pair.
     for sport in _ports(path.source_ports, ":") or [None]:
@@ -238,16 +252,15 @@ def return_rules(target: str, config: Config) -> list[str]:
     assume output is filtered, and a reply (SYN-ACK, ACK, data) must pass both chains.
     nft: one rule per chain (an `inet` table matches both IP versions); iptables: an
     INPUT and an OUTPUT rule per IP version of the configured hosts (ip6tables for
-    IPv6; IPv4 when no host is given); [] for the Windows firewalls, which are stateful."""
+    IPv6; both when no host is given); [] for the Windows firewalls, which are stateful."""
     if target == "nft":
         return [f"nft insert rule inet filter {chain} ct state established,related accept"
                 for chain in ("input", "output")]
     if target != "iptables":
         return []
-    families = {_family(a) for a in config.media_servers + config.remote_agents} or {4}
     return [f"{'ip6tables' if family == 6 else 'iptables'} -I {chain} -m conntrack "
             f"--ctstate ESTABLISHED,RELATED -j ACCEPT"
-            for family in sorted(families) for chain in ("INPUT", "OUTPUT")]
+            for family in iptables_families(config) for chain in ("INPUT", "OUTPUT")]
 
 
 # What an IPv6 host needs besides the connections (RFC 4890 4.4.1, traffic a host's
@@ -291,7 +304,7 @@ ICMPV6_COMMENT = {
 def ipv6_hosts(config: Config) -> bool:
     """Can the rules meet IPv6: an IPv6 host address configured, or none at all (the
     rules then name no address, and nft's `inet` table matches both versions; iptables
-    rules are then IPv4's only)?"""
+    rules are then given for ip6tables too)?"""
     hosts = config.media_servers + config.remote_agents
     return any(_family(a) == 6 for a in hosts) or not hosts
 
@@ -299,14 +312,13 @@ def ipv6_hosts(config: Config) -> bool:
 def ipv6_rules(target: str, config: Config) -> list[str]:
     """The ICMPv6 an IPv6 host needs (ICMPV6_INPUT, ICMPV6_OUTPUT), on its input and
     output chains, inserted at their head: nft one rule per chain; ip6tables one per
-    type, with an IPv6 host configured; [] when the rules cannot meet IPv6 (ipv6_hosts)
+    type, with an IPv6 host or none configured; [] when the rules cannot meet IPv6 (ipv6_hosts)
     and for the Windows firewalls (their built-in rules: ICMPV6_COMMENT)."""
     if target == "nft" and ipv6_hosts(config):
         return [f"nft insert rule inet filter {chain} icmpv6 type {{ {', '.join(types)} }} "
                 "accept" for chain, types in (("input", ICMPV6_INPUT),
                                               ("output", ICMPV6_OUTPUT))]
-    if target == "iptables" and any(_family(a) == 6 for a in config.media_servers
-                                    + config.remote_agents):
+    if target == "iptables" and ipv6_hosts(config):
         return [f"ip6tables -I {chain} -p icmpv6 --icmpv6-type "
                 f"{IP6TABLES_TYPES.get(kind, kind)} -j ACCEPT"
                 for chain, types in (("INPUT", ICMPV6_INPUT), ("OUTPUT", ICMPV6_OUTPUT))
@@ -317,15 +329,31 @@ def ipv6_rules(target: str, config: Config) -> list[str]:
 FORWARD_TARGETS = ("nft", "iptables")
 
 
+def setup_rules(target: str, chains: tuple[str, ...] = ("input", "output")) -> list[str]:
+    """nft: the commands that create the `inet filter` table and its base `chains`
+    (filter hook of the same name, priority 0) where they are missing, for the rules to
+    go into (new-user trial: on a host without the table, `nft insert rule` failed "No
+    such file or directory"). `add` leaves an existing table or chain as it is, and
+    names no policy: given one, it would set an existing chain's (a drop policy made
+    accept); a chain it creates has policy accept. [] for the other targets (iptables'
+    built-in chains always exist)."""
+    if target != "nft":
+        return []
+    return ["nft add table inet filter",
+            *(f"nft add chain inet filter {chain} '{{ type filter hook {chain} "
+              "priority 0; }'" for chain in chains)]
+
+
 def forward_rules(target: str, config: Config) -> list[str]:
     """Rules for a firewall or router between the hosts (trial 17, D3: a drop there is
     untouched by host rules): each connection of the sequence accepted on the forward
-    chain (nft `inet filter forward`, iptables/ip6tables FORWARD), inserted at its head,
-    then the return traffic (established, related) of both directions; [] for the
-    Windows firewalls, which are host firewalls. Raises UsageError as rules_for."""
+    chain (nft `inet filter forward`, created when missing: setup_rules; iptables/
+    ip6tables FORWARD), inserted at its head, then the return traffic (established,
+    related) of both directions; [] for the Windows firewalls, which are host
+    firewalls. Raises UsageError as rules_for."""
     if target not in FORWARD_TARGETS:
         return []
-    lines: list[str] = []
+    lines: list[str] = setup_rules(target, ("forward",))
     for path in required_paths(config):
         for line in RENDERERS[target](path, path.destination_role):
             lines.append(line.replace(" inet filter input ", " inet filter forward ")
@@ -333,21 +361,20 @@ def forward_rules(target: str, config: Config) -> list[str]:
     if target == "nft":
         return [*lines, "nft insert rule inet filter forward ct state established,related "
                         "accept"]
-    families = {_family(a) for a in config.media_servers + config.remote_agents} or {4}
     return [*lines, *(f"{'ip6tables' if family == 6 else 'iptables'} -I FORWARD -m "
                       f"conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT"
-                      for family in sorted(families))]
+                      for family in iptables_families(config))]
 
 
 def rules_for(target: str, config: Config) -> dict[str, list[str]]:
     """Rules per host ("media server", "remote agent") for one firewall syntax: command
-    lines, no comments: the connections', then ipv6_rules, ending with return_rules.
-    Raises UsageError for hosts of different IP versions (check_families)."""
+    lines, no comments: setup_rules (nft), the connections', then ipv6_rules, ending
+    with return_rules. Raises UsageError for hosts of different IP versions (check_families)."""
     render = RENDERERS[target]
     paths = required_paths(config)
     out: dict[str, list[str]] = {}
     for host_role in ("media server", "remote agent"):
-        lines: list[str] = []
+        lines: list[str] = setup_rules(target)
         for path in paths:
             if host_role not in (path.source_role, path.destination_role):
                 continue  # between two hosts of the other role

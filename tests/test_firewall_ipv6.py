@@ -55,10 +55,11 @@ def test_ipv4_hosts_get_no_icmpv6_rule(capsys: pytest.CaptureFixture[str]) -> No
 
 def test_no_host_given_nft_rules_carry_neighbour_discovery() -> None:
     """No address: the nft rules match both versions (an `inet` table), so IPv6 too;
-    iptables' rules are then IPv4's only."""
+    and so do iptables' (new-user trial: IPv4's only, silently), with ip6tables."""
     config = build_config({})
     assert any("nd-neighbor-solicit" in line for line in rules_for("nft", config)["remote agent"])
-    assert not any("icmpv6" in line for line in rules_for("iptables", config)["remote agent"])
+    assert any(line.startswith("ip6tables ") and "neighbour-solicitation" in line
+               for line in rules_for("iptables", config)["remote agent"])
 
 
 def test_the_text_says_why_and_windows_keeps_its_core_networking_rules() -> None:

@@ -32,9 +32,7 @@ def firewall(config: "Config", output: Format = OutputFormat.table,
 
     chosen = [str(t) for t in target] if target else list(TARGETS)
     rules = {name: rules_for(name, config) for name in chosen}
-    warning = default_range_warning(config)
-    if warning:
-        print(f"flowcheck: warning: {warning}", file=sys.stderr)
+    _warn(config, default_range_warning(config), shared=True)
     # A firewall or router between the hosts: its forward chain (trial 17, D3).
     forward = {name: forward_rules(name, config) for name in chosen
                if name in FORWARD_TARGETS}
@@ -49,6 +47,18 @@ def firewall(config: "Config", output: Format = OutputFormat.table,
 
         render_firewall(rules, config, make_console(), forward)
     return ExitStatus.OK
+
+
+def _warn(config: "Config", default: str, shared: bool = False) -> None:
+    """The warnings on standard error, one line each: `default` (default_range_warning),
+    a range holding the NDMP port, with `shared` a host both media server and agent
+    (flowcheck.firewall_notes); output and exit code stay as they are."""
+    from flowcheck.firewall_notes import ndmp_port_warning, shared_host_warning
+
+    for warning in (default, ndmp_port_warning(config),
+                    shared_host_warning(config) if shared else ""):
+        if warning:
+            print(f"flowcheck: warning: {warning}", file=sys.stderr)
 
 
 def default_range_warning(config: "Config", what: str = "these rules open") -> str:
@@ -77,9 +87,7 @@ def plan(config: "Config", output: Format = OutputFormat.table) -> int:
     result = make_plan(config, config.resources)
     # A range left at the default overlaps any range given (new-user trial: "the ranges
     # share 10 ports" for --media-range alone, with no word of the default).
-    warning = default_range_warning(config, "the plan counts")
-    if warning:
-        print(f"flowcheck: warning: {warning}", file=sys.stderr)
+    _warn(config, default_range_warning(config, "the plan counts"))
     if output is OutputFormat.json:
         from flowcheck.report.json_doc import write_json
 

@@ -14,6 +14,7 @@ from flowcheck.rules import (
     ipv6_rules,
     required_paths,
     return_rules,
+    setup_rules,
 )
 
 if TYPE_CHECKING:
@@ -29,29 +30,41 @@ TARGET_TITLES = {"nft": "nftables", "iptables": "iptables",
 def render_firewall(rules: dict[str, dict[str, list[str]]], config: Config,
                     console: Console, forward: dict[str, list[str]] | None = None) -> None:
     """Per target, the rules per host, then (`forward`: target -> lines) those for a
-    firewall or router between the hosts; comments on lines of their own."""
-    console.print("[bold]Connections the sequence needs[/] (and their return traffic):")
+    firewall or router between the hosts; comments on lines of their own (nft: over the
+    commands that create its table and chains, and firewalld's equivalents after each
+    host's rules, firewall_notes)."""
+    from flowcheck.firewall_notes import SETUP_COMMENT, firewalld_lines
+
+    # Every line a comment or a command: the whole output pasted into a shell runs the
+    # commands alone (new-user trial: pasted, the heading lines failed as commands).
+    console.print("[bold]# Connections the sequence needs[/] (and their return traffic):")
     for path in required_paths(config):
-        console.print(f"  - {describe_path(path)}", highlight=False)
+        console.print(f"#   - {describe_path(path)}", highlight=False, markup=False,
+                      soft_wrap=True)
     for target, per_host in rules.items():
-        console.rule(TARGET_TITLES[target])
+        console.print(f"# {'─' * 8} {TARGET_TITLES[target]} {'─' * 8}", highlight=False,
+                      markup=False)
         returns = len(return_rules(target, config))
         basics = len(ipv6_rules(target, config))
         # The Windows firewalls get the IPv6 comment alone (their built-in rules).
         ipv6 = [ICMPV6_COMMENT[target]] if basics or (
             ipv6_hosts(config) and target not in ("nft", "iptables")) else []
+        setup = len(setup_rules(target))
         console.print(ORDER_COMMENT[target], highlight=False, markup=False, soft_wrap=True)
+        if setup:
+            console.print(SETUP_COMMENT, highlight=False, markup=False, soft_wrap=True)
         for host_role, lines in per_host.items():
             console.print(f"[bold]# on the {host_role}[/]")
-            paths = lines[:len(lines) - returns - basics]
-            ends = lines[len(paths):]
+            paths = lines[setup:len(lines) - returns - basics]
+            ends = lines[setup + len(paths):]
+            firewalld = firewalld_lines(config, host_role) if target == "nft" else []
             # The comment on a line of its own: each rule line stays a runnable command.
-            for line in [*paths, *ipv6, *ends[:basics], RETURN_COMMENT[target],
-                         *ends[basics:]]:
+            for line in [*lines[:setup], *paths, *ipv6, *ends[:basics],
+                         RETURN_COMMENT[target], *ends[basics:], *firewalld]:
                 console.print(line, highlight=False, markup=False, soft_wrap=True)
         if (forward or {}).get(target):
             console.print("[bold]# on a firewall or router between them (its forward chain; "
-                          "the last rule lets the return traffic through)[/]")
+                          "the return-traffic rules come last)[/]")
             for line in forward[target]:  # type: ignore[index]
                 console.print(line, highlight=False, markup=False, soft_wrap=True)
 

@@ -20,6 +20,7 @@ from flowcheck.plan import (
     overlap,
     ports_per_job,
     range_size,
+    ranges_holding_ndmp_port,
 )
 from flowcheck.sessions.classify import connection_outcome, is_failed
 from flowcheck.verify.context import Context, endpoint, role_ends, session_uids
@@ -27,6 +28,7 @@ from flowcheck.verify.context import Context, endpoint, role_ends, session_uids
 
 def check_capacity(ctx: Context) -> None:
     _ranges_overlap(ctx)
+    _range_holds_ndmp_port(ctx)
     usage = _port_usage(ctx)
     peaks = {which: _range_too_small(ctx, which, usage[which]) for which in ("media", "agent")}
     _reused_within_hold(ctx, usage, peaks)
@@ -48,6 +50,27 @@ def _ranges_overlap(ctx: Context) -> None:
             "Give the two ranges separate ports (Backup Exec: \"Enable media server TCP "
             "dynamic port range\" and \"Enable remote agent TCP dynamic port range\"), "
             "for example media 5001-5100 and agent 6001-6100, with two ports per resource.")
+
+
+def _range_holds_ndmp_port(ctx: Context) -> None:
+    """range_holds_ndmp_port: a range the user set holds the NDMP port (new-user trial:
+    `plan` read "fits" for --media-range 9990-10010 --agent-range 10000-10100, and
+    `analyze` said nothing either). About the configuration: no frames, no time."""
+    holding = ranges_holding_ndmp_port(ctx.config)
+    if not holding:
+        return
+    port = ctx.config.ndmp_port
+    ranges = " and ".join(
+        f"the {which} range {format_ranges(getattr(ctx.config, f'{which}_range'))}"
+        for which in holding)
+    ctx.add("range_holds_ndmp_port",
+            f"{ranges[0].upper()}{ranges[1:]} {'hold' if len(holding) > 1 else 'holds'} the "
+            f"NDMP port {port}: a listener given that port of the range takes it from the "
+            "NDMP service (which then cannot listen), or finds it taken; or the range is a "
+            "typo.",
+            f"Keep the dynamic port ranges off the NDMP port {port} (Backup Exec: the media "
+            "server and remote agent TCP dynamic port ranges), or correct the range given "
+            "to flowcheck if it is not the one configured.")
 
 
 # (host, port) -> busy intervals [start, end of use] of the connections using it

@@ -1,0 +1,45 @@
+"""`range_holds_ndmp_port`: a range the user set that holds the NDMP port is a warning of
+`analyze` too, as of `firewall` and `plan` (new-user trial: `plan --media-range 9990-10010
+--agent-range 10000-10100` read "fits" and nothing said the ranges hold port 10000).
+flowcheck's default 1025-65535 holds it by design and says nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from flowcheck.config import build_config
+from flowcheck.model import Severity
+from tests.test_verify_scenarios import be_backup, codes, run, verdict
+
+LAB_RANGES = {"media_range": "5001-5100", "agent_range": "6001-6100"}
+
+
+@pytest.mark.parametrize(("settings", "said"), [
+    ({}, ""),  # the defaults
+    (LAB_RANGES, ""),
+    ({**LAB_RANGES, "agent_range": "6001-6100,10000"},
+     "The agent range 6001-6100,10000 holds the NDMP port 10000"),
+    ({**LAB_RANGES, "ndmp_port": 5050},
+     "The media range 5001-5100 holds the NDMP port 5050"),
+    ({"media_range": "9990-10010", "agent_range": "10000-10100"},
+     "The media range 9990-10010 and the agent range 10000-10100 hold the NDMP port 10000"),
+])
+def test_a_configured_range_holding_the_ndmp_port_is_a_warning(settings: dict,
+                                                               said: str) -> None:
+    connections, streams = be_backup()
+    _, findings = run(connections, streams, config=build_config(settings))
+    holding = [f for f in findings if f.code == "range_holds_ndmp_port"]
+    if not said:
+        assert holding == []
+        return
+    [finding] = holding
+    assert finding.message.startswith(f"{said}: a listener given that port")
+    assert finding.severity == Severity.WARNING and finding.frames == []
+    assert finding.ts is None and "off the NDMP port" in finding.fix
+
+
+def test_the_warning_alone_leaves_a_clean_job_passing() -> None:
+    connections, streams = be_backup()
+    config = build_config({"media_range": "5001-5100", "agent_range": "6001-6100,10000"})
+    _, findings = run(connections, streams, config=config)
+    assert codes(findings) == ["range_holds_ndmp_port"] and verdict(findings) == "pass"
