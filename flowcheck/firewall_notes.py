@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from flowcheck.config import Config, format_ranges
 from flowcheck.plan import ranges_holding_ndmp_port
-from flowcheck.rules import _family, _ports, required_paths
+from flowcheck.rules import ip_version, port_terms, required_paths
 
 SETUP_COMMENT = (
     "# first the inet filter table and its chains (input and output; forward on a router "
@@ -39,13 +39,13 @@ def firewalld_lines(config: Config, host_role: str) -> list[str]:
     for path in required_paths(config):
         if path.destination_role != host_role:
             continue
-        for ports in _ports(path.ports):
+        for ports in port_terms(path.ports):
             if not path.source:
                 commands.append(f"firewall-cmd --permanent --add-port={ports}/tcp")
             for source in path.source:
                 commands.append(
                     "firewall-cmd --permanent --add-rich-rule='rule family="
-                    f"\"ipv{_family(source)}\" source address=\"{source}\" port "
+                    f"\"ipv{ip_version(source)}\" source address=\"{source}\" port "
                     f"port=\"{ports}\" protocol=\"tcp\" accept'")
     commands = [*dict.fromkeys(commands), "firewall-cmd --reload"]
     return ["# firewalld hosts (RHEL, Fedora): firewalld's own table drops what its zone "

@@ -38,7 +38,8 @@ class Path:
     source_ports: tuple[PortRange, ...] = ()  # () = any
 
 
-def _family(address: str) -> int:
+def ip_version(address: str) -> int:
+    """4 or 6: the IP version of `address` (a literal IPv4 or IPv6 address)."""
     return ipaddress.ip_address(address).version
 
 
@@ -46,11 +47,11 @@ def by_family(path: Path) -> list[Path]:
     """`path` split by IP version (4 first), each part naming only its own family's
     addresses, for the syntaxes that match one family per rule (nft `ip`/`ip6`, iptables/
     ip6tables); [path] when it names no address."""
-    families = sorted({_family(a) for a in path.source + path.destination})
+    families = sorted({ip_version(a) for a in path.source + path.destination})
     if not families:
         return [path]
-    return [replace(path, source=tuple(a for a in path.source if _family(a) == family),
-                    destination=tuple(a for a in path.destination if _family(a) == family))
+    return [replace(path, source=tuple(a for a in path.source if ip_version(a) == family),
+                    destination=tuple(a for a in path.destination if ip_version(a) == family))
             for family in families]
 
 
@@ -59,8 +60,8 @@ def check_families(config: Config) -> None:
     joined across IP versions: a TCP connection is IPv4 or IPv6 end to end, so each
     address family named on one side must be named on the other too (a dual-stack host
     may give one address of each; a side given no address matches any)."""
-    media = {_family(a) for a in config.media_servers}
-    agent = {_family(a) for a in config.remote_agents}
+    media = {ip_version(a) for a in config.media_servers}
+    agent = {ip_version(a) for a in config.remote_agents}
     if not media or not agent or media == agent:
         return
     for key, mine, other, theirs, addresses in (
@@ -69,7 +70,7 @@ def check_families(config: Config) -> None:
             ("remote_agents (--remote-agent)", agent, "media server", media,
              config.remote_agents)):
         for family in sorted(mine - theirs):
-            alone = ", ".join(a for a in addresses if _family(a) == family)
+            alone = ", ".join(a for a in addresses if ip_version(a) == family)
             raise UsageError(f"{key} {alone}: no {other} address is IPv{family}, and a TCP "
                              f"connection cannot join IPv{family} to IPv{min(theirs)}")
 
@@ -125,7 +126,9 @@ def required_paths(config: Config, profile: Profile | None = None) -> list[Path]
     return paths
 
 
-def _ports(ranges: tuple[PortRange, ...], sep: str = "-") -> list[str]:
+def port_terms(ranges: tuple[PortRange, ...], sep: str = "-") -> list[str]:
+    """Each range as a rule names it: "5001-5100" (nft, PowerShell, netsh; iptables gives
+    sep ":"), or "5001" for a range of one port."""
     return [f"{lo}{sep}{hi}" if lo != hi else str(lo) for lo, hi in ranges]
 
 
@@ -136,14 +139,14 @@ def _nft(path: Path, host_role: str) -> list[str]:
 def _nft_one(path: Path, host_role: str) -> list[str]:
     chain = "input" if path.destination_role == host_role else "output"
     match = []
-    family = "ip6" if any(_family(a) == 6 for a in path.source + path.destination) else "ip"
+    family = "ip6" if any(ip_version(a) == 6 for a in path.source + path.destination) else "ip"
     if path.source:
         match.append(f"{family} saddr {{ {', '.join(path.source)} }}")
     if path.destination:
         match.append(f"{family} daddr {{ {', '.join(path.destination)} }}")
     if path.source_ports:
-        match.append(f"tcp sport {{ {', '.join(_ports(path.source_ports))} }}")
-    match.append(f"tcp dport {{ {', '.join(_ports(path.ports))} }}")
+        match.append(f"tcp sport {{ {', '.join(port_terms(path.source_ports))} }}")
+    match.append(f"tcp dport {{ {', '.join(port_terms(path.ports))} }}")
     return [f"nft insert rule inet filter {chain} {' '.join(match)} ct state new accept"]
 
 
@@ -152,7 +155,7 @@ def _iptables(path: Path, host_role: str) -> list[str]:
     names no address gets both, as nft's `inet` rule matches both versions (new-user
     trial: the IPv4 rules alone, silently)."""
     return [line for part in by_family(path)
-            for family in sorted({_family(a) for a in part.source + part.destination}
+            for family in sorted({ip_version(a) for a in part.source + part.destination}
                                  or {4, 6})
             for line in _iptables_one(part, host_role,
                                       "ip6tables" if family == 6 else "iptables")]
@@ -161,7 +164,7 @@ def _iptables(path: Path, host_role: str) -> list[str]:
 def iptables_families(config: Config) -> list[int]:
     """The IP versions the iptables rules cover: those of the configured hosts, both (4
     then 6) when none is given."""
-    return sorted({_family(a) for a in config.media_servers + config.remote_agents}
+    return sorted({ip_version(a) for a in config.media_servers + config.remote_agents}
                   or {4, 6})
 
 
@@ -169,8 +172,8 @@ def _iptables_one(path: Path, host_role: str, command: str) -> list[str]:
     chain = "INPUT" if path.destination_role == host_role else "OUTPUT"
     lines = []
     # iptables takes one port range per --sport/--dport: a line per pair.
-    for sport in _ports(path.source_ports, ":") or [None]:
-        for port in _ports(path.ports, ":"):
+    for sport in port_terms(path.source_ports, ":") or [None]:
+        for port in port_terms(path.ports, ":"):
             parts = [f"{command} -I {chain} -p tcp"]
             if path.source:
                 parts.append(f"-s {','.join(path.source)}")
@@ -189,11 +192,11 @@ def _powershell(path: Path, host_role: str) -> list[str]:
     parts = [
         f'New-NetFirewallRule -DisplayName "flowcheck: {path.name}"',
         f"-Direction {'Inbound' if inbound else 'Outbound'} -Protocol TCP",
-        f"-{'LocalPort' if inbound else 'RemotePort'} {','.join(_ports(path.ports))}",
+        f"-{'LocalPort' if inbound else 'RemotePort'} {','.join(port_terms(path.ports))}",
     ]
     if path.source_ports:
         parts.append(f"-{'RemotePort' if inbound else 'LocalPort'} "
-                     f"{','.join(_ports(path.source_ports))}")
+                     f"{','.join(port_terms(path.source_ports))}")
     if remote:
         parts.append(f"-RemoteAddress {','.join(remote)}")
     parts.append("-Action Allow")
@@ -207,9 +210,9 @@ def _netsh(path: Path, host_role: str) -> list[str]:
                                                                          "localport")
     line = (f'netsh advfirewall firewall add rule name="flowcheck: {path.name}" '
             f"dir={'in' if inbound else 'out'} action=allow protocol=TCP "
-            f"{port_key}={','.join(_ports(path.ports))}")
+            f"{port_key}={','.join(port_terms(path.ports))}")
     if path.source_ports:
-        line += f" {source_key}={','.join(_ports(path.source_ports))}"
+        line += f" {source_key}={','.join(port_terms(path.source_ports))}"
     if remote:
         line += f" remoteip={','.join(remote)}"
     return [line]
@@ -306,7 +309,7 @@ def ipv6_hosts(config: Config) -> bool:
     rules then name no address, and nft's `inet` table matches both versions; iptables
     rules are then given for ip6tables too)?"""
     hosts = config.media_servers + config.remote_agents
-    return any(_family(a) == 6 for a in hosts) or not hosts
+    return any(ip_version(a) == 6 for a in hosts) or not hosts
 
 
 def ipv6_rules(target: str, config: Config) -> list[str]:

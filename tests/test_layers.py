@@ -29,7 +29,7 @@ STAGES: dict[str, int] = {
     "decode": 2,
     "connections": 3,
     "ndmp": 4,
-    "profiles": 5, "rules": 5, "plan": 5,
+    "profiles": 5, "rules": 5, "plan": 5, "firewall_notes": 5,
     "sessions": 6,
     "graph": 7,
     "verify": 8,
