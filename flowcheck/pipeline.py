@@ -231,6 +231,7 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     from flowcheck.verify.loss import check_capture_loss
     from flowcheck.verify.other_protocol import fold_other_protocols
     from flowcheck.verify.ring_holes import explain_ring_holes
+    from flowcheck.verify.stall_passed import placed_uids
     from flowcheck.verify.tool_fixes import explain_for_tool
 
     profile = load_profile(config.profile)
@@ -261,7 +262,9 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     stepped = any(f.code == "capture_clock_stepped" for f in traffic.findings)
     findings.extend(check_capture_loss(traffic.connections, traffic.captures,
                                        traffic.ring_gaps, clock_stepped=stepped,
-                                       sessions=sessions, census=census))
+                                       sessions=sessions, census=census,
+                                       placed=placed_uids(sessions, traffic.connections,
+                                                          config.retransmission_timeout)))
     findings = check_absent_agents(findings, sessions, traffic.connections, traffic.arp,
                                    config, traffic.ended_at)
     findings = explain_ring_holes(findings, traffic.connections, traffic.ring_gaps)

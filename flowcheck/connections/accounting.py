@@ -8,8 +8,10 @@ short-connection path's records get the same from its arrays
 
 from __future__ import annotations
 
+from typing import Any
+
 from flowcheck.connections.conn import EVIDENCE_CAP, ConnState
-from flowcheck.connections.endpoint import Endpoint
+from flowcheck.connections.endpoint import Endpoint, signed32
 from flowcheck.connections.reordering import M32
 from flowcheck.connections.zero_window import ZERO_FIELDS, zero_window_evidence
 from flowcheck.model import SideEvidence
@@ -185,7 +187,8 @@ def has_evidence(side: Endpoint, peer: Endpoint) -> bool:
                 or side.ttl_moved is not None
                 or side.zero_long_ts is not None or side.zero_long_s or side.zero_long_frame
                 or side.zero_long_end or sent_unseen(side)[0]
-                or handshake_ack_repeats(side, peer))
+                or handshake_ack_repeats(side, peer)
+                or (side.sacked_unseen is not None and side.max_end is None))
 
 
 def handshake_ack_repeats(side: Endpoint, peer: Endpoint) -> int:
@@ -229,11 +232,27 @@ def side_evidence(side: Endpoint, peer: Endpoint, rst_frames: list[int],
         untold=sum(h[1] - h[0] for h in untold), untold_frame=untold[0][2] if untold else 0,
         sent_unseen=unseen, sent_unseen_frame=unseen_frame,
         handshake_ack_repeats=handshake_ack_repeats(side, peer),
+        **sacked_unseen(side),
         **zero_window_evidence([getattr(side, f) for f in ZERO_FIELDS]),
         rst_ttl=side.rst_ttl, rst_twice=side.rst_twice,
         ttl_before_rst=side.ttl_before_rst if side.rst_ttl is not None else None,
         ttl_moved=side.ttl_moved,
         copy_ttl_other=side.copy_ttl_other)
+
+
+def sacked_unseen(side: Endpoint) -> dict[str, Any]:
+    """SideEvidence's sacked_unseen fields of a side never captured (max_end None at the
+    end) from Endpoint.sacked_unseen: the ACK number and blocks relative to the side's
+    base (mod 2**32), the blocks' bytes; {} (the defaults) otherwise."""
+    if side.sacked_unseen is None or side.max_end is not None or side.base is None:
+        return {}
+    frame, ack, edges = side.sacked_unseen
+    base = side.base
+    starts = [((left - base) & M32, signed32(right - left)) for left, right in edges]
+    blocks = tuple((start, start + size) for start, size in starts)
+    return {"sacked_unseen": sum(right - left for left, right in blocks),
+            "sacked_unseen_frame": frame, "sacked_unseen_ack": (ack - base) & M32,
+            "sacked_unseen_blocks": blocks}
 
 
 def sent_unseen(side: Endpoint) -> tuple[int, int]:

@@ -13,7 +13,7 @@ from flowcheck.arrays import group_ends, group_sizes, group_starts
 from flowcheck.connections.conn import ACK
 from flowcheck.connections.endpoint import Endpoint
 from flowcheck.connections.reordering_rows import AtRows
-from flowcheck.connections.sack import keep_first_sacks
+from flowcheck.connections.sack import keep_first_sacks, keep_unseen_sacks
 
 NO_ROW = np.iinfo(np.int64).max  # "no such packet" in a first-frame reduction
 
@@ -69,7 +69,8 @@ def track_acks(columns: tuple[np.ndarray, AtRows, AtRows], rows: np.ndarray,
     every = acking.shape[0] == flags.shape[0]
     seg = segment if every else segment[acking]
     if unseen:
-        _ack_unseen(ack, acking[np.isin(seg, unseen)], segment, peers)
+        _ack_unseen(ack, acking[np.isin(seg, unseen)], segment, peers,
+                    None if sacks is None else (data, rows, frames, sacks))
     if limited:
         kept = rows[acking] > after[seg]
         if not kept.all():
@@ -127,11 +128,16 @@ def _unwrap(acks: np.ndarray, firsts: np.ndarray, ref: np.ndarray) -> tuple[np.n
     return total + np.repeat(ref - (total[firsts] - steps[firsts]), sizes), sizes
 
 
+SackRows = tuple[np.ndarray, np.ndarray, AtRows, Callable[[int], list[tuple[int, int]]]]
+
+
 def _ack_unseen(ack: np.ndarray, acking: np.ndarray, segment: np.ndarray,
-                peers: list[Endpoint]) -> None:
+                peers: list[Endpoint], sack_rows: SackRows | None = None) -> None:
     """As update_packet's track_ack for a peer never seen (conn._ack_unseen): the ACK rows
     `acking` (grouped by segment) of segments whose peer has no max_end after the run;
-    ack: the rows' ACK numbers (raw)."""
+    ack: the rows' ACK numbers (raw). sack_rows: (which of the run's rows carry payload,
+    their batch row numbers, frame numbers, the SACK blocks of a batch row) for
+    _sacks_unseen; None: none read."""
     seg = segment[acking]
     acks = ack[acking].astype(np.int64, copy=False)
     firsts = group_starts(seg)
@@ -140,7 +146,9 @@ def _ack_unseen(ack: np.ndarray, acking: np.ndarray, segment: np.ndarray,
     ref = np.fromiter((peers[s].unseen_last if peers[s].unseen_first is not None else first
                        for s, first in zip(ack_segs, acks[firsts].tolist(), strict=True)),
                       np.int64, len(ack_segs))
-    unwrapped, _ = _unwrap(acks, firsts, ref)
+    unwrapped, sizes = _unwrap(acks, firsts, ref)
+    if sack_rows is not None:
+        _sacks_unseen((unwrapped, firsts, sizes), ack_segs, acking, peers, sack_rows)
     lasts = group_ends(firsts, acks.shape[0])
     for s, first, last, top in zip(ack_segs, acks[firsts].tolist(), unwrapped[lasts].tolist(),
                                    np.maximum.reduceat(unwrapped, firsts).tolist(),
@@ -151,3 +159,32 @@ def _ack_unseen(ack: np.ndarray, acking: np.ndarray, segment: np.ndarray,
         else:
             peer.unseen_top = max(peer.unseen_top, top)
         peer.unseen_last = last
+
+
+def _sacks_unseen(grouped: tuple[np.ndarray, np.ndarray, np.ndarray], ack_segs: list[int],
+                  acking: np.ndarray, peers: list[Endpoint], sack_rows: SackRows) -> None:
+    """As per_packet's reading of Endpoint.sacked_unseen (connections.sack), before
+    _ack_unseen keeps the run's ACKs: of the ACK rows `acking` (positions in the run) of
+    peers never seen, unwrapped and grouped by segment (grouped: the unwrapped ACK
+    numbers, each segment's first index and size), the pure ACKs (no payload) whose ACK
+    number is the one before (a peer's first ACK ever has none before it), in order,
+    until one names bytes beyond it. Few rows (ACKs that acknowledge nothing new), each
+    read in Python; none of a peer that has its blocks."""
+    unwrapped, firsts, sizes = grouped
+    data, rows, frames, sacks = sack_rows
+    previous = np.empty_like(unwrapped)
+    previous[1:] = unwrapped[:-1]
+    # A segment's first row against the peer's last ACK before the run; none when it
+    # has no ACK before, or has its blocks (NO_ROW: no ACK number is).
+    previous[firsts] = [peers[s].unseen_last if peers[s].unseen_first is not None
+                        and peers[s].sacked_unseen is None else NO_ROW for s in ack_segs]
+    same = (unwrapped == previous) & ~data[acking]
+    if not same.any():
+        return
+    of_segment = np.repeat(np.arange(firsts.shape[0]), sizes)
+    for i in np.flatnonzero(same).tolist():
+        peer = peers[ack_segs[of_segment[i]]]
+        if peer.sacked_unseen is None:
+            at = int(acking[i])
+            keep_unseen_sacks(peer, sacks(int(rows[at])), int(unwrapped[i]) & 0xFFFFFFFF,
+                              int(frames[at]))

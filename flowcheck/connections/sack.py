@@ -8,6 +8,15 @@ side of a connection, never the bulk path's every packet (issue 7: a packet's co
 not grow). The blocks name bytes the receiver already held when the
 capture first heard from it, as its cumulative ACK does (flowcheck.connections.accounting
 .acked_before): a capture joined mid-stream need not hold them (trial 32 D3).
+
+Read too, while the capture holds nothing of a side (Endpoint.max_end None: a capture of
+one direction), for its peer's ACKs that acknowledge nothing new (a pure ACK, its ACK
+number its previous one's: a receiver holding a later segment sends one at once, RFC
+5681 4.2, RFC 2018 4) until one names bytes beyond its ACK (Endpoint.sacked_unseen): the
+receiver got bytes of a side the capture lacks though its ACK did not move (a path MTU
+black hole's small segment through, full-size ones not). Such ACKs are few, and none is
+read once the side has its blocks: per_packet, bulk_acks, short (which hands the flow
+to the per-packet path).
 """
 
 from __future__ import annotations
@@ -69,9 +78,28 @@ def _blocks(options: bytes) -> list[tuple[int, int]]:
     return []
 
 
+def beyond_ack(edges: list[tuple[int, int]], ack: int) -> list[tuple[int, int]]:
+    """Of SACK blocks (raw 32-bit edges), those whose right edge is beyond the raw ACK
+    number `ack` and no wider than BLOCK_MAX (a D-SACK block below the ACK reports a
+    duplicate, RFC 2883)."""
+    return [(left, right) for left, right in edges
+            if signed32(right - ack) > 0 and 0 < signed32(right - left) < BLOCK_MAX]
+
+
+def keep_unseen_sacks(side: Endpoint, edges: list[tuple[int, int]], ack: int,
+                      frame: int) -> None:
+    """side's Endpoint.sacked_unseen from its peer's ACK (raw number `ack`, at `frame`)
+    with SACK blocks (raw edges) while nothing of side is captured: the blocks beyond
+    the ACK (beyond_ack), if any, as (frame, ack, blocks)."""
+    blocks = beyond_ack(edges, ack)
+    if blocks:
+        side.sacked_unseen = (frame, ack, tuple(blocks))
+
+
 def sacks_beyond_ack(buf: np.ndarray, d: DecodedBatch, k: int) -> bool:
     """Whether TCP row k carries a SACK block beyond its ACK number (the short pass hands
-    such a mid-stream first ACK to the per-packet path, which keeps the blocks). Read up
+    such a mid-stream first ACK, or such an ACK of a side not captured, to the per-packet
+    path, which keeps the blocks: a superset of beyond_ack's). Read up
     to the payload's start: a snap length that cut the options may make it say yes
     wrongly, which costs only that flow's packets one at a time."""
     ack = int(d.tcp_ack[k])

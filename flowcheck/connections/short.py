@@ -248,6 +248,13 @@ class ShortPass:
                 uf, ul, ut = unseen_first[fp], unseen_last[fp], unseen_top[fp]
                 now = np.where(uf != NONE, ul, ak)
                 now = now + signed32(ak - now)
+                # A pure ACK of it acknowledging nothing new, with SACK blocks beyond its
+                # ACK: the per-packet path keeps them (Endpoint.sacked_unseen).
+                same = unseen & (uf != NONE) & (now == ul) & (pl == 0)
+                if buf is not None and same.any():
+                    step_rows = rows[at]
+                    for i in np.flatnonzero(same).tolist():
+                        bad[i] |= sacks_beyond_ack(buf, d, int(step_rows[i]))
                 unseen_first[fp] = np.where(unseen & (uf == NONE), ak, uf)
                 unseen_last[fp] = np.where(unseen, now, ul)
                 unseen_top[fp] = np.where(unseen, np.maximum(ut, now), ut)

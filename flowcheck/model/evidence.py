@@ -73,6 +73,19 @@ class SideEvidence:
     # ACK), and that ACK's frame; 0 when none. Not in missed_bytes.
     sent_unseen: int = 0
     sent_unseen_frame: int = 0
+    # While the capture holds nothing of the side (none of its packets, to the end: a
+    # capture of one direction), the first of its peer's pure ACKs that acknowledged
+    # nothing new yet named bytes of it beyond the ACK in SACK blocks (RFC 2018): those
+    # bytes arrived, a segment before them did not (a path MTU black hole lets a smaller
+    # segment through and drops the full-size ones: RFC 2923 2.1). sacked_unseen: their
+    # bytes (0: none); sacked_unseen_frame: that ACK's frame; sacked_unseen_ack its ACK
+    # number and sacked_unseen_blocks its blocks beyond it ((left, right) edges, right
+    # exclusive), relative to the side's base (Wireshark's relative sequence numbers:
+    # the byte after the SYN is 1). connections.sack.keep_unseen_sacks.
+    sacked_unseen: int = 0
+    sacked_unseen_frame: int = 0
+    sacked_unseen_ack: int = 0
+    sacked_unseen_blocks: tuple[tuple[int, int], ...] = ()
     # The side's duplicate ACKs (Wireshark's tcp.analysis.duplicate_ack: no payload, its
     # previous ACK number, window and sequence number again) of the peer's SYN, before
     # any payload of its own and while it acknowledged nothing more of the peer's (its

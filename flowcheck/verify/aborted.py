@@ -54,6 +54,7 @@ from flowcheck.verify.other_host import report_wrong_address
 from flowcheck.verify.pmtu import conn_fix, hole_why
 from flowcheck.verify.replies import FATAL_REPLIES, HALTS
 from flowcheck.verify.rst_words import reset_words
+from flowcheck.verify.sacked_unseen import sacked_of, sacked_reading
 from flowcheck.verify.stalled import data_stall
 from flowcheck.verify.synack_reset import (
     elapsed,
@@ -272,7 +273,8 @@ def _opened(conn: Connection, session: Session) -> str:
     opened = one_way_opening(conn) or (
         f"opened ({sent}, SYN-ACK from {conn.resp_h} at frame {conn.synack_frames[0]}, "
         f"ACK from {conn.orig_h}{handshake})")
-    return f"{opened} and then was {ended}, before any data"
+    sacked = how == "FIN" and sacked_of(conn, _host(conn, closer)) is not None
+    return f"{opened} and then was {ended}, before any data{' was acknowledged' * sacked}"
 
 
 def _lost_words(ctx: Context, conn: Connection, session: Session, closer: str
@@ -365,9 +367,12 @@ def _closed_words(ctx: Context, conn: Connection, session: Session, more: str,
     who closed it; taken: the stray connection its listener took first (after_close.
     taken_before), when the responder closed it."""
     closer, how = closing(conn)
+    sacked = (sacked_reading(ctx, conn, session, _host(conn, closer))
+              if closer != "both" and how == "FIN" else None)
     head = (f"The data connection {connection_ends(conn)} {_opened(conn, session)}.{more} This "
             "resource's data never flowed (step 5). " + (
-                one_way_head() if one_way_opening(conn) else "The handshake completed, so "
+                one_way_head(sacked is not None) if one_way_opening(conn)
+                else "The handshake completed, so "
                 "the port was reachable and the network carried both directions"))
     if closer == "both":
         return (f"{head}; the resets came from both ends: what a firewall or IPS between "
@@ -405,6 +410,8 @@ def _closed_words(ctx: Context, conn: Connection, session: Session, more: str,
                 "if it shows none, check the firewalls and IPSs between the hosts for a "
                 f"rule that resets TCP to {conn.resp_h} port {conn.resp_p} after the "
                 "handshake (their threat or session log names it).")
+    if sacked is not None:
+        return f"{head}: {sacked[0]}", sacked[1]
     if how == "FIN" and (waited := gave_up_waiting(conn, session, host)) is not None:
         return f"{head}: {waited[0]}", waited[1]
     return (f"{head}: {host} {'reset' if how == 'RST' else 'closed'} it itself (the job "

@@ -35,12 +35,16 @@ def acked_missed(session: Session, conns: list[Connection], key: str) -> AckedMi
     """Bytes toward `key` (sent_each_way's "to_media", "to_agent") over `conns` that the
     capture lacks and the receivers got (the sniffer's loss, FINs left out); None when
     none, or when a connection missed bytes while both of its directions carried payload
-    in the capture (whose they were cannot be told)."""
+    in the capture (whose they were cannot be told). A connection whose sender's packets
+    show its missing bytes never came past the capture point (stall_passed.passed_stall)
+    adds none."""
+    from flowcheck.verify.stall_passed import passed_stall
+
     total, acked = 0, True
     for conn in conns:
         missed = conn.sniffer_missed - conn.fins_unseen
-        if missed <= 0:
-            continue
+        if missed <= 0 or passed_stall(conn) is not None:
+            continue  # a stall seen past the loss: never arrived (data_stalled)
         agent_is_orig = conn_sides(conn, session)[1] == (conn.orig_h, conn.orig_p)
         toward_media = "orig" if agent_is_orig else "resp"
         side = toward_media if key == "to_media" else (

@@ -37,6 +37,7 @@ from flowcheck.verify.ranges import (
 )
 from flowcheck.verify.refusals import refusal_how
 from flowcheck.verify.rst_words import cited_rsts
+from flowcheck.verify.sacked_unseen import sacked_detail, sacked_of
 from flowcheck.verify.shared import agent_kind, other_agent, three_way_hosts
 from flowcheck.verify.synack_unreachable import synack_how, synack_unreachable
 
@@ -363,6 +364,8 @@ def failure_words(conn: Connection) -> str:
                   and not conn.untold_missed else 0)
         lost = (f" arrived ({unseen} B sent never did, frame "
                 f"{conn.evidence(other).sent_unseen_frame})" if unseen else "")
+        if closer != "both" and (sacked := sacked_of(conn, host)) is not None:
+            lost = sacked_detail(sacked[1], sacked[0])
         return (f"opened, then {'reset' if how == 'RST' else 'closed'} by {by} ({how}, "
                 f"frame{'s' if closer == 'both' else ''} "
                 f"{', '.join(map(str, frames[:2 if closer == 'both' else 1]))}) before any "

@@ -60,7 +60,8 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
                        ring_gaps: Sequence[RingGap] = (), *,
                        clock_stepped: bool = False,
                        sessions: Iterable[Session] = (),
-                       census: Census | None = None) -> list[Finding]:
+                       census: Census | None = None,
+                       placed: frozenset[str] = frozenset()) -> list[Finding]:
     """One `capture_loss` finding for the capture set when it missed anything, else none.
 
     Severity: warning when the missed share of the payload, or the sniffer's dropped
@@ -90,10 +91,17 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
     (recheck 25 N3).
 
     census: the connections' (verify.census), when already taken.
+
+    placed: uids of connections whose missing bytes a finding places in the network
+    (verify.stall_passed.placed_uids: a data stall seen from the sender's packets past
+    the loss): not the sniffer's, left out.
     """
     if census is None:
         census = take_census(connections)
     missed, seen, share = census.loss_share()
+    if placed:
+        missed -= sum(c.sniffer_missed for c in connections if c.uid in placed)
+        share = missed / (missed + seen) if missed + seen else 0.0
     sessions = list(sessions)
     openings = missed_openings(census.unopened, announced_openings(sessions), ring_gaps,
                                session_openings(sessions, connections),
@@ -108,7 +116,8 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
     drop_share = dropped / (dropped + packets) if dropped else 0.0
     if not missed and not dropped and not openings:
         return []
-    lossy = sorted((c for c in connections if missed and c.sniffer_missed),
+    lossy = sorted((c for c in connections if missed and c.sniffer_missed
+                    and c.uid not in placed),
                    key=lambda c: (-c.sniffer_missed, c.first_frame))
     gaps = sum(c.gaps - c.lost_gaps - c.untold_gaps for c in lossy)
     lost = sum(c.evidence("orig").lost + c.evidence("resp").lost for c in connections)

@@ -36,11 +36,13 @@ def one_way_opening(conn: Connection) -> str | None:
             "acknowledged before it)")
 
 
-def one_way_head() -> str:
+def one_way_head(carried: bool = False) -> str:
     """What replaces "the handshake completed, so ... the network carried both
-    directions" when the capture holds one direction."""
+    directions" when the capture holds one direction; carried: its closer's ACKs SACKed
+    bytes of the other side's (SideEvidence.sacked_unseen), so it did carry some."""
     return ("Its closer's own packets show it opened (a FIN comes only on an opened "
-            "connection) and carried nothing, though the capture holds one direction only")
+            f"connection){'' if carried else ' and carried nothing'}, though the capture "
+            "holds one direction only")
 
 
 def unseen_halt_words(ctx: Context, session: Session, conn: Connection,

@@ -58,7 +58,13 @@ READING_SWITCHED = (
 def lost_by_size(stall: Stall) -> bool:
     """Seen from the receiver: a smaller segment after the lost bytes arrived (the packet
     after the gap carried fewer bytes than the gap), while the bytes before it never did,
-    resent or not."""
+    resent or not; seen from the sender's packets alone past the loss (Stall.sender_only),
+    its largest segment captured smaller than a full-size one as well
+    (stall_passed.passed_by_size)."""
+    if stall.sender_only:
+        from flowcheck.verify.stall_passed import passed_by_size
+
+        return passed_by_size(stall)
     return stall.lost and 0 < stall.next_len < stall.unacked
 
 

@@ -12,6 +12,8 @@ from flowcheck.verify.control_stall import control_stall
 from flowcheck.verify.details import span_words
 from flowcheck.verify.pmtu import conn_fix, lost_by_size, mtu_reading
 from flowcheck.verify.replies import abnormal_reason
+from flowcheck.verify.sacked_unseen import ETHERNET_MSS
+from flowcheck.verify.stall_passed import passed_head
 from flowcheck.verify.stalled import Stall
 
 
@@ -41,7 +43,8 @@ def add_lost(ctx: Context, session: Session, conn: Connection, stall: Stall,
     more = (f" (and {unseen} B more after those: its ACK in frame "
             f"{conn.evidence(stall.side).sent_unseen_frame} carries a sequence number "
             "past them)" if unseen else "")
-    head = (f"The data connection {connection_ends(conn)} stopped delivering: {stall.unacked} B "
+    head = passed_head(ctx, conn, stall, roles) if stall.sender_only else (
+           f"The data connection {connection_ends(conn)} stopped delivering: {stall.unacked} B "
             f"{roles[0]} {sender} sent never reached {roles[1]} {receiver}{more}. "
             f"{capitalised(roles[1])}'s ACKs never covered them, to its last "
             f"(frame {stall.ack_frame}{later}), while"
@@ -63,6 +66,12 @@ def add_lost(ctx: Context, session: Session, conn: Connection, stall: Stall,
         remedy = (f"Look at the path between {conn.orig_h} and {conn.resp_h} at that time: "
                   "the routers' and switches' logs for a link or route down or a failover, "
                   "the firewalls' for a lost state or a blocked flow.")
+    elif lost_by_size(stall) and stall.sender_only:
+        reading = (f" No data segment of {sender}'s larger than {stall.next_len} B came "
+                   f"through (a full-size one on an Ethernet path carries {ETHERNET_MSS} B), "
+                   f"while more than that never did: {mtu_reading(ctx, conn)}. A capture on "
+                   f"{receiver} too (both directions) shows its ACKs.")
+        remedy = conn_fix(ctx, conn) + "."
     elif lost_by_size(stall):
         reading = (" A smaller segment passed where larger ones never did: "
                    f"{mtu_reading(ctx, conn)}.")

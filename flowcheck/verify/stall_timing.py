@@ -96,6 +96,10 @@ def stall_timed_by(ctx: Context, conn: Connection, stall: Stall
                 or conn.last_ts - first >= stall.resends * TIMEOUT_MIN else None)
     if stall.unseen:  # one direction: the run alone shows how long no ACK came
         return "first" if unseen_run_long(stall, ctx.config.retransmission_timeout) else None
+    if stall.sender_only:  # the sender's own packets show it sent nothing new since
+        from flowcheck.verify.stall_passed import passed_timed
+
+        return "lost" if passed_timed(conn, stall, ctx.config.retransmission_timeout) else None
     if stall.lost:
         return "lost" if time_enough(ctx, stall.ts) else None
     if time_enough(ctx, stall.ts):

@@ -84,7 +84,11 @@ class Stall:
     its last ACK (still below them); next_len: the payload bytes of the packet after the
     gap (it arrived). unseen: the capture holds none of the receiver's packets on the
     connection (one direction captured): no ACK of it to judge, the sender's resends
-    alone show none reached the sender (unacked 0)."""
+    alone show none reached the sender (unacked 0). sender_only (with lost): the stall
+    seen from the sender's packets alone, captured past the loss (stall_passed
+    .passed_stall): unacked its bytes in gaps, ack_frame its pure ACK past them
+    (SideEvidence.sent_unseen_frame), ack_ts the connection's last packet, next_len its
+    largest segment captured."""
 
     side: str
     resends: int
@@ -100,6 +104,7 @@ class Stall:
     ack_ts: float | None = None
     next_len: int = 0
     unseen: bool = False
+    sender_only: bool = False
 
 
 def stall_of(conn: Connection, *, closing: bool = False) -> Stall | None:
@@ -242,7 +247,9 @@ def data_stall(conn: Connection) -> Stall | None:
     SideEvidence.zero_window_frame): the resends are zero-window probes (Windows sends
     one byte, again and again), answered; the receiver stopped reading
     (data_receiver_stalled), nothing was lost."""
-    stall = stall_of(conn, closing=True) or lost_stall(conn)
+    from flowcheck.verify.stall_passed import passed_stall
+
+    stall = stall_of(conn, closing=True) or lost_stall(conn) or passed_stall(conn)
     if stall is None or (conn.rst_frames and stall.frame
                          and conn.rst_frames[0] < stall.frame):
         return None

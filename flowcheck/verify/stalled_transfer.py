@@ -56,6 +56,7 @@ from flowcheck.verify.replies import abnormal_reason
 from flowcheck.verify.resource_halt import halt_of
 from flowcheck.verify.stall_closer import answered_sign, data_stopped, flow_blocked
 from flowcheck.verify.stall_lost import add_lost, halt_then
+from flowcheck.verify.stall_passed import passed_detail
 from flowcheck.verify.stall_receiver import (
     acked_before,
     answered_after,
@@ -170,6 +171,8 @@ def stalled_detail(stalled: StalledTransfer) -> str:
     mtu = ("" if not stalled.mtu else "; full-size resends, smaller packets through: path MTU "
            "black hole likely" if stall.unseen else
            "; only full-size segments lost: path MTU black hole")
+    if stall.sender_only:
+        return passed_detail(stall)
     if stall.lost:
         return (f"stopped delivering mid-transfer ({stall.unacked} B never arrived: the "
                 f"receiver's ACKs never covered them, frame {stall.frame}{mtu})")

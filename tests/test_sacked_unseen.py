@@ -1,0 +1,106 @@
+"""The receiver's SACK blocks of a side the capture lacks (connections.sack
+.keep_unseen_sacks, SideEvidence.sacked_unseen): a capture of the receiver's packets
+alone, its ACK stuck at the sender's first byte while a pure ACK names later bytes in
+SACK blocks. Read on every path alike (the per-packet reference, the bulk runs, the short
+pass with the flow parked between batches), only on ACKs that acknowledge nothing new.
+
+Synthetic captures written with the test helpers (the agent A's data to the media server
+M, none of A's packets written): tshark reads their SACK blocks as the tracker does.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from test_connections_acked_unseen import short_everywhere  # noqa: F401 (fixture)
+from test_connections_states import A, M
+from test_connections_util import ACK, FIN, SYN, ethernet, ipv4, read_batches, tcp
+from test_connections_util import write_pcap as write
+
+from flowcheck.connections.tracker import ConnectionTracker
+from flowcheck.model import Connection
+
+ISN = 5000  # the agent's (the sender's) initial sequence number: its byte 1 is ISN + 1
+M_ISN = 70000
+
+
+def sack(*blocks: tuple[int, int]) -> bytes:
+    """TCP options: two NOPs and a SACK option of `blocks` (relative edges)."""
+    body = b"".join((ISN + left).to_bytes(4, "big") + (ISN + right).to_bytes(4, "big")
+                    for left, right in blocks)
+    return b"\x01\x01" + bytes([5, 2 + len(body)]) + body
+
+
+def from_media(flags: int, ack: int, options: bytes = b"", seq: int = 1) -> bytes:
+    """A packet of M (port 5072) to A (port 6083): ack relative to the agent's ISN."""
+    return ethernet(ipv4(M, A, 6, tcp(5072, 6083, M_ISN + seq, ISN + ack, flags,
+                                      options=options)))
+
+
+def receiver_only(acked: int, sacks: list[bytes]) -> list[bytes]:
+    """M's SYN-ACK, `acked` pure ACKs each acknowledging 1000 B more of A's, then a pure
+    ACK again with each of `sacks` as options (acknowledging nothing new), then M's FIN."""
+    packets = [from_media(SYN | ACK, 1, seq=0)]
+    packets += [from_media(ACK, 1 + 1000 * k) for k in range(1, acked + 1)]
+    last = 1 + 1000 * acked
+    packets += [from_media(ACK, last, options) for options in sacks]
+    return packets + [from_media(FIN | ACK, last)]
+
+
+def every_path(path: Path) -> list[list[Connection]]:
+    """The connections by the per-packet reference (one packet a batch), the bulk path
+    (one batch) and batches of a few packets (the short pass, parked between them)."""
+    results = []
+    for fast, chunk in ((False, 1), (True, 1_000_000), (True, 5)):
+        tracker = ConnectionTracker(fast=fast)
+        for batch in read_batches(path, chunk=chunk):
+            tracker.feed(batch)
+        results.append(tracker.finish())
+    return results
+
+
+def tshark_sacks(path: Path) -> list[str]:
+    """tshark's SACK edges (relative to the agent's ISN, which M's SYN-ACK acknowledges)
+    of each packet carrying some (the premise)."""
+    out = subprocess.run(["tshark", "-r", str(path), "-T", "fields", "-e",
+                          "tcp.options.sack_le", "-e", "tcp.options.sack_re"],
+                         capture_output=True, text=True, check=True).stdout
+    return [line for line in out.splitlines() if line.strip()]
+
+
+@pytest.mark.usefixtures("short_everywhere")
+@pytest.mark.parametrize("acked", [0, 40])
+def test_a_sack_beyond_the_stuck_ack_is_kept_on_every_path(tmp_path: Path, acked: int) -> None:
+    last = 1 + 1000 * acked
+    # The first ACK acknowledging nothing new carries no SACK (a window update), the
+    # second one a block below the ACK (a D-SACK: RFC 2883), the third the blocks.
+    path = write(tmp_path / "sack.pcap", 1, receiver_only(acked, [
+        b"", sack((last - 500, last)), sack((last + 7240, last + 8192),
+                                            (last + 9640, last + 10000))]))
+    assert tshark_sacks(path)[-1] == (f"{last + 7240},{last + 9640}\t"
+                                      f"{last + 8192},{last + 10000}")
+    reference, bulk, short = every_path(path)
+    assert reference == bulk == short
+    [conn] = reference
+    evidence = conn.evidence("orig")
+    assert (conn.orig_pkts, conn.resp_pkts) == (0, acked + 5)
+    assert evidence.sacked_unseen == 952 + 360
+    assert evidence.sacked_unseen_ack == last
+    assert evidence.sacked_unseen_blocks == ((last + 7240, last + 8192),
+                                             (last + 9640, last + 10000))
+    assert evidence.sacked_unseen_frame == acked + 4
+
+
+@pytest.mark.usefixtures("short_everywhere")
+def test_sacks_of_acks_that_move_or_of_a_side_captured_are_not_kept(tmp_path: Path) -> None:
+    # An ACK that acknowledges more carries a block too: not read (only ACKs that
+    # acknowledge nothing new are), nor is a block at or below the ACK.
+    packets = [from_media(SYN | ACK, 1, seq=0), from_media(ACK, 1001),
+               from_media(ACK, 2001, sack((3001, 4001))), from_media(ACK, 2001, sack((1, 2001))),
+               from_media(FIN | ACK, 2001)]
+    path = write(tmp_path / "moved.pcap", 1, packets)
+    reference, bulk, short = every_path(path)
+    assert reference == bulk == short
+    assert reference[0].evidence("orig").sacked_unseen == 0
