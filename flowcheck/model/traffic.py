@@ -26,6 +26,9 @@ def other_direction(direction: str) -> Direction:
 # Initial TTLs (IPv6 hop limits) of the common systems: Linux, macOS and BSD 64; Windows
 # 128; Cisco IOS, Solaris and other network OSes 255 (read by flowcheck.verify.ttl).
 INITIAL_TTLS = (64, 128, 255)
+# A full-size TCP segment on an Ethernet path of MTU 1500 (RFC 894; 1500 - 20 - 20, no
+# options): a segment or SACKed block smaller than that is no full-size one.
+ETHERNET_MSS = 1460
 
 
 def hops_travelled(ttl: int) -> int:

@@ -46,8 +46,8 @@ from flowcheck.verify.details import (
     handshake_words,
     job_direction,
     sent_each_way,
-    span_words,
 )
+from flowcheck.verify.durations import span_words
 from flowcheck.verify.evidence import is_open, judged
 from flowcheck.verify.one_way_close import one_way_head, one_way_opening, unseen_halt_words
 from flowcheck.verify.other_host import report_wrong_address

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from flowcheck.config import Config
 from flowcheck.findings import make_finding
 from flowcheck.model import ArpAsked, ArpLog, Connection, Finding, Session
-from flowcheck.verify.details import span_words
+from flowcheck.verify.durations import span_words
 from flowcheck.verify.hosts import ip_version
 
 __all__ = ["check_absent_agents"]

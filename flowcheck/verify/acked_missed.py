@@ -18,6 +18,7 @@ from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, Session
 from flowcheck.sessions import one_sided
 from flowcheck.verify.context import conn_sides
+from flowcheck.verify.stall_passed import passed_stall
 
 
 @fields_dataclass(slots=True, frozen=True)
@@ -38,7 +39,6 @@ def acked_missed(session: Session, conns: list[Connection], key: str) -> AckedMi
     in the capture (whose they were cannot be told). A connection whose sender's packets
     show its missing bytes never came past the capture point (stall_passed.passed_stall)
     adds none."""
-    from flowcheck.verify.stall_passed import passed_stall
 
     total, acked = 0, True
     for conn in conns:

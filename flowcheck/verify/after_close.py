@@ -36,7 +36,8 @@ from flowcheck.model import Announcement, Connection, ControlPacket, NdmpStream,
 from flowcheck.sessions import connection_outcome
 from flowcheck.sessions.classify import rst_only
 from flowcheck.verify.context import Context
-from flowcheck.verify.details import span_words, syn_count
+from flowcheck.verify.details import syn_count
+from flowcheck.verify.durations import span_words
 from flowcheck.verify.refusals import refusal_how
 from flowcheck.verify.unseen_running import running_unseen, unseen_words
 

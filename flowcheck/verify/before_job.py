@@ -19,7 +19,7 @@ from flowcheck.sessions import message_op
 from flowcheck.sessions.unseen import side_words
 from flowcheck.verify.after_close import closed_words, control_close
 from flowcheck.verify.context import Context, endpoint
-from flowcheck.verify.details import span_words
+from flowcheck.verify.durations import span_words
 from flowcheck.verify.evidence import stream_whole
 from flowcheck.verify.step_base import make_step
 

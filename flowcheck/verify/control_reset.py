@@ -26,7 +26,7 @@ from flowcheck.model import (
 from flowcheck.sessions import message_op
 from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.context import Context
-from flowcheck.verify.details import span_words
+from flowcheck.verify.durations import span_words
 from flowcheck.verify.host_stopped import host_stopped, stopped_fix, stopped_words
 from flowcheck.verify.keepalive_reset import keepalive_words, probe_answer_words
 from flowcheck.verify.replies import HALTS

@@ -26,6 +26,7 @@ from flowcheck.verify.acked_missed import acked_missed, missed_words
 from flowcheck.verify.announced_kind import other_version_words, special, special_words
 from flowcheck.verify.context import Context, conn_sides, role_ends
 from flowcheck.verify.cut_frames import cuts_explain
+from flowcheck.verify.durations import span_words
 from flowcheck.verify.own_unreachable import own_stack_refused
 from flowcheck.verify.ranges import (
     checked_ends,
@@ -42,15 +43,8 @@ from flowcheck.verify.shared import agent_kind, other_agent, three_way_hosts
 from flowcheck.verify.synack_unreachable import synack_how, synack_unreachable
 
 # A duration a clock set back between its two ends made negative (trial 29 D2).
-CLOCK_BACK_WORDS = "an unknown time (the capture's clock was set back in between)"
 
 
-def span_words(seconds: float) -> str:
-    """A duration as the step details give it: "0.036 ms" below a second, else "3.01 s";
-    CLOCK_BACK_WORDS for a negative one, never a negative time."""
-    if seconds < 0:
-        return CLOCK_BACK_WORDS
-    return f"{seconds * 1000:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
 
 
 def syn_count(conn: Connection) -> int:

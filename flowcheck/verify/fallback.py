@@ -26,7 +26,8 @@ from flowcheck.sessions import connection_outcome
 from flowcheck.sessions.fallback import FALLBACK_SECONDS, Fallback
 from flowcheck.sessions.local import icmp_word, ip_version
 from flowcheck.verify.context import Context, endpoint, opening_frames
-from flowcheck.verify.details import failure_words, span_words, syn_count
+from flowcheck.verify.details import failure_words, syn_count
+from flowcheck.verify.durations import span_words
 from flowcheck.verify.evidence import judged
 from flowcheck.verify.step_base import make_step
 

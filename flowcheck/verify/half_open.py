@@ -11,7 +11,7 @@ from __future__ import annotations
 from flowcheck.model import Connection
 from flowcheck.sessions.classify import originator_aborted
 from flowcheck.verify.context import Context
-from flowcheck.verify.details import span_words
+from flowcheck.verify.durations import span_words
 from flowcheck.verify.evidence import time_enough
 from flowcheck.verify.synack_reset import late_answer
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, Session
 from flowcheck.verify.context import Context
-from flowcheck.verify.details import span_words
+from flowcheck.verify.durations import span_words
 
 # It went silent at least this long before the RST (verify.reset_answer's IDLE_SECONDS).
 _SILENT_SECONDS = 5.0

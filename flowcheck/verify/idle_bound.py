@@ -19,7 +19,7 @@ from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, ControlPacket, Session, connection_ends
 from flowcheck.sessions.classify import first_fin_by
 from flowcheck.verify.context import Context
-from flowcheck.verify.details import span_words
+from flowcheck.verify.durations import span_words
 from flowcheck.verify.reset_answer import Silence
 
 

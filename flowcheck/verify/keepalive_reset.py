@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, ControlPacket, NdmpStream
 from flowcheck.verify.context import Context
-from flowcheck.verify.details import span_words
+from flowcheck.verify.durations import span_words
 from flowcheck.verify.reset_answer import silence_before
 
 # Probes before the RST that make the keepalive reading: one unanswered probe and a RST

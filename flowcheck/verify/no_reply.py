@@ -28,7 +28,7 @@ from flowcheck.sessions.classify import one_sided, seen_closing
 from flowcheck.verify.after_close import control_close
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_stall import stalled_side
-from flowcheck.verify.details import span_words
+from flowcheck.verify.durations import span_words
 from flowcheck.verify.evidence import (
     after,
     answered,

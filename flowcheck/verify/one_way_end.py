@@ -23,7 +23,7 @@ from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.sessions import closing, message_op, one_sided
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_stall import no_messages
-from flowcheck.verify.details import span_words
+from flowcheck.verify.durations import span_words
 from flowcheck.verify.evidence import ended_early
 from flowcheck.verify.hidden_ends import JOB_ENDS
 from flowcheck.verify.one_way_data import carried

@@ -27,7 +27,8 @@ from flowcheck.model.traffic import INITIAL_TTLS
 from flowcheck.sessions.classify import message_op
 from flowcheck.sessions.local import ip_version
 from flowcheck.verify.allow_rules import lowered
-from flowcheck.verify.stalled import Stall
+from flowcheck.verify.stall_passed import passed_by_size
+from flowcheck.verify.stall_record import Stall
 
 if TYPE_CHECKING:
     from flowcheck.verify.context import Context
@@ -62,7 +63,6 @@ def lost_by_size(stall: Stall) -> bool:
     its largest segment captured smaller than a full-size one as well
     (stall_passed.passed_by_size)."""
     if stall.sender_only:
-        from flowcheck.verify.stall_passed import passed_by_size
 
         return passed_by_size(stall)
     return stall.lost and 0 < stall.next_len < stall.unacked

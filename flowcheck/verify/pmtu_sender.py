@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from flowcheck.model import Connection, NdmpMessage
 from flowcheck.sessions.classify import message_op
-from flowcheck.verify.stalled import Stall
+from flowcheck.verify.stall_record import Stall
 
 if TYPE_CHECKING:
     from flowcheck.verify.context import Context

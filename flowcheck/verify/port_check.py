@@ -24,7 +24,7 @@ from flowcheck.sessions.classify import closing, message_op, one_sided, seen_clo
 from flowcheck.sessions.other_protocol import one_way_protocol, opening_words
 from flowcheck.verify.after_close import control_close
 from flowcheck.verify.context import Context
-from flowcheck.verify.details import span_words
+from flowcheck.verify.durations import span_words
 from flowcheck.verify.evidence import UNREAD_STREAM, is_open, judged, stream_hidden, stream_whole
 
 # Why such a session has no kind (Session.kind_unknown_why).

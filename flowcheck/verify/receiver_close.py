@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, Session
 from flowcheck.verify.context import Context, role_words
-from flowcheck.verify.details import span_words
+from flowcheck.verify.durations import span_words
 from flowcheck.verify.rst_words import reset_words
 from flowcheck.verify.session_words import retransmitted_words
 

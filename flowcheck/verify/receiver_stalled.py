@@ -15,7 +15,7 @@ from flowcheck.model import Connection, NdmpMessage, Session, Severity, connecti
 from flowcheck.sessions import message_op
 from flowcheck.verify.closed_window import ZeroWindow, zero_window
 from flowcheck.verify.context import Context, role_words
-from flowcheck.verify.details import span_words
+from flowcheck.verify.durations import span_words
 from flowcheck.verify.replies import abnormal_reason
 from flowcheck.verify.resource_halt import halt_of
 

@@ -12,7 +12,7 @@ from flowcheck.verify.after_close import ended_words, job_ended
 from flowcheck.verify.allow_rules import listened_ports, port_list
 from flowcheck.verify.capture_time import after
 from flowcheck.verify.context import DEFAULT_RANGE_WORDS, Context, endpoint
-from flowcheck.verify.details import span_words
+from flowcheck.verify.durations import span_words
 from flowcheck.verify.own_halt import own_halt_words
 from flowcheck.verify.refused_connect import refused_replies
 from flowcheck.verify.reply_errors import (

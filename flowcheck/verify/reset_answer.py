@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, ControlPacket, NdmpMessage, NdmpStream
-from flowcheck.verify.details import span_words
+from flowcheck.verify.durations import span_words
 from flowcheck.verify.ttl import reset_ttls
 
 if TYPE_CHECKING:

@@ -16,11 +16,11 @@ the receiver's packets alone; a capture on the sender shows the segments' sizes.
 from __future__ import annotations
 
 from flowcheck.model import Connection, Session, SideEvidence
+from flowcheck.model.traffic import ETHERNET_MSS
+from flowcheck.verify.allow_rules import lowered
 from flowcheck.verify.context import Context, role_words
-
-# A full-size TCP segment on an Ethernet path of MTU 1500 (RFC 894; 1500 - 20 - 20, no
-# options): a SACKed block smaller than that arrived while the bytes before it did not.
-ETHERNET_MSS = 1460
+from flowcheck.verify.durations import span_words
+from flowcheck.verify.pmtu import conn_fix, hole_why
 
 
 def sacked_of(conn: Connection, closer: str) -> tuple[str, SideEvidence] | None:
@@ -55,9 +55,6 @@ def sacked_reading(ctx: Context, conn: Connection, session: Session, closer: str
     before them did not; a first block smaller than a full-size segment (ETHERNET_MSS)
     after more bytes than it that never arrived is a path MTU black hole's pattern.
     None when there is no such SACK."""
-    from flowcheck.verify.allow_rules import lowered
-    from flowcheck.verify.details import span_words
-    from flowcheck.verify.pmtu import conn_fix, hole_why
 
     found = sacked_of(conn, closer)
     if found is None:

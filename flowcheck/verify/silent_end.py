@@ -49,7 +49,7 @@ from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import seen_closing
 from flowcheck.verify.capture_time import after
 from flowcheck.verify.context import Context
-from flowcheck.verify.details import span_words
+from flowcheck.verify.durations import span_words
 from flowcheck.verify.open_transfer import open_transfer
 
 # ctx.early_events' key prefix of a session whose job's end was found unseen.

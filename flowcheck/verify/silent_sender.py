@@ -26,7 +26,7 @@ from flowcheck.sessions.classify import first_fin
 from flowcheck.verify.aborted import ONE_EXIT_SECONDS
 from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.context import Context, role_words, session_uids
-from flowcheck.verify.details import span_words
+from flowcheck.verify.durations import span_words
 from flowcheck.verify.replies import HALTS, abnormal_reason
 from flowcheck.verify.session_words import retransmitted_words
 from flowcheck.verify.waited_close import SILENT_SECONDS

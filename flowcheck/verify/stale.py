@@ -19,7 +19,7 @@ from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.sessions.by_ports import gap_before
 from flowcheck.sessions.classify import synack_reset_unseen_syn
 from flowcheck.verify.context import Context
-from flowcheck.verify.details import span_words
+from flowcheck.verify.durations import span_words
 
 # The longest a responder resends its SYN-ACK after the last SYN it got, seconds: Linux's
 # default tcp_synack_retries 5 (1 + 2 + 4 + 8 + 16 s, then 32 s until it gives up).

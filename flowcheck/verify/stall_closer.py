@@ -12,7 +12,7 @@ from __future__ import annotations
 from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.context import Context
-from flowcheck.verify.stalled import Stall
+from flowcheck.verify.stall_record import Stall
 
 
 def answered_sign(ctx: Context, session: Session, frame: int, sender: str) -> str:

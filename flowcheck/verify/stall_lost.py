@@ -5,16 +5,16 @@ the halt-after words every data_stalled ends with (flowcheck.verify.stalled_tran
 from __future__ import annotations
 
 from flowcheck.model import Connection, NdmpMessage, Session, connection_ends
+from flowcheck.model.traffic import ETHERNET_MSS
 from flowcheck.sessions import message_op
 from flowcheck.verify.allow_rules import capitalised, lowered
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_stall import control_stall
-from flowcheck.verify.details import span_words
+from flowcheck.verify.durations import span_words
 from flowcheck.verify.pmtu import conn_fix, lost_by_size, mtu_reading
 from flowcheck.verify.replies import abnormal_reason
-from flowcheck.verify.sacked_unseen import ETHERNET_MSS
 from flowcheck.verify.stall_passed import passed_head
-from flowcheck.verify.stalled import Stall
+from flowcheck.verify.stall_record import Stall
 
 
 def halt_then(halt: NdmpMessage | None) -> str:

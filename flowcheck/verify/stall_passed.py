@@ -24,12 +24,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from flowcheck.model import Connection, Session, connection_ends, other_direction
-from flowcheck.model.traffic import INITIAL_TTLS
+from flowcheck.model.traffic import ETHERNET_MSS, INITIAL_TTLS
 from flowcheck.sessions.classify import one_sided
 from flowcheck.verify.context import Context
-from flowcheck.verify.details import span_words
-from flowcheck.verify.sacked_unseen import ETHERNET_MSS
-from flowcheck.verify.stalled import Stall
+from flowcheck.verify.durations import span_words
+from flowcheck.verify.stall_record import Stall
 
 
 def passed_stall(conn: Connection) -> Stall | None:

@@ -8,7 +8,7 @@ from typing import Literal
 
 from flowcheck.model import Connection, NdmpMessage, Session, endpoint
 from flowcheck.verify.context import Context
-from flowcheck.verify.details import span_words
+from flowcheck.verify.durations import span_words
 from flowcheck.verify.evidence import time_enough
 from flowcheck.verify.replies import abnormal_reason
 from flowcheck.verify.resource_halt import halt_of

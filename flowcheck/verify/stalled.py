@@ -13,7 +13,6 @@ the head of the control_stalled and data_stalled messages, so the two read alike
 
 from __future__ import annotations
 
-from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import (
     Connection,
     NdmpMessage,
@@ -23,7 +22,9 @@ from flowcheck.model import (
 )
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import one_sided
-from flowcheck.verify.details import span_words
+from flowcheck.verify.durations import span_words
+from flowcheck.verify.stall_passed import passed_stall
+from flowcheck.verify.stall_record import Stall
 from flowcheck.verify.ttl import taken_on_words
 
 # Resends of a sender's last bytes that show the path stopped delivering them: each
@@ -68,43 +69,6 @@ def silent_peer_fix(receiver: str, host: str, sender: str,
     return (f"Check that {receiver} {host} is up and reachable from {sender} (its console, "
             f"its link, its routes back to {sender}); on a capture taken on {host}, look "
             "there: its routing table, host firewall and system log.")
-
-
-@fields_dataclass(slots=True, frozen=True)
-class Stall:
-    """side: the sender ("orig", "resp"); resends: its trailing resends; unacked: its
-    bytes never acknowledged in the capture (0 when acks_lost or fin); acks_lost: the
-    capture holds the receiver's ACKs of the resent bytes; ts, frame: the latest resend
-    (ts None and frame 0 when the fields are not known, as for control_stalled's total
-    count); fin: what was resent is the sender's FIN (stall_of's closing shape);
-    first_ts, first_frame: the first resend of the run (seconds, capture clock; None and
-    0 when not known, as for the closing shape). lost: the stall seen from the receiver
-    (lost_stall): unacked its bytes in gaps its ACKs never covered, ts and frame the
-    packet after the first gap (as first_ts, first_frame), resends 0; ack_frame, ack_ts:
-    its last ACK (still below them); next_len: the payload bytes of the packet after the
-    gap (it arrived). unseen: the capture holds none of the receiver's packets on the
-    connection (one direction captured): no ACK of it to judge, the sender's resends
-    alone show none reached the sender (unacked 0). sender_only (with lost): the stall
-    seen from the sender's packets alone, captured past the loss (stall_passed
-    .passed_stall): unacked its bytes in gaps, ack_frame its pure ACK past them
-    (SideEvidence.sent_unseen_frame), ack_ts the connection's last packet, next_len its
-    largest segment captured."""
-
-    side: str
-    resends: int
-    unacked: int
-    acks_lost: bool
-    ts: float | None
-    frame: int
-    fin: bool = False
-    first_ts: float | None = None
-    first_frame: int = 0
-    lost: bool = False
-    ack_frame: int = 0
-    ack_ts: float | None = None
-    next_len: int = 0
-    unseen: bool = False
-    sender_only: bool = False
 
 
 def stall_of(conn: Connection, *, closing: bool = False) -> Stall | None:
@@ -247,8 +211,6 @@ def data_stall(conn: Connection) -> Stall | None:
     SideEvidence.zero_window_frame): the resends are zero-window probes (Windows sends
     one byte, again and again), answered; the receiver stopped reading
     (data_receiver_stalled), nothing was lost."""
-    from flowcheck.verify.stall_passed import passed_stall
-
     stall = stall_of(conn, closing=True) or lost_stall(conn) or passed_stall(conn)
     if stall is None or (conn.rst_frames and stall.frame
                          and conn.rst_frames[0] < stall.frame):

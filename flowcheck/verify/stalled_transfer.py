@@ -36,7 +36,7 @@ from flowcheck.verify.aborted import closed_with_control
 from flowcheck.verify.allow_rules import capitalised, lowered
 from flowcheck.verify.capture_points import resends_vanished, resends_vanished_words
 from flowcheck.verify.context import Context, role_words
-from flowcheck.verify.details import span_words
+from flowcheck.verify.durations import span_words
 from flowcheck.verify.pmtu import (
     TooBig,
     conn_fix,

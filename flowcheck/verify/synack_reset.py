@@ -19,7 +19,8 @@ from __future__ import annotations
 from flowcheck.model import Connection
 from flowcheck.verify.context import Context
 from flowcheck.verify.copy_counts import pair_copies
-from flowcheck.verify.details import span_words, syn_count
+from flowcheck.verify.details import syn_count
+from flowcheck.verify.durations import span_words
 from flowcheck.verify.ttl import capture_host, taken_on_words
 
 

@@ -13,7 +13,7 @@ from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, connec
 from flowcheck.sessions import message_op
 from flowcheck.verify.context import Context, role_words
 from flowcheck.verify.control_stall import control_stall
-from flowcheck.verify.details import span_words
+from flowcheck.verify.durations import span_words
 from flowcheck.verify.evidence import time_enough
 from flowcheck.verify.replies import HALTS
 from flowcheck.verify.stalled import Stall, unacked_from, unseen_run_long

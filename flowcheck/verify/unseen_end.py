@@ -18,7 +18,7 @@ from flowcheck.model import Connection, NdmpMessage, Session, connection_ends
 from flowcheck.sessions import message_op
 from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.context import Context
-from flowcheck.verify.details import span_words
+from flowcheck.verify.durations import span_words
 from flowcheck.verify.evidence import after
 
 # Retransmission timeouts of capture after the request without a resend of it: TCP's
