@@ -20,6 +20,7 @@ from flowcheck.cli.output import (
     report_output,
     watch_reader,
 )
+from flowcheck.cli.settings import check_write_file, refuse_stdout
 from flowcheck.dispositions import catch
 from flowcheck.errors import ExitStatus, UsageError, verdict_status
 
@@ -86,10 +87,18 @@ def live(
     from flowcheck.sources.live import BUFFER_MIB, open_live
     from flowcheck.sources.live_drain import drain
 
-    if html is not None:  # before the capture, not after it: the report would be lost
-        from flowcheck.report.files import check_report_file
+    refuse_stdout(html, "--html", "give a file name (--html report.html)")
+    # A pcap stream on standard output would mix with the findings and the report.
+    refuse_stdout(write, "--write", "give a file name, and to watch it in Wireshark "
+                  "meanwhile: tail -c +1 -f FILE | wireshark -k -i -")
+    # Before the capture, not after it: the report would be lost. A --write path that
+    # cannot be written is a usage error (exit 2) as --html's is: an output, not input.
+    from flowcheck.report.files import check_report_file
 
+    if html is not None:
         check_report_file(html, "--html")
+    if write is not None:
+        check_write_file(write)
     # A quiet link is checked too, about once a second: a failed job followed by silence
     # is printed once its waiting time has passed, not at the end.
     verifier = LiveVerifier(config, tick=IDLE_TICK)
@@ -198,12 +207,12 @@ def live(
         with report_output():  # rich handles EPIPE itself, not a closed terminal's EIO
             render_analysis(analysis, make_console())
     if capture.write_error is not None:
-        # The capture stopped there: the report covers what came before; exit 3 as for a
-        # --write file refused at the start, whatever the verdict (docs/cli.md).
+        # The capture stopped there: the report covers what came before; exit 2 as for a
+        # --write or --html file refused at the start, whatever the verdict (docs/cli.md).
         print(f"flowcheck: error: {capture.write_error}", file=sys.stderr)
         if html_error is not None:
             print(f"flowcheck: error: {html_error}", file=sys.stderr)
-        return ExitStatus.INPUT
+        return ExitStatus.USAGE
     if html_error is not None:
         raise html_error
     return verdict_status(analysis.verdict)

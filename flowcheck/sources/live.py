@@ -276,7 +276,9 @@ def open_live(interface: str, *, capture_filter: str | None = None, write: str |
         try:
             sink = open(write, "wb")  # noqa: SIM115 - lives as long as the capture
         except OSError as exc:
-            raise InputError(f"{write}: cannot write the capture: {exc.strerror or exc}") from None
+            # An output that cannot be written: a usage error, as --html's (exit 2).
+            raise UsageError(f"--write {write}: cannot write the capture: "
+                             f"{exc.strerror or exc}") from None
     try:
         process, banner, head = _start(argv, tool, interface, capture_filter)
     except BaseException:

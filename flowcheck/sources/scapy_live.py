@@ -102,7 +102,9 @@ class ScapyCapture:
             try:
                 self._sinks.append(PcapWriter(write, linktype=link_type, sync=True))
             except OSError as exc:
-                raise InputError(f"--write {write}: {exc.strerror or exc}") from None
+                # An output that cannot be written: a usage error, as --html's (exit 2).
+                raise UsageError(f"--write {write}: cannot write the capture: "
+                                 f"{exc.strerror or exc}") from None
         # Opened here, not in the sniffer's thread: its errors come at once, and its
         # drop count can be read when the sniffer stops.
         try:
@@ -152,7 +154,7 @@ class ScapyCapture:
         if failed is not None:  # closed outside the lock: terminate takes it
             with contextlib.suppress(OSError):
                 self.close()
-            raise InputError(f"{write}: cannot write the capture: "
+            raise UsageError(f"--write {write}: cannot write the capture: "
                              f"{failed.strerror or failed}") from None
         self.banner = f"scapy: listening on {interface}, link-type {link_type}"
 
