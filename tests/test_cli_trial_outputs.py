@@ -150,3 +150,11 @@ def test_a_ring_directorys_bad_configuration_is_named(
     assert code == 2
     assert err == (f"flowcheck: error: resources: true is not a whole number "
                    f"(in {ring / 'flowcheck.toml'})\n")
+
+
+def test_regress_keeps_its_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    # regress is left as it was: its --format given twice is not refused.
+    code, out, err = _run(["regress", str(RING), "--format", "table", "--format", "json"],
+                          capsys)
+    assert code == 0, err
+    assert json.loads(out)["cases"]  # the last --format, as before

@@ -17,6 +17,9 @@ from flowcheck.errors import UsageError
 
 # Options whose values are expressions: the error shows how to join them in one.
 EXPRESSIONS = ("--filter", "--capture-filter")
+# Commands left as they were: regress's command line is not changed by this (its
+# `--junit`/`--format` keep click's last value).
+UNCHECKED = ("regress",)
 
 
 def refuse_repeats(group: Any, argv: list[str]) -> None:  # noqa: ANN401 - a click Group
@@ -26,7 +29,7 @@ def refuse_repeats(group: Any, argv: list[str]) -> None:  # noqa: ANN401 - a cli
     words = argv[:argv.index("--")] if "--" in argv else argv
     name = next((word for word in words if not word.startswith("-")), None)
     command = getattr(group, "commands", {}).get(name) if name else None
-    if command is None:
+    if command is None or name in UNCHECKED:
         return
     options: dict[str, Any] = {}
     for param in command.params:
