@@ -25,7 +25,7 @@ from typing import BinaryIO
 from flowcheck.errors import InputError, UsageError
 from flowcheck.sources.batch import LINKTYPE_ETHERNET, LINKTYPE_RAW
 from flowcheck.sources.capture_filter import can_compile, default_filter, filter_error
-from flowcheck.sources.live_write import remove_unused, write_error_line
+from flowcheck.sources.live_write import open_sink, remove_unused, write_error_line
 
 # /sys/class/net/IFACE/type (ARPHRD_*) -> the link type of the frames a packet socket gives.
 _LINK_OF_ARPHRD = {1: LINKTYPE_ETHERNET, 772: LINKTYPE_ETHERNET, 65534: LINKTYPE_RAW}
@@ -100,7 +100,8 @@ class ScapyCapture:
         self.write_error: str | None = None  # as LiveCapture.write_error
         if write is not None:
             try:
-                self._sinks.append(PcapWriter(write, linktype=link_type, sync=True))
+                self._sinks.append(PcapWriter(open_sink(write), linktype=link_type,
+                                              sync=True))
             except OSError as exc:
                 # An output that cannot be written: a usage error, as --html's (exit 2).
                 raise UsageError(f"--write {write}: cannot write the capture: "
