@@ -12,11 +12,10 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
-import tomllib
 from collections.abc import Iterable, Iterator
 from dataclasses import field, fields, replace
-from pathlib import Path
 
+from flowcheck.config_file import load_file, shown, unknown_key  # noqa: F401 - load_file re-exported
 from flowcheck.errors import UsageError
 from flowcheck.fields_dataclass import fields_dataclass
 
@@ -117,8 +116,8 @@ def _whole(name: str, value: object, what: str) -> int:
     if isinstance(value, str) and _DIGITS.fullmatch(value):
         return int(value)
     if isinstance(value, str) and value:
-        raise UsageError(f"{name}: {value!r} is not {what}: digits 0-9 only")
-    raise UsageError(f"{name}: {value!r} is not {what}")
+        raise UsageError(f"{name}: {shown(value)} is not {what}: digits 0-9 only")
+    raise UsageError(f"{name}: {shown(value)} is not {what}")
 
 
 def _port(name: str, value: object) -> int:
@@ -135,9 +134,9 @@ def read_seconds(name: str, value: object) -> float:
     if number or isinstance(value, str) and _DECIMAL.fullmatch(value):
         seconds = float(value) + 0.0  # type: ignore[arg-type]  # -0.0 is 0
     else:
-        raise UsageError(f"{name}: {value!r} is not a number of seconds")
+        raise UsageError(f"{name}: {shown(value)} is not a number of seconds")
     if not math.isfinite(seconds):
-        raise UsageError(f"{name}: {value!r} is not a finite number of seconds")
+        raise UsageError(f"{name}: {shown(value)} is not a finite number of seconds")
     return seconds
 
 
@@ -147,7 +146,7 @@ def _items(name: str, values: object) -> list[object]:
         return list(values)
     if isinstance(values, str | int) and not isinstance(values, bool):
         return [values]
-    raise UsageError(f"{name}: {values!r} is not text or a list")
+    raise UsageError(f"{name}: {shown(values)} is not text or a list")
 
 
 def _parts(key: str, items: list[object], empty: str | None = None) -> Iterator[str]:
@@ -173,7 +172,7 @@ def parse_ranges(key: str, values: object) -> tuple[PortRange, ...]:
     items = _items(key, values)
     for item in items:
         if isinstance(item, bool) or not isinstance(item, str | int):
-            raise UsageError(f"{key}: {item!r} is not a port or LO-HI range")
+            raise UsageError(f"{key}: {shown(item)} is not a port or LO-HI range")
     for part in _parts(key, items):
         match = _RANGE.fullmatch(part)
         if match is None:
@@ -224,7 +223,7 @@ def _network(name: str, value: object) -> Network:
     addr` shows an interface) is an error naming the network it lies in: a typo in the
     prefix (`10.77.1.0/16` for /24) would otherwise widen the network silently."""
     if not isinstance(value, str) or not value.strip():  # ip_network(5) is 0.0.0.5/32
-        raise UsageError(f"{name}: {value!r} is not a CIDR network: leave it out for none")
+        raise UsageError(f"{name}: {shown(value)} is not a CIDR network: leave it out for none")
     try:
         return ipaddress.ip_network(value.strip())
     except ValueError:
@@ -232,8 +231,8 @@ def _network(name: str, value: object) -> Network:
     try:
         network = ipaddress.ip_network(value.strip(), strict=False)
     except ValueError:
-        raise UsageError(f"{name}: {value!r} is not a CIDR network") from None
-    raise UsageError(f"{name}: {value!r} has host bits set: give the network, {network}")
+        raise UsageError(f"{name}: {shown(value)} is not a CIDR network") from None
+    raise UsageError(f"{name}: {shown(value)} has host bits set: give the network, {network}")
 
 
 def _networks(name: str, values: object) -> tuple[Network, ...]:
@@ -246,7 +245,7 @@ def _networks(name: str, values: object) -> tuple[Network, ...]:
         raise UsageError(f"{name}: no network given: leave it out for none")
     for item in items:
         if not isinstance(item, str) or not item.strip():  # ip_network(5) is 0.0.0.5/32
-            raise UsageError(f"{name}: {item!r} is not a CIDR network: leave it out for "
+            raise UsageError(f"{name}: {shown(item)} is not a CIDR network: leave it out for "
                              "none")
     networks = [_network(name, part) for part in _parts(name, items)]
     for network in networks:
@@ -296,21 +295,21 @@ def _coerce(key: str, value: object, name: str | None = None) -> object:
     if key == "port_hold_seconds":
         hold = read_seconds(name, value)
         if hold < 0:
-            raise UsageError(f"{name}: {value!r} is negative (seconds, 0 or more)")
+            raise UsageError(f"{name}: {shown(value)} is negative (seconds, 0 or more)")
         return hold
     if key == "retransmission_timeout":
         seconds = read_seconds(name, value)
         if not 0 < seconds <= 120:
-            raise UsageError(f"{name}: {value!r}: give seconds above 0 and at most 120")
+            raise UsageError(f"{name}: {shown(value)}: give seconds above 0 and at most 120")
         return seconds
     if key == "resources":
         if value is None:
             return None
         count = _whole(name, value, "a whole number")
         if count < 1:
-            raise UsageError(f"{name}: {value!r}: must be at least 1")
+            raise UsageError(f"{name}: {shown(value)}: must be at least 1")
         if count > MAX_RESOURCES:
-            raise UsageError(f"{name}: {value!r}: at most {MAX_RESOURCES}, the ports a host "
+            raise UsageError(f"{name}: {shown(value)}: at most {MAX_RESOURCES}, the ports a host "
                              "has")
         return count
     if key == "profile":
@@ -318,38 +317,6 @@ def _coerce(key: str, value: object, name: str | None = None) -> object:
             raise UsageError(f"{name}: give a profile name or a file path")
         return value
     raise UsageError(f"unknown configuration key {key!r}")
-
-
-def load_file(path: Path, label: str | None = None) -> dict[str, object]:
-    """The settings in a TOML file, at its top level or under a [flowcheck] table.
-
-    `label` names the file in errors (default `--config PATH`; `./flowcheck.toml` for the
-    file read without --config). Raises UsageError for an unreadable file, invalid TOML,
-    or keys both at the top level and under [flowcheck]."""
-    label = label or f"--config {path}"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"{label}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{label}: not UTF-8 text") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{label}: not valid TOML ({exc})") from None
-    if isinstance(data.get("flowcheck"), dict):
-        # One place or the other: merged, a key in both would silently lose one value.
-        others = [key for key in data if key != "flowcheck"]
-        if others:
-            raise UsageError(f"{label}: settings both at the top level ({', '.join(others)}) "
-                             "and under [flowcheck]: put them all in one place")
-        data = data["flowcheck"]
-    # A profile file named relative to this file lies beside it, wherever flowcheck runs
-    # (a capture folder's flowcheck.toml in CI): a built-in name has no suffix.
-    profile = data.get("profile")
-    if isinstance(profile, str) and Path(profile).suffix and not Path(profile).is_absolute():
-        data["profile"] = str(path.parent / profile)
-    return data
 
 
 def _canonical(raw_key: str) -> str:
@@ -371,8 +338,10 @@ def build_config(file_values: dict[str, object] | None = None,
     for raw_key, value in (file_values or {}).items():
         key = _canonical(raw_key)
         if key not in KEYS:
-            raise UsageError(f"unknown configuration key {raw_key!r}"
-                             + (f" in {file_name}" if file_name else ""))
+            if isinstance(value, dict):
+                raise UsageError(f"a table [{raw_key}] is not a flowcheck setting{where}")
+            raise unknown_key(raw_key, KEYS | ALIASES.keys(),
+                              f" in {file_name}" if file_name else "")
         if value is None:
             continue  # a caller's "not set" (TOML has no null)
         if key in spelled:

@@ -108,6 +108,10 @@ def _run(argv: list[str] | None) -> int:
     # A reader that leaves standard output early is handled by the writers
     # (cli/output.py): a report keeps its exit code, live's stream stops.
     try:
+        if not _help_asked(argv):
+            from flowcheck.cli.repeats import refuse_repeats
+
+            refuse_repeats(command, argv)  # `--filter A --filter B`: not the last alone
         with term_as_interrupt():
             result = command.main(args=argv, prog_name="flowcheck", standalone_mode=False)
     except FlowcheckError as exc:

@@ -12,7 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flowcheck.cli.output import make_console, report_output
-from flowcheck.cli.settings import OutputFormat, check_captures, stderr_is_terminal
+from flowcheck.cli.settings import (
+    OutputFormat,
+    check_captures,
+    refuse_stdout,
+    stderr_is_terminal,
+)
 from flowcheck.errors import ExitStatus, verdict_status
 
 if TYPE_CHECKING:
@@ -90,6 +95,10 @@ def analyze(captures: list[str], config: Config, output: OutputFormat = OutputFo
     command's help)."""
     from flowcheck.pipeline import analyze as run_analysis
 
+    for option, path, example in (("--graph", graph, "graph.graphml"),
+                                  ("--html", html, "report.html"),
+                                  ("--mermaid", mermaid, "sessions.md")):
+        refuse_stdout(path, option, f"give a file name ({option} {example})")
     if graph is not None:
         from flowcheck.report.graph_export import check_graph_path
 

@@ -78,8 +78,9 @@ def direct_call(argv: list[str]) -> Callable[[], int] | None:
 
     body = getattr(commands, argv[0])
     output = OutputFormat(chosen or "table")
-    # No flag given: the Config from ./flowcheck.toml or the defaults (with_config's).
-    return lambda: body(captures, resolve_config(None, {}), output)
+    # No flag given: the Config from a ring directory's own flowcheck.toml, else
+    # ./flowcheck.toml, else the defaults (with_config's).
+    return lambda: body(captures, resolve_config(None, {}, captures), output)
 
 
 def run_direct(call: Callable[[], int]) -> int:

@@ -42,8 +42,9 @@ EXIT_CODES = {
                   "tshark cannot read it or is not installed), 4 internal error (a bug), 130 "
                   "interrupted.",
     "live": "0 pass, 1 fail (an error found), 5 inconclusive; stopped with Ctrl-C or "
-            "SIGTERM, the verdict's code all the same; 2 usage or configuration error, 3 "
-            "interface missing or --write file not writable, 4 internal error (a bug).",
+            "SIGTERM, the verdict's code all the same; 2 usage or configuration error "
+            "(--write or --html file not writable too), 3 interface missing or no "
+            "permission to sniff, 4 internal error (a bug).",
     "regress": "0 every case as expected, 1 expectations changed; 2 usage error or a "
                "case's configuration is wrong, 3 a path missing, no capture found, a "
                "capture unreadable, or an expected result that cannot be written or a "

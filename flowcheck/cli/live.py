@@ -7,7 +7,7 @@ import threading
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 
@@ -18,8 +18,10 @@ from flowcheck.cli.output import (
     make_console,
     reader_left,
     report_output,
+    stdout_reader_gone,
     watch_reader,
 )
+from flowcheck.cli.settings import check_write_file, refuse_stdout
 from flowcheck.dispositions import catch
 from flowcheck.errors import ExitStatus, UsageError, verdict_status
 
@@ -49,7 +51,9 @@ def live(
     output: Format = OutputFormat.table,
     write: Annotated[Path | None, typer.Option(
         "--write", metavar="FILE", dir_okay=False,
-        help="Also save the traffic to this pcap file.")] = None,
+        help="Also save the traffic to this pcap file; - for standard output (| "
+             "wireshark -k -i -), the findings and the report then on standard "
+             "error.")] = None,
     duration: Annotated[float | None, typer.Option(
         "--duration", metavar="SECONDS",
         help="Stop after this many seconds, at least 0.1 [default: until Ctrl-C].")] = None,
@@ -86,10 +90,23 @@ def live(
     from flowcheck.sources.live import BUFFER_MIB, open_live
     from flowcheck.sources.live_drain import drain
 
-    if html is not None:  # before the capture, not after it: the report would be lost
-        from flowcheck.report.files import check_report_file
+    refuse_stdout(html, "--html", "give a file name (--html report.html)")
+    # `--write -`: the capture is the document on standard output (`| wireshark -k -i
+    # -`), so the findings and the report go to standard error, as `regress --junit -`
+    # puts its case lines there; never pcap bytes onto a terminal.
+    piped = write is not None and str(write) == "-"
+    if piped and sys.stdout.isatty():
+        raise UsageError("--write -: standard output is a terminal: pipe it to a reader "
+                         "(| wireshark -k -i -) or give a file name")
+    report = sys.stderr if piped else sys.stdout
+    # Before the capture, not after it: the report would be lost. A --write path that
+    # cannot be written is a usage error (exit 2) as --html's is: an output, not input.
+    from flowcheck.report.files import check_report_file
 
+    if html is not None:
         check_report_file(html, "--html")
+    if write is not None and not piped:
+        check_write_file(write)
     # A quiet link is checked too, about once a second: a failed job followed by silence
     # is printed once its waiting time has passed, not at the end.
     verifier = LiveVerifier(config, tick=IDLE_TICK)
@@ -147,7 +164,13 @@ def live(
     # The reader leaving (`live ... | head`) stops the capture like Ctrl-C does: the
     # final report is made (to /dev/null, --html and --write as usual) and gives the
     # exit code.
-    watch_reader(stop_capture)
+    reader_gone = threading.Event()
+
+    def reader_left_now() -> None:
+        reader_gone.set()
+        stop_capture()
+
+    watch_reader(reader_left_now)
     try:
         analysis = None
         # A local sniffer stamps packets with the system clock: time.time() at the end
@@ -160,7 +183,7 @@ def live(
                                   stop_cut=getattr(capture, "stop_cut", None)):
             if event.kind == "finding":
                 try:
-                    _show_finding(event.finding, output)
+                    _show_finding(event.finding, output, report)
                 except OSError as exc:  # the reader left before the watcher saw it
                     if not reader_left(exc):
                         raise
@@ -191,36 +214,47 @@ def live(
 
         document = analysis_document(analysis)
         with report_output():
-            write_json({"event": "report", **document}, sys.stdout, compact=True)
+            write_json({"event": "report", **document}, report, compact=True)
     else:
         from flowcheck.report.analyze import render_analysis
 
         with report_output():  # rich handles EPIPE itself, not a closed terminal's EIO
-            render_analysis(analysis, make_console())
-    if capture.write_error is not None:
-        # The capture stopped there: the report covers what came before; exit 3 as for a
-        # --write file refused at the start, whatever the verdict (docs/cli.md).
-        print(f"flowcheck: error: {capture.write_error}", file=sys.stderr)
+            render_analysis(analysis, make_console(stderr=piped))
+    if piped and (reader_gone.is_set() or stdout_reader_gone()):
+        # `--write -`'s reader left (Wireshark closed): the capture stopped as on Ctrl-C,
+        # with its verdict's code, as `live ... | head` ends (its EPIPE is no error).
+        capture_error = None
+    else:
+        capture_error = capture.write_error
+    if capture_error is not None:
+        # The capture stopped there: the report covers what came before; exit 2 as for a
+        # --write or --html file refused at the start, whatever the verdict (docs/cli.md).
+        print(f"flowcheck: error: {capture_error}", file=sys.stderr)
         if html_error is not None:
             print(f"flowcheck: error: {html_error}", file=sys.stderr)
-        return ExitStatus.INPUT
+        return ExitStatus.USAGE
     if html_error is not None:
         raise html_error
     return verdict_status(analysis.verdict)
 
 
-def _show_finding(finding, output: OutputFormat) -> None:  # noqa: ANN001
+def _show_finding(finding, output: OutputFormat,  # noqa: ANN001
+                  stream: TextIO | None = None) -> None:
+    """One finding as it becomes certain, on `stream` (standard output by default;
+    standard error with `--write -`)."""
+    stream = stream or sys.stdout
     from flowcheck.model import Severity
 
     if output is OutputFormat.json:
         from flowcheck.report.json_doc import write_json
 
-        write_json({"event": "finding", **finding.as_dict()}, sys.stdout, compact=True)
+        write_json({"event": "finding", **finding.as_dict()}, stream, compact=True)
     elif finding.severity != Severity.INFO:
         # Info findings wait for the final report's list (they change no verdict); the
         # JSON events have every finding.
-        print(f"{str(finding.severity).upper()} {finding.code}: {finding.message}", flush=True)
-    sys.stdout.flush()
+        print(f"{str(finding.severity).upper()} {finding.code}: {finding.message}",
+              file=stream, flush=True)
+    stream.flush()
 
 
 def register(app: typer.Typer) -> None:

@@ -132,7 +132,11 @@ def with_config(command: Callable[..., T], unused: Iterable[str] = ()) -> Callab
     def wrapper(*args: object, **kwargs: object) -> T:
         config_file = kwargs.pop("config_file", None)
         flags = {key: kwargs.pop(name, None) for name, (_, key) in CONFIG_PARAMETERS.items()}
-        return command(*args, config=resolve_config(config_file, flags), **kwargs)  # type: ignore[arg-type]
+        # A ring directory given alone brings its own flowcheck.toml (cli.settings).
+        captures = kwargs.get("captures")
+        config = resolve_config(config_file, flags,
+                                captures if isinstance(captures, list) else None)
+        return command(*args, config=config, **kwargs)  # type: ignore[arg-type]
 
     wrapper.__signature__ = signature.replace(parameters=own + added)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in own + added}

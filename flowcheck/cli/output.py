@@ -106,6 +106,20 @@ def watch_reader(on_leave: Callable[[], None]) -> None:
     threading.Thread(target=wait, name="flowcheck-reader-watch", daemon=True).start()
 
 
+def stdout_reader_gone() -> bool:
+    """Whether standard output is a pipe whose reader has closed it (POLLERR on its write
+    end, as watch_reader waits for), asked now, without waiting."""
+    try:
+        descriptor = sys.stdout.fileno()
+        if not stat.S_ISFIFO(os.fstat(descriptor).st_mode) or not hasattr(select, "poll"):
+            return False
+    except (OSError, ValueError):
+        return False
+    poller = select.poll()
+    poller.register(descriptor, 0)
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+
+
 def tolerate_file_names() -> None:
     """Standard output that does not fail on a file name that is not UTF-8. Python keeps
     such a name's bytes as lone surrogates (PEP 383); in a UTF-8 locale other than

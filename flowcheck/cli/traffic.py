@@ -23,7 +23,7 @@ Filter = Annotated[str | None, typer.Option(
     "--filter", metavar="EXPR",
     help="Select connections: host IP, net CIDR, port N, portrange A-B, with src/dst, "
          "tcp/ip/ip6, and/or/not, parentheses. Example: 'host 10.0.0.5 and not port "
-         "22'.")]
+         "22'. Given once: join conditions in the one expression.")]
 GraphFile = Annotated[Path | None, typer.Option(
     "--graph", metavar="FILE", dir_okay=False,
     help="Write the connection graph: .graphml, .dot/.gv or .json (node-link).")]
@@ -88,8 +88,12 @@ def crosscheck(capture: Annotated[str, typer.Argument(
     """Compare flowcheck's NDMP decode with Wireshark's dissector (via pyshark)."""
     from flowcheck.ndmp.crosscheck import crosscheck as run_crosscheck
 
-    if capture == "-" or Path(capture).is_dir():
-        # A directory (a ring) or standard input: tshark reads one file.
+    if capture == "-":
+        raise UsageError("crosscheck -: standard input cannot be read twice (tshark reads "
+                         "the capture a second time): save it to a file first "
+                         "(cat > capture.pcap) and crosscheck that")
+    if Path(capture).is_dir():
+        # A directory (a ring): tshark reads one file.
         raise UsageError("crosscheck takes one capture file (tshark reads it a second "
                          "time): merge a ring's files or several captures into one first, "
                          "`mergecap -w merged.pcapng FILES` (Wireshark), and crosscheck that")

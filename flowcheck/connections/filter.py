@@ -13,7 +13,9 @@ A bare address, network or number after `src`/`dst` in tcpdump's shorthand is no
 accepted: every primitive names its kind, so a typo cannot change the meaning. The
 protocol qualifiers are tcpdump's (`tcp port 10000`, as tcpdump users type it): every
 connection is TCP, so `tcp` selects them all; `ip` and `ip6` select those over IPv4 and
-IPv6. Another protocol (`udp`, `icmp`) is an error: it would select no connection. A
+IPv6. Another protocol (`udp`, `icmp`) is an error: it would select no connection;
+so are `ether` (a connection keeps no MAC address) and tcpdump's byte offsets and
+arithmetic (`tcp[13] & 2 != 0`: the filter selects connections, not packets). A
 network with host bits set (`net 10.77.0.1/24`) is an error naming its network, as
 tcpdump's and --backup-network's are.
 """
@@ -37,18 +39,30 @@ _PROTOCOLS: dict[str, Predicate] = {
     "ip6": lambda c: ":" in c.orig_h,
 }
 # Other tcpdump protocols: no connection is one of them.
-_NOT_TCP = ("udp", "icmp", "icmp6", "sctp", "arp", "rarp", "igmp", "ether")
+_NOT_TCP = ("udp", "icmp", "icmp6", "sctp", "arp", "rarp", "igmp")
 _ENDS = (None, ")", "and", "&&", "or", "||")
 
 
+# What the grammar takes, for the errors about what it does not.
+_SUPPORTED = ("host, net, port, portrange (with src/dst, tcp/ip/ip6), joined with "
+              "and/or/not and parentheses")
+
+
 def _tokens(expr: str) -> list[str]:
+    if "[" in expr:  # tcpdump's `tcp[13] & 2 != 0`, `tcp[tcpflags]`: packet bytes
+        raise UsageError(f"--filter {expr!r}: byte-offset expressions (proto[offset]) "
+                         "are not supported: the filter selects whole connections, not "
+                         f"packets, by {_SUPPORTED}")
     tokens: list[str] = []
     position = 0
     text = expr.strip()
     while position < len(text):
         match = _TOKEN.match(text, position)
         if match is None:
-            raise UsageError(f"--filter: cannot read {text[position:]!r}")
+            # A lone & or |, or what follows one: tcpdump's arithmetic and comparisons.
+            raise UsageError(f"--filter {expr!r}: cannot read {text[position:]!r}: "
+                             "arithmetic and comparisons (&, |, =, <, >) are not "
+                             f"supported; the filter takes {_SUPPORTED}")
         tokens.append(match.group(1))
         position = match.end()
     return tokens
@@ -112,6 +126,9 @@ class _Parser:
 
     def primitive(self) -> Predicate:
         protocol = _PROTOCOLS.get(self.peek() or "")
+        if self.peek() == "ether":
+            raise self.fail("'ether': link-layer (MAC) addresses are not kept per "
+                            "connection: select by IP address, host IP or net CIDR")
         if self.peek() in _NOT_TCP:
             raise self.fail(f"{self.peek()!r}: flowcheck's connections are TCP, so it "
                             "would select none")

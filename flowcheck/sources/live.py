@@ -28,7 +28,7 @@ from flowcheck.errors import InputError, UsageError
 from flowcheck.sources.byte_source import Prefixed
 from flowcheck.sources.capture_filter import default_filter
 from flowcheck.sources.live_ready import wait_until_listening
-from flowcheck.sources.live_write import remove_unused, write_error_line
+from flowcheck.sources.live_write import open_sink, remove_unused, write_error_line
 
 if TYPE_CHECKING:
     from flowcheck.sources.scapy_live import ScapyCapture
@@ -100,7 +100,9 @@ class _TeeReader:
     def cut_at(self, offset: int) -> None:
         """End the copy at byte `offset` of the stream (where the record the sniffer was
         writing when stopped began): it stays a whole capture file."""
-        if self._sink is not None:
+        if self._sink is not None and self._sink.seekable():
+            # A pipe (`--write -`, a FIFO) cannot take back what it passed on: its reader
+            # sees the half record as a capture cut there, as from tcpdump's own -w -.
             try:
                 self._sink.flush()
                 self._sink.truncate(offset)
@@ -274,9 +276,11 @@ def open_live(interface: str, *, capture_filter: str | None = None, write: str |
     sink = None
     if write is not None:
         try:
-            sink = open(write, "wb")  # noqa: SIM115 - lives as long as the capture
+            sink = open_sink(write)
         except OSError as exc:
-            raise InputError(f"{write}: cannot write the capture: {exc.strerror or exc}") from None
+            # An output that cannot be written: a usage error, as --html's (exit 2).
+            raise UsageError(f"--write {write}: cannot write the capture: "
+                             f"{exc.strerror or exc}") from None
     try:
         process, banner, head = _start(argv, tool, interface, capture_filter)
     except BaseException:

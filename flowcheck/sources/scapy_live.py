@@ -25,7 +25,7 @@ from typing import BinaryIO
 from flowcheck.errors import InputError, UsageError
 from flowcheck.sources.batch import LINKTYPE_ETHERNET, LINKTYPE_RAW
 from flowcheck.sources.capture_filter import can_compile, default_filter, filter_error
-from flowcheck.sources.live_write import remove_unused, write_error_line
+from flowcheck.sources.live_write import open_sink, remove_unused, write_error_line
 
 # /sys/class/net/IFACE/type (ARPHRD_*) -> the link type of the frames a packet socket gives.
 _LINK_OF_ARPHRD = {1: LINKTYPE_ETHERNET, 772: LINKTYPE_ETHERNET, 65534: LINKTYPE_RAW}
@@ -100,9 +100,12 @@ class ScapyCapture:
         self.write_error: str | None = None  # as LiveCapture.write_error
         if write is not None:
             try:
-                self._sinks.append(PcapWriter(write, linktype=link_type, sync=True))
+                self._sinks.append(PcapWriter(open_sink(write), linktype=link_type,
+                                              sync=True))
             except OSError as exc:
-                raise InputError(f"--write {write}: {exc.strerror or exc}") from None
+                # An output that cannot be written: a usage error, as --html's (exit 2).
+                raise UsageError(f"--write {write}: cannot write the capture: "
+                                 f"{exc.strerror or exc}") from None
         # Opened here, not in the sniffer's thread: its errors come at once, and its
         # drop count can be read when the sniffer stops.
         try:
@@ -152,7 +155,7 @@ class ScapyCapture:
         if failed is not None:  # closed outside the lock: terminate takes it
             with contextlib.suppress(OSError):
                 self.close()
-            raise InputError(f"{write}: cannot write the capture: "
+            raise UsageError(f"--write {write}: cannot write the capture: "
                              f"{failed.strerror or failed}") from None
         self.banner = f"scapy: listening on {interface}, link-type {link_type}"
 
