@@ -21,7 +21,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "flowcheck"
 
 # Stage of each top-level part of the package; a module may import equal or lower stages.
 STAGES: dict[str, int] = {
-    "": 0, "model": 0, "config": 0, "findings": 0, "errors": 0, "exiting": 0, "bpf": 0,
+    "": 0, "model": 0, "config": 0, "config_file": 0, "findings": 0, "errors": 0, "exiting": 0,
+    "bpf": 0,
     "dispositions": 0,
     "interrupts": 0,
     "arrays": 0, "fields_dataclass": 0, "printable": 0, "utc_times": 0, "tcp_sequence": 0,
