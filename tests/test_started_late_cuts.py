@@ -43,6 +43,13 @@ def started_late(tmp_path: Path, folder: str, name: str, dropped: float) -> Path
     ("ndmjob-idle", "idle-rst-restore-media", 0.50, "control_reset"),
     # the agent's halt answered by a device's RST: the halt never reached the DMA
     ("ndmjob-idle", "idle-rst-agent", 0.10, "control_reset"),
+    # the DMA's DATA_GET_STATE after the halt resent, then reset by the agent's host
+    # firewall: the resends too close to the capture's end to judge a stall
+    ("ndmjob-idle", "idle-hostfw-rst-media", 0.10, "control_reset"),
+    ("ndmjob-idle", "idle-hostfw-rst-media", 0.50, "control_reset"),
+    ("trial41-paths", "control-reset-agent-firewall-two-paths", 0.25, "control_reset"),
+    ("trial41-paths", "halt-then-control-reset-by-path-firewall-media", 0.10,
+     "control_reset"),
 ])
 def test_a_job_seen_from_mid_transfer_then_cut_off_fails(
         tmp_path: Path, folder: str, name: str, dropped: float, code: str) -> None:

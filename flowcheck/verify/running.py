@@ -152,7 +152,9 @@ def _check_running(ctx: Context, session: Session) -> None:
             _stalled(ctx, session, stream, control, stall, last)
         return
     if not starts:
-        if stall is None and start_unseen(ctx, session, stream, control) \
+        # A stall left unjudged above (its resends too close to the capture's end) is
+        # left to the reset's or close's evidence, as for a start in the capture.
+        if start_unseen(ctx, session, stream, control) \
                 and unseen_start_judged(ctx, session, stream, control):
             _unseen_start_end(ctx, session, stream, control, lost)
         return

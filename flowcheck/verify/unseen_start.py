@@ -7,7 +7,8 @@ What shows the job was running is its data: a data connection of the session car
 the job's bytes in the capture (control_stall.start_unseen); a halt (NOTIFY_DATA_HALTED,
 NOTIFY_MOVER_HALTED) in the capture after them is the job's end. The control
 conversation has to be readable from its first captured packet on, both ways
-(snapped_halts.whole_after), so that a halt or a CONNECT_CLOSE before the reset or close
+(snapped_halts.whole_after; or every header kept by a snap length that cut the bodies:
+headers_whole), so that a halt or a CONNECT_CLOSE before the reset or close
 would be in the capture; else nothing is judged here, as before (the verdict then says
 what it can).
 
@@ -23,7 +24,7 @@ from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, connec
 from flowcheck.sessions import message_op
 from flowcheck.verify.context import Context
 from flowcheck.verify.replies import HALTS
-from flowcheck.verify.snapped_halts import whole_after
+from flowcheck.verify.snapped_halts import headers_whole, whole_after
 
 
 def running_data(ctx: Context, session: Session) -> Connection | None:
@@ -38,9 +39,12 @@ def unseen_start_judged(ctx: Context, session: Session, stream: NdmpStream,
                         control: Connection) -> bool:
     """May the job whose start the capture lacks be judged on the control connection's
     end: a data connection of the session carried bytes in the capture, and the control
-    conversation is readable both ways from its first captured packet on?"""
+    conversation is readable both ways from its first captured packet on, or a snap
+    length cut its bodies but kept every message header (headers_whole: a halt would
+    show by its header)?"""
     return (running_data(ctx, session) is not None
-            and whole_after(ctx, session, stream, control.first_frame))
+            and (whole_after(ctx, session, stream, control.first_frame)
+                 or headers_whole(ctx, session, stream)))
 
 
 def first_halt(ctx: Context, session: Session, stream: NdmpStream) -> NdmpMessage | None:
