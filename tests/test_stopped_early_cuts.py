@@ -50,3 +50,21 @@ def test_a_failing_job_stopped_before_its_end_is_not_a_pass(
     assert "before any NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED" in words
     early = [f for f in analysis.findings if f.code == "capture_ended_early"]
     assert any("still running" in f.message for f in early)
+
+
+def test_a_local_job_stopped_before_its_end_is_not_a_pass(tmp_path: Path) -> None:
+    """trial39-server-errors/tape-full-mover-paused-eom, its first 50% of frames: two
+    sessions whose data and tape services share a host (no data connection on the wire:
+    steps 3 and 4 not applicable), both still running where the cut stops, the tape-full
+    abort after it: the data step says the job's end is unknown (it read PASS)."""
+    folder = "trial39-server-errors"
+    name = "tape-full-mover-paused-eom"
+    analysis = stored_analysis(stopped_early(tmp_path, folder, name, 0.50),
+                               config_path=case_config(CAPTURES / folder, name))
+    assert analysis.verdict == "inconclusive"
+    for session in analysis.sessions:
+        data = session.steps[-1]
+        assert data.status == "unknown"
+        words = " ".join(data.detail.split())
+        assert words.startswith("unknown: the job's end is not in the capture")
+        assert "data and tape services on the same host" in words
