@@ -26,6 +26,7 @@ from flowcheck.verify.reset_answer import closed_before_reset
 from flowcheck.verify.silent_sender import silent_sender, silent_words
 from flowcheck.verify.snapped_halts import SNAPPED_FROM_WORDS, SNAPPED_WORDS, headers_whole
 from flowcheck.verify.three_way_close import MOVER_STARTS, agent_closed_first, gave_up_words
+from flowcheck.verify.unseen_start import running_data, unseen_start_words
 
 
 def halt_after(stream: NdmpStream, fin: ControlPacket | None) -> NdmpMessage | None:
@@ -39,7 +40,7 @@ def halt_after(stream: NdmpStream, fin: ControlPacket | None) -> NdmpMessage | N
 
 
 def report_closed(ctx: Context, session: Session, stream: NdmpStream, control: Connection,
-                  start: NdmpMessage, resource: int, *, one_way: bool = False,
+                  start: NdmpMessage | None, resource: int, *, one_way: bool = False,
                   lost: LostFin | None = None) -> None:
     """control_closed: a side closed the control connection (FIN) in the middle of a
     resource, with no halt notified: it ended the session, and the job with it. Devices
@@ -48,7 +49,8 @@ def report_closed(ctx: Context, session: Session, stream: NdmpStream, control: C
     when it ends), or gave the job up. Its first FIN tells the side (sessions.closing: a
     RST that side sent after it, the close's consequence, is named, and tells the same).
     one_way: `start` is the agent's reply to the start request, the capture holding only
-    the agent's direction (flowcheck.verify.one_way_start). lost: the close a FIN the
+    the agent's direction (flowcheck.verify.one_way_start); None: the job started before
+    the capture, its data seen flowing (flowcheck.verify.unseen_start). lost: the close a FIN the
     capture lacks, its sequence numbers show it (flowcheck.verify.lost_fin): its side is
     the closer, the packet that shows it stands for the FIN (frame, time).
     """
@@ -56,13 +58,16 @@ def report_closed(ctx: Context, session: Session, stream: NdmpStream, control: C
                 else first_closer(control, stream) == "responder")
     fin = lost.shown.frame if lost is not None else control.fin_frames[0]
     last = next((m for m in reversed(stream.messages) if m.frame < fin), start)
-    index = stream.messages.index(start)
     # A reply stands for its request when the capture lacks the request (one_way, or
     # the sniffer lost it: hidden_ends.lost_start).
-    answered = (start if one_way or start.type == "reply"
-                else reply_to(start, stream.messages[index + 1:]))
-    unanswered = ("never answered, " if answered is None or answered.frame > fin else "")
-    what = ("its mover was active" if message_op(start) in MOVER_STARTS else
+    answered = (start if start is None or one_way or start.type == "reply"
+                else reply_to(start, stream.messages[stream.messages.index(start) + 1:]))
+    unanswered = ("never answered, " if start is not None
+                  and (answered is None or answered.frame > fin) else "")
+    begun = (unseen_start_words(ctx, session) if start is None else
+             f"{message_op(start)}, frame {start.frame}")
+    last_words = f"; last NDMP message: frame {last.frame}" if last is not None else ""
+    what = ("its mover was active" if start is not None and message_op(start) in MOVER_STARTS else
             "the job was running" if resource == 1 else
             f"the job's resource {resource} was running")
     # A three-way job's tape agent is named so (trial 27 D5).
@@ -71,10 +76,9 @@ def report_closed(ctx: Context, session: Session, stream: NdmpStream, control: C
             + (f"{agent} {control.resp_h}" if by_agent else
                f"the media server {control.orig_h}")
             + f" ({lost_fin_words(control, lost) if lost else fin_words(control, stream)})"
-            f" while {what} ({message_op(start)}, frame "
-            f"{start.frame}, {unanswered}no NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED after "
-            f"it; last NDMP message: frame {last.frame}). The job cannot go on without it. "
-            + (one_way_words(control, start) if one_way else
+            f" while {what} ({begun}, {unanswered}no NOTIFY_DATA_HALTED or "
+            f"NOTIFY_MOVER_HALTED after it{last_words}). The job cannot go on without it. "
+            + (one_way_words(control, start) if one_way and start is not None else
                SNAPPED_WORDS if headers_whole(ctx, session, stream) else
                SNAPPED_FROM_WORDS if stream.snap_cut else "")
             + _data_closed_too(ctx, session))
@@ -110,8 +114,12 @@ def report_closed(ctx: Context, session: Session, stream: NdmpStream, control: C
     # The FIN's time (the packet the message names first), not the connection's last
     # packet (an ACK or a RST after it, not among the frames).
     fin_ts = (lost.shown.ts if lost is not None else stream.fin.ts
-              if stream.fin is not None and stream.fin.frame == fin else start.ts)
-    frames = [start.frame, fin, last.frame, *([reset.frame] if reset else [])]
+              if stream.fin is not None and stream.fin.frame == fin
+              else start.ts if start is not None else control.last_ts)
+    data = running_data(ctx, session) if start is None else None
+    frames = [start.frame if start is not None else data.first_frame if data is not None
+              else fin, fin, *([last.frame] if last is not None else []),
+              *([reset.frame] if reset else [])]
     closer = control.resp_h if by_agent else control.orig_h
     silent = (silent_sender(ctx, session, closer, fin_ts)
               if stream.fin is not None and stream.fin.frame == fin else None)

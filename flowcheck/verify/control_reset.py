@@ -43,6 +43,7 @@ from flowcheck.verify.reset_first import cut_after_reset
 from flowcheck.verify.rst_words import cited_rsts, reset_time, reset_words
 from flowcheck.verify.sent_after_reset import sent_after_reset
 from flowcheck.verify.ttl import forged_words, reset_ttls, ttl_word
+from flowcheck.verify.unseen_start import running_data, unseen_start_words
 
 
 def halt_unanswered(ctx: Context, stream: NdmpStream, control: Connection,
@@ -61,14 +62,19 @@ def _lost_after(answer: Answer | None, halt: NdmpMessage) -> NdmpMessage | None:
 
 
 def report_reset(ctx: Context, session: Session, stream: NdmpStream, control: Connection,
-                 start: NdmpMessage, resource: int, halt: NdmpMessage | None) -> None:
+                 start: NdmpMessage | None, resource: int, halt: NdmpMessage | None
+                 ) -> None:
     """One control_reset for the session. start: the running resource's DATA_START_*
-    request; resource: its number; halt: None while it ran, else its halt (the reset came
-    after it: halt_unanswered, or fewer resources started than configured)."""
+    request (None: the job started before the capture, its data seen flowing:
+    flowcheck.verify.unseen_start); resource: its number; halt: None while it ran, else
+    its halt (the reset came after it: halt_unanswered, or fewer resources started than
+    configured)."""
     answer = reset_answer(ctx, stream, control)
     what = "the job" if resource == 1 else f"the job's resource {resource}"
     if halt is None:
-        when = (f"while {what} was running ({message_op(start)}, frame {start.frame}, no "
+        begun = (unseen_start_words(ctx, session) if start is None else
+                 f"{message_op(start)}, frame {start.frame}")
+        when = (f"while {what} was running ({begun}, no "
                 "NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED after it)")
         then = "The job cannot go on without it."
     elif (lost := _lost_after(answer, halt)) is not None:
@@ -99,17 +105,21 @@ def report_reset(ctx: Context, session: Session, stream: NdmpStream, control: Co
                 f"{ctx.config.resources} configured resources started")
         then = "The job's remaining resources never ran."
     head = (f"The control connection {connection_ends(control)} was reset")
+    data = running_data(ctx, session) if start is None else None
+    first = ([start.frame] if start is not None else
+             [data.first_frame] if data is not None else [])
     if answer is not None:
         host = control.orig_h if answer.by == "orig" else control.resp_h
         message, fix = _answered(stream, control, answer, host,
                                  f"{head} ({reset_words(control)}) {when}. {then}",
                                  host_stopped(ctx, session, host, answer.packet.ts))
-        frames = [start.frame, *([halt.frame] if halt else []), answer.packet.frame,
+        frames = [*first, *([halt.frame] if halt else []), answer.packet.frame,
                   *cited_rsts(control)]
     else:
         message, fix, last, probes = _unanswered(ctx, stream, control, start, halt, head,
                                                  when, then)
-        frames = [start.frame, last.frame, *probes, *cited_rsts(control)]
+        frames = [*first, *([last.frame] if last is not None else []), *probes,
+                  *cited_rsts(control)]
     ctx.add("control_reset", message, fix, session=session, conn=control,
             frames=list(dict.fromkeys(frames)), ts=reset_time(control), cause="control")
     if halt is None:
@@ -261,9 +271,9 @@ def _own_system(host: str, short: str, how: str) -> str:
             f"{host}'s network segment or keeps the TTL.")
 
 
-def _unanswered(ctx: Context, stream: NdmpStream, control: Connection, start: NdmpMessage,
-                halt: NdmpMessage | None, head: str, when: str, then: str
-                ) -> tuple[str, str, NdmpMessage, list[int]]:
+def _unanswered(ctx: Context, stream: NdmpStream, control: Connection,
+                start: NdmpMessage | None, halt: NdmpMessage | None, head: str, when: str,
+                then: str) -> tuple[str, str, NdmpMessage | None, list[int]]:
     """The message, fix, last NDMP message and keepalive probes' frames (its side's TCP
     gave the connection up after them: flowcheck.verify.keepalive_reset) of a reset that
     answered no packet: the
@@ -277,9 +287,10 @@ def _unanswered(ctx: Context, stream: NdmpStream, control: Connection, start: Nd
     both = control.orig_rst and control.resp_rst
     ends = ("both ends" if both else _role(control, "orig")[0] if control.orig_rst
             else _role(control, "resp")[0])
-    text = (f"{head} by {ends} ({reset_words(control)}) {when}, "
-            f"{span_words(max(0.0, reset_ts - last.ts))} after its last NDMP message (frame "
-            f"{last.frame}). {then}")
+    since = (f"{span_words(max(0.0, reset_ts - last.ts))} after its last NDMP message (frame "
+             f"{last.frame})" if last is not None else "no NDMP message of it in the "
+             "capture before it")
+    text = f"{head} by {ends} ({reset_words(control)}) {when}, {since}. {then}"
     silence = silence_before(stream, reset_ts, control.rst_frames[0])
     path = f"{control.orig_h} and {control.resp_h}"
     side = None if both else "orig" if control.orig_rst else "resp"
@@ -305,7 +316,7 @@ def _unanswered(ctx: Context, stream: NdmpStream, control: Connection, start: Nd
                  "connection's state after its idle timeout resets it, or answers its next "
                  "packet with a reset.")
         return text, f"{idle_timeout_fix(control)}.", last, []
-    soon = reset_ts - last.ts < IDLE_SECONDS
+    soon = last is not None and reset_ts - last.ts < IDLE_SECONDS
     text += (" It came soon after the last message: " if soon else
              f" The control connection had sat idle {silence_words(silence)}: ") + (
         "resets from both ends at once are what a firewall or IPS between them does when "

@@ -33,7 +33,7 @@ from flowcheck.verify.open_transfer import open_transfer
 from flowcheck.verify.receiver_stalled import receiver_detail, receiver_stalls
 from flowcheck.verify.refused_listens import resource_words
 from flowcheck.verify.rst_words import cited_rsts
-from flowcheck.verify.silent_end import silent_end_words
+from flowcheck.verify.silent_end import silent_end_words, unended_words
 from flowcheck.verify.snapped_halts import halt_unread_words
 from flowcheck.verify.stall_timing import unjudged_detail, unjudged_stalls
 from flowcheck.verify.stalled_transfer import stalled_detail, stalled_transfers
@@ -118,7 +118,8 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
                              cut_halt_words(ctx, session),
                              unjudged_halt_words(ctx, session, halt) if halt else None,
                              unclosed_words(ctx, session),
-                             silent_end_words(ctx, session)) if w]
+                             silent_end_words(ctx, session),
+                             unended_words(ctx, session)) if w]
     status, head = (("unknown", f"unknown: {'; '.join(after_end)}; ") if after_end
                     else ("ok", ""))
     if sent[key] > 0:

@@ -12,6 +12,7 @@ from flowcheck.profiles import StepSpec
 from flowcheck.sessions import announcement_groups, is_local_group
 from flowcheck.verify.context import Context
 from flowcheck.verify.filtered import data_moved, moved_words
+from flowcheck.verify.silent_end import unended_words
 from flowcheck.verify.step_base import make_step
 
 
@@ -80,5 +81,9 @@ def local_flow_step(ctx: Context, session: Session, spec: StepSpec) -> Step:
     said = (f"; the session's NDMP messages report the data moved ({moved_words(moved)})"
             if moved is not None else "")
     frames = [moved.frame] if moved is not None else []
+    unended = unended_words(ctx, session)
+    if unended is not None:  # the job still running where the capture stops
+        return make_step(spec, "unknown", [], frames,
+                         f"unknown: {unended}; {local_words(session.local_data)}{said}")
     return make_step(spec, "not_applicable", [], frames,
                      local_words(session.local_data) + said)

@@ -21,7 +21,7 @@ from flowcheck.verify.cut_transfer import unseen_cut_transfers
 from flowcheck.verify.evidence import ended_early, stream_whole
 from flowcheck.verify.hidden_ends import announcement_lost, lost_start, missed_from
 from flowcheck.verify.idle_bound import bounded_idle_words, data_end_in
-from flowcheck.verify.lost_fin import lost_close
+from flowcheck.verify.lost_fin import LostFin, lost_close
 from flowcheck.verify.lost_reply import failure_signs
 from flowcheck.verify.one_way_data import halts_unseen
 from flowcheck.verify.one_way_start import agent_start, started_one_way
@@ -59,6 +59,7 @@ from flowcheck.verify.three_way_close import (
 from flowcheck.verify.ttl import capture_host
 from flowcheck.verify.unjudged_halt import sender_words, stall_judged, unjudged_halt
 from flowcheck.verify.unseen_resources import report_unseen_resources
+from flowcheck.verify.unseen_start import first_halt, running_data, unseen_start_judged
 
 
 def check_running(ctx: Context) -> None:
@@ -151,6 +152,11 @@ def _check_running(ctx: Context, session: Session) -> None:
             _stalled(ctx, session, stream, control, stall, last)
         return
     if not starts:
+        # A stall left unjudged above (its resends too close to the capture's end) is
+        # left to the reset's or close's evidence, as for a start in the capture.
+        if start_unseen(ctx, session, stream, control) \
+                and unseen_start_judged(ctx, session, stream, control):
+            _unseen_start_end(ctx, session, stream, control, lost)
         return
     halt = next((m for m in stream.messages if message_op(m) in HALTS
                  and ctx.order.later(m.frame, m.ts, starts[-1].frame, starts[-1].ts)), None)
@@ -268,6 +274,33 @@ def _stalled(ctx: Context, session: Session, stream: NdmpStream, control: Connec
                     else control.last_frame, *([end.frame] if end is not None else [])],
             ts=(fin.ts if fin is not None else last.ts if last is not None
                 else control.last_ts), cause="control")
+
+
+def _unseen_start_end(ctx: Context, session: Session, stream: NdmpStream,
+                      control: Connection, lost: LostFin | None) -> None:
+    """_check_running for a job whose start the capture lacks, its data seen flowing
+    (flowcheck.verify.unseen_start): control_reset or control_closed on the same evidence
+    as a job whose start is in it, but the resource count (the resources before the
+    capture are not in it)."""
+    data = running_data(ctx, session)
+    if data is None:
+        return
+    halt = first_halt(ctx, session, stream)
+    if lost is not None and lost.shown.frame < data.first_frame:
+        lost = None
+    if control.rst_frames and (halt is None or not missed_from(control, stream, halt.frame)):
+        if halt is None and closed_before_reset(stream) is not None:
+            report_closed(ctx, session, stream, control, None, 1)
+        elif halt is None:
+            report_reset(ctx, session, stream, control, None, 1, None)
+        elif not _closed_by_request(stream, control) and (
+                halt_unanswered(ctx, stream, control, halt)
+                or sent_after_reset(control) is not None
+                or cut_after_reset(ctx, session) is not None):
+            report_reset(ctx, session, stream, control, None, 1, halt)
+    elif (halt is None and (control.fin_frames or lost is not None)
+          and not polled_halted(ctx, stream, data.first_frame, data.ts)):
+        report_closed(ctx, session, stream, control, None, 1, lost=lost)
 
 
 def _start_refused(ctx: Context, session: Session, stream: NdmpStream,

@@ -54,6 +54,8 @@ from flowcheck.verify.open_transfer import open_transfer
 
 # ctx.early_events' key prefix of a session whose job's end was found unseen.
 _KEY = "silent end"
+# ... and of one whose capture stopped soon after the job's last message (unended_words).
+_UNENDED = "unended"
 
 
 @fields_dataclass(frozen=True, slots=True)
@@ -207,3 +209,30 @@ def silent_end_words(ctx: Context, session: Session) -> str | None:
             f"{connection_ends(control)} fell silent after {where}, with "
             "no FIN, RST or CONNECT_CLOSE: whether the job ended well, or its control "
             "connection was lost while it ran (a RST the sniffer missed), cannot be seen")
+
+
+def mark_unended(ctx: Context, session: Session) -> None:
+    """Record that the capture stopped while the session's job was still running, within
+    a retransmission timeout of its last message, its data not flowing at the end
+    (flowcheck.verify.still_running: neither silent_end's nor open_transfer's case)."""
+    ctx.early_events.add((f"{_UNENDED} {session.id}", 0.0))
+
+
+def unended_words(ctx: Context, session: Session) -> str | None:
+    """The data step's words for a session marked by mark_unended, else None: "the job's
+    end is not in the capture: the capture stopped 4.20 ms after the control connection's
+    last NDMP message (frame 26), before any NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED:
+    whether the job ended well cannot be seen". The data that flowed shows the step
+    worked as far as the capture goes; the job's end, where a failure of its own or of a
+    later resource shows (a halt's reason, a refused data connection), is after it
+    (field cuts: a failing job stopped early, `editcap -r in out 1-N`, read PASS)."""
+    if (f"{_UNENDED} {session.id}", 0.0) not in ctx.early_events:
+        return None
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    last = stream.messages[-1] if stream is not None and stream.messages else None
+    where = (f"{span_words(after(ctx, last.ts, last.frame))} after the control "
+             f"connection's last NDMP message (frame {last.frame})" if last is not None
+             else "before the job's end")
+    return (f"the job's end is not in the capture: the capture stopped {where}, before "
+            "any NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED: whether the job ended well "
+            "cannot be seen")

@@ -19,7 +19,13 @@ from flowcheck.verify.open_transfer import (
     said,
     step_words,
 )
-from flowcheck.verify.silent_end import SILENT_FIX, mark, silent_end, silent_end_message
+from flowcheck.verify.silent_end import (
+    SILENT_FIX,
+    mark,
+    mark_unended,
+    silent_end,
+    silent_end_message,
+)
 from flowcheck.verify.unseen_resources import still_due_words, unseen_resources_words
 
 
@@ -86,6 +92,8 @@ def still_running(ctx: Context, session: Session, stream: NdmpStream,
                                     _others_words(ctx, session))
     unseen = unseen_resources_words(ctx, session, len(session.data_connections))
     flowing = open_transfer(ctx, session)
+    if flowing is None and silent is None:  # its end may simply be after the capture
+        mark_unended(ctx, session)  # the data step says unknown (data_flow)
     if flowing is not None:  # the transfer's end is not in the capture (trial 31 D3)
         said(ctx, session)
         words = flowing.words(halts=False, whose="its")

@@ -1,0 +1,67 @@
+"""A job whose start the capture does not hold (the capture started after it: tcpdump
+begun mid-job, or a ring buffer's older files gone) whose control connection the capture
+shows reset or closed while it ran: control_reset or control_closed, as when the start
+is in the capture (flowcheck.verify.running).
+
+What shows the job was running is its data: a data connection of the session carrying
+the job's bytes in the capture (control_stall.start_unseen); a halt (NOTIFY_DATA_HALTED,
+NOTIFY_MOVER_HALTED) in the capture after them is the job's end. The control
+conversation has to be readable from its first captured packet on, both ways
+(snapped_halts.whole_after; or every header kept by a snap length that cut the bodies:
+headers_whole), so that a halt or a CONNECT_CLOSE before the reset or close
+would be in the capture; else nothing is judged here, as before (the verdict then says
+what it can).
+
+The stored cuts this judges (a started-late cut, `editcap -r in out K-N`, of
+ndmjob-idle/idle-rst-agent, ndmjob-kill/agent-kill9-media, ndmjob-pathloss/
+dma-killed-pathloss-media, ...) read PASS: an agent killed mid-backup, a control
+connection reset by a firewall's idle timeout, were a clean job.
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, connection_ends
+from flowcheck.sessions import message_op
+from flowcheck.verify.context import Context
+from flowcheck.verify.replies import HALTS
+from flowcheck.verify.snapped_halts import headers_whole, whole_after
+
+
+def running_data(ctx: Context, session: Session) -> Connection | None:
+    """The session's first data connection (by its first captured frame) that carried
+    bytes in the capture: what shows its job was running; None when none did."""
+    carried = [ctx.by_uid[uid] for uid in session.data_connections
+               if ctx.by_uid[uid].orig_bytes + ctx.by_uid[uid].resp_bytes]
+    return min(carried, key=lambda c: c.first_frame) if carried else None
+
+
+def unseen_start_judged(ctx: Context, session: Session, stream: NdmpStream,
+                        control: Connection) -> bool:
+    """May the job whose start the capture lacks be judged on the control connection's
+    end: a data connection of the session carried bytes in the capture, and the control
+    conversation is readable both ways from its first captured packet on, or a snap
+    length cut its bodies but kept every message header (headers_whole: a halt would
+    show by its header)?"""
+    return (running_data(ctx, session) is not None
+            and (whole_after(ctx, session, stream, control.first_frame)
+                 or headers_whole(ctx, session, stream)))
+
+
+def first_halt(ctx: Context, session: Session, stream: NdmpStream) -> NdmpMessage | None:
+    """The first NOTIFY_*_HALTED of the stream after the running data's first captured
+    frame (one before it ended an earlier resource); None when none."""
+    data = running_data(ctx, session)
+    after = data.first_frame if data is not None else 0
+    return next((m for m in stream.messages if message_op(m) in HALTS
+                 and m.frame > after), None)
+
+
+def unseen_start_words(ctx: Context, session: Session) -> str:
+    """"its start before the capture began; its data connection A -> B carried 1163680 B
+    from frame 1 on": what shows the job was running, for the findings' messages."""
+    data = running_data(ctx, session)
+    if data is None:
+        return "its start before the capture began"
+    return (f"its start before the capture began; its data connection "
+            f"{connection_ends(data)} carried {data.orig_bytes + data.resp_bytes} B in the "
+            f"capture from frame {data.first_frame} on")
