@@ -22,6 +22,7 @@ from flowcheck.model import CaptureInfo
 from flowcheck.sources.byte_source import ByteSource, CompressedStreamError
 from flowcheck.sources.inputs import InputSpec, describe_magic, format_of
 from flowcheck.sources.interface_order import InterfaceOrder
+from flowcheck.sources.joined_chunks import Located, joined_chunks
 from flowcheck.sources.pcap import PcapParser
 from flowcheck.sources.pcap_variants import pcap_layout, pcap_parser
 from flowcheck.sources.pcapng import HOST_ORDER, MAX_BLOCK_LENGTH, PcapngParser
@@ -110,7 +111,8 @@ class CaptureFile:
         # A pcapng file's interfaces merged by time (dumpcap writes them in blocks).
         order = InterfaceOrder()
         try:
-            for buf, records in self._chunks(source, reads, info):
+            for buf, records in joined_chunks(self._chunks(source, reads, info),
+                                              self.chunk_size):
                 yield from order.feed(buf, records, self._sections)
             yield from order.flush()
         finally:
@@ -149,7 +151,9 @@ class CaptureFile:
             self._walk_ahead = None
 
     def _chunks(self, source: ByteSource, reads: Reads,
-                info: CaptureInfo) -> Iterator[tuple[memoryview, Records]]:
+                info: CaptureInfo) -> Iterator[Located]:
+        """The located records of each read chunk (joined_chunks.Located: those ending
+        at another file's header are handed on with the next file's by joined_chunks)."""
         carry = b""
         base = 0  # file offset (decompressed) of the first byte of the next buffer
         parser: PcapParser | PcapngParser | None = None
@@ -220,6 +224,7 @@ class CaptureFile:
                           else records.position)
                 records.position = within + numbered
                 self._sections = [interface.section for interface in parser.interfaces]
+            first = numbered  # the chunk's first record's place among the numbered
             numbered += len(records) + located.numbered_blocks
             if base == 0 and self._walk_ahead is None:
                 self._start_walk_ahead(parser, source, reads, len(records), located.consumed)
@@ -227,9 +232,9 @@ class CaptureFile:
             if located.error is None and not end_of_input:
                 # The next read starts now, before this chunk's records are handed on.
                 reads.start(carry, located.missing, self.chunk_size)
-            if len(records):
+            if len(records) or located.next_file:
                 info.packets += len(records)
-                yield buf, records
+                yield buf, located.consumed, records, first, located.next_file
             base += located.consumed
             info.bytes_read = base
             if located.next_file:
