@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import json
 import subprocess
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -113,3 +114,22 @@ def test_ring_parts_joined_out_of_order_read_as_appended(tmp_path: Path) -> None
     codes = {f["code"] for f in ours["findings"]}
     assert "capture_loss" not in codes and "capture_written_out_of_order" in codes
     assert ours == theirs
+
+
+def test_many_small_files_joined_hold_their_bytes_alone(tmp_path: Path) -> None:
+    """282 files of 20 packets joined (a ring of small parts), read in 1 MiB chunks: the
+    files held for the next one's chunk keep their own bytes, not each its read buffer
+    (which holds the files after it too: 256 MiB at the peak where they did)."""
+    subprocess.run(["editcap", "-F", "pcap", "-c", "20", str(JOB), str(tmp_path / "p.pcap")],
+                   check=True)
+    parts = sorted(tmp_path.glob("p_*.pcap"))
+    assert len(parts) == 282
+    joined = cat(tmp_path / "joined.pcap", *parts)
+    tracemalloc.start()
+    try:
+        packets = sum(len(batch) for batch in iter_batches([str(joined)], chunk_size=1 << 20))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert packets == 5638
+    assert peak < 64 << 20, peak

@@ -17,9 +17,11 @@ handed on with the next file's records of the same read in one chunk: one buffer
 their bytes copied together once per joined file (never per record), the records'
 arrays concatenated. At most a chunk's worth is held: a file joined after the held
 ones that reach the chunk size begins the next chunk, as a read chunk ends wherever
-its bytes do. Chunks whose optional per-record arrays cannot be joined (a pcapng
-file of several interfaces beside a pcap file, whose packets have none) are handed on
-apart, as before.
+its bytes do. A held file's bytes are copied out of its read buffer, which holds the
+files after it too (carried into the next read) and is freed: many small files joined
+(a ring of 1,400 parts) would keep a buffer each. Chunks whose optional per-record
+arrays cannot be joined (a pcapng file of several interfaces beside a pcap file, whose
+packets have none) are handed on apart, as before.
 """
 
 from __future__ import annotations
@@ -50,6 +52,11 @@ def joined_chunks(located: Iterable[Located], chunk_size: int) -> Iterator[Chunk
             held.append((buf, consumed, records, first))
             size += consumed
         if next_file and size < chunk_size:
+            if held and held[-1][0] is buf:
+                # Its bytes alone: the read buffer holds the files after it too, carried
+                # into the next read (reader.py), and is freed.
+                held[-1] = (memoryview(np.frombuffer(buf, np.uint8, consumed).copy()),
+                            consumed, records, first)
             continue
         if held:
             yield from _joined(held)
