@@ -26,7 +26,7 @@ packets have none) are handed on apart, as before.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -41,10 +41,12 @@ Chunk = tuple[memoryview, Records]
 Located = tuple[memoryview, int, Records, int, bool]
 
 
-def joined_chunks(located: Iterable[Located], chunk_size: int) -> Iterator[Chunk]:
+def joined_chunks(located: Iterable[Located], chunk_size: int,
+                  described: Callable[[], int] = lambda: 0) -> Iterator[Chunk]:
     """The chunks of a file's located records (`Located` tuples, in file order), those
     that end at another file's header handed on with the next ones (module docstring);
-    chunk_size: bytes, the reader's."""
+    chunk_size: bytes, the reader's; described: the pcapng interfaces described so far
+    (across sections)."""
     held: list[tuple[memoryview, int, Records, int]] = []
     size = 0
     for buf, consumed, records, first, next_file in located:
@@ -59,22 +61,23 @@ def joined_chunks(located: Iterable[Located], chunk_size: int) -> Iterator[Chunk
                             consumed, records, first)
             continue
         if held:
-            yield from _joined(held)
+            yield from _joined(held, described())
         held, size = [], 0
     if held:
-        yield from _joined(held)
+        yield from _joined(held, described())
 
 
-def _joined(parts: list[tuple[memoryview, int, Records, int]]) -> Iterator[Chunk]:
+def _joined(parts: list[tuple[memoryview, int, Records, int]],
+            described: int) -> Iterator[Chunk]:
     """The parts (buffer, its bytes parsed, its records, the first one's place among the
     numbered) as one chunk; apart when their interfaces cannot be joined
-    (`_interfaces`). One part is handed on as it is (its buffer's room past its bytes
-    kept: seams.py moves records into it)."""
+    (`_interfaces`; described: the pcapng interfaces described). One part is handed on
+    as it is (its buffer's room past its bytes kept: seams.py moves records into it)."""
     if len(parts) == 1:
         yield parts[0][0], parts[0][2]
         return
     records = [part[2] for part in parts]
-    interface = _interfaces(records)
+    interface = _interfaces(records, described)
     if interface is False:
         for buf, _, part, _ in parts:
             yield buf, part
@@ -107,17 +110,18 @@ def _joined(parts: list[tuple[memoryview, int, Records, int]]) -> Iterator[Chunk
         interface, position, identity, epoch)
 
 
-def _interfaces(records: list[Records]) -> np.ndarray | None | bool:
+def _interfaces(records: list[Records], described: int) -> np.ndarray | None | bool:
     """The joined records' pcapng interfaces: None when no part has any (pcap files);
     every part's, those of a pcap part taken as the one interface of the pcapng parts
-    (as mergecap merges identical interfaces); False when the pcapng parts have several
-    (a pcap part's packets would sort into one of them: interface_order.py)."""
+    (as mergecap merges identical interfaces); False when the pcapng files describe
+    several (`described`; a pcap part's packets would be merged by time with one of
+    them: interface_order.py)."""
     told = [part.interface for part in records if part.interface is not None]
     if not told:
         return None
     if len(told) < len(records):
         values = distinct(np.concatenate(told))
-        if values.shape[0] != 1:
+        if values.shape[0] != 1 or described > 1:
             return False
         fill = values[0]
     else:

@@ -112,7 +112,7 @@ class CaptureFile:
         order = InterfaceOrder()
         try:
             for buf, records in joined_chunks(self._chunks(source, reads, info),
-                                              self.chunk_size):
+                                              self.chunk_size, lambda: len(self._sections)):
                 yield from order.feed(buf, records, self._sections)
             yield from order.flush()
         finally:
