@@ -12,14 +12,15 @@ their originals) would each be taken for a packet sent again, a control connecti
 retransmitting its last message for ever (control_stalled: FAIL), where the same
 files appended by mergecap, read as one chunk, show the copies (capture_duplicates).
 
-So a file's records that end at another file's header are held (`JoinedChunks`) and
+So a file's records that end at another file's header are held (`joined_chunks`) and
 handed on with the next file's records of the same read in one chunk: one buffer,
 their bytes copied together once per joined file (never per record), the records'
 arrays concatenated. At most a chunk's worth is held: a file joined after the held
 ones that reach the chunk size begins the next chunk, as a read chunk ends wherever
-its bytes do. A held file's bytes are copied out of its read buffer, which holds the
-files after it too (carried into the next read) and is freed: many small files joined
-(a ring of 1,400 parts) would keep a buffer each. Chunks whose optional per-record
+its bytes do. A held file's bytes are copied out of its read buffer, which may hold
+the files after it too, so that what is held stays the held files' bytes (a read
+buffer kept per file held: 17.5 GB for 1,410 small pcap files joined, before the
+reader read the rest of a buffer in place). Chunks whose optional per-record
 arrays cannot be joined (a pcapng file of several interfaces beside a pcap file, whose
 packets have none) are handed on apart, as before.
 """
@@ -55,8 +56,7 @@ def joined_chunks(located: Iterable[Located], chunk_size: int,
             size += consumed
         if next_file and size < chunk_size:
             if held and held[-1][0] is buf:
-                # Its bytes alone: the read buffer holds the files after it too, carried
-                # into the next read (reader.py), and is freed.
+                # Its bytes alone, not its read buffer (which may hold the files after it).
                 held[-1] = (memoryview(np.frombuffer(buf, np.uint8, consumed).copy()),
                             consumed, records, first)
             continue
