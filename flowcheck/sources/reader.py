@@ -6,7 +6,9 @@ read-ahead, readahead.py), whatever the file size. Each chunk gets a fresh,
 uninitialised buffer: zero-filling a bytearray costs about as much as the read itself,
 and a buffer is never reused because batches handed on may still point into it.
 (Memory-mapping the file instead was measured slower: page faults, and gathers from
-cold, 4 KiB-paged memory.)
+cold, 4 KiB-paged memory.) Files joined with `cat`: the rest of a buffer after the next
+file's header is parsed in place by that file's parser, and the records of both go on
+in one chunk (joined_chunks.py).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from flowcheck.model import CaptureInfo
 from flowcheck.sources.byte_source import ByteSource, CompressedStreamError
 from flowcheck.sources.inputs import InputSpec, describe_magic, format_of
 from flowcheck.sources.interface_order import InterfaceOrder
+from flowcheck.sources.joined_chunks import Located, joined_chunks
 from flowcheck.sources.pcap import PcapParser
 from flowcheck.sources.pcap_variants import pcap_layout, pcap_parser
 from flowcheck.sources.pcapng import HOST_ORDER, MAX_BLOCK_LENGTH, PcapngParser
@@ -110,7 +113,8 @@ class CaptureFile:
         # A pcapng file's interfaces merged by time (dumpcap writes them in blocks).
         order = InterfaceOrder()
         try:
-            for buf, records in self._chunks(source, reads, info):
+            for buf, records in joined_chunks(self._chunks(source, reads, info),
+                                              self.chunk_size, lambda: len(self._sections)):
                 yield from order.feed(buf, records, self._sections)
             yield from order.flush()
         finally:
@@ -149,7 +153,9 @@ class CaptureFile:
             self._walk_ahead = None
 
     def _chunks(self, source: ByteSource, reads: Reads,
-                info: CaptureInfo) -> Iterator[tuple[memoryview, Records]]:
+                info: CaptureInfo) -> Iterator[Located]:
+        """The located records of each read chunk (joined_chunks.Located: those ending
+        at another file's header are handed on with the next file's by joined_chunks)."""
         carry = b""
         base = 0  # file offset (decompressed) of the first byte of the next buffer
         parser: PcapParser | PcapngParser | None = None
@@ -159,17 +165,25 @@ class CaptureFile:
         pcapng: PcapngParser | None = None
         carried: set[int] = set()  # pcapng interfaces with a packet in the file
         numbered = 0  # records Wireshark numbers (packets and a few other blocks) so far
+        # The rest of the buffer after a joined file's header (that header first): read
+        # in place, not carried into a new read (a copy of the rest at every file joined:
+        # quadratic in a ring's many small files).
+        resume: memoryview | None = None
+        end_of_input = False
         reads.start(carry, 0, self.chunk_size)
         while True:
-            try:
-                buf, count = reads.result()
-            except CompressedStreamError as exc:
-                buf, count = _holding(carry), 0
-                info.error, info.truncated = (f"{self.spec.name}: compressed data corrupt or "
-                                              f"cut: {exc}", True)
-            end_of_input = count == 0
-            buf = buf[:len(carry) + count]
-            self.raw_done = source.raw_position() or self.raw_done
+            if resume is not None:
+                buf, resume = resume, None
+            else:
+                try:
+                    buf, count = reads.result()
+                except CompressedStreamError as exc:
+                    buf, count = _holding(carry), 0
+                    info.error, info.truncated = (f"{self.spec.name}: compressed data corrupt "
+                                                  f"or cut: {exc}", True)
+                end_of_input = count == 0
+                buf = buf[:len(carry) + count]
+                self.raw_done = source.raw_position() or self.raw_done
             if parser is None:
                 if len(buf) < 4 and not end_of_input:
                     carry = bytes(buf)  # a pipe gave fewer bytes than the magic
@@ -220,24 +234,27 @@ class CaptureFile:
                           else records.position)
                 records.position = within + numbered
                 self._sections = [interface.section for interface in parser.interfaces]
+            first = numbered  # the chunk's first record's place among the numbered
             numbered += len(records) + located.numbered_blocks
             if base == 0 and self._walk_ahead is None:
                 self._start_walk_ahead(parser, source, reads, len(records), located.consumed)
-            carry = bytes(buf[located.consumed:])
-            if located.error is None and not end_of_input:
+            if located.next_file:
+                carry, resume = b"", buf[located.consumed:]
+            else:
+                carry = bytes(buf[located.consumed:])
+            if located.error is None and not end_of_input and resume is None:
                 # The next read starts now, before this chunk's records are handed on.
                 reads.start(carry, located.missing, self.chunk_size)
-            if len(records):
+            if len(records) or located.next_file:
                 info.packets += len(records)
-                yield buf, records
+                yield buf, located.consumed, records, first, located.next_file
             base += located.consumed
             info.bytes_read = base
             if located.next_file:
-                # Files joined with cat: the carry starts with the next one's header.
+                # Files joined with cat: the rest of the buffer starts with the next one's
+                # header, read next (`resume`).
                 earlier, parser = info.link_types, None
                 self._end_walk_ahead()
-                if end_of_input:
-                    reads.start(carry, 0, self.chunk_size)  # reads nothing: the carry
                 continue
             if located.error is not None:
                 info.error, info.error_offset = located.error, located.error_offset
