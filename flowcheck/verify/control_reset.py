@@ -206,6 +206,17 @@ def _answered(stream: NdmpStream, control: Connection, answer: Answer, host: str
             "." if answer.in_between else
             f"; if no firewall or NAT keeps the connection's state, see {_service(short)} "
             "log and system log at that time (a restart).")
+    elif silence.after is None and not (control.syn_frames or control.synack_frames):
+        # The capture started mid-connection with no silence in what it holds: the
+        # silence before its first captured packet is not in it (idle or not, unknown).
+        text += (" How long the control connection had sat idle before it cannot be told: "
+                 "it opened before the capture started, which holds no NDMP message of it "
+                 "before that exchange (a firewall or NAT device drops an idle "
+                 "connection's state after its idle timeout and answers the connection's "
+                 "next packet with a reset).")
+        fix = (idle_timeout_fix(control) + f"; if the job was not idle that long, see "
+               f"{_service(short)} log and system log at that time (a restart) and "
+               f"{devices}.")
     else:
         quiet = (f" The control connection was not idle long before it "
                  f"({span_words(silence.seconds)} of silence)" if silence.seconds else

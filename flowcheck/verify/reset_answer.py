@@ -103,15 +103,17 @@ class Silence:
 def reset_answer(ctx: Context, stream: NdmpStream, conn: Connection) -> Answer | None:
     """The packet the control connection's first RST answered: the packet just before it
     (NdmpStream.before_reset), from the other side, carrying payload its receiver never
-    acknowledged (Connection.orig_unacked / resp_unacked) or a FIN, the RST carrying no
-    ACK (a TCP that has the connection and aborts it acknowledges what it got); None when
-    the RST answered nothing so."""
+    acknowledged (Connection.orig_unacked / resp_unacked; or, in a capture that holds
+    nothing of the RST's side but its RSTs, only_resets, no ACK of it at all) or a FIN,
+    the RST carrying no ACK (a TCP that has the connection and aborts it acknowledges
+    what it got); None when the RST answered nothing so."""
     reset, before = stream.reset, stream.before_reset
     if reset is None or before is None or before.direction == reset.direction \
             or reset.flags & ACK:
         return None
     if before.payload:
-        if not (conn.orig_unacked if before.direction == "orig" else conn.resp_unacked):
+        if not (conn.orig_unacked if before.direction == "orig" else conn.resp_unacked) \
+                and not only_resets(conn, reset.direction):
             return None
         message = next((m for m in reversed(stream.messages)
                         if m.direction == before.direction and m.frame <= before.frame), None)
@@ -122,6 +124,20 @@ def reset_answer(ctx: Context, stream: NdmpStream, conn: Connection) -> Answer |
     return Answer(reset.direction, before, message, max(0.0, reset.ts - before.ts),
                   round_trip_to(conn, reset.direction), closed_before_reset(stream),
                   reset_ttls(ctx, conn, reset.direction))
+
+
+def only_resets(conn: Connection, side: str) -> bool:
+    """The capture holds no packet of the connection's `side` ("orig", "resp") but RSTs:
+    its history letters (Zeek's: upper case the originator's, lower case the
+    responder's) are its R alone. Its ACKs are then unknown to the connection engine,
+    which leaves the peer's unacked bytes 0 (Connection.orig_unacked: one direction
+    captured reads unknown), but the side's direction is captured (its RST is): nothing
+    in the capture acknowledged the peer's data. A capture that starts mid-connection
+    just before the connection's last exchange holds that alone (a packet, then a RST in
+    the peer's name answering it; the idle-rst-agent capture cut to its last half)."""
+    letters = {letter for letter in conn.history
+               if letter.isalpha() and letter.isupper() == (side == "orig")}
+    return letters == {"R" if side == "orig" else "r"}
 
 
 def closed_before_reset(stream: NdmpStream) -> ControlPacket | None:
