@@ -38,16 +38,19 @@ def unknown_key(raw_key: str, known: Iterable[str], where: str = "") -> UsageErr
     return UsageError(f"unknown configuration key {raw_key!r}{where}{hint}")
 
 
-def load_file(path: Path, label: str | None = None) -> dict[str, object]:
+def load_file(path: Path, label: str | None = None,
+              data: bytes | None = None) -> dict[str, object]:
     """The settings in a TOML file, at its top level or under a [flowcheck] table.
 
     `label` names the file in errors (default `--config PATH`; `./flowcheck.toml` for the
-    file read without --config). Raises UsageError for an unreadable file, invalid TOML,
+    file read without --config). `data`: the file's bytes when already read (`--config -`,
+    standard input; a relative profile path then lies beside `path`, "-": the working
+    directory). Raises UsageError for an unreadable file, invalid TOML,
     keys both at the top level and under [flowcheck], or another table beside
     [flowcheck] (`[other]` is not a flowcheck setting)."""
     label = label or f"--config {path}"
     try:
-        text = path.read_text(encoding="utf-8")
+        text = (path.read_bytes() if data is None else data).decode("utf-8")
     except OSError as exc:
         raise UsageError(f"{label}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:

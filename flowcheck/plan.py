@@ -34,6 +34,18 @@ def range_size(ranges: tuple[PortRange, ...] | list[PortRange]) -> int:
     return sum(hi - lo + 1 for lo, hi in _merged(ranges))
 
 
+def usable_ports(ranges: tuple[PortRange, ...] | list[PortRange], ndmp_port: int) -> int:
+    """Ports of `ranges` a job can bind: range_size less the NDMP port when a range holds
+    it, since the NDMP service listens there (new-user trial: `--agent-range 10000-10100`
+    counted 101 agent ports, 100 are free)."""
+    return range_size(ranges) - holds_port(ranges, ndmp_port)
+
+
+def holds_port(ranges: tuple[PortRange, ...] | list[PortRange], port: int) -> bool:
+    """Whether one of `ranges` (inclusive LO-HI pairs) holds `port`."""
+    return any(lo <= port <= hi for lo, hi in ranges)
+
+
 def overlap(first: tuple[PortRange, ...], second: tuple[PortRange, ...]) -> list[PortRange]:
     """The ports in both range lists, as sorted, merged LO-HI pairs ([] when disjoint)."""
     shared = [(max(a_lo, b_lo), min(a_hi, b_hi)) for a_lo, a_hi in first
@@ -48,7 +60,7 @@ def ranges_holding_ndmp_port(config: Config) -> list[str]:
     (new-user trial: 9990-10010 read "fits")."""
     return [which for which in ("media", "agent")
             if f"{which}_range" in config.explicit
-            and any(lo <= config.ndmp_port <= hi for lo, hi in getattr(config, f"{which}_range"))]
+            and holds_port(getattr(config, f"{which}_range"), config.ndmp_port)]
 
 
 def job_engine_ports(profile: Profile) -> int:
@@ -91,7 +103,7 @@ class RangeCapacity:
     union, which both sides then draw from."""
 
     name: str  # "media", "agent", or "media+agent" for the union of overlapping ranges
-    ports: int  # distinct ports in the pool
+    ports: int  # distinct ports in the pool, the NDMP port left out
     per_job: int  # ports one job binds in it
 
     @property
@@ -159,13 +171,14 @@ class Plan:
 
 def make_plan(config: Config, resources: int, profile: Profile | None = None) -> Plan:
     """The capacity of `config`'s media and agent ranges for jobs of `resources` (>= 1),
-    under `profile` (default: the configured one)."""
+    under `profile` (default: the configured one). The NDMP port is left out of every
+    count whose range holds it (usable_ports), so the union's is one less too."""
     profile = profile or load_profile(config.profile)
-    media = RangeCapacity("media", range_size(config.media_range),
+    media = RangeCapacity("media", usable_ports(config.media_range, config.ndmp_port),
                           ports_per_job("media", resources, profile))
-    agent = RangeCapacity("agent", range_size(config.agent_range),
+    agent = RangeCapacity("agent", usable_ports(config.agent_range, config.ndmp_port),
                           ports_per_job("agent", resources, profile))
-    shared = range_size(overlap(config.media_range, config.agent_range))
+    shared = usable_ports(overlap(config.media_range, config.agent_range), config.ndmp_port)
     pool = None
     if shared:
         # Overlapping ranges draw from one pool: the union has to carry both sides.

@@ -237,7 +237,9 @@ def _run_one(case: Case, update: bool) -> CaseResult:
         except OSError as exc:  # judged, and changed: its file cannot be rewritten
             result.error = (f"{case.expected_path}: cannot write the expected result "
                             f"({exc.strerror or exc})")
-            result.error_status = ExitStatus.INPUT
+            # An output that cannot be written is exit 2, as every command's (`--junit`,
+            # `--html`, `live --write`); 3 is an input that cannot be read (contract).
+            result.error_status = ExitStatus.USAGE
             return result
         result.updated = True
     return result
@@ -298,8 +300,9 @@ def shared_expectation(case: Case, owner: Path) -> InputError:
 
 def exit_status(results: list[CaseResult]) -> ExitStatus:
     """The run's exit code (docs/cli.md): a case that could not be judged gives its
-    error's code (a bad configuration 2, an unreadable capture 3), else 1 when any
-    expected result changed, else 0."""
+    error's code (a bad configuration or an expected result `--update` cannot write 2,
+    an unreadable capture 3; the lowest of them), else 1 when any expected result
+    changed, else 0."""
     errors = [r.error_status for r in results if r.error_status is not None]
     if errors:
         return ExitStatus(min(errors))

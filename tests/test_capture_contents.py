@@ -111,7 +111,10 @@ def test_a_capture_filter_is_named_among_the_causes() -> None:
                       "Check --ndmp-port.")
     captures = [CaptureInfo("live", packets=0, capture_filter="tcp or icmp")]
     (explained,) = explain_unreadable([finding], captures, [], Skipped(), Config())
-    assert "the capture filter 'tcp or icmp' left it out" in explained.message
+    # It keeps the NDMP port's TCP: what it can have left out is the tunnel.
+    assert "the capture filter 'tcp or icmp' keeps TCP to and from the NDMP port 10000, " \
+           "so it left the job out only if its packets were VLAN-tagged, inside a tunnel " \
+           "(VXLAN, GRE)" in explained.message
     assert "--capture-filter \"\"" in explained.message
 
 

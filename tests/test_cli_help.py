@@ -89,7 +89,7 @@ def test_each_command_gives_its_exit_codes(command: str, codes: tuple[str, ...],
 @pytest.mark.parametrize(("command", "unused"), [
     ("firewall", ["--backup-network", "--port-hold", "--resources",
                   "--retransmission-timeout"]),
-    ("plan", ["--ndmp-port", "--media-server", "--remote-agent", "--backup-network",
+    ("plan", ["--media-server", "--remote-agent", "--backup-network",
               "--retransmission-timeout"]),
 ])
 def test_options_that_do_not_apply_are_not_listed_but_accepted(

@@ -45,9 +45,9 @@ EXIT_CODES = {
             "SIGTERM, the verdict's code all the same; 2 usage or configuration error "
             "(--write or --html file not writable too), 3 interface missing or no "
             "permission to sniff, 4 internal error (a bug).",
-    "regress": "0 every case as expected, 1 expectations changed; 2 usage error or a "
-               "case's configuration is wrong, 3 a path missing, no capture found, a "
-               "capture unreadable, or an expected result that cannot be written or a "
+    "regress": "0 every case as expected, 1 expectations changed; 2 usage error, a "
+               "case's configuration is wrong or an expected result that cannot be "
+               "written, 3 a path missing, no capture found, a capture unreadable or a "
                "case that cannot be judged, 4 internal error (a bug), 130 interrupted.",
     "firewall": f"0 success; {_NO_INPUT}.",
     "plan": f"0 the ranges carry the jobs, 1 they do not; {_NO_INPUT}.",

@@ -134,8 +134,12 @@ def with_config(command: Callable[..., T], unused: Iterable[str] = ()) -> Callab
         flags = {key: kwargs.pop(name, None) for name, (_, key) in CONFIG_PARAMETERS.items()}
         # A ring directory given alone brings its own flowcheck.toml (cli.settings).
         captures = kwargs.get("captures")
+        # `--config -` reads standard input unless a CAPTURE (crosscheck's one) is `-`.
+        stdin_capture = kwargs.get("capture") == "-" or (
+            isinstance(captures, list) and "-" in captures)
         config = resolve_config(config_file, flags,
-                                captures if isinstance(captures, list) else None)
+                                captures if isinstance(captures, list) else None,
+                                stdin_capture=stdin_capture)
         return command(*args, config=config, **kwargs)  # type: ignore[arg-type]
 
     wrapper.__signature__ = signature.replace(parameters=own + added)  # type: ignore[attr-defined]

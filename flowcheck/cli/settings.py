@@ -35,9 +35,11 @@ def capture_set_config(captures: list[str] | None) -> Path | None:
 
 
 def resolve_config(config_file: Path | None, flags: dict[str, object],
-                   captures: list[str] | None = None) -> Config:
-    """The Config from --config (else a ring directory's own flowcheck.toml,
-    capture_set_config, else ./flowcheck.toml) overlaid by the flags given.
+                   captures: list[str] | None = None, *,
+                   stdin_capture: bool = False) -> Config:
+    """The Config from --config (`-`: standard input, unless `stdin_capture`, a CAPTURE
+    `-`, needs it; else a ring directory's own flowcheck.toml, capture_set_config, else
+    ./flowcheck.toml) overlaid by the flags given.
 
     Raises UsageError naming the flag, or the key and the file (the implicit one as
     `./flowcheck.toml` or `DIR/flowcheck.toml`: a user who gave no --config must learn
@@ -53,6 +55,9 @@ def resolve_config(config_file: Path | None, flags: dict[str, object],
     elif config_file is None and Path("flowcheck.toml").is_file():
         config_file, file_name = Path("flowcheck.toml"), "./flowcheck.toml"  # documented
         file_values = load_file(config_file, file_name)
+    elif config_file is not None and str(config_file) == "-":
+        file_name = STDIN_CONFIG
+        file_values = load_file(config_file, "--config -", _stdin_config(stdin_capture))
     elif config_file is not None:
         file_name = str(config_file)
         file_values = load_file(config_file)
@@ -70,6 +75,23 @@ def resolve_config(config_file: Path | None, flags: dict[str, object],
             raise UsageError(f"{exc} (in {file_name})" if "profile" in file_values
                              else str(exc)) from None
     return config
+
+
+STDIN_CONFIG = "standard input"  # the configuration's name given as `--config -`
+
+
+def _stdin_config(stdin_capture: bool) -> bytes:
+    """The bytes of `--config -`, read from standard input, which a CAPTURE `-` would
+    need too (`stdin_capture`): then a UsageError naming the clash (one stream cannot
+    carry both)."""
+    if stdin_capture:
+        raise UsageError("--config - and the CAPTURE - both name standard input, which "
+                         "can carry only one of them: save the configuration or the "
+                         "capture to a file")
+    try:
+        return sys.stdin.buffer.read()
+    except OSError as exc:
+        raise UsageError(f"--config -: {exc.strerror or exc}") from None
 
 
 def check_captures(captures: list[str]) -> list[str]:

@@ -104,7 +104,7 @@ def plan(config: "Config", output: Format = OutputFormat.table) -> int:
 # Configuration parameters that change nothing in their output: accepted, not listed.
 FIREWALL_UNUSED = ("backup_network", "port_hold", "resources", "retransmission_timeout",
                    "vxlan_port", "geneve_port")
-PLAN_UNUSED = ("ndmp_port", "media_server", "remote_agent", "backup_network",
+PLAN_UNUSED = ("media_server", "remote_agent", "backup_network",
                "retransmission_timeout", "vxlan_port", "geneve_port")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from flowcheck.config import Config, format_ranges
+from flowcheck.plan import holds_port
 from flowcheck.rules import (
     ICMPV6_COMMENT,
     ORDER_COMMENT,
@@ -81,7 +82,12 @@ def render_plan(plan: Plan, config: Config, console: Console) -> None:
     for pool in plan.pools:
         title = (f"{pool.name} range {ranges[pool.name]}" if pool.name in ranges
                  else f"the two ranges together ({plan.shared_ports} ports shared)")
-        console.print(f"  {title}: {pool.ports} ports, {pool.per_job} per job "
+        held = {"media": config.media_range, "agent": config.agent_range,
+                "media+agent": config.media_range + config.agent_range}[pool.name]
+        left_out = (f" (the NDMP port {config.ndmp_port} left out)"
+                    if holds_port(held, config.ndmp_port) else "")
+        console.print(f"  {title}: {pool.ports} {_ports(pool.ports)}{left_out}, "
+                      f"{pool.per_job} per job "
                       f"({why[pool.name]}): {_jobs(pool.jobs)}"
                       + (f", [red]{pool.shortfall} {_ports(pool.shortfall)} short[/]"
                          if pool.shortfall else ""), highlight=False)

@@ -27,6 +27,7 @@ from flowcheck.model import CaptureInfo, Connection, Finding, Severity
 from flowcheck.sources.capture_filter import plain_filter, vlan_filter
 from flowcheck.sources.linktypes import linktype_name
 from flowcheck.verify.allow_rules import lowered
+from flowcheck.verify.capture_filter import keeps_control
 
 PROTOCOLS = {1: "ICMP", 2: "IGMP", 17: "UDP", 47: "GRE", 50: "IPsec ESP", 51: "IPsec AH",
              58: "ICMPv6", 89: "OSPF", 103: "PIM", 112: "VRRP", 115: "L2TP", 132: "SCTP"}
@@ -135,11 +136,30 @@ def _causes(captures: list[CaptureInfo], config: Config) -> str:
         said = ("live's default capture filter (TCP, ICMP and the tunnels flowcheck "
                 "decodes)")
     else:
+        kept = [keeps_control(f, config, []) for f in filters]
+        if all(k is not None and k[0] for k in kept):
+            return _keeping(filters, [k for k in kept if k is not None], config)
         said = "the capture filter " + " and ".join(f"'{f}'" for f in filters)
     return ("the wrong interface, or stopped before the job started; or "
             f"{said} left it out (traffic it does not name, such as a tunnel on another "
             "port or an MPLS-labelled link, is not in the capture: try --capture-filter "
             '"")')
+
+
+def _keeping(filters: list[str], kept: list[tuple[bool, bool]], config: Config) -> str:
+    """_causes when every filter recorded keeps a plain control connection's packets
+    (verify.capture_filter.keeps_control: `--capture-filter 'tcp'`): not the filter,
+    unless the job's packets were encapsulated in a way it does not name."""
+    said = " and ".join(f"'{f}'" for f in filters)
+    both = len(filters) > 1
+    forms = ("VLAN-tagged, " if not all(tagged for _, tagged in kept) else "") + \
+        "inside a tunnel (VXLAN, GRE) or MPLS-labelled"
+    return (f"the wrong interface, or stopped before the job started; the capture "
+            f"filter{'s' if both else ''} {said} {'keep' if both else 'keeps'} TCP to and "
+            f"from the NDMP port {config.ndmp_port}"
+            f"{' between the hosts' if config.media_servers and config.remote_agents else ''}"
+            f", so {'they' if both else 'it'} left the job out only if its packets were "
+            f"{forms}: --capture-filter \"\" keeps those too")
 
 
 def _what_it_holds(captures: list[CaptureInfo], skipped: Skipped, packets: int,

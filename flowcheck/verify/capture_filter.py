@@ -92,6 +92,30 @@ def _kept(expression: str, config: Config, connections: list[Connection]
     return kept[:len(control)], kept[len(control):]
 
 
+def _tagged(frame: bytes, vlan: int = 100) -> bytes:
+    """`frame` (_tcp_frame's) with an 802.1Q tag after its MAC addresses."""
+    return frame[:12] + struct.pack("!HH", 0x8100, vlan) + frame[12:]
+
+
+def keeps_control(expression: str, config: Config, connections: list[Connection]
+                  ) -> tuple[bool, bool] | None:
+    """Does the filter keep every packet of a control connection's opening (a SYN to
+    config.ndmp_port and its SYN-ACK, between the configured or captured hosts, else
+    documentation addresses), (untagged, 802.1Q-tagged)? A filter that keeps the
+    untagged ones cannot have left out a job's plain control connection on that link,
+    only one VLAN-tagged (when the second is False) or inside a tunnel or an MPLS label
+    it does not name ('tcp' drops VXLAN's UDP: trial 22 D2). None when libpcap cannot
+    try it (not installed, or the filter does not compile)."""
+    port = config.ndmp_port
+    frames = [frame for media, agent in _pairs(config, connections)
+              for frame in (_tcp_frame(media, agent, _MEDIA_PORT, port, _SYN),
+                            _tcp_frame(agent, media, port, _MEDIA_PORT, _SYN_ACK))]
+    kept = filter_results(expression, frames + [_tagged(f) for f in frames])
+    if kept is None:
+        return None
+    return all(kept[:len(frames)]), all(kept[len(frames):])
+
+
 def excludes_control(expression: str, config: Config, connections: list[Connection]) -> bool:
     """True when the filter drops a control connection's packets for their port: it keeps
     no packet to or from config.ndmp_port (a SYN and its SYN-ACK) between the hosts, and
