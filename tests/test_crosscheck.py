@@ -341,13 +341,14 @@ def test_a_flowcheck_bug_reading_tshark_packets_is_not_unreadable_input(
     assert run_cli(["crosscheck", capture]) == 4
 
 
-@pytest.mark.parametrize("given", [["{ring}"], ["-"]])
+@pytest.mark.parametrize("given", [["{ring}"]])
 def test_a_capture_set_is_refused_with_the_way_to_merge_it(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], given: list[str]) -> None:
-    """docs/cli.md says crosscheck takes one file, and a directory or standard input get
-    one line saying how to merge a ring (trial 18 D11: the docs' CAPTURE said a directory
-    was one). Several files are a usage error under `Usage: ... CAPTURE`, the help
-    saying how to merge them (test_cli_help)."""
+    """docs/cli.md says crosscheck takes one file, and a directory gets one line saying
+    how to merge a ring (trial 18 D11: the docs' CAPTURE said a directory was one).
+    Several files are a usage error under `Usage: ... CAPTURE`, the help saying how to
+    merge them (test_cli_help). Standard input has its own line
+    (test_cli_trial_messages: it cannot be read twice)."""
     from flowcheck.cli.main import run
 
     ring = tmp_path / "ring"

@@ -41,8 +41,12 @@ def unseen_start_judged(ctx: Context, session: Session, stream: NdmpStream,
     end: a data connection of the session carried bytes in the capture, and the control
     conversation is readable both ways from its first captured packet on, or a snap
     length cut its bodies but kept every message header (headers_whole: a halt would
-    show by its header)?"""
-    return (running_data(ctx, session) is not None
+    show by its header)? Not when the control connection's first FIN or RST comes before
+    that data in the file: it did not end while that data ran (files joined in reverse
+    order, `mergecap -a` of a ring's parts last first: a clean job read control_closed)."""
+    data = running_data(ctx, session)
+    ends = control.fin_frames[:1] + control.rst_frames[:1]
+    return (data is not None and not (ends and min(ends) < data.first_frame)
             and (whole_after(ctx, session, stream, control.first_frame)
                  or headers_whole(ctx, session, stream)))
 
