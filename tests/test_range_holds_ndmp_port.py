@@ -43,3 +43,20 @@ def test_the_warning_alone_leaves_a_clean_job_passing() -> None:
     config = build_config({"media_range": "5001-5100", "agent_range": "6001-6100,10000"})
     _, findings = run(connections, streams, config=config)
     assert codes(findings) == ["range_holds_ndmp_port"] and verdict(findings) == "pass"
+
+
+def test_range_too_small_leaves_the_ndmp_port_out_of_the_range_s_size() -> None:
+    """The NDMP port inside a range is no dynamic port: `analyze`'s range_too_small counts
+    the range as `flowcheck plan` does (10000-10003 has 3 ports for the agent's data and
+    callback ports, not 4: a job of 3 resources needs 4 there)."""
+    connections, streams = be_backup()
+    settings = {**LAB_RANGES, "agent_range": "10000-10003", "resources": 3}
+    _, findings = run(connections, streams, config=build_config(settings))
+    small = [f for f in findings if f.code == "range_too_small"
+             and f.message.startswith("The agent range")]
+    [finding] = small
+    assert finding.message.startswith(
+        "The agent range 10000-10003 (agent range) has 3 ports (the NDMP port 10000 left "
+        "out); a job of "
+        "3 resources needs at least 4 there")
+    assert "Widen the agent range by 1 port, to at least 4." in finding.fix

@@ -21,6 +21,7 @@ from flowcheck.plan import (
     ports_per_job,
     range_size,
     ranges_holding_ndmp_port,
+    usable_ports,
 )
 from flowcheck.sessions.classify import connection_outcome, is_failed
 from flowcheck.verify.context import Context, endpoint, role_ends, session_uids
@@ -99,7 +100,9 @@ def _range_too_small(ctx: Context, which: str, usage: Usage) -> dict[str, tuple[
     """range_too_small for one side; returns per host the most ports it held at once
     (in use or held after use) and whether the range was reported too small for it."""
     ranges = getattr(ctx.config, f"{which}_range")
-    size = range_size(ranges)
+    # The NDMP port is no dynamic port, even inside a range (range_holds_ndmp_port), as
+    # `flowcheck plan` counts it.
+    size = usable_ports(ranges, ctx.config.ndmp_port)
     hold = ctx.config.port_hold_seconds
     per_host: dict[str, list[tuple[float, int]]] = defaultdict(list)
     for (host, _port), spans in usage.items():
@@ -123,7 +126,8 @@ def _range_too_small(ctx: Context, which: str, usage: Usage) -> dict[str, tuple[
             ctx.too_small[which] = max(ctx.too_small.get(which, 0), peak)
             ctx.add("range_too_small",
                     f"{host} needed {peak} ports of {ctx.ranges(which)} at once (ports in "
-                    f"use plus those held {hold:g} s after use), but the range has {size}.",
+                    f"use plus those held {hold:g} s after use), but the range has {size}"
+                    f"{_ndmp_left_out(ctx, ranges)}.",
                     f"Widen the {which} range by {_ports(peak - size)}, to at least {peak}, "
                     "or run fewer resources at once.")
     resources = ctx.config.resources
@@ -137,7 +141,8 @@ def _range_too_small(ctx: Context, which: str, usage: Usage) -> dict[str, tuple[
                if callback_source_ports(ctx.profile) else "one per resource")
         ctx.too_small[which] = max(ctx.too_small.get(which, 0), need)
         ctx.add("range_too_small",
-                f"The {which} range {ctx.ranges(which)} has {size} ports; a job of "
+                f"The {which} range {ctx.ranges(which)} has {size} ports"
+                f"{_ndmp_left_out(ctx, ranges)}; a job of "
                 f"{resources} resources needs at least {need} there ({why}).",
                 f"Widen the {which} range by {_ports(need - size)}, to at least {need}.")
         peaks = {host: (peak, True) for host, (peak, _) in peaks.items()}
@@ -151,6 +156,13 @@ def _media_why(ctx: Context) -> str:
     if not control_ports(ctx.profile):
         return "one per resource + the job engine's, which is the control connection's"
     return "one per resource + the job engine's + the control connection's"
+
+
+def _ndmp_left_out(ctx: Context, ranges: tuple) -> str:
+    """" (the NDMP port 10000 left out)" when `ranges` hold the NDMP port, else ""."""
+    port = ctx.config.ndmp_port
+    return (f" (the NDMP port {port} left out)"
+            if usable_ports(ranges, port) < range_size(ranges) else "")
 
 
 def _ports(count: int) -> str:
@@ -218,8 +230,10 @@ def _reuse_fix(ctx: Context, which: str, end: tuple[str, int],
     hold = ctx.config.port_hold_seconds
     find = (f"on {host} find what holds TCP port {port} (Windows: `netstat -ano | findstr "
             f":{port}`; Linux: `ss -tanp 'sport = :{port}'`)")
-    room = (f"{ctx.ranges(which)} has {range_size(getattr(ctx.config, f'{which}_range'))} "
-            f"ports and {host} held at most {held} at once (hold included)")
+    ranges = getattr(ctx.config, f"{which}_range")
+    room = (f"{ctx.ranges(which)} has {usable_ports(ranges, ctx.config.ndmp_port)} "
+            f"ports{_ndmp_left_out(ctx, ranges)} and {host} held at most {held} at once "
+            "(hold included)")
     if is_failed(conn) and (conn.orig_h, conn.orig_p) != end and \
             connection_outcome(conn) == "refused":
         # Nothing listened on the port: a listener that could not bind it may be why.
