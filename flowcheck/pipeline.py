@@ -263,7 +263,8 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     findings.extend(check_capture_loss(traffic.connections, traffic.captures,
                                        traffic.ring_gaps, clock_stepped=stepped,
                                        sessions=sessions, census=census,
-                                       placed=placed_uids(sessions, traffic.connections,
+                                       # a passed stall is a one-sided connection's
+                                       placed=placed_uids(sessions, census.one_sided,
                                                           config.retransmission_timeout)))
     findings = check_absent_agents(findings, sessions, traffic.connections, traffic.arp,
                                    config, traffic.ended_at)
