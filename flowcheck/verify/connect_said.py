@@ -76,14 +76,21 @@ class ConnectSaid(NamedTuple):
         return f"it {self.said}" if self.request == frame else self.words
 
 
+def ndmp_port_only(ctx: Context) -> bool:
+    """Does every TCP connection of the capture have the NDMP port on one side?"""
+    if ctx.port_only is None:
+        port = ctx.config.ndmp_port
+        ctx.port_only = bool(ctx.connections) and all(
+            port in (c.orig_p, c.resp_p) for c in ctx.connections)
+    return ctx.port_only
+
+
 def only_ndmp_port(ctx: Context) -> bool:
     """Does the capture evidently hold only the NDMP port: every TCP connection has it
-    on one side and the capture could hold nothing else (Context.port_only_capture: its
-    recorded filter keeps only that port, or it holds no packet but TCP; False when not
-    known)?"""
-    port = ctx.config.ndmp_port
-    return (bool(ctx.port_only_capture) and bool(ctx.connections)
-            and all(port in (c.orig_p, c.resp_p) for c in ctx.connections))
+    on one side (ndmp_port_only) and the capture could hold nothing else
+    (Context.port_only_capture: its recorded filter keeps only that port, or it holds no
+    packet but TCP; False when not known)?"""
+    return bool(ctx.port_only_capture) and ndmp_port_only(ctx)
 
 
 def _requests(ctx: Context, session: Session, group: Sequence[Announcement]

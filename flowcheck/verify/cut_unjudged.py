@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.sessions.classify import JOB_STARTS, end_of, message_op, seen_closing
+from flowcheck.verify.connect_said import ndmp_port_only
 from flowcheck.verify.context import Context
-from flowcheck.verify.filtered import ndmp_port_only
 from flowcheck.verify.kept import kept
 
 

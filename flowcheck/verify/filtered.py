@@ -29,7 +29,7 @@ from flowcheck.sessions import announcement_groups, is_local_group, message_op
 from flowcheck.sessions.classify import JOB_STARTS
 from flowcheck.sessions.local import other_version
 from flowcheck.verify.announced_kind import other_interface
-from flowcheck.verify.connect_said import connect_said, only_ndmp_port
+from flowcheck.verify.connect_said import connect_said, ndmp_port_only, only_ndmp_port
 from flowcheck.verify.context import Context
 from flowcheck.verify.filtered_fixes import between_agents, elsewhere_fix, job_hosts
 from flowcheck.verify.filtered_lead import LeftOutKind, filtered_lead, port_only_kind
@@ -85,15 +85,6 @@ def moved_words(message: NdmpMessage) -> str:
         return f"{op} accepted, frame {message.frame}"
     return (f"{op} reply counting {message.body.get(_BYTE_COUNTS[op])} bytes, frame "
             f"{message.frame}")
-
-
-def ndmp_port_only(ctx: Context) -> bool:
-    """Does every TCP connection of the capture have the NDMP port on one side?"""
-    if ctx.port_only is None:
-        port = ctx.config.ndmp_port
-        ctx.port_only = bool(ctx.connections) and all(
-            port in (c.orig_p, c.resp_p) for c in ctx.connections)
-    return ctx.port_only
 
 
 def _port_only_words(ctx: Context, what: str) -> str:
@@ -252,9 +243,10 @@ def port_only_unseen(ctx: Context, session: Session, what: str,
               "that none of them reached", [(control.first_frame, control.ts)],
               port_only_kind(ctx))
         return _port_only_words(ctx, what)
-    asked = bool(group) or cut is not None
-    said = connect_said(ctx, session, group, cut) if asked and only_ndmp_port(ctx) else None
-    if not asked or not only_ndmp_port(ctx) or (said and said.outcome != "made"):
+    if not (bool(group) or cut is not None) or not only_ndmp_port(ctx):
+        return ""
+    said = connect_said(ctx, session, group, cut)
+    if said and said.outcome != "made":
         return ""
     if said is None:
         _note(ctx, session, f"{reached}, {ctx.port_only_capture}, and session {session.id} "

@@ -31,6 +31,7 @@ from flowcheck.verify.callback_unreached import (
 )
 from flowcheck.verify.capture_time import after, after_opened, time_enough
 from flowcheck.verify.closed_job import ended_step_of
+from flowcheck.verify.connect_said import ndmp_port_only
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.data_flow import data_flow_step
 from flowcheck.verify.data_steps import announcement_step, data_connection_step
@@ -47,7 +48,7 @@ from flowcheck.verify.evidence import (
     unseen_why,
 )
 from flowcheck.verify.fallback import attempt_step, fallback_note, later_step
-from flowcheck.verify.filtered import callback_unseen, ndmp_port_only
+from flowcheck.verify.filtered import callback_unseen
 from flowcheck.verify.half_open import half_open_check, half_open_words
 from flowcheck.verify.kept import filtered_handshake
 from flowcheck.verify.kind_shown import settle_browse, stopped_by
