@@ -68,7 +68,7 @@ class ControlPackets:
                 gaps.append((frame, known, seq_ahead(seq, known)))
             else:
                 stream.own_gaps_all = False
-        _note_fin_lost(stream, ControlPacket(*packet), known, seq, ack,
+        _note_fin_lost(stream, packet, known, seq, ack,
                        self.probes.next_seq.get(other_direction(direction)), self.fins)
         if flags & FIN:
             self.fins.add(direction)
@@ -78,19 +78,21 @@ class ControlPackets:
         self.last = packet
 
 
-def _note_fin_lost(stream: NdmpStream, packet: ControlPacket, known: int | None, seq: int,
-                   ack: int | None, peer_known: int | None, fins: set[str]) -> None:
-    """Keep `packet` in NdmpStream.fins_lost when it shows a FIN the capture lacks: a pure
-    ACK of its direction one sequence number past that direction's highest end so far
-    (known), or its ACK one past the other direction's (peer_known); a direction whose FIN
-    the capture holds (fins) or already shown keeps none."""
-    direction = packet.direction
+def _note_fin_lost(stream: NdmpStream, packet: tuple[Direction, int, float, int, int],
+                   known: int | None, seq: int, ack: int | None, peer_known: int | None,
+                   fins: set[str]) -> None:
+    """Keep `packet` (ControlPackets.note's tuple) in NdmpStream.fins_lost when it shows a
+    FIN the capture lacks: a pure ACK of its direction one sequence number past that
+    direction's highest end so far (known), or its ACK one past the other direction's
+    (peer_known); a direction whose FIN the capture holds (fins) or already shown keeps
+    none. The ControlPacket is made only when kept (at most once a direction)."""
+    direction, _frame, _ts, flags, payload = packet
     other = other_direction(direction)
-    if (known is not None and not packet.payload and not packet.flags & (SYN | FIN | RST)
+    if (known is not None and not payload and not flags & (SYN | FIN | RST)
             and seq_ahead(seq, known) == 1 and direction not in fins
             and direction not in stream.fins_lost):
-        stream.fins_lost[direction] = packet
-    if (ack is not None and peer_known is not None and not packet.flags & RST
+        stream.fins_lost[direction] = ControlPacket(*packet)
+    if (ack is not None and peer_known is not None and not flags & RST
             and seq_ahead(ack, peer_known) == 1 and other not in fins
             and other not in stream.fins_lost):
-        stream.fins_lost[other] = packet
+        stream.fins_lost[other] = ControlPacket(*packet)

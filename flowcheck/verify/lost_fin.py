@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, ControlPacket, Direction, NdmpStream, endpoint
+from flowcheck.sessions.classify import seen_closing
 
 
 @fields_dataclass(frozen=True, slots=True)
@@ -42,9 +43,7 @@ def lost_close(control: Connection, stream: NdmpStream | None) -> LostFin | None
     RSTs (history without F, f, R, r) and the sequence numbers show a FIN of a side
     (NdmpStream.fins_lost): the side shown first; at the same packet, the side whose own
     packet shows it (it acknowledged the other's FIN: it closed first). None otherwise."""
-    if stream is None or not stream.fins_lost or control.fin_frames or control.rst_frames:
-        return None
-    if any(letter in control.history for letter in "FfRr"):
+    if stream is None or not stream.fins_lost or seen_closing(control):
         return None
     found = [LostFin(side, packet) for side, packet in stream.fins_lost.items()]  # type: ignore[arg-type]
     return min(found, key=lambda f: (f.shown.frame, not f.own))
