@@ -114,15 +114,17 @@ class PerPacketPath:
         unacked = peer.ack_first is None
         # The peer's last ACK while nothing of it is captured (connections.sack): an ACK
         # of it acknowledging nothing new may name bytes of it in SACK blocks.
-        unseen_last = (peer.unseen_last if peer.max_end is None and peer.unseen_first
-                       is not None and peer.sacked_unseen is None else None)
+        # Only a pure ACK (no payload, no capture copy) is read for them: the locals first.
+        unseen_last = (peer.unseen_last if not plen and not copy and flags & ACK
+                       and peer.max_end is None and peer.unseen_first is not None
+                       and peer.sacked_unseen is None else None)
         update_packet(c, is_orig, flags, seq, ack, window, plen, frame, ts, copy, ttl)
         # The receiver's first ACK captured, of a side whose SYN was not (joined
         # mid-stream; accounting.joined_mid_stream decides at the end): its SACK blocks.
         if unacked and peer.ack_first is not None and peer.isn is None:
             keep_first_sacks(peer, self._sacks(k))
-        if unseen_last is not None and peer.unseen_last == unseen_last and not plen \
-                and not copy and flags & ACK and peer.max_end is None:
+        if unseen_last is not None and peer.unseen_last == unseen_last \
+                and peer.max_end is None:
             keep_unseen_sacks(peer, self._sacks(k), ack, frame)
         if c.tap_pending and plen > 0:
             c.tap_pending = False
