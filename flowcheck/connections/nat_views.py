@@ -278,7 +278,8 @@ def nat_views_finding(pairs: list[tuple[Connection, Connection]]) -> Finding | N
     if not pairs:
         return None
     are, named, frames = pair_words(
-        pairs, lambda kept, far: f"{far.uid} ({_where(far)}) is {kept.uid} ({_where(kept)})")
+        pairs, lambda kept, far: (f"{far.uid} ({connection_ends(far)}) is {kept.uid} "
+                                  f"({connection_ends(kept)})"))
     translated = sorted({_translation(kept, far) for kept, far in pairs})
     late = [far.uid for kept, far in pairs if _late(kept, far)]
     started = (f". {' and '.join(late)} {'begins' if len(late) == 1 else 'begin'} later, "
@@ -305,10 +306,6 @@ def _late(kept: Connection, far: Connection) -> bool:
     """Is `far` a late view of `kept` (_late_pairs): no opening, less payload?"""
     return (not (far.syn_seen or far.synack_seen)
             and (far.orig_bytes, far.resp_bytes) != (kept.orig_bytes, kept.resp_bytes))
-
-
-def _where(conn: Connection) -> str:
-    return f"{connection_ends(conn)}"
 
 
 def _translation(kept: Connection, far: Connection) -> str:

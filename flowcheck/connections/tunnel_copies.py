@@ -113,7 +113,7 @@ def tunnel_copies_finding(pairs: list[tuple[Connection, Connection]],
         pairs, lambda kept, copy: f"{copy.uid} ({_where(copy)}) copies {kept.uid} "
                                   f"({_where(kept)})")
     first = pairs[0][0]
-    which = (f"{connection_ends(first)}"
+    which = (connection_ends(first)
              + (" and others" if len(pairs) > 1 else ""))
     judged = ("Each connection is judged once, on the copy the capture holds more of "
               "(fewer bytes missed, then more packets); the other "

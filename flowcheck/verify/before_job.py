@@ -13,12 +13,12 @@ unknown, so such a session is never a silent pass.
 
 from __future__ import annotations
 
-from flowcheck.model import Session, Step
+from flowcheck.model import Session, Step, connection_ends
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions import message_op
 from flowcheck.sessions.unseen import side_words
 from flowcheck.verify.after_close import closed_words, control_close
-from flowcheck.verify.context import Context, endpoint
+from flowcheck.verify.context import Context
 from flowcheck.verify.durations import span_words
 from flowcheck.verify.evidence import stream_whole
 from flowcheck.verify.step_base import make_step
@@ -42,8 +42,7 @@ def check_closed_after_auth(ctx: Context) -> None:
         if closed is None:
             continue
         control = ctx.by_uid[session.control_uid]
-        where = f"{endpoint(control.orig_h, control.orig_p)} -> " \
-                f"{endpoint(control.resp_h, control.resp_p)}"
+        where = connection_ends(control)
         dma = closed.direction == "orig"
         side = "on the media server's (the DMA's) side" if dma else \
             "on the agent's side (its NDMP service ended the session)"

@@ -42,10 +42,6 @@ from flowcheck.verify.sacked_unseen import sacked_detail, sacked_of
 from flowcheck.verify.shared import agent_kind, other_agent, three_way_hosts
 from flowcheck.verify.synack_unreachable import synack_how, synack_unreachable
 
-# A duration a clock set back between its two ends made negative (trial 29 D2).
-
-
-
 
 def syn_count(conn: Connection) -> int:
     """SYNs the originator sent: its SYN frames, or its retries + 1 where the frame list

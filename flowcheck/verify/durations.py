@@ -3,6 +3,7 @@ words for a time across a clock set back (CLOCK_BACK_WORDS)."""
 
 from __future__ import annotations
 
+# A duration a clock set back between its two ends made negative (trial 29 D2).
 CLOCK_BACK_WORDS = "an unknown time (the capture's clock was set back in between)"
 
 
