@@ -15,7 +15,7 @@ payload the split cannot be told and nothing is claimed (None).
 from __future__ import annotations
 
 from flowcheck.fields_dataclass import fields_dataclass
-from flowcheck.model import Connection, Session
+from flowcheck.model import Connection, Session, other_direction
 from flowcheck.sessions import one_sided
 from flowcheck.verify.context import conn_sides
 from flowcheck.verify.stall_passed import passed_stall
@@ -47,9 +47,8 @@ def acked_missed(session: Session, conns: list[Connection], key: str) -> AckedMi
             continue  # a stall seen past the loss: never arrived (data_stalled)
         agent_is_orig = conn_sides(conn, session)[1] == (conn.orig_h, conn.orig_p)
         toward_media = "orig" if agent_is_orig else "resp"
-        side = toward_media if key == "to_media" else (
-            "resp" if toward_media == "orig" else "orig")
-        other = "resp" if side == "orig" else "orig"
+        side = toward_media if key == "to_media" else other_direction(toward_media)
+        other = other_direction(side)
         if conn.sent_once(other):
             return None
         if conn.sent_once(side):

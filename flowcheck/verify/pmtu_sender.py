@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING
 
 from flowcheck.model import Connection, NdmpMessage
 from flowcheck.sessions.classify import message_op
+from flowcheck.verify.allow_rules import lowered
+from flowcheck.verify.pmtu import conn_fix, full_size_resends, hole_why, mtu_reading, small_passed
 from flowcheck.verify.stall_record import Stall
 
 if TYPE_CHECKING:
@@ -83,7 +85,6 @@ def sender_words(ctx: Context, conn: Connection, stall: Stall, roles: tuple[str,
     """(the reading's words, whether the black hole is the likely reading) of full-size
     resends seen from the sender alone (module docstring); roles: the sender's and the
     receiver's role words."""
-    from flowcheck.verify.pmtu import hole_why, mtu_reading
 
     sender, receiver = ((conn.orig_h, conn.resp_h) if stall.side == "orig"
                         else (conn.resp_h, conn.orig_h))
@@ -126,8 +127,6 @@ def sender_reading(ctx: Context, conn: Connection, stall: Stall, roles: tuple[st
     full-size (unseen_full_size): the black hole leads when it is the likely reading
     (sender_words), the words before (`before`: reading, remedy) following as the
     other reading; else those words lead and the black hole follows as one reading."""
-    from flowcheck.verify.allow_rules import lowered
-    from flowcheck.verify.pmtu import conn_fix
 
     reading, remedy = before
     words, likely = sender_words(ctx, conn, stall, roles, passed,
@@ -146,7 +145,6 @@ def smaller_passed(ctx: Context, control: Connection | None, messages: list[Ndmp
     full-size resends whose receiver's ACKs are captured (pmtu.full_size_resends);
     small_unresent for full-size resends seen from the sender alone (unseen_full_size),
     lost by size only after a first flight (first_flight). (None, False) otherwise."""
-    from flowcheck.verify.pmtu import full_size_resends, small_passed
 
     sender = conn.orig_h if stall.side == "orig" else conn.resp_h
     if full_size_resends(conn, stall):

@@ -29,6 +29,7 @@ from flowcheck.sessions.classify import one_sided
 from flowcheck.verify.context import Context
 from flowcheck.verify.durations import span_words
 from flowcheck.verify.stall_record import Stall
+from flowcheck.verify.ttl import own_ttl
 
 
 def passed_stall(conn: Connection) -> Stall | None:
@@ -43,7 +44,7 @@ def passed_stall(conn: Connection) -> Stall | None:
         return None
     side = other_direction(missing)
     evidence = conn.evidence(side)
-    ttl = conn.orig_ttl if side == "orig" else conn.resp_ttl
+    ttl = own_ttl(conn, side)
     gaps = conn.sniffer_missed - conn.fins_unseen
     last_data = conn.orig_last_data if side == "orig" else conn.resp_last_data
     if evidence.resends or not evidence.sent_unseen or gaps <= 0 or ttl is None \
@@ -89,7 +90,7 @@ def passed_head(ctx: Context, conn: Connection, stall: Stall, roles: tuple[str, 
     sender, receiver = ((conn.orig_h, conn.resp_h) if stall.side == "orig"
                         else (conn.resp_h, conn.orig_h))
     evidence = conn.evidence(stall.side)
-    ttl = conn.orig_ttl if stall.side == "orig" else conn.resp_ttl
+    ttl = own_ttl(conn, stall.side)
     last_data = conn.orig_last_data if stall.side == "orig" else conn.resp_last_data
     since = conn.last_ts - (last_data[1] if last_data is not None else conn.last_ts)
     return (f"The data connection {connection_ends(conn)} stopped delivering: {stall.unacked} B "
