@@ -63,6 +63,15 @@ def _put(values: np.ndarray, sides: np.ndarray, where: np.ndarray, new: np.ndarr
     return at
 
 
+def _hand_sacks(bad: np.ndarray, rows_of: np.ndarray, buf: np.ndarray, d: DecodedBatch,
+                step_rows: np.ndarray) -> None:
+    """Mark bad (hand to the per-packet path) the flows of a step where `rows_of` holds
+    whose ACK carries SACK blocks beyond it (sacks_beyond_ack: a mid-stream side's first
+    ACK, or a pure ACK of a side the capture lacks); step_rows: the step's TCP rows. A
+    Python loop over the few flows `rows_of` marks, never over the step."""
+    for i in np.flatnonzero(rows_of).tolist():
+        bad[i] |= sacks_beyond_ack(buf, d, int(step_rows[i]))
+
 class ShortPass:
     """One batch's short new flows tracked together; `bad` marks the flows to hand back.
 
@@ -238,9 +247,7 @@ class ShortPass:
             # keeps them (connections.sack). A SYN's first ACK has none.
             joined = do & (top == NONE) & (isn[fp] == NONE)
             if buf is not None and joined.any():
-                step_rows = rows[at]
-                for i in np.flatnonzero(joined).tolist():
-                    bad[i] |= sacks_beyond_ack(buf, d, int(step_rows[i]))
+                _hand_sacks(bad, joined, buf, d, rows[at])
             _put(acked_frame, fp, better, fr, better_at)
             _put(acked_ts, fp, better, t, better_at)
             unseen = ac > do  # conn._ack_unseen: an ACK while nothing of the peer is seen
@@ -252,9 +259,7 @@ class ShortPass:
                 # ACK: the per-packet path keeps them (Endpoint.sacked_unseen).
                 same = unseen & (uf != NONE) & (now == ul) & (pl == 0)
                 if buf is not None and same.any():
-                    step_rows = rows[at]
-                    for i in np.flatnonzero(same).tolist():
-                        bad[i] |= sacks_beyond_ack(buf, d, int(step_rows[i]))
+                    _hand_sacks(bad, same, buf, d, rows[at])
                 unseen_first[fp] = np.where(unseen & (uf == NONE), ak, uf)
                 unseen_last[fp] = np.where(unseen, now, ul)
                 unseen_top[fp] = np.where(unseen, np.maximum(ut, now), ut)
