@@ -229,6 +229,10 @@ class NdmpStream:
     # The holes the sniffer left in either direction, in frame order: which may hide a
     # message that decides the job (flowcheck.verify.hidden_ends). Not in the JSON.
     holes: list[StreamHole] = field(default_factory=list)
+    # Per direction, the frame where it went on in TLS after NDMP records were read (the
+    # session secured in band: flowcheck.ndmp.stream); nothing after it is read. Not in
+    # the JSON.
+    tls_from: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {

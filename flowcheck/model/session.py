@@ -87,8 +87,9 @@ class Session:
     # Why data connections were matched by ports: "snap_length" (announcement cut),
     # "capture_start" (the capture began after the session and its data connections),
     # "one_direction" (the capture holds one direction of the control connection),
-    # "capture_loss" (the sniffer lost part of the control stream) or "packet_filter" (a
-    # filter kept no packet that carries data: flowcheck.sessions.kept).
+    # "capture_loss" (the sniffer lost part of the control stream), "packet_filter" (a
+    # filter kept no packet that carries data: flowcheck.sessions.kept) or "encrypted"
+    # (the control connection went on in TLS: NdmpStream.tls_from).
     match_reason: str = ""
     # Port-matched data connections whose endpoint a later reply of this session names
     # (flowcheck.sessions.named): uid -> (frame, message name) of the first such reply.

@@ -202,6 +202,7 @@ class NdmpCollector:
             stream.snap_cut = control.findings.snap.cut_bytes
             stream.snap_lost = control.findings.snap.lost
             stream.unread_last = dict(control.findings.unread_last)
+            stream.tls_from = {d: f for d, (f, _) in control.findings.tls.items()}
             stream.messages.sort(key=(lambda m: (m.ts, m.frame)) if control.reordered
                                  else (lambda m: m.frame))
             stream.messages = replies_after_requests(stream.messages)

@@ -24,6 +24,8 @@ _FIX_UNDECODABLE = ("Check that the NDMP port setting (--ndmp-port) matches the 
 _FIX_SNAPLEN = ("Capture with the full snap length: tcpdump -s 0 (or -s 65535; old "
                 "tcpdump versions default to 68 or 96 bytes), so the NDMP messages are whole.")
 _MAX_FRAMES = 20
+# Who sends each direction of a control connection: the DMA connects to the NDMP server.
+_ROLE = {"orig": "media server", "resp": "agent"}
 
 
 @fields_dataclass(slots=True)
@@ -87,6 +89,8 @@ class StreamFindings:
         # direction -> the last frame of a record the decoder could not read (its mark or
         # header cut, a hole, bytes passed over or not NDMP): NdmpStream.unread_last.
         self.unread_last: dict[str, int] = {}
+        # direction -> (frame, time) where it went on in TLS: NdmpStream.tls_from.
+        self.tls: dict[str, tuple[int, float]] = {}
 
     def _add(self, key: tuple[str, str], code: str, message: str, fix: str,
              frames: list[int], ts: float) -> None:
@@ -101,7 +105,9 @@ class StreamFindings:
         if event.frames:
             self.unread_last[direction] = max(self.unread_last.get(direction, 0),
                                               *event.frames)
-        if event.kind == "lost":  # the snap length cut a record's mark or header
+        if event.kind == "tls":  # the session secured in band: one finding (build)
+            self.tls.setdefault(direction, (event.frames[0], event.ts))
+        elif event.kind == "lost":  # the snap length cut a record's mark or header
             self.snap.lost += 1
             for frame in event.frames:
                 self.snap.add_frame(frame, event.ts)
@@ -143,6 +149,28 @@ class StreamFindings:
         self._add(("gave_up", ""), "ndmp_undecodable",
                   f"no NDMP record in the first {received} bytes: stopped decoding this "
                   "connection", _FIX_UNDECODABLE, [], 0.0)
+
+    def _tls_finding(self, messages: list[NdmpMessage]) -> Finding:
+        """One ndmp_undecodable for a control connection that went on in TLS."""
+        (first_dir, (frame, ts)), *other = sorted(self.tls.items(), key=lambda d: d[1])
+        before = [m for m in messages if m.frame < frame]
+        after = (f" after the {before[-1].name.removeprefix('NDMP_')} {before[-1].type} "
+                 f"(frame {before[-1].frame})" if before else "")
+        answer = "".join(f", and the {_ROLE[direction]} went on in TLS in frame {f}"
+                         for direction, (f, _) in other)
+        message = (f"The control connection carries TLS from frame {frame}: the "
+                   f"{_ROLE[first_dir]} began a TLS handshake{after}{answer}. The two "
+                   "secured the NDMP session in band (some NDMP servers and backup products "
+                   "encrypt the control connection once the peers trust each other); "
+                   "flowcheck reads no NDMP inside TLS, so the requests after it and the "
+                   "data endpoints they announce cannot be read, and the session's data "
+                   "connections are matched to it by direction and ports.")
+        fix = ("Nothing to change on the network for this. To see the job's NDMP messages, "
+               "capture a run with the control connection's encryption off where the product "
+               "allows it; without them, the data connections are judged by their TCP "
+               "outcome alone.")
+        return make_finding("ndmp_undecodable", message, fix, uid=self.uid, ts=ts,
+                            frames=sorted(f for f, _ in self.tls.values()))
 
     def snap_finding(self) -> Finding | None:
         """One ndmp_partial for everything the snap length did to this connection."""
@@ -188,6 +216,8 @@ class StreamFindings:
                 ts=min((t for t in (self.snap.ts, ts) if t), default=None),
                 frames=self.snap.frames + frames)
         out = [] if snap is None else [snap]
+        if self.tls:
+            out.append(self._tls_finding(list(messages)))
         for key, group in self._groups.items():
             if key[0] == "partial":
                 if snap is None and key[1] == next(iter(holes)):  # the first hole's place

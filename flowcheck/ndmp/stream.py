@@ -18,6 +18,12 @@ the broken record's own fragment marks when the hole fell inside a fragment (its
 says where the next mark is), else the first record mark followed by a plausible header
 (a last fragment, or a first fragment whose chain of marks ends in a last one: RFC 5531
 11). The bytes passed over are told in a "skipped" problem.
+
+A TLS handshake record where the next record mark should be, after at least one record
+of the direction was read, is the session secured in band (a STARTTLS-like upgrade):
+a "tls" problem names its frame, and the rest of the direction is dropped unread (TLS
+1.2 and 1.3 record layer, RFC 8446 5.1: content type 22, legacy version 3.x, a length
+of at most 2^14 + 2048).
 """
 
 from __future__ import annotations
@@ -49,6 +55,8 @@ _RESYNC_MAX_RECORD = 1024 * 1024
 # A record mark under 16 MiB (last fragment or not), 8 header bytes, then a message type
 # of 0 or 1: where a resynchronising scan looks closer.
 _CANDIDATE = re.compile(rb"[\x00\x80].{11}\x00\x00\x00[\x00\x01]", re.DOTALL)
+_TLS_HANDSHAKE = 22  # TLS record content type handshake (RFC 8446 5.1)
+_TLS_MAX_LENGTH_HIGH = (2**14 + 2048) >> 8  # a TLSCiphertext's length, its high byte
 
 
 class NdmpStreamDecoder:
@@ -67,11 +75,16 @@ class NdmpStreamDecoder:
         # hole fell inside one of its fragments (the mark is then after the hole).
         self._follow: int | None = None
         self._follow_is_end = False  # _follow is the broken record's end, not a mark
+        self._records = 0  # records read (RawMessage events)
+        self._tls = False  # the direction went on in TLS: nothing more is read
         self.bytes_received = 0
 
     # -- input ---------------------------------------------------------------------
     def receive_data(self, data: bytes, frame: int = 0, ts: float = 0.0) -> None:
         if not data:
+            return
+        if self._tls:
+            self.bytes_received += len(data)
             return
         self._bytes.tag(frame, ts)
         self._bytes.buf += data
@@ -79,7 +92,7 @@ class NdmpStreamDecoder:
 
     def receive_cut(self, missing: int, frame: int = 0, ts: float = 0.0) -> None:
         """The next `missing` stream bytes were on the wire but not captured (snap length)."""
-        if missing <= 0:
+        if missing <= 0 or self._tls:
             return
         if self._resync:
             self._parse()
@@ -103,6 +116,8 @@ class NdmpStreamDecoder:
 
     def receive_gap(self, missing: int, frame: int = 0, ts: float = 0.0) -> None:
         """Bytes were lost before the next data: finish what can be, then resynchronise."""
+        if self._tls:
+            return
         self._parse()
         if self._resync:  # framing was already lost: what is buffered is skipped too
             follow = (self._follow, self._follow_is_end) if self._follow is not None else None
@@ -121,6 +136,8 @@ class NdmpStreamDecoder:
         self._after_hole = True
 
     def receive_eof(self) -> None:
+        if self._tls:
+            return
         self._parse()
         if self._resync:
             if self._after_hole:
@@ -171,6 +188,12 @@ class NdmpStreamDecoder:
             length = mark & FRAGMENT_LENGTH_MASK
             if length > MAX_FRAGMENT or total + length > MAX_FRAGMENT:
                 frame, ts = self._bytes.tag_at(self._bytes.base + pos)
+                if pos == 0 and self._records and _tls_record_start(buf):
+                    self._problem("tls", "a TLS handshake record where the next record "
+                                  "mark should be", [frame], ts)
+                    self._bytes.drop(len(buf))
+                    self._tls = True
+                    return None
                 self._problem("absurd_fragment",
                               f"record fragment of {length} bytes (over 16 MiB): not NDMP",
                               [frame], ts)
@@ -214,6 +237,7 @@ class NdmpStreamDecoder:
                                  record[HEADER_SIZE:kept], frame, ts, partial=True,
                                  body_len=len(record) - HEADER_SIZE, size=pos)
         self._events.append(message)
+        self._records += 1
         self._bytes.drop(pos)
         return True
 
@@ -373,3 +397,10 @@ class NdmpStreamDecoder:
     def _problem(self, kind: ProblemKind, detail: str, frames: list[int], ts: float,
                  skipped: int = 0) -> None:
         self._events.append(DecodeProblem(kind, detail, frames, ts, skipped))
+
+
+def _tls_record_start(buf: bytearray | bytes) -> bool:
+    """Whether buf starts like a TLS handshake record (its first 4 bytes: content type,
+    legacy version 3.0-3.4, the length's high byte within a record's limit)."""
+    return (buf[0] == _TLS_HANDSHAKE and buf[1] == 3 and buf[2] <= 4
+            and buf[3] <= _TLS_MAX_LENGTH_HIGH)

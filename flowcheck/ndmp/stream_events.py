@@ -21,8 +21,9 @@ NEED_DATA: Final = _NeedData()
 # "lost": the snap length cut a record's mark or header (its length is known).
 # "skipped": bytes after a hole passed over to the next record start (detail: "rest" for
 # the rest of the record the hole broke, "unproven" for bytes before a provable start).
+# "tls": the direction went on in TLS after records were read (the rest is not read).
 ProblemKind = Literal["absurd_fragment", "bad_header", "short_record", "garbage", "cut",
-                      "lost", "skipped"]
+                      "lost", "skipped", "tls"]
 
 
 @fields_dataclass(slots=True)

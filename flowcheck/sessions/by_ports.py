@@ -129,7 +129,12 @@ def _unreadable(session: Session, control: Connection, stream: NdmpStream | None
                 kept: KeptPackets | None) -> tuple[list[NdmpMessage] | None, str]:
     """Why a session's data connections are matched by ports, and how: (the announcing
     messages whose address was cut, "snap_length"), (None, reason) when no announcing
-    message could be read at all, or ([], "") when the announcements explain them."""
+    message could be read at all (or, "encrypted" and "capture_loss", not every one), or
+    ([], "") when the announcements explain them."""
+    if stream is not None and stream.tls_from:
+        # The session went on in TLS (flowcheck.ndmp.stream): the announcements after its
+        # start are in it, and what those read before it do not explain is matched so.
+        return None, "encrypted"
     lossy = bool(control.missed_bytes) and session.kind != "browse"
     if session.announced and not lossy:
         return [], ""

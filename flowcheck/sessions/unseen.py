@@ -51,6 +51,10 @@ def job_unseen(conn: Connection, stream: NdmpStream | None) -> str:
                 "never answered, cannot be seen")
     if stream is None:
         return ""
+    if stream.tls_from:
+        return (f"its control connection carries TLS from frame {min(stream.tls_from.values())}"
+                " (ndmp_undecodable): the requests in it, a DATA_* request that started a "
+                "job among them, cannot be read")
     if stream.snap_lost:
         return (f"the capture's snap length cut the header of about {stream.snap_lost} NDMP "
                 "record(s) of its control connection: which messages they were (a DATA_* "

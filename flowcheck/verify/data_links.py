@@ -287,6 +287,7 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
                                 "control connection only",
                "capture_loss": "was lost by the sniffer",
                "packet_filter": "was left out by a filter that kept no data packet",
+               "encrypted": "is inside the control connection's TLS",
                "address_type": "names an address type flowcheck cannot read"}.get(
             session.match_reason, "was cut by the capture's snap length")
         target += f" (its announcement {why}; matched to this session by direction and ports)"

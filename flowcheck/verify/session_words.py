@@ -56,6 +56,12 @@ def cut_announcement_words(session: Session, ctx: Context | None = None) -> str:
                 "why: the sniffer's loss, or frames a capture tool or mirror session cut), "
                 "and the announcement may be in it; data connections matched by direction "
                 "and ports instead")
+    if session.match_reason == "encrypted":
+        stream = ctx.stream_by_uid.get(session.control_uid) if ctx else None
+        where = f" from frame {min(stream.tls_from.values())}" if stream else ""
+        return (f"the control connection carries TLS{where} (ndmp_undecodable), and the "
+                "announcement is inside it; data connections matched by direction and ports "
+                "instead")
     if session.match_reason == "one_direction":
         return ("the capture holds only one direction of the control connection, so the "
                 "announcement may be in the other; data connections matched by direction "

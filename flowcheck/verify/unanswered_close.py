@@ -38,8 +38,8 @@ def unanswered_close_words(ctx: Context, session: Session, control: Connection) 
     direction missing, or lost by the sniffer); "" otherwise."""
     stream = ctx.stream_by_uid.get(session.control_uid)
     if stream is None or stream.fin is None or stream.fin_ack is None \
-            or stream.fin.direction != "resp":
-        return ""
+            or stream.fin.direction != "resp" or stream.tls_from:
+        return ""  # (bytes in TLS are held, not lost: session_words says why)
     own = [m for m in stream.messages if m.direction == "resp" and m.frame < stream.fin.frame]
     acked = stream.last_message_ack.get("resp")
     if not own or acked is None:
