@@ -33,8 +33,9 @@ from flowcheck.model import Announcement, Connection, NdmpMessage, Session
 from flowcheck.sessions.classify import JOB_STARTS, message_op, seen_closing
 from flowcheck.verify.capture_time import after, time_enough
 from flowcheck.verify.context import Context
+from flowcheck.verify.control_window import accepted, window
 from flowcheck.verify.refused_connect import CONNECT_FAILURES, carrying_requests, exchange
-from flowcheck.verify.replies import HALTS, halt_reason
+from flowcheck.verify.replies import posted_halt
 
 Outcome = Literal["made", "failed", "pending"]
 # State replies and the states (NDMP v3/v4 ndmp_data_state, ndmp_mover_state) in which
@@ -132,22 +133,16 @@ def _later(ctx: Context, session: Session, start: float, end: float) -> ConnectS
     """What the session's messages with start <= ts < end (seconds: from the announcement
     to the next) say: a NOTIFY_*_HALTED with reason CONNECT_ERROR (failed), an accepted
     DATA_START_* or a state reply whose service has its connection (made)."""
-    stream = ctx.stream_by_uid.get(session.control_uid)
-    for message in stream.messages if stream else []:
-        if not start <= message.ts < end:
+    for op, message in window(ctx, session, start, end):
+        if posted_halt(message) == "CONNECT_ERROR":
+            return ConnectSaid("failed", message, f"{op} (frame {message.frame})",
+                               "gave the reason CONNECT_ERROR: its connection failed")
+        if not accepted(message):
             continue
-        op = message_op(message)
-        if op in HALTS and message.type != "reply":
-            prefix, _, names = HALTS[op]
-            if halt_reason(message, prefix, names) == "CONNECT_ERROR":
-                return ConnectSaid("failed", message, f"{op} (frame {message.frame})",
-                                   "gave the reason CONNECT_ERROR: its connection failed")
-        elif message.type != "reply" or message.error_name != "NDMP_NO_ERR":
-            continue
-        elif op in JOB_STARTS:
+        if op in JOB_STARTS:
             return ConnectSaid("made", message, op, f"was accepted (frame {message.frame}): "
                                "NDMP takes it only once the data connection is made")
-        elif message.body.get("state") in _CONNECTED_STATES.get(op, ()):
+        if message.body.get("state") in _CONNECTED_STATES.get(op, ()):
             return ConnectSaid("made", message, f"the {op} reply (frame {message.frame})",
                                f"says {_CONNECTED_STATES[op][message.body['state']]}: its "
                                "data connection was made")

@@ -31,10 +31,11 @@ from flowcheck.sessions.local import other_version
 from flowcheck.verify.announced_kind import other_interface
 from flowcheck.verify.connect_said import connect_said, ndmp_port_only, only_ndmp_port
 from flowcheck.verify.context import Context
+from flowcheck.verify.control_window import accepted, window
 from flowcheck.verify.filtered_fixes import between_agents, elsewhere_fix, job_hosts
 from flowcheck.verify.filtered_lead import LeftOutKind, filtered_lead, port_only_kind
 from flowcheck.verify.kept import kept_detail
-from flowcheck.verify.replies import HALTS, halt_reason
+from flowcheck.verify.replies import HALTS, posted_halt
 from flowcheck.verify.shared import three_way_hosts
 
 # State replies and the body field counting the bytes the transfer carried.
@@ -52,27 +53,17 @@ def data_moved(ctx: Context, session: Session, start: float = float("-inf"),
     there is none. frames: the same window as frame numbers of the control connection
     (first, past the last), which decide instead where the frames are the sniffer's
     write order (Context.order: a clock set back)."""
-    stream = ctx.stream_by_uid.get(session.control_uid)
-    by_frame = frames is not None and stream is not None and ctx.order.by_frame(
-        *(m.frame for m in stream.messages[:1]))
-    accepted = None
-    for message in stream.messages if stream else []:
-        if not (frames[0] <= message.frame < frames[1] if by_frame and frames is not None
-                else start <= message.ts < end):
-            continue
-        op = message_op(message)
-        if op in HALTS and message.type != "reply":
-            prefix, normal, names = HALTS[op]
-            if halt_reason(message, prefix, names) == normal:  # not NA, not unreadable
-                return message
-        elif (started and accepted is None and op in JOB_STARTS and message.type == "reply"
-              and message.error_name == "NDMP_NO_ERR"):
-            accepted = message
+    first_accepted = None
+    for op, message in window(ctx, session, start, end, frames):
+        if op in HALTS and posted_halt(message) == HALTS[op][1]:  # not NA, not unreadable
+            return message
+        if started and first_accepted is None and op in JOB_STARTS and accepted(message):
+            first_accepted = message
         elif op in _BYTE_COUNTS and message.type == "reply" and not message.error:
             count = message.body.get(_BYTE_COUNTS[op])
             if isinstance(count, int) and count > 0:
                 return message
-    return accepted
+    return first_accepted
 
 
 def moved_words(message: NdmpMessage) -> str:
