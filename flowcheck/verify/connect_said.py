@@ -179,18 +179,6 @@ def said_of(ctx: Context, session: Session, conn: Connection) -> ConnectSaid | N
     return connect_said(ctx, session, group) if group else None
 
 
-def port_only_failure(ctx: Context, session: Session, group: Sequence[Announcement] = (),
-                      cut: tuple[int, float] | None = None) -> ConnectSaid | None:
-    """What the control connection says of a failed connect (outcome "failed" or
-    "pending") to the group's endpoint (or a cut announcement's: connect_said) in a
-    capture that evidently holds only the NDMP port (only_ndmp_port); None otherwise:
-    there announced_not_used rests on that, not on the connection's absence."""
-    if not only_ndmp_port(ctx):
-        return None
-    said = connect_said(ctx, session, group, cut)
-    return said if said is not None and said.outcome != "made" else None
-
-
 def port_only_words(ctx: Context, session: Session, said: ConnectSaid, frame: int
                     ) -> tuple[str, str]:
     """(message, fix) words of announced_not_used in a capture that evidently holds only

@@ -23,13 +23,19 @@ halt) is still reported as before (flowcheck.verify.replies).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from flowcheck.model import Announcement, NdmpMessage, Session, endpoint
 from flowcheck.sessions import announcement_groups, is_local_group, message_op
 from flowcheck.sessions.classify import JOB_STARTS
 from flowcheck.sessions.local import other_version
 from flowcheck.verify.announced_kind import other_interface
-from flowcheck.verify.connect_said import connect_said, ndmp_port_only, only_ndmp_port
+from flowcheck.verify.connect_said import (
+    ConnectSaid,
+    connect_said,
+    ndmp_port_only,
+    only_ndmp_port,
+)
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_window import accepted, window
 from flowcheck.verify.filtered_fixes import between_agents, elsewhere_fix, job_hosts
@@ -209,9 +215,20 @@ def off_path(ctx: Context, session: Session, group: Sequence[Announcement]) -> s
     return ""
 
 
-def port_only_unseen(ctx: Context, session: Session, what: str,
-                     group: Sequence[Announcement] = (),
-                     cut: tuple[int, float] | None = None) -> str:
+class PortOnly(NamedTuple):
+    """unseen: why an attempt the capture does not hold cannot be seen (port_only_unseen;
+    "" when it could); failed: when unseen is "" and the capture evidently holds only the
+    NDMP port, what the control connection says of the failed connect (connect_said,
+    outcome "failed" or "pending"), on which announced_not_used then rests
+    (connect_said.port_only_words); None otherwise."""
+
+    unseen: str
+    failed: ConnectSaid | None = None
+
+
+def port_only_reading(ctx: Context, session: Session, what: str,
+                      group: Sequence[Announcement] = (),
+                      cut: tuple[int, float] | None = None) -> PortOnly:
     """Why `what` (an attempt the capture does not hold) cannot be seen when the capture
     holds only NDMP-port connections ("" otherwise) and either lacks a connection the job
     must have made (the profile's separate callback, which comes before any
@@ -222,9 +239,9 @@ def port_only_unseen(ctx: Context, session: Session, what: str,
     leaves only the control connection in a complete capture too, so the absence is
     evidence only where the capture could have held other packets; a connect error, a
     CONNECT_ERROR halt or a CONNECT request left unanswered is evidence in any capture
-    (announced_not_used reports it)."""
+    (announced_not_used reports it: PortOnly.failed). connect_said is read once."""
     if not ndmp_port_only(ctx):
-        return ""
+        return PortOnly("")
     port = ctx.config.ndmp_port
     control = ctx.by_uid[session.control_uid]
     reached = (f"each of the capture's {len(ctx.connections)} TCP connection(s) has the NDMP "
@@ -233,21 +250,29 @@ def port_only_unseen(ctx: Context, session: Session, what: str,
         _note(ctx, session, f"{reached}, and session {session.id} announced a data endpoint "
               "that none of them reached", [(control.first_frame, control.ts)],
               port_only_kind(ctx))
-        return _port_only_words(ctx, what)
+        return PortOnly(_port_only_words(ctx, what))
     if not (bool(group) or cut is not None) or not only_ndmp_port(ctx):
-        return ""
+        return PortOnly("")
     said = connect_said(ctx, session, group, cut)
     if said and said.outcome != "made":
-        return ""
+        return PortOnly("", said)
     if said is None:
         _note(ctx, session, f"{reached}, {ctx.port_only_capture}, and session {session.id} "
               "announced a data endpoint that none of them reached",
               [(control.first_frame, control.ts)], port_only_kind(ctx))
-        return (f"{_port_only_words(ctx, what)}; {ctx.port_only_capture}, and the control "
-                "connection does not say whether the connect was made or failed")
+        return PortOnly(f"{_port_only_words(ctx, what)}; {ctx.port_only_capture}, and the "
+                        "control connection does not say whether the connect was made or "
+                        "failed")
     _note(ctx, session, f"in session {session.id}, {said.words}, and no captured "
           "connection reached it", [(said.message.frame, said.message.ts)])
-    return (f"{said.words}, but {_port_only_words(ctx, 'it carried data')}")
+    return PortOnly(f"{said.words}, but {_port_only_words(ctx, 'it carried data')}")
+
+
+def port_only_unseen(ctx: Context, session: Session, what: str,
+                     group: Sequence[Announcement] = (),
+                     cut: tuple[int, float] | None = None) -> str:
+    """port_only_reading's words alone ("" when the attempt could be seen)."""
+    return port_only_reading(ctx, session, what, group, cut).unseen
 
 
 def callback_unseen(ctx: Context, session: Session) -> str:
