@@ -31,6 +31,7 @@ from typing import Literal, NamedTuple
 
 from flowcheck.model import Announcement, Connection, NdmpMessage, Session
 from flowcheck.sessions.classify import JOB_STARTS, message_op, seen_closing
+from flowcheck.verify.capture_filter import quoted
 from flowcheck.verify.capture_time import after, time_enough
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_window import accepted, window
@@ -80,6 +81,18 @@ def ndmp_port_only(ctx: Context) -> bool:
         ctx.port_only = bool(ctx.connections) and all(
             port in (c.orig_p, c.resp_p) for c in ctx.connections)
     return ctx.port_only
+
+
+def why_port_only(ctx: Context) -> str:
+    """Why the capture could hold only the NDMP port (Context.port_only_capture), as a
+    clause: "the capture's recorded filter 'port 10000' keeps only that port", "the
+    capture holds no other packet (no ARP, ICMP or UDP)"; "" when it could hold others."""
+    found = ctx.port_only_capture
+    if found is None:
+        return ""
+    if found.kind == "filter":
+        return f"the capture's recorded filter {quoted(found.filters)} keeps only that port"
+    return "the capture holds no other packet (no ARP, ICMP or UDP)"
 
 
 def only_ndmp_port(ctx: Context) -> bool:
@@ -190,7 +203,7 @@ def port_only_words(ctx: Context, session: Session, said: ConnectSaid, frame: in
     port = ctx.config.ndmp_port
     message = (f", and {said.of(frame)}. The capture holds no connection to it, but every "
                f"connection it holds has the NDMP port {port} on one side and "
-               f"{ctx.port_only_capture}: a capture filter or mirror that keeps only that "
+               f"{why_port_only(ctx)}: a capture filter or mirror that keeps only that "
                f"port (tcpdump 'port {port}': capture_filtered) leaves the data connection "
                "out whatever became of it, so the failure rests on the control connection's "
                "word, and where the connection failed cannot be seen. If the capture holds "

@@ -35,6 +35,7 @@ from flowcheck.verify.connect_said import (
     connect_said,
     ndmp_port_only,
     only_ndmp_port,
+    why_port_only,
 )
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_window import accepted, window
@@ -257,10 +258,10 @@ def port_only_reading(ctx: Context, session: Session, what: str,
     if said and said.outcome != "made":
         return PortOnly("", said)
     if said is None:
-        _note(ctx, session, f"{reached}, {ctx.port_only_capture}, and session {session.id} "
+        _note(ctx, session, f"{reached}, {why_port_only(ctx)}, and session {session.id} "
               "announced a data endpoint that none of them reached",
               [(control.first_frame, control.ts)], port_only_kind(ctx))
-        return PortOnly(f"{_port_only_words(ctx, what)}; {ctx.port_only_capture}, and the "
+        return PortOnly(f"{_port_only_words(ctx, what)}; {why_port_only(ctx)}, and the "
                         "control connection does not say whether the connect was made or "
                         "failed")
     _note(ctx, session, f"in session {session.id}, {said.words}, and no captured "
