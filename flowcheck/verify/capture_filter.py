@@ -192,7 +192,7 @@ def _explained(finding: Finding, captures: list[CaptureInfo], connections: list[
     excluding = [f for f in filters if excludes_control(f, config, connections)]
     # Every file's filter, not one of them: an unfiltered file could have held it.
     if excluding and all(c.capture_filter in excluding for c in captures):
-        said = " and ".join(f"'{f}'" for f in excluding)
+        said = quoted(excluding)
         return replace(
             finding, severity=Severity.WARNING,
             message=f"No NDMP control connection in the capture: its capture filter {said} "
@@ -226,9 +226,8 @@ def name_own_filter(findings: list[Finding], captures: list[CaptureInfo]) -> lis
     filters = list(dict.fromkeys(c.capture_filter for c in captures if c.capture_filter))
     if not filters or not all(c.capture_filter for c in captures):
         return findings
-    said = " and ".join(f"'{f}'" for f in filters)
-    words = (f" This capture records its own capture filter, {said}: capture again without "
-             "it (flowcheck live's default keeps every TCP packet), or with one that keeps "
-             "the backup hosts' whole conversation.")
+    words = (f" This capture records its own capture filter, {quoted(filters)}: capture "
+             "again without it (flowcheck live's default keeps every TCP packet), or with one "
+             "that keeps the backup hosts' whole conversation.")
     return [replace(f, fix=f.fix.rstrip() + words) if f.code == "capture_filtered" else f
             for f in findings]
