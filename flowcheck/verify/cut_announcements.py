@@ -69,14 +69,18 @@ def check_cut_announcements(ctx: Context, session: Session) -> None:
                   if session.match_reason == "address_type" else
                   "its address was cut by the capture's snap length")
         taken = _callback_after(ctx, session, name, frame)
-        said = port_only.failed
+        # A connection read as the callback is the agent's, after the announcement, and
+        # in the capture: no port filter left it out, so the fix asks for no capture
+        # without one (the message never said one did).
+        said = port_only.failed if taken is None else None
         filtered, refilter = (port_only_words(ctx, session, said, frame) if said
                               else ("", ""))
-        head = (f"{op} (frame {frame}) announced a data endpoint ({unread})"
-                + (f"{filtered}no" if said else ", but no")
-                + f" connection between {session.media_server} and "
-                f"{session.remote_agent} followed")
-        if taken is not None:
+        if taken is None:
+            head = (f"{op} (frame {frame}) announced a data endpoint ({unread})"
+                    + (f"{filtered}no" if said else ", but no")
+                    + f" connection between {session.media_server} and "
+                    f"{session.remote_agent} followed")
+        else:
             head = (f"{op} (frame {frame}) announced a data endpoint ({unread}), and a "
                     f"connection between {session.media_server} and "
                     f"{session.remote_agent} after it was read as the callback (step 2): "
