@@ -13,9 +13,13 @@ the step unknown); with neither, the step is unknown and the verdict inconclusiv
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from pcap_records import read_records, write_records
+from scapy.layers.inet import TCP
+from scapy.layers.l2 import Ether
 from stored import errors, stored_analysis
 
 from flowcheck.config import build_config
@@ -133,6 +137,42 @@ def test_a_cut_announcement_left_unanswered_says_so(tmp_path: Path) -> None:
     words = _only(analysis, "announced_not_used")
     assert ("its address was cut by the capture's snap length), and it was never answered by "
             "the agent") in words and "capture_filtered" in words
+
+
+def _from_port(tmp_path: Path, capture: Path, sport: int, to: int) -> Path:
+    """The capture with the source port `sport` of every TCP segment made `to` (its
+    checksum computed again), as if that connection had been opened from that port."""
+    linktype, records = read_records(capture)
+    edited = []
+    for record in records:
+        frame = Ether(record.data)
+        if TCP in frame and frame[TCP].sport == sport:
+            frame[TCP].sport = to
+            del frame[TCP].chksum
+            record = replace(record, data=bytes(frame))
+        edited.append(record)
+    return write_records(tmp_path / f"{capture.stem}-from-{to}.pcap", linktype, edited)
+
+
+def test_a_connection_read_as_the_callback_is_no_filter_the_fix_names(
+        tmp_path: Path) -> None:
+    """v3-snap96-media-drop (DATA_CONNECT's address cut, its SYNs from the agent dropped
+    at the media server, never answered) under the default profile, the agent's data
+    connection opened from port 10000: every TCP connection has the NDMP port on one side
+    and the capture holds nothing but TCP, yet the agent's connection after DATA_CONNECT
+    is in it, read as the callback (plain NDMP's data connection). The message said so
+    and nothing of a port filter; the fix still asked to capture again without a port
+    filter to see whether the SYNs were sent: they are in the capture."""
+    capture = _from_port(tmp_path, FIREWALL / "v3-snap96-media-drop.pcap", 6037, 10000)
+    analysis = stored_analysis(capture, config_path=FIREWALL / "v3-snap96-media-drop.toml",
+                               profile="backup-exec-9")
+    assert all(10000 in (c.orig_p, c.resp_p) for c in analysis.traffic.connections)
+    [found] = [f for f in analysis.findings if f.code == "announced_not_used"]
+    message, fix = " ".join(found.message.split()), " ".join(found.fix.split())
+    assert "after it was read as the callback (step 2): C2 10.77.0.2:10000 -> " in message
+    assert "capture_filtered" not in message
+    assert "--profile ndmp" in fix
+    assert "without a port filter" not in fix and "holds only the NDMP port" not in fix
 
 
 @pytest.mark.parametrize(("recorded", "non_tcp", "only"), [

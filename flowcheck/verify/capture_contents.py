@@ -27,7 +27,7 @@ from flowcheck.model import CaptureInfo, Connection, Finding, Severity
 from flowcheck.sources.capture_filter import plain_filter, vlan_filter
 from flowcheck.sources.linktypes import linktype_name
 from flowcheck.verify.allow_rules import lowered
-from flowcheck.verify.capture_filter import keeps_control
+from flowcheck.verify.capture_filter import keeps_control, quoted
 
 PROTOCOLS = {1: "ICMP", 2: "IGMP", 17: "UDP", 47: "GRE", 50: "IPsec ESP", 51: "IPsec AH",
              58: "ICMPv6", 89: "OSPF", 103: "PIM", 112: "VRRP", 115: "L2TP", 132: "SCTP"}
@@ -139,7 +139,7 @@ def _causes(captures: list[CaptureInfo], config: Config) -> str:
         kept = [keeps_control(f, config, []) for f in filters]
         if all(k is not None and k[0] for k in kept):
             return _keeping(filters, [k for k in kept if k is not None], config)
-        said = "the capture filter " + " and ".join(f"'{f}'" for f in filters)
+        said = f"the capture filter {quoted(filters)}"
     return ("the wrong interface, or stopped before the job started; or "
             f"{said} left it out (traffic it does not name, such as a tunnel on another "
             "port or an MPLS-labelled link, is not in the capture: try --capture-filter "
@@ -150,7 +150,7 @@ def _keeping(filters: list[str], kept: list[tuple[bool, bool]], config: Config) 
     """_causes when every filter recorded keeps a plain control connection's packets
     (verify.capture_filter.keeps_control: `--capture-filter 'tcp'`): not the filter,
     unless the job's packets were encapsulated in a way it does not name."""
-    said = " and ".join(f"'{f}'" for f in filters)
+    said = quoted(filters)
     both = len(filters) > 1
     forms = ("VLAN-tagged, " if not all(tagged for _, tagged in kept) else "") + \
         "inside a tunnel (VXLAN, GRE) or MPLS-labelled"

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+from collections.abc import Iterable
 from dataclasses import replace
+from typing import Literal, NamedTuple
 
 from flowcheck.bpf import filter_results
 from flowcheck.config import Config
@@ -33,9 +35,21 @@ _MEDIA_PORT = 49152  # the media server's end: any dynamic port
 _OTHER_PORT = 6000  # a data port, for the same packets on another port than the NDMP one
 _DOC_PAIR = ("192.0.2.1", "192.0.2.2")  # RFC 5737 addresses, when no host is known
 _LOOPBACK_NAMES = ("lo", "lo0")
-# port_only_capture's words for a filter the capture files record (flowcheck.verify
-# .filtered_lead tells them from a capture that only holds nothing else).
-RECORDED_FILTER = "the capture's recorded filter"
+
+
+class PortOnlyCapture(NamedTuple):
+    """Why a capture set could hold nothing but the NDMP port's packets
+    (port_only_capture): kind "filter", the capture filters its files record keep only
+    that port (filters: each once, as recorded); "no_other", no file records one and the
+    set holds no packet but TCP (filters empty)."""
+
+    kind: Literal["filter", "no_other"]
+    filters: tuple[str, ...] = ()
+
+
+def quoted(filters: Iterable[str]) -> str:
+    """"'port 10000' and 'tcp'": capture filters as a finding names them."""
+    return " and ".join(f"'{f}'" for f in filters)
 
 
 def _tcp_frame(src: str, dst: str, sport: int, dport: int, flags: int) -> bytes:
@@ -70,6 +84,14 @@ def _same_family(first: str, second: str) -> bool:
         return False
 
 
+def _openings(config: Config, connections: list[Connection], port: int) -> list[bytes]:
+    """A connection's opening to `port` between each pair of hosts (_pairs): the media
+    server's SYN and the agent's SYN-ACK, as Ethernet frames (_tcp_frame)."""
+    return [frame for media, agent in _pairs(config, connections)
+            for frame in (_tcp_frame(media, agent, _MEDIA_PORT, port, _SYN),
+                          _tcp_frame(agent, media, port, _MEDIA_PORT, _SYN_ACK))]
+
+
 def _kept(expression: str, config: Config, connections: list[Connection]
           ) -> tuple[list[bool], list[bool]] | None:
     """Which packets the filter keeps of a control connection's (a SYN to
@@ -79,13 +101,8 @@ def _kept(expression: str, config: Config, connections: list[Connection]
     other = next((c.resp_p for c in connections if c.resp_p != port), _OTHER_PORT)
     if other == port:
         other += 1
-
-    def frames(to_port: int) -> list[bytes]:
-        return [frame for media, agent in _pairs(config, connections)
-                for frame in (_tcp_frame(media, agent, _MEDIA_PORT, to_port, _SYN),
-                              _tcp_frame(agent, media, to_port, _MEDIA_PORT, _SYN_ACK))]
-
-    control, reference = frames(port), frames(other)
+    control = _openings(config, connections, port)
+    reference = _openings(config, connections, other)
     kept = filter_results(expression, control + reference)
     if kept is None:
         return None
@@ -106,10 +123,7 @@ def keeps_control(expression: str, config: Config, connections: list[Connection]
     only one VLAN-tagged (when the second is False) or inside a tunnel or an MPLS label
     it does not name ('tcp' drops VXLAN's UDP: trial 22 D2). None when libpcap cannot
     try it (not installed, or the filter does not compile)."""
-    port = config.ndmp_port
-    frames = [frame for media, agent in _pairs(config, connections)
-              for frame in (_tcp_frame(media, agent, _MEDIA_PORT, port, _SYN),
-                            _tcp_frame(agent, media, port, _MEDIA_PORT, _SYN_ACK))]
+    frames = _openings(config, connections, config.ndmp_port)
     kept = filter_results(expression, frames + [_tagged(f) for f in frames])
     if kept is None:
         return None
@@ -135,27 +149,26 @@ def keeps_only_port(expression: str, config: Config,
 
 
 def port_only_capture(captures: list[CaptureInfo], config: Config,
-                      connections: list[Connection]) -> str:
+                      connections: list[Connection]) -> PortOnlyCapture | None:
     """Why the capture set could hold nothing but the NDMP port's packets, so that a
-    connection on another port missing from it proves nothing ("" when it could hold
+    connection on another port missing from it proves nothing (None when it could hold
     others): the capture filter every file records keeps only that port
-    (keeps_only_port), or, when a file records none, the set holds no packet that is not
-    TCP (a 'port 10000' filter or a mirror of that port keeps no ARP, ICMP, ND or UDP
-    either; flowcheck.verify.connect_said.only_ndmp_port adds that every TCP connection
-    has the port). "" when the filters recorded keep other ports, or the set holds a
-    packet that is not TCP."""
+    (keeps_only_port: kind "filter"), or, when a file records none, the set holds no
+    packet that is not TCP (a 'port 10000' filter or a mirror of that port keeps no ARP,
+    ICMP, ND or UDP either: kind "no_other"; flowcheck.verify.connect_said.only_ndmp_port
+    adds that every TCP connection has the port). None when the filters recorded keep
+    other ports, or the set holds a packet that is not TCP."""
     filters = [c.capture_filter for c in captures]
     if captures and all(filters):
         said = {f: keeps_only_port(f, config, connections) for f in dict.fromkeys(filters)
                 if f}
         if all(v is not None for v in said.values()):
             if not all(said.values()):
-                return ""
-            names = " and ".join(f"'{f}'" for f in said)
-            return f"{RECORDED_FILTER} {names} keeps only that port"
+                return None
+            return PortOnlyCapture("filter", tuple(said))
     if sum(c.non_tcp for c in captures):
-        return ""
-    return "the capture holds no other packet (no ARP, ICMP or UDP)"
+        return None
+    return PortOnlyCapture("no_other")
 
 
 def explain_missing_control(findings: list[Finding], captures: list[CaptureInfo],
@@ -179,7 +192,7 @@ def _explained(finding: Finding, captures: list[CaptureInfo], connections: list[
     excluding = [f for f in filters if excludes_control(f, config, connections)]
     # Every file's filter, not one of them: an unfiltered file could have held it.
     if excluding and all(c.capture_filter in excluding for c in captures):
-        said = " and ".join(f"'{f}'" for f in excluding)
+        said = quoted(excluding)
         return replace(
             finding, severity=Severity.WARNING,
             message=f"No NDMP control connection in the capture: its capture filter {said} "
@@ -213,9 +226,8 @@ def name_own_filter(findings: list[Finding], captures: list[CaptureInfo]) -> lis
     filters = list(dict.fromkeys(c.capture_filter for c in captures if c.capture_filter))
     if not filters or not all(c.capture_filter for c in captures):
         return findings
-    said = " and ".join(f"'{f}'" for f in filters)
-    words = (f" This capture records its own capture filter, {said}: capture again without "
-             "it (flowcheck live's default keeps every TCP packet), or with one that keeps "
-             "the backup hosts' whole conversation.")
+    words = (f" This capture records its own capture filter, {quoted(filters)}: capture "
+             "again without it (flowcheck live's default keeps every TCP packet), or with one "
+             "that keeps the backup hosts' whole conversation.")
     return [replace(f, fix=f.fix.rstrip() + words) if f.code == "capture_filtered" else f
             for f in findings]

@@ -17,6 +17,7 @@ from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.stray import StraySyn, stray_syns
 from flowcheck.verify.before_job import check_closed_after_auth
 from flowcheck.verify.capacity import check_capacity
+from flowcheck.verify.capture_filter import PortOnlyCapture
 from flowcheck.verify.census import Census
 from flowcheck.verify.context import Context
 from flowcheck.verify.cut_transfer import check_cut_transfers
@@ -52,7 +53,7 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
               unread: Mapping[str, tuple[int, int]] | None = None,
               unread_spans: Mapping[tuple[str, str], tuple[float, float]] | None = None,
               census: Census | None = None,
-              port_only_capture: str | None = None) -> list[Finding]:
+              port_only_capture: PortOnlyCapture | None = None) -> list[Finding]:
     """ended_at: when the capture stopped, if later than its last packet (live);
     ring_gaps: the holes of a ring buffer, in time order (capture_ring_gap);
     kernel_dropped: the packets the sniffer said it dropped (CaptureInfo); host_copies:
@@ -72,7 +73,7 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     (decode.unread_hosts; None: any host's, at any time); census: the connections'
     capture-wide figures (verify.census; None: taken here); port_only_capture: why the
     set could hold only the NDMP port's packets (verify.capture_filter.port_only_capture;
-    "" it could hold others; None: not known)."""
+    None: it could hold others, or not known)."""
     ctx = Context(connections, streams, sessions, config, profile, ring_gaps=list(ring_gaps),
                   kernel_dropped=kernel_dropped, host_copies=host_copies,
                   interface_copies=interface_copies, routed_points=routed_points,

@@ -21,7 +21,7 @@ network's. What the control connection says is still evidence:
   PAUSED, between the announcement and the next, says the connection was made.
 
 In a three-way job a LISTEN reply's endpoint is carried by a CONNECT request in the
-other session (refused_connect.group_refusal reads it the same way).
+other session (refused_connect.carrying_requests, which group_refusal reads too).
 """
 
 from __future__ import annotations
@@ -30,12 +30,13 @@ from collections.abc import Sequence
 from typing import Literal, NamedTuple
 
 from flowcheck.model import Announcement, Connection, NdmpMessage, Session
-from flowcheck.ndmp.collector import ANNOUNCERS
-from flowcheck.sessions.classify import JOB_STARTS, message_op, reply_to, seen_closing
+from flowcheck.sessions.classify import JOB_STARTS, message_op, seen_closing
+from flowcheck.verify.capture_filter import quoted
 from flowcheck.verify.capture_time import after, time_enough
 from flowcheck.verify.context import Context
-from flowcheck.verify.refused_connect import CONNECT_FAILURES
-from flowcheck.verify.replies import HALTS, halt_reason
+from flowcheck.verify.control_window import accepted, window
+from flowcheck.verify.refused_connect import CONNECT_FAILURES, carrying_requests, exchange
+from flowcheck.verify.replies import posted_halt
 
 Outcome = Literal["made", "failed", "pending"]
 # State replies and the states (NDMP v3/v4 ndmp_data_state, ndmp_mover_state) in which
@@ -44,9 +45,6 @@ Outcome = Literal["made", "failed", "pending"]
 _CONNECTED_STATES = {"DATA_GET_STATE": {1: "the data service is ACTIVE",
                                         4: "the data service is CONNECTED"},
                      "MOVER_GET_STATE": {2: "the mover is ACTIVE", 3: "the mover is PAUSED"}}
-# A CONNECT request may be timestamped this long before the LISTEN reply whose endpoint
-# it carries (two interfaces merged: refused_connect's jitter).
-_JITTER_SECONDS = 0.005
 
 
 class ConnectSaid(NamedTuple):
@@ -85,6 +83,18 @@ def ndmp_port_only(ctx: Context) -> bool:
     return ctx.port_only
 
 
+def why_port_only(ctx: Context) -> str:
+    """Why the capture could hold only the NDMP port (Context.port_only_capture), as a
+    clause: "the capture's recorded filter 'port 10000' keeps only that port", "the
+    capture holds no other packet (no ARP, ICMP or UDP)"; "" when it could hold others."""
+    found = ctx.port_only_capture
+    if found is None:
+        return ""
+    if found.kind == "filter":
+        return f"the capture's recorded filter {quoted(found.filters)} keeps only that port"
+    return "the capture holds no other packet (no ARP, ICMP or UDP)"
+
+
 def only_ndmp_port(ctx: Context) -> bool:
     """Does the capture evidently hold only the NDMP port: every TCP connection has it
     on one side (ndmp_port_only) and the capture could hold nothing else
@@ -93,42 +103,20 @@ def only_ndmp_port(ctx: Context) -> bool:
     return bool(ctx.port_only_capture) and ndmp_port_only(ctx)
 
 
-def _requests(ctx: Context, session: Session, group: Sequence[Announcement]
-              ) -> list[tuple[Session, int]]:
-    """(session, frame) of the CONNECT requests that carry the group's endpoint: the
-    group's own, and for a LISTEN reply those of another session naming the same
-    endpoint after it."""
-    found = [(session, a.frame) for a in group if (a.message, False) in ANNOUNCERS]
-    listens = [a for a in group if (a.message, False) not in ANNOUNCERS]
-    for other in ctx.sessions:
-        if other.id == session.id:
-            continue
-        found += [(other, a.frame) for a in other.announced
-                  if (a.message, False) in ANNOUNCERS
-                  and any((a.ip, a.port, a.listener) == (b.ip, b.port, b.listener)
-                          and a.ts >= b.ts - _JITTER_SECONDS for b in listens)]
-    return found
-
-
-def _peer(session: Session, request: NdmpMessage) -> str:
+def _peer(request: NdmpMessage) -> str:
     """Who answers the request: "the agent" when the DMA's side sent it."""
     return "the agent" if request.direction == "orig" else "the media server"
 
 
-def _of_request(ctx: Context, session: Session, frame: int) -> ConnectSaid | None:
-    """What the reply to the session's request in that frame says (None: nothing, or an
-    error that refused the request itself, which flowcheck.verify.refused_connect
-    reads)."""
-    stream = ctx.stream_by_uid.get(session.control_uid)
-    messages = stream.messages if stream else []
-    index = next((i for i, m in enumerate(messages)
-                  if m.frame == frame and m.type == "request"), None)
-    if index is None:
+def _of_request(ctx: Context, control_uid: str, frame: int) -> ConnectSaid | None:
+    """What the reply to the request in that frame of that control connection says
+    (None: nothing, or an error that refused the request itself, which
+    flowcheck.verify.refused_connect reads)."""
+    found = exchange(ctx, control_uid, frame)
+    if found is None:
         return None
-    request = messages[index]
-    op, later = message_op(request), messages[index + 1:]
-    reply = reply_to(request, later)
-    who = _peer(session, request)
+    request, reply, later = found
+    op, who = message_op(request), _peer(request)
     subject = f"{op} (frame {request.frame})"
     if reply is not None:
         name = (reply.error_name or "").removeprefix("NDMP_")
@@ -143,7 +131,7 @@ def _of_request(ctx: Context, session: Session, frame: int) -> ConnectSaid | Non
         return None
     if any(m.type == "reply" and m.direction != request.direction for m in later):
         return None  # it answered later requests: this reply was lost by the capture
-    control = ctx.by_uid[session.control_uid]
+    control = ctx.by_uid[control_uid]
     if not (time_enough(ctx, request.ts, request.frame)
             or (seen_closing(control) and control.last_ts >= request.ts)):
         return None  # too soon to tell, and the session still open
@@ -158,22 +146,16 @@ def _later(ctx: Context, session: Session, start: float, end: float) -> ConnectS
     """What the session's messages with start <= ts < end (seconds: from the announcement
     to the next) say: a NOTIFY_*_HALTED with reason CONNECT_ERROR (failed), an accepted
     DATA_START_* or a state reply whose service has its connection (made)."""
-    stream = ctx.stream_by_uid.get(session.control_uid)
-    for message in stream.messages if stream else []:
-        if not start <= message.ts < end:
+    for op, message in window(ctx, session, start, end):
+        if posted_halt(message) == "CONNECT_ERROR":
+            return ConnectSaid("failed", message, f"{op} (frame {message.frame})",
+                               "gave the reason CONNECT_ERROR: its connection failed")
+        if not accepted(message):
             continue
-        op = message_op(message)
-        if op in HALTS and message.type != "reply":
-            prefix, _, names = HALTS[op]
-            if halt_reason(message, prefix, names) == "CONNECT_ERROR":
-                return ConnectSaid("failed", message, f"{op} (frame {message.frame})",
-                                   "gave the reason CONNECT_ERROR: its connection failed")
-        elif message.type != "reply" or message.error_name != "NDMP_NO_ERR":
-            continue
-        elif op in JOB_STARTS:
+        if op in JOB_STARTS:
             return ConnectSaid("made", message, op, f"was accepted (frame {message.frame}): "
                                "NDMP takes it only once the data connection is made")
-        elif message.body.get("state") in _CONNECTED_STATES.get(op, ()):
+        if message.body.get("state") in _CONNECTED_STATES.get(op, ()):
             return ConnectSaid("made", message, f"the {op} reply (frame {message.frame})",
                                f"says {_CONNECTED_STATES[op][message.body['state']]}: its "
                                "data connection was made")
@@ -187,9 +169,10 @@ def connect_said(ctx: Context, session: Session, group: Sequence[Announcement] =
     address the snap length cut (cut: its frame and time): a reply to a request carrying
     it first, else a halt, an accepted start or a state reply after it; None when they
     say nothing."""
-    requests = _requests(ctx, session, group) if group else [(session, cut[0])] if cut else []
-    said = [found for other, frame in requests
-            if (found := _of_request(ctx, other, frame)) is not None]
+    requests = ([(a.control_uid, a.frame) for a in carrying_requests(ctx, group)] if group
+                else [(session.control_uid, cut[0])] if cut else [])
+    said = [found for uid, frame in requests
+            if (found := _of_request(ctx, uid, frame)) is not None]
     for outcome in ("failed", "made", "pending"):
         first = next((s for s in said if s.outcome == outcome), None)
         if first is not None:
@@ -209,18 +192,6 @@ def said_of(ctx: Context, session: Session, conn: Connection) -> ConnectSaid | N
     return connect_said(ctx, session, group) if group else None
 
 
-def port_only_failure(ctx: Context, session: Session, group: Sequence[Announcement] = (),
-                      cut: tuple[int, float] | None = None) -> ConnectSaid | None:
-    """What the control connection says of a failed connect (outcome "failed" or
-    "pending") to the group's endpoint (or a cut announcement's: connect_said) in a
-    capture that evidently holds only the NDMP port (only_ndmp_port); None otherwise:
-    there announced_not_used rests on that, not on the connection's absence."""
-    if not only_ndmp_port(ctx):
-        return None
-    said = connect_said(ctx, session, group, cut)
-    return said if said is not None and said.outcome != "made" else None
-
-
 def port_only_words(ctx: Context, session: Session, said: ConnectSaid, frame: int
                     ) -> tuple[str, str]:
     """(message, fix) words of announced_not_used in a capture that evidently holds only
@@ -232,7 +203,7 @@ def port_only_words(ctx: Context, session: Session, said: ConnectSaid, frame: in
     port = ctx.config.ndmp_port
     message = (f", and {said.of(frame)}. The capture holds no connection to it, but every "
                f"connection it holds has the NDMP port {port} on one side and "
-               f"{ctx.port_only_capture}: a capture filter or mirror that keeps only that "
+               f"{why_port_only(ctx)}: a capture filter or mirror that keeps only that "
                f"port (tcpdump 'port {port}': capture_filtered) leaves the data connection "
                "out whatever became of it, so the failure rests on the control connection's "
                "word, and where the connection failed cannot be seen. If the capture holds "

@@ -28,6 +28,7 @@ from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.kept import KeptPackets
 from flowcheck.sessions.stray import StraySyn
 from flowcheck.sessions.syn_proxy import proxied_refusal
+from flowcheck.verify.capture_filter import PortOnlyCapture
 from flowcheck.verify.capture_time import CaptureTime
 from flowcheck.verify.census import Census
 
@@ -65,10 +66,10 @@ class Context:
     left_out: dict[str, tuple[str, list[tuple[int, float]], str]] = field(
         default_factory=dict)
     port_only: bool | None = None
-    # Why the capture set could hold only the NDMP port's packets ("the capture holds no
-    # other packet (...)", its recorded filter: verify.capture_filter.port_only_capture);
-    # "" when it could hold others, None when not known (flowcheck.verify.connect_said).
-    port_only_capture: str | None = None
+    # Why the capture set could hold only the NDMP port's packets (it holds no other
+    # packet, or its recorded filter: verify.capture_filter.port_only_capture); None when
+    # it could hold others or it is not known (flowcheck.verify.connect_said).
+    port_only_capture: PortOnlyCapture | None = None
     # The packet kinds the capture holds and the filter they show (verify.kept.kept;
     # None: not computed yet).
     kept: KeptPackets | None = None

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.verify.attempts import connector_unseen, listener_of
-from flowcheck.verify.connect_said import port_only_failure, port_only_words
+from flowcheck.verify.connect_said import port_only_words
 from flowcheck.verify.context import Context
 from flowcheck.verify.cut_unjudged import cut_unjudged
 from flowcheck.verify.evidence import announcement_time_enough, ended_early, message_ts
-from flowcheck.verify.filtered import moved_unseen, port_only_unseen
+from flowcheck.verify.filtered import moved_unseen, port_only_reading
 from flowcheck.verify.profile_followed import OTHER_PRODUCT_FIX
 
 
@@ -45,54 +45,63 @@ def check_cut_announcements(ctx: Context, session: Session) -> None:
         if note not in finding.message:
             finding.message += note
     for frame, name, uid in session.cut_announcements:
+        if uid:
+            continue
         ts = message_ts(ctx, session, frame)
-        if not uid and (connector_unseen(ctx, session, listener_of(name))
-                        or moved_unseen(ctx, session, ts, frame)
-                        or cut_unjudged(ctx, session, ts, name, frame)):
+        if (connector_unseen(ctx, session, listener_of(name))
+                or moved_unseen(ctx, session, ts, frame)
+                or cut_unjudged(ctx, session, ts, name, frame)):
             # As above: the connector's direction or the connection not captured, or
             # one the capture holds that may be it (trial 20 D3): step unknown.
             continue
-        if not uid and not announcement_time_enough(ctx, session, ts, frame):
+        if not announcement_time_enough(ctx, session, ts, frame):
             ended_early(ctx, session, f"{name.removeprefix('NDMP_')} (frame {frame}) "
                         "announced a data endpoint", ts, [frame],
                         waits="the connection to it could be seen (retransmission timeout "
                               f"{ctx.config.retransmission_timeout:g} s)", frame=frame)
-        elif not uid and not port_only_unseen(ctx, session, "a connection to it was tried",
-                                              cut=(frame, ts)):
-            op = name.removeprefix("NDMP_")
-            unread = ("an address type flowcheck cannot read"
-                      if session.match_reason == "address_type" else
-                      "its address was cut by the capture's snap length")
-            taken = _callback_after(ctx, session, name, frame)
-            said = port_only_failure(ctx, session, cut=(frame, ts))
-            filtered, refilter = (port_only_words(ctx, session, said, frame) if said
-                                  else ("", ""))
+            continue
+        port_only = port_only_reading(ctx, session, "a connection to it was tried",
+                                      cut=(frame, ts))
+        if port_only.unseen:
+            continue  # the capture holds the NDMP port only: an attempt could not show
+        op = name.removeprefix("NDMP_")
+        unread = ("an address type flowcheck cannot read"
+                  if session.match_reason == "address_type" else
+                  "its address was cut by the capture's snap length")
+        taken = _callback_after(ctx, session, name, frame)
+        # A connection read as the callback is the agent's, after the announcement, and
+        # in the capture: no port filter left it out, so the fix asks for no capture
+        # without one (the message never said one did).
+        said = port_only.failed if taken is None else None
+        filtered, refilter = (port_only_words(ctx, session, said, frame) if said
+                              else ("", ""))
+        if taken is None:
             head = (f"{op} (frame {frame}) announced a data endpoint ({unread})"
                     + (f"{filtered}no" if said else ", but no")
                     + f" connection between {session.media_server} and "
                     f"{session.remote_agent} followed")
-            if taken is not None:
-                head = (f"{op} (frame {frame}) announced a data endpoint ({unread}), and a "
-                        f"connection between {session.media_server} and "
-                        f"{session.remote_agent} after it was read as the callback (step 2): "
-                        f"{taken.uid} {connection_ends(taken)} "
-                        f"({taken.orig_bytes + taken.resp_bytes} B). {op} has the agent "
-                        f"connect to the mover, so in plain NDMP {taken.uid} is this data "
-                        f"connection; in the {ctx.profile.name} sequence none reached the "
-                        "endpoint")
-            ctx.add("announced_not_used",
-                    f"{head}: the side "
-                    "that should connect could not (for example it could not bind a port "
-                    "because the port was in use on its side), or its SYNs were dropped "
-                    "before they reached the capture point: seen from the listener's side, a "
-                    "firewall or NAT between the hosts that drops the connection looks the "
-                    "same (a capture on the connecting side shows which).",
-                    f"Check that the ports of {ctx.ranges('media')} and {ctx.ranges('agent')} "
-                    "are free on both hosts"
-                    + ("" if session.match_reason == "address_type" else
-                       "; capture with tcpdump -s 0 to see the endpoint") + ". If "
-                    "a capture on the connecting side shows SYNs to it, allow them on every "
-                    "firewall or NAT between the hosts; if it shows none, allow them in the "
-                    "connecting side's own outbound rules (they act before its packet tap)"
-                    + (OTHER_PRODUCT_FIX if taken is not None else "") + "." + refilter,
-                    session=session, frames=[frame], ts=ts, cause="data")
+        else:
+            head = (f"{op} (frame {frame}) announced a data endpoint ({unread}), and a "
+                    f"connection between {session.media_server} and "
+                    f"{session.remote_agent} after it was read as the callback (step 2): "
+                    f"{taken.uid} {connection_ends(taken)} "
+                    f"({taken.orig_bytes + taken.resp_bytes} B). {op} has the agent "
+                    f"connect to the mover, so in plain NDMP {taken.uid} is this data "
+                    f"connection; in the {ctx.profile.name} sequence none reached the "
+                    "endpoint")
+        ctx.add("announced_not_used",
+                f"{head}: the side "
+                "that should connect could not (for example it could not bind a port "
+                "because the port was in use on its side), or its SYNs were dropped "
+                "before they reached the capture point: seen from the listener's side, a "
+                "firewall or NAT between the hosts that drops the connection looks the "
+                "same (a capture on the connecting side shows which).",
+                f"Check that the ports of {ctx.ranges('media')} and {ctx.ranges('agent')} "
+                "are free on both hosts"
+                + ("" if session.match_reason == "address_type" else
+                   "; capture with tcpdump -s 0 to see the endpoint") + ". If "
+                "a capture on the connecting side shows SYNs to it, allow them on every "
+                "firewall or NAT between the hosts; if it shows none, allow them in the "
+                "connecting side's own outbound rules (they act before its packet tap)"
+                + (OTHER_PRODUCT_FIX if taken is not None else "") + "." + refilter,
+                session=session, frames=[frame], ts=ts, cause="data")

@@ -25,7 +25,7 @@ from flowcheck.verify.announced_kind import (
 )
 from flowcheck.verify.answer_seen import AnswerSeen, answer_seen, answer_seen_words
 from flowcheck.verify.attempts import connector_unseen
-from flowcheck.verify.connect_said import port_only_failure, port_only_words
+from flowcheck.verify.connect_said import port_only_words
 from flowcheck.verify.context import Context, endpoint, opening_frames
 from flowcheck.verify.details import failure_words
 from flowcheck.verify.evidence import (
@@ -34,7 +34,7 @@ from flowcheck.verify.evidence import (
     judged,
     note_unseen,
 )
-from flowcheck.verify.filtered import moved_unseen, off_path, port_only_unseen
+from flowcheck.verify.filtered import moved_unseen, off_path, port_only_reading
 from flowcheck.verify.forwarded import answered_meanwhile, forwarded_fix, forwarded_words
 from flowcheck.verify.limit_words import limit_fix, limit_words, passed_before
 from flowcheck.verify.local_drop import local_drop
@@ -122,7 +122,8 @@ def check_data(ctx: Context, session: Session) -> None:
                         waits="the connection to it could be seen (retransmission timeout "
                               f"{ctx.config.retransmission_timeout:g} s)", frame=first.frame)
             continue
-        if port_only_unseen(ctx, session, "a connection to it was tried", group):
+        port_only = port_only_reading(ctx, session, "a connection to it was tried", group)
+        if port_only.unseen:
             continue  # the capture holds the NDMP port only: an attempt could not show
         # Only when no alternative of the announcement is the address the control
         # connection reached (v4 may announce several).
@@ -138,7 +139,7 @@ def check_data(ctx: Context, session: Session) -> None:
         head = (f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced "
                 f"{where} for the data connection, but no connection "
                 f"{'tried it while the job ran' if late else 'ever tried it'}: ")
-        said = port_only_failure(ctx, session, group)
+        said = port_only.failed
         filtered, refilter = (port_only_words(ctx, session, said, first.frame) if said
                               else ("", ""))
         if said is not None:  # the control connection's word, not the absence

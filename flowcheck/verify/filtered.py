@@ -23,18 +23,26 @@ halt) is still reported as before (flowcheck.verify.replies).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from flowcheck.model import Announcement, NdmpMessage, Session, endpoint
 from flowcheck.sessions import announcement_groups, is_local_group, message_op
 from flowcheck.sessions.classify import JOB_STARTS
 from flowcheck.sessions.local import other_version
 from flowcheck.verify.announced_kind import other_interface
-from flowcheck.verify.connect_said import connect_said, ndmp_port_only, only_ndmp_port
+from flowcheck.verify.connect_said import (
+    ConnectSaid,
+    connect_said,
+    ndmp_port_only,
+    only_ndmp_port,
+    why_port_only,
+)
 from flowcheck.verify.context import Context
+from flowcheck.verify.control_window import accepted, window
 from flowcheck.verify.filtered_fixes import between_agents, elsewhere_fix, job_hosts
 from flowcheck.verify.filtered_lead import LeftOutKind, filtered_lead, port_only_kind
 from flowcheck.verify.kept import kept_detail
-from flowcheck.verify.replies import HALTS, halt_reason
+from flowcheck.verify.replies import HALTS, posted_halt
 from flowcheck.verify.shared import three_way_hosts
 
 # State replies and the body field counting the bytes the transfer carried.
@@ -52,27 +60,17 @@ def data_moved(ctx: Context, session: Session, start: float = float("-inf"),
     there is none. frames: the same window as frame numbers of the control connection
     (first, past the last), which decide instead where the frames are the sniffer's
     write order (Context.order: a clock set back)."""
-    stream = ctx.stream_by_uid.get(session.control_uid)
-    by_frame = frames is not None and stream is not None and ctx.order.by_frame(
-        *(m.frame for m in stream.messages[:1]))
-    accepted = None
-    for message in stream.messages if stream else []:
-        if not (frames[0] <= message.frame < frames[1] if by_frame and frames is not None
-                else start <= message.ts < end):
-            continue
-        op = message_op(message)
-        if op in HALTS and message.type != "reply":
-            prefix, normal, names = HALTS[op]
-            if halt_reason(message, prefix, names) == normal:  # not NA, not unreadable
-                return message
-        elif (started and accepted is None and op in JOB_STARTS and message.type == "reply"
-              and message.error_name == "NDMP_NO_ERR"):
-            accepted = message
+    first_accepted = None
+    for op, message in window(ctx, session, start, end, frames):
+        if op in HALTS and posted_halt(message) == HALTS[op][1]:  # not NA, not unreadable
+            return message
+        if started and first_accepted is None and op in JOB_STARTS and accepted(message):
+            first_accepted = message
         elif op in _BYTE_COUNTS and message.type == "reply" and not message.error:
             count = message.body.get(_BYTE_COUNTS[op])
             if isinstance(count, int) and count > 0:
                 return message
-    return accepted
+    return first_accepted
 
 
 def moved_words(message: NdmpMessage) -> str:
@@ -218,9 +216,20 @@ def off_path(ctx: Context, session: Session, group: Sequence[Announcement]) -> s
     return ""
 
 
-def port_only_unseen(ctx: Context, session: Session, what: str,
-                     group: Sequence[Announcement] = (),
-                     cut: tuple[int, float] | None = None) -> str:
+class PortOnly(NamedTuple):
+    """unseen: why an attempt the capture does not hold cannot be seen (port_only_unseen;
+    "" when it could); failed: when unseen is "" and the capture evidently holds only the
+    NDMP port, what the control connection says of the failed connect (connect_said,
+    outcome "failed" or "pending"), on which announced_not_used then rests
+    (connect_said.port_only_words); None otherwise."""
+
+    unseen: str
+    failed: ConnectSaid | None = None
+
+
+def port_only_reading(ctx: Context, session: Session, what: str,
+                      group: Sequence[Announcement] = (),
+                      cut: tuple[int, float] | None = None) -> PortOnly:
     """Why `what` (an attempt the capture does not hold) cannot be seen when the capture
     holds only NDMP-port connections ("" otherwise) and either lacks a connection the job
     must have made (the profile's separate callback, which comes before any
@@ -231,9 +240,9 @@ def port_only_unseen(ctx: Context, session: Session, what: str,
     leaves only the control connection in a complete capture too, so the absence is
     evidence only where the capture could have held other packets; a connect error, a
     CONNECT_ERROR halt or a CONNECT request left unanswered is evidence in any capture
-    (announced_not_used reports it)."""
+    (announced_not_used reports it: PortOnly.failed). connect_said is read once."""
     if not ndmp_port_only(ctx):
-        return ""
+        return PortOnly("")
     port = ctx.config.ndmp_port
     control = ctx.by_uid[session.control_uid]
     reached = (f"each of the capture's {len(ctx.connections)} TCP connection(s) has the NDMP "
@@ -242,21 +251,29 @@ def port_only_unseen(ctx: Context, session: Session, what: str,
         _note(ctx, session, f"{reached}, and session {session.id} announced a data endpoint "
               "that none of them reached", [(control.first_frame, control.ts)],
               port_only_kind(ctx))
-        return _port_only_words(ctx, what)
+        return PortOnly(_port_only_words(ctx, what))
     if not (bool(group) or cut is not None) or not only_ndmp_port(ctx):
-        return ""
+        return PortOnly("")
     said = connect_said(ctx, session, group, cut)
     if said and said.outcome != "made":
-        return ""
+        return PortOnly("", said)
     if said is None:
-        _note(ctx, session, f"{reached}, {ctx.port_only_capture}, and session {session.id} "
+        _note(ctx, session, f"{reached}, {why_port_only(ctx)}, and session {session.id} "
               "announced a data endpoint that none of them reached",
               [(control.first_frame, control.ts)], port_only_kind(ctx))
-        return (f"{_port_only_words(ctx, what)}; {ctx.port_only_capture}, and the control "
-                "connection does not say whether the connect was made or failed")
+        return PortOnly(f"{_port_only_words(ctx, what)}; {why_port_only(ctx)}, and the "
+                        "control connection does not say whether the connect was made or "
+                        "failed")
     _note(ctx, session, f"in session {session.id}, {said.words}, and no captured "
           "connection reached it", [(said.message.frame, said.message.ts)])
-    return (f"{said.words}, but {_port_only_words(ctx, 'it carried data')}")
+    return PortOnly(f"{said.words}, but {_port_only_words(ctx, 'it carried data')}")
+
+
+def port_only_unseen(ctx: Context, session: Session, what: str,
+                     group: Sequence[Announcement] = (),
+                     cut: tuple[int, float] | None = None) -> str:
+    """port_only_reading's words alone ("" when the attempt could be seen)."""
+    return port_only_reading(ctx, session, what, group, cut).unseen
 
 
 def callback_unseen(ctx: Context, session: Session) -> str:

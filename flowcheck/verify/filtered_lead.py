@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal, NamedTuple
 
-from flowcheck.verify.capture_filter import RECORDED_FILTER
+from flowcheck.verify.capture_filter import quoted
 from flowcheck.verify.context import Context
 
 LeftOutKind = Literal["said", "path", "filter", "port_only"]
@@ -44,8 +44,8 @@ class FilteredLead(NamedTuple):
 def port_only_kind(ctx: Context) -> LeftOutKind:
     """"filter" when the capture records the filter that kept only the NDMP port, else
     "port_only"."""
-    return "filter" if (ctx.port_only_capture or "").startswith(RECORDED_FILTER) else \
-        "port_only"
+    found = ctx.port_only_capture
+    return "filter" if found is not None and found.kind == "filter" else "port_only"
 
 
 def filtered_lead(ctx: Context, kinds: Sequence[str]) -> FilteredLead:
@@ -66,12 +66,13 @@ def filtered_lead(ctx: Context, kinds: Sequence[str]) -> FilteredLead:
                             "connection", "It was also not taken on the path of the job's "
                             "data connection", how)
     if found == {"filter"}:
-        recorded = (ctx.port_only_capture or "").replace("that port", f"the NDMP port {port}")
+        filters = ctx.port_only_capture.filters if ctx.port_only_capture else ()
+        recorded = (f"The capture's recorded filter {quoted(filters)} keeps only the NDMP "
+                    f"port {port}")
         return FilteredLead(
-            f"{recorded[:1].upper()}{recorded[1:]}, so the capture cannot hold the job's "
-            f"{conns}, whether it made them or not",
-            f"{recorded[:1].upper()}{recorded[1:]} too, so whether the job made its {conns} "
-            "cannot be seen",
+            f"{recorded}, so the capture cannot hold the job's {conns}, whether it made "
+            "them or not",
+            f"{recorded} too, so whether the job made its {conns} cannot be seen",
             f"Such a filter, like a SPAN/ACL that mirrors only the NDMP port, keeps the "
             f"control connection and leaves out the {conns} whatever became of them")
     if found <= {"filter", "port_only"}:

@@ -16,6 +16,7 @@ the LISTEN reply that named the endpoint (in the other session) is explained by 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from flowcheck.model import Announcement, NdmpMessage
@@ -40,8 +41,46 @@ class Refusal(NamedTuple):
     reply: NdmpMessage
 
 
-def _is_request(ann: Announcement) -> bool:
+def is_request(ann: Announcement) -> bool:
+    """Is the announcement a request carrying an endpoint (DATA_CONNECT, MOVER_CONNECT,
+    v2's DATA_START_*), not a LISTEN reply?"""
     return (ann.message, False) in ANNOUNCERS
+
+
+def carrying_requests(ctx: Context, group: Sequence[Announcement]) -> list[Announcement]:
+    """The requests that carry the group's endpoint (the alternatives of one
+    announcement): the group's own, then, for a LISTEN reply in it, those of another
+    session (a three-way job's other half) naming the same endpoint and listener at or
+    after it (less _JITTER_SECONDS), in the order of ctx.sessions and their announcements."""
+    listens = [a for a in group if not is_request(a)]
+    own = {a.control_uid for a in group}
+    return [a for a in group if is_request(a)] + [
+        other for session in ctx.sessions for other in session.announced
+        if is_request(other) and other.control_uid not in own
+        and any((other.ip, other.port, other.listener) == (a.ip, a.port, a.listener)
+                and other.ts >= a.ts - _JITTER_SECONDS for a in listens)]
+
+
+class Exchange(NamedTuple):
+    """A request on a control connection, its reply (None: none in the capture:
+    flowcheck.sessions.classify.reply_to) and the messages after the request."""
+
+    request: NdmpMessage
+    reply: NdmpMessage | None
+    later: list[NdmpMessage]
+
+
+def exchange(ctx: Context, control_uid: str, frame: int) -> Exchange | None:
+    """The request in `frame` of that control connection, with its reply; None when the
+    connection has no decoded stream or no request in that frame."""
+    stream = ctx.stream_by_uid.get(control_uid)
+    messages = stream.messages if stream else []
+    index = next((i for i, m in enumerate(messages)
+                  if m.frame == frame and m.type == "request"), None)
+    if index is None:
+        return None
+    request, later = messages[index], messages[index + 1:]
+    return Exchange(request, reply_to(request, later), later)
 
 
 def refuses_itself(reply: NdmpMessage) -> bool:
@@ -55,45 +94,23 @@ def refusal_of(ctx: Context, ann: Announcement) -> Refusal | None:
     """The Refusal when `ann` is a request carrying an endpoint, no connection
     reached that endpoint (used_by) and its reply refused the request itself
     (refuses_itself); None else."""
-    if not _is_request(ann) or ann.used_by:
+    if not is_request(ann) or ann.used_by:
         return None
-    stream = ctx.stream_by_uid.get(ann.control_uid)
-    if stream is None:
+    found = exchange(ctx, ann.control_uid, ann.frame)
+    if found is None or found.reply is None or not refuses_itself(found.reply):
         return None
-    messages = stream.messages
-    index = next((i for i, m in enumerate(messages)
-                  if m.frame == ann.frame and m.type == "request"), None)
-    if index is None:
-        return None
-    request = messages[index]
-    reply = reply_to(request, messages[index + 1:])
-    if reply is None or not refuses_itself(reply):
-        return None
-    return Refusal(ann, request, reply)
+    return Refusal(ann, found.request, found.reply)
 
 
 def group_refusal(ctx: Context, group: list[Announcement]) -> Refusal | None:
     """The refusal (refusal_of) that explains why no connection tried the group's
-    endpoint: one of its own requests', or, for a LISTEN reply, that of a CONNECT request
-    carrying the same endpoint later in another session (a three-way job's other half);
-    None when there is none or a connection reached it."""
+    endpoint: that of the first request carrying it (carrying_requests: one of its own,
+    or, for a LISTEN reply, a CONNECT request later in another session) refused; None
+    when there is none or a connection reached it."""
     if any(a.used_by for a in group):
         return None
-    for ann in group:
-        found = refusal_of(ctx, ann)
-        if found is not None:
-            return found
-    listens = [a for a in group if not _is_request(a)]
-    for session in ctx.sessions:
-        for other in session.announced:
-            if not _is_request(other) or other.control_uid in {a.control_uid for a in group}:
-                continue
-            if any((other.ip, other.port, other.listener) == (a.ip, a.port, a.listener)
-                   and other.ts >= a.ts - _JITTER_SECONDS for a in listens):
-                found = refusal_of(ctx, other)
-                if found is not None:
-                    return found
-    return None
+    return next((found for ann in carrying_requests(ctx, group)
+                 if (found := refusal_of(ctx, ann)) is not None), None)
 
 
 def refused_replies(ctx: Context, announced: list[Announcement]) -> dict[int, Announcement]:

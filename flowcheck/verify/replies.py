@@ -278,12 +278,20 @@ def abnormal_reason(message: NdmpMessage) -> str | None:
     """A NOTIFY_*_HALTED's reason when it is not the normal end (SUCCESSFUL, the mover's
     CONNECT_CLOSED); None for a normal one, for NA (no verdict) and for a reason a cut
     body hides."""
+    reason = posted_halt(message)
+    return None if reason is None or reason in (HALTS[message_op(message)][1], "NA") \
+        else reason
+
+
+def posted_halt(message: NdmpMessage) -> str | None:
+    """The reason a NOTIFY_*_HALTED post gives, in HALTS' words ("SUCCESSFUL",
+    "CONNECT_ERROR", "NA", ...: halt_reason); None for any other message and for a
+    reason its body does not hold."""
     op = message_op(message)
     if op not in HALTS or message.type == "reply":
         return None
-    prefix, normal, names = HALTS[op]
-    reason = halt_reason(message, prefix, names)
-    return None if reason is None or reason in (normal, "NA") else reason
+    prefix, _, names = HALTS[op]
+    return halt_reason(message, prefix, names)
 
 
 # State replies and the state that says their service halted (NDMP v2-v4:
