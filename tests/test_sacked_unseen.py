@@ -107,6 +107,25 @@ def test_sacks_of_acks_that_move_or_of_a_side_captured_are_not_kept(tmp_path: Pa
     assert reference[0].evidence("orig").sacked_unseen == 0
 
 
+def test_a_sack_on_the_first_ack_ever_is_not_kept(tmp_path: Path) -> None:
+    # M's SYN (A's SYN-ACK not captured), then its first ACK ever with a block beyond it:
+    # no ACK of M's before it, so it is no ACK that acknowledged nothing new (per_packet
+    # reads none). In batches of 5 (every_path's third) the SYN shares the first batch
+    # with another connection's packets and the ACKs make a bulk run of their own (the
+    # short pass left to its defaults: it would park the connection), whose first row
+    # must not be read either (bulk_acks._sacks_unseen).
+    other = [ethernet(ipv4(M, A, 6, tcp(5073, 6084, M_ISN, ISN + 1, ACK)))] * 4
+    packets = ([from_media(SYN, 0, seq=0)] + other + [from_media(ACK, 1, sack((1001, 2001)))]
+               + [from_media(ACK, 1)] * 4 + [from_media(FIN | ACK, 1)])
+    path = write(tmp_path / "first.pcap", 1, packets)
+    assert len(tshark_sacks(path)) == 1  # the first ACK carries the block
+    reference, bulk, short = every_path(path)
+    assert reference == bulk == short
+    [conn] = [c for c in reference if c.resp_p == 6083]
+    assert (conn.orig_h, conn.orig_pkts, conn.resp_pkts) == (M, 7, 0)
+    assert conn.evidence("resp").sacked_unseen == 0
+
+
 def scapy_receiver_only(path: Path, acked: int, blocks: list[tuple[int, int]]) -> Path:
     """receiver_only's packets built with scapy: M's SYN-ACK, `acked` pure ACKs each
     acknowledging 1000 B more of A's, the same ACK again with a SACK option of `blocks`
