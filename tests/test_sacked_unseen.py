@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from scapy.all import IP, TCP, Ether, wrpcap
 from test_connections_acked_unseen import short_everywhere  # noqa: F401 (fixture)
 from test_connections_states import A, M
 from test_connections_util import ACK, FIN, SYN, ethernet, ipv4, read_batches, tcp
@@ -104,3 +105,68 @@ def test_sacks_of_acks_that_move_or_of_a_side_captured_are_not_kept(tmp_path: Pa
     reference, bulk, short = every_path(path)
     assert reference == bulk == short
     assert reference[0].evidence("orig").sacked_unseen == 0
+
+
+def test_a_sack_on_the_first_ack_ever_is_not_kept(tmp_path: Path) -> None:
+    # M's SYN (A's SYN-ACK not captured), then its first ACK ever with a block beyond it:
+    # no ACK of M's before it, so it is no ACK that acknowledged nothing new (per_packet
+    # reads none). In batches of 5 (every_path's third) the SYN shares the first batch
+    # with another connection's packets and the ACKs make a bulk run of their own (the
+    # short pass left to its defaults: it would park the connection), whose first row
+    # must not be read either (bulk_acks._sacks_unseen).
+    other = [ethernet(ipv4(M, A, 6, tcp(5073, 6084, M_ISN, ISN + 1, ACK)))] * 4
+    packets = ([from_media(SYN, 0, seq=0)] + other + [from_media(ACK, 1, sack((1001, 2001)))]
+               + [from_media(ACK, 1)] * 4 + [from_media(FIN | ACK, 1)])
+    path = write(tmp_path / "first.pcap", 1, packets)
+    assert len(tshark_sacks(path)) == 1  # the first ACK carries the block
+    reference, bulk, short = every_path(path)
+    assert reference == bulk == short
+    [conn] = [c for c in reference if c.resp_p == 6083]
+    assert (conn.orig_h, conn.orig_pkts, conn.resp_pkts) == (M, 7, 0)
+    assert conn.evidence("resp").sacked_unseen == 0
+
+
+def scapy_receiver_only(path: Path, acked: int, blocks: list[tuple[int, int]]) -> Path:
+    """receiver_only's packets built with scapy: M's SYN-ACK, `acked` pure ACKs each
+    acknowledging 1000 B more of A's, the same ACK again with a SACK option of `blocks`
+    (relative edges, in the order sent), then M's FIN; written to `path` (pcap)."""
+    def packet(flags: str, ack: int, seq: int = 1, options: list | None = None) -> Ether:
+        return Ether() / IP(src=M, dst=A) / TCP(sport=5072, dport=6083, seq=M_ISN + seq,
+                                                ack=ISN + ack, flags=flags,
+                                                options=options or [])
+
+    last = 1 + 1000 * acked
+    edges = tuple(ISN + edge for block in blocks for edge in block)
+    packets = ([packet("SA", 1, seq=0)] + [packet("A", 1 + 1000 * k) for k in range(1, acked + 1)]
+               + [packet("A", last, options=[("NOP", None), ("NOP", None), ("SAck", edges)]),
+                  packet("FA", last)])
+    for number, built in enumerate(packets):
+        built.time = 1_000_000 + number / 100
+    wrpcap(str(path), packets)
+    return path
+
+
+@pytest.mark.usefixtures("short_everywhere")
+@pytest.mark.parametrize(("blocks", "kept"), [
+    # Blocks that overlap or touch above the stuck ACK: each byte counted once.
+    ([(7240, 8192), (7800, 9000), (9000, 9640)], [(7240, 9640)]),
+    # A D-SACK (RFC 2883 4.2): the first block, a duplicate, inside the second one.
+    ([(7500, 8000), (7240, 8192), (9640, 10000)], [(7240, 8192), (9640, 10000)]),
+])
+def test_overlapping_and_duplicate_sack_blocks_count_each_byte_once(
+        tmp_path: Path, blocks: list[tuple[int, int]], kept: list[tuple[int, int]]) -> None:
+    acked = 3
+    last = 1 + 1000 * acked
+    path = scapy_receiver_only(tmp_path / "overlap.pcap", acked,
+                               [(last + left, last + right) for left, right in blocks])
+    assert tshark_sacks(path)[-1] == (",".join(str(last + left) for left, _ in blocks) + "\t"
+                                      + ",".join(str(last + right) for _, right in blocks))
+    reference, bulk, short = every_path(path)
+    assert reference == bulk == short
+    [conn] = reference
+    evidence = conn.evidence("orig")
+    assert evidence.sacked_unseen_ack == last
+    assert evidence.sacked_unseen_blocks == tuple((last + left, last + right)
+                                                  for left, right in kept)
+    assert evidence.sacked_unseen == sum(right - left for left, right in kept)
+    assert evidence.sacked_unseen < sum(right - left for left, right in blocks)

@@ -146,9 +146,9 @@ def _ack_unseen(ack: np.ndarray, acking: np.ndarray, segment: np.ndarray,
     ref = np.fromiter((peers[s].unseen_last if peers[s].unseen_first is not None else first
                        for s, first in zip(ack_segs, acks[firsts].tolist(), strict=True)),
                       np.int64, len(ack_segs))
-    unwrapped, sizes = _unwrap(acks, firsts, ref)
+    unwrapped, _ = _unwrap(acks, firsts, ref)
     if sack_rows is not None:
-        _sacks_unseen((unwrapped, firsts, sizes), ack_segs, acking, peers, sack_rows)
+        _sacks_unseen((unwrapped, ref, firsts, seg), acking, peers, sack_rows)
     lasts = group_ends(firsts, acks.shape[0])
     for s, first, last, top in zip(ack_segs, acks[firsts].tolist(), unwrapped[lasts].tolist(),
                                    np.maximum.reduceat(unwrapped, firsts).tolist(),
@@ -161,30 +161,29 @@ def _ack_unseen(ack: np.ndarray, acking: np.ndarray, segment: np.ndarray,
         peer.unseen_last = last
 
 
-def _sacks_unseen(grouped: tuple[np.ndarray, np.ndarray, np.ndarray], ack_segs: list[int],
+def _sacks_unseen(grouped: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
                   acking: np.ndarray, peers: list[Endpoint], sack_rows: SackRows) -> None:
     """As per_packet's reading of Endpoint.sacked_unseen (connections.sack), before
     _ack_unseen keeps the run's ACKs: of the ACK rows `acking` (positions in the run) of
-    peers never seen, unwrapped and grouped by segment (grouped: the unwrapped ACK
-    numbers, each segment's first index and size), the pure ACKs (no payload) whose ACK
-    number is the one before (a peer's first ACK ever has none before it), in order,
-    until one names bytes beyond it. Few rows (ACKs that acknowledge nothing new), each
-    read in Python; none of a peer that has its blocks."""
-    unwrapped, firsts, sizes = grouped
+    peers never seen, grouped by segment (grouped: _ack_unseen's unwrapped ACK numbers,
+    each segment's reference, first index, and each row's segment), the pure ACKs (no
+    payload) whose ACK number is the one before (a peer's first ACK ever has none before
+    it: its reference is itself), in order, until one names bytes beyond it. Few rows
+    (ACKs that acknowledge nothing new), each read in Python; none of a peer that has
+    its blocks."""
+    unwrapped, ref, firsts, seg = grouped
     data, rows, frames, sacks = sack_rows
     previous = np.empty_like(unwrapped)
     previous[1:] = unwrapped[:-1]
-    # A segment's first row against the peer's last ACK before the run; none when it
-    # has no ACK before, or has its blocks (NO_ROW: no ACK number is).
-    previous[firsts] = [peers[s].unseen_last if peers[s].unseen_first is not None
-                        and peers[s].sacked_unseen is None else NO_ROW for s in ack_segs]
+    previous[firsts] = ref  # a segment's first row against the peer's last ACK before
     same = (unwrapped == previous) & ~data[acking]
     if not same.any():
         return
-    of_segment = np.repeat(np.arange(firsts.shape[0]), sizes)
     for i in np.flatnonzero(same).tolist():
-        peer = peers[ack_segs[of_segment[i]]]
-        if peer.sacked_unseen is None:
+        peer = peers[int(seg[i])]
+        # The rows are grouped by segment: a row after its segment's first has one before.
+        if peer.sacked_unseen is None and (peer.unseen_first is not None
+                                           or (i and seg[i - 1] == seg[i])):
             at = int(acking[i])
             keep_unseen_sacks(peer, sacks(int(rows[at])), int(unwrapped[i]) & 0xFFFFFFFF,
                               int(frames[at]))

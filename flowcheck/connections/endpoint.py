@@ -67,8 +67,9 @@ class Endpoint:
     sacked_first: list[tuple[int, int]] = field(default_factory=list)
     # While nothing of this side is captured (max_end None): its peer's first ACK that
     # acknowledged nothing new yet named bytes of it beyond its ACK in SACK blocks, as
-    # (frame, raw ACK number, raw (left, right) edges beyond it); None: none
-    # (connections.sack.keep_unseen_sacks; SideEvidence.sacked_unseen).
+    # (frame, raw ACK number, raw (left, right) edges of the bytes above it, merged and
+    # sorted: sack.above_ack); None: none (connections.sack.keep_unseen_sacks;
+    # SideEvidence.sacked_unseen).
     sacked_unseen: tuple[int, int, tuple[tuple[int, int], ...]] | None = None
     ack_last: int | None = None  # the peer's last ACK, unwrapped: each unwraps the next
     ack_last_frame: int = 0  # ... its frame and time (0 and 0.0 while ack_last is None)

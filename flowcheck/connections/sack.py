@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from flowcheck.connections.endpoint import Endpoint, signed32
+from flowcheck.connections.reordering import M32
 from flowcheck.decode import DecodedBatch
 from flowcheck.sources.batch import PacketBatch
 
@@ -78,28 +79,43 @@ def _blocks(options: bytes) -> list[tuple[int, int]]:
     return []
 
 
-def beyond_ack(edges: list[tuple[int, int]], ack: int) -> list[tuple[int, int]]:
-    """Of SACK blocks (raw 32-bit edges), those whose right edge is beyond the raw ACK
-    number `ack` and no wider than BLOCK_MAX (a D-SACK block below the ACK reports a
-    duplicate, RFC 2883)."""
-    return [(left, right) for left, right in edges
-            if signed32(right - ack) > 0 and 0 < signed32(right - left) < BLOCK_MAX]
+def above_ack(edges: list[tuple[int, int]], ack: int) -> list[tuple[int, int]]:
+    """Of SACK blocks (raw 32-bit edges, RFC 2018), the bytes above the ACK number `ack`
+    (unwrapped: its low 32 bits are the raw number), unwrapped against it: each block cut
+    at the ACK, none wider than BLOCK_MAX, sorted by start and merged where they overlap
+    or touch, so no byte counts twice. A D-SACK block (RFC 2883) reports a duplicate, not
+    new data: below the ACK it is left out, above it it lies inside the block after it
+    (4.2) and merges into it."""
+    blocks = []
+    for left, right in edges:
+        start = ack + signed32(left - ack)
+        stop = start + signed32(right - left)
+        if ack < stop and start < stop and stop - start < BLOCK_MAX:
+            blocks.append((max(start, ack), stop))
+    merged: list[tuple[int, int]] = []
+    for start, stop in sorted(blocks):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], stop))
+        else:
+            merged.append((start, stop))
+    return merged
 
 
 def keep_unseen_sacks(side: Endpoint, edges: list[tuple[int, int]], ack: int,
                       frame: int) -> None:
     """side's Endpoint.sacked_unseen from its peer's ACK (raw number `ack`, at `frame`)
-    with SACK blocks (raw edges) while nothing of side is captured: the blocks beyond
-    the ACK (beyond_ack), if any, as (frame, ack, blocks)."""
-    blocks = beyond_ack(edges, ack)
+    with SACK blocks (raw edges) while nothing of side is captured: the bytes above the
+    ACK (above_ack, as raw edges again), if any, as (frame, ack, blocks)."""
+    blocks = above_ack(edges, ack)
     if blocks:
-        side.sacked_unseen = (frame, ack, tuple(blocks))
+        side.sacked_unseen = (frame, ack, tuple((start & M32, stop & M32)
+                                                for start, stop in blocks))
 
 
 def sacks_beyond_ack(buf: np.ndarray, d: DecodedBatch, k: int) -> bool:
     """Whether TCP row k carries a SACK block beyond its ACK number (the short pass hands
     such a mid-stream first ACK, or such an ACK of a side not captured, to the per-packet
-    path, which keeps the blocks: a superset of beyond_ack's). Read up
+    path, which keeps the bytes above it: above_ack). Read up
     to the payload's start: a snap length that cut the options may make it say yes
     wrongly, which costs only that flow's packets one at a time."""
     ack = int(d.tcp_ack[k])
@@ -119,22 +135,6 @@ def packet_end(batch: PacketBatch, d: DecodedBatch, k: int) -> int:
 
 def keep_first_sacks(side: Endpoint, edges: list[tuple[int, int]]) -> None:
     """side's Endpoint.sacked_first from the raw edges of its peer's first ACK captured
-    (side.ack_first set), unwrapped against it: the blocks above it, sorted by start and
-    merged where they overlap or touch, so no byte counts twice (a D-SACK block, RFC 2883,
-    reports a duplicate: below the ACK, or above it inside the block after it, 4.2)."""
-    first = side.ack_first
-    if first is None:
-        return
-    blocks = []
-    for left, right in edges:
-        start = first + signed32(left - first)
-        stop = start + signed32(right - left)
-        if first < stop and start < stop and stop - start < BLOCK_MAX:
-            blocks.append((max(start, first), stop))
-    merged: list[tuple[int, int]] = []
-    for start, stop in sorted(blocks):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], stop))
-        else:
-            merged.append((start, stop))
-    side.sacked_first = merged
+    (side.ack_first set): the bytes above it (above_ack)."""
+    if side.ack_first is not None:
+        side.sacked_first = above_ack(edges, side.ack_first)

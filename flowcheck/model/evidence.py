@@ -78,10 +78,12 @@ class SideEvidence:
     # nothing new yet named bytes of it beyond the ACK in SACK blocks (RFC 2018): those
     # bytes arrived, a segment before them did not (a path MTU black hole lets a smaller
     # segment through and drops the full-size ones: RFC 2923 2.1). sacked_unseen: their
-    # bytes (0: none); sacked_unseen_frame: that ACK's frame; sacked_unseen_ack its ACK
-    # number and sacked_unseen_blocks its blocks beyond it ((left, right) edges, right
-    # exclusive), relative to the side's base (Wireshark's relative sequence numbers:
-    # the byte after the SYN is 1). connections.sack.keep_unseen_sacks.
+    # bytes, each counted once (0: none); sacked_unseen_frame: that ACK's frame;
+    # sacked_unseen_ack its ACK number and sacked_unseen_blocks the bytes beyond it
+    # ((left, right) edges, right exclusive; the blocks cut at the ACK, sorted, merged
+    # where they overlap or touch: a D-SACK block, RFC 2883, is no new data), relative to
+    # the side's base (Wireshark's relative sequence numbers: the byte after the SYN is
+    # 1). connections.sack.keep_unseen_sacks.
     sacked_unseen: int = 0
     sacked_unseen_frame: int = 0
     sacked_unseen_ack: int = 0

@@ -27,34 +27,55 @@ def answered_sign(ctx: Context, session: Session, frame: int, sender: str) -> st
             f"frame {frame}, after its own FIN there, answers it)")
 
 
-def flow_blocked(conn: Connection, heard: tuple[str, str], hosts: tuple[str, str], sign: str,
-                 reading: str) -> tuple[str, str]:
-    """(reading, remedy) of a stall in a capture of one direction (Stall.unseen) whose
-    other side was heard after it (heard: its role words and address, ("the agent",
-    "10.77.0.2"); `sign`: the words of what showed it): only this connection's packets
-    were lost, one way or the other, which the capture cannot tell. The data's
-    receiver's host firewall dropping the sender's packets (the media server's nftables
-    in v4-midjob-data-drop-at-media) leads, as a whole capture reads a receiver that
-    never acknowledged; the sender's dropping the receiver's ACKs (the agent's in
+BOTH_HOSTS = "a capture on both hosts at once shows where the packets are lost"
+
+
+def logs_remedy(conn: Connection, also: str = "", tells: str = BOTH_HOSTS) -> str:
+    """The fix that looks for the device that lost the flow; also: more places to look;
+    tells: the capture that would show more ("" when the capture set holds both hosts'
+    points already: no advice to make it)."""
+    where = f"; {tells}" if tells else ""
+    return (f"See the session and event logs of the firewalls, NAT devices and IPSs between "
+            f"{conn.orig_h} and {conn.resp_h}{also} at that time (a session dropped, a "
+            f"failover, a blocked flow) and any routing change{where}.")
+
+
+def flow_blocked(conn: Connection, heard: tuple[str, str], sign: str, reading: str,
+                 blocking: tuple[str, str] | tuple[str], shows: str = "") -> tuple[str, str]:
+    """(reading, remedy) of a stall whose receiver was heard after it (heard: its role
+    words and address, ("the agent", "10.77.0.2"); `sign`: the words of what showed it;
+    `reading`: the words before): it was up and reachable, so only this connection's
+    packets were lost, by a device between the hosts or by a host firewall or IPS on
+    `blocking`. One host: the one the capture shows (the data's receiver, which the
+    resends do not reach, or its sender, which the ACKs do not), with `shows`, what a
+    capture on it shows. Two, (the data's receiver, its sender), in a capture of one
+    direction (Stall.unseen), which cannot tell them apart: the receiver's firewall
+    dropping the sender's packets (the media server's nftables in
+    v4-midjob-data-drop-at-media) leads, as a whole capture reads a receiver that never
+    acknowledged; the sender's dropping the receiver's ACKs (the agent's in
     trial34-big/agent-input-drops-mid-transfer: it resends, the media server answers
     each with the same ACK) looks the same from either side, as does a device between
-    them: all three are named, with the capture that tells them apart. hosts: (the
-    data's receiver, its sender); `reading`: the words before (what heard's words
-    follow)."""
-    receiver, sender = hosts
+    them: all three are named, with the capture that tells them apart."""
     role, other = heard
+    reading += (f" {capitalised(role)} {other} was still up and reachable after the data "
+                f"stopped: {sign}, so only this connection's packets were lost: by a device "
+                "between them, ")
+    if len(blocking) == 1:
+        blocked = blocking[0]
+        return (reading + f"or by a host firewall or IPS on {blocked} that blocks this flow "
+                f"(a capture on {blocked} shows whether {shows}).",
+                logs_remedy(conn, f" and the host firewall and security software on "
+                                  f"{blocked} (a rule or IPS that blocks this flow)"))
+    receiver, sender = blocking
     port = conn.resp_p if receiver == conn.resp_h else conn.orig_p
     tells = f"a capture of both directions on {receiver} and {sender} at once tells them apart"
-    return (reading + f" {capitalised(role)} {other} was still up and reachable after "
-            f"the data stopped: {sign}, so only this connection's packets were lost: by a "
-            f"device between them, by a host firewall or IPS on {receiver} that drops "
-            f"{sender}'s packets to its port {port}, or by one on {sender} that drops "
-            f"{receiver}'s ACKs (its packets from port {port}); {tells}.",
-            f"See the session and event logs of the firewalls, NAT devices and IPSs between "
-            f"{conn.orig_h} and {conn.resp_h} and the host firewall and security software on "
-            f"{receiver} (a rule or IPS that drops {sender}'s packets to port {port}) and on "
-            f"{sender} (one that drops {receiver}'s packets from port {port}) at that time (a "
-            f"session dropped, a failover, a blocked flow) and any routing change; {tells}.")
+    return (reading + f"by a host firewall or IPS on {receiver} that drops {sender}'s "
+            f"packets to its port {port}, or by one on {sender} that drops {receiver}'s ACKs "
+            f"(its packets from port {port}); {tells}.",
+            logs_remedy(conn, f" and the host firewall and security software on {receiver} "
+                              f"(a rule or IPS that drops {sender}'s packets to port {port}) "
+                              f"and on {sender} (one that drops {receiver}'s packets from "
+                              f"port {port})", tells))
 
 
 def data_stopped(conn: Connection, stall: Stall, roles: tuple[str, str], acked: int) -> str:

@@ -109,10 +109,9 @@ def passed_head(ctx: Context, conn: Connection, stall: Stall, roles: tuple[str, 
             "capture lacks).")
 
 
-def passed_detail(stall: Stall) -> str:
-    """Step 4's words for a passed_stall."""
-    mtu = "; only full-size segments lost: path MTU black hole" if passed_by_size(stall) \
-        else ""
+def passed_detail(stall: Stall, mtu: str) -> str:
+    """Step 4's words for a passed_stall; mtu: stalled_transfer.stalled_detail's words for
+    segments lost by their size (passed_by_size, through pmtu.lost_by_size), "" when not."""
     return (f"stopped delivering mid-transfer ({stall.unacked} B never came past the capture "
             f"point, nor resent, its own packets show no new byte sent since, frame "
             f"{stall.frame}{mtu})")

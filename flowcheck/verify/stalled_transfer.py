@@ -54,7 +54,12 @@ from flowcheck.verify.pmtu import (
 from flowcheck.verify.pmtu_sender import sender_reading, smaller_passed, unseen_full_size
 from flowcheck.verify.replies import abnormal_reason
 from flowcheck.verify.resource_halt import halt_of
-from flowcheck.verify.stall_closer import answered_sign, data_stopped, flow_blocked
+from flowcheck.verify.stall_closer import (
+    answered_sign,
+    data_stopped,
+    flow_blocked,
+    logs_remedy,
+)
 from flowcheck.verify.stall_lost import add_lost, halt_then
 from flowcheck.verify.stall_passed import passed_detail
 from flowcheck.verify.stall_receiver import (
@@ -172,7 +177,7 @@ def stalled_detail(stalled: StalledTransfer) -> str:
            "black hole likely" if stall.unseen else
            "; only full-size segments lost: path MTU black hole")
     if stall.sender_only:
-        return passed_detail(stall)
+        return passed_detail(stall, mtu)
     if stall.lost:
         return (f"stopped delivering mid-transfer ({stall.unacked} B never arrived: the "
                 f"receiver's ACKs never covered them, frame {stall.frame}{mtu})")
@@ -231,7 +236,7 @@ def check_stalled_transfers(ctx: Context) -> None:
                        "cannot be seen: an idle timeout, the device losing its state table or "
                        "reloading it (a failover, a restart), a route change or an IPS "
                        "dropping the flow.")
-            remedy = _logs_remedy(conn)
+            remedy = logs_remedy(conn)
             heard, shut = stalled.heard, stalled.closed
             on = None if stall.acks_lost else capture_host(ctx, receiver, sender)
             # Two capture points: the resends never reached the receiver's (trial 26 D5).
@@ -250,7 +255,7 @@ def check_stalled_transfers(ctx: Context) -> None:
                             f"{receiver} to {sender} is lost, not this connection's alone: a "
                             f"firewall between them or on {sender} that drops all of "
                             f"{receiver}'s packets, or the path from {receiver} to {sender}.")
-                remedy = _logs_remedy(conn, f" and the host firewall on {sender} (a rule that "
+                remedy = logs_remedy(conn, f" and the host firewall on {sender} (a rule that "
                                             f"drops {receiver}'s packets)")
             elif (heard is not None or shut is not None or stalled.answered) and \
                     (on is None or on[0] != receiver):
@@ -265,22 +270,15 @@ def check_stalled_transfers(ctx: Context) -> None:
                 # ACKs lost on the way to the sender: its own firewall is the host one
                 # (trial B of session 34: the agent's input chain, read as the media
                 # server's, where the capture was taken and the resends are).
+                blocking: tuple[str, str] | tuple[str]
                 if stall.unseen:  # one direction: either host's, or between (both named)
-                    reading, remedy = flow_blocked(
-                        conn, (roles[1], receiver),
-                        (sender, receiver) if acked_in else (receiver, sender), sign, reading)
+                    blocking, shows = (sender, receiver) if acked_in else (receiver, sender), ""
+                elif stall.acks_lost:
+                    blocking, shows = (sender,), f"{receiver}'s ACKs reach it"
                 else:
-                    blocked, shows = ((sender, f"{receiver}'s ACKs reach it")
-                                      if stall.acks_lost else
-                                      (receiver, "the resends reach it"))
-                    reading += (f" {capitalised(roles[1])} {receiver} was still up "
-                                f"and reachable after the data stopped: {sign}, so only this "
-                                "connection's packets were lost: by a device between them, "
-                                f"or by a host firewall or IPS on {blocked} that blocks this "
-                                f"flow (a capture on {blocked} shows whether {shows}).")
-                    remedy = _logs_remedy(conn, f" and the host firewall and security software "
-                                                f"on {blocked} (a rule or IPS that blocks this "
-                                                "flow)")
+                    blocking, shows = (receiver,), "the resends reach it"
+                reading, remedy = flow_blocked(conn, (roles[1], receiver), sign, reading,
+                                               blocking, shows)
             elif not stall.acks_lost:  # the receiver answered nothing: it may be gone
                 reading += silent_peer_words(roles[1], receiver, sender, on)
                 host_fix = silent_peer_fix(roles[1], receiver, sender, on)
@@ -327,7 +325,7 @@ def check_stalled_transfers(ctx: Context) -> None:
                            "same; so "
                            f"would a device that lost the flow's state ({STATE_LOST[0].lower()}"
                            f"{STATE_LOST[1:]}), were the smaller packets not crossing.")
-                logs = _logs_remedy(conn, two_points=True)
+                logs = logs_remedy(conn, tells="")
                 remedy = (conn_fix(ctx, conn) + ". If the MTU is not it: "
                           + logs[0].lower() + logs[1:])
             elif size and one_segment(ctx, conn):
@@ -398,7 +396,7 @@ def _nothing_came(ctx: Context, session: Session, stalled: StalledTransfer,
             f"{hole_why(ctx, conn)}. A device or a host firewall on {silent} that blocks this "
             "flow after its handshake looks the same from here; a capture on "
             f"{silent} shows its resends and their size.",
-            conn_fix(ctx, conn) + ". " + _logs_remedy(conn).replace(
+            conn_fix(ctx, conn) + ". " + logs_remedy(conn).replace(
                 "See the session", "Else see the session", 1))
 
 
@@ -415,13 +413,3 @@ def _seen_busy(conn: Connection) -> bool:
     37b: a capture started mid-job read "busy")."""
     return bool(conn.orig_bytes or conn.resp_bytes or conn.missed_bytes
                 or conn.syn_seen or conn.synack_seen)
-
-
-def _logs_remedy(conn: Connection, also: str = "", two_points: bool = False) -> str:
-    """The fix that looks for the device that lost the flow; also: more places to look;
-    two_points: the capture set holds both hosts' points already (no advice to make it)."""
-    where = "" if two_points else ("; a capture on both hosts at once shows where the "
-                                   "packets are lost")
-    return (f"See the session and event logs of the firewalls, NAT devices and IPSs between "
-            f"{conn.orig_h} and {conn.resp_h}{also} at that time (a session dropped, a "
-            f"failover, a blocked flow) and any routing change{where}.")
