@@ -171,6 +171,9 @@ class Context:
     # Per session id, its job's last halt (frame, ts) or None (verify.open_transfer
     # .last_halt; found on first use).
     last_halts: dict[str, tuple[int, float] | None] = field(default_factory=dict)
+    # Per session id, its data connections that carried data, by first frame
+    # (verify.one_way_data.data_carried; found on first use).
+    data_carried: dict[str, tuple[Connection, ...]] = field(default_factory=dict)
     # Frames in an encapsulation flowcheck knows and does not read (decode.unread), by
     # its name: (frames, the first one's number). A direction the capture seems to lack
     # may be among them (flowcheck.verify.unread_frames).

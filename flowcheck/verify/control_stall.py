@@ -7,6 +7,7 @@ from flowcheck.model import Connection, ControlPacket, NdmpStream, Session
 from flowcheck.verify.context import Context
 from flowcheck.verify.evidence import stream_whole
 from flowcheck.verify.stalled import Stall, stall_of
+from flowcheck.verify.unseen_start import running_data
 
 
 def no_messages(control: Connection) -> NdmpStream:
@@ -28,13 +29,13 @@ def start_unseen(ctx: Context, session: Session, stream: NdmpStream,
     """Did the session run a job whose start the capture does not hold: no job start in
     its control stream, which the capture lacks part of (its opening not captured: the
     capture started later; one direction, sniffer loss: evidence.stream_whole), while
-    its data connections carried the job's bytes (Session.kind by them, not guessed)?"""
+    its data connections carried the job's bytes (unseen_start.running_data; Session.kind
+    by them, not guessed)?"""
     if session.kind == "browse" or session.kind_guessed or session.kind_unknown:
         return False
     if control.syn_seen and stream_whole(ctx, session, stream):
         return False
-    return any(ctx.by_uid[uid].orig_bytes + ctx.by_uid[uid].resp_bytes
-               for uid in session.data_connections)
+    return running_data(ctx, session) is not None
 
 
 def control_stall(control: Connection, *, closing: bool = False) -> Stall | None:

@@ -5,6 +5,8 @@ captured side never closed (unclosed_one_way)."""
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.sessions import one_sided
 from flowcheck.verify.context import Context
@@ -25,6 +27,20 @@ def carried(conn: Connection) -> bool:
     acknowledge?"""
     return bool(conn.orig_bytes or conn.resp_bytes
                 or max(conn.orig_acked_unseen, conn.resp_acked_unseen) > 1)
+
+
+def data_carried(ctx: Context, session: Session) -> tuple[Connection, ...]:
+    """The session's data connections that carried data in the capture (carried), by
+    their first captured frame (equal ones in the session's order): what shows its job
+    ran (unseen_start.running_data: those with payload captured; one_way_end: those
+    before the control connection's FIN). Found once per session (Context.data_carried)."""
+    found = ctx.data_carried.get(session.id)
+    if found is None:
+        found = ctx.data_carried[session.id] = tuple(sorted(
+            (conn for uid in session.data_connections
+             if (conn := ctx.by_uid.get(uid)) is not None and carried(conn)),
+            key=attrgetter("first_frame")))
+    return found
 
 
 def unclosed_one_way(ctx: Context, session: Session) -> list[Connection]:

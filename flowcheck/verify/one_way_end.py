@@ -26,7 +26,7 @@ from flowcheck.verify.control_stall import no_messages
 from flowcheck.verify.durations import span_words
 from flowcheck.verify.evidence import ended_early
 from flowcheck.verify.hidden_ends import JOB_ENDS
-from flowcheck.verify.one_way_data import carried
+from flowcheck.verify.one_way_data import data_carried
 from flowcheck.verify.replies import HALTS
 from flowcheck.verify.snapped_halts import readable_from
 from flowcheck.verify.three_way_close import job_starts
@@ -73,15 +73,13 @@ def unfinished_one_way_words(ctx: Context, session: Session) -> str | None:
 
 def _flowed_before(ctx: Context, session: Session, fin: int) -> Connection | None:
     """The session's first data connection that carried data in the capture (its payload,
-    or more than a FIN of the sender's acknowledged: one_way_data.carried) from a packet
+    or more than a FIN of the sender's acknowledged: one_way_data.data_carried) from a packet
     before the control connection's FIN (frame `fin`): its job was running then, where
     the capture lacks the start request (a capture started while the data flowed,
     trial31-late cut to the media server's packets: step 4 read `ok`). Its ending
     requests come after the data's end, so inside the capture. None when none."""
-    flowed = [ctx.by_uid[uid] for uid in session.data_connections
-              if uid in ctx.by_uid and carried(ctx.by_uid[uid])
-              and ctx.by_uid[uid].first_frame < fin]
-    return min(flowed, key=lambda c: c.first_frame) if flowed else None
+    return next((conn for conn in data_carried(ctx, session) if conn.first_frame < fin),
+                None)
 
 
 def halt_unended_words(ctx: Context, session: Session) -> str | None:

@@ -59,7 +59,12 @@ from flowcheck.verify.three_way_close import (
 from flowcheck.verify.ttl import capture_host
 from flowcheck.verify.unjudged_halt import sender_words, stall_judged, unjudged_halt
 from flowcheck.verify.unseen_resources import report_unseen_resources
-from flowcheck.verify.unseen_start import first_halt, running_data, unseen_start_judged
+from flowcheck.verify.unseen_start import (
+    JobBegin,
+    first_halt,
+    running_data,
+    unseen_start_judged,
+)
 
 
 def check_running(ctx: Context) -> None:
@@ -138,8 +143,8 @@ def _check_running(ctx: Context, session: Session) -> None:
              ) if not starts else None
     if begun is not None:
         starts = [begun]
-    if not starts and not start_unseen(ctx, session, stream, control) and not (
-            stall is not None and opening_stalled(control, stall)):
+    unseen = not starts and start_unseen(ctx, session, stream, control)
+    if not starts and not unseen and not (stall is not None and opening_stalled(control, stall)):
         return
     last = unacked_from(stream, stall) if stall is not None else None
     # An ACK comes well within the retransmission timeout after the message the
@@ -151,15 +156,27 @@ def _check_running(ctx: Context, session: Session) -> None:
         else:
             _stalled(ctx, session, stream, control, stall, last)
         return
-    if not starts:
+    if starts:
+        _job_end(ctx, session, stream, control, JobBegin.at_start(starts), lost, begun)
+    elif unseen and unseen_start_judged(ctx, session, stream, control):
         # A stall left unjudged above (its resends too close to the capture's end) is
         # left to the reset's or close's evidence, as for a start in the capture.
-        if start_unseen(ctx, session, stream, control) \
-                and unseen_start_judged(ctx, session, stream, control):
-            _unseen_start_end(ctx, session, stream, control, lost)
-        return
-    halt = next((m for m in stream.messages if message_op(m) in HALTS
-                 and ctx.order.later(m.frame, m.ts, starts[-1].frame, starts[-1].ts)), None)
+        data = running_data(ctx, session)
+        if data is not None:
+            _job_end(ctx, session, stream, control, JobBegin.at_data(data), lost, None)
+
+
+def _job_end(ctx: Context, session: Session, stream: NdmpStream, control: Connection,
+             begin: JobBegin, lost: LostFin | None, begun: NdmpMessage | None) -> None:
+    """_check_running from the job's begin on: its start request in the capture, or its
+    running data's first packet when the capture lacks the start (unseen_start: the
+    control conversation readable from its first captured packet on, unseen_start_judged;
+    judged on the same evidence, but for the resource count, the still running job and
+    the rest after a halt: the resources before the capture are not in it). lost: the
+    control connection's FIN the capture lacks (lost_fin); begun: the agent's reply or a
+    lost start that stands for the start request (agent_start, lost_start)."""
+    start = begin.start
+    halt = first_halt(ctx, stream, begin)
     # A reset is read when no control byte the capture missed may hide what came after
     # the job's start (a halt) or, a halt seen, after the halt (hidden_ends.missed_from:
     # sniffer loss early in a job, or a hole the sequence numbers name, hides nothing of
@@ -167,42 +184,47 @@ def _check_running(ctx: Context, session: Session) -> None:
     # before the halt the RST answered read PASS).
     # Nor when a lost announcement hides the data connection (a failure of it the root
     # cause), or a lost reply to the start may have refused it.
-    judged = not missed_from(control, stream, starts[-1].frame) and not (
-        announcement_lost(stream, session) or _start_refused(ctx, session, stream, starts))
+    judged = start is None or (not missed_from(control, stream, start.frame) and not (
+        announcement_lost(stream, session) or _start_refused(ctx, session, stream, start)))
     reset = bool(control.rst_frames) and judged
     reset_after_halt = bool(control.rst_frames) and halt is not None and not missed_from(
         control, stream, halt.frame)
     # A halt on the three-way job's other control connection (or a polled one) ended it
     # too, as open_transfer reads it: not still running.
-    ended = halt is not None or halted_since(ctx, session, starts[-1])
-    if lost is not None and lost.shown.frame < starts[-1].frame:
+    ended = halt is not None or (start is not None and halted_since(ctx, session, start))
+    if lost is not None and lost.shown.frame < begin.frame:
         lost = None
+    # Readable from the begin on: the running data's, from the control connection's
+    # first captured packet (unseen_start_judged).
     closable = (halt is None and (bool(control.fin_frames) or lost is not None)
-                and (stream_whole(ctx, session, stream)
+                and (start is None or stream_whole(ctx, session, stream)
                      or headers_whole(ctx, session, stream)
-                     or (whole_after(ctx, session, stream, starts[-1].frame) and judged))
-                and not polled_halted(ctx, stream, starts[-1].frame, starts[-1].ts))
+                     or (whole_after(ctx, session, stream, start.frame) and judged))
+                and not polled_halted(ctx, stream, begin.frame, begin.ts))
     if closable and reset and closed_before_reset(stream) is not None:
         # The side closed it, then its TCP reset the peer's later packets.
-        report_closed(ctx, session, stream, control, starts[-1], len(starts))
+        report_closed(ctx, session, stream, control, start, begin.count)
     elif halt is None and reset:
-        report_reset(ctx, session, stream, control, starts[-1], len(starts), None)
+        report_reset(ctx, session, stream, control, start, begin.count, None)
     elif closable:
-        report_closed(ctx, session, stream, control, starts[-1], len(starts), lost=lost)
-    elif (not ended and not seen_closing(control)
+        report_closed(ctx, session, stream, control, start, begin.count, lost=lost)
+    elif (start is not None and not ended and not seen_closing(control)
           and (halts_unseen(ctx, session) or not unseen_cut_transfers(ctx, session))):
         # A data connection reset just before the capture ended already has its
         # capture_ended_early, naming the reset (flowcheck.verify.cut_transfer; not when
         # the halts' direction is missing: halts_unseen); so has an open transfer whose
         # start request the capture lacks (open_transfer).
         if begun is None or open_transfer(ctx, session) is None:
-            still_running(ctx, session, stream, starts[-1], len(starts))
+            still_running(ctx, session, stream, start, begin.count)
     elif (reset_after_halt and not _closed_by_request(stream, control)
           and (halt_unanswered(ctx, stream, control, halt)
                or sent_after_reset(control) is not None
                or cut_after_reset(ctx, session) is not None
-               or (ctx.config.resources and len(starts) < ctx.config.resources))):
-        report_reset(ctx, session, stream, control, starts[-1], len(starts), halt)
+               or (start is not None and ctx.config.resources
+                   and begin.count < ctx.config.resources))):
+        report_reset(ctx, session, stream, control, start, begin.count, halt)
+    elif start is None:
+        return  # the rest is the verdict's: what the capture holds of the job says it
     elif (unjudged := unjudged_halt(ctx, session)) is not None:
         # Its halt resent when the capture ended: the data step says unknown (data_flow).
         ended_early(ctx, session, f"{sender_words(session, unjudged)}, resent "
@@ -276,41 +298,14 @@ def _stalled(ctx: Context, session: Session, stream: NdmpStream, control: Connec
                 else control.last_ts), cause="control")
 
 
-def _unseen_start_end(ctx: Context, session: Session, stream: NdmpStream,
-                      control: Connection, lost: LostFin | None) -> None:
-    """_check_running for a job whose start the capture lacks, its data seen flowing
-    (flowcheck.verify.unseen_start): control_reset or control_closed on the same evidence
-    as a job whose start is in it, but the resource count (the resources before the
-    capture are not in it)."""
-    data = running_data(ctx, session)
-    if data is None:
-        return
-    halt = first_halt(ctx, session, stream)
-    if lost is not None and lost.shown.frame < data.first_frame:
-        lost = None
-    if control.rst_frames and (halt is None or not missed_from(control, stream, halt.frame)):
-        if halt is None and closed_before_reset(stream) is not None:
-            report_closed(ctx, session, stream, control, None, 1)
-        elif halt is None:
-            report_reset(ctx, session, stream, control, None, 1, None)
-        elif not _closed_by_request(stream, control) and (
-                halt_unanswered(ctx, stream, control, halt)
-                or sent_after_reset(control) is not None
-                or cut_after_reset(ctx, session) is not None):
-            report_reset(ctx, session, stream, control, None, 1, halt)
-    elif (halt is None and (control.fin_frames or lost is not None)
-          and not polled_halted(ctx, stream, data.first_frame, data.ts)):
-        report_closed(ctx, session, stream, control, None, 1, lost=lost)
-
-
 def _start_refused(ctx: Context, session: Session, stream: NdmpStream,
-                   starts: list[NdmpMessage]) -> bool:
+                   start: NdmpMessage) -> bool:
     """Did the sniffer lose the reply to the job's last start request, and did the
     session then do what a refusal brings (lost_reply.failure_signs: the DMA closed the
     session at once)? Whether the job ran cannot be seen (trial39-server-errors/
     start-backup-before-data-connect without its error reply read control_reset)."""
-    return any(r.frame == starts[-1].frame for r in stream.lost_replies) and bool(
-        failure_signs(ctx, session, stream, starts[-1]))
+    return any(r.frame == start.frame for r in stream.lost_replies) and bool(
+        failure_signs(ctx, session, stream, start))
 
 
 def _closed_by_request(stream: NdmpStream, control: Connection) -> bool:

@@ -4,11 +4,12 @@ shows reset or closed while it ran: control_reset or control_closed, as when the
 is in the capture (flowcheck.verify.running).
 
 What shows the job was running is its data: a data connection of the session carrying
-the job's bytes in the capture (control_stall.start_unseen); a halt (NOTIFY_DATA_HALTED,
-NOTIFY_MOVER_HALTED) in the capture after them is the job's end. The control
-conversation has to be readable from its first captured packet on, both ways
-(snapped_halts.whole_after; or every header kept by a snap length that cut the bodies:
-headers_whole), so that a halt or a CONNECT_CLOSE before the reset or close
+the job's bytes in the capture (running_data, control_stall.start_unseen); a halt
+(NOTIFY_DATA_HALTED, NOTIFY_MOVER_HALTED) in the capture after them is the job's end
+(first_halt; the decision is running._job_end's, from the data's first packet:
+JobBegin). The control conversation has to be readable from its first captured packet
+on, both ways (snapped_halts.whole_after; or every header kept by a snap length that cut
+the bodies: headers_whole), so that a halt or a CONNECT_CLOSE before the reset or close
 would be in the capture; else nothing is judged here, as before (the verdict then says
 what it can).
 
@@ -20,19 +21,46 @@ connection reset by a firewall's idle timeout, were a clean job.
 
 from __future__ import annotations
 
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, connection_ends
 from flowcheck.sessions import message_op
 from flowcheck.verify.context import Context
+from flowcheck.verify.one_way_data import data_carried
 from flowcheck.verify.replies import HALTS
 from flowcheck.verify.snapped_halts import headers_whole, whole_after
 
 
+@fields_dataclass(frozen=True, slots=True)
+class JobBegin:
+    """Where the capture first shows the running job (its frame number and time, seconds
+    on the capture clock): its start request `start` (the last DATA_START_* or
+    MOVER_LISTEN-like start: three_way_close.job_starts, or a stand-in for it), or, when
+    the capture lacks it, its running data's first captured packet (`start` None:
+    running_data). `count`: the job's starts in the capture (1 for the running data:
+    the resources before the capture are not in it)."""
+
+    frame: int
+    ts: float
+    start: NdmpMessage | None = None
+    count: int = 1
+
+    @classmethod
+    def at_start(cls, starts: list[NdmpMessage]) -> JobBegin:
+        """The job's last start request of `starts` (capture order)."""
+        return cls(starts[-1].frame, starts[-1].ts, starts[-1], len(starts))
+
+    @classmethod
+    def at_data(cls, data: Connection) -> JobBegin:
+        """The running data's first captured packet."""
+        return cls(data.first_frame, data.ts)
+
+
 def running_data(ctx: Context, session: Session) -> Connection | None:
     """The session's first data connection (by its first captured frame) that carried
-    bytes in the capture: what shows its job was running; None when none did."""
-    carried = [ctx.by_uid[uid] for uid in session.data_connections
-               if ctx.by_uid[uid].orig_bytes + ctx.by_uid[uid].resp_bytes]
-    return min(carried, key=lambda c: c.first_frame) if carried else None
+    payload bytes in the capture (one_way_data.data_carried): what shows its job was
+    running; None when none did."""
+    return next((conn for conn in data_carried(ctx, session)
+                 if conn.orig_bytes + conn.resp_bytes), None)
 
 
 def unseen_start_judged(ctx: Context, session: Session, stream: NdmpStream,
@@ -51,13 +79,12 @@ def unseen_start_judged(ctx: Context, session: Session, stream: NdmpStream,
                  or headers_whole(ctx, session, stream)))
 
 
-def first_halt(ctx: Context, session: Session, stream: NdmpStream) -> NdmpMessage | None:
-    """The first NOTIFY_*_HALTED of the stream after the running data's first captured
-    frame (one before it ended an earlier resource); None when none."""
-    data = running_data(ctx, session)
-    after = data.first_frame if data is not None else 0
+def first_halt(ctx: Context, stream: NdmpStream, begin: JobBegin) -> NdmpMessage | None:
+    """The stream's first NOTIFY_*_HALTED after the job's begin (ctx.order.later: by
+    frame within one sniffer's file, else by time; one before it ended an earlier
+    resource); None when none."""
     return next((m for m in stream.messages if message_op(m) in HALTS
-                 and m.frame > after), None)
+                 and ctx.order.later(m.frame, m.ts, begin.frame, begin.ts)), None)
 
 
 def unseen_start_words(ctx: Context, session: Session) -> str:
