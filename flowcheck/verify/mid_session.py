@@ -18,11 +18,14 @@ from flowcheck.verify.after_close import ended_words, job_ended
 from flowcheck.verify.context import Context
 
 
-def started_mid_session(ctx: Context, session: Session, conn: Connection) -> None:
+def started_mid_session(ctx: Context, session: Session, conn: Connection,
+                        late: str | None = None) -> None:
     """capture_started_mid_session: the session's control connection first seen after its
     handshake, at the capture's start or after a ring hole (Session.start_gap): what the
     steps are judged on, the ones that stay unknown (its steps are evaluated), and how
-    many data connections were matched to it by direction and ports."""
+    many data connections were matched to it by direction and ports. late: the words of
+    a job the capture joined while it ran (late_job.joined_late_words), whose resources'
+    steps were made unknown for it."""
     where = f"{connection_ends(conn)}"
     unknown = [str(step.step) for step in session.steps if step.status == "unknown"]
     packet = "that packet" if session.start_gap is not None else "its first captured packet"
@@ -70,6 +73,14 @@ def started_mid_session(ctx: Context, session: Session, conn: Connection) -> Non
         f" But {ended_words(session, gone)}; what the capture holds of it (error replies, "
         "a connect with no answer it could hold) may be a closed job's answer, so its steps "
         "after the control connection are unknown.")
+    if late is not None:
+        ended += (f" The capture started after its job began, too: {late}; so its "
+                  "resources' steps are unknown for the job as a whole, not passed on the "
+                  "part the capture holds.")
+        fix = ("Start the capture before the job starts to judge the whole job (a resource "
+               "before the capture may have failed)." if session.start_gap is None else
+               f"{fix} The job began before the set's first packet of it: a resource before "
+               "that may have failed.")
     ctx.add("capture_started_mid_session",
             f"{head}{matched}{hidden}{'were' if count > 1 else 'was'} matched to it by "
             f"direction and ports.{ended}", fix, session=session, conn=conn,

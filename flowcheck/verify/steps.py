@@ -52,6 +52,7 @@ from flowcheck.verify.filtered import callback_unseen
 from flowcheck.verify.half_open import half_open_check, half_open_words
 from flowcheck.verify.kept import filtered_handshake
 from flowcheck.verify.kind_shown import settle_browse, stopped_by
+from flowcheck.verify.late_job import joined_late_words, unjudge_job_steps
 from flowcheck.verify.lost_reply import lost_reply_step
 from flowcheck.verify.mid_session import started_mid_session
 from flowcheck.verify.no_reply import silent_peer
@@ -89,9 +90,14 @@ def check_steps(ctx: Context) -> None:
                                                             strict=True) if spec.kind in _LATER])
         control = ctx.by_uid[session.control_uid]
         if judged(ctx, control) == "midstream" and not filtered_handshake(ctx, session):
+            # The job's start not in the capture either: its resources' steps cannot be
+            # judged for the job as a whole (late_job).
+            late = joined_late_words(ctx, session, control)
+            if late is not None and not unjudge_job_steps(ctx, session, ctx.profile, late):
+                late = None
             # After the steps, whose statuses it names. A filter that kept only data
             # packets left the handshake out instead: capture_filtered says so.
-            started_mid_session(ctx, session, control)
+            started_mid_session(ctx, session, control, late)
         check_order(ctx, session)
         _note_cut_last_word(ctx, session)
 

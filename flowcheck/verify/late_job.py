@@ -1,0 +1,108 @@
+"""A job the capture joined while it ran: its resources' steps `unknown` for the job as
+a whole (the lead's decision after the cut sweep; contract.md, "Verdict and exit codes":
+inconclusive when the capture "started too close to the event").
+
+A session whose control connection opened before the capture (no handshake captured:
+capture_started_mid_session) and whose stream holds nothing of the session's own start
+(NOTIFY_CONNECTED, CONNECT_OPEN, CONNECT_*_AUTH, CONFIG_* queries) before its first job
+message (DATA_LISTEN, DATA_CONNECT, DATA_START_*, MOVER_LISTEN, MOVER_CONNECT: request
+or reply), if any, may have run its job before the capture began: that first job message
+may be a later resource's (trial37b's synproxy-dataport-closed-media cut to its second
+half begins with the first resource's NOTIFY_DATA_HALTED). What the capture holds of it
+may be clean while a resource before it failed: the lab's data-port-in-use (its first
+resource's data connection refused, data_refused, a second one used), its `.vxlanasym`
+variant and synproxy-dataport-closed-media, cut to drop their first 10, 25 or 50% of
+frames, read PASS where the whole capture reads FAIL. So when no error was found for the
+session, each of its resources' steps (the announcement, the data connection, the data
+flow) that reads `ok` reads `unknown`, its detail saying that the capture started after
+the job began, naming the session's first captured packet and what the capture lacks,
+and keeping what it shows: the verdict is inconclusive, and
+capture_started_mid_session's fix asks for a capture started before the job. Failures
+found in the captured part stay failures (an error: the verdict is fail anyway); a
+session whose job had ended before the capture (after_close.job_ended: "not a job in the
+capture", docs/findings.md data_refused), a capture a filter kept some kinds of packets
+of (capture_filtered) and a job whose session's start is in the capture are left as they
+are.
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import Connection, NdmpMessage, Session, Severity, connection_ends
+from flowcheck.profiles import Profile
+from flowcheck.sessions import message_op
+from flowcheck.sessions.classify import JOB_STARTS
+from flowcheck.verify.after_close import job_ended
+from flowcheck.verify.context import Context
+from flowcheck.verify.hidden_ends import MOVER_STARTS
+from flowcheck.verify.kept import kept
+from flowcheck.verify.session_words import opened_unseen_words
+from flowcheck.verify.step_base import make_step
+
+RESOURCE_KINDS = ("announcement", "data_connection", "data_flow")
+# The job's messages (its resources' announcements and starts, request or reply), and
+# the session's, from its greeting to its configuration queries, that come before them.
+_JOB = frozenset({"DATA_LISTEN", "DATA_CONNECT", *JOB_STARTS, *MOVER_STARTS})
+_SETUP = frozenset({"NOTIFY_CONNECTED", "CONNECT_OPEN", "CONNECT_CLIENT_AUTH",
+                    "CONNECT_SERVER_AUTH"})
+
+
+def joined_late_words(ctx: Context, session: Session, control: Connection) -> str | None:
+    """"the session's first captured packet is frame 1 (its data connection C1 ..., already
+    open), and the capture holds neither ...: a resource before the capture may have
+    failed there" when the session's control connection opened before the capture (the
+    caller's test: no handshake captured), its stream holds no message of _BEGINS, its job
+    had not ended before the capture (job_ended), no error names the session and no
+    filter kept only some kinds of packets (kept: what the capture lacks is the filter's,
+    capture_filtered); None else."""
+    if kept(ctx).shape is not None:
+        return None  # a filter kept some packets of each kind: capture_filtered's
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    messages = stream.messages if stream is not None else []
+    job = next((m for m in messages if message_op(m) in _JOB), None)
+    if any(_setup(m) for m in messages if job is None or m.frame < job.frame):
+        return None  # the session's start in the capture: its job's with it
+    if job_ended(ctx, session) is not None or any(
+            f.session == session.id and f.severity == Severity.ERROR for f in ctx.findings):
+        return None
+    uids = [session.control_uid, *([session.callback_uid] if session.callback_uid else []),
+            *session.data_connections]
+    captured = [conn for uid in uids if (conn := ctx.by_uid.get(uid)) is not None
+                and conn.first_frame]
+    first = min(captured, key=lambda c: c.first_frame, default=control)
+    what = ("its control connection" if first is control else
+            "its callback" if first.uid == session.callback_uid else "its data connection")
+    start = {"backup": "DATA_START_BACKUP", "restore": "DATA_START_RECOVER"}.get(
+        session.kind, "DATA_START_*")
+    return (f"the session's first captured packet is frame {first.first_frame} ({what} {first.uid} "
+            f"{connection_ends(first)}, already open), and the capture holds neither the "
+            f"control connection's opening (it opened {opened_unseen_words(session)}) nor "
+            + (f"the job's start ({start}, the announcements before it)" if job is None else
+               "the session's start (NOTIFY_CONNECTED, CONNECT_OPEN, CONNECT_CLIENT_AUTH), "
+               f"so its first job message in the capture ({message_op(job)}, frame "
+               f"{job.frame}) may be a later resource's")
+            + ": a resource before the capture may have failed there")
+
+
+def _setup(message: NdmpMessage) -> bool:
+    """Is the message one of the session's own before its job: its greeting, CONNECT_*
+    opening or authentication (_SETUP), or a CONFIG_* query?"""
+    op = message_op(message)
+    return op in _SETUP or op.startswith("CONFIG_")
+
+
+def unjudge_job_steps(ctx: Context, session: Session, profile: Profile,
+                      words: str) -> list[int]:
+    """Each of the session's RESOURCE_KINDS steps that reads `ok` made `unknown` for the
+    job as a whole, its evidence and detail kept after the reason (joined_late_words'
+    `words` on the first one, the later ones pointing to it); the numbers of the steps
+    changed."""
+    changed: list[int] = []
+    for index, (step, spec) in enumerate(zip(session.steps, profile.steps, strict=True)):
+        if spec.kind in RESOURCE_KINDS and step.status == "ok":
+            why = f": {words}" if not changed else f" (step {changed[0]} says what it lacks)"
+            session.steps[index] = make_step(
+                spec, "unknown", step.uids, step.frames,
+                f"unknown for the job as a whole: the capture started after the job "
+                f"began{why}; what the capture shows: {step.detail}")
+            changed.append(spec.number)
+    return changed

@@ -1,0 +1,80 @@
+"""A capture started while a job ran (`editcap -r`: its first frames dropped, as a tcpdump
+begun mid-job keeps them) holds neither the session's start nor the job's first start: a
+resource before the capture may have failed there (flowcheck.verify.late_job). Such a
+capture of a failing job must not read PASS, and a clean job's reads inconclusive, not
+FAIL; a failure in the captured part stays a failure."""
+
+from __future__ import annotations
+
+import pytest
+from stored import case_config, errors, stored_analysis
+from test_started_late_cuts import CAPTURES, started_late
+
+LATE = "the capture started after the job began"
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize(("folder", "name"), [
+    # the first resource's data connection refused (data_refused), a second one used
+    ("lab", "data-port-in-use"),
+    ("lab-trial22-tunnels", "data-port-in-use.vxlanasym"),
+    # a SYN proxy's handshake, then the agent's kernel reset the first data connection
+    ("trial37b-firewall-features", "synproxy-dataport-closed-media"),
+])
+@pytest.mark.parametrize("dropped", [0.10, 0.25, 0.50])
+def test_a_failing_job_joined_late_never_passes(tmp_path, folder: str, name: str,
+                                                dropped: float) -> None:
+    whole = stored_analysis(next(p for p in (CAPTURES / folder).iterdir()
+                                 if p.name.startswith(f"{name}.pcap")),
+                            config_path=case_config(CAPTURES / folder, name))
+    assert whole.verdict == "fail"
+    cut = started_late(tmp_path, folder, name, dropped)
+    analysis = stored_analysis(cut, config_path=case_config(CAPTURES / folder, name))
+    assert analysis.verdict in ("fail", "inconclusive")
+    if analysis.verdict == "inconclusive":
+        [session] = analysis.sessions
+        unknown = [s for s in session.steps if s.status == "unknown"]
+        assert unknown and all(LATE in s.detail for s in unknown)
+        [info] = [f for f in analysis.findings if f.code == "capture_started_mid_session"]
+        assert "The capture started after its job began, too" in _words(info.message)
+        assert info.fix.startswith("Start the capture before the job starts")
+
+
+@pytest.mark.parametrize(("folder", "name"), [
+    ("ndmjob", "v4-backup"), ("lab", "clean-3-resources"),
+])
+def test_a_clean_job_joined_late_is_inconclusive(tmp_path, folder: str, name: str) -> None:
+    """Each resource's step reads unknown for the job as a whole, keeping what the
+    capture shows of it; the control connection's step stays ok."""
+    cut = started_late(tmp_path, folder, name, 0.50)
+    analysis = stored_analysis(cut, config_path=case_config(CAPTURES / folder, name))
+    assert analysis.verdict == "inconclusive", [f.code for f in errors(analysis)]
+    [session] = analysis.sessions
+    assert session.steps[0].status == "ok"
+    data = session.steps[-1]
+    assert data.status == "unknown"
+    assert _words(data.detail).startswith(f"unknown for the job as a whole: {LATE}")
+    assert "what the capture shows: " in data.detail and data.uids
+    first = session.steps[next(i for i, s in enumerate(session.steps)
+                               if s.status == "unknown")]
+    assert "the session's first captured packet is frame " in _words(first.detail)
+
+
+def test_a_failure_in_the_captured_part_stays_a_failure(tmp_path) -> None:
+    """field35's unlisted-agent-fail-media from 10% on: S1's job ran when the capture
+    began (its steps unknown for the whole job), S2's announced_not_used stays an error
+    and its steps stay missing."""
+    folder = next(p.parent.name for p in CAPTURES.rglob("unlisted-agent-fail-media.pcap*"))
+    cut = started_late(tmp_path, folder, "unlisted-agent-fail-media", 0.10)
+    analysis = stored_analysis(cut, config_path=case_config(CAPTURES / folder,
+                                                            "unlisted-agent-fail-media"))
+    assert analysis.verdict == "fail"
+    assert {f.code for f in errors(analysis)} == {"announced_not_used"}
+    first, second = analysis.sessions[:2]
+    assert [s.status for s in first.steps[1:]] == ["unknown"] * (len(first.steps) - 1)
+    assert all(LATE in s.detail for s in first.steps[1:])
+    assert "missing" in [s.status for s in second.steps]
+    assert not any(LATE in s.detail for s in second.steps)
