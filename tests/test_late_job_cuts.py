@@ -6,9 +6,13 @@ FAIL; a failure in the captured part stays a failure."""
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 from stored import case_config, errors, stored_analysis
 from test_started_late_cuts import CAPTURES, started_late
+
+from flowcheck.report.analyze import mid_job_note
 
 LATE = "the capture started after the job began"
 
@@ -61,6 +65,22 @@ def test_a_clean_job_joined_late_is_inconclusive(tmp_path, folder: str, name: st
     first = session.steps[next(i for i, s in enumerate(session.steps)
                                if s.status == "unknown")]
     assert "the session's first captured packet is frame " in _words(first.detail)
+    # Under the verdict: a capture started before the job is what judges it whole.
+    assert "start the capture before the job starts to judge the whole job" \
+        in mid_job_note(analysis)
+
+
+def test_a_job_whose_session_start_is_captured_is_unchanged(tmp_path) -> None:
+    """clean-3-resources from its callback's SYN (frame 17) on: the control connection
+    opened before the capture, but the callback opens before any job message, so the job
+    is wholly in the capture: PASS, every step ok."""
+    folder, name = "lab", "clean-3-resources"
+    capture = tmp_path / "from-17.pcap"
+    subprocess.run(["editcap", "-r", str(CAPTURES / folder / f"{name}.pcap"), str(capture),
+                    "17-1000000"], check=True, capture_output=True)
+    analysis = stored_analysis(capture, config_path=case_config(CAPTURES / folder, name))
+    assert analysis.verdict == "pass"
+    assert all(LATE not in s.detail for s in analysis.sessions[0].steps)
 
 
 def test_a_failure_in_the_captured_part_stays_a_failure(tmp_path) -> None:

@@ -44,6 +44,7 @@ from flowcheck.report.overview import (
 )
 from flowcheck.report.step_time import message_times, step_time
 from flowcheck.sessions import connection_outcome
+from flowcheck.verify.late_job import JOINED_DETAIL
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -179,17 +180,23 @@ def mid_job_note(analysis: Analysis) -> str:
     """Under the verdict, when the capture started after a session's control connection
     had opened (capture_started_mid_session, not after a ring buffer's hole): the verdict
     covers only the part of the job the capture holds (trial 20 D3: a plain PASS for a
-    capture of the last resource of three); "" otherwise."""
+    capture of the last resource of three), or, after a job began (verify.late_job),
+    that a resource before may have failed; "" otherwise."""
     gaps = {s.id for s in analysis.sessions if s.start_gap is not None}
     started = list(dict.fromkeys(
         f.session for f in analysis.findings
         if f.code == "capture_started_mid_session" and f.session and f.session not in gaps))
     if not started:
         return ""
-    which = ", ".join(started)
-    return (f"The capture started mid-job (session{'s' if len(started) > 1 else ''} {which}: "
-            "capture_started_mid_session): the verdict covers only what the capture holds "
-            "of it; start the capture before the job starts to check every step.")
+    which, many = ", ".join(started), "s" if len(started) > 1 else ""
+    joined = [s.id for s in analysis.sessions if s.id in started and any(  # verify.late_job
+        step.detail.startswith(JOINED_DETAIL) for step in s.steps)]
+    return (f"The capture started mid-job (session{many} {which}: capture_started_mid_session)"
+            + (f", after the job of {', '.join(joined)} began: a resource before the capture "
+               "may have failed, so the verdict cannot pass that job on the part the capture "
+               "holds; start the capture before the job starts to judge the whole job."
+               if joined else ": the verdict covers only what the capture holds of it; "
+               "start the capture before the job starts to check every step."))
 
 
 def _render_summary(analysis: Analysis, console: Console) -> None:

@@ -4,30 +4,32 @@ inconclusive when the capture "started too close to the event").
 
 A session whose control connection opened before the capture (no handshake captured:
 capture_started_mid_session) and whose stream holds nothing of the session's own start
-(NOTIFY_CONNECTED, CONNECT_OPEN, CONNECT_*_AUTH, CONFIG_* queries) before its first job
-message (DATA_LISTEN, DATA_CONNECT, DATA_START_*, MOVER_LISTEN, MOVER_CONNECT: request
-or reply), if any, may have run its job before the capture began: that first job message
-may be a later resource's (trial37b's synproxy-dataport-closed-media cut to its second
-half begins with the first resource's NOTIFY_DATA_HALTED). What the capture holds of it
-may be clean while a resource before it failed: the lab's data-port-in-use (its first
-resource's data connection refused, data_refused, a second one used), its `.vxlanasym`
-variant and synproxy-dataport-closed-media, cut to drop their first 10, 25 or 50% of
-frames, read PASS where the whole capture reads FAIL. So when no error was found for the
-session, each of its resources' steps (the announcement, the data connection, the data
-flow) that reads `ok` reads `unknown`, its detail saying that the capture started after
-the job began, naming the session's first captured packet and what the capture lacks,
-and keeping what it shows: the verdict is inconclusive, and
+(NOTIFY_CONNECTED, CONNECT_OPEN, CONNECT_*_AUTH, CONFIG_* queries, its callback's SYN)
+before its first job message (DATA_LISTEN, DATA_CONNECT, DATA_START_*, MOVER_LISTEN,
+MOVER_CONNECT: request or reply), if any, may have run its job before the capture began:
+that first job message may be a later resource's (trial37b's synproxy-dataport-closed-
+media cut to its second half begins with the first resource's NOTIFY_DATA_HALTED). What
+the capture holds of it may be clean while a resource before it failed: the lab's data-
+port-in-use (its first resource's data connection refused, data_refused, a second one
+used), its `.vxlanasym` variant and synproxy-dataport-closed-media, cut to drop their
+first 10, 25 or 50% of frames, read PASS where the whole capture reads FAIL. So when no
+error was found for the session, each of its resources' steps (the announcement, the
+data connection, the data flow) that reads `ok` reads `unknown`, its detail saying that
+the capture started after the job began, naming the session's first captured packet and
+what the capture lacks, and keeping what it shows: the verdict is inconclusive, and
 capture_started_mid_session's fix asks for a capture started before the job. Failures
 found in the captured part stay failures (an error: the verdict is fail anyway); a
 session whose job had ended before the capture (after_close.job_ended: "not a job in the
 capture", docs/findings.md data_refused), a capture a filter kept some kinds of packets
-of (capture_filtered) and a job whose session's start is in the capture are left as they
+of (capture_filtered), a session first seen after a hole inside a ring
+(capture_ring_gap) and a job whose session's start is in the capture are left as they
 are.
 """
 
 from __future__ import annotations
 
 from flowcheck.model import Connection, NdmpMessage, Session, Severity, connection_ends
+from flowcheck.model.traffic import endpoint
 from flowcheck.profiles import Profile
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS
@@ -39,6 +41,8 @@ from flowcheck.verify.session_words import opened_unseen_words
 from flowcheck.verify.step_base import make_step
 
 RESOURCE_KINDS = ("announcement", "data_connection", "data_flow")
+# How the detail of a step made unknown here begins (report.analyze.mid_job_note).
+JOINED_DETAIL = "unknown for the job as a whole: the capture started after the job began"
 # The job's messages (its resources' announcements and starts, request or reply), and
 # the session's, from its greeting to its configuration queries, that come before them.
 _JOB = frozenset({"DATA_LISTEN", "DATA_CONNECT", *JOB_STARTS, *MOVER_STARTS})
@@ -50,17 +54,25 @@ def joined_late_words(ctx: Context, session: Session, control: Connection) -> st
     """"the session's first captured packet is frame 1 (its data connection C1 ..., already
     open), and the capture holds neither ...: a resource before the capture may have
     failed there" when the session's control connection opened before the capture (the
-    caller's test: no handshake captured), its stream holds no message of _BEGINS, its job
-    had not ended before the capture (job_ended), no error names the session and no
-    filter kept only some kinds of packets (kept: what the capture lacks is the filter's,
-    capture_filtered); None else."""
+    caller's test: no handshake captured; not after a hole inside a ring), nothing of the
+    session's start (_setup, its callback's SYN) comes before its first job message (_JOB)
+    in the capture, its job had not ended before the capture (job_ended), no error names
+    the session and no filter kept only some kinds of packets (kept: what the capture
+    lacks is the filter's, capture_filtered); None else."""
     if kept(ctx).shape is not None:
         return None  # a filter kept some packets of each kind: capture_filtered's
+    if session.start_gap is not None and not session.start_gap.head:
+        return None  # a hole inside the ring, not a capture that started late
     stream = ctx.stream_by_uid.get(session.control_uid)
     messages = stream.messages if stream is not None else []
     job = next((m for m in messages if message_op(m) in _JOB), None)
     if any(_setup(m) for m in messages if job is None or m.frame < job.frame):
         return None  # the session's start in the capture: its job's with it
+    callback = ctx.by_uid.get(session.callback_uid or "")
+    if callback is not None and callback.syn_seen and (
+            job is None or not ctx.order.later(callback.first_frame, callback.ts,
+                                               job.frame, job.ts)):
+        return None  # its callback opened in the capture, before the job: the session's
     if job_ended(ctx, session) is not None or any(
             f.session == session.id and f.severity == Severity.ERROR for f in ctx.findings):
         return None
@@ -71,10 +83,14 @@ def joined_late_words(ctx: Context, session: Session, control: Connection) -> st
     first = min(captured, key=lambda c: c.first_frame, default=control)
     what = ("its control connection" if first is control else
             "its callback" if first.uid == session.callback_uid else "its data connection")
+    # Which end opened a connection the capture holds no opening of is not in it (trial
+    # 20 D3); a control connection's runs to the NDMP port.
+    ends = (connection_ends(first) if first is control or first.syn_seen else
+            f"{endpoint(first.orig_h, first.orig_p)} <-> {endpoint(first.resp_h, first.resp_p)}")
     start = {"backup": "DATA_START_BACKUP", "restore": "DATA_START_RECOVER"}.get(
         session.kind, "DATA_START_*")
-    return (f"the session's first captured packet is frame {first.first_frame} ({what} {first.uid} "
-            f"{connection_ends(first)}, already open), and the capture holds neither the "
+    return (f"the session's first captured packet is frame {first.first_frame} ({what} "
+            f"{first.uid} {ends}, already open), and the capture holds neither the "
             f"control connection's opening (it opened {opened_unseen_words(session)}) nor "
             + (f"the job's start ({start}, the announcements before it)" if job is None else
                "the session's start (NOTIFY_CONNECTED, CONNECT_OPEN, CONNECT_CLIENT_AUTH), "
@@ -90,8 +106,7 @@ def _setup(message: NdmpMessage) -> bool:
     return op in _SETUP or op.startswith("CONFIG_")
 
 
-def unjudge_job_steps(ctx: Context, session: Session, profile: Profile,
-                      words: str) -> list[int]:
+def unjudge_job_steps(session: Session, profile: Profile, words: str) -> list[int]:
     """Each of the session's RESOURCE_KINDS steps that reads `ok` made `unknown` for the
     job as a whole, its evidence and detail kept after the reason (joined_late_words'
     `words` on the first one, the later ones pointing to it); the numbers of the steps
@@ -102,7 +117,6 @@ def unjudge_job_steps(ctx: Context, session: Session, profile: Profile,
             why = f": {words}" if not changed else f" (step {changed[0]} says what it lacks)"
             session.steps[index] = make_step(
                 spec, "unknown", step.uids, step.frames,
-                f"unknown for the job as a whole: the capture started after the job "
-                f"began{why}; what the capture shows: {step.detail}")
+                f"{JOINED_DETAIL}{why}; what the capture shows: {step.detail}")
             changed.append(spec.number)
     return changed

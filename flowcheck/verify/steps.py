@@ -93,7 +93,7 @@ def check_steps(ctx: Context) -> None:
             # The job's start not in the capture either: its resources' steps cannot be
             # judged for the job as a whole (late_job).
             late = joined_late_words(ctx, session, control)
-            if late is not None and not unjudge_job_steps(ctx, session, ctx.profile, late):
+            if late is not None and not unjudge_job_steps(session, ctx.profile, late):
                 late = None
             # After the steps, whose statuses it names. A filter that kept only data
             # packets left the handshake out instead: capture_filtered says so.
