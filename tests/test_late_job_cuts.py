@@ -98,3 +98,14 @@ def test_a_failure_in_the_captured_part_stays_a_failure(tmp_path) -> None:
     assert all(LATE in s.detail for s in first.steps[1:])
     assert "missing" in [s.status for s in second.steps]
     assert not any(LATE in s.detail for s in second.steps)
+
+
+def test_a_handshake_a_filter_left_out_is_not_a_late_start() -> None:
+    """ndmjob-filtered-packets/fin-rst-media (tcpdump -r 'tcp[tcpflags] & (tcp-fin|tcp-rst)
+    != 0'): no SYN anywhere, so the missing handshake is the filter's (capture_filtered),
+    not a capture that started after the job began."""
+    folder = CAPTURES / "ndmjob-filtered-packets"
+    analysis = stored_analysis(folder / "fin-rst-media.pcap",
+                               config_path=case_config(folder, "fin-rst-media"))
+    assert "capture_filtered" in {f.code for f in analysis.findings}
+    assert not any(LATE in s.detail for s in analysis.sessions[0].steps)

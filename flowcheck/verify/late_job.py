@@ -20,10 +20,10 @@ what the capture lacks, and keeping what it shows: the verdict is inconclusive, 
 capture_started_mid_session's fix asks for a capture started before the job. Failures
 found in the captured part stay failures (an error: the verdict is fail anyway); a
 session whose job had ended before the capture (after_close.job_ended: "not a job in the
-capture", docs/findings.md data_refused), a capture a filter kept some kinds of packets
-of (capture_filtered), a session first seen after a hole inside a ring
-(capture_ring_gap) and a job whose session's start is in the capture are left as they
-are.
+capture", docs/findings.md data_refused), a capture a filter kept no SYN of
+(capture_filtered: the handshake is the filter's), a session first seen after a hole
+inside a ring (capture_ring_gap) and a job whose session's start is in the capture are
+left as they are.
 """
 
 from __future__ import annotations
@@ -57,10 +57,11 @@ def joined_late_words(ctx: Context, session: Session, control: Connection) -> st
     caller's test: no handshake captured; not after a hole inside a ring), nothing of the
     session's start (_setup, its callback's SYN) comes before its first job message (_JOB)
     in the capture, its job had not ended before the capture (job_ended), no error names
-    the session and no filter kept only some kinds of packets (kept: what the capture
-    lacks is the filter's, capture_filtered); None else."""
-    if kept(ctx).shape is not None:
-        return None  # a filter kept some packets of each kind: capture_filtered's
+    the session and no filter that kept no SYN at all left the handshake out (kept: what
+    the capture lacks is the filter's, capture_filtered); None else."""
+    packets = kept(ctx)
+    if packets.shape is not None and "syn" not in packets.kinds:
+        return None  # a filter that kept no SYN left the handshake out: capture_filtered's
     if session.start_gap is not None and not session.start_gap.head:
         return None  # a hole inside the ring, not a capture that started late
     stream = ctx.stream_by_uid.get(session.control_uid)
@@ -85,12 +86,14 @@ def joined_late_words(ctx: Context, session: Session, control: Connection) -> st
             "its callback" if first.uid == session.callback_uid else "its data connection")
     # Which end opened a connection the capture holds no opening of is not in it (trial
     # 20 D3); a control connection's runs to the NDMP port.
-    ends = (connection_ends(first) if first is control or first.syn_seen else
+    opened = first is not control and first.syn_seen
+    ends = (connection_ends(first) if first is control or opened else
             f"{endpoint(first.orig_h, first.orig_p)} <-> {endpoint(first.resp_h, first.resp_p)}")
     start = {"backup": "DATA_START_BACKUP", "restore": "DATA_START_RECOVER"}.get(
         session.kind, "DATA_START_*")
     return (f"the session's first captured packet is frame {first.first_frame} ({what} "
-            f"{first.uid} {ends}, already open), and the capture holds neither the "
+            f"{first.uid} {ends}, {'its SYN' if opened else 'already open'}), and the "
+            "capture holds neither the "
             f"control connection's opening (it opened {opened_unseen_words(session)}) nor "
             + (f"the job's start ({start}, the announcements before it)" if job is None else
                "the session's start (NOTIFY_CONNECTED, CONNECT_OPEN, CONNECT_CLIENT_AUTH), "
