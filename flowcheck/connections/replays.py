@@ -18,11 +18,12 @@ numbers (`Spans`), and a packet is a replayed copy when
   earlier packet; the stream's running maximum of TCP packet times) and it is stamped
   at or before the time it stepped back from (COPY_WINDOW allowed): the stream is
   going over moments it already went over;
-- its connection was seen in an earlier batch, and it is stamped from that
-  connection's first packet to its latest one (whole ms, COPY_WINDOW allowed), not
-  within the longest gap (over REPLAY_STEP) between two of its packets: moments the
-  connection was captured in (a ring's parts joined out of order, 0 2 1: part 1 fills
-  the gap its connections have between parts 0 and 2, with numbers between theirs);
+- its connection was seen in an earlier batch, and it is stamped at or before that
+  connection's latest packet (whole ms, COPY_WINDOW allowed; one stamped before its
+  first carries numbers before its first's, below), not within the longest gap (over
+  REPLAY_STEP) between two of its packets: moments the connection was captured in (a
+  ring's parts joined out of order, 0 2 1: part 1 fills the gap its connections have
+  between parts 0 and 2, with numbers between theirs);
 - it carries nothing new: its sequence numbers from its seq to its end (seq + payload,
   SYN and FIN counted) lie within those its direction sent (from its first packet's seq
   to the furthest end), and its acknowledgement number (ACK set) within those the other
@@ -48,7 +49,7 @@ a drop). Captures overlapping by REPLAY_STEP or less are left to copies.py's win
 (joined_chunks hands a's last records and b's first in one chunk).
 
 Replayed copies change no connection's numbers (a copy found in its batch, copies.py,
-carries its original's). Memory: 42 bytes a connection and its place in a numpy hash
+carries its original's). Memory: 38 bytes a connection and its place in a numpy hash
 table (connections.flow_table: no Python object per connection), never per packet; cost
 per batch: a Python hash per flow of the batch and a few vector operations over its
 packets (0.37 ms for 13,580 packets of one bulk connection), never the history.
@@ -65,21 +66,20 @@ from flowcheck.decode import DecodedBatch
 REPLAY_STEP = 1.0  # s: a step back of the capture's time this large may be a replay
 _SYN, _FIN, _ACK = 0x02, 0x01, 0x10
 _SEQ_KNOWN, _ID_KNOWN = 1, 2  # a direction's `_known` bits
-_GROWTH = 1.25  # the per-flow arrays grow by a quarter (room per connection: little slack)
+_GROWTH = 1.125  # the per-flow arrays grow by an eighth (little room unused per connection)
 
 
 class Spans:
-    """Per flow key seen (connections.flow_table numbers it): the moments it was captured
-    in, and per direction (from its lower endpoint or not: 2 * number + from_lower) the
+    """Per flow key seen (connections.flow_table numbers it): its latest moment and
+    longest gap, and per direction (from its lower endpoint or not: 2 * number + from_lower) the
     numbers it used (module docstring); the capture's time reached and the time its
     latest step back (more than REPLAY_STEP) went back from. `count`: replayed copies
-    marked. Memory: 42 bytes a flow key and its table room."""
+    marked. Memory: 38 bytes a flow key and its table room."""
 
     def __init__(self) -> None:
         self._table = FlowTable()
         self._origin: float | None = None  # s: the capture's first TCP time (ms count from)
-        # Per flow: its first and latest packet's times, ms after _origin (floor, ceiling).
-        self._first_ms = np.zeros(0, np.int32)
+        # Per flow: its latest packet's time, ms after _origin (ceiling).
         self._last_ms = np.zeros(0, np.int32)
         # Per flow: its longest gap between two packets captured (longer than
         # REPLAY_STEP), ms after _origin: moments it was not captured in (a ring's parts
@@ -168,7 +168,7 @@ class Spans:
                  | (ack_at <= self._end[other].astype(np.int64)))
         slack = window * 1000.0
         old = (((known & _SEQ_KNOWN) > 0)
-               & (ms >= self._first_ms[f] - slack) & (ms <= self._last_ms[f] + slack)
+               & (ms <= self._last_ms[f] + slack)
                & ~((ms > self._gap_from[f] + slack) & (ms < self._gap_to[f] - slack))
                & (start_at <= reach) & (end_at <= reach) & acked)
         ip_id = d.tcp_ip_id[rows]
@@ -203,9 +203,7 @@ class Spans:
         f = number[flow_at]
         if fresh.size:  # a new flow's first packet (it has at least one: no copy yet)
             new = np.flatnonzero(number[flow_at] >= self._table.size - fresh.size)
-            first = self._ms(ts[starts[new]])
-            self._first_ms[f[new]] = _int32(np.floor(first))
-            self._last_ms[f[new]] = _int32(np.ceil(first))
+            self._last_ms[f[new]] = _int32(np.ceil(self._ms(ts[starts[new]])))
         if kept is not None and not kept.any():
             return
         self._gaps(ts, starts, sizes[flow_at], f, kept)
@@ -291,10 +289,10 @@ class Spans:
 
     def _grow(self, flows: int) -> None:
         """Room for `flows` flow keys (the arrays grown by _GROWTH as needed)."""
-        if flows <= self._first_ms.shape[0]:
+        if flows <= self._last_ms.shape[0]:
             return
-        room = max(flows, int(self._first_ms.shape[0] * _GROWTH), 256)
-        for name, per in (("_first_ms", 1), ("_last_ms", 1), ("_gap_from", 1),
+        room = max(flows, int(self._last_ms.shape[0] * _GROWTH), 256)
+        for name, per in (("_last_ms", 1), ("_gap_from", 1),
                           ("_gap_to", 1), ("_seq0", 2), ("_end", 2),
                           ("_id0", 2), ("_ids", 2), ("_known", 2)):
             old = getattr(self, name)
