@@ -79,10 +79,11 @@ def moved_flows(d: DecodedBatch, flows: BatchFlows, timed: np.ndarray, reached: 
     last_ts to the batch's last packet in file order. The other flows keep the fast
     paths (flowcheck.connections.short_flows). The batch's times in flow order and each
     flow's earliest that counts go on to spans_by_time (computed once per batch). copy:
-    per TCP row, a capture copy (copies.py): a flow with one stamped before `reached`
-    (a copy a read chunk or more after its original: connections.replays) is moved
-    too, so that the copy (its time its original's) leaves the record's last_ts where it
-    was, where the paths would set it to the batch's last packet in file order."""
+    per TCP row, a replayed copy (a copy a read chunk or more after its original:
+    connections.replays; not copies.py's near ones, whose flows after a clock set back
+    would all be moved): a flow with one stamped before `reached` is moved too, so that
+    the copy (its time its original's) leaves the record's last_ts where it was, where
+    the paths would set it to the batch's last packet in file order."""
     order, starts = flows.order, flows.bounds[:-1]
     ts = d.tcp_ts[order]
     ok = timed[order]

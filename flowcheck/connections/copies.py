@@ -72,7 +72,7 @@ across batches), once the capture is known to hold two points or copies.
 Copies a read chunk or more after their originals (captures joined end to end, `cat`
 or `mergecap -a`, the second covering moments the first did) are past the tail: once
 the capture's time steps back, flowcheck.connections.replays tells them from what each
-direction showed before (a few numbers per direction, never the packets); they count
+connection showed before (a few numbers per connection, never the packets); they count
 as the copies found here do.
 
 A capture tool that names a packet's copies itself (pktmon's identities:

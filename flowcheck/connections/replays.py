@@ -98,13 +98,14 @@ class Spans:
         self._from = -np.inf  # s: the time the latest step back went back from
         self.opened = False  # a replayed copy with an IPv4 ID was seen
         self.count = 0
+        self.marked = np.zeros(0, bool)  # the last batch's replayed copies (mark's answer)
 
     def mark(self, d: DecodedBatch, flows: BatchFlows, window: float) -> np.ndarray:
         """Per TCP packet of the batch (bool): a replayed copy (module docstring; window:
         copies.py's COPY_WINDOW, s). Updates the flows with the others (the copies
         copies.py finds in the batch among them: a copy's numbers are its original's)."""
         m = d.tcp_ts.shape[0]
-        replayed = np.zeros(m, bool)
+        replayed = self.marked = np.zeros(m, bool)
         if not m or not flows.keys:
             return replayed
         ts = d.tcp_ts
@@ -121,6 +122,7 @@ class Spans:
                                           window, m)
                 self.count += int(np.count_nonzero(replayed))
         self._update(d, flows, number, hashes, ~replayed)
+        self.marked = replayed
         return replayed
 
     def _back_from(self, ts: np.ndarray) -> np.ndarray | float:
