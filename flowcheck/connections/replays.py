@@ -228,7 +228,7 @@ class Spans:
         sides = [(from_lower, lower if from_lower else ~lower) for from_lower in (False, True)]
         if kept is not None:
             sides = [(from_lower, mine & kept) for from_lower, mine in sides]
-        self._firsts(starts, f, sides, fields)
+        self._firsts(sizes[flow_at], f, sides, fields)
         slot = 2 * np.repeat(f, sizes[flow_at]) + lower  # per row (flow order)
         for _, zero, span, _, values, have, unsigned, signed, full in fields:
             # How far each end (ID) goes past its direction's furthest so far, read
@@ -271,22 +271,34 @@ class Spans:
         self._gap_from[f[wide]] = _int32(np.ceil(self._ms(before[at])))
         self._gap_to[f[wide]] = _int32(np.floor(self._ms(ts[at])))
 
-    def _firsts(self, starts: np.ndarray, f: np.ndarray,
+    def _firsts(self, sizes: np.ndarray, f: np.ndarray,
                 sides: list[tuple[bool, np.ndarray]], fields: list[tuple]) -> None:
         """The first sequence number and IPv4 ID of each direction that had none, from
-        its first packet (with an ID) of the batch (rows in flow order; starts: each
-        flow's first row; f: each flow's number; sides: per direction its rows)."""
+        its first packet (with an ID) of the batch (rows in flow order; sizes: each
+        flow's rows; f: each flow's number; sides: per direction its rows). Only the
+        rows of the flows with such a direction are looked at."""
+        lacking = np.zeros(f.shape[0], bool)
+        for from_lower, _ in sides:
+            for bit, *_ in fields:
+                lacking |= (self._known[2 * f + from_lower] & bit) == 0
+        if not lacking.any():
+            return  # every direction's first numbers known (the common case)
+        rows = np.flatnonzero(np.repeat(lacking, sizes))  # their rows, in flow order
+        counts = sizes[lacking]
+        starts = np.zeros(counts.shape[0], np.int64)
+        np.cumsum(counts[:-1], out=starts[1:])
+        f, none = f[lacking], rows.shape[0]
+        where = np.arange(none)
         for from_lower, mine in sides:
             s = 2 * f + from_lower  # per flow: its direction's slot
             for bit, zero, _, values, _, have, *_ in fields:
                 unknown = (self._known[s] & bit) == 0
                 if not unknown.any():
-                    continue  # every direction's first number known (the common case)
-                rows = mine if have is None else mine & have
-                where = np.arange(rows.shape[0])
-                at = np.minimum.reduceat(np.where(rows, where, rows.shape[0]), starts)
-                need = unknown & (at < rows.shape[0])
-                zero[s[need]] = values[at[need]]
+                    continue
+                taken = mine[rows] if have is None else (mine & have)[rows]
+                at = np.minimum.reduceat(np.where(taken, where, none), starts)
+                need = unknown & (at < none)
+                zero[s[need]] = values[rows[at[need]]]
                 self._known[s[need]] |= bit
 
     def _grow(self, flows: int) -> None:
