@@ -69,7 +69,8 @@ class MovedFlows:
 
 
 def moved_flows(d: DecodedBatch, flows: BatchFlows, timed: np.ndarray, reached: float | None,
-                record_of: Callable[[FlowKey], Connection | None]) -> MovedFlows:
+                record_of: Callable[[FlowKey], Connection | None],
+                copy: np.ndarray | None = None) -> MovedFlows:
     """Before the batch is tracked: the flows whose records spans_by_time may move (a
     packet stamped earlier than the one before it in the flow, or a packet whose time
     counts (timed: per TCP row of d) stamped earlier than the batch before reached:
@@ -77,7 +78,12 @@ def moved_flows(d: DecodedBatch, flows: BatchFlows, timed: np.ndarray, reached: 
     flow after it one), and the last_ts their records had (by flow), as the paths set
     last_ts to the batch's last packet in file order. The other flows keep the fast
     paths (flowcheck.connections.short_flows). The batch's times in flow order and each
-    flow's earliest that counts go on to spans_by_time (computed once per batch)."""
+    flow's earliest that counts go on to spans_by_time (computed once per batch). copy:
+    per TCP row, a replayed copy (a copy a read chunk or more after its original:
+    connections.replays; not copies.py's near ones, whose flows after a clock set back
+    would all be moved): a flow with one stamped before `reached` is moved too, so that
+    the copy (its time its original's) leaves the record's last_ts where it was, where
+    the paths would set it to the batch's last packet in file order."""
     order, starts = flows.order, flows.bounds[:-1]
     ts = d.tcp_ts[order]
     ok = timed[order]
@@ -85,6 +91,8 @@ def moved_flows(d: DecodedBatch, flows: BatchFlows, timed: np.ndarray, reached: 
     moved = out_of_order(ts, starts, np.diff(flows.bounds))
     if reached is not None:
         moved |= low < reached
+        if copy is not None:
+            moved |= np.logical_or.reduceat((copy & (d.tcp_ts < reached))[order], starts)
     flow_ids = np.flatnonzero(moved).tolist()
     records = [record_of(flows.keys[f]) for f in flow_ids]
     return MovedFlows(ts, ok, low, moved,

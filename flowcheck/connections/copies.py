@@ -69,6 +69,12 @@ A TSO/GSO super-frame at one point whose first wire segment another point holds 
 that segment's copy (flowcheck.connections.super_frames, which keeps its own look-back
 across batches), once the capture is known to hold two points or copies.
 
+Copies a read chunk or more after their originals (captures joined end to end, `cat`
+or `mergecap -a`, the second covering moments the first did) are past the tail: once
+the capture's time steps back, flowcheck.connections.replays tells them from what each
+connection showed before (a few numbers per connection, never the packets); they count
+as the copies found here do.
+
 A capture tool that names a packet's copies itself (pktmon's identities:
 flowcheck.connections.appearances) has them marked by that identity too, at any spacing.
 
@@ -119,6 +125,7 @@ from flowcheck.connections.relay_copies import (
     exit_codes,
     relay_pairs,
 )
+from flowcheck.connections.replays import Spans
 from flowcheck.connections.super_frames import SuperFrames
 from flowcheck.decode import DecodedBatch, decode_batch
 from flowcheck.decode.legs import named_part
@@ -172,6 +179,8 @@ class CaptureCopies(QuietBatches):
         self._tail: Tail | None = None
         self._icmp: list[tuple[float, str, bytes]] = []  # (ts, tunnel, identity), recent
         self._keys = KeyTable()  # no_copies' table, for the batches without copies
+        # replays: copies a read chunk or more after their originals (captures joined)
+        self.replays = Spans()
         self.proven = 0  # batches proven to hold no copy (_quiet): no full search
         # Copies within COPY_WINDOW at another TTL than their originals: a router between
         # two capture points whose captures were merged with their clocks that close
@@ -232,7 +241,8 @@ class CaptureCopies(QuietBatches):
             self.systematic = self.systematic or since is not None
             self._icmp_copied = self._icmp_copied or since is not None
             return copy
-        if self._quiet(d, flows, since, sources, identity, headers):
+        replayed = self.replays.mark(d, flows, COPY_WINDOW)
+        if not replayed.any() and self._quiet(d, flows, since, sources, identity, headers):
             return copy
         own = Rows(2 * flows.flow + flows.from_lower,
                    identity_fields(d, np.where(d.tcp_ip_id != 0, 0, d.tcp_checksum)
@@ -256,6 +266,7 @@ class CaptureCopies(QuietBatches):
         position = (ordered & ((np.uint64(1) << bits) - np.uint64(1))).astype(np.int64)
         near = self._near(d, every, rows, top, position, since)
         copy[rows[near[1]]] = True
+        copy |= replayed
         if near[1].size:
             self.near_routed += note_legs(self.legs_crossed, flows, every, rows, near, own,
                                           legs)

@@ -204,7 +204,8 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
         if timed is not None:  # loaded with the first capture out of time order (issue 7)
             from flowcheck.connections.by_time import moved_flows, spans_by_time, tracked_flows
         by_time = None if timed is None or not flows.keys else moved_flows(
-            decoded, flows, timed, self.clock.reached, self._record_of)
+            decoded, flows, timed, self.clock.reached, self._record_of,
+            self.copies.replays.marked)
         # The paths take each flow's packets in time order (by_time.in_time_order).
         tracked, changed = flows, []
         if by_time is not None:
