@@ -14,6 +14,11 @@ from flowcheck.lab.netns import Lab, LabError
 from flowcheck.lab.scenarios import Scenario
 
 
+# The agents pause 20 ms after each 64 KB sent (a kill-agent run's own pause comes after
+# and wins): each job lasts long enough for the two to overlap.
+OVERLAP = ("--chunk-delay", "0.02")
+
+
 def peer_args(run: dict, job: int) -> tuple[list[str], list[str]]:
     """(media server arguments, agent arguments) of job `job` (1 or 2), appended to the
     scenario's (argparse: the last --agent wins). IPv6: both peers announce 0.0.0.0;
@@ -46,10 +51,12 @@ def run_two_jobs(lab: Lab, scenario: Scenario, run: dict) -> tuple[list[int], st
     half = (high - low + 1) // 2
     logs: list[str] = []
     try:
-        for job in (1, 2):
-            media_args, agent_args = peer_args(run, job)
+        for job in (1, 2):  # both agents listening first: the jobs start together
             agents.append(AgentProcess(lab, replace(
-                scenario, agent_args=(*(scenario.agent_args or ()), *agent_args))))
+                scenario, agent_args=(*OVERLAP, *(scenario.agent_args or ()),
+                                     *peer_args(run, job)[1]))))
+        for job in (1, 2):
+            media_args = peer_args(run, job)[0]
             part = (low + (job - 1) * half, low + job * half - 1)
             media.append(subprocess.Popen(
                 lab.exec_argv("m", _python_argv(
