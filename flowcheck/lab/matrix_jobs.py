@@ -13,7 +13,6 @@ from flowcheck.lab.matrix_axes import agent_of, hosts
 from flowcheck.lab.netns import Lab, LabError
 from flowcheck.lab.scenarios import Scenario
 
-
 # The agents pause 20 ms after each 64 KB sent (a kill-agent run's own pause comes after
 # and wins): each job lasts long enough for the two to overlap.
 OVERLAP = ("--chunk-delay", "0.02")
