@@ -129,7 +129,13 @@ def expect_jobs(run: dict, exp: dict, hiding: bool) -> dict:
         return exp
     v6 = step_v6(run, "control")
     fine = [agent_of(run, job, v6) for job in (1, 2) if job != run.get("fault_job")]
-    return {**exp, "fine_agents": fine, "hiding": hiding}
+    accept = exp["accept"]
+    if run.get("step") == "control" and (exp["empty_ok"] or exp["note"]):
+        # Nothing of the faulted job may be in the capture (its control SYNs unseen at
+        # the point, or only the direction it lacks): the other job alone is judged, and
+        # may pass (seed 91 run 22: -Q in on M, the second agent's SYNs dropped by A).
+        accept = sorted({*accept, "pass"})
+    return {**exp, "accept": accept, "fine_agents": fine, "hiding": hiding}
 
 
 def sessions_of(doc: dict) -> list[dict]:
