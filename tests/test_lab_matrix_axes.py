@@ -147,3 +147,25 @@ def test_two_jobs_at_once_the_second_ones_data_unanswered(tmp_path: Path) -> Non
     assert set(by_agent["10.77.0.2"]["steps"].values()) <= {"ok", "not_applicable"}
     assert got["error_sessions"] == [by_agent["10.77.0.3"]["id"]]
     assert result["run"]["job_exit_codes"][0] == 0
+
+
+def test_drops_the_capture_tool_reported_are_sniffer_loss() -> None:
+    """tcpdump -i any dropped the tail of each 64 KB burst ("packets dropped by kernel",
+    kept in lab_log): a clean run may then warn of loss and read inconclusive."""
+    run = {"index": 0, "peer": "be", "op": "backup", "resources": 2, "routed": False,
+           "fault": "none", "point": "a", "form": "whole", "link": "sll2"}
+    assert not judge(expect(run), "pass", [], 0, ["capture_loss"])
+    dropped = {**run, "lab_log": ["capture: tcpdump: 70 packets dropped by kernel"]}
+    assert judge(expect(dropped), "pass", [], 0, ["capture_loss"])
+    assert judge(expect(dropped), "inconclusive", [], 5, ["capture_loss"])
+
+
+def test_a_second_job_the_capture_cannot_hold_leaves_the_first_to_pass() -> None:
+    """The second agent's control SYNs dropped by A, captured -Q in on M (seed 91 run
+    22): nothing of the second job is in the capture, the first alone is judged."""
+    run = {"index": 22, "peer": "be", "op": "backup", "resources": 1, "routed": False,
+           "fault": "syn-drop", "step": "control", "where": "receiver", "point": "m",
+           "form": "dir-in", "family": "dual", "jobs": 2, "fault_job": 2}
+    fine = {"id": "S1", "remote_agent": "fd77::2", "steps": {"1": "ok", "2": "unknown"}}
+    assert judge(expect(run), "pass", [], 0, ["capture_one_direction"], [fine], [])
+    assert "pass" not in expect({**run, "jobs": 1, "fault_job": None})["accept"]
