@@ -11,8 +11,8 @@ what they were and the same seed draws the same axes again.
 - link: how the capture is written: "ether" (tcpdump on the veth, pcap), "sll2" / "sll"
   (tcpdump -i any -y LINUX_SLL2 / LINUX_SLL: Linux cooked headers, every interface of
   the namespace: the router's both sides), "pcapng" (dumpcap on the veth: section,
-  interface description and statistics blocks; the direction forms as libpcap's
-  `inbound`/`outbound` filter).
+  interface description and statistics blocks; the direction forms by tcpdump -Q,
+  written as pcapng by editcap: matrix_net.DIRECTION_FORMS).
 - jobs: 1, or 2 Backup Exec jobs at once from M, to two agents on A's host (its second
   address, ".3"), each agent a process of its own; the fault (if any) hits job
   `fault_job` (1 or 2) only, and the other job's session must read ok
