@@ -22,6 +22,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from flowcheck.lab import capture as labcap
+from flowcheck.lab import matrix_net as net
 from flowcheck.lab import netns
 from flowcheck.lab import scenarios as sc
 from flowcheck.lab.matrix import (
@@ -35,23 +36,21 @@ from flowcheck.lab.matrix import (
     syn_target,
     unexplained,
 )
-from flowcheck.lab.netns import Lab, LabError, Link, _Tcpdump, apply_nft
+from flowcheck.lab.matrix_axes import AXES, agent_of, sessions_of, sidecar_hosts, step_v6
+from flowcheck.lab.matrix_jobs import peer_args, run_two_jobs
+from flowcheck.lab.matrix_net import Routed
+from flowcheck.lab.netns import Lab, LabError, apply_nft
 from flowcheck.lab.scenarios import Scenario
 
 PREFIX = "fcm"  # namespaces fcm<pid>-<n>-m/a (or -m/-r/-a), nft tables fcm_fault, fcm_nat
 SLOW_MEDIA = ("m", "tc qdisc add dev m0 root tbf rate 4mbit burst 32kbit latency 400ms")
-# Capture points: (host, interface) per point; "r" is the router's side toward M.
-POINT_IFACES = {"m": [("m", "m0")], "a": [("a", "a0")], "both": [("m", "m0"), ("a", "a0")],
-                "r": [("r", "r0")]}
-FORM_OPTIONS = {"snap96": ("-s", "96"), "snap128": ("-s", "128"), "dir-in": ("-Q", "in"),
-                "dir-out": ("-Q", "out")}
-
 
 def scenario_for(run: dict, prefix: str = PREFIX) -> Scenario:
     """The lab Scenario playing the run's peer, operation, resources and the faults made
     by the peers or the hosts (a squatted data port, a small agent range, the agent's
     NAT, a long transfer to kill). Run keys beyond matrix.draw's: chunk_delay (s between
-    the agent's chunks, kill-agent), media_bytes, slow_media (M's link at 4 Mbit/s)."""
+    the agent's chunks, kill-agent), media_bytes, slow_media (M's link at 4 Mbit/s).
+    The axes (matrix_axes): the peers' addresses by family, the configuration's hosts."""
     res, fault = run["resources"], run["fault"]
     if run["peer"] == "ndmjob":
         return Scenario(f"matrix-{run['index']}", "ndmjob", "fault matrix", "pass",
@@ -81,57 +80,31 @@ def scenario_for(run: dict, prefix: str = PREFIX) -> Scenario:
         kwargs["host_commands"] = (SLOW_MEDIA,)
     if run["routed"]:
         kwargs["config"] = {"remote_agents": ["10.77.1.2"], "backup_network": None}
+    if run.get("family", "ipv4") != "ipv4" or run.get("jobs", 1) == 2:
+        kwargs["config"] = {**kwargs.get("config", {}), "backup_network": None,
+                            **sidecar_hosts(run)}
+    if run.get("jobs", 1) == 1:  # two jobs: matrix_jobs.run_two_jobs adds each job's
+        more_media, more_agent = peer_args(run, 1)
+        media += more_media
+        agent += more_agent
     return Scenario(f"matrix-{run['index']}", "backup-exec", "fault matrix", "pass",
                     media_args=tuple(media), agent_args=tuple(agent), resources=res,
                     **kwargs)
 
 
-class Routed:
-    """M -- R -- A: 10.77.0.1 / 10.77.0.254 + 10.77.1.254 / 10.77.1.2, namespaces
-    <stem>-m, -r, -a; `lab` is M and A, `router` R (as a Lab whose both hosts are R)."""
-
-    def __init__(self, scenario: Scenario, stem: str) -> None:
-        self.ns = {host: f"{stem}-{host}" for host in "mra"}
-        run = netns.run
-        try:
-            for name in self.ns.values():
-                run(["ip", "netns", "add", name])
-                run(["ip", "-n", name, "link", "set", "lo", "up"])
-            m, r, a = self.ns["m"], self.ns["r"], self.ns["a"]
-            run(["ip", "netns", "exec", r, "sh", "-c",
-                 "echo 1 > /proc/sys/net/ipv4/ip_forward"])
-            run(["ip", "-n", m, "link", "add", "m0", "type", "veth", "peer", "name", "r0",
-                 "netns", r])
-            run(["ip", "-n", a, "link", "add", "a0", "type", "veth", "peer", "name", "r1",
-                 "netns", r])
-            for ns, ifname, addr in ((m, "m0", "10.77.0.1"), (r, "r0", "10.77.0.254"),
-                                     (r, "r1", "10.77.1.254"), (a, "a0", "10.77.1.2")):
-                run(["ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", ifname])
-                run(["ip", "-n", ns, "link", "set", ifname, "up"])
-                netns._offloads_off(ns, ifname)
-            run(["ip", "-n", m, "route", "add", "default", "via", "10.77.0.254"])
-            run(["ip", "-n", a, "route", "add", "default", "via", "10.77.1.254"])
-            netns._set_port_range(m, scenario.media_range)
-            netns._set_port_range(a, scenario.agent_range)
-        except BaseException:
-            self.close()
-            raise
-        self.lab = Lab(m, a, [Link("m0", "a0", "10.77.0.1", "10.77.1.2")])
-        self.router = Lab(r, r, [])
-
-    def close(self) -> None:
-        for name in self.ns.values():
-            netns._delete_namespace(name)
-
-
 def kill_agent_midway(lab: Lab, stop: threading.Event, log: list[str],
-                      delay: float = 0.4) -> None:
+                      delay: float = 0.4, only: tuple[str, str] | None = None) -> None:
     """SIGKILL the agent process (the lab's, or ndmjob) `delay` s after a data
-    connection to its range is established; log says when (empty: no kill came)."""
+    connection to its range is established; log says when (empty: no kill came). With
+    `only` (two jobs' agents: the address one listens on, its data address), that agent,
+    once a data connection to it is established."""
     deadline = time.monotonic() + 60
+    state = "( sport >= :6001 and sport <= :6100 )"
+    if only:
+        state += f" and src {'[' + only[1] + ']' if ':' in only[1] else only[1]}"
     while not stop.is_set() and time.monotonic() < deadline:
         out = subprocess.run(lab.exec_argv("a", ["ss", "-Htn", "state", "established",
-                                                 "( sport >= :6001 and sport <= :6100 )"]),
+                                                 state]),
                              capture_output=True, text=True, check=False).stdout
         if out.strip():
             time.sleep(delay)
@@ -141,6 +114,8 @@ def kill_agent_midway(lab: Lab, stop: threading.Event, log: list[str],
                 try:
                     cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
                 except OSError:
+                    continue
+                if only and f"\x00--listen\x00{only[0]}\x00".encode() not in cmd:
                     continue
                 if b"flowcheck.lab\x00agent" in cmd or b"ndmjob" in cmd:
                     subprocess.run(["kill", "-9", pid], check=False)
@@ -200,17 +175,19 @@ def capture_run(run: dict, out: Path, prefix: str = PREFIX) -> dict:
     rng = random.Random(run["seed"])
     scenario = scenario_for(run, prefix)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"run{run['index']:02d}.pcap"
+    path = out / net.capture_name(run)
     log: list[str] = []
     with ExitStack() as stack:
         routed = None
         if run["routed"]:
-            routed = Routed(scenario, f"{prefix}{os.getpid()}-{run['index']}")
+            routed = Routed(scenario, f"{prefix}{os.getpid()}-{run['index']}",
+                            v6=run.get("family", "ipv4") != "ipv4")
             stack.callback(routed.close)
             lab = routed.lab
         else:
             lab = stack.enter_context(netns.lab_network(scenario.media_range,
                                                         scenario.agent_range, prefix=prefix))
+        net.add_addresses(run, lab)
         codes, joblog = _job(run, scenario, lab, routed, path, log, prefix)
     run["job_exit_codes"] = codes
     run["job_log_tail"] = joblog[-400:]
@@ -235,23 +212,19 @@ def _job(run: dict, scenario: Scenario, lab: Lab, routed: Routed | None, path: P
         target = routed.router if host == "r" and routed else lab
         apply_nft(target, "m" if host in ("m", "r") else "a", text)
     with tempfile.TemporaryDirectory(prefix=f"{prefix}-") as work:
-        dumps, parts = [], []
-        for host, ifname in POINT_IFACES[run["point"]]:
-            part = path.with_name(f"{path.stem}.{host}-part.pcap")
-            target = routed.router if host == "r" and routed else lab
-            dumps.append(_Tcpdump(target, ifname, part, "tcp or icmp",
-                                  FORM_OPTIONS.get(run["form"], ()),
-                                  "m" if host in ("m", "r") else "a"))
-            parts.append(part)
+        dumps, parts = net.start_capture(run, lab, routed, path)
         stop = threading.Event()
         killer = None
         if run["fault"] == "kill-agent":
             killer = threading.Thread(target=kill_agent_midway,
-                                      args=(lab, stop, log, run.get("kill_delay", 0.4)))
+                                      args=(lab, stop, log, run.get("kill_delay", 0.4),
+                                            _faulted_agent(run)))
             killer.start()
         try:
             if scenario.kind == "ndmjob":
                 codes, joblog = labcap._run_ndmjob(lab, scenario, Path(work))
+            elif run.get("jobs", 1) == 2:
+                codes, joblog = run_two_jobs(lab, scenario, run)
             else:
                 codes, joblog = labcap.run_backup_exec(lab, scenario)
         finally:
@@ -264,14 +237,18 @@ def _job(run: dict, scenario: Scenario, lab: Lab, routed: Routed | None, path: P
                     dump.stop()
                 except LabError as exc:  # kept and said: the capture's own verdict
                     log.append(f"capture: {exc}")
-    if len(parts) == 1:
-        parts[0].replace(path)
-    else:
-        subprocess.run(["mergecap", "-F", "pcap", "-w", str(path), *map(str, parts)],
-                       check=True)
-        for part in parts:
-            part.unlink()
+    net.merge(run, parts, path)
     return codes, joblog
+
+
+def _faulted_agent(run: dict) -> tuple[str, str] | None:
+    """With two jobs, the faulted job's agent: (the address it listens on, its data
+    connections' address); else None."""
+    if run.get("jobs", 1) != 2 or not run.get("fault_job"):
+        return None
+    job = run["fault_job"]
+    return (agent_of(run, job, run.get("family", "ipv4") != "ipv4"),
+            agent_of(run, job, step_v6(run, "data")))
 
 
 def analyze(run: dict, path: Path, config: Path, out: Path) -> dict:
@@ -294,8 +271,10 @@ def analyze(run: dict, path: Path, config: Path, out: Path) -> dict:
                                   if f["severity"] == "warning"})
         got["fixes"] = [f"{f['code']}: {f.get('fix', '')[:160]}" for f in doc["findings"]
                         if f["severity"] == "error"][:4]
-    match = judge(exp, got["verdict"], got["errors"], proc.returncode,
-                  got.get("warnings", ()))
+        got["sessions"] = sessions_of(doc)
+        got["error_sessions"] = sorted({str(f.get("session")) for f in doc["findings"]
+                                        if f["severity"] == "error" and f.get("session")})
+    match = _judge(exp, got)
     result = {"run": run, "expect": exp, "got": got, "match": match}
     (out / f"run{run['index']:02d}.json").write_text(json.dumps(result, indent=1))
     return result
@@ -315,6 +294,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                                  f"also {','.join(EXTRA_FAULTS)})")
         parser.add_argument("--forms", type=_names, default=FORMS,
                             help=f"comma-separated (default: {','.join(FORMS)})")
+        parser.add_argument("--axes", type=_names, default=(),
+                            help=f"the newer axes drawn too, comma-separated, of "
+                                 f"{','.join(AXES)} (default: none, the earlier matrices' "
+                                 f"runs)")
         if name == "run":
             parser.add_argument("only", type=int, nargs="*", metavar="INDEX",
                                 help="run only these indexes")
@@ -340,15 +323,21 @@ def rejudge(path: Path) -> dict:
     result = json.loads(path.read_text())
     run, got = result["run"], result["got"]
     exp = expect(run)
-    match = judge(exp, got["verdict"], got["errors"], got["exit"], got.get("warnings", ()))
-    return {**result, "expect": exp, "match": match}
+    return {**result, "expect": exp, "match": _judge(exp, got)}
+
+
+def _judge(exp: dict, got: dict) -> bool:
+    """matrix.judge on analyze's answer as `got` holds it."""
+    return judge(exp, got["verdict"], got["errors"], got["exit"], got.get("warnings", ()),
+                 got.get("sessions", ()), got.get("error_sessions", ()))
 
 
 def _line(result: dict, seconds: float | None = None) -> str:
     """The one line printed per run: index, OK / MISMATCH, what was expected and got."""
     run, got, exp = result["run"], result["got"], result["expect"]
     shown = {k: run[k] for k in ("peer", "op", "resources", "routed", "fault", "step",
-                                 "where", "reject", "point", "form") if k in run}
+                                 "where", "reject", "point", "form", "family", "link",
+                                 "jobs", "fault_job") if k in run}
     extra = unexplained(exp, got.get("warnings", ()))
     return (f"{run['index']:02d} {'OK ' if result['match'] else 'MISMATCH'} "
             f"expect={exp['accept']}/{exp['codes'][:3]} got={got['verdict']}/"
@@ -361,7 +350,7 @@ def _line(result: dict, seconds: float | None = None) -> str:
 def run_matrix(args: argparse.Namespace) -> int:
     """The `matrix` command: 0 every run matched its ground truth (or plan), 1 not."""
     if args.action == "plan":
-        for run in plan(args.seed, args.count, args.faults, args.forms):
+        for run in plan(args.seed, args.count, args.faults, args.forms, args.axes):
             print(json.dumps(run), "->", json.dumps(expect(run)))
         return 0
     if args.action == "judge":
@@ -370,7 +359,7 @@ def run_matrix(args: argparse.Namespace) -> int:
             print(_line(result))
         return 0 if all(result["match"] for result in results) else 1
     runs = ([args.run] if args.action == "one" else
-            [r for r in plan(args.seed, args.count, args.faults, args.forms)
+            [r for r in plan(args.seed, args.count, args.faults, args.forms, args.axes)
              if not args.only or r["index"] in args.only])
     matched = True
     for run in runs:

@@ -248,7 +248,10 @@ class _Dumpcap(_Tcpdump):
     """Wireshark's dumpcap: pcapng (section, interface description and statistics
     blocks), the capture filter compiled by dumpcap's own libpcap call."""
 
-    started = "Capturing on"
+    # "File: PATH" comes once the interface is open and the file written; "Capturing on"
+    # before it, when the capture may not have started (field check 46: a pcapng held
+    # only the last FINs of a job that ran 1 s after "Capturing on", under load).
+    started = "File: "
     tool = "dumpcap"
 
     @staticmethod

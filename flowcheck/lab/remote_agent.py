@@ -166,9 +166,21 @@ class AgentSession:
             time.sleep(self.options.first_callback_delay)  # a busy agent answers late
         try:
             self.callback = socket.create_connection((ip, port),
-                                                     timeout=self.options.connect_timeout)
+                                                     timeout=self.options.connect_timeout,
+                                                     source_address=self._source_for(ip))
         except OSError as exc:
             log("agent", f"callback to job engine {ip}:{port} failed: {exc}")
+
+    def _source_for(self, ip: str) -> tuple[str, int] | None:
+        """The callback's source: the agent's own address, --data-bind or --listen, when
+        one is a specific address of `ip`'s family (a host with two agent addresses
+        answers from the agent's, not from the interface's first); else the kernel's
+        choice (None)."""
+        for own in (self.options.data_bind, self.options.listen_ip):
+            if own and own not in ("0.0.0.0", "::") and "%" not in ip + own \
+                    and (":" in own) == (":" in ip):
+                return (own, 0)
+        return None
 
     def _listen(self, request: Message) -> None:
         if self.data_listener is not None:
