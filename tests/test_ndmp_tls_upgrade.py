@@ -2,19 +2,20 @@
 secured in band, STARTTLS-like): one finding that says so, the data connections matched
 by direction and ports, their TCP outcomes still judged, the announcement step unknown.
 
-The captures are stored lab captures whose control payload after the CONNECT_CLIENT_AUTH
-reply is rewritten as TLS records of the same sizes (TCP sequence numbers unchanged)."""
+The captures are the lab's (flowcheck.lab.tls: a real TLS handshake by Python's ssl
+after the CONNECT_CLIENT_AUTH reply): stored ones, and one made afresh and checked
+against tshark's TLS dissector."""
 
 from __future__ import annotations
 
-import struct
+import subprocess
 from pathlib import Path
 
-from scapy.all import IP, TCP, Raw, rdpcap, wrpcap
 from test_ndmp_stream import events
 from test_ndmp_wire import REPLY, REQUEST, msg, u32
 
 from flowcheck.config import build_config, load_file
+from flowcheck.lab.capture import capture_scenario
 from flowcheck.ndmp.stream import NdmpStreamDecoder
 from flowcheck.ndmp.stream_events import DecodeProblem, RawMessage
 from flowcheck.pipeline import Analysis, analyze, read_traffic
@@ -23,30 +24,8 @@ LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
 CLIENT_HELLO = bytes.fromhex("160301020001")  # TLS record: handshake, 3.1, 512 B, type 1
 
 
-def _tls_after(source: Path, target: Path, frame: int, port: int = 10000) -> Path:
-    """`source` with every payload of the connection to `port` after `frame` made TLS:
-    each direction's first packet a handshake record, the later ones application data
-    (content type 23), each record the packet's whole payload."""
-    packets = rdpcap(str(source))
-    begun: set[bool] = set()
-    for number, packet in enumerate(packets, start=1):
-        if number <= frame or TCP not in packet or Raw not in packet \
-                or port not in (packet[TCP].sport, packet[TCP].dport):
-            continue
-        size = len(packet[Raw].load)
-        from_server = packet[TCP].sport == port
-        kind = 23 if from_server in begun else 22
-        begun.add(from_server)
-        body = bytes([2 if from_server else 1]) + bytes(size - 6) if kind == 22 \
-            else bytes(range(256)) * (size // 256 + 1)
-        packet[Raw].load = (bytes([kind, 3, 3]) + struct.pack(">H", size - 5) + body)[:size]
-        del packet[TCP].chksum, packet[IP].chksum
-    wrpcap(str(target), packets)
-    return target
-
-
-def _analyze(capture: Path, name: str) -> Analysis:
-    config = build_config(load_file(LAB / f"{name}.toml"))
+def _analyze(capture: Path) -> Analysis:
+    config = build_config(load_file(capture.with_suffix(".toml")))
     return analyze(read_traffic([str(capture)], config), config)
 
 
@@ -78,17 +57,12 @@ def test_tls_from_the_first_byte_is_no_upgrade() -> None:
     assert "tls" not in kinds and "absurd_fragment" in kinds
 
 
-def test_a_clean_job_secured_in_band_is_inconclusive_not_unannounced(tmp_path: Path) -> None:
-    """clean-3-resources with its control connection in TLS from frame 11: it read four
-    "record fragment of 369296128 bytes" warnings, a session that "closed without a
-    single request" and three unannounced connections. Now one finding names the TLS,
-    the three data connections are the session's, steps 4-5 ok on their TCP outcome,
-    the announcement step unknown: inconclusive."""
-    capture = _tls_after(LAB / "clean-3-resources.pcap", tmp_path / "tls.pcap", 10)
-    analysis = _analyze(capture, "clean-3-resources")
+def _clean_job_read(analysis: Analysis) -> None:
+    """What tls-clean reads: one finding naming the TLS (from frame 11, after the
+    CONNECT_CLIENT_AUTH reply), the three data connections the session's, steps 4-5 ok
+    on their TCP outcome, the announcement step unknown: inconclusive."""
     assert analysis.verdict == "inconclusive"
-    codes = sorted(f.code for f in analysis.findings)
-    assert codes == ["ndmp_undecodable"]
+    assert [f.code for f in analysis.findings] == ["ndmp_undecodable"]
     told = analysis.findings[0]
     assert told.message.startswith("The control connection carries TLS from frame 11: the "
                                    "media server began a TLS handshake after the "
@@ -103,12 +77,33 @@ def test_a_clean_job_secured_in_band_is_inconclusive_not_unannounced(tmp_path: P
     assert "sniffer lost" not in session.steps[2].detail
 
 
-def test_a_refused_data_connection_fails_inside_tls(tmp_path: Path) -> None:
-    """data-port-in-use in TLS from its CONNECT_CLIENT_AUTH reply: the refusal is TCP's,
-    so the job still fails with data_refused."""
-    capture = _tls_after(LAB / "data-port-in-use.pcap", tmp_path / "tls.pcap", 10)
-    analysis = _analyze(capture, "data-port-in-use")
+def test_a_clean_job_secured_in_band_is_inconclusive_not_unannounced() -> None:
+    """Stored tls-clean. Before: four "record fragment of 369296128 bytes" warnings with
+    a "check --ndmp-port" fix, a session that "closed without a single request", three
+    unannounced connections."""
+    _clean_job_read(_analyze(LAB / "tls-clean.pcap"))
+
+
+def test_a_refused_data_connection_fails_inside_tls() -> None:
+    """Stored tls-data-port-in-use: the refusal is TCP's, so the job fails with
+    data_refused (it read inconclusive: the session's data connections unannounced)."""
+    analysis = _analyze(LAB / "tls-data-port-in-use.pcap")
     assert analysis.verdict == "fail"
-    assert "data_refused" in {f.code for f in analysis.findings}
-    assert any("carries TLS" in f.message for f in analysis.findings
-               if f.code == "ndmp_undecodable")
+    assert {f.code for f in analysis.findings} == {"data_refused", "ndmp_undecodable"}
+    assert [s.status for s in analysis.sessions[0].steps][3] == "failed"
+
+
+def test_the_lab_job_in_tls_reads_the_same_and_tshark_sees_the_handshake(
+        tmp_path: Path) -> None:
+    """tls-clean made afresh in network namespaces: tshark's TLS dissector (decoding
+    port 10000 as TLS) finds the ClientHello and ServerHello in the frames flowcheck
+    names, and flowcheck reads the run as the stored capture."""
+    capture = tmp_path / "tls-clean.pcap"
+    capture_scenario("tls-clean", capture)
+    hellos = subprocess.run(
+        ["tshark", "-n", "-r", str(capture), "-d", "tcp.port==10000,tls", "-Y",
+         "tls.handshake.type == 1 || tls.handshake.type == 2", "-T", "fields",
+         "-e", "frame.number", "-e", "tls.handshake.type"],
+        capture_output=True, text=True, check=True).stdout.split()
+    assert hellos == ["11", "1", "12", "2"]
+    _clean_job_read(_analyze(capture))

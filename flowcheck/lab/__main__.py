@@ -45,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
 
     media = commands.add_parser("media", help="media server role (job engine)")
     media.add_argument("--agent", default="10.77.0.2")
+    media.add_argument("--tls", action="store_true",
+                       help="go on in TLS after CONNECT_CLIENT_AUTH: the session secured "
+                            "in band (agent --tls too)")
     media.add_argument("--ndmp-port", type=int, default=10000)
     media.add_argument("--media-range", type=_port_range, default=(5001, 5100))
     media.add_argument("--resources", type=int, default=3)
@@ -85,6 +88,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="seconds the first session waits before its callback")
     agent.add_argument("--chunk-delay", type=float, default=0.002,
                        help="seconds to pause after each 64 KB of backup data")
+    agent.add_argument("--tls", action="store_true",
+                       help="go on in TLS after CONNECT_CLIENT_AUTH (as media --tls)")
     return parser
 
 
@@ -122,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                 browse=args.browse, reuse_ports=args.reuse_ports,
                 connect_timeout=args.connect_timeout,
                 agent_connects=args.agent_connects,
-                job_engine_ip=args.job_engine_ip)).run()
+                job_engine_ip=args.job_engine_ip, tls=args.tls)).run()
         if args.command == "agent":
             from flowcheck.lab.remote_agent import AgentOptions, RemoteAgent
 
@@ -134,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
                 refuse_listen=args.refuse_listen, connect_timeout=args.connect_timeout,
                 concurrent=args.concurrent,
                 chunk_delay=args.chunk_delay,
-                first_callback_delay=args.first_callback_delay)).run()
+                first_callback_delay=args.first_callback_delay, tls=args.tls)).run()
         if args.command == "list":
             from flowcheck.lab.scenarios import SCENARIOS
 

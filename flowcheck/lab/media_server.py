@@ -32,6 +32,7 @@ from flowcheck.lab.roles import (
     sockaddr,
     wildcard,
 )
+from flowcheck.lab.tls import client_context
 
 RESOURCE_NAMES = ("C:", "D:", "System State", "E:", "Microsoft SQL Server", "Exchange")
 AUTH_USER = "administrator"
@@ -64,6 +65,7 @@ class MediaOptions:
     # control connection's own address. 0.0.0.0: "where the control connection came
     # from" (an IPv6 job: NDMP v4's TCP address is IPv4 only).
     job_engine_ip: str | None = None
+    tls: bool = False  # go on in TLS after CONNECT_CLIENT_AUTH (flowcheck.lab.tls)
 
 
 class MediaServer:
@@ -99,14 +101,14 @@ class MediaServer:
                 for index in range(options.resources):
                     self._run_resource(channel, index)
             channel.request(wire.CONNECT_CLOSE)
-            self._drain_until_closed(control)
+            self._drain_until_closed(channel.sock)
             if callback is not None:
                 self._drain_until_closed(callback)
         except (ChannelClosed, OSError) as exc:
             log("media", f"job aborted: {exc}")
             self.failures += 1
         finally:
-            control.close()
+            channel.sock.close()  # the control connection (in TLS after --tls)
             job_engine.close()
         return 1 if self.failures else 0
 
@@ -116,6 +118,8 @@ class MediaServer:
         channel.call(wire.CONNECT_OPEN, wire.connect_open_request(4))
         channel.call(wire.CONNECT_CLIENT_AUTH,
                      wire.connect_client_auth_text_request(AUTH_USER, AUTH_PASSWORD))
+        if self.options.tls:  # the session secured in band (flowcheck.lab.tls)
+            channel.sock = control = client_context().wrap_socket(control)
         channel.call(wire.CONFIG_GET_HOST_INFO)
         channel.call(wire.CONFIG_GET_SERVER_INFO)
         local_ip = self._own_ip(control)

@@ -33,6 +33,7 @@ from flowcheck.lab.roles import (
     tcp_socket,
     wildcard,
 )
+from flowcheck.lab.tls import server_context
 
 
 @fields_dataclass(slots=True)
@@ -54,6 +55,7 @@ class AgentOptions:
     concurrent: bool = False  # serve the sessions at the same time (one thread each)
     first_callback_delay: float = 0.0  # the first session's callback waits this long
     chunk_delay: float = 0.002  # pause after each 64 KB of backup data
+    tls: bool = False  # go on in TLS after CONNECT_CLIENT_AUTH (flowcheck.lab.tls)
 
 
 class RemoteAgent:
@@ -137,6 +139,10 @@ class AgentSession:
         code = request.code
         if code in (wire.CONNECT_OPEN, wire.CONNECT_CLIENT_AUTH, wire.DATA_STOP):
             channel.reply(request, wire.error_reply())
+            if code == wire.CONNECT_CLIENT_AUTH and self.options.tls:
+                # The session secured in band: the media server's ClientHello comes next.
+                self.control = channel.sock = server_context().wrap_socket(
+                    self.control, server_side=True)
         elif code == wire.CONFIG_GET_HOST_INFO:
             channel.reply(request, wire.config_get_host_info_reply(
                 "RAWS-LAB", "Windows", "5.2 Service Pack 1", "0a4d0002"))

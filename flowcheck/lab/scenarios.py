@@ -177,6 +177,17 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
         "2 resources; the first announced agent port is held by another socket (not "
         "listening): M's SYN gets RST, resource skipped; the second resource succeeds",
         "fail", ("data_refused",), resources=2, agent=("--squat-data-ports", "1")),
+    _be("tls-clean",
+        "clean 3-resource job whose control connection goes on in TLS after "
+        "CONNECT_CLIENT_AUTH (flowcheck.lab.tls): the announcements are encrypted, the "
+        "data connections matched by direction and ports",
+        "inconclusive", ("ndmp_undecodable",), resources=3, media=("--tls",),
+        agent=("--tls",)),
+    _be("tls-data-port-in-use",
+        "data-port-in-use with the control connection in TLS after CONNECT_CLIENT_AUTH: "
+        "the refusal is TCP's, seen without the announcement",
+        "fail", ("data_refused", "ndmp_undecodable"), resources=2, media=("--tls",),
+        agent=("--squat-data-ports", "1", "--tls")),
     _be("listen-error",
         "3 resources; A answers the 2nd DATA_LISTEN with ILLEGAL_STATE_ERR in the body, no "
         "address: M skips that resource; resources 1 and 3 succeed",
