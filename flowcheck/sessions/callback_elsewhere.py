@@ -14,8 +14,9 @@ Here a session still without a callback takes a connection from a port in the ag
 range into the media range, opened after its job engine's vendor message (else after
 its control connection opened) and before its first data connection (else before its
 callback window ends), whose two ends are each the session's own address on that side
-(its control connection's, or an end of its data connections) or an address no session
-uses: the evidence data connections reached "under another address" are matched on
+(its control connection's, or an end of its data connections or of those of another
+session with the same control address on that side: the same host) or an address no
+session uses: the evidence data connections reached "under another address" are matched on
 (docs/findings.md, "Whose connection"). Only when it is unambiguous: the session's
 candidates are one connection (with its retries from new source ports: one originator,
 responder and port) and no other waiting session could take them. With several jobs at
@@ -65,6 +66,13 @@ def attach_callbacks_elsewhere(sessions: list[Session], control_of: dict[str, Co
         return
     sides = {s.id: _sides(s, by_uid) for s in sessions}
     used = {host for media, agent in sides.values() for host in media | agent}
+    # A host's addresses by its control connection address, over every session of it: two
+    # jobs from one media server share its other address (field check 46: a dual-stack
+    # job engine's IPv4 address, which the other job's data connections came from).
+    hosts: dict[str, set[str]] = defaultdict(set)
+    for s in sessions:
+        hosts[f"m {s.media_server}"] |= sides[s.id][0]
+        hosts[f"a {s.remote_agent}"] |= sides[s.id][1]
     times = [c.ts for c in candidates]
     written = sorted(candidates, key=lambda c: c.first_frame) if order.frames else []
     frames = [c.first_frame for c in written]
@@ -72,7 +80,8 @@ def attach_callbacks_elsewhere(sessions: list[Session], control_of: dict[str, Co
     takers: dict[str, int] = defaultdict(int)
     for session in waiting:
         control = control_of[session.id]
-        media, agent = sides[session.id]
+        media = hosts[f"m {session.media_server}"]
+        agent = hosts[f"a {session.remote_agent}"]
         frame, ts = vendor_anchor(streams.get(session.control_uid), control)
         start = ts - ANNOUNCEMENT_JITTER_SECONDS
         data = [by_uid[uid] for uid in session.data_connections]
