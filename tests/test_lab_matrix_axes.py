@@ -16,12 +16,13 @@ from pathlib import Path
 import pytest
 
 from flowcheck.lab.matrix import expect, fault_rules, judge, plan
-from flowcheck.lab.matrix_axes import AXES, FAMILIES, JOBS, LINKS
-from flowcheck.lab.matrix_run import capture_run
+from flowcheck.lab.matrix_axes import AXES, CONTROLS, FAMILIES, JOBS, LINKS
+from flowcheck.lab.matrix_run import capture_run, scenario_for
 from flowcheck.lab.netns import list_namespaces
 
 PREFIX = "f46x"  # this test's namespaces and nft tables
-NEW_KEYS = ("family", "family_drawn", "link", "jobs", "jobs_drawn", "fault_job")
+NEW_KEYS = ("family", "family_drawn", "link", "jobs", "jobs_drawn", "fault_job", "control",
+            "control_drawn")
 
 
 def test_the_axes_are_drawn_from_the_seed_and_leave_the_other_draws_alone() -> None:
@@ -34,10 +35,12 @@ def test_the_axes_are_drawn_from_the_seed_and_leave_the_other_draws_alone() -> N
     assert {run["family"] for run in runs} == set(FAMILIES)
     assert {run["link"] for run in runs} == set(LINKS)
     assert {run["jobs"] for run in runs} == set(JOBS)
+    assert {run["control"] for run in runs} == set(CONTROLS)
     for run in runs:
         if run["peer"] == "ndmjob" or run["fault"] == "nat":
             assert run["family"] == "ipv4"
         assert ("fault_job" in run) == (run["jobs"] == 2 and run["fault"] != "none")
+        assert run["peer"] == "be" or run["control"] == "clear"  # ndmjob has no TLS
     only_link = plan(90, 5, axes=("link",))
     assert all(set(run) & set(NEW_KEYS) == {"link"} for run in only_link)
     assert [run["link"] for run in only_link] == [run["link"] for run in runs[:5]]
@@ -45,7 +48,7 @@ def test_the_axes_are_drawn_from_the_seed_and_leave_the_other_draws_alone() -> N
 
 def test_matrix_plan_command_draws_the_axes_asked_for() -> None:
     out = subprocess.run([sys.executable, "-m", "flowcheck.lab", "matrix", "plan", "90", "3",
-                          "--axes", "family,link,jobs"],
+                          "--axes", "family,link,jobs,control"],
                          capture_output=True, text=True, check=True).stdout.splitlines()
     assert [json.loads(line.split(" -> ")[0]) for line in out] == plan(90, 3, axes=AXES)
 
@@ -151,6 +154,44 @@ def test_two_jobs_at_once_the_second_ones_data_unanswered(tmp_path: Path) -> Non
     callbacks = _fields(tmp_path / "run00.pcap", "tcp.flags == 0x002 && tcp.dstport <= 5100",
                         "ip.src")
     assert sorted(set(callbacks)) == ["10.77.0.2", "10.77.0.3"]
+
+
+def test_earlier_axes_draw_the_same_with_the_control_axis() -> None:
+    """The control axis is drawn after the others from the run's generator: asking for
+    it leaves every earlier axis's draw as it was."""
+    without = plan(93, 40, axes=("family", "link", "jobs"))
+    with_control = plan(93, 40, axes=AXES)
+    assert [{k: v for k, v in run.items() if k not in ("control", "control_drawn")}
+            for run in with_control] == without
+
+
+def test_a_tls_run_gives_both_peers_tls_and_accepts_what_tls_hides() -> None:
+    """control "tls": both Backup Exec peers get --tls (one job and each of two); a
+    clean job may read inconclusive (its announcement step unknown) and warn of the TLS
+    (ndmp_undecodable), a NAT's encrypted announcement may read inconclusive, a port in
+    use must still fail (the refusal is TCP's)."""
+    run = {"index": 0, "peer": "be", "op": "backup", "resources": 2, "routed": False,
+           "fault": "none", "point": "m", "form": "whole", "family": "ipv4",
+           "control": "tls"}
+    scenario = scenario_for(run)
+    assert "--tls" in scenario.media_args and "--tls" in (scenario.agent_args or ())
+    assert "--tls" not in scenario_for({**run, "control": "clear"}).media_args
+    assert judge(expect(run), "inconclusive", [], 5, ["ndmp_undecodable"])
+    assert not judge(expect({**run, "control": "clear"}), "inconclusive", [], 5,
+                     ["ndmp_undecodable"])
+    assert judge(expect({**run, "fault": "nat"}), "inconclusive", [], 5)
+    in_use = expect({**run, "fault": "port-in-use"})
+    assert in_use["accept"] == ["fail"] and in_use["codes"] == ["data_refused"]
+
+
+@pytest.mark.lab
+def test_a_tls_job_with_a_port_in_use_fails(tmp_path: Path) -> None:
+    """The session secured in band, the agent's first data port held: the refusal (a
+    RST) is seen without the announcement: data_refused."""
+    result = _lab(tmp_path, {**BASE, "resources": 2, "fault": "port-in-use",
+                             "family": "ipv4", "control": "tls"})
+    assert "data_refused" in result["got"]["errors"]
+    assert "ndmp_undecodable" in result["got"]["warnings"]
 
 
 def test_drops_the_capture_tool_reported_are_sniffer_loss() -> None:

@@ -21,6 +21,7 @@ from flowcheck.ndmp.stream_events import DecodeProblem, RawMessage
 from flowcheck.pipeline import Analysis, analyze, read_traffic
 
 LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
+FIELD47 = LAB.parent / "field47-tls-matrix"
 CLIENT_HELLO = bytes.fromhex("160301020001")  # TLS record: handshake, 3.1, 512 B, type 1
 
 
@@ -65,9 +66,9 @@ def _clean_job_read(analysis: Analysis) -> None:
     assert [f.code for f in analysis.findings] == ["ndmp_undecodable"]
     told = analysis.findings[0]
     assert told.message.startswith("The control connection carries TLS from frame 11: the "
-                                   "media server began a TLS handshake after the "
-                                   "CONNECT_CLIENT_AUTH reply (frame 10), and the agent "
-                                   "went on in TLS in frame 12.")
+                                   "media server's bytes after the CONNECT_CLIENT_AUTH "
+                                   "reply (frame 10) are TLS records, and the agent's from "
+                                   "frame 12.")
     assert told.frames == [11, 12]
     (session,) = analysis.sessions
     assert session.kind == "backup" and not session.kind_unknown
@@ -107,3 +108,17 @@ def test_the_lab_job_in_tls_reads_the_same_and_tshark_sees_the_handshake(
         capture_output=True, text=True, check=True).stdout.split()
     assert hellos == ["11", "1", "12", "2"]
     _clean_job_read(_analyze(capture))
+
+
+def test_a_restore_in_tls_captured_one_way_is_told_by_the_acknowledged_bytes() -> None:
+    """Field check 47 (seed 100 run 44): a restore whose DATA_START_RECOVER is encrypted,
+    captured -Q in on the media server (the agent's packets only). Its kind came from
+    the captured bytes, none toward the agent, and a guessed backup read step_missing
+    ("no bytes agent to media server"); the agent's ACKs acknowledge the restore's data,
+    so the kind is a restore and step 5 ok."""
+    analysis = _analyze(FIELD47 / "restore-tls-one-direction-in.pcap")
+    (session,) = analysis.sessions
+    assert session.kind == "restore" and not session.kind_guessed
+    assert analysis.verdict == "inconclusive"
+    assert "step_missing" not in {f.code for f in analysis.findings}
+    assert [s.status for s in session.steps] == ["ok", "ok", "unknown", "ok", "ok"]

@@ -20,7 +20,13 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from flowcheck.lab.matrix_axes import adapt_rule, draw_axes, expect_jobs, judge_jobs
+from flowcheck.lab.matrix_axes import (
+    adapt_rule,
+    draw_axes,
+    expect_jobs,
+    expect_tls,
+    judge_jobs,
+)
 
 ICMP = ("port-unreachable", "admin-prohibited", "host-unreachable", "net-unreachable",
         "host-prohibited", "net-prohibited")
@@ -282,6 +288,7 @@ def expect(run: dict) -> dict:
         accept.add("inconclusive")
         if warnings is not None:
             warnings = sorted({*warnings, *FORM_WARNINGS["loss"]})
+    accept, warnings = expect_tls(run, accept, warnings)
     return expect_jobs(run, {"verdict": verdict, "accept": sorted(accept),
                              "codes": sorted(codes), "note": note, "empty_ok": empty_ok,
                              "warnings": warnings}, run["form"] in HIDING_FORMS)

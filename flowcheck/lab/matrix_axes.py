@@ -18,6 +18,12 @@ what they were and the same seed draws the same axes again.
   `fault_job` (1 or 2) only, and the other job's session must read ok
   (matrix_jobs.judge_jobs). Not with ndmjob, nor the faults that change A's host as a
   whole (a small range, NAT).
+- control: "clear", or "tls": both Backup Exec peers go on in TLS after the
+  CONNECT_CLIENT_AUTH reply (`--tls`, flowcheck.lab.tls: the session secured in band),
+  so the announcements, error replies and halts are encrypted; a fault whose evidence
+  is one of those (NAT's announced address, a small range's refused DATA_LISTEN, the
+  halt a killed agent never sent) may read inconclusive, and a clean job reads
+  inconclusive (its announcement step unknown). Not with ndmjob (it has no TLS).
 """
 
 from __future__ import annotations
@@ -25,10 +31,13 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-AXES = ("family", "link", "jobs")
+AXES = ("family", "link", "jobs", "control")
 FAMILIES = ("ipv4", "ipv6", "ipv6", "dual")
 LINKS = ("ether", "sll2", "sll2", "sll", "pcapng", "pcapng")
 JOBS = (1, 1, 2)
+CONTROLS = ("clear", "clear", "tls")
+# Faults whose evidence is an NDMP message TLS hides (expect_tls).
+_NDMP_EVIDENCE = ("nat", "range-small", "kill-agent")
 # nftables' ICMP reject types and the ICMPv6 type a firewall sends in their place
 # (`reject with icmpv6 type ...`; an `icmp type` reject in an inet table matches IPv4
 # packets only).
@@ -49,6 +58,7 @@ def draw_axes(run: dict, axes: Sequence[str] = AXES) -> dict:
     rng = random.Random(f"axes-{run['seed']}")
     family, link, jobs = rng.choice(FAMILIES), rng.choice(LINKS), rng.choice(JOBS)
     fault_job = rng.choice([1, 2])
+    control = rng.choice(CONTROLS)  # drawn last: the earlier axes' draws stay
     if "family" in axes:
         run["family"] = family
         if family != "ipv4" and (run["peer"] == "ndmjob" or run["fault"] == "nat"):
@@ -61,6 +71,10 @@ def draw_axes(run: dict, axes: Sequence[str] = AXES) -> dict:
             run["jobs"], run["jobs_drawn"] = 1, jobs
         if run["jobs"] == 2 and run["fault"] != "none":
             run["fault_job"] = fault_job
+    if "control" in axes:
+        run["control"] = control
+        if control == "tls" and run["peer"] == "ndmjob":
+            run["control"], run["control_drawn"] = "clear", control
     return run
 
 
@@ -105,6 +119,26 @@ def adapt_rule(run: dict, rule: str, receiver: str, toward_receiver: bool) -> st
     return rule
 
 
+def expect_tls(run: dict, accept: set[str], warnings: list[str] | None
+               ) -> tuple[set[str], list[str] | None]:
+    """matrix.expect's accepted verdicts and a clean run's explained warnings for a run
+    whose control connection goes on in TLS: inconclusive for a clean job (its
+    announcement step unknown) and for a fault whose evidence TLS hides (_NDMP_EVIDENCE),
+    and the TLS finding (ndmp_undecodable) explained. Unchanged for a clear run."""
+    if run.get("control") != "tls":
+        return accept, warnings
+    if run["fault"] in ("none", *_NDMP_EVIDENCE):
+        accept = accept | {"inconclusive"}
+    if warnings is not None:
+        warnings = sorted({*warnings, "ndmp_undecodable"})
+    return accept, warnings
+
+
+def tls_args(run: dict) -> list[str]:
+    """The peers' --tls when the run's control connection goes on in TLS."""
+    return ["--tls"] if run.get("control") == "tls" else []
+
+
 def sidecar_hosts(run: dict) -> dict[str, object]:
     """The flowcheck configuration's host keys for the run's addresses: every address
     a host has in the run's family (a dual-stack host by both), and the backup network
@@ -135,7 +169,8 @@ def expect_jobs(run: dict, exp: dict, hiding: bool) -> dict:
         # the point, or only the direction it lacks): the other job alone is judged, and
         # may pass (seed 91 run 22: -Q in on M, the second agent's SYNs dropped by A).
         accept = sorted({*accept, "pass"})
-    return {**exp, "accept": accept, "fine_agents": fine, "hiding": hiding}
+    return {**exp, "accept": accept, "fine_agents": fine, "hiding": hiding,
+            "tls": run.get("control") == "tls"}
 
 
 def sessions_of(doc: dict) -> list[dict]:
@@ -157,7 +192,8 @@ def judge_jobs(exp: dict, sessions: Sequence[dict], error_sessions: Sequence[obj
         mine = [s for s in sessions if s["remote_agent"] == agent]
         if not mine and not hiding:
             return False
-        allowed = FINE + (HIDDEN if hiding else ())
+        # In TLS the fine job's announcement step is unknown (expect_tls).
+        allowed = FINE + (HIDDEN if hiding else ()) + (("unknown",) if exp.get("tls") else ())
         for session in mine:
             if any(status not in allowed for status in session["steps"].values()):
                 return False

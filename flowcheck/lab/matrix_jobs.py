@@ -9,7 +9,7 @@ import subprocess
 from dataclasses import replace
 
 from flowcheck.lab.capture import AgentProcess, _env, _python_argv, _range
-from flowcheck.lab.matrix_axes import agent_of, hosts
+from flowcheck.lab.matrix_axes import agent_of, hosts, tls_args
 from flowcheck.lab.netns import Lab, LabError
 from flowcheck.lab.scenarios import Scenario
 
@@ -37,7 +37,7 @@ def peer_args(run: dict, job: int) -> tuple[list[str], list[str]]:
         agent += ["--data-ip", v4[key], "--data-bind", v4[key]]
     if run["fault"] == "port-in-use" and run.get("fault_job", 1) != job:
         agent = [*agent, "--squat-data-ports", "0"]
-    return media, agent
+    return media + tls_args(run), agent + tls_args(run)
 
 
 def run_two_jobs(lab: Lab, scenario: Scenario, run: dict) -> tuple[list[int], str]:

@@ -156,11 +156,11 @@ class StreamFindings:
         before = [m for m in messages if m.frame < frame]
         after = (f" after the {before[-1].name.removeprefix('NDMP_')} {before[-1].type} "
                  f"(frame {before[-1].frame})" if before else "")
-        answer = "".join(f", and the {_ROLE[direction]} went on in TLS in frame {f}"
+        answer = "".join(f", and the {_ROLE[direction]}'s from frame {f}"
                          for direction, (f, _) in other)
         message = (f"The control connection carries TLS from frame {frame}: the "
-                   f"{_ROLE[first_dir]} began a TLS handshake{after}{answer}. The two "
-                   "secured the NDMP session in band (some NDMP servers and backup products "
+                   f"{_ROLE[first_dir]}'s bytes{after} are TLS records{answer}. The "
+                   "session was secured in band (some NDMP servers and backup products "
                    "encrypt the control connection once the peers trust each other); "
                    "flowcheck reads no NDMP inside TLS, so the requests after it and the "
                    "data endpoints they announce cannot be read, and the session's data "

@@ -371,6 +371,8 @@ def kind_from_bytes(session: Session, by_uid: dict[str, Connection]
                      ) -> tuple[Literal["backup", "restore"], bool]:
     """Without DATA_START_RECOVER, a restore shows as bytes flowing to the agent: (kind,
     whether the bytes told it), backup untold when as many bytes went each way (none).
+    A side's bytes include those the capture lacks that its peer acknowledged
+    (Connection.orig_acked_unseen: a capture of one direction).
     Each data connection's media server end is the session's media server's address when
     it has one (the agent's may be another: a NAT in front of it, trial31-dnat, whose
     backup cut to 68 bytes a frame read as a restore with no bytes), else the originator
@@ -394,8 +396,12 @@ def kind_from_bytes(session: Session, by_uid: dict[str, Connection]
             media_is_orig = conn.orig_h == session.media_server
         else:  # neither the media server's control address (dual stack): the originator
             media_is_orig = conn.orig_h != session.remote_agent
-        agent_sent = conn.resp_bytes if media_is_orig else conn.orig_bytes
-        media_sent = conn.orig_bytes if media_is_orig else conn.resp_bytes
+        # Bytes a side sent that the capture lacks but its peer acknowledged count too
+        # (one direction captured: a restore's data seen only as the agent's ACKs).
+        orig_sent = conn.orig_bytes + conn.orig_acked_unseen
+        resp_sent = conn.resp_bytes + conn.resp_acked_unseen
+        agent_sent = resp_sent if media_is_orig else orig_sent
+        media_sent = orig_sent if media_is_orig else resp_sent
         to_media += agent_sent
         to_agent += media_sent
     return ("restore" if to_agent > to_media else "backup"), to_agent != to_media
