@@ -178,3 +178,23 @@ def test_a_part_joined_last_that_fills_a_hole_holds_no_copies(
     counted = ("uid", "orig_pkts", "resp_pkts", "retransmits", "history", "gaps")
     assert [[c[name] for name in counted] for c in ours["connections"]] == [
         [c[name] for name in counted] for c in theirs["connections"]]
+
+
+@pytest.mark.parametrize("how", ["cat", "mergecap"])
+def test_copies_of_a_join_are_said_to_be_a_join(tmp_path: Path, how: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The job joined with itself, read in one chunk (copies.py finds each copy beside
+    its original, stamped alike) and in 256 KiB chunks (connections.replays): the
+    capture_duplicates message says every copy is of a packet captured earlier in the
+    file, before the capture's clock stepped back (a capture joined with itself), not
+    of one captured just before it (a SPAN session's)."""
+    joined = join(tmp_path / "two.pcap", how, [JOB, JOB])
+    for chunk_size in (None, 256 << 10):
+        doc = document(joined, monkeypatch, chunk_size)
+        message = next(f["message"] for f in doc["findings"]
+                       if f["code"] == "capture_duplicates")
+        assert message.startswith(
+            "5,638 of 11,276 packets are copies of a packet captured earlier in the file, "
+            "before the capture's clock stepped back")
+        assert "a capture joined with itself" in message
+        assert "just before them" not in message
