@@ -57,7 +57,7 @@ look-up, and a few vector operations over its packets in capture order, the batc
 flows' numbers gathered into small arrays and reduced into by ufunc.at (reduceat over
 many short flows costs several times more); only the gaps look at the packets in flow
 order, and only those over REPLAY_STEP further (bench short200k, 200,000 connections in
-21 batches: 0.25 -> 0.13 s). Copies copies.py finds beside their originals with a step
+21 batches: 0.24 -> 0.11 s). Copies copies.py finds beside their originals with a step
 back between them (the same join read in one chunk) are told by `across_step`: both
 count as replayed (CaptureCopies.replayed: capture_duplicates says the capture was
 joined).
