@@ -167,15 +167,28 @@ class Spans:
         self._from = float(back_from[-1])
         return back_from, False
 
-    def across_step(self, originals: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Per copy (bool; rows: its row in the last batch, originals: its original's
-        frame): whether a step back of the capture's clock (more than REPLAY_STEP) lies
-        between them, the copy after it (a replayed copy copies.py found beside its
-        original: a join read in one chunk, where the copies are stamped as theirs)."""
+    def across_step(self, frames: np.ndarray, top: np.ndarray, position: np.ndarray,
+                    copies: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Per copy copies.py found beside its original (bool; copies: their indexes into
+        frames, the batch's packets and the tail's; top, position: copies.py's sort of
+        them, equal packets adjacent in capture order; rows: each one's batch row, -1
+        in the tail): whether a step back of the capture's clock (more than REPLAY_STEP)
+        lies between the first of its equal packets and it (a replayed copy found
+        beside its original: a join read in one chunk, where a copy is stamped as its
+        original; the first, not the one before it, as replays.py marks a capture copy
+        of a replayed packet too)."""
         stepped = self.stepped_at
-        if isinstance(stepped, int):
-            return originals < stepped
-        return originals < stepped[rows]
+        if not copies.size or (isinstance(stepped, int) and not stepped):
+            return np.zeros(copies.shape[0], bool)
+        n = top.shape[0]
+        run = np.zeros(n, np.int64)  # per place in the sort: where its equal run starts
+        starts = np.flatnonzero(top[1:] != top[:-1]) + 1
+        run[starts] = starts
+        np.maximum.accumulate(run, out=run)
+        place = np.empty(n, np.int64)
+        place[position] = np.arange(n)
+        first = frames[position[run[place[copies]]]]
+        return first < (stepped if isinstance(stepped, int) else stepped[rows[copies]])
 
     def _ms(self, ts: np.ndarray) -> np.ndarray:
         """Times (s) as ms after the capture's first TCP time (float64, not rounded)."""
