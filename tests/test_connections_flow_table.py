@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from flowcheck.connections.flow_table import FlowTable, key_hashes
+from flowcheck.connections.flow_table import FlowTable, column_hashes
 
 
-def keys(first: int, count: int) -> list[tuple]:
-    """Flow keys as the tracker makes them: ((address, port), (address, port), tunnel)."""
-    return [((b"\x0a\x00\x00\x01", 1024 + k % 60000), (bytes([10, 0, k >> 16 & 255, 2]),
-             10000 + k // 60000), 0) for k in range(first, first + count)]
+def key_hashes(first: int, count: int) -> np.ndarray:
+    """Hashes of flow keys as replays.flow_hashes makes them from a key's columns: per
+    endpoint its address word and port, then the tunnel's hash."""
+    k = np.arange(first, first + count, dtype=np.uint64)
+    low = (np.uint64(0x0A000001) << np.uint64(16)) | (np.uint64(1024) + k % np.uint64(60000))
+    high = (((np.uint64(0x0A000002) | (k >> np.uint64(16) & np.uint64(255)) << np.uint64(8))
+             << np.uint64(16)) | (np.uint64(10000) + k // np.uint64(60000)))
+    return column_hashes([low, high, np.zeros(count, np.uint64)])
 
 
 def test_numbers_follow_the_order_keys_come_in_and_are_found_again() -> None:
@@ -21,14 +25,14 @@ def test_numbers_follow_the_order_keys_come_in_and_are_found_again() -> None:
     table = FlowTable(bits=4)
     given = []
     for start in range(0, 200_000, 5_000):
-        hashes = key_hashes(keys(start, 5_000))
+        hashes = key_hashes(start, 5_000)
         assert (table.find(hashes) == -1).all()
         given.append(table.add(hashes))
     assert np.array_equal(np.concatenate(given), np.arange(200_000))
     for start in (0, 77_777, 195_000):
-        found = table.find(key_hashes(keys(start, 5_000)))
+        found = table.find(key_hashes(start, 5_000))
         assert np.array_equal(found, np.arange(start, start + 5_000))
-    assert (table.find(key_hashes(keys(200_000, 1_000))) == -1).all()
+    assert (table.find(key_hashes(200_000, 1_000)) == -1).all()
 
 
 def test_hashes_meeting_at_one_place_all_get_one() -> None:
@@ -44,3 +48,20 @@ def test_hashes_meeting_at_one_place_all_get_one() -> None:
     second = table.add(same[200:])
     assert np.array_equal(np.concatenate((first, second)), np.arange(300))
     assert np.array_equal(table.find(same[::-1]), np.arange(300)[::-1])
+
+
+def test_a_table_grown_keeps_the_runs_that_wrap_past_its_end() -> None:
+    """Hashes whose places are the last ones (their runs wrap to the table's start),
+    and then more, the table grown (put again in one pass) twice: each found with its
+    number."""
+    table = FlowTable(bits=6)
+    hashes = np.unique(np.random.default_rng(3).integers(1, 1 << 62, 400_000, np.int64)
+                       ).astype(np.uint64)
+    last = hashes[table._place(hashes) == (1 << 6) - 1][:40]  # run to the start
+    rest = hashes[~np.isin(hashes, last)][:300]
+    given = np.concatenate((table.add(last), table.add(rest[:100]), table.add(rest[100:])))
+    assert table._bits >= 9
+    every = np.concatenate((last, rest))
+    assert np.array_equal(table.find(every), given)
+    assert np.array_equal(given, np.arange(340))
+    assert (table.find(hashes[-1000:][~np.isin(hashes[-1000:], every)]) == -1).all()

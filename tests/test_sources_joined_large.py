@@ -178,3 +178,44 @@ def test_a_part_joined_last_that_fills_a_hole_holds_no_copies(
     counted = ("uid", "orig_pkts", "resp_pkts", "retransmits", "history", "gaps")
     assert [[c[name] for name in counted] for c in ours["connections"]] == [
         [c[name] for name in counted] for c in theirs["connections"]]
+
+
+@pytest.mark.parametrize("how", ["cat", "mergecap"])
+def test_copies_of_a_join_are_said_to_be_a_join(tmp_path: Path, how: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The job joined with itself, read in one chunk (copies.py finds each copy beside
+    its original, stamped alike) and in 256 KiB chunks (connections.replays): the
+    capture_duplicates message says every copy is of a packet captured earlier in the
+    file, before the capture's clock stepped back (a capture joined with itself), not
+    of one captured just before it (a SPAN session's)."""
+    joined = join(tmp_path / "two.pcap", how, [JOB, JOB])
+    for chunk_size in (None, 256 << 10):
+        doc = document(joined, monkeypatch, chunk_size)
+        message = next(f["message"] for f in doc["findings"]
+                       if f["code"] == "capture_duplicates")
+        assert message.startswith(
+            "5,638 of 11,276 packets are copies of a packet captured earlier in the file, "
+            "before the capture's clock stepped back")
+        assert "a capture joined with itself" in message
+        assert "just before them" not in message
+
+
+@pytest.mark.parametrize("chunk_size", [None, 4096])
+def test_a_join_of_a_capture_holding_copies_says_which_are_the_join_s(
+        tmp_path: Path, chunk_size: int | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """tcpdump -i any across a bridge (81 of its 162 packets the bridge's copies) joined
+    with itself, read in one chunk and in 4 KiB chunks: the message keeps the bridge's
+    words ("captured just before them") and says how many copies are the join's: every
+    copy in the second part (its packets and the bridge's copies of them), none of the
+    first part's 81."""
+    stored = CAPTURES / "trial35-bridge"
+    joined = join(tmp_path / "two.pcap", "cat", [stored / "data-unanswered-bridge-any.pcap"] * 2)
+    doc = document(joined, monkeypatch, chunk_size, stored / "data-unanswered-bridge-any.toml")
+    message = next(f["message"] for f in doc["findings"] if f["code"] == "capture_duplicates")
+    count = int(duplicates(doc).split(" of ")[0])
+    assert "of 324 packets are copies of a packet captured just before them" in message
+    assert message.endswith(
+        f". {count - 81} of them are copies of packets captured earlier in the file, before "
+        "the capture's clock stepped back: a capture joined with itself, or two captures of "
+        "the same moments joined end to end (`cat`, `mergecap -a`): after the first part the "
+        "time goes back to moments already captured and the same packets come again")

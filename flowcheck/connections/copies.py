@@ -181,6 +181,8 @@ class CaptureCopies(QuietBatches):
         self._keys = KeyTable()  # no_copies' table, for the batches without copies
         # replays: copies a read chunk or more after their originals (captures joined)
         self.replays = Spans()
+        # Of `count`: copies after a step back of the clock of packets before it (replays)
+        self.replayed = 0
         self.proven = 0  # batches proven to hold no copy (_quiet): no full search
         # Copies within COPY_WINDOW at another TTL than their originals: a router between
         # two capture points whose captures were merged with their clocks that close
@@ -267,6 +269,10 @@ class CaptureCopies(QuietBatches):
         near = self._near(d, every, rows, top, position, since)
         copy[rows[near[1]]] = True
         copy |= replayed
+        across = self.replays.across_step(every.frame, top, position, near[1], rows)
+        if across.any():  # replayed copies too: the same join read in one chunk
+            replayed = replayed.copy()
+            replayed[rows[near[1][across]]] = True
         if near[1].size:
             self.near_routed += note_legs(self.legs_crossed, flows, every, rows, near, own,
                                           legs)
@@ -320,6 +326,7 @@ class CaptureCopies(QuietBatches):
                                self._relaying)
         found = copy.nonzero()[0]
         if found.size:
+            self.replayed += int(np.count_nonzero(replayed & copy))
             self._note(d.tcp_frame[found[:EXAMPLE_CAP]].tolist(),
                        d.tcp_ts[found[:EXAMPLE_CAP]].tolist(), int(found.size))
         return copy

@@ -74,10 +74,13 @@ def _copies_finding(tracker: ConnectionTracker, captures: list[CaptureInfo] | No
     if tools:
         return _host_tool(count, copies.frames, tools)
     if not pairs:
+        if copies.replayed == copies.count:
+            return _replayed(count, copies.frames)
         share = scattered_share(connections)
+        replays = _replays_among(copies.replayed)
         if share is not None and not copies.relays.count:
-            return _network_copies(count, copies.frames, share)
-        return _one_point(count, copies.frames, copies.relays)
+            return _network_copies(count, copies.frames, share, replays)
+        return _one_point(count, copies.frames, copies.relays, replays)
     lead = f"{count}another packet of the capture set in the same direction"
     names = _Names(points, captures or [], shifts or {})
     said = [names.pair(entry) for entry in pairs[:_NAMED]]
@@ -252,9 +255,41 @@ def scattered_share(connections: list[Connection]) -> float | None:
     return share if share < SCATTERED_SHARE else None
 
 
-def _network_copies(count: str, frames: list[int], share: float) -> Finding:
+# Captures joined end to end whose second part goes over moments the first held.
+_JOINED = ("a capture joined with itself, or two captures of the same moments joined end "
+           "to end (`cat`, `mergecap -a`): after the first part the time goes back to "
+           "moments already captured and the same packets come again")
+
+
+def _replayed(count: str, frames: list[int]) -> Finding:
+    """Copies each captured after a step back of the capture's clock, of a packet
+    captured before it (CaptureCopies.replayed: every copy is one)."""
+    return make_finding(
+        "capture_duplicates",
+        f"{count}a packet captured earlier in the file, before the capture's clock stepped "
+        f"back (same IP ID, TCP header and payload, stamped at most {COPY_WINDOW * 1e3:g} "
+        f"ms apart): the capture holds stretches of packets twice. It is {_JOINED}. "
+        f"{_COUNTED}",
+        "nothing to fix in the network for the copies; give each capture once: analyze "
+        "the captures' own files together (flowcheck reads several files as one capture "
+        "set), or one of them alone, not a join of a capture with itself or with another "
+        "capture of the same moments",
+        frames=frames)
+
+
+def _replays_among(replayed: int) -> str:
+    """The sentence on the copies captured after a step back of the clock (of packets
+    captured before it) among others, to end a message with (its full stop first);
+    "" without any."""
+    if not replayed:
+        return ""
+    return (f". {replayed:,} of them are copies of packets captured earlier in the file, "
+            f"before the capture's clock stepped back: {_JOINED}")
+
+
+def _network_copies(count: str, frames: list[int], share: float, replays: str = "") -> Finding:
     """Copies of one capture point, few of the payload (scattered_share): the network
-    delivered them twice."""
+    delivered them twice (replays: _replays_among's sentence)."""
     return make_finding(
         "capture_duplicates",
         f"{count}a packet captured just before them in the same direction (same IP ID, TCP "
@@ -267,16 +302,17 @@ def _network_copies(count: str, frames: list[int], share: float) -> Finding:
         "few the network delivered twice (a router, firewall or link duplicating packets; "
         "the receiver answers them with duplicate ACKs or D-SACKs, RFC 2883). The copies "
         "are counted as packets (as tshark counts them) but not as retransmissions, SYN "
-        "retries or rejects: they are no evidence of a drop or a refusal",
+        f"retries or rejects: they are no evidence of a drop or a refusal{replays}",
         "nothing breaks the job (TCP delivers each byte once); to stop the copies, find the "
         "device duplicating packets between the hosts (a duplicating rule, a bridging "
         "loop, a misconfigured bond or a port mirror back into the network)",
         frames=frames)
 
 
-def _one_point(count: str, frames: list[int], relays: RelayCopies) -> Finding:
+def _one_point(count: str, frames: list[int], relays: RelayCopies,
+               replays: str = "") -> Finding:
     """Copies of one capture point only (copies.py), a router's forwarded ones among
-    them (relay_copies)."""
+    them (relay_copies); replays: _replays_among's sentence."""
     if relays.count:
         return make_finding(
             "capture_duplicates",
@@ -284,7 +320,7 @@ def _one_point(count: str, frames: list[int], relays: RelayCopies) -> Finding:
             f"header and payload): the capture holds packets twice. {_relayed(relays)}"
             "The copies are counted as packets (as tshark counts them) but not as "
             "retransmissions, SYN retries or rejects, and the job's data volumes count each "
-            "byte once: they are no evidence of a drop or a refusal",
+            f"byte once: they are no evidence of a drop or a refusal{replays}",
             "nothing to fix in the network for the copies; to judge one capture point alone, "
             "analyze its capture alone (given as separate files, two points' captures are "
             "read on one clock)" if relays.clock_like else
@@ -307,7 +343,7 @@ def _one_point(count: str, frames: list[int], relays: RelayCopies) -> Finding:
         "duplicate ACKs or D-SACKs, RFC 2883, and a capture on a host's own interface holds "
         "them too). The "
         "copies are counted as packets (as tshark counts them) but not as retransmissions, "
-        "SYN retries or rejects: they are no evidence of a drop or a refusal",
+        f"SYN retries or rejects: they are no evidence of a drop or a refusal{replays}",
         "if the capture point duplicates: mirror one port of the conversation (or one "
         "direction of each port), analyze one capture point's files at a time, or drop the "
         "copies with editcap -D (byte-identical frames only: not a device's copies from "

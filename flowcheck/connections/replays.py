@@ -50,16 +50,24 @@ a drop). Captures overlapping by REPLAY_STEP or less are left to copies.py's win
 
 Replayed copies change no connection's numbers (a copy found in its batch, copies.py,
 carries its original's). Memory: 38 bytes a connection and its place in a numpy hash
-table (connections.flow_table: no Python object per connection), never per packet; cost
-per batch: a Python hash per flow of the batch and a few vector operations over its
-packets (0.37 ms for 13,580 packets of one bulk connection), never the history.
+table (connections.flow_table: no Python object per connection), never per packet; the
+arrays grow in place. Cost per batch, never the history: each flow's key hashed from
+its first packet's columns in bulk (flow_hashes: no Python hash per key), the table's
+look-up, and a few vector operations over its packets in capture order, the batch's
+flows' numbers gathered into small arrays and reduced into by ufunc.at (reduceat over
+many short flows costs several times more); only the gaps look at the packets in flow
+order, and only those over REPLAY_STEP further (bench short200k, 200,000 connections in
+21 batches: 0.24 -> 0.11 s). Copies copies.py finds beside their originals with a step
+back between them (the same join read in one chunk) are told by `across_step`: both
+count as replayed (CaptureCopies.replayed: capture_duplicates says the capture was
+joined).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from flowcheck.connections.flow_table import FlowTable, key_hashes
+from flowcheck.connections.flow_table import FlowTable, column_hashes
 from flowcheck.connections.flows import BatchFlows
 from flowcheck.decode import DecodedBatch
 
@@ -67,6 +75,8 @@ REPLAY_STEP = 1.0  # s: a step back of the capture's time this large may be a re
 _SYN, _FIN, _ACK = 0x02, 0x01, 0x10
 _SEQ_KNOWN, _ID_KNOWN = 1, 2  # a direction's `_known` bits
 _GROWTH = 1.125  # the per-flow arrays grow by an eighth (little room unused per connection)
+_PORT_BITS = np.uint64(16)
+_COUNTED = np.array([0, 1, 1, 2])  # sequence numbers SYN and FIN take, by flags & 3
 
 
 class Spans:
@@ -99,6 +109,11 @@ class Spans:
         self.opened = False  # a replayed copy with an IPv4 ID was seen
         self.count = 0
         self.marked = np.zeros(0, bool)  # the last batch's replayed copies (mark's answer)
+        # The frame of the capture's latest step back (more than REPLAY_STEP; 0: none),
+        # and per packet of the last batch the latest at or before it (one int when the
+        # batch holds none): a copy after it of a packet before it is a replayed one.
+        self._step_frame = 0
+        self.stepped_at: np.ndarray | int = 0
 
     def mark(self, d: DecodedBatch, flows: BatchFlows, window: float) -> np.ndarray:
         """Per TCP packet of the batch (bool): a replayed copy (module docstring; window:
@@ -111,8 +126,8 @@ class Spans:
         ts = d.tcp_ts
         if self._origin is None:
             self._origin = float(ts[0])
-        back_from = self._back_from(ts)
-        hashes = key_hashes(flows.keys)
+        back_from, in_order = self._back_from(ts, d.tcp_frame)
+        hashes = flow_hashes(d, flows)
         number = self._table.find(hashes)
         if self._from > -np.inf:
             known = (number >= 0)[flows.flow]
@@ -121,28 +136,59 @@ class Spans:
                 replayed = self._replayed(d, flows, number, np.flatnonzero(replaying),
                                           window, m)
                 self.count += int(np.count_nonzero(replayed))
-        self._update(d, flows, number, hashes, ~replayed)
+        self._update(d, flows, number, hashes, ~replayed, in_order)
         self.marked = replayed
         return replayed
 
-    def _back_from(self, ts: np.ndarray) -> np.ndarray | float:
-        """Per packet of the batch (times ts, s): the time the capture's latest step back
-        (more than REPLAY_STEP) at or before it went back from (-inf: none yet); one
-        float for the whole batch when it holds no step back (in time order, the
-        common case: no running maximum taken)."""
+    def _back_from(self, ts: np.ndarray, frames: np.ndarray) -> tuple[np.ndarray | float, bool]:
+        """Per packet of the batch (times ts, s; frames: their frame numbers): the time
+        the capture's latest step back (more than REPLAY_STEP) at or before it went back
+        from (-inf: none yet), one float for the whole batch when it holds no step back
+        (in time order, the common case: no running maximum taken); and whether the
+        batch is in time order. Keeps the frame of that step back in `stepped_at` (per
+        packet, or one int for the batch; 0: none yet)."""
         if ts[0] >= self._reached - REPLAY_STEP and bool(np.all(ts[1:] >= ts[:-1])):
             self._reached = max(self._reached, float(ts[-1]))
-            return self._from
+            self.stepped_at = self._step_frame
+            return self._from, True
         before = np.empty(ts.shape[0])
         before[0] = self._reached
         np.maximum.accumulate(ts[:-1], out=before[1:])
         np.maximum(before[1:], self._reached, out=before[1:])
-        back_from = np.where(ts < before - REPLAY_STEP, before, -np.inf)
+        stepped = ts < before - REPLAY_STEP
+        back_from = np.where(stepped, before, -np.inf)
         np.maximum.accumulate(back_from, out=back_from)
         np.maximum(back_from, self._from, out=back_from)
+        at = np.where(stepped, frames, 0)
+        np.maximum.accumulate(at, out=at)
+        self.stepped_at = np.maximum(at, self._step_frame)
+        self._step_frame = int(self.stepped_at[-1])
         self._reached = max(self._reached, float(ts.max()))
         self._from = float(back_from[-1])
-        return back_from
+        return back_from, False
+
+    def across_step(self, frames: np.ndarray, top: np.ndarray, position: np.ndarray,
+                    copies: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Per copy copies.py found beside its original (bool; copies: their indexes into
+        frames, the batch's packets and the tail's; top, position: copies.py's sort of
+        them, equal packets adjacent in capture order; rows: each one's batch row, -1
+        in the tail): whether a step back of the capture's clock (more than REPLAY_STEP)
+        lies between the first of its equal packets and it (a replayed copy found
+        beside its original: a join read in one chunk, where a copy is stamped as its
+        original; the first, not the one before it, as replays.py marks a capture copy
+        of a replayed packet too)."""
+        stepped = self.stepped_at
+        if not copies.size or (isinstance(stepped, int) and not stepped):
+            return np.zeros(copies.shape[0], bool)
+        n = top.shape[0]
+        run = np.zeros(n, np.int64)  # per place in the sort: where its equal run starts
+        starts = np.flatnonzero(top[1:] != top[:-1]) + 1
+        run[starts] = starts
+        np.maximum.accumulate(run, out=run)
+        place = np.empty(n, np.int64)
+        place[position] = np.arange(n)
+        first = frames[position[run[place[copies]]]]
+        return first < (stepped if isinstance(stepped, int) else stepped[rows[copies]])
 
     def _ms(self, ts: np.ndarray) -> np.ndarray:
         """Times (s) as ms after the capture's first TCP time (float64, not rounded)."""
@@ -187,66 +233,92 @@ class Spans:
         return replayed
 
     def _update(self, d: DecodedBatch, flows: BatchFlows, number: np.ndarray,
-                hashes: np.ndarray, taken: np.ndarray) -> None:
+                hashes: np.ndarray, taken: np.ndarray, in_order: bool) -> None:
         """Take the batch's packets `taken` (bool per TCP packet) into their flows' and
         directions' numbers (number: per batch flow its FlowTable number, -1 for a flow
-        key not seen: given one; hashes: the keys' hashes). A few reductions per flow
-        and direction over the batch in flow order (BatchFlows.order), no sort."""
+        key not seen: given one; hashes: the keys' hashes; in_order: the batch's times
+        never go back). The batch's flows' numbers are gathered into small arrays (one
+        place per batch flow and direction), reduced into by ufunc.at over the packets
+        in capture order (no reduceat over many short flows, no sort) and written back;
+        only the gaps look at the packets in flow order (BatchFlows.order)."""
         sizes = np.diff(flows.bounds)
         flow_at = np.flatnonzero(sizes)  # the batch flows with packets
         fresh = flow_at[number[flow_at] < 0]
         if fresh.size:
             number[fresh] = self._table.add(hashes[fresh])
             self._grow(self._table.size)
-        order, starts = flows.order, flows.bounds[:-1][flow_at]
         every = bool(taken.all())  # no replayed copy in the batch (the common case)
-        kept = None if every else taken[order]
-        ts = d.tcp_ts[order]
         f = number[flow_at]
+        ts = d.tcp_ts
         if fresh.size:  # a new flow's first packet (it has at least one: no copy yet)
-            new = np.flatnonzero(number[flow_at] >= self._table.size - fresh.size)
-            self._last_ms[f[new]] = _int32(np.ceil(self._ms(ts[starts[new]])))
-        if kept is not None and not kept.any():
+            self._last_ms[number[fresh]] = _int32(np.ceil(self._ms(
+                ts[flows.order[flows.bounds[fresh]]])))
+        if not every and not taken.any():
             return
-        self._gaps(ts, starts, sizes[flow_at], f, kept)
-        latest = np.maximum.reduceat(ts if kept is None else np.where(kept, ts, -np.inf),
-                                     starts)
+        self._gaps(ts[flows.order], flows.bounds[:-1][flow_at], sizes[flow_at], f,
+                   None if every else taken[flows.order])
+        if every and in_order:  # each flow's latest packet is its last
+            latest = ts[flows.order[flows.bounds[1:][flow_at] - 1]]
+        else:
+            at_flow = np.full(sizes.shape[0], -np.inf)
+            np.maximum.at(at_flow, flows.flow, ts if every else np.where(taken, ts, -np.inf))
+            latest = at_flow[flow_at]
         self._last_ms[f] = np.maximum(self._last_ms[f], _int32(np.ceil(self._ms(latest))))
-        flags, ip_id = d.tcp_flags[order], d.tcp_ip_id[order]
-        lower = flows.from_lower[order].astype(bool)
+        self._directions(d, flows, number, sizes, None if every else taken)
+
+    def _directions(self, d: DecodedBatch, flows: BatchFlows, number: np.ndarray,
+                    sizes: np.ndarray, taken: np.ndarray | None) -> None:
+        """Each direction's first numbers (when it had none) and furthest end and IPv4 ID
+        (module docstring) from the batch's packets (taken: those taken, None: all);
+        number: each batch flow's FlowTable number (given to those with packets);
+        sizes: each batch flow's packets."""
+        flags, ip_id = d.tcp_flags, d.tcp_ip_id
+        local = flows.flow
+        if not (sizes > 0).all():  # the flows with packets only
+            local = (np.cumsum(sizes > 0) - 1)[local]
+            number = number[sizes > 0]
+        slot = 2 * local + flows.from_lower  # per packet: its direction in the batch
+        places = (2 * number[:, None] + np.arange(2)).reshape(-1)  # theirs in the arrays
+        known = self._known[places]
+        seq = d.tcp_seq
+        end = seq + d.tcp_payload_len + _COUNTED[flags & (_SYN | _FIN)]
+        rows = None if taken is None else np.flatnonzero(taken)
         with_id = ip_id != 0
-        named = bool(with_id.any())
-        seq = d.tcp_seq[order]
-        end = seq + d.tcp_payload_len[order] + ((flags & _SYN) > 0) + ((flags & _FIN) > 0)
-        # (bit, first number, span, the rows' first numbers, the rows' furthest, rows
-        # having one (None: all), types of the wrapping difference, the span's top)
-        fields = [(_SEQ_KNOWN, self._seq0, self._end, seq, end, None, np.uint32, np.int32,
+        named = (with_id if taken is None else with_id & taken)
+        # (bit, first numbers, spans, the rows' first numbers, the rows' furthest, the
+        # rows counted (None: every row taken), types of the wrapping difference, top)
+        fields = [(_SEQ_KNOWN, self._seq0, self._end, seq, end, rows, np.uint32, np.int32,
                    0xFFFFFFFF)]
-        if named:
-            fields.append((_ID_KNOWN, self._id0, self._ids, ip_id, ip_id, with_id,
-                           np.uint16, np.int16, 0xFFFF))
-        sides = [(from_lower, lower if from_lower else ~lower) for from_lower in (False, True)]
-        if kept is not None:
-            sides = [(from_lower, mine & kept) for from_lower, mine in sides]
-        self._firsts(sizes[flow_at], f, sides, fields)
-        slot = 2 * np.repeat(f, sizes[flow_at]) + lower  # per row (flow order)
-        for _, zero, span, _, values, have, unsigned, signed, full in fields:
+        if bool(with_id.any()):
+            fields.append((_ID_KNOWN, self._id0, self._ids, ip_id, ip_id,
+                           np.flatnonzero(named), np.uint16, np.int16, 0xFFFF))
+        for bit, zeros, spans, firsts, values, counted, unsigned, signed, full in fields:
+            zero, span = zeros[places], spans[places]
+            at = slot if counted is None else slot[counted]
+            unknown = (known & bit) == 0
+            if unknown.any():  # the first packet (in capture order) of each direction
+                first = np.full(places.shape[0], slot.shape[0])
+                np.minimum.at(first, at, np.arange(slot.shape[0]) if counted is None
+                              else counted)
+                need = np.flatnonzero(unknown & (first < slot.shape[0]))
+                zero[need] = firsts[first[need]]
+                known[need] |= bit
+                zeros[places[need]] = zero[need]
             # How far each end (ID) goes past its direction's furthest so far, read
             # signed (those behind it negative); the furthest advances by the most.
-            past = (values - zero[slot].astype(np.int64) - span[slot]).astype(
-                unsigned).view(signed)
-            if have is not None:
-                past = np.where(have, past, 0)
-            for from_lower, mine in sides:
-                s = 2 * f + from_lower
-                ahead = np.maximum.reduceat(np.where(mine, past, 0), starts)
-                span[s] = np.minimum(span[s].astype(np.int64) + np.maximum(ahead, 0), full)
+            reach = zero.astype(np.int64) + span
+            past = (values - reach[slot]).astype(unsigned).view(signed)
+            ahead = np.zeros(places.shape[0], signed)
+            np.maximum.at(ahead, at, past if counted is None else past[counted])
+            spans[places] = np.minimum(span.astype(np.int64) + ahead, full)
+        self._known[places] = known
 
     def _gaps(self, ts: np.ndarray, starts: np.ndarray, sizes: np.ndarray, f: np.ndarray,
               kept: np.ndarray | None) -> None:
         """Keep each flow's longest gap between two of its packets, in capture order
         (times ts, s, in flow order; starts, sizes: each flow's rows; f: its number;
-        kept: the rows taken, None: all), when longer than REPLAY_STEP and any before."""
+        kept: the rows taken, None: all), when longer than REPLAY_STEP and any before.
+        Only the gaps over REPLAY_STEP are looked at (few: none in a busy batch)."""
         if kept is not None:
             rows = np.flatnonzero(kept)
             ts, ends = ts[rows], np.searchsorted(rows, starts + sizes)
@@ -254,65 +326,70 @@ class Spans:
             some = ends > starts
             starts, sizes, f = starts[some], (ends - starts)[some], f[some]
         last = self._origin + self._last_ms[f] / 1000.0
-        if float(ts.max() - ts.min()) <= REPLAY_STEP and bool(
-                (ts[starts] - last <= REPLAY_STEP).all()):
+        first_gap = ts[starts] - last  # from the flow's latest packet before the batch
+        inner = np.flatnonzero(ts[1:] - ts[:-1] > REPLAY_STEP) + 1  # rows after a gap
+        if inner.size:
+            owner = np.searchsorted(starts, inner, "right") - 1
+            inner, owner = inner[starts[owner] != inner], owner[starts[owner] != inner]
+        opening = np.flatnonzero(first_gap > REPLAY_STEP)
+        if not inner.size and not opening.size:
             return  # no gap that long in the batch (a busy one: the common case)
-        before = np.empty_like(ts)
-        before[1:] = ts[:-1]
-        before[starts] = last
-        gap = ts - before
-        longest = np.maximum.reduceat(gap, starts)
-        wide = (longest > REPLAY_STEP) & (longest * 1000.0 > self._gap_to[f]
-                                          - self._gap_from[f].astype(np.int64))
+        # The gaps over REPLAY_STEP, in flow order: (row after it, its flow, its length).
+        at = np.concatenate((starts[opening], inner))
+        owner = np.concatenate((opening, owner)) if inner.size else opening
+        before = np.concatenate((last[opening], ts[inner - 1]))
+        gap = np.concatenate((first_gap[opening], ts[inner] - ts[inner - 1]))
+        by_row = np.argsort(at, kind="stable")
+        at, owner, before, gap = at[by_row], owner[by_row], before[by_row], gap[by_row]
+        heads = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+        longest = np.maximum.reduceat(gap, heads)
+        counts = np.diff(np.r_[heads, at.shape[0]])
+        first = np.minimum.reduceat(np.where(gap == np.repeat(longest, counts),
+                                             np.arange(at.shape[0]), at.shape[0]), heads)
+        g = f[owner[heads]]
+        wide = longest * 1000.0 > self._gap_to[g] - self._gap_from[g].astype(np.int64)
         if not wide.any():
             return
-        at = np.minimum.reduceat(np.where(gap == np.repeat(longest, sizes),
-                                          np.arange(ts.shape[0]), ts.shape[0]), starts)[wide]
-        self._gap_from[f[wide]] = _int32(np.ceil(self._ms(before[at])))
-        self._gap_to[f[wide]] = _int32(np.floor(self._ms(ts[at])))
-
-    def _firsts(self, sizes: np.ndarray, f: np.ndarray,
-                sides: list[tuple[bool, np.ndarray]], fields: list[tuple]) -> None:
-        """The first sequence number and IPv4 ID of each direction that had none, from
-        its first packet (with an ID) of the batch (rows in flow order; sizes: each
-        flow's rows; f: each flow's number; sides: per direction its rows). Only the
-        rows of the flows with such a direction are looked at."""
-        lacking = np.zeros(f.shape[0], bool)
-        for from_lower, _ in sides:
-            for bit, *_ in fields:
-                lacking |= (self._known[2 * f + from_lower] & bit) == 0
-        if not lacking.any():
-            return  # every direction's first numbers known (the common case)
-        rows = np.flatnonzero(np.repeat(lacking, sizes))  # their rows, in flow order
-        counts = sizes[lacking]
-        starts = np.zeros(counts.shape[0], np.int64)
-        np.cumsum(counts[:-1], out=starts[1:])
-        f, none = f[lacking], rows.shape[0]
-        where = np.arange(none)
-        for from_lower, mine in sides:
-            s = 2 * f + from_lower  # per flow: its direction's slot
-            for bit, zero, _, values, _, have, *_ in fields:
-                unknown = (self._known[s] & bit) == 0
-                if not unknown.any():
-                    continue
-                taken = mine[rows] if have is None else (mine & have)[rows]
-                at = np.minimum.reduceat(np.where(taken, where, none), starts)
-                need = unknown & (at < none)
-                zero[s[need]] = values[rows[at[need]]]
-                self._known[s[need]] |= bit
+        first, g = first[wide], g[wide]
+        self._gap_from[g] = _int32(np.ceil(self._ms(before[first])))
+        self._gap_to[g] = _int32(np.floor(self._ms(ts[at[first]])))
 
     def _grow(self, flows: int) -> None:
-        """Room for `flows` flow keys (the arrays grown by _GROWTH as needed)."""
+        """Room for `flows` flow keys (the arrays grown by _GROWTH as needed, in place
+        where the allocator can: no copy of the old arrays beside the new)."""
         if flows <= self._last_ms.shape[0]:
             return
         room = max(flows, int(self._last_ms.shape[0] * _GROWTH), 256)
         for name, per in (("_last_ms", 1), ("_gap_from", 1),
                           ("_gap_to", 1), ("_seq0", 2), ("_end", 2),
                           ("_id0", 2), ("_ids", 2), ("_known", 2)):
-            old = getattr(self, name)
-            grown = np.zeros(per * room, old.dtype)
-            grown[:old.shape[0]] = old
-            setattr(self, name, grown)
+            getattr(self, name).resize(per * room, refcheck=False)  # zeros after the old
+
+
+def flow_hashes(d: DecodedBatch, flows: BatchFlows) -> np.ndarray:
+    """Each batch flow's key hashed from its first packet's columns (flow_table.
+    column_hashes; uint64): per endpoint, lower first as FlowKey orders them (flows.py),
+    its IPv4 address word and port (an IPv6 address's first word), then the tunnel's
+    name (Python's hash of it, one per tunnel of the batch); an IPv6 key's hash takes
+    its addresses' other words and its version after those. Equal keys, equal hashes,
+    in any batch."""
+    first = flows.order[flows.bounds[:-1]]
+    lower = flows.from_lower[first].astype(bool)
+    src = (d.tcp_src[first, 0].astype(np.uint64) << _PORT_BITS) | d.tcp_sport[first].astype(
+        np.uint64)
+    dst = (d.tcp_dst[first, 0].astype(np.uint64) << _PORT_BITS) | d.tcp_dport[first].astype(
+        np.uint64)
+    tunnels = np.array([hash(name) for name in d.tunnels], np.int64).view(np.uint64)
+    hashes = column_hashes([np.where(lower, src, dst), np.where(lower, dst, src),
+                            tunnels[d.tcp_tunnel[first]]])
+    six = np.flatnonzero(d.tcp_version[first] == 6)
+    if six.size:  # IPv4 uses word 0 only (DecodedBatch)
+        at, low = first[six], lower[six, None]
+        words = np.concatenate((np.where(low, d.tcp_src[at, 1:], d.tcp_dst[at, 1:]),
+                                np.where(low, d.tcp_dst[at, 1:], d.tcp_src[at, 1:])), axis=1)
+        hashes[six] = column_hashes([*words.T.astype(np.uint64), np.full(six.size, 6, np.uint64)],
+                                    hashes[six])
+    return hashes
 
 
 def _int32(ms: np.ndarray) -> np.ndarray:
