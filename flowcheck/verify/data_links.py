@@ -57,6 +57,7 @@ from flowcheck.verify.refusals import data_refused_fix, refusal_causes, refusal_
 from flowcheck.verify.refused_connect import group_refusal
 from flowcheck.verify.session_words import opened_unseen_words
 from flowcheck.verify.shared import three_way_hosts
+from flowcheck.verify.stack_own import own_note
 from flowcheck.verify.stale_tuple import stale_words
 from flowcheck.verify.unresent import lone_syn
 from flowcheck.verify.unused_syns import (
@@ -269,6 +270,9 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
     nat = configured_listener(ctx, session, wrong) if wrong is not None else None
     if report_wrong_address(ctx, session, attempts):
         return  # the announced address is the fault: replaces the firewall explanation
+    # The listener's own IPv4 address beside an IPv6 control connection (field check 46).
+    stack = own_note(ctx, session, wrong, attempts) if wrong is not None and own is None \
+        else None
     frames = [f for conn in attempts for f in opening_frames(conn)]
     target = endpoint(first.resp_h, first.resp_p)
     tries = f" ({len(attempts)} attempts)" if len(attempts) > 1 else ""
@@ -315,6 +319,8 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
         else:
             source = other_source_words(ctx, first)  # trial 19 D13
             words, fix = words + source[0], fix + source[1]
+        if stack is not None:
+            words, fix = words + stack[0], fix + stack[1]
         if wrong is not None and nat is not None:
             words += nat_words(ctx, session, wrong, nat)
             fix += nat_fix(ctx, session, wrong, nat)
@@ -347,7 +353,9 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
                 f"{refusal_causes(ctx, first)}.{outside[0] if outside else ''}"
                 f"{refusal_notes(ctx, attempts)}"
                 f"{forwarded_words(first, forward) if forward is not None else ''}"
-                f"{limit_words(ctx, first, passed) if passed is not None else ''}",
-                fix, session=session, conn=first, frames=frames, cause="data")
+                f"{limit_words(ctx, first, passed) if passed is not None else ''}"
+                f"{stack[0] if stack else ''}",
+                fix + (stack[1] if stack else ""), session=session, conn=first,
+                frames=frames, cause="data")
     else:
         handshake_incomplete(ctx, session, first, "data connection", "data")
