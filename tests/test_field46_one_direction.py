@@ -7,6 +7,10 @@ jobs captured one way (tcpdump -Q out).
   step_missing, "no answer from fd77::1's media ports is in the capture": the answers
   looked for now include the hosts' IPv4 addresses, and the RST is job 1's callback,
   refused (as in IPv4).
+- Both peers announce 0.0.0.0 over an all-IPv6 session (the control connection's address
+  stands for it), captured on the agent: none of the media server's data SYNs can be in
+  the capture. It read announced_address_mismatch ("the attempt stays on its own host");
+  now announced_not_used, what the capture shows (no answer from [fd77::2]:600x).
 
 Real lab captures (the lab's fault matrix, seeds 91 and 93), each with its .toml.
 """
@@ -55,6 +59,25 @@ def test_second_job_callback_is_its_own(capsys: pytest.CaptureFixture[str]) -> N
     second = next(s for s in report["sessions"] if s["id"] == "S2")
     assert second["steps"][1]["status"] == "ok"
     assert "10.77.0.3" in second["steps"][1]["detail"]
+
+
+def test_v6_any_one_direction_is_not_an_address_fault(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    report = _analyze("data-synack-dropped-v6-any-one-direction", capsys)
+    assert report["verdict"] == "fail"
+    codes = [f["code"] for f in report["findings"]]
+    assert "announced_address_mismatch" not in codes
+    assert codes.count("announced_not_used") == 4
+    assert "capture_one_direction" in codes
+    unused = next(f for f in report["findings"] if f["code"] == "announced_not_used")
+    assert "stays on its own host" not in unused["message"]
+    # The answer looked for is the control connection's address's: 0.0.0.0 names no host.
+    assert "no answer from [fd77::2]:6001" in unused["message"]
+    assert "fd77::2 stands for it" in unused["message"]
+    assert "[fd77::2]:6001" in unused["fix"]
+    step4 = report["sessions"][0]["steps"][3]
+    assert step4["status"] == "missing"
+    assert step4["detail"].startswith("no answer from [fd77::2]:6001 in the capture")
 
 
 def test_untied_other_family_callback_is_no_missing_step() -> None:

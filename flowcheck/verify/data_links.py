@@ -57,7 +57,7 @@ from flowcheck.verify.refusals import data_refused_fix, refusal_causes, refusal_
 from flowcheck.verify.refused_connect import group_refusal
 from flowcheck.verify.session_words import opened_unseen_words
 from flowcheck.verify.shared import three_way_hosts
-from flowcheck.verify.stack_own import own_note
+from flowcheck.verify.stack_own import own_note, stand_in, unseen_no_evidence
 from flowcheck.verify.stale_tuple import stale_words
 from flowcheck.verify.unresent import lone_syn
 from flowcheck.verify.unused_syns import (
@@ -129,7 +129,10 @@ def check_data(ctx: Context, session: Session) -> None:
         # Only when no alternative of the announcement is the address the control
         # connection reached (v4 may announce several).
         wrong = [m for a in group if (m := mismatched(ctx, session, a.ip, a.port))]
-        if len(wrong) == len(group):
+        # In a capture lacking the connector's direction, 0.0.0.0 over IPv6 and the
+        # listener's own IPv4 address tried in vain look alike (field check 46).
+        if len(wrong) == len(group) and not (
+                way is not None and all(unseen_no_evidence(ctx, session, m) for m in wrong)):
             report_mismatch(ctx, session, wrong[0], [])
             continue
         connector, side = _connector(ctx, session, first)
@@ -175,12 +178,18 @@ def check_data(ctx: Context, session: Session) -> None:
 
 
 def _one_way_not_used(ctx: Context, session: Session, group: list[Announcement],
-                      seen: AnswerSeen, where: str, connector: str, side: str) -> None:
-    """announced_not_used in a capture of the listener's direction only (answer_seen)."""
+                      seen: AnswerSeen, announced: str, connector: str, side: str) -> None:
+    """announced_not_used in a capture of the listener's direction only (answer_seen);
+    announced: the group's endpoints as announced. The answer and the rules name the
+    endpoint a connection goes to (verify.stack_own.stand_in: 0.0.0.0 over IPv6 is the
+    control connection's address)."""
     first = group[0]
+    ends = [stand_in(ctx, session, a) for a in group]
+    where = " or ".join(dict.fromkeys(end for end, _ in ends))
+    note = "".join(dict.fromkeys(words for _, words in ends))
     ctx.add("announced_not_used",
-            f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced {where}, "
-            f"but {answer_seen_words(seen, where)}. So the job "
+            f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced "
+            f"{announced}{note}, but {answer_seen_words(seen, where)}. So the job "
             f"could not move its data: either {connector} could not connect (for example it "
             "could not bind a port because the port was in use on its side), or its own "
             "outbound rules or a firewall or NAT between the hosts dropped its SYNs.",

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from flowcheck.model import Announcement, Connection, Session
-from flowcheck.sessions.local import other_version, same_host
+from flowcheck.model import Announcement, Connection, Session, endpoint
+from flowcheck.sessions.local import ip_version, other_version, same_host
 from flowcheck.sessions.stack_addresses import Side, config_pair, session_proof
 from flowcheck.verify.announced_kind import special
 from flowcheck.verify.context import Context
@@ -93,3 +93,36 @@ def own_note(ctx: Context, session: Session, ann: Announcement,
             f" NDMP v4 cannot announce {host} (an IPv6 address): the data connections run "
             "over IPv4, so the rules must name the hosts' IPv4 addresses too.")
 
+
+def stands_for_control(ctx: Context, session: Session, ann: Announcement) -> bool:
+    """Is ann the unspecified address 0.0.0.0 announced over an IPv6 control connection?
+    NDMP v4 can announce no IPv6 address, and the peers that do this mean "the control
+    connection's address" by it (captures/lab-trial28-dualstack/v6-announce-any)."""
+    control = ctx.by_uid[session.control_uid]
+    host = control.resp_h if ann.listener == "data" else control.orig_h
+    return special(ann.ip) == "unspecified" and ip_version(host) == 6
+
+
+def unseen_no_evidence(ctx: Context, session: Session, ann: Announcement) -> bool:
+    """Is a data connection to ann that a capture lacking the connector's direction does
+    not hold no evidence against the address (announced_address_mismatch)? So for 0.0.0.0
+    over an IPv6 control connection (stands_for_control) and for an IPv4 address proven
+    the listener's own (own_other_version): the connection may have gone to the
+    listener, in the direction the capture lacks (field check 46: "the attempt stays on
+    its own host, off the wire" of a media server whose packets the capture held none
+    of)."""
+    return stands_for_control(ctx, session, ann) \
+        or own_other_version(ctx, session, ann) is not None
+
+
+def stand_in(ctx: Context, session: Session, ann: Announcement) -> tuple[str, str]:
+    """(the endpoint a connection to ann goes to, a note for the announcing words): for
+    an announcement stands_for_control accepts, ("[fd77::2]:6001", " (over IPv6 the
+    control connection's address fd77::2 stands for it)"); else (ann's endpoint,
+    "")."""
+    if not stands_for_control(ctx, session, ann):
+        return endpoint(ann.ip, ann.port), ""
+    control = ctx.by_uid[session.control_uid]
+    host = control.resp_h if ann.listener == "data" else control.orig_h
+    return (endpoint(host, ann.port),
+            f" (over IPv6 the control connection's address {host} stands for it)")
