@@ -38,12 +38,14 @@ from flowcheck.sessions.classify import (
     rst_only,
 )
 from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
+from flowcheck.sessions.local import other_version
 from flowcheck.sessions.matching import (
     ANNOUNCEMENT_JITTER_SECONDS,
     CALLBACK_SLACK_SECONDS,
     Endpoints,
     claim,
 )
+from flowcheck.sessions.stack_addresses import config_pair
 
 __all__ = ["attach_callbacks_elsewhere", "job_engine_message", "vendor_anchor"]
 
@@ -64,7 +66,7 @@ def attach_callbacks_elsewhere(sessions: list[Session], control_of: dict[str, Co
     candidates = [c for c in ordered if _candidate(c, config, endpoints)]
     if not candidates:
         return
-    sides = {s.id: _sides(s, by_uid) for s in sessions}
+    sides = _shared_sides(sessions, {s.id: _sides(s, by_uid) for s in sessions}, config)
     used = {host for media, agent in sides.values() for host in media | agent}
     # A host's addresses by its control connection address, over every session of it: two
     # jobs from one media server share its other address (field check 46: a dual-stack
@@ -77,7 +79,6 @@ def attach_callbacks_elsewhere(sessions: list[Session], control_of: dict[str, Co
     written = sorted(candidates, key=lambda c: c.first_frame) if order.frames else []
     frames = [c.first_frame for c in written]
     fits: dict[str, list[Connection]] = {}
-    takers: dict[str, int] = defaultdict(int)
     for session in waiting:
         control = control_of[session.id]
         media = hosts[f"m {session.media_server}"]
@@ -101,16 +102,45 @@ def attach_callbacks_elsewhere(sessions: list[Session], control_of: dict[str, Co
                  and (c.resp_h in media or c.resp_h not in used)
                  and (c.orig_h, c.resp_h) != (session.remote_agent, session.media_server)]
         fits[session.id] = found
+    while (tied := _tie_one(waiting, fits, endpoints)) is not None:
+        waiting.remove(tied)
+
+
+def _group(conn: Connection) -> tuple[str, str, int]:
+    """A callback with its retries from new source ports: one originator, responder and
+    port."""
+    return conn.orig_h, conn.resp_h, conn.resp_p
+
+
+def _tie_one(waiting: list[Session], fits: dict[str, list[Connection]],
+             endpoints: Endpoints) -> Session | None:
+    """Tie the first waiting session whose candidates (fits, less those tied meanwhile)
+    are one group that no other waiting session could take; returns it, None when no
+    session is so tied. A group that is another waiting session's only one is left out
+    of a session's candidates first: each job calls back once, so of two jobs from one
+    media server (field check 46: the first job's callback fits it alone, the second
+    job's fits both) each takes its own, the first, then the second once the first
+    waits no more."""
+    left = {s.id: [c for c in fits[s.id] if c.uid not in endpoints.claimed] for s in waiting}
+    takers: dict[str, int] = defaultdict(int)
+    for found in left.values():
         for conn in found:
             takers[conn.uid] += 1
+    only = {s.id: groups.pop() for s in waiting
+            if len(groups := {_group(c) for c in left[s.id]}) == 1}
     for session in waiting:
-        found = fits[session.id]
-        if not found or len({(c.orig_h, c.resp_h, c.resp_p) for c in found}) != 1 \
+        found = left[session.id]
+        if len({_group(c) for c in found}) > 1:
+            others = {group for sid, group in only.items() if sid != session.id}
+            found = [c for c in found if _group(c) not in others]
+        if not found or len({_group(c) for c in found}) != 1 \
                 or any(takers[c.uid] > 1 for c in found):
             continue  # none, or not unambiguous: left as it was (step 2 says so)
         session.callback_uid = found[0].uid
         session.callback_elsewhere = True
         claim(endpoints, found[0], session, "callback")
+        return session
+    return None
 
 
 def vendor_anchor(stream: NdmpStream | None, control: Connection) -> tuple[int, float]:
@@ -151,6 +181,36 @@ def _direction_known(conn: Connection, config: Config) -> bool:
         return True
     return not rst_only(conn) and not (config.in_agent_range(conn.resp_p)
                                        and config.in_media_range(conn.orig_p))
+
+
+def _shared_sides(sessions: list[Session], sides: dict[str, tuple[set[str], set[str]]],
+                  config: Config) -> dict[str, tuple[set[str], set[str]]]:
+    """Each session's sides (_sides) with the addresses of the other IP version that
+    the sessions whose control connection shows the same address on that side have
+    there (the same dual-stack host: two jobs from one media server, field check 46),
+    and the address of the other IP version the configuration pairs with it
+    (flowcheck.sessions.stack_addresses.config_pair: a dual-stack host named by both
+    its addresses). Without them another job's data connections from the media server's
+    IPv4 address left a callback to that address, between a dual-stack session's IPv4
+    addresses, to no session."""
+    media: dict[str, set[str]] = defaultdict(set)
+    agents: dict[str, set[str]] = defaultdict(set)
+    for session in sessions:
+        media[session.media_server] |= {h for h in sides[session.id][0]
+                                        if other_version(h, session.media_server)}
+        agents[session.remote_agent] |= {h for h in sides[session.id][1]
+                                         if other_version(h, session.remote_agent)}
+    shared: dict[str, tuple[set[str], set[str]]] = {}
+    for session in sessions:
+        mine = sides[session.id][0] | media[session.media_server]
+        theirs = sides[session.id][1] | agents[session.remote_agent]
+        for found, configured, host in ((mine, config.media_servers, session.media_server),
+                                        (theirs, config.remote_agents, session.remote_agent)):
+            paired = config_pair(configured, host)
+            if paired is not None:
+                found.add(paired)
+        shared[session.id] = (mine, theirs)
+    return shared
 
 
 def _sides(session: Session, by_uid: dict[str, Connection]) -> tuple[set[str], set[str]]:

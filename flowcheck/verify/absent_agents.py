@@ -19,6 +19,8 @@ from collections.abc import Iterable, Sequence
 from flowcheck.config import Config
 from flowcheck.findings import make_finding
 from flowcheck.model import ArpAsked, ArpLog, Connection, Finding, Session
+from flowcheck.sessions.local import other_version
+from flowcheck.sessions.stack_addresses import session_proof
 from flowcheck.verify.durations import span_words
 from flowcheck.verify.hosts import ip_version
 
@@ -47,7 +49,7 @@ def _absent(sessions: Sequence[Session], connections: Sequence[Connection], arp:
     # reads it as most likely that agent: Session.likely_configured) is seen there.
     seen = {s.remote_agent for s in sessions} | {
         s.likely_configured["agent"] for s in sessions
-        if "agent" in s.likely_configured and not s.side}
+        if "agent" in s.likely_configured and not s.side} | _used(sessions, connections)
     absent = [agent for agent in config.remote_agents if agent not in seen]
     if not absent:
         return []
@@ -72,6 +74,18 @@ def _absent(sessions: Sequence[Session], connections: Sequence[Connection], arp:
         findings.append(_not_seen(quiet, dict(sorted(unlisted.items())),
                                   _three_way(sessions, [a for a, _ in quiet])))
     return findings
+
+
+def _used(sessions: Sequence[Session], connections: Sequence[Connection]) -> set[str]:
+    """The agents' addresses that judged sessions' callbacks came from, and those of the
+    other IP version than the session's agent at which its data connections opened
+    (flowcheck.sessions.stack_addresses.session_proof): a dual-stack agent's IPv4 address
+    beside its IPv6 control connection is seen there (field check 46: "not seen" though
+    its callback came from it)."""
+    by_uid = {c.uid: c for c in connections}
+    return {address for s in sessions if not s.side
+            for address, _, how in session_proof(s, by_uid, "agent")
+            if how == "callback" or other_version(address, s.remote_agent)}
 
 
 def _three_way(sessions: Sequence[Session], agents: list[str]) -> dict[str, tuple[str, str]]:

@@ -24,6 +24,8 @@ from collections.abc import Iterable
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Session
 from flowcheck.sessions import message_op
+from flowcheck.sessions.local import other_version
+from flowcheck.sessions.stack_addresses import host_addresses, session_proof
 from flowcheck.verify.context import Context
 from flowcheck.verify.kept import kept
 from flowcheck.verify.unread_frames import could_carry
@@ -121,10 +123,26 @@ def callback_elsewhere(ctx: Context, session: Session) -> bool:
     connection opened, whichever session it was given to? A capture of one direction
     ties a callback to its session by order alone (of two sessions open at once, the
     other may take it: verify.callback_tie): then no callback of this session is no
-    evidence."""
+    evidence. The hosts' addresses of the other IP version count too (field check 46: a
+    dual-stack session's callback runs between the IPv4 addresses, as step 2 of a whole
+    capture accepts): those the sessions or the configuration prove theirs
+    (sessions.stack_addresses.host_addresses), and on the agent's side, from the agent
+    range into the media range, any address of the other version no other session's
+    agent has (with two jobs of one media server's, a configuration naming two agents by
+    both addresses does not tell which is whose)."""
     control = ctx.by_uid[session.control_uid]
-    return any(c.orig_h == session.remote_agent and c.resp_h == session.media_server
-               and c.ts >= control.ts for c in ctx.connections)
+    agents = host_addresses(session, ctx.sessions, ctx.by_uid, ctx.config, "agent")
+    media = host_addresses(session, ctx.sessions, ctx.by_uid, ctx.config, "media")
+    taken = {address for other in ctx.sessions
+             if other is not session and other.remote_agent != session.remote_agent
+             for address in [other.remote_agent,
+                             *(a for a, _, _ in session_proof(other, ctx.by_uid, "agent"))]}
+    return any(c.ts >= control.ts and c.resp_h in media
+               and (c.orig_h in agents or (
+                   other_version(c.orig_h, session.remote_agent) and c.orig_h not in taken
+                   and ctx.config.in_agent_range(c.orig_p)
+                   and ctx.config.in_media_range(c.resp_p)))
+               for c in ctx.connections)
 
 
 def callback_seen_words(ctx: Context, seen: AnswerSeen, frame: int) -> str:

@@ -12,9 +12,10 @@ from collections.abc import Iterable, Sequence
 from flowcheck.model import Announcement, Session
 from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.verify.answer_seen import answer_seen, answer_seen_detail
-from flowcheck.verify.context import Context, endpoint
+from flowcheck.verify.context import Context
 from flowcheck.verify.evidence import after, announcement_time_enough
 from flowcheck.verify.filtered import moved_unseen, off_path, port_only_unseen
+from flowcheck.verify.stack_own import stand_in
 from flowcheck.verify.unread_frames import could_carry, unseen_words
 
 
@@ -98,4 +99,6 @@ def unanswered_seen(ctx: Context, session: Session, group: Sequence[Announcement
     seen = answer_seen(ctx, way, group[0].ts, addresses)
     if seen is None:
         return ""
-    return answer_seen_detail(seen, " or ".join(endpoint(a.ip, a.port) for a in group))
+    # 0.0.0.0 over IPv6: the answer would come from the control connection's address.
+    return answer_seen_detail(seen, " or ".join(dict.fromkeys(
+        stand_in(ctx, session, a)[0] for a in group)))

@@ -57,6 +57,7 @@ from flowcheck.verify.refusals import data_refused_fix, refusal_causes, refusal_
 from flowcheck.verify.refused_connect import group_refusal
 from flowcheck.verify.session_words import opened_unseen_words
 from flowcheck.verify.shared import three_way_hosts
+from flowcheck.verify.stack_own import own_note, stand_in, unseen_no_evidence
 from flowcheck.verify.stale_tuple import stale_words
 from flowcheck.verify.unresent import lone_syn
 from flowcheck.verify.unused_syns import (
@@ -128,7 +129,10 @@ def check_data(ctx: Context, session: Session) -> None:
         # Only when no alternative of the announcement is the address the control
         # connection reached (v4 may announce several).
         wrong = [m for a in group if (m := mismatched(ctx, session, a.ip, a.port))]
-        if len(wrong) == len(group):
+        # In a capture lacking the connector's direction, 0.0.0.0 over IPv6 and the
+        # listener's own IPv4 address tried in vain look alike (field check 46).
+        if len(wrong) == len(group) and not (
+                way is not None and all(unseen_no_evidence(ctx, session, m) for m in wrong)):
             report_mismatch(ctx, session, wrong[0], [])
             continue
         connector, side = _connector(ctx, session, first)
@@ -174,12 +178,18 @@ def check_data(ctx: Context, session: Session) -> None:
 
 
 def _one_way_not_used(ctx: Context, session: Session, group: list[Announcement],
-                      seen: AnswerSeen, where: str, connector: str, side: str) -> None:
-    """announced_not_used in a capture of the listener's direction only (answer_seen)."""
+                      seen: AnswerSeen, announced: str, connector: str, side: str) -> None:
+    """announced_not_used in a capture of the listener's direction only (answer_seen);
+    announced: the group's endpoints as announced. The answer and the rules name the
+    endpoint a connection goes to (verify.stack_own.stand_in: 0.0.0.0 over IPv6 is the
+    control connection's address)."""
     first = group[0]
+    ends = [stand_in(ctx, session, a) for a in group]
+    where = " or ".join(dict.fromkeys(end for end, _ in ends))
+    note = "".join(dict.fromkeys(words for _, words in ends))
     ctx.add("announced_not_used",
-            f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced {where}, "
-            f"but {answer_seen_words(seen, where)}. So the job "
+            f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced "
+            f"{announced}{note}, but {answer_seen_words(seen, where)}. So the job "
             f"could not move its data: either {connector} could not connect (for example it "
             "could not bind a port because the port was in use on its side), or its own "
             "outbound rules or a firewall or NAT between the hosts dropped its SYNs.",
@@ -269,6 +279,9 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
     nat = configured_listener(ctx, session, wrong) if wrong is not None else None
     if report_wrong_address(ctx, session, attempts):
         return  # the announced address is the fault: replaces the firewall explanation
+    # The listener's own IPv4 address beside an IPv6 control connection (field check 46).
+    stack = own_note(ctx, session, wrong, attempts) if wrong is not None and own is None \
+        else None
     frames = [f for conn in attempts for f in opening_frames(conn)]
     target = endpoint(first.resp_h, first.resp_p)
     tries = f" ({len(attempts)} attempts)" if len(attempts) > 1 else ""
@@ -315,6 +328,8 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
         else:
             source = other_source_words(ctx, first)  # trial 19 D13
             words, fix = words + source[0], fix + source[1]
+        if stack is not None:
+            words, fix = words + stack[0], fix + stack[1]
         if wrong is not None and nat is not None:
             words += nat_words(ctx, session, wrong, nat)
             fix += nat_fix(ctx, session, wrong, nat)
@@ -347,7 +362,9 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
                 f"{refusal_causes(ctx, first)}.{outside[0] if outside else ''}"
                 f"{refusal_notes(ctx, attempts)}"
                 f"{forwarded_words(first, forward) if forward is not None else ''}"
-                f"{limit_words(ctx, first, passed) if passed is not None else ''}",
-                fix, session=session, conn=first, frames=frames, cause="data")
+                f"{limit_words(ctx, first, passed) if passed is not None else ''}"
+                f"{stack[0] if stack else ''}",
+                fix + (stack[1] if stack else ""), session=session, conn=first,
+                frames=frames, cause="data")
     else:
         handshake_incomplete(ctx, session, first, "data connection", "data")

@@ -36,6 +36,7 @@ from flowcheck.verify.context import Context, session_uids
 from flowcheck.verify.details import failure_words
 from flowcheck.verify.evidence import judged
 from flowcheck.verify.nat_listener import configured_listener
+from flowcheck.verify.stack_own import own_other_version
 
 
 def wrong_address(ctx: Context, session: Session, attempts: list[Connection]
@@ -51,6 +52,11 @@ def wrong_address(ctx: Context, session: Session, attempts: list[Connection]
         return None  # a three-way job's other agent may refuse it: data_refused's
     if _agent_sessions(ctx, session, ann.ip):
         return ann
+    # An IPv4 address announced over an IPv6 control connection, as NDMP v4 must, that
+    # the capture or configuration proves the listener's own: the connection's own
+    # failure (field check 46; verify.stack_own).
+    if own_other_version(ctx, session, ann, attempts) is not None:
+        return None
     # Its own address: the refusal or reset is its own (review 25b). Not for SYNs left
     # unanswered: an address the listener sends from behind a NAT (the merged captures of
     # both sides show it) may still be one the connector cannot reach (trial 26).

@@ -1,0 +1,128 @@
+"""An announced IPv4 address proven the listener's own beside an IPv6 control connection
+(field check 46).
+
+Over an IPv6 control connection every NDMP v4 announcement is IPv4 (NDMP_ADDR_TCP holds
+IPv4 only: trial 28 D4), so an announced address of the other IP version than the
+listener's control address is no fault by itself. When the capture or the configuration
+proves it the listener's own (flowcheck.sessions.stack_addresses: its callback came from
+it, a data connection of the session or of another session between the same hosts opened
+at it, or the configuration names the listener's role by that address and its control
+address alone), a failed data connection to it is judged by its TCP outcome, as in
+IPv4 (data_refused, data_unanswered, handshake_incomplete), not put on the address
+(announced_address_mismatch read "make the agent announce an IPv4 address of its own"
+of the agent's own address, though a router or the agent's own port refused it). Without
+such proof the address stays the fault.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from flowcheck.model import Announcement, Connection, Session, endpoint
+from flowcheck.sessions.local import ip_version, other_version, same_host
+from flowcheck.sessions.stack_addresses import Side, config_pair, session_proof
+from flowcheck.verify.announced_kind import special
+from flowcheck.verify.context import Context
+
+
+def _side(ann: Announcement) -> Side:
+    """The announcing listener's host: the agent for DATA_LISTEN, the media server for
+    MOVER_LISTEN."""
+    return "agent" if ann.listener == "data" else "media"
+
+
+def own_other_version(ctx: Context, session: Session, ann: Announcement,
+                      attempts: Collection[Connection] = ()) -> str | None:
+    """Words that prove ann.ip the listener's own address of the other IP version than
+    its control address ("its callback C2 came from it", "the data connection C4 to it
+    opened", "the configuration names the agent by 10.77.1.2 and fd77:1::2 alone
+    (remote_agents)"); None when ann.ip is of the control address's version, 0.0.0.0 or
+    loopback, or nothing proves it. attempts: the failed connections to it, no proof
+    of themselves."""
+    control = ctx.by_uid[session.control_uid]
+    side = _side(ann)
+    host = control.resp_h if side == "agent" else control.orig_h
+    if special(ann.ip) is not None or not other_version(ann.ip, host):
+        return None
+    skip = {c.uid for c in attempts}
+    for other in ctx.sessions:
+        mine = ctx.by_uid[other.control_uid]
+        if (mine.resp_h if side == "agent" else mine.orig_h) != host:
+            continue
+        for address, conn, how in session_proof(other, ctx.by_uid, side, skip):
+            if same_host(address, ann.ip):
+                return _proof_words(how, conn, address, None if other is session else other,
+                                    side)
+    configured = ctx.config.remote_agents if side == "agent" else ctx.config.media_servers
+    paired = config_pair(configured, host)
+    if paired is not None and same_host(paired, ann.ip):
+        key = "remote_agents" if side == "agent" else "media_servers"
+        return (f"the configuration names the {'agent' if side == 'agent' else 'media server'}"
+                f" by {paired} and {host} alone ({key}): one dual-stack host")
+    return None
+
+
+def _proof_words(how: str, conn: Connection, address: str, other: Session | None,
+                 side: Side) -> str:
+    """"its callback C2 came from it", "the data connection C4 to it opened" and the
+    like, for the proof session_proof found; other: the session it is of when not the
+    one judged."""
+    whose = "" if other is None else f" of session {other.id}"
+    if how == "callback":
+        way = "came from it" if side == "agent" else "went to it"
+        return f"{'its' if other is None else 'the'} callback {conn.uid}{whose} {way}"
+    way = "to it" if same_host(conn.resp_h, address) else "from it"
+    return f"the data connection {conn.uid}{whose} {way} opened"
+
+
+def own_note(ctx: Context, session: Session, ann: Announcement,
+             attempts: Collection[Connection]) -> tuple[str, str] | None:
+    """(words, fix note) a failed data connection's finding adds when own_other_version
+    proves the announced address the listener's: why the address is no fault, and that
+    the rules must name the IPv4 addresses. None without such proof."""
+    proof = own_other_version(ctx, session, ann, attempts)
+    if proof is None:
+        return None
+    control = ctx.by_uid[session.control_uid]
+    listener, host = (("the agent", control.resp_h) if ann.listener == "data"
+                      else ("the media server", control.orig_h))
+    return (f" {ann.ip} is {listener}'s own IPv4 address ({proof}): the control connection "
+            f"reached {listener} over IPv6 at {host}, and NDMP v4 TCP addresses are IPv4 "
+            f"only, so {listener} announced it ({ann.message.removeprefix('NDMP_')}, frame "
+            f"{ann.frame}); the address is not the fault.",
+            f" NDMP v4 cannot announce {host} (an IPv6 address): the data connections run "
+            "over IPv4, so the rules must name the hosts' IPv4 addresses too.")
+
+
+def stands_for_control(ctx: Context, session: Session, ann: Announcement) -> bool:
+    """Is ann the unspecified address 0.0.0.0 announced over an IPv6 control connection?
+    NDMP v4 can announce no IPv6 address, and the peers that do this mean "the control
+    connection's address" by it (captures/lab-trial28-dualstack/v6-announce-any)."""
+    control = ctx.by_uid[session.control_uid]
+    host = control.resp_h if ann.listener == "data" else control.orig_h
+    return special(ann.ip) == "unspecified" and ip_version(host) == 6
+
+
+def unseen_no_evidence(ctx: Context, session: Session, ann: Announcement) -> bool:
+    """Is a data connection to ann that a capture lacking the connector's direction does
+    not hold no evidence against the address (announced_address_mismatch)? So for 0.0.0.0
+    over an IPv6 control connection (stands_for_control) and for an IPv4 address proven
+    the listener's own (own_other_version): the connection may have gone to the
+    listener, in the direction the capture lacks (field check 46: "the attempt stays on
+    its own host, off the wire" of a media server whose packets the capture held none
+    of)."""
+    return stands_for_control(ctx, session, ann) \
+        or own_other_version(ctx, session, ann) is not None
+
+
+def stand_in(ctx: Context, session: Session, ann: Announcement) -> tuple[str, str]:
+    """(the endpoint a connection to ann goes to, a note for the announcing words): for
+    an announcement stands_for_control accepts, ("[fd77::2]:6001", " (over IPv6 the
+    control connection's address fd77::2 stands for it)"); else (ann's endpoint,
+    "")."""
+    if not stands_for_control(ctx, session, ann):
+        return endpoint(ann.ip, ann.port), ""
+    control = ctx.by_uid[session.control_uid]
+    host = control.resp_h if ann.listener == "data" else control.orig_h
+    return (endpoint(host, ann.port),
+            f" (over IPv6 the control connection's address {host} stands for it)")
