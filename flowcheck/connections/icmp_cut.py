@@ -23,10 +23,9 @@ saying how it was tied. When several remain, none is tied: each of them gets
 Connection.icmp_untied (the capture holds an ICMP message that may be its reject, so
 no reader says it got no ICMP). A message none fits is left alone.
 
-The batches of the last WINDOW seconds are kept (their arrays, by reference), so a
-reject read in the batch after its SYN still finds it; only a batch with a cut quote
-costs anything. A capture copy of a message
-(its bytes again within COPY_WINDOW) is left out.
+The opening packets of the last WINDOW seconds of a batch are carried to the next one
+(as columns), so a reject read in the batch after its SYN still finds it. A capture copy
+of a message (its bytes again within COPY_WINDOW) is left out.
 """
 
 from __future__ import annotations
@@ -59,9 +58,11 @@ _TCP_HEADER = (20, 60)  # bytes, RFC 9293 3.1: data offset 5 to 15 words
 
 @fields_dataclass(slots=True)
 class Opening:
-    """A SYN or SYN-ACK of a batch: its time (s), frame, flow key and direction, IP
-    version, source and destination (address bytes) and ports, sequence number, IPv4
-    identification and TCP payload length (bytes)."""
+    """A SYN or SYN-ACK: its time (s), frame, flow key and direction, IP version, source
+    and destination (address bytes) and ports, sequence number, IPv4 identification, TCP
+    payload length (bytes), and the time of the first packet of the other end of its
+    connection after it (its answer: a SYN-ACK, a RST, the ACK of a SYN-ACK; None while
+    the capture holds none)."""
 
     ts: float
     frame: int
@@ -75,72 +76,122 @@ class Opening:
     seq: int
     ident: int
     payload: int
-    # The time of the first packet of the other end of its connection after it (its
-    # answer: a SYN-ACK, a RST, the ACK of a SYN-ACK), None while the capture holds none.
     answered: float | None = None
-    row: int = -1  # its TCP row in the batch it came in (-1: asked of a later batch)
+
+
+_COLUMNS = ("ts", "frame", "version", "src", "dst", "sport", "dport", "seq", "ident",
+            "payload", "from_lower", "answered")
 
 
 @fields_dataclass(slots=True)
-class Held:
-    """A batch's TCP columns and flows, kept (by reference: no copy) while an ICMP
-    message of a later batch may answer one of its packets; `end` its last packet's
-    time (s) and `flow_of` its flows by key (made when first asked)."""
+class Openings:
+    """SYNs and SYN-ACKs (no RST) as columns, parallel to `keys` (their flow keys):
+    times (s, float64), frames, IP versions, source and destination address words ((k,
+    4) uint32, as DecodedBatch's), ports, sequence numbers, IPv4 identifications, TCP
+    payload lengths, from_lower (bool) and `answered` (the time of the other end's first
+    packet after it, float64; NaN: none yet)."""
 
-    decoded: DecodedBatch
-    flows: BatchFlows
-    end: float
-    flow_of: dict[FlowKey, int] | None = None
+    ts: np.ndarray
+    frame: np.ndarray
+    version: np.ndarray
+    src: np.ndarray
+    dst: np.ndarray
+    sport: np.ndarray
+    dport: np.ndarray
+    seq: np.ndarray
+    ident: np.ndarray
+    payload: np.ndarray
+    from_lower: np.ndarray
+    answered: np.ndarray
+    keys: list[FlowKey]
 
-    def __deepcopy__(self, memo: dict[int, object]) -> Held:
-        """Itself: nothing writes a past batch's columns (flowcheck.live copies the
-        tracker at every check, as Parked.__deepcopy__ shares its read-only columns)."""
-        return self
+    @staticmethod
+    def of(decoded: DecodedBatch, flows: BatchFlows, since: float) -> Openings:
+        """The batch's openings sent at `since` (s) or later, answered within it."""
+        n = decoded.tcp_index.shape[0]
+        rows = np.flatnonzero((decoded.tcp_flags & (_SYN | _RST) == _SYN)
+                              & (decoded.tcp_ts >= since)) if n else np.zeros(0, np.int64)
+        answered = np.full(rows.shape[0], np.nan)
+        if rows.shape[0]:
+            position = np.empty(n, np.int64)
+            position[flows.order] = np.arange(n)
+            ends = flows.bounds[flows.flow[rows] + 1]
+            found = _next_other(flows)[flows.from_lower[rows].astype(np.int64),
+                                       np.minimum(position[rows] + 1, n)]
+            hit = found < ends
+            answered[hit] = decoded.tcp_ts[flows.order[found[hit]]]
+        flow = flows.flow[rows].tolist()
+        return Openings(
+            ts=decoded.tcp_ts[rows], frame=decoded.tcp_frame[rows],
+            version=decoded.tcp_version[rows], src=decoded.tcp_src[rows],
+            dst=decoded.tcp_dst[rows], sport=decoded.tcp_sport[rows],
+            dport=decoded.tcp_dport[rows], seq=decoded.tcp_seq[rows],
+            ident=decoded.tcp_ip_id[rows], payload=decoded.tcp_payload_len[rows],
+            from_lower=flows.from_lower[rows].astype(bool), answered=answered,
+            keys=[flows.keys[f] for f in flow])
 
-    def flow(self, key: FlowKey) -> int | None:
-        """The batch's flow of `key` (its index in flows.keys), None when it has none."""
-        if self.flow_of is None:
-            self.flow_of = {k: i for i, k in enumerate(self.flows.keys)}
-        return self.flow_of.get(key)
+    def take(self, rows: np.ndarray) -> Openings:
+        """These rows (indices or a mask) of the columns."""
+        index = np.flatnonzero(rows) if rows.dtype == bool else rows
+        return Openings(**{name: getattr(self, name)[index] for name in _COLUMNS},
+                        keys=[self.keys[i] for i in index.tolist()])
+
+    def joined(self, other: Openings) -> Openings:
+        """These openings, then other's."""
+        return Openings(**{name: np.concatenate((getattr(self, name), getattr(other, name)))
+                           for name in _COLUMNS}, keys=self.keys + other.keys)
+
+    def answer(self, decoded: DecodedBatch, flows: BatchFlows) -> None:
+        """Set `answered` of the unanswered ones from a later batch: the time of its
+        first packet of their connection from their other end (found by the ports
+        swapped in one numpy pass, then the flow key and direction)."""
+        waiting = np.flatnonzero(np.isnan(self.answered))
+        if not waiting.shape[0] or not decoded.tcp_index.shape[0]:
+            return
+        reply = np.unique((self.dport[waiting] << 16) | self.sport[waiting])
+        pairs = (decoded.tcp_sport << 16) | decoded.tcp_dport
+        at = np.minimum(np.searchsorted(reply, pairs), reply.shape[0] - 1)
+        rows = np.flatnonzero(reply[at] == pairs)
+        if not rows.shape[0]:
+            return
+        by_end: dict[tuple[FlowKey, bool], list[int]] = {}
+        for i in waiting.tolist():
+            by_end.setdefault((self.keys[i], bool(self.from_lower[i])), []).append(i)
+        for row in rows.tolist():
+            end = (flows.keys[int(flows.flow[row])], not flows.from_lower[row])
+            for i in by_end.pop(end, ()):
+                self.answered[i] = decoded.tcp_ts[row]  # rows in capture order: the first
+
+    def sent_by(self, to: bytes, version: int, since: float, until: float) -> list[Opening]:
+        """Those sent by address `to` (bytes of IP `version`) from `since` to `until` (s)."""
+        words = np.frombuffer(to.ljust(16, b"\0"), ">u4").astype(np.uint32)
+        width = 1 if version == 4 else 4
+        rows = np.flatnonzero((self.version == version) & (self.ts >= since)
+                              & (self.ts <= until)
+                              & (self.src[:, :width] == words[:width]).all(axis=1))
+        size = 4 if version == 4 else 16
+        return [Opening(
+            ts=float(self.ts[i]), frame=int(self.frame[i]), key=self.keys[i],
+            from_lower=bool(self.from_lower[i]), version=version, src=to,
+            dst=self.dst[i].astype(">u4").tobytes()[:size], sport=int(self.sport[i]),
+            dport=int(self.dport[i]), seq=int(self.seq[i]), ident=int(self.ident[i]),
+            payload=int(self.payload[i]),
+            answered=None if np.isnan(self.answered[i]) else float(self.answered[i]))
+            for i in rows.tolist()]
 
 
-def openings(held: Held, to: bytes, version: int, since: float,
-             until: float) -> list[Opening]:
-    """The held batch's SYNs and SYN-ACKs (no RST) sent by `to` (address bytes of IP
-    `version`) from `since` to `until` (seconds); their `answered` from this batch only."""
-    decoded, flows = held.decoded, held.flows
-    ts = decoded.tcp_ts
-    words = np.frombuffer(to.ljust(16, b"\0"), ">u4").astype(np.uint32)
-    width = 1 if version == 4 else 4
-    rows = np.flatnonzero((decoded.tcp_flags & (_SYN | _RST) == _SYN)
-                          & (decoded.tcp_version == version) & (ts >= since) & (ts <= until)
-                          & (decoded.tcp_src[:, :width] == words[:width]).all(axis=1))
-    found = []
-    size = 4 if version == 4 else 16
-    for row in rows.tolist():
-        found.append(Opening(
-            ts=float(ts[row]), frame=int(decoded.tcp_frame[row]),
-            key=flows.keys[int(flows.flow[row])], from_lower=bool(flows.from_lower[row]),
-            version=version, src=to,
-            dst=decoded.tcp_dst[row].astype(">u4").tobytes()[:size],
-            sport=int(decoded.tcp_sport[row]), dport=int(decoded.tcp_dport[row]),
-            seq=int(decoded.tcp_seq[row]), ident=int(decoded.tcp_ip_id[row]),
-            payload=int(decoded.tcp_payload_len[row]), row=row))
-    for opening in found:
-        opening.answered = answer_time(held, opening, int(flows.flow[opening.row]))
-    return found
-
-
-def answer_time(held: Held, opening: Opening, at: int | None) -> float | None:
-    """The time of the held batch's first packet of flow `at` from the other end of the
-    opening's connection after it (opening.row; -1: the opening came in an earlier
-    batch), None if none."""
-    if at is None:
-        return None
-    flows = held.flows
-    rows = flows.order[flows.bounds[at]:flows.bounds[at + 1]]
-    rows = rows[(rows > opening.row) & (flows.from_lower[rows] != opening.from_lower)]
-    return float(held.decoded.tcp_ts[rows[0]]) if rows.shape[0] else None
+def _next_other(flows: BatchFlows) -> np.ndarray:
+    """(2, n + 1) positions in flows.order: row 0 (for an opening from the upper
+    endpoint), each position's first position at or after it of a packet from the lower
+    endpoint; row 1 of one from the upper endpoint; n where none (n: the packets). A
+    position beyond its flow's slice (flows.bounds) means its flow has none after it."""
+    n = flows.order.shape[0]
+    lower = flows.from_lower[flows.order].astype(bool)
+    at = np.arange(n)
+    out = np.full((2, n + 1), n, np.int64)
+    for row, sent in ((0, lower), (1, ~lower)):
+        out[row, :n] = np.minimum.accumulate(np.where(sent, at, n)[::-1])[::-1]
+    return out
 
 
 # Whether an ICMP message that arrived in a tunnel may answer an opening packet of a key
@@ -180,7 +231,7 @@ class CutTies:
     """The tracker's ties of cut quotes (module docstring), batch by batch."""
 
     def __init__(self) -> None:
-        self._held: list[Held] = []  # this batch and those within WINDOW before it
+        self._recent: Openings | None = None  # the last WINDOW seconds' openings
         self._last: list[tuple[float, str, bytes]] = []  # recent messages: (ts, tunnel, identity)
         self.tied = 0  # cut quotes tied to a connection
         self.untied = 0  # cut quotes several connections fit
@@ -190,36 +241,26 @@ class CutTies:
              carrier: Carrier = _same_tunnel) -> None:
         """Tie the batch's cut quotes (after its connections are made: record_at gives
         the connection of a key whose packet is that frame; carrier: whether a message's
-        tunnel carries an opening's direction). Keeps the batch while a later one's
-        message may answer its packets (WINDOW): nothing else is done for a batch
-        without cut quotes."""
+        tunnel carries an opening's direction), then carry its openings of its last
+        WINDOW seconds to the next batch (columns: a few numpy passes per batch)."""
         ts = decoded.tcp_ts
-        if ts.shape[0]:
-            self._held.append(Held(decoded, flows, float(ts.max())))
+        times = [quote.ts for quote in decoded.cut_quotes]
+        last = max(([float(ts.max())] if ts.shape[0] else []) + times, default=None)
+        if last is None:
+            return
+        if self._recent is not None:
+            self._recent.answer(decoded, flows)
+        since = min([last - WINDOW] + [t - WINDOW for t in times])
+        new = Openings.of(decoded, flows, since)
+        found = new if self._recent is None else self._recent.joined(new)
         for quote in decoded.cut_quotes:
             if not self._copy(quote):
-                self._tie(quote, self._found(quote), record_at, carrier)
+                self._tie(quote, found.sent_by(quote.to, quote.version,
+                                               quote.ts - WINDOW, quote.ts),
+                          record_at, carrier)
         # The next batch's messages come after this one's last packet (batches are read
-        # in time order): a batch that ended WINDOW before it answers none of them.
-        last = max(([float(ts.max())] if ts.shape[0] else [])
-                   + [quote.ts for quote in decoded.cut_quotes], default=None)
-        if last is not None:
-            self._held = [h for h in self._held if h.end >= last - WINDOW]
-
-    def _found(self, quote: CutQuote) -> list[Opening]:
-        """The held openings sent by the message's destination within WINDOW before it,
-        each with the time of its answer (the first packet of its other end after it)."""
-        found = []
-        for i, held in enumerate(self._held):
-            for opening in openings(held, quote.to, quote.version, quote.ts - WINDOW,
-                                    quote.ts):
-                for later in self._held[i + 1:]:
-                    if opening.answered is not None:
-                        break
-                    opening.row = -1  # every packet of a later batch comes after it
-                    opening.answered = answer_time(later, opening, later.flow(opening.key))
-                found.append(opening)
-        return found
+        # in time order): an opening WINDOW before it answers none of them.
+        self._recent = found.take(found.ts >= last - WINDOW)
 
     def _copy(self, quote: CutQuote) -> bool:
         """Is the message a capture copy of one just before it (equal bytes within
