@@ -165,3 +165,22 @@ def test_ties_across_read_chunks(tmp_path: Path, chunk: int) -> None:
     twins = rejects(_twin_syns(tmp_path))
     assert [(port, frames) for port, frames, _ in twins] == [(6028, []), (6077, [])]
     assert all(untied is not None for _, _, untied in twins)
+
+
+@pytest.mark.skipif(shutil.which("editcap") is None, reason="editcap (Wireshark) needed")
+def test_three_syns_in_flight_each_tied_by_its_ip_identification(tmp_path: Path) -> None:
+    """Field check 46's router rejects three data SYNs to one host within 0.7 ms (net
+    unreachable from 10.77.0.254); cut at 62 bytes (Ethernet 14, IPv4 20, ICMP 8: the
+    quoted IPv4 header alone) each message still ties to its own SYN: the quoted IPv4
+    identification tells the three apart (addresses and time alone would not)."""
+    whole = CAPTURES / "field46-matrix" / "data-router-net-unreachable-dual-stack.pcap"
+    cut = tmp_path / "router-62.pcap"
+    subprocess.run(["editcap", "-F", "pcap", "-s", "62", str(whole), str(cut)],
+                   check=True, capture_output=True)
+    from flowcheck.connections import track_connections
+
+    tied = {(c.resp_p, tuple(c.icmp_frames), c.icmp_sender, c.icmp_cut[0], c.icmp_cut[2])
+            for c in track_connections([str(cut)]).connections if c.icmp_frames}
+    assert tied == {(6001, (62,), "10.77.0.254", 20, "router"),
+                    (6002, (68,), "10.77.0.254", 20, "router"),
+                    (6003, (74,), "10.77.0.254", 20, "router")}

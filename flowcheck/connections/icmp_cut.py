@@ -6,7 +6,8 @@ still goes to the quoted packet's sender (RFC 792, RFC 4443 2.4) right after tha
 left it: a host's own reject comes within microseconds of the SYN at a capture on it, a
 router's or a capture elsewhere's within a round trip. So the connection it answers is a
 connection attempt whose opening packet (a SYN, or a SYN-ACK) the ICMP message's
-destination sent within WINDOW seconds before it, in the same tunnel (or the other
+destination sent within WINDOW seconds before it and whose other end had not answered
+by then (an attempt no longer open refuses nothing), in the same tunnel (or the other
 half's of a connection split between two tunnels: tunnel_halves), whose fields agree
 with what the quote kept (its source and destination addresses, its ports, its IPv4
 identification, and its length: a bare TCP header of 20 to 60 bytes plus the packet's
@@ -30,12 +31,14 @@ of a message (its bytes again within COPY_WINDOW) is left out.
 
 from __future__ import annotations
 
+from bisect import insort
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from flowcheck.connections.flows import BatchFlows, FlowKey, address_text
+from flowcheck.connections.icmp import FRAMES_PER_QUOTE
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection
 from flowcheck.model.frames import frames_of
@@ -48,7 +51,6 @@ if TYPE_CHECKING:
 # trip on any path a backup runs over, and Linux's initial SYN retransmission timeout
 # (RFC 6298 2.1: 1 s), after which the next SYN is the one answered.
 WINDOW = 1.0
-FRAMES_PER_QUOTE = 8  # as connections.icmp's
 # Seconds between an ICMP message and its capture copy (the same bytes captured twice:
 # `-i any` on a router, a SPAN session with two sources), at most: connections.copies'.
 COPY_WINDOW = 0.0005
@@ -307,7 +309,7 @@ def _attach(record: Connection, quote: CutQuote, opening: Opening, source: str) 
         record.icmp_to = address_text(quote.version, opening.src)
         record.icmp_cut = (quote.kept, quote.ts - opening.ts, source)
     record.icmp_frames = frames_of(record.icmp_frames)  # a short record's shared one
-    record.icmp_frames.append(quote.frame)
+    insort(record.icmp_frames, quote.frame)  # whole quotes of its batch came first
 
 
 def record_at(candidates: list[tuple], frame: int) -> Connection | None:
