@@ -63,6 +63,7 @@ from flowcheck.connections.flows import (
 )
 from flowcheck.connections.icmp import QuotedAttempts
 from flowcheck.connections.icmp_attach import IcmpAttach
+from flowcheck.connections.icmp_cut import CutTies, record_at
 from flowcheck.connections.mirror_gaps import MirrorGaps
 from flowcheck.connections.packet_identity import captured_ends, header_identities
 from flowcheck.connections.parked import Parked
@@ -130,6 +131,8 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
         self.clock = ClockSteps()  # where the capture's clock steps back
         # Connections seen only as ICMP quotes of their SYNs (flowcheck.connections.icmp).
         self.quoted = QuotedAttempts()
+        # ICMP unreachables whose quote the snap length cut (flowcheck.connections.icmp_cut).
+        self.cut_ties = CutTies()
         # Who asked for the watched addresses by ARP, and whether they answered
         # (flowcheck.model.arp).
         self.arp = ArpLog(tuple(arp_watch))
@@ -223,6 +226,9 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
         self._commit_short()
         for quote in late:
             self._attach_icmp(quote)
+        self.cut_ties.feed(decoded, flows,
+                           lambda key, frame: record_at(self._candidates(key), frame),
+                           self.halves.other_half)
         if by_time is not None:
             spans_by_time(decoded, flows, by_time, self._record_of)
         self.clock.time_ordered.extend(self._record_of(flows.keys[f]) for f in changed)

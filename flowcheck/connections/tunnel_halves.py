@@ -199,6 +199,22 @@ class TunnelHalves:
         if named is not None:
             quote.tunnel = named
 
+    def other_half(self, key: FlowKey, from_lower: bool, tunnel: str) -> bool:
+        """May an ICMP message that arrived in `tunnel` answer a packet of the connection
+        of `key` sent from its lower endpoint (from_lower) or upper one, that arrived in
+        key's tunnel? Yes when that is `tunnel`, or when that tunnel holds only that
+        packet's direction of the 4-tuple, `tunnel` none of it, and the two are of the
+        same kinds (as quote_tunnel's rename: a message whose quote the snap length cut,
+        flowcheck.connections.icmp_cut)."""
+        low, high, own = key
+        if own == tunnel:
+            return True
+        sides = self._halves.get((low, high))
+        if not sides or tunnel in sides:
+            return False
+        return (sides.get(own) == (FROM_LOWER if from_lower else FROM_UPPER)
+                and self._joinable(tunnel, own))
+
     def _pair_quote(self, low: Endpoint, high: Endpoint, tunnel: str,
                     wanted: int) -> str | None:
         for other, mask in self._halves[(low, high)].items():

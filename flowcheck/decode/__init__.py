@@ -23,7 +23,9 @@ Classification of each packet (DecodedBatch.kind):
   UNDECODABLE  unknown link type, inconsistent lengths, or cut by the snap length before
                the TCP header ends
 ICMP and ICMPv6 destination-unreachable messages quoting a TCP header count as NON_TCP
-and are also listed in DecodedBatch.icmp_quotes, so the tracker attaches them; ARP
+and are also listed in DecodedBatch.icmp_quotes, so the tracker attaches them (those
+whose quote the snap length cut before the ports in DecodedBatch.cut_quotes: decode.
+cut_quote, tied by connections.icmp_cut); ARP
 packets likewise in DecodedBatch.arp (decode.arp), IPv6 neighbour solicitations and
 advertisements in DecodedBatch.neighbours (decode.ndp).
 """
@@ -240,7 +242,7 @@ def _merge(batch: PacketBatch, parts: list[tuple[np.ndarray, DecodedBatch]]) -> 
     kind = np.empty(len(batch), dtype=np.uint8)
     names: list[str] = [""]
     number = {"": 0}
-    index, tunnel, quotes = [], [], []
+    index, tunnel, quotes, cut = [], [], [], []
     for rows, decoded in parts:
         kind[rows] = decoded.kind
         index.append(rows[decoded.tcp_index])
@@ -253,6 +255,10 @@ def _merge(batch: PacketBatch, parts: list[tuple[np.ndarray, DecodedBatch]]) -> 
             quote.position = int(rows[quote.position])
             quote.frame = batch.frame_number(quote.position)
             quotes.append(quote)
+        for cut_quote in decoded.cut_quotes:
+            cut_quote.position = int(rows[cut_quote.position])
+            cut_quote.frame = batch.frame_number(cut_quote.position)
+            cut.append(cut_quote)
     merged = np.concatenate(index)
     order = np.argsort(merged, kind="stable")
     skip = ("tcp_index", "tcp_frame", "tcp_tunnel")
@@ -260,6 +266,7 @@ def _merge(batch: PacketBatch, parts: list[tuple[np.ndarray, DecodedBatch]]) -> 
                for column in fields(DecodedBatch)
                if column.name.startswith("tcp_") and column.name not in skip}
     quotes.sort(key=lambda quote: quote.position)
+    cut.sort(key=lambda quote: quote.position)
     # Only the general decode's part skips packets, or reads ERSPAN.
     skipped = next((d.skipped for _, d in parts if d.skipped is not None), None)
     mirror = next((d.mirror.moved(rows, [number[name] for name in d.tunnels])
@@ -274,7 +281,7 @@ def _merge(batch: PacketBatch, parts: list[tuple[np.ndarray, DecodedBatch]]) -> 
                         payload_buf=payload_buf,
                         tcp_frame=batch.frame_numbers(merged[order]),
                         tcp_tunnel=np.concatenate(tunnel)[order], icmp_quotes=quotes,
-                        tunnels=names, skipped=skipped, mirror=mirror, **columns,
+                        cut_quotes=cut, tunnels=names, skipped=skipped, mirror=mirror, **columns,
                         arp=ArpPackets.joined([d.arp.at(rows) for rows, d in parts]),
                         neighbours=NeighbourPackets.joined([d.neighbours.at(rows)
                                                             for rows, d in parts]))

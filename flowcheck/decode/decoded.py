@@ -23,6 +23,7 @@ from flowcheck.decode.tunnels import MirrorSequence
 from flowcheck.fields_dataclass import fields_dataclass
 
 if TYPE_CHECKING:
+    from flowcheck.decode.cut_quote import CutQuote
     from flowcheck.decode.ipv6 import IcmpQuote
 
 IPPROTO_TCP = 6
@@ -64,6 +65,8 @@ class DecodedBatch:
     # FULL_FRAME (cut before the capture: flowcheck.connections.cut_recorded); else 0.
     tcp_cut_frame: np.ndarray
     icmp_quotes: list[IcmpQuote] = field(default_factory=list)
+    # ICMP unreachables whose quote the snap length cut before its ports (decode.cut_quote).
+    cut_quotes: list[CutQuote] = field(default_factory=list)
     tunnels: list[str] = field(default_factory=lambda: [""])  # names, see decode.tunnels
     arp: ArpPackets = field(default_factory=ArpPackets.empty)  # NON_TCP: decode.arp
     # NON_TCP: IPv6 neighbour discovery, decode.ndp

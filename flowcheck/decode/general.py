@@ -12,6 +12,7 @@ import numpy as np
 import flowcheck.decode.tunnels as tunnels
 from flowcheck.arrays import one_of
 from flowcheck.decode.arp import decode_arp
+from flowcheck.decode.cut_quote import CutQuote, decode_cut_quote
 from flowcheck.decode.decoded import IPPROTO_TCP, TCP_HEADER, DecodedBatch, header_columns
 from flowcheck.decode.fragment_carry import FragmentCarry
 from flowcheck.decode.framing import BAD, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, resolve
@@ -86,8 +87,9 @@ def decode_general(batch: PacketBatch, skipped_flows: bool = False,
         layers.kind[inner[inner_kind == BAD]] = UNDECODABLE
         ip = (inner_kind == ETHERTYPE_IPV4) | (inner_kind == ETHERTYPE_IPV6)
         rows, off[inner[ip]], link[inner[ip]] = inner[ip], inner_off[ip], inner_kind[ip]
-    icmp_quotes = _icmp_quotes(batch, gather, layers, table)
+    icmp_quotes, cut_quotes = _icmp_quotes(batch, gather, layers, table)
     decoded = _tcp(batch, gather, layers, icmp_quotes, table)
+    decoded.cut_quotes = cut_quotes
     decoded.arp = arp
     icmpv6 = np.flatnonzero((layers.proto == IPPROTO_ICMPV6) & (layers.version == 6)
                             & (layers.kind == NON_TCP))
@@ -99,13 +101,30 @@ def decode_general(batch: PacketBatch, skipped_flows: bool = False,
 
 
 def _icmp_quotes(batch: PacketBatch, gather: Gather, layers: Layers,
-                 table: tunnels.TunnelTable) -> list[IcmpQuote]:
+                 table: tunnels.TunnelTable) -> tuple[list[IcmpQuote], list[CutQuote]]:
+    """The ICMP errors quoting TCP: those whose quote names the 4-tuple, and the
+    unreachables whose quote the snap length cut before it (decode.cut_quote)."""
     quotes: list[IcmpQuote] = []
+    cut: list[CutQuote] = []
     rows = np.flatnonzero(((layers.proto == IPPROTO_ICMP) & (layers.version == 4))
                           | ((layers.proto == IPPROTO_ICMPV6) & (layers.version == 6)))
     for row in rows.tolist():
-        quote = decode_icmp_quote(gather.buf, int(gather.start[row]), int(gather.caplen[row]),
-                                  int(layers.l4[row]), int(layers.version[row]))
+        args = (gather.buf, int(gather.start[row]), int(gather.caplen[row]),
+                int(layers.l4[row]), int(layers.version[row]))
+        quote = decode_icmp_quote(*args)
+        if quote is None and gather.caplen[row] < layers.end[row]:
+            cut_quote = decode_cut_quote(*args)
+            if cut_quote is not None:
+                cut_quote.position = row
+                cut_quote.frame = batch.frame_number(row)
+                cut_quote.ts = float(batch.ts[row])
+                cut_quote.tunnel = table.names[int(layers.tunnel[row])]
+                cut_quote.identity = _icmp_identity(gather, layers, row)
+                ends = layers.src[row].astype(">u4").tobytes(), \
+                    layers.dst[row].astype(">u4").tobytes()
+                cut_quote.sender, cut_quote.to = ((end[:4] for end in ends)
+                                                  if cut_quote.version == 4 else ends)
+                cut.append(cut_quote)
         if quote is not None:
             quote.position = row
             quote.frame = batch.frame_number(row)
@@ -115,7 +134,7 @@ def _icmp_quotes(batch: PacketBatch, gather: Gather, layers: Layers,
             sender = layers.src[row].astype(">u4").tobytes()  # address words, big-endian
             quote.sender = sender[:4] if quote.version == 4 else sender
             quotes.append(quote)
-    return quotes
+    return quotes, cut
 
 
 def _icmp_identity(gather: Gather, layers: Layers, row: int) -> bytes:

@@ -61,6 +61,19 @@ class RareFields:
     # the responder's SYN-ACK, which then never reached the originator (a router with no
     # route back to it: trial 40 x1), not a SYN refused. Not in the JSON.
     icmp_to: str | None = None
+    # When the first ICMP unreachable's quote was cut by the snap length before its TCP
+    # ports (flowcheck.decode.cut_quote), tied to this connection by its addresses and
+    # time (flowcheck.connections.icmp_cut): (bytes of the quoted packet kept, the
+    # seconds from the SYN or SYN-ACK of this connection it answers to it, "host" when
+    # the ICMP came from the other end, "router" from a third address). Not in the JSON.
+    icmp_cut: tuple[int, float, str] | None = None
+    # The first ICMP unreachable with a cut quote that may answer this connection's SYN
+    # or SYN-ACK but was not tied to it, other connection attempts of the quoted
+    # packet's sender being open then (flowcheck.connections.icmp_cut): (its frame, the
+    # seconds from this connection's packet before it, its source address, how many
+    # attempts it may answer). The capture then holds an ICMP message that may be this
+    # connection's reject: "no ICMP" is not to be said. Not in the JSON.
+    icmp_untied: tuple[int, float, str, int] | None = None
     # Each side's first RST's frame (0: that side sent none), beyond rst_frames' cap
     # too: "reset by both ends" cites one of each (trial 20 D12). Not in the JSON.
     orig_rst_frame: int = 0

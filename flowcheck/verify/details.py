@@ -26,6 +26,7 @@ from flowcheck.verify.acked_missed import acked_missed, missed_words
 from flowcheck.verify.announced_kind import other_version_words, special, special_words
 from flowcheck.verify.context import Context, conn_sides, role_ends
 from flowcheck.verify.cut_frames import cuts_explain
+from flowcheck.verify.cut_icmp import unanswered_tail
 from flowcheck.verify.durations import span_words
 from flowcheck.verify.own_unreachable import own_stack_refused
 from flowcheck.verify.ranges import (
@@ -399,7 +400,7 @@ def failure_words(conn: Connection) -> str:
                 f"{conn.resp_h}{reset}, no ACK from {conn.orig_h}")
     syns = syn_count(conn)
     return (f"unanswered: {syns} SYN{'s' if syns != 1 else ''} over "
-            f"{max(0.0, conn.last_ts - conn.ts):.1f} s, no SYN-ACK, RST or ICMP")
+            f"{max(0.0, conn.last_ts - conn.ts):.1f} s{unanswered_tail(conn)}")
 
 
 def named_words(session: Session) -> str:

@@ -30,6 +30,7 @@ from flowcheck.verify.after_close import gone_before, job_ended, late_refusal
 from flowcheck.verify.capture_time import CaptureTime, after, after_last, time_enough
 from flowcheck.verify.census import take_census
 from flowcheck.verify.context import Context, opening_frames
+from flowcheck.verify.cut_icmp import untied_words
 from flowcheck.verify.kept import left_out_words
 from flowcheck.verify.lone_synack import lone_synack, lone_synack_words
 from flowcheck.verify.openings_only import handshakes_only
@@ -269,9 +270,11 @@ def unseen_why(ctx: Context, conn: Connection) -> str:
         # connection's whose job did not visibly stop (verify.unresent).
         return lone_syn_unseen(ctx, conn, after_last(ctx, conn))
     what = "SYN" if outcome == "unanswered" else "SYN-ACK"
+    untied = untied_words(conn)  # a cut ICMP message that may answer it: not "no ICMP"
     return (f"the capture ended {after_last(ctx, conn):.3f} s after its last {what}, "
             f"before TCP would have retried ({ctx.config.retransmission_timeout:g} s "
-            "retransmission timeout), and no retransmission, RST or ICMP answer was seen")
+            "retransmission timeout), and no retransmission"
+            + (", RST or ICMP answer was seen" if not untied else f" or RST was seen; {untied}"))
 
 
 def _answer_direction(conn: Connection, outcome: Outcome) -> tuple[str, str]:

@@ -32,6 +32,7 @@ from flowcheck.verify.capture_points import (
     vanished_words,
 )
 from flowcheck.verify.context import Context, role_ends, session_uids
+from flowcheck.verify.cut_icmp import untied_words
 from flowcheck.verify.evidence import after_last
 from flowcheck.verify.synack_reset import (
     late_answer,
@@ -309,6 +310,15 @@ def own_firewall_fix(ctx: Context, conn: Connection) -> str:
 
 def silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
             attempts: int = 1) -> str:
+    """_silence's words, after those of an ICMP unreachable whose quote the snap length
+    cut that may answer the connection but was tied to none (verify.cut_icmp)."""
+    words = _silence(ctx, conn, both_ways=both_ways, attempts=attempts)
+    untied = untied_words(conn)
+    return f"{untied}; if it is not, {words}" if untied else words
+
+
+def _silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
+             attempts: int = 1) -> str:
     """What an unanswered opening shows: retried SYNs are the mark of a drop, on the way
     there or, when the capture holds nothing of the way back, on either way; one SYN
     that TCP never resent although the capture went on past its retransmission timeout

@@ -12,6 +12,7 @@ from flowcheck.sessions.local import icmp_word, ip_version
 from flowcheck.verify.allow_rules import allow_rule, capitalised
 from flowcheck.verify.capture_points import BETWEEN, refused_between, refused_between_words
 from flowcheck.verify.context import Context
+from flowcheck.verify.cut_icmp import cut_tie_words
 from flowcheck.verify.foreign_reset import (
     foreign_reset,
     foreign_reset_words,
@@ -57,6 +58,11 @@ def refusal_how(conn: Connection) -> str:
     router's host or network unreachable) or "a RST"."""
     if not conn.icmp_frames or conn.resp_rst:
         return "a RST"
+    return _icmp_how(conn) + cut_tie_words(conn)
+
+
+def _icmp_how(conn: Connection) -> str:
+    """refusal_how's ICMP unreachable, without the words of a cut quote's tie."""
     device = rejecting_device(conn)
     if device is None and routing_unreachable(conn) is not None \
             and conn.icmp_sender not in (None, conn.resp_h):

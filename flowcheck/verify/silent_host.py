@@ -29,6 +29,8 @@ def way_back_from(ctx: Context, conn: Connection) -> list[str]:
     any other host); [] otherwise."""
     if any(sender == conn.resp_h for sender, _ in ctx.captured):
         return []
+    if conn.icmp_untied is not None and conn.icmp_untied[2] == conn.resp_h:
+        return []  # it sent an ICMP unreachable the snap length cut (verify.cut_icmp)
     return sorted({sender for sender, receiver in ctx.captured
                    if receiver == conn.orig_h and sender != conn.resp_h})
 

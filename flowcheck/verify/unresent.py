@@ -26,6 +26,7 @@ from flowcheck.model import Connection, Session
 from flowcheck.sessions.classify import connection_outcome, message_op, seen_closing
 from flowcheck.verify.connect_said import said_of
 from flowcheck.verify.context import Context
+from flowcheck.verify.cut_icmp import untied_words
 from flowcheck.verify.filtered import data_moved
 
 
@@ -82,10 +83,12 @@ def stopped_after(ctx: Context, conn: Connection) -> bool:
 def unresent_words(conn: Connection, after: float, rto: float) -> str:
     """What the capture shows of a lone SYN: never resent within `after` seconds of
     capture, although TCP resends within `rto`."""
+    untied = untied_words(conn)
     return (f"its one SYN (frame {conn.syn_frames[0]}) got no answer in the capture and was "
             f"never resent in the {after:.1f} s of capture after it, although TCP resends an "
             f"unanswered SYN within {rto:g} s: the sniffer lost packets here (the resends, or "
-            "a RST or ICMP reject that stopped them), or the connector gave up at once")
+            "a RST or ICMP reject that stopped them), or the connector gave up at once"
+            + (f"; the capture holds {untied}" if untied else ""))
 
 
 def lone_syn_unseen(ctx: Context, conn: Connection, after: float) -> str:

@@ -1,0 +1,71 @@
+"""The words for ICMP unreachables whose quote the snap length cut (field check 46).
+
+A cut quote names no 4-tuple: flowcheck.connections.icmp_cut ties it to the one
+connection attempt its addresses and time fit (Connection.icmp_cut), or, when several
+fit, to none (Connection.icmp_untied on each). A tie is said to be one of addresses and
+time; an untied message is named where "no ICMP" would otherwise be said, never read as
+a refusal.
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import Connection
+from flowcheck.sessions.local import icmp_word
+
+
+def _delay(seconds: float) -> str:
+    """A delay as people read it: "0.05 ms", "120 ms", "0.8 s"."""
+    if seconds < 0.001:
+        return f"{seconds * 1000:.2f} ms"
+    if seconds < 1.0:
+        return f"{seconds * 1000:.0f} ms"
+    return f"{seconds:.1f} s"
+
+
+def _packet(conn: Connection, to: str | None) -> str:
+    """The packet a message about `conn` sent to `to` answers: its SYN or SYN-ACK."""
+    return "SYN-ACK" if to == conn.resp_h and to != conn.orig_h else "SYN"
+
+
+def cut_tie_words(conn: Connection) -> str:
+    """" (its quote cut by the snap length ...: tied by addresses and time ...)" for a
+    connection whose first ICMP unreachable was tied so (Connection.icmp_cut), else ""."""
+    if conn.icmp_cut is None or not conn.icmp_frames:
+        return ""
+    kept, delay, source = conn.icmp_cut
+    to = conn.icmp_to or conn.orig_h
+    other = conn.resp_h if to == conn.orig_h else conn.orig_h
+    packet = _packet(conn, to)
+    if source == "host":
+        who = f"sent by {conn.icmp_sender} itself {_delay(delay)} after the {packet}"
+        only = f"the only connection attempt between {to} and {other} then"
+    else:
+        who = (f"sent by {conn.icmp_sender}"
+               f"{' to itself' if source == 'own' else ', not an end of it,'} "
+               f"{_delay(delay)} after the {packet}")
+        only = f"the only connection attempt of {to} then"
+    return (f" (frame {conn.icmp_frames[0]}: the capture's snap length cut its quote after "
+            f"{kept} bytes of the quoted packet, before the TCP ports; tied to this "
+            f"connection by addresses and time: {who}, {only})")
+
+
+def untied_words(conn: Connection) -> str:
+    """What the capture holds of an ICMP unreachable with a cut quote that may answer
+    this connection but was tied to none (Connection.icmp_untied), else ""."""
+    if conn.icmp_untied is None:
+        return ""
+    frame, delay, sender, attempts = conn.icmp_untied
+    return (f"an {icmp_word(conn)} unreachable whose quote the capture's snap length cut "
+            f"(frame {frame}) came from {sender} {_delay(delay)} after a SYN or SYN-ACK "
+            f"of it, but {attempts} "
+            f"connection attempts fit it then (addresses and time), so it is tied to none: "
+            "it may be this one's reject (capture with tcpdump -s 0 to read whose)")
+
+
+def unanswered_tail(conn: Connection) -> str:
+    """The end of "unanswered: N SYNs over T s": ", no SYN-ACK, RST or ICMP", or what
+    the capture holds of an untied cut ICMP message instead of "no ICMP"."""
+    untied = untied_words(conn)
+    if not untied:
+        return ", no SYN-ACK, RST or ICMP"
+    return f", no SYN-ACK or RST; {untied}"
