@@ -310,6 +310,9 @@ HOST_TOOL_COPIES = {
     # VMware pktcap-uw at a VM's switchport and the host's uplink, merged (field check
     # 36b): each packet at both points, the uplink's copy with an 802.1Q tag.
     "captures/trial36b-virtual/esxi-port-and-uplink-datadrop.pcapng",
+    # the media server's and the agent's captures through a router, merged (field check
+    # 46, seed 91 run 16): the IPv6 control connection's packets at both points.
+    "captures/field46-matrix/data-router-net-unreachable-dual-stack.pcap",
     # a router duplicating 2% of the packets (field check 37): the network's copies,
     # captured on the receiving host; tshark flags each second one.
     "captures/trial37-impairments/network-duplicates-media.pcap.gz",
