@@ -18,24 +18,14 @@ Real lab captures (the lab's fault matrix, seeds 91 and 93), each with its .toml
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from test_field46_dual_stack_data import STORED, _analyze
 
-from flowcheck.cli.main import run
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import analyze, read_traffic
 from flowcheck.verify.answer_seen import callback_elsewhere
 from flowcheck.verify.context import Context
-
-STORED = Path(__file__).resolve().parent.parent / "captures" / "field46-matrix"
-
-
-def _analyze(stem: str, capsys: pytest.CaptureFixture[str]) -> dict:
-    case = STORED / stem
-    run(["analyze", str(case.with_suffix(".pcap")), "--config", str(case.with_suffix(".toml")),
-         "--format", "json"])
-    return json.loads(capsys.readouterr().out)
 
 
 def test_dual_stack_callback_reset_one_direction_reads_refused(

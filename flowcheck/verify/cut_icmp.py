@@ -11,15 +11,7 @@ from __future__ import annotations
 
 from flowcheck.model import Connection
 from flowcheck.sessions.local import icmp_word
-
-
-def _delay(seconds: float) -> str:
-    """A delay as people read it: "0.05 ms", "120 ms", "0.8 s"."""
-    if seconds < 0.001:
-        return f"{seconds * 1000:.2f} ms"
-    if seconds < 1.0:
-        return f"{seconds * 1000:.0f} ms"
-    return f"{seconds:.1f} s"
+from flowcheck.verify.durations import span_words
 
 
 def _packet(conn: Connection, to: str | None) -> str:
@@ -37,12 +29,12 @@ def cut_tie_words(conn: Connection) -> str:
     other = conn.resp_h if to == conn.orig_h else conn.orig_h
     packet = _packet(conn, to)
     if source == "host":
-        who = f"sent by {conn.icmp_sender} itself {_delay(delay)} after the {packet}"
+        who = f"sent by {conn.icmp_sender} itself {span_words(delay)} after the {packet}"
         only = f"the only connection attempt between {to} and {other} then"
     else:
         who = (f"sent by {conn.icmp_sender}"
                f"{' to itself' if source == 'own' else ', not an end of it,'} "
-               f"{_delay(delay)} after the {packet}")
+               f"{span_words(delay)} after the {packet}")
         only = f"the only connection attempt of {to} then"
     return (f" (frame {conn.icmp_frames[0]}: the capture's snap length cut its quote after "
             f"{kept} bytes of the quoted packet, before the TCP ports; tied to this "
@@ -56,7 +48,7 @@ def untied_words(conn: Connection) -> str:
         return ""
     frame, delay, sender, attempts = conn.icmp_untied
     return (f"an {icmp_word(conn)} unreachable whose quote the capture's snap length cut "
-            f"(frame {frame}) came from {sender} {_delay(delay)} after a SYN or SYN-ACK "
+            f"(frame {frame}) came from {sender} {span_words(delay)} after a SYN or SYN-ACK "
             f"of it, but {attempts} "
             f"connection attempts fit it then (addresses and time), so it is tied to none: "
             "it may be this one's reject (capture with tcpdump -s 0 to read whose)")
