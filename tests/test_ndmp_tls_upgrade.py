@@ -26,7 +26,7 @@ CLIENT_HELLO = bytes.fromhex("160301020001")  # TLS record: handshake, 3.1, 512 
 
 
 def _analyze(capture: Path) -> Analysis:
-    config = build_config(load_file(capture.with_suffix(".toml")))
+    config = build_config(load_file(capture.with_name(capture.name.split(".")[0] + ".toml")))
     return analyze(read_traffic([str(capture)], config), config)
 
 
@@ -122,3 +122,18 @@ def test_a_restore_in_tls_captured_one_way_is_told_by_the_acknowledged_bytes() -
     assert analysis.verdict == "inconclusive"
     assert "step_missing" not in {f.code for f in analysis.findings}
     assert [s.status for s in session.steps] == ["ok", "ok", "unknown", "ok", "ok"]
+
+
+def test_callbacks_that_fit_two_jobs_leave_step_2_unknown_not_missing() -> None:
+    """Field check 47 (seed 103 run 42): two jobs at once in TLS between dual-stack
+    hosts, control over IPv6, callbacks over IPv4. The encrypted vendor message names
+    no job engine port and the configuration pairs no addresses, so each callback fits
+    both sessions: it read step_missing twice ("no connection from the agent"); each
+    session's step 2 is unknown now, naming the callback it may be."""
+    analysis = _analyze(FIELD47 / "two-jobs-dual-stack-callbacks-tls.pcap.gz")
+    assert "step_missing" not in {f.code for f in analysis.findings}
+    assert len(analysis.sessions) == 2
+    for session in analysis.sessions:
+        assert session.callback_uid is None and session.callback_ambiguous
+        step = session.steps[1]
+        assert step.status == "unknown" and "fits another session's as well" in step.detail

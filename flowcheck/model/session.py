@@ -113,6 +113,10 @@ class Session:
     # NAT, another interface, IPv4 beside an IPv6 control connection:
     # flowcheck.sessions.callback_elsewhere). Not in the JSON.
     callback_elsewhere: bool = False
+    # Connections that may be the session's callback under another address but fit
+    # another waiting session as well, so none was tied (uids; callback_elsewhere's
+    # _tie_one): step 2 is unknown, not missing. Not in the JSON.
+    callback_ambiguous: list[str] = field(default_factory=list)
     # Announcements whose data connection stays inside one host (not on the network).
     local_data: list[LocalData] = field(default_factory=list)
     # `kind` is "backup" only by default: nothing in the capture says which way the job

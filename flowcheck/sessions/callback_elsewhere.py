@@ -104,6 +104,11 @@ def attach_callbacks_elsewhere(sessions: list[Session], control_of: dict[str, Co
         fits[session.id] = found
     while (tied := _tie_one(waiting, fits, endpoints)) is not None:
         waiting.remove(tied)
+    for session in waiting:  # left untied: what fits another session as well
+        session.callback_ambiguous = [c.uid for c in fits[session.id]
+                                      if c.uid not in endpoints.claimed
+                                      and any(c in fits[o.id] for o in waiting
+                                              if o is not session)]
 
 
 def _group(conn: Connection) -> tuple[str, str, int]:

@@ -6,7 +6,15 @@ cause finding only gets its status (failed/missing) and no step_missing on top.
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, NdmpMessage, Session, Step, StepStatus, connection_ends
+from flowcheck.model import (
+    Connection,
+    NdmpMessage,
+    Session,
+    Step,
+    StepStatus,
+    connection_ends,
+    endpoint,
+)
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions import message_op, one_sided
 from flowcheck.sessions.unseen import cut_last_word, side_words
@@ -325,6 +333,15 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
                          f"connection's last NDMP message ({message_op(last)}, frame "
                          f"{last.frame}), while its conversation went on: the callback may "
                          "have come later")
+    if session.callback_uid is None and session.callback_ambiguous:
+        first = ctx.by_uid[session.callback_ambiguous[0]]
+        return make_step(spec, "unknown", session.callback_ambiguous[:1],
+                         opening_frames(first),
+                         f"unknown: {first.uid} from {first.orig_h} to "
+                         f"{endpoint(first.resp_h, first.resp_p)} may be this session's "
+                         "callback under another address of the agent, but it fits another "
+                         "session's as well (two jobs at once, their addresses not told apart "
+                         "by the capture or the configuration)")
     if session.callback_uid is None:
         ttls = taken_on_media_server(ctx, session)  # trial 26 D6
         hint = "" if ttls and stopped_at_callback(session, control) else _port_only_hint(ctx)
