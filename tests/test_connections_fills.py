@@ -313,6 +313,9 @@ HOST_TOOL_COPIES = {
     # the media server's and the agent's captures through a router, merged (field check
     # 46, seed 91 run 16): the IPv6 control connection's packets at both points.
     "captures/field46-matrix/data-router-net-unreachable-dual-stack.pcap",
+    # tcpdump -i any on the router (field check 47, seed 103 run 42): each forwarded
+    # packet on both of its sides.
+    "captures/field47-tls-matrix/two-jobs-dual-stack-callbacks-tls.pcap.gz",
     # a router duplicating 2% of the packets (field check 37): the network's copies,
     # captured on the receiving host; tshark flags each second one.
     "captures/trial37-impairments/network-duplicates-media.pcap.gz",
