@@ -104,11 +104,11 @@ def attach_callbacks_elsewhere(sessions: list[Session], control_of: dict[str, Co
         fits[session.id] = found
     while (tied := _tie_one(waiting, fits, endpoints)) is not None:
         waiting.remove(tied)
+    fitting = {s.id: {c.uid for c in fits[s.id]} for s in waiting}
     for session in waiting:  # left untied: what fits another session as well
-        session.callback_ambiguous = [c.uid for c in fits[session.id]
-                                      if c.uid not in endpoints.claimed
-                                      and any(c in fits[o.id] for o in waiting
-                                              if o is not session)]
+        session.callback_ambiguous = [
+            c.uid for c in fits[session.id] if c.uid not in endpoints.claimed
+            and any(c.uid in fitting[o.id] for o in waiting if o is not session)]
 
 
 def _group(conn: Connection) -> tuple[str, str, int]:
