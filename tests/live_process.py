@@ -1,6 +1,6 @@
-"""What the tests of `flowcheck live` share: a free loopback port, the dumpcap sniffer
-parameter, waiting until it listens, its first line, and ending a live process that runs
-in its own process group."""
+"""What the tests of `flowcheck live` share: a free loopback port, a connection sent on
+the loopback, the dumpcap sniffer parameter, waiting until it listens, its first line,
+and ending a live process that runs in its own process group."""
 
 from __future__ import annotations
 
@@ -25,6 +25,23 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def send_on_loopback(size: int) -> int:
+    """One TCP connection on the loopback carrying `size` bytes one way, then closed;
+    its listening port."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            peer, _ = server.accept()
+            with peer:
+                client.sendall(b"x" * size)
+                client.shutdown(socket.SHUT_WR)
+                while peer.recv(65536):
+                    pass
+    return port
 
 
 PCAP_HEADER = 24  # bytes: the pcap file header

@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,7 +17,13 @@ from pathlib import Path
 
 import pytest
 from child_signals import sigint_as_default
-from live_process import ended, free_port, wait_for_size, wait_until_listening
+from live_process import (
+    ended,
+    free_port,
+    send_on_loopback,
+    wait_for_size,
+    wait_until_listening,
+)
 
 from flowcheck.bpf import libpcap
 from flowcheck.config import build_config
@@ -31,20 +36,6 @@ from flowcheck.verify.capture_filter import (
 )
 
 needs_libpcap = pytest.mark.skipif(libpcap() is None, reason="needs libpcap")
-
-
-def _one_connection() -> None:
-    """A short TCP exchange on the loopback (no NDMP)."""
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen()
-        with socket.create_connection(server.getsockname()) as client:
-            peer, _ = server.accept()
-            with peer:
-                client.sendall(b"x" * 1000)
-                client.shutdown(socket.SHUT_WR)
-                while peer.recv(4096):
-                    pass
 
 
 @needs_libpcap
@@ -84,7 +75,7 @@ def _live(ndmp_port: int, *extra: str) -> subprocess.CompletedProcess[str]:
         preexec_fn=sigint_as_default)  # stopped by SIGINT however pytest was started
     try:
         wait_until_listening(process, written)  # its header: the sniffer listens
-        _one_connection()
+        send_on_loopback(1000)
         wait_for_size(written, 1100)  # its 1000 bytes of data: the sniffer has them
     finally:
         os.killpg(process.pid, signal.SIGINT)
@@ -125,7 +116,7 @@ def test_a_pcapng_files_if_filter_is_read(tmp_path: Path) -> None:
         deadline = time.monotonic() + 20  # dumpcap writes its header once it captures
         while (not saved.exists() or saved.stat().st_size == 0) and time.monotonic() < deadline:
             time.sleep(0.05)
-        _one_connection()
+        send_on_loopback(1000)
         time.sleep(0.5)
     finally:
         dumpcap.terminate()

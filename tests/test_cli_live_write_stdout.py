@@ -6,34 +6,17 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from live_process import ended, wait_until_listening
+from live_process import ended, send_on_loopback, wait_until_listening
 
 LIVE = [sys.executable, "-m", "flowcheck", "live", "--interface", "lo"]
 PCAP_MAGIC = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1",
               b"\xa1\xb2\x3c\x4d")
-
-
-def _one_connection() -> int:
-    """One connection on the loopback carrying a few bytes; its listening port."""
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen()
-        port = server.getsockname()[1]
-        with socket.create_connection(("127.0.0.1", port)) as client:
-            peer, _ = server.accept()
-            with peer:
-                client.sendall(b"x" * 5000)
-                client.shutdown(socket.SHUT_WR)
-                while peer.recv(65536):
-                    pass
-    return port
 
 
 @pytest.mark.parametrize("sniffer", ["tcpdump", "scapy"])
@@ -46,7 +29,7 @@ def test_the_capture_goes_to_standard_output_and_the_report_to_standard_error(
                                    stderr=subprocess.PIPE, text=True, cwd=tmp_path,
                                    start_new_session=True)
         wait_until_listening(process, saved)
-        port = _one_connection()
+        port = send_on_loopback(5000)
         code, _, err = ended(process)
     assert code in (0, 1, 5), err  # a verdict's code: no error
     events = [json.loads(line) for line in err.splitlines()]
@@ -72,7 +55,7 @@ def test_its_reader_leaving_stops_the_capture_with_the_verdicts_code(
     header = process.stdout.read(24)  # the pcap file header: the sniffer listens
     assert header[:4] in PCAP_MAGIC
     started = time.monotonic()
-    _one_connection()
+    send_on_loopback(5000)
     process.stdout.close()  # the reader leaves
     code, _, err = ended(process)  # type: ignore[arg-type]
     assert time.monotonic() - started < 60  # not the 100 s of --duration

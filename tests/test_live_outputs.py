@@ -8,36 +8,19 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from live_process import ended, wait_until_listening
+from live_process import ended, send_on_loopback, wait_until_listening
 
 from flowcheck.cli.live import _show_finding
 from flowcheck.cli.options import OutputFormat
 from flowcheck.model import Finding, Severity
 
 LIVE = [sys.executable, "-m", "flowcheck", "live", "--interface", "lo"]
-
-
-def _send_on_loopback(size: int) -> int:
-    """One connection on the loopback carrying `size` bytes; its listening port."""
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen()
-        port = server.getsockname()[1]
-        with socket.create_connection(("127.0.0.1", port)) as client:
-            peer, _ = server.accept()
-            with peer:
-                client.sendall(b"x" * size)
-                client.shutdown(socket.SHUT_WR)
-                while peer.recv(65536):
-                    pass
-    return port
 
 
 @pytest.mark.parametrize("sniffer", ["tcpdump", "scapy"])
@@ -77,7 +60,7 @@ def test_write_filling_its_disk_mid_capture_reports_what_came_before(tiny_disk: 
                                stderr=subprocess.PIPE, text=True, start_new_session=True)
     wait_until_listening(process, saved)
     with contextlib.suppress(OSError):  # live may stop while the bytes still go
-        _send_on_loopback(300_000)
+        send_on_loopback(300_000)
     code, out, err = ended(process)  # the write error stops it, long before 30 s
     assert code == 2, err
     assert f"--write {saved}: cannot write the capture (No space left on device)" in err
