@@ -234,6 +234,11 @@ class NdmpStream:
     # the JSON.
     tls_from: dict[str, int] = field(default_factory=dict)
 
+    @property
+    def tls_start(self) -> int | None:
+        """The first frame either direction went on in TLS (tls_from), None if neither."""
+        return min(self.tls_from.values(), default=None)
+
     def as_dict(self) -> dict:
         return {
             "uid": self.uid,

@@ -52,7 +52,7 @@ def job_unseen(conn: Connection, stream: NdmpStream | None) -> str:
     if stream is None:
         return ""
     if stream.tls_from:
-        return (f"its control connection carries TLS from frame {min(stream.tls_from.values())}"
+        return (f"its control connection carries TLS from frame {stream.tls_start}"
                 " (ndmp_undecodable): the requests in it, a DATA_* request that started a "
                 "job among them, cannot be read")
     if stream.snap_lost:

@@ -120,7 +120,7 @@ def _of_request(ctx: Context, control_uid: str, frame: int) -> ConnectSaid | Non
     subject = f"{op} (frame {request.frame})"
     if reply is not None:
         name = (reply.error_name or "").removeprefix("NDMP_")
-        if reply.error_name == "NDMP_NO_ERR":
+        if accepted(reply):
             return ConnectSaid("made", reply, subject, f"was answered NDMP_NO_ERR (frame "
                                f"{reply.frame}) by {who}: its connection to the endpoint was "
                                "made (NDMP answers it once connected)", request.frame)

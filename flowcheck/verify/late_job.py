@@ -32,10 +32,9 @@ from flowcheck.model import Connection, NdmpMessage, Session, Severity, connecti
 from flowcheck.model.traffic import endpoint
 from flowcheck.profiles import Profile
 from flowcheck.sessions import message_op
-from flowcheck.sessions.classify import JOB_STARTS
+from flowcheck.sessions.classify import DATA_INTENT
 from flowcheck.verify.after_close import job_ended
-from flowcheck.verify.context import Context
-from flowcheck.verify.hidden_ends import MOVER_STARTS
+from flowcheck.verify.context import Context, session_uids
 from flowcheck.verify.kept import kept
 from flowcheck.verify.session_words import opened_unseen_words
 from flowcheck.verify.step_base import make_step
@@ -45,7 +44,7 @@ RESOURCE_KINDS = ("announcement", "data_connection", "data_flow")
 JOINED_DETAIL = "unknown for the job as a whole: the capture started after the job began"
 # The job's messages (its resources' announcements and starts, request or reply), and
 # the session's, from its greeting to its configuration queries, that come before them.
-_JOB = frozenset({"DATA_LISTEN", "DATA_CONNECT", *JOB_STARTS, *MOVER_STARTS})
+_JOB = DATA_INTENT
 _SETUP = frozenset({"NOTIFY_CONNECTED", "CONNECT_OPEN", "CONNECT_CLIENT_AUTH",
                     "CONNECT_SERVER_AUTH"})
 
@@ -77,8 +76,7 @@ def joined_late_words(ctx: Context, session: Session, control: Connection) -> st
     if job_ended(ctx, session) is not None or any(
             f.session == session.id and f.severity == Severity.ERROR for f in ctx.findings):
         return None
-    uids = [session.control_uid, *([session.callback_uid] if session.callback_uid else []),
-            *session.data_connections]
+    uids = session_uids(session)
     captured = [conn for uid in uids if (conn := ctx.by_uid.get(uid)) is not None
                 and conn.first_frame]
     first = min(captured, key=lambda c: c.first_frame, default=control)

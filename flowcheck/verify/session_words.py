@@ -58,7 +58,7 @@ def cut_announcement_words(session: Session, ctx: Context | None = None) -> str:
                 "and ports instead")
     if session.match_reason == "encrypted":
         stream = ctx.stream_by_uid.get(session.control_uid) if ctx else None
-        where = f" from frame {min(stream.tls_from.values())}" if stream else ""
+        where = f" from frame {stream.tls_start}" if stream else ""
         return (f"the control connection carries TLS{where} (ndmp_undecodable), and the "
                 "announcement is inside it; data connections matched by direction and ports "
                 "instead")
