@@ -117,6 +117,9 @@ class Session:
     # another waiting session as well, so none was tied (uids; callback_elsewhere's
     # _tie_one): step 2 is unknown, not missing. Not in the JSON.
     callback_ambiguous: list[str] = field(default_factory=list)
+    # The capture joined the session's job while it ran: its resources' ok steps were made
+    # unknown for the job as a whole (flowcheck.verify.late_job). Not in the JSON.
+    joined_late: bool = False
     # Announcements whose data connection stays inside one host (not on the network).
     local_data: list[LocalData] = field(default_factory=list)
     # `kind` is "backup" only by default: nothing in the capture says which way the job

@@ -44,7 +44,6 @@ from flowcheck.report.overview import (
 )
 from flowcheck.report.step_time import message_times, step_time
 from flowcheck.sessions import connection_outcome
-from flowcheck.verify.late_job import JOINED_DETAIL
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -189,8 +188,7 @@ def mid_job_note(analysis: Analysis) -> str:
     if not started:
         return ""
     which, many = ", ".join(started), "s" if len(started) > 1 else ""
-    joined = [s.id for s in analysis.sessions if s.id in started and any(  # verify.late_job
-        step.detail.startswith(JOINED_DETAIL) for step in s.steps)]
+    joined = [s.id for s in analysis.sessions if s.id in started and s.joined_late]
     return (f"The capture started mid-job (session{many} {which}: capture_started_mid_session)"
             + (f", after the job of {', '.join(joined)} began: a resource before the capture "
                "may have failed, so the verdict cannot pass that job on the part the capture "

@@ -40,7 +40,7 @@ from flowcheck.verify.session_words import opened_unseen_words
 from flowcheck.verify.step_base import make_step
 
 RESOURCE_KINDS = ("announcement", "data_connection", "data_flow")
-# How the detail of a step made unknown here begins (report.analyze.mid_job_note).
+# How the detail of a step made unknown here begins.
 JOINED_DETAIL = "unknown for the job as a whole: the capture started after the job began"
 # The job's messages (its resources' announcements and starts, request or reply), and
 # the session's, from its greeting to its configuration queries, that come before them.

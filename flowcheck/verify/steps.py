@@ -103,6 +103,7 @@ def check_steps(ctx: Context) -> None:
             late = joined_late_words(ctx, session, control)
             if late is not None and not unjudge_job_steps(session, ctx.profile, late):
                 late = None
+            session.joined_late = late is not None
             # After the steps, whose statuses it names. A filter that kept only data
             # packets left the handshake out instead: capture_filtered says so.
             started_mid_session(ctx, session, control, late)
