@@ -38,7 +38,6 @@ from flowcheck.sessions.classify import (
     rst_only,
 )
 from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
-from flowcheck.sessions.local import other_version
 from flowcheck.sessions.matching import (
     ANNOUNCEMENT_JITTER_SECONDS,
     CALLBACK_SLACK_SECONDS,
@@ -66,7 +65,7 @@ def attach_callbacks_elsewhere(sessions: list[Session], control_of: dict[str, Co
     candidates = [c for c in ordered if _candidate(c, config, endpoints)]
     if not candidates:
         return
-    sides = _shared_sides(sessions, {s.id: _sides(s, by_uid) for s in sessions}, config)
+    sides = _paired_sides(sessions, {s.id: _sides(s, by_uid) for s in sessions}, config)
     used = {host for media, agent in sides.values() for host in media | agent}
     # A host's addresses by its control connection address, over every session of it: two
     # jobs from one media server share its other address (field check 46: a dual-stack
@@ -188,34 +187,25 @@ def _direction_known(conn: Connection, config: Config) -> bool:
                                        and config.in_media_range(conn.orig_p))
 
 
-def _shared_sides(sessions: list[Session], sides: dict[str, tuple[set[str], set[str]]],
+def _paired_sides(sessions: list[Session], sides: dict[str, tuple[set[str], set[str]]],
                   config: Config) -> dict[str, tuple[set[str], set[str]]]:
-    """Each session's sides (_sides) with the addresses of the other IP version that
-    the sessions whose control connection shows the same address on that side have
-    there (the same dual-stack host: two jobs from one media server, field check 46),
-    and the address of the other IP version the configuration pairs with it
-    (flowcheck.sessions.stack_addresses.config_pair: a dual-stack host named by both
-    its addresses). Without them another job's data connections from the media server's
-    IPv4 address left a callback to that address, between a dual-stack session's IPv4
-    addresses, to no session."""
-    media: dict[str, set[str]] = defaultdict(set)
-    agents: dict[str, set[str]] = defaultdict(set)
+    """Each session's sides (_sides) with the address of the other IP version the
+    configuration pairs with its host on each side (flowcheck.sessions.stack_addresses
+    .config_pair: a dual-stack host named by both its addresses). The other sessions of
+    the same host add theirs where the caller gathers a host's addresses (field check
+    46: another job's data connections from the media server's IPv4 address left a
+    callback to that address, between a dual-stack session's IPv4 addresses, to no
+    session)."""
+    paired: dict[str, tuple[set[str], set[str]]] = {}
     for session in sessions:
-        media[session.media_server] |= {h for h in sides[session.id][0]
-                                        if other_version(h, session.media_server)}
-        agents[session.remote_agent] |= {h for h in sides[session.id][1]
-                                         if other_version(h, session.remote_agent)}
-    shared: dict[str, tuple[set[str], set[str]]] = {}
-    for session in sessions:
-        mine = sides[session.id][0] | media[session.media_server]
-        theirs = sides[session.id][1] | agents[session.remote_agent]
+        mine, theirs = set(sides[session.id][0]), set(sides[session.id][1])
         for found, configured, host in ((mine, config.media_servers, session.media_server),
                                         (theirs, config.remote_agents, session.remote_agent)):
-            paired = config_pair(configured, host)
-            if paired is not None:
-                found.add(paired)
-        shared[session.id] = (mine, theirs)
-    return shared
+            pair = config_pair(configured, host)
+            if pair is not None:
+                found.add(pair)
+        paired[session.id] = (mine, theirs)
+    return paired
 
 
 def _sides(session: Session, by_uid: dict[str, Connection]) -> tuple[set[str], set[str]]:
