@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from flowcheck.connections.conn import RST as _RST
+from flowcheck.connections.conn import SYN as _SYN
 from flowcheck.connections.flows import BatchFlows, FlowKey, address_text
 from flowcheck.connections.icmp import FRAMES_PER_QUOTE
 from flowcheck.fields_dataclass import fields_dataclass
@@ -54,7 +56,6 @@ WINDOW = 1.0
 # Seconds between an ICMP message and its capture copy (the same bytes captured twice:
 # `-i any` on a router, a SPAN session with two sources), at most: connections.copies'.
 COPY_WINDOW = 0.0005
-_SYN, _RST = 0x02, 0x04
 _TCP_HEADER = (20, 60)  # bytes, RFC 9293 3.1: data offset 5 to 15 words
 
 
@@ -235,8 +236,6 @@ class CutTies:
     def __init__(self) -> None:
         self._recent: Openings | None = None  # the last WINDOW seconds' openings
         self._last: list[tuple[float, str, bytes]] = []  # recent messages: (ts, tunnel, identity)
-        self.tied = 0  # cut quotes tied to a connection
-        self.untied = 0  # cut quotes several connections fit
 
     def feed(self, decoded: DecodedBatch, flows: BatchFlows,
              record_at: Callable[[FlowKey, int], Connection | None],
@@ -289,10 +288,8 @@ class CutTies:
             (o,) = latest.values()
             record = record_at(o.key, o.frame)
             if record is not None:
-                self.tied += 1
                 _attach(record, quote, o, source)
             return
-        self.untied += 1
         for o in latest.values():
             record = record_at(o.key, o.frame)
             if record is not None and record.icmp_untied is None:

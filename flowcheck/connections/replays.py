@@ -67,12 +67,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from flowcheck.connections.conn import ACK as _ACK
+from flowcheck.connections.conn import FIN as _FIN
+from flowcheck.connections.conn import SYN as _SYN
 from flowcheck.connections.flow_table import FlowTable, column_hashes
 from flowcheck.connections.flows import BatchFlows
 from flowcheck.decode import DecodedBatch
 
 REPLAY_STEP = 1.0  # s: a step back of the capture's time this large may be a replay
-_SYN, _FIN, _ACK = 0x02, 0x01, 0x10
 _SEQ_KNOWN, _ID_KNOWN = 1, 2  # a direction's `_known` bits
 _GROWTH = 1.125  # the per-flow arrays grow by an eighth (little room unused per connection)
 _PORT_BITS = np.uint64(16)
@@ -83,8 +85,8 @@ class Spans:
     """Per flow key seen (connections.flow_table numbers it): its latest moment and
     longest gap, and per direction (from its lower endpoint or not: 2 * number + from_lower) the
     numbers it used (module docstring); the capture's time reached and the time its
-    latest step back (more than REPLAY_STEP) went back from. `count`: replayed copies
-    marked. Memory: 38 bytes a flow key and its table room."""
+    latest step back (more than REPLAY_STEP) went back from. Memory: 38 bytes a flow key
+    and its table room."""
 
     def __init__(self) -> None:
         self._table = FlowTable()
@@ -107,7 +109,6 @@ class Spans:
         self._reached = -np.inf  # s: the latest TCP packet time so far
         self._from = -np.inf  # s: the time the latest step back went back from
         self.opened = False  # a replayed copy with an IPv4 ID was seen
-        self.count = 0
         self.marked = np.zeros(0, bool)  # the last batch's replayed copies (mark's answer)
         # The frame of the capture's latest step back (more than REPLAY_STEP; 0: none),
         # and per packet of the last batch the latest at or before it (one int when the
@@ -135,7 +136,6 @@ class Spans:
             if replaying.any():
                 replayed = self._replayed(d, flows, number, np.flatnonzero(replaying),
                                           window, m)
-                self.count += int(np.count_nonzero(replayed))
         self._update(d, flows, number, hashes, ~replayed, in_order)
         self.marked = replayed
         return replayed

@@ -21,10 +21,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from flowcheck.decode.ipv6 import ICMP_FRAGMENTATION_NEEDED as _FRAGMENTATION_NEEDED
+from flowcheck.decode.ipv6 import ICMP_UNREACHABLE as _ICMP_UNREACHABLE
+from flowcheck.decode.ipv6 import ICMPV6_UNREACHABLE as _ICMPV6_UNREACHABLE
 from flowcheck.fields_dataclass import fields_dataclass
 
-_ICMP_UNREACHABLE, _FRAGMENTATION_NEEDED, _ICMPV6_UNREACHABLE = 3, 4, 1
-_TCP = 6
+_TCP = 6  # IP protocol number
+
 # IPv6 extension headers (RFC 8200 4): a quote whose next header is one of them may
 # still be of TCP.
 _EXTENSIONS = (0, 43, 44, 51, 60)
