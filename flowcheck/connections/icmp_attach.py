@@ -34,6 +34,7 @@ base class of ConnectionTracker, whose connection table it reads (once per quote
 
 from __future__ import annotations
 
+from bisect import insort
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -87,6 +88,24 @@ def answering(candidates: list[_Candidate], quote: IcmpQuote,
     return first
 
 
+def add_icmp(record: Connection, code: int, sender: str, to: str, frame: int, *,
+             in_order: bool = True) -> bool:
+    """One more ICMP unreachable (its frame) of the record, the first naming its code,
+    sender and addressee; at most FRAMES_PER_QUOTE. in_order: frames come in order (else
+    placed in order). Whether it was the record's first."""
+    if len(record.icmp_frames) >= FRAMES_PER_QUOTE:
+        return False
+    first = not record.icmp_frames
+    if first:
+        record.icmp_code, record.icmp_sender, record.icmp_to = code, sender, to
+    record.icmp_frames = frames_of(record.icmp_frames)  # a short record's shared one
+    if in_order:
+        record.icmp_frames.append(frame)
+    else:
+        insort(record.icmp_frames, frame)
+    return first
+
+
 class IcmpAttach:
     """ConnectionTracker's ICMP quotes (see the module docstring). The state is the
     tracker's, set by ConnectionTracker.__init__ and per batch by its feed."""
@@ -130,13 +149,9 @@ class IcmpAttach:
             made = self.quoted.add(quote)
             if made is not None:
                 self._new.append(made)  # its uid in frame order, as a captured one's
-        elif len(record.icmp_frames) < FRAMES_PER_QUOTE:
-            if not record.icmp_frames:
-                record.icmp_code = quote.code
-                record.icmp_sender = address_text(quote.version, quote.sender)
-                record.icmp_to = address_text(quote.version, quote.src)
-            record.icmp_frames = frames_of(record.icmp_frames)  # a short record's shared one
-            record.icmp_frames.append(quote.frame)
+        else:
+            add_icmp(record, quote.code, address_text(quote.version, quote.sender),
+                     address_text(quote.version, quote.src), quote.frame)
 
     def _answered_elsewhere(self, quote: IcmpQuote) -> bool:
         """Whether a captured connection answers a quote that made a connection of its

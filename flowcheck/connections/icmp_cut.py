@@ -31,7 +31,6 @@ of a message (its bytes again within COPY_WINDOW) is left out.
 
 from __future__ import annotations
 
-from bisect import insort
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -40,10 +39,9 @@ import numpy as np
 from flowcheck.connections.conn import RST as _RST
 from flowcheck.connections.conn import SYN as _SYN
 from flowcheck.connections.flows import BatchFlows, FlowKey, address_text
-from flowcheck.connections.icmp import FRAMES_PER_QUOTE
+from flowcheck.connections.icmp_attach import add_icmp
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection
-from flowcheck.model.frames import frames_of
 
 if TYPE_CHECKING:
     from flowcheck.decode import DecodedBatch
@@ -297,16 +295,11 @@ class CutTies:
 
 
 def _attach(record: Connection, quote: CutQuote, opening: Opening, source: str) -> None:
-    """The tied message as one more ICMP unreachable of the record (icmp_attach's)."""
-    if len(record.icmp_frames) >= FRAMES_PER_QUOTE:
-        return
-    if not record.icmp_frames:
-        record.icmp_code = quote.code
-        record.icmp_sender = address_text(quote.version, quote.sender)
-        record.icmp_to = address_text(quote.version, opening.src)
+    """The tied message as one more ICMP unreachable of the record (icmp_attach's); the
+    whole quotes of its batch came first, so its frame is placed in order."""
+    if add_icmp(record, quote.code, address_text(quote.version, quote.sender),
+                address_text(quote.version, opening.src), quote.frame, in_order=False):
         record.icmp_cut = (quote.kept, quote.ts - opening.ts, source)
-    record.icmp_frames = frames_of(record.icmp_frames)  # a short record's shared one
-    insort(record.icmp_frames, quote.frame)  # whole quotes of its batch came first
 
 
 def record_at(candidates: list[tuple], frame: int) -> Connection | None:
