@@ -251,14 +251,11 @@ def _merge(batch: PacketBatch, parts: list[tuple[np.ndarray, DecodedBatch]]) -> 
                             dtype=np.int64)
         names += [name for name in decoded.tunnels if number[name] >= len(names)]
         tunnel.append(renumber[decoded.tcp_tunnel])
-        for quote in decoded.icmp_quotes:
-            quote.position = int(rows[quote.position])
-            quote.frame = batch.frame_number(quote.position)
-            quotes.append(quote)
-        for cut_quote in decoded.cut_quotes:
-            cut_quote.position = int(rows[cut_quote.position])
-            cut_quote.frame = batch.frame_number(cut_quote.position)
-            cut.append(cut_quote)
+        for found, out in ((decoded.icmp_quotes, quotes), (decoded.cut_quotes, cut)):
+            for quote in found:
+                quote.position = int(rows[quote.position])
+                quote.frame = batch.frame_number(quote.position)
+                out.append(quote)
     merged = np.concatenate(index)
     order = np.argsort(merged, kind="stable")
     skip = ("tcp_index", "tcp_frame", "tcp_tunnel")

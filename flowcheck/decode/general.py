@@ -111,30 +111,28 @@ def _icmp_quotes(batch: PacketBatch, gather: Gather, layers: Layers,
     for row in rows.tolist():
         args = (gather.buf, int(gather.start[row]), int(gather.caplen[row]),
                 int(layers.l4[row]), int(layers.version[row]))
-        quote = decode_icmp_quote(*args)
-        if quote is None and gather.caplen[row] < layers.end[row]:
-            cut_quote = decode_cut_quote(*args)
-            if cut_quote is not None:
-                cut_quote.position = row
-                cut_quote.frame = batch.frame_number(row)
-                cut_quote.ts = float(batch.ts[row])
-                cut_quote.tunnel = table.names[int(layers.tunnel[row])]
-                cut_quote.identity = _icmp_identity(gather, layers, row)
-                ends = layers.src[row].astype(">u4").tobytes(), \
-                    layers.dst[row].astype(">u4").tobytes()
-                cut_quote.sender, cut_quote.to = ((end[:4] for end in ends)
-                                                  if cut_quote.version == 4 else ends)
-                cut.append(cut_quote)
-        if quote is not None:
-            quote.position = row
-            quote.frame = batch.frame_number(row)
-            quote.ts = float(batch.ts[row])
-            quote.tunnel = table.names[int(layers.tunnel[row])]
-            quote.identity = _icmp_identity(gather, layers, row)
-            sender = layers.src[row].astype(">u4").tobytes()  # address words, big-endian
-            quote.sender = sender[:4] if quote.version == 4 else sender
-            quotes.append(quote)
+        found: IcmpQuote | CutQuote | None = decode_icmp_quote(*args)
+        if found is not None:
+            quotes.append(found)
+        elif gather.caplen[row] < layers.end[row]:
+            found = decode_cut_quote(*args)
+            if found is not None:
+                cut.append(found)
+                found.to = _address(layers.dst[row], found.version)
+        if found is not None:  # where and when the message came, and from whom
+            found.position = row
+            found.frame = batch.frame_number(row)
+            found.ts = float(batch.ts[row])
+            found.tunnel = table.names[int(layers.tunnel[row])]
+            found.identity = _icmp_identity(gather, layers, row)
+            found.sender = _address(layers.src[row], found.version)
     return quotes, cut
+
+
+def _address(words: np.ndarray, version: int) -> bytes:
+    """An address from its column's big-endian 32-bit words (IPv4: the first)."""
+    packed = words.astype(">u4").tobytes()
+    return packed[:4] if version == 4 else packed
 
 
 def _icmp_identity(gather: Gather, layers: Layers, row: int) -> bytes:
