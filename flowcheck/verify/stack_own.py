@@ -31,6 +31,14 @@ def _side(ann: Announcement) -> Side:
     return "agent" if ann.listener == "data" else "media"
 
 
+def _listener_host(ctx: Context, session: Session, ann: Announcement) -> str:
+    """The control connection's address of the announcement's listener (the agent for
+    DATA_LISTEN's endpoint: the connection's responder; the media server's mover: its
+    originator)."""
+    control = ctx.by_uid[session.control_uid]
+    return control.resp_h if ann.listener == "data" else control.orig_h
+
+
 def own_other_version(ctx: Context, session: Session, ann: Announcement,
                       attempts: Collection[Connection] = ()) -> str | None:
     """Words that prove ann.ip the listener's own address of the other IP version than
@@ -39,9 +47,8 @@ def own_other_version(ctx: Context, session: Session, ann: Announcement,
     (remote_agents)"); None when ann.ip is of the control address's version, 0.0.0.0 or
     loopback, or nothing proves it. attempts: the failed connections to it, no proof
     of themselves."""
-    control = ctx.by_uid[session.control_uid]
     side = _side(ann)
-    host = control.resp_h if side == "agent" else control.orig_h
+    host = _listener_host(ctx, session, ann)
     if special(ann.ip) is not None or not other_version(ann.ip, host):
         return None
     skip = {c.uid for c in attempts}
@@ -83,9 +90,8 @@ def own_note(ctx: Context, session: Session, ann: Announcement,
     proof = own_other_version(ctx, session, ann, attempts)
     if proof is None:
         return None
-    control = ctx.by_uid[session.control_uid]
-    listener, host = (("the agent", control.resp_h) if ann.listener == "data"
-                      else ("the media server", control.orig_h))
+    listener = "the agent" if ann.listener == "data" else "the media server"
+    host = _listener_host(ctx, session, ann)
     return (f" {ann.ip} is {listener}'s own IPv4 address ({proof}): the control connection "
             f"reached {listener} over IPv6 at {host}, and NDMP v4 TCP addresses are IPv4 "
             f"only, so {listener} announced it ({ann.message.removeprefix('NDMP_')}, frame "
@@ -98,9 +104,8 @@ def stands_for_control(ctx: Context, session: Session, ann: Announcement) -> boo
     """Is ann the unspecified address 0.0.0.0 announced over an IPv6 control connection?
     NDMP v4 can announce no IPv6 address, and the peers that do this mean "the control
     connection's address" by it (captures/lab-trial28-dualstack/v6-announce-any)."""
-    control = ctx.by_uid[session.control_uid]
-    host = control.resp_h if ann.listener == "data" else control.orig_h
-    return special(ann.ip) == "unspecified" and ip_version(host) == 6
+    return (special(ann.ip) == "unspecified"
+            and ip_version(_listener_host(ctx, session, ann)) == 6)
 
 
 def unseen_no_evidence(ctx: Context, session: Session, ann: Announcement) -> bool:
@@ -122,7 +127,6 @@ def stand_in(ctx: Context, session: Session, ann: Announcement) -> tuple[str, st
     "")."""
     if not stands_for_control(ctx, session, ann):
         return endpoint(ann.ip, ann.port), ""
-    control = ctx.by_uid[session.control_uid]
-    host = control.resp_h if ann.listener == "data" else control.orig_h
+    host = _listener_host(ctx, session, ann)
     return (endpoint(host, ann.port),
             f" (over IPv6 the control connection's address {host} stands for it)")
