@@ -33,7 +33,9 @@ def elsewhere_note(ctx: Context, session: Session, conn: Connection) -> str:
              f"{message.frame})" if message is not None else "the control connection opened")
     return (f"under another address: {' and '.join(ends)} ({_cause(session, conn)}); taken "
             f"as the callback, the only connection from the agent range into the media range "
-            f"after {after} between addresses no other session uses")
+            f"after {after} whose ends no other session uses or are known addresses of "
+            "these hosts (from their connections, another job of the same host, or the "
+            "configuration)")
 
 
 def elsewhere_failure(ctx: Context, session: Session, conn: Connection, rule: str
