@@ -89,6 +89,10 @@ def test_two_attempts_fit_no_tie_and_no_no_icmp(tmp_path: Path) -> None:
     assert not any("RST or ICMP" in text for text in texts)
     assert any("whose quote the capture's snap length cut (frame 22) came from fd77::1"
                in text and "tied to none" in text for text in texts)
+    # The message may be the callback's reject: not "never got an answer".
+    unanswered = next(f for f in analysis.findings if f.code == "callback_unanswered")
+    assert "(step 2) and got no SYN-ACK or RST: " in unanswered.message
+    assert "never got an answer" not in unanswered.message
 
 
 @pytest.mark.skipif(shutil.which("editcap") is None, reason="editcap (Wireshark) needed")

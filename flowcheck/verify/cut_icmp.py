@@ -61,3 +61,12 @@ def unanswered_tail(conn: Connection) -> str:
     if not untied:
         return ", no SYN-ACK, RST or ICMP"
     return f", no SYN-ACK or RST; {untied}"
+
+
+def no_answer_words(conn: Connection, passive: bool = False) -> str:
+    """"never got an answer" ("was never answered" where passive), or "got no SYN-ACK or
+    RST" where an untied cut ICMP message may be the connection's reject (the capture may
+    hold its answer)."""
+    if conn.icmp_untied is not None:
+        return "got no SYN-ACK or RST"
+    return "was never answered" if passive else "never got an answer"

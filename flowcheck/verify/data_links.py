@@ -27,6 +27,7 @@ from flowcheck.verify.answer_seen import AnswerSeen, answer_seen, answer_seen_wo
 from flowcheck.verify.attempts import connector_unseen
 from flowcheck.verify.connect_said import port_only_words
 from flowcheck.verify.context import Context, endpoint, opening_frames
+from flowcheck.verify.cut_icmp import no_answer_words
 from flowcheck.verify.details import failure_words
 from flowcheck.verify.evidence import (
     announcement_time_enough,
@@ -340,7 +341,8 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
         ctx.add("data_unanswered",
                 f"The data connection from {first.orig_h} to {target} "
                 + (_LONE_HEADS[lone.kind] if lone else
-                   f"was never answered{' while the job ran' if late else ''}{tries}")
+                   f"{no_answer_words(first, passive=True)}"
+                   f"{' while the job ran' if late else ''}{tries}")
                 + ": " + (f"{lone.words}. " if lone and lone.words else "")
                 + (capitalised if lone and lone.words else str)(
                     silence(ctx, first, both_ways=True, attempts=len(attempts)))

@@ -23,6 +23,7 @@ from flowcheck.verify.callback_address import elsewhere_failure
 from flowcheck.verify.capture_points import reached_second_point
 from flowcheck.verify.context import Context, endpoint, opening_frames
 from flowcheck.verify.cut_announcements import check_cut_announcements
+from flowcheck.verify.cut_icmp import no_answer_words
 from flowcheck.verify.data_links import check_data
 from flowcheck.verify.details import failure_words, syn_count
 from flowcheck.verify.evidence import after_last, judged, note_unseen
@@ -127,7 +128,7 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
         either = retried(conn)
         ctx.add("control_unanswered",
                 f"The media server {conn.orig_h} sent {syns} SYN{'s' if syns != 1 else ''} "
-                f"to the agent's NDMP port {target} and never got an answer: "
+                f"to the agent's NDMP port {target} and {no_answer_words(conn)}: "
                 f"{silence(ctx, conn, both_ways=True)}.",
                 f"{own_firewall_fix(ctx, conn) if either and not unseen_way_back else ''}"
                 f"{capitalised(allow_rule(ctx, conn, session, answer=either, between=either))}"
@@ -226,7 +227,7 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
                    "(step " + (f"2) and never got an answer ({failure_words(conn)})."
                                f"{elsewhere[0]}" if elsewhere else
                                f"2) and {lone[0]}." if lone else
-                               f"2) and never got an answer: "
+                               f"2) and {no_answer_words(conn)}: "
                                f"{silence(ctx, conn, both_ways=True)}.")
                    + (outside[0] if outside and not elsewhere else ""))
         fix = elsewhere[1] if elsewhere else between or \
