@@ -109,3 +109,25 @@ def test_a_handshake_a_filter_left_out_is_not_a_late_start() -> None:
                                config_path=case_config(folder, "fin-rst-media"))
     assert "capture_filtered" in {f.code for f in analysis.findings}
     assert not any(LATE in s.detail for s in analysis.sessions[0].steps)
+
+
+def test_a_ring_whose_head_is_gone_mid_job_says_why_under_the_verdict(tmp_path) -> None:
+    """captures/lab-ring without ring.pcap0 (the ring's oldest file, overwritten): the set
+    begins mid-job, after the session's start, so late_job makes its resources' steps
+    unknown, and the note under the verdict says why (it named no session after a ring's
+    head before) with the ring's fix, not "start the capture before the job"."""
+    ring = CAPTURES / "lab-ring"
+    for name in ("ring.pcap1", "ring.pcap2"):
+        (tmp_path / name).symlink_to(ring / name)
+    analysis = stored_analysis(tmp_path, config_path=ring / "flowcheck.toml")
+    assert analysis.verdict == "inconclusive"
+    [session] = analysis.sessions
+    assert session.start_gap is not None and session.start_gap.head
+    assert session.joined_late and any(LATE in s.detail for s in session.steps)
+    note = _words(mid_job_note(analysis))
+    assert note.startswith("The capture set starts mid-job (the ring's oldest files are gone; "
+                           f"session {session.id}: capture_started_mid_session), after the "
+                           f"job of {session.id} began: a resource before the capture may "
+                           "have failed"), note
+    assert note.endswith("make the ring hold the whole job (capture_started_mid_session's "
+                         "fix) to judge the whole job."), note

@@ -44,6 +44,7 @@ from flowcheck.report.overview import (
 )
 from flowcheck.report.step_time import message_times, step_time
 from flowcheck.sessions import connection_outcome
+from flowcheck.verify.late_job import after_ring_hole
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -177,11 +178,13 @@ def inconclusive_note(analysis: Analysis) -> str:
 
 def mid_job_note(analysis: Analysis) -> str:
     """Under the verdict, when the capture started after a session's control connection
-    had opened (capture_started_mid_session, not after a ring buffer's hole): the verdict
-    covers only the part of the job the capture holds (trial 20 D3: a plain PASS for a
-    capture of the last resource of three), or, after a job began (verify.late_job),
-    that a resource before may have failed; "" otherwise."""
-    gaps = {s.id for s in analysis.sessions if s.start_gap is not None}
+    had opened (capture_started_mid_session; at the capture's start or after a ring's
+    head, not after a hole inside a ring: late_job.after_ring_hole, the rule late_job
+    follows too): the verdict covers only the part of the job the capture holds (trial 20
+    D3: a plain PASS for a capture of the last resource of three), or, after a job began
+    (verify.late_job), that a resource before may have failed; "" otherwise. After a
+    ring's head the fix is capture_started_mid_session's: a ring that holds the job."""
+    gaps = {s.id for s in analysis.sessions if after_ring_hole(s)}
     started = list(dict.fromkeys(
         f.session for f in analysis.findings
         if f.code == "capture_started_mid_session" and f.session and f.session not in gaps))
@@ -189,12 +192,17 @@ def mid_job_note(analysis: Analysis) -> str:
         return ""
     which, many = ", ".join(started), "s" if len(started) > 1 else ""
     joined = [s.id for s in analysis.sessions if s.id in started and s.joined_late]
-    return (f"The capture started mid-job (session{many} {which}: capture_started_mid_session)"
+    ring = any(s.start_gap is not None for s in analysis.sessions if s.id in started)
+    begun, before = (("The capture set starts mid-job (the ring's oldest files are gone; ",
+                      "make the ring hold the whole job (capture_started_mid_session's fix)")
+                     if ring else ("The capture started mid-job (",
+                                   "start the capture before the job starts"))
+    return (f"{begun}session{many} {which}: capture_started_mid_session)"
             + (f", after the job of {', '.join(joined)} began: a resource before the capture "
-               "may have failed, so the verdict cannot pass that job on the part the capture "
-               "holds; start the capture before the job starts to judge the whole job."
+               f"may have failed, so the verdict cannot pass that job on the part the capture "
+               f"holds; {before} to judge the whole job."
                if joined else ": the verdict covers only what the capture holds of it; "
-               "start the capture before the job starts to check every step."))
+               f"{before} to check every step."))
 
 
 def _render_summary(analysis: Analysis, console: Console) -> None:
