@@ -9,8 +9,8 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+from frame_cuts import CAPTURES, cut_analysis, started_late
 from stored import case_config, errors, stored_analysis
-from test_started_late_cuts import CAPTURES, started_late
 
 from flowcheck.report.analyze import mid_job_note
 
@@ -36,7 +36,7 @@ def test_a_failing_job_joined_late_never_passes(tmp_path, folder: str, name: str
                             config_path=case_config(CAPTURES / folder, name))
     assert whole.verdict == "fail"
     cut = started_late(tmp_path, folder, name, dropped)
-    analysis = stored_analysis(cut, config_path=case_config(CAPTURES / folder, name))
+    analysis = cut_analysis(cut, folder, name)
     assert analysis.verdict in ("fail", "inconclusive")
     if analysis.verdict == "inconclusive":
         [session] = analysis.sessions
@@ -54,7 +54,7 @@ def test_a_clean_job_joined_late_is_inconclusive(tmp_path, folder: str, name: st
     """Each resource's step reads unknown for the job as a whole, keeping what the
     capture shows of it; the control connection's step stays ok."""
     cut = started_late(tmp_path, folder, name, 0.50)
-    analysis = stored_analysis(cut, config_path=case_config(CAPTURES / folder, name))
+    analysis = cut_analysis(cut, folder, name)
     assert analysis.verdict == "inconclusive", [f.code for f in errors(analysis)]
     [session] = analysis.sessions
     assert session.steps[0].status == "ok"
