@@ -12,7 +12,7 @@ import pytest
 from frame_cuts import CAPTURES, cut_analysis, started_late
 from stored import case_config, errors, stored_analysis
 
-from flowcheck.report.analyze import mid_job_note
+from flowcheck.report.verdict_notes import mid_job_note
 
 LATE = "the capture started after the job began"
 

@@ -105,7 +105,7 @@ def after_ring_hole(session: Session) -> bool:
     gap between two of its files: capture_ring_gap), not at the capture's start? Such a
     session may have opened in the hole, so the capture did not start late for it:
     joined_late_words leaves it, and the note under the verdict
-    (report.analyze.mid_job_note) does not count it. A session after the ring's head (its
+    (report.verdict_notes.mid_job_note) does not count it. A session after the ring's head (its
     oldest files gone) is one the capture set joined late, like a capture started late."""
     return session.start_gap is not None and not session.start_gap.head
 
