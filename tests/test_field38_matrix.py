@@ -12,23 +12,16 @@ media server's own output chain: announced_not_used names its outbound rules.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from cli_json import ROOT, analyze_cli, analyze_json
+
 CASE = ROOT / "captures" / "field38-matrix" / "agent-killed-one-direction-in"
 
 
 def analyze(stem: Path) -> dict:
-    result = subprocess.run([sys.executable, "-m", "flowcheck", "analyze", "--config",
-                             str(stem.with_suffix(".toml")), "--format", "json",
-                             str(stem.with_suffix(".pcap"))],
-                            capture_output=True, text=True, check=False, cwd=ROOT)
-    assert result.returncode in (0, 1, 5), result.stderr
-    return json.loads(result.stdout)
+    return analyze_json(stem.with_suffix(".pcap"), stem.with_suffix(".toml"))
 
 
 def test_agent_killed_one_direction_in_fails_control_closed() -> None:
@@ -98,9 +91,7 @@ def test_agent_killed_step5_failed_on_control_closed() -> None:
         assert f"FIN, frame {fin}" in step5["detail"]
         assert fin in step5["frames"]
         assert report["sessions"][0]["control_uid"] in step5["uids"]
-    text = subprocess.run([sys.executable, "-m", "flowcheck", "analyze", "--config",
-                           str(CASE.with_suffix(".toml")), str(CASE.with_suffix(".pcap"))],
-                          capture_output=True, text=True, check=False, cwd=ROOT).stdout
+    text = analyze_cli(CASE.with_suffix(".pcap"), CASE.with_suffix(".toml")).stdout
     row = next(line for line in text.splitlines() if line.startswith("5 "))
     assert " failed " in row and " ok " not in row
 
@@ -139,12 +130,8 @@ def test_agent_killed_with_loss_before_the_start_fails_control_closed() -> None:
     after it is in the capture, so the agent's FIN with no NOTIFY_DATA_HALTED after the
     start is the same evidence as in a whole stream; it passed."""
     stem = CASE.with_name("agent-killed-loss-before-start")
-    result = subprocess.run([sys.executable, "-m", "flowcheck", "analyze", "--config",
-                             str(stem.with_suffix(".toml")), "--format", "json",
-                             str(stem.with_suffix(".pcap.gz"))],
-                            capture_output=True, text=True, check=False, cwd=ROOT)
-    assert result.returncode == 1, result.stderr
-    report = json.loads(result.stdout)
+    report = analyze_json(stem.with_suffix(".pcap.gz"), stem.with_suffix(".toml"),
+                          exit_codes=(1,))
     [closed] = [f for f in report["findings"] if f["code"] == "control_closed"]
     assert "closed by the agent 10.77.0.2 (FIN, frame 768) while the job was running" in \
         " ".join(closed["message"].split())
@@ -163,11 +150,7 @@ def _one_way(tmp_path: Path, capture: Path, source: str, keep: bool) -> Path:
 
 
 def _analyze_cut(cut: Path, stem: Path) -> dict:
-    result = subprocess.run([sys.executable, "-m", "flowcheck", "analyze", "--config",
-                             str(stem.with_suffix(".toml")), "--format", "json", str(cut)],
-                            capture_output=True, text=True, check=False, cwd=ROOT)
-    assert result.returncode in (0, 1, 5), result.stderr
-    return json.loads(result.stdout)
+    return analyze_json(cut, stem.with_suffix(".toml"))
 
 
 def test_agent_killed_with_loss_before_the_start_cut_to_the_agents_side(

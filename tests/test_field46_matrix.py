@@ -9,22 +9,14 @@ callback as an unannounced connection).
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
+from cli_json import ROOT, analyze_json
 
-ROOT = Path(__file__).resolve().parents[1]
 CASE = ROOT / "captures" / "field46-matrix" / "callback-dropped-dual-stack-two-jobs"
 
 
 def test_a_dual_stack_callback_of_one_of_two_jobs_is_that_jobs() -> None:
-    result = subprocess.run([sys.executable, "-m", "flowcheck", "analyze", "--config",
-                             str(CASE.with_suffix(".toml")), "--format", "json",
-                             str(CASE.with_suffix(".pcapng"))],
-                            capture_output=True, text=True, check=False, cwd=ROOT)
-    assert result.returncode == 1, result.stderr
-    report = json.loads(result.stdout)
+    report = analyze_json(CASE.with_suffix(".pcapng"), CASE.with_suffix(".toml"),
+                          exit_codes=(1,))
     by_agent = {s["remote_agent"]: s for s in report["sessions"]}
     failing, fine = by_agent["fd77::2"], by_agent["fd77::3"]
     assert {s["status"] for s in fine["steps"]} == {"ok"}

@@ -8,39 +8,37 @@ as the whole capture reads, with the silence before it (outside the capture) not
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
-from stored import case_config, errors, stored_analysis
-
-CAPTURES = Path(__file__).resolve().parents[1] / "captures"
+from frame_cuts import (
+    CLEAN_JOBS,
+    assert_cuts_never_fail,
+    cut_analysis,
+    frame_count,
+    frame_range,
+    stored_capture,
+)
+from stored import errors
 
 
 def last_frames(tmp_path: Path, folder: str, name: str, kept: float,
                 snap: int | None = None) -> Path:
     """FOLDER/NAME's capture with only its last `kept` share of frames (editcap -r; -s
     snap: each packet cut to that many bytes)."""
-    capture = next(p for p in (CAPTURES / folder).iterdir()
-                   if p.name in (f"{name}.pcap", f"{name}.pcap.gz", f"{name}.pcapng.gz"))
-    total = int(subprocess.run(["capinfos", "-c", "-M", "-T", "-r", str(capture)],
-                               check=True, capture_output=True,
-                               text=True).stdout.split("\t")[-1])
+    capture = stored_capture(folder, name)
+    total = frame_count(capture)
     first = total - int(total * kept) + 1
-    out = tmp_path / f"{name}-{first}-{snap}.pcap"
-    subprocess.run(["editcap", "-F", "pcap", *(["-s", str(snap)] if snap else []), "-r",
-                    str(capture), str(out), f"{first}-{total}"], check=True,
-                   capture_output=True)
-    return out
+    return frame_range(capture, tmp_path / f"{name}-{first}-{snap}.pcap", first, total,
+                       "-F", "pcap", *(["-s", str(snap)] if snap else []))
 
 
 @pytest.mark.parametrize("kept", [0.25, 0.50])
 @pytest.mark.parametrize("snap", [None, 96])
 def test_the_halt_answered_by_a_reset_fails_when_the_capture_starts_late(
         tmp_path: Path, kept: float, snap: int | None) -> None:
-    cut = last_frames(tmp_path, "ndmjob-idle", "idle-rst-agent", kept, snap)
-    analysis = stored_analysis(cut, config_path=case_config(CAPTURES / "ndmjob-idle",
-                                                            "idle-rst-agent"))
+    analysis = cut_analysis(last_frames(tmp_path, "ndmjob-idle", "idle-rst-agent", kept, snap),
+                            "ndmjob-idle", "idle-rst-agent")
     assert analysis.verdict == "fail"
     [finding] = errors(analysis)
     assert finding.code == "control_reset"
@@ -55,12 +53,7 @@ def test_the_halt_answered_by_a_reset_fails_when_the_capture_starts_late(
     assert "was not idle" not in message
 
 
-@pytest.mark.parametrize(("folder", "name"), [
-    ("ndmjob", "v4-backup"), ("ndmjob", "v2-backup"), ("lab", "clean-3-resources"),
-])
+@pytest.mark.parametrize(("folder", "name"), CLEAN_JOBS)
 def test_a_clean_job_s_last_frames_do_not_fail(tmp_path: Path, folder: str,
                                               name: str) -> None:
-    for kept in (0.25, 0.50):
-        cut = last_frames(tmp_path, folder, name, kept)
-        analysis = stored_analysis(cut, config_path=case_config(CAPTURES / folder, name))
-        assert analysis.verdict != "fail", (kept, [f.code for f in errors(analysis)])
+    assert_cuts_never_fail(tmp_path, folder, name, last_frames, (0.25, 0.50))

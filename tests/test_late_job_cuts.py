@@ -9,10 +9,10 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+from frame_cuts import CAPTURES, cut_analysis, started_late
 from stored import case_config, errors, stored_analysis
-from test_started_late_cuts import CAPTURES, started_late
 
-from flowcheck.report.analyze import mid_job_note
+from flowcheck.report.verdict_notes import mid_job_note
 
 LATE = "the capture started after the job began"
 
@@ -36,7 +36,7 @@ def test_a_failing_job_joined_late_never_passes(tmp_path, folder: str, name: str
                             config_path=case_config(CAPTURES / folder, name))
     assert whole.verdict == "fail"
     cut = started_late(tmp_path, folder, name, dropped)
-    analysis = stored_analysis(cut, config_path=case_config(CAPTURES / folder, name))
+    analysis = cut_analysis(cut, folder, name)
     assert analysis.verdict in ("fail", "inconclusive")
     if analysis.verdict == "inconclusive":
         [session] = analysis.sessions
@@ -54,7 +54,7 @@ def test_a_clean_job_joined_late_is_inconclusive(tmp_path, folder: str, name: st
     """Each resource's step reads unknown for the job as a whole, keeping what the
     capture shows of it; the control connection's step stays ok."""
     cut = started_late(tmp_path, folder, name, 0.50)
-    analysis = stored_analysis(cut, config_path=case_config(CAPTURES / folder, name))
+    analysis = cut_analysis(cut, folder, name)
     assert analysis.verdict == "inconclusive", [f.code for f in errors(analysis)]
     [session] = analysis.sessions
     assert session.steps[0].status == "ok"
@@ -109,3 +109,25 @@ def test_a_handshake_a_filter_left_out_is_not_a_late_start() -> None:
                                config_path=case_config(folder, "fin-rst-media"))
     assert "capture_filtered" in {f.code for f in analysis.findings}
     assert not any(LATE in s.detail for s in analysis.sessions[0].steps)
+
+
+def test_a_ring_whose_head_is_gone_mid_job_says_why_under_the_verdict(tmp_path) -> None:
+    """captures/lab-ring without ring.pcap0 (the ring's oldest file, overwritten): the set
+    begins mid-job, after the session's start, so late_job makes its resources' steps
+    unknown, and the note under the verdict says why (it named no session after a ring's
+    head before) with the ring's fix, not "start the capture before the job"."""
+    ring = CAPTURES / "lab-ring"
+    for name in ("ring.pcap1", "ring.pcap2"):
+        (tmp_path / name).symlink_to(ring / name)
+    analysis = stored_analysis(tmp_path, config_path=ring / "flowcheck.toml")
+    assert analysis.verdict == "inconclusive"
+    [session] = analysis.sessions
+    assert session.start_gap is not None and session.start_gap.head
+    assert session.joined_late and any(LATE in s.detail for s in session.steps)
+    note = _words(mid_job_note(analysis))
+    assert note.startswith("The capture set starts mid-job (the ring's oldest files are gone; "
+                           f"session {session.id}: capture_started_mid_session), after the "
+                           f"job of {session.id} began: a resource before the capture may "
+                           "have failed"), note
+    assert note.endswith("make the ring hold the whole job (capture_started_mid_session's "
+                         "fix) to judge the whole job."), note

@@ -59,7 +59,7 @@ def test_authenticated_then_closed_is_inconclusive_not_a_browse(name: str) -> No
     _closed_after_auth(analysis.sessions[0], 10)
     # The capture is whole: the note under the verdict does not ask for a whole capture
     # (trial A of session 34, D6).
-    from flowcheck.report.analyze import INCONCLUSIVE_NOTE, inconclusive_note
+    from flowcheck.report.verdict_notes import INCONCLUSIVE_NOTE, inconclusive_note
     note = inconclusive_note(analysis)
     assert note != INCONCLUSIVE_NOTE and "the job did not get that far" in note
 

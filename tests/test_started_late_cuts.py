@@ -6,30 +6,15 @@ same way still does not read FAIL."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
-from stored import case_config, errors, stored_analysis
-
-CAPTURES = Path(__file__).resolve().parents[1] / "captures"
+from frame_cuts import CLEAN_JOBS, assert_cuts_never_fail, cut_analysis, started_late
+from stored import errors
 
 
 def _words(text: str) -> str:
     return " ".join(text.split())
-
-
-def started_late(tmp_path: Path, folder: str, name: str, dropped: float) -> Path:
-    """FOLDER/NAME's capture without its first `dropped` share of frames (editcap)."""
-    capture = next(p for p in (CAPTURES / folder).iterdir()
-                   if p.name in (f"{name}.pcap", f"{name}.pcap.gz"))
-    count = subprocess.run(["capinfos", "-c", "-M", "-T", "-r", str(capture)], check=True,
-                           capture_output=True, text=True).stdout.split("\t")[-1]
-    total = int(count)
-    out = tmp_path / f"{name}-from-{int(total * dropped) + 1}.pcap"
-    subprocess.run(["editcap", "-F", "pcap", "-r", str(capture), str(out),
-                    f"{int(total * dropped) + 1}-{total}"], check=True, capture_output=True)
-    return out
 
 
 @pytest.mark.parametrize(("folder", "name", "dropped", "code"), [
@@ -53,8 +38,7 @@ def started_late(tmp_path: Path, folder: str, name: str, dropped: float) -> Path
 ])
 def test_a_job_seen_from_mid_transfer_then_cut_off_fails(
         tmp_path: Path, folder: str, name: str, dropped: float, code: str) -> None:
-    cut = started_late(tmp_path, folder, name, dropped)
-    analysis = stored_analysis(cut, config_path=case_config(CAPTURES / folder, name))
+    analysis = cut_analysis(started_late(tmp_path, folder, name, dropped), folder, name)
     assert analysis.verdict == "fail"
     [finding] = errors(analysis)
     assert finding.code == code
@@ -67,9 +51,8 @@ def test_a_job_seen_from_mid_transfer_then_cut_off_fails(
 def test_the_words_name_the_data_that_shows_the_job_running(tmp_path: Path) -> None:
     """agent-kill9-media from its middle on: the frames cite the data connection's first
     captured packet, the agent's FIN and the RST it then answered with."""
-    cut = started_late(tmp_path, "ndmjob-kill", "agent-kill9-media", 0.50)
-    analysis = stored_analysis(cut, config_path=case_config(CAPTURES / "ndmjob-kill",
-                                                            "agent-kill9-media"))
+    analysis = cut_analysis(started_late(tmp_path, "ndmjob-kill", "agent-kill9-media", 0.50),
+                            "ndmjob-kill", "agent-kill9-media")
     [finding] = errors(analysis)
     [session] = analysis.sessions
     data = next(c for c in analysis.traffic.connections if c.uid in session.data_connections)
@@ -80,12 +63,7 @@ def test_the_words_name_the_data_that_shows_the_job_running(tmp_path: Path) -> N
     assert finding.frames[:2] == [data.first_frame, control.fin_frames[0]]
 
 
-@pytest.mark.parametrize(("folder", "name"), [
-    ("ndmjob", "v4-backup"), ("ndmjob", "v2-backup"), ("lab", "clean-3-resources"),
-])
+@pytest.mark.parametrize(("folder", "name"), CLEAN_JOBS)
 def test_a_clean_job_started_late_does_not_fail(tmp_path: Path, folder: str,
                                                 name: str) -> None:
-    for dropped in (0.10, 0.50):
-        cut = started_late(tmp_path, folder, name, dropped)
-        analysis = stored_analysis(cut, config_path=case_config(CAPTURES / folder, name))
-        assert analysis.verdict != "fail", (dropped, [f.code for f in errors(analysis)])
+    assert_cuts_never_fail(tmp_path, folder, name, started_late, (0.10, 0.50))

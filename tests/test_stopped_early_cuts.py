@@ -8,26 +8,17 @@ stored capture, read PASS."""
 from __future__ import annotations
 
 import math
-import subprocess
 from pathlib import Path
 
 import pytest
-from stored import case_config, stored_analysis
-
-CAPTURES = Path(__file__).resolve().parents[1] / "captures"
+from frame_cuts import cut_analysis, frame_count, frame_range, stored_capture
 
 
 def stopped_early(tmp_path: Path, folder: str, name: str, kept: float) -> Path:
     """FOLDER/NAME's capture with only its first `kept` share of frames (editcap)."""
-    capture = next(p for p in (CAPTURES / folder).iterdir()
-                   if p.name.split(".")[0] == name and ".pcap" in p.name)
-    count = subprocess.run(["capinfos", "-c", "-M", "-T", "-r", str(capture)], check=True,
-                           capture_output=True, text=True).stdout.split("\t")[-1]
-    last = math.ceil(int(count) * kept)
-    out = tmp_path / f"{name}-to-{last}.pcapng"
-    subprocess.run(["editcap", "-r", str(capture), str(out), f"1-{last}"], check=True,
-                   capture_output=True)
-    return out
+    capture = stored_capture(folder, name)
+    last = math.ceil(frame_count(capture) * kept)
+    return frame_range(capture, tmp_path / f"{name}-to-{last}.pcapng", 1, last)
 
 
 @pytest.mark.parametrize(("folder", "name", "kept"), [
@@ -39,8 +30,7 @@ def stopped_early(tmp_path: Path, folder: str, name: str, kept: float) -> Path:
 ])
 def test_a_failing_job_stopped_before_its_end_is_not_a_pass(
         tmp_path: Path, folder: str, name: str, kept: float) -> None:
-    analysis = stored_analysis(stopped_early(tmp_path, folder, name, kept),
-                               config_path=case_config(CAPTURES / folder, name))
+    analysis = cut_analysis(stopped_early(tmp_path, folder, name, kept), folder, name)
     assert analysis.verdict == "inconclusive"
     [session] = analysis.sessions
     data = session.steps[-1]
@@ -59,8 +49,7 @@ def test_a_local_job_stopped_before_its_end_is_not_a_pass(tmp_path: Path) -> Non
     abort after it: the data step says the job's end is unknown (it read PASS)."""
     folder = "trial39-server-errors"
     name = "tape-full-mover-paused-eom"
-    analysis = stored_analysis(stopped_early(tmp_path, folder, name, 0.50),
-                               config_path=case_config(CAPTURES / folder, name))
+    analysis = cut_analysis(stopped_early(tmp_path, folder, name, 0.50), folder, name)
     assert analysis.verdict == "inconclusive"
     for session in analysis.sessions:
         data = session.steps[-1]

@@ -43,6 +43,7 @@ from flowcheck.report.overview import (
     wall_clock,
 )
 from flowcheck.report.step_time import message_times, step_time
+from flowcheck.report.verdict_notes import inconclusive_note, mid_job_note
 from flowcheck.sessions import connection_outcome
 
 if TYPE_CHECKING:
@@ -54,16 +55,6 @@ if TYPE_CHECKING:
 STATUS_STYLE = {"ok": "green", "missing": "red", "failed": "red", "violated": "red",
                 "not_applicable": "dim", "unknown": "yellow"}
 VERDICT_STYLE = {"pass": "bold green", "fail": "bold red", "inconclusive": "bold yellow"}
-INCONCLUSIVE_NOTE = ("No error found, but the capture cannot show whether every step "
-                     "worked (steps marked unknown say why): capture the whole job, both "
-                     "directions, with tcpdump -s 0 and no port filter.")
-# Findings that say the capture itself lacks something (cut, lost, filtered, one way,
-# started or ended mid-job): with none, an inconclusive verdict is the job's doing.
-CAPTURE_LIMITS = frozenset({
-    "ndmp_partial", "capture_truncated", "capture_started_mid_session", "capture_ring_gap",
-    "capture_unreadable", "capture_loss", "capture_ended_early", "capture_one_direction",
-    "capture_unread_encapsulation", "capture_filtered", "capture_clock_stepped",
-    "capture_undecodable_packets"})
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 SESSION_STYLE = {"failed": "bold red", "unknown": "bold yellow", "ok": "green", "side": "dim"}
 # Room the step table keeps for each of its wrapping columns (what, detail) before a
@@ -153,48 +144,6 @@ def _render_verdict(analysis: Analysis, console: Console) -> None:
     midway = mid_job_note(analysis)
     if midway:
         console.print(midway, style="yellow", highlight=False)
-
-
-def inconclusive_note(analysis: Analysis) -> str:
-    """The note under an inconclusive verdict: INCONCLUSIVE_NOTE, or, with no session
-    and a no_control_session (a capture flowcheck could not read: its link type, the
-    snap length, a tunnel; or none of the job), a pointer to that finding, whose words
-    say what the capture holds and the fix (trial 24 D6: "tcpdump -s 0" for 802.11)."""
-    if not analysis.sessions and any(f.code == "no_control_session"
-                                     for f in analysis.findings):
-        return ("Nothing of the job could be judged: no NDMP control connection could be "
-                "read (no_control_session says what the capture holds, and the fix).")
-    if not any(f.code in CAPTURE_LIMITS for f in analysis.findings) and any(
-            f.severity == Severity.WARNING for f in analysis.findings):
-        # The capture is whole as far as it shows: what the job did stopped the steps
-        # (trial A of session 34: a DMA that closed after authenticating was told to
-        # capture the whole job, which it had).
-        return ("No error found, but the capture cannot show whether every step worked "
-                "(steps marked unknown say why): the capture shows no limit of its own, so "
-                "the job did not get that far; the warnings say what it did instead.")
-    return INCONCLUSIVE_NOTE
-
-
-def mid_job_note(analysis: Analysis) -> str:
-    """Under the verdict, when the capture started after a session's control connection
-    had opened (capture_started_mid_session, not after a ring buffer's hole): the verdict
-    covers only the part of the job the capture holds (trial 20 D3: a plain PASS for a
-    capture of the last resource of three), or, after a job began (verify.late_job),
-    that a resource before may have failed; "" otherwise."""
-    gaps = {s.id for s in analysis.sessions if s.start_gap is not None}
-    started = list(dict.fromkeys(
-        f.session for f in analysis.findings
-        if f.code == "capture_started_mid_session" and f.session and f.session not in gaps))
-    if not started:
-        return ""
-    which, many = ", ".join(started), "s" if len(started) > 1 else ""
-    joined = [s.id for s in analysis.sessions if s.id in started and s.joined_late]
-    return (f"The capture started mid-job (session{many} {which}: capture_started_mid_session)"
-            + (f", after the job of {', '.join(joined)} began: a resource before the capture "
-               "may have failed, so the verdict cannot pass that job on the part the capture "
-               "holds; start the capture before the job starts to judge the whole job."
-               if joined else ": the verdict covers only what the capture holds of it; "
-               "start the capture before the job starts to check every step."))
 
 
 def _render_summary(analysis: Analysis, console: Console) -> None:

@@ -9,13 +9,7 @@ from typing import TYPE_CHECKING
 from flowcheck import __version__
 from flowcheck.config import format_ranges
 from flowcheck.model import endpoint
-from flowcheck.report.analyze import (
-    endpoints,
-    inconclusive_note,
-    mid_job_note,
-    step_connections,
-    summary_counts,
-)
+from flowcheck.report.analyze import endpoints, step_connections, summary_counts
 from flowcheck.report.answer import answer_rows, summary_blocks
 from flowcheck.report.files import write_report_file
 from flowcheck.report.frame_list import finding_where
@@ -39,6 +33,7 @@ from flowcheck.report.overview import (
     wall_clock,
 )
 from flowcheck.report.step_time import message_times, step_time
+from flowcheck.report.verdict_notes import inconclusive_note, mid_job_note
 from flowcheck.report.zeek_words import history_legend, state_legend
 
 if TYPE_CHECKING:

@@ -26,8 +26,8 @@ capture, agent_not_seen).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from typing import Literal
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from typing import Literal, NamedTuple
 
 from flowcheck.config import Config
 from flowcheck.model import Connection, Session
@@ -36,7 +36,8 @@ from flowcheck.sessions.local import other_version, same_host
 
 Side = Literal["media", "agent"]
 
-__all__ = ["Side", "config_pair", "host_addresses", "session_proof"]
+__all__ = ["HostProof", "Side", "config_pair", "host_addresses", "host_proofs",
+           "session_proof"]
 
 
 def config_pair(configured: Collection[str], host: str) -> str | None:
@@ -74,7 +75,8 @@ def _side_of(listener: str | None, end: Literal["orig", "resp"]) -> Side | None:
 
 
 def session_proof(session: Session, by_uid: Mapping[str, Connection], side: Side,
-                  skip: Collection[str] = ()) -> Iterable[tuple[str, Connection, str]]:
+                  skip: Collection[str] = ()
+                  ) -> Iterable[tuple[str, Connection, Literal["callback", "data"]]]:
     """(address, connection, how) for each end on `side` of the session's callback and
     data connections that proves an address the host's own (see the module docstring),
     in the session's order: the callback first; `how` is "callback" or "data". skip:
@@ -99,20 +101,43 @@ def _control_host(session: Session, side: Side) -> str:
     return session.remote_agent if side == "agent" else session.media_server
 
 
+class HostProof(NamedTuple):
+    """An address proven a host's own: address; how: "callback" or "data" (session_proof)
+    or "config" (config_pair); conn: the callback or data connection (None for "config");
+    session: the session it is of (None for "config")."""
+
+    address: str
+    how: Literal["callback", "data", "config"]
+    conn: Connection | None
+    session: Session | None
+
+
+def host_proofs(session: Session, sessions: Sequence[Session],
+                by_uid: Mapping[str, Connection], config: Config, side: Side,
+                skip: Collection[str] = ()) -> Iterator[HostProof]:
+    """The proofs that an address is the own of the session's host on `side` (its control
+    address there): session_proof's for this session and each with the same control
+    address on that side, in the order of `sessions`, then the configuration's pair
+    (config_pair). skip: connection uids left out (session_proof)."""
+    host = _control_host(session, side)
+    for other in sessions:
+        if other is not session and _control_host(other, side) != host:
+            continue
+        for address, conn, how in session_proof(other, by_uid, side, skip):
+            yield HostProof(address, how, conn, other)
+    configured = config.remote_agents if side == "agent" else config.media_servers
+    paired = config_pair(configured, host)
+    if paired is not None:
+        yield HostProof(paired, "config", None, None)
+
+
 def host_addresses(session: Session, sessions: Sequence[Session],
                    by_uid: Mapping[str, Connection], config: Config, side: Side) -> set[str]:
     """The addresses of the session's host on `side`: its control address, and the
     addresses of the other IP version that this session, a session with the same control
-    address on that side, or the configuration (config_pair) prove the host's own."""
+    address on that side, or the configuration (config_pair) prove the host's own
+    (host_proofs)."""
     host = _control_host(session, side)
-    found = {host}
-    configured = config.remote_agents if side == "agent" else config.media_servers
-    paired = config_pair(configured, host)
-    if paired is not None:
-        found.add(paired)
-    for other in sessions:
-        if other is not session and _control_host(other, side) != host:
-            continue
-        found.update(address for address, _, _ in session_proof(other, by_uid, side)
-                     if other_version(address, host))
-    return found
+    return {host} | {proof.address for proof in host_proofs(session, sessions, by_uid,
+                                                            config, side)
+                     if other_version(proof.address, host)}

@@ -13,9 +13,10 @@ from flowcheck.model import Announcement, Session
 from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.verify.answer_seen import answer_seen, answer_seen_detail
 from flowcheck.verify.context import Context
-from flowcheck.verify.evidence import after, announcement_time_enough
+from flowcheck.verify.evidence import after
 from flowcheck.verify.filtered import moved_unseen, off_path, port_only_unseen
 from flowcheck.verify.stack_own import stand_in
+from flowcheck.verify.stream_evidence import announcement_time_enough
 from flowcheck.verify.unread_frames import could_carry, unseen_words
 
 

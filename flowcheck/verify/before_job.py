@@ -20,8 +20,8 @@ from flowcheck.sessions.unseen import side_words
 from flowcheck.verify.after_close import closed_words, control_close
 from flowcheck.verify.context import Context
 from flowcheck.verify.durations import span_words
-from flowcheck.verify.evidence import stream_whole
 from flowcheck.verify.step_base import make_step
+from flowcheck.verify.stream_evidence import stream_whole
 
 CODE = "control_closed_after_auth"
 
@@ -29,7 +29,7 @@ CODE = "control_closed_after_auth"
 def check_closed_after_auth(ctx: Context) -> None:
     """control_closed_after_auth (warning) for each session that authenticated and closed
     with no request (Session.ended_before_job: an accepted CONNECT_CLIENT_AUTH), whole
-    in the capture (evidence.stream_whole: no request can hide), with no root cause
+    in the capture (stream_evidence.stream_whole: no request can hide), with no root cause
     already reported (a control_reset says the close's own cause). Frames: the accepted
     CONNECT_CLIENT_AUTH reply and the first FIN or RST."""
     for session in ctx.sessions:

@@ -27,51 +27,23 @@ other session (refused_connect.carrying_requests, which group_refusal reads too)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, NamedTuple
 
 from flowcheck.model import Announcement, Connection, NdmpMessage, Session
 from flowcheck.sessions.classify import JOB_STARTS, message_op, seen_closing
 from flowcheck.verify.capture_filter import quoted
 from flowcheck.verify.capture_time import after, time_enough
+from flowcheck.verify.connect_outcome import ConnectSaid, SaidKey
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_window import accepted, window
 from flowcheck.verify.refused_connect import CONNECT_FAILURES, carrying_requests, exchange
 from flowcheck.verify.replies import posted_halt
 
-Outcome = Literal["made", "failed", "pending"]
 # State replies and the states (NDMP v3/v4 ndmp_data_state, ndmp_mover_state) in which
 # their service has its data connection: data CONNECTED or ACTIVE, mover ACTIVE or PAUSED
 # (a mover leaves LISTEN for ACTIVE once its connection is accepted).
 _CONNECTED_STATES = {"DATA_GET_STATE": {1: "the data service is ACTIVE",
                                         4: "the data service is CONNECTED"},
                      "MOVER_GET_STATE": {2: "the mover is ACTIVE", 3: "the mover is PAUSED"}}
-
-
-class ConnectSaid(NamedTuple):
-    """outcome: "made", "failed" or "pending" (no answer in the time the capture gave);
-    message: the reply, halt or accepted start that says so, or the pending request;
-    subject and said: what says it and what it says, for a finding ("DATA_CONNECT (frame
-    11)", "was answered NDMP_CONNECT_ERR (frame 13) by the agent: its connect to the
-    endpoint failed"); request: the frame of the CONNECT request it answers (0 for a
-    halt, start or state reply); waited: for a pending request, the seconds of capture
-    after it (0 otherwise)."""
-
-    outcome: Outcome
-    message: NdmpMessage
-    subject: str
-    said: str
-    request: int = 0
-    waited: float = 0.0
-
-    @property
-    def words(self) -> str:
-        """"DATA_CONNECT (frame 11) was answered NDMP_CONNECT_ERR (frame 13) by ..."."""
-        return f"{self.subject} {self.said}"
-
-    def of(self, frame: int) -> str:
-        """words, the request named "it" when it is the message in `frame` (the
-        announcement a finding has just named)."""
-        return f"it {self.said}" if self.request == frame else self.words
 
 
 def ndmp_port_only(ctx: Context) -> bool:
@@ -168,7 +140,18 @@ def connect_said(ctx: Context, session: Session, group: Sequence[Announcement] =
     alternatives of one announcement), or to the one announced in a message whose
     address the snap length cut (cut: its frame and time): a reply to a request carrying
     it first, else a halt, an accepted start or a state reply after it; None when they
-    say nothing."""
+    say nothing. Found once per session and group or cut (Context.connects_said): the
+    step builders read it for each announcement more than once."""
+    key: SaidKey = (session.id, tuple((a.control_uid, a.frame, a.ip, a.port) for a in group),
+                    cut)
+    if key not in ctx.connects_said:
+        ctx.connects_said[key] = _said(ctx, session, group, cut)
+    return ctx.connects_said[key]
+
+
+def _said(ctx: Context, session: Session, group: Sequence[Announcement],
+          cut: tuple[int, float] | None) -> ConnectSaid | None:
+    """connect_said, worked out."""
     requests = ([(a.control_uid, a.frame) for a in carrying_requests(ctx, group)] if group
                 else [(session.control_uid, cut[0])] if cut else [])
     said = [found for uid, frame in requests

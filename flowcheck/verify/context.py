@@ -31,6 +31,7 @@ from flowcheck.sessions.syn_proxy import proxied_refusal
 from flowcheck.verify.capture_filter import PortOnlyCapture
 from flowcheck.verify.capture_time import CaptureTime
 from flowcheck.verify.census import Census
+from flowcheck.verify.connect_outcome import ConnectSaid, SaidKey
 
 
 @fields_dataclass(slots=True)
@@ -174,6 +175,8 @@ class Context:
     # Per session id, its data connections that carried data, by first frame
     # (verify.one_way_data.data_carried; found on first use).
     data_carried: dict[str, tuple[Connection, ...]] = field(default_factory=dict)
+    # Per SaidKey, what verify.connect_said.connect_said found (found on first use).
+    connects_said: dict[SaidKey, ConnectSaid | None] = field(default_factory=dict)
     # Frames in an encapsulation flowcheck knows and does not read (decode.unread), by
     # its name: (frames, the first one's number). A direction the capture seems to lack
     # may be among them (flowcheck.verify.unread_frames).

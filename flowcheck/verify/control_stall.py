@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, ControlPacket, NdmpStream, Session
 from flowcheck.verify.context import Context
-from flowcheck.verify.evidence import stream_whole
 from flowcheck.verify.stalled import Stall, stall_of
+from flowcheck.verify.stream_evidence import stream_whole
 from flowcheck.verify.unseen_start import running_data
 
 
@@ -28,7 +28,7 @@ def start_unseen(ctx: Context, session: Session, stream: NdmpStream,
                  control: Connection) -> bool:
     """Did the session run a job whose start the capture does not hold: no job start in
     its control stream, which the capture lacks part of (its opening not captured: the
-    capture started later; one direction, sniffer loss: evidence.stream_whole), while
+    capture started later; one direction, sniffer loss: stream_evidence.stream_whole), while
     its data connections carried the job's bytes (unseen_start.running_data; Session.kind
     by them, not guessed)?"""
     if session.kind == "browse" or session.kind_guessed or session.kind_unknown:

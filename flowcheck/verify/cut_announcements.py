@@ -9,9 +9,10 @@ from flowcheck.verify.attempts import connector_unseen, listener_of
 from flowcheck.verify.connect_said import port_only_words
 from flowcheck.verify.context import Context
 from flowcheck.verify.cut_unjudged import cut_unjudged
-from flowcheck.verify.evidence import announcement_time_enough, ended_early, message_ts
+from flowcheck.verify.evidence import ended_early
 from flowcheck.verify.filtered import moved_unseen, port_only_reading
 from flowcheck.verify.profile_followed import OTHER_PRODUCT_FIX
+from flowcheck.verify.stream_evidence import announcement_time_enough, message_ts
 
 
 def _callback_after(ctx: Context, session: Session, name: str,

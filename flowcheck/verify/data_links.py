@@ -29,12 +29,7 @@ from flowcheck.verify.connect_said import port_only_words
 from flowcheck.verify.context import Context, endpoint, opening_frames
 from flowcheck.verify.cut_icmp import no_answer_words
 from flowcheck.verify.details import failure_words
-from flowcheck.verify.evidence import (
-    announcement_time_enough,
-    ended_early,
-    judged,
-    note_unseen,
-)
+from flowcheck.verify.evidence import ended_early, judged, note_unseen
 from flowcheck.verify.filtered import moved_unseen, off_path, port_only_reading
 from flowcheck.verify.forwarded import answered_meanwhile, forwarded_fix, forwarded_words
 from flowcheck.verify.limit_words import limit_fix, limit_words, passed_before
@@ -60,6 +55,7 @@ from flowcheck.verify.session_words import opened_unseen_words
 from flowcheck.verify.shared import three_way_hosts
 from flowcheck.verify.stack_own import own_note, stand_in, unseen_no_evidence
 from flowcheck.verify.stale_tuple import stale_words
+from flowcheck.verify.stream_evidence import announcement_time_enough
 from flowcheck.verify.unresent import lone_syn
 from flowcheck.verify.unused_syns import (
     dropped_before_words,

@@ -41,16 +41,7 @@ from flowcheck.verify.details import (
     failure_words,
     port_words,
 )
-from flowcheck.verify.evidence import (
-    after,
-    ended_early,
-    is_open,
-    judged,
-    message_ts,
-    pending_request,
-    stream_hidden,
-    unseen_why,
-)
+from flowcheck.verify.evidence import after, ended_early, is_open, judged, unseen_why
 from flowcheck.verify.filtered import port_only_unseen
 from flowcheck.verify.listen_unanswered import never_answered, reply_unread
 from flowcheck.verify.local import (
@@ -72,6 +63,7 @@ from flowcheck.verify.refused_listens import (
 )
 from flowcheck.verify.session_words import opened_unseen_words
 from flowcheck.verify.step_base import make_step, ports_in_range, previous_step, report_missing
+from flowcheck.verify.stream_evidence import message_ts, pending_request, stream_hidden
 from flowcheck.verify.unanswered_close import unanswered_close_words
 from flowcheck.verify.unseen_resources import unseen_resources_words
 

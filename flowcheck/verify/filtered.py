@@ -30,8 +30,8 @@ from flowcheck.sessions import announcement_groups, is_local_group, message_op
 from flowcheck.sessions.classify import JOB_STARTS
 from flowcheck.sessions.local import other_version
 from flowcheck.verify.announced_kind import other_interface
+from flowcheck.verify.connect_outcome import ConnectSaid
 from flowcheck.verify.connect_said import (
-    ConnectSaid,
     connect_said,
     ndmp_port_only,
     only_ndmp_port,

@@ -61,7 +61,7 @@ def joined_late_words(ctx: Context, session: Session, control: Connection) -> st
     packets = kept(ctx)
     if packets.shape is not None and "syn" not in packets.kinds:
         return None  # a filter that kept no SYN left the handshake out: capture_filtered's
-    if session.start_gap is not None and not session.start_gap.head:
+    if after_ring_hole(session):
         return None  # a hole inside the ring, not a capture that started late
     stream = ctx.stream_by_uid.get(session.control_uid)
     messages = stream.messages if stream is not None else []
@@ -98,6 +98,16 @@ def joined_late_words(ctx: Context, session: Session, control: Connection) -> st
                f"so its first job message in the capture ({message_op(job)}, frame "
                f"{job.frame}) may be a later resource's")
             + ": a resource before the capture may have failed there")
+
+
+def after_ring_hole(session: Session) -> bool:
+    """Was the session first seen after a hole inside a ring buffer (Session.start_gap, a
+    gap between two of its files: capture_ring_gap), not at the capture's start? Such a
+    session may have opened in the hole, so the capture did not start late for it:
+    joined_late_words leaves it, and the note under the verdict
+    (report.verdict_notes.mid_job_note) does not count it. A session after the ring's head (its
+    oldest files gone) is one the capture set joined late, like a capture started late."""
+    return session.start_gap is not None and not session.start_gap.head
 
 
 def _setup(message: NdmpMessage) -> bool:

@@ -12,15 +12,15 @@ from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, other_
 from flowcheck.sessions import message_op
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_stall import stalled_side
-from flowcheck.verify.evidence import answered, stream_whole, went_on
 from flowcheck.verify.refused_listens import LISTENS
 from flowcheck.verify.snapped_halts import headers_from, silent_after
+from flowcheck.verify.stream_evidence import answered, stream_whole, went_on
 
 
 def never_answered(ctx: Context, session: Session, control: Connection
                    ) -> NdmpMessage | None:
-    """The first listen request its peer never answered (evidence.answered) though the
-    capture went on past its reply (evidence.went_on); None when there is none, or when
+    """The first listen request its peer never answered (stream_evidence.answered) though the
+    capture went on past its reply (stream_evidence.went_on); None when there is none, or when
     the capture may lack control messages (stream_hidden, undecoded bytes) and does not
     show the peer silent after the request (snapped_halts.silent_after) nor every record
     it sent after the request with its header (snapped_halts.headers_from), or never
@@ -37,7 +37,7 @@ def never_answered(ctx: Context, session: Session, control: Connection
 def reply_unread(ctx: Context, session: Session, control: Connection
                  ) -> tuple[NdmpMessage, int] | None:
     """(request, frame) for a listen request with no reply among the messages read though
-    the session went on past it (evidence.went_on), when the snap length cut the header
+    the session went on past it (stream_evidence.went_on), when the snap length cut the header
     of a record its peer sent after it (NdmpStream.unread_last: `frame`, that record's
     packet) and the session has fewer data connections than listen requests: the reply
     may be that record, an announcement never used or a refusal. None otherwise."""
@@ -56,7 +56,7 @@ def reply_unread(ctx: Context, session: Session, control: Connection
 
 def _no_reply_seen(stream: NdmpStream, control: Connection) -> Iterator[NdmpMessage]:
     """The listen requests, in order, with no reply among the messages read though the
-    session went on past it (evidence.answered, evidence.went_on)."""
+    session went on past it (stream_evidence.answered, stream_evidence.went_on)."""
     messages = stream.messages
     for index, request in enumerate(messages):
         if request.type != "request" or message_op(request) not in LISTENS:

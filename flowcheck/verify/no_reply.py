@@ -29,16 +29,10 @@ from flowcheck.verify.after_close import control_close
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_stall import stalled_side
 from flowcheck.verify.durations import span_words
-from flowcheck.verify.evidence import (
-    after,
-    answered,
-    ended_early,
-    judged,
-    left_out_words,
-    stream_whole,
-)
+from flowcheck.verify.evidence import after, ended_early, judged, left_out_words
 from flowcheck.verify.shared import three_way_hosts
 from flowcheck.verify.snapped_halts import silent_after
+from flowcheck.verify.stream_evidence import answered, stream_whole
 from flowcheck.verify.unseen_end import check_unseen_end
 
 # Silence after a request (or after the handshake, for the greeting) that shows the
@@ -52,7 +46,7 @@ _NOT_HERE = {"CONNECT_CLOSE", "DATA_LISTEN", "MOVER_LISTEN"}
 def check_no_reply(ctx: Context) -> None:
     """ndmp_no_reply for each session whose control connection opened (its handshake in
     the capture), whose whole control conversation the capture shows
-    (evidence.stream_whole; or a request its receiver sent nothing after,
+    (stream_evidence.stream_whole; or a request its receiver sent nothing after,
     snapped_halts.silent_after), that has no root cause yet and whose peer stopped
     answering: no greeting, or a request never answered though its TCP acknowledged it;
     and then the connection closed, or the capture went on NO_REPLY_SECONDS."""

@@ -25,7 +25,8 @@ from flowcheck.sessions.other_protocol import one_way_protocol, opening_words
 from flowcheck.verify.after_close import control_close
 from flowcheck.verify.context import Context
 from flowcheck.verify.durations import span_words
-from flowcheck.verify.evidence import UNREAD_STREAM, is_open, judged, stream_hidden, stream_whole
+from flowcheck.verify.evidence import is_open, judged
+from flowcheck.verify.stream_evidence import UNREAD_STREAM, stream_hidden, stream_whole
 
 # Why such a session has no kind (Session.kind_unknown_why).
 KIND_WHY = "a port check: the media server sent nothing and closed the connection"

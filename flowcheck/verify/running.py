@@ -18,7 +18,7 @@ from flowcheck.verify.control_closed import halt_after, report_closed
 from flowcheck.verify.control_reset import halt_unanswered, report_reset
 from flowcheck.verify.control_stall import control_stall, no_messages, start_unseen
 from flowcheck.verify.cut_transfer import unseen_cut_transfers
-from flowcheck.verify.evidence import ended_early, stream_whole
+from flowcheck.verify.evidence import ended_early
 from flowcheck.verify.hidden_ends import announcement_lost, lost_start, missed_from
 from flowcheck.verify.idle_bound import bounded_idle_words, data_end_in
 from flowcheck.verify.lost_fin import LostFin, lost_close
@@ -53,6 +53,7 @@ from flowcheck.verify.stalled import (
     unacked_words,
 )
 from flowcheck.verify.still_running import halted_since, still_running
+from flowcheck.verify.stream_evidence import stream_whole
 from flowcheck.verify.three_way_close import (
     job_starts,
 )

@@ -18,9 +18,9 @@ from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, other_
 from flowcheck.sessions import message_op, one_sided
 from flowcheck.tcp_sequence import SEQUENCE_SPACE, seq_ahead
 from flowcheck.verify.context import Context
-from flowcheck.verify.evidence import UNREAD_STREAM
 from flowcheck.verify.hidden_ends import ends_job, harmless_frames, missed_from
 from flowcheck.verify.kept import left_out_words
+from flowcheck.verify.stream_evidence import UNREAD_STREAM
 from flowcheck.verify.three_way_close import job_starts
 
 

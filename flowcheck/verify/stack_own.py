@@ -20,7 +20,7 @@ from collections.abc import Collection
 
 from flowcheck.model import Announcement, Connection, Session, endpoint
 from flowcheck.sessions.local import ip_version, other_version, same_host
-from flowcheck.sessions.stack_addresses import Side, config_pair, session_proof
+from flowcheck.sessions.stack_addresses import HostProof, Side, host_proofs
 from flowcheck.verify.announced_kind import special
 from flowcheck.verify.context import Context
 
@@ -52,33 +52,27 @@ def own_other_version(ctx: Context, session: Session, ann: Announcement,
     if special(ann.ip) is not None or not other_version(ann.ip, host):
         return None
     skip = {c.uid for c in attempts}
-    for other in ctx.sessions:
-        mine = ctx.by_uid[other.control_uid]
-        if (mine.resp_h if side == "agent" else mine.orig_h) != host:
-            continue
-        for address, conn, how in session_proof(other, ctx.by_uid, side, skip):
-            if same_host(address, ann.ip):
-                return _proof_words(how, conn, address, None if other is session else other,
-                                    side)
-    configured = ctx.config.remote_agents if side == "agent" else ctx.config.media_servers
-    paired = config_pair(configured, host)
-    if paired is not None and same_host(paired, ann.ip):
+    proof = next((proof for proof in host_proofs(session, ctx.sessions, ctx.by_uid,
+                                                 ctx.config, side, skip)
+                  if same_host(proof.address, ann.ip)), None)
+    return None if proof is None else _proof_words(proof, session, side, host)
+
+
+def _proof_words(proof: HostProof, session: Session, side: Side, host: str) -> str:
+    """"its callback C2 came from it", "the data connection C4 of session S2 to it
+    opened", "the configuration names the agent by 10.77.1.2 and fd77:1::2 alone
+    (remote_agents): one dual-stack host", for the proof host_proofs found of an address
+    of the session's listener on `side` (host: its control address)."""
+    if proof.conn is None:
         key = "remote_agents" if side == "agent" else "media_servers"
         return (f"the configuration names the {'agent' if side == 'agent' else 'media server'}"
-                f" by {paired} and {host} alone ({key}): one dual-stack host")
-    return None
-
-
-def _proof_words(how: str, conn: Connection, address: str, other: Session | None,
-                 side: Side) -> str:
-    """"its callback C2 came from it", "the data connection C4 to it opened" and the
-    like, for the proof session_proof found; other: the session it is of when not the
-    one judged."""
-    whose = "" if other is None else f" of session {other.id}"
-    if how == "callback":
+                f" by {proof.address} and {host} alone ({key}): one dual-stack host")
+    conn, other = proof.conn, proof.session
+    whose = "" if other is None or other is session else f" of session {other.id}"
+    if proof.how == "callback":
         way = "came from it" if side == "agent" else "went to it"
-        return f"{'its' if other is None else 'the'} callback {conn.uid}{whose} {way}"
-    way = "to it" if same_host(conn.resp_h, address) else "from it"
+        return f"{'its' if not whose else 'the'} callback {conn.uid}{whose} {way}"
+    way = "to it" if same_host(conn.resp_h, proof.address) else "from it"
     return f"the data connection {conn.uid}{whose} {way} opened"
 
 

@@ -48,13 +48,7 @@ from flowcheck.verify.details import (
     failure_words,
     port_words,
 )
-from flowcheck.verify.evidence import (
-    ended_early,
-    is_open,
-    judged,
-    stream_hidden,
-    unseen_why,
-)
+from flowcheck.verify.evidence import ended_early, is_open, judged, unseen_why
 from flowcheck.verify.fallback import attempt_step, fallback_note, later_step
 from flowcheck.verify.filtered import callback_unseen
 from flowcheck.verify.half_open import half_open_check, half_open_words
@@ -78,6 +72,7 @@ from flowcheck.verify.session_words import opened_unseen_words
 from flowcheck.verify.shared import SHARED_KINDS, data_holders, shared_step
 from flowcheck.verify.stale import given_up_where, given_up_words, report_given_up
 from flowcheck.verify.step_base import make_step, ports_in_range, report_missing
+from flowcheck.verify.stream_evidence import stream_hidden
 from flowcheck.verify.went_on import went_on_words
 
 _LATER = ("announcement", "data_connection", "data_flow")

@@ -20,8 +20,8 @@ from flowcheck.model import NdmpMessage, NdmpStream, Session
 from flowcheck.ndmp.protocol import is_vendor_code
 from flowcheck.sessions.callback_elsewhere import job_engine_message
 from flowcheck.verify.context import Context
-from flowcheck.verify.evidence import message_ts
 from flowcheck.verify.filtered import data_moved, moved_words
+from flowcheck.verify.stream_evidence import message_ts
 
 
 def went_on_words(ctx: Context, session: Session) -> str:
