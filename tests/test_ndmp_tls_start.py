@@ -116,13 +116,18 @@ def test_tls_from_the_start_unproven_stays_no_session(name: str, changes: dict) 
     """Webmin-like: TLS on 10000 between hosts the configuration does not name as media
     server and agent, or with no connection between them fitting the job's, is another
     protocol, as before: no session, no_control_session (a warning), inconclusive; a
-    refused connection between them is not judged."""
+    refused connection between them is not judged. With the hosts unnamed, its fix says
+    naming them would let flowcheck read the job's."""
     analysis = _read_with(LAB / f"{name}.pcap", **changes)
     assert analysis.sessions == []
     assert analysis.verdict == "inconclusive"
     assert {f.code for f in analysis.findings} == {"ndmp_undecodable", "no_control_session"}
     assert "carried TLS, not NDMP" in next(
         f.message for f in analysis.findings if f.code == "ndmp_undecodable")
+    # Hosts not named: the fix says naming them lets the job's be read.
+    missing = next(f for f in analysis.findings if f.code == "no_control_session")
+    named = "--media-server 10.77.0.1 --remote-agent 10.77.0.2" in missing.fix
+    assert named == ("remote_agents" in changes or "media_servers" in changes)
 
 
 def test_tls_beside_a_clear_job_between_the_same_hosts_stays_no_session(
