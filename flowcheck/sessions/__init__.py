@@ -107,7 +107,9 @@ def build_sessions_and_strays(connections: list[Connection], streams: list[NdmpS
     (sessions.tls_start) is a session only when, the sessions built without it, a
     connection none of them explains fits its job: then they are built again with it."""
     stream_by_uid = {s.uid: s for s in streams}
-    candidates = [c for c in connections if tls_from_start(c, stream_by_uid.get(c.uid), config)]
+    in_tls = {s.uid for s in streams if s.tls_from and not s.messages}  # few, mostly none
+    candidates = [c for c in connections if c.uid in in_tls
+                  and tls_from_start(c, stream_by_uid[c.uid], config)] if in_tls else []
     sessions, strays = _build(connections, stream_by_uid, config, profile, ring_gaps, order)
     if candidates:
         ordered = sorted(connections, key=attrgetter("ts", "first_frame"))

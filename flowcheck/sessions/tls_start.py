@@ -13,7 +13,9 @@ proof that it is NDMP's:
   agent (Config.media_servers, Config.remote_agents: an unconfigured pair proves
   nothing), and
 - while it lasts (from its first packet to its last, to the capture's end when the
-  capture did not see it close), a connection between those two hosts opens that no
+  capture did not see it close), a connection between those two hosts (each by its
+  control address, or by the address of the other IP version the configuration pairs
+  with it: a dual-stack host's callback and data over IPv4) opens that no
   readable session explains (role "other" after the sessions were built without it) and
   that fits one of the job's: from the media server to a port in the agent range (a
   data connection, profile connector "media_server" or "listener"), or from the agent to
@@ -31,6 +33,7 @@ from flowcheck.model import Connection, NdmpStream
 from flowcheck.profiles import Profile
 from flowcheck.sessions.classify import end_of, seen_closing
 from flowcheck.sessions.other_protocol import other_protocol
+from flowcheck.sessions.stack_addresses import config_pair
 
 
 def tls_from_start(conn: Connection, stream: NdmpStream | None, config: Config) -> bool:
@@ -53,14 +56,23 @@ def fits_job(conn: Connection, control: Connection, config: Config, profile: Pro
     end = end_of(control) if seen_closing(control) else float("inf")
     if not control.ts <= conn.ts <= end:
         return False
-    media, agent = control.orig_h, control.resp_h
-    if (conn.orig_h, conn.resp_h) == (media, agent):
+    media, agent = _addresses(config.media_servers, control.orig_h), \
+        _addresses(config.remote_agents, control.resp_h)
+    if conn.orig_h in media and conn.resp_h in agent:
         return profile.connector in ("media_server", "listener") \
             and config.in_agent_range(conn.resp_p)
-    if (conn.orig_h, conn.resp_h) == (agent, media):
+    if conn.orig_h in agent and conn.resp_h in media:
         return (profile.connector in ("remote_agent", "listener")
                 or profile.callback == "connection") and config.in_media_range(conn.resp_p)
     return False
+
+
+def _addresses(configured: tuple[str, ...], host: str) -> set[str]:
+    """host, and its address of the other IP version when the configuration's list of
+    its role pairs them (sessions.stack_addresses.config_pair: one dual-stack host, its
+    control connection over IPv6, its callback and data over IPv4)."""
+    pair = config_pair(configured, host)
+    return {host} if pair is None else {host, pair}
 
 
 def proven_tls_starts(candidates: Iterable[Connection], ordered: list[Connection],
