@@ -63,14 +63,14 @@ def test_tls_bytes_after_an_unseen_start_are_no_tls_start(start: str) -> None:
 
 def _clean_read(analysis: Analysis) -> None:
     """What tls-start-clean reads: one finding saying the control connection is TLS from
-    its first frame (4: M's ClientHello; A's ServerHello 6) and what that hides; one
+    its first byte (frame 4: M's ClientHello; A's ServerHello 6) and what that hides; one
     session whose callback and 3 data connections are matched by direction and ports,
     steps 1, 2, 4, 5 ok on their TCP outcomes, the announcement step unknown."""
     assert analysis.verdict == "inconclusive"
     assert [f.code for f in analysis.findings] == ["ndmp_undecodable"]
     told = analysis.findings[0]
     assert told.message.startswith(
-        "The control connection is TLS from its first frame (frame 4): the media server's "
+        "The control connection is TLS from its first byte (frame 4): the media server's "
         "first bytes are a TLS handshake record, and the agent's from frame 6; not one NDMP "
         "message is in the clear.")
     assert "CONNECT_CLIENT_AUTH" in told.message and "announce" in told.message
@@ -79,7 +79,7 @@ def _clean_read(analysis: Analysis) -> None:
     assert session.kind == "backup" and session.match_reason == "encrypted"
     assert len(session.data_connections) == 3 and session.callback_uid
     assert [s.status for s in session.steps] == ["ok", "ok", "unknown", "ok", "ok"]
-    assert "carries TLS from its first frame (frame 4" in session.steps[2].detail
+    assert "carries TLS from its first byte (frame 4" in session.steps[2].detail
 
 
 def test_a_clean_job_in_tls_from_the_start_is_a_session() -> None:
@@ -97,6 +97,21 @@ def test_a_refused_data_connection_fails_with_tls_from_the_start() -> None:
     (session,) = analysis.sessions
     assert session.match_reason == "encrypted"
     assert [s.status for s in session.steps][2:4] == ["unknown", "failed"]
+
+
+def test_dual_stack_hosts_prove_it_by_their_paired_addresses() -> None:
+    """Field check 48 (seed 104 run 10): control over IPv6, callback and data over
+    IPv4. The configuration names each host by one address of each version, so the IPv4
+    callback and data connection prove the IPv6 TLS the job's: the data connection's
+    incomplete handshake fails the job (on main's code: inconclusive, no session)."""
+    analysis = _analyze(CAPTURES / "field48-tls-start-matrix"
+                        / "dual-stack-data-ack-dropped-tls-start.pcapng")
+    assert analysis.verdict == "fail"
+    (session,) = analysis.sessions
+    assert (session.media_server, session.remote_agent) == ("fd77::1", "fd77:1::2")
+    assert session.match_reason == "encrypted" and session.callback_uid
+    assert [s.status for s in session.steps][:4] == ["ok", "ok", "unknown", "failed"]
+    assert "handshake_incomplete" in {f.code for f in analysis.findings}
 
 
 def _read_with(capture: Path, **changes: object) -> Analysis:

@@ -158,7 +158,7 @@ class StreamFindings:
                  f"(frame {before[-1].frame})" if before else "")
         answer = "".join(f", and the {_ROLE[direction]}'s from frame {f}"
                          for direction, (f, _) in other)
-        if not before:  # TLS from the first frame: sessions.tls_start proved it NDMP's
+        if not before:  # TLS from the first byte: sessions.tls_start proved it NDMP's
             message = _tls_start_words(first_dir, frame, answer)
         else:
             message = (f"The control connection carries TLS from frame {frame}: the "
@@ -269,11 +269,11 @@ class StreamFindings:
 
 
 def _tls_start_words(first_dir: str, frame: int, answer: str) -> str:
-    """The TLS finding's words for a control connection in TLS from its first frame (no
+    """The TLS finding's words for a control connection in TLS from its first byte (no
     NDMP message before it): what the encryption hides. Only a connection proven the
     job's shows them (flowcheck.sessions.tls_start); another program's TLS is folded
     into one ndmp_undecodable per hosts and port (flowcheck.verify.other_protocol)."""
-    return (f"The control connection is TLS from its first frame (frame {frame}): the "
+    return (f"The control connection is TLS from its first byte (frame {frame}): the "
             f"{_ROLE[first_dir]}'s first bytes are a TLS handshake record{answer}; not "
             "one NDMP message is in the clear. The NDMP server secures its control "
             "connections from the start, before its greeting (NetApp ONTAP's secure "
