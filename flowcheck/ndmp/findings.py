@@ -282,8 +282,8 @@ def _tls_start_words(first_dir: str, frame: int, answer: str) -> str:
             "requests and their replies (an error among them), and the data endpoints "
             "they announce. The connection is taken for the job's because it runs between "
             "the configured media server and agent while connections fitting the job's "
-            "data connections open between them; those are matched to the session by "
-            "direction and ports and judged by their TCP outcomes.")
+            "callback or data connections open between them; those are matched to the "
+            "session by direction and ports and judged by their TCP outcomes.")
 
 
 def _cut_words(direction: str, group: _Group) -> str:
