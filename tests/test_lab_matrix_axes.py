@@ -205,6 +205,12 @@ def test_a_tls_start_run_gives_both_peers_tls_from_the_first_byte() -> None:
     assert judge(expect(run), "inconclusive", [], 5, ["ndmp_undecodable"])
     in_use = expect({**run, "fault": "port-in-use"})
     assert in_use["accept"] == ["fail"] and in_use["codes"] == ["data_refused"]
+    # Seed 107 run 30: ack-in on the callback's media range stalls the control
+    # connection's own TLS handshake (its port on M is in that range) before any other
+    # connection opens: nothing proves the TLS the job's, so no session, inconclusive.
+    stalled = {**run, "fault": "ack-in", "step": "callback", "where": "receiver"}
+    assert judge(expect(stalled), "inconclusive", [], 5)
+    assert not judge(expect({**stalled, "control": "tls"}), "inconclusive", [], 5)
 
 
 def test_a_tls_run_gives_both_peers_tls_and_accepts_what_tls_hides() -> None:

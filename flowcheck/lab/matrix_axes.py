@@ -135,10 +135,18 @@ def expect_tls(run: dict, accept: set[str], warnings: list[str] | None
     """matrix.expect's accepted verdicts and a clean run's explained warnings for a run
     whose control connection goes on in TLS: inconclusive for a clean job (its
     announcement step unknown) and for a fault whose evidence TLS hides (_NDMP_EVIDENCE),
-    and the TLS finding (ndmp_undecodable) explained. Unchanged for a clear run."""
+    and the TLS finding (ndmp_undecodable) explained. TLS from the first byte: also
+    inconclusive when the fault stalls the control connection itself before any other
+    connection of the job opens (`ack-in` on the callback's media range, which holds the
+    control connection's own port on M: its TLS handshake stalls), since nothing then
+    proves that TLS the job's (sessions.tls_start: no session; seed 107 run 30).
+    Unchanged for a clear run."""
     if run.get("control") not in TLS_FORMS:
         return accept, warnings
     if run["fault"] in ("none", *_NDMP_EVIDENCE):
+        accept = accept | {"inconclusive"}
+    if run["control"] == "tls-start" and (run["fault"], run.get("step")) == ("ack-in",
+                                                                             "callback"):
         accept = accept | {"inconclusive"}
     if warnings is not None:
         warnings = sorted({*warnings, "ndmp_undecodable"})
