@@ -11,6 +11,7 @@ import pytest
 
 from flowcheck.config import build_config, load_file
 from flowcheck.findings import CATALOGUE
+from flowcheck.lab.__main__ import _parser
 from flowcheck.lab.scenarios import SCENARIOS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,3 +93,15 @@ def test_stored_capture_has_scenario_sidecar_and_readme_line(capture: Path) -> N
     assert header[:4] == bytes.fromhex("d4c3b2a1")
     link_type = 276 if scenario.capture_tool == "tcpdump-any" else 1
     assert int.from_bytes(header[20:24], "little") == link_type
+
+
+def test_tls_takes_when_it_starts_and_alone_is_the_in_band_upgrade() -> None:
+    """`--tls` alone is `--tls auth` (after CONNECT_CLIENT_AUTH, as before `start`
+    existed), `--tls start` TLS from the first byte; anything else is a usage error."""
+    parser = _parser()
+    for role in ("media", "agent"):
+        assert parser.parse_args([role]).tls == ""
+        assert parser.parse_args([role, "--tls"]).tls == "auth"
+        assert parser.parse_args([role, "--tls", "start"]).tls == "start"
+    result = _lab("media", "--tls", "never")
+    assert result.returncode == 2 and "invalid choice: 'never'" in result.stderr

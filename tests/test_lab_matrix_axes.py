@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from flowcheck.lab.matrix import expect, fault_rules, judge, plan
-from flowcheck.lab.matrix_axes import AXES, CONTROLS, FAMILIES, JOBS, LINKS
+from flowcheck.lab.matrix_axes import AXES, CONTROLS, FAMILIES, JOBS, LINKS, TLS_FORMS
 from flowcheck.lab.matrix_run import capture_run, scenario_for
 from flowcheck.lab.netns import list_namespaces
 
@@ -35,7 +35,7 @@ def test_the_axes_are_drawn_from_the_seed_and_leave_the_other_draws_alone() -> N
     assert {run["family"] for run in runs} == set(FAMILIES)
     assert {run["link"] for run in runs} == set(LINKS)
     assert {run["jobs"] for run in runs} == set(JOBS)
-    assert {run["control"] for run in runs} == set(CONTROLS)
+    assert {run["control"] for run in runs} == set(CONTROLS) | set(TLS_FORMS)
     for run in runs:
         if run["peer"] == "ndmjob" or run["fault"] == "nat":
             assert run["family"] == "ipv4"
@@ -163,6 +163,54 @@ def test_earlier_axes_draw_the_same_with_the_control_axis() -> None:
     with_control = plan(93, 40, axes=AXES)
     assert [{k: v for k, v in run.items() if k not in ("control", "control_drawn")}
             for run in with_control] == without
+
+
+def test_the_tls_form_splits_the_tls_runs_and_leaves_the_clear_ones() -> None:
+    """The TLS form ("tls" or "tls-start") is drawn after the control axis: a run drawn
+    clear before it still is, the TLS ones are either form; two dual-stack jobs keep
+    "tls" (nothing pairs their addresses for sessions.tls_start's proof)."""
+    runs = plan(94, 80, axes=AXES)
+    assert {run["control"] for run in runs} == {"clear", "tls", "tls-start"}
+    for run in runs:
+        if run["control"] == "tls-start":
+            assert not (run["family"] == "dual" and run["jobs"] == 2)
+    drawn = [run.get("control_drawn", run["control"]) for run in runs]
+    assert [c == "clear" for c in drawn] == [
+        c == "clear" for c in _controls_as_before(94, 80)]
+
+
+def _controls_as_before(seed: int, count: int) -> list[str]:
+    """Each run's control draw as CONTROLS alone gives it (the draw before TLS_FORMS)."""
+    import random
+
+    out = []
+    for run in plan(seed, count):
+        rng = random.Random(f"axes-{run['seed']}")
+        for values in (FAMILIES, LINKS, JOBS, [1, 2]):
+            rng.choice(values)
+        out.append(rng.choice(CONTROLS))
+    return out
+
+
+def test_a_tls_start_run_gives_both_peers_tls_from_the_first_byte() -> None:
+    """control "tls-start": both Backup Exec peers get --tls start, and the judge
+    accepts what it accepts of a "tls" run (a clean job inconclusive, a port in use
+    still a failure)."""
+    run = {"index": 0, "peer": "be", "op": "backup", "resources": 2, "routed": False,
+           "fault": "none", "point": "m", "form": "whole", "family": "ipv4",
+           "control": "tls-start"}
+    scenario = scenario_for(run)
+    for args in (scenario.media_args, scenario.agent_args or ()):
+        assert list(args)[-2:] == ["--tls", "start"]
+    assert judge(expect(run), "inconclusive", [], 5, ["ndmp_undecodable"])
+    in_use = expect({**run, "fault": "port-in-use"})
+    assert in_use["accept"] == ["fail"] and in_use["codes"] == ["data_refused"]
+    # Seed 107 run 30: ack-in on the callback's media range stalls the control
+    # connection's own TLS handshake (its port on M is in that range) before any other
+    # connection opens: nothing proves the TLS the job's, so no session, inconclusive.
+    stalled = {**run, "fault": "ack-in", "step": "callback", "where": "receiver"}
+    assert judge(expect(stalled), "inconclusive", [], 5)
+    assert not judge(expect({**stalled, "control": "tls"}), "inconclusive", [], 5)
 
 
 def test_a_tls_run_gives_both_peers_tls_and_accepts_what_tls_hides() -> None:

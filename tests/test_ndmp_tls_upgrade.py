@@ -49,15 +49,6 @@ def test_decoder_stops_at_tls_after_a_record() -> None:
         msg(2, REPLY, 0x900, u32(0), reply_sequence=1))
 
 
-def test_tls_from_the_first_byte_is_no_upgrade() -> None:
-    """TLS with no NDMP record before it is another protocol (sessions.other_protocol
-    reads it): the decoder reports it as bytes that are not NDMP, as before."""
-    decoder = NdmpStreamDecoder()
-    decoder.receive_data(CLIENT_HELLO + bytes(506), 1, 1.0)
-    kinds = [e.kind for e in events(decoder) if isinstance(e, DecodeProblem)]
-    assert "tls" not in kinds and "absurd_fragment" in kinds
-
-
 def _clean_job_read(analysis: Analysis) -> None:
     """What tls-clean reads: one finding naming the TLS (from frame 11, after the
     CONNECT_CLIENT_AUTH reply), the three data connections the session's, steps 4-5 ok

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from flowcheck.lab.netns import LabError
+from flowcheck.lab.tls import TLS_WHEN
 
 
 def _port_range(text: str) -> tuple[int, int]:
@@ -45,9 +46,10 @@ def _parser() -> argparse.ArgumentParser:
 
     media = commands.add_parser("media", help="media server role (job engine)")
     media.add_argument("--agent", default="10.77.0.2")
-    media.add_argument("--tls", action="store_true",
-                       help="go on in TLS after CONNECT_CLIENT_AUTH: the session secured "
-                            "in band (agent --tls too)")
+    media.add_argument("--tls", nargs="?", const="auth", choices=TLS_WHEN, default="",
+                       help="secure the control connection with TLS (agent --tls too): "
+                            "'auth' (the default) in band after CONNECT_CLIENT_AUTH, "
+                            "'start' from its first byte, before the NDMP greeting")
     media.add_argument("--ndmp-port", type=int, default=10000)
     media.add_argument("--media-range", type=_port_range, default=(5001, 5100))
     media.add_argument("--resources", type=int, default=3)
@@ -88,8 +90,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="seconds the first session waits before its callback")
     agent.add_argument("--chunk-delay", type=float, default=0.002,
                        help="seconds to pause after each 64 KB of backup data")
-    agent.add_argument("--tls", action="store_true",
-                       help="go on in TLS after CONNECT_CLIENT_AUTH (as media --tls)")
+    agent.add_argument("--tls", nargs="?", const="auth", choices=TLS_WHEN, default="",
+                       help="secure the control connection with TLS, as media --tls "
+                            "('auth' after CONNECT_CLIENT_AUTH, 'start' from the first byte)")
     return parser
 
 

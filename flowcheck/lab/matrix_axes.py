@@ -23,7 +23,13 @@ what they were and the same seed draws the same axes again.
   so the announcements, error replies and halts are encrypted; a fault whose evidence
   is one of those (NAT's announced address, a small range's refused DATA_LISTEN, the
   halt a killed agent never sent) may read inconclusive, and a clean job reads
-  inconclusive (its announcement step unknown). Not with ndmjob (it has no TLS).
+  inconclusive (its announcement step unknown). Or "tls-start": TLS from the control
+  connection's first byte (`--tls start`: no NDMP message in the clear), judged as
+  "tls"; a TLS run's form is drawn after the control axis, so a seed's clear runs stay
+  clear and its TLS runs are either form. Not with ndmjob (it has no TLS); "tls-start"
+  not with two dual-stack jobs (the configuration names two agents by each IP version,
+  so nothing pairs a control address with its callback's: sessions.tls_start), which
+  keep "tls" (`control_drawn` keeps the draw).
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ FAMILIES = ("ipv4", "ipv6", "ipv6", "dual")
 LINKS = ("ether", "sll2", "sll2", "sll", "pcapng", "pcapng")
 JOBS = (1, 1, 2)
 CONTROLS = ("clear", "clear", "tls")
+# A TLS run's form: after CONNECT_CLIENT_AUTH, or from the first byte (tls_args).
+TLS_FORMS = ("tls", "tls-start")
 # Faults whose evidence is an NDMP message TLS hides (expect_tls).
 _NDMP_EVIDENCE = ("nat", "range-small", "kill-agent")
 # nftables' ICMP reject types and the ICMPv6 type a firewall sends in their place
@@ -59,6 +67,7 @@ def draw_axes(run: dict, axes: Sequence[str] = AXES) -> dict:
     family, link, jobs = rng.choice(FAMILIES), rng.choice(LINKS), rng.choice(JOBS)
     fault_job = rng.choice([1, 2])
     control = rng.choice(CONTROLS)  # drawn last: the earlier axes' draws stay
+    tls_form = rng.choice(TLS_FORMS)  # after it: clear or TLS stays as drawn before
     if "family" in axes:
         run["family"] = family
         if family != "ipv4" and (run["peer"] == "ndmjob" or run["fault"] == "nat"):
@@ -72,9 +81,11 @@ def draw_axes(run: dict, axes: Sequence[str] = AXES) -> dict:
         if run["jobs"] == 2 and run["fault"] != "none":
             run["fault_job"] = fault_job
     if "control" in axes:
-        run["control"] = control
-        if control == "tls" and run["peer"] == "ndmjob":
+        run["control"] = control = tls_form if control == "tls" else control
+        if control in TLS_FORMS and run["peer"] == "ndmjob":
             run["control"], run["control_drawn"] = "clear", control
+        elif control == "tls-start" and run.get("family") == "dual" and run.get("jobs") == 2:
+            run["control"], run["control_drawn"] = "tls", control
     return run
 
 
@@ -124,10 +135,18 @@ def expect_tls(run: dict, accept: set[str], warnings: list[str] | None
     """matrix.expect's accepted verdicts and a clean run's explained warnings for a run
     whose control connection goes on in TLS: inconclusive for a clean job (its
     announcement step unknown) and for a fault whose evidence TLS hides (_NDMP_EVIDENCE),
-    and the TLS finding (ndmp_undecodable) explained. Unchanged for a clear run."""
-    if run.get("control") != "tls":
+    and the TLS finding (ndmp_undecodable) explained. TLS from the first byte: also
+    inconclusive when the fault stalls the control connection itself before any other
+    connection of the job opens (`ack-in` on the callback's media range, which holds the
+    control connection's own port on M: its TLS handshake stalls), since nothing then
+    proves that TLS the job's (sessions.tls_start: no session; seed 107 run 30).
+    Unchanged for a clear run."""
+    if run.get("control") not in TLS_FORMS:
         return accept, warnings
     if run["fault"] in ("none", *_NDMP_EVIDENCE):
+        accept = accept | {"inconclusive"}
+    if run["control"] == "tls-start" and (run["fault"], run.get("step")) == ("ack-in",
+                                                                             "callback"):
         accept = accept | {"inconclusive"}
     if warnings is not None:
         warnings = sorted({*warnings, "ndmp_undecodable"})
@@ -135,8 +154,9 @@ def expect_tls(run: dict, accept: set[str], warnings: list[str] | None
 
 
 def tls_args(run: dict) -> list[str]:
-    """The peers' --tls when the run's control connection goes on in TLS."""
-    return ["--tls"] if run.get("control") == "tls" else []
+    """The peers' --tls when the run's control connection goes on in TLS (--tls start
+    when it is TLS from its first byte)."""
+    return {"tls": ["--tls"], "tls-start": ["--tls", "start"]}.get(run.get("control", ""), [])
 
 
 def sidecar_hosts(run: dict) -> dict[str, object]:
@@ -170,7 +190,7 @@ def expect_jobs(run: dict, exp: dict, hiding: bool) -> dict:
         # may pass (seed 91 run 22: -Q in on M, the second agent's SYNs dropped by A).
         accept = sorted({*accept, "pass"})
     return {**exp, "accept": accept, "fine_agents": fine, "hiding": hiding,
-            "tls": run.get("control") == "tls"}
+            "tls": run.get("control") in TLS_FORMS}
 
 
 def sessions_of(doc: dict) -> list[dict]:

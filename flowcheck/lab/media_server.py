@@ -32,7 +32,7 @@ from flowcheck.lab.roles import (
     sockaddr,
     wildcard,
 )
-from flowcheck.lab.tls import client_context
+from flowcheck.lab.tls import TlsWhen, client_context
 
 RESOURCE_NAMES = ("C:", "D:", "System State", "E:", "Microsoft SQL Server", "Exchange")
 AUTH_USER = "administrator"
@@ -65,7 +65,9 @@ class MediaOptions:
     # control connection's own address. 0.0.0.0: "where the control connection came
     # from" (an IPv6 job: NDMP v4's TCP address is IPv4 only).
     job_engine_ip: str | None = None
-    tls: bool = False  # go on in TLS after CONNECT_CLIENT_AUTH (flowcheck.lab.tls)
+    # "auth": go on in TLS after CONNECT_CLIENT_AUTH; "start": TLS from the first byte
+    # (flowcheck.lab.tls)
+    tls: TlsWhen = ""
 
 
 class MediaServer:
@@ -90,6 +92,14 @@ class MediaServer:
             job_engine.close()
             return 1
         control.settimeout(30)
+        if options.tls == "start":  # TLS before the agent's greeting (flowcheck.lab.tls)
+            try:
+                control = client_context().wrap_socket(control)
+            except OSError as exc:
+                log("media", f"TLS handshake on the control connection failed: {exc}")
+                control.close()
+                job_engine.close()
+                return 1
         channel = NdmpChannel(control)
         try:
             callback = self._open_session(channel, control, job_engine)
@@ -108,7 +118,7 @@ class MediaServer:
             log("media", f"job aborted: {exc}")
             self.failures += 1
         finally:
-            channel.sock.close()  # the control connection (in TLS after --tls)
+            channel.sock.close()  # the control connection (in TLS with --tls)
             job_engine.close()
         return 1 if self.failures else 0
 
@@ -118,7 +128,7 @@ class MediaServer:
         channel.call(wire.CONNECT_OPEN, wire.connect_open_request(4))
         channel.call(wire.CONNECT_CLIENT_AUTH,
                      wire.connect_client_auth_text_request(AUTH_USER, AUTH_PASSWORD))
-        if self.options.tls:  # the session secured in band (flowcheck.lab.tls)
+        if self.options.tls == "auth":  # the session secured in band (flowcheck.lab.tls)
             channel.sock = control = client_context().wrap_socket(control)
         channel.call(wire.CONFIG_GET_HOST_INFO)
         channel.call(wire.CONFIG_GET_SERVER_INFO)

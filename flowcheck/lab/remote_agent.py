@@ -33,7 +33,7 @@ from flowcheck.lab.roles import (
     tcp_socket,
     wildcard,
 )
-from flowcheck.lab.tls import server_context
+from flowcheck.lab.tls import TlsWhen, server_context
 
 
 @fields_dataclass(slots=True)
@@ -55,7 +55,9 @@ class AgentOptions:
     concurrent: bool = False  # serve the sessions at the same time (one thread each)
     first_callback_delay: float = 0.0  # the first session's callback waits this long
     chunk_delay: float = 0.002  # pause after each 64 KB of backup data
-    tls: bool = False  # go on in TLS after CONNECT_CLIENT_AUTH (flowcheck.lab.tls)
+    # "auth": go on in TLS after CONNECT_CLIENT_AUTH; "start": TLS from the first byte
+    # (flowcheck.lab.tls)
+    tls: TlsWhen = ""
 
 
 class RemoteAgent:
@@ -117,6 +119,14 @@ class AgentSession:
     def run(self) -> None:
         self.control.settimeout(60)
         channel = self.channel
+        if self.options.tls == "start":  # the handshake before the greeting
+            try:
+                self.control = channel.sock = server_context().wrap_socket(
+                    self.control, server_side=True)
+            except OSError as exc:
+                log("agent", f"TLS handshake on the control connection failed: {exc}")
+                self.control.close()
+                return
         channel.post(wire.NOTIFY_CONNECTION_STATUS,
                      wire.notify_connection_status_post(4, "Remote Agent ready"))
         try:
@@ -139,7 +149,7 @@ class AgentSession:
         code = request.code
         if code in (wire.CONNECT_OPEN, wire.CONNECT_CLIENT_AUTH, wire.DATA_STOP):
             channel.reply(request, wire.error_reply())
-            if code == wire.CONNECT_CLIENT_AUTH and self.options.tls:
+            if code == wire.CONNECT_CLIENT_AUTH and self.options.tls == "auth":
                 # The session secured in band: the media server's ClientHello comes next.
                 self.control = channel.sock = server_context().wrap_socket(
                     self.control, server_side=True)

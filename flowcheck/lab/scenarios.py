@@ -188,6 +188,17 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
         "the refusal is TCP's, seen without the announcement",
         "fail", ("data_refused", "ndmp_undecodable"), resources=2, media=("--tls",),
         agent=("--squat-data-ports", "1", "--tls")),
+    _be("tls-start-clean",
+        "clean 3-resource job whose control connection is TLS from its first byte "
+        "(`--tls start`, flowcheck.lab.tls: the handshake before the NDMP greeting): no "
+        "NDMP message readable, the data connections matched by direction and ports",
+        "inconclusive", ("ndmp_undecodable",), resources=3, media=("--tls", "start"),
+        agent=("--tls", "start")),
+    _be("tls-start-data-port-in-use",
+        "data-port-in-use with the control connection TLS from its first byte: the "
+        "refusal is TCP's, seen without any NDMP message",
+        "fail", ("data_refused", "ndmp_undecodable"), resources=2,
+        media=("--tls", "start"), agent=("--squat-data-ports", "1", "--tls", "start")),
     _be("listen-error",
         "3 resources; A answers the 2nd DATA_LISTEN with ILLEGAL_STATE_ERR in the body, no "
         "address: M skips that resource; resources 1 and 3 succeed",

@@ -245,8 +245,10 @@ class NdmpCollector:
             control.stream.orig_bytes = decoder.bytes_received
         else:
             control.stream.resp_bytes = decoder.bytes_received
-        # A stream the snap length cut is not judged: its records are unreadable, not alien.
-        if control.stream.messages or control.findings.snap.packets:
+        # A stream the snap length cut is not judged: its records are unreadable, not alien;
+        # nor one in TLS (flowcheck.ndmp.stream): its decoder reads nothing more, and its
+        # close is evidence of a job's end as a clear stream's is.
+        if control.stream.messages or control.findings.snap.packets or control.findings.tls:
             return
         received = sum(d.bytes_received for d in control.decoders.values())
         if received > GIVE_UP_BYTES:

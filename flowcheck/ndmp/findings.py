@@ -158,13 +158,16 @@ class StreamFindings:
                  f"(frame {before[-1].frame})" if before else "")
         answer = "".join(f", and the {_ROLE[direction]}'s from frame {f}"
                          for direction, (f, _) in other)
-        message = (f"The control connection carries TLS from frame {frame}: the "
-                   f"{_ROLE[first_dir]}'s bytes{after} are TLS records{answer}. The "
-                   "session was secured in band (some NDMP servers and backup products "
-                   "encrypt the control connection once the peers trust each other); "
-                   "flowcheck reads no NDMP inside TLS, so the requests after it and the "
-                   "data endpoints they announce cannot be read, and the session's data "
-                   "connections are matched to it by direction and ports.")
+        if not before:  # TLS from the first byte: sessions.tls_start proved it NDMP's
+            message = _tls_start_words(first_dir, frame, answer)
+        else:
+            message = (f"The control connection carries TLS from frame {frame}: the "
+                       f"{_ROLE[first_dir]}'s bytes{after} are TLS records{answer}. The "
+                       "session was secured in band (some NDMP servers and backup products "
+                       "encrypt the control connection once the peers trust each other); "
+                       "flowcheck reads no NDMP inside TLS, so the requests after it and "
+                       "the data endpoints they announce cannot be read, and the session's "
+                       "data connections are matched to it by direction and ports.")
         fix = ("Nothing to change on the network for this. To see the job's NDMP messages, "
                "capture a run with the control connection's encryption off where the product "
                "allows it; without them, the data connections are judged by their TCP "
@@ -263,6 +266,24 @@ class StreamFindings:
                           for direction, group in sides)
         frames = [frame for _, group in sides for frame in group.frames]
         return frames, min((group.ts for _, group in sides if group.ts), default=0.0), words
+
+
+def _tls_start_words(first_dir: str, frame: int, answer: str) -> str:
+    """The TLS finding's words for a control connection in TLS from its first byte (no
+    NDMP message before it): what the encryption hides. Only a connection proven the
+    job's shows them (flowcheck.sessions.tls_start); another program's TLS is folded
+    into one ndmp_undecodable per hosts and port (flowcheck.verify.other_protocol)."""
+    return (f"The control connection is TLS from its first byte (frame {frame}): the "
+            f"{_ROLE[first_dir]}'s first bytes are a TLS handshake record{answer}; not "
+            "one NDMP message is in the clear. The NDMP server secures its control "
+            "connections from the start, before its greeting (NetApp ONTAP's secure "
+            "control connection can); flowcheck reads no NDMP inside TLS, so it hides the "
+            "whole session: the greeting, CONNECT_OPEN and CONNECT_CLIENT_AUTH, the job's "
+            "requests and their replies (an error among them), and the data endpoints "
+            "they announce. The connection is taken for the job's because it runs between "
+            "the configured media server and agent while connections fitting the job's "
+            "callback or data connections open between them; those are matched to the "
+            "session by direction and ports and judged by their TCP outcomes.")
 
 
 def _cut_words(direction: str, group: _Group) -> str:

@@ -20,10 +20,13 @@ says where the next mark is), else the first record mark followed by a plausible
 11). The bytes passed over are told in a "skipped" problem.
 
 A TLS handshake record where the next record mark should be, after at least one record
-of the direction was read, is the session secured in band (a STARTTLS-like upgrade):
-a "tls" problem names its frame, and the rest of the direction is dropped unread (TLS
-1.2 and 1.3 record layer, RFC 8446 5.1: content type 22, legacy version 3.x, a length
-of at most 2^14 + 2048).
+of the direction was read, is the session secured in band (a STARTTLS-like upgrade);
+at the direction's very first byte (the capture holds its start: no hole before it, not
+started mid-stream), it is a connection in TLS from its start (an NDMP server that
+secures its control connections before its greeting, or another program's TLS: which
+one, flowcheck.sessions.tls_start tells). Either way a "tls" problem names its frame,
+and the rest of the direction is dropped unread (TLS 1.2 and 1.3 record layer, RFC 8446
+5.1: content type 22, legacy version 3.x, a length of at most 2^14 + 2048).
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ class NdmpStreamDecoder:
         self._follow_is_end = False  # _follow is the broken record's end, not a mark
         self._records = 0  # records read (RawMessage events)
         self._tls = False  # the direction went on in TLS: nothing more is read
+        self._from_start = True  # no hole and no mid-stream start: base 0 is byte 0
         self.bytes_received = 0
 
     # -- input ---------------------------------------------------------------------
@@ -111,6 +115,7 @@ class NdmpStreamDecoder:
 
     def start_mid_stream(self) -> None:
         """The capture began after the connection did: skip to the first record mark."""
+        self._from_start = False
         self._resync = True
         self._resync_after_gap = True
 
@@ -118,6 +123,7 @@ class NdmpStreamDecoder:
         """Bytes were lost before the next data: finish what can be, then resynchronise."""
         if self._tls:
             return
+        self._from_start = False
         self._parse()
         if self._resync:  # framing was already lost: what is buffered is skipped too
             follow = (self._follow, self._follow_is_end) if self._follow is not None else None
@@ -188,7 +194,8 @@ class NdmpStreamDecoder:
             length = mark & FRAGMENT_LENGTH_MASK
             if length > MAX_FRAGMENT or total + length > MAX_FRAGMENT:
                 frame, ts = self._bytes.tag_at(self._bytes.base + pos)
-                if pos == 0 and self._records and _tls_record_start(buf):
+                if pos == 0 and (self._records or self._at_first_byte()) \
+                        and _tls_record_start(buf):
                     self._problem("tls", "a TLS handshake record where the next record "
                                   "mark should be", [frame], ts)
                     self._bytes.drop(len(buf))
@@ -240,6 +247,10 @@ class NdmpStreamDecoder:
         self._records += 1
         self._bytes.drop(pos)
         return True
+
+    def _at_first_byte(self) -> bool:
+        """Is the buffer's start the direction's first byte (nothing read or lost before)?"""
+        return self._from_start and self._bytes.base == 0 and not self._resync
 
     def _scan(self) -> bool:
         """Look for a provable record start; True when the buffer now begins with one."""

@@ -71,6 +71,7 @@ from flowcheck.sessions.other_protocol import other_protocol
 from flowcheck.sessions.snap_cut import addressless_replies, cut_announcements, known_version
 from flowcheck.sessions.stray import StraySyn, stray_syns
 from flowcheck.sessions.threeway import share_announced
+from flowcheck.sessions.tls_start import proven_tls_starts, tls_from_start
 from flowcheck.sessions.unseen import job_unseen
 
 __all__ = [
@@ -100,9 +101,34 @@ def build_sessions_and_strays(connections: list[Connection], streams: list[NdmpS
                               order: FileOrder = TIME_ORDER
                               ) -> tuple[list[Session], dict[str, StraySyn]]:
     """build_sessions, and the stray control SYNs it opened no session for
-    (flowcheck.sessions.stray), by uid: verify reports them (flowcheck.verify.stray)."""
+    (flowcheck.sessions.stray), by uid: verify reports them (flowcheck.verify.stray).
+
+    A connection in TLS from its first byte between a configured media server and agent
+    (sessions.tls_start) is a session only when, the sessions built without it, a
+    connection none of them explains fits its job: then they are built again with it."""
     stream_by_uid = {s.uid: s for s in streams}
-    ordered, sessions, control_of, strays = open_sessions(connections, stream_by_uid, config)
+    in_tls = {s.uid for s in streams if s.tls_from and not s.messages}  # few, mostly none
+    candidates = [c for c in connections if c.uid in in_tls
+                  and tls_from_start(c, stream_by_uid[c.uid], config)] if in_tls else []
+    sessions, strays = _build(connections, stream_by_uid, config, profile, ring_gaps, order)
+    if candidates:
+        ordered = sorted(connections, key=attrgetter("ts", "first_frame"))
+        proven = proven_tls_starts(candidates, ordered, config, profile)
+        if proven:
+            sessions, strays = _build(connections, stream_by_uid, config, profile, ring_gaps,
+                                      order, frozenset(proven))
+    return sessions, strays
+
+
+def _build(connections: list[Connection], stream_by_uid: dict[str, NdmpStream],
+           config: Config, profile: Profile, ring_gaps: Sequence[RingGap],
+           order: FileOrder, tls_starts: frozenset[str] = frozenset()
+           ) -> tuple[list[Session], dict[str, StraySyn]]:
+    """The sessions, their connections attached, and the stray control SYNs;
+    tls_starts: the uids of connections in TLS from their first byte proven the job's
+    (sessions.tls_start)."""
+    ordered, sessions, control_of, strays = open_sessions(connections, stream_by_uid, config,
+                                                          tls_starts)
     if not sessions:
         return sessions, strays  # no session to attach to: every connection stays "other"
 
@@ -128,12 +154,14 @@ def build_sessions_and_strays(connections: list[Connection], streams: list[NdmpS
 
 
 def open_sessions(connections: list[Connection], stream_by_uid: dict[str, NdmpStream],
-                  config: Config
+                  config: Config, tls_starts: frozenset[str] = frozenset()
                   ) -> tuple[list[Connection], list[Session], dict[str, Connection],
                              dict[str, StraySyn]]:
     """Roles, sessions and used_by reset, then one session (S1, S2, ...) per control
     connection (to the NDMP port, or decoded as NDMP; not one that speaks another
-    protocol both ways: sessions.other_protocol), in time order. Returns the
+    protocol both ways: sessions.other_protocol, unless its uid is in tls_starts: in
+    TLS from its first byte, proven the job's by sessions.tls_start), in time order.
+    Returns the
     connections in time order (ts, first_frame), the sessions, each session's control
     connection by session id, and the stray control SYNs left out (sessions.stray), by
     uid."""
@@ -150,7 +178,7 @@ def open_sessions(connections: list[Connection], stream_by_uid: dict[str, NdmpSt
     # either (sessions.stray; trial 27 D2): flowcheck.verify.stray reports it.
     strays = stray_syns(ordered, stream_by_uid, config.ndmp_port)
     controls = [c for c in ordered if (c.resp_p == config.ndmp_port or c.uid in stream_by_uid)
-                and other_protocol(c, stream_by_uid.get(c.uid)) is None
+                and (other_protocol(c, stream_by_uid.get(c.uid)) is None or c.uid in tls_starts)
                 and c.uid not in strays]
     sessions: list[Session] = []
     control_of: dict[str, Connection] = {}

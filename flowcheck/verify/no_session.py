@@ -13,6 +13,7 @@ from flowcheck.model import Severity
 from flowcheck.verify.context import Context
 from flowcheck.verify.openings_only import opening_only, openings_words
 from flowcheck.verify.other_protocol import (
+    Group,
     asked_ndmp_servers,
     encrypted_only,
     other_protocol_groups,
@@ -42,7 +43,8 @@ def no_control_session(ctx: Context) -> None:
                 "If that is the job's control connection, capture a run of the job with TLS "
                 "off for the NDMP server's control connections (its messages announce the "
                 "data connections flowcheck checks them against), or judge the data "
-                "connections' TCP outcomes alone with `flowcheck connections`. If it is not, "
+                "connections' TCP outcomes alone with `flowcheck connections`"
+                + _unnamed_hosts(groups, ctx) + ". If it is not, "
                 + fix[:1].lower() + fix[1:],
                 severity=Severity.WARNING)
         return
@@ -75,6 +77,22 @@ def no_control_session(ctx: Context) -> None:
             "so nothing of the job can be judged (the sniffer saw none of its traffic: the "
             "wrong interface, a filter, or stopped before the job started).", fix,
             severity=Severity.WARNING)
+
+
+def _unnamed_hosts(groups: dict[tuple[str, str, int], Group], ctx: Context) -> str:
+    """For TLS on the NDMP port between hosts the configuration does not name as media
+    server and agent: how flowcheck could take it for the job's (sessions.tls_start);
+    "" when every group's hosts are named (then no connection between them fitted a
+    job's)."""
+    unnamed = [(orig, resp) for orig, resp, _ in groups
+               if orig not in ctx.config.media_servers or resp not in ctx.config.remote_agents]
+    if not unnamed:
+        return ""
+    orig, resp = unnamed[0]
+    return (f", or name its hosts (--media-server {orig} --remote-agent {resp}): TLS from a "
+            "connection's first byte between the configured media server and agent is read "
+            "as the job's control connection when connections that fit the job's callback "
+            "or data connections open between them while it lasts")
 
 
 def _none_of(count: int, port: int) -> str:

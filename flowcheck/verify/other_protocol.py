@@ -34,12 +34,14 @@ def other_protocol_groups(connections: list[Connection], streams: list[NdmpStrea
                           ) -> dict[tuple[str, str, int], Group]:
     """The connections to the NDMP port (or tapped as NDMP) that speak another protocol
     (both ways, or as its client), with that protocol, by (originator, responder,
-    responder's port), in time order."""
+    responder's port), in time order; not a control connection in TLS from its first
+    byte proven the job's (sessions.tls_start: role "control")."""
     stream_by_uid = {s.uid: s for s in streams}
     groups: dict[tuple[str, str, int], Group] = defaultdict(list)
     # Only a connection with a decoded stream can carry another protocol
     # (sessions.other_protocol): those alone are sorted, in the same order.
-    tapped = [c for c in connections if c.uid in stream_by_uid] if streams else []
+    tapped = [c for c in connections if c.uid in stream_by_uid and c.role != "control"] \
+        if streams else []
     for conn in sorted(tapped, key=attrgetter("ts", "first_frame")):
         protocol = other_protocol(conn, stream_by_uid.get(conn.uid))
         if protocol is not None:
@@ -68,6 +70,8 @@ def fold_other_protocols(findings: list[Finding], connections: list[Connection],
                 first_times[finding.uid].append(finding.ts)
         else:
             kept.append(finding)
+    for uid in folded:  # each direction in TLS: one finding for both (ndmp.findings), each
+        first_frames[uid] += stream_by_uid[uid].tls_from.values()  # direction's start told
     for (orig, resp, port), group in groups.items():
         kept.append(_group_finding(orig, resp, port, group, stream_by_uid, first_frames,
                                    first_times, config, _not_agent(resp, config, sessions)))

@@ -123,7 +123,9 @@ def callback_not_due(ctx: Context, session: Session) -> str:
     job engine), and a port check (connect_check) sends none."""
     control = ctx.by_uid[session.control_uid]
     stream = ctx.stream_by_uid.get(control.uid)
-    foreign = one_way_protocol(control, stream)
+    # (A session in TLS from its first byte was proven NDMP's: sessions.tls_start.)
+    foreign = None if stream is not None and stream.tls_from else \
+        one_way_protocol(control, stream)
     if foreign is not None:
         side, protocol, first = foreign
         speaker, other = (control.orig_h, control.resp_h) if side == "orig" else \
