@@ -26,7 +26,7 @@ no reader says it got no ICMP). A message none fits is left alone.
 
 The opening packets of the last WINDOW seconds of a batch are carried to the next one
 (as columns), so a reject read in the batch after its SYN still finds it. A capture copy
-of a message (its bytes again within COPY_WINDOW) is left out.
+of a message (its bytes again within copies.COPY_WINDOW) is left out (copies.icmp_copy).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ import numpy as np
 
 from flowcheck.connections.conn import RST as _RST
 from flowcheck.connections.conn import SYN as _SYN
+from flowcheck.connections.copies import icmp_copy
 from flowcheck.connections.flows import BatchFlows, FlowKey, address_text
 from flowcheck.connections.icmp_attach import add_icmp
 from flowcheck.fields_dataclass import fields_dataclass
@@ -51,9 +52,6 @@ if TYPE_CHECKING:
 # trip on any path a backup runs over, and Linux's initial SYN retransmission timeout
 # (RFC 6298 2.1: 1 s), after which the next SYN is the one answered.
 WINDOW = 1.0
-# Seconds between an ICMP message and its capture copy (the same bytes captured twice:
-# `-i any` on a router, a SPAN session with two sources), at most: connections.copies'.
-COPY_WINDOW = 0.0005
 _TCP_HEADER = (20, 60)  # bytes, RFC 9293 3.1: data offset 5 to 15 words
 
 
@@ -233,7 +231,7 @@ class CutTies:
 
     def __init__(self) -> None:
         self._recent: Openings | None = None  # the last WINDOW seconds' openings
-        self._last: list[tuple[float, str, bytes]] = []  # recent messages: (ts, tunnel, identity)
+        self._last: list[tuple[float, str, bytes]] = []  # recent messages (copies.icmp_copy)
 
     def feed(self, decoded: DecodedBatch, flows: BatchFlows,
              record_at: Callable[[FlowKey, int], Connection | None],
@@ -253,21 +251,14 @@ class CutTies:
         new = Openings.of(decoded, flows, since)
         found = new if self._recent is None else self._recent.joined(new)
         for quote in decoded.cut_quotes:
-            if not self._copy(quote):
+            copy, self._last = icmp_copy(self._last, quote.ts, quote.tunnel, quote.identity)
+            if not copy:
                 self._tie(quote, found.sent_by(quote.to, quote.version,
                                                quote.ts - WINDOW, quote.ts),
                           record_at, carrier)
         # The next batch's messages come after this one's last packet (batches are read
         # in time order): an opening WINDOW before it answers none of them.
         self._recent = found.take(found.ts >= last - WINDOW)
-
-    def _copy(self, quote: CutQuote) -> bool:
-        """Is the message a capture copy of one just before it (equal bytes within
-        COPY_WINDOW, as connections.copies tells a whole quote's copy)? Remembers it."""
-        recent = [e for e in self._last if abs(quote.ts - e[0]) <= COPY_WINDOW]
-        copy = any(e[1:] == (quote.tunnel, quote.identity) for e in recent)
-        self._last = [*recent, (quote.ts, quote.tunnel, quote.identity)][-64:]
-        return copy
 
     def _tie(self, quote: CutQuote, found: list[Opening],
              record_at: Callable[[FlowKey, int], Connection | None],
@@ -301,11 +292,3 @@ def _attach(record: Connection, quote: CutQuote, opening: Opening, source: str) 
                 address_text(quote.version, opening.src), quote.frame, in_order=False):
         record.icmp_cut = (quote.kept, quote.ts - opening.ts, source)
 
-
-def record_at(candidates: list[tuple], frame: int) -> Connection | None:
-    """Of a key's connections in order of opening (icmp_attach's _Candidate tuples:
-    first frame first, record fourth), the latest opened at or before `frame`."""
-    for candidate in reversed(candidates):
-        if candidate[0] <= frame and candidate[3] is not None:
-            return candidate[3]
-    return None
