@@ -217,7 +217,6 @@ def _answered(decoded: DecodedBatch, flows: BatchFlows, rows: np.ndarray) -> np.
     answered = np.full(rows.shape[0], np.nan)
     if not rows.shape[0]:
         return answered
-    n = decoded.tcp_index.shape[0]
     has = np.zeros(len(flows.keys), bool)
     has[flows.flow[rows]] = True
     wanted = np.flatnonzero(has)
@@ -228,16 +227,13 @@ def _answered(decoded: DecodedBatch, flows: BatchFlows, rows: np.ndarray) -> np.
     part = np.repeat(np.arange(wanted.shape[0]), lengths)  # each place's flow of `wanted`
     at = np.arange(part.shape[0])
     packets = flows.order[at - offsets[part] + starts[part]]
-    lower = flows.from_lower[packets].astype(bool)
-    # following[0]: each place's first place at or after it of a packet from the upper
-    # endpoint; following[1]: of one from the lower endpoint (none: the end).
-    end = at.shape[0]
-    following = np.full((2, end + 1), end, np.int64)
-    for side, sent in ((0, ~lower), (1, lower)):
-        following[side, :end] = np.minimum.accumulate(np.where(sent, at, end)[::-1])[::-1]
-    place = np.searchsorted(part * (n + 1) + packets, flow_of * (n + 1) + rows)
-    from_lower = flows.from_lower[rows].astype(np.int64)
-    found = following[1 - from_lower, place + 1]
+    index = np.empty(decoded.tcp_index.shape[0], np.int64)
+    index[packets] = at
+    # The first place after an opening's from the other end is the first place after
+    # it where the direction changes (the end where none does).
+    lower = flows.from_lower[packets]
+    changes = np.append(np.flatnonzero(lower[1:] != lower[:-1]) + 1, at.shape[0])
+    found = changes[np.searchsorted(changes, index[rows], "right")]
     hit = found < offsets[flow_of] + lengths[flow_of]  # within its own flow's places
     answered[hit] = decoded.tcp_ts[packets[found[hit]]]
     return answered
@@ -288,16 +284,22 @@ class CutTies:
         self._keys[batch] = flows.keys
         since = min([last - WINDOW] + [t - WINDOW for t in times])
         new = Openings.of(decoded, flows, since, tunnels, batch)
-        found = new if self._recent is None else self._recent.joined(new)
-        for quote in decoded.cut_quotes:
-            copy, self._last = icmp_copy(self._last, quote.ts, quote.tunnel, quote.identity)
-            if not copy:
-                fitting = found.fitting(quote, self._keys, carrier)
-                self.built += len(fitting)
-                self._tie(quote, fitting, record_at)
+        recent = self._recent
+        if decoded.cut_quotes:
+            found = new if recent is None else recent.joined(new)
+            for quote in decoded.cut_quotes:
+                copy, self._last = icmp_copy(self._last, quote.ts, quote.tunnel,
+                                             quote.identity)
+                if not copy:
+                    fitting = found.fitting(quote, self._keys, carrier)
+                    self.built += len(fitting)
+                    self._tie(quote, fitting, record_at)
         # The next batch's messages come after this one's last packet (batches are read
         # in time order): an opening WINDOW before it answers none of them.
-        self._recent = found.take(found.ts >= last - WINDOW)
+        cut = last - WINDOW
+        new = new if since >= cut else new.take(new.ts >= cut)
+        kept = None if recent is None else recent.take(recent.ts >= cut)
+        self._recent = new if kept is None or not kept.ts.shape[0] else kept.joined(new)
         oldest = int(self._recent.batch.min()) if self._recent.batch.shape[0] else batch + 1
         for number in [b for b in self._keys if b < oldest]:
             del self._keys[number]
