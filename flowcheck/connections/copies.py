@@ -148,6 +148,17 @@ _IP_ID, _FLAGS, _PAYLOAD, _CHECKSUM = 0, 3, 5, 6  # their columns
 _SYN, _ACK = 0x02, 0x10
 
 
+def icmp_copy(kept: list[tuple[float, str, bytes]], ts: float, tunnel: str,
+              identity: bytes) -> tuple[bool, list[tuple[float, str, bytes]]]:
+    """Whether an ICMP message (its time, s, tunnel and IcmpQuote.identity) is a capture
+    copy of one of `kept` (the messages before it, as (ts, tunnel, identity)): equal
+    within COPY_WINDOW; and `kept` then: those within COPY_WINDOW of it and it, the last
+    ICMP_CAP (also icmp_cut's, for the messages whose quote the snap length cut)."""
+    near = [e for e in kept if abs(ts - e[0]) <= COPY_WINDOW]
+    return (any(e[1:] == (tunnel, identity) for e in near),
+            [*near, (ts, tunnel, identity)][-ICMP_CAP:])
+
+
 class CaptureCopies(QuietBatches):
     """Marks the capture copies of each batch (see the module docstring).
 
@@ -208,16 +219,14 @@ class CaptureCopies(QuietBatches):
         found_ts: list[float] = []
         first = None
         for quote in quotes:
-            key = (quote.tunnel, quote.identity)
-            recent = [e for e in self._icmp if abs(quote.ts - e[0]) <= COPY_WINDOW]
-            if any((tunnel, identity) == key for _, tunnel, identity in recent):
+            copy, self._icmp = icmp_copy(self._icmp, quote.ts, quote.tunnel, quote.identity)
+            if copy:
                 found.append(quote.frame)
                 found_ts.append(quote.ts)
                 if first is None and not self.systematic:
                     first = quote.position
             else:
                 kept.append(quote)
-            self._icmp = [*recent, (quote.ts, *key)][-ICMP_CAP:]
         if found:
             self._note(found, found_ts)
         return kept, first

@@ -79,13 +79,22 @@ def answering(candidates: list[_Candidate], quote: IcmpQuote,
     for candidate in reversed(candidates):
         if candidate[side] == quote.seq and quote.ts - candidate[4] <= SYN_RETRY_SPAN:
             return candidate
-    for candidate in reversed(candidates):
-        if candidate[0] <= quote.frame:
-            return candidate
+    latest = opened_before(candidates, quote.frame)
+    if latest is not None:
+        return latest
     first = candidates[0] if candidates else None
     if first is None or (refuses_syn(quote) and first[side] is not None):
         return None
     return first
+
+
+def opened_before(candidates: list[_Candidate], frame: int) -> _Candidate | None:
+    """Of a 4-tuple's connections (in order of opening), the latest opened at or before
+    `frame` (its first frame); None when none was."""
+    for candidate in reversed(candidates):
+        if candidate[0] <= frame:
+            return candidate
+    return None
 
 
 def add_icmp(record: Connection, code: int, sender: str, to: str, frame: int, *,
@@ -152,6 +161,12 @@ class IcmpAttach:
         else:
             add_icmp(record, quote.code, address_text(quote.version, quote.sender),
                      address_text(quote.version, quote.src), quote.frame)
+
+    def _opened_at(self, key: FlowKey, frame: int) -> Connection | None:
+        """The record of key's connection opened last at or before `frame` (the one a
+        packet of that frame belongs to), None when none was (icmp_cut's ties)."""
+        latest = opened_before(self._candidates(key), frame)
+        return None if latest is None else latest[3]
 
     def _answered_elsewhere(self, quote: IcmpQuote) -> bool:
         """Whether a captured connection answers a quote that made a connection of its

@@ -25,8 +25,11 @@ Connection.icmp_untied (the capture holds an ICMP message that may be its reject
 no reader says it got no ICMP). A message none fits is left alone.
 
 The opening packets of the last WINDOW seconds of a batch are carried to the next one
-(as columns), so a reject read in the batch after its SYN still finds it. A capture copy
-of a message (its bytes again within COPY_WINDOW) is left out.
+as numpy columns (each one's flow key as its batch's number and flow index), so a reject
+read in the batch after its SYN still finds it; a batch without a cut quote costs a few
+numpy passes over its columns and no Python work per opening (Openings). Python objects
+(Opening) are made only of the openings that fit a cut quote. A capture copy of a
+message (its bytes again within copies.COPY_WINDOW) is left out (copies.icmp_copy).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import numpy as np
 
 from flowcheck.connections.conn import RST as _RST
 from flowcheck.connections.conn import SYN as _SYN
+from flowcheck.connections.copies import icmp_copy
 from flowcheck.connections.flows import BatchFlows, FlowKey, address_text
 from flowcheck.connections.icmp_attach import add_icmp
 from flowcheck.fields_dataclass import fields_dataclass
@@ -51,50 +55,40 @@ if TYPE_CHECKING:
 # trip on any path a backup runs over, and Linux's initial SYN retransmission timeout
 # (RFC 6298 2.1: 1 s), after which the next SYN is the one answered.
 WINDOW = 1.0
-# Seconds between an ICMP message and its capture copy (the same bytes captured twice:
-# `-i any` on a router, a SPAN session with two sources), at most: connections.copies'.
-COPY_WINDOW = 0.0005
 _TCP_HEADER = (20, 60)  # bytes, RFC 9293 3.1: data offset 5 to 15 words
 
 
 @fields_dataclass(slots=True)
 class Opening:
-    """A SYN or SYN-ACK: its time (s), frame, flow key and direction, IP version, source
-    and destination (address bytes) and ports, sequence number, IPv4 identification, TCP
-    payload length (bytes), and the time of the first packet of the other end of its
-    connection after it (its answer: a SYN-ACK, a RST, the ACK of a SYN-ACK; None while
-    the capture holds none)."""
+    """A SYN or SYN-ACK that fits a cut quote: its time (s), frame, flow key and
+    direction, source and destination (address bytes) and sequence number."""
 
     ts: float
     frame: int
     key: FlowKey
     from_lower: bool
-    version: int
     src: bytes
     dst: bytes
-    sport: int
-    dport: int
     seq: int
-    ident: int
-    payload: int
-    answered: float | None = None
 
 
-_COLUMNS = ("ts", "frame", "version", "src", "dst", "sport", "dport", "seq", "ident",
-            "payload", "from_lower", "answered")
+_COLUMNS = ("ts", "frame", "version", "tunnel", "src", "dst", "sport", "dport", "seq",
+            "ident", "payload", "from_lower", "answered", "batch", "flow")
 
 
 @fields_dataclass(slots=True)
 class Openings:
-    """SYNs and SYN-ACKs (no RST) as columns, parallel to `keys` (their flow keys):
-    times (s, float64), frames, IP versions, source and destination address words ((k,
-    4) uint32, as DecodedBatch's), ports, sequence numbers, IPv4 identifications, TCP
-    payload lengths, from_lower (bool) and `answered` (the time of the other end's first
-    packet after it, float64; NaN: none yet)."""
+    """SYNs and SYN-ACKs (no RST) as columns: times (s, float64), frames, IP versions,
+    tunnels (CutTies' numbers of their names), source and destination address words
+    ((k, 4) uint32, as DecodedBatch's), ports, sequence numbers, IPv4 identifications,
+    TCP payload lengths, from_lower (bool), `answered` (the time of the other end's
+    first packet after it, float64; NaN: none yet), and where their flow keys are:
+    `batch` (CutTies' number of the batch) and `flow` (its BatchFlows.keys index)."""
 
     ts: np.ndarray
     frame: np.ndarray
     version: np.ndarray
+    tunnel: np.ndarray
     src: np.ndarray
     dst: np.ndarray
     sport: np.ndarray
@@ -104,95 +98,145 @@ class Openings:
     payload: np.ndarray
     from_lower: np.ndarray
     answered: np.ndarray
-    keys: list[FlowKey]
+    batch: np.ndarray
+    flow: np.ndarray
 
     @staticmethod
-    def of(decoded: DecodedBatch, flows: BatchFlows, since: float) -> Openings:
-        """The batch's openings sent at `since` (s) or later, answered within it."""
-        n = decoded.tcp_index.shape[0]
-        rows = np.flatnonzero((decoded.tcp_flags & (_SYN | _RST) == _SYN)
-                              & (decoded.tcp_ts >= since)) if n else np.zeros(0, np.int64)
-        answered = np.full(rows.shape[0], np.nan)
-        if rows.shape[0]:
-            position = np.empty(n, np.int64)
-            position[flows.order] = np.arange(n)
-            ends = flows.bounds[flows.flow[rows] + 1]
-            found = _next_other(flows)[flows.from_lower[rows].astype(np.int64),
-                                       np.minimum(position[rows] + 1, n)]
-            hit = found < ends
-            answered[hit] = decoded.tcp_ts[flows.order[found[hit]]]
-        flow = flows.flow[rows].tolist()
+    def of(decoded: DecodedBatch, flows: BatchFlows, since: float, tunnels: np.ndarray,
+           batch: int) -> Openings:
+        """The openings of batch number `batch` sent at `since` (s) or later, answered
+        within it (tunnels: the numbers of decoded.tunnels' names)."""
+        rows = np.flatnonzero(decoded.tcp_ts >= since)
+        rows = rows[decoded.tcp_flags[rows] & (_SYN | _RST) == _SYN]
         return Openings(
             ts=decoded.tcp_ts[rows], frame=decoded.tcp_frame[rows],
-            version=decoded.tcp_version[rows], src=decoded.tcp_src[rows],
-            dst=decoded.tcp_dst[rows], sport=decoded.tcp_sport[rows],
-            dport=decoded.tcp_dport[rows], seq=decoded.tcp_seq[rows],
-            ident=decoded.tcp_ip_id[rows], payload=decoded.tcp_payload_len[rows],
-            from_lower=flows.from_lower[rows].astype(bool), answered=answered,
-            keys=[flows.keys[f] for f in flow])
+            version=decoded.tcp_version[rows], tunnel=tunnels[decoded.tcp_tunnel[rows]],
+            src=decoded.tcp_src[rows], dst=decoded.tcp_dst[rows],
+            sport=decoded.tcp_sport[rows], dport=decoded.tcp_dport[rows],
+            seq=decoded.tcp_seq[rows], ident=decoded.tcp_ip_id[rows],
+            payload=decoded.tcp_payload_len[rows],
+            from_lower=flows.from_lower[rows].astype(bool),
+            answered=_answered(decoded, flows, rows),
+            batch=np.full(rows.shape[0], batch, np.int64), flow=flows.flow[rows])
 
     def take(self, rows: np.ndarray) -> Openings:
         """These rows (indices or a mask) of the columns."""
-        index = np.flatnonzero(rows) if rows.dtype == bool else rows
-        return Openings(**{name: getattr(self, name)[index] for name in _COLUMNS},
-                        keys=[self.keys[i] for i in index.tolist()])
+        return Openings(**{name: getattr(self, name)[rows] for name in _COLUMNS})
 
     def joined(self, other: Openings) -> Openings:
         """These openings, then other's."""
         return Openings(**{name: np.concatenate((getattr(self, name), getattr(other, name)))
-                           for name in _COLUMNS}, keys=self.keys + other.keys)
+                           for name in _COLUMNS})
 
-    def answer(self, decoded: DecodedBatch, flows: BatchFlows) -> None:
-        """Set `answered` of the unanswered ones from a later batch: the time of its
-        first packet of their connection from their other end (found by the ports
-        swapped in one numpy pass, then the flow key and direction)."""
+    def answer(self, decoded: DecodedBatch, tunnels: np.ndarray) -> None:
+        """Set `answered` of the unanswered ones from a later batch: the time of the
+        batch's first packet (capture order) from their destination to their source in
+        their tunnel (found by the ports swapped: one numpy gather over the batch, then every
+        field of the few packets found). An opening to its own endpoint has no other
+        end: it stays unanswered (a flow key's direction)."""
         waiting = np.flatnonzero(np.isnan(self.answered))
         if not waiting.shape[0] or not decoded.tcp_index.shape[0]:
             return
-        reply = np.unique((self.dport[waiting] << 16) | self.sport[waiting])
-        pairs = (decoded.tcp_sport << 16) | decoded.tcp_dport
-        at = np.minimum(np.searchsorted(reply, pairs), reply.shape[0] - 1)
-        rows = np.flatnonzero(reply[at] == pairs)
-        if not rows.shape[0]:
-            return
-        by_end: dict[tuple[FlowKey, bool], list[int]] = {}
-        for i in waiting.tolist():
-            by_end.setdefault((self.keys[i], bool(self.from_lower[i])), []).append(i)
-        for row in rows.tolist():
-            end = (flows.keys[int(flows.flow[row])], not flows.from_lower[row])
-            for i in by_end.pop(end, ()):
-                self.answered[i] = decoded.tcp_ts[row]  # rows in capture order: the first
+        to = np.zeros(1 << 16, bool)
+        to[self.sport[waiting]] = True
+        rows = np.flatnonzero(to[decoded.tcp_dport])
+        # Each packet found beside the openings of its ports swapped (sorted by them).
+        pairs = (self.dport[waiting] << 16) | self.sport[waiting]
+        by_ports = np.argsort(pairs, kind="stable")
+        pairs = pairs[by_ports]
+        ports = (decoded.tcp_sport[rows] << 16) | decoded.tcp_dport[rows]
+        low, high = np.searchsorted(pairs, ports), np.searchsorted(pairs, ports, "right")
+        count = high - low
+        row = np.repeat(rows, count)
+        opening = by_ports[np.repeat(low - np.cumsum(count) + count, count)
+                           + np.arange(row.shape[0])]
+        seen = _ends(decoded.tcp_version[row], tunnels[decoded.tcp_tunnel[row]],
+                     decoded.tcp_src[row], decoded.tcp_sport[row], decoded.tcp_dst[row],
+                     decoded.tcp_dport[row])
+        at = waiting[opening]
+        sent = _ends(self.version[at], self.tunnel[at], self.src[at], self.sport[at],
+                     self.dst[at], self.dport[at])
+        same = np.flatnonzero((seen[:, :2] == sent[:, :2]).all(axis=1)
+                              & (seen[:, 2:7] == sent[:, 7:]).all(axis=1)
+                              & (seen[:, 7:] == sent[:, 2:7]).all(axis=1)
+                              & (sent[:, 2:7] != sent[:, 7:]).any(axis=1))
+        # Rows in capture order: an opening's first place is its first answer.
+        answered, first = np.unique(opening[same], return_index=True)
+        self.answered[waiting[answered]] = decoded.tcp_ts[row[same[first]]]
 
-    def sent_by(self, to: bytes, version: int, since: float, until: float) -> list[Opening]:
-        """Those sent by address `to` (bytes of IP `version`) from `since` to `until` (s)."""
-        words = np.frombuffer(to.ljust(16, b"\0"), ">u4").astype(np.uint32)
-        width = 1 if version == 4 else 4
-        rows = np.flatnonzero((self.version == version) & (self.ts >= since)
-                              & (self.ts <= until)
-                              & (self.src[:, :width] == words[:width]).all(axis=1))
-        size = 4 if version == 4 else 16
-        return [Opening(
-            ts=float(self.ts[i]), frame=int(self.frame[i]), key=self.keys[i],
-            from_lower=bool(self.from_lower[i]), version=version, src=to,
-            dst=self.dst[i].astype(">u4").tobytes()[:size], sport=int(self.sport[i]),
-            dport=int(self.dport[i]), seq=int(self.seq[i]), ident=int(self.ident[i]),
-            payload=int(self.payload[i]),
-            answered=None if np.isnan(self.answered[i]) else float(self.answered[i]))
-            for i in rows.tolist()]
+    def fitting(self, quote: CutQuote, keys: dict[int, list[FlowKey]],
+                carrier: Carrier) -> list[Opening]:
+        """The openings the cut quote can be of: sent by the ICMP message's destination
+        in its tunnel (carrier) within WINDOW before it, not answered before it, and
+        equal in each field the quote kept (keys: the batches' flow keys, by number)."""
+        fit = ((self.version == quote.version) & (self.ts >= quote.ts - WINDOW)
+               & (self.ts <= quote.ts) & ~(self.answered < quote.ts)
+               & _address_is(self.src, quote.to, quote.version))
+        for kept, own in ((quote.src, self.src), (quote.dst, self.dst)):
+            if kept is not None:
+                fit &= _address_is(own, kept, quote.version)
+        for port, column in ((quote.sport, self.sport), (quote.dport, self.dport)):
+            if port is not None:
+                fit &= column == port
+        if quote.version == 4 and quote.ident is not None:
+            fit &= self.ident == quote.ident
+        if quote.length is not None and quote.header is not None:
+            tcp = quote.length - (quote.header if quote.version == 4 else 0) - self.payload
+            fit &= (tcp >= _TCP_HEADER[0]) & (tcp <= _TCP_HEADER[1])
+        size = 4 if quote.version == 4 else 16
+        found = [Opening(
+            ts=float(self.ts[i]), frame=int(self.frame[i]),
+            key=keys[int(self.batch[i])][int(self.flow[i])],
+            from_lower=bool(self.from_lower[i]), src=quote.to,
+            dst=self.dst[i].astype(">u4").tobytes()[:size], seq=int(self.seq[i]))
+            for i in np.flatnonzero(fit).tolist()]
+        return [o for o in found if carrier(o.key, o.from_lower, quote.tunnel)]
 
 
-def _next_other(flows: BatchFlows) -> np.ndarray:
-    """(2, n + 1) positions in flows.order: row 0 (for an opening from the upper
-    endpoint), each position's first position at or after it of a packet from the lower
-    endpoint; row 1 of one from the upper endpoint; n where none (n: the packets). A
-    position beyond its flow's slice (flows.bounds) means its flow has none after it."""
-    n = flows.order.shape[0]
-    lower = flows.from_lower[flows.order].astype(bool)
-    at = np.arange(n)
-    out = np.full((2, n + 1), n, np.int64)
-    for row, sent in ((0, lower), (1, ~lower)):
-        out[row, :n] = np.minimum.accumulate(np.where(sent, at, n)[::-1])[::-1]
-    return out
+def _address_is(words: np.ndarray, address: bytes, version: int) -> np.ndarray:
+    """Per row of address words ((k, 4) uint32), whether it is `address` (bytes of IP
+    `version`: IPv4's in word 0)."""
+    width = 1 if version == 4 else 4
+    wanted = np.frombuffer(address.ljust(16, b"\0"), ">u4").astype(np.uint32)
+    return (words[:, :width] == wanted[:width]).all(axis=1)
+
+
+def _ends(version: np.ndarray, tunnel: np.ndarray, src: np.ndarray, sport: np.ndarray,
+          dst: np.ndarray, dport: np.ndarray) -> np.ndarray:
+    """A direction per row ((k, 12) int64): IP version, tunnel, source address words
+    (IPv4: word 0, the others 0), port, destination address words, port."""
+    six = (version == 6)[:, None]
+    return np.column_stack((version, tunnel, src[:, :1], src[:, 1:] * six, sport,
+                            dst[:, :1], dst[:, 1:] * six, dport)).astype(np.int64)
+
+
+def _answered(decoded: DecodedBatch, flows: BatchFlows, rows: np.ndarray) -> np.ndarray:
+    """Per opening packet (rows of the batch), the time of the first packet after it of
+    its flow from its other end (float64, s; NaN when the batch holds none): on the
+    slices of flows.order of their flows only (packets in capture order in each)."""
+    answered = np.full(rows.shape[0], np.nan)
+    if not rows.shape[0]:
+        return answered
+    has = np.zeros(len(flows.keys), bool)
+    has[flows.flow[rows]] = True
+    wanted = np.flatnonzero(has)
+    flow_of = (np.cumsum(has) - 1)[flows.flow[rows]]  # each opening's place in wanted
+    starts = flows.bounds[wanted]
+    lengths = flows.bounds[wanted + 1] - starts
+    offsets = np.cumsum(lengths) - lengths
+    part = np.repeat(np.arange(wanted.shape[0]), lengths)  # each place's flow of `wanted`
+    at = np.arange(part.shape[0])
+    packets = flows.order[at - offsets[part] + starts[part]]
+    index = np.empty(decoded.tcp_index.shape[0], np.int64)
+    index[packets] = at
+    # The first place after an opening's from the other end is the first place after
+    # it where the direction changes (the end where none does).
+    lower = flows.from_lower[packets]
+    changes = np.append(np.flatnonzero(lower[1:] != lower[:-1]) + 1, at.shape[0])
+    found = changes[np.searchsorted(changes, index[rows], "right")]
+    hit = found < offsets[flow_of] + lengths[flow_of]  # within its own flow's places
+    answered[hit] = decoded.tcp_ts[packets[found[hit]]]
+    return answered
 
 
 # Whether an ICMP message that arrived in a tunnel may answer an opening packet of a key
@@ -206,34 +250,18 @@ def _same_tunnel(key: FlowKey, from_lower: bool, tunnel: str) -> bool:
     return key[2] == tunnel
 
 
-def fits(quote: CutQuote, opening: Opening, carrier: Carrier = _same_tunnel) -> bool:
-    """Can the cut quote be of this opening packet: sent by the ICMP message's
-    destination in its tunnel (carrier) within WINDOW before it, and equal in each
-    field kept?"""
-    if (opening.version != quote.version or opening.src != quote.to
-            or not carrier(opening.key, opening.from_lower, quote.tunnel)
-            or not quote.ts - WINDOW <= opening.ts <= quote.ts
-            or (opening.answered is not None and opening.answered < quote.ts)):
-        return False  # not its: another sender, tunnel or time, or answered before it
-    for kept, own in ((quote.src, opening.src), (quote.dst, opening.dst),
-                      (quote.sport, opening.sport), (quote.dport, opening.dport)):
-        if kept is not None and kept != own:
-            return False
-    if quote.version == 4 and quote.ident is not None and quote.ident != opening.ident:
-        return False
-    if quote.length is not None and quote.header is not None:
-        tcp = quote.length - (quote.header if quote.version == 4 else 0) - opening.payload
-        if not _TCP_HEADER[0] <= tcp <= _TCP_HEADER[1]:
-            return False
-    return True
-
-
 class CutTies:
-    """The tracker's ties of cut quotes (module docstring), batch by batch."""
+    """The tracker's ties of cut quotes (module docstring), batch by batch. `built`:
+    the openings made Opening objects so far, those a cut quote fitted (none while no
+    cut quote came)."""
 
     def __init__(self) -> None:
         self._recent: Openings | None = None  # the last WINDOW seconds' openings
-        self._last: list[tuple[float, str, bytes]] = []  # recent messages: (ts, tunnel, identity)
+        self._keys: dict[int, list[FlowKey]] = {}  # their batches' flow keys, by number
+        self._batches = 0  # batches fed
+        self._tunnels: dict[str, int] = {}  # tunnel names' numbers
+        self._last: list[tuple[float, str, bytes]] = []  # recent messages (copies.icmp_copy)
+        self.built = 0
 
     def feed(self, decoded: DecodedBatch, flows: BatchFlows,
              record_at: Callable[[FlowKey, int], Connection | None],
@@ -247,32 +275,37 @@ class CutTies:
         last = max(([float(ts.max())] if ts.shape[0] else []) + times, default=None)
         if last is None:
             return
+        tunnels = np.array([self._tunnels.setdefault(name, len(self._tunnels))
+                            for name in decoded.tunnels], np.int64)
         if self._recent is not None:
-            self._recent.answer(decoded, flows)
+            self._recent.answer(decoded, tunnels)
+        batch = self._batches
+        self._batches += 1
+        self._keys[batch] = flows.keys
         since = min([last - WINDOW] + [t - WINDOW for t in times])
-        new = Openings.of(decoded, flows, since)
-        found = new if self._recent is None else self._recent.joined(new)
-        for quote in decoded.cut_quotes:
-            if not self._copy(quote):
-                self._tie(quote, found.sent_by(quote.to, quote.version,
-                                               quote.ts - WINDOW, quote.ts),
-                          record_at, carrier)
+        new = Openings.of(decoded, flows, since, tunnels, batch)
+        recent = self._recent
+        if decoded.cut_quotes:
+            found = new if recent is None else recent.joined(new)
+            for quote in decoded.cut_quotes:
+                copy, self._last = icmp_copy(self._last, quote.ts, quote.tunnel,
+                                             quote.identity)
+                if not copy:
+                    fitting = found.fitting(quote, self._keys, carrier)
+                    self.built += len(fitting)
+                    self._tie(quote, fitting, record_at)
         # The next batch's messages come after this one's last packet (batches are read
         # in time order): an opening WINDOW before it answers none of them.
-        self._recent = found.take(found.ts >= last - WINDOW)
+        cut = last - WINDOW
+        new = new if since >= cut else new.take(new.ts >= cut)
+        kept = None if recent is None else recent.take(recent.ts >= cut)
+        self._recent = new if kept is None or not kept.ts.shape[0] else kept.joined(new)
+        oldest = int(self._recent.batch.min()) if self._recent.batch.shape[0] else batch + 1
+        for number in [b for b in self._keys if b < oldest]:
+            del self._keys[number]
 
-    def _copy(self, quote: CutQuote) -> bool:
-        """Is the message a capture copy of one just before it (equal bytes within
-        COPY_WINDOW, as connections.copies tells a whole quote's copy)? Remembers it."""
-        recent = [e for e in self._last if abs(quote.ts - e[0]) <= COPY_WINDOW]
-        copy = any(e[1:] == (quote.tunnel, quote.identity) for e in recent)
-        self._last = [*recent, (quote.ts, quote.tunnel, quote.identity)][-64:]
-        return copy
-
-    def _tie(self, quote: CutQuote, found: list[Opening],
-             record_at: Callable[[FlowKey, int], Connection | None],
-             carrier: Carrier) -> None:
-        fitting = [o for o in found if fits(quote, o, carrier)]
+    def _tie(self, quote: CutQuote, fitting: list[Opening],
+             record_at: Callable[[FlowKey, int], Connection | None]) -> None:
         if not fitting:
             return
         own = [o for o in fitting if o.dst == quote.sender]
@@ -300,12 +333,3 @@ def _attach(record: Connection, quote: CutQuote, opening: Opening, source: str) 
     if add_icmp(record, quote.code, address_text(quote.version, quote.sender),
                 address_text(quote.version, opening.src), quote.frame, in_order=False):
         record.icmp_cut = (quote.kept, quote.ts - opening.ts, source)
-
-
-def record_at(candidates: list[tuple], frame: int) -> Connection | None:
-    """Of a key's connections in order of opening (icmp_attach's _Candidate tuples:
-    first frame first, record fourth), the latest opened at or before `frame`."""
-    for candidate in reversed(candidates):
-        if candidate[0] <= frame and candidate[3] is not None:
-            return candidate[3]
-    return None

@@ -63,7 +63,7 @@ from flowcheck.connections.flows import (
 )
 from flowcheck.connections.icmp import QuotedAttempts
 from flowcheck.connections.icmp_attach import IcmpAttach
-from flowcheck.connections.icmp_cut import CutTies, record_at
+from flowcheck.connections.icmp_cut import CutTies
 from flowcheck.connections.mirror_gaps import MirrorGaps
 from flowcheck.connections.packet_identity import captured_ends, header_identities
 from flowcheck.connections.parked import Parked
@@ -226,9 +226,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
         self._commit_short()
         for quote in late:
             self._attach_icmp(quote)
-        self.cut_ties.feed(decoded, flows,
-                           lambda key, frame: record_at(self._candidates(key), frame),
-                           self.halves.other_half)
+        self.cut_ties.feed(decoded, flows, self._opened_at, self.halves.other_half)
         if by_time is not None:
             spans_by_time(decoded, flows, by_time, self._record_of)
         self.clock.time_ordered.extend(self._record_of(flows.keys[f]) for f in changed)

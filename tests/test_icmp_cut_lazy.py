@@ -1,0 +1,94 @@
+"""icmp_cut's per-batch work (issue 7): the openings of the last second are carried as
+numpy columns, and their flow keys are looked up, Opening objects made and connections
+asked for only when a cut quote came (flowcheck.connections.icmp_cut.CutTies).
+
+The stored captures are fed batch by batch (a few records each, so openings are carried
+across batches) to CutTies as the tracker feeds it, with each batch's flow keys in a list
+that counts its reads: a capture without a cut quote (whether it holds ICMP errors with
+whole quotes or none) must read none, as no time is measured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_connections_util import read_batches
+
+from flowcheck.connections.conn import SYN
+from flowcheck.connections.flows import BatchFlows, FlowKey, group_flows
+from flowcheck.connections.icmp_cut import CutTies
+from flowcheck.connections.tunnel_halves import TunnelHalves
+from flowcheck.decode import decode_batch
+from flowcheck.model import Connection
+
+FIELD46 = Path(__file__).resolve().parent.parent / "captures" / "field46-matrix"
+SNAP96 = FIELD46 / "callback-icmpv6-reject-snap96-sll2.pcap"  # two cut ICMPv6 rejects
+NO_ICMP = FIELD46 / "callback-reset-dual-stack-one-direction-two-jobs.pcap"
+WHOLE_ICMP = FIELD46 / "data-router-net-unreachable-dual-stack.pcap"  # whole quotes only
+
+
+class CountedKeys(list):
+    """A batch's flow keys (BatchFlows.keys) counting the reads by index into `reads`."""
+
+    def __init__(self, keys: list[FlowKey], reads: list[int]) -> None:
+        super().__init__(keys)
+        self.reads = reads
+
+    def __getitem__(self, index: Any) -> Any:  # list's, counted
+        self.reads[0] += 1
+        return super().__getitem__(index)
+
+
+@dataclass
+class Fed:
+    ties: CutTies
+    batches: int = 0
+    syns: int = 0  # SYNs and SYN-ACKs fed
+    cut: int = 0  # cut quotes fed
+    whole: int = 0  # whole quotes fed
+    key_reads: list[int] = field(default_factory=lambda: [0])
+    asked: list[tuple[FlowKey, int]] = field(default_factory=list)  # record_at's calls
+
+
+def _fed(path: Path, chunk: int) -> Fed:
+    """CutTies fed the capture's batches of `chunk` records, as ConnectionTracker.feed
+    does (its flows after TunnelHalves.join), asking no tracker for connections."""
+    fed = Fed(CutTies())
+    halves = TunnelHalves()
+
+    def record_at(key: FlowKey, frame: int) -> Connection | None:
+        fed.asked.append((key, frame))
+        return None
+
+    for batch in read_batches(path, chunk=chunk):
+        decoded = decode_batch(batch)
+        flows = halves.join(decoded, group_flows(decoded))
+        counted = BatchFlows(keys=CountedKeys(flows.keys, fed.key_reads), flow=flows.flow,
+                             from_lower=flows.from_lower, order=flows.order,
+                             bounds=flows.bounds)
+        fed.ties.feed(decoded, counted, record_at, halves.other_half)
+        fed.batches += 1
+        fed.syns += int(((decoded.tcp_flags & SYN) != 0).sum())
+        fed.cut += len(decoded.cut_quotes)
+        fed.whole += len(decoded.icmp_quotes)
+    return fed
+
+
+@pytest.mark.parametrize("path", [NO_ICMP, WHOLE_ICMP], ids=["no-icmp", "whole-quotes"])
+def test_no_cut_quote_no_python_work_per_opening(path: Path) -> None:
+    fed = _fed(path, chunk=8)
+    assert fed.batches > 10 and fed.syns > 4 and fed.cut == 0  # openings carried over
+    assert fed.key_reads[0] == 0  # no flow key looked up
+    assert fed.ties.built == 0 and fed.asked == []
+
+
+def test_a_cut_quote_looks_its_openings_up() -> None:
+    fed = _fed(SNAP96, chunk=8)
+    assert fed.batches > 2 and fed.cut == 2
+    assert fed.key_reads[0] > 0 and fed.ties.built > 0
+    # Each reject asks for the one callback attempt it fits (its flow key, its SYN's frame).
+    assert len(fed.asked) == 2 and fed.asked[0][0] == fed.asked[1][0]
+    assert [frame for _, frame in fed.asked] == [20, 25]
