@@ -5,6 +5,11 @@ no DATA_* or MOVER_* setup, no DATA_START_* and no announcement. That absence sa
 "no job was started" only when the capture could have shown those messages and the
 failure that would have stopped the job before them. It cannot when:
 
+- the control connection went on in TLS (ndmp.stream: the session secured in band):
+  the requests after it, a DATA_* request among them, cannot be read. This comes first,
+  also when the capture holds one direction only: the side it holds is encrypted too,
+  and the peers went on in TLS after CONNECT_CLIENT_AUTH, so its refusal is not the
+  likely story (field check 48, seed 106 run 16);
 - the capture holds one direction of the control connection only: the agent's
   replies (a CONNECT_CLIENT_AUTH refused) or the media server's requests (a
   DATA_CONNECT the agent never answered) are not in it;
@@ -35,26 +40,20 @@ def job_unseen(conn: Connection, stream: NdmpStream | None) -> str:
     control connection `conn`, its decoded `stream`) was a browse or a job that failed
     or was never answered before its first DATA_* request; "" when it can show it."""
     side = one_sided(conn)
-    if side == "resp":
-        acked = (f", though {conn.orig_h} acknowledged {conn.resp_acked_unseen} B of it"
-                 if conn.resp_acked_unseen else "")
-        return (f"the capture holds only the media server's side of its control connection "
-                f"(nothing from {conn.resp_h} to {conn.orig_h}{acked}): the agent's replies "
-                "are not in it, and one of them may have refused the job (a "
-                "CONNECT_CLIENT_AUTH refused, say)")
-    if side == "orig":
-        acked = (f", though {conn.resp_h} acknowledged {conn.orig_acked_unseen} B of it"
-                 if conn.orig_acked_unseen else "")
-        return (f"the capture holds only the agent's side of its control connection (nothing "
-                f"from {conn.orig_h} to {conn.resp_h}{acked}): the media server's requests "
-                "are not in it, so a DATA_* request that started a job, or that the agent "
-                "never answered, cannot be seen")
-    if stream is None:
-        return ""
-    if stream.tls_from:
+    if stream is not None and stream.tls_from:
+        held = f", and {_held_side(conn, side)}" if side is not None else ""
         return (f"its control connection carries TLS from frame {stream.tls_start}"
                 " (ndmp_undecodable): the requests in it, a DATA_* request that started a "
-                "job among them, cannot be read")
+                f"job among them, cannot be read{held}")
+    if side == "resp":
+        return (f"{_held_side(conn, side)}: the agent's replies are not in it, and one of "
+                "them may have refused the job (a CONNECT_CLIENT_AUTH refused, say)")
+    if side == "orig":
+        return (f"{_held_side(conn, side)}: the media server's requests are not in it, so a "
+                "DATA_* request that started a job, or that the agent never answered, cannot "
+                "be seen")
+    if stream is None:
+        return ""
     if stream.snap_lost:
         return (f"the capture's snap length cut the header of about {stream.snap_lost} NDMP "
                 "record(s) of its control connection: which messages they were (a DATA_* "
@@ -65,6 +64,19 @@ def job_unseen(conn: Connection, stream: NdmpStream | None) -> str:
     return (f"its last reply, to {message_op(reply)} (frame {reply.frame}), lost its error "
             f"field to {cut_words(reply)}: whether the {side_words(reply)} refused it, which "
             "ends the job, cannot be seen")
+
+
+def _held_side(conn: Connection, side: str) -> str:
+    """"the capture holds only the media server's side of its control connection
+    (nothing from A to B, though B acknowledged N B of it)" for a control connection
+    captured one way (side: classify.one_sided, "resp" when nothing of the responder's
+    is in it, "orig" the other way round)."""
+    holds, sender, receiver, acked = (
+        ("media server", conn.resp_h, conn.orig_h, conn.resp_acked_unseen) if side == "resp"
+        else ("agent", conn.orig_h, conn.resp_h, conn.orig_acked_unseen))
+    though = f", though {receiver} acknowledged {acked} B of it" if acked else ""
+    return (f"the capture holds only the {holds}'s side of its control connection (nothing "
+            f"from {sender} to {receiver}{though})")
 
 
 def cut_words(message: NdmpMessage) -> str:
