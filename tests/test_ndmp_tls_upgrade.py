@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
 from test_ndmp_stream import events
 from test_ndmp_wire import REPLY, REQUEST, msg, u32
 
@@ -128,3 +129,33 @@ def test_callbacks_that_fit_two_jobs_leave_step_2_unknown_not_missing() -> None:
         assert session.callback_uid is None and session.callback_ambiguous
         step = session.steps[1]
         assert step.status == "unknown" and "fits another session's as well" in step.detail
+
+
+@pytest.mark.parametrize("snap", [70, 76, 80])
+def test_tls_after_records_whose_header_the_snap_length_cut_is_still_in_band(
+        tmp_path: Path, snap: int) -> None:
+    """tls-clean cut to a snap length that keeps 4-14 bytes of payload: every NDMP
+    record's header is cut (no message read), yet their marks framed the stream, so the
+    TLS record after them is the session secured in band, not "record fragment of
+    369295618 bytes (over 16 MiB): not NDMP" with a check-the-port fix (matrix seed 105
+    run 5, IPv6 at -s 96), nor TLS "from its first byte". TLS from the first byte cut
+    alike stays so."""
+    def cut(name: str) -> Analysis:
+        out = tmp_path / f"{name}-{snap}.pcap"
+        subprocess.run(["editcap", "-s", str(snap), str(LAB / f"{name}.pcap"), str(out)],
+                       check=True)
+        config = build_config(load_file(LAB / f"{name}.toml"))
+        return analyze(read_traffic([str(out)], config), config)
+
+    analysis = cut("tls-clean")
+    texts = [f.message for f in analysis.findings]
+    assert not any("over 16 MiB" in text for text in texts)
+    (tls,) = [f for f in analysis.findings if f.code == "ndmp_undecodable"]
+    assert tls.message.startswith("The control connection carries TLS from frame 11: the "
+                                  "media server's bytes after 2 NDMP record(s) whose header "
+                                  "the snap length cut (the last in frame 9) are TLS records")
+    step3 = analysis.sessions[0].steps[2]
+    assert step3.status == "unknown" and "TLS from frame 11 (" in step3.detail
+    start = cut("tls-start-clean")
+    (tls,) = [f for f in start.findings if f.code == "ndmp_undecodable"]
+    assert tls.message.startswith("The control connection is TLS from its first byte")

@@ -91,6 +91,9 @@ class StreamFindings:
         self.unread_last: dict[str, int] = {}
         # direction -> (frame, time) where it went on in TLS: NdmpStream.tls_from.
         self.tls: dict[str, tuple[int, float]] = {}
+        # direction -> the frames of records whose mark or header the snap length cut:
+        # NDMP before a TLS record, though no message of it could be read.
+        self._cut_records: dict[str, list[int]] = {}
 
     def _add(self, key: tuple[str, str], code: str, message: str, fix: str,
              frames: list[int], ts: float) -> None:
@@ -109,6 +112,7 @@ class StreamFindings:
             self.tls.setdefault(direction, (event.frames[0], event.ts))
         elif event.kind == "lost":  # the snap length cut a record's mark or header
             self.snap.lost += 1
+            self._cut_records.setdefault(direction, []).extend(event.frames)
             for frame in event.frames:
                 self.snap.add_frame(frame, event.ts)
         elif event.kind == "skipped":
@@ -154,11 +158,14 @@ class StreamFindings:
         """One ndmp_undecodable for a control connection that went on in TLS."""
         (first_dir, (frame, ts)), *other = sorted(self.tls.items(), key=lambda d: d[1])
         before = [m for m in messages if m.frame < frame]
+        cut = [f for f in self._cut_records.get(first_dir, []) if f < frame]
         after = (f" after the {before[-1].name.removeprefix('NDMP_')} {before[-1].type} "
-                 f"(frame {before[-1].frame})" if before else "")
+                 f"(frame {before[-1].frame})" if before else
+                 f" after {len(cut)} NDMP record(s) whose header the snap length cut (the "
+                 f"last in frame {cut[-1]})" if cut else "")
         answer = "".join(f", and the {_ROLE[direction]}'s from frame {f}"
                          for direction, (f, _) in other)
-        if not before:  # TLS from the first byte: sessions.tls_start proved it NDMP's
+        if not before and not cut:  # TLS from the first byte: sessions.tls_start proved it
             message = _tls_start_words(first_dir, frame, answer)
         else:
             message = (f"The control connection carries TLS from frame {frame}: the "

@@ -78,7 +78,7 @@ class NdmpStreamDecoder:
         # hole fell inside one of its fragments (the mark is then after the hole).
         self._follow: int | None = None
         self._follow_is_end = False  # _follow is the broken record's end, not a mark
-        self._records = 0  # records read (RawMessage events)
+        self._records = 0  # records framed (RawMessage events, and those whose header was cut)
         self._tls = False  # the direction went on in TLS: nothing more is read
         self._from_start = True  # no hole and no mid-stream start: base 0 is byte 0
         self.bytes_received = 0
@@ -225,8 +225,10 @@ class NdmpStreamDecoder:
             self._bytes.drop(pos)
             return True
         if kept is not None and kept < HEADER_SIZE:
-            # The header was cut but the length is known: framing goes on.
+            # The header was cut but the length is known: framing goes on, and a record
+            # framed counts as read (what a TLS record after it is told by).
             self._problem("lost", "record header cut by the snap length", [frame], ts)
+            self._records += 1
             self._bytes.drop(pos)
             return True
         seq, stamp, raw_type, code, reply_seq, error = HEADER.unpack_from(record)
