@@ -73,6 +73,7 @@ from flowcheck.verify.refusals import (
     rejecting_device,
 )
 from flowcheck.verify.silent_host import report_silent, silent_attempts
+from flowcheck.verify.tied_data import check_tied_data
 from flowcheck.verify.unresent import lone_syn
 
 
@@ -91,6 +92,7 @@ def check_links(ctx: Context) -> None:
             report_callback_fallback(ctx, session, ctx.by_uid[session.callback_uid])
         check_data(ctx, session)
         check_cut_announcements(ctx, session)
+    check_tied_data(ctx)  # data connections several sessions fit alike
     check_backup_network(ctx)
     note_swapped_ranges(ctx)
     _check_unannounced(ctx)
