@@ -1,5 +1,5 @@
 """A data connection that fits two sessions alike and failed: the job of one of them
-failed, whichever (verify.tied_data). Field check 47, seed 103 run 42: two TLS jobs
+failed, whichever (verify.tied_failures). Field check 47, seed 103 run 42: two TLS jobs
 between dual-stack hosts, job 2's first data port in use; its refused IPv4 data
 connection fitted both IPv6 sessions, so no session reported it and the run read
 inconclusive where the clear run reads FAIL `data_refused`."""
@@ -108,3 +108,24 @@ def test_tied_connections_that_opened_stay_unknown() -> None:
     findings = check_all(conns, streams, sessions, LAB, profile)
     assert not _errors(findings)
     assert verdict(findings, sessions) == "inconclusive"
+
+
+def test_a_failed_callback_two_tls_jobs_fit_fails_the_run() -> None:
+    """Seed 93 run 11's draw in TLS, captured whole on the media server: job 1's callback
+    answers dropped by the media server's own rules (its agent's 4 SYNs unanswered); both
+    IPv4 callbacks fit both IPv6 sessions, so neither was tied: it read inconclusive."""
+    config = build_config(load_file(FIELD47 / "two-jobs-dual-stack-callback-unanswered-tls.toml"))
+    analysis = analyze(read_traffic(
+        [str(FIELD47 / "two-jobs-dual-stack-callback-unanswered-tls.pcapng.gz")], config), config)
+    assert analysis.verdict == "fail"
+    (error,) = _errors(analysis.findings)
+    assert error.code == "callback_unanswered" and error.session is None
+    assert error.message.startswith("The agent 10.77.0.2 of session S1 or S2 tried to call")
+    conn = next(c for c in analysis.traffic.connections if c.uid == error.uid)
+    assert (conn.orig_h, conn.resp_h, conn.resp_p) == ("10.77.0.2", "10.77.0.1", 5001)
+    assert conn.syn_retries > 0 and not conn.established
+    assert not [f for f in analysis.findings
+                if f.code == "unannounced_connection" and f.uid == conn.uid]
+    for session in analysis.sessions:
+        assert conn.uid in session.callback_ambiguous
+        assert session.steps[1].status == "unknown"

@@ -304,7 +304,7 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
                "encrypted": "is inside the control connection's TLS",
                "address_type": "names an address type flowcheck cannot read"}.get(
             session.match_reason, "was cut by the capture's snap length")
-        # One several sessions fit alike: verify.tied_data names them.
+        # One several sessions fit alike: verify.tied_failures names them.
         whose = " to this session" if first.uid in session.port_matched else ""
         target += f" (its announcement {why}; matched{whose} by direction and ports)"
     else:

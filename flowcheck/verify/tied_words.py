@@ -17,9 +17,9 @@ def tied_sessions(ctx: Context, uid: str) -> list[Session]:
     return [s for s in ctx.sessions if uid in s.port_tied]
 
 
-def candidates_words(sessions: Sequence[Session]) -> str:
-    """"session S1 or S2" ("session S1, S2 or S3"): the sessions a connection may be of."""
-    ids = [s.id for s in sessions]
+def candidates_words(ids: Sequence[str]) -> str:
+    """"session S1 or S2" ("session S1, S2 or S3"), from session ids: the sessions a
+    connection may be of."""
     return f"session {ids[0]}" if len(ids) == 1 else \
         f"session {', '.join(ids[:-1])} or {ids[-1]}"
 
@@ -27,7 +27,7 @@ def candidates_words(sessions: Sequence[Session]) -> str:
 def tied_words(ctx: Context, session: Session) -> str:
     """Why a session's data connections are not known (Session.port_tied): the
     connections that fit it and other sessions alike, with nothing naming whose, and
-    those of them that failed (verify.tied_data reports each such failure for the
+    those of them that failed (verify.tied_failures reports each such failure for the
     sessions together)."""
     others = session.tied_with
     who = others[0] if len(others) == 1 else f"{', '.join(others[:-1])} or {others[-1]}"
