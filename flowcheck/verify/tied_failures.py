@@ -135,8 +135,8 @@ def _report(ctx: Context, sessions: Sequence[Session], attempts: Sequence[Connec
             fits: str = _DATA_FITS) -> None:
     """Run `check` (a callable taking the session to word the connections as) as the
     first candidate's, then make the findings it added the candidates' together: no
-    session, the candidates named (candidates_words), and no root cause recorded for that
-    one session."""
+    session, those about `attempts` naming the candidates (candidates_words), and no
+    root cause recorded for that one session."""
     first = sessions[0]
     start = len(ctx.findings)
     causes = set(ctx.causes.get(first.id, ()))
@@ -146,9 +146,11 @@ def _report(ctx: Context, sessions: Sequence[Session], attempts: Sequence[Connec
     who = candidates_words([s.id for s in sessions])
     uids = {conn.uid for conn in attempts}
     for finding in ctx.findings[start:]:
-        if finding.session != first.id or finding.uid not in uids:
+        if finding.session != first.id:
             continue
-        finding.session = None
+        finding.session = None  # whichever of them: none
+        if finding.uid not in uids:
+            continue
         head = next((h for h in _HEADS if finding.message.startswith(h)), None)
         if head is not None:
             # "The agent 10.77.0.2 of session S1 or S2 tried ...": after its address.
@@ -156,7 +158,7 @@ def _report(ctx: Context, sessions: Sequence[Session], attempts: Sequence[Connec
                 else len(head)
             finding.message = f"{finding.message[:at]}of {who} {finding.message[at:]}"
         finding.message += (f" It fits {who} alike ({fits}), and nothing in the capture "
-                            "tells whose: the job of one of them failed.")
+                            "tells whose: whichever, it is one of their jobs'.")
 
 
 def check_tied_callbacks(ctx: Context, check: Callable[[Context, Session, Connection], None]
