@@ -117,10 +117,10 @@ def _mark_short(waiting: list[Session], fits: dict[str, list[Connection]],
     (each to the next: a connected set), more of them than the connections any of them
     could take (their unclaimed candidates, each shared: callback_ambiguous). Each job
     calls back, so at least one of them had no callback in the capture, which one the
-    capture cannot tell (field check 46, seed 93 run 11: two jobs, `-Q out` on the
-    media server, the one callback captured fitting both). Every connection counts,
-    retries from a new source port too, so the count never says fewer callbacks than
-    there could be."""
+    capture cannot tell (the shape of field check 46's seed 93 run 11: two jobs, `-Q
+    out` on the media server, the one callback captured fitting both). Every connection
+    counts, retries from a new source port too, so the count never says fewer callbacks
+    than there could be."""
     left = {s.id: {c.uid for c in fits[s.id] if c.uid not in endpoints.claimed}
             for s in waiting}
     linked: dict[str, str] = {s.id: s.id for s in waiting}

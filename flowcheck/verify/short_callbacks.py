@@ -6,9 +6,10 @@ callback over IPv4) that fits two waiting sessions alike is tied to neither: eac
 session's step 2 reads `unknown` (Session.callback_ambiguous). When the sessions linked
 by such callbacks are more than the connections that fit any of them, each job calling
 back, at least one of them had no callback in the capture: a step_missing that is one
-of those jobs', whichever (field check 46, seed 93 run 11: two jobs captured `-Q out` on
-the media server, the one callback in the capture fitting both; the job whose callback's
-answers the media server's own rules dropped left no trace). Reported once, with no
+of those jobs', whichever (the shape of field check 46's seed 93 run 11: two jobs
+captured `-Q out` on the media server, the one callback in the capture fitting both;
+that run is read through the media server's requests now, sessions.asked_first, and its
+running job's own step 2 could not have been judged). Reported once, with no
 session and the candidates named ("session S1 or S2"), only when each of them would
 read step 2 missing without the ambiguity (the step builder, verify.steps, met no reason
 for `unknown` first: a capture that ended too soon, one direction that could not show
