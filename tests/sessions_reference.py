@@ -19,6 +19,7 @@ from flowcheck.config import Config
 from flowcheck.model import Announcement, Connection, NdmpStream, RingGap, Session
 from flowcheck.profiles import Profile
 from flowcheck.sessions import open_sessions, settle_kinds
+from flowcheck.sessions.asked_first import asked_from
 from flowcheck.sessions.classify import (
     asked_nothing,
     connection_outcome,
@@ -289,9 +290,13 @@ def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
         plans.append((session, cut, reason,
                       end_of(control) if seen_closing(control) else float("inf")))
 
-    def every(session: Session, end: float) -> list[tuple[Connection, str]]:
-        """What fits a session no message of which could be read (before any is taken)."""
-        start = control_of[session.id].ts
+    def every(session: Session, end: float, reason: str) -> list[tuple[Connection, str]]:
+        """What fits a session no message of which could be read (before any is taken);
+        with one direction captured, from its first data setup request (asked_first:
+        derived from the capture, not from the matching, so shared)."""
+        control = control_of[session.id]
+        start = asked_from(control, streams.get(session.control_uid)) \
+            if reason == "one_direction" else control.ts
         ranged = profile.connector == "media_server"
         found = [(c, lst) for c in ordered for lst in profile_listeners
                  if c.uid not in endpoints.claimed and start <= c.ts <= end
@@ -310,7 +315,7 @@ def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
                 kept[c.uid] = (c, lst, direct)
         return [(c, lst) for c, lst, _ in kept.values()]
 
-    fitting = {session.id: every(session, end) for session, cut, _, end in plans
+    fitting = {session.id: every(session, end, reason) for session, cut, reason, end in plans
                if cut is None}
     shares = share_out([(s, [c for c, _ in fitting[s.id]]) for s, cut, _, _ in plans
                         if cut is None], streams)

@@ -117,6 +117,11 @@ class Session:
     # another waiting session as well, so none was tied (uids; callback_elsewhere's
     # _tie_one): step 2 is unknown, not missing. Not in the JSON.
     callback_ambiguous: list[str] = field(default_factory=list)
+    # Such sessions (this one among them, ids in session order) that outnumber the
+    # connections any of them may take as its callback: at least one of them had none,
+    # whichever (callback_elsewhere's _mark_short; verify.short_callbacks). Not in the
+    # JSON.
+    callback_short: list[str] = field(default_factory=list)
     # The capture joined the session's job while it ran: its resources' ok steps were made
     # unknown for the job as a whole (flowcheck.verify.late_job). Not in the JSON.
     joined_late: bool = False

@@ -15,6 +15,7 @@ from flowcheck.config import Config
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, RingGap, Session
 from flowcheck.profiles import Profile
 from flowcheck.sessions.address_types import unknown_type_announcements
+from flowcheck.sessions.asked_first import asked_from
 from flowcheck.sessions.classify import (
     connection_outcome,
     end_of,
@@ -80,10 +81,14 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
     # started in a ring buffer's hole: attach_started_before_capture gives it; third
     # new-user trial, where the first job took the second's data connection).
     named_by = _naming_sessions(sessions, streams)
+    # One direction captured, the media server's whole: its requests say from when
+    # (sessions.asked_first).
     every = [(session, [(conn, listener) for conn, listener
-                        in finder.every(session, control_of[session.id].ts, end)
+                        in finder.every(session, asked_from(
+                            control_of[session.id], streams.get(session.control_uid))
+                            if reason == "one_direction" else control_of[session.id].ts, end)
                         if not _named_elsewhere(conn, session, named_by)])
-             for session, cut, _, end in plans if cut is None]
+             for session, cut, reason, end in plans if cut is None]
     shares = share_out([(s, [conn for conn, _ in found]) for s, found in every], streams)
     every_of = dict((s.id, found) for s, found in every)
     for session, cut, reason, end in plans:

@@ -19,10 +19,10 @@ stays unseen).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from flowcheck.fields_dataclass import fields_dataclass
-from flowcheck.model import Session
+from flowcheck.model import Connection, Session
 from flowcheck.sessions import message_op
 from flowcheck.sessions.local import other_version
 from flowcheck.sessions.stack_addresses import host_addresses, session_proof
@@ -120,7 +120,13 @@ def callback_due(ctx: Context, session: Session) -> tuple[float, int] | None:
 
 def callback_elsewhere(ctx: Context, session: Session) -> bool:
     """Did the agent open any connection to the media server after the session's control
-    connection opened, whichever session it was given to? A capture of one direction
+    connection opened, whichever session it was given to (callbacks_elsewhere)?"""
+    return next(callbacks_elsewhere(ctx, session), None) is not None
+
+
+def callbacks_elsewhere(ctx: Context, session: Session) -> Iterator[Connection]:
+    """The connections the agent opened to the media server after the session's control
+    connection opened, whichever session they were given to. A capture of one direction
     ties a callback to its session by order alone (of two sessions open at once, the
     other may take it: verify.callback_tie): then no callback of this session is no
     evidence. The hosts' addresses of the other IP version count too (field check 46: a
@@ -137,12 +143,12 @@ def callback_elsewhere(ctx: Context, session: Session) -> bool:
              if other is not session and other.remote_agent != session.remote_agent
              for address in [other.remote_agent,
                              *(a for a, _, _ in session_proof(other, ctx.by_uid, "agent"))]}
-    return any(c.ts >= control.ts and c.resp_h in media
-               and (c.orig_h in agents or (
-                   other_version(c.orig_h, session.remote_agent) and c.orig_h not in taken
-                   and ctx.config.in_agent_range(c.orig_p)
-                   and ctx.config.in_media_range(c.resp_p)))
-               for c in ctx.connections)
+    return (c for c in ctx.connections
+            if c.ts >= control.ts and c.resp_h in media
+            and (c.orig_h in agents or (
+                other_version(c.orig_h, session.remote_agent) and c.orig_h not in taken
+                and ctx.config.in_agent_range(c.orig_p)
+                and ctx.config.in_media_range(c.resp_p))))
 
 
 def callback_seen_words(ctx: Context, seen: AnswerSeen, frame: int) -> str:

@@ -34,6 +34,7 @@ from flowcheck.verify.receiver_stalled import check_receiver_stalls
 from flowcheck.verify.replies import check_replies
 from flowcheck.verify.running import check_gave_up, check_running
 from flowcheck.verify.server_roles import mark_server_roles
+from flowcheck.verify.short_callbacks import report_short_callbacks
 from flowcheck.verify.stalled_transfer import check_stalled_transfers
 from flowcheck.verify.steps import check_steps
 from flowcheck.verify.stray import note_stray_syns
@@ -99,6 +100,7 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     check_running(ctx)
     check_closed_after_auth(ctx)
     check_steps(ctx)
+    report_short_callbacks(ctx)  # after every session's step 2
     note_profile_followed(ctx)  # after every session's steps
     report_left_out(ctx)
     check_capacity(ctx)

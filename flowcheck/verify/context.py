@@ -177,6 +177,12 @@ class Context:
     data_carried: dict[str, tuple[Connection, ...]] = field(default_factory=dict)
     # Per SaidKey, what verify.connect_said.connect_said found (found on first use).
     connects_said: dict[SaidKey, ConnectSaid | None] = field(default_factory=dict)
+    # Sessions whose step 2 would be missing but for callbacks that fit other sessions
+    # too (Session.callback_short), by id: verify.short_callbacks reports their set once.
+    short_callbacks: set[str] = field(default_factory=set)
+    # Connections reported as the failure of one of several sessions they fit alike
+    # (verify.tied_failures), by uid: no unannounced_connection for them.
+    tied_reported: set[str] = field(default_factory=set)
     # Frames in an encapsulation flowcheck knows and does not read (decode.unread), by
     # its name: (frames, the first one's number). A direction the capture seems to lack
     # may be among them (flowcheck.verify.unread_frames).

@@ -92,7 +92,7 @@ def check_data(ctx: Context, session: Session) -> None:
             check_ports(ctx, session, conn, "data connection")
     reported_from = len(ctx.findings)
     for attempts in failed.values():
-        _report_failed_data(ctx, session, attempts)
+        report_failed_data(ctx, session, attempts)
     check_aborted(ctx, session)
     # The failure findings just added, by connection: the NAT finding points to them.
     failures = {f.uid: f for f in ctx.findings[reported_from:] if f.uid}
@@ -264,7 +264,7 @@ def _between_fix(ctx: Context, connector: str, where: str, side: str) -> str:
             "reachable from the connecting side (NDMP-aware translation, or no NAT).")
 
 
-def _report_failed_data(ctx: Context, session: Session, attempts: list[Connection]) -> None:
+def report_failed_data(ctx: Context, session: Session, attempts: list[Connection]) -> None:
     first = attempts[0]
     outcome = judged(ctx, first)  # a refusal after the job ended: its SYNs' silence before
     wrong = mismatched(ctx, session, first.resp_h, first.resp_p)
@@ -292,7 +292,7 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
                    "under the control connection's address: a NAT rewrote it)")
     elif substitute is not None:
         target += f" (the announced port, tried {other_version_words(substitute, first)})"
-    elif first.uid in session.port_matched:
+    elif first.uid in session.port_matched or first.uid in session.port_tied:
         why = {"capture_start": f"came {opened_unseen_words(session)}",
                "one_direction": "is not in the capture, which holds one direction of the "
                                 "control connection only",
@@ -301,7 +301,9 @@ def _report_failed_data(ctx: Context, session: Session, attempts: list[Connectio
                "encrypted": "is inside the control connection's TLS",
                "address_type": "names an address type flowcheck cannot read"}.get(
             session.match_reason, "was cut by the capture's snap length")
-        target += f" (its announcement {why}; matched to this session by direction and ports)"
+        # One several sessions fit alike: verify.tied_failures names them.
+        whose = " to this session" if first.uid in session.port_matched else ""
+        target += f" (its announcement {why}; matched{whose} by direction and ports)"
     else:
         target = "the announced endpoint " + target
     if outcome == "unanswered" and (local := local_drop(first)) is not None:

@@ -14,7 +14,6 @@ from flowcheck.sessions import (
     closed_before_data,
     closing,
     connection_outcome,
-    is_failed,
     quoted_syn_refused,
     unseen_syn_refused,
 )
@@ -409,18 +408,3 @@ def named_words(session: Session) -> str:
     (Session.port_named, flowcheck.sessions.named); "" when none."""
     return ", ".join(f"{uid} reached the endpoint the {name.removeprefix('NDMP_')} reply of "
                      f"frame {frame} names" for uid, (frame, name) in session.port_named.items())
-
-
-def tied_words(ctx: Context, session: Session) -> str:
-    """Why a session's data connections are not known (Session.port_tied): the
-    connections that fit it and other sessions alike, with nothing naming whose, and
-    those of them that failed (no session reports their failure)."""
-    others = session.tied_with
-    who = others[0] if len(others) == 1 else f"{', '.join(others[:-1])} or {others[-1]}"
-    failed = [f"{uid} ({endpoint(conn.resp_h, conn.resp_p)}: {failure_words(conn)})"
-              for uid in session.port_tied if is_failed(conn := ctx.by_uid[uid])]
-    return (f"{', '.join(session.port_tied)} fit this session and {who} alike (the same "
-            "hosts, direction and ports while their control connections were open), and "
-            "no message in the capture names whose endpoint each is (a DATA_GET_STATE or "
-            "MOVER_GET_STATE reply names it)"
-            + (f"; of them failed: {'; '.join(failed)}" if failed else ""))

@@ -74,6 +74,7 @@ from flowcheck.verify.refusals import (
     rejecting_device,
 )
 from flowcheck.verify.silent_host import report_silent, silent_attempts
+from flowcheck.verify.tied_failures import check_tied_callbacks, check_tied_data
 from flowcheck.verify.unresent import lone_syn
 
 
@@ -92,6 +93,8 @@ def check_links(ctx: Context) -> None:
             report_callback_fallback(ctx, session, ctx.by_uid[session.callback_uid])
         check_data(ctx, session)
         check_cut_announcements(ctx, session)
+    check_tied_data(ctx)  # data connections several sessions fit alike
+    check_tied_callbacks(ctx, _check_callback)  # callbacks so
     check_backup_network(ctx)
     note_swapped_ranges(ctx)
     _check_unannounced(ctx)
@@ -265,7 +268,8 @@ def _check_unannounced(ctx: Context) -> None:
     agents = set(ctx.config.remote_agents) | {s.remote_agent for s in judged_sessions}
     groups: dict[tuple[str, str, int], list[Connection]] = defaultdict(list)
     for conn in ctx.connections:
-        if conn.role != "other" or conn.resp_p == ctx.config.ndmp_port:
+        if conn.role != "other" or conn.resp_p == ctx.config.ndmp_port \
+                or conn.uid in ctx.tied_reported:  # a failed callback of one of several
             continue
         pair = {conn.orig_h, conn.resp_h}
         if pair & media and pair & agents and conn.orig_h != conn.resp_h:

@@ -22,10 +22,11 @@ from flowcheck.model import Connection, Session, Step
 from flowcheck.profiles import StepSpec
 from flowcheck.verify.context import Context
 from flowcheck.verify.data_flow import job_bytes
-from flowcheck.verify.details import named_words, tied_words
+from flowcheck.verify.details import named_words
 from flowcheck.verify.refused_listens import unseen_replies, unseen_replies_words
 from flowcheck.verify.session_words import cut_announcement_words
 from flowcheck.verify.step_base import make_step
+from flowcheck.verify.tied_words import tied_words
 from flowcheck.verify.unanswered_close import unanswered_close_words
 
 

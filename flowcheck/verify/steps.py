@@ -13,7 +13,6 @@ from flowcheck.model import (
     Step,
     StepStatus,
     connection_ends,
-    endpoint,
 )
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions import message_op, one_sided
@@ -70,6 +69,7 @@ from flowcheck.verify.profile_followed import OTHER_PRODUCT, OTHER_PRODUCT_FIX
 from flowcheck.verify.reply_errors import waiting_tape
 from flowcheck.verify.session_words import opened_unseen_words
 from flowcheck.verify.shared import SHARED_KINDS, data_holders, shared_step
+from flowcheck.verify.short_callbacks import ambiguous_step, short_only
 from flowcheck.verify.stale import given_up_where, given_up_words, report_given_up
 from flowcheck.verify.step_base import make_step, ports_in_range, report_missing
 from flowcheck.verify.stream_evidence import stream_hidden
@@ -266,8 +266,14 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
                             "control connection had opened: it may have come before")
     way = unseen_way(ctx, session.remote_agent, [session.media_server])
     if session.callback_uid is None and way is not None:
-        due = None if callback_elsewhere(ctx, session) else callback_due(ctx, session)
+        # Connections that fit other sessions too but are fewer than the sessions: one
+        # of them had none (verify.short_callbacks), if the answer would be seen.
+        short = short_only(ctx, session)
+        due = None if callback_elsewhere(ctx, session) and not short else \
+            callback_due(ctx, session)
         seen = None if due is None else answer_seen(ctx, way, due[0])
+        if due is not None and seen is not None and short:
+            return ambiguous_step(ctx, session, spec)
         if due is not None and seen is not None:  # the job engine's answer would be there
             frame = due[1]
             report_missing(ctx, session, spec, callback_seen_words(ctx, seen, frame),
@@ -330,14 +336,7 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
                          f"{last.frame}), while its conversation went on: the callback may "
                          "have come later")
     if session.callback_uid is None and session.callback_ambiguous:
-        first = ctx.by_uid[session.callback_ambiguous[0]]
-        return make_step(spec, "unknown", session.callback_ambiguous[:1],
-                         opening_frames(first),
-                         f"unknown: {first.uid} from {first.orig_h} to "
-                         f"{endpoint(first.resp_h, first.resp_p)} may be this session's "
-                         "callback under another address of the agent, but it fits another "
-                         "session's as well (two jobs at once, their addresses not told apart "
-                         "by the capture or the configuration)")
+        return ambiguous_step(ctx, session, spec)
     if session.callback_uid is None:
         ttls = taken_on_media_server(ctx, session)  # trial 26 D6
         hint = "" if ttls and stopped_at_callback(session, control) else _port_only_hint(ctx)

@@ -1,0 +1,72 @@
+"""Jobs at once that outnumber the callbacks that could be theirs: one callback under
+another address of the agents (dual-stack hosts) fits two waiting sessions, so neither
+is tied (step 2 unknown), yet one of the two jobs had none (sessions.callback_elsewhere
+._mark_short, verify.short_callbacks)."""
+
+from __future__ import annotations
+
+from test_sessions import conn
+
+from flowcheck.config import build_config
+from flowcheck.findings import verdict
+from flowcheck.model import Connection, NdmpMessage, NdmpStream
+from flowcheck.profiles import load_profile
+from flowcheck.sessions import build_sessions
+from flowcheck.verify import check_all
+
+CONFIG = build_config({"media_range": "5001-5100", "agent_range": "6001-6100",
+                       "media_servers": ["10.77.0.1", "fd77::1"],
+                       "remote_agents": ["10.77.0.2", "10.77.0.3", "fd77::2", "fd77::3"]})
+
+
+def _control(uid: str, agent: str, port: int, ts: float) -> Connection:
+    """A control connection over IPv6, both directions captured, closed after 20 s."""
+    control = conn(uid, "fd77::1", port, agent, 10000, ts, end=ts + 20, orig_pkts=10,
+                   resp_pkts=10, orig_bytes=500, resp_bytes=500)
+    control.fin_frames = [int(ts * 10) + 900]
+    return control
+
+
+def _stream(uid: str, ts: float) -> NdmpStream:
+    """CONNECT_OPEN, the job engine's vendor message (the callback may come after it),
+    CONNECT_CLOSE 15 s later: a job that waited for its callback."""
+    return NdmpStream(uid, 4, messages=[
+        NdmpMessage(10, ts + 0.1, "orig", 1, "request", 0x900, "NDMP_CONNECT_OPEN", 0, 0),
+        NdmpMessage(11, ts + 0.11, "resp", 1, "reply", 0x900, "NDMP_CONNECT_OPEN", 0, 1),
+        NdmpMessage(12, ts + 0.5, "orig", 2, "request", 0xF001, "NDMP_VENDOR_0xF001", 0, 0),
+        NdmpMessage(13, ts + 0.51, "resp", 2, "reply", 0xF001, "NDMP_VENDOR_0xF001", 0, 2),
+        NdmpMessage(14, ts + 15, "orig", 3, "request", 0x900, "NDMP_CONNECT_CLOSE", 0, 0)])
+
+
+def _jobs(*callbacks: Connection):
+    conns = [_control("C1", "fd77::2", 5010, 0.0), _control("C2", "fd77::3", 5011, 0.1),
+             *callbacks]
+    streams = [_stream("C1", 0.0), _stream("C2", 0.1)]
+    profile = load_profile("backup-exec-9")
+    sessions = build_sessions(conns, streams, CONFIG, profile)
+    return sessions, check_all(conns, streams, sessions, CONFIG, profile)
+
+
+def _callback(uid: str, agent: str, port: int, ts: float) -> Connection:
+    return conn(uid, agent, port, "10.77.0.1", 5051, ts, end=10.0, orig_pkts=5, resp_pkts=5)
+
+
+def test_one_callback_for_two_jobs_is_one_step_missing_for_either() -> None:
+    sessions, findings = _jobs(_callback("K", "10.77.0.3", 6050, 1.0))
+    assert [(s.callback_uid, s.callback_ambiguous, s.callback_short) for s in sessions] == \
+        [(None, ["K"], ["S1", "S2"])] * 2
+    assert [s.steps[1].status for s in sessions] == ["unknown", "unknown"]
+    assert "so at least one of session S1 or S2 had none" in sessions[0].steps[1].detail
+    (missing,) = [f for f in findings if f.code == "step_missing"]
+    assert missing.session is None and missing.uid is None
+    assert "is missing in session S1 or S2: 2 sessions wait for a callback, and only 1 " \
+        "connection in the capture may be one (K from 10.77.0.3" in missing.message
+    assert verdict(findings, sessions) == "fail"
+
+
+def test_two_callbacks_for_two_jobs_stay_unknown() -> None:
+    sessions, findings = _jobs(_callback("K", "10.77.0.3", 6050, 1.0),
+                               _callback("L", "10.77.0.2", 6051, 1.1))
+    assert all(s.callback_uid is None and not s.callback_short for s in sessions)
+    assert not [f for f in findings if str(f.severity) == "error"]
+    assert verdict(findings, sessions) == "inconclusive"

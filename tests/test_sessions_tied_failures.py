@@ -1,0 +1,131 @@
+"""A data connection that fits two sessions alike and failed: the job of one of them
+failed, whichever (verify.tied_failures). Field check 47, seed 103 run 42: two TLS jobs
+between dual-stack hosts, job 2's first data port in use; its refused IPv4 data
+connection fitted both IPv6 sessions, so no session reported it and the run read
+inconclusive where the clear run reads FAIL `data_refused`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from test_sessions import LAB
+from test_sessions_named import _lossy_jobs
+
+from flowcheck.config import build_config, load_file
+from flowcheck.findings import verdict
+from flowcheck.model import Finding
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.profiles import load_profile
+from flowcheck.sessions import build_sessions
+from flowcheck.verify import check_all
+
+FIELD47 = Path(__file__).resolve().parent.parent / "captures" / "field47-tls-matrix"
+
+
+def _analyze(name: str) -> Analysis:
+    config = build_config(load_file(FIELD47 / f"{name}.toml"))
+    return analyze(read_traffic([str(FIELD47 / f"{name}.pcap.gz")], config), config)
+
+
+def _errors(findings: list[Finding]) -> list[Finding]:
+    return [f for f in findings if str(f.severity) == "error"]
+
+
+def _refused_tied(analysis: Analysis) -> Finding:
+    """The one error: data_refused, of no one session, naming both."""
+    (error,) = _errors(analysis.findings)
+    assert error.code == "data_refused" and error.session is None
+    assert "The data connection of session S1 or S2 from 10.77.0.1 was refused" in \
+        error.message
+    assert "It fits session S1 or S2 alike" in error.message
+    conn = next(c for c in analysis.traffic.connections if c.uid == error.uid)
+    assert (conn.resp_h, conn.resp_p, conn.conn_state) == ("10.77.1.3", 6001, "REJ")
+    assert conn.session is None and conn.role == "data"
+    for session in analysis.sessions:
+        assert conn.uid in session.port_tied
+        assert "failed" not in [s.status for s in session.steps]  # whose: unknown
+    return error
+
+
+def test_a_refused_connection_two_tls_jobs_fit_fails_the_run() -> None:
+    """The stored run: callbacks ambiguous too (step 2 unknown for both)."""
+    analysis = _analyze("two-jobs-dual-stack-callbacks-tls")
+    assert analysis.verdict == "fail"
+    _refused_tied(analysis)
+    assert all(s.steps[1].status == "unknown" for s in analysis.sessions)
+
+
+def test_callbacks_tied_by_address_still_leave_the_data_to_both() -> None:
+    """Another run of the same draw: each callback tied to its session (C12 opened after
+    S1's control connection closed, so it fits S2 alone, and S2's data address leaves
+    S1 the other callback), the earlier data connections still fit both."""
+    analysis = _analyze("two-jobs-dual-stack-data-tied-tls")
+    assert analysis.verdict == "fail"
+    _refused_tied(analysis)
+    assert [s.steps[1].status for s in analysis.sessions] == ["ok", "ok"]
+
+
+def test_two_clean_tls_jobs_whose_data_fits_both_stay_inconclusive() -> None:
+    """The same draw with no fault: every tied connection opened, so nothing shows a
+    failure: unknown, not FAIL."""
+    analysis = _analyze("two-jobs-dual-stack-clean-tls")
+    assert analysis.verdict == "inconclusive"
+    assert not _errors(analysis.findings)
+    assert all(s.port_tied for s in analysis.sessions)
+
+
+def test_a_tied_refusal_is_reported_once_for_both_sessions() -> None:
+    conns, streams = _lossy_jobs({})
+    failed = next(c for c in conns if c.uid == "D1")
+    failed.synack_frames, failed.established, failed.conn_state = [], False, "REJ"
+    failed.orig_bytes, failed.resp_rst, failed.rst_frames = 0, True, [13]
+    profile = load_profile("ndmp")
+    sessions = build_sessions(conns, streams, LAB, profile)
+    findings = check_all(conns, streams, sessions, LAB, profile)
+    (error,) = _errors(findings)
+    assert (error.code, error.session, error.uid) == ("data_refused", None, "D1")
+    assert error.message.startswith("The data connection of session S1 or S2 from 10.0.0.2")
+    assert verdict(findings, sessions) == "fail"
+    assert [s.steps[2].status for s in sessions] == ["unknown", "unknown"]
+
+
+def test_a_tied_port_outside_its_range_is_reported_for_both_sessions() -> None:
+    conns, streams = _lossy_jobs({})
+    odd = next(c for c in conns if c.uid == "D0")
+    odd.orig_p = 7001  # the agent's end, outside 6001-6100
+    profile = load_profile("ndmp")
+    sessions = build_sessions(conns, streams, LAB, profile)
+    findings = check_all(conns, streams, sessions, LAB, profile)
+    (error,) = _errors(findings)
+    assert (error.code, error.session, error.uid) == ("port_outside_agent_range", None, "D0")
+    assert "of session S1 or S2" in error.message
+
+
+def test_tied_connections_that_opened_stay_unknown() -> None:
+    conns, streams = _lossy_jobs({})
+    profile = load_profile("ndmp")
+    sessions = build_sessions(conns, streams, LAB, profile)
+    findings = check_all(conns, streams, sessions, LAB, profile)
+    assert not _errors(findings)
+    assert verdict(findings, sessions) == "inconclusive"
+
+
+def test_a_failed_callback_two_tls_jobs_fit_fails_the_run() -> None:
+    """Seed 93 run 11's draw in TLS, captured whole on the media server: job 1's callback
+    answers dropped by the media server's own rules (its agent's 4 SYNs unanswered); both
+    IPv4 callbacks fit both IPv6 sessions, so neither was tied: it read inconclusive."""
+    config = build_config(load_file(FIELD47 / "two-jobs-dual-stack-callback-unanswered-tls.toml"))
+    analysis = analyze(read_traffic(
+        [str(FIELD47 / "two-jobs-dual-stack-callback-unanswered-tls.pcapng.gz")], config), config)
+    assert analysis.verdict == "fail"
+    (error,) = _errors(analysis.findings)
+    assert error.code == "callback_unanswered" and error.session is None
+    assert error.message.startswith("The agent 10.77.0.2 of session S1 or S2 tried to call")
+    conn = next(c for c in analysis.traffic.connections if c.uid == error.uid)
+    assert (conn.orig_h, conn.resp_h, conn.resp_p) == ("10.77.0.2", "10.77.0.1", 5001)
+    assert conn.syn_retries > 0 and not conn.established
+    assert not [f for f in analysis.findings
+                if f.code == "unannounced_connection" and f.uid == conn.uid]
+    for session in analysis.sessions:
+        assert conn.uid in session.callback_ambiguous
+        assert session.steps[1].status == "unknown"
