@@ -269,7 +269,7 @@ class CaptureCopies(QuietBatches):
         near = self._near(d, every, rows, top, position, since)
         copy[rows[near[1]]] = True
         copy |= replayed
-        across = self.replays.across_step(every.frame, top, position, near[1], rows)
+        across = self.replays.steps.across_step(every.frame, top, position, near[1], rows)
         if across.any():  # replayed copies too: the same join read in one chunk
             replayed = replayed.copy()
             replayed[rows[near[1][across]]] = True
