@@ -226,26 +226,28 @@ class CaptureCopies(QuietBatches):
              sources: np.ndarray | None = None,
              identity: np.ndarray | None = None,
              legs: Callable[[], np.ndarray] | None = None,
-             headers: np.ndarray | None = None) -> np.ndarray:
+             headers: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Per TCP packet of the batch (DecodedBatch rows, bool): whether it is a capture
-        copy. flows: the batch's group_flows; since: the batch row of a copy of an
-        identified packet found elsewhere (an ICMP copy: icmp_originals), when the
-        capture showed none before; sources: each TCP packet's file of the set
-        (PacketBatch.capture; None: all from one); identity: each TCP packet's identity
-        by its capture tool (PacketBatch.identity; None: none has one); legs: each TCP
-        packet's interface (flowcheck.decode.legs.capture_legs), asked for only when a
-        relay copy may be among them (relay_copies; None: none tells); headers: each TCP
-        packet's packet_identity.header_identity (None: its captured checksum stands for
-        it)."""
+        copy, and whether it is a replayed one (a copy after a step back of the clock of a
+        packet before it: replays.Spans.mark's, or found beside its original,
+        Spans.across_step; of the copies). flows: the batch's group_flows; since: the batch
+        row of a copy of an identified packet found elsewhere (an ICMP copy:
+        icmp_originals), when the capture showed none before; sources: each TCP packet's
+        file of the set (PacketBatch.capture; None: all from one); identity: each TCP
+        packet's identity by its capture tool (PacketBatch.identity; None: none has one);
+        legs: each TCP packet's interface (flowcheck.decode.legs.capture_legs), asked for
+        only when a relay copy may be among them (relay_copies; None: none tells); headers:
+        each TCP packet's packet_identity.header_identity (None: its captured checksum
+        stands for it)."""
         m = d.tcp_index.shape[0]
         copy = np.zeros(m, bool)
         if not m:
             self.systematic = self.systematic or since is not None
             self._icmp_copied = self._icmp_copied or since is not None
-            return copy
+            return copy, copy
         replayed = self.replays.mark(d, flows, COPY_WINDOW)
         if not replayed.any() and self._quiet(d, flows, since, sources, identity, headers):
-            return copy
+            return copy, replayed
         own = Rows(2 * flows.flow + flows.from_lower,
                    identity_fields(d, np.where(d.tcp_ip_id != 0, 0, d.tcp_checksum)
                                    if headers is None else headers), d.tcp_ts,
@@ -326,10 +328,10 @@ class CaptureCopies(QuietBatches):
                                self._relaying)
         found = copy.nonzero()[0]
         if found.size:
-            self.replayed += int(np.count_nonzero(replayed & copy))
+            self.replayed += int(np.count_nonzero(replayed))
             self._note(d.tcp_frame[found[:EXAMPLE_CAP]].tolist(),
                        d.tcp_ts[found[:EXAMPLE_CAP]].tolist(), int(found.size))
-        return copy
+        return copy, replayed
 
     def _relayed(self, every: Rows, rows: np.ndarray, top: np.ndarray,
                  position: np.ndarray, near: tuple[np.ndarray, np.ndarray], own: Rows,

@@ -118,14 +118,13 @@ class Spans:
         self._known = np.zeros(0, np.uint8)
         self.steps = ClockBack()  # where the capture's time stepped back
         self.opened = False  # a replayed copy with an IPv4 ID was seen
-        self.marked = np.zeros(0, bool)  # the last batch's replayed copies (mark's answer)
 
     def mark(self, d: DecodedBatch, flows: BatchFlows, window: float) -> np.ndarray:
         """Per TCP packet of the batch (bool): a replayed copy (module docstring; window:
         copies.py's COPY_WINDOW, s). Updates the flows with the others (the copies
         copies.py finds in the batch among them: a copy's numbers are its original's)."""
         m = d.tcp_ts.shape[0]
-        replayed = self.marked = np.zeros(m, bool)
+        replayed = np.zeros(m, bool)
         if not m or not flows.keys:
             return replayed
         ts = d.tcp_ts
@@ -145,7 +144,6 @@ class Spans:
                 replayed = self._replayed(d, flows, number, np.flatnonzero(replaying),
                                           window, m)
         self._update(d, flows, number, sizes, flow_at, flow_at[fresh], ~replayed, in_order)
-        self.marked = replayed
         return replayed
 
     def _ms(self, ts: np.ndarray) -> np.ndarray:
