@@ -9,7 +9,7 @@ from flowcheck.connections.flow_table import FlowTable, column_hashes
 
 
 def key_hashes(first: int, count: int) -> np.ndarray:
-    """Hashes of flow keys as replays.flow_hashes makes them from a key's columns: per
+    """Hashes of flow keys as flow_table.flow_hashes makes them from a key's columns: per
     endpoint its address word and port, then the tunnel's hash."""
     k = np.arange(first, first + count, dtype=np.uint64)
     low = (np.uint64(0x0A000001) << np.uint64(16)) | (np.uint64(1024) + k % np.uint64(60000))

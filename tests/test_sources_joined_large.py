@@ -219,3 +219,20 @@ def test_a_join_of_a_capture_holding_copies_says_which_are_the_join_s(
         "the capture's clock stepped back: a capture joined with itself, or two captures of "
         "the same moments joined end to end (`cat`, `mergecap -a`): after the first part the "
         "time goes back to moments already captured and the same packets come again")
+
+
+def test_a_reused_4_tuple_s_copies_read_in_chunks_as_in_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bridge capture joined with itself holds a 4-tuple reused by a second
+    connection (trial 35: the media server's next attempt, another ISN and its IP IDs
+    from 0xa851, below the first's 0xb45b): read in 4 KiB chunks, the second part's
+    copies of both connections' SYNs are replayed copies, as in one chunk (243 of 324;
+    the first connection's numbers alone left 4 of them for SYN retries)."""
+    stored = CAPTURES / "trial35-bridge"
+    joined = join(tmp_path / "two.pcap", "cat", [stored / "data-unanswered-bridge-any.pcap"] * 2)
+    config = stored / "data-unanswered-bridge-any.toml"
+    chunked = document(joined, monkeypatch, 4096, config)
+    whole = document(joined, monkeypatch, None, config)
+    assert duplicates(chunked) == duplicates(whole) == "243 of 324"
+    assert [c["history"] for c in chunked["connections"]] == [
+        c["history"] for c in whole["connections"]]

@@ -79,8 +79,9 @@ def moved_flows(d: DecodedBatch, flows: BatchFlows, timed: np.ndarray, reached: 
     last_ts to the batch's last packet in file order. The other flows keep the fast
     paths (flowcheck.connections.short_flows). The batch's times in flow order and each
     flow's earliest that counts go on to spans_by_time (computed once per batch). copy:
-    per TCP row, a replayed copy (a copy a read chunk or more after its original:
-    connections.replays; not copies.py's near ones, whose flows after a clock set back
+    per TCP row, a replayed copy (CaptureCopies.mark's second answer: a copy after a step
+    back of the clock of a packet before it, a read chunk or more after it or beside it
+    in the batch; not copies.py's other near ones, whose flows after a clock set back
     would all be moved): a flow with one stamped before `reached` is moved too, so that
     the copy (its time its original's) leaves the record's last_ts where it was, where
     the paths would set it to the batch's last packet in file order."""

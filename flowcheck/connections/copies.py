@@ -60,23 +60,15 @@ flowcheck.connections.no_copies' cheap exact proof that no two of its packets (a
 tail's) are equal; proven, it skips the search below (`_quiet`).
 
 Copies seen at two capture points (both hosts' captures given together, at any clock
-offset: flowcheck.connections.points) are found by the same sort: until two points are
-known only a sample goes to points.py; from then on the tail keeps CapturePoints.window
-seconds of packets (at most FAR_TAIL_CAP) and the equal pairs this rule leaves (up to
-CANDIDATES earlier packets each) go to CapturePoints.decide.
-
-A TSO/GSO super-frame at one point whose first wire segment another point holds is
-that segment's copy (flowcheck.connections.super_frames, which keeps its own look-back
-across batches), once the capture is known to hold two points or copies.
-
-Copies a read chunk or more after their originals (captures joined end to end, `cat`
-or `mergecap -a`, the second covering moments the first did) are past the tail: once
+offset: flowcheck.connections.points) are found by the same sort (copies_points). A
+TSO/GSO super-frame at one point whose first wire segment another point holds is that
+segment's copy (super_frames, with its own look-back across batches), once the capture
+is known to hold two points or copies. Copies a read chunk or more after their
+originals (captures joined end to end, `cat` or `mergecap -a`) are past the tail: once
 the capture's time steps back, flowcheck.connections.replays tells them from what each
-connection showed before (a few numbers per connection, never the packets); they count
-as the copies found here do.
-
-A capture tool that names a packet's copies itself (pktmon's identities:
-flowcheck.connections.appearances) has them marked by that identity too, at any spacing.
+connection showed before; they count as the copies found here do. A capture tool that
+names a packet's copies itself (pktmon's identities: appearances) has them marked by
+that identity too, at any spacing.
 
 A router's or bridge's copies in one capture of several of its interfaces (`tcpdump -i
 any` on it), the egress copy a queueing delay after the ingress one, are told by the
@@ -87,13 +79,14 @@ one capture point's, never points.py's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from flowcheck.arrays import HASH_MULTIPLIERS, distinct, one_of
 from flowcheck.connections.appearances import Appearances
+from flowcheck.connections.copies_points import FAR_TAIL_CAP, PointCopies
 from flowcheck.connections.copies_tail import (
     TAIL_CAP,
     RelayPairs,
@@ -103,22 +96,13 @@ from flowcheck.connections.copies_tail import (
     with_tail,
 )
 from flowcheck.connections.copy_legs import note_legs
-from flowcheck.connections.flows import BatchFlows, group_flows
+from flowcheck.connections.flows import BatchFlows
 from flowcheck.connections.no_copies import KeyTable, QuietBatches
 from flowcheck.connections.packet_identity import (
     FIELDS,
-    FIXED,
-    OPTIONS_CUT,
-    batch_bytes,
-    captured_ends,
-    connection_hashes,
-    fingerprints,
-    header_identities,
     identity_fields,
-    options_cut_pairs,
-    sample_fields,
 )
-from flowcheck.connections.points import CapturePoints, Packets, sampled
+from flowcheck.connections.points import CapturePoints
 from flowcheck.connections.relay_copies import (
     Candidates,
     RelayCopies,
@@ -127,20 +111,13 @@ from flowcheck.connections.relay_copies import (
 )
 from flowcheck.connections.replays import Spans
 from flowcheck.connections.super_frames import SuperFrames
-from flowcheck.decode import DecodedBatch, decode_batch
+from flowcheck.decode import DecodedBatch
 from flowcheck.decode.legs import named_part
-from flowcheck.decode.tunnels import STANDARD_PORTS, TunnelPorts
-from flowcheck.sources.batch import PacketBatch
 
 if TYPE_CHECKING:
     from flowcheck.decode import IcmpQuote  # decode.ipv6: loaded on first use
 
 COPY_WINDOW = 0.0005  # seconds between a packet and its capture copy, at most
-# Once two capture points are known (flowcheck.connections.points): packets kept across
-# a batch boundary (CapturePoints.window of them), at most, and the earlier equal
-# packets each packet is compared with.
-FAR_TAIL_CAP = 1 << 18
-CANDIDATES = 3
 EXAMPLE_CAP = 8  # example frames kept
 ICMP_CAP = 64  # ICMP messages kept within COPY_WINDOW of the latest, at most
 # The columns of the fields a copy has equal to its original (packet_identity.FIELDS).
@@ -159,7 +136,7 @@ def icmp_copy(kept: list[tuple[float, str, bytes]], ts: float, tunnel: str,
             [*near, (ts, tunnel, identity)][-ICMP_CAP:])
 
 
-class CaptureCopies(QuietBatches):
+class CaptureCopies(PointCopies, QuietBatches):
     """Marks the capture copies of each batch (see the module docstring).
 
     `count` is the copies seen so far, `frames` the first EXAMPLE_CAP of them (frame
@@ -235,26 +212,28 @@ class CaptureCopies(QuietBatches):
              sources: np.ndarray | None = None,
              identity: np.ndarray | None = None,
              legs: Callable[[], np.ndarray] | None = None,
-             headers: np.ndarray | None = None) -> np.ndarray:
+             headers: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Per TCP packet of the batch (DecodedBatch rows, bool): whether it is a capture
-        copy. flows: the batch's group_flows; since: the batch row of a copy of an
-        identified packet found elsewhere (an ICMP copy: icmp_originals), when the
-        capture showed none before; sources: each TCP packet's file of the set
-        (PacketBatch.capture; None: all from one); identity: each TCP packet's identity
-        by its capture tool (PacketBatch.identity; None: none has one); legs: each TCP
-        packet's interface (flowcheck.decode.legs.capture_legs), asked for only when a
-        relay copy may be among them (relay_copies; None: none tells); headers: each TCP
-        packet's packet_identity.header_identity (None: its captured checksum stands for
-        it)."""
+        copy, and whether it is a replayed one (a copy after a step back of the clock of a
+        packet before it: replays.Spans.mark's, or found beside its original,
+        Spans.across_step; of the copies). flows: the batch's group_flows; since: the batch
+        row of a copy of an identified packet found elsewhere (an ICMP copy:
+        icmp_originals), when the capture showed none before; sources: each TCP packet's
+        file of the set (PacketBatch.capture; None: all from one); identity: each TCP
+        packet's identity by its capture tool (PacketBatch.identity; None: none has one);
+        legs: each TCP packet's interface (flowcheck.decode.legs.capture_legs), asked for
+        only when a relay copy may be among them (relay_copies; None: none tells); headers:
+        each TCP packet's packet_identity.header_identity (None: its captured checksum
+        stands for it)."""
         m = d.tcp_index.shape[0]
         copy = np.zeros(m, bool)
         if not m:
             self.systematic = self.systematic or since is not None
             self._icmp_copied = self._icmp_copied or since is not None
-            return copy
+            return copy, copy
         replayed = self.replays.mark(d, flows, COPY_WINDOW)
         if not replayed.any() and self._quiet(d, flows, since, sources, identity, headers):
-            return copy
+            return copy, replayed
         own = Rows(2 * flows.flow + flows.from_lower,
                    identity_fields(d, np.where(d.tcp_ip_id != 0, 0, d.tcp_checksum)
                                    if headers is None else headers), d.tcp_ts,
@@ -278,7 +257,7 @@ class CaptureCopies(QuietBatches):
         near = self._near(d, every, rows, top, position, since)
         copy[rows[near[1]]] = True
         copy |= replayed
-        across = self.replays.across_step(every.frame, top, position, near[1], rows)
+        across = self.replays.steps.across_step(every.frame, top, position, near[1], rows)
         if across.any():  # replayed copies too: the same join read in one chunk
             replayed = replayed.copy()
             replayed[rows[near[1][across]]] = True
@@ -335,10 +314,10 @@ class CaptureCopies(QuietBatches):
                                self._relaying)
         found = copy.nonzero()[0]
         if found.size:
-            self.replayed += int(np.count_nonzero(replayed & copy))
+            self.replayed += int(np.count_nonzero(replayed))
             self._note(d.tcp_frame[found[:EXAMPLE_CAP]].tolist(),
                        d.tcp_ts[found[:EXAMPLE_CAP]].tolist(), int(found.size))
-        return copy
+        return copy, replayed
 
     def _relayed(self, every: Rows, rows: np.ndarray, top: np.ndarray,
                  position: np.ndarray, near: tuple[np.ndarray, np.ndarray], own: Rows,
@@ -417,85 +396,6 @@ class CaptureCopies(QuietBatches):
             keep = gate | identified | opened
             first, then = first[keep], then[keep]
         return first, then
-
-    def _far(self, every: Rows, rows: np.ndarray, top: np.ndarray, position: np.ndarray,
-             near: tuple[np.ndarray, np.ndarray], relayed: np.ndarray) -> np.ndarray:
-        """Once two capture points are known: the batch rows of the copies of a packet
-        seen at another point (CapturePoints.decide), from the equal packets up to
-        CANDIDATES before each in the sort; relayed: the relay copies (not points')."""
-        copied = np.zeros(top.shape[0], bool)
-        copied[near[1]] = True
-        copied[relayed] = True
-        later_parts, earlier_parts = [], []
-        for step in range(1, CANDIDATES + 1):
-            at = np.flatnonzero(top[step:] == top[:-step])
-            later, earlier = position[at + step], position[at]
-            keep = ((rows[later] >= 0) & ~copied[later]
-                    & (every.side[later] == every.side[earlier])
-                    & (every.fields[later] == every.fields[earlier]).all(axis=1))
-            later_parts.append(later[keep])
-            earlier_parts.append(earlier[keep])
-        later, earlier = options_cut_pairs(every.side, every.fields, rows, copied,
-                                           CANDIDATES)
-        later_parts.append(later)
-        earlier_parts.append(earlier)
-        packets = Packets(every.ts, every.frame, every.source, every.ttl,
-                          every.fields[:, _IP_ID], every.fields[:, _FLAGS], copied, every.taken)
-        far = self.points.decide(packets, near, np.concatenate(later_parts),
-                                 np.concatenate(earlier_parts))
-        return rows[far]
-
-    def _sample(self, flows: BatchFlows, own: Rows,
-                copy: np.ndarray, named: np.ndarray | None = None,
-                relayed: np.ndarray | None = None, at: np.ndarray | None = None) -> None:
-        """Before two capture points are known: the sampled packets to points.py (whose
-        `wanted` then tells track_connections to start over with the comparisons on),
-        without the appearances their tool named (named) nor the relay copies (every
-        batch row `relayed`: one capture point's, at a router's queueing delay). at: own
-        (and copy, named, relayed) hold only the batch rows at `at`."""
-        rows = sampled(own.fields[:, _IP_ID], own.fields[:, FIXED] & ~OPTIONS_CUT)
-        if named is not None:
-            rows = rows[~named[rows]]
-        if relayed is not None:
-            rows = rows[~relayed[rows]]
-        if rows.size:
-            batch_rows = rows if at is None else at[rows]
-            blind, connections = connection_hashes(flows, batch_rows)
-            self.points.sample(Packets(
-                own.ts[rows], own.frame[rows], own.source[rows], own.ttl[rows],
-                own.fields[rows, _IP_ID], own.fields[rows, _FLAGS], copy[rows], own.taken[rows],
-                fingerprints(flows, batch_rows, sample_fields(own.fields[rows]), blind),
-                connections, flows.from_lower[batch_rows].astype(bool)))
-
-    def read_heads(self, batches: Iterator[PacketBatch],
-                   ports: TunnelPorts = STANDARD_PORTS) -> None:
-        """Each file's first packets (CaptureSetReader.heads), for the offsets between
-        files (CapturePoints.add_heads); ports: decode_batch's."""
-        parts = []
-        named = Appearances()  # a packet named by its tool counts in the first file only
-        for batch in batches:
-            d = decode_batch(batch, ports=ports)
-            m = d.tcp_index.shape[0]
-            if m:
-                fields = sample_fields(identity_fields(d, header_identities(
-                    d, batch_bytes(batch, d), captured_ends(batch, d))))
-                rows = np.arange(m)
-                if batch.identity is not None:
-                    rows = np.flatnonzero(~named.mark(batch.identity[d.tcp_index], d.tcp_seq,
-                                                      d.tcp_ack, d.tcp_flags))
-                k = rows.shape[0]
-                flows = group_flows(d)
-                blind, connections = connection_hashes(flows, rows)
-                parts.append(Packets(
-                    d.tcp_ts[rows], d.tcp_frame[rows], np.full(k, batch.capture, np.int32),
-                    d.tcp_ttl[rows].astype(np.int16), d.tcp_ip_id[rows], d.tcp_flags[rows],
-                    np.zeros(k, bool), np.zeros(k, bool),
-                    fingerprints(flows, rows, fields[rows], blind), connections,
-                    flows.from_lower[rows].astype(bool)))
-        if parts:
-            self.points.add_heads(Packets(*(np.concatenate(column) for column in zip(
-                *((p.ts, p.frame, p.source, p.ttl, p.ip_id, p.flags, p.near, p.taken, p.fp,
-                   p.conn, p.lower) for p in parts), strict=True))))
 
     def _note(self, frames: list[int], times: list[float],
               count: int | None = None) -> None:

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from flowcheck.connections.flows import BatchFlows, endpoint_words
+from flowcheck.decode import DecodedBatch
+
 _SPREAD = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: the high bits index the table
 # splitmix64's finalizer (Steele, Lea, Flood 2014): each output bit depends on every input
 # bit; one round per column after adding it.
@@ -64,6 +67,40 @@ class FlowTable:
             going = ~hit & (there != 0)
             pending, place = pending[going], (place[going] + np.uint64(1)) & mask
         return found
+
+    def numbers(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each hash's number (int64), the next numbers given to those not in the table
+        (distinct hashes), and which were given (bool): one probing pass for both when
+        the table has room for them all (the common case), else find then add."""
+        if 2 * (self.size + hashes.shape[0]) > 1 << self._bits:
+            found = self.find(hashes)
+            fresh = found < 0
+            if fresh.any():
+                found[fresh] = self.add(hashes[fresh])
+            return found, fresh
+        found = np.full(hashes.shape[0], -1, np.int64)
+        fresh = np.zeros(hashes.shape[0], bool)
+        pending = np.arange(hashes.shape[0])
+        place = self._place(hashes)
+        mask = np.uint64((1 << self._bits) - 1)
+        while pending.size:
+            there = self._hashes[place]
+            hit = there == hashes[pending]
+            found[pending[hit]] = self._numbers[place[hit]]
+            empty = there == 0
+            if empty.any():  # of those meeting at one empty place one stays (read back)
+                at, trying = place[empty], pending[empty]
+                self._hashes[at] = hashes[trying]
+                won = self._hashes[at] == hashes[trying]
+                number = self.size + np.arange(np.count_nonzero(won))
+                self._numbers[at[won]] = number
+                found[trying[won]] = number
+                fresh[trying[won]] = True
+                self.size += number.shape[0]
+                hit[np.flatnonzero(empty)[won]] = True
+            going = ~hit
+            pending, place = pending[going], (place[going] + np.uint64(1)) & mask
+        return found, fresh
 
     def add(self, hashes: np.ndarray) -> np.ndarray:
         """Give the next numbers to these hashes (distinct, none in the table); returns
@@ -124,3 +161,26 @@ class FlowTable:
         self._numbers = np.zeros(size, np.int32)
         self._hashes[at & (size - 1)] = hashes
         self._numbers[at & (size - 1)] = numbers
+
+
+def flow_hashes(d: DecodedBatch, flows: BatchFlows, at: np.ndarray) -> np.ndarray:
+    """The key of each batch flow `at` (flows with packets) hashed from its first
+    packet's columns (flow_table.column_hashes; uint64): per endpoint, lower first as
+    FlowKey orders them (flows.endpoint_words, from_lower), its IPv4 address word and
+    port (an IPv6 address's first word), then the tunnel's name (Python's hash of it,
+    one per tunnel of the batch); an IPv6 key's hash takes its addresses' other words
+    and its version after those. Equal keys, equal hashes, in any batch."""
+    first = flows.order[flows.bounds[at]]
+    lower = flows.from_lower[first].astype(bool)
+    src, dst = endpoint_words(d, first)
+    tunnels = np.array([hash(name) for name in d.tunnels], np.int64).view(np.uint64)
+    hashes = column_hashes([np.where(lower, src, dst), np.where(lower, dst, src),
+                            tunnels[d.tcp_tunnel[first]]])
+    six = np.flatnonzero(d.tcp_version[first] == 6)
+    if six.size:  # IPv4 uses word 0 only (DecodedBatch)
+        at, low = first[six], lower[six, None]
+        words = np.concatenate((np.where(low, d.tcp_src[at, 1:], d.tcp_dst[at, 1:]),
+                                np.where(low, d.tcp_dst[at, 1:], d.tcp_src[at, 1:])), axis=1)
+        hashes[six] = column_hashes([*words.T.astype(np.uint64), np.full(six.size, 6, np.uint64)],
+                                    hashes[six])
+    return hashes

@@ -26,6 +26,7 @@ Endpoint = tuple[int, bytes, int]
 FlowKey = tuple[Endpoint, Endpoint, str]
 
 PEEL_MAX = 8  # distinct directional 4-tuples in a batch found by comparison, not sorting
+_PORT_BITS = np.uint64(16)
 PEEL_SAMPLE = 64  # packets, spread over a batch, whose 4-tuples tell it has more than PEEL_MAX
 
 
@@ -69,6 +70,19 @@ def address_text(version: int, raw: bytes) -> str:
     return socket.inet_ntop(socket.AF_INET if version == 4 else socket.AF_INET6, raw)
 
 
+def endpoint_words(decoded: DecodedBatch, rows: np.ndarray | slice = slice(None)
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Per TCP packet (of `rows`): its source's and its destination's address word 0 and
+    port as one 48-bit number each (uint64: word << 16 | port), ordered as FlowKey orders
+    endpoints for IPv4 (an IPv6 address's first word only: its other words decide a
+    tie)."""
+    src = (decoded.tcp_src[rows, 0].astype(np.uint64) << _PORT_BITS) | (
+        decoded.tcp_sport[rows].astype(np.uint64))
+    dst = (decoded.tcp_dst[rows, 0].astype(np.uint64) << _PORT_BITS) | (
+        decoded.tcp_dport[rows].astype(np.uint64))
+    return src, dst
+
+
 def _canonical(decoded: DecodedBatch) -> tuple[np.ndarray, np.ndarray]:
     """Per packet: its flow's canonical row (lower endpoint first, as FlowKey orders
     endpoints: address bytes, then port) and whether its source is the lower endpoint."""
@@ -77,10 +91,7 @@ def _canonical(decoded: DecodedBatch) -> tuple[np.ndarray, np.ndarray]:
     if (decoded.tcp_version == 4).all():
         # IPv4 only (the usual batch): address and port in one 48-bit number per side,
         # ordered as the key's (address bytes, port).
-        src = (decoded.tcp_src[:, 0].astype(np.uint64) << np.uint64(16)) | (
-            decoded.tcp_sport.astype(np.uint64))
-        dst = (decoded.tcp_dst[:, 0].astype(np.uint64) << np.uint64(16)) | (
-            decoded.tcp_dport.astype(np.uint64))
+        src, dst = endpoint_words(decoded)
         from_lower = src <= dst
         rows = np.empty((m, 3 if tunnel else 2), dtype=np.uint64)
         np.minimum(src, dst, out=rows[:, 0])

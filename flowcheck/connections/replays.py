@@ -25,15 +25,20 @@ numbers (`Spans`), and a packet is a replayed copy when
   ring's parts joined out of order, 0 2 1: part 1 fills the gap its connections have
   between parts 0 and 2, with numbers between theirs);
 - it carries nothing new: its sequence numbers from its seq to its end (seq + payload,
-  SYN and FIN counted) lie within those its direction sent (from its first packet's seq
-  to the furthest end), and its acknowledgement number (ACK set) within those the other
-  direction sent (not told when the capture holds nothing of it); and
+  SYN and FIN counted) lie within those its direction sent (from its first packet's seq,
+  or the lowest below it, to the furthest end), and its acknowledgement number (ACK set)
+  within those the other direction sent (not told when the capture holds nothing of
+  it); and
 - its IPv4 identification is one its direction already used: between its first packet's
-  and the furthest after it (the IP ID a sender gives its next packet; Linux counts per
-  connection, Windows for the host). A packet without one (0, IPv6) is a replayed copy
-  only once the capture showed a replayed copy with one (`opened`).
+  (or the lowest) and the furthest after it (the IP ID a sender gives its next packet;
+  Linux counts per connection, Windows for the host). A packet without one (0, IPv6) is
+  a replayed copy only once the capture showed a replayed copy with one (`opened`).
 The furthest end and ID advance by the most a batch's packets go past them, read modulo
-2**32 and 2**16 (a direction that sent 4 GiB, or 65,536 packets, covers them all).
+2**32 and 2**16 (a direction that sent 4 GiB, or 65,536 packets, covers them all); a
+packet behind the first and not past the furthest moves the first back to it: a reused
+4-tuple's next connection (an application's new attempt after its SYN retries) starts
+at another ISN and, on Linux, at another IP ID, below the last one's as often as above
+(trial 35's bridge capture joined with itself: 4 of its 243 copies were missed).
 
 A packet sent again differs from such a copy: its IP ID is the sender's next one (a
 resend after a clock set back, stamped behind the original: ClockSteps), and new data,
@@ -51,14 +56,20 @@ a drop). Captures overlapping by REPLAY_STEP or less are left to copies.py's win
 Replayed copies change no connection's numbers (a copy found in its batch, copies.py,
 carries its original's). Memory: 38 bytes a connection and its place in a numpy hash
 table (connections.flow_table: no Python object per connection), never per packet; the
-arrays grow in place. Cost per batch, never the history: each flow's key hashed from
-its first packet's columns in bulk (flow_hashes: no Python hash per key), the table's
-look-up, and a few vector operations over its packets in capture order, the batch's
-flows' numbers gathered into small arrays and reduced into by ufunc.at (reduceat over
-many short flows costs several times more); only the gaps look at the packets in flow
-order, and only those over REPLAY_STEP further (bench short200k, 200,000 connections in
-21 batches: 0.24 -> 0.11 s). Copies copies.py finds beside their originals with a step
-back between them (the same join read in one chunk) are told by `across_step`: both
+arrays grow in place. Cost per batch, never the history: each flow's key hashed from its
+first packet's columns in bulk (flow_table.flow_hashes: no Python hash per key), one
+probing pass of the table for the look-up and the new keys, and a few vector operations
+over its packets in capture order, the batch's flows' numbers gathered into small arrays
+and reduced into by ufunc.at on int32 (reduceat over many short flows costs several
+times more); the gaps look only at the packets of the flows whose packets spread over
+REPLAY_STEP in the batch, or that come back after that long (`_gap_rows`: none of a bulk
+transfer's, a fifth of bench's short200k's packets, its SYNs retried).
+
+The tracker's sequence spaces (Endpoint.base, max_end) and latest times (last_ts) are
+not read instead: they are a connection's, not a flow key's (a reused 4-tuple's earlier
+connections are replayed too), and the IP IDs and gaps, which it does not keep, need the
+key's place in the table anyway. Copies copies.py finds beside their originals with a
+step back between them (the same join read in one chunk) are told by `across_step`: both
 count as replayed (CaptureCopies.replayed: capture_duplicates says the capture was
 joined).
 """
@@ -70,22 +81,21 @@ import numpy as np
 from flowcheck.connections.conn import ACK as _ACK
 from flowcheck.connections.conn import FIN as _FIN
 from flowcheck.connections.conn import SYN as _SYN
-from flowcheck.connections.flow_table import FlowTable, column_hashes
+from flowcheck.connections.flow_table import FlowTable, flow_hashes
 from flowcheck.connections.flows import BatchFlows
+from flowcheck.connections.replay_steps import REPLAY_STEP, ClockBack
 from flowcheck.decode import DecodedBatch
 
-REPLAY_STEP = 1.0  # s: a step back of the capture's time this large may be a replay
 _SEQ_KNOWN, _ID_KNOWN = 1, 2  # a direction's `_known` bits
+_NONE = np.iinfo(np.int32).min  # a packet not counted (_directions)
 _GROWTH = 1.125  # the per-flow arrays grow by an eighth (little room unused per connection)
-_PORT_BITS = np.uint64(16)
-_COUNTED = np.array([0, 1, 1, 2])  # sequence numbers SYN and FIN take, by flags & 3
 
 
 class Spans:
     """Per flow key seen (connections.flow_table numbers it): its latest moment and
     longest gap, and per direction (from its lower endpoint or not: 2 * number + from_lower) the
     numbers it used (module docstring); the capture's time reached and the time its
-    latest step back (more than REPLAY_STEP) went back from. Memory: 38 bytes a flow key
+    latest step back (more than REPLAY_STEP) went back from (`steps`). Memory: 38 bytes a flow key
     and its table room."""
 
     def __init__(self) -> None:
@@ -106,89 +116,35 @@ class Spans:
         self._id0 = np.zeros(0, np.uint16)
         self._ids = np.zeros(0, np.uint16)
         self._known = np.zeros(0, np.uint8)
-        self._reached = -np.inf  # s: the latest TCP packet time so far
-        self._from = -np.inf  # s: the time the latest step back went back from
+        self.steps = ClockBack()  # where the capture's time stepped back
         self.opened = False  # a replayed copy with an IPv4 ID was seen
-        self.marked = np.zeros(0, bool)  # the last batch's replayed copies (mark's answer)
-        # The frame of the capture's latest step back (more than REPLAY_STEP; 0: none),
-        # and per packet of the last batch the latest at or before it (one int when the
-        # batch holds none): a copy after it of a packet before it is a replayed one.
-        self._step_frame = 0
-        self.stepped_at: np.ndarray | int = 0
 
     def mark(self, d: DecodedBatch, flows: BatchFlows, window: float) -> np.ndarray:
         """Per TCP packet of the batch (bool): a replayed copy (module docstring; window:
         copies.py's COPY_WINDOW, s). Updates the flows with the others (the copies
         copies.py finds in the batch among them: a copy's numbers are its original's)."""
         m = d.tcp_ts.shape[0]
-        replayed = self.marked = np.zeros(m, bool)
+        replayed = np.zeros(m, bool)
         if not m or not flows.keys:
             return replayed
         ts = d.tcp_ts
         if self._origin is None:
             self._origin = float(ts[0])
-        back_from, in_order = self._back_from(ts, d.tcp_frame)
-        hashes = flow_hashes(d, flows)
-        number = self._table.find(hashes)
-        if self._from > -np.inf:
-            known = (number >= 0)[flows.flow]
-            replaying = (ts <= back_from + window) & known
+        back_from, in_order = self.steps.back_from(ts, d.tcp_frame)
+        sizes = np.diff(flows.bounds)
+        flow_at = np.flatnonzero(sizes)  # the batch flows with packets
+        number = np.full(sizes.shape[0], -1, np.int64)
+        number[flow_at], fresh = self._table.numbers(flow_hashes(d, flows, flow_at))
+        self._grow(self._table.size)
+        if self.steps.went_from > -np.inf:
+            seen = number >= 0  # a flow key seen in an earlier batch
+            seen[flow_at[fresh]] = False
+            replaying = (ts <= back_from + window) & seen[flows.flow]
             if replaying.any():
                 replayed = self._replayed(d, flows, number, np.flatnonzero(replaying),
                                           window, m)
-        self._update(d, flows, number, hashes, ~replayed, in_order)
-        self.marked = replayed
+        self._update(d, flows, number, sizes, flow_at, flow_at[fresh], ~replayed, in_order)
         return replayed
-
-    def _back_from(self, ts: np.ndarray, frames: np.ndarray) -> tuple[np.ndarray | float, bool]:
-        """Per packet of the batch (times ts, s; frames: their frame numbers): the time
-        the capture's latest step back (more than REPLAY_STEP) at or before it went back
-        from (-inf: none yet), one float for the whole batch when it holds no step back
-        (in time order, the common case: no running maximum taken); and whether the
-        batch is in time order. Keeps the frame of that step back in `stepped_at` (per
-        packet, or one int for the batch; 0: none yet)."""
-        if ts[0] >= self._reached - REPLAY_STEP and bool(np.all(ts[1:] >= ts[:-1])):
-            self._reached = max(self._reached, float(ts[-1]))
-            self.stepped_at = self._step_frame
-            return self._from, True
-        before = np.empty(ts.shape[0])
-        before[0] = self._reached
-        np.maximum.accumulate(ts[:-1], out=before[1:])
-        np.maximum(before[1:], self._reached, out=before[1:])
-        stepped = ts < before - REPLAY_STEP
-        back_from = np.where(stepped, before, -np.inf)
-        np.maximum.accumulate(back_from, out=back_from)
-        np.maximum(back_from, self._from, out=back_from)
-        at = np.where(stepped, frames, 0)
-        np.maximum.accumulate(at, out=at)
-        self.stepped_at = np.maximum(at, self._step_frame)
-        self._step_frame = int(self.stepped_at[-1])
-        self._reached = max(self._reached, float(ts.max()))
-        self._from = float(back_from[-1])
-        return back_from, False
-
-    def across_step(self, frames: np.ndarray, top: np.ndarray, position: np.ndarray,
-                    copies: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Per copy copies.py found beside its original (bool; copies: their indexes into
-        frames, the batch's packets and the tail's; top, position: copies.py's sort of
-        them, equal packets adjacent in capture order; rows: each one's batch row, -1
-        in the tail): whether a step back of the capture's clock (more than REPLAY_STEP)
-        lies between the first of its equal packets and it (a replayed copy found
-        beside its original: a join read in one chunk, where a copy is stamped as its
-        original; the first, not the one before it, as replays.py marks a capture copy
-        of a replayed packet too)."""
-        stepped = self.stepped_at
-        if not copies.size or (isinstance(stepped, int) and not stepped):
-            return np.zeros(copies.shape[0], bool)
-        n = top.shape[0]
-        run = np.zeros(n, np.int64)  # per place in the sort: where its equal run starts
-        starts = np.flatnonzero(top[1:] != top[:-1]) + 1
-        run[starts] = starts
-        np.maximum.accumulate(run, out=run)
-        place = np.empty(n, np.int64)
-        place[position] = np.arange(n)
-        first = frames[position[run[place[copies]]]]
-        return first < (stepped if isinstance(stepped, int) else stepped[rows[copies]])
 
     def _ms(self, ts: np.ndarray) -> np.ndarray:
         """Times (s) as ms after the capture's first TCP time (float64, not rounded)."""
@@ -233,20 +189,16 @@ class Spans:
         return replayed
 
     def _update(self, d: DecodedBatch, flows: BatchFlows, number: np.ndarray,
-                hashes: np.ndarray, taken: np.ndarray, in_order: bool) -> None:
+                sizes: np.ndarray, flow_at: np.ndarray, fresh: np.ndarray,
+                taken: np.ndarray, in_order: bool) -> None:
         """Take the batch's packets `taken` (bool per TCP packet) into their flows' and
-        directions' numbers (number: per batch flow its FlowTable number, -1 for a flow
-        key not seen: given one; hashes: the keys' hashes; in_order: the batch's times
-        never go back). The batch's flows' numbers are gathered into small arrays (one
-        place per batch flow and direction), reduced into by ufunc.at over the packets
-        in capture order (no reduceat over many short flows, no sort) and written back;
-        only the gaps look at the packets in flow order (BatchFlows.order)."""
-        sizes = np.diff(flows.bounds)
-        flow_at = np.flatnonzero(sizes)  # the batch flows with packets
-        fresh = flow_at[number[flow_at] < 0]
-        if fresh.size:
-            number[fresh] = self._table.add(hashes[fresh])
-            self._grow(self._table.size)
+        directions' numbers (number: per batch flow its FlowTable number, -1 for one
+        without packets; sizes: its packets; flow_at: the flows with packets; fresh:
+        those first seen in this batch; in_order: the batch's times never go back). The
+        batch's flows' numbers are gathered into small arrays (one place per batch flow
+        and direction), reduced into by ufunc.at over the packets in capture order (no
+        reduceat over many short flows, no sort) and written back; only the gaps look at
+        the packets in flow order (BatchFlows.order)."""
         every = bool(taken.all())  # no replayed copy in the batch (the common case)
         f = number[flow_at]
         ts = d.tcp_ts
@@ -255,11 +207,19 @@ class Spans:
                 ts[flows.order[flows.bounds[fresh]]])))
         if not every and not taken.any():
             return
-        self._gaps(ts[flows.order], flows.bounds[:-1][flow_at], sizes[flow_at], f,
-                   None if every else taken[flows.order])
+        starts, counts = flows.bounds[:-1][flow_at], sizes[flow_at]
         if every and in_order:  # each flow's latest packet is its last
-            latest = ts[flows.order[flows.bounds[1:][flow_at] - 1]]
+            latest = ts[flows.order[starts + counts - 1]]
+            some = self._gap_rows(ts[flows.order[starts]], latest, f)
+            if some.size:
+                starts, counts = starts[some], counts[some]
+                within = np.repeat(np.cumsum(counts) - counts, counts)
+                rows = flows.order[np.repeat(starts, counts) + np.arange(within.shape[0])
+                                   - within]
+                self._gaps(ts[rows], np.cumsum(counts) - counts, counts, f[some], None)
         else:
+            self._gaps(ts[flows.order], starts, counts, f,
+                       None if every else taken[flows.order])
             at_flow = np.full(sizes.shape[0], -np.inf)
             np.maximum.at(at_flow, flows.flow, ts if every else np.where(taken, ts, -np.inf))
             latest = at_flow[flow_at]
@@ -271,47 +231,72 @@ class Spans:
         """Each direction's first numbers (when it had none) and furthest end and IPv4 ID
         (module docstring) from the batch's packets (taken: those taken, None: all);
         number: each batch flow's FlowTable number (given to those with packets);
-        sizes: each batch flow's packets."""
+        sizes: each batch flow's packets. A packet behind its direction's first numbers
+        and not past its furthest (a reused 4-tuple's next connection, its ISN and IP IDs
+        below the last one's) moves the first back: its copies are numbers used too.
+        Every packet takes part (one not counted, not taken or without an ID, is told by
+        a value, not by gathering the others); the reductions run on int32 (ufunc.at's
+        fast loops)."""
         flags, ip_id = d.tcp_flags, d.tcp_ip_id
         local = flows.flow
         if not (sizes > 0).all():  # the flows with packets only
             local = (np.cumsum(sizes > 0) - 1)[local]
             number = number[sizes > 0]
         slot = 2 * local + flows.from_lower  # per packet: its direction in the batch
-        places = (2 * number[:, None] + np.arange(2)).reshape(-1)  # theirs in the arrays
+        places = np.empty(2 * number.shape[0], np.int64)  # theirs in the arrays
+        places[0::2] = 2 * number
+        places[1::2] = places[0::2] + 1
         known = self._known[places]
-        seq = d.tcp_seq
-        end = seq + d.tcp_payload_len + _COUNTED[flags & (_SYN | _FIN)]
-        rows = None if taken is None else np.flatnonzero(taken)
-        with_id = ip_id != 0
-        named = (with_id if taken is None else with_id & taken)
-        # (bit, first numbers, spans, the rows' first numbers, the rows' furthest, the
-        # rows counted (None: every row taken), types of the wrapping difference, top)
-        fields = [(_SEQ_KNOWN, self._seq0, self._end, seq, end, rows, np.uint32, np.int32,
-                   0xFFFFFFFF)]
-        if bool(with_id.any()):
+        end = d.tcp_seq + d.tcp_payload_len
+        end += flags & _FIN
+        end += (flags & _SYN) >> 1
+        without_id = ip_id == 0
+        # (bit, first numbers, spans, the packets' first numbers, their furthest, those
+        # not counted (None: none), bits of the wrapping difference)
+        fields = [(_SEQ_KNOWN, self._seq0, self._end, d.tcp_seq, end,
+                   None if taken is None else ~taken, 32)]
+        if not without_id.all():
             fields.append((_ID_KNOWN, self._id0, self._ids, ip_id, ip_id,
-                           np.flatnonzero(named), np.uint16, np.int16, 0xFFFF))
-        for bit, zeros, spans, firsts, values, counted, unsigned, signed, full in fields:
-            zero, span = zeros[places], spans[places]
-            at = slot if counted is None else slot[counted]
+                           without_id if taken is None else without_id | ~taken, 16))
+        m = slot.shape[0]
+        for bit, zeros, spans, starts, ends, left, bits in fields:
+            full = (1 << bits) - 1
+            zero, span = zeros[places].astype(np.int64), spans[places].astype(np.int64)
             unknown = (known & bit) == 0
             if unknown.any():  # the first packet (in capture order) of each direction
-                first = np.full(places.shape[0], slot.shape[0])
-                np.minimum.at(first, at, np.arange(slot.shape[0]) if counted is None
-                              else counted)
-                need = np.flatnonzero(unknown & (first < slot.shape[0]))
-                zero[need] = firsts[first[need]]
+                first = np.full(places.shape[0], m, np.int32)
+                index = np.arange(m, dtype=np.int32)
+                if left is not None:
+                    index[left] = m
+                np.minimum.at(first, slot, index)
+                need = np.flatnonzero(unknown & (first < m))
+                zero[need] = starts[first[need]]
                 known[need] |= bit
-                zeros[places[need]] = zero[need]
             # How far each end (ID) goes past its direction's furthest so far, read
             # signed (those behind it negative); the furthest advances by the most.
-            reach = zero.astype(np.int64) + span
-            past = (values - reach[slot]).astype(unsigned).view(signed)
-            ahead = np.zeros(places.shape[0], signed)
-            np.maximum.at(ahead, at, past if counted is None else past[counted])
-            spans[places] = np.minimum(span.astype(np.int64) + ahead, full)
+            past = _signed(ends - (zero + span)[slot], bits)
+            low = np.flatnonzero(past < 0)  # retransmissions, older packets: few
+            if left is not None:
+                past[left] = _NONE
+                low = low[~left[low]]
+            ahead = np.zeros(places.shape[0], np.int32)
+            np.maximum.at(ahead, slot, past)
+            if low.size:
+                at = slot[low]
+                behind = np.zeros(places.shape[0], np.int32)
+                np.minimum.at(behind, at, _signed(starts[low] - zero[at], bits))
+                zero += behind
+                span -= behind
+            zeros[places] = zero & full
+            spans[places] = np.minimum(span + ahead, full)
         self._known[places] = known
+
+    def _gap_rows(self, firsts: np.ndarray, lasts: np.ndarray, f: np.ndarray) -> np.ndarray:
+        """Of a batch in time order, the flows (indexes into firsts: their first packet's
+        times, lasts: their last's, s; f: their numbers) that can hold a gap over
+        REPLAY_STEP: their packets spread over that long, or they come back after it."""
+        return np.flatnonzero((lasts - firsts > REPLAY_STEP) | (
+            firsts - (self._origin + self._last_ms[f] / 1000.0) > REPLAY_STEP))
 
     def _gaps(self, ts: np.ndarray, starts: np.ndarray, sizes: np.ndarray, f: np.ndarray,
               kept: np.ndarray | None) -> None:
@@ -366,30 +351,12 @@ class Spans:
             getattr(self, name).resize(per * room, refcheck=False)  # zeros after the old
 
 
-def flow_hashes(d: DecodedBatch, flows: BatchFlows) -> np.ndarray:
-    """Each batch flow's key hashed from its first packet's columns (flow_table.
-    column_hashes; uint64): per endpoint, lower first as FlowKey orders them (flows.py),
-    its IPv4 address word and port (an IPv6 address's first word), then the tunnel's
-    name (Python's hash of it, one per tunnel of the batch); an IPv6 key's hash takes
-    its addresses' other words and its version after those. Equal keys, equal hashes,
-    in any batch."""
-    first = flows.order[flows.bounds[:-1]]
-    lower = flows.from_lower[first].astype(bool)
-    src = (d.tcp_src[first, 0].astype(np.uint64) << _PORT_BITS) | d.tcp_sport[first].astype(
-        np.uint64)
-    dst = (d.tcp_dst[first, 0].astype(np.uint64) << _PORT_BITS) | d.tcp_dport[first].astype(
-        np.uint64)
-    tunnels = np.array([hash(name) for name in d.tunnels], np.int64).view(np.uint64)
-    hashes = column_hashes([np.where(lower, src, dst), np.where(lower, dst, src),
-                            tunnels[d.tcp_tunnel[first]]])
-    six = np.flatnonzero(d.tcp_version[first] == 6)
-    if six.size:  # IPv4 uses word 0 only (DecodedBatch)
-        at, low = first[six], lower[six, None]
-        words = np.concatenate((np.where(low, d.tcp_src[at, 1:], d.tcp_dst[at, 1:]),
-                                np.where(low, d.tcp_dst[at, 1:], d.tcp_src[at, 1:])), axis=1)
-        hashes[six] = column_hashes([*words.T.astype(np.uint64), np.full(six.size, 6, np.uint64)],
-                                    hashes[six])
-    return hashes
+def _signed(difference: np.ndarray, bits: int) -> np.ndarray:
+    """Differences of numbers modulo 2**bits (32: sequence numbers, 16: IPv4 IDs; int64)
+    read signed (RFC 1982), as int32."""
+    if bits == 32:
+        return difference.astype(np.uint32).view(np.int32)
+    return difference.astype(np.uint16).view(np.int16).astype(np.int32)
 
 
 def _int32(ms: np.ndarray) -> np.ndarray:

@@ -200,15 +200,15 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
         identity = None if batch.identity is None else batch.identity[decoded.tcp_index]
         headers = (header_identities(decoded, self._buf, captured_ends(batch, decoded))
                    if self._buf is not None else None)
-        self._copy = self.copies.mark(decoded, flows, since, sources, identity,
-                                      lambda: capture_legs(batch, decoded.tcp_index), headers)
+        self._copy, replayed = self.copies.mark(
+            decoded, flows, since, sources, identity,
+            lambda: capture_legs(batch, decoded.tcp_index), headers)
         # Records out of time order: a connection's times by time (by_time).
         timed = None if self.clock.timed is None else self.clock.timed[decoded.tcp_index]
         if timed is not None:  # loaded with the first capture out of time order (issue 7)
             from flowcheck.connections.by_time import moved_flows, spans_by_time, tracked_flows
         by_time = None if timed is None or not flows.keys else moved_flows(
-            decoded, flows, timed, self.clock.reached, self._record_of,
-            self.copies.replays.marked)
+            decoded, flows, timed, self.clock.reached, self._record_of, replayed)
         # The paths take each flow's packets in time order (by_time.in_time_order).
         tracked, changed = flows, []
         if by_time is not None:
