@@ -6,6 +6,8 @@ the media server (its packets only). The second job's session shows no sign of a
 side the capture holds cannot be read. It read "the agent's replies are not in it, and
 one of them may have refused the job (a CONNECT_CLIENT_AUTH refused, say)", though the
 media server went on in TLS after that exchange (peers do once they trust each other).
+Seed 105 run 7: two TLS backups at once, job 1's callback refused with an ICMP
+reject, the capture stopped 0.4 s after that job's control connection opened.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from flowcheck.sessions.unseen import job_unseen
 
 ROOT = Path(__file__).resolve().parents[1]
 CASE = ROOT / "captures" / "field48-matrix" / "two-tls-jobs-dual-stack-one-direction-out"
+STOPPED = ROOT / "captures" / "field48-matrix" / "two-tls-jobs-stopped-callback-refused"
 TLS_CLEAN = ROOT / "captures" / "lab" / "tls-clean"
 TLS_WORDS = ("its control connection carries TLS from frame {frame} (ndmp_undecodable): "
              "the requests in it, a DATA_* request that started a job among them, cannot "
@@ -53,3 +56,25 @@ def test_a_tls_session_captured_both_ways_names_its_tls_alone() -> None:
     traffic, _ = _read(TLS_CLEAN.with_suffix(".pcap"), TLS_CLEAN.with_suffix(".toml"))
     [stream] = [s for s in traffic.streams if s.tls_from]
     assert _why(traffic, "10.77.0.2") == TLS_WORDS.format(frame=stream.tls_start)
+
+
+def test_a_capture_stopped_after_a_refused_callback_says_what_it_cannot_see() -> None:
+    """capture_ended_early for a control connection still open at the capture's end said
+    "whether it was answered cannot be seen": the control connection was answered (it
+    opened), and what the capture lacks is whether the session stopped after its refused
+    callback, whose refusal is in the capture (steps._control_ended_early)."""
+    traffic, config = _read(STOPPED.with_name(STOPPED.name + ".pcap.gz"),
+                            STOPPED.with_suffix(".toml"))
+    analysis = analyze(traffic, config)
+    assert analysis.verdict == "fail"
+    [refused] = [f for f in analysis.findings if f.code == "callback_refused"]
+    [early] = [f for f in analysis.findings if f.code == "capture_ended_early"]
+    assert early.session == refused.session
+    [session] = [s for s in analysis.sessions if s.id == early.session]
+    callback = session.steps[1]
+    assert callback.status == "failed" and callback.frames == refused.frames
+    frames = ", ".join(map(str, refused.frames))
+    assert (f"whether the session stopped after step 2 ({callback.name}) failed (frames "
+            f"{frames}), as a job does, or went on to a backup or restore cannot be seen"
+            in early.message)
+    assert "whether it was answered" not in early.message

@@ -173,7 +173,8 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
         if not _control_over(ctx, control):
             if not any(f.code == "capture_ended_early" and f.session == session.id
                        for f in ctx.findings):  # one early end is said once per session
-                _control_ended_early(ctx, session, control, "a backup or restore could start")
+                _control_ended_early(ctx, session, control, "a backup or restore could start",
+                                     _job_unseen_words(session))
             return make_step(spec, "unknown", detail="unknown: the capture ended "
                              f"{after_opened(ctx, control):.3f} s after the control connection "
                              "opened, while it was still open: a backup or restore may have "
@@ -284,7 +285,8 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
         return make_step(spec, "unknown", detail="unknown: no callback in the capture, but "
                          + one_way_words(ctx, way, "the agent's SYN"))
     if session.callback_uid is None and not _control_over(ctx, control):
-        _control_ended_early(ctx, session, control, "the agent's callback could be seen")
+        _control_ended_early(ctx, session, control, "the agent's callback could be seen",
+                             "whether the agent called the job engine back")
         return make_step(spec, "unknown", detail="unknown: the capture ended "
                          f"{after_opened(ctx, control):.3f} s after the control connection "
                          "opened, while it was still open: the callback may have come later")
@@ -381,14 +383,28 @@ def _port_only_hint(ctx: Context) -> str:
 
 
 def _control_ended_early(ctx: Context, session: Session, control: Connection,
-                         waits: str) -> None:
+                         waits: str, unseen: str) -> None:
     """capture_ended_early for a control connection still open too soon after it opened
-    (one warning, whichever step asks)."""
+    (one warning, whichever step asks): the capture ended before `waits`, so `unseen`
+    cannot be seen (the control connection's own answer is in the capture: it opened)."""
     ended_early(ctx, session, f"the control connection "
                 f"{connection_ends(control)} opened", control.ts,
                 opening_frames(control), conn=control, frame=control.first_frame,
                 waits=f"{waits} (retransmission timeout "
-                      f"{ctx.config.retransmission_timeout:g} s)")
+                      f"{ctx.config.retransmission_timeout:g} s)", unseen=unseen)
+
+
+def _job_unseen_words(session: Session) -> str:
+    """What a control connection still open at the capture's end leaves unseen: whether
+    a backup or restore started, after the earlier step that failed or was missing (a
+    refused callback: its refusal is in the capture) when one did."""
+    stopped = next((s for s in session.steps[1:] if s.status in ("failed", "missing")), None)
+    if stopped is None:
+        return "whether the session started a backup or restore"
+    how = "failed" if stopped.status == "failed" else "was missing"
+    frames = f" (frames {', '.join(map(str, stopped.frames))})" if stopped.frames else ""
+    return (f"whether the session stopped after step {stopped.step} ({stopped.name}) {how}"
+            f"{frames}, as a job does, or went on to a backup or restore")
 
 
 def _last_message(ctx: Context, control: Connection) -> NdmpMessage | None:
