@@ -7,7 +7,10 @@ side the capture holds cannot be read. It read "the agent's replies are not in i
 one of them may have refused the job (a CONNECT_CLIENT_AUTH refused, say)", though the
 media server went on in TLS after that exchange (peers do once they trust each other).
 Seed 105 run 7: two TLS backups at once, job 1's callback refused with an ICMP
-reject, the capture stopped 0.4 s after that job's control connection opened.
+reject, the capture stopped 0.4 s after that job's control connection opened. Seed 108
+run 29: a backup whose data connections A rejects, the reply to its first DATA_LISTEN
+lost by the sniffer. Seed 108 run 33: a backup whose data SYNs A's own input chain
+drops, captured `-Q out` on A.
 """
 
 from __future__ import annotations
@@ -16,11 +19,14 @@ from pathlib import Path
 
 from flowcheck.config import Config, build_config, load_file
 from flowcheck.pipeline import Traffic, analyze, read_traffic
+from flowcheck.sessions import message_op
 from flowcheck.sessions.unseen import job_unseen
 
 ROOT = Path(__file__).resolve().parents[1]
 CASE = ROOT / "captures" / "field48-matrix" / "two-tls-jobs-dual-stack-one-direction-out"
 STOPPED = ROOT / "captures" / "field48-matrix" / "two-tls-jobs-stopped-callback-refused"
+LOST_LISTEN = ROOT / "captures" / "field48-matrix" / "lost-listen-reply-data-refused"
+DROPPED_IN = ROOT / "captures" / "field48-matrix" / "data-syns-dropped-by-agent-captured-out-on-it"
 TLS_CLEAN = ROOT / "captures" / "lab" / "tls-clean"
 TLS_WORDS = ("its control connection carries TLS from frame {frame} (ndmp_undecodable): "
              "the requests in it, a DATA_* request that started a job among them, cannot "
@@ -78,3 +84,44 @@ def test_a_capture_stopped_after_a_refused_callback_says_what_it_cannot_see() ->
             f"{frames}), as a job does, or went on to a backup or restore cannot be seen"
             in early.message)
     assert "whether it was answered" not in early.message
+
+
+def test_a_data_connection_tried_after_a_lost_listen_reply_shows_the_reply_announced() -> None:
+    """The sniffer lost the agent's reply to the first DATA_LISTEN; the media server then
+    tried the announced port (refused by A's firewall) and asked the next resource's
+    DATA_LISTEN. That second request read as "asked DATA_LISTEN again right after, as it
+    does after an error reply" and step 3 unknown, though a DMA connects only to an
+    endpoint a successful reply gave (lost_reply.failure_signs)."""
+    traffic, config = _read(LOST_LISTEN.with_name(LOST_LISTEN.name + ".pcap.gz"),
+                            LOST_LISTEN.with_suffix(".toml"))
+    [stream] = traffic.streams
+    [lost] = stream.lost_replies
+    assert message_op(lost) == "DATA_LISTEN"
+    analysis = analyze(traffic, config)
+    assert analysis.verdict == "fail"
+    assert [f.code for f in analysis.findings if f.severity.value == "error"] == \
+        ["data_refused"] * 3
+    [session] = analysis.sessions
+    [tried] = [c for c in traffic.connections if c.resp_p == 6001]
+    assert tried.ts > lost.ts and tried.uid in session.data_connections
+    announcement = session.steps[2]
+    assert announcement.status == "ok", announcement.detail
+    assert "what a refusal brings" not in announcement.detail
+
+
+def test_data_syns_unanswered_in_the_listeners_packets_name_its_own_inbound_rules() -> None:
+    """A capture of the agent's packets only (-Q out on it) holds no answer to the data
+    connections its own input chain dropped: announced_not_used named the media server's
+    outbound rules and the firewalls or NAT between the hosts as the only droppers, and
+    its fix opened those alone (data_links._one_way_not_used)."""
+    traffic, config = _read(DROPPED_IN.with_name(DROPPED_IN.name + ".pcap.gz"),
+                            DROPPED_IN.with_suffix(".toml"))
+    analysis = analyze(traffic, config)
+    assert analysis.verdict == "fail"
+    found = [f for f in analysis.findings if f.code == "announced_not_used"]
+    assert len(found) == 5
+    for finding in found:
+        assert ("or its own outbound rules, a firewall or NAT between the hosts, or the "
+                "inbound rules of 10.77.0.2 itself dropped its SYNs") in finding.message
+        assert finding.fix.startswith("Allow TCP from 10.77.0.1 to 10.77.0.2:60")
+        assert " inbound on 10.77.0.2 and on every firewall between the hosts" in finding.fix

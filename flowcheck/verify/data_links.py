@@ -189,9 +189,12 @@ def _one_way_not_used(ctx: Context, session: Session, group: list[Announcement],
             f"{announced}{note}, but {answer_seen_words(seen, where)}. So the job "
             f"could not move its data: either {connector} could not connect (for example it "
             "could not bind a port because the port was in use on its side), or its own "
-            "outbound rules or a firewall or NAT between the hosts dropped its SYNs.",
-            f"Allow TCP from {seen.connector} to {where} on every firewall between the "
-            f"hosts (its rule: {ctx.ranges(side)}), and through a NAT make the announced "
+            "outbound rules, a firewall or NAT between the hosts, or the inbound rules of "
+            f"{seen.listener} itself dropped its SYNs (a capture of {seen.listener}'s packets "
+            "does not show SYNs arriving at it).",
+            f"Allow TCP from {seen.connector} to {where} inbound on {seen.listener} and on "
+            f"every firewall between the hosts (its rule: {ctx.ranges(side)}), and through a "
+            "NAT make the announced "
             "address reachable from the connecting side (NDMP-aware translation, or no NAT); "
             f"a capture of both directions (on {seen.connector}, or a SPAN session of both "
             "received and sent traffic) shows whether its SYNs left it. If none did, its own "
