@@ -10,7 +10,8 @@ Seed 105 run 7: two TLS backups at once, job 1's callback refused with an ICMP
 reject, the capture stopped 0.4 s after that job's control connection opened. Seed 108
 run 29: a backup whose data connections A rejects, the reply to its first DATA_LISTEN
 lost by the sniffer. Seed 108 run 33: a backup whose data SYNs A's own input chain
-drops, captured `-Q out` on A.
+drops, captured `-Q out` on A. Seed 109 run 32: an IPv6 backup whose agent announces
+0.0.0.0, its data SYNs dropped by a router, captured on the agent.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CASE = ROOT / "captures" / "field48-matrix" / "two-tls-jobs-dual-stack-one-direction-out"
 STOPPED = ROOT / "captures" / "field48-matrix" / "two-tls-jobs-stopped-callback-refused"
 LOST_LISTEN = ROOT / "captures" / "field48-matrix" / "lost-listen-reply-data-refused"
+ANY_V6 = ROOT / "captures" / "field48-matrix" / "ipv6-any-announced-data-syns-dropped-by-router"
 DROPPED_IN = ROOT / "captures" / "field48-matrix" / "data-syns-dropped-by-agent-captured-out-on-it"
 TLS_CLEAN = ROOT / "captures" / "lab" / "tls-clean"
 TLS_WORDS = ("its control connection carries TLS from frame {frame} (ndmp_undecodable): "
@@ -125,3 +127,29 @@ def test_data_syns_unanswered_in_the_listeners_packets_name_its_own_inbound_rule
                 "inbound rules of 10.77.0.2 itself dropped its SYNs") in finding.message
         assert finding.fix.startswith("Allow TCP from 10.77.0.1 to 10.77.0.2:60")
         assert " inbound on 10.77.0.2 and on every firewall between the hosts" in finding.fix
+
+
+def test_any_announced_over_ipv6_unused_on_the_listeners_side_is_not_the_address() -> None:
+    """0.0.0.0 announced over an IPv6 control connection stands for the control
+    connection's address (NDMP v4 announces no IPv6 address). Captured on the agent, a
+    router between, no data SYN reached the capture: it read announced_address_mismatch,
+    "a connect to it reaches the connecting host itself ... the attempt stays on its own
+    host, off the wire", though the SYNs went to the agent and the router dropped them
+    (data_links: the address is evidence only where the capture was taken on the
+    connector)."""
+    traffic, config = _read(ANY_V6.with_name(ANY_V6.name + ".pcapng.gz"),
+                            ANY_V6.with_suffix(".toml"))
+    analysis = analyze(traffic, config)
+    assert analysis.verdict == "fail"
+    [session] = analysis.sessions
+    assert {a.ip for a in session.announced} == {"0.0.0.0"}
+    errors = [f for f in analysis.findings if f.severity.value == "error"]
+    assert {f.code for f in errors} == {"announced_not_used"}
+    assert len(errors) == len(session.announced) == 5
+    for finding, ann in zip(errors, session.announced, strict=True):
+        assert (f"announced 0.0.0.0:{ann.port} (over IPv6 the control connection's address "
+                "fd77:1::2 stands for it) for the data connection, but no connection ever "
+                "tried it") in finding.message
+        assert "taken on the listener's side" in finding.message
+        assert "off the wire" not in finding.message
+        assert f"[fd77:1::2]:{ann.port}" in finding.fix
