@@ -11,7 +11,8 @@ reject, the capture stopped 0.4 s after that job's control connection opened. Se
 run 29: a backup whose data connections A rejects, the reply to its first DATA_LISTEN
 lost by the sniffer. Seed 108 run 33: a backup whose data SYNs A's own input chain
 drops, captured `-Q out` on A. Seed 109 run 32: an IPv6 backup whose agent announces
-0.0.0.0, its data SYNs dropped by a router, captured on the agent.
+0.0.0.0, its data SYNs dropped by a router, captured on the agent. Seed 109 run 44: a
+dual-stack job's IPv4 callback reset by the media server, captured `-Q in` on it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ CASE = ROOT / "captures" / "field48-matrix" / "two-tls-jobs-dual-stack-one-direc
 STOPPED = ROOT / "captures" / "field48-matrix" / "two-tls-jobs-stopped-callback-refused"
 LOST_LISTEN = ROOT / "captures" / "field48-matrix" / "lost-listen-reply-data-refused"
 ANY_V6 = ROOT / "captures" / "field48-matrix" / "ipv6-any-announced-data-syns-dropped-by-router"
+CALLBACK_RESET = (ROOT / "captures" / "field48-matrix"
+                  / "dual-stack-callback-reset-captured-in-on-media")
 DROPPED_IN = ROOT / "captures" / "field48-matrix" / "data-syns-dropped-by-agent-captured-out-on-it"
 TLS_CLEAN = ROOT / "captures" / "lab" / "tls-clean"
 TLS_WORDS = ("its control connection carries TLS from frame {frame} (ndmp_undecodable): "
@@ -153,3 +156,23 @@ def test_any_announced_over_ipv6_unused_on_the_listeners_side_is_not_the_address
         assert "taken on the listener's side" in finding.message
         assert "off the wire" not in finding.message
         assert f"[fd77:1::2]:{ann.port}" in finding.fix
+
+
+def test_a_lone_callback_syn_in_a_one_direction_capture_names_the_missing_way() -> None:
+    """The callback (IPv4) of a session whose control connection runs over IPv6, its SYN
+    reset by the media server, captured `-Q in` on it: one SYN, never resent. It read "the
+    sniffer lost packets here (the resends, or a RST or ICMP reject that stopped them)",
+    though the capture holds nothing from the media server to the agent, under either
+    address (unresent.answer_way_unseen)."""
+    traffic, config = _read(CALLBACK_RESET.with_name(CALLBACK_RESET.name + ".pcap.gz"),
+                            CALLBACK_RESET.with_suffix(".toml"))
+    analysis = analyze(traffic, config)
+    assert analysis.verdict == "fail"
+    [found] = [f for f in analysis.findings if f.severity.value == "error"]
+    assert found.code == "callback_unanswered"
+    assert ("the capture holds no packet from fd77::1 to fd77::2 (one direction only: "
+            "capture_one_direction), nor any from 10.77.0.1 to 10.77.0.2, the same hosts' "
+            "other addresses, the way a RST or ICMP reject that stopped the resends would "
+            "travel; or the sniffer lost packets here") in found.message
+    assert any(f.code == "capture_one_direction" and "from fd77::1 to fd77::2" in f.message
+               for f in analysis.findings)
