@@ -31,6 +31,7 @@ LOST_LISTEN = ROOT / "captures" / "field48-matrix" / "lost-listen-reply-data-ref
 ANY_V6 = ROOT / "captures" / "field48-matrix" / "ipv6-any-announced-data-syns-dropped-by-router"
 CALLBACK_RESET = (ROOT / "captures" / "field48-matrix"
                   / "dual-stack-callback-reset-captured-in-on-media")
+ACK_DROPPED = ROOT / "captures" / "lab" / "data-ack-dropped"
 DROPPED_IN = ROOT / "captures" / "field48-matrix" / "data-syns-dropped-by-agent-captured-out-on-it"
 TLS_CLEAN = ROOT / "captures" / "lab" / "tls-clean"
 TLS_WORDS = ("its control connection carries TLS from frame {frame} (ndmp_undecodable): "
@@ -176,3 +177,18 @@ def test_a_lone_callback_syn_in_a_one_direction_capture_names_the_missing_way() 
             "travel; or the sniffer lost packets here") in found.message
     assert any(f.code == "capture_one_direction" and "from fd77::1 to fd77::2" in f.message
                for f in analysis.findings)
+
+
+def test_an_unheard_handshakes_resent_fin_is_named_the_connectors() -> None:
+    """handshake_incomplete's "... and acknowledged nothing of 10.77.0.1's; its FIN was
+    resent" read as the listener's FIN (the sentence's subject); the resent FINs are the
+    connector's (seed 109 run 49 said so of an IPv6 data connection: ack_unheard)."""
+    traffic, config = _read(ACK_DROPPED.with_suffix(".pcap"), ACK_DROPPED.with_suffix(".toml"))
+    analysis = analyze(traffic, config)
+    [found] = [f for f in analysis.findings if f.code == "handshake_incomplete"]
+    [conn] = [c for c in traffic.connections if c.uid == found.uid]
+    assert conn.orig_h == "10.77.0.1"
+    fins = [f for f in conn.fin_frames if f > conn.synack_frames[0]]
+    assert len(fins) >= 2
+    assert (f"acknowledged nothing of 10.77.0.1's; 10.77.0.1's FIN was resent, never "
+            f"acknowledged (frames {', '.join(map(str, fins))})") in found.message
