@@ -32,6 +32,7 @@ ANY_V6 = ROOT / "captures" / "field48-matrix" / "ipv6-any-announced-data-syns-dr
 CALLBACK_RESET = (ROOT / "captures" / "field48-matrix"
                   / "dual-stack-callback-reset-captured-in-on-media")
 ACK_DROPPED = ROOT / "captures" / "lab" / "data-ack-dropped"
+CONTROL_DROPPED = ROOT / "captures" / "field48-matrix" / "dual-stack-control-syns-dropped-by-agent"
 DROPPED_IN = ROOT / "captures" / "field48-matrix" / "data-syns-dropped-by-agent-captured-out-on-it"
 TLS_CLEAN = ROOT / "captures" / "lab" / "tls-clean"
 TLS_WORDS = ("its control connection carries TLS from frame {frame} (ndmp_undecodable): "
@@ -192,3 +193,18 @@ def test_an_unheard_handshakes_resent_fin_is_named_the_connectors() -> None:
     assert len(fins) >= 2
     assert (f"acknowledged nothing of 10.77.0.1's; 10.77.0.1's FIN was resent, never "
             f"acknowledged (frames {', '.join(map(str, fins))})") in found.message
+
+
+def test_a_dual_stack_agent_configured_by_both_addresses_is_seen_in_its_ipv6_job() -> None:
+    """The configuration names the agent by 10.77.0.2 and fd77::2 alone (one dual-stack
+    host: stack_addresses.config_pair); its job over IPv6 failed at the control
+    connection, so no IPv4 connection ran. agent_not_seen said of 10.77.0.2 "no job with
+    it is judged here, so the verdict says nothing of its jobs" (absent_agents)."""
+    traffic, config = _read(CONTROL_DROPPED.with_name(CONTROL_DROPPED.name + ".pcap.gz"),
+                            CONTROL_DROPPED.with_suffix(".toml"))
+    assert sorted(config.remote_agents) == ["10.77.0.2", "fd77::2"]
+    analysis = analyze(traffic, config)
+    assert analysis.verdict == "fail"
+    [session] = analysis.sessions
+    assert session.remote_agent == "fd77::2"
+    assert [f.code for f in analysis.findings] == ["control_unanswered"]
