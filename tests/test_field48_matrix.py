@@ -33,6 +33,8 @@ CALLBACK_RESET = (ROOT / "captures" / "field48-matrix"
                   / "dual-stack-callback-reset-captured-in-on-media")
 ACK_DROPPED = ROOT / "captures" / "lab" / "data-ack-dropped"
 CONTROL_DROPPED = ROOT / "captures" / "field48-matrix" / "dual-stack-control-syns-dropped-by-agent"
+PORT_IN_USE = ROOT / "captures" / "field48-matrix" / "tls-start-restore-port-in-use-router-snap128"
+V6_ANY_ONE_WAY = ROOT / "captures" / "field46-matrix" / "data-synack-dropped-v6-any-one-direction"
 DROPPED_IN = ROOT / "captures" / "field48-matrix" / "data-syns-dropped-by-agent-captured-out-on-it"
 TLS_CLEAN = ROOT / "captures" / "lab" / "tls-clean"
 TLS_WORDS = ("its control connection carries TLS from frame {frame} (ndmp_undecodable): "
@@ -208,3 +210,35 @@ def test_a_dual_stack_agent_configured_by_both_addresses_is_seen_in_its_ipv6_job
     [session] = analysis.sessions
     assert session.remote_agent == "fd77::2"
     assert [f.code for f in analysis.findings] == ["control_unanswered"]
+
+
+def test_step_3_names_only_the_connections_that_reached_an_endpoint() -> None:
+    """A TLS restore (no announcement readable) whose first data connection was refused
+    (port in use): step 3 said "no DATA_GET_STATE or MOVER_GET_STATE reply in the capture
+    names the endpoint C3, C4, C5, C6 reached", C3 the refused one (lost_announcement)."""
+    traffic, config = _read(PORT_IN_USE.with_name(PORT_IN_USE.name + ".pcap.gz"),
+                            PORT_IN_USE.with_suffix(".toml"))
+    analysis = analyze(traffic, config)
+    assert analysis.verdict == "fail"
+    [session] = analysis.sessions
+    [refused] = [f for f in analysis.findings if f.code == "data_refused"]
+    opened = [uid for uid in session.data_connections if uid != refused.uid]
+    assert refused.uid in session.data_connections and len(opened) == 3
+    step = session.steps[2]
+    assert step.status == "unknown"
+    assert f"names the endpoint {', '.join(opened)} reached" in step.detail
+
+
+def test_any_over_ipv6_in_the_listeners_packets_keeps_the_announced_words() -> None:
+    """announced_not_used for 0.0.0.0 announced over IPv6, captured on the listener's
+    packets only: the announcement as announced, the control connection's address the
+    endpoint the answer would come from, and the listener's own inbound rules among the
+    causes (data_links._one_way_not_used)."""
+    traffic, config = _read(V6_ANY_ONE_WAY.with_suffix(".pcap"),
+                            V6_ANY_ONE_WAY.with_suffix(".toml"))
+    analysis = analyze(traffic, config)
+    found = next(f for f in analysis.findings if f.code == "announced_not_used")
+    assert ("announced 0.0.0.0:6001 (over IPv6 the control connection's address fd77::2 "
+            "stands for it), but no answer from it") in found.message
+    assert "no answer from [fd77::2]:6001, a SYN-ACK" in found.message
+    assert "or the inbound rules of fd77::2 itself dropped its SYNs" in found.message

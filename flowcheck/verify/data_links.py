@@ -141,15 +141,14 @@ def check_data(ctx: Context, session: Session) -> None:
                 and all(unseen_no_evidence(ctx, session, m) for m in wrong)):
             report_mismatch(ctx, session, wrong[0], [])
             continue
-        if wrong and all(stands_for_control(ctx, session, m) for m in wrong):
-            # The connection goes to the control connection's address (stack_own).
-            announced, where = _stood_in(ctx, session, group)
-        else:
-            announced = where
         connector, side = _connector(ctx, session, first)
         if seen is not None:  # trial 22 D3: the listener's answer would show
             _one_way_not_used(ctx, session, group, seen, where, connector, side)
             continue
+        announced = where
+        if wrong and all(stands_for_control(ctx, session, m) for m in wrong):
+            # The connection goes to the control connection's address (stack_own).
+            announced, where = _stood_in(ctx, session, group)
         late = _late_after(ctx, session, group)
         head = (f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced "
                 f"{announced} for the data connection, but no connection "
