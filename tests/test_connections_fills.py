@@ -316,6 +316,8 @@ HOST_TOOL_COPIES = {
     # tcpdump -i any on the router (field check 47, seed 103 run 42): each forwarded
     # packet on both of its sides.
     "captures/field47-tls-matrix/two-jobs-dual-stack-callbacks-tls.pcap.gz",
+    # the same, field check 48 (seed 109 run 23).
+    "captures/field48-matrix/tls-start-restore-port-in-use-router-snap128.pcap.gz",
     # a router duplicating 2% of the packets (field check 37): the network's copies,
     # captured on the receiving host; tshark flags each second one.
     "captures/trial37-impairments/network-duplicates-media.pcap.gz",

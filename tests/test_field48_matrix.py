@@ -197,11 +197,13 @@ def test_an_unheard_handshakes_resent_fin_is_named_the_connectors() -> None:
             f"acknowledged (frames {', '.join(map(str, fins))})") in found.message
 
 
-def test_a_dual_stack_agent_configured_by_both_addresses_is_seen_in_its_ipv6_job() -> None:
-    """The configuration names the agent by 10.77.0.2 and fd77::2 alone (one dual-stack
-    host: stack_addresses.config_pair); its job over IPv6 failed at the control
-    connection, so no IPv4 connection ran. agent_not_seen said of 10.77.0.2 "no job with
-    it is judged here, so the verdict says nothing of its jobs" (absent_agents)."""
+def test_a_dual_stack_agent_configured_by_both_addresses_may_be_its_ipv6_jobs() -> None:
+    """The configuration names the agent by 10.77.0.2 and fd77::2 alone (as for one
+    dual-stack host: stack_addresses.config_pair); its job over IPv6 failed at the
+    control connection, so no IPv4 connection ran. agent_not_seen said of 10.77.0.2 "no
+    job with it is judged here, so the verdict says nothing of its jobs"; the two may
+    be two hosts, so it still notes the address, saying whose job it may be
+    (absent_agents)."""
     traffic, config = _read(CONTROL_DROPPED.with_name(CONTROL_DROPPED.name + ".pcap.gz"),
                             CONTROL_DROPPED.with_suffix(".toml"))
     assert sorted(config.remote_agents) == ["10.77.0.2", "fd77::2"]
@@ -209,7 +211,13 @@ def test_a_dual_stack_agent_configured_by_both_addresses_is_seen_in_its_ipv6_job
     assert analysis.verdict == "fail"
     [session] = analysis.sessions
     assert session.remote_agent == "fd77::2"
-    assert [f.code for f in analysis.findings] == ["control_unanswered"]
+    assert [f.code for f in analysis.findings] == ["control_unanswered", "agent_not_seen"]
+    note = analysis.findings[1].message
+    assert ("No control connection to the configured agent 10.77.0.2 (--remote-agent) in "
+            f"the capture: unless it is session {session.id}'s agent fd77::2 under its other "
+            "IP version's address") in note
+    assert "the verdict says nothing of its jobs" not in note
+
 
 
 def test_step_3_names_only_the_connections_that_reached_an_endpoint() -> None:
