@@ -53,7 +53,7 @@ from flowcheck.verify.fallback import attempt_step, fallback_note, later_step
 from flowcheck.verify.filtered import callback_unseen
 from flowcheck.verify.half_open import half_open_check, half_open_words
 from flowcheck.verify.kept import filtered_handshake
-from flowcheck.verify.kind_shown import settle_browse, stopped_by
+from flowcheck.verify.kind_shown import job_unseen_words, settle_browse, stopped_by
 from flowcheck.verify.late_job import joined_late_words, unjudge_job_steps
 from flowcheck.verify.lost_reply import lost_reply_step
 from flowcheck.verify.mid_session import started_mid_session
@@ -174,7 +174,7 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
             if not any(f.code == "capture_ended_early" and f.session == session.id
                        for f in ctx.findings):  # one early end is said once per session
                 _control_ended_early(ctx, session, control, "a backup or restore could start",
-                                     _job_unseen_words(session))
+                                     job_unseen_words(session))
             return make_step(spec, "unknown", detail="unknown: the capture ended "
                              f"{after_opened(ctx, control):.3f} s after the control connection "
                              "opened, while it was still open: a backup or restore may have "
@@ -392,19 +392,6 @@ def _control_ended_early(ctx: Context, session: Session, control: Connection,
                 opening_frames(control), conn=control, frame=control.first_frame,
                 waits=f"{waits} (retransmission timeout "
                       f"{ctx.config.retransmission_timeout:g} s)", unseen=unseen)
-
-
-def _job_unseen_words(session: Session) -> str:
-    """What a control connection still open at the capture's end leaves unseen: whether
-    a backup or restore started, after the earlier step that failed or was missing (a
-    refused callback: its refusal is in the capture) when one did."""
-    stopped = next((s for s in session.steps[1:] if s.status in ("failed", "missing")), None)
-    if stopped is None:
-        return "whether the session started a backup or restore"
-    how = "failed" if stopped.status == "failed" else "was missing"
-    frames = f" (frames {', '.join(map(str, stopped.frames))})" if stopped.frames else ""
-    return (f"whether the session stopped after step {stopped.step} ({stopped.name}) {how}"
-            f"{frames}, as a job does, or went on to a backup or restore")
 
 
 def _last_message(ctx: Context, control: Connection) -> NdmpMessage | None:
