@@ -318,6 +318,8 @@ HOST_TOOL_COPIES = {
     "captures/field47-tls-matrix/two-jobs-dual-stack-callbacks-tls.pcap.gz",
     "captures/field47-tls-matrix/two-jobs-dual-stack-clean-tls.pcap.gz",
     "captures/field47-tls-matrix/two-jobs-dual-stack-data-tied-tls.pcap.gz",
+    # the same, field check 48 (seed 109 run 23).
+    "captures/field48-matrix/tls-start-restore-port-in-use-router-snap128.pcap.gz",
     # a router duplicating 2% of the packets (field check 37): the network's copies,
     # captured on the receiving host; tshark flags each second one.
     "captures/trial37-impairments/network-duplicates-media.pcap.gz",

@@ -6,6 +6,13 @@ the media server (its packets only). The second job's session shows no sign of a
 side the capture holds cannot be read. It read "the agent's replies are not in it, and
 one of them may have refused the job (a CONNECT_CLIENT_AUTH refused, say)", though the
 media server went on in TLS after that exchange (peers do once they trust each other).
+Seed 105 run 7: two TLS backups at once, job 1's callback refused with an ICMP
+reject, the capture stopped 0.4 s after that job's control connection opened. Seed 108
+run 29: a backup whose data connections A rejects, the reply to its first DATA_LISTEN
+lost by the sniffer. Seed 108 run 33: a backup whose data SYNs A's own input chain
+drops, captured `-Q out` on A. Seed 109 run 32: an IPv6 backup whose agent announces
+0.0.0.0, its data SYNs dropped by a router, captured on the agent. Seed 109 run 44: a
+dual-stack job's IPv4 callback reset by the media server, captured `-Q in` on it.
 """
 
 from __future__ import annotations
@@ -14,10 +21,21 @@ from pathlib import Path
 
 from flowcheck.config import Config, build_config, load_file
 from flowcheck.pipeline import Traffic, analyze, read_traffic
+from flowcheck.sessions import message_op
 from flowcheck.sessions.unseen import job_unseen
 
 ROOT = Path(__file__).resolve().parents[1]
 CASE = ROOT / "captures" / "field48-matrix" / "two-tls-jobs-dual-stack-one-direction-out"
+STOPPED = ROOT / "captures" / "field48-matrix" / "two-tls-jobs-stopped-callback-refused"
+LOST_LISTEN = ROOT / "captures" / "field48-matrix" / "lost-listen-reply-data-refused"
+ANY_V6 = ROOT / "captures" / "field48-matrix" / "ipv6-any-announced-data-syns-dropped-by-router"
+CALLBACK_RESET = (ROOT / "captures" / "field48-matrix"
+                  / "dual-stack-callback-reset-captured-in-on-media")
+ACK_DROPPED = ROOT / "captures" / "lab" / "data-ack-dropped"
+CONTROL_DROPPED = ROOT / "captures" / "field48-matrix" / "dual-stack-control-syns-dropped-by-agent"
+PORT_IN_USE = ROOT / "captures" / "field48-matrix" / "tls-start-restore-port-in-use-router-snap128"
+V6_ANY_ONE_WAY = ROOT / "captures" / "field46-matrix" / "data-synack-dropped-v6-any-one-direction"
+DROPPED_IN = ROOT / "captures" / "field48-matrix" / "data-syns-dropped-by-agent-captured-out-on-it"
 TLS_CLEAN = ROOT / "captures" / "lab" / "tls-clean"
 TLS_WORDS = ("its control connection carries TLS from frame {frame} (ndmp_undecodable): "
              "the requests in it, a DATA_* request that started a job among them, cannot "
@@ -53,3 +71,182 @@ def test_a_tls_session_captured_both_ways_names_its_tls_alone() -> None:
     traffic, _ = _read(TLS_CLEAN.with_suffix(".pcap"), TLS_CLEAN.with_suffix(".toml"))
     [stream] = [s for s in traffic.streams if s.tls_from]
     assert _why(traffic, "10.77.0.2") == TLS_WORDS.format(frame=stream.tls_start)
+
+
+def test_a_capture_stopped_after_a_refused_callback_says_what_it_cannot_see() -> None:
+    """capture_ended_early for a control connection still open at the capture's end said
+    "whether it was answered cannot be seen": the control connection was answered (it
+    opened), and what the capture lacks is whether the session stopped after its refused
+    callback, whose refusal is in the capture (steps._control_ended_early)."""
+    traffic, config = _read(STOPPED.with_name(STOPPED.name + ".pcap.gz"),
+                            STOPPED.with_suffix(".toml"))
+    analysis = analyze(traffic, config)
+    assert analysis.verdict == "fail"
+    [refused] = [f for f in analysis.findings if f.code == "callback_refused"]
+    [early] = [f for f in analysis.findings if f.code == "capture_ended_early"]
+    assert early.session == refused.session
+    [session] = [s for s in analysis.sessions if s.id == early.session]
+    callback = session.steps[1]
+    assert callback.status == "failed" and callback.frames == refused.frames
+    frames = ", ".join(map(str, refused.frames))
+    assert (f"whether the session stopped after step 2 ({callback.name}) failed (frames "
+            f"{frames}), as a job does, or went on to a backup or restore cannot be seen"
+            in early.message)
+    assert "whether it was answered" not in early.message
+
+
+def test_a_data_connection_tried_after_a_lost_listen_reply_shows_the_reply_announced() -> None:
+    """The sniffer lost the agent's reply to the first DATA_LISTEN; the media server then
+    tried the announced port (refused by A's firewall) and asked the next resource's
+    DATA_LISTEN. That second request read as "asked DATA_LISTEN again right after, as it
+    does after an error reply" and step 3 unknown, though a DMA connects only to an
+    endpoint a successful reply gave (lost_reply.failure_signs)."""
+    traffic, config = _read(LOST_LISTEN.with_name(LOST_LISTEN.name + ".pcap.gz"),
+                            LOST_LISTEN.with_suffix(".toml"))
+    [stream] = traffic.streams
+    [lost] = stream.lost_replies
+    assert message_op(lost) == "DATA_LISTEN"
+    analysis = analyze(traffic, config)
+    assert analysis.verdict == "fail"
+    assert [f.code for f in analysis.findings if f.severity.value == "error"] == \
+        ["data_refused"] * 3
+    [session] = analysis.sessions
+    [tried] = [c for c in traffic.connections if c.resp_p == 6001]
+    assert tried.ts > lost.ts and tried.uid in session.data_connections
+    announcement = session.steps[2]
+    assert announcement.status == "ok", announcement.detail
+    assert "what a refusal brings" not in announcement.detail
+
+
+def test_data_syns_unanswered_in_the_listeners_packets_name_its_own_inbound_rules() -> None:
+    """A capture of the agent's packets only (-Q out on it) holds no answer to the data
+    connections its own input chain dropped: announced_not_used named the media server's
+    outbound rules and the firewalls or NAT between the hosts as the only droppers, and
+    its fix opened those alone (data_links._one_way_not_used)."""
+    traffic, config = _read(DROPPED_IN.with_name(DROPPED_IN.name + ".pcap.gz"),
+                            DROPPED_IN.with_suffix(".toml"))
+    analysis = analyze(traffic, config)
+    assert analysis.verdict == "fail"
+    found = [f for f in analysis.findings if f.code == "announced_not_used"]
+    assert len(found) == 5
+    for finding in found:
+        assert ("or its own outbound rules, a firewall or NAT between the hosts, or the "
+                "inbound rules of 10.77.0.2 itself dropped its SYNs") in finding.message
+        assert finding.fix.startswith("Allow TCP from 10.77.0.1 to 10.77.0.2:60")
+        assert " inbound on 10.77.0.2 and on every firewall between the hosts" in finding.fix
+
+
+def test_any_announced_over_ipv6_unused_on_the_listeners_side_is_not_the_address() -> None:
+    """0.0.0.0 announced over an IPv6 control connection stands for the control
+    connection's address (NDMP v4 announces no IPv6 address). Captured on the agent, a
+    router between, no data SYN reached the capture: it read announced_address_mismatch,
+    "a connect to it reaches the connecting host itself ... the attempt stays on its own
+    host, off the wire", though the SYNs went to the agent and the router dropped them
+    (data_links: the address is evidence only where the capture was taken on the
+    connector)."""
+    traffic, config = _read(ANY_V6.with_name(ANY_V6.name + ".pcapng.gz"),
+                            ANY_V6.with_suffix(".toml"))
+    analysis = analyze(traffic, config)
+    assert analysis.verdict == "fail"
+    [session] = analysis.sessions
+    assert {a.ip for a in session.announced} == {"0.0.0.0"}
+    errors = [f for f in analysis.findings if f.severity.value == "error"]
+    assert {f.code for f in errors} == {"announced_not_used"}
+    assert len(errors) == len(session.announced) == 5
+    for finding, ann in zip(errors, session.announced, strict=True):
+        assert (f"announced 0.0.0.0:{ann.port} (over IPv6 the control connection's address "
+                "fd77:1::2 stands for it) for the data connection, but no connection ever "
+                "tried it") in finding.message
+        assert "taken on the listener's side" in finding.message
+        assert "off the wire" not in finding.message
+        assert f"[fd77:1::2]:{ann.port}" in finding.fix
+
+
+def test_a_lone_callback_syn_in_a_one_direction_capture_names_the_missing_way() -> None:
+    """The callback (IPv4) of a session whose control connection runs over IPv6, its SYN
+    reset by the media server, captured `-Q in` on it: one SYN, never resent. It read "the
+    sniffer lost packets here (the resends, or a RST or ICMP reject that stopped them)",
+    though the capture holds nothing from the media server to the agent, under either
+    address (unresent.answer_way_unseen)."""
+    traffic, config = _read(CALLBACK_RESET.with_name(CALLBACK_RESET.name + ".pcap.gz"),
+                            CALLBACK_RESET.with_suffix(".toml"))
+    analysis = analyze(traffic, config)
+    assert analysis.verdict == "fail"
+    [found] = [f for f in analysis.findings if f.severity.value == "error"]
+    assert found.code == "callback_unanswered"
+    assert ("the capture holds no packet from fd77::1 to fd77::2 (one direction only: "
+            "capture_one_direction), nor any from 10.77.0.1 to 10.77.0.2, the same hosts' "
+            "other addresses, the way a RST or ICMP reject that stopped the resends would "
+            "travel; or the sniffer lost packets here") in found.message
+    assert any(f.code == "capture_one_direction" and "from fd77::1 to fd77::2" in f.message
+               for f in analysis.findings)
+
+
+def test_an_unheard_handshakes_resent_fin_is_named_the_connectors() -> None:
+    """handshake_incomplete's "... and acknowledged nothing of 10.77.0.1's; its FIN was
+    resent" read as the listener's FIN (the sentence's subject); the resent FINs are the
+    connector's (seed 109 run 49 said so of an IPv6 data connection: ack_unheard)."""
+    traffic, config = _read(ACK_DROPPED.with_suffix(".pcap"), ACK_DROPPED.with_suffix(".toml"))
+    analysis = analyze(traffic, config)
+    [found] = [f for f in analysis.findings if f.code == "handshake_incomplete"]
+    [conn] = [c for c in traffic.connections if c.uid == found.uid]
+    assert conn.orig_h == "10.77.0.1"
+    fins = [f for f in conn.fin_frames if f > conn.synack_frames[0]]
+    assert len(fins) >= 2
+    assert (f"acknowledged nothing of 10.77.0.1's; 10.77.0.1's FIN was resent, never "
+            f"acknowledged (frames {', '.join(map(str, fins))})") in found.message
+
+
+def test_a_dual_stack_agent_configured_by_both_addresses_may_be_its_ipv6_jobs() -> None:
+    """The configuration names the agent by 10.77.0.2 and fd77::2 alone (as for one
+    dual-stack host: stack_addresses.config_pair); its job over IPv6 failed at the
+    control connection, so no IPv4 connection ran. agent_not_seen said of 10.77.0.2 "no
+    job with it is judged here, so the verdict says nothing of its jobs"; the two may
+    be two hosts, so it still notes the address, saying whose job it may be
+    (absent_agents)."""
+    traffic, config = _read(CONTROL_DROPPED.with_name(CONTROL_DROPPED.name + ".pcap.gz"),
+                            CONTROL_DROPPED.with_suffix(".toml"))
+    assert sorted(config.remote_agents) == ["10.77.0.2", "fd77::2"]
+    analysis = analyze(traffic, config)
+    assert analysis.verdict == "fail"
+    [session] = analysis.sessions
+    assert session.remote_agent == "fd77::2"
+    assert [f.code for f in analysis.findings] == ["control_unanswered", "agent_not_seen"]
+    note = analysis.findings[1].message
+    assert ("No control connection to the configured agent 10.77.0.2 (--remote-agent) in "
+            f"the capture: unless it is session {session.id}'s agent fd77::2 under its other "
+            "IP version's address") in note
+    assert "the verdict says nothing of its jobs" not in note
+
+
+
+def test_step_3_names_only_the_connections_that_reached_an_endpoint() -> None:
+    """A TLS restore (no announcement readable) whose first data connection was refused
+    (port in use): step 3 said "no DATA_GET_STATE or MOVER_GET_STATE reply in the capture
+    names the endpoint C3, C4, C5, C6 reached", C3 the refused one (lost_announcement)."""
+    traffic, config = _read(PORT_IN_USE.with_name(PORT_IN_USE.name + ".pcap.gz"),
+                            PORT_IN_USE.with_suffix(".toml"))
+    analysis = analyze(traffic, config)
+    assert analysis.verdict == "fail"
+    [session] = analysis.sessions
+    [refused] = [f for f in analysis.findings if f.code == "data_refused"]
+    opened = [uid for uid in session.data_connections if uid != refused.uid]
+    assert refused.uid in session.data_connections and len(opened) == 3
+    step = session.steps[2]
+    assert step.status == "unknown"
+    assert f"names the endpoint {', '.join(opened)} reached" in step.detail
+
+
+def test_any_over_ipv6_in_the_listeners_packets_keeps_the_announced_words() -> None:
+    """announced_not_used for 0.0.0.0 announced over IPv6, captured on the listener's
+    packets only: the announcement as announced, the control connection's address the
+    endpoint the answer would come from, and the listener's own inbound rules among the
+    causes (data_links._one_way_not_used)."""
+    traffic, config = _read(V6_ANY_ONE_WAY.with_suffix(".pcap"),
+                            V6_ANY_ONE_WAY.with_suffix(".toml"))
+    analysis = analyze(traffic, config)
+    found = next(f for f in analysis.findings if f.code == "announced_not_used")
+    assert ("announced 0.0.0.0:6001 (over IPv6 the control connection's address fd77::2 "
+            "stands for it), but no answer from it") in found.message
+    assert "no answer from [fd77::2]:6001, a SYN-ACK" in found.message
+    assert "or the inbound rules of fd77::2 itself dropped its SYNs" in found.message

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from flowcheck.config import build_config, load_file
 from flowcheck.findings import CATALOGUE
 from flowcheck.lab.matrix import (
     EXTRA_FAULTS,
@@ -24,8 +25,9 @@ from flowcheck.lab.matrix import (
     judge,
     plan,
 )
-from flowcheck.lab.matrix_run import capture_run
+from flowcheck.lab.matrix_run import capture_run, fault_time
 from flowcheck.lab.netns import list_namespaces
+from flowcheck.pipeline import read_traffic
 
 RECORDED = Path(__file__).parent / "data" / "lab-matrix" / "recorded-results.json"
 PREFIX = "f38r"  # this test's namespaces and nft tables (parallel labs never collide)
@@ -265,3 +267,24 @@ def test_matrix_plan_command_prints_runs_and_truth() -> None:
     # A reject the agent sent travels out, the way its -Q in capture lacks: the SYNs may
     # read as unanswered too.
     assert json.loads(truth)["codes"] == ["data_refused", "data_unanswered"]
+
+
+def test_a_stopped_run_is_cut_after_its_faulted_jobs_first_syn() -> None:
+    """The stopped form cuts the capture stop_after_s after the fault's first packet.
+    tshark's `-c 1` counts packets read, not shown, so with `-Y` it found no SYN unless
+    the capture's first packet was one, and every stopped run was cut from the capture's
+    first third instead (seed 108 run 36: the faulted job's SYNs all cut away). With two
+    jobs the fault's packet is the faulted job's (seed 105 run 7: job 1's callback, from
+    10.77.0.2, after job 2's from 10.77.0.3)."""
+    case = Path(__file__).resolve().parents[1] / "captures" / "field48-matrix" / \
+        "two-tls-jobs-stopped-callback-refused"
+    first = case.with_suffix(".toml").read_text().splitlines()[3]
+    assert first.startswith("# matrix run ")
+    run = json.loads(first.removeprefix("# matrix run "))
+    traffic = read_traffic([str(case.with_name(case.name + ".pcap.gz"))],
+                           build_config(load_file(case.with_suffix(".toml"))))
+    callbacks = sorted((c for c in traffic.connections if 5001 <= c.resp_p <= 5100
+                        and 6001 <= c.orig_p <= 6100), key=lambda c: c.ts)
+    assert [c.orig_h for c in callbacks] == ["10.77.0.3", "10.77.0.2"]
+    assert fault_time(run, case.with_name(case.name + ".pcap.gz")) == \
+        pytest.approx(callbacks[1].ts, abs=1e-5)

@@ -35,7 +35,8 @@ def test_no_answer_among_the_listener_s_packets_is_a_connection_that_never_opene
         "it, and no answer from 10.77.0.2:6001"), error.message
     assert "whether 10.77.0.1 sent SYNs cannot be seen" in error.message
     assert session.steps[3].detail.startswith("no answer from 10.77.0.2:6001 in the capture")
-    assert error.fix.startswith("Allow TCP from 10.77.0.1 to 10.77.0.2:6001 on every firewall")
+    assert error.fix.startswith("Allow TCP from 10.77.0.1 to 10.77.0.2:6001 inbound on "
+                                "10.77.0.2 and on every firewall")
     assert "capture_one_direction" in {f.code for f in analysis.findings}
 
 

@@ -126,19 +126,29 @@ def kill_agent_midway(lab: Lab, stop: threading.Event, log: list[str],
 
 def fault_time(run: dict, path: Path) -> float:
     """Epoch time of the fault's first packet (the step's first SYN, else the first SYN
-    to the agent range); the capture's first third when neither is in it."""
+    to the agent range; with two jobs, the faulted job's: to or from its agent's
+    address); the capture's first third when neither is in it. tshark reads the whole
+    file: its `-c 1` counts packets read, not shown, so with `-Y` it stopped at the
+    first packet and every stopped run was cut from the capture's first third instead
+    (seed 108 run 36: the faulted job's SYNs cut away, the other job's read PASS)."""
     flt = "tcp.flags.syn==1 && tcp.flags.ack==0"
+    receiver, step = "a", "data"
     if "step" in run:
-        _r, ports, _s = syn_target(run)
+        receiver, ports, _s = syn_target(run)
+        step = run["step"]
         low, _, high = ports.partition("-")
         flt += f" && tcp.dstport>={low} && tcp.dstport<={high or low}"
     elif run["fault"] in ("port-in-use", "kill-agent", "nat", "range-small"):
         flt += " && tcp.dstport>=6001 && tcp.dstport<=6100"
+    if run.get("jobs", 1) == 2 and run.get("fault_job"):
+        v6 = step_v6(run, step)
+        field = ("ipv6" if v6 else "ip") + (".dst" if receiver == "a" else ".src")
+        flt += f" && {field}=={agent_of(run, run['fault_job'], v6)}"
     out = subprocess.run(["tshark", "-r", str(path), "-Y", flt, "-T", "fields", "-e",
-                          "frame.time_epoch", "-c", "1"], capture_output=True,
+                          "frame.time_epoch"], capture_output=True,
                          text=True, check=False).stdout.split()
     if out:
-        return float(out[0])
+        return min(float(t) for t in out)
     times = subprocess.run(["tshark", "-r", str(path), "-T", "fields", "-e",
                             "frame.time_epoch"], capture_output=True, text=True,
                            check=False).stdout.split()

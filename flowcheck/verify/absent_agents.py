@@ -20,7 +20,7 @@ from flowcheck.config import Config
 from flowcheck.findings import make_finding
 from flowcheck.model import ArpAsked, ArpLog, Connection, Finding, Session
 from flowcheck.sessions.local import other_version
-from flowcheck.sessions.stack_addresses import session_proof
+from flowcheck.sessions.stack_addresses import config_pair, session_proof
 from flowcheck.verify.durations import span_words
 from flowcheck.verify.hosts import ip_version
 
@@ -71,8 +71,13 @@ def _absent(sessions: Sequence[Session], connections: Sequence[Connection], arp:
         unlisted = {s.remote_agent: s.id for s in reversed(sessions)
                     if s.remote_agent not in config.remote_agents and not s.side
                     and "agent" not in s.likely_configured}
+        # The configuration's one address of each IP version may be one dual-stack
+        # agent's, whose job ran under the other (config_pair; lab matrix seed 109 run
+        # 34: an IPv6 job refused at its control connection, its IPv4 address silent).
+        paired = {pair: (s.id, s.remote_agent) for s in reversed(sessions)
+                  if (pair := config_pair(config.remote_agents, s.remote_agent))}
         findings.append(_not_seen(quiet, dict(sorted(unlisted.items())),
-                                  _three_way(sessions, [a for a, _ in quiet])))
+                                  _three_way(sessions, [a for a, _ in quiet]), paired))
     return findings
 
 
@@ -151,11 +156,14 @@ def _unreachable(agent: str, asked: dict[str, ArpAsked], media: set[str]) -> Fin
 
 
 def _not_seen(quiet: list[tuple[str, dict[str, ArpAsked]]], unlisted: dict[str, str],
-              three_way: dict[str, tuple[str, str]] | None = None) -> Finding:
+              three_way: dict[str, tuple[str, str]] | None = None,
+              paired: dict[str, tuple[str, str]] | None = None) -> Finding:
     """unlisted: the agents of judged sessions that the configuration does not list,
     with the first such session's id (another address of a configured agent, perhaps:
     a NAT, a second interface); three_way: the agents that are a judged session's
-    three-way job's other server (_three_way), named so."""
+    three-way job's other server (_three_way), named so; paired: configured agents the
+    configuration pairs with a judged session's agent (one address of each IP version,
+    stack_addresses.config_pair) -> (that session's id, its agent)."""
     three_way = three_way or {}
     agents = [agent for agent, _ in quiet]
     one = len(agents) == 1
@@ -174,6 +182,12 @@ def _not_seen(quiet: list[tuple[str, dict[str, ArpAsked]]], unlisted: dict[str, 
                   + (f"session {sids[0]}'s agent {next(iter(unlisted))}" if len(sids) == 1
                      else f"the agent of session {', '.join(sids[:-1])} or {sids[-1]}")
                   + " under another address (a NAT), ")
+    mine = {agent: paired[agent] for agent in agents if agent in (paired or {})}
+    if mine and not unless:
+        sid, host = next(iter(mine.values()))
+        unless = (f"unless {'it is' if one else 'one of them is'} session {sid}'s agent "
+                  f"{host} under its other IP version's address (the configuration names "
+                  "one address of each version, as for one dual-stack agent), ")
     message = (
         f"No control connection to {kind} {named} (--remote-agent) in the capture: "
         f"{unless}no job with {it} is judged here"

@@ -38,8 +38,9 @@ def _ack_words(conn: Connection) -> str:
 
 
 def _after_words(conn: Connection) -> str:
-    """What the originator sent after its ACK and never got acknowledged: "; its FIN
-    (frames 30, 34, ...) was resent, never acknowledged", the RST its FIN got
+    """What the originator sent after its ACK and never got acknowledged: "; 10.77.0.1's
+    FIN was resent, never acknowledged (frames 30, 34, ...)" (named: the sentence before
+    ends on the listener), the RST its FIN got
     (unheard_ack.reset_unknown), or ""."""
     orig_fins = [f for f in conn.fin_frames if f > conn.synack_frames[0]]
     resends = conn.evidence("orig").resends
@@ -50,11 +51,13 @@ def _after_words(conn: Connection) -> str:
                 "acknowledged")
     if reset := unheard_reset(conn):
         fin = max(f for f in orig_fins if f < reset)
-        return (f"; its FIN (frame {fin}) got a RST from {conn.resp_h} (frame {reset}), "
+        return (f"; {conn.orig_h}'s FIN (frame {fin}) got a RST from {conn.resp_h} (frame "
+                f"{reset}), "
                 "which had given the half-open connection up: its TCP resets a segment "
                 "for a connection it does not have (RFC 9293 3.10.7.1)")
     if len(orig_fins) >= 2:
-        return f"; its FIN was resent, never acknowledged ({_fins_words(orig_fins)})"
+        return (f"; {conn.orig_h}'s FIN was resent, never acknowledged "
+                f"({_fins_words(orig_fins)})")
     return ""
 
 

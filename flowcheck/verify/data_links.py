@@ -53,7 +53,12 @@ from flowcheck.verify.refusals import data_refused_fix, refusal_causes, refusal_
 from flowcheck.verify.refused_connect import group_refusal
 from flowcheck.verify.session_words import opened_unseen_words
 from flowcheck.verify.shared import three_way_hosts
-from flowcheck.verify.stack_own import own_note, stand_in, unseen_no_evidence
+from flowcheck.verify.stack_own import (
+    own_note,
+    stand_in,
+    stands_for_control,
+    unseen_no_evidence,
+)
 from flowcheck.verify.stale_tuple import stale_words
 from flowcheck.verify.stream_evidence import announcement_time_enough
 from flowcheck.verify.unresent import lone_syn
@@ -126,26 +131,34 @@ def check_data(ctx: Context, session: Session) -> None:
         # Only when no alternative of the announcement is the address the control
         # connection reached (v4 may announce several).
         wrong = [m for a in group if (m := mismatched(ctx, session, a.ip, a.port))]
-        # In a capture lacking the connector's direction, 0.0.0.0 over IPv6 and the
-        # listener's own IPv4 address tried in vain look alike (field check 46).
+        point = taken_on(ctx, session, first)
+        # 0.0.0.0 over IPv6 and the listener's own IPv4 address tried in vain look alike
+        # where the connector's SYNs may have been lost before the capture point: in a
+        # capture lacking its direction (field check 46), and in one not taken on it (the
+        # lab matrix's seed 109 run 32: a router dropped them, captured on the agent).
         if len(wrong) == len(group) and not (
-                way is not None and all(unseen_no_evidence(ctx, session, m) for m in wrong)):
+                (way is not None or point != "connector")
+                and all(unseen_no_evidence(ctx, session, m) for m in wrong)):
             report_mismatch(ctx, session, wrong[0], [])
             continue
         connector, side = _connector(ctx, session, first)
         if seen is not None:  # trial 22 D3: the listener's answer would show
             _one_way_not_used(ctx, session, group, seen, where, connector, side)
             continue
+        announced = where
+        if wrong and all(stands_for_control(ctx, session, m) for m in wrong):
+            # The connection goes to the control connection's address (stack_own).
+            announced, where = _stood_in(ctx, session, group)
         late = _late_after(ctx, session, group)
         head = (f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced "
-                f"{where} for the data connection, but no connection "
+                f"{announced} for the data connection, but no connection "
                 f"{'tried it while the job ran' if late else 'ever tried it'}: ")
         said = port_only.failed
         filtered, refilter = (port_only_words(ctx, session, said, first.frame) if said
                               else ("", ""))
         if said is not None:  # the control connection's word, not the absence
             head = (f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced "
-                    f"{where} for the data connection{filtered}no connection "
+                    f"{announced} for the data connection{filtered}no connection "
                     f"{'tried it while the job ran' if late else 'tried it'}: ")
         ports = (f"heck that the ports of {ctx.ranges('media')} and {ctx.ranges('agent')} "
                  "are free on both hosts and the ranges hold enough ports for all resources; "
@@ -154,7 +167,6 @@ def check_data(ctx: Context, session: Session) -> None:
                     "look for the connect error in the agent's and the backup application's "
                     "logs."))
         host = ends(ctx, session, first)[0]
-        point = taken_on(ctx, session, first)
         outbound = outbound_fix(ctx, connector, host, where, side, "see its log.")
         if point == "connector":  # no SYN left it: its own rules or it never sent one
             message = f"{head}{never_left_words(ctx, session, first, connector)}.{late}"
@@ -174,6 +186,16 @@ def check_data(ctx: Context, session: Session) -> None:
                 session=session, frames=[a.frame for a in group], ts=first.ts, cause="data")
 
 
+def _stood_in(ctx: Context, session: Session, group: list[Announcement]) -> tuple[str, str]:
+    """(the group's endpoints as announced with the note saying what stands for them,
+    the endpoints a connection goes to) for announcements stack_own.stand_in turns into
+    the control connection's address."""
+    ends_in = [stand_in(ctx, session, a) for a in group]
+    note = "".join(dict.fromkeys(words for _, words in ends_in))
+    announced = " or ".join(endpoint(a.ip, a.port) for a in group) + note
+    return announced, " or ".join(dict.fromkeys(end for end, _ in ends_in))
+
+
 def _one_way_not_used(ctx: Context, session: Session, group: list[Announcement],
                       seen: AnswerSeen, announced: str, connector: str, side: str) -> None:
     """announced_not_used in a capture of the listener's direction only (answer_seen);
@@ -189,9 +211,12 @@ def _one_way_not_used(ctx: Context, session: Session, group: list[Announcement],
             f"{announced}{note}, but {answer_seen_words(seen, where)}. So the job "
             f"could not move its data: either {connector} could not connect (for example it "
             "could not bind a port because the port was in use on its side), or its own "
-            "outbound rules or a firewall or NAT between the hosts dropped its SYNs.",
-            f"Allow TCP from {seen.connector} to {where} on every firewall between the "
-            f"hosts (its rule: {ctx.ranges(side)}), and through a NAT make the announced "
+            "outbound rules, a firewall or NAT between the hosts, or the inbound rules of "
+            f"{seen.listener} itself dropped its SYNs (a capture of {seen.listener}'s packets "
+            "does not show SYNs arriving at it).",
+            f"Allow TCP from {seen.connector} to {where} inbound on {seen.listener} and on "
+            f"every firewall between the hosts (its rule: {ctx.ranges(side)}), and through a "
+            "NAT make the announced "
             "address reachable from the connecting side (NDMP-aware translation, or no NAT); "
             f"a capture of both directions (on {seen.connector}, or a SPAN session of both "
             "received and sent traffic) shows whether its SYNs left it. If none did, its own "

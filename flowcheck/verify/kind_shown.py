@@ -27,6 +27,20 @@ def stopped_by(session: Session) -> str:
     return ""
 
 
+def job_unseen_words(session: Session) -> str:
+    """What a control connection still open at the capture's end leaves unseen (the
+    words of its capture_ended_early: verify.steps): whether a backup or restore started,
+    after the earlier step that failed or was missing when one did (a refused callback:
+    its refusal is in the capture; lab matrix seed 105 run 7)."""
+    stopped = next((s for s in session.steps[1:] if s.status in ("failed", "missing")), None)
+    if stopped is None:
+        return "whether the session started a backup or restore"
+    how = "failed" if stopped.status == "failed" else "was missing"
+    frames = f" (frames {', '.join(map(str, stopped.frames))})" if stopped.frames else ""
+    return (f"whether the session stopped after step {stopped.step} ({stopped.name}) {how}"
+            f"{frames}, as a job does, or went on to a backup or restore")
+
+
 def settle_browse(session: Session, later: list[Step]) -> None:
     """A browse (by its rule) whose `later` steps (announcement, data connection, data
     flow) the capture cannot judge or did not reach gets kind unknown, saying why."""

@@ -77,7 +77,7 @@ def lone_callback(ctx: Context, session: Session, conn: Connection, rule: str
     unread = ("" if vendor is None else
               f"; the agent's vendor message after the SYN (frame {vendor.frame}) is "
               "not decoded")
-    seen = unresent_words(conn, after_last(ctx, conn), ctx.config.retransmission_timeout)
+    seen = unresent_words(ctx, conn, after_last(ctx, conn))
     words = (f"failed: {stop}{when}; whether a firewall dropped or rejected it the capture "
              f"cannot tell. {seen[:1].upper()}{seen[1:]}; and no NDMP message reports how "
              "the agent's connect ended"

@@ -23,6 +23,7 @@ from flowcheck.profiles import StepSpec
 from flowcheck.verify.context import Context
 from flowcheck.verify.data_flow import job_bytes
 from flowcheck.verify.details import named_words
+from flowcheck.verify.evidence import is_open, judged
 from flowcheck.verify.refused_listens import unseen_replies, unseen_replies_words
 from flowcheck.verify.session_words import cut_announcement_words
 from flowcheck.verify.step_base import make_step
@@ -36,17 +37,18 @@ def unnamed(session: Session) -> list[str]:
     return [uid for uid in session.port_matched if uid not in session.port_named]
 
 
-def unnamed_words(session: Session, carried: str) -> str:
+def unnamed_words(session: Session, carried: str, reached: list[str]) -> str:
     """Why data that flowed (`carried`: "C3 carried 200000 bytes to the media server",
     or "" for the connections merely matched) does not show an announcement whose
-    address the capture lacks was right (the module's docstring)."""
+    address the capture lacks was right (the module's docstring); reached: the unnamed
+    connections that opened (a refused one reached no endpoint: seed 109 run 23)."""
     what = carried or f"{', '.join(session.port_matched)} matched by direction and ports"
     return (f"{what}, but that shows only that the announced port was reached, not that "
             "the announcement named the address it was reached on (a NAT device between "
             "the hosts delivers a connection to the announced port under another address: "
             "announced_address_mismatch when the announcement is seen), and no "
             "DATA_GET_STATE or MOVER_GET_STATE reply in the capture names the endpoint "
-            f"{', '.join(unnamed(session))} reached, so whether the announcement was right "
+            f"{', '.join(reached)} reached, so whether the announcement was right "
             "cannot be seen")
 
 
@@ -75,8 +77,10 @@ def address_unseen_step(ctx: Context, session: Session, spec: StepSpec,
                          f"unknown: {unseen_replies_words(session, asked)}; {carried}")
     if carried and session.match_reason != "snap_length":
         if unnamed(session):
+            reached = [uid for uid in unnamed(session)
+                       if is_open(judged(ctx, ctx.by_uid[uid]))] or unnamed(session)
             return make_step(spec, "unknown", [control.uid], frames,
-                             f"unknown: {words}; {unnamed_words(session, carried)}")
+                             f"unknown: {words}; {unnamed_words(session, carried, reached)}")
         return make_step(spec, "ok", [control.uid], frames,
                          f"{words}; {carried}, so the announcement worked "
                          f"({named_words(session)})")

@@ -7,7 +7,8 @@ Whether that reply was an error cannot be read, but what the session did next ca
 (field check D2: listen-error without its ILLEGAL_STATE_ERR reply passed). Signs the
 request failed: the DMA asked the same request again right after it, as it does after an
 error; fewer resources moved data than the configured `resources` and none after this
-request; the DMA then only stopped the session. With such a sign the step the request
+request (after a listen: no data connection attempted to it, however it ended); the DMA
+then only stopped the session. With such a sign the step the request
 belongs to is `unknown` (verdict inconclusive); without one (the job went on, the
 resource moved data) the step stands and ndmp_partial alone warns of the loss.
 """
@@ -31,6 +32,8 @@ _STEP_OF = {"CONNECT_OPEN": "control", "CONNECT_CLIENT_AUTH": "control",
             "DATA_CONNECT": "data_connection", "MOVER_CONNECT": "data_connection",
             **{op: "data_flow" for op in JOB_STARTS}}
 _KINDS = ("control", "announcement", "data_connection", "data_flow")
+# Requests whose successful reply announces the endpoint the DMA then connects to.
+_LISTENS = ("DATA_LISTEN", "MOVER_LISTEN")
 # Requests that only end a session's work (NDMP v2-v4).
 _STOPS = {"DATA_ABORT", "DATA_STOP", "MOVER_ABORT", "MOVER_STOP", "CONNECT_CLOSE"}
 
@@ -88,7 +91,11 @@ def failure_signs(ctx: Context, session: Session, stream: NdmpStream,
                                             for uid in holder.data_connections]
         moved = [ctx.by_uid[uid] for uid in uids if job_bytes(ctx, session, [ctx.by_uid[uid]])]
         end = next((m.ts for m in later if message_op(m) == op), None)
-        mine = [c for c in moved if _of_request(c, request, end)]
+        # A listen's reply is the endpoint: a connection attempted after it, before the
+        # next listen, refused or unanswered, shows the DMA got one (an error reply
+        # gives none to connect to).
+        tried = [ctx.by_uid[uid] for uid in uids] if op in _LISTENS else moved
+        mine = [c for c in tried if _of_request(c, request, end)]
         resources = ctx.config.resources
         if not mine and resources and len(moved) < resources:
             signs.append(f"the data connections carried the data of {len(moved)} of the "

@@ -380,7 +380,7 @@ def _silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
                 "arriving with no SYN-ACK leaving are its own firewall's drop)")
     if retried(conn, attempts):
         return "something drops its SYNs"
-    words = unresent_words(conn, after_last(ctx, conn), ctx.config.retransmission_timeout)
+    words = unresent_words(ctx, conn, after_last(ctx, conn))
     if conn.role in ("callback", "data") and ctx.session_of(conn) is not None:
         # judged() leaves it failed only when the job stopped after it (verify.unresent).
         return (f"{words}; the job stopped after it (its control connection closed with "

@@ -52,7 +52,7 @@ from flowcheck.verify.fallback import attempt_step, fallback_note, later_step
 from flowcheck.verify.filtered import callback_unseen
 from flowcheck.verify.half_open import half_open_check, half_open_words
 from flowcheck.verify.kept import filtered_handshake
-from flowcheck.verify.kind_shown import settle_browse, stopped_by
+from flowcheck.verify.kind_shown import job_unseen_words, settle_browse, stopped_by
 from flowcheck.verify.late_job import joined_late_words, unjudge_job_steps
 from flowcheck.verify.lost_reply import lost_reply_step
 from flowcheck.verify.mid_session import started_mid_session
@@ -173,7 +173,8 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
         if not _control_over(ctx, control):
             if not any(f.code == "capture_ended_early" and f.session == session.id
                        for f in ctx.findings):  # one early end is said once per session
-                _control_ended_early(ctx, session, control, "a backup or restore could start")
+                _control_ended_early(ctx, session, control, "a backup or restore could start",
+                                     job_unseen_words(session))
             return make_step(spec, "unknown", detail="unknown: the capture ended "
                              f"{after_opened(ctx, control):.3f} s after the control connection "
                              "opened, while it was still open: a backup or restore may have "
@@ -290,7 +291,8 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
         return make_step(spec, "unknown", detail="unknown: no callback in the capture, but "
                          + one_way_words(ctx, way, "the agent's SYN"))
     if session.callback_uid is None and not _control_over(ctx, control):
-        _control_ended_early(ctx, session, control, "the agent's callback could be seen")
+        _control_ended_early(ctx, session, control, "the agent's callback could be seen",
+                             "whether the agent called the job engine back")
         return make_step(spec, "unknown", detail="unknown: the capture ended "
                          f"{after_opened(ctx, control):.3f} s after the control connection "
                          "opened, while it was still open: the callback may have come later")
@@ -380,14 +382,15 @@ def _port_only_hint(ctx: Context) -> str:
 
 
 def _control_ended_early(ctx: Context, session: Session, control: Connection,
-                         waits: str) -> None:
+                         waits: str, unseen: str) -> None:
     """capture_ended_early for a control connection still open too soon after it opened
-    (one warning, whichever step asks)."""
+    (one warning, whichever step asks): the capture ended before `waits`, so `unseen`
+    cannot be seen (the control connection's own answer is in the capture: it opened)."""
     ended_early(ctx, session, f"the control connection "
                 f"{connection_ends(control)} opened", control.ts,
                 opening_frames(control), conn=control, frame=control.first_frame,
                 waits=f"{waits} (retransmission timeout "
-                      f"{ctx.config.retransmission_timeout:g} s)")
+                      f"{ctx.config.retransmission_timeout:g} s)", unseen=unseen)
 
 
 def _last_message(ctx: Context, control: Connection) -> NdmpMessage | None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, Session
 from flowcheck.sessions.classify import connection_outcome, message_op, seen_closing
+from flowcheck.sessions.stack_addresses import host_addresses
 from flowcheck.verify.connect_said import said_of
 from flowcheck.verify.context import Context
 from flowcheck.verify.cut_icmp import untied_words
@@ -80,14 +81,51 @@ def stopped_after(ctx: Context, conn: Connection) -> bool:
     return closed and not went_on_after(ctx, session, conn)
 
 
-def unresent_words(conn: Connection, after: float, rto: float) -> str:
+def answer_way_unseen(ctx: Context, conn: Connection) -> tuple[str, str] | None:
+    """(sender, receiver) of the direction the capture lacks that a lone SYN's answer
+    (a SYN-ACK, or the RST or ICMP reject that stops the resends) would travel: the
+    connection's own, or its hosts' under their session's control connection addresses
+    (dual-stack hosts: a callback or data connection over IPv4 beside a control
+    connection over IPv6, captured `-Q in` on the job engine: the lab matrix's seed 109
+    run 44). None when the capture holds that direction."""
+    if (conn.resp_h, conn.orig_h) in ctx.missing:
+        return conn.resp_h, conn.orig_h
+    session = ctx.session_of(conn)
+    if session is None:
+        return None
+    agents = host_addresses(session, ctx.sessions, ctx.by_uid, ctx.config, "agent")
+    media = host_addresses(session, ctx.sessions, ctx.by_uid, ctx.config, "media")
+    if (conn.resp_h, conn.orig_h) in ctx.captured:
+        return None
+    if conn.orig_h in agents and conn.resp_h in media:
+        way = (session.media_server, session.remote_agent)
+    elif conn.orig_h in media and conn.resp_h in agents:
+        way = (session.remote_agent, session.media_server)
+    else:
+        return None
+    return way if way in ctx.missing else None
+
+
+def unresent_words(ctx: Context, conn: Connection, after: float) -> str:
     """What the capture shows of a lone SYN: never resent within `after` seconds of
-    capture, although TCP resends within `rto`."""
+    capture, although TCP resends within the retransmission timeout; and, when the
+    capture lacks the direction its answer would travel (answer_way_unseen), that a RST
+    or ICMP reject that stopped the resends may be there."""
     untied = untied_words(conn)
+    rto = ctx.config.retransmission_timeout
+    lacking = answer_way_unseen(ctx, conn)
+    lost = ("the sniffer lost packets here (the resends, or a RST or ICMP reject that "
+            "stopped them), or the connector gave up at once")
+    if lacking is not None:
+        also = ("" if lacking == (conn.resp_h, conn.orig_h) else
+                f", nor any from {conn.resp_h} to {conn.orig_h}, the same hosts' other "
+                "addresses")
+        lost = (f"the capture holds no packet from {lacking[0]} to {lacking[1]} (one "
+                f"direction only: capture_one_direction){also}, the way a RST or ICMP "
+                f"reject that stopped the resends would travel; or {lost}")
     return (f"its one SYN (frame {conn.syn_frames[0]}) got no answer in the capture and was "
             f"never resent in the {after:.1f} s of capture after it, although TCP resends an "
-            f"unanswered SYN within {rto:g} s: the sniffer lost packets here (the resends, or "
-            "a RST or ICMP reject that stopped them), or the connector gave up at once"
+            f"unanswered SYN within {rto:g} s: {lost}"
             + (f"; the capture holds {untied}" if untied else ""))
 
 
@@ -95,7 +133,7 @@ def lone_syn_unseen(ctx: Context, conn: Connection, after: float) -> str:
     """Why a lone SYN never resent within `after` seconds of capture leaves its step
     unknown: unresent_words, then for a control connection where the answer is (the
     job's own error), for a callback or data connection what its session did after it."""
-    words = unresent_words(conn, after, ctx.config.retransmission_timeout)
+    words = unresent_words(ctx, conn, after)
     if conn.role == "control":
         return (f"{words}; so whether it opened (the sniffer losing the rest), or was dropped "
                 "or rejected, cannot be seen: the job's error on the media server tells "
