@@ -187,21 +187,19 @@ def fins_unseen(short: ShortPass, flows: np.ndarray, records: list[Connection],
     accounting.account_missed sets it: sides without a FIN captured that their peer
     ACKed exactly one past the last byte captured, and which (orig/resp_fin_unseen;
     row 0 the originator's; those flags also for a side never captured whose FIN its
-    peer acknowledged: _fin_proved). fresh: as for gap_times (a
+    peer acknowledged: fin_proved). fresh: as for gap_times (a
     continuing flow's later packets may undo it: those whose record has some are visited)."""
     missed = _fin_unseen(*_sides(short, flows))
     counts = missed.sum(axis=0)
     # And sides never captured whose FIN the peer acknowledged (accounting.fin_proved_unseen).
-    unseen = missed | _fin_proved(short.max_end.take(flows, axis=1),
-                                  short.fin.take(flows, axis=1),
-                                  short.unseen_top.take(flows, axis=1),
-                                  short.unseen_below.take(flows, axis=1))
+    unseen = missed | fin_proved(short.max_end.take(flows, axis=1),
+                                 short.fin.take(flows, axis=1),
+                                 short.unseen_top.take(flows, axis=1),
+                                 short.unseen_below.take(flows, axis=1))
     visit = unseen.any(axis=0)
     if not fresh:  # and those whose record has some (as parked) to take back
-        before = short.before
-        visit |= (_fin_unseen(*_parked_sides(short, flows)) | _fin_proved(*(
-            before[name].take(flows, axis=1)
-            for name in ("max_end", "fin", "unseen_top", "unseen_below")))).any(axis=0)
+        visit |= (_fin_unseen(*_parked_sides(short, flows))
+                  | short.before["fin_proved"].take(flows, axis=1)).any(axis=0)
     for i in np.flatnonzero(visit).tolist():
         records[i].fins_unseen = int(counts[i])
         records[i].orig_fin_unseen = bool(unseen[0, i])
@@ -275,7 +273,7 @@ def _fin_unseen(acked: np.ndarray, max_end: np.ndarray, fin: np.ndarray) -> np.n
     return (acked != NONE) & (max_end != NONE) & (fin == 0) & (acked - max_end == 1)
 
 
-def _fin_proved(max_end: np.ndarray, fin: np.ndarray, top: np.ndarray,
+def fin_proved(max_end: np.ndarray, fin: np.ndarray, top: np.ndarray,
                 below: np.ndarray) -> np.ndarray:
     """Per side (each (2, flows), row 0 the originator's): nothing of it captured, its
     peer's FIN captured, the peer's highest ACK of it one past the level before
