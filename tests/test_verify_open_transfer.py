@@ -238,13 +238,13 @@ def test_the_words_name_the_data_s_direction(tmp_path: Path) -> None:
         step.detail
 
 
-@pytest.mark.parametrize("last", [150, 170])
-def test_the_words_count_the_open_connection_s_payload(last: int, tmp_path: Path) -> None:
+def test_the_words_count_the_open_connection_s_payload(tmp_path: Path) -> None:
     """lab one-direction-out (the media server's packets only) cut inside resource 2's
-    data (150) and after its receiver's FIN (170): resource 1's connection, whose
-    resource the DMA started the next after (DATA_START_BACKUP), is not open; the bytes
-    are resource 2's payload, not the closing FINs the ACK numbers count (they said
-    "375,961 B" and "400,002 B on 2 data connections")."""
+    data (frame 150): resource 1's connection, whose resource the DMA started the next
+    after (DATA_START_BACKUP), is not open; the bytes are resource 2's payload, not the
+    closing FINs the ACK numbers count (it said "375,961 B"). The receiver that closed
+    last, its FIN's ACK counting the sender's FIN: tests/test_verify_open_transfer_restart."""
+    last = 150
     capture = CAPTURES / "lab" / "one-direction-out.pcap"
     analysis = _analyze(_cut(capture, last, tmp_path), capture.with_suffix(".toml"))
     conn = _data_conn(analysis)  # resource 2's
@@ -256,5 +256,18 @@ def test_the_words_count_the_open_connection_s_payload(last: int, tmp_path: Path
     assert f"its last packet frame {conn.last_frame} (the receiver's" in step.detail, \
         step.detail
     assert f"({acked} B over" in step.detail, (acked, step.detail)
-    if last == 170:
-        assert f"({conn.resp_acked_unseen - 1} B over" in step.detail
+
+
+def test_a_cut_after_the_receivers_fin_holds_the_transfer_s_end(tmp_path: Path) -> None:
+    """The same capture cut after resource 2's receiver's FIN (frame 169: ACK 200002, one
+    past its ACK 200001 of the data): the agent's FIN, which the capture lacks, ended the
+    transfer. The job's end (the control connection's) is still not in the capture, but
+    no data was flowing at its end (it said so, counting "400,000 B")."""
+    capture = CAPTURES / "lab" / "one-direction-out.pcap"
+    analysis = _analyze(_cut(capture, 170, tmp_path), capture.with_suffix(".toml"))
+    conn = _data_conn(analysis)
+    assert conn.resp_fin_unseen and not conn.resp_pkts
+    step = _data_step(analysis)
+    assert step.status == "unknown" and "data was flowing" not in step.detail, step.detail
+    assert "the agent's FIN, which the capture lacks" in step.detail
+    assert not any("data was flowing" in f.message for f in analysis.findings)

@@ -81,21 +81,29 @@ def test_a_refused_start_does_not_end_the_earlier_transfer(
         assert not any(flowing in m for m in early), early
 
 
-def receiver_closed_first(close_first: bool) -> bytes:
+def receiver_closed_first(close_first: bool, last_acked: bool = True,
+                          sender_fin: bool = False) -> bytes:
     """One backup whose data connection (the media server 5003 -> the agent 6001) the
     capture holds only the media server's packets of (the receiver's: its ACKs count
     the agent's 150,000 B): with close_first, the media server closes it (FIN) after
     100 segments and goes on ACKing the 50 the agent still sends, no FIN of the agent's
     acknowledged; else the agent's FIN (unseen) comes after the last segment and the
-    media server's FIN acknowledges it (its ACK number one past the data)."""
+    media server's FIN acknowledges it (its ACK number one past the data), after its
+    ACK of the last segment (last_acked) or with it (its ACK number then 1001 past the
+    one before: the FIN came with the last data, or later). sender_fin (with
+    close_first): the agent's FIN (unseen) after its last segment, acknowledged."""
     out: list[tuple[float, bytes]] = []
     control, data, ts = _backup_opened(out)
     for k in range(150):
         ts += 0.001
         data.data(ts, "resp", bytes(1000))
-        data._send(ts + 0.0001, "orig", 0x10)  # the receiver's ACK
+        if last_acked or k < 149:
+            data._send(ts + 0.0001, "orig", 0x10)  # the receiver's ACK
         if close_first and k == 99:
             data._send(ts + 0.0002, "orig", 0x11)  # its FIN first
+    if close_first and sender_fin:
+        data.seq["resp"] += 1  # the agent's FIN, not captured
+        data._send(ts + 0.0002, "orig", 0x10)  # the media server's ACK of it
     if not close_first:
         data.seq["resp"] += 1  # the agent's FIN, not captured
         data._send(ts + 0.0002, "orig", 0x11)  # the media server's FIN acknowledges it
@@ -114,9 +122,11 @@ def test_the_acked_bytes_when_the_receiver_closed_first(
         close_first: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The agent's bytes the media server's ACKs count: its FIN's ACK counts the agent's
     FIN (one sequence number) only when it closed last; closing first, the ACKs after its
-    FIN count the agent's data alone (it said 149,999 B)."""
+    FIN count the agent's data alone (it said 149,999 B). Closing last, its FIN's ACK
+    one past its ACK before proves the agent's FIN (the transfer not open: the next
+    test), so here its FIN acknowledges the last data too (a step of 1001)."""
     path = tmp_path / "closed.pcap"
-    path.write_bytes(receiver_closed_first(close_first))
+    path.write_bytes(receiver_closed_first(close_first, last_acked=close_first))
     run(["analyze", str(path), "--format", "json", "--media-range", MEDIA_RANGE,
          "--agent-range", AGENT_RANGE])
     document = json.loads(capsys.readouterr().out)
@@ -124,3 +134,21 @@ def test_the_acked_bytes_when_the_receiver_closed_first(
     data_step = session["steps"][-1]
     assert data_step["status"] == "unknown", data_step
     assert "(150000 B over" in data_step["detail"], data_step["detail"]
+
+
+@pytest.mark.parametrize("close_first", [True, False])
+def test_the_receivers_ack_one_past_the_data_ends_the_transfer(
+        close_first: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The media server's FIN with ACK one past its ACK of all the data (closing last),
+    or closing first, its ACK of the agent's data then one more (the agent's FIN, its
+    own not captured): the transfer ended; without it, data was flowing (field check 48:
+    lab matrix seed 107 run 54)."""
+    path = tmp_path / "closed.pcap"
+    path.write_bytes(receiver_closed_first(close_first, sender_fin=True))
+    run(["analyze", str(path), "--format", "json", "--media-range", MEDIA_RANGE,
+         "--agent-range", AGENT_RANGE])
+    document = json.loads(capsys.readouterr().out)
+    [session] = document["sessions"]
+    data_step = session["steps"][-1]
+    assert "data was flowing" not in data_step["detail"], data_step
+    assert "the agent's FIN, which the capture lacks" in data_step["detail"], data_step

@@ -100,9 +100,11 @@ def account_missed(c: ConnState, rto: float = 3.0) -> None:
     else:
         record.gap_frames, record.gap_times = [], []
     record.lost_gaps = record.untold_gaps = 0
-    record.orig_fin_unseen = not c.orig.fin and _acked_beyond(c.orig) == 1
-    record.resp_fin_unseen = not c.resp.fin and _acked_beyond(c.resp) == 1
-    record.fins_unseen = record.orig_fin_unseen + record.resp_fin_unseen
+    orig_missed = not c.orig.fin and _acked_beyond(c.orig) == 1
+    resp_missed = not c.resp.fin and _acked_beyond(c.resp) == 1
+    record.fins_unseen = orig_missed + resp_missed  # each one byte in missed_bytes
+    record.orig_fin_unseen = orig_missed or fin_proved_unseen(c.orig, c.resp)
+    record.resp_fin_unseen = resp_missed or fin_proved_unseen(c.resp, c.orig)
     record.orig_fin_acked, record.resp_fin_acked = fin_acked(c.orig), fin_acked(c.resp)
     for name, side, peer in (("orig", c.orig, c.resp), ("resp", c.resp, c.orig)):
         lost = side.lost_holes() if side.holes else []
@@ -125,6 +127,18 @@ def account_missed(c: ConnState, rto: float = 3.0) -> None:
             # Every gap of this side filled later: no gap in the capture (Zeek's history
             # has no content gap then either), so no G/g, as `gaps` counts none.
             record.history = record.history.replace("G" if name == "orig" else "g", "")
+
+
+def fin_proved_unseen(side: Endpoint, peer: Endpoint) -> bool:
+    """Did the peer acknowledge the FIN of a side the capture holds no packet of (no
+    max_end): the peer's FIN captured, and its highest ACK of the side one past its ACK
+    level before (Endpoint.unseen_below; a FIN takes one sequence number, RFC 9293 3.4)?
+    The receiver's own packets then show that the sender closed after its data (its FIN
+    acknowledged at or after the receiver's own), as Connection.orig/resp_fin_unseen say
+    of a side captured; a lone last byte of data looks the same. Not counted in
+    missed_bytes: nothing of the side is."""
+    return (side.max_end is None and side.unseen_below is not None and peer.fin
+            and side.unseen_top - side.unseen_below == 1)
 
 
 def joined_mid_stream(c: ConnState) -> bool:

@@ -12,6 +12,7 @@ import numpy as np
 from flowcheck.arrays import group_ends, group_sizes, group_starts
 from flowcheck.connections.conn import ACK
 from flowcheck.connections.endpoint import Endpoint
+from flowcheck.connections.record_columns import NONE
 from flowcheck.connections.reordering_rows import AtRows
 from flowcheck.connections.sack import keep_first_sacks, keep_unseen_sacks
 
@@ -146,19 +147,34 @@ def _ack_unseen(ack: np.ndarray, acking: np.ndarray, segment: np.ndarray,
     ref = np.fromiter((peers[s].unseen_last if peers[s].unseen_first is not None else first
                        for s, first in zip(ack_segs, acks[firsts].tolist(), strict=True)),
                       np.int64, len(ack_segs))
-    unwrapped, _ = _unwrap(acks, firsts, ref)
+    unwrapped, sizes = _unwrap(acks, firsts, ref)
     if sack_rows is not None:
         _sacks_unseen((unwrapped, ref, firsts, seg), acking, peers, sack_rows)
     lasts = group_ends(firsts, acks.shape[0])
-    for s, first, last, top in zip(ack_segs, acks[firsts].tolist(), unwrapped[lasts].tolist(),
-                                   np.maximum.reduceat(unwrapped, firsts).tolist(),
-                                   strict=True):
+    tops = np.maximum.reduceat(unwrapped, firsts)
+    for s, first, last, top, below in zip(ack_segs, acks[firsts].tolist(),
+                                          unwrapped[lasts].tolist(), tops.tolist(),
+                                          _below_tops(unwrapped, firsts, sizes, tops),
+                                          strict=True):
         peer = peers[s]
         if peer.unseen_first is None:
             peer.unseen_first, peer.unseen_top = first, top
-        else:
-            peer.unseen_top = max(peer.unseen_top, top)
+            peer.unseen_below = None if below == NONE else below
+        elif top > peer.unseen_top:
+            peer.unseen_below, peer.unseen_top = max(peer.unseen_top, below), top
         peer.unseen_last = last
+
+
+def _below_tops(unwrapped: np.ndarray, firsts: np.ndarray, sizes: np.ndarray,
+                tops: np.ndarray) -> list[int]:
+    """Per segment (rows from each of `firsts`, `sizes` rows each; unwrapped ACK
+    numbers): the highest before the segment's first row at its highest (`tops`), NONE
+    when that is its first row: conn._ack_unseen's Endpoint.unseen_below, the level
+    before the last advance, within the run."""
+    position = np.arange(unwrapped.shape[0])
+    at_top = np.where(unwrapped == np.repeat(tops, sizes), position, unwrapped.shape[0])
+    before = position < np.repeat(np.minimum.reduceat(at_top, firsts), sizes)
+    return np.maximum.reduceat(np.where(before, unwrapped, NONE), firsts).tolist()
 
 
 def _sacks_unseen(grouped: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],

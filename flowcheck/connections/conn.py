@@ -156,7 +156,7 @@ def _ack_unseen(side: Endpoint, ack_number: int) -> None:
         return
     last = side.unseen_last = side.unseen_last + signed32(ack_number - side.unseen_last)
     if last > side.unseen_top:
-        side.unseen_top = last
+        side.unseen_below, side.unseen_top = side.unseen_top, last
 
 
 def completes_handshake(isn: int | None, peer_isn: int | None, seq: int, ack: int,

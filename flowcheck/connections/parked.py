@@ -100,6 +100,7 @@ class Parked:
     ttl_move_ts: np.ndarray | None = None
     ttl_move_from: np.ndarray | None = None
     ttl_move_to: np.ndarray | None = None
+    unseen_below: np.ndarray | None = None  # Endpoint.unseen_below (NONE: None), (2, flows)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Parked:
         """A deep copy (flowcheck.live copies the tracker at every check) that shares the
@@ -164,6 +165,7 @@ class Parked:
                 unseen_first=unseen_first,
                 unseen_last=self.unseen_last.item(row, i) if unseen_first is not None else 0,
                 unseen_top=self.unseen_top.item(row, i) if unseen_first is not None else 0,
+                unseen_below=stored(self.unseen_below, row),
                 resends=self.resends.item(row, i), resent_u=stored(self.resent_u, row),
                 resent_ts=optional_item(self.resent_ts.item(row, i)),
                 resent_frame=self.resent_frame.item(row, i),
@@ -232,7 +234,8 @@ def commit(short: ShortPass, keep: np.ndarray, uids: list[str]) -> tuple[Parked,
                   short.tap_pending[order], packed, side(short.acked_ts),
                   side(short.ack_first), short.syn_seen[order], short.syn_ts[order],
                   short.established[order], short.rtt[order], short.seen[order],
-                  side(short.ttl_move_ts), side(short.ttl_move_from), side(short.ttl_move_to))
+                  side(short.ttl_move_ts), side(short.ttl_move_from), side(short.ttl_move_to),
+                  side(short.unseen_below))
     if order.shape[0] >= COMPACT_FROM:
         _compact_columns(block)
     return block, order
@@ -298,7 +301,7 @@ def _share_equal_columns(block: Parked) -> None:
 # The columns in a side's own sequence space (its base the reference), and in its peer's
 # (the ACK numbers it sent: the peer's base); Endpoint's names, the wire ones "wire.NAME".
 _OWN_SPACE = frozenset(("isn", "last_raw", "last_u", "max_end", "acked", "ack_last",
-                        "ack_first", "unseen_first", "unseen_last", "unseen_top",
+                        "ack_first", "unseen_first", "unseen_last", "unseen_top", "unseen_below",
                         "seq_ahead", "resent_u", "wire.next_seq"))
 _PEER_SPACE = frozenset(("wire.ack_sent",))
 

@@ -136,9 +136,9 @@ class ShortPass:
         st = np.zeros(two, np.int8)
         base, isn, last_raw, last_u, max_end, acked, acked_frame, ack_last = (
             np.full(two, NONE, np.int64) for _ in range(8))
-        # Endpoint.unseen_first/_last/_top: the peer's ACKs of a side not seen yet.
-        unseen_first, unseen_last, unseen_top = (np.full(two, NONE, np.int64)
-                                                 for _ in range(3))
+        # Endpoint.unseen_first/_last/_top/_below: the peer's ACKs of a side not seen yet.
+        unseen_first, unseen_last, unseen_top, unseen_below = (np.full(two, NONE, np.int64)
+                                                               for _ in range(4))
         fin = np.zeros(two, bool)
         acked_ts = np.full(two, np.nan)  # Endpoint.acked_ts: the time of acked_frame
         ack_first = np.full(two, NONE, np.int64)  # Endpoint.ack_first
@@ -182,7 +182,8 @@ class ShortPass:
         # The continuing flows' sides as they were parked (short_resume.resume), or None.
         self.before = None if not resumed[1] else resume(*resumed, v, dict(zip(SIDE_FIELDS, (
                 st, base, isn, last_raw, last_u, max_end, fin, acked, acked_frame, acked_ts,
-                ack_first, ack_last, unseen_first, unseen_last, unseen_top, resends,
+                ack_first, ack_last, unseen_first, unseen_last, unseen_top, unseen_below,
+                resends,
                 resent_u, resent_ts, resent_frame, first_ts, first_frame, seg_max,
                 resent_len, seq_ahead, ahead_frame, ttl, rst_ttl, ttl_before_rst,
                 move_ts, move_from, move_to), strict=True)), zero, wire,
@@ -262,6 +263,8 @@ class ShortPass:
                     _hand_sacks(bad, same, buf, d, rows[at])
                 unseen_first[fp] = np.where(unseen & (uf == NONE), ak, uf)
                 unseen_last[fp] = np.where(unseen, now, ul)
+                # An advance: the level before it (Endpoint.unseen_below).
+                _put(unseen_below, fp, unseen & (uf != NONE) & (now > ut), ut)
                 unseen_top[fp] = np.where(unseen, np.maximum(ut, now), ut)
             # SYN / SYN-ACK.
             synack = syn & ac
@@ -414,6 +417,7 @@ class ShortPass:
         self.ttl_move_from, self.ttl_move_to = move_from.reshape(2, v), move_to.reshape(2, v)
         self.unseen_first, self.unseen_last, self.unseen_top = (
             unseen_first.reshape(2, v), unseen_last.reshape(2, v), unseen_top.reshape(2, v))
+        self.unseen_below = unseen_below.reshape(2, v)
         self.syn_retries, self.retransmits = syn_retries, retransmits
         self.syn_seen, self.seen = syn_seen, seen  # parked for the next pass (Parked)
         self.syn_ts, self.last_syn, self.established, self.rtt = (

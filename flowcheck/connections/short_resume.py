@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from flowcheck.connections.parked import Parked
+from flowcheck.connections.short_accounting import fin_proved
 
 if TYPE_CHECKING:
     from flowcheck.connections.pre_tap import WaitingPackets
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 SIDE_FIELDS = (
     "state", "base", "isn", "last_raw", "last_u", "max_end", "fin", "acked", "acked_frame",
     "acked_ts", "ack_first", "ack_last", "unseen_first", "unseen_last", "unseen_top",
-    "resends", "resent_u", "resent_ts", "resent_frame", "resend_first_ts",
+    "unseen_below", "resends", "resent_u", "resent_ts", "resent_frame", "resend_first_ts",
     "resend_first_frame", "seg_max", "resent_len", "seq_ahead", "seq_ahead_frame", "ttl",
     "rst_ttl", "ttl_before_rst", "ttl_move_ts", "ttl_move_from", "ttl_move_to")
 # The sides' fields the records' end-of-connection fields follow (short_accounting).
@@ -52,10 +53,11 @@ def resume(going: np.ndarray, entries: list[tuple[Parked, int]], v: int,
     FLOW_FIELDS' arrays of the pass, each (v,); pre_tap: the pass's waiting packets
     (None without a tap), given those of the continuing flows still waiting for it.
 
-    Returns BEFORE_FIELDS' sides as parked, each (2, v), and BEFORE_FLOW_FIELDS' flows,
-    each (v,) (a new flow's columns as the pass starts them): what the records already
-    hold of them, for the fields the pass brings up to date only where they changed
-    (short_records.update_records, short_accounting).
+    Returns BEFORE_FIELDS' sides as parked, each (2, v), BEFORE_FLOW_FIELDS' flows,
+    each (v,) (a new flow's columns as the pass starts them), and "fin_proved" (2, v):
+    short_accounting.fin_proved of the sides as parked (a bool, not the four columns
+    it reads): what the records already hold of them, for the fields the pass brings up
+    to date only where they changed (short_records.update_records, short_accounting).
     """
     count = len(entries)
     rows = np.fromiter(map(itemgetter(1), entries), np.int64, count)
@@ -82,4 +84,6 @@ def resume(going: np.ndarray, entries: list[tuple[Parked, int]], v: int,
             waiting = block.tap_pending[of]
             pre_tap.load(at[waiting], block.pre_tap_packed, of[waiting])
     return {**{name: sides[name].reshape(2, v).copy() for name in BEFORE_FIELDS},
-            **{name: flows[name].copy() for name in BEFORE_FLOW_FIELDS}}
+            **{name: flows[name].copy() for name in BEFORE_FLOW_FIELDS},
+            "fin_proved": fin_proved(*(sides[name].reshape(2, v) for name in (
+                "max_end", "fin", "unseen_top", "unseen_below")))}

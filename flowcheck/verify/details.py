@@ -27,6 +27,7 @@ from flowcheck.verify.context import Context, conn_sides, role_ends
 from flowcheck.verify.cut_frames import cuts_explain
 from flowcheck.verify.cut_icmp import unanswered_tail
 from flowcheck.verify.durations import span_words
+from flowcheck.verify.one_way_data import sender_fin_words
 from flowcheck.verify.own_unreachable import own_stack_refused
 from flowcheck.verify.ranges import (
     checked_ends,
@@ -302,7 +303,8 @@ def acked_flow_detail(ctx: Context, session: Session, conns: list[Connection],
             f"{sender}: one direction only), but the {receiver}'s ACKs acknowledge "
             f"{acked[key]} B of it ({session.kind_words(short=True)}; ACK numbers count each "
             f"closing FIN as a byte: {fins}) over {count}"
-            + (": the data flowed" if flowed else ""))
+            + (": the data flowed" if flowed else "")
+            + sender_fin_words(session, conns, key, sender, receiver))
 
 
 def port_words(ctx: Context, session: Session, conn: Connection) -> str:

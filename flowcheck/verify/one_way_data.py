@@ -9,7 +9,7 @@ from operator import attrgetter
 
 from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.sessions import one_sided
-from flowcheck.verify.context import Context
+from flowcheck.verify.context import Context, conn_sides
 
 
 def halts_unseen(ctx: Context, session: Session) -> bool:
@@ -74,3 +74,31 @@ def unclosed_words(ctx: Context, session: Session) -> str | None:
             "only), most likely ended "
             f"{'it' if len(found) == 1 else 'them'} (refused after the handshake, or reset), "
             "so that resource's data may never have flowed")
+
+
+def sender_fin_acked(conn: Connection, session: Session, key: str) -> bool:
+    """Did the receiver acknowledge the FIN of the data's sender (key: job_direction),
+    the capture holding no packet of the sender: the receiver's FIN captured and its
+    highest ACK one past the one before (Connection.orig/resp_fin_unseen of a side never
+    captured: connections.accounting.fin_proved_unseen)? A last data segment of one byte
+    looks the same."""
+    media, agent = conn_sides(conn, session)
+    sender = agent if key == "to_media" else media
+    orig = sender == (conn.orig_h, conn.orig_p)
+    return (not (conn.orig_pkts if orig else conn.resp_pkts)
+            and (conn.orig_fin_unseen if orig else conn.resp_fin_unseen))
+
+
+def sender_fin_words(session: Session, conns: list[Connection], key: str, sender: str,
+                     receiver: str) -> str:
+    """Step 5's words, when only the receiver's ACKs show the data (sender, receiver:
+    their names), for the data connections whose sender's FIN the receiver acknowledged
+    (sender_fin_acked): "" when none."""
+    closed = sum(sender_fin_acked(conn, session, key) for conn in conns)
+    if not closed:
+        return ""
+    which = ("the data connection" if len(conns) == 1 else "each data connection"
+             if closed == len(conns) else f"{closed} of the {len(conns)} data connections")
+    return (f"; on {which} the {receiver}, closing, acknowledged one past the data it had "
+            f"acknowledged: the {sender}'s FIN, which the capture lacks (a last segment of "
+            "one byte would look the same)")

@@ -254,7 +254,9 @@ def _open_at_end(conn: Connection, session: Session, key: str) -> bool:
     """Is the data connection still open at the capture's end as far as its transfer
     goes: no RST, and no FIN from the side that sends the job's data (key: job_direction;
     a FIN from the receiver alone does not end the sending), captured or proved by the
-    receiver's ACK one past the sender's last byte (Connection.orig/resp_fin_unseen)?"""
+    receiver's ACK one past the sender's last byte (Connection.orig/resp_fin_unseen), or,
+    the capture holding no packet of the sender, by the receiver's last ACK at or after
+    its own FIN one past its ACK before (the same fields: a lone last byte looks alike)?"""
     if conn.rst_frames or conn.orig_rst or conn.resp_rst or "R" in conn.history \
             or "r" in conn.history:
         return False
