@@ -13,10 +13,11 @@ packet of the connection comes; the next batch's pass takes parked connections u
 A flow this transcription does not cover goes back to the per-packet path whole, before
 anything of it is kept: a sequence gap (the hole bookkeeping is per packet), new bytes
 below the side's next sequence number (reordering's rule needs the peer's ACKs of the
-time), a SYN that reuses the 4-tuple within the batch, a first payload the tap wants, a
-mid-stream side's first ACK with SACK blocks (connections.sack). So the packets
-handled one at a time follow the unusual flows, never all packets. Retransmissions,
-repeated SYNs, resets, half-open and mid-stream connections stay here.
+time), a SYN that reuses the 4-tuple within the batch, a first payload the tap wants
+(connections.short_tap), a mid-stream side's first ACK with SACK blocks
+(connections.sack). So the packets handled one at a time follow the unusual flows, never
+all packets. Retransmissions, repeated SYNs, resets, half-open and mid-stream connections
+stay here.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import numpy as np
 from flowcheck.connections.conn import (
     ACK,
     FIN,
-    PRE_TAP_CAP,
     RST,
     SYN,
 )
@@ -39,6 +39,7 @@ from flowcheck.connections.reordering import empty_columns
 from flowcheck.connections.reordering_rows import below, update_columns
 from flowcheck.connections.sack import sacks_beyond_ack
 from flowcheck.connections.short_resume import FLOW_FIELDS, SIDE_FIELDS, resume
+from flowcheck.connections.short_tap import ask_tap
 from flowcheck.connections.state import EndpointState
 from flowcheck.connections.zero_window import ZERO_FIELDS, zero_window_step
 from flowcheck.decode import DecodedBatch
@@ -424,37 +425,5 @@ class ShortPass:
             syn_ts, last_syn, established, rtt)
         self.tap_pending, self.pre_tap = tap_pending, pre_tap
         if tap is not None:
-            self._ask_tap(d, buf, tap, bad)
+            ask_tap(self, d, buf, tap, bad)
         self.bad = bad
-
-    def _ask_tap(self, d: DecodedBatch, buf: np.ndarray | None,
-                 tap: Callable[[bytes], bool], bad: np.ndarray) -> None:
-        """As the tracker: while a connection waits for the tap (new ones do), its first
-        payload decides; a flow the tap wants goes back (the per-packet path keeps its
-        segments). Without payload yet, its first PRE_TAP_CAP packets wait."""
-        v = self.v
-        pending = ~self.continuing | self.tap_pending
-        flow_of = np.concatenate([np.arange(n) for n in self.active])
-        with_data = np.flatnonzero((self.plen > 0) & pending[flow_of])
-        firsts = np.full(v, -1, np.int64)
-        # Step order: the first hit per flow is its first payload.
-        flows_hit, where = np.unique(flow_of[with_data], return_index=True)
-        firsts[flows_hit] = with_data[where]
-        assert buf is not None
-        for f, at in zip(flows_hit.tolist(), firsts[flows_hit].tolist(), strict=True):
-            row = int(self.rows[at])
-            start = int(d.tcp_payload_off[row])
-            if tap(bytes(buf[start:start + int(d.tcp_payload_cap[row])])):
-                bad[f] = True
-        self.tap_pending[flows_hit] = False
-        waiting = np.flatnonzero(pending & (firsts < 0))
-        self.tap_pending[waiting] = True
-        # Kept column-wise, new and continuing flows alike (connections.pre_tap): most
-        # never need them; a later packet makes them a list (Parked.take_pre_tap).
-        assert self.pre_tap is not None
-        self.pre_tap.clear(flows_hit)
-        steps = min(PRE_TAP_CAP, len(self.active))  # a packet per step at most
-        self.pre_tap.add(waiting, [np.where(waiting < self.active[k], self.offsets[k] + waiting,
-                                            -1) for k in range(steps)],
-                         {"is_orig": self.is_orig, "seq": self.seq, "flags": self.flags,
-                          "frame": self.frame, "ts": self.ts})
