@@ -1,7 +1,7 @@
 """Bytes of a job's data the capture lacks that the receiver acknowledged: segments the
 sniffer missed (sequence gaps the receiver's ACKs later covered, data ACKed beyond the
 last byte captured; Connection.sniffer_missed), which step 5's byte count adds in words
-(flowcheck.verify.details.flow_detail) so that it reads what arrived, not only what the
+(flowcheck.verify.bytes_each_way.flow_detail) so that it reads what arrived, not only what the
 capture holds (a capture with one data segment removed by `editcap -d` read 1448 B short
 of the job's size, with no word of why).
 

@@ -1,8 +1,8 @@
 """What a data connection carried each way, for the words of a finding about it
 ("carried 1447600 B agent -> media server and 0 B media server -> agent").
 
-The counts are the capture's (flowcheck.verify.details.sent_each_way: each byte counted
-once). A connection whose opening is not in the capture (no SYN, no SYN-ACK: it opened
+The counts are the capture's (flowcheck.verify.bytes_each_way.sent_each_way: each byte
+counted once). A connection whose opening is not in the capture (no SYN, no SYN-ACK: it opened
 before the capture started, or the sniffer missed its handshake) may have carried much
 more before its first captured packet, so its counts are said to be those in the capture
 (new-user trial 31 D5: a capture started 1.5 s into the job read "carried 21720 B" of a
@@ -12,7 +12,7 @@ connection that had carried 1.45 MB).
 from __future__ import annotations
 
 from flowcheck.model import Connection, Session
-from flowcheck.verify.details import sent_each_way
+from flowcheck.verify.bytes_each_way import sent_each_way
 from flowcheck.verify.server_roles import ways
 
 

@@ -7,7 +7,7 @@ When the capture set holds at least as many such frames as its connections have 
 the gaps are those cuts (trial 24 D5): capture_loss says so (flowcheck.verify.loss),
 and an ndmp_partial for bytes "never captured" on a control connection is rewritten to
 say it too, rather than the snap length or the sniffer's drops its fix names, and step
-5's data volume adds the bytes cut (flowcheck.verify.details.flow_detail).
+5's data volume adds the bytes cut (flowcheck.verify.bytes_each_way.flow_detail).
 """
 
 from __future__ import annotations

@@ -6,6 +6,13 @@ from __future__ import annotations
 from flowcheck.model import Connection, Session, Step
 from flowcheck.profiles import StepSpec
 from flowcheck.verify.aborted import aborted_flow
+from flowcheck.verify.bytes_each_way import (
+    acked_flow_detail,
+    flow_detail,
+    job_direction,
+    sent_each_way,
+    way_words,
+)
 from flowcheck.verify.closed_flow import closed_mid_job
 from flowcheck.verify.context import Context, endpoint
 from flowcheck.verify.cut_halt import cut_halt_words
@@ -14,13 +21,6 @@ from flowcheck.verify.cut_transfer import (
     cut_words,
     unseen_cut_transfers,
     unseen_words,
-)
-from flowcheck.verify.details import (
-    acked_flow_detail,
-    flow_detail,
-    job_direction,
-    sent_each_way,
-    way_words,
 )
 from flowcheck.verify.evidence import flow_hidden, is_open, judged
 from flowcheck.verify.filtered import data_unseen

@@ -2,7 +2,8 @@
 
 The step table already names the connection; the detail says what was seen on it (the
 handshake time, bytes each way, the announcing message, each port and the range it fell
-in), never a copy of another column.
+in), never a copy of another column. Step 5's words for the job's bytes each way are
+flowcheck.verify.bytes_each_way's.
 """
 
 from __future__ import annotations
@@ -21,13 +22,10 @@ from flowcheck.sessions.local import other_version
 from flowcheck.sessions.syn_proxy import proxied
 from flowcheck.sessions.unheard_ack import handshake_unheard
 from flowcheck.verify.ack_unheard import unheard_detail
-from flowcheck.verify.acked_missed import acked_missed, missed_words
 from flowcheck.verify.announced_kind import other_version_words, special, special_words
-from flowcheck.verify.context import Context, conn_sides, role_ends
-from flowcheck.verify.cut_frames import cuts_explain
+from flowcheck.verify.context import Context, conn_sides
 from flowcheck.verify.cut_icmp import unanswered_tail
 from flowcheck.verify.durations import span_words
-from flowcheck.verify.one_way_data import sender_fin_words
 from flowcheck.verify.own_unreachable import own_stack_refused
 from flowcheck.verify.ranges import (
     checked_ends,
@@ -105,10 +103,11 @@ def _resent_words(conn: Connection) -> str:
 
 def bytes_words(conn: Connection, session: Session) -> str:
     """Payload bytes each way, named by role: "700 B agent -> media server, ...", each
-    byte the capture holds counted once (capture copies left out, as sent_each_way does);
-    for a side the capture holds no segment of, the bytes its peer's ACKs acknowledge
-    instead ("agent -> media server not captured (980 B of it acknowledged)"), or its
-    FIN's when the capture holds its direction elsewhere (sessions.held_elsewhere)."""
+    byte the capture holds counted once (capture copies left out, as
+    bytes_each_way.sent_each_way does); for a side the capture holds no segment of, the
+    bytes its peer's ACKs acknowledge instead ("agent -> media server not captured (980 B
+    of it acknowledged)"), or its FIN's when the capture holds its direction elsewhere
+    (sessions.held_elsewhere)."""
     media, _ = conn_sides(conn, session)
     media_is_orig = media == (conn.orig_h, conn.orig_p)
     words = []
@@ -203,108 +202,6 @@ def data_connection_detail(ctx: Context, session: Session, conns: list[Connectio
                        f"frame {ann.frame}: the sniffer missed it")
         words.append(f"{conn.uid} {reached}: {port_words}; {opening}")
     return "; ".join(words)
-
-
-def between_agents(ctx: Context, session: Session, conns: list[Connection]
-                   ) -> tuple[str, str] | None:
-    """(data server, tape server) when the session's data connections run between two
-    agents (a three-way job's: no end of them the media server's, role_ends), the hosts
-    the job's data moves between; None otherwise."""
-    if not conns or any(which == "media" for conn in conns
-                        for which, _ in role_ends(ctx, conn, session)):
-        return None
-    media, agent = conn_sides(conns[0], session)
-    if media is None or agent is None:
-        return None
-    return agent[0], media[0]
-
-
-def way_words(ctx: Context, session: Session, conns: list[Connection], key: str
-              ) -> tuple[str, str]:
-    """(sender, receiver) of the bytes toward `key` (sent_each_way's to_agent,
-    to_media): "agent", "media server", or the two agents' addresses in a three-way job
-    (between_agents)."""
-    hosts = between_agents(ctx, session, conns)
-    if hosts is not None:
-        data, tape = hosts
-        return (tape, data) if key == "to_agent" else (data, tape)
-    return ("media server", "agent") if key == "to_agent" else ("agent", "media server")
-
-
-def flow_detail(ctx: Context, session: Session, conns: list[Connection],
-                sent: dict[str, int], key: str) -> str:
-    """Bytes the job moved in its direction, and the other way, over how many connections
-    (sent: sent_each_way's, capture copies left out; the message says so when the
-    connections held any); the bytes the capture lacks that the receivers acknowledged
-    (acked_missed: the sniffer missed them) added in words, with the total when nothing
-    was resent (each byte seen once, all acknowledged)."""
-    direction = " -> ".join(way_words(ctx, session, conns, key))
-    other = "to_media" if key == "to_agent" else "to_agent"
-    count = f"{len(conns)} data connection{'s' if len(conns) != 1 else ''}"
-    copies = sum(c.orig_copy_bytes + c.resp_copy_bytes for c in conns)
-    cut = (sum(c.sniffer_missed for c in conns)
-           if cuts_explain(ctx.cut_recorded, ctx.connections) else 0)
-    resent = sum(c.retransmits for c in conns)
-    # Trial 23 D11: the bytes are TCP payload as tshark sums it, resends included, so
-    # they exceed the job log's size by what was resent: say so. tshark's count takes
-    # a segment that arrived late, out of order, for a resend too (trial 37b: a path that
-    # reordered, each byte once), so both are named.
-    resent_words = (f" (TCP payload, {resent} retransmitted segment"
-                    f"{'s' if resent != 1 else ''} included: resent, or out of order on the "
-                    "way)" if resent else "")
-    unacked = any(c.orig_unacked or c.resp_unacked for c in conns)
-    gap_words = missed_words(None if cut else acked_missed(session, conns, key),
-                             way_words(ctx, session, conns, key),
-                             None if resent or unacked else sent[key])
-    return (f"{sent[key]} B {direction} ({session.kind_words(short=True)}) over {count}"
-            f"{resent_words}{gap_words}; {sent[other]} B the other way"
-            + (f"; each byte counted once ({copies} B of capture copies left out: "
-               "capture_duplicates)" if copies else "")
-            + (f"; and {cut} B more that the capture tool cut from frames it recorded as "
-               "whole (capture_loss)" if cut else ""))
-
-
-def job_direction(session: Session) -> str:
-    """The key of sent_each_way the job's data moves in: to_agent for a restore, else
-    to_media."""
-    return "to_agent" if session.kind == "restore" else "to_media"
-
-
-def sent_each_way(session: Session, conns: list[Connection], *,
-                  acked_unseen: bool = False) -> dict[str, int]:
-    """Payload bytes each way over the connections: to_media, to_agent, each byte the
-    capture holds counted once (capture copies left out: Connection.sent_once; the
-    connections' own counts are tshark's, copies included). With acked_unseen, the
-    bytes the receivers' ACKs acknowledge of senders the capture holds no packet of
-    instead (a capture of one direction: Connection.orig_acked_unseen)."""
-    sent = {"to_media": 0, "to_agent": 0}
-    for conn in conns:
-        agent_is_orig = conn_sides(conn, session)[1] == (conn.orig_h, conn.orig_p)
-        orig, resp = ((conn.orig_acked_unseen, conn.resp_acked_unseen) if acked_unseen
-                      else (conn.sent_once("orig"), conn.sent_once("resp")))
-        sent["to_media"] += orig if agent_is_orig else resp
-        sent["to_agent"] += resp if agent_is_orig else orig
-    return sent
-
-
-def acked_flow_detail(ctx: Context, session: Session, conns: list[Connection],
-                      acked: dict[str, int], key: str, flowed: bool = True) -> str:
-    """Step 5's words when only ACKs show the job's data: how much they acknowledge;
-    flowed: say the data flowed (False for a transfer that stopped: data_stalled, a
-    receiver that stopped reading, one the capture ended too soon after)."""
-    sender, receiver = way_words(ctx, session, conns, key)
-    count = f"{len(conns)} data connection{'s' if len(conns) != 1 else ''}"
-    # An ACK number counts a FIN as one byte: said in words, with the data it leaves.
-    many = len(conns) != 1
-    fins = (f"{acked[key] - len(conns)} B of data if "
-            + (f"{'both' if len(conns) == 2 else 'all'} data connections" if many
-               else "the data connection") + " closed")
-    return (f"no byte {sender} -> {receiver} in the capture (it holds no packet from the "
-            f"{sender}: one direction only), but the {receiver}'s ACKs acknowledge "
-            f"{acked[key]} B of it ({session.kind_words(short=True)}; ACK numbers count each "
-            f"closing FIN as a byte: {fins}) over {count}"
-            + (": the data flowed" if flowed else "")
-            + sender_fin_words(session, conns, key, sender, receiver))
 
 
 def port_words(ctx: Context, session: Session, conn: Connection) -> str:
