@@ -15,14 +15,8 @@ forward at line rate) when:
   fields and options (the timestamp option's TSval included; not the checksum, which a
   sender's own capture holds unfilled under checksum offload) are all equal to that
   packet's (flowcheck.connections.packet_identity), and
-- it was captured at most COPY_WINDOW seconds from it.
-A sender's own resend differs: Linux gives every packet of a connected socket the next
-IP ID (a SYN retry too), and the TSval of a resend is later; and it comes after a
-timeout: a SYN's 1 s (RFC 6298 2.1), the retransmission timeout's 200 ms minimum in
-Linux (RFC 6298 2.4 says 1 s), the tail-loss probe's 2 ms minimum (Linux; RFC 8985
-7.2). COPY_WINDOW (0.5 ms) is over 30 times the 15 us a SPAN copy lagged in the
-trial captures (a switch mirrors in microseconds; both copies queue on the same mirror
-port, so queueing delays them alike), and 4 times below the soonest resend.
+- it was captured at most COPY_WINDOW seconds from it (flowcheck.connections.copy_window:
+  a sender's own resend differs, and comes later).
 
 Some packets have no identity of their own: Linux sends SYN-ACKs, RSTs and its time-wait
 ACKs with IP ID 0 (and DF), and IPv6 has no IP ID. Such a packet answers an arriving one,
@@ -39,15 +33,8 @@ data well before its SYN-ACK or RST). Decided in capture order, the rule is the 
 any batching; it cannot tell an answer sent twice from a copy in a capture that
 duplicates (there it counts the pair as one packet sent).
 
-An ICMP destination unreachable quoting a TCP packet (flowcheck.connections.icmp) is a
-capture copy of an earlier one when the IP addresses and IPv4 identification of the
-packets carrying them and the ICMP messages (type, code, checksum and the quoted bytes:
-the quoted packet's IP header with its ID and its TCP header) are equal, captured at most
-COPY_WINDOW apart. An ICMP error answers one datagram (RFC 792; RFC 1812 4.3.2.8 limits
-their rate): a SYN sent again gets its own, quoting that SYN's IP ID and TSval. Taken for
-two, a copy would be one more reject, and for a connection known only from quotes one
-more SYN retry. An ICMP copy is one of a packet with an identity of its own (the quote
-gives it one, IPv6 too): from it on, the capture duplicates.
+An ICMP destination unreachable's copies are told by the message's bytes
+(flowcheck.connections.icmp_copies).
 
 Copies are counted as packets (tshark counts them: packet and byte counts stay
 tshark's) and change nothing else of a connection (conn.update_packet); an ICMP copy is
@@ -80,7 +67,6 @@ one capture point's, never points.py's.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -96,7 +82,9 @@ from flowcheck.connections.copies_tail import (
     with_tail,
 )
 from flowcheck.connections.copy_legs import note_legs
+from flowcheck.connections.copy_window import COPY_WINDOW
 from flowcheck.connections.flows import BatchFlows
+from flowcheck.connections.icmp_copies import IcmpCopies
 from flowcheck.connections.no_copies import KeyTable, QuietBatches
 from flowcheck.connections.packet_identity import (
     FIELDS,
@@ -114,29 +102,13 @@ from flowcheck.connections.super_frames import SuperFrames
 from flowcheck.decode import DecodedBatch
 from flowcheck.decode.legs import named_part
 
-if TYPE_CHECKING:
-    from flowcheck.decode import IcmpQuote  # decode.ipv6: loaded on first use
-
-COPY_WINDOW = 0.0005  # seconds between a packet and its capture copy, at most
 EXAMPLE_CAP = 8  # example frames kept
-ICMP_CAP = 64  # ICMP messages kept within COPY_WINDOW of the latest, at most
 # The columns of the fields a copy has equal to its original (packet_identity.FIELDS).
 _IP_ID, _FLAGS, _PAYLOAD, _CHECKSUM = 0, 3, 5, 6  # their columns
 _SYN, _ACK = 0x02, 0x10
 
 
-def icmp_copy(kept: list[tuple[float, str, bytes]], ts: float, tunnel: str,
-              identity: bytes) -> tuple[bool, list[tuple[float, str, bytes]]]:
-    """Whether an ICMP message (its time, s, tunnel and IcmpQuote.identity) is a capture
-    copy of one of `kept` (the messages before it, as (ts, tunnel, identity)): equal
-    within COPY_WINDOW; and `kept` then: those within COPY_WINDOW of it and it, the last
-    ICMP_CAP (also icmp_cut's, for the messages whose quote the snap length cut)."""
-    near = [e for e in kept if abs(ts - e[0]) <= COPY_WINDOW]
-    return (any(e[1:] == (tunnel, identity) for e in near),
-            [*near, (ts, tunnel, identity)][-ICMP_CAP:])
-
-
-class CaptureCopies(PointCopies, QuietBatches):
+class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
     """Marks the capture copies of each batch (see the module docstring).
 
     `count` is the copies seen so far, `frames` the first EXAMPLE_CAP of them (frame
@@ -185,28 +157,6 @@ class CaptureCopies(PointCopies, QuietBatches):
         # seen (a firewall's drop capture, a drop stage, a SPAN duplicate) while others
         # crossed (flowcheck.verify.copy_counts; TrackResult.copy_legs; field check 36).
         self.legs_crossed: dict[tuple[tuple, bool], bool] = {}
-
-    def icmp_originals(self, quotes: list[IcmpQuote]) -> tuple[list[IcmpQuote], int | None]:
-        """The batch's ICMP quotes (capture order) without the capture copies, and the
-        batch row (IcmpQuote.position) of its first copy when that is the capture's first
-        copy of any kind (None otherwise): the TCP answers after it are copies too
-        (`mark`'s `since`). Counts the copies and keeps their frames."""
-        kept: list[IcmpQuote] = []
-        found: list[int] = []
-        found_ts: list[float] = []
-        first = None
-        for quote in quotes:
-            copy, self._icmp = icmp_copy(self._icmp, quote.ts, quote.tunnel, quote.identity)
-            if copy:
-                found.append(quote.frame)
-                found_ts.append(quote.ts)
-                if first is None and not self.systematic:
-                    first = quote.position
-            else:
-                kept.append(quote)
-        if found:
-            self._note(found, found_ts)
-        return kept, first
 
     def mark(self, d: DecodedBatch, flows: BatchFlows, since: int | None = None,
              sources: np.ndarray | None = None,

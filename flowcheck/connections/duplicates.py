@@ -20,7 +20,7 @@ import dataclasses
 import shlex
 from typing import TYPE_CHECKING
 
-from flowcheck.connections.copies import COPY_WINDOW
+from flowcheck.connections.copy_window import COPY_WINDOW
 from flowcheck.connections.offsets import ALIGN_SECONDS, appended
 from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo, Connection, Finding

@@ -29,7 +29,7 @@ as numpy columns (each one's flow key as its batch's number and flow index), so 
 read in the batch after its SYN still finds it; a batch without a cut quote costs a few
 numpy passes over its columns and no Python work per opening (Openings). Python objects
 (Opening) are made only of the openings that fit a cut quote. A capture copy of a
-message (its bytes again within copies.COPY_WINDOW) is left out (copies.icmp_copy).
+message (its bytes again within copy_window.COPY_WINDOW) is left out (icmp_copies.icmp_copy).
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ import numpy as np
 
 from flowcheck.connections.conn import RST as _RST
 from flowcheck.connections.conn import SYN as _SYN
-from flowcheck.connections.copies import icmp_copy
 from flowcheck.connections.flows import BatchFlows, FlowKey, address_text
 from flowcheck.connections.icmp_attach import add_icmp
+from flowcheck.connections.icmp_copies import icmp_copy
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection
 
@@ -260,7 +260,7 @@ class CutTies:
         self._keys: dict[int, list[FlowKey]] = {}  # their batches' flow keys, by number
         self._batches = 0  # batches fed
         self._tunnels: dict[str, int] = {}  # tunnel names' numbers
-        self._last: list[tuple[float, str, bytes]] = []  # recent messages (copies.icmp_copy)
+        self._last: list[tuple[float, str, bytes]] = []  # recent messages (icmp_copies.icmp_copy)
         self.built = 0
 
     def feed(self, decoded: DecodedBatch, flows: BatchFlows,

@@ -84,7 +84,7 @@ FRAMES_KEPT = 8
 EXITS_CAP = 1024  # (host pair, file, interface, TTL) of the egress copies kept, at most
 EXIT_PAIRS = 8  # relay pairs by named interfaces an exit needs before orphans are taken
 DROPPED_SHARE = 0.25  # orphans per pair, at most, to read them as the sniffer's drops
-NEAR_SAMPLE = 256  # copies within copies.COPY_WINDOW whose interfaces are read, at most
+NEAR_SAMPLE = 256  # copies within copy_window.COPY_WINDOW whose interfaces are read, at most
 
 
 @fields_dataclass(slots=True)
@@ -110,13 +110,13 @@ class RelayCopies:
 
     @property
     def near_wanted(self) -> bool:
-        """Whether the interfaces of copies within copies.COPY_WINDOW are still read (a
+        """Whether the interfaces of copies within copy_window.COPY_WINDOW are still read (a
         sample: the first NEAR_SAMPLE of them)."""
         return self.near_read < NEAR_SAMPLE
 
     def note_near(self, same_file: np.ndarray, legs_first: np.ndarray,
                   legs_then: np.ndarray, ttl_first: np.ndarray, ttl_then: np.ndarray) -> None:
-        """Count the copies within copies.COPY_WINDOW read (`near_read`) and those of them
+        """Count the copies within copy_window.COPY_WINDOW read (`near_read`) and those of them
         captured in the same file as their originals on another named interface
         (legs.named_part) with an equal TTL or one lower, the original marked coming in
         and the copy going out (legs.forwarded; `near_named`): a bridge or router
@@ -146,7 +146,7 @@ class RelayCopies:
     def interfaces(self) -> bool:
         """Whether the capture's copies are one capture host's several interfaces: relay
         copies were told whose file marks them forwarded (legs.forwarded), or most copies
-        within copies.COPY_WINDOW read (`note_near`) were captured on another named
+        within copy_window.COPY_WINDOW read (`note_near`) were captured on another named
         interface of the same file with the same TTL (or one lower), marked forwarded."""
         return bool(self.forwarded) or (self.near_read > 0
                                      and 2 * self.near_named > self.near_read)

@@ -13,7 +13,7 @@ acknowledged (field check trial 34). Read by flowcheck.sessions.classify.connect
 
 from __future__ import annotations
 
-from flowcheck.connections.copies import COPY_WINDOW
+from flowcheck.connections.copy_window import COPY_WINDOW
 from flowcheck.model import Connection
 
 # SYN-ACK resends after the captured ACK that are evidence on their own: one resend is
@@ -150,7 +150,7 @@ def _fin_resent(conn: Connection) -> bool:
 def synack_resent(conn: Connection) -> bool:
     """Did the listener send its SYN-ACK more than once? Two SYN-ACK frames or more,
     unless the connection holds nothing but them (one direction, no other packet of the
-    listener's) and all came within copies.COPY_WINDOW of the first: a SYN-ACK carries
+    listener's) and all came within copy_window.COPY_WINDOW of the first: a SYN-ACK carries
     no identity of its own (IP ID 0, RFC 6864 4.1), so such a pair is a capture copy
     that came before the capture showed a copy of any identified packet (copies.py
     decides in capture order) as well as the timer's resend and the answer to a resent
