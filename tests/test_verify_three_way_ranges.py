@@ -2,7 +2,7 @@
 
 ndmjob -D A -T T with A and T two agents: the data connection runs between two NDMP
 servers, A's data service and T's mover, both binding ports in the agent range. Each end
-is judged against the range of its host's role (flowcheck.verify.context.role_ends): the
+is judged against the range of its host's role (flowcheck.verify.end_roles.role_ends): the
 configuration's (remote_agents, media_servers), else the sessions' (T is reached by the
 DMA's control connection: an agent). It read port_outside_media_range for T's mover
 port: the mover's end was taken as the media server's whatever its host. The tape

@@ -40,9 +40,10 @@ from flowcheck.sessions.unheard_ack import handshake_unheard
 from flowcheck.verify.after_close import LateRefusal, taken_before
 from flowcheck.verify.allow_rules import capitalised, lowered
 from flowcheck.verify.bytes_each_way import flow_detail, job_direction, sent_each_way
-from flowcheck.verify.context import Context, role_words
+from flowcheck.verify.context import Context
 from flowcheck.verify.details import failure_words, handshake_words
 from flowcheck.verify.durations import span_words
+from flowcheck.verify.end_roles import role_words
 from flowcheck.verify.evidence import is_open, judged
 from flowcheck.verify.one_way_close import one_way_head, one_way_opening, unseen_halt_words
 from flowcheck.verify.other_host import report_wrong_address

@@ -19,7 +19,8 @@ from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, NdmpMessage, Session, connection_ends
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS
-from flowcheck.verify.context import Context, role_words
+from flowcheck.verify.context import Context
+from flowcheck.verify.end_roles import role_words
 from flowcheck.verify.rst_words import reset_time
 from flowcheck.verify.ttl import forged_words, reset_ttls, ttl_word
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, Session, other_direction
 from flowcheck.sessions import one_sided
-from flowcheck.verify.context import conn_sides
+from flowcheck.verify.end_roles import conn_sides
 from flowcheck.verify.stall_passed import passed_stall
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from flowcheck.config import format_ranges
 from flowcheck.model import Connection, Session
-from flowcheck.verify.context import DEFAULT_RANGE_WORDS, Context, role_ends, session_uids
+from flowcheck.verify.context import DEFAULT_RANGE_WORDS, Context, session_uids
+from flowcheck.verify.end_roles import role_ends
 
 # Where the rule for the answer goes, from where the connection's rule goes.
 _BACK = {"outbound on the media server and inbound on the agent":

@@ -33,12 +33,8 @@ from flowcheck.model import Announcement, Connection, Session, connection_ends
 from flowcheck.sessions import listener_host
 from flowcheck.sessions.local import ip_version
 from flowcheck.verify.addresses import mismatched
-from flowcheck.verify.context import (
-    Context,
-    opening_frames,
-    role_ends,
-    session_uids,
-)
+from flowcheck.verify.context import Context, opening_frames, session_uids
+from flowcheck.verify.end_roles import role_ends
 from flowcheck.verify.shared import listened_at
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

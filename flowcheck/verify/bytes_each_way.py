@@ -7,7 +7,7 @@ moves its data (`job_direction`: a restore's to the agent), who sent them ("medi
 "agent", or a three-way job's two agents: `way_words`), and the step-5 detail that says
 so (`flow_detail`, `acked_flow_detail`). Sources: the connections' counts
 (flowcheck.model.Connection: tshark's payload bytes, sent_once, orig_acked_unseen,
-retransmits), their ends' roles (flowcheck.verify.context.conn_sides, role_ends), the
+retransmits), their ends' roles (flowcheck.verify.end_roles.conn_sides, role_ends), the
 bytes the sniffer missed or the capture tool cut (verify.acked_missed, verify.cut_frames).
 """
 
@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, Session
 from flowcheck.verify.acked_missed import acked_missed, missed_words
-from flowcheck.verify.context import Context, conn_sides, role_ends
+from flowcheck.verify.context import Context
 from flowcheck.verify.cut_frames import cuts_explain
+from flowcheck.verify.end_roles import conn_sides, role_ends
 from flowcheck.verify.one_way_data import sender_fin_words
 
 

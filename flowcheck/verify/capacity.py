@@ -24,7 +24,8 @@ from flowcheck.plan import (
     usable_ports,
 )
 from flowcheck.sessions.classify import connection_outcome, is_failed
-from flowcheck.verify.context import Context, endpoint, role_ends, session_uids
+from flowcheck.verify.context import Context, endpoint, session_uids
+from flowcheck.verify.end_roles import role_ends
 
 
 def check_capacity(ctx: Context) -> None:

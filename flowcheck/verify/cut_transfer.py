@@ -31,8 +31,9 @@ from flowcheck.verify.aborted import ONE_EXIT_SECONDS
 from flowcheck.verify.capture_points import resets_between, resets_between_words
 from flowcheck.verify.carried import carried_words
 from flowcheck.verify.closed_window import zero_window
-from flowcheck.verify.context import Context, role_words
+from flowcheck.verify.context import Context
 from flowcheck.verify.durations import span_words
+from flowcheck.verify.end_roles import role_words
 from flowcheck.verify.evidence import after, ended_early, time_enough
 from flowcheck.verify.one_way_data import carried, halts_unseen
 from flowcheck.verify.own_halt import closed_by_halter, other_halts

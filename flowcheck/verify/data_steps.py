@@ -27,13 +27,7 @@ from flowcheck.verify.attempts import (
     one_way_words,
     unanswered_seen,
 )
-from flowcheck.verify.context import (
-    DEFAULT_RANGE_WORDS,
-    Context,
-    conn_sides,
-    endpoint,
-    opening_frames,
-)
+from flowcheck.verify.context import DEFAULT_RANGE_WORDS, Context, endpoint, opening_frames
 from flowcheck.verify.cut_unjudged import cut_unjudged
 from flowcheck.verify.details import (
     announcement_detail,
@@ -41,6 +35,7 @@ from flowcheck.verify.details import (
     failure_words,
     port_words,
 )
+from flowcheck.verify.end_roles import conn_sides
 from flowcheck.verify.evidence import after, ended_early, is_open, judged, unseen_why
 from flowcheck.verify.filtered import port_only_unseen
 from flowcheck.verify.listen_unanswered import never_answered, reply_unread

@@ -23,9 +23,10 @@ from flowcheck.sessions.syn_proxy import proxied
 from flowcheck.sessions.unheard_ack import handshake_unheard
 from flowcheck.verify.ack_unheard import unheard_detail
 from flowcheck.verify.announced_kind import other_version_words, special, special_words
-from flowcheck.verify.context import Context, conn_sides
+from flowcheck.verify.context import Context
 from flowcheck.verify.cut_icmp import unanswered_tail
 from flowcheck.verify.durations import span_words
+from flowcheck.verify.end_roles import conn_sides
 from flowcheck.verify.own_unreachable import own_stack_refused
 from flowcheck.verify.ranges import (
     checked_ends,

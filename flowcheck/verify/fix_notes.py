@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from flowcheck.config import Config, format_ranges
 from flowcheck.model import Finding, Severity
-from flowcheck.verify.context import DEFAULT_RANGE_WORDS, Context, role_ends
+from flowcheck.verify.context import DEFAULT_RANGE_WORDS, Context
+from flowcheck.verify.end_roles import role_ends
 from flowcheck.verify.plain_direction import (
     callback_unseen,
     plain_direction,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.sessions.local import ip_version, other_version
-from flowcheck.verify.context import Context, opening_frames, role_ends, session_uids
+from flowcheck.verify.context import Context, opening_frames, session_uids
+from flowcheck.verify.end_roles import role_ends
 from flowcheck.verify.fallback import fallback_of
 from flowcheck.verify.ranges import translated_ports
 

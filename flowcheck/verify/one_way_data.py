@@ -9,7 +9,8 @@ from operator import attrgetter
 
 from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.sessions import one_sided
-from flowcheck.verify.context import Context, conn_sides
+from flowcheck.verify.context import Context
+from flowcheck.verify.end_roles import conn_sides
 
 
 def halts_unseen(ctx: Context, session: Session) -> bool:

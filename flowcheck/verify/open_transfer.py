@@ -24,8 +24,9 @@ from flowcheck.sessions.classify import JOB_STARTS, reply_to, seen_closing
 from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.bytes_each_way import job_direction, sent_each_way
 from flowcheck.verify.capture_time import after
-from flowcheck.verify.context import Context, conn_sides
+from flowcheck.verify.context import Context
 from flowcheck.verify.durations import span_words
+from flowcheck.verify.end_roles import conn_sides
 from flowcheck.verify.replies import HALTS, says_halted
 from flowcheck.verify.shared import partner
 

@@ -31,8 +31,9 @@ from flowcheck.verify.capture_points import (
     vanished_between,
     vanished_words,
 )
-from flowcheck.verify.context import Context, role_ends, session_uids
+from flowcheck.verify.context import Context, session_uids
 from flowcheck.verify.cut_icmp import untied_words
+from flowcheck.verify.end_roles import role_ends
 from flowcheck.verify.evidence import after_last
 from flowcheck.verify.synack_reset import (
     late_answer,

@@ -17,7 +17,8 @@ from __future__ import annotations
 from flowcheck.model import Connection, NdmpMessage, Session, connection_ends
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import first_fin_by
-from flowcheck.verify.context import Context, conn_sides, role_words
+from flowcheck.verify.context import Context
+from flowcheck.verify.end_roles import conn_sides, role_words
 
 # Halt reasons that come from the halting service itself (NDMP v4 ndmp_mover_halt_reason,
 # ndmp_data_halt_reason).

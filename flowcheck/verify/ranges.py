@@ -18,11 +18,8 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.sessions.local import ip_version, is_loopback, same_host
-from flowcheck.verify.context import (
-    Context,
-    role_ends,
-    session_uids,
-)
+from flowcheck.verify.context import Context, session_uids
+from flowcheck.verify.end_roles import role_ends
 
 
 def translated_host(ctx: Context, session: Session, conn: Connection, which: str

@@ -14,8 +14,9 @@ from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, NdmpMessage, Session, Severity, connection_ends, endpoint
 from flowcheck.sessions import message_op
 from flowcheck.verify.closed_window import ZeroWindow, zero_window
-from flowcheck.verify.context import Context, role_words
+from flowcheck.verify.context import Context
 from flowcheck.verify.durations import span_words
+from flowcheck.verify.end_roles import role_words
 from flowcheck.verify.replies import abnormal_reason
 from flowcheck.verify.resource_halt import halt_of
 

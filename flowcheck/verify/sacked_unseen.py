@@ -18,8 +18,9 @@ from __future__ import annotations
 from flowcheck.model import Connection, Session, SideEvidence
 from flowcheck.model.traffic import ETHERNET_MSS
 from flowcheck.verify.allow_rules import lowered
-from flowcheck.verify.context import Context, role_words
+from flowcheck.verify.context import Context
 from flowcheck.verify.durations import span_words
+from flowcheck.verify.end_roles import role_words
 from flowcheck.verify.pmtu import conn_fix, hole_why
 
 

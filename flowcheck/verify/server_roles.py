@@ -1,7 +1,7 @@
 """The roles of a three-way job's two NDMP agents, for the words that name them.
 
 A data connection's ends are named by the announcement it reached (the mover listens
-on "the media server": flowcheck.verify.context.conn_sides). In a three-way job (NDMP
+on "the media server": flowcheck.verify.end_roles.conn_sides). In a three-way job (NDMP
 v4 section 1.4) the mover runs on a tape agent, a host other than the DMA: a capture on
 the data agent or the tape agent shows one of the job's two control connections, and
 the other agent is then no media server (trial 27 D8: "the media server 10.77.0.3
@@ -19,7 +19,8 @@ it is such a job:
 from __future__ import annotations
 
 from flowcheck.model import Connection, Session
-from flowcheck.verify.context import Context, conn_sides
+from flowcheck.verify.context import Context
+from flowcheck.verify.end_roles import conn_sides
 from flowcheck.verify.shared import agent_kind, other_agent, three_way_hosts
 
 _OTHER = {"tape agent": "data agent", "data agent": "tape agent"}

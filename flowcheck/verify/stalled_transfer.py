@@ -35,8 +35,9 @@ from flowcheck.sessions.unheard_ack import handshake_unheard
 from flowcheck.verify.aborted import closed_with_control
 from flowcheck.verify.allow_rules import capitalised, lowered
 from flowcheck.verify.capture_points import resends_vanished, resends_vanished_words
-from flowcheck.verify.context import Context, role_words
+from flowcheck.verify.context import Context
 from flowcheck.verify.durations import span_words
+from flowcheck.verify.end_roles import role_words
 from flowcheck.verify.pmtu import (
     TooBig,
     conn_fix,

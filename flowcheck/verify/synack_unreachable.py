@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from flowcheck.connections.icmp import FRAMES_PER_QUOTE
 from flowcheck.model import Connection, Session
-from flowcheck.verify.context import Context, role_words
+from flowcheck.verify.context import Context
+from flowcheck.verify.end_roles import role_words
 from flowcheck.verify.refusals import prohibited, refusal_how, routing_unreachable
 
 

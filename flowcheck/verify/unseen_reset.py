@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, Session
-from flowcheck.verify.context import Context, role_words
+from flowcheck.verify.context import Context
 from flowcheck.verify.durations import span_words
+from flowcheck.verify.end_roles import role_words
 from flowcheck.verify.silent_sender import SILENT_SECONDS
 from flowcheck.verify.ttl import forged_words, reset_ttls
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, Session
 from flowcheck.sessions.unheard_ack import RESENDS_ENOUGH
-from flowcheck.verify.context import role_words
 from flowcheck.verify.durations import span_words
+from flowcheck.verify.end_roles import role_words
 
 # A data sender silent this long, on every connection of its session (silent_sender) or
 # on its data connection since it opened (gave_up_waiting), before its peer closed: the
