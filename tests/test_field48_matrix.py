@@ -250,3 +250,51 @@ def test_any_over_ipv6_in_the_listeners_packets_keeps_the_announced_words() -> N
             "stands for it), but no answer from it") in found.message
     assert "no answer from [fd77::2]:6001, a SYN-ACK" in found.message
     assert "or the inbound rules of fd77::2 itself dropped its SYNs" in found.message
+
+
+CALLBACKS_TIED = ROOT / "captures" / "field48-matrix" / "two-tls-jobs-dual-stack-callback-dropped"
+
+
+def test_callbacks_that_fit_two_tls_sessions_are_named_in_both_steps_not_unannounced() -> None:
+    """Seed 110 run 2: two TLS jobs between dual-stack hosts, callbacks over IPv4 from
+    10.77.0.2 (C3, dropped) and 10.77.0.3 (C4, job 2's, answered), each fitting both
+    IPv6 sessions (Session.callback_ambiguous). Step 2 named C3 alone and C4 read
+    unannounced_connection ("no control session announced"); the configured IPv4 agents
+    read "no job with them is judged here", though the failure of one of them is."""
+    capture = CALLBACKS_TIED.with_name(CALLBACKS_TIED.name + ".pcap.gz")
+    traffic, config = _read(capture, CALLBACKS_TIED.with_suffix(".toml"))
+    analysis = analyze(traffic, config)
+    assert [s.callback_ambiguous for s in analysis.sessions] == [["C3", "C4"], ["C3", "C4"]]
+    for session in analysis.sessions:
+        step = session.steps[1]
+        assert step.status == "unknown" and step.uids == ["C3", "C4"]
+        assert step.detail.startswith(
+            "unknown: C3 from 10.77.0.2 to 10.77.0.1:5001 or C4 from 10.77.0.3 to "
+            "10.77.0.1:5051 may be this session's callback under another address of the "
+            "agent, but each fits another session's as well")
+    codes = [f.code for f in analysis.findings]
+    assert "unannounced_connection" not in codes and "callback_unanswered" in codes
+    [note] = [f for f in analysis.findings if f.code == "agent_not_seen"]
+    assert note.message.startswith(
+        "No control connection to the configured agents 10.77.0.2 and 10.77.0.3 "
+        "(--remote-agent) in the capture: unless one of them is the agent of session S1 "
+        "or S2 under its other IP version's address (the configuration names agents of "
+        "both versions")
+    assert "the verdict says nothing of their jobs" not in note.message
+
+
+def test_snap_cut_tls_from_the_first_byte_does_not_blame_the_snap_length_for_matching() -> None:
+    """Seed 109 run 23 (alike seed 110 run 19): TLS from the first byte under `-s 128`.
+    ndmp_partial said "Because the announcement of the data endpoint was cut, ... matched
+    by direction and ports": the announcements were inside the TLS, which no snap length
+    shows (ndmp_undecodable says so); a capture with -s 0 would match them no better."""
+    traffic, config = _read(PORT_IN_USE.with_name(PORT_IN_USE.name + ".pcap.gz"),
+                            PORT_IN_USE.with_suffix(".toml"))
+    analysis = analyze(traffic, config)
+    [session] = analysis.sessions
+    assert session.port_matched == ["C3", "C4", "C5", "C6"]
+    [partial] = [f for f in analysis.findings if f.code == "ndmp_partial"]
+    assert partial.message.startswith("The capture's snap length cut this NDMP control")
+    assert "announcement" not in partial.message
+    [tls] = [f for f in analysis.findings if f.code == "ndmp_undecodable"]
+    assert "matched to the session by direction and ports" in tls.message
