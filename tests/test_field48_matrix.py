@@ -298,3 +298,27 @@ def test_snap_cut_tls_from_the_first_byte_does_not_blame_the_snap_length_for_mat
     assert "announcement" not in partial.message
     [tls] = [f for f in analysis.findings if f.code == "ndmp_undecodable"]
     assert "matched to the session by direction and ports" in tls.message
+
+
+LOST_HOST_INFO = ROOT / "captures" / "field48-matrix" / "lost-host-info-reply-callback-dropped"
+
+
+def test_a_lost_reply_the_sequence_numbers_name_hides_no_job_after_a_failed_callback() -> None:
+    """Seed 110 run 32: the sniffer lost the agent's CONFIG_GET_HOST_INFO reply (92 B, a
+    hole whose one message the NDMP sequence numbers name), then the callback went
+    unanswered. Steps 3-5 read "whether the session started a backup or restore cannot
+    be seen: the sniffer missed 92 bytes": no job's message can hide in that hole
+    (hidden_ends.job_missed), so they read as in a whole capture."""
+    traffic, config = _read(LOST_HOST_INFO.with_name(LOST_HOST_INFO.name + ".pcap.gz"),
+                            LOST_HOST_INFO.with_suffix(".toml"))
+    [stream] = traffic.streams
+    assert [h.held for h in stream.holes] == [("NDMP_CONFIG_GET_HOST_INFO",)]
+    analysis = analyze(traffic, config)
+    [session] = analysis.sessions
+    assert [s.status for s in session.steps] == [
+        "ok", "failed", "not_applicable", "not_applicable", "not_applicable"]
+    assert all(s.detail == "not reached: the job stopped after step 2 failed"
+               for s in session.steps[2:])
+    assert "capture loss" not in session.kind_words()
+    assert [f.code for f in analysis.findings if f.severity.value == "error"] == [
+        "callback_unanswered"]

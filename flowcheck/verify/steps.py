@@ -51,6 +51,7 @@ from flowcheck.verify.evidence import ended_early, is_open, judged, unseen_why
 from flowcheck.verify.fallback import attempt_step, fallback_note, later_step
 from flowcheck.verify.filtered import callback_unseen
 from flowcheck.verify.half_open import half_open_check, half_open_words
+from flowcheck.verify.hidden_ends import job_missed
 from flowcheck.verify.kept import filtered_handshake
 from flowcheck.verify.kind_shown import job_unseen_words, settle_browse, stopped_by
 from flowcheck.verify.late_job import joined_late_words, unjudge_job_steps
@@ -149,7 +150,7 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
         stream = ctx.stream_by_uid.get(session.control_uid)
         hidden = unseen_wait(ctx, session) or stream_hidden(ctx, session, stream)
         # An unreadable or lossy stream shows no message that would tell.
-        if hidden and (not stream or not stream.messages or control.missed_bytes):
+        if hidden and (not stream or not stream.messages or job_missed(control, stream)):
             return make_step(spec, "unknown",
                              detail=f"unknown: whether the session started a backup or restore "
                                     f"cannot be seen: {hidden}")
