@@ -322,3 +322,50 @@ def test_a_lost_reply_the_sequence_numbers_name_hides_no_job_after_a_failed_call
     assert "capture loss" not in session.kind_words()
     assert [f.code for f in analysis.findings if f.severity.value == "error"] == [
         "callback_unanswered"]
+
+
+STOPPED_TIED = (ROOT / "captures" / "field48-matrix"
+                / "two-tls-jobs-dual-stack-stopped-callback-ack-dropped")
+
+
+def test_a_session_whose_capture_ended_early_still_names_the_callbacks_that_fit_it() -> None:
+    """Seed 110 run 44: two TLS jobs between dual-stack hosts, the capture stopped 0.98 s
+    after job 1's callback. Both callbacks (C3, C4) fit both sessions; S1's step 2 named
+    them, S2's (its control connection 0.165 s old at the capture's end) said only "the
+    callback may have come later", though two connections in the capture may be it."""
+    capture = STOPPED_TIED.with_name(STOPPED_TIED.name + ".pcap.gz")
+    traffic, config = _read(capture, STOPPED_TIED.with_suffix(".toml"))
+    analysis = analyze(traffic, config)
+    assert analysis.verdict == "inconclusive"
+    first, second = analysis.sessions
+    for session in (first, second):
+        assert session.steps[1].status == "unknown"
+        assert session.steps[1].uids == ["C3", "C4"]
+        assert session.steps[1].detail.startswith("unknown: C3 from 10.77.0.2 to "
+                                                  "10.77.0.1:5001 or C4 from 10.77.0.3 to")
+    assert second.steps[1].detail.endswith(
+        "; or the capture ended 0.165 s after the control connection opened, while it was "
+        "still open: the callback may have come later")
+    assert [f.session for f in analysis.findings if f.code == "capture_ended_early"] == ["S2"]
+
+
+BEFORE_GREETING = (ROOT / "captures" / "field48-matrix"
+                   / "control-ack-dropped-router-stopped-before-greeting")
+
+
+def test_a_capture_that_ended_before_the_greeting_does_not_say_the_session_stopped() -> None:
+    """Seed 110 run 15: the capture stopped 0.216 s after the control connection opened,
+    the media server waiting for the agent's greeting. Steps 3-5 read "the session
+    stopped before a backup or restore could start": the capture stopped, not the
+    session (verify.steps)."""
+    capture = BEFORE_GREETING.with_name(BEFORE_GREETING.name + ".pcap.gz")
+    traffic, config = _read(capture, BEFORE_GREETING.with_suffix(".toml"))
+    analysis = analyze(traffic, config)
+    assert analysis.verdict == "inconclusive"
+    [session] = analysis.sessions
+    for step in session.steps[2:]:
+        assert step.status == "unknown"
+        assert step.detail == (
+            "unknown: whether a backup or restore started cannot be seen: the capture ended "
+            "while the media server waited for the agent's NDMP greeting "
+            "(NDMP_NOTIFY_CONNECTED) (capture_ended_early)")

@@ -28,11 +28,11 @@ from flowcheck.verify.step_base import make_step
 from flowcheck.verify.tied_words import candidates_words
 
 
-def ambiguous_step(ctx: Context, session: Session, spec: StepSpec) -> Step:
+def ambiguous_step(ctx: Context, session: Session, spec: StepSpec, tail: str = "") -> Step:
     """Step 2 `unknown` for a session without a callback whose candidates fit another
     session as well (Session.callback_ambiguous); with callback_short, the session is
     one step_missing may name (Context.short_callbacks: its step would be missing but
-    for the ambiguity)."""
+    for the ambiguity). tail: words appended ("; the capture ended ...")."""
     conns = [ctx.by_uid[uid] for uid in session.callback_ambiguous]
     if session.callback_short:
         ctx.short_callbacks.add(session.id)
@@ -46,7 +46,8 @@ def ambiguous_step(ctx: Context, session: Session, spec: StepSpec) -> Step:
                      f"unknown: {named} may be this session's callback under another "
                      f"address of the agent, but {'it fits' if one else 'each fits'} "
                      "another session's as well (two jobs at once, their addresses not told "
-                     "apart by the capture or the configuration)" + short_words(session))
+                     "apart by the capture or the configuration)" + short_words(session)
+                     + tail)
 
 
 def short_only(ctx: Context, session: Session) -> bool:

@@ -297,9 +297,12 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
     if session.callback_uid is None and not _control_over(ctx, control):
         _control_ended_early(ctx, session, control, "the agent's callback could be seen",
                              "whether the agent called the job engine back")
-        return make_step(spec, "unknown", detail="unknown: the capture ended "
-                         f"{after_opened(ctx, control):.3f} s after the control connection "
-                         "opened, while it was still open: the callback may have come later")
+        ended = (f"the capture ended {after_opened(ctx, control):.3f} s after the control "
+                 "connection opened, while it was still open: the callback may have come "
+                 "later")
+        if session.callback_ambiguous:  # candidates in the capture (seed 110 run 44)
+            return ambiguous_step(ctx, session, spec, f"; or {ended}")
+        return make_step(spec, "unknown", detail=f"unknown: {ended}")
     stream = ctx.stream_by_uid.get(session.control_uid)
     if session.callback_uid is None and stream is not None and stream.snap_cut \
             and not stream.messages:
