@@ -64,14 +64,24 @@ def missed_from(control: Connection, stream: NdmpStream | None, frame: int) -> b
     of field38-matrix/agent-killed-loss-before-start: "still open")."""
     if not control.missed_bytes:
         return False
+    gaps = _gaps(control, stream)
+    if gaps is None:
+        return True  # gaps not all known by their frames
+    holes = {hole.frame: hole for hole in stream.holes} if stream is not None else {}
+    return any(gap > frame and not hole_harmless(holes.get(gap)) for gap in gaps)
+
+
+def _gaps(control: Connection, stream: NdmpStream | None) -> list[int] | None:
+    """The frames of the control connection's gaps (Connection.gap_frames) less those of
+    FINs the capture lacks (_fins_acked_unseen); None when not every gap is known by
+    its frame."""
     gaps = list(control.gap_frames)
     if not gaps or len(gaps) < control.gaps or len(gaps) >= EVIDENCE_CAP:
-        return True  # gaps not all known by their frames
+        return None
     for side in _fins_acked_unseen(control, stream):
         if side.frame in gaps:
             gaps.remove(side.frame)
-    holes = {hole.frame: hole for hole in stream.holes} if stream is not None else {}
-    return any(gap > frame and not hole_harmless(holes.get(gap)) for gap in gaps)
+    return gaps
 
 
 # The names of the messages a job brings (its requests, replies and notices): a hole
@@ -88,12 +98,9 @@ def job_missed(control: Connection, stream: NdmpStream | None) -> bool:
     session started a backup or restore cannot be seen")."""
     if not control.missed_bytes:
         return False
-    gaps = list(control.gap_frames)
-    if not gaps or len(gaps) < control.gaps or len(gaps) >= EVIDENCE_CAP:
+    gaps = _gaps(control, stream)
+    if gaps is None:
         return True
-    for side in _fins_acked_unseen(control, stream):
-        if side.frame in gaps:
-            gaps.remove(side.frame)
     holes = {hole.frame: hole for hole in stream.holes} if stream is not None else {}
     return any((hole := holes.get(gap)) is None or hole.held is None
                or any(name.upper().removeprefix("NDMP_").startswith(_JOB_NAMES)
