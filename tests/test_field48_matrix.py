@@ -369,3 +369,22 @@ def test_a_capture_that_ended_before_the_greeting_does_not_say_the_session_stopp
             "unknown: whether a backup or restore started cannot be seen: the capture ended "
             "while the media server waited for the agent's NDMP greeting "
             "(NDMP_NOTIFY_CONNECTED) (capture_ended_early)")
+
+
+TLS_START_IN = ROOT / "captures" / "field48-matrix" / "two-tls-start-jobs-one-direction-in"
+
+
+def test_bytes_shown_by_the_receivers_acks_leave_out_the_senders_fins_they_prove() -> None:
+    """Seed 107 run 54 (alike seed 110 run 46): only the receivers' ACKs show the data,
+    each ACK one past the data at the end: the sender's FIN (orig/resp_fin_unseen). Step
+    3 said "C4, C7, C9, C11, C13 carried 1000005 bytes": five FINs counted as data
+    (data_flow.job_bytes); step 5 said 1,000,000 B of data."""
+    capture = TLS_START_IN.with_name(TLS_START_IN.name + ".pcap.gz")
+    traffic, config = _read(capture, TLS_START_IN.with_suffix(".toml"))
+    analysis = analyze(traffic, config)
+    for session in analysis.sessions:
+        detail = session.steps[2].detail
+        assert "carried 1000000 bytes to the media server (acknowledged by the receiver's " \
+               "ACKs, less the 5 FINs of the sender they also acknowledge: the capture " \
+               "holds one direction)" in detail, detail
+        assert "1000005" not in detail
