@@ -250,3 +250,141 @@ def test_any_over_ipv6_in_the_listeners_packets_keeps_the_announced_words() -> N
             "stands for it), but no answer from it") in found.message
     assert "no answer from [fd77::2]:6001, a SYN-ACK" in found.message
     assert "or the inbound rules of fd77::2 itself dropped its SYNs" in found.message
+
+
+CALLBACKS_TIED = ROOT / "captures" / "field48-matrix" / "two-tls-jobs-dual-stack-callback-dropped"
+
+
+def test_callbacks_that_fit_two_tls_sessions_are_named_in_both_steps_not_unannounced() -> None:
+    """Seed 110 run 2: two TLS jobs between dual-stack hosts, callbacks over IPv4 from
+    10.77.0.2 (C3, dropped) and 10.77.0.3 (C4, job 2's, answered), each fitting both
+    IPv6 sessions (Session.callback_ambiguous). Step 2 named C3 alone and C4 read
+    unannounced_connection ("no control session announced"); the configured IPv4 agents
+    read "no job with them is judged here", though the failure of one of them is."""
+    capture = CALLBACKS_TIED.with_name(CALLBACKS_TIED.name + ".pcap.gz")
+    traffic, config = _read(capture, CALLBACKS_TIED.with_suffix(".toml"))
+    analysis = analyze(traffic, config)
+    assert [s.callback_ambiguous for s in analysis.sessions] == [["C3", "C4"], ["C3", "C4"]]
+    for session in analysis.sessions:
+        step = session.steps[1]
+        assert step.status == "unknown" and step.uids == ["C3", "C4"]
+        assert step.detail.startswith(
+            "unknown: C3 from 10.77.0.2 to 10.77.0.1:5001 or C4 from 10.77.0.3 to "
+            "10.77.0.1:5051 may be this session's callback under another address of the "
+            "agent, but each fits another session's as well")
+    codes = [f.code for f in analysis.findings]
+    assert "unannounced_connection" not in codes and "callback_unanswered" in codes
+    [note] = [f for f in analysis.findings if f.code == "agent_not_seen"]
+    assert note.message.startswith(
+        "No control connection to the configured agents 10.77.0.2 and 10.77.0.3 "
+        "(--remote-agent) in the capture: unless one of them is the agent of session S1 "
+        "or S2 under its other IP version's address (the configuration names agents of "
+        "both versions")
+    assert "the verdict says nothing of their jobs" not in note.message
+
+
+def test_snap_cut_tls_from_the_first_byte_does_not_blame_the_snap_length_for_matching() -> None:
+    """Seed 109 run 23 (alike seed 110 run 19): TLS from the first byte under `-s 128`.
+    ndmp_partial said "Because the announcement of the data endpoint was cut, ... matched
+    by direction and ports": the announcements were inside the TLS, which no snap length
+    shows (ndmp_undecodable says so); a capture with -s 0 would match them no better."""
+    traffic, config = _read(PORT_IN_USE.with_name(PORT_IN_USE.name + ".pcap.gz"),
+                            PORT_IN_USE.with_suffix(".toml"))
+    analysis = analyze(traffic, config)
+    [session] = analysis.sessions
+    assert session.port_matched == ["C3", "C4", "C5", "C6"]
+    [partial] = [f for f in analysis.findings if f.code == "ndmp_partial"]
+    assert partial.message.startswith("The capture's snap length cut this NDMP control")
+    assert "announcement" not in partial.message
+    [tls] = [f for f in analysis.findings if f.code == "ndmp_undecodable"]
+    assert "matched to the session by direction and ports" in tls.message
+
+
+LOST_HOST_INFO = ROOT / "captures" / "field48-matrix" / "lost-host-info-reply-callback-dropped"
+
+
+def test_a_lost_reply_the_sequence_numbers_name_hides_no_job_after_a_failed_callback() -> None:
+    """Seed 110 run 32: the sniffer lost the agent's CONFIG_GET_HOST_INFO reply (92 B, a
+    hole whose one message the NDMP sequence numbers name), then the callback went
+    unanswered. Steps 3-5 read "whether the session started a backup or restore cannot
+    be seen: the sniffer missed 92 bytes": no job's message can hide in that hole
+    (hidden_ends.job_missed), so they read as in a whole capture."""
+    traffic, config = _read(LOST_HOST_INFO.with_name(LOST_HOST_INFO.name + ".pcap.gz"),
+                            LOST_HOST_INFO.with_suffix(".toml"))
+    [stream] = traffic.streams
+    assert [h.held for h in stream.holes] == [("NDMP_CONFIG_GET_HOST_INFO",)]
+    analysis = analyze(traffic, config)
+    [session] = analysis.sessions
+    assert [s.status for s in session.steps] == [
+        "ok", "failed", "not_applicable", "not_applicable", "not_applicable"]
+    assert all(s.detail == "not reached: the job stopped after step 2 failed"
+               for s in session.steps[2:])
+    assert "capture loss" not in session.kind_words()
+    assert [f.code for f in analysis.findings if f.severity.value == "error"] == [
+        "callback_unanswered"]
+
+
+STOPPED_TIED = (ROOT / "captures" / "field48-matrix"
+                / "two-tls-jobs-dual-stack-stopped-callback-ack-dropped")
+
+
+def test_a_session_whose_capture_ended_early_still_names_the_callbacks_that_fit_it() -> None:
+    """Seed 110 run 44: two TLS jobs between dual-stack hosts, the capture stopped 0.98 s
+    after job 1's callback. Both callbacks (C3, C4) fit both sessions; S1's step 2 named
+    them, S2's (its control connection 0.165 s old at the capture's end) said only "the
+    callback may have come later", though two connections in the capture may be it."""
+    capture = STOPPED_TIED.with_name(STOPPED_TIED.name + ".pcap.gz")
+    traffic, config = _read(capture, STOPPED_TIED.with_suffix(".toml"))
+    analysis = analyze(traffic, config)
+    assert analysis.verdict == "inconclusive"
+    first, second = analysis.sessions
+    for session in (first, second):
+        assert session.steps[1].status == "unknown"
+        assert session.steps[1].uids == ["C3", "C4"]
+        assert session.steps[1].detail.startswith("unknown: C3 from 10.77.0.2 to "
+                                                  "10.77.0.1:5001 or C4 from 10.77.0.3 to")
+    assert second.steps[1].detail.endswith(
+        "; or the capture ended 0.165 s after the control connection opened, while it was "
+        "still open: the callback may have come later")
+    assert [f.session for f in analysis.findings if f.code == "capture_ended_early"] == ["S2"]
+
+
+BEFORE_GREETING = (ROOT / "captures" / "field48-matrix"
+                   / "control-ack-dropped-router-stopped-before-greeting")
+
+
+def test_a_capture_that_ended_before_the_greeting_does_not_say_the_session_stopped() -> None:
+    """Seed 110 run 15: the capture stopped 0.216 s after the control connection opened,
+    the media server waiting for the agent's greeting. Steps 3-5 read "the session
+    stopped before a backup or restore could start": the capture stopped, not the
+    session (verify.steps)."""
+    capture = BEFORE_GREETING.with_name(BEFORE_GREETING.name + ".pcap.gz")
+    traffic, config = _read(capture, BEFORE_GREETING.with_suffix(".toml"))
+    analysis = analyze(traffic, config)
+    assert analysis.verdict == "inconclusive"
+    [session] = analysis.sessions
+    for step in session.steps[2:]:
+        assert step.status == "unknown"
+        assert step.detail == (
+            "unknown: whether a backup or restore started cannot be seen: the capture ended "
+            "while the media server waited for the agent's NDMP greeting "
+            "(NDMP_NOTIFY_CONNECTED) (capture_ended_early)")
+
+
+TLS_START_IN = ROOT / "captures" / "field48-matrix" / "two-tls-start-jobs-one-direction-in"
+
+
+def test_bytes_shown_by_the_receivers_acks_leave_out_the_senders_fins_they_prove() -> None:
+    """Seed 107 run 54 (alike seed 110 run 46): only the receivers' ACKs show the data,
+    each ACK one past the data at the end: the sender's FIN (orig/resp_fin_unseen). Step
+    3 said "C4, C7, C9, C11, C13 carried 1000005 bytes": five FINs counted as data
+    (data_flow.job_bytes); step 5 said 1,000,000 B of data."""
+    capture = TLS_START_IN.with_name(TLS_START_IN.name + ".pcap.gz")
+    traffic, config = _read(capture, TLS_START_IN.with_suffix(".toml"))
+    analysis = analyze(traffic, config)
+    for session in analysis.sessions:
+        detail = session.steps[2].detail
+        assert "carried 1000000 bytes to the media server (acknowledged by the receiver's " \
+               "ACKs, less the 5 FINs of the sender they also acknowledge: the capture " \
+               "holds one direction)" in detail, detail
+        assert "1000005" not in detail

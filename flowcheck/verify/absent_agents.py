@@ -77,8 +77,29 @@ def _absent(sessions: Sequence[Session], connections: Sequence[Connection], arp:
         paired = {pair: (s.id, s.remote_agent) for s in reversed(sessions)
                   if (pair := config_pair(config.remote_agents, s.remote_agent))}
         findings.append(_not_seen(quiet, dict(sorted(unlisted.items())),
-                                  _three_way(sessions, [a for a, _ in quiet]), paired))
+                                  _three_way(sessions, [a for a, _ in quiet]), paired,
+                                  _other_version(sessions, connections, config,
+                                                 [a for a, _ in quiet])))
     return findings
+
+
+def _other_version(sessions: Sequence[Session], connections: Sequence[Connection],
+                   config: Config, agents: list[str]) -> list[str]:
+    """The ids of the judged sessions, in order, whose configured agent is of the other
+    IP version than one of `agents` and shows no address of that version (no callback
+    or data connection from one: _used): with several agents of each version configured
+    (two dual-stack agents, lab matrix seed 110 runs 2 and 4), the unseen address may be
+    the other address of any of them, which the configuration does not pair."""
+    by_uid = {c.uid: c for c in connections}
+    found: list[str] = []
+    for s in sessions:
+        if s.side or s.remote_agent not in config.remote_agents:
+            continue
+        shown = {address for address, _, _ in session_proof(s, by_uid, "agent")}
+        if any(other_version(agent, s.remote_agent)
+               and not any(not other_version(a, agent) for a in shown) for agent in agents):
+            found.append(s.id)
+    return found
 
 
 def _used(sessions: Sequence[Session], connections: Sequence[Connection]) -> set[str]:
@@ -157,13 +178,16 @@ def _unreachable(agent: str, asked: dict[str, ArpAsked], media: set[str]) -> Fin
 
 def _not_seen(quiet: list[tuple[str, dict[str, ArpAsked]]], unlisted: dict[str, str],
               three_way: dict[str, tuple[str, str]] | None = None,
-              paired: dict[str, tuple[str, str]] | None = None) -> Finding:
+              paired: dict[str, tuple[str, str]] | None = None,
+              stacked: list[str] | None = None) -> Finding:
     """unlisted: the agents of judged sessions that the configuration does not list,
     with the first such session's id (another address of a configured agent, perhaps:
     a NAT, a second interface); three_way: the agents that are a judged session's
     three-way job's other server (_three_way), named so; paired: configured agents the
     configuration pairs with a judged session's agent (one address of each IP version,
-    stack_addresses.config_pair) -> (that session's id, its agent)."""
+    stack_addresses.config_pair) -> (that session's id, its agent); stacked: the
+    sessions whose agent may be one of them under its other IP version's address, the
+    configuration naming several of each version (_other_version)."""
     three_way = three_way or {}
     agents = [agent for agent, _ in quiet]
     one = len(agents) == 1
@@ -188,6 +212,13 @@ def _not_seen(quiet: list[tuple[str, dict[str, ArpAsked]]], unlisted: dict[str, 
         unless = (f"unless {'it is' if one else 'one of them is'} session {sid}'s agent "
                   f"{host} under its other IP version's address (the configuration names "
                   "one address of each version, as for one dual-stack agent), ")
+    elif stacked and not unless:
+        who = (f"session {stacked[0]}'s agent" if len(stacked) == 1 else
+               f"the agent of session {', '.join(stacked[:-1])} or {stacked[-1]}")
+        unless = (f"unless {'it is' if one else 'one of them is'} {who} under its other "
+                  "IP version's address "
+                  "(the configuration names agents of both versions, as for dual-stack "
+                  "agents, without telling which two addresses are one host's), ")
     message = (
         f"No control connection to {kind} {named} (--remote-agent) in the capture: "
         f"{unless}no job with {it} is judged here"

@@ -27,7 +27,7 @@ from flowcheck.verify.filtered import data_unseen
 from flowcheck.verify.local import local_flow_step, only_local
 from flowcheck.verify.missed_halt import halt_missed_words
 from flowcheck.verify.not_started import not_started_words
-from flowcheck.verify.one_way_data import unclosed_words
+from flowcheck.verify.one_way_data import sender_fin_acked, unclosed_words
 from flowcheck.verify.one_way_end import halt_unended_words, unfinished_one_way_words
 from flowcheck.verify.open_transfer import open_transfer
 from flowcheck.verify.receiver_stalled import receiver_detail, receiver_stalls
@@ -166,6 +166,11 @@ def job_bytes(ctx: Context, session: Session, conns: list[Connection]) -> str:
         return f"{uids} carried {sent[key]} bytes {to}"
     acked = sent_each_way(session, open_conns, acked_unseen=True)
     if acked[key] > len(open_conns):  # not FINs alone (an ACK counts a FIN as a byte)
-        return (f"{uids} carried {acked[key]} bytes {to} (acknowledged by the receiver's "
-                "ACKs: the capture holds one direction)")
+        # The senders' FINs the receivers' ACKs prove are no data (field check 48 seed
+        # 110 run 46: "C3 carried 200001 bytes", 200,000 B and the agent's FIN).
+        fins = sum(sender_fin_acked(c, session, key) for c in open_conns)
+        less = (f", less the {'FIN' if fins == 1 else f'{fins} FINs'} of the sender they "
+                "also acknowledge" if fins else ", a closing FIN counted as a byte")
+        return (f"{uids} carried {acked[key] - fins} bytes {to} (acknowledged by the "
+                f"receiver's ACKs{less}: the capture holds one direction)")
     return ""

@@ -28,20 +28,26 @@ from flowcheck.verify.step_base import make_step
 from flowcheck.verify.tied_words import candidates_words
 
 
-def ambiguous_step(ctx: Context, session: Session, spec: StepSpec) -> Step:
+def ambiguous_step(ctx: Context, session: Session, spec: StepSpec, tail: str = "") -> Step:
     """Step 2 `unknown` for a session without a callback whose candidates fit another
     session as well (Session.callback_ambiguous); with callback_short, the session is
     one step_missing may name (Context.short_callbacks: its step would be missing but
-    for the ambiguity)."""
-    first = ctx.by_uid[session.callback_ambiguous[0]]
+    for the ambiguity). tail: words appended ("; the capture ended ...")."""
+    conns = [ctx.by_uid[uid] for uid in session.callback_ambiguous]
     if session.callback_short:
         ctx.short_callbacks.add(session.id)
-    return make_step(spec, "unknown", session.callback_ambiguous[:1], opening_frames(first),
-                     f"unknown: {first.uid} from {first.orig_h} to "
-                     f"{endpoint(first.resp_h, first.resp_p)} may be this session's callback "
-                     "under another address of the agent, but it fits another session's as "
-                     "well (two jobs at once, their addresses not told apart by the capture "
-                     "or the configuration)" + short_words(session))
+    # Every candidate named (lab matrix seed 110 run 2: C3 named, C4, the other job's
+    # callback that fit this session as well, left to unannounced_connection).
+    named = " or ".join(f"{c.uid} from {c.orig_h} to {endpoint(c.resp_h, c.resp_p)}"
+                        for c in conns)
+    one = len(conns) == 1
+    return make_step(spec, "unknown", session.callback_ambiguous,
+                     [f for c in conns for f in opening_frames(c)],
+                     f"unknown: {named} may be this session's callback under another "
+                     f"address of the agent, but {'it fits' if one else 'each fits'} "
+                     "another session's as well (two jobs at once, their addresses not told "
+                     "apart by the capture or the configuration)" + short_words(session)
+                     + tail)
 
 
 def short_only(ctx: Context, session: Session) -> bool:
