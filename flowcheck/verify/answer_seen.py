@@ -137,8 +137,10 @@ def callbacks_elsewhere(ctx: Context, session: Session) -> Iterator[Connection]:
     agent has (with two jobs of one media server's, a configuration naming two agents by
     both addresses does not tell which is whose)."""
     control = ctx.by_uid[session.control_uid]
-    agents = host_addresses(session, ctx.sessions, ctx.by_uid, ctx.config, "agent")
-    media = host_addresses(session, ctx.sessions, ctx.by_uid, ctx.config, "media")
+    agents = host_addresses(session, ctx.host_sessions(session, "agent"), ctx.by_uid,
+                            ctx.config, "agent")
+    media = host_addresses(session, ctx.host_sessions(session, "media"), ctx.by_uid,
+                           ctx.config, "media")
     taken = {address for other in ctx.sessions
              if other is not session and other.remote_agent != session.remote_agent
              for address in [other.remote_agent,

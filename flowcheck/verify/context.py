@@ -193,6 +193,10 @@ class Context:
 
     # The connections by uid (by_uid; None: not built yet).
     _by_uid: dict[str, Connection] | None = field(default=None, repr=False, compare=False)
+    # The sessions by (side, control address on that side), in order (host_sessions;
+    # empty: not built yet).
+    _by_host: dict[tuple[str, str], list[Session]] = field(default_factory=dict, repr=False,
+                                                           compare=False)
 
     def __post_init__(self) -> None:
         self.stream_by_uid = {s.uid: s for s in self.streams}
@@ -207,6 +211,18 @@ class Context:
         if self._by_uid is None:
             self._by_uid = {c.uid: c for c in self.connections}
         return self._by_uid
+
+    def host_sessions(self, session: Session, side: str) -> list[Session]:
+        """The sessions whose control address on `side` ("agent" or "media") is the
+        session's, itself included, in order: all that sessions.stack_addresses.host_proofs
+        reads of the others, so that a proof per session walks its host's sessions, not
+        every session (a flood of lone SYNs to the NDMP port: one session each)."""
+        if not self._by_host:
+            for each in self.sessions:
+                self._by_host.setdefault(("agent", each.remote_agent), []).append(each)
+                self._by_host.setdefault(("media", each.media_server), []).append(each)
+        host = session.remote_agent if side == "agent" else session.media_server
+        return self._by_host.get((side, host), [])
 
     def session_of(self, conn: Connection) -> Session | None:
         """The session the connection belongs to (its `session`), if any."""

@@ -52,9 +52,9 @@ def own_other_version(ctx: Context, session: Session, ann: Announcement,
     if special(ann.ip) is not None or not other_version(ann.ip, host):
         return None
     skip = {c.uid for c in attempts}
-    proof = next((proof for proof in host_proofs(session, ctx.sessions, ctx.by_uid,
-                                                 ctx.config, side, skip)
-                  if same_host(proof.address, ann.ip)), None)
+    proofs = host_proofs(session, ctx.host_sessions(session, side), ctx.by_uid, ctx.config,
+                         side, skip)
+    proof = next((proof for proof in proofs if same_host(proof.address, ann.ip)), None)
     return None if proof is None else _proof_words(proof, session, side, host)
 
 

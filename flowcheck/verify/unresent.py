@@ -93,8 +93,10 @@ def answer_way_unseen(ctx: Context, conn: Connection) -> tuple[str, str] | None:
     session = ctx.session_of(conn)
     if session is None:
         return None
-    agents = host_addresses(session, ctx.sessions, ctx.by_uid, ctx.config, "agent")
-    media = host_addresses(session, ctx.sessions, ctx.by_uid, ctx.config, "media")
+    agents = host_addresses(session, ctx.host_sessions(session, "agent"), ctx.by_uid,
+                            ctx.config, "agent")
+    media = host_addresses(session, ctx.host_sessions(session, "media"), ctx.by_uid,
+                           ctx.config, "media")
     if (conn.resp_h, conn.orig_h) in ctx.captured:
         return None
     if conn.orig_h in agents and conn.resp_h in media:
