@@ -148,8 +148,15 @@ def test_fast_path_equals_reference_on_copied_captures(
         tmp_path: Path, capture: Path, copier: Callable[[Path, Path], Path]) -> None:
     path = copier(capture, tmp_path / "copied.pcap")
     reference = _track(path, None, fast=False)
-    for chunk in (None, 64, 3):
+    for chunk in (None, 64):
         assert _track(path, chunk, fast=True) == reference
+    # Batches of a few packets cost a hundred times a whole read (each batch's fixed
+    # work): each capture gets them under one of the copiers, each copier on half of
+    # the captures, so that the suite's cost grows by half of that with each new lab
+    # capture.
+    if LAB_CAPTURES.index(capture) % len(COPIERS) != COPIERS.index(copier):
+        return
+    assert _track(path, 3, fast=True) == reference
     # Split anywhere, the copies are the same: a copy finds its original in the batch
     # before (packet by packet, every copy is in a batch of its own).
     assert _track(path, 1, fast=False) == reference
