@@ -20,7 +20,9 @@ proof that it is NDMP's:
   that fits one of the job's: from the media server to a port in the agent range (a
   data connection, profile connector "media_server" or "listener"), or from the agent to
   a port in the media range (a data connection, connector "remote_agent" or
-  "listener"; the callback, profile callback "connection"); neither end the NDMP port.
+  "listener"; the callback, profile callback "connection"); neither end the NDMP port,
+  and the range configured, not left at its default 1025-65535 (which any connection
+  between the hosts fits: RDP beside Webmin's HTTPS proves nothing).
 Otherwise it stays another protocol: no session (no_control_session, ndmp_undecodable).
 """
 
@@ -28,12 +30,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from flowcheck.config import Config
+from flowcheck.config import DEFAULT_RANGE, Config
 from flowcheck.model import Connection, NdmpStream
 from flowcheck.profiles import Profile
 from flowcheck.sessions.classify import end_of, seen_closing
 from flowcheck.sessions.other_protocol import other_protocol
 from flowcheck.sessions.stack_addresses import config_pair
+
+_ANY_PORT = tuple(DEFAULT_RANGE)  # the ranges' default: every port above 1024
 
 
 def tls_from_start(conn: Connection, stream: NdmpStream | None, config: Config) -> bool:
@@ -58,12 +62,15 @@ def fits_job(conn: Connection, control: Connection, config: Config, profile: Pro
         return False
     media, agent = _addresses(config.media_servers, control.orig_h), \
         _addresses(config.remote_agents, control.resp_h)
+    # A range left at its default (every port above 1024) fits any connection between
+    # the hosts (an RDP or WinRM session beside Webmin's HTTPS): no evidence.
     if conn.orig_h in media and conn.resp_h in agent:
         return profile.connector in ("media_server", "listener") \
-            and config.in_agent_range(conn.resp_p)
+            and config.agent_range != _ANY_PORT and config.in_agent_range(conn.resp_p)
     if conn.orig_h in agent and conn.resp_h in media:
         return (profile.connector in ("remote_agent", "listener")
-                or profile.callback == "connection") and config.in_media_range(conn.resp_p)
+                or profile.callback == "connection") \
+            and config.media_range != _ANY_PORT and config.in_media_range(conn.resp_p)
     return False
 
 
