@@ -70,3 +70,24 @@ def test_two_callbacks_for_two_jobs_stay_unknown() -> None:
     assert all(s.callback_uid is None and not s.callback_short for s in sessions)
     assert not [f for f in findings if str(f.severity) == "error"]
     assert verdict(findings, sessions) == "inconclusive"
+
+
+def test_one_callback_for_two_jobs_in_a_capture_that_ended_too_soon_is_no_failure() -> None:
+    """Both control connections still open when the capture ends 0.4 s after the lone
+    callback: the other job's callback may have come later, so no step_missing (a
+    second read: the capture-ended step still named the sessions to one)."""
+    conns = []
+    for uid, agent, port, ts in (("C1", "fd77::2", 5010, 0.0), ("C2", "fd77::3", 5011, 0.1)):
+        conns.append(conn(uid, "fd77::1", port, agent, 10000, ts, end=1.4, orig_pkts=10,
+                          resp_pkts=10, orig_bytes=500, resp_bytes=500))
+    conns.append(_callback("K", "10.77.0.3", 6050, 1.0))
+    conns[-1].last_ts = 1.4
+    streams = [NdmpStream(s.uid, 4, messages=s.messages[:4])
+               for s in (_stream("C1", 0.0), _stream("C2", 0.1))]
+    profile = load_profile("backup-exec-9")
+    sessions = build_sessions(conns, streams, CONFIG, profile)
+    findings = check_all(conns, streams, sessions, CONFIG, profile)
+    assert [s.callback_short for s in sessions] == [["S1", "S2"]] * 2
+    assert all("the callback may have come later" in s.steps[1].detail for s in sessions)
+    assert not [f for f in findings if f.code == "step_missing"]
+    assert verdict(findings, sessions) == "inconclusive"

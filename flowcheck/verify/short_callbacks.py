@@ -30,11 +30,13 @@ from flowcheck.verify.tied_words import candidates_words
 
 def ambiguous_step(ctx: Context, session: Session, spec: StepSpec, tail: str = "") -> Step:
     """Step 2 `unknown` for a session without a callback whose candidates fit another
-    session as well (Session.callback_ambiguous); with callback_short, the session is
-    one step_missing may name (Context.short_callbacks: its step would be missing but
-    for the ambiguity). tail: words appended ("; the capture ended ...")."""
+    session as well (Session.callback_ambiguous); with callback_short and no tail, the
+    session is one step_missing may name (Context.short_callbacks: its step would be
+    missing but for the ambiguity). tail: words appended ("; or the capture ended ..."):
+    a capture that ended too soon explains the missing callback, so such a session is
+    named by no step_missing."""
     conns = [ctx.by_uid[uid] for uid in session.callback_ambiguous]
-    if session.callback_short:
+    if session.callback_short and not tail:
         ctx.short_callbacks.add(session.id)
     # Every candidate named (lab matrix seed 110 run 2: C3 named, C4, the other job's
     # callback that fit this session as well, left to unannounced_connection).
