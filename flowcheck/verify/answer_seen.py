@@ -25,7 +25,7 @@ from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, Session
 from flowcheck.sessions import message_op
 from flowcheck.sessions.local import other_version
-from flowcheck.sessions.stack_addresses import host_addresses, session_proof
+from flowcheck.sessions.stack_addresses import session_proof
 from flowcheck.verify.context import Context
 from flowcheck.verify.kept import kept
 from flowcheck.verify.unread_frames import could_carry
@@ -137,10 +137,8 @@ def callbacks_elsewhere(ctx: Context, session: Session) -> Iterator[Connection]:
     agent has (with two jobs of one media server's, a configuration naming two agents by
     both addresses does not tell which is whose)."""
     control = ctx.by_uid[session.control_uid]
-    agents = host_addresses(session, ctx.host_sessions(session, "agent"), ctx.by_uid,
-                            ctx.config, "agent")
-    media = host_addresses(session, ctx.host_sessions(session, "media"), ctx.by_uid,
-                           ctx.config, "media")
+    agents = ctx.host_addresses(session, "agent")
+    media = ctx.host_addresses(session, "media")
     taken = {address for other in ctx.sessions
              if other is not session and other.remote_agent != session.remote_agent
              for address in [other.remote_agent,

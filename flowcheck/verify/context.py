@@ -26,6 +26,7 @@ from flowcheck.sessions.classify import stale_answer
 from flowcheck.sessions.fallback import Fallback
 from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.kept import KeptPackets
+from flowcheck.sessions.stack_addresses import Side, host_addresses
 from flowcheck.sessions.stray import StraySyn
 from flowcheck.sessions.syn_proxy import proxied_refusal
 from flowcheck.verify.capture_filter import PortOnlyCapture
@@ -197,6 +198,9 @@ class Context:
     # empty: not built yet).
     _by_host: dict[tuple[str, str], list[Session]] = field(default_factory=dict, repr=False,
                                                            compare=False)
+    # host_addresses' answers by (side, control address).
+    _host_addresses: dict[tuple[str, str], set[str]] = field(default_factory=dict,
+                                                             repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.stream_by_uid = {s.uid: s for s in self.streams}
@@ -212,7 +216,7 @@ class Context:
             self._by_uid = {c.uid: c for c in self.connections}
         return self._by_uid
 
-    def host_sessions(self, session: Session, side: str) -> list[Session]:
+    def host_sessions(self, session: Session, side: Side) -> list[Session]:
         """The sessions whose control address on `side` ("agent" or "media") is the
         session's, itself included, in order: all that sessions.stack_addresses.host_proofs
         reads of the others, so that a proof per session walks its host's sessions, not
@@ -223,6 +227,16 @@ class Context:
                 self._by_host.setdefault(("media", each.media_server), []).append(each)
         host = session.remote_agent if side == "agent" else session.media_server
         return self._by_host.get((side, host), [])
+
+    def host_addresses(self, session: Session, side: Side) -> set[str]:
+        """sessions.stack_addresses.host_addresses of the session's host on `side`, found
+        once per host (the same for every session of it)."""
+        host = session.remote_agent if side == "agent" else session.media_server
+        found = self._host_addresses.get((side, host))
+        if found is None:
+            found = self._host_addresses[(side, host)] = host_addresses(
+                session, self.host_sessions(session, side), self.by_uid, self.config, side)
+        return found
 
     def session_of(self, conn: Connection) -> Session | None:
         """The session the connection belongs to (its `session`), if any."""

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, Session
 from flowcheck.sessions.classify import connection_outcome, message_op, seen_closing
-from flowcheck.sessions.stack_addresses import host_addresses
 from flowcheck.verify.connect_said import said_of
 from flowcheck.verify.context import Context
 from flowcheck.verify.cut_icmp import untied_words
@@ -93,12 +92,10 @@ def answer_way_unseen(ctx: Context, conn: Connection) -> tuple[str, str] | None:
     session = ctx.session_of(conn)
     if session is None:
         return None
-    agents = host_addresses(session, ctx.host_sessions(session, "agent"), ctx.by_uid,
-                            ctx.config, "agent")
-    media = host_addresses(session, ctx.host_sessions(session, "media"), ctx.by_uid,
-                           ctx.config, "media")
     if (conn.resp_h, conn.orig_h) in ctx.captured:
         return None
+    agents = ctx.host_addresses(session, "agent")
+    media = ctx.host_addresses(session, "media")
     if conn.orig_h in agents and conn.resp_h in media:
         way = (session.media_server, session.remote_agent)
     elif conn.orig_h in media and conn.resp_h in agents:
