@@ -28,6 +28,7 @@ Otherwise it stays another protocol: no session (no_control_session, ndmp_undeco
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 
 from flowcheck.config import DEFAULT_RANGE, Config
@@ -86,6 +87,23 @@ def proven_tls_starts(candidates: Iterable[Connection], ordered: list[Connection
                       config: Config, profile: Profile) -> set[str]:
     """The uids of the candidates (tls_from_start) that a connection no session explains
     (role "other") fits as their job's (fits_job): those are NDMP's control connections."""
-    unexplained = [c for c in ordered if c.role == "other"]
-    return {control.uid for control in candidates
-            if any(fits_job(conn, control, config, profile) for conn in unexplained)}
+    # By pair of hosts, in time order (ordered is): a candidate looks at the connections
+    # between its hosts opened while it lasted, not at every connection (thousands of
+    # TLS connections beside thousands of others stayed quadratic).
+    between: dict[frozenset[str], list[Connection]] = {}
+    for conn in ordered:
+        if conn.role == "other":
+            between.setdefault(frozenset((conn.orig_h, conn.resp_h)), []).append(conn)
+    starts = {pair: [c.ts for c in conns] for pair, conns in between.items()}
+    proven = set()
+    for control in candidates:
+        media = _addresses(config.media_servers, control.orig_h)
+        agent = _addresses(config.remote_agents, control.resp_h)
+        for pair in {frozenset((m, a)) for m in media for a in agent}:
+            conns, opened = between.get(pair, []), starts.get(pair, [])
+            end = end_of(control) if seen_closing(control) else float("inf")
+            while_open = conns[bisect_left(opened, control.ts):bisect_right(opened, end)]
+            if any(fits_job(conn, control, config, profile) for conn in while_open):
+                proven.add(control.uid)
+                break
+    return proven
