@@ -165,7 +165,7 @@ class StreamFindings:
                  f"last in frame {cut[-1]})" if cut else "")
         answer = "".join(f", and the {_ROLE[direction]}'s from frame {f}"
                          for direction, (f, _) in other)
-        if not before and not cut:  # TLS from the first byte: sessions.tls_start proved it
+        if not messages and not cut:  # TLS from the first byte: sessions.tls_start proved it
             message = _tls_start_words(first_dir, frame, answer)
         else:
             message = (f"The control connection carries TLS from frame {frame}: the "

@@ -11,12 +11,6 @@ from flowcheck.verify.context import Context
 from flowcheck.verify.details import failure_words
 
 
-def tied_sessions(ctx: Context, uid: str) -> list[Session]:
-    """The sessions a connection fits alike (their Session.port_tied holds its uid), in
-    session order."""
-    return [s for s in ctx.sessions if uid in s.port_tied]
-
-
 def candidates_words(ids: Sequence[str]) -> str:
     """"session S1 or S2" ("session S1, S2 or S3"), from session ids: the sessions a
     connection may be of."""
