@@ -170,7 +170,7 @@ def job_bytes(ctx: Context, session: Session, conns: list[Connection]) -> str:
         # 110 run 46: "C3 carried 200001 bytes", 200,000 B and the agent's FIN).
         fins = sum(sender_fin_acked(c, session, key) for c in open_conns)
         less = (f", less the {'FIN' if fins == 1 else f'{fins} FINs'} of the sender they "
-                "also acknowledge" if fins else ", a closing FIN counted as a byte")
+                "also acknowledge" if fins else ", a closing FIN, if any, counted as a byte")
         return (f"{uids} carried {acked[key] - fins} bytes {to} (acknowledged by the "
                 f"receiver's ACKs{less}: the capture holds one direction)")
     return ""

@@ -85,6 +85,8 @@ def sender_fin_acked(conn: Connection, session: Session, key: str) -> bool:
     looks the same."""
     media, agent = conn_sides(conn, session)
     sender = agent if key == "to_media" else media
+    if sender is None:  # neither end the session's: no sender to speak of
+        return False
     orig = sender == (conn.orig_h, conn.orig_p)
     return (not (conn.orig_pkts if orig else conn.resp_pkts)
             and (conn.orig_fin_unseen if orig else conn.resp_fin_unseen))
