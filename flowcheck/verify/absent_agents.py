@@ -75,7 +75,8 @@ def _absent(sessions: Sequence[Session], connections: Sequence[Connection], arp:
         # agent's, whose job ran under the other (config_pair; lab matrix seed 109 run
         # 34: an IPv6 job refused at its control connection, its IPv4 address silent).
         paired = {pair: (s.id, s.remote_agent) for s in reversed(sessions)
-                  if (pair := config_pair(config.remote_agents, s.remote_agent))}
+                  if not s.side and (pair := config_pair(config.remote_agents,
+                                                         s.remote_agent))}
         findings.append(_not_seen(quiet, dict(sorted(unlisted.items())),
                                   _three_way(sessions, [a for a, _ in quiet]), paired,
                                   _other_version(sessions, connections, config,
