@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from capture_factory import tcp_packet, write_pcap
 from test_connections_util import read_batches
 
+from flowcheck.connections import track_connections
 from flowcheck.connections.conn import SYN
 from flowcheck.connections.flows import BatchFlows, FlowKey, group_flows
 from flowcheck.connections.icmp_cut import CutTies
@@ -92,3 +94,30 @@ def test_a_cut_quote_looks_its_openings_up() -> None:
     # Each reject asks for the one callback attempt it fits (its flow key, its SYN's frame).
     assert len(fed.asked) == 2 and fed.asked[0][0] == fed.asked[1][0]
     assert [frame for _, frame in fed.asked] == [20, 25]
+
+
+def test_one_opening_stamped_ahead_keeps_no_later_batch_keys(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SYN stamped a day ahead (a broken clock, a fuzzed stamp) stays among the recent
+    openings; the flow keys kept are those of the batches the openings are of, not of
+    every batch after its own (a second read: 28 of 28 kept)."""
+    t0 = 1_700_000_000.0
+    packets = []
+    for n in range(400):
+        packets += [(t0 + n * 0.05, tcp_packet("10.0.0.1", "10.0.0.2", 20000 + n, 80, "S")),
+                    (t0 + n * 0.05 + 0.001,
+                     tcp_packet("10.0.0.2", "10.0.0.1", 80, 20000 + n, "SA"))]
+        if n == 5:
+            packets.append((t0 + 86_400, tcp_packet("10.0.0.9", "10.0.0.8", 1234, 80, "S")))
+    path = write_pcap(tmp_path / "ahead.pcap", packets)
+    kept: list[int] = []
+    feed = CutTies.feed
+
+    def counted(self: CutTies, *args: Any, **kwargs: Any) -> Any:
+        result = feed(self, *args, **kwargs)
+        kept.append(len(self._keys))
+        return result
+
+    monkeypatch.setattr(CutTies, "feed", counted)
+    track_connections([str(path)], chunk_size=2048)
+    assert len(kept) > 20 and max(kept) <= 4, kept

@@ -300,8 +300,10 @@ class CutTies:
         new = new if since >= cut else new.take(new.ts >= cut)
         kept = None if recent is None else recent.take(recent.ts >= cut)
         self._recent = new if kept is None or not kept.ts.shape[0] else kept.joined(new)
-        oldest = int(self._recent.batch.min()) if self._recent.batch.shape[0] else batch + 1
-        for number in [b for b in self._keys if b < oldest]:
+        # The keys of the batches an opening kept is of, no other: one opening stamped
+        # ahead of its batch (a clock set back, a broken stamp) kept every later batch's.
+        live = set(np.unique(self._recent.batch).tolist())
+        for number in [b for b in self._keys if b not in live]:
             del self._keys[number]
 
     def _tie(self, quote: CutQuote, fitting: list[Opening],
