@@ -15,6 +15,7 @@ network namespaces, one process each.
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 
@@ -123,8 +124,8 @@ class AgentSession:
             try:
                 self.control = channel.sock = server_context().wrap_socket(
                     self.control, server_side=True)
-            except OSError as exc:
-                log("agent", f"TLS handshake on the control connection failed: {exc}")
+            except (OSError, subprocess.CalledProcessError) as exc:  # openssl's too
+                log("agent", f"TLS on the control connection failed: {exc}")
                 self.control.close()
                 return
         channel.post(wire.NOTIFY_CONNECTION_STATUS,

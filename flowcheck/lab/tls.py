@@ -17,6 +17,7 @@ ssl.SSLError from the handshake.
 
 from __future__ import annotations
 
+import functools
 import ssl
 import subprocess
 import tempfile
@@ -37,8 +38,11 @@ def client_context() -> ssl.SSLContext:
     return context
 
 
+@functools.cache
 def server_context() -> ssl.SSLContext:
-    """The agent's side, with a self-signed P-256 certificate made for this run."""
+    """The agent's side, with a self-signed P-256 certificate made for this run (once:
+    every control connection of the process shares it). Raises OSError (openssl
+    missing) or subprocess.CalledProcessError (openssl failed)."""
     with tempfile.TemporaryDirectory(prefix="fc-lab-tls-") as folder:
         key, cert = Path(folder) / "key.pem", Path(folder) / "cert.pem"
         subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
