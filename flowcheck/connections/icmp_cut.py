@@ -302,7 +302,7 @@ class CutTies:
         self._recent = new if kept is None or not kept.ts.shape[0] else kept.joined(new)
         # The keys of the batches an opening kept is of, no other: one opening stamped
         # ahead of its batch (a clock set back, a broken stamp) kept every later batch's.
-        live = set(np.unique(self._recent.batch).tolist())
+        live = set(self._recent.batch.tolist())  # (np.unique would load numpy.ma)
         for number in [b for b in self._keys if b not in live]:
             del self._keys[number]
 
