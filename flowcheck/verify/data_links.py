@@ -77,6 +77,9 @@ _LONE_HEADS = {None: "never opened; whether a firewall dropped or rejected it th
                      "cannot tell",
                "dropped": "never opened", "rejected": "never opened"}
 
+# Outcomes reported as a failed opening (check_data; verify.tied_failures too).
+FAILED = ("unanswered", "refused", "handshake_incomplete")
+
 
 def check_data(ctx: Context, session: Session) -> None:
     """The session's data connections (failed openings, one finding per endpoint; their
@@ -86,7 +89,7 @@ def check_data(ctx: Context, session: Session) -> None:
     checked_ports: set[tuple[str, int]] = set()
     for conn in conns:
         outcome = judged(ctx, conn)
-        if outcome in ("unanswered", "refused", "handshake_incomplete"):
+        if outcome in FAILED:
             # One a NAT rewrote too: it reached the port, so it is judged like any other
             # (steps 4-5); announced_address_mismatch names the address on top.
             failed[(conn.resp_h, conn.resp_p)].append(conn)

@@ -46,7 +46,7 @@ from contextlib import contextmanager
 from flowcheck.model import Connection, Role, Session
 from flowcheck.sessions import connection_outcome
 from flowcheck.verify.context import Context
-from flowcheck.verify.data_links import report_failed_data
+from flowcheck.verify.data_links import FAILED, report_failed_data
 from flowcheck.verify.evidence import judged
 from flowcheck.verify.fallback import fallback_of
 from flowcheck.verify.ranges import check_ports
@@ -56,9 +56,6 @@ from flowcheck.verify.tied_words import candidates_words
 # ranges.check_ports): the candidates go after the first of them a message holds.
 _HEADS = ("The data connection ", "The agent's callback ", "The callback ",
           "The agent ")
-
-# Outcomes check_data reports as a failed opening (flowcheck.verify.data_links).
-FAILED = ("unanswered", "refused", "handshake_incomplete")
 
 
 def tied_candidates(ctx: Context) -> dict[str, list[Session]]:
