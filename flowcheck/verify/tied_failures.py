@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Literal
 
 from flowcheck.model import Connection, Role, Session
 from flowcheck.sessions import connection_outcome
@@ -58,12 +59,16 @@ _HEADS = ("The data connection ", "The agent's callback ", "The callback ",
           "The agent ")
 
 
-def tied_candidates(ctx: Context) -> dict[str, list[Session]]:
+Tie = Literal["port_tied", "callback_ambiguous"]  # the Session lists naming tied uids
+
+
+def tied_candidates(ctx: Context, tie: Tie = "port_tied") -> dict[str, list[Session]]:
     """Per tied connection uid (in the order of the sessions' lists), the sessions it fits
-    alike (Session.port_tied), in session order."""
+    alike, in session order. tie: the Session list that names them ("port_tied": data
+    connections; "callback_ambiguous": callbacks)."""
     found: dict[str, list[Session]] = {}
     for session in ctx.sessions:
-        for uid in session.port_tied:
+        for uid in getattr(session, tie):
             found.setdefault(uid, []).append(session)
     return found
 
@@ -163,10 +168,7 @@ def check_tied_callbacks(ctx: Context, check: Callable[[Context, Session, Connec
     """Findings for the failed callbacks several waiting sessions fit alike (see the
     module's words), `check` wording each as step 2 words a session's own
     (links._check_callback); adds their uids to Context.tied_reported."""
-    tied: dict[str, list[Session]] = {}
-    for session in ctx.sessions:
-        for uid in session.callback_ambiguous:
-            tied.setdefault(uid, []).append(session)
+    tied = tied_candidates(ctx, "callback_ambiguous")
     for uid, sessions in tied.items():
         conn = ctx.by_uid[uid]
         if len(sessions) < 2 or any(s.id in ctx.side for s in sessions) or \
