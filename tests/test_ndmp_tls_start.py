@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from test_ndmp_stream import events
-from test_ndmp_tls_upgrade import CLIENT_HELLO, _analyze
+from test_ndmp_tls_upgrade import CLIENT_HELLO, _analyze, tls_hellos
 
 from flowcheck.config import DEFAULT_RANGE, build_config, load_file
 from flowcheck.lab.capture import capture_scenario
@@ -184,12 +184,7 @@ def test_the_lab_job_in_tls_from_the_start_reads_the_same_and_tshark_sees_it(
     names, the first of each direction, and flowcheck reads the run as the stored one."""
     capture = tmp_path / "tls-start-clean.pcap"
     capture_scenario("tls-start-clean", capture)
-    hellos = subprocess.run(
-        ["tshark", "-n", "-r", str(capture), "-d", "tcp.port==10000,tls", "-Y",
-         "tls.handshake.type == 1 || tls.handshake.type == 2", "-T", "fields",
-         "-e", "frame.number", "-e", "tls.handshake.type"],
-        capture_output=True, text=True, check=True).stdout.split()
-    assert hellos == ["4", "1", "6", "2"]
+    assert tls_hellos(capture) == ["4", "1", "6", "2"]
     firsts = subprocess.run(
         ["tshark", "-n", "-r", str(capture), "-Y", "tcp.port == 10000 && tcp.len > 0",
          "-T", "fields", "-e", "frame.number"],

@@ -26,6 +26,16 @@ FIELD47 = LAB.parent / "field47-tls-matrix"
 CLIENT_HELLO = bytes.fromhex("160301020001")  # TLS record: handshake, 3.1, 512 B, type 1
 
 
+def tls_hellos(capture: Path) -> list[str]:
+    """tshark's TLS dissector on port 10000: frame number and handshake type (1
+    ClientHello, 2 ServerHello) of each hello, flattened in frame order."""
+    return subprocess.run(
+        ["tshark", "-n", "-r", str(capture), "-d", "tcp.port==10000,tls", "-Y",
+         "tls.handshake.type == 1 || tls.handshake.type == 2", "-T", "fields",
+         "-e", "frame.number", "-e", "tls.handshake.type"],
+        capture_output=True, text=True, check=True).stdout.split()
+
+
 def _analyze(capture: Path) -> Analysis:
     config = build_config(load_file(capture.with_name(capture.name.split(".")[0] + ".toml")))
     return analyze(read_traffic([str(capture)], config), config)
@@ -93,12 +103,7 @@ def test_the_lab_job_in_tls_reads_the_same_and_tshark_sees_the_handshake(
     names, and flowcheck reads the run as the stored capture."""
     capture = tmp_path / "tls-clean.pcap"
     capture_scenario("tls-clean", capture)
-    hellos = subprocess.run(
-        ["tshark", "-n", "-r", str(capture), "-d", "tcp.port==10000,tls", "-Y",
-         "tls.handshake.type == 1 || tls.handshake.type == 2", "-T", "fields",
-         "-e", "frame.number", "-e", "tls.handshake.type"],
-        capture_output=True, text=True, check=True).stdout.split()
-    assert hellos == ["11", "1", "12", "2"]
+    assert tls_hellos(capture) == ["11", "1", "12", "2"]
     _clean_job_read(_analyze(capture))
 
 
