@@ -197,6 +197,12 @@ class NdmpStream:
     # seen before it). What its last NDMP message read may not be (flowcheck.verify
     # .unanswered_close). Not in the JSON.
     fin_unseen: int = 0
+    # Per direction, its last packet carrying payload before the first FIN (that FIN's own
+    # payload included), a direction absent when it sent none: what a side said before
+    # the close, read where the messages cannot be (a session in TLS: a record of the
+    # agent's after its data's end would be its halt; flowcheck.verify.tls_close). Not in
+    # the JSON.
+    payload_before_fin: dict[str, ControlPacket] = field(default_factory=dict)
     # Per direction, its packets whose sequence number was past the highest byte of that
     # side seen before them: (frame, the first sequence number missing, how many), the
     # first 64 (own_gaps_all False when there were more); a side absent had none. A gap

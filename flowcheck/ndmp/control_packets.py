@@ -1,8 +1,9 @@
 """What a control connection's TCP packets say beside its NDMP bytes: its first RST and
 the packet before it, the keepalive probes before that RST, its first FIN with how far
 its ACK moved, each side's first FIN with the sequence numbers unseen before it, and the
-latest answer to a keepalive probe (NdmpStream.reset, .before_reset, .probes_before_reset,
-.probe_reset, .fin, .fin_acked_new, .probe_answer). Kept per connection by
+latest answer to a keepalive probe, each side's last payload before the first FIN
+(NdmpStream.reset, .before_reset, .probes_before_reset, .probe_reset, .fin,
+.fin_acked_new, .probe_answer, .payload_before_fin). Kept per connection by
 flowcheck.ndmp.collector, packet by packet in capture order.
 """
 
@@ -35,6 +36,10 @@ class ControlPackets:
     acks: dict[str, int] = field(default_factory=dict)
     # The directions whose FIN the capture holds (NdmpStream.fins_lost keeps no other).
     fins: set[str] = field(default_factory=set)
+    # Per direction, its latest packet with payload while no FIN was seen
+    # (NdmpStream.payload_before_fin, set at the first FIN).
+    payload_last: dict[str, tuple[Direction, int, float, int, int]] = field(
+        default_factory=dict)
 
     def note(self, stream: NdmpStream, packet: tuple[Direction, int, float, int, int],
              seq: int, ack: int | None) -> None:
@@ -53,8 +58,12 @@ class ControlPackets:
         elif stream.reset is None and self.probes.unanswered(
                 other_direction(direction)):
             stream.probe_answer = ControlPacket(*packet)  # the other's probe answered
+        if payload and stream.fin is None:
+            self.payload_last[direction] = packet
         if flags & FIN and stream.fin is None:
             stream.fin, stream.fin_ack = ControlPacket(*packet), ack
+            stream.payload_before_fin = {side: ControlPacket(*last)
+                                         for side, last in self.payload_last.items()}
             before = self.acks.get(direction)
             if ack is not None and before is not None:
                 stream.fin_acked_new = seq_ahead(ack, before)

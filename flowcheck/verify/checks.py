@@ -38,6 +38,7 @@ from flowcheck.verify.short_callbacks import report_short_callbacks
 from flowcheck.verify.stalled_transfer import check_stalled_transfers
 from flowcheck.verify.steps import check_steps
 from flowcheck.verify.stray import note_stray_syns
+from flowcheck.verify.tls_close import check_tls_close
 from flowcheck.verify.unexplained import check_unexplained
 
 
@@ -98,6 +99,7 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     check_replies(ctx)
     check_no_reply(ctx)
     check_running(ctx)
+    check_tls_close(ctx)  # the same, read from TCP where TLS hides the messages
     check_closed_after_auth(ctx)
     check_steps(ctx)
     report_short_callbacks(ctx)  # after every session's step 2

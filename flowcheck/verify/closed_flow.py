@@ -55,9 +55,14 @@ def closed_mid_job(ctx: Context, session: Session) -> tuple[list[int], str] | No
         frames, code = cited_rsts(control), "control_reset"
     else:
         return None
-    return frames, (f"{what} while the job ran, with no NOTIFY_DATA_HALTED or "
-                    f"NOTIFY_MOVER_HALTED ({code}): the job ended before its data did, so the "
-                    f"bytes below are the part that flowed, not the whole {session.kind}")
+    # In TLS the halt is missed by its record, not read (verify.tls_close).
+    halts = ("no TLS record on it after the data's last byte, where a NOTIFY_DATA_HALTED "
+             "or NOTIFY_MOVER_HALTED would be" if stream is not None
+             and stream.tls_start is not None and code == "control_closed" else
+             "no NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED")
+    return frames, (f"{what} while the job ran, with {halts} ({code}): the job ended before "
+                    f"its data did, so the bytes below are the part that flowed, not the "
+                    f"whole {session.kind}")
 
 
 def _has_error(ctx: Context, session: Session, code: str) -> bool:

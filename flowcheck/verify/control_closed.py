@@ -83,21 +83,10 @@ def report_closed(ctx: Context, session: Session, stream: NdmpStream, control: C
                SNAPPED_FROM_WORDS if stream.snap_cut else "")
             + _data_closed_too(ctx, session))
     reset = stream.reset if closed_before_reset(stream) is not None else None
-    if reset is not None:
-        head += (f"The RST that followed (frame {reset.frame}) is the close's "
-                 "consequence, not a device's: "
-                 + (agent if by_agent else "the media server") + "'s system answers "
-                 "a closed connection's later packets with a RST (RFC 9293 3.10.7.1), "
-                 "however soon. ")
+    head += reset_after_close_words(stream, agent if by_agent else "the media server")
     if by_agent:
-        message = head + (
-            f"{agent.capitalize()}'s NDMP service ended the session without notifying a halt: the "
-            "service stopped, restarted or crashed (the system closes a process's "
-            "connections this way when it ends), or it gave the job up.")
-        fix = (f"See {agent}'s NDMP service log and its system event log at that time (a "
-               "service stopped, restarted or crashed; an update or a reboot), then the job "
-               f"log; make sure {agent}'s NDMP service is running before the job is run "
-               "again.")
+        words, fix = agent_close_words(agent)
+        message = head + words
     else:
         message = head + (
             "The media server's job engine ended the session without stopping the job over "
@@ -132,6 +121,28 @@ def report_closed(ctx: Context, session: Session, stream: NdmpStream, control: C
     ctx.add("control_closed", message, fix, session=session, conn=control,
             frames=frames, ts=fin_ts, cause="control",
             severity=Severity.WARNING if first is not None else None)
+
+
+def reset_after_close_words(stream: NdmpStream, closer: str) -> str:
+    """"The RST that followed (frame N) is the close's consequence, ..." when the closer
+    (`closer`: "the agent", "the media server") reset the peer's packets after its FIN
+    (reset_answer.closed_before_reset), else ""."""
+    if closed_before_reset(stream) is None or stream.reset is None:
+        return ""
+    return (f"The RST that followed (frame {stream.reset.frame}) is the close's consequence, "
+            f"not a device's: {closer}'s system answers a closed connection's later packets "
+            "with a RST (RFC 9293 3.10.7.1), however soon. ")
+
+
+def agent_close_words(agent: str) -> tuple[str, str]:
+    """(message, fix) for a control connection the agent (`agent`: "the agent", "the tape
+    agent") closed with no halt notified: its NDMP service ended the session."""
+    return (f"{agent.capitalize()}'s NDMP service ended the session without notifying a "
+            "halt: the service stopped, restarted or crashed (the system closes a process's "
+            "connections this way when it ends), or it gave the job up.",
+            f"See {agent}'s NDMP service log and its system event log at that time (a "
+            "service stopped, restarted or crashed; an update or a reboot), then the job "
+            f"log; make sure {agent}'s NDMP service is running before the job is run again.")
 
 
 def _data_closed_too(ctx: Context, session: Session) -> str:

@@ -1,0 +1,124 @@
+"""A TLS job's agent killed mid-job (flowcheck.verify.tls_close): lab matrix seeds 110 and
+109 run 14, captures/field47-tls-matrix/agent-killed-tls*.
+
+The agent's FIN on the control connection came 11-20 ms after its data connection's last
+byte, with no packet with payload on the control connection in between: control_closed,
+where it read inconclusive with steps 4-5 `ok`. The same capture with one TLS record
+inserted before that FIN (the agent's halt, or the media server's CONNECT_CLOSE) must
+not read so: the close may then be the job's end. The frames the finding names are
+checked against tshark's reading of the capture.
+"""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+from pathlib import Path
+
+import pytest
+from scapy.all import IP, TCP, Packet, Raw, rdpcap, wrpcap
+from stored import errors, stored_analysis
+
+from flowcheck.model import Finding
+
+FOLDER = Path(__file__).resolve().parents[1] / "captures" / "field47-tls-matrix"
+CASES = ["agent-killed-tls", "agent-killed-tls-loss"]
+NDMP_PORT = 10000
+RECORD = 24  # bytes: a TLS 1.3 record of a short NDMP message (or a close_notify alert)
+
+
+def unpacked(tmp_path: Path, name: str) -> Path:
+    """captures/field47-tls-matrix/NAME.pcap.gz, unpacked under tmp_path."""
+    out = tmp_path / f"{name}.pcap"
+    out.write_bytes(gzip.decompress((FOLDER / f"{name}.pcap.gz").read_bytes()))
+    return out
+
+
+def tshark_fields(capture: Path, display_filter: str, *fields: str) -> list[list[str]]:
+    """tshark's -T fields rows of the packets the filter keeps."""
+    out = subprocess.run(["tshark", "-r", str(capture), "-Y", display_filter, "-T", "fields",
+                          *(arg for field in fields for arg in ("-e", field))],
+                         check=True, capture_output=True, text=True).stdout
+    return [line.split("\t") for line in out.splitlines()]
+
+
+def closed(analysis_errors: list[Finding]) -> Finding:
+    """The analysis' one control_closed error."""
+    found = [f for f in analysis_errors if f.code == "control_closed"]
+    assert len(found) == 1, [f.code for f in analysis_errors]
+    return found[0]
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_agent_killed_in_a_tls_job_closed_the_control_connection(tmp_path: Path,
+                                                                 name: str) -> None:
+    capture = unpacked(tmp_path, name)
+    analysis = stored_analysis(capture, config_path=FOLDER / f"{name}.toml")
+    assert analysis.verdict == "fail"
+    finding = closed(errors(analysis))
+    # tshark: the agent's first FIN and first RST on the control connection, and the
+    # first frame carrying the data sender's highest byte (its later copies aside).
+    fin = tshark_fields(capture, f"tcp.srcport == {NDMP_PORT} && tcp.flags.fin == 1",
+                        "frame.number")[0][0]
+    rst = tshark_fields(capture, f"tcp.srcport == {NDMP_PORT} && tcp.flags.reset == 1",
+                        "frame.number")[0][0]
+    data = tshark_fields(capture, "tcp.srcport >= 6001 && tcp.srcport <= 6100 && tcp.len > 0",
+                         "frame.number", "tcp.nxtseq")
+    highest = max(int(nxt) for _frame, nxt in data)
+    last = next(frame for frame, nxt in data if int(nxt) == highest)
+    assert finding.frames == [int(last), int(fin), int(rst)]
+    assert "closed by the agent 10.77.1.2" in finding.message
+    assert "neither side sent anything on the control connection" in finding.message
+    session = analysis.sessions[0]
+    assert [s.status for s in session.steps][3:] == ["ok", "failed"]
+    assert "control_closed" in session.steps[4].detail
+
+
+def _record_before_fin(packets: list[Packet], sender: str) -> list[Packet]:
+    """The packets with one RECORD-byte packet with payload (and its capture copy, as the
+    capture holds every packet twice) sent by `sender` ("agent", "media") on the control
+    connection just before the agent's FIN, the later packets' sequence and
+    acknowledgement numbers moved past it."""
+    fin_at = next(i for i, p in enumerate(packets) if TCP in p
+                  and p[TCP].sport == NDMP_PORT and p[TCP].flags.F)
+    fin = packets[fin_at]
+    if sender == "agent":
+        record = fin.copy()
+        record[TCP].flags = "PA"
+    else:  # the media server's: its next sequence number, acknowledging the agent's bytes
+        record = next(p for p in reversed(packets[:fin_at]) if TCP in p
+                      and p[TCP].dport == NDMP_PORT).copy()
+        record[TCP].seq, record[TCP].ack, record[TCP].flags = fin[TCP].ack, fin[TCP].seq, "PA"
+    record[TCP].remove_payload()
+    record[TCP].add_payload(Raw(bytes([23, 3, 3, 0, RECORD - 5]) + bytes(RECORD - 5)))
+    record.time = fin.time - 0.0001
+    moved: list[Packet] = []
+    for p in packets[fin_at:]:
+        if TCP in p and NDMP_PORT in (p[TCP].sport, p[TCP].dport):
+            p = p.copy()
+            from_sender = (p[TCP].sport == NDMP_PORT) == (sender == "agent")
+            if from_sender:
+                p[TCP].seq = (p[TCP].seq + RECORD) % (1 << 32)
+            elif p[TCP].flags.A:
+                p[TCP].ack = (p[TCP].ack + RECORD) % (1 << 32)
+            del p[IP].chksum, p[TCP].chksum
+        moved.append(p)
+    del record[IP].chksum, record[IP].len, record[TCP].chksum
+    return [*packets[:fin_at], record, record.copy(), *moved]
+
+
+@pytest.mark.parametrize("sender", ["agent", "media"])
+def test_a_record_after_the_data_leaves_the_close_to_the_job(tmp_path: Path,
+                                                             sender: str) -> None:
+    name = CASES[0]
+    edited = tmp_path / f"{name}-{sender}-record.pcap"
+    wrpcap(str(edited), _record_before_fin(list(rdpcap(str(unpacked(tmp_path, name)))), sender))
+    analysis = stored_analysis(edited, config_path=FOLDER / f"{name}.toml")
+    assert "control_closed" not in {f.code for f in analysis.findings}
+    # The edit is whole: tshark reads the inserted record (the first of its size on the
+    # control connection; its copy after it) as new bytes, and no byte missed.
+    shown = tshark_fields(edited, f"tcp.len == {RECORD} && tcp.port == {NDMP_PORT}",
+                          "frame.number", "tcp.srcport", "tcp.analysis.retransmission")
+    assert shown[0][1:] == [str(NDMP_PORT) if sender == "agent" else "5059", ""]
+    assert not tshark_fields(edited, "tcp.analysis.lost_segment || tcp.analysis.ack_lost_segment",
+                             "frame.number")
