@@ -40,13 +40,17 @@ def tls_hellos(capture: Path) -> list[str]:
 
 
 def hello_frames(capture: Path) -> tuple[int, int]:
-    """tshark's frames of the one ClientHello and the one ServerHello on port 10000,
-    the ClientHello first. A lab run's frame numbers are timing's: the agent's ACK of
-    the ClientHello goes alone or rides on its ServerHello, so a live test takes them
-    from here rather than from the stored capture."""
+    """tshark's frames of the first ClientHello and the first ServerHello on port 10000
+    (a resent one, under load, comes later), the ClientHello first. A lab run's frame
+    numbers are timing's: the agent's ACK of the ClientHello goes alone or rides on its
+    ServerHello, so a live test takes them from here rather than from the stored
+    capture."""
     hellos = tls_hellos(capture)
-    assert hellos[1::2] == ["1", "2"], hellos
-    return int(hellos[0]), int(hellos[2])
+    pairs = list(zip(hellos[::2], hellos[1::2], strict=True))  # kinds: "2" or "2,11,14"
+    client = next(int(frame) for frame, kinds in pairs if "1" in kinds.split(","))
+    server = next(int(frame) for frame, kinds in pairs if "2" in kinds.split(","))
+    assert client < server, hellos
+    return client, server
 
 
 def ndmp_reply_frame(capture: Path, code: int) -> int:
