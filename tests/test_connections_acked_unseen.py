@@ -212,3 +212,34 @@ def test_acks_wrapping_past_2_32_add_up_on_every_path(tmp_path: Path, acker: str
         bulk, one_at_a_time = run(path, chunk, fast=True)
         assert bulk == reference
         assert one_at_a_time < packets // 50
+
+
+@pytest.mark.parametrize(("last_step", "acker_fin", "fin_or_byte"), [
+    (1, False, True),  # seed 108 run 18: the capture ended before the acker's FIN
+    (1, True, True),  # the acker's FIN too: the other side's FIN proved (fin_unseen)
+    (2, False, False),  # two bytes: data, no FIN
+])
+def test_a_last_ack_one_more_is_told_on_every_path(
+        tmp_path: Path, short_everywhere: None, last_step: int, acker_fin: bool,
+        fin_or_byte: bool) -> None:
+    """M's packets alone (its SYN, its ACKs of A's data), the last ACK `last_step` past
+    the one before, then M's FIN|ACK or nothing: resp_fin_or_byte (A's FIN or a lone
+    last byte) when that step is one, whether or not M's FIN is captured; A's FIN proved
+    (resp_fin_unseen) only with it. The same on the reference, short and bulk paths."""
+    def segment(flags: str, seq: int, ack: int) -> bytes:
+        return tcp_frame(M, A, 5002, 6001, flags, seq, ack)
+
+    acks = [7_001 + 1_448 * k for k in range(1, 30)]
+    packets = [segment("S", 1_000, 0), *(segment("A", 1_001, ack) for ack in
+                                         [7_001, *acks, acks[-1] + last_step])]
+    if acker_fin:
+        packets.append(segment("FA", 1_001, acks[-1] + last_step))
+    path = tmp_path / "one-more.pcap"
+    write_frames(path, packets, [1_700_000_000 + k * 0.001 for k in range(len(packets))])
+    (reference,), _ = run(path, 100_000, fast=False)
+    assert (reference.orig_fin_or_byte, reference.resp_fin_or_byte) == (False, fin_or_byte)
+    assert reference.resp_fin_unseen == (fin_or_byte and acker_fin)
+    for chunk in (1, 5, 20, 100_000):
+        connections, _ = run(path, chunk, fast=True)
+        assert connections == [reference], chunk
+        assert connections[0].resp_fin_or_byte == fin_or_byte, chunk

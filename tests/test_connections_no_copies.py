@@ -164,3 +164,20 @@ def test_proven_batches_leave_the_full_searchs_state(capture: Path, chunk: int) 
     records: list[Connection] = proven.finish()
     assert records == full.finish()
     assert _state(proven) == _state(full)
+
+
+def test_a_batch_without_tcp_marks_two_arrays(tmp_path: Path) -> None:
+    """A batch with no TCP packet (one UDP datagram): mark gives its two answers, the
+    copies and the replayed ones, as two empty arrays, not one array twice."""
+    from scapy.all import IP, UDP, Ether, raw
+
+    from flowcheck.connections.flows import group_flows
+    from flowcheck.decode import decode_batch
+
+    path = write(tmp_path / "udp.pcap", 1,
+                 [raw(Ether() / IP(src="10.77.0.1", dst="10.77.0.2") / UDP())])
+    (batch,) = read_batches(path)
+    decoded = decode_batch(batch)
+    copy, replayed = CaptureCopies().mark(decoded, group_flows(decoded))
+    assert copy is not replayed
+    assert (copy.shape, replayed.shape, copy.dtype, replayed.dtype) == ((0,), (0,), bool, bool)

@@ -8,12 +8,15 @@ sessions."""
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 import pytest
-from capture_factory import tcp_packet, write_pcap
+from capture_factory import pcap_bytes, tcp_packet, write_pcap
+from many_sessions import AGENT, AGENT_RANGE, MEDIA, MEDIA_RANGE, backup_control, data_halted
 
 import flowcheck.sessions
+import flowcheck.verify.context
 from flowcheck.config import build_config
 from flowcheck.pipeline import analyze, read_traffic
 from flowcheck.report.json_doc import analysis_document
@@ -68,3 +71,46 @@ def test_many_sessions_cost_no_walk_per_session(tmp_path: Path,
     # 40 more sessions made 81 more walks (one per session, in verify.shared).
     assert many[0] <= few[0] + 4
     assert many[1:] == few[1:]
+
+
+def _one_way_walks(tmp_path: Path, jobs: int, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Walks over the connections and the sessions in verify for `jobs` backups captured
+    on the media server's way out only (its packets alone: no callback, no agent reply),
+    each one asking whether the agent's callback went elsewhere and whether the capture
+    would hold the job engine's answer (verify.answer_seen)."""
+    out: list[tuple[float, bytes]] = []
+    closing = T0 + jobs * 0.002 + 5.0
+    for k in range(jobs):
+        control = backup_control(out, 5001 + k, T0 + k * 0.002, 6001 + k)
+        data_halted(control, closing - 0.5 + k * 0.0001)
+        control.close(closing + k * 0.0001)
+    media = ipaddress.IPv4Address(MEDIA).packed
+    frames = sorted((p for p in out if p[1][26:30] == media), key=lambda p: p[0])  # IP src
+    path = tmp_path / f"one-way{jobs}.pcap"
+    path.write_bytes(pcap_bytes(frames))
+    made = flowcheck.verify.context.Context.__post_init__
+
+    def counted(ctx: flowcheck.verify.context.Context) -> None:
+        made(ctx)
+        ctx.connections, ctx.sessions = Walked(ctx.connections), Walked(ctx.sessions)
+
+    monkeypatch.setattr(flowcheck.verify.context.Context, "__post_init__", counted)
+    config = build_config({"media_servers": [MEDIA], "remote_agents": [AGENT],
+                           "media_range": MEDIA_RANGE, "agent_range": AGENT_RANGE,
+                           "profile": "backup-exec-9"})
+    Walked.walks = 0
+    analysis = analyze(read_traffic([str(path)], config), config)
+    assert len(analysis.sessions) == jobs
+    assert all(s.steps[1].status == "missing" for s in analysis.sessions)
+    return Walked.walks
+
+
+def test_callbacks_asked_one_way_cost_no_walk_per_session(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each session's callback question walked every connection twice (callbacks
+    elsewhere, and the listener's packets heard until) and every session three times
+    (the addresses other agents' sessions claim, the known media servers and agents):
+    about 5 walks per session. Now by host and host pair, found once."""
+    few = _one_way_walks(tmp_path, 10, monkeypatch)
+    many = _one_way_walks(tmp_path, 30, monkeypatch)
+    assert many <= few + 4

@@ -45,9 +45,39 @@ def test_a_snap_length_cut_keeps_its_advice() -> None:
 
 def test_the_announcing_replies_are_the_collectors() -> None:
     from flowcheck.ndmp.collector import ANNOUNCERS
-    from flowcheck.ndmp.lost import ANNOUNCED_BY_REPLY
+    from flowcheck.ndmp.lost import ANNOUNCED_BY_REPLY, ANNOUNCED_BY_REQUEST
 
     assert {name for name, reply in ANNOUNCERS if reply} == ANNOUNCED_BY_REPLY
+    assert {name for name, reply in ANNOUNCERS if not reply} == ANNOUNCED_BY_REQUEST
+
+
+def test_a_lost_announcement_beside_read_ones_leaves_the_step_to_them(
+        tmp_path: Path) -> None:
+    """Lab matrix seed 111 run 12: the third DATA_LISTEN reply lost (here frame 409 of
+    clean-3-resources), the first two read: step 3 is ok on them, and ndmp_partial said
+    "the announcement step is unknown". It names the announcements the step is judged
+    on; the capture's only announcement lost (announced-address-nat without frame 21),
+    the step is unknown, and it says so."""
+    packets = lab_packets(NAME)
+    path = write(tmp_path, "no-third-announce", [*packets[:408], *packets[409:]])
+    analysis = analyze_lab(path, NAME)
+    [partial] = [f for f in analysis.findings if f.code == "ndmp_partial"]
+    step = analysis.sessions[0].steps[2]
+    assert step.status == "ok" and step.frames == [21, 215]
+    assert "the reply to DATA_LISTEN (frame 408)" in partial.message
+    assert partial.message.endswith(
+        "(a NAT device between the hosts), which only a DATA_GET_STATE or MOVER_GET_STATE "
+        "reply naming the endpoint shows; the announcement step is judged on the "
+        "announcements the capture holds (frames 21, 215)")
+    assert "step is unknown" not in partial.message
+
+    nat = lab_packets("announced-address-nat")
+    alone = analyze_lab(write(tmp_path, "nat-no-announce", [*nat[:20], *nat[21:]]),
+                        "announced-address-nat")
+    [partial] = [f for f in alone.findings if f.code == "ndmp_partial"]
+    assert alone.sessions[0].steps[2].status == "unknown"
+    assert partial.message.endswith("reply names the endpoint, the announcement step is "
+                                    "unknown")
 
 
 def test_each_hole_names_the_reply_it_held_not_an_earlier_hole_s() -> None:

@@ -18,8 +18,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from lab_edits import analyze_lab, lab_packets, write
+from scapy.all import TCP
 from test_ndmp_stream import events
-from test_ndmp_tls_upgrade import CLIENT_HELLO, _analyze, tls_hellos
+from test_ndmp_tls_upgrade import CLIENT_HELLO, _analyze, hello_frames
 
 from flowcheck.config import DEFAULT_RANGE, build_config, load_file
 from flowcheck.lab.capture import capture_scenario
@@ -61,25 +63,26 @@ def test_tls_bytes_after_an_unseen_start_are_no_tls_start(start: str) -> None:
     assert "tls" not in [kind for kind, _ in _problems(decoder)]
 
 
-def _clean_read(analysis: Analysis) -> None:
+def _clean_read(analysis: Analysis, client_hello: int = 4, server_hello: int = 6) -> None:
     """What tls-start-clean reads: one finding saying the control connection is TLS from
-    its first byte (frame 4: M's ClientHello; A's ServerHello 6) and what that hides; one
-    session whose callback and 3 data connections are matched by direction and ports,
-    steps 1, 2, 4, 5 ok on their TCP outcomes, the announcement step unknown."""
+    its first byte (M's ClientHello's frame; A's from its ServerHello's: the stored
+    capture's 4 and 6 by default) and what that hides; one session whose callback and 3
+    data connections are matched by direction and ports, steps 1, 2, 4, 5 ok on their
+    TCP outcomes, the announcement step unknown."""
     assert analysis.verdict == "inconclusive"
     assert [f.code for f in analysis.findings] == ["ndmp_undecodable"]
     told = analysis.findings[0]
     assert told.message.startswith(
-        "The control connection is TLS from its first byte (frame 4): the media server's "
-        "first bytes are a TLS handshake record, and the agent's from frame 6; not one NDMP "
-        "message is in the clear.")
+        f"The control connection is TLS from its first byte (frame {client_hello}): the "
+        f"media server's first bytes are a TLS handshake record, and the agent's from frame "
+        f"{server_hello}; not one NDMP message is in the clear.")
     assert "CONNECT_CLIENT_AUTH" in told.message and "announce" in told.message
-    assert told.frames == [4, 6] and told.session == "S1"
+    assert told.frames == [client_hello, server_hello] and told.session == "S1"
     (session,) = analysis.sessions
     assert session.kind == "backup" and session.match_reason == "encrypted"
     assert len(session.data_connections) == 3 and session.callback_uid
     assert [s.status for s in session.steps] == ["ok", "ok", "unknown", "ok", "ok"]
-    assert "carries TLS from its first byte (frame 4" in session.steps[2].detail
+    assert f"carries TLS from its first byte (frame {client_hello}" in session.steps[2].detail
 
 
 def test_a_clean_job_in_tls_from_the_start_is_a_session() -> None:
@@ -179,15 +182,32 @@ def test_tls_beside_a_clear_job_between_the_same_hosts_stays_no_session(
 
 def test_the_lab_job_in_tls_from_the_start_reads_the_same_and_tshark_sees_it(
         tmp_path: Path) -> None:
-    """tls-start-clean made afresh in network namespaces: tshark's TLS dissector (port
-    10000 decoded as TLS) finds the ClientHello and ServerHello in the frames flowcheck
-    names, the first of each direction, and flowcheck reads the run as the stored one."""
+    """tls-start-clean made afresh in network namespaces: flowcheck names the frames
+    tshark's TLS dissector (port 10000 decoded as TLS) finds the ClientHello and
+    ServerHello in, the first of each direction, and reads the run as the stored one."""
     capture = tmp_path / "tls-start-clean.pcap"
     capture_scenario("tls-start-clean", capture)
-    assert tls_hellos(capture) == ["4", "1", "6", "2"]
+    _hellos_first_read(capture, _analyze(capture))
+
+
+def _hellos_first_read(capture: Path, analysis: Analysis) -> None:
+    """The hellos tshark finds are the control connection's first bytes, and `analysis`
+    reads as the stored tls-start-clean with their frames."""
+    hellos = hello_frames(capture)
     firsts = subprocess.run(
         ["tshark", "-n", "-r", str(capture), "-Y", "tcp.port == 10000 && tcp.len > 0",
          "-T", "fields", "-e", "frame.number"],
         capture_output=True, text=True, check=True).stdout.split()
-    assert firsts[:2] == ["4", "6"]  # no byte of the control connection before them
-    _clean_read(_analyze(capture))
+    assert firsts[:2] == [str(frame) for frame in hellos]  # no byte before them
+    _clean_read(analysis, *hellos)
+
+
+def test_the_frames_named_follow_the_capture_not_the_stored_run(tmp_path: Path) -> None:
+    """Stored tls-start-clean without the agent's lone ACK of the ClientHello (frame 5),
+    as a run where it rode on the ServerHello writes it: the ServerHello in frame 5,
+    where the live test asserted frame 6; the same reading, the agent's TLS from 5."""
+    packets = lab_packets("tls-start-clean")
+    assert not packets[4][TCP].payload and packets[4][TCP].sport == 10000
+    capture = write(tmp_path, "tls-start-clean-unacked", packets[:4] + packets[5:])
+    assert hello_frames(capture) == (4, 5)
+    _hellos_first_read(capture, analyze_lab(capture, "tls-start-clean"))

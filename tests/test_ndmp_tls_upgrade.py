@@ -12,6 +12,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from lab_edits import analyze_lab, lab_packets, segment, write
+from scapy.all import TCP
 from test_ndmp_stream import events
 from test_ndmp_wire import REPLY, REQUEST, msg, u32
 
@@ -24,6 +26,7 @@ from flowcheck.pipeline import Analysis, analyze, read_traffic
 LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
 FIELD47 = LAB.parent / "field47-tls-matrix"
 CLIENT_HELLO = bytes.fromhex("160301020001")  # TLS record: handshake, 3.1, 512 B, type 1
+CONNECT_CLIENT_AUTH = 0x901
 
 
 def tls_hellos(capture: Path) -> list[str]:
@@ -34,6 +37,30 @@ def tls_hellos(capture: Path) -> list[str]:
          "tls.handshake.type == 1 || tls.handshake.type == 2", "-T", "fields",
          "-e", "frame.number", "-e", "tls.handshake.type"],
         capture_output=True, text=True, check=True).stdout.split()
+
+
+def hello_frames(capture: Path) -> tuple[int, int]:
+    """tshark's frames of the first ClientHello and the first ServerHello on port 10000
+    (a resent one, under load, comes later), the ClientHello first. A lab run's frame
+    numbers are timing's: the agent's ACK of the ClientHello goes alone or rides on its
+    ServerHello, so a live test takes them from here rather than from the stored
+    capture."""
+    hellos = tls_hellos(capture)
+    pairs = list(zip(hellos[::2], hellos[1::2], strict=True))  # kinds: "2" or "2,11,14"
+    client = next(int(frame) for frame, kinds in pairs if "1" in kinds.split(","))
+    server = next(int(frame) for frame, kinds in pairs if "2" in kinds.split(","))
+    assert client < server, hellos
+    return client, server
+
+
+def ndmp_reply_frame(capture: Path, code: int) -> int:
+    """tshark's NDMP dissector on port 10000: the frame of the one reply to message
+    `code` in the clear."""
+    (frame,) = subprocess.run(
+        ["tshark", "-n", "-r", str(capture), "-d", "tcp.port==10000,ndmp", "-Y",
+         f"ndmp.msg == {code:#x} && ndmp.msg_type == 1", "-T", "fields", "-e",
+         "frame.number"], capture_output=True, text=True, check=True).stdout.split()
+    return int(frame)
 
 
 def _analyze(capture: Path) -> Analysis:
@@ -60,23 +87,25 @@ def test_decoder_stops_at_tls_after_a_record() -> None:
         msg(2, REPLY, 0x900, u32(0), reply_sequence=1))
 
 
-def _clean_job_read(analysis: Analysis) -> None:
-    """What tls-clean reads: one finding naming the TLS (from frame 11, after the
-    CONNECT_CLIENT_AUTH reply), the three data connections the session's, steps 4-5 ok
-    on their TCP outcome, the announcement step unknown: inconclusive."""
+def _clean_job_read(analysis: Analysis, auth_reply: int = 10, client_hello: int = 11,
+                    server_hello: int = 12) -> None:
+    """What tls-clean reads: one finding naming the TLS (from the ClientHello's frame,
+    after the CONNECT_CLIENT_AUTH reply's; the stored capture's frames by default), the
+    three data connections the session's, steps 4-5 ok on their TCP outcome, the
+    announcement step unknown: inconclusive."""
     assert analysis.verdict == "inconclusive"
     assert [f.code for f in analysis.findings] == ["ndmp_undecodable"]
     told = analysis.findings[0]
-    assert told.message.startswith("The control connection carries TLS from frame 11: the "
-                                   "media server's bytes after the CONNECT_CLIENT_AUTH "
-                                   "reply (frame 10) are TLS records, and the agent's from "
-                                   "frame 12.")
-    assert told.frames == [11, 12]
+    assert told.message.startswith(
+        f"The control connection carries TLS from frame {client_hello}: the media "
+        f"server's bytes after the CONNECT_CLIENT_AUTH reply (frame {auth_reply}) are TLS "
+        f"records, and the agent's from frame {server_hello}.")
+    assert told.frames == [client_hello, server_hello]
     (session,) = analysis.sessions
     assert session.kind == "backup" and not session.kind_unknown
     assert len(session.data_connections) == 3 and session.match_reason == "encrypted"
     assert [s.status for s in session.steps] == ["ok", "ok", "unknown", "ok", "ok"]
-    assert "carries TLS from frame 11" in session.steps[2].detail
+    assert f"carries TLS from frame {client_hello}" in session.steps[2].detail
     assert "sniffer lost" not in session.steps[2].detail
 
 
@@ -98,13 +127,29 @@ def test_a_refused_data_connection_fails_inside_tls() -> None:
 
 def test_the_lab_job_in_tls_reads_the_same_and_tshark_sees_the_handshake(
         tmp_path: Path) -> None:
-    """tls-clean made afresh in network namespaces: tshark's TLS dissector (decoding
-    port 10000 as TLS) finds the ClientHello and ServerHello in the frames flowcheck
-    names, and flowcheck reads the run as the stored capture."""
+    """tls-clean made afresh in network namespaces: flowcheck names the frames tshark's
+    NDMP and TLS dissectors (port 10000) find the CONNECT_CLIENT_AUTH reply, the
+    ClientHello and the ServerHello in, and reads the run as the stored capture."""
     capture = tmp_path / "tls-clean.pcap"
     capture_scenario("tls-clean", capture)
-    assert tls_hellos(capture) == ["11", "1", "12", "2"]
-    _clean_job_read(_analyze(capture))
+    _clean_job_read(_analyze(capture), ndmp_reply_frame(capture, CONNECT_CLIENT_AUTH),
+                    *hello_frames(capture))
+
+
+def test_the_frames_named_follow_the_capture_not_the_stored_run(tmp_path: Path) -> None:
+    """Stored tls-clean with the agent's ACK of the ClientHello sent alone before its
+    ServerHello (as a loaded lab run once wrote it: the ServerHello in frame 13, and the
+    live test, which asserted frame 12, failed): the same reading, the agent's TLS from
+    frame 13."""
+    packets = lab_packets("tls-clean")
+    client_hello, server_hello = packets[10], packets[11]
+    ack = segment(server_hello, "A", server_hello[TCP].seq,
+                  client_hello[TCP].seq + len(client_hello[TCP].payload),
+                  (client_hello.time + server_hello.time) / 2)
+    capture = write(tmp_path, "tls-clean-acked", [*packets[:11], ack, *packets[11:]])
+    assert hello_frames(capture) == (11, 13)
+    _clean_job_read(analyze_lab(capture, "tls-clean"),
+                    ndmp_reply_frame(capture, CONNECT_CLIENT_AUTH), *hello_frames(capture))
 
 
 def test_a_restore_in_tls_captured_one_way_is_told_by_the_acknowledged_bytes() -> None:

@@ -25,6 +25,8 @@ from flowcheck.pipeline import Analysis, analyze, read_traffic
 from flowcheck.profiles import load_profile
 from flowcheck.sessions import build_sessions
 from flowcheck.verify import check_all
+from flowcheck.verify.context import Context
+from flowcheck.verify.refusals import syns_not_held
 from tests.test_tshark_counts import assert_matches_tshark
 
 ROOT = Path(__file__).resolve().parent.parent / "captures"
@@ -93,6 +95,11 @@ def test_control_refused_seen_only_as_the_firewalls_icmp(tmp_path: Path) -> None
     assert refused.fix == full.fix and refused.message.startswith(full.message)
     assert "one direction only" in refused.message
     icmp = _icmp_frames(one_way)
+    # One SYN, resent: the words agree (seed 111 run 5 read "the SYN ... quote them").
+    assert refused.message.endswith(
+        "The capture does not hold the SYN from 10.77.0.1 port 5091 (it holds no packet "
+        "from 10.77.0.1 to 10.77.0.2: one direction only); the ICMP unreachables in "
+        f"frames {icmp[0]}, {icmp[1]} quote it and its retransmission.")
     [control] = analysis.traffic.connections
     assert refused.uid == control.uid and refused.frames == icmp
     assert control.as_dict() | {"ts": 0, "duration": 0} == {
@@ -200,3 +207,20 @@ def test_retried_syns_whose_answer_the_capture_lacks_may_have_been_rejected(
     assert "or rejects them with a RST or ICMP unreachable the capture cannot hold (it " \
         "holds no packet from 10.77.0.1 to 10.77.0.2: one direction only)" in unanswered.message
     assert "capture_one_direction" in {f.code for f in analysis.findings}
+
+
+def test_the_syns_not_held_agree_in_number_with_their_ports(tmp_path: Path) -> None:
+    """Two quoted SYNs of one port (its 4-tuple used again: another sequence number) are
+    "the SYNs from ... port 5091", not "ports 5091"; two ports are "ports"."""
+    name = "v3-control-reject-icmp"
+    one_way = sent_by(tmp_path, FIREWALL / f"{name}.pcap", "10.77.0.2")
+    analysis = _analyze(one_way, name, FIREWALL)
+    assert analysis.profile is not None
+    ctx = Context(analysis.traffic.connections, analysis.traffic.streams,
+                  analysis.sessions, analysis.config, analysis.profile)
+    said = {ports: syns_not_held(ctx, "10.77.0.1", "10.77.0.2", list(ports))
+            for ports in ((5091,), (5091, 5091), (5091, 5092))}
+    assert [words.split(" (")[0] for words in said.values()] == [
+        "The capture does not hold the SYN from 10.77.0.1 port 5091",
+        "The capture does not hold the SYNs from 10.77.0.1 port 5091",
+        "The capture does not hold the SYNs from 10.77.0.1 ports 5091, 5092"]

@@ -11,9 +11,13 @@ control connection the capture saw closed with fewer resources keeps its judgeme
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
-from stored import stored_analysis
+import pytest
+from lab_edits import segment, write
+from scapy.all import IP, TCP, rdpcap
+from stored import sidecar, stored_analysis
 
 CASES = Path(__file__).resolve().parent.parent / "captures" / "trial32-resources"
 LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
@@ -49,3 +53,38 @@ def test_a_closed_control_connection_with_fewer_resources_keeps_its_judgement() 
     assert analysis.verdict == "fail"
     assert not [s for ses in analysis.sessions for s in ses.steps if s.status == "unknown"]
     assert "capture_ended_early" not in {f.code for f in analysis.findings}
+
+
+@pytest.mark.parametrize("agent_fin", [False, True])
+def test_a_last_ack_one_past_the_unseen_side_is_no_proof_the_job_was_open(
+        tmp_path: Path, agent_fin: bool) -> None:
+    """Lab matrix seed 108 run 18: a capture of the media server's packets only (the
+    agent's side not captured) that ends after the media server's ACK one past the
+    agent's last bytes before (the agent's FIN, or one last byte) and before the media
+    server's own FIN read "the control connection ... is still open at its end (no FIN or
+    RST ...)": nothing in the capture shows that. The healthy 2-resource restore cut
+    after resource 1, kept to the media server's packets, with its ACK of the agent's
+    DATA_STOP reply (32 bytes), and then (agent_fin) one more ACK one past it."""
+    case = CASES / "restore-between-resources.pcap.gz"
+    packets = [p for p in rdpcap(str(case)) if IP in p and p[IP].src == "10.77.0.1"]
+    stop = [p for p in packets if TCP in p and p[TCP].dport == 10000][-1]  # DATA_STOP
+    seq, acked = stop[TCP].seq + len(stop[TCP].payload), stop[TCP].ack + 32
+    acks = [segment(stop, "A", seq, acked + extra, stop.time + Decimal(f"0.000{extra + 2}"))
+            for extra in ((0, 1) if agent_fin else (0,))]
+    path = write(tmp_path, "restore-media-side", packets + acks)
+    analysis = stored_analysis(path, config_path=sidecar(case))
+    assert analysis.verdict == "inconclusive"
+    [early] = [f for f in analysis.findings if f.code == "capture_ended_early"]
+    steps = {s.step: s for s in analysis.sessions[0].steps}
+    said = [early.message, steps[4].detail, steps[5].detail]
+    assert [steps[4].status, steps[5].status] == ["unknown", "unknown"]
+    still_open = "10.77.0.2:10000 is still open at its end (no FIN or RST"
+    one_more = ("but 10.77.0.1's last ACK of 10.77.0.2's bytes takes one sequence number "
+                "more than the one before: 10.77.0.2's FIN, or one last byte, which the "
+                "capture lacks (it holds no packet of 10.77.0.2's on this connection), so "
+                "whether it was still open at the capture's end cannot be seen, and the "
+                "announcements and data connections of the other 1 configured resource "
+                "may have come after it")
+    assert all((one_more in words) == agent_fin for words in said)
+    assert all((still_open in words) != agent_fin for words in said)
+    assert ("the restore may not have been over" in early.message) == agent_fin

@@ -105,6 +105,8 @@ def account_missed(c: ConnState, rto: float = 3.0) -> None:
     record.fins_unseen = orig_missed + resp_missed  # each one byte in missed_bytes
     record.orig_fin_unseen = orig_missed or fin_proved_unseen(c.orig, c.resp)
     record.resp_fin_unseen = resp_missed or fin_proved_unseen(c.resp, c.orig)
+    record.orig_fin_or_byte = acked_one_more(c.orig)
+    record.resp_fin_or_byte = acked_one_more(c.resp)
     record.orig_fin_acked, record.resp_fin_acked = fin_acked(c.orig), fin_acked(c.resp)
     for name, side, peer in (("orig", c.orig, c.resp), ("resp", c.resp, c.orig)):
         lost = side.lost_holes() if side.holes else []
@@ -132,12 +134,19 @@ def account_missed(c: ConnState, rto: float = 3.0) -> None:
 def fin_proved_unseen(side: Endpoint, peer: Endpoint) -> bool:
     """Did the peer acknowledge the FIN of a side the capture holds no packet of (no
     max_end): the peer's FIN captured, and its highest ACK of the side one past its ACK
-    level before (Endpoint.unseen_below; a FIN takes one sequence number, RFC 9293 3.4)?
+    level before (acked_one_more; a FIN takes one sequence number, RFC 9293 3.4)?
     The receiver's own packets then show that the sender closed after its data (its FIN
     acknowledged at or after the receiver's own), as Connection.orig/resp_fin_unseen say
     of a side captured; a lone last byte of data looks the same. Not counted in
     missed_bytes: nothing of the side is."""
-    return (side.max_end is None and side.unseen_below is not None and peer.fin
+    return peer.fin and acked_one_more(side)
+
+
+def acked_one_more(side: Endpoint) -> bool:
+    """Is the peer's highest ACK of a side the capture holds no packet of (no max_end)
+    one past its ACK level before (Endpoint.unseen_below)? That one sequence number is
+    the side's FIN or a lone last byte: Connection.orig/resp_fin_or_byte."""
+    return (side.max_end is None and side.unseen_below is not None
             and side.unseen_top - side.unseen_below == 1)
 
 

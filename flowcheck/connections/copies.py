@@ -180,7 +180,7 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
         if not m:
             self.systematic = self.systematic or since is not None
             self._icmp_copied = self._icmp_copied or since is not None
-            return copy, copy
+            return copy, np.zeros(0, bool)  # two arrays, as every other return gives
         replayed = self.replays.mark(d, flows, COPY_WINDOW)
         if not replayed.any() and self._quiet(d, flows, since, sources, identity, headers):
             return copy, replayed

@@ -83,7 +83,7 @@ class Endpoint:
     # Its highest below unseen_top (unwrapped; None while none is): the ACK level before
     # the last advance. One past it at the end, with the peer's FIN captured, the peer
     # acknowledged the side's FIN (a FIN takes one sequence number, RFC 9293 3.4; so
-    # does a lone last byte): accounting.fin_proved_unseen. Set on an advance only.
+    # does a lone last byte): accounting.acked_one_more. Set on an advance only.
     unseen_below: int | None = None
     # The side's data segments resent since it last sent a byte never sent before (its
     # trailing run of retransmissions: RFC 6298 5.4, the oldest unacknowledged segment

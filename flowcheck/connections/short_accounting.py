@@ -187,23 +187,28 @@ def fins_unseen(short: ShortPass, flows: np.ndarray, records: list[Connection],
     accounting.account_missed sets it: sides without a FIN captured that their peer
     ACKed exactly one past the last byte captured, and which (orig/resp_fin_unseen;
     row 0 the originator's; those flags also for a side never captured whose FIN its
-    peer acknowledged: fin_proved). fresh: as for gap_times (a
-    continuing flow's later packets may undo it: those whose record has some are visited)."""
+    peer acknowledged), and orig/resp_fin_or_byte (a side never captured whose peer's
+    last ACK took one more: acked_one_more). fresh: as for gap_times (a continuing
+    flow's later packets may undo them: those whose record has some are visited)."""
     missed = _fin_unseen(*_sides(short, flows))
     counts = missed.sum(axis=0)
-    # And sides never captured whose FIN the peer acknowledged (accounting.fin_proved_unseen).
-    unseen = missed | fin_proved(short.max_end.take(flows, axis=1),
-                                 short.fin.take(flows, axis=1),
-                                 short.unseen_top.take(flows, axis=1),
-                                 short.unseen_below.take(flows, axis=1))
-    visit = unseen.any(axis=0)
+    # Sides never captured their peer's last ACK took one past its level before (their
+    # FIN or a last byte: accounting.acked_one_more), and of them those whose peer's FIN
+    # is captured: their FIN (accounting.fin_proved_unseen).
+    one_more = acked_one_more(short.max_end.take(flows, axis=1),
+                              short.unseen_top.take(flows, axis=1),
+                              short.unseen_below.take(flows, axis=1))
+    unseen = missed | one_more & short.fin.take(flows, axis=1)[::-1]
+    visit = (unseen | one_more).any(axis=0)
     if not fresh:  # and those whose record has some (as parked) to take back
         visit |= (_fin_unseen(*_parked_sides(short, flows))
-                  | short.before["fin_proved"].take(flows, axis=1)).any(axis=0)
+                  | short.before["acked_one_more"].take(flows, axis=1)).any(axis=0)
     for i in np.flatnonzero(visit).tolist():
         records[i].fins_unseen = int(counts[i])
         records[i].orig_fin_unseen = bool(unseen[0, i])
         records[i].resp_fin_unseen = bool(unseen[1, i])
+        records[i].orig_fin_or_byte = bool(one_more[0, i])
+        records[i].resp_fin_or_byte = bool(one_more[1, i])
 
 
 def fins_acked(short: ShortPass, flows: np.ndarray, records: list[Connection],
@@ -273,12 +278,11 @@ def _fin_unseen(acked: np.ndarray, max_end: np.ndarray, fin: np.ndarray) -> np.n
     return (acked != NONE) & (max_end != NONE) & (fin == 0) & (acked - max_end == 1)
 
 
-def fin_proved(max_end: np.ndarray, fin: np.ndarray, top: np.ndarray,
-                below: np.ndarray) -> np.ndarray:
-    """Per side (each (2, flows), row 0 the originator's): nothing of it captured, its
-    peer's FIN captured, the peer's highest ACK of it one past the level before
-    (Endpoint.unseen_top, unseen_below): accounting.fin_proved_unseen."""
-    return (max_end == NONE) & (below != NONE) & fin[::-1] & (top - below == 1)
+def acked_one_more(max_end: np.ndarray, top: np.ndarray, below: np.ndarray) -> np.ndarray:
+    """Per side (each (2, flows), row 0 the originator's): nothing of it captured, the
+    peer's highest ACK of it one past the level before (Endpoint.unseen_top,
+    unseen_below): accounting.acked_one_more."""
+    return (max_end == NONE) & (below != NONE) & (top - below == 1)
 
 
 def _fin_acked(acked: np.ndarray, max_end: np.ndarray, fin: np.ndarray) -> np.ndarray:

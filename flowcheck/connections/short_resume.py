@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from flowcheck.connections.parked import Parked
-from flowcheck.connections.short_accounting import fin_proved
+from flowcheck.connections.short_accounting import acked_one_more
 
 if TYPE_CHECKING:
     from flowcheck.connections.pre_tap import WaitingPackets
@@ -54,10 +54,11 @@ def resume(going: np.ndarray, entries: list[tuple[Parked, int]], v: int,
     (None without a tap), given those of the continuing flows still waiting for it.
 
     Returns BEFORE_FIELDS' sides as parked, each (2, v), BEFORE_FLOW_FIELDS' flows,
-    each (v,) (a new flow's columns as the pass starts them), and "fin_proved" (2, v):
-    short_accounting.fin_proved of the sides as parked (a bool, not the four columns
-    it reads): what the records already hold of them, for the fields the pass brings up
-    to date only where they changed (short_records.update_records, short_accounting).
+    each (v,) (a new flow's columns as the pass starts them), and "acked_one_more"
+    (2, v): short_accounting.acked_one_more of the sides as parked (a bool, not the
+    three columns it reads): what the records already hold of them, for the fields the
+    pass brings up to date only where they changed (short_records.update_records,
+    short_accounting).
     """
     count = len(entries)
     rows = np.fromiter(map(itemgetter(1), entries), np.int64, count)
@@ -85,5 +86,5 @@ def resume(going: np.ndarray, entries: list[tuple[Parked, int]], v: int,
             pre_tap.load(at[waiting], block.pre_tap_packed, of[waiting])
     return {**{name: sides[name].reshape(2, v).copy() for name in BEFORE_FIELDS},
             **{name: flows[name].copy() for name in BEFORE_FLOW_FIELDS},
-            "fin_proved": fin_proved(*(sides[name].reshape(2, v) for name in (
-                "max_end", "fin", "unseen_top", "unseen_below")))}
+            "acked_one_more": acked_one_more(*(sides[name].reshape(2, v) for name in (
+                "max_end", "unseen_top", "unseen_below")))}

@@ -88,6 +88,14 @@ class RareFields:
     # as a FIN seen would (flowcheck.verify.open_transfer). Not in the JSON.
     orig_fin_unseen: bool = False
     resp_fin_unseen: bool = False
+    # Sides the capture holds nothing of (one direction captured) whose peer's highest
+    # ACK of them is one past the peer's ACK level before it: that side's FIN or a lone
+    # last byte, which the capture cannot tell apart; its FIN (orig/resp_fin_unseen)
+    # only once the peer's own FIN is captured too (accounting.fin_proved_unseen). A
+    # connection with no FIN or RST captured is not "still open" then (lab matrix seed
+    # 108 run 18: flowcheck.verify.unseen_resources). Not in the JSON.
+    orig_fin_or_byte: bool = False
+    resp_fin_or_byte: bool = False
     # The time of each of gap_frames (seconds, capture clock), in the same order:
     # capture_loss's time is its first frame's (trial 25 D6). Not in the JSON.
     gap_times: list[float] = field(default_factory=list)

@@ -75,8 +75,10 @@ def answer_seen(ctx: Context, way: tuple[str, str] | None, ts: float,
 
 def _heard_until(ctx: Context, listener: str, connector: str) -> Iterable[float]:
     """The last packet time of each connection between the hosts that holds a packet
-    from the listener (in a one-direction capture, every packet of it is the listener's)."""
-    for conn in ctx.connections:
+    from the listener (in a one-direction capture, every packet of it is the listener's).
+    Those between the two hosts only (Context.between): a question per session walked
+    every connection (quadratic on a flood of sessions captured one way)."""
+    for conn in ctx.between(listener, connector):
         sent = (conn.orig_pkts if (conn.orig_h, conn.resp_h) == (listener, connector) else
                 conn.resp_pkts if (conn.resp_h, conn.orig_h) == (listener, connector) else 0)
         if sent:
@@ -139,16 +141,42 @@ def callbacks_elsewhere(ctx: Context, session: Session) -> Iterator[Connection]:
     control = ctx.by_uid[session.control_uid]
     agents = ctx.host_addresses(session, "agent")
     media = ctx.host_addresses(session, "media")
-    taken = {address for other in ctx.sessions
-             if other is not session and other.remote_agent != session.remote_agent
-             for address in [other.remote_agent,
-                             *(a for a, _, _ in session_proof(other, ctx.by_uid, "agent"))]}
-    return (c for c in ctx.connections
-            if c.ts >= control.ts and c.resp_h in media
+    claims = _agent_claims(ctx)
+    to_media = _connections_to(ctx)
+    return (c for address in sorted(media) for c in to_media.get(address, ())
+            if c.ts >= control.ts
             and (c.orig_h in agents or (
-                other_version(c.orig_h, session.remote_agent) and c.orig_h not in taken
+                other_version(c.orig_h, session.remote_agent)
+                # another session's agent's address (its own or proved): not this one's
+                and not claims.get(c.orig_h, set()) - {session.remote_agent}
                 and ctx.config.in_agent_range(c.orig_p)
                 and ctx.config.in_media_range(c.resp_p))))
+
+
+def _connections_to(ctx: Context) -> dict[str, list[Connection]]:
+    """The connections to each responder address, in capture order (one walk over the
+    connections per Context, not one per session)."""
+    if ctx.connections_to is None:
+        table: dict[str, list[Connection]] = {}
+        for conn in ctx.connections:
+            table.setdefault(conn.resp_h, []).append(conn)
+        ctx.connections_to = table
+    return ctx.connections_to
+
+
+def _agent_claims(ctx: Context) -> dict[str, set[str]]:
+    """Per address, the agents (Session.remote_agent) whose sessions claim it: their
+    control address, and the addresses sessions.stack_addresses.session_proof proves
+    theirs. Found once per Context: each session's set of the addresses other agents'
+    sessions claim walked every session (quadratic on many sessions)."""
+    if ctx.agent_claims is None:
+        claims: dict[str, set[str]] = {}
+        for session in ctx.sessions:
+            for address in [session.remote_agent, *(
+                    a for a, _, _ in session_proof(session, ctx.by_uid, "agent"))]:
+                claims.setdefault(address, set()).add(session.remote_agent)
+        ctx.agent_claims = claims
+    return ctx.agent_claims
 
 
 def callback_seen_words(ctx: Context, seen: AnswerSeen, frame: int) -> str:

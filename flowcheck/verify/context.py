@@ -122,9 +122,13 @@ class Context:
     # The TTLs each host's packets reached the capture with, per (sender, receiver)
     # (verify.ttl.capture_host; built on first use).
     host_ttls: dict[tuple[str, str], set[int]] | None = None
-    # The connections between each pair of hosts (verify.ttl.route_ttl_at; built on first
-    # use).
+    # The connections between each pair of hosts, in capture order (between; built on
+    # first use).
     connections_between: dict[frozenset[str], list[Connection]] | None = None
+    # The connections to each responder address, in capture order, and the agents whose
+    # sessions claim each agent address (verify.answer_seen: built on first use).
+    connections_to: dict[str, list[Connection]] | None = None
+    agent_claims: dict[str, set[str]] | None = None
     # (sender, receiver) whose packets the capture set holds twice: two capture points'
     # captures given together (flowcheck.verify.capture_points; None: not computed yet).
     copied: set[tuple[str, str]] | None = None
@@ -201,6 +205,9 @@ class Context:
     # host_addresses' answers by (side, control address).
     _host_addresses: dict[tuple[str, str], set[str]] = field(default_factory=dict,
                                                              repr=False, compare=False)
+    # media_hosts and agent_hosts (None: not found yet).
+    _media_hosts: frozenset[str] | None = field(default=None, repr=False, compare=False)
+    _agent_hosts: frozenset[str] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.stream_by_uid = {s.uid: s for s in self.streams}
@@ -269,13 +276,31 @@ class Context:
                                        for c in self.connections)
         return self.four_tuples[(conn.orig_h, conn.orig_p, conn.resp_h, conn.resp_p)]
 
-    @property
-    def media_hosts(self) -> set[str]:
-        return set(self.config.media_servers) | {s.media_server for s in self.sessions}
+    def between(self, host: str, peer: str) -> list[Connection]:
+        """The connections between the two hosts (either way), in capture order: one
+        walk over the connections per Context, not one per question."""
+        if self.connections_between is None:
+            table: dict[frozenset[str], list[Connection]] = defaultdict(list)
+            for c in self.connections:
+                table[frozenset((c.orig_h, c.resp_h))].append(c)
+            self.connections_between = dict(table)
+        return self.connections_between.get(frozenset((host, peer)), [])
 
     @property
-    def agent_hosts(self) -> set[str]:
-        return set(self.config.remote_agents) | {s.remote_agent for s in self.sessions}
+    def media_hosts(self) -> frozenset[str]:
+        """The configured media servers and the sessions' (found once)."""
+        if self._media_hosts is None:
+            self._media_hosts = frozenset(self.config.media_servers) | {
+                s.media_server for s in self.sessions}
+        return self._media_hosts
+
+    @property
+    def agent_hosts(self) -> frozenset[str]:
+        """The configured agents and the sessions' (found once)."""
+        if self._agent_hosts is None:
+            self._agent_hosts = frozenset(self.config.remote_agents) | {
+                s.remote_agent for s in self.sessions}
+        return self._agent_hosts
 
     def host_role(self, host: str) -> str | None:
         """"media" or "agent": the role of the host whose dynamic ports an end of a data

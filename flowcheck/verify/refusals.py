@@ -244,7 +244,7 @@ def unseen_syn_words(ctx: Context, conns: list[Connection]) -> str:
                 + f"; the {icmp_word(quoted[0])} unreachable{'s' if many else ''} in "
                 f"frame{'s' if many else ''} "
                 f"{', '.join(map(str, frames))} quote{'' if many else 's'} "
-                f"{'them' if len(quoted) > 1 or quoted[0].syn_retries else 'it'}.")
+                f"{quoted_what(quoted)}.")
     unseen = [c for c in conns if unseen_syn_refused(c)]
     if not unseen:
         return ""
@@ -257,15 +257,28 @@ def unseen_syn_words(ctx: Context, conns: list[Connection]) -> str:
             "sequence number 0, as a TCP refuses a SYN.")
 
 
+def quoted_what(quoted: list[Connection]) -> str:
+    """What the ICMP unreachables quote, in the number of the SYNs just named: "them"
+    for several connections' SYNs; for one, "it", and its retransmissions when the
+    quotes show it resent (seed 111 runs 1 and 5: "the SYN from ... port 5087 ...
+    quote them")."""
+    if len(quoted) > 1:
+        return "them"
+    retries = quoted[0].syn_retries
+    if not retries:
+        return "it"
+    return "it and its retransmission" if retries == 1 else \
+        f"it and its {retries} retransmissions"
+
+
 def syns_not_held(ctx: Context, sender: str, receiver: str, ports: list[int]) -> str:
     """"The capture does not hold the SYN(s) from SENDER port(s) P (why)": the opening of
     the words for refusals whose SYN the capture lacks (a RST or an ICMP reject alone)."""
-    many = len(ports) > 1
-    listed = ", ".join(dict.fromkeys(str(p) for p in ports))
+    distinct = list(dict.fromkeys(str(p) for p in ports))  # a port used again: once
     why = (f" (it holds no packet from {sender} to {receiver}: one direction only)"
            if (sender, receiver) in ctx.missing else "")
-    return (f"The capture does not hold the SYN{'s' if many else ''} from {sender} "
-            f"port{'s' if many else ''} {listed}{why}")
+    return (f"The capture does not hold the SYN{'s' if len(ports) > 1 else ''} from "
+            f"{sender} port{'s' if len(distinct) > 1 else ''} {', '.join(distinct)}{why}")
 
 
 def refusal_causes(ctx: Context, conn: Connection) -> str:

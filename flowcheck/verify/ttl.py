@@ -96,22 +96,12 @@ def _moves(ctx: Context, host: str, peer: str
     connection between host and peer on which host's TTL changed. A side with capture
     copies is left out: two capture points' packets differ by their routers, not by a
     route that changed."""
-    for c in _between(ctx).get(frozenset((host, peer)), ()):
+    for c in ctx.between(host, peer):
         side = "orig" if c.orig_h == host else "resp"
         moved = c.evidence(side).ttl_moved  # type: ignore[arg-type]
         if moved is not None and not (c.orig_copy_bytes if side == "orig"
                                       else c.resp_copy_bytes):
             yield c, own_ttl(c, side), moved
-
-
-def _between(ctx: Context) -> dict[frozenset[str], list[Connection]]:
-    """The connections between each pair of hosts (built once per Context)."""
-    if ctx.connections_between is None:
-        table: dict[frozenset[str], list[Connection]] = defaultdict(list)
-        for c in ctx.connections:
-            table[frozenset((c.orig_h, c.resp_h))].append(c)
-        ctx.connections_between = dict(table)
-    return ctx.connections_between
 
 
 def own_ttls(ctx: Context, host: str, peer: str) -> set[int]:

@@ -2,14 +2,17 @@
 job has `resources` resources, the capture holds fewer, and the session's control
 connection is still open at the capture's end (no FIN or RST, no CONNECT_CLOSE request):
 the job was not over, its remaining resources' announcements and data connections may
-come after the capture stopped. Steps 4 and 5 are then `unknown` for them (contract,
-"Verdict": the capture ended too close to the event) and capture_ended_early names it.
+come after the capture stopped. Where the capture holds one side only and its last ACK
+of the other takes one sequence number more (that side's FIN, or a last byte), the
+words say so and that whether the connection was still open cannot be seen. Steps 4
+and 5 are then `unknown` for them (contract, "Verdict": the capture ended too close to
+the event) and capture_ended_early names it.
 A control connection the capture saw closed keeps its judgement (control_reset,
 control_closed, or the steps as they are)."""
 
 from __future__ import annotations
 
-from flowcheck.model import Session, connection_ends
+from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import seen_closing
 from flowcheck.verify.context import Context
@@ -44,12 +47,37 @@ def unseen_resources_words(ctx: Context, session: Session, count: int) -> str | 
     starts = job_starts(ctx, session, stream)
     halted = not starts or any(message_op(m) in HALTS and m.frame > starts[-1].frame
                                for m in stream.messages)
-    return (f"the capture stopped {'after' if halted else 'during'} resource {seen} of "
-            f"{resources}: the control "
-            f"connection {connection_ends(control)} is still open at its end (no FIN "
-            f"or RST; last NDMP message: frame {last}), so the announcements and data "
-            f"connections of the other {rest} configured "
-            f"resource{'s' if rest > 1 else ''} may have come after it")
+    later = (f"the announcements and data connections of the other {rest} configured "
+             f"resource{'s' if rest > 1 else ''} may have come after it")
+    head = f"the capture stopped {'after' if halted else 'during'} resource {seen} of {resources}"
+    closed = closed_unseen_words(control)
+    if closed:
+        return (f"{head}: the capture holds no FIN or RST of the control connection "
+                f"{connection_ends(control)} (last NDMP message: frame {last}), but "
+                f"{closed}, so whether it was still open at the capture's end cannot be "
+                f"seen, and {later}")
+    return (f"{head}: the control connection {connection_ends(control)} is still open at "
+            f"its end (no FIN or RST; last NDMP message: frame {last}), so {later}")
+
+
+def closed_unseen_words(control: Connection) -> str:
+    """"10.77.0.1's last ACK of 10.77.0.2's bytes takes one sequence number more than
+    the one before: 10.77.0.2's FIN, or one last byte, which the capture lacks (it holds
+    no packet of 10.77.0.2's on this connection)" when the capture holds nothing of one
+    side of the control connection and its peer's highest ACK of it is one past its ACK
+    level before (Connection.orig/resp_fin_or_byte); "" otherwise. A FIN and a lone last
+    byte look the same there, so nothing proves the side closed, nor that it did not
+    (lab matrix seed 108 run 18: the agent's FIN after its close_notify, read "still
+    open at its end")."""
+    if control.resp_fin_or_byte:
+        side, peer = control.resp_h, control.orig_h
+    elif control.orig_fin_or_byte:
+        side, peer = control.orig_h, control.resp_h
+    else:
+        return ""
+    return (f"{peer}'s last ACK of {side}'s bytes takes one sequence number more than the "
+            f"one before: {side}'s FIN, or one last byte, which the capture lacks (it holds "
+            f"no packet of {side}'s on this connection)")
 
 
 def report_unseen_resources(ctx: Context, session: Session) -> None:
@@ -64,7 +92,8 @@ def report_unseen_resources(ctx: Context, session: Session) -> None:
     stream = ctx.stream_by_uid[session.control_uid]
     last = stream.messages[-1] if stream.messages else None
     ctx.add("capture_ended_early",
-            f"{words[0].upper()}{words[1:]}: the {session.kind} was not over. "
+            f"{words[0].upper()}{words[1:]}: the {session.kind} "
+            f"{'may not have been' if closed_unseen_words(control) else 'was not'} over. "
             f"{still_due_words()}",
             "Capture the whole job: start the capture before the job starts and stop it "
             "after the job ends (the job log says when).",
