@@ -1,0 +1,39 @@
+"""Field check 50's lab matrix (captures/field50-matrix, README.md there), seed 113.
+
+Run 45: a 5-resource backup through a router that drops the data SYNs, captured on the
+agent (none reached it). Each announced_not_used said "no connection ever tried it:
+either the media server 10.77.0.1 did try and a firewall ... dropped ... its SYNs", its
+next words contradicting it: a capture holds the attempts that reached its point, never
+that none was made.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flowcheck.config import build_config, load_file
+from flowcheck.model import Finding
+from flowcheck.pipeline import analyze, read_traffic
+
+ROOT = Path(__file__).resolve().parents[1]
+HERE = ROOT / "captures" / "field50-matrix"
+ROUTER_DROP = HERE / "data-syns-dropped-by-router-captured-on-agent"
+
+
+def _findings(case: Path, suffix: str = ".pcapng.gz") -> list[Finding]:
+    config = build_config(load_file(case.with_suffix(".toml")))
+    traffic = read_traffic([str(case.with_name(case.name + suffix))], config)
+    return analyze(traffic, config).findings
+
+
+def test_an_unused_announcement_says_the_capture_holds_no_connection_not_that_none_tried(
+) -> None:
+    unused = [f for f in _findings(ROUTER_DROP) if f.code == "announced_not_used"]
+    assert len(unused) == 5
+    for finding, port in zip(unused, range(6001, 6006), strict=True):
+        assert finding.message.startswith(
+            f"DATA_LISTEN (frame {finding.frames[0]}) announced 10.77.1.2:{port} for the "
+            "data connection, but the capture holds no connection to it: either the media "
+            "server 10.77.0.1 did try and a firewall or NAT between the hosts dropped or "
+            "rejected its SYNs before they reached this capture"), finding.message
+        assert "tried it" not in finding.message
