@@ -4,7 +4,10 @@ Run 45: a 5-resource backup through a router that drops the data SYNs, captured 
 agent (none reached it). Each announced_not_used said "no connection ever tried it:
 either the media server 10.77.0.1 did try and a firewall ... dropped ... its SYNs", its
 next words contradicting it: a capture holds the attempts that reached its point, never
-that none was made.
+that none was made. Run 49: a clean backup captured on both hosts and merged, each packet
+twice, then 0.52% of the frames deleted (the sniffer's loss): a data segment whose first
+copy was deleted came only with the other point's copies, after later segments, and step 5
+called it "1 retransmitted segment included: resent, or out of order on the way".
 """
 
 from __future__ import annotations
@@ -13,17 +16,22 @@ from pathlib import Path
 
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Finding
-from flowcheck.pipeline import analyze, read_traffic
+from flowcheck.pipeline import Analysis, analyze, read_traffic
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = ROOT / "captures" / "field50-matrix"
 ROUTER_DROP = HERE / "data-syns-dropped-by-router-captured-on-agent"
+MERGED_LOSS = HERE / "dual-stack-both-hosts-merged-sniffer-loss"
+
+
+def _analysis(case: Path, suffix: str) -> Analysis:
+    config = build_config(load_file(case.with_suffix(".toml")))
+    traffic = read_traffic([str(case.with_name(case.name + suffix))], config)
+    return analyze(traffic, config)
 
 
 def _findings(case: Path, suffix: str = ".pcapng.gz") -> list[Finding]:
-    config = build_config(load_file(case.with_suffix(".toml")))
-    traffic = read_traffic([str(case.with_name(case.name + suffix))], config)
-    return analyze(traffic, config).findings
+    return _analysis(case, suffix).findings
 
 
 def test_an_unused_announcement_says_the_capture_holds_no_connection_not_that_none_tried(
@@ -37,3 +45,17 @@ def test_an_unused_announcement_says_the_capture_holds_no_connection_not_that_no
             "server 10.77.0.1 did try and a firewall or NAT between the hosts dropped or "
             "rejected its SYNs before they reached this capture"), finding.message
         assert "tried it" not in finding.message
+
+
+def test_a_segment_one_of_two_capture_points_missed_is_named_among_the_resent() -> None:
+    analysis = _analysis(MERGED_LOSS, ".pcap.gz")
+    assert analysis.verdict == "pass"
+    assert [f.code for f in analysis.findings] == ["capture_duplicates",
+                                                   "ndmp_vendor_message"]
+    [session] = analysis.sessions
+    assert sum(c.retransmits for c in analysis.traffic.connections
+               if c.uid in session.data_connections) == 1
+    detail = session.steps[4].detail
+    assert ("(TCP payload, 1 retransmitted segment included: resent, or out of order on the "
+            "way, or, the capture holding its packets twice (capture_duplicates), one that a "
+            "capture point missed and another captured after later segments)") in detail
