@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HERE = ROOT / "captures" / "field50-matrix"
 ROUTER_DROP = HERE / "data-syns-dropped-by-router-captured-on-agent"
 MERGED_LOSS = HERE / "dual-stack-both-hosts-merged-sniffer-loss"
+TWO_JOBS_ACK = HERE / "two-jobs-data-ack-dropped-captured-out-on-agent"
 
 
 def _analysis(case: Path, suffix: str) -> Analysis:
@@ -59,3 +60,18 @@ def test_a_segment_one_of_two_capture_points_missed_is_named_among_the_resent() 
     assert ("(TCP payload, 1 retransmitted segment included: resent, or out of order on the "
             "way, or, the capture holding its packets twice (capture_duplicates), one that a "
             "capture point missed and another captured after later segments)") in detail
+
+
+def test_a_handshake_captured_on_the_listeners_side_only_does_not_say_no_ack_was_sent(
+) -> None:
+    """Run 14: the media server's ACK was sent and dropped by the agent's input chain;
+    the capture holds only the agent's packets, so "no ACK from 10.77.0.1" said what it
+    cannot show."""
+    analysis = _analysis(TWO_JOBS_ACK, ".pcap.gz")
+    assert analysis.verdict == "fail"
+    [failed] = [s for s in analysis.sessions if s.remote_agent == "10.77.0.2"]
+    assert failed.steps[3].status == "failed"
+    assert failed.steps[3].detail == (
+        "10.77.0.2:6001: handshake incomplete: 3 SYN-ACKs from 10.77.0.2 (resent: it never "
+        "got an ACK from 10.77.0.1; the capture holds none of 10.77.0.1's packets on it: "
+        "one direction only)")
