@@ -23,6 +23,7 @@ HERE = ROOT / "captures" / "field50-matrix"
 ROUTER_DROP = HERE / "data-syns-dropped-by-router-captured-on-agent"
 MERGED_LOSS = HERE / "dual-stack-both-hosts-merged-sniffer-loss"
 TWO_JOBS_ACK = HERE / "two-jobs-data-ack-dropped-captured-out-on-agent"
+CALLBACK_REJECTED = HERE / "dual-stack-callback-rejected-captured-in-on-agent"
 
 
 def _analysis(case: Path, suffix: str) -> Analysis:
@@ -75,3 +76,22 @@ def test_a_handshake_captured_on_the_listeners_side_only_does_not_say_no_ack_was
         "10.77.0.2:6001: handshake incomplete: 3 SYN-ACKs from 10.77.0.2 (resent: it never "
         "got an ACK from 10.77.0.1; the capture holds none of 10.77.0.1's packets on it: "
         "one direction only)")
+
+
+def test_a_one_way_session_stopped_by_a_failure_it_shows_is_unknown_for_that_failure() -> None:
+    """Run 11: the agent's callback refused (the ICMP in the capture), captured `-Q in` on
+    the agent (the media server's side only). Its steps 3-5 read "not reached: the job
+    stopped after step 2 failed", as in a whole capture, but its kind read unknown
+    because "the agent's replies are not in it, and one of them may have refused the job
+    (a CONNECT_CLIENT_AUTH refused, say)"."""
+    analysis = _analysis(CALLBACK_REJECTED, ".pcap.gz")
+    assert analysis.verdict == "fail"
+    [session] = analysis.sessions
+    assert [f.code for f in analysis.findings if f.severity.value == "error"] == [
+        "callback_refused"]
+    assert all(step.detail == "not reached: the job stopped after step 2 failed"
+               for step in session.steps[2:])
+    assert session.kind_unknown
+    assert session.kind_words() == (
+        "kind unknown (the job stopped after step 2 failed, before anything showed a "
+        "backup, a restore or a browse)")
