@@ -151,9 +151,6 @@ def allow_rule(ctx: Context, conn: Connection, session: Session | None, *,
     back = (f"TCP from {conn.resp_h} {answer_ports} back to {conn.orig_h} {back_to} "
             f"{back_where} (the SYN-ACK's way: established connections)" if answer
             else "its return traffic")
-    # One port (the NDMP port, one this job used) is "port" (lab matrix seed 113 run 7:
-    # "ports 10000 (NDMP port)").
-    one = ports is None or conn.resp_p == ctx.config.ndmp_port \
-        or f" port {DEFAULT_RANGE_WORDS}" in ports
-    target = f"port {conn.resp_p if ports is None else ports}" if one else f"ports {ports}"
+    target = f"port {conn.resp_p}" if ports is None else \
+        f"port{'' if f' port {DEFAULT_RANGE_WORDS}' in ports else 's'} {ports}"
     return f"allow TCP from {conn.orig_h} to {conn.resp_h} {target} {where}, and {back}"
