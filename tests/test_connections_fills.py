@@ -333,6 +333,11 @@ COPIES_AND_RESENDS = {
     # both hosts' captures of a path MTU black hole merged (field check 40): the copies
     # and the stalled sender's 12 full-size resends.
     "captures/trial40-rules/router-mtu-hole-two-points.pcap",
+    # both hosts' captures merged, then 0.52% of the frames deleted (field check 50, seed
+    # 113 run 49): the copies, and one segment whose first copy was deleted, its other
+    # copy after later segments (a fill after the round trip: a retransmission by
+    # tshark's rule, and flowcheck's).
+    "captures/field50-matrix/dual-stack-both-hosts-merged-sniffer-loss.pcap.gz",
 }
 
 

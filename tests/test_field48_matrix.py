@@ -155,8 +155,8 @@ def test_any_announced_over_ipv6_unused_on_the_listeners_side_is_not_the_address
     assert len(errors) == len(session.announced) == 5
     for finding, ann in zip(errors, session.announced, strict=True):
         assert (f"announced 0.0.0.0:{ann.port} (over IPv6 the control connection's address "
-                "fd77:1::2 stands for it) for the data connection, but no connection ever "
-                "tried it") in finding.message
+                "fd77:1::2 stands for it) for the data connection, but the capture holds no "
+                "connection to it") in finding.message
         assert "taken on the listener's side" in finding.message
         assert "off the wire" not in finding.message
         assert f"[fd77:1::2]:{ann.port}" in finding.fix

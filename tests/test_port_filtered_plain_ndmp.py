@@ -89,7 +89,7 @@ def test_a_connect_left_unanswered_is_the_evidence(tmp_path: Path) -> None:
                      expression="port 10000 or icmp6")
     assert kept.verdict == "fail"
     assert "capture_filtered" not in _only(kept, "announced_not_used")
-    assert "ever tried it" in _only(kept, "announced_not_used")
+    assert "the capture holds no connection to it" in _only(kept, "announced_not_used")
 
 
 def test_a_connection_the_reply_says_was_made_is_left_out_not_untried(

@@ -48,7 +48,7 @@ def test_an_attempt_only_after_the_close_leaves_the_endpoint_unused() -> None:
     analysis = _analyze("agentdrop-late-rst-media")
     [error] = _errors(analysis)
     assert error.code == "announced_not_used", [f.code for f in analysis.findings]
-    assert "no connection tried it while the job ran" in error.message
+    assert "no connection in the capture tried it while the job ran" in error.message
     assert "28.1 s after the media server 10.77.0.1 closed the control connection (FIN, " \
            "frame 13) was answered with a RST (frame 16)" in error.message
     assert "answered DATA_CONNECT only after that close (frame 17" in error.message

@@ -22,8 +22,8 @@ def _findings(name: str) -> list[Finding]:
 def test_on_the_listener_the_firewall_between_comes_first() -> None:
     [finding] = [f for f in _findings("data-drop-agent") if f.code == "announced_not_used"]
     message, fix = finding.message, finding.fix
-    assert ("no connection ever tried it: either the media server 10.77.0.1 did try and a "
-            "firewall or NAT between the hosts dropped or rejected its SYNs") in message
+    assert ("the capture holds no connection to it: either the media server 10.77.0.1 did try "
+            "and a firewall or NAT between the hosts dropped or rejected its SYNs") in message
     assert message.index("firewall or NAT") < message.index("port was in use")
     assert fix.startswith("If a capture on the media server 10.77.0.1 shows its SYNs to "
                           "10.88.0.2:6001, a firewall or NAT between the hosts drops them")

@@ -64,10 +64,16 @@ def flow_detail(ctx: Context, session: Session, conns: list[Connection],
     # Trial 23 D11: the bytes are TCP payload as tshark sums it, resends included, so
     # they exceed the job log's size by what was resent: say so. tshark's count takes
     # a segment that arrived late, out of order, for a resend too (trial 37b: a path that
-    # reordered, each byte once), so both are named.
+    # reordered, each byte once), so both are named. With the packets captured twice
+    # (two capture points given together), a segment whose first copy one point missed
+    # comes only with the other point's copies, after later segments, and reads as one
+    # too, though neither happened on the way (lab matrix seed 113 run 49).
+    twice = (", or, the capture holding its packets twice (capture_duplicates), one that a "
+             "capture point missed and another captured after later segments"
+             if copies else "")
     resent_words = (f" (TCP payload, {resent} retransmitted segment"
                     f"{'s' if resent != 1 else ''} included: resent, or out of order on the "
-                    "way)" if resent else "")
+                    f"way{twice})" if resent else "")
     unacked = any(c.orig_unacked or c.resp_unacked for c in conns)
     gap_words = missed_words(None if cut else acked_missed(session, conns, key),
                              way_words(ctx, session, conns, key),

@@ -153,9 +153,11 @@ def check_data(ctx: Context, session: Session) -> None:
             # The connection goes to the control connection's address (stack_own).
             announced, where = _stood_in(ctx, session, group)
         late = _late_after(ctx, session, group)
+        # What the capture holds: the readings below may have it tried (seed 113 run 45).
         head = (f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced "
-                f"{announced} for the data connection, but no connection "
-                f"{'tried it while the job ran' if late else 'ever tried it'}: ")
+                f"{announced} for the data connection, but " + (
+                    "no connection in the capture tried it while the job ran: " if late
+                    else "the capture holds no connection to it: "))
         said = port_only.failed
         filtered, refilter = (port_only_words(ctx, session, said, first.frame) if said
                               else ("", ""))

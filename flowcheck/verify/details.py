@@ -295,6 +295,16 @@ def failure_words(conn: Connection) -> str:
                  else "")
         if synack_unreachable(conn):  # trial 40 x1
             reset = f", {synack_how(conn)} about them"
+        if not conn.orig_pkts:
+            # None of the originator's packets on it captured (one direction): its ACK
+            # may have been sent and dropped on the way, which the listener's resent
+            # SYN-ACKs show (lab matrix seed 113 run 14: "no ACK from 10.77.0.1" though
+            # 10.77.0.2's input chain dropped it).
+            waited = (f"resent: it never got an ACK from {conn.orig_h}; "
+                      if len(conn.synack_frames) > 1 else "")
+            return (f"handshake incomplete: {counted(conn.synack_frames, 'SYN-ACK')} from "
+                    f"{conn.resp_h}{reset} ({waited}the capture holds none of "
+                    f"{conn.orig_h}'s packets on it: one direction only)")
         return (f"handshake incomplete: {counted(conn.synack_frames, 'SYN-ACK')} from "
                 f"{conn.resp_h}{reset}, no ACK from {conn.orig_h}")
     syns = syn_count(conn)

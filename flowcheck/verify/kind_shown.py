@@ -15,6 +15,7 @@ from __future__ import annotations
 from flowcheck.model import Session, Step
 
 NOT_REACHED = "not reached: the job stopped after step {number} {how}"
+_STOPPED = "not reached: the job stopped after"
 
 
 def stopped_by(session: Session) -> str:
@@ -43,16 +44,34 @@ def job_unseen_words(session: Session) -> str:
 
 def settle_browse(session: Session, later: list[Step]) -> None:
     """A browse (by its rule) whose `later` steps (announcement, data connection, data
-    flow) the capture cannot judge or did not reach gets kind unknown, saying why."""
-    if session.kind != "browse" or session.kind_unknown:
+    flow) the capture cannot judge or did not reach gets kind unknown, saying why. One
+    whose kind the capture's gaps left unknown (sessions.unseen: one direction, TLS, cut
+    records) but whose later steps a failure the capture shows did not let it reach (a
+    refused callback: verify.steps) is unknown for that failure, as its steps say (lab
+    matrix seed 113 run 11: "one of them may have refused the job (a
+    CONNECT_CLIENT_AUTH refused, say)" beside steps "not reached: the job stopped after
+    step 2 failed")."""
+    if session.kind != "browse":
+        return
+    if session.kind_unknown:
+        if session.job_unseen and session.kind_unknown_why == session.job_unseen:
+            stopped = next((step for step in later if step.detail.startswith(_STOPPED)), None)
+            if stopped is not None:
+                session.kind_unknown_why = _stopped_why(stopped)
         return
     for step in later:
         if step.status == "unknown":
             why = step.detail.removeprefix("unknown: ")
-        elif step.detail.startswith("not reached: the job stopped after"):
-            why = (step.detail.removeprefix("not reached: ")
-                   + ", before anything showed a backup, a restore or a browse")
+        elif step.detail.startswith(_STOPPED):
+            why = _stopped_why(step)
         else:
             continue
         session.kind_unknown, session.kind_unknown_why = True, why
         return
+
+
+def _stopped_why(step: Step) -> str:
+    """The kind's why for a later step not reached (NOT_REACHED): "the job stopped after
+    step 2 failed, before anything showed a backup, a restore or a browse"."""
+    return (step.detail.removeprefix("not reached: ")
+            + ", before anything showed a backup, a restore or a browse")
