@@ -16,7 +16,9 @@ of its announcing messages the snap length cut; `pools` keeps the
 connections each session may claim; `matching` ties announced connections and callbacks
 to sessions, `callback_elsewhere` a callback under another address than the control
 connection's, `by_ports` the connections of announcements the capture cannot show
-(`named` shares them out among jobs at once by the endpoints their replies name);
+(`named` shares them out among jobs at once by the endpoints their replies name;
+`callback_ties` gives a connection tied between them to the one whose callback came
+from its agent's address);
 `threeway` shares a data connection between the two sessions of a three-way job (the
 LISTEN reply on one control connection, the CONNECT request on the other); `local` finds
 the data connections that stay inside one host (never on the wire); `other_protocol` a
@@ -39,6 +41,7 @@ from flowcheck.profiles import Profile
 from flowcheck.sessions.before_job import ended_before_job, ended_words
 from flowcheck.sessions.by_ports import attach_by_ports, attach_started_before_capture
 from flowcheck.sessions.callback_elsewhere import attach_callbacks_elsewhere
+from flowcheck.sessions.callback_ties import untie_by_callbacks
 from flowcheck.sessions.classify import (
     DATA_INTENT,
     Outcome,
@@ -148,6 +151,7 @@ def _build(connections: list[Connection], stream_by_uid: dict[str, NdmpStream],
     if profile.callback == "connection":
         attach_callbacks_elsewhere(sessions, control_of, stream_by_uid, ordered, by_uid,
                                    endpoints, config, order)
+        untie_by_callbacks(sessions, by_uid)
     find_local_data(sessions, stream_by_uid, control_of)
     settle_kinds(sessions, stream_by_uid, by_uid)
     return sessions, strays
