@@ -332,9 +332,10 @@ def _silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
     count as retries)."""
     if retried(conn, attempts) and (conn.resp_h, conn.orig_h) in ctx.missing:
         # A reject would travel back the way the capture lacks: it looks the same.
-        return (f"something drops its SYNs, or rejects them with a RST or ICMP unreachable "
-                f"the capture cannot hold (it holds no packet from {conn.resp_h} to "
-                f"{conn.orig_h}: one direction only)")
+        # One clause, so a headline cut at its first break keeps the reject (gist).
+        return (f"something drops or rejects its SYNs (a RST or ICMP unreachable would "
+                f"travel the way the capture lacks: it holds no packet from {conn.resp_h} "
+                f"to {conn.orig_h}, one direction only)")
     if retried(conn, attempts) and both_ways and reached_second_point(ctx, conn):
         return second_point_words(conn)
     if retried(conn, attempts) and answer_uncaptured(ctx, conn) and \
