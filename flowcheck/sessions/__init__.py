@@ -75,7 +75,7 @@ from flowcheck.sessions.snap_cut import addressless_replies, cut_announcements, 
 from flowcheck.sessions.stray import StraySyn, stray_syns
 from flowcheck.sessions.threeway import share_announced
 from flowcheck.sessions.tls_start import proven_tls_starts, tls_from_start
-from flowcheck.sessions.unseen import job_unseen
+from flowcheck.sessions.unseen import job_unseen, snap_lost_words
 
 __all__ = [
     "CALLBACK_SLACK_SECONDS", "DATA_INTENT", "Outcome", "addressless_replies",
@@ -197,6 +197,9 @@ def open_sessions(connections: list[Connection], stream_by_uid: dict[str, NdmpSt
         if session.version is None and stream is not None:
             session.asked_version = asked_version(stream)
         session.kind_unknown = stream is None or not stream.messages
+        if session.kind_unknown and stream is not None and stream.snap_lost:
+            # Its records are in the capture, their headers cut: not "none of it".
+            session.kind_unknown_why = snap_lost_words(stream)
         if session.kind == "browse" and not session.kind_unknown \
                 and connection_outcome(conn) == "midstream":
             # No sign of a job in what the capture holds of a session whose start it
