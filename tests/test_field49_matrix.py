@@ -16,9 +16,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.console import Console
+
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Connection, Session
 from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.report.analyze import render_analysis
 from flowcheck.report.answer import gist
 from flowcheck.report.verdict_notes import inconclusive_note
 from flowcheck.sessions.callback_ties import untie_by_callbacks
@@ -137,3 +140,31 @@ def test_a_refusal_between_two_capture_points_writes_ipv6_in_brackets() -> None:
                       rst_frames=[12], orig_ttl=64)
     words = refused_between_words(conn)
     assert words.startswith("the SYN to [fd77:1::2]:6001 was answered with a RST (frame 12)")
+
+
+def test_a_session_whose_record_headers_the_snap_length_cut_is_not_without_its_conversation(
+        ) -> None:
+    """Run 17: every NDMP record's header cut (`-s 96` over SLL2 and IPv6: 4 bytes of
+    payload kept), so no message decoded: the kind is unknown for the snap length, not
+    because "none of its NDMP conversation" is in the capture."""
+    analysis = _analyze("ipv6-callback-dropped-snap96")
+    [session] = analysis.sessions
+    assert session.kind_unknown
+    assert session.kind_words() == (
+        "kind unknown (the capture's snap length cut the header of about 12 NDMP record(s) "
+        "of its control connection: which messages they were (a DATA_* request, a reply "
+        "that refused the job) cannot be seen)")
+
+
+def test_a_session_header_prints_ipv6_endpoints_in_its_kind_words() -> None:
+    """Run 31: the kind words name the stalled control connection with its IPv6
+    endpoints in brackets, which the text report printed as markup: "(:5025 -> :10000,
+    control_stalled)"."""
+    analysis = _analyze("ipv6-control-stalled-at-greeting")
+    [session] = analysis.sessions
+    assert "[fd77::1]:5025 -> [fd77::2]:10000" in session.kind_words()
+    console = Console(width=400, record=True, color_system=None)
+    render_analysis(analysis, console)
+    text = console.export_text()
+    assert "never acknowledged ([fd77::1]:5025 -> [fd77::2]:10000, control_stalled)" in text
+    assert "(:5025 -> :10000" not in text
