@@ -168,3 +168,19 @@ def test_a_session_header_prints_ipv6_endpoints_in_its_kind_words() -> None:
     text = console.export_text()
     assert "never acknowledged ([fd77::1]:5025 -> [fd77::2]:10000, control_stalled)" in text
     assert "(:5025 -> :10000" not in text
+
+
+def test_a_tls_connection_stalled_both_ways_says_which_way_the_packets_are_lost() -> None:
+    """Run 43: the media server resent its ClientHello 8 times though the agent's ACKs of
+    it are in the capture (taken on the media server, before its input chain dropped
+    them): whatever the program, the agent's packets never reached the media server."""
+    analysis = _analyze("tls-start-callback-ack-dropped-stalls-control-snap96")
+    [other] = [f for f in analysis.findings if f.code == "ndmp_undecodable"]
+    assert ("fd77::1 resent its bytes 8 times (frames 11 to 44) though fd77::2 acknowledged "
+            "them (its ACKs are in the capture): fd77::2's packets never reached fd77::1's "
+            "TCP") in other.message
+    assert {11, 44} <= set(other.frames)
+    assert "the packets toward [fd77::1]:5063 after the handshake never reached it" in other.fix
+    # The stall of run 7's stalled handshake is told by its SYN-ACK resends alone.
+    stalled = _analyze("two-tls-start-jobs-control-ack-dropped-router-out")
+    assert not any("TCP shows the path" in f.message for f in stalled.findings)

@@ -24,6 +24,7 @@ from flowcheck.sessions.other_protocol import (
     other_protocol,
 )
 from flowcheck.sessions.unheard_ack import ack_unheard
+from flowcheck.verify.other_stall import stall_note
 
 # The decode findings a stream of another protocol gives, folded into the group's one.
 _DECODE_CODES = frozenset({"ndmp_undecodable", "ndmp_partial", "ndmp_vendor_message"})
@@ -166,6 +167,11 @@ def _group_finding(orig: str, resp: str, port: int, group: Group,
                 f"TCP from {orig} to {endpoint(resp, port)} for established connections too, "
                 f"inbound on {resp} and on any firewall between them (a rule for SYNs alone, "
                 "or a stateful firewall that sees one direction, drops them).")
+    stalled = None if unheard or "orig" not in opening else stall_note(quoted)
+    if stalled is not None:  # TCP's own evidence, whatever the program (seed 112 run 43)
+        message += stalled.words
+        fix += stalled.fix
+        frames = sorted({*frames, *stalled.frames})
     times = [t for conn, _ in group for t in first_times.get(conn.uid, [])]
     return make_finding("ndmp_undecodable", message, fix, uid=first.uid,
                         ts=min(times) if times else first.ts, frames=frames)
