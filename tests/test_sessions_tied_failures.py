@@ -55,14 +55,29 @@ def test_a_refused_connection_two_tls_jobs_fit_fails_the_run() -> None:
     assert all(s.steps[1].status == "unknown" for s in analysis.sessions)
 
 
-def test_callbacks_tied_by_address_still_leave_the_data_to_both() -> None:
+def test_callbacks_tied_by_address_give_each_its_agents_data() -> None:
     """Another run of the same draw: each callback tied to its session (C12 opened after
     S1's control connection closed, so it fits S2 alone, and S2's data address leaves
-    S1 the other callback), the earlier data connections still fit both."""
+    S1 the other callback). The IPv4 data connections fitted both IPv6 sessions and were
+    left to neither (data_refused "of session S1 or S2"); each agent called back from its
+    own IPv4 address, so each data connection to it is its session's
+    (sessions.callback_ties; lab matrix seed 112 run 5): job 2's refusal is S1's (the
+    agent fd77:1::3, its callback from 10.77.1.3), S2's data all reached 10.77.1.2."""
     analysis = _analyze("two-jobs-dual-stack-data-tied-tls")
     assert analysis.verdict == "fail"
-    _refused_tied(analysis)
-    assert [s.steps[1].status for s in analysis.sessions] == ["ok", "ok"]
+    (error,) = _errors(analysis.findings)
+    conn = next(c for c in analysis.traffic.connections if c.uid == error.uid)
+    assert (conn.resp_h, conn.resp_p, conn.conn_state) == ("10.77.1.3", 6001, "REJ")
+    assert (error.code, error.session, conn.session) == ("data_refused", "S1", "S1")
+    by_uid = {c.uid: c for c in analysis.traffic.connections}
+    for session in analysis.sessions:
+        assert not session.port_tied and not session.tied_with
+        source = by_uid[session.callback_uid].orig_h
+        assert session.data_connections and all(
+            by_uid[uid].resp_h == source for uid in session.data_connections)
+    s1, s2 = analysis.sessions
+    assert (s1.remote_agent, s1.steps[3].status) == ("fd77:1::3", "failed")
+    assert [s.status for s in s2.steps] == ["ok", "ok", "unknown", "ok", "ok"]
 
 
 def test_two_clean_tls_jobs_whose_data_fits_both_stay_inconclusive() -> None:

@@ -190,7 +190,8 @@ def test_control_syns_alone_may_have_lost_their_syn_ack_on_the_way_back(
             "direction only") in message
     assert "a SYN-ACK sent by 10.77.0.2 and lost on the return path, or a reject (RST, ICMP " \
         "unreachable) the capture lacks, looks the same as no answer at all. The retried " \
-        "SYNs show that no answer reached 10.77.0.1" in message
+        "SYNs show that no SYN-ACK or RST reached 10.77.0.1 (an ICMP unreachable may have" \
+        in message
     assert "Allow TCP from 10.77.0.1 to 10.77.0.2 ports 10000 (NDMP port) outbound on the " \
         "media server and inbound on the agent" in fix
     assert "TCP from 10.77.0.2 port 10000 back to 10.77.0.1 ports 5001-5100 (the media " \

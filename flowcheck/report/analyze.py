@@ -111,7 +111,8 @@ def _render_listed(listed: list[tuple[Session, SessionStatus]],
         start = session_start(session, by_uid)
         table.add_row(session.id, Text(STATUS_WORDS[status], style=SESSION_STYLE[status]),
                       Text(f"{session.media_server} -> {session.remote_agent}"),
-                      f"{session.kind_words(short=True)}, {session.version_words(short=True)}",
+                      Text(f"{session.kind_words(short=True)}, "
+                           f"{session.version_words(short=True)}"),
                       f"{clock_time(start)} ({start - base:+.3f}s)" if start is not None
                       else "-")
     console.print(table)
@@ -218,7 +219,8 @@ def _render_session(session: Session, status: str, by_uid: dict[str, Connection]
     start = session_start(session, by_uid)
     console.print()
     console.print(f"[{SESSION_STYLE[status]}]{STATUS_WORDS[status]}[/]  "
-                  f"[bold]Session {session.id}[/]: {session.kind_words()}, {version}, media server "
+                  f"[bold]Session {session.id}[/]: {escape(session.kind_words())}, "
+                  f"{escape(version)}, media server "
                   f"{session.media_server} -> agent {session.remote_agent} "
                   f"(control {session.control_uid})"
                   + ("; side traffic, not judged (host_not_configured)" if session.side else "")

@@ -1,5 +1,6 @@
 """The notes under the verdict, in the terminal and the HTML report alike: why an
-inconclusive verdict is one (inconclusive_note), and that a capture started mid-job
+inconclusive verdict is one (inconclusive_note: the capture's limits, the job's TLS, or
+what the job did), and that a capture started mid-job
 covers only part of it (mid_job_note)."""
 
 from __future__ import annotations
@@ -35,6 +36,14 @@ def inconclusive_note(analysis: Analysis) -> str:
                 "read (no_control_session says what the capture holds, and the fix).")
     if not any(f.code in CAPTURE_LIMITS for f in analysis.findings) and any(
             f.severity == Severity.WARNING for f in analysis.findings):
+        if _encrypted(analysis):
+            # A job in TLS hides its NDMP messages from any capture: the steps they
+            # decide are unknown however far the job got (lab matrix seed 112 run 10: a
+            # clean TLS restore read "the job did not get that far").
+            return ("No error found, but the capture cannot show whether every step "
+                    "worked (steps marked unknown say why): the control connection is in "
+                    "TLS (ndmp_undecodable), which hides the job's NDMP messages from any "
+                    "capture; the capture shows no limit of its own.")
         # The capture is whole as far as it shows: what the job did stopped the steps
         # (trial A of session 34: a DMA that closed after authenticating was told to
         # capture the whole job, which it had).
@@ -42,6 +51,13 @@ def inconclusive_note(analysis: Analysis) -> str:
                 "(steps marked unknown say why): the capture shows no limit of its own, so "
                 "the job did not get that far; the warnings say what it did instead.")
     return INCONCLUSIVE_NOTE
+
+
+def _encrypted(analysis: Analysis) -> bool:
+    """Does a session's control connection go on in TLS (NdmpStream.tls_from: in band,
+    or from its first byte)?"""
+    tls = {s.uid for s in analysis.traffic.streams if s.tls_from}
+    return any(session.control_uid in tls for session in analysis.sessions)
 
 
 def mid_job_note(analysis: Analysis) -> str:

@@ -16,7 +16,9 @@ of its announcing messages the snap length cut; `pools` keeps the
 connections each session may claim; `matching` ties announced connections and callbacks
 to sessions, `callback_elsewhere` a callback under another address than the control
 connection's, `by_ports` the connections of announcements the capture cannot show
-(`named` shares them out among jobs at once by the endpoints their replies name);
+(`named` shares them out among jobs at once by the endpoints their replies name;
+`callback_ties` gives a connection tied between them to the one whose callback came
+from its agent's address);
 `threeway` shares a data connection between the two sessions of a three-way job (the
 LISTEN reply on one control connection, the CONNECT request on the other); `local` finds
 the data connections that stay inside one host (never on the wire); `other_protocol` a
@@ -39,6 +41,7 @@ from flowcheck.profiles import Profile
 from flowcheck.sessions.before_job import ended_before_job, ended_words
 from flowcheck.sessions.by_ports import attach_by_ports, attach_started_before_capture
 from flowcheck.sessions.callback_elsewhere import attach_callbacks_elsewhere
+from flowcheck.sessions.callback_ties import untie_by_callbacks
 from flowcheck.sessions.classify import (
     DATA_INTENT,
     Outcome,
@@ -72,7 +75,7 @@ from flowcheck.sessions.snap_cut import addressless_replies, cut_announcements, 
 from flowcheck.sessions.stray import StraySyn, stray_syns
 from flowcheck.sessions.threeway import share_announced
 from flowcheck.sessions.tls_start import proven_tls_starts, tls_from_start
-from flowcheck.sessions.unseen import job_unseen
+from flowcheck.sessions.unseen import job_unseen, snap_lost_words
 
 __all__ = [
     "CALLBACK_SLACK_SECONDS", "DATA_INTENT", "Outcome", "addressless_replies",
@@ -148,6 +151,7 @@ def _build(connections: list[Connection], stream_by_uid: dict[str, NdmpStream],
     if profile.callback == "connection":
         attach_callbacks_elsewhere(sessions, control_of, stream_by_uid, ordered, by_uid,
                                    endpoints, config, order)
+        untie_by_callbacks(sessions, by_uid)
     find_local_data(sessions, stream_by_uid, control_of)
     settle_kinds(sessions, stream_by_uid, by_uid)
     return sessions, strays
@@ -193,6 +197,9 @@ def open_sessions(connections: list[Connection], stream_by_uid: dict[str, NdmpSt
         if session.version is None and stream is not None:
             session.asked_version = asked_version(stream)
         session.kind_unknown = stream is None or not stream.messages
+        if session.kind_unknown and stream is not None and stream.snap_lost:
+            # Its records are in the capture, their headers cut: not "none of it".
+            session.kind_unknown_why = snap_lost_words(stream)
         if session.kind == "browse" and not session.kind_unknown \
                 and connection_outcome(conn) == "midstream":
             # No sign of a job in what the capture holds of a session whose start it

@@ -55,15 +55,23 @@ def job_unseen(conn: Connection, stream: NdmpStream | None) -> str:
     if stream is None:
         return ""
     if stream.snap_lost:
-        return (f"the capture's snap length cut the header of about {stream.snap_lost} NDMP "
-                "record(s) of its control connection: which messages they were (a DATA_* "
-                "request, a reply that refused the job) cannot be seen")
+        return snap_lost_words(stream)
     reply = cut_last_word(stream)
     if reply is None:
         return ""
     return (f"its last reply, to {message_op(reply)} (frame {reply.frame}), lost its error "
             f"field to {cut_words(reply)}: whether the {side_words(reply)} refused it, which "
             "ends the job, cannot be seen")
+
+
+def snap_lost_words(stream: NdmpStream) -> str:
+    """Why the kind of a session whose control connection's NDMP records the snap length
+    cut (NdmpStream.snap_lost of them, their headers cut) cannot be told: also when not
+    one message decoded, where the capture holds the conversation cut, not none of it
+    (lab matrix seed 112 run 17: "none of its NDMP conversation in the capture")."""
+    return (f"the capture's snap length cut the header of about {stream.snap_lost} NDMP "
+            "record(s) of its control connection: which messages they were (a DATA_* "
+            "request, a reply that refused the job) cannot be seen")
 
 
 def _held_side(conn: Connection, side: str) -> str:

@@ -23,6 +23,7 @@ from flowcheck.sessions.local import other_version
 from flowcheck.sessions.stack_addresses import config_pair, session_proof
 from flowcheck.verify.durations import span_words
 from flowcheck.verify.hosts import ip_version
+from flowcheck.verify.unread_agents import unread_fix, unread_note
 
 __all__ = ["check_absent_agents"]
 
@@ -77,11 +78,25 @@ def _absent(sessions: Sequence[Session], connections: Sequence[Connection], arp:
         paired = {pair: (s.id, s.remote_agent) for s in reversed(sessions)
                   if not s.side and (pair := config_pair(config.remote_agents,
                                                          s.remote_agent))}
+        agents = [a for a, _ in quiet]
         findings.append(_not_seen(quiet, dict(sorted(unlisted.items())),
-                                  _three_way(sessions, [a for a, _ in quiet]), paired,
-                                  _other_version(sessions, connections, config,
-                                                 [a for a, _ in quiet])))
+                                  _three_way(sessions, agents), paired,
+                                  _other_version(sessions, connections, config, agents),
+                                  _unread(connections, config, agents)))
     return findings
+
+
+def _unread(connections: Sequence[Connection], config: Config, agents: list[str]
+            ) -> dict[str, list[Connection]]:
+    """Agent -> the connections to its NDMP port that are no session's (another
+    protocol as far as the capture shows: verify.other_protocol; a job's control
+    connection in TLS from its first byte that nothing else of a job proves reads so),
+    for the agents that have some."""
+    found: dict[str, list[Connection]] = {}
+    for conn in connections:
+        if conn.resp_h in agents and conn.resp_p == config.ndmp_port and conn.role != "control":
+            found.setdefault(conn.resp_h, []).append(conn)
+    return found
 
 
 def _other_version(sessions: Sequence[Session], connections: Sequence[Connection],
@@ -180,7 +195,8 @@ def _unreachable(agent: str, asked: dict[str, ArpAsked], media: set[str]) -> Fin
 def _not_seen(quiet: list[tuple[str, dict[str, ArpAsked]]], unlisted: dict[str, str],
               three_way: dict[str, tuple[str, str]] | None = None,
               paired: dict[str, tuple[str, str]] | None = None,
-              stacked: list[str] | None = None) -> Finding:
+              stacked: list[str] | None = None,
+              unread: dict[str, list[Connection]] | None = None) -> Finding:
     """unlisted: the agents of judged sessions that the configuration does not list,
     with the first such session's id (another address of a configured agent, perhaps:
     a NAT, a second interface); three_way: the agents that are a judged session's
@@ -188,7 +204,10 @@ def _not_seen(quiet: list[tuple[str, dict[str, ArpAsked]]], unlisted: dict[str, 
     configuration pairs with a judged session's agent (one address of each IP version,
     stack_addresses.config_pair) -> (that session's id, its agent); stacked: the
     sessions whose agent may be one of them under its other IP version's address, the
-    configuration naming several of each version (_other_version)."""
+    configuration naming several of each version (_other_version); unread: agents with
+    connections to their NDMP port that no session reads (_unread): the control
+    connection is not said absent from the capture, but not read (verify.unread_agents;
+    lab matrix seed 112 run 7)."""
     three_way = three_way or {}
     agents = [agent for agent, _ in quiet]
     one = len(agents) == 1
@@ -221,10 +240,12 @@ def _not_seen(quiet: list[tuple[str, dict[str, ArpAsked]]], unlisted: dict[str, 
                   "(the configuration names agents of both versions, as for dual-stack "
                   "agents, without telling which two addresses are one host's), ")
     message = (
-        f"No control connection to {kind} {named} (--remote-agent) in the capture: "
+        f"No control connection to {kind} {named} (--remote-agent) "
+        f"{'was read ' if unread else ''}in the capture: "
         f"{unless}no job with {it} is judged here"
         + ("" if unless else f", so the verdict says nothing of {its} jobs") + "."
-        + (f" {_protocols(quiet)}: {notes}." if notes else ""))
+        + (f" {_protocols(quiet)}: {notes}." if notes else "")
+        + unread_note(unread or {}))
     if unlisted:
         others = ", ".join(f"{host} (session {sid})" for host, sid in unlisted.items())
         seen = _versions(unlisted)
@@ -235,7 +256,8 @@ def _not_seen(quiet: list[tuple[str, dict[str, ArpAsked]]], unlisted: dict[str, 
                     f"another address ({stack}a NAT, another interface), its job is judged "
                     "there.")
     either = agents[0] if one else ", ".join(agents[:-1]) + " or " + agents[-1]
-    fix = (f"If a job with {either} ran while the capture ran, it never reached the network "
+    fix = (unread_fix(either, one, unread) if unread else
+           f"If a job with {either} ran while the capture ran, it never reached the network "
            "at this capture point: read the job's log for its first error, and capture on "
            "the media server's interface toward the agent (both directions, no filter) "
            f"while the job starts; otherwise leave {'it' if one else 'them'} out of "

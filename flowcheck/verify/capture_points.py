@@ -44,7 +44,7 @@ point: lost between the points, not on the receiver (`resends_vanished`).
 from __future__ import annotations
 
 from flowcheck.connections.endpoint import EVIDENCE_CAP
-from flowcheck.model import Connection
+from flowcheck.model import Connection, endpoint
 from flowcheck.verify.context import Context
 from flowcheck.verify.copy_counts import (
     as_often_as_pair,
@@ -182,7 +182,7 @@ def refused_between(ctx: Context, conn: Connection) -> bool:
 
 def refused_between_words(conn: Connection) -> str:
     """Why the RST refused_between finds is not the responder's."""
-    return (f"the SYN to {conn.resp_h}:{conn.resp_p} was answered with a RST (frame "
+    return (f"the SYN to {endpoint(conn.resp_h, conn.resp_p)} was answered with a RST (frame "
             f"{conn.rst_frames[0]}) that {conn.resp_h} did not send: the capture set holds "
             f"two capture points (other packets from {conn.orig_h} to {conn.resp_h} are in "
             f"it twice: capture_duplicates), and the SYN once, with "

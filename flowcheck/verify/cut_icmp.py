@@ -63,10 +63,14 @@ def unanswered_tail(conn: Connection) -> str:
     return f", no SYN-ACK or RST; {untied}"
 
 
-def no_answer_words(conn: Connection, passive: bool = False) -> str:
+def no_answer_words(conn: Connection, passive: bool = False, unseen: bool = False) -> str:
     """"never got an answer" ("was never answered" where passive), or "got no SYN-ACK or
     RST" where an untied cut ICMP message may be the connection's reject (the capture may
-    hold its answer)."""
+    hold its answer), or "got no answer in the capture" where the capture lacks the
+    answer's direction (`unseen`: a reject travels that way, so "never" cannot be seen:
+    lab matrix seed 112 run 15)."""
     if conn.icmp_untied is not None:
         return "got no SYN-ACK or RST"
+    if unseen:
+        return "got no answer in the capture"
     return "was never answered" if passive else "never got an answer"

@@ -296,6 +296,7 @@ def _between_fix(ctx: Context, connector: str, where: str, side: str) -> str:
 
 def report_failed_data(ctx: Context, session: Session, attempts: list[Connection]) -> None:
     first = attempts[0]
+    unseen = (first.resp_h, first.orig_h) in ctx.missing  # a reject would go that way
     outcome = judged(ctx, first)  # a refusal after the job ended: its SYNs' silence before
     wrong = mismatched(ctx, session, first.resp_h, first.resp_p)
     # Another address of the listener that the connector reaches from its own address on
@@ -369,7 +370,7 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
         ctx.add("data_unanswered",
                 f"The data connection from {first.orig_h} to {target} "
                 + (_LONE_HEADS[lone.kind] if lone else
-                   f"{no_answer_words(first, passive=True)}"
+                   f"{no_answer_words(first, passive=True, unseen=unseen)}"
                    f"{' while the job ran' if late else ''}{tries}")
                 + ": " + (f"{lone.words}. " if lone and lone.words else "")
                 + (capitalised if lone and lone.words else str)(

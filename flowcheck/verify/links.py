@@ -131,7 +131,8 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
         either = retried(conn)
         ctx.add("control_unanswered",
                 f"The media server {conn.orig_h} sent {syns} SYN{'s' if syns != 1 else ''} "
-                f"to the agent's NDMP port {target} and {no_answer_words(conn)}: "
+                f"to the agent's NDMP port {target} and "
+                f"{no_answer_words(conn, unseen=(conn.resp_h, conn.orig_h) in ctx.missing)}: "
                 f"{silence(ctx, conn, both_ways=True)}.",
                 f"{own_firewall_fix(ctx, conn) if either and not unseen_way_back else ''}"
                 f"{capitalised(allow_rule(ctx, conn, session, answer=either, between=either))}"
@@ -212,6 +213,7 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
     elif outcome == "unanswered":
         outside = outside_range_words(ctx, session, conn, "drops")
         either = retried(conn)
+        unseen = (conn.resp_h, conn.orig_h) in ctx.missing  # a reject would go that way
         rule = allow_rule(ctx, conn, session, answer=either, between=either)
         where = lost_where(ctx, conn) if either else ""
         # To another address than the control connection's peer: a NAT in front of the
@@ -230,7 +232,7 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
                    "(step " + (f"2) and never got an answer ({failure_words(conn)})."
                                f"{elsewhere[0]}" if elsewhere else
                                f"2) and {lone[0]}." if lone else
-                               f"2) and {no_answer_words(conn)}: "
+                               f"2) and {no_answer_words(conn, unseen=unseen)}: "
                                f"{silence(ctx, conn, both_ways=True)}.")
                    + (outside[0] if outside and not elsewhere else ""))
         fix = elsewhere[1] if elsewhere else between or \

@@ -332,22 +332,26 @@ def _silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
     count as retries)."""
     if retried(conn, attempts) and (conn.resp_h, conn.orig_h) in ctx.missing:
         # A reject would travel back the way the capture lacks: it looks the same.
-        return (f"something drops its SYNs, or rejects them with a RST or ICMP unreachable "
-                f"the capture cannot hold (it holds no packet from {conn.resp_h} to "
-                f"{conn.orig_h}: one direction only)")
+        # One clause, so a headline cut at its first break keeps the reject (gist).
+        return (f"something drops or rejects its SYNs (a RST or ICMP unreachable would "
+                f"travel the way the capture lacks: it holds no packet from {conn.resp_h} "
+                f"to {conn.orig_h}, one direction only)")
     if retried(conn, attempts) and both_ways and reached_second_point(ctx, conn):
         return second_point_words(conn)
     if retried(conn, attempts) and answer_uncaptured(ctx, conn) and \
             other_source(ctx, conn) is None and translated_back(ctx, conn) is None:
-        # The retries prove no answer arrived (RFC 6298 5.7, RFC 9293 3.8.1): the step
-        # failed either way; which way was lost the capture cannot show.
+        # The retries prove no SYN-ACK or RST arrived (RFC 6298 5.7, RFC 9293 3.8.1),
+        # not that no ICMP did (a soft error: lab matrix seed 112 run 40's host-prohibited
+        # reject, captured -Q out): the step failed either way; which way was lost the
+        # capture cannot show.
         return (f"something drops its SYNs on the way to {conn.resp_h}, or the answers on "
                 f"the way back. The capture holds no packet at all from {conn.resp_h} to "
                 f"{conn.orig_h}, so it may hold one direction only (tcpdump -Q in/out, a "
                 "SPAN port that sees one way) and cannot tell which: a SYN-ACK sent by "
                 f"{conn.resp_h} and lost on the return path, or a reject (RST, ICMP "
                 "unreachable) the capture lacks, looks the same as no answer at all. The "
-                f"retried SYNs show that no answer reached {conn.orig_h}: the "
+                f"retried SYNs show that no SYN-ACK or RST reached {conn.orig_h} (an ICMP "
+                "unreachable may have: TCP resends its SYN after one, RFC 1122 4.2.3.9): the "
                 "connection never opened")
     if retried(conn, attempts) and both_ways and vanished_between(ctx, conn):
         return vanished_words(ctx, conn)

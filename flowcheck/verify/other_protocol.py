@@ -23,6 +23,8 @@ from flowcheck.sessions.other_protocol import (
     opening_words,
     other_protocol,
 )
+from flowcheck.sessions.unheard_ack import ack_unheard
+from flowcheck.verify.other_stall import stall_note
 
 # The decode findings a stream of another protocol gives, folded into the group's one.
 _DECODE_CODES = frozenset({"ndmp_undecodable", "ndmp_partial", "ndmp_vendor_message"})
@@ -126,7 +128,7 @@ def _group_finding(orig: str, resp: str, port: int, group: Group,
     carried = (f"carried {carry} from a client that is no DMA" if ndmp_server else
                f"carried {carry}, not NDMP")
     message = (f"{count}{way}{ndmp_port} {carried}: "
-               + _openings_words(orig, resp, opening, quoted_protocol)
+               + _openings_words(quoted, opening, quoted_protocol)
                + (f" and only {resp} sent NDMP ({', '.join(sent[:3])}). The NDMP server on "
                   f"{resp} was asked by a client of {carry} (a browser, a monitoring check), "
                   "not by a DMA: not a job's session, so not judged as one"
@@ -157,6 +159,19 @@ def _group_finding(orig: str, resp: str, port: int, group: Group,
               if protocols == ["TLS"] else "")
            + f"that program holds its NDMP port: {see} and move it, or the agent's NDMP port "
            "(then --ndmp-port).")
+    unheard = [] if "resp" in opening or "orig" not in opening else ack_unheard(quoted)
+    if unheard:  # the evidence _openings_words cites, and what it asks of the path
+        frames = sorted({*frames, *([quoted.ack_frame] if quoted.ack_frame else []),
+                         *unheard})
+        fix += (f" Whichever it is, the packets after the SYN never reached {resp}: allow "
+                f"TCP from {orig} to {endpoint(resp, port)} for established connections too, "
+                f"inbound on {resp} and on any firewall between them (a rule for SYNs alone, "
+                "or a stateful firewall that sees one direction, drops them).")
+    stalled = None if unheard or "orig" not in opening else stall_note(quoted)
+    if stalled is not None:  # TCP's own evidence, whatever the program (seed 112 run 43)
+        message += stalled.words
+        fix += stalled.fix
+        frames = sorted({*frames, *stalled.frames})
     times = [t for conn, _ in group for t in first_times.get(conn.uid, [])]
     return make_finding("ndmp_undecodable", message, fix, uid=first.uid,
                         ts=min(times) if times else first.ts, frames=frames)
@@ -167,11 +182,15 @@ def _answered_other(stream: NdmpStream) -> bool:
     return "resp" in stream.opening and not could_start_ndmp(stream.opening["resp"])
 
 
-def _openings_words(orig: str, resp: str, opening: dict[str, bytes], protocol: str) -> str:
-    """What each side opened with (sessions.other_protocol.other_protocol): both sides'
-    bytes that cannot start an NDMP record; the originator's request of another protocol
-    and what the capture holds of the responder's answer; or, the originator's start not
-    in the capture, the responder's answer to such a request."""
+def _openings_words(conn: Connection, opening: dict[str, bytes], protocol: str) -> str:
+    """What each side of `conn` opened with (sessions.other_protocol.other_protocol): both
+    sides' bytes that cannot start an NDMP record; the originator's request of another
+    protocol and what the capture holds of the responder's answer (none: its start not
+    in the capture, or, its SYN-ACK resent after the originator's ACK with nothing
+    acknowledged, sessions.unheard_ack.ack_unheard, no answer because the request never
+    reached it: lab matrix seed 112 run 7); or, the originator's start not in the
+    capture, the responder's answer to such a request."""
+    orig, resp = conn.orig_h, conn.resp_h
     if "orig" not in opening:
         article = "an" if protocol[:1] in ("H", "S") else "a"  # an HTTP, an SSH, a TLS
         return (f"{resp} answered {article} {protocol} client's request "
@@ -181,10 +200,26 @@ def _openings_words(orig: str, resp: str, opening: dict[str, bytes], protocol: s
         return (f"both sides opened with bytes that cannot start an NDMP record ({orig}: "
                 f"{opening_words(opening['orig'])}; {resp}: "
                 f"{opening_words(opening['resp'])})")
+    resent = [] if "resp" in opening else ack_unheard(conn)
     answer = (f"{resp} answered {opening_words(opening['resp'])}" if "resp" in opening else
+              _unheard_words(conn, resent) if resent else
               f"the start of {resp}'s answer is not in the capture")
     return (f"{orig} opened as a client of {protocol} ({opening_words(opening['orig'])}), "
             f"where a DMA opens with an NDMP record ({answer}),")
+
+
+def _unheard_words(conn: Connection, resent: list[int]) -> str:
+    """"10.77.1.3 sent no byte: it resent its SYN-ACK 4 times (frames 658, 661, 665,
+    668) after 10.77.0.1's ACK completing the handshake (frame 3), acknowledging none
+    of 10.77.0.1's bytes: neither that ACK nor the request reached it, something on the
+    way drops the packets after the SYN" (ack_unheard's evidence)."""
+    frames = ", ".join(map(str, resent))
+    ack = f" (frame {conn.ack_frame})" if conn.ack_frame else ""
+    return (f"{conn.resp_h} sent no byte: it resent its SYN-ACK {len(resent)} "
+            f"time{'s' if len(resent) > 1 else ''} (frame{'s' if len(resent) > 1 else ''} "
+            f"{frames}) after {conn.orig_h}'s ACK completing the handshake{ack}, "
+            f"acknowledging none of {conn.orig_h}'s bytes: neither that ACK nor the request "
+            "reached it, something on the way drops the packets after the SYN")
 
 
 def encrypted_only(groups: dict[tuple[str, str, int], Group]) -> bool:

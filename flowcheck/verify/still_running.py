@@ -60,7 +60,7 @@ def still_running(ctx: Context, session: Session, stream: NdmpStream,
     control = ctx.by_uid[session.control_uid]
     last = stream.messages[-1]
     what = "it" if resource == 1 else f"its resource {resource}"
-    where = (f"{control.orig_h}:{control.orig_p} -> {control.resp_h}:{control.resp_p}")
+    where = connection_ends(control)  # IPv6 in brackets (lab matrix seed 112 run 24)
     # A ring buffer's hole after the control connection's last packet: the capture went
     # on, the job's end is in the missing files.
     gap = next((gap for gap in ctx.ring_gaps if gap.start >= control.last_ts), None)
