@@ -1,0 +1,79 @@
+"""Field check 51's lab matrix (captures/field51-matrix, README.md there), seed 114
+without the newer axes: runs the judge found right whose words, read by hand against
+tshark, were not.
+
+Seed 114 runs 0 and 1: a control connection or callback captured one way (`tcpdump -Q
+out` / `-Q in` on the media server). The side never captured is known only from the
+other side's ACKs, which count that side's FIN as one byte: an agent that sent 344 B
+and closed is acknowledged up to 345. The receiver's own FIN and its ACK one past its
+level before prove the sender's FIN (connections.accounting.fin_proved_unseen), so the
+words give the bytes and the FIN apart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flowcheck.config import Config, build_config, load_file
+from flowcheck.pipeline import Traffic, analyze, read_traffic
+
+ROOT = Path(__file__).resolve().parents[1]
+CASES = ROOT / "captures" / "field51-matrix"
+CLEAN_IN = CASES / "clean-restore-routed-captured-in-on-media"
+CALLBACK_OUT = CASES / "restore-callback-dropped-routed-captured-out-on-media"
+
+
+def _read(case: Path) -> tuple[Traffic, Config]:
+    config = build_config(load_file(case.with_suffix(".toml")))
+    return read_traffic([str(case.with_name(case.name + ".pcap.gz"))], config), config
+
+
+def _tcp_facts(traffic: Traffic, port: int) -> tuple[int, int, bool]:
+    """(the bytes the other side's ACKs acknowledge of the side the capture holds no
+    packet of, payload bytes of them, FIN proved) of the connection with `port`."""
+    [conn] = [c for c in traffic.connections if port in (c.orig_p, c.resp_p)]
+    side = "resp" if conn.orig_pkts else "orig"
+    acked = conn.orig_acked_unseen if side == "orig" else conn.resp_acked_unseen
+    return acked, conn.acked_unseen_split(side)[0], conn.acked_unseen_split(side)[1]
+
+
+def test_an_unseen_sides_fin_is_not_counted_as_a_byte_in_step_details() -> None:
+    traffic, config = _read(CLEAN_IN)
+    # The capture's facts (tshark: the agent's last ACK of the control connection 842,
+    # 841 before its own FIN; of the callback 2 after its FIN, 1 before).
+    assert _tcp_facts(traffic, 10000) == (841, 840, True)
+    assert _tcp_facts(traffic, 6041) == (1, 0, True)
+    analysis = analyze(traffic, config)
+    assert analysis.verdict == "pass"
+    steps = analysis.sessions[0].steps
+    assert "media server -> agent not captured (840 B of it acknowledged, and its FIN)" \
+        in steps[0].detail
+    assert "media server -> agent not captured (its FIN acknowledged)" in steps[1].detail
+    assert "1 B of it acknowledged" not in steps[1].detail
+
+
+def test_a_one_way_control_connections_kind_counts_the_unseen_fin_apart() -> None:
+    traffic, config = _read(CALLBACK_OUT)
+    assert _tcp_facts(traffic, 10000) == (345, 344, True)
+    analysis = analyze(traffic, config)
+    assert analysis.verdict == "fail"
+    session = analysis.sessions[0]
+    assert session.kind_unknown
+    assert ("nothing from 10.77.1.2 to 10.77.0.1, though 10.77.0.1 acknowledged 344 B of "
+            "it and its FIN)") in session.kind_unknown_why
+    assert "agent -> media server not captured (344 B of it acknowledged, and its FIN)" \
+        in session.steps[0].detail
+
+
+@pytest.mark.parametrize("case", [CLEAN_IN, CALLBACK_OUT])
+def test_the_fin_is_not_claimed_without_the_receivers_own_fin(case: Path) -> None:
+    """Negative control: a side whose ACKed count the receiver's FIN does not end (the
+    same connections with the receiver's FIN unproved) keeps its whole count."""
+    traffic, _ = _read(case)
+    [control] = [c for c in traffic.connections if c.resp_p == 10000]
+    control.orig_fin_unseen = control.resp_fin_unseen = False
+    for side in ("orig", "resp"):
+        acked = control.orig_acked_unseen if side == "orig" else control.resp_acked_unseen
+        assert control.acked_unseen_split(side) == (acked, False)
