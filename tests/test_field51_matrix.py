@@ -8,6 +8,12 @@ other side's ACKs, which count that side's FIN as one byte: an agent that sent 3
 and closed is acknowledged up to 345. The receiver's own FIN and its ACK one past its
 level before prove the sender's FIN (connections.accounting.fin_proved_unseen), so the
 words give the bytes and the FIN apart.
+
+Seed 114 run 32: a restore's data connection whose ACK and data the agent's input chain
+dropped (handshake_incomplete). The media server sent 15,928 B once and resent its
+oldest 1,448 B segment 7 times; the message's byte count (Connection.sent_once, which
+counts a resend again: it crossed the wire twice) read as 26,064 B of data beside "(7
+resends)".
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CASES = ROOT / "captures" / "field51-matrix"
 CLEAN_IN = CASES / "clean-restore-routed-captured-in-on-media"
 CALLBACK_OUT = CASES / "restore-callback-dropped-routed-captured-out-on-media"
+ACK_DROPPED = CASES / "data-ack-dropped-by-agent-routed-restore"
 
 
 def _read(case: Path) -> tuple[Traffic, Config]:
@@ -77,3 +84,16 @@ def test_the_fin_is_not_claimed_without_the_receivers_own_fin(case: Path) -> Non
     for side in ("orig", "resp"):
         acked = control.orig_acked_unseen if side == "orig" else control.resp_acked_unseen
         assert control.acked_unseen_split(side) == (acked, False)
+
+
+def test_bytes_never_acknowledged_say_their_resends_are_counted_in() -> None:
+    traffic, config = _read(ACK_DROPPED)
+    [data] = [c for c in traffic.connections if c.resp_p == 6001]
+    # The capture's facts (tshark: 11 new segments, 15928 B, then 7 resends of 1448 B).
+    assert (data.sent_once("orig"), data.evidence("orig").resends) == (26064, 7)
+    assert data.evidence("orig").resent_len == 1448
+    analysis = analyze(traffic, config)
+    [finding] = [f for f in analysis.findings if f.code == "handshake_incomplete"]
+    assert ("; the 26064 B 10.77.0.1 sent after it, its 7 resends included, were never "
+            "acknowledged.") in finding.message
+    assert "acknowledged (7 resends)" not in finding.message
