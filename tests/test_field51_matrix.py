@@ -14,10 +14,17 @@ dropped (handshake_incomplete). The media server sent 15,928 B once and resent i
 oldest 1,448 B segment 7 times; the message's byte count (Connection.sent_once, which
 counts a resend again: it crossed the wire twice) read as 26,064 B of data beside "(7
 resends)".
+
+Seed 114 runs 2 and 19: ndmp_partial counted every cut packet, a capture copy (both
+hosts merged: each packet twice) or a resend of bytes already taken among them, beside
+bytes counted once: "18 packets, 206 bytes not captured" of 9 packets, "9 packets, 30
+bytes" of one segment resent 8 times.
 """
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -30,6 +37,8 @@ CASES = ROOT / "captures" / "field51-matrix"
 CLEAN_IN = CASES / "clean-restore-routed-captured-in-on-media"
 CALLBACK_OUT = CASES / "restore-callback-dropped-routed-captured-out-on-media"
 ACK_DROPPED = CASES / "data-ack-dropped-by-agent-routed-restore"
+MERGED_SNAP = CASES / "callback-rejected-by-router-both-hosts-snap96"
+RESENT_SNAP = CASES / "control-acks-dropped-by-media-snap96"
 
 
 def _read(case: Path) -> tuple[Traffic, Config]:
@@ -97,3 +106,35 @@ def test_bytes_never_acknowledged_say_their_resends_are_counted_in() -> None:
     assert ("; the 26064 B 10.77.0.1 sent after it, its 7 resends included, were never "
             "acknowledged.") in finding.message
     assert "acknowledged (7 resends)" not in finding.message
+
+
+def _partial(case: Path) -> str:
+    traffic, config = _read(case)
+    analysis = analyze(traffic, config)
+    [finding] = [f for f in analysis.findings if f.code == "ndmp_partial"]
+    return finding.message
+
+
+def test_snap_cut_packets_are_counted_once_as_their_bytes_are() -> None:
+    if shutil.which("tshark"):
+        # The wire's facts: 18 control packets cut, 9 (IP ID, sequence) pairs twice,
+        # their missing payload bytes 206 counted once.
+        rows = subprocess.run(
+            ["tshark", "-n", "-r", str(MERGED_SNAP.with_name(MERGED_SNAP.name + ".pcap.gz")),
+             "-Y", "tcp.port == 10000 and frame.cap_len < frame.len", "-T", "fields",
+             "-e", "ip.id", "-e", "tcp.seq_raw", "-e", "frame.len", "-e", "frame.cap_len"],
+            capture_output=True, text=True, check=True).stdout.split("\n")
+        cut = [tuple(row.split("\t")) for row in rows if row]
+        assert len(cut) == 18 and len(set(cut)) == 9
+        assert sum(int(wire) - int(kept) for _, _, wire, kept in set(cut)) == 206
+    message = _partial(MERGED_SNAP)
+    assert "(9 packets, 206 bytes not captured). 9 NDMP message(s)" in message
+    assert "18 packets" not in message
+
+
+def test_a_resent_cut_segment_is_one_packet_of_the_stream() -> None:
+    traffic, _ = _read(RESENT_SNAP)
+    [control] = [c for c in traffic.connections if c.resp_p == 10000]
+    assert control.evidence("resp").resends == 8
+    message = _partial(RESENT_SNAP)
+    assert "(1 packet, 30 bytes not captured)" in message
