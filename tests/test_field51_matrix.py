@@ -19,6 +19,12 @@ Seed 114 runs 2 and 19: ndmp_partial counted every cut packet, a capture copy (b
 hosts merged: each packet twice) or a resend of bytes already taken among them, beside
 bytes counted once: "18 packets, 206 bytes not captured" of 9 packets, "9 packets, 30
 bytes" of one segment resent 8 times.
+
+A run written by hand (NDMP v2, which the matrix does not draw): ndmjob's v2 backup
+whose data SYN the media server reset, captured on the agent's packets only. v2's
+DATA_START_BACKUP carries the mover's address and the data server connects before it
+replies; its UNDEFINED_ERR right after the data SYN read only "check the backup type
+and environment".
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ CALLBACK_OUT = CASES / "restore-callback-dropped-routed-captured-out-on-media"
 ACK_DROPPED = CASES / "data-ack-dropped-by-agent-routed-restore"
 MERGED_SNAP = CASES / "callback-rejected-by-router-both-hosts-snap96"
 RESENT_SNAP = CASES / "control-acks-dropped-by-media-snap96"
+V2_START = CASES / "ndmjob-v2-data-reset-captured-out-on-agent"
 
 
 def _read(case: Path) -> tuple[Traffic, Config]:
@@ -138,3 +145,19 @@ def test_a_resent_cut_segment_is_one_packet_of_the_stream() -> None:
     assert control.evidence("resp").resends == 8
     message = _partial(RESENT_SNAP)
     assert "(1 packet, 30 bytes not captured)" in message
+
+
+def test_a_v2_start_refused_names_the_connect_it_carries() -> None:
+    traffic, config = _read(V2_START)
+    [data] = [c for c in traffic.connections if c.orig_h == "10.77.0.2" and c.resp_p != 10000]
+    assert (data.orig_pkts, data.resp_pkts) == (1, 0)  # its SYN, no answer captured
+    analysis = analyze(traffic, config)
+    assert analysis.sessions[0].version == 2
+    [finding] = [f for f in analysis.findings
+                 if f.code == "ndmp_error_reply" and str(f.severity) == "error"]
+    assert finding.message.startswith("DATA_START_BACKUP was answered UNDEFINED_ERR")
+    assert finding.fix.startswith(
+        "NDMP v2's DATA_START_BACKUP carries the mover's address and the agent on 10.77.0.2 "
+        "connects to it before it replies, so the error may be that connection's: allow TCP "
+        "between 10.77.0.1 and 10.77.0.2 on 5001-5100 (media range)")
+    assert "check the backup type and environment" in finding.fix
