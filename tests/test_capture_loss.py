@@ -257,12 +257,14 @@ def test_loss_free_captures_have_no_capture_loss() -> None:
     network_gap = {"router-link-down-media.pcap.gz"}
     # Lab matrix runs of the "loss" form: frames removed on purpose (field38-matrix;
     # field46-matrix: 0.5% of the frames; field48-matrix: the reply to a DATA_LISTEN, or
-    # to a CONFIG_GET_HOST_INFO; field50-matrix: 1.93% of a TLS job's frames).
+    # to a CONFIG_GET_HOST_INFO; field50-matrix: 1.93% of a TLS job's frames;
+    # field47-tls-matrix: 1.49% of a TLS job's frames, its agent killed).
     sniffer_loss = {"agent-killed-loss-before-start.pcap.gz",
                     "data-port-in-use-dual-stack.pcap",
                     "lost-listen-reply-data-refused.pcap.gz",
                     "lost-host-info-reply-callback-dropped.pcap.gz",
-                    "two-tls-start-jobs-callback-ack-dropped-sniffer-loss.pcap.gz"}
+                    "two-tls-start-jobs-callback-ack-dropped-sniffer-loss.pcap.gz",
+                    "agent-killed-tls-loss.pcap.gz"}
     for path in (p for p in CAPTURES if p.parent.name != "ndmjob-sniffloss"
                  and p.name not in network_gap | sniffer_loss):
         connections = track(path)

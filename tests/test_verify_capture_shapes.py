@@ -100,7 +100,9 @@ def test_media_server_side_only_is_proved_by_its_acks(tmp_path: Path) -> None:
     # Step 1 no longer says "0 B agent -> media server" of bytes it never saw; the
     # direction comes first, so "not captured" cannot read as the handshake's.
     assert ", agent -> media server not captured (" in steps[0].detail
-    assert "B of it acknowledged)" in steps[0].detail
+    # The agent's FIN, which the media server's own FIN and ACK one past prove, is no
+    # byte (field check 51: it read "... (N+1 B of it acknowledged)").
+    assert "B of it acknowledged, and its FIN)" in steps[0].detail
     assert "0 B agent -> media server" not in steps[0].detail
     assert [f.code for f in analysis.findings if str(f.severity) != "info"] == \
         ["capture_one_direction"]

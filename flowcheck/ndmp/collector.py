@@ -225,7 +225,7 @@ class NdmpCollector:
             if isinstance(item, Chunk):
                 decoder.receive_data(item.data, item.frame, item.ts)
                 if item.cut:
-                    control.findings.snap.cut_bytes += item.cut
+                    control.findings.snap.cut(item.cut)
                     decoder.receive_cut(item.cut, item.frame, item.ts)
             else:
                 decoder.receive_gap(item.missing, item.frame, item.ts)

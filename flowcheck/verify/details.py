@@ -9,7 +9,7 @@ flowcheck.verify.bytes_each_way's.
 from __future__ import annotations
 
 from flowcheck.connections.conn import EVIDENCE_CAP
-from flowcheck.model import Connection, Session, connection_ends, endpoint
+from flowcheck.model import Connection, Direction, Session, connection_ends, endpoint
 from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.sessions import (
     closed_before_data,
@@ -21,6 +21,7 @@ from flowcheck.sessions import (
 from flowcheck.sessions.local import other_version
 from flowcheck.sessions.syn_proxy import proxied
 from flowcheck.sessions.unheard_ack import handshake_unheard
+from flowcheck.sessions.unseen import acked_words
 from flowcheck.verify.ack_unheard import unheard_detail
 from flowcheck.verify.announced_kind import other_version_words, special, special_words
 from flowcheck.verify.context import Context
@@ -107,17 +108,17 @@ def bytes_words(conn: Connection, session: Session) -> str:
     byte the capture holds counted once (capture copies left out, as
     bytes_each_way.sent_each_way does); for a side the capture holds no segment of, the
     bytes its peer's ACKs acknowledge instead ("agent -> media server not captured (980 B
-    of it acknowledged)"), or its FIN's when the capture holds its direction elsewhere
-    (sessions.held_elsewhere)."""
+    of it acknowledged, and its FIN)": sessions.unseen.acked_words), or its FIN's when
+    the capture holds its direction elsewhere (sessions.held_elsewhere)."""
     media, _ = conn_sides(conn, session)
     media_is_orig = media == (conn.orig_h, conn.orig_p)
     words = []
     for is_orig, way in ((media_is_orig, "media server -> agent"),
                          (not media_is_orig, "agent -> media server")):
-        sent, acked = ((conn.orig_bytes - conn.orig_copy_bytes, conn.orig_acked_unseen)
-                       if is_orig else
-                       (conn.resp_bytes - conn.resp_copy_bytes, conn.resp_acked_unseen))
-        unseen = f"{way} not captured ({acked} B of it acknowledged)" if acked else ""
+        side: Direction = "orig" if is_orig else "resp"
+        sent = conn.sent_once(side)
+        unseen = f"{way} not captured ({acked_words(conn, side)})" if (
+            conn.orig_acked_unseen if is_orig else conn.resp_acked_unseen) else ""
         words.append(f"0 B {way} (its FIN not captured, acknowledged)"
                      if unseen and not sent and conn.side_held_elsewhere
                      else unseen if unseen and not sent else f"{sent} B {way}")

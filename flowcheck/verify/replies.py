@@ -207,6 +207,17 @@ def _reply_fix(ctx: Context, session: Session, op: str, error: str, *,
                 "DATA_CONNECT or DATA_LISTEN came before it in the session, so its data "
                 "server had no data connection set up. See the backup application's log "
                 "for the step it skipped or that failed before; not a network failure.")
+    if op.startswith("DATA_START_") and session.version == 2 and not refused:
+        # v2's DATA_START_* carries the mover's address and the data server connects
+        # before it replies: its error may be that connect's, though the request or the
+        # connection's answer is out of the capture (one direction: lab matrix run 402,
+        # the agent's data SYN refused by a RST the capture lacked).
+        return (f"NDMP v2's {op} carries the mover's address and the agent on {agent} "
+                "connects to it before it replies, so the error may be that connection's: "
+                f"allow TCP between {session.media_server} and {agent} on "
+                f"{ctx.ranges('media')} and {ctx.ranges('agent')}; if it is not, check the "
+                "backup type and environment (selection, credentials for the resource) and "
+                "the agent's log.")
     if op.startswith("DATA_START_"):
         return (f"The agent on {agent} would not start the operation: check the backup type "
                 "and environment (selection, credentials for the resource) and the agent's "
