@@ -99,9 +99,10 @@ from flowcheck.connections.relay_copies import (
     relay_pairs,
 )
 from flowcheck.connections.replays import Spans
+from flowcheck.connections.stamped_identity import read_stamps, wide_copies
 from flowcheck.connections.super_frames import SuperFrames
 from flowcheck.decode import DecodedBatch
-from flowcheck.decode.legs import named_part
+from flowcheck.decode.legs import forwarded, named_part
 
 EXAMPLE_CAP = 8  # example frames kept
 # The columns of the fields a copy has equal to its original (packet_identity.FIELDS).
@@ -215,7 +216,7 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
         top = ordered >> bits
         position = (ordered & ((np.uint64(1) << bits) - np.uint64(1))).astype(np.int64)
         self._wide_then = np.zeros(0, np.int64)
-        near = self._near(d, every, rows, top, position, since, stamped)
+        near = self._near(d, every, rows, top, position, since, stamped, legs, own)
         copy[rows[near[1]]] = True
         copy |= replayed
         across = self.replays.steps.across_step(every.frame, top, position, near[1], rows)
@@ -278,9 +279,9 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
         own.taken = every.taken[n - m:]
         own.stamp = every.stamp[n - m:]
         window = self.points.window
-        if self.systematic and stamped is not None:  # copies shown: keep the wide window
+        if self.wide and stamped is not None:  # wide copies shown: keep the wide window
             window = max(window, WIDE_COPY_WINDOW)
-            _read_stamps(own.stamp, np.flatnonzero((d.tcp_ts >= d.tcp_ts[-1] - window)
+            read_stamps(own.stamp, np.flatnonzero((d.tcp_ts >= d.tcp_ts[-1] - window)
                                                    & (own.fields[:, _IP_ID] != 0)), stamped)
         self._tail = kept_tail(self._tail, d.tcp_ts, flows, own, copy, window,
                                FAR_TAIL_CAP if self.points.active else TAIL_CAP,
@@ -323,10 +324,12 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
     def _near(self, d: DecodedBatch, every: Rows, rows: np.ndarray, top: np.ndarray,
               position: np.ndarray, since: int | None,
               stamped: Callable[[np.ndarray], np.ndarray] | None = None,
+              legs: Callable[[], np.ndarray] | None = None, own: Rows | None = None,
               ) -> tuple[np.ndarray, np.ndarray]:
         """The copies within COPY_WINDOW, or within WIDE_COPY_WINDOW for a packet with the
         same IPv4 ID, TTL and TSval (copy_window; see the module docstring): (earlier,
-        later) indexes into every, the later ones in the batch. stamped: mark's."""
+        later) indexes into every, the later ones in the batch. stamped, legs: mark's;
+        own: the batch's Rows (its legs are read into it when a wide pair asks)."""
         pair = (top[1:] == top[:-1]).nonzero()[0]
         none = np.zeros(0, np.int64)
         if not pair.size:
@@ -338,14 +341,17 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
                  & (fields[first] == fields[then]).all(axis=1)
                  & (rows[then] >= 0))  # a pair within the tail was judged with its batch
         same = equal & (gap <= COPY_WINDOW)
-        wide = np.flatnonzero(equal & ~same & (gap <= WIDE_COPY_WINDOW)
-                              & (fields[then, _IP_ID] != 0)
-                              & (every.ttl[first] == every.ttl[then]))
-        if wide.size and stamped is not None:
-            _read_stamps(every.stamp, rows[np.concatenate((first[wide], then[wide]))],
-                         stamped, int(np.count_nonzero(rows < 0)))
-            one, other = every.stamp[first[wide]], every.stamp[then[wide]]
-            strong = wide[(one == other) & (one != 0) & (one != NOT_READ)]
+        candidates = np.flatnonzero(equal & ~same & (gap <= WIDE_COPY_WINDOW))
+        if stamped is not None and candidates.size:
+            if legs is not None and own is not None:
+                # A host's own forwarding (a bridge's in and out, -i any) is relay_copies'.
+                n, m = every.side.shape[0], own.side.shape[0]
+                if not every.leg[n - m:].any():
+                    every.leg[n - m:] = own.leg[:] = legs()
+                candidates = candidates[~forwarded(every.leg[first[candidates]],
+                                                   every.leg[then[candidates]])]
+            strong = wide_copies(candidates, first, then, rows, every.stamp, fields[:, _IP_ID],
+                                 every.ttl, stamped)
             same[strong] = True
             if strong.size:
                 self.wide += strong.shape[0]
@@ -403,13 +409,3 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
         return self._times.get(self.frames[0]) if self.frames else None
 
 
-
-def _read_stamps(stamp: np.ndarray, at: np.ndarray,
-                 stamped: Callable[[np.ndarray], np.ndarray], offset: int = 0) -> None:
-    """Read the stamped identities of the batch's TCP packets at batch rows `at` (-1, a
-    tail packet's, skipped: read in its own batch) not read yet (NOT_READ) into `stamp`,
-    whose index `offset` is the batch's row 0; stamped: CaptureCopies.mark's."""
-    at = at[at >= 0]
-    at = np.unique(at[stamp[offset + at] == NOT_READ])
-    if at.size:
-        stamp[offset + at] = stamped(at)

@@ -24,7 +24,10 @@ and macOS; the soonest resend, a tail-loss probe, is 2 ms on), so a resend equal
 both would need 65,536 packets sent within one tick of the timestamp clock. A stack
 that sends IPv4 ID 0 (with DF), IPv6 (no ID) and a packet without the timestamp option
 (Windows by default) keep COPY_WINDOW; so does a pair at two TTLs (a router between the
-points: connections.points and relay_copies judge those).
+points: connections.points and relay_copies judge those) and a pair the file shows one
+host forwarding (in, then out: a bridge's `tcpdump -i any`, relay_copies'). Across a
+batch boundary the wide window is kept (copies_tail) once a copy beyond COPY_WINDOW
+showed within a batch: before, a capture's tail costs what it did.
 """
 
 from __future__ import annotations

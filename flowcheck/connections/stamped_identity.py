@@ -12,8 +12,11 @@ at hand, copies_tail).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
+from flowcheck.connections.copies_tail import NOT_READ
 from flowcheck.connections.packet_identity import (
     _FROM,
     _HASHED,
@@ -84,3 +87,34 @@ def _has_timestamp(header: np.ndarray, length: np.ndarray) -> np.ndarray:
         at = at + np.where(open_, step, 0)
         open_ &= at < length
     return found
+
+
+def wide_copies(candidates: np.ndarray, first: np.ndarray, then: np.ndarray,
+                rows: np.ndarray, stamp: np.ndarray, ip_id: np.ndarray, ttl: np.ndarray,
+                stamped: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Of copies.py's equal pairs (first, then: indexes into its packets, the tail's then
+    the batch's; rows: each packet's batch row, -1 for the tail's) at `candidates`, those
+    apart more than COPY_WINDOW and at most WIDE_COPY_WINDOW, the copies by copy_window's
+    rule: the same non-zero IPv4 ID (ip_id), the same TTL (ttl) and the same stamped
+    identity, which is read into `stamp` (per packet; NOT_READ until read) for the
+    batch's packets of those pairs. Returns their indexes into first/then."""
+    candidates = candidates[(ip_id[then[candidates]] != 0)
+                            & (ttl[first[candidates]] == ttl[then[candidates]])]
+    if not candidates.size:
+        return candidates
+    read_stamps(stamp, rows[np.concatenate((first[candidates], then[candidates]))], stamped,
+                int(np.count_nonzero(rows < 0)))
+    one, other = stamp[first[candidates]], stamp[then[candidates]]
+    return candidates[(one == other) & (one != 0) & (one != NOT_READ)]
+
+
+def read_stamps(stamp: np.ndarray, at: np.ndarray,
+                stamped: Callable[[np.ndarray], np.ndarray], offset: int = 0) -> None:
+    """Read the stamped identities of the batch's TCP packets at batch rows `at` (-1, a
+    tail packet's, skipped: read in its own batch, or never) not read yet (NOT_READ) into
+    `stamp`, whose index `offset` is the batch's row 0; stamped: batch rows ->
+    stamped_identities (copies.CaptureCopies.mark's)."""
+    at = at[at >= 0]
+    at = np.unique(at[stamp[offset + at] == NOT_READ])
+    if at.size:
+        stamp[offset + at] = stamped(at)
