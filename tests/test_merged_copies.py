@@ -4,11 +4,11 @@ TTL and TSval (copy_window.WIDE_COPY_WINDOW), never a resend.
 
 The stored runs: a lab job whose data SYNs A's input drops, M and A on one segment
 through a bridge that delays each frame 20 ms, or adds nothing but its own scheduling
-(0.05-4 ms: the shape of lab matrix seed 110 run 42), flowcheck.lab.delay_bridge;
+(0.04-7.4 ms: the shape of lab matrix seed 110 run 42), flowcheck.lab.delay_bridge;
 captured on M's and A's veths and merged with mergecap. Each point's own file is stored
 beside the merge. The truth is tshark's reading of M's own file: the SYNs M sent to each
 data port. Before the wide window the 20 ms merge read 5 SYNs on one port (a copy 37 ms
-after its SYN, 17 ms off the learnt offset), as did the 0 ms one (a copy 2.7 ms after).
+after its SYN, 17 ms off the learnt offset), as did the 0 ms one (a SYN copy 1.1 ms after).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -221,3 +222,45 @@ def test_same_id_and_tsval_is_a_copy(tmp_path: Path) -> None:
     doc = analyze(path)
     assert data_syns(doc) == {**truth, port: truth[port] - 1}
     assert copies(doc) == 1
+
+
+# -- the identity itself -----------------------------------------------------------------
+
+def _stamps(capture: Path) -> dict[int, int]:
+    """Per frame number: stamped_identities of every TCP packet of the capture."""
+    from test_connections_util import read_batches
+
+    from flowcheck.connections.packet_identity import batch_bytes, captured_ends
+    from flowcheck.connections.stamped_identity import stamped_identities
+    from flowcheck.decode import decode_batch
+
+    out: dict[int, int] = {}
+    for batch in read_batches(capture, chunk=100_000):
+        d = decode_batch(batch)
+        rows = np.arange(d.tcp_index.shape[0])
+        stamps = stamped_identities(d, batch_bytes(batch, d), captured_ends(batch, d), rows)
+        out.update(zip(d.tcp_frame.tolist(), stamps.tolist(), strict=True))
+    return out
+
+
+@needs_tshark
+def test_stamped_identity_is_the_tsval_and_header(tmp_path: Path) -> None:
+    """A packet and its copy (same IPv4 ID and TCP numbers) have one stamped identity; a
+    SYN and its retry (the next ID, a later TSval) two; a packet whose options the snap
+    length cut (54 bytes: Ethernet, IPv4, TCP without options) none."""
+    merged = files(STEMS[0])[0]
+    stamps = _stamps(merged)
+    rows = tshark(merged, "tcp.flags.syn==1 && tcp.flags.ack==0 && tcp.dstport>=6001",
+                  "frame.number", "ip.id", "tcp.options.timestamp.tsval")
+    by_id: dict[str, list[int]] = {}
+    for frame, ip_id, _ in rows:
+        by_id.setdefault(ip_id, []).append(int(frame))
+    pairs = list(by_id.values())
+    assert len(pairs) >= 4 and all(len(pair) == 2 for pair in pairs)
+    for one, other in pairs:
+        assert stamps[one] == stamps[other] not in (0, -1)
+    firsts = [stamps[pair[0]] for pair in pairs]
+    assert len(set(firsts)) == len(firsts)  # each retry its own
+    cut = tmp_path / "cut.pcap"
+    subprocess.run(["editcap", "-F", "pcap", "-s", "54", str(merged), str(cut)], check=True)
+    assert set(_stamps(cut).values()) == {0}
