@@ -74,6 +74,7 @@ from flowcheck.arrays import HASH_MULTIPLIERS, distinct, one_of
 from flowcheck.connections.appearances import Appearances
 from flowcheck.connections.copies_points import FAR_TAIL_CAP, PointCopies
 from flowcheck.connections.copies_tail import (
+    NOT_READ,
     TAIL_CAP,
     RelayPairs,
     Rows,
@@ -82,7 +83,7 @@ from flowcheck.connections.copies_tail import (
     with_tail,
 )
 from flowcheck.connections.copy_legs import note_legs
-from flowcheck.connections.copy_window import COPY_WINDOW
+from flowcheck.connections.copy_window import COPY_WINDOW, WIDE_COPY_WINDOW
 from flowcheck.connections.flows import BatchFlows
 from flowcheck.connections.icmp_copies import IcmpCopies
 from flowcheck.connections.no_copies import KeyTable, QuietBatches
@@ -98,9 +99,10 @@ from flowcheck.connections.relay_copies import (
     relay_pairs,
 )
 from flowcheck.connections.replays import Spans
+from flowcheck.connections.stamped_identity import read_stamps, wide_copies
 from flowcheck.connections.super_frames import SuperFrames
 from flowcheck.decode import DecodedBatch
-from flowcheck.decode.legs import named_part
+from flowcheck.decode.legs import forwarded, named_part
 
 EXAMPLE_CAP = 8  # example frames kept
 # The columns of the fields a copy has equal to its original (packet_identity.FIELDS).
@@ -157,12 +159,19 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
         # seen (a firewall's drop capture, a drop stage, a SPAN duplicate) while others
         # crossed (flowcheck.verify.copy_counts; TrackResult.copy_legs; field check 36).
         self.legs_crossed: dict[tuple[tuple, bool], bool] = {}
+        # Of `count`: copies beyond COPY_WINDOW by their IPv4 ID, TTL and TSval (copy_window:
+        # WIDE_COPY_WINDOW), and the longest time between one and its original (seconds).
+        self.wide = 0
+        self.widest = 0.0
+        self._wide_then = np.zeros(0, np.int64)  # the batch's wide copies (every's indexes)
 
     def mark(self, d: DecodedBatch, flows: BatchFlows, since: int | None = None,
              sources: np.ndarray | None = None,
              identity: np.ndarray | None = None,
              legs: Callable[[], np.ndarray] | None = None,
-             headers: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+             headers: np.ndarray | None = None,
+             stamped: Callable[[np.ndarray], np.ndarray] | None = None,
+             ) -> tuple[np.ndarray, np.ndarray]:
         """Per TCP packet of the batch (DecodedBatch rows, bool): whether it is a capture
         copy, and whether it is a replayed one (a copy after a step back of the clock of a
         packet before it: replays.Spans.mark's, or found beside its original,
@@ -174,7 +183,8 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
         legs: each TCP packet's interface (flowcheck.decode.legs.capture_legs), asked for
         only when a relay copy may be among them (relay_copies; None: none tells); headers:
         each TCP packet's packet_identity.header_identity (None: its captured checksum
-        stands for it)."""
+        stands for it); stamped: the stamped_identity of the TCP packets at the batch rows
+        given (None: not told, no copy beyond COPY_WINDOW: copy_window)."""
         m = d.tcp_index.shape[0]
         copy = np.zeros(m, bool)
         if not m:
@@ -188,7 +198,8 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
                    identity_fields(d, np.where(d.tcp_ip_id != 0, 0, d.tcp_checksum)
                                    if headers is None else headers), d.tcp_ts,
                    d.tcp_frame, np.zeros(m, np.int32) if sources is None else sources,
-                   d.tcp_ttl.astype(np.int16), np.zeros(m, bool), np.zeros(m, np.int64))
+                   d.tcp_ttl.astype(np.int16), np.zeros(m, bool), np.zeros(m, np.int64),
+                   np.full(m, NOT_READ, np.int64))
         every, rows, in_tail = with_tail(self._tail, flows, own)
         # Equal packets of a direction made adjacent, in capture order: a hash of the
         # direction and the fields, its low bits replaced by the position, sorted (a sort
@@ -204,7 +215,8 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
         ordered = np.sort((hashed >> bits << bits) | np.arange(n, dtype=np.uint64))
         top = ordered >> bits
         position = (ordered & ((np.uint64(1) << bits) - np.uint64(1))).astype(np.int64)
-        near = self._near(d, every, rows, top, position, since)
+        self._wide_then = np.zeros(0, np.int64)
+        near = self._near(d, every, rows, top, position, since, stamped, legs, own)
         copy[rows[near[1]]] = True
         copy |= replayed
         across = self.replays.steps.across_step(every.frame, top, position, near[1], rows)
@@ -250,7 +262,13 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
             # whichever file: pktmon's flow and drop files): never a sample's pair.
             relay_copy = np.zeros(m, bool)
             relay_copy[rows[relayed]] = True
-            self._sample(flows, own, copy, named, relay_copy)
+            # A wide copy (copy_window) is sampled as a pair apart, as before it was one:
+            # points.py's offsets (one_ttl.py) learn from it as from any such pair.
+            sampled_copy = copy
+            if self._wide_then.size:
+                sampled_copy = copy.copy()
+                sampled_copy[rows[self._wide_then]] = False
+            self._sample(flows, own, sampled_copy, named, relay_copy)
         if points.active or self.systematic:  # two points, a router's interfaces, copies
             originals = every.taken[n - m:].copy()  # a copy of its own found: no frame
             originals[rows[near[0]][rows[near[0]] >= 0]] = True  # a look-back needs
@@ -259,7 +277,13 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
         if in_tail is not None and self._tail is not None:
             self._tail.rows.taken[in_tail] = every.taken[:in_tail.shape[0]]
         own.taken = every.taken[n - m:]
-        self._tail = kept_tail(self._tail, d.tcp_ts, flows, own, copy, self.points.window,
+        own.stamp = every.stamp[n - m:]
+        window = self.points.window
+        if self.wide and stamped is not None:  # wide copies shown: keep the wide window
+            window = max(window, WIDE_COPY_WINDOW)
+            read_stamps(own.stamp, np.flatnonzero((d.tcp_ts >= d.tcp_ts[-1] - window)
+                                                   & (own.fields[:, _IP_ID] != 0)), stamped)
+        self._tail = kept_tail(self._tail, d.tcp_ts, flows, own, copy, window,
                                FAR_TAIL_CAP if self.points.active else TAIL_CAP,
                                self._relaying)
         found = copy.nonzero()[0]
@@ -298,19 +322,41 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
         return then, then[named_part(every.leg[first]) != named_part(every.leg[then])]
 
     def _near(self, d: DecodedBatch, every: Rows, rows: np.ndarray, top: np.ndarray,
-              position: np.ndarray, since: int | None) -> tuple[np.ndarray, np.ndarray]:
-        """The copies within COPY_WINDOW (see the module docstring): (earlier, later)
-        indexes into every, the later ones in the batch."""
+              position: np.ndarray, since: int | None,
+              stamped: Callable[[np.ndarray], np.ndarray] | None = None,
+              legs: Callable[[], np.ndarray] | None = None, own: Rows | None = None,
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """The copies within COPY_WINDOW, or within WIDE_COPY_WINDOW for a packet with the
+        same IPv4 ID, TTL and TSval (copy_window; see the module docstring): (earlier,
+        later) indexes into every, the later ones in the batch. stamped, legs: mark's;
+        own: the batch's Rows (its legs are read into it when a wide pair asks)."""
         pair = (top[1:] == top[:-1]).nonzero()[0]
         none = np.zeros(0, np.int64)
         if not pair.size:
             return none, none
         first, then = position[pair], position[pair + 1]
         fields, ts = every.fields, every.ts
-        same = ((every.side[first] == every.side[then])
-                & (fields[first] == fields[then]).all(axis=1)
-                & (np.abs(ts[then] - ts[first]) <= COPY_WINDOW)
-                & (rows[then] >= 0))  # a pair within the tail was judged with its batch
+        gap = np.abs(ts[then] - ts[first])
+        equal = ((every.side[first] == every.side[then])
+                 & (fields[first] == fields[then]).all(axis=1)
+                 & (rows[then] >= 0))  # a pair within the tail was judged with its batch
+        same = equal & (gap <= COPY_WINDOW)
+        candidates = np.flatnonzero(equal & ~same & (gap <= WIDE_COPY_WINDOW))
+        if stamped is not None and candidates.size:
+            if legs is not None and own is not None:
+                # A host's own forwarding (a bridge's in and out, -i any) is relay_copies'.
+                n, m = every.side.shape[0], own.side.shape[0]
+                if not every.leg[n - m:].any():
+                    every.leg[n - m:] = own.leg[:] = legs()
+                candidates = candidates[~forwarded(every.leg[first[candidates]],
+                                                   every.leg[then[candidates]])]
+            strong = wide_copies(candidates, first, then, rows, every.stamp, fields[:, _IP_ID],
+                                 every.ttl, stamped)
+            same[strong] = True
+            if strong.size:
+                self.wide += strong.shape[0]
+                self.widest = max(self.widest, float(gap[strong].max()))
+                self._wide_then = then[strong]
         first, then = first[same], then[same]
         if not then.size:
             return first, then
@@ -361,4 +407,5 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
     def first_ts(self) -> float | None:
         """The time of the first copy kept (the first of `frames`); None without any."""
         return self._times.get(self.frames[0]) if self.frames else None
+
 

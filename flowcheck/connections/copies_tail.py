@@ -24,6 +24,7 @@ from flowcheck.fields_dataclass import fields_dataclass
 
 TAIL_CAP = 1 << 14  # packets kept across a batch boundary, at most (the latest)
 RELAY_PAIRS_CAP = 1024  # host pairs whose unpaired packets the tail carries, at most
+NOT_READ = -1  # Rows.stamp of a packet whose stamped identity was not read
 
 
 @fields_dataclass(slots=True)
@@ -40,6 +41,9 @@ class Rows:
     # bool: the original of a copy already (points.py), or a relay copy or its original
     taken: np.ndarray
     leg: np.ndarray  # int64: the interface captured on (relay_copies; 0: not read)
+    # int64: its stamped_identity (0: no timestamp option; NOT_READ: not read yet), read
+    # for the packets of copies.py's wide-window pairs and those kept in the tail then
+    stamp: np.ndarray
 
     def at(self, rows: np.ndarray) -> Rows:
         """These rows at `rows`."""

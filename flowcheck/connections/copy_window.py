@@ -8,8 +8,29 @@ Linux (RFC 6298 2.4 says 1 s), the tail-loss probe's 2 ms minimum (Linux; RFC 89
 7.2). COPY_WINDOW (0.5 ms) is over 30 times the 15 us a SPAN copy lagged in the
 trial captures (a switch mirrors in microseconds; both copies queue on the same mirror
 port, so queueing delays them alike), and 4 times below the soonest resend.
+
+WIDE_COPY_WINDOW (0.1 s) is for copies whose identity is strong: two captures merged
+into one file (mergecap of the media server's and the agent's, a SPAN session over two
+switch ports whose queues differ) hold each packet that passed both points twice, the
+path's latency between the points apart (milliseconds on a LAN under load: a data SYN's
+copies 3.9 ms apart in lab matrix seed 110 run 42; tens across sites), and that lag
+varies from packet to packet, so a learnt offset (connections.points) misses some. A
+pair apart more than COPY_WINDOW is a copy only when both packets have the same
+non-zero IPv4 ID, the same TTL, and the same whole TCP header with a timestamp option
+in it (stamped_identity: the same TSval). A resend has neither: its sender gave it the
+next IPv4 ID (Linux per socket, Windows and the BSDs per host: the same ID again
+takes 65,536 packets sent between) and a later TSval (a 1 ms clock on Linux, the BSDs
+and macOS; the soonest resend, a tail-loss probe, is 2 ms on), so a resend equal in
+both would need 65,536 packets sent within one tick of the timestamp clock. A stack
+that sends IPv4 ID 0 (with DF), IPv6 (no ID) and a packet without the timestamp option
+(Windows by default) keep COPY_WINDOW; so does a pair at two TTLs (a router between the
+points: connections.points and relay_copies judge those) and a pair the file shows one
+host forwarding (in, then out: a bridge's `tcpdump -i any`, relay_copies'). Across a
+batch boundary the wide window is kept (copies_tail) once a copy beyond COPY_WINDOW
+showed within a batch: before, a capture's tail costs what it did.
 """
 
 from __future__ import annotations
 
 COPY_WINDOW = 0.0005  # seconds between a packet and its capture copy, at most
+WIDE_COPY_WINDOW = 0.1  # the same, for a copy with the same IPv4 ID, TTL and TSval

@@ -27,6 +27,7 @@ from flowcheck.model import CaptureInfo, Connection, Finding
 from flowcheck.sources.host_tools import PKTMON
 
 if TYPE_CHECKING:
+    from flowcheck.connections.copies import CaptureCopies
     from flowcheck.connections.offsets import Offset
     from flowcheck.connections.points import CapturePoints
     from flowcheck.connections.relay_copies import RelayCopies
@@ -79,8 +80,8 @@ def _copies_finding(tracker: ConnectionTracker, captures: list[CaptureInfo] | No
         share = scattered_share(connections)
         replays = _replays_among(copies.replayed)
         if share is not None and not copies.relays.count:
-            return _network_copies(count, copies.frames, share, replays)
-        return _one_point(count, copies.frames, copies.relays, replays)
+            return _network_copies(count, copies.frames, share, replays, _later(copies))
+        return _one_point(count, copies.frames, copies.relays, replays, _later(copies))
     lead = f"{count}another packet of the capture set in the same direction"
     names = _Names(points, captures or [], shifts or {})
     said = [names.pair(entry) for entry in pairs[:_NAMED]]
@@ -287,15 +288,30 @@ def _replays_among(replayed: int) -> str:
             f"before the capture's clock stepped back: {_JOINED}")
 
 
-def _network_copies(count: str, frames: list[int], share: float, replays: str = "") -> Finding:
+def _later(copies: CaptureCopies) -> str:
+    """The sentence (with its trailing space) on the copies of one capture point found
+    beyond COPY_WINDOW by their IPv4 ID, TTL and TSval (copy_window.WIDE_COPY_WINDOW):
+    how many and the longest lag; "" without any."""
+    if not copies.wide:
+        return ""
+    return (f"{copies.wide:,} of them were captured more than {COPY_WINDOW * 1e3:g} ms "
+            f"after their original, up to {copies.widest * 1e3:.1f} ms, each with its "
+            "original's IPv4 ID, TTL and TCP timestamp (TSval), which a sender's resend "
+            "does not repeat (it takes the next IPv4 ID and a later TSval): the lag between "
+            "two capture points merged into one file, or between two mirrored switch "
+            "ports' queues. ")
+
+
+def _network_copies(count: str, frames: list[int], share: float, replays: str = "",
+                    later: str = "") -> Finding:
     """Copies of one capture point, few of the payload (scattered_share): the network
-    delivered them twice (replays: _replays_among's sentence)."""
+    delivered them twice (replays: _replays_among's sentence; later: _later's)."""
     return make_finding(
         "capture_duplicates",
         f"{count}a packet captured just before them in the same direction (same IP ID, TCP "
         f"header and payload, at most {COPY_WINDOW * 1e3:g} ms later): the capture holds "
         f"some packets twice, {share:.1%} of the payload bytes of the connections that "
-        "hold copies. A capture point that sees packets twice (a SPAN session mirroring "
+        f"hold copies. {later}A capture point that sees packets twice (a SPAN session mirroring "
         "both switch ports of the conversation, tcpdump -i any across a bridge, a "
         "firewall's capture at several inspection points, two capture points' files given "
         "together) holds every packet of the conversation twice, half its bytes: these "
@@ -310,14 +326,14 @@ def _network_copies(count: str, frames: list[int], share: float, replays: str = 
 
 
 def _one_point(count: str, frames: list[int], relays: RelayCopies,
-               replays: str = "") -> Finding:
+               replays: str = "", later: str = "") -> Finding:
     """Copies of one capture point only (copies.py), a router's forwarded ones among
-    them (relay_copies); replays: _replays_among's sentence."""
+    them (relay_copies); replays: _replays_among's sentence; later: _later's."""
     if relays.count:
         return make_finding(
             "capture_duplicates",
             f"{count}a packet captured before them in the same direction (same IP ID, TCP "
-            f"header and payload): the capture holds packets twice. {_relayed(relays)}"
+            f"header and payload): the capture holds packets twice. {later}{_relayed(relays)}"
             "The copies are counted as packets (as tshark counts them) but not as "
             "retransmissions, SYN retries or rejects, and the job's data volumes count each "
             f"byte once: they are no evidence of a drop or a refusal{replays}",
@@ -334,7 +350,8 @@ def _one_point(count: str, frames: list[int], relays: RelayCopies,
         "header and payload, or the same ICMP unreachable quoting the same packet, at most "
         f"{COPY_WINDOW * 1e3:g} ms later; a SYN-ACK, RST or bare ACK with IP ID 0 or over "
         "IPv6, which a sender can send twice that fast, only after a copy of a packet with "
-        "an identity of its own): the capture holds packets twice. Either the capture point "
+        f"an identity of its own): the capture holds packets twice. {later}Either the "
+        "capture point "
         "saw them twice (a SPAN session mirroring both switch ports of the conversation, "
         "tcpdump -i any across a bridge, a firewall's own capture at several of its "
         "inspection points, as Check Point's fw monitor writes, or the captures of two "

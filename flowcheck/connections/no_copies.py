@@ -32,6 +32,7 @@ import numpy as np
 
 from flowcheck.arrays import HASH_MULTIPLIERS
 from flowcheck.connections.copies_tail import (
+    NOT_READ,
     TAIL_CAP,
     RelayPairs,
     Rows,
@@ -109,7 +110,7 @@ class QuietBatches:
                         d.tcp_frame[rows],
                         np.zeros(k, np.int32) if sources is None else sources[rows],
                         d.tcp_ttl[rows].astype(np.int16), np.zeros(k, bool),
-                        np.zeros(k, np.int64))
+                        np.zeros(k, np.int64), np.full(k, NOT_READ, np.int64))
 
         rows = sampled(d.tcp_ip_id, (ids if headers is None else headers[:, 1]) & ~OPTIONS_CUT)
         self._sample(flows, rows_at(rows), np.zeros(rows.shape[0], bool), at=rows)

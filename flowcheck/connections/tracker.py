@@ -71,6 +71,7 @@ from flowcheck.connections.per_packet import PerPacketPath
 from flowcheck.connections.runs import SMALL_FLOWS_FOR_LISTS, RunPaths
 from flowcheck.connections.short import ShortPass
 from flowcheck.connections.short_flows import ShortFlows
+from flowcheck.connections.stamped_identity import stamped_identities
 from flowcheck.connections.state import conn_state
 from flowcheck.connections.tunnel_halves import TunnelHalves
 from flowcheck.decode import (
@@ -198,11 +199,15 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
         quotes, since = self.copies.icmp_originals(decoded.icmp_quotes)
         sources = batch.capture_of(decoded.tcp_index)
         identity = None if batch.identity is None else batch.identity[decoded.tcp_index]
-        headers = (header_identities(decoded, self._buf, captured_ends(batch, decoded))
+        ends = captured_ends(batch, decoded) if self._buf is not None else None
+        headers = (header_identities(decoded, self._buf, ends)
                    if self._buf is not None else None)
+        buf = self._buf
         self._copy, replayed = self.copies.mark(
             decoded, flows, since, sources, identity,
-            lambda: capture_legs(batch, decoded.tcp_index), headers)
+            lambda: capture_legs(batch, decoded.tcp_index), headers,
+            None if buf is None or ends is None else
+            lambda rows: stamped_identities(decoded, buf, ends, rows))
         # Records out of time order: a connection's times by time (by_time).
         timed = None if self.clock.timed is None else self.clock.timed[decoded.tcp_index]
         if timed is not None:  # loaded with the first capture out of time order (issue 7)

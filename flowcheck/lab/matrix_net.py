@@ -7,6 +7,7 @@ run's link type (Ethernet pcap, Linux cooked SLL/SLL2 from `-i any`, dumpcap's p
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 from flowcheck.lab import netns
@@ -82,6 +83,52 @@ class Routed:
             netns._delete_namespace(name)
 
 
+class Bridged:
+    """M -- B -- A on one segment (10.77.0.1, 10.77.0.2), B a user-space bridge that
+    delays each frame (flowcheck.lab.delay_bridge; the run's `bridge_delay_ms`: [toward
+    A, toward M], ms): two capture points one TTL apart in time only. Namespaces
+    <stem>-m, -b, -a; `lab` is M and A."""
+
+    def __init__(self, scenario: Scenario, stem: str, delays: list[float]) -> None:
+        self.ns = {host: f"{stem}-{host}" for host in "mba"}
+        self.process: subprocess.Popen | None = None
+        run = netns.run
+        try:
+            for name in self.ns.values():
+                run(["ip", "netns", "add", name])
+                run(["ip", "-n", name, "link", "set", "lo", "up"])
+            m, b, a = self.ns["m"], self.ns["b"], self.ns["a"]
+            # The bridge's own IPv6 (router solicitations) would be frames of its own.
+            run(["ip", "netns", "exec", b, "sh", "-c",
+                 "echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; "
+                 "echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6"])
+            run(["ip", "-n", m, "link", "add", "m0", "type", "veth", "peer", "name", "r0",
+                 "netns", b])
+            run(["ip", "-n", a, "link", "add", "a0", "type", "veth", "peer", "name", "r1",
+                 "netns", b])
+            for ns, ifname in ((m, "m0"), (b, "r0"), (b, "r1"), (a, "a0")):
+                if ns != b:
+                    _addr(ns, ifname, "10.77.0.1/24" if ns == m else "10.77.0.2/24")
+                run(["ip", "-n", ns, "link", "set", ifname, "up"])
+                netns._offloads_off(ns, ifname)
+            netns._set_port_range(m, scenario.media_range)
+            netns._set_port_range(a, scenario.agent_range)
+            self.process = subprocess.Popen(
+                ["ip", "netns", "exec", b, sys.executable, "-m", "flowcheck.lab.delay_bridge",
+                 "r0", "r1", "--to-second", str(delays[0]), "--to-first", str(delays[1])])
+        except BaseException:
+            self.close()
+            raise
+        self.lab = Lab(m, a, [Link("m0", "a0", "10.77.0.1", "10.77.0.2")])
+
+    def close(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        for name in self.ns.values():
+            netns._delete_namespace(name)
+
+
 def add_addresses(run: dict, lab: Lab) -> None:
     """What the run's axes add to the hosts made: IPv6 on one segment (fd77::1, fd77::2:
     the router's are Routed's), A's second agent address (.3) for a second job."""
@@ -136,6 +183,8 @@ def merge(run: dict, parts: list[Path], path: Path) -> None:
         parts[0].unlink()
         return
     subprocess.run(["mergecap", "-F", kind, "-w", str(path), *map(str, parts)], check=True)
+    if run.get("keep_parts"):  # each point's own file kept beside the merge (RUN.m-part.pcap)
+        return
     for part in parts:
         part.unlink()
 

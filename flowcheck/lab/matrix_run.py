@@ -194,6 +194,11 @@ def capture_run(run: dict, out: Path, prefix: str = PREFIX) -> dict:
                             v6=run.get("family", "ipv4") != "ipv4")
             stack.callback(routed.close)
             lab = routed.lab
+        elif run.get("bridge_delay_ms") is not None:  # one segment, its points apart
+            bridged = net.Bridged(scenario, f"{prefix}{os.getpid()}-{run['index']}",
+                                  run["bridge_delay_ms"])
+            stack.callback(bridged.close)
+            lab = bridged.lab
         else:
             lab = stack.enter_context(netns.lab_network(scenario.media_range,
                                                         scenario.agent_range, prefix=prefix))
