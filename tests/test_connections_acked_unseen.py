@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from scapy_bytes import tcp_frame, write_frames
 from test_connections_util import read_batches
-from test_tshark_counts import CAPTURES, ROOT, track
+from test_tshark_counts import CAPTURES, ROOT, stored_track, track
 from tshark_tcp import tcp_fields
 
 from flowcheck.connections import ConnectionTracker, short_flows
@@ -85,8 +85,8 @@ def ours(connections: list[Connection], field: str = "acked_unseen"
 def test_acked_unseen_equals_tshark(path: Path) -> None:
     expected = [{side: value for side, value in stream.items() if value}
                 for stream in tshark_acked_unseen(path)]
-    assert ours(track(path)) == expected
-    assert ours(track(path, fast=False)) == expected
+    assert ours(stored_track(path)) == expected
+    assert ours(stored_track(path, fast=False)) == expected
 
 
 def by_port(path: Path, fast: bool = True) -> dict[int, Connection]:

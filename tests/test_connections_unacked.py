@@ -24,7 +24,7 @@ import pytest
 from scapy_bytes import tcp_frame, write_frames
 from test_connections_acked_unseen import ours as sides
 from test_connections_acked_unseen import run, short_everywhere  # noqa: F401 (fixture)
-from test_tshark_counts import CAPTURES, ROOT, track
+from test_tshark_counts import CAPTURES, ROOT, stored_track, track
 from tshark_tcp import tcp_fields
 
 from flowcheck.model import Connection
@@ -110,8 +110,8 @@ def ours(connections: list[Connection]) -> list[dict[Side, int]]:
 def test_unacked_equals_tshark(path: Path) -> None:
     expected = [{side: value for side, value in stream.items() if value}
                 for stream in tshark_unacked(path)]
-    assert ours(track(path)) == expected
-    assert ours(track(path, fast=False)) == expected
+    assert ours(stored_track(path)) == expected
+    assert ours(stored_track(path, fast=False)) == expected
 
 
 # -- the last segment retransmitted, never ACKed -------------------------------------
