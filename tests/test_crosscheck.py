@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 from test_ndmp_tshark import CAPTURES, decode_with_connections
 
 from flowcheck.model import Connection, NdmpMessage, NdmpStream
-from flowcheck.ndmp.crosscheck import TsharkMessage, compare_messages, crosscheck
+from flowcheck.ndmp.crosscheck import CrosscheckResult, TsharkMessage, compare_messages, crosscheck
 
 needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark missing")
 NDMJOB = CAPTURES / "ndmjob"
@@ -20,10 +21,17 @@ def run(path: Path, port: int = 10000):
     return crosscheck(str(path), streams, connections)
 
 
+@functools.cache
+def stored_run(path: Path) -> CrosscheckResult:
+    """run(path) of a stored capture, once per worker: v4-backup's (5 s, pyshark's
+    tshark reading every packet) is read by two tests."""
+    return run(path)
+
+
 @needs_tshark
 @pytest.mark.parametrize("name", ["v4-backup.pcap", "v3-backup.pcap"])
 def test_real_captures_have_no_differences(name: str) -> None:
-    result = run(NDMJOB / name)
+    result = stored_run(NDMJOB / name)
     assert result.differences == [] and result.tshark_gaps == []
     assert result.ours == result.theirs == result.matched > 20
 
@@ -216,7 +224,7 @@ def test_tshark_reaped_by_another_waitpid_is_read_again(
     slow.chmod(0o755)
     monkeypatch.setenv("PATH", f"{slow.parent}{os.pathsep}{os.environ['PATH']}")
     path = str(NDMJOB / "v4-backup.pcap")
-    expected = run(NDMJOB / "v4-backup.pcap").theirs
+    expected = stored_run(NDMJOB / "v4-backup.pcap").theirs
     assert expected > 20
     reaped: list[int] = []
 
