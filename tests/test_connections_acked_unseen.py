@@ -12,9 +12,6 @@ path and the short-connection pass (forced as tests/test_connections_short.py do
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -129,12 +126,13 @@ def test_both_directions_captured_give_nothing_unseen(name: str) -> None:
     assert all((c.orig_acked_unseen, c.resp_acked_unseen) == (0, 0) for c in connections)
 
 
-def test_not_in_the_json_nor_in_missed_bytes() -> None:
+def test_not_in_the_json_nor_in_missed_bytes(capsys: pytest.CaptureFixture[str]) -> None:
+    from flowcheck.cli.main import run as cli
+
     path = LAB / "one-direction-out.pcap"
     assert sum(c.resp_acked_unseen for c in track(path)) > 400_000
-    out = subprocess.run([sys.executable, "-m", "flowcheck", "connections", str(path),
-                          "--format", "json"], capture_output=True, text=True, check=True,
-                         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
+    assert cli(["connections", str(path), "--format", "json"]) == 0  # in this process
+    out = capsys.readouterr().out
     connections = json.loads(out)["connections"]
     assert len(connections) == 4 and all(c["missed_bytes"] == 0 for c in connections)
     assert not any("acked_unseen" in key for c in connections for key in c)
