@@ -26,6 +26,7 @@ from live_process import (
 )
 
 from flowcheck.bpf import libpcap
+from flowcheck.cli.main import run
 from flowcheck.config import build_config
 from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo
@@ -108,7 +109,8 @@ def test_live_on_the_loopback_names_it_in_no_control_session() -> None:
 
 @needs_libpcap
 @pytest.mark.skipif(shutil.which("dumpcap") is None, reason="needs dumpcap")
-def test_a_pcapng_files_if_filter_is_read(tmp_path: Path) -> None:
+def test_a_pcapng_files_if_filter_is_read(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
     saved = tmp_path / "t19.pcapng"
     dumpcap = subprocess.Popen(["dumpcap", "-q", "-i", "lo", "-f", "not port 10000", "-w",
                                 str(saved)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -121,10 +123,10 @@ def test_a_pcapng_files_if_filter_is_read(tmp_path: Path) -> None:
     finally:
         dumpcap.terminate()
         dumpcap.communicate(timeout=30)
-    result = subprocess.run([sys.executable, "-m", "flowcheck", "analyze", str(saved),
-                             "--format", "json"], capture_output=True, text=True, check=False)
-    assert result.returncode == 5, result.stderr
-    [finding] = [f for f in json.loads(result.stdout)["findings"]
+    code = run(["analyze", str(saved), "--format", "json"])  # in the test's process
+    out, err = capsys.readouterr()
+    assert code == 5, err
+    [finding] = [f for f in json.loads(out)["findings"]
                  if f["code"] == "no_control_session"]
     assert "capture filter 'not port 10000'" in finding["message"]
 

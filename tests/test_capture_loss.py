@@ -244,7 +244,7 @@ def test_fast_path_counts_loss_as_the_slow_path(tmp_path: Path) -> None:
 
 
 def test_loss_free_captures_have_no_capture_loss() -> None:
-    from test_tshark_counts import CAPTURES, track
+    from test_tshark_counts import CAPTURES, stored_track
 
     # The gaps some hold (a path MTU black hole seen from the receiver) are the
     # network's: the receiver's ACKs never covered them (SideEvidence.lost). Those of a
@@ -267,7 +267,7 @@ def test_loss_free_captures_have_no_capture_loss() -> None:
                     "agent-killed-tls-loss.pcap.gz"}
     for path in (p for p in CAPTURES if p.parent.name != "ndmjob-sniffloss"
                  and p.name not in network_gap | sniffer_loss):
-        connections = track(path)
+        connections = stored_track(path)
         if kept_packets(connections).shape is not None:
             config = path.with_name(path.name.split(".")[0] + ".toml")
             assert _loss(_analysis(path, config)) is None, path

@@ -12,16 +12,13 @@ path and the short-connection pass (forced as tests/test_connections_short.py do
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 from scapy_bytes import tcp_frame, write_frames
 from test_connections_util import read_batches
-from test_tshark_counts import CAPTURES, ROOT, track
+from test_tshark_counts import CAPTURES, ROOT, stored_track, track
 from tshark_tcp import tcp_fields
 
 from flowcheck.connections import ConnectionTracker, short_flows
@@ -85,8 +82,8 @@ def ours(connections: list[Connection], field: str = "acked_unseen"
 def test_acked_unseen_equals_tshark(path: Path) -> None:
     expected = [{side: value for side, value in stream.items() if value}
                 for stream in tshark_acked_unseen(path)]
-    assert ours(track(path)) == expected
-    assert ours(track(path, fast=False)) == expected
+    assert ours(stored_track(path)) == expected
+    assert ours(stored_track(path, fast=False)) == expected
 
 
 def by_port(path: Path, fast: bool = True) -> dict[int, Connection]:
@@ -129,12 +126,13 @@ def test_both_directions_captured_give_nothing_unseen(name: str) -> None:
     assert all((c.orig_acked_unseen, c.resp_acked_unseen) == (0, 0) for c in connections)
 
 
-def test_not_in_the_json_nor_in_missed_bytes() -> None:
+def test_not_in_the_json_nor_in_missed_bytes(capsys: pytest.CaptureFixture[str]) -> None:
+    from flowcheck.cli.main import run as cli
+
     path = LAB / "one-direction-out.pcap"
     assert sum(c.resp_acked_unseen for c in track(path)) > 400_000
-    out = subprocess.run([sys.executable, "-m", "flowcheck", "connections", str(path),
-                          "--format", "json"], capture_output=True, text=True, check=True,
-                         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
+    assert cli(["connections", str(path), "--format", "json"]) == 0  # in this process
+    out = capsys.readouterr().out
     connections = json.loads(out)["connections"]
     assert len(connections) == 4 and all(c["missed_bytes"] == 0 for c in connections)
     assert not any("acked_unseen" in key for c in connections for key in c)

@@ -126,8 +126,12 @@ def test_bulk_path_with_holes_equals_reference(tmp_path: Path, seed: int) -> Non
         k = rng.randrange(1_400)
         at = rng.randrange(len(packets) - 3) + 3
         packets.insert(at, pkt(True, PSH | ACK, 101 + SEGMENT * k + 50, 901, data=150))
-    reference = run(tmp_path, packets, chunk=1, fast=False)
-    for chunk in (1, 7, 300, 100_000):
+    # One packet a batch (2.3 s a path, a batch's fixed work 3,000 times) on seed 11's
+    # transfer only: seeds 12 and 13 are other draws of the same loss, late fills and
+    # straddling resends, split at 7, 300 and one batch against the reference in one.
+    smallest = 1 if seed == 11 else 100_000
+    reference = run(tmp_path, packets, chunk=smallest, fast=False)
+    for chunk in (smallest, 7, 300, 100_000):
         assert run(tmp_path, packets, chunk=chunk) == reference
     assert reference[0].missed_bytes > 0 and reference[0].retransmits > 0
     assert_matches_tshark(tmp_path / "t.pcap", reference)

@@ -19,7 +19,7 @@ import pytest
 from test_connections_acked_unseen import short_everywhere  # noqa: F401 (fixture)
 from test_connections_util import ACK, FIN, PSH, SYN, ethernet, ipv4, read_batches, tcp
 from test_connections_util import write_pcap as write
-from test_tshark_counts import CAPTURES, ROOT, track
+from test_tshark_counts import CAPTURES, ROOT, stored_track
 from tshark_tcp import tcp_fields
 
 from flowcheck.connections import ConnectionTracker
@@ -355,7 +355,7 @@ REORDERED = {
 def test_stored_captures_equal_tshark(path: Path) -> None:
     """Every stored capture (receiver-side loss in ndmjob-idle: 190 fills of the data
     connection in idle-rst-65s-media, 0 counted before)."""
-    connections = [c for c in track(path) if c.orig_pkts or c.resp_pkts]
+    connections = [c for c in stored_track(path) if c.orig_pkts or c.resp_pkts]
     theirs = tshark_retransmissions(path)
     if str(path.relative_to(ROOT)) in HOST_TOOL_COPIES:
         # The copies are the whole difference: no retransmission of flowcheck's.

@@ -23,20 +23,22 @@ ROOT = Path(__file__).resolve().parent.parent
 M, A = "10.77.0.1", "10.77.1.2"
 
 
-def tshark_last_data(path: Path, first: bool = False) -> dict[tuple[str, int, int], int]:
+def tshark_data_frames(path: Path) -> tuple[dict[tuple[str, int, int], int],
+                                              dict[tuple[str, int, int], int]]:
     """By (source address, port, destination port: one side of one connection where
-    two connections share an endpoint): the frame of its last TCP segment with payload (its
-    first with `first`), as tshark reads the capture."""
+    two connections share an endpoint): the frame of its last TCP segment with payload,
+    and of its first, as tshark reads the capture (one run for both)."""
     out = subprocess.run(["tshark", "-r", str(path), "-Y", "tcp.len > 0", "-T", "fields",
                           "-e", "frame.number", "-e", "ip.src",
                           "-e", "tcp.srcport", "-e", "tcp.dstport"], capture_output=True, text=True,
                          check=True).stdout
     last: dict[tuple[str, int, int], int] = {}
+    first: dict[tuple[str, int, int], int] = {}
     for line in out.splitlines():
         frame, src, port, to = line.split("\t")
-        if not first or (src, int(port), int(to)) not in last:
-            last[(src, int(port), int(to))] = int(frame)
-    return last
+        last[(src, int(port), int(to))] = int(frame)
+        first.setdefault((src, int(port), int(to)), int(frame))
+    return last, first
 
 
 def frames(found: dict[tuple[str, int, int], tuple[int, float] | None]
@@ -81,7 +83,7 @@ def acked_after_data(path: Path) -> Path:
 def test_the_last_data_packet_on_every_path(tmp_path: Path,
                                             short_everywhere: None) -> None:  # noqa: F811
     path = acked_after_data(tmp_path / "acked.pcap")
-    expected = tshark_last_data(path)
+    expected, expected_first = tshark_data_frames(path)
     reference, _ = run(path, 100_000, fast=False)
     assert len(reference) == 2
     for c in reference:  # the receiver's ACKs came after: not its last data packet
@@ -91,7 +93,7 @@ def test_the_last_data_packet_on_every_path(tmp_path: Path,
         assert sides(conns) == sides(reference), chunk
         assert sides(conns, first=True) == sides(reference, first=True), chunk
     assert frames(sides(reference)) == expected
-    assert frames(sides(reference, first=True)) == tshark_last_data(path, first=True)
+    assert frames(sides(reference, first=True)) == expected_first
 
 
 @pytest.mark.parametrize("name", ["trial31-cut/art-data-reset-cut.pcap.gz",
@@ -105,11 +107,13 @@ def test_the_last_data_packet_of_a_stored_capture(
         path = tmp_path / "capture.pcap"  # pcapng stored: pcap for read_batches
         subprocess.run(["editcap", "-F", "pcap", str(stored), str(path)], check=True,
                        capture_output=True)
-    expected = tshark_last_data(path)
+    expected, expected_first = tshark_data_frames(path)
     reference, _ = run(path, 100_000, fast=False)
     assert frames(sides(reference)) == expected
-    assert frames(sides(reference, first=True)) == tshark_last_data(path, first=True)
-    for chunk in (5, 64, 100_000):
+    assert frames(sides(reference, first=True)) == expected_first
+    # Batches of five packets on the trial 31 cuts; v4-three-resources' 6.5 MB in them
+    # was 5 s of batches' fixed work, its transfers parked between batches at 64 too.
+    for chunk in (5, 64, 100_000) if name.endswith(".gz") else (64, 100_000):
         conns = run(path, chunk, fast=True)[0]
         assert sides(conns) == sides(reference), chunk
         assert sides(conns, first=True) == sides(reference, first=True), chunk

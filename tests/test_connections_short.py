@@ -206,6 +206,11 @@ def test_short_connections_equal_the_reference(tmp_path: Path, variant: str, see
     # connections, one-flow steps); the pass as configured still takes it.
     chunks = (1, 5, 64, 700, 100_000) if short_pass_everywhere == "as configured" else (
         5, 64, 700, 100_000)
+    if seed != 1:
+        # The smallest batch of each setting (one packet as configured: 4 s a case; five
+        # with the pass in every batch: 2.4 s) is seed 1's, in every variant: seed 2 is
+        # another draw of the same shapes and sniffer damage, split at the other sizes.
+        chunks = chunks[1:]
     for chunk in chunks:
         assert run(tmp_path, packets, chunk=chunk) == reference, chunk
     # The generated traffic holds what the path must cover (or hand back).

@@ -14,9 +14,6 @@ closed normally on both sides.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -24,7 +21,7 @@ import pytest
 from scapy_bytes import tcp_frame, write_frames
 from test_connections_acked_unseen import ours as sides
 from test_connections_acked_unseen import run, short_everywhere  # noqa: F401 (fixture)
-from test_tshark_counts import CAPTURES, ROOT, track
+from test_tshark_counts import CAPTURES, ROOT, stored_track, track
 from tshark_tcp import tcp_fields
 
 from flowcheck.model import Connection
@@ -110,8 +107,8 @@ def ours(connections: list[Connection]) -> list[dict[Side, int]]:
 def test_unacked_equals_tshark(path: Path) -> None:
     expected = [{side: value for side, value in stream.items() if value}
                 for stream in tshark_unacked(path)]
-    assert ours(track(path)) == expected
-    assert ours(track(path, fast=False)) == expected
+    assert ours(stored_track(path)) == expected
+    assert ours(stored_track(path, fast=False)) == expected
 
 
 # -- the last segment retransmitted, never ACKed -------------------------------------
@@ -230,12 +227,13 @@ def test_both_sides_closed_normally_give_nothing_unacked(name: str) -> None:
     assert all((c.orig_unacked, c.resp_unacked) == (0, 0) for c in closed)
 
 
-def test_not_in_the_json_nor_in_missed_bytes() -> None:
+def test_not_in_the_json_nor_in_missed_bytes(capsys: pytest.CaptureFixture[str]) -> None:
+    from flowcheck.cli.main import run as cli
+
     path = LAB / "stopped-after-data-syn.pcap"  # the capture stopped before the last ACK
     assert sum(c.resp_unacked for c in track(path)) == 52
     assert all(c.missed_bytes == 0 for c in track(path))
-    out = subprocess.run([sys.executable, "-m", "flowcheck", "connections", str(path),
-                          "--format", "json"], capture_output=True, text=True, check=True,
-                         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
+    assert cli(["connections", str(path), "--format", "json"]) == 0  # in this process
+    out = capsys.readouterr().out
     connections = json.loads(out)["connections"]
     assert connections and not any("unacked" in key for c in connections for key in c)

@@ -14,6 +14,7 @@ comments.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -81,9 +82,21 @@ def analyze_text(captures: list[Path], config: Path | None, seed: str = "random"
     return done.stdout, done.returncode
 
 
-def analyze_json(captures: list[Path], config: Path | None) -> tuple[dict, int]:
-    """The document (parsed strictly: standard output holds it alone) and exit code."""
-    stdout, code = analyze_text(captures, config)
+def analyze_json(captures: list[Path], config: Path | None,
+                 capsys: pytest.CaptureFixture[str]) -> tuple[dict, int]:
+    """The document of `flowcheck analyze --format json` (parsed strictly: standard output
+    holds it alone) and its exit code, run in the test's process from the repository's
+    root (cli.main.run: a python -m flowcheck start was most of each case's time;
+    analyze_text runs it as a script does, for the hash seed)."""
+    from flowcheck.cli.main import run
+
+    command = ["analyze", "--format", "json", *map(str, captures)]
+    if config is not None:
+        command += ["--config", str(config)]
+    capsys.readouterr()
+    with contextlib.chdir(ROOT):
+        code = run(command)
+    stdout = capsys.readouterr().out
     document = json.loads(stdout, parse_constant=_no_constants,
                           object_pairs_hook=_no_duplicates)
     return document, code
@@ -113,8 +126,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("capture", "config"), CASES, ids=[c[0].name for c in CASES])
-def test_evidence_frames_and_times_are_tsharks(capture: Path, config: Path | None) -> None:
-    document, code = analyze_json([capture], config)
+def test_evidence_frames_and_times_are_tsharks(capture: Path, config: Path | None,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    document, code = analyze_json([capture], config, capsys)
     assert_evidence(document, code, tshark_packets(capture))
 
 
@@ -144,12 +158,13 @@ def test_two_runs_print_the_same_document(tmp_path: Path) -> None:
     assert runs["1"] == runs["2"]
 
 
-def test_two_capture_points_are_numbered_as_the_finding_says(tmp_path: Path) -> None:
+def test_two_capture_points_are_numbered_as_the_finding_says(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Both hosts' captures, the agent's clock 5 s ahead: frames are numbered, and times
     given, as `editcap -t SECONDS` (the seconds capture_duplicates gives) then mergecap
     number and time them in Wireshark (docs/formats.md)."""
     media, agent = _two_points(tmp_path)
-    document, code = analyze_json([media, agent], POINTS / "backup-agent.toml")
+    document, code = analyze_json([media, agent], POINTS / "backup-agent.toml", capsys)
     (said,) = [f["message"] for f in document["findings"] if f["code"] == "capture_duplicates"]
     seconds = said.split("shifted by ")[1].split(" s")[0]
     shifted, merged = tmp_path / "shifted.pcap", tmp_path / "merged.pcap"
@@ -159,7 +174,8 @@ def test_two_capture_points_are_numbered_as_the_finding_says(tmp_path: Path) -> 
     assert_evidence(document, code, tshark_packets(merged))
 
 
-def test_a_ring_is_numbered_as_mergecap_numbers_its_files(tmp_path: Path) -> None:
+def test_a_ring_is_numbered_as_mergecap_numbers_its_files(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A ring buffer's folder: frames 1, 2, 3, ... over the files merged by time, as
     mergecap then Wireshark number them (docs/formats.md)."""
     ring = ROOT / "captures" / "lab-ring"
@@ -167,7 +183,7 @@ def test_a_ring_is_numbered_as_mergecap_numbers_its_files(tmp_path: Path) -> Non
     merged = tmp_path / "merged.pcap"
     subprocess.run(["mergecap", "-F", "pcap", "-w", str(merged), *map(str, parts)],
                    check=True)
-    document, code = analyze_json([ring], ring / "flowcheck.toml")
+    document, code = analyze_json([ring], ring / "flowcheck.toml", capsys)
     assert len(document["captures"]) == len(parts) > 1
     assert_evidence(document, code, tshark_packets(merged))
 

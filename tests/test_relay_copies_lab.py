@@ -7,13 +7,15 @@ Three namespaces: M (10.78.0.1) -- router R (forwarding) -- A (10.78.1.2). R's e
 toward A is a token bucket queue (tc tbf: a bulk transfer fills it, so the egress
 copies lag by milliseconds to hundreds of them, as trial 30's router's did). A's
 input chain drops one data segment in 150 (after R's capture point), so M really resends
-them. In R, tcpdump captures `-i any` (the test's capture) and `-i r0` (M's side, each
-packet once: the truth for the retransmission count) of the same transfer, M sending
-A 3 MB over one connection. Root, namespaces: marked `lab`.
+them. In R, tcpdump captures `-i any` (the test's capture: as LINUX_SLL2 and LINUX_SLL,
+and dumpcap on both interfaces as pcapng) and `-i r0` (M's side, each packet once: the
+truth for the retransmission count) of the same transfer, M sending A 3 MB over one
+connection; one transfer for the three tests. Root, namespaces: marked `lab`.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -47,11 +49,19 @@ CLIENT = ("import socket, time\n"
           "c.shutdown(socket.SHUT_WR); c.recv(1); c.close()\n")
 
 
-@pytest.fixture
+LINKS = ("LINUX_SLL2", "LINUX_SLL", "pcapng")  # what `-i any` writes: tcpdump's -y, dumpcap
+
+
+@pytest.fixture(scope="module")
 def routed() -> Iterator[dict[str, str]]:
     """The three namespaces, by host letter, R's queues and A's drops set; deleted
     afterwards. Packets as the wire carries them (as trial 30's lab): no GRO on the way in
     (the ingress copy one super-packet, the egress ones segments), no offload."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (network namespaces)")
+    for tool in ("tcpdump", "tc", "nft", "tshark", "ethtool", "dumpcap"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed")
     with routed_namespaces(f"fcrc{os.getpid()}", M, R_M, R_A, A,
                            offloads_off=True) as names:
         # The router's queue toward A: a token bucket at a rate the transfer exceeds.
@@ -66,18 +76,31 @@ def routed() -> Iterator[dict[str, str]]:
         yield names
 
 
-def _transfer(names: dict[str, str], tmp: Path, link: str) -> tuple[Path, Path]:
-    """M sends A BYTES through R, captured in R on any interface (`link`: tcpdump's -y,
-    or "pcapng": dumpcap on r0 and r1) and on r0; (that capture, r0 capture)."""
-    anyfile, r0file = tmp / "r.any.pcap", tmp / "r.r0.pcap"
+@pytest.fixture(scope="module")
+def transfer(routed: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+             ) -> dict[str, Path]:
+    """One transfer captured in R by every sniffer at once: by link (LINKS) the `-i any`
+    capture, and "r0" (M's side, each packet once). A transfer per link type was 6 s of
+    bursts and pauses each, the same queue and drops every time."""
+    return _transfer(routed, tmp_path_factory.mktemp("relay"))
+
+
+def _transfer(names: dict[str, str], tmp: Path) -> dict[str, Path]:
+    """M sends A BYTES through R, captured in R on any interface (tcpdump's -y LINUX_SLL2
+    and LINUX_SLL; dumpcap on r0 and r1: pcapng) and on r0: the captures by link, r0's
+    as "r0"."""
+    files = {link: tmp / f"r.any.{link}.pcap" for link in LINKS[:2]}
+    files["pcapng"] = tmp / "r.any.pcapng"
+    files["r0"] = tmp / "r.r0.pcap"
     tcpdump = ["ip", "netns", "exec", names["r"], "tcpdump", "-n", "-U", "--immediate-mode",
                "-s", "128", "-B", "8192"]
-    both = ([*tcpdump, "-i", "any", "-y", link, "-w", str(anyfile), "tcp"]
-            if link != "pcapng" else  # dumpcap: one pcapng interface per router interface
-            ["ip", "netns", "exec", names["r"], "dumpcap", "-q", "-s", "128", "-i", "r0",
-             "-i", "r1", "-f", "tcp", "-w", str(anyfile.with_suffix(".pcapng"))])
-    sniffers = [subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
-                for argv in (both, [*tcpdump, "-i", "r0", "-w", str(r0file), "tcp"])]
+    argvs = [*([*tcpdump, "-i", "any", "-y", link, "-w", str(files[link]), "tcp"]
+               for link in LINKS[:2]),
+             [*tcpdump, "-i", "r0", "-w", str(files["r0"]), "tcp"],
+             # dumpcap: one pcapng interface per router interface
+             ["ip", "netns", "exec", names["r"], "dumpcap", "-q", "-s", "128", "-i", "r0",
+              "-i", "r1", "-f", "tcp", "-w", str(files["pcapng"])]]
+    sniffers = [subprocess.Popen(argv, stderr=subprocess.PIPE, text=True) for argv in argvs]
     server = subprocess.Popen(["ip", "netns", "exec", names["a"], sys.executable, "-c",
                                SERVER], stdout=subprocess.PIPE, text=True)
     try:
@@ -92,13 +115,14 @@ def _transfer(names: dict[str, str], tmp: Path, link: str) -> tuple[Path, Path]:
         for sniffer in sniffers:
             sniffer.terminate()
             sniffer.wait(timeout=10)
-    for sniffer in sniffers[1:] if link == "pcapng" else sniffers:
+    for sniffer in sniffers[:-1]:  # tcpdump's
         assert sniffer.stderr is not None
         stats = sniffer.stderr.read()
         assert "\n0 packets dropped by kernel" in stats, stats  # the counts compare
-    return anyfile if link != "pcapng" else anyfile.with_suffix(".pcapng"), r0file
+    return files
 
 
+@functools.cache  # r0's capture: the truth of all three tests
 def _connections(capture: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     done = subprocess.run([sys.executable, "-m", "flowcheck", "connections", str(capture),
@@ -127,14 +151,10 @@ def _lags(capture: Path) -> list[float]:
     return lags
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)")
-@pytest.mark.parametrize("link", ["LINUX_SLL2", "LINUX_SLL", "pcapng"])
+@pytest.mark.parametrize("link", LINKS)
 def test_router_any_capture_copies_are_no_retransmissions(
-        link: str, routed: dict[str, str], tmp_path: Path) -> None:
-    for tool in ("tcpdump", "tc", "nft", "tshark", "ethtool", "dumpcap"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed")
-    anyfile, r0file = _transfer(routed, tmp_path, link)
+        link: str, transfer: dict[str, Path]) -> None:
+    anyfile, r0file = transfer[link], transfer["r0"]
     lags = _lags(anyfile)
     # The premise: the capture holds every forwarded packet twice, the egress copies
     # queued well beyond a capture point's own copies (0.5 ms).

@@ -5,6 +5,7 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from flowcheck.config import build_config
@@ -92,19 +93,18 @@ def test_html_is_self_contained_and_escaped(tmp_path: Path) -> None:
     assert parser.tags.count("table") == 3
 
 
-def test_cli_analyze_writes_html_and_graph(tmp_path: Path) -> None:
-    import subprocess
-    import sys
+def test_cli_analyze_writes_html_and_graph(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from flowcheck.cli.main import run
 
     root = Path(__file__).resolve().parent.parent
     capture = root / "captures" / "ndmjob" / "v4-backup-media-firewall-drop.pcap"
     html, graph = tmp_path / "r.html", tmp_path / "g.graphml"
-    result = subprocess.run(
-        [sys.executable, "-m", "flowcheck", "analyze", str(capture), "--config",
-         str(capture.parent / "flowcheck.toml"), "--html", str(html), "--graph", str(graph)],
-        capture_output=True, text=True, cwd=tmp_path, timeout=120)
-    assert result.returncode == 1, result.stderr
-    assert result.stdout.startswith("FAIL") and "data_unanswered" in result.stdout
+    code = run(["analyze", str(capture), "--config", str(capture.parent / "flowcheck.toml"),
+                "--html", str(html), "--graph", str(graph)])  # in the test's process
+    out, err = capsys.readouterr()
+    assert code == 1, err
+    assert out.startswith("FAIL") and "data_unanswered" in out
     assert "Verdict: FAIL" in html.read_text() and "<graphml" in graph.read_text()
 
 

@@ -8,7 +8,6 @@ changed and how."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -162,11 +161,14 @@ def test_the_html_summary_links_the_failing_session(night: Analysis) -> None:
     assert f"<td>{S10_START}</td>" in html and FIRST_PACKET in html
 
 
-def test_ndmp_heads_each_control_connection_with_its_endpoints_and_session() -> None:
-    done = subprocess.run([sys.executable, "-m", "flowcheck", "ndmp", "--config", str(CONFIG),
-                           str(CAPTURE)], capture_output=True, text=True, check=True,
-                          env={**os.environ, "COLUMNS": "200"})
-    heads = [line.rstrip() for line in done.stdout.splitlines() if line.startswith("C")]
+def test_ndmp_heads_each_control_connection_with_its_endpoints_and_session(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from flowcheck.cli.main import run
+
+    # In the test's process, piped: 200 columns (PIPED_WIDTH), as COLUMNS=200 gave.
+    assert run(["ndmp", "--config", str(CONFIG), str(CAPTURE)]) == 0
+    heads = [line.rstrip() for line in capsys.readouterr().out.splitlines()
+             if line.startswith("C")]
     assert len(heads) == 20
     assert (f"C19: 10.77.0.1:5826 -> 10.77.1.4:10000, session S10, NDMP v4 (connect_open), "
             f"7 messages, started {S10_START}") in heads

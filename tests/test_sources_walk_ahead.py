@@ -143,9 +143,11 @@ def test_one_child_per_spare_core_when_a_set_is_read_together(
     for name in ("media.pcap", "agent.pcap", "router.pcap"):
         (tmp_path / name).write_bytes(data)
         files.append(str(tmp_path / name))
-    alone = track_connections(files, chunk_size=16 << 10)
+    # 64 KiB chunks: about 100 a file, interleaved by time (16 KiB: 400 a file, 8 s of
+    # tracking; the child takes some 5,500 records either way).
+    alone = track_connections(files, chunk_size=64 << 10)
     started = _children_recorded(monkeypatch)
-    together = track_connections(files, chunk_size=16 << 10)
+    together = track_connections(files, chunk_size=64 << 10)
     assert len(started) == 1 and started[0].records_taken > 0
     assert walk_ahead.WalkAhead.running == 0
     assert ([(c.uid, c.history, c.orig_pkts, c.resp_pkts) for c in together.connections]

@@ -13,38 +13,45 @@ Backup Exec's, whatever its pairing (captures/lab/agent-connects-data).
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from flowcheck.cli.main import run
+
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
+Capsys = pytest.CaptureFixture[str]
 _FIX = re.compile(r"^\s+fix:\s+(.*)$", re.MULTILINE)
 
 
-def _analyze(capture: Path, *flags: str) -> subprocess.CompletedProcess[str]:
-    """`flowcheck analyze` as a user runs it, no configuration: the default profile and
-    ranges unless `flags` set them; a wide terminal so no line wraps."""
-    return subprocess.run([sys.executable, "-m", "flowcheck", "analyze", str(capture), *flags],
-                          capture_output=True, text=True, check=False,
-                          env={**os.environ, "COLUMNS": "400"})
+def _analyze(capsys: Capsys, capture: Path,
+             *flags: str) -> subprocess.CompletedProcess[str]:
+    """`flowcheck analyze` as a user runs it piped, no configuration: the default profile
+    and ranges unless `flags` set them, the report as wide as a pipe's (PIPED_WIDTH,
+    whatever COLUMNS says). In the test's process (cli.main.run, standard output and
+    error captured): the words are what these tests read, and a `python -m flowcheck`
+    start was most of each run."""
+    capsys.readouterr()  # what the test printed before
+    code = run(["analyze", str(capture), *flags])
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["flowcheck", "analyze", str(capture), *flags], code,
+                                       out, err)
 
 
-def _first_fix(capture: Path, *flags: str) -> str:
-    done = _analyze(capture, *flags)
+def _first_fix(capsys: Capsys, capture: Path, *flags: str) -> str:
+    done = _analyze(capsys, capture, *flags)
     assert done.returncode == 1, done.stdout + done.stderr  # FAIL
     found = _FIX.search(done.stdout)
     assert found, done.stdout
     return found.group(1)
 
 
-def _first_advice(capture: Path) -> str:
+def _first_advice(capsys: Capsys, capture: Path) -> str:
     """The first failing session's fix and the notes under it (report.answer: the
     profile's note when the job's own error leads)."""
-    done = _analyze(capture)
+    done = _analyze(capsys, capture)
     found = _FIX.search(done.stdout)
     assert found, done.stdout
     rows = [found.group(1)]
@@ -59,17 +66,18 @@ def _first_advice(capture: Path) -> str:
 
 @pytest.mark.parametrize("name", ["v4-backup", "v3-backup", "v2-backup", "v4-three-resources",
                                   "v4-agent-out-of-range", "v4-backup-media-firewall-drop"])
-def test_plain_ndmp_job_under_the_default_profile_names_profile_ndmp_first(name: str) -> None:
+def test_plain_ndmp_job_under_the_default_profile_names_profile_ndmp_first(name: str,
+        capsys: Capsys) -> None:
     """The first fix names --profile ndmp, or, when an error of the job itself leads
     (v4-backup-media-firewall-drop: its data connection dropped, which no profile
     explains away), the note right under it (new-user trial: the error that failed the
     job leads, the profile's hint follows it)."""
     capture = CAPTURES / "ndmjob" / f"{name}.pcap"
-    advice = _first_advice(capture)
+    advice = _first_advice(capsys, capture)
     assert "--profile ndmp" in advice.split("\n")[0] or \
         advice.split("\n")[1].startswith("note:  analyze the capture again with --profile ndmp"), \
         advice
-    done = _analyze(capture, "--format", "json")
+    done = _analyze(capsys, capture, "--format", "json")
     findings = json.loads(done.stdout)["findings"]
     suggesting = [f for f in findings if "--profile ndmp" in f["fix"]]
     assert {f["code"] for f in suggesting} >= {"step_missing"}
@@ -82,44 +90,44 @@ def test_plain_ndmp_job_under_the_default_profile_names_profile_ndmp_first(name:
 
 
 @pytest.mark.parametrize("name", ["v4-backup", "v2-backup", "v4-three-resources"])
-def test_the_named_profile_passes_the_job(name: str) -> None:
-    done = _analyze(CAPTURES / "ndmjob" / f"{name}.pcap", "--profile", "ndmp")
+def test_the_named_profile_passes_the_job(name: str, capsys: Capsys) -> None:
+    done = _analyze(capsys, CAPTURES / "ndmjob" / f"{name}.pcap", "--profile", "ndmp")
     assert done.returncode == 0 and done.stdout.startswith("PASS"), done.stdout
 
 
-def test_with_profile_ndmp_a_failing_job_is_not_sent_to_another_profile() -> None:
-    fix = _first_fix(CAPTURES / "ndmjob" / "v4-backup-media-firewall-drop.pcap",
+def test_with_profile_ndmp_a_failing_job_is_not_sent_to_another_profile(capsys: Capsys) -> None:
+    fix = _first_fix(capsys, CAPTURES / "ndmjob" / "v4-backup-media-firewall-drop.pcap",
                      "--profile", "ndmp")
     assert "--profile" not in fix, fix
 
 
-def test_a_backup_exec_job_that_called_back_keeps_its_profile() -> None:
+def test_a_backup_exec_job_that_called_back_keeps_its_profile(capsys: Capsys) -> None:
     """The other pairing (DATA_CONNECT, the agent connects) in a job whose agent called the
     job engine back: Backup Exec traffic in the wrong direction, not plain NDMP."""
-    done = _analyze(CAPTURES / "lab" / "agent-connects-data.pcap", "--format", "json")
+    done = _analyze(capsys, CAPTURES / "lab" / "agent-connects-data.pcap", "--format", "json")
     [wrong_way] = [f for f in json.loads(done.stdout)["findings"]
                    if f["code"] == "step_out_of_order"]
     assert wrong_way["fix"].startswith("First set --media-range and --agent-range"), \
         wrong_way["fix"]
 
 
-def test_a_job_without_announcement_is_not_read_as_plain_ndmp() -> None:
+def test_a_job_without_announcement_is_not_read_as_plain_ndmp(capsys: Capsys) -> None:
     """v4-swap-refused: DATA_LISTEN refused, nothing announced: no direction to read, so
     step_missing's fix asks for the ranges first, not for --profile ndmp. (The headline
     is the NOT_SUPPORTED_ERR reply's, the job's own error: tests/test_cli_new_user.py.)"""
-    done = _analyze(CAPTURES / "ndmjob" / "v4-swap-refused.pcap", "--format", "json")
+    done = _analyze(capsys, CAPTURES / "ndmjob" / "v4-swap-refused.pcap", "--format", "json")
     [missing] = [f for f in json.loads(done.stdout)["findings"] if f["code"] == "step_missing"]
     assert missing["fix"].startswith("First set --media-range and --agent-range"), \
         missing["fix"]
 
 
-def test_a_refused_callback_is_no_proof_of_backup_exec() -> None:
+def test_a_refused_callback_is_no_proof_of_backup_exec(capsys: Capsys) -> None:
     """ndmjob-ended/v4-ended-at-start-then-good-media: the capture began as an earlier
     job ended; its last data connection into the media range, its announcement not in
     the capture, reads as S1's refused callback. S2, a whole ndmjob backup (DATA_CONNECT),
     is plain NDMP's all the same: its first fix names --profile ndmp."""
     capture = CAPTURES / "ndmjob-ended" / "v4-ended-at-start-then-good-media.pcap.gz"
-    done = _analyze(capture, "--format", "json")
+    done = _analyze(capsys, capture, "--format", "json")
     report = json.loads(done.stdout)
     assert any(f["code"] == "callback_refused" and f["session"] == "S1"
                for f in report["findings"])
@@ -129,7 +137,8 @@ def test_a_refused_callback_is_no_proof_of_backup_exec() -> None:
         missing["fix"]
 
 
-def test_a_callback_not_in_the_capture_makes_the_lead_conditional(tmp_path: Path) -> None:
+def test_a_callback_not_in_the_capture_makes_the_lead_conditional(tmp_path: Path,
+        capsys: Capsys) -> None:
     """captures/lab/agent-connects-data with its callback (port 6009 <-> 5001) left out by
     a capture filter: step 2 is `unknown`, no evidence either way (the media server named
     its job engine in a vendor message, Backup Exec's), so the lead says "if this is
@@ -138,8 +147,8 @@ def test_a_callback_not_in_the_capture_makes_the_lead_conditional(tmp_path: Path
     capture = tmp_path / "no-callback.pcap"
     subprocess.run(["tcpdump", "-r", str(CAPTURES / "lab" / "agent-connects-data.pcap"),
                     "-w", str(capture), "not port 6009"], check=True, capture_output=True)
-    done = _analyze(capture, "--config", str(CAPTURES / "lab" / "agent-connects-data.toml"),
-                    "--format", "json")
+    done = _analyze(capsys, capture, "--config",
+                    str(CAPTURES / "lab" / "agent-connects-data.toml"), "--format", "json")
     report = json.loads(done.stdout)
     [session] = report["sessions"]
     assert session["steps"][1]["status"] == "unknown"

@@ -33,12 +33,6 @@ def _config_of(capture: Path) -> Path:
     return own if own.exists() else capture.parent / "flowcheck.toml"
 
 
-def _frames(capture: Path) -> int:
-    out = subprocess.run(["capinfos", "-Mc", str(capture)], capture_output=True, text=True,
-                         check=True).stdout
-    return int(out.split("Number of packets:")[1].split()[0])
-
-
 _PACKET_BLOCKS = (2, 3, 6)  # pcapng's packet, simple packet and enhanced packet blocks
 _STATISTICS_BLOCK = 5
 
@@ -78,7 +72,15 @@ def _host_frames(capture: Path, host: str, keep: set[int], path: Path) -> Path:
 
 
 def _variants(capture: Path, tmp_path: Path) -> list[Path]:
-    total = _frames(capture)
+    # Each host's packets, as tshark's ip.src selects them (inner headers too: tunnels,
+    # ICMP quotes): the tshark run the connection-count tests keep per capture (a line
+    # per frame, in frame order; its TCP desegmentation setting changes no frame's
+    # ip.src: the same frames as this test's own run with tshark's defaults on every
+    # stored capture), instead of a start of its own (about a second on a loaded CI).
+    # Its lines are the frames capinfos counts (every stored capture, when the count
+    # was taken from it instead of a capinfos start).
+    sources = [line.split(",") for line in tcp_fields(capture, ["ip.src"]).splitlines()]
+    total = len(sources)
     half = max(1, total // 2)
     out: list[Path] = [capture]
 
@@ -91,22 +93,15 @@ def _variants(capture: Path, tmp_path: Path) -> list[Path]:
     editcap("end.pcap", True, f"1-{half}")
     editcap("start.pcap", True, f"{half}-{total}")
     editcap("no21-22.pcap", False, "21-22")
-    # Each host's packets, as tshark's ip.src selects them (inner headers too: tunnels,
-    # ICMP quotes): the tshark run the connection-count tests keep per capture (a line
-    # per frame, in frame order; its TCP desegmentation setting changes no frame's
-    # ip.src: the same frames as this test's own run with tshark's defaults on every
-    # stored capture), instead of a start of its own (about a second on a loaded CI).
-    sources = [line.split(",") for line in tcp_fields(capture, ["ip.src"]).splitlines()]
     for host in ("10.77.0.1", "10.77.0.2"):
         keep = {frame for frame, addresses in enumerate(sources, 1) if host in addresses}
         if keep:
             out.append(_host_frames(capture, host, keep, tmp_path / f"from-{host}.pcap"))
     stepped = tmp_path / "stepped.pcap"
     # editcap -S 0 keeps the order; -t shifts every frame, so shift the upper half alone
-    # and join the halves in file order (mergecap -a).
-    low, high = tmp_path / "low.pcap", tmp_path / "high.pcap"
-    subprocess.run(["editcap", "-r", str(capture), str(low), f"1-{half}"], check=True,
-                   capture_output=True)
+    # and join the halves in file order (mergecap -a). The lower half is end.pcap (the
+    # same editcap command).
+    low, high = tmp_path / "end.pcap", tmp_path / "high.pcap"
     subprocess.run(["editcap", "-t", "-3600", "-r", str(capture), str(high),
                     f"{half + 1}-{total}"], check=True, capture_output=True)
     subprocess.run(["mergecap", "-a", "-F", "pcap", "-w", str(stepped), str(low), str(high)],
