@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from capture_factory import write_pcapng
 from scapy.all import IP, TCP, Packet, Raw, rdpcap, wrpcap
 from stored import errors, stored_analysis
 
@@ -122,3 +123,45 @@ def test_a_record_after_the_data_leaves_the_close_to_the_job(tmp_path: Path,
     assert shown[0][1:] == [str(NDMP_PORT) if sender == "agent" else "5059", ""]
     assert not tshark_fields(edited, "tcp.analysis.lost_segment || tcp.analysis.ack_lost_segment",
                              "frame.number")
+
+
+CLEAN = Path(__file__).resolve().parents[1] / "captures" / "lab" / "tls-clean.pcap"
+SKEW = 0.0005  # seconds: the data NIC's stamps behind the control NIC's
+
+
+def _two_interfaces(path: Path) -> tuple[float, float, float]:
+    """captures/lab/tls-clean.pcap (a clean 3-resource TLS job: the agent's halt, the media
+    server's CONNECT_CLOSE, then the agent's FIN first) as a pcapng of two interfaces, the
+    control connection on one and every other connection on the other, stamped SKEW
+    later: a fast agent, its job's end on the control connection moved up to its data's
+    last byte. Returns (the media server's last payload on the control connection, the
+    data's last byte, the agent's FIN), as stamped; that payload the last before the FIN."""
+    packets = list(rdpcap(str(CLEAN)))
+
+    def control(p: Packet) -> bool:
+        return NDMP_PORT in (p[TCP].sport, p[TCP].dport)
+
+    data_end = max(float(p.time) for p in packets if not control(p) and len(p[TCP].payload))
+    after = min(float(p.time) for p in packets if control(p) and float(p.time) > data_end)
+    stamped = [(0, float(p.time) - (after - data_end) if float(p.time) > data_end else
+                float(p.time), p) if control(p) else (1, float(p.time) + SKEW, p)
+               for p in packets]
+    stamped.sort(key=lambda s: s[1])
+    write_pcapng(path, [1, 1], [(i, t, bytes(p)) for i, t, p in stamped])
+    fin = min(t for i, t, p in stamped if i == 0 and p[TCP].flags.F)
+    media = max(t for i, t, p in stamped if i == 0 and p[TCP].dport == NDMP_PORT
+                and len(p[TCP].payload) and t < fin)
+    return media, data_end + SKEW, fin
+
+
+def test_a_record_within_two_interfaces_jitter_of_the_data_end_is_after_it(
+        tmp_path: Path) -> None:
+    # Ordered by time, the data's last byte lands between the media server's
+    # CONNECT_CLOSE and the agent's FIN: no record "after" it by the stamps, though the
+    # job ended well (it read control_closed).
+    edited = tmp_path / "tls-clean-two-interfaces.pcapng"
+    media, data_end, fin = _two_interfaces(edited)
+    assert media < data_end < fin
+    analysis = stored_analysis(edited, config_path=CLEAN.with_suffix(".toml"))
+    assert "control_closed" not in {f.code for f in analysis.findings}
+    assert analysis.verdict == "inconclusive"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, ControlPacket, NdmpStream, Session, connection_ends
 from flowcheck.sessions.classify import first_fin_by
+from flowcheck.sessions.matching import ANNOUNCEMENT_JITTER_SECONDS
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_closed import agent_close_words, reset_after_close_words
 from flowcheck.verify.durations import span_words
@@ -63,13 +64,20 @@ def _agent_closed_silent(ctx: Context, control: Connection, stream: NdmpStream,
                          last: tuple[Connection, int, float]) -> bool:
     """Was the control connection's first FIN the agent's (its responder's), with both
     directions captured, nothing of it missed after the data's last byte, and no
-    payload from either side between that byte and the FIN?"""
+    payload from either side between that byte and the FIN (by time, none within
+    ANNOUNCEMENT_JITTER_SECONDS before the byte either: FileOrder.later)?"""
     fin = stream.fin
     if fin is None or fin.direction != "resp" or not (control.orig_pkts and control.resp_pkts):
         return False
     if "orig" not in stream.payload_before_fin or missed_from(control, stream, last[1]):
         return False  # the media server's side never seen speaking, or bytes missed
-    return not any(ctx.order.later(packet.frame, packet.ts, last[1], last[2])
+    # Ordered by time (two interfaces, files merged), a record stamped up to the jitter
+    # between them before the data's last byte may have come after it: a fast agent's
+    # halt and the media server's CONNECT_CLOSE follow that byte within a millisecond, and
+    # a data NIC stamping 0.5 ms behind the control NIC's put the byte after them (a clean
+    # job read control_closed). Written in one sniffer's order (frames), no slack.
+    return not any(ctx.order.later(packet.frame, packet.ts, last[1],
+                                   last[2] - ANNOUNCEMENT_JITTER_SECONDS)
                    for packet in stream.payload_before_fin.values())
 
 
