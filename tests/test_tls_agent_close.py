@@ -69,7 +69,7 @@ def test_agent_killed_in_a_tls_job_closed_the_control_connection(tmp_path: Path,
     last = next(frame for frame, nxt in data if int(nxt) == highest)
     assert finding.frames == [int(last), int(fin), int(rst)]
     assert "closed by the agent 10.77.1.2" in finding.message
-    assert "neither side sent anything on the control connection" in finding.message
+    assert "neither side sent any payload on the control connection" in finding.message
     session = analysis.sessions[0]
     assert [s.status for s in session.steps][3:] == ["ok", "failed"]
     assert "control_closed" in session.steps[4].detail
@@ -165,3 +165,28 @@ def test_a_record_within_two_interfaces_jitter_of_the_data_end_is_after_it(
     analysis = stored_analysis(edited, config_path=CLEAN.with_suffix(".toml"))
     assert "control_closed" not in {f.code for f in analysis.findings}
     assert analysis.verdict == "inconclusive"
+
+
+def test_a_pure_ack_in_the_silence_is_not_called_nothing_sent(tmp_path: Path) -> None:
+    # The media server's ACK (no payload) on the control connection between the data's
+    # last byte and the agent's FIN: still no record, so still control_closed, but
+    # "neither side sent anything" would be false.
+    name = CASES[0]
+    packets = list(rdpcap(str(unpacked(tmp_path, name))))
+    fin_at = next(i for i, p in enumerate(packets) if TCP in p
+                  and p[TCP].sport == NDMP_PORT and p[TCP].flags.F)
+    fin = packets[fin_at]
+    ack = next(p for p in reversed(packets[:fin_at]) if TCP in p
+               and p[TCP].dport == NDMP_PORT).copy()
+    ack[TCP].seq, ack[TCP].ack, ack[TCP].flags = fin[TCP].ack, fin[TCP].seq, "A"
+    ack[TCP].remove_payload()
+    ack.time = fin.time - 0.001
+    del ack[IP].chksum, ack[IP].len, ack[TCP].chksum
+    edited = tmp_path / f"{name}-ack.pcap"
+    wrpcap(str(edited), [*packets[:fin_at], ack, ack.copy(), *packets[fin_at:]])
+    shown = tshark_fields(edited, f"tcp.dstport == {NDMP_PORT} && tcp.len == 0 && "
+                          f"frame.time_epoch > {float(fin.time) - 0.002}", "frame.number")
+    assert len(shown) >= 2  # the ACK and its copy, before the FIN
+    finding = closed(errors(stored_analysis(edited, config_path=FOLDER / f"{name}.toml")))
+    assert "sent anything" not in finding.message
+    assert "neither side sent any payload on the control connection" in finding.message

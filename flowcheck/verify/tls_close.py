@@ -96,7 +96,7 @@ def _report(ctx: Context, session: Session, stream: NdmpStream, control: Connect
             f"{control.resp_h} (FIN, frame {fin.frame}) while the job was running: its data "
             f"connection {connection_ends(conn)} ({conn.uid}) carried its last byte in "
             f"frame {frame}, {span_words(fin.ts - ts)} before, and neither side sent "
-            f"anything on the control connection from then to the FIN (the last packets "
+            f"any payload on the control connection from then to the FIN (the last packets "
             f"with payload on it: {spoke}). The control connection carries TLS from frame "
             f"{stream.tls_start}, so its messages cannot be read, but each is a TLS record: "
             f"a NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED from {agent}, or a CONNECT_CLOSE "
