@@ -12,6 +12,7 @@ checked against tshark's reading of the capture.
 from __future__ import annotations
 
 import gzip
+import re
 import subprocess
 from pathlib import Path
 
@@ -190,3 +191,19 @@ def test_a_pure_ack_in_the_silence_is_not_called_nothing_sent(tmp_path: Path) ->
     finding = closed(errors(stored_analysis(edited, config_path=FOLDER / f"{name}.toml")))
     assert "sent anything" not in finding.message
     assert "neither side sent any payload on the control connection" in finding.message
+
+
+def test_one_other_connection_closed_is_named_in_the_singular(tmp_path: Path) -> None:
+    # Without the data connection's FINs (the sniffer lost them and their copies), the
+    # agent's only other close named is its callback's: "its first FIN on it".
+    name = CASES[0]
+    packets = list(rdpcap(str(unpacked(tmp_path, name))))
+    sender = next(p[TCP].sport for p in packets if TCP in p and len(p[TCP].payload) > 1000)
+    kept = [p for p in packets if not (TCP in p and p[TCP].sport == sender and p[TCP].flags.F)]
+    assert len(kept) < len(packets)
+    edited = tmp_path / f"{name}-no-data-fin.pcap"
+    wrpcap(str(edited), kept)
+    finding = closed(errors(stored_analysis(edited, config_path=FOLDER / f"{name}.toml")))
+    [words] = re.findall(r"It closed [^:]*:", finding.message)
+    assert " and " not in words.split("too")[0]  # one connection named
+    assert "its first FIN on it after the data's last byte" in words

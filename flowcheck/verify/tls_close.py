@@ -110,9 +110,10 @@ def _report(ctx: Context, session: Session, stream: NdmpStream, control: Connect
 
 
 def _exit_words(ctx: Context, session: Session, control: Connection, after: int) -> str:
-    """"It closed C3 (FIN, frame 1571) and C2 (FIN, frame 1573) too, ...: one process's
-    exit ends all its connections. " for the session's other connections whose first FIN
-    was the agent's, after frame `after` (the data's last byte), else ""."""
+    """"It closed C3 (FIN, frame 1571) and C2 (FIN, frame 1573) too, its first FIN on each
+    (on it, for one) ...: one process's exit ends all its connections. " for the
+    session's other connections whose first FIN was the agent's, after frame `after`
+    (the data's last byte), else ""."""
     uids = [*session.data_connections, *([session.callback_uid] if session.callback_uid else [])]
     closed = [conn for uid in uids if (conn := ctx.by_uid.get(uid)) is not None
               and conn.fin_frames and conn.fin_frames[0] > after
@@ -120,5 +121,6 @@ def _exit_words(ctx: Context, session: Session, control: Connection, after: int)
     if not closed:
         return ""
     listed = " and ".join(f"{conn.uid} (FIN, frame {conn.fin_frames[0]})" for conn in closed)
-    return (f"It closed {listed} too, its first FIN on each after the data's last byte: "
+    each = "it" if len(closed) == 1 else "each"
+    return (f"It closed {listed} too, its first FIN on {each} after the data's last byte: "
             "one process's exit ends all its connections. ")
