@@ -41,6 +41,12 @@ def test_a_flooded_syn_at_the_data_agent_is_no_failed_session() -> None:
     assert str(stray.severity) == "info" and stray.frames[0] == 11
     assert "10.77.0.1:5085 -> 10.77.0.3:10000" in stray.message
     assert "10.77.0.2 reached 10.77.0.3:7068" in stray.message
+    # The tape agent's one connection here is that SYN: nothing "did not read as NDMP"
+    # (no ndmp_undecodable says what it carried; it carried nothing).
+    [absent] = [f for f in analysis.findings if f.code == "agent_not_seen"]
+    assert "ndmp_undecodable" not in _codes(analysis)
+    assert "ndmp_undecodable" not in absent.message + absent.fix
+    assert "which no session reads" not in absent.message
 
 
 def test_a_flooded_syn_at_the_tape_agent_is_no_failed_session() -> None:
@@ -55,6 +61,8 @@ def test_a_flooded_syn_at_the_tape_agent_is_no_failed_session() -> None:
     [stray] = [f for f in analysis.findings if f.code == "capture_stray_syn"]
     assert "10.77.0.1:5009 -> 10.77.0.2:10000" in stray.message
     assert "Allow TCP" not in stray.fix
+    [absent] = [f for f in analysis.findings if f.code == "agent_not_seen"]
+    assert "which no session reads" not in absent.message
 
 
 def test_a_lone_syn_to_a_host_the_job_does_not_show_stays_a_failure(tmp_path: Path) -> None:

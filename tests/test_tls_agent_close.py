@@ -12,10 +12,12 @@ checked against tshark's reading of the capture.
 from __future__ import annotations
 
 import gzip
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
+from capture_factory import write_pcapng
 from scapy.all import IP, TCP, Packet, Raw, rdpcap, wrpcap
 from stored import errors, stored_analysis
 
@@ -68,7 +70,7 @@ def test_agent_killed_in_a_tls_job_closed_the_control_connection(tmp_path: Path,
     last = next(frame for frame, nxt in data if int(nxt) == highest)
     assert finding.frames == [int(last), int(fin), int(rst)]
     assert "closed by the agent 10.77.1.2" in finding.message
-    assert "neither side sent anything on the control connection" in finding.message
+    assert "neither side sent any payload on the control connection" in finding.message
     session = analysis.sessions[0]
     assert [s.status for s in session.steps][3:] == ["ok", "failed"]
     assert "control_closed" in session.steps[4].detail
@@ -122,3 +124,86 @@ def test_a_record_after_the_data_leaves_the_close_to_the_job(tmp_path: Path,
     assert shown[0][1:] == [str(NDMP_PORT) if sender == "agent" else "5059", ""]
     assert not tshark_fields(edited, "tcp.analysis.lost_segment || tcp.analysis.ack_lost_segment",
                              "frame.number")
+
+
+CLEAN = Path(__file__).resolve().parents[1] / "captures" / "lab" / "tls-clean.pcap"
+SKEW = 0.0005  # seconds: the data NIC's stamps behind the control NIC's
+
+
+def _two_interfaces(path: Path) -> tuple[float, float, float]:
+    """captures/lab/tls-clean.pcap (a clean 3-resource TLS job: the agent's halt, the media
+    server's CONNECT_CLOSE, then the agent's FIN first) as a pcapng of two interfaces, the
+    control connection on one and every other connection on the other, stamped SKEW
+    later: a fast agent, its job's end on the control connection moved up to its data's
+    last byte. Returns (the media server's last payload on the control connection, the
+    data's last byte, the agent's FIN), as stamped; that payload the last before the FIN."""
+    packets = list(rdpcap(str(CLEAN)))
+
+    def control(p: Packet) -> bool:
+        return NDMP_PORT in (p[TCP].sport, p[TCP].dport)
+
+    data_end = max(float(p.time) for p in packets if not control(p) and len(p[TCP].payload))
+    after = min(float(p.time) for p in packets if control(p) and float(p.time) > data_end)
+    stamped = [(0, float(p.time) - (after - data_end) if float(p.time) > data_end else
+                float(p.time), p) if control(p) else (1, float(p.time) + SKEW, p)
+               for p in packets]
+    stamped.sort(key=lambda s: s[1])
+    write_pcapng(path, [1, 1], [(i, t, bytes(p)) for i, t, p in stamped])
+    fin = min(t for i, t, p in stamped if i == 0 and p[TCP].flags.F)
+    media = max(t for i, t, p in stamped if i == 0 and p[TCP].dport == NDMP_PORT
+                and len(p[TCP].payload) and t < fin)
+    return media, data_end + SKEW, fin
+
+
+def test_a_record_within_two_interfaces_jitter_of_the_data_end_is_after_it(
+        tmp_path: Path) -> None:
+    # Ordered by time, the data's last byte lands between the media server's
+    # CONNECT_CLOSE and the agent's FIN: no record "after" it by the stamps, though the
+    # job ended well (it read control_closed).
+    edited = tmp_path / "tls-clean-two-interfaces.pcapng"
+    media, data_end, fin = _two_interfaces(edited)
+    assert media < data_end < fin
+    analysis = stored_analysis(edited, config_path=CLEAN.with_suffix(".toml"))
+    assert "control_closed" not in {f.code for f in analysis.findings}
+    assert analysis.verdict == "inconclusive"
+
+
+def test_a_pure_ack_in_the_silence_is_not_called_nothing_sent(tmp_path: Path) -> None:
+    # The media server's ACK (no payload) on the control connection between the data's
+    # last byte and the agent's FIN: still no record, so still control_closed, but
+    # "neither side sent anything" would be false.
+    name = CASES[0]
+    packets = list(rdpcap(str(unpacked(tmp_path, name))))
+    fin_at = next(i for i, p in enumerate(packets) if TCP in p
+                  and p[TCP].sport == NDMP_PORT and p[TCP].flags.F)
+    fin = packets[fin_at]
+    ack = next(p for p in reversed(packets[:fin_at]) if TCP in p
+               and p[TCP].dport == NDMP_PORT).copy()
+    ack[TCP].seq, ack[TCP].ack, ack[TCP].flags = fin[TCP].ack, fin[TCP].seq, "A"
+    ack[TCP].remove_payload()
+    ack.time = fin.time - 0.001
+    del ack[IP].chksum, ack[IP].len, ack[TCP].chksum
+    edited = tmp_path / f"{name}-ack.pcap"
+    wrpcap(str(edited), [*packets[:fin_at], ack, ack.copy(), *packets[fin_at:]])
+    shown = tshark_fields(edited, f"tcp.dstport == {NDMP_PORT} && tcp.len == 0 && "
+                          f"frame.time_epoch > {float(fin.time) - 0.002}", "frame.number")
+    assert len(shown) >= 2  # the ACK and its copy, before the FIN
+    finding = closed(errors(stored_analysis(edited, config_path=FOLDER / f"{name}.toml")))
+    assert "sent anything" not in finding.message
+    assert "neither side sent any payload on the control connection" in finding.message
+
+
+def test_one_other_connection_closed_is_named_in_the_singular(tmp_path: Path) -> None:
+    # Without the data connection's FINs (the sniffer lost them and their copies), the
+    # agent's only other close named is its callback's: "its first FIN on it".
+    name = CASES[0]
+    packets = list(rdpcap(str(unpacked(tmp_path, name))))
+    sender = next(p[TCP].sport for p in packets if TCP in p and len(p[TCP].payload) > 1000)
+    kept = [p for p in packets if not (TCP in p and p[TCP].sport == sender and p[TCP].flags.F)]
+    assert len(kept) < len(packets)
+    edited = tmp_path / f"{name}-no-data-fin.pcap"
+    wrpcap(str(edited), kept)
+    finding = closed(errors(stored_analysis(edited, config_path=FOLDER / f"{name}.toml")))
+    [words] = re.findall(r"It closed [^:]*:", finding.message)
+    assert " and " not in words.split("too")[0]  # one connection named
+    assert "its first FIN on it after the data's last byte" in words

@@ -64,10 +64,14 @@ def untie_by_callbacks(sessions: Sequence[Session], by_uid: Mapping[str, Connect
         # In time order, as by_ports appends them: the data steps name them in order.
         for uids in (session.data_connections, session.port_matched):
             uids.sort(key=lambda u: (by_uid[u].ts, by_uid[u].first_frame))
+    # Each session's ties from the connections it still shares (tied: the sessions of
+    # each, unchanged for those not given), in the sessions' order: a walk of every
+    # other session's port_tied per session grew with the square of both on a flood.
+    index = {s.id: i for i, s in enumerate(sessions)}
     for session in sessions:
         if session.tied_with:
-            session.tied_with = [s.id for s in sessions if s is not session and any(
-                uid in s.port_tied for uid in session.port_tied)]
+            session.tied_with = sorted({s.id for uid in session.port_tied for s in tied[uid]
+                                        if s is not session}, key=index.__getitem__)
 
 
 def _owner(conn: Connection, candidates: Sequence[Session],

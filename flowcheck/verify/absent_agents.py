@@ -88,13 +88,16 @@ def _absent(sessions: Sequence[Session], connections: Sequence[Connection], arp:
 
 def _unread(connections: Sequence[Connection], config: Config, agents: list[str]
             ) -> dict[str, list[Connection]]:
-    """Agent -> the connections to its NDMP port that are no session's (another
-    protocol as far as the capture shows: verify.other_protocol; a job's control
-    connection in TLS from its first byte that nothing else of a job proves reads so),
-    for the agents that have some."""
+    """Agent -> the connections to its NDMP port that are no session's and carried
+    bytes (another protocol as far as the capture shows: verify.other_protocol; a job's
+    control connection in TLS from its first byte that nothing else of a job proves
+    reads so), for the agents that have some. One that carried none read as nothing: a
+    flooded copy of another host pair's SYN (capture_stray_syn, trial27/threeway-flooded-
+    syn-a) is no connection that "did not read as NDMP"."""
     found: dict[str, list[Connection]] = {}
     for conn in connections:
-        if conn.resp_h in agents and conn.resp_p == config.ndmp_port and conn.role != "control":
+        if (conn.resp_h in agents and conn.resp_p == config.ndmp_port
+                and conn.role != "control" and (conn.orig_bytes or conn.resp_bytes)):
             found.setdefault(conn.resp_h, []).append(conn)
     return found
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, ControlPacket, NdmpStream, Session, connection_ends
 from flowcheck.sessions.classify import first_fin_by
+from flowcheck.sessions.matching import ANNOUNCEMENT_JITTER_SECONDS
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_closed import agent_close_words, reset_after_close_words
 from flowcheck.verify.durations import span_words
@@ -63,13 +64,20 @@ def _agent_closed_silent(ctx: Context, control: Connection, stream: NdmpStream,
                          last: tuple[Connection, int, float]) -> bool:
     """Was the control connection's first FIN the agent's (its responder's), with both
     directions captured, nothing of it missed after the data's last byte, and no
-    payload from either side between that byte and the FIN?"""
+    payload from either side between that byte and the FIN (by time, none within
+    ANNOUNCEMENT_JITTER_SECONDS before the byte either: FileOrder.later)?"""
     fin = stream.fin
     if fin is None or fin.direction != "resp" or not (control.orig_pkts and control.resp_pkts):
         return False
     if "orig" not in stream.payload_before_fin or missed_from(control, stream, last[1]):
         return False  # the media server's side never seen speaking, or bytes missed
-    return not any(ctx.order.later(packet.frame, packet.ts, last[1], last[2])
+    # Ordered by time (two interfaces, files merged), a record stamped up to the jitter
+    # between them before the data's last byte may have come after it: a fast agent's
+    # halt and the media server's CONNECT_CLOSE follow that byte within a millisecond, and
+    # a data NIC stamping 0.5 ms behind the control NIC's put the byte after them (a clean
+    # job read control_closed). Written in one sniffer's order (frames), no slack.
+    return not any(ctx.order.later(packet.frame, packet.ts, last[1],
+                                   last[2] - ANNOUNCEMENT_JITTER_SECONDS)
                    for packet in stream.payload_before_fin.values())
 
 
@@ -88,7 +96,7 @@ def _report(ctx: Context, session: Session, stream: NdmpStream, control: Connect
             f"{control.resp_h} (FIN, frame {fin.frame}) while the job was running: its data "
             f"connection {connection_ends(conn)} ({conn.uid}) carried its last byte in "
             f"frame {frame}, {span_words(fin.ts - ts)} before, and neither side sent "
-            f"anything on the control connection from then to the FIN (the last packets "
+            f"any payload on the control connection from then to the FIN (the last packets "
             f"with payload on it: {spoke}). The control connection carries TLS from frame "
             f"{stream.tls_start}, so its messages cannot be read, but each is a TLS record: "
             f"a NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED from {agent}, or a CONNECT_CLOSE "
@@ -102,9 +110,10 @@ def _report(ctx: Context, session: Session, stream: NdmpStream, control: Connect
 
 
 def _exit_words(ctx: Context, session: Session, control: Connection, after: int) -> str:
-    """"It closed C3 (FIN, frame 1571) and C2 (FIN, frame 1573) too, ...: one process's
-    exit ends all its connections. " for the session's other connections whose first FIN
-    was the agent's, after frame `after` (the data's last byte), else ""."""
+    """"It closed C3 (FIN, frame 1571) and C2 (FIN, frame 1573) too, its first FIN on each
+    (on it, for one) ...: one process's exit ends all its connections. " for the
+    session's other connections whose first FIN was the agent's, after frame `after`
+    (the data's last byte), else ""."""
     uids = [*session.data_connections, *([session.callback_uid] if session.callback_uid else [])]
     closed = [conn for uid in uids if (conn := ctx.by_uid.get(uid)) is not None
               and conn.fin_frames and conn.fin_frames[0] > after
@@ -112,5 +121,6 @@ def _exit_words(ctx: Context, session: Session, control: Connection, after: int)
     if not closed:
         return ""
     listed = " and ".join(f"{conn.uid} (FIN, frame {conn.fin_frames[0]})" for conn in closed)
-    return (f"It closed {listed} too, its first FIN on each after the data's last byte: "
+    each = "it" if len(closed) == 1 else "each"
+    return (f"It closed {listed} too, its first FIN on {each} after the data's last byte: "
             "one process's exit ends all its connections. ")

@@ -31,8 +31,9 @@ def unread_note(unread: Mapping[str, Sequence[Connection]]) -> str:
     listed = ", ".join(f"{conn.uid} ({connection_ends(conn)})" for conn in conns[:3])
     more = f" and {len(conns) - 3} more" if len(conns) > 3 else ""
     hosts = " and ".join(unread)
+    port = "port" if len(unread) == 1 else "ports"  # one each: the agents' own
     it = "it" if len(conns) == 1 else "they"
-    return (f" The capture holds {listed}{more} to the NDMP port of {hosts}, which no "
+    return (f" The capture holds {listed}{more} to the NDMP {port} of {hosts}, which no "
             f"session reads: {it} did not read as NDMP (ndmp_undecodable says what "
             f"{it} carried: another program's, or a job's control connection in TLS from "
             "its first byte that nothing else of the job proves the job's).")
@@ -43,7 +44,8 @@ def unread_fix(either: str, one: bool, unread: Mapping[str, Sequence[Connection]
     job may be there, unread; not "it never reached the network at this capture
     point"."""
     hosts = " and ".join(unread)
+    port = "port" if len(unread) == 1 else "ports"
     return (f"If a job with {either} ran while the capture ran, read the job's log for its "
-            f"first error; its control connection may be the one to the NDMP port of "
+            f"first error; its control connection may be the one to the NDMP {port} of "
             f"{hosts} (ndmp_undecodable: see its fix). Otherwise leave "
             f"{'it' if one else 'them'} out of --remote-agent for this capture.")
