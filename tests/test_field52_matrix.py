@@ -1,0 +1,43 @@
+"""Field check 52's lab matrix (captures/field52-matrix, README.md there), seed 115.
+
+Run 7: two TLS backups at once between dual-stack hosts through a router that rejects
+job 1's data SYNs, captured `-Q out` on the media server (its packets only). Each
+job's IPv4 callback (C3, C8) is in the capture as the media server's SYN-ACK and fits
+both IPv6 sessions (Session.callback_ambiguous), yet each session's step 2 read "no
+callback in the capture, but the capture holds no packet from fd77:1::2 to fd77::1".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flowcheck.config import build_config, load_file
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+
+ROOT = Path(__file__).resolve().parents[1]
+HERE = ROOT / "captures" / "field52-matrix"
+TWO_JOBS_OUT = HERE / "two-tls-jobs-dual-stack-data-rejected-router-out-on-media"
+
+
+def _analysis(case: Path, suffix: str) -> Analysis:
+    config = build_config(load_file(case.with_suffix(".toml")))
+    traffic = read_traffic([str(case.with_name(case.name + suffix))], config)
+    return analyze(traffic, config)
+
+
+def test_callbacks_that_fit_both_sessions_in_one_direction_are_named_not_denied() -> None:
+    analysis = _analysis(TWO_JOBS_OUT, ".pcap.gz")
+    assert analysis.verdict == "inconclusive"
+    for session, agent in zip(analysis.sessions, ("fd77:1::2", "fd77:1::3"), strict=True):
+        assert session.callback_ambiguous == ["C3", "C8"]
+        step = session.steps[1]
+        assert step.status == "unknown" and step.uids == ["C3", "C8"]
+        assert step.detail.startswith(
+            "unknown: C3 from 10.77.1.2 to 10.77.0.1:5001 or C8 from 10.77.1.3 to "
+            "10.77.0.1:5051 may be this session's callback under another address of the "
+            "agent, but each fits another session's as well")
+        assert step.detail.endswith(f"; the capture holds no packet from {agent} to "
+                                    f"fd77::1 (one direction only), so the agent's SYN "
+                                    f"from {agent} could not be seen")
+        assert "no callback in the capture" not in step.detail
+    assert not [f for f in analysis.findings if f.code == "step_missing"]
