@@ -5,6 +5,10 @@ job 1's data SYNs, captured `-Q out` on the media server (its packets only). Eac
 job's IPv4 callback (C3, C8) is in the capture as the media server's SYN-ACK and fits
 both IPv6 sessions (Session.callback_ambiguous), yet each session's step 2 read "no
 callback in the capture, but the capture holds no packet from fd77:1::2 to fd77::1".
+Run 27: a backup in TLS from the control connection's first byte whose one-port agent
+range left no port for its data; the agent closed the session right after its callback.
+It read PASS, its steps 3-5 "no backup or restore started in this session (browse)": a
+session with no NDMP message in the clear shows neither a job nor its absence.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from flowcheck.pipeline import Analysis, analyze, read_traffic
 ROOT = Path(__file__).resolve().parents[1]
 HERE = ROOT / "captures" / "field52-matrix"
 TWO_JOBS_OUT = HERE / "two-tls-jobs-dual-stack-data-rejected-router-out-on-media"
+RANGE_SMALL_TLS = HERE / "tls-start-range-small-agent-closes-after-callback"
 
 
 def _analysis(case: Path, suffix: str) -> Analysis:
@@ -41,3 +46,16 @@ def test_callbacks_that_fit_both_sessions_in_one_direction_are_named_not_denied(
                                     f"from {agent} could not be seen")
         assert "no callback in the capture" not in step.detail
     assert not [f for f in analysis.findings if f.code == "step_missing"]
+
+
+def test_a_tls_start_session_with_no_data_connection_is_no_browse() -> None:
+    analysis = _analysis(RANGE_SMALL_TLS, ".pcap.gz")
+    assert analysis.verdict == "inconclusive"
+    [session] = analysis.sessions
+    assert [s.status for s in session.steps] == ["ok", "ok", "unknown", "unknown", "unknown"]
+    why = ("its control connection carries TLS from frame 9 (ndmp_undecodable): the "
+           "requests in it, a DATA_* request that started a job among them, cannot be read")
+    assert session.kind_words() == f"kind unknown ({why})"
+    for step in session.steps[2:]:
+        assert step.detail == ("unknown: whether the session started a backup or restore, "
+                               f"or failed before one, cannot be seen: {why}")
