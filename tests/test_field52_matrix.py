@@ -9,6 +9,9 @@ Run 27: a backup in TLS from the control connection's first byte whose one-port 
 range left no port for its data; the agent closed the session right after its callback.
 It read PASS, its steps 3-5 "no backup or restore started in this session (browse)": a
 session with no NDMP message in the clear shows neither a job nor its absence.
+Run 16: both hosts on one segment captured with dumpcap and merged keeping their two
+interfaces; copies told by interface (one TTL, no incoming or outgoing mark) read "a
+router's or bridge's, captured on several interfaces at once (tcpdump -i any on it)".
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HERE = ROOT / "captures" / "field52-matrix"
 TWO_JOBS_OUT = HERE / "two-tls-jobs-dual-stack-data-rejected-router-out-on-media"
 RANGE_SMALL_TLS = HERE / "tls-start-range-small-agent-closes-after-callback"
+MERGED_PCAPNG = HERE / "ndmjob-data-syns-dropped-both-hosts-merged-pcapng-snap128"
 
 
 def _analysis(case: Path, suffix: str) -> Analysis:
@@ -59,3 +63,19 @@ def test_a_tls_start_session_with_no_data_connection_is_no_browse() -> None:
     for step in session.steps[2:]:
         assert step.detail == ("unknown: whether the session started a backup or restore, "
                                f"or failed before one, cannot be seen: {why}")
+
+
+def test_copies_on_two_unmarked_interfaces_are_not_said_a_routers() -> None:
+    analysis = _analysis(MERGED_PCAPNG, ".pcapng.gz")
+    assert analysis.verdict == "fail"
+    [copies] = [f for f in analysis.findings if f.code == "capture_duplicates"]
+    assert ("another of the file's interfaces, each with its original's TTL, up to "
+            in copies.message)
+    assert ("a bridge captured on several interfaces at once, each packet as it came in "
+            "and as it left, or two capture points' captures (two hosts on one segment) "
+            "merged into one file, each on an interface of its own; the file does not "
+            "tell which") in copies.message
+    assert "tcpdump -i any on it" not in copies.message
+    assert copies.fix.startswith("nothing to fix in the network for the copies; for each "
+                                 "packet once, analyze one of the file's interfaces alone")
+    assert "router" not in copies.fix
