@@ -11,7 +11,8 @@ trace: flowcheck.sources.host_tools) are that tool's, one capture point's: the f
 says so and how to have each packet once (host_tool_copies). Copies a router or bridge
 forwarded, captured on the interface it came in on and again on the one it left by
 (`tcpdump -i any` on it: flowcheck.connections.relay_copies), at its queueing delay,
-are said so, with the longest delay and the fix of capturing one interface.
+are said so, with the longest delay and the fix of capturing one interface
+(flowcheck.connections.relay_words).
 """
 
 from __future__ import annotations
