@@ -316,6 +316,9 @@ HOST_TOOL_COPIES = {
     # tcpdump -i any on the router (field check 47, seed 103 run 42): each forwarded
     # packet on both of its sides.
     "captures/field47-tls-matrix/two-jobs-dual-stack-callbacks-tls.pcap.gz",
+    # both hosts on one segment captured with dumpcap and merged keeping their two
+    # interfaces (field check 52, seed 115 run 16): each packet at both points.
+    "captures/field52-matrix/ndmjob-data-syns-dropped-both-hosts-merged-pcapng-snap128.pcapng.gz",
     "captures/field47-tls-matrix/two-jobs-dual-stack-clean-tls.pcap.gz",
     "captures/field47-tls-matrix/two-jobs-dual-stack-data-tied-tls.pcap.gz",
     # the same, field check 48 (seed 109 run 23).

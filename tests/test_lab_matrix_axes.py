@@ -264,6 +264,23 @@ def test_a_second_job_the_capture_cannot_hold_leaves_the_first_to_pass() -> None
     assert "pass" not in expect({**run, "jobs": 1, "fault_job": None})["accept"]
 
 
+def test_a_second_job_the_capture_cannot_hold_leaves_a_tls_first_job_to_its_tls_reading(
+) -> None:
+    """Seed 115 run 32: two TLS backups over IPv6, the router rejecting the second
+    job's control SYN (ICMPv6 no route: the media server gave up at once), captured on
+    A: only the first job, clean, in the capture, its announcement in TLS (step 3
+    unknown), inconclusive as a clean TLS job may be; judged a mismatch."""
+    run = {"index": 32, "peer": "be", "op": "backup", "resources": 2, "routed": True,
+           "fault": "syn-reject", "step": "control", "where": "router",
+           "reject": "net-unreachable", "point": "a", "form": "whole", "family": "ipv6",
+           "jobs": 2, "fault_job": 2, "control": "tls"}
+    fine = {"id": "S1", "remote_agent": "fd77:1::2",
+            "steps": {"1": "ok", "2": "ok", "3": "unknown", "4": "ok", "5": "ok"}}
+    assert judge(expect(run), "inconclusive", [], 5, ["ndmp_undecodable"], [fine], [])
+    clear = {**run, "control": "clear"}
+    assert not judge(expect(clear), "inconclusive", [], 5, [], [fine], [])
+
+
 @pytest.mark.lab
 def test_a_one_direction_pcapng_holds_the_jobs_opening(tmp_path: Path) -> None:
     """pcapng with -Q out on M: made by tcpdump -Q out and editcap -F pcapng (dumpcap's

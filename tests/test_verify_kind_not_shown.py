@@ -52,3 +52,21 @@ def test_a_whole_browse_stays_browse() -> None:
     assert session.kind_words() == "browse"
     assert {s.detail for s in session.steps[2:]} == {
         "no backup or restore started in this session (browse)"}
+
+
+def test_a_tls_start_job_stopped_by_its_refused_callback_is_not_said_unseen() -> None:
+    """Lab matrix seed 115 run 0: a backup in TLS from the control connection's first
+    byte whose callback M rejected with ICMPv6 was headed "kind unknown (none of its NDMP
+    conversation in the capture)", though the capture holds it, encrypted; its later
+    steps said the job stopped after step 2 failed, as its kind now does."""
+    folder = LAB.parent / "field52-matrix"
+    name = "tls-start-callback-rejected-icmpv6-sniffer-loss"
+    config = build_config(load_file(folder / f"{name}.toml"))
+    [session] = analyze(read_traffic([str(folder / f"{name}.pcapng.gz")], config),
+                        config).sessions
+    assert session.steps[1].status == "failed"
+    assert {s.detail for s in session.steps[2:]} == {
+        "not reached: the job stopped after step 2 failed"}
+    assert session.kind_words() == ("kind unknown (the job stopped after step 2 failed, "
+                                    "before anything showed a backup, a restore or a browse)")
+    assert session.as_dict()["kind"] == "browse"

@@ -11,7 +11,8 @@ trace: flowcheck.sources.host_tools) are that tool's, one capture point's: the f
 says so and how to have each packet once (host_tool_copies). Copies a router or bridge
 forwarded, captured on the interface it came in on and again on the one it left by
 (`tcpdump -i any` on it: flowcheck.connections.relay_copies), at its queueing delay,
-are said so, with the longest delay and the fix of capturing one interface.
+are said so, with the longest delay and the fix of capturing one interface
+(flowcheck.connections.relay_words).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from flowcheck.connections.copy_window import COPY_WINDOW
 from flowcheck.connections.offsets import ALIGN_SECONDS, appended
+from flowcheck.connections.relay_words import relay_fix, relay_words
 from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo, Connection, Finding
 from flowcheck.sources.host_tools import PKTMON
@@ -91,7 +93,7 @@ def _copies_finding(tracker: ConnectionTracker, captures: list[CaptureInfo] | No
     return make_finding(
         "capture_duplicates",
         f"{lead} (same IP ID, TCP header and payload): the capture set holds the packets "
-        f"of more than one capture point. {'; '.join(said)}. {_relayed(copies.relays)}"
+        f"of more than one capture point. {'; '.join(said)}. {relay_words(copies.relays)}"
         f"{_COUNTED}",
         "give each capture once" if same else TWO_POINTS_FIX,
         frames=copies.frames)
@@ -202,37 +204,6 @@ def _ms(seconds: float | None) -> str:
     return f"{value + 0.0:.1f} ms"
 
 
-def _relayed(relays: RelayCopies) -> str:
-    """The words for the relay copies ("" without any), a sentence ending in ". "."""
-    if not relays.count:
-        return ""
-    how = ("one lower (routed)" if not relays.bridged else "equal (bridged)"
-           if not relays.routed else "one lower (routed) or equal (bridged)")
-    lost = (f"; and {relays.orphans:,} more were captured as such copies leave (by that "
-            "interface, with that TTL) without their copy from the interface they came in "
-            f"on ({relays.orphans:,} against {relays.count:,} pairs: "
-            + ("which the sniffer most likely dropped, as one that falls behind drops a "
-               "few, tcpdump -i any among them" if relays.dropped_likely else
-               "too many for a sniffer falling behind: the capture lacks those ingress "
-               "copies, for a reason it does not show")
-            + "; their bytes count as the capture's loss)" if relays.orphans else "")
-    if relays.clock_like:
-        return (f"{relays.count:,} of them were told by where they were captured: another "
-                "of the file's interfaces, each with its original's TTL, every one "
-                f"{relays.shortest * 1e3:.1f} to {relays.longest * 1e3:.1f} ms after it. "
-                "A bridge captured on two interfaces at once forwards a packet in "
-                "microseconds when its queue is empty; a delay this constant is more likely "
-                "two capture points' captures merged into one file (mergecap, each on an "
-                "interface of its own) while their clocks were that far apart"
-                f"{lost}. ")
-    return (f"{relays.count:,} of them were told by where they were captured: a router's "
-            "or bridge's, captured on several interfaces at once (tcpdump -i any on it), "
-            "each packet it forwarded as it came in on one interface and again as it left "
-            "by another (another interface index, pcapng interface or MAC address pair), up "
-            f"to {relays.longest * 1e3:.1f} ms later (the time it waited in the queue), its "
-            f"TTL {how}{lost}. ")
-
-
 # A capture point that sees packets twice (a SPAN of both ports, -i any across a bridge, a
 # firewall's several inspection points) holds every packet of the conversation twice:
 # about half the payload bytes of the connections with copies are copies. A network that
@@ -333,16 +304,11 @@ def _one_point(count: str, frames: list[int], relays: RelayCopies,
         return make_finding(
             "capture_duplicates",
             f"{count}a packet captured before them in the same direction (same IP ID, TCP "
-            f"header and payload): the capture holds packets twice. {later}{_relayed(relays)}"
+            f"header and payload): the capture holds packets twice. {later}{relay_words(relays)}"
             "The copies are counted as packets (as tshark counts them) but not as "
             "retransmissions, SYN retries or rejects, and the job's data volumes count each "
             f"byte once: they are no evidence of a drop or a refusal{replays}",
-            "nothing to fix in the network for the copies; to judge one capture point alone, "
-            "analyze its capture alone (given as separate files, two points' captures are "
-            "read on one clock)" if relays.clock_like else
-            "nothing to fix in the network for the copies; for each packet once, capture "
-            "one interface of the router (tcpdump -i IFACE, the one toward the media server "
-            "or the agent) instead of -i any",
+            relay_fix(relays),
             frames=frames)
     return make_finding(
         "capture_duplicates",

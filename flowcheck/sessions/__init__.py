@@ -200,6 +200,10 @@ def open_sessions(connections: list[Connection], stream_by_uid: dict[str, NdmpSt
         if session.kind_unknown and stream is not None and stream.snap_lost:
             # Its records are in the capture, their headers cut: not "none of it".
             session.kind_unknown_why = snap_lost_words(stream)
+        elif session.kind_unknown and stream is not None and stream.tls_from:
+            # TLS from its first byte: the conversation is in the capture, encrypted, not
+            # absent; a failure the capture shows says why no job came (verify.kind_shown).
+            session.job_unseen = session.kind_unknown_why = job_unseen(conn, stream)
         if session.kind == "browse" and not session.kind_unknown \
                 and connection_outcome(conn) == "midstream":
             # No sign of a job in what the capture holds of a session whose start it

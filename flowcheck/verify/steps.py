@@ -292,6 +292,11 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
                            ts=due[0])
             return make_step(spec, "missing", frames=[frame],
                              detail=callback_seen_detail(seen, frame))
+        if session.callback_ambiguous:  # candidates in the capture, not "no callback"
+            # (lab matrix seed 115 run 7: two dual-stack jobs' IPv4 callbacks, -Q out on
+            # the media server); the tail keeps it from a step_missing the way hides.
+            return ambiguous_step(ctx, session, spec,
+                                  "; " + one_way_words(ctx, way, "the agent's SYN"))
         return make_step(spec, "unknown", detail="unknown: no callback in the capture, but "
                          + one_way_words(ctx, way, "the agent's SYN"))
     if session.callback_uid is None and not _control_over(ctx, control):

@@ -1,0 +1,82 @@
+"""The capture_duplicates words for relay copies (flowcheck.connections.relay_copies):
+a packet captured as it came in on one interface and again as it left by another, what
+the file shows of who captured it so (one router's or bridge's interfaces, two capture
+points merged into one file), and the fix that has each packet once. Used by
+flowcheck.connections.duplicates.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flowcheck.connections.relay_copies import RelayCopies
+
+
+def unmarked(relays: RelayCopies) -> bool:
+    """Relay copies all bridged (one TTL) and none marked forwarded by the file (a
+    pcapng's interfaces, no incoming or outgoing mark): one host's interfaces or two
+    capture points' captures merged, as the file cannot tell (not clock_like's)."""
+    return (relays.count > 0 and relays.bridged == relays.count and not relays.forwarded
+            and not relays.clock_like)
+
+
+def relay_words(relays: RelayCopies) -> str:
+    """The words for the relay copies ("" without any), a sentence ending in ". "."""
+    if not relays.count:
+        return ""
+    how = ("one lower (routed)" if not relays.bridged else "equal (bridged)"
+           if not relays.routed else "one lower (routed) or equal (bridged)")
+    lost = (f"; and {relays.orphans:,} more were captured as such copies leave (by that "
+            "interface, with that TTL) without their copy from the interface they came in "
+            f"on ({relays.orphans:,} against {relays.count:,} pairs: "
+            + ("which the sniffer most likely dropped, as one that falls behind drops a "
+               "few, tcpdump -i any among them" if relays.dropped_likely else
+               "too many for a sniffer falling behind: the capture lacks those ingress "
+               "copies, for a reason it does not show")
+            + "; their bytes count as the capture's loss)" if relays.orphans else "")
+    if relays.clock_like:
+        return (f"{relays.count:,} of them were told by where they were captured: another "
+                "of the file's interfaces, each with its original's TTL, every one "
+                f"{relays.shortest * 1e3:.1f} to {relays.longest * 1e3:.1f} ms after it. "
+                "A bridge captured on two interfaces at once forwards a packet in "
+                "microseconds when its queue is empty; a delay this constant is more likely "
+                "two capture points' captures merged into one file (mergecap, each on an "
+                "interface of its own) while their clocks were that far apart"
+                f"{lost}. ")
+    if unmarked(relays):
+        # One TTL and no interface marked incoming or outgoing (a pcapng's interfaces):
+        # a bridge captured on two of them, or two hosts on one segment captured each on
+        # its own and merged keeping both (lab matrix seed 115 run 16, both hosts merged,
+        # read "a router's or bridge's ... tcpdump -i any on it").
+        return (f"{relays.count:,} of them were told by where they were captured: another "
+                "of the file's interfaces, each with its original's TTL, up to "
+                f"{relays.longest * 1e3:.1f} ms after it, the file marking neither as coming "
+                "in or going out: a bridge captured on several interfaces at once, each "
+                "packet as it came in and as it left, or two capture points' captures (two "
+                "hosts on one segment) merged into one file, each on an interface of its "
+                f"own; the file does not tell which{lost}. ")
+    return (f"{relays.count:,} of them were told by where they were captured: a router's "
+            "or bridge's, captured on several interfaces at once (tcpdump -i any on it), "
+            "each packet it forwarded as it came in on one interface and again as it left "
+            "by another (another interface index, pcapng interface or MAC address pair), up "
+            f"to {relays.longest * 1e3:.1f} ms later (the time it waited in the queue), its "
+            f"TTL {how}{lost}. ")
+
+
+def relay_fix(relays: RelayCopies) -> str:
+    """The fix for copies of one capture file that relay copies were told among: read
+    each point alone (clock_like: two points merged), one interface alone (unmarked:
+    the file cannot tell), or capture one interface of the router."""
+    if relays.clock_like:
+        return ("nothing to fix in the network for the copies; to judge one capture point "
+                "alone, analyze its capture alone (given as separate files, two points' "
+                "captures are read on one clock)")
+    if unmarked(relays):
+        return ("nothing to fix in the network for the copies; for each packet once, "
+                "analyze one of the file's interfaces alone (tshark -r FILE -Y "
+                "\"frame.interface_id == N\" -w ONE.pcapng), or each capture point's "
+                "capture as a file of its own")
+    return ("nothing to fix in the network for the copies; for each packet once, capture "
+            "one interface of the router (tcpdump -i IFACE, the one toward the media server "
+            "or the agent) instead of -i any")
