@@ -323,6 +323,17 @@ HOST_TOOL_COPIES = {
     "captures/field47-tls-matrix/two-jobs-dual-stack-data-tied-tls.pcap.gz",
     # the same, field check 48 (seed 109 run 23).
     "captures/field48-matrix/tls-start-restore-port-in-use-router-snap128.pcap.gz",
+    # the same, an agent killed in a TLS job (field check 48's seed 110 run 14, stored by
+    # session 47).
+    "captures/field47-tls-matrix/agent-killed-tls.pcap.gz",
+    # both hosts' captures merged (field check 51, seed 114 run 2), the copies of the
+    # control connection's packets up to ms apart: copies by their IPv4 ID, TTL and TSval
+    # (copy_window.WIDE_COPY_WINDOW), read as resends before it.
+    "captures/field51-matrix/callback-rejected-by-router-both-hosts-snap96.pcap.gz",
+    # the media server's and the agent's captures merged with mergecap, a delay bridge
+    # between them (captures/lab-merged): each packet at both points, 0.1-40 ms apart.
+    "captures/lab-merged/data-port-dropped-bridge-0ms.pcap",
+    "captures/lab-merged/data-port-dropped-bridge-20ms.pcap",
     # a router duplicating 2% of the packets (field check 37): the network's copies,
     # captured on the receiving host; tshark flags each second one.
     "captures/trial37-impairments/network-duplicates-media.pcap.gz",
