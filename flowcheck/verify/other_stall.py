@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from flowcheck.model import Connection, endpoint
-from flowcheck.verify.control_stall import control_stall
 
 __all__ = ["StallNote", "stall_note"]
 
@@ -36,6 +35,10 @@ def stall_note(conn: Connection) -> StallNote | None:
     packets never reached fd77::1's TCP ..."; None when there is none, or when the
     capture holds none of the receiver's packets (nothing to tell the way by) or the
     resends are a FIN's."""
+    # Imported here, on the rare path: `connections` folds other protocols too and must
+    # load no check's module otherwise (tests/test_cli_start_imports).
+    from flowcheck.verify.control_stall import control_stall
+
     stall = control_stall(conn)
     if stall is None or stall.fin or stall.unseen or stall.lost or stall.resends < 2:
         return None
