@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from lab_edits import analyze_lab, lab_packets, next_seq, segment, write
-from scapy.all import IP, TCP
+from scapy.all import IP, TCP, Packet
 from test_connections_states import pkt, run
 from test_connections_util import ACK, FIN, PSH, RST, SYN
 from test_connections_util import write_pcap as write_raw
@@ -121,14 +121,27 @@ def _stale_capture(tmp_path: Path, retry: str = "refused") -> Path:
     stale = [segment(syn, "S", isn, 0, t),
              segment(synack, "A", old_a, old_m, t + Decimal("0.000015")),
              segment(syn, "R", old_m, 0, t + Decimal("0.000022")),
-             segment(syn, "S", isn, 0, t + Decimal("0.013"))]
+             _sent_again(syn, isn, t, "0.013", 2)]
     if retry == "refused":
         stale.append(segment(synack, "RA", 0, isn + 1, t + Decimal("0.01308")))
     else:
-        stale += [segment(syn, "S", isn, 0, t + Decimal(after))
-                  for after in ("1.013", "3.013", "7.013")]
+        stale += [_sent_again(syn, isn, t, after, k)
+                  for k, after in enumerate(("1.013", "3.013", "7.013"), start=3)]
     kept = first + [p for p in second if not any(p is q for q in lane)] + stale
     return write(tmp_path, "stale", sorted(kept, key=lambda p: Decimal(str(p.time))))
+
+
+def _sent_again(syn: Packet, isn: int, t: Decimal, after: str, sent: int) -> Packet:
+    """The SYN sent again `after` seconds past t, as Linux sends it: the socket's
+    `sent`-th packet since the SYN (its IPv4 ID that many later) and its timestamp
+    option's TSval the time later (a 1 ms clock), not a capture copy of the SYN
+    (copy_window: same IP ID, TTL and TSval)."""
+    packet = segment(syn, "S", isn, 0, t + Decimal(after))
+    packet[IP].id = (syn[IP].id + sent - 1) % (1 << 16)
+    packet[TCP].options = [(kind, (value[0] + int(Decimal(after) * 1000), value[1]))
+                           if kind == "Timestamp" else (kind, value)
+                           for kind, value in syn[TCP].options]
+    return packet
 
 
 def test_a_syn_answered_by_a_stale_socket_is_refused_not_capture_loss(
