@@ -211,10 +211,8 @@ def _reply_fix(ctx: Context, session: Session, op: str, error: str, *,
                 "for the step it skipped or that failed before; not a network failure.")
     if op.startswith("DATA_START_") and session.version == 2 and not refused and not (
             reply is not None and connect_opened(ctx, session, reply)):
-        # v2's DATA_START_* carries the mover's address and the data server connects
-        # before it replies: its error may be that connect's, though the request or the
-        # connection's answer is out of the capture (one direction: lab matrix run 402,
-        # the agent's data SYN refused by a RST the capture lacked).
+        # v2's start carries the mover's address, and the capture does not show the
+        # connect opened: the error may be its (field51-matrix, a RST the capture lacked).
         return (f"NDMP v2's {op} carries the mover's address and the agent on {agent} "
                 "connects to it before it replies, so the error may be that connection's: "
                 f"allow TCP between {session.media_server} and {agent} on "
