@@ -32,10 +32,12 @@ timestamp option (Windows by default) keep COPY_WINDOW; so does a pair at two TT
 router between the points: connections.points and relay_copies judge those) and a pair
 the file shows one host forwarding (in, then out: a bridge's `tcpdump -i any`,
 relay_copies'). Across a batch boundary the wide window is kept (copies_tail) once a
-copy beyond COPY_WINDOW showed within a batch: before, a capture's tail costs what it
-did, and a wide pair across a boundary reads as a resend (one-packet batches read
-captures/lab-merged's 20 ms merge as every SYN sent twice; a live pipe's batches gather
-50 ms).
+copy beyond COPY_WINDOW showed: before, a capture's tail costs what it did, but for its
+SYNs with an IPv4 ID and a timestamp option of the last WIDE_COPY_WINDOW
+(copies_tail.wide_syns), so a SYN's copy a batch after it is one whatever the batching
+(one-packet batches read captures/lab-merged's 20 ms merge as every SYN sent twice; a
+live pipe's batches gather 50 ms); another packet's copy across a boundary before then
+reads as a resend.
 """
 
 from __future__ import annotations

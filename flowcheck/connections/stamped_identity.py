@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from flowcheck.connections.copies_tail import NOT_READ
+from flowcheck.connections.copies_tail import NOT_READ, wide_syns
 from flowcheck.connections.packet_identity import (
     HASH_FROM,
     HASH_WORDS,
@@ -106,6 +106,21 @@ def wide_copies(candidates: np.ndarray, first: np.ndarray, then: np.ndarray,
                 int(np.count_nonzero(rows < 0)))
     one, other = stamp[first[candidates]], stamp[then[candidates]]
     return candidates[(one == other) & (one != 0) & (one != NOT_READ)]
+
+
+def tail_syns(d: DecodedBatch, stamp: np.ndarray, at: np.ndarray | None,
+              stamped: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Per batch row (bool): the SYNs the tail keeps beyond its window before any copy
+    beyond COPY_WINDOW showed (copies_tail.wide_syns) that carry a timestamp option, their
+    stamped identities read into `stamp` (per batch row, or per row of `at` when given:
+    the rows it holds, which take them all)."""
+    syns = wide_syns(d.tcp_ip_id, d.tcp_flags, np.abs(d.tcp_ts - d.tcp_ts[-1]))
+    rows = np.flatnonzero(syns)
+    if rows.size:
+        read = stamped(rows)
+        stamp[rows if at is None else np.searchsorted(at, rows)] = read
+        syns[rows[read == 0]] = False  # no timestamp option: no wide copy to find
+    return syns
 
 
 def read_stamps(stamp: np.ndarray, at: np.ndarray,
