@@ -87,10 +87,7 @@ from flowcheck.connections.copy_window import COPY_WINDOW, WIDE_COPY_WINDOW
 from flowcheck.connections.flows import BatchFlows
 from flowcheck.connections.icmp_copies import IcmpCopies
 from flowcheck.connections.no_copies import KeyTable, QuietBatches
-from flowcheck.connections.packet_identity import (
-    FIELDS,
-    identity_fields,
-)
+from flowcheck.connections.packet_identity import FIELDS, identity_fields
 from flowcheck.connections.points import CapturePoints
 from flowcheck.connections.relay_copies import (
     Candidates,
