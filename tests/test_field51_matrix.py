@@ -161,3 +161,38 @@ def test_a_v2_start_refused_names_the_connect_it_carries() -> None:
         "connects to it before it replies, so the error may be that connection's: allow TCP "
         "between 10.77.0.1 and 10.77.0.2 on 5001-5100 (media range)")
     assert "check the backup type and environment" in finding.fix
+
+
+def test_a_v2_start_refused_after_its_connect_opened_is_not_sent_to_the_firewall(
+        tmp_path: Path) -> None:
+    """ndmjob's v2 backup with its DATA_START_BACKUP reply made ILLEGAL_ARGS_ERR (the
+    backup type refused): the agent's connection to the mover's address opened before it
+    in the capture (frames 12-14), so the connect worked and the error is not its; the fix
+    is the agent's (second read: it read "the error may be that connection's: allow TCP
+    ...")."""
+    import struct
+
+    source = ROOT / "captures" / "ndmjob" / "v2-backup.pcap"
+    data = bytearray(source.read_bytes())
+    at, frame = 24, 0
+    while at < len(data):
+        incl = struct.unpack_from("<I", data, at + 8)[0]
+        frame += 1
+        if frame == 15:  # the DATA_START_BACKUP reply: its body's error, the last 4 bytes
+            end = at + 16 + incl
+            assert data[end - 4:end] == b"\0\0\0\0"
+            data[end - 4:end] = struct.pack("!I", 9)  # NDMP_ILLEGAL_ARGS_ERR
+        at += 16 + incl
+    capture = tmp_path / "v2-start-refused.pcap"
+    capture.write_bytes(bytes(data))
+    config = build_config(load_file(source.with_name("flowcheck.toml")))
+    traffic = read_traffic([str(capture)], config)
+    [data_conn] = [c for c in traffic.connections if c.resp_p == 5002]
+    assert data_conn.established  # the connect the start carried worked
+    analysis = analyze(traffic, config)
+    [finding] = [f for f in analysis.findings
+                 if f.code == "ndmp_error_reply" and str(f.severity) == "error"]
+    assert finding.message.startswith("DATA_START_BACKUP was answered ILLEGAL_ARGS_ERR")
+    assert "connects to it before it replies" not in finding.fix
+    assert finding.fix.startswith("The agent on 10.77.0.2 would not start the operation: "
+                                  "check the backup type and environment")

@@ -264,3 +264,28 @@ def test_stamped_identity_is_the_tsval_and_header(tmp_path: Path) -> None:
     cut = tmp_path / "cut.pcap"
     subprocess.run(["editcap", "-F", "pcap", "-s", "54", str(merged), str(cut)], check=True)
     assert set(_stamps(cut).values()) == {0}
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_a_syns_wide_copy_a_batch_later_is_a_copy(stem: str) -> None:
+    """Read one packet a batch (a live pipe's batches gather 50 ms; a read chunk ends
+    anywhere), a SYN's copy beyond 0.5 ms is always in the batch after its SYN: the tail
+    keeps the SYNs of the last WIDE_COPY_WINDOW (copies_tail.wide_syns) before any wide
+    copy showed, so the SYNs read are M's, as in one batch (it read each SYN sent twice on
+    the 20 ms merge: no wide copy ever within one batch)."""
+    from test_connections_util import read_batches
+
+    from flowcheck.connections.tracker import ConnectionTracker
+
+    merged, media, _ = files(stem)
+    readings = []
+    for chunk in (1, 100_000):
+        tracker = ConnectionTracker()
+        for batch in read_batches(merged, chunk=chunk):
+            tracker.feed(batch)
+        readings.append({c.resp_p: c.syn_retries + 1 for c in tracker.finish()
+                         if 6001 <= c.resp_p <= 6100})
+    one_packet, whole = readings
+    assert whole == one_packet
+    if shutil.which("tshark"):
+        assert whole == sender_syns(media)

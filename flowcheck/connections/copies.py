@@ -87,10 +87,7 @@ from flowcheck.connections.copy_window import COPY_WINDOW, WIDE_COPY_WINDOW
 from flowcheck.connections.flows import BatchFlows
 from flowcheck.connections.icmp_copies import IcmpCopies
 from flowcheck.connections.no_copies import KeyTable, QuietBatches
-from flowcheck.connections.packet_identity import (
-    FIELDS,
-    identity_fields,
-)
+from flowcheck.connections.packet_identity import FIELDS, identity_fields
 from flowcheck.connections.points import CapturePoints
 from flowcheck.connections.relay_copies import (
     Candidates,
@@ -99,7 +96,7 @@ from flowcheck.connections.relay_copies import (
     relay_pairs,
 )
 from flowcheck.connections.replays import Spans
-from flowcheck.connections.stamped_identity import read_stamps, wide_copies
+from flowcheck.connections.stamped_identity import read_stamps, tail_syns, wide_copies
 from flowcheck.connections.super_frames import SuperFrames
 from flowcheck.decode import DecodedBatch
 from flowcheck.decode.legs import forwarded, named_part
@@ -192,7 +189,8 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
             self._icmp_copied = self._icmp_copied or since is not None
             return copy, np.zeros(0, bool)  # two arrays, as every other return gives
         replayed = self.replays.mark(d, flows, COPY_WINDOW)
-        if not replayed.any() and self._quiet(d, flows, since, sources, identity, headers):
+        if not replayed.any() and self._quiet(d, flows, since, sources, identity, headers,
+                                              stamped):
             return copy, replayed
         own = Rows(2 * flows.flow + flows.from_lower,
                    identity_fields(d, np.where(d.tcp_ip_id != 0, 0, d.tcp_checksum)
@@ -283,9 +281,10 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
             window = max(window, WIDE_COPY_WINDOW)
             read_stamps(own.stamp, np.flatnonzero((d.tcp_ts >= d.tcp_ts[-1] - window)
                                                    & (own.fields[:, _IP_ID] != 0)), stamped)
+        syns = None if self.wide or stamped is None else tail_syns(d, own.stamp, None, stamped)
         self._tail = kept_tail(self._tail, d.tcp_ts, flows, own, copy, window,
                                FAR_TAIL_CAP if self.points.active else TAIL_CAP,
-                               self._relaying)
+                               self._relaying, syns=syns)
         found = copy.nonzero()[0]
         if found.size:
             self.replayed += int(np.count_nonzero(replayed))

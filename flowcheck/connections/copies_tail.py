@@ -18,6 +18,7 @@ from dataclasses import fields
 
 import numpy as np
 
+from flowcheck.connections.copy_window import WIDE_COPY_WINDOW
 from flowcheck.connections.flows import BatchFlows, FlowKey
 from flowcheck.connections.relay_copies import RELAY_TAIL_CAP, RELAY_WINDOW
 from flowcheck.fields_dataclass import fields_dataclass
@@ -25,6 +26,8 @@ from flowcheck.fields_dataclass import fields_dataclass
 TAIL_CAP = 1 << 14  # packets kept across a batch boundary, at most (the latest)
 RELAY_PAIRS_CAP = 1024  # host pairs whose unpaired packets the tail carries, at most
 NOT_READ = -1  # Rows.stamp of a packet whose stamped identity was not read
+_IP_ID, _FLAGS = 0, 3  # Rows.fields' columns (packet_identity.FIELDS)
+_SYN, _ACK = 0x02, 0x10
 
 
 @fields_dataclass(slots=True)
@@ -125,19 +128,32 @@ def tail_of_flows(tail: Tail | None, flows: BatchFlows) -> tuple[np.ndarray, np.
     return at, 2 * flow[at] + tail.from_lower[at]
 
 
+def wide_syns(ip_id: np.ndarray, flags: np.ndarray, gap: np.ndarray) -> np.ndarray:
+    """Per packet (its IPv4 ID, TCP flags and seconds from the batch's last packet), bool:
+    a SYN without ACK with a non-zero IPv4 ID within WIDE_COPY_WINDOW, which the tail
+    keeps (its stamped identity read) before any copy beyond COPY_WINDOW showed: a SYN's
+    copy a read chunk after it is found then too (copy_window), at the cost of the
+    capture's SYNs only."""
+    return (flags & (_SYN | _ACK) == _SYN) & (ip_id != 0) & (gap <= WIDE_COPY_WINDOW)
+
+
 def kept_tail(old: Tail | None, ts: np.ndarray, flows: BatchFlows, own: Rows,
               copy: np.ndarray, window: float, cap: int, relaying: RelayPairs,
-              at: np.ndarray | None = None) -> Tail | None:
+              at: np.ndarray | None = None, syns: np.ndarray | None = None) -> Tail | None:
     """The tail after a batch: its packets (own, their times ts, seconds; copy: copies.py's
     marks) within `window` seconds of its last one, and the old tail's that still are (a
     direction silent in this batch keeps its last packets), at most `cap`, the latest;
     once relay copies showed (relaying: their host pairs), also the packets of those
     host pairs of the last RELAY_WINDOW neither a copy nor an original already
     (Rows.taken), at most RELAY_TAIL_CAP. at: own holds only the batch rows at `at`
-    (ascending), those kept among them (`last_rows`; not while relaying)."""
+    (ascending), those kept among them (`last_rows`; not while relaying). syns: per batch
+    row, the SYNs kept beyond `window` (wide_syns, their stamps read), and the old tail's
+    SYNs stay so; None: none."""
     last = float(ts[-1])
     gap = np.abs(ts - last)
     keep = gap <= window
+    if syns is not None:
+        keep |= syns
     if relaying:
         assert at is None, "relaying keeps more than last_rows"
         cap = max(cap, RELAY_TAIL_CAP)
@@ -153,6 +169,10 @@ def kept_tail(old: Tail | None, ts: np.ndarray, flows: BatchFlows, own: Rows,
     if old is not None and near.shape[0] < cap:
         gap = np.abs(old.rows.ts - last)
         still = gap <= window
+        if syns is not None:
+            fields = old.rows.fields
+            still |= (wide_syns(fields[:, _IP_ID], fields[:, _FLAGS], gap)
+                      & (old.rows.stamp != NOT_READ) & (old.rows.stamp != 0))
         if relaying:
             queued = relaying.among(old.keys)[old.key_of]
             still |= queued & (gap <= RELAY_WINDOW) & ~old.rows.taken

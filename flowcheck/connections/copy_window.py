@@ -17,17 +17,27 @@ copies 3.9 ms apart in lab matrix seed 110 run 42; tens across sites), and that 
 varies from packet to packet, so a learnt offset (connections.points) misses some. A
 pair apart more than COPY_WINDOW is a copy only when both packets have the same
 non-zero IPv4 ID, the same TTL, and the same whole TCP header with a timestamp option
-in it (stamped_identity: the same TSval). A resend has neither: its sender gave it the
-next IPv4 ID (Linux per socket, Windows and the BSDs per host: the same ID again
-takes 65,536 packets sent between) and a later TSval (a 1 ms clock on Linux, the BSDs
-and macOS; the soonest resend, a tail-loss probe, is 2 ms on), so a resend equal in
-both would need 65,536 packets sent within one tick of the timestamp clock. A stack
-that sends IPv4 ID 0 (with DF), IPv6 (no ID) and a packet without the timestamp option
-(Windows by default) keep COPY_WINDOW; so does a pair at two TTLs (a router between the
-points: connections.points and relay_copies judge those) and a pair the file shows one
-host forwarding (in, then out: a bridge's `tcpdump -i any`, relay_copies'). Across a
-batch boundary the wide window is kept (copies_tail) once a copy beyond COPY_WINDOW
-showed within a batch: before, a capture's tail costs what it did.
+in it (stamped_identity: the same TSval). The common stacks' resends have neither: the
+sender gives each the next IPv4 ID (Linux per socket, Windows per host: the same ID again
+takes 65,536 packets sent between; macOS and OpenBSD a random one) and a later TSval (a
+1 ms clock on Linux and the BSDs; the soonest resend, a tail-loss probe, is 2 ms on), so
+a resend equal in both would need 65,536 packets sent within one tick of the timestamp
+clock. The rule trusts that: RFC 1122 3.2.1.5 lets a stack resend an unchanged segment
+with its original's ID, and RFC 6864 4.1 any ID (a constant one) on a datagram with DF,
+so a stack doing so whose timestamp clock did not tick between (RFC 7323 allows 1 ms to
+1 s a tick), or that resends the stored datagram whole, would have a resend within
+WIDE_COPY_WINDOW read as a copy. A stack that sends IPv4 ID 0 with DF (Linux's SYN-ACKs
+and RSTs, FreeBSD since 12: net.inet.ip.rfc6864), IPv6 (no ID) and a packet without the
+timestamp option (Windows by default) keep COPY_WINDOW; so does a pair at two TTLs (a
+router between the points: connections.points and relay_copies judge those) and a pair
+the file shows one host forwarding (in, then out: a bridge's `tcpdump -i any`,
+relay_copies'). Across a batch boundary the wide window is kept (copies_tail) once a
+copy beyond COPY_WINDOW showed: before, a capture's tail costs what it did, but for its
+SYNs with an IPv4 ID and a timestamp option of the last WIDE_COPY_WINDOW
+(copies_tail.wide_syns), so a SYN's copy a batch after it is one whatever the batching
+(one-packet batches read captures/lab-merged's 20 ms merge as every SYN sent twice; a
+live pipe's batches gather 50 ms); another packet's copy across a boundary before then
+reads as a resend.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ the marks stay those of the full search in every case.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -40,10 +41,12 @@ from flowcheck.connections.copies_tail import (
     kept_tail,
     last_rows,
     tail_of_flows,
+    wide_syns,
 )
 from flowcheck.connections.flows import BatchFlows
 from flowcheck.connections.packet_identity import FIELDS, FIXED, OPTIONS_CUT, identity_fields
 from flowcheck.connections.points import CapturePoints, sampled
+from flowcheck.connections.stamped_identity import tail_syns
 from flowcheck.decode import DecodedBatch
 
 if TYPE_CHECKING:
@@ -81,7 +84,8 @@ class QuietBatches:
 
     def _quiet(self, d: DecodedBatch, flows: BatchFlows, since: int | None,
                sources: np.ndarray | None, identity: np.ndarray | None,
-               headers: np.ndarray | None) -> bool:
+               headers: np.ndarray | None,
+               stamped: Callable[[np.ndarray], np.ndarray] | None = None) -> bool:
         """Whether the batch holds no equal packets (`no_equal_packets`; copies.mark's
         arguments), and so no copy: its sample taken and its tail kept as the full search
         would. Tried only while the capture showed no copy of any kind, no second capture
@@ -116,9 +120,16 @@ class QuietBatches:
         self._sample(flows, rows_at(rows), np.zeros(rows.shape[0], bool), at=rows)
         window = self.points.window
         kept = last_rows(d.tcp_ts, window, TAIL_CAP)
-        self._tail = kept_tail(self._tail, d.tcp_ts, flows, rows_at(kept),
+        syns = None
+        if stamped is not None:  # the SYNs kept beyond the window (copies_tail.wide_syns)
+            kept = np.union1d(kept, np.flatnonzero(wide_syns(
+                d.tcp_ip_id, d.tcp_flags, np.abs(d.tcp_ts - d.tcp_ts[-1]))))
+        own = rows_at(kept)
+        if stamped is not None:
+            syns = tail_syns(d, own.stamp, kept, stamped)
+        self._tail = kept_tail(self._tail, d.tcp_ts, flows, own,
                                np.zeros(side.shape[0], bool),
-                               window, TAIL_CAP, self._relaying, at=kept)
+                               window, TAIL_CAP, self._relaying, at=kept, syns=syns)
         self.proven += 1
         return True
 

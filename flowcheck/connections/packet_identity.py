@@ -57,16 +57,16 @@ FIELDS = ("tcp_ip_id", "tcp_seq", "tcp_ack", "tcp_flags", "tcp_window", "tcp_pay
           "tcp_checksum")
 KEY_HASHES = 1 << 12  # flow keys whose hashes are kept (fingerprints), the latest
 MIN_HEADER, MAX_HEADER = 20, 60  # TCP header bytes without and with the most options
-_FROM = 4  # the sequence number's offset in the TCP header (RFC 9293 3.1)
+HASH_FROM = 4  # the sequence number's offset in the TCP header (RFC 9293 3.1)
 _CHECKSUM_AT = 16  # the checksum's: left out
-_SPAN = MAX_HEADER - _FROM
-_WORDS = _SPAN // 8  # eight-byte words hashed
-_HASHED = (np.arange(_FROM, MAX_HEADER) // 2) != _CHECKSUM_AT // 2  # not the checksum
-_FIXED_SPAN = MIN_HEADER - _FROM  # the fixed header from the sequence number: 16 bytes
+_SPAN = MAX_HEADER - HASH_FROM
+HASH_WORDS = _SPAN // 8  # eight-byte words hashed
+HASHED_BYTES = (np.arange(HASH_FROM, MAX_HEADER) // 2) != _CHECKSUM_AT // 2  # not the checksum
+_FIXED_SPAN = MIN_HEADER - HASH_FROM  # the fixed header from the sequence number: 16 bytes
 _FIXED_WORDS = _FIXED_SPAN // 8
 _SIZES = np.arange(MIN_HEADER, MAX_HEADER + 1, 4)  # the TCP header lengths (bytes)
 _SEEN = 13  # header bytes read to find it: to the data offset's
-WIDE_ROWS = 256  # rows whose header lengths _header_start tries all at once, at most
+WIDE_ROWS = 256  # rows whose header lengths header_start tries all at once, at most
 _IDENTITY = len(FIELDS) - 1  # identity_fields' column of the header identity
 FIXED = len(FIELDS)  # identity_fields' column of the fixed header's identity
 # Set in header_identities' second column when the capture cut the packet's options.
@@ -117,7 +117,7 @@ def header_identities(d: DecodedBatch, buf: np.ndarray, ends: np.ndarray) -> np.
     rows = np.flatnonzero(d.tcp_ip_id == 0)
     if not rows.size:
         return identity
-    start = _header_start(d, buf, ends, rows)
+    start = header_start(d, buf, ends, rows)
     found = start >= 0
     identity[rows[~found], 0] = d.tcp_checksum[rows[~found]]
     identity[rows[~found], 1] = d.tcp_checksum[rows[~found]]
@@ -125,20 +125,20 @@ def header_identities(d: DecodedBatch, buf: np.ndarray, ends: np.ndarray) -> np.
     if not rows.size:
         return identity
     limit = np.minimum(d.tcp_payload_off[rows], ends[rows]) - start
-    header = _windows(buf, start + _FROM, _SPAN)
-    header *= (np.arange(_FROM, MAX_HEADER) < limit[:, None]) & _HASHED  # the rest 0
+    header = byte_windows(buf, start + HASH_FROM, _SPAN)
+    header *= (np.arange(HASH_FROM, MAX_HEADER) < limit[:, None]) & HASHED_BYTES  # the rest 0
     words = header.view("<u8")  # (rows, 7): the bytes hashed eight at a time
     # How many bytes were hashed: the header's captured part without the checksum.
-    hashed_bytes = (np.clip(limit - _FROM, 0, _SPAN)
+    hashed_bytes = (np.clip(limit - HASH_FROM, 0, _SPAN)
                     - np.clip(limit - _CHECKSUM_AT, 0, 2)).astype(np.uint64)
-    identity[rows, 0] = _hash(words, hashed_bytes, _WORDS)
+    identity[rows, 0] = hash_words(words, hashed_bytes, HASH_WORDS)
     cut = (start + limit < d.tcp_payload_off[rows]) & (limit >= MIN_HEADER)
-    identity[rows, 1] = (_hash(words, np.full(rows.shape[0], _FIXED_SPAN, np.uint64),
+    identity[rows, 1] = (hash_words(words, np.full(rows.shape[0], _FIXED_SPAN, np.uint64),
                                _FIXED_WORDS) & ~OPTIONS_CUT) | np.where(cut, OPTIONS_CUT, 0)
     return identity
 
 
-def _hash(words: np.ndarray, hashed_bytes: np.ndarray, count: int) -> np.ndarray:
+def hash_words(words: np.ndarray, hashed_bytes: np.ndarray, count: int) -> np.ndarray:
     """Per row (int64): a hash of its first `count` uint64 words and its byte count."""
     with np.errstate(over="ignore"):
         hashed = hashed_bytes * HASH_MULTIPLIERS[count]
@@ -150,7 +150,7 @@ def _hash(words: np.ndarray, hashed_bytes: np.ndarray, count: int) -> np.ndarray
     return hashed.view(np.int64)
 
 
-def _windows(buf: np.ndarray, at: np.ndarray, width: int) -> np.ndarray:
+def byte_windows(buf: np.ndarray, at: np.ndarray, width: int) -> np.ndarray:
     """(len(at), width) uint8, C-contiguous: buf[at:at + width] for each offset, zeros
     past buf's end (one copy of each row's bytes, not a gather per byte)."""
     inside = at + width <= buf.shape[0]
@@ -166,7 +166,7 @@ def _windows(buf: np.ndarray, at: np.ndarray, width: int) -> np.ndarray:
     return out
 
 
-def _header_start(d: DecodedBatch, buf: np.ndarray, ends: np.ndarray,
+def header_start(d: DecodedBatch, buf: np.ndarray, ends: np.ndarray,
                   rows: np.ndarray) -> np.ndarray:
     """Per row of `rows` (TCP rows of d): the offset of its TCP header in buf, -1 when
     none is found. The decoder keeps only where the payload starts, so the header is the
@@ -182,7 +182,7 @@ def _header_start(d: DecodedBatch, buf: np.ndarray, ends: np.ndarray,
     at = d.tcp_payload_off[rows][:, None] - _SIZES  # (k, lengths): where each would start
     end = np.minimum(ends[rows], buf.shape[0])[:, None]
     ok = (at >= 0) & (at + _SEEN <= end)
-    head = _windows(buf, np.where(ok, at, 0).reshape(-1), _SEEN).reshape(
+    head = byte_windows(buf, np.where(ok, at, 0).reshape(-1), _SEEN).reshape(
         k, _SIZES.shape[0], _SEEN)
 
     def word(offset: int, width: int) -> np.ndarray:
@@ -202,7 +202,7 @@ def _header_start(d: DecodedBatch, buf: np.ndarray, ends: np.ndarray,
 
 def _header_start_by_length(d: DecodedBatch, buf: np.ndarray, ends: np.ndarray,
                             rows: np.ndarray) -> np.ndarray:
-    """_header_start for many rows: each length in turn, on the rows not found yet."""
+    """header_start for many rows: each length in turn, on the rows not found yet."""
     payload = d.tcp_payload_off[rows]
     end = np.minimum(ends[rows], buf.shape[0])
     start = np.full(rows.shape[0], -1, np.int64)

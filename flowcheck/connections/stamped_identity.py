@@ -16,16 +16,16 @@ from collections.abc import Callable
 
 import numpy as np
 
-from flowcheck.connections.copies_tail import NOT_READ
+from flowcheck.connections.copies_tail import NOT_READ, wide_syns
 from flowcheck.connections.packet_identity import (
-    _FROM,
-    _HASHED,
-    _WORDS,
+    HASH_FROM,
+    HASH_WORDS,
+    HASHED_BYTES,
     MAX_HEADER,
     MIN_HEADER,
-    _hash,
-    _header_start,
-    _windows,
+    byte_windows,
+    hash_words,
+    header_start,
 )
 from flowcheck.decode import DecodedBatch
 
@@ -44,7 +44,7 @@ def stamped_identities(d: DecodedBatch, buf: np.ndarray, ends: np.ndarray,
     out = np.zeros(rows.shape[0], np.int64)
     if not rows.size:
         return out
-    start = _header_start(d, buf, ends, rows)
+    start = header_start(d, buf, ends, rows)
     found = np.flatnonzero(start >= 0)
     if not found.size:
         return out
@@ -54,16 +54,16 @@ def stamped_identities(d: DecodedBatch, buf: np.ndarray, ends: np.ndarray,
     found, start, length = found[whole], start[whole], length[whole]
     if not found.size:
         return out
-    header = _windows(buf, start, MAX_HEADER)
+    header = byte_windows(buf, start, MAX_HEADER)
     stamped = _has_timestamp(header, length)
     found, start, length, header = (found[stamped], start[stamped], length[stamped],
                                     header[stamped])
     if not found.size:
         return out
-    part = header[:, _FROM:].copy()
-    part *= (np.arange(_FROM, MAX_HEADER) < length[:, None]) & _HASHED  # the rest 0
-    hashed_bytes = (length - _FROM - 2).astype(np.uint64)  # without the checksum
-    identity = _hash(np.ascontiguousarray(part).view("<u8"), hashed_bytes, _WORDS)
+    part = header[:, HASH_FROM:].copy()
+    part *= (np.arange(HASH_FROM, MAX_HEADER) < length[:, None]) & HASHED_BYTES  # the rest 0
+    hashed_bytes = (length - HASH_FROM - 2).astype(np.uint64)  # without the checksum
+    identity = hash_words(np.ascontiguousarray(part).view("<u8"), hashed_bytes, HASH_WORDS)
     out[found] = np.where((identity == 0) | (identity == -1), 1, identity)  # 0: none;
     return out  # -1: not read (copies_tail.NOT_READ)
 
@@ -106,6 +106,21 @@ def wide_copies(candidates: np.ndarray, first: np.ndarray, then: np.ndarray,
                 int(np.count_nonzero(rows < 0)))
     one, other = stamp[first[candidates]], stamp[then[candidates]]
     return candidates[(one == other) & (one != 0) & (one != NOT_READ)]
+
+
+def tail_syns(d: DecodedBatch, stamp: np.ndarray, at: np.ndarray | None,
+              stamped: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Per batch row (bool): the SYNs the tail keeps beyond its window before any copy
+    beyond COPY_WINDOW showed (copies_tail.wide_syns) that carry a timestamp option, their
+    stamped identities read into `stamp` (per batch row, or per row of `at` when given:
+    the rows it holds, which take them all)."""
+    syns = wide_syns(d.tcp_ip_id, d.tcp_flags, np.abs(d.tcp_ts - d.tcp_ts[-1]))
+    rows = np.flatnonzero(syns)
+    if rows.size:
+        read = stamped(rows)
+        stamp[rows if at is None else np.searchsorted(at, rows)] = read
+        syns[rows[read == 0]] = False  # no timestamp option: no wide copy to find
+    return syns
 
 
 def read_stamps(stamp: np.ndarray, at: np.ndarray,

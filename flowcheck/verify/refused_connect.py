@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from flowcheck.model import Announcement, NdmpMessage
+from flowcheck.model import Announcement, NdmpMessage, Session
 from flowcheck.ndmp.collector import ANNOUNCERS
-from flowcheck.sessions.classify import reply_to
+from flowcheck.sessions.classify import connection_outcome, reply_to
 from flowcheck.verify.context import Context
 
 # Errors a failed connect may give (NDMP v3/v4 CONNECT_ERR; v2 has none, and servers
@@ -117,3 +117,19 @@ def refused_replies(ctx: Context, announced: list[Announcement]) -> dict[int, An
     """The error replies that refused a request carrying one of these announcements
     before any connect (refusal_of), by frame: the announcement the request carried."""
     return {found.reply.frame: ann for ann in announced if (found := refusal_of(ctx, ann))}
+
+
+def connect_opened(ctx: Context, session: Session, reply: NdmpMessage) -> bool:
+    """Did the request `reply` answers carry an endpoint (is_request: v2's DATA_START_*,
+    a CONNECT) whose connection the capture shows reaching it and opening (used_by,
+    connection_outcome "established")? Then its server's connect worked, and the error
+    is not that connect's (an NDMP v2 agent that connected to the mover, then refused the
+    backup type)."""
+    for ann in session.announced:
+        if not is_request(ann) or not ann.used_by:
+            continue
+        found = exchange(ctx, ann.control_uid, ann.frame)
+        conn = ctx.by_uid.get(ann.used_by)
+        if found is not None and found.reply is reply and conn is not None:
+            return connection_outcome(conn) == "established"
+    return False

@@ -14,7 +14,7 @@ from flowcheck.verify.capture_time import after
 from flowcheck.verify.context import DEFAULT_RANGE_WORDS, Context, endpoint
 from flowcheck.verify.durations import span_words
 from flowcheck.verify.own_halt import own_halt_words
-from flowcheck.verify.refused_connect import refused_replies
+from flowcheck.verify.refused_connect import connect_opened, refused_replies
 from flowcheck.verify.reply_errors import (
     pause_before,
     server_fix,
@@ -159,7 +159,8 @@ def _report_reply(ctx: Context, session: Session, messages: list[NdmpMessage],
             + before_connect + ("" if severity == Severity.ERROR or before_connect else
                " Real jobs answer some polls with errors; this alone does not fail a job."),
             fix or server_fix(op, error, host)
-            or _reply_fix(ctx, session, op, error, refused=bool(before_connect), host=host),
+            or _reply_fix(ctx, session, op, error, refused=bool(before_connect), host=host,
+                          reply=first),
             severity=severity, session=session,
             conn=ctx.by_uid.get(session.control_uid), frames=frames, ts=first.ts,
             cause="ndmp" if severity == Severity.ERROR else None)
@@ -177,9 +178,10 @@ def _connects(stream: NdmpStream, index: int, reply: NdmpMessage) -> bool:
 
 
 def _reply_fix(ctx: Context, session: Session, op: str, error: str, *,
-               refused: bool = False, host: str | None = None) -> str:
+               refused: bool = False, host: str | None = None,
+               reply: NdmpMessage | None = None) -> str:
     """refused: the request was refused before any connect (_before_connect); host: the
-    replying server's address (the remote agent when not given)."""
+    replying server's address (the remote agent when not given); reply: the error reply."""
     agent = session.remote_agent
     if op == "CONNECT_CLIENT_AUTH":
         return (f"Check the user name and password the media server uses for the agent on "
@@ -207,11 +209,10 @@ def _reply_fix(ctx: Context, session: Session, op: str, error: str, *,
                 "DATA_CONNECT or DATA_LISTEN came before it in the session, so its data "
                 "server had no data connection set up. See the backup application's log "
                 "for the step it skipped or that failed before; not a network failure.")
-    if op.startswith("DATA_START_") and session.version == 2 and not refused:
-        # v2's DATA_START_* carries the mover's address and the data server connects
-        # before it replies: its error may be that connect's, though the request or the
-        # connection's answer is out of the capture (one direction: lab matrix run 402,
-        # the agent's data SYN refused by a RST the capture lacked).
+    if op.startswith("DATA_START_") and session.version == 2 and not refused and not (
+            reply is not None and connect_opened(ctx, session, reply)):
+        # v2's start carries the mover's address, and the capture does not show the
+        # connect opened: the error may be its (field51-matrix, a RST the capture lacked).
         return (f"NDMP v2's {op} carries the mover's address and the agent on {agent} "
                 "connects to it before it replies, so the error may be that connection's: "
                 f"allow TCP between {session.media_server} and {agent} on "

@@ -32,9 +32,10 @@ def ambiguous_step(ctx: Context, session: Session, spec: StepSpec, tail: str = "
     """Step 2 `unknown` for a session without a callback whose candidates fit another
     session as well (Session.callback_ambiguous); with callback_short and no tail, the
     session is one step_missing may name (Context.short_callbacks: its step would be
-    missing but for the ambiguity). tail: words appended ("; or the capture ended ..."):
-    a capture that ended too soon explains the missing callback, so such a session is
-    named by no step_missing."""
+    missing but for the ambiguity). tail: words appended ("; or the capture ended ...",
+    or a capture of one direction's "; the capture holds no packet from ..."): a capture
+    that ended too soon, or lacks the callback's direction, explains the missing
+    callback, so such a session is named by no step_missing."""
     conns = [ctx.by_uid[uid] for uid in session.callback_ambiguous]
     if session.callback_short and not tail:
         ctx.short_callbacks.add(session.id)
