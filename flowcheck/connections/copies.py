@@ -99,7 +99,7 @@ from flowcheck.connections.replays import Spans
 from flowcheck.connections.stamped_identity import read_stamps, tail_syns, wide_copies
 from flowcheck.connections.super_frames import SuperFrames
 from flowcheck.decode import DecodedBatch
-from flowcheck.decode.legs import forwarded, named_part
+from flowcheck.decode.legs import named_part
 
 EXAMPLE_CAP = 8  # example frames kept
 # The columns of the fields a copy has equal to its original (packet_identity.FIELDS).
@@ -343,12 +343,13 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
         candidates = np.flatnonzero(equal & ~same & (gap <= WIDE_COPY_WINDOW))
         if stamped is not None and candidates.size:
             if legs is not None and own is not None:
-                # A host's own forwarding (a bridge's in and out, -i any) is relay_copies'.
+                # Copies on two named interfaces (a host's forwarding, a bridge's ports,
+                # two points kept apart in a pcapng) are relay_copies' and its words'.
                 n, m = every.side.shape[0], own.side.shape[0]
                 if not every.leg[n - m:].any():
                     every.leg[n - m:] = own.leg[:] = legs()
-                candidates = candidates[~forwarded(every.leg[first[candidates]],
-                                                   every.leg[then[candidates]])]
+                candidates = candidates[named_part(every.leg[first[candidates]])
+                                        == named_part(every.leg[then[candidates]])]
             strong = wide_copies(candidates, first, then, rows, every.stamp, fields[:, _IP_ID],
                                  every.ttl, stamped)
             same[strong] = True

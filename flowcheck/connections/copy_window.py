@@ -30,14 +30,14 @@ WIDE_COPY_WINDOW read as a copy. A stack that sends IPv4 ID 0 with DF (Linux's S
 and RSTs, FreeBSD since 12: net.inet.ip.rfc6864), IPv6 (no ID) and a packet without the
 timestamp option (Windows by default) keep COPY_WINDOW; so does a pair at two TTLs (a
 router between the points: connections.points and relay_copies judge those) and a pair
-the file shows one host forwarding (in, then out: a bridge's `tcpdump -i any`,
-relay_copies'). Across a batch boundary the wide window is kept (copies_tail) once a
-copy beyond COPY_WINDOW showed: before, a capture's tail costs what it did, but for its
-SYNs with an IPv4 ID and a timestamp option of the last WIDE_COPY_WINDOW
-(copies_tail.wide_syns), so a SYN's copy a batch after it is one whatever the batching
-(one-packet batches read captures/lab-merged's 20 ms merge as every SYN sent twice; a
-live pipe's batches gather 50 ms); another packet's copy across a boundary before then
-reads as a resend.
+captured on two named interfaces (a host's forwarding, in then out: a bridge's `tcpdump
+-i any`; two points kept apart in a pcapng: relay_copies', whatever the lag). Across a
+batch boundary the wide window is kept (copies_tail) once a copy beyond COPY_WINDOW
+showed: before, a capture's tail costs what it did, but for its SYNs with an IPv4 ID and
+a timestamp option of the last WIDE_COPY_WINDOW (copies_tail.wide_syns), so a SYN's copy
+a batch after it is one whatever the batching (one-packet batches read
+captures/lab-merged's 20 ms merge as every SYN sent twice; a live pipe's batches gather
+50 ms); another packet's copy across a boundary before then reads as a resend.
 """
 
 from __future__ import annotations
