@@ -267,8 +267,9 @@ def _later(copies: CaptureCopies) -> str:
         return ""
     return (f"{copies.wide:,} of them were captured more than {COPY_WINDOW * 1e3:g} ms "
             f"after their original, up to {copies.widest * 1e3:.1f} ms, each with its "
-            "original's IPv4 ID, TTL and TCP timestamp (TSval), which a sender's resend "
-            "does not repeat (it takes the next IPv4 ID and a later TSval): the lag between "
+            "original's IPv4 ID, TTL and TCP timestamp (TSval), which a resend of Linux, "
+            "Windows or the BSDs does not repeat (it takes another IPv4 ID and a later "
+            "TSval; a stack that resends a datagram whole would): the lag between "
             "two capture points merged into one file, or between two mirrored switch "
             "ports' queues. ")
 
