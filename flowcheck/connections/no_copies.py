@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from flowcheck.arrays import HASH_MULTIPLIERS
+from flowcheck.arrays import HASH_MULTIPLIERS, distinct
 from flowcheck.connections.copies_tail import (
     NOT_READ,
     TAIL_CAP,
@@ -122,8 +122,9 @@ class QuietBatches:
         kept = last_rows(d.tcp_ts, window, TAIL_CAP)
         syns = None
         if stamped is not None:  # the SYNs kept beyond the window (copies_tail.wide_syns)
-            kept = np.union1d(kept, np.flatnonzero(wide_syns(
-                d.tcp_ip_id, d.tcp_flags, np.abs(d.tcp_ts - d.tcp_ts[-1]))))
+            # (distinct: np.union1d's np.unique would load numpy.ma.)
+            kept = distinct(np.concatenate((kept, np.flatnonzero(wide_syns(
+                d.tcp_ip_id, d.tcp_flags, np.abs(d.tcp_ts - d.tcp_ts[-1]))))))
         own = rows_at(kept)
         if stamped is not None:
             syns = tail_syns(d, own.stamp, kept, stamped)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from flowcheck.arrays import distinct
 from flowcheck.connections.copies_tail import NOT_READ, wide_syns
 from flowcheck.connections.packet_identity import (
     HASH_FROM,
@@ -130,6 +131,6 @@ def read_stamps(stamp: np.ndarray, at: np.ndarray,
     `stamp`, whose index `offset` is the batch's row 0; stamped: batch rows ->
     stamped_identities (copies.CaptureCopies.mark's)."""
     at = at[at >= 0]
-    at = np.unique(at[stamp[offset + at] == NOT_READ])
+    at = distinct(at[stamp[offset + at] == NOT_READ])  # np.unique would load numpy.ma
     if at.size:
         stamp[offset + at] = stamped(at)
