@@ -36,6 +36,22 @@ def _addr(ns: str, ifname: str, address: str) -> None:
                *(("nodad",) if ":" in address else ())])
 
 
+def _add_namespaces(names: dict[str, str]) -> None:
+    """The namespaces `names` (host -> namespace), each with its loopback up."""
+    for name in names.values():
+        netns.run(["ip", "netns", "add", name])
+        netns.run(["ip", "-n", name, "link", "set", "lo", "up"])
+
+
+def _add_veths(m: str, middle: str, a: str) -> None:
+    """M's m0 and A's a0, each a veth whose peer (r0, r1) is in the `middle` namespace
+    (Routed's router, Bridged's bridge)."""
+    netns.run(["ip", "-n", m, "link", "add", "m0", "type", "veth", "peer", "name", "r0",
+               "netns", middle])
+    netns.run(["ip", "-n", a, "link", "add", "a0", "type", "veth", "peer", "name", "r1",
+               "netns", middle])
+
+
 class Routed:
     """M -- R -- A: 10.77.0.1 / 10.77.0.254 + 10.77.1.254 / 10.77.1.2 (and with `v6`,
     fd77::1 / fd77::fe + fd77:1::fe / fd77:1::2), namespaces <stem>-m, -r, -a; `lab` is
@@ -45,17 +61,12 @@ class Routed:
         self.ns = {host: f"{stem}-{host}" for host in "mra"}
         run = netns.run
         try:
-            for name in self.ns.values():
-                run(["ip", "netns", "add", name])
-                run(["ip", "-n", name, "link", "set", "lo", "up"])
+            _add_namespaces(self.ns)
             m, r, a = self.ns["m"], self.ns["r"], self.ns["a"]
             run(["ip", "netns", "exec", r, "sh", "-c",
                  "echo 1 > /proc/sys/net/ipv4/ip_forward; "
                  "echo 1 > /proc/sys/net/ipv6/conf/all/forwarding"])
-            run(["ip", "-n", m, "link", "add", "m0", "type", "veth", "peer", "name", "r0",
-                 "netns", r])
-            run(["ip", "-n", a, "link", "add", "a0", "type", "veth", "peer", "name", "r1",
-                 "netns", r])
+            _add_veths(m, r, a)
             six = {"m0": "fd77::1/64", "r0": "fd77::fe/64", "r1": "fd77:1::fe/64",
                    "a0": "fd77:1::2/64"}
             for ns, ifname, addr in ((m, "m0", "10.77.0.1"), (r, "r0", "10.77.0.254"),
@@ -94,18 +105,13 @@ class Bridged:
         self.process: subprocess.Popen | None = None
         run = netns.run
         try:
-            for name in self.ns.values():
-                run(["ip", "netns", "add", name])
-                run(["ip", "-n", name, "link", "set", "lo", "up"])
+            _add_namespaces(self.ns)
             m, b, a = self.ns["m"], self.ns["b"], self.ns["a"]
             # The bridge's own IPv6 (router solicitations) would be frames of its own.
             run(["ip", "netns", "exec", b, "sh", "-c",
                  "echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; "
                  "echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6"])
-            run(["ip", "-n", m, "link", "add", "m0", "type", "veth", "peer", "name", "r0",
-                 "netns", b])
-            run(["ip", "-n", a, "link", "add", "a0", "type", "veth", "peer", "name", "r1",
-                 "netns", b])
+            _add_veths(m, b, a)
             for ns, ifname in ((m, "m0"), (b, "r0"), (b, "r1"), (a, "a0")):
                 if ns != b:
                     _addr(ns, ifname, "10.77.0.1/24" if ns == m else "10.77.0.2/24")
