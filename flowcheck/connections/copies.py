@@ -96,7 +96,12 @@ from flowcheck.connections.relay_copies import (
     relay_pairs,
 )
 from flowcheck.connections.replays import Spans
-from flowcheck.connections.stamped_identity import read_stamps, tail_syns, wide_copies
+from flowcheck.connections.stamped_identity import (
+    id_and_ttl_kept,
+    read_stamps,
+    tail_syns,
+    wide_copies,
+)
 from flowcheck.connections.super_frames import SuperFrames
 from flowcheck.decode import DecodedBatch
 from flowcheck.decode.legs import named_part
@@ -340,7 +345,8 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
                  & (fields[first] == fields[then]).all(axis=1)
                  & (rows[then] >= 0))  # a pair within the tail was judged with its batch
         same = equal & (gap <= COPY_WINDOW)
-        candidates = np.flatnonzero(equal & ~same & (gap <= WIDE_COPY_WINDOW))
+        candidates = id_and_ttl_kept(np.flatnonzero(equal & ~same & (gap <= WIDE_COPY_WINDOW)),
+                                     first, then, fields[:, _IP_ID], every.ttl)
         if stamped is not None and candidates.size:
             if legs is not None and own is not None:
                 # Copies on two named interfaces (a host's forwarding, a bridge's ports,
@@ -350,8 +356,7 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
                     every.leg[n - m:] = own.leg[:] = legs()
                 candidates = candidates[named_part(every.leg[first[candidates]])
                                         == named_part(every.leg[then[candidates]])]
-            strong = wide_copies(candidates, first, then, rows, every.stamp, fields[:, _IP_ID],
-                                 every.ttl, stamped)
+            strong = wide_copies(candidates, first, then, rows, every.stamp, stamped)
             same[strong] = True
             if strong.size:
                 self.wide += strong.shape[0]

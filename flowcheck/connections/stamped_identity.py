@@ -90,17 +90,25 @@ def _has_timestamp(header: np.ndarray, length: np.ndarray) -> np.ndarray:
     return found
 
 
+def id_and_ttl_kept(candidates: np.ndarray, first: np.ndarray, then: np.ndarray,
+                    ip_id: np.ndarray, ttl: np.ndarray) -> np.ndarray:
+    """Of copies.py's equal pairs (first, then: indexes into its packets) at `candidates`,
+    those whose later packet has a non-zero IPv4 ID (ip_id; equal pairs share it) and
+    whose two packets have the same TTL (ttl): the first two tests of copy_window's rule,
+    the cheap ones, made before anything is read for them."""
+    return candidates[(ip_id[then[candidates]] != 0)
+                      & (ttl[first[candidates]] == ttl[then[candidates]])]
+
+
 def wide_copies(candidates: np.ndarray, first: np.ndarray, then: np.ndarray,
-                rows: np.ndarray, stamp: np.ndarray, ip_id: np.ndarray, ttl: np.ndarray,
+                rows: np.ndarray, stamp: np.ndarray,
                 stamped: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """Of copies.py's equal pairs (first, then: indexes into its packets, the tail's then
-    the batch's; rows: each packet's batch row, -1 for the tail's) at `candidates`, those
-    apart more than COPY_WINDOW and at most WIDE_COPY_WINDOW, the copies by copy_window's
-    rule: the same non-zero IPv4 ID (ip_id), the same TTL (ttl) and the same stamped
-    identity, which is read into `stamp` (per packet; NOT_READ until read) for the
-    batch's packets of those pairs. Returns their indexes into first/then."""
-    candidates = candidates[(ip_id[then[candidates]] != 0)
-                            & (ttl[first[candidates]] == ttl[then[candidates]])]
+    the batch's; rows: each packet's batch row, -1 for the tail's) at `candidates` (apart
+    more than COPY_WINDOW and at most WIDE_COPY_WINDOW, kept by id_and_ttl_kept), the
+    copies by copy_window's rule: the same stamped identity, which is read into `stamp`
+    (per packet; NOT_READ until read) for the batch's packets of those pairs. Returns
+    their indexes into first/then."""
     if not candidates.size:
         return candidates
     read_stamps(stamp, rows[np.concatenate((first[candidates], then[candidates]))], stamped,
