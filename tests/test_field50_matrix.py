@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flowcheck.config import build_config, load_file
+from stored import stored_analysis
+
 from flowcheck.model import Finding
-from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.pipeline import Analysis
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = ROOT / "captures" / "field50-matrix"
@@ -27,9 +28,8 @@ CALLBACK_REJECTED = HERE / "dual-stack-callback-rejected-captured-in-on-agent"
 
 
 def _analysis(case: Path, suffix: str) -> Analysis:
-    config = build_config(load_file(case.with_suffix(".toml")))
-    traffic = read_traffic([str(case.with_name(case.name + suffix))], config)
-    return analyze(traffic, config)
+    """The stored case CASE + suffix, analysed with its sidecar CASE.toml."""
+    return stored_analysis(case.with_name(case.name + suffix))
 
 
 def _findings(case: Path, suffix: str = ".pcapng.gz") -> list[Finding]:

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flowcheck.config import build_config, load_file
-from flowcheck.pipeline import Analysis, analyze, read_traffic
+from stored import stored_analysis
+
+from flowcheck.pipeline import Analysis
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = ROOT / "captures" / "field52-matrix"
@@ -29,9 +30,8 @@ MERGED_PCAPNG = HERE / "ndmjob-data-syns-dropped-both-hosts-merged-pcapng-snap12
 
 
 def _analysis(case: Path, suffix: str) -> Analysis:
-    config = build_config(load_file(case.with_suffix(".toml")))
-    traffic = read_traffic([str(case.with_name(case.name + suffix))], config)
-    return analyze(traffic, config)
+    """The stored case CASE + suffix, analysed with its sidecar CASE.toml."""
+    return stored_analysis(case.with_name(case.name + suffix))
 
 
 def test_callbacks_that_fit_both_sessions_in_one_direction_are_named_not_denied() -> None:
