@@ -8,6 +8,8 @@ the whole tracking of a 10 MB capture, paid by the first batch with any TCP pack
 one_of: np.isin for a few integer choices, without isin's per-call work. median:
 np.median's value of a 1-D float array, without numpy.ma (np.median imports it too).
 
+indices: a list of indices or a range as an int64 array (a range by np.arange).
+
 changes / group_starts / group_ends / group_sizes: grouped rows (equal values adjacent):
 which rows begin a group (of the array's length: empty for an empty array), where each
 group starts and ends, how long it is. stable_order: a stable argsort of small labels.
@@ -28,6 +30,15 @@ def distinct(values: np.ndarray) -> np.ndarray:
     keep[0] = True
     np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
     return ordered[keep]
+
+
+def indices(values: list[int] | range) -> np.ndarray:
+    """values as an int64 array. A range (the tracker's "every flow of the batch") by
+    np.arange: np.asarray reads a range item by item, as Python ints (1.8 ms for the
+    12,000 flows of a batch of bench's (c) 200k, against 4 us)."""
+    if isinstance(values, range):
+        return np.arange(values.start, values.stop, values.step, dtype=np.int64)
+    return np.asarray(values, np.int64)
 
 
 def one_of(values: np.ndarray, choices: tuple[int, ...]) -> np.ndarray:

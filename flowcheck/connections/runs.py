@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from flowcheck.arrays import indices
 from flowcheck.connections.bulk import apply_runs
 from flowcheck.connections.conn import FIN, RST, SYN, ConnState
 from flowcheck.connections.flows import BatchFlows, FlowKey
@@ -153,7 +154,7 @@ class RunPaths:
         if len(walk):
             sizes = np.diff(flows.bounds)
             chosen = np.zeros(len(flows.keys), bool)
-            chosen[np.asarray(walk, np.int64)] = True
+            chosen[indices(walk)] = True
             # The walked flows' packets, grouped by flow as in flows.order; lo[f]: flow
             # f's first place among them.
             rows = flows.order if chosen.all() else flows.order[np.repeat(chosen, sizes)]

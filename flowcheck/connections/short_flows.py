@@ -20,6 +20,7 @@ from operator import is_not
 
 import numpy as np
 
+from flowcheck.arrays import indices
 from flowcheck.connections.conn import ACK, SYN, ConnState
 from flowcheck.connections.flows import BatchFlows, FlowKey
 from flowcheck.connections.parked import Parked, commit, parked_bases, parked_entries
@@ -67,7 +68,7 @@ class ShortFlows:
         by_time.moved_flows; None: none); returns the other flows. The pass's records are
         made by _commit_short, after the walk, with the batch's uids."""
         d = self._decoded
-        walk_a = np.asarray(walk, np.int64)
+        walk_a = indices(walk)
         sizes = flows.bounds[walk_a + 1] - flows.bounds[walk_a]
         starts = flows.bounds[walk_a]
         first = flows.order[starts]
