@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from flowcheck.arrays import group_ends, group_sizes, group_starts
+from flowcheck.arrays import group_ends, group_sizes, group_starts, stable_order
 from flowcheck.connections.reordering import (
     ACK,
     FIN,
@@ -201,7 +201,9 @@ def update_columns(state: dict[str, np.ndarray], side_of: np.ndarray, seq: np.nd
     (raw; NONE: unknown)."""
     if not side_of.size:
         return np.empty(0, np.int64)
-    order = np.argsort(side_of, kind="stable")
+    # Side indexes are small labels: a radix sort (stable_order), not a merge sort (1.7
+    # against 2.8 ms for the 48,000 packets of a short pass of bench's (c) 200k).
+    order = stable_order(side_of, int(side_of.max()) + 1)
     grouped = side_of[order]
     starts = group_starts(grouped)
     sides = grouped[starts]

@@ -20,7 +20,7 @@ from operator import is_not
 
 import numpy as np
 
-from flowcheck.arrays import indices
+from flowcheck.arrays import indices, stable_order
 from flowcheck.connections.conn import ACK, SYN, ConnState
 from flowcheck.connections.flows import BatchFlows, FlowKey
 from flowcheck.connections.parked import Parked, commit, parked_bases, parked_entries
@@ -107,7 +107,8 @@ class ShortFlows:
         if not chosen.any():
             return walk_a.tolist()
         pick = np.flatnonzero(chosen)
-        pick = pick[np.argsort(-sizes[pick], kind="stable")]
+        # Longest first (ties in flow order): sizes are small labels, radix sorted.
+        pick = pick[stable_order(MAX_PACKETS - sizes[pick], MAX_PACKETS + 1)]
         # Each step of the pass costs a few hundred numpy calls whatever its flows: only
         # steps with enough flows are taken (longer flows are walked), and only if the
         # pass has enough packets to pay for its steps (else all are walked).
