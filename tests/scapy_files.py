@@ -1,7 +1,7 @@
 """scapy's rdpcap and wrpcap for the tests that edit stored captures packet by packet,
 at less cost and with the same packets and bytes.
 
-`read_packets` dissects a stored capture (a file of the repository's, which no
+`read_packets` dissects a stored capture (under captures/ or tests/data/, which no
 test writes) once per test worker, the last few kept, and gives each caller its own
 copies: scapy took 0.3 s to dissect a lab capture of 650 frames, copying them takes a
 fraction of that, and a test file read the same capture in each of its tests. A
@@ -28,6 +28,7 @@ from scapy.all import Packet, PcapWriter, rdpcap
 from scapy.base_classes import BasePacket, Gen
 
 _ROOT = Path(__file__).resolve().parent.parent
+_STORED = (_ROOT / "captures", _ROOT / "tests" / "data")  # what no test writes
 _KEPT = 4  # files kept dissected: a test module reads one or two captures
 _read: OrderedDict[tuple[str, int, int], list[Packet]] = OrderedDict()
 
@@ -36,7 +37,8 @@ def read_packets(path: Path | str, count: int | None = None) -> list[Packet]:
     """The packets of the capture `path` (its first `count` if given), as list(rdpcap(
     path))[:count] gives them: copies the caller may change."""
     resolved = Path(path).resolve()
-    if not resolved.is_relative_to(_ROOT):  # a test's own file: it may write it again
+    if not any(resolved.is_relative_to(folder) for folder in _STORED):
+        # A test's own file (tmp_path, tests/artifacts): it may write it again.
         return list(rdpcap(str(resolved)))[:count]
     stat = resolved.stat()
     key = (str(resolved), stat.st_mtime_ns, stat.st_size)
