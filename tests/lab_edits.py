@@ -8,7 +8,8 @@ import subprocess
 from decimal import Decimal
 from pathlib import Path
 
-from scapy.all import IP, TCP, Packet, rdpcap, wrpcap
+from scapy.all import IP, TCP, Packet
+from scapy_files import read_packets, write_packets
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
@@ -18,8 +19,7 @@ LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
 
 def lab_packets(name: str, cut: int | None = None) -> list[Packet]:
     """The first `cut` frames of captures/lab/NAME.pcap (all of them if None)."""
-    packets = list(rdpcap(str(LAB / f"{name}.pcap")))
-    return packets[:cut] if cut is not None else packets
+    return read_packets(LAB / f"{name}.pcap", cut)
 
 
 def lab_records(name: str) -> list[tuple[float, bytes]]:
@@ -70,8 +70,7 @@ def fin_close(packets: list[Packet], closer_port: int, other_port: int,
 
 def write(tmp_path: Path, name: str, packets: list[Packet]) -> Path:
     path = tmp_path / f"{name}.pcap"
-    wrpcap(str(path), packets)
-    return path
+    return write_packets(path, packets)
 
 
 def analyze_lab(path: Path, name: str, profile: str | None = None) -> Analysis:

@@ -12,7 +12,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from scapy.all import IP, TCP, rdpcap, wrpcap
+from scapy.all import IP, TCP
+from scapy_files import read_packets, write_packets
 from stored import errors, stored_analysis
 
 from flowcheck.pipeline import Analysis
@@ -134,14 +135,14 @@ def test_an_error_reply_after_a_request_seen_by_the_agents_acks_stays_an_error(
     reply's ACK: the media server sent a request while the capture ran, so its job was
     running and the CONNECT_ERR is its failure (ndmp_error_reply, an error)."""
     cut = _not_sent_by(tmp_path, ENDED / "v4-ended-late-rst-media.pcap", MEDIA)
-    syn, reply = rdpcap(str(cut))
+    syn, reply = read_packets(str(cut))
     ack = reply.copy()
     ack[TCP].remove_payload()
     ack[TCP].flags, ack[TCP].ack = "A", reply[TCP].ack - 100
     del ack[IP].len, ack[IP].chksum, ack[TCP].chksum
     ack.time = reply.time - 0.5
     edited = tmp_path / "request-seen.pcap"
-    wrpcap(str(edited), [ack, syn, reply])
+    write_packets(str(edited), [ack, syn, reply])
     analysis = stored_analysis(edited, config_path=ENDED / "v4-ended-late-rst-media.toml")
     assert [f.code for f in errors(analysis)] == ["ndmp_error_reply"]
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from scapy.all import TCP, rdpcap, wrpcap
+from scapy.all import TCP
+from scapy_files import read_packets, write_packets
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
@@ -32,10 +33,10 @@ CLEAN = CAPTURES / "lab" / "clean-3-resources"
 def _without(tmp_path: Path, capture: Path, frames: set[int]) -> Path:
     """The capture less the given frames (1-based, as editcap and tshark count them): a
     sniffer that lost those packets."""
-    packets = [p for number, p in enumerate(rdpcap(str(capture)), start=1)
+    packets = [p for number, p in enumerate(read_packets(str(capture)), start=1)
                if number not in frames]
     out = tmp_path / f"{capture.name.split('.')[0]}-lost.pcap"
-    wrpcap(str(out), packets)
+    write_packets(str(out), packets)
     return out
 
 
@@ -92,10 +93,10 @@ def test_ordinary_job_keeps_callback_and_data_without_their_syns(tmp_path: Path,
 def _without_port(tmp_path: Path, capture: Path, port: int) -> Path:
     """The capture less every TCP packet to or from `port`: a connection the sniffer lost
     whole, or a capture filter left out."""
-    packets = [p for p in rdpcap(str(capture))
+    packets = [p for p in read_packets(str(capture))
                if TCP not in p or port not in (p[TCP].sport, p[TCP].dport)]
     out = tmp_path / f"{capture.name.split('.')[0]}-no{port}.pcap"
-    wrpcap(str(out), packets)
+    write_packets(str(out), packets)
     return out
 
 

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 from capture_factory import idb, isb
-from scapy.all import rdpcap
+from scapy_files import read_packets
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
@@ -41,7 +41,7 @@ def _analyze(path: Path, name: str = NAME) -> Analysis:
 
 
 def _last_ts(last_frame: int, name: str = NAME) -> float:
-    return float(rdpcap(str(LAB / f"{name}.pcap"))[last_frame - 1].time)
+    return float(read_packets(LAB / f"{name}.pcap", last_frame)[last_frame - 1].time)
 
 
 def test_capture_that_ran_on_after_the_last_syn_shows_it_unanswered(tmp_path: Path) -> None:

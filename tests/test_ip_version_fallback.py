@@ -9,12 +9,11 @@ Real captures: captures/lab-trial28-dualstack (their .toml say how each was made
 
 from __future__ import annotations
 
-import gzip
 from decimal import Decimal
 from pathlib import Path
 
 from scapy.layers.inet import IP
-from scapy.utils import rdpcap, wrpcap
+from scapy_files import read_packets, write_packets
 from stored import stored_analysis
 
 from flowcheck.config import build_config, load_file
@@ -68,13 +67,12 @@ def test_dropped_ipv6_attempt_then_ipv4_job_passes_naming_the_delay() -> None:
 
 def test_ipv4_job_long_after_a_refused_ipv6_attempt_is_no_fallback(tmp_path: Path) -> None:
     """The IPv4 job 30 s after the refusal: the refusal stays the error it is."""
-    with gzip.open(LAB / "happy-eyeballs-v6-rst.pcap.gz") as raw:
-        packets = rdpcap(raw)
+    packets = read_packets(LAB / "happy-eyeballs-v6-rst.pcap.gz")
     for packet in packets:
         if IP in packet:
             packet.time += 30
     shifted = tmp_path / "late.pcap"
-    wrpcap(str(shifted), sorted(packets, key=lambda p: p.time))
+    write_packets(str(shifted), sorted(packets, key=lambda p: p.time))
     analysis = _analyze("happy-eyeballs-v6-rst", shifted)
     assert analysis.verdict == "fail"
     assert "control_refused" in _codes(analysis, "error")
@@ -96,13 +94,12 @@ def test_lone_ipv6_syn_given_up_for_ipv4_in_a_short_capture(tmp_path: Path) -> N
     """A client racing the two versions (RFC 8305) sends one IPv6 SYN and connects over
     IPv4 250 ms later; the capture ends soon after the job: no resend could be judged,
     yet the attempt was given up, so neither unknown steps nor an inconclusive verdict."""
-    with gzip.open(LAB / "happy-eyeballs-v6-drop.pcap.gz") as raw:
-        packets = rdpcap(raw)
+    packets = read_packets(LAB / "happy-eyeballs-v6-drop.pcap.gz")
     shift = packets[4].time - packets[0].time - Decimal("0.25")
     for packet in packets[4:]:
         packet.time -= shift
     lone = tmp_path / "lone.pcap"
-    wrpcap(str(lone), [packets[0], *packets[4:]])
+    write_packets(str(lone), [packets[0], *packets[4:]])
     analysis = _analyze("happy-eyeballs-v6-drop", lone)
     assert analysis.verdict == "pass", analysis.findings
     [finding] = [f for f in analysis.findings if f.code == "ip_version_fallback"]
@@ -116,10 +113,9 @@ def _live_codes(path: Path, upto: int, now: float) -> list[str]:
     packets."""
     config = build_config(load_file(LAB / "happy-eyeballs-v6-rst.toml"))
     verifier = LiveVerifier(config, interval=0.0)
-    with gzip.open(path) as raw:
-        packets = rdpcap(raw)
+    packets = read_packets(path)
     cut = path.parent / "cut.pcap"
-    wrpcap(str(cut), packets[:upto])
+    write_packets(str(cut), packets[:upto])
     reader = iter_batches([str(cut)])
     for batch in reader:
         verifier.tracker.feed(batch)
@@ -133,8 +129,7 @@ def test_live_waits_for_the_fallback_before_printing_a_refusal(tmp_path: Path) -
     0.2 ms later takes it back (ip_version_fallback), so it waits FALLBACK_SECONDS."""
     source = tmp_path / "he.pcap.gz"
     source.write_bytes((LAB / "happy-eyeballs-v6-rst.pcap.gz").read_bytes())
-    with gzip.open(source) as raw:
-        rst_time = float(rdpcap(raw)[1].time)
+    rst_time = float(read_packets(source, 2)[1].time)
     assert "control_refused" not in _live_codes(source, 2, rst_time + 0.5)
     assert "control_refused" in _live_codes(source, 2, rst_time + FALLBACK_SECONDS + 0.1)
 

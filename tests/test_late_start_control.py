@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from capture_factory import pcap_bytes
 from lab_edits import LAB, lab_packets, sent_by, write
-from scapy.all import TCP, Packet, rdpcap
+from scapy.all import TCP, Packet
+from scapy_files import read_packets
 
 from flowcheck.cli.main import run
 from flowcheck.config import build_config, load_file
@@ -69,7 +70,7 @@ def test_the_cli_exits_inconclusive(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 def test_ndmjob_data_connection_mid_transfer_is_inconclusive(tmp_path: Path) -> None:
     """Plain NDMP (the agent connects to the mover): frames 100-1000 of the v4 backup."""
-    packets = list(rdpcap(str(NDMJOB / "v4-backup.pcap")))[99:1000]
+    packets = read_packets(NDMJOB / "v4-backup.pcap", 1000)[99:]
     path = write(tmp_path, "ndmjob-late", packets)
     config = build_config(load_file(NDMJOB / "flowcheck.toml"))
     analysis = analyze(read_traffic([str(path)], config), config)

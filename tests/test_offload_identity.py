@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from scapy_files import write_packets
 from test_offload_copies import CONFIGS, DATA
 
 from flowcheck.config import build_config, load_file
@@ -20,7 +21,6 @@ scapy_inet = pytest.importorskip("scapy.layers.inet")
 from scapy.layers.inet import IP, TCP  # noqa: E402
 from scapy.layers.inet6 import IPv6  # noqa: E402
 from scapy.layers.l2 import Ether  # noqa: E402
-from scapy.utils import wrpcap  # noqa: E402
 
 MEDIA = ("10.0.0.1", "2001:db8::1")
 AGENT = ("10.0.0.2", "2001:db8::2")
@@ -84,7 +84,7 @@ class Points:
         paths = []
         for name, packets in (("a", self.a), ("m", self.m)):
             path = folder / f"{name}.pcap"
-            wrpcap(str(path), sorted(packets, key=lambda p: float(p.time)))
+            write_packets(str(path), sorted(packets, key=lambda p: float(p.time)))
             paths.append(str(path))
         return paths
 

@@ -20,7 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from lab_edits import sent_by, write
-from scapy.all import rdpcap
+from scapy_files import read_packets
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
@@ -86,7 +86,7 @@ def test_a_wait_before_the_close_seen_one_way_is_no_port_check(tmp_path: Path) -
 def test_a_quick_close_seen_one_way_stays_a_port_check(tmp_path: Path) -> None:
     """The same packets, the close 5 ms after the handshake, captured one way: a
     monitoring check's connect and close, whatever the agent said."""
-    packets = rdpcap(str(LATE_GREETING))
+    packets = read_packets(str(LATE_GREETING))
     start = packets[2].time
     for index, delay in ((3, "0.005"), (4, "0.0051"), (5, "0.006"), (6, "0.0061")):
         packets[index].time = start + Decimal(delay)

@@ -21,8 +21,9 @@ import gzip
 from pathlib import Path
 
 import pytest
-from scapy.all import TCP, rdpcap, wrpcap
+from scapy.all import TCP
 from scapy_bytes import tcp_frame, write_frames
+from scapy_files import read_packets, write_packets
 from test_connections_util import read_batches
 
 from flowcheck.config import build_config, load_file
@@ -93,7 +94,7 @@ def _rewritten(tmp_path: Path) -> Path:
     the FIN's ACK stays one past the data: 535 bytes more came after the step of one."""
     plain = tmp_path / "case.pcap"
     plain.write_bytes(gzip.decompress(CASE.with_suffix(".pcap.gz").read_bytes()))
-    packets = rdpcap(str(plain))
+    packets = read_packets(str(plain))
     mine = [p for p in packets if TCP in p and p[TCP].sport == 5002 and p[TCP].dport == 6001]
     *_, before, last_data, fin = mine
     assert fin[TCP].flags.F and fin[TCP].ack == last_data[TCP].ack + 1
@@ -101,7 +102,7 @@ def _rewritten(tmp_path: Path) -> Path:
     assert fin[TCP].ack - last_data[TCP].ack > 1
     del last_data[TCP].chksum
     path = tmp_path / "one-byte.pcap"
-    wrpcap(str(path), packets)
+    write_packets(str(path), packets)
     return path
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scapy.all import TCP, Ether, IPv6, wrpcap
+from scapy.all import TCP, Ether, IPv6
+from scapy_files import write_packets
 
 from flowcheck.connections import track_connections
 
@@ -61,7 +62,7 @@ def _captures(tmp: Path) -> tuple[Path, Path]:
         for at, _, packet in chosen:
             packet.time = 1_700_000_000 + at
             packets.append(packet)
-        wrpcap(str(path), packets)
+        write_packets(str(path), packets)
     return both, ingress
 
 

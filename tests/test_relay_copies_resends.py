@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from scapy.all import IP, TCP, Ether, IPv6, wrpcap
 from scapy.layers.l2 import CookedLinuxV2
+from scapy_files import write_packets
 
 from flowcheck.config import build_config
 from flowcheck.connections import track_connections
@@ -78,7 +79,7 @@ def test_a_resend_through_another_router_is_a_retransmission(tmp_path: Path,
         return Ether(src=A_MAC, dst=router) if out else Ether(src=router, dst=A_MAC)
 
     capture = tmp_path / "gateway.pcap"
-    wrpcap(str(capture), _segments(ethernet))
+    write_packets(str(capture), _segments(ethernet))
     (seen,) = track_connections([str(capture)]).connections
     assert _tshark_retransmissions(capture) == 1  # the premise: one resend
     assert seen.retransmits == 1

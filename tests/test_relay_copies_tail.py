@@ -14,7 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from scapy.all import IP, TCP, Ether, IPv6, wrpcap
+from scapy.all import IP, TCP, Ether, IPv6
+from scapy_files import write_packets
 
 import flowcheck.connections.copies as copies
 from flowcheck.connections import track_connections
@@ -57,7 +58,7 @@ def capture(path: Path) -> Path:
     for at, packet in events:
         packet.time = 1_700_000_000 + at
         packets.append(packet)
-    wrpcap(str(path), packets)
+    write_packets(str(path), packets)
     return path
 
 

@@ -14,7 +14,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from scapy.all import IP, TCP, Ether, wrpcap
+from scapy.all import IP, TCP, Ether
+from scapy_files import write_packets
 from test_connections_acked_unseen import short_everywhere  # noqa: F401 (fixture)
 from test_connections_states import A, M
 from test_connections_util import ACK, FIN, SYN, ethernet, ipv4, read_batches, tcp
@@ -142,7 +143,7 @@ def scapy_receiver_only(path: Path, acked: int, blocks: list[tuple[int, int]]) -
                   packet("FA", last)])
     for number, built in enumerate(packets):
         built.time = 1_000_000 + number / 100
-    wrpcap(str(path), packets)
+    write_packets(str(path), packets)
     return path
 
 

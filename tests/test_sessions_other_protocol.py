@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from scapy.all import rdpcap
+from scapy_files import read_packets
 
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Severity
@@ -130,7 +130,7 @@ def _snapped(source: Path, target: Path, snap: int) -> Path:
     """`source` as `tcpdump -s SNAP` would have written it (classic pcap, Ethernet):
     each packet cut to `snap` bytes, its length on the wire kept."""
     out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, snap, 1))
-    for packet in rdpcap(str(source)):
+    for packet in read_packets(str(source)):
         raw = bytes(packet)
         micros = int(round(float(packet.time) * 1_000_000))
         out += struct.pack("<IIII", micros // 1_000_000, micros % 1_000_000,

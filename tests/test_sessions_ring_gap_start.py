@@ -15,7 +15,8 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from scapy.all import IP, TCP, Ether, Packet, Raw, rdpcap, wrpcap
+from scapy.all import IP, TCP, Ether, Packet, Raw
+from scapy_files import read_packets, write_packets
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
@@ -56,7 +57,7 @@ def _fetch(template: Packet, port: int, ts: Decimal, *, syn: bool) -> list[Packe
 
 
 def _ring_with_hole(tmp_path: Path) -> Analysis:
-    job = list(rdpcap(str(NDMJOB / "v4-backup.pcap")))
+    job = list(read_packets(str(NDMJOB / "v4-backup.pcap")))
     start = Decimal(str(job[0].time))
     idle = [_tcp(job[0], (MEDIA, 5055), (AGENT, 6050), "S", start - 60, seq=0),
             _tcp(job[0], (AGENT, 6050), (MEDIA, 5055), "SA", start - 60 + Decimal("0.001"),
@@ -70,8 +71,8 @@ def _ring_with_hole(tmp_path: Path) -> Analysis:
                     *_fetch(job[0], 5071, resumed + 1, syn=False)[1:]], key=lambda p: p.time)
     ring = tmp_path / "ring"
     ring.mkdir()
-    wrpcap(str(ring / "r.pcap"), before)
-    wrpcap(str(ring / "r.pcap2"), after)  # r.pcap1, the job's start, is missing
+    write_packets(str(ring / "r.pcap"), before)
+    write_packets(str(ring / "r.pcap2"), after)  # r.pcap1, the job's start, is missing
     config = build_config(load_file(NDMJOB / "flowcheck.toml"))
     return analyze(read_traffic([str(ring)], config), config)
 
@@ -114,11 +115,11 @@ def test_job_whose_end_is_in_a_ring_hole_is_not_said_to_outlast_the_capture(
         tmp_path: Path) -> None:
     # r.pcap: the job up to frame 1000 (DATA_START_BACKUP is frame 16); r.pcap1, the
     # rest with NOTIFY_DATA_HALTED, is missing; r.pcap2: an HTTP fetch 10 s later.
-    job = list(rdpcap(str(NDMJOB / "v4-backup.pcap")))
+    job = list(read_packets(str(NDMJOB / "v4-backup.pcap")))
     ring = tmp_path / "ring"
     ring.mkdir()
-    wrpcap(str(ring / "r.pcap"), job[:HOLE])
-    wrpcap(str(ring / "r.pcap2"), _fetch(job[0], 5070, Decimal(str(job[-1].time)) + 10,
+    write_packets(str(ring / "r.pcap"), job[:HOLE])
+    write_packets(str(ring / "r.pcap2"), _fetch(job[0], 5070, Decimal(str(job[-1].time)) + 10,
                                          syn=True))
     config = build_config(load_file(NDMJOB / "flowcheck.toml"))
     analysis = analyze(read_traffic([str(ring)], config), config)

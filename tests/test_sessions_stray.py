@@ -13,7 +13,8 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
-from scapy.all import IP, TCP, rdpcap, wrpcap
+from scapy.all import IP, TCP
+from scapy_files import read_packets, write_packets
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
@@ -72,11 +73,11 @@ def test_a_lone_syn_to_a_host_the_job_does_not_show_stays_a_failure(tmp_path: Pa
     name = "threeway-flooded-syn-t"
     plain = tmp_path / "plain.pcap"
     plain.write_bytes(gzip.decompress((TRIAL27 / f"{name}.pcap.gz").read_bytes()))
-    packets = rdpcap(str(plain))
+    packets = read_packets(str(plain))
     packets[0][IP].dst = "10.77.0.9"
     del packets[0][IP].chksum, packets[0][TCP].chksum
     edited = tmp_path / "other-host.pcap"
-    wrpcap(str(edited), packets)
+    write_packets(str(edited), packets)
     analysis = _analyze(edited, name,
                         remote_agents=["10.77.0.2", "10.77.0.3", "10.77.0.9"])
     assert "capture_stray_syn" not in _codes(analysis)

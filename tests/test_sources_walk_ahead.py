@@ -138,13 +138,14 @@ def test_one_child_per_spare_core_when_a_set_is_read_together(
     # The files of a set whose times overlap are read together (merged by time): on two
     # cores one child, for the first file; the others walk in the main process, with the
     # same result. (Files read one after the other each get one in turn.)
-    data = (CAPTURES / "ndmjob" / "v4-three-resources.pcap").read_bytes()
+    data = (CAPTURES / "ndmjob" / "v4-backup.pcap").read_bytes()
     files = []
     for name in ("media.pcap", "agent.pcap", "router.pcap"):
         (tmp_path / name).write_bytes(data)
         files.append(str(tmp_path / name))
-    # 64 KiB chunks: about 100 a file, interleaved by time (16 KiB: 400 a file, 8 s of
-    # tracking; the child takes some 5,500 records either way).
+    # 64 KiB chunks: about 34 a file, interleaved by time; the child takes some 2,000
+    # records. (v4-three-resources, 6.6 MB a file, took 2.5 s of tracking for the same
+    # branches: one child, the other two files walked in the main process.)
     alone = track_connections(files, chunk_size=64 << 10)
     started = _children_recorded(monkeypatch)
     together = track_connections(files, chunk_size=64 << 10)

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 from lab_edits import segment, write
-from scapy.all import IP, TCP, rdpcap
+from scapy.all import IP, TCP
+from scapy_files import read_packets
 from stored import sidecar, stored_analysis
 
 CASES = Path(__file__).resolve().parent.parent / "captures" / "trial32-resources"
@@ -66,7 +67,7 @@ def test_a_last_ack_one_past_the_unseen_side_is_no_proof_the_job_was_open(
     after resource 1, kept to the media server's packets, with its ACK of the agent's
     DATA_STOP reply (32 bytes), and then (agent_fin) one more ACK one past it."""
     case = CASES / "restore-between-resources.pcap.gz"
-    packets = [p for p in rdpcap(str(case)) if IP in p and p[IP].src == "10.77.0.1"]
+    packets = [p for p in read_packets(str(case)) if IP in p and p[IP].src == "10.77.0.1"]
     stop = [p for p in packets if TCP in p and p[TCP].dport == 10000][-1]  # DATA_STOP
     seq, acked = stop[TCP].seq + len(stop[TCP].payload), stop[TCP].ack + 32
     acks = [segment(stop, "A", seq, acked + extra, stop.time + Decimal(f"0.000{extra + 2}"))

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 from capture_factory import tcp_packet, write_pcap
-from scapy.all import TCP, rdpcap, wrpcap
+from scapy.all import TCP
+from scapy_files import read_packets, write_packets
 
 from flowcheck.config import build_config, load_file
 from flowcheck.connections import short_flows, track_connections
@@ -171,12 +172,12 @@ def test_stored_capture_without_the_resent_synacks_reads_as_before(tmp_path: Pat
     """Frames 28 and 30 (A's SYN-ACK resends) and M's ACKs of them taken out: nothing
     shows the ACK was lost, so the halt is the finding, step 4 ok."""
     name = "data-ack-dropped-at-agent"
-    packets = list(rdpcap(str(DIR / f"{name}.pcap")))
+    packets = list(read_packets(str(DIR / f"{name}.pcap")))
     kept = [p for i, p in enumerate(packets, 1) if i not in (28, 29, 30, 31)]
     assert all(not (TCP in p and p[TCP].flags == "SA" and p[TCP].sport == 6001)
                for p in kept[27:])
     path = tmp_path / "no-resend.pcap"
-    wrpcap(str(path), kept)
+    write_packets(str(path), kept)
     analysis = _analyze(path, name)
     assert not any(f.code == "handshake_incomplete" for f in analysis.findings)
     assert analysis.sessions[0].steps[3].status == "ok"

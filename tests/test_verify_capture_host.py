@@ -16,7 +16,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from scapy.all import IP, rdpcap, wrpcap
+from scapy.all import IP
+from scapy_files import read_packets, write_packets
 
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Connection, Finding
@@ -32,13 +33,13 @@ def _unanswered(tmp_path: Path, routed: str | None) -> Finding:
     """data_unanswered of the capture, `routed`'s packets (an address) at TTL 63."""
     path = FIREWALL / f"{NAME}.pcap"
     if routed is not None:
-        packets = rdpcap(str(path))
+        packets = read_packets(str(path))
         for packet in packets:
             if IP in packet and packet[IP].src == routed:
                 packet[IP].ttl = 63
                 del packet[IP].chksum
         path = tmp_path / f"{NAME}.pcap"
-        wrpcap(str(path), packets)
+        write_packets(str(path), packets)
     config = build_config(load_file(FIREWALL / f"{NAME}.toml"))
     analysis = analyze(read_traffic([str(path)], config), config)
     [finding] = [f for f in analysis.findings if f.code == "data_unanswered"]

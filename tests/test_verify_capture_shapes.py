@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from scapy_files import read_packets, write_packets
 
 from flowcheck.cli.main import run as cli
 from flowcheck.config import build_config, load_file
@@ -340,9 +341,9 @@ def test_ndmp_on_another_port_than_configured_is_said_in_step_1(tmp_path: Path) 
     finds the control connection by its content; step 1 says the port is not the
     configured one, and never compares the NDMP port with the agent's dynamic range (it
     said "agent port 10001 outside 6001-6100", a new-user trial)."""
-    from scapy.all import TCP, rdpcap, wrpcap
+    from scapy.all import TCP
 
-    packets = rdpcap(str(CLEAN))
+    packets = read_packets(str(CLEAN))
     for packet in packets:
         if TCP in packet:
             for field in ("sport", "dport"):
@@ -350,7 +351,7 @@ def test_ndmp_on_another_port_than_configured_is_said_in_step_1(tmp_path: Path) 
                     setattr(packet[TCP], field, 10001)
             del packet[TCP].chksum
     moved = tmp_path / "ndmp-10001.pcap"
-    wrpcap(str(moved), packets)
+    write_packets(str(moved), packets)
     analysis = _analyze(moved)
     step = analysis.sessions[0].steps[0]
     assert step.status == "ok"

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scapy.all import IP, TCP, Packet, Raw, rdpcap, wrpcap
+from scapy.all import IP, TCP, Packet, Raw
+from scapy_files import read_packets, write_packets
 
 from flowcheck.config import build_config, load_file
 from flowcheck.findings import verdict
@@ -35,7 +36,7 @@ def _analyze(path: Path) -> Analysis:
 
 
 def _packets() -> list[Packet]:
-    return list(rdpcap(str(CASE / f"{NAME}.pcap")))
+    return list(read_packets(str(CASE / f"{NAME}.pcap")))
 
 
 def _fixed(packet: Packet) -> Packet:
@@ -45,7 +46,7 @@ def _fixed(packet: Packet) -> Packet:
 
 def _write(tmp_path: Path, packets: list[Packet], name: str) -> Path:
     path = tmp_path / f"{name}.pcap"
-    wrpcap(str(path), packets)
+    write_packets(str(path), packets)
     return path
 
 
@@ -144,7 +145,7 @@ def test_one_direction_port_check_does_not_take_the_jobs_callback(tmp_path: Path
     # matched by ports later, gave no earlier deadline): S1 read "callback ok", S2
     # "step 2 unknown".
     path = tmp_path / "media-only.pcap"
-    wrpcap(str(path), [p for p in _packets() if p[IP].src == "10.77.0.1"])
+    write_packets(str(path), [p for p in _packets() if p[IP].src == "10.77.0.1"])
     analysis = _analyze(path)
     first, job = analysis.sessions[0], analysis.sessions[1]
     assert first.callback_uid is None
@@ -169,7 +170,7 @@ def test_one_direction_callback_of_two_open_sessions_says_the_tie_is_a_guess(
     del asked[IP].len, asked[IP].chksum, asked[TCP].chksum
     kept = [asked if p is first[2] else p for p in packets if p not in first[3:]]
     path = tmp_path / "media-only-two-open.pcap"
-    wrpcap(str(path), kept)
+    write_packets(str(path), kept)
     analysis = _analyze(path)
     tied = [s for s in analysis.sessions if s.callback_uid is not None]
     assert len(tied) == 1

@@ -15,7 +15,8 @@ import subprocess
 from decimal import Decimal
 from pathlib import Path
 
-from scapy.all import IP, TCP, Packet, rdpcap, wrpcap
+from scapy.all import IP, TCP, Packet
+from scapy_files import read_packets, write_packets
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
@@ -32,7 +33,7 @@ def _control(packet: Packet, ports: set[int]) -> bool:
 def _reset_capture(tmp_path: Path, cut: int, idle: str, name: str) -> Path:
     """The first `cut` frames, then the agent's RST on the control connection `idle`
     seconds after the cut."""
-    packets = list(rdpcap(str(LAB / f"{NAME}.pcap")))[:cut]
+    packets = read_packets(LAB / f"{NAME}.pcap", cut)
     ports = {packets[0][TCP].sport, packets[0][TCP].dport}
     last = [p for p in packets if _control(p, ports) and p[TCP].sport == 10000][-1]
     reset = last.copy()
@@ -42,7 +43,7 @@ def _reset_capture(tmp_path: Path, cut: int, idle: str, name: str) -> Path:
     del reset[IP].len, reset[IP].chksum, reset[TCP].chksum
     reset.time = packets[-1].time + Decimal(idle)
     path = tmp_path / f"{name}.pcap"
-    wrpcap(str(path), [*packets, reset])
+    write_packets(str(path), [*packets, reset])
     return path
 
 
@@ -120,7 +121,7 @@ def test_reset_between_resources_before_all_configured_ran_is_an_error(
 
 def test_resets_from_both_ends_at_once_read_as_a_firewall(tmp_path: Path) -> None:
     path = _reset_capture(tmp_path, CUT, "0.001", "both")
-    packets = list(rdpcap(str(path)))
+    packets = list(read_packets(str(path)))
     agent_rst = packets[-1]
     media_rst = agent_rst.copy()
     media_rst[IP].src, media_rst[IP].dst = agent_rst[IP].dst, agent_rst[IP].src
@@ -128,7 +129,7 @@ def test_resets_from_both_ends_at_once_read_as_a_firewall(tmp_path: Path) -> Non
     media_rst[TCP].seq = 1
     del media_rst[IP].chksum, media_rst[TCP].chksum
     media_rst.time = agent_rst.time + Decimal("0.00001")
-    wrpcap(str(path), [*packets, media_rst])
+    write_packets(str(path), [*packets, media_rst])
     [finding] = [f for f in _analyze(path).findings if f.code == "control_reset"]
     assert "was reset by both ends (RSTs, frames 301 (10.77.0.2), 302 (10.77.0.1))" \
         in finding.message

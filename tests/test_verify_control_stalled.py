@@ -14,7 +14,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from scapy.all import IP, rdpcap, wrpcap
+from scapy.all import IP
+from scapy_files import read_packets, write_packets
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
@@ -32,7 +33,7 @@ def _halt_frames() -> list[int]:
 def _resent(tmp_path: Path, delays: tuple[float, ...], name: str) -> Path:
     """The capture cut before resource 2's NOTIFY_DATA_HALTED, then that halt sent at
     each of `delays` (seconds after the cut), never acknowledged; nothing after."""
-    packets = list(rdpcap(str(LAB / f"{NAME}.pcap")))
+    packets = list(read_packets(str(LAB / f"{NAME}.pcap")))
     frame = _halt_frames()[1]
     halt, head = packets[frame - 1], packets[:frame - 1]
     resent = []
@@ -43,7 +44,7 @@ def _resent(tmp_path: Path, delays: tuple[float, ...], name: str) -> Path:
         copy.time = head[-1].time + delay
         resent.append(copy)
     path = tmp_path / f"{name}.pcap"
-    wrpcap(str(path), [*head, *resent])
+    write_packets(str(path), [*head, *resent])
     return path
 
 

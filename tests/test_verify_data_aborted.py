@@ -14,7 +14,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
-from scapy.all import IP, TCP, Packet, Raw, rdpcap, wrpcap
+from scapy.all import IP, TCP, Packet, Raw
+from scapy_files import read_packets, write_packets
 
 from flowcheck.config import build_config, load_file
 from flowcheck.findings import verdict
@@ -29,7 +30,7 @@ MEDIA_PORT, AGENT_PORT = 5002, 6001
 
 
 def _packets() -> list[Packet]:
-    return list(rdpcap(str(LAB / f"{NAME}.pcap")))
+    return list(read_packets(str(LAB / f"{NAME}.pcap")))
 
 
 def _is_first_data(packet: Packet) -> bool:
@@ -76,7 +77,7 @@ def _opening_only(tmp_path: Path, third: Callable[[list[Packet]], Packet] | None
         elif number == ACK and third is not None:
             out.append(third(packets))
     path = tmp_path / f"{name}.pcap"
-    wrpcap(str(path), out)
+    write_packets(str(path), out)
     return path
 
 
@@ -141,7 +142,7 @@ def _late_answer(packets: list[Packet]) -> list[Packet]:
 def test_originator_reset_after_a_late_synack_reads_as_a_timed_out_connect(
         tmp_path: Path) -> None:
     path = tmp_path / "late-synack.pcap"
-    wrpcap(str(path), _late_answer(_packets()))
+    write_packets(str(path), _late_answer(_packets()))
     analysis = _analyze(path)
     [finding] = _errors(analysis)
     assert finding.code == "data_aborted", _codes(analysis)
@@ -175,7 +176,7 @@ def test_responder_reset_after_its_synack_is_a_handshake_it_gave_up(tmp_path: Pa
 def test_capture_that_ends_right_after_the_synack_keeps_capture_ended_early(
         tmp_path: Path) -> None:
     path = tmp_path / "cut.pcap"
-    wrpcap(str(path), _packets()[:SYNACK])
+    write_packets(str(path), _packets()[:SYNACK])
     analysis = _analyze(path)
     assert analysis.verdict == "inconclusive", _codes(analysis)
     early = next(f for f in analysis.findings if f.code == "capture_ended_early")
@@ -192,7 +193,7 @@ def test_reset_that_closes_the_connection_after_its_data_passes(tmp_path: Path) 
     reset = _rst(from_agent, seq=from_agent[TCP].seq + 1)
     reset.time = packets[last - 1].time + Decimal("0.0001")
     path = tmp_path / "rst-close.pcap"
-    wrpcap(str(path), packets[:last] + [reset] + packets[last:])
+    write_packets(str(path), packets[:last] + [reset] + packets[last:])
     analysis = _analyze(path)
     assert analysis.verdict == "pass" and _errors(analysis) == [], _codes(analysis)
 
@@ -212,7 +213,7 @@ def test_retry_that_opens_takes_the_reset_attempt_back(tmp_path: Path) -> None:
     for packet in later:
         packet.time += Decimal("0.001")
     path = tmp_path / "retried.pcap"
-    wrpcap(str(path), packets[:SYN - 1] + [syn, synack, reset] + later)
+    write_packets(str(path), packets[:SYN - 1] + [syn, synack, reset] + later)
     analysis = _analyze(path)
     assert analysis.verdict == "pass", _codes(analysis)
     assert "unannounced_connection" not in _codes(analysis)
@@ -332,7 +333,7 @@ def _opened_then_reset(tmp_path: Path, payload: bytes, name: str) -> Path:
     added.append(reset)
     rest = [p for n, p in enumerate(packets, 1) if n > ACK and not _is_first_data(p)]
     path = tmp_path / f"{name}.pcap"
-    wrpcap(str(path), packets[:ACK] + added + rest)
+    write_packets(str(path), packets[:ACK] + added + rest)
     return path
 
 
@@ -395,7 +396,7 @@ def test_retry_that_opens_takes_the_opened_and_reset_attempt_back(tmp_path: Path
     for packet in later:
         packet.time += Decimal("0.001")
     path = tmp_path / "retried-opened.pcap"
-    wrpcap(str(path), packets[:SYN - 1] + attempt + later)
+    write_packets(str(path), packets[:SYN - 1] + attempt + later)
     analysis = _analyze(path)
     assert analysis.verdict == "pass", _codes(analysis)
     assert "unannounced_connection" not in _codes(analysis)

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
-from scapy.all import IP, TCP, Packet, wrpcap
+from scapy.all import IP, TCP, Packet
+from scapy_files import write_packets
 
 from tests.test_verify_data_aborted import (
     ACK,
@@ -49,7 +50,7 @@ def _closed(tmp_path: Path, name: str,
         packet.time = ack.time + Decimal("0.0001") * number
     rest = [p for n, p in enumerate(packets, 1) if n > ACK and not _is_first_data(p)]
     path = tmp_path / f"{name}.pcap"
-    wrpcap(str(path), packets[:ACK] + added + rest)
+    write_packets(str(path), packets[:ACK] + added + rest)
     return path
 
 

@@ -13,7 +13,8 @@ import subprocess
 from decimal import Decimal
 from pathlib import Path
 
-from scapy.all import IP, TCP, Packet, rdpcap, wrpcap
+from scapy.all import IP, TCP, Packet
+from scapy_files import read_packets, write_packets
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
@@ -64,11 +65,11 @@ def _analyze(path: Path) -> Analysis:
 def test_reset_mid_transfer_without_a_halt_is_data_reset(tmp_path: Path) -> None:
     """After the reset nothing more of the job: the capture goes on 5 s (an unrelated
     packet) and no halt comes."""
-    packets = list(rdpcap(str(LAB / f"{NAME}.pcap")))
+    packets = list(read_packets(str(LAB / f"{NAME}.pcap")))
     head = packets[:CUT]
     reset = _agent_rst(head)
     path = tmp_path / "reset-no-halt.pcap"
-    wrpcap(str(path), [*head, reset, _later(head[0], reset.time + 5)])
+    write_packets(str(path), [*head, reset, _later(head[0], reset.time + 5)])
     analysis = _analyze(path)
     [finding] = [f for f in analysis.findings if str(f.severity) == "error"]
     assert finding.code == "data_reset" and analysis.verdict == "fail"
@@ -84,7 +85,7 @@ def test_reset_mid_transfer_without_a_halt_is_data_reset(tmp_path: Path) -> None
 def test_reset_then_an_abnormal_halt_is_one_error_naming_the_halt(tmp_path: Path) -> None:
     """The reset, then the original NOTIFY_DATA_HALTED with its reason set to
     CONNECT_ERROR: data_reset names the halt, no data_halted_abnormally on top."""
-    packets = list(rdpcap(str(LAB / f"{NAME}.pcap")))
+    packets = list(read_packets(str(LAB / f"{NAME}.pcap")))
     halt = _halt_frames()[1]
     head = packets[:CUT]
     rest = [p.copy() for p in packets[CUT:] if not _of_data(p)]
@@ -96,7 +97,7 @@ def test_reset_then_an_abnormal_halt_is_one_error_naming_the_halt(tmp_path: Path
             packet[TCP].add_payload(bytes(payload))
             del packet[IP].chksum, packet[TCP].chksum
     path = tmp_path / "reset-connect-error.pcap"
-    wrpcap(str(path), [*head, _agent_rst(head), *rest])
+    write_packets(str(path), [*head, _agent_rst(head), *rest])
     analysis = _analyze(path)
     errors = [f for f in analysis.findings if str(f.severity) == "error"]
     assert [f.code for f in errors] == ["data_reset"]
@@ -105,11 +106,11 @@ def test_reset_then_an_abnormal_halt_is_one_error_naming_the_halt(tmp_path: Path
 
 
 def test_reset_then_a_normal_halt_is_an_abortive_close_and_passes(tmp_path: Path) -> None:
-    packets = list(rdpcap(str(LAB / f"{NAME}.pcap")))
+    packets = list(read_packets(str(LAB / f"{NAME}.pcap")))
     head = packets[:CUT]
     rest = [p for p in packets[CUT:] if not _of_data(p)]
     path = tmp_path / "reset-halt-ok.pcap"
-    wrpcap(str(path), [*head, _agent_rst(head), *rest])
+    write_packets(str(path), [*head, _agent_rst(head), *rest])
     analysis = _analyze(path)
     assert "data_reset" not in {f.code for f in analysis.findings}
     assert analysis.verdict == "pass"
@@ -118,7 +119,7 @@ def test_reset_then_a_normal_halt_is_an_abortive_close_and_passes(tmp_path: Path
 def test_reset_after_its_resource_halted_normally_passes(tmp_path: Path) -> None:
     """The transfer finished and its job halted (NOTIFY_DATA_HALTED SUCCESSFUL), then the
     connection was torn down with a RST instead of FINs: not a cut transfer."""
-    packets = list(rdpcap(str(LAB / f"{NAME}.pcap")))
+    packets = list(read_packets(str(LAB / f"{NAME}.pcap")))
     halt = _halt_frames()[1]
     fins = [n for n, p in enumerate(packets, 1) if _of_data(p) and p[TCP].flags & 0x01]
     assert fins and max(fins) < halt
@@ -130,7 +131,7 @@ def test_reset_after_its_resource_halted_normally_passes(tmp_path: Path) -> None
     at = kept.index(packets[halt - 1]) + 1
     path = tmp_path / "halt-then-reset.pcap"
     # Resource 3 and the session's end follow; the capture goes on 5 s after them.
-    wrpcap(str(path), [*kept[:at], reset, *kept[at:], _later(kept[0], kept[-1].time + 5)])
+    write_packets(str(path), [*kept[:at], reset, *kept[at:], _later(kept[0], kept[-1].time + 5)])
     analysis = _analyze(path)
     assert "data_reset" not in {f.code for f in analysis.findings}
     assert analysis.verdict == "pass"
@@ -143,7 +144,7 @@ def test_a_movers_reset_after_the_halt_seen_from_its_side_only_is_no_failure(
     agent's halt is in the direction the capture lacks, so the reset cannot be judged:
     step 5 unknown, never data_reset (the data known by the mover's ACKs alone counts as
     carried: field check 41's one-direction cuts)."""
-    packets = list(rdpcap(str(LAB / f"{NAME}.pcap")))
+    packets = list(read_packets(str(LAB / f"{NAME}.pcap")))
     halt = _halt_frames()[1]
     mover = [n for n, p in enumerate(packets, 1) if _of_data(p) and p[TCP].sport == 5003]
     fin = next(n for n in mover if packets[n - 1][TCP].flags & 0x01)
@@ -156,7 +157,7 @@ def test_a_movers_reset_after_the_halt_seen_from_its_side_only_is_no_failure(
             if p[IP].src == "10.77.0.1" and not (n >= fin and _of_data(p))]
     at = next(i for i, p in enumerate(kept) if p.time > reset.time)
     path = tmp_path / "mover-reset-media-only.pcap"
-    wrpcap(str(path), [*kept[:at], reset, *kept[at:], _later(kept[0], kept[-1].time + 5)])
+    write_packets(str(path), [*kept[:at], reset, *kept[at:], _later(kept[0], kept[-1].time + 5)])
     analysis = _analyze(path)
     assert "data_reset" not in {f.code for f in analysis.findings}
     assert analysis.verdict == "inconclusive"

@@ -16,7 +16,8 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from scapy.all import IP, TCP, Packet, rdpcap, wrpcap
+from scapy.all import IP, TCP, Packet
+from scapy_files import read_packets, write_packets
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
@@ -77,13 +78,13 @@ def _later(template: Packet, after: Packet, seconds: str) -> Packet:
 
 def _analyze(tmp_path: Path, packets: list[Packet]) -> Analysis:
     path = tmp_path / "cut.pcap"
-    wrpcap(str(path), packets)
+    write_packets(str(path), packets)
     config = build_config(load_file(LAB / f"{NAME}.toml"))
     return analyze(read_traffic([str(path)], config), config)
 
 
 def _head() -> list[Packet]:
-    return list(rdpcap(str(LAB / f"{NAME}.pcap")))[:CUT]
+    return read_packets(LAB / f"{NAME}.pcap", CUT)
 
 
 def test_a_reset_the_capture_ends_right_after_is_unknown_not_a_pass(tmp_path: Path) -> None:

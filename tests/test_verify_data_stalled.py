@@ -19,7 +19,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from scapy.all import IP, TCP, rdpcap, wrpcap
+from scapy.all import IP, TCP
+from scapy_files import read_packets, write_packets
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
@@ -87,7 +88,7 @@ def _resumed(tmp_path: Path) -> Path:
     """captures/lab/clean-3-resources with the first data connection's 20th data segment
     resent 3 times (0.3, 0.9 and 2.1 s later, the receiver's ACK of it already captured)
     and every later packet 3 s later: a stall that resumed."""
-    packets = list(rdpcap(str(LAB / "clean-3-resources.pcap")))
+    packets = list(read_packets(str(LAB / "clean-3-resources.pcap")))
     data = [k for k, p in enumerate(packets)
             if TCP in p and p[TCP].sport == 6001 and len(p[TCP].payload) > 1000]
     at = data[20]
@@ -103,7 +104,7 @@ def _resumed(tmp_path: Path) -> Path:
     for packet in later:
         packet.time += 3
     path = tmp_path / "resumed.pcap"
-    wrpcap(str(path), [*packets[:at + 1], *resent, *later])
+    write_packets(str(path), [*packets[:at + 1], *resent, *later])
     return path
 
 
@@ -205,13 +206,13 @@ def _killed_soon_after(tmp_path: Path, close: bool) -> Path:
     the capture ends 1.3 s after it."""
     from decimal import Decimal
 
-    packets = list(rdpcap(str(TRIAL / "v4-midjob-established-drop-at-agent.pcap")))
+    packets = list(read_packets(str(TRIAL / "v4-midjob-established-drop-at-agent.pcap")))
     kept, closing = packets[:1008], packets[1008:]
     for packet in closing:
         packet.time -= Decimal("9.43")
     name = "killed-soon-after" + ("" if close else "-no-close")
     path = tmp_path / f"{name}.pcap"
-    wrpcap(str(path), kept + closing if close else kept)
+    write_packets(str(path), kept + closing if close else kept)
     return path
 
 
@@ -252,8 +253,7 @@ def test_resends_the_capture_ends_soon_after_the_first_are_not_judged(tmp_path: 
     ACK could still come: no data_stalled (the job reads as still running), but the data
     step is unknown, not ok (field check 20, D1: a stall cut short read as a pass)."""
     path = tmp_path / "cut-after-two-resends.pcap"
-    wrpcap(str(path), list(rdpcap(str(TRIAL / "v4-midjob-established-drop-at-agent.pcap")))
-           [:994])
+    write_packets(path, read_packets(TRIAL / "v4-midjob-established-drop-at-agent.pcap", 994))
     analysis = _analyze(path, TRIAL / "v4-midjob-established-drop-at-agent.toml")
     data = analysis.traffic.connections[1]
     assert (data.evidence("orig").resends, data.evidence("orig").resend_first_frame) == (2, 987)

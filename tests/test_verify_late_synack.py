@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scapy.all import IP, TCP, Packet, rdpcap, wrpcap
+from scapy.all import IP, TCP, Packet
+from scapy_files import read_packets, write_packets
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
@@ -30,7 +31,7 @@ def _analyze(path: Path) -> Analysis:
 
 
 def _packets() -> list[Packet]:
-    return list(rdpcap(str(DIR / f"{NAME}.pcap")))
+    return list(read_packets(str(DIR / f"{NAME}.pcap")))
 
 
 def _s1_codes(analysis: Analysis) -> list[str]:
@@ -64,7 +65,7 @@ def test_a_synack_long_after_the_capture_start_keeps_handshake_incomplete(
     del early[TCP].chksum
     early.time = packets[0].time - 70
     path = tmp_path / "late.pcap"
-    wrpcap(str(path), [early, *packets])
+    write_packets(str(path), [early, *packets])
     findings = _analyze(path).findings
     # S1 is now the early SYN's connection, the SYN-ACK's S2.
     assert [f.session for f in findings if f.code == "handshake_incomplete"] == ["S2"]
@@ -82,7 +83,7 @@ def test_a_later_syn_from_the_same_port_is_no_connect_given_up(tmp_path: Path) -
     del resent[IP].chksum, resent[TCP].chksum
     resent.time = packets[1].time + 1
     path = tmp_path / "resent.pcap"
-    wrpcap(str(path), [packets[0], packets[1], resent, *packets[2:]])
+    write_packets(str(path), [packets[0], packets[1], resent, *packets[2:]])
     analysis = _analyze(path)
     assert not any("given up" in f.message for f in analysis.findings)
     assert analysis.sessions[0].steps[0].status != "not_applicable"

@@ -16,7 +16,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from scapy.all import IP, TCP, rdpcap, wrpcap
+from scapy.all import IP, TCP
+from scapy_files import read_packets, write_packets
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import analyze, read_traffic
@@ -33,7 +34,7 @@ def _listen_replies() -> list[int]:
 
 
 def _never_sent(tmp_path: Path, reply: int) -> Path:
-    packets = list(rdpcap(str(LAB / f"{NAME}.pcap")))
+    packets = list(read_packets(str(LAB / f"{NAME}.pcap")))
     gone = packets[reply - 1]
     length = len(gone[TCP].payload)
     ports = {gone[TCP].sport, gone[TCP].dport}
@@ -50,7 +51,7 @@ def _never_sent(tmp_path: Path, reply: int) -> Path:
             del packet[IP].chksum, packet[TCP].chksum
         out.append(packet)
     path = tmp_path / f"no-reply-{reply}.pcap"
-    wrpcap(str(path), out)
+    write_packets(str(path), out)
     return path
 
 

@@ -22,7 +22,8 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from scapy.all import IP, TCP, IPerror, Packet, rdpcap, wrpcap
+from scapy.all import IP, TCP, IPerror, Packet
+from scapy_files import read_packets, write_packets
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
@@ -33,7 +34,7 @@ LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
 def _moved(name: str, addresses: dict[str, str]) -> list[Packet]:
     """The lab capture with its IPv4 header addresses (ICMP quotes too) mapped; payloads,
     NDMP's announced addresses among them, untouched."""
-    packets = list(rdpcap(str(LAB / f"{name}.pcap")))
+    packets = list(read_packets(str(LAB / f"{name}.pcap")))
     for packet in packets:
         for layer in (IP, IPerror):
             if layer in packet:
@@ -69,7 +70,7 @@ def _conn(analysis: Analysis, uid: str) -> tuple[str, int, str, int]:
 def test_nat_rewritten_data_connection_that_is_dropped_is_data_unanswered(
         tmp_path: Path) -> None:
     path = tmp_path / "dropped-behind-nat.pcap"
-    wrpcap(str(path), _moved("data-port-dropped",
+    write_packets(str(path), _moved("data-port-dropped",
                              {"10.77.0.1": "192.168.5.10", "10.77.0.2": "192.168.5.20"}))
     analysis = _analyze(path, "data-port-dropped", media_servers=["192.168.5.10"],
                         remote_agents=["192.168.5.20"], backup_network="192.168.5.0/24")
@@ -94,13 +95,13 @@ def test_nat_rewritten_data_connection_that_is_dropped_is_data_unanswered(
 
 def test_two_jobs_whose_agents_announce_one_endpoint_keep_their_own_connections(
         tmp_path: Path) -> None:
-    first = list(rdpcap(str(LAB / "clean-3-resources.pcap")))
+    first = list(read_packets(str(LAB / "clean-3-resources.pcap")))
     second = _moved("data-port-dropped", {"10.77.0.1": "10.77.0.3", "10.77.0.2": "10.77.0.4"})
     shift = first[0].time + Decimal("0.005") - second[0].time
     for packet in second:
         packet.time += shift
     path = tmp_path / "two-jobs.pcap"
-    wrpcap(str(path), sorted(first + second, key=lambda p: p.time))
+    write_packets(str(path), sorted(first + second, key=lambda p: p.time))
     analysis = _analyze(path, "clean-3-resources", media_servers=["10.77.0.1", "10.77.0.3"],
                         remote_agents=["10.77.0.2", "10.77.0.4"])
     one, two = analysis.sessions

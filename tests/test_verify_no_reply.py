@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from lab_edits import analyze_lab, fin_close, lab_packets, last_from, next_seq, segment, write
-from scapy.all import rdpcap
+from scapy_files import read_packets
 
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Finding
@@ -132,7 +132,7 @@ def test_a_port_check_greeted_after_its_quick_close_stays_a_port_check(
         tmp_path: Path) -> None:
     """The same packets, the close 5 ms after the handshake: a monitoring check closes at
     once, and the agent's greeting then comes after the close too."""
-    packets = rdpcap(str(LATE_GREETING))
+    packets = read_packets(str(LATE_GREETING))
     start = packets[2].time
     for index, delay in ((3, "0.005"), (4, "0.0051"), (5, "0.006"), (6, "0.0061")):
         packets[index].time = start + Decimal(delay)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scapy.all import IP, TCP, rdpcap, wrpcap
+from scapy.all import IP, TCP
+from scapy_files import read_packets, write_packets
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
@@ -46,12 +47,12 @@ def test_a_greeting_the_media_server_acknowledged_is_no_opening_stall(
     """The media server's ACK of the greeting (ack 61) after its first copy: the resends
     that follow are ACKs lost on the way, not a connection that never got a byte
     through; whatever the reading, not this one."""
-    packets = list(rdpcap(str(DIR / f"{NAME}.pcap")))
+    packets = list(read_packets(str(DIR / f"{NAME}.pcap")))
     ack = packets[2].copy()  # the media server's ACK of the handshake
     ack[TCP].ack = packets[3][TCP].seq + len(packets[3][TCP].payload)
     del ack[IP].chksum, ack[TCP].chksum
     ack.time = packets[3].time + 0.0001
     path = tmp_path / "acked.pcap"
-    wrpcap(str(path), [*packets[:4], ack, *packets[4:]])
+    write_packets(str(path), [*packets[:4], ack, *packets[4:]])
     analysis = _analyze(path)
     assert not any("stalled at its first bytes" in f.message for f in analysis.findings)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from scapy_files import read_packets, write_packets
 from stored import failed_errors
 
 from flowcheck.config import build_config, load_file
@@ -83,14 +84,13 @@ def test_a_capture_point_whose_files_end_before_the_syns_is_not_taken_to_have_mi
     """Trial 18 D3: the agent point's last ring file missing, its SYNs were "dropped
     between the hosts" and the fix went to a router; the set held the SYNs once because
     that point no longer captured. The one-point reading stays."""
-    from scapy.utils import rdpcap, wrpcap
 
     config = build_config(load_file(LAB / "fwd-drop-media.toml"))
     media = read_traffic([str(LAB / "fwd-drop-media.pcap")], config)
     first_syn = min(c.ts for c in media.connections if c.resp_p == 6001)
-    agent = [p for p in rdpcap(str(LAB / "fwd-drop-agent.pcap")) if float(p.time) < first_syn]
+    agent = [p for p in read_packets(str(LAB / "fwd-drop-agent.pcap")) if float(p.time) < first_syn]
     cut = tmp_path / "fwd-drop-agent-cut.pcap"
-    wrpcap(str(cut), agent)
+    write_packets(str(cut), agent)
     analysis = analyze(read_traffic([str(LAB / "fwd-drop-media.pcap"), str(cut)], config),
                        config)
     errors = [f for f in analysis.findings if f.code == "data_unanswered"]

@@ -14,7 +14,8 @@ import struct
 import subprocess
 from pathlib import Path
 
-from scapy.all import TCP, Raw, rdpcap, wrpcap
+from scapy.all import TCP, Raw
+from scapy_files import read_packets, write_packets
 
 from flowcheck.cli.main import run as cli
 from flowcheck.config import build_config, load_file
@@ -101,7 +102,7 @@ def test_plain_ndmp_job_filtered_to_the_ndmp_port_is_inconclusive(tmp_path: Path
 def _halts_as_connect_error(capture: Path, out: Path) -> Path:
     """The capture with every NOTIFY_DATA_HALTED reason (its last body word) set to
     CONNECT_ERROR (4): a job whose data connections failed, as its agent reports."""
-    packets = rdpcap(str(capture))
+    packets = read_packets(str(capture))
     for packet in packets:
         if TCP in packet and Raw in packet:
             load = bytes(packet[Raw].load)
@@ -109,7 +110,7 @@ def _halts_as_connect_error(capture: Path, out: Path) -> Path:
             if load.endswith(struct.pack(">I", 1)) and struct.pack(">I", 0x501) in load:
                 packet[Raw].load = load[:-4] + struct.pack(">I", 4)
                 del packet[TCP].chksum
-    wrpcap(str(out), packets)
+    write_packets(str(out), packets)
     return out
 
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scapy.all import IP, TCP, Ether, Packet, rdpcap, wrpcap
+from scapy.all import IP, TCP, Ether, Packet
+from scapy_files import read_packets, write_packets
 
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Finding
@@ -40,14 +41,14 @@ def _syns(start: float, port: int, template: Packet) -> list[Packet]:
 
 
 def _capture(tmp_path: Path, extra: list[Packet] | None = None) -> Path:
-    packets = list(rdpcap(str(LAB / f"{NAME}.pcap")))
+    packets = list(read_packets(str(LAB / f"{NAME}.pcap")))
     start = float(packets[-1].time)
     for attempt in range(ATTEMPTS):
         packets += _syns(start + 20.0 * (attempt + 1), 5060 + attempt, packets[0])
     packets += extra or []
     packets.sort(key=lambda p: float(p.time))
     path = tmp_path / "silent.pcap"
-    wrpcap(str(path), packets)
+    write_packets(str(path), packets)
     return path
 
 
@@ -92,7 +93,7 @@ def test_agent_silent_all_capture_is_host_down_not_one_direction(tmp_path: Path)
 def test_silent_to_the_media_server_only_keeps_the_firewall_reading(tmp_path: Path) -> None:
     """A host that sends to another host in the capture is up: no "down" reading, and
     every attempt keeps its own finding."""
-    template = rdpcap(str(LAB / f"{NAME}.pcap"))[0]
+    template = read_packets(LAB / f"{NAME}.pcap", 1)[0]
     chat = Ether(src=template[Ether].src, dst=template[Ether].dst) / IP(
         src=SILENT, dst="10.77.0.3", ttl=64) / TCP(sport=40000, dport=22, flags="S")
     chat.time = float(template.time) + 5.0

@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from scapy.all import rdpcap, wrpcap
+from scapy_files import read_packets, write_packets
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
@@ -32,13 +32,13 @@ def _analyze(name: str, path: Path) -> Analysis:
 def _jittered(name: str, tmp_path: Path, seconds: str, *, swap: bool = False) -> Path:
     """The SYN (frame 22) stamped `seconds` before the DATA_LISTEN reply (frame 21),
     file order kept; with swap, the two packets also trade places in the file."""
-    packets = list(rdpcap(str(LAB / f"{name}.pcap")))
+    packets = list(read_packets(str(LAB / f"{name}.pcap")))
     reply, syn = packets[REPLY - 1], packets[SYN - 1]
     syn.time = reply.time - Decimal(seconds)
     if swap:
         packets[REPLY - 1], packets[SYN - 1] = syn, reply
     out = tmp_path / f"{name}-jitter.pcap"
-    wrpcap(str(out), packets)
+    write_packets(str(out), packets)
     return out
 
 
@@ -76,11 +76,11 @@ def test_connection_well_before_the_announcement_does_not_follow_it(tmp_path: Pa
 
 def _stepped(name: str, tmp_path: Path, frame: int, seconds: str) -> Path:
     """Frames from `frame` on shifted by `seconds` (an NTP step of the capturing host)."""
-    packets = list(rdpcap(str(LAB / f"{name}.pcap")))
+    packets = list(read_packets(str(LAB / f"{name}.pcap")))
     for packet in packets[frame - 1:]:
         packet.time = packet.time + Decimal(seconds)
     out = tmp_path / f"{name}-step.pcap"
-    wrpcap(str(out), packets)
+    write_packets(str(out), packets)
     return out
 
 
@@ -130,7 +130,7 @@ def _two_interfaces(name: str, tmp_path: Path, *, step_at: int | None = None) ->
     an hour earlier: a real clock step seen on both interfaces."""
     from capture_factory import pcapng_bytes
 
-    packets = list(rdpcap(str(LAB / f"{name}.pcap")))
+    packets = list(read_packets(str(LAB / f"{name}.pcap")))
     rows = []
     for number, packet in enumerate(packets, start=1):
         ts = float(packet.time) - (3600.0 if step_at is not None and number >= step_at else 0)
@@ -167,7 +167,7 @@ def _data_interface_first(name: str, tmp_path: Path) -> Path:
     written before the callback's (frame 17, +8.5 ms), stamped after it."""
     from capture_factory import pcapng_bytes
 
-    packets = list(rdpcap(str(LAB / f"{name}.pcap")))
+    packets = list(read_packets(str(LAB / f"{name}.pcap")))
     rows = []
     for number, packet in enumerate(packets, start=1):
         data = 6001 <= packet["TCP"].sport <= 6100 and packet["TCP"].dport != 5001 or \
@@ -204,14 +204,14 @@ def test_callback_after_the_data_in_the_file_and_in_time_is_out_of_order(
         tmp_path: Path) -> None:
     """The callback's handshake (frames 17-19) moved after the data connection's first
     packets (frame 30), in the file and in time: the agent's order, held against it."""
-    packets = list(rdpcap(str(LAB / "clean-3-resources.pcap")))
+    packets = list(read_packets(str(LAB / "clean-3-resources.pcap")))
     callback = packets[16:19]
     rest = packets[:16] + packets[19:]
     later = rest[26].time  # the old frame 30, the data connection's
     for offset, packet in enumerate(callback, start=1):
         packet.time = later + Decimal(offset) / 1000000
     moved = tmp_path / "late-callback.pcap"
-    wrpcap(str(moved), rest[:27] + callback + rest[27:])
+    write_packets(str(moved), rest[:27] + callback + rest[27:])
     analysis = _analyze("clean-3-resources", moved)
     assert "step_out_of_order" in [f.code for f in analysis.findings]
 

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pytest
 from lab_edits import segment
-from scapy.all import IP, TCP, Raw, rdpcap, wrpcap
+from scapy.all import IP, TCP, Raw
+from scapy_files import read_packets, write_packets
 
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Step
@@ -71,7 +72,7 @@ def _with_halt(tmp_path: Path, reason: int) -> Path:
     and the later control packets' sequence and ACK numbers moved past it."""
     plain = tmp_path / f"{NAME}.pcap"
     plain.write_bytes(gzip.decompress((FOLDER / f"{NAME}.pcap.gz").read_bytes()))
-    packets = list(rdpcap(str(plain)))
+    packets = list(read_packets(str(plain)))
     reply = packets[1696 - 1]  # the agent's DATA_GET_STATE reply
     assert reply[TCP].sport == AGENT and len(reply[TCP].payload) > 0
     seq = reply[TCP].seq + len(reply[TCP].payload)
@@ -89,7 +90,7 @@ def _with_halt(tmp_path: Path, reason: int) -> Path:
             packet[TCP].ack += len(body)
         del packet[IP].chksum, packet[TCP].chksum
     path = tmp_path / f"halt-{reason}.pcap"
-    wrpcap(str(path), [*packets[:1697], halt, acked, *packets[1697:]])
+    write_packets(str(path), [*packets[:1697], halt, acked, *packets[1697:]])
     return path
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from scapy.all import rdpcap, wrpcap
+from scapy_files import read_packets, write_packets
 from test_sessions_ring_gap_start import NDMJOB, _fetch
 
 from flowcheck.config import build_config, load_file
@@ -20,7 +20,7 @@ from flowcheck.pipeline import analyze, read_traffic
 
 
 def _unannounced_sessions(tmp_path: Path) -> dict[int, str | None]:
-    job = list(rdpcap(str(NDMJOB / "v4-backup.pcap")))
+    job = list(read_packets(str(NDMJOB / "v4-backup.pcap")))
     start = Decimal(str(job[0].time))
     fetches = [*_fetch(job[0], 5060, start + Decimal("0.5"), syn=True),
                *_fetch(job[0], 5061, start + 13, syn=True)]
@@ -30,7 +30,7 @@ def _unannounced_sessions(tmp_path: Path) -> dict[int, str | None]:
         packet.sport, packet.dport = [8081 if p == 8080 else p
                                       for p in (packet.sport, packet.dport)]
     path = tmp_path / "v4-backup-http.pcap"
-    wrpcap(str(path), sorted([*job, *fetches, *probes], key=lambda p: p.time))
+    write_packets(str(path), sorted([*job, *fetches, *probes], key=lambda p: p.time))
     config = build_config(load_file(NDMJOB / "flowcheck.toml"))
     analysis = analyze(read_traffic([str(path)], config), config)
     by_uid = {c.uid: c for c in analysis.traffic.connections}

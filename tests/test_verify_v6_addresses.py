@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from scapy.layers.inet import IP, TCP
-from scapy.utils import rdpcap, wrpcap
+from scapy_files import read_packets, write_packets
 
 from flowcheck.cli.main import run
 
@@ -95,14 +95,14 @@ def test_ipv4_announced_unreachable_beside_ipv6_control(
     """D4: the IPv4 address announced beside an IPv6 control connection unanswered from an
     address of another network: the address is the fault, but the fix cannot be "announce
     fd77::2" (NDMP v4 cannot carry it)."""
-    packets = rdpcap(str(STORED / "dualstack-v4data-dropped.pcap"))
+    packets = read_packets(str(STORED / "dualstack-v4data-dropped.pcap"))
     for packet in packets:
         if IP in packet and TCP in packet and packet[IP].src == "10.77.0.1" and \
                 packet[TCP].dport in range(6001, 6101):
             packet[IP].src = "10.99.0.1"  # another network: not the agent's LAN
             del packet[IP].chksum, packet[TCP].chksum
     path = tmp_path / "v4-announced-unreachable.pcap"
-    wrpcap(str(path), packets)
+    write_packets(str(path), packets)
     report = _analyze(path, capsys)
     found = next(f for f in report["findings"] if f["code"] == "announced_address_mismatch")
     assert "announced its IPv4 address, as it must (NDMP v4 TCP addresses are IPv4 only)" \
@@ -117,10 +117,10 @@ def test_ipv4_data_left_out_beside_ipv6_control_is_not_another_interface(
     """D4: the dual-stack job captured without its IPv4 data connections (IPv6 and the
     callback kept): the capture left out IPv4, not "another interface", and no fix asking
     the agent to announce fd77::2."""
-    packets = [p for p in rdpcap(str(STORED / "dualstack-v6ctl-v4data.pcap.gz"))
+    packets = [p for p in read_packets(str(STORED / "dualstack-v6ctl-v4data.pcap.gz"))
                if IP not in p or (TCP in p and 5001 in (p[TCP].sport, p[TCP].dport))]
     path = tmp_path / "no-ipv4-data.pcap"
-    wrpcap(str(path), packets)
+    write_packets(str(path), packets)
     report = _analyze(path, capsys)
     filtered = next(f for f in report["findings"] if f["code"] == "capture_filtered")
     assert ("10.77.0.2:6001, the agent's IPv4 address beside a control connection over IPv6 "
