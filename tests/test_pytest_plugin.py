@@ -3,6 +3,7 @@ real pytest inside the test (pytester), as a user's repository would run them.""
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import subprocess
@@ -15,6 +16,8 @@ import pytest
 # Imported here, at collection: a pytester test's own imports are unloaded after it
 # (pytester restores sys.modules), numpy among them, which cannot be loaded twice.
 from test_regress import _dumpcap_ring, _linked_tree
+
+from flowcheck.regress import find_cases, judge
 
 pytest_plugins = ["pytester"]
 
@@ -42,14 +45,34 @@ def _repository(pytester: pytest.Pytester) -> Path:
 UNUSED_PLUGINS_OFF = ("-p", "no:hypothesispytest")
 
 
-def runpytest(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    """pytest in a subprocess in a user's repository (pytester's), UNUSED_PLUGINS_OFF."""
-    return pytester.runpytest_subprocess(*UNUSED_PLUGINS_OFF, *args)
+def runpytest(pytester: pytest.Pytester, *args: str, process: bool = False
+              ) -> pytest.RunResult:
+    """pytest in a user's repository (pytester's), UNUSED_PLUGINS_OFF: in this process
+    (a new pytest session and config, which loads the plugin from its entry point as a
+    user's pytest does; its output captured), or with `process` in a subprocess of its
+    own. A subprocess was 1.3 s of CPU a run, nearly all of it Python, pytest, numpy
+    and flowcheck starting (about 60 runs in these tests); the tests that need a real
+    process (a name's bytes on a real stdout, xdist's workers, the project's own
+    collection) ask for one."""
+    if process:
+        return pytester.runpytest_subprocess(*UNUSED_PLUGINS_OFF, *args)
+    _analysis_loaded()
+    return pytester.runpytest_inprocess(*UNUSED_PLUGINS_OFF, *args)
 
 
-def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+@functools.cache
+def _analysis_loaded() -> None:
+    """One stored case judged in this process, before the first in-process run: pytester
+    unloads the modules a run imports when it ends, so each run would import the ~300
+    modules of flowcheck's analysis again (and numpy's late ones, which cannot be loaded
+    twice)."""
+    (case,) = find_cases([str(CAPTURES / "ndmjob" / "v4-backup.pcap")])
+    judge(case)
+
+
+def _run(pytester: pytest.Pytester, *args: str, process: bool = False) -> pytest.RunResult:
     """pytest in a user's repository with the plugin asked for (it is off by default)."""
-    return runpytest(pytester, "--flowcheck", *args)
+    return runpytest(pytester, "--flowcheck", *args, process=process)
 
 
 def accept_as_printed(pytester: pytest.Pytester, shown: str) -> None:
@@ -67,7 +90,7 @@ def accept_as_printed(pytester: pytest.Pytester, shown: str) -> None:
 def test_each_capture_with_an_expectation_is_one_passing_item(
         pytester: pytest.Pytester) -> None:
     _repository(pytester)
-    result = _run(pytester, "captures", "-v")
+    result = _run(pytester, "captures", "-v", process=True)  # the plugin in a real pytest
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*captures/v4-backup::v4-backup.pcap PASSED*"])
 
