@@ -41,8 +41,9 @@ def _repository(pytester: pytest.Pytester) -> Path:
 # Plugins installed beside pytest here that no repository of these tests uses, and not
 # flowcheck's test dependencies: hypothesis's (entry point `hypothesispytest`) imports all
 # of hypothesis at each run's terminal summary, 0.8 s of the 1.8 s (CPU) of a run of one
-# capture. Blocking a name that is not installed does nothing.
-UNUSED_PLUGINS_OFF = ("-p", "no:hypothesispytest")
+# capture; pytest-benchmark's (`benchmark`) warns in every run in this process when it
+# is an xdist worker. Blocking a name that is not installed does nothing.
+UNUSED_PLUGINS_OFF = ("-p", "no:hypothesispytest", "-p", "no:benchmark")
 
 
 def runpytest(pytester: pytest.Pytester, *args: str, process: bool = False
