@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from pathlib import Path
 
 from pcap_records import read_records, write_records
@@ -9,6 +11,7 @@ from pcap_records import read_records, write_records
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Finding
 from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.report.json_doc import analysis_document
 
 
 def failed_errors(config_path: Path, *captures: Path) -> list[Finding]:
@@ -59,3 +62,29 @@ def folder_analysis(folder: Path, name: str, config_name: str = "flowcheck") -> 
 def errors(analysis: Analysis) -> list[Finding]:
     """The analysis' error findings, in their order."""
     return [f for f in analysis.findings if str(f.severity) == "error"]
+
+
+def case_analysis(capture: Path, config_path: Path | None) -> Analysis:
+    """A stored case's capture (one file or a ring directory) analysed with the
+    configuration file `config_path` (None: the defaults): one analysis per pytest
+    worker, the same object to every test that asks (test_report_session_status,
+    test_finding_fields and test_verify_unexplained each analysed every stored capture
+    with its own configuration). No test may change it: each call checks that its JSON
+    document is still the one it had when made, so a test that changed it fails the
+    next one to ask (AssertionError)."""
+    analysis, made = _case_analysis(capture, config_path)
+    assert _fingerprint(analysis) == made, f"{capture}: a test changed the shared analysis"
+    return analysis
+
+
+@functools.cache
+def _case_analysis(capture: Path, config_path: Path | None) -> tuple[Analysis, str]:
+    config = build_config(load_file(config_path) if config_path else {})
+    analysis = analyze(read_traffic([str(capture)], config), config)
+    return analysis, _fingerprint(analysis)
+
+
+def _fingerprint(analysis: Analysis) -> str:
+    """The analysis' JSON document as text (its sessions, steps, findings, connections;
+    about 0.2 ms a capture)."""
+    return json.dumps(analysis_document(analysis), sort_keys=True, default=str)

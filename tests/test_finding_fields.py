@@ -12,10 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from stored import case_analysis
 
 from flowcheck.config import build_config, load_file
 from flowcheck.live import LiveVerifier
-from flowcheck.pipeline import analyze, label_connections, read_traffic
+from flowcheck.pipeline import label_connections, read_traffic
 from flowcheck.regress import Case, find_cases
 from flowcheck.report.json_doc import analysis_document, traffic_document
 from flowcheck.sources import iter_batches
@@ -36,7 +37,7 @@ def _documents(case: Case) -> tuple[dict, dict]:
 @cache
 def _documents_of(capture: Path, config_path: Path | None) -> tuple[dict, dict]:
     config = build_config(load_file(config_path) if config_path else {})
-    analysis = analyze(read_traffic([str(capture)], config), config)
+    analysis = case_analysis(capture, config_path)  # shared: read only
     traffic = read_traffic([str(capture)], config)
     label_connections(traffic, config)
     return analysis_document(analysis), traffic_document(traffic)

@@ -3,6 +3,7 @@ real pytest inside the test (pytester), as a user's repository would run them.""
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import subprocess
@@ -15,6 +16,8 @@ import pytest
 # Imported here, at collection: a pytester test's own imports are unloaded after it
 # (pytester restores sys.modules), numpy among them, which cannot be loaded twice.
 from test_regress import _dumpcap_ring, _linked_tree
+
+from flowcheck.regress import find_cases, judge
 
 pytest_plugins = ["pytester"]
 
@@ -38,18 +41,39 @@ def _repository(pytester: pytest.Pytester) -> Path:
 # Plugins installed beside pytest here that no repository of these tests uses, and not
 # flowcheck's test dependencies: hypothesis's (entry point `hypothesispytest`) imports all
 # of hypothesis at each run's terminal summary, 0.8 s of the 1.8 s (CPU) of a run of one
-# capture. Blocking a name that is not installed does nothing.
-UNUSED_PLUGINS_OFF = ("-p", "no:hypothesispytest")
+# capture; pytest-benchmark's (`benchmark`) warns in every run in this process when it
+# is an xdist worker. Blocking a name that is not installed does nothing.
+UNUSED_PLUGINS_OFF = ("-p", "no:hypothesispytest", "-p", "no:benchmark")
 
 
-def runpytest(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    """pytest in a subprocess in a user's repository (pytester's), UNUSED_PLUGINS_OFF."""
-    return pytester.runpytest_subprocess(*UNUSED_PLUGINS_OFF, *args)
+def runpytest(pytester: pytest.Pytester, *args: str, process: bool = False
+              ) -> pytest.RunResult:
+    """pytest in a user's repository (pytester's), UNUSED_PLUGINS_OFF: in this process
+    (a new pytest session and config, which loads the plugin from its entry point as a
+    user's pytest does; its output captured), or with `process` in a subprocess of its
+    own. A subprocess was 1.3 s of CPU a run, nearly all of it Python, pytest, numpy
+    and flowcheck starting (about 60 runs in these tests); the tests that need a real
+    process (a name's bytes on a real stdout, xdist's workers, the project's own
+    collection) ask for one."""
+    if process:
+        return pytester.runpytest_subprocess(*UNUSED_PLUGINS_OFF, *args)
+    _analysis_loaded()
+    return pytester.runpytest_inprocess(*UNUSED_PLUGINS_OFF, *args)
 
 
-def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+@functools.cache
+def _analysis_loaded() -> None:
+    """One stored case judged in this process, before the first in-process run: pytester
+    unloads the modules a run imports when it ends, so each run would import the ~300
+    modules of flowcheck's analysis again (and numpy's late ones, which cannot be loaded
+    twice)."""
+    (case,) = find_cases([str(CAPTURES / "ndmjob" / "v4-backup.pcap")])
+    judge(case)
+
+
+def _run(pytester: pytest.Pytester, *args: str, process: bool = False) -> pytest.RunResult:
     """pytest in a user's repository with the plugin asked for (it is off by default)."""
-    return runpytest(pytester, "--flowcheck", *args)
+    return runpytest(pytester, "--flowcheck", *args, process=process)
 
 
 def accept_as_printed(pytester: pytest.Pytester, shown: str) -> None:
@@ -67,7 +91,7 @@ def accept_as_printed(pytester: pytest.Pytester, shown: str) -> None:
 def test_each_capture_with_an_expectation_is_one_passing_item(
         pytester: pytest.Pytester) -> None:
     _repository(pytester)
-    result = _run(pytester, "captures", "-v")
+    result = _run(pytester, "captures", "-v", process=True)  # the plugin in a real pytest
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*captures/v4-backup::v4-backup.pcap PASSED*"])
 

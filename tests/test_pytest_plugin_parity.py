@@ -5,14 +5,16 @@ Each test runs both on the same folder, regress's message taken from its JSON.""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 from test_pytest_plugin_trial21 import NDMJOB, ROOT, _case, _run
+
+from flowcheck.cli.main import run as cli
 
 pytest_plugins = ["pytester"]
 
@@ -20,11 +22,15 @@ RING = ROOT / "captures" / "lab-ring"  # tcpdump -C parts
 
 
 def _regress(pytester: pytest.Pytester, *paths: str) -> dict[str, dict]:
-    """`flowcheck regress PATHS --format json` run where pytest runs: each case by path."""
-    done = subprocess.run([sys.executable, "-m", "flowcheck", "regress", "--format", "json",
-                           *paths], cwd=pytester.path, capture_output=True, text=True,
-                          check=False)
-    return {case["path"]: case for case in json.loads(done.stdout)["cases"]}
+    """`flowcheck regress PATHS --format json` run where pytest runs: each case by path.
+    In this process (cli.main.run, its stdout taken): its words are what is compared
+    here; the command's own process is tested in tests/test_regress*.py (a subprocess
+    was a second of CPU, mostly Python and numpy starting)."""
+    out = io.StringIO()
+    with contextlib.chdir(pytester.path), contextlib.redirect_stdout(out), \
+            contextlib.redirect_stderr(io.StringIO()):
+        cli(["regress", "--format", "json", *paths])
+    return {case["path"]: case for case in json.loads(out.getvalue())["cases"]}
 
 
 def _fnmatch_escaped(text: str) -> str:

@@ -29,8 +29,9 @@ def _case(folder: Path, name: str, *, suffix: str = ".pcap") -> None:
     shutil.copy(NDMJOB / "v4-backup.expected.json", folder / f"{name}.expected.json")
 
 
-def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return runpytest(pytester, "--flowcheck", "-p", "no:cacheprovider", *args)
+def _run(pytester: pytest.Pytester, *args: str, process: bool = False) -> pytest.RunResult:
+    return runpytest(pytester, "--flowcheck", "-p", "no:cacheprovider", *args,
+                     process=process)
 
 
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]])
@@ -40,7 +41,8 @@ def test_a_name_that_is_not_utf8_runs_and_junit_stays_valid(
     process, its id escaped as regress's lines are, and --junitxml is written whole."""
     _case(pytester.path / "odd", "lat\udce9-data")
     junit = pytester.path / "junit.xml"
-    result = _run(pytester, "odd", "-v", f"--junitxml={junit}", *workers)
+    # A real process: the name's bytes written to a real stdout (and xdist's workers').
+    result = _run(pytester, "odd", "-v", f"--junitxml={junit}", *workers, process=True)
     result.assert_outcomes(passed=1)
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
     (case,) = ET.parse(junit).getroot().iter("testcase")
@@ -52,7 +54,7 @@ def test_a_control_character_in_a_name_gives_valid_junit(pytester: pytest.Pytest
     """D5: `ctl\\x01char.pcap`: the classname is escaped too (ElementTree refuses U+0001)."""
     _case(pytester.path / "odd", "ctl\x01char")
     junit = pytester.path / "junit.xml"
-    _run(pytester, "odd", f"--junitxml={junit}").assert_outcomes(passed=1)
+    _run(pytester, "odd", f"--junitxml={junit}", process=True).assert_outcomes(passed=1)
     (case,) = ET.parse(junit).getroot().iter("testcase")
     assert (case.get("classname"), case.get("name")) == (
         "odd.ctl\\x01char", "ctl\\x01char.pcap")

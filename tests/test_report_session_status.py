@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
+from stored import case_analysis
 
-from flowcheck.config import build_config, load_file
-from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.pipeline import Analysis
 from flowcheck.regress import Case, find_cases
 from flowcheck.report.analyze import render_analysis
 from flowcheck.report.json_doc import analysis_document
@@ -25,8 +25,7 @@ _HEADER = re.compile(r"^(FAILED|UNKNOWN|ok|side traffic)  Session (S\d+): ")
 
 
 def _analysis(capture: Path, config_path: Path | None) -> Analysis:
-    config = build_config(load_file(config_path) if config_path else {})
-    return analyze(read_traffic([str(capture)], config), config)
+    return case_analysis(capture, config_path)  # shared: the tests only read it
 
 
 def _text_statuses(analysis: Analysis) -> dict[str, str]:
