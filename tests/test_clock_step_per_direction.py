@@ -219,15 +219,17 @@ def _chunk_cases() -> list[tuple[str, list[tuple[int, float, bytes]], list[float
 
 
 def test_the_merged_order_is_the_same_at_every_chunk_size(tmp_path: Path) -> None:
-    """Each capture above, as a pcapng and as two taps' files, read in chunks of 1 KB to
-    8 MB: one merged order, the one wanted (a step is confirmed or undone on what the
-    streams show, not on where a chunk ends)."""
+    """Each capture above, as a pcapng and as two taps' files, read in chunks of 1 KB,
+    64 KB and 8 MB: one merged order, the one wanted (a step is confirmed or undone on
+    what the streams show, not on where a chunk ends)."""
     for case, packets, wanted in _chunk_cases():
         expected = [ts for _i, ts, _d in packets] if wanted is None else wanted
         for form in ("pcapng", "taps"):
             inputs = ([str(_pcapng(packets, tmp_path / "two.pcapng"))] if form == "pcapng"
                       else _taps(packets, tmp_path))
-            for chunk_size in (1 << 10, 2 << 10, 8 << 10, 64 << 10, 8 << 20):
+            # 2 and 8 KB (45% of the reads' time) walked no branch of flowcheck that 1 KB,
+            # 64 KB and 8 MB do not (branch coverage over every case, session 48).
+            for chunk_size in (1 << 10, 64 << 10, 8 << 20):
                 merged = _merged_ts(inputs, chunk_size)
                 assert np.allclose(merged, expected, rtol=0, atol=1e-6), (
                     case, form, chunk_size)

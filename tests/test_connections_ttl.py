@@ -157,6 +157,9 @@ def test_stored_router_captures_on_every_path(name: str, ttls: tuple[int, int],
     [control] = [c for c in reference if c.resp_p == 10000]
     assert (control.orig_ttl, control.resp_ttl) == ttls
     assert (control.evidence("orig").rst_ttl, control.evidence("resp").rst_ttl) == rst
-    for chunk in (20, 700, 100_000):
+    # Batches of 20 on the agent's capture (most of this test's time) walked no branch of
+    # flowcheck that the other two captures' do not (branch coverage, session 48).
+    chunks = (700, 100_000) if name == "ndmjob-idle/idle-rst-agent" else (20, 700, 100_000)
+    for chunk in chunks:
         fast, _ = run(path, chunk, fast=True)
         assert fast == reference, chunk

@@ -143,5 +143,7 @@ def test_lab_zero_windows_agree_on_every_path(name: str, short_everywhere: None 
     data = reference[-1]
     closing = data.evidence("resp")
     assert closing.zero_window_ts is not None or closing.zero_window_longest > 5
-    for chunk in (20, 50, 700, 1_000_000):
+    # Not 50 as well: it walked no branch of flowcheck that 20, 700 and one batch do not
+    # (branch coverage over both captures, session 48).
+    for chunk in (20, 700, 1_000_000):
         assert run(path, chunk, fast=True)[0] == reference, chunk

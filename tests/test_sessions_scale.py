@@ -94,8 +94,11 @@ def _outcome(conns: list[Connection], streams: list[NdmpStream], build,
             [(a.ip, a.port, a.frame, a.used_by) for s in streams for a in s.announcements])
 
 
+# Seeds 8 to 10 (the larger draws: the quadratic reference's cost grows with them)
+# walked no branch of flowcheck or of the reference that these do not (branch coverage,
+# session 48); seed 11 holds the reference's failed connector without a retry.
 @pytest.mark.parametrize("profile", ["backup-exec-9", "ndmp"])
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", [*range(8), 11])
 def test_same_sessions_as_the_quadratic_reference(seed: int, profile: str) -> None:
     conns, streams = random_traffic(seed, jobs=60 + 20 * seed)
     fast = _outcome(conns, streams, build_sessions, profile)
