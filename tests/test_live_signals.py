@@ -226,11 +226,17 @@ def test_live_on_a_closed_terminal_ends_as_on_ctrl_c(tmp_path: Path) -> None:
 
 
 def test_live_under_timeout_leaves_a_report_and_a_whole_file(tmp_path: Path) -> None:
-    """`timeout 10 flowcheck live ...`: timeout sends SIGTERM to live and its group."""
+    """`timeout 600 flowcheck live ...`: timeout sends SIGTERM to live and its group when
+    its time is up. Its timer is SIGALRM (coreutils timeout.c: alarm, or timer_settime
+    on SIGALRM; its handler takes SIGALRM as "timed out"), so the test ends the time
+    once the traffic is saved instead of waiting for a fixed one that a loaded machine
+    could end before the traffic, or long after it."""
     ndmp_port, served_port = free_port(), free_port()
-    process = _start_live(tmp_path, ndmp_port, served_port, prefix=("timeout", "10"))
+    process = _start_live(tmp_path, ndmp_port, served_port, prefix=("timeout", "600"))
     with _ended_if_failing(process):
         _traffic(ndmp_port, served_port)
+        _wait_until_saved(tmp_path / "live.pcap", process)
+        process.send_signal(signal.SIGALRM)  # to timeout (the process started): time up
     code, out, err = ended(process)
     assert code == 124, err  # timeout's own code for "timed out"
     _check_final_report(tmp_path, out, err)
