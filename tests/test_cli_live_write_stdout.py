@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_json import run_json
 from live_process import ended, send_on_loopback, wait_until_listening
 
 LIVE = [sys.executable, "-m", "flowcheck", "live", "--interface", "lo"]
@@ -36,11 +37,8 @@ def test_the_capture_goes_to_standard_output_and_the_report_to_standard_error(
     assert events[-1]["event"] == "report"
     assert any(c["resp_p"] == port for c in events[-1]["connections"])
     assert saved.read_bytes()[:4] in PCAP_MAGIC
-    listing = subprocess.run([sys.executable, "-m", "flowcheck", "connections", str(saved),
-                              "--format", "json"], capture_output=True, text=True,
-                             check=False, timeout=120)
-    assert listing.returncode == 0, listing.stderr
-    assert any(c["resp_p"] == port for c in json.loads(listing.stdout)["connections"])
+    listing = run_json("connections", str(saved), "--format", "json", exit_codes=(0,))
+    assert any(c["resp_p"] == port for c in listing["connections"])
     assert not (tmp_path / "-").exists()
 
 

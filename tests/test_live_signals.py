@@ -23,6 +23,7 @@ from pathlib import Path
 import psutil
 import pytest
 from child_signals import started_ignoring
+from cli_json import run_json
 from live_process import DUMPCAP, ended, free_port, wait_until_listening
 
 from flowcheck.sources import iter_batches
@@ -149,11 +150,9 @@ def _check_final_report(tmp_path: Path, out: str | None, err: str) -> None:
         assert "control_refused" in {f["code"] for f in events[-1]["findings"]}
     assert "control_refused" in (tmp_path / "live.html").read_text()
     # The saved capture is whole: every other command reads it to the end.
-    offline = subprocess.run(
-        [sys.executable, "-m", "flowcheck", "connections", str(tmp_path / "live.pcap"),
-         "--format", "json"], capture_output=True, text=True, check=False)
-    assert offline.returncode == 0, offline.stderr
-    assert json.loads(offline.stdout)["captures"][0]["truncated"] is False
+    offline = run_json("connections", str(tmp_path / "live.pcap"), "--format", "json",
+                       exit_codes=(0,))
+    assert offline["captures"][0]["truncated"] is False
     assert PAYLOAD in _saved_payloads(tmp_path / "live.pcap")
 
 

@@ -16,7 +16,6 @@ connection; one transfer for the three tests. Root, namespaces: marked `lab`.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import shutil
 import subprocess
@@ -26,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_json import run_json
 from router_lab import routed_namespaces, sh
 
 pytestmark = pytest.mark.lab
@@ -124,11 +124,7 @@ def _transfer(names: dict[str, str], tmp: Path) -> dict[str, Path]:
 
 @functools.cache  # r0's capture: the truth of all three tests
 def _connections(capture: Path) -> dict:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    done = subprocess.run([sys.executable, "-m", "flowcheck", "connections", str(capture),
-                           "--format", "json"], capture_output=True, text=True, env=env,
-                          check=True)
-    return json.loads(done.stdout)
+    return run_json("connections", str(capture), "--format", "json", exit_codes=(0,))
 
 
 def _lags(capture: Path) -> list[float]:
