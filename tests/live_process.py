@@ -1,6 +1,6 @@
 """What the tests of `flowcheck live` share: a free loopback port, a connection sent on
 the loopback, the dumpcap sniffer parameter, waiting until it listens, until its --write
-file holds a refusal, its first line, and ending a live process that runs in its own
+copy holds a segment, its first line, and ending a live process that runs in its own
 process group."""
 
 from __future__ import annotations
@@ -62,9 +62,13 @@ def wait_until_listening(process: subprocess.Popen, written: Path,
         time.sleep(0.05)
 
 
-def _holds_refusal(path: Path, port: int) -> bool:
+# TCP flags a test waits for in live's --write copy.
+FIN, RST = 0x01, 0x04
+
+
+def _holds_segment(path: Path, port: int, flag: int) -> bool:
     """Whether the loopback capture `path` (Ethernet frames, as libpcap and scapy give
-    lo's) holds an IPv4 TCP segment from `port` with RST set; False while the file is
+    lo's) holds an IPv4 TCP segment from `port` with `flag` set; False while the file is
     not yet a whole pcap header."""
     try:
         for batch in iter_batches([str(path)]):
@@ -76,22 +80,23 @@ def _holds_refusal(path: Path, port: int) -> bool:
                     continue
                 tcp = frame[14 + (frame[14] & 0x0F) * 4:]
                 if len(tcp) >= 14 and int.from_bytes(tcp[:2], "big") == port \
-                        and tcp[13] & 0x04:
+                        and tcp[13] & flag:
                     return True
     except Exception:  # noqa: BLE001 - a file still being written: not yet
         return False
     return False
 
 
-def wait_until_refused(process: subprocess.Popen, written: Path, port: int,
+def wait_until_written(process: subprocess.Popen, written: Path, port: int, flag: int,
                        timeout: float = 60) -> None:
-    """Wait until live's --write file `written` holds the RST refusing a connection to
-    `port`: live has read it (the file is live's copy of what it reads, sources.live)
-    and everything sent before it. Fails when live ends first or after `timeout` s."""
+    """Wait until live's --write copy `written` (a file, or its redirected standard
+    output) holds a TCP segment from `port` with `flag` (FIN, RST) set: live has read it
+    (the copy is of what it reads, sources.live) and everything sent before it. Fails
+    when live ends first, or after `timeout` seconds."""
     deadline = time.monotonic() + timeout
-    while not _holds_refusal(written, port):
+    while not _holds_segment(written, port, flag):
         assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, f"{written}: no RST from port {port}"
+        assert time.monotonic() < deadline, f"{written}: no segment from port {port}"
         time.sleep(0.05)
 
 

@@ -15,11 +15,12 @@ import pytest
 from child_signals import sigint_as_default
 from live_process import (
     DUMPCAP,
+    RST,
     ended,
     first_line,
     free_port,
     wait_until_listening,
-    wait_until_refused,
+    wait_until_written,
 )
 
 from flowcheck.cli.main import run
@@ -49,7 +50,7 @@ def test_live_reports_a_refused_control_connection(
         socket.create_connection(("127.0.0.1", ndmp_port), timeout=2).close()
     # Stopped as `kill` stops it once it has read the refusal, the last packet sent (the
     # --duration timer calls the same stop; 120 s only ends a run whose test failed).
-    wait_until_refused(process, saved, ndmp_port)
+    wait_until_written(process, saved, ndmp_port, RST)
     process.terminate()
     out, err = process.communicate(timeout=60)
     assert process.returncode == 1, err
