@@ -105,7 +105,8 @@ def _transfer(names: dict[str, str], tmp: Path) -> dict[str, Path]:
                                SERVER], stdout=subprocess.PIPE, text=True)
     try:
         assert server.stdout is not None and server.stdout.readline().strip() == "ready"
-        time.sleep(1.0)  # the sniffers listening
+        for sniffer in sniffers:  # each listening: tcpdump's line, dumpcap's file
+            _await_line(sniffer, "File: " if sniffer is sniffers[-1] else "listening on")
         subprocess.run(["ip", "netns", "exec", names["m"], sys.executable, "-c", CLIENT],
                        check=True, timeout=120)
         server.wait(timeout=30)
@@ -120,6 +121,20 @@ def _transfer(names: dict[str, str], tmp: Path) -> dict[str, Path]:
         stats = sniffer.stderr.read()
         assert "\n0 packets dropped by kernel" in stats, stats  # the counts compare
     return files
+
+
+def _await_line(sniffer: subprocess.Popen, words: str) -> None:
+    """Read the sniffer's text stderr until a line with `words` (tcpdump's "listening
+    on" once it captures; dumpcap's "File: " once its interfaces are open and its file
+    written: its "Capturing on" comes before, as flowcheck.lab.netns waits for them);
+    fails if the sniffer ends first."""
+    assert sniffer.stderr is not None
+    lines = []
+    while line := sniffer.stderr.readline():
+        lines.append(line)
+        if words in line:
+            return
+    pytest.fail(f"the sniffer ended before {words!r}: {''.join(lines)[-500:]}")
 
 
 @functools.cache  # r0's capture: the truth of all three tests
