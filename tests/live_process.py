@@ -1,6 +1,7 @@
 """What the tests of `flowcheck live` share: a free loopback port, a connection sent on
-the loopback, the dumpcap sniffer parameter, waiting until it listens, its first line,
-and ending a live process that runs in its own process group."""
+the loopback, the dumpcap sniffer parameter, waiting until it listens, until its --write
+copy holds a segment, its first line, and ending a live process that runs in its own
+process group."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from flowcheck.sources import iter_batches
 
 # dumpcap comes with tshark (CI installs it); as root it keeps its user, as tcpdump -Z root.
 DUMPCAP = pytest.param("dumpcap", marks=pytest.mark.skipif(
@@ -56,6 +59,44 @@ def wait_until_listening(process: subprocess.Popen, written: Path,
     while not (written.exists() and written.stat().st_size >= PCAP_HEADER):
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline, f"{written}: no capture header"
+        time.sleep(0.05)
+
+
+# TCP flags a test waits for in live's --write copy.
+FIN, RST = 0x01, 0x04
+
+
+def _holds_segment(path: Path, port: int, flag: int) -> bool:
+    """Whether the loopback capture `path` (Ethernet frames, as libpcap and scapy give
+    lo's) holds an IPv4 TCP segment from `port` with `flag` set; False while the file is
+    not yet a whole pcap header."""
+    try:
+        for batch in iter_batches([str(path)]):
+            view = bytes(batch.buf)
+            for n in range(len(batch)):
+                start = int(batch.data_off[n])
+                frame = view[start:start + int(batch.caplen[n])]
+                if frame[12:14] != b"\x08\x00" or len(frame) < 34 or frame[23] != 6:
+                    continue
+                tcp = frame[14 + (frame[14] & 0x0F) * 4:]
+                if len(tcp) >= 14 and int.from_bytes(tcp[:2], "big") == port \
+                        and tcp[13] & flag:
+                    return True
+    except Exception:  # noqa: BLE001 - a file still being written: not yet
+        return False
+    return False
+
+
+def wait_until_written(process: subprocess.Popen, written: Path, port: int, flag: int,
+                       timeout: float = 60) -> None:
+    """Wait until live's --write copy `written` (a file, or its redirected standard
+    output) holds a TCP segment from `port` with `flag` (FIN, RST) set: live has read it
+    (the copy is of what it reads, sources.live) and everything sent before it. Fails
+    when live ends first, or after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not _holds_segment(written, port, flag):
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, f"{written}: no segment from port {port}"
         time.sleep(0.05)
 
 

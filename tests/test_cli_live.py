@@ -13,15 +13,26 @@ from pathlib import Path
 
 import pytest
 from child_signals import sigint_as_default
-from live_process import DUMPCAP, ended, first_line, free_port, wait_until_listening
+from live_process import (
+    DUMPCAP,
+    RST,
+    ended,
+    first_line,
+    free_port,
+    wait_until_listening,
+    wait_until_written,
+)
+
+from flowcheck.cli.main import run
 
 
 @pytest.mark.parametrize("sniffer", ["tcpdump", DUMPCAP, "scapy"])
-def test_live_reports_a_refused_control_connection(tmp_path: Path, sniffer: str) -> None:
+def test_live_reports_a_refused_control_connection(
+        tmp_path: Path, sniffer: str, capsys: pytest.CaptureFixture[str]) -> None:
     ndmp_port, served_port = free_port(), free_port()
     saved = tmp_path / "live.pcap"
     process = subprocess.Popen(
-        [sys.executable, "-m", "flowcheck", "live", "--interface", "lo", "--duration", "5",
+        [sys.executable, "-m", "flowcheck", "live", "--interface", "lo", "--duration", "120",
          "--ndmp-port", str(ndmp_port), "--format", "json", "--write", str(saved),
          "--sniffer", sniffer, "--html", str(tmp_path / "live.html"),
          "--capture-filter", f"tcp port {ndmp_port} or tcp port {served_port}"],
@@ -37,6 +48,10 @@ def test_live_reports_a_refused_control_connection(tmp_path: Path, sniffer: str)
             peer.close()
     with contextlib.suppress(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", ndmp_port), timeout=2).close()
+    # Stopped as `kill` stops it once it has read the refusal, the last packet sent (the
+    # --duration timer calls the same stop; 120 s only ends a run whose test failed).
+    wait_until_written(process, saved, ndmp_port, RST)
+    process.terminate()
     out, err = process.communicate(timeout=60)
     assert process.returncode == 1, err
     # Nothing on standard error: it carries errors only (`flowcheck: error: ...`). The
@@ -57,12 +72,11 @@ def test_live_reports_a_refused_control_connection(tmp_path: Path, sniffer: str)
     html = (tmp_path / "live.html").read_text()
     assert html.count('<g class="lane" data-host="127.0.0.1"') == 2
     assert 'data-kind="rst" data-status="failed"' in html and "control_refused" in html
-    # --write keeps a normal capture: the offline analysis agrees with the live one.
-    offline = subprocess.run(
-        [sys.executable, "-m", "flowcheck", "analyze", str(saved), "--ndmp-port",
-         str(ndmp_port), "--format", "json"], capture_output=True, text=True, check=False)
-    assert offline.returncode == 1
-    assert {f["code"] for f in json.loads(offline.stdout)["findings"]} == codes
+    # --write keeps a normal capture: the offline analysis agrees with the live one (in
+    # this process: test_cli_edges and others run analyze as a process of its own).
+    assert run(["analyze", str(saved), "--ndmp-port", str(ndmp_port), "--format",
+                "json"]) == 1
+    assert {f["code"] for f in json.loads(capsys.readouterr().out)["findings"]} == codes
 
 
 @pytest.mark.parametrize("sniffer", ["tcpdump", DUMPCAP, "scapy"])

@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from live_process import ended, send_on_loopback, wait_until_listening
+from cli_json import run_json
+from live_process import FIN, ended, send_on_loopback, wait_until_listening, wait_until_written
 
 LIVE = [sys.executable, "-m", "flowcheck", "live", "--interface", "lo"]
 PCAP_MAGIC = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1",
@@ -24,23 +25,24 @@ def test_the_capture_goes_to_standard_output_and_the_report_to_standard_error(
         sniffer: str, tmp_path: Path) -> None:
     saved = tmp_path / "stdout.pcap"  # standard output redirected to a file: `> saved`
     with saved.open("wb") as stdout:
-        process = subprocess.Popen([*LIVE, "--duration", "6", "--write", "-", "--sniffer",
+        process = subprocess.Popen([*LIVE, "--duration", "120", "--write", "-", "--sniffer",
                                     sniffer, "--format", "json"], stdout=stdout,
                                    stderr=subprocess.PIPE, text=True, cwd=tmp_path,
                                    start_new_session=True)
         wait_until_listening(process, saved)
         port = send_on_loopback(5000)
+        # Stopped as `kill` stops it once its copy holds the listener's FIN (the
+        # --duration timer calls the same stop; 120 s only ends a run whose test failed).
+        wait_until_written(process, saved, port, FIN)
+        process.terminate()
         code, _, err = ended(process)
     assert code in (0, 1, 5), err  # a verdict's code: no error
     events = [json.loads(line) for line in err.splitlines()]
     assert events[-1]["event"] == "report"
     assert any(c["resp_p"] == port for c in events[-1]["connections"])
     assert saved.read_bytes()[:4] in PCAP_MAGIC
-    listing = subprocess.run([sys.executable, "-m", "flowcheck", "connections", str(saved),
-                              "--format", "json"], capture_output=True, text=True,
-                             check=False, timeout=120)
-    assert listing.returncode == 0, listing.stderr
-    assert any(c["resp_p"] == port for c in json.loads(listing.stdout)["connections"])
+    listing = run_json("connections", str(saved), "--format", "json", exit_codes=(0,))
+    assert any(c["resp_p"] == port for c in listing["connections"])
     assert not (tmp_path / "-").exists()
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import psutil
 import pytest
 from child_signals import started_ignoring
+from cli_json import run_json
 from live_process import DUMPCAP, ended, free_port, wait_until_listening
 
 from flowcheck.sources import iter_batches
@@ -105,6 +106,14 @@ def _wait_until_saved(path: Path, live: subprocess.Popen | None = None) -> None:
                 f"{path.stat().st_size if path.exists() else 'no'} bytes")
 
 
+def _ignores(pid: int, number: signal.Signals) -> bool:
+    """Whether process `pid` ignores signal `number` (SIG_IGN): its bit in the SigIgn mask
+    of /proc/PID/status (bit n - 1 for signal n, proc(5))."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    mask = next(line.split()[1] for line in status.splitlines() if line.startswith("SigIgn:"))
+    return bool(int(mask, 16) >> (number - 1) & 1)
+
+
 def _sniffer_of(process: subprocess.Popen, name: str = "tcpdump") -> psutil.Process:
     (child,) = psutil.Process(process.pid).children()
     assert child.name() == name
@@ -149,11 +158,9 @@ def _check_final_report(tmp_path: Path, out: str | None, err: str) -> None:
         assert "control_refused" in {f["code"] for f in events[-1]["findings"]}
     assert "control_refused" in (tmp_path / "live.html").read_text()
     # The saved capture is whole: every other command reads it to the end.
-    offline = subprocess.run(
-        [sys.executable, "-m", "flowcheck", "connections", str(tmp_path / "live.pcap"),
-         "--format", "json"], capture_output=True, text=True, check=False)
-    assert offline.returncode == 0, offline.stderr
-    assert json.loads(offline.stdout)["captures"][0]["truncated"] is False
+    offline = run_json("connections", str(tmp_path / "live.pcap"), "--format", "json",
+                       exit_codes=(0,))
+    assert offline["captures"][0]["truncated"] is False
     assert PAYLOAD in _saved_payloads(tmp_path / "live.pcap")
 
 
@@ -188,11 +195,14 @@ def test_live_keeps_capturing_through_a_signal_ignored_at_its_start(
     process = _start_live(tmp_path, ndmp_port, served_port, ignored=(ignored,))
     with _ended_if_failing(process):
         sniffer = _sniffer_of(process)
+        # Ignored (SIG_IGN), the kernel discards the signal when it is sent: it cannot
+        # stop live, however long the test would wait for it to (a live that took it
+        # stopped within a second, its capture ending before the traffic below). Caught,
+        # it would be in SigCgt instead: live installed its handlers before it read the
+        # sniffer's first bytes, the --write header _start_live waited for.
+        assert _ignores(process.pid, ignored), f"{ignored.name} is not ignored by live"
         process.send_signal(ignored)
-        # A live that took the signal stops within a second (its drain waits 0.5 s on an
-        # empty pipe): its capture would end before the traffic below.
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=2)
+        assert _ignores(process.pid, ignored), f"{ignored.name} is not ignored by live"
         assert process.poll() is None, f"{ignored.name} ignored at the start stopped live"
         _traffic(ndmp_port, served_port)
         _wait_until_saved(tmp_path / "live.pcap", process)
@@ -226,11 +236,17 @@ def test_live_on_a_closed_terminal_ends_as_on_ctrl_c(tmp_path: Path) -> None:
 
 
 def test_live_under_timeout_leaves_a_report_and_a_whole_file(tmp_path: Path) -> None:
-    """`timeout 10 flowcheck live ...`: timeout sends SIGTERM to live and its group."""
+    """`timeout 600 flowcheck live ...`: timeout sends SIGTERM to live and its group when
+    its time is up. Its timer is SIGALRM (coreutils timeout.c: alarm, or timer_settime
+    on SIGALRM; its handler takes SIGALRM as "timed out"), so the test ends the time
+    once the traffic is saved instead of waiting for a fixed one that a loaded machine
+    could end before the traffic, or long after it."""
     ndmp_port, served_port = free_port(), free_port()
-    process = _start_live(tmp_path, ndmp_port, served_port, prefix=("timeout", "10"))
+    process = _start_live(tmp_path, ndmp_port, served_port, prefix=("timeout", "600"))
     with _ended_if_failing(process):
         _traffic(ndmp_port, served_port)
+        _wait_until_saved(tmp_path / "live.pcap", process)
+        process.send_signal(signal.SIGALRM)  # to timeout (the process started): time up
     code, out, err = ended(process)
     assert code == 124, err  # timeout's own code for "timed out"
     _check_final_report(tmp_path, out, err)

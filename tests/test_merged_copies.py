@@ -13,15 +13,14 @@ after its SYN, 17 ms off the learnt offset), as did the 0 ms one (a SYN copy 1.1
 
 from __future__ import annotations
 
-import json
 import shutil
 import struct
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_json import run_json
 
 ROOT = Path(__file__).resolve().parent.parent
 LAB = ROOT / "captures" / "lab-merged"
@@ -39,11 +38,8 @@ needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark
 
 def analyze(*captures: Path) -> dict:
     """flowcheck analyze --format json on the captures given as one set."""
-    proc = subprocess.run([sys.executable, "-m", "flowcheck", "analyze", "--config",
-                           str(CONFIG), "--format", "json", *map(str, captures)],
-                          capture_output=True, text=True, check=False)
-    assert proc.returncode in (0, 1), proc.stderr
-    return json.loads(proc.stdout)
+    return run_json("analyze", "--config", str(CONFIG), "--format", "json",
+                    *map(str, captures), exit_codes=(0, 1))
 
 
 def tshark(capture: Path, display: str, *fields: str) -> list[list[str]]:

@@ -16,7 +16,6 @@ connection; one transfer for the three tests. Root, namespaces: marked `lab`.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import shutil
 import subprocess
@@ -26,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_json import run_json
 from router_lab import routed_namespaces, sh
 
 pytestmark = pytest.mark.lab
@@ -105,7 +105,8 @@ def _transfer(names: dict[str, str], tmp: Path) -> dict[str, Path]:
                                SERVER], stdout=subprocess.PIPE, text=True)
     try:
         assert server.stdout is not None and server.stdout.readline().strip() == "ready"
-        time.sleep(1.0)  # the sniffers listening
+        for sniffer in sniffers:  # each listening: tcpdump's line, dumpcap's file
+            _await_line(sniffer, "File: " if sniffer is sniffers[-1] else "listening on")
         subprocess.run(["ip", "netns", "exec", names["m"], sys.executable, "-c", CLIENT],
                        check=True, timeout=120)
         server.wait(timeout=30)
@@ -122,13 +123,23 @@ def _transfer(names: dict[str, str], tmp: Path) -> dict[str, Path]:
     return files
 
 
+def _await_line(sniffer: subprocess.Popen, words: str) -> None:
+    """Read the sniffer's text stderr until a line with `words` (tcpdump's "listening
+    on" once it captures; dumpcap's "File: " once its interfaces are open and its file
+    written: its "Capturing on" comes before, as flowcheck.lab.netns waits for them);
+    fails if the sniffer ends first."""
+    assert sniffer.stderr is not None
+    lines = []
+    while line := sniffer.stderr.readline():
+        lines.append(line)
+        if words in line:
+            return
+    pytest.fail(f"the sniffer ended before {words!r}: {''.join(lines)[-500:]}")
+
+
 @functools.cache  # r0's capture: the truth of all three tests
 def _connections(capture: Path) -> dict:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    done = subprocess.run([sys.executable, "-m", "flowcheck", "connections", str(capture),
-                           "--format", "json"], capture_output=True, text=True, env=env,
-                          check=True)
-    return json.loads(done.stdout)
+    return run_json("connections", str(capture), "--format", "json", exit_codes=(0,))
 
 
 def _lags(capture: Path) -> list[float]:

@@ -75,15 +75,22 @@ CASES = {
 DARK = ("--force-dark-mode", "--blink-settings=preferredColorScheme=0")
 
 
+def _report(name: str, folder: Path) -> Path:
+    """`analyze --html` of captures/lab/NAME into folder/NAME.html, its exit code the
+    case's (pass 0, fail 1)."""
+    report = folder / f"{name}.html"
+    code = run(["analyze", "--format", "json", "--config", str(LAB / f"{name}.toml"),
+                str(LAB / f"{name}.pcap"), "--html", str(report)])
+    assert code == (0 if CASES[name][1] is None else 1)
+    return report
+
+
 def _render(name: str, folder: Path, *extra: str,
             png: Path | None = None) -> tuple[Path, list[dict]]:
     """The report of captures/lab/NAME, and what the probe read off chromium's layout of
     it (`extra`: chromium's flags). png: the same run's screenshot of it (1280x1600; the
     probe's output is hidden), one chromium start instead of two."""
-    report = folder / f"{name}.html"
-    code = run(["analyze", "--format", "json", "--config", str(LAB / f"{name}.toml"),
-                str(LAB / f"{name}.pcap"), "--html", str(report)])
-    assert code == (0 if CASES[name][1] is None else 1)
+    report = _report(name, folder)
     html = report.read_text(encoding="utf-8")
     assert "<script" not in html and not re.search(r"(src|href)=\"(https?:)?//", html)
     probed = folder / f"{name}.probe.html"
@@ -154,8 +161,9 @@ def test_dark_mode_screenshot(tmp_path: Path) -> None:
 def test_printed_from_a_dark_desktop_is_dark_on_white(tmp_path: Path) -> None:
     """Printed from a desktop in dark mode, the report is dark ink on white paper (pixels
     of poppler's rendering of chromium's PDF): the dark palette is for the screen only
-    (`@media screen and (prefers-color-scheme: dark)`; chromium itself prints light)."""
-    report, _ = _render("data-port-in-use", tmp_path)
+    (`@media screen and (prefers-color-scheme: dark)`; chromium itself prints light).
+    The report only: test_ladder_as_rendered lays out the same one."""
+    report = _report("data-port-in-use", tmp_path)
     pdf = print_pdf(report, tmp_path / "report.pdf", *DARK)
     subprocess.run(["pdftoppm", "-r", "40", "-gray", "-f", "1", "-l", "2", str(pdf),
                     str(tmp_path / "page")], check=True, timeout=60)
