@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -31,10 +32,12 @@ CHUNK = 1 << 20
 
 
 def _fast_transfer(port: int, chunks: int, before_close: threading.Event | None = None,
-                   arrived: threading.Event | None = None) -> int:
+                   arrived: threading.Event | None = None,
+                   caught_up: Callable[[], None] | None = None) -> int:
     """Send chunks MiB to a local receiver as fast as loopback goes; the close waits
-    until everything arrived (then sets `arrived`) and for before_close, so the FINs come
-    after the burst."""
+    until everything arrived (then sets `arrived`), for before_close and for caught_up
+    (returns once the sniffer has taken what it could), so the FINs come after the
+    burst."""
     with socket.socket() as server:
         server.bind(("127.0.0.1", port))
         server.listen()
@@ -60,9 +63,25 @@ def _fast_transfer(port: int, chunks: int, before_close: threading.Event | None 
             if before_close is not None:
                 before_close.wait(timeout=30)
             time.sleep(0.5)  # the sniffer catches up: the close is captured
+            if caught_up is not None:
+                caught_up()
         receiver.join(timeout=30)
     assert received[0] == chunks * CHUNK
     return chunks * CHUNK
+
+
+def _until_written(path: Path, still: float = 0.5, limit: float = 30.0) -> None:
+    """Returns once the file `path` a sniffer writes has not grown for `still` seconds:
+    the sniffer has taken what the kernel kept for it (on a loaded machine it can be
+    seconds behind the burst; a FIN sent before would find its buffer full)."""
+    deadline, size, since = time.monotonic() + limit, -1, time.monotonic()
+    while time.monotonic() < deadline:
+        now = path.stat().st_size if path.exists() else 0
+        if now != size:
+            size, since = now, time.monotonic()
+        elif time.monotonic() - since >= still:
+            return
+        time.sleep(0.05)
 
 
 def _wait_for_line(stream, words: str, timeout: float = 15.0) -> str:  # noqa: ANN001
@@ -83,7 +102,7 @@ def test_tcpdump_with_a_tiny_buffer_loses_what_flowcheck_counts(tmp_path: Path) 
          f"tcp port {port}"], stderr=subprocess.PIPE, text=True)
     try:
         _wait_for_line(sniffer.stderr, "listening on")
-        sent = _fast_transfer(port, 256)
+        sent = _fast_transfer(port, 256, caught_up=lambda: _until_written(saved))
         # Without --immediate-mode, libpcap hands packets over in blocks, at the latest
         # after its 1 s timeout: wait for the block holding the close.
         time.sleep(1.5)
