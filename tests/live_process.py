@@ -1,10 +1,11 @@
 """What the tests of `flowcheck live` share: a free loopback port, a connection sent on
 the loopback, the dumpcap sniffer parameter, waiting until it listens, until its --write
 copy holds a segment, its first line, and ending a live process that runs in its own
-process group."""
+process group (or killing it when its test fails)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import shutil
@@ -12,6 +13,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -111,6 +113,24 @@ def ended(process: subprocess.Popen) -> tuple[int, str, str]:
             os.killpg(process.pid, signal.SIGKILL)
             process.communicate()
     return process.returncode, out, err
+
+
+@contextlib.contextmanager
+def ended_if_failing(process: subprocess.Popen) -> Iterator[None]:
+    """A test that fails while live runs kills it (its process group when it leads one,
+    started with start_new_session), rather than leave it running out its --duration
+    beside the other workers' tests; its sniffer, in a session of its own, ends with it
+    (sources.live._end_with_parent)."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):  # it ended already (and was reaped)
+            if os.getpgid(process.pid) == process.pid:
+                os.killpg(process.pid, signal.SIGKILL)
+            else:
+                process.kill()
+        process.communicate()
+        raise
 
 
 def first_line(process: subprocess.Popen, timeout: float) -> bytes | None:

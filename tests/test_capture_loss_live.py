@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from live_feed import run_held_back
-from live_process import free_port, wait_until_listening
+from live_process import ended_if_failing, free_port, wait_until_listening, wait_until_still
 from test_capture_loss import LAB, _data_frames, _remove, _tshark_expert
 
 from flowcheck.config import build_config, load_file
@@ -70,20 +70,6 @@ def _fast_transfer(port: int, chunks: int, before_close: threading.Event | None 
     return chunks * CHUNK
 
 
-def _until_written(path: Path, still: float = 0.5, limit: float = 30.0) -> None:
-    """Returns once the file `path` a sniffer writes has not grown for `still` seconds:
-    the sniffer has taken what the kernel kept for it (on a loaded machine it can be
-    seconds behind the burst; a FIN sent before would find its buffer full)."""
-    deadline, size, since = time.monotonic() + limit, -1, time.monotonic()
-    while time.monotonic() < deadline:
-        now = path.stat().st_size if path.exists() else 0
-        if now != size:
-            size, since = now, time.monotonic()
-        elif time.monotonic() - since >= still:
-            return
-        time.sleep(0.05)
-
-
 def _wait_for_line(stream, words: str, timeout: float = 15.0) -> str:  # noqa: ANN001
     deadline, text = time.monotonic() + timeout, ""
     while time.monotonic() < deadline and words not in text:
@@ -98,11 +84,15 @@ def _wait_for_line(stream, words: str, timeout: float = 15.0) -> str:  # noqa: A
 def test_tcpdump_with_a_tiny_buffer_loses_what_flowcheck_counts(tmp_path: Path) -> None:
     port, saved = free_port(), tmp_path / "tiny-buffer.pcap"
     sniffer = subprocess.Popen(
-        ["tcpdump", "-i", "lo", "-B", "32", "-s", "0", "-n", "-w", str(saved),
+        ["tcpdump", "-i", "lo", "-B", "32", "-s", "0", "-n", "-U", "-w", str(saved),
          f"tcp port {port}"], stderr=subprocess.PIPE, text=True)
     try:
         _wait_for_line(sniffer.stderr, "listening on")
-        sent = _fast_transfer(port, 256, caught_up=lambda: _until_written(saved))
+        # -U: the file grows as tcpdump takes packets, so a file still for longer than
+        # libpcap's 1 s block timeout means it took what the kernel kept for it (on a
+        # loaded machine it can be seconds behind the burst: a FIN sent before then
+        # finds its 32 KiB buffer full).
+        sent = _fast_transfer(port, 256, caught_up=lambda: wait_until_still(saved, 1.2))
         # Without --immediate-mode, libpcap hands packets over in blocks, at the latest
         # after its 1 s timeout: wait for the block holding the close.
         time.sleep(1.5)
@@ -154,20 +144,22 @@ def _live_under_load(sniffer: str, tmp_path: Path) -> tuple[list[dict], int]:
          "--format", "json", "--sniffer", sniffer, "--capture-filter", f"tcp port {port}",
          "--write", str(tmp_path / f"{sniffer}.pcap")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_until_listening(process, tmp_path / f"{sniffer}.pcap")
-    # flowcheck stops reading: the sniffer's pipe fills, it blocks, the kernel drops.
-    os.kill(process.pid, signal.SIGSTOP)
-    resumed, arrived = threading.Event(), threading.Event()
-    try:
-        transfer = threading.Thread(target=_fast_transfer, args=(port, 128, resumed, arrived))
-        transfer.start()
-        # The burst is over once the receiver has it all (what the sniffer could not
-        # take is dropped by then); 30 s is the transfer's own bound.
-        arrived.wait(timeout=30)
-    finally:
-        os.kill(process.pid, signal.SIGCONT)
-        resumed.set()
-    transfer.join(timeout=60)
+    with ended_if_failing(process):
+        wait_until_listening(process, tmp_path / f"{sniffer}.pcap")
+        # flowcheck stops reading: the sniffer's pipe fills, it blocks, the kernel drops.
+        os.kill(process.pid, signal.SIGSTOP)
+        resumed, arrived = threading.Event(), threading.Event()
+        try:
+            transfer = threading.Thread(target=_fast_transfer,
+                                        args=(port, 128, resumed, arrived))
+            transfer.start()
+            # The burst is over once the receiver has it all (what the sniffer could not
+            # take is dropped by then); 30 s is the transfer's own bound.
+            arrived.wait(timeout=30)
+        finally:
+            os.kill(process.pid, signal.SIGCONT)
+            resumed.set()
+        transfer.join(timeout=60)
     # The transfer and its close are sent: stopped as `kill` stops it (the --duration
     # timer calls the same stop; 120 s only ends a run whose test failed).
     process.terminate()

@@ -17,6 +17,7 @@ from live_process import (
     DUMPCAP,
     RST,
     ended,
+    ended_if_failing,
     first_line,
     free_port,
     wait_until_listening,
@@ -37,20 +38,21 @@ def test_live_reports_a_refused_control_connection(
          "--sniffer", sniffer, "--html", str(tmp_path / "live.html"),
          "--capture-filter", f"tcp port {ndmp_port} or tcp port {served_port}"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_until_listening(process, saved)
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", served_port))
-        server.listen()
-        with socket.create_connection(("127.0.0.1", served_port)) as client:
-            peer, _ = server.accept()
-            client.sendall(b"x" * 100)
-            peer.recv(100)
-            peer.close()
-    with contextlib.suppress(ConnectionRefusedError):
-        socket.create_connection(("127.0.0.1", ndmp_port), timeout=2).close()
-    # Stopped as `kill` stops it once it has read the refusal, the last packet sent (the
-    # --duration timer calls the same stop; 120 s only ends a run whose test failed).
-    wait_until_written(process, saved, ndmp_port, RST)
+    with ended_if_failing(process):
+        wait_until_listening(process, saved)
+        with socket.socket() as server:
+            server.bind(("127.0.0.1", served_port))
+            server.listen()
+            with socket.create_connection(("127.0.0.1", served_port)) as client:
+                peer, _ = server.accept()
+                client.sendall(b"x" * 100)
+                peer.recv(100)
+                peer.close()
+        with contextlib.suppress(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", ndmp_port), timeout=2).close()
+        # Stopped as `kill` stops it once it has read the refusal, the last packet sent
+        # (the --duration timer calls the same stop; 120 s only ends a failed test's run).
+        wait_until_written(process, saved, ndmp_port, RST)
     process.terminate()
     out, err = process.communicate(timeout=60)
     assert process.returncode == 1, err

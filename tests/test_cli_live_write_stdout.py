@@ -13,7 +13,14 @@ from pathlib import Path
 
 import pytest
 from cli_json import run_json
-from live_process import FIN, ended, send_on_loopback, wait_until_listening, wait_until_written
+from live_process import (
+    FIN,
+    ended,
+    ended_if_failing,
+    send_on_loopback,
+    wait_until_listening,
+    wait_until_written,
+)
 
 LIVE = [sys.executable, "-m", "flowcheck", "live", "--interface", "lo"]
 PCAP_MAGIC = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1",
@@ -29,11 +36,12 @@ def test_the_capture_goes_to_standard_output_and_the_report_to_standard_error(
                                     sniffer, "--format", "json"], stdout=stdout,
                                    stderr=subprocess.PIPE, text=True, cwd=tmp_path,
                                    start_new_session=True)
-        wait_until_listening(process, saved)
-        port = send_on_loopback(5000)
-        # Stopped as `kill` stops it once its copy holds the listener's FIN (the
-        # --duration timer calls the same stop; 120 s only ends a run whose test failed).
-        wait_until_written(process, saved, port, FIN)
+        with ended_if_failing(process):
+            wait_until_listening(process, saved)
+            port = send_on_loopback(5000)
+            # Stopped as `kill` stops it once its copy holds the listener's FIN (the
+            # --duration timer calls the same stop; 120 s only ends a failed test's run).
+            wait_until_written(process, saved, port, FIN)
         process.terminate()
         code, _, err = ended(process)
     assert code in (0, 1, 5), err  # a verdict's code: no error

@@ -204,10 +204,11 @@ def test_fast_path_equals_slow_path_for_any_batch_size(tmp_path: Path, seed: int
     packets = random_traffic(seed)
     reference = run(tmp_path, packets, chunk=1, fast=False)
     assert len(reference) >= 8
-    # Not the fast path one packet a batch: it walked no branch of flowcheck that the
-    # reference's batches and the fast path's here do not (branch coverage over the
-    # three seeds, session 48).
-    for chunk in (13, 100000):
+    # The fast path one packet a batch on seed 1 only: on the others it walked no branch
+    # of flowcheck that the reference's batches and the fast path's here do not (branch
+    # coverage over the three seeds, session 48), but a state carried wrong from batch
+    # to batch would show at every packet's boundary, which arcs do not count.
+    for chunk in ((1, 13, 100000) if seed == 1 else (13, 100000)):
         assert run(tmp_path, packets, chunk=chunk, fast=True) == reference
     assert_matches_tshark(tmp_path / "t.pcap", reference)
 

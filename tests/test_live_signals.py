@@ -17,14 +17,13 @@ import subprocess
 import sys
 import termios
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 from child_signals import started_ignoring
 from cli_json import run_json
-from live_process import DUMPCAP, ended, free_port, wait_until_listening
+from live_process import DUMPCAP, ended, ended_if_failing, free_port, wait_until_listening
 
 from flowcheck.sources import iter_batches
 
@@ -135,19 +134,6 @@ def _has_ended(sniffer: psutil.Process, wait: float = 30.0) -> bool:
         time.sleep(0.1)
 
 
-@contextlib.contextmanager
-def _ended_if_failing(process: subprocess.Popen) -> Iterator[None]:
-    """A test that fails while live runs kills it (its process group); its tcpdump, in a
-    session of its own, ends with it."""
-    try:
-        yield
-    except BaseException:
-        with contextlib.suppress(ProcessLookupError):  # it ended already (and was reaped)
-            os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        raise
-
-
 def _check_final_report(tmp_path: Path, out: str | None, err: str) -> None:
     """The JSON report on standard output (unless it went to a terminal), --html and
     --write complete."""
@@ -169,7 +155,7 @@ def test_live_stopped_by_a_signal_reports_as_on_ctrl_c(tmp_path: Path, number: i
     """Each signal at its default when live started (a shell's foreground job)."""
     ndmp_port, served_port = free_port(), free_port()
     process = _start_live(tmp_path, ndmp_port, served_port)
-    with _ended_if_failing(process):
+    with ended_if_failing(process):
         sniffer = _sniffer_of(process)
         _traffic(ndmp_port, served_port)
         _wait_until_saved(tmp_path / "live.pcap")
@@ -193,7 +179,7 @@ def test_live_keeps_capturing_through_a_signal_ignored_at_its_start(
     ended when they logged out); a signal it catches still stops it as Ctrl-C does."""
     ndmp_port, served_port = free_port(), free_port()
     process = _start_live(tmp_path, ndmp_port, served_port, ignored=(ignored,))
-    with _ended_if_failing(process):
+    with ended_if_failing(process):
         sniffer = _sniffer_of(process)
         # Ignored (SIG_IGN), the kernel discards the signal when it is sent: it cannot
         # stop live, however long the test would wait for it to (a live that took it
@@ -223,7 +209,7 @@ def test_live_on_a_closed_terminal_ends_as_on_ctrl_c(tmp_path: Path) -> None:
         process = _start_live(tmp_path, ndmp_port, served_port, terminal=terminal)
     finally:
         os.close(terminal)
-    with _ended_if_failing(process):
+    with ended_if_failing(process):
         sniffer = _sniffer_of(process)
         _traffic(ndmp_port, served_port)
         _wait_until_saved(tmp_path / "live.pcap")
@@ -243,7 +229,7 @@ def test_live_under_timeout_leaves_a_report_and_a_whole_file(tmp_path: Path) -> 
     could end before the traffic, or long after it."""
     ndmp_port, served_port = free_port(), free_port()
     process = _start_live(tmp_path, ndmp_port, served_port, prefix=("timeout", "600"))
-    with _ended_if_failing(process):
+    with ended_if_failing(process):
         _traffic(ndmp_port, served_port)
         _wait_until_saved(tmp_path / "live.pcap", process)
         process.send_signal(signal.SIGALRM)  # to timeout (the process started): time up
@@ -257,7 +243,7 @@ def test_killed_live_keeps_what_it_saved_and_its_sniffer_ends(tmp_path: Path,
                                                               name: str) -> None:
     ndmp_port, served_port = free_port(), free_port()
     process = _start_live(tmp_path, ndmp_port, served_port, sniffer=name)
-    with _ended_if_failing(process):
+    with ended_if_failing(process):
         sniffer = _sniffer_of(process, name)
         _traffic(ndmp_port, served_port)
         _wait_until_saved(tmp_path / "live.pcap")

@@ -20,6 +20,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -127,14 +128,23 @@ def _await_line(sniffer: subprocess.Popen, words: str) -> None:
     """Read the sniffer's text stderr until a line with `words` (tcpdump's "listening
     on" once it captures; dumpcap's "File: " once its interfaces are open and its file
     written: its "Capturing on" comes before, as flowcheck.lab.netns waits for them);
-    fails if the sniffer ends first."""
+    fails if the sniffer ends first or says nothing of it within 30 s."""
     assert sniffer.stderr is not None
-    lines = []
-    while line := sniffer.stderr.readline():
-        lines.append(line)
-        if words in line:
-            return
-    pytest.fail(f"the sniffer ended before {words!r}: {''.join(lines)[-500:]}")
+    stderr, lines, found = sniffer.stderr, [], threading.Event()
+
+    def read() -> None:  # on a thread: readline has no timeout of its own
+        while line := stderr.readline():
+            lines.append(line)
+            if words in line:
+                found.set()
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout=30)
+    if not found.is_set():
+        why = "ended" if not reader.is_alive() else "said nothing of it in 30 s"
+        pytest.fail(f"the sniffer {why} before {words!r}: {''.join(lines)[-500:]}")
 
 
 @functools.cache  # r0's capture: the truth of all three tests
