@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from pcap_records import read_records, write_records
+from test_connections_util import internet_checksum
 from test_ndmp_tshark import CAPTURES, decode_with_connections
 
 from flowcheck.model import Connection, NdmpMessage, NdmpStream
@@ -294,16 +295,6 @@ def test_a_path_with_brackets_is_printed_as_it_is(tmp_path: Path,
     assert f"{folder / 'v4-backup.pcap'}: flowcheck" in capsys.readouterr().out
 
 
-def _checksum(data: bytes) -> int:
-    """The Internet checksum (RFC 1071) of data."""
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
 def _as_ipv6(source: Path, target: Path) -> None:
     """`source` with every IPv4 packet carried over IPv6 (fd00::<last octet>), the TCP
     segments unchanged but their checksum (the IPv6 pseudo-header's): NDMP's control
@@ -324,7 +315,7 @@ def _as_ipv6(source: Path, target: Path) -> None:
             src, dst = address(frame[26:30]), address(frame[30:34])
             segment[16:18] = b"\0\0"
             pseudo = src + dst + struct.pack("!IxxxB", len(segment), 6)
-            segment[16:18] = struct.pack("!H", _checksum(pseudo + bytes(segment)))
+            segment[16:18] = struct.pack("!H", internet_checksum(pseudo + bytes(segment)))
             header = struct.pack("!IHBB", 6 << 28, len(segment), 6, frame[22]) + src + dst
             frame = frame[:12] + b"\x86\xdd" + header + bytes(segment)
             record = replace(record, data=frame, wirelen=len(frame))
@@ -407,9 +398,9 @@ def _in_vxlan(source: Path, target: Path, port: int) -> None:
         udp = struct.pack("!HHHH", 50000, port, 8 + len(vxlan), 0) + vxlan
         ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
                                    bytes((10, 9, 0, 1)), bytes((10, 9, 0, 2))))
-        ip[10:12] = struct.pack("!H", _checksum(bytes(ip)))
+        ip[10:12] = struct.pack("!H", internet_checksum(bytes(ip)))
         pseudo = bytes(ip[12:20]) + struct.pack("!xBH", 17, len(udp))
-        udp = udp[:6] + struct.pack("!H", _checksum(pseudo + udp) or 0xFFFF) + udp[8:]
+        udp = udp[:6] + struct.pack("!H", internet_checksum(pseudo + udp) or 0xFFFF) + udp[8:]
         frame = _VTEP_MACS + b"\x08\x00" + bytes(ip) + udp
         wrapped.append(replace(record, data=frame, wirelen=len(frame)))
     write_records(target, linktype, wrapped)

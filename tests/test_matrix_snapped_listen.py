@@ -21,6 +21,7 @@ from pathlib import Path
 
 from pcap_records import Record, read_records, tcp_of, write_records
 from stored import errors, stored_analysis
+from test_connections_util import internet_checksum
 
 CAPTURE = (Path(__file__).resolve().parents[1] / "captures" / "field38-matrix"
            / "range-small-listen-unanswered-snap96.pcap")
@@ -139,8 +140,6 @@ def _moved(record: Record, seq: int, ack: int) -> Record:
 
 
 def _ip_checksum(data: bytearray) -> None:
+    """The IPv4 header checksum of an Ethernet frame's 20-byte header, set in place."""
     data[24:26] = b"\x00\x00"
-    total = sum(struct.unpack(">10H", bytes(data[14:34])))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    struct.pack_into(">H", data, 24, ~total & 0xFFFF)
+    struct.pack_into(">H", data, 24, internet_checksum(bytes(data[14:34])))

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from cli_json import run_json
+from test_connections_util import internet_checksum
 
 ROOT = Path(__file__).resolve().parent.parent
 LAB = ROOT / "captures" / "lab-merged"
@@ -141,13 +142,6 @@ def _write(path: Path, header: bytes, records: list[tuple[int, int, bytes]]) -> 
                                        for s, u, f in records))
 
 
-def _ip_checksum(header: bytes) -> int:
-    total = sum(struct.unpack(f"!{len(header) // 2}H", header))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
 def _tsval_at(frame: bytes) -> int:
     """The offset of the TSval in an Ethernet/IPv4/TCP frame's TCP options."""
     ihl = (frame[14] & 0x0F) * 4
@@ -185,7 +179,7 @@ def _resend_at_same_id(tmp_path: Path, same_tsval: bool) -> tuple[Path, int]:
         frame[at:at + 4] = original[at:at + 4]
     ihl = (frame[14] & 0x0F) * 4
     frame[24:26] = b"\0\0"
-    frame[24:26] = struct.pack("!H", _ip_checksum(bytes(frame[14:14 + ihl])))
+    frame[24:26] = struct.pack("!H", internet_checksum(bytes(frame[14:14 + ihl])))
     sec, usec, _ = records[first]
     moved = (sec + (usec + 10_000) // 1_000_000, (usec + 10_000) % 1_000_000, bytes(frame))
     rest = [r for n, r in enumerate(records) if n != retry]
