@@ -43,6 +43,18 @@ def _add_namespaces(names: dict[str, str]) -> None:
         netns.run(["ip", "-n", name, "link", "set", "lo", "up"])
 
 
+def _link_up(ns: str, ifname: str) -> None:
+    """`ifname` up, its offloads off (frames as the wire carries them)."""
+    netns.run(["ip", "-n", ns, "link", "set", ifname, "up"])
+    netns._offloads_off(ns, ifname)
+
+
+def _port_ranges(m: str, a: str, scenario: Scenario) -> None:
+    """The scenario's dynamic port ranges on M (media) and A (agent)."""
+    netns._set_port_range(m, scenario.media_range)
+    netns._set_port_range(a, scenario.agent_range)
+
+
 def _add_veths(m: str, middle: str, a: str) -> None:
     """M's m0 and A's a0, each a veth whose peer (r0, r1) is in the `middle` namespace
     (Routed's router, Bridged's bridge)."""
@@ -74,15 +86,13 @@ class Routed:
                 _addr(ns, ifname, f"{addr}/24")
                 if v6:
                     _addr(ns, ifname, six[ifname])
-                run(["ip", "-n", ns, "link", "set", ifname, "up"])
-                netns._offloads_off(ns, ifname)
+                _link_up(ns, ifname)
             run(["ip", "-n", m, "route", "add", "default", "via", "10.77.0.254"])
             run(["ip", "-n", a, "route", "add", "default", "via", "10.77.1.254"])
             if v6:
                 run(["ip", "-n", m, "-6", "route", "add", "default", "via", "fd77::fe"])
                 run(["ip", "-n", a, "-6", "route", "add", "default", "via", "fd77:1::fe"])
-            netns._set_port_range(m, scenario.media_range)
-            netns._set_port_range(a, scenario.agent_range)
+            _port_ranges(m, a, scenario)
         except BaseException:
             self.close()
             raise
@@ -115,10 +125,8 @@ class Bridged:
             for ns, ifname in ((m, "m0"), (b, "r0"), (b, "r1"), (a, "a0")):
                 if ns != b:
                     _addr(ns, ifname, "10.77.0.1/24" if ns == m else "10.77.0.2/24")
-                run(["ip", "-n", ns, "link", "set", ifname, "up"])
-                netns._offloads_off(ns, ifname)
-            netns._set_port_range(m, scenario.media_range)
-            netns._set_port_range(a, scenario.agent_range)
+                _link_up(ns, ifname)
+            _port_ranges(m, a, scenario)
             self.process = subprocess.Popen(
                 ["ip", "netns", "exec", b, sys.executable, "-m", "flowcheck.lab.delay_bridge",
                  "r0", "r1", "--to-second", str(delays[0]), "--to-first", str(delays[1])])
