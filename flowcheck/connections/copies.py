@@ -412,5 +412,3 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
     def first_ts(self) -> float | None:
         """The time of the first copy kept (the first of `frames`); None without any."""
         return self._times.get(self.frames[0]) if self.frames else None
-
-

@@ -199,10 +199,9 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
         quotes, since = self.copies.icmp_originals(decoded.icmp_quotes)
         sources = batch.capture_of(decoded.tcp_index)
         identity = None if batch.identity is None else batch.identity[decoded.tcp_index]
-        ends = captured_ends(batch, decoded) if self._buf is not None else None
-        headers = (header_identities(decoded, self._buf, ends)
-                   if self._buf is not None else None)
         buf = self._buf
+        ends = None if buf is None else captured_ends(batch, decoded)
+        headers = None if buf is None or ends is None else header_identities(decoded, buf, ends)
         self._copy, replayed = self.copies.mark(
             decoded, flows, since, sources, identity,
             lambda: capture_legs(batch, decoded.tcp_index), headers,

@@ -82,18 +82,19 @@ def _held_side(conn: Connection, side: str) -> str:
     holds, sender, receiver, unseen = (
         ("media server", conn.resp_h, conn.orig_h, "resp") if side == "resp"
         else ("agent", conn.orig_h, conn.resp_h, "orig"))
-    though = (f", though {receiver} acknowledged {_acked_of_it(conn, unseen)}"
-              if conn.acked_unseen_split(unseen) != (0, False) else "")
+    acked = _acked_of_it(conn, unseen)
+    though = f", though {receiver} acknowledged {acked}" if acked else ""
     return (f"the capture holds only the {holds}'s side of its control connection (nothing "
             f"from {sender} to {receiver}{though})")
 
 
 def _acked_of_it(conn: Connection, side: Direction) -> str:
     """"344 B of it and its FIN", "344 B of it", "its FIN": what the other side's ACKs
-    acknowledge of `side`, never captured (Connection.acked_unseen_split)."""
+    acknowledge of `side`, never captured (Connection.acked_unseen_split); "" for
+    nothing."""
     acked, fin = conn.acked_unseen_split(side)
     if not acked:
-        return "its FIN"
+        return "its FIN" if fin else ""
     return f"{acked} B of it and its FIN" if fin else f"{acked} B of it"
 
 
