@@ -13,7 +13,8 @@ bytes the sniffer missed or the capture tool cut (verify.acked_missed, verify.cu
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, Session
+from flowcheck.model import Connection, Direction, Session
+from flowcheck.sessions.unseen import acked_words
 from flowcheck.verify.acked_missed import acked_missed, missed_words
 from flowcheck.verify.context import Context
 from flowcheck.verify.cut_frames import cuts_explain
@@ -79,11 +80,39 @@ def flow_detail(ctx: Context, session: Session, conns: list[Connection],
                              way_words(ctx, session, conns, key),
                              None if resent or unacked else sent[key])
     return (f"{sent[key]} B {direction} ({session.kind_words(short=True)}) over {count}"
-            f"{resent_words}{gap_words}; {sent[other]} B the other way"
+            f"{resent_words}{gap_words}; {other_way_words(session, conns, other, sent)}"
             + (f"; each byte counted once ({copies} B of capture copies left out: "
                "capture_duplicates)" if copies else "")
             + (f"; and {cut} B more that the capture tool cut from frames it recorded as "
                "whole (capture_loss)" if cut else ""))
+
+
+def other_way_words(session: Session, conns: list[Connection], other: str,
+                    sent: dict[str, int]) -> str:
+    """"0 B the other way", or, when the capture holds no packet of any data connection's
+    side that sends toward `other` (a capture of one direction: a SPAN port that sees one
+    way, tcpdump -Q), "the other way not captured (840 B of it acknowledged)": what
+    that side's receivers acknowledged of it (sessions.unseen.acked_words; lab: an ndmjob
+    backup filtered to the agent's packets read "0 B the other way" while step 1 said
+    "not captured")."""
+    unseen = [(conn, side) for conn in conns
+              if (side := _sender_side(session, conn, other)) is not None]
+    if not unseen or len(unseen) != len(conns):
+        return f"{sent[other]} B the other way"
+    if len(unseen) == 1:
+        return f"the other way not captured ({acked_words(*unseen[0])})"
+    acked = sum(conn.acked_unseen_split(side)[0] for conn, side in unseen)
+    fins = sum(conn.acked_unseen_split(side)[1] for conn, side in unseen)
+    fin_words = f", and {fins} FIN{'s' if fins != 1 else ''}" if fins else ""
+    return f"the other way not captured ({acked} B of it acknowledged{fin_words})"
+
+
+def _sender_side(session: Session, conn: Connection, key: str) -> Direction | None:
+    """The side of conn that sends toward `key` (to_media, to_agent) when the capture
+    holds no packet of it; None when it holds some."""
+    agent_is_orig = conn_sides(conn, session)[1] == (conn.orig_h, conn.orig_p)
+    side: Direction = "orig" if agent_is_orig == (key == "to_media") else "resp"
+    return side if (conn.orig_pkts if side == "orig" else conn.resp_pkts) == 0 else None
 
 
 def job_direction(session: Session) -> str:
