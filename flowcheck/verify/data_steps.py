@@ -1,10 +1,10 @@
 """Steps 3-4 of a session (flow-model.md): the data endpoint announced on the control
-connection and the data connection to it. Step 5 (the data flowing) is
-flowcheck.verify.data_flow's."""
+connection and the data connection to it (one opened by the wrong side:
+flowcheck.verify.wrong_way). Step 5 (the data flowing) is flowcheck.verify.data_flow's."""
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, Session, Step, connection_ends
+from flowcheck.model import Connection, Session, Step
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions import (
     DATA_INTENT,
@@ -20,14 +20,13 @@ from flowcheck.verify.after_close import (
     late_words,
     tried_in_time,
 )
-from flowcheck.verify.allow_rules import seen_or_range
 from flowcheck.verify.attempts import (
     attempt_unseen,
     listener_of,
     one_way_words,
     unanswered_seen,
 )
-from flowcheck.verify.context import DEFAULT_RANGE_WORDS, Context, endpoint, opening_frames
+from flowcheck.verify.context import Context, endpoint, opening_frames
 from flowcheck.verify.cut_unjudged import cut_unjudged
 from flowcheck.verify.details import (
     announcement_detail,
@@ -47,7 +46,6 @@ from flowcheck.verify.local import (
     only_local,
 )
 from flowcheck.verify.lost_announcement import address_unseen_step
-from flowcheck.verify.profile_followed import wrong_way_fix
 from flowcheck.verify.ranges import UNREAD_WHY, unread_ports
 from flowcheck.verify.refused_connect import group_refusal
 from flowcheck.verify.refused_listens import (
@@ -61,6 +59,7 @@ from flowcheck.verify.step_base import make_step, ports_in_range, previous_step,
 from flowcheck.verify.stream_evidence import message_ts, pending_request, stream_hidden
 from flowcheck.verify.unanswered_close import unanswered_close_words
 from flowcheck.verify.unseen_resources import unseen_resources_words
+from flowcheck.verify.wrong_way import report_wrong_way
 
 # The messages an NDMP session starts with (the agent's greeting, the DMA's CONNECT_OPEN
 # and its reply), before any announcement.
@@ -282,7 +281,7 @@ def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
     wrong_way = [c for c in conns if not _expected_connector(ctx, session, c)]
     if wrong_way:
         expected = "media server" if ctx.profile.connector == "media_server" else "agent"
-        openers = _report_wrong_way(ctx, session, spec, wrong_way, expected)
+        openers = report_wrong_way(ctx, session, spec, wrong_way, expected)
         return make_step(spec, "violated", uids, frames,
                          f"opened by {openers}, expected the {expected}")
     if not all(ports_in_range(ctx, session, c) for c in conns):
@@ -300,46 +299,6 @@ def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
     if unseen:  # the other resources' connections may come after the capture's end
         return make_step(spec, "unknown", uids, frames, f"unknown: {unseen}; {detail}")
     return make_step(spec, "ok", uids, frames, detail)
-
-
-def _report_wrong_way(ctx: Context, session: Session, spec: StepSpec,
-                      wrong_way: list[Connection], expected: str) -> str:
-    """One step_out_of_order naming every data connection opened from the wrong side;
-    returns who opened them."""
-    listed = ", ".join(f"{connection_ends(c)}"
-                       for c in wrong_way)
-    openers = " and ".join(dict.fromkeys(c.orig_h for c in wrong_way))
-    ports: dict[tuple[str, str], list[int]] = {}
-    for conn in wrong_way:
-        pair = ports.setdefault((conn.orig_h, conn.resp_h), [])
-        if conn.resp_p not in pair:
-            pair.append(conn.resp_p)
-    allowed = "; ".join(f"TCP from {orig} to {resp} {_wrong_way_ports(ctx, session, resp, pair)}"
-                        for (orig, resp), pair in ports.items())
-    what, verb, them = ("data connection", "is", "it") if len(wrong_way) == 1 else \
-        (f"{len(wrong_way)} data connections", "are", "them")
-    ctx.add("step_out_of_order",
-            f"The {what} {listed} {verb} opened by {openers}; the {ctx.profile.name} "
-            f"profile expects the {expected} to open {them} (step {spec.number}).",
-            f"{wrong_way_fix(ctx.profile.name)}the firewall must allow {allowed}.",
-            session=session, conn=wrong_way[0],
-            frames=[f for c in wrong_way for f in opening_frames(c)])
-    return openers
-
-
-def _wrong_way_ports(ctx: Context, session: Session, host: str, ports: list[int]) -> str:
-    """The ports an allow rule for data connections opened the other way names: the range
-    of the listening host's side when every port is in it (the next job uses other
-    ports of it: trial 20 D5 b), through seen_or_range (this job's ports when the range
-    is flowcheck's default); the ports alone when one is outside."""
-    which = ctx.host_role(host)
-    if which is None:
-        which = "media" if host == session.media_server else "agent"
-    inside = getattr(ctx.config, f"in_{which}_range")
-    if all(inside(port) for port in ports):
-        words = seen_or_range(ctx, session, which, ports[0])
-        return f"port{'' if f' port {DEFAULT_RANGE_WORDS}' in words else 's'} {words}"
-    return f"port{'s' if len(ports) > 1 else ''} {', '.join(map(str, ports))}"
 
 
 def _expected_connector(ctx: Context, session: Session, conn: Connection) -> bool:

@@ -25,6 +25,7 @@ from flowcheck.model import Announcement, Finding, Session
 from flowcheck.verify.attempts import listener_of
 from flowcheck.verify.context import Context
 from flowcheck.verify.profile_followed import OTHER_PRODUCT_FIX, wrong_way_fix
+from flowcheck.verify.wrong_way import worked_part
 
 
 def plain_direction(ctx: Context) -> list[Announcement]:
@@ -109,8 +110,14 @@ def profile_first(ctx: Context, finding: Finding, shown: list[Announcement],
     else:
         lead = (f"Analyze the capture again with --profile ndmp: its announcements have "
                 f"the media server's mover listening and the agent connecting ({which}), "
-                f"plain NDMP's direction; the {name} profile has the media server connect. "
-                f"If it is {name} traffic after all: ")
+                f"plain NDMP's direction; the {name} profile has the media server connect.")
+        rest = fix.removeprefix(wrong_way)
+        worked = worked_part(rest) if rest != fix else ""
+        if worked:
+            # The data connections opened the other way worked: nothing of the profile
+            # in force is left to ask of the firewall (verify.wrong_way).
+            return f"{lead} {worked[:1].upper()}{worked[1:]}.", ""
+        lead += f" If it is {name} traffic after all: "
     return lead, fix.replace(OTHER_PRODUCT_FIX, "").removeprefix(wrong_way)
 
 
