@@ -157,5 +157,10 @@ def test_a_callback_not_in_the_capture_makes_the_lead_conditional(tmp_path: Path
     assert fix.startswith("If this is plain NDMP ("), fix
     assert "analyze it with --profile ndmp" in fix
     assert "Analyze the capture again" not in fix
-    assert "Allow TCP from 10.77.0.2 to 10.77.0.1".lower() in fix.lower()
+    # Its data connections worked (verify.wrong_way): Backup Exec's next jobs need the
+    # media range kept open, no rule to add.
+    assert ("if it is backup-exec-9 traffic: the 2 data connections themselves worked"
+            in fix), fix
+    assert "keep TCP from 10.77.0.2 to 10.77.0.1 ports 5001-5100 (media range) allowed" in fix
+    assert "must allow" not in fix
     assert fix.count("--profile ndmp") == 1, fix
