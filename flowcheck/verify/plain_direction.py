@@ -89,7 +89,10 @@ def profile_first(ctx: Context, finding: Finding, shown: list[Announcement],
     """(lead, fix) for a finding whose fix suggests `--profile ndmp` in a capture of plain
     NDMP's direction: the lead names that profile and the announcements that show it, and
     ends where the fix for the profile in force begins (with_lead joins them); the fix is
-    the finding's without the suggestion. ("", the finding's fix) otherwise. shown:
+    the finding's without the suggestion; for step_out_of_order's data connections that
+    worked (verify.wrong_way.worked_part) the lead's first sentence and what it says of
+    them, and "" (nothing of the profile in force to ask). ("", the finding's fix)
+    otherwise. shown:
     plain_direction(ctx), read once per analysis by the caller (it reads every session);
     unseen: callback_unseen(ctx), which makes the lead a condition."""
     fix = finding.fix
