@@ -40,7 +40,7 @@ CERTAIN_ONCE_SEEN = frozenset({
     "port_outside_media_range",
     "port_outside_agent_range", "control_port_outside_media_range",
     "control_off_backup_network", "ranges_overlap", "range_holds_ndmp_port",
-    "port_reused_within_hold", "ndmp_vendor_message", "host_not_configured",
+    "ndmp_vendor_message", "host_not_configured",
 })
 # A refused control connection the media server may still retry under the agent's other
 # IP version (verify.fallback: ip_version_fallback takes it back): certain once its
@@ -58,6 +58,10 @@ CERTAIN_AFTER_SILENCE = frozenset({
     "control_stalled", "data_stalled",
     # A late answer takes it back.
     "ndmp_no_reply",
+    # Its fix reads what the connection on the reused port did (refused, failed, or
+    # opened and carried N B), which its later packets change: reported at its SYN, it
+    # said "carried 1147872 B" of a connection that went on to carry 2037760 B.
+    "port_reused_within_hold",
 })
 # Silences a connector may still end: its SYN retried after a doubled timeout
 # (RFC 6298 5.5: Linux retries a SYN for about two minutes). Certain once the
