@@ -5,8 +5,13 @@ test_connections_acked_unseen, test_connections_fills) and its NDMP messages
 
 One tshark run per capture reads every field they use, kept on disk by the capture's
 path, size and mtime, tshark's version and the run's options, so that the five tests,
-whichever xdist worker runs them, start tshark once per capture instead of five times
-(about 0.3 s a start, most of it tshark registering its dissectors). TCP desegmentation
+whichever xdist worker runs them, read each capture once instead of five times. Each
+worker starts tshark once (about 0.3 s of CPU a start, most of it tshark registering
+its dissectors) and forks it for each capture (tshark_fork: the same rows as a tshark
+started for the capture alone; a tshark a capture where no C compiler builds it). (sharkd,
+one process loading capture after capture, was measured instead and is not used: it
+dissects twice, as tshark -2, and 15 stored captures then differ, the NDMP messages
+before a TLS upgrade decoded as TLS among them.) TCP desegmentation
 is on, as NDMP's messages need: a frame's own TCP fields (stream, addresses, ports,
 flags, tcp.len, sequence numbers, tcp.analysis.retransmission) are the same with it off,
 and with out-of-order reassembly on or off, on every stored capture (checked on all of
@@ -32,6 +37,8 @@ import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+
+import tshark_fork
 
 FIELDS = ("tcp.stream", "ip.src", "ipv6.src", "tcp.srcport", "ip.dst", "ipv6.dst",
           "tcp.dstport", "tcp.flags", "tcp.len", "tcp.seq_raw", "tcp.ack_raw",
@@ -86,11 +93,46 @@ def _fill(path: Path, out_of_order: bool, *, wait: bool) -> str | None:
             return None
         if kept.exists():  # the other worker ran tshark before this one had the lock
             return kept.read_text(encoding="utf-8")
-        out = subprocess.run(run, capture_output=True, text=True, check=True).stdout
         partial = kept.with_suffix(f".{os.getpid()}")  # whole or not at all: readers skip the lock
-        partial.write_text(out, encoding="utf-8")
-        partial.replace(kept)
+        try:
+            _tshark(run, path, partial)
+            out = partial.read_text(encoding="utf-8")
+            partial.replace(kept)
+        finally:
+            partial.unlink(missing_ok=True)  # tshark failed: nothing half-written kept
     return out
+
+
+# This worker's fork servers (tshark_fork), by command line without its capture; None:
+# the server gave no answer once, tshark is started for each capture instead.
+_SERVERS: dict[tuple[str, ...], tshark_fork.Server | None] = {}
+
+
+def _tshark(run: list[str], path: Path, out: Path) -> None:
+    """Write tshark's output for `run` (the command line of `command`, capture `path`) to
+    the file `out`: by this worker's fork server for run's options, started on the first
+    capture asked for (one tshark start a worker instead of one a capture), or by a tshark
+    of its own where there is no server or the forked one fails (its errors then name the
+    capture). subprocess.CalledProcessError as before when tshark fails."""
+    key = (*run[:3], *run[4:])
+    preload = tshark_fork.library(CACHE)
+    if preload is not None and _SERVERS.get(key, True) is not None:
+        if key not in _SERVERS:
+            _SERVERS[key] = tshark_fork.Server(run, preload)
+        server = _SERVERS[key]
+        assert server is not None
+        errors = out.with_name(out.name + ".err")
+        try:
+            status = server.run(path, out, errors)
+        except tshark_fork.Gone:
+            server.close()
+            _SERVERS[key] = None
+            status = None
+        errors.unlink(missing_ok=True)
+        if status == 0:
+            return
+    with out.open("w", encoding="utf-8") as output:
+        output.write(subprocess.run(run, capture_output=True, text=True, check=True).stdout)
 
 
 def _run_one_ahead(path: Path) -> bool:
