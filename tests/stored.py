@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 import json
+import pickle
 from pathlib import Path
 
 from pcap_records import read_records, write_records
 
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Finding
-from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.pipeline import Analysis, Traffic, analyze, read_traffic
 from flowcheck.report.json_doc import analysis_document
 
 
@@ -72,16 +73,26 @@ def case_analysis(capture: Path, config_path: Path | None) -> Analysis:
     with its own configuration). No test may change it: each call checks that its JSON
     document is still the one it had when made, so a test that changed it fails the
     next one to ask (AssertionError)."""
-    analysis, made = _case_analysis(capture, config_path)
+    analysis, made, _ = _case_analysis(capture, config_path)
     assert _fingerprint(analysis) == made, f"{capture}: a test changed the shared analysis"
     return analysis
 
 
+def case_traffic(capture: Path, config_path: Path | None) -> Traffic:
+    """The traffic case_analysis read from the case's capture, as read_traffic gave it
+    (before analyze set each connection's role and session): a new copy each call, the
+    caller's to change (test_finding_fields labels it for the `connections` document:
+    it read the capture a second time, about half its CPU)."""
+    return pickle.loads(_case_analysis(capture, config_path)[2])
+
+
 @functools.cache
-def _case_analysis(capture: Path, config_path: Path | None) -> tuple[Analysis, str]:
+def _case_analysis(capture: Path, config_path: Path | None) -> tuple[Analysis, str, bytes]:
     config = build_config(load_file(config_path) if config_path else {})
-    analysis = analyze(read_traffic([str(capture)], config), config)
-    return analysis, _fingerprint(analysis)
+    traffic = read_traffic([str(capture)], config)
+    read = pickle.dumps(traffic, protocol=pickle.HIGHEST_PROTOCOL)  # before analyze's labels
+    analysis = analyze(traffic, config)
+    return analysis, _fingerprint(analysis), read
 
 
 def _fingerprint(analysis: Analysis) -> str:
