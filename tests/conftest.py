@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Iterator
 
 import pytest
 from child_signals import describe, signal_state, signals_kept
+from run_shared import share_in
 
 
 @pytest.fixture(autouse=True)
@@ -15,6 +17,18 @@ def _signals_kept(request: pytest.FixtureRequest) -> Iterator[None]:
     fails (tests/child_signals.py): the later tests' children would inherit it."""
     with signals_kept(request.node.nodeid):
         yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _run_shared_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Where this run's workers share their results (tests/run_shared.py): the run's
+    basetemp, or under xdist the folder of the workers' basetemps (popen-gwN)."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "run-shared"
+    folder.mkdir(exist_ok=True)
+    share_in(folder)
+    yield
+    share_in(None)
 
 
 def pytest_report_header() -> str | None:
