@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 from collections.abc import Iterator
 
@@ -20,11 +19,15 @@ def _signals_kept(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _run_shared_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def _run_shared_folder(request: pytest.FixtureRequest,
+                       tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Where this run's workers share their results (tests/run_shared.py): the run's
-    basetemp, or under xdist the folder of the workers' basetemps (popen-gwN)."""
+    basetemp, or in an xdist worker (config.workerinput; not the environment, which a
+    pytest started by a test inherits) the folder of the workers' basetemps
+    (.../pytest-N/popen-gwK)."""
     base = tmp_path_factory.getbasetemp()
-    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "run-shared"
+    worker = hasattr(request.config, "workerinput")
+    folder = (base.parent if worker else base) / "run-shared"
     folder.mkdir(exist_ok=True)
     share_in(folder)
     yield
