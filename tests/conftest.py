@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from child_signals import describe, signal_state, signals_kept
+from run_shared import share_in
 
 
 @pytest.fixture(autouse=True)
@@ -15,6 +16,22 @@ def _signals_kept(request: pytest.FixtureRequest) -> Iterator[None]:
     fails (tests/child_signals.py): the later tests' children would inherit it."""
     with signals_kept(request.node.nodeid):
         yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _run_shared_folder(request: pytest.FixtureRequest,
+                       tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Where this run's workers share their results (tests/run_shared.py): the run's
+    basetemp, or in an xdist worker (config.workerinput; not the environment, which a
+    pytest started by a test inherits) the folder of the workers' basetemps
+    (.../pytest-N/popen-gwK)."""
+    base = tmp_path_factory.getbasetemp()
+    worker = hasattr(request.config, "workerinput")
+    folder = (base.parent if worker else base) / "run-shared"
+    folder.mkdir(exist_ok=True)
+    share_in(folder)
+    yield
+    share_in(None)
 
 
 def pytest_report_header() -> str | None:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 import json
+import pickle
 from pathlib import Path
 
 from pcap_records import read_records, write_records
+from run_shared import run_shared
 
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Finding
-from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.pipeline import Analysis, Traffic, analyze, read_traffic
 from flowcheck.report.json_doc import analysis_document
 
 
@@ -67,21 +68,32 @@ def errors(analysis: Analysis) -> list[Finding]:
 def case_analysis(capture: Path, config_path: Path | None) -> Analysis:
     """A stored case's capture (one file or a ring directory) analysed with the
     configuration file `config_path` (None: the defaults): one analysis per pytest
-    worker, the same object to every test that asks (test_report_session_status,
-    test_finding_fields and test_verify_unexplained each analysed every stored capture
-    with its own configuration). No test may change it: each call checks that its JSON
-    document is still the one it had when made, so a test that changed it fails the
-    next one to ask (AssertionError)."""
-    analysis, made = _case_analysis(capture, config_path)
+    run (tests/run_shared.py), the same object to every test of a worker that asks
+    (test_report_session_status, test_finding_fields and test_verify_unexplained each
+    analysed every stored capture with its own configuration). No test may change it:
+    each call checks that its JSON document is still the one it had when made (also
+    what a worker that read another's pickle checks), so a test that changed it fails
+    the next one to ask (AssertionError)."""
+    analysis, made, _ = _case_analysis(capture, config_path)
     assert _fingerprint(analysis) == made, f"{capture}: a test changed the shared analysis"
     return analysis
 
 
-@functools.cache
-def _case_analysis(capture: Path, config_path: Path | None) -> tuple[Analysis, str]:
+def case_traffic(capture: Path, config_path: Path | None) -> Traffic:
+    """The traffic case_analysis read from the case's capture, as read_traffic gave it
+    (before analyze set each connection's role and session): a new copy each call, the
+    caller's to change (test_finding_fields labels it for the `connections` document:
+    it read the capture a second time, about half its CPU)."""
+    return pickle.loads(_case_analysis(capture, config_path)[2])
+
+
+@run_shared  # one analysis a run, whichever worker asks first
+def _case_analysis(capture: Path, config_path: Path | None) -> tuple[Analysis, str, bytes]:
     config = build_config(load_file(config_path) if config_path else {})
-    analysis = analyze(read_traffic([str(capture)], config), config)
-    return analysis, _fingerprint(analysis)
+    traffic = read_traffic([str(capture)], config)
+    read = pickle.dumps(traffic, protocol=pickle.HIGHEST_PROTOCOL)  # before analyze's labels
+    analysis = analyze(traffic, config)
+    return analysis, _fingerprint(analysis), read
 
 
 def _fingerprint(analysis: Analysis) -> str:

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from stored import case_analysis
+from stored import case_analysis, case_traffic
 
 from flowcheck.config import build_config, load_file
 from flowcheck.live import LiveVerifier
-from flowcheck.pipeline import label_connections, read_traffic
+from flowcheck.pipeline import label_connections
 from flowcheck.regress import Case, find_cases
 from flowcheck.report.json_doc import analysis_document, traffic_document
 from flowcheck.sources import iter_batches
@@ -38,7 +38,7 @@ def _documents(case: Case) -> tuple[dict, dict]:
 def _documents_of(capture: Path, config_path: Path | None) -> tuple[dict, dict]:
     config = build_config(load_file(config_path) if config_path else {})
     analysis = case_analysis(capture, config_path)  # shared: read only
-    traffic = read_traffic([str(capture)], config)
+    traffic = case_traffic(capture, config_path)  # read_traffic's, this test's copy
     label_connections(traffic, config)
     return analysis_document(analysis), traffic_document(traffic)
 

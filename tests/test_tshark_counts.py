@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import collections
 import copy
-import functools
 from pathlib import Path
 
 import pytest
+from run_shared import run_shared
 from tshark_tcp import STORED, tcp_fields
 
 from flowcheck.connections import ConnectionTracker
@@ -59,7 +59,7 @@ def stored_track(path: Path, fast: bool = True) -> list[Connection]:
     return copy.deepcopy(_stored_track(path, fast))
 
 
-@functools.cache
+@run_shared  # one track a run, whichever worker asks first
 def _stored_track(path: Path, fast: bool) -> list[Connection]:
     assert path in CAPTURES, path  # a generated capture's path is another's next time
     return track(path, fast)

@@ -2,18 +2,18 @@
 only the findings: a failed step without one would pass the job).
 
 Over every stored capture and copies of each cut at its middle (the end, and the start:
-editcap), kept to one host's packets (tshark), with the upper half of its frames
-shifted an hour back (an NTP step) and without frames 21-22 (the data connection's
-first SYN and the reply before it in the lab captures).
+editcap's files, written by tests/capture_edit.py), kept to one host's packets (tshark),
+with the upper half of its frames shifted an hour back (an NTP step) and without frames
+21-22 (the data connection's first SYN and the reply before it in the lab captures).
 """
 
 from __future__ import annotations
 
 import struct
-import subprocess
 from pathlib import Path
 
 import pytest
+from capture_edit import editcap, mergecap_append
 from stored import case_analysis
 from tshark_tcp import tcp_fields
 
@@ -84,29 +84,27 @@ def _variants(capture: Path, tmp_path: Path) -> list[Path]:
     total = len(sources)
     half = max(1, total // 2)
     out: list[Path] = [capture]
+    data = capture.read_bytes()
 
-    def editcap(name: str, keep: bool, frames: str) -> None:
+    def cut(name: str, frames: range, *, keep: bool, shift_seconds: int = 0) -> Path:
+        # `editcap [-r] [-t shift_seconds] capture NAME FRAMES`'s file, written here
+        # (tests/capture_edit.py: byte for byte, test_capture_edit)
         path = tmp_path / name
-        subprocess.run(["editcap", *(["-r"] if keep else []), str(capture), str(path),
-                        frames], check=True, capture_output=True)
-        out.append(path)
+        path.write_bytes(editcap(data, frames, keep=keep, shift_seconds=shift_seconds))
+        return path
 
-    editcap("end.pcap", True, f"1-{half}")
-    editcap("start.pcap", True, f"{half}-{total}")
-    editcap("no21-22.pcap", False, "21-22")
+    out.append(cut("end.pcap", range(1, half + 1), keep=True))  # editcap -r 1-HALF
+    out.append(cut("start.pcap", range(half, total + 1), keep=True))  # -r HALF-TOTAL
+    out.append(cut("no21-22.pcap", range(21, 23), keep=False))  # editcap 21-22
     for host in ("10.77.0.1", "10.77.0.2"):
         keep = {frame for frame, addresses in enumerate(sources, 1) if host in addresses}
         if keep:
             out.append(_host_frames(capture, host, keep, tmp_path / f"from-{host}.pcap"))
     stepped = tmp_path / "stepped.pcap"
     # editcap -S 0 keeps the order; -t shifts every frame, so shift the upper half alone
-    # and join the halves in file order (mergecap -a). The lower half is end.pcap (the
-    # same editcap command).
-    low, high = tmp_path / "end.pcap", tmp_path / "high.pcap"
-    subprocess.run(["editcap", "-t", "-3600", "-r", str(capture), str(high),
-                    f"{half + 1}-{total}"], check=True, capture_output=True)
-    subprocess.run(["mergecap", "-a", "-F", "pcap", "-w", str(stepped), str(low), str(high)],
-                   check=True, capture_output=True)
+    # and join the halves in file order (mergecap -a -F pcap). The lower half is end.pcap.
+    high = cut("high.pcap", range(half + 1, total + 1), keep=True, shift_seconds=-3600)
+    stepped.write_bytes(mergecap_append(out[1].read_bytes(), high.read_bytes()))
     out.append(stepped)
     return out
 
