@@ -84,6 +84,7 @@ from flowcheck.connections.conn import SYN as _SYN
 from flowcheck.connections.flow_table import FlowTable, flow_hashes
 from flowcheck.connections.flows import BatchFlows
 from flowcheck.connections.replay_steps import REPLAY_STEP, ClockBack
+from flowcheck.connections.replays_small import SMALL_PACKETS, small_directions
 from flowcheck.decode import DecodedBatch
 
 _SEQ_KNOWN, _ID_KNOWN = 1, 2  # a direction's `_known` bits
@@ -237,6 +238,11 @@ class Spans:
         Every packet takes part (one not counted, not taken or without an ID, is told by
         a value, not by gathering the others); the reductions run on int32 (ufunc.at's
         fast loops)."""
+        if flows.flow.shape[0] <= SMALL_PACKETS:  # a few packets: in Python ints
+            small_directions(d, flows.flow.tolist(), flows.from_lower.tolist(),
+                             number.tolist(), None if taken is None else taken.tolist(),
+                             self._known, self._seq0, self._end, self._id0, self._ids)
+            return
         flags, ip_id = d.tcp_flags, d.tcp_ip_id
         local = flows.flow
         if not (sizes > 0).all():  # the flows with packets only
