@@ -1,6 +1,6 @@
-"""flows._few_flows against the numpy grouping (issue 7: a batch of a few packets is
-grouped in Python ints; its keys, numbers, directions, order and bounds must be the
-numpy path's).
+"""A batch of a few packets in Python ints against the numpy pass (issue 7): its
+grouping (flows._few_flows: keys, numbers, directions, order and bounds) and its plain
+halves (tunnel_halves._plain_halves: the flows seen one way, kept for the next batch).
 
 Random batches of one to FEW_PACKETS TCP packets over a few endpoints: both directions
 of a flow, a host talking to itself on one port (source equal to destination), ports
@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 
 from flowcheck.connections import flows as flows_module
+from flowcheck.connections import tunnel_halves
 from flowcheck.connections.flows import FEW_PACKETS, group_flows, numbered_flows
+from flowcheck.connections.tunnel_halves import TunnelHalves
 
 
 def _batch(rng: random.Random) -> SimpleNamespace:
@@ -68,3 +70,27 @@ def test_few_flows_group_as_the_numpy_path(seed: int, monkeypatch: pytest.Monkey
         assert reference[0].keys == few[0].keys
         assert [type(part) for key in few[0].keys for end in key[:2] for part in end] == [
             type(part) for key in reference[0].keys for end in key[:2] for part in end]
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_plain_halves_as_the_numpy_pass(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No tunnel seen yet: the batch's flows seen one way only and their masks, kept
+    until the next batch (TunnelHalves._pending), the same from both passes."""
+    rng = random.Random(seed)
+    one_way = 0
+    for _ in range(400):
+        d = _batch(rng)
+        d.tcp_version[:] = 4
+        d.tcp_tunnel[:] = 0
+        d.tunnels, d.icmp_quotes = [""], []
+        flows = group_flows(d)
+        pending = []
+        for few in (0, FEW_PACKETS):
+            monkeypatch.setattr(tunnel_halves, "FEW_PACKETS", few)
+            halves = TunnelHalves()
+            assert halves.join(d, flows) is flows
+            pending.append(halves._pending)
+        assert pending[0] == pending[1]
+        assert [type(mask) for mask in pending[0][1]] == [type(mask) for mask in pending[1][1]]
+        one_way += bool(pending[0][0])
+    assert one_way > 50  # halves were kept, not only whole flows
