@@ -1,5 +1,6 @@
-"""replays_small.small_directions against replays.Spans' numpy pass (issue 7: a small
-batch's per-direction numbers in Python ints must be the numpy pass's, bit for bit).
+"""replays_small against replays.Spans' numpy pass (issue 7: a small batch's numbers in
+Python ints must be the numpy pass's, bit for bit): small_directions, and _update's
+latest times (small_latest) of batches in time order.
 
 Random batches of one to SMALL_PACKETS packets over a few flows (some batch flows
 without packets, two sharing a table number now and then), against random per-direction
@@ -90,3 +91,40 @@ def test_small_directions_equal_the_numpy_pass(seed: int,
         for name, numpy_pass, small_pass in zip(_ARRAYS, *results, strict=True):
             assert numpy_pass.dtype == small_pass.dtype
             assert np.array_equal(numpy_pass, small_pass), (name, seed)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_small_updates_equal_the_numpy_pass(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spans._update of a batch in time order: each flow's latest time (whole ms), its
+    gaps (a flow whose packets spread over REPLAY_STEP, or come back after it, sends the
+    batch to the numpy pass) and the directions' numbers, from both passes alike."""
+    rng = random.Random(seed)
+    tables = 6
+    for _ in range(300):
+        state = _state(rng, 2 * tables)
+        d, flows, number, sizes, _ = _batch(rng, state, tables)
+        m = flows.flow.shape[0]
+        origin = 1_700_000_000.0
+        step = rng.choice([1e-6, 1e-3, 0.3, 1.5])
+        d.tcp_ts = origin + 5.0 + np.cumsum([rng.random() * step for _ in range(m)])
+        flows.order = np.argsort(flows.flow, kind="stable")
+        flows.bounds = np.concatenate(([0], np.cumsum(sizes)))
+        flow_at = np.flatnonzero(sizes)
+        last_ms = np.array([rng.choice([0, 4000, 5000, 7000, rng.randrange(-5, 9000)])
+                            for _ in range(tables)], np.int32)
+        fresh = flow_at[[rng.random() < 0.2 for _ in flow_at]]
+        results = []
+        for small in (0, SMALL_PACKETS):
+            monkeypatch.setattr(replays, "SMALL_PACKETS", small)
+            spans = Spans()
+            spans._origin = origin
+            for name in _ARRAYS:
+                setattr(spans, name, state[name].copy())
+            spans._last_ms = last_ms.copy()
+            spans._gap_from, spans._gap_to = np.zeros(tables, np.int32), np.zeros(tables, np.int32)
+            spans._update(d, flows, number, sizes, flow_at, fresh, np.ones(m, bool), True)
+            results.append([getattr(spans, name).copy() for name in (
+                *_ARRAYS, "_last_ms", "_gap_from", "_gap_to")])
+        for numpy_pass, small_pass in zip(*results, strict=True):
+            assert numpy_pass.dtype == small_pass.dtype
+            assert np.array_equal(numpy_pass, small_pass), seed

@@ -81,18 +81,19 @@ import numpy as np
 from flowcheck.connections.conn import ACK as _ACK
 from flowcheck.connections.conn import FIN as _FIN
 from flowcheck.connections.conn import SYN as _SYN
-from flowcheck.connections.flow_table import FlowTable, flow_hashes
+from flowcheck.connections.flow_table import FlowTable
 from flowcheck.connections.flows import BatchFlows, FlowKey
 from flowcheck.connections.replay_steps import REPLAY_STEP, ClockBack
-from flowcheck.connections.replays_small import SMALL_PACKETS, small_directions
+from flowcheck.connections.replays_small import (
+    SMALL_PACKETS,
+    recent_numbers,
+    small_directions,
+    small_latest,
+)
 from flowcheck.decode import DecodedBatch
 
 _SEQ_KNOWN, _ID_KNOWN = 1, 2  # a direction's `_known` bits
 _NONE = np.iinfo(np.int32).min  # a packet not counted (_directions)
-# A batch of at most RECENT_FLOWS flows looks its keys up in Spans._recent first, which
-# keeps at most RECENT_KEYS keys (a few hundred kB at most: no dict entry per connection
-# of the capture).
-RECENT_FLOWS, RECENT_KEYS = 16, 1024
 _GROWTH = 1.125  # the per-flow arrays grow by an eighth (little room unused per connection)
 
 
@@ -124,7 +125,7 @@ class Spans:
         self.steps = ClockBack()  # where the capture's time stepped back
         # The table numbers of the keys of recent small batches (at most RECENT_KEYS,
         # all dropped when full): each is the table's number of the key's hash, so a
-        # key found here is numbered as the table would number it (`_numbers`).
+        # key found here is numbered as the table would number it (recent_numbers).
         self._recent: dict[FlowKey, int] = {}
         self.opened = False  # a replayed copy with an IPv4 ID was seen
 
@@ -143,7 +144,8 @@ class Spans:
         sizes = np.diff(flows.bounds)
         flow_at = np.flatnonzero(sizes)  # the batch flows with packets
         number = np.full(sizes.shape[0], -1, np.int64)
-        number[flow_at], fresh = self._numbers(d, flows, flow_at)
+        number[flow_at], fresh = recent_numbers(self._table, self._recent, d, flows,
+                                                flow_at)
         self._grow(self._table.size)
         if self.steps.went_from > -np.inf:
             seen = number >= 0  # a flow key seen in an earlier batch
@@ -154,25 +156,6 @@ class Spans:
                                           window, m)
         self._update(d, flows, number, sizes, flow_at, flow_at[fresh], ~replayed, in_order)
         return replayed
-
-    def _numbers(self, d: DecodedBatch, flows: BatchFlows, flow_at: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray]:
-        """The FlowTable numbers of the batch flows `flow_at` (int64) and which were
-        given now (bool): a small batch's keys numbered in a recent batch from
-        `_recent` (no hash of their columns, no probing pass: ~25 numpy calls), else
-        from the table, the small batch's keys then kept in `_recent`."""
-        keys, recent = flows.keys, self._recent
-        if flow_at.shape[0] > RECENT_FLOWS:
-            return self._table.numbers(flow_hashes(d, flows, flow_at))
-        at = flow_at.tolist()
-        known = [recent.get(keys[f]) for f in at]
-        if None not in known:
-            return np.array(known, np.int64), np.zeros(len(at), bool)
-        numbers, fresh = self._table.numbers(flow_hashes(d, flows, flow_at))
-        if len(recent) + len(at) > RECENT_KEYS:
-            recent.clear()
-        recent.update(zip([keys[f] for f in at], numbers.tolist(), strict=True))
-        return numbers, fresh
 
     def _ms(self, ts: np.ndarray) -> np.ndarray:
         """Times (s) as ms after the capture's first TCP time (float64, not rounded)."""
@@ -234,6 +217,10 @@ class Spans:
             self._last_ms[number[fresh]] = _int32(np.ceil(self._ms(
                 ts[flows.order[flows.bounds[fresh]]])))
         if not every and not taken.any():
+            return
+        if (every and in_order and ts.shape[0] <= SMALL_PACKETS
+                and small_latest(ts, flows, flow_at, f, self._last_ms, self._origin)):
+            self._directions(d, flows, number, sizes, None)  # no gap: as below, in ints
             return
         starts, counts = flows.bounds[:-1][flow_at], sizes[flow_at]
         if every and in_order:  # each flow's latest packet is its last

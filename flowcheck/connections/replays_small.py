@@ -1,5 +1,7 @@
-"""replays.Spans' per-direction numbers for a small batch, in Python ints
-(flowcheck.connections.replays: `Spans._directions`).
+"""replays.Spans' numbers for a small batch, in Python ints (flowcheck.connections.
+replays: `Spans._directions`, and `Spans._update`'s latest times of a batch in time
+order without a gap over REPLAY_STEP: `small_latest`), and its flow keys' table numbers
+from the recent small batches' (`recent_numbers`).
 
 A batch of a few packets (a live capture's pipe read every ~50 ms, a test's batches of
 one to five packets) paid Spans._directions' ~40 numpy calls (ufunc.at, gathers, casts:
@@ -15,13 +17,22 @@ replays._signed reads them.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from flowcheck.connections.conn import FIN as _FIN
 from flowcheck.connections.conn import SYN as _SYN
+from flowcheck.connections.flow_table import FlowTable, flow_hashes
+from flowcheck.connections.flows import BatchFlows, FlowKey
+from flowcheck.connections.replay_steps import REPLAY_STEP
 from flowcheck.decode import DecodedBatch
 
 SMALL_PACKETS = 32  # a batch of at most this many TCP packets takes small_directions
+# A batch of at most RECENT_FLOWS flows looks its keys up in Spans._recent first, which
+# keeps at most RECENT_KEYS keys (a few hundred kB at most: no dict entry per connection
+# of the capture).
+RECENT_FLOWS, RECENT_KEYS = 16, 1024
 _SEQ_KNOWN, _ID_KNOWN = 1, 2  # replays' `_known` bits
 
 
@@ -77,3 +88,51 @@ def small_directions(d: DecodedBatch, flow: list[int], from_lower: list[int],
             spans[at] = min(span[slot] - behind[slot] + ahead[slot], full)
     for slot, at in place.items():
         known_bits[at] = known[slot]
+
+
+def small_latest(ts: np.ndarray, flows: BatchFlows, flow_at: np.ndarray, numbers: np.ndarray,
+                 last_ms: np.ndarray, origin: float) -> bool:
+    """Spans._update's latest moments for a batch of at most SMALL_PACKETS packets in
+    time order, all taken (ts: their times, s; flow_at: the batch flows with packets,
+    numbers: their FlowTable numbers; last_ms: Spans._last_ms, ms after `origin`, the
+    capture's first TCP time): each flow's latest time raised to its last packet's
+    (whole ms, ceiling) as _update raises it, read before any is written. False, and
+    nothing written, when a flow may hold a gap over REPLAY_STEP (Spans._gap_rows: its
+    packets spread over that long, or it comes back after it) or a time is not finite:
+    _update's numpy pass then does it all."""
+    times, order, bounds = ts.tolist(), flows.order.tolist(), flows.bounds.tolist()
+    at, number = flow_at.tolist(), numbers.tolist()
+    before = [int(last_ms[n]) for n in number]
+    latest = []
+    for f, ms in zip(at, before, strict=True):
+        first, last = times[order[bounds[f]]], times[order[bounds[f + 1] - 1]]
+        if last - first > REPLAY_STEP or first - (origin + ms / 1000.0) > REPLAY_STEP:
+            return False
+        now = (last - origin) * 1000.0
+        if not math.isfinite(now):
+            return False
+        latest.append(min(max(math.ceil(now), -(1 << 31)), (1 << 31) - 1))  # replays._int32
+    for n, ms, now in zip(number, before, latest, strict=True):
+        last_ms[n] = max(ms, now)
+    return True
+
+
+def recent_numbers(table: FlowTable, recent: dict[FlowKey, int], d: DecodedBatch,
+                   flows: BatchFlows, flow_at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The FlowTable numbers of the batch flows `flow_at` (int64) and which were given
+    now (bool), as table.numbers gives them: a batch of at most RECENT_FLOWS flows whose
+    keys a recent small batch numbered takes them from `recent` (Spans._recent: no hash
+    of their columns, no probing pass, ~25 numpy calls), else from the table, the small
+    batch's keys then kept in `recent` (emptied when it would pass RECENT_KEYS)."""
+    keys = flows.keys
+    if flow_at.shape[0] > RECENT_FLOWS:
+        return table.numbers(flow_hashes(d, flows, flow_at))
+    at = flow_at.tolist()
+    known = [recent.get(keys[f]) for f in at]
+    if None not in known:
+        return np.array(known, np.int64), np.zeros(len(at), bool)
+    numbers, fresh = table.numbers(flow_hashes(d, flows, flow_at))
+    if len(recent) + len(at) > RECENT_KEYS:
+        recent.clear()
+    recent.update(zip([keys[f] for f in at], numbers.tolist(), strict=True))
+    return numbers, fresh
