@@ -36,12 +36,6 @@ RECENT_FLOWS, RECENT_KEYS = 16, 1024
 _SEQ_KNOWN, _ID_KNOWN = 1, 2  # replays' `_known` bits
 
 
-def _signed(difference: int, bits: int) -> int:
-    """A difference modulo 2**bits read signed (replays._signed, for one int)."""
-    value = difference & ((1 << bits) - 1)
-    return value - (1 << bits) if value >> (bits - 1) else value
-
-
 def small_directions(d: DecodedBatch, flow: list[int], from_lower: list[int],
                      number: list[int], taken: list[bool] | None,
                      known_bits: np.ndarray, seq0: np.ndarray, end: np.ndarray,
@@ -50,44 +44,51 @@ def small_directions(d: DecodedBatch, flow: list[int], from_lower: list[int],
     each TCP packet's batch flow and direction (BatchFlows'); number: each batch flow's
     FlowTable number (-1 for one without packets); taken: the packets taken (None: all);
     known_bits, seq0, end, id0, ids: Spans' per-direction arrays (2 * number +
-    from_lower), updated in place."""
+    from_lower), updated in place (gathered and written back once, as the numpy pass)."""
     seq, plen = d.tcp_seq.tolist(), d.tcp_payload_len.tolist()
     flags, ip_id = d.tcp_flags.tolist(), d.tcp_ip_id.tolist()
-    # The batch's directions, in the numpy pass's order of places.
-    slots = sorted({2 * f + low for f, low in zip(flow, from_lower, strict=True)} | {
-        2 * f + 1 - low for f, low in zip(flow, from_lower, strict=True)})
-    place = {slot: 2 * number[slot >> 1] + (slot & 1) for slot in slots}
-    known = {slot: int(known_bits[at]) for slot, at in place.items()}
+    # The batch's directions (both of each flow with packets) in the numpy pass's order
+    # of places; each packet's index among them.
+    slot_of = [2 * f + low for f, low in zip(flow, from_lower, strict=True)]
+    slots = sorted({slot & ~1 for slot in slot_of})
+    index = {}
+    for slot in slots:
+        index[slot], index[slot + 1] = len(index), len(index) + 1
+    places = np.array([2 * number[slot >> 1] + side for slot in slots for side in (0, 1)],
+                      np.int64)
+    mine = [index[slot] for slot in slot_of]
+    known = known_bits[places].tolist()
     ends = [s + n + (f & _FIN) + ((f & _SYN) >> 1)
             for s, n, f in zip(seq, plen, flags, strict=True)]
     fields = [(_SEQ_KNOWN, seq0, end, seq, ends, 32, True)]
     if any(ip_id):
         fields.append((_ID_KNOWN, id0, ids, ip_id, ip_id, 16, False))
     for bit, zeros, spans, starts, finals, bits, with_zero_id in fields:
-        full = (1 << bits) - 1
-        zero = {slot: int(zeros[at]) for slot, at in place.items()}
-        span = {slot: int(spans[at]) for slot, at in place.items()}
-        counted = [(taken is None or taken[i]) and (with_zero_id or ip_id[i] != 0)
-                   for i in range(len(seq))]
-        slot_of = [2 * f + low for f, low in zip(flow, from_lower, strict=True)]
-        for i, slot in enumerate(slot_of):  # each direction's first packet counted
-            if counted[i] and not known[slot] & bit:
-                zero[slot] = starts[i]
-                known[slot] |= bit
-        ahead = dict.fromkeys(slots, 0)
-        behind = dict.fromkeys(slots, 0)
-        for i, slot in enumerate(slot_of):
-            if not counted[i]:
-                continue
-            past = _signed(finals[i] - (zero[slot] + span[slot]), bits)
-            ahead[slot] = max(ahead[slot], past)
-            if past < 0:
-                behind[slot] = min(behind[slot], _signed(starts[i] - zero[slot], bits))
-        for slot, at in place.items():
-            zeros[at] = (zero[slot] + behind[slot]) & full
-            spans[at] = min(span[slot] - behind[slot] + ahead[slot], full)
-    for slot, at in place.items():
-        known_bits[at] = known[slot]
+        size, full, half = 1 << bits, (1 << bits) - 1, 1 << (bits - 1)
+        zero, span = zeros[places].tolist(), spans[places].tolist()
+        counted = [i for i in range(len(seq))
+                   if (taken is None or taken[i]) and (with_zero_id or ip_id[i])]
+        for i in counted:  # each direction's first packet counted
+            j = mine[i]
+            if not known[j] & bit:
+                zero[j] = starts[i]
+                known[j] |= bit
+        ahead = [0] * len(zero)
+        behind = [0] * len(zero)
+        for i in counted:
+            j = mine[i]
+            past = (finals[i] - zero[j] - span[j]) & full  # read signed (replays._signed)
+            if past >= half:
+                past -= size
+                below = (starts[i] - zero[j]) & full
+                below = below - size if below >= half else below
+                behind[j] = min(behind[j], below)
+            elif past > ahead[j]:
+                ahead[j] = past
+        zeros[places] = [(z + b) & full for z, b in zip(zero, behind, strict=True)]
+        spans[places] = [min(n - b + a, full)
+                         for n, b, a in zip(span, behind, ahead, strict=True)]
+    known_bits[places] = known
 
 
 def small_latest(ts: np.ndarray, flows: BatchFlows, flow_at: np.ndarray, numbers: np.ndarray,
