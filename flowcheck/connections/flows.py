@@ -25,7 +25,7 @@ Endpoint = tuple[int, bytes, int]
 # "" when not tunnelled, so one inner 4-tuple in two tunnels is two connections.
 FlowKey = tuple[Endpoint, Endpoint, str]
 
-FEW_PACKETS = 32  # a batch of at most this many TCP packets is grouped by _few_flows
+FEW_PACKETS = 64  # a batch of at most this many TCP packets is grouped by _few_flows
 PEEL_MAX = 8  # distinct directional 4-tuples in a batch found by comparison, not sorting
 _PORT_BITS = np.uint64(16)
 PEEL_SAMPLE = 64  # packets, spread over a batch, whose 4-tuples tell it has more than PEEL_MAX
