@@ -55,6 +55,9 @@ if TYPE_CHECKING:
 # trip on any path a backup runs over, and Linux's initial SYN retransmission timeout
 # (RFC 6298 2.1: 1 s), after which the next SYN is the one answered.
 WINDOW = 1.0
+# A batch of at most this many TCP packets finds the answers to the recent openings with
+# a set of their ports (a 64 kB table per batch cost more than its packets).
+_FEW_PACKETS = 64
 _TCP_HEADER = (20, 60)  # bytes, RFC 9293 3.1: data offset 5 to 15 words
 
 
@@ -137,9 +140,16 @@ class Openings:
         waiting = np.flatnonzero(np.isnan(self.answered))
         if not waiting.shape[0] or not decoded.tcp_index.shape[0]:
             return
-        to = np.zeros(1 << 16, bool)
-        to[self.sport[waiting]] = True
-        rows = np.flatnonzero(to[decoded.tcp_dport])
+        if decoded.tcp_index.shape[0] <= _FEW_PACKETS:  # a few packets: no port table
+            ports = set(self.sport[waiting].tolist())
+            rows = np.array([row for row, port in enumerate(decoded.tcp_dport.tolist())
+                             if port in ports], np.int64)
+        else:
+            to = np.zeros(1 << 16, bool)
+            to[self.sport[waiting]] = True
+            rows = np.flatnonzero(to[decoded.tcp_dport])
+        if not rows.shape[0]:
+            return  # no packet to an opening's source port: none answered
         # Each packet found beside the openings of its ports swapped (sorted by them).
         pairs = (self.dport[waiting] << 16) | self.sport[waiting]
         by_ports = np.argsort(pairs, kind="stable")
