@@ -18,7 +18,12 @@ from test_connections_util import write_pcap as write
 
 from flowcheck.connections import ConnectionTracker
 from flowcheck.connections.copies import CaptureCopies
-from flowcheck.connections.no_copies import FieldRows, KeyTable, no_equal_packets
+from flowcheck.connections.no_copies import (
+    SMALL_PROOF,
+    FieldRows,
+    KeyTable,
+    no_equal_packets,
+)
 from flowcheck.model import Connection
 
 LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
@@ -76,6 +81,28 @@ def test_two_equal_packets_anywhere_are_never_proven(original: int, copy: int,
     side[copy] = side[original]
     for column in columns:
         column[copy] = column[original]
+    assert not _proven(side, columns, tail)
+
+
+@pytest.mark.parametrize(("original", "copy", "tail"),
+                         [(0, 1, 0), (0, 63, 30), (10, 20, 30), (35, 36, 30), (29, 30, 30)])
+def test_a_few_packets_are_proven_as_many_are(original: int, copy: int, tail: int) -> None:
+    """At most SMALL_PROOF packets (a small batch and its tail) are compared as tuples:
+    all apart, or apart in one unkeyed field only, they are proven apart; two equal
+    anywhere (tail and batch, within either) never are."""
+    side, columns = _fields(64, 5)
+    assert side.shape[0] <= SMALL_PROOF
+    assert _proven(side, columns, tail)
+    for column in (3, 4, 5):  # apart in the flags, window or length only
+        changed = [c.copy() for c in columns]
+        for c in range(len(changed)):
+            changed[c][copy] = changed[c][original] + (c == column)
+        moved = side.copy()
+        moved[copy] = moved[original]
+        assert _proven(moved, changed, tail)
+    side[copy] = side[original]
+    for c in columns:
+        c[copy] = c[original]
     assert not _proven(side, columns, tail)
 
 

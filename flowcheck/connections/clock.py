@@ -33,6 +33,9 @@ from flowcheck.sources.batch import PacketBatch
 # backward jump this large between two consecutive packets is a clock step, not jitter.
 CLOCK_STEP_SECONDS = 0.128
 _KEPT = 20  # steps remembered (the finding names the first and counts the rest)
+# A batch of at most this many records of one interface is checked for time order in
+# Python floats first (ClockSteps._in_order: the numpy pass cost ~8 calls a batch).
+_FEW_RECORDS = 64
 
 
 @fields_dataclass(slots=True)
@@ -165,6 +168,8 @@ class ClockSteps:
         """Backward steps between consecutive packets of one interface (rows: their
         places in the batch; None: the whole batch, in order)."""
         last = self._last.get(key)
+        if ts.shape[0] <= _FEW_RECORDS and self._in_order(ts.tolist(), key, last):
+            return
         before = np.concatenate(([ts[0] if last is None else last], ts[:-1]))
         back = before - ts
         high = self._high.get(key)
@@ -188,6 +193,23 @@ class ClockSteps:
             row = int(index) if rows is None else int(rows[index])
             self.steps.append((batch.frame_number(row), float(back[index]), float(ts[index])))
         self._last[key] = float(ts[-1])
+
+    def _in_order(self, times: list[float], key: int, last: float | None) -> bool:
+        """_steps_in's in-order case for a few records (times: seconds, in file order;
+        last: the interface's last record's time, None before any) in Python floats: no
+        record earlier than the one before it, no stretch behind going on, the first
+        not behind the time reached. Then the time reached and the last time are the
+        last record's (True); else nothing is changed (False: _steps_in's numpy pass)."""
+        before = times[0] if last is None else last
+        for now in times:
+            if before - now > 0:  # (as _steps_in's `back`, NaN never behind)
+                return False
+            before = now
+        high = self._high.get(key)
+        if self._behind.get(key) or (high is not None and times[0] < high):
+            return False
+        self._high[key] = self._last[key] = times[-1]
+        return True
 
     def _stretches(self, ts: np.ndarray, before: np.ndarray, key: int) -> np.ndarray:
         """Count the stretches behind the time reached that end in this batch, by how

@@ -25,6 +25,7 @@ from flowcheck.fields_dataclass import fields_dataclass
 
 TAIL_CAP = 1 << 14  # packets kept across a batch boundary, at most (the latest)
 RELAY_PAIRS_CAP = 1024  # host pairs whose unpaired packets the tail carries, at most
+_FEW_ROWS = 64  # kept_tail numbers the flows of at most this many new rows in Python ints
 NOT_READ = -1  # Rows.stamp of a packet whose stamped identity was not read
 _IP_ID, _FLAGS = 0, 3  # Rows.fields' columns (packet_identity.FIELDS)
 _SYN, _ACK = 0x02, 0x10
@@ -52,8 +53,8 @@ class Rows:
         """These rows at `rows`."""
         return Rows(*(getattr(self, name)[rows] for name in _ROW_FIELDS))
 
-    def joined(self, at: np.ndarray, other: Rows) -> Rows:
-        """These rows at `at`, then all of other's."""
+    def joined(self, at: np.ndarray | slice, other: Rows) -> Rows:
+        """These rows at `at` (indexes or a slice), then all of other's."""
         return Rows(*(np.concatenate((getattr(self, name)[at], getattr(other, name)))
                       for name in _ROW_FIELDS))
 
@@ -160,26 +161,41 @@ def kept_tail(old: Tail | None, ts: np.ndarray, flows: BatchFlows, own: Rows,
         queued = relaying.among(flows.keys)[flows.flow]
         keep |= queued & (gap <= RELAY_WINDOW) & ~own.taken & ~copy  # in a router's queue
     near = keep.nonzero()[0][-cap:]
-    present = np.zeros(len(flows.keys), bool)
-    present[flows.flow[near]] = True
-    number = present.cumsum() - 1  # a flow's index among the tail's keys
-    tail = Tail([flows.keys[f] for f in present.nonzero()[0].tolist()],
-                number[flows.flow[near]], flows.from_lower[near],
-                own.at(near if at is None else np.searchsorted(at, near)))
+    # own's rows: all kept when it holds the kept rows alone (near is a part of `at`)
+    rows = own if at is not None and at.shape[0] == near.shape[0] else own.at(
+        near if at is None else np.searchsorted(at, near))
+    flow = flows.flow[near]
+    if near.shape[0] <= _FEW_ROWS:  # a few rows: their flows' places in Python ints
+        held = sorted(set(flow.tolist()))
+        place = {f: n for n, f in enumerate(held)}
+        tail = Tail([flows.keys[f] for f in held],
+                    np.array([place[f] for f in flow.tolist()], np.int64),
+                    flows.from_lower[near], rows)
+    else:
+        present = np.zeros(len(flows.keys), bool)
+        present[flow] = True
+        number = present.cumsum() - 1  # a flow's index among the tail's keys
+        tail = Tail([flows.keys[f] for f in present.nonzero()[0].tolist()],
+                    number[flow], flows.from_lower[near], rows)
     if old is not None and near.shape[0] < cap:
         gap = np.abs(old.rows.ts - last)
         still = gap <= window
         if syns is not None:
-            fields = old.rows.fields
-            still |= (wide_syns(fields[:, _IP_ID], fields[:, _FLAGS], gap)
-                      & (old.rows.stamp != NOT_READ) & (old.rows.stamp != 0))
+            stamp = old.rows.stamp
+            read = (stamp != NOT_READ) & (stamp != 0)  # a stamped SYN's, or a pair's
+            if read.any():
+                fields = old.rows.fields
+                still |= wide_syns(fields[:, _IP_ID], fields[:, _FLAGS], gap) & read
         if relaying:
             queued = relaying.among(old.keys)[old.key_of]
             still |= queued & (gap <= RELAY_WINDOW) & ~old.rows.taken
         stay = still.nonzero()[0]
         stay = stay[max(0, stay.shape[0] - (cap - near.shape[0])):]
         if stay.size:
-            tail = _join(old, stay, tail)
+            first, end = int(stay[0]), int(stay[-1]) + 1
+            # One stretch of the old tail (its latest packets, the usual): a slice.
+            tail = _join(old, slice(first, end) if end - first == stay.shape[0] else stay,
+                         tail)
     return tail if len(tail) else None
 
 
@@ -190,8 +206,9 @@ def last_rows(ts: np.ndarray, window: float, cap: int) -> np.ndarray:
     return (np.abs(ts - float(ts[-1])) <= window).nonzero()[0][-cap:]
 
 
-def _join(old: Tail, still: np.ndarray, new: Tail) -> Tail:
-    """The old tail's packets at `still`, then the new tail's."""
+def _join(old: Tail, still: np.ndarray | slice, new: Tail) -> Tail:
+    """The old tail's packets at `still` (indexes, ascending, or a slice), then the new
+    tail's."""
     keys = list(dict.fromkeys(old.keys + new.keys))
     index = {key: n for n, key in enumerate(keys)}
     old_map = np.array([index[key] for key in old.keys], np.int64)

@@ -19,9 +19,10 @@ field: a 64-bit hash of all of them, sorted, whose values all differ only when t
 packets do (equal values, rare but for equal packets, fail the proof).
 Which of the packets sharing a key the table keeps (numpy's order of writes) does not
 matter: every packet of a shared key but the one kept reads another's position, and
-that one is taken with it. A proof that fails (two packets equal: a copy, a relay copy,
-or a resend bit for bit its original) sends the batch to copies.py's full search, so
-the marks stay those of the full search in every case.
+that one is taken with it. At most SMALL_PROOF packets (a small batch and its tail) are
+compared as Python tuples instead, exactly. A proof that fails (two packets equal: a
+copy, a relay copy, or a resend bit for bit its original) sends the batch to copies.py's
+full search, so the marks stay those of the full search in every case.
 """
 
 from __future__ import annotations
@@ -52,6 +53,12 @@ from flowcheck.decode import DecodedBatch
 if TYPE_CHECKING:
     from flowcheck.connections.relay_copies import RelayCopies
 
+# At most this many packets (the batch's and the tail's of its flows) are proven apart
+# by comparing them as tuples (FieldRows.all_apart): the key table's and the hash's ~30
+# numpy calls cost 50 to 150 us at any such size, the tuples ~0.6 us a packet (58
+# against 191 us at 100 packets; a batch of one packet and a bulk flow's last 0.5 ms in
+# the tail is 60 to 100 of them, issue 7).
+SMALL_PROOF = 128
 TABLE_BITS = 17  # the key's bits at most: a table of 512 kB (int32), in a core's L2 cache
 # The key's bits per batch: 16 slots a packet (about n / 32 of n share a slot), from
 # 2 ** 10 up to 2 ** TABLE_BITS: a small batch (small read chunks, a live capture's)
@@ -117,17 +124,18 @@ class QuietBatches:
                         np.zeros(k, np.int64), np.full(k, NOT_READ, np.int64))
 
         rows = sampled(d.tcp_ip_id, (ids if headers is None else headers[:, 1]) & ~OPTIONS_CUT)
-        self._sample(flows, rows_at(rows), np.zeros(rows.shape[0], bool), at=rows)
+        if rows.size:  # (_sample of no row samples nothing)
+            self._sample(flows, rows_at(rows), np.zeros(rows.shape[0], bool), at=rows)
         window = self.points.window
         kept = last_rows(d.tcp_ts, window, TAIL_CAP)
-        syns = None
+        syns = wide = None
         if stamped is not None:  # the SYNs kept beyond the window (copies_tail.wide_syns)
-            # (distinct: np.union1d's np.unique would load numpy.ma.)
-            kept = distinct(np.concatenate((kept, np.flatnonzero(wide_syns(
-                d.tcp_ip_id, d.tcp_flags, np.abs(d.tcp_ts - d.tcp_ts[-1]))))))
+            wide = wide_syns(d.tcp_ip_id, d.tcp_flags, np.abs(d.tcp_ts - d.tcp_ts[-1]))
+            if wide.any():  # (distinct: np.union1d's np.unique would load numpy.ma.)
+                kept = distinct(np.concatenate((kept, np.flatnonzero(wide))))
         own = rows_at(kept)
         if stamped is not None:
-            syns = tail_syns(d, own.stamp, kept, stamped)
+            syns = tail_syns(d, own.stamp, kept, stamped, wide)
         self._tail = kept_tail(self._tail, d.tcp_ts, flows, own,
                                np.zeros(side.shape[0], bool),
                                window, TAIL_CAP, self._relaying, at=kept, syns=syns)
@@ -167,6 +175,8 @@ def no_equal_packets(parts: list[tuple[np.ndarray, tuple[np.ndarray, ...]]],
     n = sum(side.shape[0] for side, _ in parts)
     if n < 2:
         return True
+    if n <= SMALL_PROOF:
+        return fields.all_apart()
     if n > np.iinfo(np.int32).max:
         return False
     bits = key_bits(n)
@@ -227,6 +237,19 @@ class FieldRows:
         before, after = self._split(rows)
         return [np.concatenate((self.tail[before, c], column[after]))
                 for c, column in enumerate(self.batch)]
+
+    def all_apart(self) -> bool:
+        """Whether no two of the packets are equal in direction and every field,
+        compared exactly as Python tuples (for a few packets: no key table, no hash)."""
+        width = len(self.batch)
+        packets = set(zip(self.side.tolist(), *(column.tolist() for column in self.batch),
+                          strict=True))
+        if len(packets) < self.side.shape[0]:
+            return False
+        for side, row in zip(self.tail_side.tolist(), self.tail[:, :width].tolist(),
+                             strict=True):
+            packets.add((side, *row))
+        return len(packets) == self.side.shape[0] + self.tail_side.shape[0]
 
     def _split(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         k = self.tail_side.shape[0]

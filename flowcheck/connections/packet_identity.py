@@ -155,15 +155,25 @@ def byte_windows(buf: np.ndarray, at: np.ndarray, width: int) -> np.ndarray:
     past buf's end (one copy of each row's bytes, not a gather per byte)."""
     inside = at + width <= buf.shape[0]
     if buf.shape[0] >= width and inside.all():
-        return np.lib.stride_tricks.sliding_window_view(buf, width)[at]
+        return _windows(buf, width)[at]
     out = np.zeros((at.shape[0], width), np.uint8)
     if buf.shape[0] >= width and inside.any():
-        out[inside] = np.lib.stride_tricks.sliding_window_view(buf, width)[at[inside]]
+        out[inside] = _windows(buf, width)[at[inside]]
     if not inside.all():  # the batch's last bytes
         index = at[~inside, None] + np.arange(width)
         out[~inside] = np.where(index < buf.shape[0],
                                 buf[np.minimum(index, buf.shape[0] - 1)], 0)
     return out
+
+
+def _windows(buf: np.ndarray, width: int) -> np.ndarray:
+    """np.lib.stride_tricks.sliding_window_view(buf, width) (buf: 1-D uint8, at least
+    width long): made by the ndarray constructor when buf is contiguous (the window
+    function's checks cost ~30 us a call, several calls a batch: issue 7)."""
+    if buf.flags.c_contiguous and buf.dtype == np.uint8:
+        return np.ndarray((buf.shape[0] - width + 1, width), np.uint8, buffer=buf,
+                          strides=(1, 1))
+    return np.lib.stride_tricks.sliding_window_view(buf, width)
 
 
 def header_start(d: DecodedBatch, buf: np.ndarray, ends: np.ndarray,

@@ -81,9 +81,15 @@ import numpy as np
 from flowcheck.connections.conn import ACK as _ACK
 from flowcheck.connections.conn import FIN as _FIN
 from flowcheck.connections.conn import SYN as _SYN
-from flowcheck.connections.flow_table import FlowTable, flow_hashes
-from flowcheck.connections.flows import BatchFlows
+from flowcheck.connections.flow_table import FlowTable
+from flowcheck.connections.flows import BatchFlows, FlowKey
 from flowcheck.connections.replay_steps import REPLAY_STEP, ClockBack
+from flowcheck.connections.replays_small import (
+    SMALL_PACKETS,
+    recent_numbers,
+    small_directions,
+    small_latest,
+)
 from flowcheck.decode import DecodedBatch
 
 _SEQ_KNOWN, _ID_KNOWN = 1, 2  # a direction's `_known` bits
@@ -117,6 +123,10 @@ class Spans:
         self._ids = np.zeros(0, np.uint16)
         self._known = np.zeros(0, np.uint8)
         self.steps = ClockBack()  # where the capture's time stepped back
+        # The table numbers of the keys of recent small batches (at most RECENT_KEYS,
+        # all dropped when full): each is the table's number of the key's hash, so a
+        # key found here is numbered as the table would number it (recent_numbers).
+        self._recent: dict[FlowKey, int] = {}
         self.opened = False  # a replayed copy with an IPv4 ID was seen
 
     def mark(self, d: DecodedBatch, flows: BatchFlows, window: float) -> np.ndarray:
@@ -134,7 +144,8 @@ class Spans:
         sizes = np.diff(flows.bounds)
         flow_at = np.flatnonzero(sizes)  # the batch flows with packets
         number = np.full(sizes.shape[0], -1, np.int64)
-        number[flow_at], fresh = self._table.numbers(flow_hashes(d, flows, flow_at))
+        number[flow_at], fresh = recent_numbers(self._table, self._recent, d, flows,
+                                                flow_at)
         self._grow(self._table.size)
         if self.steps.went_from > -np.inf:
             seen = number >= 0  # a flow key seen in an earlier batch
@@ -207,6 +218,10 @@ class Spans:
                 ts[flows.order[flows.bounds[fresh]]])))
         if not every and not taken.any():
             return
+        if (every and in_order and ts.shape[0] <= SMALL_PACKETS
+                and small_latest(ts, flows, flow_at, f, self._last_ms, self._origin)):
+            self._directions(d, flows, number, sizes, None)  # no gap: as below, in ints
+            return
         starts, counts = flows.bounds[:-1][flow_at], sizes[flow_at]
         if every and in_order:  # each flow's latest packet is its last
             latest = ts[flows.order[starts + counts - 1]]
@@ -237,6 +252,11 @@ class Spans:
         Every packet takes part (one not counted, not taken or without an ID, is told by
         a value, not by gathering the others); the reductions run on int32 (ufunc.at's
         fast loops)."""
+        if flows.flow.shape[0] <= SMALL_PACKETS:  # a few packets: in Python ints
+            small_directions(d, flows.flow.tolist(), flows.from_lower.tolist(),
+                             number.tolist(), None if taken is None else taken.tolist(),
+                             self._known, self._seq0, self._end, self._id0, self._ids)
+            return
         flags, ip_id = d.tcp_flags, d.tcp_ip_id
         local = flows.flow
         if not (sizes > 0).all():  # the flows with packets only

@@ -82,6 +82,8 @@ class RunPaths:
         d = self._decoded
         if not flows.keys:
             return [], []
+        if len(flows.keys) == flows.flow.shape[0] and BULK_MIN > 1:
+            return range(len(flows.keys)), []  # a packet a flow: no run (a small batch)
         begins = flows.bounds[:-1]
         sizes = np.diff(flows.bounds)
         events = np.add.reduceat((d.tcp_flags[flows.order] & (SYN | FIN | RST)) != 0, begins)

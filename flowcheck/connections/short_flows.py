@@ -68,6 +68,8 @@ class ShortFlows:
         by_time.moved_flows; None: none); returns the other flows. The pass's records are
         made by _commit_short, after the walk, with the batch's uids."""
         d = self._decoded
+        if len(walk) < SHORT_STEP_FLOWS or d.tcp_index.shape[0] < SHORT_STEP_PACKETS:
+            return list(walk)  # too few flows or packets for a step of the pass (below)
         walk_a = indices(walk)
         sizes = flows.bounds[walk_a + 1] - flows.bounds[walk_a]
         starts = flows.bounds[walk_a]

@@ -118,12 +118,15 @@ def wide_copies(candidates: np.ndarray, first: np.ndarray, then: np.ndarray,
 
 
 def tail_syns(d: DecodedBatch, stamp: np.ndarray, at: np.ndarray | None,
-              stamped: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+              stamped: Callable[[np.ndarray], np.ndarray],
+              wide: np.ndarray | None = None) -> np.ndarray:
     """Per batch row (bool): the SYNs the tail keeps beyond its window before any copy
     beyond COPY_WINDOW showed (copies_tail.wide_syns) that carry a timestamp option, their
     stamped identities read into `stamp` (per batch row, or per row of `at` when given:
-    the rows it holds, which take them all)."""
-    syns = wide_syns(d.tcp_ip_id, d.tcp_flags, np.abs(d.tcp_ts - d.tcp_ts[-1]))
+    the rows it holds, which take them all). wide: the batch's wide_syns, if known (it
+    is then changed and returned)."""
+    syns = wide_syns(d.tcp_ip_id, d.tcp_flags, np.abs(d.tcp_ts - d.tcp_ts[-1])) \
+        if wide is None else wide
     rows = np.flatnonzero(syns)
     if rows.size:
         read = stamped(rows)

@@ -68,7 +68,7 @@ from flowcheck.connections.mirror_gaps import MirrorGaps
 from flowcheck.connections.packet_identity import captured_ends, header_identities
 from flowcheck.connections.parked import Parked
 from flowcheck.connections.per_packet import PerPacketPath
-from flowcheck.connections.runs import SMALL_FLOWS_FOR_LISTS, RunPaths
+from flowcheck.connections.runs import SMALL_FLOW, SMALL_FLOWS_FOR_LISTS, RunPaths
 from flowcheck.connections.short import ShortPass
 from flowcheck.connections.short_flows import ShortFlows
 from flowcheck.connections.stamped_identity import stamped_identities
@@ -221,8 +221,9 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
                       else (range(len(flows.keys)), []))
         if self.fast and len(walk):
             walk = self._short_flows(tracked, walk, None if by_time is None else by_time.moved)
-        # Many packets one at a time (short connections): see _small_flows.
-        if len(walk) >= SMALL_FLOWS_FOR_LISTS:
+        # Many packets one at a time (short connections), or a batch too small for any
+        # flow to be walked in runs (each goes one packet at a time): see _small_flows.
+        if len(walk) >= SMALL_FLOWS_FOR_LISTS or decoded.tcp_index.shape[0] < SMALL_FLOW:
             walk = self._small_flows(tracked, walk)
         # The bulk flows' runs join the walk's first round (runs.RunPaths._walk_flows).
         self._walk_flows(tracked, walk, runs)

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from flowcheck.connections.flows import BatchFlows, Endpoint, FlowKey, group_flows
+from flowcheck.connections.flows import FEW_PACKETS, BatchFlows, Endpoint, FlowKey, group_flows
 from flowcheck.decode import DecodedBatch
 
 if TYPE_CHECKING:
@@ -87,6 +87,10 @@ class TunnelHalves:
         return flows
 
     def _join_flows(self, decoded: DecodedBatch, flows: BatchFlows) -> BatchFlows:
+        if (len(decoded.tunnels) <= 1 and not self._names
+                and flows.flow.shape[0] <= FEW_PACKETS):
+            self._pending = _plain_halves(flows)  # as below, in Python ints
+            return flows
         halves = None
         if flows.keys:
             firsts = flows.order[flows.bounds[:-1]]
@@ -235,3 +239,15 @@ class TunnelHalves:
             kinds = self._kinds[tunnel] = tuple(layer.split(" ", 1)[0]
                                                 for layer in tunnel.split(" / "))
         return kinds
+
+
+def _plain_halves(flows: BatchFlows) -> tuple[list[FlowKey], list[int]]:
+    """_join_flows' pending plain halves of a batch of a few packets (at most
+    flows.FEW_PACKETS; no tunnel seen yet): the keys of the flows seen one way only,
+    and each one's direction mask, by a pass over the packets (the numpy pass's
+    bincount and masks cost ~10 calls a batch)."""
+    masks = [0] * len(flows.keys)
+    for f, low in zip(flows.flow.tolist(), flows.from_lower.tolist(), strict=True):
+        masks[f] |= FROM_LOWER if low else FROM_UPPER
+    one_way = [mask != FROM_LOWER | FROM_UPPER for mask in masks]
+    return list(compress(flows.keys, one_way)), list(compress(masks, one_way))

@@ -189,7 +189,9 @@ def _plain(batch: PacketBatch, frames: np.ndarray, gather: Gather, rows: np.ndar
         **header_columns(header),
         tcp_payload_len=payload_len,
         tcp_payload_off=_at(gather.start, rows) + payload_start,
-        tcp_payload_cap=np.clip(_at(gather.caplen, rows) - payload_start, 0, payload_len),
+        # np.clip's value (payload_len >= 0) without its wrapper (~10 us a batch, issue 7)
+        tcp_payload_cap=np.minimum(np.maximum(_at(gather.caplen, rows) - payload_start, 0),
+                                   payload_len),
         tcp_tunnel=np.zeros(m, dtype=np.int64),
         tcp_cut_frame=cut_frame,
     )
