@@ -58,6 +58,7 @@ from flowcheck.verify.session_words import opened_unseen_words
 from flowcheck.verify.step_base import make_step, ports_in_range, previous_step, report_missing
 from flowcheck.verify.stream_evidence import message_ts, pending_request, stream_hidden
 from flowcheck.verify.unanswered_close import unanswered_close_words
+from flowcheck.verify.unresent import answer_way_unseen
 from flowcheck.verify.unseen_resources import unseen_resources_words
 from flowcheck.verify.wrong_way import report_wrong_way
 
@@ -220,7 +221,8 @@ def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
     if failed:
         # Each failed connection's words (field check 36c: two data connections dropped,
         # the detail named the first only), the first few.
-        said = [f"{endpoint(c.resp_h, c.resp_p)}: {dropped_detail(ctx, c) or failure_words(c)}"
+        said = [f"{endpoint(c.resp_h, c.resp_p)}: "
+                f"{dropped_detail(ctx, c) or failure_words(c, answer_way_unseen(ctx, c))}"
                 for c in failed[:FAILED_NAMED]]
         more = len(failed) - len(said)
         return make_step(spec, "failed", uids, frames,

@@ -1,0 +1,84 @@
+"""Field check 53's lab matrix (captures/field53-matrix, README.md there), seed 116.
+
+Run 1: a backup whose agent's first data port was held by a bound socket (its kernel
+answers the data SYN with a RST), captured `-Q in` on the agent: the media server's
+packets only. The media server sent one data SYN and CONNECT_CLOSE 0.145 ms later,
+closing the session; it read inconclusive, step 4 "the answer could not be seen",
+though a connector that stops the job before TCP's first resend shows the connection
+never opened (verify.gave_up).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pcap_records import moved_back, read_records, write_records
+from stored import stored_analysis
+
+from flowcheck.pipeline import Analysis
+
+ROOT = Path(__file__).resolve().parents[1]
+HERE = ROOT / "captures" / "field53-matrix"
+PORT_IN_USE = HERE / "port-in-use-routed-captured-in-on-agent.pcap.gz"
+CONFIG = HERE / "port-in-use-routed-captured-in-on-agent.toml"
+# Frame 11: the data SYN; 12: the media server's CONNECT_CLOSE; 13, 14: its FINs.
+CLOSE_INDEX = 11
+
+
+def _edited(tmp_path: Path, name: str, keep: int | None = None,
+            later_us: int = 0) -> Analysis:
+    """The port-in-use capture with its frames from CONNECT_CLOSE on left out (keep) or
+    moved `later_us` microseconds later, analysed with its sidecar configuration."""
+    linktype, records = read_records(PORT_IN_USE)
+    if keep is not None:
+        records = records[:keep]
+    if later_us:
+        records = moved_back(records, CLOSE_INDEX, -later_us)
+    path = write_records(tmp_path / f"{name}.pcap", linktype, records)
+    return stored_analysis(path, config_path=CONFIG)
+
+
+def test_a_connector_that_stops_before_tcp_would_resend_shows_the_step_failed() -> None:
+    analysis = stored_analysis(PORT_IN_USE)
+    assert analysis.verdict == "fail"
+    [session] = analysis.sessions
+    step = session.steps[3]
+    assert step.status == "failed"
+    assert step.detail == (
+        "10.77.1.2:6001: unanswered: 1 SYN over 0.0 s, no SYN-ACK, RST or ICMP in the "
+        "capture, which holds no packet from 10.77.1.2 to 10.77.0.1, the way one would "
+        "travel (one direction only)")
+    [finding] = [f for f in analysis.findings if f.code == "data_unanswered"]
+    assert finding.frames == [11]
+    assert ("never opened: its one SYN (frame 11) got no answer in the capture, and the "
+            "media server 10.77.0.1 closed the session (CONNECT_CLOSE, frame 12) 0.145 ms "
+            "after it with no data moved, before TCP would have resent the SYN (within 3 "
+            "s; a dropped SYN is resent for a minute or more): a connect fails that fast "
+            "on a reject, a RST or an ICMP unreachable (the capture holds no packet from "
+            "10.77.1.2 to 10.77.0.1, the way one would travel: one direction only), or "
+            "when its program gives it up on its own; most likely rejected, so the job "
+            "cannot move data.") in finding.message
+    assert "sniffer lost" not in finding.message
+    # The reject's fix, not the drop's or the sniffer's.
+    assert finding.fix.startswith("If the port was in use: on 10.77.1.2 find what holds "
+                                  "TCP port 6001 and stop it")
+    assert "A capture of both directions holds the reject and what sent it." in finding.fix
+    assert "larger buffer" not in finding.fix and "If dropped" not in finding.fix
+
+
+def test_no_stop_in_the_capture_leaves_the_step_unknown(tmp_path: Path) -> None:
+    analysis = _edited(tmp_path, "no-close", keep=CLOSE_INDEX)
+    assert analysis.verdict == "inconclusive"
+    step = analysis.sessions[0].steps[3]
+    assert step.status == "unknown"
+    assert not [f for f in analysis.findings if f.code == "data_unanswered"]
+
+
+def test_a_stop_after_the_retransmission_timeout_is_no_give_up(tmp_path: Path) -> None:
+    # 4 s after the SYN (the configuration's retransmission timeout is 3 s): TCP would
+    # have resent a dropped SYN by then, and the capture lacks the way back.
+    analysis = _edited(tmp_path, "late-close", later_us=4_000_000)
+    assert analysis.verdict == "inconclusive"
+    step = analysis.sessions[0].steps[3]
+    assert step.status == "unknown"
+    assert "could not be seen" in step.detail
