@@ -6,6 +6,10 @@ packets only. The media server sent one data SYN and CONNECT_CLOSE 0.145 ms late
 closing the session; it read inconclusive, step 4 "the answer could not be seen",
 though a connector that stops the job before TCP's first resend shows the connection
 never opened (verify.gave_up).
+Run 20: two jobs over IPv6, the agent host's output chain dropping job 1's control
+SYN-ACKs, captured on the agent: fd77::2 sent no TCP packet, but its neighbour
+advertisement (frame 6) is in the capture; it read "fd77::2 sent not a single packet in
+the whole capture ... is down, is not at that address", fix "Check that fd77::2 is up".
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HERE = ROOT / "captures" / "field53-matrix"
 PORT_IN_USE = HERE / "port-in-use-routed-captured-in-on-agent.pcap.gz"
 CONFIG = HERE / "port-in-use-routed-captured-in-on-agent.toml"
+SYNACKS_DROPPED = HERE / "two-jobs-control-synacks-dropped-by-agent-ipv6.pcap.gz"
 # Frame 11: the data SYN; 12: the media server's CONNECT_CLOSE; 13, 14: its FINs.
 CLOSE_INDEX = 11
 
@@ -82,3 +87,19 @@ def test_a_stop_after_the_retransmission_timeout_is_no_give_up(tmp_path: Path) -
     step = analysis.sessions[0].steps[3]
     assert step.status == "unknown"
     assert "could not be seen" in step.detail
+
+
+def test_an_agent_that_advertised_its_address_is_not_said_down() -> None:
+    analysis = stored_analysis(SYNACKS_DROPPED)
+    assert analysis.verdict == "fail"
+    [finding] = [f for f in analysis.findings if f.code == "control_unanswered"]
+    assert finding.session == "S1"
+    assert ("fd77::2 sent no TCP packet in the whole capture, though it sent a neighbour "
+            "discovery packet from that address (frame 6), so it is up and at that address "
+            "on the capture's network") in finding.message
+    assert "not a single packet" not in finding.message
+    assert "is down" not in finding.message
+    assert finding.fix.startswith("Allow TCP from fd77::1 to fd77::2 ports 10000")
+    assert "Check that" not in finding.fix
+    # The other job, to fd77::3 on the same host, ran.
+    assert [s.status for s in analysis.sessions[1].steps] == ["ok"] * 5
