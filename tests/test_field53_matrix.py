@@ -10,6 +10,11 @@ Run 20: two jobs over IPv6, the agent host's output chain dropping job 1's contr
 SYN-ACKs, captured on the agent: fd77::2 sent no TCP packet, but its neighbour
 advertisement (frame 6) is in the capture; it read "fd77::2 sent not a single packet in
 the whole capture ... is down, is not at that address", fix "Check that fd77::2 is up".
+Run 22: a 5-resource backup whose agent range fitted 4, captured `-Q in` on the router's
+side toward the media server (its packets only): the fifth DATA_LISTEN got no reply, the
+agent closing the control connection; the media server's FIN acknowledged one sequence
+number past its ACK at the request. It read inconclusive, step 3 "the replies are in
+the direction the capture lacks".
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 HERE = ROOT / "captures" / "field53-matrix"
 PORT_IN_USE = HERE / "port-in-use-routed-captured-in-on-agent.pcap.gz"
 CONFIG = HERE / "port-in-use-routed-captured-in-on-agent.toml"
+LISTEN_CLOSED = HERE / "range-small-agent-closes-on-listen-router-in-pcapng.pcapng.gz"
+LISTEN_CONFIG = HERE / "range-small-agent-closes-on-listen-router-in-pcapng.toml"
 SYNACKS_DROPPED = HERE / "two-jobs-control-synacks-dropped-by-agent-ipv6.pcap.gz"
 # Frame 11: the data SYN; 12: the media server's CONNECT_CLOSE; 13, 14: its FINs.
 CLOSE_INDEX = 11
@@ -103,3 +110,34 @@ def test_an_agent_that_advertised_its_address_is_not_said_down() -> None:
     assert "Check that" not in finding.fix
     # The other job, to fd77::3 on the same host, ran.
     assert [s.status for s in analysis.sessions[1].steps] == ["ok"] * 5
+
+
+def test_a_listen_the_requesters_fin_shows_unanswered_is_missing() -> None:
+    analysis = stored_analysis(LISTEN_CLOSED)
+    assert analysis.verdict == "fail"
+    [session] = analysis.sessions
+    step = session.steps[2]
+    assert step.status == "missing"
+    assert step.detail == (
+        "the DATA_LISTEN request (frame 305) was never answered by fd77:1::2, although the "
+        "control connection went on after it (later messages, or its close): the capture "
+        "holds none of fd77:1::2's packets on the control connection, but fd77::1's FIN "
+        "(frame 306) acknowledged one sequence number of it past the request's ACK, its "
+        "FIN (or a lone byte), no reply (an NDMP reply is 28 bytes or more)")
+    [missing] = [f for f in analysis.findings if f.code == "step_missing"]
+    assert missing.frames == [305]
+    assert missing.fix.startswith("See the log of the NDMP service on fd77:1::2 at that "
+                                  "time: no reply to the request reached fd77::1 before "
+                                  "the control connection closed")
+    assert "received the request" not in missing.fix
+    assert [f.code for f in analysis.findings if f.code == "range_too_small"]
+
+
+def test_without_the_requesters_fin_the_listen_stays_unknown(tmp_path: Path) -> None:
+    # Frame 306, the media server's FIN: nothing then shows what reached it.
+    linktype, records = read_records(LISTEN_CLOSED)
+    path = write_records(tmp_path / "no-fin.pcap", linktype, records[:305] + records[306:])
+    analysis = stored_analysis(path, config_path=LISTEN_CONFIG)
+    assert analysis.verdict == "inconclusive"
+    assert analysis.sessions[0].steps[2].status == "unknown"
+    assert not [f for f in analysis.findings if f.code == "step_missing"]

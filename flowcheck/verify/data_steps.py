@@ -37,7 +37,7 @@ from flowcheck.verify.details import (
 from flowcheck.verify.end_roles import conn_sides
 from flowcheck.verify.evidence import after, ended_early, is_open, judged, unseen_why
 from flowcheck.verify.filtered import port_only_unseen
-from flowcheck.verify.listen_unanswered import never_answered, reply_unread
+from flowcheck.verify.listen_unanswered import acked_words, never_answered, reply_unread
 from flowcheck.verify.local import (
     failed_local,
     failed_words,
@@ -97,10 +97,13 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
         why = (f"the {op} request (frame {unanswered.frame}) was never answered by {peer}, "
                "although the control connection went on after it (later messages, or its "
                "close)")
-        report_missing(ctx, session, spec, why,
-                       fix=f"See the log of the NDMP service on {peer} at that time: it "
-                           f"received the request but never answered it (hung, or it could "
-                           "not bind a port in its range and did not report it).",
+        fix = (f"See the log of the NDMP service on {peer} at that time: it received the "
+               "request but never answered it (hung, or it could not bind a port in its "
+               "range and did not report it).")
+        acked = acked_words(ctx, control, ctx.stream_by_uid[session.control_uid], unanswered)
+        if acked:
+            why, fix = f"{why}: {acked[0]}", acked[1]
+        report_missing(ctx, session, spec, why, fix=fix,
                        frames=[unanswered.frame], ts=unanswered.ts)
         return make_step(spec, "missing", [control.uid], [unanswered.frame], why)
     unread = reply_unread(ctx, session, control)
