@@ -142,7 +142,7 @@ def test_a_listen_the_requesters_fin_shows_unanswered_is_missing() -> None:
         "control connection went on after it (later messages, or its close): the capture "
         "holds none of fd77:1::2's packets on the control connection, but fd77::1's FIN "
         "(frame 306) acknowledged one sequence number of it past the request's ACK, its "
-        "FIN (or a lone byte), no reply (an NDMP reply is 28 bytes or more)")
+        "FIN, no reply (an NDMP reply is 28 bytes or more, a record never 1 byte)")
     [missing] = [f for f in analysis.findings if f.code == "step_missing"]
     assert missing.frames == [305]
     assert missing.fix.startswith("See the log of the NDMP service on fd77:1::2 at that "

@@ -2,7 +2,7 @@
 answered (step 3 `missing`: the whole conversation shows it, or the receiver's sequence
 numbers show it sent nothing after, or every record it sent after kept its header, or
 the requester's own FIN acknowledges one sequence number of the receiver's past the
-request's ACK at most: acked_nothing_after), or
+request's ACK, the receiver's FIN: acked_nothing_after), or
 possibly answered by a record whose header the snap length cut (step 3 `unknown`).
 Step 3 is flowcheck.verify.data_steps.announcement_step's."""
 
@@ -40,17 +40,18 @@ def never_answered(ctx: Context, session: Session, control: Connection
 
 def acked_nothing_after(stream: NdmpStream, request: NdmpMessage) -> bool:
     """Did the requester's own FIN, its first on the control connection and the
-    connection's first, acknowledge at most one sequence number of the receiver's past
-    what the request's packet acknowledged (NdmpStream.request_acks, .fin_ack)? A reply
-    is an NDMP record of 28 bytes or more, and TCP acknowledges in order: none reached
-    the requester before it closed, whatever the capture holds of the receiver's
-    direction (none at all: `tcpdump -Q in` on the agent, lab matrix seed 116 run 22,
-    where the agent closed on a DATA_LISTEN it could not serve); the one is the
-    receiver's FIN, or a lone byte, no reply either way."""
+    connection's first, acknowledge exactly one sequence number of the receiver's past
+    what the request's packet acknowledged (NdmpStream.request_acks, .fin_ack)? That one
+    is the receiver's FIN (an NDMP record is never 1 byte; a reply is 28 bytes or more),
+    and TCP acknowledges in order: the receiver closed with no reply, whatever the
+    capture holds of its direction (none at all: `tcpdump -Q in` toward the media
+    server, lab matrix seed 116 run 22, where the agent closed on a DATA_LISTEN it could
+    not serve). Nothing acknowledged past the request proves nothing: a reply may still
+    come after the requester's own FIN."""
     fin, before = stream.fin, stream.request_acks.get(request.frame)
     return (fin is not None and before is not None and stream.fin_ack is not None
             and fin.direction == request.direction and fin.frame > request.frame
-            and seq_ahead(stream.fin_ack, before) <= 1)
+            and seq_ahead(stream.fin_ack, before) == 1)
 
 
 def reply_unread(ctx: Context, session: Session, control: Connection
@@ -100,14 +101,12 @@ def acked_words(ctx: Context, control: Connection, stream: NdmpStream,
         (control.resp_h, control.orig_h)
     if (peer, requester) not in ctx.missing or not acked_nothing_after(stream, request):
         return None
-    fin, before = stream.fin, stream.request_acks[request.frame]
-    assert fin is not None and stream.fin_ack is not None  # acked_nothing_after's
-    what = ("one sequence number of it past the request's ACK, its FIN (or a lone byte), "
-            "no reply" if seq_ahead(stream.fin_ack, before) == 1 else
-            "nothing of it past the request's ACK")
+    fin = stream.fin
+    assert fin is not None  # acked_nothing_after's
     return (f"the capture holds none of {peer}'s packets on the control connection, but "
-            f"{requester}'s FIN (frame {fin.frame}) acknowledged {what} (an NDMP reply is "
-            "28 bytes or more)",
+            f"{requester}'s FIN (frame {fin.frame}) acknowledged one sequence number of it "
+            "past the request's ACK, its FIN, no reply (an NDMP reply is 28 bytes or more, "
+            "a record never 1 byte)",
             f"See the log of the NDMP service on {peer} at that time: no reply to the "
             f"request reached {requester} before the control connection closed (it hung, "
             "closed the session, or could not bind a port in its range and did not report "
