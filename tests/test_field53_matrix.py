@@ -15,10 +15,6 @@ side toward the media server (its packets only): the fifth DATA_LISTEN got no re
 agent closing the control connection; the media server's FIN acknowledged one sequence
 number past its ACK at the request. It read inconclusive, step 3 "the replies are in
 the direction the capture lacks".
-Index 401 (matrix one, by hand): the media server's input resetting the agent's
-callback SYN, captured `-Q in` on it (the agent's packets only): one SYN, never resent,
-then the agent's FIN 5.5 s later; it read inconclusive, step 2 "the answer could not be
-seen", though the same lone SYN and stop fail the step where both directions are held.
 """
 
 from __future__ import annotations
@@ -36,7 +32,6 @@ PORT_IN_USE = HERE / "port-in-use-routed-captured-in-on-agent.pcap.gz"
 CONFIG = HERE / "port-in-use-routed-captured-in-on-agent.toml"
 LISTEN_CLOSED = HERE / "range-small-agent-closes-on-listen-router-in-pcapng.pcapng.gz"
 LISTEN_CONFIG = HERE / "range-small-agent-closes-on-listen-router-in-pcapng.toml"
-CALLBACK_RESET = HERE / "callback-reset-captured-in-on-media.pcap.gz"
 SYNACKS_DROPPED = HERE / "two-jobs-control-synacks-dropped-by-agent-ipv6.pcap.gz"
 # Frame 11: the data SYN; 12: the media server's CONNECT_CLOSE; 13, 14: its FINs.
 CLOSE_INDEX = 11
@@ -93,26 +88,12 @@ def test_no_stop_in_the_capture_leaves_the_step_unknown(tmp_path: Path) -> None:
 
 def test_a_stop_after_the_retransmission_timeout_is_no_give_up(tmp_path: Path) -> None:
     # 4 s after the SYN (the configuration's retransmission timeout is 3 s): TCP would
-    # have resent a dropped SYN by then. No give-up at once, but the one SYN never
-    # resent in the media server's own direction and the job's stop fail the step as
-    # where the capture holds both (verify.unresent.stopped_one_way).
+    # have resent a dropped SYN by then, and the capture lacks the way back.
     analysis = _edited(tmp_path, "late-close", later_us=4_000_000)
-    assert analysis.verdict == "fail"
-    assert analysis.sessions[0].steps[3].status == "failed"
-    [finding] = [f for f in analysis.findings if f.code == "data_unanswered"]
-    assert "before TCP would have resent" not in finding.message
-    assert ("never resent in the 4.0 s of capture after it, although TCP resends an "
-            "unanswered SYN within 3 s: the capture holds no packet from 10.77.1.2 to "
-            "10.77.0.1 (one direction only: capture_one_direction)") in finding.message
-    assert finding.fix.endswith(
-        "The capture holds no packet from 10.77.1.2 to 10.77.0.1, the way a reject would "
-        "travel: a capture of both directions shows whether one came. `flowcheck firewall "
-        "--media-server 10.77.0.1 --remote-agent 10.77.1.2 --media-range 5001-5100 "
-        "--agent-range 6001-6100` prints these rules for nft, iptables, PowerShell and "
-        "netsh, per host; an accept in one nftables table or chain does not undo a drop in "
-        "another on the same hook (`nft list ruleset` shows them all): remove or narrow "
-        "that drop.")
-    assert "larger buffer" not in finding.fix
+    assert analysis.verdict == "inconclusive"
+    step = analysis.sessions[0].steps[3]
+    assert step.status == "unknown"
+    assert "could not be seen" in step.detail
 
 
 def test_an_agent_that_advertised_its_address_is_not_said_down() -> None:
@@ -160,26 +141,3 @@ def test_without_the_requesters_fin_the_listen_stays_unknown(tmp_path: Path) -> 
     assert analysis.verdict == "inconclusive"
     assert analysis.sessions[0].steps[2].status == "unknown"
     assert not [f for f in analysis.findings if f.code == "step_missing"]
-
-
-def test_a_lone_callback_syn_and_the_jobs_stop_fail_in_one_direction() -> None:
-    analysis = stored_analysis(CALLBACK_RESET)
-    assert analysis.verdict == "fail"
-    [session] = analysis.sessions
-    step = session.steps[1]
-    assert step.status == "failed"
-    assert step.detail == (
-        "unanswered: 1 SYN over 0.0 s, no SYN-ACK, RST or ICMP in the capture, which holds "
-        "no packet from 10.77.0.1 to 10.77.0.2, the way one would travel (one direction "
-        "only)")
-    [finding] = [f for f in analysis.findings if f.code == "callback_unanswered"]
-    assert ("failed: the agent 10.77.0.2 closed the control connection (FIN, frame 10) "
-            "5.514 s after its SYN with nothing further, so the job stopped after it")\
-        in finding.message
-    assert ("the capture holds no packet from 10.77.0.1 to 10.77.0.2 (one direction only: "
-            "capture_one_direction), the way a RST or ICMP reject that stopped the resends "
-            "would travel") in finding.message
-    assert ("The capture holds no packet from 10.77.0.1 to 10.77.0.2, the way a reject "
-            "would travel: a capture of both directions shows whether one came.") \
-        in finding.fix
-    assert "larger buffer" not in finding.fix

@@ -39,12 +39,7 @@ from flowcheck.verify.openings_only import handshakes_only
 from flowcheck.verify.own_unreachable import own_stack_refused
 from flowcheck.verify.stale import given_up_before
 from flowcheck.verify.unread_frames import could_carry, report_unread
-from flowcheck.verify.unresent import (
-    lone_syn,
-    lone_syn_unseen,
-    stopped_after,
-    stopped_one_way,
-)
+from flowcheck.verify.unresent import lone_syn, lone_syn_unseen, stopped_after
 
 # "late": a data connection that tried its endpoint only after its job ended
 # (flowcheck.verify.after_close): not the job's connection. "given_up": a control
@@ -161,12 +156,9 @@ def judged(ctx: Context, conn: Connection) -> Judged:
             # Its connector stopped the job before TCP would have resent the SYN: it never
             # opened, whatever the capture lacks after it (verify.gave_up).
             return outcome
-        if (conn.resp_h, conn.orig_h) in ctx.missing and not (
-                time_enough(ctx, conn.last_ts, conn.last_frame)
-                and stopped_one_way(ctx, conn)):
+        if (conn.resp_h, conn.orig_h) in ctx.missing:
             # A SYN-ACK, RST or ICMP answer would travel the uncaptured way; a SYN not
-            # retried although the capture went on was answered by one of them. Its job
-            # visibly stopping after it fails the step all the same (verify.unresent).
+            # retried although the capture went on was answered by one of them.
             return "unknown"
         if not time_enough(ctx, conn.last_ts, conn.last_frame):
             return "unknown"

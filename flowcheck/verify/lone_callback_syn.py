@@ -27,7 +27,7 @@ from flowcheck.verify.capture_time import after_last
 from flowcheck.verify.context import Context, endpoint
 from flowcheck.verify.lone_data_syn import both_readings_fix
 from flowcheck.verify.refusals import callback_refused_fix
-from flowcheck.verify.unresent import answer_way_unseen, unresent_words
+from flowcheck.verify.unresent import unresent_words
 
 
 def _stop(ctx: Context, session: Session, conn: Connection) -> tuple[str, float | None]:
@@ -87,5 +87,5 @@ def lone_callback(ctx: Context, session: Session, conn: Connection, rule: str
         rule, refused,
         f"no NDMP message says how the callback failed: the agent {conn.orig_h}'s log does "
         f"(\"timed out\": dropped; \"connection refused\": rejected, or nothing listened on "
-        f"{endpoint(conn.resp_h, conn.resp_p)})", answer_way_unseen(ctx, conn))
+        f"{endpoint(conn.resp_h, conn.resp_p)})")
     return words, fix

@@ -22,7 +22,6 @@ from flowcheck.verify.connect_said import said_of
 from flowcheck.verify.context import Context, endpoint
 from flowcheck.verify.gave_up import gave_up_at_once, gave_up_fix
 from flowcheck.verify.refusals import data_refused_fix
-from flowcheck.verify.unresent import answer_way_unseen
 
 _RESENDS = "the SYN's resends"
 
@@ -73,20 +72,14 @@ def lone_reading(ctx: Context, session: Session, conn: Connection, rule: str) ->
         rule, refused,
         f"no NDMP reply says how the connect failed: {conn.orig_h}'s log does (\"timed out\": "
         f"dropped; \"connection refused\": rejected, or nothing listened on "
-        f"{endpoint(conn.resp_h, conn.resp_p)})", answer_way_unseen(ctx, conn)))
+        f"{endpoint(conn.resp_h, conn.resp_p)})"))
 
 
-def both_readings_fix(rule: str, refused: str, told: str,
-                      lacking: tuple[str, str] | None = None) -> str:
+def both_readings_fix(rule: str, refused: str, told: str) -> str:
     """The fix of a lone SYN nothing but the capture speaks of: both readings (rule: the
     allow rule for a drop; refused: the reject's fix) and where the answer is (told:
-    "no NDMP reply says ...: HOST's log does (...)"), then what the capture lacks: the
-    direction a reject would travel (lacking: (sender, receiver), unresent
-    .answer_way_unseen), else the sniffer's loss."""
-    lost = (f"The capture holds no packet from {lacking[0]} to {lacking[1]}, the way a "
-            "reject would travel: a capture of both directions shows whether one came."
-            if lacking is not None else
-            _sniffer(f"{_RESENDS} or the reject that stopped them"))
+    "no NDMP reply says ...: HOST's log does (...)"), then the sniffer's loss."""
     return (f"The capture cannot tell a drop from a reject here, and {told}. If dropped: "
-            f"{rule}. If rejected: {refused[:1].lower()}{refused[1:]} {lost}")
+            f"{rule}. If rejected: {refused[:1].lower()}{refused[1:]} "
+            f"{_sniffer(f'{_RESENDS} or the reject that stopped them')}")
 

@@ -144,24 +144,3 @@ def lone_syn_unseen(ctx: Context, conn: Connection, after: float) -> str:
                     "sniffer lost the rest of it" if went_on else
                     "; the job did not visibly stop after it, so whether it opened, or was "
                     "dropped or rejected, cannot be seen")
-
-
-def stopped_one_way(ctx: Context, conn: Connection) -> bool:
-    """A callback's or data connection's lone SYN (lone_syn) in a capture that lacks the
-    direction its answer travels, whose job visibly stopped after it (stopped_after), the
-    capture running on past the retransmission timeout: the connector's own direction
-    holds no resend and no ACK (no SYN-ACK reached it), so its step failed as where the
-    capture holds both directions (the words name the direction lacked: unresent_words).
-    Not when no session holds it, nor when the connector answered an NDMP request with
-    an error after the SYN (NDMP v2's DATA_START_BACKUP, whose agent connects before it
-    replies: that reply's ndmp_error_reply tells the connect's failure; captures/
-    field51-matrix/ndmjob-v2-data-reset-captured-out-on-agent)."""
-    session = ctx.session_of(conn)
-    if (session is None or conn.role not in ("callback", "data")
-            or (conn.resp_h, conn.orig_h) not in ctx.missing
-            or not lone_syn(ctx, conn) or not stopped_after(ctx, conn)):
-        return False
-    side = "resp" if conn.orig_h in ctx.host_addresses(session, "agent") else "orig"
-    stream = ctx.stream_by_uid.get(session.control_uid)
-    return not any(m.type == "reply" and m.error and m.direction == side
-                   and m.ts >= conn.ts for m in (stream.messages if stream else []))
