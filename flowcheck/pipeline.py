@@ -258,7 +258,8 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
                               unread_spans=traffic.skipped.unread_spans
                               if traffic.skipped else None, census=census,
                               port_only_capture=port_only_capture(
-                                  traffic.captures, config, traffic.connections)))
+                                  traffic.captures, config, traffic.connections),
+                              link_spoke=traffic.arp.spoke))
     stepped = any(f.code == "capture_clock_stepped" for f in traffic.findings)
     findings.extend(check_capture_loss(traffic.connections, traffic.captures,
                                        traffic.ring_gaps, clock_stepped=stepped,

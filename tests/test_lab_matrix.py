@@ -133,6 +133,13 @@ def test_syns_a_one_direction_capture_lacks_read_as_unseen() -> None:
     assert judge(expect(both_in), "fail", ["announced_not_used"], 1)
     assert not judge(expect({**both_in, "form": "dir-out"}), "fail",
                      ["announced_not_used"], 1)
+    # Seed 116 run 1: a port in use, the agent's RST in the direction -Q in on the agent
+    # lacks: the media server's one SYN and its CONNECT_CLOSE read as unanswered.
+    in_use = {"peer": "be", "fault": "port-in-use", "point": "a", "form": "dir-in"}
+    assert judge(expect(in_use), "fail", ["data_unanswered"], 1)
+    assert judge(expect({**in_use, "point": "m", "form": "dir-out"}), "fail",
+                 ["data_unanswered"], 1)
+    assert not judge(expect({**in_use, "form": "dir-out"}), "fail", ["data_unanswered"], 1)
 
 
 def test_a_control_fault_in_a_one_direction_capture_keeps_its_codes() -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scapy.all import IP, TCP, Ether, Packet
+from scapy.all import ARP, IP, TCP, Ether, Packet
 from scapy_files import read_packets, write_packets
 
 from flowcheck.config import build_config, load_file
@@ -103,3 +103,34 @@ def test_silent_to_the_media_server_only_keeps_the_firewall_reading(tmp_path: Pa
     for finding in findings:
         assert "not a single packet" not in finding.message
         assert "as in session" not in finding.message
+
+
+def test_a_host_that_answered_arp_is_up_not_down(tmp_path: Path) -> None:
+    """An ARP reply from the silent host's address (its only packet) shows it up at that
+    address: no "not a single packet", no "down", no "check that it is up"; the
+    firewall reading and its rule (field check 53: an IPv6 agent's neighbour
+    advertisement beside its control SYN-ACKs dropped by its own output chain read "is
+    down, is not at that address")."""
+    template = read_packets(LAB / f"{NAME}.pcap", 1)[0]
+    reply = Ether(src="02:00:00:00:00:05", dst=template[Ether].src) / ARP(
+        op=2, hwsrc="02:00:00:00:00:05", psrc=SILENT, hwdst=template[Ether].src,
+        pdst=MEDIA)
+    reply.time = float(template.time) + 19.0
+    path = _capture(tmp_path, [reply])
+    analysis = _analyze(path)
+    first, *later = _unanswered(analysis)
+    assert len(later) == ATTEMPTS - 1
+    frame = 1 + sorted(float(p.time) for p in read_packets(str(path))).index(
+        float(reply.time))
+    assert (f"{SILENT} sent no TCP packet in the whole capture, though it sent an ARP "
+            f"packet from that address (frame {frame}), so it is up and at that address "
+            "on the capture's network") in first.message
+    assert "not a single packet" not in first.message
+    assert "down" not in first.message and "not at that address (" not in first.message
+    assert first.fix.startswith(f"Allow TCP from {MEDIA} to {SILENT}")
+    for finding in (first, *later):
+        assert "is up" not in finding.fix
+    for finding in later:
+        assert f"{SILENT} sent no TCP packet in the whole capture" in finding.message
+        assert finding.fix == ("Something drops the TCP traffic between the hosts (as for "
+                               f"session {first.session}: see its control_unanswered).")

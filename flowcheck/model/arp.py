@@ -45,6 +45,10 @@ class ArpLog:
     watched: tuple[str, ...] = ()
     asked: dict[tuple[str, str], ArpAsked] = field(default_factory=dict)
     heard: set[str] = field(default_factory=set)
+    # Watched address -> the first frame of an ARP or neighbour discovery packet sent
+    # from it (an ARP packet's sender address, a neighbour message's IPv6 source): the
+    # host itself at that address on the capture's network (flowcheck.verify.silent_host).
+    spoke: dict[str, int] = field(default_factory=dict)
     # The watched IPv4 addresses as integers (made on first use).
     _numbers: np.ndarray | None = field(default=None, init=False, repr=False)
     # The watched IPv6 addresses as rows of four 32-bit words (made on first use).
@@ -67,6 +71,9 @@ class ArpLog:
             return
         for sender in distinct(senders[np.isin(senders, self._numbers)]).tolist():
             self.heard.add(str(ipaddress.IPv4Address(sender)))
+        for row in np.flatnonzero(np.isin(senders, self._numbers)).tolist():
+            self.spoke.setdefault(str(ipaddress.IPv4Address(int(senders[row]))),
+                                  int(frames[row]))
         rows = np.flatnonzero((ops == 1) & (senders != 0) & (senders != targets)
                               & np.isin(targets, self._numbers))
         for row in rows.tolist():
@@ -91,6 +98,7 @@ class ArpLog:
         target_watched = _rows_in(targets, self._words)
         for row in np.flatnonzero(sender_watched).tolist():
             self.heard.add(_text(senders[row]))
+            self.spoke.setdefault(_text(senders[row]), int(frames[row]))
         for row in np.flatnonzero(target_watched & (ops == 2)).tolist():
             self.heard.add(_text(targets[row]))
         asks = (target_watched & (ops == 1) & senders.any(axis=1)

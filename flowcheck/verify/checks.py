@@ -55,7 +55,8 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
               unread: Mapping[str, tuple[int, int]] | None = None,
               unread_spans: Mapping[tuple[str, str], tuple[float, float]] | None = None,
               census: Census | None = None,
-              port_only_capture: PortOnlyCapture | None = None) -> list[Finding]:
+              port_only_capture: PortOnlyCapture | None = None,
+              link_spoke: Mapping[str, int] | None = None) -> list[Finding]:
     """ended_at: when the capture stopped, if later than its last packet (live);
     ring_gaps: the holes of a ring buffer, in time order (capture_ring_gap);
     kernel_dropped: the packets the sniffer said it dropped (CaptureInfo); host_copies:
@@ -75,7 +76,9 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     (decode.unread_hosts; None: any host's, at any time); census: the connections'
     capture-wide figures (verify.census; None: taken here); port_only_capture: why the
     set could hold only the NDMP port's packets (verify.capture_filter.port_only_capture;
-    None: it could hold others, or not known)."""
+    None: it could hold others, or not known); link_spoke: configured agent address ->
+    the first frame of an ARP or neighbour discovery packet it sent (model.arp.ArpLog
+    .spoke; None: none)."""
     ctx = Context(connections, streams, sessions, config, profile, ring_gaps=list(ring_gaps),
                   kernel_dropped=kernel_dropped, host_copies=host_copies,
                   interface_copies=interface_copies, routed_points=routed_points,
@@ -84,7 +87,8 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
                   unread=dict(unread or {}),
                   unread_spans=None if unread_spans is None else dict(unread_spans),
                   census=census,
-                  port_only_capture=port_only_capture)
+                  port_only_capture=port_only_capture,
+                  link_spoke=dict(link_spoke or {}))
     ctx.strays = dict(strays) if strays is not None else \
         stray_syns(connections, ctx.stream_by_uid, config.ndmp_port)
     mark_side_traffic(ctx)  # first: the checks withhold a side session's errors

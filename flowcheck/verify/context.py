@@ -72,6 +72,9 @@ class Context:
     # packet, or its recorded filter: verify.capture_filter.port_only_capture); None when
     # it could hold others or it is not known (flowcheck.verify.connect_said).
     port_only_capture: PortOnlyCapture | None = None
+    # Configured agent address -> the first frame of an ARP or neighbour discovery packet
+    # it sent (model.arp.ArpLog.spoke): up at that address (verify.silent_host).
+    link_spoke: dict[str, int] = field(default_factory=dict)
     # The packet kinds the capture holds and the filter they show (verify.kept.kept;
     # None: not computed yet).
     kept: KeptPackets | None = None

@@ -37,7 +37,7 @@ from flowcheck.verify.details import (
 from flowcheck.verify.end_roles import conn_sides
 from flowcheck.verify.evidence import after, ended_early, is_open, judged, unseen_why
 from flowcheck.verify.filtered import port_only_unseen
-from flowcheck.verify.listen_unanswered import never_answered, reply_unread
+from flowcheck.verify.listen_unanswered import acked_words, never_answered, reply_unread
 from flowcheck.verify.local import (
     failed_local,
     failed_words,
@@ -58,6 +58,7 @@ from flowcheck.verify.session_words import opened_unseen_words
 from flowcheck.verify.step_base import make_step, ports_in_range, previous_step, report_missing
 from flowcheck.verify.stream_evidence import message_ts, pending_request, stream_hidden
 from flowcheck.verify.unanswered_close import unanswered_close_words
+from flowcheck.verify.unresent import answer_way_unseen
 from flowcheck.verify.unseen_resources import unseen_resources_words
 from flowcheck.verify.wrong_way import report_wrong_way
 
@@ -96,10 +97,13 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
         why = (f"the {op} request (frame {unanswered.frame}) was never answered by {peer}, "
                "although the control connection went on after it (later messages, or its "
                "close)")
-        report_missing(ctx, session, spec, why,
-                       fix=f"See the log of the NDMP service on {peer} at that time: it "
-                           f"received the request but never answered it (hung, or it could "
-                           "not bind a port in its range and did not report it).",
+        fix = (f"See the log of the NDMP service on {peer} at that time: it received the "
+               "request but never answered it (hung, or it could not bind a port in its "
+               "range and did not report it).")
+        acked = acked_words(ctx, control, ctx.stream_by_uid[session.control_uid], unanswered)
+        if acked:
+            why, fix = f"{why}: {acked[0]}", acked[1]
+        report_missing(ctx, session, spec, why, fix=fix,
                        frames=[unanswered.frame], ts=unanswered.ts)
         return make_step(spec, "missing", [control.uid], [unanswered.frame], why)
     unread = reply_unread(ctx, session, control)
@@ -220,7 +224,8 @@ def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
     if failed:
         # Each failed connection's words (field check 36c: two data connections dropped,
         # the detail named the first only), the first few.
-        said = [f"{endpoint(c.resp_h, c.resp_p)}: {dropped_detail(ctx, c) or failure_words(c)}"
+        said = [f"{endpoint(c.resp_h, c.resp_p)}: "
+                f"{dropped_detail(ctx, c) or failure_words(c, answer_way_unseen(ctx, c))}"
                 for c in failed[:FAILED_NAMED]]
         more = len(failed) - len(said)
         return make_step(spec, "failed", uids, frames,

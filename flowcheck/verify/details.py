@@ -238,9 +238,13 @@ def port_words(ctx: Context, session: Session, conn: Connection) -> str:
     return ", ".join(parts)
 
 
-def failure_words(conn: Connection) -> str:
+def failure_words(conn: Connection, lacking: tuple[str, str] | None = None) -> str:
     """What the capture shows of a failed opening ("unanswered: 3 SYNs over 3.1 s, ..."),
-    or of a connection its originator reset before any data."""
+    or of a connection its originator reset before any data. lacking: (sender, receiver)
+    of the direction the capture lacks that an unanswered SYN's answer would travel
+    (unresent.answer_way_unseen): the step's detail then says the capture holds none of
+    it (lab matrix seed 116 run 14: "no SYN-ACK, RST or ICMP" of SYNs whose ICMP rejects
+    a `tcpdump -Q out` capture could not hold)."""
     outcome = connection_outcome(conn)
     if outcome == "established" and closed_before_data(conn):
         closer, how = closing(conn)
@@ -309,8 +313,11 @@ def failure_words(conn: Connection) -> str:
         return (f"handshake incomplete: {counted(conn.synack_frames, 'SYN-ACK')} from "
                 f"{conn.resp_h}{reset}, no ACK from {conn.orig_h}")
     syns = syn_count(conn)
+    way = ("" if lacking is None else
+           f" in the capture, which holds no packet from {lacking[0]} to {lacking[1]}, the "
+           "way one would travel (one direction only)")
     return (f"unanswered: {syns} SYN{'s' if syns != 1 else ''} over "
-            f"{max(0.0, conn.last_ts - conn.ts):.1f} s{unanswered_tail(conn)}")
+            f"{max(0.0, conn.last_ts - conn.ts):.1f} s{unanswered_tail(conn)}{way}")
 
 
 def named_words(session: Session) -> str:

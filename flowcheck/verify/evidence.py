@@ -32,6 +32,7 @@ from flowcheck.verify.capture_time import CaptureTime, after, after_last, time_e
 from flowcheck.verify.census import take_census
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.cut_icmp import untied_words
+from flowcheck.verify.gave_up import gave_up_at_once
 from flowcheck.verify.kept import left_out_words
 from flowcheck.verify.lone_synack import lone_synack, lone_synack_words
 from flowcheck.verify.openings_only import handshakes_only
@@ -150,6 +151,10 @@ def judged(ctx: Context, conn: Connection) -> Judged:
         outcome = "handshake_incomplete"
     if outcome == "unanswered":
         if conn.syn_retries > 0:
+            return outcome
+        if gave_up_at_once(ctx, conn) is not None:
+            # Its connector stopped the job before TCP would have resent the SYN: it never
+            # opened, whatever the capture lacks after it (verify.gave_up).
             return outcome
         if (conn.resp_h, conn.orig_h) in ctx.missing:
             # A SYN-ACK, RST or ICMP answer would travel the uncaptured way; a SYN not

@@ -1,6 +1,8 @@
 """A listen request (DATA_LISTEN, MOVER_LISTEN) with no reply in the capture: never
 answered (step 3 `missing`: the whole conversation shows it, or the receiver's sequence
-numbers show it sent nothing after, or every record it sent after kept its header), or
+numbers show it sent nothing after, or every record it sent after kept its header, or
+the requester's own FIN acknowledges one sequence number of the receiver's past the
+request's ACK, the receiver's FIN: acked_nothing_after), or
 possibly answered by a record whose header the snap length cut (step 3 `unknown`).
 Step 3 is flowcheck.verify.data_steps.announcement_step's."""
 
@@ -10,6 +12,7 @@ from collections.abc import Iterator
 
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, other_direction
 from flowcheck.sessions import message_op
+from flowcheck.tcp_sequence import seq_ahead
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_stall import stalled_side
 from flowcheck.verify.refused_listens import LISTENS
@@ -31,7 +34,24 @@ def never_answered(ctx: Context, session: Session, control: Connection
     whole = stream_whole(ctx, session, stream)
     return next((request for request in _no_reply_seen(stream, control)
                  if whole or silent_after(ctx, session, request)
-                 or headers_from(ctx, session, stream, _peer(request), request.frame)), None)
+                 or headers_from(ctx, session, stream, _peer(request), request.frame)
+                 or acked_nothing_after(stream, request)), None)
+
+
+def acked_nothing_after(stream: NdmpStream, request: NdmpMessage) -> bool:
+    """Did the requester's own FIN, its first on the control connection and the
+    connection's first, acknowledge exactly one sequence number of the receiver's past
+    what the request's packet acknowledged (NdmpStream.request_acks, .fin_ack)? That one
+    is the receiver's FIN (an NDMP record is never 1 byte; a reply is 28 bytes or more),
+    and TCP acknowledges in order: the receiver closed with no reply, whatever the
+    capture holds of its direction (none at all: `tcpdump -Q in` toward the media
+    server, lab matrix seed 116 run 22, where the agent closed on a DATA_LISTEN it could
+    not serve). Nothing acknowledged past the request proves nothing: a reply may still
+    come after the requester's own FIN."""
+    fin, before = stream.fin, stream.request_acks.get(request.frame)
+    return (fin is not None and before is not None and stream.fin_ack is not None
+            and fin.direction == request.direction and fin.frame > request.frame
+            and seq_ahead(stream.fin_ack, before) == 1)
 
 
 def reply_unread(ctx: Context, session: Session, control: Connection
@@ -69,3 +89,25 @@ def _no_reply_seen(stream: NdmpStream, control: Connection) -> Iterator[NdmpMess
 def _peer(request: NdmpMessage) -> str:
     """The direction ("orig", "resp") the request's reply travels."""
     return other_direction(request.direction)
+
+
+def acked_words(ctx: Context, control: Connection, stream: NdmpStream,
+                request: NdmpMessage) -> tuple[str, str] | None:
+    """(words, fix) for a listen request never answered as acked_nothing_after shows it,
+    where the capture holds nothing of the receiver's direction (Context.missing): what
+    the requester's FIN acknowledged, and a fix that does not claim the request arrived
+    (the receiver's FIN may have crossed it); None otherwise."""
+    requester, peer = (control.orig_h, control.resp_h) if request.direction == "orig" else \
+        (control.resp_h, control.orig_h)
+    if (peer, requester) not in ctx.missing or not acked_nothing_after(stream, request):
+        return None
+    fin = stream.fin
+    assert fin is not None  # acked_nothing_after's
+    return (f"the capture holds none of {peer}'s packets on the control connection, but "
+            f"{requester}'s FIN (frame {fin.frame}) acknowledged one sequence number of it "
+            "past the request's ACK, its FIN, no reply (an NDMP reply is 28 bytes or more, "
+            "a record never 1 byte)",
+            f"See the log of the NDMP service on {peer} at that time: no reply to the "
+            f"request reached {requester} before the control connection closed (it hung, "
+            "closed the session, or could not bind a port in its range and did not report "
+            "it).")

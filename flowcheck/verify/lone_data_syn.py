@@ -20,6 +20,7 @@ from typing import Literal, NamedTuple
 from flowcheck.model import Connection, Session
 from flowcheck.verify.connect_said import said_of
 from flowcheck.verify.context import Context, endpoint
+from flowcheck.verify.gave_up import gave_up_at_once, gave_up_fix
 from flowcheck.verify.refusals import data_refused_fix
 
 _RESENDS = "the SYN's resends"
@@ -63,6 +64,10 @@ def lone_reading(ctx: Context, session: Session, conn: Connection, rule: str) ->
             f"{conn.orig_h} while it tried: its SYNs were dropped, and the sniffer lost "
             "their resends",
             f"{rule[:1].upper()}{rule[1:]}. {_sniffer(_RESENDS)}")
+    if gave_up_at_once(ctx, conn) is not None:
+        # Its connector stopped the job before TCP's first resend: most likely rejected;
+        # the capture's words say why (verify.gave_up).
+        return LoneReading("rejected", "", gave_up_fix(ctx, conn, refused))
     return LoneReading(None, "", both_readings_fix(
         rule, refused,
         f"no NDMP reply says how the connect failed: {conn.orig_h}'s log does (\"timed out\": "

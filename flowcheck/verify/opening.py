@@ -35,6 +35,7 @@ from flowcheck.verify.context import Context, session_uids
 from flowcheck.verify.cut_icmp import untied_words
 from flowcheck.verify.end_roles import role_ends
 from flowcheck.verify.evidence import after_last
+from flowcheck.verify.gave_up import gave_up_at_once, gave_up_words
 from flowcheck.verify.synack_reset import (
     late_answer,
     late_reading,
@@ -385,6 +386,9 @@ def _silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
                 "arriving with no SYN-ACK leaving are its own firewall's drop)")
     if retried(conn, attempts):
         return "something drops its SYNs"
+    gave = gave_up_at_once(ctx, conn)
+    if gave is not None:  # its connector stopped the job at once (verify.gave_up)
+        return gave_up_words(ctx, conn, gave)
     words = unresent_words(ctx, conn, after_last(ctx, conn))
     if conn.role in ("callback", "data") and ctx.session_of(conn) is not None:
         # judged() leaves it failed only when the job stopped after it (verify.unresent).

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, Session
 from flowcheck.utc_times import utc_text
-from flowcheck.verify.allow_rules import allow_rule
+from flowcheck.verify.allow_rules import allow_rule, capitalised
 from flowcheck.verify.context import Context, endpoint
 from flowcheck.verify.details import syn_count
 from flowcheck.verify.evidence import judged
@@ -62,20 +62,41 @@ def report_silent(ctx: Context, session: Session, conn: Connection,
             f"the agent's NDMP port {endpoint(conn.resp_h, conn.resp_p)} and never got an "
             "answer")
     first = attempts[0]
+    spoke = _spoke_words(ctx, conn.resp_h)
     if first is not session:
         ctx.add("control_unanswered",
-                f"{head}, as in session {first.id}: {conn.resp_h} sent not a single packet "
+                f"{head}, as in session {first.id}: {conn.resp_h} sent "
+                f"{'no TCP packet' if spoke else 'not a single packet'} "
                 f"in the whole capture (attempt {attempts.index(session) + 1} of "
                 f"{len(attempts)}; session {first.id}'s control_unanswered says what that "
                 "shows).",
-                f"Check that {conn.resp_h} is up and is the agent's address (as for session "
-                f"{first.id}: see its control_unanswered).",
+                (f"Something drops the TCP traffic between the hosts (as for session "
+                 f"{first.id}: see its control_unanswered)." if spoke else
+                 f"Check that {conn.resp_h} is up and is the agent's address (as for session "
+                 f"{first.id}: see its control_unanswered)."),
                 session=session, conn=conn, cause="control")
         return
     others = way_back_from(ctx, conn)
     named = ", ".join(others[:_NAMED]) + (f" and {len(others) - _NAMED} more"
                                            if len(others) > _NAMED else "")
     rule = allow_rule(ctx, conn, session, answer=True, between=True)
+    if spoke:
+        # It answered its neighbours at that address: up and there; only TCP is lost.
+        ctx.add("control_unanswered",
+                f"{head}: {conn.resp_h} sent no TCP packet in the whole capture, though "
+                f"{spoke}. No SYN-ACK, RST or ICMP reject, to {conn.orig_h} or to any other "
+                f"host, although the capture holds the way back to {conn.orig_h}: it holds "
+                f"packets from {named} to it. So no answer is missing from the capture: "
+                "something drops the connection's packets (a firewall on "
+                f"{conn.resp_h} or between the hosts that drops the SYNs, or the answers: "
+                f"{conn.resp_h}'s own output chain dropping its SYN-ACKs looks the same). "
+                f"The retried SYNs show that no answer reached {conn.orig_h}: the "
+                f"connection never opened.{_attempts_words(ctx, attempts)}",
+                f"{capitalised(rule)}. A capture on {conn.resp_h} shows whether the SYNs "
+                "reach it (there, SYNs arriving with no SYN-ACK leaving are its own "
+                "firewall's drop).",
+                session=session, conn=conn, cause="control")
+        return
     ctx.add("control_unanswered",
             f"{head}: {conn.resp_h} sent not a single packet in the whole capture. No "
             f"SYN-ACK, RST or ICMP reject, to {conn.orig_h} or to any other host, although "
@@ -90,6 +111,18 @@ def report_silent(ctx: Context, session: Session, conn: Connection,
             "address or DNS name the job uses); if it is, something drops all its traffic: "
             f"{rule}. A capture on {conn.resp_h} shows whether the SYNs reach it.",
             session=session, conn=conn, cause="control")
+
+
+def _spoke_words(ctx: Context, address: str) -> str:
+    """"it sent a neighbour discovery packet from that address (frame 6), so it is up
+    there" when the capture holds an ARP or neighbour discovery packet `address` sent
+    (Context.link_spoke: configured agents only), else ""."""
+    frame = ctx.link_spoke.get(address)
+    if frame is None:
+        return ""
+    what = "a neighbour discovery packet" if ":" in address else "an ARP packet"
+    return (f"it sent {what} from that address (frame {frame}), so it is up and at that "
+            "address on the capture's network")
 
 
 def _attempts_words(ctx: Context, attempts: list[Session]) -> str:

@@ -74,6 +74,7 @@ from flowcheck.verify.short_callbacks import ambiguous_step, short_only
 from flowcheck.verify.stale import given_up_where, given_up_words, report_given_up
 from flowcheck.verify.step_base import make_step, ports_in_range, report_missing
 from flowcheck.verify.stream_evidence import stream_hidden
+from flowcheck.verify.unresent import answer_way_unseen
 from flowcheck.verify.went_on import went_on_words
 
 _LATER = ("announcement", "data_connection", "data_flow")
@@ -238,7 +239,8 @@ def _control(ctx: Context, session: Session, spec: StepSpec, conn: Connection) -
     if half_open_check(ctx, conn):
         return make_step(spec, "ok", [conn.uid], [*opening_frames(conn), *conn.rst_frames[:1]],
                          half_open_words(conn))
-    return make_step(spec, "failed", [conn.uid], opening_frames(conn), failure_words(conn))
+    return make_step(spec, "failed", [conn.uid], opening_frames(conn),
+                     failure_words(conn, answer_way_unseen(ctx, conn)))
 
 
 def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connection) -> Step:
@@ -371,7 +373,8 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
     note = elsewhere_note(ctx, session, conn) or tie_note(ctx, session, conn)
     if not is_open(outcome):
         return make_step(spec, "failed", [conn.uid], opening_frames(conn),
-                         "; ".join(w for w in (failure_words(conn), note) if w))
+                         "; ".join(w for w in (failure_words(
+                             conn, answer_way_unseen(ctx, conn)), note) if w))
     ports = port_words(ctx, session, conn)
     if not ports_in_range(ctx, session, conn):
         return make_step(spec, "violated", [conn.uid], opening_frames(conn),

@@ -1,0 +1,97 @@
+"""A data connection's lone SYN whose connector stopped the job before TCP would resend it.
+
+An unanswered connect resends its SYN within the retransmission timeout (RFC 6298 5.7)
+and, dropped, goes on resending for a minute or more; a connect answered with a reject
+(a RST, an ICMP unreachable) fails at once. So when the connector itself closes the
+session (its CONNECT_CLOSE, or its FIN or RST on the control connection) within the
+retransmission timeout of its one SYN, with no data moved after it
+(unresent.went_on_after), the connection never opened and the job stopped there: the
+step failed, however much capture follows (none, when the job's end ended it: lab matrix
+seed 116 run 1, 0.3 ms from the SYN to CONNECT_CLOSE) and even where the capture lacks
+the direction the answer travels (`tcpdump -Q in` on the agent). It was most likely
+rejected, the reject in the direction the capture lacks or lost by the sniffer; the
+connector giving up on its own that fast is the other reading, named in
+flowcheck.verify.lone_data_syn's words.
+
+Only the connector's own stop counts: the other side closing says nothing of how the
+connect ended. A callback's lone SYN keeps its rule (verify.lone_callback_syn).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from flowcheck.model import Connection
+from flowcheck.sessions.classify import message_op
+from flowcheck.verify.context import Context
+from flowcheck.verify.durations import span_words
+from flowcheck.verify.unresent import answer_way_unseen, lone_syn, went_on_after
+
+
+class GaveUp(NamedTuple):
+    """seconds: from the SYN to the connector's stop (capture clock); words: the stop,
+    "the media server 10.77.0.1 closed the session (CONNECT_CLOSE, frame 12)"."""
+
+    seconds: float
+    words: str
+
+
+def gave_up_at_once(ctx: Context, conn: Connection) -> GaveUp | None:
+    """The connector's stop of the job within the retransmission timeout after a data
+    connection's lone SYN (unresent.lone_syn), nothing moved after it; None else (another
+    role, no session, the connector not one of the session's hosts, no such stop)."""
+    if conn.role != "data" or not lone_syn(ctx, conn):
+        return None
+    session = ctx.session_of(conn)
+    if session is None or went_on_after(ctx, session, conn):
+        return None
+    if conn.orig_h in ctx.host_addresses(session, "media"):
+        side, who = "orig", f"the media server {session.media_server}"
+    elif conn.orig_h in ctx.host_addresses(session, "agent"):
+        side, who = "resp", f"the agent {session.remote_agent}"
+    else:
+        return None
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    if stream is None:
+        return None
+    stops = [(m.ts, f"{who} closed the session (CONNECT_CLOSE, frame {m.frame})")
+             for m in stream.messages
+             if message_op(m) == "CONNECT_CLOSE" and m.type == "request"
+             and m.direction == side and m.ts >= conn.ts]
+    stops += [(p.ts, f"{who} closed the control connection "
+                     f"({'RST' if p is stream.reset else 'FIN'}, frame {p.frame})")
+              for p in (stream.fin, stream.reset)
+              if p is not None and p.direction == side and p.ts >= conn.ts]
+    if not stops:
+        return None
+    ts, words = min(stops)
+    if ts - conn.ts >= ctx.config.retransmission_timeout:
+        return None
+    return GaveUp(ts - conn.ts, words)
+
+
+def gave_up_words(ctx: Context, conn: Connection, gave: GaveUp) -> str:
+    """What the capture shows of a lone SYN its connector gave up at once (no final
+    stop): the SYN, the stop and how soon, why that reads as a reject, and where the
+    reject is not (the direction the capture lacks, or the sniffer's loss)."""
+    lacking = answer_way_unseen(ctx, conn)
+    where = (f"the capture holds no packet from {lacking[0]} to {lacking[1]}, the way one "
+             "would travel: one direction only" if lacking is not None
+             else "the capture lacks it: the sniffer lost it")
+    return (f"its one SYN (frame {conn.syn_frames[0]}) got no answer in the capture, and "
+            f"{gave.words} {span_words(gave.seconds)} after it with no data moved, before "
+            f"TCP would have resent the SYN (within {ctx.config.retransmission_timeout:g} "
+            "s; a dropped SYN is resent for a minute or more): a connect fails that fast "
+            f"on a reject, a RST or an ICMP unreachable ({where}), or when its program "
+            "gives it up on its own; most likely rejected")
+
+
+def gave_up_fix(ctx: Context, conn: Connection, refused: str) -> str:
+    """The fix of a lone SYN its connector gave up at once: the reject's (refused:
+    refusals' fix for the step), then how to capture the reject itself."""
+    lacking = answer_way_unseen(ctx, conn)
+    see = ("A capture of both directions holds the reject and what sent it"
+           if lacking is not None else
+           "The capture lacks the reject (the sniffer lost packets): capture again with a "
+           "larger buffer (tcpdump -B 16384, or dumpcap) to see it and what sent it")
+    return f"{refused} {see}."
