@@ -203,7 +203,7 @@ def _tshark_reading(path: str) -> int | None:
                 argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            # argv[1] while the wrapper of the reaping test still waits to exec tshark.
+            # argv[1] while a wrapper script (`sh WRAPPER ...`) has not exec'd tshark yet.
             if any(arg.endswith(b"tshark") for arg in argv[:2]) and path.encode() in argv:
                 return int(pid)
     return None
@@ -215,47 +215,53 @@ def test_tshark_reaped_by_another_waitpid_is_read_again(
     """Another part of the process reaps tshark first (a thread's waitpid), as happened
     under pytest-xdist: asyncio's child watcher then finds no child and pyshark reports
     exit status 255. The read is done again and gives the full result. pyshark runs the
-    first tshark found on PATH: a wrapper that waits a second before it execs the real
-    one gives the thread time to find it (a fast tshark was reaped by asyncio first, and
-    the test failed 3 runs in 8 with "the thread reaped no tshark")."""
+    first tshark found on PATH: a wrapper that, on its first run reading the capture,
+    writes its process id to a FIFO before it execs the real tshark, so the thread is
+    waiting on that process before tshark can end (it used to look for tshark in /proc
+    every 0.5 ms while the wrapper slept a second: a fast tshark was reaped by asyncio
+    first, and the test failed 3 runs in 8 with "the thread reaped no tshark")."""
     import os
     import threading
-    import time
 
     from flowcheck.ndmp.crosscheck import read_tshark_messages
 
+    path = str(NDMJOB / "v4-backup.pcap")
+    expected = stored_run(NDMJOB / "v4-backup.pcap").theirs  # before the wrapper
+    assert expected > 20
     real = shutil.which("tshark")
     assert real is not None
     slow = tmp_path / "bin" / "tshark"
     slow.parent.mkdir()
-    slow.write_text(f'#!/bin/sh\nsleep 1\nexec {real} "$@"\n')
+    told, first = tmp_path / "tshark-pid", tmp_path / "first-run-told"
+    os.mkfifo(told)
+    first.mkdir()  # each attempt removes it: its first run reading the capture tells
+    # Only the first run of an attempt tells (it makes `first` again): the read done
+    # again must not block on a FIFO nobody reads any more. `exec` keeps the process id.
+    slow.write_text(f'#!/bin/sh\ncase " $* " in *" {path} "*)\n'
+                    f'  if mkdir "{first}" 2>/dev/null; then echo $$ > "{told}"; fi ;;\n'
+                    f'esac\nexec {real} "$@"\n')
     slow.chmod(0o755)
     monkeypatch.setenv("PATH", f"{slow.parent}{os.pathsep}{os.environ['PATH']}")
-    path = str(NDMJOB / "v4-backup.pcap")
-    expected = stored_run(NDMJOB / "v4-backup.pcap").theirs
-    assert expected > 20
     reaped: list[int] = []
 
     def reap_the_first_tshark() -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            pid = _tshark_reading(path)
-            if pid is not None:
-                try:
-                    os.waitpid(pid, 0)  # asyncio's watcher thread waits on it too
-                except ChildProcessError:
-                    return  # the watcher won this time: no steal to recover from
-                reaped.append(pid)
-                return
-            time.sleep(0.0005)
+        with told.open() as fifo:  # blocks until the wrapper writes
+            pid = int(fifo.read())
+        try:
+            os.waitpid(pid, 0)  # asyncio's watcher thread waits on it too
+        except ChildProcessError:
+            return  # the watcher won this time: no steal to recover from
+        reaped.append(pid)
 
     # Both threads wait on the exiting tshark; whichever the kernel wakes first reaps
     # it, so the steal is tried until it happens (under load the watcher won once).
     for _ in range(6):
+        first.rmdir()
         reaper = threading.Thread(target=reap_the_first_tshark, daemon=True)
         reaper.start()
         messages = read_tshark_messages(path)
         reaper.join(timeout=30)
+        assert not reaper.is_alive(), "the wrapper never told tshark's process id"
         assert len(messages) == expected
         if reaped:
             break
