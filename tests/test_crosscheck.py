@@ -301,6 +301,21 @@ def test_a_path_with_brackets_is_printed_as_it_is(tmp_path: Path,
     assert f"{folder / 'v4-backup.pcap'}: flowcheck" in capsys.readouterr().out
 
 
+def _crosschecked_whole(capture: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`flowcheck crosscheck CAPTURE --format json` in this process exits 0, and its
+    result: every message of both decoders matched (more than 20), no difference, no
+    tshark gap. One crosscheck (a tshark read of the whole capture) for the exit code and
+    the result: the test's run() would read it again to the same result."""
+    import json
+
+    from flowcheck.cli.main import run as run_cli
+
+    assert run_cli(["crosscheck", str(capture), "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)["crosscheck"]
+    assert result["differences"] == [] and result["tshark_gaps"] == []
+    assert result["ours"] == result["theirs"] == result["matched"] > 20
+
+
 def _as_ipv6(source: Path, target: Path) -> None:
     """`source` with every IPv4 packet carried over IPv6 (fd00::<last octet>), the TCP
     segments unchanged but their checksum (the IPv6 pseudo-header's): NDMP's control
@@ -330,17 +345,13 @@ def _as_ipv6(source: Path, target: Path) -> None:
 
 
 @needs_tshark
-def test_ndmp_over_ipv6_is_crosschecked(tmp_path: Path) -> None:
+def test_ndmp_over_ipv6_is_crosschecked(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
     """An IPv6 control connection was exit 3, "tshark could not read it (No attribute
     named ip)": pyshark's packet has an ipv6 layer, not ip (trial 19 D10)."""
-    from flowcheck.cli.main import run as run_cli
-
     capture = tmp_path / "v4-backup-over-ipv6.pcap"
     _as_ipv6(NDMJOB / "v4-backup.pcap", capture)
-    result = run(capture)
-    assert result.differences == [] and result.tshark_gaps == []
-    assert result.ours == result.theirs == result.matched > 20
-    assert run_cli(["crosscheck", str(capture)]) == 0
+    _crosschecked_whole(capture, capsys)
 
 
 @needs_tshark
@@ -413,17 +424,13 @@ def _in_vxlan(source: Path, target: Path, port: int) -> None:
 
 
 @needs_tshark
-def test_vxlan_on_linux_port_is_crosschecked(tmp_path: Path) -> None:
+def test_vxlan_on_linux_port_is_crosschecked(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
     """VXLAN on UDP 8472 (Linux's default, which flowcheck decodes): tshark, not told
     the port, decoded nothing and every message was a difference, exit 1 (trial 22 D7)."""
-    from flowcheck.cli.main import run as run_cli
-
     capture = tmp_path / "v4-backup-vxlan8472.pcap"
     _in_vxlan(NDMJOB / "v4-backup.pcap", capture, 8472)
-    result = run(capture)
-    assert result.differences == [] and result.tshark_gaps == []
-    assert result.ours == result.theirs == result.matched > 20
-    assert run_cli(["crosscheck", str(capture)]) == 0
+    _crosschecked_whole(capture, capsys)
 
 
 def test_tshark_not_installed_is_said_as_a_missing_tool(tmp_path: Path) -> None:
