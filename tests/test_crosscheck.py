@@ -203,7 +203,7 @@ def _tshark_reading(path: str) -> int | None:
                 argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            # argv[1] while the wrapper of the reaping test still waits to exec tshark.
+            # argv[1] while a wrapper script (`sh WRAPPER ...`) has not exec'd tshark yet.
             if any(arg.endswith(b"tshark") for arg in argv[:2]) and path.encode() in argv:
                 return int(pid)
     return None
@@ -215,47 +215,53 @@ def test_tshark_reaped_by_another_waitpid_is_read_again(
     """Another part of the process reaps tshark first (a thread's waitpid), as happened
     under pytest-xdist: asyncio's child watcher then finds no child and pyshark reports
     exit status 255. The read is done again and gives the full result. pyshark runs the
-    first tshark found on PATH: a wrapper that waits a second before it execs the real
-    one gives the thread time to find it (a fast tshark was reaped by asyncio first, and
-    the test failed 3 runs in 8 with "the thread reaped no tshark")."""
+    first tshark found on PATH: a wrapper that, on its first run reading the capture,
+    writes its process id to a FIFO before it execs the real tshark, so the thread is
+    waiting on that process before tshark can end (it used to look for tshark in /proc
+    every 0.5 ms while the wrapper slept a second: a fast tshark was reaped by asyncio
+    first, and the test failed 3 runs in 8 with "the thread reaped no tshark")."""
     import os
     import threading
-    import time
 
     from flowcheck.ndmp.crosscheck import read_tshark_messages
 
+    path = str(NDMJOB / "v4-backup.pcap")
+    expected = stored_run(NDMJOB / "v4-backup.pcap").theirs  # before the wrapper
+    assert expected > 20
     real = shutil.which("tshark")
     assert real is not None
     slow = tmp_path / "bin" / "tshark"
     slow.parent.mkdir()
-    slow.write_text(f'#!/bin/sh\nsleep 1\nexec {real} "$@"\n')
+    told, first = tmp_path / "tshark-pid", tmp_path / "first-run-told"
+    os.mkfifo(told)
+    first.mkdir()  # each attempt removes it: its first run reading the capture tells
+    # Only the first run of an attempt tells (it makes `first` again): the read done
+    # again must not block on a FIFO nobody reads any more. `exec` keeps the process id.
+    slow.write_text(f'#!/bin/sh\ncase " $* " in *" {path} "*)\n'
+                    f'  if mkdir "{first}" 2>/dev/null; then echo $$ > "{told}"; fi ;;\n'
+                    f'esac\nexec {real} "$@"\n')
     slow.chmod(0o755)
     monkeypatch.setenv("PATH", f"{slow.parent}{os.pathsep}{os.environ['PATH']}")
-    path = str(NDMJOB / "v4-backup.pcap")
-    expected = stored_run(NDMJOB / "v4-backup.pcap").theirs
-    assert expected > 20
     reaped: list[int] = []
 
     def reap_the_first_tshark() -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            pid = _tshark_reading(path)
-            if pid is not None:
-                try:
-                    os.waitpid(pid, 0)  # asyncio's watcher thread waits on it too
-                except ChildProcessError:
-                    return  # the watcher won this time: no steal to recover from
-                reaped.append(pid)
-                return
-            time.sleep(0.0005)
+        with told.open() as fifo:  # blocks until the wrapper writes
+            pid = int(fifo.read())
+        try:
+            os.waitpid(pid, 0)  # asyncio's watcher thread waits on it too
+        except ChildProcessError:
+            return  # the watcher won this time: no steal to recover from
+        reaped.append(pid)
 
     # Both threads wait on the exiting tshark; whichever the kernel wakes first reaps
     # it, so the steal is tried until it happens (under load the watcher won once).
     for _ in range(6):
+        first.rmdir()
         reaper = threading.Thread(target=reap_the_first_tshark, daemon=True)
         reaper.start()
         messages = read_tshark_messages(path)
         reaper.join(timeout=30)
+        assert not reaper.is_alive(), "the wrapper never told tshark's process id"
         assert len(messages) == expected
         if reaped:
             break
@@ -295,6 +301,21 @@ def test_a_path_with_brackets_is_printed_as_it_is(tmp_path: Path,
     assert f"{folder / 'v4-backup.pcap'}: flowcheck" in capsys.readouterr().out
 
 
+def _crosschecked_whole(capture: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`flowcheck crosscheck CAPTURE --format json` in this process exits 0, and its
+    result: every message of both decoders matched (more than 20), no difference, no
+    tshark gap. One crosscheck (a tshark read of the whole capture) for the exit code and
+    the result: the test's run() would read it again to the same result."""
+    import json
+
+    from flowcheck.cli.main import run as run_cli
+
+    assert run_cli(["crosscheck", str(capture), "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)["crosscheck"]
+    assert result["differences"] == [] and result["tshark_gaps"] == []
+    assert result["ours"] == result["theirs"] == result["matched"] > 20
+
+
 def _as_ipv6(source: Path, target: Path) -> None:
     """`source` with every IPv4 packet carried over IPv6 (fd00::<last octet>), the TCP
     segments unchanged but their checksum (the IPv6 pseudo-header's): NDMP's control
@@ -324,17 +345,13 @@ def _as_ipv6(source: Path, target: Path) -> None:
 
 
 @needs_tshark
-def test_ndmp_over_ipv6_is_crosschecked(tmp_path: Path) -> None:
+def test_ndmp_over_ipv6_is_crosschecked(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
     """An IPv6 control connection was exit 3, "tshark could not read it (No attribute
     named ip)": pyshark's packet has an ipv6 layer, not ip (trial 19 D10)."""
-    from flowcheck.cli.main import run as run_cli
-
     capture = tmp_path / "v4-backup-over-ipv6.pcap"
     _as_ipv6(NDMJOB / "v4-backup.pcap", capture)
-    result = run(capture)
-    assert result.differences == [] and result.tshark_gaps == []
-    assert result.ours == result.theirs == result.matched > 20
-    assert run_cli(["crosscheck", str(capture)]) == 0
+    _crosschecked_whole(capture, capsys)
 
 
 @needs_tshark
@@ -407,17 +424,13 @@ def _in_vxlan(source: Path, target: Path, port: int) -> None:
 
 
 @needs_tshark
-def test_vxlan_on_linux_port_is_crosschecked(tmp_path: Path) -> None:
+def test_vxlan_on_linux_port_is_crosschecked(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
     """VXLAN on UDP 8472 (Linux's default, which flowcheck decodes): tshark, not told
     the port, decoded nothing and every message was a difference, exit 1 (trial 22 D7)."""
-    from flowcheck.cli.main import run as run_cli
-
     capture = tmp_path / "v4-backup-vxlan8472.pcap"
     _in_vxlan(NDMJOB / "v4-backup.pcap", capture, 8472)
-    result = run(capture)
-    assert result.differences == [] and result.tshark_gaps == []
-    assert result.ours == result.theirs == result.matched > 20
-    assert run_cli(["crosscheck", str(capture)]) == 0
+    _crosschecked_whole(capture, capsys)
 
 
 def test_tshark_not_installed_is_said_as_a_missing_tool(tmp_path: Path) -> None:

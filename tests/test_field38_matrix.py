@@ -15,9 +15,18 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from cli_json import ROOT, analyze_cli, analyze_json
+from cli_json import ROOT, analyze_cli, run_json
 
 CASE = ROOT / "captures" / "field38-matrix" / "agent-killed-one-direction-in"
+
+
+def analyze_json(capture: Path, config: Path,
+                 exit_codes: tuple[int, ...] = (0, 1, 5)) -> dict:
+    """`analyze --config CONFIG --format json CAPTURE`'s document, run in this process:
+    these tests read the document, not the process (the text of step 5 is read from a
+    real one, analyze_cli)."""
+    return run_json("analyze", "--config", str(config), "--format", "json", str(capture),
+                    exit_codes=exit_codes)
 
 
 def analyze(stem: Path) -> dict:

@@ -151,15 +151,23 @@ def _ipv6_link(lab: Lab) -> None:
     D3: with input and output policies of drop, the solicitations were dropped and the
     job failed with "No route to host"; this test used to add each other's MAC as a
     permanent neighbour)."""
-    link = lab.backup_link
-    ends = (("m", link.media_if, M6), ("a", link.agent_if, A6))
-    for host, ifname, address in ends:
+    for host, ifname, address in _ipv6_ends(lab):
         lab_run(lab.exec_argv(host, ["ip", "addr", "add", f"{address}/64", "dev", ifname,
                                      "nodad"]))
-    # Until the link's carrier is up an address stays tentative, nodad or not, and cannot
-    # be bound (under load the listener failed so: EADDRNOTAVAIL).
+
+
+def _ipv6_ends(lab: Lab) -> tuple[tuple[str, str, str], ...]:
+    """(host, its backup link's interface, its IPv6 address) of M and A."""
+    link = lab.backup_link
+    return ("m", link.media_if, M6), ("a", link.agent_if, A6)
+
+
+def _ipv6_usable(lab: Lab) -> None:
+    """Until the link's carrier is up (the kernel tells it up to a second late) an address
+    stays tentative, nodad or not, and cannot be bound (under load the listener failed
+    so: EADDRNOTAVAIL): wait until neither end's is."""
     deadline = time.monotonic() + 20
-    for host, ifname, _ in ends:
+    for host, ifname, _ in _ipv6_ends(lab):
         while lab_run(lab.exec_argv(host, ["ip", "-6", "addr", "show", "dev", ifname,
                                            "tentative"])).stdout.strip():
             assert time.monotonic() < deadline, f"{ifname}: IPv6 address still tentative"
@@ -226,6 +234,7 @@ def test_printed_ipv6_rules_carry_the_sequence_through_drop_policies(
         for role, host in hosts.items():
             for line in (*DROP_POLICIES[setup], *rules[role]):
                 lab_run(lab.exec_argv(host, shlex.split(line)))
+        _ipv6_usable(lab)  # the rules were applied while the carrier came up
         for path in required_paths(build_config(load_file(config_path))):
             source, destination = hosts[path.source_role], hosts[path.destination_role]
             answer = _connect(lab, source, destination, addresses[destination],

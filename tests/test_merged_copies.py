@@ -13,6 +13,7 @@ after its SYN, 17 ms off the learnt offset), as did the 0 ms one (a SYN copy 1.1
 
 from __future__ import annotations
 
+import functools
 import shutil
 import struct
 import subprocess
@@ -44,11 +45,25 @@ def analyze(*captures: Path) -> dict:
 
 
 def tshark(capture: Path, display: str, *fields: str) -> list[list[str]]:
-    """tshark's fields of the packets the display filter shows, one list per packet."""
+    """tshark's fields of the packets the display filter shows, one list per packet. A
+    stored capture's (captures/lab-merged: never written) once per worker: the merged and
+    two-files cases of a stem ask for the same."""
+    if capture.is_relative_to(LAB):
+        return [list(row) for row in _stored_tshark(capture, display, fields)]
+    return _tshark(capture, display, fields)
+
+
+def _tshark(capture: Path, display: str, fields: tuple[str, ...]) -> list[list[str]]:
     out = subprocess.run(["tshark", "-r", str(capture), "-Y", display, "-T", "fields",
                           *(arg for field in fields for arg in ("-e", field))],
                          capture_output=True, text=True, check=True).stdout
     return [line.split("\t") for line in out.splitlines() if line]
+
+
+@functools.cache
+def _stored_tshark(capture: Path, display: str,
+                   fields: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    return tuple(map(tuple, _tshark(capture, display, fields)))
 
 
 def sender_syns(capture: Path) -> dict[int, int]:

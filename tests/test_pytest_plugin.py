@@ -174,13 +174,22 @@ def test_disabled_with_p_no_flowcheck(pytester: pytest.Pytester) -> None:
 
 
 def test_the_projects_own_captures_run_once_through_the_plugin() -> None:
-    """`python -m pytest` (the README's command) collects captures/ through the plugin,
-    one item per expected result, and tests/ holds no second copy of those checks."""
+    """`python -m pytest` (the README's command) collects captures/ through the plugin
+    (pyproject's testpaths name it, and the plugin is on), one item per expected result,
+    and tests/ holds no second copy of those checks (tests/test_regress.py had them)."""
+    import tomllib
+
+    options = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"][
+        "ini_options"]
+    assert "captures" in options["testpaths"] and options["flowcheck"] is True
+    # The two paths, not the whole of testpaths: collecting tests/'s other 425 modules
+    # (their imports) was most of this run, and the suite's own run collects them all.
     # --assert=plain: collecting only, no assert of tests/ runs, and with
     # PYTHONDONTWRITEBYTECODE (set here) pytest rewrote every test module's asserts anew
-    # for this run (11 of its 14 s); the items collected are the same.
+    # for this run; the items collected are the same.
     result = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
-                             "-p", "no:cacheprovider", "--assert=plain"],
+                             "-p", "no:cacheprovider", "--assert=plain", "captures",
+                             "tests/test_regress.py"],
                             cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stdout[-2000:]
     ids = [line for line in result.stdout.splitlines() if "::" in line]
@@ -189,7 +198,8 @@ def test_the_projects_own_captures_run_once_through_the_plugin() -> None:
     from_plugin = sorted(i.split("::")[0] for i in ids if i.startswith("captures/"))
     assert from_plugin == expected and len(expected) >= 29
     # No test under tests/ is parametrized by a stored capture's name any more.
-    assert not [i for i in ids if i.startswith("tests/test_regress.py") and ".pcap" in i]
+    in_regress = [i for i in ids if i.startswith("tests/test_regress.py")]
+    assert in_regress and not [i for i in in_regress if ".pcap" in i]
 
 
 def test_a_broken_expectation_fails_in_one_line(pytester: pytest.Pytester) -> None:

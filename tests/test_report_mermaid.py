@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
+import pytest
 from browser import ARTIFACTS, mmdc, needs_mmdc
 
 from flowcheck.cli.main import run
@@ -26,42 +29,83 @@ CASES = ["clean-3-resources", "callback-blocked", "callback-rejected", "data-por
          "browse-only", "ndmjob/v2-backup"]
 
 
-@needs_mmdc
-def test_every_lab_capture_renders_with_the_mermaid_cli(tmp_path: Path) -> None:
-    """One markdown file with a ```mermaid block per capture: mmdc renders each block to
-    its own SVG in one browser start, and stops with an error on the first that does not
-    parse."""
-    names = CASES
+def _lab_blocks(folder: Path) -> list[tuple[str, str]]:
+    """(name, diagram) of each of CASES' captures, `analyze --mermaid` writing it into
+    `folder`, and of the IPv6 ladder (brackets and colons of its endpoints, odd
+    characters)."""
     blocks = []
-    for name in names:
-        folder, stem = (name.split("/") if "/" in name else ("lab", name))
-        capture = next((CAPTURES / folder).glob(f"{stem}.pcap*"))
-        config = CAPTURES / folder / (f"{stem}.toml" if folder == "lab" else "flowcheck.toml")
-        target = tmp_path / f"{stem}.mmd"
+    for name in CASES:
+        group, stem = (name.split("/") if "/" in name else ("lab", name))
+        capture = next((CAPTURES / group).glob(f"{stem}.pcap*"))
+        config = CAPTURES / group / (f"{stem}.toml" if group == "lab" else "flowcheck.toml")
+        target = folder / f"{stem}.mmd"
         assert run(["analyze", "--format", "json", "--config", str(config), str(capture),
                     "--mermaid", str(target)]) in (0, 1)
         text = target.read_text(encoding="utf-8")
         assert text.startswith("sequenceDiagram\n")
-        blocks.append(f"## {name}\n\n```mermaid\n{text}```\n")
-    names.append("ipv6")  # brackets and colons of IPv6 endpoints, odd characters
-    blocks.append(f"## ipv6\n\n```mermaid\n{mermaid_of([_ipv6_ladder()], 'fail')}```\n")
-    source = tmp_path / "ladders.md"
-    source.write_text("\n".join(blocks), encoding="utf-8")
-    out_dir = ARTIFACTS / "mermaid"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for old in out_dir.glob("ladders-*.svg"):
-        old.unlink()
+        blocks.append((name, text))
+    blocks.append(("ipv6", mermaid_of([_ipv6_ladder()], "fail")))
+    return blocks
+
+
+def _night_blocks() -> list[tuple[str, str]]:
+    """The night as one diagram, over Mermaid's limit, and as mermaid_within keeps it."""
+    ladders, status = _night()
+    return [("night whole", mermaid_of(ladders, "fail")),
+            ("night within", mermaid_within(ladders, status, "fail"))]
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory
+             ) -> tuple[subprocess.CompletedProcess[str], list[tuple[str, str]], Path]:
+    """One markdown file with a ```mermaid block per lab capture, the IPv6 ladder and the
+    night's two diagrams: mmdc renders each block to its own SVG (ladders-N.svg, N from
+    1 in order) in one browser start, and stops with an error on the first that does not
+    parse. (mmdc's result, the (name, diagram) blocks, the folder of the SVGs; copies
+    go to tests/artifacts/mermaid, kept by CI.)"""
+    blocks = _lab_blocks(tmp_path_factory.mktemp("mermaid")) + _night_blocks()
+    source = tmp_path_factory.mktemp("ladders") / "ladders.md"
+    source.write_text("\n".join(f"## {name}\n\n```mermaid\n{text}```\n"
+                                for name, text in blocks), encoding="utf-8")
+    out_dir = source.parent / "out"
+    out_dir.mkdir()
     result = mmdc(source, out_dir / "ladders.md")
+    # Copies for CI's artefacts (another worker may write them too: the tests read
+    # their own folder's).
+    artifacts = ARTIFACTS / "mermaid"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    for old in artifacts.glob("ladders-*.svg"):
+        old.unlink(missing_ok=True)
+    for svg in out_dir.glob("ladders-*.svg"):
+        shutil.copy(svg, artifacts / svg.name)
+    return result, blocks, out_dir
+
+
+def _svg(rendered: tuple[subprocess.CompletedProcess[str], list[tuple[str, str]], Path],
+         name: str) -> str:
+    """The SVG mmdc rendered of block `name` (its result asserted a success, every block
+    rendered)."""
+    result, blocks, out_dir = rendered
     assert result.returncode == 0, result.stderr[-3000:]
-    svgs = sorted(out_dir.glob("ladders-*.svg"))
-    assert len(svgs) == len(names)
-    failing = (out_dir / f"ladders-{names.index('data-port-dropped') + 1}.svg").read_text()
+    assert len(list(out_dir.glob("ladders-*.svg"))) == len(blocks)
+    names = [block for block, _ in blocks]
+    return (out_dir / f"ladders-{names.index(name) + 1}.svg").read_text()
+
+
+@needs_mmdc
+def test_every_lab_capture_renders_with_the_mermaid_cli(rendered: tuple) -> None:
+    """Every lab capture's diagram and the IPv6 ladder parse and render (mmdc stops on
+    the first that does not); the failing job's as a sequence with its finding, every
+    arrow a message line."""
+    _result, blocks, _out_dir = rendered
+    failing = _svg(rendered, "data-port-dropped")
     assert 'aria-roledescription="sequence"' in failing
     assert "data_unanswered" in failing and "remote agent 10.77.0.2" in failing
     # Every arrow became a message line: as many as the source has arrows.
-    arrows = len(re.findall(r"^\s+H\d+-{1,2}(?:>>|x)H\d+: ", blocks[names.index(
-        "data-port-dropped")], re.M))
+    arrows = len(re.findall(r"^\s+H\d+-{1,2}(?:>>|x)H\d+: ", dict(blocks)["data-port-dropped"],
+                            re.M))
     assert failing.count('class="messageText"') == arrows
+    assert all(_svg(rendered, name) for name in [*CASES, "ipv6"])
 
 
 def _ipv6_ladder() -> Ladder:
@@ -127,22 +171,10 @@ def test_a_night_too_long_for_mermaid_keeps_its_failing_sessions() -> None:
 
 
 @needs_mmdc
-def test_a_night_too_long_for_mermaid_renders(tmp_path: Path) -> None:
-    """Both diagrams as blocks of one markdown file: one mmdc start (seconds) renders
-    each to its own SVG, with the limits of a diagram of its own."""
-    ladders, status = _night()
-    names = ["whole", "within"]
-    texts = [mermaid_of(ladders, "fail"), mermaid_within(ladders, status, "fail")]
-    source = tmp_path / "night.md"
-    source.write_text("\n".join(f"## {name}\n\n```mermaid\n{text}```\n"
-                                for name, text in zip(names, texts, strict=True)),
-                      encoding="utf-8")
-    out_dir = tmp_path / "out"
-    out_dir.mkdir()
-    result = mmdc(source, out_dir / "night.md")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert len(list(out_dir.glob("night-*.svg"))) == len(names)
-    for number, name in enumerate(names, 1):
-        svg = (out_dir / f"night-{number}.svg").read_text()
+def test_a_night_too_long_for_mermaid_renders(rendered: tuple) -> None:
+    """Both diagrams as blocks of the markdown file the lab's are in: each rendered to its
+    own SVG, with the limits of a diagram of its own."""
+    for name in ("night whole", "night within"):
+        svg = _svg(rendered, name)
         # The negative control: Mermaid's refusal is an SVG too.
-        assert ("Maximum text size in diagram exceeded" in svg) == (name == "whole")
+        assert ("Maximum text size in diagram exceeded" in svg) == (name == "night whole")

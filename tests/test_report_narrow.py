@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from capture_factory import read_pcap, write_pcap
+from cli_json import run_json
 
 from flowcheck.model import endpoint
 
@@ -87,15 +88,14 @@ def on_terminal(arguments: list[str], columns: int) -> str:
 
 @functools.cache
 def _json_output(arguments: tuple[str, ...]) -> str:
-    done = subprocess.run([sys.executable, "-m", "flowcheck", *arguments, "--format", "json"],
-                          capture_output=True, text=True, check=False, timeout=120)
-    return done.stdout
+    return json.dumps(run_json(*arguments, "--format", "json"))
 
 
 def json_of(arguments: list[str]) -> dict:
-    """`flowcheck ARGUMENTS --format json`, parsed. Run once per command line in a worker:
-    the 80- and 60-column cases of a test ask for the same document (same command, same
-    capture), the terminal run they compare it with is each case's own."""
+    """`flowcheck ARGUMENTS --format json`, parsed, run in this process (the document is
+    what is read; the terminal runs are real processes). Run once per command line in a
+    worker: the 80- and 60-column cases of a test ask for the same document (same
+    command, same capture), the terminal run they compare it with is each case's own."""
     return json.loads(_json_output(tuple(arguments)))
 
 

@@ -34,7 +34,7 @@ def handshake(port: int, ttl: int) -> list[bytes]:
             segment(M, A, port, 7000, 101, 901, ACK, 64)]
 
 
-def route_change_capture(path: Path, connections: int = 30) -> Path:
+def route_change_capture(path: Path, connections: int = 12) -> Path:
     """M (TTL 64) sends A (63 at first: one router) data; A's ACKs after the third
     segment arrive with 62 (its route gained a router); each connection ends with a RST
     in A's name: A's own (62) for i % 3 == 0, a device's with A's first TTL (63) for
@@ -68,7 +68,7 @@ def every_path(path: Path, chunks: tuple[int, ...] = (1, 2, 3, 7, 20, 100_000)
 def test_the_ttl_before_a_reset_on_every_path(tmp_path: Path,
                                               short_everywhere: None) -> None:  # noqa: F811
     reference = every_path(route_change_capture(tmp_path / "route.pcap"))
-    assert len(reference) == 30
+    assert len(reference) == 12
     for i, c in enumerate(reference):
         agent = c.evidence("orig" if c.orig_h == A else "resp")
         expected = ((62, 62, 63), (63, 62, 63), (63, None, None))[i % 3]
@@ -76,7 +76,7 @@ def test_the_ttl_before_a_reset_on_every_path(tmp_path: Path,
         assert c.evidence("orig" if c.orig_h == M else "resp").ttl_before_rst is None, i
 
 
-def moved_capture(path: Path, connections: int = 30) -> Path:
+def moved_capture(path: Path, connections: int = 12) -> Path:
     """As route_change_capture, each connection closed by FINs, no RST: A's ACKs from the
     fourth on arrive with 62 (i % 3 == 0), the fourth and fifth only (i % 3 == 1: the
     route came back), or all with 63 (i % 3 == 2)."""
@@ -98,7 +98,7 @@ def test_a_route_change_without_reset_on_every_path(tmp_path: Path,
                                                     short_everywhere: None) -> None:  # noqa: F811
     """SideEvidence.ttl_moved: a side's TTL's latest change (its time, before, after)."""
     reference = every_path(moved_capture(tmp_path / "moved.pcap"))
-    assert len(reference) == 30
+    assert len(reference) == 12
     for i, c in enumerate(reference):
         moved = c.evidence("resp").ttl_moved
         expected = ((63, 62), (62, 63), None)[i % 3]
@@ -128,7 +128,7 @@ def test_a_long_connections_route_change_on_every_path(tmp_path: Path) -> None:
     """SideEvidence.ttl_moved on the bulk path: its runs' changes within a batch and at
     a batch's first packet, as the per-packet path's."""
     reference = every_path(long_moved_capture(tmp_path / "long.pcap"),
-                           (1, 5, 17, 64, 1000, 100_000))
+                           (5, 17, 64, 1000, 100_000))
     assert [c.evidence("resp").ttl_moved[1:] for c in reference] == [(62, 63), (63, 62)]
 
 

@@ -25,6 +25,7 @@ from flowcheck.lab import capture as labcap
 from flowcheck.lab import matrix_net as net
 from flowcheck.lab import netns
 from flowcheck.lab import scenarios as sc
+from flowcheck.lab.last_packets import wait_for_last_packets
 from flowcheck.lab.matrix import (
     EXTRA_FAULTS,
     FAULTS,
@@ -246,7 +247,9 @@ def _job(run: dict, scenario: Scenario, lab: Lab, routed: Routed | None, path: P
             stop.set()
             if killer is not None:
                 killer.join()
-            time.sleep(0.5)  # the last packets into the capture
+            # The last packets into the capture (a router's sniffer too: they passed it
+            # before reaching the host whose socket they closed).
+            wait_for_last_packets((lab.media_ns, lab.agent_ns), dumps)
             for dump in dumps:
                 try:
                     dump.stop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import select
 import signal
 import subprocess
 import time
@@ -19,6 +20,7 @@ from dataclasses import field
 from pathlib import Path
 
 from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.lab.last_packets import LIMIT, POLL, wait_for_last_packets
 from flowcheck.lab.shell import LabError, run
 from flowcheck.lab.vlan import tag_link
 
@@ -192,6 +194,9 @@ class _Tcpdump:
 
     started = "listening on"
     tool = "tcpdump"
+    # What tcpdump prints on SIGUSR1, while it runs (its counts at the end: a line each).
+    _COUNTS = re.compile(r"(\d+) packets? captured, (\d+) packets? received by filter, "
+                         r"(\d+) packets? dropped by kernel")
 
     def __init__(self, lab: Lab, interface: str, path: Path, packet_filter: str,
                  extra: Sequence[str] = (), host: str = "m") -> None:
@@ -222,6 +227,29 @@ class _Tcpdump:
         return ["tcpdump", "-i", interface, "-s", "0", "-U", "--immediate-mode",
                 "-B", "16384", "-n", "-Z", "root", *extra, "-w", str(path), packet_filter]
 
+    def wait_written(self, deadline: float, started: float) -> None:
+        """Return once tcpdump has written every packet its filter took (captured +
+        dropped by the kernel = received by filter, the counts it prints on SIGUSR1;
+        -U writes each one out), or at `deadline` (monotonic s)."""
+        while self.process.poll() is None and self.process.stderr is not None:
+            self.process.send_signal(signal.SIGUSR1)
+            counts = None
+            while counts is None and time.monotonic() < deadline:
+                ready, _, _ = select.select([self.process.stderr], [], [],
+                                            deadline - time.monotonic())
+                if not ready:
+                    break
+                line = self.process.stderr.readline()
+                if not line:
+                    return  # tcpdump has ended
+                counts = self._COUNTS.search(line)
+            if counts is None:
+                return  # no answer in time: stopped as after the old fixed wait
+            captured, received, dropped = (int(n) for n in counts.groups())
+            if captured + dropped >= received or time.monotonic() >= deadline:
+                return
+            time.sleep(POLL)
+
     def _interrupt(self) -> str:
         """SIGINT, so the tool flushes and writes a complete file; returns its stderr."""
         if self.process.poll() is None:
@@ -236,12 +264,13 @@ class _Tcpdump:
     def stop(self) -> int:
         """Stop tcpdump; returns the packets it captured (LabError if it dropped any)."""
         tail = self._interrupt()
-        dropped = re.search(r"(\d+) packets? dropped by kernel", tail)
-        if dropped and int(dropped.group(1)):
+        # The last counts: a SIGUSR1's line answered late may come before them.
+        dropped = re.findall(r"(\d+) packets? dropped by kernel", tail)
+        if dropped and int(dropped[-1]):
             # A capture with holes would make the stored results lie.
-            raise LabError(f"tcpdump: {dropped.group(1)} packets dropped by kernel")
-        match = re.search(r"(\d+) packets? captured", tail)
-        return int(match.group(1)) if match else -1
+            raise LabError(f"tcpdump: {dropped[-1]} packets dropped by kernel")
+        captured = re.findall(r"(\d+) packets? captured", tail)
+        return int(captured[-1]) if captured else -1
 
 
 class _Dumpcap(_Tcpdump):
@@ -258,6 +287,11 @@ class _Dumpcap(_Tcpdump):
     def argv(interface: str, path: Path, packet_filter: str, extra: Sequence[str]) -> list[str]:
         return ["dumpcap", "-i", interface, "-s", "0", "-B", "16", "-n", *extra,
                 "-f", packet_filter, "-w", str(path)]
+
+    def wait_written(self, deadline: float, started: float) -> None:
+        """dumpcap prints no counts while it runs: the rest of the old fixed wait (LIMIT
+        seconds from `started`, monotonic)."""
+        time.sleep(max(0.0, started + LIMIT - time.monotonic()))
 
     def stop(self) -> int:
         tail = self._interrupt()
@@ -283,6 +317,7 @@ class PacketCapture:
                  packet_filter: str = "tcp or icmp", tool: str = "tcpdump",
                  host: str = "m") -> None:
         self.path = path
+        self._hosts = (lab.media_ns, lab.agent_ns)
         self._stopped = False
         names = list(interfaces or [lab.backup_link.media_if])
         if tool not in CAPTURE_TOOLS:
@@ -323,8 +358,8 @@ class PacketCapture:
         if self._stopped:
             return -1
         self._stopped = True
-        # Let the last segments (FIN, final ACK) reach the capture first.
-        time.sleep(0.5)
+        # The last segments (FIN, final ACK) into the capture first.
+        wait_for_last_packets(self._hosts, self._dumps)
         try:
             total = self._stop_all()
             if len(self._parts) > 1:

@@ -22,10 +22,10 @@ import signal
 import struct
 import subprocess
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
+from flowcheck.lab.last_packets import wait_for_last_packets
 from flowcheck.lab.netns import Lab, LabError, _Tcpdump
 from flowcheck.sources.byte_source import read_fully
 
@@ -166,6 +166,7 @@ class ShapedCapture:
                  trigger_name: str = "") -> None:
         self.path = path
         self.trigger_name = trigger_name
+        self._hosts = (lab.media_ns, lab.agent_ns)
         interface = lab.backup_link.media_if
         self._dump: _Tcpdump = (
             _StoppingTcpdump(lab, interface, path, packet_filter, options, trigger)
@@ -178,5 +179,6 @@ class ShapedCapture:
                 dump.stop()
                 raise LabError(f"the capture never saw {STOP_TRIGGERS[self.trigger_name]}")
             return dump.stop()
-        time.sleep(0.5)  # the last segments (FIN, final ACK) reach the capture first
+        # The last segments (FIN, final ACK) into the capture first.
+        wait_for_last_packets(self._hosts, [dump])
         return dump.stop()
