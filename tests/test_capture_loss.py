@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import tshark_fork
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import analyze, read_traffic
@@ -104,7 +105,7 @@ def _tshark_rows(path: Path, *fields: str, display: str = "") -> list[list[str]]
             "-T", "fields", *(["-Y", display] if display else [])]
     for name in fields:
         args += ["-e", name]
-    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    out = tshark_fork.run(args, check=True).stdout  # one start a filter (tshark_fork)
     return [line.split("\t") for line in out.splitlines()]
 
 
@@ -342,9 +343,9 @@ def test_announcement_replies_lost_by_the_sniffer_are_not_a_capture_that_ended(
     (no DATA_GET_STATE reply names them): step 3 unknown for that, not for an end."""
     lab = NDMJOB.parent / "lab"
     source = lab / "clean-3-resources.pcap"
-    replies = subprocess.run(
+    replies = tshark_fork.run(
         ["tshark", "-r", str(source), "-Y", "ndmp.msg==0x409 && ndmp.msg_type==1", "-T",
-         "fields", "-e", "frame.number"], check=True, capture_output=True, text=True
+         "fields", "-e", "frame.number"], check=True
     ).stdout.split()
     assert len(replies) == 3
     lossy = tmp_path / "no-replies.pcap"

@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import tshark_fork
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "data" / "tcpdump-tests"
@@ -51,7 +52,7 @@ def tshark_packets(path: Path) -> dict[int, Packet]:
     command = ["tshark", "-n", "-r", str(path), "-T", "fields", "-E", "occurrence=a"]
     for name in fields:
         command += ["-e", name]
-    out = subprocess.run(command, capture_output=True, text=True, timeout=300).stdout
+    out = tshark_fork.run(command, timeout=300).stdout  # one start (tshark_fork)
     packets = {}
     for line in out.splitlines():
         number, time, *addresses, sports, dports = line.split("\t")

@@ -12,12 +12,12 @@ tcpdump: marked `lab`) so a change to the lab cannot silently change a shape.
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import tshark_fork
 
 from flowcheck.lab.capture import capture_scenario
 from flowcheck.lab.netns import LabError
@@ -71,7 +71,7 @@ def frames(path: Path) -> list[Frame]:
     argv = ["tshark", "-n", "-r", str(path), "-T", "fields"]
     for name in _FIELDS:
         argv += ["-e", name]
-    output = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    output = tshark_fork.run(argv, check=True).stdout  # one start (tshark_fork)
     result = []
     for line in output.splitlines():
         (number, cap_len, wire_len, src, dst, sport, dport, syn, ack_flag, payload, ack,

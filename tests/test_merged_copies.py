@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tshark_fork
 from cli_json import run_json
 from test_connections_util import internet_checksum
 
@@ -54,9 +55,9 @@ def tshark(capture: Path, display: str, *fields: str) -> list[list[str]]:
 
 
 def _tshark(capture: Path, display: str, fields: tuple[str, ...]) -> list[list[str]]:
-    out = subprocess.run(["tshark", "-r", str(capture), "-Y", display, "-T", "fields",
-                          *(arg for field in fields for arg in ("-e", field))],
-                         capture_output=True, text=True, check=True).stdout
+    out = tshark_fork.run(["tshark", "-r", str(capture), "-Y", display, "-T", "fields",
+                           *(arg for field in fields for arg in ("-e", field))],
+                          check=True).stdout  # one start a filter (tshark_fork)
     return [line.split("\t") for line in out.splitlines() if line]
 
 

@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import tshark_fork
 from lab_edits import sent_by
 from test_sessions import LAB as LAB_CONFIG
 from test_sessions import ann, conn
@@ -47,8 +48,8 @@ def _analyze(capture: Path, name: str, where: Path = LAB) -> Analysis:
 
 
 def _icmp_frames(capture: Path) -> list[int]:
-    out = subprocess.run(["tshark", "-r", str(capture), "-Y", "icmp", "-T", "fields",
-                          "-e", "frame.number"], check=True, capture_output=True, text=True)
+    out = tshark_fork.run(["tshark", "-r", str(capture), "-Y", "icmp", "-T", "fields",
+                           "-e", "frame.number"], check=True)  # tshark started once (tshark_fork)
     return [int(line) for line in out.stdout.split()]
 
 

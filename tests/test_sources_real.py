@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tshark_fork
 from capture_factory import link_frame, tcp_packet, write_pcap, write_pcapng
 
 from flowcheck.sources import iter_batches
@@ -23,7 +23,7 @@ def tshark_fields(path: Path, *fields: str) -> list[list[str]]:
     argv = ["tshark", "-n", "-r", str(path), "-T", "fields"]
     for field in fields:
         argv += ["-e", field]
-    result = subprocess.run(argv, capture_output=True, text=True, check=True)
+    result = tshark_fork.run(argv, check=True)  # tshark started once (tshark_fork)
     return [line.split("\t") for line in result.stdout.splitlines()]
 
 

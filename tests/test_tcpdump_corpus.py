@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import tshark_fork
 
 from flowcheck.connections import ConnectionTracker
 from flowcheck.errors import InputError
@@ -74,7 +75,8 @@ def _tshark(path: Path) -> list[list[str]]:
     for name in TSHARK_FIELDS:
         command += ["-e", name]
     # A malformed file makes tshark exit non-zero after printing what it read: kept.
-    out = subprocess.run(command, capture_output=True, text=True, timeout=600).stdout
+    # One tshark start a thread, forked for each file (tshark_fork: the same output).
+    out = tshark_fork.run(command, timeout=600).stdout
     return [line.split("\t") for line in out.splitlines()]
 
 

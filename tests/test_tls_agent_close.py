@@ -15,10 +15,10 @@ import functools
 import gzip
 import io
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
+import tshark_fork
 from capture_factory import write_pcapng
 from scapy.all import IP, TCP, Packet, Raw, rdpcap, wrpcap
 from stored import errors, stored_analysis
@@ -48,9 +48,9 @@ def killed_packets(name: str) -> tuple[Packet, ...]:
 
 def tshark_fields(capture: Path, display_filter: str, *fields: str) -> list[list[str]]:
     """tshark's -T fields rows of the packets the filter keeps."""
-    out = subprocess.run(["tshark", "-r", str(capture), "-Y", display_filter, "-T", "fields",
-                          *(arg for field in fields for arg in ("-e", field))],
-                         check=True, capture_output=True, text=True).stdout
+    out = tshark_fork.run(["tshark", "-r", str(capture), "-Y", display_filter, "-T", "fields",
+                           *(arg for field in fields for arg in ("-e", field))],
+                          check=True).stdout  # one start a filter (tshark_fork)
     return [line.split("\t") for line in out.splitlines()]
 
 

@@ -9,7 +9,9 @@ show. (All 421 stored captures, both orders: tests/tshark_fork_check.py, by hand
 
 Also: a capture tshark fails on (cut in the middle of a packet) gives tshark's exit
 status and rows, and the server goes on; a server whose library did not load gives no
-answer (Gone), the case where tshark_tcp starts tshark itself.
+answer (Gone), the case where tshark_tcp starts tshark itself. tshark_fork.run, which the
+other tests' `tshark -r` runs go through, gives subprocess.run's exit status, stdout and
+stderr, a failing capture's errors naming that capture (not the server's).
 """
 
 from __future__ import annotations
@@ -97,3 +99,23 @@ def test_a_server_without_its_library_gives_no_answer(tmp_path: Path) -> None:
             server.run(capture, tmp_path / "rows", tmp_path / "errors")
     finally:
         server.close()
+
+
+@needs_tshark
+@needs_cc
+def test_run_gives_what_a_tshark_of_its_own_gives(tmp_path: Path) -> None:
+    whole = ROOT / "captures/lab/snaplen-54.pcap"
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(whole.read_bytes()[:-10])
+    captures = [whole, cut, ROOT / "captures/lab/tls-clean.pcap", tmp_path / "missing.pcap"]
+    for capture in captures:  # one server (the same options), a child each
+        argv = ["tshark", "-n", "-r", str(capture), "-Y", "tcp.len > 0", "-T", "fields",
+                "-e", "frame.number", "-e", "tcp.len"]
+        done = tshark_fork.run(argv)
+        alone = subprocess.run(argv, capture_output=True, text=True)
+        assert (done.returncode, done.stdout, done.stderr) == (
+            alone.returncode, alone.stdout, alone.stderr), capture
+    assert "cut short" in tshark_fork.run([*argv[:3], str(cut), *argv[4:]]).stderr
+    with pytest.raises(subprocess.CalledProcessError) as failed:
+        tshark_fork.run(argv, check=True)
+    assert f'"{tmp_path / "missing.pcap"}"' in failed.value.stderr

@@ -7,8 +7,10 @@
  * named by TSHARK_FORK_IN, and for each forks a child that opens CAPTURE instead of the
  * command line's file, writes to STDOUT and STDERR (files), and goes on as tshark does
  * (every packet read and printed, then exit); the parent waits for it and writes its
- * exit status ("N\n", 128 + signal when killed) on TSHARK_FORK_OUT. The parent reads
- * no packet: each child starts from the same state, as a new tshark would.
+ * exit status ("N\n", 128 + signal when killed) on TSHARK_FORK_OUT. CAPTURE is copied
+ * into the command line's file name where it fits (tshark's messages name that string).
+ * The parent reads no packet: each child starts from the same state, as a new tshark
+ * would.
  * At the end of the requests (their descriptor closed) the parent exits 0.
  * Without TSHARK_FORK_IN it is tshark's own wtap_open_offline. */
 #define _GNU_SOURCE
@@ -62,6 +64,14 @@ void *wtap_open_offline(const char *filename, unsigned int type, int *err, char 
             close(errors);
             fclose(in);
             close(reply);
+            /* tshark names its capture in its messages (and keeps it: cf->filename) from
+             * the command line's string, the one passed here: the child's name goes into
+             * it where it fits (a server started with a long placeholder name), so that
+             * its errors name its own capture. */
+            if (strlen(request) <= strlen(filename)) {
+                strcpy((char *)filename, request);
+                return real(filename, type, err, err_info, do_random);
+            }
             return real(request, type, err, err_info, do_random);
         }
         int status = 0;

@@ -12,20 +12,33 @@ order, when this was written; tests/test_tshark_fork.py keeps checking the harde
 The library is compiled once per machine into the cache (C compiler needed); without a
 compiler, or when the server does not answer (the library not loaded, tshark gone), the
 caller runs tshark itself (`Server.run` raises `Gone`), as before.
+
+`run` is subprocess.run for any test's `tshark -r CAPTURE ...` whose output is all it
+reads: one server a command line (less its capture), kept for the process's later
+captures read with the same one.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import hashlib
+import itertools
+import locale
 import os
+import select
 import shutil
+import signal
 import subprocess
+import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 SOURCE = Path(__file__).with_name("tshark_fork.c")
+# The compiled library (and tshark_tcp's kept rows), one folder a user for every run.
+CACHE = Path(tempfile.gettempdir()) / f"flowcheck-tests-tshark-{os.getuid()}"
 
 
 class Gone(Exception):
@@ -59,23 +72,33 @@ class Server:
     stopped before its capture opens; `run` reads another capture with the same command
     line. Ended at exit (its requests closed)."""
 
-    def __init__(self, command: Sequence[str], preload: Path) -> None:
+    def __init__(self, command: Sequence[str], preload: Path,
+                 output: tuple[Path, Path] | None = None) -> None:
+        """output: the files for the server's own stdout and stderr (what tshark writes
+        before its capture opens: the warning for root on stderr), else none kept."""
         requests_in, self._requests = os.pipe()
         self._replies, replies_out = os.pipe()
+        own = [os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+               for path in output or ()] or [subprocess.DEVNULL] * 2
+        # Its own process group, which its children join: a timeout ends both.
         self._process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, pass_fds=(requests_in, replies_out),
+            command, stdin=subprocess.DEVNULL, stdout=own[0], stderr=own[1],
+            pass_fds=(requests_in, replies_out), start_new_session=True,
             env={**os.environ, "LD_PRELOAD": str(preload),
                  "TSHARK_FORK_IN": str(requests_in), "TSHARK_FORK_OUT": str(replies_out)})
-        os.close(requests_in)
-        os.close(replies_out)
+        for fd in (requests_in, replies_out, *(own if output else ())):
+            os.close(fd)
         self._reply = os.fdopen(self._replies, encoding="utf-8")
+        self._output = output
+        self._before: tuple[str, str] | None = None
         self._closed = False
         atexit.register(self.close)
 
-    def run(self, capture: Path, stdout: Path, stderr: Path) -> int:
+    def run(self, capture: Path, stdout: Path, stderr: Path,
+            timeout: float | None = None) -> int:
         """tshark's exit status on `capture`, its output written to the files `stdout` and
-        `stderr`. Gone when the server does not answer."""
+        `stderr`. Gone when the server does not answer; TimeoutError when the child has
+        not ended after `timeout` seconds (the server and the child are then killed)."""
         line = f"{capture}\t{stdout}\t{stderr}\n"
         if any(c in str(p) for p in (capture, stdout, stderr) for c in "\t\n"):
             raise Gone(f"a tab or newline in {line!r}")
@@ -83,10 +106,25 @@ class Server:
             os.write(self._requests, line.encode())
         except (BrokenPipeError, OSError) as error:
             raise Gone(str(error)) from None
+        # One request at a time: the reply buffer is empty until its line comes.
+        if timeout is not None and not select.select([self._replies], [], [], timeout)[0]:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._process.pid, signal.SIGKILL)
+            self.close()
+            raise TimeoutError(f"{capture}: no answer in {timeout} s")
         status = self._reply.readline()
         if not status:
             raise Gone(f"tshark ended: {self._process.poll()}")
         return int(status)
+
+    def before(self, encoding: str) -> tuple[str, str]:
+        """What tshark wrote to stdout and stderr before its capture opened (output's
+        files; empty without them), once it has answered a request."""
+        if self._before is None:
+            self._before = tuple(  # type: ignore[assignment]
+                path.read_text(encoding=encoding) for path in self._output or ()) or ("", "")
+        assert self._before is not None
+        return self._before
 
     def close(self) -> None:
         """Close the requests (the server exits) and wait for it."""
@@ -100,3 +138,99 @@ class Server:
             self._process.kill()
             self._process.wait()
         self._reply.close()
+
+
+# This process's idle fork servers by command line less its capture (several when threads
+# read with the same one at once), the one used last at the end; None: a server of that
+# command line gave no answer, tshark is started for each capture instead.
+_IDLE: dict[tuple[str, ...], list[Server] | None] = {}
+# Idle servers kept at most (each holds ~65 MB of its own after registration; an xdist
+# worker meets a few dozen command lines, most of them in one test file's tests): the
+# ones used longest ago are ended first.
+KEPT = 8
+_LOCK = threading.Lock()
+_SCRATCH: list[Path] = []
+_COUNT = itertools.count()
+
+
+def _scratch() -> Path:
+    """A folder of this process for the children's output files, removed at exit."""
+    with _LOCK:
+        if not _SCRATCH:
+            _SCRATCH.append(Path(tempfile.mkdtemp(prefix="tshark-fork-")))
+            atexit.register(shutil.rmtree, _SCRATCH[0], True)
+        return _SCRATCH[0]
+
+
+def _keep(key: tuple[str, ...], server: Server) -> None:
+    """Put `server` back as idle for `key` (ended instead when key's servers gave no
+    answer), then end the idle servers used longest ago beyond KEPT."""
+    ended: list[Server] = []
+    with _LOCK:
+        idle = _IDLE.get(key)
+        (ended if idle is None else idle).append(server)
+        lists = [servers for servers in _IDLE.values() if servers]
+        extra = sum(map(len, lists)) - KEPT
+        for servers in lists:
+            while extra > 0 and servers:
+                ended.append(servers.pop(0))
+                extra -= 1
+    for server in ended:
+        server.close()
+
+
+def run(command: Sequence[str], *, check: bool = False,
+        timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+    """subprocess.run(command, capture_output=True, text=True, check=, timeout=) for a
+    tshark command line that reads one capture (`-r FILE`): by a fork server of this
+    process for the command line less FILE (started on the first capture asked for; the
+    same stdout, stderr and exit status as a tshark of its own), or by a tshark of its
+    own where no C compiler builds the library or the server gives no answer.
+    subprocess.CalledProcessError (check) and subprocess.TimeoutExpired as
+    subprocess.run raises them."""
+    command = list(command)
+    at = command.index("-r") + 1
+    key = (*command[:at], *command[at + 1:])
+    preload = library(CACHE)
+    with _LOCK:
+        idle = _IDLE[key] = _IDLE.pop(key, [])  # now the one used last
+        server = idle.pop() if idle else None
+    if preload is not None and idle is not None:
+        scratch = _scratch()
+        number = next(_COUNT)
+        if server is None:
+            # What tshark writes before it opens the capture, which each child's output
+            # then follows (the warning for root on stderr), is read after its first reply.
+            # Its file a name no capture's is longer than (never opened): each child's
+            # own goes into that string, which tshark's messages name.
+            placeholder = [*command[:at], "/" + "-" * (os.pathconf("/", "PC_PATH_MAX") - 2),
+                           *command[at + 1:]]
+            server = Server(placeholder, preload, (scratch / f"{number}.server-out",
+                                                   scratch / f"{number}.server-err"))
+        out, err = scratch / f"{number}.out", scratch / f"{number}.err"
+        try:
+            status = server.run(Path(command[at]), out, err, timeout)
+        except Gone:
+            server.close()
+            with _LOCK:
+                _IDLE[key] = None
+        except TimeoutError:
+            raise subprocess.TimeoutExpired(command, timeout or 0) from None
+        else:
+            _keep(key, server)
+            # 125: the child could not start (tshark has no such status); above 128: it
+            # died of a signal, which a tshark of its own shows as subprocess.run does.
+            if status != 125 and status <= 128:
+                # As text=True reads a pipe: the locale's encoding, universal newlines.
+                encoding = locale.getpreferredencoding(False)
+                before = server.before(encoding)
+                done = subprocess.CompletedProcess(command, status,
+                                                   before[0] + out.read_text(encoding=encoding),
+                                                   before[1] + err.read_text(encoding=encoding))
+                out.unlink()
+                err.unlink()
+                if check:
+                    done.check_returncode()
+                return done
+    return subprocess.run(command, capture_output=True, text=True, check=check,
+                          timeout=timeout)

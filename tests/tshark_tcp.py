@@ -34,7 +34,6 @@ import functools
 import hashlib
 import os
 import subprocess
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -49,7 +48,7 @@ FIELDS = ("tcp.stream", "ip.src", "ipv6.src", "tcp.srcport", "ip.dst", "ipv6.dst
 STORED = sorted(p for p in (Path(__file__).resolve().parent.parent / "captures").rglob("*")
                 if p.is_file() and p.name.endswith((".pcap", ".pcapng", ".pcap.gz",
                                                     ".pcapng.gz")))
-CACHE = Path(tempfile.gettempdir()) / f"flowcheck-tests-tshark-{os.getuid()}"
+CACHE = tshark_fork.CACHE  # the kept rows beside the compiled library
 
 
 @functools.cache
