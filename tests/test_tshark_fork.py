@@ -14,6 +14,7 @@ answer (Gone), the case where tshark_tcp starts tshark itself.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -97,3 +98,11 @@ def test_a_server_without_its_library_gives_no_answer(tmp_path: Path) -> None:
             server.run(capture, tmp_path / "rows", tmp_path / "errors")
     finally:
         server.close()
+
+
+def test_a_server_that_cannot_start_leaves_no_pipe_open(tmp_path: Path) -> None:
+    before = set(os.listdir("/proc/self/fd"))
+    with pytest.raises(OSError):
+        tshark_fork.Server([str(tmp_path / "no-such-tshark"), "-r", "x.pcap"],
+                           tmp_path / "missing.so")
+    assert set(os.listdir("/proc/self/fd")) == before

@@ -57,18 +57,24 @@ def library(cache: Path) -> Path | None:
 class Server:
     """One tshark started with `command` (a tshark command line whose `-r` file exists),
     stopped before its capture opens; `run` reads another capture with the same command
-    line. Ended at exit (its requests closed)."""
+    line. Ended at exit (its requests closed). OSError when `command` cannot start."""
 
     def __init__(self, command: Sequence[str], preload: Path) -> None:
         requests_in, self._requests = os.pipe()
         self._replies, replies_out = os.pipe()
-        self._process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, pass_fds=(requests_in, replies_out),
-            env={**os.environ, "LD_PRELOAD": str(preload),
-                 "TSHARK_FORK_IN": str(requests_in), "TSHARK_FORK_OUT": str(replies_out)})
-        os.close(requests_in)
-        os.close(replies_out)
+        try:
+            self._process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, pass_fds=(requests_in, replies_out),
+                env={**os.environ, "LD_PRELOAD": str(preload),
+                     "TSHARK_FORK_IN": str(requests_in), "TSHARK_FORK_OUT": str(replies_out)})
+        except BaseException:  # no server (OSError: no such program): no pipe left open
+            for end in (self._requests, self._replies):
+                os.close(end)
+            raise
+        finally:
+            os.close(requests_in)
+            os.close(replies_out)
         self._reply = os.fdopen(self._replies, encoding="utf-8")
         self._closed = False
         atexit.register(self.close)
