@@ -19,6 +19,7 @@ the direction the capture lacks".
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from pcap_records import moved_back, read_records, write_records
@@ -137,6 +138,26 @@ def test_without_the_requesters_fin_the_listen_stays_unknown(tmp_path: Path) -> 
     # Frame 306, the media server's FIN: nothing then shows what reached it.
     linktype, records = read_records(LISTEN_CLOSED)
     path = write_records(tmp_path / "no-fin.pcap", linktype, records[:305] + records[306:])
+    analysis = stored_analysis(path, config_path=LISTEN_CONFIG)
+    assert analysis.verdict == "inconclusive"
+    assert analysis.sessions[0].steps[2].status == "unknown"
+    assert not [f for f in analysis.findings if f.code == "step_missing"]
+
+
+def test_a_requesters_fin_acknowledging_nothing_past_the_request_leaves_it_unknown(
+        tmp_path: Path) -> None:
+    # Frame 306's ACK number set back to the one frame 305 (the DATA_LISTEN) carried:
+    # nothing of the agent's acknowledged past the request, which proves nothing (a
+    # reply may come after the media server's FIN). Ethernet, IPv6 (no extension
+    # header): the TCP acknowledgement number at bytes 62-65.
+    linktype, records = read_records(LISTEN_CLOSED)
+    request, fin = records[304], records[305]
+    assert fin.data[67] & 0x01  # FIN
+    past = int.from_bytes(fin.data[62:66], "big") - int.from_bytes(request.data[62:66], "big")
+    assert past == 1
+    edited = replace(fin, data=fin.data[:62] + request.data[62:66] + fin.data[66:])
+    path = write_records(tmp_path / "fin-acks-nothing.pcap", linktype,
+                         records[:305] + [edited] + records[306:])
     analysis = stored_analysis(path, config_path=LISTEN_CONFIG)
     assert analysis.verdict == "inconclusive"
     assert analysis.sessions[0].steps[2].status == "unknown"

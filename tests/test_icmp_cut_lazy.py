@@ -121,3 +121,20 @@ def test_one_opening_stamped_ahead_keeps_no_later_batch_keys(
     monkeypatch.setattr(CutTies, "feed", counted)
     track_connections([str(path)], chunk_size=2048)
     assert len(kept) > 20 and max(kept) <= 4, kept
+
+
+def test_an_answer_in_a_batch_without_a_syn_answers_its_opening(tmp_path: Path) -> None:
+    """A refusal's RST read in a batch of its own (no SYN, no cut quote: CutTies._carry,
+    not feed's whole pass) answers the recent opening it answers, as the whole pass
+    does: a cut quote after it then fits no answered attempt (Openings.fitting)."""
+    t0 = 1_700_000_000.0
+    path = write_pcap(tmp_path / "refused.pcap", [
+        (t0, tcp_packet("10.0.0.1", "10.0.0.2", 40000, 5000, "S", seq=7)),
+        (t0 + 0.001, tcp_packet("10.0.0.3", "10.0.0.1", 22, 40001, "A")),  # another port
+        (t0 + 0.002, tcp_packet("10.0.0.2", "10.0.0.1", 5000, 40000, "RA", ack=8)),
+        (t0 + 0.003, tcp_packet("10.0.0.1", "10.0.0.3", 40001, 22, "A"))])
+    fed = _fed(path, chunk=1)
+    assert fed.batches == 4 and fed.syns == 1 and fed.cut == 0
+    recent = fed.ties._recent
+    assert recent is not None and recent.ts.tolist() == [t0]
+    assert recent.answered.tolist() == [t0 + 0.002]

@@ -58,3 +58,17 @@ def test_other_way_of_a_whole_capture_is_counted() -> None:
     detail = _data_step(_analysis(NDMJOB / "v4-backup.pcap"))
     assert "; 0 B the other way" in detail
     assert "not captured" not in detail
+
+
+def test_the_other_way_of_several_data_connections_names_their_fins(tmp_path: Path) -> None:
+    """Three data connections (lab clean-3-resources) kept to the agent's packets: the
+    media server sent no data on them, and the agent's ACKs acknowledge their three FINs,
+    said as one connection's are ("its FIN acknowledged"), not "0 B of it acknowledged,
+    and 3 FINs"."""
+    lab = Path(__file__).resolve().parent.parent / "captures" / "lab"
+    kept = [p for p in read_packets(lab / "clean-3-resources.pcap") if p[IP].src == AGENT]
+    path = write_packets(tmp_path / "lab-from-agent.pcap", kept)
+    config = build_config(load_file(lab / "clean-3-resources.toml"))
+    detail = _data_step(analyze(read_traffic([str(path)], config), config))
+    assert detail.startswith("600000 B agent -> media server (backup) over 3 data connections")
+    assert detail.endswith("; the other way not captured (3 FINs acknowledged)")

@@ -16,6 +16,7 @@ stderr, a failing capture's errors naming that capture (not the server's).
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -119,3 +120,11 @@ def test_run_gives_what_a_tshark_of_its_own_gives(tmp_path: Path) -> None:
     with pytest.raises(subprocess.CalledProcessError) as failed:
         tshark_fork.run(argv, check=True)
     assert f'"{tmp_path / "missing.pcap"}"' in failed.value.stderr
+
+
+def test_a_server_that_cannot_start_leaves_no_pipe_open(tmp_path: Path) -> None:
+    before = set(os.listdir("/proc/self/fd"))
+    with pytest.raises(OSError):
+        tshark_fork.Server([str(tmp_path / "no-such-tshark"), "-r", "x.pcap"],
+                           tmp_path / "missing.so")
+    assert set(os.listdir("/proc/self/fd")) == before

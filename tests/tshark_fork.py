@@ -70,7 +70,7 @@ def library(cache: Path) -> Path | None:
 class Server:
     """One tshark started with `command` (a tshark command line whose `-r` file exists),
     stopped before its capture opens; `run` reads another capture with the same command
-    line. Ended at exit (its requests closed)."""
+    line. Ended at exit (its requests closed). OSError when `command` cannot start."""
 
     def __init__(self, command: Sequence[str], preload: Path,
                  output: tuple[Path, Path] | None = None) -> None:
@@ -80,14 +80,20 @@ class Server:
         self._replies, replies_out = os.pipe()
         own = [os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
                for path in output or ()] or [subprocess.DEVNULL] * 2
-        # Its own process group, which its children join: a timeout ends both.
-        self._process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=own[0], stderr=own[1],
-            pass_fds=(requests_in, replies_out), start_new_session=True,
-            env={**os.environ, "LD_PRELOAD": str(preload),
-                 "TSHARK_FORK_IN": str(requests_in), "TSHARK_FORK_OUT": str(replies_out)})
-        for fd in (requests_in, replies_out, *(own if output else ())):
-            os.close(fd)
+        try:
+            # Its own process group, which its children join: a timeout ends both.
+            self._process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=own[0], stderr=own[1],
+                pass_fds=(requests_in, replies_out), start_new_session=True,
+                env={**os.environ, "LD_PRELOAD": str(preload),
+                     "TSHARK_FORK_IN": str(requests_in), "TSHARK_FORK_OUT": str(replies_out)})
+        except BaseException:  # no server (OSError: no such program): no pipe left open
+            for fd in (self._requests, self._replies):
+                os.close(fd)
+            raise
+        finally:
+            for fd in (requests_in, replies_out, *(own if output else ())):
+                os.close(fd)
         self._reply = os.fdopen(self._replies, encoding="utf-8")
         self._output = output
         self._before: tuple[str, str] | None = None

@@ -92,9 +92,10 @@ def other_way_words(session: Session, conns: list[Connection], other: str,
     """"0 B the other way", or, when the capture holds no packet of any data connection's
     side that sends toward `other` (a capture of one direction: a SPAN port that sees one
     way, tcpdump -Q), "the other way not captured (840 B of it acknowledged)": what
-    that side's receivers acknowledged of it (sessions.unseen.acked_words; lab: an ndmjob
-    backup filtered to the agent's packets read "0 B the other way" while step 1 said
-    "not captured")."""
+    that side's receivers acknowledged of it (sessions.unseen.acked_words; of several
+    connections "(3 FINs acknowledged)", "(840 B of it acknowledged, and 3 FINs)"; lab:
+    an ndmjob backup filtered to the agent's packets read "0 B the other way" while step
+    1 said "not captured")."""
     unseen = [(conn, side) for conn in conns
               if (side := _sender_side(session, conn, other)) is not None]
     if not unseen or len(unseen) != len(conns):
@@ -103,8 +104,12 @@ def other_way_words(session: Session, conns: list[Connection], other: str,
         return f"the other way not captured ({acked_words(*unseen[0])})"
     acked = sum(conn.acked_unseen_split(side)[0] for conn, side in unseen)
     fins = sum(conn.acked_unseen_split(side)[1] for conn, side in unseen)
-    fin_words = f", and {fins} FIN{'s' if fins != 1 else ''}" if fins else ""
-    return f"the other way not captured ({acked} B of it acknowledged{fin_words})"
+    fin_words = f"{fins} FIN{'s' if fins != 1 else ''}"
+    if not acked:  # as acked_words says it of one: no "0 B"
+        return (f"the other way not captured ({fin_words} acknowledged)" if fins else
+                "the other way not captured (nothing of it acknowledged)")
+    return (f"the other way not captured ({acked} B of it acknowledged"
+            f"{f', and {fin_words}' if fins else ''})")
 
 
 def _sender_side(session: Session, conn: Connection, key: str) -> Direction | None:
