@@ -150,3 +150,32 @@ def test_backup_exec_pairing_with_default_ranges_asks_for_the_ranges() -> None:
                         "data connections may use other ports than 5002-5003 (the media "
                         "ports this job used)."), fix
     assert "allow" not in fix.lower().replace("allowed", ""), fix
+
+
+def test_a_data_connection_reset_mid_transfer_is_not_said_to_have_worked(
+        tmp_path: Path) -> None:
+    """The agent resets the data connection after its first 20 data segments and
+    nothing more of it follows: it opened and carried data, but a RST ended it (a device
+    between the hosts may have sent it: data_reset says whose), so the fix does not say
+    that nothing in the firewall needs changing for it (second read of session 49)."""
+    kept, sent, reset = [], 0, False
+    for packet in read_packets(V4):
+        tcp = packet[TCP]
+        if 5014 not in (tcp.sport, tcp.dport):
+            kept.append(packet)
+        elif reset:
+            continue
+        elif tcp.sport == 6015 and len(tcp.payload) and (sent := sent + 1) > 20:
+            packet[TCP].flags = "R"
+            packet[TCP].remove_payload()
+            del packet[IP].len, packet[IP].chksum, packet[TCP].chksum
+            kept.append(packet)
+            reset = True
+        else:
+            kept.append(packet)
+    assert reset
+    analysis = _analysis(write_packets(tmp_path / "data-reset-mid.pcap", kept))
+    fix = _finding(analysis, "step_out_of_order").fix
+    assert "worked" not in fix and "nothing in the firewall" not in fix, fix
+    assert (f"the firewall must allow TCP from {AGENT} to {MEDIA} port 5014 (the media port "
+            "this job used)") in fix, fix

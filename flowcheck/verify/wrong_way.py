@@ -61,8 +61,10 @@ def worked(ctx: Context, conn: Connection) -> bool:
     lacks its sender's direction (Connection.acked_unseen_split, a proven FIN left out).
     Not one reset before any data, nor one whose opening came only after its job ended
     (judged "aborted", "late"); one whose opening the capture lacks (midstream) is never
-    held against the profile's direction (data_steps._expected_connector)."""
-    if judged(ctx, conn) != "established":
+    held against the profile's direction (data_steps._expected_connector). Nor one either
+    side reset: a RST in mid-transfer may be a device's between the hosts (data_reset
+    says whose), so the path is not said to need nothing (second read of session 49)."""
+    if judged(ctx, conn) != "established" or conn.orig_rst or conn.resp_rst:
         return False
     return _carried(conn) > 0
 
