@@ -104,15 +104,27 @@ class Mismatch:
 
 def early_mismatches(events: list[LiveEvent]) -> list[Mismatch]:
     """Every finding printed before the report (the run's events, its report last) that
-    differs from the report's finding of the same key, or that the report lacks."""
+    the report does not hold word for word under its key: `final` is the report's first
+    finding of that key, None when it holds none."""
     report = events[-1].analysis
     assert events[-1].kind == "report" and report is not None
-    final = {_finding_key(f): f for f in report.findings}
+    final: dict[tuple, list[dict]] = {}
+    for finding in report.findings:
+        final.setdefault(_finding_key(finding), []).append(finding.as_dict())
     mismatches = []
     for event in events[:-1]:
         assert event.finding is not None
-        ending = final.get(_finding_key(event.finding))
+        ending = final.get(_finding_key(event.finding), [])
         early = event.finding.as_dict()
-        if ending is None or ending.as_dict() != early:
-            mismatches.append(Mismatch(early, None if ending is None else ending.as_dict()))
+        if early not in ending:
+            mismatches.append(Mismatch(early, ending[0] if ending else None))
     return mismatches
+
+
+def unprinted(events: list[LiveEvent]) -> list[dict]:
+    """The report's findings no event printed word for word: one whose key an earlier
+    event had is never printed (flowcheck.live prints a key once)."""
+    report = events[-1].analysis
+    assert report is not None
+    printed = [e.finding.as_dict() for e in events[:-1] if e.finding is not None]
+    return [f.as_dict() for f in report.findings if f.as_dict() not in printed]

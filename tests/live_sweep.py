@@ -16,7 +16,7 @@ import json
 import sys
 import traceback
 
-from live_batches import batch_events, capture_bytes, early_mismatches
+from live_batches import batch_events, capture_bytes, early_mismatches, unprinted
 
 from flowcheck.regress_cases import find_cases
 
@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
                     line["mismatches"] = [
                         {"fields": m.fields(), "early": m.early, "final": m.final}
                         for m in early_mismatches(events)]
+                    line["unprinted"] = unprinted(events)
                 except Exception:  # noqa: BLE001 - a sweep reports every capture's outcome
                     line["error"] = traceback.format_exc()
                 print(json.dumps(line), flush=True)

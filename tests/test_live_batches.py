@@ -1,0 +1,70 @@
+"""What `live` prints while the capture runs is what its final report says.
+
+A finding printed early is never printed again, so its words must already be the
+report's. Each stored capture here is read in fixed batches, a check after each
+(tests/live_batches.py: the same batches whatever the machine's load), and every finding
+printed is compared with the report's. Each capture is one where a finding printed early
+read otherwise at the end (tests/live_sweep.py over every stored capture), or a finding
+was never printed at all; together they cover the certainty classes of flowcheck.live:
+certain once seen, after a silence (and a backed-off SYN), when the session is quiet,
+after a reset's resends, for every session a connection fits, and the final report only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from live_batches import batch_events, capture_bytes, early_mismatches, unprinted
+
+from flowcheck.regress_cases import find_cases
+
+CAPTURES = Path(__file__).resolve().parent.parent / "captures"
+
+# (capture, batch bytes, codes printed while it runs, codes that wait for the report).
+CASES = [
+    # port_reused_within_hold's fix counts the most ports the host held at once: printed
+    # once C6 was quiet it said "held at most 19 at once", the report 30. Certain once
+    # seen: the callbacks refused, the configured ranges overlapping; after their
+    # backed-off silence: the data SYNs unanswered.
+    ("trial35-many/three-agents-failing.pcap", 4096,
+     {"callback_refused", "ranges_overlap", "data_unanswered"},
+     {"port_reused_within_hold", "announced_address_mismatch"}),
+    # Two range_too_small findings with no connection or frame (the host's, the job's):
+    # the second was never printed.
+    ("trial34-firewall/agent-range-too-small.pcap", 4096,
+     {"port_outside_agent_range"}, {"range_too_small"}),
+    # control_off_backup_network names every connection off the network: printed at the
+    # first data connection's SYN, the report's counts two.
+    ("lab-trial19-network/as1-asymmetric-data.pcap.gz", 4096,
+     set(), {"control_off_backup_network"}),
+    # capture_loss: a warning for 48 B of 480 B; the report's an info for 284 B of 824 kB.
+    ("ndmjob-sniffloss/par-ann-media.pcap.gz", 4096, set(), {"capture_loss"}),
+    # ndmp_vendor_message printed before its second time: the report's says "(2 times)".
+    ("trial36-firewall-devices/asa-callback-drop-nat.pcap", 4096,
+     set(), {"ndmp_vendor_message"}),
+    # A refused data connection both jobs fit alike, "of session S1 or S2", printed at
+    # its RST: the report gives it to S2, in other words. Certain once both are quiet.
+    ("field49-matrix/two-tls-jobs-dual-stack-port-in-use-snap96.pcap.gz", 4096,
+     {"data_refused"}, set()),
+    # data_reset by a duplicate address's RST: the agent resent at 17.7 s, 33.4 s and
+    # 64.6 s and its job halted at 31.9 s; printed after 10 s of quiet, it named frame
+    # 717 as the last data packet and no halt.
+    ("trial37c-topology/duplicate-agent-address-media.pcap.gz", 4096, set(), {"data_reset"}),
+]
+
+
+@pytest.mark.parametrize(("name", "size", "early", "late"), CASES,
+                         ids=[case[0] for case in CASES])
+def test_each_finding_printed_reads_as_the_final_report(
+        name: str, size: int, early: set[str], late: set[str]) -> None:
+    [case] = find_cases([str(CAPTURES / name)])
+    events, running = batch_events(capture_bytes(case.capture), case.config(), size)
+    printed = {e.finding.code for e in events[:running] if e.finding is not None}
+    assert early <= printed
+    assert not late & printed
+    assert late <= {e.finding.code for e in events[running:-1] if e.finding is not None}
+    assert early_mismatches(events) == []
+    # Every finding of the report was printed, word for word (a stall, printed once per
+    # connection with the resend it had reached, is in none of these captures).
+    assert unprinted(events) == []
