@@ -42,6 +42,12 @@ CERTAIN_ONCE_SEEN = frozenset({
     "ranges_overlap", "range_holds_ndmp_port",
     "host_not_configured",
 })
+# A data connection's failure counts every attempt to its endpoint (verify.data_links:
+# "refused (2 attempts)", each attempt's frames): a connector that tries again from a new
+# port changes its words, so it is certain only once every connection to that endpoint
+# has been quiet for `settle` seconds too (lab/tls-data-port-in-use with a second attempt
+# added: printed at the first RST, the report's says "(2 attempts)").
+RETRIED_TO_ENDPOINT = frozenset({"data_refused", "data_unanswered", "handshake_incomplete"})
 # A refused control connection the media server may still retry under the agent's other
 # IP version (verify.fallback: ip_version_fallback takes it back): certain once its
 # connection has been quiet for FALLBACK_SECONDS.
@@ -270,6 +276,11 @@ class LiveVerifier:
         quiet = {c.uid for c in analysis.traffic.connections
                  if self._now - c.last_ts >= self.settle}
         last_seen = {c.uid: c.last_ts for c in analysis.traffic.connections}
+        by_uid = {c.uid: c for c in analysis.traffic.connections}
+        endpoint_last: dict[tuple[str, int], float] = {}
+        for conn in analysis.traffic.connections:
+            end = (conn.resp_h, conn.resp_p)
+            endpoint_last[end] = max(endpoint_last.get(end, conn.last_ts), conn.last_ts)
         backed_off = {c.uid for c in analysis.traffic.connections if c.uid in quiet
                       and self._now - c.last_ts >= (c.last_ts - c.ts) + rto}
 
@@ -299,6 +310,10 @@ class LiveVerifier:
                 continue
             if finding.session is None and not candidates.get(finding.uid, set()) <= \
                     quiet_sessions:
+                continue
+            conn = by_uid.get(finding.uid or "")
+            if code in RETRIED_TO_ENDPOINT and conn is not None and conn.role == "data" and \
+                    self._now - endpoint_last[(conn.resp_h, conn.resp_p)] < self.settle:
                 continue
             certain = code in CERTAIN_ONCE_SEEN or (
                 code in CERTAIN_AFTER_FALLBACK and finding.uid in last_seen

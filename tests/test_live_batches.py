@@ -44,9 +44,11 @@ CASES = [
     ("trial36-firewall-devices/asa-callback-drop-nat.pcap", 4096,
      set(), {"ndmp_vendor_message"}),
     # A refused data connection both jobs fit alike, "of session S1 or S2", printed at
-    # its RST: the report gives it to S2, in other words. Certain once both are quiet.
+    # its RST: the report gives it to S2, in other words, once the other job's data
+    # connection to the same port came. Certain once no connection to the endpoint has
+    # come for `settle` seconds (and both jobs are quiet: test_a_failure_two_jobs_fit_...).
     ("field49-matrix/two-tls-jobs-dual-stack-port-in-use-snap96.pcap.gz", 4096,
-     {"data_refused"}, set()),
+     set(), set()),
     # data_reset by a duplicate address's RST: the agent resent at 17.7 s, 33.4 s and
     # 64.6 s and its job halted at 31.9 s; printed after 10 s of quiet, it named frame
     # 717 as the last data packet and no halt.
@@ -68,3 +70,57 @@ def test_each_finding_printed_reads_as_the_final_report(
     # Every finding of the report was printed, word for word (a stall, printed once per
     # connection with the resend it had reached, is in none of these captures).
     assert unprinted(events) == []
+
+
+def _with_second_attempt(tmp_path: Path) -> Path:
+    """captures/lab/tls-data-port-in-use with the refused data connection (frames 29-30,
+    10.77.0.1:5002 -> 10.77.0.2:6001, SYN and RST) tried again from port 5090 10 ms
+    before the capture's end, refused alike: a connector that retries from a new port."""
+    from decimal import Decimal
+
+    from lab_edits import lab_packets, write
+    from scapy.all import IP, TCP
+
+    packets = lab_packets("tls-data-port-in-use")
+    end = Decimal(str(packets[-1].time)) - Decimal("0.01")
+    retry = []
+    for n, sent in enumerate(packets[28:30]):
+        again = sent.copy()
+        if again[TCP].sport == 5002:
+            again[TCP].sport = 5090
+        else:
+            again[TCP].dport = 5090
+        again[IP].id = (again[IP].id + 1) & 0xFFFF
+        del again[IP].chksum, again[TCP].chksum
+        again.time = end + Decimal(n) / 10**6
+        retry.append(again)
+    return write(tmp_path, "retried", sorted([*packets, *retry], key=lambda p: p.time))
+
+
+def test_a_refusal_waits_for_its_endpoint_to_be_quiet(tmp_path: Path) -> None:
+    """data_refused counts the attempts to its endpoint: printed at the first RST, it
+    lacked the report's "(2 attempts)" and the second attempt's frames."""
+    [case] = find_cases([str(CAPTURES / "lab" / "tls-data-port-in-use.pcap")])
+    path = _with_second_attempt(tmp_path)
+    events, running = batch_events(path.read_bytes(), case.config(), 4096)
+    [refused] = [f for f in events[-1].analysis.findings if f.code == "data_refused"]
+    assert "refused (2 attempts)" in refused.message and len(refused.frames) == 4
+    assert early_mismatches(events) == []
+    assert unprinted(events) == []
+
+
+def test_a_failure_two_jobs_fit_waits_for_both_to_be_quiet(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The refused data connection of field49's two TLS jobs ("of session S1 or S2")
+    with the endpoint's wait off: its candidates' later packets may tie it to one (the
+    report's is S2's), so it is printed once both are quiet, in the report's words."""
+    import flowcheck.live
+
+    monkeypatch.setattr(flowcheck.live, "RETRIED_TO_ENDPOINT", frozenset(), raising=False)
+    [case] = find_cases([str(CAPTURES / "field49-matrix" /
+                             "two-tls-jobs-dual-stack-port-in-use-snap96.pcap.gz")])
+    events, running = batch_events(capture_bytes(case.capture), case.config(), 4096)
+    [refused] = [e.finding for e in events[:running]
+                 if e.finding is not None and e.finding.code == "data_refused"]
+    assert refused.session == "S2"
+    assert early_mismatches(events) == []
