@@ -47,7 +47,8 @@ CERTAIN_ONCE_SEEN = frozenset({
 # port changes its words, so it is certain only once every connection to that endpoint
 # has been quiet for `settle` seconds too (lab/tls-data-port-in-use with a second attempt
 # added: printed at the first RST, the report's says "(2 attempts)").
-RETRIED_TO_ENDPOINT = frozenset({"data_refused", "data_unanswered", "handshake_incomplete"})
+RETRIED_TO_ENDPOINT = frozenset({"data_refused", "data_unanswered", "handshake_incomplete",
+                                 "data_aborted"})  # verify.aborted counts them alike
 # A refused control connection the media server may still retry under the agent's other
 # IP version (verify.fallback: ip_version_fallback takes it back): certain once its
 # connection has been quiet for FALLBACK_SECONDS.
