@@ -29,6 +29,7 @@ from flowcheck.model import CaptureInfo, Finding
 from flowcheck.pipeline import Analysis, analyze, traffic_from, tunnel_ports
 from flowcheck.sessions.fallback import FALLBACK_SECONDS
 from flowcheck.verify.context import session_uids
+from flowcheck.verify.reply_errors import waiting_tape
 
 if TYPE_CHECKING:
     from flowcheck.connections import ConnectionTracker
@@ -84,6 +85,12 @@ CERTAIN_AFTER_RESENDS = frozenset({"data_reset"})
 CERTAIN_WHEN_SESSION_QUIET = frozenset({
     "control_reset", "control_closed", "data_halted_abnormally", "ndmp_error_reply",
 })
+# Except in a session waiting for its tape drive (a TAPE_OPEN refused, busy or empty, and
+# nothing after it on the open control connection: verify.reply_errors.waiting_tape): a
+# DMA tries the drive again when it pleases (Backup Exec waits for a busy one), and a
+# retry that gets it takes the refusal back; its words say the capture ended while the
+# session waited. It waits for the final report (trial40-rules/tape-busy-retry-succeeds,
+# settle 1: DEVICE_BUSY_ERR printed, the retry 6.4 s later got the drive).
 # Findings whose frames move on while the evidence goes on (each resend is a new last
 # resend): one event per connection.
 _MOVING_FRAMES = frozenset({"control_stalled", "data_stalled"})
@@ -290,8 +297,10 @@ class LiveVerifier:
             return last is not None and finding.session in quiet_sessions and \
                 self._now - last >= (last - (finding.ts or last)) + rto
 
+        streams = {s.uid: s for s in analysis.traffic.streams}
         quiet_sessions = {s.id for s in analysis.sessions
-                          if all(uid in quiet for uid in session_uids(s))}
+                          if all(uid in quiet for uid in session_uids(s))
+                          and waiting_tape(streams.get(s.control_uid)) is None}
         # A connection several sessions fit alike (verify.tied_failures: its finding has
         # no session, the candidates named) may be tied to one of them by their later
         # packets: certain once every candidate is quiet (field47-tls-matrix/two-jobs-

@@ -124,3 +124,18 @@ def test_a_failure_two_jobs_fit_waits_for_both_to_be_quiet(
                  if e.finding is not None and e.finding.code == "data_refused"]
     assert refused.session == "S2"
     assert early_mismatches(events) == []
+
+
+def test_a_session_waiting_for_its_drive_waits_for_the_report() -> None:
+    """TAPE_OPEN answered DEVICE_BUSY_ERR, the session open: read with settle 1, the
+    session quiet for a second printed ndmp_error_reply ("The session was still open when
+    the capture ended, ... no later TAPE_OPEN"), and the DMA's retry 6.4 s later got the
+    drive: the report holds no such finding. Only the end of the capture decides it."""
+    [case] = find_cases([str(CAPTURES / "trial40-rules" / "tape-busy-retry-succeeds.pcap")])
+    events, running = batch_events(capture_bytes(case.capture), case.config(), 4096,
+                                   settle=1.0)
+    # S4's refusal (frame 69) waits; S2's error replies are still printed while it runs.
+    printed = [(e.finding.code, e.finding.session) for e in events[:running] if e.finding]
+    assert ("ndmp_error_reply", "S4") not in printed and ("ndmp_error_reply", "S2") in printed
+    assert early_mismatches(events) == []
+    assert unprinted(events) == []
