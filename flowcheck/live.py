@@ -60,7 +60,11 @@ CERTAIN_AFTER_SILENCE = frozenset({
     "announced_address_mismatch",
     # A connector whose connect timed out may retry; a retry that opens takes it back.
     "data_aborted",
-    # An ACK that comes at last, or new bytes, take it back.
+    # An ACK that comes at last, or new bytes, take it back; and so does a RST after the
+    # sender's next resend, which comes after twice its last wait (RFC 6298 5.5): certain
+    # once quiet for longer than the finding's run has lasted, plus the retransmission
+    # timeout, too (trial37c-topology/router-link-down-media with settle 1: its FIN
+    # resends printed as data_stalled, the RST after the next made it data_reset).
     "control_stalled", "data_stalled",
     # A late answer takes it back.
     "ndmp_no_reply",
@@ -293,9 +297,17 @@ class LiveVerifier:
                       and self._now - c.last_ts >= (c.last_ts - c.ts) + rto}
 
         def resends_over(finding: Finding) -> bool:
-            last = last_seen.get(finding.uid or "")
-            return last is not None and finding.session in quiet_sessions and \
-                self._now - last >= (last - (finding.ts or last)) + rto
+            """Quiet for longer than the connection went on after its first resend (or the
+            finding's time), plus the retransmission timeout: each wait of a sender's at
+            most doubles the one before (RFC 6298 5.5), so its next resend would have
+            come by then."""
+            conn = by_uid.get(finding.uid or "")
+            if conn is None:
+                return False
+            starts = [e.resend_first_ts for e in (conn.orig_evidence, conn.resp_evidence)
+                      if e is not None and e.resend_first_ts is not None]
+            start = min([*starts, finding.ts if finding.ts is not None else conn.last_ts])
+            return self._now - conn.last_ts >= (conn.last_ts - start) + rto
 
         streams = {s.uid: s for s in analysis.traffic.streams}
         quiet_sessions = {s.id for s in analysis.sessions
@@ -329,10 +341,11 @@ class LiveVerifier:
                 code in CERTAIN_AFTER_FALLBACK and finding.uid in last_seen
                 and self._now - last_seen[finding.uid] >= FALLBACK_SECONDS) or (
                 code in CERTAIN_AFTER_SILENCE and finding.uid in quiet
-                and (code not in BACKED_OFF or finding.uid in backed_off)) or (
+                and (code not in BACKED_OFF or finding.uid in backed_off)
+                and (code not in _MOVING_FRAMES or resends_over(finding))) or (
                 code in CERTAIN_WHEN_SESSION_QUIET and finding.session in quiet_sessions) or (
                 code in CERTAIN_AFTER_RESENDS and finding.uid in quiet
-                and resends_over(finding))
+                and finding.session in quiet_sessions and resends_over(finding))
             if certain and key not in self.reported:
                 self.reported.add(key)
                 yield LiveEvent("finding", finding=finding)

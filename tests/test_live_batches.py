@@ -139,3 +139,16 @@ def test_a_session_waiting_for_its_drive_waits_for_the_report() -> None:
     assert ("ndmp_error_reply", "S4") not in printed and ("ndmp_error_reply", "S2") in printed
     assert early_mismatches(events) == []
     assert unprinted(events) == []
+
+
+@pytest.mark.parametrize("name", ["router-link-down-media", "agent-stops-answering-arp-media"])
+def test_a_stall_waits_for_the_senders_next_resend(name: str) -> None:
+    """Read with settle 1, a data connection whose sender's resends back off (each wait
+    doubled) was printed as data_stalled after a second of quiet; the RST that came
+    after a later resend made it data_reset in the report. A stall is certain once quiet
+    for longer than its resends have lasted, plus the retransmission timeout."""
+    [case] = find_cases([str(CAPTURES / "trial37c-topology" / f"{name}.pcap.gz")])
+    events, running = batch_events(capture_bytes(case.capture), case.config(), 4096,
+                                   settle=1.0)
+    assert "data_reset" in {f.code for f in events[-1].analysis.findings}
+    assert early_mismatches(events) == []
