@@ -25,10 +25,11 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from flowcheck.config import Config
 from flowcheck.fields_dataclass import fields_dataclass
-from flowcheck.model import CaptureInfo, Finding, Severity
+from flowcheck.model import CaptureInfo, Finding
 from flowcheck.pipeline import Analysis, analyze, traffic_from, tunnel_ports
 from flowcheck.sessions.fallback import FALLBACK_SECONDS
 from flowcheck.verify.context import session_uids
+from flowcheck.verify.reply_errors import waiting_tape
 
 if TYPE_CHECKING:
     from flowcheck.connections import ConnectionTracker
@@ -39,9 +40,16 @@ CERTAIN_ONCE_SEEN = frozenset({
     "callback_refused", "data_refused",
     "port_outside_media_range",
     "port_outside_agent_range", "control_port_outside_media_range",
-    "control_off_backup_network", "ranges_overlap", "range_holds_ndmp_port",
-    "ndmp_vendor_message", "host_not_configured",
+    "ranges_overlap", "range_holds_ndmp_port",
+    "host_not_configured",
 })
+# A data connection's failure counts every attempt to its endpoint (verify.data_links:
+# "refused (2 attempts)", each attempt's frames): a connector that tries again from a new
+# port changes its words, so it is certain only once every connection to that endpoint
+# has been quiet for `settle` seconds too (lab/tls-data-port-in-use with a second attempt
+# added: printed at the first RST, the report's says "(2 attempts)").
+RETRIED_TO_ENDPOINT = frozenset({"data_refused", "data_unanswered", "handshake_incomplete",
+                                 "data_aborted"})  # verify.aborted counts them alike
 # A refused control connection the media server may still retry under the agent's other
 # IP version (verify.fallback: ip_version_fallback takes it back): certain once its
 # connection has been quiet for FALLBACK_SECONDS.
@@ -52,35 +60,60 @@ CERTAIN_AFTER_SILENCE = frozenset({
     "announced_address_mismatch",
     # A connector whose connect timed out may retry; a retry that opens takes it back.
     "data_aborted",
-    # A normal halt after the reset takes it back (an abortive close at the end).
-    "data_reset",
-    # An ACK that comes at last, or new bytes, take it back.
+    # An ACK that comes at last, or new bytes, take it back; and so does a RST after the
+    # sender's next resend, which comes after twice its last wait (RFC 6298 5.5): certain
+    # once quiet for longer than the finding's run has lasted, plus the retransmission
+    # timeout, too (trial37c-topology/router-link-down-media with settle 1: its FIN
+    # resends printed as data_stalled, the RST after the next made it data_reset).
     "control_stalled", "data_stalled",
     # A late answer takes it back.
     "ndmp_no_reply",
-    # Its fix reads what the connection on the reused port did (refused, failed, or
-    # opened and carried N B), which its later packets change: reported at its SYN, it
-    # said "carried 1147872 B" of a connection that went on to carry 2037760 B.
-    "port_reused_within_hold",
 })
 # Silences a connector may still end: its SYN retried after a doubled timeout
 # (RFC 6298 5.5: Linux retries a SYN for about two minutes). Certain once the
 # connection has been quiet for longer than its attempts have lasted, plus a timeout.
 BACKED_OFF = frozenset({"control_unanswered", "callback_unanswered", "data_unanswered",
                         "handshake_incomplete"})
+# A reset data connection: a normal halt after it takes it back (an abortive close at the
+# end), and its words name the halt that came (NOTIFY_DATA_HALTED on the control
+# connection) and the sender's last packet after the RST: a sender that never got the RST
+# (a duplicate address's, a host firewall's) resends on, each wait doubled (RFC 6298 5.5).
+# Certain once its session is quiet and the connection has been quiet for longer than it
+# went on after the reset, plus the retransmission timeout (trial37c-topology/duplicate-
+# agent-address-media: printed after 10 s of quiet with "its last data packet: frame
+# 717", then resent at 33 s and 64 s, and halted with CONNECT_ERROR at 31.9 s).
+CERTAIN_AFTER_RESENDS = frozenset({"data_reset"})
 # Findings reported only while their session has no root cause of another kind (a
 # data_stalled or data_reset, which need silence, makes them its consequence): certain
 # once every connection of the session has been quiet for `settle` seconds.
 CERTAIN_WHEN_SESSION_QUIET = frozenset({
     "control_reset", "control_closed", "data_halted_abnormally", "ndmp_error_reply",
 })
+# Except in a session waiting for its tape drive (a TAPE_OPEN refused, busy or empty, and
+# nothing after it on the open control connection: verify.reply_errors.waiting_tape): a
+# DMA tries the drive again when it pleases (Backup Exec waits for a busy one), and a
+# retry that gets it takes the refusal back; its words say the capture ended while the
+# session waited. It waits for the final report (trial40-rules/tape-busy-retry-succeeds,
+# settle 1: DEVICE_BUSY_ERR printed, the retry 6.4 s later got the drive).
 # Findings whose frames move on while the evidence goes on (each resend is a new last
 # resend): one event per connection.
 _MOVING_FRAMES = frozenset({"control_stalled", "data_stalled"})
 # The finding of a session whose hosts the configuration does not name.
 _OUTSIDE = "host_not_configured"
 # Every other code (capture_ended_early, capture_one_direction, step findings) waits for
-# the final report: only the end of the capture decides it.
+# the final report: only the end of the capture decides it. So do findings whose words
+# count what the whole capture holds, which any later packet may change:
+# port_reused_within_hold (its fix names the most ports the host held at once and the
+# shortest time it held one; tests/live_sweep.py, trial35-many/three-agents-failing:
+# "held at most 19 at once" printed, 30 in the report), ndmp_vendor_message (how many
+# times it came: asa-callback-drop-nat printed it before its second), capture_loss (its
+# totals, the connection most affected, and its severity, a share of all the payload:
+# ndmjob-sniffloss/par-ann-media printed a warning for 10% of 480 B, the report's info
+# for 0.034% of 824,456 B; a mirror's reordered copy fills a gap later:
+# trial36b-virtual/aws-mirror-reordered-clean printed a loss the report does not hold),
+# control_off_backup_network (one per cause across the sessions, counting the
+# connections it moved off the network: lab-trial19-network/mh1-announce-other-nic
+# printed the first data connection's, the report's names two and both announcements).
 
 # Seconds a packet may take from its timestamp to the reader beyond what the last packet
 # read took: the silence after the last packet is counted this much short, so a packet
@@ -104,17 +137,18 @@ class LiveEvent:
     analysis: Analysis | None = None
 
 
-# The running capture loss: reported once, when it crosses the warning line (its totals
-# only grow; the final report has them).
-RUNNING_LOSS = "capture_loss"
-
-
 def _finding_key(finding: Finding) -> tuple:
-    if finding.code == RUNNING_LOSS:
-        return (finding.code,)
+    """What makes a finding the one already printed: its code, connection, session and
+    first frame, and its message but for a stall (its frames and words move on with each
+    resend: one per connection). The message, because one connection's finding of one
+    code may be about several things: a port reused on both sides (lab/port-reused-within-
+    hold: 10.77.0.1:5002 and 10.77.0.2:6001 at C6's SYN), a session's two hosts outside
+    the configuration, the range too small for a host and for a job; keyed without it,
+    the second was never printed. A printed finding's words are the report's."""
     if finding.code in _MOVING_FRAMES:
         return (finding.code, finding.uid, finding.session)
-    return (finding.code, finding.uid, finding.session, tuple(finding.frames[:1]))
+    return (finding.code, finding.uid, finding.session, tuple(finding.frames[:1]),
+            finding.message)
 
 
 class LiveVerifier:
@@ -254,10 +288,39 @@ class LiveVerifier:
         quiet = {c.uid for c in analysis.traffic.connections
                  if self._now - c.last_ts >= self.settle}
         last_seen = {c.uid: c.last_ts for c in analysis.traffic.connections}
+        by_uid = {c.uid: c for c in analysis.traffic.connections}
+        endpoint_last: dict[tuple[str, int], float] = {}
+        for conn in analysis.traffic.connections:
+            end = (conn.resp_h, conn.resp_p)
+            endpoint_last[end] = max(endpoint_last.get(end, conn.last_ts), conn.last_ts)
         backed_off = {c.uid for c in analysis.traffic.connections if c.uid in quiet
                       and self._now - c.last_ts >= (c.last_ts - c.ts) + rto}
+
+        def resends_over(finding: Finding) -> bool:
+            """Quiet for longer than the connection went on after its first resend (or the
+            finding's time), plus the retransmission timeout: each wait of a sender's at
+            most doubles the one before (RFC 6298 5.5), so its next resend would have
+            come by then."""
+            conn = by_uid.get(finding.uid or "")
+            if conn is None:
+                return False
+            starts = [e.resend_first_ts for e in (conn.orig_evidence, conn.resp_evidence)
+                      if e is not None and e.resend_first_ts is not None]
+            start = min([*starts, finding.ts if finding.ts is not None else conn.last_ts])
+            return self._now - conn.last_ts >= (conn.last_ts - start) + rto
+
+        streams = {s.uid: s for s in analysis.traffic.streams}
         quiet_sessions = {s.id for s in analysis.sessions
-                          if all(uid in quiet for uid in session_uids(s))}
+                          if all(uid in quiet for uid in session_uids(s))
+                          and waiting_tape(streams.get(s.control_uid)) is None}
+        # A connection several sessions fit alike (verify.tied_failures: its finding has
+        # no session, the candidates named) may be tied to one of them by their later
+        # packets: certain once every candidate is quiet (field47-tls-matrix/two-jobs-
+        # dual-stack-data-tied-tls: "of session S1 or S2", S1's in the report).
+        candidates: dict[str, set[str]] = {}
+        for session in analysis.sessions:
+            for uid in (*session.port_tied, *session.callback_ambiguous):
+                candidates.setdefault(uid, set()).add(session.id)
         # A session of hosts outside the configuration is side traffic once a configured
         # job shows up later (verify.hosts.mark_side_traffic: its errors withheld): its
         # findings wait for the final report.
@@ -267,13 +330,22 @@ class LiveVerifier:
             code = finding.code
             if finding.session is not None and finding.session in outside:
                 continue
+            if finding.session is None and not candidates.get(finding.uid, set()) <= \
+                    quiet_sessions:
+                continue
+            conn = by_uid.get(finding.uid or "")
+            if code in RETRIED_TO_ENDPOINT and conn is not None and conn.role == "data" and \
+                    self._now - endpoint_last[(conn.resp_h, conn.resp_p)] < self.settle:
+                continue
             certain = code in CERTAIN_ONCE_SEEN or (
                 code in CERTAIN_AFTER_FALLBACK and finding.uid in last_seen
                 and self._now - last_seen[finding.uid] >= FALLBACK_SECONDS) or (
                 code in CERTAIN_AFTER_SILENCE and finding.uid in quiet
-                and (code not in BACKED_OFF or finding.uid in backed_off)) or (
+                and (code not in BACKED_OFF or finding.uid in backed_off)
+                and (code not in _MOVING_FRAMES or resends_over(finding))) or (
                 code in CERTAIN_WHEN_SESSION_QUIET and finding.session in quiet_sessions) or (
-                code == RUNNING_LOSS and finding.severity == Severity.WARNING)
+                code in CERTAIN_AFTER_RESENDS and finding.uid in quiet
+                and finding.session in quiet_sessions and resends_over(finding))
             if certain and key not in self.reported:
                 self.reported.add(key)
                 yield LiveEvent("finding", finding=finding)
