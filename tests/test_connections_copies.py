@@ -158,8 +158,10 @@ def test_fast_path_equals_reference_on_copied_captures(
     # each copier on half of those. The larger ones carry a job's data: split so, they
     # walk no branch the small ones' splits do not (branch coverage of flowcheck over
     # every case of this test, session 48: 4,265 arcs with or without their splits,
-    # which were 90% of the test's time).
-    if (capture.stat().st_size >= SMALL_CAPTURE
+    # which were 90% of the test's time). snaplen-54 is under SMALL_CAPTURE bytes with a
+    # job's data (485 records cut at 54 bytes: its splits made the test's slowest case):
+    # without its splits the test walks the same 9,041 arcs (session 49).
+    if (capture.stat().st_size >= SMALL_CAPTURE or capture.stem == "snaplen-54"
             or LAB_CAPTURES.index(capture) % len(COPIERS) != COPIERS.index(copier)):
         return
     assert _track(path, 3, fast=True) == reference

@@ -266,8 +266,11 @@ def test_a_lossy_transfer_at_the_receiver_equals_tshark(tmp_path: Path, seed: in
     packets, late = lossy_receiver(seed, 3000)
     path = write_capture(tmp_path / "r.pcap", packets)
     # Batches of one and three packets: the small cases above take them (here they
-    # cost 8 s a seed and add nothing).
-    (c,) = every_path(path, chunks=(7, 50, 1_000_000))
+    # cost 8 s a seed and add nothing). Seven packets a batch (860 batches: 2.2 s a seed)
+    # on seed 1 only: seeds 2 and 3 are other draws of the same loss, resends and
+    # reordering, split at 50 and in one batch; branch coverage of flowcheck over the
+    # three seeds walks the same 7,005 arcs as with seven on each (session 49).
+    (c,) = every_path(path, chunks=(7, 50, 1_000_000) if seed == 1 else (50, 1_000_000))
     assert tshark_retransmissions(path) == [c.retransmits]
     # Fills counted (before trial 11 D8's fix: none), not all (reordering).
     assert late // 8 < c.retransmits < late
