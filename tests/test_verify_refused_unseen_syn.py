@@ -111,16 +111,23 @@ def test_ladder_draws_the_refusal(tmp_path: Path, name: str, sender: str, code: 
                    if a.uid == arrow.uid)
 
 
-def test_source_side_of_the_refused_data_connection_stays_unknown(tmp_path: Path) -> None:
+def test_source_side_of_the_refused_data_connection_reads_its_give_up(tmp_path: Path) -> None:
     """The media server's side of data-port-in-use holds the data SYN, not the RST: the
-    answer travelled the way the capture lacks, so step 4 is unknown (as before); so
-    do the DATA_LISTEN replies, so step 3 is unknown too (verify.lost_announcement)."""
+    answer travelled the way the capture lacks. The DATA_LISTEN replies did too, so step
+    3 is unknown (verify.lost_announcement). Step 4 was unknown until field check 53:
+    the media server closed the session 48.2 ms after that one SYN, before TCP would
+    have sent it again, with no byte on it, as a connect fails at once only on a reject
+    (verify.gave_up): failed, data_unanswered "most likely rejected", the verdict fail
+    (the whole capture's: data_refused)."""
     one_way = sent_by(tmp_path, ROOT / "lab/data-port-in-use.pcap", M)
     analysis = _analyze(one_way, "lab/data-port-in-use")
-    assert analysis.verdict == "inconclusive"
+    assert analysis.verdict == "fail"
     assert [s.status for s in analysis.sessions[0].steps] == [
-        "ok", "ok", "unknown", "unknown", "ok"]
-    assert not [f for f in analysis.findings if str(f.severity) == "error"]
+        "ok", "ok", "unknown", "failed", "ok"]
+    [error] = [f for f in analysis.findings if str(f.severity) == "error"]
+    assert error.code == "data_unanswered"
+    assert "CONNECT_CLOSE, frame 58) 48.2 ms after it with no data moved" in error.message
+    assert "most likely rejected" in error.message
 
 
 def _reshaped(path: Path, seq: int, window: int) -> Path:
