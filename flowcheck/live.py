@@ -287,7 +287,6 @@ class LiveVerifier:
         rto = self.config.retransmission_timeout
         quiet = {c.uid for c in analysis.traffic.connections
                  if self._now - c.last_ts >= self.settle}
-        last_seen = {c.uid: c.last_ts for c in analysis.traffic.connections}
         by_uid = {c.uid: c for c in analysis.traffic.connections}
         endpoint_last: dict[tuple[str, int], float] = {}
         for conn in analysis.traffic.connections:
@@ -338,8 +337,8 @@ class LiveVerifier:
                     self._now - endpoint_last[(conn.resp_h, conn.resp_p)] < self.settle:
                 continue
             certain = code in CERTAIN_ONCE_SEEN or (
-                code in CERTAIN_AFTER_FALLBACK and finding.uid in last_seen
-                and self._now - last_seen[finding.uid] >= FALLBACK_SECONDS) or (
+                code in CERTAIN_AFTER_FALLBACK and conn is not None
+                and self._now - conn.last_ts >= FALLBACK_SECONDS) or (
                 code in CERTAIN_AFTER_SILENCE and finding.uid in quiet
                 and (code not in BACKED_OFF or finding.uid in backed_off)
                 and (code not in _MOVING_FRAMES or resends_over(finding))) or (
