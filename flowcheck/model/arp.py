@@ -18,7 +18,6 @@ from dataclasses import field
 
 import numpy as np
 
-from flowcheck.arrays import distinct
 from flowcheck.fields_dataclass import fields_dataclass
 
 # Request frames kept per (requester, target); the rest are counted.
@@ -69,11 +68,10 @@ class ArpLog:
                                       if ipaddress.ip_address(a).version == 4], np.int64)
         if not self._numbers.size:
             return
-        for sender in distinct(senders[np.isin(senders, self._numbers)]).tolist():
-            self.heard.add(str(ipaddress.IPv4Address(sender)))
         for row in np.flatnonzero(np.isin(senders, self._numbers)).tolist():
-            self.spoke.setdefault(str(ipaddress.IPv4Address(int(senders[row]))),
-                                  int(frames[row]))
+            sender = str(ipaddress.IPv4Address(int(senders[row])))
+            self.heard.add(sender)
+            self.spoke.setdefault(sender, int(frames[row]))
         rows = np.flatnonzero((ops == 1) & (senders != 0) & (senders != targets)
                               & np.isin(targets, self._numbers))
         for row in rows.tolist():
