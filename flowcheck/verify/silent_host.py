@@ -80,37 +80,31 @@ def report_silent(ctx: Context, session: Session, conn: Connection,
     named = ", ".join(others[:_NAMED]) + (f" and {len(others) - _NAMED} more"
                                            if len(others) > _NAMED else "")
     rule = allow_rule(ctx, conn, session, answer=True, between=True)
-    if spoke:
-        # It answered its neighbours at that address: up and there; only TCP is lost.
-        ctx.add("control_unanswered",
-                f"{head}: {conn.resp_h} sent no TCP packet in the whole capture, though "
-                f"{spoke}. No SYN-ACK, RST or ICMP reject, to {conn.orig_h} or to any other "
-                f"host, although the capture holds the way back to {conn.orig_h}: it holds "
-                f"packets from {named} to it. So no answer is missing from the capture: "
-                "something drops the connection's packets (a firewall on "
-                f"{conn.resp_h} or between the hosts that drops the SYNs, or the answers: "
-                f"{conn.resp_h}'s own output chain dropping its SYN-ACKs looks the same). "
-                f"The retried SYNs show that no answer reached {conn.orig_h}: the "
-                f"connection never opened.{_attempts_words(ctx, attempts)}",
-                f"{capitalised(rule)}. A capture on {conn.resp_h} shows whether the SYNs "
-                "reach it (there, SYNs arriving with no SYN-ACK leaving are its own "
-                "firewall's drop).",
-                session=session, conn=conn, cause="control")
-        return
+    if spoke:  # it answered its neighbours at that address: up and there; TCP is lost
+        sent = f"sent no TCP packet in the whole capture, though {spoke}"
+        reading = (f"something drops the connection's packets (a firewall on {conn.resp_h} "
+                   "or between the hosts that drops the SYNs, or the answers: "
+                   f"{conn.resp_h}'s own output chain dropping its SYN-ACKs looks the same)")
+        fix = (f"{capitalised(rule)}. A capture on {conn.resp_h} shows whether the SYNs "
+               "reach it (there, SYNs arriving with no SYN-ACK leaving are its own "
+               "firewall's drop).")
+    else:
+        sent = "sent not a single packet in the whole capture"
+        reading = (f"{conn.resp_h} is down, is not at that address (a wrong or stale "
+                   "address, DNS), or all its traffic is dropped (a firewall on it or "
+                   "between the hosts that drops the SYNs, or every answer)")
+        fix = (f"Check that {conn.resp_h} is up and is the agent's address (from the media "
+               f"server: ping {conn.resp_h}, its neighbour entry (ip neigh, arp -a), the "
+               "address or DNS name the job uses); if it is, something drops all its "
+               f"traffic: {rule}. A capture on {conn.resp_h} shows whether the SYNs reach it.")
     ctx.add("control_unanswered",
-            f"{head}: {conn.resp_h} sent not a single packet in the whole capture. No "
-            f"SYN-ACK, RST or ICMP reject, to {conn.orig_h} or to any other host, although "
-            f"the capture holds the way back to {conn.orig_h}: it holds packets from "
-            f"{named} to it. So no answer is missing from the capture: {conn.resp_h} is "
-            "down, is not at that address (a wrong or stale address, DNS), or all its "
-            "traffic is dropped (a firewall on it or between the hosts that drops the SYNs, "
-            "or every answer). The retried SYNs show that no answer reached "
-            f"{conn.orig_h}: the connection never opened.{_attempts_words(ctx, attempts)}",
-            f"Check that {conn.resp_h} is up and is the agent's address (from the media "
-            f"server: ping {conn.resp_h}, its neighbour entry (ip neigh, arp -a), the "
-            "address or DNS name the job uses); if it is, something drops all its traffic: "
-            f"{rule}. A capture on {conn.resp_h} shows whether the SYNs reach it.",
-            session=session, conn=conn, cause="control")
+            f"{head}: {conn.resp_h} {sent}. No SYN-ACK, RST or ICMP reject, to "
+            f"{conn.orig_h} or to any other host, although the capture holds the way back "
+            f"to {conn.orig_h}: it holds packets from {named} to it. So no answer is "
+            f"missing from the capture: {reading}. The retried SYNs show that no answer "
+            f"reached {conn.orig_h}: the connection never opened."
+            f"{_attempts_words(ctx, attempts)}",
+            fix, session=session, conn=conn, cause="control")
 
 
 def _spoke_words(ctx: Context, address: str) -> str:
