@@ -202,7 +202,7 @@ def group_flows(decoded: DecodedBatch) -> BatchFlows:
             sizes[number + 1] += sizes[number]
         return BatchFlows(keys, np.array(numbers, np.int64), np.array(lower, bool),
                           np.array(order, np.int64), np.array(sizes, np.int64))
-    keys, flow, from_lower = numbered_flows(decoded)
+    keys, flow, from_lower = _numbered_rows(decoded)  # (_few_flows tried above)
     order = stable_order(flow, len(keys))
     bounds = np.zeros(len(keys) + 1, dtype=np.int64)
     np.cumsum(np.bincount(flow, minlength=len(keys)), out=bounds[1:])
@@ -218,6 +218,11 @@ def numbered_flows(decoded: DecodedBatch) -> tuple[list[FlowKey], np.ndarray, np
         few = _few_flows(decoded)
         if few is not None:
             return few[0], np.array(few[1], np.int64), np.array(few[2], bool)
+    return _numbered_rows(decoded)
+
+
+def _numbered_rows(decoded: DecodedBatch) -> tuple[list[FlowKey], np.ndarray, np.ndarray]:
+    """numbered_flows by numpy (sorted canonical rows), for any batch."""
     rows, from_lower = _canonical(decoded)
     first, inverse = _unique_rows(rows)
     # Flows numbered in order of first appearance; Python keys made once per flow, from

@@ -314,9 +314,7 @@ class CutTies:
         self._recent = new if kept is None or not kept.ts.shape[0] else kept.joined(new)
         # The keys of the batches an opening kept is of, no other: one opening stamped
         # ahead of its batch (a clock set back, a broken stamp) kept every later batch's.
-        live = set(self._recent.batch.tolist())  # (np.unique would load numpy.ma)
-        for number in [b for b in self._keys if b not in live]:
-            del self._keys[number]
+        self._keep_keys(self._recent.batch)
 
     def _numbers(self, decoded: DecodedBatch) -> np.ndarray:
         """The numbers of decoded.tunnels' names (int64; new names numbered as met)."""
@@ -339,7 +337,12 @@ class CutTies:
             return
         kept = recent.take(recent.ts >= cut)
         self._recent = kept if kept.ts.shape[0] else None
-        live = set(kept.batch.tolist())
+        self._keep_keys(kept.batch)
+
+    def _keep_keys(self, batches: np.ndarray) -> None:
+        """Drop the flow keys of every batch but `batches` (the batch numbers of the
+        openings kept)."""
+        live = set(batches.tolist())  # (np.unique would load numpy.ma)
         for number in [b for b in self._keys if b not in live]:
             del self._keys[number]
 

@@ -85,6 +85,8 @@ from flowcheck.connections.flow_table import FlowTable
 from flowcheck.connections.flows import BatchFlows, FlowKey
 from flowcheck.connections.replay_steps import REPLAY_STEP, ClockBack
 from flowcheck.connections.replays_small import (
+    ID_KNOWN,
+    SEQ_KNOWN,
     SMALL_PACKETS,
     recent_numbers,
     small_directions,
@@ -92,7 +94,6 @@ from flowcheck.connections.replays_small import (
 )
 from flowcheck.decode import DecodedBatch
 
-_SEQ_KNOWN, _ID_KNOWN = 1, 2  # a direction's `_known` bits
 _NONE = np.iinfo(np.int32).min  # a packet not counted (_directions)
 _GROWTH = 1.125  # the per-flow arrays grow by an eighth (little room unused per connection)
 
@@ -179,17 +180,17 @@ class Spans:
         # An acknowledgement within what the other direction sent (its FIN counted); not
         # told when the capture holds none of it.
         ack_at = (d.tcp_ack[rows].astype(np.int64) - self._seq0[other]) & 0xFFFFFFFF
-        acked = (((flags & _ACK) == 0) | ((self._known[other] & _SEQ_KNOWN) == 0)
+        acked = (((flags & _ACK) == 0) | ((self._known[other] & SEQ_KNOWN) == 0)
                  | (ack_at <= self._end[other].astype(np.int64)))
         slack = window * 1000.0
-        old = (((known & _SEQ_KNOWN) > 0)
+        old = (((known & SEQ_KNOWN) > 0)
                & (ms <= self._last_ms[f] + slack)
                & ~((ms > self._gap_from[f] + slack) & (ms < self._gap_to[f] - slack))
                & (start_at <= reach) & (end_at <= reach) & acked)
         ip_id = d.tcp_ip_id[rows]
         with_id = ip_id != 0
         id_at = (ip_id - self._id0[own]) & 0xFFFF
-        identified = old & with_id & ((known & _ID_KNOWN) > 0) & (id_at <= self._ids[own])
+        identified = old & with_id & ((known & ID_KNOWN) > 0) & (id_at <= self._ids[own])
         unnamed = old & ~with_id
         if not self.opened and unnamed.any():
             first = np.flatnonzero(identified)
@@ -273,10 +274,10 @@ class Spans:
         without_id = ip_id == 0
         # (bit, first numbers, spans, the packets' first numbers, their furthest, those
         # not counted (None: none), bits of the wrapping difference)
-        fields = [(_SEQ_KNOWN, self._seq0, self._end, d.tcp_seq, end,
+        fields = [(SEQ_KNOWN, self._seq0, self._end, d.tcp_seq, end,
                    None if taken is None else ~taken, 32)]
         if not without_id.all():
-            fields.append((_ID_KNOWN, self._id0, self._ids, ip_id, ip_id,
+            fields.append((ID_KNOWN, self._id0, self._ids, ip_id, ip_id,
                            without_id if taken is None else without_id | ~taken, 16))
         m = slot.shape[0]
         for bit, zeros, spans, starts, ends, left, bits in fields:

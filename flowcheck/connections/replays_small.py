@@ -33,7 +33,7 @@ SMALL_PACKETS = 32  # a batch of at most this many TCP packets takes small_direc
 # keeps at most RECENT_KEYS keys (a few hundred kB at most: no dict entry per connection
 # of the capture).
 RECENT_FLOWS, RECENT_KEYS = 16, 1024
-_SEQ_KNOWN, _ID_KNOWN = 1, 2  # replays' `_known` bits
+SEQ_KNOWN, ID_KNOWN = 1, 2  # a direction's `_known` bits (replays.Spans')
 
 
 def small_directions(d: DecodedBatch, flow: list[int], from_lower: list[int],
@@ -60,9 +60,9 @@ def small_directions(d: DecodedBatch, flow: list[int], from_lower: list[int],
     known = known_bits[places].tolist()
     ends = [s + n + (f & _FIN) + ((f & _SYN) >> 1)
             for s, n, f in zip(seq, plen, flags, strict=True)]
-    fields = [(_SEQ_KNOWN, seq0, end, seq, ends, 32, True)]
+    fields = [(SEQ_KNOWN, seq0, end, seq, ends, 32, True)]
     if any(ip_id):
-        fields.append((_ID_KNOWN, id0, ids, ip_id, ip_id, 16, False))
+        fields.append((ID_KNOWN, id0, ids, ip_id, ip_id, 16, False))
     for bit, zeros, spans, starts, finals, bits, with_zero_id in fields:
         size, full, half = 1 << bits, (1 << bits) - 1, 1 << (bits - 1)
         zero, span = zeros[places].tolist(), spans[places].tolist()
