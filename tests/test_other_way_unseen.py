@@ -13,17 +13,16 @@ from pathlib import Path
 
 from scapy.layers.inet import IP
 from scapy_files import read_packets, write_packets
+from stored import stored_analysis
 
-from flowcheck.config import build_config, load_file
-from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.pipeline import Analysis
 
 NDMJOB = Path(__file__).resolve().parent.parent / "captures" / "ndmjob"
 AGENT, MEDIA = "10.77.0.2", "10.77.0.1"
 
 
 def _analysis(path: Path) -> Analysis:
-    config = build_config(load_file(NDMJOB / "flowcheck.toml"))
-    return analyze(read_traffic([str(path)], config), config)
+    return stored_analysis(path, config_path=NDMJOB / "flowcheck.toml")
 
 
 def _data_step(result: Analysis) -> str:
@@ -68,7 +67,6 @@ def test_the_other_way_of_several_data_connections_names_their_fins(tmp_path: Pa
     lab = Path(__file__).resolve().parent.parent / "captures" / "lab"
     kept = [p for p in read_packets(lab / "clean-3-resources.pcap") if p[IP].src == AGENT]
     path = write_packets(tmp_path / "lab-from-agent.pcap", kept)
-    config = build_config(load_file(lab / "clean-3-resources.toml"))
-    detail = _data_step(analyze(read_traffic([str(path)], config), config))
+    detail = _data_step(stored_analysis(path, config_path=lab / "clean-3-resources.toml"))
     assert detail.startswith("600000 B agent -> media server (backup) over 3 data connections")
     assert detail.endswith("; the other way not captured (3 FINs acknowledged)")

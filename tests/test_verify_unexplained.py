@@ -38,13 +38,13 @@ _PACKET_BLOCKS = (2, 3, 6)  # pcapng's packet, simple packet and enhanced packet
 _STATISTICS_BLOCK = 5
 
 
-def _host_frames(capture: Path, host: str, keep: set[int], path: Path) -> Path:
-    """The frames of `capture` numbered in `keep` (from 1): a pcap file's records copied
-    as they are (header, snap length and times unchanged); a pcapng file's packet blocks
-    too, with its other blocks but the interface statistics, which `tshark -Y 'ip.src ==
-    HOST' -w` leaves out (this was that run: the same analysis on every stored pcapng
-    and host, without tshark's start, about half a second on a loaded CI)."""
-    data = capture.read_bytes()
+def _host_frames(data: bytes, keep: set[int], path: Path) -> Path:
+    """The frames of a capture file's bytes `data` numbered in `keep` (from 1), written to
+    `path`: a pcap file's records copied as they are (header, snap length and times
+    unchanged); a pcapng file's packet blocks too, with its other blocks but the
+    interface statistics, which `tshark -Y 'ip.src == HOST' -w` leaves out (this was
+    that run: the same analysis on every stored pcapng and host, without tshark's start,
+    about half a second on a loaded CI)."""
     if data[:4] == b"\x0a\x0d\x0d\x0a":
         blocks, offset, number, order = [], 0, 0, "<"
         while offset + 12 <= len(data):
@@ -59,7 +59,7 @@ def _host_frames(capture: Path, host: str, keep: set[int], path: Path) -> Path:
         path.write_bytes(b"".join(blocks))
         return path
     assert data[:4] in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4",
-                        b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d"), capture
+                        b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d"), path
     order = "<" if data[0] in (0xD4, 0x4D) else ">"
     kept, offset, number = [data[:24]], 24, 0
     while offset + 16 <= len(data):
@@ -86,25 +86,27 @@ def _variants(capture: Path, tmp_path: Path) -> list[Path]:
     out: list[Path] = [capture]
     data = capture.read_bytes()
 
-    def cut(name: str, frames: range, *, keep: bool, shift_seconds: int = 0) -> Path:
-        # `editcap [-r] [-t shift_seconds] capture NAME FRAMES`'s file, written here
-        # (tests/capture_edit.py: byte for byte, test_capture_edit)
+    def cut(name: str, frames: range, *, keep: bool) -> Path:
+        # `editcap [-r] capture NAME FRAMES`'s file, written here (tests/capture_edit.py:
+        # byte for byte, test_capture_edit)
         path = tmp_path / name
-        path.write_bytes(editcap(data, frames, keep=keep, shift_seconds=shift_seconds))
+        path.write_bytes(editcap(data, frames, keep=keep))
         return path
 
-    out.append(cut("end.pcap", range(1, half + 1), keep=True))  # editcap -r 1-HALF
+    low = cut("end.pcap", range(1, half + 1), keep=True)  # editcap -r 1-HALF
+    out.append(low)
     out.append(cut("start.pcap", range(half, total + 1), keep=True))  # -r HALF-TOTAL
     out.append(cut("no21-22.pcap", range(21, 23), keep=False))  # editcap 21-22
     for host in ("10.77.0.1", "10.77.0.2"):
         keep = {frame for frame, addresses in enumerate(sources, 1) if host in addresses}
         if keep:
-            out.append(_host_frames(capture, host, keep, tmp_path / f"from-{host}.pcap"))
+            out.append(_host_frames(data, keep, tmp_path / f"from-{host}.pcap"))
     stepped = tmp_path / "stepped.pcap"
     # editcap -S 0 keeps the order; -t shifts every frame, so shift the upper half alone
     # and join the halves in file order (mergecap -a -F pcap). The lower half is end.pcap.
-    high = cut("high.pcap", range(half + 1, total + 1), keep=True, shift_seconds=-3600)
-    stepped.write_bytes(mergecap_append(out[1].read_bytes(), high.read_bytes()))
+    # editcap -t -3600 -r capture high.pcap HALF+1-TOTAL, kept in memory
+    high = editcap(data, range(half + 1, total + 1), keep=True, shift_seconds=-3600)
+    stepped.write_bytes(mergecap_append(low.read_bytes(), high))
     out.append(stepped)
     return out
 
