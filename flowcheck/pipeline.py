@@ -259,7 +259,7 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
                               if traffic.skipped else None, census=census,
                               port_only_capture=port_only_capture(
                                   traffic.captures, config, traffic.connections),
-                              link_spoke=traffic.arp.spoke))
+                              link_claims=traffic.arp.claims))
     stepped = any(f.code == "capture_clock_stepped" for f in traffic.findings)
     findings.extend(check_capture_loss(traffic.connections, traffic.captures,
                                        traffic.ring_gaps, clock_stepped=stepped,

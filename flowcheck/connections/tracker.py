@@ -188,7 +188,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
             if len(packets) and self.arp.watched:
                 at = packets.position
                 add(at + batch.frame0, np.asarray(batch.ts)[at], packets.op, packets.sender,
-                    packets.target)
+                    packets.target, packets.hardware)
         self._buf = (decoded.payload_buf if decoded.payload_buf is not None
                      else np.frombuffer(batch.buf, dtype=np.uint8) if len(batch) else None)
         self._decoded = decoded

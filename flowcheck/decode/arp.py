@@ -21,6 +21,7 @@ from flowcheck.fields_dataclass import fields_dataclass
 ARP_REQUEST = 1
 ARP_REPLY = 2
 HTYPE_ETHERNET = 1
+NO_HARDWARE = -1  # ArpPackets.hardware: the message carries no link-layer address
 PTYPE_IPV4 = 0x0800
 # htype, ptype, hlen, plen, oper, then the sender's and the target's addresses.
 _FIXED = 8
@@ -34,6 +35,9 @@ class ArpPackets:
     op: np.ndarray  # int64: ARP_REQUEST, ARP_REPLY (others as they are)
     sender: np.ndarray  # int64: the sender's IPv4 address (spa)
     target: np.ndarray  # int64: the target's IPv4 address (tpa)
+    # int64: the sender's MAC address (sha, 48 bits) the packet itself carries, on every
+    # link type; NO_HARDWARE (-1) where a message carries none (decode.ndp).
+    hardware: np.ndarray
 
     def __len__(self) -> int:
         return int(self.position.shape[0])
@@ -42,12 +46,13 @@ class ArpPackets:
     def empty(cls) -> Self:
         """No ARP packet."""
         none = np.zeros(0, dtype=np.int64)
-        return cls(none, none, none, none)
+        return cls(none, none, none, none, none)
 
     def at(self, rows: np.ndarray) -> Self:
         """The same packets, their positions mapped through `rows` (a part's rows in its
         batch: flowcheck.decode's merge)."""
-        return type(self)(rows[self.position], self.op, self.sender, self.target)
+        return type(self)(rows[self.position], self.op, self.sender, self.target,
+                          self.hardware)
 
     @classmethod
     def joined(cls, parts: list[Self]) -> Self:
@@ -59,7 +64,7 @@ class ArpPackets:
         order = np.argsort(position, kind="stable")
         return cls(position[order],
                    *(np.concatenate([getattr(part, name) for part in parts])[order]
-                     for name in ("op", "sender", "target")))
+                     for name in ("op", "sender", "target", "hardware")))
 
 
 def decode_arp(gather: Gather, rows: np.ndarray, off: np.ndarray) -> ArpPackets:
@@ -73,4 +78,10 @@ def decode_arp(gather: Gather, rows: np.ndarray, off: np.ndarray) -> ArpPackets:
           & (off + _FIXED + 20 <= gather.caplen[rows]))
     rows, off = rows[ok], off[ok]
     return ArpPackets(rows.astype(np.int64), gather.be(off + 6, 2, rows),
-                      gather.be(off + _FIXED + 6, 4, rows), gather.be(off + _FIXED + 16, 4, rows))
+                      gather.be(off + _FIXED + 6, 4, rows), gather.be(off + _FIXED + 16, 4, rows),
+                      mac_at(gather, off + _FIXED, rows))
+
+
+def mac_at(gather: Gather, off: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The 6-byte MAC addresses at `off` of packets `rows`, as 48-bit integers (int64)."""
+    return (gather.be(off, 2, rows) << 32) | gather.be(off + 2, 4, rows)

@@ -28,7 +28,7 @@ from flowcheck.decode.ip import (
 )
 from flowcheck.decode.ipv6 import IcmpQuote, decode_icmp_quote
 from flowcheck.decode.link import locate_network_layer
-from flowcheck.decode.ndp import decode_neighbours
+from flowcheck.decode.ndp import decode_neighbours, frame_senders
 from flowcheck.decode.skipped import describe_skipped
 from flowcheck.sources.batch import PacketBatch
 
@@ -93,8 +93,9 @@ def decode_general(batch: PacketBatch, skipped_flows: bool = False,
     decoded.arp = arp
     icmpv6 = np.flatnonzero((layers.proto == IPPROTO_ICMPV6) & (layers.version == 6)
                             & (layers.kind == NON_TCP))
+    framed = frame_senders(batch, gather, icmpv6, layers.tunnel[icmpv6] == 0)
     decoded.neighbours = decode_neighbours(gather, icmpv6, layers.l4[icmpv6],
-                                           layers.end[icmpv6], layers.src[icmpv6])
+                                           layers.end[icmpv6], layers.src[icmpv6], framed)
     decoded.mirror = tunnels.MirrorSequence.joined(mirror)
     decoded.skipped = describe_skipped(batch, gather, layers, table.names, skipped_flows)
     return decoded

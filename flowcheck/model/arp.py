@@ -1,14 +1,15 @@
 """What the capture's ARP packets (RFC 826) and their IPv6 twin, neighbour discovery's
 solicitations and advertisements (RFC 4861), say about reachability: which addresses
 were asked for, by whom, when, and which addresses ever spoke ARP or neighbour discovery
-themselves.
+themselves, with which MAC and when (flowcheck.model.arp_claims).
 
 A host that never answers the ARP requests (neighbour solicitations) for its address is
 not on the requester's network at that moment (down, unplugged, a wrong address); no IP
 packet reaches it from there. Filled by the connection tracker from flowcheck.decode.arp
 and flowcheck.decode.ndp, for the configured agents only; read by
-flowcheck.verify.absent_agents (trial 23 D4, trial 28 D2). An IPv6 address's requests
-are solicitations: `ArpLog.ipv6` tells which.
+flowcheck.verify.absent_agents (trial 23 D4, trial 28 D2) and, the claims,
+flowcheck.verify.link_proof. An IPv6 address's requests are solicitations: `ArpLog.ipv6`
+tells which.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import field
 import numpy as np
 
 from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.model.arp_claims import NeighbourClaims
 
 # Request frames kept per (requester, target); the rest are counted.
 FRAMES_KEPT = 20
@@ -44,10 +46,9 @@ class ArpLog:
     watched: tuple[str, ...] = ()
     asked: dict[tuple[str, str], ArpAsked] = field(default_factory=dict)
     heard: set[str] = field(default_factory=set)
-    # Watched address -> the first frame of an ARP or neighbour discovery packet sent
-    # from it (an ARP packet's sender address, a neighbour message's IPv6 source): the
-    # host itself at that address on the capture's network (flowcheck.verify.silent_host).
-    spoke: dict[str, int] = field(default_factory=dict)
+    # Who claimed the watched addresses (and, by ARP, any address), with which MAC and
+    # when: whether a packet from a watched address is its host's (verify.link_proof).
+    claims: NeighbourClaims = field(default_factory=NeighbourClaims)
     # The watched IPv4 addresses as integers (made on first use).
     _numbers: np.ndarray | None = field(default=None, init=False, repr=False)
     # The watched IPv6 addresses as rows of four 32-bit words (made on first use).
@@ -59,19 +60,27 @@ class ArpLog:
         return ":" in address
 
     def add(self, frames: np.ndarray, times: np.ndarray, ops: np.ndarray,
-            senders: np.ndarray, targets: np.ndarray) -> None:
-        """One batch's ARP packets (IPv4 addresses as integers). A probe (sender
-        0.0.0.0, RFC 5227) asks for no neighbour; a gratuitous request (sender = target)
-        only announces the sender."""
+            senders: np.ndarray, targets: np.ndarray, hardware: np.ndarray) -> None:
+        """One batch's ARP packets (IPv4 addresses as integers, `hardware` the sender's
+        MAC as a 48-bit integer). A probe (sender 0.0.0.0, RFC 5227) asks for no
+        neighbour and claims no address; a gratuitous request (sender = target) only
+        announces the sender."""
         if self._numbers is None:
             self._numbers = np.array([int(ipaddress.IPv4Address(a)) for a in self.watched
                                       if ipaddress.ip_address(a).version == 4], np.int64)
         if not self._numbers.size:
             return
+        claiming = np.flatnonzero(senders != 0)
+        if claiming.size:  # each MAC's addresses, any address: one per pair, not packet
+            pairs, first = np.unique(np.column_stack([hardware[claiming], senders[claiming]]),
+                                     axis=0, return_index=True)
+            for (mac, address), row in zip(pairs.tolist(), claiming[first].tolist(),
+                                           strict=True):
+                self.claims.arp_sender(mac, address, int(frames[row]))
         for row in np.flatnonzero(np.isin(senders, self._numbers)).tolist():
             sender = str(ipaddress.IPv4Address(int(senders[row])))
             self.heard.add(sender)
-            self.spoke.setdefault(sender, int(frames[row]))
+            self.claims.sent(sender, int(hardware[row]), int(frames[row]), float(times[row]))
         rows = np.flatnonzero((ops == 1) & (senders != 0) & (senders != targets)
                               & np.isin(targets, self._numbers))
         for row in rows.tolist():
@@ -80,12 +89,16 @@ class ArpLog:
                         float(times[row]))
 
     def add_neighbours(self, frames: np.ndarray, times: np.ndarray, ops: np.ndarray,
-                       senders: np.ndarray, targets: np.ndarray) -> None:
+                       senders: np.ndarray, targets: np.ndarray,
+                       hardware: np.ndarray) -> None:
         """One batch's neighbour solicitations (op 1) and advertisements (op 2), IPv6
         addresses as rows of four 32-bit words (flowcheck.decode.ndp), kept as ARP's
         requests and replies are: a solicitation from :: (duplicate address detection,
         RFC 4862 5.4) asks for no neighbour; an advertisement for a watched address, or
-        any message from one, shows that address on the network."""
+        any message from one, shows that address on the network. `hardware`: the MAC
+        each message names (its link-layer address option, else its frame's sender;
+        NO_HARDWARE: none); an advertisement for a watched address from another address
+        (a proxy's, RFC 4861 7.2.8) claims it with its MAC."""
         if self._words is None:
             self._words = np.array([np.frombuffer(ipaddress.IPv6Address(a).packed, ">u4")
                                     for a in self.watched if self.ipv6(a)],
@@ -96,9 +109,11 @@ class ArpLog:
         target_watched = _rows_in(targets, self._words)
         for row in np.flatnonzero(sender_watched).tolist():
             self.heard.add(_text(senders[row]))
-            self.spoke.setdefault(_text(senders[row]), int(frames[row]))
+            self.claims.sent(_text(senders[row]), int(hardware[row]), int(frames[row]),
+                             float(times[row]))
         for row in np.flatnonzero(target_watched & (ops == 2)).tolist():
             self.heard.add(_text(targets[row]))
+            self.claims.claimed(_text(targets[row]), int(hardware[row]), int(frames[row]))
         asks = (target_watched & (ops == 1) & senders.any(axis=1)
                 & ~(senders == targets).all(axis=1))
         for row in np.flatnonzero(asks).tolist():

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 
 from flowcheck.config import Config
 from flowcheck.model import Connection, Finding, NdmpStream, RingGap, Session
+from flowcheck.model.arp_claims import NeighbourClaims
 from flowcheck.profiles import Profile
 from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.stray import StraySyn, stray_syns
@@ -56,7 +57,7 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
               unread_spans: Mapping[tuple[str, str], tuple[float, float]] | None = None,
               census: Census | None = None,
               port_only_capture: PortOnlyCapture | None = None,
-              link_spoke: Mapping[str, int] | None = None) -> list[Finding]:
+              link_claims: NeighbourClaims | None = None) -> list[Finding]:
     """ended_at: when the capture stopped, if later than its last packet (live);
     ring_gaps: the holes of a ring buffer, in time order (capture_ring_gap);
     kernel_dropped: the packets the sniffer said it dropped (CaptureInfo); host_copies:
@@ -76,9 +77,9 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     (decode.unread_hosts; None: any host's, at any time); census: the connections'
     capture-wide figures (verify.census; None: taken here); port_only_capture: why the
     set could hold only the NDMP port's packets (verify.capture_filter.port_only_capture;
-    None: it could hold others, or not known); link_spoke: configured agent address ->
-    the first frame of an ARP or neighbour discovery packet it sent (model.arp.ArpLog
-    .spoke; None: none)."""
+    None: it could hold others, or not known); link_claims: who claimed the configured
+    agents' addresses by ARP or neighbour discovery, with which MAC and when
+    (model.arp.ArpLog.claims; None: none)."""
     ctx = Context(connections, streams, sessions, config, profile, ring_gaps=list(ring_gaps),
                   kernel_dropped=kernel_dropped, host_copies=host_copies,
                   interface_copies=interface_copies, routed_points=routed_points,
@@ -88,7 +89,7 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
                   unread_spans=None if unread_spans is None else dict(unread_spans),
                   census=census,
                   port_only_capture=port_only_capture,
-                  link_spoke=dict(link_spoke or {}))
+                  link_claims=link_claims or NeighbourClaims())
     ctx.strays = dict(strays) if strays is not None else \
         stray_syns(connections, ctx.stream_by_uid, config.ndmp_port)
     mark_side_traffic(ctx)  # first: the checks withhold a side session's errors

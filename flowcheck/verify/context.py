@@ -21,6 +21,7 @@ from flowcheck.model import (
     Severity,
 )
 from flowcheck.model import endpoint as endpoint  # re-exported: the checks import it here
+from flowcheck.model.arp_claims import NeighbourClaims
 from flowcheck.profiles import Profile
 from flowcheck.sessions.classify import stale_answer
 from flowcheck.sessions.fallback import Fallback
@@ -72,9 +73,9 @@ class Context:
     # packet, or its recorded filter: verify.capture_filter.port_only_capture); None when
     # it could hold others or it is not known (flowcheck.verify.connect_said).
     port_only_capture: PortOnlyCapture | None = None
-    # Configured agent address -> the first frame of an ARP or neighbour discovery packet
-    # it sent (model.arp.ArpLog.spoke): up at that address (verify.silent_host).
-    link_spoke: dict[str, int] = field(default_factory=dict)
+    # Who claimed the configured agents' addresses by ARP or neighbour discovery, with
+    # which MAC and when (model.arp.ArpLog.claims): verify.link_proof, verify.silent_host.
+    link_claims: NeighbourClaims = field(default_factory=NeighbourClaims)
     # The packet kinds the capture holds and the filter they show (verify.kept.kept;
     # None: not computed yet).
     kept: KeptPackets | None = None

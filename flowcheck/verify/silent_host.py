@@ -6,6 +6,12 @@ capture holds other hosts' packets to the same media server, it holds the way ba
 it, so it is no capture of one direction: the answers are not missing from it, they
 were never sent or never got that far. A night of attempts at such a host is one cause:
 the first attempt's finding says it and counts them, the later ones name the first.
+
+A host that sent no TCP packet but an ARP or neighbour discovery packet from its address
+is up there only when that packet proves it (verify.link_proof: near the attempts in
+time, and its MAC no proxy's nor a second host's): then something drops the TCP
+traffic (field check 53). A packet that proves less is named with what it shows, and
+the reading stays the silent host's.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from flowcheck.verify.allow_rules import allow_rule, capitalised
 from flowcheck.verify.context import Context, endpoint
 from flowcheck.verify.details import syn_count
 from flowcheck.verify.evidence import judged
+from flowcheck.verify.link_proof import LinkProof, link_proof
 
 # Hosts named in the words; more are counted.
 _NAMED = 3
@@ -62,11 +69,12 @@ def report_silent(ctx: Context, session: Session, conn: Connection,
             f"the agent's NDMP port {endpoint(conn.resp_h, conn.resp_p)} and never got an "
             "answer")
     first = attempts[0]
-    spoke = _spoke_words(ctx, conn.resp_h)
+    proof = _proof(ctx, conn.resp_h, attempts)
+    spoke = proof is not None and proof.up
     if first is not session:
         ctx.add("control_unanswered",
                 f"{head}, as in session {first.id}: {conn.resp_h} sent "
-                f"{'no TCP packet' if spoke else 'not a single packet'} "
+                f"{'no TCP packet' if proof else 'not a single packet'} "
                 f"in the whole capture (attempt {attempts.index(session) + 1} of "
                 f"{len(attempts)}; session {first.id}'s control_unanswered says what that "
                 "shows).",
@@ -81,7 +89,7 @@ def report_silent(ctx: Context, session: Session, conn: Connection,
                                            if len(others) > _NAMED else "")
     rule = allow_rule(ctx, conn, session, answer=True, between=True)
     if spoke:  # it answered its neighbours at that address: up and there; TCP is lost
-        sent = f"sent no TCP packet in the whole capture, though {spoke}"
+        sent = f"sent no TCP packet in the whole capture, though {proof.words}"
         reading = (f"something drops the connection's packets (a firewall on {conn.resp_h} "
                    "or between the hosts that drops the SYNs, or the answers: "
                    f"{conn.resp_h}'s own output chain dropping its SYN-ACKs looks the same)")
@@ -89,7 +97,8 @@ def report_silent(ctx: Context, session: Session, conn: Connection,
                "reach it (there, SYNs arriving with no SYN-ACK leaving are its own "
                "firewall's drop).")
     else:
-        sent = "sent not a single packet in the whole capture"
+        sent = ("sent not a single packet in the whole capture" if proof is None else
+                f"sent no TCP packet in the whole capture; {proof.words}")
         reading = (f"{conn.resp_h} is down, is not at that address (a wrong or stale "
                    "address, DNS), or all its traffic is dropped (a firewall on it or "
                    "between the hosts that drops the SYNs, or every answer)")
@@ -107,16 +116,16 @@ def report_silent(ctx: Context, session: Session, conn: Connection,
             fix, session=session, conn=conn, cause="control")
 
 
-def _spoke_words(ctx: Context, address: str) -> str:
-    """"it sent a neighbour discovery packet from that address (frame 6), so it is up
-    there" when the capture holds an ARP or neighbour discovery packet `address` sent
-    (Context.link_spoke: configured agents only), else ""."""
-    frame = ctx.link_spoke.get(address)
-    if frame is None:
-        return ""
-    what = "a neighbour discovery packet" if ":" in address else "an ARP packet"
-    return (f"it sent {what} from that address (frame {frame}), so it is up and at that "
-            "address on the capture's network")
+def _proof(ctx: Context, address: str, attempts: list[Session]) -> LinkProof | None:
+    """What the capture's ARP or neighbour discovery packets from `address` show of it
+    at the `attempts` (verify.link_proof; Context.link_claims: configured agents only);
+    None when it holds none."""
+    spans = []
+    for attempt in attempts:
+        control = ctx.by_uid[attempt.control_uid]
+        start = control.syn_ts if control.syn_ts is not None else control.ts
+        spans.append((start, max(start, control.last_ts)))
+    return link_proof(ctx.link_claims, address, spans)
 
 
 def _attempts_words(ctx: Context, attempts: list[Session]) -> str:

@@ -1,0 +1,131 @@
+"""Does an ARP or neighbour discovery packet from an agent's address show the agent up
+at that address when its connection attempts came (flowcheck.verify.silent_host)?
+
+Only when all of these hold (the claims: flowcheck.model.arp_claims):
+- time: the packet came within model.arp_claims.WINDOW (30 s: RFC 4861's
+  REACHABLE_TIME, Linux's base_reachable_time, Windows' 15-45 s) of an attempt's first
+  or last SYN; an earlier or later one shows the host there then, not at the attempts
+  (it may have gone down or changed address since);
+- MAC: its MAC is the only one that claimed the address in the capture (a second one is
+  a proxy answering beside the host, or a second host with the address: a duplicate);
+  and, for IPv4, that MAC claimed no other address by ARP (a router or firewall
+  answering ARP for the hosts behind it, proxy ARP, claims each of them and its own
+  with one MAC; so does a host with several addresses, which the capture cannot tell
+  apart from it). Not for IPv6: every IPv6 host has several addresses on one MAC (a
+  link-local one beside each global one), and a proxy's advertisement comes from the
+  proxy's own address, not the one it answers for (RFC 4861 7.2.8, Linux's proxy_ndp),
+  so it is never a packet from the agent's address;
+- a MAC is known: an ARP packet carries its sender's in its body on every link type (a
+  raw IP capture holds no ARP at all); a neighbour message names it in its link-layer
+  address option, else the frame's header does (Ethernet's source, a Linux cooked
+  capture's address); a raw IP capture or a tunnel's inner packet without the option
+  leaves it unknown.
+Otherwise the words say what the capture shows of it, and claim nothing of the host.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from flowcheck.decode.arp import NO_HARDWARE
+from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.model.arp_claims import WINDOW, NeighbourClaims
+
+_NAMED = 2  # other addresses or MACs named; more are counted
+
+
+@fields_dataclass(frozen=True, slots=True)
+class LinkProof:
+    """What a packet from the agent's address shows: `up` True when it shows the agent
+    up at that address at the attempts; `words` a clause that says so, or what the
+    capture shows instead ("it sent an ARP packet from that address (frame 6), ...");
+    `frame` that packet's."""
+
+    up: bool
+    words: str
+    frame: int
+
+
+def link_proof(claims: NeighbourClaims, address: str,
+               spans: list[tuple[float, float]]) -> LinkProof | None:
+    """The proof the capture's packets from `address` (a configured agent's) give of it
+    for connection attempts whose SYNs went from spans[i][0] to spans[i][1] (s, in
+    time order); None when it holds no ARP or neighbour discovery packet from it."""
+    sightings = [(mac, sighting) for (sent_from, mac), sighting in claims.spoke.items()
+                 if sent_from == address]
+    if not sightings or not spans:
+        return None
+    what = "a neighbour discovery packet" if ":" in address else "an ARP packet"
+    near = [(mac, found) for mac, sighting in sightings
+            if (found := sighting.near(spans)) is not None]
+    if not near:
+        frame, ts = min((kept for _, sighting in sightings for kept in sighting.kept()),
+                        key=lambda kept: (_gap(kept[1], spans), kept[0]))
+        return LinkProof(False, (
+            f"it sent {what} from that address (frame {frame}), {_when(ts, spans)}: more "
+            f"than {WINDOW:.0f} s from the attempts, so it shows the host there then, not "
+            f"when the SYNs came (a neighbour is taken as reachable for about {WINDOW:.0f} s "
+            "after an exchange: RFC 4861's REACHABLE_TIME, Linux's base_reachable_time)"),
+            frame)
+    mac, (frame, ts) = min(near, key=lambda item: (_gap(item[1][1], spans), item[1][0]))
+    sent = f"it sent {what} from that address (frame {frame}, {_when(ts, spans)})"
+    if mac == NO_HARDWARE:
+        return LinkProof(False, (
+            f"{sent}, but neither the message nor its frame's header names the sender's "
+            "MAC address (no link-layer address option, and a raw IP capture or a "
+            "tunnel's inner packet), so the capture cannot tell the agent's packet from "
+            "another host's with that address"), frame)
+    others = {other: first for other, first in claims.claimants.get(address, {}).items()
+              if other != mac}
+    if others:
+        named = _listed([f"{mac_text(other)} (frame {first})"
+                         for other, first in sorted(others.items(), key=lambda o: o[1])])
+        return LinkProof(False, (
+            f"{sent} with the MAC address {mac_text(mac)}, but {named} claimed that address "
+            "too: a router or firewall answering for the host (proxy ARP, a proxy's "
+            "advertisement) or a second host with that address, so it does not show the "
+            "agent up there"), frame)
+    if ":" not in address:
+        own = int(ipaddress.IPv4Address(address))
+        also = {other: first for other, first in claims.by_mac.get(mac, {}).items()
+                if other != own}
+        if also:
+            named = _listed([f"{ipaddress.IPv4Address(other)} (frame {first})"
+                             for other, first in sorted(also.items(), key=lambda o: o[1])])
+            return LinkProof(False, (
+                f"{sent} with the MAC address {mac_text(mac)}, which claimed {named} too: "
+                "a router or firewall answering ARP for the hosts behind it (proxy ARP) "
+                "does so, as does a host with several addresses, so it may be a proxy's "
+                "answer and does not show the agent up there"), frame)
+    return LinkProof(True, (f"it sent {what} from that address (frame {frame}), so it is up "
+                            "and at that address on the capture's network"), frame)
+
+
+def mac_text(mac: int) -> str:
+    """A 48-bit MAC address as "02:00:00:00:00:05"."""
+    return ":".join(f"{(mac >> shift) & 0xFF:02x}" for shift in range(40, -8, -8))
+
+
+def _gap(ts: float, spans: list[tuple[float, float]]) -> float:
+    """How far time `ts` is from the nearest span (0 inside one), s."""
+    return min(max(start - ts, ts - end, 0.0) for start, end in spans)
+
+
+def _when(ts: float, spans: list[tuple[float, float]]) -> str:
+    """Where time `ts` is against the attempts: "1.20 s before the first SYN"."""
+    if ts < spans[0][0]:
+        return f"{spans[0][0] - ts:.2f} s before the first SYN"
+    if ts > spans[-1][1]:
+        return f"{ts - spans[-1][1]:.2f} s after the last SYN"
+    if any(start <= ts <= end for start, end in spans):
+        return "while the SYNs were resent"
+    return f"between the attempts, {_gap(ts, spans):.2f} s from the nearest SYN"
+
+
+def _listed(items: list[str]) -> str:
+    """"A", "A and B", "A, B and 3 more"."""
+    shown = items[:_NAMED]
+    more = len(items) - len(shown)
+    if more:
+        return f"{', '.join(shown)} and {more} more"
+    return " and ".join(shown)
