@@ -7,13 +7,15 @@ first (it read the one-direction reading and the whole fix nine times).
 
 captures/lab/clean-3-resources.pcap (a good job with 10.77.0.2, 0.16 s), then three
 attempts of the media server 10.77.0.1 at the silent 10.77.0.5:10000 built by scapy, 20 s
-apart, each four SYNs (0, 1, 3, 7 s).
+apart, each four SYNs (0, 1, 3, 7 s). An ARP packet from the silent host's address shows
+it up only near the attempts and from a MAC no proxy's (verify.link_proof).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from scapy.all import ARP, IP, TCP, Ether, Packet
 from scapy_files import read_packets, write_packets
 
@@ -134,3 +136,98 @@ def test_a_host_that_answered_arp_is_up_not_down(tmp_path: Path) -> None:
         assert f"{SILENT} sent no TCP packet in the whole capture" in finding.message
         assert finding.fix == ("Something drops the TCP traffic between the hosts (as for "
                                f"session {first.session}: see its control_unanswered).")
+
+
+HOST_MAC, PROXY_MAC = "02:00:00:00:00:05", "02:00:00:00:00:fe"
+ROUTER = "10.77.0.254"
+
+
+def _first_syn() -> float:
+    """The first attempt's first SYN's time (_capture: 20 s after the good job's end)."""
+    return float(read_packets(str(LAB / f"{NAME}.pcap"))[-1].time) + 20.0
+
+
+def _arp(at: float, mac: str, sender: str = SILENT, op: int = 2) -> Packet:
+    """An ARP packet from `sender` with `mac` (a reply to the media server, or a
+    request for it) at time `at`."""
+    template = read_packets(LAB / f"{NAME}.pcap", 1)[0]
+    packet = Ether(src=mac, dst=template[Ether].src if op == 2 else "ff:ff:ff:ff:ff:ff") / ARP(
+        op=op, hwsrc=mac, psrc=sender, hwdst=template[Ether].src if op == 2 else
+        "00:00:00:00:00:00", pdst=MEDIA)
+    packet.time = at
+    return packet
+
+
+def _frame(path: Path, packet: Packet) -> int:
+    """`packet`'s frame number in the capture at `path` (its time is its own)."""
+    return 1 + [float(p.time) for p in read_packets(str(path))].index(float(packet.time))
+
+
+def _assert_not_said_up(first: Finding, later: list[Finding]) -> None:
+    """The silent host's reading and fix, with no "up" claim, after the ARP's words."""
+    assert f"{SILENT} sent no TCP packet in the whole capture; it sent an ARP packet" in \
+        first.message
+    assert "so it is up" not in first.message
+    assert "down" in first.message and "not at that address" in first.message
+    assert first.fix.startswith(f"Check that {SILENT} is up")
+    for finding in later:
+        assert f"{SILENT} sent no TCP packet in the whole capture" in finding.message
+        assert finding.fix.startswith(f"Check that {SILENT} is up")
+
+
+@pytest.mark.parametrize(("offset", "when"), [
+    (-100.0, "100.00 s before the first SYN"),
+    # The last attempt's last SYN: 2 x 20 s and 7 s after the first's first.
+    (47.0 + 60.0, "60.00 s after the last SYN")])
+def test_an_arp_far_from_the_attempts_does_not_say_the_host_is_up(
+        tmp_path: Path, offset: float, when: str) -> None:
+    """An ARP reply more than 30 s (a neighbour's reachable time) from every attempt
+    shows the host at that address then, not when the SYNs came: no "up" claim, the
+    silent host's reading, and when the ARP came."""
+    reply = _arp(_first_syn() + offset, HOST_MAC)
+    path = _capture(tmp_path, [reply])
+    first, *later = _unanswered(_analyze(path))
+    assert (f"it sent an ARP packet from that address (frame {_frame(path, reply)}), "
+            f"{when}: more than 30 s from the attempts, so it shows the host there then, "
+            "not when the SYNs came") in first.message
+    _assert_not_said_up(first, later)
+
+
+def test_an_arp_between_two_attempts_within_the_window_says_up(tmp_path: Path) -> None:
+    """10 s after the first attempt's last SYN (7 s after its first), 3 s before the
+    second's first: within 30 s of both, the claim is kept for the series."""
+    reply = _arp(_first_syn() + 7.0 + 10.0, HOST_MAC)
+    first, *_ = _unanswered(_analyze(_capture(tmp_path, [reply])))
+    assert "so it is up and at that address on the capture's network" in first.message
+    assert first.fix.startswith(f"Allow TCP from {MEDIA} to {SILENT}")
+
+
+def test_a_proxy_arp_answer_does_not_say_the_host_is_up(tmp_path: Path) -> None:
+    """A router answering ARP for the silent address with its own MAC, which also
+    claims the router's own address (its request for the media server): one MAC for
+    two addresses may be a proxy's answer; no "up" claim."""
+    reply = _arp(_first_syn() - 1.0, PROXY_MAC)
+    own = _arp(_first_syn() - 5.0, PROXY_MAC, sender=ROUTER, op=1)
+    path = _capture(tmp_path, [reply, own])
+    first, *later = _unanswered(_analyze(path))
+    assert (f"it sent an ARP packet from that address (frame {_frame(path, reply)}, "
+            f"1.00 s before the first SYN) with the MAC address {PROXY_MAC}, which claimed "
+            f"{ROUTER} (frame {_frame(path, own)}) too: a router or firewall answering ARP "
+            "for the hosts behind it (proxy ARP) does so, as does a host with several "
+            "addresses, so it may be a proxy's answer") in first.message
+    _assert_not_said_up(first, later)
+
+
+def test_two_macs_claiming_the_address_do_not_say_the_host_is_up(tmp_path: Path) -> None:
+    """The host's own ARP reply beside another MAC's for the same address (a proxy
+    answering too, or a duplicate address): neither shows the agent up."""
+    mine = _arp(_first_syn() - 1.0, HOST_MAC)
+    other = _arp(_first_syn() - 0.5, PROXY_MAC)
+    path = _capture(tmp_path, [mine, other])
+    first, *later = _unanswered(_analyze(path))
+    assert (f"it sent an ARP packet from that address (frame {_frame(path, other)}, "
+            f"0.50 s before the first SYN) with the MAC address {PROXY_MAC}, but "
+            f"{HOST_MAC} (frame {_frame(path, mine)}) claimed that address too: a router "
+            "or firewall answering for the host (proxy ARP, a proxy's advertisement) or a "
+            "second host with that address") in first.message
+    _assert_not_said_up(first, later)

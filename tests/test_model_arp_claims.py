@@ -1,0 +1,79 @@
+"""What ArpLog keeps of the claims of ARP and neighbour discovery packets
+(model.arp_claims): per host and time slice, never per packet, and exact for the 30 s
+window verify.link_proof asks about."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import numpy as np
+
+from flowcheck.decode.arp import NO_HARDWARE
+from flowcheck.model import ArpLog
+from flowcheck.model.arp_claims import WINDOW, Sighting
+
+AGENT, MEDIA, ROUTER = "10.77.0.5", "10.77.0.1", "10.77.0.254"
+AGENT6, ROUTER6 = "fd77::2", "fd77::fe"
+HOST_MAC, PROXY_MAC = 0x020000000005, 0x0200000000FE
+
+
+def _v4(address: str) -> int:
+    return int(ipaddress.IPv4Address(address))
+
+
+def _v6(addresses: list[str]) -> np.ndarray:
+    return np.array([np.frombuffer(ipaddress.IPv6Address(a).packed, ">u4")
+                     for a in addresses], np.uint32).reshape(-1, 4)
+
+
+def test_an_arp_storm_keeps_one_entry_per_host_and_slice() -> None:
+    """5,000 replies of the agent over 60 s: counted, and kept as at most three slices'
+    first and last packets; one MAC, one address."""
+    log = ArpLog((AGENT,))
+    n = 5000
+    times = 1000.0 + np.linspace(0.0, 60.0, n)
+    log.add(np.arange(1, n + 1), times, np.full(n, 2), np.full(n, _v4(AGENT)),
+            np.full(n, _v4(MEDIA)), np.full(n, HOST_MAC))
+    [(key, sighting)] = log.claims.spoke.items()
+    assert key == (AGENT, HOST_MAC)
+    assert sighting.count == n
+    assert len(sighting.slices) <= int(60.0 // WINDOW) + 2
+    assert log.claims.claimants == {AGENT: {HOST_MAC: 1}}
+    assert log.claims.by_mac == {HOST_MAC: {_v4(AGENT): 1}}
+
+
+def test_a_slice_keeps_its_last_packet_for_a_later_time() -> None:
+    """Packets at 1 s and 29 s of one slice: 59 s is within the window of the second
+    only, and the slice's last packet answers it; 60.5 s is beyond both."""
+    sighting = Sighting()
+    sighting.add(7, 1.0)
+    sighting.add(8, 29.0)
+    assert len(sighting.slices) == 1
+    assert sighting.near([(59.0, 59.0)]) == (8, 29.0)
+    assert sighting.near([(-20.0, -10.0)]) == (7, 1.0)
+    assert sighting.near([(60.5, 61.0)]) is None
+
+
+def test_a_proxy_answering_for_several_addresses_is_seen_by_its_mac() -> None:
+    """The router's MAC answers for the agent and asks from its own address: both
+    addresses under one MAC (any address, not only the watched ones); a probe from
+    0.0.0.0 claims none."""
+    log = ArpLog((AGENT,))
+    log.add(np.array([3, 4, 5]), np.array([1.0, 2.0, 3.0]), np.array([2, 1, 1]),
+            np.array([_v4(AGENT), _v4(ROUTER), 0]), np.array([_v4(MEDIA)] * 2 + [_v4(AGENT)]),
+            np.array([PROXY_MAC, PROXY_MAC, HOST_MAC]))
+    assert log.claims.by_mac == {PROXY_MAC: {_v4(AGENT): 3, _v4(ROUTER): 4}}
+    assert log.claims.claimants == {AGENT: {PROXY_MAC: 3}}
+
+
+def test_a_proxy_advertisement_claims_the_address_but_is_not_sent_from_it() -> None:
+    """A router's advertisement for the agent (from the router's own address, RFC 4861
+    7.2.8) claims it with the router's MAC; the agent's own advertisement with no MAC
+    known is kept as sent, with no claim."""
+    log = ArpLog((AGENT6,))
+    log.add_neighbours(np.array([5, 6]), np.array([1.0, 1.5]), np.array([2, 2]),
+                       _v6([ROUTER6, AGENT6]), _v6([AGENT6, AGENT6]),
+                       np.array([PROXY_MAC, NO_HARDWARE]))
+    assert list(log.claims.spoke) == [(AGENT6, NO_HARDWARE)]
+    assert log.claims.claimants == {AGENT6: {PROXY_MAC: 5}}
+    assert AGENT6 in log.heard
