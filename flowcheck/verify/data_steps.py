@@ -31,7 +31,6 @@ from flowcheck.verify.cut_unjudged import cut_unjudged
 from flowcheck.verify.details import (
     announcement_detail,
     data_connection_detail,
-    failure_words,
     port_words,
 )
 from flowcheck.verify.end_roles import conn_sides
@@ -58,7 +57,7 @@ from flowcheck.verify.session_words import opened_unseen_words
 from flowcheck.verify.step_base import make_step, ports_in_range, previous_step, report_missing
 from flowcheck.verify.stream_evidence import message_ts, pending_request, stream_hidden
 from flowcheck.verify.unanswered_close import unanswered_close_words
-from flowcheck.verify.unresent import answer_way_unseen
+from flowcheck.verify.unresent import failed_opening_words
 from flowcheck.verify.unseen_resources import unseen_resources_words
 from flowcheck.verify.wrong_way import report_wrong_way
 
@@ -225,7 +224,7 @@ def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
         # Each failed connection's words (field check 36c: two data connections dropped,
         # the detail named the first only), the first few.
         said = [f"{endpoint(c.resp_h, c.resp_p)}: "
-                f"{dropped_detail(ctx, c) or failure_words(c, answer_way_unseen(ctx, c))}"
+                f"{dropped_detail(ctx, c) or failed_opening_words(ctx, c)}"
                 for c in failed[:FAILED_NAMED]]
         more = len(failed) - len(said)
         return make_step(spec, "failed", uids, frames,

@@ -44,7 +44,6 @@ from flowcheck.verify.data_flow import data_flow_step
 from flowcheck.verify.data_steps import announcement_step, data_connection_step
 from flowcheck.verify.details import (
     connection_detail,
-    failure_words,
     port_words,
 )
 from flowcheck.verify.evidence import ended_early, is_open, judged, unseen_why
@@ -74,7 +73,7 @@ from flowcheck.verify.short_callbacks import ambiguous_step, short_only
 from flowcheck.verify.stale import given_up_where, given_up_words, report_given_up
 from flowcheck.verify.step_base import make_step, ports_in_range, report_missing
 from flowcheck.verify.stream_evidence import stream_hidden
-from flowcheck.verify.unresent import answer_way_unseen
+from flowcheck.verify.unresent import failed_opening_words
 from flowcheck.verify.went_on import went_on_words
 
 _LATER = ("announcement", "data_connection", "data_flow")
@@ -240,7 +239,7 @@ def _control(ctx: Context, session: Session, spec: StepSpec, conn: Connection) -
         return make_step(spec, "ok", [conn.uid], [*opening_frames(conn), *conn.rst_frames[:1]],
                          half_open_words(conn))
     return make_step(spec, "failed", [conn.uid], opening_frames(conn),
-                     failure_words(conn, answer_way_unseen(ctx, conn)))
+                     failed_opening_words(ctx, conn))
 
 
 def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connection) -> Step:
@@ -373,8 +372,8 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
     note = elsewhere_note(ctx, session, conn) or tie_note(ctx, session, conn)
     if not is_open(outcome):
         return make_step(spec, "failed", [conn.uid], opening_frames(conn),
-                         "; ".join(w for w in (failure_words(
-                             conn, answer_way_unseen(ctx, conn)), note) if w))
+                         "; ".join(w for w in (failed_opening_words(ctx, conn), note)
+                                   if w))
     ports = port_words(ctx, session, conn)
     if not ports_in_range(ctx, session, conn):
         return make_step(spec, "violated", [conn.uid], opening_frames(conn),

@@ -27,6 +27,7 @@ from flowcheck.sessions.classify import connection_outcome, message_op, seen_clo
 from flowcheck.verify.connect_said import said_of
 from flowcheck.verify.context import Context
 from flowcheck.verify.cut_icmp import untied_words
+from flowcheck.verify.details import failure_words
 from flowcheck.verify.filtered import data_moved
 
 
@@ -103,6 +104,15 @@ def answer_way_unseen(ctx: Context, conn: Connection) -> tuple[str, str] | None:
     else:
         return None
     return way if way in ctx.missing else None
+
+
+def failed_opening_words(ctx: Context, conn: Connection) -> str:
+    """What a step's detail says of a failed opening (details.failure_words), naming the
+    direction the capture lacks that its answer would travel (answer_way_unseen): the
+    control connection's and the callback's steps (verify.steps), the data
+    connections' (verify.data_steps). Here, not in details: details sits below this
+    module (unresent -> connect_said -> replies -> after_close -> details)."""
+    return failure_words(conn, answer_way_unseen(ctx, conn))
 
 
 def unresent_words(ctx: Context, conn: Connection, after: float) -> str:
