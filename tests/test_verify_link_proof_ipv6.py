@@ -77,8 +77,8 @@ def _without_option(packets: list[Packet]) -> list[Packet]:
 
 
 def _assert_not_said_up(finding: Finding) -> None:
-    assert "fd77::2 sent no TCP packet in the whole capture; it sent a neighbour " \
-        "discovery packet" in finding.message
+    assert "fd77::2 sent no TCP packet in the whole capture; the capture holds a " \
+        "neighbour discovery packet" in finding.message
     assert UP not in finding.message
     assert "is down, is not at that address" in finding.message
     assert finding.fix.startswith("Check that fd77::2 is up")
@@ -97,7 +97,7 @@ def test_no_mac_in_message_or_frame_does_not_say_up(tmp_path: Path) -> None:
     """Raw IP, the option removed: nothing names the sender's MAC, so nothing tells the
     agent's advertisement from another host's with its address."""
     finding, frame = _analysed(tmp_path, _without_option(read_packets(CAPTURE)), "raw")
-    assert (f"it sent a neighbour discovery packet from that address (frame {frame}, "
+    assert (f"the capture holds a neighbour discovery packet from that address (frame {frame}, "
             "0.00 s before the first SYN), but neither the message nor its frame's header "
             "names the sender's MAC address") in finding.message
     _assert_not_said_up(finding)
@@ -108,7 +108,7 @@ def test_an_advertisement_100_s_before_the_syns_does_not_say_up(tmp_path: Path) 
     for packet in packets[ADVERT - 1:ADVERT + 1]:  # the solicitation and its answer
         packet.time -= 100
     finding, frame = _analysed(tmp_path, packets)
-    assert (f"it sent a neighbour discovery packet from that address (frame {frame}), "
+    assert (f"the capture holds a neighbour discovery packet from that address (frame {frame}), "
             "100.00 s before the first SYN: more than 30 s from the attempts") \
         in finding.message
     _assert_not_said_up(finding)
@@ -130,7 +130,7 @@ def test_a_routers_advertisement_for_the_address_does_not_say_up(
         packets = _without_option(packets)
     finding, frame = _analysed(tmp_path, [*packets, proxy], link)
     proxy_frame = 1 + sorted(float(p.time) for p in [*packets, proxy]).index(float(proxy.time))
-    assert (f"it sent a neighbour discovery packet from that address (frame {frame}, 0.00 s "
-            f"before the first SYN) with the MAC address {advert[Ether].src}, but "
+    assert (f"the capture holds a neighbour discovery packet from that address (frame {frame}, "
+            f"0.00 s before the first SYN) with the MAC address {advert[Ether].src}, but "
             f"{ROUTER_MAC} (frame {proxy_frame}) claimed that address too") in finding.message
     _assert_not_said_up(finding)

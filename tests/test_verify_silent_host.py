@@ -165,8 +165,8 @@ def _frame(path: Path, packet: Packet) -> int:
 
 def _assert_not_said_up(first: Finding, later: list[Finding]) -> None:
     """The silent host's reading and fix, with no "up" claim, after the ARP's words."""
-    assert f"{SILENT} sent no TCP packet in the whole capture; it sent an ARP packet" in \
-        first.message
+    assert f"{SILENT} sent no TCP packet in the whole capture; the capture holds an ARP " \
+        "packet from that address" in first.message
     assert "so it is up" not in first.message
     assert "down" in first.message and "not at that address" in first.message
     assert first.fix.startswith(f"Check that {SILENT} is up")
@@ -187,9 +187,9 @@ def test_an_arp_far_from_the_attempts_does_not_say_the_host_is_up(
     reply = _arp(_first_syn() + offset, HOST_MAC)
     path = _capture(tmp_path, [reply])
     first, *later = _unanswered(_analyze(path))
-    assert (f"it sent an ARP packet from that address (frame {_frame(path, reply)}), "
-            f"{when}: more than 30 s from the attempts, so it shows the host there then, "
-            "not when the SYNs came") in first.message
+    assert (f"the capture holds an ARP packet from that address (frame "
+            f"{_frame(path, reply)}), {when}: more than 30 s from the attempts") in first.message
+    assert "so it does not show the host up when the SYNs came" in first.message
     _assert_not_said_up(first, later)
 
 
@@ -210,7 +210,7 @@ def test_a_proxy_arp_answer_does_not_say_the_host_is_up(tmp_path: Path) -> None:
     own = _arp(_first_syn() - 5.0, PROXY_MAC, sender=ROUTER, op=1)
     path = _capture(tmp_path, [reply, own])
     first, *later = _unanswered(_analyze(path))
-    assert (f"it sent an ARP packet from that address (frame {_frame(path, reply)}, "
+    assert (f"the capture holds an ARP packet from that address (frame {_frame(path, reply)}, "
             f"1.00 s before the first SYN) with the MAC address {PROXY_MAC}, which claimed "
             f"{ROUTER} (frame {_frame(path, own)}) too: a router or firewall answering ARP "
             "for the hosts behind it (proxy ARP) does so, as does a host with several "
@@ -225,7 +225,7 @@ def test_two_macs_claiming_the_address_do_not_say_the_host_is_up(tmp_path: Path)
     other = _arp(_first_syn() - 0.5, PROXY_MAC)
     path = _capture(tmp_path, [mine, other])
     first, *later = _unanswered(_analyze(path))
-    assert (f"it sent an ARP packet from that address (frame {_frame(path, other)}, "
+    assert (f"the capture holds an ARP packet from that address (frame {_frame(path, other)}, "
             f"0.50 s before the first SYN) with the MAC address {PROXY_MAC}, but "
             f"{HOST_MAC} (frame {_frame(path, mine)}) claimed that address too: a router "
             "or firewall answering for the host (proxy ARP, a proxy's advertisement) or a "

@@ -42,7 +42,7 @@ class LinkProof:
     `frame` that packet's."""
 
     up: bool
-    words: str
+    words: str  # "it sent ..." when up, else "the capture holds ..."
     frame: int
 
 
@@ -62,19 +62,19 @@ def link_proof(claims: NeighbourClaims, address: str,
         frame, ts = min((kept for _, sighting in sightings for kept in sighting.kept()),
                         key=lambda kept: (_gap(kept[1], spans), kept[0]))
         return LinkProof(False, (
-            f"it sent {what} from that address (frame {frame}), {_when(ts, spans)}: more "
-            f"than {WINDOW:.0f} s from the attempts, so it shows the host there then, not "
-            f"when the SYNs came (a neighbour is taken as reachable for about {WINDOW:.0f} s "
-            "after an exchange: RFC 4861's REACHABLE_TIME, Linux's base_reachable_time)"),
-            frame)
+            f"the capture holds {what} from that address (frame {frame}), "
+            f"{_when(ts, spans)}: more than {WINDOW:.0f} s from the attempts (a neighbour "
+            f"is taken as reachable for about {WINDOW:.0f} s after an exchange: RFC 4861's "
+            "REACHABLE_TIME, Linux's base_reachable_time), so it does not show the host up "
+            "when the SYNs came"), frame)
     mac, (frame, ts) = min(near, key=lambda item: (_gap(item[1][1], spans), item[1][0]))
-    sent = f"it sent {what} from that address (frame {frame}, {_when(ts, spans)})"
+    sent = f"the capture holds {what} from that address (frame {frame}, {_when(ts, spans)})"
     if mac == NO_HARDWARE:
         return LinkProof(False, (
             f"{sent}, but neither the message nor its frame's header names the sender's "
             "MAC address (no link-layer address option, and a raw IP capture or a "
-            "tunnel's inner packet), so the capture cannot tell the agent's packet from "
-            "another host's with that address"), frame)
+            "tunnel's inner packet), so nothing tells the agent's packet from another "
+            "host's with that address"), frame)
     others = {other: first for other, first in claims.claimants.get(address, {}).items()
               if other != mac}
     if others:

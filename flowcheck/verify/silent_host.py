@@ -74,7 +74,7 @@ def report_silent(ctx: Context, session: Session, conn: Connection,
     if first is not session:
         ctx.add("control_unanswered",
                 f"{head}, as in session {first.id}: {conn.resp_h} sent "
-                f"{'no TCP packet' if proof else 'not a single packet'} "
+                f"{'not a single packet' if proof is None else 'no TCP packet'} "
                 f"in the whole capture (attempt {attempts.index(session) + 1} of "
                 f"{len(attempts)}; session {first.id}'s control_unanswered says what that "
                 "shows).",
@@ -88,7 +88,7 @@ def report_silent(ctx: Context, session: Session, conn: Connection,
     named = ", ".join(others[:_NAMED]) + (f" and {len(others) - _NAMED} more"
                                            if len(others) > _NAMED else "")
     rule = allow_rule(ctx, conn, session, answer=True, between=True)
-    if spoke:  # it answered its neighbours at that address: up and there; TCP is lost
+    if proof is not None and proof.up:  # it answered its neighbours there: TCP is lost
         sent = f"sent no TCP packet in the whole capture, though {proof.words}"
         reading = (f"something drops the connection's packets (a firewall on {conn.resp_h} "
                    "or between the hosts that drops the SYNs, or the answers: "
