@@ -10,7 +10,7 @@ import numpy as np
 
 from flowcheck.decode.arp import NO_HARDWARE
 from flowcheck.model import ArpLog
-from flowcheck.model.arp_claims import WINDOW, Sighting
+from flowcheck.model.arp_claims import WINDOW, Sighting, gaps
 
 AGENT, MEDIA, ROUTER = "10.77.0.5", "10.77.0.1", "10.77.0.254"
 AGENT6, ROUTER6 = "fd77::2", "fd77::fe"
@@ -42,16 +42,28 @@ def test_an_arp_storm_keeps_one_entry_per_host_and_slice() -> None:
     assert log.claims.by_mac == {HOST_MAC: {_v4(AGENT): 1}}
 
 
-def test_a_slice_keeps_its_last_packet_for_a_later_time() -> None:
-    """Packets at 1 s and 29 s of one slice: 59 s is within the window of the second
-    only, and the slice's last packet answers it; 60.5 s is beyond both."""
+def test_a_slice_keeps_its_first_and_last_packet_for_the_window() -> None:
+    """Packets at 1, 12 and 29 s of one slice: the first and the last are kept (59 s is
+    within the window of the last only, -20 s of the first only), the middle one
+    counted; 60.5 s is beyond all."""
     sighting = Sighting()
-    sighting.add(7, 1.0)
-    sighting.add(8, 29.0)
-    assert len(sighting.slices) == 1
-    assert sighting.near([(59.0, 59.0)]) == (8, 29.0)
-    assert sighting.near([(-20.0, -10.0)]) == (7, 1.0)
-    assert sighting.near([(60.5, 61.0)]) is None
+    for frame, ts in ((7, 1.0), (9, 12.0), (8, 29.0)):
+        sighting.add(frame, ts)
+    assert (len(sighting.slices), sighting.count) == (1, 3)
+    kept = sighting.kept()
+    assert kept == [(7, 1.0), (8, 29.0)]
+    times = np.array([ts for _, ts in kept])
+    assert gaps(times, [(59.0, 59.0)]).tolist() == [58.0, 30.0]
+    assert gaps(times, [(-20.0, -10.0)]).tolist() == [11.0, 39.0]
+    assert (gaps(times, [(60.5, 61.0)]) > WINDOW).all()
+
+
+def test_gaps_to_overlapping_and_separate_spans() -> None:
+    """Two overlapping attempts and a later one: 0 inside any, the distance to the
+    nearest otherwise."""
+    spans = [(10.0, 17.0), (15.0, 22.0), (40.0, 47.0)]
+    times = np.array([0.0, 16.0, 21.0, 30.0, 35.0, 50.0])
+    assert gaps(times, spans).tolist() == [10.0, 0.0, 0.0, 8.0, 5.0, 3.0]
 
 
 def test_a_proxy_answering_for_several_addresses_is_seen_by_its_mac() -> None:

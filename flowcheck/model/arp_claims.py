@@ -10,7 +10,7 @@ packet:
 - per configured agent address and MAC, the packets sent from that address (an ARP
   packet's sender address, a neighbour message's IPv6 source): their count and, per
   `WINDOW`-long slice of time, the first and the last (frame, time) of the slice, so
-  whether one came within WINDOW of a given time is exact (`Sighting.near`);
+  whether one came within WINDOW of a given time is exact (`Sighting.kept`, `gaps`);
 - per configured agent address, every MAC that claimed it, with its first frame: an ARP
   packet's sender, a neighbour message from it, and an advertisement naming it as its
   target from another address (a proxy's advertisement, RFC 4861 7.2.8);
@@ -24,6 +24,8 @@ and the reading (flowcheck.verify.link_proof) stays on the side of claiming less
 from __future__ import annotations
 
 from dataclasses import field
+
+import numpy as np
 
 from flowcheck.fields_dataclass import fields_dataclass
 
@@ -64,22 +66,33 @@ class Sighting:
             last, last_ts = frame, ts
         self.slices[key] = (first, first_ts, last, last_ts)
 
-    def near(self, spans: list[tuple[float, float]]) -> tuple[int, float] | None:
-        """The (frame, time) of a kept packet within WINDOW of one of `spans` ((first,
-        last) times, s), the nearest; None when none is. Exact: a packet within WINDOW of
-        a time has its slice's first or last packet within WINDOW of it too."""
-        best: tuple[float, int, float] | None = None
-        for first, first_ts, last, last_ts in self.slices.values():
-            for frame, ts in ((first, first_ts), (last, last_ts)):
-                gap = min(max(start - ts, ts - end, 0.0) for start, end in spans)
-                if gap <= WINDOW and (best is None or gap < best[0]):
-                    best = (gap, frame, ts)
-        return None if best is None else (best[1], best[2])
-
     def kept(self) -> list[tuple[int, float]]:
-        """The (frame, time) of every kept packet (each slice's first and last)."""
+        """The (frame, time) of every kept packet (each slice's first and last). Enough
+        for the window: a packet within WINDOW of a time has its slice's first or last
+        packet within WINDOW of it too (the slice is WINDOW long)."""
         return [kept for first, first_ts, last, last_ts in self.slices.values()
                 for kept in ((first, first_ts), (last, last_ts))]
+
+
+def gaps(times: np.ndarray, spans: list[tuple[float, float]]) -> np.ndarray:
+    """Per time (s), how far it is from the nearest of `spans` ((first, last) times, s,
+    at least one), 0 inside one: the spans merged where they overlap, then one binary
+    search per time, so a night of attempts costs no more than one."""
+    merged: list[list[float]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    starts = np.array([span[0] for span in merged])
+    ends = np.array([span[1] for span in merged])
+    # The span starting at or before each time, and the next one.
+    at = np.clip(np.searchsorted(starts, times, side="right") - 1, 0, len(merged) - 1)
+    after = np.minimum(at + 1, len(merged) - 1)
+    here = np.maximum.reduce([starts[at] - times, times - ends[at], np.zeros_like(times)])
+    there = np.maximum.reduce([starts[after] - times, times - ends[after],
+                               np.zeros_like(times)])
+    return np.minimum(here, there)
 
 
 @fields_dataclass(slots=True)

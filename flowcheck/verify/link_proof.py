@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import ipaddress
 
+import numpy as np
+
 from flowcheck.decode.arp import NO_HARDWARE
 from flowcheck.fields_dataclass import fields_dataclass
-from flowcheck.model.arp_claims import WINDOW, NeighbourClaims
+from flowcheck.model.arp_claims import WINDOW, NeighbourClaims, gaps
 
 _NAMED = 2  # other addresses or MACs named; more are counted
 
@@ -56,18 +58,19 @@ def link_proof(claims: NeighbourClaims, address: str,
     if not sightings or not spans:
         return None
     what = "a neighbour discovery packet" if ":" in address else "an ARP packet"
-    near = [(mac, found) for mac, sighting in sightings
-            if (found := sighting.near(spans)) is not None]
-    if not near:
-        frame, ts = min((kept for _, sighting in sightings for kept in sighting.kept()),
-                        key=lambda kept: (_gap(kept[1], spans), kept[0]))
+    # Every kept packet (mac, frame, time), the nearest to the attempts first.
+    kept = sorted((mac, frame, ts) for mac, sighting in sightings
+                  for frame, ts in sighting.kept())
+    gap = gaps(np.array([ts for _, _, ts in kept]), spans)
+    nearest = min(range(len(kept)), key=lambda i: (float(gap[i]), kept[i][1]))
+    mac, frame, ts = kept[nearest]
+    if gap[nearest] > WINDOW:
         return LinkProof(False, (
             f"the capture holds {what} from that address (frame {frame}), "
             f"{_when(ts, spans)}: more than {WINDOW:.0f} s from the attempts (a neighbour "
             f"is taken as reachable for about {WINDOW:.0f} s after an exchange: RFC 4861's "
             "REACHABLE_TIME, Linux's base_reachable_time), so it does not show the host up "
             "when the SYNs came"), frame)
-    mac, (frame, ts) = min(near, key=lambda item: (_gap(item[1][1], spans), item[1][0]))
     sent = f"the capture holds {what} from that address (frame {frame}, {_when(ts, spans)})"
     if mac == NO_HARDWARE:
         return LinkProof(False, (
@@ -106,20 +109,17 @@ def mac_text(mac: int) -> str:
     return ":".join(f"{(mac >> shift) & 0xFF:02x}" for shift in range(40, -8, -8))
 
 
-def _gap(ts: float, spans: list[tuple[float, float]]) -> float:
-    """How far time `ts` is from the nearest span (0 inside one), s."""
-    return min(max(start - ts, ts - end, 0.0) for start, end in spans)
-
-
 def _when(ts: float, spans: list[tuple[float, float]]) -> str:
     """Where time `ts` is against the attempts: "1.20 s before the first SYN"."""
-    if ts < spans[0][0]:
-        return f"{spans[0][0] - ts:.2f} s before the first SYN"
-    if ts > spans[-1][1]:
-        return f"{ts - spans[-1][1]:.2f} s after the last SYN"
-    if any(start <= ts <= end for start, end in spans):
+    first, last = min(start for start, _ in spans), max(end for _, end in spans)
+    if ts < first:
+        return f"{first - ts:.2f} s before the first SYN"
+    if ts > last:
+        return f"{ts - last:.2f} s after the last SYN"
+    gap = float(gaps(np.array([ts]), spans)[0])
+    if gap == 0:
         return "while the SYNs were resent"
-    return f"between the attempts, {_gap(ts, spans):.2f} s from the nearest SYN"
+    return f"between the attempts, {gap:.2f} s from the nearest SYN"
 
 
 def _listed(items: list[str]) -> str:
