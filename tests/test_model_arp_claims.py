@@ -1,16 +1,25 @@
 """What ArpLog keeps of the claims of ARP and neighbour discovery packets
 (model.arp_claims): per host and time slice, never per packet, and exact for the 30 s
-window verify.link_proof asks about."""
+window verify.link_proof asks about; and the MAC an ARP packet claims with, its body's
+sender hardware address whatever the frame's header says (decode.arp)."""
 
 from __future__ import annotations
 
 import ipaddress
+import struct
+from pathlib import Path
 
 import numpy as np
+import pytest
+from capture_factory import write_pcap
+from scapy.all import ARP
+from test_connections_util import read_batches
 
+from flowcheck.decode import decode_batch
 from flowcheck.decode.arp import NO_HARDWARE
 from flowcheck.model import ArpLog
 from flowcheck.model.arp_claims import WINDOW, Sighting, gaps
+from flowcheck.sources.batch import LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2
 
 AGENT, MEDIA, ROUTER = "10.77.0.5", "10.77.0.1", "10.77.0.254"
 AGENT6, ROUTER6 = "fd77::2", "fd77::fe"
@@ -89,3 +98,30 @@ def test_a_proxy_advertisement_claims_the_address_but_is_not_sent_from_it() -> N
     assert list(log.claims.spoke) == [(AGENT6, NO_HARDWARE)]
     assert log.claims.claimants == {AGENT6: {PROXY_MAC: 5}}
     assert AGENT6 in log.heard
+
+
+# The frame's header names another MAC than the ARP body's sender (a router's frame).
+HEADER_MAC = b"\x02\x00\x00\x00\x00\x01"
+FRAMINGS = {
+    "ether": (LINKTYPE_ETHERNET, lambda arp: b"\xff" * 6 + HEADER_MAC + b"\x08\x06" + arp),
+    "sll": (LINKTYPE_LINUX_SLL,
+            lambda arp: struct.pack(">HHH8s", 0, 1, 6, HEADER_MAC + b"\0\0") + b"\x08\x06"
+            + arp),
+    "sll2": (LINKTYPE_LINUX_SLL2,
+             lambda arp: struct.pack(">HHIHBB8s", 0x0806, 0, 1, 1, 0, 6, HEADER_MAC + b"\0\0")
+             + arp),
+}
+
+
+@pytest.mark.parametrize("link", sorted(FRAMINGS))
+def test_an_arp_packet_claims_with_its_bodys_mac_on_every_link(tmp_path: Path,
+                                                               link: str) -> None:
+    linktype, frame = FRAMINGS[link]
+    arp = bytes(ARP(op=2, hwsrc="02:00:00:00:00:fe", psrc=AGENT, hwdst="02:00:00:00:00:01",
+                    pdst=MEDIA))
+    path = write_pcap(tmp_path / f"{link}.pcap", [(1.0, frame(arp)), (2.0, frame(arp))],
+                      linktype)
+    [batch] = read_batches(path)
+    decoded = decode_batch(batch)
+    assert decoded.arp.sender.tolist() == [_v4(AGENT)] * 2
+    assert decoded.arp.hardware.tolist() == [PROXY_MAC] * 2
