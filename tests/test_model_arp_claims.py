@@ -17,9 +17,10 @@ from test_connections_util import read_batches
 
 from flowcheck.decode import decode_batch
 from flowcheck.decode.arp import NO_HARDWARE
-from flowcheck.model import ArpLog
+from flowcheck.model import ArpLog, arp_claims
 from flowcheck.model.arp_claims import WINDOW, Sighting, gaps
 from flowcheck.sources.batch import LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2
+from flowcheck.verify.link_proof import link_proof
 
 AGENT, MEDIA, ROUTER = "10.77.0.5", "10.77.0.1", "10.77.0.254"
 AGENT6, ROUTER6 = "fd77::2", "fd77::fe"
@@ -125,3 +126,37 @@ def test_an_arp_packet_claims_with_its_bodys_mac_on_every_link(tmp_path: Path,
     decoded = decode_batch(batch)
     assert decoded.arp.sender.tolist() == [_v4(AGENT)] * 2
     assert decoded.arp.hardware.tolist() == [PROXY_MAC] * 2
+
+
+def test_a_packet_with_its_mac_is_read_before_a_nearer_one_without() -> None:
+    """Within the window, an advertisement whose MAC is known is the proof, though one
+    with none (an answer to a unicast solicitation, raw IP) came nearer the SYN."""
+    log = ArpLog((AGENT6,))
+    log.add_neighbours(np.array([5, 6]), np.array([90.0, 99.0]), np.array([2, 2]),
+                       _v6([AGENT6, AGENT6]), _v6([AGENT6, AGENT6]),
+                       np.array([HOST_MAC, NO_HARDWARE]))
+    proof = link_proof(log.claims, AGENT6, [(100.0, 107.0)])
+    assert proof is not None and proof.up and proof.frame == 5
+
+
+def test_a_mac_left_out_past_the_cap_is_no_proof(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With more MACs than are kept, a MAC whose other addresses were not kept may be a
+    proxy's: no "up" claim; the same MAC kept is one."""
+    def replies(log: ArpLog) -> ArpLog:
+        """Two other hosts' replies, then the agent's, one batch each."""
+        for frame, (mac, address) in enumerate(((0x020000000010, "10.77.0.10"),
+                                                 (0x020000000011, "10.77.0.11"),
+                                                 (HOST_MAC, AGENT)), start=1):
+            log.add(np.array([frame]), np.array([96.0 + frame]), np.array([2]),
+                    np.array([_v4(address)]), np.array([_v4(MEDIA)]), np.array([mac]))
+        return log
+
+    monkeypatch.setattr(arp_claims, "SENDERS_KEPT", 2)
+    log = replies(ArpLog((AGENT,)))
+    assert log.claims.senders_full and HOST_MAC not in log.claims.by_mac
+    proof = link_proof(log.claims, AGENT, [(100.0, 107.0)])
+    assert proof is not None and not proof.up
+    assert "more MACs than flowcheck keeps" in proof.words
+    monkeypatch.setattr(arp_claims, "SENDERS_KEPT", 3)
+    proof = link_proof(replies(ArpLog((AGENT,))).claims, AGENT, [(100.0, 107.0)])
+    assert proof is not None and proof.up

@@ -107,6 +107,9 @@ class NeighbourClaims:
     claimants: dict[str, dict[int, int]] = field(default_factory=dict)
     # MAC -> IPv4 address -> the first frame of an ARP packet it sent from that address.
     by_mac: dict[int, dict[int, int]] = field(default_factory=dict)
+    # A MAC past SENDERS_KEPT was left out of by_mac: a MAC missing there may have
+    # claimed other addresses.
+    senders_full: bool = False
 
     def sent(self, address: str, mac: int, frame: int, ts: float) -> None:
         """A packet from configured `address` with `mac` (NO_HARDWARE: unknown)."""
@@ -129,6 +132,7 @@ class NeighbourClaims:
         addresses = self.by_mac.get(mac)
         if addresses is None:
             if len(self.by_mac) >= SENDERS_KEPT:
+                self.senders_full = True
                 return
             addresses = self.by_mac[mac] = {}
         if address not in addresses and len(addresses) < ADDRESSES_KEPT:

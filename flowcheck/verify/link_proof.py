@@ -62,7 +62,9 @@ def link_proof(claims: NeighbourClaims, address: str,
     kept = sorted((mac, frame, ts) for mac, sighting in sightings
                   for frame, ts in sighting.kept())
     gap = gaps(np.array([ts for _, _, ts in kept]), spans)
-    nearest = min(range(len(kept)), key=lambda i: (float(gap[i]), kept[i][1]))
+    # Within the window, one whose MAC is known first (it can be checked).
+    nearest = min(range(len(kept)), key=lambda i: (
+        bool(gap[i] > WINDOW), kept[i][0] == NO_HARDWARE, float(gap[i]), kept[i][1]))
     mac, frame, ts = kept[nearest]
     if gap[nearest] > WINDOW:
         return LinkProof(False, (
@@ -88,6 +90,12 @@ def link_proof(claims: NeighbourClaims, address: str,
             "too: a router or firewall answering for the host (proxy ARP, a proxy's "
             "advertisement) or a second host with that address, so it does not show the "
             "agent up there"), frame)
+    if ":" not in address and mac not in claims.by_mac and claims.senders_full:
+        return LinkProof(False, (
+            f"{sent} with the MAC address {mac_text(mac)}, but the capture's ARP packets "
+            "come from more MACs than flowcheck keeps the addresses of, that one's among "
+            "those left out, so a router answering ARP for several addresses (proxy ARP) "
+            "cannot be ruled out and it does not show the agent up there"), frame)
     if ":" not in address:
         own = int(ipaddress.IPv4Address(address))
         also = {other: first for other, first in claims.by_mac.get(mac, {}).items()
