@@ -13,9 +13,11 @@ it up only near the attempts and from a MAC no proxy's (verify.link_proof).
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 import pytest
+from capture_factory import read_pcap
 from scapy.all import ARP, IP, TCP, Ether, Packet
 from scapy_files import read_packets, write_packets
 
@@ -142,9 +144,10 @@ HOST_MAC, PROXY_MAC = "02:00:00:00:00:05", "02:00:00:00:00:fe"
 ROUTER = "10.77.0.254"
 
 
+@cache
 def _first_syn() -> float:
     """The first attempt's first SYN's time (_capture: 20 s after the good job's end)."""
-    return float(read_packets(str(LAB / f"{NAME}.pcap"))[-1].time) + 20.0
+    return read_pcap(LAB / f"{NAME}.pcap")[-1][0] + 20.0
 
 
 def _arp(at: float, mac: str, sender: str = SILENT, op: int = 2) -> Packet:
@@ -159,8 +162,10 @@ def _arp(at: float, mac: str, sender: str = SILENT, op: int = 2) -> Packet:
 
 
 def _frame(path: Path, packet: Packet) -> int:
-    """`packet`'s frame number in the capture at `path` (its time is its own)."""
-    return 1 + [float(p.time) for p in read_packets(str(path))].index(float(packet.time))
+    """`packet`'s frame number in the capture at `path` (its time, to the microsecond
+    the file keeps, is its own)."""
+    at = round(float(packet.time), 6)
+    return 1 + [round(ts, 6) for ts, _ in read_pcap(path)].index(at)
 
 
 def _assert_not_said_up(first: Finding, later: list[Finding]) -> None:
