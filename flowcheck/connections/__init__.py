@@ -265,6 +265,7 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo],
     from flowcheck.sources.ring import ring_gap_findings, ring_gaps
 
     connections = tracker.finish()
+    tracker.syn_ways.attach(connections)
     tracker.by_capture.fill(captures)
     tracker.cut_recorded.fill(captures)
     tracker.mirror_gaps.fill(captures)

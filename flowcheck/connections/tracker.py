@@ -54,6 +54,7 @@ from flowcheck.connections.conn import (
     ConnState,
 )
 from flowcheck.connections.copies import CaptureCopies
+from flowcheck.connections.syn_ways import SynWays
 from flowcheck.connections.counts import CaptureCounts, SkippedTally
 from flowcheck.connections.cut_recorded import CutRecorded
 from flowcheck.connections.flows import (
@@ -122,6 +123,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
         self.skipped_tally = SkippedTally(ndmp_port)  # what the skipped packets were
         # Packets captured twice (SPAN): marked per batch, before any path takes them.
         self.copies = CaptureCopies()
+        self.syn_ways = SynWays()  # Linux cooked captures' marks of each side's SYNs
         # A connection whose directions arrive in two tunnels (tunnel_halves): one.
         self.halves = TunnelHalves()
         # IPv4 fragments a read chunk's end split from their datagram's (fragment_carry).
@@ -207,6 +209,8 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
             lambda: capture_legs(batch, decoded.tcp_index), headers,
             None if buf is None or ends is None else
             lambda rows: stamped_identities(decoded, buf, ends, rows))
+        if self.copies.count:  # two marks of a packet to read (syn_ways)
+            self.syn_ways.note(batch, decoded, flows)
         # Records out of time order: a connection's times by time (by_time).
         timed = None if self.clock.timed is None else self.clock.timed[decoded.tcp_index]
         if timed is not None:  # loaded with the first capture out of time order (issue 7)

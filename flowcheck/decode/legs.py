@@ -48,6 +48,7 @@ UNKNOWN = 0  # the capture does not tell the interface
 INCOMING, OUTGOING = 1, 2  # `way`: the file says the packet came in, or went out
 _OUT = 4  # Linux cooked capture's packet type PACKET_OUTGOING (if_packet.h)
 _WAYS = np.uint64(3)
+_SLL2_TYPE = 10  # SLL2's packet type byte (SLL v1's 16-bit field ends before it)
 _WIDTH = 14  # bytes read from each packet's start (SLL v1's address ends there)
 _LOW = np.uint64(0xFFFFFFFF)
 _HALF = np.uint64(32)
@@ -103,6 +104,30 @@ def capture_legs(batch: PacketBatch, rows: np.ndarray) -> np.ndarray:
     if batch.interface is None:
         legs[unknown] = UNKNOWN
     return legs
+
+
+def cooked_packet_types(batch: PacketBatch, rows: np.ndarray) -> np.ndarray:
+    """Per packet at `rows` (batch positions), int16: its Linux cooked capture packet
+    type (linux/if_packet.h, the capture host's view of the frame: PACKET_HOST 0 to this
+    host's own link-layer address, 1 broadcast, 2 multicast, PACKET_OTHERHOST 3 to
+    another host's, a bridge port's or a promiscuous interface's, PACKET_OUTGOING 4 sent
+    by this host; SLL2's byte 10, SLL v1's bytes 0-1); -1 where the link type is no
+    Linux cooked capture or the header is cut before it. Vectorised: no per-packet
+    Python."""
+    linktype = np.asarray(batch.linktype)[rows]
+    is_sll2, is_sll = linktype == LINKTYPE_LINUX_SLL2, linktype == LINKTYPE_LINUX_SLL
+    kinds = np.full(rows.shape[0], -1, np.int16)
+    told = np.flatnonzero((is_sll2 | is_sll)
+                          & (np.asarray(batch.caplen, np.int64)[rows] >= _SLL2_TYPE + 1))
+    if not told.size:
+        return kinds
+    buf = np.frombuffer(batch.buf, dtype=np.uint8)
+    start = np.asarray(batch.data_off, np.int64)[rows[told]]
+    two = is_sll[told]
+    # SLL v1: a 16-bit big-endian field at 0 (its high byte 0 for the types above).
+    kinds[told] = np.where(two, (buf[start].astype(np.int16) << 8) | buf[start + 1],
+                           buf[start + _SLL2_TYPE])
+    return kinds
 
 
 def named_part(legs: np.ndarray) -> np.ndarray:

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 from flowcheck.connections.endpoint import EVIDENCE_CAP
 from flowcheck.model import Connection, endpoint
+from flowcheck.verify.arrival import marked_arrival
 from flowcheck.verify.context import Context
 from flowcheck.verify.copy_counts import (
     as_often_as_pair,
@@ -111,8 +112,11 @@ def reached_responder(ctx: Context, conn: Connection) -> bool:
     no router between the hosts every point sees both hosts' initial TTLs, so they
     place no point on the responder: two points on the originator's host (a hypervisor's
     vNIC port and its uplink, field check 36b) read the same; reached_second_point's
-    words, which say so, are left."""
-    return (not ctx.interface_copies and ctx.routed_points
+    words, which say so, are left. Unless the SYNs' Linux cooked marks place the second
+    point on the responder without a router (verify.arrival.marked_arrival: captured
+    leaving the originator and arriving at the host addressed, at one TTL)."""
+    return (not ctx.interface_copies
+            and (ctx.routed_points or marked_arrival(ctx, conn))
             and _twice_unanswered(ctx, conn))
 
 

@@ -32,6 +32,7 @@ from flowcheck.verify.capture_points import (
     vanished_words,
 )
 from flowcheck.verify.context import Context, session_uids
+from flowcheck.verify.arrival import arrival_words, marked_arrival
 from flowcheck.verify.cut_icmp import untied_words
 from flowcheck.verify.end_roles import role_ends
 from flowcheck.verify.evidence import after_last
@@ -365,7 +366,8 @@ def _silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
         on = capture_host(ctx, conn.orig_h, conn.resp_h)
         reached = reached_responder(ctx, conn)
         if reached or (on is not None and on[0] == conn.resp_h):
-            taken = (f"the SYNs reached the capture point on {conn.resp_h} (each is in the "
+            taken = (arrival_words(conn) if reached and marked_arrival(ctx, conn) else
+                     f"the SYNs reached the capture point on {conn.resp_h} (each is in the "
                      "capture set twice, and both hosts' packets with initial TTLs: a "
                      "capture point on each)" if reached or on is None else
                      f"this capture was taken on {conn.resp_h} "

@@ -1,0 +1,59 @@
+"""SYNs a merged Linux cooked capture shows arriving at the host they were sent to.
+
+Two hosts' `tcpdump -i any` captures merged (mergecap; or given together) hold each packet
+between them twice, and each copy's Linux cooked header says how its capture host saw it
+(flowcheck.connections.syn_ways): PACKET_OUTGOING on the host that sent it, PACKET_HOST on
+the host its frame was addressed to. A SYN captured leaving its sender and again,
+with the same TTL (hop limit), arriving at the host it was addressed to crossed no router
+between the two capture points: a router is addressed at the link layer by the hosts on
+either side of it and lowers the TTL of what it forwards, so its own capture shows a
+packet arriving (host) and leaving one TTL lower, and a capture beyond it sees the SYN
+one lower. A bridge's ports mark the frames it forwards PACKET_OTHERHOST: no arrival. So,
+when no copy in the set came with another TTL than its original (Context.routed_points:
+no router between any two of its points, none captured forwarding), the host the SYN was
+addressed to is its responder, and the SYNs reached a capture point on it (field check 53,
+seed 116 run 9: job 2's data SYNs dropped by the agent host's own input chain, both hosts'
+captures merged, read "a capture on fd77::3 shows which way they are lost", the capture
+it asked for already in the file).
+
+On Linux the packet tap (AF_PACKET, what tcpdump reads) takes an arriving frame in
+__netif_receive_skb_core (net/core/dev.c: the ptype_all taps) before the netdev ingress
+hook and before ip_rcv / ipv6_rcv run netfilter's prerouting and input hooks, and a
+leaving one in dev_queue_xmit_nit, called from dev_hard_start_xmit after the output and
+postrouting hooks (ip_output, ip6_output) and the netdev egress hook: SYNs captured
+arriving with no SYN-ACK captured leaving were dropped by the host's own input (its SYNs)
+or output (its SYN-ACKs) rules, or its stack sent nothing (a full accept queue).
+Read by flowcheck.verify.capture_points.reached_responder.
+"""
+
+from __future__ import annotations
+
+from flowcheck.connections.syn_ways import ARRIVED, OTHER_TTL, SENT
+from flowcheck.model import Connection
+from flowcheck.verify.context import Context
+from flowcheck.verify.ttl import ttl_word
+
+_READ = SENT | ARRIVED | OTHER_TTL
+
+
+def marked_arrival(ctx: Context, conn: Connection) -> bool:
+    """Do conn's SYNs carry the marks of a capture point on its sender and one on the
+    host they were addressed to, a router apart from neither (module docstring): a copy
+    captured leaving its originator and one arriving at the host it was addressed to at
+    the same TTL, all of them at that TTL, no copy in the set at another TTL than its
+    original's (Context.routed_points), and no capture of one host's several interfaces
+    (Context.interface_copies: a bridge's or router's own `-i any`)? The caller asks for
+    the rest (unanswered, each SYN in the set twice: capture_points.reached_responder)."""
+    return (conn.orig_syn_ways & _READ == SENT | ARRIVED
+            and not ctx.routed_points and not ctx.interface_copies)
+
+
+def arrival_words(conn: Connection) -> str:
+    """Why the capture places a point on conn's responder, for marked_arrival's
+    reading: "the SYNs reached fd77::3 (each is in the capture twice, ...)"."""
+    ttl = ttl_word(conn.orig_h)
+    return (f"the SYNs reached {conn.resp_h} (each is in the capture twice at one {ttl}, "
+            f"{conn.orig_ttl}: its Linux cooked headers mark one copy outgoing, captured on "
+            f"{conn.orig_h} as it left, and one host, captured on the host it was addressed "
+            f"to as it arrived, which is {conn.resp_h} with no router between them to lower "
+            f"the {ttl}: two hosts' `tcpdump -i any` captures merged)")
