@@ -54,7 +54,6 @@ from flowcheck.connections.conn import (
     ConnState,
 )
 from flowcheck.connections.copies import CaptureCopies
-from flowcheck.connections.syn_ways import SynWays
 from flowcheck.connections.counts import CaptureCounts, SkippedTally
 from flowcheck.connections.cut_recorded import CutRecorded
 from flowcheck.connections.flows import (
@@ -74,6 +73,7 @@ from flowcheck.connections.short import ShortPass
 from flowcheck.connections.short_flows import ShortFlows
 from flowcheck.connections.stamped_identity import stamped_identities
 from flowcheck.connections.state import conn_state
+from flowcheck.connections.syn_ways import SynWays
 from flowcheck.connections.tunnel_halves import TunnelHalves
 from flowcheck.decode import (
     FRAGMENT,

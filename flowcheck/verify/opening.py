@@ -17,6 +17,7 @@ from flowcheck.verify.ack_unheard import (
     towards_listener_fix,
 )
 from flowcheck.verify.allow_rules import allow_rule, capitalised, return_ports
+from flowcheck.verify.arrival import arrival_words, marked_arrival
 from flowcheck.verify.capture_points import (
     BETWEEN,
     own_rules,
@@ -32,7 +33,6 @@ from flowcheck.verify.capture_points import (
     vanished_words,
 )
 from flowcheck.verify.context import Context, session_uids
-from flowcheck.verify.arrival import arrival_words, marked_arrival
 from flowcheck.verify.cut_icmp import untied_words
 from flowcheck.verify.end_roles import role_ends
 from flowcheck.verify.evidence import after_last
