@@ -16,6 +16,7 @@ import struct
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from capture_factory import write_pcap
 from scapy.layers.inet import TCP
@@ -24,7 +25,14 @@ from stored import stored_analysis
 
 from flowcheck.config import build_config, load_file
 from flowcheck.connections import track_connections
-from flowcheck.connections.syn_ways import ARRIVED, ELSEWHERE, OTHER_TTL, SENT, ways
+from flowcheck.connections.syn_ways import (
+    ARRIVED,
+    ELSEWHERE,
+    OTHER_TTL,
+    SENT,
+    pack_marks,
+    ways,
+)
 from flowcheck.pipeline import Analysis, analyze, read_traffic
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -146,15 +154,19 @@ def test_a_bridges_ports_mark_arrivals_other_host(tmp_path: Path) -> None:
 
 
 def test_the_sides_keep_what_the_marks_show(tmp_path: Path) -> None:
-    for copies, control, other in ((_hosts, SENT | ARRIVED, SENT | ARRIVED),
-                                   (_router, SENT | ARRIVED, SENT | ARRIVED | OTHER_TTL),
-                                   (_bridge, SENT | ELSEWHERE, SENT | ELSEWHERE)):
+    # The control SYNs', the port-22 connection's SYN's and its SYN-ACK's marks.
+    for copies, control, syn, synack in (
+            (_hosts, SENT | ARRIVED, SENT | ARRIVED, SENT | ARRIVED),
+            # R's forwarding one lower; A's SYN-ACK arrived at R at 64, left it at 63.
+            (_router, SENT | ARRIVED, SENT | ARRIVED | OTHER_TTL, SENT | OTHER_TTL),
+            # The bridge's egress copy is marked outgoing too: its arrival, other-host.
+            (_bridge, SENT | ELSEWHERE, SENT | ELSEWHERE, SENT | ARRIVED | ELSEWHERE)):
         path = _capture(tmp_path / f"{copies.__name__}.pcap", copies)
         by_port = {c.resp_p: c for c in track_connections([str(path)]).connections}
-        assert by_port[10000].orig_syn_ways == control, copies.__name__
-        assert by_port[22].orig_syn_ways == other, copies.__name__
-        # A's SYN-ACK is no SYN: nothing kept for its side.
-        assert by_port[22].resp_syn_ways == 0
+        got = (by_port[10000].orig_syn_ways, by_port[22].orig_syn_ways,
+               by_port[22].resp_syn_ways)
+        assert got == (control, syn, synack), copies.__name__
+        assert by_port[10000].resp_syn_ways == 0  # never answered
 
 
 def test_one_hosts_capture_keeps_nothing(tmp_path: Path) -> None:
@@ -164,12 +176,22 @@ def test_one_hosts_capture_keeps_nothing(tmp_path: Path) -> None:
     assert all(c.orig_syn_ways == 0 for c in track_connections([str(path)]).connections)
 
 
+def _ways(*copies: tuple[int, int]) -> int:
+    """ways() of one direction's SYN copies, (packet type, TTL) each."""
+    kinds, ttls = zip(*copies, strict=True)
+    [packed] = pack_marks(1, np.zeros(len(copies), np.int64), np.array(kinds, np.int64),
+                          np.array(ttls, np.int64)).tolist()
+    return ways(packed)
+
+
 def test_ways_reads_arrival_at_the_ttl_it_left_with() -> None:
-    assert ways({OUTGOING << 8 | 64, HOST << 8 | 64}) == SENT | ARRIVED
+    assert _ways((OUTGOING, 64), (HOST, 64)) == SENT | ARRIVED
     # Host one lower than outgoing: a capture beyond a router, whose host it may be.
-    assert ways({OUTGOING << 8 | 64, HOST << 8 | 63}) == SENT | OTHER_TTL
-    assert ways({HOST << 8 | 64}) == 0  # arriving, never seen leaving
-    assert ways({OUTGOING << 8 | 64, OTHERHOST << 8 | 64}) == SENT | ELSEWHERE
+    assert _ways((OUTGOING, 64), (HOST, 63)) == SENT | OTHER_TTL
+    assert _ways((HOST, 64)) == 0  # arriving, never seen leaving
+    assert _ways((OUTGOING, 64), (OTHERHOST, 64)) == SENT | ELSEWHERE
+    # A router's forwarding after the sender's copy: arrived at the router, left lower.
+    assert _ways((OUTGOING, 64), (HOST, 64), (OUTGOING, 63)) == SENT | ARRIVED | OTHER_TTL
 
 
 def test_field53_run9_data_syns_captured_on_the_agent_blame_its_firewall() -> None:

@@ -13,13 +13,14 @@ one TTL lower; a bridge marks the arrivals of frames it forwards other-host, at 
 sender's TTL. So the marks a direction's SYNs carry, with their TTLs, tell where a
 merged capture's points were (read by flowcheck.verify.arrival).
 
-Kept per direction (flow key, from its lower endpoint) as the set of (packet type, TTL)
-codes its SYNs (SYN without ACK, capture copies included: the copies are what is told)
-showed, only once the capture holds capture copies (a capture of one host has no second
-mark to read) and only for Linux cooked packets: the batch's work is a vectorised mask
-of its SYNs and a Python step per distinct (direction, type, TTL) of them, none per
-packet. `attach` sets each connection's Connection.orig_syn_ways / resp_syn_ways (bits
-below) when the tracker finishes; connections that reuse a 4-tuple share its marks.
+Kept per direction (flow key, from its lower endpoint) as one int packing the packet
+types its SYNs showed (the originator's SYNs, the responder's SYN-ACKs; capture copies
+included: the copies are what is told) and their TTLs (`pack_marks`), only once the
+capture holds capture copies (a capture of one host has no second mark to read) and only
+for Linux cooked packets: the batch's work is vectorised over its SYNs, then a Python
+step per direction with SYNs in it, none per packet. `attach` sets each connection's
+Connection.orig_syn_ways / resp_syn_ways (bits below) when the tracker finishes;
+connections that reuse a 4-tuple share its marks.
 """
 
 from __future__ import annotations
@@ -34,71 +35,111 @@ from flowcheck.decode.legs import cooked_packet_types
 from flowcheck.sources.batch import PacketBatch
 
 # Connection.orig_syn_ways / resp_syn_ways bits.
-SENT = 1  # a SYN of the side captured leaving its sender (PACKET_OUTGOING)
-# A SYN captured arriving at the host its frame was addressed to (PACKET_HOST) with the
-# TTL of a copy captured leaving its sender: no router between those two capture points.
+# A SYN (SYN-ACK) of the side captured leaving a host (PACKET_OUTGOING): its sender, or a
+# bridge forwarding it (whose arrival ELSEWHERE then marks).
+SENT = 1
+# A SYN captured arriving at the host its frame was addressed to (PACKET_HOST) at the TTL
+# it was captured leaving with (the highest of each): no router between those points.
 ARRIVED = 2
 OTHER_TTL = 4  # the side's SYNs captured at more than one TTL (a router between points)
 ELSEWHERE = 8  # a SYN captured arriving at a host it was not addressed to (OTHERHOST)
 
 PACKET_HOST, PACKET_OTHERHOST, PACKET_OUTGOING = 0, 3, 4  # linux/if_packet.h
-_SYN, _ACK = 0x02, 0x10
+_SYN = 0x02
 
 
 class SynWays:
-    """The (packet type, TTL) codes of each direction's SYNs (module docstring):
-    `seen[(flow key, from lower)]` a set of type * 256 + TTL."""
+    """The packet types and TTLs of each direction's SYNs (module docstring), packed in
+    one int per direction (`seen[(flow key, from lower)]`: `pack_marks`'s fields, merged by
+    `_merged` when a later batch holds more of its SYNs)."""
 
     def __init__(self) -> None:
-        self.seen: dict[tuple[FlowKey, bool], set[int]] = {}
+        self.seen: dict[tuple[FlowKey, bool], int] = {}
 
     def note(self, batch: PacketBatch, decoded: DecodedBatch, flows: BatchFlows) -> None:
-        """Note the packet types and TTLs of the batch's SYNs (flows: its group_flows;
-        call only once the capture has shown capture copies)."""
-        syns = np.flatnonzero((decoded.tcp_flags & (_SYN | _ACK)) == _SYN)
+        """Note the packet types and TTLs of the batch's SYNs and SYN-ACKs (flows: its
+        group_flows; call only once the capture has shown capture copies)."""
+        syns = np.flatnonzero(decoded.tcp_flags & _SYN)
         if not syns.size:
             return
         kinds = cooked_packet_types(batch, decoded.tcp_index[syns])
-        told = kinds >= 0
+        told = (kinds >= 0) & (kinds < 8)
         if not told.any():
             return
-        syns = syns[told]
+        syns, kinds = syns[told], kinds[told].astype(np.int64)
         side = 2 * flows.flow[syns].astype(np.int64) + flows.from_lower[syns]
-        codes = ((side << 16) | (kinds[told].astype(np.int64) << 8)
-                 | (decoded.tcp_ttl[syns].astype(np.int64) & 0xFF))
-        for code in np.unique(codes).tolist():
-            key = (flows.keys[code >> 17], bool((code >> 16) & 1))
-            self.seen.setdefault(key, set()).add(code & 0xFFFF)
+        sides, at = np.unique(side, return_inverse=True)
+        ttl = decoded.tcp_ttl[syns].astype(np.int64) & 0xFF
+        packed = pack_marks(sides.shape[0], at, kinds, ttl)
+        seen = self.seen
+        for one, value in zip(sides.tolist(), packed.tolist(), strict=True):
+            key = (flows.keys[one >> 1], bool(one & 1))
+            before = seen.get(key)
+            seen[key] = value if before is None else _merged(before, value)
 
     def attach(self, connections: Iterable) -> None:
         """Set each connection's orig_syn_ways / resp_syn_ways from what its 4-tuple's
         directions showed (a 4-tuple in two tunnels: both tunnels' marks)."""
         if not self.seen:
             return
-        by_text: dict[tuple[str, int, str, int], set[int]] = {}
-        for ((lower, upper, _tunnel), from_lower), codes in self.seen.items():
+        seen = self.seen
+        # Few addresses, many connections: each address's text made once.
+        texts = {end[:2]: address_text(end[0], end[1])
+                 for end in {end[:2] for (lower, upper, _), _ in seen for end in (lower, upper)}}
+        by_text: dict[tuple[str, int, str, int], int] = {}
+        for ((lower, upper, _tunnel), from_lower), value in seen.items():
             src, dst = (lower, upper) if from_lower else (upper, lower)
-            key = (address_text(src[0], src[1]), src[2], address_text(dst[0], dst[1]),
-                   dst[2])
-            by_text.setdefault(key, set()).update(codes)
+            key = (texts[src[:2]], src[2], texts[dst[:2]], dst[2])
+            before = by_text.get(key)
+            by_text[key] = value if before is None else _merged(before, value)
+        find = by_text.get
         for conn in connections:
-            orig = by_text.get((conn.orig_h, conn.orig_p, conn.resp_h, conn.resp_p))
-            resp = by_text.get((conn.resp_h, conn.resp_p, conn.orig_h, conn.orig_p))
-            if orig:
+            orig_h, orig_p, resp_h, resp_p = conn.orig_h, conn.orig_p, conn.resp_h, conn.resp_p
+            orig = find((orig_h, orig_p, resp_h, resp_p))
+            if orig is not None:
                 conn.orig_syn_ways = ways(orig)
-            if resp:
+            resp = find((resp_h, resp_p, orig_h, orig_p))
+            if resp is not None:
                 conn.resp_syn_ways = ways(resp)
 
 
-def ways(codes: set[int]) -> int:
-    """The SENT / ARRIVED / OTHER_TTL / ELSEWHERE bits of a direction's SYN codes
-    (packet type * 256 + TTL)."""
-    sent = {code & 0xFF for code in codes if code >> 8 == PACKET_OUTGOING}
-    bits = SENT if sent else 0
-    if any(code >> 8 == PACKET_HOST and code & 0xFF in sent for code in codes):
-        bits |= ARRIVED
-    if len({code & 0xFF for code in codes}) > 1:
+# A direction's packed marks: bits 0-7 the packet types seen (1 << type), then bytes of
+# the highest TTL of an outgoing SYN, of a host one, 255 - the lowest TTL and the
+# highest: every field merged by max (the types by or).
+_OUT_TTL, _HOST_TTL, _LOW_TTL, _HIGH_TTL = 8, 16, 24, 32
+
+
+def pack_marks(n: int, at: np.ndarray, kinds: np.ndarray, ttl: np.ndarray) -> np.ndarray:
+    """Per direction (n of them; `at`: each SYN's direction, 0 to n - 1; kinds: its packet
+    type, 0-7; ttl: its TTL or hop limit), its packed marks (int64)."""
+    seen = np.zeros(n, np.int64)
+    np.bitwise_or.at(seen, at, np.left_shift(1, kinds))
+    fields = np.zeros((4, n), np.int64)
+    for row, rows, values in ((0, kinds == PACKET_OUTGOING, ttl), (1, kinds == PACKET_HOST, ttl),
+                              (2, slice(None), 255 - ttl), (3, slice(None), ttl)):
+        np.maximum.at(fields[row], at[rows], values[rows])
+    return (seen | (fields[0] << _OUT_TTL) | (fields[1] << _HOST_TTL)
+            | (fields[2] << _LOW_TTL) | (fields[3] << _HIGH_TTL))
+
+
+def _merged(a: int, b: int) -> int:
+    """Two packed marks of one direction as one."""
+    value = (a | b) & 0xFF
+    for shift in (_OUT_TTL, _HOST_TTL, _LOW_TTL, _HIGH_TTL):
+        value |= max((a >> shift) & 0xFF, (b >> shift) & 0xFF) << shift
+    return value
+
+
+def ways(packed: int) -> int:
+    """The SENT / ARRIVED / OTHER_TTL / ELSEWHERE bits of a direction's packed marks."""
+    bits = 0
+    if packed >> PACKET_OUTGOING & 1:
+        bits |= SENT
+        if packed >> PACKET_HOST & 1 and \
+                (packed >> _OUT_TTL) & 0xFF == (packed >> _HOST_TTL) & 0xFF:
+            bits |= ARRIVED
+    if 255 - ((packed >> _LOW_TTL) & 0xFF) != (packed >> _HIGH_TTL) & 0xFF:
         bits |= OTHER_TTL
-    if any(code >> 8 == PACKET_OTHERHOST for code in codes):
+    if packed >> PACKET_OTHERHOST & 1:
         bits |= ELSEWHERE
     return bits

@@ -150,14 +150,6 @@ class RareFields:
     # trial 31's control connection without the agent's FIN. Set by
     # flowcheck.sessions.held_elsewhere. Not in the JSON, nor compared.
     side_held_elsewhere: bool = field(default=False, compare=False)
-    # How a Linux cooked capture (tcpdump -i any) marked each side's SYNs, once the
-    # capture holds capture copies: bits of flowcheck.connections.syn_ways (SENT: a SYN
-    # captured leaving its sender; ARRIVED: captured arriving at the host it was
-    # addressed to, at the TTL it left with; OTHER_TTL; ELSEWHERE), 0 when none tells.
-    # Per 4-tuple direction (connections reusing one share it). Read by
-    # flowcheck.verify.arrival. Not in the JSON, nor compared.
-    orig_syn_ways: int = field(default=0, compare=False)
-    resp_syn_ways: int = field(default=0, compare=False)
 
     def _compared(self) -> tuple:
         return tuple(getattr(self, name) for name in COMPARED)

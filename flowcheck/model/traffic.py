@@ -172,6 +172,15 @@ class Connection:
     # Filled by later stages.
     role: Role = "other"
     session: str | None = None
+    # How a Linux cooked capture (tcpdump -i any) marked each side's SYNs (the
+    # originator's SYNs, the responder's SYN-ACKs), once the capture holds capture
+    # copies: bits of flowcheck.connections.syn_ways (SENT: captured leaving its sender;
+    # ARRIVED: captured arriving at the host it was addressed to, at the TTL it left
+    # with; OTHER_TTL; ELSEWHERE), 0 when none tells. Per 4-tuple direction (connections
+    # reusing one share it); a slot, not a rare field: a merged capture sets it on every
+    # connection. Read by flowcheck.verify.arrival. Not in the JSON, nor compared.
+    orig_syn_ways: int = field(default=0, compare=False)
+    resp_syn_ways: int = field(default=0, compare=False)
     # The fields almost every connection leaves at their defaults (ICMP messages about
     # it, capture copies, FINs missed, each side's first RST, gap times, records written
     # out of order: flowcheck.model.rare_fields.NAMES), kept here only once one is set

@@ -28,19 +28,21 @@ Read by flowcheck.verify.capture_points.reached_responder.
 
 from __future__ import annotations
 
-from flowcheck.connections.syn_ways import ARRIVED, OTHER_TTL, SENT
+from flowcheck.connections.syn_ways import ARRIVED, ELSEWHERE, OTHER_TTL, SENT
 from flowcheck.model import Connection
 from flowcheck.verify.context import Context
 from flowcheck.verify.ttl import ttl_word
 
-_READ = SENT | ARRIVED | OTHER_TTL
+_READ = SENT | ARRIVED | OTHER_TTL | ELSEWHERE
 
 
 def marked_arrival(ctx: Context, conn: Connection) -> bool:
     """Do conn's SYNs carry the marks of a capture point on its sender and one on the
     host they were addressed to, a router apart from neither (module docstring): a copy
     captured leaving its originator and one arriving at the host it was addressed to at
-    the same TTL, all of them at that TTL, no copy in the set at another TTL than its
+    the same TTL, all of them at that TTL, none arriving at a host it was not addressed
+    to (a bridge's port, whose egress copy is marked outgoing too), no copy in the set at
+    another TTL than its
     original's (Context.routed_points), and no capture of one host's several interfaces
     (Context.interface_copies: a bridge's or router's own `-i any`)? The caller asks for
     the rest (unanswered, each SYN in the set twice: capture_points.reached_responder)."""
