@@ -153,6 +153,21 @@ def test_a_bridges_ports_mark_arrivals_other_host(tmp_path: Path) -> None:
     assert "Linux cooked" not in message
 
 
+def _agent_in_only(by_m: bool, _syn: bool) -> list[tuple[int, int, int]]:
+    """M's whole capture and A's `tcpdump -Q in` merged: A's packets only as M took them."""
+    return [(0, OUTGOING, 64), (20, HOST, 64)] if by_m else [(20, HOST, 64)]
+
+
+def test_an_agents_capture_of_arrivals_only_cannot_show_no_syn_ack_left(
+        tmp_path: Path) -> None:
+    # The SYNs reached A's capture point, but one that takes arriving packets only would
+    # not hold A's SYN-ACKs: no SYN-ACK of A's is in the set marked leaving it.
+    message, fix = _unanswered(_analysed(tmp_path, _agent_in_only))
+    assert "own firewall drops them" not in message
+    assert "Linux cooked" not in message
+    assert not fix.startswith(f"On {A} itself")
+
+
 def test_the_sides_keep_what_the_marks_show(tmp_path: Path) -> None:
     # The control SYNs', the port-22 connection's SYN's and its SYN-ACK's marks.
     for copies, control, syn, synack in (

@@ -11,7 +11,11 @@ packet arriving (host) and leaving one TTL lower, and a capture beyond it sees t
 one lower. A bridge's ports mark the frames it forwards PACKET_OTHERHOST: no arrival. So,
 when no copy in the set came with another TTL than its original (Context.routed_points:
 no router between any two of its points, none captured forwarding), the host the SYN was
-addressed to is its responder, and the SYNs reached a capture point on it (field check 53,
+addressed to is its responder, and the SYNs reached a capture point on it (the copies'
+order is not read: two hosts' clocks may put the arrival first, and the TTL already tells a
+router's forwarding apart). That no SYN-ACK left it needs that point to have taken its
+leaving packets too (`tcpdump -Q in` takes none): the responder's own SYNs or SYN-ACKs to
+the originator in the set marked leaving it (leaving_captured) (field check 53,
 seed 116 run 9: job 2's data SYNs dropped by the agent host's own input chain, both hosts'
 captures merged, read "a capture on fd77::3 shows which way they are lost", the capture
 it asked for already in the file).
@@ -44,10 +48,23 @@ def marked_arrival(ctx: Context, conn: Connection) -> bool:
     to (a bridge's port, whose egress copy is marked outgoing too), no copy in the set at
     another TTL than its
     original's (Context.routed_points), and no capture of one host's several interfaces
-    (Context.interface_copies: a bridge's or router's own `-i any`)? The caller asks for
+    (Context.interface_copies: a bridge's or router's own `-i any`), and the responder's
+    own packets to the originator captured leaving it (leaving_captured)? The caller asks for
     the rest (unanswered, each SYN in the set twice: capture_points.reached_responder)."""
     return (conn.orig_syn_ways & _READ == SENT | ARRIVED
-            and not ctx.routed_points and not ctx.interface_copies)
+            and not ctx.routed_points and not ctx.interface_copies
+            and leaving_captured(ctx, conn.resp_h, conn.orig_h))
+
+
+def leaving_captured(ctx: Context, host: str, peer: str) -> bool:
+    """Does the set show host's own packets to peer captured as they left it: a SYN or
+    SYN-ACK of host's on a connection with peer marked leaving a host and arriving at the
+    host it was addressed to at one TTL, never at another host (Connection.*_syn_ways)?
+    Then a capture point on host saw its leaving packets (one that took arriving ones only,
+    `tcpdump -Q in`, would not hold a SYN-ACK it sent), so no SYN-ACK in the set left it."""
+    return any((c.orig_h == host and c.orig_syn_ways & _READ == SENT | ARRIVED)
+               or (c.resp_h == host and c.resp_syn_ways & _READ == SENT | ARRIVED)
+               for c in ctx.between(host, peer))
 
 
 def arrival_words(conn: Connection) -> str:
