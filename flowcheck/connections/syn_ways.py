@@ -16,8 +16,10 @@ merged capture's points were (read by flowcheck.verify.arrival).
 Kept per direction (flow key, from its lower endpoint) as one int packing the packet
 types its SYNs showed (the originator's SYNs, the responder's SYN-ACKs; capture copies
 included: the copies are what is told) and their TTLs (`pack_marks`), only once the
-capture holds capture copies (a capture of one host has no second mark to read) and only
-for Linux cooked packets: the batch's work is vectorised over its SYNs, then a Python
+capture holds capture copies (a capture of one host has no second mark to read, and
+keeps no table of its directions; a SYN read in a batch before the capture's first copy,
+a live capture's first packets, is not noted: its connection reads as without marks) and
+only for Linux cooked packets: the batch's work is vectorised over its SYNs, then a Python
 step per direction with SYNs in it, none per packet. `attach` sets each connection's
 Connection.orig_syn_ways / resp_syn_ways (bits below) when the tracker finishes;
 connections that reuse a 4-tuple share its marks.
