@@ -15,7 +15,8 @@ caller runs tshark itself (`Server.run` raises `Gone`), as before.
 
 `run` is subprocess.run for any test's `tshark -r CAPTURE ...` whose output is all it
 reads: one server a command line (less its capture), kept for the process's later
-captures read with the same one.
+captures read with the same one. `fields` is the tests' common such read: `-T fields`
+rows of the packets a display filter shows.
 """
 
 from __future__ import annotations
@@ -240,3 +241,21 @@ def run(command: Sequence[str], *, check: bool = False,
                 return done
     return subprocess.run(command, capture_output=True, text=True, check=check,
                           timeout=timeout)
+
+
+def fields(capture: Path | str, display: str, *names: str, options: Sequence[str] = (),
+           check: bool = True, timeout: float | None = None) -> list[list[str]]:
+    """tshark's `-T fields` rows of the packets of `capture` that the display filter
+    `display` shows ("": every packet), by `run`: one row a packet, a string a field of
+    `names` in their order ("" where the packet has none; several occurrences as tshark
+    joins them, `-E occurrence=`/`aggregator=` among `options`). options: tshark's other
+    options (`-o`, `-E`, `-d`), kept before `-T fields`. Names are not resolved (`-n`:
+    addresses and ports as numbers, no lookup). check: subprocess.CalledProcessError when
+    tshark exits non-zero (without it, the rows it printed before it failed: a malformed
+    file's); subprocess.TimeoutExpired after `timeout` seconds."""
+    command = ["tshark", "-n", "-r", str(capture), *options, "-T", "fields",
+               *(["-Y", display] if display else [])]
+    for name in names:
+        command += ["-e", name]
+    out = run(command, check=check, timeout=timeout).stdout
+    return [line.split("\t") for line in out.splitlines()]
