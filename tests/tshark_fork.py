@@ -285,8 +285,10 @@ def run(command: Sequence[str], *, check: bool = False,
     """subprocess.run(command, capture_output=True, text=True, check=, timeout=) for a
     tshark command line that reads one capture (`-r FILE`): by a fork server of this
     process for the command line less FILE (started on the first capture asked for; the
-    same stdout, stderr and exit status as a tshark of its own), or by a tshark of its
-    own where no C compiler builds the library or the server gives no answer.
+    same stdout, stderr and exit status as a tshark of its own; one server a folder, as
+    a relative FILE is the caller's folder's), or by a tshark of its own where no C
+    compiler builds the library, the server gives no answer, its child cannot start, or
+    FILE is longer than any path the system opens (tshark's error then names FILE).
     subprocess.CalledProcessError (check) and subprocess.TimeoutExpired as
     subprocess.run raises them."""
     command = list(command)
