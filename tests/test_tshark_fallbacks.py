@@ -1,9 +1,9 @@
 """Where the fork server cannot serve, tshark_tcp and tshark_fork.run start tshark for the
 capture as before, with the same rows: no C compiler on PATH (no library built), a
 forked run that fails (tshark_tcp: a tshark of its own gives the error, naming the
-capture, and nothing is kept), a server that ended (killed: every later capture of its
-command line by a tshark of its own), a child that cannot start (its output folder gone:
-status 125). And the shared cache is swept: a library of another tshark_fork.c goes
+capture, and nothing is kept), a child that cannot start (its output folder gone:
+status 125), a server that ended (killed: every later capture of its command line by a
+tshark of its own). And the shared cache is swept: a library of another tshark_fork.c goes
 once it is a day old and no process holds it, never while one does; partial files of
 ended processes go, a live one's and the kept rows stay.
 
@@ -13,7 +13,6 @@ servers and cache untouched), with an empty cache under their own TMPDIR.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import shutil
@@ -30,6 +29,7 @@ TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
 SMALL = ROOT / "captures/lab/snaplen-54.pcap"
 OTHER = ROOT / "captures/lab/tls-clean.pcap"
+THIRD = ROOT / "captures/lab/control-ack-dropped.pcap"
 COLUMNS = ["tcp.stream", "tcp.srcport", "tcp.len", "ndmp.msg"]
 ROWS = ["frame.number", "tcp.len"]
 needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark missing")
@@ -56,16 +56,16 @@ def ended(server):
     server._process.wait()
 
 
-result = {"library": str(tshark_fork.library(tshark_fork.CACHE))}
-first = read(captures[0])
-if case == "server ended":
-    [tcp_server] = tshark_tcp._SERVERS.values()
-    [[run_server]] = [idle for idle in tshark_fork._IDLE.values() if idle]
-    ended(tcp_server)
-    ended(run_server)
-elif case == "child cannot start":
-    shutil.rmtree(tshark_fork._scratch())
-result["reads"] = [first, *map(read, captures[1:])]
+result = {"library": str(tshark_fork.library(tshark_fork.CACHE)), "reads": []}
+for number, capture in enumerate(captures):
+    if case == "servers fail" and number == 1:  # run's children cannot open their output
+        shutil.rmtree(tshark_fork._scratch())
+    if case == "servers fail" and number == 2:
+        [tcp_server] = tshark_tcp._SERVERS.values()
+        [[run_server]] = [idle for idle in tshark_fork._IDLE.values() if idle]
+        ended(tcp_server)
+        ended(run_server)
+    result["reads"].append(read(capture))
 result["servers"] = [server is not None for server in tshark_tcp._SERVERS.values()]
 result["idle"] = sorted(len(idle) if idle is not None else -1
                         for idle in tshark_fork._IDLE.values())
@@ -95,20 +95,11 @@ def in_own_python(tmp_path: Path, case: str, captures: list[Path], *,
     return json.loads(done.stdout)
 
 
-@functools.cache  # stored captures, never written
 def expected(capture: Path) -> dict:
-    """What a read gives: a tshark of its own for each (the rows tshark_fork is held to
-    by test_tshark_fork)."""
-    argv = ["tshark", "-n", "-r", str(capture), "-T", "fields", "-Y", "tcp.len > 0"]
-    for name in ROWS:
-        argv += ["-e", name]
-    own = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
-    every = subprocess.run(command(capture, FIELDS), capture_output=True, text=True,
-                           check=True).stdout
-    at = [FIELDS.index(name) for name in COLUMNS]
-    return {"tcp": "".join("\t".join(line.split("\t")[i] for i in at) + "\n"
-                           for line in every.splitlines()),
-            "run": [line.split("\t") for line in own.splitlines()]}
+    """What a read gives by the fork servers of this process (which test_tshark_fork
+    holds to a tshark of its own's rows)."""
+    return {"tcp": tcp_fields(capture, COLUMNS),
+            "run": tshark_fork.fields(capture, "tcp.len > 0", *ROWS)}
 
 
 @needs_tshark
@@ -130,31 +121,19 @@ def test_without_a_compiler_each_capture_gets_a_tshark_of_its_own(tmp_path: Path
 
 @needs_tshark
 @needs_cc
-def test_a_server_that_ended_leaves_its_command_line_to_a_tshark_a_capture(
+def test_a_child_that_cannot_start_or_a_server_that_ended_leaves_it_to_a_tshark(
         tmp_path: Path) -> None:
-    """Both servers (tshark_tcp's and tshark_fork.run's) killed after a first capture:
-    the next captures give tshark's rows all the same, and neither command line has a
-    server any more (tshark_tcp's None, run's -1)."""
+    """A first capture read by both servers; then the scratch folder run's children
+    write to removed (each exits 125 before tshark runs: that capture by a tshark of its
+    own, the server kept); then both servers (tshark_tcp's and run's) killed: the next
+    capture by a tshark of its own, and neither command line has a server any more
+    (tshark_tcp's None, run's -1). Every read gives the same rows."""
     library = tshark_fork.library(tshark_fork.CACHE)
     assert library is not None
-    result = in_own_python(tmp_path, "server ended", [SMALL, OTHER, SMALL],
-                           library=library)
+    result = in_own_python(tmp_path, "servers fail", [SMALL, OTHER, THIRD], library=library)
     assert result["library"].endswith(library.name)
-    assert result["reads"] == [expected(SMALL), expected(OTHER), expected(SMALL)]
+    assert result["reads"] == [expected(SMALL), expected(OTHER), expected(THIRD)]
     assert result["servers"] == [False] and result["idle"] == [-1]
-
-
-@needs_tshark
-@needs_cc
-def test_a_child_that_cannot_start_leaves_the_capture_to_a_tshark_of_its_own(
-        tmp_path: Path) -> None:
-    """The scratch folder the children write to removed: each child exits 125 before
-    tshark runs, and run gives a tshark of its own's rows; the server stays (idle)."""
-    library = tshark_fork.library(tshark_fork.CACHE)
-    assert library is not None
-    result = in_own_python(tmp_path, "child cannot start", [SMALL, OTHER], library=library)
-    assert result["reads"] == [expected(SMALL), expected(OTHER)]
-    assert result["idle"] == [1]
 
 
 @needs_tshark
