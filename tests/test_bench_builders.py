@@ -4,10 +4,10 @@ checksums corrected for the new ports are right (tshark checks them)."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
+import tshark_fork
 from test_tshark_counts import assert_matches_tshark, track
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,7 +24,7 @@ def test_short_connections_capture(tmp_path: Path) -> None:
     assert sum(c.orig_pkts + c.resp_pkts for c in connections) == packets
     assert len({c.orig_p for c in connections}) == 300
     assert_matches_tshark(path, connections)
-    bad = subprocess.run(
+    bad = tshark_fork.run(
         ["tshark", "-n", "-r", str(path), "-o", "tcp.check_checksum:TRUE",
-         "-Y", "tcp.checksum.status == 0"], capture_output=True, text=True, check=True).stdout
+         "-Y", "tcp.checksum.status == 0"], check=True).stdout
     assert bad == ""

@@ -101,12 +101,8 @@ LAB = NDMJOB.parent / "lab"
 
 
 def _tshark_rows(path: Path, *fields: str, display: str = "") -> list[list[str]]:
-    args = ["tshark", "-n", "-r", str(path), "-o", "tcp.desegment_tcp_streams:FALSE",
-            "-T", "fields", *(["-Y", display] if display else [])]
-    for name in fields:
-        args += ["-e", name]
-    out = tshark_fork.run(args, check=True).stdout  # one start a filter (tshark_fork)
-    return [line.split("\t") for line in out.splitlines()]
+    return tshark_fork.fields(path, display, *fields,  # one start a filter (tshark_fork)
+                              options=("-o", "tcp.desegment_tcp_streams:FALSE"))
 
 
 def _data_frames(path: Path, stream: int) -> list[tuple[int, int]]:
@@ -343,10 +339,8 @@ def test_announcement_replies_lost_by_the_sniffer_are_not_a_capture_that_ended(
     (no DATA_GET_STATE reply names them): step 3 unknown for that, not for an end."""
     lab = NDMJOB.parent / "lab"
     source = lab / "clean-3-resources.pcap"
-    replies = tshark_fork.run(
-        ["tshark", "-r", str(source), "-Y", "ndmp.msg==0x409 && ndmp.msg_type==1", "-T",
-         "fields", "-e", "frame.number"], check=True
-    ).stdout.split()
+    replies = [frame for (frame,) in tshark_fork.fields(
+        source, "ndmp.msg==0x409 && ndmp.msg_type==1", "frame.number")]
     assert len(replies) == 3
     lossy = tmp_path / "no-replies.pcap"
     subprocess.run(["editcap", str(source), str(lossy), *replies], check=True,

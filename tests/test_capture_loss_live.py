@@ -20,6 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import tshark_fork
 from live_batches import batch_events
 from live_process import ended_if_failing, free_port, wait_until_listening, wait_until_still
 from test_capture_loss import LAB, _data_frames, _remove, _tshark_expert
@@ -123,13 +124,10 @@ def test_tcpdump_with_a_tiny_buffer_loses_what_flowcheck_counts(tmp_path: Path) 
 
 def _ranges_captured(path: Path, port: int) -> list[tuple[int, int]]:
     """The sender's sequence ranges in the capture (tshark's relative numbers), merged."""
-    rows = subprocess.run(
-        ["tshark", "-n", "-r", str(path), "-Y", f"tcp.dstport == {port} and tcp.len > 0",
-         "-T", "fields", "-e", "tcp.seq", "-e", "tcp.len"],
-        capture_output=True, text=True, check=True).stdout.split("\n")
+    rows = tshark_fork.fields(path, f"tcp.dstport == {port} and tcp.len > 0", "tcp.seq",
+                              "tcp.len")
     merged: list[list[int]] = []
-    for start, end in sorted((int(a), int(a) + int(n)) for a, n in
-                             (row.split("\t") for row in rows if row)):
+    for start, end in sorted((int(a), int(a) + int(n)) for a, n in rows):
         if merged and start <= merged[-1][1]:
             merged[-1][1] = max(merged[-1][1], end)
         else:

@@ -8,10 +8,10 @@ seen (tail1075), both the SACK blocks'."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
+import tshark_fork
 from test_connections_acked_unseen import short_everywhere  # noqa: F401 (fixture)
 from test_connections_util import read_batches
 
@@ -27,18 +27,18 @@ REVIEW = Path(__file__).resolve().parent / "data" / "sack-review"
 SYN_SEEN = ["synseen_sack.pcap", "synseen_below.pcap", "synseen_beyond.pcap"]
 
 
+RAW_NUMBERS = ("-o", "tcp.relative_sequence_numbers:FALSE")  # tshark's option
+
+
 def sacked_unseen(path: Path) -> int:
     """tshark's count of bytes the SACK blocks of each receiver's first ACK name that no
     captured segment carried (raw sequence numbers; the premise of the test)."""
     fields = ["tcp.stream", "tcp.srcport", "tcp.seq", "tcp.len", "tcp.options.sack_le",
               "tcp.options.sack_re"]
-    out = subprocess.run(["tshark", "-r", str(path), "-o", "tcp.relative_sequence_numbers:FALSE",
-                          "-T", "fields", *[a for f in fields for a in ("-e", f)]],
-                         capture_output=True, text=True, check=True).stdout
     seen: dict[tuple[str, str], set[int]] = {}
     firsts: dict[tuple[str, str], list[tuple[int, int]]] = {}
-    for line in out.splitlines():
-        stream, port, seq, length, left, right = (line.split("\t") + [""] * 6)[:6]
+    for row in tshark_fork.fields(path, "", *fields, options=RAW_NUMBERS):
+        stream, port, seq, length, left, right = (row + [""] * 6)[:6]
         if int(length or 0):
             seen.setdefault((stream, port), set()).update(range(int(seq), int(seq) + int(length)))
         elif left and (stream, port) not in firsts:
@@ -86,13 +86,10 @@ def tshark_missed(path: Path) -> int:
     server's highest ACK covers and no captured segment (nor FIN) carried (raw sequence
     numbers)."""
     fields = ["tcp.srcport", "tcp.flags.syn", "tcp.flags.fin", "tcp.seq", "tcp.ack", "tcp.len"]
-    out = subprocess.run(["tshark", "-r", str(path), "-o", "tcp.relative_sequence_numbers:FALSE",
-                          "-T", "fields", *[a for f in fields for a in ("-e", f)]],
-                         capture_output=True, text=True, check=True).stdout
     seen: set[int] = set()
     start, top = None, 0
-    for line in out.splitlines():
-        port, syn, fin, seq, ack, length = line.split("\t")
+    for port, syn, fin, seq, ack, length in tshark_fork.fields(path, "", *fields,
+                                                              options=RAW_NUMBERS):
         if port == "40000":
             if syn in ("1", "True"):
                 start = int(seq) + 1

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import tshark_fork
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
@@ -40,9 +41,8 @@ def test_missing_ring_file_is_reported_and_its_data_connection_matched(
     [gap] = [f for f in analysis.findings if f.code == "capture_ring_gap"]
     assert "number 1 missing" in gap.message and "p_00000_" in gap.message
     # Dated at the hole's start, the first file's last packet (third new-user trial: null).
-    last = subprocess.run(["tshark", "-r", str(LAB / "clean-3-resources.pcap"), "-Y",
-                           "frame.number == 200", "-T", "fields", "-e", "frame.time_epoch"],
-                          check=True, capture_output=True, text=True).stdout
+    [[last]] = tshark_fork.fields(LAB / "clean-3-resources.pcap", "frame.number == 200",
+                                  "frame.time_epoch")
     assert gap.ts is not None and abs(gap.ts - float(last)) < 1e-6, (gap.ts, last)
     [session] = analysis.sessions
     assert len(session.data_connections) == 3

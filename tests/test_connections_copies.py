@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import tshark_fork
 from lab_edits import sent_by
 from scapy.all import ICMP, IP, TCP, Ether
 from test_connections_states import A, M, handshake, pkt, run
@@ -330,12 +331,8 @@ REJECT = "v3-control-reject-icmp"  # the agent's firewall rejects the SYN and it
 def _icmp_fields(path: Path) -> list[list[str]]:
     """Per ICMP frame, as tshark reads it: frame number, the outer and quoted IP IDs,
     ICMP type, code and checksum, the quoted SYN's sequence number and TSval."""
-    out = subprocess.run(
-        ["tshark", "-r", str(path), "-Y", "icmp", "-T", "fields", "-e", "frame.number",
-         "-e", "ip.id", "-e", "icmp.type", "-e", "icmp.code", "-e", "icmp.checksum",
-         "-e", "tcp.seq_raw", "-e", "tcp.options.timestamp.tsval"],
-        check=True, capture_output=True, text=True).stdout
-    return [line.split("\t") for line in out.splitlines()]
+    return tshark_fork.fields(path, "icmp", "frame.number", "ip.id", "icmp.type", "icmp.code",
+                              "icmp.checksum", "tcp.seq_raw", "tcp.options.timestamp.tsval")
 
 
 @pytest.mark.parametrize("copier", COPIERS, ids=lambda f: f.__name__)

@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import tshark_fork
 from test_connections_acked_unseen import run, short_everywhere  # noqa: F401 (fixture)
 from test_connections_ttl import segment
 from test_connections_util import ACK, FIN, PSH, SYN, write_pcap
@@ -28,14 +29,10 @@ def tshark_data_frames(path: Path) -> tuple[dict[tuple[str, int, int], int],
     """By (source address, port, destination port: one side of one connection where
     two connections share an endpoint): the frame of its last TCP segment with payload,
     and of its first, as tshark reads the capture (one run for both)."""
-    out = subprocess.run(["tshark", "-r", str(path), "-Y", "tcp.len > 0", "-T", "fields",
-                          "-e", "frame.number", "-e", "ip.src",
-                          "-e", "tcp.srcport", "-e", "tcp.dstport"], capture_output=True, text=True,
-                         check=True).stdout
     last: dict[tuple[str, int, int], int] = {}
     first: dict[tuple[str, int, int], int] = {}
-    for line in out.splitlines():
-        frame, src, port, to = line.split("\t")
+    for frame, src, port, to in tshark_fork.fields(path, "tcp.len > 0", "frame.number", "ip.src",
+                                                   "tcp.srcport", "tcp.dstport"):
         last[(src, int(port), int(to))] = int(frame)
         first.setdefault((src, int(port), int(to)), int(frame))
     return last, first

@@ -7,11 +7,11 @@ batches), on generated captures and on the stored trial captures through a route
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tshark_fork
 from test_connections_acked_unseen import run, short_everywhere  # noqa: F401 (fixture)
 from test_connections_util import (
     ACK,
@@ -47,10 +47,8 @@ def segment(src: str, dst: str, sport: int, dport: int, seq: int, ack: int, flag
 
 def tshark_ttls(path: Path) -> list[int]:
     """Per TCP packet, the innermost IP header's TTL or hop limit (tshark's last)."""
-    out = subprocess.run(["tshark", "-r", str(path), "-Y", "tcp", "-T", "fields", "-e",
-                          "ip.ttl", "-e", "ipv6.hlim", "-E", "occurrence=l"],
-                         capture_output=True, text=True, check=True).stdout
-    return [int(next(v for v in line.split("\t") if v)) for line in out.splitlines()]
+    rows = tshark_fork.fields(path, "tcp", "ip.ttl", "ipv6.hlim", options=("-E", "occurrence=l"))
+    return [int(next(v for v in row if v)) for row in rows]
 
 
 def test_decode_keeps_the_innermost_ttl_on_every_layout(tmp_path: Path) -> None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import gzip
 import socket
 import struct
-import subprocess
 from pathlib import Path
 
 import numpy as np
+import tshark_fork
 
 from flowcheck.connections import ConnectionTracker
 from flowcheck.sources.batch import PacketBatch
@@ -132,12 +132,8 @@ def read_batches(path: Path, chunk: int = 1000, linktype: int | None = None):
 
 
 def tshark_fields(path: Path, *fields: str) -> list[list[str]]:
-    args = ["tshark", "-n", "-r", str(path), "-o", "tcp.desegment_tcp_streams:FALSE",
-            "-T", "fields"]
-    for name in fields:
-        args += ["-e", name]
-    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
-    return [line.split("\t") for line in out.splitlines()]
+    return tshark_fork.fields(path, "", *fields,
+                              options=("-o", "tcp.desegment_tcp_streams:FALSE"))
 
 
 def test_builders_agree_with_tshark(tmp_path: Path) -> None:

@@ -7,10 +7,10 @@ frames as tshark flags them ("tcp.analysis.zero_window").
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
+import tshark_fork
 from test_connections_acked_unseen import run, short_everywhere  # noqa: F401 (fixture)
 from test_connections_states import A, M
 from test_connections_states import run as run_packets
@@ -63,10 +63,8 @@ def stalled_receiver() -> tuple[list[bytes], dict[str, int]]:
 
 
 def tshark_zero_windows(path: Path) -> list[int]:
-    out = subprocess.run(["tshark", "-r", str(path), "-Y", "tcp.analysis.zero_window",
-                          "-T", "fields", "-e", "frame.number"], capture_output=True,
-                         text=True, check=True).stdout
-    return [int(line) for line in out.split()]
+    return [int(frame) for (frame,) in tshark_fork.fields(path, "tcp.analysis.zero_window",
+                                                          "frame.number")]
 
 
 @pytest.mark.parametrize("short_pass", ["as configured", "every batch"])

@@ -30,10 +30,10 @@ and environment".
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+import tshark_fork
 
 from flowcheck.config import Config, build_config, load_file
 from flowcheck.pipeline import Traffic, analyze, read_traffic
@@ -126,12 +126,10 @@ def test_snap_cut_packets_are_counted_once_as_their_bytes_are() -> None:
     if shutil.which("tshark"):
         # The wire's facts: 18 control packets cut, 9 (IP ID, sequence) pairs twice,
         # their missing payload bytes 206 counted once.
-        rows = subprocess.run(
-            ["tshark", "-n", "-r", str(MERGED_SNAP.with_name(MERGED_SNAP.name + ".pcap.gz")),
-             "-Y", "tcp.port == 10000 and frame.cap_len < frame.len", "-T", "fields",
-             "-e", "ip.id", "-e", "tcp.seq_raw", "-e", "frame.len", "-e", "frame.cap_len"],
-            capture_output=True, text=True, check=True).stdout.split("\n")
-        cut = [tuple(row.split("\t")) for row in rows if row]
+        cut = [tuple(row) for row in tshark_fork.fields(
+            MERGED_SNAP.with_name(MERGED_SNAP.name + ".pcap.gz"),
+            "tcp.port == 10000 and frame.cap_len < frame.len",
+            "ip.id", "tcp.seq_raw", "frame.len", "frame.cap_len")]
         assert len(cut) == 18 and len(set(cut)) == 9
         assert sum(int(wire) - int(kept) for _, _, wire, kept in set(cut)) == 206
     message = _partial(MERGED_SNAP)

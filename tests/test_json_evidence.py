@@ -49,13 +49,9 @@ class Packet:
 def tshark_packets(path: Path) -> dict[int, Packet]:
     fields = ("frame.number", "frame.time_epoch", "ip.src", "ip.dst", "ipv6.src",
               "ipv6.dst", "tcp.srcport", "tcp.dstport")
-    command = ["tshark", "-n", "-r", str(path), "-T", "fields", "-E", "occurrence=a"]
-    for name in fields:
-        command += ["-e", name]
-    out = tshark_fork.run(command, timeout=300).stdout  # one start (tshark_fork)
     packets = {}
-    for line in out.splitlines():
-        number, time, *addresses, sports, dports = line.split("\t")
+    for number, time, *addresses, sports, dports in tshark_fork.fields(  # one start
+            path, "", *fields, options=("-E", "occurrence=a"), check=False, timeout=300):
         packets[int(number)] = Packet(time, ",".join(addresses), sports, dports)
     return packets
 

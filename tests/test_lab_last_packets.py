@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import tshark_fork
 
 from flowcheck.lab.last_packets import talking_sockets, wait_for_last_packets
 from flowcheck.lab.netns import PacketCapture, lab_network
@@ -59,8 +60,7 @@ def test_a_connection_talks_until_both_ends_closed_and_its_fins_are_captured(
         assert talking_sockets(lab.media_ns) == talking_sockets(lab.agent_ns) == 0
         packets = capture.stop()
     # Handshake, both FINs and their ACKs: every segment of the connection is in the file.
-    flags = subprocess.run(["tshark", "-r", str(tmp_path / "close.pcap"), "-T", "fields",
-                            "-e", "tcp.flags.str"], capture_output=True, text=True,
-                           check=True).stdout.split("\n")[:-1]
+    flags = [flag for (flag,) in tshark_fork.fields(tmp_path / "close.pcap", "",
+                                                    "tcp.flags.str")]
     assert packets == len(flags) >= 6, flags
     assert sum("F" in f for f in flags) == 2 and "F" not in flags[-1], flags

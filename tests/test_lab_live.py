@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import tshark_fork
 
 from flowcheck.config import build_config, load_file
 from flowcheck.lab import ndmjob
@@ -31,11 +32,8 @@ def _analyze(result: CaptureResult) -> Analysis:
 
 def _tshark_fields(path: Path, display_filter: str, *fields: str,
                    extra: tuple[str, ...] = ()) -> list[list[str]]:
-    argv = ["tshark", "-r", str(path), *extra, "-Y", display_filter, "-T", "fields"]
-    for name in fields:
-        argv += ["-e", name]
-    output = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
-    return [line.split("\t") for line in output.splitlines() if line.strip()]
+    return [row for row in tshark_fork.fields(path, display_filter, *fields, options=extra)
+            if "\t".join(row).strip()]
 
 
 def _our_namespaces() -> list[str]:

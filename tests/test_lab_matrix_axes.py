@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import tshark_fork
 
 from flowcheck.lab.matrix import expect, fault_rules, judge, plan
 from flowcheck.lab.matrix_axes import AXES, CONTROLS, FAMILIES, JOBS, LINKS, TLS_FORMS
@@ -97,9 +98,10 @@ def _lab(tmp_path: Path, run: dict) -> dict:
 
 
 def _fields(path: Path, display_filter: str, *fields: str) -> list[str]:
-    return subprocess.run(["tshark", "-r", str(path), "-Y", display_filter, "-T", "fields",
-                           *[a for f in fields for a in ("-e", f)]],
-                          capture_output=True, text=True, check=True).stdout.split()
+    """Every value tshark prints for `fields` (of the frames the filter shows), in order,
+    as one list of words (tshark's output split at whitespace)."""
+    rows = tshark_fork.fields(path, display_filter, *fields)
+    return [word for row in rows for value in row for word in value.split()]
 
 
 BASE = {"index": 0, "peer": "be", "op": "backup", "resources": 1, "routed": False,

@@ -68,14 +68,9 @@ def _ints(text: str) -> list[int]:
 
 
 def frames(path: Path) -> list[Frame]:
-    argv = ["tshark", "-n", "-r", str(path), "-T", "fields"]
-    for name in _FIELDS:
-        argv += ["-e", name]
-    output = tshark_fork.run(argv, check=True).stdout  # one start (tshark_fork)
     result = []
-    for line in output.splitlines():
-        (number, cap_len, wire_len, src, dst, sport, dport, syn, ack_flag, payload, ack,
-         retransmission, codes, types, ips, ports) = line.split("\t")
+    for (number, cap_len, wire_len, src, dst, sport, dport, syn, ack_flag, payload, ack,
+         retransmission, codes, types, ips, ports) in tshark_fork.fields(path, "", *_FIELDS):
         result.append(Frame(
             int(number), int(cap_len), int(wire_len), src, dst, int(sport or 0),
             int(dport or 0), syn in ("1", "True"), ack_flag in ("1", "True"),

@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import tshark_fork
 from test_tshark_counts import assert_matches_tshark, track
 
 from flowcheck.config import build_config, load_file
@@ -51,11 +52,8 @@ def _reported(analysis: Analysis) -> set[str]:
 
 
 def _tshark(path: Path, display_filter: str, *fields: str) -> list[list[str]]:
-    argv = ["tshark", "-n", "-r", str(path), "-Y", display_filter, "-T", "fields"]
-    for name in fields:
-        argv += ["-e", name]
-    output = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
-    return [line.split("\t") for line in output.splitlines() if line.strip()]
+    return [row for row in tshark_fork.fields(path, display_filter, *fields)
+            if "\t".join(row).strip()]
 
 
 def _records(payload: bytes) -> list[tuple[int, int, bytes]]:

@@ -7,10 +7,10 @@ not from the encoder's output.
 from __future__ import annotations
 
 import struct
-import subprocess
 from pathlib import Path
 
 import pytest
+import tshark_fork
 
 from flowcheck.lab import ndmp_wire as wire
 
@@ -61,12 +61,10 @@ def test_start_backup_is_butype_then_env() -> None:
 
 @pytest.mark.skipif(not CLEAN.exists(), reason="stored lab capture missing")
 def test_wireshark_dissects_every_standard_message_of_the_stored_capture() -> None:
-    fields = subprocess.run(
-        ["tshark", "-r", str(CLEAN), "-Y", "ndmp", "-T", "fields", "-e", "ndmp.msg",
-         "-e", "_ws.malformed", "-e", "_ws.expert.severity", "-E", "occurrence=a"],
-        capture_output=True, text=True, check=True).stdout.splitlines()
-    codes = [int(code, 0) for line in fields for code in line.split("\t")[0].split(",") if code]
-    assert not any(line.split("\t")[1] for line in fields)  # nothing malformed
+    rows = tshark_fork.fields(CLEAN, "ndmp", "ndmp.msg", "_ws.malformed", "_ws.expert.severity",
+                              options=("-E", "occurrence=a"))
+    codes = [int(code, 0) for row in rows for code in row[0].split(",") if code]
+    assert not any(row[1] for row in rows)  # nothing malformed
     # 3 resources: 3 DATA_LISTEN requests and 3 replies, 3 NOTIFY_DATA_HALTED posts.
     assert codes.count(0x409) == 6
     assert codes.count(0x501) == 3

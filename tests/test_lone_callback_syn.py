@@ -16,6 +16,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import tshark_fork
 from stored import stored_analysis
 
 from flowcheck.pipeline import Analysis
@@ -32,9 +33,7 @@ def _without_resends(tmp_path: Path, capture: Path) -> Path:
         source = tmp_path / capture.stem
         source.write_bytes(subprocess.run(["gzip", "-dc", str(capture)], check=True,
                                           capture_output=True).stdout)
-    listed = subprocess.run(["tshark", "-r", str(source), "-Y", RESENT, "-T", "fields", "-e",
-                             "frame.number"], check=True, capture_output=True,
-                            text=True).stdout.split()
+    listed = [frame for (frame,) in tshark_fork.fields(source, RESENT, "frame.number")]
     assert listed
     out = tmp_path / f"{capture.name.split('.')[0]}-lone.pcap"
     subprocess.run(["editcap", str(source), str(out), *listed], check=True,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import tshark_fork
 from stored import stored_analysis
 
 from flowcheck.pipeline import Analysis
@@ -26,9 +27,7 @@ RESENT = "tcp.flags.syn==1 && tcp.flags.ack==0 && tcp.analysis.retransmission"
 
 def _without(tmp_path: Path, capture: Path, display_filter: str) -> Path:
     """The capture less the frames tshark's display filter selects (editcap)."""
-    listed = subprocess.run(["tshark", "-r", str(capture), "-Y", display_filter, "-T",
-                             "fields", "-e", "frame.number"], check=True,
-                            capture_output=True, text=True).stdout.split()
+    listed = [frame for (frame,) in tshark_fork.fields(capture, display_filter, "frame.number")]
     assert listed, display_filter
     out = tmp_path / f"{capture.stem}-lone.pcap"
     subprocess.run(["editcap", str(capture), str(out), *listed], check=True,

@@ -30,6 +30,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import tshark_fork
 from stored import case_config, errors, stored_analysis, without_frame
 
 from flowcheck.pipeline import Analysis
@@ -146,11 +147,9 @@ def test_clean_jobs_cut_the_same_ways_never_fail(tmp_path: Path, folder: str, na
         analysis = stored_analysis(one_way, config_path=config)
         assert analysis.verdict in ("pass", "inconclusive"), (label, errors(analysis))
         # ... and that direction without its control FIN (the agent's, in toM)
-        fins = subprocess.run(
-            ["tshark", "-r", str(one_way), "-Y", "tcp.flags.fin==1 && tcp.port==10000",
-             "-T", "fields", "-e", "frame.number"],
-            check=True, capture_output=True, text=True).stdout.split()
-        for frame in map(int, fins):
+        fins = tshark_fork.fields(one_way, "tcp.flags.fin==1 && tcp.port==10000",
+                                  "frame.number")
+        for frame in (int(fin) for (fin,) in fins):
             lost = without_frame(tmp_path, one_way.parent, one_way.stem, frame)
             analysis = stored_analysis(lost, config_path=config)
             assert analysis.verdict in ("pass", "inconclusive"), (label, frame,

@@ -55,10 +55,8 @@ def tshark(capture: Path, display: str, *fields: str) -> list[list[str]]:
 
 
 def _tshark(capture: Path, display: str, fields: tuple[str, ...]) -> list[list[str]]:
-    out = tshark_fork.run(["tshark", "-r", str(capture), "-Y", display, "-T", "fields",
-                           *(arg for field in fields for arg in ("-e", field))],
-                          check=True).stdout  # one start a filter (tshark_fork)
-    return [line.split("\t") for line in out.splitlines() if line]
+    # One start a filter (tshark_fork); a packet without the one field asked: no row.
+    return [row for row in tshark_fork.fields(capture, display, *fields) if row != [""]]
 
 
 @functools.cache

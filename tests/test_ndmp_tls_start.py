@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import tshark_fork
 from lab_edits import analyze_lab, lab_packets, write
 from scapy.all import TCP
 from test_ndmp_stream import events
@@ -194,10 +195,8 @@ def _hellos_first_read(capture: Path, analysis: Analysis) -> None:
     """The hellos tshark finds are the control connection's first bytes, and `analysis`
     reads as the stored tls-start-clean with their frames."""
     hellos = hello_frames(capture)
-    firsts = subprocess.run(
-        ["tshark", "-n", "-r", str(capture), "-Y", "tcp.port == 10000 && tcp.len > 0",
-         "-T", "fields", "-e", "frame.number"],
-        capture_output=True, text=True, check=True).stdout.split()
+    firsts = [frame for (frame,) in tshark_fork.fields(
+        capture, "tcp.port == 10000 && tcp.len > 0", "frame.number")]
     assert firsts[:2] == [str(frame) for frame in hellos]  # no byte before them
     _clean_read(analysis, *hellos)
 

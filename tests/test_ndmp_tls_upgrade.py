@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import tshark_fork
 from lab_edits import analyze_lab, lab_packets, segment, write
 from scapy.all import TCP
 from test_ndmp_stream import events
@@ -32,11 +33,10 @@ CONNECT_CLIENT_AUTH = 0x901
 def tls_hellos(capture: Path) -> list[str]:
     """tshark's TLS dissector on port 10000: frame number and handshake type (1
     ClientHello, 2 ServerHello) of each hello, flattened in frame order."""
-    return subprocess.run(
-        ["tshark", "-n", "-r", str(capture), "-d", "tcp.port==10000,tls", "-Y",
-         "tls.handshake.type == 1 || tls.handshake.type == 2", "-T", "fields",
-         "-e", "frame.number", "-e", "tls.handshake.type"],
-        capture_output=True, text=True, check=True).stdout.split()
+    rows = tshark_fork.fields(capture, "tls.handshake.type == 1 || tls.handshake.type == 2",
+                              "frame.number", "tls.handshake.type",
+                              options=("-d", "tcp.port==10000,tls"))
+    return [value for row in rows for value in row]
 
 
 def hello_frames(capture: Path) -> tuple[int, int]:
@@ -56,10 +56,8 @@ def hello_frames(capture: Path) -> tuple[int, int]:
 def ndmp_reply_frame(capture: Path, code: int) -> int:
     """tshark's NDMP dissector on port 10000: the frame of the one reply to message
     `code` in the clear."""
-    (frame,) = subprocess.run(
-        ["tshark", "-n", "-r", str(capture), "-d", "tcp.port==10000,ndmp", "-Y",
-         f"ndmp.msg == {code:#x} && ndmp.msg_type == 1", "-T", "fields", "-e",
-         "frame.number"], capture_output=True, text=True, check=True).stdout.split()
+    [(frame,)] = tshark_fork.fields(capture, f"ndmp.msg == {code:#x} && ndmp.msg_type == 1",
+                                    "frame.number", options=("-d", "tcp.port==10000,ndmp"))
     return int(frame)
 
 

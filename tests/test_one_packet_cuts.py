@@ -18,6 +18,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import tshark_fork
 from stored import case_config, errors, stored_analysis, without_frame
 
 CAPTURES = Path(__file__).resolve().parents[1] / "captures"
@@ -97,11 +98,8 @@ def test_an_agent_closing_after_a_lost_connect_close_passes(tmp_path: Path) -> N
     """A clean job (lab/clean-3-resources) without the media server's CONNECT_CLOSE: the
     agent's FIN acknowledges 28 B the capture lacks, a normal end, and the job passes."""
     folder = CAPTURES / "lab"
-    frames = subprocess.run(
-        ["tshark", "-r", str(folder / "clean-3-resources.pcap"), "-d",
-         "tcp.port==10000,ndmp", "-Y", "ndmp.msg == 0x902", "-T", "fields",
-         "-e", "frame.number"], check=True, capture_output=True, text=True).stdout.split()
-    [close] = frames
+    [(close,)] = tshark_fork.fields(folder / "clean-3-resources.pcap", "ndmp.msg == 0x902",
+                                    "frame.number", options=("-d", "tcp.port==10000,ndmp"))
     cut = without_frame(tmp_path, folder, "clean-3-resources", int(close))
     analysis = stored_analysis(cut, config_path=case_config(folder, "clean-3-resources"))
     assert analysis.verdict == "pass"

@@ -48,9 +48,7 @@ def _analyze(capture: Path, name: str, where: Path = LAB) -> Analysis:
 
 
 def _icmp_frames(capture: Path) -> list[int]:
-    out = tshark_fork.run(["tshark", "-r", str(capture), "-Y", "icmp", "-T", "fields",
-                           "-e", "frame.number"], check=True)  # tshark started once (tshark_fork)
-    return [int(line) for line in out.stdout.split()]
+    return [int(frame) for (frame,) in tshark_fork.fields(capture, "icmp", "frame.number")]
 
 
 def _quoted(analysis: Analysis) -> list[Connection]:

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import tshark_fork
 from cli_json import run_json
 from router_lab import routed_namespaces, sh
 
@@ -155,13 +156,10 @@ def _connections(capture: Path) -> dict:
 def _lags(capture: Path) -> list[float]:
     """Per packet captured twice (same IPv4 ID and TCP sequence number, the TTL one lower
     the second time), the seconds between its two copies."""
-    fields = subprocess.run(["tshark", "-r", str(capture), "-T", "fields", "-e",
-                             "frame.time_epoch", "-e", "ip.id", "-e", "tcp.seq_raw", "-e",
-                             "ip.ttl"], capture_output=True, text=True, check=True).stdout
     first: dict[tuple[str, str], tuple[float, int]] = {}
     lags = []
-    for line in fields.splitlines():
-        when, ip_id, seq, ttl = line.split("\t")
+    for when, ip_id, seq, ttl in tshark_fork.fields(capture, "", "frame.time_epoch", "ip.id",
+                                                    "tcp.seq_raw", "ip.ttl"):
         if not ttl:  # not an IPv4 TCP packet
             continue
         key = (ip_id, seq)

@@ -14,10 +14,10 @@ router change are the truth.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
+import tshark_fork
 from scapy.all import IP, TCP, Ether, IPv6, wrpcap
 from scapy.layers.l2 import CookedLinuxV2
 from scapy_files import write_packets
@@ -65,10 +65,7 @@ def _segments(link: object) -> list:
 
 def _tshark_retransmissions(capture: Path) -> int:
     """The frames tshark marks tcp.analysis.retransmission."""
-    done = subprocess.run(["tshark", "-r", str(capture), "-Y", "tcp.analysis.retransmission",
-                           "-T", "fields", "-e", "frame.number"], capture_output=True,
-                          text=True, check=True)
-    return len(done.stdout.split())
+    return len(tshark_fork.fields(capture, "tcp.analysis.retransmission", "frame.number"))
 
 
 @pytest.mark.parametrize("change", [False, True])

@@ -10,10 +10,10 @@ M, none of A's packets written): tshark reads their SACK blocks as the tracker d
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
+import tshark_fork
 from scapy.all import IP, TCP, Ether
 from scapy_files import write_packets
 from test_connections_acked_unseen import short_everywhere  # noqa: F401 (fixture)
@@ -66,10 +66,9 @@ def every_path(path: Path) -> list[list[Connection]]:
 def tshark_sacks(path: Path) -> list[str]:
     """tshark's SACK edges (relative to the agent's ISN, which M's SYN-ACK acknowledges)
     of each packet carrying some (the premise)."""
-    out = subprocess.run(["tshark", "-r", str(path), "-T", "fields", "-e",
-                          "tcp.options.sack_le", "-e", "tcp.options.sack_re"],
-                         capture_output=True, text=True, check=True).stdout
-    return [line for line in out.splitlines() if line.strip()]
+    lines = ("\t".join(row) for row in tshark_fork.fields(path, "", "tcp.options.sack_le",
+                                                          "tcp.options.sack_re"))
+    return [line for line in lines if line.strip()]
 
 
 @pytest.mark.usefixtures("short_everywhere")

@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import tshark_fork
 from stored import sidecar, stored_analysis, without_frame
 
 from flowcheck.pipeline import Analysis
@@ -26,10 +27,7 @@ def _words(text: str) -> str:
 
 def _frames(capture: Path, display_filter: str) -> list[int]:
     """The frames of `capture` matching a tshark display filter."""
-    out = subprocess.run(["tshark", "-r", str(capture), "-Y", display_filter, "-T", "fields",
-                          "-e", "frame.number"], check=True, capture_output=True,
-                         text=True).stdout
-    return [int(n) for n in out.split()]
+    return [int(n) for (n,) in tshark_fork.fields(capture, display_filter, "frame.number")]
 
 
 def _without(tmp_path: Path, capture: Path, frame: int) -> Analysis:

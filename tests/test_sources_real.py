@@ -20,11 +20,7 @@ needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark
 
 
 def tshark_fields(path: Path, *fields: str) -> list[list[str]]:
-    argv = ["tshark", "-n", "-r", str(path), "-T", "fields"]
-    for field in fields:
-        argv += ["-e", field]
-    result = tshark_fork.run(argv, check=True)  # tshark started once (tshark_fork)
-    return [line.split("\t") for line in result.stdout.splitlines()]
+    return tshark_fork.fields(path, "", *fields)  # tshark started once (tshark_fork)
 
 
 def ours(inputs: list) -> tuple[np.ndarray, np.ndarray, np.ndarray, object]:

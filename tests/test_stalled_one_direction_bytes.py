@@ -17,6 +17,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import tshark_fork
 from stored import case_config, errors, stored_analysis
 
 from flowcheck.pipeline import Analysis
@@ -41,10 +42,8 @@ def _from_host(tmp_path: Path, capture: Path, host: str) -> Path:
 def _without_data_segment(tmp_path: Path, capture: Path, host: str, after: int) -> Path:
     """`capture` without the first data segment `host` sent after frame `after`
     (editcap, frame numbers 1-based), found with tshark."""
-    found = subprocess.run(
-        ["tshark", "-r", str(capture), "-Y",
-         f"ip.src=={host} && tcp.len>0 && frame.number>{after}", "-T", "fields",
-         "-e", "frame.number"], check=True, capture_output=True, text=True).stdout.split()
+    found = [frame for (frame,) in tshark_fork.fields(
+        capture, f"ip.src=={host} && tcp.len>0 && frame.number>{after}", "frame.number")]
     out = tmp_path / f"{capture.stem}-without-{found[0]}.pcap"
     subprocess.run(["editcap", str(capture), str(out), found[0]], check=True,
                    capture_output=True)
@@ -53,11 +52,8 @@ def _without_data_segment(tmp_path: Path, capture: Path, host: str, after: int) 
 
 def _highest_ack(capture: Path, host: str, port: int) -> int:
     """The highest relative ACK number `host` sent from `port` (tshark)."""
-    acks = subprocess.run(
-        ["tshark", "-r", str(capture), "-Y", f"ip.src=={host} && tcp.srcport=={port}",
-         "-T", "fields", "-e", "tcp.ack"], check=True, capture_output=True,
-        text=True).stdout.split()
-    return max(map(int, acks))
+    acks = tshark_fork.fields(capture, f"ip.src=={host} && tcp.srcport=={port}", "tcp.ack")
+    return max(int(ack) for (ack,) in acks)
 
 
 def _data_step(analysis: Analysis) -> str:

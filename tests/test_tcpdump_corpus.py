@@ -70,14 +70,10 @@ TSHARK_FIELDS = ("frame.number", "eth.src", "tcp.stream", "tcp.len", "icmp.type"
 
 
 def _tshark(path: Path) -> list[list[str]]:
-    command = ["tshark", "-n", "-r", str(path), "-o", "tcp.desegment_tcp_streams:FALSE",
-               "-T", "fields"]
-    for name in TSHARK_FIELDS:
-        command += ["-e", name]
     # A malformed file makes tshark exit non-zero after printing what it read: kept.
     # One tshark start a thread, forked for each file (tshark_fork: the same output).
-    out = tshark_fork.run(command, timeout=600).stdout
-    return [line.split("\t") for line in out.splitlines()]
+    return tshark_fork.fields(path, "", *TSHARK_FIELDS, check=False, timeout=600,
+                              options=("-o", "tcp.desegment_tcp_streams:FALSE"))
 
 
 def _parse(rows: list[list[str]], first_frame: int = 1) -> tuple[Theirs, set[int]]:

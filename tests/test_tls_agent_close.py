@@ -48,10 +48,7 @@ def killed_packets(name: str) -> tuple[Packet, ...]:
 
 def tshark_fields(capture: Path, display_filter: str, *fields: str) -> list[list[str]]:
     """tshark's -T fields rows of the packets the filter keeps."""
-    out = tshark_fork.run(["tshark", "-r", str(capture), "-Y", display_filter, "-T", "fields",
-                           *(arg for field in fields for arg in ("-e", field))],
-                          check=True).stdout  # one start a filter (tshark_fork)
-    return [line.split("\t") for line in out.splitlines()]
+    return tshark_fork.fields(capture, display_filter, *fields)  # one start a filter
 
 
 def closed(analysis_errors: list[Finding]) -> Finding:

@@ -11,14 +11,20 @@ Also: a capture tshark fails on (cut in the middle of a packet) gives tshark's e
 status and rows, and the server goes on; a server whose library did not load gives no
 answer (Gone), the case where tshark_tcp starts tshark itself. tshark_fork.run, which the
 other tests' `tshark -r` runs go through, gives subprocess.run's exit status, stdout and
-stderr, a failing capture's errors naming that capture (not the server's).
+stderr, a failing capture's errors naming that capture (not the server's), a relative
+path read from the folder the caller is in. A request of any length (a path longer than
+the system takes: tshark's own error) and signals caught while the server reads or waits
+leave the server answering each request with its own status.
+(The fallbacks, tshark started for each capture: test_tshark_fallbacks.)
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -128,3 +134,104 @@ def test_a_server_that_cannot_start_leaves_no_pipe_open(tmp_path: Path) -> None:
         tshark_fork.Server([str(tmp_path / "no-such-tshark"), "-r", "x.pcap"],
                            tmp_path / "missing.so")
     assert set(os.listdir("/proc/self/fd")) == before
+
+
+@needs_tshark
+@needs_cc
+def test_run_reads_a_relative_path_from_the_callers_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server started in one folder, then a capture of the same name in another: each
+    read from the folder the caller is in, as a tshark of its own reads it."""
+    argv = ["tshark", "-n", "-r", "capture.pcap", "-T", "fields", "-e", "frame.number"]
+    read = []
+    for name in ("snaplen-54", "tls-clean"):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "capture.pcap").write_bytes((ROOT / f"captures/lab/{name}.pcap").read_bytes())
+        monkeypatch.chdir(folder)
+        read.append(tshark_fork.run(argv, check=True).stdout)
+        assert read[-1] == subprocess.run(argv, capture_output=True, text=True).stdout
+    assert read[0] != read[1]  # two captures of other lengths: the second folder's read
+
+
+@needs_tshark
+@needs_cc
+def test_a_request_longer_than_any_path_gets_tsharks_error_and_the_next_its_rows(
+        tmp_path: Path) -> None:
+    """A capture path of 20,000 bytes (more than the request line the server once read,
+    16 KiB, and than the system takes, 4 KiB): the server's child fails as tshark does
+    (its status, "too long"), and the next capture gets its own rows (no reply out of
+    step); tshark_fork.run gives a tshark of its own's status and error, which names the
+    path (not the server's placeholder)."""
+    long = tmp_path.joinpath(*["x" * 199] * 100, "capture.pcap")
+    assert len(str(long)) > 20_000
+    argv = ["tshark", "-n", "-r", str(long), "-T", "fields", "-e", "frame.number"]
+    own = subprocess.run(argv, capture_output=True, text=True)
+    assert own.returncode != 0 and f'"{str(long)[:40]}' in own.stderr
+    done = tshark_fork.run(argv)
+    assert (done.returncode, done.stdout, done.stderr) == (
+        own.returncode, own.stdout, own.stderr)
+    whole = ROOT / "captures/lab/snaplen-54.pcap"
+    library = tshark_fork.library(CACHE)
+    assert library is not None
+    server = tshark_fork.Server(command(whole, FIELDS), library)
+    try:
+        assert forked(server, long, tmp_path) == (own.returncode, "")
+        assert "too long" in (tmp_path / "errors").read_text(encoding="utf-8")
+        assert forked(server, whole, tmp_path) == alone(whole, True)
+    finally:
+        server.close()
+
+
+# Caught without SA_RESTART: a read or a wait the signal interrupts fails with EINTR.
+_CATCH_USR1 = r"""
+#include <signal.h>
+#include <string.h>
+static void noted(int number) { (void)number; }
+__attribute__((constructor)) static void catch_usr1(void)
+{
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = noted;
+    sigaction(SIGUSR1, &action, NULL);
+}
+"""
+
+
+@needs_tshark
+@needs_cc
+def test_signals_while_the_server_reads_or_waits_lose_no_request(tmp_path: Path) -> None:
+    """tshark_fork.c built with a SIGUSR1 handler that does not restart system calls,
+    the server sent SIGUSR1 every 2 ms while it waits for its children and for the next
+    request: each capture still gets its own status and rows, and the server goes on."""
+    handler = tmp_path / "catch_usr1.c"
+    handler.write_text(_CATCH_USR1)
+    library = tmp_path / "tshark_fork_usr1.so"
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    assert compiler is not None
+    subprocess.run([compiler, "-O2", "-shared", "-fPIC", "-o", str(library),
+                    str(tshark_fork.SOURCE), str(handler), "-ldl"], check=True)
+    captures = [ROOT / name for name in HARDEST[:2]]
+    server = tshark_fork.Server(command(captures[0], FIELDS), library)
+    try:
+        expected = [forked(server, capture, tmp_path) for capture in captures]  # caught now
+        stop = threading.Event()
+        sent = []
+
+        def pester() -> None:
+            while not stop.wait(0.002):
+                os.kill(server.pid, signal.SIGUSR1)
+                sent.append(1)
+
+        thread = threading.Thread(target=pester)
+        thread.start()
+        try:
+            rows = [forked(server, capture, tmp_path) for capture in captures * 3]
+        finally:
+            stop.set()
+            thread.join()
+        assert len(sent) > 10
+        assert rows == expected * 3
+        assert expected == [alone(capture, True) for capture in captures]
+    finally:
+        server.close()

@@ -11,10 +11,10 @@ quoting TCP. (All stored captures agreed when the run was first shared.)
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
+import tshark_fork
 from tshark_tcp import FIELDS, is_icmp, tcp_fields
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,13 +35,9 @@ TCP_FIELDS = [name for name in FIELDS if not name.startswith(("ndmp.", "frame.")
 
 
 def desegmentation_off(path: Path) -> list[list[str]]:
-    command = ["tshark", "-n", "-r", str(path), "-o", "tcp.desegment_tcp_streams:FALSE",
-               "-T", "fields", "-e", "frame.protocols"]
-    for name in TCP_FIELDS:
-        command += ["-e", name]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    return [[str(is_icmp(protocols)), *rest] for protocols, *rest in
-            (line.split("\t") for line in out.splitlines())]
+    rows = tshark_fork.fields(path, "", "frame.protocols", *TCP_FIELDS,
+                              options=("-o", "tcp.desegment_tcp_streams:FALSE"))
+    return [[str(is_icmp(protocols)), *rest] for protocols, *rest in rows]
 
 
 @pytest.mark.parametrize("name", REASSEMBLY_MATTERS)

@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import tshark_fork
 from scapy_files import read_packets, write_packets
 
 from flowcheck.cli.main import run as cli
@@ -132,10 +133,8 @@ def test_real_drops_keep_their_error(capture: str, code: str) -> None:
 
 def test_real_drop_cut_right_after_its_first_retry_keeps_its_error(tmp_path: Path) -> None:
     capture = LAB / "control-dropped.pcap"
-    retry = subprocess.run(
-        ["tshark", "-r", str(capture), "-Y", "tcp.flags.syn==1 && tcp.flags.ack==0",
-         "-T", "fields", "-e", "frame.number"], check=True, capture_output=True,
-        text=True).stdout.split()[1]
+    retry = tshark_fork.fields(capture, "tcp.flags.syn==1 && tcp.flags.ack==0",
+                               "frame.number")[1][0]
     cut = tmp_path / "cut.pcap"
     subprocess.run(["editcap", "-r", str(capture), str(cut), f"1-{retry}"], check=True,
                    capture_output=True)

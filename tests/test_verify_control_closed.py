@@ -13,10 +13,10 @@ the control connection begun by one side.
 
 from __future__ import annotations
 
-import subprocess
 from decimal import Decimal
 from pathlib import Path
 
+import tshark_fork
 from lab_edits import LAB, analyze_lab, fin_close, lab_packets, write
 from scapy.all import TCP
 
@@ -62,10 +62,8 @@ def test_media_server_closing_it_mid_resource_names_the_job_engine(tmp_path: Pat
 def test_a_close_after_the_last_halt_is_the_normal_end(tmp_path: Path) -> None:
     """Cut after the last resource's NOTIFY_DATA_HALTED: the job was over; a FIN then
     ends the session as every job does."""
-    halts = [int(n) for n in subprocess.run(
-        ["tshark", "-r", str(LAB / f"{NAME}.pcap"), "-Y", "ndmp.msg==0x501", "-T",
-         "fields", "-e", "frame.number"], check=True, capture_output=True, text=True
-    ).stdout.split()]  # NOTIFY_DATA_HALTED
+    halts = [int(n) for (n,) in tshark_fork.fields(
+        LAB / f"{NAME}.pcap", "ndmp.msg==0x501", "frame.number")]  # NOTIFY_DATA_HALTED
     assert len(halts) == 3
     for closer in (10000, 5039):
         path = _closed_capture(tmp_path, halts[-1] + 1, closer, f"after-{closer}")

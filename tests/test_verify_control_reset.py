@@ -11,10 +11,10 @@ then a RST from the agent on the control connection.
 
 from __future__ import annotations
 
-import subprocess
 from decimal import Decimal
 from pathlib import Path
 
+import tshark_fork
 from scapy.all import IP, TCP, Packet
 from scapy_files import read_packets, write_packets
 
@@ -76,10 +76,8 @@ def test_reset_after_a_long_silence_reads_as_an_idle_timeout(tmp_path: Path) -> 
 def test_reset_after_the_job_halted_is_not_control_reset(tmp_path: Path) -> None:
     """Cut after the last resource's NOTIFY_DATA_HALTED: the job was over; a reset then
     ends an idle session, not a running job."""
-    halts = [int(n) for n in subprocess.run(
-        ["tshark", "-r", str(LAB / f"{NAME}.pcap"), "-Y", "ndmp.msg==0x501", "-T",
-         "fields", "-e", "frame.number"], check=True, capture_output=True, text=True
-    ).stdout.split()]  # NOTIFY_DATA_HALTED
+    halts = [int(n) for (n,) in tshark_fork.fields(
+        LAB / f"{NAME}.pcap", "ndmp.msg==0x501", "frame.number")]  # NOTIFY_DATA_HALTED
     assert len(halts) == 3
     analysis = _analyze(_reset_capture(tmp_path, halts[-1] + 1, "0.001", "reset-after"))
     assert "control_reset" not in {f.code for f in analysis.findings}
@@ -94,10 +92,8 @@ def test_a_job_still_running_at_the_capture_end_is_not_a_reset() -> None:
 
 
 def _halts() -> list[int]:
-    return [int(n) for n in subprocess.run(
-        ["tshark", "-r", str(LAB / f"{NAME}.pcap"), "-Y", "ndmp.msg==0x501", "-T",
-         "fields", "-e", "frame.number"], check=True, capture_output=True, text=True
-    ).stdout.split()]  # NOTIFY_DATA_HALTED
+    return [int(n) for (n,) in tshark_fork.fields(
+        LAB / f"{NAME}.pcap", "ndmp.msg==0x501", "frame.number")]  # NOTIFY_DATA_HALTED
 
 
 def test_reset_between_resources_before_all_configured_ran_is_an_error(

@@ -11,9 +11,9 @@ NOTIFY_DATA_HALTED, which the agent then sends 120 s later and resends 3 times (
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
+import tshark_fork
 from scapy.all import IP
 from scapy_files import read_packets, write_packets
 
@@ -25,9 +25,8 @@ NAME = "clean-3-resources"
 
 
 def _halt_frames() -> list[int]:
-    return [int(n) for n in subprocess.run(
-        ["tshark", "-r", str(LAB / f"{NAME}.pcap"), "-Y", "ndmp.msg==0x501", "-T", "fields",
-         "-e", "frame.number"], check=True, capture_output=True, text=True).stdout.split()]
+    return [int(n) for (n,) in tshark_fork.fields(
+        LAB / f"{NAME}.pcap", "ndmp.msg==0x501", "frame.number")]
 
 
 def _resent(tmp_path: Path, delays: tuple[float, ...], name: str) -> Path:

@@ -9,10 +9,10 @@ and reset by the agent; its later packets are dropped.
 
 from __future__ import annotations
 
-import subprocess
 from decimal import Decimal
 from pathlib import Path
 
+import tshark_fork
 from scapy.all import IP, TCP, Packet
 from scapy_files import read_packets, write_packets
 
@@ -52,9 +52,8 @@ def _later(template: Packet, ts: Decimal) -> Packet:
 
 
 def _halt_frames() -> list[int]:
-    return [int(n) for n in subprocess.run(
-        ["tshark", "-r", str(LAB / f"{NAME}.pcap"), "-Y", "ndmp.msg==0x501", "-T", "fields",
-         "-e", "frame.number"], check=True, capture_output=True, text=True).stdout.split()]
+    return [int(n) for (n,) in tshark_fork.fields(
+        LAB / f"{NAME}.pcap", "ndmp.msg==0x501", "frame.number")]
 
 
 def _analyze(path: Path) -> Analysis:

@@ -12,10 +12,10 @@ no hole (a reply lost by the sniffer leaves one, and is judged as capture loss).
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
+import tshark_fork
 from scapy.all import IP, TCP
 from scapy_files import read_packets, write_packets
 
@@ -27,10 +27,8 @@ NAME = "clean-3-resources"
 
 
 def _listen_replies() -> list[int]:
-    return [int(n) for n in subprocess.run(
-        ["tshark", "-r", str(LAB / f"{NAME}.pcap"), "-Y", "ndmp.msg==0x409 && ndmp.msg_type==1",
-         "-T", "fields", "-e", "frame.number"], check=True, capture_output=True,
-        text=True).stdout.split()]
+    return [int(n) for (n,) in tshark_fork.fields(
+        LAB / f"{NAME}.pcap", "ndmp.msg==0x409 && ndmp.msg_type==1", "frame.number")]
 
 
 def _never_sent(tmp_path: Path, reply: int) -> Path:

@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import tshark_fork
 from pcap_records import Record, read_records, write_records
 
 from flowcheck.cli.main import run as cli
@@ -37,9 +38,7 @@ def _cut(capture: Path, last: int, tmp_path: Path) -> Path:
 
 
 def _frames(capture: Path, display_filter: str) -> list[int]:
-    out = subprocess.run(["tshark", "-r", str(capture), "-Y", display_filter, "-T", "fields",
-                          "-e", "frame.number"], check=True, capture_output=True, text=True)
-    return [int(n) for n in out.stdout.split()]
+    return [int(n) for (n,) in tshark_fork.fields(capture, display_filter, "frame.number")]
 
 
 def _data_step(analysis: Analysis) -> Step:

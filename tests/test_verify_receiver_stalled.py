@@ -8,10 +8,10 @@ calls "tcp.analysis.keep_alive": no payload, seq one below the unacknowledged by
 from __future__ import annotations
 
 import dataclasses
-import subprocess
 from pathlib import Path
 
 import pytest
+import tshark_fork
 
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Severity
@@ -48,10 +48,7 @@ def _analysis(name: str):
 
 
 def _tshark(path: Path, display_filter: str) -> list[int]:
-    out = subprocess.run(["tshark", "-r", str(path), "-Y", display_filter, "-T", "fields",
-                          "-e", "frame.number"], capture_output=True, text=True,
-                         check=True).stdout
-    return [int(line) for line in out.split()]
+    return [int(frame) for (frame,) in tshark_fork.fields(path, display_filter, "frame.number")]
 
 
 @pytest.mark.parametrize("name", list(CASES))

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import re
 import struct
-import subprocess
 from pathlib import Path
 
 import pytest
+import tshark_fork
 from lab_edits import sent_by
 from test_connections_util import ACK, RST, ethernet, ipv4, tcp
 from test_tshark_counts import assert_matches_tshark
@@ -43,10 +43,8 @@ def _analyze(capture: Path, name: str) -> Analysis:
 
 
 def _rst_frames(capture: Path) -> list[int]:
-    out = subprocess.run(["tshark", "-r", str(capture), "-Y", "tcp.flags.reset == 1", "-T",
-                          "fields", "-e", "frame.number"], check=True, capture_output=True,
-                         text=True)
-    return [int(line) for line in out.stdout.split()]
+    return [int(frame) for (frame,) in tshark_fork.fields(capture, "tcp.flags.reset == 1",
+                                                          "frame.number")]
 
 
 def _refused(analysis: Analysis) -> Connection:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import tshark_fork
+
 from flowcheck.config import build_config, load_file
 from flowcheck.model import endpoint
 from flowcheck.pipeline import Analysis, analyze, read_traffic
@@ -31,10 +33,7 @@ def _keep(ranges: list[str], tmp_path: Path) -> Analysis:
 
 def _ndmp_frames(op: str) -> list[int]:
     """Frames of CAPTURE holding an NDMP message named `op` (tshark's ndmp.msg)."""
-    out = subprocess.run(["tshark", "-r", str(CAPTURE), "-Y", f"ndmp.msg == {op}", "-T",
-                          "fields", "-e", "frame.number"], check=True, capture_output=True,
-                         text=True).stdout
-    return [int(n) for n in out.split()]
+    return [int(n) for (n,) in tshark_fork.fields(CAPTURE, f"ndmp.msg == {op}", "frame.number")]
 
 
 def test_a_halt_on_the_other_control_connection_ends_the_job(tmp_path: Path) -> None:

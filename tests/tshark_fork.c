@@ -12,13 +12,18 @@
  * The parent reads no packet: each child starts from the same state, as a new tshark
  * would.
  * At the end of the requests (their descriptor closed) the parent exits 0.
+ * A request line has no length limit (a path longer than the system takes fails as it
+ * does for tshark, in the child); a signal caught while the parent reads or waits (a
+ * handler without SA_RESTART) neither ends the requests nor loses a child's status.
  * Without TSHARK_FORK_IN it is tshark's own wtap_open_offline. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,7 +31,65 @@
  * int *err, gchar **err_info, gboolean do_random) */
 typedef void *(*open_offline)(const char *, unsigned int, int *, char **, int);
 
-static char request[16384];  /* the child's file name stays here */
+/* The requests read so far: used bytes of data (size allocated), lines not yet taken
+ * from `start` on. Read with read(2), not stdio: an interrupted read loses nothing. */
+struct requests {
+    int fd;
+    char *data;
+    size_t size, used, start;
+};
+
+/* The next request line (its newline replaced by NUL), in a buffer of its own (the child
+ * keeps it: its file name); NULL at the end of the requests or on a read error other than
+ * an interrupted read (a line without its newline at the end is no request). */
+static char *next_request(struct requests *r)
+{
+    for (;;) {
+        char *end = memchr(r->data + r->start, '\n', r->used - r->start);
+        if (end != NULL) {
+            size_t length = (size_t)(end - (r->data + r->start));
+            char *line = malloc(length + 1);
+            if (line == NULL)
+                return NULL;
+            memcpy(line, r->data + r->start, length);
+            line[length] = '\0';
+            r->start += length + 1;
+            return line;
+        }
+        if (r->start > 0) {  /* keep only the unfinished line */
+            memmove(r->data, r->data + r->start, r->used - r->start);
+            r->used -= r->start;
+            r->start = 0;
+        }
+        if (r->used == r->size) {  /* no length limit: grow */
+            size_t size = r->size ? 2 * r->size : 4096;
+            char *data = realloc(r->data, size);
+            if (data == NULL)
+                return NULL;
+            r->data = data;
+            r->size = size;
+        }
+        ssize_t got = read(r->fd, r->data + r->used, r->size - r->used);
+        if (got > 0)
+            r->used += (size_t)got;
+        else if (got == 0 || errno != EINTR)
+            return NULL;
+    }
+}
+
+/* Write the reply "N\n" whole, across interrupted writes. */
+static void reply_status(int reply, int status)
+{
+    char text[16];
+    int length = snprintf(text, sizeof text, "%d\n", status);
+    for (int done = 0; done < length;) {
+        ssize_t wrote = write(reply, text + done, (size_t)(length - done));
+        if (wrote < 0 && errno != EINTR)
+            _exit(125);  /* no one reads the replies: the caller sees the server gone */
+        if (wrote > 0)
+            done += (int)wrote;
+    }
+}
 
 void *wtap_open_offline(const char *filename, unsigned int type, int *err, char **err_info,
                         int do_random)
@@ -37,17 +100,16 @@ void *wtap_open_offline(const char *filename, unsigned int type, int *err, char 
         return real(filename, type, err, err_info, do_random);
     unsetenv("TSHARK_FORK_IN");
     unsetenv("LD_PRELOAD");
-    FILE *in = fdopen(atoi(in_fd), "r");
+    struct requests in = {atoi(in_fd), NULL, 0, 0, 0};
     int reply = atoi(out_fd);
-    if (in == NULL)
-        _exit(125);
     fflush(NULL);  /* nothing written yet; no buffer copied into the children */
-    while (fgets(request, sizeof request, in) != NULL) {
-        request[strcspn(request, "\n")] = '\0';
+    char *request;  /* the child's file name stays here */
+    while ((request = next_request(&in)) != NULL) {
         char *out_path = strchr(request, '\t');
         char *err_path = out_path ? strchr(out_path + 1, '\t') : NULL;
         if (err_path == NULL) {
-            dprintf(reply, "125\n");
+            reply_status(reply, 125);
+            free(request);
             continue;
         }
         *out_path++ = '\0';
@@ -62,7 +124,8 @@ void *wtap_open_offline(const char *filename, unsigned int type, int *err, char 
             dup2(errors, STDERR_FILENO);
             close(out);
             close(errors);
-            fclose(in);
+            close(in.fd);
+            free(in.data);
             close(reply);
             /* tshark names its capture in its messages (and keeps it: cf->filename) from
              * the command line's string, the one passed here: the child's name goes into
@@ -75,11 +138,16 @@ void *wtap_open_offline(const char *filename, unsigned int type, int *err, char 
             return real(request, type, err, err_info, do_random);
         }
         int status = 0;
-        if (child < 0 || waitpid(child, &status, 0) < 0)
-            dprintf(reply, "125\n");
+        pid_t waited = child;
+        if (child > 0)
+            while ((waited = waitpid(child, &status, 0)) < 0 && errno == EINTR)
+                continue;  /* a signal's handler ran: the child goes on, wait again */
+        if (waited < 0)
+            reply_status(reply, 125);
         else
-            dprintf(reply, "%d\n", WIFEXITED(status) ? WEXITSTATUS(status)
-                                                     : 128 + WTERMSIG(status));
+            reply_status(reply, WIFEXITED(status) ? WEXITSTATUS(status)
+                                                  : 128 + WTERMSIG(status));
+        free(request);
     }
     _exit(0);
 }

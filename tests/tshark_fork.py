@@ -11,17 +11,23 @@ order, when this was written; tests/test_tshark_fork.py keeps checking the harde
 
 The library is compiled once per machine into the cache (C compiler needed); without a
 compiler, or when the server does not answer (the library not loaded, tshark gone), the
-caller runs tshark itself (`Server.run` raises `Gone`), as before.
+caller runs tshark itself (`Server.run` raises `Gone`), as before. The cache is shared by
+every checkout on the machine: a library built from another tshark_fork.c a day ago or
+more is removed once no process uses it (each user holds a shared lock on its library
+while it lives), and so are the partial files (`NAME.PID`) of processes killed before
+they finished them (`sweep`).
 
 `run` is subprocess.run for any test's `tshark -r CAPTURE ...` whose output is all it
 reads: one server a command line (less its capture), kept for the process's later
-captures read with the same one.
+captures read with the same one. `fields` is the tests' common such read: `-T fields`
+rows of the packets a display filter shows.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
 import functools
 import hashlib
 import itertools
@@ -33,6 +39,7 @@ import signal
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -45,26 +52,101 @@ class Gone(Exception):
     """The server gave no answer: it could not start, or ended."""
 
 
+# A library of another tshark_fork.c is removed once this old (seconds since it was built)
+# and held by no process: a process of a checkout from before the lock (session 50) holds
+# none, and none lives that long.
+OLD = 24 * 3600
+# Descriptors of the libraries this process uses, each under a shared lock until it ends:
+# `sweep` (in another checkout's process) removes no library one is held on.
+_HELD: list[int] = []
+
+
 @functools.cache
 def library(cache: Path) -> Path | None:
-    """tshark_fork.c compiled into `cache` (kept by its source's hash); None without a C
+    """tshark_fork.c compiled into `cache` (kept by its source's hash), held (a shared
+    lock) for as long as this process lives; the cache swept (`sweep`). None without a C
     compiler or when it does not compile."""
     source = SOURCE.read_bytes()
     built = cache / f"tshark_fork-{hashlib.sha256(source).hexdigest()[:16]}.so"
-    if built.exists():
-        return built
+    for _ in range(3):  # another checkout's sweep may remove it before it is held
+        if not built.exists() and not _build(built):
+            return None
+        try:
+            held = os.open(built, os.O_RDONLY)
+        except FileNotFoundError:  # swept between the two: build it again
+            continue
+        fcntl.flock(held, fcntl.LOCK_SH)
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(built).st_ino == os.fstat(held).st_ino:  # not swept before the lock
+                _HELD.append(held)
+                sweep(cache, built)
+                return built
+        os.close(held)
+    return None
+
+
+def _build(built: Path) -> bool:
+    """Compile tshark_fork.c into `built`, whole or not at all (the xdist workers build
+    at once: the first one's file is kept). False without a C compiler or when it does
+    not compile."""
     compiler = shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
-        return None
-    cache.mkdir(exist_ok=True)
-    partial = built.with_suffix(f".{os.getpid()}")  # whole or not at all (workers build too)
+        return False
+    built.parent.mkdir(exist_ok=True)
+    partial = built.with_suffix(f".{os.getpid()}")
     done = subprocess.run([compiler, "-O2", "-shared", "-fPIC", "-o", str(partial),
                            str(SOURCE), "-ldl"], capture_output=True)
-    if done.returncode != 0:
+    try:
+        if done.returncode != 0:
+            return False
+        with contextlib.suppress(FileExistsError):
+            os.link(partial, built)  # never replaced: a process may hold the one there
+        return True
+    finally:
         partial.unlink(missing_ok=True)
-        return None
-    partial.replace(built)
-    return built
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process `pid` exists (a number reused since counts: kept)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
+
+
+def sweep(cache: Path, own: Path) -> None:
+    """Remove from `cache` what no process uses: the libraries other than `own` (built
+    from another tshark_fork.c) built OLD seconds ago or more that no process holds
+    (`library`'s lock), and the partial files and folders (`NAME.PID`: a library being
+    compiled, tshark_tcp's rows being written, a process's scratch folder) of processes
+    that have ended. The kept rows and their lock files stay."""
+    for path in cache.iterdir():
+        _, dot, suffix = path.name.rpartition(".")
+        if dot and suffix.isdigit():
+            if not _alive(int(suffix)):
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+        elif (path.name.startswith("tshark_fork-") and path.suffix == ".so"
+              and path != own):
+            try:
+                other = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            if time.time() - os.fstat(other).st_mtime < OLD:
+                os.close(other)
+                continue
+            try:
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                path.unlink(missing_ok=True)  # under the lock: no user can hold it now
+            except BlockingIOError:  # a process uses it
+                pass
+            finally:
+                os.close(other)
 
 
 class Server:
@@ -100,6 +182,11 @@ class Server:
         self._closed = False
         atexit.register(self.close)
 
+    @property
+    def pid(self) -> int:
+        """The server's process id (its children's process group)."""
+        return self._process.pid
+
     def run(self, capture: Path, stdout: Path, stderr: Path,
             timeout: float | None = None) -> int:
         """tshark's exit status on `capture`, its output written to the files `stdout` and
@@ -108,9 +195,11 @@ class Server:
         line = f"{capture}\t{stdout}\t{stderr}\n"
         if any(c in str(p) for p in (capture, stdout, stderr) for c in "\t\n"):
             raise Gone(f"a tab or newline in {line!r}")
+        request = memoryview(line.encode())
         try:
-            os.write(self._requests, line.encode())
-        except (BrokenPipeError, OSError) as error:
+            while request:  # a line of any length (a pipe may take part of it at a time)
+                request = request[os.write(self._requests, request):]
+        except OSError as error:  # BrokenPipeError: the server ended
             raise Gone(str(error)) from None
         # One request at a time: the reply buffer is empty until its line comes.
         if timeout is not None and not select.select([self._replies], [], [], timeout)[0]:
@@ -155,15 +244,21 @@ _IDLE: dict[tuple[str, ...], list[Server] | None] = {}
 # ones used longest ago are ended first.
 KEPT = 8
 _LOCK = threading.Lock()
+# The servers' capture name (never opened), as long as a path the system opens (PATH_MAX
+# less its NUL): each child's capture goes into that string, which tshark's messages name.
+_PLACEHOLDER = "/" + "-" * (os.pathconf("/", "PC_PATH_MAX") - 2)
 _SCRATCH: list[Path] = []
 _COUNT = itertools.count()
 
 
 def _scratch() -> Path:
-    """A folder of this process for the children's output files, removed at exit."""
+    """A folder of this process for the children's output files (the cache's
+    `scratch.PID`: `sweep` removes it once the process has ended without), removed at
+    exit."""
     with _LOCK:
         if not _SCRATCH:
-            _SCRATCH.append(Path(tempfile.mkdtemp(prefix="tshark-fork-")))
+            _SCRATCH.append(CACHE / f"scratch.{os.getpid()}")
+            _SCRATCH[0].mkdir(parents=True, exist_ok=True)
             atexit.register(shutil.rmtree, _SCRATCH[0], True)
         return _SCRATCH[0]
 
@@ -190,13 +285,19 @@ def run(command: Sequence[str], *, check: bool = False,
     """subprocess.run(command, capture_output=True, text=True, check=, timeout=) for a
     tshark command line that reads one capture (`-r FILE`): by a fork server of this
     process for the command line less FILE (started on the first capture asked for; the
-    same stdout, stderr and exit status as a tshark of its own), or by a tshark of its
-    own where no C compiler builds the library or the server gives no answer.
+    same stdout, stderr and exit status as a tshark of its own; one server a folder, as
+    a relative FILE is the caller's folder's), or by a tshark of its own where no C
+    compiler builds the library, the server gives no answer, its child cannot start, or
+    FILE is longer than any path the system opens (tshark's error then names FILE).
     subprocess.CalledProcessError (check) and subprocess.TimeoutExpired as
     subprocess.run raises them."""
     command = list(command)
     at = command.index("-r") + 1
-    key = (*command[:at], *command[at + 1:])
+    if len(os.fsencode(command[at])) > len(_PLACEHOLDER):  # no system opens such a path
+        return subprocess.run(command, capture_output=True, text=True, check=check,
+                              timeout=timeout)  # whose error then names it, not the server's
+    # A server reads a relative path from the folder it started in: one a folder.
+    key = (os.getcwd(), *command[:at], *command[at + 1:])
     preload = library(CACHE)
     with _LOCK:
         idle = _IDLE[key] = _IDLE.pop(key, [])  # now the one used last
@@ -207,10 +308,7 @@ def run(command: Sequence[str], *, check: bool = False,
         if server is None:
             # What tshark writes before it opens the capture, which each child's output
             # then follows (the warning for root on stderr), is read after its first reply.
-            # Its file a name no capture's is longer than (never opened): each child's
-            # own goes into that string, which tshark's messages name.
-            placeholder = [*command[:at], "/" + "-" * (os.pathconf("/", "PC_PATH_MAX") - 2),
-                           *command[at + 1:]]
+            placeholder = [*command[:at], _PLACEHOLDER, *command[at + 1:]]
             server = Server(placeholder, preload, (scratch / f"{number}.server-out",
                                                    scratch / f"{number}.server-err"))
         out, err = scratch / f"{number}.out", scratch / f"{number}.err"
@@ -240,3 +338,21 @@ def run(command: Sequence[str], *, check: bool = False,
                 return done
     return subprocess.run(command, capture_output=True, text=True, check=check,
                           timeout=timeout)
+
+
+def fields(capture: Path | str, display: str, *names: str, options: Sequence[str] = (),
+           check: bool = True, timeout: float | None = None) -> list[list[str]]:
+    """tshark's `-T fields` rows of the packets of `capture` that the display filter
+    `display` shows ("": every packet), by `run`: one row a packet, a string a field of
+    `names` in their order ("" where the packet has none; several occurrences as tshark
+    joins them, `-E occurrence=`/`aggregator=` among `options`). options: tshark's other
+    options (`-o`, `-E`, `-d`), kept before `-T fields`. Names are not resolved (`-n`:
+    addresses and ports as numbers, no lookup). check: subprocess.CalledProcessError when
+    tshark exits non-zero (without it, the rows it printed before it failed: a malformed
+    file's); subprocess.TimeoutExpired after `timeout` seconds."""
+    command = ["tshark", "-n", "-r", str(capture), *options, "-T", "fields",
+               *(["-Y", display] if display else [])]
+    for name in names:
+        command += ["-e", name]
+    out = run(command, check=check, timeout=timeout).stdout
+    return [line.split("\t") for line in out.splitlines()]
