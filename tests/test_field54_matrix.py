@@ -5,13 +5,22 @@ merged keeping their two interfaces (no incoming or outgoing mark): each packet 
 far host's copy one hop lower. Its capture_duplicates read "a router's or bridge's,
 captured on several interfaces at once (tcpdump -i any on it)", fix "capture one
 interface of the router ... instead of -i any" (connections.relay_words.unmarked_routed).
+Run 15: two backups over IPv6 through a router, job 1's agent killed mid-transfer,
+captured `-Q out` on the media server (its packets only). After DATA_START_BACKUP
+(frame 173) the media server acknowledged 32 B of the agent's (frame 199) and then, with
+its own FIN (frame 402), one sequence number more: the agent's FIN, no halt. It read
+inconclusive, step 5 "whether the agent halted, reset its connections or went silent
+first is in the direction the capture lacks" (verify.acked_no_halt).
 """
 
 from __future__ import annotations
 
+import struct
+from dataclasses import replace
 from pathlib import Path
 
-from stored import stored_analysis
+from pcap_records import read_records, write_records
+from stored import sidecar, stored_analysis
 from test_relay_copies import _captures
 
 from flowcheck.config import build_config
@@ -20,6 +29,11 @@ from flowcheck.pipeline import analyze, read_traffic
 ROOT = Path(__file__).resolve().parents[1]
 HERE = ROOT / "captures" / "field54-matrix"
 ROUTED_MERGED = HERE / "restore-routed-both-hosts-merged-pcapng-snap96-ipv6.pcapng.gz"
+AGENT_KILLED = HERE / "two-jobs-agent-killed-routed-captured-out-on-media-ipv6.pcap.gz"
+# Frame 199: the media server's ACK of the agent's 32 B after DATA_START_BACKUP (frame
+# 173); frame 402: its FIN, one sequence number more (the agent's FIN).
+ACK_AFTER_START, MEDIA_FIN = 199, 402
+_ACK_AT = 14 + 40 + 8  # Ethernet, IPv6 (no extension header), TCP's acknowledgement
 
 EITHER = ("the file marking neither as coming in or going out: a router's several "
           "interfaces captured at once (a mirror of two of its ports, a capture of two of "
@@ -53,3 +67,51 @@ def test_a_mirror_of_a_routers_two_ports_gets_the_same_words(tmp_path: Path) -> 
     assert EITHER in copies.message
     assert "tcpdump -i any on it" not in copies.message
     assert copies.fix.endswith("or mirror or capture one port of the router")
+
+
+def test_agent_fin_with_no_room_for_a_halt_is_control_closed() -> None:
+    analysis = stored_analysis(AGENT_KILLED)
+    assert analysis.verdict == "fail"
+    [closed] = [f for f in analysis.findings if str(f.severity) == "error"]
+    assert (closed.code, closed.session, closed.frames) == ("control_closed", "S1", [173, 402])
+    assert closed.message.startswith(
+        "The control connection [fd77::1]:5025 -> [fd77:1::2]:10000 was closed by the agent "
+        "fd77:1::2 (its FIN, in the direction the capture lacks: [fd77::1]:5025's own FIN "
+        "(frame 402) acknowledges it) while the job was running (DATA_START_BACKUP, frame "
+        "173, no NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED after it; last NDMP message: "
+        "frame 173).")
+    assert ("after DATA_START_BACKUP (frame 173) it acknowledged 32 B of them (the reply to "
+            "it is 32 B, and the data flowed after it), then only fd77:1::2's FIN, which its "
+            "own FIN acknowledges: too few for a halt besides the reply") in closed.message
+    assert "never answered" not in closed.message
+    s1, s2 = analysis.sessions
+    assert [s.status for s in s1.steps] == ["ok", "ok", "unknown", "ok", "failed"]
+    assert "control_closed" in s1.steps[4].detail
+    assert s2.steps[4].status == "ok"  # job 2's session untouched
+
+
+def _acks_raised(tmp_path: Path, by: int) -> Path:
+    """The stored run with the media server's ACKs at frames 199 and 402 `by` higher:
+    the agent's bytes after DATA_START_BACKUP `by` more, its FIN still the last one."""
+    linktype, records = read_records(AGENT_KILLED)
+    for frame in (ACK_AFTER_START, MEDIA_FIN):
+        data = bytearray(records[frame - 1].data)
+        ack = struct.unpack_from(">I", data, _ACK_AT)[0]
+        struct.pack_into(">I", data, _ACK_AT, (ack + by) % 2**32)
+        records[frame - 1] = replace(records[frame - 1], data=bytes(data))
+    path = write_records(tmp_path / "raised.pcap", linktype, records)
+    path.with_suffix(".toml").write_text(sidecar(AGENT_KILLED).read_text())
+    return path
+
+
+def test_room_for_a_halt_leaves_it_unknown(tmp_path: Path) -> None:
+    # 31 B more: 63 B after the request, one short of a reply and a v4 halt (32 + 32);
+    # 32 B more: room for both, the halt may be among them: step 5 unknown as before.
+    assert stored_analysis(_acks_raised(tmp_path, 31)).verdict == "fail"
+    analysis = stored_analysis(_acks_raised(tmp_path, 32))
+    assert analysis.verdict == "inconclusive"
+    assert not [f for f in analysis.findings if f.code == "control_closed"]
+    step5 = analysis.sessions[0].steps[4]
+    assert step5.status == "unknown"
+    assert "whether the agent halted, reset its connections or went silent first is in " \
+           "the direction the capture lacks" in step5.detail
