@@ -11,6 +11,10 @@ captured `-Q out` on the media server (its packets only). After DATA_START_BACKU
 its own FIN (frame 402), one sequence number more: the agent's FIN, no halt. It read
 inconclusive, step 5 "whether the agent halted, reset its connections or went silent
 first is in the direction the capture lacks" (verify.acked_no_halt).
+Run 22: the agent host's output chain dropping its data SYN-ACKs, captured `-Q out` on
+the media server: its data SYN sent 4 times. data_unanswered said "something drops or
+rejects its SYNs", leaving out the SYN-ACKs lost on their way back, which its capture of
+one direction cannot tell from the rest (verify.opening._silence).
 """
 
 from __future__ import annotations
@@ -25,10 +29,12 @@ from test_relay_copies import _captures
 
 from flowcheck.config import build_config
 from flowcheck.pipeline import analyze, read_traffic
+from flowcheck.report.answer import gist
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = ROOT / "captures" / "field54-matrix"
 ROUTED_MERGED = HERE / "restore-routed-both-hosts-merged-pcapng-snap96-ipv6.pcapng.gz"
+SYNACKS_DROPPED = HERE / "data-synacks-dropped-by-agent-captured-out-on-media-pcapng.pcapng.gz"
 AGENT_KILLED = HERE / "two-jobs-agent-killed-routed-captured-out-on-media-ipv6.pcap.gz"
 # Frame 199: the media server's ACK of the agent's 32 B after DATA_START_BACKUP (frame
 # 173); frame 402: its FIN, one sequence number more (the agent's FIN).
@@ -115,3 +121,18 @@ def test_room_for_a_halt_leaves_it_unknown(tmp_path: Path) -> None:
     assert step5.status == "unknown"
     assert "whether the agent halted, reset its connections or went silent first is in " \
            "the direction the capture lacks" in step5.detail
+
+
+def test_retried_syns_one_way_name_the_synacks_lost_on_the_way_back() -> None:
+    analysis = stored_analysis(SYNACKS_DROPPED)
+    assert analysis.verdict == "fail"
+    [unanswered] = [f for f in analysis.findings if str(f.severity) == "error"]
+    assert unanswered.code == "data_unanswered"
+    assert unanswered.frames == [11, 13, 14, 15]
+    assert ("got no answer in the capture: something drops or rejects its SYNs or drops the "
+            "SYN-ACKs on their way back (a SYN-ACK, RST or ICMP unreachable would travel the "
+            "way the capture lacks: it holds no packet from 10.77.0.2 to 10.77.0.1, one "
+            "direction only), so the job cannot move data") in unanswered.message
+    # The headline keeps both readings (report.answer.gist: its first clause).
+    assert "something drops or rejects its SYNs or drops the SYN-ACKs on their way back, " \
+           "so the job cannot move data" in gist(unanswered.message)

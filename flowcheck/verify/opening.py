@@ -332,11 +332,14 @@ def _silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
     connection and callback). attempts: connections to the same endpoint (their SYNs
     count as retries)."""
     if retried(conn, attempts) and (conn.resp_h, conn.orig_h) in ctx.missing:
-        # A reject would travel back the way the capture lacks: it looks the same.
-        # One clause, so a headline cut at its first break keeps the reject (gist).
-        return (f"something drops or rejects its SYNs (a RST or ICMP unreachable would "
-                f"travel the way the capture lacks: it holds no packet from {conn.resp_h} "
-                f"to {conn.orig_h}, one direction only)")
+        # A reject, or a SYN-ACK lost on its way back, would travel the way the capture
+        # lacks: each looks the same (lab matrix seed 117 run 22: SYN-ACKs dropped by the
+        # responder's output read "something drops or rejects its SYNs"). One clause, so a
+        # headline cut at its first break keeps both (gist).
+        return (f"something drops or rejects its SYNs or drops the SYN-ACKs on their way "
+                f"back (a SYN-ACK, RST or ICMP unreachable would travel the way the capture "
+                f"lacks: it holds no packet from {conn.resp_h} to {conn.orig_h}, one "
+                "direction only)")
     if retried(conn, attempts) and both_ways and reached_second_point(ctx, conn):
         return second_point_words(conn)
     if retried(conn, attempts) and answer_uncaptured(ctx, conn) and \
