@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session
 from flowcheck.sessions import message_op, one_sided
+from flowcheck.sessions.classify import JOB_STARTS
 from flowcheck.tcp_sequence import SEQUENCE_SPACE, seq_ahead
 from flowcheck.verify.context import Context
 from flowcheck.verify.first_close import peer_fin_first
@@ -41,15 +42,18 @@ def acked_no_halt(ctx: Context, session: Session, stream: NdmpStream, control: C
                   start: NdmpMessage | None) -> int | None:
     """The agent's bytes (its FIN not counted) the media server acknowledged after its
     start request `start`, when they show the agent closed the control connection with no
-    halt: the capture holds none of the agent's packets of it (one_sided "resp"), no byte
-    of it missed and the stream readable from `start` on (snapped_halts.readable_from),
-    `start` the media server's last message before its first FIN, a data connection of
+    halt: `start` a DATA_START_* request (JOB_STARTS: its reply an error code alone; a
+    MOVER_LISTEN's names an address), the capture holding none of the agent's packets of
+    it (one_sided "resp"), no byte of it missed and the stream readable from `start` on
+    (snapped_halts.readable_from), `start` the media server's last message before its
+    first FIN, a data connection of
     the session that carried data after it (one_way_data.data_carried), that FIN
     acknowledging one sequence number past the media server's packet before it (the
     agent's FIN came first: first_close.peer_fin_first), and those bytes fewer than
     START_REPLY_BYTES + HALT_MIN_BYTES; None otherwise."""
     fin = stream.fin
-    if (start is None or one_sided(control) != "resp" or control.missed_bytes
+    if (start is None or message_op(start) not in JOB_STARTS or start.type != "request"
+            or one_sided(control) != "resp" or control.missed_bytes
             or fin is None or fin.direction != "orig" or stream.fin_ack is None
             or not peer_fin_first(control, stream)
             or not readable_from(stream, control, start.frame)):
