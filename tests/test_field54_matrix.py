@@ -15,6 +15,11 @@ Run 22: the agent host's output chain dropping its data SYN-ACKs, captured `-Q o
 the media server: its data SYN sent 4 times. data_unanswered said "something drops or
 rejects its SYNs", leaving out the SYN-ACKs lost on their way back, which its capture of
 one direction cannot tell from the rest (verify.opening._silence).
+Run 26: `tcpdump -i any` on a router (SLL2), the agent host's output chain dropping its
+data SYN-ACKs: each SYN captured arriving (PACKET_HOST, hop limit 64) and leaving
+(PACKET_OUTGOING, 63). data_unanswered read the copies as a bridge's: "a bridge forwards
+with the sender's TTL ...", "a firewall in the bridge or beyond it", fix "(a bridge's own
+too)" (verify.capture_points.passed_host_words).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HERE = ROOT / "captures" / "field54-matrix"
 ROUTED_MERGED = HERE / "restore-routed-both-hosts-merged-pcapng-snap96-ipv6.pcapng.gz"
 SYNACKS_DROPPED = HERE / "data-synacks-dropped-by-agent-captured-out-on-media-pcapng.pcapng.gz"
+ROUTER_ANY = HERE / "ipv6-data-synacks-dropped-by-agent-router-any-sniffer-loss.pcap.gz"
 AGENT_KILLED = HERE / "two-jobs-agent-killed-routed-captured-out-on-media-ipv6.pcap.gz"
 # Frame 199: the media server's ACK of the agent's 32 B after DATA_START_BACKUP (frame
 # 173); frame 402: its FIN, one sequence number more (the agent's FIN).
@@ -136,3 +142,19 @@ def test_retried_syns_one_way_name_the_synacks_lost_on_the_way_back() -> None:
     # The headline keeps both readings (report.answer.gist: its first clause).
     assert "something drops or rejects its SYNs or drops the SYN-ACKs on their way back, " \
            "so the job cannot move data" in gist(unanswered.message)
+
+
+def test_a_routers_own_capture_is_not_said_a_bridge() -> None:
+    analysis = stored_analysis(ROUTER_ANY)
+    assert analysis.verdict == "fail"
+    errors = [f for f in analysis.findings if str(f.severity) == "error"]
+    assert [f.code for f in errors] == ["data_unanswered"] * 5
+    for f in errors:
+        assert ("(one capture of a bridge's or router's several interfaces, the file marking "
+                "the copies coming in, then going out: capture_duplicates; not a capture point "
+                "on each host, though both hosts' packets arrive with initial TTLs)"
+                ) in f.message
+        assert ("lost between that host and fd77:1::2 (a firewall on that bridge or router, "
+                "or beyond it)") in f.message
+        assert "bridge forwards" not in f.message and "in the bridge" not in f.message
+        assert "(the capture host's own too)" in f.fix and "a bridge's own" not in f.fix

@@ -298,7 +298,7 @@ def own_firewall_fix(ctx: Context, conn: Connection) -> str:
         return (f"Beyond the capture host (the SYNs passed it and no SYN-ACK came back "
                 f"to it), before any drop rule: on {conn.resp_h}, {own_rules(conn)}), and "
                 "allow both ways in the forward chain of any firewall between the capture "
-                f"host and {conn.resp_h} (a bridge's own too). ")
+                f"host and {conn.resp_h} (the capture host's own too). ")
     if reached_second_point(ctx, conn):
         return second_point_fix(conn)
     on = capture_host(ctx, conn.orig_h, conn.resp_h)
