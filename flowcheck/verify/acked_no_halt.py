@@ -24,7 +24,7 @@ from __future__ import annotations
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session
 from flowcheck.sessions import message_op, one_sided
 from flowcheck.sessions.classify import JOB_STARTS
-from flowcheck.tcp_sequence import SEQUENCE_SPACE, seq_ahead
+from flowcheck.tcp_sequence import seq_ahead
 from flowcheck.verify.context import Context
 from flowcheck.verify.first_close import peer_fin_first
 from flowcheck.verify.one_way_data import data_carried
@@ -46,11 +46,11 @@ def acked_no_halt(ctx: Context, session: Session, stream: NdmpStream, control: C
     MOVER_LISTEN's names an address), the capture holding none of the agent's packets of
     it (one_sided "resp"), no byte of it missed and the stream readable from `start` on
     (snapped_halts.readable_from), `start` the media server's last message before its
-    first FIN, a data connection of
-    the session that carried data after it (one_way_data.data_carried), that FIN
-    acknowledging one sequence number past the media server's packet before it (the
-    agent's FIN came first: first_close.peer_fin_first), and those bytes fewer than
-    START_REPLY_BYTES + HALT_MIN_BYTES; None otherwise."""
+    first FIN, a data connection of the session that carried data after it
+    (one_way_data.data_carried), that FIN acknowledging one sequence number past the media
+    server's packet before it (the agent's FIN came first: first_close.peer_fin_first),
+    and those bytes fewer than START_REPLY_BYTES + HALT_MIN_BYTES; None otherwise. The
+    ACK numbers are the raw 32-bit ones (NdmpStream.last_message_ack, fin_ack)."""
     fin = stream.fin
     if (start is None or message_op(start) not in JOB_STARTS or start.type != "request"
             or one_sided(control) != "resp" or control.missed_bytes
@@ -62,8 +62,8 @@ def acked_no_halt(ctx: Context, session: Session, stream: NdmpStream, control: C
     acked = stream.last_message_ack.get("orig")
     if not own or own[-1] is not start or acked is None:
         return None
-    sent = seq_ahead(stream.fin_ack, acked) - 1  # less the agent's FIN
-    if not 0 <= sent < START_REPLY_BYTES + HALT_MIN_BYTES or sent >= SEQUENCE_SPACE // 2:
+    sent = seq_ahead(stream.fin_ack, acked) - 1  # less the agent's FIN (mod 2**32)
+    if not 0 <= sent < START_REPLY_BYTES + HALT_MIN_BYTES:
         return None
     if not any(conn.last_ts > start.ts for conn in data_carried(ctx, session)):
         return None
