@@ -20,6 +20,10 @@ data SYN-ACKs: each SYN captured arriving (PACKET_HOST, hop limit 64) and leavin
 (PACKET_OUTGOING, 63). data_unanswered read the copies as a bridge's: "a bridge forwards
 with the sender's TTL ...", "a firewall in the bridge or beyond it", fix "(a bridge's own
 too)" (verify.capture_points.passed_host_words).
+Run 6 (not stored: its verdict and codes right): a DNAT on the media server itself, both
+hosts merged; announced_address_mismatch's fix said a capture on the media server shows
+which address it uses, though its capture sees its packets after its own NAT rules
+(verify.addresses); captures/lab/announced-address-nat reads the same fix.
 """
 
 from __future__ import annotations
@@ -158,3 +162,13 @@ def test_a_routers_own_capture_is_not_said_a_bridge() -> None:
                 "or beyond it)") in f.message
         assert "bridge forwards" not in f.message and "in the bridge" not in f.message
         assert "(the capture host's own too)" in f.fix and "a bridge's own" not in f.fix
+
+
+def test_the_nat_fix_allows_for_the_connectors_own_nat() -> None:
+    analysis = stored_analysis(ROOT / "captures" / "lab" / "announced-address-nat.pcap")
+    [mismatch] = [f for f in analysis.findings if f.code == "announced_address_mismatch"]
+    assert mismatch.fix.endswith(
+        "The job's settings (the agent's address in it) show which address it uses, and so "
+        "does a capture on the media server 10.77.0.1 unless its own NAT rules translate it "
+        "(a capture there sees its packets after them; its NAT table shows them).")
+    assert "or a capture on the media server 10.77.0.1 show which" not in mismatch.fix
