@@ -337,6 +337,12 @@ HOST_TOOL_COPIES = {
     # between them (captures/lab-merged): each packet at both points, 0.1-40 ms apart.
     "captures/lab-merged/data-port-dropped-bridge-0ms.pcap",
     "captures/lab-merged/data-port-dropped-bridge-20ms.pcap",
+    # both hosts' dumpcap captures a router apart, merged keeping both interfaces (field
+    # check 54, seed 117 run 9): each packet at both points, the far copy one hop lower.
+    "captures/field54-matrix/restore-routed-both-hosts-merged-pcapng-snap96-ipv6.pcapng.gz",
+    # tcpdump -i any on the router (field check 54, seed 117 run 26): each forwarded
+    # packet on both of its sides, 1% of the frames deleted.
+    "captures/field54-matrix/ipv6-data-synacks-dropped-by-agent-router-any-sniffer-loss.pcap.gz",
     # a router duplicating 2% of the packets (field check 37): the network's copies,
     # captured on the receiving host; tshark flags each second one.
     "captures/trial37-impairments/network-duplicates-media.pcap.gz",

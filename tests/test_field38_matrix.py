@@ -4,7 +4,8 @@ injected fault is the expected answer and flowcheck gave a confident wrong one.
 An agent killed mid-transfer, captured one way (-Q in on the media server: the agent's
 packets, the direction its halts travel) or with -s 96 (every header kept): control_closed,
 it passed. The same killed in a restore, captured -Q out (the media server's packets
-only): inconclusive, it passed. A callback dropped by the agent's own output chain: the
+only): control_closed read from the media server's ACKs (field check 54; inconclusive
+before), it passed. A callback dropped by the agent's own output chain: the
 fix names the agent first, it named the media server's inbound rules alone. The killed
 agent's step 5 is failed beside control_closed (it read ok). Data SYNs dropped by the
 media server's own output chain: announced_not_used names its outbound rules.
@@ -56,17 +57,28 @@ def test_agent_killed_snap96_fails_control_closed() -> None:
     assert "snap length" in closed[0]["message"]
 
 
-def test_restore_cut_media_side_only_is_inconclusive() -> None:
+def test_restore_cut_media_side_only_reads_the_agents_close_from_its_acks() -> None:
     """The media server's packets only: it closed the control connection after
-    DATA_START_RECOVER with no DATA_STOP, DATA_ABORT or CONNECT_CLOSE (the job did not
-    end as a job does); why (the agent's reset) is in the direction the capture lacks:
-    step 5 unknown, inconclusive, not a pass and not a failure blamed on the media server."""
+    DATA_START_RECOVER with no DATA_STOP, DATA_ABORT or CONNECT_CLOSE; the agent's side is
+    not in the capture, but the media server's ACKs are: after the request they count
+    32 B of the agent's (its reply; the data flowed after it) and then its FIN, which the
+    media server's own FIN (frame 191) acknowledges, no room for a halt. So the agent
+    closed the session mid-job (control_closed, verify.acked_no_halt; field check 54
+    read it so), never a pass and not a failure blamed on the media server (it read
+    inconclusive, step 5 unknown, until then)."""
     report = analyze(CASE.with_name("restore-agent-killed-one-direction-out"))
-    assert report["verdict"] == "inconclusive"
+    assert report["verdict"] == "fail"
+    [closed] = [f for f in report["findings"] if f["severity"] == "error"]
+    assert closed["code"] == "control_closed"
+    assert closed["message"].startswith(
+        "The control connection 10.77.0.1:5009 -> 10.77.0.2:10000 was closed by the agent "
+        "10.77.0.2 (its FIN, in the direction the capture lacks: 10.77.0.1:5009's own FIN "
+        "(frame 191) acknowledges it) while the job was running (DATA_START_RECOVER, frame "
+        "13, no NOTIFY_DATA_HALTED")
+    assert "it acknowledged 32 B of them" in closed["message"]
     step5 = next(s for s in report["sessions"][0]["steps"] if s["step"] == 5)
-    assert step5["status"] == "unknown"
-    assert "DATA_STOP" in step5["detail"]
-    assert not [f for f in report["findings"] if f["severity"] == "error"]
+    assert step5["status"] == "failed"
+    assert "control_closed" in step5["detail"]
 
 
 def test_callback_dropped_by_agent_egress_fix_names_agent() -> None:
@@ -179,8 +191,10 @@ def test_agent_killed_with_loss_before_the_start_cut_to_the_agents_side(
 def test_agent_killed_snap96_cut_to_each_side(tmp_path: Path) -> None:
     """The -s 96 capture (every header kept) cut to one direction: the agent's side holds
     its FIN with no halt header after its start reply (control_closed); the media
-    server's, its close after DATA_START_BACKUP with no DATA_STOP (step 5 unknown). Both
-    passed: a snap-cut stream counted as unread."""
+    server's, its close after DATA_START_BACKUP with no DATA_STOP, its FIN acknowledging
+    32 B of the agent's after the request and then the agent's FIN: no room for a halt
+    besides the reply (control_closed too, verify.acked_no_halt; field check 54: step 5
+    unknown before). Both passed: a snap-cut stream counted as unread."""
     stem = CASE.with_name("agent-killed-snap96-two-points")
     agent = _analyze_cut(_one_way(tmp_path, stem.with_suffix(".pcap"), "10.77.0.1",
                                   keep=False), stem)
@@ -189,9 +203,13 @@ def test_agent_killed_snap96_cut_to_each_side(tmp_path: Path) -> None:
         "control_closed"]
     media = _analyze_cut(_one_way(tmp_path, stem.with_suffix(".pcap"), "10.77.0.1",
                                   keep=True), stem)
-    assert media["verdict"] == "inconclusive"
-    step = _data_flow_step(media)
-    assert step["status"] == "unknown" and "with no DATA_STOP" in " ".join(step["detail"].split())
+    assert media["verdict"] == "fail"
+    [closed] = [f for f in media["findings"] if f["severity"] == "error"]
+    assert closed["code"] == "control_closed"
+    assert ("closed by the agent 10.77.1.2 (its FIN, in the direction the capture lacks: "
+            "10.77.0.1:5007's own FIN (frame 157) acknowledges it)") in closed["message"]
+    assert "it acknowledged 32 B of them" in closed["message"]
+    assert _data_flow_step(media)["status"] == "failed"
 
 
 LISTEN_CASE = CASE.with_name("range-small-listen-unanswered-snap96")

@@ -113,7 +113,8 @@ def test_a_reject_the_capture_lacks_stays_in_the_headline() -> None:
     assert error.code == "callback_unanswered"
     assert "never got an answer" not in error.message
     assert gist(error.message).endswith("and got no answer in the capture: something drops "
-                                        "or rejects its SYNs")
+                                        "or rejects its SYNs or drops the SYN-ACKs on their "
+                                        "way back")
 
 
 def test_an_ipv6_control_connection_still_open_is_written_in_brackets() -> None:

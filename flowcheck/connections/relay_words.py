@@ -21,6 +21,15 @@ def unmarked(relays: RelayCopies) -> bool:
             and not relays.clock_like)
 
 
+def unmarked_routed(relays: RelayCopies) -> bool:
+    """Relay copies some of which are one TTL lower (routed), none marked forwarded by
+    the file (a pcapng's interfaces, a MAC pair: no incoming or outgoing mark) and not
+    clock_like: a router's interfaces captured at once or two capture points a router
+    apart merged, as the file cannot tell."""
+    return relays.count > 0 and relays.routed > 0 and not relays.forwarded \
+        and not relays.clock_like
+
+
 def relay_words(relays: RelayCopies) -> str:
     """The words for the relay copies ("" without any), a sentence ending in ". "."""
     if not relays.count:
@@ -56,6 +65,18 @@ def relay_words(relays: RelayCopies) -> str:
                 "packet as it came in and as it left, or two capture points' captures (two "
                 "hosts on one segment) merged into one file, each on an interface of its "
                 f"own; the file does not tell which{lost}. ")
+    if unmarked_routed(relays):
+        # No incoming or outgoing mark: a router captured on two interfaces (dumpcap -i
+        # a -i b) and two capture points a router apart merged (lab matrix seed 117 run
+        # 9, both hosts' dumpcap files merged, read "tcpdump -i any on it") look alike.
+        return (f"{relays.count:,} of them were told by where they were captured: another "
+                "of the file's interfaces or another MAC address pair, up to "
+                f"{relays.longest * 1e3:.1f} ms after the original, its TTL {how}, the "
+                "file marking neither as coming in or going out: a router's several "
+                "interfaces captured at once (a mirror of two of its ports, a capture of "
+                "two of its interfaces), each packet as it came in and as it left, or two "
+                "capture points' captures a router apart (one on each side of it) merged "
+                f"into one file; the file does not tell which{lost}. ")
     return (f"{relays.count:,} of them were told by where they were captured: a router's "
             "or bridge's, captured on several interfaces at once (tcpdump -i any on it), "
             "each packet it forwarded as it came in on one interface and again as it left "
@@ -66,12 +87,17 @@ def relay_words(relays: RelayCopies) -> str:
 
 def relay_fix(relays: RelayCopies) -> str:
     """The fix for copies of one capture file that relay copies were told among: read
-    each point alone (clock_like: two points merged), one interface alone (unmarked:
-    the file cannot tell), or capture one interface of the router."""
+    each point alone (clock_like: two points merged), one interface alone (unmarked,
+    unmarked_routed: the file cannot tell), or capture one interface of the router."""
     if relays.clock_like:
         return ("nothing to fix in the network for the copies; to judge one capture point "
                 "alone, analyze its capture alone (given as separate files, two points' "
                 "captures are read on one clock)")
+    if unmarked_routed(relays):
+        return ("nothing to fix in the network for the copies; for each packet once, "
+                "analyze one capture point's or one interface's packets alone (a pcapng of "
+                "several interfaces: tshark -r FILE -Y \"frame.interface_id == N\" -w "
+                "ONE.pcapng), or mirror or capture one port of the router")
     if unmarked(relays):
         return ("nothing to fix in the network for the copies; for each packet once, "
                 "analyze one of the file's interfaces alone (tshark -r FILE -Y "

@@ -348,6 +348,9 @@ def _translated_fix(ctx: Context, session: Session, ann: Announcement, side: str
               "not depend on a translation of the data connection.")
     parts = ([f"If {keep}", f"If {short} {change}"] if side == "listener"
              else [f"If {full} {change}", f"If {short} {keep.removeprefix(full + ' ')}"])
-    where = (f"The job's settings ({name}'s address in it) or a capture on "
-             f"{connector} show which address it uses.")
+    # A capture on the connector sees its packets after its own NAT rules (lab matrix
+    # seed 117 run 6: the DNAT on the media server itself, its capture in the set).
+    where = (f"The job's settings ({name}'s address in it) show which address it uses, "
+             f"and so does a capture on {connector} unless its own NAT rules translate it "
+             "(a capture there sees its packets after them; its NAT table shows them).")
     return " ".join([*parts, where]) + then

@@ -330,15 +330,18 @@ def vanished_words(ctx: Context, conn: Connection) -> str:
 
 def passed_host_words(conn: Connection) -> str:
     """The cause for passed_capture_host: the SYNs passed the capture host and were lost
-    at or beyond it, toward the responder (not said to be its own firewall: trial 35 D3)."""
+    at or beyond it, toward the responder (not said to be its own firewall: trial 35 D3).
+    A bridge or a router alike (lab matrix seed 117 run 26, `tcpdump -i any` on a router,
+    read "a firewall in the bridge or beyond it")."""
     return (f"something at or beyond the capture host drops its SYNs or the SYN-ACKs (on "
             f"the way to {conn.resp_h} or on {conn.resp_h} itself): each SYN is in the "
             "capture twice, as it came in on one interface of the host the capture was "
             "taken on and again as it left by another (one capture of a bridge's or "
-            "router's several interfaces: capture_duplicates; a bridge forwards with the "
-            "sender's TTL, so both hosts' initial TTLs show no capture point on each), and "
-            f"no SYN-ACK came back to it: lost between that host and {conn.resp_h} (a "
-            f"firewall in the bridge or beyond it) or dropped by {conn.resp_h}'s own "
+            "router's several interfaces, the file marking the copies coming in, then going "
+            "out: capture_duplicates; not a capture point on each host, though both hosts' "
+            "packets arrive with initial TTLs), and no SYN-ACK came back to it: lost "
+            f"between that host and {conn.resp_h} (a firewall on that bridge or router, or "
+            f"beyond it) or dropped by {conn.resp_h}'s own "
             "firewall (its input chain the SYNs, its output chain its SYN-ACKs); the "
             f"capture cannot tell which: a capture on {conn.resp_h} shows whether the SYNs "
             "reach it")

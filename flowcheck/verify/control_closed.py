@@ -17,6 +17,7 @@ from flowcheck.model import (
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import reply_to
 from flowcheck.verify.aborted import closed_with_control
+from flowcheck.verify.acked_no_halt import acked_no_halt_words
 from flowcheck.verify.context import Context
 from flowcheck.verify.first_close import fin_words, first_closer
 from flowcheck.verify.lost_fin import LostFin, lost_fin_words
@@ -41,7 +42,7 @@ def halt_after(stream: NdmpStream, fin: ControlPacket | None) -> NdmpMessage | N
 
 def report_closed(ctx: Context, session: Session, stream: NdmpStream, control: Connection,
                   start: NdmpMessage | None, resource: int, *, one_way: bool = False,
-                  lost: LostFin | None = None) -> None:
+                  lost: LostFin | None = None, acked: int | None = None) -> None:
     """control_closed: a side closed the control connection (FIN) in the middle of a
     resource, with no halt notified: it ended the session, and the job with it. Devices
     between the hosts reset connections, they do not close them: the side's own service
@@ -52,7 +53,10 @@ def report_closed(ctx: Context, session: Session, stream: NdmpStream, control: C
     the agent's direction (flowcheck.verify.one_way_start); None: the job started before
     the capture, its data seen flowing (flowcheck.verify.unseen_start). lost: the close a FIN the
     capture lacks, its sequence numbers show it (flowcheck.verify.lost_fin): its side is
-    the closer, the packet that shows it stands for the FIN (frame, time).
+    the closer, the packet that shows it stands for the FIN (frame, time). acked: the
+    capture holds only the media server's packets, whose ACKs show the agent's bytes
+    after `start` too few for its reply and a halt (flowcheck.verify.acked_no_halt): the
+    reply among them, the words say so.
     """
     by_agent = (lost.side == "resp" if lost is not None
                 else first_closer(control, stream) == "responder")
@@ -60,7 +64,7 @@ def report_closed(ctx: Context, session: Session, stream: NdmpStream, control: C
     last = next((m for m in reversed(stream.messages) if m.frame < fin), start)
     # A reply stands for its request when the capture lacks the request (one_way, or
     # the sniffer lost it: hidden_ends.lost_start).
-    answered = (start if start is None or one_way or start.type == "reply"
+    answered = (start if start is None or one_way or start.type == "reply" or acked is not None
                 else reply_to(start, stream.messages[stream.messages.index(start) + 1:]))
     unanswered = ("never answered, " if start is not None
                   and (answered is None or answered.frame > fin) else "")
@@ -78,7 +82,9 @@ def report_closed(ctx: Context, session: Session, stream: NdmpStream, control: C
             + f" ({lost_fin_words(control, lost) if lost else fin_words(control, stream)})"
             f" while {what} ({begun}, {unanswered}no NOTIFY_DATA_HALTED or "
             f"NOTIFY_MOVER_HALTED after it{last_words}). The job cannot go on without it. "
-            + (one_way_words(control, start) if one_way and start is not None else
+            + (acked_no_halt_words(control, start, acked) if acked is not None
+               and start is not None else
+               one_way_words(control, start) if one_way and start is not None else
                SNAPPED_WORDS if headers_whole(ctx, session, stream) else
                SNAPPED_FROM_WORDS if stream.snap_cut else "")
             + _data_closed_too(ctx, session))

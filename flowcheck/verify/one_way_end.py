@@ -5,7 +5,9 @@ server after its halt (DATA_STOP, DATA_ABORT; MOVER_STOP, MOVER_ABORT, MOVER_CLO
 the session (CONNECT_CLOSE); one that closed the control connection after a DATA_START_*
 with none of them did not end the job as a job ends. Why (the agent's reset or halt, its
 silence) travels the direction the capture lacks, so the data step is `unknown`, not
-`ok` (an agent killed mid-restore passed on the bytes the media server had sent).
+`ok` (an agent killed mid-restore passed on the bytes the media server had sent), unless
+the media server's ACKs show the agent's FIN came first with no room for a halt
+(flowcheck.verify.acked_no_halt: control_closed).
 
 Seen from the agent's side only (`-Q in` on the media server, or on the agent), a job
 ends with the agent's answers to the DMA's ending requests (its DATA_STOP reply, its

@@ -299,7 +299,7 @@ def own_firewall_fix(ctx: Context, conn: Connection) -> str:
         return (f"Beyond the capture host (the SYNs passed it and no SYN-ACK came back "
                 f"to it), before any drop rule: on {conn.resp_h}, {own_rules(conn)}), and "
                 "allow both ways in the forward chain of any firewall between the capture "
-                f"host and {conn.resp_h} (a bridge's own too). ")
+                f"host and {conn.resp_h} (the capture host's own too). ")
     if reached_second_point(ctx, conn):
         return second_point_fix(conn)
     on = capture_host(ctx, conn.orig_h, conn.resp_h)
@@ -333,11 +333,14 @@ def _silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
     connection and callback). attempts: connections to the same endpoint (their SYNs
     count as retries)."""
     if retried(conn, attempts) and (conn.resp_h, conn.orig_h) in ctx.missing:
-        # A reject would travel back the way the capture lacks: it looks the same.
-        # One clause, so a headline cut at its first break keeps the reject (gist).
-        return (f"something drops or rejects its SYNs (a RST or ICMP unreachable would "
-                f"travel the way the capture lacks: it holds no packet from {conn.resp_h} "
-                f"to {conn.orig_h}, one direction only)")
+        # A reject, or a SYN-ACK lost on its way back, would travel the way the capture
+        # lacks: each looks the same (lab matrix seed 117 run 22: SYN-ACKs dropped by the
+        # responder's output read "something drops or rejects its SYNs"). One clause, so a
+        # headline cut at its first break keeps both (gist).
+        return (f"something drops or rejects its SYNs or drops the SYN-ACKs on their way "
+                f"back (a SYN-ACK, RST or ICMP unreachable would travel the way the capture "
+                f"lacks: it holds no packet from {conn.resp_h} to {conn.orig_h}, one "
+                "direction only)")
     if retried(conn, attempts) and both_ways and reached_second_point(ctx, conn):
         return second_point_words(conn)
     if retried(conn, attempts) and answer_uncaptured(ctx, conn) and \

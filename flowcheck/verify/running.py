@@ -13,6 +13,7 @@ from flowcheck.model import (
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import seen_closing
 from flowcheck.verify.aborted import report_deferred
+from flowcheck.verify.acked_no_halt import acked_no_halt
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_closed import halt_after, report_closed
 from flowcheck.verify.control_reset import halt_unanswered, report_reset
@@ -197,9 +198,12 @@ def _job_end(ctx: Context, session: Session, stream: NdmpStream, control: Connec
         lost = None
     # Readable from the begin on: the running data's, from the control connection's
     # first captured packet (unseen_start_judged).
+    # The media server's packets only: its ACKs may show the agent's FIN came with no
+    # halt before it (flowcheck.verify.acked_no_halt).
+    acked = acked_no_halt(ctx, session, stream, control, start) if halt is None else None
     closable = (halt is None and (bool(control.fin_frames) or lost is not None)
                 and (start is None or stream_whole(ctx, session, stream)
-                     or headers_whole(ctx, session, stream)
+                     or headers_whole(ctx, session, stream) or acked is not None
                      or (whole_after(ctx, session, stream, start.frame) and judged))
                 and not polled_halted(ctx, stream, begin.frame, begin.ts))
     if closable and reset and closed_before_reset(stream) is not None:
@@ -208,7 +212,8 @@ def _job_end(ctx: Context, session: Session, stream: NdmpStream, control: Connec
     elif halt is None and reset:
         report_reset(ctx, session, stream, control, start, begin.count, None)
     elif closable:
-        report_closed(ctx, session, stream, control, start, begin.count, lost=lost)
+        report_closed(ctx, session, stream, control, start, begin.count, lost=lost,
+                      acked=acked)
     elif (start is not None and not ended and not seen_closing(control)
           and (halts_unseen(ctx, session) or not unseen_cut_transfers(ctx, session))):
         # A data connection reset just before the capture ended already has its
