@@ -120,14 +120,22 @@ class FlowTable:
             place = (place + 1) & mask
 
     def numbers(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each hash's number (int64), the next numbers given to those not in the table
-        (distinct hashes), and which were given (bool): one probing pass for both when
-        the table has room for them all (the common case), else find then add."""
+        """Each hash's number (int64), the next numbers given to those not in the table,
+        and which were given (bool): one probing pass for both when the table has room
+        for them all (the common case), else find then add. A hash given twice (two
+        keys whose hashes are equal) gets one number, as find then gives it (a number
+        given to its second place is left unused)."""
         if 2 * (self.size + hashes.shape[0]) > 1 << self._bits:
             found = self.find(hashes)
             fresh = found < 0
             if fresh.any():
-                found[fresh] = self.add(hashes[fresh])
+                new = hashes[fresh]
+                distinct, first, inverse = np.unique(new, return_index=True,
+                                                     return_inverse=True)
+                by_first = np.argsort(first, kind="stable")  # numbered as they come
+                given = np.empty(distinct.shape[0], np.int64)
+                given[by_first] = self.add(distinct[by_first])
+                found[fresh] = given[inverse.reshape(-1)]
             return found, fresh
         found = np.full(hashes.shape[0], -1, np.int64)
         fresh = np.zeros(hashes.shape[0], bool)
@@ -145,7 +153,8 @@ class FlowTable:
                 won = self._hashes[at] == hashes[trying]
                 number = self.size + np.arange(np.count_nonzero(won))
                 self._numbers[at[won]] = number
-                found[trying[won]] = number
+                # Equal hashes at one place all won it: one number, the one that stays.
+                found[trying[won]] = self._numbers[at[won]]
                 fresh[trying[won]] = True
                 self.size += number.shape[0]
                 hit[np.flatnonzero(empty)[won]] = True

@@ -107,9 +107,9 @@ class ParkedTable:
 
     def park(self, block: Parked, numbers: np.ndarray, keys: list[FlowKey]) -> None:
         """Park block's rows, row i the connection of keys[i] (numbers: their FlowTable
-        numbers, int64; keys: kept as the table's list): a key parked before now points here (its earlier row let go:
-        a continued or replaced connection), and a key whose number another key holds
-        goes to the colliding keys' dict."""
+        numbers, int64; keys: kept as the table's list): a key parked before now points
+        here (its earlier row let go: a continued or replaced connection), and a key
+        whose number another key holds goes to the colliding keys' dict."""
         count = len(keys)
         if not count:
             return
@@ -129,13 +129,16 @@ class ParkedTable:
         put = np.ones(count, bool)
         taken = np.flatnonzero(old >= 0)
         stored = self._keys
+        replaced = []
         for j, ob, orow in zip(taken.tolist(), old[taken].tolist(),
                                self._row[numbers[taken]].tolist(), strict=True):
             if (kept := stored[ob][orow]) == keys[j]:  # type: ignore[index]
                 keys[j] = kept  # one key object for both blocks' lists (not two)
-                self._let_go(ob)  # the same key: its new row replaces the old
+                replaced.append(ob)  # the same key: its new row replaces the old
             else:
                 put[j] = False  # another key's number (equal hashes)
+        for ob in replaced:  # after the comparisons: a block let go drops its keys
+            self._let_go(ob)
         at = numbers[put]
         self._block[at] = b
         self._row[at] = rows[put]
