@@ -60,7 +60,8 @@ class ParkedTable:
         """Per key (numbers: each one's FlowTable number, int64, -1: none), whether it is
         parked (bool) and its block and row (None: not parked): a gather, each row found
         compared with its stored key, and the colliding keys' dict asked only when it
-        holds any."""
+        holds any. A key found in a row is replaced in `keys` by the table's own (equal)
+        key object: parked again (park), it is then one object, told by identity."""
         count = len(keys)
         found: list[tuple[Parked, int] | None] = [None] * count
         parked = np.zeros(count, bool)
@@ -72,7 +73,8 @@ class ParkedTable:
         blocks, stored = self.blocks, self._keys
         for i, b, r in zip(hits.tolist(), which[hits].tolist(),
                            self._row[numbers[hits]].tolist(), strict=True):
-            if stored[b][r] == keys[i]:  # type: ignore[index]
+            if (kept := stored[b][r]) == keys[i]:  # type: ignore[index]
+                keys[i] = kept
                 found[i] = (blocks[b], r)  # type: ignore[assignment]
                 parked[i] = True
         if self._extra:
@@ -132,13 +134,16 @@ class ParkedTable:
         replaced = []
         for j, ob, orow in zip(taken.tolist(), old[taken].tolist(),
                                self._row[numbers[taken]].tolist(), strict=True):
-            if (kept := stored[ob][orow]) == keys[j]:  # type: ignore[index]
+            kept = stored[ob][orow]  # type: ignore[index]
+            if kept is keys[j] or kept == keys[j]:  # the same key (find's object, mostly)
                 keys[j] = kept  # one key object for both blocks' lists (not two)
-                replaced.append(ob)  # the same key: its new row replaces the old
+                replaced.append(ob)  # its new row replaces the old
             else:
                 put[j] = False  # another key's number (equal hashes)
-        for ob in replaced:  # after the comparisons: a block let go drops its keys
-            self._let_go(ob)
+        if replaced:  # after the comparisons: a block let go drops its keys
+            for ob, rows_left in enumerate(np.bincount(replaced).tolist()):
+                if rows_left:
+                    self._let_go(ob, rows_left)
         at = numbers[put]
         self._block[at] = b
         self._row[at] = rows[put]
@@ -171,10 +176,10 @@ class ParkedTable:
         at = self._extra.get(key) if self._extra else None
         return None if at is None else (-1, at[0], at[1])
 
-    def _let_go(self, b: int) -> None:
-        """One row of block b no longer parked; the block let go with its last."""
-        self._size -= 1
-        self._live[b] -= 1
+    def _let_go(self, b: int, rows: int = 1) -> None:
+        """rows of block b no longer parked; the block let go with its last."""
+        self._size -= rows
+        self._live[b] -= rows
         if not self._live[b]:
             self.blocks[b] = None
             self._keys[b] = None

@@ -84,7 +84,9 @@ class ShortFlows:
         if self.sink is not None:  # NDMP control connections keep the per-packet path
             fits &= (lower_port != self.ndmp_port) & (upper_port != self.ndmp_port)
         keys = flows.keys
-        walk_keys = keys if len(walk_a) == len(keys) else [keys[f] for f in walk_a.tolist()]
+        # Its own list: the parked table's look-up puts its own (equal) key objects in it.
+        walk_keys = list(keys) if len(walk_a) == len(keys) else [keys[f] for f in
+                                                                 walk_a.tolist()]
         # Each look-up hashes the key anew (nested tuples keep no hash): none in an empty
         # table (short connections leave none open as ConnStates). The parked table is
         # read once, by the keys' FlowTable numbers (replays.Spans gave them this batch:
@@ -133,7 +135,7 @@ class ShortFlows:
         rest.extend(flow_ids[short.bad].tolist())
         keep = np.flatnonzero(~short.bad)
         replacing = [walk_keys[n] for n in pick[reused[pick] & ~short.bad].tolist()]
-        self._short = (short, keep, [keys[f] for f in flow_ids.tolist()], replacing,
+        self._short = (short, keep, [walk_keys[n] for n in pick.tolist()], replacing,
                        numbers[pick])
         return rest
 
