@@ -2,11 +2,11 @@
 connections (flowcheck.connections.parked) by FlowTable number, not by a dict of keys.
 
 A dict of the parked flow keys hashed each key in Python at every look-up and insertion
-(a FlowKey is a nested tuple, which keeps no hash): on bench's (c) 200k, 200,000 keys
-inserted and 228,000 looked up, in a table too big for the cache, about 0.25 s of the
-run's ~3.1 s (bench/README.md, 2026-12-06 14:45). replays.Spans already numbers every
-flow key of a batch in bulk (flow_table.FlowTable over the keys' 64-bit hashes, one
-probing pass a batch), so here the batch's look-up is a gather and the commit's
+(a FlowKey is a nested tuple, which keeps no hash): on bench's (c) 200k, 239,099 keys
+parked and 239,103 looked up in 21 batches, in a table too big for the cache, about
+0.15-0.2 s of the run's ~3.1 s (bench/README.md, 2026-12-06 20:10). replays.Spans
+numbers every flow key of a batch in bulk (flow_table.FlowTable over the keys' 64-bit
+hashes, one probing pass a batch), so here the batch's look-up is a gather and the commit's
 insertion a scatter over two int32 columns indexed by that number: the block (an index
 into `blocks`; -1: not parked) and the row in it.
 
