@@ -65,3 +65,21 @@ def test_a_table_grown_keeps_the_runs_that_wrap_past_its_end() -> None:
     assert np.array_equal(table.find(every), given)
     assert np.array_equal(given, np.arange(340))
     assert (table.find(hashes[-1000:][~np.isin(hashes[-1000:], every)]) == -1).all()
+
+
+def test_a_hash_given_twice_in_one_call_gets_one_number() -> None:
+    """Two keys with equal 64-bit hashes in one batch (a collision): numbers gives both
+    the one number find then gives, with room in the table (one probing pass) and when
+    it must grow first (find, then add)."""
+    for bits in (12, 4):  # room for the batch; too small (grown)
+        table = FlowTable(bits=bits)
+        before, _ = table.numbers(key_hashes(0, 5))
+        hashes = key_hashes(100, 8)
+        batch = np.concatenate((hashes, hashes[[2, 5, 2]], key_hashes(0, 2)))
+        found, fresh = table.numbers(batch)
+        assert found[8:11].tolist() == found[[2, 5, 2]].tolist()
+        assert found[11:].tolist() == before[:2].tolist() and not fresh[11:].any()
+        assert fresh[:11].all()
+        assert table.find(batch).tolist() == found.tolist()
+        assert [table.find_one(h) for h in batch.tolist()] == found.tolist()
+        assert len(set(found[:8].tolist())) == 8

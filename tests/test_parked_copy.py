@@ -47,7 +47,8 @@ def test_a_deep_copy_of_the_tracker_keeps_parked_columns_compact(
     path = short_connections(tmp_path / "short.pcap", 3_000)
     records = track_connections([str(path)], chunk_size=CHUNK).connections
     tracker, copied = seen[0]
-    pairs = [(tracker._parked[key][0], copied._parked[key][0]) for key in tracker._parked]
+    twins = {key: block for key, block, _ in copied._parked.entries()}
+    pairs = [(block, twins[key]) for key, block, _ in tracker._parked.entries()]
     assert pairs
     compacted = 0
     for original, twin in pairs:

@@ -228,9 +228,10 @@ def test_a_child_behind_the_parser_is_not_waited_for(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The child stopped (SIGSTOP, as a busy machine would hold it) from the start: the
     # parser walks those buffers itself (take returns None, or part of a buffer), then
-    # takes the child's offsets again once it has caught up; the records are the
-    # reference's.
+    # takes the child's offsets again once it has caught up within CATCH_UP_SECONDS
+    # (made long here); the records are the reference's.
     monkeypatch.setattr(walk_ahead, "MESSAGE_RECORDS", 500)
+    monkeypatch.setattr(walk_ahead, "CATCH_UP_SECONDS", 3600.0)
     rng = random.Random(11)
     data = stream(rng, "<", 40_000)
     parser, ahead = _with_walk_ahead(tmp_path / "behind.pcap", data, "<")
@@ -256,6 +257,37 @@ def test_a_child_behind_the_parser_is_not_waited_for(
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGCONT)
+        ahead.close()
+
+
+def test_a_child_still_behind_the_parser_after_its_start_is_ended(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The child held back (SIGSTOP) past CATCH_UP_SECONDS: the first buffer it is found
+    # behind ends it (killed and reaped: it walks no more), the parser walks on alone,
+    # and the records are the reference's.
+    monkeypatch.setattr(walk_ahead, "CATCH_UP_SECONDS", 0.05)
+    rng = random.Random(13)
+    data = stream(rng, "<", 40_000)
+    parser, ahead = _with_walk_ahead(tmp_path / "passed.pcap", data, "<")
+    assert ahead._proc is not None
+    proc = ahead._proc
+    os.kill(proc.pid, signal.SIGSTOP)
+    time.sleep(0.1)
+    taken = ahead.take
+    results: list[bool] = []
+
+    def noted(lo: int, hi: int) -> object:
+        results.append(ahead._proc is not None)
+        return taken(lo, hi)
+
+    monkeypatch.setattr(ahead, "take", noted)
+    try:
+        assert check_file(data, "<", rng, parser) > 20
+        assert results[0] and not any(results[1:]) and len(results) > 10
+        assert ahead.records_taken == 0 and proc.returncode == -signal.SIGKILL
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGCONT)
         ahead.close()
 
 

@@ -9,14 +9,16 @@ places on average and the longest runs over 100, each a round of vector operatio
 (bench short200k: 0.058 -> 0.042 s for its 245,427 look-ups).
 The hashes are made from the key's columns in bulk (`column_hashes`: no Python hash per
 key); two flow keys whose hashes are equal (about one in 2**64 for a pair) share a
-number.
+number. One key's hash and number, for the tracker's look-ups of a single key
+(connections.parked_table), are made the same way in Python ints (`key_hash`,
+`FlowTable.find_one`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from flowcheck.connections.flows import BatchFlows, endpoint_words
+from flowcheck.connections.flows import BatchFlows, FlowKey, endpoint_words
 from flowcheck.decode import DecodedBatch
 
 _SPREAD = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: the high bits index the table
@@ -45,6 +47,41 @@ def column_hashes(columns: list[np.ndarray], start: np.ndarray | None = None) ->
     return hashes
 
 
+_WORD = (1 << 64) - 1  # key_hash's arithmetic modulo 2**64, as numpy's uint64 wraps
+_PORT_SHIFT = 16
+
+
+def _mixed(hashed: int, column: int) -> int:
+    """column_hashes' round for one key in Python ints: the column added, then mixed."""
+    hashed = (hashed + column) & _WORD
+    hashed ^= hashed >> 30
+    hashed = (hashed * 0xBF58476D1CE4E5B9) & _WORD
+    hashed ^= hashed >> 27
+    hashed = (hashed * 0x94D049BB133111EB) & _WORD
+    return hashed ^ (hashed >> 31)
+
+
+def key_hash(key: FlowKey) -> int:
+    """flow_hashes' hash of one flow key (a Python int, 1..2**64-1), made from the key
+    itself: its endpoints' first address words and ports, its tunnel's name, then an IPv6
+    key's other address words and version, each step as column_hashes takes it (0 made
+    1 after each of its two calls). For the look-ups of one key (a few us), not per
+    packet."""
+    (version, low_address, low_port), (_, high_address, high_port), tunnel = key
+    hashed = int(_SPREAD)
+    for column in (int.from_bytes(low_address[:4], "big") << _PORT_SHIFT | low_port,
+                   int.from_bytes(high_address[:4], "big") << _PORT_SHIFT | high_port,
+                   hash(tunnel) & _WORD):  # the tunnels' column: their int64 hashes as uint64
+        hashed = _mixed(hashed, column)
+    hashed = hashed or 1
+    if version == 6:
+        for address in (low_address, high_address):
+            for at in (4, 8, 12):
+                hashed = _mixed(hashed, int.from_bytes(address[at:at + 4], "big"))
+        hashed = _mixed(hashed, 6) or 1
+    return hashed
+
+
 class FlowTable:
     """Numbers 0, 1, 2... given to flow keys (by their hashes) in the order they come."""
 
@@ -68,15 +105,37 @@ class FlowTable:
             pending, place = pending[going], (place[going] + np.uint64(1)) & mask
         return found
 
+    def find_one(self, hashed: int) -> int:
+        """One hash's number (key_hash's; -1: not in the table), probed in Python ints
+        as find probes (a few us: for look-ups of one key, not per packet)."""
+        hashes = self._hashes
+        mask = (1 << self._bits) - 1
+        place = ((hashed * int(_SPREAD)) & _WORD) >> (64 - self._bits)
+        while True:
+            there = int(hashes[place])
+            if there == hashed:
+                return int(self._numbers[place])
+            if not there:
+                return -1
+            place = (place + 1) & mask
+
     def numbers(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each hash's number (int64), the next numbers given to those not in the table
-        (distinct hashes), and which were given (bool): one probing pass for both when
-        the table has room for them all (the common case), else find then add."""
+        """Each hash's number (int64), the next numbers given to those not in the table,
+        and which were given (bool): one probing pass for both when the table has room
+        for them all (the common case), else find then add. A hash given twice (two
+        keys whose hashes are equal) gets one number, as find then gives it (a number
+        given to its second place is left unused)."""
         if 2 * (self.size + hashes.shape[0]) > 1 << self._bits:
             found = self.find(hashes)
             fresh = found < 0
             if fresh.any():
-                found[fresh] = self.add(hashes[fresh])
+                new = hashes[fresh]
+                distinct, first, inverse = np.unique(new, return_index=True,
+                                                     return_inverse=True)
+                by_first = np.argsort(first, kind="stable")  # numbered as they come
+                given = np.empty(distinct.shape[0], np.int64)
+                given[by_first] = self.add(distinct[by_first])
+                found[fresh] = given[inverse.reshape(-1)]
             return found, fresh
         found = np.full(hashes.shape[0], -1, np.int64)
         fresh = np.zeros(hashes.shape[0], bool)
@@ -94,7 +153,8 @@ class FlowTable:
                 won = self._hashes[at] == hashes[trying]
                 number = self.size + np.arange(np.count_nonzero(won))
                 self._numbers[at[won]] = number
-                found[trying[won]] = number
+                # Equal hashes at one place all won it: one number, the one that stays.
+                found[trying[won]] = self._numbers[at[won]]
                 fresh[trying[won]] = True
                 self.size += number.shape[0]
                 hit[np.flatnonzero(empty)[won]] = True

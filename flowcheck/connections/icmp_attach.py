@@ -42,7 +42,7 @@ import numpy as np
 from flowcheck.connections.conn import ConnState
 from flowcheck.connections.flows import Endpoint, FlowKey, address_text
 from flowcheck.connections.icmp import FRAMES_PER_QUOTE, QuotedAttempts, refuses_syn
-from flowcheck.connections.parked import Parked
+from flowcheck.connections.parked_table import ParkedTable
 from flowcheck.connections.record_columns import NONE
 from flowcheck.connections.short import ShortPass
 from flowcheck.model import Connection
@@ -122,9 +122,9 @@ class IcmpAttach:
     quoted: QuotedAttempts
     _replaced: dict[FlowKey, list[_Candidate]]
     _flows: dict[FlowKey, ConnState]
-    _parked: dict[FlowKey, tuple[Parked, int]]
+    _parked: ParkedTable
     _new: list[Connection]
-    _short: tuple[ShortPass, np.ndarray, list[FlowKey], list[FlowKey]] | None
+    _short: tuple[ShortPass, np.ndarray, list[FlowKey], list[FlowKey], np.ndarray] | None
 
     def _quotes_before_commit(self, quotes: list[IcmpQuote]) -> list[IcmpQuote]:
         """Handle now the quotes that answer no connection, known or opened by the
@@ -185,8 +185,8 @@ class IcmpAttach:
             lower, upper = (c.orig, c.resp) if c.orig_is_lower else (c.resp, c.orig)
             candidates.append((c.record.first_frame, lower.base, upper.base, c.record,
                                c.record.ts))
-        elif key in self._parked:
-            block, i = self._parked[key]
+        elif (entry := self._parked.get(key)) is not None:
+            block, i = entry
             record = block.records[i]
             candidates.append((record.first_frame, block.side_base(i, True),
                                block.side_base(i, False), record, record.ts))
@@ -197,7 +197,7 @@ class IcmpAttach:
         of the keys wanted, by key."""
         if self._short is None:
             return {}
-        short, keep, keys, _ = self._short
+        short, keep, keys, _, _ = self._short
         kept = np.zeros(len(keys), bool)
         kept[keep] = True
         pending: dict[FlowKey, _Candidate] = {}

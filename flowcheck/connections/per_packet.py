@@ -28,7 +28,7 @@ from flowcheck.connections.conn import (
     update_packet,
 )
 from flowcheck.connections.flows import FlowKey
-from flowcheck.connections.parked import Parked
+from flowcheck.connections.parked_table import ParkedTable
 from flowcheck.connections.sack import (
     keep_first_sacks,
     keep_unseen_sacks,
@@ -64,7 +64,7 @@ class PerPacketPath:
     tap: Callable[[bytes], bool] | None
     one_at_a_time: int
     _flows: dict[FlowKey, ConnState]
-    _parked: dict[FlowKey, tuple[Parked, int]]
+    _parked: ParkedTable
     _segments: list[tuple]
     _decoded: DecodedBatch
     _buf: np.ndarray | None

@@ -129,6 +129,15 @@ class Spans:
         # key found here is numbered as the table would number it (recent_numbers).
         self._recent: dict[FlowKey, int] = {}
         self.opened = False  # a replayed copy with an IPv4 ID was seen
+        # The last batch's FlowTable number per batch flow (int64; -1: a flow without
+        # packets): the tracker's parked table is indexed by them (connections.
+        # parked_table), so the batch's keys are hashed and probed once, here.
+        self.numbers = np.zeros(0, np.int64)
+
+    @property
+    def table(self) -> FlowTable:
+        """The numbers of every flow key seen (the tracker's parked table shares them)."""
+        return self._table
 
     def mark(self, d: DecodedBatch, flows: BatchFlows, window: float) -> np.ndarray:
         """Per TCP packet of the batch (bool): a replayed copy (module docstring; window:
@@ -137,6 +146,7 @@ class Spans:
         m = d.tcp_ts.shape[0]
         replayed = np.zeros(m, bool)
         if not m or not flows.keys:
+            self.numbers = np.full(len(flows.keys), -1, np.int64)
             return replayed
         ts = d.tcp_ts
         if self._origin is None:
@@ -147,6 +157,7 @@ class Spans:
         number = np.full(sizes.shape[0], -1, np.int64)
         number[flow_at], fresh = recent_numbers(self._table, self._recent, d, flows,
                                                 flow_at)
+        self.numbers = number
         self._grow(self._table.size)
         if self.steps.went_from > -np.inf:
             seen = number >= 0  # a flow key seen in an earlier batch

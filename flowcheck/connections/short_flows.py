@@ -15,27 +15,29 @@ ConnectionTracker, whose state it reads and updates (once per batch, not per pac
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
-from operator import is_not
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from flowcheck.arrays import indices, stable_order
 from flowcheck.connections.conn import ACK, SYN, ConnState
 from flowcheck.connections.flows import BatchFlows, FlowKey
-from flowcheck.connections.parked import Parked, commit, parked_bases, parked_entries
+from flowcheck.connections.parked import Parked, commit, parked_bases
+from flowcheck.connections.parked_table import ParkedTable
 from flowcheck.connections.per_packet import starts_new
 from flowcheck.connections.record_columns import NONE
 from flowcheck.connections.short import MAX_PACKETS, ShortPass
 from flowcheck.decode import DecodedBatch
 from flowcheck.model import Connection, SegmentSink
 
+if TYPE_CHECKING:  # the tracker's, which imports it first
+    from flowcheck.connections.copies import CaptureCopies
+
 # The short-connection pass (flowcheck.connections.short) takes a step (the k-th packet
 # of every flow) only with this many flows in it, and runs only with this many packets
 # per step in all: below that its fixed cost per step exceeds update_packet's.
 SHORT_STEP_FLOWS = 8
 SHORT_STEP_PACKETS = 24
-_is_not_none = partial(is_not, None)  # for `map` over the parked entries found
 
 
 class ShortFlows:
@@ -49,12 +51,13 @@ class ShortFlows:
     ndmp_port: int
     sink: SegmentSink | None
     tap: Callable[[bytes], bool] | None
+    copies: CaptureCopies
     _flows: dict[FlowKey, ConnState]
-    _parked: dict[FlowKey, tuple[Parked, int]]
+    _parked: ParkedTable
     _records: list[Connection]
     _new: list[Connection]
     _next_uid: int
-    _short: tuple[ShortPass, np.ndarray, list[FlowKey], list[FlowKey]] | None
+    _short: tuple[ShortPass, np.ndarray, list[FlowKey], list[FlowKey], np.ndarray] | None
     _decoded: DecodedBatch
     _buf: np.ndarray | None
     _copy: np.ndarray
@@ -81,18 +84,19 @@ class ShortFlows:
         if self.sink is not None:  # NDMP control connections keep the per-packet path
             fits &= (lower_port != self.ndmp_port) & (upper_port != self.ndmp_port)
         keys = flows.keys
-        walk_keys = keys if len(walk_a) == len(keys) else [keys[f] for f in walk_a.tolist()]
+        # Its own list: the parked table's look-up puts its own (equal) key objects in it.
+        walk_keys = list(keys) if len(walk_a) == len(keys) else [keys[f] for f in
+                                                                 walk_a.tolist()]
         # Each look-up hashes the key anew (nested tuples keep no hash): none in an empty
         # table (short connections leave none open as ConnStates). The parked table is
-        # read once, its entries kept (None: not parked) for the flows the pass takes up
-        # again and those _reused checks: a second look-up of the same keys was about a
-        # third of the look-ups' cost on bench's (c) 200k (its dict is cold, 200,000 keys).
+        # read once, by the keys' FlowTable numbers (replays.Spans gave them this batch:
+        # a gather, parked_table), its entries kept (None: not parked) for the flows the
+        # pass takes up again and those _reused checks.
         count = len(walk_keys)
         in_flows = (np.fromiter(map(self._flows.__contains__, walk_keys), bool, count)
                     if self._flows else np.zeros(count, bool))
-        found = list(map(self._parked.get, walk_keys)) if self._parked else [None] * count
-        in_parked = (np.fromiter(map(_is_not_none, found), bool, count) if self._parked
-                     else np.zeros(count, bool))
+        numbers = self.copies.replays.numbers[walk_a]
+        in_parked, found = self._parked.find(numbers, walk_keys)
         if moved is not None:
             # Records out of time order (in the flow, or behind the time reached): the
             # pass takes a flow's packets in file order and a parked record's span from
@@ -131,7 +135,8 @@ class ShortFlows:
         rest.extend(flow_ids[short.bad].tolist())
         keep = np.flatnonzero(~short.bad)
         replacing = [walk_keys[n] for n in pick[reused[pick] & ~short.bad].tolist()]
-        self._short = (short, keep, [keys[f] for f in flow_ids.tolist()], replacing)
+        self._short = (short, keep, [walk_keys[n] for n in pick.tolist()], replacing,
+                       numbers[pick])
         return rest
 
     def _reused(self, known: np.ndarray, keys: list[FlowKey], first: np.ndarray,
@@ -160,7 +165,7 @@ class ShortFlows:
         connections: uids follow first_frame), and their keys parked."""
         if self._short is None:
             return
-        short, keep, keys, replacing = self._short
+        short, keep, keys, replacing, table_numbers = self._short
         self._short = None
         old = self._new
         new = keep[~short.continuing[keep]]
@@ -178,5 +183,5 @@ class ShortFlows:
         for key in replacing:  # a reused 4-tuple: the new connection replaces the old one
             self._replace(key)  # kept for the ICMP quotes that answer it
             self._flows.pop(key, None)
-        self._parked.update(parked_entries(block, list(map(keys.__getitem__, order.tolist()))))
+        self._parked.park(block, table_numbers[order], list(map(keys.__getitem__, order.tolist())))
         self._records.extend(block.records[:new.shape[0]])

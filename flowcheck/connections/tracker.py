@@ -66,7 +66,7 @@ from flowcheck.connections.icmp_attach import IcmpAttach
 from flowcheck.connections.icmp_cut import CutTies
 from flowcheck.connections.mirror_gaps import MirrorGaps
 from flowcheck.connections.packet_identity import captured_ends, header_identities
-from flowcheck.connections.parked import Parked
+from flowcheck.connections.parked_table import ParkedTable
 from flowcheck.connections.per_packet import PerPacketPath
 from flowcheck.connections.runs import SMALL_FLOW, SMALL_FLOWS_FOR_LISTS, RunPaths
 from flowcheck.connections.short import ShortPass
@@ -148,11 +148,13 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
         self._flows: dict[FlowKey, ConnState] = {}
         # Connections of the short-connection path, kept as arrays until a later packet
         # needs their ConnState (flowcheck.connections.short).
-        self._parked: dict[FlowKey, tuple[Parked, int]] = {}
+        # By the FlowTable numbers replays.Spans gives every batch's keys (parked_table).
+        self._parked = ParkedTable(self.copies.replays.table)
         self._all: list[ConnState] = []
         self._records: list[Connection] = []  # every connection, in order of opening
         self._new: list[Connection] = []
-        self._short: tuple[ShortPass, np.ndarray, list[FlowKey], list[FlowKey]] | None = None
+        self._short: tuple[ShortPass, np.ndarray, list[FlowKey], list[FlowKey],
+                           np.ndarray] | None = None
         self._segments: list[tuple] = []
         # Per TCP row: its place among the segments handed to the sink (by_time.tracked_flows)
         self._slots: np.ndarray | None = None
@@ -248,7 +250,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
         """The connection of a flow key, its ConnState made from the arrays if parked."""
         c = self._flows.get(key)
         if c is None:
-            entry = self._parked.pop(key, None)
+            entry = self._parked.pop(key)
             if entry is not None:
                 c = self._flows[key] = entry[0].conn_state(entry[1])
                 self._all.append(c)
@@ -293,7 +295,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
             c.tapped = self.ndmp_port in (orig[2], resp[2])
             c.tap_pending = not c.tapped and self.tap is not None
         self._flows[key] = c
-        self._parked.pop(key, None)
+        self._parked.pop(key)
         self._all.append(c)
         self._records.append(record)
         self._new.append(record)

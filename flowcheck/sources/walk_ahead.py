@@ -15,6 +15,11 @@ the file's end, a pcapng section in the other byte order, its death) the parser 
 on by itself. The parser never waits for the child: it takes the offsets already sent
 and walks the rest of a buffer itself (the first chunks, before the child is ready; a
 child held back on a busy machine), and the child's offsets it has passed are dropped.
+A child still behind the parser CATCH_UP_SECONDS after its start is ended: at nice 10 on
+a machine whose cores are both busy it never caught up, and walked the whole file for
+nothing, its CPU counted in the command's (bench's (c) 200k: 0.4-0.7 s more user CPU,
+bench/README.md 2026-12-06 14:45); on a spare core it is ahead within milliseconds of
+its start (its walk is ten times the parser's pace or more), so it is never ended there.
 The message format is walk_ahead_child.py's.
 """
 
@@ -25,6 +30,7 @@ import os
 import select
 import subprocess
 import sys
+import time
 from typing import ClassVar
 
 import numpy as np
@@ -32,6 +38,9 @@ import numpy as np
 CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "walk_ahead_child.py")
 MESSAGE_RECORDS = 1 << 16  # offsets per message from the child
 PIPE_BYTES = 1 << 20  # the pipe's capacity asked for (Linux's default limit for users)
+# A child behind the parser this long after its start is ended (module docstring): on
+# a spare core it starts in ~10 ms and walks a few million records a second.
+CATCH_UP_SECONDS = 0.1
 _END = -1
 
 
@@ -45,7 +54,8 @@ class WalkAhead:
     walks on from there itself. None when it has nothing from lo on yet, or has ended
     (the caller walks itself). Messages already in the pipe are read, never waited
     for: a child slowed down (a busy machine) costs the parser nothing but its own
-    walk, and its offsets behind the parser are dropped.
+    walk, and its offsets behind the parser are dropped; one found behind the parser
+    CATCH_UP_SECONDS after its start is ended (module docstring).
     """
 
     # Tests: wait for the child's offsets instead of walking by itself meanwhile (so that
@@ -78,6 +88,7 @@ class WalkAhead:
         self._ready = np.empty(0, np.int64)  # offsets received, from the parser's on
         self._end: tuple[int, int | None] | None = None  # (stop, bad) once sent
         self.records_taken = 0  # records handed out (for tests: the child did the walk)
+        self._started = time.monotonic()
 
     def take(self, lo: int, hi: int) -> tuple[np.ndarray, int, int | None, bool] | None:
         if self._proc is None or not self._receive(lo, hi):
@@ -86,6 +97,8 @@ class WalkAhead:
         end = self._end
         if not ready.shape[0]:
             if end is None:
+                if time.monotonic() - self._started > CATCH_UP_SECONDS:
+                    self.close()  # passed by the parser after its start: a busy machine
                 return None  # the child is behind: the parser walks this part itself
             if end[0] != lo:
                 self.close()  # its walk ended before lo: the parser's alone from now on

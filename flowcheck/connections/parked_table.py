@@ -1,0 +1,195 @@
+"""Which flow keys are parked, and where: the short-connection pass's table of parked
+connections (flowcheck.connections.parked) by FlowTable number, not by a dict of keys.
+
+A dict of the parked flow keys hashed each key in Python at every look-up and insertion
+(a FlowKey is a nested tuple, which keeps no hash): on bench's (c) 200k, 239,099 keys
+parked and 239,103 looked up in 21 batches, in a table too big for the cache, about
+0.15-0.2 s of the run's ~3.1 s (bench/README.md, 2026-12-06 20:10). replays.Spans
+numbers every flow key of a batch in bulk (flow_table.FlowTable over the keys' 64-bit
+hashes, one probing pass a batch), so here the batch's look-up is a gather and the commit's
+insertion a scatter over two int32 columns indexed by that number: the block (an index
+into `blocks`; -1: not parked) and the row in it.
+
+A FlowTable gives two keys with equal 64-bit hashes one number, so each found row's
+stored key (the block's list of keys) is compared with the key asked for (`==`, no
+hash), and a key whose number another parked key holds is kept in a small dict
+(`_extra`) instead: results stay exact whatever the hashes. A single key's look-up (the
+per-packet path, ICMP quotes, by_time: a few per batch) hashes it in Python
+(flow_table.key_hash) and probes the FlowTable once (FlowTable.find_one), a few us.
+
+Memory: 8 bytes per FlowTable number (every flow key with packets), the parked keys
+(as the dict kept them) and each block's count of rows still parked: a block whose rows
+are all taken again (continued by a later pass, or by the per-packet path) is let go,
+as the dict let go of it, so memory follows the connections parked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from flowcheck.connections.flow_table import FlowTable, key_hash
+from flowcheck.connections.flows import FlowKey
+from flowcheck.connections.parked import Parked
+
+_GROWTH = 1.125  # the columns grow by an eighth (as replays.Spans' arrays)
+
+
+class ParkedTable:
+    """Parked flow keys -> (block, row) (module docstring). `table`: the FlowTable that
+    numbers the keys (replays.Spans'); every key parked was numbered by it first (its
+    batch's flows are numbered before the pass commits them)."""
+
+    def __init__(self, table: FlowTable) -> None:
+        self._table = table
+        self.blocks: list[Parked | None] = []  # None: none of its rows parked any more
+        self._keys: list[list[FlowKey] | None] = []  # each block's keys, by row
+        self._live: list[int] = []  # each block's rows still parked
+        self._block = np.full(0, -1, np.int32)  # per FlowTable number; -1: not parked
+        self._row = np.zeros(0, np.int32)
+        # A key whose number another parked key holds (equal 64-bit hashes): (block, row).
+        self._extra: dict[FlowKey, tuple[int, int]] = {}
+        self._size = 0  # keys parked
+
+    def __len__(self) -> int:
+        return self._size
+
+    def find(self, numbers: np.ndarray, keys: list[FlowKey]
+             ) -> tuple[np.ndarray, list[tuple[Parked, int] | None]]:
+        """Per key (numbers: each one's FlowTable number, int64, -1: none), whether it is
+        parked (bool) and its block and row (None: not parked): a gather, each row found
+        compared with its stored key, and the colliding keys' dict asked only when it
+        holds any. A key found in a row is replaced in `keys` by the table's own (equal)
+        key object: parked again (park), it is then one object, told by identity."""
+        count = len(keys)
+        found: list[tuple[Parked, int] | None] = [None] * count
+        parked = np.zeros(count, bool)
+        if not self._size:
+            return parked, found
+        numbers = np.where(numbers < self._block.shape[0], numbers, -1)
+        which = np.where(numbers >= 0, self._block[numbers], -1)
+        hits = np.flatnonzero(which >= 0)
+        blocks, stored = self.blocks, self._keys
+        for i, b, r in zip(hits.tolist(), which[hits].tolist(),
+                           self._row[numbers[hits]].tolist(), strict=True):
+            if (kept := stored[b][r]) == keys[i]:  # type: ignore[index]
+                keys[i] = kept
+                found[i] = (blocks[b], r)  # type: ignore[assignment]
+                parked[i] = True
+        if self._extra:
+            for i in np.flatnonzero(~parked).tolist():
+                at = self._extra.get(keys[i])
+                if at is not None:
+                    found[i] = (blocks[at[0]], at[1])  # type: ignore[assignment]
+                    parked[i] = True
+        return parked, found
+
+    def get(self, key: FlowKey) -> tuple[Parked, int] | None:
+        """key's block and row, None when it is not parked."""
+        at = self._where(key)
+        return None if at is None else (self.blocks[at[1]], at[2])  # type: ignore[return-value]
+
+    def __contains__(self, key: FlowKey) -> bool:
+        return self._where(key) is not None
+
+    def pop(self, key: FlowKey) -> tuple[Parked, int] | None:
+        """key's block and row, no longer parked (None: it was not)."""
+        at = self._where(key)
+        if at is None:
+            return None
+        number, b, r = at
+        entry = (self.blocks[b], r)
+        if number < 0:
+            del self._extra[key]
+        else:
+            self._block[number] = -1
+        self._let_go(b)
+        return entry  # type: ignore[return-value]
+
+    def park(self, block: Parked, numbers: np.ndarray, keys: list[FlowKey]) -> None:
+        """Park block's rows, row i the connection of keys[i] (numbers: their FlowTable
+        numbers, int64; keys: kept as the table's list): a key parked before now points
+        here (its earlier row let go: a continued or replaced connection), and a key
+        whose number another key holds goes to the colliding keys' dict."""
+        count = len(keys)
+        if not count:
+            return
+        b = len(self.blocks)
+        self.blocks.append(block)
+        self._keys.append(keys)
+        self._live.append(count)
+        self._size += count
+        self._room(int(numbers.max()) + 1)
+        if self._extra:  # a colliding key parked again: placed afresh below
+            for key in keys:
+                at = self._extra.pop(key, None)
+                if at is not None:
+                    self._let_go(at[0])
+        rows = np.arange(count)
+        old = self._block[numbers]
+        put = np.ones(count, bool)
+        taken = np.flatnonzero(old >= 0)
+        stored = self._keys
+        replaced = []
+        for j, ob, orow in zip(taken.tolist(), old[taken].tolist(),
+                               self._row[numbers[taken]].tolist(), strict=True):
+            kept = stored[ob][orow]  # type: ignore[index]
+            if kept is keys[j] or kept == keys[j]:  # the same key (find's object, mostly)
+                keys[j] = kept  # one key object for both blocks' lists (not two)
+                replaced.append(ob)  # its new row replaces the old
+            else:
+                put[j] = False  # another key's number (equal hashes)
+        if replaced:  # after the comparisons: a block let go drops its keys
+            for ob, rows_left in enumerate(np.bincount(replaced).tolist()):
+                if rows_left:
+                    self._let_go(ob, rows_left)
+        at = numbers[put]
+        self._block[at] = b
+        self._row[at] = rows[put]
+        # Two keys of this block with one number: one row stays (read back), the other
+        # goes to the dict, as one that met another block's key.
+        put[put] = self._row[at] == rows[put]
+        for j in np.flatnonzero(~put).tolist():
+            self._extra[keys[j]] = (b, j)
+
+    def entries(self) -> Iterator[tuple[FlowKey, Parked, int]]:
+        """Every parked key, its block and row (tests, snapshots; not per packet)."""
+        for number in np.flatnonzero(self._block >= 0).tolist():
+            b, r = int(self._block[number]), int(self._row[number])
+            yield self._keys[b][r], self.blocks[b], r  # type: ignore[index,misc]
+        for key, (b, r) in self._extra.items():
+            yield key, self.blocks[b], r  # type: ignore[misc]
+
+    def _where(self, key: FlowKey) -> tuple[int, int, int] | None:
+        """(key's FlowTable number, or -1 when it is in the colliding keys' dict; its
+        block; its row), None when it is not parked."""
+        if not self._size:
+            return None
+        number = self._table.find_one(key_hash(key))
+        if 0 <= number < self._block.shape[0]:
+            b = int(self._block[number])
+            if b >= 0:
+                r = int(self._row[number])
+                if self._keys[b][r] == key:  # type: ignore[index]
+                    return number, b, r
+        at = self._extra.get(key) if self._extra else None
+        return None if at is None else (-1, at[0], at[1])
+
+    def _let_go(self, b: int, rows: int = 1) -> None:
+        """rows of block b no longer parked; the block let go with its last."""
+        self._size -= rows
+        self._live[b] -= rows
+        if not self._live[b]:
+            self.blocks[b] = None
+            self._keys[b] = None
+
+    def _room(self, numbers: int) -> None:
+        """Columns for FlowTable numbers below `numbers` (grown by _GROWTH, in place)."""
+        have = self._block.shape[0]
+        if numbers <= have:
+            return
+        room = max(numbers, int(have * _GROWTH), 256)
+        self._block.resize(room, refcheck=False)
+        self._block[have:] = -1
+        self._row.resize(room, refcheck=False)
