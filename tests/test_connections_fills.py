@@ -343,6 +343,9 @@ HOST_TOOL_COPIES = {
     # tcpdump -i any on the router (field check 54, seed 117 run 26): each forwarded
     # packet on both of its sides, 1% of the frames deleted.
     "captures/field54-matrix/ipv6-data-synacks-dropped-by-agent-router-any-sniffer-loss.pcap.gz",
+    # both hosts' dumpcap captures a router apart, merged keeping both interfaces (field
+    # check 54, seed 117 run 24): the IPv6 control connection's packets at both points.
+    "captures/field54-matrix/callback-syns-held-and-dropped-by-router-dual-stack-both-hosts-merged-pcapng.pcapng.gz",
     # both hosts' tcpdump -i any captures on one segment merged (field check 53, seed 116
     # run 9, SLL2): each packet leaving one host and arriving at the other, us apart.
     "captures/field53-matrix/two-jobs-tls-start-data-syns-dropped-by-agent-merged-sll2.pcapng.gz",

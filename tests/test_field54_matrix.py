@@ -20,6 +20,11 @@ data SYN-ACKs: each SYN captured arriving (PACKET_HOST, hop limit 64) and leavin
 (PACKET_OUTGOING, 63). data_unanswered read the copies as a bridge's: "a bridge forwards
 with the sender's TTL ...", "a firewall in the bridge or beyond it", fix "(a bridge's own
 too)" (verify.capture_points.passed_host_words).
+Run 24: dual-stack, the callback's SYNs dropped by the router, both hosts' dumpcap
+captures merged keeping their interfaces: the router held the media server's 3 control
+SYNs while it resolved the agent's address, and the agent's point has all three 2.05 s
+after the first, one hop lower, each with its TSval. Step 1 read "after 4 resent SYNs"
+(connections.relay_copies.NEIGHBOUR_HOLD).
 Run 6 (not stored: its verdict and codes right): a DNAT on the media server itself, both
 hosts merged; announced_address_mismatch's fix said a capture on the media server shows
 which address it uses, though its capture sees its packets after its own NAT rules
@@ -45,6 +50,8 @@ HERE = ROOT / "captures" / "field54-matrix"
 ROUTED_MERGED = HERE / "restore-routed-both-hosts-merged-pcapng-snap96-ipv6.pcapng.gz"
 SYNACKS_DROPPED = HERE / "data-synacks-dropped-by-agent-captured-out-on-media-pcapng.pcapng.gz"
 ROUTER_ANY = HERE / "ipv6-data-synacks-dropped-by-agent-router-any-sniffer-loss.pcap.gz"
+HELD_SYNS = HERE / ("callback-syns-held-and-dropped-by-router-dual-stack-both-hosts-merged-"
+                    "pcapng.pcapng.gz")
 AGENT_KILLED = HERE / "two-jobs-agent-killed-routed-captured-out-on-media-ipv6.pcap.gz"
 # Frame 199: the media server's ACK of the agent's 32 B after DATA_START_BACKUP (frame
 # 173); frame 402: its FIN, one sequence number more (the agent's FIN).
@@ -71,6 +78,21 @@ def test_routed_copies_on_two_unmarked_interfaces_are_not_said_a_routers_any() -
                                  "packet once, analyze one capture point's or one "
                                  "interface's packets alone")
     assert "instead of -i any" not in copies.fix
+
+
+def test_syns_a_router_held_for_its_neighbour_are_copies_not_resends() -> None:
+    analysis = stored_analysis(HELD_SYNS)
+    assert analysis.verdict == "fail"
+    control, callback = sorted(analysis.traffic.connections, key=lambda c: c.ts)
+    assert (control.syn_retries, callback.syn_retries) == (2, 3)  # as M and A sent them
+    step1 = analysis.sessions[0].steps[0]
+    assert "after 2 resent SYNs, answered 2.05 s after the first" in step1.detail
+    [copies] = [f for f in analysis.findings if f.code == "capture_duplicates"]
+    assert ("; 2 of them over 1 s after the original with its TSval: held by a router "
+            "while it resolved the next hop's link-layer address") in copies.message
+    assert EITHER in copies.message
+    assert [f.code for f in analysis.findings if f.severity == "error"] == [
+        "callback_unanswered"]
 
 
 def test_a_mirror_of_a_routers_two_ports_gets_the_same_words(tmp_path: Path) -> None:

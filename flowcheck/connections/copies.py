@@ -60,7 +60,8 @@ that identity too, at any spacing.
 A router's or bridge's copies in one capture of several of its interfaces (`tcpdump -i
 any` on it), the egress copy a queueing delay after the ingress one, are told by the
 interface and TTL (flowcheck.connections.relay_copies: a TTL one lower, or equal across
-named interfaces) from the same sort's equal packets, at up to RELAY_WINDOW; they are
+named interfaces) from the same sort's equal packets, at up to RELAY_WINDOW (up to
+NEIGHBOUR_HOLD one hop lower with the same TSval: a router's neighbour queue); they are
 one capture point's, never points.py's.
 """
 
@@ -229,7 +230,7 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
         if near[1].size:
             self.near_routed += note_legs(self.legs_crossed, flows, every, rows, near, own,
                                           legs)
-        relayed, named = self._relayed(every, rows, top, position, near, own, legs)
+        relayed, named = self._relayed(every, rows, top, position, near, own, legs, stamped)
         if legs is not None and near[1].size and self.relays.near_wanted:
             if not every.leg[n - m:].any():  # not read by _relayed
                 every.leg[n - m:] = own.leg[:] = legs()
@@ -299,12 +300,15 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
 
     def _relayed(self, every: Rows, rows: np.ndarray, top: np.ndarray,
                  position: np.ndarray, near: tuple[np.ndarray, np.ndarray], own: Rows,
-                 legs: Callable[[], np.ndarray] | None) -> tuple[np.ndarray, np.ndarray]:
+                 legs: Callable[[], np.ndarray] | None,
+                 stamped: Callable[[np.ndarray], np.ndarray] | None = None,
+                 ) -> tuple[np.ndarray, np.ndarray]:
         """The relay copies (relay_copies), indexes into every, the batch's, and those of
         them told from their originals by named interfaces (legs.named_part: an exit of
         RelayCopies.learn); their pairs are counted in `relays` and marked taken. The
         interfaces are read (legs) once relay copies were seen, or when equal packets
-        are left that are no copies yet."""
+        are left that are no copies yet; stamped: mark's (None: no pair beyond
+        RELAY_WINDOW is taken, as a router's neighbour queue's)."""
         none = np.zeros(0, np.int64)
         if legs is None or top.shape[0] < 2:
             return none, none
@@ -316,9 +320,17 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
         every.leg[n - m:] = own.leg
         copied = np.zeros(n, bool)
         copied[near[1]] = True
+        held = None
+        if stamped is not None:
+            def held(earlier: np.ndarray, later: np.ndarray) -> np.ndarray:
+                # The tail's packets (rows -1) were read in their batch if ever.
+                read_stamps(every.stamp, rows[np.concatenate((earlier, later))], stamped,
+                            n - m)
+                one, other = every.stamp[earlier], every.stamp[later]
+                return (one == other) & (one != 0) & (one != NOT_READ)
         first, then = relay_pairs(Candidates(every.side, every.fields, every.ts, every.source,
                                              every.ttl, every.leg, rows >= 0, copied,
-                                             every.taken), top, position)
+                                             every.taken), top, position, held)
         every.taken[first] = True
         every.taken[then] = True
         self.relays.note(every.ttl[first], every.ttl[then], every.ts[then] - every.ts[first],

@@ -62,10 +62,32 @@ RELAY_WINDOW that found no copy yet (those still in the router's queue) of the h
 pairs whose packets showed relay copies (copies_tail.RelayPairs, at most
 RELAY_PAIRS_CAP pairs), at most RELAY_TAIL_CAP packets: state bounded by the queue and
 those pairs' packet rate, not the history nor the other hosts' traffic.
+
+Held by neighbour resolution. A router that has no link-layer address for the next hop
+yet queues the packets for it while it asks (RFC 1122 2.3.2.2: keep at least one; RFC
+4861 7.2.2 for IPv6) and sends them once answered: Linux keeps them in the neighbour
+entry's queue (unres_qlen) through its probes, mcast_solicit (3) of them retrans_time (1
+s) apart, so up to 3 s, and drops them when none is answered. A SYN to a host the
+router has not talked to lately waits so, and its resends join it in the queue: field
+check 54 (seed 117 run 24, both hosts' dumpcap captures merged keeping their
+interfaces) holds the media server's three SYNs at its own point and, 2.05 s after the
+first, all three at the agent's one hop lower; two came beyond RELAY_WINDOW and read as
+two more resent SYNs. Beyond RELAY_WINDOW, up to NEIGHBOUR_HOLD (those 3 s and half a
+second for the timers' and two capture clocks' slack), a packet is the relay copy of an
+earlier one when, besides the rule above, its TTL is one lower (a router between the
+two captures; a bridge resolves nothing) and both carry the same TCP header with a
+timestamp option in it (stamped_identity: the same TSval; with an IPv4 ID, the same one
+too, as every field copies.py compares). A resend is stamped anew (RFC 7323 5.4: TSval
+is the timestamp clock's value when sent, a tick of 1 ms to 1 s; a SYN is resent after 1
+s, RFC 6298 2.1, so its clock has ticked): equal TSvals are one transmission. A packet
+without a timestamp option keeps RELAY_WINDOW (its resend may be bit for bit its
+original, at the resend timing). Found within a batch (CHUNK_BYTES, 16 MiB); a copy in
+the batch after its original's is past the tail (RELAY_WINDOW's) and reads as a resend.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import field
 
 import numpy as np
@@ -75,6 +97,9 @@ from flowcheck.decode.legs import UNKNOWN, forwarded, named_part
 from flowcheck.fields_dataclass import fields_dataclass
 
 RELAY_WINDOW = 1.0  # seconds a router's queue may hold a packet, at most (see above)
+# s a router holds a packet while it resolves its next hop's address, at most, for a
+# routed copy with its original's TSval (see "Held by neighbour resolution" above).
+NEIGHBOUR_HOLD = 3.5
 # s: relay copies none of which came sooner than this after its original, all bridged,
 # read as two capture points' clocks apart as likely as a queue (RelayCopies.clock_like).
 CLOCK_LIKE = 0.005
@@ -84,6 +109,9 @@ FRAMES_KEPT = 8
 EXITS_CAP = 1024  # (host pair, file, interface, TTL) of the egress copies kept, at most
 EXIT_PAIRS = 8  # relay pairs by named interfaces an exit needs before orphans are taken
 DROPPED_SHARE = 0.25  # orphans per pair, at most, to read them as the sniffer's drops
+# Per pair (earlier, later: indexes into Candidates), bool: the same stamped identity
+# (stamped_identity), read when asked: copies.py's, for the pairs beyond RELAY_WINDOW.
+Held = Callable[[np.ndarray, np.ndarray], np.ndarray]
 NEAR_SAMPLE = 256  # copies within copy_window.COPY_WINDOW whose interfaces are read, at most
 
 
@@ -107,6 +135,7 @@ class RelayCopies:
     near_read: int = 0
     near_named: int = 0
     forwarded: int = 0  # pairs the file shows one host forwarding (legs.forwarded)
+    held: int = 0  # of count: beyond RELAY_WINDOW (a router's neighbour queue, its TSval)
 
     @property
     def near_wanted(self) -> bool:
@@ -194,6 +223,7 @@ class RelayCopies:
         routed = int(np.count_nonzero(ttl_then != ttl_first))
         self.routed += routed
         self.bridged += int(frames.size) - routed
+        self.held += int(np.count_nonzero(delay > RELAY_WINDOW))
         self.longest = max(self.longest, float(delay.max()))
         self.shortest = min(self.shortest, float(delay.min()))
         self.frames = sorted(self.frames + frames[:FRAMES_KEPT].tolist())[:FRAMES_KEPT]
@@ -232,11 +262,12 @@ def exit_codes(src: np.ndarray, dst: np.ndarray, source: np.ndarray, leg: np.nda
 
 
 def relay_pairs(packets: Candidates, top: np.ndarray, position: np.ndarray,
-                ) -> tuple[np.ndarray, np.ndarray]:
+                held: Held | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The relay copies among packets (module docstring): (originals, copies), indexes
     into packets, the copies in the batch. top: copies.py's sorted hashes (equal packets
     adjacent), position: the packet at each place of the sort (capture order within
-    equal hashes)."""
+    equal hashes); held: whether pairs (earlier, later indexes) carry the same stamped
+    identity, for those apart beyond RELAY_WINDOW (None: none is taken)."""
     none = np.zeros(0, np.int64)
     n = top.shape[0]
     if n < 2:
@@ -245,10 +276,10 @@ def relay_pairs(packets: Candidates, top: np.ndarray, position: np.ndarray,
     size = np.diff(np.append(starts, n))
     two = starts[size == 2]
     first, then = position[two], position[two + 1]
-    ok = _qualifies(packets, first, then)
+    ok = _qualifies(packets, first, then, held)
     firsts, thens = [first[ok]], [then[ok]]
     for start, length in zip(starts[size > 2].tolist(), size[size > 2].tolist(), strict=True):
-        found = _greedy(packets, position[start:start + length])
+        found = _greedy(packets, position[start:start + length], held)
         if found:
             pairs = np.array(found, np.int64)
             firsts.append(pairs[:, 0])
@@ -256,22 +287,31 @@ def relay_pairs(packets: Candidates, top: np.ndarray, position: np.ndarray,
     return np.concatenate(firsts), np.concatenate(thens)
 
 
-def _qualifies(p: Candidates, first: np.ndarray, then: np.ndarray) -> np.ndarray:
-    """Whether each `then` is a relay copy of `first` (bool, the rule's conditions)."""
+def _qualifies(p: Candidates, first: np.ndarray, then: np.ndarray,
+               held: Held | None = None) -> np.ndarray:
+    """Whether each `then` is a relay copy of `first` (bool, the rule's conditions; held:
+    relay_pairs')."""
     drop = p.ttl[first] - p.ttl[then]
     bridged = (drop == 0) & (named_part(p.leg[first]) != named_part(p.leg[then]))
-    return (p.in_batch[then] & ~p.copied[then] & ~p.copied[first] & ~p.taken[first]
-            & (p.side[first] == p.side[then]) & (p.fields[first] == p.fields[then]).all(axis=1)
-            & (p.source[first] == p.source[then])
-            & (p.leg[first] != p.leg[then]) & (p.leg[first] != UNKNOWN)
-            & (p.leg[then] != UNKNOWN)
-            & (np.abs(p.ts[then] - p.ts[first]) <= RELAY_WINDOW)
-            & (bridged | (drop == 1)))
+    gap = np.abs(p.ts[then] - p.ts[first])
+    ok = (p.in_batch[then] & ~p.copied[then] & ~p.copied[first] & ~p.taken[first]
+          & (p.side[first] == p.side[then]) & (p.fields[first] == p.fields[then]).all(axis=1)
+          & (p.source[first] == p.source[then])
+          & (p.leg[first] != p.leg[then]) & (p.leg[first] != UNKNOWN)
+          & (p.leg[then] != UNKNOWN))
+    within = ok & (gap <= RELAY_WINDOW) & (bridged | (drop == 1))
+    if held is not None:
+        late = np.flatnonzero(ok & (drop == 1) & (gap > RELAY_WINDOW) & (gap <= NEIGHBOUR_HOLD))
+        if late.size:  # a router's neighbour queue: the same TSval (module docstring)
+            within[late] = held(first[late], then[late])
+    return within
 
 
-def _greedy(p: Candidates, members: np.ndarray) -> list[tuple[int, int]]:
+def _greedy(p: Candidates, members: np.ndarray,
+            held: Held | None = None) -> list[tuple[int, int]]:
     """A group of three or more equal packets (capture order): each of the batch's takes
-    the latest earlier one still free that it is a relay copy of (up to SEARCH back)."""
+    the latest earlier one still free that it is a relay copy of (up to SEARCH back;
+    held: relay_pairs')."""
     free: list[int] = []
     found: list[tuple[int, int]] = []
     for index in members.tolist():
@@ -281,7 +321,7 @@ def _greedy(p: Candidates, members: np.ndarray) -> list[tuple[int, int]]:
             continue
         then = np.array([index])
         match = next((cand for cand in reversed(free[-SEARCH:])
-                      if _qualifies(p, np.array([cand]), then)[0]), None)
+                      if _qualifies(p, np.array([cand]), then, held)[0]), None)
         if match is None:
             free.append(index)
         else:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from flowcheck.connections.relay_copies import RELAY_WINDOW
+
 if TYPE_CHECKING:
     from flowcheck.connections.relay_copies import RelayCopies
 
@@ -44,6 +46,12 @@ def relay_words(relays: RelayCopies) -> str:
                "too many for a sniffer falling behind: the capture lacks those ingress "
                "copies, for a reason it does not show")
             + "; their bytes count as the capture's loss)" if relays.orphans else "")
+    if relays.held:
+        # A router's neighbour queue (relay_copies.NEIGHBOUR_HOLD; field check 54, seed
+        # 117 run 24: a SYN's copies 2.05 s late read as resends before).
+        lost = (f"; {relays.held:,} of them over {RELAY_WINDOW:g} s after the original "
+                "with its TSval: held by a router while it resolved the next hop's link-layer "
+                "address (a neighbour queue keeps them up to 3 s), sent once" + lost)
     if relays.clock_like:
         return (f"{relays.count:,} of them were told by where they were captured: another "
                 "of the file's interfaces, each with its original's TTL, every one "

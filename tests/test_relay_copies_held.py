@@ -1,0 +1,101 @@
+"""A router's neighbour queue: SYNs held while it resolves the next hop, their copies at
+the far capture point seconds late, are copies, not resends (relay_copies.NEIGHBOUR_HOLD).
+
+Field check 54 (seed 117 run 24): the media server sent 3 SYNs (1 s, then 1 s apart,
+TSvals 1 s apart); the router held all three and forwarded them together 2.05 s after
+the first, so the two points' captures merged into one file (one interface each) hold
+each SYN twice, the far copy one hop lower with the same TSval (and IPv4 ID). Two came
+more than RELAY_WINDOW late and read as two more resent SYNs ("after 4 resent SYNs").
+What stays a resend: a far packet with another TSval or IPv4 ID (a new transmission),
+one without a timestamp option (a resend may be bit for bit its original), one at the
+sender's own TTL (no router between), one held longer than a neighbour queue holds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from scapy.all import IP, TCP, Ether, IPv6
+from scapy_files import write_packets
+
+from flowcheck.connections import track_connections
+from flowcheck.connections.relay_copies import NEIGHBOUR_HOLD, RELAY_WINDOW
+
+T0 = 1_700_000_000.0
+M_MAC, R_NEAR, R_FAR, A_MAC = ("02:00:00:00:00:01", "02:00:00:00:00:fe",
+                               "02:00:00:00:01:fe", "02:00:00:00:01:02")
+SENT = (0.0, 1.0, 2.0)  # the SYN and its two resends (RFC 6298 2.1's 1 s, doubling capped)
+TSVAL = 1_886_471_165
+
+
+def _capture(tmp: Path, family: int, released: float, *, stamps: bool = True,
+             tsval_shift: int = 0, id_shift: int = 0, hop: int = 1) -> Path:
+    """M's SYNs at SENT captured at M's side of the router (M's MAC pair, TTL 64), and all
+    of them again at A's side (the router's MAC pair, TTL 64 - hop) `released` s after
+    the first, each far copy's TSval shifted by tsval_shift and IPv4 ID by id_shift; A's
+    SYN-ACK and M's ACK after them."""
+    m, a = ("10.77.0.1", "10.77.1.2") if family == 4 else ("fd77::1", "fd77:1::2")
+
+    def ip(src: str, dst: str, ttl: int, ident: int) -> object:
+        return (IP(src=src, dst=dst, ttl=ttl, id=ident, flags="DF") if family == 4
+                else IPv6(src=src, dst=dst, hlim=ttl))
+
+    def tcp(flags: str, seq: int, ack: int, tsval: int, sport: int = 5083,
+            dport: int = 10000) -> TCP:
+        options = [("Timestamp", (tsval, 0))] if stamps else []
+        return TCP(sport=sport, dport=dport, flags=flags, seq=seq, ack=ack, window=64240,
+                   options=options)
+
+    frames: list[tuple[float, object]] = []
+    for k, at in enumerate(SENT):
+        tsval = TSVAL + int(at * 1000)
+        frames.append((at, Ether(src=M_MAC, dst=R_NEAR) / ip(m, a, 64, 0x52B0 + k)
+                       / tcp("S", 3284444735, 0, tsval)))
+        frames.append((released + k * 1e-5, Ether(src=R_FAR, dst=A_MAC)
+                       / ip(m, a, 64 - hop, 0x52B0 + k + id_shift)
+                       / tcp("S", 3284444735, 0, tsval + tsval_shift)))
+    answer = released + 0.0001
+    frames.append((answer, Ether(src=A_MAC, dst=R_FAR) / ip(a, m, 64, 0)
+                   / tcp("SA", 2296036091, 3284444736, 1093673907, 10000, 5083)))
+    frames.append((answer + 0.0001, Ether(src=R_NEAR, dst=M_MAC) / ip(a, m, 64 - hop, 0)
+                   / tcp("SA", 2296036091, 3284444736, 1093673907, 10000, 5083)))
+    frames.append((answer + 0.0002, Ether(src=M_MAC, dst=R_NEAR) / ip(m, a, 64, 0x52B3)
+                   / tcp("A", 3284444736, 2296036092, TSVAL + 2100)))
+    packets = []
+    for at, packet in sorted(frames, key=lambda frame: frame[0]):
+        packet.time = T0 + at  # type: ignore[attr-defined]
+        packets.append(packet)
+    return write_packets(tmp / "held.pcap", packets)
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_syns_held_by_a_neighbour_queue_are_copies(tmp_path: Path, family: int) -> None:
+    """All three far copies, the first two over RELAY_WINDOW late: 2 resends, as sent."""
+    released = 2.05
+    assert released - SENT[0] > RELAY_WINDOW and released - SENT[1] > RELAY_WINDOW
+    result = track_connections([str(_capture(tmp_path, family, released))])
+    (seen,) = result.connections
+    assert seen.syn_retries == 2
+    assert seen.orig_pkts == 2 * len(SENT) + 1  # copies count as packets (tshark's)
+
+
+@pytest.mark.parametrize(("case", "family", "kwargs", "released", "retries"), [
+    # Another transmission: every far SYN is one more (5 of 6 resent).
+    ("a new TSval at the far point", 6, {"tsval_shift": 7}, 2.05, 5),
+    ("a new IPv4 ID at the far point", 4, {"id_shift": 3}, 2.05, 5),
+    # No TSval to tell: the one far copy within RELAY_WINDOW of its original is a copy
+    # (relay_copies' 1 s rule), the two later ones resends.
+    ("no timestamp option", 4, {"stamps": False}, 2.05, 4),
+    # Not routed (a MAC pair alone tells no bridge's copy): none is a copy.
+    ("no router between (same TTL)", 6, {"hop": 0}, 2.05, 5),
+    # The first SYN's far copy NEIGHBOUR_HOLD + 0.5 s after it: a resend; its resends'
+    # (3 s and 2 s after theirs) are copies.
+    ("held beyond a neighbour queue", 6, {}, NEIGHBOUR_HOLD + 0.5, 3),
+])
+def test_what_stays_a_resend(tmp_path: Path, case: str, family: int, kwargs: dict,
+                             released: float, retries: int) -> None:
+    """Far SYNs without all of the rule's evidence stay resends."""
+    capture = _capture(tmp_path, family, released, **kwargs)
+    (seen,) = track_connections([str(capture)]).connections
+    assert seen.syn_retries == retries, case
