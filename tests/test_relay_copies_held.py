@@ -27,6 +27,7 @@ M_MAC, R_NEAR, R_FAR, A_MAC = ("02:00:00:00:00:01", "02:00:00:00:00:fe",
                                "02:00:00:00:01:fe", "02:00:00:00:01:02")
 SENT = (0.0, 1.0, 2.0)  # the SYN and its two resends (RFC 6298 2.1's 1 s, doubling capped)
 TSVAL = 1_886_471_165
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _capture(tmp: Path, family: int, released: float, *, stamps: bool = True,
@@ -99,3 +100,23 @@ def test_what_stays_a_resend(tmp_path: Path, case: str, family: int, kwargs: dic
     capture = _capture(tmp_path, family, released, **kwargs)
     (seen,) = track_connections([str(capture)]).connections
     assert seen.syn_retries == retries, case
+
+
+# Stored lab cases whose router held a control connection's first SYN while resolving the
+# agent's address and forwarded it with the resend (field checks 46 and 47): a capture
+# of both of the router's sides (tcpdump -i any) or both hosts' captures merged. The
+# first SYN's far copy came just over RELAY_WINDOW after it and read as a second resend.
+# Connection ports (media server's) with the SYNs the media server sent, from tshark:
+# distinct TSvals.
+STORED_HELD = {
+    "captures/field46-matrix/data-router-net-unreachable-dual-stack.pcap": {5061: 2},
+    "captures/field47-tls-matrix/two-jobs-dual-stack-callbacks-tls.pcap.gz": {5043: 2, 5091: 2},
+    "captures/field47-tls-matrix/two-jobs-dual-stack-data-tied-tls.pcap.gz": {5047: 2, 5077: 2},
+}
+
+
+@pytest.mark.parametrize("name", sorted(STORED_HELD))
+def test_stored_held_syns(name: str) -> None:
+    connections = track_connections([str(ROOT / name)]).connections
+    syns = {c.orig_p: c.syn_retries + 1 for c in connections if c.orig_p in STORED_HELD[name]}
+    assert syns == STORED_HELD[name]
