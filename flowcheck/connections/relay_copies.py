@@ -81,8 +81,12 @@ too, as every field copies.py compares). A resend is stamped anew (RFC 7323 5.4:
 is the timestamp clock's value when sent, a tick of 1 ms to 1 s; a SYN is resent after 1
 s, RFC 6298 2.1, so its clock has ticked): equal TSvals are one transmission. A packet
 without a timestamp option keeps RELAY_WINDOW (its resend may be bit for bit its
-original, at the resend timing). Found within a batch (CHUNK_BYTES, 16 MiB); a copy in
-the batch after its original's is past the tail (RELAY_WINDOW's) and reads as a resend.
+original, at the resend timing). Found within a batch only (a file's CHUNK_BYTES, 16
+MiB): a copy in a later batch than its original's is past the tail (before any relay
+copy its 0.5 ms, after one RELAY_WINDOW's unpaired packets) and reads as a resend, as
+before the rule (run 24 read in 600-byte chunks; a live pipe's 50 ms batches). Keeping
+stamped SYNs NEIGHBOUR_HOLD across batches would read their stamps in every capture
+with SYNs, copies or not; not done.
 """
 
 from __future__ import annotations
