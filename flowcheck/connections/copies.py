@@ -100,6 +100,7 @@ from flowcheck.connections.replays import Spans
 from flowcheck.connections.stamped_identity import (
     id_and_ttl_kept,
     read_stamps,
+    same_stamps,
     tail_syns,
     wide_copies,
 )
@@ -320,14 +321,7 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
         every.leg[n - m:] = own.leg
         copied = np.zeros(n, bool)
         copied[near[1]] = True
-        held = None
-        if stamped is not None:
-            def held(earlier: np.ndarray, later: np.ndarray) -> np.ndarray:
-                # The tail's packets (rows -1) were read in their batch if ever.
-                read_stamps(every.stamp, rows[np.concatenate((earlier, later))], stamped,
-                            n - m)
-                one, other = every.stamp[earlier], every.stamp[later]
-                return (one == other) & (one != 0) & (one != NOT_READ)
+        held = None if stamped is None else same_stamps(every.stamp, rows, stamped, n - m)
         first, then = relay_pairs(Candidates(every.side, every.fields, every.ts, every.source,
                                              every.ttl, every.leg, rows >= 0, copied,
                                              every.taken), top, position, held)

@@ -145,3 +145,17 @@ def read_stamps(stamp: np.ndarray, at: np.ndarray,
     at = distinct(at[stamp[offset + at] == NOT_READ])  # np.unique would load numpy.ma
     if at.size:
         stamp[offset + at] = stamped(at)
+
+
+def same_stamps(stamp: np.ndarray, rows: np.ndarray,
+                stamped: Callable[[np.ndarray], np.ndarray],
+                offset: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """relay_copies.Held for copies.py's packets (stamp: their stamped identities, read
+    into it when asked; rows: each one's batch row, -1 for the tail's, whose were read in
+    their batch if ever; stamped, offset: read_stamps'): per pair (earlier, later
+    indexes), bool, the same stamped identity, a timestamp option in it."""
+    def held(earlier: np.ndarray, later: np.ndarray) -> np.ndarray:
+        read_stamps(stamp, rows[np.concatenate((earlier, later))], stamped, offset)
+        one, other = stamp[earlier], stamp[later]
+        return (one == other) & (one != 0) & (one != NOT_READ)
+    return held
