@@ -19,8 +19,10 @@ import pytest
 from scapy.all import IP, TCP, Ether, IPv6
 from scapy_files import write_packets
 
+from flowcheck.config import build_config
 from flowcheck.connections import track_connections
 from flowcheck.connections.relay_copies import NEIGHBOUR_HOLD, RELAY_WINDOW
+from flowcheck.pipeline import analyze, read_traffic
 
 T0 = 1_700_000_000.0
 M_MAC, R_NEAR, R_FAR, A_MAC = ("02:00:00:00:00:01", "02:00:00:00:00:fe",
@@ -120,3 +122,42 @@ def test_stored_held_syns(name: str) -> None:
     connections = track_connections([str(ROOT / name)]).connections
     syns = {c.orig_p: c.syn_retries + 1 for c in connections if c.orig_p in STORED_HELD[name]}
     assert syns == STORED_HELD[name]
+
+
+def _clock_ahead(tmp: Path, ahead: float) -> Path:
+    """A control connection's SYNs (0, 1, 3 s), each captured at M's side of the router
+    (TTL 64) and at A's one hop lower (TTL 63) with its TSval and IPv4 ID, A's point's
+    clock `ahead` s ahead of M's (two points' captures merged, no router holding
+    anything): every far copy `ahead` s plus 0.3 ms after its original; no answer."""
+    packets = []
+    for k, at in enumerate((0.0, 1.0, 3.0)):
+        for when, ttl, macs in ((at, 64, (M_MAC, R_NEAR)),
+                                (at + ahead + 0.0003, 63, (R_FAR, A_MAC))):
+            packet = (Ether(src=macs[0], dst=macs[1])
+                      / IP(src="10.77.0.1", dst="10.77.1.2", ttl=ttl, id=0x52B0 + k)
+                      / TCP(sport=5083, dport=10000, flags="S", seq=3284444735,
+                            window=64240,
+                            options=[("Timestamp", (TSVAL + int(at * 1000), 0))]))
+            packet.time = T0 + when  # type: ignore[attr-defined]
+            packets.append(packet)
+    packets.sort(key=lambda packet: packet.time)  # type: ignore[attr-defined]
+    return write_packets(tmp / "clock-ahead.pcap", packets)
+
+
+def test_copies_all_late_by_a_clock_are_not_said_held_for_a_neighbour(
+        tmp_path: Path) -> None:
+    """Every copy over RELAY_WINDOW late, by one clock offset (review 50): the copies
+    are still copies (3 SYNs, as sent), each as late: nothing shows a neighbour queue
+    (which releases its packets at once) rather than the far point's clock ahead, so the
+    words name both; field54's run 24 (its copies 2.05 and 1.05 s late, released
+    together) keeps the neighbour queue's (test_field54_matrix)."""
+    capture = _clock_ahead(tmp_path, 2.5)
+    (seen,) = track_connections([str(capture)]).connections
+    assert seen.syn_retries == 2
+    config = build_config({})
+    analysis = analyze(read_traffic([str(capture)], config), config)
+    [copies] = [f for f in analysis.findings if f.code == "capture_duplicates"]
+    assert "3 of them over 1 s after the original with its TSval" in copies.message
+    assert "held by a router while it resolved" not in copies.message
+    assert ("or captured at two points whose clocks disagree by as much"
+            in copies.message)

@@ -47,11 +47,7 @@ def relay_words(relays: RelayCopies) -> str:
                "copies, for a reason it does not show")
             + "; their bytes count as the capture's loss)" if relays.orphans else "")
     if relays.held:
-        # A router's neighbour queue (relay_copies.NEIGHBOUR_HOLD; field check 54, seed
-        # 117 run 24: a SYN's copies 2.05 s late read as resends before).
-        lost = (f"; {relays.held:,} of them over {RELAY_WINDOW:g} s after the original "
-                "with its TSval: held by a router while it resolved the next hop's link-layer "
-                "address (a neighbour queue keeps them up to 3 s), sent once" + lost)
+        lost = held_words(relays) + lost
     if relays.clock_like:
         return (f"{relays.count:,} of them were told by where they were captured: another "
                 "of the file's interfaces, each with its original's TTL, every one "
@@ -91,6 +87,25 @@ def relay_words(relays: RelayCopies) -> str:
             "by another (another interface index, pcapng interface or MAC address pair), up "
             f"to {relays.longest * 1e3:.1f} ms later (the time it waited in the queue), its "
             f"TTL {how}{lost}. ")
+
+
+def held_words(relays: RelayCopies) -> str:
+    """The clause for the relay copies over RELAY_WINDOW after their originals with
+    their TSvals (RelayCopies.held, at least one): "; 2 of them over 1 s after ...".
+    A router's neighbour queue (relay_copies.NEIGHBOUR_HOLD; field check 54, seed 117
+    run 24: a SYN's copies 2.05 s late read as resends before) only when a relay copy
+    came sooner or their delays spread over RELAY_WINDOW / 2 (a queue releases what it
+    held at once, each copy as late as its original is early): two points' captures
+    merged, one clock over 1 s ahead, put every copy that late by the same offset, the
+    same TSvals and all (review 50: a connection captured a router apart, the far
+    point's clock 2 s ahead, read as 22 packets held for the next hop's address)."""
+    late = f"; {relays.held:,} of them over {RELAY_WINDOW:g} s after the original with its TSval"
+    if relays.held < relays.count or relays.longest - relays.shortest > RELAY_WINDOW / 2:
+        return (f"{late}: held by a router while it resolved the next hop's link-layer "
+                "address (a neighbour queue keeps them up to 3 s), sent once")
+    return (f"{late}, each about as late: sent once, and either held by a router that long "
+            "(a neighbour queue keeps them up to 3 s while it resolves the next hop's "
+            "link-layer address) or captured at two points whose clocks disagree by as much")
 
 
 def relay_fix(relays: RelayCopies) -> str:
