@@ -115,6 +115,8 @@ class ParkedTable:
         count = len(keys)
         if not count:
             return
+        # Every walked flow has a number; a -1 would index the last slot.
+        assert int(numbers.min()) >= 0, "park: a key without a FlowTable number"
         b = len(self.blocks)
         self.blocks.append(block)
         self._keys.append(keys)
