@@ -343,6 +343,9 @@ HOST_TOOL_COPIES = {
     # tcpdump -i any on the router (field check 54, seed 117 run 26): each forwarded
     # packet on both of its sides, 1% of the frames deleted.
     "captures/field54-matrix/ipv6-data-synacks-dropped-by-agent-router-any-sniffer-loss.pcap.gz",
+    # both hosts' tcpdump -i any merged (field check 54, seed 117 run 29): each packet
+    # marked leaving its sender and, microseconds later, arriving at its receiver.
+    "captures/field54-matrix/data-syns-dropped-by-media-both-hosts-any-merged.pcap.gz",
     # a router duplicating 2% of the packets (field check 37): the network's copies,
     # captured on the receiving host; tshark flags each second one.
     "captures/trial37-impairments/network-duplicates-media.pcap.gz",
