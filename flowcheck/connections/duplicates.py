@@ -298,6 +298,16 @@ def _network_copies(count: str, frames: list[int], share: float, replays: str = 
         frames=frames)
 
 
+def _just_before() -> str:
+    """What a copy of one capture point is, the sentence (with its trailing space) after
+    the count."""
+    return ("a packet captured just before them in the same direction (same IP ID, TCP "
+            "header and payload, or the same ICMP unreachable quoting the same packet, at "
+            f"most {COPY_WINDOW * 1e3:g} ms later; a SYN-ACK, RST or bare ACK with IP ID 0 or "
+            "over IPv6, which a sender can send twice that fast, only after a copy of a "
+            "packet with an identity of its own): the capture holds packets twice. ")
+
+
 def _one_point(count: str, frames: list[int], relays: RelayCopies,
                replays: str = "", later: str = "", copies_count: int = 0) -> Finding:
     """Copies of one capture point only (copies.py), a router's forwarded ones among
@@ -321,9 +331,7 @@ def _one_point(count: str, frames: list[int], relays: RelayCopies,
         two = relays.near_handed + relays.near_handed_routed > 0
         return make_finding(
             "capture_duplicates",
-            f"{count}a packet captured just before them in the same direction (same IP ID, "
-            f"TCP header and payload, at most {COPY_WINDOW * 1e3:g} ms later): the capture "
-            f"holds packets twice. {later}{marked}{_COUNTED}{replays}",
+            f"{count}{_just_before()}{later}{marked}{_COUNTED}{replays}",
             ("nothing to fix in the network for the copies; to judge one capture point "
              "alone, analyze its capture alone (given as separate files, two points' "
              "captures are read on one clock)") if two else
@@ -333,11 +341,7 @@ def _one_point(count: str, frames: list[int], relays: RelayCopies,
             frames=frames)
     return make_finding(
         "capture_duplicates",
-        f"{count}a packet captured just before them in the same direction (same IP ID, TCP "
-        "header and payload, or the same ICMP unreachable quoting the same packet, at most "
-        f"{COPY_WINDOW * 1e3:g} ms later; a SYN-ACK, RST or bare ACK with IP ID 0 or over "
-        "IPv6, which a sender can send twice that fast, only after a copy of a packet with "
-        f"an identity of its own): the capture holds packets twice. {later}Either the "
+        f"{count}{_just_before()}{later}Either the "
         "capture point "
         "saw them twice (a SPAN session mirroring both switch ports of the conversation, "
         "tcpdump -i any across a bridge, a firewall's own capture at several of its "
