@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from flowcheck.connections.flows import address_text
-from flowcheck.connections.syn_ways import _merged, pack_marks
+from flowcheck.connections.syn_ways import merged_marks, pack_marks
 from flowcheck.decode import DecodedBatch
 from flowcheck.decode.legs import cooked_packet_types
 from flowcheck.model import CaptureInfo
@@ -75,7 +75,7 @@ class CookedHosts:
             size = 1 if row[0] == 4 else 4
             key = (row[0], _address(row[1:1 + size]), _address(row[5:5 + size]))
             before = seen.get(key)
-            seen[key] = value if before is None else _merged(before, value)
+            seen[key] = value if before is None else merged_marks(before, value)
 
     def marks(self, captures: list[CaptureInfo]) -> HostMarks:
         """Per (sender, receiver) address text, its packed marks; {} unless every file of

@@ -17,13 +17,15 @@ server, the data SYNs dropped by its own input chain) read "unless it was taken 
 
 from __future__ import annotations
 
-from flowcheck.connections.syn_ways import PACKET_HOST, PACKET_OUTGOING
+from flowcheck.connections.syn_ways import (
+    PACKET_HOST,
+    PACKET_OUTGOING,
+    marked_types,
+    single_ttl,
+)
 from flowcheck.model.traffic import INITIAL_TTLS
 from flowcheck.verify.context import Context
 from flowcheck.verify.ttl import ttl_word
-
-_TYPES = 0xFF
-_LOW_TTL, _HIGH_TTL = 24, 32  # syn_ways.pack_marks's fields
 
 
 def marked_capture_host(ctx: Context, a: str, b: str) -> str | None:
@@ -37,8 +39,9 @@ def marked_capture_host(ctx: Context, a: str, b: str) -> str | None:
         mine, theirs = marks.get((host, peer)), marks.get((peer, host))
         if mine is None or theirs is None:
             continue
-        if (mine & _TYPES == 1 << PACKET_OUTGOING and theirs & _TYPES == 1 << PACKET_HOST
-                and _one_ttl(mine) in INITIAL_TTLS):
+        if (marked_types(mine) == 1 << PACKET_OUTGOING
+                and marked_types(theirs) == 1 << PACKET_HOST
+                and single_ttl(mine) in INITIAL_TTLS):
             return host
     return None
 
@@ -46,12 +49,7 @@ def marked_capture_host(ctx: Context, a: str, b: str) -> str | None:
 def marked_ttl(ctx: Context, host: str, peer: str) -> int | None:
     """The one TTL host's marked packets to peer were captured with (None: several)."""
     mine = ctx.host_marks.get((host, peer))
-    return None if mine is None else _one_ttl(mine)
-
-
-def _one_ttl(packed: int) -> int | None:
-    low, high = 255 - ((packed >> _LOW_TTL) & 0xFF), (packed >> _HIGH_TTL) & 0xFF
-    return high if low == high else None
+    return None if mine is None else single_ttl(mine)
 
 
 def marked_words(ctx: Context, host: str, peer: str) -> str:
