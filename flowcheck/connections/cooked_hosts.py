@@ -15,7 +15,8 @@ Kept per (sender address, receiver address) as one int packing the packet types 
 TTLs of the packets that open or close a connection (SYN, FIN or RST: a few a
 connection, the bulk of plain segments untouched) in Linux cooked frames, not tunnelled
 (a tunnel's header is the outer packet's), syn_ways.pack_marks's fields. A batch
-without a Linux cooked frame costs one comparison of its link types; with some, the
+without a Linux cooked frame costs nothing (DecodedBatch.linux_cooked, from the general
+decoder: an all-Ethernet batch never reaches it); with some, the
 work is vectorised over those packets, then a Python step per host pair in the batch.
 Given only when every file of the set is a Linux cooked capture (`marks`): a file of
 another link type (an Ethernet capture elsewhere, merged) holds packets no mark tells.
@@ -30,7 +31,7 @@ from flowcheck.connections.syn_ways import merged_marks, pack_marks
 from flowcheck.decode import DecodedBatch
 from flowcheck.decode.legs import cooked_packet_types
 from flowcheck.model import CaptureInfo
-from flowcheck.sources.batch import LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, PacketBatch
+from flowcheck.sources.batch import PacketBatch
 
 _OPEN_CLOSE = 0x07  # FIN, SYN, RST
 # CaptureInfo.link_types' names of the Linux cooked link types (sources.linktypes).
@@ -50,8 +51,7 @@ class CookedHosts:
 
     def note(self, batch: PacketBatch, decoded: DecodedBatch) -> None:
         """Note the packet types and TTLs of the batch's SYNs, FINs and RSTs."""
-        linktype = np.asarray(batch.linktype)
-        if not ((linktype == LINKTYPE_LINUX_SLL2) | (linktype == LINKTYPE_LINUX_SLL)).any():
+        if not decoded.linux_cooked:
             return
         rows = np.flatnonzero(((decoded.tcp_flags & _OPEN_CLOSE) != 0) & (decoded.tcp_tunnel == 0))
         if not rows.size:
