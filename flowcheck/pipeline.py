@@ -57,6 +57,8 @@ class Traffic:
     routed_points: bool = False
     # Two of its files are two capture points' (TrackResult.linked_files).
     linked_files: bool = False
+    # Each host pair's Linux cooked packet types and TTLs (TrackResult.host_marks).
+    host_marks: dict[tuple[str, str], int] = field(default_factory=dict)
     # (address, the same host's address on the other side of a NAT) for every end the
     # set shows under two addresses (flowcheck.connections.nat_views.address_aliases).
     nat_aliases: frozenset[tuple[str, str]] = frozenset()
@@ -190,6 +192,7 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
                    interface_copies=result.interface_copies,
                    routed_points=result.routed_points, linked_files=result.linked_files,
                    nat_aliases=address_aliases(views), copy_legs=result.copy_legs,
+                   host_marks=result.host_marks,
                    folded_streams=[s for s in all_streams if s.uid in left_out | far],
                    one_stream=result.one_stream, time_ordered=result.time_ordered,
                    clock_epochs=result.clock_epochs)
@@ -251,6 +254,7 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
                               linked_files=traffic.linked_files,
                               nat_aliases=traffic.nat_aliases,
                               copy_legs=traffic.copy_legs,
+                              host_marks=traffic.host_marks,
                               cut_recorded=sum(c.cut_recorded for c in traffic.captures),
                               strays=strays, order=order,
                               unread=traffic.skipped.unread_frames()

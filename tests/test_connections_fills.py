@@ -349,6 +349,9 @@ HOST_TOOL_COPIES = {
     # both hosts' tcpdump -i any captures on one segment merged (field check 53, seed 116
     # run 9, SLL2): each packet leaving one host and arriving at the other, us apart.
     "captures/field53-matrix/two-jobs-tls-start-data-syns-dropped-by-agent-merged-sll2.pcapng.gz",
+    # both hosts' tcpdump -i any merged (field check 54, seed 117 run 29): each packet
+    # marked leaving its sender and, microseconds later, arriving at its receiver.
+    "captures/field54-matrix/data-syns-dropped-by-media-both-hosts-any-merged.pcap.gz",
     # a router duplicating 2% of the packets (field check 37): the network's copies,
     # captured on the receiving host; tshark flags each second one.
     "captures/trial37-impairments/network-duplicates-media.pcap.gz",

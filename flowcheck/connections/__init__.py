@@ -75,6 +75,9 @@ class TrackResult:
     # Two files of the set are known to be two capture points' (their packets paired,
     # flowcheck.connections.points).
     linked_files: bool = False
+    # Per (sender, receiver) address, the Linux cooked packet types and TTLs of its
+    # SYNs, FINs and RSTs, when every file is a Linux cooked capture (cooked_hosts).
+    host_marks: dict[tuple[str, str], int] = field(default_factory=dict)
     # Per (source, port, destination, port) with capture copies whose legs are known:
     # whether one is on another leg than its original, another TTL or link-layer address
     # pair (True), or all on their originals' (False) (CaptureCopies.legs_crossed).
@@ -289,6 +292,7 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo],
                        one_stream=tracker.clock.one_stream,
                        linked_files=any(a != b for a, b, _, _ in tracker.copies.points.known()),
                        copy_legs=copy_legs(tracker.copies.legs_crossed),
+                       host_marks=tracker.cooked_hosts.marks(captures),
                        time_ordered=frozenset(c.uid for c in tracker.clock.time_ordered
                                               if c is not None))
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from flowcheck.connections.copy_window import COPY_WINDOW
 from flowcheck.connections.offsets import ALIGN_SECONDS, appended
-from flowcheck.connections.relay_words import relay_fix, relay_words
+from flowcheck.connections.relay_words import near_words, relay_fix, relay_words
 from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo, Connection, Finding
 from flowcheck.sources.host_tools import PKTMON
@@ -83,7 +83,8 @@ def _copies_finding(tracker: ConnectionTracker, captures: list[CaptureInfo] | No
         replays = _replays_among(copies.replayed)
         if share is not None and not copies.relays.count:
             return _network_copies(count, copies.frames, share, replays, _later(copies))
-        return _one_point(count, copies.frames, copies.relays, replays, _later(copies))
+        return _one_point(count, copies.frames, copies.relays, replays, _later(copies),
+                          copies.count)
     lead = f"{count}another packet of the capture set in the same direction"
     names = _Names(points, captures or [], shifts or {})
     said = [names.pair(entry) for entry in pairs[:_NAMED]]
@@ -297,10 +298,21 @@ def _network_copies(count: str, frames: list[int], share: float, replays: str = 
         frames=frames)
 
 
+def _just_before() -> str:
+    """What a copy of one capture point is, the sentence (with its trailing space) after
+    the count."""
+    return ("a packet captured just before them in the same direction (same IP ID, TCP "
+            "header and payload, or the same ICMP unreachable quoting the same packet, at "
+            f"most {COPY_WINDOW * 1e3:g} ms later; a SYN-ACK, RST or bare ACK with IP ID 0 or "
+            "over IPv6, which a sender can send twice that fast, only after a copy of a "
+            "packet with an identity of its own): the capture holds packets twice. ")
+
+
 def _one_point(count: str, frames: list[int], relays: RelayCopies,
-               replays: str = "", later: str = "") -> Finding:
+               replays: str = "", later: str = "", copies_count: int = 0) -> Finding:
     """Copies of one capture point only (copies.py), a router's forwarded ones among
-    them (relay_copies); replays: _replays_among's sentence; later: _later's."""
+    them (relay_copies); replays: _replays_among's sentence; later: _later's;
+    copies_count: the copies in all (near_words: whether its sample read them all)."""
     if relays.count:
         return make_finding(
             "capture_duplicates",
@@ -311,13 +323,25 @@ def _one_point(count: str, frames: list[int], relays: RelayCopies,
             f"byte once: they are no evidence of a drop or a refusal{replays}",
             relay_fix(relays),
             frames=frames)
+    marked = near_words(relays, copies_count)
+    if marked:
+        # The Linux cooked marks tell the copies' capture points (lab matrix seed 117 run
+        # 29, both hosts' -i any merged, read "either the capture point saw them twice
+        # ... or the network delivered them twice").
+        two = relays.near_handed + relays.near_handed_routed > 0
+        return make_finding(
+            "capture_duplicates",
+            f"{count}{_just_before()}{later}{marked}{_COUNTED}{replays}",
+            ("nothing to fix in the network for the copies; to judge one capture point "
+             "alone, analyze its capture alone (given as separate files, two points' "
+             "captures are read on one clock)") if two else
+            ("nothing to fix in the network for the copies; for each packet once, capture "
+             "one interface of the bridge or router (tcpdump -i IFACE, the one toward the "
+             "media server or the agent) instead of -i any"),
+            frames=frames)
     return make_finding(
         "capture_duplicates",
-        f"{count}a packet captured just before them in the same direction (same IP ID, TCP "
-        "header and payload, or the same ICMP unreachable quoting the same packet, at most "
-        f"{COPY_WINDOW * 1e3:g} ms later; a SYN-ACK, RST or bare ACK with IP ID 0 or over "
-        "IPv6, which a sender can send twice that fast, only after a copy of a packet with "
-        f"an identity of its own): the capture holds packets twice. {later}Either the "
+        f"{count}{_just_before()}{later}Either the "
         "capture point "
         "saw them twice (a SPAN session mirroring both switch ports of the conversation, "
         "tcpdump -i any across a bridge, a firewall's own capture at several of its "

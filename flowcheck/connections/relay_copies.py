@@ -97,7 +97,7 @@ from dataclasses import field
 import numpy as np
 
 from flowcheck.arrays import HASH_MULTIPLIERS
-from flowcheck.decode.legs import UNKNOWN, forwarded, named_part
+from flowcheck.decode.legs import UNKNOWN, forwarded, handed_on, named_part
 from flowcheck.fields_dataclass import fields_dataclass
 
 RELAY_WINDOW = 1.0  # seconds a router's queue may hold a packet, at most (see above)
@@ -140,6 +140,14 @@ class RelayCopies:
     near_named: int = 0
     forwarded: int = 0  # pairs the file shows one host forwarding (legs.forwarded)
     held: int = 0  # of count: beyond RELAY_WINDOW (a router's neighbour queue, its TSval)
+    # Pairs the file marks leaving one host, then arriving at another (legs.handed_on):
+    # two hosts' Linux cooked captures merged; of them, `handed_routed` one TTL lower.
+    handed: int = 0
+    handed_routed: int = 0
+    # Of near_read: the copies so marked (handed_on) at their originals' TTL, and one lower.
+    near_handed: int = 0
+    near_handed_routed: int = 0
+    near_named_routed: int = 0  # of near_named, one TTL lower
 
     @property
     def near_wanted(self) -> bool:
@@ -164,6 +172,10 @@ class RelayCopies:
                  & forwarded(legs_first, legs_then) & ((drop == 0) | (drop == 1)))
         self.near_read += int(same_file.size)
         self.near_named += int(np.count_nonzero(named))
+        self.near_named_routed += int(np.count_nonzero(named & (drop == 1)))
+        handed = same_file & handed_on(legs_first, legs_then)
+        self.near_handed += int(np.count_nonzero(handed & (drop == 0)))
+        self.near_handed_routed += int(np.count_nonzero(handed & (drop == 1)))
 
     @property
     def clock_like(self) -> bool:
@@ -224,6 +236,9 @@ class RelayCopies:
             return
         self.count += int(frames.size)
         self.forwarded += int(np.count_nonzero(forwarded(legs_first, legs_then)))
+        handed = handed_on(legs_first, legs_then)
+        self.handed += int(np.count_nonzero(handed))
+        self.handed_routed += int(np.count_nonzero(handed & (ttl_then != ttl_first)))
         routed = int(np.count_nonzero(ttl_then != ttl_first))
         self.routed += routed
         self.bridged += int(frames.size) - routed

@@ -15,6 +15,54 @@ if TYPE_CHECKING:
     from flowcheck.connections.relay_copies import RelayCopies
 
 
+def handed(relays: RelayCopies) -> bool:
+    """Relay copies all marked by the file's Linux cooked headers leaving one host, then
+    arriving at another (legs.handed_on): two hosts' captures merged."""
+    return relays.count > 0 and relays.handed == relays.count
+
+
+# Said of copies marked leaving a host, then arriving at another (handed, and
+# duplicates' near copies so marked).
+LOOPBACK = ("one host's own capture holds a packet so only over its loopback, from itself "
+            "to itself")
+
+
+def handed_words(ttl: str) -> str:
+    """What copies marked leaving one host, then arriving at another at `ttl` ("at its
+    original's TTL", "at a TTL one lower", "at its original's TTL or one lower") show."""
+    routed = ("" if ttl == "at its original's TTL" else
+              ", a router between them where the TTL is one lower")
+    return (f"the file's Linux cooked headers mark each original as sent by the host that "
+            f"captured it (outgoing) and its copy as arriving at the host that captured it, "
+            f"{ttl}: two hosts' captures (tcpdump -i any on each) merged into one file, the "
+            f"sender's and the receiver's{routed} ({LOOPBACK})")
+
+
+def near_words(relays: RelayCopies, copies: int) -> str:
+    """What the Linux cooked marks of the copies within copy_window.COPY_WINDOW read
+    (RelayCopies.note_near's sample) show, when every one read is marked alike, a
+    sentence ending in ". ": each leaving one host, then arriving at another (handed_on),
+    or each arriving at the capture host, then leaving it (forwarded); "" otherwise.
+    copies: how many copies the capture holds (the sample may be all of them)."""
+    read = relays.near_read
+    if not read:
+        return ""
+    lead = ("The copies' " if read >= copies else f"The first {read:,} copies' ")
+    if relays.near_handed + relays.near_handed_routed == read:
+        ttl = ("at its original's TTL" if not relays.near_handed_routed else "at a TTL one lower"
+               if relays.near_handed_routed == read else "at its original's TTL or one lower")
+        return f"{lead}marks tell where they were captured: {handed_words(ttl)}. "
+    if relays.near_named == read:
+        how = ("at its original's TTL: a bridge's" if not relays.near_named_routed else
+               "one TTL lower: a router's" if relays.near_named_routed == read else
+               "at its original's TTL or one lower: a bridge's or router's")
+        return (f"{lead}marks tell where they were captured: the file's Linux cooked "
+                "headers mark each original as arriving at the capture host and its copy as "
+                f"leaving it by another interface, {how} several interfaces captured at "
+                "once (tcpdump -i any on it), each packet as it came in and as it left. ")
+    return ""
+
+
 def unmarked(relays: RelayCopies) -> bool:
     """Relay copies all bridged (one TTL) and none marked forwarded by the file (a
     pcapng's interfaces, no incoming or outgoing mark): one host's interfaces or two
@@ -48,6 +96,15 @@ def relay_words(relays: RelayCopies) -> str:
             + "; their bytes count as the capture's loss)" if relays.orphans else "")
     if relays.held:
         lost = held_words(relays) + lost
+    if handed(relays):
+        # Leaving one host, then arriving at another: its sender's capture and its
+        # receiver's, merged (lab matrix seed 117 run 20, both hosts' -i any merged, read
+        # "the file marking neither as coming in or going out").
+        ttl = ("at its original's TTL" if not relays.handed_routed else "at a TTL one lower"
+               if relays.handed_routed == relays.count else "at its original's TTL or one lower")
+        return (f"{relays.count:,} of them were told by where they were captured, up to "
+                f"{relays.longest * 1e3:.1f} ms after the original: {handed_words(ttl)}"
+                f"{lost}. ")
     if relays.clock_like:
         return (f"{relays.count:,} of them were told by where they were captured: another "
                 "of the file's interfaces, each with its original's TTL, every one "
@@ -112,7 +169,7 @@ def relay_fix(relays: RelayCopies) -> str:
     """The fix for copies of one capture file that relay copies were told among: read
     each point alone (clock_like: two points merged), one interface alone (unmarked,
     unmarked_routed: the file cannot tell), or capture one interface of the router."""
-    if relays.clock_like:
+    if relays.clock_like or handed(relays):
         return ("nothing to fix in the network for the copies; to judge one capture point "
                 "alone, analyze its capture alone (given as separate files, two points' "
                 "captures are read on one clock)")

@@ -53,7 +53,7 @@ _SYN = 0x02
 class SynWays:
     """The packet types and TTLs of each direction's SYNs (module docstring), packed in
     one int per direction (`seen[(flow key, from lower)]`: `pack_marks`'s fields, merged by
-    `_merged` when a later batch holds more of its SYNs)."""
+    `merged_marks` when a later batch holds more of its SYNs)."""
 
     def __init__(self) -> None:
         self.seen: dict[tuple[FlowKey, bool], int] = {}
@@ -77,7 +77,7 @@ class SynWays:
         for one, value in zip(sides.tolist(), packed.tolist(), strict=True):
             key = (flows.keys[one >> 1], bool(one & 1))
             before = seen.get(key)
-            seen[key] = value if before is None else _merged(before, value)
+            seen[key] = value if before is None else merged_marks(before, value)
 
     def attach(self, connections: Iterable) -> None:
         """Set each connection's orig_syn_ways / resp_syn_ways from what its 4-tuple's
@@ -93,7 +93,7 @@ class SynWays:
             src, dst = (lower, upper) if from_lower else (upper, lower)
             key = (texts[src[:2]], src[2], texts[dst[:2]], dst[2])
             before = by_text.get(key)
-            by_text[key] = value if before is None else _merged(before, value)
+            by_text[key] = value if before is None else merged_marks(before, value)
         find = by_text.get
         for conn in connections:
             orig_h, orig_p, resp_h, resp_p = conn.orig_h, conn.orig_p, conn.resp_h, conn.resp_p
@@ -124,12 +124,23 @@ def pack_marks(n: int, at: np.ndarray, kinds: np.ndarray, ttl: np.ndarray) -> np
             | (fields[2] << _LOW_TTL) | (fields[3] << _HIGH_TTL))
 
 
-def _merged(a: int, b: int) -> int:
+def merged_marks(a: int, b: int) -> int:
     """Two packed marks of one direction as one."""
     value = (a | b) & 0xFF
     for shift in (_OUT_TTL, _HOST_TTL, _LOW_TTL, _HIGH_TTL):
         value |= max((a >> shift) & 0xFF, (b >> shift) & 0xFF) << shift
     return value
+
+
+def marked_types(packed: int) -> int:
+    """The packet types a direction's (or host pair's) packed marks saw: bit 1 << type."""
+    return packed & 0xFF
+
+
+def single_ttl(packed: int) -> int | None:
+    """The one TTL every marked packet of packed had; None when they had several."""
+    low, high = 255 - ((packed >> _LOW_TTL) & 0xFF), (packed >> _HIGH_TTL) & 0xFF
+    return high if low == high else None
 
 
 def ways(packed: int) -> int:

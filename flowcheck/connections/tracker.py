@@ -53,6 +53,7 @@ from flowcheck.connections.conn import (
     SYN,
     ConnState,
 )
+from flowcheck.connections.cooked_hosts import CookedHosts
 from flowcheck.connections.copies import CaptureCopies
 from flowcheck.connections.counts import CaptureCounts, SkippedTally
 from flowcheck.connections.cut_recorded import CutRecorded
@@ -124,6 +125,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
         # Packets captured twice (SPAN): marked per batch, before any path takes them.
         self.copies = CaptureCopies()
         self.syn_ways = SynWays()  # Linux cooked captures' marks of each side's SYNs
+        self.cooked_hosts = CookedHosts()  # and of each host pair's (the capture host)
         # A connection whose directions arrive in two tunnels (tunnel_halves): one.
         self.halves = TunnelHalves()
         # IPv4 fragments a read chunk's end split from their datagram's (fragment_carry).
@@ -213,6 +215,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
             lambda rows: stamped_identities(decoded, buf, ends, rows))
         if self.copies.count:  # two marks of a packet to read (syn_ways)
             self.syn_ways.note(batch, decoded, flows)
+        self.cooked_hosts.note(batch, decoded)
         # Records out of time order: a connection's times by time (by_time).
         timed = None if self.clock.timed is None else self.clock.timed[decoded.tcp_index]
         if timed is not None:  # loaded with the first capture out of time order (issue 7)

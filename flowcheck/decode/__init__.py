@@ -45,7 +45,12 @@ from flowcheck.decode.fragment_carry import FragmentCarry
 from flowcheck.decode.gather import Gather
 from flowcheck.decode.ip import FRAGMENT, NON_TCP, TCP, UNDECODABLE
 from flowcheck.decode.ndp import NeighbourPackets
-from flowcheck.sources.batch import LINKTYPE_ETHERNET, PacketBatch
+from flowcheck.sources.batch import (
+    LINKTYPE_ETHERNET,
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_LINUX_SLL2,
+    PacketBatch,
+)
 
 if TYPE_CHECKING:
     from flowcheck.decode.ipv6 import IcmpQuote
@@ -71,7 +76,11 @@ def _decode_general(batch: PacketBatch, skipped_flows: bool, ports: tunnels.Tunn
     """decode.general's decode_general, loaded with the first batch not all plain Ethernet,
     IPv4 and TCP: it and decode.ipv6 are no part of a plain capture's start-up (issue 7)."""
     from flowcheck.decode.general import decode_general
-    return decode_general(batch, skipped_flows, ports, carry)
+    decoded = decode_general(batch, skipped_flows, ports, carry)
+    linktype = np.asarray(batch.linktype)
+    decoded.linux_cooked = bool(((linktype == LINKTYPE_LINUX_SLL2)
+                                 | (linktype == LINKTYPE_LINUX_SLL)).any())
+    return decoded
 
 
 # The common case read in one gather: Ethernet, no VLAN tag, IPv4 without options, TCP.

@@ -82,6 +82,10 @@ class DecodedBatch:
     # batch's buffer, then the reassembled frames, decode.gather.Gather.append); None:
     # the batch's own buffer.
     payload_buf: np.ndarray | None = None
+    # Some packet of the batch is a Linux cooked capture's (LINKTYPE_LINUX_SLL 113, SLL2
+    # 276: `tcpdump -i any`), whose packet type connections.cooked_hosts reads; set by the
+    # general decoder only (a batch all Ethernet never holds one, and pays nothing).
+    linux_cooked: bool = False
 
     @property
     def non_tcp(self) -> int:

@@ -153,6 +153,15 @@ def forwarded(first: np.ndarray, then: np.ndarray) -> np.ndarray:
     return (way(first) == INCOMING) & (way(then) == OUTGOING)
 
 
+def handed_on(first: np.ndarray, then: np.ndarray) -> np.ndarray:
+    """Per pair of leg codes (int64): whether the file marks the first copy leaving a host
+    (a Linux cooked capture's PACKET_OUTGOING: its sender's capture) and the later one
+    arriving at a host (any other packet type): one host's capture never holds its own
+    packet so but over its loopback; two hosts' captures merged hold each packet
+    between them so."""
+    return (way(first) == OUTGOING) & (way(then) == INCOMING)
+
+
 def _fold(value: np.ndarray) -> np.ndarray:
     """64-bit codes (uint64) as 32-bit ones, 0 kept 0 (nothing told), else never 0."""
     with np.errstate(over="ignore"):

@@ -51,6 +51,7 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
               linked_files: bool = False, cut_recorded: int = 0,
               nat_aliases: frozenset[tuple[str, str]] = frozenset(),
               copy_legs: Mapping[tuple[str, int, str, int], bool] | None = None,
+              host_marks: Mapping[tuple[str, str], int] | None = None,
               strays: Mapping[str, StraySyn] | None = None,
               order: FileOrder = TIME_ORDER,
               unread: Mapping[str, tuple[int, int]] | None = None,
@@ -68,6 +69,7 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     capture points' (TrackResult.linked_files); nat_aliases: (address, the same host's
     address across a NAT) pairs the set shows (Traffic.nat_aliases); copy_legs: per
     direction with copies whose legs are known, whether one crossed (TrackResult.copy_legs);
+    host_marks: each host pair's Linux cooked packet types and TTLs (TrackResult.host_marks);
     cut_recorded: frames the capture tool cut and recorded as whole (CaptureInfo);
     strays: the stray control SYNs build_sessions_and_strays left out (None: found here);
     order: how the capture orders its events (flowcheck.sessions.file_order); unread:
@@ -85,6 +87,7 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
                   interface_copies=interface_copies, routed_points=routed_points,
                   linked_files=linked_files, cut_recorded=cut_recorded, order=order,
                   nat_aliases=nat_aliases, copy_legs=dict(copy_legs or {}),
+                  host_marks=dict(host_marks or {}),
                   unread=dict(unread or {}),
                   unread_spans=None if unread_spans is None else dict(unread_spans),
                   census=census,

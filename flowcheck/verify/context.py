@@ -154,6 +154,9 @@ class Context:
     # Per (source, port, destination, port) with capture copies whose legs are known,
     # whether one crossed to another leg (TrackResult.copy_legs: verify.copy_counts).
     copy_legs: dict[tuple[str, int, str, int], bool] = field(default_factory=dict)
+    # Per (sender, receiver) address, the Linux cooked packet types and TTLs of its SYNs,
+    # FINs and RSTs (TrackResult.host_marks; verify.cooked_host): {} but in a cooked set.
+    host_marks: dict[tuple[str, str], int] = field(default_factory=dict)
     # Its (source, destination) host pairs with a copy that crossed (copy_counts.kept_leg;
     # None: not built yet).
     crossed_pairs: set[tuple[str, str]] | None = None

@@ -33,6 +33,7 @@ from flowcheck.verify.capture_points import (
     vanished_words,
 )
 from flowcheck.verify.context import Context, session_uids
+from flowcheck.verify.cooked_host import marked_capture_host, marked_words
 from flowcheck.verify.cut_icmp import untied_words
 from flowcheck.verify.end_roles import role_ends
 from flowcheck.verify.evidence import after_last
@@ -265,7 +266,13 @@ def lost_where(ctx: Context, conn: Connection) -> str:
     if (vanished_between(ctx, conn) or reached_responder(ctx, conn)
             or passed_capture_host(ctx, conn) or reached_second_point(ctx, conn)):
         return ""  # said instead: between_fix, own_firewall_fix
+    marked = marked_capture_host(ctx, conn.orig_h, conn.resp_h)
+    if marked == conn.resp_h:
+        return ""  # said first instead: own_firewall_fix
     on = capture_host(ctx, conn.orig_h, conn.resp_h)
+    if marked == conn.orig_h and (on is None or on[0] != conn.orig_h):
+        return (f" This capture was taken on {conn.orig_h} (its Linux cooked headers show "
+                f"it): a capture on {conn.resp_h} shows which way they are lost.")
     if on is None:
         return (f" If this capture was taken on {conn.resp_h}, its own firewall drops the "
                 f"SYNs or its SYN-ACKs; otherwise a capture on {conn.resp_h} shows which way "
@@ -304,7 +311,8 @@ def own_firewall_fix(ctx: Context, conn: Connection) -> str:
         return second_point_fix(conn)
     on = capture_host(ctx, conn.orig_h, conn.resp_h)
     reached = reached_responder(ctx, conn)
-    if not reached and (on is None or on[0] != conn.resp_h):
+    if not reached and (on is None or on[0] != conn.resp_h) and \
+            marked_capture_host(ctx, conn.orig_h, conn.resp_h) != conn.resp_h:
         return ""
     there = "the SYNs reached its capture point" if reached else "this capture was taken there"
     return (f"On {conn.resp_h} itself ({there}), before any drop rule: {own_rules(conn)}: a "
@@ -368,11 +376,17 @@ def _silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
         # its own firewall's drop, of the SYNs (input) or of the SYN-ACKs (output).
         on = capture_host(ctx, conn.orig_h, conn.resp_h)
         reached = reached_responder(ctx, conn)
-        if reached or (on is not None and on[0] == conn.resp_h):
+        # The Linux cooked marks prove the capture host where they tell it (cooked_host;
+        # lab matrix seed 117 runs 3 and 11: -i any on the responder, one segment).
+        marked = marked_capture_host(ctx, conn.orig_h, conn.resp_h)
+        if reached or marked == conn.resp_h or (on is not None and on[0] == conn.resp_h):
             taken = (arrival_words(conn) if reached and marked_arrival(ctx, conn) else
                      f"the SYNs reached the capture point on {conn.resp_h} (each is in the "
                      "capture set twice, and both hosts' packets with initial TTLs: a "
-                     "capture point on each)" if reached or on is None else
+                     "capture point on each)" if reached else
+                     f"this capture was taken on {conn.resp_h} "
+                     f"({marked_words(ctx, conn.resp_h, conn.orig_h)})"
+                     if marked == conn.resp_h or on is None else
                      f"this capture was taken on {conn.resp_h} "
                      f"({taken_on_words(on, conn.orig_h)})")
             return (f"{conn.resp_h}'s own firewall drops them: {taken}, where the "
@@ -384,6 +398,9 @@ def _silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
                   "on the way back: the capture holds no SYN-ACK"
                   + (" while the job ran" if conn.synack_frames else "")
                   + ", which looks the same either way")
+        if marked == conn.orig_h:
+            return (f"{either}: this capture was taken on {conn.orig_h} "
+                    f"({marked_words(ctx, conn.orig_h, conn.resp_h)}), not on {conn.resp_h}")
         if on is not None:
             return (f"{either}: this capture was taken on {conn.orig_h} "
                     f"({taken_on_words(on, conn.resp_h)}), not on {conn.resp_h}")

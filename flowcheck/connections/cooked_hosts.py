@@ -1,0 +1,93 @@
+"""Which host a Linux cooked capture was taken on, as its packet types tell it.
+
+`tcpdump -i any` writes a Linux cooked header (LINKTYPE_LINUX_SLL2 276, LINUX_SLL 113)
+whose packet type is the capture host's own view of the frame (linux/if_packet.h;
+flowcheck.decode.legs.cooked_packet_types): PACKET_OUTGOING (4) it sent, PACKET_HOST (0)
+addressed to its own link-layer address, PACKET_OTHERHOST (3) to another host's. So one
+capture host's file marks its own packets outgoing, at its initial TTL, and none of them
+arriving, and its peers' packets to it host. What else marks a host's packets outgoing
+shows itself too: a router's `-i any` holds each packet it forwards arriving (host) and
+leaving one TTL lower; a bridge's marks the arrivals other-host; two hosts' captures
+merged hold each packet leaving one and arriving at the other (flowcheck.connections.
+syn_ways). Read by flowcheck.verify.cooked_host.
+
+Kept per (sender address, receiver address) as one int packing the packet types and
+TTLs of the packets that open or close a connection (SYN, FIN or RST: a few a
+connection, the bulk of plain segments untouched) in Linux cooked frames, not tunnelled
+(a tunnel's header is the outer packet's), syn_ways.pack_marks's fields. A batch
+without a Linux cooked frame costs nothing (DecodedBatch.linux_cooked, from the general
+decoder: an all-Ethernet batch never reaches it); with some, the
+work is vectorised over those packets, then a Python step per host pair in the batch.
+Given only when every file of the set is a Linux cooked capture (`marks`): a file of
+another link type (an Ethernet capture elsewhere, merged) holds packets no mark tells.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from flowcheck.connections.flows import address_text
+from flowcheck.connections.syn_ways import merged_marks, pack_marks
+from flowcheck.decode import DecodedBatch
+from flowcheck.decode.legs import cooked_packet_types
+from flowcheck.model import CaptureInfo
+from flowcheck.sources.batch import PacketBatch
+
+_OPEN_CLOSE = 0x07  # FIN, SYN, RST
+# CaptureInfo.link_types' names of the Linux cooked link types (sources.linktypes).
+COOKED_NAMES = frozenset({"LINUX_SLL", "LINUX_SLL2"})
+
+# Host pair marks: (sender address text, receiver address text) -> pack_marks's int.
+HostMarks = dict[tuple[str, str], int]
+
+
+class CookedHosts:
+    """The packet types and TTLs of each host pair's opening and closing packets in a
+    Linux cooked capture (module docstring), keyed by (IP version, sender address bytes,
+    receiver address bytes) until `marks`."""
+
+    def __init__(self) -> None:
+        self.seen: dict[tuple[int, bytes, bytes], int] = {}
+
+    def note(self, batch: PacketBatch, decoded: DecodedBatch) -> None:
+        """Note the packet types and TTLs of the batch's SYNs, FINs and RSTs."""
+        if not decoded.linux_cooked:
+            return
+        rows = np.flatnonzero(((decoded.tcp_flags & _OPEN_CLOSE) != 0) & (decoded.tcp_tunnel == 0))
+        if not rows.size:
+            return
+        kinds = cooked_packet_types(batch, decoded.tcp_index[rows])
+        told = (kinds >= 0) & (kinds < 8)
+        rows, kinds = rows[told], kinds[told].astype(np.int64)
+        if not rows.size:
+            return
+        # One row per packet: version, source words, destination words.
+        pairs = np.empty((rows.size, 9), np.uint64)
+        pairs[:, 0] = decoded.tcp_version[rows]
+        pairs[:, 1:5] = decoded.tcp_src[rows]
+        pairs[:, 5:9] = decoded.tcp_dst[rows]
+        found, at = np.unique(pairs, axis=0, return_inverse=True)
+        at = at.reshape(-1)
+        ttl = decoded.tcp_ttl[rows].astype(np.int64) & 0xFF
+        packed = pack_marks(found.shape[0], at, kinds, ttl)
+        seen = self.seen
+        for row, value in zip(found.tolist(), packed.tolist(), strict=True):
+            size = 1 if row[0] == 4 else 4
+            key = (row[0], _address(row[1:1 + size]), _address(row[5:5 + size]))
+            before = seen.get(key)
+            seen[key] = value if before is None else merged_marks(before, value)
+
+    def marks(self, captures: list[CaptureInfo]) -> HostMarks:
+        """Per (sender, receiver) address text, its packed marks; {} unless every file of
+        the set is a Linux cooked capture alone (CaptureInfo.link_types)."""
+        if not self.seen or not captures or any(
+                not info.link_types or not set(info.link_types) <= COOKED_NAMES
+                for info in captures):
+            return {}
+        return {(address_text(version, src), address_text(version, dst)): value
+                for (version, src, dst), value in self.seen.items()}
+
+
+def _address(words: list[int]) -> bytes:
+    """An address's bytes from its 32-bit words (Python ints)."""
+    return b"".join(word.to_bytes(4, "big") for word in words)

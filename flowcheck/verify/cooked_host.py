@@ -1,0 +1,62 @@
+"""The host a Linux cooked capture was taken on, when its packet types prove it.
+
+A capture host marks the frames it sends PACKET_OUTGOING and those addressed to its own
+link-layer address PACKET_HOST (flowcheck.connections.cooked_hosts). So when a host's
+SYNs, FINs and RSTs to a peer are all marked outgoing at one initial TTL (INITIAL_TTLS),
+none of them also captured arriving, and the peer's to it all marked host, the capture
+host sent the one's packets and received the other's: it is that host. Nothing else
+gives those marks: a router's `-i any` holds each packet it forwards arriving (host) and
+leaving one TTL lower, a bridge's arriving other-host, two hosts' captures merged each
+packet leaving one and arriving at the other, a host's `-Q out` capture merged with its
+peer's the peer's packets outgoing too. The TTLs alone cannot tell the host from its
+segment's other points, nor anything with no router between the hosts (flowcheck.verify.
+ttl.capture_host): lab matrix seed 117 runs 3 and 11 (`tcpdump -i any` on the media
+server, the data SYNs dropped by its own input chain) read "unless it was taken on
+10.77.0.1 itself", the file proving it was.
+"""
+
+from __future__ import annotations
+
+from flowcheck.connections.syn_ways import (
+    PACKET_HOST,
+    PACKET_OUTGOING,
+    marked_types,
+    single_ttl,
+)
+from flowcheck.model.traffic import INITIAL_TTLS
+from flowcheck.verify.context import Context
+from flowcheck.verify.ttl import ttl_word
+
+
+def marked_capture_host(ctx: Context, a: str, b: str) -> str | None:
+    """a or b when the Linux cooked marks prove the capture was taken on it (module
+    docstring: Context.host_marks); None when they do not (no such capture, a host pair
+    not marked so, or not every file a Linux cooked capture)."""
+    marks = ctx.host_marks
+    if not marks:
+        return None
+    for host, peer in ((a, b), (b, a)):
+        mine, theirs = marks.get((host, peer)), marks.get((peer, host))
+        if mine is None or theirs is None:
+            continue
+        if (marked_types(mine) == 1 << PACKET_OUTGOING
+                and marked_types(theirs) == 1 << PACKET_HOST
+                and single_ttl(mine) in INITIAL_TTLS):
+            return host
+    return None
+
+
+def marked_ttl(ctx: Context, host: str, peer: str) -> int | None:
+    """The one TTL host's marked packets to peer were captured with (None: several)."""
+    mine = ctx.host_marks.get((host, peer))
+    return None if mine is None else single_ttl(mine)
+
+
+def marked_words(ctx: Context, host: str, peer: str) -> str:
+    """Why the marks place the capture on host (marked_capture_host's answer), said
+    after "this capture was taken on HOST (": "its Linux cooked headers mark ...)"."""
+    return (f"its Linux cooked headers mark each SYN, FIN and RST of {host}'s to {peer} "
+            f"sent by the capture host (outgoing), at {ttl_word(host)} "
+            f"{marked_ttl(ctx, host, peer)}, an initial value, none of them also captured "
+            f"arriving (a router or bridge forwarding them captures each arriving too), "
+            f"and {peer}'s to it arriving addressed to the capture host")
