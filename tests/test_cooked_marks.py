@@ -16,6 +16,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from capture_factory import write_pcap
+from scapy.layers.inet import TCP
+from scapy.layers.inet6 import IPv6
 from stored import stored_analysis
 from test_syn_ways import (
     HOST,
@@ -27,13 +30,15 @@ from test_syn_ways import (
     _analysed,
     _capture,
     _hosts,
+    _sll2,
     _unanswered,
 )
 
+from flowcheck.config import build_config, load_file
 from flowcheck.connections import track_connections
-from flowcheck.connections.cooked_hosts import CookedHosts
+from flowcheck.connections.cooked_hosts import OWN_OPENING, CookedHosts
 from flowcheck.model import CaptureInfo
-from flowcheck.pipeline import Analysis
+from flowcheck.pipeline import Analysis, analyze, read_traffic
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = ROOT / "captures" / "field54-matrix"
@@ -164,3 +169,32 @@ def test_field54_stored_cases() -> None:
     analysis = stored_analysis(CASES / "data-syns-dropped-by-media-both-hosts-any-merged.pcap.gz")
     message, _fix = _duplicates(analysis)
     assert "two hosts' captures (tcpdump -i any on each) merged into one file" in message
+
+
+def test_a_routers_own_resets_prove_no_capture_host(tmp_path: Path) -> None:
+    # A router's `-i any` whose forward chain rejects M's connections to port 22 with a
+    # TCP reset (the RST made by its own stack as A: outgoing at its initial hop limit,
+    # never arriving) and drops the control SYNs (arriving, host, never leaving): A's
+    # only marked packets are the router's RSTs, which prove no host (review 50b: read
+    # "A's own firewall drops them: this capture was taken on A").
+    packets: list[tuple[float, bytes]] = []
+    now = 1000.0
+    for sport in (40000, 40001):
+        syn = IPv6(src=M, dst=A, hlim=64) / TCP(sport=sport, dport=22, flags="S", seq=100)
+        rst = IPv6(src=A, dst=M, hlim=64) / TCP(sport=22, dport=sport, flags="RA", ack=101)
+        packets += [(now, _sll2(bytes(syn), HOST)), (now + 1e-4, _sll2(bytes(rst), OUTGOING))]
+        now += 0.5
+    for wait in (1.0, 2.0, 4.0):
+        syn = IPv6(src=M, dst=A, hlim=64) / TCP(sport=5001, dport=10000, flags="S", seq=9000)
+        packets.append((now, _sll2(bytes(syn), HOST)))
+        now += wait
+    capture = write_pcap(tmp_path / "router.pcap", packets, 276)
+    assert track_connections([str(capture)]).host_marks[(A, M)] & OWN_OPENING == 0
+    config_path = tmp_path / "flowcheck.toml"
+    config_path.write_text(f'media_servers = ["{M}"]\nremote_agents = ["{A}"]\n')
+    config = build_config(load_file(config_path))
+    message, fix = _unanswered(analyze(read_traffic([str(capture)], config), config))
+    assert "own firewall drops them" not in message
+    assert "Linux cooked" not in message
+    assert f"unless it was taken on {A} itself" in message
+    assert not fix.startswith(f"On {A} itself")
