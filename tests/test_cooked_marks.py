@@ -198,3 +198,48 @@ def test_a_routers_own_resets_prove_no_capture_host(tmp_path: Path) -> None:
     assert "Linux cooked" not in message
     assert f"unless it was taken on {A} itself" in message
     assert not fix.startswith(f"On {A} itself")
+
+
+def test_a_receivers_packets_after_the_senders_capture_stopped_are_no_copies(
+        tmp_path: Path) -> None:
+    # Both hosts' `-i any` merged, each packet arriving 1.2 ms after it left (relay
+    # copies marked handed on); M's capture stops after 40 packets, A's runs on: A's
+    # packets from M after that are the set's only ones, no router's egress copies whose
+    # ingress copy the sniffer lost (review 50b: "23 more were captured as such copies
+    # leave ... without their copy", their 211 bytes capture_loss).
+    packets: list[tuple[float, bytes]] = []
+    now, sent = 1000.0, 0
+
+    def put(src: str, sport: int, dport: int, flags: str, seq: int, ack: int,
+            payload: bytes = b"") -> None:
+        nonlocal now, sent
+        data = bytes(IPv6(src=src, dst=A if src == M else M, hlim=64)
+                     / TCP(sport=sport, dport=dport, flags=flags, seq=seq, ack=ack) / payload)
+        if sent < 40:  # M's capture
+            packets.append((now + (0 if src == M else 1.2e-3),
+                            _sll2(data, OUTGOING if src == M else HOST)))
+        packets.append((now + (0 if src == A else 1.2e-3),
+                        _sll2(data, OUTGOING if src == A else HOST)))
+        sent += 1
+        now += 0.01
+
+    put(M, 40000, 22, "S", 100, 0)
+    put(A, 22, 40000, "SA", 500, 101)
+    put(M, 40000, 22, "A", 101, 501)
+    for i in range(40):
+        put(M, 40000, 22, "PA", 101 + 10 * i, 501, b"x" * 10)
+        put(A, 22, 40000, "A", 501, 111 + 10 * i)
+    put(M, 40000, 22, "FA", 501, 501)
+    put(A, 22, 40000, "FA", 501, 502)
+    put(M, 40000, 22, "A", 502, 502)
+    packets.sort(key=lambda p: p[0])
+    capture = write_pcap(tmp_path / "merged.pcap", packets, 276)
+    config_path = tmp_path / "flowcheck.toml"
+    config_path.write_text(f'media_servers = ["{M}"]\nremote_agents = ["{A}"]\n')
+    config = build_config(load_file(config_path))
+    analysis = analyze(read_traffic([str(capture)], config), config)
+    assert "capture_loss" not in {f.code for f in analysis.findings}
+    message, _fix = _duplicates(analysis)
+    assert message.startswith("40 of 126 packets are copies")
+    assert "without their copy" not in message
+    assert "two hosts' captures (tcpdump -i any on each) merged into one file" in message
