@@ -16,6 +16,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from capture_factory import write_pcap
+from scapy.layers.inet import TCP
+from scapy.layers.inet6 import IPv6
 from stored import stored_analysis
 from test_syn_ways import (
     HOST,
@@ -27,13 +30,15 @@ from test_syn_ways import (
     _analysed,
     _capture,
     _hosts,
+    _sll2,
     _unanswered,
 )
 
+from flowcheck.config import build_config, load_file
 from flowcheck.connections import track_connections
-from flowcheck.connections.cooked_hosts import CookedHosts
+from flowcheck.connections.cooked_hosts import OWN_OPENING, CookedHosts
 from flowcheck.model import CaptureInfo
-from flowcheck.pipeline import Analysis
+from flowcheck.pipeline import Analysis, analyze, read_traffic
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = ROOT / "captures" / "field54-matrix"
@@ -163,4 +168,78 @@ def test_field54_stored_cases() -> None:
     assert "unless it was taken on" not in finding.message
     analysis = stored_analysis(CASES / "data-syns-dropped-by-media-both-hosts-any-merged.pcap.gz")
     message, _fix = _duplicates(analysis)
+    assert "two hosts' captures (tcpdump -i any on each) merged into one file" in message
+
+
+def test_a_routers_own_resets_prove_no_capture_host(tmp_path: Path) -> None:
+    # A router's `-i any` whose forward chain rejects M's connections to port 22 with a
+    # TCP reset (the RST made by its own stack as A: outgoing at its initial hop limit,
+    # never arriving) and drops the control SYNs (arriving, host, never leaving): A's
+    # only marked packets are the router's RSTs, which prove no host (review 50b: read
+    # "A's own firewall drops them: this capture was taken on A").
+    packets: list[tuple[float, bytes]] = []
+    now = 1000.0
+    for sport in (40000, 40001):
+        syn = IPv6(src=M, dst=A, hlim=64) / TCP(sport=sport, dport=22, flags="S", seq=100)
+        rst = IPv6(src=A, dst=M, hlim=64) / TCP(sport=22, dport=sport, flags="RA", ack=101)
+        packets += [(now, _sll2(bytes(syn), HOST)), (now + 1e-4, _sll2(bytes(rst), OUTGOING))]
+        now += 0.5
+    for wait in (1.0, 2.0, 4.0):
+        syn = IPv6(src=M, dst=A, hlim=64) / TCP(sport=5001, dport=10000, flags="S", seq=9000)
+        packets.append((now, _sll2(bytes(syn), HOST)))
+        now += wait
+    capture = write_pcap(tmp_path / "router.pcap", packets, 276)
+    assert track_connections([str(capture)]).host_marks[(A, M)] & OWN_OPENING == 0
+    config_path = tmp_path / "flowcheck.toml"
+    config_path.write_text(f'media_servers = ["{M}"]\nremote_agents = ["{A}"]\n')
+    config = build_config(load_file(config_path))
+    message, fix = _unanswered(analyze(read_traffic([str(capture)], config), config))
+    assert "own firewall drops them" not in message
+    assert "Linux cooked" not in message
+    assert f"unless it was taken on {A} itself" in message
+    assert not fix.startswith(f"On {A} itself")
+
+
+def test_a_receivers_packets_after_the_senders_capture_stopped_are_no_copies(
+        tmp_path: Path) -> None:
+    # Both hosts' `-i any` merged, each packet arriving 1.2 ms after it left (relay
+    # copies marked handed on); M's capture stops after 40 packets, A's runs on: A's
+    # packets from M after that are the set's only ones, no router's egress copies whose
+    # ingress copy the sniffer lost (review 50b: "23 more were captured as such copies
+    # leave ... without their copy", their 211 bytes capture_loss).
+    packets: list[tuple[float, bytes]] = []
+    now, sent = 1000.0, 0
+
+    def put(src: str, sport: int, dport: int, flags: str, seq: int, ack: int,
+            payload: bytes = b"") -> None:
+        nonlocal now, sent
+        data = bytes(IPv6(src=src, dst=A if src == M else M, hlim=64)
+                     / TCP(sport=sport, dport=dport, flags=flags, seq=seq, ack=ack) / payload)
+        if sent < 40:  # M's capture
+            packets.append((now + (0 if src == M else 1.2e-3),
+                            _sll2(data, OUTGOING if src == M else HOST)))
+        packets.append((now + (0 if src == A else 1.2e-3),
+                        _sll2(data, OUTGOING if src == A else HOST)))
+        sent += 1
+        now += 0.01
+
+    put(M, 40000, 22, "S", 100, 0)
+    put(A, 22, 40000, "SA", 500, 101)
+    put(M, 40000, 22, "A", 101, 501)
+    for i in range(40):
+        put(M, 40000, 22, "PA", 101 + 10 * i, 501, b"x" * 10)
+        put(A, 22, 40000, "A", 501, 111 + 10 * i)
+    put(M, 40000, 22, "FA", 501, 501)
+    put(A, 22, 40000, "FA", 501, 502)
+    put(M, 40000, 22, "A", 502, 502)
+    packets.sort(key=lambda p: p[0])
+    capture = write_pcap(tmp_path / "merged.pcap", packets, 276)
+    config_path = tmp_path / "flowcheck.toml"
+    config_path.write_text(f'media_servers = ["{M}"]\nremote_agents = ["{A}"]\n')
+    config = build_config(load_file(config_path))
+    analysis = analyze(read_traffic([str(capture)], config), config)
+    assert "capture_loss" not in {f.code for f in analysis.findings}
+    message, _fix = _duplicates(analysis)
+    assert message.startswith("40 of 126 packets are copies")
+    assert "without their copy" not in message
     assert "two hosts' captures (tcpdump -i any on each) merged into one file" in message

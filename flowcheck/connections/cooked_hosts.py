@@ -20,6 +20,9 @@ decoder: an all-Ethernet batch never reaches it); with some, the
 work is vectorised over those packets, then a Python step per host pair in the batch.
 Given only when every file of the set is a Linux cooked capture (`marks`): a file of
 another link type (an Ethernet capture elsewhere, merged) holds packets no mark tells.
+OWN_OPENING marks a pair with a SYN or FIN of its sender's marked outgoing: a RST alone
+proves no sender, as a router or firewall makes one itself for the host it stands in for
+(`reject with tcp reset`: leaving it at its own initial TTL, never arriving).
 """
 
 from __future__ import annotations
@@ -27,13 +30,16 @@ from __future__ import annotations
 import numpy as np
 
 from flowcheck.connections.flows import address_text
-from flowcheck.connections.syn_ways import merged_marks, pack_marks
+from flowcheck.connections.syn_ways import PACKET_OUTGOING, merged_marks, pack_marks
 from flowcheck.decode import DecodedBatch
 from flowcheck.decode.legs import cooked_packet_types
 from flowcheck.model import CaptureInfo
 from flowcheck.sources.batch import PacketBatch
 
 _OPEN_CLOSE = 0x07  # FIN, SYN, RST
+_SYN_FIN = 0x03
+# Beside pack_marks's fields (bits 0-39): a SYN or FIN of the pair marked outgoing.
+OWN_OPENING = 1 << 40
 # CaptureInfo.link_types' names of the Linux cooked link types (sources.linktypes).
 COOKED_NAMES = frozenset({"LINUX_SLL", "LINUX_SLL2"})
 
@@ -70,12 +76,17 @@ class CookedHosts:
         at = at.reshape(-1)
         ttl = decoded.tcp_ttl[rows].astype(np.int64) & 0xFF
         packed = pack_marks(found.shape[0], at, kinds, ttl)
+        own = np.zeros(found.shape[0], np.int64)
+        own[at[((decoded.tcp_flags[rows] & _SYN_FIN) != 0) & (kinds == PACKET_OUTGOING)]] = \
+            OWN_OPENING
+        packed |= own
         seen = self.seen
         for row, value in zip(found.tolist(), packed.tolist(), strict=True):
             size = 1 if row[0] == 4 else 4
             key = (row[0], _address(row[1:1 + size]), _address(row[5:5 + size]))
             before = seen.get(key)
-            seen[key] = value if before is None else merged_marks(before, value)
+            seen[key] = value if before is None else \
+                merged_marks(before, value) | ((before | value) & OWN_OPENING)
 
     def marks(self, captures: list[CaptureInfo]) -> HostMarks:
         """Per (sender, receiver) address text, its packed marks; {} unless every file of

@@ -106,7 +106,7 @@ from flowcheck.connections.stamped_identity import (
 )
 from flowcheck.connections.super_frames import SuperFrames
 from flowcheck.decode import DecodedBatch
-from flowcheck.decode.legs import named_part
+from flowcheck.decode.legs import handed_on, named_part
 
 EXAMPLE_CAP = 8  # example frames kept
 # The columns of the fields a copy has equal to its original (packet_identity.FIELDS).
@@ -306,9 +306,10 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
                  ) -> tuple[np.ndarray, np.ndarray]:
         """The relay copies (relay_copies), indexes into every, the batch's, and those of
         them told from their originals by named interfaces (legs.named_part: an exit of
-        RelayCopies.learn); their pairs are counted in `relays` and marked taken. The
-        interfaces are read (legs) once relay copies were seen, or when equal packets
-        are left that are no copies yet; stamped: mark's (None: no pair beyond
+        RelayCopies.learn), but those marked handed on (legs.handed_on: two hosts'
+        captures, no router's exit); their pairs are counted in `relays` and marked
+        taken. The interfaces are read (legs) once relay copies were seen, or when equal
+        packets are left that are no copies yet; stamped: mark's (None: no pair beyond
         RELAY_WINDOW is taken, as a router's neighbour queue's)."""
         none = np.zeros(0, np.int64)
         if legs is None or top.shape[0] < 2:
@@ -329,7 +330,8 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
         every.taken[then] = True
         self.relays.note(every.ttl[first], every.ttl[then], every.ts[then] - every.ts[first],
                          every.frame[then], every.leg[first], every.leg[then])
-        return then, then[named_part(every.leg[first]) != named_part(every.leg[then])]
+        return then, then[(named_part(every.leg[first]) != named_part(every.leg[then]))
+                          & ~handed_on(every.leg[first], every.leg[then])]
 
     def _near(self, d: DecodedBatch, every: Rows, rows: np.ndarray, top: np.ndarray,
               position: np.ndarray, since: int | None,

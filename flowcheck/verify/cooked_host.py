@@ -4,7 +4,11 @@ A capture host marks the frames it sends PACKET_OUTGOING and those addressed to 
 link-layer address PACKET_HOST (flowcheck.connections.cooked_hosts). So when a host's
 SYNs, FINs and RSTs to a peer are all marked outgoing at one initial TTL (INITIAL_TTLS),
 none of them also captured arriving, and the peer's to it all marked host, the capture
-host sent the one's packets and received the other's: it is that host. Nothing else
+host sent the one's packets and received the other's: it is that host, when a SYN or FIN
+is among its own (cooked_hosts.OWN_OPENING: a router or firewall rejecting with a TCP reset
+sends the RST itself, outgoing at its own initial TTL, for the host it stands in for:
+review 50b's router capture on bytes read "this capture was taken on" the agent, its own
+firewall blamed for the router's drop). Nothing else
 gives those marks: a router's `-i any` holds each packet it forwards arriving (host) and
 leaving one TTL lower, a bridge's arriving other-host, two hosts' captures merged each
 packet leaving one and arriving at the other, a host's `-Q out` capture merged with its
@@ -17,6 +21,7 @@ server, the data SYNs dropped by its own input chain) read "unless it was taken 
 
 from __future__ import annotations
 
+from flowcheck.connections.cooked_hosts import OWN_OPENING
 from flowcheck.connections.syn_ways import (
     PACKET_HOST,
     PACKET_OUTGOING,
@@ -39,7 +44,7 @@ def marked_capture_host(ctx: Context, a: str, b: str) -> str | None:
         mine, theirs = marks.get((host, peer)), marks.get((peer, host))
         if mine is None or theirs is None:
             continue
-        if (marked_types(mine) == 1 << PACKET_OUTGOING
+        if (mine & OWN_OPENING and marked_types(mine) == 1 << PACKET_OUTGOING
                 and marked_types(theirs) == 1 << PACKET_HOST
                 and single_ttl(mine) in INITIAL_TTLS):
             return host
