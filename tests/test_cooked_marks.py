@@ -123,6 +123,11 @@ def test_the_host_pairs_marks_are_kept_for_cooked_files_only(tmp_path: Path) -> 
     assert len(hosts.marks([CaptureInfo("a.pcap", "pcap", ["LINUX_SLL2"], 1)])) == 1
 
 
+def _folder(path: Path) -> Path:
+    path.mkdir()
+    return path
+
+
 def _duplicates(analysis: Analysis) -> tuple[str, str]:
     [finding] = [f for f in analysis.findings if f.code == "capture_duplicates"]
     return finding.message, finding.fix
@@ -148,6 +153,23 @@ def test_copies_a_millisecond_apart_so_marked_are_no_unmarked_interfaces(
     assert "were told by where they were captured, up to 1.2 ms after the original: the " \
            "file's Linux cooked headers mark each original as sent by the host" in message
     assert "marking neither" not in message
+
+
+def test_own_packets_leaving_then_passing_a_promiscuous_port_are_no_two_hosts(
+        tmp_path: Path) -> None:
+    # One host's `-i any` with a second interface on a SPAN of its own port: each of its
+    # packets leaving (outgoing), then mirrored to it other-host 20 us later, at one TTL.
+    # Not two hosts' captures merged (second read of session 50): only an arrival at the
+    # host addressed (host) is.
+    def spanned(_by_m: bool, _syn: bool) -> list[tuple[int, int, int]]:
+        return [(0, OUTGOING, 64), (20, OTHERHOST, 64)]
+    message, _fix = _duplicates(_analysed(_folder(tmp_path / "span"), spanned))
+    assert "two hosts' captures (tcpdump -i any on each) merged" not in message
+    # The same copies arriving at the host addressed are two hosts' (the rule's other side).
+    def merged(_by_m: bool, _syn: bool) -> list[tuple[int, int, int]]:
+        return [(0, OUTGOING, 64), (20, HOST, 64)]
+    message, _fix = _duplicates(_analysed(_folder(tmp_path / "merged"), merged))
+    assert "two hosts' captures (tcpdump -i any on each) merged" in message
 
 
 def test_copies_marked_arriving_then_leaving_one_lower_are_a_routers(tmp_path: Path) -> None:

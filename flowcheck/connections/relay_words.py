@@ -21,10 +21,6 @@ def handed(relays: RelayCopies) -> bool:
     return relays.count > 0 and relays.handed == relays.count
 
 
-# Said of copies marked leaving a host, then arriving at another (handed, and
-# duplicates' near copies so marked).
-LOOPBACK = ("one host's own capture holds a packet so only over its loopback, from itself "
-            "to itself")
 
 
 def handed_words(ttl: str) -> str:
@@ -35,7 +31,7 @@ def handed_words(ttl: str) -> str:
     return (f"the file's Linux cooked headers mark each original as sent by the host that "
             f"captured it (outgoing) and its copy as arriving at the host that captured it, "
             f"{ttl}: two hosts' captures (tcpdump -i any on each) merged into one file, the "
-            f"sender's and the receiver's{routed} ({LOOPBACK})")
+            f"sender's and the receiver's{routed}")
 
 
 def near_words(relays: RelayCopies, copies: int) -> str:

@@ -46,7 +46,11 @@ from flowcheck.sources.batch import (
 
 UNKNOWN = 0  # the capture does not tell the interface
 INCOMING, OUTGOING = 1, 2  # `way`: the file says the packet came in, or went out
+# `way`: it came in addressed to another host's link-layer address (PACKET_OTHERHOST: a
+# bridge port's, or a promiscuous interface's, a SPAN of the host's own port among them).
+PASSING = 3
 _OUT = 4  # Linux cooked capture's packet type PACKET_OUTGOING (if_packet.h)
+_OTHERHOST = 3  # PACKET_OTHERHOST
 _WAYS = np.uint64(3)
 _SLL2_TYPE = 10  # SLL2's packet type byte (SLL v1's 16-bit field ends before it)
 _WIDTH = 14  # bytes read from each packet's start (SLL v1's address ends there)
@@ -92,8 +96,10 @@ def capture_legs(batch: PacketBatch, rows: np.ndarray) -> np.ndarray:
             named = named * HASH_MULTIPLIERS[2] + interface
         kind = np.where(is_sll2, words[:, 10], _number(words[:, 0:2]))
         told_way = told & (is_sll2 | is_sll)
-        ways = np.where(told_way, np.where(kind == _OUT, np.uint64(OUTGOING),
-                                           np.uint64(INCOMING)), np.uint64(0))
+        ways = np.where(told_way, np.where(
+            kind == _OUT, np.uint64(OUTGOING),
+            np.where(kind == _OTHERHOST, np.uint64(PASSING), np.uint64(INCOMING))),
+            np.uint64(0))
         folded = _fold(named)
         # The two low bits: the way (0 where not told, then at least 4: never UNKNOWN).
         folded = np.where(folded == 0, folded,
@@ -139,26 +145,30 @@ def named_part(legs: np.ndarray) -> np.ndarray:
 
 
 def way(legs: np.ndarray) -> np.ndarray:
-    """Per leg code (capture_legs, int64): INCOMING or OUTGOING where the file says which
-    way the packet went (a Linux cooked capture's packet type: 4 outgoing, else incoming),
-    else 0."""
+    """Per leg code (capture_legs, int64): INCOMING, OUTGOING or PASSING where the file
+    says which way the packet went (a Linux cooked capture's packet type: 4 outgoing, 3
+    other-host passing, else incoming), else 0."""
     return (named_part(legs) & int(_WAYS)).astype(np.int64)
 
 
 def forwarded(first: np.ndarray, then: np.ndarray) -> np.ndarray:
     """Per pair of leg codes (int64): whether the file shows one host forwarding the
     packet: the first copy captured coming in, the later going out (a bridge's or
-    router's `tcpdump -i any`). A pcapng interface without such marks (mergecap's output
-    of two hosts' captures, dumpcap -i a -i b) shows none: False."""
-    return (way(first) == INCOMING) & (way(then) == OUTGOING)
+    router's `tcpdump -i any`; a bridge port marks its arrivals other-host, PASSING). A
+    pcapng interface without such marks (mergecap's output of two hosts' captures,
+    dumpcap -i a -i b) shows none: False."""
+    came = way(first)
+    return ((came == INCOMING) | (came == PASSING)) & (way(then) == OUTGOING)
 
 
 def handed_on(first: np.ndarray, then: np.ndarray) -> np.ndarray:
     """Per pair of leg codes (int64): whether the file marks the first copy leaving a host
     (a Linux cooked capture's PACKET_OUTGOING: its sender's capture) and the later one
-    arriving at a host (any other packet type): one host's capture never holds its own
-    packet so but over its loopback; two hosts' captures merged hold each packet
-    between them so."""
+    arriving at the host it was addressed to (PACKET_HOST, or broadcast, multicast): two
+    hosts' captures merged hold each packet between them so. Not an other-host arrival
+    (PASSING): one host's capture holds its own packet leaving, then other-host, when a
+    promiscuous interface of its mirrors its own port (a SPAN). One host's `-i any` holds
+    no loopback packet twice (libpcap leaves out loopback's outgoing copies)."""
     return (way(first) == OUTGOING) & (way(then) == INCOMING)
 
 
