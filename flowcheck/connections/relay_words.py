@@ -23,6 +23,12 @@ def handed(relays: RelayCopies) -> bool:
 
 
 
+def _ttl_phrase(routed: int, total: int) -> str:
+    """handed_words' `ttl` for `total` copies of which `routed` were one TTL lower."""
+    return ("at its original's TTL" if not routed else "at a TTL one lower"
+            if routed == total else "at its original's TTL or one lower")
+
+
 def handed_words(ttl: str) -> str:
     """What copies marked leaving one host, then arriving at another at `ttl` ("at its
     original's TTL", "at a TTL one lower", "at its original's TTL or one lower") show."""
@@ -45,8 +51,7 @@ def near_words(relays: RelayCopies, copies: int) -> str:
         return ""
     lead = ("The copies' " if read >= copies else f"The first {read:,} copies' ")
     if relays.near_handed + relays.near_handed_routed == read:
-        ttl = ("at its original's TTL" if not relays.near_handed_routed else "at a TTL one lower"
-               if relays.near_handed_routed == read else "at its original's TTL or one lower")
+        ttl = _ttl_phrase(relays.near_handed_routed, read)
         return f"{lead}marks tell where they were captured: {handed_words(ttl)}. "
     if relays.near_named == read:
         how = ("at its original's TTL: a bridge's" if not relays.near_named_routed else
@@ -96,8 +101,7 @@ def relay_words(relays: RelayCopies) -> str:
         # Leaving one host, then arriving at another: its sender's capture and its
         # receiver's, merged (lab matrix seed 117 run 20, both hosts' -i any merged, read
         # "the file marking neither as coming in or going out").
-        ttl = ("at its original's TTL" if not relays.handed_routed else "at a TTL one lower"
-               if relays.handed_routed == relays.count else "at its original's TTL or one lower")
+        ttl = _ttl_phrase(relays.handed_routed, relays.count)
         return (f"{relays.count:,} of them were told by where they were captured, up to "
                 f"{relays.longest * 1e3:.1f} ms after the original: {handed_words(ttl)}"
                 f"{lost}. ")
