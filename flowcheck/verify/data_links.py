@@ -41,7 +41,6 @@ from flowcheck.verify.opening import (
     capitalised,
     handshake_incomplete,
     lost_where,
-    other_source_words,
     own_firewall_fix,
     retried,
     silence,
@@ -71,6 +70,7 @@ from flowcheck.verify.unused_syns import (
     outbound_fix,
     taken_on,
 )
+from flowcheck.verify.way_back import other_source_words
 
 # A lone SYN's head by what the control connection says (flowcheck.verify.lone_data_syn).
 _LONE_HEADS = {None: "never opened; whether a firewall dropped or rejected it the capture "

@@ -42,7 +42,6 @@ from flowcheck.verify.lone_callback_syn import lone_callback
 from flowcheck.verify.lone_synack import lone_synack
 from flowcheck.verify.no_session import no_control_session
 from flowcheck.verify.opening import (
-    answer_uncaptured,
     between_fix,
     capitalised,
     handshake_incomplete,
@@ -76,6 +75,7 @@ from flowcheck.verify.refusals import (
 from flowcheck.verify.silent_host import report_silent, silent_attempts
 from flowcheck.verify.tied_failures import check_tied_callbacks, check_tied_data
 from flowcheck.verify.unresent import lone_syn
+from flowcheck.verify.way_back import answer_uncaptured
 
 
 def check_links(ctx: Context) -> None:
