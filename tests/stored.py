@@ -38,6 +38,17 @@ def stored_analysis(*captures: Path, config_path: Path | None = None,
     return analyze(read_traffic([str(c) for c in captures], config), config)
 
 
+def shared_analysis(capture: Path) -> Analysis:
+    """stored_analysis(capture) of a stored case (one file under captures/ with its
+    NAME.toml sidecar, as flowcheck.regress.find_cases pairs them): the run's one
+    analysis of it (case_analysis), which the tests walking every stored capture
+    (test_finding_fields, test_report_session_status, test_verify_unexplained) make
+    anyway. Read only, as case_analysis says."""
+    config = sidecar(capture)
+    assert config.is_file(), f"{capture}: no sidecar; stored_analysis reads it"
+    return case_analysis(capture, config)
+
+
 def case_config(folder: Path, name: str) -> Path:
     """A stored case's configuration: FOLDER/NAME.toml, else the folder's flowcheck.toml."""
     own = folder / f"{name}.toml"
