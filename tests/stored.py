@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import pickle
 from pathlib import Path
@@ -12,7 +13,19 @@ from run_shared import run_shared
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Finding
 from flowcheck.pipeline import Analysis, Traffic, analyze, read_traffic
+from flowcheck.regress import Case, find_cases
 from flowcheck.report.json_doc import analysis_document
+
+CAPTURES = Path(__file__).resolve().parent.parent / "captures"
+
+
+@functools.cache
+def stored_cases() -> tuple[Case, ...]:
+    """Every stored case (find_cases over captures/), walked once a process: three test
+    modules (test_finding_fields, test_regress, test_report_session_status) walked the
+    tree at import, about 0.35 CPU-s each in every pytest-xdist worker (each collects
+    every module). Read only: the cases are the tests' parameters."""
+    return tuple(find_cases([str(CAPTURES)]))
 
 
 def failed_errors(config_path: Path, *captures: Path) -> list[Finding]:
