@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import pickle
 from pathlib import Path
@@ -12,7 +13,19 @@ from run_shared import run_shared
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Finding
 from flowcheck.pipeline import Analysis, Traffic, analyze, read_traffic
+from flowcheck.regress import Case, find_cases
 from flowcheck.report.json_doc import analysis_document
+
+CAPTURES = Path(__file__).resolve().parent.parent / "captures"
+
+
+@functools.cache
+def stored_cases() -> tuple[Case, ...]:
+    """Every stored case (find_cases over captures/), walked once a process: three test
+    modules (test_finding_fields, test_regress, test_report_session_status) walked the
+    tree at import, about 0.35 CPU-s each in every pytest-xdist worker (each collects
+    every module). Read only: the cases are the tests' parameters."""
+    return tuple(find_cases([str(CAPTURES)]))
 
 
 def failed_errors(config_path: Path, *captures: Path) -> list[Finding]:
@@ -36,6 +49,17 @@ def stored_analysis(*captures: Path, config_path: Path | None = None,
     (or `config_path`), `settings` overriding its values."""
     config = build_config({**load_file(config_path or sidecar(captures[0])), **settings})
     return analyze(read_traffic([str(c) for c in captures], config), config)
+
+
+def shared_analysis(capture: Path) -> Analysis:
+    """stored_analysis(capture) of a stored case (one file under captures/ with its
+    NAME.toml sidecar, as flowcheck.regress.find_cases pairs them): the run's one
+    analysis of it (case_analysis), which the tests walking every stored capture
+    (test_finding_fields, test_report_session_status, test_verify_unexplained) make
+    anyway. Read only, as case_analysis says."""
+    config = sidecar(capture)
+    assert config.is_file(), f"{capture}: no sidecar; stored_analysis reads it"
+    return case_analysis(capture, config)
 
 
 def case_config(folder: Path, name: str) -> Path:

@@ -19,7 +19,7 @@ from pathlib import Path
 from capture_factory import write_pcap
 from scapy.layers.inet import TCP
 from scapy.layers.inet6 import IPv6
-from stored import stored_analysis
+from stored import shared_analysis
 from test_syn_ways import (
     HOST,
     OTHERHOST,
@@ -183,12 +183,12 @@ def test_copies_marked_arriving_then_leaving_one_lower_are_a_routers(tmp_path: P
 
 
 def test_field54_stored_cases() -> None:
-    analysis = stored_analysis(CASES / "data-syns-dropped-by-media-input-any-on-media.pcap.gz")
+    analysis = shared_analysis(CASES / "data-syns-dropped-by-media-input-any-on-media.pcap.gz")
     [finding] = [f for f in analysis.findings if f.code == "data_unanswered"]
     assert "10.77.0.1's own firewall drops them: this capture was taken on 10.77.0.1 (its " \
            "Linux cooked headers mark" in finding.message
     assert "unless it was taken on" not in finding.message
-    analysis = stored_analysis(CASES / "data-syns-dropped-by-media-both-hosts-any-merged.pcap.gz")
+    analysis = shared_analysis(CASES / "data-syns-dropped-by-media-both-hosts-any-merged.pcap.gz")
     message, _fix = _duplicates(analysis)
     assert "two hosts' captures (tcpdump -i any on each) merged into one file" in message
 

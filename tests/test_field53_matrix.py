@@ -23,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from pcap_records import moved_back, read_records, write_records
-from stored import stored_analysis
+from stored import shared_analysis, stored_analysis
 
 from flowcheck.pipeline import Analysis
 
@@ -52,7 +52,7 @@ def _edited(tmp_path: Path, name: str, keep: int | None = None,
 
 
 def test_a_connector_that_stops_before_tcp_would_resend_shows_the_step_failed() -> None:
-    analysis = stored_analysis(PORT_IN_USE)
+    analysis = shared_analysis(PORT_IN_USE)
     assert analysis.verdict == "fail"
     [session] = analysis.sessions
     step = session.steps[3]
@@ -98,7 +98,7 @@ def test_a_stop_after_the_retransmission_timeout_is_no_give_up(tmp_path: Path) -
 
 
 def test_an_agent_that_advertised_its_address_is_not_said_down() -> None:
-    analysis = stored_analysis(SYNACKS_DROPPED)
+    analysis = shared_analysis(SYNACKS_DROPPED)
     assert analysis.verdict == "fail"
     [finding] = [f for f in analysis.findings if f.code == "control_unanswered"]
     assert finding.session == "S1"
@@ -114,7 +114,7 @@ def test_an_agent_that_advertised_its_address_is_not_said_down() -> None:
 
 
 def test_a_listen_the_requesters_fin_shows_unanswered_is_missing() -> None:
-    analysis = stored_analysis(LISTEN_CLOSED)
+    analysis = shared_analysis(LISTEN_CLOSED)
     assert analysis.verdict == "fail"
     [session] = analysis.sessions
     step = session.steps[2]

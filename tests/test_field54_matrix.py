@@ -38,7 +38,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from pcap_records import read_records, write_records
-from stored import sidecar, stored_analysis
+from stored import shared_analysis, sidecar, stored_analysis
 from test_relay_copies import _captures
 
 from flowcheck.config import build_config
@@ -66,7 +66,7 @@ EITHER = ("the file marking neither as coming in or going out: a router's severa
 
 
 def test_routed_copies_on_two_unmarked_interfaces_are_not_said_a_routers_any() -> None:
-    analysis = stored_analysis(ROUTED_MERGED)
+    analysis = shared_analysis(ROUTED_MERGED)
     assert analysis.verdict == "inconclusive"
     [copies] = [f for f in analysis.findings if f.code == "capture_duplicates"]
     assert "18 of them were told by where they were captured: another of the file's " \
@@ -81,7 +81,7 @@ def test_routed_copies_on_two_unmarked_interfaces_are_not_said_a_routers_any() -
 
 
 def test_syns_a_router_held_for_its_neighbour_are_copies_not_resends() -> None:
-    analysis = stored_analysis(HELD_SYNS)
+    analysis = shared_analysis(HELD_SYNS)
     assert analysis.verdict == "fail"
     control, callback = sorted(analysis.traffic.connections, key=lambda c: c.ts)
     assert (control.syn_retries, callback.syn_retries) == (2, 3)  # as M and A sent them
@@ -108,7 +108,7 @@ def test_a_mirror_of_a_routers_two_ports_gets_the_same_words(tmp_path: Path) -> 
 
 
 def test_agent_fin_with_no_room_for_a_halt_is_control_closed() -> None:
-    analysis = stored_analysis(AGENT_KILLED)
+    analysis = shared_analysis(AGENT_KILLED)
     assert analysis.verdict == "fail"
     [closed] = [f for f in analysis.findings if str(f.severity) == "error"]
     assert (closed.code, closed.session, closed.frames) == ("control_closed", "S1", [173, 402])
@@ -156,7 +156,7 @@ def test_room_for_a_halt_leaves_it_unknown(tmp_path: Path) -> None:
 
 
 def test_retried_syns_one_way_name_the_synacks_lost_on_the_way_back() -> None:
-    analysis = stored_analysis(SYNACKS_DROPPED)
+    analysis = shared_analysis(SYNACKS_DROPPED)
     assert analysis.verdict == "fail"
     [unanswered] = [f for f in analysis.findings if str(f.severity) == "error"]
     assert unanswered.code == "data_unanswered"
@@ -171,7 +171,7 @@ def test_retried_syns_one_way_name_the_synacks_lost_on_the_way_back() -> None:
 
 
 def test_a_routers_own_capture_is_not_said_a_bridge() -> None:
-    analysis = stored_analysis(ROUTER_ANY)
+    analysis = shared_analysis(ROUTER_ANY)
     assert analysis.verdict == "fail"
     errors = [f for f in analysis.findings if str(f.severity) == "error"]
     assert [f.code for f in errors] == ["data_unanswered"] * 5
@@ -187,7 +187,7 @@ def test_a_routers_own_capture_is_not_said_a_bridge() -> None:
 
 
 def test_the_nat_fix_allows_for_the_connectors_own_nat() -> None:
-    analysis = stored_analysis(ROOT / "captures" / "lab" / "announced-address-nat.pcap")
+    analysis = shared_analysis(ROOT / "captures" / "lab" / "announced-address-nat.pcap")
     [mismatch] = [f for f in analysis.findings if f.code == "announced_address_mismatch"]
     assert mismatch.fix.endswith(
         "The job's settings (the agent's address in it) show which address it uses, and so "

@@ -12,17 +12,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from stored import case_analysis, case_traffic
+from stored import case_analysis, case_traffic, stored_cases
 
 from flowcheck.config import build_config, load_file
 from flowcheck.live import LiveVerifier
 from flowcheck.pipeline import label_connections
-from flowcheck.regress import Case, find_cases
+from flowcheck.regress import Case
 from flowcheck.report.json_doc import analysis_document, traffic_document
 from flowcheck.sources import iter_batches
 
 ROOT = Path(__file__).resolve().parent.parent
-CASES = find_cases([str(ROOT / "captures")])
+CASES = stored_cases()
 
 
 def _name(case: Case) -> str:

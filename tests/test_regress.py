@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 from child_signals import sigint_as_default
+from stored import stored_cases
 
 from flowcheck import __version__
 from flowcheck.cli.main import run
 from flowcheck.regress import find_cases, reviewed
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
-CASES = find_cases([str(CAPTURES)])
+CASES = stored_cases()
 
 
 def test_every_capture_has_a_documented_config() -> None:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
-from stored import case_analysis
+from stored import case_analysis, stored_cases
 
 from flowcheck.pipeline import Analysis
-from flowcheck.regress import Case, find_cases
+from flowcheck.regress import Case
 from flowcheck.report.analyze import render_analysis
 from flowcheck.report.json_doc import analysis_document
 
@@ -49,7 +49,7 @@ def test_side_traffic_sessions_are_not_judged() -> None:
     assert all(s["judged"] is (s["status"] != "side_traffic") for s in sessions.values())
 
 
-@pytest.mark.parametrize("case", find_cases([str(CAPTURES)]),
+@pytest.mark.parametrize("case", stored_cases(),
                          ids=lambda case: str(case.capture.relative_to(CAPTURES)))
 def test_json_status_is_the_text_reports(case: Case) -> None:
     analysis = _analysis(case.capture, case.config_path)

@@ -21,7 +21,7 @@ import pytest
 from capture_factory import write_pcap
 from scapy.layers.inet import TCP
 from scapy.layers.inet6 import IPv6
-from stored import stored_analysis
+from stored import shared_analysis
 
 from flowcheck.config import build_config, load_file
 from flowcheck.connections import track_connections
@@ -210,7 +210,7 @@ def test_ways_reads_arrival_at_the_ttl_it_left_with() -> None:
 
 
 def test_field53_run9_data_syns_captured_on_the_agent_blame_its_firewall() -> None:
-    analysis = stored_analysis(CASE)
+    analysis = shared_analysis(CASE)
     assert analysis.verdict == "fail"
     [finding] = [f for f in analysis.findings if f.code == "data_unanswered"]
     assert finding.frames[:3] == [478, 2380, 2382]

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pytest
 import tshark_fork
+from run_shared import run_shared
 from tshark_tcp import CACHE, FIELDS, command
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,9 +49,18 @@ needs_cc = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc")
 
 
 def alone(capture: Path, out_of_order: bool) -> tuple[int, str]:
+    """A tshark of its own's exit status and rows for `capture` (no server)."""
     done = subprocess.run(command(capture, FIELDS, out_of_order), capture_output=True,
                           text=True)
     return done.returncode, done.stdout
+
+
+@run_shared  # one tshark a run per stored capture and order, whichever test asks first
+def stored_alone(capture: Path, out_of_order: bool) -> tuple[int, str]:
+    """alone() of a stored capture, which no test changes: the reference the server's
+    rows are held to (snaplen-54's by four tests, tls-clean's by two)."""
+    assert capture.is_relative_to(ROOT / "captures"), capture
+    return alone(capture, out_of_order)
 
 
 def forked(server: tshark_fork.Server, capture: Path, scratch: Path) -> tuple[int, str]:
@@ -72,7 +82,7 @@ def test_each_capture_read_after_the_others_gives_tsharks_own_rows(
     finally:
         server.close()
     for capture in captures:
-        status, out = alone(capture, out_of_order)
+        status, out = stored_alone(capture, out_of_order)
         assert status == 0 and out.count("\n") > 10
         assert rows[capture] == (status, out), capture
 
@@ -92,7 +102,7 @@ def test_a_capture_tshark_fails_on_gives_its_status_and_the_server_goes_on(
         assert failed[0] != 0
         assert "cut short" in (tmp_path / "errors").read_text(encoding="utf-8")
         assert failed == alone(cut, True)
-        assert forked(server, whole, tmp_path) == alone(whole, True)
+        assert forked(server, whole, tmp_path) == stored_alone(whole, True)
     finally:
         server.close()
 
@@ -178,7 +188,7 @@ def test_a_request_longer_than_any_path_gets_tsharks_error_and_the_next_its_rows
     try:
         assert forked(server, long, tmp_path) == (own.returncode, "")
         assert "too long" in (tmp_path / "errors").read_text(encoding="utf-8")
-        assert forked(server, whole, tmp_path) == alone(whole, True)
+        assert forked(server, whole, tmp_path) == stored_alone(whole, True)
     finally:
         server.close()
 
@@ -232,6 +242,6 @@ def test_signals_while_the_server_reads_or_waits_lose_no_request(tmp_path: Path)
             thread.join()
         assert len(sent) > 10
         assert rows == expected * 3
-        assert expected == [alone(capture, True) for capture in captures]
+        assert expected == [stored_alone(capture, True) for capture in captures]
     finally:
         server.close()
