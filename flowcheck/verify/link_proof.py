@@ -26,6 +26,7 @@ Otherwise the words say what the capture shows of it, and claim nothing of the h
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 
 import numpy as np
 
@@ -83,8 +84,7 @@ def link_proof(claims: NeighbourClaims, address: str,
     others = {other: first for other, first in claims.claimants.get(address, {}).items()
               if other != mac}
     if others:
-        named = _listed([f"{mac_text(other)} (frame {first})"
-                         for other, first in sorted(others.items(), key=lambda o: o[1])])
+        named = _by_frame(others, mac_text)
         return LinkProof(False, (
             f"{sent} with the MAC address {mac_text(mac)}, but {named} claimed that address "
             "too: a router or firewall answering for the host (proxy ARP, a proxy's "
@@ -101,8 +101,7 @@ def link_proof(claims: NeighbourClaims, address: str,
         also = {other: first for other, first in claims.by_mac.get(mac, {}).items()
                 if other != own}
         if also:
-            named = _listed([f"{ipaddress.IPv4Address(other)} (frame {first})"
-                             for other, first in sorted(also.items(), key=lambda o: o[1])])
+            named = _by_frame(also, lambda other: str(ipaddress.IPv4Address(other)))
             return LinkProof(False, (
                 f"{sent} with the MAC address {mac_text(mac)}, which claimed {named} too: "
                 "a router or firewall answering ARP for the hosts behind it (proxy ARP) "
@@ -128,6 +127,13 @@ def _when(ts: float, spans: list[tuple[float, float]]) -> str:
     if gap == 0:
         return "while the SYNs were resent"
     return f"between the attempts, {gap:.2f} s from the nearest SYN"
+
+
+def _by_frame(firsts: dict[int, int], text: Callable[[int], str]) -> str:
+    """`firsts` (a MAC or an address -> the frame it was first claimed in) listed by
+    _listed in frame order: "02:00:00:00:00:fe (frame 4) and 10.77.0.9 (frame 9)"."""
+    return _listed([f"{text(item)} (frame {first})"
+                    for item, first in sorted(firsts.items(), key=lambda o: o[1])])
 
 
 def _listed(items: list[str]) -> str:
