@@ -28,6 +28,7 @@ from dataclasses import field
 import numpy as np
 
 from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.model.spans import merged_spans
 
 # s: how long an ARP or neighbour discovery exchange shows a neighbour reachable. RFC
 # 4861 6.3.2's REACHABLE_TIME is 30 s (an entry stays REACHABLE for a random 0.5 to 1.5
@@ -78,12 +79,7 @@ def gaps(times: np.ndarray, spans: list[tuple[float, float]]) -> np.ndarray:
     """Per time (s), how far it is from the nearest of `spans` ((first, last) times, s,
     at least one), 0 inside one: the spans merged where they overlap, then one binary
     search per time, so a night of attempts costs no more than one."""
-    merged: list[list[float]] = []
-    for start, end in sorted(spans):
-        if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
-        else:
-            merged.append([start, end])
+    merged = merged_spans(spans)
     starts = np.array([span[0] for span in merged])
     ends = np.array([span[1] for span in merged])
     # The span starting at or before each time, and the next one.

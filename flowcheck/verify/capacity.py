@@ -13,6 +13,7 @@ from itertools import pairwise
 
 from flowcheck.config import format_ranges
 from flowcheck.model import Connection
+from flowcheck.model.spans import merged_spans
 from flowcheck.plan import (
     callback_source_ports,
     control_ports,
@@ -113,7 +114,7 @@ def _range_too_small(ctx: Context, which: str, usage: Usage) -> dict[str, tuple[
         # Connections that share a port at the same time (a listener's) hold it once;
         # each use that follows an earlier one holds it again (a port reused within the
         # hold is one more port the range had to give).
-        used = _merge([(s, e) for s, e, _conn in spans])
+        used = merged_spans([(s, e) for s, e, _conn in spans])
         for start, end in used:
             per_host[host] += [(start, 1), (end + hold, -1)]
     peaks: dict[str, tuple[int, bool]] = {}
@@ -170,14 +171,6 @@ def _ports(count: int) -> str:
     return f"{count} port" if count == 1 else f"{count} ports"
 
 
-def _merge(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    merged: list[list[float]] = []
-    for start, end in sorted(spans):
-        if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
-        else:
-            merged.append([start, end])
-    return [(s, e) for s, e in merged]
 
 
 def _retry_to_listener(before: Connection, conn: Connection, host: str, port: int) -> bool:
