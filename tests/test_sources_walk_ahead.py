@@ -38,6 +38,31 @@ def _with_walk_ahead(path: Path, data: bytes,
     return parser, ahead
 
 
+def _stopped_before_its_walk(path: Path, data: bytes, order: str,
+                             monkeypatch: pytest.MonkeyPatch,
+                             ) -> tuple[PcapParser, walk_ahead.WalkAhead]:
+    """_with_walk_ahead, its child stopped (SIGSTOP, by itself) before it execs Python,
+    waited for until the kernel shows it stopped: it has walked nothing. (A SIGSTOP sent
+    once Popen returns can land after the child's first offsets on a machine that runs
+    the child first.)"""
+    popen = subprocess.Popen
+
+    def stopping(args: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
+        return popen(["/bin/sh", "-c", 'kill -STOP $$; exec "$0" "$@"', *args],
+                     **kwargs)  # type: ignore[call-overload]
+
+    with monkeypatch.context() as patch:
+        patch.setattr(subprocess, "Popen", stopping)
+        parser, ahead = _with_walk_ahead(path, data, order)
+    assert ahead._proc is not None
+    stat = Path(f"/proc/{ahead._proc.pid}/stat")
+    deadline = time.monotonic() + 30
+    while stat.read_text().rsplit(")", 1)[1].split()[0] != "T":
+        assert time.monotonic() < deadline, "the walk-ahead child never stopped"
+        time.sleep(0.001)
+    return parser, ahead
+
+
 @pytest.mark.parametrize("order", ["<", ">"])
 @pytest.mark.parametrize("seed", range(4))
 def test_walk_ahead_matches_the_reference(order: str, seed: int, tmp_path: Path,
@@ -226,7 +251,7 @@ def test_the_child_gives_back_the_pages_it_walked(tmp_path: Path) -> None:
 
 def test_a_child_behind_the_parser_is_not_waited_for(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The child stopped (SIGSTOP, as a busy machine would hold it) from the start: the
+    # The child stopped (SIGSTOP, as a busy machine would hold it) from its start: the
     # parser walks those buffers itself (take returns None, or part of a buffer), then
     # takes the child's offsets again once it has caught up within CATCH_UP_SECONDS
     # (made long here); the records are the reference's.
@@ -234,10 +259,10 @@ def test_a_child_behind_the_parser_is_not_waited_for(
     monkeypatch.setattr(walk_ahead, "CATCH_UP_SECONDS", 3600.0)
     rng = random.Random(11)
     data = stream(rng, "<", 40_000)
-    parser, ahead = _with_walk_ahead(tmp_path / "behind.pcap", data, "<")
+    parser, ahead = _stopped_before_its_walk(tmp_path / "behind.pcap", data, "<",
+                                             monkeypatch)
     assert ahead._proc is not None
     pid = ahead._proc.pid
-    os.kill(pid, signal.SIGSTOP)
     taken = ahead.take
     results: list[bool | None] = []
 
@@ -268,10 +293,10 @@ def test_a_child_still_behind_the_parser_after_its_start_is_ended(
     monkeypatch.setattr(walk_ahead, "CATCH_UP_SECONDS", 0.05)
     rng = random.Random(13)
     data = stream(rng, "<", 40_000)
-    parser, ahead = _with_walk_ahead(tmp_path / "passed.pcap", data, "<")
+    parser, ahead = _stopped_before_its_walk(tmp_path / "passed.pcap", data, "<",
+                                             monkeypatch)
     assert ahead._proc is not None
     proc = ahead._proc
-    os.kill(proc.pid, signal.SIGSTOP)
     time.sleep(0.1)
     taken = ahead.take
     results: list[bool] = []
