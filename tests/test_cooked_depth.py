@@ -20,11 +20,15 @@ from pathlib import Path
 
 from capture_factory import write_pcap
 from cooked_rewrite import as_cooked
+from pcap_records import Record, read_records, write_records
 from scapy.layers.inet import TCP
 from scapy.layers.inet6 import IPv6
-from test_syn_ways import HOST, OUTGOING, A, M, _sll2
+from test_syn_ways import HOST, OUTGOING, A, M, _capture, _sll2
 
+import flowcheck.connections.cooked_hosts as cooked_hosts
 from flowcheck.config import build_config, load_file
+from flowcheck.connections import track_connections
+from flowcheck.connections.syn_ways import ARRIVED, SENT
 from flowcheck.model import Finding
 from flowcheck.pipeline import analyze, read_traffic
 from flowcheck.regress import find_cases
@@ -214,5 +218,44 @@ def test_proofs_that_disagree_claim_no_host(tmp_path: Path) -> None:
     path = write_pcap(tmp_path / "disagree.pcap", packets, 276)
     finding = _unanswered_control(path)
     assert "own firewall drops them" not in finding.message
+    assert "Linux cooked" not in finding.message
+    assert f"unless it was taken on {A} itself" in finding.message
+
+
+def test_a_reused_four_tuple_keeps_its_own_syn_marks(tmp_path: Path) -> None:
+    # Both hosts' `-i any` merged: M's connection to port 22 of A and its control SYNs
+    # each captured leaving M and arriving at A; then A's capture stops and M opens the
+    # 4-tuple to port 22 again (a new initial sequence number): its SYN is captured
+    # leaving M only. It took the first connection's "arrived" from the 4-tuple.
+    def merged(_by_m: bool, _syn: bool) -> list[tuple[int, int, int]]:
+        return [(0, OUTGOING, 64), (20, HOST, 64)]
+    first = _capture(tmp_path / "first.pcap", merged)
+    linktype, records = read_records(first)
+    end = records[-1].micros + 2_000_000
+    again = bytes(IPv6(src=M, dst=A, hlim=64) / TCP(sport=40000, dport=22, flags="S",
+                                                    seq=777000))
+    records += [Record(end + i * 1_000_000, len(again) + 20, _sll2(again, OUTGOING))
+                for i in range(2)]
+    path = write_records(tmp_path / "reused.pcap", linktype, records)
+    by_start = sorted((c for c in track_connections([str(path)]).connections
+                       if c.resp_p == 22), key=lambda c: c.ts)
+    assert len(by_start) == 2
+    assert by_start[0].orig_syn_ways & (SENT | ARRIVED) == SENT | ARRIVED
+    assert by_start[1].orig_syn_ways & (SENT | ARRIVED) == SENT
+
+
+def test_host_pairs_past_the_cap_are_left_out_whole(tmp_path: Path, monkeypatch) -> None:
+    # Past HOST_PAIRS_CAP a new host pair is not noted at all (a pair kept in part would
+    # prove what its lost marks might have denied), and so proves no capture host.
+    path = _capture(tmp_path / "agent.pcap", lambda by_m, _syn: [(0, HOST if by_m else
+                                                                   OUTGOING, 64)])
+    assert set(track_connections([str(path)]).host_marks) == {(M, A), (A, M)}
+    monkeypatch.setattr(cooked_hosts, "HOST_PAIRS_CAP", 1)
+    marks = track_connections([str(path)]).host_marks
+    assert list(marks) == [(M, A)]  # M's SYN came first; A's answer was past the cap
+    assert marks[(M, A)] & 0xFF == 1 << HOST
+    # Without A's marks nothing places the capture on A (it did, below the cap:
+    # test_cooked_marks.test_marks_prove_the_capture_was_taken_on_the_agent).
+    finding = _unanswered_control(path)
     assert "Linux cooked" not in finding.message
     assert f"unless it was taken on {A} itself" in finding.message
