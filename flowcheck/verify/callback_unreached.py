@@ -63,8 +63,9 @@ def stopped_at_callback(session: Session, control: Connection) -> bool:
 
 
 def unproven_fix(ctx: Context, session: Session) -> str:
-    """The fix for a missing callback in a capture whose point the TTLs do not tell (one
-    network segment, equal TTLs): on either host or between them, an unfiltered capture
+    """The fix for a missing callback in a capture whose point neither the TTLs nor the
+    Linux cooked marks tell (one network segment, equal TTLs, no `-i any` capture of one
+    host; verify.capture_host): on either host or between them, an unfiltered capture
     holds every callback SYN that reached the media server's firewall (a host's tap sees
     arriving packets before it), so the agent's outbound rules and the devices between
     come first; the media server's inbound rules stay named for a capture that a filter

@@ -95,9 +95,10 @@ def never_left_fix(ctx: Context, host: str, where: str, side: str, ports: str) -
 
 
 def dropped_before_words(connector: str) -> str:
-    """The other reading of an announcement no captured connection tried, when the TTLs
-    do not tell the capture point: its SYNs dropped before they reached it, by the
-    connector's own outbound rules or on the way."""
+    """The other reading of an announcement no captured connection tried, when neither
+    the TTLs nor the Linux cooked marks tell the capture point (taken_on): its SYNs
+    dropped before they reached it, by the connector's own outbound rules or on the
+    way."""
     return (f", or {connector} did try and its SYNs were dropped before they reached the "
             "capture point: seen from the listener's side, a firewall or NAT between the "
             "hosts that drops the connection looks the same, and so do its own outbound "
