@@ -14,10 +14,12 @@ syn_ways). Read by flowcheck.verify.cooked_host.
 Kept per (sender address, receiver address) as one int packing the packet types and
 TTLs of the packets that open or close a connection (SYN, FIN or RST: a few a
 connection, the bulk of plain segments untouched) in Linux cooked frames, not tunnelled
-(a tunnel's header is the outer packet's), syn_ways.pack_marks's fields. A batch
-without a Linux cooked frame costs nothing (DecodedBatch.linux_cooked, from the general
-decoder: an all-Ethernet batch never reaches it); with some, the
-work is vectorised over those packets, then a Python step per host pair in the batch.
+(a tunnel's header is the outer packet's), syn_ways.pack_marks's fields, for at most
+HOST_PAIRS_CAP host pairs (the first seen; a later pair is left out and proves no host).
+A batch without a Linux cooked frame costs nothing (DecodedBatch.linux_cooked, from the
+general decoder: an all-Ethernet batch never reaches it); with some, the packet types
+are read once (syn_ways.marked_openings, shared with syn_ways.SynWays.note) and the work
+is vectorised over those packets, then a Python step per host pair in the batch.
 Given only when every file of the set is a Linux cooked capture (`marks`): a file of
 another link type (an Ethernet capture elsewhere, merged) holds packets no mark tells.
 OWN_OPENING marks a pair with a SYN or FIN of its sender's marked outgoing: a RST alone
@@ -30,14 +32,18 @@ from __future__ import annotations
 import numpy as np
 
 from flowcheck.connections.flows import address_text
-from flowcheck.connections.syn_ways import PACKET_OUTGOING, merged_marks, pack_marks
+from flowcheck.connections.syn_ways import PACKET_OUTGOING, Marked, merged_marks, pack_marks
 from flowcheck.decode import DecodedBatch
-from flowcheck.decode.legs import cooked_packet_types
 from flowcheck.model import CaptureInfo
-from flowcheck.sources.batch import PacketBatch
 
-_OPEN_CLOSE = 0x07  # FIN, SYN, RST
 _SYN_FIN = 0x03
+# Host pairs kept, at most: a pair's marks must be whole to prove anything (one pair
+# dropped and then seen again would have lost its earlier marks), so past it a new pair
+# is not noted at all and proves no host (its connections read by their TTLs alone);
+# the pairs kept go on being noted. As the other per-pair tables (copies_tail.
+# RELAY_PAIRS_CAP, relay_copies.EXITS_CAP) but larger: one host's `-i any` may hold a
+# busy server's clients before the job's pair, each pair about 250 B.
+HOST_PAIRS_CAP = 1 << 14
 # Beside pack_marks's fields (bits 0-39): a SYN or FIN of the pair marked outgoing.
 OWN_OPENING = 1 << 40
 # CaptureInfo.link_types' names of the Linux cooked link types (sources.linktypes).
@@ -55,16 +61,13 @@ class CookedHosts:
     def __init__(self) -> None:
         self.seen: dict[tuple[int, bytes, bytes], int] = {}
 
-    def note(self, batch: PacketBatch, decoded: DecodedBatch) -> None:
-        """Note the packet types and TTLs of the batch's SYNs, FINs and RSTs."""
-        if not decoded.linux_cooked:
-            return
-        rows = np.flatnonzero(((decoded.tcp_flags & _OPEN_CLOSE) != 0) & (decoded.tcp_tunnel == 0))
-        if not rows.size:
-            return
-        kinds = cooked_packet_types(batch, decoded.tcp_index[rows])
-        told = (kinds >= 0) & (kinds < 8)
-        rows, kinds = rows[told], kinds[told].astype(np.int64)
+    def note(self, decoded: DecodedBatch, marked: Marked) -> None:
+        """Note the packet types and TTLs of the batch's SYNs, FINs and RSTs (marked: its
+        syn_ways.marked_openings). Past HOST_PAIRS_CAP host pairs a new pair is not noted
+        (module docstring)."""
+        rows, kinds = marked
+        plain = decoded.tcp_tunnel[rows] == 0
+        rows, kinds = rows[plain], kinds[plain]
         if not rows.size:
             return
         # One row per packet: version, source words, destination words.
@@ -85,8 +88,12 @@ class CookedHosts:
             size = 1 if row[0] == 4 else 4
             key = (row[0], _address(row[1:1 + size]), _address(row[5:5 + size]))
             before = seen.get(key)
-            seen[key] = value if before is None else \
-                merged_marks(before, value) | ((before | value) & OWN_OPENING)
+            if before is None:
+                if len(seen) >= HOST_PAIRS_CAP:
+                    continue  # a pair not kept whole proves nothing: not kept at all
+                seen[key] = value
+            else:
+                seen[key] = merged_marks(before, value) | ((before | value) & OWN_OPENING)
 
     def marks(self, captures: list[CaptureInfo]) -> HostMarks:
         """Per (sender, receiver) address text, its packed marks; {} unless every file of

@@ -13,16 +13,20 @@ one TTL lower; a bridge marks the arrivals of frames it forwards other-host, at 
 sender's TTL. So the marks a direction's SYNs carry, with their TTLs, tell where a
 merged capture's points were (read by flowcheck.verify.arrival).
 
-Kept per direction (flow key, from its lower endpoint) as one int packing the packet
-types its SYNs showed (the originator's SYNs, the responder's SYN-ACKs; capture copies
-included: the copies are what is told) and their TTLs (`pack_marks`), only once the
-capture holds capture copies (a capture of one host has no second mark to read, and
-keeps no table of its directions; a SYN read in a batch before the capture's first copy,
-a live capture's first packets, is not noted: its connection reads as without marks) and
-only for Linux cooked packets: the batch's work is vectorised over its SYNs, then a Python
-step per direction with SYNs in it, none per packet. `attach` sets each connection's
-Connection.orig_syn_ways / resp_syn_ways (bits below) when the tracker finishes;
-connections that reuse a 4-tuple share its marks.
+Kept per direction (flow key, from its lower endpoint) and SYN sequence number (the
+side's initial sequence number: a connection that reuses the 4-tuple starts with another,
+RFC 9293 3.4.1, RFC 6528) as one int packing the packet types its SYNs showed (the
+originator's SYNs, the responder's SYN-ACKs; capture copies included: the copies are
+what is told) and their TTLs (`pack_marks`), with the time of the first of them, only
+once the capture holds capture copies (a capture of one host has no second mark to read,
+and keeps no table of its directions; a SYN read in a batch before the capture's first
+copy, a live capture's first packets, is not noted: its connection reads as without
+marks) and only for Linux cooked packets: the batch's work is vectorised over its SYNs,
+then a Python step per direction and sequence number with SYNs in it, none per packet.
+`attach` sets each connection's Connection.orig_syn_ways / resp_syn_ways (bits below)
+when the tracker finishes, from the marks of its own SYNs: of its 4-tuple's, those whose
+first SYN came nearest its first SYN (SYN-ACK), so a connection reusing a 4-tuple no
+longer takes the earlier one's (session 50's second read).
 """
 
 from __future__ import annotations
@@ -48,61 +52,98 @@ ELSEWHERE = 8  # a SYN captured arriving at a host it was not addressed to (OTHE
 
 PACKET_HOST, PACKET_OTHERHOST, PACKET_OUTGOING = 0, 3, 4  # linux/if_packet.h
 _SYN = 0x02
+_OPEN_CLOSE = 0x07  # FIN, SYN, RST
+# marked_openings's answer: (TCP rows, their packet types).
+Marked = tuple[np.ndarray, np.ndarray]
+_NONE: Marked = (np.zeros(0, np.int64), np.zeros(0, np.int64))
 
 
 class SynWays:
     """The packet types and TTLs of each direction's SYNs (module docstring), packed in
-    one int per direction (`seen[(flow key, from lower)]`: `pack_marks`'s fields, merged by
-    `merged_marks` when a later batch holds more of its SYNs)."""
+    one int per direction and initial sequence number (`seen[(flow key, from lower,
+    sequence number)]`: (first SYN's time, seconds on the capture clock; `pack_marks`'s
+    fields, merged by `merged_marks` when a later batch holds more of its SYNs))."""
 
     def __init__(self) -> None:
-        self.seen: dict[tuple[FlowKey, bool], int] = {}
+        self.seen: dict[tuple[FlowKey, bool, int], tuple[float, int]] = {}
 
-    def note(self, batch: PacketBatch, decoded: DecodedBatch, flows: BatchFlows) -> None:
+    def note(self, decoded: DecodedBatch, flows: BatchFlows, marked: Marked) -> None:
         """Note the packet types and TTLs of the batch's SYNs and SYN-ACKs (flows: its
-        group_flows; call only once the capture has shown capture copies)."""
-        syns = np.flatnonzero(decoded.tcp_flags & _SYN)
-        if not syns.size:
+        group_flows; marked: its marked_openings; call only once the capture has shown
+        capture copies)."""
+        rows, kinds = marked
+        syn = (decoded.tcp_flags[rows] & _SYN) != 0
+        if not syn.any():
             return
-        kinds = cooked_packet_types(batch, decoded.tcp_index[syns])
-        told = (kinds >= 0) & (kinds < 8)
-        if not told.any():
-            return
-        syns, kinds = syns[told], kinds[told].astype(np.int64)
+        syns, kinds = rows[syn], kinds[syn]
         side = 2 * flows.flow[syns].astype(np.int64) + flows.from_lower[syns]
-        sides, at = np.unique(side, return_inverse=True)
+        # One group per direction and sequence number: side * 2**32 + seq.
+        group = (side << 32) | (decoded.tcp_seq[syns].astype(np.int64) & 0xFFFFFFFF)
+        groups, at = np.unique(group, return_inverse=True)
+        at = at.reshape(-1)
         ttl = decoded.tcp_ttl[syns].astype(np.int64) & 0xFF
-        packed = pack_marks(sides.shape[0], at, kinds, ttl)
+        packed = pack_marks(groups.shape[0], at, kinds, ttl)
+        first = np.full(groups.shape[0], np.inf)
+        np.minimum.at(first, at, decoded.tcp_ts[syns])
         seen = self.seen
-        for one, value in zip(sides.tolist(), packed.tolist(), strict=True):
-            key = (flows.keys[one >> 1], bool(one & 1))
+        for one, value, when in zip(groups.tolist(), packed.tolist(), first.tolist(),
+                                    strict=True):
+            key = (flows.keys[one >> 33], bool((one >> 32) & 1), one & 0xFFFFFFFF)
             before = seen.get(key)
-            seen[key] = value if before is None else merged_marks(before, value)
+            seen[key] = (when, value) if before is None else \
+                (min(before[0], when), merged_marks(before[1], value))
 
     def attach(self, connections: Iterable) -> None:
-        """Set each connection's orig_syn_ways / resp_syn_ways from what its 4-tuple's
-        directions showed (a 4-tuple in two tunnels: both tunnels' marks)."""
+        """Set each connection's orig_syn_ways / resp_syn_ways from what its own SYNs
+        (SYN-ACKs) showed: of its 4-tuple's directions' marks (a 4-tuple in two tunnels:
+        both tunnels'), those whose first SYN came nearest the connection's first SYN
+        (Connection.syn_ts; synack_ts); none for a side with no SYN in the capture."""
         if not self.seen:
             return
         seen = self.seen
         # Few addresses, many connections: each address's text made once.
         texts = {end[:2]: address_text(end[0], end[1])
-                 for end in {end[:2] for (lower, upper, _), _ in seen for end in (lower, upper)}}
-        by_text: dict[tuple[str, int, str, int], int] = {}
-        for ((lower, upper, _tunnel), from_lower), value in seen.items():
+                 for end in {end[:2] for (lower, upper, _), _, _ in seen
+                             for end in (lower, upper)}}
+        by_text: dict[tuple[str, int, str, int], dict[int, tuple[float, int]]] = {}
+        for ((lower, upper, _tunnel), from_lower, seq), (when, value) in seen.items():
             src, dst = (lower, upper) if from_lower else (upper, lower)
-            key = (texts[src[:2]], src[2], texts[dst[:2]], dst[2])
-            before = by_text.get(key)
-            by_text[key] = value if before is None else merged_marks(before, value)
+            found = by_text.setdefault((texts[src[:2]], src[2], texts[dst[:2]], dst[2]), {})
+            before = found.get(seq)
+            found[seq] = (when, value) if before is None else \
+                (min(before[0], when), merged_marks(before[1], value))
         find = by_text.get
         for conn in connections:
             orig_h, orig_p, resp_h, resp_p = conn.orig_h, conn.orig_p, conn.resp_h, conn.resp_p
-            orig = find((orig_h, orig_p, resp_h, resp_p))
+            orig = _nearest(find((orig_h, orig_p, resp_h, resp_p)), conn.syn_ts)
             if orig is not None:
                 conn.orig_syn_ways = ways(orig)
-            resp = find((resp_h, resp_p, orig_h, orig_p))
+            resp = _nearest(find((resp_h, resp_p, orig_h, orig_p)), conn.synack_ts)
             if resp is not None:
                 conn.resp_syn_ways = ways(resp)
+
+
+def _nearest(found: dict[int, tuple[float, int]] | None, when: float | None) -> int | None:
+    """The packed marks of the sequence number whose first SYN came nearest `when` (a
+    connection's first SYN or SYN-ACK, seconds); None without either."""
+    if not found or when is None:
+        return None
+    return min(found.values(), key=lambda entry: abs(entry[0] - when))[1]
+
+
+def marked_openings(batch: PacketBatch, decoded: DecodedBatch) -> Marked:
+    """(rows: positions in the batch's TCP columns of its SYNs, FINs and RSTs in Linux
+    cooked frames whose packet type the header tells, kinds: those packet types, int64,
+    0-7): read once per batch for SynWays.note and cooked_hosts.CookedHosts.note; empty
+    when the batch holds no Linux cooked frame (DecodedBatch.linux_cooked)."""
+    if not decoded.linux_cooked:
+        return _NONE
+    rows = np.flatnonzero((decoded.tcp_flags & _OPEN_CLOSE) != 0)
+    if not rows.size:
+        return _NONE
+    kinds = cooked_packet_types(batch, decoded.tcp_index[rows])
+    told = (kinds >= 0) & (kinds < 8)
+    return rows[told], kinds[told].astype(np.int64)
 
 
 # A direction's packed marks: bits 0-7 the packet types seen (1 << type), then bytes of

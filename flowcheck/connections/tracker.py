@@ -74,7 +74,7 @@ from flowcheck.connections.short import ShortPass
 from flowcheck.connections.short_flows import ShortFlows
 from flowcheck.connections.stamped_identity import stamped_identities
 from flowcheck.connections.state import conn_state
-from flowcheck.connections.syn_ways import SynWays
+from flowcheck.connections.syn_ways import SynWays, marked_openings
 from flowcheck.connections.tunnel_halves import TunnelHalves
 from flowcheck.decode import (
     FRAGMENT,
@@ -213,9 +213,10 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
             lambda: capture_legs(batch, decoded.tcp_index), headers,
             None if buf is None or ends is None else
             lambda rows: stamped_identities(decoded, buf, ends, rows))
+        marked = marked_openings(batch, decoded)  # packet types read once (syn_ways)
         if self.copies.count:  # two marks of a packet to read (syn_ways)
-            self.syn_ways.note(batch, decoded, flows)
-        self.cooked_hosts.note(batch, decoded)
+            self.syn_ways.note(decoded, flows, marked)
+        self.cooked_hosts.note(decoded, marked)
         # Records out of time order: a connection's times by time (by_time).
         timed = None if self.clock.timed is None else self.clock.timed[decoded.tcp_index]
         if timed is not None:  # loaded with the first capture out of time order (issue 7)

@@ -17,10 +17,10 @@ from flowcheck.sessions.classify import connector_host
 from flowcheck.sessions.local import other_version
 from flowcheck.verify.allow_rules import allow_rule, capitalised
 from flowcheck.verify.announced_kind import loopback_attempts, special, special_fix, special_message
+from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.evidence import is_open, judged
 from flowcheck.verify.shared import agent_kind, listened_at
-from flowcheck.verify.ttl import capture_host, taken_on_words
 
 
 def mismatched(ctx: Context, session: Session, ip: str, port: int) -> Announcement | None:
@@ -287,7 +287,8 @@ def check_address_matched(ctx: Context, session: Session,
 
 def _capture_side(ctx: Context, session: Session, listener_kind: str) -> tuple[str, str]:
     """Which side of a NAT the capture of an address-matched data connection was taken
-    on, by the TTLs (flowcheck.verify.ttl.capture_host): ("listener", words) on the
+    on, by the TTLs or the Linux cooked marks (flowcheck.verify.capture_host.proven_host):
+    ("listener", words) on the
     listener's, where a NAT in front of it shows the control and the data connection
     under its inside address (trial 26 D1: the agent announcing its public address, the
     standard setup); ("connector", words) on the connector's, which then opened the
@@ -295,7 +296,7 @@ def _capture_side(ctx: Context, session: Session, listener_kind: str) -> tuple[s
     control = ctx.by_uid[session.control_uid]
     listener_host, connector_host = ((control.resp_h, control.orig_h) if listener_kind == "data"
                                      else (control.orig_h, control.resp_h))
-    found = capture_host(ctx, listener_host, connector_host)
+    found = proven_host(ctx, listener_host, connector_host)
     listener, connector, _ = _parties(ctx, session, listener_kind)
     if found is None:
         return "", (f" This capture does not show which address {connector} uses for "
@@ -303,10 +304,10 @@ def _capture_side(ctx: Context, session: Session, listener_kind: str) -> tuple[s
                     f"translating both connections) or {listener_host} (a NAT that "
                     "rewrote the data connection only).")
     name = listener  # "the agent", "the media server"
-    if found[0] == listener_host:
+    if found.host == listener_host:
         return "listener", (
             f" This capture was taken on {name}'s side "
-            f"({taken_on_words(found, connector_host)}), where a NAT in front of {name} "
+            f"({found.words}), where a NAT in front of {name} "
             "shows every connection under the inside address it translates to: if "
             f"{connector} addresses {name} at the announced address, the NAT translated "
             "the control connection and the data connection alike, and the announcement "
@@ -315,7 +316,7 @@ def _capture_side(ctx: Context, session: Session, listener_kind: str) -> tuple[s
             f"{connector} uses, so the mismatch stays an error until that is checked.")
     return "connector", (
         f" This capture was taken on {connector.rsplit(' ', 1)[0]}'s "
-        f"side ({taken_on_words(found, connector_host)}): {connector} opened its control "
+        f"side ({found.words}): {connector} opened its control "
         f"connection to {listener_host} itself, and a translation of its own (the capture "
         "sees its packets after its NAT rules) sent the data connection there.")
 

@@ -8,25 +8,29 @@ rules, or a router, firewall or NAT between the hosts, dropped or rejected it (o
 agent never sent it: its log tells); a capture on the agent shows which (trial 26 D6: a
 router dropping or rejecting the callback read as "allow inbound on the media server").
 The TTLs tell the capture point (verify.ttl.capture_host): the media server's packets
-with an initial TTL and the agent's lowered by a router between them.
+with an initial TTL and the agent's lowered by a router between them; so do one Linux
+cooked capture's packet types (verify.capture_host.proven_host), a router between or
+not.
 """
 
 from __future__ import annotations
 
 from flowcheck.model import Connection, Session
+from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.context import Context
 from flowcheck.verify.profile_followed import OTHER_PRODUCT_FIX
-from flowcheck.verify.ttl import capture_host, taken_on_words
 
 
 def taken_on_media_server(ctx: Context, session: Session) -> str:
-    """The TTL words (verify.ttl.taken_on_words: "or on its network segment: 10.77.0.1's
-    packets arrive with TTL 64, ...: a router between them") when the capture was taken on the
-    session's media server (or its network segment) behind a router; "" otherwise."""
-    found = capture_host(ctx, session.media_server, session.remote_agent)
-    if found is None or found[0] != session.media_server:
+    """The proof's words (verify.capture_host.HostProof.words: the TTLs' "or on its
+    network segment: 10.77.0.1's packets arrive with TTL 64, ...: a router between them",
+    or the Linux cooked marks' "its Linux cooked headers mark each SYN, ...") when the
+    capture was taken on the session's media server (or, by the TTLs, its network
+    segment behind a router); "" otherwise."""
+    found = proven_host(ctx, session.media_server, session.remote_agent)
+    if found is None or found.host != session.media_server:
         return ""
-    return taken_on_words(found, session.remote_agent)
+    return found.words
 
 
 def unreached_words(session: Session, ttls: str) -> str:
@@ -59,8 +63,9 @@ def stopped_at_callback(session: Session, control: Connection) -> bool:
 
 
 def unproven_fix(ctx: Context, session: Session) -> str:
-    """The fix for a missing callback in a capture whose point the TTLs do not tell (one
-    network segment, equal TTLs): on either host or between them, an unfiltered capture
+    """The fix for a missing callback in a capture whose point neither the TTLs nor the
+    Linux cooked marks tell (one network segment, equal TTLs, no `-i any` capture of one
+    host; verify.capture_host): on either host or between them, an unfiltered capture
     holds every callback SYN that reached the media server's firewall (a host's tap sees
     arriving packets before it), so the agent's outbound rules and the devices between
     come first; the media server's inbound rules stay named for a capture that a filter

@@ -65,6 +65,7 @@ from flowcheck.verify.unused_syns import (
     dropped_before_words,
     dropped_first_words,
     ends,
+    listener_shown,
     never_left_fix,
     never_left_words,
     outbound_fix,
@@ -179,7 +180,8 @@ def check_data(ctx: Context, session: Session) -> None:
         elif point == "listener":
             # Trial 26 D10: on the listener's side SYNs lost on the way are the common
             # cause; a connector that could not connect at all, the rarer one.
-            message = (f"{head}{dropped_first_words(connector)}.{late}")
+            shown = listener_shown(ctx, session, first)
+            message = f"{head}{dropped_first_words(connector, shown)}.{late}"
             fix = (f"{_between_fix(ctx, connector, where, side)} "
                    f"{outbound_fix(ctx, connector, host, where, side, f'c{ports}')}")
         else:

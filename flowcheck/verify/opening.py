@@ -18,6 +18,7 @@ from flowcheck.verify.ack_unheard import (
 )
 from flowcheck.verify.allow_rules import allow_rule, capitalised, return_ports
 from flowcheck.verify.arrival import arrival_words, marked_arrival
+from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.capture_points import (
     BETWEEN,
     own_rules,
@@ -33,7 +34,6 @@ from flowcheck.verify.capture_points import (
     vanished_words,
 )
 from flowcheck.verify.context import Context
-from flowcheck.verify.cooked_host import marked_capture_host, marked_words
 from flowcheck.verify.cut_icmp import untied_words
 from flowcheck.verify.evidence import after_last
 from flowcheck.verify.gave_up import gave_up_at_once, gave_up_words
@@ -51,7 +51,7 @@ from flowcheck.verify.synack_unreachable import (
     report_synack_unreachable,
     synack_unreachable,
 )
-from flowcheck.verify.ttl import capture_host, routers_words, taken_on_words
+from flowcheck.verify.ttl import routers_words
 from flowcheck.verify.unresent import unresent_words
 from flowcheck.verify.way_back import answer_uncaptured, other_source, translated_back
 
@@ -182,28 +182,25 @@ def retried(conn: Connection, attempts: int = 1) -> bool:
 
 def lost_where(ctx: Context, conn: Connection) -> str:
     """The end of a both-ways fix (silence's both_ways): where the capture tells, said
-    plainly when the TTLs show which host the capture was taken on
-    (verify.ttl.capture_host)."""
+    plainly when the TTLs or the Linux cooked marks show which host the capture was
+    taken on (verify.capture_host.proven_host)."""
     if (vanished_between(ctx, conn) or reached_responder(ctx, conn)
             or passed_capture_host(ctx, conn) or reached_second_point(ctx, conn)):
         return ""  # said instead: between_fix, own_firewall_fix
-    marked = marked_capture_host(ctx, conn.orig_h, conn.resp_h)
-    if marked == conn.resp_h:
-        return ""  # said first instead: own_firewall_fix
-    on = capture_host(ctx, conn.orig_h, conn.resp_h)
-    if marked == conn.orig_h and (on is None or on[0] != conn.orig_h):
-        return (f" This capture was taken on {conn.orig_h} (its Linux cooked headers show "
-                f"it): a capture on {conn.resp_h} shows which way they are lost.")
+    on = proven_host(ctx, conn.orig_h, conn.resp_h)
     if on is None:
         return (f" If this capture was taken on {conn.resp_h}, its own firewall drops the "
                 f"SYNs or its SYN-ACKs; otherwise a capture on {conn.resp_h} shows which way "
                 "they are lost.")
-    if on[0] == conn.resp_h:
+    if on.host == conn.resp_h:
         return ""  # said first instead: own_firewall_fix
+    taken = (f"This capture was taken on {conn.orig_h} ({on.shown})" if on.marked else
+             f"This capture was taken on {conn.orig_h} or on its network segment")
+    if on.ttls is None:
+        return f" {taken}: a capture on {conn.resp_h} shows which way they are lost."
     # The TTLs count the routers between (trial 17, D3): a drop may be in theirs.
-    return (f" This capture was taken on {conn.orig_h} or on its network segment: a "
-            f"capture on {conn.resp_h} shows "
-            f"which way they are lost; with {routers_words(on)} between them, allow them "
+    return (f" {taken}: a capture on {conn.resp_h} shows "
+            f"which way they are lost; with {routers_words(on.ttls)} between them, allow them "
             "in its forward chain too (`flowcheck firewall`: \"on a firewall or router "
             "between them\").")
 
@@ -220,9 +217,9 @@ def between_fix(ctx: Context, conn: Connection, session: Session | None) -> str:
 
 
 def own_firewall_fix(ctx: Context, conn: Connection) -> str:
-    """The opening of a both-ways fix when the TTLs show the capture was taken on the
-    responder (verify.ttl.capture_host): its own firewall, input or output chain (see
-    silence); "" otherwise."""
+    """The opening of a both-ways fix when the TTLs or the Linux cooked marks show the
+    capture was taken on the responder (verify.capture_host.proven_host): its own
+    firewall, input or output chain (see silence); "" otherwise."""
     if passed_capture_host(ctx, conn):
         return (f"Beyond the capture host (the SYNs passed it and no SYN-ACK came back "
                 f"to it), before any drop rule: on {conn.resp_h}, {own_rules(conn)}), and "
@@ -230,10 +227,9 @@ def own_firewall_fix(ctx: Context, conn: Connection) -> str:
                 f"host and {conn.resp_h} (the capture host's own too). ")
     if reached_second_point(ctx, conn):
         return second_point_fix(conn)
-    on = capture_host(ctx, conn.orig_h, conn.resp_h)
+    on = proven_host(ctx, conn.orig_h, conn.resp_h)
     reached = reached_responder(ctx, conn)
-    if not reached and (on is None or on[0] != conn.resp_h) and \
-            marked_capture_host(ctx, conn.orig_h, conn.resp_h) != conn.resp_h:
+    if not reached and (on is None or on.host != conn.resp_h):
         return ""
     there = "the SYNs reached its capture point" if reached else "this capture was taken there"
     return (f"On {conn.resp_h} itself ({there}), before any drop rule: {own_rules(conn)}: a "
@@ -295,21 +291,16 @@ def _silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
         # On the responder the packet tap sees arriving packets before netfilter's input
         # chain and leaving ones after its output chain: SYNs in with no SYN-ACK out are
         # its own firewall's drop, of the SYNs (input) or of the SYN-ACKs (output).
-        on = capture_host(ctx, conn.orig_h, conn.resp_h)
-        reached = reached_responder(ctx, conn)
-        # The Linux cooked marks prove the capture host where they tell it (cooked_host;
+        # The TTLs or the Linux cooked marks show the capture host (verify.capture_host;
         # lab matrix seed 117 runs 3 and 11: -i any on the responder, one segment).
-        marked = marked_capture_host(ctx, conn.orig_h, conn.resp_h)
-        if reached or marked == conn.resp_h or (on is not None and on[0] == conn.resp_h):
+        on = proven_host(ctx, conn.orig_h, conn.resp_h)
+        reached = reached_responder(ctx, conn)
+        if reached or (on is not None and on.host == conn.resp_h):
             taken = (arrival_words(conn) if reached and marked_arrival(ctx, conn) else
                      f"the SYNs reached the capture point on {conn.resp_h} (each is in the "
                      "capture set twice, and both hosts' packets with initial TTLs: a "
-                     "capture point on each)" if reached else
-                     f"this capture was taken on {conn.resp_h} "
-                     f"({marked_words(ctx, conn.resp_h, conn.orig_h)})"
-                     if marked == conn.resp_h or on is None else
-                     f"this capture was taken on {conn.resp_h} "
-                     f"({taken_on_words(on, conn.orig_h)})")
+                     "capture point on each)" if reached or on is None else
+                     f"this capture was taken on {conn.resp_h} ({on.words})")
             return (f"{conn.resp_h}'s own firewall drops them: {taken}, where the "
                     "SYNs arrived and no SYN-ACK left: its input chain drops the SYNs (the "
                     "packet tap sees arriving packets before the firewall) or its output "
@@ -319,12 +310,9 @@ def _silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
                   "on the way back: the capture holds no SYN-ACK"
                   + (" while the job ran" if conn.synack_frames else "")
                   + ", which looks the same either way")
-        if marked == conn.orig_h:
-            return (f"{either}: this capture was taken on {conn.orig_h} "
-                    f"({marked_words(ctx, conn.orig_h, conn.resp_h)}), not on {conn.resp_h}")
         if on is not None:
-            return (f"{either}: this capture was taken on {conn.orig_h} "
-                    f"({taken_on_words(on, conn.resp_h)}), not on {conn.resp_h}")
+            return (f"{either}: this capture was taken on {conn.orig_h} ({on.words}), "
+                    f"not on {conn.resp_h}")
         return (f"{either} unless it was taken on {conn.resp_h} itself (there, SYNs "
                 "arriving with no SYN-ACK leaving are its own firewall's drop)")
     if retried(conn, attempts):

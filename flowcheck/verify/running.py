@@ -14,6 +14,7 @@ from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import seen_closing
 from flowcheck.verify.aborted import report_deferred
 from flowcheck.verify.acked_no_halt import acked_no_halt
+from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_closed import halt_after, report_closed
 from flowcheck.verify.control_reset import halt_unanswered, report_reset
@@ -58,7 +59,6 @@ from flowcheck.verify.stream_evidence import stream_whole
 from flowcheck.verify.three_way_close import (
     job_starts,
 )
-from flowcheck.verify.ttl import capture_host
 from flowcheck.verify.unjudged_halt import sender_words, stall_judged, unjudged_halt
 from flowcheck.verify.unseen_resources import report_unseen_resources
 from flowcheck.verify.unseen_start import (
@@ -280,12 +280,12 @@ def _stalled(ctx: Context, session: Session, stream: NdmpStream, control: Connec
     if not stall.acks_lost:  # the receiver answered nothing: it may be gone
         sender, receiver = ((control.orig_h, control.resp_h) if stall.side == "orig"
                             else (control.resp_h, control.orig_h))
-        on = capture_host(ctx, receiver, sender)
+        on = proven_host(ctx, receiver, sender)
         peer = silent_peer_words(roles[1], receiver, sender, on)
         host_fix = silent_peer_fix(roles[1], receiver, sender, on)
         # After an idle silence the timeout reading comes first, else the host; the host
         # alone when the capture was taken on it (the resends reached it).
-        fix = (host_fix if on is not None and on[0] == receiver else
+        fix = (host_fix if on is not None and on.host == receiver else
                f"{fix} {host_fix}" if idle else f"{host_fix} Else {fix[0].lower()}{fix[1:]}")
     ctx.add("control_stalled",
             stall_words("control", control, roles, stall, what, went_on) + reset

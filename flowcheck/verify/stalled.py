@@ -13,6 +13,8 @@ the head of the control_stalled and data_stalled messages, so the two read alike
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flowcheck.model import (
     Connection,
     NdmpMessage,
@@ -25,7 +27,9 @@ from flowcheck.sessions.classify import one_sided
 from flowcheck.verify.durations import span_words
 from flowcheck.verify.stall_passed import passed_stall
 from flowcheck.verify.stall_record import Stall
-from flowcheck.verify.ttl import taken_on_words
+
+if TYPE_CHECKING:
+    from flowcheck.verify.capture_host import HostProof
 
 # Resends of a sender's last bytes that show the path stopped delivering them: each
 # waited a retransmission timeout for an ACK that did not come.
@@ -37,13 +41,14 @@ STATE_LOST = ("A firewall or NAT device between them that dropped the connection
 
 
 def silent_peer_words(receiver: str, host: str, sender: str,
-                      on: tuple[str, int, int] | None = None) -> str:
+                      on: HostProof | None = None) -> str:
     """The readings of resends its receiver never answered besides a device between the
     hosts (STATE_LOST): the receiver host gone or unreachable, and, on a capture taken on
     that host itself, the host (the packet tap sees arriving packets before the host's
     firewall and stack: control_unanswered reads SYNs so). receiver: its role ("the
     agent"); host, sender: the addresses; on: the host the capture was taken on when the
-    TTLs show it (verify.ttl.capture_host), said plainly then."""
+    TTLs or the Linux cooked marks show it (verify.capture_host.proven_host), said
+    plainly then."""
     gone = (f" Or {receiver} {host} itself went down or became unreachable (powered off, "
             "its link down, hung, its route lost): seen from elsewhere that looks the same.")
     cause = (f"the resends reached it and it never answered: the cause is on {host} (its "
@@ -51,18 +56,17 @@ def silent_peer_words(receiver: str, host: str, sender: str,
              "not a device between them.")
     if on is None:
         return f"{gone} If this capture was taken on {host} itself, {cause}"
-    if on[0] == host:
-        return (f" This capture was taken on {host} ({taken_on_words(on, sender)}): "
-                f"{cause}")
-    return (f"{gone} This capture was taken on {sender} ({taken_on_words(on, host)}): a "
+    if on.host == host:
+        return f" This capture was taken on {host} ({on.words}): {cause}"
+    return (f"{gone} This capture was taken on {sender} ({on.words}): a "
             f"capture on {host} shows whether the resends reach it.")
 
 
 def silent_peer_fix(receiver: str, host: str, sender: str,
-                    on: tuple[str, int, int] | None = None) -> str:
+                    on: HostProof | None = None) -> str:
     """The fix for silent_peer_words: the host first (the first thing an admin checks);
     on: as there."""
-    if on is not None and on[0] == host:
+    if on is not None and on.host == host:
         return (f"Look on {receiver} {host}, where this capture was taken: its routing "
                 f"table (its routes back to {sender}), host firewall and system log, and "
                 "whether its NDMP service still runs.")

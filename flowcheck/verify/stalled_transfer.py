@@ -34,6 +34,7 @@ from flowcheck.sessions.classify import JOB_STARTS, reply_to
 from flowcheck.sessions.unheard_ack import handshake_unheard
 from flowcheck.verify.aborted import closed_with_control
 from flowcheck.verify.allow_rules import capitalised, lowered
+from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.capture_points import resends_vanished, resends_vanished_words
 from flowcheck.verify.context import Context
 from flowcheck.verify.durations import span_words
@@ -81,7 +82,6 @@ from flowcheck.verify.stalled import (
     silent_peer_words,
     stall_words,
 )
-from flowcheck.verify.ttl import capture_host
 
 
 @fields_dataclass(slots=True, frozen=True)
@@ -239,7 +239,7 @@ def check_stalled_transfers(ctx: Context) -> None:
                        "dropping the flow.")
             remedy = logs_remedy(conn)
             heard, shut = stalled.heard, stalled.closed
-            on = None if stall.acks_lost else capture_host(ctx, receiver, sender)
+            on = None if stall.acks_lost else proven_host(ctx, receiver, sender)
             # Two capture points: the resends never reached the receiver's (trial 26 D5).
             vanished = not stall.acks_lost and resends_vanished(
                 ctx, conn, stall.side, stall.unacked, stall.resends,
@@ -259,7 +259,7 @@ def check_stalled_transfers(ctx: Context) -> None:
                 remedy = logs_remedy(conn, f" and the host firewall on {sender} (a rule that "
                                             f"drops {receiver}'s packets)")
             elif (heard is not None or shut is not None or stalled.answered) and \
-                    (on is None or on[0] != receiver):
+                    (on is None or on.host != receiver):
                 # Trial 23 D9: the receiver spoke on the control connection after the
                 # stall: it was up and reachable, so not "the host went down"; trial 26
                 # D9: its FIN there (or a message after the closer's FIN) shows it too.
@@ -284,7 +284,7 @@ def check_stalled_transfers(ctx: Context) -> None:
                 reading += silent_peer_words(roles[1], receiver, sender, on)
                 host_fix = silent_peer_fix(roles[1], receiver, sender, on)
                 # On the receiver itself the resends reached it: the host alone.
-                remedy = (host_fix if on is not None and on[0] == receiver else
+                remedy = (host_fix if on is not None and on.host == receiver else
                           f"{host_fix} Else {remedy[0].lower()}{remedy[1:]}")
             # The closer's first FIN and the message heard after; the ACK that shows the
             # receiver heard (StalledTransfer.answered).
@@ -299,7 +299,7 @@ def check_stalled_transfers(ctx: Context) -> None:
             size, passed = full_size_resends(conn, stall), stalled.passed
             told = stalled.told
             if told is not None:  # path MTU discovery's message, ignored (trial 28 D5)
-                reading = too_big_words(told, sender, on is not None and on[0] == sender)
+                reading = too_big_words(told, sender, on is not None and on.host == sender)
                 remedy = too_big_fix(told, sender)
                 head = head.replace(" stopped delivering: ",
                                     " stopped delivering in a path MTU black hole: ", 1)

@@ -17,11 +17,11 @@ handshake_incomplete (verify.opening).
 from __future__ import annotations
 
 from flowcheck.model import Connection
+from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.context import Context
 from flowcheck.verify.copy_counts import pair_copies
 from flowcheck.verify.details import syn_count
 from flowcheck.verify.durations import span_words
-from flowcheck.verify.ttl import capture_host, taken_on_words
 
 
 def late_answer(ctx: Context, conn: Connection) -> bool:
@@ -64,7 +64,8 @@ def unreceived_reading(ctx: Context, conn: Connection, resent: list[int]
                        ) -> tuple[str, str]:
     """The words and fix for `synacks_unreceived` (resent: its frames): the SYN-ACKs lost
     on their way back to the originator, which reset the one that got through late. Where
-    they were lost is said when the TTLs show the capture's host (verify.ttl), or when
+    they were lost is said when the TTLs or the Linux cooked marks show the capture's
+    host (verify.capture_host.proven_host), or when
     the set holds two capture points and the SYN-ACKs fewer times than the responder's
     other packets to the originator (verify.copy_counts)."""
     orig, resp = conn.orig_h, conn.resp_h
@@ -77,10 +78,10 @@ def unreceived_reading(ctx: Context, conn: Connection, resent: list[int]
             f"between: its connect never got the SYN-ACKs")
     got = (f"when one got through (its RST answered the SYN-ACK of frame {answered}{when}) "
            "its connect had timed out, and its TCP answered with a reset")
-    on = capture_host(ctx, orig, resp)
-    if on is not None and on[0] == orig:
+    on = proven_host(ctx, orig, resp)
+    if on is not None and on.host == orig:
         return (f"{head}, although they reached it: the capture was taken on {orig} "
-                f"({taken_on_words(on, resp)}), and a tap sees arriving packets before the "
+                f"({on.words}), and a tap sees arriving packets before the "
                 f"host's firewall. Something on {orig} dropped them (its firewall: a rule "
                 f"that drops or rate-limits its own connections' return traffic); {got}.",
                 f"Check the firewall on {orig} (its input chain) for a rule that drops or "
@@ -96,8 +97,9 @@ def unreceived_reading(ctx: Context, conn: Connection, resent: list[int]
                  f"two points at least and {resp}'s SYN-ACKs fewer times, so they left the "
                  f"point nearer {resp} and never reached the one nearer {orig}")
     elif on is not None:
-        where = (f"after they left {resp} (the capture was taken on {resp}, "
-                 f"{taken_on_words(on, orig)})")
+        where = (f"after they left {resp} (the capture was taken on {resp}: {on.words})"
+                 if on.marked else
+                 f"after they left {resp} (the capture was taken on {resp}, {on.words})")
     else:
         where = f"between the capture point and {orig}"
     return (f"{head}: they were lost on the way back, {where}; {got}. The path between "

@@ -8,7 +8,8 @@ it receives before its inbound rules. So no SYN in an unfiltered capture means:
   (even a capture on that host holds none), or it never sent them (it could not bind a
   port: a port in use on its side);
 - or a router, firewall or NAT between the hosts dropped them, unless the capture was
-  taken on the connecting side (the TTLs show it: verify.ttl.capture_host), where a SYN
+  taken on the connecting side (the TTLs or the Linux cooked marks show it:
+  verify.capture_host.proven_host), where a SYN
   dropped further on would still be seen leaving;
 - never the listener's own inbound rules: a capture on the listener or between the hosts
   would hold a SYN that reached them.
@@ -20,10 +21,11 @@ shows none either), and the fix never named its outbound rules.
 from __future__ import annotations
 
 from flowcheck.model import Announcement, Session
+from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.capture_points import point_each_side
 from flowcheck.verify.context import Context
 from flowcheck.verify.shared import three_way_hosts
-from flowcheck.verify.ttl import capture_host, taken_on_words, ttl_word
+from flowcheck.verify.ttl import ttl_word
 
 # Why the connector's own capture shows nothing either: said wherever its rules are named.
 _BEFORE_TAP = ("a host's outbound firewall rules, netfilter's output chain or Windows "
@@ -43,16 +45,25 @@ def ends(ctx: Context, session: Session, ann: Announcement) -> tuple[str, str]:
 
 
 def taken_on(ctx: Context, session: Session, ann: Announcement) -> str | None:
-    """"connector" or "listener": the side the TTLs show the capture was taken on (or on
-    its network segment, a router between the two); None when they do not tell."""
+    """"connector" or "listener": the side the TTLs (or on its network segment, a router
+    between the two) or the Linux cooked marks show the capture was taken on
+    (verify.capture_host.proven_host); None when they do not tell."""
     connector, listener = ends(ctx, session, ann)
     if not connector or not listener:
         return None
-    on = capture_host(ctx, listener, connector)
+    on = proven_host(ctx, listener, connector)
     if on is None:
         # Two points, one on each side: the connector's own point saw nothing leave it.
         return "connector" if point_each_side(ctx, listener, connector) else None
-    return "listener" if on[0] == listener else "connector"
+    return "listener" if on.host == listener else "connector"
+
+
+def listener_shown(ctx: Context, session: Session, ann: Announcement) -> str:
+    """What shows the capture was taken on the listener's side (taken_on's "listener"):
+    "its Linux cooked headers show it" or "the TTLs show it"."""
+    connector, listener = ends(ctx, session, ann)
+    on = proven_host(ctx, listener, connector)
+    return "the TTLs show it" if on is None else on.shown
 
 
 def never_left_words(ctx: Context, session: Session, ann: Announcement, connector: str
@@ -61,9 +72,9 @@ def never_left_words(ctx: Context, session: Session, ann: Announcement, connecto
     no SYN left it, so only it can be the cause (connector: "the media server
     10.77.0.1")."""
     host, listener = ends(ctx, session, ann)
-    found = capture_host(ctx, listener, host)
+    found = proven_host(ctx, listener, host)
     if found is not None:
-        taken = f"this capture was taken on {connector} ({taken_on_words(found, listener)})"
+        taken = f"this capture was taken on {connector} ({found.words})"
     else:  # taken_on: point_each_side
         taken = (f"the capture set holds a capture point on {connector}'s side (two points "
                  "given together, a router apart: each host's packets are in it first with "
@@ -84,9 +95,10 @@ def never_left_fix(ctx: Context, host: str, where: str, side: str, ports: str) -
 
 
 def dropped_before_words(connector: str) -> str:
-    """The other reading of an announcement no captured connection tried, when the TTLs
-    do not tell the capture point: its SYNs dropped before they reached it, by the
-    connector's own outbound rules or on the way."""
+    """The other reading of an announcement no captured connection tried, when neither
+    the TTLs nor the Linux cooked marks tell the capture point (taken_on): its SYNs
+    dropped before they reached it, by the connector's own outbound rules or on the
+    way."""
     return (f", or {connector} did try and its SYNs were dropped before they reached the "
             "capture point: seen from the listener's side, a firewall or NAT between the "
             "hosts that drops the connection looks the same, and so do its own outbound "
@@ -94,13 +106,13 @@ def dropped_before_words(connector: str) -> str:
             "lost between the hosts leaving it)")
 
 
-def dropped_first_words(connector: str) -> str:
+def dropped_first_words(connector: str, shown: str = "the TTLs show it") -> str:
     """The readings of an announcement no captured connection tried, on a capture taken
-    on the listener's side (the TTLs show it): SYNs lost on the way first, the
-    connector's own outbound rules as one place of it."""
+    on the listener's side (shown: what shows it, listener_shown): SYNs lost on the way
+    first, the connector's own outbound rules as one place of it."""
     return (f"either {connector} did try and a firewall or NAT between the hosts dropped "
             "or rejected its SYNs before they reached this capture, taken on the listener's "
-            "side (the TTLs show it), the common cause, or its own outbound rules dropped "
+            f"side ({shown}), the common cause, or its own outbound rules dropped "
             "them; or it could not connect at all (for example it could not bind a port "
             "because the port was in use on its side). A capture on the connecting side "
             "shows SYNs lost between the hosts leave it; it holds none when its own "

@@ -1,0 +1,62 @@
+"""Which of two hosts a capture was taken on, by whichever proof holds: the TTLs
+(flowcheck.verify.ttl.capture_host: the host's packets at an initial TTL, the other's
+lowered by routers between, so the host or a point on its network segment) or one Linux
+cooked capture's packet types (flowcheck.verify.cooked_host.marked_capture_host: the
+host itself, with or without a router between). Every reading that says where a
+capture was taken asks here, so a capture the marks place reads alike in each (session
+51: the marks were read by the unanswered openings alone, a stall or a reset's SYN-ACKs
+in the same `tcpdump -i any` capture said "if this capture was taken on ...").
+
+When the two name different hosts (the TTLs one, the marks the other: a host pair whose
+connections' first packets and opening packets disagree, such as a capture of one
+host's connections begun mid-stream beside a router's own resets) neither is claimed:
+`proven_host` gives None and the callers keep their conditional words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flowcheck.verify.context import Context
+from flowcheck.verify.cooked_host import marked_capture_host, marked_words
+from flowcheck.verify.ttl import capture_host, taken_on_words
+
+
+@dataclass(frozen=True)
+class HostProof:
+    """The host a capture was taken on and what shows it.
+
+    host: its address; words: the proof, said after "taken on HOST (" (the marks'
+    when they prove it, "its Linux cooked headers mark each SYN, ...", else the TTLs',
+    "or on its network segment: ... a router between them"); ttls: verify.ttl.
+    capture_host's answer (host, its TTL, the other's) when the TTLs show the same host,
+    else None: the routers between are counted from it alone (routers_words); marked:
+    the Linux cooked marks prove it, the host itself rather than a point on its
+    segment."""
+
+    host: str
+    words: str
+    ttls: tuple[str, int, int] | None
+    marked: bool
+
+    @property
+    def shown(self) -> str:
+        """"its Linux cooked headers show it" or "the TTLs show it": the proof in short."""
+        return "its Linux cooked headers show it" if self.marked else "the TTLs show it"
+
+
+def proven_host(ctx: Context, a: str, b: str) -> HostProof | None:
+    """The host of a and b the capture was taken on when the TTLs or the Linux cooked
+    marks show it (module docstring); None when neither does, or they name different
+    hosts."""
+    on = capture_host(ctx, a, b)
+    marked = marked_capture_host(ctx, a, b)
+    if on is not None and marked is not None and on[0] != marked:
+        return None  # the two proofs disagree: neither holds
+    if marked is not None:
+        other = b if marked == a else a
+        return HostProof(marked, marked_words(ctx, marked, other), on, True)
+    if on is not None:
+        other = b if on[0] == a else a
+        return HostProof(on[0], taken_on_words(on, other), on, False)
+    return None
