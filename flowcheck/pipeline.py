@@ -212,7 +212,7 @@ def label_connections(traffic: Traffic, config: Config) -> list[Session]:
                               order=file_order(traffic))
     traffic.findings = with_sessions(
         fold_other_protocols(traffic.findings, traffic.connections, traffic.streams, config,
-                             sessions),
+                             sessions, traffic.host_marks),
         traffic.connections)
     return sessions
 
@@ -280,7 +280,7 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     findings = explain_missing_control(findings, traffic.captures, traffic.connections, config,
                                        profile)
     findings = fold_other_protocols(findings, traffic.connections, traffic.streams, config,
-                                    sessions)
+                                    sessions, traffic.host_marks)
     findings = explain_for_tool(findings, traffic.captures)
     findings = name_own_filter(findings, traffic.captures)
     findings = with_sessions(findings, traffic.connections)

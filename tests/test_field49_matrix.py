@@ -174,14 +174,25 @@ def test_a_session_header_prints_ipv6_endpoints_in_its_kind_words() -> None:
 def test_a_tls_connection_stalled_both_ways_says_which_way_the_packets_are_lost() -> None:
     """Run 43: the media server resent its ClientHello 8 times though the agent's ACKs of
     it are in the capture (taken on the media server, before its input chain dropped
-    them): whatever the program, the agent's packets never reached the media server."""
+    them): whatever the program, the agent's packets never reached the media server's
+    TCP, its own firewall dropping them (it said "something on the way")."""
     analysis = _analyze("tls-start-callback-ack-dropped-stalls-control-snap96")
     [other] = [f for f in analysis.findings if f.code == "ndmp_undecodable"]
     assert ("fd77::1 resent its bytes 8 times (frames 11 to 44) though fd77::2 acknowledged "
             "them (its ACKs are in the capture): fd77::2's packets never reached fd77::1's "
             "TCP") in other.message
     assert {11, 44} <= set(other.frames)
-    assert "the packets toward [fd77::1]:5063 after the handshake never reached it" in other.fix
+    # The capture was taken on fd77::1 (its Linux cooked marks show it: field check 55,
+    # seed 118 run 22 the same), where the ACKs arrived: its own input chain drops them.
+    assert ("though they arrived at fd77::1: this capture was taken on fd77::1 (its Linux "
+            "cooked headers mark") in other.message
+    assert ("so fd77::1's own firewall drops the packets toward it after the handshake (its "
+            "input chain).") in other.message
+    assert "something on the way drops" not in other.message
+    assert ("the packets toward [fd77::1]:5063 after the handshake arrived at fd77::1 and "
+            "never reached its TCP: on fd77::1 itself (this capture was taken there), accept "
+            "established connections in its input chain") in other.fix
+    assert "any firewall between them" not in other.fix
     # The stall of run 7's stalled handshake is told by its SYN-ACK resends alone.
     stalled = _analyze("two-tls-start-jobs-control-ack-dropped-router-out")
     assert not any("TCP shows the path" in f.message for f in stalled.findings)

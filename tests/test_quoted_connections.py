@@ -28,7 +28,7 @@ from flowcheck.report.answer import gist
 from flowcheck.sessions import build_sessions
 from flowcheck.verify import check_all
 from flowcheck.verify.context import Context
-from flowcheck.verify.refusals import syns_not_held
+from flowcheck.verify.unseen_syns import syns_not_held
 from tests.test_tshark_counts import assert_matches_tshark
 
 ROOT = Path(__file__).resolve().parent.parent / "captures"

@@ -1,8 +1,9 @@
 """Real ndmjob jobs through nftables rules (captures/ndmjob-firewall, a new user's lab):
 the findings' words, beyond the codes their expected results pin.
 
-- an ICMP "administratively prohibited" reject (code 13) is a filter's: the message and
-  fix name a firewall, not a port in use or a stopped agent;
+- an ICMP "administratively prohibited" reject (code 13) from the refusing host's own
+  address is its firewall's: the message and fix name that firewall, not a router's
+  filter, a port in use or a stopped agent;
 - a firewall's RSTs in the middle of a transfer, the mover's FIN 23 s later: data_reset,
   not a pass of step 5 with the DMA's close blamed;
 - NDMP v2: the DATA_START_BACKUP error after the refused data connection is the
@@ -34,15 +35,25 @@ def _errors(name: str) -> list[Finding]:
     return [f for f in _analysis(name).findings if str(f.severity) == "error"]
 
 
-@pytest.mark.parametrize(("name", "code"), [("v4-media-reject-adminprohib", "data_refused"),
-                                            ("v3-control-reject-icmp", "control_refused")])
-def test_an_administratively_prohibited_reject_names_a_firewall(name: str, code: str) -> None:
+@pytest.mark.parametrize(("name", "code", "host"),
+                         [("v4-media-reject-adminprohib", "data_refused", "10.77.0.1"),
+                          ("v3-control-reject-icmp", "control_refused", "10.77.0.2")])
+def test_an_administratively_prohibited_reject_names_a_firewall(name: str, code: str,
+                                                                host: str) -> None:
+    """The reject's source is the refusing host itself (a router's filter answers from
+    its own address): that host's firewall, the allow rule before its reject rule (lab
+    matrix seed 118 run 24 read "a firewall or router filter rejects it", fix "(the
+    firewall or filter that sent the reject)")."""
     [error] = _errors(name)
     assert error.code == code
     assert "administratively prohibited unreachable (code 13)" in error.message
-    assert "firewall or router filter rejects it" in error.message
+    assert f"a firewall on {host} rejects it (the reject comes from {host}'s own address" \
+        in error.message, error.message
+    assert "router filter rejects" not in error.message
     assert "already in use" not in error.message and "no agent listening" not in error.message
     assert error.fix.startswith("Allow TCP") and "Start the Remote Agent" not in error.fix
+    assert f"the reject rule is in {host}'s firewall, so the allow rule must come before it " \
+        "there" in error.fix, error.fix
 
 
 def test_a_port_unreachable_is_the_responders_firewall_not_a_port_in_use() -> None:

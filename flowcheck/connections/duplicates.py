@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from flowcheck.connections.copy_window import COPY_WINDOW
 from flowcheck.connections.offsets import ALIGN_SECONDS, appended
-from flowcheck.connections.relay_words import near_words, relay_fix, relay_words
+from flowcheck.connections.relay_words import near_fix, near_words, relay_fix, relay_words
 from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo, Connection, Finding
 from flowcheck.sources.host_tools import PKTMON
@@ -325,19 +325,21 @@ def _one_point(count: str, frames: list[int], relays: RelayCopies,
             frames=frames)
     marked = near_words(relays, copies_count)
     if marked:
-        # The Linux cooked marks tell the copies' capture points (lab matrix seed 117 run
-        # 29, both hosts' -i any merged, read "either the capture point saw them twice
+        # The Linux cooked marks, or a pcapng's interfaces, tell the copies' capture
+        # points (lab matrix seed 117 run 29, both hosts' -i any merged, and seed 118 run
+        # 1, both hosts' dumpcap merged, read "either the capture point saw them twice
         # ... or the network delivered them twice").
         two = relays.near_handed + relays.near_handed_routed > 0
-        return make_finding(
-            "capture_duplicates",
-            f"{count}{_just_before()}{later}{marked}{_COUNTED}{replays}",
+        fix = near_fix(relays) or (
             ("nothing to fix in the network for the copies; to judge one capture point "
              "alone, analyze its capture alone (given as separate files, two points' "
              "captures are read on one clock)") if two else
             ("nothing to fix in the network for the copies; for each packet once, capture "
              "one interface of the bridge or router (tcpdump -i IFACE, the one toward the "
-             "media server or the agent) instead of -i any"),
+             "media server or the agent) instead of -i any"))
+        return make_finding(
+            "capture_duplicates",
+            f"{count}{_just_before()}{later}{marked}{_COUNTED}{replays}", fix,
             frames=frames)
     return make_finding(
         "capture_duplicates",

@@ -97,7 +97,7 @@ from dataclasses import field
 import numpy as np
 
 from flowcheck.arrays import HASH_MULTIPLIERS
-from flowcheck.decode.legs import UNKNOWN, forwarded, handed_on, named_part
+from flowcheck.decode.legs import UNKNOWN, forwarded, handed_on, named_part, way
 from flowcheck.fields_dataclass import fields_dataclass
 
 RELAY_WINDOW = 1.0  # seconds a router's queue may hold a packet, at most (see above)
@@ -148,6 +148,11 @@ class RelayCopies:
     near_handed: int = 0
     near_handed_routed: int = 0
     near_named_routed: int = 0  # of near_named, one TTL lower
+    # Of near_read: the copies on another named interface of the same file than their
+    # originals (a pcapng's), neither marked coming in or going out (legs.way 0), at
+    # their originals' TTL or one lower (`near_apart_routed`): not the network's copies.
+    near_apart: int = 0
+    near_apart_routed: int = 0
 
     @property
     def near_wanted(self) -> bool:
@@ -164,7 +169,11 @@ class RelayCopies:
         forwarding them, its several interfaces captured at once (`tcpdump -i any` on it,
         trial 35 D3), or a host's own packets crossing a bridge of its own. A pcapng of
         several interfaces without such marks (two hosts' captures merged by mergecap,
-        dumpcap -i a -i b on a bridge) shows no one host: two capture points."""
+        dumpcap -i a -i b on a bridge) shows no one host: two capture points, or one
+        host's several interfaces (`near_apart`); either way not the network's copies,
+        which a capture point sees arriving twice on one interface (lab matrix seed 118
+        run 1, both hosts' dumpcap files merged keeping both interfaces, read "or the
+        network delivered them twice")."""
         drop = ttl_first - ttl_then
         named = (same_file & (named_part(legs_first) != UNKNOWN)
                  & (named_part(legs_then) != UNKNOWN)
@@ -173,6 +182,13 @@ class RelayCopies:
         self.near_read += int(same_file.size)
         self.near_named += int(np.count_nonzero(named))
         self.near_named_routed += int(np.count_nonzero(named & (drop == 1)))
+        apart = (same_file & (named_part(legs_first) != UNKNOWN)
+                 & (named_part(legs_then) != UNKNOWN)
+                 & (named_part(legs_first) != named_part(legs_then))
+                 & (way(legs_first) == 0) & (way(legs_then) == 0)
+                 & ((drop == 0) | (drop == 1)))
+        self.near_apart += int(np.count_nonzero(apart))
+        self.near_apart_routed += int(np.count_nonzero(apart & (drop == 1)))
         handed = same_file & handed_on(legs_first, legs_then)
         self.near_handed += int(np.count_nonzero(handed & (drop == 0)))
         self.near_handed_routed += int(np.count_nonzero(handed & (drop == 1)))

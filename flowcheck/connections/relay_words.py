@@ -61,7 +61,47 @@ def near_words(relays: RelayCopies, copies: int) -> str:
                 "headers mark each original as arriving at the capture host and its copy as "
                 f"leaving it by another interface, {how} several interfaces captured at "
                 "once (tcpdump -i any on it), each packet as it came in and as it left. ")
+    if relays.near_apart == read:
+        return f"{lead}interfaces tell where they were captured: {apart_words(relays)}. "
     return ""
+
+
+def apart_words(relays: RelayCopies) -> str:
+    """What copies within copy_window.COPY_WINDOW on another of the file's interfaces
+    than their originals, none marked coming in or going out (RelayCopies.near_apart:
+    a pcapng's interfaces), show: one host's several interfaces or two capture points,
+    the file cannot tell which; not the network's copies (lab matrix seed 118 run 1,
+    both hosts' dumpcap captures merged keeping both interfaces, read "Either the
+    capture point saw them twice ... or the network delivered them twice")."""
+    routed, read = relays.near_apart_routed, relays.near_read
+    ttl = _ttl_phrase(routed, read)
+    device = ("a bridge's" if not routed else "a router's" if routed == read
+              else "a bridge's or router's")
+    apart = ("" if not routed else ", a router between them where the TTL is one lower")
+    return (f"the file holds each on another of its interfaces than its original, {ttl}, "
+            "marking neither as coming in or going out: one capture of "
+            f"{device} several interfaces at once (dumpcap -i A -i B on it), each packet "
+            "as it came in and as it left, or two capture points' captures merged into one "
+            f"file, each on an interface of its own{apart}; the file does not tell which. "
+            "Not copies the network delivered twice: a capture point sees those arrive "
+            "twice on one interface")
+
+
+def near_fix(relays: RelayCopies) -> str:
+    """The fix for copies near_words read: one of the file's interfaces alone when
+    they are on another interface than their originals, unmarked (apart_words); "" for
+    the others (the caller's)."""
+    if not relays.near_read or relays.near_apart != relays.near_read:
+        return ""
+    return UNMARKED_FIX
+
+
+# The fix for copies on another of a file's interfaces, neither marked coming in or
+# going out: the file cannot tell one host's interfaces from two capture points'.
+UNMARKED_FIX = ("nothing to fix in the network for the copies; for each packet once, "
+                "analyze one of the file's interfaces alone (tshark -r FILE -Y "
+                "\"frame.interface_id == N\" -w ONE.pcapng), or each capture point's "
+                "capture as a file of its own")
 
 
 def unmarked(relays: RelayCopies) -> bool:
@@ -179,10 +219,7 @@ def relay_fix(relays: RelayCopies) -> str:
                 "several interfaces: tshark -r FILE -Y \"frame.interface_id == N\" -w "
                 "ONE.pcapng), or mirror or capture one port of the router")
     if unmarked(relays):
-        return ("nothing to fix in the network for the copies; for each packet once, "
-                "analyze one of the file's interfaces alone (tshark -r FILE -Y "
-                "\"frame.interface_id == N\" -w ONE.pcapng), or each capture point's "
-                "capture as a file of its own")
+        return UNMARKED_FIX
     return ("nothing to fix in the network for the copies; for each packet once, capture "
             "one interface of the router (tcpdump -i IFACE, the one toward the media server "
             "or the agent) instead of -i any")

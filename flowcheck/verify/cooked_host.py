@@ -21,7 +21,7 @@ server, the data SYNs dropped by its own input chain) read "unless it was taken 
 
 from __future__ import annotations
 
-from flowcheck.connections.cooked_hosts import OWN_OPENING
+from flowcheck.connections.cooked_hosts import OWN_OPENING, HostMarks
 from flowcheck.connections.syn_ways import (
     PACKET_HOST,
     PACKET_OUTGOING,
@@ -37,7 +37,12 @@ def marked_capture_host(ctx: Context, a: str, b: str) -> str | None:
     """a or b when the Linux cooked marks prove the capture was taken on it (module
     docstring: Context.host_marks); None when they do not (no such capture, a host pair
     not marked so, or not every file a Linux cooked capture)."""
-    marks = ctx.host_marks
+    return host_by_marks(ctx.host_marks, a, b)
+
+
+def host_by_marks(marks: HostMarks, a: str, b: str) -> str | None:
+    """marked_capture_host on the set's marks themselves (cooked_hosts.CookedHosts.marks,
+    Traffic.host_marks: where no Context is built, an unjudged connection's words)."""
     if not marks:
         return None
     for host, peer in ((a, b), (b, a)):
@@ -53,15 +58,24 @@ def marked_capture_host(ctx: Context, a: str, b: str) -> str | None:
 
 def marked_ttl(ctx: Context, host: str, peer: str) -> int | None:
     """The one TTL host's marked packets to peer were captured with (None: several)."""
-    mine = ctx.host_marks.get((host, peer))
+    return _ttl(ctx.host_marks, host, peer)
+
+
+def _ttl(marks: HostMarks, host: str, peer: str) -> int | None:
+    mine = marks.get((host, peer))
     return None if mine is None else single_ttl(mine)
 
 
 def marked_words(ctx: Context, host: str, peer: str) -> str:
     """Why the marks place the capture on host (marked_capture_host's answer), said
     after "this capture was taken on HOST (": "its Linux cooked headers mark ...)"."""
+    return words_by_marks(ctx.host_marks, host, peer)
+
+
+def words_by_marks(marks: HostMarks, host: str, peer: str) -> str:
+    """marked_words on the set's marks themselves (host_by_marks's answer)."""
     return (f"its Linux cooked headers mark each SYN, FIN and RST of {host}'s to {peer} "
             f"sent by the capture host (outgoing), at {ttl_word(host)} "
-            f"{marked_ttl(ctx, host, peer)}, an initial value, none of them also captured "
+            f"{_ttl(marks, host, peer)}, an initial value, none of them also captured "
             f"arriving (a router or bridge forwarding them captures each arriving too), "
             f"and {peer}'s to it arriving addressed to the capture host")

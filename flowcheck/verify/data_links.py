@@ -48,7 +48,7 @@ from flowcheck.verify.opening import (
 from flowcheck.verify.other_host import report_wrong_address
 from flowcheck.verify.plain_direction import with_lead
 from flowcheck.verify.ranges import check_ports, outside_range_words
-from flowcheck.verify.refusals import data_refused_fix, refusal_causes, refusal_notes
+from flowcheck.verify.refusals import data_refused_fix, refusal_causes
 from flowcheck.verify.refused_connect import group_refusal
 from flowcheck.verify.session_words import opened_unseen_words
 from flowcheck.verify.shared import three_way_hosts
@@ -61,6 +61,7 @@ from flowcheck.verify.stack_own import (
 from flowcheck.verify.stale_tuple import stale_words
 from flowcheck.verify.stream_evidence import announcement_time_enough
 from flowcheck.verify.unresent import lone_syn
+from flowcheck.verify.unseen_syns import refusal_notes
 from flowcheck.verify.unused_syns import (
     dropped_before_words,
     dropped_first_words,

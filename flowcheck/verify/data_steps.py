@@ -36,7 +36,13 @@ from flowcheck.verify.details import (
 from flowcheck.verify.end_roles import conn_sides
 from flowcheck.verify.evidence import after, ended_early, is_open, judged, unseen_why
 from flowcheck.verify.filtered import port_only_unseen
-from flowcheck.verify.listen_unanswered import acked_words, never_answered, reply_unread
+from flowcheck.verify.listen_unanswered import (
+    acked_words,
+    closed_instead,
+    closed_listen_words,
+    never_answered,
+    reply_unread,
+)
 from flowcheck.verify.local import (
     failed_local,
     failed_words,
@@ -99,7 +105,11 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
         fix = (f"See the log of the NDMP service on {peer} at that time: it received the "
                "request but never answered it (hung, or it could not bind a port in its "
                "range and did not report it).")
-        acked = acked_words(ctx, control, ctx.stream_by_uid[session.control_uid], unanswered)
+        stream = ctx.stream_by_uid[session.control_uid]
+        acked = acked_words(ctx, control, stream, unanswered)
+        fin = None if acked else closed_instead(stream, unanswered)
+        if fin is not None:
+            acked = closed_listen_words(peer, unanswered, fin)
         if acked:
             why, fix = f"{why}: {acked[0]}", acked[1]
         report_missing(ctx, session, spec, why, fix=fix,

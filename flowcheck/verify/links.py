@@ -68,13 +68,13 @@ from flowcheck.verify.refusals import (
     own_refusal_words,
     refusal_causes,
     refusal_how,
-    refusal_notes,
     refused_fix,
     rejecting_device,
 )
 from flowcheck.verify.silent_host import report_silent, silent_attempts
 from flowcheck.verify.tied_failures import check_tied_callbacks, check_tied_data
 from flowcheck.verify.unresent import lone_syn
+from flowcheck.verify.unseen_syns import refusal_notes
 from flowcheck.verify.way_back import answer_uncaptured
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, other_direction
+from flowcheck.model.ndmp import ControlPacket
 from flowcheck.sessions import message_op
 from flowcheck.tcp_sequence import seq_ahead
 from flowcheck.verify.context import Context
@@ -111,3 +112,28 @@ def acked_words(ctx: Context, control: Connection, stream: NdmpStream,
             f"request reached {requester} before the control connection closed (it hung, "
             "closed the session, or could not bind a port in its range and did not report "
             "it).")
+
+
+def closed_instead(stream: NdmpStream, request: NdmpMessage) -> ControlPacket | None:
+    """The FIN by which the request's receiver closed the control connection after a
+    listen request never_answered found: the connection's first FIN (NdmpStream.fin),
+    the receiver's, after the request; None when the requester closed first or none
+    closed. No reply came (never_answered), so the receiver gave the session up rather
+    than answer: it did not hang (lab matrix seed 118 run 2, a 3-port agent range for 3
+    resources, the agent's FIN 0.2 ms after the third DATA_LISTEN, read "hung, or it
+    could not bind a port")."""
+    fin = stream.fin
+    if fin is None or fin.direction != _peer(request) or fin.frame < request.frame:
+        return None
+    return fin
+
+
+def closed_listen_words(peer: str, request: NdmpMessage, fin: ControlPacket) -> tuple[str, str]:
+    """(words, fix) for a listen request whose receiver closed the control connection
+    instead of answering (closed_instead): its FIN and how long after the request."""
+    after = max(0.0, fin.ts - request.ts)
+    return (f"{peer} closed the control connection instead (its FIN, frame {fin.frame}, "
+            f"{after * 1e3:.1f} ms after the request)",
+            f"See the log of the NDMP service on {peer} at that time: it closed the "
+            "control connection rather than answer the request (it could not bind a port "
+            "in its range, or gave the session up, and did not report it).")

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from operator import attrgetter
+from typing import TYPE_CHECKING
 
 from flowcheck.config import Config
 from flowcheck.findings import make_finding
@@ -25,6 +26,9 @@ from flowcheck.sessions.other_protocol import (
 )
 from flowcheck.sessions.unheard_ack import ack_unheard
 from flowcheck.verify.other_stall import stall_note
+
+if TYPE_CHECKING:
+    from flowcheck.connections.cooked_hosts import HostMarks
 
 # The decode findings a stream of another protocol gives, folded into the group's one.
 _DECODE_CODES = frozenset({"ndmp_undecodable", "ndmp_partial", "ndmp_vendor_message"})
@@ -53,10 +57,12 @@ def other_protocol_groups(connections: list[Connection], streams: list[NdmpStrea
 
 def fold_other_protocols(findings: list[Finding], connections: list[Connection],
                          streams: list[NdmpStream], config: Config,
-                         sessions: Sequence[Session] = ()) -> list[Finding]:
+                         sessions: Sequence[Session] = (),
+                         marks: HostMarks | None = None) -> list[Finding]:
     """The findings, the decode findings of connections that speak another protocol on
     the NDMP port replaced by one ndmp_undecodable per group (other_protocol_groups);
-    `sessions` tell whose host the program's is (a media server's: nothing to change)."""
+    `sessions` tell whose host the program's is (a media server's: nothing to change);
+    `marks` (Traffic.host_marks) where the capture was taken (other_stall.stall_note)."""
     groups = other_protocol_groups(connections, streams)
     if not groups:
         return findings
@@ -76,7 +82,8 @@ def fold_other_protocols(findings: list[Finding], connections: list[Connection],
         first_frames[uid] += stream_by_uid[uid].tls_from.values()  # direction's start told
     for (orig, resp, port), group in groups.items():
         kept.append(_group_finding(orig, resp, port, group, stream_by_uid, first_frames,
-                                   first_times, config, _not_agent(resp, config, sessions)))
+                                   first_times, config, _not_agent(resp, config, sessions),
+                                   marks))
     return kept
 
 
@@ -99,7 +106,7 @@ def _not_agent(host: str, config: Config, sessions: Sequence[Session]) -> str:
 def _group_finding(orig: str, resp: str, port: int, group: Group,
                    stream_by_uid: dict[str, NdmpStream], first_frames: dict[str, list[int]],
                    first_times: dict[str, list[float]], config: Config,
-                   not_agent: str) -> Finding:
+                   not_agent: str, marks: HostMarks | None = None) -> Finding:
     """One ndmp_undecodable for the group; its time the earliest folded finding's (one
     of its frames), else the first connection's start."""
     first, _ = group[0]
@@ -167,7 +174,7 @@ def _group_finding(orig: str, resp: str, port: int, group: Group,
                 f"TCP from {orig} to {endpoint(resp, port)} for established connections too, "
                 f"inbound on {resp} and on any firewall between them (a rule for SYNs alone, "
                 "or a stateful firewall that sees one direction, drops them).")
-    stalled = None if unheard or "orig" not in opening else stall_note(quoted)
+    stalled = None if unheard or "orig" not in opening else stall_note(quoted, marks)
     if stalled is not None:  # TCP's own evidence, whatever the program (seed 112 run 43)
         message += stalled.words
         fix += stalled.fix

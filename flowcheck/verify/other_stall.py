@@ -12,9 +12,12 @@ something on the way drops packets after the handshake; the words say which way.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from flowcheck.model import Connection, endpoint
+
+if TYPE_CHECKING:
+    from flowcheck.connections.cooked_hosts import HostMarks
 
 __all__ = ["StallNote", "stall_note"]
 
@@ -28,16 +31,22 @@ class StallNote(NamedTuple):
     fix: str
 
 
-def stall_note(conn: Connection) -> StallNote | None:
+def stall_note(conn: Connection, marks: HostMarks | None = None) -> StallNote | None:
     """The stall of `conn` (control_stall: resent at least twice, a retransmission
     timeout each, never delivered), in words: "fd77::1 resent its first bytes 8 times
     (frames 11 to 44) though fd77::2 acknowledged them (its ACKs in the capture): fd77::2's
     packets never reached fd77::1's TCP ..."; None when there is none, or when the
     capture holds none of the receiver's packets (nothing to tell the way by) or the
-    resends are a FIN's."""
+    resends are a FIN's. marks (Traffic.host_marks): when the set's Linux cooked marks
+    prove the capture was taken on the host the packets were lost toward
+    (verify.cooked_host), they arrived there, before its firewall: its own input chain
+    drops them, not something on the way (lab matrix seed 118 run 22, `tcpdump -i any`
+    on the media server whose input drops the agent's packets after its SYN-ACK, read
+    "something on the way drops the packets toward fd77::1")."""
     # Imported here, on the rare path: `connections` folds other protocols too and must
     # load no check's module otherwise (tests/test_cli_start_imports).
     from flowcheck.verify.control_stall import control_stall
+    from flowcheck.verify.cooked_host import host_by_marks, words_by_marks
 
     stall = control_stall(conn)
     if stall is None or stall.fin or stall.unseen or stall.lost or stall.resends < 2:
@@ -47,16 +56,32 @@ def stall_note(conn: Connection) -> StallNote | None:
     frames = [f for f in (stall.first_frame, stall.frame) if f]
     where = (f" (frames {frames[0]} to {frames[-1]})" if len(frames) == 2 else
              f" (frame {frames[0]})" if frames else "")
+    towards = sender if stall.acks_lost else receiver
+    own = host_by_marks(marks or {}, conn.orig_h, conn.resp_h) == towards
     if stall.acks_lost:
-        lost, towards = (f"though {receiver} acknowledged them (its ACKs are in the "
-                         f"capture): {receiver}'s packets never reached {sender}'s TCP"), sender
+        lost = (f"though {receiver} acknowledged them (its ACKs are in the capture): "
+                f"{receiver}'s packets never reached {sender}'s TCP")
     else:
-        lost, towards = (f"and {receiver} never acknowledged them: they never reached "
-                         f"{receiver}"), receiver
+        lost = (f"and {receiver} never acknowledged them: they never reached {receiver}"
+                + ("'s TCP" if own else ""))
     port = conn.resp_p if towards == conn.resp_h else conn.orig_p
-    words = (f" Whatever the program, TCP shows the path: {sender} resent its bytes "
-             f"{stall.resends} times{where} {lost}, so something on the way drops the "
-             f"packets toward {towards} after the handshake.")
+    head = (f" Whatever the program, TCP shows the path: {sender} resent its bytes "
+            f"{stall.resends} times{where} {lost}")
+    if own:
+        other = receiver if towards == sender else sender
+        words = (f"{head}, though they arrived at {towards}: this capture was taken on "
+                 f"{towards} ({words_by_marks(marks or {}, towards, other)}), and the packet "
+                 "tap sees arriving packets before the firewall, so "
+                 f"{towards}'s own firewall drops the packets toward it after the handshake "
+                 "(its input chain).")
+        fix = (f" Whichever it is, the packets toward {endpoint(towards, port)} after the "
+               f"handshake arrived at {towards} and never reached its TCP: on {towards} "
+               "itself (this capture was taken there), accept established connections in "
+               "its input chain ahead of any drop (ct state established,related accept; a "
+               "rule for SYNs alone drops the rest).")
+        return StallNote(words, frames, fix)
+    words = f"{head}, so something on the way drops the packets toward {towards} after the " \
+        "handshake."
     fix = (f" Whichever it is, the packets toward {endpoint(towards, port)} after the "
            f"handshake never reached it: allow established connections to it too, inbound "
            f"on {towards} and on any firewall between them (a rule for SYNs alone, or a "

@@ -1,6 +1,6 @@
 """The words for a refusal behind a SYN proxy (flowcheck.sessions.syn_proxy): the
 handshake the capture shows was a device's, not the responder's. Said after the refusal
-findings' messages (flowcheck.verify.refusals.refusal_notes; field check trial 37b).
+findings' messages (flowcheck.verify.unseen_syns.refusal_notes; field check trial 37b).
 """
 
 from __future__ import annotations

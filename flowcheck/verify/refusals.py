@@ -7,7 +7,6 @@ data_refused and their fixes."""
 from __future__ import annotations
 
 from flowcheck.model import Connection, Session, endpoint
-from flowcheck.sessions import quoted_syn_refused, unseen_syn_refused
 from flowcheck.sessions.local import icmp_word, ip_version
 from flowcheck.verify.allow_rules import allow_rule, capitalised
 from flowcheck.verify.capture_points import BETWEEN, refused_between, refused_between_words
@@ -22,7 +21,6 @@ from flowcheck.verify.foreign_reset import (
     undecremented_words,
 )
 from flowcheck.verify.own_unreachable import own_stack_fix, own_stack_refused, own_stack_words
-from flowcheck.verify.proxy_words import proxy_words
 from flowcheck.verify.stale_tuple import stale_words
 
 # ICMP unreachable codes a filter sends: IPv4 (RFC 792, RFC 1812) network and host
@@ -180,9 +178,17 @@ def icmp_cause(conn: Connection) -> str | None:
     """Who rejects a SYN refused by an ICMP unreachable the responder or an unknown
     sender sent (a device between the hosts: rejecting_device, device_words): a filter
     for the codes only a filter sends (prohibited, port_unreachable, a routing code
-    from the responder itself, which cannot be unreachable to itself), a filter or a
+    from the responder itself, which cannot be unreachable to itself; the responder's
+    own firewall when its own address sent the reject, as a router's filter answers from
+    the router's: lab matrix seed 118 run 24 read "a firewall or router filter" of a
+    reject the capture on that host saw leave it), a filter or a
     router that cannot reach the host for a routing code from elsewhere; None for a RST
     or another code."""
+    if prohibited(conn) and conn.icmp_sender == conn.resp_h:
+        return (f"a firewall on {conn.resp_h} rejects it (the reject comes from "
+                f"{conn.resp_h}'s own address, not a router's filter, which answers from its "
+                "own; a closed port answers with a RST: a reject rule there sends it, such "
+                "as nft's `reject with icmpx admin-prohibited`)")
     if prohibited(conn):
         return "a firewall or router filter rejects it (a closed port answers with a RST)"
     if port_unreachable(conn):
@@ -221,64 +227,6 @@ def filter_reject_words(conn: Connection) -> str:
     return (f"a firewall on {host} rejects it (a closed TCP port answers a SYN with a "
             f"RST; an {icmp_word(conn)} port unreachable to a TCP SYN comes from a reject "
             f"rule, such as {tables}' REJECT or nft's reject)")
-
-
-def refusal_notes(ctx: Context, conns: list[Connection]) -> str:
-    """The sentences that follow a refusal finding's message: where the evidence of a
-    refusal whose SYN the capture lacks is (unseen_syn_words), and the SYN proxy that
-    completed the handshake before the refusal (proxy_words); "" when neither."""
-    return unseen_syn_words(ctx, conns) + proxy_words(conns[0] if conns else None)
-
-
-def unseen_syn_words(ctx: Context, conns: list[Connection]) -> str:
-    """Where the evidence of refusals whose SYN the capture lacks is
-    (flowcheck.sessions.unseen_syn_refused, quoted_syn_refused), as a sentence to follow
-    a refusal finding's message; "" when every one of conns holds its SYN."""
-    # A SYN its originator's own ICMP refused never left it: own_stack_words say so.
-    quoted = [c for c in conns if quoted_syn_refused(c) and not own_stack_refused(c)]
-    if quoted:
-        frames = [f for c in quoted for f in c.icmp_frames]
-        many = len(frames) > 1
-        return (" " + syns_not_held(ctx, quoted[0].orig_h, quoted[0].resp_h,
-                                    [c.orig_p for c in quoted])
-                + f"; the {icmp_word(quoted[0])} unreachable{'s' if many else ''} in "
-                f"frame{'s' if many else ''} "
-                f"{', '.join(map(str, frames))} quote{'' if many else 's'} "
-                f"{quoted_what(quoted)}.")
-    unseen = [c for c in conns if unseen_syn_refused(c)]
-    if not unseen:
-        return ""
-    many = len(unseen) > 1
-    frames = ", ".join(str(c.rst_frames[0]) for c in unseen)
-    return (" " + syns_not_held(ctx, unseen[0].orig_h, unseen[0].resp_h,
-                                [c.orig_p for c in unseen])
-            + f"; the RST{'s' if many else ''} in frame{'s' if many else ''} {frames} "
-            f"answer{'' if many else 's'} {'them' if many else 'it'}: RST+ACK, no data, "
-            "sequence number 0, as a TCP refuses a SYN.")
-
-
-def quoted_what(quoted: list[Connection]) -> str:
-    """What the ICMP unreachables quote, in the number of the SYNs just named: "them"
-    for several connections' SYNs; for one, "it", and its retransmissions when the
-    quotes show it resent (seed 111 runs 1 and 5: "the SYN from ... port 5087 ...
-    quote them")."""
-    if len(quoted) > 1:
-        return "them"
-    retries = quoted[0].syn_retries
-    if not retries:
-        return "it"
-    return "it and its retransmission" if retries == 1 else \
-        f"it and its {retries} retransmissions"
-
-
-def syns_not_held(ctx: Context, sender: str, receiver: str, ports: list[int]) -> str:
-    """"The capture does not hold the SYN(s) from SENDER port(s) P (why)": the opening of
-    the words for refusals whose SYN the capture lacks (a RST or an ICMP reject alone)."""
-    distinct = list(dict.fromkeys(str(p) for p in ports))  # a port used again: once
-    why = (f" (it holds no packet from {sender} to {receiver}: one direction only)"
-           if (sender, receiver) in ctx.missing else "")
-    return (f"The capture does not hold the SYN{'s' if len(ports) > 1 else ''} from "
-            f"{sender} port{'s' if len(distinct) > 1 else ''} {', '.join(distinct)}{why}")
 
 
 def refusal_causes(ctx: Context, conn: Connection) -> str:
@@ -363,11 +311,11 @@ def refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
     """The fix of a reject only a filter or a device between the hosts sends: the allow
     rule on the device between the hosts that sent it (rejecting_device, or a RST with
     another TTL than the responder's: foreign_reset), or on the filter (an
-    administratively prohibited code, or a port unreachable or a routing code from the
-    responder itself: its reject rule; a RST to a SYN that never reached the other
-    capture point of two: refused_between); for a routing code from a router, its route to
-    the host first; "" for a RST or another ICMP code (the port in use, or a firewall:
-    the caller's words)."""
+    administratively prohibited code from elsewhere, or one, a port unreachable or a
+    routing code from the responder itself: its reject rule; a RST to a SYN that never
+    reached the other capture point of two: refused_between); for a routing code from a
+    router, its route to the host first; "" for a RST or another ICMP code (the port in
+    use, or a firewall: the caller's words)."""
     if own_stack_refused(conn):
         return own_stack_fix(ctx, conn, session, routing_unreachable(conn) is not None)
     rejecting = rejecting_device(conn)
@@ -382,10 +330,11 @@ def refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
         rule = allow_rule(ctx, conn, session, device=device)
         return f"{capitalised(rule)}."
     rule = allow_rule(ctx, conn, session)
-    if prohibited(conn):
+    own = conn.icmp_sender == conn.resp_h
+    if prohibited(conn) and not own:
         return f"{capitalised(rule)} (the firewall or filter that sent the reject)."
     routing = routing_unreachable(conn) is not None
-    if port_unreachable(conn) or (routing and conn.icmp_sender == conn.resp_h):
+    if port_unreachable(conn) or prohibited(conn) or (routing and own):
         host = conn.icmp_sender or conn.resp_h
         return (f"{capitalised(rule)}: the reject rule is in {host}'s firewall, "
                 "so the allow rule must come before it there.")
