@@ -59,7 +59,8 @@ def test_a_host_or_net_unreachable_is_a_reject_not_a_port_in_use(name: str, what
     assert [f.code for f in errors] == ["data_refused", "data_refused"]
     for error in errors:
         assert f"answered the SYN with an {what}" in error.message, error.message
-        assert "a firewall on 10.77.0.2 rejects it" in error.message
+        assert "a firewall on 10.77.0.2, or a bridge (transparent) firewall in front of " \
+            "10.77.0.2 answering in its name, rejects it" in error.message, error.message
         assert "already in use" not in error.message and "skips the resource" not in \
             error.message
         assert error.fix.startswith("Allow TCP from 10.77.0.1 to 10.77.0.2"), error.fix
@@ -70,7 +71,8 @@ def test_a_callback_host_unreachable_skips_no_resource() -> None:
     [error] = _errors("cb3-callback-host-unreachable")
     assert error.code == "callback_refused"
     assert "ICMP host unreachable (code 1)" in error.message, error.message
-    assert "a firewall on 10.77.0.1 rejects it" in error.message
+    assert "a firewall on 10.77.0.1, or a bridge (transparent) firewall in front of " \
+        "10.77.0.1 answering in its name, rejects it" in error.message, error.message
     assert "skips the resource" not in error.message and "already in use" not in error.message
     assert error.fix.startswith("Allow TCP from 10.77.0.2 to 10.77.0.1"), error.fix
     assert "10.77.0.1's firewall" in error.fix

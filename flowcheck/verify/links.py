@@ -159,7 +159,7 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
                 f"{foreign_reset_words(conn, ttls)}." + refusal_notes(ctx, [conn]),
                 refused_fix(ctx, conn, session), session=session, conn=conn, cause="control")
     elif outcome == "refused":
-        cause = icmp_cause(conn)
+        cause = icmp_cause(ctx, conn)
         rst = undecremented_reset(ctx, conn)
         ctx.add("control_refused",
                 f"The agent's NDMP port {target} refused the control connection from "

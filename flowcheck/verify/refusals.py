@@ -20,6 +20,7 @@ from flowcheck.verify.foreign_reset import (
     undecremented_reset,
     undecremented_words,
 )
+from flowcheck.verify.own_reject import rejecting_firewall, rule_place, source_words
 from flowcheck.verify.own_unreachable import own_stack_fix, own_stack_refused, own_stack_words
 from flowcheck.verify.stale_tuple import stale_words
 
@@ -174,34 +175,38 @@ def routing_unreachable(conn: Connection) -> str | None:
     return _ROUTING[version].get(conn.icmp_code)
 
 
-def icmp_cause(conn: Connection) -> str | None:
+def icmp_cause(ctx: Context, conn: Connection) -> str | None:
     """Who rejects a SYN refused by an ICMP unreachable the responder or an unknown
     sender sent (a device between the hosts: rejecting_device, device_words): a filter
     for the codes only a filter sends (prohibited, port_unreachable, a routing code
     from the responder itself, which cannot be unreachable to itself; the responder's
     own firewall when its own address sent the reject, as a router's filter answers from
     the router's: lab matrix seed 118 run 24 read "a firewall or router filter" of a
-    reject the capture on that host saw leave it), a filter or a
-    router that cannot reach the host for a routing code from elsewhere; None for a RST
-    or another code."""
+    reject the capture on that host saw leave it; or a bridge firewall in front of it,
+    which answers from the same address, unless the capture shows the reject leaving
+    the host: verify.own_reject), a filter or a router that cannot reach the host for a
+    routing code from elsewhere; None for a RST or another code."""
     if prohibited(conn) and conn.icmp_sender == conn.resp_h:
-        return (f"a firewall on {conn.resp_h} rejects it (the reject comes from "
-                f"{conn.resp_h}'s own address, not a router's filter, which answers from its "
-                "own; a closed port answers with a RST: a reject rule there sends it, such "
-                "as nft's `reject with icmpx admin-prohibited`)")
+        host = conn.resp_h
+        return (f"{rejecting_firewall(ctx, conn, host)} rejects it (the reject comes from "
+                f"{host}'s own address, not a router's filter, which answers from its "
+                f"own; {source_words(ctx, conn, host)}; a closed port answers with a RST: "
+                "a reject rule sends it, such as nft's `reject with icmpx "
+                "admin-prohibited`)")
     if prohibited(conn):
         return "a firewall or router filter rejects it (a closed port answers with a RST)"
     if port_unreachable(conn):
-        return filter_reject_words(conn)
+        return filter_reject_words(ctx, conn)
     if routing_unreachable(conn) is None:
         return None
     if conn.icmp_sender == conn.resp_h:
+        host = conn.resp_h
         names = ("an ICMPv6 no route to destination or address unreachable"
-                 if ip_version(conn.resp_h) == 6 else "a host or network unreachable")
-        return (f"a firewall on {conn.resp_h} rejects it (a host does not report itself "
-                f"unreachable, and a closed TCP port answers a SYN with a RST: {names} "
-                "from the host itself comes from a reject rule, such as nft's "
-                f"{_ROUTING_REJECT[ip_version(conn.resp_h)]})")
+                 if ip_version(host) == 6 else "a host or network unreachable")
+        return (f"{rejecting_firewall(ctx, conn, host)} rejects it (a host does not report "
+                f"itself unreachable, and a closed TCP port answers a SYN with a RST: "
+                f"{names} from the host's address comes from a reject rule, such as nft's "
+                f"{_ROUTING_REJECT[ip_version(host)]}; {source_words(ctx, conn, host)})")
     if conn.icmp_sender is None:
         return (f"a firewall rejects it, or a router could not reach {conn.resp_h} (a "
                 "closed port answers with a RST)")
@@ -219,14 +224,16 @@ def unreachable_router(conn: Connection) -> str | None:
     return conn.icmp_sender
 
 
-def filter_reject_words(conn: Connection) -> str:
+def filter_reject_words(ctx: Context, conn: Connection) -> str:
     """Who rejects a SYN refused by an ICMP port unreachable from the responder itself:
-    its own firewall (port_unreachable), with why it is not a closed port."""
+    its own firewall, or a bridge firewall in front of it (verify.own_reject), with why
+    it is not a closed port."""
     host = conn.icmp_sender or conn.resp_h
     tables = "ip6tables" if ip_version(conn.resp_h) == 6 else "iptables"
-    return (f"a firewall on {host} rejects it (a closed TCP port answers a SYN with a "
-            f"RST; an {icmp_word(conn)} port unreachable to a TCP SYN comes from a reject "
-            f"rule, such as {tables}' REJECT or nft's reject)")
+    return (f"{rejecting_firewall(ctx, conn, host)} rejects it (a closed TCP port answers a "
+            f"SYN with a RST; an {icmp_word(conn)} port unreachable to a TCP SYN comes from "
+            f"a reject rule, such as {tables}' REJECT or nft's reject; "
+            f"{source_words(ctx, conn, host)})")
 
 
 def refusal_causes(ctx: Context, conn: Connection) -> str:
@@ -249,7 +256,7 @@ def _causes(ctx: Context, conn: Connection) -> str:
         return foreign_reset_words(conn, ttls)
     if refused_between(ctx, conn):  # two capture points (trial 26 D5)
         return refused_between_words(conn)
-    cause = icmp_cause(conn)
+    cause = icmp_cause(ctx, conn)
     if cause is not None and conn.icmp_sender not in (None, conn.resp_h):
         return (f"the SYN to {endpoint(conn.resp_h, conn.resp_p)} was answered with "
                 f"{refusal_how(conn)}, not by {conn.resp_h}: {cause}")
@@ -312,10 +319,11 @@ def refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
     rule on the device between the hosts that sent it (rejecting_device, or a RST with
     another TTL than the responder's: foreign_reset), or on the filter (an
     administratively prohibited code from elsewhere, or one, a port unreachable or a
-    routing code from the responder itself: its reject rule; a RST to a SYN that never
-    reached the other capture point of two: refused_between); for a routing code from a
-    router, its route to the host first; "" for a RST or another ICMP code (the port in
-    use, or a firewall: the caller's words)."""
+    routing code from the responder itself: its reject rule, or a bridge firewall's in
+    front of it unless the capture shows the reject leaving it, verify.own_reject; a RST
+    to a SYN that never reached the other capture point of two: refused_between); for a
+    routing code from a router, its route to the host first; "" for a RST or another
+    ICMP code (the port in use, or a firewall: the caller's words)."""
     if own_stack_refused(conn):
         return own_stack_fix(ctx, conn, session, routing_unreachable(conn) is not None)
     rejecting = rejecting_device(conn)
@@ -336,8 +344,9 @@ def refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
     routing = routing_unreachable(conn) is not None
     if port_unreachable(conn) or prohibited(conn) or (routing and own):
         host = conn.icmp_sender or conn.resp_h
-        return (f"{capitalised(rule)}: the reject rule is in {host}'s firewall, "
-                "so the allow rule must come before it there.")
+        return (f"{capitalised(rule)}: the reject rule is in "
+                f"{rule_place(ctx, conn, host)}, so the allow rule must come before it "
+                "there.")
     if routing and conn.icmp_sender is None:
         return (f"{capitalised(rule)} (the firewall that sent the reject); if none "
                 f"rejects it, check the route to {conn.resp_h} and that it is up.")
