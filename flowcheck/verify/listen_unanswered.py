@@ -121,9 +121,15 @@ def closed_instead(stream: NdmpStream, request: NdmpMessage) -> ControlPacket | 
     closed. No reply came (never_answered), so the receiver gave the session up rather
     than answer: it did not hang (lab matrix seed 118 run 2, a 3-port agent range for 3
     resources, the agent's FIN 0.2 ms after the third DATA_LISTEN, read "hung, or it
-    could not bind a port")."""
+    could not bind a port"). Not when the capture shows a FIN of the requester's it
+    lacks by then (NdmpStream.fins_lost: the receiver's FIN acknowledging one sequence
+    number past the requester's bytes, the sniffer having lost that FIN): the requester
+    closed first, and the receiver's FIN answered its close (review 51b)."""
     fin = stream.fin
     if fin is None or fin.direction != _peer(request) or fin.frame < request.frame:
+        return None
+    lost = stream.fins_lost.get(request.direction)
+    if lost is not None and lost.frame <= fin.frame:
         return None
     return fin
 
