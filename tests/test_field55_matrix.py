@@ -92,17 +92,22 @@ def _analysed(tmp_path: Path, copies: Copies) -> Analysis:
 
 def test_copies_on_the_other_unmarked_interface_are_no_networks(tmp_path: Path) -> None:
     # Two hosts' captures merged: each packet on its sender's interface, then on the
-    # receiver's 20 us later at the same hop limit.
+    # receiver's 20 us later at the same hop limit. The same bytes are one host's bond
+    # and its member captured together (M's packets on the bond first, A's on the
+    # member): the words name that too (review 51b).
     def hosts(by_m: bool) -> list[tuple[int, int, int]]:
         return [(0, 0, 64), (20, 1, 64)] if by_m else [(0, 1, 64), (20, 0, 64)]
     copies = _one(_analysed(tmp_path, hosts), "capture_duplicates")
     assert ("copies' interfaces tell where they were captured: the file holds each on "
             "another of its interfaces than its original, at its original's TTL, marking "
-            "neither as coming in or going out: one capture of a bridge's several "
-            "interfaces at once") in copies.message, copies.message
-    assert ("or two capture points' captures merged into one file, each on an interface of "
-            "its own; the file does not tell which. Not copies the network delivered twice: "
-            "a capture point sees those arrive twice on one interface") in copies.message
+            "neither as coming in or going out: one host's stacked interfaces captured "
+            "together (a VLAN or bond interface and the interface under it: dumpcap -i "
+            "eth0 -i eth0.100 on it), each packet on each, or one capture of a bridge's "
+            "several interfaces at once") in copies.message, copies.message
+    assert ("or two capture points' captures merged into one file (or two mirror ports "
+            "captured by one dumpcap), each on an interface of its own; the file does not "
+            "tell which. Not copies the network delivered twice: a capture point sees those "
+            "arrive twice on one interface") in copies.message
     assert "Either the capture point saw them twice" not in copies.message
     assert copies.fix.startswith("nothing to fix in the network for the copies; for each "
                                  "packet once, analyze one of the file's interfaces alone")
@@ -115,6 +120,7 @@ def test_copies_one_lower_on_the_other_interface_are_a_routers(tmp_path: Path) -
     assert ("at a TTL one lower, marking neither as coming in or going out: one capture of "
             "a router's several interfaces at once") in copies.message, copies.message
     assert "a router between them where the TTL is one lower" in copies.message
+    assert "stacked interfaces" not in copies.message  # they leave the TTL as it was
 
 
 def test_copies_on_one_interface_may_still_be_the_networks(tmp_path: Path) -> None:

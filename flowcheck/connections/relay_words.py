@@ -69,22 +69,30 @@ def near_words(relays: RelayCopies, copies: int) -> str:
 def apart_words(relays: RelayCopies) -> str:
     """What copies within copy_window.COPY_WINDOW on another of the file's interfaces
     than their originals, none marked coming in or going out (RelayCopies.near_apart:
-    a pcapng's interfaces), show: one host's several interfaces or two capture points,
-    the file cannot tell which; not the network's copies (lab matrix seed 118 run 1,
-    both hosts' dumpcap captures merged keeping both interfaces, read "Either the
-    capture point saw them twice ... or the network delivered them twice")."""
+    a pcapng's interfaces), show: one host's stacked interfaces (at one TTL), a bridge's
+    or router's several interfaces, or two capture points, the file cannot tell which;
+    not the network's copies (lab matrix seed 118 run 1, both hosts' dumpcap captures
+    merged keeping both interfaces, read "Either the capture point saw them twice ... or
+    the network delivered them twice")."""
     routed, read = relays.near_apart_routed, relays.near_read
     ttl = _ttl_phrase(routed, read)
     device = ("a bridge's" if not routed else "a router's" if routed == read
               else "a bridge's or router's")
     apart = ("" if not routed else ", a router between them where the TTL is one lower")
+    # A host's stacked interfaces (a VLAN or bond interface and the one under it) give
+    # each packet of its own twice at one TTL, by the same bytes as a bridge's (review
+    # 51b: this function's test input is a bond and its member captured on one host).
+    stacked = ("" if routed == read else
+               "one host's stacked interfaces captured together (a VLAN or bond interface "
+               "and the interface under it: dumpcap -i eth0 -i eth0.100 on it), each packet "
+               "on each, or ")
     return (f"the file holds each on another of its interfaces than its original, {ttl}, "
-            "marking neither as coming in or going out: one capture of "
+            f"marking neither as coming in or going out: {stacked}one capture of "
             f"{device} several interfaces at once (dumpcap -i A -i B on it), each packet "
             "as it came in and as it left, or two capture points' captures merged into one "
-            f"file, each on an interface of its own{apart}; the file does not tell which. "
-            "Not copies the network delivered twice: a capture point sees those arrive "
-            "twice on one interface")
+            "file (or two mirror ports captured by one dumpcap), each on an interface of its "
+            f"own{apart}; the file does not tell which. Not copies the network delivered "
+            "twice: a capture point sees those arrive twice on one interface")
 
 
 def near_fix(relays: RelayCopies) -> str:
