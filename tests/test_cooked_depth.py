@@ -259,3 +259,33 @@ def test_host_pairs_past_the_cap_are_left_out_whole(tmp_path: Path, monkeypatch)
     finding = _unanswered_control(path)
     assert "Linux cooked" not in finding.message
     assert f"unless it was taken on {A} itself" in finding.message
+
+
+def test_each_of_many_reuses_of_a_four_tuple_keeps_its_own_marks(tmp_path: Path) -> None:
+    # Both hosts' `-i any` merged; M opens the 4-tuple to A's port 22 seven times (a
+    # client binding one source port), each with a new initial sequence number. A's
+    # capture held the even ones' SYNs and SYN-ACKs, so only those are marked arriving
+    # too: each connection reads its own, the first, last and middle ones alike
+    # (syn_ways.attach finds them by bisection, not by a scan of the 4-tuple's).
+    packets: list[tuple[float, bytes]] = []
+    now = 1000.0
+    for i in range(7):
+        for src, flags, seq, ack in ((M, "S", 1000 + 7919 * i, 0),
+                                     (A, "SA", 5000 + 104729 * i, 1001 + 7919 * i),
+                                     (M, "R", 1001 + 7919 * i, 0)):
+            data = bytes(IPv6(src=src, dst=A if src == M else M, hlim=64)
+                         / TCP(sport=40000 if src == M else 22, dport=22 if src == M else 40000,
+                               flags=flags, seq=seq, ack=ack))
+            packets.append((now, _sll2(data, OUTGOING)))
+            if i % 2 == 0 or flags == "R":  # the RSTs copied both ways: copies in every batch
+                packets.append((now + 20e-6, _sll2(data, HOST)))
+            now += 0.01
+        now += 0.5 * (i + 1)  # uneven gaps: the nearest is not always the next one
+    path = write_pcap(tmp_path / "reuses.pcap", packets, 276)
+    by_start = sorted((c for c in track_connections([str(path)]).connections
+                       if c.resp_p == 22), key=lambda c: c.ts)
+    assert len(by_start) == 7
+    for i, conn in enumerate(by_start):
+        both = SENT | ARRIVED if i % 2 == 0 else SENT
+        assert conn.orig_syn_ways & (SENT | ARRIVED) == both, i
+        assert conn.resp_syn_ways & (SENT | ARRIVED) == both, i
