@@ -115,8 +115,10 @@ class SynWays:
                 (min(before[0], when), merged_marks(before[1], value))
         # Per direction its sequence numbers' marks in time order, so that each connection
         # finds its own by bisection: a 4-tuple reused n times (a client binding one
-        # source port) cost n*n comparisons with a scan (4,000 reuses: 4 s of attach).
-        timed = {key: _by_time(found) for key, found in by_text.items()}
+        # source port) cost n*n comparisons with a scan (4,000 reuses: 4 s of attach). A
+        # direction with one sequence number, nearly all, keeps its marks alone.
+        timed = {key: next(iter(found.values()))[1] if len(found) == 1 else _by_time(found)
+                 for key, found in by_text.items()}
         find = timed.get
         for conn in connections:
             orig_h, orig_p, resp_h, resp_p = conn.orig_h, conn.orig_p, conn.resp_h, conn.resp_p
@@ -135,12 +137,16 @@ def _by_time(found: dict[int, tuple[float, int]]) -> tuple[list[float], list[int
     return [when for when, _ in entries], [value for _, value in entries]
 
 
-def _nearest(found: tuple[list[float], list[int]] | None, when: float | None) -> int | None:
+def _nearest(found: int | tuple[list[float], list[int]] | None, when: float | None
+             ) -> int | None:
     """The packed marks of the sequence number whose first SYN came nearest `when` (a
-    connection's first SYN or SYN-ACK, seconds; found: _by_time's lists, bisected); the
-    earlier of two as near; None without either."""
-    if not found or when is None:
+    connection's first SYN or SYN-ACK, seconds; found: a direction's one sequence
+    number's marks, or _by_time's lists, bisected); the earlier of two as near; None
+    without either."""
+    if found is None or when is None:
         return None
+    if isinstance(found, int):
+        return found
     times, values = found
     at = bisect_left(times, when)
     if at == len(times) or (at and when - times[at - 1] <= times[at] - when):
