@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from capture_factory import write_pcap
-from cooked_rewrite import as_cooked
+from cooked_rewrite import as_cooked, with_ttls
 from pcap_records import Record, read_records, write_records
 from scapy.layers.inet import TCP
 from scapy.layers.inet6 import IPv6
@@ -182,6 +182,25 @@ def test_the_routers_counted_by_the_ttls_stay_beside_the_marks(tmp_path: Path) -
                 "them, allow them in its forward chain too") in finding.fix
         assert "or on its network segment" not in finding.fix
 
+
+
+def test_the_ttl_words_on_the_connectors_side_name_both_hosts(tmp_path: Path) -> None:
+    # Trial 26 D1's DNAT case with its TTLs as a point on the media server's segment
+    # sees them (the media server's 64, the agent's 63): the connector's side, by the
+    # TTLs alone. Its words named the media server twice ("10.77.0.1's packets arrive
+    # with TTL 64, an initial value, and 10.77.0.1's with 63"): proven_host names the
+    # other host of the pair (review 51a).
+    [found] = find_cases([str(CAPTURES / "lab-trial26-nat/nat-dnat-ok-at-A.pcap.gz")])
+    capture = with_ttls(found.capture, tmp_path / "at-m.pcap",
+                        {"10.77.0.1": 64, "10.88.0.2": 63})
+    config = found.config()
+    mismatches = [f for f in analyze(read_traffic([str(capture)], config), config).findings
+                  if f.code == "announced_address_mismatch"]
+    assert mismatches
+    for mismatch in mismatches:
+        assert ("This capture was taken on the media server's side (or on its network "
+                "segment: 10.77.0.1's packets arrive with TTL 64, an initial value, and "
+                "10.88.0.2's with 63: a router between them)") in mismatch.message
 
 def _unanswered_control(path: Path) -> Finding:
     config_path = path.with_name("flowcheck.toml")
