@@ -66,3 +66,19 @@ def as_cooked(source: Path, target: Path, host: str, flat_ttl: int | None = None
         header = struct.pack(">HHIHBB8s", ethertype, 0, 2, 1, kind, 6, frame[6:12] + b"\0\0")
         out.append(Record(record.micros, record.wirelen - 14 + len(header), header + payload))
     return write_records(target, _LINUX_SLL2, out)
+
+
+def with_ttls(source: Path, target: Path, ttls: dict[str, int]) -> Path:
+    """Write source (an Ethernet capture) to target, still Ethernet, with each packet
+    from an address in ttls given that TTL (hop limit): the same exchange seen from
+    another point on its path."""
+    linktype, records = read_records(source)
+    assert linktype == _ETHERNET, f"{source}: not an Ethernet capture"
+    out: list[Record] = []
+    for record in records:
+        frame = record.data
+        ethertype = struct.unpack_from("!H", frame, 12)[0]
+        _, src, _ = _ip(frame[14:], ethertype, None)
+        payload, _, _ = _ip(frame[14:], ethertype, ttls.get(src))
+        out.append(Record(record.micros, record.wirelen, frame[:14] + payload))
+    return write_records(target, linktype, out)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from capture_factory import write_pcap
-from cooked_rewrite import as_cooked
+from cooked_rewrite import as_cooked, with_ttls
 from pcap_records import Record, read_records, write_records
 from scapy.layers.inet import TCP
 from scapy.layers.inet6 import IPv6
@@ -183,6 +183,25 @@ def test_the_routers_counted_by_the_ttls_stay_beside_the_marks(tmp_path: Path) -
         assert "or on its network segment" not in finding.fix
 
 
+
+def test_the_ttl_words_on_the_connectors_side_name_both_hosts(tmp_path: Path) -> None:
+    # Trial 26 D1's DNAT case with its TTLs as a point on the media server's segment
+    # sees them (the media server's 64, the agent's 63): the connector's side, by the
+    # TTLs alone. Its words named the media server twice ("10.77.0.1's packets arrive
+    # with TTL 64, an initial value, and 10.77.0.1's with 63"): proven_host names the
+    # other host of the pair (review 51a).
+    [found] = find_cases([str(CAPTURES / "lab-trial26-nat/nat-dnat-ok-at-A.pcap.gz")])
+    capture = with_ttls(found.capture, tmp_path / "at-m.pcap",
+                        {"10.77.0.1": 64, "10.88.0.2": 63})
+    config = found.config()
+    mismatches = [f for f in analyze(read_traffic([str(capture)], config), config).findings
+                  if f.code == "announced_address_mismatch"]
+    assert mismatches
+    for mismatch in mismatches:
+        assert ("This capture was taken on the media server's side (or on its network "
+                "segment: 10.77.0.1's packets arrive with TTL 64, an initial value, and "
+                "10.88.0.2's with 63: a router between them)") in mismatch.message
+
 def _unanswered_control(path: Path) -> Finding:
     config_path = path.with_name("flowcheck.toml")
     config_path.write_text(f'media_servers = ["{M}"]\nremote_agents = ["{A}"]\n')
@@ -259,3 +278,33 @@ def test_host_pairs_past_the_cap_are_left_out_whole(tmp_path: Path, monkeypatch)
     finding = _unanswered_control(path)
     assert "Linux cooked" not in finding.message
     assert f"unless it was taken on {A} itself" in finding.message
+
+
+def test_each_of_many_reuses_of_a_four_tuple_keeps_its_own_marks(tmp_path: Path) -> None:
+    # Both hosts' `-i any` merged; M opens the 4-tuple to A's port 22 seven times (a
+    # client binding one source port), each with a new initial sequence number. A's
+    # capture held the even ones' SYNs and SYN-ACKs, so only those are marked arriving
+    # too: each connection reads its own, the first, last and middle ones alike
+    # (syn_ways.attach finds them by bisection, not by a scan of the 4-tuple's).
+    packets: list[tuple[float, bytes]] = []
+    now = 1000.0
+    for i in range(7):
+        for src, flags, seq, ack in ((M, "S", 1000 + 7919 * i, 0),
+                                     (A, "SA", 5000 + 104729 * i, 1001 + 7919 * i),
+                                     (M, "R", 1001 + 7919 * i, 0)):
+            data = bytes(IPv6(src=src, dst=A if src == M else M, hlim=64)
+                         / TCP(sport=40000 if src == M else 22, dport=22 if src == M else 40000,
+                               flags=flags, seq=seq, ack=ack))
+            packets.append((now, _sll2(data, OUTGOING)))
+            if i % 2 == 0 or flags == "R":  # the RSTs copied both ways: copies in every batch
+                packets.append((now + 20e-6, _sll2(data, HOST)))
+            now += 0.01
+        now += 0.5 * (i + 1)  # uneven gaps: the nearest is not always the next one
+    path = write_pcap(tmp_path / "reuses.pcap", packets, 276)
+    by_start = sorted((c for c in track_connections([str(path)]).connections
+                       if c.resp_p == 22), key=lambda c: c.ts)
+    assert len(by_start) == 7
+    for i, conn in enumerate(by_start):
+        both = SENT | ARRIVED if i % 2 == 0 else SENT
+        assert conn.orig_syn_ways & (SENT | ARRIVED) == both, i
+        assert conn.resp_syn_ways & (SENT | ARRIVED) == both, i
