@@ -26,6 +26,7 @@ from flowcheck.sessions.classify import (
     is_failed,
     listener_host,
 )
+from flowcheck.sessions.clock_apart import stamped_behind
 from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.local import other_version, wire_forms
 from flowcheck.sessions.pools import Endpoints, Pool, Work, claim
@@ -94,12 +95,24 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
                  and (conn := pool.first_following(order, after, frame)) is not None]
         return min(found, key=order.opened, default=None)
 
+    # Hosts whose packets the capture stamps behind their peer's (two hosts' own
+    # captures merged, their clocks apart: flowcheck.sessions.clock_apart): a connector's
+    # SYN on its clock may be stamped that much before the announcement on the sender's.
+    behind = stamped_behind([*control_of.values(),
+                             *(c for conns in endpoints.by_endpoint.values() for c in conns)])
+
+    def lag(ann: Announcement, control: Connection) -> float:
+        """How far the connector's stamps are proven behind the announcing message's
+        sender's (listener_host: the LISTEN reply's server, the CONNECT request's DMA)."""
+        return behind.get((connector_host(ann, control), listener_host(ann, control)), 0.0)
+
     for ts, session, group in pending:
         control = control_of[session.id]
         frame = group[0].frame
         candidates = [(conn, ann) for ann in group
                       if (conn := first_from(ann, control, ann.ip,
-                                             ts - ANNOUNCEMENT_JITTER_SECONDS, frame))
+                                             ts - ANNOUNCEMENT_JITTER_SECONDS
+                                             - lag(ann, control), frame))
                       is not None]
         if not candidates:
             # Nobody reached the announced address, but the announced port was reached

@@ -204,6 +204,12 @@ def _late_accept(ctx: Context, conn: Connection) -> LateRefusal | None:
     answer = conn.synack_frames[0]
     if answer < closed.frame or conn.syn_frames[0] > closed.frame or conn.syn_ts is None:
         return None
+    if conn.orig_first_data is not None and conn.orig_first_data[0] < answer:
+        # The connector sent data before that SYN-ACK was written: some answer had
+        # reached it already (a SYN-ACK the sniffer lost, or this one stamped on another
+        # host's clock: two hosts' own captures merged, flowcheck.sessions.clock_apart),
+        # so no listener took a retry after the job.
+        return None
     waited = max(0.0, closed.ts - conn.syn_ts)
     after = conn.synack_ts - closed.ts if conn.synack_ts is not None else None
     return LateRefusal(closed, answer, after, waited,

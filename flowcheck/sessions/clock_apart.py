@@ -1,0 +1,54 @@
+"""How far one host's packets are proven stamped behind another's: the two directions
+of their connections stamped on two clocks.
+
+One capture point stamps every packet on one clock, so a connection's packets keep
+TCP's order in time: the SYN-ACK after the SYN it answers, the originator's first data
+after the SYN-ACK it waited for (RFC 9293 3.5). A capture set made of each host's own
+packets (each host's `tcpdump -Q out`, or two captures filtered `src host X`, merged
+with `mergecap`: two clocks in one file, nothing to learn an offset from since no packet
+is in both) stamps each direction on its host's clock: a SYN-ACK stamped before its SYN,
+or data before the SYN-ACK, is then not order but the clocks apart, by at least the
+difference (a lower bound: the true offset is that plus the answer's own delay).
+
+Matching (flowcheck.sessions.matching) takes a connection to an announced endpoint
+stamped that much earlier than the announcement as following it: the connector's SYN
+is stamped on the connector's clock, the announcing message on its sender's
+(an agent's clock an hour behind read 'the capture holds no connection to it',
+announced_not_used, beside the job's own data connection to exactly that endpoint).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from flowcheck.model import Connection
+
+__all__ = ["MIN_APART_SECONDS", "stamped_behind"]
+
+# A lag this small is a merged capture's or SPAN port's jitter, which the announcement
+# matching already allows (ANNOUNCEMENT_JITTER_SECONDS, 5 ms): only a larger one says the
+# directions are on two clocks.
+MIN_APART_SECONDS = 0.005
+
+
+def _lags(conn: Connection) -> Iterable[tuple[str, str, float]]:
+    """(host behind, host ahead, seconds) each proof in one connection's handshake gives.
+
+    A SYN-ACK stamped before the first SYN: the responder behind. The originator's first
+    data stamped before the first SYN-ACK: the originator behind (it sends data only
+    once the SYN-ACK reached it)."""
+    if conn.syn_ts is not None and conn.synack_ts is not None:
+        yield conn.resp_h, conn.orig_h, conn.syn_ts - conn.synack_ts
+    if conn.synack_ts is not None and conn.orig_first_data is not None:
+        yield conn.orig_h, conn.resp_h, conn.synack_ts - conn.orig_first_data[1]
+
+
+def stamped_behind(connections: Iterable[Connection]) -> dict[tuple[str, str], float]:
+    """(host, peer) -> the largest lag in seconds by which the capture proves host's
+    packets stamped behind peer's (above MIN_APART_SECONDS; absent: none proven)."""
+    behind: dict[tuple[str, str], float] = {}
+    for conn in connections:
+        for host, peer, lag in _lags(conn):
+            if lag > MIN_APART_SECONDS and lag > behind.get((host, peer), 0.0):
+                behind[(host, peer)] = lag
+    return behind

@@ -1,0 +1,112 @@
+"""Two hosts' own packets merged by time, their clocks apart (flowcheck.sessions.clock_apart).
+
+captures/ndmjob/v4-backup.pcap (a good NDMP v4 three-way backup: DATA_CONNECT announces
+the media server's mover endpoint, the agent connects to it) split by sender, as each
+host's `tcpdump -Q out` (or a capture filtered `src host X`) holds it, the agent's
+packets stamped `skew` seconds off, then merged by time (mergecap's order): one file,
+two clocks, no packet in both to learn an offset from. A new-user trial: the agent's
+clock 3 s behind read INCONCLUSIVE with capture_filtered ("The capture leaves out
+connections the job made") and unannounced_connection for the job's own data
+connection, whose SYN was stamped before the announcement; 0.01 s behind read the same.
+The handshakes prove the clocks apart (the agent's SYN-ACK stamped before the SYN it
+answers), so the data connection follows its announcement: PASS, every step ok.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from pcap_records import read_records, write_records
+
+from flowcheck.config import build_config, load_file
+from flowcheck.model import Connection
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.sessions.clock_apart import stamped_behind
+
+STORED = Path(__file__).resolve().parent.parent / "captures" / "ndmjob"
+AGENT = bytes([10, 77, 0, 2])
+MEDIA = "10.77.0.1"
+
+
+@functools.cache
+def _records() -> tuple[int, tuple]:
+    linktype, records = read_records(STORED / "v4-backup.pcap")
+    return linktype, tuple(records)
+
+
+def _merged(tmp_path: Path, skew: float) -> Path:
+    """The capture with the agent's packets (IPv4 source 10.77.0.2) stamped `skew`
+    seconds later (earlier when negative), then sorted by time as mergecap merges."""
+    linktype, records = _records()
+    micros = round(skew * 1_000_000)
+    moved = [replace(r, micros=r.micros + micros) if r.data[26:30] == AGENT else r
+             for r in records]
+    moved.sort(key=lambda r: r.micros)  # stable: each host's own order kept
+    return write_records(tmp_path / f"merged{skew}.pcap", linktype, moved)
+
+
+def _analyze(path: Path) -> Analysis:
+    config = build_config(load_file(STORED / "flowcheck.toml"))
+    return analyze(read_traffic([str(path)], config), config)
+
+
+@pytest.mark.parametrize("skew", [-3.0, -0.01])
+def test_agent_clock_behind_reads_the_job(tmp_path: Path, skew: float) -> None:
+    result = _analyze(_merged(tmp_path, skew))
+    codes = {f.code for f in result.findings}
+    assert "capture_filtered" not in codes
+    assert "unannounced_connection" not in codes
+    assert "announced_not_used" not in codes
+    assert result.verdict == "pass"
+    (session,) = result.sessions
+    assert [s.status for s in session.steps] == ["ok"] * len(session.steps)
+    (ann,) = [a for a in session.announced if a.message.endswith("DATA_CONNECT")]
+    data = next(c for c in result.traffic.connections if c.uid == ann.used_by)
+    # The job's data connection, stamped before the announcement on the agent's clock.
+    assert (data.orig_h, data.resp_h, data.resp_p) == ("10.77.0.2", MEDIA, ann.port)
+    assert data.ts < ann.ts
+
+
+def test_agent_clock_ahead_unchanged(tmp_path: Path) -> None:
+    """Stamped later, the data connection follows its announcement anyway: PASS."""
+    result = _analyze(_merged(tmp_path, 3.0))
+    assert result.verdict == "pass"
+    assert not {f.code for f in result.findings} & {"capture_filtered", "announced_not_used"}
+
+
+def _conn(**fields: object) -> Connection:
+    base: dict[str, object] = dict(uid="C1", orig_h=MEDIA, orig_p=5001, resp_h="10.77.0.2",
+                                   resp_p=10000, ts=100.0)
+    return Connection(**{**base, **fields})
+
+
+def test_stamped_behind_proofs() -> None:
+    """Each proof names the side stamped behind, by the largest lag; jitter is none."""
+    synack_first = _conn(syn_ts=100.0, synack_ts=97.0)
+    data_first = _conn(uid="C2", syn_ts=100.0, synack_ts=104.0,
+                       orig_first_data=(5, 102.5))
+    jitter = _conn(uid="C3", syn_ts=100.0, synack_ts=99.998)
+    in_order = _conn(uid="C4", syn_ts=100.0, synack_ts=100.001,
+                     orig_first_data=(5, 100.002))
+    assert stamped_behind([synack_first]) == {("10.77.0.2", MEDIA): 3.0}
+    assert stamped_behind([data_first]) == {(MEDIA, "10.77.0.2"): 1.5}
+    assert stamped_behind([jitter, in_order]) == {}
+
+
+def test_answer_stamped_after_the_close_is_no_late_accept(tmp_path: Path) -> None:
+    """The agent's clock 10 s behind: its data connection's SYN-ACK (the media server's
+    clock) is stamped after the agent's FIN of the control connection, yet the agent's
+    data was written before that SYN-ACK, so it was answered in time: the job's data
+    connection, not "unanswered while the job ran, its SYN retry answered" (the words
+    before). The control connection's close, compared across the two clocks, still
+    misreads (CHANGELOG: left)."""
+    result = _analyze(_merged(tmp_path, -10.0))
+    codes = {f.code for f in result.findings}
+    assert not codes & {"data_unanswered", "announced_not_used", "capture_filtered",
+                        "unannounced_connection"}
+    (session,) = result.sessions
+    (ann,) = [a for a in session.announced if a.message.endswith("DATA_CONNECT")]
+    assert ann.used_by in session.data_connections
