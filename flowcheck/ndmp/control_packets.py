@@ -17,6 +17,9 @@ from flowcheck.ndmp.keepalive import FIN, RST, SYN, ProbeTracker
 from flowcheck.tcp_sequence import seq_after, seq_ahead
 
 _GAPS_KEPT = 64  # own gaps kept per direction (NdmpStream.own_gaps)
+# Payload packets whose acknowledgement numbers are kept per direction (ack_of): a
+# message held behind a hole is decoded once the hole is given up, packets later.
+_ACKS_KEPT = 4096
 
 
 @fields_dataclass(slots=True)
@@ -34,6 +37,9 @@ class ControlPackets:
     probes: ProbeTracker = field(default_factory=ProbeTracker)
     # Each direction's latest acknowledgement number (NdmpStream.fin_acked_new).
     acks: dict[str, int] = field(default_factory=dict)
+    # Per direction, each recent packet with payload's acknowledgement number by frame
+    # (ack_of), the newest _ACKS_KEPT.
+    payload_acks: dict[str, dict[int, int]] = field(default_factory=dict)
     # The directions whose FIN the capture holds (NdmpStream.fins_lost keeps no other).
     fins: set[str] = field(default_factory=set)
     # Per direction, its latest packet with payload while no FIN was seen
@@ -84,7 +90,24 @@ class ControlPackets:
         self.probes.packet(direction, seq, flags, payload, frame, ts)  # after its reads
         if ack is not None:
             self.acks[direction] = ack
+            if payload:
+                kept = self.payload_acks.setdefault(direction, {})
+                kept[frame] = ack
+                if len(kept) > _ACKS_KEPT:
+                    del kept[next(iter(kept))]
         self.last = packet
+
+    def ack_of(self, direction: Direction, frame: int) -> int | None:
+        """The acknowledgement number of the direction's packet `frame` (the one that
+        completed a message), else its latest packet's: a message the reassembly held
+        behind a hole the sniffer left is decoded later, when the latest packet may
+        acknowledge bytes the peer sent after the message (30% of a three-resources
+        backup's frames removed: a DATA_GET_STATE 'acknowledged' the agent's lost reply
+        and read ndmp_no_reply)."""
+        kept = self.payload_acks.get(direction)
+        if kept is not None and frame in kept:
+            return kept[frame]
+        return self.acks.get(direction)
 
 
 def _note_fin_lost(stream: NdmpStream, packet: tuple[Direction, int, float, int, int],
