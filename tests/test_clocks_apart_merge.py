@@ -94,6 +94,9 @@ def test_stamped_behind_proofs() -> None:
     assert stamped_behind([synack_first]) == {("10.77.0.2", MEDIA): 3.0}
     assert stamped_behind([data_first]) == {(MEDIA, "10.77.0.2"): 1.5}
     assert stamped_behind([jitter, in_order]) == {}
+    fast_open = _conn(uid="C5", syn_ts=100.0, synack_ts=100.2, syn_frames=[5],
+                      orig_first_data=(5, 100.0))  # data in the SYN: sent before any answer
+    assert stamped_behind([fast_open]) == {}
 
 
 def test_answer_stamped_after_the_close_is_no_late_accept(tmp_path: Path) -> None:

@@ -36,11 +36,13 @@ def _lags(conn: Connection) -> Iterable[tuple[str, str, float]]:
 
     A SYN-ACK stamped before the first SYN: the responder behind. The originator's first
     data stamped before the first SYN-ACK: the originator behind (it sends data only
-    once the SYN-ACK reached it)."""
+    once the SYN-ACK reached it; not data in the SYN itself, TCP Fast Open's, RFC 7413,
+    which comes before any answer)."""
     if conn.syn_ts is not None and conn.synack_ts is not None:
         yield conn.resp_h, conn.orig_h, conn.syn_ts - conn.synack_ts
-    if conn.synack_ts is not None and conn.orig_first_data is not None:
-        yield conn.orig_h, conn.resp_h, conn.synack_ts - conn.orig_first_data[1]
+    first = conn.orig_first_data
+    if conn.synack_ts is not None and first is not None and first[0] not in conn.syn_frames:
+        yield conn.orig_h, conn.resp_h, conn.synack_ts - first[1]
 
 
 def stamped_behind(connections: Iterable[Connection]) -> dict[tuple[str, str], float]:
