@@ -24,6 +24,7 @@ from flowcheck.model import Connection, Session
 from flowcheck.sessions import message_op
 from flowcheck.tcp_sequence import SEQUENCE_SPACE, seq_ahead
 from flowcheck.verify.context import Context
+from flowcheck.verify.first_close import peer_fin_first
 
 CONNECT_CLOSE_BYTES = 28  # record mark (4) + NDMP header (24), no body
 # Bytes after the agent's last message that a normal end explains: none, the media
@@ -40,6 +41,10 @@ def unanswered_close_words(ctx: Context, session: Session, control: Connection) 
     if stream is None or stream.fin is None or stream.fin_ack is None \
             or stream.fin.direction != "resp" or stream.tls_from:
         return ""  # (bytes in TLS are held, not lost: session_words says why)
+    if peer_fin_first(control, stream):
+        # Its FIN acknowledged the media server's, which the capture lacks: the media
+        # server closed first and the agent's close answered it.
+        return ""
     own = [m for m in stream.messages if m.direction == "resp" and m.frame < stream.fin.frame]
     acked = stream.last_message_ack.get("resp")
     if not own or acked is None:
