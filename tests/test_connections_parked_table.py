@@ -131,12 +131,12 @@ def _folded(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     counts = {"aside": 0, "found aside": 0, "rejected": 0, "found": 0, "popped": 0, "got": 0}
     park, find, pop, get = ParkedTable.park, ParkedTable.find, ParkedTable.pop, ParkedTable.get
 
-    def parked(table: ParkedTable, block, numbers, keys) -> None:  # noqa: ANN001
-        park(table, block, numbers, keys)
+    def parked(table: ParkedTable, block, numbers, keys, *words) -> None:  # noqa: ANN001
+        park(table, block, numbers, keys, *words)
         counts["aside"] = max(counts["aside"], len(table._extra))
 
-    def found(table: ParkedTable, numbers, keys):  # noqa: ANN001, ANN202
-        at, entries = find(table, numbers, keys)
+    def found(table: ParkedTable, numbers, keys, *words):  # noqa: ANN001, ANN202
+        at, entries = find(table, numbers, keys, *words)
         if len(table):
             held = table._block[np.minimum(numbers, table._block.shape[0] - 1)] >= 0
             counts["rejected"] += int(np.count_nonzero(held & (numbers < table._block.shape[0])
@@ -211,3 +211,89 @@ def test_a_tracker_keeps_its_parked_keys_by_the_replays_table() -> None:
     tracker = ConnectionTracker()
     assert tracker._parked._table is tracker.copies.replays.table
     assert isinstance(tracker.copies.replays.table, flow_table.FlowTable)
+
+
+def _words_of(keys: list) -> tuple[list[int], list[int]]:
+    """parked_table.key_words of each key, made from the key itself: a plain IPv4 key's
+    endpoints as address << 16 | port, bit 63 set; 0 for any other key."""
+    low, high = [], []
+    for (version, low_address, low_port), (_, high_address, high_port), tunnel in keys:
+        plain = version == 4 and not tunnel
+        low.append(int.from_bytes(low_address, "big") << 16 | low_port | 1 << 63
+                   if plain else 0)
+        high.append(int.from_bytes(high_address, "big") << 16 | high_port | 1 << 63
+                    if plain else 0)
+    return low, high
+
+
+def test_the_batchs_key_words_are_its_keys(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The words the short pass gives find and park (from the batch's columns) are each
+    key's own (equal nonzero words: equal keys, which find then takes without comparing
+    the tuples), on random IPv4, IPv6 and VXLAN keys and stored captures of IPv6 and of
+    ERSPAN halves; the records equal to those found by comparing every key."""
+    monkeypatch.setattr(short_flows, "SHORT_STEP_FLOWS", 1)
+    monkeypatch.setattr(short_flows, "SHORT_STEP_PACKETS", 0)
+    seen = {"plain": 0, "other": 0, "calls": 0}
+    park, find = ParkedTable.park, ParkedTable.find
+
+    def check(keys: list, words: tuple[np.ndarray, np.ndarray]) -> None:
+        low, high = _words_of(keys)
+        assert words[0].tolist() == low and words[1].tolist() == high
+        seen["plain"] += sum(map(bool, low))
+        seen["other"] += low.count(0)
+        seen["calls"] += 1
+
+    def parked(table: ParkedTable, block, numbers, keys, words):  # noqa: ANN001, ANN202
+        check(keys, words)
+        return park(table, block, numbers, keys, words)
+
+    def found(table: ParkedTable, numbers, keys, words):  # noqa: ANN001, ANN202
+        check(keys, words)
+        return find(table, numbers, keys, words)
+
+    def by_tuples(table: ParkedTable, numbers, keys, words):  # noqa: ANN001, ANN202
+        return find(table, numbers, keys)
+
+    paths = [_keyed_capture(tmp_path / "keys.pcap", 2_000),
+             *(CAPTURES / name for name in KEYED)]
+    compared = []
+    for path in paths:
+        monkeypatch.setattr(ParkedTable, "find", by_tuples)
+        compared.append(track_connections([str(path)], chunk_size=1 << 14).connections)
+    monkeypatch.setattr(ParkedTable, "park", parked)
+    monkeypatch.setattr(ParkedTable, "find", found)
+    assert [track_connections([str(path)], chunk_size=1 << 14).connections
+            for path in paths] == compared
+    assert seen["plain"] >= 300 and seen["other"] >= 300 and seen["calls"] >= 10
+
+
+def test_in_flows_by_number_is_the_dicts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ShortFlows._in_flows by the ConnStates' numbers (their keys hashed one by one)
+    gives what asking `_flows` for every key gives, with the true hashes and with every
+    hash folded to FOLD values (keys of other ConnStates' numbers, told apart by the
+    dict); and a tracker's keys with ConnStates were among the batches'."""
+    monkeypatch.setattr(short_flows, "SHORT_STEP_FLOWS", 1)
+    monkeypatch.setattr(short_flows, "SHORT_STEP_PACKETS", 0)
+    monkeypatch.setattr(short_flows, "FEW_FLOWS_PER_KEY", 1)  # by number whenever it can
+    packets = short_traffic(3, 400, loss=0.03, dup=0.03, swap=0.03, shapes=WITH_STALE)
+    seen = {"by number": 0, "in flows": 0}
+    in_flows = short_flows.ShortFlows._in_flows
+
+    def checked(tracker, numbers, keys):  # noqa: ANN001, ANN202
+        out = in_flows(tracker, numbers, keys)
+        assert out.tolist() == [key in tracker._flows for key in keys]
+        seen["by number"] += 0 < len(tracker._flows) <= len(keys)
+        seen["in flows"] += int(np.count_nonzero(out))
+        return out
+
+    monkeypatch.setattr(short_flows.ShortFlows, "_in_flows", checked)
+    for chunk in (64, 700):
+        true = run(tmp_path, packets, chunk=chunk)
+        assert len(true) > 300
+    assert seen["by number"] >= 10 and seen["in flows"] >= 10
+    counted = dict(seen)
+    _folded(monkeypatch)
+    assert run(tmp_path, packets, chunk=700) == true
+    assert seen["by number"] > counted["by number"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import tshark_fork
 from scapy.all import IP, TCP, Ether
@@ -21,6 +22,7 @@ from test_connections_states import A, M
 from test_connections_util import ACK, FIN, SYN, ethernet, ipv4, read_batches, tcp
 from test_connections_util import write_pcap as write
 
+from flowcheck.connections import short
 from flowcheck.connections.tracker import ConnectionTracker
 from flowcheck.model import Connection
 
@@ -170,3 +172,39 @@ def test_overlapping_and_duplicate_sack_blocks_count_each_byte_once(
                                                   for left, right in kept)
     assert evidence.sacked_unseen == sum(right - left for left, right in kept)
     assert evidence.sacked_unseen < sum(right - left for left, right in blocks)
+
+
+@pytest.mark.usefixtures("short_everywhere")
+def test_the_short_pass_asks_every_packet_with_a_sack_beyond_its_ack(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """short._hand_sacks asks sacks_beyond_ack only of the packets with a byte SACK_KIND
+    among the 40 before their payload (fewer than it is handed), and marks what asking
+    every packet marks: SACK blocks above and below the ACK, after NOPs, behind
+    timestamps (kind 8, whose values here hold the byte 5 too), and no options."""
+    calls = {"marked": 0, "asked": 0, "rows": 0}
+    hand, ask = short._hand_sacks, short.sacks_beyond_ack
+
+    def asked(buf, d, k):  # noqa: ANN001, ANN202
+        calls["asked"] += 1
+        return ask(buf, d, k)
+
+    def checked(bad, rows_of, buf, d, step_rows) -> None:  # noqa: ANN001
+        every = bad.copy()
+        for i in np.flatnonzero(rows_of).tolist():
+            every[i] |= ask(buf, d, int(step_rows[i]))
+        hand(bad, rows_of, buf, d, step_rows)
+        assert bad.tolist() == every.tolist()
+        calls["marked"] += int(np.count_nonzero(every & rows_of))
+        calls["rows"] += int(np.count_nonzero(rows_of))
+
+    monkeypatch.setattr(short, "_hand_sacks", checked)
+    monkeypatch.setattr(short, "sacks_beyond_ack", asked)
+    stamp = b"\x01\x01\x08\x0a\x05\x00\x00\x05\x00\x05\x05\x00"  # NOP NOP TS (5s inside)
+    for acked in (0, 3, 40):
+        last = 1 + 1000 * acked
+        path = write(tmp_path / f"sack{acked}.pcap", 1, receiver_only(acked, [
+            b"", stamp, sack((last - 500, last)), stamp + sack((last + 10, last + 20)),
+            sack((last + 7240, last + 8192), (last + 9640, last + 10000))]))
+        reference, bulk, fast = every_path(path)
+        assert reference == bulk == fast
+    assert calls["marked"] > 0 and calls["rows"] > calls["asked"] > calls["marked"]

@@ -124,7 +124,8 @@ class IcmpAttach:
     _flows: dict[FlowKey, ConnState]
     _parked: ParkedTable
     _new: list[Connection]
-    _short: tuple[ShortPass, np.ndarray, list[FlowKey], list[FlowKey], np.ndarray] | None
+    _short: tuple[ShortPass, np.ndarray, list[FlowKey], list[FlowKey], np.ndarray,
+                  tuple[np.ndarray, np.ndarray]] | None
 
     def _quotes_before_commit(self, quotes: list[IcmpQuote]) -> list[IcmpQuote]:
         """Handle now the quotes that answer no connection, known or opened by the
@@ -197,7 +198,7 @@ class IcmpAttach:
         of the keys wanted, by key."""
         if self._short is None:
             return {}
-        short, keep, keys, _, _ = self._short
+        short, keep, keys, *_ = self._short
         kept = np.zeros(len(keys), bool)
         kept[keep] = True
         pending: dict[FlowKey, _Candidate] = {}

@@ -21,9 +21,9 @@ import numpy as np
 
 from flowcheck.arrays import indices, stable_order
 from flowcheck.connections.conn import ACK, SYN, ConnState
-from flowcheck.connections.flows import BatchFlows, FlowKey
+from flowcheck.connections.flows import BatchFlows, FlowKey, endpoint_words
 from flowcheck.connections.parked import Parked, commit, parked_bases
-from flowcheck.connections.parked_table import ParkedTable
+from flowcheck.connections.parked_table import ParkedTable, key_words
 from flowcheck.connections.per_packet import starts_new
 from flowcheck.connections.record_columns import NONE
 from flowcheck.connections.short import MAX_PACKETS, ShortPass
@@ -38,6 +38,14 @@ if TYPE_CHECKING:  # the tracker's, which imports it first
 # per step in all: below that its fixed cost per step exceeds update_packet's.
 SHORT_STEP_FLOWS = 8
 SHORT_STEP_PACKETS = 24
+# _in_flows numbers `_flows`' keys one by one (a few us each) while they are at most one
+# per this many of the batch's keys (each hashed as a tuple, ~0.15 us, when more).
+FEW_FLOWS_PER_KEY = 32
+
+
+def _blank(tunnels: list[str]) -> np.ndarray:
+    """Per tunnel index of a batch (DecodedBatch.tunnels), whether it is no tunnel ("")."""
+    return np.fromiter((not name for name in tunnels), bool, len(tunnels))
 
 
 class ShortFlows:
@@ -57,7 +65,8 @@ class ShortFlows:
     _records: list[Connection]
     _new: list[Connection]
     _next_uid: int
-    _short: tuple[ShortPass, np.ndarray, list[FlowKey], list[FlowKey], np.ndarray] | None
+    _short: tuple[ShortPass, np.ndarray, list[FlowKey], list[FlowKey], np.ndarray,
+                  tuple[np.ndarray, np.ndarray]] | None
     _decoded: DecodedBatch
     _buf: np.ndarray | None
     _copy: np.ndarray
@@ -92,11 +101,12 @@ class ShortFlows:
         # read once, by the keys' FlowTable numbers (replays.Spans gave them this batch:
         # a gather, parked_table), its entries kept (None: not parked) for the flows the
         # pass takes up again and those _reused checks.
-        count = len(walk_keys)
-        in_flows = (np.fromiter(map(self._flows.__contains__, walk_keys), bool, count)
-                    if self._flows else np.zeros(count, bool))
         numbers = self.copies.replays.numbers[walk_a]
-        in_parked, found = self._parked.find(numbers, walk_keys)
+        in_flows = self._in_flows(numbers, walk_keys)
+        src, dst = endpoint_words(d, first)
+        words = key_words(d.tcp_version[first], _blank(d.tunnels)[d.tcp_tunnel[first]],
+                          np.minimum(src, dst), np.maximum(src, dst))
+        in_parked, found = self._parked.find(numbers, walk_keys, words)
         if moved is not None:
             # Records out of time order (in the flow, or behind the time reached): the
             # pass takes a flow's packets in file order and a parked record's span from
@@ -136,8 +146,27 @@ class ShortFlows:
         keep = np.flatnonzero(~short.bad)
         replacing = [walk_keys[n] for n in pick[reused[pick] & ~short.bad].tolist()]
         self._short = (short, keep, [walk_keys[n] for n in pick.tolist()], replacing,
-                       numbers[pick])
+                       numbers[pick], (words[0][pick], words[1][pick]))
         return rest
+
+    def _in_flows(self, numbers: np.ndarray, keys: list[FlowKey]) -> np.ndarray:
+        """Per key (numbers: each one's FlowTable number, this batch's), whether it has a
+        ConnState (`_flows`). Few ConnStates (short connections leave almost none: 2 on
+        bench's (c) 200k against ~11,800 keys a batch): their keys are numbered one by
+        one (ParkedTable.number_of: the parked table's FlowTable numbered this batch's
+        keys, so a key of `_flows` among them has its number) and only the batch's keys
+        of those numbers asked, rather than each key hashed (a nested tuple keeps no
+        hash: ~35 ms on (c) 200k)."""
+        flows, count = self._flows, len(keys)
+        if not flows:
+            return np.zeros(count, bool)
+        if len(flows) * FEW_FLOWS_PER_KEY > count:
+            return np.fromiter(map(flows.__contains__, keys), bool, count)
+        theirs = np.fromiter(map(self._parked.number_of, flows), np.int64, len(flows))
+        out = np.isin(numbers, theirs[theirs >= 0])
+        for i in np.flatnonzero(out).tolist():  # equal hashes: the key itself decides
+            out[i] = keys[i] in flows
+        return out
 
     def _reused(self, known: np.ndarray, keys: list[FlowKey], first: np.ndarray,
                 low: np.ndarray, in_flows: np.ndarray,
@@ -165,7 +194,7 @@ class ShortFlows:
         connections: uids follow first_frame), and their keys parked."""
         if self._short is None:
             return
-        short, keep, keys, replacing, table_numbers = self._short
+        short, keep, keys, replacing, table_numbers, words = self._short
         self._short = None
         old = self._new
         new = keep[~short.continuing[keep]]
@@ -183,5 +212,6 @@ class ShortFlows:
         for key in replacing:  # a reused 4-tuple: the new connection replaces the old one
             self._replace(key)  # kept for the ICMP quotes that answer it
             self._flows.pop(key, None)
-        self._parked.park(block, table_numbers[order], list(map(keys.__getitem__, order.tolist())))
+        self._parked.park(block, table_numbers[order], list(map(keys.__getitem__, order.tolist())),
+                          (words[0][order], words[1][order]))
         self._records.extend(block.records[:new.shape[0]])

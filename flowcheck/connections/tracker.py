@@ -155,8 +155,9 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
         self._all: list[ConnState] = []
         self._records: list[Connection] = []  # every connection, in order of opening
         self._new: list[Connection] = []
+        # The pending short pass (short_flows._commit_short's parts).
         self._short: tuple[ShortPass, np.ndarray, list[FlowKey], list[FlowKey],
-                           np.ndarray] | None = None
+                           np.ndarray, tuple[np.ndarray, np.ndarray]] | None = None
         self._segments: list[tuple] = []
         # Per TCP row: its place among the segments handed to the sink (by_time.tracked_flows)
         self._slots: np.ndarray | None = None
