@@ -77,9 +77,20 @@ def _records() -> list[tuple[float, bytes]]:
     return [(T0 + n / 1000, header + bytes([n % 251]) * (n * 7 % 1400)) for n in range(4000)]
 
 
+# Split at 4,096 bytes (a chunk's read and hand-over some 9,000 times each way, most of
+# this file's time), the captures under SPLIT_BELOW bytes: the six larger ones (17 of the
+# 38 MB: the ndmjob backups and a firewall monitor's capture, plain Ethernet pcaps as
+# many smaller ones) walked no branch of flowcheck the smaller ones' splits do not
+# (branch coverage of this test's 4,096 case, session 51: 3,448 arcs either way; under
+# 500 KB, two arcs fewer). Every capture is still read whole at 8 MiB.
+SPLIT_BELOW = 1_000_000
+
+
 @pytest.mark.parametrize("chunk_size", [4096, 8 << 20])
 def test_stored_captures_read_the_same_with_and_without_read_ahead(chunk_size: int) -> None:
     for path in STORED:
+        if chunk_size == 4096 and path.stat().st_size >= SPLIT_BELOW:
+            continue
         batches, _infos = same_either_way([str(path)], chunk_size)
         assert batches, path
 
