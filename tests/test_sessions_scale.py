@@ -16,7 +16,7 @@ from test_sessions import LAB, conn
 from test_sessions_snaplen import cut_message
 
 from flowcheck.config import build_config
-from flowcheck.model import Announcement, Connection, NdmpStream, RingGap, Session
+from flowcheck.model import Announcement, Connection, NdmpStream, RingGap, Session, Severity
 from flowcheck.pipeline import analyze, read_traffic
 from flowcheck.profiles import load_profile
 from flowcheck.sessions import announcement_groups, build_sessions
@@ -231,3 +231,27 @@ def test_session_around_is_the_first_open_session_between_the_hosts(seed: int) -
     ctx = Context(conns, streams, sessions[::-1], LAB, load_profile("ndmp"))
     sessions.reverse()
     assert [ctx.session_around(c) for c in conns] == [scan(c) for c in conns]
+
+
+def test_a_sessions_findings_are_those_a_scan_of_every_finding_gives() -> None:
+    """Context.session_findings / has_error (what per-session checks ask instead of
+    scanning every session's findings: closed_flow, late_job, steps, refused_listens)
+    equal a scan of ctx.findings: errors and warnings of several codes, sessions with
+    none, findings of no session, and a side-traffic session's errors (withheld: none)."""
+    conns, streams = random_traffic(3, jobs=40)
+    sessions = build_sessions(conns, streams, LAB, load_profile("ndmp"))
+    ctx = Context(conns, streams, sessions, LAB, load_profile("ndmp"))
+    ctx.side.add(sessions[-1].id)
+    rng = random.Random(5)
+    codes = ["control_closed", "control_reset", "capture_ended_early", "ndmp_error_reply"]
+    for _ in range(300):
+        session = rng.choice([*sessions, None])
+        ctx.add(rng.choice(codes), "m", session=session,
+                severity=rng.choice([Severity.ERROR, Severity.WARNING]))
+    assert ctx.withheld[sessions[-1].id] and len(ctx.findings) > 200
+    for session in sessions:
+        scan = [f for f in ctx.findings if f.session == session.id]
+        assert ctx.session_findings(session.id) == scan
+        for code in [None, *codes]:
+            assert ctx.has_error(session.id, code) == any(
+                f.severity == Severity.ERROR and code in (None, f.code) for f in scan)

@@ -17,7 +17,7 @@ flowed, the job's end is what failed.
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, Session, Severity
+from flowcheck.model import Connection, Session
 from flowcheck.sessions.classify import Closer
 from flowcheck.verify.context import Context
 from flowcheck.verify.first_close import fin_words, first_closer
@@ -38,7 +38,7 @@ def closed_mid_job(ctx: Context, session: Session) -> tuple[list[int], str] | No
     stream = ctx.stream_by_uid.get(session.control_uid)
     # A FIN the capture lacks that the sequence numbers show (flowcheck.verify.lost_fin).
     lost = None if control.fin_frames else lost_close(control, stream)
-    if _has_error(ctx, session, "control_closed") and (control.fin_frames or lost):
+    if ctx.has_error(session.id, "control_closed") and (control.fin_frames or lost):
         if lost is not None:
             closer = "responder" if lost.side == "resp" else "originator"
             what = (f"{_closer(session, control, closer)} closed the control connection "
@@ -50,7 +50,7 @@ def closed_mid_job(ctx: Context, session: Session) -> tuple[list[int], str] | No
             frames = [control.fin_frames[0]]
         code = "control_closed"
     elif (session.id in ctx.reset_mid_job and control.rst_frames
-          and _has_error(ctx, session, "control_reset")):
+          and ctx.has_error(session.id, "control_reset")):
         what = f"the control connection was reset ({reset_words(control)})"
         frames, code = cited_rsts(control), "control_reset"
     else:
@@ -63,12 +63,6 @@ def closed_mid_job(ctx: Context, session: Session) -> tuple[list[int], str] | No
     return frames, (f"{what} while the job ran, with {halts} ({code}): the job ended before "
                     f"its data did, so the bytes below are the part that flowed, not the "
                     f"whole {session.kind}")
-
-
-def _has_error(ctx: Context, session: Session, code: str) -> bool:
-    """Does the session have an error `code` (not a warning of that code)?"""
-    return any(f.code == code and f.session == session.id and f.severity == Severity.ERROR
-               for f in ctx.findings)
 
 
 def _closer(session: Session, control: Connection, closer: Closer) -> str:

@@ -111,6 +111,10 @@ class Context:
     exit_closed: dict[str, list[list[Connection]]] = field(
         default_factory=lambda: defaultdict(list))
     withheld: dict[str, list[Finding]] = field(default_factory=lambda: defaultdict(list))
+    # The findings (not the withheld) by session id as added (session_findings): a check
+    # run once a session asks its own, not every session's (2,000 jobs in one capture).
+    by_session: dict[str, list[Finding]] = field(
+        default_factory=lambda: defaultdict(list), repr=False, compare=False)
     # Connections per four-tuple (orig_h, orig_p, resp_h, resp_p), for
     # four_tuple_count (built on first use).
     four_tuples: Counter[tuple[str, int, str, int]] | None = None
@@ -343,9 +347,23 @@ class Context:
             self.withheld[side].append(finding)  # side traffic: not the job's error
         else:
             self.findings.append(finding)
+            if finding.session is not None:
+                self.by_session[finding.session].append(finding)
         if session is not None and cause is not None:
             self.causes[session.id].add(cause)
         return finding
+
+    def session_findings(self, session_id: str) -> list[Finding]:
+        """The findings added for session `session_id` (not those withheld), in order;
+        their code, severity and frames as added (verify.profile_followed rewrites only
+        words)."""
+        return self.by_session.get(session_id, [])
+
+    def has_error(self, session_id: str, code: str | None = None) -> bool:
+        """Whether session `session_id` has an error finding (of `code`, if given; a
+        warning of that code does not count)."""
+        return any(f.severity == Severity.ERROR and (code is None or f.code == code)
+                   for f in self.session_findings(session_id))
 
     def ranges(self, which: str) -> str:
         """ "5001-5100 (media range)", saying so when the range is the default."""

@@ -28,7 +28,7 @@ left as they are.
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, NdmpMessage, Session, Severity, connection_ends
+from flowcheck.model import Connection, NdmpMessage, Session, connection_ends
 from flowcheck.model.traffic import endpoint
 from flowcheck.profiles import Profile
 from flowcheck.sessions import message_op
@@ -73,8 +73,7 @@ def joined_late_words(ctx: Context, session: Session, control: Connection) -> st
             job is None or not ctx.order.later(callback.first_frame, callback.ts,
                                                job.frame, job.ts)):
         return None  # its callback opened in the capture, before the job: the session's
-    if job_ended(ctx, session) is not None or any(
-            f.session == session.id and f.severity == Severity.ERROR for f in ctx.findings):
+    if job_ended(ctx, session) is not None or ctx.has_error(session.id):
         return None
     uids = session_uids(session)
     captured = [conn for uid in uids if (conn := ctx.by_uid.get(uid)) is not None

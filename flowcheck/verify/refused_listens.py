@@ -23,7 +23,7 @@ def refused_listens(ctx: Context, session: Session) -> list[NdmpMessage]:
     stream = ctx.stream_by_uid.get(session.control_uid)
     if stream is None:
         return []
-    findings = [*ctx.findings, *ctx.withheld.get(session.id, [])]
+    findings = [*ctx.session_findings(session.id), *ctx.withheld.get(session.id, [])]
     reported = {frame for f in findings
                 if f.code == "ndmp_error_reply" and f.severity == Severity.ERROR
                 and f.session == session.id for frame in f.frames}

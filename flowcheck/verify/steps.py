@@ -175,8 +175,8 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
                 f"{waiting.frame}) and no later TAPE_OPEN, close or CONNECT_CLOSE came; a "
                 "backup or restore may have started after a retry"))
         if not _control_over(ctx, control):
-            if not any(f.code == "capture_ended_early" and f.session == session.id
-                       for f in ctx.findings):  # one early end is said once per session
+            if not any(f.code == "capture_ended_early"  # one early end said once a session
+                       for f in ctx.session_findings(session.id)):
                 _control_ended_early(ctx, session, control, "a backup or restore could start",
                                      job_unseen_words(session))
             return make_step(spec, "unknown", detail="unknown: the capture ended "
