@@ -293,3 +293,13 @@ def test_a_syns_wide_copy_a_batch_later_is_a_copy(stem: str) -> None:
     assert whole == one_packet
     if shutil.which("tshark"):
         assert whole == sender_syns(media)
+
+
+def test_how_many_copies_a_sentence_is_about_takes_the_verb_in_their_number() -> None:
+    """capture_duplicates' sentences on some of its copies (the wide ones, the relay
+    copies) say "1 of them was", not "1 of them were" (session 50's note)."""
+    from flowcheck.connections.relay_words import of_them
+
+    assert of_them(1) == "1 of them was"
+    assert of_them(2) == "2 of them were"
+    assert of_them(12_345) == "12,345 of them were"

@@ -23,7 +23,13 @@ from typing import TYPE_CHECKING
 
 from flowcheck.connections.copy_window import COPY_WINDOW
 from flowcheck.connections.offsets import ALIGN_SECONDS, appended
-from flowcheck.connections.relay_words import near_fix, near_words, relay_fix, relay_words
+from flowcheck.connections.relay_words import (
+    near_fix,
+    near_words,
+    of_them,
+    relay_fix,
+    relay_words,
+)
 from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo, Connection, Finding
 from flowcheck.sources.host_tools import PKTMON
@@ -266,7 +272,7 @@ def _later(copies: CaptureCopies) -> str:
     how many and the longest lag; "" without any."""
     if not copies.wide:
         return ""
-    return (f"{copies.wide:,} of them were captured more than {COPY_WINDOW * 1e3:g} ms "
+    return (f"{of_them(copies.wide)} captured more than {COPY_WINDOW * 1e3:g} ms "
             f"after their original, up to {copies.widest * 1e3:.1f} ms, each with its "
             "original's IPv4 ID, TTL and TCP timestamp (TSval), which a resend of Linux, "
             "Windows or the BSDs does not repeat (it takes another IPv4 ID and a later "

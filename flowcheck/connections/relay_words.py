@@ -15,6 +15,12 @@ if TYPE_CHECKING:
     from flowcheck.connections.relay_copies import RelayCopies
 
 
+def of_them(count: int) -> str:
+    """"1 of them was" / "3 of them were": how many of a finding's copies a sentence is
+    about, the verb in their number."""
+    return f"{count:,} of them {'was' if count == 1 else 'were'}"
+
+
 def handed(relays: RelayCopies) -> bool:
     """Relay copies all marked by the file's Linux cooked headers leaving one host, then
     arriving at another (legs.handed_on): two hosts' captures merged."""
@@ -150,11 +156,11 @@ def relay_words(relays: RelayCopies) -> str:
         # receiver's, merged (lab matrix seed 117 run 20, both hosts' -i any merged, read
         # "the file marking neither as coming in or going out").
         ttl = _ttl_phrase(relays.handed_routed, relays.count)
-        return (f"{relays.count:,} of them were told by where they were captured, up to "
+        return (f"{of_them(relays.count)} told by where they were captured, up to "
                 f"{relays.longest * 1e3:.1f} ms after the original: {handed_words(ttl)}"
                 f"{lost}. ")
     if relays.clock_like:
-        return (f"{relays.count:,} of them were told by where they were captured: another "
+        return (f"{of_them(relays.count)} told by where they were captured: another "
                 "of the file's interfaces, each with its original's TTL, every one "
                 f"{relays.shortest * 1e3:.1f} to {relays.longest * 1e3:.1f} ms after it. "
                 "A bridge captured on two interfaces at once forwards a packet in "
@@ -167,7 +173,7 @@ def relay_words(relays: RelayCopies) -> str:
         # a bridge captured on two of them, or two hosts on one segment captured each on
         # its own and merged keeping both (lab matrix seed 115 run 16, both hosts merged,
         # read "a router's or bridge's ... tcpdump -i any on it").
-        return (f"{relays.count:,} of them were told by where they were captured: another "
+        return (f"{of_them(relays.count)} told by where they were captured: another "
                 "of the file's interfaces, each with its original's TTL, up to "
                 f"{relays.longest * 1e3:.1f} ms after it, the file marking neither as coming "
                 "in or going out: a bridge captured on several interfaces at once, each "
@@ -178,7 +184,7 @@ def relay_words(relays: RelayCopies) -> str:
         # No incoming or outgoing mark: a router captured on two interfaces (dumpcap -i
         # a -i b) and two capture points a router apart merged (lab matrix seed 117 run
         # 9, both hosts' dumpcap files merged, read "tcpdump -i any on it") look alike.
-        return (f"{relays.count:,} of them were told by where they were captured: another "
+        return (f"{of_them(relays.count)} told by where they were captured: another "
                 "of the file's interfaces or another MAC address pair, up to "
                 f"{relays.longest * 1e3:.1f} ms after the original, its TTL {how}, the "
                 "file marking neither as coming in or going out: a router's several "
@@ -186,7 +192,7 @@ def relay_words(relays: RelayCopies) -> str:
                 "two of its interfaces), each packet as it came in and as it left, or two "
                 "capture points' captures a router apart (one on each side of it) merged "
                 f"into one file; the file does not tell which{lost}. ")
-    return (f"{relays.count:,} of them were told by where they were captured: a router's "
+    return (f"{of_them(relays.count)} told by where they were captured: a router's "
             "or bridge's, captured on several interfaces at once (tcpdump -i any on it), "
             "each packet it forwarded as it came in on one interface and again as it left "
             "by another (another interface index, pcapng interface or MAC address pair), up "
