@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from child_signals import describe, signal_state, signals_kept
@@ -43,3 +44,15 @@ def pytest_report_header() -> str | None:
                 "of a shell without job control? Children interrupted by the tests "
                 "start with SIGINT's default (tests/child_signals.py)")
     return None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In the pytest-xdist controller, before its workers start: the test modules'
+    rewritten bytecode written once rather than by every worker (tests/rewrite_ahead.py)."""
+    if (not hasattr(config, "workerinput") and config.getoption("dist", "no") != "no"
+            and config.getoption("tx", None)):
+        from rewrite_ahead import rewrite_ahead
+
+        import flowcheck
+
+        rewrite_ahead(config, Path(flowcheck.__file__).resolve().parent)

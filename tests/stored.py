@@ -120,6 +120,21 @@ def _case_analysis(capture: Path, config_path: Path | None) -> tuple[Analysis, s
     return analysis, _fingerprint(analysis), read
 
 
+def default_traffic(capture: Path) -> Traffic:
+    """read_traffic([capture], build_config({})) of a stored capture file (the defaults:
+    what `analyze CAPTURE` without --config reads): one read a run (tests/run_shared.py),
+    a new copy each call, the caller's to change (analyze labels it).
+    test_ndmp_tshark and test_report_json_text each read every stored capture so."""
+    return pickle.loads(_default_traffic(capture.resolve()))  # one key for each file
+
+
+@run_shared  # one read a run, whichever worker asks first
+def _default_traffic(capture: Path) -> bytes:
+    assert capture.is_relative_to(CAPTURES), capture  # a generated file changes under its name
+    return pickle.dumps(read_traffic([str(capture)], build_config({})),
+                        protocol=pickle.HIGHEST_PROTOCOL)
+
+
 def _fingerprint(analysis: Analysis) -> str:
     """The analysis' JSON document as text (its sessions, steps, findings, connections;
     about 0.2 ms a capture)."""

@@ -139,6 +139,10 @@ print("ready", port, flush=True)
 c, _ = s.accept(); c.settimeout(5)
 c.sendall(b"pong" if c.recv(4) == b"ping" else b"bad!")
 """
+# Both scripts run by an interpreter without `site` (-S): they need only the standard
+# library, and site's work (site-packages, the editable installs' finders) was more than
+# half of each start's CPU (20 starts: 1.5 CPU-s, -S 0.65), two starts a path of each test.
+_PYTHON = (sys.executable, "-S", "-c")
 CONNECT = """import socket, sys
 c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)
 c.sendall(b"ping"); c.settimeout(3); print(c.recv(4).decode())
@@ -178,7 +182,7 @@ def _listen(lab: Lab, host: str, address: str, ports: tuple[int, int]
             ) -> tuple[subprocess.Popen, int]:
     """The one-connection listener on `host` once it listens, and the port of `ports`
     (first, last) it listens on."""
-    listener = subprocess.Popen(lab.exec_argv(host, [sys.executable, "-c", LISTEN, address,
+    listener = subprocess.Popen(lab.exec_argv(host, [*_PYTHON, LISTEN, address,
                                                      *map(str, ports)]),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert listener.stdout is not None
@@ -197,7 +201,7 @@ def _connect(lab: Lab, source: str, destination: str, address: str,
     error."""
     listener, port = _listen(lab, destination, address, ports)
     try:
-        client = subprocess.run(lab.exec_argv(source, [sys.executable, "-c", CONNECT,
+        client = subprocess.run(lab.exec_argv(source, [*_PYTHON, CONNECT,
                                                        address, str(port)]),
                                 capture_output=True, text=True, timeout=30, check=False)
         return client.stdout.strip() or client.stderr.strip().splitlines()[-1]

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from stored import default_traffic
 from tshark_tcp import tcp_fields
 
-from flowcheck.config import Config
+from flowcheck.config import Config, build_config
 from flowcheck.model import Connection, NdmpMessage, NdmpStream
 from flowcheck.ndmp.crosscheck import (
     TSHARK_KNOWN_CODES,
@@ -56,9 +57,12 @@ def _replay_with_dpkt(path: Path, ndmp_port: int) -> tuple[list[NdmpStream], lis
     return collector.streams(), list(connections.values())
 
 
-def decode_with_connections(path: Path,
-                            ndmp_port: int) -> tuple[list[NdmpStream], list[Connection]]:
-    """Through the real pipeline (read_traffic) once the capture engine is importable."""
+def decode_with_connections(path: Path, ndmp_port: int, *, stored: bool = False,
+                            ) -> tuple[list[NdmpStream], list[Connection]]:
+    """Through the real pipeline (read_traffic) once the capture engine is importable.
+    stored: `path` is a stored capture and ndmp_port the default, so the run's one read
+    of it with the defaults is this one (stored.default_traffic, which
+    test_report_json_text analyses)."""
     if os.environ.get("FLOWCHECK_TEST_NDMP_REPLAY"):  # isolate the decoder from the engine
         return _replay_with_dpkt(path, ndmp_port)
     try:
@@ -67,7 +71,11 @@ def decode_with_connections(path: Path,
         return _replay_with_dpkt(path, ndmp_port)
     from flowcheck.pipeline import read_traffic
 
-    traffic = read_traffic([str(path)], Config(ndmp_port=ndmp_port))
+    if stored:
+        assert Config(ndmp_port=ndmp_port) == build_config({}), ndmp_port
+        traffic = default_traffic(path)
+    else:
+        traffic = read_traffic([str(path)], Config(ndmp_port=ndmp_port))
     # With the second views of connections kept once (the far side of a NAT, a tunnel's
     # copy), which tshark decodes as well: with a static NAT that keeps the ports, both
     # views' messages share tshark's (ports, sequence) key.
@@ -127,7 +135,7 @@ needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark
 @needs_tshark
 @pytest.mark.parametrize("path", ndmp_captures(), ids=lambda p: str(p.relative_to(CAPTURES)))
 def test_messages_agree_with_tshark(path: Path) -> None:
-    streams, connections = decode_with_connections(path, 10000)
+    streams, connections = decode_with_connections(path, 10000, stored=True)
     by_uid = {c.uid: c for c in connections}
     complete = not any(by_uid[s.uid].missed_bytes or s.snap_cut for s in streams)
     theirs = tshark_lines(path, out_of_order=complete)
