@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from pcap_records import read_records, write_records
+from pcap_records import moved_back, read_records, write_records
 
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Connection
@@ -85,18 +85,26 @@ def _conn(**fields: object) -> Connection:
 
 def test_stamped_behind_proofs() -> None:
     """Each proof names the side stamped behind, by the largest lag; jitter is none."""
-    synack_first = _conn(syn_ts=100.0, synack_ts=97.0)
-    data_first = _conn(uid="C2", syn_ts=100.0, synack_ts=104.0,
-                       orig_first_data=(5, 102.5))
-    jitter = _conn(uid="C3", syn_ts=100.0, synack_ts=99.998)
-    in_order = _conn(uid="C4", syn_ts=100.0, synack_ts=100.001,
-                     orig_first_data=(5, 100.002))
+    synack_first = _conn(syn_ts=100.0, synack_ts=97.0, syn_frames=[2], synack_frames=[1])
+    data_first = _conn(uid="C2", syn_ts=100.0, synack_ts=104.0, syn_frames=[1],
+                       synack_frames=[6], orig_first_data=(5, 102.5))
+    jitter = _conn(uid="C3", syn_ts=100.0, synack_ts=99.998, syn_frames=[2],
+                   synack_frames=[1])
+    in_order = _conn(uid="C4", syn_ts=100.0, synack_ts=100.001, syn_frames=[1],
+                     synack_frames=[2], orig_first_data=(5, 100.002))
     assert stamped_behind([synack_first]) == {("10.77.0.2", MEDIA): 3.0}
     assert stamped_behind([data_first]) == {(MEDIA, "10.77.0.2"): 1.5}
     assert stamped_behind([jitter, in_order]) == {}
     fast_open = _conn(uid="C5", syn_ts=100.0, synack_ts=100.2, syn_frames=[5],
-                      orig_first_data=(5, 100.0))  # data in the SYN: sent before any answer
+                      synack_frames=[6], orig_first_data=(5, 100.0))  # data in the SYN
     assert stamped_behind([fast_open]) == {}
+    # Stamped the other way round from the file's order: one clock set back between
+    # them (the sniffer writes packets as it sees them), no two clocks.
+    set_back = _conn(uid="C6", syn_ts=100.0, synack_ts=97.0, syn_frames=[1],
+                     synack_frames=[2])
+    data_set_back = _conn(uid="C7", syn_ts=100.0, synack_ts=104.0, syn_frames=[1],
+                          synack_frames=[2], orig_first_data=(3, 102.5))
+    assert stamped_behind([set_back, data_set_back]) == {}
 
 
 def test_answer_stamped_after_the_close_is_no_late_accept(tmp_path: Path) -> None:
@@ -113,3 +121,39 @@ def test_answer_stamped_after_the_close_is_no_late_accept(tmp_path: Path) -> Non
     (session,) = result.sessions
     (ann,) = [a for a in session.announced if a.message.endswith("DATA_CONNECT")]
     assert ann.used_by in session.data_connections
+
+
+def _ports(data: bytes, sport: int, dport: int, flags: int) -> bytes:
+    """An Ethernet IPv4 TCP frame with other ports and TCP flags (no checksum kept:
+    flowcheck checks none)."""
+    tcp = 14 + (data[14] & 0x0F) * 4
+    return (data[:tcp] + sport.to_bytes(2, "big") + dport.to_bytes(2, "big")
+            + data[tcp + 4:tcp + 13] + bytes([flags]) + data[tcp + 14:])
+
+
+def test_one_clock_set_back_proves_no_clocks_apart(tmp_path: Path) -> None:
+    """One capture point whose clock was set back 30 s between the control connection's
+    SYN and SYN-ACK (capture_clock_stepped), and a probe of the agent's to the mover's
+    port (SYN, RST) 40 s before, the file's first packets: the SYN-ACK stamped before
+    its SYN but written after it proves no clock apart, so the probe, stamped before the
+    announcement however the clock went, is not the job's data connection (fc516c9f
+    took it so, a 30 s lag: FAIL data_refused, step 3 'refused' beside a good job).
+    Read as without the step: PASS, the probe an unannounced_connection."""
+    linktype, records = _records()
+    syn, synack = records[11], records[12]  # the job's data connection's, 6015 -> 5014
+    start = records[0].micros
+    probe = [replace(syn, data=_ports(syn.data, 6014, 5014, 0x02), micros=start - 40_000_000),
+             replace(synack, data=_ports(synack.data, 5014, 6014, 0x14),
+                     micros=start - 40_000_000 + 20)]
+    path = write_records(tmp_path / "set-back.pcap", linktype,
+                         probe + moved_back(list(records), 1, 30_000_000))
+    result = _analyze(path)
+    assert stamped_behind(result.traffic.connections) == {}
+    codes = {f.code for f in result.findings}
+    assert "capture_clock_stepped" in codes
+    assert "data_refused" not in codes
+    assert result.verdict == "pass"
+    (session,) = result.sessions
+    assert [s.status for s in session.steps] == ["ok"] * len(session.steps)
+    (probed,) = [f for f in result.findings if f.code == "unannounced_connection"]
+    assert "refused" in probed.message

@@ -208,3 +208,18 @@ def test_the_short_pass_asks_every_packet_with_a_sack_beyond_its_ack(
         reference, bulk, fast = every_path(path)
         assert reference == bulk == fast
     assert calls["marked"] > 0 and calls["rows"] > calls["asked"] > calls["marked"]
+
+
+@pytest.mark.usefixtures("short_everywhere")
+def test_options_cut_by_the_snap_length_at_the_end_of_a_batch(tmp_path: Path) -> None:
+    """A pure ACK whose timestamps option the snap length cut (a 54-byte snap: the fixed
+    header whole, the options not), the last packet of its batch: its payload's start
+    lies past the batch's bytes. The short pass reads none beyond them and tracks it as
+    every path does (it raised IndexError in short._hand_sacks, e81a3888)."""
+    stamp = b"\x01\x01\x08\x0a" + b"\x05" * 8  # NOP NOP TS, each value byte a 5
+    packets = receiver_only(3, [stamp, stamp])[:-1]  # no FIN: a pure ACK ends the file
+    path = write(tmp_path / "cut.pcap", 1, [(packet, 54) for packet in packets])
+    reference, bulk, fast = every_path(path)
+    assert reference == bulk == fast
+    (conn,) = reference
+    assert conn.resp_pkts + conn.orig_pkts == len(packets)

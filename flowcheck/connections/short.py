@@ -77,11 +77,16 @@ def _hand_sacks(bad: np.ndarray, rows_of: np.ndarray, buf: np.ndarray, d: Decode
     Python loop over the few flows `rows_of` marks, never over the step, and only over
     those with a byte SACK_KIND among the 40 before their payload: sack_edges reads the
     options there (a header's, ending at the payload), so a packet without one has no
-    block (most: bench's (c) 200k asks 4,878 packets, a header search each in Python)."""
+    block (most: bench's (c) 200k asks 4,878 packets, a header search each in Python).
+    A packet whose options the snap length cut is asked when a captured byte of them is
+    SACK_KIND (its payload's start, past its captured bytes, may be past `buf`'s end)."""
     flows = np.flatnonzero(rows_of)
     rows = step_rows[flows]
     at = d.tcp_payload_off[rows].astype(np.int64)[:, None] + _OPTION_BYTES
-    maybe = ((buf[np.maximum(at, 0)] == SACK_KIND) & (at >= 0)).any(axis=1)
+    # Options the snap length cut put the payload's start past the packet's captured
+    # bytes, past the buffer's end for the batch's last packet: no byte there to read.
+    inside = (at >= 0) & (at < buf.shape[0])
+    maybe = ((buf[np.clip(at, 0, buf.shape[0] - 1)] == SACK_KIND) & inside).any(axis=1)
     for i, k in zip(flows[maybe].tolist(), rows[maybe].tolist(), strict=True):
         bad[i] |= sacks_beyond_ack(buf, d, k)
 

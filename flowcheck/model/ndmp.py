@@ -187,7 +187,8 @@ class NdmpStream:
     # 1 byte: flowcheck.verify.first_close). Not in the JSON.
     fin_acked_new: int | None = None
     # The acknowledgement numbers (raw, 32 bits): per direction, that of the packet that
-    # completed the side's last NDMP message, and that of the first FIN (None: it
+    # holds the side's last NDMP message's record mark (its first segment: the whole of a
+    # message that fits one; control_packets.ack_of), and that of the first FIN (None: it
     # carried no ACK). What the other side had sent by then, read where the capture
     # lacks that side (flowcheck.verify.unanswered_close). Not in the JSON.
     last_message_ack: dict[str, int] = field(default_factory=dict)
@@ -218,8 +219,9 @@ class NdmpStream:
     # direction was seen (an NDMP record is never 1 byte). Who closed a control connection
     # whose FINs the capture lacks (flowcheck.verify.lost_fin). Not in the JSON.
     fins_lost: dict[str, ControlPacket] = field(default_factory=dict)
-    # The acknowledgement number of the packet that completed each request (its first
-    # frame -> the raw 32-bit number): the other side's bytes received before it.
+    # The acknowledgement number of the packet holding each request's record mark (its
+    # first frame -> the raw 32-bit number; control_packets.ack_of): the other side's
+    # bytes received before it.
     # Not in the JSON.
     request_acks: dict[int, int] = field(default_factory=dict)
     # The first bytes of each direction ("orig", "resp"), when the capture holds that

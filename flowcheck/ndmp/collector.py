@@ -310,7 +310,7 @@ class NdmpCollector:
             if len(control.requests) > 256:  # unanswered requests: keep the newest
                 control.requests.pop(next(iter(control.requests)))
         stream.messages.append(message)
-        ack = control.packets.ack_of(direction, message.frame)  # the packet completing it
+        ack = control.packets.ack_of(direction, message.frame)  # its record mark's packet
         if ack is not None:
             stream.last_message_ack[direction] = ack
             if message.type == "request":

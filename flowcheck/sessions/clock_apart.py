@@ -34,14 +34,22 @@ MIN_APART_SECONDS = 0.005
 def _lags(conn: Connection) -> Iterable[tuple[str, str, float]]:
     """(host behind, host ahead, seconds) each proof in one connection's handshake gives.
 
-    A SYN-ACK stamped before the first SYN: the responder behind. The originator's first
-    data stamped before the first SYN-ACK: the originator behind (it sends data only
-    once the SYN-ACK reached it; not data in the SYN itself, TCP Fast Open's, RFC 7413,
-    which comes before any answer)."""
-    if conn.syn_ts is not None and conn.synack_ts is not None:
+    A SYN-ACK stamped and written before the first SYN: the responder behind. The
+    originator's first data stamped and written before the first SYN-ACK: the originator
+    behind (it sends data only once the SYN-ACK reached it; not data in the SYN itself,
+    TCP Fast Open's, RFC 7413, which comes before any answer)."""
+    if not conn.synack_frames or conn.synack_ts is None:
+        return
+    answer = conn.synack_frames[0]
+    # Each proof holds only when the file's order agrees with the stamps (the later
+    # packet written first, as a merge by time writes it): one capture point whose
+    # clock was set back between the two packets writes them in the order it saw them,
+    # stamped the other way round, by the step however large (capture_clock_stepped;
+    # a 30 s step in v4-backup's control handshake proved the agent 30 s behind).
+    if conn.syn_ts is not None and conn.syn_frames and answer < conn.syn_frames[0]:
         yield conn.resp_h, conn.orig_h, conn.syn_ts - conn.synack_ts
     first = conn.orig_first_data
-    if conn.synack_ts is not None and first is not None and first[0] not in conn.syn_frames:
+    if first is not None and first[0] not in conn.syn_frames and first[0] < answer:
         yield conn.orig_h, conn.resp_h, conn.synack_ts - first[1]
 
 

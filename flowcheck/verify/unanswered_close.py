@@ -24,7 +24,7 @@ from flowcheck.model import Connection, Session
 from flowcheck.sessions import message_op
 from flowcheck.tcp_sequence import SEQUENCE_SPACE, seq_ahead
 from flowcheck.verify.context import Context
-from flowcheck.verify.first_close import peer_fin_first
+from flowcheck.verify.first_close import fin_words, peer_fin_first
 
 CONNECT_CLOSE_BYTES = 28  # record mark (4) + NDMP header (24), no body
 # Bytes after the agent's last message that a normal end explains: none, the media
@@ -36,14 +36,21 @@ def unanswered_close_words(ctx: Context, session: Session, control: Connection) 
     """Why step 3 is unknown when the agent (the control connection's responder) closed
     it first with bytes of the media server's acknowledged after its last NDMP message
     that no normal end explains and that the capture does not hold as messages (its
-    direction missing, or lost by the sniffer); "" otherwise."""
+    direction missing, or lost by the sniffer); or closed it second, its FIN answering
+    the media server's lost one (first_close.peer_fin_first), with such bytes and none
+    of its own the capture lacks (NdmpStream.fin_unseen 0: it answered none of them, the
+    media server gave up); "" otherwise."""
     stream = ctx.stream_by_uid.get(session.control_uid)
     if stream is None or stream.fin is None or stream.fin_ack is None \
             or stream.fin.direction != "resp" or stream.tls_from:
         return ""  # (bytes in TLS are held, not lost: session_words says why)
-    if peer_fin_first(control, stream):
+    media_closed = peer_fin_first(control, stream)
+    if media_closed and stream.fin_unseen:
         # Its FIN acknowledged the media server's, which the capture lacks: the media
-        # server closed first and the agent's close answered it.
+        # server closed first and the agent's close answered it, after bytes of its own
+        # the capture lacks that may answer the requests lost before. With none (its
+        # sequence numbers show it sent nothing more), it answered none of them, and
+        # the media server gave up on them: still a request never answered.
         return ""
     own = [m for m in stream.messages if m.direction == "resp" and m.frame < stream.fin.frame]
     acked = stream.last_message_ack.get("resp")
@@ -65,6 +72,15 @@ def unanswered_close_words(ctx: Context, session: Session, control: Connection) 
     else:
         unseen = (f"The capture lacks those bytes of {media}'s (the sniffer lost them: "
                   f"capture_loss), so what {media} asked cannot be seen")
+    if media_closed:  # it sent nothing after its last message (fin_unseen 0)
+        return (f"after its last NDMP message, the {message_op(last)} {last.type} (frame "
+                f"{last.frame}), {agent} acknowledged {unanswered} B more of {media}'s "
+                f"control stream{' than the capture holds' if read else ''} and answered "
+                f"none of it; then {media} closed the control connection "
+                f"({fin_words(control, stream)}): those bytes are more than a "
+                f"CONNECT_CLOSE ({CONNECT_CLOSE_BYTES} B), the one request NDMP leaves "
+                f"unanswered, and the FIN. {unseen} (a request {agent} never answered, "
+                f"{media} giving up on it; see the NDMP log of the agent)")
     if stream.fin_unseen:  # its own bytes before the FIN the capture lacks
         answered = (f"sent {stream.fin_unseen} B the capture lacks (its sequence numbers "
                     "show them) that may answer some of it, then closed")
