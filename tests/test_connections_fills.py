@@ -352,6 +352,10 @@ HOST_TOOL_COPIES = {
     # both hosts' tcpdump -i any merged (field check 54, seed 117 run 29): each packet
     # marked leaving its sender and, microseconds later, arriving at its receiver.
     "captures/field54-matrix/data-syns-dropped-by-media-both-hosts-any-merged.pcap.gz",
+    # both hosts' captures merged (field check 55, seed 118): run 1's dumpcap pcapngs
+    # keeping both interfaces, run 2's tcpdump -i any (SLL2): each packet at both hosts.
+    "captures/field55-matrix/restore-callback-syns-dropped-by-media-both-hosts-merged-pcapng-snap128-ipv6-tls.pcapng.gz",
+    "captures/field55-matrix/restore-range-small-listen-unanswered-agent-closes-stopped-merged-sll2-ipv6.pcap.gz",
     # a router duplicating 2% of the packets (field check 37): the network's copies,
     # captured on the receiving host; tshark flags each second one.
     "captures/trial37-impairments/network-duplicates-media.pcap.gz",

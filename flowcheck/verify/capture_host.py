@@ -15,14 +15,13 @@ host's connections begun mid-stream beside a router's own resets) neither is cla
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.verify.context import Context
 from flowcheck.verify.cooked_host import marked_capture_host, marked_words
 from flowcheck.verify.ttl import capture_host, taken_on_words
 
 
-@dataclass(frozen=True)
+@fields_dataclass(frozen=True)
 class HostProof:
     """The host a capture was taken on and what shows it.
 
