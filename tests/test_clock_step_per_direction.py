@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from capture_factory import epb, idb, shb, write_pcap
+from lab_edits import lab_records
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import analyze, read_traffic
 from flowcheck.sources import iter_batches
-from tests.lab_edits import lab_records
 
 LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
 

@@ -14,10 +14,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from lab_edits import LAB, analyze_lab, lab_packets, write
 from scapy.all import TCP
 
 from flowcheck.cli.main import run
-from tests.lab_edits import LAB, analyze_lab, lab_packets, write
 
 
 def _data_connection(analysis, port: int):

@@ -13,12 +13,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from test_cli_setup import _profile_arg
+from test_verify_scenarios import LAB, A, M, announce, codes, conn, msg
+from test_verify_scenarios import run as verify
 
 from flowcheck.cli.main import run
 from flowcheck.model import NdmpStream
-from tests.test_cli_setup import _profile_arg
-from tests.test_verify_scenarios import LAB, A, M, announce, codes, conn, msg
-from tests.test_verify_scenarios import run as verify
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures" / "lab"
 

@@ -18,6 +18,7 @@ import tshark_fork
 from lab_edits import sent_by
 from test_sessions import LAB as LAB_CONFIG
 from test_sessions import ann, conn
+from test_tshark_counts import assert_matches_tshark
 
 from flowcheck.cli.main import run as cli
 from flowcheck.config import build_config, load_file
@@ -29,7 +30,6 @@ from flowcheck.sessions import build_sessions
 from flowcheck.verify import check_all
 from flowcheck.verify.context import Context
 from flowcheck.verify.unseen_syns import syns_not_held
-from tests.test_tshark_counts import assert_matches_tshark
 
 ROOT = Path(__file__).resolve().parent.parent / "captures"
 LAB = ROOT / "lab"

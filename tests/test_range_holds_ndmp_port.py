@@ -6,10 +6,10 @@ flowcheck's default 1025-65535 holds it by design and says nothing."""
 from __future__ import annotations
 
 import pytest
+from test_verify_scenarios import be_backup, codes, run, verdict
 
 from flowcheck.config import build_config
 from flowcheck.model import Severity
-from tests.test_verify_scenarios import be_backup, codes, run, verdict
 
 LAB_RANGES = {"media_range": "5001-5100", "agent_range": "6001-6100"}
 

@@ -10,13 +10,13 @@ import functools
 import io
 from pathlib import Path
 
+from lab_edits import analyze_lab, lab_packets, write
 from rich.console import Console
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
 from flowcheck.report.analyze import render_analysis
 from flowcheck.report.ladder_build import build_ladders
-from tests.lab_edits import analyze_lab, lab_packets, write
 
 LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_verify_scenarios import A, M, conn, msg, run
 
 from flowcheck.config import build_config, load_file
 from flowcheck.model import ControlPacket, Finding, NdmpStream, Session
 from flowcheck.pipeline import Analysis, analyze, read_traffic
-from tests.test_verify_scenarios import A, M, conn, msg, run
 
 NOJOB = Path(__file__).resolve().parent.parent / "captures" / "ndmjob-nojob"
 CODE = "control_closed_after_auth"

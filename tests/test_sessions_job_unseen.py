@@ -126,7 +126,7 @@ def _browse(tail: list[tuple[str, str, str]], *, cut: str = "") -> tuple:
     """ndmjob's opening (CONNECT_OPEN, CONNECT_CLIENT_AUTH) then `tail` (direction, type,
     name) on a control connection closed normally; the reply named `cut` had its error
     word cut by the snap length."""
-    from tests.test_verify_scenarios import msg, ndmp_backup
+    from test_verify_scenarios import msg, ndmp_backup
     connections, streams = ndmp_backup(data_how="ok")
     stream = streams[0]
     stream.messages = [m for m in stream.messages if m.name == "CONNECT_OPEN"]
@@ -143,7 +143,7 @@ def _browse(tail: list[tuple[str, str, str]], *, cut: str = "") -> tuple:
 
 
 def _run(connections: list, streams: list) -> tuple:
-    from tests.test_verify_scenarios import run
+    from test_verify_scenarios import run
     sessions, findings = run(connections, streams, profile="ndmp")
     return sessions[0], findings
 

@@ -32,7 +32,7 @@ def test_a_control_connection_that_never_opened_has_no_kind(name: str, code: str
 
 def test_a_browse_that_talked_stays_browse() -> None:
     """A session whose NDMP conversation is in the capture keeps its kind words."""
-    from tests.test_verify_scenarios import ndmp_backup, run
+    from test_verify_scenarios import ndmp_backup, run
     connections, streams = ndmp_backup(data_how="ok")
     streams[0].messages = [m for m in streams[0].messages if m.name.startswith("CONNECT")]
     streams[0].announcements = []
@@ -47,7 +47,7 @@ def test_a_session_whose_start_the_capture_lacks_has_no_kind_without_a_sign() ->
     capture started, or a ring hole ended, after its handshake): a DATA_START_* may have
     come before, so nothing tells its kind (trial 12: S11 of a ring with a hole read
     "browse")."""
-    from tests.test_verify_scenarios import ndmp_backup, run
+    from test_verify_scenarios import ndmp_backup, run
     connections, streams = ndmp_backup(data_how="ok")
     streams[0].messages = [m for m in streams[0].messages if m.name.startswith("CONNECT")]
     streams[0].announcements = []

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from tests.test_verify_scenarios import ndmp_backup, run
+from test_verify_scenarios import ndmp_backup, run
 
 
 def _unstarted(data_how: str) -> tuple[list, list]:

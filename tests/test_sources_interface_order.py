@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from capture_factory import _block, epb, idb, shb
+from lab_edits import lab_records
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import analyze, read_traffic
 from flowcheck.sources import iter_batches
-from tests.lab_edits import lab_records
 
 LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
 BLOCK = 32  # packets dumpcap writes of one interface at a time (the trial's files)

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from test_verify_scenarios import A, announce, be_backup, run, statuses
+
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Finding
 from flowcheck.pipeline import Analysis, analyze, read_traffic
-from tests.test_verify_scenarios import A, announce, be_backup, run, statuses
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures" / "lab-trial19-announce"
 

@@ -21,12 +21,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from lab_edits import analyze_lab, fin_close, lab_packets, segment, write
 from scapy.all import ICMP, IP, TCP, Ether, Packet
 
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Finding
 from flowcheck.pipeline import analyze, read_traffic
-from tests.lab_edits import analyze_lab, fin_close, lab_packets, segment, write
 
 NAME = "announced-other-address"
 WRONG = "10.79.0.2"

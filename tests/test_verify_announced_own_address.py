@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lab_edits import analyze_lab, lab_packets, write
 from scapy.all import ICMP, IP, TCP, IPerror, Packet, Raw
 
 from flowcheck.model import Finding
-from tests.lab_edits import analyze_lab, lab_packets, write
 
 NAME = "data-port-rejected"
 OLD, NEW = "10.77.0.2", "10.79.0.2"

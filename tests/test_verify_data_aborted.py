@@ -16,12 +16,12 @@ from pathlib import Path
 
 from scapy.all import IP, TCP, Packet, Raw
 from scapy_files import read_packets, write_packets
+from test_verify_scenarios import A, M, be_backup, codes, conn, ndmp_backup, run, statuses
 
 from flowcheck.config import build_config, load_file
 from flowcheck.findings import verdict
 from flowcheck.model import Connection, Finding, Severity
 from flowcheck.pipeline import Analysis, analyze, read_traffic
-from tests.test_verify_scenarios import A, M, be_backup, codes, conn, ndmp_backup, run, statuses
 
 LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
 NAME = "clean-3-resources"

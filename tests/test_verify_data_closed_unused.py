@@ -17,8 +17,7 @@ from pathlib import Path
 
 from scapy.all import IP, TCP, Packet
 from scapy_files import write_packets
-
-from tests.test_verify_data_aborted import (
+from test_verify_data_aborted import (
     ACK,
     SYN,
     SYNACK,
@@ -123,9 +122,10 @@ def test_a_callback_that_carries_nothing_and_closes_still_passes() -> None:
     """Backup Exec's callback carries no byte and ends with FINs: not a failure, and the
     second job's callback to the same job-engine port is still a port reused within the
     hold (the first callback did not fail)."""
+    from test_verify_data_aborted import LAB
+
     from flowcheck.config import build_config, load_file
     from flowcheck.pipeline import analyze, read_traffic
-    from tests.test_verify_data_aborted import LAB
 
     name = "port-reused-within-hold"
     config = build_config(load_file(LAB / f"{name}.toml"))

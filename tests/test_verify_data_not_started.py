@@ -9,10 +9,10 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+from lab_edits import LAB, analyze_lab, fin_close, lab_packets, write
 from scapy.all import IP, TCP, UDP, Ether
 
 from flowcheck.cli.main import run as cli
-from tests.lab_edits import LAB, analyze_lab, fin_close, lab_packets, write
 
 # Frames 1-26 of clean-3-resources: the job up to DATA_START_BACKUP's reply (frame 26),
 # its first data connection 10.77.0.1:5002 -> 10.77.0.2:6001 open, no data on it yet.

@@ -7,9 +7,10 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from test_verify_scenarios import LAB, A, M, announce, be_backup, codes, conn, run, statuses
+
 from flowcheck.findings import verdict
 from flowcheck.model import Connection, Severity
-from tests.test_verify_scenarios import LAB, A, M, announce, be_backup, codes, conn, run, statuses
 
 LINUX = replace(LAB, retransmission_timeout=1.0)
 

@@ -8,8 +8,9 @@ Ranges that look swapped in the configuration say so (D11).
 
 from __future__ import annotations
 
+from test_verify_scenarios import M, be_backup, codes, ndmp_backup, run
+
 from flowcheck.config import Config, build_config
-from tests.test_verify_scenarios import M, be_backup, codes, ndmp_backup, run
 
 
 def _mover_port(port: int, how: str) -> list:

@@ -4,7 +4,7 @@ port 6071" changed with every job: 6027, then 6067)."""
 
 from __future__ import annotations
 
-from tests.test_verify_scenarios import A, M, be_backup, conn, run
+from test_verify_scenarios import A, M, be_backup, conn, run
 
 
 def test_blocked_callback_return_names_host_chain_and_the_agent_range() -> None:

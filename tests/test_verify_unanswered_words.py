@@ -7,7 +7,7 @@ NAT between the hosts dropped (D6).
 
 from __future__ import annotations
 
-from tests.test_verify_scenarios import A, M, be_backup, codes, conn, ndmp_backup, run
+from test_verify_scenarios import A, M, be_backup, codes, conn, ndmp_backup, run
 
 
 def test_announced_not_used_names_a_drop_before_the_capture_point() -> None:
