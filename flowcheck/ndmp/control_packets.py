@@ -128,10 +128,11 @@ class ControlPackets:
         """The acknowledgement number of the direction's packet `frame` (the one holding a
         message's record mark, NdmpMessage.frame: its first segment, the packet that
         completed it when it fits one), else its latest packet's (`frame` older than the
-        newest _ACKS_KEPT): a message the reassembly held behind a hole the sniffer left
-        is decoded later, when the latest packet may acknowledge bytes the peer sent
-        after the message (30% of a three-resources backup's frames removed: a
-        DATA_GET_STATE 'acknowledged' the agent's lost reply and read ndmp_no_reply)."""
+        newest _ACKS_KEPT; prune_acks keeps every frame a message may still name): a
+        message the reassembly held behind a hole the sniffer left is decoded later, when
+        the latest packet may acknowledge bytes the peer sent after the message (30% of a
+        three-resources backup's frames removed: a DATA_GET_STATE 'acknowledged' the
+        agent's lost reply and read ndmp_no_reply)."""
         kept = self.payload_acks.get(direction)
         if kept is not None and frame in kept:
             return kept[frame]
