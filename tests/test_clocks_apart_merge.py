@@ -157,3 +157,53 @@ def test_one_clock_set_back_proves_no_clocks_apart(tmp_path: Path) -> None:
     assert [s.status for s in session.steps] == ["ok"] * len(session.steps)
     (probed,) = [f for f in result.findings if f.code == "unannounced_connection"]
     assert "refused" in probed.message
+
+
+def test_a_lost_syn_resent_proves_no_clocks_apart(tmp_path: Path) -> None:
+    """One capture point: the sniffer lost the control connection's first SYN, captured
+    its SYN-ACK (then lost on the way back to the media server), and the SYN resent 1 s
+    later is written after that SYN-ACK, then answered again: SYN-ACK, SYN, SYN-ACK. The
+    first SYN-ACK, stamped and written 1 s before the (resent) SYN, looked like the agent
+    stamped 1 s behind (review 51c), and a refused probe of the agent's to the mover's
+    port 0.5 s before the DATA_CONNECT became the job's data connection (FAIL
+    data_refused). The second SYN-ACK shows the agent answering the SYN in order on one
+    clock: no lag, the probe an unannounced_connection, PASS."""
+    linktype, records = _records()
+    synack = records[1]  # the control connection's (5081 -> 10000); its SYN, records[0], lost
+    data_syn, data_synack = records[11], records[12]  # the data connection's
+    later = [replace(r, micros=r.micros + 1_000_000) for r in records]  # from the resent SYN on
+    announce = later[10].micros  # the DATA_CONNECT request
+    probe = [replace(data_syn, data=_ports(data_syn.data, 6014, 5014, 0x02),
+                     micros=announce - 500_000),
+             replace(data_synack, data=_ports(data_synack.data, 5014, 6014, 0x14),
+                     micros=announce - 500_000 + 20)]
+    path = write_records(tmp_path / "lost-syn.pcap", linktype,
+                         [synack, *probe, *later])
+    result = _analyze(path)
+    control = next(c for c in result.traffic.connections if c.resp_p == 10000)
+    assert control.synack_frames[0] < control.syn_frames[0]  # the ordering said above
+    assert stamped_behind(result.traffic.connections) == {}
+    codes = {f.code for f in result.findings}
+    assert "data_refused" not in codes
+    assert result.verdict == "pass"
+    (session,) = result.sessions
+    assert [s.status for s in session.steps] == ["ok"] * len(session.steps)
+    (probed,) = [f for f in result.findings if f.code == "unannounced_connection"]
+    assert "refused" in probed.message
+
+
+def test_one_clock_in_the_pairs_other_handshake() -> None:
+    """A SYN-ACK written before its SYN proves the responder behind unless the same
+    host pair shows the responder answering a SYN in order (another connection, or the
+    same one's SYN-ACK after its last SYN); the other direction's proof stays."""
+    synack_first = _conn(syn_ts=100.0, synack_ts=97.0, syn_frames=[2], synack_frames=[1])
+    other = _conn(uid="C2", orig_p=5002, syn_ts=110.0, synack_ts=110.001, syn_frames=[10],
+                  synack_frames=[11])
+    resent = _conn(uid="C3", syn_ts=101.0, synack_ts=100.0, syn_frames=[21],
+                   synack_frames=[20, 22])
+    assert stamped_behind([synack_first, other]) == {}
+    assert stamped_behind([resent]) == {}
+    # The peer answering in order says nothing of the responder's stamps.
+    reverse = _conn(uid="C4", orig_h="10.77.0.2", resp_h=MEDIA, syn_ts=110.0,
+                    synack_ts=110.001, syn_frames=[10], synack_frames=[11])
+    assert stamped_behind([synack_first, reverse]) == {("10.77.0.2", MEDIA): 3.0}

@@ -68,6 +68,10 @@ class CapturedBytes:
                 return min(len(self.buf), high - self.base)
         return pos + 1
 
+    def frames(self) -> set[int]:
+        """The frames whose bytes are buffered (their tags; tag_at answers from these)."""
+        return {frame for _, frame, _ in self._tags}
+
     def tag_at(self, offset: int) -> tuple[int, float]:
         """(frame, timestamp) of the byte at stream offset `offset`; (0, 0.0) before any."""
         frame, ts = 0, 0.0

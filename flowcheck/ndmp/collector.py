@@ -171,6 +171,8 @@ class NdmpCollector:
         self._feed(control, direction, decoder, deliveries)
         if deliveries:
             self._drain(control, direction)
+        control.packets.prune_acks(
+            direction, lambda: decoder.buffered_frames() | reassembler.held_frames())
         return not control.given_up
 
     def close(self, uid: str) -> None:
@@ -186,6 +188,7 @@ class NdmpCollector:
                 self._drain(control, direction)
         control.closed = True
         # Free the per-direction state: only the decoded stream is kept.
+        control.packets.drop_acks()
         control.reassemblers.clear()
         control.decoders.clear()
         control.requests.clear()

@@ -9,6 +9,7 @@ flowcheck.ndmp.collector, packet by packet in capture order.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import field
 
 from flowcheck.fields_dataclass import fields_dataclass
@@ -38,8 +39,11 @@ class ControlPackets:
     # Each direction's latest acknowledgement number (NdmpStream.fin_acked_new).
     acks: dict[str, int] = field(default_factory=dict)
     # Per direction, each recent packet with payload's acknowledgement number by frame
-    # (ack_of), the newest _ACKS_KEPT.
+    # (ack_of), the newest _ACKS_KEPT, of those whose bytes may still start a message
+    # (prune_acks): a few per direction, more only while a hole holds bytes back.
     payload_acks: dict[str, dict[int, int]] = field(default_factory=dict)
+    # Per direction, how many entries payload_acks kept at its last prune_acks.
+    acks_pruned_to: dict[str, int] = field(default_factory=dict)
     # The directions whose FIN the capture holds (NdmpStream.fins_lost keeps no other).
     fins: set[str] = field(default_factory=set)
     # Per direction, its latest packet with payload while no FIN was seen
@@ -97,14 +101,38 @@ class ControlPackets:
                     del kept[next(iter(kept))]
         self.last = packet
 
+    def prune_acks(self, direction: Direction, held: Callable[[], set[int]]) -> None:
+        """Forget the acknowledgement numbers of the direction's packets whose bytes can
+        no longer start a message: `held` gives the frames of the bytes still waiting,
+        in the reassembly behind a hole or in the decoder's unfinished record (only those
+        and later packets' bytes are decoded, and a message's frame is one of theirs).
+        Without a hole that is the latest packet or two, so memory follows the
+        connections, not their packets (a long session's 2 x 4,096 entries, ~0.8 MB,
+        kept to the run's end). Called after each packet; `held` is asked only once the
+        table has doubled since the last prune (plus 16), so a long hole costs amortised
+        O(1) per packet."""
+        kept = self.payload_acks.get(direction)
+        if kept is None or len(kept) < 2 * self.acks_pruned_to.get(direction, 0) + 16:
+            return
+        frames = held()
+        self.payload_acks[direction] = kept = {f: a for f, a in kept.items() if f in frames}
+        self.acks_pruned_to[direction] = len(kept)
+
+    def drop_acks(self) -> None:
+        """Forget every packet's acknowledgement number: the connection is closed and
+        decoded, no message is left to ask ack_of."""
+        self.payload_acks.clear()
+        self.acks_pruned_to.clear()
+
     def ack_of(self, direction: Direction, frame: int) -> int | None:
         """The acknowledgement number of the direction's packet `frame` (the one holding a
         message's record mark, NdmpMessage.frame: its first segment, the packet that
         completed it when it fits one), else its latest packet's (`frame` older than the
-        newest _ACKS_KEPT): a message the reassembly held behind a hole the sniffer left
-        is decoded later, when the latest packet may acknowledge bytes the peer sent
-        after the message (30% of a three-resources backup's frames removed: a
-        DATA_GET_STATE 'acknowledged' the agent's lost reply and read ndmp_no_reply)."""
+        newest _ACKS_KEPT; prune_acks keeps every frame a message may still name): a
+        message the reassembly held behind a hole the sniffer left is decoded later, when
+        the latest packet may acknowledge bytes the peer sent after the message (30% of a
+        three-resources backup's frames removed: a DATA_GET_STATE 'acknowledged' the
+        agent's lost reply and read ndmp_no_reply)."""
         kept = self.payload_acks.get(direction)
         if kept is not None and frame in kept:
             return kept[frame]

@@ -144,6 +144,10 @@ class Reassembler:
         self._drain(out)
         return out
 
+    def held_frames(self) -> set[int]:
+        """The frames of the segments held behind a hole, not delivered yet."""
+        return {chunk.frame for chunk in self._pending.values()}
+
     def close(self) -> list[Delivery]:
         """End of capture: every remaining hole is final."""
         out: list[Delivery] = []

@@ -83,6 +83,11 @@ class NdmpStreamDecoder:
         self._from_start = True  # no hole and no mid-stream start: base 0 is byte 0
         self.bytes_received = 0
 
+    def buffered_frames(self) -> set[int]:
+        """The frames of the bytes buffered and not framed yet: a message decoded later
+        names one of them, or a later packet's (RawMessage.frame)."""
+        return self._bytes.frames()
+
     # -- input ---------------------------------------------------------------------
     def receive_data(self, data: bytes, frame: int = 0, ts: float = 0.0) -> None:
         if not data:

@@ -15,6 +15,15 @@ stamped that much earlier than the announcement as following it: the connector's
 is stamped on the connector's clock, the announcing message on its sender's
 (an agent's clock an hour behind read 'the capture holds no connection to it',
 announced_not_used, beside the job's own data connection to exactly that endpoint).
+
+One clock can write a SYN-ACK before the SYN it answers too: the sniffer lost the first
+SYN, its SYN-ACK was captured and then lost on the way back, and the SYN resent a
+timeout later (1 s) is written after that SYN-ACK, then answered again: "SYN-ACK, SYN,
+SYN-ACK", a lag of one timeout proven where there is none. So a lag is dropped when the
+same host pair shows its host answering a SYN in order (`_in_order`): a host stamped
+behind its peer by the lag answers the peer's SYN stamped before it, and sends a
+SYN-ACK stamped after it only when it answers more than the lag after the SYN reached
+it, which a SYN-ACK (sent on the SYN's arrival) does not.
 """
 
 from __future__ import annotations
@@ -53,12 +62,28 @@ def _lags(conn: Connection) -> Iterable[tuple[str, str, float]]:
         yield conn.orig_h, conn.resp_h, conn.synack_ts - first[1]
 
 
+def _in_order(conn: Connection) -> tuple[str, str] | None:
+    """(responder, originator) when the connection's responder answered a SYN in order:
+    its last SYN-ACK written after its last SYN (the one a resent SYN got, in the lost
+    SYN's case above; a handshake's only one, normally), which says the responder's
+    stamps are not behind the originator's by any lag the pair's other handshakes
+    prove; None when no SYN-ACK follows the last SYN."""
+    if conn.syn_frames and conn.synack_frames and conn.synack_frames[-1] > conn.syn_frames[-1]:
+        return conn.resp_h, conn.orig_h
+    return None
+
+
 def stamped_behind(connections: Iterable[Connection]) -> dict[tuple[str, str], float]:
     """(host, peer) -> the largest lag in seconds by which the capture proves host's
-    packets stamped behind peer's (above MIN_APART_SECONDS; absent: none proven)."""
+    packets stamped behind peer's (above MIN_APART_SECONDS; absent: none proven, or the
+    pair's handshakes disagree: one of host's SYN-ACKs answered its peer's SYN in order,
+    `_in_order`)."""
     behind: dict[tuple[str, str], float] = {}
+    one_clock: set[tuple[str, str]] = set()
     for conn in connections:
         for host, peer, lag in _lags(conn):
             if lag > MIN_APART_SECONDS and lag > behind.get((host, peer), 0.0):
                 behind[(host, peer)] = lag
-    return behind
+        if (pair := _in_order(conn)) is not None:
+            one_clock.add(pair)
+    return {pair: lag for pair, lag in behind.items() if pair not in one_clock}

@@ -35,6 +35,7 @@ from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Announcement, Connection, ControlPacket, NdmpStream, Session
 from flowcheck.sessions import connection_outcome
 from flowcheck.sessions.classify import rst_only
+from flowcheck.sessions.clock_apart import MIN_APART_SECONDS
 from flowcheck.verify.context import Context
 from flowcheck.verify.details import syn_count
 from flowcheck.verify.durations import span_words
@@ -204,11 +205,16 @@ def _late_accept(ctx: Context, conn: Connection) -> LateRefusal | None:
     answer = conn.synack_frames[0]
     if answer < closed.frame or conn.syn_frames[0] > closed.frame or conn.syn_ts is None:
         return None
-    if conn.orig_first_data is not None and conn.orig_first_data[0] < answer:
+    first = conn.orig_first_data
+    if first is not None and first[0] < answer and first[0] not in conn.syn_frames \
+            and conn.synack_ts is not None and conn.synack_ts - first[1] > MIN_APART_SECONDS:
         # The connector sent data before that SYN-ACK was written: some answer had
         # reached it already (a SYN-ACK the sniffer lost, or this one stamped on another
         # host's clock: two hosts' own captures merged, flowcheck.sessions.clock_apart),
-        # so no listener took a retry after the job.
+        # so no listener took a retry after the job. Not data in a SYN (TCP Fast Open,
+        # RFC 7413: sent before any answer), nor data stamped within clock_apart's 5 ms
+        # of the SYN-ACK (a capture's queues writing the answer and the data that
+        # followed it the other way round).
         return None
     waited = max(0.0, closed.ts - conn.syn_ts)
     after = conn.synack_ts - closed.ts if conn.synack_ts is not None else None
