@@ -98,15 +98,17 @@ def opened_before(candidates: list[_Candidate], frame: int) -> _Candidate | None
 
 
 def add_icmp(record: Connection, code: int, sender: str, to: str, frame: int, *,
-             in_order: bool = True) -> bool:
+             ttl: int | None = None, in_order: bool = True) -> bool:
     """One more ICMP unreachable (its frame) of the record, the first naming its code,
-    sender and addressee; at most FRAMES_PER_QUOTE. in_order: frames come in order (else
-    placed in order). Whether it was the record's first."""
+    sender, addressee and IP TTL (hop limit) as captured; at most FRAMES_PER_QUOTE.
+    in_order: frames come in order (else placed in order). Whether it was the record's
+    first."""
     if len(record.icmp_frames) >= FRAMES_PER_QUOTE:
         return False
     first = not record.icmp_frames
     if first:
         record.icmp_code, record.icmp_sender, record.icmp_to = code, sender, to
+        record.icmp_ttl = ttl
     record.icmp_frames = frames_of(record.icmp_frames)  # a short record's shared one
     if in_order:
         record.icmp_frames.append(frame)
@@ -161,7 +163,7 @@ class IcmpAttach:
                 self._new.append(made)  # its uid in frame order, as a captured one's
         else:
             add_icmp(record, quote.code, address_text(quote.version, quote.sender),
-                     address_text(quote.version, quote.src), quote.frame)
+                     address_text(quote.version, quote.src), quote.frame, ttl=quote.ttl)
 
     def _opened_at(self, key: FlowKey, frame: int) -> Connection | None:
         """The record of key's connection opened last at or before `frame` (the one a

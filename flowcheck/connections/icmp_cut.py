@@ -373,5 +373,6 @@ def _attach(record: Connection, quote: CutQuote, opening: Opening, source: str) 
     """The tied message as one more ICMP unreachable of the record (icmp_attach's); the
     whole quotes of its batch came first, so its frame is placed in order."""
     if add_icmp(record, quote.code, address_text(quote.version, quote.sender),
-                address_text(quote.version, opening.src), quote.frame, in_order=False):
+                address_text(quote.version, opening.src), quote.frame, ttl=quote.ttl,
+                in_order=False):
         record.icmp_cut = (quote.kept, quote.ts - opening.ts, source)

@@ -65,6 +65,7 @@ class CutQuote:
     frame: int = 0
     ts: float = 0.0
     identity: bytes = b""
+    ttl: int = 0
 
 
 def decode_cut_quote(buf: np.ndarray, start: int, caplen: int, offset: int,

@@ -127,6 +127,7 @@ def _icmp_quotes(batch: PacketBatch, gather: Gather, layers: Layers,
             found.tunnel = table.names[int(layers.tunnel[row])]
             found.identity = _icmp_identity(gather, layers, row)
             found.sender = _address(layers.src[row], found.version)
+            found.ttl = int(layers.ttl[row])  # an ICMP error's only: rare, no column kept
     return quotes, cut
 
 

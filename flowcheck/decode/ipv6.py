@@ -64,6 +64,9 @@ class IcmpQuote:
     # (RFC 1191: the next-hop MTU, 0 from a router older than it) reports; None for an
     # unreachable. A packet too big is no unreachable: its `code` is 0 and means nothing.
     mtu: int | None = None
+    # The IP TTL (IPv6 hop limit) of the header carrying the ICMP message, as captured:
+    # the sender's initial TTL less the routers it crossed (flowcheck.verify.own_reject).
+    ttl: int = 0
 
     @property
     def too_big(self) -> bool:

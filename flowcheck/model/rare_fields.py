@@ -61,6 +61,11 @@ class RareFields:
     # the responder's SYN-ACK, which then never reached the originator (a router with no
     # route back to it: trial 40 x1), not a SYN refused. Not in the JSON.
     icmp_to: str | None = None
+    # The first ICMP unreachable's own IP TTL (IPv6 hop limit) as captured: one from the
+    # responder's address with another TTL than the responder's own packets' was sent
+    # in its name by a device between (flowcheck.verify.own_reject.forged_reject). Not
+    # in the JSON.
+    icmp_ttl: int | None = None
     # When the first ICMP unreachable's quote was cut by the snap length before its TCP
     # ports (flowcheck.decode.cut_quote), tied to this connection by its addresses and
     # time (flowcheck.connections.icmp_cut): (bytes of the quoted packet kept, the

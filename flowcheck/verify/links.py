@@ -50,6 +50,7 @@ from flowcheck.verify.opening import (
     retried,
     silence,
 )
+from flowcheck.verify.own_reject import forged_reject, forged_reject_words
 from flowcheck.verify.own_unreachable import own_stack_refused
 from flowcheck.verify.plain_direction import with_lead
 from flowcheck.verify.ranges import (
@@ -157,6 +158,13 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
         ctx.add("control_refused",
                 f"The control connection from {conn.orig_h} was refused: "
                 f"{foreign_reset_words(conn, ttls)}." + refusal_notes(ctx, [conn]),
+                refused_fix(ctx, conn, session), session=session, conn=conn, cause="control")
+    elif outcome == "refused" and (ttls := forged_reject(ctx, conn)) is not None:
+        # An ICMP reject in the agent's name from a device between (verify.own_reject).
+        ctx.add("control_refused",
+                f"The control connection from {conn.orig_h} was refused: "
+                f"{forged_reject_words(conn, ttls, refusal_how(conn))}."
+                + refusal_notes(ctx, [conn]),
                 refused_fix(ctx, conn, session), session=session, conn=conn, cause="control")
     elif outcome == "refused":
         cause = icmp_cause(ctx, conn)

@@ -14,18 +14,26 @@ prohibited, port unreachable or routing code from the responder itself).
 Only a capture taken on the responder itself, which the Linux cooked marks prove
 (flowcheck.verify.capture_host.proven_host, `marked`), shows the reject left the host: a
 bridge's reject goes back toward the originator and never passes the host, nor does the
-SYN it refused. The TTLs prove less (the host or a point on its network segment, a bridge
-possibly between), and the reject's own TTL against the host's other packets' (what
-flowcheck.verify.foreign_reset reads of a RST) is not kept for an ICMP message.
+SYN it refused. The TTLs of the host's packets prove less (the host or a point on its
+network segment, a bridge possibly between). But the reject's own TTL (IPv6 hop limit,
+Connection.icmp_ttl) can prove the opposite, as flowcheck.verify.foreign_reset reads a
+RST's: a host sends its ICMP errors with the initial TTL of its TCP packets (Linux's
+ip_default_ttl / IPv6 hop_limit for both, Windows 128 for both), so a reject from its
+address arriving with another TTL than every other packet of it to the originator
+(verify.ttl.own_ttls) left a device between them: at 64 from a bridge in front of a
+Windows host (128), or undecremented where the host's packets arrive one router lower
+(forged_reject). An equal TTL tells nothing (the bridge's default TTL may be the host's).
 (Review 51b: lab matrix seed 118 run 24's words, "a firewall on fd77::1 rejects it",
 were said of every reject from the responder's address, wherever it was captured.)
 """
 
 from __future__ import annotations
 
-from flowcheck.model import Connection
+from flowcheck.model import Connection, endpoint
+from flowcheck.model.traffic import hops_travelled
 from flowcheck.verify.capture_host import HostProof, proven_host
 from flowcheck.verify.context import Context
+from flowcheck.verify.ttl import alternating_ttls, forged_words, own_ttls
 
 
 def reject_left_host(ctx: Context, conn: Connection) -> HostProof | None:
@@ -71,3 +79,49 @@ def rule_place(ctx: Context, conn: Connection, host: str) -> str:
     return (f"{host}'s firewall or in a bridge (transparent) firewall in front of {host} "
             f"that answers in its name (`nft list ruleset` or `iptables -S` on {host} "
             "shows whether it holds the reject rule)")
+
+
+def forged_reject(ctx: Context, conn: Connection) -> tuple[int, int] | None:
+    """(the reject's TTL or hop limit, that of the responder's own packets) when the SYN
+    was refused by an ICMP unreachable from the responder's own address whose TTL is not
+    the one every other packet of the responder to the originator arrived with
+    (verify.ttl.own_ttls, one value): a device between the hosts sent it in the
+    responder's name. None otherwise: no such reject or its TTL unknown; the responder's
+    TTLs unknown, several, or the reject's among them (equal, or one of two paths':
+    alternating_ttls); a reject that crossed more routers than those packets (then they
+    were a nearer device's, a SYN proxy's: as foreign_reset); or a capture the cooked
+    marks place on the responder (reject_left_host: the reject left it, whatever its
+    TTL)."""
+    ttl = conn.icmp_ttl
+    if (not conn.icmp_frames or conn.resp_rst or ttl is None
+            or conn.icmp_sender != conn.resp_h):
+        return None
+    own = own_ttls(ctx, conn.resp_h, conn.orig_h)
+    if len(own) != 1 or ttl in own or ttl in alternating_ttls(ctx, conn.resp_h, conn.orig_h):
+        return None
+    reference = next(iter(own))
+    if hops_travelled(ttl) > hops_travelled(reference):
+        return None
+    if reject_left_host(ctx, conn) is not None:
+        return None
+    return ttl, reference
+
+
+def reject_device(conn: Connection) -> str:
+    """The device that sent an ICMP reject in the responder's name (forged_reject), named
+    for allow_rule."""
+    return (f"the bridge (transparent) firewall, router or firewall between {conn.orig_h} "
+            f"and {conn.resp_h} that sent the reject in {conn.resp_h}'s name")
+
+
+def forged_reject_words(conn: Connection, ttls: tuple[int, int], how: str) -> str:
+    """Why a reject from the responder's address with another TTL than its own packets'
+    (forged_reject) is not its answer; how: the reject as refusals.refusal_how says it."""
+    host = conn.resp_h
+    return (f"the SYN to {endpoint(host, conn.resp_p)} was answered with {how} from "
+            f"{host}'s address that {host} did not send: {forged_words(host, *ttls)}, and a "
+            "host sends its ICMP errors with the initial TTL of its other packets, so a "
+            f"device between the hosts rejects the connection in {host}'s name (a bridge "
+            f"(transparent) firewall in front of {host}, which builds its reject from the "
+            "SYN with the SYN's destination address, or a router or firewall that answers "
+            f"from the address it refuses), not a firewall on {host}")

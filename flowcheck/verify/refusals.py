@@ -20,7 +20,14 @@ from flowcheck.verify.foreign_reset import (
     undecremented_reset,
     undecremented_words,
 )
-from flowcheck.verify.own_reject import rejecting_firewall, rule_place, source_words
+from flowcheck.verify.own_reject import (
+    forged_reject,
+    forged_reject_words,
+    reject_device,
+    rejecting_firewall,
+    rule_place,
+    source_words,
+)
 from flowcheck.verify.own_unreachable import own_stack_fix, own_stack_refused, own_stack_words
 from flowcheck.verify.stale_tuple import stale_words
 
@@ -254,6 +261,8 @@ def _causes(ctx: Context, conn: Connection) -> str:
         return device_words(conn, device)
     if (ttls := foreign_reset(ctx, conn)) is not None:
         return foreign_reset_words(conn, ttls)
+    if (ttls := forged_reject(ctx, conn)) is not None:
+        return forged_reject_words(conn, ttls, refusal_how(conn))
     if refused_between(ctx, conn):  # two capture points (trial 26 D5)
         return refused_between_words(conn)
     cause = icmp_cause(ctx, conn)
@@ -317,7 +326,9 @@ def port_holder(ctx: Context, conn: Connection, which: str) -> str:
 def refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
     """The fix of a reject only a filter or a device between the hosts sends: the allow
     rule on the device between the hosts that sent it (rejecting_device, or a RST with
-    another TTL than the responder's: foreign_reset), or on the filter (an
+    another TTL than the responder's: foreign_reset; an ICMP reject from the
+    responder's address with another TTL than its packets': forged_reject), or on the
+    filter (an
     administratively prohibited code from elsewhere, or one, a port unreachable or a
     routing code from the responder itself: its reject rule, or a bridge firewall's in
     front of it unless the capture shows the reject leaving it, verify.own_reject; a RST
@@ -332,6 +343,8 @@ def refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
     device = None
     if foreign_reset(ctx, conn) is not None:
         device = reset_device(conn)
+    elif forged_reject(ctx, conn) is not None:
+        device = reject_device(conn)
     elif refused_between(ctx, conn):
         device = BETWEEN
     if device is not None:
