@@ -191,6 +191,19 @@ def test_a_reject_from_farther_than_the_hosts_packets_keeps_the_hedge(
             "answering in its name, rejects it" in refused.message), refused.message
 
 
+def test_a_reject_at_a_higher_initial_ttl_than_the_hosts_keeps_the_hedge(
+        tmp_path: Path) -> None:
+    """The reject at hop limit 255 beside the host's packets at 64: a stack that sends
+    its ICMP at 255 and its TCP at 64 (Solaris and illumos, network operating systems)
+    sends just that, so its TTL proves no device between: the words of a reject with the
+    host's TTL."""
+    packets = _with_ttls(_ethernet(_run24()), M, 14, icmp=255)
+    refused = _refused(_analysed(tmp_path / "icmp255.pcap", packets, RUN24_TOML))
+    assert "did not send" not in refused.message, refused.message
+    assert ("a firewall on fd77::1, or a bridge (transparent) firewall in front of fd77::1 "
+            "answering in its name, rejects it" in refused.message), refused.message
+
+
 def test_the_cooked_marks_keep_the_hosts_own_reject_whatever_its_ttl(tmp_path: Path) -> None:
     """On the host, its cooked marks show the reject leaving it: its own, even where its
     TCP packets' hop limit (128 here) is not the reject's (64)."""

@@ -89,7 +89,8 @@ def forged_reject(ctx: Context, conn: Connection) -> tuple[int, int] | None:
     responder's name. None otherwise: no such reject or its TTL unknown; the responder's
     TTLs unknown, several, or the reject's among them (equal, or one of two paths':
     alternating_ttls); a reject that crossed more routers than those packets (then they
-    were a nearer device's, a SYN proxy's: as foreign_reset); or a capture the cooked
+    were a nearer device's, a SYN proxy's: as foreign_reset), or sent at a higher
+    initial TTL than theirs (a stack whose ICMP starts at 255); or a capture the cooked
     marks place on the responder (reject_left_host: the reject left it, whatever its
     TTL)."""
     ttl = conn.icmp_ttl
@@ -101,6 +102,11 @@ def forged_reject(ctx: Context, conn: Connection) -> tuple[int, int] | None:
         return None
     reference = next(iter(own))
     if hops_travelled(ttl) > hops_travelled(reference):
+        return None
+    if ttl + hops_travelled(ttl) > reference + hops_travelled(reference):
+        # Sent at a higher initial TTL than the host's TCP: some stacks send their ICMP
+        # so (Solaris and illumos, an NDMP filer's among them, at 255 beside TCP's 64;
+        # network operating systems), so the host may have sent it.
         return None
     if reject_left_host(ctx, conn) is not None:
         return None
