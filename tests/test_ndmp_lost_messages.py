@@ -68,7 +68,7 @@ def test_a_lost_announcement_beside_read_ones_leaves_the_step_to_them(
     assert partial.message.endswith(
         "(a NAT device between the hosts), which only a DATA_GET_STATE or MOVER_GET_STATE "
         "reply naming the endpoint shows; the announcement step is judged on the "
-        "announcements the capture holds (frames 21, 215)")
+        "announcements the capture holds (frames 21, 215).")
     assert "step is unknown" not in partial.message
 
     nat = lab_packets("announced-address-nat")
@@ -77,7 +77,7 @@ def test_a_lost_announcement_beside_read_ones_leaves_the_step_to_them(
     [partial] = [f for f in alone.findings if f.code == "ndmp_partial"]
     assert alone.sessions[0].steps[2].status == "unknown"
     assert partial.message.endswith("reply names the endpoint, the announcement step is "
-                                    "unknown")
+                                    "unknown.")
 
 
 def test_each_hole_names_the_reply_it_held_not_an_earlier_hole_s() -> None:

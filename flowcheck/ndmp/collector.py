@@ -157,6 +157,8 @@ class NdmpCollector:
             control.reordered = True
         control.packets.note(stream, packet, seq, ack)
         control.starts.packet(control.reassemblers, direction, flags, ack)  # peer's start
+        if ack is not None:  # what the other direction's receiver had (its last hole)
+            control.reassemblers[other_direction(direction)].peer_acked(ack, frame, ts)
         reassembler = control.reassemblers[direction]
         decoder = control.decoders[direction]
         if wire_len is not None and wire_len > len(payload):

@@ -274,8 +274,10 @@ class StreamFindings:
     def _holes_words(self, holes: dict[str, _Group], messages: list[NdmpMessage]
                      ) -> tuple[list[int], float, str]:
         """(frames, first time, words) of the holes: each direction's bytes never
-        captured, its holes, what decoding passed over and the messages they held, in
-        sentences of its own (no "(3 times)": holes or messages? trial 25 D11)."""
+        captured (the bytes after its last one captured that its FIN or the peer's ACKs
+        prove sent among them: flowcheck.ndmp.reassembly.Reassembler.close), its holes,
+        what decoding passed over and the messages they held, in sentences of its own (no
+        "(3 times)": holes or messages? trial 25 D11), the last ending with a full stop."""
         sides = [(direction, holes[direction]) for direction in ("orig", "resp")
                  if direction in holes]
         words = ". ".join(_cut_words(direction, group)
@@ -284,7 +286,10 @@ class StreamFindings:
                           + lost_words(direction, group.frames, messages)
                           for direction, group in sides)
         frames = [frame for _, group in sides for frame in group.frames]
-        return frames, min((group.ts for _, group in sides if group.ts), default=0.0), words
+        # The last sentence ends as the others do (it ended "(NDMP sequence numbers 2 and
+        # 4)" or "in 1 hole" with no full stop: review of session 51).
+        return (frames, min((group.ts for _, group in sides if group.ts), default=0.0),
+                f"{words}.")
 
 
 def _tls_start_words(first_dir: str, frame: int, answer: str) -> str:

@@ -15,12 +15,20 @@ timestamp of the segment it came in.
 A segment the snap length cut (`wire_len` longer than its captured payload) is not a
 hole: its length on the wire is exact, so the stream stays aligned. Its chunk carries
 `cut`, the count of bytes after `data` that the capture did not keep.
+
+Bytes lost after the last segment captured leave no segment after them, yet the
+direction's FIN (its sequence number is the byte after its data, RFC 9293 3.4) or the
+peer's ACKs (`peer_acked`) prove they were sent: at `close` they are a last `Gap`, as the
+connection table counts them (flowcheck.connections.accounting: a FIN opens a hole, an
+ACK beyond the last byte is missed bytes; one sequence number ACKed beyond it, no FIN
+captured, is that FIN, not a byte).
 """
 
 from __future__ import annotations
 
 from flowcheck.fields_dataclass import fields_dataclass
 
+FIN = 0x01
 SYN = 0x02
 _MOD = 1 << 32
 _HALF = 1 << 31
@@ -82,6 +90,10 @@ class Reassembler:
         self.missing = 0
         self.retransmitted = 0
         self.cut = 0  # bytes cut by the snap length (known length, unknown content)
+        # (stream offset, frame, time) of the direction's FIN captured, and of the peer's
+        # highest ACK: where its data ended (proven_end).
+        self._fin: tuple[int, int, float] | None = None
+        self._acked: tuple[int, int, float] | None = None
 
     @property
     def started_mid_stream(self) -> bool:
@@ -120,11 +132,15 @@ class Reassembler:
             seq = (seq + 1) % _MOD  # a SYN's payload (rare) starts after the ISN
         chunk = Chunk(payload, frame, ts, max(0, (wire_len or 0) - len(payload)))
         if not chunk.span:
+            if flags & FIN and self._next is not None:
+                self._fin_at(self._offset(seq), frame, ts)
             return out
         if self._next is None:
             self.start_known = self._expected == seq % _MOD
             self._anchor_seq, self._anchor_off, self._next = seq, 0, 0
         offset = self._offset(seq)
+        if flags & FIN:
+            self._fin_at(offset + chunk.span, frame, ts)
         end = offset + chunk.span
         if end <= self._next:
             self.retransmitted += chunk.span
@@ -144,18 +160,63 @@ class Reassembler:
         self._drain(out)
         return out
 
+    def peer_acked(self, ack: int, frame: int, ts: float) -> None:
+        """The peer's packet in `frame` (time `ts`, seconds) acknowledged this direction's
+        sequence numbers below `ack` (raw 32-bit ACK number). Kept when the highest: the
+        receiver had every byte below it, captured or not. Ignored before the direction's
+        first byte is placed (nothing to measure it against)."""
+        if self._next is None:
+            return
+        offset = self._offset(ack)
+        if self._acked is None or offset > self._acked[0]:
+            self._acked = (offset, frame, ts)
+
+    def proven_end(self) -> tuple[int, int, float] | None:
+        """(stream offset, frame, time) just past the direction's last byte sent, as its
+        captured FIN places it, else as the peer's highest ACK does (every sequence
+        number it acknowledges past the last byte counts as a byte, as
+        Connection.missed_bytes counts them, a lost FIN among them or not; but a lone one,
+        no FIN captured, is the FIN the capture lacks, Connection.fins_unseen, no byte);
+        None when neither tells."""
+        if self._fin is not None:
+            return self._fin
+        if self._acked is None or self._next is None or self._acked[0] - self._next == 1:
+            return None
+        return self._acked
+
     def held_frames(self) -> set[int]:
         """The frames of the segments held behind a hole, not delivered yet."""
         return {chunk.frame for chunk in self._pending.values()}
 
     def close(self) -> list[Delivery]:
-        """End of capture: every remaining hole is final."""
+        """End of capture: every remaining hole is final, and so are the bytes after the
+        last one captured that the FIN or the peer's ACKs prove sent (proven_end): a
+        Gap whose frame is that FIN's or ACK's."""
         out: list[Delivery] = []
         while self._pending:
             self._give_up_hole(out)
+        end = self.proven_end()
+        # Only after bytes of the direction were captured: a direction none of whose
+        # payload the capture holds (a capture of the other way only, a filter that kept
+        # no data packet) is no stream read in part; capture_one_direction and
+        # capture_filtered tell of it, and capture_loss counts no byte of a side never
+        # seen either (lab/one-direction-in: its media server's whole stream, ACKed by
+        # the agent, read as "never captured, in 1 hole").
+        if (end is not None and self._next is not None and end[0] > self._next
+                and (self.delivered or self.cut)):
+            missing = end[0] - self._next
+            out.append(Gap(missing, end[1], end[2]))
+            self.missing += missing
+            self._next = end[0]
         return out
 
     # -- internals -----------------------------------------------------------------
+    def _fin_at(self, offset: int, frame: int, ts: float) -> None:
+        """The direction's FIN at stream offset `offset`: its first capture kept (a
+        resent FIN repeats the sequence number)."""
+        if self._fin is None or offset > self._fin[0]:
+            self._fin = (offset, frame, ts)
+
     def _hopeless(self, ts: float) -> bool:
         """Will the open hole (at _next) never be filled? Past either patience bound."""
         assert self._next is not None and self._hole_ts is not None

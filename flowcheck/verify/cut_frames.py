@@ -84,8 +84,9 @@ def explain_cut_frames(findings: list[Finding], connections: list[Connection],
             continue
         out.append(dataclasses.replace(
             finding,
-            message=(f"{finding.message}. But {cut_words(captures)} (capture_loss): the "
-                     "missing bytes are those cuts, not lost to the snap length or the "
-                     "sniffer"),
+            # The hole's words end with a full stop (flowcheck.ndmp.findings), as these do.
+            message=(f"{finding.message.removesuffix('.')}. But {cut_words(captures)} "
+                     "(capture_loss): the missing bytes are those cuts, not lost to the "
+                     "snap length or the sniffer."),
             fix=cut_fix(captures)))
     return out

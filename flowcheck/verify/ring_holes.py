@@ -41,8 +41,9 @@ def explain_ring_holes(findings: list[Finding], connections: list[Connection],
             continue
         out.append(dataclasses.replace(
             finding,
-            message=(f"{finding.message}. The connection spans {gap.words()}: the missing "
-                     "bytes most likely lie in that file, not lost to the snap length or "
-                     "the sniffer"),
+            # The hole's words end with a full stop (flowcheck.ndmp.findings), as these do.
+            message=(f"{finding.message.removesuffix('.')}. The connection spans "
+                     f"{gap.words()}: the missing bytes most likely lie in that file, not "
+                     "lost to the snap length or the sniffer."),
             fix="Analyze the whole ring (every file of it) to read these messages."))
     return out
