@@ -23,7 +23,12 @@ SYN-ACK", a lag of one timeout proven where there is none. So a lag is dropped w
 same host pair shows its host answering a SYN in order (`_in_order`): a host stamped
 behind its peer by the lag answers the peer's SYN stamped before it, and sends a
 SYN-ACK stamped after it only when it answers more than the lag after the SYN reached
-it, which a SYN-ACK (sent on the SYN's arrival) does not.
+it, which a SYN-ACK (sent on the SYN's arrival) does not. Two clocks write "SYN-ACK,
+SYN, SYN-ACK" too: the responder behind by less than its retransmission timeout
+resending its SYN-ACK (its peer's ACK lost; RFC 6298, 1 s), stamped after the SYN. A
+handshake with a SYN-ACK written before its first SYN and one after its last
+(`_straddles`) is either, so it proves no lag and cancels none: the pair's other
+handshakes decide (review 51d).
 """
 
 from __future__ import annotations
@@ -55,20 +60,30 @@ def _lags(conn: Connection) -> Iterable[tuple[str, str, float]]:
     # clock was set back between the two packets writes them in the order it saw them,
     # stamped the other way round, by the step however large (capture_clock_stepped;
     # a 30 s step in v4-backup's control handshake proved the agent 30 s behind).
-    if conn.syn_ts is not None and conn.syn_frames and answer < conn.syn_frames[0]:
+    if conn.syn_ts is not None and conn.syn_frames and answer < conn.syn_frames[0] \
+            and not _straddles(conn):
         yield conn.resp_h, conn.orig_h, conn.syn_ts - conn.synack_ts
     first = conn.orig_first_data
     if first is not None and first[0] not in conn.syn_frames and first[0] < answer:
         yield conn.orig_h, conn.resp_h, conn.synack_ts - first[1]
 
 
+def _straddles(conn: Connection) -> bool:
+    """Is a SYN-ACK written before the connection's first SYN and another after its last
+    (frame order)? One clock's lost SYN resent, or two clocks' SYN-ACK resent: the
+    module's docstring; such a handshake says nothing of the clocks."""
+    syns, answers = conn.syn_frames, conn.synack_frames
+    return bool(syns and answers) and answers[0] < syns[0] and answers[-1] > syns[-1]
+
+
 def _in_order(conn: Connection) -> tuple[str, str] | None:
     """(responder, originator) when the connection's responder answered a SYN in order:
-    its last SYN-ACK written after its last SYN (the one a resent SYN got, in the lost
-    SYN's case above; a handshake's only one, normally), which says the responder's
-    stamps are not behind the originator's by any lag the pair's other handshakes
-    prove; None when no SYN-ACK follows the last SYN."""
-    if conn.syn_frames and conn.synack_frames and conn.synack_frames[-1] > conn.syn_frames[-1]:
+    its last SYN-ACK written after its last SYN (a handshake's only one, normally) and
+    none before its first (`_straddles`: a SYN-ACK resent on two clocks writes that
+    too), which says the responder's stamps are not behind the originator's by any lag
+    the pair's other handshakes prove; None otherwise."""
+    if conn.syn_frames and conn.synack_frames and conn.synack_frames[-1] > conn.syn_frames[-1] \
+            and not _straddles(conn):
         return conn.resp_h, conn.orig_h
     return None
 
@@ -77,7 +92,7 @@ def stamped_behind(connections: Iterable[Connection]) -> dict[tuple[str, str], f
     """(host, peer) -> the largest lag in seconds by which the capture proves host's
     packets stamped behind peer's (above MIN_APART_SECONDS; absent: none proven, or the
     pair's handshakes disagree: one of host's SYN-ACKs answered its peer's SYN in order,
-    `_in_order`)."""
+    `_in_order`; a handshake that `_straddles` its SYNs counts for neither)."""
     behind: dict[tuple[str, str], float] = {}
     one_clock: set[tuple[str, str]] = set()
     for conn in connections:
