@@ -28,7 +28,9 @@ SYN, SYN-ACK" too: the responder behind by less than its retransmission timeout
 resending its SYN-ACK (its peer's ACK lost; RFC 6298, 1 s), stamped after the SYN. A
 handshake with a SYN-ACK written before its first SYN and one after its last
 (`_straddles`) is either, so it proves no lag and cancels none: the pair's other
-handshakes decide (review 51d).
+handshakes decide. And a true lag smaller than one handshake's slow answer writes that
+SYN-ACK after its SYN too: a handshake cancels only a lag larger than its own round
+trip allows (`_in_order`; review 51d).
 """
 
 from __future__ import annotations
@@ -76,29 +78,41 @@ def _straddles(conn: Connection) -> bool:
     return bool(syns and answers) and answers[0] < syns[0] and answers[-1] > syns[-1]
 
 
-def _in_order(conn: Connection) -> tuple[str, str] | None:
-    """(responder, originator) when the connection's responder answered a SYN in order:
-    its last SYN-ACK written after its last SYN (a handshake's only one, normally) and
-    none before its first (`_straddles`: a SYN-ACK resent on two clocks writes that
-    too), which says the responder's stamps are not behind the originator's by any lag
-    the pair's other handshakes prove; None otherwise."""
-    if conn.syn_frames and conn.synack_frames and conn.synack_frames[-1] > conn.syn_frames[-1] \
-            and not _straddles(conn):
-        return conn.resp_h, conn.orig_h
-    return None
+def _in_order(conn: Connection) -> tuple[str, str, float] | None:
+    """(responder, originator, the largest lag it allows in seconds) when the
+    connection's responder answered a SYN in order: its last SYN-ACK written after its
+    last SYN (a handshake's only one, normally) and none before its first (`_straddles`:
+    a SYN-ACK resent on two clocks writes that too); None otherwise.
+
+    A responder stamped behind by a lag sent that SYN-ACK the lag after its stamp, and
+    the originator's ACK of it (Connection.rtt after the SYN, both on the originator's
+    clock) came later still: a handshake of one SYN and one SYN-ACK allows a lag up to
+    its round trip less the SYN-ACK's stamp after the SYN. A SYN-ACK stamped 4 ms after
+    its SYN and ACKed 30 ms after it fits a lag of 26 ms (a slow answer on two clocks);
+    one clock ACKed 4.2 ms after the SYN fits none. Without that round trip: 0, no lag."""
+    syns, answers = conn.syn_frames, conn.synack_frames
+    if not syns or not answers or answers[-1] < syns[-1] or _straddles(conn):
+        return None
+    allowed = 0.0
+    if len(syns) == 1 and len(answers) == 1 and conn.rtt is not None \
+            and conn.syn_ts is not None and conn.synack_ts is not None:
+        allowed = max(0.0, conn.rtt - (conn.synack_ts - conn.syn_ts))
+    return conn.resp_h, conn.orig_h, allowed
 
 
 def stamped_behind(connections: Iterable[Connection]) -> dict[tuple[str, str], float]:
     """(host, peer) -> the largest lag in seconds by which the capture proves host's
     packets stamped behind peer's (above MIN_APART_SECONDS; absent: none proven, or the
-    pair's handshakes disagree: one of host's SYN-ACKs answered its peer's SYN in order,
-    `_in_order`; a handshake that `_straddles` its SYNs counts for neither)."""
+    pair's handshakes disagree: one of host's SYN-ACKs answered its peer's SYN in order
+    and allows no lag that large, `_in_order`; a handshake that `_straddles` its SYNs
+    counts for neither)."""
     behind: dict[tuple[str, str], float] = {}
-    one_clock: set[tuple[str, str]] = set()
+    allows: dict[tuple[str, str], float] = {}  # the least lag an in-order handshake allows
     for conn in connections:
         for host, peer, lag in _lags(conn):
             if lag > MIN_APART_SECONDS and lag > behind.get((host, peer), 0.0):
                 behind[(host, peer)] = lag
-        if (pair := _in_order(conn)) is not None:
-            one_clock.add(pair)
-    return {pair: lag for pair, lag in behind.items() if pair not in one_clock}
+        if (answered := _in_order(conn)) is not None:
+            host, peer, allowed = answered
+            allows[(host, peer)] = min(allowed, allows.get((host, peer), allowed))
+    return {pair: lag for pair, lag in behind.items() if lag <= allows.get(pair, lag)}
