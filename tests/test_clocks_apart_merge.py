@@ -207,3 +207,106 @@ def test_one_clock_in_the_pairs_other_handshake() -> None:
     reverse = _conn(uid="C4", orig_h="10.77.0.2", resp_h=MEDIA, syn_ts=110.0,
                     synack_ts=110.001, syn_frames=[10], synack_frames=[11])
     assert stamped_behind([synack_first, reverse]) == {("10.77.0.2", MEDIA): 3.0}
+
+
+def test_a_resent_synack_keeps_the_clocks_apart(tmp_path: Path) -> None:
+    """The agent's clock 0.3 s behind (two hosts' own captures merged), and the media
+    server's ACK of the control connection's SYN-ACK lost on the way: the agent resent
+    its SYN-ACK 1 s later (its retransmission timeout, RFC 6298), stamped 0.7 s after the
+    SYN on the media server's clock. SYN-ACK, SYN, SYN-ACK, as a lost SYN writes on one
+    clock (test_a_lost_syn_resent_proves_no_clocks_apart): that handshake proves no lag
+    and disproves none, so the lag the media server's port check of the agent before
+    the job proves stands, and the job's data connection, stamped before the
+    DATA_CONNECT, follows it: PASS (12e5e5b0 took the resent SYN-ACK as the agent
+    answering in order and dropped that lag: capture_filtered and
+    unannounced_connection; review 51d). The data connection's own proof, the agent's
+    first data 5 ms after the mover's SYN-ACK, is too loose a bound to cover its SYN."""
+    linktype, records = _records()
+    second = 1_000_000
+    # The media server's port check of the agent's before the job (SYN, SYN-ACK, RST),
+    # 0.5 s before: its handshake proves the agent 0.3 s behind.
+    check = [replace(records[0], data=_ports(records[0].data, 5080, 10000, 0x02),
+                     micros=records[0].micros - 500_000),
+             replace(records[1], data=_ports(records[1].data, 10000, 5080, 0x12),
+                     micros=records[1].micros - 500_000),
+             replace(records[2], data=_ports(records[2].data, 5080, 10000, 0x04),
+                     micros=records[2].micros - 500_000)]
+    resent = [*check, records[0], records[1], records[2],
+              replace(records[1], micros=records[1].micros + second),
+              replace(records[2], micros=records[2].micros + second),
+              *(replace(r, micros=r.micros + second) for r in records[3:])]
+    skew = -300_000
+    merged = sorted((replace(r, micros=r.micros + skew) if r.data[26:30] == AGENT else r
+                     for r in resent), key=lambda r: r.micros)
+    result = _analyze(write_records(tmp_path / "resent-synack.pcap", linktype, merged))
+    control = next(c for c in result.traffic.connections if c.orig_p == 5081)
+    assert control.synack_frames[0] < control.syn_frames[0] < control.synack_frames[-1]
+    assert ("10.77.0.2", MEDIA) in stamped_behind(result.traffic.connections)
+    codes = {f.code for f in result.findings}
+    assert not codes & {"capture_filtered", "unannounced_connection", "announced_not_used"}
+    assert result.verdict == "pass"
+    (session,) = [s for s in result.sessions if s.control_uid == control.uid]
+    assert [s.status for s in session.steps] == ["ok"] * len(session.steps)
+    (ann,) = [a for a in session.announced if a.message.endswith("DATA_CONNECT")]
+    assert ann.used_by in session.data_connections
+
+
+def test_an_ambiguous_handshake_proves_and_disproves_nothing() -> None:
+    """A SYN-ACK written before the first SYN and another after the last one (a lost
+    SYN resent on one clock, or a SYN-ACK resent on two): no lag of its own, and no
+    cancelling another handshake's."""
+    resent = _conn(syn_ts=100.0, synack_ts=99.7, syn_frames=[2], synack_frames=[1, 5])
+    data_first = _conn(uid="C2", orig_h="10.77.0.2", resp_h=MEDIA, syn_ts=100.0,
+                       synack_ts=100.3, syn_frames=[10], synack_frames=[13],
+                       orig_first_data=(12, 100.001))
+    assert stamped_behind([resent]) == {}
+    assert stamped_behind([resent, data_first]) == {("10.77.0.2", MEDIA): pytest.approx(0.299)}
+    # A handshake in order still cancels either proof.
+    in_order = _conn(uid="C3", orig_p=5003, syn_ts=110.0, synack_ts=110.001,
+                     syn_frames=[20], synack_frames=[21])
+    assert stamped_behind([resent, data_first, in_order]) == {}
+
+
+def test_a_slow_answer_in_order_keeps_a_smaller_lag() -> None:
+    """The agent 10 ms behind (two clocks): one handshake's SYN-ACK, the agent's answer
+    slower than the lag (queued 34 ms), is stamped 4 ms after its SYN and the media
+    server ACKed it 30 ms after that SYN on its own clock (Connection.rtt, SYN to ACK,
+    both the originator's): a SYN-ACK sent at most 30 - 4 = 26 ms behind the stamps,
+    which a 10 ms lag fits, so that handshake cancels no lag below 26 ms. One clock
+    writes the ACK right after the SYN-ACK (rtt 4.2 ms): no lag above 0.2 ms fits."""
+    synack_first = _conn(syn_ts=100.0, synack_ts=99.99, syn_frames=[2], synack_frames=[1])
+    slow = _conn(uid="C2", orig_p=5002, syn_ts=110.0, synack_ts=110.004, syn_frames=[10],
+                 synack_frames=[11], rtt=0.030)
+    assert stamped_behind([synack_first, slow]) == {("10.77.0.2", MEDIA): pytest.approx(0.01)}
+    one_clock = replace(slow, rtt=0.0042)
+    assert stamped_behind([synack_first, one_clock]) == {}
+    assert stamped_behind([synack_first, replace(slow, rtt=None)]) == {}  # no bound known
+
+
+def test_a_slow_port_check_keeps_a_small_lag(tmp_path: Path) -> None:
+    """The agent's clock 10 ms behind (two hosts' own captures merged), and a port check
+    of the media server's to the agent before the job (SYN, SYN-ACK, ACK, RST) that the
+    agent answered 20 ms late: its SYN-ACK is stamped 10 ms after the SYN, in order,
+    and ACKed 20 ms after it. That handshake fits the lag the control handshake proves,
+    so the job's data connection, stamped before the DATA_CONNECT, follows it: PASS
+    (12e5e5b0 took any SYN-ACK in order as the agent on its peer's clock: no lag,
+    capture_filtered and unannounced_connection; review 51d)."""
+    linktype, records = _records()
+    syn, synack, ack = records[0], records[1], records[2]
+    at = syn.micros - 500_000
+    check = [replace(syn, data=_ports(syn.data, 5080, 10000, 0x02), micros=at),
+             replace(synack, data=_ports(synack.data, 10000, 5080, 0x12), micros=at + 20_000),
+             replace(ack, data=_ports(ack.data, 5080, 10000, 0x10), micros=at + 20_014),
+             replace(ack, data=_ports(ack.data, 5080, 10000, 0x14), micros=at + 20_030)]
+    merged = sorted((replace(r, micros=r.micros - 10_000) if r.data[26:30] == AGENT else r
+                     for r in [*check, *records]), key=lambda r: r.micros)
+    result = _analyze(write_records(tmp_path / "slow-check.pcap", linktype, merged))
+    probe = next(c for c in result.traffic.connections if c.orig_p == 5080)
+    assert probe.syn_frames[0] < probe.synack_frames[0] and probe.rtt is not None
+    assert ("10.77.0.2", MEDIA) in stamped_behind(result.traffic.connections)
+    codes = {f.code for f in result.findings}
+    assert not codes & {"capture_filtered", "unannounced_connection", "announced_not_used"}
+    assert result.verdict == "pass"
+    control = next(c for c in result.traffic.connections if c.orig_p == 5081)
+    (session,) = [s for s in result.sessions if s.control_uid == control.uid]
+    assert [s.status for s in session.steps] == ["ok"] * len(session.steps)

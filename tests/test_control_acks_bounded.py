@@ -98,3 +98,25 @@ def test_a_hole_keeps_the_held_requests_own_acks() -> None:
              if m.type == "request" and m.frame in held}
     assert after == held
     assert len(set(held.values())) == len(held)  # each packet's own, all different
+
+
+def test_the_table_shrinks_after_a_long_hole() -> None:
+    """A hole holding back more requests than the table keeps (4,096: the oldest lose
+    their own ACK, as before), then filled by the lost packet's retransmission: the table
+    goes back to a few entries for the rest of the connection, not the 4,096 it held
+    (7c88939d waited for it to double past what the hole kept, beyond that cap)."""
+    feed = _Feed()
+    feed.packet("resp", ACK, greeting(4))
+    feed.packet("orig", ACK, msg(1, REQUEST, CONNECT_OPEN, u32(4)))
+    lost, start = msg(3, REQUEST, DATA_GET_STATE), feed.seq["orig"]
+    feed.packet("orig", ACK, lost, skip=True)
+    for n in range(4200):
+        feed.packet("orig", ACK, msg(100 + 2 * n, REQUEST, DATA_GET_STATE))
+    feed.frame += 1  # the retransmission, at the lost packet's sequence number
+    feed.collector.segment("C1", "orig", start, ACK, lost, feed.frame, feed.frame / 1000,
+                           ack=feed.seq["resp"])
+    control = feed.collector._controls["C1"]
+    feed.largest = 0
+    for n in range(5000):
+        feed.packet("orig", ACK, msg(20_000 + 2 * n, REQUEST, DATA_GET_STATE))
+    assert len(control.packets.payload_acks["orig"]) <= 32

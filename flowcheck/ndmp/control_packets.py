@@ -42,8 +42,10 @@ class ControlPackets:
     # (ack_of), the newest _ACKS_KEPT, of those whose bytes may still start a message
     # (prune_acks): a few per direction, more only while a hole holds bytes back.
     payload_acks: dict[str, dict[int, int]] = field(default_factory=dict)
-    # Per direction, how many entries payload_acks kept at its last prune_acks.
+    # Per direction, how many entries payload_acks kept at its last prune_acks, and how
+    # many it was given since.
     acks_pruned_to: dict[str, int] = field(default_factory=dict)
+    acks_added: dict[str, int] = field(default_factory=dict)
     # The directions whose FIN the capture holds (NdmpStream.fins_lost keeps no other).
     fins: set[str] = field(default_factory=set)
     # Per direction, its latest packet with payload while no FIN was seen
@@ -97,6 +99,7 @@ class ControlPackets:
             if payload:
                 kept = self.payload_acks.setdefault(direction, {})
                 kept[frame] = ack
+                self.acks_added[direction] = self.acks_added.get(direction, 0) + 1
                 if len(kept) > _ACKS_KEPT:
                     del kept[next(iter(kept))]
         self.last = packet
@@ -109,20 +112,25 @@ class ControlPackets:
         Without a hole that is the latest packet or two, so memory follows the
         connections, not their packets (a long session's 2 x 4,096 entries, ~0.8 MB,
         kept to the run's end). Called after each packet; `held` is asked only once the
-        table has doubled since the last prune (plus 16), so a long hole costs amortised
-        O(1) per packet."""
+        table was given as many entries since the last prune as it kept then (at least
+        16), so a long hole costs amortised O(1) per packet. Counted by entries given, not
+        by the table's size, which _ACKS_KEPT caps: a hole that kept 4,080 would wait for
+        8,176 and keep 4,096 to the connection's close."""
         kept = self.payload_acks.get(direction)
-        if kept is None or len(kept) < 2 * self.acks_pruned_to.get(direction, 0) + 16:
+        if kept is None or self.acks_added.get(direction, 0) < max(
+                16, self.acks_pruned_to.get(direction, 0)):
             return
         frames = held()
         self.payload_acks[direction] = kept = {f: a for f, a in kept.items() if f in frames}
         self.acks_pruned_to[direction] = len(kept)
+        self.acks_added[direction] = 0
 
     def drop_acks(self) -> None:
         """Forget every packet's acknowledgement number: the connection is closed and
         decoded, no message is left to ask ack_of."""
         self.payload_acks.clear()
         self.acks_pruned_to.clear()
+        self.acks_added.clear()
 
     def ack_of(self, direction: Direction, frame: int) -> int | None:
         """The acknowledgement number of the direction's packet `frame` (the one holding a

@@ -23,7 +23,14 @@ SYN-ACK", a lag of one timeout proven where there is none. So a lag is dropped w
 same host pair shows its host answering a SYN in order (`_in_order`): a host stamped
 behind its peer by the lag answers the peer's SYN stamped before it, and sends a
 SYN-ACK stamped after it only when it answers more than the lag after the SYN reached
-it, which a SYN-ACK (sent on the SYN's arrival) does not.
+it, which a SYN-ACK (sent on the SYN's arrival) does not. Two clocks write "SYN-ACK,
+SYN, SYN-ACK" too: the responder behind by less than its retransmission timeout
+resending its SYN-ACK (its peer's ACK lost; RFC 6298, 1 s), stamped after the SYN. A
+handshake with a SYN-ACK written before its first SYN and one after its last
+(`_straddles`) is either, so it proves no lag and cancels none: the pair's other
+handshakes decide. And a true lag smaller than one handshake's slow answer writes that
+SYN-ACK after its SYN too: a handshake cancels only a lag larger than its own round
+trip allows (`_in_order`; review 51d).
 """
 
 from __future__ import annotations
@@ -55,35 +62,57 @@ def _lags(conn: Connection) -> Iterable[tuple[str, str, float]]:
     # clock was set back between the two packets writes them in the order it saw them,
     # stamped the other way round, by the step however large (capture_clock_stepped;
     # a 30 s step in v4-backup's control handshake proved the agent 30 s behind).
-    if conn.syn_ts is not None and conn.syn_frames and answer < conn.syn_frames[0]:
+    if conn.syn_ts is not None and conn.syn_frames and answer < conn.syn_frames[0] \
+            and not _straddles(conn):
         yield conn.resp_h, conn.orig_h, conn.syn_ts - conn.synack_ts
     first = conn.orig_first_data
     if first is not None and first[0] not in conn.syn_frames and first[0] < answer:
         yield conn.orig_h, conn.resp_h, conn.synack_ts - first[1]
 
 
-def _in_order(conn: Connection) -> tuple[str, str] | None:
-    """(responder, originator) when the connection's responder answered a SYN in order:
-    its last SYN-ACK written after its last SYN (the one a resent SYN got, in the lost
-    SYN's case above; a handshake's only one, normally), which says the responder's
-    stamps are not behind the originator's by any lag the pair's other handshakes
-    prove; None when no SYN-ACK follows the last SYN."""
-    if conn.syn_frames and conn.synack_frames and conn.synack_frames[-1] > conn.syn_frames[-1]:
-        return conn.resp_h, conn.orig_h
-    return None
+def _straddles(conn: Connection) -> bool:
+    """Is a SYN-ACK written before the connection's first SYN and another after its last
+    (frame order)? One clock's lost SYN resent, or two clocks' SYN-ACK resent: the
+    module's docstring; such a handshake says nothing of the clocks."""
+    syns, answers = conn.syn_frames, conn.synack_frames
+    return bool(syns and answers) and answers[0] < syns[0] and answers[-1] > syns[-1]
+
+
+def _in_order(conn: Connection) -> tuple[str, str, float] | None:
+    """(responder, originator, the largest lag it allows in seconds) when the
+    connection's responder answered a SYN in order: its last SYN-ACK written after its
+    last SYN (a handshake's only one, normally) and none before its first (`_straddles`:
+    a SYN-ACK resent on two clocks writes that too); None otherwise.
+
+    A responder stamped behind by a lag sent that SYN-ACK the lag after its stamp, and
+    the originator's ACK of it (Connection.rtt after the SYN, both on the originator's
+    clock) came later still: a handshake of one SYN and one SYN-ACK allows a lag up to
+    its round trip less the SYN-ACK's stamp after the SYN. A SYN-ACK stamped 4 ms after
+    its SYN and ACKed 30 ms after it fits a lag of 26 ms (a slow answer on two clocks);
+    one clock ACKed 4.2 ms after the SYN fits none. Without that round trip: 0, no lag."""
+    syns, answers = conn.syn_frames, conn.synack_frames
+    if not syns or not answers or answers[-1] < syns[-1] or _straddles(conn):
+        return None
+    allowed = 0.0
+    if len(syns) == 1 and len(answers) == 1 and conn.rtt is not None \
+            and conn.syn_ts is not None and conn.synack_ts is not None:
+        allowed = max(0.0, conn.rtt - (conn.synack_ts - conn.syn_ts))
+    return conn.resp_h, conn.orig_h, allowed
 
 
 def stamped_behind(connections: Iterable[Connection]) -> dict[tuple[str, str], float]:
     """(host, peer) -> the largest lag in seconds by which the capture proves host's
     packets stamped behind peer's (above MIN_APART_SECONDS; absent: none proven, or the
-    pair's handshakes disagree: one of host's SYN-ACKs answered its peer's SYN in order,
-    `_in_order`)."""
+    pair's handshakes disagree: one of host's SYN-ACKs answered its peer's SYN in order
+    and allows no lag that large, `_in_order`; a handshake that `_straddles` its SYNs
+    counts for neither)."""
     behind: dict[tuple[str, str], float] = {}
-    one_clock: set[tuple[str, str]] = set()
+    allows: dict[tuple[str, str], float] = {}  # the least lag an in-order handshake allows
     for conn in connections:
         for host, peer, lag in _lags(conn):
             if lag > MIN_APART_SECONDS and lag > behind.get((host, peer), 0.0):
                 behind[(host, peer)] = lag
-        if (pair := _in_order(conn)) is not None:
-            one_clock.add(pair)
-    return {pair: lag for pair, lag in behind.items() if pair not in one_clock}
+        if (answered := _in_order(conn)) is not None:
+            host, peer, allowed = answered
+            allows[(host, peer)] = min(allowed, allows.get((host, peer), allowed))
+    return {pair: lag for pair, lag in behind.items() if lag <= allows.get(pair, lag)}
