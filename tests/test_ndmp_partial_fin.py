@@ -110,3 +110,20 @@ def test_reassembler_fin_and_acks() -> None:
     held.segment(9, ACK | FIN, b"", 4, 0.3)  # bytes 7-8 lost before the FIN
     assert [d for d in held.close() if isinstance(d, Gap)] == [Gap(2, 3, 0.2),
                                                                Gap(2, 4, 0.3)]
+
+
+def test_peer_ack_does_not_move_the_data_anchor() -> None:
+    """The peer's ACK number is measured against the direction's own sequence numbers,
+    never taken as their reference: an ACK half the sequence space away (a stray one, a
+    middlebox's reset with a bogus ACK) re-anchored the unwrapping on 7ef22951, so the
+    direction's next data unwrapped 2**32 back, read as a retransmission and never
+    delivered (review 51e)."""
+    base = 3_000_000_000
+    r = Reassembler()
+    r.segment(base - 1, SYN, b"", 1, 0.0)
+    r.segment(base, ACK, b"abcd", 2, 0.1)
+    r.peer_acked((base - (1 << 31) + 2) % (1 << 32), 3, 0.2)  # half the space away
+    delivered = r.segment(base + 4, ACK, b"efghij", 4, 0.3)
+    assert [d.data for d in delivered if not isinstance(d, Gap)] == [b"efghij"]
+    assert r.delivered == 10 and r.retransmitted == 0
+    assert r.close() == []  # nothing acknowledged past the last byte: no last hole

@@ -167,7 +167,10 @@ class Reassembler:
         first byte is placed (nothing to measure it against)."""
         if self._next is None:
             return
-        offset = self._offset(ack)
+        # Measured against the direction's own sequence numbers without becoming their
+        # reference (as connections.conn.note_ahead): a stray ACK half the sequence
+        # space away would unwrap the next data 2**32 back (review 51e).
+        offset = self._anchor_off + (ack - self._anchor_seq + _HALF) % _MOD - _HALF
         if self._acked is None or offset > self._acked[0]:
             self._acked = (offset, frame, ts)
 
