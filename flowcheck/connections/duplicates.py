@@ -320,16 +320,10 @@ def _one_point(count: str, frames: list[int], relays: RelayCopies,
     them (relay_copies); replays: _replays_among's sentence; later: _later's;
     copies_count: the copies in all (near_words: whether its sample read them all)."""
     if relays.count:
-        # The copies within COPY_WINDOW are told by their marks too (lab matrix seed 119
-        # run 18, a router's -i any: "1 of them was told by where they were captured" of
-        # 22, the 21 forwarded at once unsaid).
-        rest = copies_count - relays.count
-        near = near_words(relays, rest, others=True) if rest > 0 else ""
         return make_finding(
             "capture_duplicates",
             f"{count}a packet captured before them in the same direction (same IP ID, TCP "
-            f"header and payload): the capture holds packets twice. {later}"
-            f"{relay_words(relays)}{near}"
+            f"header and payload): the capture holds packets twice. {later}{relay_words(relays)}"
             "The copies are counted as packets (as tshark counts them) but not as "
             "retransmissions, SYN retries or rejects, and the job's data volumes count each "
             f"byte once: they are no evidence of a drop or a refusal{replays}",

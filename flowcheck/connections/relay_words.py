@@ -46,21 +46,16 @@ def handed_words(ttl: str) -> str:
             f"sender's and the receiver's{routed}")
 
 
-def near_words(relays: RelayCopies, copies: int, others: bool = False) -> str:
+def near_words(relays: RelayCopies, copies: int) -> str:
     """What the Linux cooked marks of the copies within copy_window.COPY_WINDOW read
     (RelayCopies.note_near's sample) show, when every one read is marked alike, a
     sentence ending in ". ": each leaving one host, then arriving at another (handed_on),
     or each arriving at the capture host, then leaving it (forwarded); "" otherwise.
-    copies: how many copies the capture holds (the sample may be all of them); others:
-    the relay copies were told first (relay_words), `copies` being the rest of them."""
+    copies: how many copies the capture holds (the sample may be all of them)."""
     read = relays.near_read
     if not read:
         return ""
-    if others:
-        lead = (f"The other {copies:,} copies' " if read >= copies
-                else f"The first {read:,} of the other copies' ")
-    else:
-        lead = ("The copies' " if read >= copies else f"The first {read:,} copies' ")
+    lead = ("The copies' " if read >= copies else f"The first {read:,} copies' ")
     if relays.near_handed + relays.near_handed_routed == read:
         ttl = _ttl_phrase(relays.near_handed_routed, read)
         return f"{lead}marks tell where they were captured: {handed_words(ttl)}. "
