@@ -359,6 +359,9 @@ HOST_TOOL_COPIES = {
     # a router duplicating 2% of the packets (field check 37): the network's copies,
     # captured on the receiving host; tshark flags each second one.
     "captures/trial37-impairments/network-duplicates-media.pcap.gz",
+    # tcpdump -i any on the router (field check 56, seed 119 run 18, SLL): each
+    # forwarded packet arriving and leaving, the first control SYN held 1.03 s.
+    "captures/field56-matrix/router-any-callback-syns-dropped-held-syn-stopped-dual-stack.pcap.gz",
 }
 
 # Two capture points' files merged on a path that also lost packets (field check 37: 40%

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from scapy.all import IP, TCP, Ether, IPv6
+from scapy.layers.l2 import CookedLinuxV2
 from scapy_files import write_packets
 
 from flowcheck.config import build_config
@@ -161,3 +162,48 @@ def test_copies_all_late_by_a_clock_are_not_said_held_for_a_neighbour(
     assert "held by a router while it resolved" not in copies.message
     assert ("or captured at two points whose clocks disagree by as much"
             in copies.message)
+
+
+def _router_any(tmp: Path, held: float) -> Path:
+    """A router's own `tcpdump -i any` (LINUX_SLL2): M's control SYN (TTL 64) marked
+    arriving (PACKET_HOST, ifindex 2) and its copy leaving toward A (PACKET_OUTGOING,
+    ifindex 3) one hop lower `held` s later (held in the neighbour queue); then A's
+    SYN-ACK and M's ACK, each captured coming in and 0.01 ms later going out, one hop
+    lower (lab matrix seed 119 run 18: -i any on the router, the first SYN held 1.03 s)."""
+    m, a = "10.77.0.1", "10.77.1.2"
+    hops = ((0.0, held, m, a, "S", 3284444735, 0, 0),
+            (held + 0.0001, held + 0.00011, a, m, "SA", 1000, 3284444736, 1),
+            (held + 0.0002, held + 0.00021, m, a, "A", 3284444736, 1001, 0))
+    packets = []
+    for k, (came, left, src, dst, flags, seq, ack, back) in enumerate(hops):
+        for when, ttl, pkttype, ifindex in ((came, 64, 0, 3 if back else 2),
+                                            (left, 63, 4, 2 if back else 3)):
+            packet = (CookedLinuxV2(proto=0x0800, ifindex=ifindex, lladdrtype=1,
+                                    pkttype=pkttype, lladdrlen=6,
+                                    src=bytes(6) + bytes(2))
+                      / IP(src=src, dst=dst, ttl=ttl, id=0x52B0 + k, flags="DF")
+                      / TCP(sport=10000 if back else 5083, dport=5083 if back else 10000,
+                            flags=flags, seq=seq, ack=ack, window=64240,
+                            options=[("Timestamp", (TSVAL + k, 0))]))
+            packet.time = T0 + when  # type: ignore[attr-defined]
+            packets.append(packet)
+    packets.sort(key=lambda packet: packet.time)  # type: ignore[attr-defined]
+    return write_packets(tmp / "router-any.pcap", packets)
+
+
+def test_held_copy_the_router_marks_forwarding_is_said_held(tmp_path: Path) -> None:
+    """Every relay copy over RELAY_WINDOW late, but the file's Linux cooked headers mark
+    its original arriving at the capture host and the copy leaving it one hop lower: one
+    router's own capture, one clock (two points' captures merged put the sender's copy at
+    a TTL no lower than the receiver's), so no clock offset: the neighbour queue's words
+    alone (lab matrix seed 119 run 18 read "or captured at two points whose clocks
+    disagree by as much")."""
+    capture = _router_any(tmp_path, 1.031)
+    (seen,) = track_connections([str(capture)]).connections
+    assert seen.syn_retries == 0
+    config = build_config({})
+    analysis = analyze(read_traffic([str(capture)], config), config)
+    [copies] = [f for f in analysis.findings if f.code == "capture_duplicates"]
+    assert "1 of them over 1 s after the original with its TSval" in copies.message
+    assert "held by a router while it resolved" in copies.message
+    assert "clocks disagree" not in copies.message

@@ -209,14 +209,27 @@ def held_words(relays: RelayCopies) -> str:
     held at once, each copy as late as its original is early): two points' captures
     merged, one clock over 1 s ahead, put every copy that late by the same offset, the
     same TSvals and all (review 50: a connection captured a router apart, the far
-    point's clock 2 s ahead, read as 22 packets held for the next hop's address)."""
+    point's clock 2 s ahead, read as 22 packets held for the next hop's address), unless
+    the file marks every copy forwarded by one router (one_router: one clock)."""
     late = f"; {relays.held:,} of them over {RELAY_WINDOW:g} s after the original with its TSval"
-    if relays.held < relays.count or relays.longest - relays.shortest > RELAY_WINDOW / 2:
+    if (relays.held < relays.count or relays.longest - relays.shortest > RELAY_WINDOW / 2
+            or one_router(relays)):
         return (f"{late}: held by a router while it resolved the next hop's link-layer "
                 "address (a neighbour queue keeps them up to 3 s), sent once")
     return (f"{late}, each about as late: sent once, and either held by a router that long "
             "(a neighbour queue keeps them up to 3 s while it resolves the next hop's "
             "link-layer address) or captured at two points whose clocks disagree by as much")
+
+
+def one_router(relays: RelayCopies) -> bool:
+    """Whether every relay copy is one TTL lower than its original and the file's Linux
+    cooked headers mark the original arriving at the capture host and the copy leaving it
+    (legs.forwarded): one router's own capture, on one clock. Two points' captures merged
+    cannot look so: there the copy marked leaving is the sender's, at a TTL no lower than
+    the receiver's capture holds (lab matrix seed 119 run 18, `tcpdump -i any` on the
+    router, a SYN held 1.03 s read "or captured at two points whose clocks disagree")."""
+    return (relays.count > 0 and relays.forwarded == relays.count
+            and relays.routed == relays.count)
 
 
 def relay_fix(relays: RelayCopies) -> str:

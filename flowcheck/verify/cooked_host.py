@@ -79,3 +79,36 @@ def words_by_marks(marks: HostMarks, host: str, peer: str) -> str:
             f"{_ttl(marks, host, peer)}, an initial value, none of them also captured "
             f"arriving (a router or bridge forwarding them captures each arriving too), "
             f"and {peer}'s to it arriving addressed to the capture host")
+
+
+def arrived_unanswered(ctx: Context, sender: str, receiver: str) -> int | None:
+    """The TTL (an initial value) of sender's SYNs, FINs and RSTs to receiver when the
+    Linux cooked marks show them arriving at the capture host and nothing else of the
+    pair: every one marked addressed to the capture host's own link-layer address
+    (PACKET_HOST), at one initial TTL (INITIAL_TTLS: not yet routed), none marked leaving
+    (a router's `-i any` holds each packet it forwards leaving too), and nothing of
+    receiver's to sender. Then the capture was taken on receiver or on the first router
+    from sender toward it, which passed none of them on (lab matrix seed 119 run 12,
+    `tcpdump -i any` on the agent, its input chain dropping the control SYNs, fixed "A
+    capture on 10.77.0.2 ... shows which way is lost"). None otherwise (no such
+    capture, a pair marked otherwise, or receiver's packets to sender in it)."""
+    marks = ctx.host_marks
+    if not marks or (receiver, sender) in marks:
+        return None
+    mine = marks.get((sender, receiver))
+    if mine is None or marked_types(mine) != 1 << PACKET_HOST:
+        return None
+    ttl = single_ttl(mine)
+    return ttl if ttl in INITIAL_TTLS else None
+
+
+def arrived_words(sender: str, receiver: str, ttl: int) -> str:
+    """What arrived_unanswered's marks show, the fix's sentence (no leading space)."""
+    return (f"This capture's Linux cooked headers mark every SYN from {sender} as arriving "
+            "addressed to the capture host's own link-layer address (incoming), at "
+            f"{ttl_word(sender)} {ttl}, an initial value, and none as leaving it: the capture "
+            f"was taken on {receiver}, or on the first router from {sender} toward it, which "
+            "passed none of them on. Unless it left out what that host sent (tcpdump -Q in), "
+            "that host answered none of them: its own firewall drops the SYNs "
+            f"({receiver}'s input chain, or that router's forward chain), and the allow rule "
+            "belongs there.")

@@ -22,6 +22,7 @@ from flowcheck.verify.backup_network import check_backup_network
 from flowcheck.verify.callback_address import elsewhere_failure
 from flowcheck.verify.capture_points import reached_second_point
 from flowcheck.verify.context import Context, endpoint, opening_frames
+from flowcheck.verify.cooked_host import arrived_unanswered, arrived_words
 from flowcheck.verify.cut_announcements import check_cut_announcements
 from flowcheck.verify.cut_icmp import no_answer_words
 from flowcheck.verify.data_links import check_data
@@ -101,6 +102,16 @@ def check_links(ctx: Context) -> None:
     _check_unannounced(ctx)
 
 
+def _arrived_or_elsewhere(ctx: Context, conn: Connection) -> str:
+    """The close of control_unanswered's fix when the capture lacks the way back: where
+    the Linux cooked marks place the SYNs' arrival (cooked_host.arrived_unanswered), else
+    where a capture would tell (with its leading space)."""
+    ttl = arrived_unanswered(ctx, conn.orig_h, conn.resp_h)
+    if ttl is not None:
+        return " " + arrived_words(conn.orig_h, conn.resp_h, ttl)
+    return f" A capture on {conn.resp_h}, or of both directions, shows which way is lost."
+
+
 def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
     fallback = fallback_of(ctx, conn)
     if fallback is not None and fallback.conn is not conn:
@@ -138,8 +149,8 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
                 f"{own_firewall_fix(ctx, conn) if either and not unseen_way_back else ''}"
                 f"{capitalised(allow_rule(ctx, conn, session, answer=either, between=either))}"
                 f"; check that {_ndmp_service(ctx)} runs on {conn.resp_h}."
-                + (f" A capture on {conn.resp_h}, or of both directions, shows which way "
-                   "is lost." if unseen_way_back else lost_where(ctx, conn) if either else ""),
+                + (_arrived_or_elsewhere(ctx, conn) if unseen_way_back
+                   else lost_where(ctx, conn) if either else ""),
                 session=session, conn=conn, cause="control")
     elif outcome == "refused" and own_stack_refused(conn):
         # The media server's own ICMP to itself: its ARP or neighbour discovery (trial 28 D7).
