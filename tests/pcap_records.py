@@ -10,6 +10,7 @@ snap length 65535) and each record's frame bytes and wire length as read
 
 from __future__ import annotations
 
+import functools
 import gzip
 import struct
 from dataclasses import dataclass, replace
@@ -47,6 +48,14 @@ def read_records(path: Path) -> tuple[int, list[Record]]:
         records.append(Record(sec * 1_000_000 + usec, wirelen, raw[offset:offset + caplen]))
         offset += caplen
     return linktype, records
+
+
+@functools.cache
+def stored_records(path: Path) -> tuple[int, tuple[Record, ...]]:
+    """read_records of a stored capture, read once a process (the records are frozen:
+    the tests edit copies)."""
+    linktype, records = read_records(path)
+    return linktype, tuple(records)
 
 
 def _pcapng_records(path: Path, raw: bytes) -> tuple[int, list[Record]]:

@@ -16,11 +16,10 @@ media server's FIN. Now: PASS, the losses still said (ndmp_partial, capture_loss
 
 from __future__ import annotations
 
-import functools
 from dataclasses import replace
 from pathlib import Path
 
-from pcap_records import read_records, tcp_of, write_records
+from pcap_records import stored_records, tcp_of, write_records
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
@@ -30,10 +29,8 @@ MEDIA = bytes([10, 77, 0, 1])
 _FIN = 0x01
 
 
-@functools.cache
 def _records() -> tuple[int, tuple]:
-    linktype, records = read_records(STORED / "v4-backup.pcap")
-    return linktype, tuple(records)
+    return stored_records(STORED / "v4-backup.pcap")
 
 
 def _lost(tmp_path: Path) -> Path:

@@ -14,12 +14,11 @@ answers), so the data connection follows its announcement: PASS, every step ok.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from pcap_records import moved_back, read_records, write_records
+from pcap_records import moved_back, stored_records, write_records
 
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Connection
@@ -31,10 +30,8 @@ AGENT = bytes([10, 77, 0, 2])
 MEDIA = "10.77.0.1"
 
 
-@functools.cache
 def _records() -> tuple[int, tuple]:
-    linktype, records = read_records(STORED / "v4-backup.pcap")
-    return linktype, tuple(records)
+    return stored_records(STORED / "v4-backup.pcap")
 
 
 def _merged(tmp_path: Path, skew: float) -> Path:

@@ -17,10 +17,9 @@ completed it: the reply's bytes come after it, so the agent did answer; PASS.
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
-from pcap_records import read_records, tcp_of, write_records
+from pcap_records import read_records, stored_records, tcp_of, write_records
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
@@ -31,10 +30,8 @@ MEDIA = bytes([10, 77, 0, 1])
 _FIN = 0x01
 
 
-@functools.cache
 def _records() -> tuple[int, tuple]:
-    linktype, records = read_records(STORED / "v4-backup.pcap")
-    return linktype, tuple(records)
+    return stored_records(STORED / "v4-backup.pcap")
 
 
 def _control(frame: bytes) -> bool:
