@@ -32,6 +32,7 @@ from flowcheck.model import Connection, SegmentSink
 
 if TYPE_CHECKING:  # the tracker's, which imports it first
     from flowcheck.connections.copies import CaptureCopies
+    from flowcheck.connections.ndmp_hosts import NdmpHosts
 
 # The short-connection pass (flowcheck.connections.short) takes a step (the k-th packet
 # of every flow) only with this many flows in it, and runs only with this many packets
@@ -62,6 +63,7 @@ class ShortFlows:
     copies: CaptureCopies
     _flows: dict[FlowKey, ConnState]
     _parked: ParkedTable
+    _ndmp_hosts: NdmpHosts
     _records: list[Connection]
     _new: list[Connection]
     _next_uid: int
@@ -92,6 +94,9 @@ class ShortFlows:
         fits = sizes <= MAX_PACKETS
         if self.sink is not None:  # NDMP control connections keep the per-packet path
             fits &= (lower_port != self.ndmp_port) & (upper_port != self.ndmp_port)
+            # So do the other flows of their hosts (data, callback): checks read their
+            # packet times, which the pass does not keep (flowcheck.connections.ndmp_hosts).
+            fits &= ~self._ndmp_hosts.holds(d, first)
         keys = flows.keys
         # Its own list: the parked table's look-up puts its own (equal) key objects in it.
         walk_keys = list(keys) if len(walk_a) == len(keys) else [keys[f] for f in

@@ -66,6 +66,7 @@ from flowcheck.connections.icmp import QuotedAttempts
 from flowcheck.connections.icmp_attach import IcmpAttach
 from flowcheck.connections.icmp_cut import CutTies
 from flowcheck.connections.mirror_gaps import MirrorGaps
+from flowcheck.connections.ndmp_hosts import NdmpHosts
 from flowcheck.connections.packet_identity import captured_ends, header_identities
 from flowcheck.connections.parked_table import ParkedTable
 from flowcheck.connections.per_packet import PerPacketPath
@@ -152,6 +153,8 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
         # needs their ConnState (flowcheck.connections.short).
         # By the FlowTable numbers replays.Spans gives every batch's keys (parked_table).
         self._parked = ParkedTable(self.copies.replays.table)
+        # NDMP hosts' flows keep the per-packet path (ndmp_hosts: their times are read).
+        self._ndmp_hosts = NdmpHosts(ndmp_port)
         self._all: list[ConnState] = []
         self._records: list[Connection] = []  # every connection, in order of opening
         self._new: list[Connection] = []
@@ -230,6 +233,8 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
             tracked, self._slots, changed = tracked_flows(decoded, flows, self.clock)
         walk, runs = (self._bulk_flows(tracked) if self.fast
                       else (range(len(flows.keys)), []))
+        if self.fast and self.sink is not None:
+            self._ndmp_hosts.note(decoded)  # every batch's: a control packet may be bulk's
         if self.fast and len(walk):
             walk = self._short_flows(tracked, walk, None if by_time is None else by_time.moved)
         # Many packets one at a time (short connections), or a batch too small for any

@@ -138,7 +138,9 @@ class Connection:
     # paths of the tracker saw it; None where unknown (a side with no packet, or one only
     # the short-connection paths tracked, which keep no such time: a reader checks that
     # the later of the two is last_ts, else a short path saw later packets): how long a
-    # side was silent before its peer closed (flowcheck.verify.silent_sender). Not in the
+    # side was silent before its peer closed (flowcheck.verify.silent_sender). While NDMP
+    # is read, an NDMP host's connections never take the short paths, so a session's are
+    # known whatever the read chunk (flowcheck.connections.ndmp_hosts). Not in the
     # JSON, nor compared (the paths agree on every other field).
     orig_last_ts: float | None = field(default=None, compare=False)
     resp_last_ts: float | None = field(default=None, compare=False)
