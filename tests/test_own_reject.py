@@ -273,3 +273,37 @@ def test_the_reject_keeps_its_own_ttl_not_its_quotes(tmp_path: Path) -> None:
     traffic = read_traffic([str(path)], build_config(load_file(cut.with_suffix(".toml"))))
     [conn] = [c for c in traffic.connections if c.icmp_frames]
     assert conn.icmp_cut is not None and conn.icmp_ttl == 61
+
+
+def _second_reject_at(packets: list[tuple[float, bytes]], hop_limit: int
+                      ) -> list[tuple[float, bytes]]:
+    """Ethernet packets with the second ICMPv6 message from the media server at
+    hop_limit (ICMPv6's checksum does not cover it)."""
+    changed, seen = [], 0
+    for ts, frame in packets:
+        ip = frame[14:]
+        if ip[0] >> 4 == 6 and ip[6] == 58 and ip[8:24] == ipaddress.ip_address(M).packed:
+            seen += 1
+            if seen == 2:
+                frame = frame[:14 + 7] + bytes([hop_limit]) + frame[14 + 8:]
+        changed.append((ts, frame))
+    assert seen >= 2
+    return changed
+
+
+def test_rejects_at_two_ttls_prove_no_device_between(tmp_path: Path) -> None:
+    """Run 24 off the host, its packets one router lower (63) and its first reject
+    undecremented (64), but its second at 63 as its own packets: the rejects disagree
+    (a route change, two senders), so neither proves the first was forged; icmp_ttl is
+    None on the tracked and the quote-made connection alike, and the words keep the
+    hedge (the first reject's TTL alone read 'did not send')."""
+    packets = _second_reject_at(_with_ttls(_ethernet(_run24()), M, 14, tcp=63), 63)
+    refused = _refused(_analysed(tmp_path / "two-ttls.pcap", packets, RUN24_TOML))
+    assert "did not send" not in refused.message, refused.message
+    assert ("a firewall on fd77::1, or a bridge (transparent) firewall in front of fd77::1 "
+            "answering in its name, rejects it" in refused.message), refused.message
+    assert set(_icmp_ttls(tmp_path / "whole.pcap", packets, RUN24_TOML, 1).values()) == {None}
+    unseen = [(ts, frame) for ts, frame in packets  # the agent's callback SYNs left out
+              if not (frame[14 + 6] == 6 and frame[14 + 40 + 13] == 0x02
+                      and frame[14 + 40 + 2:14 + 40 + 4] != (10000).to_bytes(2, "big"))]
+    assert set(_icmp_ttls(tmp_path / "unseen.pcap", unseen, RUN24_TOML, 1).values()) == {None}

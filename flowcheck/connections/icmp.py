@@ -91,6 +91,8 @@ class QuotedAttempts:
         conn.last_frame = max(conn.last_frame, quote.frame)
         if len(conn.icmp_frames) < FRAMES_PER_QUOTE:
             conn.icmp_frames.append(quote.frame)
+        if quote.ttl != conn.icmp_ttl:
+            conn.icmp_ttl = None  # rejects at two TTLs (add_icmp's rule)
         return None
 
     def untracked(self, answered: Callable[[IcmpQuote], bool]) -> list[Connection]:

@@ -100,7 +100,8 @@ def opened_before(candidates: list[_Candidate], frame: int) -> _Candidate | None
 def add_icmp(record: Connection, code: int, sender: str, to: str, frame: int, *,
              ttl: int | None = None, in_order: bool = True) -> bool:
     """One more ICMP unreachable (its frame) of the record, the first naming its code,
-    sender, addressee and IP TTL (hop limit) as captured; at most FRAMES_PER_QUOTE.
+    sender, addressee and IP TTL (hop limit) as captured (the TTL None once two of them
+    differ); at most FRAMES_PER_QUOTE.
     in_order: frames come in order (else placed in order). Whether it was the record's
     first."""
     if len(record.icmp_frames) >= FRAMES_PER_QUOTE:
@@ -109,6 +110,8 @@ def add_icmp(record: Connection, code: int, sender: str, to: str, frame: int, *,
     if first:
         record.icmp_code, record.icmp_sender, record.icmp_to = code, sender, to
         record.icmp_ttl = ttl
+    elif ttl != record.icmp_ttl:
+        record.icmp_ttl = None  # rejects at two TTLs: none of them speaks for all
     record.icmp_frames = frames_of(record.icmp_frames)  # a short record's shared one
     if in_order:
         record.icmp_frames.append(frame)

@@ -61,7 +61,8 @@ class RareFields:
     # the responder's SYN-ACK, which then never reached the originator (a router with no
     # route back to it: trial 40 x1), not a SYN refused. Not in the JSON.
     icmp_to: str | None = None
-    # The first ICMP unreachable's own IP TTL (IPv6 hop limit) as captured: one from the
+    # The ICMP unreachables' own IP TTL (IPv6 hop limit) as captured, None when two of
+    # them differ (a route change, two senders: none speaks for all): one from the
     # responder's address with another TTL than the responder's own packets' was sent
     # in its name by a device between (flowcheck.verify.own_reject.forged_reject). Not
     # in the JSON.
