@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from flowcheck.connections.flows import address_text
+from flowcheck.connections.flows import address_bytes, address_text
 from flowcheck.connections.syn_ways import PACKET_OUTGOING, Marked, merged_marks, pack_marks
 from flowcheck.decode import DecodedBatch
 from flowcheck.model import CaptureInfo
@@ -85,8 +85,7 @@ class CookedHosts:
         packed |= own
         seen = self.seen
         for row, value in zip(found.tolist(), packed.tolist(), strict=True):
-            size = 1 if row[0] == 4 else 4
-            key = (row[0], _address(row[1:1 + size]), _address(row[5:5 + size]))
+            key = (row[0], address_bytes(row[0], row[1:5]), address_bytes(row[0], row[5:9]))
             before = seen.get(key)
             if before is None:
                 if len(seen) >= HOST_PAIRS_CAP:
@@ -104,8 +103,3 @@ class CookedHosts:
             return {}
         return {(address_text(version, src), address_text(version, dst)): value
                 for (version, src, dst), value in self.seen.items()}
-
-
-def _address(words: list[int]) -> bytes:
-    """An address's bytes from its 32-bit words (Python ints)."""
-    return b"".join(word.to_bytes(4, "big") for word in words)

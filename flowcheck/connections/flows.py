@@ -45,7 +45,7 @@ class BatchFlows:
     bounds: np.ndarray
 
 
-def _address_bytes(version: int, words: list[int]) -> bytes:
+def address_bytes(version: int, words: list[int]) -> bytes:
     """An address's bytes (4 for IPv4, 16 for IPv6) from its row of 32-bit words,
     already converted to Python ints."""
     if version == 4:
@@ -262,8 +262,8 @@ def _numbered_rows(decoded: DecodedBatch) -> tuple[list[FlowKey], np.ndarray, np
         keys = []
         for n, row in enumerate(rows[firsts].tolist()):
             version = row[0]
-            keys.append(((version, _address_bytes(version, row[1:5]), row[9]),
-                         (version, _address_bytes(version, row[5:9]), row[10]),
+            keys.append(((version, address_bytes(version, row[1:5]), row[9]),
+                         (version, address_bytes(version, row[5:9]), row[10]),
                          decoded.tunnels[tunnels[n]] if tunnels is not None else ""))
     return keys, flow, from_lower
 

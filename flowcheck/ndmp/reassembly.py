@@ -170,7 +170,7 @@ class Reassembler:
         # Measured against the direction's own sequence numbers without becoming their
         # reference (as connections.conn.note_ahead): a stray ACK half the sequence
         # space away would unwrap the next data 2**32 back (review 51e).
-        offset = self._anchor_off + (ack - self._anchor_seq + _HALF) % _MOD - _HALF
+        offset = self._unwrapped(ack)
         if self._acked is None or offset > self._acked[0]:
             self._acked = (offset, frame, ts)
 
@@ -228,11 +228,16 @@ class Reassembler:
                 or ts - self._hole_ts > PATIENCE_SECONDS)
 
     def _offset(self, seq: int) -> int:
-        """Stream offset of a sequence number, unwrapped around the last one seen."""
-        delta = (seq - self._anchor_seq + _HALF) % _MOD - _HALF
-        offset = self._anchor_off + delta
+        """Stream offset of a sequence number, unwrapped around the last one seen, which
+        it then becomes."""
+        offset = self._unwrapped(seq)
         self._anchor_seq, self._anchor_off = seq, offset
         return offset
+
+    def _unwrapped(self, seq: int) -> int:
+        """Stream offset of a 32-bit sequence (or ACK) number, unwrapped around the last
+        one seen, the anchor left as it is."""
+        return self._anchor_off + (seq - self._anchor_seq + _HALF) % _MOD - _HALF
 
     def _hold(self, offset: int, chunk: Chunk) -> None:
         previous = self._pending.get(offset)
