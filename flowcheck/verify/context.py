@@ -354,10 +354,11 @@ class Context:
         return finding
 
     def session_findings(self, session_id: str) -> list[Finding]:
-        """The findings added for session `session_id` (not those withheld), in order;
-        their code, severity and frames as added (verify.profile_followed rewrites only
-        words)."""
-        return self.by_session.get(session_id, [])
+        """The findings added for session `session_id` (not those withheld) that are still
+        its own, in order: one whose session was taken away since (verify.tied_failures:
+        None, the candidates' together) is not; code, severity and frames as added
+        (verify.profile_followed rewrites only words)."""
+        return [f for f in self.by_session.get(session_id, ()) if f.session == session_id]
 
     def has_error(self, session_id: str, code: str | None = None) -> bool:
         """Whether session `session_id` has an error finding (of `code`, if given; a
