@@ -39,7 +39,7 @@ from collections.abc import Iterable
 
 from flowcheck.model import Connection
 
-__all__ = ["MIN_APART_SECONDS", "stamped_behind"]
+__all__ = ["MIN_APART_SECONDS", "data_before_answer", "stamped_behind"]
 
 # A lag this small is a merged capture's or SPAN port's jitter, which the announcement
 # matching already allows (ANNOUNCEMENT_JITTER_SECONDS, 5 ms): only a larger one says the
@@ -65,9 +65,23 @@ def _lags(conn: Connection) -> Iterable[tuple[str, str, float]]:
     if conn.syn_ts is not None and conn.syn_frames and answer < conn.syn_frames[0] \
             and not _straddles(conn):
         yield conn.resp_h, conn.orig_h, conn.syn_ts - conn.synack_ts
+    lag = data_before_answer(conn)
+    if lag is not None:
+        yield conn.orig_h, conn.resp_h, lag
+
+
+def data_before_answer(conn: Connection) -> float | None:
+    """Seconds by which the originator's first data is stamped before the connection's
+    first SYN-ACK when it is also written before it (frame order): the originator had an
+    answer already, a SYN-ACK the sniffer lost or one stamped on another clock; None when
+    it is not so written, or no SYN-ACK or data is captured. Not data in a SYN (TCP Fast
+    Open, RFC 7413: sent before any answer). The seconds may be 0 or less (stamped
+    after it though written before): the callers' threshold decides."""
     first = conn.orig_first_data
-    if first is not None and first[0] not in conn.syn_frames and first[0] < answer:
-        yield conn.orig_h, conn.resp_h, conn.synack_ts - first[1]
+    if (first is None or not conn.synack_frames or conn.synack_ts is None
+            or first[0] in conn.syn_frames or first[0] >= conn.synack_frames[0]):
+        return None
+    return conn.synack_ts - first[1]
 
 
 def _straddles(conn: Connection) -> bool:

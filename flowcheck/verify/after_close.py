@@ -35,7 +35,7 @@ from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Announcement, Connection, ControlPacket, NdmpStream, Session
 from flowcheck.sessions import connection_outcome
 from flowcheck.sessions.classify import rst_only
-from flowcheck.sessions.clock_apart import MIN_APART_SECONDS
+from flowcheck.sessions.clock_apart import MIN_APART_SECONDS, data_before_answer
 from flowcheck.verify.context import Context
 from flowcheck.verify.details import syn_count
 from flowcheck.verify.durations import span_words
@@ -205,9 +205,8 @@ def _late_accept(ctx: Context, conn: Connection) -> LateRefusal | None:
     answer = conn.synack_frames[0]
     if answer < closed.frame or conn.syn_frames[0] > closed.frame or conn.syn_ts is None:
         return None
-    first = conn.orig_first_data
-    if first is not None and first[0] < answer and first[0] not in conn.syn_frames \
-            and conn.synack_ts is not None and conn.synack_ts - first[1] > MIN_APART_SECONDS:
+    early = data_before_answer(conn)
+    if early is not None and early > MIN_APART_SECONDS:
         # The connector sent data before that SYN-ACK was written: some answer had
         # reached it already (a SYN-ACK the sniffer lost, or this one stamped on another
         # host's clock: two hosts' own captures merged, flowcheck.sessions.clock_apart),

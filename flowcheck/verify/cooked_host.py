@@ -56,11 +56,6 @@ def host_by_marks(marks: HostMarks, a: str, b: str) -> str | None:
     return None
 
 
-def marked_ttl(ctx: Context, host: str, peer: str) -> int | None:
-    """The one TTL host's marked packets to peer were captured with (None: several)."""
-    return _ttl(ctx.host_marks, host, peer)
-
-
 def _ttl(marks: HostMarks, host: str, peer: str) -> int | None:
     mine = marks.get((host, peer))
     return None if mine is None else single_ttl(mine)
