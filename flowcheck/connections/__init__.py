@@ -269,6 +269,7 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo],
 
     connections = tracker.finish()
     tracker.syn_ways.attach(connections)
+    tracker.reject_ways.attach(connections)
     tracker.by_capture.fill(captures)
     tracker.cut_recorded.fill(captures)
     tracker.mirror_gaps.fill(captures)

@@ -25,16 +25,25 @@ another link type (an Ethernet capture elsewhere, merged) holds packets no mark 
 OWN_OPENING marks a pair with a SYN or FIN of its sender's marked outgoing: a RST alone
 proves no sender, as a router or firewall makes one itself for the host it stands in for
 (`reject with tcp reset`: leaving it at its own initial TTL, never arriving).
+RejectWays keeps the packet types of the ICMP unreachables about each connection, which
+show a refusing host that sent no TCP at all (its reject leaving the capture host:
+flowcheck.verify.own_reject).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from flowcheck.connections.flows import address_bytes, address_text
 from flowcheck.connections.syn_ways import PACKET_OUTGOING, Marked, merged_marks, pack_marks
 from flowcheck.decode import DecodedBatch
-from flowcheck.model import CaptureInfo
+from flowcheck.model import CaptureInfo, Connection
+
+if TYPE_CHECKING:
+    from flowcheck.decode import IcmpQuote  # decode.ipv6: loaded on first use
 
 _SYN_FIN = 0x03
 # Host pairs kept, at most: a pair's marks must be whole to prove anything (one pair
@@ -103,3 +112,43 @@ class CookedHosts:
             return {}
         return {(address_text(version, src), address_text(version, dst)): value
                 for (version, src, dst), value in self.seen.items()}
+
+
+# RejectWays' key: (ICMP sender, quoted SYN's source, its port, destination, its port),
+# address text.
+_RejectKey = tuple[str, str, int, str, int]
+
+
+class RejectWays:
+    """The Linux cooked packet types of the ICMP unreachables quoting each connection's
+    SYNs, capture copies included (the tracker attaches only the originals: a copy's
+    mark is what tells two capture hosts' files merged), as bits 1 << packet type per
+    ICMP sender and quoted 4-tuple; set on the connections as Connection.icmp_ways
+    (`attach`). Only quotes in Linux cooked frames (IcmpQuote.packet_type); a few a
+    capture, a Python step each."""
+
+    def __init__(self) -> None:
+        self.seen: dict[_RejectKey, int] = {}
+
+    def note(self, quotes: list[IcmpQuote]) -> None:
+        """Note the batch's ICMP quotes' packet types (all of them, copies included)."""
+        for quote in quotes:
+            if not 0 <= quote.packet_type < 8:
+                continue
+            key = (address_text(quote.version, quote.sender),
+                   address_text(quote.version, quote.src), quote.sport,
+                   address_text(quote.version, quote.dst), quote.dport)
+            self.seen[key] = self.seen.get(key, 0) | 1 << quote.packet_type
+
+    def attach(self, connections: Iterable[Connection]) -> None:
+        """Set Connection.icmp_ways on each connection with ICMP unreachables from the
+        marks of those quoting its own 4-tuple from its ICMP sender."""
+        if not self.seen:
+            return
+        seen = self.seen
+        for conn in connections:
+            if conn.icmp_frames and conn.icmp_sender is not None:
+                ways = seen.get((conn.icmp_sender, conn.orig_h, conn.orig_p, conn.resp_h,
+                                 conn.resp_p))
+                if ways:
+                    conn.icmp_ways = ways

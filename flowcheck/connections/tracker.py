@@ -53,7 +53,7 @@ from flowcheck.connections.conn import (
     SYN,
     ConnState,
 )
-from flowcheck.connections.cooked_hosts import CookedHosts
+from flowcheck.connections.cooked_hosts import CookedHosts, RejectWays
 from flowcheck.connections.copies import CaptureCopies
 from flowcheck.connections.counts import CaptureCounts, SkippedTally
 from flowcheck.connections.cut_recorded import CutRecorded
@@ -127,6 +127,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
         self.copies = CaptureCopies()
         self.syn_ways = SynWays()  # Linux cooked captures' marks of each side's SYNs
         self.cooked_hosts = CookedHosts()  # and of each host pair's (the capture host)
+        self.reject_ways = RejectWays()  # and of each connection's ICMP unreachables
         # A connection whose directions arrive in two tunnels (tunnel_halves): one.
         self.halves = TunnelHalves()
         # IPv4 fragments a read chunk's end split from their datagram's (fragment_carry).
@@ -205,6 +206,8 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
         self._columns = None
         self._batch = batch
         flows = self.halves.join(decoded, group_flows(decoded))
+        if decoded.linux_cooked and decoded.icmp_quotes:  # copies' marks too (cooked_hosts)
+            self.reject_ways.note(decoded.icmp_quotes)
         # ICMP copies first: the first copy of the capture may be one (copies.py).
         quotes, since = self.copies.icmp_originals(decoded.icmp_quotes)
         sources = batch.capture_of(decoded.tcp_index)

@@ -27,6 +27,7 @@ from flowcheck.decode.ip import (
     ip_layer,
 )
 from flowcheck.decode.ipv6 import IcmpQuote, decode_icmp_quote
+from flowcheck.decode.legs import cooked_packet_types
 from flowcheck.decode.link import locate_network_layer
 from flowcheck.decode.ndp import decode_neighbours, frame_senders
 from flowcheck.decode.skipped import describe_skipped
@@ -128,6 +129,10 @@ def _icmp_quotes(batch: PacketBatch, gather: Gather, layers: Layers,
             found.identity = _icmp_identity(gather, layers, row)
             found.sender = _address(layers.src[row], found.version)
             found.ttl = int(layers.ttl[row])  # an ICMP error's only: rare, no column kept
+    if quotes:  # the capture host's view of each, in a Linux cooked capture (-1 elsewhere)
+        kinds = cooked_packet_types(batch, np.array([q.position for q in quotes], np.int64))
+        for quote, kind in zip(quotes, kinds.tolist(), strict=True):
+            quote.packet_type = kind
     return quotes, cut
 
 

@@ -67,6 +67,10 @@ class IcmpQuote:
     # The IP TTL (IPv6 hop limit) of the header carrying the ICMP message, as captured:
     # the sender's initial TTL less the routers it crossed (flowcheck.verify.own_reject).
     ttl: int = 0
+    # The Linux cooked packet type of the frame carrying it (decode.legs.
+    # cooked_packet_types: 4 sent by the capture host, 0 addressed to it), -1 in any
+    # other link type (connections.cooked_hosts.RejectWays).
+    packet_type: int = -1
 
     @property
     def too_big(self) -> bool:

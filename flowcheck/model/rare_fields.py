@@ -67,6 +67,12 @@ class RareFields:
     # in its name by a device between (flowcheck.verify.own_reject.forged_reject). Not
     # in the JSON.
     icmp_ttl: int | None = None
+    # How a Linux cooked capture (tcpdump -i any) marked the ICMP unreachables about it,
+    # capture copies included: bits 1 << packet type (connections.syn_ways: 4 sent by the
+    # capture host, 0 addressed to it), 0 when no file tells (another link type). Set
+    # when the tracker finishes (connections.cooked_hosts.RejectWays); read by
+    # flowcheck.verify.own_reject. Not in the JSON, nor compared.
+    icmp_ways: int = field(default=0, compare=False)
     # When the first ICMP unreachable's quote was cut by the snap length before its TCP
     # ports (flowcheck.decode.cut_quote), tied to this connection by its addresses and
     # time (flowcheck.connections.icmp_cut): (bytes of the quoted packet kept, the

@@ -12,9 +12,10 @@ of it, and the words say both (flowcheck.verify.refusals: an administratively
 prohibited, port unreachable or routing code from the responder itself).
 
 Only a capture taken on the responder itself, which the Linux cooked marks prove
-(flowcheck.verify.capture_host.proven_host, `marked`), shows the reject left the host: a
-bridge's reject goes back toward the originator and never passes the host, nor does the
-SYN it refused. The TTLs of the host's packets prove less (the host or a point on its
+(flowcheck.verify.capture_host.proven_host, `marked`; for a responder that sent no TCP,
+the marks of the SYNs and of the reject: rejects_marked), shows the reject left the
+host: a bridge's reject goes back toward the originator and never passes the host, nor
+does the SYN it refused. The TTLs of the host's packets prove less (the host or a point on its
 network segment, a bridge possibly between). But the reject's own TTL (IPv6 hop limit,
 Connection.icmp_ttl) can prove the opposite, as flowcheck.verify.foreign_reset reads a
 RST's: a host sends its ICMP errors with the initial TTL of its TCP packets (Linux's
@@ -29,6 +30,7 @@ were said of every reject from the responder's address, wherever it was captured
 
 from __future__ import annotations
 
+from flowcheck.connections.syn_ways import PACKET_HOST, PACKET_OUTGOING, marked_types
 from flowcheck.model import Connection, endpoint
 from flowcheck.model.traffic import hops_travelled
 from flowcheck.verify.capture_host import HostProof, proven_host
@@ -40,10 +42,51 @@ def reject_left_host(ctx: Context, conn: Connection) -> HostProof | None:
     """The proof that the capture was taken on the responder itself (Linux cooked marks),
     so the reject from its address that the capture holds left it; None otherwise (no
     such proof, or the TTLs' alone: a point on its segment, a bridge possibly between)."""
+    found = _leaving_proof(ctx, conn)
+    return None if found is None else found[0]
+
+
+def _leaving_proof(ctx: Context, conn: Connection) -> tuple[HostProof, str] | None:
+    """reject_left_host's proof and what shows it, said after "taken on HOST (": the
+    host pair's opening packets' marks (capture_host.proven_host: "its Linux cooked
+    headers show it"), else those of the SYNs and of the reject itself (rejects_marked:
+    a responder that sent no TCP, its reject its only packet)."""
     proof = proven_host(ctx, conn.orig_h, conn.resp_h)
-    if proof is None or not proof.marked or proof.host != conn.resp_h:
-        return None
-    return proof
+    if proof is not None and proof.marked and proof.host == conn.resp_h:
+        return proof, proof.shown
+    if proof is not None or not rejects_marked(ctx, conn):
+        return None  # a proof of another host, or the TTLs' alone: not on the responder
+    words = (f"its Linux cooked headers mark each SYN from {conn.orig_h} arriving "
+             "addressed to the capture host and the reject, from "
+             f"{conn.resp_h}'s address, sent by it: a Linux host (a Linux cooked "
+             "capture's) sends an ICMP error from the refused packet's destination "
+             "address only when that address is its own, a router from its own")
+    return HostProof(conn.resp_h, words, None, True), words
+
+
+def rejects_marked(ctx: Context, conn: Connection) -> bool:
+    """Whether the Linux cooked marks show the capture host received the SYNs and sent
+    the ICMP reject from the responder's address: every file a Linux cooked capture
+    (Context.host_marks), every SYN, FIN and RST of the originator's to the responder
+    marked arriving addressed to the capture host (PACKET_HOST, none leaving: no router
+    forwarding them, no second host's capture merged), each ICMP unreachable about the
+    connection marked sent by it (Connection.icmp_ways, capture copies included), and
+    whatever TCP the responder sent the originator marked sent by it too. A Linux host
+    sends an ICMP error from the refused packet's destination address only when that
+    address is its own (icmp_send, icmp6_send; a router answers from its own address),
+    and a bridge's capture marks the SYNs it passes other-host: the capture host is the
+    responder, whose own firewall rejected them. For a responder that sent no TCP (its
+    control connection refused), which capture_host.proven_host cannot place (lab
+    matrix seed 120 run 12: `tcpdump -i any` on the agent, its input chain rejecting
+    ndmjob's control SYNs with ICMP network unreachable, read "nothing in the capture
+    tells them apart (a capture on 10.77.0.2 itself holds its own reject leaving it)")."""
+    marks = ctx.host_marks
+    syns = marks.get((conn.orig_h, conn.resp_h)) if marks else None
+    if (syns is None or marked_types(syns) != 1 << PACKET_HOST
+            or conn.icmp_sender != conn.resp_h or conn.icmp_ways != 1 << PACKET_OUTGOING):
+        return False
+    theirs = marks.get((conn.resp_h, conn.orig_h))
+    return theirs is None or marked_types(theirs) == 1 << PACKET_OUTGOING
 
 
 def rejecting_firewall(ctx: Context, conn: Connection, host: str) -> str:
@@ -60,9 +103,9 @@ def source_words(ctx: Context, conn: Connection, host: str) -> str:
     """What the reject's source shows of whose it is, a clause for the words' bracket:
     the capture on host holding it leaving (reject_left_host), else that a bridge
     firewall's comes from host's address too and the capture does not tell them apart."""
-    proof = reject_left_host(ctx, conn)
-    if proof is not None:
-        return (f"this capture was taken on {host} ({proof.shown}) and holds the reject "
+    found = _leaving_proof(ctx, conn)
+    if found is not None:
+        return (f"this capture was taken on {host} ({found[1]}) and holds the reject "
                 f"leaving it, where a bridge firewall in front of {host} would send its "
                 f"own back without passing {host}")
     return (f"a bridge firewall in front of {host} (nft's bridge-family reject, a "

@@ -1,0 +1,107 @@
+"""Field check 57's lab matrix (captures/field57-matrix, README.md there), seed 120.
+
+Run 12: `tcpdump -i any` (SLL2) on the agent, whose input chain rejects ndmjob's control
+SYNs with ICMP network unreachable. The file holds the media server's two SYNs marked
+arriving addressed to the capture host and the agent's two rejects marked sent by it,
+and no TCP of the agent's. `control_refused` said "a firewall on 10.77.0.2, or a bridge
+(transparent) firewall in front of 10.77.0.2 answering in its name, ... nothing in the
+capture tells them apart (a capture on 10.77.0.2 itself holds its own reject leaving
+it)", though this capture holds it so: capture_host.proven_host places a capture by the
+host's own SYNs, FINs and RSTs, and the refused agent sent none
+(flowcheck.verify.own_reject.rejects_marked).
+
+On bytes: the stored file, and its packets with their Linux cooked packet types changed
+(SLL2's byte 10): a copy of each reject marked arriving (a second host's capture merged
+in), and the SYNs marked sent with the rejects arriving (a capture on the media server).
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+from capture_factory import write_pcap
+from stored import shared_analysis
+
+from flowcheck.config import build_config, load_file
+from flowcheck.model import Finding
+from flowcheck.pipeline import analyze, read_traffic
+
+HERE = Path(__file__).resolve().parents[1] / "captures" / "field57-matrix"
+REJECTED = HERE / "ndmjob-control-rejected-net-unreachable-by-agent-any-on-agent-sll2.pcap.gz"
+TOML = REJECTED.with_name(REJECTED.name[:-len(".pcap.gz")] + ".toml")
+LINUX_SLL2, SLL2_TYPE = 276, 10  # the link type; its header's packet type byte
+PACKET_HOST, PACKET_OUTGOING = 0, 4
+HEDGE = "nothing in the capture tells them apart"
+
+
+def _records() -> list[tuple[float, bytes]]:
+    """The stored file's records: (seconds, SLL2 frame), in capture order."""
+    data = gzip.decompress(REJECTED.read_bytes())
+    assert int.from_bytes(data[20:24], "little") == LINUX_SLL2
+    records, offset = [], 24
+    while offset + 16 <= len(data):
+        seconds, micros, caplen = (int.from_bytes(data[offset + at:offset + at + 4], "little")
+                                   for at in (0, 4, 8))
+        records.append((float(f"{seconds}.{micros:06d}"),
+                        data[offset + 16:offset + 16 + caplen]))
+        offset += 16 + caplen
+    return records
+
+
+def _marked(frame: bytes, packet_type: int) -> bytes:
+    """frame with its SLL2 packet type set."""
+    return frame[:SLL2_TYPE] + bytes([packet_type]) + frame[SLL2_TYPE + 1:]
+
+
+def _is_icmp(frame: bytes) -> bool:
+    return frame[20 + 9] == 1  # after SLL2's 20 bytes, IPv4's protocol field
+
+
+def _refused(tmp_path: Path, records: list[tuple[float, bytes]]) -> Finding:
+    path = write_pcap(tmp_path / "run12-marked.pcap", records, LINUX_SLL2)
+    config = build_config(load_file(TOML))
+    analysis = analyze(read_traffic([str(path)], config), config)
+    assert analysis.verdict == "fail"
+    [refused] = [f for f in analysis.findings if f.code == "control_refused"]
+    return refused
+
+
+def test_the_refused_agents_own_reject_leaving_it_is_its_firewalls() -> None:
+    """SYNs marked arriving at the capture host, its rejects from the agent's address
+    marked sent by it: the agent's own firewall, the capture on it."""
+    analysis = shared_analysis(REJECTED)
+    assert analysis.verdict == "fail"
+    [refused] = analysis.findings
+    assert refused.code == "control_refused"
+    assert refused.frames == [1, 2, 3, 4]
+    assert "ICMP network unreachable (code 0): a firewall on 10.77.0.2 rejects it (" \
+        in refused.message
+    assert ("this capture was taken on 10.77.0.2 (its Linux cooked headers mark each SYN "
+            "from 10.77.0.1 arriving addressed to the capture host and the reject, from "
+            "10.77.0.2's address, sent by it" in refused.message)
+    assert HEDGE not in refused.message and "bridge (transparent)" not in refused.message
+    assert "the reject rule is in 10.77.0.2's firewall, so the allow rule" in refused.fix
+
+
+def test_a_reject_also_captured_arriving_keeps_the_hedge(tmp_path: Path) -> None:
+    """Each reject in the file a second time, 20 us later, marked arriving (the media
+    server's own capture merged in): no one capture host sent it; the words before."""
+    records = []
+    for ts, frame in _records():
+        records.append((ts, frame))
+        if _is_icmp(frame):
+            records.append((round(ts + 0.00002, 6), _marked(frame, PACKET_HOST)))
+    refused = _refused(tmp_path, records)
+    assert "a firewall on 10.77.0.2, or a bridge (transparent) firewall in front of " \
+        "10.77.0.2 answering in its name," in refused.message
+    assert HEDGE in refused.message and "this capture was taken on" not in refused.message
+
+
+def test_syns_marked_sent_and_rejects_arriving_keep_the_hedge(tmp_path: Path) -> None:
+    """The marks of a capture on the media server (its SYNs sent, the rejects arriving):
+    nothing shows the reject leaving the agent."""
+    records = [(ts, _marked(frame, PACKET_HOST if _is_icmp(frame) else PACKET_OUTGOING))
+               for ts, frame in _records()]
+    refused = _refused(tmp_path, records)
+    assert HEDGE in refused.message and "this capture was taken on" not in refused.message
