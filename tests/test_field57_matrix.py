@@ -13,14 +13,23 @@ host's own SYNs, FINs and RSTs, and the refused agent sent none
 On bytes: the stored file, and its packets with their Linux cooked packet types changed
 (SLL2's byte 10): a copy of each reject marked arriving (a second host's capture merged
 in), and the SYNs marked sent with the rejects arriving (a capture on the media server).
+
+Run 19: both hosts' `tcpdump -i any` (SLL) merged, the media server's own DNAT sending the
+data connection to 10.77.0.2 where the agent announced 10.79.0.2.
+`announced_address_mismatch` said "This capture does not show which address the media
+server 10.77.0.1 uses for the agent ... and so does a capture on the media server", that
+capture in the file: each SYN of the media server's marked leaving it, then arriving at
+10.77.0.2 at one TTL (flowcheck.verify.addresses.connector_leaving). On bytes: the file,
+and the same packets with every leaving mark made an arriving one (nothing then shows
+the media server's own capture).
 """
 
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 
 from capture_factory import write_pcap
+from pcap_records import stored_records
 from stored import shared_analysis
 
 from flowcheck.config import build_config, load_file
@@ -33,20 +42,18 @@ TOML = REJECTED.with_name(REJECTED.name[:-len(".pcap.gz")] + ".toml")
 LINUX_SLL2, SLL2_TYPE = 276, 10  # the link type; its header's packet type byte
 PACKET_HOST, PACKET_OUTGOING = 0, 4
 HEDGE = "nothing in the capture tells them apart"
+NAT = HERE / "nat-media-dnat-both-hosts-any-merged-sll-stopped.pcap.gz"
+NAT_TOML = NAT.with_name(NAT.name[:-len(".pcap.gz")] + ".toml")
+LINUX_SLL = 113  # its header's packet type: the first two bytes, big-endian
 
 
-def _records() -> list[tuple[float, bytes]]:
-    """The stored file's records: (seconds, SLL2 frame), in capture order."""
-    data = gzip.decompress(REJECTED.read_bytes())
-    assert int.from_bytes(data[20:24], "little") == LINUX_SLL2
-    records, offset = [], 24
-    while offset + 16 <= len(data):
-        seconds, micros, caplen = (int.from_bytes(data[offset + at:offset + at + 4], "little")
-                                   for at in (0, 4, 8))
-        records.append((float(f"{seconds}.{micros:06d}"),
-                        data[offset + 16:offset + 16 + caplen]))
-        offset += 16 + caplen
-    return records
+def _records(path: Path = REJECTED, linktype: int = LINUX_SLL2) -> list[tuple[float, bytes]]:
+    """A stored file's records: (seconds, Linux cooked frame), in capture order."""
+    kind, records = stored_records(path)
+    assert kind == linktype
+    # Each time the float nearest its decimal seconds.microseconds, as write_pcap takes it.
+    return [(float(f"{record.micros // 10**6}.{record.micros % 10**6:06d}"), record.data)
+            for record in records]
 
 
 def _marked(frame: bytes, packet_type: int) -> bytes:
@@ -105,3 +112,36 @@ def test_syns_marked_sent_and_rejects_arriving_keep_the_hedge(tmp_path: Path) ->
                for ts, frame in _records()]
     refused = _refused(tmp_path, records)
     assert HEDGE in refused.message and "this capture was taken on" not in refused.message
+
+
+def test_a_merge_holding_the_media_servers_own_capture_places_its_nat() -> None:
+    """The control and data SYNs marked leaving the media server and arriving at
+    10.77.0.2 at one TTL: the merge holds the media server's own capture, which sees its
+    packets after its NAT rules; the fix is the announcement's, without the either-or."""
+    analysis = shared_analysis(NAT)
+    assert analysis.verdict == "fail"
+    [mismatch] = [f for f in analysis.findings if f.code == "announced_address_mismatch"]
+    assert mismatch.frames == [41, 43, 45]
+    assert ("This capture holds the media server's own capture (its Linux cooked headers "
+            "mark the SYNs of the control connection and of C3 each captured leaving "
+            "10.77.0.1 (outgoing) and again arriving at 10.77.0.2, the host it was "
+            "addressed to, at one TTL, 64" in mismatch.message)
+    assert ("the media server 10.77.0.1 opened its control connection to 10.77.0.2 itself"
+            in mismatch.message)
+    assert "does not show which address" not in mismatch.message
+    assert mismatch.fix.startswith("Make the agent announce the address the media server "
+                                   "10.77.0.1 reaches it on (10.77.0.2)")
+
+
+def test_the_same_merge_marked_arriving_only_keeps_the_either_or(tmp_path: Path) -> None:
+    """Every copy marked arriving (PACKET_HOST): no part of the file shows a packet
+    leaving the media server, so the capture does not tell its address for the agent."""
+    records = [(ts, (PACKET_HOST).to_bytes(2, "big") + frame[2:])
+               for ts, frame in _records(NAT, LINUX_SLL)]
+    path = write_pcap(tmp_path / "run19-arriving.pcap", records, LINUX_SLL)
+    config = build_config(load_file(NAT_TOML))
+    analysis = analyze(read_traffic([str(path)], config), config)
+    [mismatch] = [f for f in analysis.findings if f.code == "announced_address_mismatch"]
+    assert ("This capture does not show which address the media server 10.77.0.1 uses "
+            "for the agent" in mismatch.message)
+    assert "own capture" not in mismatch.message

@@ -10,6 +10,7 @@ address that cannot work, or reaches the port under another address.
 
 from __future__ import annotations
 
+from flowcheck.connections.syn_ways import ARRIVED, ELSEWHERE, OTHER_TTL, SENT
 from flowcheck.model import Announcement, Connection, Finding, Session, endpoint
 from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.sessions import listener_host
@@ -21,6 +22,10 @@ from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.evidence import is_open, judged
 from flowcheck.verify.shared import agent_kind, listened_at
+from flowcheck.verify.ttl import ttl_word
+
+# The syn_ways bits connector_leaving reads (as verify.arrival's).
+_MARKS = SENT | ARRIVED | OTHER_TTL | ELSEWHERE
 
 
 def mismatched(ctx: Context, session: Session, ip: str, port: int) -> Announcement | None:
@@ -258,7 +263,7 @@ def check_address_matched(ctx: Context, session: Session,
         outcome = judged(ctx, conn)
         failure = failures.get(uid)
         works = (is_open(outcome) or outcome == "unknown") and failure is None
-        side, side_words = _capture_side(ctx, session, ann.listener)
+        side, side_words = _capture_side(ctx, session, ann.listener, conn)
         fix = _translated_fix(ctx, session, ann, side, failure)
         if works:
             ctx.add("announced_address_mismatch",
@@ -285,19 +290,33 @@ def check_address_matched(ctx: Context, session: Session,
                 frames=[ann.frame, *opening_frames(conn)], ts=ann.ts, cause="data")
 
 
-def _capture_side(ctx: Context, session: Session, listener_kind: str) -> tuple[str, str]:
-    """Which side of a NAT the capture of an address-matched data connection was taken
-    on, by the TTLs or the Linux cooked marks (flowcheck.verify.capture_host.proven_host):
-    ("listener", words) on the
+def _capture_side(ctx: Context, session: Session, listener_kind: str,
+                  conn: Connection) -> tuple[str, str]:
+    """Which side of a NAT the capture of an address-matched data connection (conn) was
+    taken on, by the TTLs or the Linux cooked marks (flowcheck.verify.capture_host.
+    proven_host): ("listener", words) on the
     listener's, where a NAT in front of it shows the control and the data connection
     under its inside address (trial 26 D1: the agent announcing its public address, the
     standard setup); ("connector", words) on the connector's, which then opened the
-    control connection to that address itself; ("", "") when they do not tell."""
+    control connection to that address itself, or a merged capture holding the
+    connector's own (connector_leaving); ("", "") when they do not tell."""
     control = ctx.by_uid[session.control_uid]
     listener_host, connector_host = ((control.resp_h, control.orig_h) if listener_kind == "data"
                                      else (control.orig_h, control.resp_h))
     found = proven_host(ctx, listener_host, connector_host)
     listener, connector, _ = _parties(ctx, session, listener_kind)
+    if found is None and connector_leaving(ctx, control, conn, connector_host):
+        ttl = ttl_word(connector_host) + ("" if control.orig_ttl is None
+                                          else f", {control.orig_ttl}")
+        return "connector", (
+            f" This capture holds {connector.rsplit(' ', 1)[0]}'s own capture (its Linux "
+            f"cooked headers mark the SYNs of the control connection and of {conn.uid} "
+            f"each captured leaving {connector_host} (outgoing) and again arriving at "
+            f"{listener_host}, the host it was addressed to, at one {ttl}: two hosts' "
+            "captures merged, no router between them): "
+            f"{connector} opened its control connection to {listener_host} itself, and a "
+            "translation of its own (a capture on it sees its packets after its NAT "
+            "rules) sent the data connection there.")
     if found is None:
         return "", (f" This capture does not show which address {connector} uses for "
                     f"{listener}: the announced one (a NAT in front of {listener} "
@@ -319,6 +338,25 @@ def _capture_side(ctx: Context, session: Session, listener_kind: str) -> tuple[s
         f"side ({found.words}): {connector} opened its control "
         f"connection to {listener_host} itself, and a translation of its own (the capture "
         "sees its packets after its NAT rules) sent the data connection there.")
+
+
+def connector_leaving(ctx: Context, control: Connection, conn: Connection,
+                      connector_addr: str) -> bool:
+    """Whether a merged Linux cooked capture holds the connector's own capture of both
+    connections: the connector opened the control connection and the data connection,
+    and the SYNs of each are marked captured leaving it and arriving at the host they
+    were addressed to at one TTL, none at another or arriving elsewhere (Connection.
+    orig_syn_ways SENT | ARRIVED, as verify.arrival reads them), with no copy in the set
+    at another TTL than its original and no capture of one host's several interfaces
+    (Context.routed_points, interface_copies). The part marked leaving was taken on the
+    connector, which sees its packets after its own NAT rules, as a capture on it alone
+    does (lab matrix seed 120 run 19: both hosts' `tcpdump -i any` merged, the media
+    server's own DNAT, read "This capture does not show which address the media server
+    10.77.0.1 uses for the agent")."""
+    return (control.orig_h == connector_addr and conn.orig_h == connector_addr
+            and control.orig_syn_ways & _MARKS == SENT | ARRIVED
+            and conn.orig_syn_ways & _MARKS == SENT | ARRIVED
+            and not ctx.routed_points and not ctx.interface_copies)
 
 
 def _translated_fix(ctx: Context, session: Session, ann: Announcement, side: str,
