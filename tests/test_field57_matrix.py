@@ -22,6 +22,14 @@ capture in the file: each SYN of the media server's marked leaving it, then arri
 10.77.0.2 at one TTL (flowcheck.verify.addresses.connector_leaving). On bytes: the file,
 and the same packets with every leaving mark made an arriving one (nothing then shows
 the media server's own capture).
+
+Run 10: `tcpdump -i any` (SLL2) on a dual-stack agent (control connection over IPv6, the
+callback over IPv4), the media server's input dropping the callback SYNs.
+`callback_unanswered` said "unless it was taken on 10.77.0.1 itself": the capture host
+sent 10.77.0.2's SYNs, and the file is one host's capture whose host the IPv6 pair proves,
+but 10.77.0.1 sent nothing over IPv4 (flowcheck.verify.cooked_host.one_host). On bytes:
+the file, and the same with a copy of each of fd77::1's packets marked leaving (the media
+server's own capture merged in), where nothing shows one host.
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ from stored import shared_analysis
 
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Finding
-from flowcheck.pipeline import analyze, read_traffic
+from flowcheck.pipeline import Analysis, analyze, read_traffic
 
 HERE = Path(__file__).resolve().parents[1] / "captures" / "field57-matrix"
 REJECTED = HERE / "ndmjob-control-rejected-net-unreachable-by-agent-any-on-agent-sll2.pcap.gz"
@@ -45,6 +53,8 @@ HEDGE = "nothing in the capture tells them apart"
 NAT = HERE / "nat-media-dnat-both-hosts-any-merged-sll-stopped.pcap.gz"
 NAT_TOML = NAT.with_name(NAT.name[:-len(".pcap.gz")] + ".toml")
 LINUX_SLL = 113  # its header's packet type: the first two bytes, big-endian
+DUAL = HERE / "dual-stack-callback-syns-dropped-by-media-any-on-agent-sll2.pcap.gz"
+DUAL_TOML = DUAL.with_name(DUAL.name[:-len(".pcap.gz")] + ".toml")
 
 
 def _records(path: Path = REJECTED, linktype: int = LINUX_SLL2) -> list[tuple[float, bytes]]:
@@ -145,3 +155,42 @@ def test_the_same_merge_marked_arriving_only_keeps_the_either_or(tmp_path: Path)
     assert ("This capture does not show which address the media server 10.77.0.1 uses "
             "for the agent" in mismatch.message)
     assert "own capture" not in mismatch.message
+
+
+def _unanswered(analysis: Analysis) -> Finding:
+    assert analysis.verdict == "fail"
+    [unanswered] = [f for f in analysis.findings if f.code == "callback_unanswered"]
+    assert "tried to call the job engine back at 10.77.0.1:5001" in unanswered.message
+    return unanswered
+
+
+def test_a_dual_stack_agents_own_capture_places_its_ipv4_callback() -> None:
+    """The callback SYNs from 10.77.0.2 marked sent by the capture host, which the IPv6
+    pair proves is the agent, in one host's capture: taken on 10.77.0.2, not 10.77.0.1."""
+    unanswered = _unanswered(shared_analysis(DUAL))
+    assert unanswered.frames == [22, 25, 26, 27]
+    assert ("this capture was taken on 10.77.0.2 (its Linux cooked headers mark each SYN, FIN "
+            "and RST of 10.77.0.2's to 10.77.0.1 sent by the capture host (outgoing), at TTL "
+            "64" in unanswered.message)
+    assert ("10.77.0.1 sent nothing to 10.77.0.2, but the capture host is fd77::2"
+            in unanswered.message)
+    assert unanswered.message.rstrip(".").endswith("not on 10.77.0.1")
+    assert "unless it was taken on 10.77.0.1 itself" not in unanswered.message
+    assert ("This capture was taken on 10.77.0.2 (its Linux cooked headers show it): a "
+            "capture on 10.77.0.1 shows which way they are lost" in unanswered.fix)
+
+
+def test_the_media_servers_capture_merged_in_leaves_it_open(tmp_path: Path) -> None:
+    """Each of fd77::1's packets also as the media server's own capture holds it, marked
+    leaving, 20 us earlier: two hosts' captures, the words stay conditional."""
+    records = []
+    for ts, frame in _records(DUAL):
+        if frame[0:2] == b"\x86\xdd" and frame[20 + 8:20 + 24] == bytes.fromhex(
+                "fd770000000000000000000000000001"):
+            records.append((round(ts - 0.00002, 6), _marked(frame, PACKET_OUTGOING)))
+        records.append((ts, frame))
+    path = write_pcap(tmp_path / "run10-merged.pcap", records, LINUX_SLL2)
+    config = build_config(load_file(DUAL_TOML))
+    unanswered = _unanswered(analyze(read_traffic([str(path)], config), config))
+    assert "unless it was taken on 10.77.0.1 itself" in unanswered.message
+    assert "this capture was taken on" not in unanswered.message

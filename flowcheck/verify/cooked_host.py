@@ -16,7 +16,9 @@ peer's the peer's packets outgoing too. The TTLs alone cannot tell the host from
 segment's other points, nor anything with no router between the hosts (flowcheck.verify.
 ttl.capture_host): lab matrix seed 117 runs 3 and 11 (`tcpdump -i any` on the media
 server, the data SYNs dropped by its own input chain) read "unless it was taken on
-10.77.0.1 itself", the file proving it was.
+10.77.0.1 itself", the file proving it was. A pair whose peer sent nothing back at that
+address (a dual-stack host's other address) is placed when the file is one host's
+capture whose host another pair proves (one_host).
 """
 
 from __future__ import annotations
@@ -46,14 +48,52 @@ def host_by_marks(marks: HostMarks, a: str, b: str) -> str | None:
     if not marks:
         return None
     for host, peer in ((a, b), (b, a)):
-        mine, theirs = marks.get((host, peer)), marks.get((peer, host))
-        if mine is None or theirs is None:
-            continue
-        if (mine & OWN_OPENING and marked_types(mine) == 1 << PACKET_OUTGOING
-                and marked_types(theirs) == 1 << PACKET_HOST
-                and single_ttl(mine) in INITIAL_TTLS):
+        if _proves(marks, host, peer):
+            return host
+    for host, peer in ((a, b), (b, a)):
+        if ((peer, host) not in marks and _sent_by_capture_host(marks.get((host, peer)))
+                and one_host(marks) is not None):
             return host
     return None
+
+
+def _sent_by_capture_host(mine: int | None) -> bool:
+    """A host pair's SYNs, FINs and RSTs all marked sent by the capture host (outgoing),
+    at one initial TTL, a SYN or FIN among them (OWN_OPENING), none also arriving."""
+    return (mine is not None and bool(mine & OWN_OPENING)
+            and marked_types(mine) == 1 << PACKET_OUTGOING and single_ttl(mine) in INITIAL_TTLS)
+
+
+def _proves(marks: HostMarks, host: str, peer: str) -> bool:
+    """host_by_marks's rule for one pair: host's packets to peer sent by the capture host
+    (_sent_by_capture_host) and peer's to it all marked arriving addressed to it."""
+    theirs = marks.get((peer, host))
+    return (theirs is not None and marked_types(theirs) == 1 << PACKET_HOST
+            and _sent_by_capture_host(marks.get((host, peer))))
+
+
+def one_host(marks: HostMarks) -> tuple[str, str] | None:
+    """(host, peer) when the file is one host's capture, whose host the pair's marks prove
+    (_proves): no host pair's SYNs, FINs and RSTs marked both leaving and arriving (a
+    router's `-i any` marks each packet it forwards both ways, two hosts' captures merged
+    each packet between them, a host's loopback traffic both; a bridge's proves no host,
+    its arrivals marked other-host), and one address alone proven so (two hosts' captures
+    of disjoint traffic merged prove two). Then a host pair whose packets the capture host
+    sent (_sent_by_capture_host) and whose peer sent nothing back at that address is that
+    host's too: a dual-stack host's callback over IPv4 beside its control connection over
+    IPv6 (lab matrix seed 120 run 10: `tcpdump -i any` on the agent, the media server's
+    input dropping the callback SYNs, read "unless it was taken on 10.77.0.1 itself", the
+    agent's capture). Past cooked_hosts.HOST_PAIRS_CAP pairs a pair is not noted, so
+    this reads the pairs kept. None otherwise."""
+    both = 1 << PACKET_OUTGOING | 1 << PACKET_HOST
+    proven: set[tuple[str, str]] = set()
+    for (host, peer), packed in marks.items():
+        if marked_types(packed) & both == both:
+            return None
+        if _proves(marks, host, peer):
+            proven.add((host, peer))
+    hosts = {host for host, _ in proven}
+    return min(proven) if len(hosts) == 1 else None
 
 
 def _ttl(marks: HostMarks, host: str, peer: str) -> int | None:
@@ -69,11 +109,21 @@ def marked_words(ctx: Context, host: str, peer: str) -> str:
 
 def words_by_marks(marks: HostMarks, host: str, peer: str) -> str:
     """marked_words on the set's marks themselves (host_by_marks's answer)."""
-    return (f"its Linux cooked headers mark each SYN, FIN and RST of {host}'s to {peer} "
+    sent = (f"its Linux cooked headers mark each SYN, FIN and RST of {host}'s to {peer} "
             f"sent by the capture host (outgoing), at {ttl_word(host)} "
             f"{_ttl(marks, host, peer)}, an initial value, none of them also captured "
-            f"arriving (a router or bridge forwarding them captures each arriving too), "
-            f"and {peer}'s to it arriving addressed to the capture host")
+            f"arriving (a router or bridge forwarding them captures each arriving too)")
+    if (peer, host) in marks:
+        return f"{sent}, and {peer}'s to it arriving addressed to the capture host"
+    proof = one_host(marks)
+    if proof is None:  # not host_by_marks's answer: the words of its first rule
+        return f"{sent}, and {peer}'s to it arriving addressed to the capture host"
+    other, its_peer = proof
+    return (f"{sent}; {peer} sent nothing to {host}, but the capture host is {other} "
+            f"(its SYNs, FINs and RSTs to {its_peer} marked so, and {its_peer}'s to it "
+            "arriving addressed to it), and the file marks no SYN, FIN or RST both leaving "
+            "and arriving (a router's capture or two hosts' merged do): one host's capture, "
+            f"so {host} is an address of {other}'s host")
 
 
 def arrived_unanswered(ctx: Context, sender: str, receiver: str) -> int | None:
