@@ -362,6 +362,10 @@ HOST_TOOL_COPIES = {
     # tcpdump -i any on the router (field check 56, seed 119 run 18, SLL): each
     # forwarded packet arriving and leaving, the first control SYN held 1.03 s.
     "captures/field56-matrix/router-any-callback-syns-dropped-held-syn-stopped-dual-stack.pcap.gz",
+    # both hosts' captures merged (field check 57, seed 120): run 16's dumpcap pcapngs
+    # keeping both interfaces, run 19's tcpdump -i any (SLL): each packet at both hosts.
+    "captures/field57-matrix/ndmjob-data-syns-dropped-by-media-both-hosts-merged-pcapng-snap128.pcapng.gz",
+    "captures/field57-matrix/nat-media-dnat-both-hosts-any-merged-sll-stopped.pcap.gz",
 }
 
 # Two capture points' files merged on a path that also lost packets (field check 37: 40%

@@ -30,6 +30,12 @@ sent 10.77.0.2's SYNs, and the file is one host's capture whose host the IPv6 pa
 but 10.77.0.1 sent nothing over IPv4 (flowcheck.verify.cooked_host.one_host). On bytes:
 the file, and the same with a copy of each of fd77::1's packets marked leaving (the media
 server's own capture merged in), where nothing shows one host.
+
+Run 16: both hosts' dumpcap captures merged keeping both interfaces (pcapng): each packet
+on one interface, then on the other at its TTL, 21 copies within 0.5 ms and 2 later.
+`capture_duplicates` said "2 of them were told by where they were captured: another of the
+file's interfaces ..." and nothing of the 21 (flowcheck.connections.relay_words.
+all_apart_words).
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ NAT_TOML = NAT.with_name(NAT.name[:-len(".pcap.gz")] + ".toml")
 LINUX_SLL = 113  # its header's packet type: the first two bytes, big-endian
 DUAL = HERE / "dual-stack-callback-syns-dropped-by-media-any-on-agent-sll2.pcap.gz"
 DUAL_TOML = DUAL.with_name(DUAL.name[:-len(".pcap.gz")] + ".toml")
+APART = HERE / "ndmjob-data-syns-dropped-by-media-both-hosts-merged-pcapng-snap128.pcapng.gz"
 
 
 def _records(path: Path = REJECTED, linktype: int = LINUX_SLL2) -> list[tuple[float, bytes]]:
@@ -194,3 +201,20 @@ def test_the_media_servers_capture_merged_in_leaves_it_open(tmp_path: Path) -> N
     unanswered = _unanswered(analyze(read_traffic([str(path)], config), config))
     assert "unless it was taken on 10.77.0.1 itself" in unanswered.message
     assert "this capture was taken on" not in unanswered.message
+
+
+def test_copies_near_and_late_on_the_other_interface_are_told_together() -> None:
+    """The near copies read and the 2 late ones, each on the other interface at its
+    original's TTL, counted in one sentence with their delays."""
+    analysis = shared_analysis(APART)
+    assert analysis.verdict == "fail"
+    [copies] = [f for f in analysis.findings if f.code == "capture_duplicates"]
+    assert copies.message.startswith("23 of 46 packets are copies")
+    assert ("22 of them were told by where they were captured: another of the file's "
+            "interfaces, each with its original's TTL, 20 within 0.5 ms of it and 2 later "
+            "(2.3 to 4.0 ms after it), the file marking neither as coming in or going out"
+            in copies.message)
+    assert ". 2 of them were told" not in copies.message
+    assert "Not copies the network delivered twice" in copies.message
+    assert copies.fix.startswith("nothing to fix in the network for the copies; for each "
+                                 "packet once, analyze one of the file's interfaces alone")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from flowcheck.connections.copy_window import COPY_WINDOW
 from flowcheck.connections.relay_copies import RELAY_WINDOW
 
 if TYPE_CHECKING:
@@ -198,6 +199,35 @@ def relay_words(relays: RelayCopies) -> str:
             "by another (another interface index, pcapng interface or MAC address pair), up "
             f"to {relays.longest * 1e3:.1f} ms later (the time it waited in the queue), its "
             f"TTL {how}{lost}. ")
+
+
+def all_apart_words(relays: RelayCopies, copies: int) -> str:
+    """The words for relay copies (`unmarked`: another of the file's interfaces, at their
+    originals' TTL, unmarked) when every copy within copy_window.COPY_WINDOW was read and
+    is on another interface than its original at its TTL too (RelayCopies.near_apart):
+    all the copies read told alike, counted together, a sentence ending in ". "; ""
+    otherwise (relay_words then tells the relay copies alone). copies: the capture's
+    copies in all (the near copies read are a sample, RelayCopies.note_near's: at most
+    relay_copies.NEAR_SAMPLE).
+    Lab matrix seed 120 run 16 (both hosts' dumpcap captures merged keeping both
+    interfaces) read "2 of them were told by where they were captured: another of the
+    file's interfaces ..." of 23 copies, all 23 on the other interface."""
+    near = relays.near_read
+    if (not unmarked(relays) or relays.held or relays.orphans or not near
+            or relays.near_apart != near or relays.near_apart_routed):
+        return ""
+    told = min(near + relays.count, copies)  # near_read: a sample (copies.py, NEAR_SAMPLE)
+    lead = "All of them were" if told == copies else of_them(told)
+    shortest, longest = f"{relays.shortest * 1e3:.1f}", f"{relays.longest * 1e3:.1f}"
+    late = f"{longest} ms" if shortest == longest else f"{shortest} to {longest} ms"
+    return (f"{lead} told by where they were captured: another of the file's "
+            f"interfaces, each with its original's TTL, {near:,} within "
+            f"{COPY_WINDOW * 1e3:g} ms of it and {relays.count:,} later ({late} after it), the "
+            "file marking neither as coming in or going out: a bridge captured on several "
+            "interfaces at once, each packet as it came in and as it left, or two capture "
+            "points' captures (two hosts on one segment) merged into one file, each on an "
+            "interface of its own; the file does not tell which. Not copies the network "
+            "delivered twice: a capture point sees those arrive twice on one interface. ")
 
 
 def held_words(relays: RelayCopies) -> str:
