@@ -366,6 +366,8 @@ HOST_TOOL_COPIES = {
     # keeping both interfaces, run 19's tcpdump -i any (SLL): each packet at both hosts.
     "captures/field57-matrix/ndmjob-data-syns-dropped-by-media-both-hosts-merged-pcapng-snap128.pcapng.gz",
     "captures/field57-matrix/nat-media-dnat-both-hosts-any-merged-sll-stopped.pcap.gz",
+    # run 28: both hosts' tcpdump on their veths (Ethernet) merged, each packet twice.
+    "captures/field57-matrix/tls-start-callback-syns-dropped-by-media-both-hosts-merged-snap128.pcap.gz",
 }
 
 # Two capture points' files merged on a path that also lost packets (field check 37: 40%

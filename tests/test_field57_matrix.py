@@ -36,6 +36,11 @@ on one interface, then on the other at its TTL, 21 copies within 0.5 ms and 2 la
 `capture_duplicates` said "2 of them were told by where they were captured: another of the
 file's interfaces ..." and nothing of the 21 (flowcheck.connections.relay_words.
 all_apart_words).
+
+Run 28: a job in TLS from the control connection's first byte, both hosts captured with
+`-s 128` and merged: `ndmp_partial` counted 8 cut packets, 1788 B not captured, and named
+no frame (its frames were the records' and messages', and no NDMP record is in the
+stream): now the cut packets' own (flowcheck.ndmp.findings.SnapCut.cut_frames).
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ LINUX_SLL = 113  # its header's packet type: the first two bytes, big-endian
 DUAL = HERE / "dual-stack-callback-syns-dropped-by-media-any-on-agent-sll2.pcap.gz"
 DUAL_TOML = DUAL.with_name(DUAL.name[:-len(".pcap.gz")] + ".toml")
 APART = HERE / "ndmjob-data-syns-dropped-by-media-both-hosts-merged-pcapng-snap128.pcapng.gz"
+TLS_CUT = HERE / "tls-start-callback-syns-dropped-by-media-both-hosts-merged-snap128.pcap.gz"
 
 
 def _records(path: Path = REJECTED, linktype: int = LINUX_SLL2) -> list[tuple[float, bytes]]:
@@ -218,3 +224,15 @@ def test_copies_near_and_late_on_the_other_interface_are_told_together() -> None
     assert "Not copies the network delivered twice" in copies.message
     assert copies.fix.startswith("nothing to fix in the network for the copies; for each "
                                  "packet once, analyze one of the file's interfaces alone")
+
+
+def test_a_tls_streams_snap_length_cut_names_the_cut_packets() -> None:
+    """No NDMP record in the stream: the evidence is the 8 packets the snap length cut
+    (each once: their capture copies add no bytes), the first one's time."""
+    analysis = shared_analysis(TLS_CUT)
+    assert analysis.verdict == "fail"
+    [partial] = [f for f in analysis.findings if f.code == "ndmp_partial"]
+    assert "(8 packets, 1788 bytes not captured). No message could be read." in \
+        partial.message
+    assert partial.frames == [7, 11, 15, 19, 23, 31, 37, 41]
+    assert partial.ts is not None

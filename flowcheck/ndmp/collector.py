@@ -230,7 +230,7 @@ class NdmpCollector:
             if isinstance(item, Chunk):
                 decoder.receive_data(item.data, item.frame, item.ts)
                 if item.cut:
-                    control.findings.snap.cut(item.cut)
+                    control.findings.snap.cut(item.cut, item.frame, item.ts)
                     decoder.receive_cut(item.cut, item.frame, item.ts)
             else:
                 decoder.receive_gap(item.missing, item.frame, item.ts)
