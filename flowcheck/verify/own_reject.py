@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from flowcheck.connections.syn_ways import PACKET_HOST, PACKET_OUTGOING, marked_types
 from flowcheck.model import Connection, endpoint
-from flowcheck.model.traffic import hops_travelled
+from flowcheck.model.traffic import INITIAL_TTLS, hops_travelled
 from flowcheck.verify.capture_host import HostProof, proven_host
 from flowcheck.verify.context import Context
 from flowcheck.verify.ttl import alternating_ttls, forged_words, own_ttls
@@ -71,19 +71,26 @@ def rejects_marked(ctx: Context, conn: Connection) -> bool:
     marked arriving addressed to the capture host (PACKET_HOST, none leaving: no router
     forwarding them, no second host's capture merged), each ICMP unreachable about the
     connection marked sent by it (Connection.icmp_ways, capture copies included), and
-    whatever TCP the responder sent the originator marked sent by it too. A Linux host
-    sends an ICMP error from the refused packet's destination address only when that
-    address is its own (icmp_send, icmp6_send; a router answers from its own address),
-    and a bridge's capture marks the SYNs it passes other-host: the capture host is the
-    responder, whose own firewall rejected them. For a responder that sent no TCP (its
-    control connection refused), which capture_host.proven_host cannot place (lab
-    matrix seed 120 run 12: `tcpdump -i any` on the agent, its input chain rejecting
-    ndmjob's control SYNs with ICMP network unreachable, read "nothing in the capture
-    tells them apart (a capture on 10.77.0.2 itself holds its own reject leaving it)")."""
+    whatever TCP the responder sent the originator marked sent by it too, and the reject
+    at an initial TTL (Connection.icmp_ttl: a host sends its own ICMP errors at one; a
+    reject it forwards leaves it one lower). A Linux host sends an ICMP error from the
+    refused packet's destination address only when that address is its own (icmp_send,
+    icmp6_send; a router answers from its own address), and a bridge's capture marks the
+    SYNs it passes other-host: the capture host is the responder, whose own firewall
+    rejected them. A DNAT router's own capture holds the same marks for the reject of the
+    host behind it, which its conntrack sends on from the public address (the SYNs'
+    destination, its own), the quote translated back, while the SYNs it forwarded inside
+    are another 4-tuple's: only that reject's TTL, one lower, tells it (review 52a).
+    For a responder that sent no TCP (its control connection refused), which
+    capture_host.proven_host cannot place (lab matrix seed 120 run 12: `tcpdump -i any`
+    on the agent, its input chain rejecting ndmjob's control SYNs with ICMP network
+    unreachable, read "nothing in the capture tells them apart (a capture on 10.77.0.2
+    itself holds its own reject leaving it)")."""
     marks = ctx.host_marks
     syns = marks.get((conn.orig_h, conn.resp_h)) if marks else None
     if (syns is None or marked_types(syns) != 1 << PACKET_HOST
-            or conn.icmp_sender != conn.resp_h or conn.icmp_ways != 1 << PACKET_OUTGOING):
+            or conn.icmp_sender != conn.resp_h or conn.icmp_ways != 1 << PACKET_OUTGOING
+            or conn.icmp_ttl not in INITIAL_TTLS):
         return False
     theirs = marks.get((conn.resp_h, conn.orig_h))
     return theirs is None or marked_types(theirs) == 1 << PACKET_OUTGOING

@@ -1,0 +1,104 @@
+"""Second read of field check 57 (review 52a): captures built on bytes that the five
+fixes' rules would misread, beside their stored cases (captures/field57-matrix).
+
+Run 12's rule (flowcheck.verify.own_reject.rejects_marked: SYNs marked arriving at the
+capture host, the reject from the responder's address marked sent by it) met by a DNAT
+router's own `tcpdump -i any`: the media server's SYNs to the router's public address,
+10.77.0.2, arrive addressed to it; the router forwards them to the agent inside
+(10.78.0.2: another 4-tuple), the agent's reject comes back, and the router's conntrack
+sends it on from 10.77.0.2, its quote translated back, marked leaving one TTL lower. The
+router's firewall did not reject anything: the reject's TTL tells a forwarded one from
+the capture host's own, sent at an initial TTL. The agent's own capture with its reject
+leaving by another interface than the SYNs came in on stays placed.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+from capture_factory import write_pcap
+
+from flowcheck.config import build_config, load_file
+from flowcheck.model import Finding
+from flowcheck.pipeline import analyze, read_traffic
+
+HERE = Path(__file__).resolve().parents[1] / "captures" / "field57-matrix"
+REJECTED_TOML = HERE / "ndmjob-control-rejected-net-unreachable-by-agent-any-on-agent-sll2.toml"
+LINUX_SLL2 = 276
+PACKET_HOST, PACKET_OUTGOING = 0, 4
+MEDIA, PUBLIC, INSIDE = "10.77.0.1", "10.77.0.2", "10.78.0.2"
+
+
+def _sll2(ip: bytes, packet_type: int, ifindex: int) -> bytes:
+    """A Linux cooked v2 frame (tcpdump -i any -y LINUX_SLL2) around IPv4 bytes."""
+    return struct.pack(">HHIHBB8s", 0x0800, 0, ifindex, 1, packet_type, 6,
+                       b"\x02\x00\x00\x00\x00\x07\x00\x00") + ip
+
+
+def _syn(dst: str, ttl: int, ip_id: int) -> bytes:
+    from scapy.layers.inet import IP, TCP
+
+    return bytes(IP(src=MEDIA, dst=dst, ttl=ttl, id=ip_id, flags="DF")
+                 / TCP(sport=5017, dport=10000, flags="S", seq=1000, window=64240))
+
+
+def _reject(src: str, quoted: bytes, ttl: int) -> bytes:
+    """An ICMP network unreachable (type 3 code 0) from src to the media server, quoting
+    the IP header and the first 8 TCP bytes of `quoted`, as Linux sends it (and more)."""
+    from scapy.layers.inet import ICMP, IP
+
+    return bytes(IP(src=src, dst=MEDIA, ttl=ttl, id=0) / ICMP(type=3, code=0) / quoted[:48])
+
+
+def _refused(tmp_path: Path, name: str, records: list[tuple[float, bytes]]) -> Finding:
+    path = write_pcap(tmp_path / name, records, LINUX_SLL2)
+    config = build_config(load_file(REJECTED_TOML))
+    analysis = analyze(read_traffic([str(path)], config), config)
+    [refused] = [f for f in analysis.findings if f.code == "control_refused"
+                 and f"port {PUBLIC}:10000 refused" in f.message]
+    return refused
+
+
+def _router_records() -> list[tuple[float, bytes]]:
+    """A DNAT router's -i any: per attempt, the SYN arriving (wan, ifindex 2), its
+    translation leaving (lan, ifindex 3, TTL 63), the agent's reject arriving and the
+    router's translation of it leaving at TTL 63."""
+    records = []
+    for attempt, start in enumerate((1.0, 2.01)):
+        ip_id = 0x4000 + attempt
+        public_syn = _syn(PUBLIC, 64, ip_id)
+        inside_syn = _syn(INSIDE, 63, ip_id)
+        records += [(start, _sll2(public_syn, PACKET_HOST, 2)),
+                    (start + 0.00003, _sll2(inside_syn, PACKET_OUTGOING, 3)),
+                    (start + 0.0002, _sll2(_reject(INSIDE, inside_syn, 64), PACKET_HOST, 3)),
+                    (start + 0.00022, _sll2(_reject(PUBLIC, public_syn[:8] + bytes([63])
+                                                    + public_syn[9:], 63),
+                                            PACKET_OUTGOING, 2))]
+    return records
+
+
+def test_a_dnat_routers_capture_of_the_reject_it_forwards_is_not_its_own(
+        tmp_path: Path) -> None:
+    """The reject from 10.77.0.2 leaves the capture host at TTL 63: forwarded (the
+    router's translation of the inside agent's), not sent by it, so the words keep the
+    either-or and no firewall on 10.77.0.2 is named alone."""
+    refused = _refused(tmp_path, "dnat-router.pcap", _router_records())
+    assert "this capture was taken on 10.77.0.2" not in refused.message
+    assert "a firewall on 10.77.0.2 rejects it" not in refused.message
+    assert "the reject rule is in 10.77.0.2's firewall, so" not in refused.fix
+    assert "nothing in the capture tells them apart" in refused.message
+
+
+def test_the_agents_reject_leaving_by_another_interface_stays_its_own(tmp_path: Path) -> None:
+    """The agent's own capture, its SYNs in on one interface and its rejects (TTL 64)
+    out by another (a route back by another link): still the agent's firewall."""
+    records = []
+    for attempt, start in enumerate((1.0, 2.01)):
+        syn = _syn(PUBLIC, 64, 0x4000 + attempt)
+        records += [(start, _sll2(syn, PACKET_HOST, 2)),
+                    (start + 0.0002, _sll2(_reject(PUBLIC, syn, 64), PACKET_OUTGOING, 5))]
+    refused = _refused(tmp_path, "agent-two-links.pcap", records)
+    assert "a firewall on 10.77.0.2 rejects it (" in refused.message
+    assert "this capture was taken on 10.77.0.2 (its Linux cooked headers mark each SYN" \
+        in refused.message
