@@ -14,6 +14,7 @@ leaving by another interface than the SYNs came in on stays placed.
 
 from __future__ import annotations
 
+import re
 import struct
 from pathlib import Path
 
@@ -102,3 +103,50 @@ def test_the_agents_reject_leaving_by_another_interface_stays_its_own(tmp_path: 
     assert "a firewall on 10.77.0.2 rejects it (" in refused.message
     assert "this capture was taken on 10.77.0.2 (its Linux cooked headers mark each SYN" \
         in refused.message
+
+
+
+APART_TOML = HERE / "ndmjob-data-syns-dropped-by-media-both-hosts-merged-pcapng-snap128.toml"
+ETHER = 1
+
+
+def _segment(ip_id: int, seq: int, flags: str, payload: bytes = b"") -> bytes:
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+
+    return bytes(Ether(src="02:00:00:00:00:05", dst="02:00:00:00:00:06")
+                 / IP(src="10.77.0.5", dst="10.77.0.6", ttl=64, id=ip_id, flags="DF")
+                 / TCP(sport=40000, dport=8080, flags=flags, seq=seq, ack=1, window=502)
+                 / payload)
+
+
+def test_copies_past_the_sample_are_not_counted_as_told_apart(tmp_path: Path) -> None:
+    """300 packets, each on interface 0 then 50 us later on interface 1 (two capture
+    points merged keeping both), 2 more 3 ms later, read in 16 KiB chunks: 302 copies, of
+    which the near ones' interfaces are read until relay_copies.NEAR_SAMPLE (256) are (a
+    chunk's at a time). The words say how many were read and that not all were: not
+    "N of them were told" of 302, which reads as the rest told otherwise."""
+    from capture_factory import write_pcapng
+
+    from flowcheck.connections import track_connections
+    from flowcheck.connections.relay_copies import NEAR_SAMPLE
+
+    packets: list[tuple[int, float, bytes]] = []
+    for n in range(302):
+        frame = _segment(0x100 + n, 1000 + 100 * n, "PA", bytes(100))
+        ts = 1.0 + 0.01 * n
+        late = n >= 300
+        packets += [(0, ts, frame), (1, round(ts + (0.003 if late else 0.00005), 6), frame)]
+    path = write_pcapng(tmp_path / "two-points-302.pcapng", [ETHER, ETHER],
+                        sorted(packets, key=lambda p: p[1]))
+    found = track_connections([str(path)], chunk_size=1 << 14).findings
+    [copies] = [f for f in found if f.code == "capture_duplicates"]
+    assert copies.message.startswith("302 of 604 packets are copies")
+    read = re.search(r"Of the (\d+) of them whose interfaces were read \(not every copy's "
+                     r"is\), all were told by where they were captured: another of the "
+                     r"file's interfaces, each with its original's TTL, (\d+) within 0\.5 "
+                     r"ms of it and 2 later", copies.message)
+    assert read is not None, copies.message
+    assert NEAR_SAMPLE <= int(read[2]) < 300 and int(read[1]) == int(read[2]) + 2
+    assert "All of them were told" not in copies.message
+    assert not re.search(r"\. \d+ of them were told", copies.message)

@@ -208,7 +208,8 @@ def all_apart_words(relays: RelayCopies, copies: int) -> str:
     all the copies read told alike, counted together, a sentence ending in ". "; ""
     otherwise (relay_words then tells the relay copies alone). copies: the capture's
     copies in all (the near copies read are a sample, RelayCopies.note_near's: at most
-    relay_copies.NEAR_SAMPLE).
+    relay_copies.NEAR_SAMPLE, and a copy found by another rule is not read), so when
+    fewer than all were read the words say how many were and that they are not all.
     Lab matrix seed 120 run 16 (both hosts' dumpcap captures merged keeping both
     interfaces) read "2 of them were told by where they were captured: another of the
     file's interfaces ..." of 23 copies, all 23 on the other interface."""
@@ -217,7 +218,12 @@ def all_apart_words(relays: RelayCopies, copies: int) -> str:
             or relays.near_apart != near or relays.near_apart_routed):
         return ""
     told = min(near + relays.count, copies)  # near_read: a sample (copies.py, NEAR_SAMPLE)
-    lead = "All of them were" if told == copies else of_them(told)
+    # The copies whose interfaces were not read (past the sample, or found by another
+    # rule) are not known otherwise: the count says what was read, not that they differ
+    # (review 52a: "22 of them were told" of 23 read as one copy told apart).
+    lead = ("All of them were" if told == copies else
+            f"Of the {told:,} of them whose interfaces were read (not every copy's is), all "
+            "were")
     shortest, longest = f"{relays.shortest * 1e3:.1f}", f"{relays.longest * 1e3:.1f}"
     late = f"{longest} ms" if shortest == longest else f"{shortest} to {longest} ms"
     return (f"{lead} told by where they were captured: another of the file's "
