@@ -150,3 +150,55 @@ def test_copies_past_the_sample_are_not_counted_as_told_apart(tmp_path: Path) ->
     assert NEAR_SAMPLE <= int(read[2]) < 300 and int(read[1]) == int(read[2]) + 2
     assert "All of them were told" not in copies.message
     assert not re.search(r"\. \d+ of them were told", copies.message)
+
+
+DUAL = HERE / "dual-stack-callback-syns-dropped-by-media-any-on-agent-sll2.pcap.gz"
+DUAL_TOML = DUAL.with_name(DUAL.name[:-len(".pcap.gz")] + ".toml")
+ARPHRD_LOOPBACK = 772
+
+
+def _loopback(ip: bytes, packet_type: int) -> bytes:
+    """An SLL2 frame on lo (ifindex 1), as tcpdump -i any writes a host's own traffic to
+    itself: each packet once leaving (outgoing), once arriving (host)."""
+    return struct.pack(">HHIHBB8s", 0x0800, 0, 1, ARPHRD_LOOPBACK, packet_type, 6,
+                       bytes(8)) + ip
+
+
+def _local_exchange(src: str, dst: str, at: float) -> list[tuple[float, bytes]]:
+    """A short TCP exchange of the host with itself (SYN, SYN-ACK, ACK, FIN, FIN, ACK),
+    each packet on lo twice."""
+    from scapy.layers.inet import IP, TCP
+
+    steps = [(src, dst, 41000, 6379, "S", 7, 0), (dst, src, 6379, 41000, "SA", 90, 8),
+             (src, dst, 41000, 6379, "A", 8, 91), (src, dst, 41000, 6379, "FA", 8, 91),
+             (dst, src, 6379, 41000, "FA", 91, 9), (src, dst, 41000, 6379, "A", 9, 92)]
+    records = []
+    for n, (a, b, sport, dport, flags, seq, ack) in enumerate(steps):
+        ip = bytes(IP(src=a, dst=b, ttl=64, id=0x200 + n)
+                   / TCP(sport=sport, dport=dport, flags=flags, seq=seq, ack=ack))
+        records += [(at + 0.0001 * n, _loopback(ip, PACKET_OUTGOING)),
+                    (at + 0.0001 * n + 0.000002, _loopback(ip, PACKET_HOST))]
+    return records
+
+
+def test_the_agents_own_loopback_traffic_keeps_it_one_hosts_capture(tmp_path: Path) -> None:
+    """Run 10's capture on the dual-stack agent with the agent's own traffic to itself
+    added (127.0.0.1 and its own 10.77.0.2 to itself, on lo): each such packet is marked
+    leaving and arriving, as a router's forwarding is, but it never left the host. The
+    file is still one host's capture and the IPv4 callback SYNs the agent's own."""
+    from pcap_records import stored_records
+
+    kind, stored = stored_records(DUAL)
+    assert kind == LINUX_SLL2
+    records = [(float(f"{r.micros // 10**6}.{r.micros % 10**6:06d}"), r.data) for r in stored]
+    start = records[0][0]
+    records += _local_exchange("127.0.0.1", "127.0.0.1", start + 0.5)
+    records += _local_exchange("10.77.0.2", "10.77.0.2", start + 0.7)
+    path = write_pcap(tmp_path / "run10-with-lo.pcap", sorted(records, key=lambda r: r[0]),
+                      LINUX_SLL2)
+    config = build_config(load_file(DUAL_TOML))
+    analysis = analyze(read_traffic([str(path)], config), config)
+    [unanswered] = [f for f in analysis.findings if f.code == "callback_unanswered"]
+    assert "unless it was taken on 10.77.0.1 itself" not in unanswered.message
+    assert ("10.77.0.1 sent nothing to 10.77.0.2, but the capture host is fd77::2"
+            in unanswered.message)

@@ -76,7 +76,7 @@ def one_host(marks: HostMarks) -> tuple[str, str] | None:
     """(host, peer) when the file is one host's capture, whose host the pair's marks prove
     (_proves): no host pair's SYNs, FINs and RSTs marked both leaving and arriving (a
     router's `-i any` marks each packet it forwards both ways, two hosts' captures merged
-    each packet between them, a host's loopback traffic both; a bridge's proves no host,
+    each packet between them; a bridge's proves no host,
     its arrivals marked other-host), and one address alone proven so (two hosts' captures
     of disjoint traffic merged prove two). Then a host pair whose packets the capture host
     sent (_sent_by_capture_host) and whose peer sent nothing back at that address is that
@@ -84,16 +84,28 @@ def one_host(marks: HostMarks) -> tuple[str, str] | None:
     IPv6 (lab matrix seed 120 run 10: `tcpdump -i any` on the agent, the media server's
     input dropping the callback SYNs, read "unless it was taken on 10.77.0.1 itself", the
     agent's capture). Past cooked_hosts.HOST_PAIRS_CAP pairs a pair is not noted, so
-    this reads the pairs kept. None otherwise."""
+    this reads the pairs kept. A host's traffic to itself (a loopback address, or its own
+    address to itself: both on lo) is marked both ways too but never left it, so it is
+    passed over (review 52a: run 10's capture with the agent's own local connections
+    added read "unless it was taken on 10.77.0.1 itself"). None otherwise."""
     both = 1 << PACKET_OUTGOING | 1 << PACKET_HOST
     proven: set[tuple[str, str]] = set()
     for (host, peer), packed in marks.items():
+        if _to_itself(host, peer):
+            continue  # on lo, each packet leaving and arriving: never off the host
         if marked_types(packed) & both == both:
             return None
         if _proves(marks, host, peer):
             proven.add((host, peer))
     hosts = {host for host, _ in proven}
     return min(proven) if len(hosts) == 1 else None
+
+
+def _to_itself(host: str, peer: str) -> bool:
+    """A host pair that is one host's traffic to itself, carried by its loopback
+    interface: the same address at both ends, or a loopback one (127.0.0.0/8, ::1)."""
+    return host == peer or host == "::1" or peer == "::1" or host.startswith("127.") \
+        or peer.startswith("127.")
 
 
 def _ttl(marks: HostMarks, host: str, peer: str) -> int | None:
@@ -121,8 +133,9 @@ def words_by_marks(marks: HostMarks, host: str, peer: str) -> str:
     other, its_peer = proof
     return (f"{sent}; {peer} sent nothing to {host}, but the capture host is {other} "
             f"(its SYNs, FINs and RSTs to {its_peer} marked so, and {its_peer}'s to it "
-            "arriving addressed to it), and the file marks no SYN, FIN or RST both leaving "
-            "and arriving (a router's capture or two hosts' merged do): one host's capture, "
+            "arriving addressed to it), and the file marks no SYN, FIN or RST between two "
+            "hosts both leaving and arriving (a router's capture or two hosts' merged do; a "
+            "host's traffic to itself, on its loopback, is so marked): one host's capture, "
             f"so {host} is an address of {other}'s host")
 
 
