@@ -27,6 +27,7 @@ from flowcheck.verify.reset_answer import closed_before_reset
 from flowcheck.verify.silent_sender import silent_sender, silent_words
 from flowcheck.verify.snapped_halts import SNAPPED_FROM_WORDS, SNAPPED_WORDS, headers_whole
 from flowcheck.verify.three_way_close import MOVER_STARTS, agent_closed_first, gave_up_words
+from flowcheck.verify.two_clocks import clock_doubt, report_clocks_apart
 from flowcheck.verify.unseen_start import running_data, unseen_start_words
 
 
@@ -61,6 +62,8 @@ def report_closed(ctx: Context, session: Session, stream: NdmpStream, control: C
     by_agent = (lost.side == "resp" if lost is not None
                 else first_closer(control, stream) == "responder")
     fin = lost.shown.frame if lost is not None else control.fin_frames[0]
+    if _clocks_doubt(ctx, session, stream, control, start, lost, by_agent):
+        return
     last = next((m for m in reversed(stream.messages) if m.frame < fin), start)
     # A reply stands for its request when the capture lacks the request (one_way, or
     # the sniffer lost it: hidden_ends.lost_start).
@@ -127,6 +130,36 @@ def report_closed(ctx: Context, session: Session, stream: NdmpStream, control: C
     ctx.add("control_closed", message, fix, session=session, conn=control,
             frames=frames, ts=fin_ts, cause="control",
             severity=Severity.WARNING if first is not None else None)
+
+
+def _clocks_doubt(ctx: Context, session: Session, stream: NdmpStream, control: Connection,
+                  start: NdmpMessage | None, lost: LostFin | None, by_agent: bool) -> bool:
+    """Whether the close (its first FIN captured, or the packet that shows a FIN the
+    capture lacks: lost_fin) is stamped on its sender's clock within the proven lag of
+    what the reading rests on from the other host: the job's start (`start`) and that
+    host's halts (NOTIFY_*_HALTED), two hosts' own captures merged
+    (flowcheck.verify.two_clocks): then capture_clocks_apart is reported instead, and
+    True. The other host's later requests (a DATA_GET_STATE the closed socket answered
+    with a RST) change nothing of the reading."""
+    shown = lost.shown if lost is not None else stream.fin
+    if shown is None or (lost is None and shown.frame != control.fin_frames[0]):
+        return False
+    host, peer = ((control.orig_h, control.resp_h) if shown.direction == "orig"
+                  else (control.resp_h, control.orig_h))
+    doubt = clock_doubt(ctx, host, peer, shown.frame, shown.ts,
+                        ((m.frame, m.ts) for m in stream.messages
+                         if m.direction != shown.direction
+                         and (m is start or (m.type != "reply" and message_op(m) in HALTS))))
+    if doubt is None:
+        return False
+    who = (f"the {session.server_roles.get(control.resp_h, 'agent')} {control.resp_h}"
+           if by_agent else f"the media server {control.orig_h}")
+    report_clocks_apart(ctx, session, control, doubt,
+                        f"{who}'s close of the control connection {connection_ends(control)} "
+                        f"({'FIN' if lost is None else 'shown by the packet at'} frame "
+                        f"{shown.frame})",
+                        "whether it closed while the job ran", "control_closed")
+    return True
 
 
 def reset_after_close_words(stream: NdmpStream, closer: str) -> str:

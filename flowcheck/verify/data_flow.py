@@ -87,6 +87,10 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
     if failed:  # data_receiver_stalled: the receiver stopped reading, the window stayed 0
         return make_step(spec, "failed", uids, [s.window.frame for s in failed],
                          f"{receiver_detail(failed[0], session)}; {stopped}")
+    clocks = ctx.clocks_apart.get(session.id)
+    if clocks is not None:  # two clocks apart: the job's end cannot be placed (two_clocks)
+        return make_step(spec, "unknown", [*uids, control.uid],
+                         [c.last_frame for c in open_conns], f"unknown: {clocks}; {stopped}")
     closed = closed_mid_job(ctx, session)
     if closed is not None and (sent[key] > 0 or acked[key] > len(open_conns)):
         # control_closed: the job ended mid-transfer (field check 38). Only where data
