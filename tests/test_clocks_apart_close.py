@@ -23,6 +23,7 @@ import pytest
 from pcap_records import stored_records, write_records
 
 from flowcheck.config import build_config, load_file
+from flowcheck.model import Connection
 from flowcheck.pipeline import Analysis, analyze, read_traffic
 from flowcheck.sessions.clock_apart import lag_proofs
 
@@ -130,3 +131,27 @@ def test_a_routed_job_keeps_its_own_failure(tmp_path: Path, skew: float) -> None
     assert result.verdict == "fail"
     (session,) = result.sessions
     assert session.steps[-1].status == "unknown"
+
+
+def test_lag_proofs_bound_the_lag() -> None:
+    """A SYN-ACK stamped 3 s before its SYN: the responder is at least 3 s behind, and
+    at most that plus the originator's round trip to its ACK (1 s when not captured).
+    The originator's data 1.5 s before the SYN-ACK: at least 1.5 s behind, at most the
+    SYN-ACK's stamp less the SYN's (4 s). The pair's bound is the least of its proofs'."""
+    base: dict[str, object] = dict(orig_h="10.77.0.1", orig_p=5001, resp_h=AGENT,
+                                   resp_p=10000, ts=100.0)
+    synack_first = Connection(uid="C1", syn_ts=100.0, synack_ts=97.0, syn_frames=[2],
+                              synack_frames=[1], rtt=0.004, **base)
+    proof = lag_proofs([synack_first])[(AGENT, "10.77.0.1")]
+    assert (proof.lag, proof.upper, proof.frames) == (3.0, pytest.approx(3.004), (2, 1))
+    unknown_rtt = replace(synack_first, rtt=None)
+    assert lag_proofs([unknown_rtt])[(AGENT, "10.77.0.1")].upper == 4.0
+    # Another handshake: at least 2.999 s, at most 3.001 s; the pair: 3.0 to 3.001 s.
+    tighter = replace(synack_first, uid="C2", orig_p=5002, syn_ts=200.0, synack_ts=197.001,
+                      rtt=0.002)
+    both = lag_proofs([synack_first, tighter])[(AGENT, "10.77.0.1")]
+    assert (both.lag, both.upper, both.uid) == (3.0, pytest.approx(3.001), "C1")
+    data_first = Connection(uid="C3", syn_ts=100.0, synack_ts=104.0, syn_frames=[1],
+                            synack_frames=[6], orig_first_data=(5, 102.5), **base)
+    proof = lag_proofs([data_first])[("10.77.0.1", AGENT)]
+    assert (proof.lag, proof.upper, proof.frames) == (1.5, 4.0, (6, 5))
