@@ -134,32 +134,37 @@ def report_closed(ctx: Context, session: Session, stream: NdmpStream, control: C
 
 def _clocks_doubt(ctx: Context, session: Session, stream: NdmpStream, control: Connection,
                   start: NdmpMessage | None, lost: LostFin | None, by_agent: bool) -> bool:
-    """Whether the close (its first FIN captured, or the packet that shows a FIN the
-    capture lacks: lost_fin) is stamped on its sender's clock within the proven lag of
-    what the reading rests on from the other host: the job's start (`start`) and that
-    host's halts (NOTIFY_*_HALTED), two hosts' own captures merged
-    (flowcheck.verify.two_clocks): then capture_clocks_apart is reported instead, and
-    True. The other host's later requests (a DATA_GET_STATE the closed socket answered
-    with a RST) change nothing of the reading."""
+    """Whether the events the reading orders, the close (its first FIN captured, or the
+    packet that shows a FIN the capture lacks: lost_fin), the job's start (`start`) and
+    the halts (NOTIFY_*_HALTED), include two of the two hosts' stamped within the proven
+    lag of each other, two hosts' own captures merged (flowcheck.verify.two_clocks): a
+    halt stamped on the agent's clock before the start on the media server's may have
+    come after it, a close before a halt or the start after them. Then
+    capture_clocks_apart is reported instead, and True. The other host's later requests
+    (a DATA_GET_STATE the closed socket answered with a RST) change nothing of the
+    reading."""
     shown = lost.shown if lost is not None else stream.fin
     if shown is None or (lost is None and shown.frame != control.fin_frames[0]):
         return False
-    host, peer = ((control.orig_h, control.resp_h) if shown.direction == "orig"
-                  else (control.resp_h, control.orig_h))
-    doubt = clock_doubt(ctx, host, peer, shown.frame, shown.ts,
-                        ((m.frame, m.ts) for m in stream.messages
-                         if m.direction != shown.direction
-                         and (m is start or (m.type != "reply" and message_op(m) in HALTS))))
-    if doubt is None:
-        return False
     who = (f"the {session.server_roles.get(control.resp_h, 'agent')} {control.resp_h}"
            if by_agent else f"the media server {control.orig_h}")
-    report_clocks_apart(ctx, session, control, doubt,
-                        f"{who}'s close of the control connection {connection_ends(control)} "
-                        f"({'FIN' if lost is None else 'shown by the packet at'} frame "
-                        f"{shown.frame})",
-                        "whether it closed while the job ran", "control_closed")
-    return True
+    events = [(shown.direction, shown.frame, shown.ts,
+               f"{who}'s close of the control connection {connection_ends(control)} "
+               f"({'FIN' if lost is None else 'shown by the packet at'} frame {shown.frame})")]
+    events += [(m.direction, m.frame, m.ts, f"{message_op(m)} (frame {m.frame})")
+               for m in stream.messages if m is start
+               or (m.type != "reply" and message_op(m) in HALTS)]
+    for direction, frame, ts, words in events:
+        host, peer = ((control.orig_h, control.resp_h) if direction == "orig"
+                      else (control.resp_h, control.orig_h))
+        doubt = clock_doubt(ctx, host, peer, frame, ts,
+                            ((f, t) for d, f, t, _ in events if d != direction))
+        if doubt is not None:
+            report_clocks_apart(ctx, session, control, doubt, words,
+                                "whether the control connection closed while the job ran",
+                                "control_closed")
+            return True
+    return False
 
 
 def reset_after_close_words(stream: NdmpStream, closer: str) -> str:

@@ -83,10 +83,11 @@ def clock_doubt(ctx: Context, host: str, peer: str, frame: int, ts: float,
 def report_clocks_apart(ctx: Context, session: Session, control: Connection,
                         doubt: ClockDoubt, event: str, reading: str, code: str) -> None:
     """capture_clocks_apart (warning) for a reading not made: `event` names the host's
-    event ("the agent 10.77.0.2's close of the control connection ... (FIN, frame N)"),
-    `reading` what it would have read ("whether the control connection closed while the
-    job ran"), `code` the finding the reading would give (control_closed). The session's
-    later steps read unknown (Context.clocks_apart: verify.data_flow)."""
+    event ("the agent 10.77.0.2's close of the control connection ... (FIN, frame N)",
+    "NDMP_NOTIFY_DATA_HALTED (frame N)"), `reading` what it would have read ("whether
+    the control connection closed while the job ran"), `code` the finding the reading
+    would give (control_closed). The session's data step reads unknown
+    (Context.clocks_apart: verify.data_flow)."""
     proof, lag = doubt.proof, doubt.proof.lag
     proving = ctx.by_uid.get(proof.uid)
     how = (f"connection {connection_ends(proving)}: " if proving is not None else "")
@@ -99,7 +100,7 @@ def report_clocks_apart(ctx: Context, session: Session, control: Connection,
         "each host's own packets merged into one file (each host's tcpdump -Q out, or "
         "captures filtered 'src host', joined with mergecap) while their clocks disagreed. "
         f"{event[0].upper()}{event[1:]} is stamped on {doubt.host}'s clock within that lag "
-        f"of {_peer(doubt)}'s NDMP message (frame {doubt.other[0]}), stamped on "
+        f"of {_peer(doubt)}'s packet at frame {doubt.other[0]}, stamped on "
         f"{_peer(doubt)}'s: on one clock it may come before or after it, so {reading} "
         f"cannot be told ({code} is not read).")
     shift = f"{lag:.3f}"
@@ -114,7 +115,8 @@ def report_clocks_apart(ctx: Context, session: Session, control: Connection,
     ctx.clocks_apart[session.id] = (
         f"{reading} cannot be told: {event} is stamped on {doubt.host}'s clock, "
         f"at least {lag:.3f} s {'behind' if doubt.host == doubt.behind else 'ahead of'} "
-        f"{_peer(doubt)}'s, within that of its NDMP messages ({CODE})")
+        f"{_peer(doubt)}'s, within that of {_peer(doubt)}'s packet at frame "
+        f"{doubt.other[0]} ({CODE})")
 
 
 def _peer(doubt: ClockDoubt) -> str:
