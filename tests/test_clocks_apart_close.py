@@ -106,6 +106,25 @@ def test_a_good_backup_exec_job_below_3_s_is_no_failure(tmp_path: Path, skew: fl
     assert [s.status for s in session.steps] == ["ok", "ok", "ok", "ok", "unknown"]
 
 
+@pytest.mark.parametrize("skew", [0.5, 3.5, 3600.0])
+def test_a_good_backup_exec_job_with_the_agent_ahead_passes(tmp_path: Path,
+                                                             skew: float) -> None:
+    """The same backup with the agent's clock ahead: each data connection's SYN-ACK,
+    on the agent's clock, is stamped after the media server's FIN of the control
+    connection, so each read as a listener's answer to a retry after the job
+    (after_close's late accept: INCONCLUSIVE, capture_filtered). The callback's
+    handshake proves the media server behind: each SYN-ACK may have come before the
+    close, and the job's data connections are its own. PASS, every step ok."""
+    lab = CAPTURES / "lab"
+    result = _analyze(_merged(tmp_path, lab / "clean-3-resources.pcap", AGENT, skew),
+                      lab / "clean-3-resources.toml")
+    assert result.verdict == "pass"
+    assert not {f.code for f in result.findings} & {"capture_filtered", "capture_clocks_apart"}
+    (session,) = result.sessions
+    assert [s.status for s in session.steps] == ["ok"] * 5
+    assert len(session.data_connections) == 3
+
+
 @pytest.mark.parametrize("skew", [-2.0, -0.5, 0.5])
 def test_a_killed_agent_still_fails(tmp_path: Path, skew: float) -> None:
     """ndmjob-kill/agent-kill9-media (the agent's ndmjob SIGKILLed 3 s into its backup),
@@ -172,3 +191,20 @@ def test_lag_proofs_bound_the_lag() -> None:
                             synack_frames=[6], orig_first_data=(5, 102.5), **base)
     proof = lag_proofs([data_first])[("10.77.0.1", AGENT)]
     assert (proof.lag, proof.upper, proof.frames) == (1.5, 4.0, (6, 5))
+
+
+@pytest.mark.parametrize("skew", [3.5, -3.5, -10.0])
+def test_a_port_reused_reads_on_its_hosts_clock(tmp_path: Path, skew: float) -> None:
+    """ndmjob/v4-three-resources: the agent binds port 6015 again 3.1 s after its last
+    connection there (port_reused_within_hold, warning). Merged two clocks apart, each
+    connection's span mixed the clocks (its first packet the media server's SYN, its
+    last the agent's, or the other way round), the gap read negative and nothing was
+    said. The port's use is read on its host's own packets: the same words as on one
+    clock."""
+    config = NDMJOB / "flowcheck.toml"
+    one_clock = _analyze(NDMJOB / "v4-three-resources.pcap", config)
+    (expected,) = [f for f in one_clock.findings if f.code == "port_reused_within_hold"]
+    result = _analyze(_merged(tmp_path, NDMJOB / "v4-three-resources.pcap", AGENT, skew),
+                      config)
+    (reused,) = [f for f in result.findings if f.code == "port_reused_within_hold"]
+    assert reused.message == expected.message

@@ -27,7 +27,7 @@ from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.sessions.clock_apart import LagProof, lag_proofs
 from flowcheck.verify.context import Context
 
-__all__ = ["ClockDoubt", "clock_doubt", "report_clocks_apart"]
+__all__ = ["ClockDoubt", "clock_doubt", "may_precede", "own_span", "report_clocks_apart"]
 
 CODE = "capture_clocks_apart"
 
@@ -78,6 +78,39 @@ def clock_doubt(ctx: Context, host: str, peer: str, frame: int, ts: float,
         return None
     nearest = min(inside, key=lambda o: abs(o[1] - ts))
     return ClockDoubt(host, frame, ts, behind, ahead, proof, nearest)
+
+
+def may_precede(ctx: Context, host: str, ts: float, peer: str, than_ts: float) -> bool:
+    """May host's event stamped `ts` (its clock) have come at or before peer's event
+    stamped `than_ts` (peer's clock)? The earliest time on peer's clock the proven lag
+    allows (host behind by at least lag: ts + lag; ahead by at most upper: ts - upper)
+    against than_ts; stamps alone when no lag is proven between them (one clock)."""
+    proofs = _proofs(ctx) if host != peer else {}
+    if (proof := proofs.get((host, peer))) is not None:
+        return ts + proof.lag <= than_ts
+    if (proof := proofs.get((peer, host))) is not None:
+        return ts - proof.upper <= than_ts
+    return ts <= than_ts
+
+
+def own_span(ctx: Context, conn: Connection, host: str) -> tuple[float, float]:
+    """(first, last) seconds of the connection as host's own clock shows it: its own
+    first and last packets (the SYN or SYN-ACK it sent, Connection.orig_last_ts /
+    resp_last_ts) when the capture proves host's clock apart from its peer's, else the
+    connection's (ts, last_ts), the stamps of one clock. A port's use and hold is its
+    host's: two hosts' own captures merged, the agent 3.5 s behind, stamped its reused
+    data port's next connection (its SYN-ACK) before the last one's end (the media
+    server's last ACK), and port_reused_within_hold was not said."""
+    whole = (conn.ts, max(conn.last_ts, conn.ts))
+    peer = conn.resp_h if host == conn.orig_h else conn.orig_h
+    proofs = _proofs(ctx)
+    if not proofs or ((host, peer) not in proofs and (peer, host) not in proofs):
+        return whole
+    first, last = ((conn.syn_ts, conn.orig_last_ts) if host == conn.orig_h
+                   else (conn.synack_ts, conn.resp_last_ts))
+    if first is None or last is None:
+        return whole
+    return first, max(first, last)
 
 
 def report_clocks_apart(ctx: Context, session: Session, control: Connection,
