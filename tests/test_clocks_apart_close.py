@@ -208,3 +208,22 @@ def test_a_port_reused_reads_on_its_hosts_clock(tmp_path: Path, skew: float) -> 
                       config)
     (reused,) = [f for f in result.findings if f.code == "port_reused_within_hold"]
     assert reused.message == expected.message
+
+
+@pytest.mark.parametrize("skew", [-3600.0, -3.5, 3.5])
+def test_a_callback_ack_dropped_still_fails(tmp_path: Path, skew: float) -> None:
+    """lab/callback-ack-dropped: the media server's input drops the agent's packets on
+    the callback after its SYN, so the media server resends its SYN-ACK (handshake
+    incomplete, FAIL). Merged with the agent's clock an hour behind, the agent's SYN,
+    ACK and FIN were written before the media server's SYN-ACKs: "established", PASS
+    (a false PASS); 3.5 s ahead, the SYN-ACKs first: INCONCLUSIVE. The clocks proven
+    apart, the SYN-ACKs beyond one per SYN are the listener's resends whatever the
+    file's order: FAIL handshake_incomplete, as on one clock."""
+    lab = CAPTURES / "lab"
+    result = _analyze(_merged(tmp_path, lab / "callback-ack-dropped.pcap", AGENT, skew),
+                      lab / "callback-ack-dropped.toml")
+    assert result.verdict == "fail"
+    (incomplete,) = [f for f in result.findings if f.code == "handshake_incomplete"]
+    callback = next(c for c in result.traffic.connections if c.resp_p == 5001)
+    assert callback.clocks_apart and incomplete.uid == callback.uid
+    assert "resent its SYN-ACK 2 times" in incomplete.message

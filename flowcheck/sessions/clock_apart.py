@@ -42,7 +42,7 @@ from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection
 
 __all__ = ["MIN_APART_SECONDS", "LagProof", "data_before_answer", "lag_proofs",
-           "stamped_behind"]
+           "mark_clocks_apart", "stamped_behind"]
 
 # A lag this small is a merged capture's or SPAN port's jitter, which the announcement
 # matching already allows (ANNOUNCEMENT_JITTER_SECONDS, 5 ms): only a larger one says the
@@ -174,3 +174,15 @@ def lag_proofs(connections: Iterable[Connection]) -> dict[tuple[str, str], LagPr
             allows[(host, peer)] = min(allowed, allows.get((host, peer), allowed))
     return {pair: replace(proof, upper=max(proof.lag, upper[pair]))
             for pair, proof in behind.items() if proof.lag <= allows.get(pair, proof.lag)}
+
+
+def mark_clocks_apart(connections: list[Connection]) -> None:
+    """Set Connection.clocks_apart on each connection between two hosts whose stamps
+    the capture proves apart (lag_proofs, either way): flowcheck.sessions.unheard_ack
+    reads its handshake without the order of one side's packets against the other's."""
+    proofs = lag_proofs(connections)
+    if not proofs:
+        return
+    for conn in connections:
+        conn.clocks_apart = ((conn.orig_h, conn.resp_h) in proofs
+                             or (conn.resp_h, conn.orig_h) in proofs)
