@@ -227,3 +227,20 @@ def test_a_callback_ack_dropped_still_fails(tmp_path: Path, skew: float) -> None
     callback = next(c for c in result.traffic.connections if c.resp_p == 5001)
     assert callback.clocks_apart and incomplete.uid == callback.uid
     assert "resent its SYN-ACK 2 times" in incomplete.message
+
+
+@pytest.mark.parametrize("skew", [0.5, 3600.0])
+def test_a_browse_with_the_agent_ahead_passes(tmp_path: Path, skew: float) -> None:
+    """lab/browse-only (a Backup Exec browse: CONFIG_GET_* after authenticating) with
+    the agent's clock ahead: its requests, on the media server's clock, were written
+    before the agent's reply accepting CONNECT_CLIENT_AUTH, and the browse read
+    "authenticated and closed without a single request" (control_closed_after_auth,
+    INCONCLUSIVE). The requests' own sequence numbers follow the CONNECT_CLIENT_AUTH
+    request's: PASS, a browse."""
+    lab = CAPTURES / "lab"
+    result = _analyze(_merged(tmp_path, lab / "browse-only.pcap", AGENT, skew),
+                      lab / "browse-only.toml")
+    assert result.verdict == "pass"
+    assert "control_closed_after_auth" not in {f.code for f in result.findings}
+    (session,) = result.sessions
+    assert session.kind == "browse" and session.ended_before_job is None
