@@ -63,6 +63,7 @@ CATALOGUE: dict[str, Severity] = {
     "capture_duplicates": I,
     "capture_started_mid_session": I,
     "capture_clock_stepped": I,
+    "capture_clocks_apart": W,  # a reading across two hosts' clocks not made: verify.two_clocks
     # Records out of time order by less than 128 ms, taken in time order (connections.clock)
     "capture_written_out_of_order": I,
     "capture_ring_gap": W,

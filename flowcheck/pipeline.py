@@ -161,6 +161,7 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
         nat_views_finding,
     )
     from flowcheck.connections.tunnel_copies import fold_tunnel_copies, tunnel_copies_finding
+    from flowcheck.sessions.clock_apart import mark_clocks_apart
     from flowcheck.sessions.held_elsewhere import mark_held_elsewhere
 
     connections, copies = fold_tunnel_copies(result.connections)
@@ -171,6 +172,7 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
     connections, views = fold_nat_views(connections, streams)
     far = {view.uid for _, view in views}
     mark_held_elsewhere(connections)  # a side's few packets lost: not one direction
+    mark_clocks_apart(connections)  # two hosts' own captures merged, their clocks apart
     streams = [s for s in streams if s.uid not in far]
     folded = [copy for _, copy in copies] + [view for _, view in views]
     findings = list(result.findings)

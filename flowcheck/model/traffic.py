@@ -173,6 +173,10 @@ class Connection:
     resp_first_data: tuple[int, float] | None = field(default=None, compare=False)
     # Filled by later stages.
     role: Role = "other"
+    # The capture proves its two hosts' packets stamped on two clocks apart (two hosts'
+    # own captures merged: sessions.clock_apart.mark_clocks_apart): the order of one
+    # side's packets against the other's is not the file's. Not in the JSON.
+    clocks_apart: bool = field(default=False, compare=False)
     session: str | None = None
     # How a Linux cooked capture (tcpdump -i any) marked each side's SYNs (the
     # originator's SYNs, the responder's SYN-ACKs), once the capture holds capture

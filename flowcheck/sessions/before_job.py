@@ -71,7 +71,22 @@ def closed_after_auth(stream: NdmpStream) -> NdmpMessage | None:
             accepted = None if message.error or message.error_unknown else message
         elif accepted is not None and message.type == "request" and op != "CONNECT_CLOSE":
             return None  # it asked something after authenticating
+    if accepted is not None and any(_asked_after(m, accepted) for m in stream.messages):
+        return None
     return accepted
+
+
+def _asked_after(message: NdmpMessage, accepted: NdmpMessage) -> bool:
+    """Is `message` a request (not CONNECT_CLOSE) its asker sent after the request the
+    accepted CONNECT_CLIENT_AUTH reply answers, by the asker's own NDMP sequence numbers
+    (it numbers its messages in the order it sends them: NDMP v4 spec, the header)? The
+    file's order interleaves the two sides by their stamps: two hosts' own captures
+    merged with the agent's clock 0.5 s ahead wrote a browse's requests before the
+    agent's reply to its CONNECT_CLIENT_AUTH, and the good browse read
+    control_closed_after_auth, INCONCLUSIVE (flowcheck.sessions.clock_apart)."""
+    return (message.type == "request" and message.direction != accepted.direction
+            and message_op(message) != "CONNECT_CLOSE" and accepted.reply_sequence > 0
+            and message.sequence > accepted.reply_sequence)
 
 
 def ended_words(message: NdmpMessage) -> str:

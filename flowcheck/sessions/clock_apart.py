@@ -36,24 +36,51 @@ trip allows (`_in_order`; review 51d).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection
 
-__all__ = ["MIN_APART_SECONDS", "data_before_answer", "stamped_behind"]
+__all__ = ["MIN_APART_SECONDS", "LagProof", "data_before_answer", "lag_proofs",
+           "mark_clocks_apart", "stamped_behind"]
 
 # A lag this small is a merged capture's or SPAN port's jitter, which the announcement
 # matching already allows (ANNOUNCEMENT_JITTER_SECONDS, 5 ms): only a larger one says the
 # directions are on two clocks.
 MIN_APART_SECONDS = 0.005
+# The most a handshake's answer takes when its round trip is not in the capture: TCP's
+# initial retransmission timeout (RFC 6298), a lag proof's upper bound then (LagProof).
+_NO_ROUND_TRIP = 1.0
 
 
-def _lags(conn: Connection) -> Iterable[tuple[str, str, float]]:
-    """(host behind, host ahead, seconds) each proof in one connection's handshake gives.
+@fields_dataclass(frozen=True, slots=True)
+class LagProof:
+    """How far a host's packets are proven stamped behind its peer's: at least `lag`
+    seconds, at most `upper` (the same handshake's other packets bound it: `_lags`), shown
+    by connection `uid`'s packets at `frames` (the later-stamped packet first: the SYN,
+    or the SYN-ACK its originator's data came before, then that answer or that data)."""
+
+    lag: float
+    upper: float
+    uid: str
+    frames: tuple[int, int]
+
+
+def _lags(conn: Connection) -> Iterable[tuple[str, str, LagProof]]:
+    """(host behind, host ahead, proof) each proof in one connection's handshake gives.
 
     A SYN-ACK stamped and written before the first SYN: the responder behind. The
     originator's first data stamped and written before the first SYN-ACK: the originator
     behind (it sends data only once the SYN-ACK reached it; not data in the SYN itself,
-    TCP Fast Open's, RFC 7413, which comes before any answer)."""
+    TCP Fast Open's, RFC 7413, which comes before any answer).
+
+    The upper bound: a responder behind by a lag stamps its SYN-ACK at least that lag
+    behind the SYN's stamp, and its originator's ACK of it (Connection.rtt after the SYN,
+    on the originator's clock) came after the SYN-ACK was sent, so the lag is at most the
+    proven one plus that round trip (none known: 1 s, TCP's initial retransmission
+    timeout, RFC 6298, which a handshake's answer comes well within). An originator
+    behind sent its SYN before the SYN-ACK answering it: the lag is at most the SYN-ACK's
+    stamp less the SYN's."""
     if not conn.synack_frames or conn.synack_ts is None:
         return
     answer = conn.synack_frames[0]
@@ -64,10 +91,16 @@ def _lags(conn: Connection) -> Iterable[tuple[str, str, float]]:
     # a 30 s step in v4-backup's control handshake proved the agent 30 s behind).
     if conn.syn_ts is not None and conn.syn_frames and answer < conn.syn_frames[0] \
             and not _straddles(conn):
-        yield conn.resp_h, conn.orig_h, conn.syn_ts - conn.synack_ts
+        lag = conn.syn_ts - conn.synack_ts
+        upper = lag + (conn.rtt if conn.rtt is not None else _NO_ROUND_TRIP)
+        yield conn.resp_h, conn.orig_h, LagProof(lag, upper, conn.uid,
+                                                 (conn.syn_frames[0], answer))
     lag = data_before_answer(conn)
-    if lag is not None:
-        yield conn.orig_h, conn.resp_h, lag
+    if lag is not None and conn.orig_first_data is not None:
+        upper = (conn.synack_ts - conn.syn_ts if conn.syn_ts is not None
+                 else lag + _NO_ROUND_TRIP)
+        yield conn.orig_h, conn.resp_h, LagProof(lag, max(lag, upper), conn.uid,
+                                                 (answer, conn.orig_first_data[0]))
 
 
 def data_before_answer(conn: Connection) -> float | None:
@@ -120,13 +153,36 @@ def stamped_behind(connections: Iterable[Connection]) -> dict[tuple[str, str], f
     pair's handshakes disagree: one of host's SYN-ACKs answered its peer's SYN in order
     and allows no lag that large, `_in_order`; a handshake that `_straddles` its SYNs
     counts for neither)."""
-    behind: dict[tuple[str, str], float] = {}
+    return {pair: proof.lag for pair, proof in lag_proofs(connections).items()}
+
+
+def lag_proofs(connections: Iterable[Connection]) -> dict[tuple[str, str], LagProof]:
+    """(host, peer) -> the proof of stamped_behind's lag: the largest proven, its upper
+    bound the least any of the pair's proofs gives (not below that lag)."""
+    behind: dict[tuple[str, str], LagProof] = {}
+    upper: dict[tuple[str, str], float] = {}
     allows: dict[tuple[str, str], float] = {}  # the least lag an in-order handshake allows
     for conn in connections:
-        for host, peer, lag in _lags(conn):
-            if lag > MIN_APART_SECONDS and lag > behind.get((host, peer), 0.0):
-                behind[(host, peer)] = lag
+        for host, peer, proof in _lags(conn):
+            if proof.lag <= MIN_APART_SECONDS:
+                continue
+            upper[(host, peer)] = min(proof.upper, upper.get((host, peer), proof.upper))
+            if (host, peer) not in behind or proof.lag > behind[(host, peer)].lag:
+                behind[(host, peer)] = proof
         if (answered := _in_order(conn)) is not None:
             host, peer, allowed = answered
             allows[(host, peer)] = min(allowed, allows.get((host, peer), allowed))
-    return {pair: lag for pair, lag in behind.items() if lag <= allows.get(pair, lag)}
+    return {pair: replace(proof, upper=max(proof.lag, upper[pair]))
+            for pair, proof in behind.items() if proof.lag <= allows.get(pair, proof.lag)}
+
+
+def mark_clocks_apart(connections: list[Connection]) -> None:
+    """Set Connection.clocks_apart on each connection between two hosts whose stamps
+    the capture proves apart (lag_proofs, either way): flowcheck.sessions.unheard_ack
+    reads its handshake without the order of one side's packets against the other's."""
+    proofs = lag_proofs(connections)
+    if not proofs:
+        return
+    for conn in connections:
+        conn.clocks_apart = ((conn.orig_h, conn.resp_h) in proofs
+                             or (conn.resp_h, conn.orig_h) in proofs)

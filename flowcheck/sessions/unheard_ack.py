@@ -34,11 +34,30 @@ def synacks_after_ack(conn: Connection) -> list[int]:
     after both count. SYN-ACKs resent before the ACK are the handshake's own
     retransmissions, not evidence. [] when none, when no ACK is known (ack_frame 0), or
     when the capture holds one direction only."""
+    if conn.clocks_apart:
+        return _resent_unordered(conn)
     if (not conn.established or not conn.syn_seen or not conn.ack_frame
             or not conn.orig_pkts or not conn.resp_pkts):
         return []
     last_syn = max(conn.syn_frames)
     return [f for f in conn.synack_frames if f > conn.ack_frame and f > last_syn]
+
+
+def _resent_unordered(conn: Connection) -> list[int]:
+    """synacks_after_ack for a connection whose two sides the capture stamps on two
+    clocks apart (Connection.clocks_apart: two hosts' own captures merged), where the
+    file's order of the listener's SYN-ACKs against the originator's ACK means nothing
+    (the agent 3,600 s behind wrote a callback's SYN, ACK and FIN before the media
+    server's SYN-ACK and its two resends: "established", PASS; 3.5 s ahead, SYN-ACKs
+    first, the same). The SYN-ACKs beyond one per SYN (its retries answered too) were
+    resent on the listener's own timer, and the originator's ACK, data or FIN show it
+    went on (Zeek's upper-case letters): the listener's later SYN-ACKs came after that
+    ACK was due. ack_unheard still asks that the listener never progressed. [] when
+    the capture holds one side only or the originator never went on."""
+    if not conn.syn_seen or not conn.orig_pkts or not conn.resp_pkts \
+            or not set("ADF").intersection(conn.history):
+        return []
+    return conn.synack_frames[len(conn.syn_frames):]
 
 
 def ack_unheard(conn: Connection) -> list[int]:

@@ -40,6 +40,7 @@ from flowcheck.verify.context import Context
 from flowcheck.verify.details import syn_count
 from flowcheck.verify.durations import span_words
 from flowcheck.verify.refusals import refusal_how
+from flowcheck.verify.two_clocks import may_precede
 from flowcheck.verify.unseen_running import running_unseen, unseen_words
 
 # The TCP flags byte's bits (ControlPacket.flags).
@@ -184,6 +185,9 @@ def late_refusal(ctx: Context, conn: Connection) -> LateRefusal | None:
         return LateRefusal(gone, min(answers), None, 0.0, False, before_capture=True)
     if min(answers) < closed.frame:
         return None
+    if conn.resp_rst and conn.rst_ts is not None and min(answers) == conn.rst_frames[0] \
+            and not _after_close(ctx, session, closed, conn.resp_h, conn.rst_ts):
+        return None  # two clocks: the RST may have come before the close (two_clocks)
     tried = conn.syn_ts is not None and conn.syn_frames and conn.syn_frames[0] < closed.frame
     waited = max(0.0, closed.ts - conn.syn_ts) if tried and conn.syn_ts is not None else 0.0
     after = (conn.rst_ts - closed.ts if conn.resp_rst and conn.rst_ts is not None
@@ -215,10 +219,27 @@ def _late_accept(ctx: Context, conn: Connection) -> LateRefusal | None:
         # of the SYN-ACK (a capture's queues writing the answer and the data that
         # followed it the other way round).
         return None
+    if conn.synack_ts is not None and not _after_close(ctx, session, closed, conn.resp_h,
+                                                       conn.synack_ts):
+        return None  # two clocks: the SYN-ACK may have come before the close (two_clocks)
     waited = max(0.0, closed.ts - conn.syn_ts)
     after = conn.synack_ts - closed.ts if conn.synack_ts is not None else None
     return LateRefusal(closed, answer, after, waited,
                        waited >= ctx.config.retransmission_timeout, accepted=True)
+
+
+def _after_close(ctx: Context, session: Session | None, closed: ControlPacket, host: str,
+                 ts: float) -> bool:
+    """Did host's answer stamped `ts` surely come after the control connection's close
+    `closed`? Written after it (the callers' frames) and, the capture holding two hosts'
+    clocks apart, not possibly before it on the closer's clock (two_clocks.may_precede:
+    the agent's clock 0.5 s ahead stamped a good Backup Exec backup's data SYN-ACKs
+    after the media server's FIN, each a listener's answer after the job)."""
+    control = ctx.by_uid.get(session.control_uid) if session is not None else None
+    if control is None:
+        return True
+    closer = control.orig_h if closed.direction == "orig" else control.resp_h
+    return host == closer or not may_precede(ctx, host, ts, closer, closed.ts)
 
 
 def late_only(ctx: Context, conn: Connection) -> bool:

@@ -27,6 +27,7 @@ from flowcheck.plan import (
 from flowcheck.sessions.classify import connection_outcome, is_failed
 from flowcheck.verify.context import Context, endpoint, session_uids
 from flowcheck.verify.end_roles import role_ends
+from flowcheck.verify.two_clocks import own_span
 
 
 def check_capacity(ctx: Context) -> None:
@@ -91,10 +92,10 @@ def _port_usage(ctx: Context) -> dict[str, Usage]:
             continue
         for uid in session_uids(session):
             conn = ctx.by_uid[uid]
-            span = (conn.ts, max(conn.last_ts, conn.ts), conn)
             for which, side in role_ends(ctx, conn, session):
                 if side[1] != ctx.config.ndmp_port:
-                    usage[which][side].append(span)
+                    # On the port's host's clock (two hosts' captures merged: two_clocks).
+                    usage[which][side].append((*own_span(ctx, conn, side[0]), conn))
     return usage
 
 

@@ -24,6 +24,7 @@ from flowcheck.model import endpoint as endpoint  # re-exported: the checks impo
 from flowcheck.model.arp_claims import NeighbourClaims
 from flowcheck.profiles import Profile
 from flowcheck.sessions.classify import stale_answer
+from flowcheck.sessions.clock_apart import LagProof
 from flowcheck.sessions.fallback import Fallback
 from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.kept import KeptPackets
@@ -82,6 +83,13 @@ class Context:
     # Sessions whose NDMP peer stopped answering, or had not answered when the capture
     # ended (flowcheck.verify.no_reply): session id -> why, for the steps it left unknown.
     silent_peer: dict[str, str] = field(default_factory=dict)
+    # Sessions a reading across two clocks was not made for (flowcheck.verify.two_clocks:
+    # capture_clocks_apart): session id -> why, for the data step it leaves unknown; and
+    # the capture's proofs of hosts stamped behind their peers (sessions.clock_apart
+    # .lag_proofs; None: not found yet).
+    clocks_apart: dict[str, str] = field(default_factory=dict)
+    clock_lags: dict[tuple[str, str], LagProof] | None = field(default=None, repr=False,
+                                                               compare=False)
     session_by_id: dict[str, Session] = field(default_factory=dict)
     # Sessions whose media ports the capture cannot tell from a NAT's, by id
     # (flowcheck.verify.nat_unread, filled after check_evidence).

@@ -27,6 +27,7 @@ from flowcheck.verify.reset_answer import closed_before_reset
 from flowcheck.verify.silent_sender import silent_sender, silent_words
 from flowcheck.verify.snapped_halts import SNAPPED_FROM_WORDS, SNAPPED_WORDS, headers_whole
 from flowcheck.verify.three_way_close import MOVER_STARTS, agent_closed_first, gave_up_words
+from flowcheck.verify.two_clocks import clock_doubt, report_clocks_apart
 from flowcheck.verify.unseen_start import running_data, unseen_start_words
 
 
@@ -61,6 +62,8 @@ def report_closed(ctx: Context, session: Session, stream: NdmpStream, control: C
     by_agent = (lost.side == "resp" if lost is not None
                 else first_closer(control, stream) == "responder")
     fin = lost.shown.frame if lost is not None else control.fin_frames[0]
+    if _clocks_doubt(ctx, session, stream, control, start, lost, by_agent):
+        return
     last = next((m for m in reversed(stream.messages) if m.frame < fin), start)
     # A reply stands for its request when the capture lacks the request (one_way, or
     # the sniffer lost it: hidden_ends.lost_start).
@@ -127,6 +130,41 @@ def report_closed(ctx: Context, session: Session, stream: NdmpStream, control: C
     ctx.add("control_closed", message, fix, session=session, conn=control,
             frames=frames, ts=fin_ts, cause="control",
             severity=Severity.WARNING if first is not None else None)
+
+
+def _clocks_doubt(ctx: Context, session: Session, stream: NdmpStream, control: Connection,
+                  start: NdmpMessage | None, lost: LostFin | None, by_agent: bool) -> bool:
+    """Whether the events the reading orders, the close (its first FIN captured, or the
+    packet that shows a FIN the capture lacks: lost_fin), the job's start (`start`) and
+    the halts (NOTIFY_*_HALTED), include two of the two hosts' stamped within the proven
+    lag of each other, two hosts' own captures merged (flowcheck.verify.two_clocks): a
+    halt stamped on the agent's clock before the start on the media server's may have
+    come after it, a close before a halt or the start after them. Then
+    capture_clocks_apart is reported instead, and True. The other host's later requests
+    (a DATA_GET_STATE the closed socket answered with a RST) change nothing of the
+    reading."""
+    shown = lost.shown if lost is not None else stream.fin
+    if shown is None or (lost is None and shown.frame != control.fin_frames[0]):
+        return False
+    who = (f"the {session.server_roles.get(control.resp_h, 'agent')} {control.resp_h}"
+           if by_agent else f"the media server {control.orig_h}")
+    events = [(shown.direction, shown.frame, shown.ts,
+               f"{who}'s close of the control connection {connection_ends(control)} "
+               f"({'FIN' if lost is None else 'shown by the packet at'} frame {shown.frame})")]
+    events += [(m.direction, m.frame, m.ts, f"{message_op(m)} (frame {m.frame})")
+               for m in stream.messages if m is start
+               or (m.type != "reply" and message_op(m) in HALTS)]
+    for direction, frame, ts, words in events:
+        host, peer = ((control.orig_h, control.resp_h) if direction == "orig"
+                      else (control.resp_h, control.orig_h))
+        doubt = clock_doubt(ctx, host, peer, frame, ts,
+                            ((f, t) for d, f, t, _ in events if d != direction))
+        if doubt is not None:
+            report_clocks_apart(ctx, session, control, doubt, words,
+                                "whether the control connection closed while the job ran",
+                                "control_closed")
+            return True
+    return False
 
 
 def reset_after_close_words(stream: NdmpStream, closer: str) -> str:

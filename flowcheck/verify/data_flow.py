@@ -49,7 +49,10 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
     failure = aborted_flow(ctx, session, open_conns)
     if failure is not None:  # data_aborted: a resource's connection reset before any data
         return make_step(spec, "failed", *failure)
+    clocks = ctx.clocks_apart.get(session.id)
     if not conns and only_local(session):
+        if clocks is not None:  # the job's end not placed (two_clocks): nor its local data
+            return make_step(spec, "unknown", [control.uid], detail=f"unknown: {clocks}")
         return local_flow_step(ctx, session, spec)
     if not open_conns:
         previous = previous_step(session, ctx, "data_connection")
@@ -87,6 +90,9 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
     if failed:  # data_receiver_stalled: the receiver stopped reading, the window stayed 0
         return make_step(spec, "failed", uids, [s.window.frame for s in failed],
                          f"{receiver_detail(failed[0], session)}; {stopped}")
+    if clocks is not None:  # two clocks apart: the job's end cannot be placed (two_clocks)
+        return make_step(spec, "unknown", [*uids, control.uid],
+                         [c.last_frame for c in open_conns], f"unknown: {clocks}; {stopped}")
     closed = closed_mid_job(ctx, session)
     if closed is not None and (sent[key] > 0 or acked[key] > len(open_conns)):
         # control_closed: the job ended mid-transfer (field check 38). Only where data

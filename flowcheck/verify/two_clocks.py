@@ -1,0 +1,165 @@
+"""capture_clocks_apart: a reading that compares one host's packets with another's when
+the capture stamps them on two clocks apart (flowcheck.sessions.clock_apart proves it).
+
+Two hosts' own captures merged by time (each host's `tcpdump -Q out`, or captures
+filtered `src host X`, joined with `mergecap`; no packet in both) stamp each host's
+packets on its own clock, and the merge writes them in the order of those stamps: with
+the agent's clock 3.5 s behind, its close of the control connection is stamped and
+written before the media server's DATA_START_BACKUP that truly came 3 s before it, and
+flowcheck read "closed by the agent while the job was running" (`control_closed`, FAIL)
+beside a good backup. The handshakes prove a lower and an upper bound of the lag
+(clock_apart.LagProof): an event of the host behind, stamped at t, happened on its
+peer's clock between t + lag and t + upper. Its order against the peer's events stamped
+within (t, t + upper] is then not what the file says, or not known; against the others
+it is (the host ahead: [t - upper, t)). A reading that rests on such an order is not
+made: the capture cannot tell it, the session's step reads unknown, and
+capture_clocks_apart says why and how to capture so that it can. Readings whose order
+holds whatever the offset within the bounds stand (an agent killed an hour after the
+job's last message on the media server's clock, merged with its clock 10 ms behind).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.model import Connection, Session, connection_ends
+from flowcheck.sessions.clock_apart import LagProof, lag_proofs
+from flowcheck.verify.context import Context
+
+__all__ = ["ClockDoubt", "clock_doubt", "may_precede", "own_span", "report_clocks_apart"]
+
+CODE = "capture_clocks_apart"
+
+
+@fields_dataclass(frozen=True, slots=True)
+class ClockDoubt:
+    """An event of host `host` (frame, stamped `ts` seconds on its clock) whose order
+    against its peer's event at `other` (frame, ts) the two clocks leave open: `behind`
+    is the host proven stamped behind `ahead` by `proof`."""
+
+    host: str
+    frame: int
+    ts: float
+    behind: str
+    ahead: str
+    proof: LagProof
+    other: tuple[int, float]
+
+
+def _proofs(ctx: Context) -> dict[tuple[str, str], LagProof]:
+    """The capture's lag proofs (clock_apart.lag_proofs over every connection), found
+    once."""
+    if ctx.clock_lags is None:
+        ctx.clock_lags = lag_proofs(ctx.connections)
+    return ctx.clock_lags
+
+
+def clock_doubt(ctx: Context, host: str, peer: str, frame: int, ts: float,
+                others: Iterable[tuple[int, float]]) -> ClockDoubt | None:
+    """The doubt when host's event (frame, ts: seconds on host's clock) may come in
+    another order against one of peer's events `others` ((frame, ts) on peer's clock)
+    than their stamps say: host proven behind peer and that event stamped within
+    (ts, ts + upper], or host ahead and it stamped within [ts - upper, ts)
+    (clock_apart.LagProof.upper). None when the capture proves no lag between them,
+    or no such event."""
+    proofs = _proofs(ctx)
+    if not proofs:
+        return None
+    if (proof := proofs.get((host, peer))) is not None:
+        lo, hi, behind, ahead = ts, ts + proof.upper, host, peer
+        inside = [o for o in others if lo < o[1] <= hi]
+    elif (proof := proofs.get((peer, host))) is not None:
+        lo, hi, behind, ahead = ts - proof.upper, ts, peer, host
+        inside = [o for o in others if lo <= o[1] < hi]
+    else:
+        return None
+    if not inside:
+        return None
+    nearest = min(inside, key=lambda o: abs(o[1] - ts))
+    return ClockDoubt(host, frame, ts, behind, ahead, proof, nearest)
+
+
+def may_precede(ctx: Context, host: str, ts: float, peer: str, than_ts: float) -> bool:
+    """May host's event stamped `ts` (its clock) have come at or before peer's event
+    stamped `than_ts` (peer's clock)? The earliest time on peer's clock the proven lag
+    allows (host behind by at least lag: ts + lag; ahead by at most upper: ts - upper)
+    against than_ts; stamps alone when no lag is proven between them (one clock)."""
+    proofs = _proofs(ctx) if host != peer else {}
+    if (proof := proofs.get((host, peer))) is not None:
+        return ts + proof.lag <= than_ts
+    if (proof := proofs.get((peer, host))) is not None:
+        return ts - proof.upper <= than_ts
+    return ts <= than_ts
+
+
+def own_span(ctx: Context, conn: Connection, host: str) -> tuple[float, float]:
+    """(first, last) seconds of the connection as host's own clock shows it: its own
+    first and last packets (the SYN or SYN-ACK it sent, Connection.orig_last_ts /
+    resp_last_ts) when the capture proves host's clock apart from its peer's, else the
+    connection's (ts, last_ts), the stamps of one clock. A port's use and hold is its
+    host's: two hosts' own captures merged, the agent 3.5 s behind, stamped its reused
+    data port's next connection (its SYN-ACK) before the last one's end (the media
+    server's last ACK), and port_reused_within_hold was not said."""
+    whole = (conn.ts, max(conn.last_ts, conn.ts))
+    peer = conn.resp_h if host == conn.orig_h else conn.orig_h
+    proofs = _proofs(ctx)
+    if not proofs or ((host, peer) not in proofs and (peer, host) not in proofs):
+        return whole
+    first, last = ((conn.syn_ts, conn.orig_last_ts) if host == conn.orig_h
+                   else (conn.synack_ts, conn.resp_last_ts))
+    if first is None or last is None:
+        return whole
+    return first, max(first, last)
+
+
+def report_clocks_apart(ctx: Context, session: Session, control: Connection,
+                        doubt: ClockDoubt, event: str, reading: str, code: str) -> None:
+    """capture_clocks_apart (warning) for a reading not made: `event` names the host's
+    event ("the agent 10.77.0.2's close of the control connection ... (FIN, frame N)",
+    "NDMP_NOTIFY_DATA_HALTED (frame N)"), `reading` what it would have read ("whether
+    the control connection closed while the job ran"), `code` the finding the reading
+    would give (control_closed). The session's data step reads unknown
+    (Context.clocks_apart: verify.data_flow)."""
+    proof, lag = doubt.proof, doubt.proof.lag
+    proving = ctx.by_uid.get(proof.uid)
+    how = (f"connection {connection_ends(proving)}: " if proving is not None else "")
+    first, second = proof.frames
+    proved = (f"{how}{doubt.behind}'s packet (frame {second}) stamped {lag:.3f} s before "
+              f"{doubt.ahead}'s packet it answered or followed (frame {first})")
+    message = (
+        f"The capture holds two clocks: {doubt.behind}'s packets are stamped at least "
+        f"{lag:.3f} s behind {doubt.ahead}'s ({proved}; {_between(proof)}), "
+        "each host's own packets merged into one file (each host's tcpdump -Q out, or "
+        "captures filtered 'src host', joined with mergecap) while their clocks disagreed. "
+        f"{event[0].upper()}{event[1:]} is stamped on {doubt.host}'s clock within that lag "
+        f"of {_peer(doubt)}'s packet at frame {doubt.other[0]}, stamped on "
+        f"{_peer(doubt)}'s: on one clock it may come before or after it, so {reading} "
+        f"cannot be told ({code} is not read).")
+    shift = f"{lag:.3f}"
+    fix = (f"Capture at one point that sees both hosts' packets (a mirror port, or one "
+           f"host's capture of both directions), or sync both hosts' clocks (NTP, chrony) "
+           f"before capturing; or shift {doubt.behind}'s own capture by the lag before "
+           f"merging: editcap -t {shift} BEHIND.pcap BEHIND-shifted.pcap, then mergecap -w "
+           f"merged.pcap BEHIND-shifted.pcap AHEAD.pcap ({doubt.behind}'s capture as BEHIND; "
+           f"{_between(proof)}).")
+    ctx.add(CODE, message, fix, session=session, conn=control,
+            frames=[doubt.frame, doubt.other[0], *proof.frames], ts=doubt.ts, cause="control")
+    ctx.clocks_apart[session.id] = (
+        f"{reading} cannot be told: {event} is stamped on {doubt.host}'s clock, "
+        f"at least {lag:.3f} s {'behind' if doubt.host == doubt.behind else 'ahead of'} "
+        f"{_peer(doubt)}'s, within that of {_peer(doubt)}'s packet at frame "
+        f"{doubt.other[0]} ({CODE})")
+
+
+def _peer(doubt: ClockDoubt) -> str:
+    """The other host of the doubt's pair."""
+    return doubt.ahead if doubt.host == doubt.behind else doubt.behind
+
+
+def _between(proof: LagProof) -> str:
+    """"the lag lies between 3.500 and 3.620 s" (clock_apart.LagProof's bounds), or
+    "the lag is 3.500 s to the millisecond" when they round alike."""
+    if f"{proof.lag:.3f}" == f"{proof.upper:.3f}":
+        return f"the lag is {proof.lag:.3f} s to the millisecond"
+    return f"the lag lies between {proof.lag:.3f} and {proof.upper:.3f} s"
