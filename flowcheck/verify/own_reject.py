@@ -35,7 +35,7 @@ from flowcheck.model import Connection, endpoint
 from flowcheck.model.traffic import hops_travelled
 from flowcheck.verify.capture_host import HostProof, proven_host
 from flowcheck.verify.context import Context
-from flowcheck.verify.ttl import alternating_ttls, forged_words, own_ttls
+from flowcheck.verify.ttl import alternating_ttls, apart_from_own, forged_words
 
 
 def reject_left_host(ctx: Context, conn: Connection) -> HostProof | None:
@@ -128,23 +128,20 @@ def forged_reject(ctx: Context, conn: Connection) -> tuple[int, int] | None:
     """(the reject's TTL or hop limit, that of the responder's own packets) when the SYN
     was refused by an ICMP unreachable from the responder's own address whose TTL is not
     the one every other packet of the responder to the originator arrived with
-    (verify.ttl.own_ttls, one value): a device between the hosts sent it in the
-    responder's name. None otherwise: no such reject or its TTL unknown; the responder's
-    TTLs unknown, several, or the reject's among them (equal, or one of two paths':
-    alternating_ttls); a reject that crossed more routers than those packets (then they
-    were a nearer device's, a SYN proxy's: as foreign_reset), or sent at a higher
-    initial TTL than theirs (a stack whose ICMP starts at 255); or a capture the cooked
+    (verify.ttl.apart_from_own, as foreign_reset's RST): a device between the hosts
+    sent it in the responder's name. None otherwise: no such reject or its TTL unknown;
+    the responder's TTLs unknown, several, or the reject's among them (equal, or one of
+    two paths': alternating_ttls); a reject that crossed more routers than those packets
+    (then they were a nearer device's, a SYN proxy's), or sent at a higher initial TTL
+    than theirs (a stack whose ICMP starts at 255); or a capture the cooked
     marks place on the responder (reject_left_host: the reject left it, whatever its
     TTL)."""
     ttl = conn.icmp_ttl
     if (not conn.icmp_frames or conn.resp_rst or ttl is None
             or conn.icmp_sender != conn.resp_h):
         return None
-    own = own_ttls(ctx, conn.resp_h, conn.orig_h)
-    if len(own) != 1 or ttl in own or ttl in alternating_ttls(ctx, conn.resp_h, conn.orig_h):
-        return None
-    reference = next(iter(own))
-    if hops_travelled(ttl) > hops_travelled(reference):
+    reference = apart_from_own(ctx, conn, ttl)
+    if reference is None or ttl in alternating_ttls(ctx, conn.resp_h, conn.orig_h):
         return None
     if ttl + hops_travelled(ttl) > reference + hops_travelled(reference):
         # Sent at a higher initial TTL than the host's TCP: some stacks send their ICMP

@@ -1,10 +1,13 @@
 """How a refused SYN was refused and what fixes it: a RST or an ICMP unreachable, a
 filter's code (RFC 792, RFC 1812, RFC 4443) or a router's between the hosts, a RST whose
-IP TTL shows a device between the hosts sent it in the responder's name (its TTL
-reading: flowcheck.verify.foreign_reset), and the words of callback_refused /
+IP TTL (or an ICMP reject's from the responder's address) shows a device between the
+hosts sent it in the responder's name (refused_in_name; the TTL readings:
+flowcheck.verify.foreign_reset, .own_reject), and the words of callback_refused /
 data_refused and their fixes."""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 from flowcheck.model import Connection, Session, endpoint
 from flowcheck.sessions.local import icmp_word, ip_version
@@ -103,6 +106,29 @@ def rejecting_device(conn: Connection) -> str | None:
         return None
     if conn.icmp_code in _PROHIBITED[version] or conn.icmp_code == _PORT_UNREACHABLE[version]:
         return conn.icmp_sender
+    return None
+
+
+class InName(NamedTuple):
+    """A refusal a device between the hosts sent in the responder's name (refused_in_name).
+
+    words: why it is not the responder's, for the message; device: that device, named
+    for allow_rule (the fix's "on DEVICE")."""
+
+    words: str
+    device: str
+
+
+def refused_in_name(ctx: Context, conn: Connection) -> InName | None:
+    """The refusal's words and device when its TTL shows a device between the hosts
+    refused the SYN in the responder's name: a RST (foreign_reset) or an ICMP reject
+    from the responder's own address (own_reject.forged_reject) with another TTL than
+    the responder's own packets; None otherwise. The messages (control_refused,
+    refusal_causes) and the fix (refused_fix) read it alike."""
+    if (ttls := foreign_reset(ctx, conn)) is not None:
+        return InName(foreign_reset_words(conn, ttls), reset_device(conn))
+    if (ttls := forged_reject(ctx, conn)) is not None:
+        return InName(forged_reject_words(conn, ttls, refusal_how(conn)), reject_device(conn))
     return None
 
 
@@ -259,10 +285,8 @@ def _causes(ctx: Context, conn: Connection) -> str:
     device = rejecting_device(conn)
     if device is not None:
         return device_words(conn, device)
-    if (ttls := foreign_reset(ctx, conn)) is not None:
-        return foreign_reset_words(conn, ttls)
-    if (ttls := forged_reject(ctx, conn)) is not None:
-        return forged_reject_words(conn, ttls, refusal_how(conn))
+    if (in_name := refused_in_name(ctx, conn)) is not None:
+        return in_name.words
     if refused_between(ctx, conn):  # two capture points (trial 26 D5)
         return refused_between_words(conn)
     cause = icmp_cause(ctx, conn)
@@ -325,10 +349,8 @@ def port_holder(ctx: Context, conn: Connection, which: str) -> str:
 
 def refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
     """The fix of a reject only a filter or a device between the hosts sends: the allow
-    rule on the device between the hosts that sent it (rejecting_device, or a RST with
-    another TTL than the responder's: foreign_reset; an ICMP reject from the
-    responder's address with another TTL than its packets': forged_reject), or on the
-    filter (an
+    rule on the device between the hosts that sent it (rejecting_device, or one whose
+    TTL shows it refused in the responder's name: refused_in_name), or on the filter (an
     administratively prohibited code from elsewhere, or one, a port unreachable or a
     routing code from the responder itself: its reject rule, or a bridge firewall's in
     front of it unless the capture shows the reject leaving it, verify.own_reject; a RST
@@ -341,10 +363,8 @@ def refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
     if rejecting is not None:
         return device_fix(ctx, conn, session, str(rejecting))
     device = None
-    if foreign_reset(ctx, conn) is not None:
-        device = reset_device(conn)
-    elif forged_reject(ctx, conn) is not None:
-        device = reject_device(conn)
+    if (in_name := refused_in_name(ctx, conn)) is not None:
+        device = in_name.device
     elif refused_between(ctx, conn):
         device = BETWEEN
     if device is not None:
