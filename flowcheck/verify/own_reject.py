@@ -89,29 +89,30 @@ def rejects_marked(ctx: Context, conn: Connection) -> bool:
     return theirs is None or marked_types(theirs) == 1 << PACKET_OUTGOING
 
 
-def rejecting_firewall(ctx: Context, conn: Connection, host: str) -> str:
-    """Who sent a reject from host's own address, the subject of "... rejects it": "a
-    firewall on HOST" when the capture shows the reject leaving it (reject_left_host),
-    else that or a bridge (transparent) firewall in front of it."""
-    if reject_left_host(ctx, conn) is not None:
-        return f"a firewall on {host}"
-    return (f"a firewall on {host}, or a bridge (transparent) firewall in front of {host} "
-            "answering in its name,")
-
-
-def source_words(ctx: Context, conn: Connection, host: str) -> str:
-    """What the reject's source shows of whose it is, a clause for the words' bracket:
-    the capture on host holding it leaving (reject_left_host), else that a bridge
-    firewall's comes from host's address too and the capture does not tell them apart."""
+def rejects_it(ctx: Context, conn: Connection, host: str, why: str, rule: str = "") -> str:
+    """"SENDER rejects it (WHY; SOURCE; RULE)", the cause of a reject from host's own
+    address: SENDER "a firewall on HOST" when the capture shows the reject leaving it
+    (reject_left_host), else that or a bridge (transparent) firewall in front of it
+    answering in its name; SOURCE what the reject's source shows of whose it is (the
+    capture on host holding it leaving, and what shows that: _leaving_proof; else that a
+    bridge firewall's comes from host's address too and the capture does not tell them
+    apart); why: why a filter sent it; rule: a clause after SOURCE ("": none), the rule
+    that sends such a reject when why does not name it. The proof is read once for the
+    three (refusals.icmp_cause, filter_reject_words)."""
     found = _leaving_proof(ctx, conn)
     if found is not None:
-        return (f"this capture was taken on {host} ({found[1]}) and holds the reject "
-                f"leaving it, where a bridge firewall in front of {host} would send its "
-                f"own back without passing {host}")
-    return (f"a bridge firewall in front of {host} (nft's bridge-family reject, a "
-            f"transparent or virtual-wire firewall) sends its reject from {host}'s address "
-            "too, and nothing in the capture tells them apart (a capture on "
-            f"{host} itself holds its own reject leaving it)")
+        sender = f"a firewall on {host}"
+        source = (f"this capture was taken on {host} ({found[1]}) and holds the reject "
+                  f"leaving it, where a bridge firewall in front of {host} would send its "
+                  f"own back without passing {host}")
+    else:
+        sender = (f"a firewall on {host}, or a bridge (transparent) firewall in front of "
+                  f"{host} answering in its name,")
+        source = (f"a bridge firewall in front of {host} (nft's bridge-family reject, a "
+                  f"transparent or virtual-wire firewall) sends its reject from {host}'s "
+                  "address too, and nothing in the capture tells them apart (a capture on "
+                  f"{host} itself holds its own reject leaving it)")
+    return f"{sender} rejects it ({why}; {source}{'; ' + rule if rule else ''})"
 
 
 def rule_place(ctx: Context, conn: Connection, host: str) -> str:

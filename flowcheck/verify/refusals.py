@@ -27,9 +27,8 @@ from flowcheck.verify.own_reject import (
     forged_reject,
     forged_reject_words,
     reject_device,
-    rejecting_firewall,
+    rejects_it,
     rule_place,
-    source_words,
 )
 from flowcheck.verify.own_unreachable import own_stack_fix, own_stack_refused, own_stack_words
 from flowcheck.verify.stale_tuple import stale_words
@@ -221,11 +220,11 @@ def icmp_cause(ctx: Context, conn: Connection) -> str | None:
     routing code from elsewhere; None for a RST or another code."""
     if prohibited(conn) and conn.icmp_sender == conn.resp_h:
         host = conn.resp_h
-        return (f"{rejecting_firewall(ctx, conn, host)} rejects it (the reject comes from "
-                f"{host}'s own address, not a router's filter, which answers from its "
-                f"own; {source_words(ctx, conn, host)}; a closed port answers with a RST: "
-                "a reject rule sends it, such as nft's `reject with icmpx "
-                "admin-prohibited`)")
+        return rejects_it(ctx, conn, host,
+                          f"the reject comes from {host}'s own address, not a router's "
+                          "filter, which answers from its own",
+                          "a closed port answers with a RST: a reject rule sends it, such "
+                          "as nft's `reject with icmpx admin-prohibited`")
     if prohibited(conn):
         return "a firewall or router filter rejects it (a closed port answers with a RST)"
     if port_unreachable(conn):
@@ -236,10 +235,11 @@ def icmp_cause(ctx: Context, conn: Connection) -> str | None:
         host = conn.resp_h
         names = ("an ICMPv6 no route to destination or address unreachable"
                  if ip_version(host) == 6 else "a host or network unreachable")
-        return (f"{rejecting_firewall(ctx, conn, host)} rejects it (a host does not report "
-                f"itself unreachable, and a closed TCP port answers a SYN with a RST: "
-                f"{names} from the host's address comes from a reject rule, such as nft's "
-                f"{_ROUTING_REJECT[ip_version(host)]}; {source_words(ctx, conn, host)})")
+        return rejects_it(ctx, conn, host,
+                          "a host does not report itself unreachable, and a closed TCP port "
+                          f"answers a SYN with a RST: {names} from the host's address comes "
+                          "from a reject rule, such as nft's "
+                          f"{_ROUTING_REJECT[ip_version(host)]}")
     if conn.icmp_sender is None:
         return (f"a firewall rejects it, or a router could not reach {conn.resp_h} (a "
                 "closed port answers with a RST)")
@@ -263,10 +263,10 @@ def filter_reject_words(ctx: Context, conn: Connection) -> str:
     it is not a closed port."""
     host = conn.icmp_sender or conn.resp_h
     tables = "ip6tables" if ip_version(conn.resp_h) == 6 else "iptables"
-    return (f"{rejecting_firewall(ctx, conn, host)} rejects it (a closed TCP port answers a "
-            f"SYN with a RST; an {icmp_word(conn)} port unreachable to a TCP SYN comes from "
-            f"a reject rule, such as {tables}' REJECT or nft's reject; "
-            f"{source_words(ctx, conn, host)})")
+    return rejects_it(ctx, conn, host,
+                      f"a closed TCP port answers a SYN with a RST; an {icmp_word(conn)} port "
+                      "unreachable to a TCP SYN comes from a reject rule, such as "
+                      f"{tables}' REJECT or nft's reject")
 
 
 def refusal_causes(ctx: Context, conn: Connection) -> str:
