@@ -35,7 +35,7 @@ from flowcheck.regress import find_cases
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = ROOT / "captures"
-# What the marks' words begin with (verify.cooked_host.marked_words).
+# What the marks' words begin with (verify.cooked_host.words_by_marks).
 MARKED = "its Linux cooked headers mark each SYN, FIN and RST of "
 
 

@@ -80,8 +80,7 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
     # sender (ip, port) and its peer: the listener's first packet makes the listener
     # their originator (trial 25 D1).
     unseen_opening = endpoints.pools(
-        [c for conns in endpoints.by_endpoint.values() for c in conns
-         if connection_outcome(c) == "midstream"],
+        [c for c in endpoints.connections() if connection_outcome(c) == "midstream"],
         lambda c: (c.orig_h, c.orig_p, c.resp_h))
 
     def first_from(ann: Announcement, control: Connection, ip: str, after: float,
@@ -98,8 +97,7 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
     # Hosts whose packets the capture stamps behind their peer's (two hosts' own
     # captures merged, their clocks apart: flowcheck.sessions.clock_apart): a connector's
     # SYN on its clock may be stamped that much before the announcement on the sender's.
-    behind = stamped_behind([*control_of.values(),
-                             *(c for conns in endpoints.by_endpoint.values() for c in conns)])
+    behind = stamped_behind([*control_of.values(), *endpoints.connections()])
 
     def lag(ann: Announcement, control: Connection) -> float:
         """How far the connector's stamps are proven behind the announcing message's

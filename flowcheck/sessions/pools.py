@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import field
 from typing import Literal
 
@@ -118,6 +118,12 @@ class Endpoints:
         self.by_endpoint[key].append(conn)
         self._pools.pop(key, None)
 
+    def connections(self) -> Iterator[Connection]:
+        """Every connection added, claimed or not, endpoint by endpoint (in the order
+        each was first added), each endpoint's in time order."""
+        for conns in self.by_endpoint.values():
+            yield from conns
+
     def first_after(self, ip: str, port: int, ts: float) -> Connection | None:
         key = (ip, port)
         pool = self._pools.get(key)
@@ -130,11 +136,11 @@ class Endpoints:
         address when it is one of `hosts` (the sessions' own hosts on the connecting
         side), else None (an address no session uses there: another interface of a
         multi-homed host, or a configured one). One Pool each, in time order."""
-        return self.pools([c for conns in self.by_endpoint.values() for c in conns],
+        return self.pools(self.connections(),
                           lambda c: (c.resp_h, c.resp_p, c.orig_h if c.orig_h in hosts
                                      else None))
 
-    def pools(self, conns: list[Connection], key: Callable[[Connection], Hashable]
+    def pools(self, conns: Iterable[Connection], key: Callable[[Connection], Hashable]
               ) -> dict[Hashable, Pool]:
         """Unclaimed connections grouped by key (None: left out), one Pool each."""
         groups: dict[Hashable, list[Connection]] = defaultdict(list)

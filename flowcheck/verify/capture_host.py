@@ -1,7 +1,7 @@
 """Which of two hosts a capture was taken on, by whichever proof holds: the TTLs
 (flowcheck.verify.ttl.capture_host: the host's packets at an initial TTL, the other's
 lowered by routers between, so the host or a point on its network segment) or one Linux
-cooked capture's packet types (flowcheck.verify.cooked_host.marked_capture_host: the
+cooked capture's packet types (flowcheck.verify.cooked_host.host_by_marks: the
 host itself, with or without a router between). Every reading that says where a
 capture was taken asks here, so a capture the marks place reads alike in each (session
 51: the marks were read by the unanswered openings alone, a stall or a reset's SYN-ACKs
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.verify.context import Context
-from flowcheck.verify.cooked_host import marked_capture_host, marked_words
+from flowcheck.verify.cooked_host import host_by_marks, words_by_marks
 from flowcheck.verify.ttl import capture_host, taken_on_words
 
 
@@ -47,14 +47,23 @@ class HostProof:
 def proven_host(ctx: Context, a: str, b: str) -> HostProof | None:
     """The host of a and b the capture was taken on when the TTLs or the Linux cooked
     marks show it (module docstring); None when neither does, or they name different
-    hosts."""
+    hosts. Found once per Context and pair (Context.host_proofs): a refusal's message and
+    fix each ask it (verify.own_reject), and so do several readings of one pair."""
+    key = (a, b)
+    if key not in ctx.host_proofs:
+        ctx.host_proofs[key] = _proven_host(ctx, a, b)
+    return ctx.host_proofs[key]
+
+
+def _proven_host(ctx: Context, a: str, b: str) -> HostProof | None:
+    """proven_host, found anew."""
     on = capture_host(ctx, a, b)
-    marked = marked_capture_host(ctx, a, b)
+    marked = host_by_marks(ctx.host_marks, a, b)
     if on is not None and marked is not None and on[0] != marked:
         return None  # the two proofs disagree: neither holds
     if marked is not None:
         other = b if marked == a else a
-        return HostProof(marked, marked_words(ctx, marked, other), on, True)
+        return HostProof(marked, words_by_marks(ctx.host_marks, marked, other), on, True)
     if on is not None:
         other = b if on[0] == a else a
         return HostProof(on[0], taken_on_words(on, other), on, False)

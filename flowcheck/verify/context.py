@@ -6,6 +6,7 @@ from bisect import bisect_left
 from collections import Counter, defaultdict
 from dataclasses import field
 from operator import attrgetter
+from typing import TYPE_CHECKING
 
 from flowcheck.config import Config, PortRange, format_ranges
 from flowcheck.fields_dataclass import fields_dataclass
@@ -35,6 +36,9 @@ from flowcheck.verify.capture_filter import PortOnlyCapture
 from flowcheck.verify.capture_time import CaptureTime
 from flowcheck.verify.census import Census
 from flowcheck.verify.connect_outcome import ConnectSaid, SaidKey
+
+if TYPE_CHECKING:  # capture_host reads the Context: imported for the hint alone
+    from flowcheck.verify.capture_host import HostProof
 
 
 @fields_dataclass(slots=True)
@@ -199,6 +203,9 @@ class Context:
     # Per session id, its data connections that carried data, by first frame
     # (verify.one_way_data.data_carried; found on first use).
     data_carried: dict[str, tuple[Connection, ...]] = field(default_factory=dict)
+    # Per (a, b) host pair, the host a capture was taken on, or None
+    # (verify.capture_host.proven_host; found on first use).
+    host_proofs: dict[tuple[str, str], HostProof | None] = field(default_factory=dict)
     # Per SaidKey, what verify.connect_said.connect_said found (found on first use).
     connects_said: dict[SaidKey, ConnectSaid | None] = field(default_factory=dict)
     # Sessions whose step 2 would be missing but for callbacks that fit other sessions

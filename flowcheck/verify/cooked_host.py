@@ -35,16 +35,12 @@ from flowcheck.verify.context import Context
 from flowcheck.verify.ttl import ttl_word
 
 
-def marked_capture_host(ctx: Context, a: str, b: str) -> str | None:
-    """a or b when the Linux cooked marks prove the capture was taken on it (module
-    docstring: Context.host_marks); None when they do not (no such capture, a host pair
-    not marked so, or not every file a Linux cooked capture)."""
-    return host_by_marks(ctx.host_marks, a, b)
-
-
 def host_by_marks(marks: HostMarks, a: str, b: str) -> str | None:
-    """marked_capture_host on the set's marks themselves (cooked_hosts.CookedHosts.marks,
-    Traffic.host_marks: where no Context is built, an unjudged connection's words)."""
+    """a or b when the set's Linux cooked marks prove the capture was taken on it (module
+    docstring; marks: Context.host_marks, or where no Context is built, an unjudged
+    connection's words, cooked_hosts.CookedHosts.marks, Traffic.host_marks); None when
+    they do not (no marks, a host pair not marked so, or not every file a Linux cooked
+    capture)."""
     if not marks:
         return None
     for host, peer in ((a, b), (b, a)):
@@ -113,14 +109,9 @@ def _ttl(marks: HostMarks, host: str, peer: str) -> int | None:
     return None if mine is None else single_ttl(mine)
 
 
-def marked_words(ctx: Context, host: str, peer: str) -> str:
-    """Why the marks place the capture on host (marked_capture_host's answer), said
-    after "this capture was taken on HOST (": "its Linux cooked headers mark ...)"."""
-    return words_by_marks(ctx.host_marks, host, peer)
-
-
 def words_by_marks(marks: HostMarks, host: str, peer: str) -> str:
-    """marked_words on the set's marks themselves (host_by_marks's answer)."""
+    """Why the marks place the capture on host (host_by_marks's answer), said after
+    "this capture was taken on HOST (": "its Linux cooked headers mark ...)"."""
     sent = (f"its Linux cooked headers mark each SYN, FIN and RST of {host}'s to {peer} "
             f"sent by the capture host (outgoing), at {ttl_word(host)} "
             f"{_ttl(marks, host, peer)}, an initial value, none of them also captured "

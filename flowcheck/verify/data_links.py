@@ -66,7 +66,6 @@ from flowcheck.verify.unused_syns import (
     dropped_before_words,
     dropped_first_words,
     ends,
-    listener_shown,
     never_left_fix,
     never_left_words,
     outbound_fix,
@@ -136,7 +135,7 @@ def check_data(ctx: Context, session: Session) -> None:
         # Only when no alternative of the announcement is the address the control
         # connection reached (v4 may announce several).
         wrong = [m for a in group if (m := mismatched(ctx, session, a.ip, a.port))]
-        point = taken_on(ctx, session, first)
+        point, proof = taken_on(ctx, session, first) or (None, None)
         # 0.0.0.0 over IPv6 and the listener's own IPv4 address tried in vain look alike
         # where the connector's SYNs may have been lost before the capture point: in a
         # capture lacking its direction (field check 46), and in one not taken on it (the
@@ -176,13 +175,13 @@ def check_data(ctx: Context, session: Session) -> None:
         host = ends(ctx, session, first)[0]
         outbound = outbound_fix(ctx, connector, host, where, side, "see its log.")
         if point == "connector":  # no SYN left it: its own rules or it never sent one
-            message = f"{head}{never_left_words(ctx, session, first, connector)}.{late}"
+            message = (f"{head}{never_left_words(ctx, session, first, connector, proof)}."
+                       f"{late}")
             fix = never_left_fix(ctx, host, where, side, f"C{ports}")
-        elif point == "listener":
+        elif proof is not None:  # the listener's side (taken_on: its proof with it)
             # Trial 26 D10: on the listener's side SYNs lost on the way are the common
             # cause; a connector that could not connect at all, the rarer one.
-            shown = listener_shown(ctx, session, first)
-            message = f"{head}{dropped_first_words(connector, shown)}.{late}"
+            message = f"{head}{dropped_first_words(connector, proof.shown)}.{late}"
             fix = (f"{_between_fix(ctx, connector, where, side)} "
                    f"{outbound_fix(ctx, connector, host, where, side, f'c{ports}')}")
         else:

@@ -13,30 +13,23 @@ data_refused and control_refused (flowcheck.verify.refusals, .links; trial 19).
 from __future__ import annotations
 
 from flowcheck.model import Connection, Session, endpoint
-from flowcheck.model.traffic import hops_travelled
 from flowcheck.verify.allow_rules import allow_rule
 from flowcheck.verify.context import Context
-from flowcheck.verify.ttl import INITIAL_TTLS, forged_words, own_ttls, ttl_word
+from flowcheck.verify.ttl import INITIAL_TTLS, apart_from_own, forged_words, own_ttls, ttl_word
 
 
 def foreign_reset(ctx: Context, conn: Connection) -> tuple[int, int] | None:
     """(the RST's TTL, that of the responder's own packets) when the SYN was refused with
     a RST whose TTL is not the one every other packet of the responder to the originator
-    arrived with (verify.ttl.own_ttls): a router or firewall between the hosts sent it
+    arrived with (verify.ttl.apart_from_own): a router or firewall between the hosts sent it
     in the responder's name (`reject with tcp reset`), as control_reset reads it; None
     otherwise (no RST, TTLs unknown or several, or the responder's own; or a RST that
     crossed more routers than those packets: then they were a nearer device's)."""
     rst = conn.evidence("resp").rst_ttl
-    own = own_ttls(ctx, conn.resp_h, conn.orig_h)
-    if not conn.resp_rst or rst is None or len(own) != 1 or rst in own:
+    if not conn.resp_rst or rst is None:
         return None
-    reference = next(iter(own))
-    if hops_travelled(rst) > hops_travelled(reference):
-        # From farther than the packets taken for the responder's own: a device between
-        # the capture point and the responder sent those (a SYN proxy's SYN-ACKs), and the
-        # RST is the responder's (flowcheck.sessions.syn_proxy; field check trial 37b).
-        return None
-    return rst, reference
+    reference = apart_from_own(ctx, conn, rst)
+    return None if reference is None else (rst, reference)
 
 
 def undecremented_reset(ctx: Context, conn: Connection) -> int | None:

@@ -30,8 +30,6 @@ from flowcheck.verify.details import failure_words, syn_count
 from flowcheck.verify.evidence import after_last, judged, note_unseen
 from flowcheck.verify.fallback import fallback_of, report_callback_fallback, report_fallback
 from flowcheck.verify.foreign_reset import (
-    foreign_reset,
-    foreign_reset_words,
     undecremented_fix,
     undecremented_reset,
     undecremented_words,
@@ -51,7 +49,6 @@ from flowcheck.verify.opening import (
     retried,
     silence,
 )
-from flowcheck.verify.own_reject import forged_reject, forged_reject_words
 from flowcheck.verify.own_unreachable import own_stack_refused
 from flowcheck.verify.plain_direction import with_lead
 from flowcheck.verify.ranges import (
@@ -71,6 +68,7 @@ from flowcheck.verify.refusals import (
     refusal_causes,
     refusal_how,
     refused_fix,
+    refused_in_name,
     rejecting_device,
 )
 from flowcheck.verify.silent_host import report_silent, silent_attempts
@@ -164,18 +162,12 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
                 f"{device_words(conn, device)}." + refusal_notes(ctx, [conn]),
                 device_fix(ctx, conn, session, device),
                 session=session, conn=conn, cause="control")
-    elif outcome == "refused" and (ttls := foreign_reset(ctx, conn)) is not None:
-        # A router's or firewall's RST in the agent's name (trial 19 D4).
+    elif outcome == "refused" and (in_name := refused_in_name(ctx, conn)) is not None:
+        # A router's or firewall's RST (trial 19 D4) or ICMP reject (verify.own_reject) in
+        # the agent's name.
         ctx.add("control_refused",
                 f"The control connection from {conn.orig_h} was refused: "
-                f"{foreign_reset_words(conn, ttls)}." + refusal_notes(ctx, [conn]),
-                refused_fix(ctx, conn, session), session=session, conn=conn, cause="control")
-    elif outcome == "refused" and (ttls := forged_reject(ctx, conn)) is not None:
-        # An ICMP reject in the agent's name from a device between (verify.own_reject).
-        ctx.add("control_refused",
-                f"The control connection from {conn.orig_h} was refused: "
-                f"{forged_reject_words(conn, ttls, refusal_how(conn))}."
-                + refusal_notes(ctx, [conn]),
+                f"{in_name.words}." + refusal_notes(ctx, [conn]),
                 refused_fix(ctx, conn, session), session=session, conn=conn, cause="control")
     elif outcome == "refused":
         cause = icmp_cause(ctx, conn)

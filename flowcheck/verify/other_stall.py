@@ -57,20 +57,23 @@ def stall_note(conn: Connection, marks: HostMarks | None = None) -> StallNote | 
     where = (f" (frames {frames[0]} to {frames[-1]})" if len(frames) == 2 else
              f" (frame {frames[0]})" if frames else "")
     towards = sender if stall.acks_lost else receiver
-    own = host_by_marks(marks or {}, conn.orig_h, conn.resp_h) == towards
+    other = receiver if towards == sender else sender
+    # What the marks show when they place the capture on `towards`, else None.
+    placed = (words_by_marks(marks, towards, other)
+              if marks and host_by_marks(marks, conn.orig_h, conn.resp_h) == towards
+              else None)
     if stall.acks_lost:
         lost = (f"though {receiver} acknowledged them (its ACKs are in the capture): "
                 f"{receiver}'s packets never reached {sender}'s TCP")
     else:
         lost = (f"and {receiver} never acknowledged them: they never reached {receiver}"
-                + ("'s TCP" if own else ""))
+                + ("'s TCP" if placed else ""))
     port = conn.resp_p if towards == conn.resp_h else conn.orig_p
     head = (f" Whatever the program, TCP shows the path: {sender} resent its bytes "
             f"{stall.resends} times{where} {lost}")
-    if own:
-        other = receiver if towards == sender else sender
+    if placed:
         words = (f"{head}, though they arrived at {towards}: this capture was taken on "
-                 f"{towards} ({words_by_marks(marks or {}, towards, other)}), and the packet "
+                 f"{towards} ({placed}), and the packet "
                  "tap sees arriving packets before the firewall, so "
                  f"{towards}'s own firewall drops the packets toward it after the handshake "
                  "(its input chain).")

@@ -35,7 +35,7 @@ from flowcheck.model import Connection, endpoint
 from flowcheck.model.traffic import INITIAL_TTLS, hops_travelled
 from flowcheck.verify.capture_host import HostProof, proven_host
 from flowcheck.verify.context import Context
-from flowcheck.verify.ttl import alternating_ttls, forged_words, own_ttls
+from flowcheck.verify.ttl import alternating_ttls, apart_from_own, forged_words
 
 
 def reject_left_host(ctx: Context, conn: Connection) -> HostProof | None:
@@ -96,29 +96,30 @@ def rejects_marked(ctx: Context, conn: Connection) -> bool:
     return theirs is None or marked_types(theirs) == 1 << PACKET_OUTGOING
 
 
-def rejecting_firewall(ctx: Context, conn: Connection, host: str) -> str:
-    """Who sent a reject from host's own address, the subject of "... rejects it": "a
-    firewall on HOST" when the capture shows the reject leaving it (reject_left_host),
-    else that or a bridge (transparent) firewall in front of it."""
-    if reject_left_host(ctx, conn) is not None:
-        return f"a firewall on {host}"
-    return (f"a firewall on {host}, or a bridge (transparent) firewall in front of {host} "
-            "answering in its name,")
-
-
-def source_words(ctx: Context, conn: Connection, host: str) -> str:
-    """What the reject's source shows of whose it is, a clause for the words' bracket:
-    the capture on host holding it leaving (reject_left_host), else that a bridge
-    firewall's comes from host's address too and the capture does not tell them apart."""
+def rejects_it(ctx: Context, conn: Connection, host: str, why: str, rule: str = "") -> str:
+    """"SENDER rejects it (WHY; SOURCE; RULE)", the cause of a reject from host's own
+    address: SENDER "a firewall on HOST" when the capture shows the reject leaving it
+    (reject_left_host), else that or a bridge (transparent) firewall in front of it
+    answering in its name; SOURCE what the reject's source shows of whose it is (the
+    capture on host holding it leaving, and what shows that: _leaving_proof; else that a
+    bridge firewall's comes from host's address too and the capture does not tell them
+    apart); why: why a filter sent it; rule: a clause after SOURCE ("": none), the rule
+    that sends such a reject when why does not name it. The proof is read once for the
+    three (refusals.icmp_cause, filter_reject_words)."""
     found = _leaving_proof(ctx, conn)
     if found is not None:
-        return (f"this capture was taken on {host} ({found[1]}) and holds the reject "
-                f"leaving it, where a bridge firewall in front of {host} would send its "
-                f"own back without passing {host}")
-    return (f"a bridge firewall in front of {host} (nft's bridge-family reject, a "
-            f"transparent or virtual-wire firewall) sends its reject from {host}'s address "
-            "too, and nothing in the capture tells them apart (a capture on "
-            f"{host} itself holds its own reject leaving it)")
+        sender = f"a firewall on {host}"
+        source = (f"this capture was taken on {host} ({found[1]}) and holds the reject "
+                  f"leaving it, where a bridge firewall in front of {host} would send its "
+                  f"own back without passing {host}")
+    else:
+        sender = (f"a firewall on {host}, or a bridge (transparent) firewall in front of "
+                  f"{host} answering in its name,")
+        source = (f"a bridge firewall in front of {host} (nft's bridge-family reject, a "
+                  f"transparent or virtual-wire firewall) sends its reject from {host}'s "
+                  "address too, and nothing in the capture tells them apart (a capture on "
+                  f"{host} itself holds its own reject leaving it)")
+    return f"{sender} rejects it ({why}; {source}{'; ' + rule if rule else ''})"
 
 
 def rule_place(ctx: Context, conn: Connection, host: str) -> str:
@@ -135,23 +136,20 @@ def forged_reject(ctx: Context, conn: Connection) -> tuple[int, int] | None:
     """(the reject's TTL or hop limit, that of the responder's own packets) when the SYN
     was refused by an ICMP unreachable from the responder's own address whose TTL is not
     the one every other packet of the responder to the originator arrived with
-    (verify.ttl.own_ttls, one value): a device between the hosts sent it in the
-    responder's name. None otherwise: no such reject or its TTL unknown; the responder's
-    TTLs unknown, several, or the reject's among them (equal, or one of two paths':
-    alternating_ttls); a reject that crossed more routers than those packets (then they
-    were a nearer device's, a SYN proxy's: as foreign_reset), or sent at a higher
-    initial TTL than theirs (a stack whose ICMP starts at 255); or a capture the cooked
+    (verify.ttl.apart_from_own, as foreign_reset's RST): a device between the hosts
+    sent it in the responder's name. None otherwise: no such reject or its TTL unknown;
+    the responder's TTLs unknown, several, or the reject's among them (equal, or one of
+    two paths': alternating_ttls); a reject that crossed more routers than those packets
+    (then they were a nearer device's, a SYN proxy's), or sent at a higher initial TTL
+    than theirs (a stack whose ICMP starts at 255); or a capture the cooked
     marks place on the responder (reject_left_host: the reject left it, whatever its
     TTL)."""
     ttl = conn.icmp_ttl
     if (not conn.icmp_frames or conn.resp_rst or ttl is None
             or conn.icmp_sender != conn.resp_h):
         return None
-    own = own_ttls(ctx, conn.resp_h, conn.orig_h)
-    if len(own) != 1 or ttl in own or ttl in alternating_ttls(ctx, conn.resp_h, conn.orig_h):
-        return None
-    reference = next(iter(own))
-    if hops_travelled(ttl) > hops_travelled(reference):
+    reference = apart_from_own(ctx, conn, ttl)
+    if reference is None or ttl in alternating_ttls(ctx, conn.resp_h, conn.orig_h):
         return None
     if ttl + hops_travelled(ttl) > reference + hops_travelled(reference):
         # Sent at a higher initial TTL than the host's TCP: some stacks send their ICMP

@@ -1,10 +1,13 @@
 """How a refused SYN was refused and what fixes it: a RST or an ICMP unreachable, a
 filter's code (RFC 792, RFC 1812, RFC 4443) or a router's between the hosts, a RST whose
-IP TTL shows a device between the hosts sent it in the responder's name (its TTL
-reading: flowcheck.verify.foreign_reset), and the words of callback_refused /
+IP TTL (or an ICMP reject's from the responder's address) shows a device between the
+hosts sent it in the responder's name (refused_in_name; the TTL readings:
+flowcheck.verify.foreign_reset, .own_reject), and the words of callback_refused /
 data_refused and their fixes."""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 from flowcheck.model import Connection, Session, endpoint
 from flowcheck.sessions.local import icmp_word, ip_version
@@ -24,9 +27,8 @@ from flowcheck.verify.own_reject import (
     forged_reject,
     forged_reject_words,
     reject_device,
-    rejecting_firewall,
+    rejects_it,
     rule_place,
-    source_words,
 )
 from flowcheck.verify.own_unreachable import own_stack_fix, own_stack_refused, own_stack_words
 from flowcheck.verify.stale_tuple import stale_words
@@ -103,6 +105,29 @@ def rejecting_device(conn: Connection) -> str | None:
         return None
     if conn.icmp_code in _PROHIBITED[version] or conn.icmp_code == _PORT_UNREACHABLE[version]:
         return conn.icmp_sender
+    return None
+
+
+class InName(NamedTuple):
+    """A refusal a device between the hosts sent in the responder's name (refused_in_name).
+
+    words: why it is not the responder's, for the message; device: that device, named
+    for allow_rule (the fix's "on DEVICE")."""
+
+    words: str
+    device: str
+
+
+def refused_in_name(ctx: Context, conn: Connection) -> InName | None:
+    """The refusal's words and device when its TTL shows a device between the hosts
+    refused the SYN in the responder's name: a RST (foreign_reset) or an ICMP reject
+    from the responder's own address (own_reject.forged_reject) with another TTL than
+    the responder's own packets; None otherwise. The messages (control_refused,
+    refusal_causes) and the fix (refused_fix) read it alike."""
+    if (ttls := foreign_reset(ctx, conn)) is not None:
+        return InName(foreign_reset_words(conn, ttls), reset_device(conn))
+    if (ttls := forged_reject(ctx, conn)) is not None:
+        return InName(forged_reject_words(conn, ttls, refusal_how(conn)), reject_device(conn))
     return None
 
 
@@ -195,11 +220,11 @@ def icmp_cause(ctx: Context, conn: Connection) -> str | None:
     routing code from elsewhere; None for a RST or another code."""
     if prohibited(conn) and conn.icmp_sender == conn.resp_h:
         host = conn.resp_h
-        return (f"{rejecting_firewall(ctx, conn, host)} rejects it (the reject comes from "
-                f"{host}'s own address, not a router's filter, which answers from its "
-                f"own; {source_words(ctx, conn, host)}; a closed port answers with a RST: "
-                "a reject rule sends it, such as nft's `reject with icmpx "
-                "admin-prohibited`)")
+        return rejects_it(ctx, conn, host,
+                          f"the reject comes from {host}'s own address, not a router's "
+                          "filter, which answers from its own",
+                          "a closed port answers with a RST: a reject rule sends it, such "
+                          "as nft's `reject with icmpx admin-prohibited`")
     if prohibited(conn):
         return "a firewall or router filter rejects it (a closed port answers with a RST)"
     if port_unreachable(conn):
@@ -210,10 +235,11 @@ def icmp_cause(ctx: Context, conn: Connection) -> str | None:
         host = conn.resp_h
         names = ("an ICMPv6 no route to destination or address unreachable"
                  if ip_version(host) == 6 else "a host or network unreachable")
-        return (f"{rejecting_firewall(ctx, conn, host)} rejects it (a host does not report "
-                f"itself unreachable, and a closed TCP port answers a SYN with a RST: "
-                f"{names} from the host's address comes from a reject rule, such as nft's "
-                f"{_ROUTING_REJECT[ip_version(host)]}; {source_words(ctx, conn, host)})")
+        return rejects_it(ctx, conn, host,
+                          "a host does not report itself unreachable, and a closed TCP port "
+                          f"answers a SYN with a RST: {names} from the host's address comes "
+                          "from a reject rule, such as nft's "
+                          f"{_ROUTING_REJECT[ip_version(host)]}")
     if conn.icmp_sender is None:
         return (f"a firewall rejects it, or a router could not reach {conn.resp_h} (a "
                 "closed port answers with a RST)")
@@ -237,10 +263,10 @@ def filter_reject_words(ctx: Context, conn: Connection) -> str:
     it is not a closed port."""
     host = conn.icmp_sender or conn.resp_h
     tables = "ip6tables" if ip_version(conn.resp_h) == 6 else "iptables"
-    return (f"{rejecting_firewall(ctx, conn, host)} rejects it (a closed TCP port answers a "
-            f"SYN with a RST; an {icmp_word(conn)} port unreachable to a TCP SYN comes from "
-            f"a reject rule, such as {tables}' REJECT or nft's reject; "
-            f"{source_words(ctx, conn, host)})")
+    return rejects_it(ctx, conn, host,
+                      f"a closed TCP port answers a SYN with a RST; an {icmp_word(conn)} port "
+                      "unreachable to a TCP SYN comes from a reject rule, such as "
+                      f"{tables}' REJECT or nft's reject")
 
 
 def refusal_causes(ctx: Context, conn: Connection) -> str:
@@ -259,10 +285,8 @@ def _causes(ctx: Context, conn: Connection) -> str:
     device = rejecting_device(conn)
     if device is not None:
         return device_words(conn, device)
-    if (ttls := foreign_reset(ctx, conn)) is not None:
-        return foreign_reset_words(conn, ttls)
-    if (ttls := forged_reject(ctx, conn)) is not None:
-        return forged_reject_words(conn, ttls, refusal_how(conn))
+    if (in_name := refused_in_name(ctx, conn)) is not None:
+        return in_name.words
     if refused_between(ctx, conn):  # two capture points (trial 26 D5)
         return refused_between_words(conn)
     cause = icmp_cause(ctx, conn)
@@ -325,10 +349,8 @@ def port_holder(ctx: Context, conn: Connection, which: str) -> str:
 
 def refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
     """The fix of a reject only a filter or a device between the hosts sends: the allow
-    rule on the device between the hosts that sent it (rejecting_device, or a RST with
-    another TTL than the responder's: foreign_reset; an ICMP reject from the
-    responder's address with another TTL than its packets': forged_reject), or on the
-    filter (an
+    rule on the device between the hosts that sent it (rejecting_device, or one whose
+    TTL shows it refused in the responder's name: refused_in_name), or on the filter (an
     administratively prohibited code from elsewhere, or one, a port unreachable or a
     routing code from the responder itself: its reject rule, or a bridge firewall's in
     front of it unless the capture shows the reject leaving it, verify.own_reject; a RST
@@ -341,10 +363,8 @@ def refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
     if rejecting is not None:
         return device_fix(ctx, conn, session, str(rejecting))
     device = None
-    if foreign_reset(ctx, conn) is not None:
-        device = reset_device(conn)
-    elif forged_reject(ctx, conn) is not None:
-        device = reject_device(conn)
+    if (in_name := refused_in_name(ctx, conn)) is not None:
+        device = in_name.device
     elif refused_between(ctx, conn):
         device = BETWEEN
     if device is not None:

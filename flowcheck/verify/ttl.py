@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from flowcheck.model import Connection
-from flowcheck.model.traffic import INITIAL_TTLS
+from flowcheck.model.traffic import INITIAL_TTLS, hops_travelled
 
 if TYPE_CHECKING:
     from flowcheck.verify.context import Context
@@ -108,6 +108,21 @@ def own_ttls(ctx: Context, host: str, peer: str) -> set[int]:
     """The TTLs host's own packets (none a RST: Connection.orig_ttl / resp_ttl) to peer
     arrived with, over every connection between them; empty when none is captured."""
     return _host_ttls(ctx).get((host, peer), set())
+
+
+def apart_from_own(ctx: Context, conn: Connection, ttl: int) -> int | None:
+    """The TTL every other packet of conn's responder to its originator arrived with
+    (own_ttls, one value) when `ttl`, that of a packet in the responder's name refusing
+    the SYN (a RST, an ICMP reject from its address), is not it: a device between the
+    hosts may have sent that packet. None when the responder's TTLs are unknown or
+    several, `ttl` is among them, or the packet crossed more routers than those packets
+    (then they were a nearer device's, a SYN proxy's SYN-ACKs: flowcheck.sessions.
+    syn_proxy; field check trial 37b, and the packet is the responder's)."""
+    own = own_ttls(ctx, conn.resp_h, conn.orig_h)
+    if len(own) != 1 or ttl in own:
+        return None
+    reference = next(iter(own))
+    return None if hops_travelled(ttl) > hops_travelled(reference) else reference
 
 
 def ttl_word(host: str) -> str:

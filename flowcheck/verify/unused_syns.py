@@ -21,7 +21,7 @@ shows none either), and the fix never named its outbound rules.
 from __future__ import annotations
 
 from flowcheck.model import Announcement, Session
-from flowcheck.verify.capture_host import proven_host
+from flowcheck.verify.capture_host import HostProof, proven_host
 from flowcheck.verify.capture_points import point_each_side
 from flowcheck.verify.context import Context
 from flowcheck.verify.shared import three_way_hosts
@@ -44,35 +44,29 @@ def ends(ctx: Context, session: Session, ann: Announcement) -> tuple[str, str]:
     return session.media_server, session.remote_agent
 
 
-def taken_on(ctx: Context, session: Session, ann: Announcement) -> str | None:
-    """"connector" or "listener": the side the TTLs (or on its network segment, a router
-    between the two) or the Linux cooked marks show the capture was taken on
-    (verify.capture_host.proven_host); None when they do not tell."""
+def taken_on(ctx: Context, session: Session, ann: Announcement
+             ) -> tuple[str, HostProof | None] | None:
+    """(side, proof): the side, "connector" or "listener", the TTLs (or on its network
+    segment, a router between the two) or the Linux cooked marks show the capture was
+    taken on, and that proof (verify.capture_host.proven_host); for a capture set with
+    a point on each side (point_each_side), ("connector", None): the connector's own
+    point saw nothing leave it. The listener's side has a proof always. None when they
+    do not tell."""
     connector, listener = ends(ctx, session, ann)
     if not connector or not listener:
         return None
     on = proven_host(ctx, listener, connector)
     if on is None:
-        # Two points, one on each side: the connector's own point saw nothing leave it.
-        return "connector" if point_each_side(ctx, listener, connector) else None
-    return "listener" if on.host == listener else "connector"
+        return ("connector", None) if point_each_side(ctx, listener, connector) else None
+    return ("listener" if on.host == listener else "connector"), on
 
 
-def listener_shown(ctx: Context, session: Session, ann: Announcement) -> str:
-    """What shows the capture was taken on the listener's side (taken_on's "listener"):
-    "its Linux cooked headers show it" or "the TTLs show it"."""
-    connector, listener = ends(ctx, session, ann)
-    on = proven_host(ctx, listener, connector)
-    return "the TTLs show it" if on is None else on.shown
-
-
-def never_left_words(ctx: Context, session: Session, ann: Announcement, connector: str
-                     ) -> str:
-    """announced_not_used's reading when the capture was taken on the connecting side:
-    no SYN left it, so only it can be the cause (connector: "the media server
-    10.77.0.1")."""
-    host, listener = ends(ctx, session, ann)
-    found = proven_host(ctx, listener, host)
+def never_left_words(ctx: Context, session: Session, ann: Announcement, connector: str,
+                     found: HostProof | None) -> str:
+    """announced_not_used's reading when the capture was taken on the connecting side
+    (taken_on's "connector", with its proof `found`): no SYN left it, so only it can be
+    the cause (connector: "the media server 10.77.0.1")."""
+    host = ends(ctx, session, ann)[0]
     if found is not None:
         taken = f"this capture was taken on {connector} ({found.words})"
     else:  # taken_on: point_each_side
@@ -106,10 +100,10 @@ def dropped_before_words(connector: str) -> str:
             "lost between the hosts leaving it)")
 
 
-def dropped_first_words(connector: str, shown: str = "the TTLs show it") -> str:
+def dropped_first_words(connector: str, shown: str) -> str:
     """The readings of an announcement no captured connection tried, on a capture taken
-    on the listener's side (shown: what shows it, listener_shown): SYNs lost on the way
-    first, the connector's own outbound rules as one place of it."""
+    on the listener's side (shown: what shows it, taken_on's HostProof.shown): SYNs
+    lost on the way first, the connector's own outbound rules as one place of it."""
     return (f"either {connector} did try and a firewall or NAT between the hosts dropped "
             "or rejected its SYNs before they reached this capture, taken on the listener's "
             f"side ({shown}), the common cause, or its own outbound rules dropped "
