@@ -52,10 +52,23 @@ REPORTS = [
 ]
 
 
-@pytest.mark.parametrize("buffered", [True, False], ids=["buffered", "unbuffered"])
-@pytest.mark.parametrize("output", ["table", "json"])
-@pytest.mark.parametrize(("arguments", "status"), REPORTS,
-                         ids=[" ".join(a[:1] + a[-1:]) + f"={s}" for a, s in REPORTS])
+# (REPORTS index, format): JSON documents longer than Python's 8 KiB buffer, whose write
+# fails as it is made, buffered or not: both ran the same lines and branches of
+# flowcheck, rich, typer and click (branch coverage of each child, session 52: analyze
+# v4-backup 14,862 lines either way, data-port-dropped 14,780, connections 8,341, ndmp
+# 10,380, firewall 3,121; no arc apart). Where they differ they stay both ways: a short
+# document (plan's 953 B: buffered, the write passes and report_output's flush fails),
+# firewall's 13 kB table (two lines of rich's console apart). Run buffered only.
+LONG_EITHER_WAY = {(0, "json"), (1, "json"), (3, "json"), (4, "json"), (7, "json")}
+CASES = [pytest.param(arguments, status, output, buffered,
+                      id=" ".join(arguments[:1] + arguments[-1:]) + f"={status}-{output}-"
+                         + ("buffered" if buffered else "unbuffered"))
+         for index, (arguments, status) in enumerate(REPORTS) for output in ("table", "json")
+         for buffered in (True, False)
+         if buffered or (index, output) not in LONG_EITHER_WAY]
+
+
+@pytest.mark.parametrize(("arguments", "status", "output", "buffered"), CASES)
 def test_a_report_whose_reader_left_keeps_its_exit_code(
         arguments: list[str], status: int, output: str, buffered: bool) -> None:
     """The reader is gone before the report is written: every write fails with EPIPE.

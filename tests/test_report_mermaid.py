@@ -55,18 +55,23 @@ def _night_blocks() -> list[tuple[str, str]]:
             ("night within", mermaid_within(ladders, status, "fail"))]
 
 
+# The negative control, the last block of the one file mmdc reads (each mmdc start, node
+# and a browser, is about 4 CPU-s): it must stop there, and only there, with a parse error.
+BAD = ("bad", "sequenceDiagram\n    H1->>>H2: SYN\n    this is not mermaid\n")
+
+
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory
              ) -> tuple[subprocess.CompletedProcess[str], list[tuple[str, str]], Path]:
     """One markdown file with a ```mermaid block per lab capture, the IPv6 ladder and the
-    night's two diagrams: mmdc renders each block to its own SVG (ladders-N.svg, N from
-    1 in order) in one browser start, and stops with an error on the first that does not
-    parse. (mmdc's result, the (name, diagram) blocks, the folder of the SVGs; copies
-    go to tests/artifacts/mermaid, kept by CI.)"""
+    night's two diagrams, then BAD: mmdc renders each block to its own SVG (ladders-N.svg,
+    N from 1 in order) in one browser start, and stops with an error on the first that
+    does not parse. (mmdc's result, the (name, diagram) blocks before BAD, the folder of
+    the SVGs; copies go to tests/artifacts/mermaid, kept by CI.)"""
     blocks = _lab_blocks(tmp_path_factory.mktemp("mermaid")) + _night_blocks()
     source = tmp_path_factory.mktemp("ladders") / "ladders.md"
     source.write_text("\n".join(f"## {name}\n\n```mermaid\n{text}```\n"
-                                for name, text in blocks), encoding="utf-8")
+                                for name, text in [*blocks, BAD]), encoding="utf-8")
     out_dir = source.parent / "out"
     out_dir.mkdir()
     result = mmdc(source, out_dir / "ladders.md")
@@ -83,11 +88,11 @@ def rendered(tmp_path_factory: pytest.TempPathFactory
 
 def _svg(rendered: tuple[subprocess.CompletedProcess[str], list[tuple[str, str]], Path],
          name: str) -> str:
-    """The SVG mmdc rendered of block `name` (its result asserted a success, every block
-    rendered)."""
+    """The SVG mmdc rendered of block `name` (asserted: every block before BAD rendered,
+    mmdc stopping at BAD alone)."""
     result, blocks, out_dir = rendered
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert len(list(out_dir.glob("ladders-*.svg"))) == len(blocks)
+    assert result.returncode != 0 and "H1->>>H2" in result.stderr, result.stderr[-3000:]
+    assert len(list(out_dir.glob("ladders-*.svg"))) == len(blocks), result.stderr[-3000:]
     names = [block for block, _ in blocks]
     return (out_dir / f"ladders-{names.index(name) + 1}.svg").read_text()
 
@@ -123,12 +128,12 @@ def _ipv6_ladder() -> Ladder:
 
 
 @needs_mmdc
-def test_the_mermaid_check_can_fail(tmp_path: Path) -> None:
-    """Negative control: mmdc rejects a diagram that does not parse."""
-    source = tmp_path / "bad.mmd"
-    source.write_text("sequenceDiagram\n    H1->>>H2: SYN\n    this is not mermaid\n")
-    result = mmdc(source, tmp_path / "bad.svg")
+def test_the_mermaid_check_can_fail(rendered: tuple) -> None:
+    """Negative control: mmdc rejects a diagram that does not parse (BAD, after the others:
+    none of it drawn)."""
+    result, blocks, out_dir = rendered
     assert result.returncode != 0 and "Parse error" in result.stderr
+    assert not (out_dir / f"ladders-{len(blocks) + 1}.svg").exists()
 
 
 @cache  # two tests read it (neither changes it): one analysis of the night

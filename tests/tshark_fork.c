@@ -11,6 +11,9 @@
  * into the command line's file name where it fits (tshark's messages name that string).
  * The parent reads no packet: each child starts from the same state, as a new tshark
  * would.
+ * A child skips tshark's epan_cleanup, its last call before it exits: the teardown of
+ * every dissector's table, each of its pages the parent's until written (copied then),
+ * prints nothing and cost about a sixth of a child's CPU on the stored captures.
  * At the end of the requests (their descriptor closed) the parent exits 0.
  * A request line has no length limit (a path longer than the system takes fails as it
  * does for tshark, in the child); a signal caught while the parent reads or waits (a
@@ -91,6 +94,19 @@ static void reply_status(int reply, int status)
     }
 }
 
+/* Whether this process is a child forked for a request. */
+static int in_child;
+
+/* libwireshark's epan_cleanup, called by tshark once its capture is read and printed:
+ * a child leaves it out, its exit frees the memory anyway. */
+void epan_cleanup(void)
+{
+    if (in_child)
+        return;
+    void (*real)(void) = (void (*)(void))dlsym(RTLD_NEXT, "epan_cleanup");
+    real();
+}
+
 void *wtap_open_offline(const char *filename, unsigned int type, int *err, char **err_info,
                         int do_random)
 {
@@ -116,6 +132,7 @@ void *wtap_open_offline(const char *filename, unsigned int type, int *err, char 
         *err_path++ = '\0';
         pid_t child = fork();
         if (child == 0) {
+            in_child = 1;
             int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
             int errors = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
             if (out < 0 || errors < 0)
