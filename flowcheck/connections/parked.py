@@ -1,10 +1,11 @@
 """Parked state of the short-connection pass (flowcheck.connections.short).
 
 `commit` has a pass's arrays made into Connection records (flowcheck.connections.
-short_records) and keeps the sides' tracking state as arrays (`Parked`, one block per
-batch) rather than a ConnState and two Endpoints per connection: a later packet of the
-connection turns it into a ConnState (`Parked.conn_state`), or the next pass takes it
-up again from the arrays.
+short_records; the new ones kept as columns and made when read, block_records) and
+keeps the sides' tracking state as arrays (`Parked`, one block per batch) rather than a
+ConnState and two Endpoints per connection: a later packet of the connection turns it
+into a ConnState (`Parked.conn_state`), or the next pass takes it up again from the
+arrays.
 """
 
 from __future__ import annotations

@@ -66,6 +66,19 @@ def ttl_lists(ttl: np.ndarray) -> tuple[list[int | None], list[int | None]]:
     return with_none(ttl[0], ttl[0] < 0), with_none(ttl[1], ttl[1] < 0)
 
 
+def last_data_lists(last_data: tuple[list[tuple[int, int, float]], ...], count: int
+                    ) -> list[list[tuple[int, float] | None]]:
+    """Per side, per flow (count), its last (or first) data packet's (frame, time) or
+    None, from short_records._Columns.last_data ((flow's index, frame, time) per side)."""
+    sides = []
+    for found in last_data:
+        side: list[tuple[int, float] | None] = [None] * count
+        for i, frame, ts in found:
+            side[i] = (frame, ts)
+        sides.append(side)
+    return sides
+
+
 def first_times(times: np.ndarray, mask: np.ndarray) -> list[float | None]:
     """Per flow (column), the time of its first packet (in step order) where mask holds,
     None where it never does."""

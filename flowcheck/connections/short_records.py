@@ -1,7 +1,9 @@
 """The Connection records of the short-connection pass's flows (flowcheck.connections.short),
-made in bulk from its arrays: one `map` over columns made once per batch, each distinct
-address formatted once, histories cached by their letters (new_records); a continuing
-flow's record brought up to date with the batch's packets (update_records). The
+from its arrays: the new flows' as the columns of Connection.__init__'s arguments, made
+once per batch (each distinct address formatted once, histories cached by their
+letters), each record made from them when read (new_records,
+flowcheck.connections.block_records); a continuing flow's record brought up to date with
+the batch's packets (update_records). The
 end-of-connection fields come from flowcheck.connections.short_accounting;
 flowcheck.connections.parked.commit calls these and keeps the sides' state.
 """
@@ -33,6 +35,7 @@ from flowcheck.connections.record_columns import (
     first_times,
     frame_lists,
     histories,
+    last_data_lists,
     optional,
     optional_item,
     ttl_item,
@@ -203,9 +206,9 @@ def new_records(short: ShortPass, new: np.ndarray, uids: np.ndarray
             listed(unseen[0]), listed(unseen[1]), listed(unacked[0]), listed(unacked[1]),
             listed(short.refusal_first[new]), column(orig_ev), column(resp_ev),
             *map(column, ttl_lists(short.ttl.take(new, axis=1))), Same(None), Same(None),
-            *map(column, _last_data_lists(col.last_data, count)),
+            *map(column, last_data_lists(col.last_data, count)),
             listed(seg_maxes[0]), listed(seg_maxes[1]), listed(fins_acked[0]),
-            listed(fins_acked[1]), *map(column, _last_data_lists(col.first_data, count))]
+            listed(fins_acked[1]), *map(column, last_data_lists(col.first_data, count))]
     patches: dict[str, dict[int, Any]] = {}
     _finish(short, new, FreshRows(args, patches, count), col, fresh=True)  # type: ignore[arg-type]
     return args, patches
@@ -336,26 +339,14 @@ def _update_rare(short: ShortPass, going_on: np.ndarray, records: list[Connectio
                                                     ttl_item(ttl.item(1, i)))
 
 
-def _last_data_lists(last_data: tuple[list[tuple[int, int, float]], ...], count: int
-                     ) -> list[list[tuple[int, float] | None]]:
-    """Per side, per flow (count), its last data packet's (frame, time) or None, from
-    _Columns.last_data."""
-    sides = []
-    for found in last_data:
-        side: list[tuple[int, float] | None] = [None] * count
-        for i, frame, ts in found:
-            side[i] = (frame, ts)
-        sides.append(side)
-    return sides
-
-
 def _finish(short: ShortPass, flows: np.ndarray, records: list[Connection], col: _Columns,
             fresh: bool) -> None:
     """The fields new_records and update_records both add last: FINs unseen and gap
-    times (short_accounting; fresh: the records are new), copy bytes, each side's first
-    RST, the handshake's ACK, each side's first data (unless an earlier batch gave it);
-    and for continuing records (new ones have them from new_records) segment sizes, FINs
-    acknowledged and each side's last data."""
+    times (short_accounting; fresh: the records are new, `records` the stand-in that
+    keeps the writes as patches, block_records.FreshRows), copy bytes, each side's first
+    RST, the handshake's ACK; and for continuing records (new ones have them from
+    new_records' columns) segment sizes, FINs acknowledged, each side's first data
+    (unless an earlier batch gave it) and last data."""
     if not fresh:
         seg_max(short, flows, records, fresh=False)
         fins_acked(short, flows, records, fresh=False)
