@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from flowcheck.connections.record_columns import FrameLists
 from flowcheck.model import Connection
 from flowcheck.model.rare_fields import NAMES as RARE_NAMES
 from flowcheck.model.rare_fields import RareFields
@@ -106,6 +107,8 @@ def _bulk(col: Any, rows: list[int] | None, count: int) -> Any:
         return repeat(col.value, count if rows is None else len(rows))
     if type(col) is Uids:
         return col.texts(rows)
+    if type(col) is FrameLists:
+        return col.tolist(rows)
     if rows is None:
         return col
     if len(rows) == 1:

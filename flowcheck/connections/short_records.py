@@ -30,6 +30,7 @@ from flowcheck.connections.block_records import (
 from flowcheck.connections.conn import ACK, EVIDENCE_CAP, FIN, RST, SYN
 from flowcheck.connections.flows import port_items
 from flowcheck.connections.record_columns import (
+    FrameLists,
     address_texts,
     first_frames,
     first_times,
@@ -81,8 +82,11 @@ if Connection.__new__ is not object.__new__:
     raise ImportError("flowcheck.connections.short_records: Connection has its own __new__")
 
 
-def _columns(short: ShortPass, flows: np.ndarray) -> _Columns:
-    """This batch's part of the records of `flows`, as arrays and lists."""
+def _columns(short: ShortPass, flows: np.ndarray, new: bool = False) -> _Columns:
+    """This batch's part of the records of `flows`, as arrays and lists; new: the flows'
+    records are new (their frame lists kept as record_columns.FrameLists, made with the
+    records: block_records), else each frame list made now."""
+    frame_column = FrameLists.of if new else frame_lists
     v = short.v
     rows_of = np.full((len(short.active), v), -1, np.int64)  # [step, flow] -> packet
     for k, n in enumerate(short.active):
@@ -112,11 +116,11 @@ def _columns(short: ShortPass, flows: np.ndarray) -> _Columns:
         orig_pkts=is_orig.sum(axis=0), resp_pkts=is_resp.sum(axis=0),
         orig_bytes=(plen * is_orig).sum(axis=0), resp_bytes=(plen * is_resp).sum(axis=0),
         copy_bytes=_copy_bytes(plen, valid & short.copy[at], is_orig, is_resp),
-        syn_frames=frame_lists(frames, syn), syn_first=syn[0],
-        synack_frames=frame_lists(frames, synack), synacks=synacks, synack_top=synack_top,
-        rst_frames=frame_lists(frames, rst & sent),
+        syn_frames=frame_column(frames, syn), syn_first=syn[0],
+        synack_frames=frame_column(frames, synack), synacks=synacks, synack_top=synack_top,
+        rst_frames=frame_column(frames, rst & sent),
         synack_ts=first_times(times, synack), rst_ts=first_times(times, rst & sent),
-        fin_frames=frame_lists(frames, ((flags & FIN) != 0) & sent),
+        fin_frames=frame_column(frames, ((flags & FIN) != 0) & sent),
         resp_rst=(rst & is_resp).any(axis=0), orig_rst=(rst & is_orig).any(axis=0),
         first_rsts=(first_frames(frames, rst & sent & is_orig),
                     first_frames(frames, rst & sent & is_resp)) if rst.any() else None,
@@ -169,7 +173,7 @@ def new_records(short: ShortPass, new: np.ndarray, uids: np.ndarray
     numbers, in new's order), as the columns they are made from and the writes after
     (flowcheck.connections.block_records.BlockRecords' args and patches: each record
     made when read)."""
-    col = _columns(short, new)
+    col = _columns(short, new, new=True)
     states, missed, gaps, gap_frames, unseen, unacked, orig_ev, resp_ev = closing(
         short, new, col.histories, col.orig_bytes, col.resp_bytes, col.rst_frames)
     count = new.shape[0]
@@ -199,9 +203,9 @@ def new_records(short: ShortPass, new: np.ndarray, uids: np.ndarray
             listed(col.resp_bytes), column(missed), column(gaps),
             listed(short.retransmits[new]), listed(short.syn_retries[new]), first_frame,
             short.frame[col.last].tolist(), column(optional(short.rtt[new])),
-            column(col.syn_frames), column(col.synack_frames), column(col.rst_frames),
+            _frames(col.syn_frames), _frames(col.synack_frames), _frames(col.rst_frames),
             listed(col.resp_rst), listed(col.orig_rst), Same(NO_FRAMES),
-            column(col.fin_frames), column(gap_frames), listed(short.established[new]),
+            _frames(col.fin_frames), column(gap_frames), listed(short.established[new]),
             column(syn_ts), column(col.synack_ts), column(col.rst_ts), column(tunnels),
             listed(unseen[0]), listed(unseen[1]), listed(unacked[0]), listed(unacked[1]),
             listed(short.refusal_first[new]), column(orig_ev), column(resp_ev),
@@ -212,6 +216,11 @@ def new_records(short: ShortPass, new: np.ndarray, uids: np.ndarray
     patches: dict[str, dict[int, Any]] = {}
     _finish(short, new, FreshRows(args, patches, count), col, fresh=True)  # type: ignore[arg-type]
     return args, patches
+
+
+def _frames(lists: FrameLists) -> FrameLists | Same:
+    """A new records' frame list column: NO_FRAMES for every row when none has one."""
+    return Same(NO_FRAMES) if lists.empty() else lists
 
 
 def _shared_firsts(short: ShortPass, new: np.ndarray, col: _Columns
@@ -227,7 +236,9 @@ def _shared_firsts(short: ShortPass, new: np.ndarray, col: _Columns
     syn_ts = ts if same.all() else _picked(same, list(compress(ts, same.tolist())),
                                            optional(syn[~same]))
     heads = col.syn_first  # the first packet a SYN: its frame is syn_frames[0]
-    first = list(map(itemgetter(0), compress(col.syn_frames, heads.tolist())))
+    syn_frames = col.syn_frames
+    first = (syn_frames.first[heads].tolist() if type(syn_frames) is FrameLists
+             else list(map(itemgetter(0), compress(syn_frames, heads.tolist()))))
     first_frame = first if heads.all() else _picked(
         heads, first, short.frame[col.first[~heads]].tolist())
     return ts, syn_ts, first_frame
@@ -380,13 +391,14 @@ class _Columns:
     orig_bytes: np.ndarray
     resp_bytes: np.ndarray
     copy_bytes: tuple[list[int], list[int]] | None  # _copy_bytes
-    syn_frames: list[list[int]]
-    synack_frames: list[list[int]]
+    # Lists, or FrameLists for new records (_columns).
+    syn_frames: list[list[int]] | FrameLists
+    synack_frames: list[list[int]] | FrameLists
     synacks: np.ndarray  # per flow: its SYN-ACKs in the batch (not capture copies)
     synack_top: np.ndarray | None  # per flow: the highest of its synack_frames (0: none)
     syn_first: np.ndarray  # per flow: its first packet of the batch is a SYN (sent)
-    rst_frames: list[list[int]]
-    fin_frames: list[list[int]]
+    rst_frames: list[list[int]] | FrameLists
+    fin_frames: list[list[int]] | FrameLists
     resp_rst: np.ndarray
     orig_rst: np.ndarray
     first_rsts: tuple[np.ndarray, np.ndarray] | None  # per side, first RST frame (0: none)
