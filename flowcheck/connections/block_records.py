@@ -29,6 +29,7 @@ import numpy as np
 
 from flowcheck.connections.record_columns import FrameLists
 from flowcheck.model import Connection
+from flowcheck.model.frames import NO_FRAMES
 from flowcheck.model.rare_fields import NAMES as RARE_NAMES
 from flowcheck.model.rare_fields import RareFields
 
@@ -91,6 +92,11 @@ def column(values: list) -> list | Same:
 
 
 _VALUES = (int, bool, str)
+
+
+def frames_column(lists: FrameLists) -> FrameLists | Same:
+    """New records' frame lists as a column: NO_FRAMES for every row when none has one."""
+    return Same(NO_FRAMES) if lists.empty() else lists
 
 
 def listed(values: np.ndarray) -> list | Same:

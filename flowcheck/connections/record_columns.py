@@ -133,7 +133,12 @@ class FrameLists:
             ends = np.cumsum(counts[more_at])
             more = list(map(values.__getitem__, map(slice, (ends - counts[more_at]).tolist(),
                                                    ends.tolist())))
-        return cls(counts, first, last, more_at, more)
+        # Kept to the capture's end: counts (at most EVIDENCE_CAP) and frame numbers in
+        # the narrowest type that holds them (their items and lists the same ints).
+        if max(int(first.max(initial=0)), int(last.max(initial=0))) <= np.iinfo(np.int32).max \
+                and min(int(first.min(initial=0)), int(last.min(initial=0))) >= 0:
+            first, last = first.astype(np.int32), last.astype(np.int32)
+        return cls(counts.astype(np.int8), first, last, more_at, more)
 
     def __len__(self) -> int:
         return self.counts.shape[0]

@@ -24,6 +24,7 @@ from flowcheck.connections.block_records import (
     Same,
     Uids,
     column,
+    frames_column,
     listed,
     records_of,
 )
@@ -203,9 +204,9 @@ def new_records(short: ShortPass, new: np.ndarray, uids: np.ndarray
             listed(col.resp_bytes), column(missed), column(gaps),
             listed(short.retransmits[new]), listed(short.syn_retries[new]), first_frame,
             short.frame[col.last].tolist(), column(optional(short.rtt[new])),
-            _frames(col.syn_frames), _frames(col.synack_frames), _frames(col.rst_frames),
+            *map(frames_column, (col.syn_frames, col.synack_frames, col.rst_frames)),
             listed(col.resp_rst), listed(col.orig_rst), Same(NO_FRAMES),
-            _frames(col.fin_frames), column(gap_frames), listed(short.established[new]),
+            frames_column(col.fin_frames), column(gap_frames), listed(short.established[new]),
             column(syn_ts), column(col.synack_ts), column(col.rst_ts), column(tunnels),
             listed(unseen[0]), listed(unseen[1]), listed(unacked[0]), listed(unacked[1]),
             listed(short.refusal_first[new]), column(orig_ev), column(resp_ev),
@@ -216,11 +217,6 @@ def new_records(short: ShortPass, new: np.ndarray, uids: np.ndarray
     patches: dict[str, dict[int, Any]] = {}
     _finish(short, new, FreshRows(args, patches, count), col, fresh=True)  # type: ignore[arg-type]
     return args, patches
-
-
-def _frames(lists: FrameLists) -> FrameLists | Same:
-    """A new records' frame list column: NO_FRAMES for every row when none has one."""
-    return Same(NO_FRAMES) if lists.empty() else lists
 
 
 def _shared_firsts(short: ShortPass, new: np.ndarray, col: _Columns
