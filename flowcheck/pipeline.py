@@ -164,7 +164,9 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
     from flowcheck.sessions.clock_apart import mark_clocks_apart
     from flowcheck.sessions.held_elsewhere import mark_held_elsewhere
 
-    connections, copies = fold_tunnel_copies(result.connections)
+    # Every record is read from here on (sessions, checks, JSON): all made now, in bulk
+    # (the tracker's short connections are made when read: connections.block_records).
+    connections, copies = fold_tunnel_copies(list(result.connections))
     all_streams = collector.streams()
     left_out = {copy.uid for _, copy in copies}
     streams = [s for s in all_streams if s.uid not in left_out]

@@ -39,7 +39,9 @@ class TrackResult:
     the findings of the reading and tracking, with what the later stages need of them."""
 
     captures: list[CaptureInfo]
-    connections: list[Connection]
+    # Ordered by first frame; a Sequence whose short connections' records are made when
+    # read (flowcheck.connections.opened_records.Records), or a list.
+    connections: Sequence[Connection]
     findings: list[Finding]
     # The time of the capture set's last packet of any kind (ARP, UDP and ICMP too: the
     # sniffer was still running), seconds; None without packets.

@@ -1,10 +1,11 @@
 """Parked state of the short-connection pass (flowcheck.connections.short).
 
 `commit` has a pass's arrays made into Connection records (flowcheck.connections.
-short_records) and keeps the sides' tracking state as arrays (`Parked`, one block per
-batch) rather than a ConnState and two Endpoints per connection: a later packet of the
-connection turns it into a ConnState (`Parked.conn_state`), or the next pass takes it
-up again from the arrays.
+short_records; the new ones kept as columns and made when read, block_records) and
+keeps the sides' tracking state as arrays (`Parked`, one block per batch) rather than a
+ConnState and two Endpoints per connection: a later packet of the connection turns it
+into a ConnState (`Parked.conn_state`), or the next pass takes it up again from the
+arrays.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from flowcheck.arrays import compact
+from flowcheck.connections.block_records import BlockRecords
 from flowcheck.connections.conn import ConnState
 from flowcheck.connections.endpoint import Endpoint
 from flowcheck.connections.flows import FlowKey
@@ -27,7 +29,6 @@ from flowcheck.connections.reordering import wire_item
 from flowcheck.connections.short_records import new_records, update_records
 from flowcheck.connections.state import EndpointState
 from flowcheck.fields_dataclass import fields_dataclass
-from flowcheck.model import Connection
 from flowcheck.model.frames import NO_FRAMES
 
 if TYPE_CHECKING:  # connections.pre_tap: loaded with a tap's first flows (short.py)
@@ -43,7 +44,7 @@ class Parked:
     """The final tracking state of one batch's committed flows: row 0 the originator,
     row 1 the responder (int64 arrays use NONE for None)."""
 
-    records: list[Connection]
+    records: BlockRecords  # Sequence[Connection]: each made when read
     orig_is_lower: np.ndarray
     state: np.ndarray
     base: np.ndarray
@@ -201,15 +202,16 @@ class Parked:
 COMPACT_FROM = 32
 
 
-def commit(short: ShortPass, keep: np.ndarray, uids: list[str]) -> tuple[Parked, np.ndarray]:
+def commit(short: ShortPass, keep: np.ndarray, uids: np.ndarray) -> tuple[Parked, np.ndarray]:
     """The records of the pass's flows `keep` (indices) that are new, numbered `uids`
-    (in keep order); the continuing ones' records brought up to date; and the state of
-    all of them for later packets, with its flow order (the new ones first)."""
+    (the numbers of their uids "C<n>", in keep order; made when read: block_records);
+    the continuing ones' records brought up to date; and the state of all of them for
+    later packets, with its flow order (the new ones first)."""
     new = keep[~short.continuing[keep]]
     going_on = keep[short.continuing[keep]]
-    records = new_records(short, new, uids) if new.size else []
-    if going_on.size:
-        records += update_records(short, going_on)
+    args, patches = new_records(short, new, uids) if new.size else ([], {})
+    records = BlockRecords(args, patches, new.shape[0],
+                           update_records(short, going_on) if going_on.size else [])
     order = np.concatenate((new, going_on))
     packed = None if short.pre_tap is None else short.pre_tap.packed(order)
 

@@ -66,6 +66,19 @@ def ttl_lists(ttl: np.ndarray) -> tuple[list[int | None], list[int | None]]:
     return with_none(ttl[0], ttl[0] < 0), with_none(ttl[1], ttl[1] < 0)
 
 
+def last_data_lists(last_data: tuple[list[tuple[int, int, float]], ...], count: int
+                    ) -> list[list[tuple[int, float] | None]]:
+    """Per side, per flow (count), its last (or first) data packet's (frame, time) or
+    None, from short_records._Columns.last_data ((flow's index, frame, time) per side)."""
+    sides = []
+    for found in last_data:
+        side: list[tuple[int, float] | None] = [None] * count
+        for i, frame, ts in found:
+            side[i] = (frame, ts)
+        sides.append(side)
+    return sides
+
+
 def first_times(times: np.ndarray, mask: np.ndarray) -> list[float | None]:
     """Per flow (column), the time of its first packet (in step order) where mask holds,
     None where it never does."""
@@ -83,47 +96,98 @@ def first_frames(frames: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def frame_lists(frames: np.ndarray, mask: np.ndarray) -> list[list[int]]:
     """Per flow (column), the frames where mask holds, in step order, the first
-    EVIDENCE_CAP only (conn._note); NO_FRAMES (shared) where it never does.
+    EVIDENCE_CAP only (conn._note); NO_FRAMES (shared) where it never does
+    (FrameLists' lists)."""
+    return FrameLists.of(frames, mask).tolist()
 
-    A flow's one or two frames (a SYN, the FINs of both sides: almost every flow) are
-    picked column-wise (its first and last where mask holds) and their lists made by
-    numpy's tolist of an (n, 1) or (n, 2) array (each list and its ints made in C); only
-    flows with more go through the transpose and a slice each. The lists are then put in
-    flow order by one gather of an object array over [NO_FRAMES, ones, twos, the others]
-    (a Python step per flow was most of this function's cost)."""
-    counts = mask.sum(axis=0)
-    most = int(counts.max(initial=0))
-    if most > EVIDENCE_CAP:
-        mask = mask & (np.cumsum(mask, axis=0) <= EVIDENCE_CAP)
+
+class FrameLists:
+    """Per flow, the frames where a mask holds (frame_lists), kept as the arrays they
+    are made from: each flow's count, first and last frame, and the lists of the flows
+    with more than two. A record made when read (flowcheck.connections.block_records)
+    takes its flow's list (`[i]`, `tolist`): a one-frame list per flow and field was
+    ~90 bytes (the list and its int) held by every short connection not yet made."""
+
+    __slots__ = ("counts", "first", "last", "more_at", "more")
+
+    def __init__(self, counts: np.ndarray, first: np.ndarray, last: np.ndarray,
+                 more_at: np.ndarray, more: list[list[int]]) -> None:
+        """more_at: the flows (indices) with more than two frames, in order; more: theirs."""
+        self.counts, self.first, self.last = counts, first, last
+        self.more_at, self.more = more_at, more
+
+    @classmethod
+    def of(cls, frames: np.ndarray, mask: np.ndarray) -> FrameLists:
+        """From [step, flow] frames and mask (frame_lists)."""
         counts = mask.sum(axis=0)
-        most = EVIDENCE_CAP
-    if most == 0:
-        return [NO_FRAMES] * counts.shape[0]
-    flows = np.arange(mask.shape[1])
-    first = frames[mask.argmax(axis=0), flows]
-    one, two = counts == 1, counts == 2
-    if most == 1 and one.all():
-        return first[:, None].tolist()
-    pool: list[list[int]] = [NO_FRAMES]
-    pool += first[one][:, None].tolist()  # [frame] each
-    if most >= 2:
+        if int(counts.max(initial=0)) > EVIDENCE_CAP:
+            mask = mask & (np.cumsum(mask, axis=0) <= EVIDENCE_CAP)
+            counts = mask.sum(axis=0)
+        flows = np.arange(mask.shape[1])
+        first = frames[mask.argmax(axis=0), flows]
         last = frames[mask.shape[0] - 1 - mask[::-1].argmax(axis=0), flows]
+        more_at = np.flatnonzero(counts > 2)
+        more: list[list[int]] = []
+        if more_at.size:
+            values = frames[:, more_at].T[mask[:, more_at].T].tolist()  # flow by flow
+            ends = np.cumsum(counts[more_at])
+            more = list(map(values.__getitem__, map(slice, (ends - counts[more_at]).tolist(),
+                                                   ends.tolist())))
+        # Kept to the capture's end: counts (at most EVIDENCE_CAP) and frame numbers in
+        # the narrowest type that holds them (their items and lists the same ints).
+        if max(int(first.max(initial=0)), int(last.max(initial=0))) <= np.iinfo(np.int32).max \
+                and min(int(first.min(initial=0)), int(last.min(initial=0))) >= 0:
+            first, last = first.astype(np.int32), last.astype(np.int32)
+        return cls(counts.astype(np.int8), first, last, more_at, more)
+
+    def __len__(self) -> int:
+        return self.counts.shape[0]
+
+    def __getitem__(self, i: int) -> list[int]:
+        count = self.counts.item(i)
+        if count == 0:
+            return NO_FRAMES
+        if count == 1:
+            return [self.first.item(i)]
+        if count == 2:
+            return [self.first.item(i), self.last.item(i)]
+        return list(self.more[int(np.searchsorted(self.more_at, i))])
+
+    def empty(self) -> bool:
+        """No flow has a frame."""
+        return not self.counts.any()
+
+    def tolist(self, rows: list[int] | None = None) -> list[list[int]]:
+        """Every flow's list (or those of `rows`), each its own (NO_FRAMES shared where
+        none). A flow's one or two frames (a SYN, the FINs of both sides: almost every
+        flow) are made by numpy's tolist of an (n, 1) or (n, 2) array (each list and its
+        ints made in C); the lists are then put in flow order by one gather of an object
+        array over [NO_FRAMES, ones, twos, the others] (a Python step per flow was most of
+        the cost)."""
+        counts, first, last, more = self.counts, self.first, self.last, self.more
+        if rows is not None:
+            at = np.asarray(rows, np.int64)
+            counts, first, last = counts[at], first[at], last[at]
+            more = [more[k] for k in np.searchsorted(self.more_at, at[counts > 2]).tolist()]
+        most = int(counts.max(initial=0))
+        if most == 0:
+            return [NO_FRAMES] * counts.shape[0]
+        one, two = counts == 1, counts == 2
+        if most == 1 and one.all():
+            return first[:, None].tolist()
+        pool: list[list[int]] = [NO_FRAMES]
+        pool += first[one][:, None].tolist()  # [frame] each
         pool += np.stack((first[two], last[two]), axis=1).tolist()  # [first, last] each
-    if most >= 3:
-        more = counts > 2
-        values = frames[:, more].T[mask[:, more].T].tolist()  # flow by flow, in step order
-        ends = np.cumsum(counts[more])
-        pool += map(values.__getitem__, map(slice, (ends - counts[more]).tolist(),
-                                            ends.tolist()))
-    # Each flow's place in pool: the ones, then the twos, then the others, in flow order.
-    place = np.zeros(counts.shape[0], np.int64)
-    taken = 1
-    for group in (one, two, counts > 2):
-        size = int(np.count_nonzero(group))
-        place[group] = np.arange(taken, taken + size)
-        taken += size
-    # fromiter keeps each list as one object (an array made from the lists would nest).
-    return np.fromiter(pool, object, len(pool))[place].tolist()
+        pool += (list(m) for m in more)
+        # Each flow's place in pool: the ones, then the twos, then the others, in flow order.
+        place = np.zeros(counts.shape[0], np.int64)
+        taken = 1
+        for group in (one, two, counts > 2):
+            size = int(np.count_nonzero(group))
+            place[group] = np.arange(taken, taken + size)
+            taken += size
+        # fromiter keeps each list as one object (an array made from the lists would nest).
+        return np.fromiter(pool, object, len(pool))[place].tolist()
 
 
 _HISTORY_CACHE: dict[bytes, str] = {}

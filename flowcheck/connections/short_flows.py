@@ -22,6 +22,7 @@ import numpy as np
 from flowcheck.arrays import indices, stable_order
 from flowcheck.connections.conn import ACK, SYN, ConnState
 from flowcheck.connections.flows import BatchFlows, FlowKey, endpoint_words
+from flowcheck.connections.opened_records import OpenedRecords
 from flowcheck.connections.parked import Parked, commit, parked_bases
 from flowcheck.connections.parked_table import ParkedTable, key_words
 from flowcheck.connections.per_packet import starts_new
@@ -64,7 +65,7 @@ class ShortFlows:
     _flows: dict[FlowKey, ConnState]
     _parked: ParkedTable
     _ndmp_hosts: NdmpHosts
-    _records: list[Connection]
+    _records: OpenedRecords
     _new: list[Connection]
     _next_uid: int
     _short: tuple[ShortPass, np.ndarray, list[FlowKey], list[FlowKey], np.ndarray,
@@ -212,11 +213,10 @@ class ShortFlows:
         for record, number in zip(old, numbers[:len(old)].tolist(), strict=True):
             record.uid = f"C{number}"
         self._new = []
-        uids = [f"C{number}" for number in numbers[len(old):].tolist()]
-        block, order = commit(short, keep, uids)
+        block, order = commit(short, keep, numbers[len(old):])
         for key in replacing:  # a reused 4-tuple: the new connection replaces the old one
             self._replace(key)  # kept for the ICMP quotes that answer it
             self._flows.pop(key, None)
         self._parked.park(block, table_numbers[order], list(map(keys.__getitem__, order.tolist())),
                           (words[0][order], words[1][order]))
-        self._records.extend(block.records[:new.shape[0]])
+        self._records.add_block(block.records)  # its new rows, made when read

@@ -1,30 +1,43 @@
 """The Connection records of the short-connection pass's flows (flowcheck.connections.short),
-made in bulk from its arrays: one `map` over columns made once per batch, each distinct
-address formatted once, histories cached by their letters (new_records); a continuing
-flow's record brought up to date with the batch's packets (update_records). The
+from its arrays: the new flows' as the columns of Connection.__init__'s arguments, made
+once per batch (each distinct address formatted once, histories cached by their
+letters), each record made from them when read (new_records,
+flowcheck.connections.block_records); a continuing flow's record brought up to date with
+the batch's packets (update_records). The
 end-of-connection fields come from flowcheck.connections.short_accounting;
 flowcheck.connections.parked.commit calls these and keeps the sides' state.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import fields
 from functools import partial
-from itertools import compress, repeat
+from itertools import compress
 from operator import attrgetter, is_not, itemgetter
 from typing import Any
 
 import numpy as np
 
+from flowcheck.connections.block_records import (
+    ARG_INDEX,
+    FreshRows,
+    Same,
+    Uids,
+    column,
+    frames_column,
+    listed,
+    records_of,
+)
 from flowcheck.connections.conn import ACK, EVIDENCE_CAP, FIN, RST, SYN
 from flowcheck.connections.flows import port_items
 from flowcheck.connections.record_columns import (
+    FrameLists,
     address_texts,
     first_frames,
     first_times,
     frame_lists,
     histories,
+    last_data_lists,
     optional,
     optional_item,
     ttl_item,
@@ -60,17 +73,21 @@ _FIELDS = ("uid", "orig_h", "orig_p", "resp_h", "resp_p", "ts", "last_ts", "conn
            "rst_ts", "tunnel", "orig_acked_unseen", "resp_acked_unseen", "orig_unacked",
            "resp_unacked", "refusal_first", "orig_evidence", "resp_evidence", "orig_ttl",
            "resp_ttl", "orig_last_ts", "resp_last_ts", "orig_last_data", "resp_last_data",
-           "orig_seg_max", "resp_seg_max", "orig_fin_acked", "resp_fin_acked")
+           "orig_seg_max", "resp_seg_max", "orig_fin_acked", "resp_fin_acked",
+           "orig_first_data", "resp_first_data")
+ARG_INDEX.update((name, n) for n, name in enumerate(_FIELDS))
 if tuple(f.name for f in fields(Connection))[:len(_FIELDS)] != _FIELDS:
     raise ImportError("flowcheck.connections.short_records: Connection's fields changed")
-# What a call of Connection does, in two maps (new_records): no __new__ of its own.
-_new, _init = object.__new__, Connection.__init__
+# What a call of Connection does, in two maps (block_records): no __new__ of its own.
 if Connection.__new__ is not object.__new__:
     raise ImportError("flowcheck.connections.short_records: Connection has its own __new__")
 
 
-def _columns(short: ShortPass, flows: np.ndarray) -> _Columns:
-    """This batch's part of the records of `flows`, as arrays and lists."""
+def _columns(short: ShortPass, flows: np.ndarray, new: bool = False) -> _Columns:
+    """This batch's part of the records of `flows`, as arrays and lists; new: the flows'
+    records are new (their frame lists kept as record_columns.FrameLists, made with the
+    records: block_records), else each frame list made now."""
+    frame_column = FrameLists.of if new else frame_lists
     v = short.v
     rows_of = np.full((len(short.active), v), -1, np.int64)  # [step, flow] -> packet
     for k, n in enumerate(short.active):
@@ -100,11 +117,11 @@ def _columns(short: ShortPass, flows: np.ndarray) -> _Columns:
         orig_pkts=is_orig.sum(axis=0), resp_pkts=is_resp.sum(axis=0),
         orig_bytes=(plen * is_orig).sum(axis=0), resp_bytes=(plen * is_resp).sum(axis=0),
         copy_bytes=_copy_bytes(plen, valid & short.copy[at], is_orig, is_resp),
-        syn_frames=frame_lists(frames, syn), syn_first=syn[0],
-        synack_frames=frame_lists(frames, synack), synacks=synacks, synack_top=synack_top,
-        rst_frames=frame_lists(frames, rst & sent),
+        syn_frames=frame_column(frames, syn), syn_first=syn[0],
+        synack_frames=frame_column(frames, synack), synacks=synacks, synack_top=synack_top,
+        rst_frames=frame_column(frames, rst & sent),
         synack_ts=first_times(times, synack), rst_ts=first_times(times, rst & sent),
-        fin_frames=frame_lists(frames, ((flags & FIN) != 0) & sent),
+        fin_frames=frame_column(frames, ((flags & FIN) != 0) & sent),
         resp_rst=(rst & is_resp).any(axis=0), orig_rst=(rst & is_orig).any(axis=0),
         first_rsts=(first_frames(frames, rst & sent & is_orig),
                     first_frames(frames, rst & sent & is_resp)) if rst.any() else None,
@@ -151,8 +168,13 @@ def _add_copy_bytes(records: list[Connection],
         r.resp_copy_bytes += resp
 
 
-def new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Connection]:
-    col = _columns(short, new)
+def new_records(short: ShortPass, new: np.ndarray, uids: np.ndarray
+                ) -> tuple[list, dict[str, dict[int, Any]]]:
+    """The records of the pass's new flows `new` (indices), numbered `uids` ("C<n>"'s
+    numbers, in new's order), as the columns they are made from and the writes after
+    (flowcheck.connections.block_records.BlockRecords' args and patches: each record
+    made when read)."""
+    col = _columns(short, new, new=True)
     states, missed, gaps, gap_frames, unseen, unacked, orig_ev, resp_ev = closing(
         short, new, col.histories, col.orig_bytes, col.resp_bytes, col.rst_frames)
     count = new.shape[0]
@@ -167,29 +189,34 @@ def new_records(short: ShortPass, new: np.ndarray, uids: list[str]) -> list[Conn
     tunnels = [None] * count if not tunnel.any() else [
         short.tunnels[t] or None for t in tunnel.tolist()]
     first_ts, syn_ts, first_frame = _shared_firsts(short, new, col)
-    # Made as Connection(...) makes them, the class call's steps taken apart: the objects
-    # by one C-level map of object.__new__, then Connection.__init__ mapped over them and
-    # the columns (a call of the class copied its 50 arguments twice, into a tuple and
-    # again with the object prepended: a fifth of the records' making).
-    records = list(map(_new, repeat(Connection, count)))
-    deque(map(
-        _init, records, uids, texts[:count], port_items(np.where(lower, low_port, up_port)),
-        texts[count:], port_items(np.where(lower, up_port, low_port)),
-        first_ts, short.ts[col.last].tolist(), states, col.histories,
-        col.orig_pkts.tolist(), col.resp_pkts.tolist(), col.orig_bytes.tolist(),
-        col.resp_bytes.tolist(), missed, gaps, short.retransmits[new].tolist(),
-        short.syn_retries[new].tolist(), first_frame,
-        short.frame[col.last].tolist(), optional(short.rtt[new]), col.syn_frames,
-        col.synack_frames, col.rst_frames, col.resp_rst.tolist(), col.orig_rst.tolist(),
-        [NO_FRAMES] * count, col.fin_frames, gap_frames,
-        short.established[new].tolist(), syn_ts, col.synack_ts,
-        col.rst_ts, tunnels, unseen[0].tolist(), unseen[1].tolist(), unacked[0].tolist(),
-        unacked[1].tolist(), short.refusal_first[new].tolist(), orig_ev, resp_ev,
-        *ttl_lists(short.ttl.take(new, axis=1)), repeat(None), repeat(None),
-        *_last_data_lists(col.last_data, count), *short.seg_max.take(new, axis=1).tolist(),
-        *fin_acked_sides(short, new).tolist()), 0)
-    _finish(short, new, records, col, fresh=True)
-    return records
+    # Connection.__init__'s arguments, one column each (block_records: the records are
+    # made from them when read, by one C-level map of __init__ over the columns when
+    # all are: a call of the class copied its 50 arguments twice, into a tuple and again
+    # with the object prepended, a fifth of the records' making).
+    # Columns most often one default kept as that value (block_records.Same: 8 bytes a
+    # row each else); the others as lists.
+    seg_maxes = short.seg_max.take(new, axis=1)
+    fins_acked = fin_acked_sides(short, new)
+    args = [Uids(uids), texts[:count], port_items(np.where(lower, low_port, up_port)),
+            texts[count:], port_items(np.where(lower, up_port, low_port)),
+            first_ts, short.ts[col.last].tolist(), states, col.histories,
+            listed(col.orig_pkts), listed(col.resp_pkts), listed(col.orig_bytes),
+            listed(col.resp_bytes), column(missed), column(gaps),
+            listed(short.retransmits[new]), listed(short.syn_retries[new]), first_frame,
+            short.frame[col.last].tolist(), column(optional(short.rtt[new])),
+            *map(frames_column, (col.syn_frames, col.synack_frames, col.rst_frames)),
+            listed(col.resp_rst), listed(col.orig_rst), Same(NO_FRAMES),
+            frames_column(col.fin_frames), column(gap_frames), listed(short.established[new]),
+            column(syn_ts), column(col.synack_ts), column(col.rst_ts), column(tunnels),
+            listed(unseen[0]), listed(unseen[1]), listed(unacked[0]), listed(unacked[1]),
+            listed(short.refusal_first[new]), column(orig_ev), column(resp_ev),
+            *map(column, ttl_lists(short.ttl.take(new, axis=1))), Same(None), Same(None),
+            *map(column, last_data_lists(col.last_data, count)),
+            listed(seg_maxes[0]), listed(seg_maxes[1]), listed(fins_acked[0]),
+            listed(fins_acked[1]), *map(column, last_data_lists(col.first_data, count))]
+    patches: dict[str, dict[int, Any]] = {}
+    _finish(short, new, FreshRows(args, patches, count), col, fresh=True)  # type: ignore[arg-type]
+    return args, patches
 
 
 def _shared_firsts(short: ShortPass, new: np.ndarray, col: _Columns
@@ -205,7 +232,9 @@ def _shared_firsts(short: ShortPass, new: np.ndarray, col: _Columns
     syn_ts = ts if same.all() else _picked(same, list(compress(ts, same.tolist())),
                                            optional(syn[~same]))
     heads = col.syn_first  # the first packet a SYN: its frame is syn_frames[0]
-    first = list(map(itemgetter(0), compress(col.syn_frames, heads.tolist())))
+    syn_frames = col.syn_frames
+    first = (syn_frames.first[heads].tolist() if type(syn_frames) is FrameLists
+             else list(map(itemgetter(0), compress(syn_frames, heads.tolist()))))
     first_frame = first if heads.all() else _picked(
         heads, first, short.frame[col.first[~heads]].tolist())
     return ts, syn_ts, first_frame
@@ -229,8 +258,7 @@ def update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
     going, entries = short.resumed
     position = np.zeros(short.v, np.int64)
     position[going] = np.arange(going.shape[0])
-    records = [block.records[i] for block, i in map(entries.__getitem__,
-                                                     position[going_on].tolist())]
+    records = records_of(list(map(entries.__getitem__, position[going_on].tolist())))
     histories = [r.history + h if h else r.history
                  for r, h in zip(records, col.histories, strict=True)]
     count = len(records)
@@ -318,26 +346,14 @@ def _update_rare(short: ShortPass, going_on: np.ndarray, records: list[Connectio
                                                     ttl_item(ttl.item(1, i)))
 
 
-def _last_data_lists(last_data: tuple[list[tuple[int, int, float]], ...], count: int
-                     ) -> list[list[tuple[int, float] | None]]:
-    """Per side, per flow (count), its last data packet's (frame, time) or None, from
-    _Columns.last_data."""
-    sides = []
-    for found in last_data:
-        side: list[tuple[int, float] | None] = [None] * count
-        for i, frame, ts in found:
-            side[i] = (frame, ts)
-        sides.append(side)
-    return sides
-
-
 def _finish(short: ShortPass, flows: np.ndarray, records: list[Connection], col: _Columns,
             fresh: bool) -> None:
     """The fields new_records and update_records both add last: FINs unseen and gap
-    times (short_accounting; fresh: the records are new), copy bytes, each side's first
-    RST, the handshake's ACK, each side's first data (unless an earlier batch gave it);
-    and for continuing records (new ones have them from new_records) segment sizes, FINs
-    acknowledged and each side's last data."""
+    times (short_accounting; fresh: the records are new, `records` the stand-in that
+    keeps the writes as patches, block_records.FreshRows), copy bytes, each side's first
+    RST, the handshake's ACK; and for continuing records (new ones have them from
+    new_records' columns) segment sizes, FINs acknowledged, each side's first data
+    (unless an earlier batch gave it) and last data."""
     if not fresh:
         seg_max(short, flows, records, fresh=False)
         fins_acked(short, flows, records, fresh=False)
@@ -346,13 +362,13 @@ def _finish(short: ShortPass, flows: np.ndarray, records: list[Connection], col:
     _add_copy_bytes(records, col.copy_bytes)
     add_first_rsts(records, col.first_rsts)
     add_ack_frames(short, flows, records, col.synacks, col.synack_top, fresh)
+    if fresh:
+        return  # new records have their first data from new_records (no earlier batch's)
     for found, name in zip(col.first_data, ("orig_first_data", "resp_first_data"),
                            strict=True):
         for i, frame, ts in found:
             if getattr(records[i], name) is None:  # an earlier batch's stays the first
                 setattr(records[i], name, (frame, ts))
-    if fresh:
-        return
     for i, frame, ts in col.last_data[0]:
         records[i].orig_last_data = (frame, ts)
     for i, frame, ts in col.last_data[1]:
@@ -371,13 +387,14 @@ class _Columns:
     orig_bytes: np.ndarray
     resp_bytes: np.ndarray
     copy_bytes: tuple[list[int], list[int]] | None  # _copy_bytes
-    syn_frames: list[list[int]]
-    synack_frames: list[list[int]]
+    # Lists, or FrameLists for new records (_columns).
+    syn_frames: list[list[int]] | FrameLists
+    synack_frames: list[list[int]] | FrameLists
     synacks: np.ndarray  # per flow: its SYN-ACKs in the batch (not capture copies)
     synack_top: np.ndarray | None  # per flow: the highest of its synack_frames (0: none)
     syn_first: np.ndarray  # per flow: its first packet of the batch is a SYN (sent)
-    rst_frames: list[list[int]]
-    fin_frames: list[list[int]]
+    rst_frames: list[list[int]] | FrameLists
+    fin_frames: list[list[int]] | FrameLists
     resp_rst: np.ndarray
     orig_rst: np.ndarray
     first_rsts: tuple[np.ndarray, np.ndarray] | None  # per side, first RST frame (0: none)

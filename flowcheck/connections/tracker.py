@@ -67,6 +67,7 @@ from flowcheck.connections.icmp_attach import IcmpAttach
 from flowcheck.connections.icmp_cut import CutTies
 from flowcheck.connections.mirror_gaps import MirrorGaps
 from flowcheck.connections.ndmp_hosts import NdmpHosts
+from flowcheck.connections.opened_records import OpenedRecords, Records
 from flowcheck.connections.packet_identity import captured_ends, header_identities
 from flowcheck.connections.parked_table import ParkedTable
 from flowcheck.connections.per_packet import PerPacketPath
@@ -157,7 +158,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
         # NDMP hosts' flows keep the per-packet path (ndmp_hosts: their times are read).
         self._ndmp_hosts = NdmpHosts(ndmp_port)
         self._all: list[ConnState] = []
-        self._records: list[Connection] = []  # every connection, in order of opening
+        self._records = OpenedRecords()  # every connection, in order of opening
         self._new: list[Connection] = []
         # The pending short pass (short_flows._commit_short's parts).
         self._short: tuple[ShortPass, np.ndarray, list[FlowKey], list[FlowKey],
@@ -166,7 +167,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
         # Per TCP row: its place among the segments handed to the sink (by_time.tracked_flows)
         self._slots: np.ndarray | None = None
         self._next_uid = 1
-        self._finished: list[Connection] | None = None
+        self._finished: Records | None = None
 
     # Totals over the capture set, from the per-file counts (one count per batch).
     @property
@@ -347,8 +348,9 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
 
     # -- the end ---------------------------------------------------------------------
 
-    def finish(self) -> list[Connection]:
-        """Close every connection: conn_state, missed bytes; ordered by first_frame."""
+    def finish(self) -> Records:
+        """Close every connection: conn_state, missed bytes; ordered by first_frame (a
+        Sequence: the short pass's records made when read, opened_records)."""
         if self._finished is not None:
             return self._finished
         # Parked connections' records were closed when made (short.ShortPass.commit).
@@ -359,8 +361,8 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
             account_missed(c, self.rto)
             if c.tapped and self.sink is not None:
                 self.sink.close(record.uid)
-        # attrgetter: a C-level key, not a Python call per record (200,000 short ones).
-        self._finished = sorted(self._records + self.quoted.untracked(self._answered_elsewhere),
-                                key=_first_frame)
+        # Ordered by a first_frame column: the parked blocks' records are made when read
+        # (flowcheck.connections.block_records), not here.
+        self._finished = self._records.ordered(self.quoted.untracked(self._answered_elsewhere))
         return self._finished
 

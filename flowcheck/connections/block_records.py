@@ -1,0 +1,327 @@
+"""The records of a parked block held as columns, each made on first access (issue 7).
+
+The short-connection pass (flowcheck.connections.short) makes a batch's new connections'
+records from per-flow columns: the argument lists of Connection.__init__
+(short_records.new_records) and the few fields written after it (short_records._finish:
+FINs unseen, gap times, first RSTs, copy bytes, the handshake's ACK). `BlockRecords` keeps
+those columns and writes instead of the Connection objects: row i's record is made when
+something reads it (the same __init__ call, then the same writes), and kept, so every
+reader of a row gets the same object as before. Most short connections' records are read
+only by whoever reads all of them (the JSON, the sessions, the checks): a run that reads
+none (`python -m flowcheck.connections`, the benchmark's engine) never makes them (about
+0.5 s and 100 MB on bench's 200,000 short connections). Reading all of them makes a
+block's rows in bulk (`BlockRecords.all`: one C-level map over the columns, as the
+records were made before), and a block whose rows are all made lets its columns go.
+
+Columns are lists (one value per new row), `Same` (one value for every row: a column of
+defaults) or `Uids` (the rows' uid numbers; the "C<n>" texts made with the records).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator, Sequence
+from itertools import compress, repeat
+from operator import is_, itemgetter
+from typing import Any
+
+import numpy as np
+
+from flowcheck.connections.record_columns import FrameLists
+from flowcheck.model import Connection
+from flowcheck.model.frames import NO_FRAMES
+from flowcheck.model.rare_fields import NAMES as RARE_NAMES
+from flowcheck.model.rare_fields import RareFields
+
+# A call of Connection taken apart (short_records checks there is no __new__ of its own).
+_new, _init = object.__new__, Connection.__init__
+
+
+class Same:
+    """A column holding one value for every row."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __getitem__(self, i: int) -> Any:
+        return self.value
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Same:
+        from copy import deepcopy
+
+        return Same(deepcopy(self.value, memo))
+
+
+class Uids:
+    """The rows' uids ("C<n>", Connection.uid) kept as their numbers (int64): the
+    texts, about 55 bytes each, are made with the records."""
+
+    __slots__ = ("numbers",)
+
+    def __init__(self, numbers: np.ndarray) -> None:
+        self.numbers = numbers
+
+    def __getitem__(self, i: int) -> str:
+        return f"C{self.numbers.item(i)}"
+
+    def texts(self, rows: list[int] | None = None) -> list[str]:
+        numbers = self.numbers if rows is None else self.numbers[rows]
+        return list(map("C{}".format, numbers.tolist()))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Uids:
+        return self  # read only
+
+
+def column(values: list) -> list | Same:
+    """A column of values (a list, one per row) as `Same` when every row holds the same
+    value (a default: None, 0, NO_FRAMES, ...), else the list. For the columns that are
+    most often one default (short_records.new_records): the first and last rows are
+    tried first, then list.count (identity first, then ==: enough for None, ints and
+    text, whose equal values are the same value); any other value must be the very same
+    object in every row (a record's list or evidence is its own unless shared)."""
+    if not values or values[-1] is not values[0]:
+        return values
+    first = values[0]
+    if values.count(first) != len(values):
+        return values
+    if first is None or type(first) in _VALUES or all(map(is_, values, repeat(first))):
+        return Same(first)
+    return values
+
+
+_VALUES = (int, bool, str)
+
+
+def frames_column(lists: FrameLists) -> FrameLists | Same:
+    """New records' frame lists as a column: NO_FRAMES for every row when none has one."""
+    return Same(NO_FRAMES) if lists.empty() else lists
+
+
+def listed(values: np.ndarray) -> list | Same:
+    """An integer or bool array (one value per row) as a column: `Same` when every row
+    holds one value (compared in numpy), else its values as a list."""
+    if values.size and (values == values.flat[0]).all():
+        return Same(values.item(0))
+    return values.tolist()
+
+
+def _bulk(col: Any, rows: list[int] | None, count: int) -> Any:
+    """A column's values of `rows` (None: all `count`), as an iterable for map."""
+    if type(col) is Same:
+        return repeat(col.value, count if rows is None else len(rows))
+    if type(col) is Uids:
+        return col.texts(rows)
+    if type(col) is FrameLists:
+        return col.tolist(rows)
+    if rows is None:
+        return col
+    if len(rows) == 1:
+        return (col[rows[0]],)
+    return itemgetter(*rows)(col)
+
+
+class FreshRows:
+    """The new rows of a block as short_records._finish writes them (`rows[i].name =
+    value`, reading a field before: `r.orig_rst_frame or frame`): each write kept as a
+    patch (name -> {row: value}) applied when the row's record is made, each read
+    answered from the patches, else the columns, else the field's default."""
+
+    __slots__ = ("args", "patches", "count")
+
+    def __init__(self, args: list, patches: dict[str, dict[int, Any]], count: int) -> None:
+        self.args, self.patches, self.count = args, patches, count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, i: int) -> _FreshRow:
+        return _FreshRow(self, i)
+
+    def __iter__(self) -> Iterator[_FreshRow]:
+        return map(_FreshRow, repeat(self, self.count), range(self.count))
+
+
+# Connection's fields by position among __init__'s arguments (short_records._FIELDS),
+# set by short_records at import.
+ARG_INDEX: dict[str, int] = {}
+
+
+class _FreshRow:
+    __slots__ = ("_rows", "_i")
+
+    def __init__(self, rows: FreshRows, i: int) -> None:
+        object.__setattr__(self, "_rows", rows)
+        object.__setattr__(self, "_i", i)
+
+    def __getattr__(self, name: str) -> Any:
+        rows, i = self._rows, self._i
+        patched = rows.patches.get(name)
+        if patched is not None and i in patched:
+            return patched[i]
+        if name in ARG_INDEX:
+            return rows.args[ARG_INDEX[name]][i]
+        return _default(name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self._rows.patches.setdefault(name, {})[self._i] = value
+
+
+_RARE = frozenset(RARE_NAMES)
+_DEFAULTS: dict[str, Any] = {}
+
+
+def _default(name: str) -> Any:
+    """A new record's value of a field __init__ does not take (a rare one, mostly): a
+    list default is a new list each time (never another's), the others kept."""
+    value = _DEFAULTS.get(name)
+    if value is None:
+        value = getattr(RareFields() if name in _RARE else Connection(
+            uid="", orig_h="", orig_p=0, resp_h="", resp_p=0, ts=0.0), name)
+        if not isinstance(value, list):
+            _DEFAULTS[name] = value
+    return value
+
+
+class BlockRecords(Sequence[Connection]):
+    """A parked block's records (Parked.records): its new rows, made on first access
+    from the columns (module docstring), then its continuing flows' records as they are
+    (made before, brought up to date by update_records). Each row's record is made once
+    and kept: every reader gets the same object, and what it writes stays."""
+
+    __slots__ = ("_made", "_args", "_patches", "_unmade", "_new")
+
+    def __init__(self, args: list, patches: dict[str, dict[int, Any]], new: int,
+                 going_on: list[Connection]) -> None:
+        """args: __init__'s arguments' columns for the `new` rows; patches: the writes
+        after it (FreshRows); going_on: the continuing flows' records, rows new onward."""
+        self._made: list[Connection | None] = [None] * new
+        self._made += going_on
+        self._args: list | None = args if new else None
+        self._patches = patches
+        self._unmade = new
+        self._new = new
+
+    def __len__(self) -> int:
+        return len(self._made)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self._made)))]
+        record = self._made[i]
+        if record is None:
+            if i < 0:
+                i += len(self._made)
+            self.make([i])
+            record = self._made[i]
+        return record  # type: ignore[return-value]
+
+    def __iter__(self) -> Iterator[Connection]:
+        return iter(self.all())
+
+    @property
+    def new(self) -> int:
+        """How many rows are new (made here); the continuing flows' follow them."""
+        return self._new
+
+    def made(self, i: int) -> Connection | None:
+        """Row i's record if made, else None (nothing is made)."""
+        return self._made[i]
+
+    def first_frames(self) -> list[int]:
+        """The new rows' first_frame, from the column or the made record (never written
+        after the record is made, but read from it where it is)."""
+        assert self._args is not None or not self._unmade
+        if not self._unmade:
+            return [r.first_frame for r in self._made[:self._new]]  # type: ignore[union-attr]
+        frames = list(self._args[ARG_INDEX["first_frame"]])  # type: ignore[index]
+        made = self._made
+        for i in compress(range(self._new), map(is_not_none, made[:self._new])):
+            frames[i] = made[i].first_frame  # type: ignore[union-attr]
+        return frames
+
+    def make(self, rows: list[int]) -> None:
+        """Make the records of new rows `rows` not made yet (in bulk: one map of
+        __init__ over the columns' values, then the rows' patches)."""
+        made = self._made
+        rows = [i for i in rows if made[i] is None]
+        if not rows:
+            return
+        self._make(rows, len(rows))
+
+    def all(self) -> list[Connection]:
+        """Every row's record (the new ones not made yet made in bulk)."""
+        if self._unmade:
+            if self._unmade == self._new:
+                self._make(None, self._new)
+            else:
+                self._make([i for i in range(self._new) if self._made[i] is None],
+                           self._unmade)
+        return self._made  # type: ignore[return-value]
+
+    def _make(self, rows: list[int] | None, count: int) -> None:
+        args = self._args
+        assert args is not None
+        records = list(map(_new, repeat(Connection, count)))
+        deque(map(_init, records, *(_bulk(col, rows, self._new) for col in args)), 0)
+        made = self._made
+        if rows is None:
+            made[:count] = records
+        else:
+            for i, record in zip(rows, records, strict=True):
+                made[i] = record
+        for name, patched in self._patches.items():  # in the order _finish wrote them
+            if rows is None or len(patched) < count:
+                wanted = None if rows is None else set(rows)
+                for i, value in patched.items():
+                    if wanted is None or i in wanted:
+                        setattr(made[i], name, value)
+            else:  # a few rows made (one read alone): look each up
+                for i in rows:
+                    if i in patched:
+                        setattr(made[i], name, patched[i])
+        self._unmade -= count
+        if not self._unmade:  # every row made: the columns are no longer read
+            self._args, self._patches = None, {}
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> BlockRecords:
+        from copy import deepcopy
+
+        twin = object.__new__(BlockRecords)
+        memo[id(self)] = twin
+        twin._made = deepcopy(self._made, memo)
+        twin._args = deepcopy(self._args, memo)
+        twin._patches = deepcopy(self._patches, memo)
+        twin._unmade, twin._new = self._unmade, self._new
+        return twin
+
+
+def is_not_none(value: Any) -> bool:
+    return value is not None
+
+
+def records_of(entries: list[tuple[Any, int]]) -> list[Connection]:
+    """The records of parked entries ((Parked block, row) each), the rows not made yet
+    made in bulk per block (update_records reads every continuing flow's)."""
+    if not entries:
+        return []
+    blocks = list(map(itemgetter(0), entries))
+    rows = np.fromiter(map(itemgetter(1), entries), np.int64, len(entries))
+    distinct, inverse = np.unique(np.fromiter(map(id, blocks), np.int64, len(blocks)),
+                                  return_inverse=True)
+    out: list[Any] = [None] * len(entries)
+    for at in (np.split(np.argsort(inverse, kind="stable"),
+                                    np.cumsum(np.bincount(inverse, minlength=len(distinct)))[:-1])):
+        records = blocks[at.item(0)].records
+        wanted = rows[at]
+        if type(records) is BlockRecords:
+            fresh = wanted[wanted < records.new].tolist()
+            if fresh:
+                records.make(fresh)
+            made = records._made
+        else:
+            made = records
+        for i, record in zip(at.tolist(), map(made.__getitem__, wanted.tolist()), strict=True):
+            out[i] = record
+    return out

@@ -1,0 +1,83 @@
+"""The short-connection pass's records are made when read (flowcheck.connections.
+block_records, opened_records; issue 7): a reading whose records nobody reads makes
+almost none of them, a record read alone is made once and kept, and records made one at
+a time, in bulk or in any order equal those of the per-packet path (the reference).
+
+Nothing is timed: the Connection objects alive are counted (gc.get_objects: the records
+are the only Connection objects the reading makes). Short connections (handshake, data,
+both FINs, the last ACK) one after the other, each its own client port, read in read
+chunks large enough that few are open across a chunk's end (those are made when the
+next chunk's packets bring their records up to date, update_records).
+"""
+
+from __future__ import annotations
+
+import gc
+import random
+from pathlib import Path
+
+from test_connections_per_connection_memory import short_connections
+from test_connections_util import read_batches
+
+from flowcheck.connections import ConnectionTracker, track_connections
+from flowcheck.connections.opened_records import Records
+from flowcheck.model import Connection
+
+COUNT = 3000
+CHUNK = 1 << 20  # 1 MiB: 3,000 connections of 7 packets in two or three chunks
+
+
+def _alive() -> int:
+    """Connection objects alive (the records made so far)."""
+    return sum(1 for o in gc.get_objects() if type(o) is Connection)
+
+
+def _fields(c: Connection) -> tuple:
+    return tuple(getattr(c, name) for name in c.__slots__ if name != "rare") + (c.rare,)
+
+
+def test_records_nobody_reads_are_not_made(tmp_path: Path) -> None:
+    path = short_connections(tmp_path / "short.pcap", COUNT)
+    gc.collect()
+    before = _alive()
+    connections = track_connections([str(path)], chunk_size=CHUNK).connections
+    assert isinstance(connections, Records)
+    assert len(connections) == COUNT
+    made = _alive() - before
+    # Only the records of connections open across a chunk's end (brought up to date by
+    # the next chunk) and those the per-packet path made: a small share, not all 3,000.
+    assert made < COUNT // 10, made
+    # One record read alone is made once; read again, the same object.
+    middle = connections[COUNT // 2]
+    assert _alive() - before == made + 1
+    assert connections[COUNT // 2] is middle
+    assert connections[-1] is connections[COUNT - 1]
+    assert _alive() - before == made + 2
+    # Reading all makes the rest, in bulk, each row once: the ones read before kept.
+    everything = list(connections)
+    assert _alive() - before == COUNT
+    assert everything[COUNT // 2] is middle
+    assert [c.uid for c in everything] == [f"C{n}" for n in range(1, COUNT + 1)]
+    assert [c.first_frame for c in everything] == sorted(c.first_frame for c in everything)
+
+
+def test_records_made_in_any_order_equal_the_per_packet_path(tmp_path: Path) -> None:
+    """Each record made alone in a random order equals the one made in bulk field by
+    field (compare=False and rare fields too), and both equal the records of the
+    one-packet-at-a-time path (the reference: the compared fields; it keeps each side's
+    last packet's time, which the short pass does not, Connection.orig_last_ts)."""
+    path = short_connections(tmp_path / "short.pcap", COUNT)
+    reference = ConnectionTracker(fast=False)
+    for batch in read_batches(path, chunk=CHUNK // 200):
+        reference.feed(batch)
+    expected = list(reference.finish())
+    one_by_one = track_connections([str(path)], chunk_size=CHUNK).connections
+    at = list(range(len(one_by_one)))
+    random.Random(1).shuffle(at)
+    got = {i: one_by_one[i] for i in at}
+    alone = [got[i] for i in range(len(at))]
+    in_bulk = list(track_connections([str(path)], chunk_size=CHUNK).connections)
+    assert [_fields(c) for c in alone] == [_fields(c) for c in in_bulk]
+    assert alone == expected
+    assert in_bulk == expected
+    assert one_by_one == expected  # the sequence compares as the list of its records
