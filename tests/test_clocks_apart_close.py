@@ -244,3 +244,38 @@ def test_a_browse_with_the_agent_ahead_passes(tmp_path: Path, skew: float) -> No
     assert "control_closed_after_auth" not in {f.code for f in result.findings}
     (session,) = result.sessions
     assert session.kind == "browse" and session.ended_before_job is None
+
+
+def test_a_resent_syn_keeps_the_upper_bound() -> None:
+    """The media server's first SYNs lost on the way (a listener's queue full): the
+    agent's SYN-ACK answers the SYN resent 7 s after the first, which the agent, 10 s
+    behind, stamps 3 s before that first SYN. The proof's lag runs from the first SYN
+    (3 s) and Connection.rtt from the last one (4 ms): 3.004 s was no upper bound of a
+    10 s lag. The SYN-ACK came before the media server's first data and its last packet:
+    at most 10.01 s (its first request at 107.01), so a later close still counts."""
+    base: dict[str, object] = dict(orig_h="10.77.0.1", orig_p=5001, resp_h=AGENT,
+                                   resp_p=10000, ts=100.0)
+    resent = Connection(uid="C1", syn_ts=100.0, synack_ts=97.0, syn_frames=[2, 3, 4, 5],
+                        synack_frames=[1], syn_retries=3, rtt=0.004, established=True,
+                        orig_first_data=(8, 107.01), orig_last_ts=200.0, **base)
+    proof = lag_proofs([resent])[(AGENT, "10.77.0.1")]
+    assert (proof.lag, proof.upper) == (3.0, pytest.approx(10.01))
+    # Never ACKed (no data): 1 s after its last SYN at most.
+    unacked = replace(resent, established=False, rtt=None, orig_first_data=None,
+                      orig_last_ts=107.0)
+    assert lag_proofs([unacked])[(AGENT, "10.77.0.1")].upper == pytest.approx(11.0)
+
+
+def test_a_resent_syn_merged_keeps_the_true_lag_within_the_bounds(tmp_path: Path) -> None:
+    """ndmjob/v4-backup merged with the agent's clock 10 s behind, the media server's
+    control SYN sent 1 s, 3 s and 7 s before the one the agent answered (its own
+    capture holds them). The control handshake proves the agent at least 3 s behind
+    and gave at most 3.000 s more than that; the pair's bound fell below the true 10 s
+    (9.994 s, the data connection's lag). Now it holds the 10 s."""
+    linktype, records = stored_records(NDMJOB / "v4-backup.pcap")
+    syn = records[0]
+    lost = [replace(syn, micros=syn.micros - seconds * 1_000_000) for seconds in (7, 3, 1)]
+    path = write_records(tmp_path / "resent.pcap", linktype, [*lost, *records])
+    result = _analyze(_merged(tmp_path, path, AGENT, -10.0), NDMJOB / "flowcheck.toml")
+    proof = lag_proofs(result.traffic.connections)[(AGENT, "10.77.0.1")]
+    assert proof.lag <= 10.0 <= proof.upper

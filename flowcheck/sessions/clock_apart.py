@@ -78,9 +78,9 @@ def _lags(conn: Connection) -> Iterable[tuple[str, str, LagProof]]:
     behind the SYN's stamp, and its originator's ACK of it (Connection.rtt after the SYN,
     on the originator's clock) came after the SYN-ACK was sent, so the lag is at most the
     proven one plus that round trip (none known: 1 s, TCP's initial retransmission
-    timeout, RFC 6298, which a handshake's answer comes well within). An originator
-    behind sent its SYN before the SYN-ACK answering it: the lag is at most the SYN-ACK's
-    stamp less the SYN's."""
+    timeout, RFC 6298, which a handshake's answer comes well within). Not when the SYN
+    was sent again (`_resent_upper`). An originator behind sent its SYN before the
+    SYN-ACK answering it: the lag is at most the SYN-ACK's stamp less the SYN's."""
     if not conn.synack_frames or conn.synack_ts is None:
         return
     answer = conn.synack_frames[0]
@@ -92,7 +92,8 @@ def _lags(conn: Connection) -> Iterable[tuple[str, str, LagProof]]:
     if conn.syn_ts is not None and conn.syn_frames and answer < conn.syn_frames[0] \
             and not _straddles(conn):
         lag = conn.syn_ts - conn.synack_ts
-        upper = lag + (conn.rtt if conn.rtt is not None else _NO_ROUND_TRIP)
+        upper = (_resent_upper(conn, lag) if len(conn.syn_frames) > 1 or conn.syn_retries
+                 else lag + (conn.rtt if conn.rtt is not None else _NO_ROUND_TRIP))
         yield conn.resp_h, conn.orig_h, LagProof(lag, upper, conn.uid,
                                                  (conn.syn_frames[0], answer))
     lag = data_before_answer(conn)
@@ -101,6 +102,26 @@ def _lags(conn: Connection) -> Iterable[tuple[str, str, LagProof]]:
                  else lag + _NO_ROUND_TRIP)
         yield conn.orig_h, conn.resp_h, LagProof(lag, max(lag, upper), conn.uid,
                                                  (answer, conn.orig_first_data[0]))
+
+
+def _resent_upper(conn: Connection, lag: float) -> float:
+    """The most a responder stamped `lag` seconds behind its originator's first SYN can
+    be behind when the originator sent its SYN again: its SYN-ACK may answer a later SYN
+    (the first ones lost on the way: a listener's queue full, a firewall's rule added
+    late), sent 1, 3, 7 s after the first (RFC 6298 backoff), and Connection.rtt runs
+    from the last SYN, whose stamp the record does not keep. The SYN-ACK still came
+    before the originator's first data (not a SYN's) and, once it ACKed the SYN-ACK,
+    before its last packet; before 1 s after that last packet when the originator never
+    ACKed (its last a SYN the SYN-ACK answered, within 1 s). Seconds on the originator's
+    clock, less the SYN-ACK's stamp: the least of those the record holds (its last
+    packet of either side, Connection.last_ts, when the originator's own is not kept)."""
+    assert conn.synack_ts is not None
+    last = conn.orig_last_ts if conn.orig_last_ts is not None else conn.last_ts
+    bounds = [last + (0.0 if conn.established else _NO_ROUND_TRIP) - conn.synack_ts]
+    first = conn.orig_first_data
+    if first is not None and first[0] not in conn.syn_frames:
+        bounds.append(first[1] - conn.synack_ts)
+    return max(lag, min(bounds))
 
 
 def data_before_answer(conn: Connection) -> float | None:
