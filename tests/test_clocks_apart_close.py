@@ -16,6 +16,7 @@ host's packets stay (data SYNs unanswered, a range too small).
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -279,3 +280,23 @@ def test_a_resent_syn_merged_keeps_the_true_lag_within_the_bounds(tmp_path: Path
     result = _analyze(_merged(tmp_path, path, AGENT, -10.0), NDMJOB / "flowcheck.toml")
     proof = lag_proofs(result.traffic.connections)[(AGENT, "10.77.0.1")]
     assert proof.lag <= 10.0 <= proof.upper
+
+
+def test_data_before_the_answer_without_its_syn_has_no_upper_bound() -> None:
+    """Two hosts' own captures merged, the agent's own capture started after its data
+    connection's SYN (and its clock 10 s behind): its first data captured left 2.5 s
+    after the media server's SYN-ACK came, so it is stamped 7.5 s before that SYN-ACK.
+    At least 7.5 s behind, and nothing in the capture bounds the lag from above: the
+    SYN-ACK's stamp less the data's plus 1 s (8.5 s) was taken for a bound of a 10 s
+    lag."""
+    late_start = Connection(uid="C4", orig_h=AGENT, orig_p=6015, resp_h="10.77.0.1",
+                            resp_p=5014, ts=92.5, synack_ts=100.0, synack_frames=[7],
+                            orig_first_data=(5, 92.5))
+    proof = lag_proofs([late_start])[(AGENT, "10.77.0.1")]
+    assert proof.lag == 7.5 and math.isinf(proof.upper)
+    # Another handshake of the pair bounds it: the least bound holds.
+    bounded = Connection(uid="C5", orig_h="10.77.0.1", orig_p=5001, resp_h=AGENT,
+                         resp_p=10000, ts=100.0, syn_ts=100.0, synack_ts=90.0,
+                         syn_frames=[2], synack_frames=[1], rtt=0.004)
+    both = lag_proofs([late_start, bounded])[(AGENT, "10.77.0.1")]
+    assert (both.lag, both.upper) == (10.0, pytest.approx(10.004))

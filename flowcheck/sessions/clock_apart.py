@@ -35,6 +35,7 @@ trip allows (`_in_order`; review 51d).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import replace
 
@@ -56,9 +57,10 @@ _NO_ROUND_TRIP = 1.0
 @fields_dataclass(frozen=True, slots=True)
 class LagProof:
     """How far a host's packets are proven stamped behind its peer's: at least `lag`
-    seconds, at most `upper` (the same handshake's other packets bound it: `_lags`), shown
-    by connection `uid`'s packets at `frames` (the later-stamped packet first: the SYN,
-    or the SYN-ACK its originator's data came before, then that answer or that data)."""
+    seconds, at most `upper` (the same handshake's other packets bound it: `_lags`;
+    math.inf when none does), shown by connection `uid`'s packets at `frames` (the
+    later-stamped packet first: the SYN, or the SYN-ACK its originator's data came
+    before, then that answer or that data)."""
 
     lag: float
     upper: float
@@ -80,7 +82,11 @@ def _lags(conn: Connection) -> Iterable[tuple[str, str, LagProof]]:
     proven one plus that round trip (none known: 1 s, TCP's initial retransmission
     timeout, RFC 6298, which a handshake's answer comes well within). Not when the SYN
     was sent again (`_resent_upper`). An originator behind sent its SYN before the
-    SYN-ACK answering it: the lag is at most the SYN-ACK's stamp less the SYN's."""
+    SYN-ACK answering it: the lag is at most the SYN-ACK's stamp less the SYN's; without
+    its SYN in the capture nothing bounds it (math.inf): its first data captured may
+    have left any time after the SYN-ACK came (its own capture started later, or the
+    job sent nothing for seconds), so the SYN-ACK's stamp less the data's, plus 1 s, is
+    no bound."""
     if not conn.synack_frames or conn.synack_ts is None:
         return
     answer = conn.synack_frames[0]
@@ -98,8 +104,7 @@ def _lags(conn: Connection) -> Iterable[tuple[str, str, LagProof]]:
                                                  (conn.syn_frames[0], answer))
     lag = data_before_answer(conn)
     if lag is not None and conn.orig_first_data is not None:
-        upper = (conn.synack_ts - conn.syn_ts if conn.syn_ts is not None
-                 else lag + _NO_ROUND_TRIP)
+        upper = conn.synack_ts - conn.syn_ts if conn.syn_ts is not None else math.inf
         yield conn.orig_h, conn.resp_h, LagProof(lag, max(lag, upper), conn.uid,
                                                  (answer, conn.orig_first_data[0]))
 

@@ -20,6 +20,7 @@ job's last message on the media server's clock, merged with its clock 10 ms behi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 from flowcheck.fields_dataclass import fields_dataclass
@@ -158,8 +159,11 @@ def _peer(doubt: ClockDoubt) -> str:
 
 
 def _between(proof: LagProof) -> str:
-    """"the lag lies between 3.500 and 3.620 s" (clock_apart.LagProof's bounds), or
-    "the lag is 3.500 s to the millisecond" when they round alike."""
+    """"the lag lies between 3.500 and 3.620 s" (clock_apart.LagProof's bounds), "the
+    lag is 3.500 s to the millisecond" when they round alike, or "nothing in the capture
+    bounds the lag from above" when no handshake does (upper math.inf)."""
+    if math.isinf(proof.upper):
+        return "nothing in the capture bounds the lag from above"
     if f"{proof.lag:.3f}" == f"{proof.upper:.3f}":
         return f"the lag is {proof.lag:.3f} s to the millisecond"
     return f"the lag lies between {proof.lag:.3f} and {proof.upper:.3f} s"
