@@ -300,3 +300,28 @@ def test_data_before_the_answer_without_its_syn_has_no_upper_bound() -> None:
                          syn_frames=[2], synack_frames=[1], rtt=0.004)
     both = lag_proofs([late_start, bounded])[(AGENT, "10.77.0.1")]
     assert (both.lag, both.upper) == (10.0, pytest.approx(10.004))
+
+
+@pytest.mark.parametrize("resent", [(3,), (7, 3, 1)])
+def test_a_resent_control_syn_keeps_the_jobs_data_connection(tmp_path: Path,
+                                                             resent: tuple[int, ...]) -> None:
+    """ndmjob/v4-backup merged with the agent's clock 4.5 s or 10 s behind, the media
+    server's control SYN sent 3 s (or 1, 3 and 7 s) before the one the agent answered:
+    the control handshake proves the agent only 1.5 s (3 s) behind, the data connection
+    (its first data 5.5 ms after the SYN-ACK) 5.5 ms less than the lag, and the agent's
+    data SYN, stamped the whole lag before the DATA_CONNECT, fell outside that lag and
+    5 ms: FAIL announced_not_used and unannounced_connection beside the good job. The
+    match now allows the lag's upper bound: as without the resends, INCONCLUSIVE, the
+    close unread (capture_clocks_apart), the data connection the job's."""
+    skew = -4.5 if resent == (3,) else -10.0
+    linktype, records = stored_records(NDMJOB / "v4-backup.pcap")
+    syn = records[0]
+    lost = [replace(syn, micros=syn.micros - seconds * 1_000_000) for seconds in resent]
+    path = write_records(tmp_path / "resent.pcap", linktype, [*lost, *records])
+    result = _analyze(_merged(tmp_path, path, AGENT, skew), NDMJOB / "flowcheck.toml")
+    codes = {f.code for f in result.findings}
+    assert not codes & {"announced_not_used", "unannounced_connection"}
+    assert "capture_clocks_apart" in codes and result.verdict == "inconclusive"
+    (session,) = result.sessions
+    assert len(session.data_connections) == 1
+    assert [s.status for s in session.steps][:-1] == ["ok"] * (len(session.steps) - 1)
