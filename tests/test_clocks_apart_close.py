@@ -325,3 +325,20 @@ def test_a_resent_control_syn_keeps_the_jobs_data_connection(tmp_path: Path,
     (session,) = result.sessions
     assert len(session.data_connections) == 1
     assert [s.status for s in session.steps][:-1] == ["ok"] * (len(session.steps) - 1)
+
+
+def test_the_words_give_how_far_apart_the_two_events_are_stamped(tmp_path: Path) -> None:
+    """lab/clean-3-resources merged with the agent's clock 2 s behind: its close is
+    stamped 1.952 s before the media server's last DATA_START_BACKUP, within the lag's
+    bounds (2 to 3 s). The message and step 5 say how far apart, not "within that lag"
+    after "at least 2.000 s" (a pair 2.5 s apart is read alike)."""
+    lab = CAPTURES / "lab"
+    result = _analyze(_merged(tmp_path, lab / "clean-3-resources.pcap", AGENT, -2.0),
+                      lab / "clean-3-resources.toml")
+    (clocks,) = [f for f in result.findings if f.code == "capture_clocks_apart"]
+    words = ("is stamped on 10.77.0.2's clock 1.952 s before 10.77.0.1's packet at frame "
+             "563, stamped on 10.77.0.1's, less than the lag may be: on one clock it may "
+             "come before or after it")
+    assert words in clocks.message and "the lag lies between 2.000 and 3.000 s" in clocks.message
+    assert "1.952 s before 10.77.0.1's packet at frame 563, less than the lag may be " \
+           "(capture_clocks_apart)" in result.sessions[0].steps[-1].detail
