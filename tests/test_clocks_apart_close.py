@@ -16,6 +16,7 @@ host's packets stay (data SYNs unanswered, a range too small).
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -244,3 +245,89 @@ def test_a_browse_with_the_agent_ahead_passes(tmp_path: Path, skew: float) -> No
     assert "control_closed_after_auth" not in {f.code for f in result.findings}
     (session,) = result.sessions
     assert session.kind == "browse" and session.ended_before_job is None
+
+
+def test_a_resent_syn_keeps_the_upper_bound() -> None:
+    """The media server's first SYNs lost on the way (a listener's queue full): the
+    agent's SYN-ACK answers the SYN resent 7 s after the first, which the agent, 10 s
+    behind, stamps 3 s before that first SYN. The proof's lag runs from the first SYN
+    (3 s) and Connection.rtt from the last one (4 ms): 3.004 s was no upper bound of a
+    10 s lag. The SYN-ACK came before the media server's first data and its last packet:
+    at most 10.01 s (its first request at 107.01), so a later close still counts."""
+    base: dict[str, object] = dict(orig_h="10.77.0.1", orig_p=5001, resp_h=AGENT,
+                                   resp_p=10000, ts=100.0)
+    resent = Connection(uid="C1", syn_ts=100.0, synack_ts=97.0, syn_frames=[2, 3, 4, 5],
+                        synack_frames=[1], syn_retries=3, rtt=0.004, established=True,
+                        orig_first_data=(8, 107.01), orig_last_ts=200.0, **base)
+    proof = lag_proofs([resent])[(AGENT, "10.77.0.1")]
+    assert (proof.lag, proof.upper) == (3.0, pytest.approx(10.01))
+    # Never ACKed (no data): 1 s after its last SYN at most.
+    unacked = replace(resent, established=False, rtt=None, orig_first_data=None,
+                      orig_last_ts=107.0)
+    assert lag_proofs([unacked])[(AGENT, "10.77.0.1")].upper == pytest.approx(11.0)
+
+
+def test_data_before_the_answer_without_its_syn_has_no_upper_bound() -> None:
+    """Two hosts' own captures merged, the agent's own capture started after its data
+    connection's SYN (and its clock 10 s behind): its first data captured left 2.5 s
+    after the media server's SYN-ACK came, so it is stamped 7.5 s before that SYN-ACK.
+    At least 7.5 s behind, and nothing in the capture bounds the lag from above: the
+    SYN-ACK's stamp less the data's plus 1 s (8.5 s) was taken for a bound of a 10 s
+    lag."""
+    late_start = Connection(uid="C4", orig_h=AGENT, orig_p=6015, resp_h="10.77.0.1",
+                            resp_p=5014, ts=92.5, synack_ts=100.0, synack_frames=[7],
+                            orig_first_data=(5, 92.5))
+    proof = lag_proofs([late_start])[(AGENT, "10.77.0.1")]
+    assert proof.lag == 7.5 and math.isinf(proof.upper)
+    # Another handshake of the pair bounds it: the least bound holds.
+    bounded = Connection(uid="C5", orig_h="10.77.0.1", orig_p=5001, resp_h=AGENT,
+                         resp_p=10000, ts=100.0, syn_ts=100.0, synack_ts=90.0,
+                         syn_frames=[2], synack_frames=[1], rtt=0.004)
+    both = lag_proofs([late_start, bounded])[(AGENT, "10.77.0.1")]
+    assert (both.lag, both.upper) == (10.0, pytest.approx(10.004))
+
+
+@pytest.mark.parametrize("resent", [(3,), (7, 3, 1)])
+def test_a_resent_control_syn_keeps_the_jobs_data_connection(tmp_path: Path,
+                                                             resent: tuple[int, ...]) -> None:
+    """ndmjob/v4-backup merged with the agent's clock 4.5 s or 10 s behind, the media
+    server's control SYN sent 3 s (or 1, 3 and 7 s) before the one the agent answered:
+    the control handshake proves the agent only 1.5 s (3 s) behind, the data connection
+    (its first data 5.5 ms after the SYN-ACK) 5.5 ms less than the lag, and the agent's
+    data SYN, stamped the whole lag before the DATA_CONNECT, fell outside that lag and
+    5 ms: FAIL announced_not_used and unannounced_connection beside the good job. The
+    match now allows the lag's upper bound: as without the resends, INCONCLUSIVE, the
+    close unread (capture_clocks_apart), the data connection the job's."""
+    skew = -4.5 if resent == (3,) else -10.0
+    linktype, records = stored_records(NDMJOB / "v4-backup.pcap")
+    syn = records[0]
+    lost = [replace(syn, micros=syn.micros - seconds * 1_000_000) for seconds in resent]
+    path = write_records(tmp_path / "resent.pcap", linktype, [*lost, *records])
+    result = _analyze(_merged(tmp_path, path, AGENT, skew), NDMJOB / "flowcheck.toml")
+    codes = {f.code for f in result.findings}
+    assert not codes & {"announced_not_used", "unannounced_connection"}
+    assert "capture_clocks_apart" in codes and result.verdict == "inconclusive"
+    (session,) = result.sessions
+    assert len(session.data_connections) == 1
+    assert [s.status for s in session.steps][:-1] == ["ok"] * (len(session.steps) - 1)
+    # The true lag within the pair's bounds (the upper one fell below 10 s, 9.994 s, the
+    # control handshake's bound taken from its first SYN: test_a_resent_syn_keeps_...).
+    proof = lag_proofs(result.traffic.connections)[(AGENT, "10.77.0.1")]
+    assert proof.lag <= -skew <= proof.upper
+
+
+def test_the_words_give_how_far_apart_the_two_events_are_stamped(tmp_path: Path) -> None:
+    """lab/clean-3-resources merged with the agent's clock 2 s behind: its close is
+    stamped 1.952 s before the media server's last DATA_START_BACKUP, within the lag's
+    bounds (2 to 3 s). The message and step 5 say how far apart, not "within that lag"
+    after "at least 2.000 s" (a pair 2.5 s apart is read alike)."""
+    lab = CAPTURES / "lab"
+    result = _analyze(_merged(tmp_path, lab / "clean-3-resources.pcap", AGENT, -2.0),
+                      lab / "clean-3-resources.toml")
+    (clocks,) = [f for f in result.findings if f.code == "capture_clocks_apart"]
+    words = ("is stamped on 10.77.0.2's clock 1.952 s before 10.77.0.1's packet at frame "
+             "563, stamped on 10.77.0.1's, less than the lag may be: on one clock it may "
+             "come before or after it")
+    assert words in clocks.message and "the lag lies between 2.000 and 3.000 s" in clocks.message
+    assert "1.952 s before 10.77.0.1's packet at frame 563, less than the lag may be " \
+           "(capture_clocks_apart)" in result.sessions[0].steps[-1].detail

@@ -11,6 +11,7 @@ capture cannot show are matched by direction and ports in flowcheck.sessions.by_
 from __future__ import annotations
 
 import heapq
+import math
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Hashable
@@ -26,7 +27,7 @@ from flowcheck.sessions.classify import (
     is_failed,
     listener_host,
 )
-from flowcheck.sessions.clock_apart import stamped_behind
+from flowcheck.sessions.clock_apart import lag_proofs
 from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.local import other_version, wire_forms
 from flowcheck.sessions.pools import Endpoints, Pool, Work, claim
@@ -96,12 +97,18 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
 
     # Hosts whose packets the capture stamps behind their peer's (two hosts' own
     # captures merged, their clocks apart: flowcheck.sessions.clock_apart): a connector's
-    # SYN on its clock may be stamped that much before the announcement on the sender's.
-    behind = stamped_behind([*control_of.values(), *endpoints.connections()])
+    # SYN on its clock may be stamped up to the lag's upper bound before the announcement
+    # on the sender's (the lag proven is its least: a proof by the connector's data before
+    # the SYN-ACK falls short of it by the time from that SYN-ACK to the data, 5.5 ms in
+    # ndmjob's v4 backup; its least when nothing bounds it from above).
+    behind = {pair: proof.upper if math.isfinite(proof.upper) else proof.lag
+              for pair, proof in lag_proofs(
+                  [*control_of.values(), *endpoints.connections()]).items()}
 
     def lag(ann: Announcement, control: Connection) -> float:
-        """How far the connector's stamps are proven behind the announcing message's
-        sender's (listener_host: the LISTEN reply's server, the CONNECT request's DMA)."""
+        """How far the connector's stamps may be behind the announcing message's
+        sender's (listener_host: the LISTEN reply's server, the CONNECT request's DMA):
+        the upper bound of the lag the capture proves, 0 when it proves none."""
         return behind.get((connector_host(ann, control), listener_host(ann, control)), 0.0)
 
     for ts, session, group in pending:

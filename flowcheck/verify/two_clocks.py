@@ -20,6 +20,7 @@ job's last message on the media server's clock, merged with its clock 10 ms behi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 from flowcheck.fields_dataclass import fields_dataclass
@@ -132,10 +133,9 @@ def report_clocks_apart(ctx: Context, session: Session, control: Connection,
         f"{lag:.3f} s behind {doubt.ahead}'s ({proved}; {_between(proof)}), "
         "each host's own packets merged into one file (each host's tcpdump -Q out, or "
         "captures filtered 'src host', joined with mergecap) while their clocks disagreed. "
-        f"{event[0].upper()}{event[1:]} is stamped on {doubt.host}'s clock within that lag "
-        f"of {_peer(doubt)}'s packet at frame {doubt.other[0]}, stamped on "
-        f"{_peer(doubt)}'s: on one clock it may come before or after it, so {reading} "
-        f"cannot be told ({code} is not read).")
+        f"{event[0].upper()}{event[1:]} is stamped on {doubt.host}'s clock {_apart(doubt)}, "
+        f"stamped on {_peer(doubt)}'s, less than the lag may be: on one clock it may come "
+        f"before or after it, so {reading} cannot be told ({code} is not read).")
     shift = f"{lag:.3f}"
     fix = (f"Capture at one point that sees both hosts' packets (a mirror port, or one "
            f"host's capture of both directions), or sync both hosts' clocks (NTP, chrony) "
@@ -148,8 +148,16 @@ def report_clocks_apart(ctx: Context, session: Session, control: Connection,
     ctx.clocks_apart[session.id] = (
         f"{reading} cannot be told: {event} is stamped on {doubt.host}'s clock, "
         f"at least {lag:.3f} s {'behind' if doubt.host == doubt.behind else 'ahead of'} "
-        f"{_peer(doubt)}'s, within that of {_peer(doubt)}'s packet at frame "
-        f"{doubt.other[0]} ({CODE})")
+        f"{_peer(doubt)}'s, {_apart(doubt)}, less than the lag may be ({CODE})")
+
+
+def _apart(doubt: ClockDoubt) -> str:
+    """"1.950 s before 10.77.0.1's packet at frame 563": how far the doubt's event is
+    stamped from its peer's packet, before it (the host behind's, clock_doubt's
+    window after it) or after it (the host ahead's)."""
+    gap, frame = abs(doubt.other[1] - doubt.ts), doubt.other[0]
+    way = "before" if doubt.other[1] > doubt.ts else "after"
+    return f"{gap:.3f} s {way} {_peer(doubt)}'s packet at frame {frame}"
 
 
 def _peer(doubt: ClockDoubt) -> str:
@@ -158,8 +166,11 @@ def _peer(doubt: ClockDoubt) -> str:
 
 
 def _between(proof: LagProof) -> str:
-    """"the lag lies between 3.500 and 3.620 s" (clock_apart.LagProof's bounds), or
-    "the lag is 3.500 s to the millisecond" when they round alike."""
+    """"the lag lies between 3.500 and 3.620 s" (clock_apart.LagProof's bounds), "the
+    lag is 3.500 s to the millisecond" when they round alike, or "nothing in the capture
+    bounds the lag from above" when no handshake does (upper math.inf)."""
+    if math.isinf(proof.upper):
+        return "nothing in the capture bounds the lag from above"
     if f"{proof.lag:.3f}" == f"{proof.upper:.3f}":
         return f"the lag is {proof.lag:.3f} s to the millisecond"
     return f"the lag lies between {proof.lag:.3f} and {proof.upper:.3f} s"
