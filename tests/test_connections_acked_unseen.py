@@ -140,7 +140,11 @@ def test_not_in_the_json_nor_in_missed_bytes(capsys: pytest.CaptureFixture[str])
 
 # -- ACK numbers that wrap: gigabytes the capture never saw ----------------------------
 
-STEPS = [1 << 16] * 40 + [2 << 20] * 2_600  # 64 KB, then 2 MB per ACK: about 5.5 GB
+# 64 KB, then 8 MB per ACK: about 5.5 GB in 716 packets. It was 2 MB per ACK (2,700
+# packets, in batches of 20 for the short pass: most of this test's time): 8 MB, the
+# packets 4 ms apart (the same 2.9 s), walks the same branches of flowcheck (branch
+# coverage of this test, session 52), the unwrapping's signed 32-bit steps far from both.
+STEPS = [1 << 16] * 40 + [8 << 20] * 660
 FIRST_ACK = 0xFFFFF000
 
 
@@ -170,7 +174,9 @@ def wrapping_capture(path: Path, acker: str) -> tuple[Path, int]:
         if n % 211 == 7:
             packets.append(segment("A", previous))  # a late one, lower than the last
     packets.append(segment("FA", ack + 1))
-    write_frames(path, packets, [1_700_000_000 + k * 0.001 for k in range(len(packets))])
+    # 4 ms apart: 2.9 s, as 2 MB steps 1 ms apart were (openings and flows are kept by
+    # time: icmp_cut.WINDOW, replays' gaps of REPLAY_STEP, both 1 s)
+    write_frames(path, packets, [1_700_000_000 + k * 0.004 for k in range(len(packets))])
     return path, ack + 1 - FIRST_ACK
 
 
@@ -204,9 +210,10 @@ def test_acks_wrapping_past_2_32_add_up_on_every_path(tmp_path: Path, acker: str
     # Short pass: batches of at most its MAX_PACKETS per flow; nothing one at a time.
     short, one_at_a_time = run(path, 20, fast=True)
     assert (short, one_at_a_time) == (reference, 0)
-    # Bulk path: large batches; one at a time only the SYN (or SYN-ACK) and the FIN and
-    # the few packets around them.
-    for chunk in (700, 100_000):
+    # Bulk path: large batches (four, the last one not a few packets, which go one at a
+    # time; and one); one at a time only the SYN (or SYN-ACK) and the FIN and the few
+    # packets around them.
+    for chunk in (180, 100_000):
         bulk, one_at_a_time = run(path, chunk, fast=True)
         assert bulk == reference
         assert one_at_a_time < packets // 50

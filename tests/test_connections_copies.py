@@ -20,6 +20,7 @@ import pytest
 import tshark_fork
 from lab_edits import sent_by
 from scapy.all import ICMP, IP, TCP, Ether
+from stored import shared_analysis
 from test_connections_states import A, M, handshake, pkt, run
 from test_connections_util import ACK, PSH, RST, SYN, ethernet, ipv6, read_batches, tcp
 from test_connections_util import write_pcap as write
@@ -42,10 +43,42 @@ LAB_CAPTURES = sorted(LAB.glob("*.pcap"))
 
 
 def doubled(source: Path, out: Path) -> Path:
-    """Every packet twice, same timestamp (mergecap of the capture with itself)."""
-    subprocess.run(["mergecap", "-F", "pcap", "-w", str(out), str(source), str(source)],
-                   check=True)
+    """Every packet twice, same timestamp: `mergecap -F pcap -w OUT SOURCE SOURCE`'s
+    file byte for byte (a little-endian microsecond pcap: its records merged by time, the
+    first file's first on equal times; snap length 262144), made here rather than by a
+    mergecap start for each of the 70 cases; test_doubled_is_mergecaps holds it to
+    mergecap's."""
+    data = source.read_bytes()
+    assert data[:4] == b"\xd4\xc3\xb2\xa1", "a little-endian microsecond pcap"
+    records: list[tuple[int, bytes]] = []
+    pos = 24
+    while pos + 16 <= len(data):
+        seconds, micros, caplen = struct.unpack_from("<III", data, pos)
+        records.append((seconds * 1_000_000 + micros, data[pos:pos + 16 + caplen]))
+        pos += 16 + caplen
+    merged, first, second = [], 0, 0
+    while first < len(records) or second < len(records):
+        if second == len(records) or (first < len(records)
+                                      and records[first][0] <= records[second][0]):
+            merged.append(records[first][1])
+            first += 1
+        else:
+            merged.append(records[second][1])
+            second += 1
+    out.write_bytes(data[:16] + struct.pack("<I", 262144) + data[20:24] + b"".join(merged))
     return out
+
+
+@pytest.mark.parametrize("name", ["concurrent-jobs-late-callback", "snaplen-54"])
+def test_doubled_is_mergecaps(tmp_path: Path, name: str) -> None:
+    """doubled's file is mergecap's: on a capture whose records are out of time order
+    (the merge's order) and one whose snap length is not mergecap's (all 40 lab and
+    ndmjob captures these tests double were equal when doubled was made)."""
+    source = LAB / f"{name}.pcap"
+    subprocess.run(["mergecap", "-F", "pcap", "-w", str(tmp_path / "mergecap.pcap"),
+                    str(source), str(source)], check=True)
+    assert (doubled(source, tmp_path / "doubled.pcap").read_bytes()
+            == (tmp_path / "mergecap.pcap").read_bytes())
 
 
 def span(source: Path, out: Path, lag_us: int = 15) -> Path:
@@ -72,6 +105,9 @@ COPIERS: list[Callable[[Path, Path], Path]] = [doubled, span]
 
 
 def analysis_of(capture: Path, name: str) -> Analysis:
+    """`capture` analysed with the lab case `name`'s configuration (LAB/NAME.toml). The
+    lab case's own analysis is the run's shared one (stored.shared_analysis, the same
+    configuration): each of its two copiers' cases made it again."""
     config = build_config(load_file(LAB / f"{name}.toml"))
     return analyze(read_traffic([str(capture)], config), config)
 
@@ -92,7 +128,7 @@ def evidence(connections: list[Connection]) -> list[tuple]:
 @pytest.mark.parametrize("name", STOPPED + DROPPED + REJECTED)
 def test_copies_change_no_verdict(tmp_path: Path, name: str,
                                   copier: Callable[[Path, Path], Path]) -> None:
-    original = analysis_of(LAB / f"{name}.pcap", name)
+    original = shared_analysis(LAB / f"{name}.pcap")  # read only
     copied = analysis_of(copier(LAB / f"{name}.pcap", tmp_path / "copied.pcap"), name)
     assert copied.verdict == original.verdict
     assert codes(copied, "error", "warning") == codes(original, "error", "warning")
@@ -107,7 +143,7 @@ def test_copies_change_no_verdict(tmp_path: Path, name: str,
 def test_clean_job_copied_passes_with_its_own_retransmits(
         tmp_path: Path, copier: Callable[[Path, Path], Path]) -> None:
     name = "clean-3-resources"
-    original = analysis_of(LAB / f"{name}.pcap", name)
+    original = shared_analysis(LAB / f"{name}.pcap")  # read only
     path = copier(LAB / f"{name}.pcap", tmp_path / "copied.pcap")
     copied = analysis_of(path, name)
     assert copied.verdict == original.verdict == "pass"
@@ -412,7 +448,7 @@ def test_step_details_count_each_byte_once(tmp_path: Path, name: str,
     """A SPAN of both ports (every packet twice): the control and callback steps' bytes
     each way are the plain capture's, as the data step's are (field check: encapsulation
     invariance, D4: the control step said twice the bytes the job sent)."""
-    original = analysis_of(LAB / f"{name}.pcap", name)
+    original = shared_analysis(LAB / f"{name}.pcap")  # read only
     copied = analysis_of(copier(LAB / f"{name}.pcap", tmp_path / "copied.pcap"), name)
 
     def details(analysis: Analysis) -> list[str]:

@@ -12,6 +12,8 @@ DF, RFC 6864), seen at one point only.
 
 from __future__ import annotations
 
+import socket
+import struct
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scapy.all import IP, TCP, Ether, Raw, wrpcap
+from scapy_bytes import FLAG_BITS, ether_header
+from test_connections_util import internet_checksum
 
 from flowcheck.connections import TrackResult, track_connections
 from flowcheck.connections.offsets import Offset
@@ -120,6 +124,58 @@ def frame(packet: Sent, at_sender: bool, routed: bool = True) -> Ether:
     return layer / Raw(packet.payload) if packet.payload else layer
 
 
+def frame_bytes(packet: Sent, at_sender: bool, routed: bool = True,
+                ends: tuple[str, str, int, int] | None = None) -> bytes:
+    """bytes(frame(packet, at_sender, routed)), made with struct as scapy_bytes makes its
+    frames (scapy took about 3 ms a packet to build and write: most of this file's time);
+    ends: (src, dst, sport, dport) instead of the connection's. test_frame_bytes_are_scapys
+    holds them to scapy's."""
+    src, dst = (AGENT, MEDIA) if packet.from_agent else (MEDIA, AGENT)
+    sport, dport = (APORT, MPORT) if packet.from_agent else (MPORT, APORT)
+    if ends is not None:
+        src, dst, sport, dport = ends
+    options = (b"" if packet.tsval is None
+               else b"\x01\x01\x08\x0a" + struct.pack("!II", packet.tsval, 0))
+    bits = 0
+    for letter in packet.flags:
+        bits |= FLAG_BITS[letter]
+    segment = bytearray(struct.pack("!HHIIBBHHH", sport, dport, packet.seq, packet.ack,
+                                    (5 + len(options) // 4) << 4, bits, 502, 0, 0)
+                        + options + packet.payload)
+    addresses = socket.inet_aton(src) + socket.inet_aton(dst)
+    struct.pack_into("!H", segment, 16, internet_checksum(
+        addresses + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(segment)) + segment))
+    header = bytearray(struct.pack("!BBHHHBBH", 0x45, 0, 20 + len(segment), packet.ip_id,
+                                   0x4000, 64 if at_sender or not routed else 63,
+                                   socket.IPPROTO_TCP, 0) + addresses)
+    struct.pack_into("!H", header, 10, internet_checksum(bytes(header)))
+    return ether_header(src, dst) + bytes(header) + bytes(segment)
+
+
+def timed(data: bytes, at: float) -> Raw:
+    """A frame's bytes at a time, for wrpcap(..., linktype=1): the file scapy writes of
+    the Ether packet those bytes are (the same writer, header and times)."""
+    packet = Raw(data)
+    packet.time = at
+    return packet
+
+
+def test_frame_bytes_are_scapys() -> None:
+    """frame_bytes gives scapy's bytes of frame(): every packet of the backups the tests
+    build (timestamps or none, IPv4 ID 0 or not, a resend), at the sender and after the
+    router or on one segment, and a packet between other ends."""
+    for sent in (backup(), backup(zero_ids=True, lost=7, both_zero=True)):
+        for packet in sent:
+            for at_sender, routed in ((True, True), (False, True), (False, False)):
+                assert frame_bytes(packet, at_sender, routed) == bytes(
+                    frame(packet, at_sender, routed)), (packet, at_sender, routed)
+    packet = Sent(START, True, "PA", 50_000, 90_000, b"y" * 100, ip_id=7)
+    copy = frame(packet, True)
+    copy[IP].src, copy[IP].dst, copy[TCP].sport, copy[TCP].dport = (
+        "10.77.9.9", "10.77.0.1", 9000, 4000)
+    assert frame_bytes(packet, True, ends=("10.77.9.9", "10.77.0.1", 9000, 4000)) == bytes(copy)
+
+
 def captures(tmp_path: Path, sent: list[Sent], offset: float,
              routed: bool = True) -> tuple[Path, Path]:
     """(the media server's capture, the agent's): each packet at its sender's host when
@@ -134,12 +190,11 @@ def captures(tmp_path: Path, sent: list[Sent], offset: float,
                                           (packet.from_agent, packet.seen_by_agent, agent,
                                            offset)):
             if seen:
-                copy = frame(packet, mine, routed)
-                copy.time = packet.at + (0.0 if mine else delay) + clock
-                holder.append(copy)
+                holder.append(timed(frame_bytes(packet, mine, routed),
+                                    packet.at + (0.0 if mine else delay) + clock))
     paths = tmp_path / "media.pcap", tmp_path / "agent.pcap"
     for path, packets in zip(paths, (media, agent), strict=True):
-        wrpcap(str(path), sorted(packets, key=lambda p: p.time))
+        wrpcap(str(path), sorted(packets, key=lambda p: p.time), linktype=1)
     return paths
 
 
@@ -217,14 +272,11 @@ def test_one_ttl_merged_with_a_busy_hosts_other_traffic(tmp_path: Path) -> None:
     for n in range(10 * 2 * len(sent)):
         t += 0.0001
         packet = Sent(t, n % 2 == 0, "PA", 50_000 + n * 100, 90_000, b"y" * 100, ip_id=n + 1)
-        copy = frame(packet, True)
-        copy[IP].src, copy[IP].dst = ("10.77.0.1", "10.77.9.9") if n % 2 else (
-            "10.77.9.9", "10.77.0.1")
-        copy[TCP].sport, copy[TCP].dport = (4000, 9000) if n % 2 else (9000, 4000)
-        copy.time = t
-        other.append(copy)
+        ends = ("10.77.0.1", "10.77.9.9", 4000, 9000) if n % 2 else (
+            "10.77.9.9", "10.77.0.1", 9000, 4000)
+        other.append(timed(frame_bytes(packet, True, ends=ends), t))
     busy = tmp_path / "busy.pcap"
-    wrpcap(str(busy), other)
+    wrpcap(str(busy), other, linktype=1)
     result = track_connections([str(merged(tmp_path, media, busy, agent))])
     conn = data_connection(result)
     assert (conn.retransmits, conn.syn_retries) == (0, 0)
@@ -257,9 +309,7 @@ def _agents_capture(packets: list, a_seq: int, m_seq: int) -> Callable[[float, S
     """add(at, packet): the packet as the agent's capture holds it, at that time, into
     `packets`; the handshake (IPv4 ID 0) added first, at START."""
     def add(at: float, packet: Sent) -> None:
-        copy = frame(packet, True)
-        copy.time = at
-        packets.append(copy)
+        packets.append(timed(frame_bytes(packet, True), at))
 
     add(START, Sent(START, True, "S", a_seq, 0, ip_id=0))
     add(START + 0.0003, Sent(START, False, "SA", m_seq, a_seq + 1, ip_id=0))
@@ -283,7 +333,7 @@ def test_identical_resends_at_one_timeout_are_no_second_point(tmp_path: Path) ->
         add(t + RTO + 0.0003, Sent(t, False, "A", m_seq + 1, a_seq + 1 + (n + 1) * SEGMENT,
                                    ip_id=100 + n))
     path = tmp_path / "agent.pcap"
-    wrpcap(str(path), packets)
+    wrpcap(str(path), packets, linktype=1)
     result = track_connections([str(path)])
     assert data_connection(result).retransmits == 30
     assert not any(f.code == "capture_duplicates" for f in result.findings)
@@ -310,8 +360,8 @@ def test_a_few_identical_resends_across_two_files_of_one_point(tmp_path: Path) -
         add(t + 0.001 + n * 0.002 + RTO, segment)
     split = t + 0.1
     first, second = tmp_path / "ring_00001.pcap", tmp_path / "ring_00002.pcap"
-    wrpcap(str(first), [p for p in packets if p.time < split])
-    wrpcap(str(second), [p for p in packets if p.time >= split])
+    wrpcap(str(first), [p for p in packets if p.time < split], linktype=1)
+    wrpcap(str(second), [p for p in packets if p.time >= split], linktype=1)
     result = track_connections([str(first), str(second)])
     assert data_connection(result).retransmits == 4
     assert not any(f.code == "capture_duplicates" for f in result.findings)

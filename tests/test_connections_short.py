@@ -11,6 +11,7 @@ batch size, with and without a tap. The cost tests count what goes one at a time
 
 from __future__ import annotations
 
+import functools
 import random
 from pathlib import Path
 
@@ -132,7 +133,17 @@ def short_traffic(seed: int, count: int, *, loss: float = 0.0, dup: float = 0.0,
                   swap: float = 0.0, reuse: bool = True, concurrent: int = 30,
                   shapes: tuple[str, ...] = SHAPES) -> list[bytes]:
     """`count` short connections, about `concurrent` open at a time, interleaved packet
-    by packet; then the sniffer's view: frames lost, duplicated, neighbours swapped."""
+    by packet; then the sniffer's view: frames lost, duplicated, neighbours swapped. A
+    new list of the frames drawn once a process (_drawn: a pure function of its
+    arguments, asked again by both settings of short_pass_everywhere and by
+    test_connections_parked_table's cases)."""
+    return list(_drawn(seed, count, loss, dup, swap, reuse, concurrent, shapes))
+
+
+@functools.cache
+def _drawn(seed: int, count: int, loss: float, dup: float, swap: float, reuse: bool,
+           concurrent: int, shapes: tuple[str, ...]) -> tuple[bytes, ...]:
+    """short_traffic's frames."""
     rng = random.Random(seed)
     lanes = []
     for index in range(count):
@@ -158,7 +169,7 @@ def short_traffic(seed: int, count: int, *, loss: float = 0.0, dup: float = 0.0,
     for k in range(len(packets) - 1):
         if rng.random() < swap:
             packets[k], packets[k + 1] = packets[k + 1], packets[k]
-    return packets
+    return tuple(packets)
 
 
 @pytest.fixture(params=["as configured", "every batch"])

@@ -12,13 +12,16 @@ from a stored capture: its messages and findings must be the plain capture's.
 
 from __future__ import annotations
 
+import functools
 import socket
 import struct
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 from pcap_records import tcp_of
+from stored import shared_analysis
 from test_connections_util import (
     MISSED_BYTES,
     ORIG_PKTS,
@@ -82,9 +85,19 @@ def build(tmp_path: Path, how: str, port: int | None = None) -> Path:
     """The case's capture with each frame fragmented: "ip" at a 576-byte MTU, "erspan"
     wrapped in ERSPAN then fragmented at 1500 (1 us between fragments); port: only the
     frames of TCP connections on that port."""
-    plain = tmp_path / "plain.pcap"
-    subprocess.run(["editcap", "-F", "pcap", str(CASE) + ".pcap.gz", str(plain)], check=True)
-    data = plain.read_bytes()
+    target = tmp_path / f"{how}.pcap"
+    target.write_bytes(_fragmented(how, port))
+    return target
+
+
+@functools.cache  # a pure function of the stored capture: ERSPAN whole is built twice
+def _fragmented(how: str, port: int | None) -> bytes:
+    """build's file, as bytes."""
+    with tempfile.TemporaryDirectory() as folder:
+        plain = Path(folder) / "plain.pcap"
+        subprocess.run(["editcap", "-F", "pcap", str(CASE) + ".pcap.gz", str(plain)],
+                       check=True)
+        data = plain.read_bytes()
     out = [data[:16] + struct.pack("<I", 262144) + data[20:24]]
     at, index = 24, 0
     last = 0  # microseconds of the record written last: the file stays in time order
@@ -108,9 +121,7 @@ def build(tmp_path: Path, how: str, port: int | None = None) -> Path:
             last = max(sec * 1_000_000 + usec, last + 1)
             out.append(RECORD.pack(last // 1_000_000, last % 1_000_000, len(piece), len(piece))
                        + piece)
-    target = tmp_path / f"{how}.pcap"
-    target.write_bytes(b"".join(out))
-    return target
+    return b"".join(out)
 
 
 def _analyze(path: Path) -> Analysis:
@@ -125,7 +136,9 @@ def _messages(analysis: Analysis) -> list[tuple]:
 
 @pytest.mark.parametrize("how", ["ip", "erspan"])
 def test_ndmp_messages_in_fragmented_datagrams_are_read_whole(tmp_path: Path, how: str) -> None:
-    plain = _analyze(CASE.with_suffix(".pcap.gz"))
+    # The stored case's analysis (its sidecar, CASE.toml, as _analyze's): the run's one
+    # (stored.shared_analysis), read only; it was made here for each case.
+    plain = shared_analysis(CASE.with_suffix(".pcap.gz"))
     fragmented = _analyze(build(tmp_path, how))
     assert fragmented.traffic.captures[0].fragments > 0  # the datagrams were fragmented
     assert _messages(fragmented) == _messages(plain)

@@ -10,11 +10,11 @@ from enum import IntEnum, StrEnum
 from pathlib import Path
 
 import pytest
-from stored import default_traffic
+from stored import case_analysis, default_traffic, stored_cases
 
 from flowcheck.cli.main import run
 from flowcheck.config import build_config
-from flowcheck.pipeline import analyze
+from flowcheck.pipeline import Analysis, analyze
 from flowcheck.report.json_doc import analysis_document, write_json
 from flowcheck.report.json_text import dumps_indented, write_indented
 
@@ -91,11 +91,18 @@ def test_unencodable_raises_as_json_does() -> None:
                                            for p in CAPTURES.glob("*/*.pcap*")))
 def test_every_stored_capture_analysis(capture: str) -> None:
     """The analyze document of every stored capture: the text is json's own. The text
-    `analyze CAPTURE --format json` writes (flowcheck.cli.commands.analyze: the defaults'
-    analysis, its document with the connections streamed, write_json), from the run's one
-    read of the capture with the defaults (stored.default_traffic, test_ndmp_tshark's);
-    test_cli_text_is_the_commands_own holds it to the command's output."""
-    text = _analyze_text(CAPTURES / capture)
+    `analyze CAPTURE --format json` writes (flowcheck.cli.commands.analyze: the analysis,
+    its document with the connections streamed, write_json) with the capture's stored
+    configuration: the run's one analysis of each stored case (stored.case_analysis,
+    which test_finding_fields, test_report_session_status and test_verify_unexplained
+    read; the defaults' analysis was this test's own, about 2.4 CPU-s a run), or with
+    the defaults for a file that is no case of its own (a ring's files). The writer's
+    text is json's on either document; test_cli_text_is_the_commands_own holds
+    _analyze_text (the defaults) to the command's output."""
+    path = (CAPTURES / capture).resolve()
+    case = _CASES.get(path)
+    text = _analyze_text(path) if case is None else _document_text(
+        case_analysis(case.capture, case.config_path))
     document = json.loads(text)
     assert text == json.dumps(document, indent=2) + "\n"
     stream = io.StringIO()
@@ -103,12 +110,20 @@ def test_every_stored_capture_analysis(capture: str) -> None:
     assert stream.getvalue() == text
 
 
+# The stored cases by capture file (a ring's folder is a case, its files are not).
+_CASES = {case.capture.resolve(): case for case in stored_cases()}
+
+
+def _document_text(analysis: Analysis) -> str:
+    """What `analyze --format json` writes of `analysis` (its connections streamed)."""
+    stream = io.StringIO()
+    write_json(analysis_document(analysis, streamed=True), stream)
+    return stream.getvalue()
+
+
 def _analyze_text(path: Path) -> str:
     """What `analyze PATH --format json` writes, from stored.default_traffic's read."""
-    config = build_config({})
-    stream = io.StringIO()
-    write_json(analysis_document(analyze(default_traffic(path), config), streamed=True), stream)
-    return stream.getvalue()
+    return _document_text(analyze(default_traffic(path), build_config({})))
 
 
 @pytest.mark.parametrize("capture", ["ndmjob/v4-backup.pcap",

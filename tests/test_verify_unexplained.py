@@ -137,7 +137,15 @@ def _unexplained(analysis: Analysis, config: Config) -> list[str]:
 @pytest.mark.parametrize("capture", STORED, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_every_failed_step_has_its_error_finding(tmp_path: Path, capture: Path) -> None:
     config = build_config(load_file(_config_of(capture)))
+    judged: set[bytes] = set()
     for variant in _variants(capture, tmp_path):
+        # A variant byte for byte one judged before (one host's packets of a capture of
+        # that host's alone, no frame 21 in a shorter capture, the halves of 2 frames:
+        # 46 of 1,372 files) is the same input: read and judged again, the same analysis.
+        data = variant.read_bytes()
+        if data in judged:
+            continue
+        judged.add(data)
         if variant == capture:  # the stored capture itself: its shared analysis
             analysis = case_analysis(capture, _config_of(capture))
         else:
