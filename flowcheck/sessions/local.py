@@ -29,6 +29,7 @@ from __future__ import annotations
 import ipaddress
 from bisect import bisect_left
 from collections import defaultdict
+from functools import lru_cache
 
 from flowcheck.config import host_address
 from flowcheck.model import (
@@ -50,6 +51,9 @@ _JITTER_SECONDS = 0.005
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+# Asked of the same few hosts' addresses for every announcement and connection (88,600
+# times in an analysis of 2,000 jobs); the parsed addresses are immutable.
+@lru_cache(maxsize=4096)
 def _address(ip: str) -> Address | None:
     """The address as the wire shows it (flowcheck.config.host_address: an IPv4-mapped
     IPv6 address, ::ffff:a.b.c.d, as its IPv4 one); None when ip is not an address."""
