@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import random
+import weakref
 from pathlib import Path
 
 from test_connections_per_connection_memory import short_connections
@@ -81,3 +82,17 @@ def test_records_made_in_any_order_equal_the_per_packet_path(tmp_path: Path) -> 
     assert alone == expected
     assert in_bulk == expected
     assert one_by_one == expected  # the sequence compares as the list of its records
+
+
+def test_reading_every_record_lets_the_order_go(tmp_path: Path) -> None:
+    """Once every record is made and kept as one list, the sequence's order arrays (12
+    bytes a record) are let go, not kept alive by an empty view of them."""
+    path = short_connections(tmp_path / "short.pcap", 300)
+    connections = track_connections([str(path)], chunk_size=CHUNK).connections
+    assert isinstance(connections, Records)
+    order = [weakref.ref(connections._part_of), weakref.ref(connections._row_of)]
+    everything = list(connections)
+    gc.collect()
+    assert [ref() for ref in order] == [None, None]
+    assert list(connections) == everything and len(connections) == 300
+    assert connections[-1] is everything[-1]

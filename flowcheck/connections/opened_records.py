@@ -23,6 +23,10 @@ from flowcheck.connections.block_records import BlockRecords
 from flowcheck.model import Connection
 
 _first_frame = attrgetter("first_frame")
+# The order of a Records whose records are all made (as_list): empty, read only.
+_NO_PARTS = np.zeros(0, np.int32)
+_NO_ROWS = np.zeros(0, np.int64)
+_NO_PARTS.flags.writeable = _NO_ROWS.flags.writeable = False
 
 
 class OpenedRecords:
@@ -91,7 +95,9 @@ class Records(Sequence[Connection]):
             starts = np.concatenate(([0], np.cumsum(sizes)[:-1])) if sizes.size else sizes
             self._list = list(map(flat.__getitem__,
                                   (starts[self._part_of] + self._row_of).tolist()))
-            self._parts, self._part_of, self._row_of = [], self._part_of[:0], self._row_of[:0]
+            # New empty arrays, not [:0]: a view would keep the whole order (12 bytes a
+            # record) alive through its base.
+            self._parts, self._part_of, self._row_of = [], _NO_PARTS, _NO_ROWS
         return self._list
 
     def __iter__(self) -> Iterator[Connection]:
@@ -116,7 +122,7 @@ class Records(Sequence[Connection]):
     def __deepcopy__(self, memo: dict[int, Any]) -> Records:
         from copy import deepcopy
 
-        twin = Records([], self._part_of[:0], self._row_of[:0])
+        twin = Records([], _NO_PARTS, _NO_ROWS)
         memo[id(self)] = twin
         twin._list = deepcopy(self.as_list(), memo)
         return twin
