@@ -21,6 +21,7 @@ from test_connections_per_connection_memory import short_connections
 from test_connections_util import read_batches
 
 from flowcheck.connections import ConnectionTracker, track_connections
+from flowcheck.connections.block_records import BlockRecords
 from flowcheck.connections.opened_records import Records
 from flowcheck.model import Connection
 
@@ -96,3 +97,18 @@ def test_reading_every_record_lets_the_order_go(tmp_path: Path) -> None:
     assert [ref() for ref in order] == [None, None]
     assert list(connections) == everything and len(connections) == 300
     assert connections[-1] is everything[-1]
+
+
+def test_a_row_named_twice_is_made_once(tmp_path: Path) -> None:
+    """BlockRecords.make given a row twice (records_of's entries, a slice) makes it once:
+    one object for the connection, and the block's other rows still made when read."""
+    path = short_connections(tmp_path / "short.pcap", 300)
+    connections = track_connections([str(path)], chunk_size=CHUNK).connections
+    block = next(part for part in connections._parts if isinstance(part, BlockRecords)
+                 and part.new > 2 and part.made(0) is None and part.made(1) is None)
+    block.make([0, 0, 1])
+    first, second = block[0], block[1]
+    assert block[0] is first and first is not second
+    everything = list(block)
+    assert everything[0] is first and everything[1] is second
+    assert None not in everything and len({id(c) for c in everything}) == len(everything)
