@@ -112,3 +112,23 @@ def test_a_row_named_twice_is_made_once(tmp_path: Path) -> None:
     everything = list(block)
     assert everything[0] is first and everything[1] is second
     assert None not in everything and len({id(c) for c in everything}) == len(everything)
+
+
+def test_a_slice_makes_only_its_records(tmp_path: Path) -> None:
+    """A slice is a list of the sliced records, as a list's slice (negative bounds and
+    steps too), and makes those only: not every record of the reading."""
+    path = short_connections(tmp_path / "short.pcap", COUNT)
+    gc.collect()
+    before = _alive()
+    connections = track_connections([str(path)], chunk_size=CHUNK).connections
+    made = _alive() - before
+    head = connections[:5]
+    assert _alive() - before <= made + 5
+    picked = [(k, connections[k]) for k in (slice(-7, None), slice(None, None, -500),
+                                            slice(10, 3), slice(-2, -9, -3), slice(COUNT, None))]
+    assert _alive() - before < made + 40
+    everything = list(connections)
+    assert [id(c) for c in head] == [id(c) for c in everything[:5]]
+    for k, got in picked:
+        assert type(got) is list
+        assert [id(c) for c in got] == [id(c) for c in everything[k]]

@@ -68,8 +68,8 @@ class OpenedRecords:
 class Records(Sequence[Connection]):
     """The connections ordered by first frame (ConnectionTracker.finish): record k is
     row `row_of[k]` of part `part_of[k]` (a list of records, or a parked block's rows,
-    made when read). Iterating, comparing or adding makes every record (each block's in
-    bulk) and keeps them as one list."""
+    made when read; a slice's, in bulk per block). Iterating, comparing or adding makes
+    every record (each block's in bulk) and keeps them as one list."""
 
     __slots__ = ("_parts", "_part_of", "_row_of", "_list")
 
@@ -81,9 +81,22 @@ class Records(Sequence[Connection]):
         return len(self._list) if self._list is not None else self._part_of.shape[0]
 
     def __getitem__(self, k: Any) -> Any:
-        if self._list is not None or isinstance(k, slice):
-            return self.as_list()[k]
+        if self._list is not None:
+            return self._list[k]
+        if isinstance(k, slice):  # a list, as a list's slice; only its records made
+            return self._sliced(k)
         return self._parts[self._part_of.item(k)][self._row_of.item(k)]
+
+    def _sliced(self, k: slice) -> list[Connection]:
+        """The records of slice k, those not made yet made in bulk per block."""
+        at = np.arange(self._part_of.shape[0])[k]
+        part_of, row_of = self._part_of[at], self._row_of[at]
+        for n in np.unique(part_of).tolist():
+            part = self._parts[n]
+            if type(part) is not list:
+                part.make(row_of[part_of == n].tolist())
+        parts = self._parts
+        return [parts[n][row] for n, row in zip(part_of.tolist(), row_of.tolist(), strict=True)]
 
     def as_list(self) -> list[Connection]:
         """Every record, in order (made in bulk where not made yet); kept."""
