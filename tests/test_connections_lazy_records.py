@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import gc
 import random
+import weakref
 from pathlib import Path
 
 from test_connections_per_connection_memory import short_connections
 from test_connections_util import read_batches
 
 from flowcheck.connections import ConnectionTracker, track_connections
+from flowcheck.connections.block_records import BlockRecords
 from flowcheck.connections.opened_records import Records
 from flowcheck.model import Connection
 
@@ -81,3 +83,52 @@ def test_records_made_in_any_order_equal_the_per_packet_path(tmp_path: Path) -> 
     assert alone == expected
     assert in_bulk == expected
     assert one_by_one == expected  # the sequence compares as the list of its records
+
+
+def test_reading_every_record_lets_the_order_go(tmp_path: Path) -> None:
+    """Once every record is made and kept as one list, the sequence's order arrays (12
+    bytes a record) are let go, not kept alive by an empty view of them."""
+    path = short_connections(tmp_path / "short.pcap", 300)
+    connections = track_connections([str(path)], chunk_size=CHUNK).connections
+    assert isinstance(connections, Records)
+    order = [weakref.ref(connections._part_of), weakref.ref(connections._row_of)]
+    everything = list(connections)
+    gc.collect()
+    assert [ref() for ref in order] == [None, None]
+    assert list(connections) == everything and len(connections) == 300
+    assert connections[-1] is everything[-1]
+
+
+def test_a_row_named_twice_is_made_once(tmp_path: Path) -> None:
+    """BlockRecords.make given a row twice (records_of's entries, a slice) makes it once:
+    one object for the connection, and the block's other rows still made when read."""
+    path = short_connections(tmp_path / "short.pcap", 300)
+    connections = track_connections([str(path)], chunk_size=CHUNK).connections
+    block = next(part for part in connections._parts if isinstance(part, BlockRecords)
+                 and part.new > 2 and part.made(0) is None and part.made(1) is None)
+    block.make([0, 0, 1])
+    first, second = block[0], block[1]
+    assert block[0] is first and first is not second
+    everything = list(block)
+    assert everything[0] is first and everything[1] is second
+    assert None not in everything and len({id(c) for c in everything}) == len(everything)
+
+
+def test_a_slice_makes_only_its_records(tmp_path: Path) -> None:
+    """A slice is a list of the sliced records, as a list's slice (negative bounds and
+    steps too), and makes those only: not every record of the reading."""
+    path = short_connections(tmp_path / "short.pcap", COUNT)
+    gc.collect()
+    before = _alive()
+    connections = track_connections([str(path)], chunk_size=CHUNK).connections
+    made = _alive() - before
+    head = connections[:5]
+    assert _alive() - before <= made + 5
+    picked = [(k, connections[k]) for k in (slice(-7, None), slice(None, None, -500),
+                                            slice(10, 3), slice(-2, -9, -3), slice(COUNT, None))]
+    assert _alive() - before < made + 40
+    everything = list(connections)
+    assert [id(c) for c in head] == [id(c) for c in everything[:5]]
+    for k, got in picked:
+        assert type(got) is list
+        assert [id(c) for c in got] == [id(c) for c in everything[k]]

@@ -245,7 +245,9 @@ class BlockRecords(Sequence[Connection]):
         """Make the records of new rows `rows` not made yet (in bulk: one map of
         __init__ over the columns' values, then the rows' patches)."""
         made = self._made
-        rows = [i for i in rows if made[i] is None]
+        # Each row once (dict.fromkeys: a row named twice would be made twice, two
+        # objects for one connection, and counted twice among the made).
+        rows = [i for i in dict.fromkeys(rows) if made[i] is None]
         if not rows:
             return
         self._make(rows, len(rows))

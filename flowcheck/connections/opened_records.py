@@ -23,6 +23,10 @@ from flowcheck.connections.block_records import BlockRecords
 from flowcheck.model import Connection
 
 _first_frame = attrgetter("first_frame")
+# The order of a Records whose records are all made (as_list): empty, read only.
+_NO_PARTS = np.zeros(0, np.int32)
+_NO_ROWS = np.zeros(0, np.int64)
+_NO_PARTS.flags.writeable = _NO_ROWS.flags.writeable = False
 
 
 class OpenedRecords:
@@ -64,8 +68,8 @@ class OpenedRecords:
 class Records(Sequence[Connection]):
     """The connections ordered by first frame (ConnectionTracker.finish): record k is
     row `row_of[k]` of part `part_of[k]` (a list of records, or a parked block's rows,
-    made when read). Iterating, comparing or adding makes every record (each block's in
-    bulk) and keeps them as one list."""
+    made when read; a slice's, in bulk per block). Iterating, comparing or adding makes
+    every record (each block's in bulk) and keeps them as one list."""
 
     __slots__ = ("_parts", "_part_of", "_row_of", "_list")
 
@@ -77,9 +81,22 @@ class Records(Sequence[Connection]):
         return len(self._list) if self._list is not None else self._part_of.shape[0]
 
     def __getitem__(self, k: Any) -> Any:
-        if self._list is not None or isinstance(k, slice):
-            return self.as_list()[k]
+        if self._list is not None:
+            return self._list[k]
+        if isinstance(k, slice):  # a list, as a list's slice; only its records made
+            return self._sliced(k)
         return self._parts[self._part_of.item(k)][self._row_of.item(k)]
+
+    def _sliced(self, k: slice) -> list[Connection]:
+        """The records of slice k, those not made yet made in bulk per block."""
+        at = np.arange(self._part_of.shape[0])[k]
+        part_of, row_of = self._part_of[at], self._row_of[at]
+        for n in np.unique(part_of).tolist():
+            part = self._parts[n]
+            if type(part) is not list:
+                part.make(row_of[part_of == n].tolist())
+        parts = self._parts
+        return [parts[n][row] for n, row in zip(part_of.tolist(), row_of.tolist(), strict=True)]
 
     def as_list(self) -> list[Connection]:
         """Every record, in order (made in bulk where not made yet); kept."""
@@ -91,7 +108,9 @@ class Records(Sequence[Connection]):
             starts = np.concatenate(([0], np.cumsum(sizes)[:-1])) if sizes.size else sizes
             self._list = list(map(flat.__getitem__,
                                   (starts[self._part_of] + self._row_of).tolist()))
-            self._parts, self._part_of, self._row_of = [], self._part_of[:0], self._row_of[:0]
+            # New empty arrays, not [:0]: a view would keep the whole order (12 bytes a
+            # record) alive through its base.
+            self._parts, self._part_of, self._row_of = [], _NO_PARTS, _NO_ROWS
         return self._list
 
     def __iter__(self) -> Iterator[Connection]:
@@ -116,7 +135,7 @@ class Records(Sequence[Connection]):
     def __deepcopy__(self, memo: dict[int, Any]) -> Records:
         from copy import deepcopy
 
-        twin = Records([], self._part_of[:0], self._row_of[:0])
+        twin = Records([], _NO_PARTS, _NO_ROWS)
         memo[id(self)] = twin
         twin._list = deepcopy(self.as_list(), memo)
         return twin
