@@ -48,6 +48,9 @@ class Same:
     def __getitem__(self, i: int) -> Any:
         return self.value
 
+    # No length: iterating a Same by __getitem__ would never end (readers go by row).
+    __iter__ = None
+
     def __deepcopy__(self, memo: dict[int, Any]) -> Same:
         from copy import deepcopy
 
