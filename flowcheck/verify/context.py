@@ -38,7 +38,7 @@ from flowcheck.verify.census import Census
 from flowcheck.verify.connect_outcome import ConnectSaid, SaidKey
 
 if TYPE_CHECKING:  # capture_host reads the Context: imported for the hint alone
-    from flowcheck.verify.capture_host import HostProof
+    from flowcheck.verify.host_proof import HostProof
 
 
 @fields_dataclass(slots=True)

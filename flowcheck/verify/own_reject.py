@@ -33,8 +33,9 @@ from __future__ import annotations
 from flowcheck.connections.syn_ways import PACKET_HOST, PACKET_OUTGOING, marked_types
 from flowcheck.model import Connection, endpoint
 from flowcheck.model.traffic import INITIAL_TTLS, hops_travelled
-from flowcheck.verify.capture_host import HostProof, proven_host
+from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.context import Context
+from flowcheck.verify.host_proof import HostProof
 from flowcheck.verify.ttl import alternating_ttls, apart_from_own, forged_words
 
 

@@ -29,7 +29,7 @@ from flowcheck.verify.stall_passed import passed_stall
 from flowcheck.verify.stall_record import Stall
 
 if TYPE_CHECKING:
-    from flowcheck.verify.capture_host import HostProof
+    from flowcheck.verify.host_proof import HostProof
 
 # Resends of a sender's last bytes that show the path stopped delivering them: each
 # waited a retransmission timeout for an ACK that did not come.

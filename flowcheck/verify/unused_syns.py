@@ -21,9 +21,10 @@ shows none either), and the fix never named its outbound rules.
 from __future__ import annotations
 
 from flowcheck.model import Announcement, Session
-from flowcheck.verify.capture_host import HostProof, proven_host
+from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.capture_points import point_each_side
 from flowcheck.verify.context import Context
+from flowcheck.verify.host_proof import HostProof
 from flowcheck.verify.shared import three_way_hosts
 from flowcheck.verify.ttl import ttl_word
 

@@ -1,0 +1,32 @@
+"""The host a capture was taken on and what shows it (flowcheck.verify.capture_host.
+proven_host's answer): a module of its own, so verify.context can name it in the hints
+of the proofs it keeps without importing the readings that build them."""
+
+from __future__ import annotations
+
+from flowcheck.fields_dataclass import fields_dataclass
+
+__all__ = ["HostProof"]
+
+
+@fields_dataclass(frozen=True)
+class HostProof:
+    """The host a capture was taken on and what shows it.
+
+    host: its address; words: the proof, said after "taken on HOST (" (the marks'
+    when they prove it, "its Linux cooked headers mark each SYN, ...", else the TTLs',
+    "or on its network segment: ... a router between them"); ttls: verify.ttl.
+    capture_host's answer (host, its TTL, the other's) when the TTLs show the same host,
+    else None: the routers between are counted from it alone (routers_words); marked:
+    the Linux cooked marks prove it, the host itself rather than a point on its
+    segment."""
+
+    host: str
+    words: str
+    ttls: tuple[str, int, int] | None
+    marked: bool
+
+    @property
+    def shown(self) -> str:
+        """"its Linux cooked headers show it" or "the TTLs show it": the proof in short."""
+        return "its Linux cooked headers show it" if self.marked else "the TTLs show it"
