@@ -25,6 +25,7 @@ import ipaddress
 import struct
 from pathlib import Path
 
+import pytest
 from capture_factory import read_pcap, tcp_packet, write_pcap
 from stored import shared_analysis
 
@@ -179,26 +180,16 @@ def test_an_undecremented_reject_where_the_hosts_packets_cross_a_router(
     assert "that sent the reject in fd77::1's name" in refused.fix, refused.fix
 
 
-def test_a_reject_from_farther_than_the_hosts_packets_keeps_the_hedge(
-        tmp_path: Path) -> None:
+@pytest.mark.parametrize("icmp_ttl", [63, 255], ids=["farther", "higher-initial"])
+def test_a_reject_whose_ttl_proves_nothing_keeps_the_hedge(tmp_path: Path,
+                                                           icmp_ttl: int) -> None:
     """The reject one router farther (63) than the host's packets (64): those may be a
-    nearer device's (a SYN proxy's), so its TTL proves nothing: the words of a reject
-    with the host's TTL."""
-    packets = _with_ttls(_ethernet(_run24()), M, 14, icmp=63)
-    refused = _refused(_analysed(tmp_path / "farther.pcap", packets, RUN24_TOML))
-    assert "did not send" not in refused.message, refused.message
-    assert ("a firewall on fd77::1, or a bridge (transparent) firewall in front of fd77::1 "
-            "answering in its name, rejects it" in refused.message), refused.message
-
-
-def test_a_reject_at_a_higher_initial_ttl_than_the_hosts_keeps_the_hedge(
-        tmp_path: Path) -> None:
-    """The reject at hop limit 255 beside the host's packets at 64: a stack that sends
-    its ICMP at 255 and its TCP at 64 (Solaris and illumos, network operating systems)
-    sends just that, so its TTL proves no device between: the words of a reject with the
-    host's TTL."""
-    packets = _with_ttls(_ethernet(_run24()), M, 14, icmp=255)
-    refused = _refused(_analysed(tmp_path / "icmp255.pcap", packets, RUN24_TOML))
+    nearer device's (a SYN proxy's), so its TTL proves nothing. The reject at hop limit
+    255 beside the host's packets at 64: a stack that sends its ICMP at 255 and its TCP
+    at 64 (Solaris and illumos, network operating systems) sends just that, so its TTL
+    proves no device between. Either reads as a reject with the host's TTL."""
+    packets = _with_ttls(_ethernet(_run24()), M, 14, icmp=icmp_ttl)
+    refused = _refused(_analysed(tmp_path / f"icmp{icmp_ttl}.pcap", packets, RUN24_TOML))
     assert "did not send" not in refused.message, refused.message
     assert ("a firewall on fd77::1, or a bridge (transparent) firewall in front of fd77::1 "
             "answering in its name, rejects it" in refused.message), refused.message
