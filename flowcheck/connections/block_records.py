@@ -173,13 +173,14 @@ class _FreshRow:
 
 _RARE = frozenset(RARE_NAMES)
 _DEFAULTS: dict[str, Any] = {}
+_UNKNOWN = object()  # not in _DEFAULTS yet (None is a default kept there)
 
 
 def _default(name: str) -> Any:
     """A new record's value of a field __init__ does not take (a rare one, mostly): a
     list default is a new list each time (never another's), the others kept."""
-    value = _DEFAULTS.get(name)
-    if value is None:
+    value = _DEFAULTS.get(name, _UNKNOWN)
+    if value is _UNKNOWN:
         value = getattr(RareFields() if name in _RARE else Connection(
             uid="", orig_h="", orig_p=0, resp_h="", resp_p=0, ts=0.0), name)
         if not isinstance(value, list):

@@ -16,6 +16,15 @@ if TYPE_CHECKING:
     from flowcheck.connections.relay_copies import RelayCopies
 
 
+# What unmarked relay copies on another interface at their originals' TTL may be (the
+# `unmarked` words of relay_words and all_apart_words).
+_UNMARKED_WHY = (
+    "the file marking neither as coming in or going out: a bridge captured on several "
+    "interfaces at once, each packet as it came in and as it left, or two capture points' "
+    "captures (two hosts on one segment) merged into one file, each on an interface of "
+    "its own; the file does not tell which")
+
+
 def of_them(count: int) -> str:
     """"1 of them was" / "3 of them were": how many of a finding's copies a sentence is
     about, the verb in their number."""
@@ -176,11 +185,7 @@ def relay_words(relays: RelayCopies) -> str:
         # read "a router's or bridge's ... tcpdump -i any on it").
         return (f"{of_them(relays.count)} told by where they were captured: another "
                 "of the file's interfaces, each with its original's TTL, up to "
-                f"{relays.longest * 1e3:.1f} ms after it, the file marking neither as coming "
-                "in or going out: a bridge captured on several interfaces at once, each "
-                "packet as it came in and as it left, or two capture points' captures (two "
-                "hosts on one segment) merged into one file, each on an interface of its "
-                f"own; the file does not tell which{lost}. ")
+                f"{relays.longest * 1e3:.1f} ms after it, {_UNMARKED_WHY}{lost}. ")
     if unmarked_routed(relays):
         # No incoming or outgoing mark: a router captured on two interfaces (dumpcap -i
         # a -i b) and two capture points a router apart merged (lab matrix seed 117 run
@@ -228,12 +233,9 @@ def all_apart_words(relays: RelayCopies, copies: int) -> str:
     late = f"{longest} ms" if shortest == longest else f"{shortest} to {longest} ms"
     return (f"{lead} told by where they were captured: another of the file's "
             f"interfaces, each with its original's TTL, {near:,} within "
-            f"{COPY_WINDOW * 1e3:g} ms of it and {relays.count:,} later ({late} after it), the "
-            "file marking neither as coming in or going out: a bridge captured on several "
-            "interfaces at once, each packet as it came in and as it left, or two capture "
-            "points' captures (two hosts on one segment) merged into one file, each on an "
-            "interface of its own; the file does not tell which. Not copies the network "
-            "delivered twice: a capture point sees those arrive twice on one interface. ")
+            f"{COPY_WINDOW * 1e3:g} ms of it and {relays.count:,} later ({late} after it), "
+            f"{_UNMARKED_WHY}. Not copies the network delivered twice: a capture point sees "
+            "those arrive twice on one interface. ")
 
 
 def held_words(relays: RelayCopies) -> str:

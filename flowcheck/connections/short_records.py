@@ -163,9 +163,13 @@ def _add_copy_bytes(records: list[Connection],
                     copy_bytes: tuple[list[int], list[int]] | None) -> None:
     if copy_bytes is None:
         return
-    for r, orig, resp in zip(records, *copy_bytes, strict=True):
-        r.orig_copy_bytes += orig
-        r.resp_copy_bytes += resp
+    # Only the flows with copies: adding 0 changes no record, and a new record's write
+    # is kept as a patch until it is made (block_records.FreshRows), one per flow else.
+    for i, (orig, resp) in enumerate(zip(*copy_bytes, strict=True)):
+        if orig or resp:
+            r = records[i]
+            r.orig_copy_bytes += orig
+            r.resp_copy_bytes += resp
 
 
 def new_records(short: ShortPass, new: np.ndarray, uids: np.ndarray

@@ -27,9 +27,8 @@ captured, is that FIN, not a byte).
 from __future__ import annotations
 
 from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.ndmp.keepalive import FIN, SYN  # TCP flags (SegmentSink.segment)
 
-FIN = 0x01
-SYN = 0x02
 _MOD = 1 << 32
 _HALF = 1 << 31
 # When a hole that is still open will not be filled (RFC 9293 3.8.1, RFC 6298).
