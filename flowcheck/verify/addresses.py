@@ -10,7 +10,6 @@ address that cannot work, or reaches the port under another address.
 
 from __future__ import annotations
 
-from flowcheck.connections.syn_ways import ARRIVED, ELSEWHERE, OTHER_TTL, SENT
 from flowcheck.model import Announcement, Connection, Finding, Session, endpoint
 from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.sessions import listener_host
@@ -18,14 +17,12 @@ from flowcheck.sessions.classify import connector_host
 from flowcheck.sessions.local import other_version
 from flowcheck.verify.allow_rules import allow_rule, capitalised
 from flowcheck.verify.announced_kind import loopback_attempts, special, special_fix, special_message
+from flowcheck.verify.arrival import marked_both_ends
 from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.evidence import is_open, judged
 from flowcheck.verify.shared import agent_kind, listened_at
 from flowcheck.verify.ttl import ttl_word
-
-# The syn_ways bits connector_leaving reads (as verify.arrival's).
-_MARKS = SENT | ARRIVED | OTHER_TTL | ELSEWHERE
 
 
 def mismatched(ctx: Context, session: Session, ip: str, port: int) -> Announcement | None:
@@ -346,7 +343,7 @@ def connector_leaving(ctx: Context, control: Connection, conn: Connection,
     connections: the connector opened the control connection and the data connection,
     and the SYNs of each are marked captured leaving it and arriving at the host they
     were addressed to at one TTL, none at another or arriving elsewhere (Connection.
-    orig_syn_ways SENT | ARRIVED, as verify.arrival reads them), with no copy in the set
+    orig_syn_ways SENT | ARRIVED: verify.arrival.marked_both_ends), with no copy in the set
     at another TTL than its original and no capture of one host's several interfaces
     (Context.routed_points, interface_copies). The part marked leaving was taken on the
     connector, which sees its packets after its own NAT rules, as a capture on it alone
@@ -354,9 +351,7 @@ def connector_leaving(ctx: Context, control: Connection, conn: Connection,
     server's own DNAT, read "This capture does not show which address the media server
     10.77.0.1 uses for the agent")."""
     return (control.orig_h == connector_addr and conn.orig_h == connector_addr
-            and control.orig_syn_ways & _MARKS == SENT | ARRIVED
-            and conn.orig_syn_ways & _MARKS == SENT | ARRIVED
-            and not ctx.routed_points and not ctx.interface_copies)
+            and marked_both_ends(ctx, control) and marked_both_ends(ctx, conn))
 
 
 def _translated_fix(ctx: Context, session: Session, ann: Announcement, side: str,

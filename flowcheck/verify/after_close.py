@@ -185,13 +185,14 @@ def late_refusal(ctx: Context, conn: Connection) -> LateRefusal | None:
         return LateRefusal(gone, min(answers), None, 0.0, False, before_capture=True)
     if min(answers) < closed.frame:
         return None
-    if conn.resp_rst and conn.rst_ts is not None and min(answers) == conn.rst_frames[0] \
-            and not _after_close(ctx, session, closed, conn.resp_h, conn.rst_ts):
+    # The refusal's stamp when it is the responder's RST (the record keeps no ICMP's).
+    rst_ts = (conn.rst_ts if conn.resp_rst and conn.rst_ts is not None
+              and min(answers) == conn.rst_frames[0] else None)
+    if rst_ts is not None and not _after_close(ctx, session, closed, conn.resp_h, rst_ts):
         return None  # two clocks: the RST may have come before the close (two_clocks)
     tried = conn.syn_ts is not None and conn.syn_frames and conn.syn_frames[0] < closed.frame
     waited = max(0.0, closed.ts - conn.syn_ts) if tried and conn.syn_ts is not None else 0.0
-    after = (conn.rst_ts - closed.ts if conn.resp_rst and conn.rst_ts is not None
-             and min(answers) == conn.rst_frames[0] else None)
+    after = rst_ts - closed.ts if rst_ts is not None else None
     return LateRefusal(closed, min(answers), after, waited,
                        waited >= ctx.config.retransmission_timeout)
 

@@ -40,6 +40,17 @@ from flowcheck.verify.ttl import ttl_word
 _READ = SENT | ARRIVED | OTHER_TTL | ELSEWHERE
 
 
+def marked_both_ends(ctx: Context, conn: Connection) -> bool:
+    """Are conn's SYNs marked captured leaving its originator and arriving at the host
+    they were addressed to at one TTL, none at another TTL or arriving elsewhere
+    (Connection.orig_syn_ways), with no copy in the set at another TTL than its original
+    (Context.routed_points) and no capture of one host's several interfaces
+    (Context.interface_copies)? marked_arrival's reading of the SYNs, and
+    verify.addresses.connector_leaving's of each of its two connections."""
+    return (conn.orig_syn_ways & _READ == SENT | ARRIVED
+            and not ctx.routed_points and not ctx.interface_copies)
+
+
 def marked_arrival(ctx: Context, conn: Connection) -> bool:
     """Do conn's SYNs carry the marks of a capture point on its sender and one on the
     host they were addressed to, a router apart from neither (module docstring): a copy
@@ -51,9 +62,7 @@ def marked_arrival(ctx: Context, conn: Connection) -> bool:
     (Context.interface_copies: a bridge's or router's own `-i any`), and the responder's
     own packets to the originator captured leaving it (leaving_captured)? The caller asks for
     the rest (unanswered, each SYN in the set twice: capture_points.reached_responder)."""
-    return (conn.orig_syn_ways & _READ == SENT | ARRIVED
-            and not ctx.routed_points and not ctx.interface_copies
-            and leaving_captured(ctx, conn.resp_h, conn.orig_h))
+    return marked_both_ends(ctx, conn) and leaving_captured(ctx, conn.resp_h, conn.orig_h)
 
 
 def leaving_captured(ctx: Context, host: str, peer: str) -> bool:

@@ -62,7 +62,10 @@ def report_closed(ctx: Context, session: Session, stream: NdmpStream, control: C
     by_agent = (lost.side == "resp" if lost is not None
                 else first_closer(control, stream) == "responder")
     fin = lost.shown.frame if lost is not None else control.fin_frames[0]
-    if _clocks_doubt(ctx, session, stream, control, start, lost, by_agent):
+    # A three-way job's tape agent is named so (trial 27 D5).
+    agent = f"the {session.server_roles.get(control.resp_h, 'agent')}"
+    closer_name = f"{agent} {control.resp_h}" if by_agent else f"the media server {control.orig_h}"
+    if _clocks_doubt(ctx, session, stream, control, start, lost, closer_name):
         return
     last = next((m for m in reversed(stream.messages) if m.frame < fin), start)
     # A reply stands for its request when the capture lacks the request (one_way, or
@@ -77,12 +80,8 @@ def report_closed(ctx: Context, session: Session, stream: NdmpStream, control: C
     what = ("its mover was active" if start is not None and message_op(start) in MOVER_STARTS else
             "the job was running" if resource == 1 else
             f"the job's resource {resource} was running")
-    # A three-way job's tape agent is named so (trial 27 D5).
-    agent = f"the {session.server_roles.get(control.resp_h, 'agent')}"
-    head = (f"The control connection {connection_ends(control)} was closed by "
-            + (f"{agent} {control.resp_h}" if by_agent else
-               f"the media server {control.orig_h}")
-            + f" ({lost_fin_words(control, lost) if lost else fin_words(control, stream)})"
+    head = (f"The control connection {connection_ends(control)} was closed by {closer_name}"
+            f" ({lost_fin_words(control, lost) if lost else fin_words(control, stream)})"
             f" while {what} ({begun}, {unanswered}no NOTIFY_DATA_HALTED or "
             f"NOTIFY_MOVER_HALTED after it{last_words}). The job cannot go on without it. "
             + (acked_no_halt_words(control, start, acked) if acked is not None
@@ -133,23 +132,22 @@ def report_closed(ctx: Context, session: Session, stream: NdmpStream, control: C
 
 
 def _clocks_doubt(ctx: Context, session: Session, stream: NdmpStream, control: Connection,
-                  start: NdmpMessage | None, lost: LostFin | None, by_agent: bool) -> bool:
+                  start: NdmpMessage | None, lost: LostFin | None, closer: str) -> bool:
     """Whether the events the reading orders, the close (its first FIN captured, or the
     packet that shows a FIN the capture lacks: lost_fin), the job's start (`start`) and
     the halts (NOTIFY_*_HALTED), include two of the two hosts' stamped within the proven
     lag of each other, two hosts' own captures merged (flowcheck.verify.two_clocks): a
     halt stamped on the agent's clock before the start on the media server's may have
     come after it, a close before a halt or the start after them. Then
-    capture_clocks_apart is reported instead, and True. The other host's later requests
+    capture_clocks_apart is reported instead, and True. closer: the side that closed it,
+    as report_closed names it ("the agent 10.77.0.2"). The other host's later requests
     (a DATA_GET_STATE the closed socket answered with a RST) change nothing of the
     reading."""
     shown = lost.shown if lost is not None else stream.fin
     if shown is None or (lost is None and shown.frame != control.fin_frames[0]):
         return False
-    who = (f"the {session.server_roles.get(control.resp_h, 'agent')} {control.resp_h}"
-           if by_agent else f"the media server {control.orig_h}")
     events = [(shown.direction, shown.frame, shown.ts,
-               f"{who}'s close of the control connection {connection_ends(control)} "
+               f"{closer}'s close of the control connection {connection_ends(control)} "
                f"({'FIN' if lost is None else 'shown by the packet at'} frame {shown.frame})")]
     events += [(m.direction, m.frame, m.ts, f"{message_op(m)} (frame {m.frame})")
                for m in stream.messages if m is start

@@ -116,10 +116,10 @@ def words_by_marks(marks: HostMarks, host: str, peer: str) -> str:
             f"sent by the capture host (outgoing), at {ttl_word(host)} "
             f"{_ttl(marks, host, peer)}, an initial value, none of them also captured "
             f"arriving (a router or bridge forwarding them captures each arriving too)")
-    if (peer, host) in marks:
-        return f"{sent}, and {peer}'s to it arriving addressed to the capture host"
-    proof = one_host(marks)
-    if proof is None:  # not host_by_marks's answer: the words of its first rule
+    # The peer's packets in the capture: host_by_marks's first rule (_proves); else its
+    # second (one_host), or not its answer at all: the first rule's words then.
+    proof = None if (peer, host) in marks else one_host(marks)
+    if proof is None:
         return f"{sent}, and {peer}'s to it arriving addressed to the capture host"
     other, its_peer = proof
     return (f"{sent}; {peer} sent nothing to {host}, but the capture host is {other} "
