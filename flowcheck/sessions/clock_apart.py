@@ -219,13 +219,17 @@ def lag_proofs(connections: Iterable[Connection]) -> dict[tuple[str, str], LagPr
             for pair, proof in behind.items() if proof.lag <= allows.get(pair, proof.lag)}
 
 
-def mark_clocks_apart(connections: list[Connection]) -> None:
+def mark_clocks_apart(connections: list[Connection]) -> dict[tuple[str, str], LagProof]:
     """Set Connection.clocks_apart on each connection between two hosts whose stamps
     the capture proves apart (lag_proofs, either way): flowcheck.sessions.unheard_ack
-    reads its handshake without the order of one side's packets against the other's."""
+    reads its handshake without the order of one side's packets against the other's.
+    Returns the proofs (lag_proofs of `connections`: (host, peer) -> LagProof, empty
+    when none), which the checks read again (pipeline.Traffic.clock_lags,
+    verify.two_clocks) rather than find them a second time."""
     proofs = lag_proofs(connections)
     if not proofs:
-        return
+        return proofs
     for conn in connections:
         conn.clocks_apart = ((conn.orig_h, conn.resp_h) in proofs
                              or (conn.resp_h, conn.orig_h) in proofs)
+    return proofs
