@@ -173,6 +173,11 @@ class Context:
     # Per (sender, receiver) address, the Linux cooked packet types and TTLs of its SYNs,
     # FINs and RSTs (TrackResult.host_marks; verify.cooked_host): {} but in a cooked set.
     host_marks: dict[tuple[str, str], int] = field(default_factory=dict)
+    # verify.cooked_host.one_host of host_marks (the one host a Linux cooked capture
+    # proves, and the peer proving it; None when none), in a 1-tuple once found, as it
+    # walks every marked pair and several readings of a session ask; None: not found yet.
+    one_host: tuple[tuple[str, str] | None] | None = field(default=None, repr=False,
+                                                           compare=False)
     # Its (source, destination) host pairs with a copy that crossed (copy_counts.kept_leg;
     # None: not built yet).
     crossed_pairs: set[tuple[str, str]] | None = None
