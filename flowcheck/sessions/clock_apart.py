@@ -43,7 +43,7 @@ from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection
 
 __all__ = ["MIN_APART_SECONDS", "LagProof", "data_before_answer", "lag_proofs",
-           "mark_clocks_apart", "stamped_behind"]
+           "mark_clocks_apart"]
 
 # A lag this small is a merged capture's or SPAN port's jitter, which the announcement
 # matching already allows (ANNOUNCEMENT_JITTER_SECONDS, 5 ms): only a larger one says the
@@ -173,18 +173,13 @@ def _in_order(conn: Connection) -> tuple[str, str, float] | None:
     return conn.resp_h, conn.orig_h, allowed
 
 
-def stamped_behind(connections: Iterable[Connection]) -> dict[tuple[str, str], float]:
-    """(host, peer) -> the largest lag in seconds by which the capture proves host's
-    packets stamped behind peer's (above MIN_APART_SECONDS; absent: none proven, or the
-    pair's handshakes disagree: one of host's SYN-ACKs answered its peer's SYN in order
-    and allows no lag that large, `_in_order`; a handshake that `_straddles` its SYNs
-    counts for neither)."""
-    return {pair: proof.lag for pair, proof in lag_proofs(connections).items()}
-
-
 def lag_proofs(connections: Iterable[Connection]) -> dict[tuple[str, str], LagProof]:
-    """(host, peer) -> the proof of stamped_behind's lag: the largest proven, its upper
-    bound the least any of the pair's proofs gives (not below that lag).
+    """(host, peer) -> the proof of the largest lag in seconds by which the capture
+    proves host's packets stamped behind peer's (LagProof.lag, above MIN_APART_SECONDS;
+    absent: none proven, or the pair's handshakes disagree: one of host's SYN-ACKs
+    answered its peer's SYN in order and allows no lag that large, `_in_order`; a
+    handshake that `_straddles` its SYNs counts for neither), its upper bound the least
+    any of the pair's proofs gives (not below that lag).
 
     Two passes: the proofs, then (only when there are some) the handshakes in order of
     their pairs. A connection whose first SYN-ACK is written after its first SYN and
