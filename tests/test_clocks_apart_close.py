@@ -337,7 +337,7 @@ def test_the_checks_read_the_pipelines_lag_proofs(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """The proofs the pipeline found marking the connections (mark_clocks_apart over
     every connection) are the ones the checks read (pipeline.Traffic.clock_lags,
-    Context.clock_lags): lag_proofs runs once over every connection per analysis, once
+    Context.proofs.clock_lags): lag_proofs runs once over every connection per analysis, once
     more over matching's controls and endpoints (another set), not a third time for
     verify.two_clocks (before, it found them again). The reading is the same: the close
     not read, capture_clocks_apart with the proven lag."""

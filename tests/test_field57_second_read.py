@@ -209,7 +209,7 @@ def test_one_hosts_capture_is_found_once_per_analysis(monkeypatch: pytest.Monkey
     """Run 10's capture on the dual-stack agent as stored: its readings that say where
     the capture was taken ask, for the IPv4 callback pair that the peer never answered,
     whether the file is one host's capture (cooked_host.one_host, which walks every
-    marked pair): it is found once per analysis (Context.one_host), not once per
+    marked pair): it is found once per analysis (Context.proofs.one_host), not once per
     reading and pair. The words as before."""
     from flowcheck.verify import cooked_host
 

@@ -26,12 +26,12 @@ from flowcheck.verify.ttl import capture_host, taken_on_words
 def proven_host(ctx: Context, a: str, b: str) -> HostProof | None:
     """The host of a and b the capture was taken on when the TTLs or the Linux cooked
     marks show it (module docstring); None when neither does, or they name different
-    hosts. Found once per Context and pair (Context.host_proofs): a refusal's message and
+    hosts. Found once per Context and pair (Context.proofs.host_proofs): a refusal's message and
     fix each ask it (verify.own_reject), and so do several readings of one pair."""
     key = (a, b)
-    if key not in ctx.host_proofs:
-        ctx.host_proofs[key] = _proven_host(ctx, a, b)
-    return ctx.host_proofs[key]
+    if key not in ctx.proofs.host_proofs:
+        ctx.proofs.host_proofs[key] = _proven_host(ctx, a, b)
+    return ctx.proofs.host_proofs[key]
 
 
 def _proven_host(ctx: Context, a: str, b: str) -> HostProof | None:

@@ -31,6 +31,7 @@ from flowcheck.verify.links import check_links
 from flowcheck.verify.nat_unread import note_nat_unread
 from flowcheck.verify.no_reply import check_no_reply
 from flowcheck.verify.profile_followed import note_profile_followed
+from flowcheck.verify.proof_cache import ProofCache
 from flowcheck.verify.ranges import note_too_small
 from flowcheck.verify.receiver_stalled import check_receiver_stalls
 from flowcheck.verify.replies import check_replies
@@ -97,7 +98,8 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
                   census=census,
                   port_only_capture=port_only_capture,
                   link_claims=link_claims or NeighbourClaims(),
-                  clock_lags=None if clock_lags is None else dict(clock_lags))
+                  proofs=ProofCache(clock_lags=None if clock_lags is None
+                                    else dict(clock_lags)))
     ctx.strays = dict(strays) if strays is not None else \
         stray_syns(connections, ctx.stream_by_uid, config.ndmp_port)
     mark_side_traffic(ctx)  # first: the checks withhold a side session's errors

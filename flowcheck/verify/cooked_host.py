@@ -62,13 +62,13 @@ def host_by_marks(marks: HostMarks, a: str, b: str, one: OneHost | None = None
 
 
 def context_one_host(ctx: Context) -> tuple[str, str] | None:
-    """one_host of ctx.host_marks, found once per Context (Context.one_host): it walks
+    """one_host of ctx.host_marks, found once per Context (Context.proofs.one_host): it walks
     every marked pair (some 20 ms at cooked_hosts.HOST_PAIRS_CAP), and a failing
     dual-stack session's readings ask it about six times. host_by_marks' and
     words_by_marks' `one` when they read ctx.host_marks (capture_host)."""
-    if ctx.one_host is None:
-        ctx.one_host = (one_host(ctx.host_marks),)
-    return ctx.one_host[0]
+    if ctx.proofs.one_host is None:
+        ctx.proofs.one_host = (one_host(ctx.host_marks),)
+    return ctx.proofs.one_host[0]
 
 
 def _sent_by_capture_host(mine: int | None) -> bool:

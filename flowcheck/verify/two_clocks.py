@@ -50,11 +50,11 @@ class ClockDoubt:
 
 def _proofs(ctx: Context) -> dict[tuple[str, str], LagProof]:
     """The capture's lag proofs (clock_apart.lag_proofs over every connection): the
-    pipeline's (Context.clock_lags, from clock_apart.mark_clocks_apart), else found
+    pipeline's (Context.proofs.clock_lags, from clock_apart.mark_clocks_apart), else found
     once here."""
-    if ctx.clock_lags is None:
-        ctx.clock_lags = lag_proofs(ctx.connections)
-    return ctx.clock_lags
+    if ctx.proofs.clock_lags is None:
+        ctx.proofs.clock_lags = lag_proofs(ctx.connections)
+    return ctx.proofs.clock_lags
 
 
 def _lag_between(ctx: Context, host: str, peer: str) -> tuple[LagProof, bool] | None:
