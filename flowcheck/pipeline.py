@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from flowcheck.decode.tunnels import TunnelPorts
     from flowcheck.ndmp import NdmpCollector
     from flowcheck.profiles import Profile
+    from flowcheck.sessions.clock_apart import LagProof
     from flowcheck.sessions.file_order import FileOrder
     from flowcheck.sources.clock_epochs import EpochFrames
 
@@ -83,6 +84,11 @@ class Traffic:
     # The clock epoch of each frame, when the capture host's clock stepped back on all
     # its streams at once (TrackResult.clock_epochs; flowcheck.sessions.file_order).
     clock_epochs: EpochFrames | None = None
+    # The proofs of hosts stamped behind their peers, (host, peer) -> LagProof, over
+    # `connections` as traffic_from found them (sessions.clock_apart.mark_clocks_apart),
+    # for the checks (verify.two_clocks); None: not found (a Traffic made otherwise:
+    # the checks find them).
+    clock_lags: dict[tuple[str, str], LagProof] | None = None
 
 
 @fields_dataclass(slots=True)
@@ -174,7 +180,8 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
     connections, views = fold_nat_views(connections, streams)
     far = {view.uid for _, view in views}
     mark_held_elsewhere(connections)  # a side's few packets lost: not one direction
-    mark_clocks_apart(connections)  # two hosts' own captures merged, their clocks apart
+    # Two hosts' own captures merged, their clocks apart: the proofs, kept for the checks.
+    clock_lags = mark_clocks_apart(connections)
     streams = [s for s in streams if s.uid not in far]
     folded = [copy for _, copy in copies] + [view for _, view in views]
     findings = list(result.findings)
@@ -199,7 +206,7 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
                    host_marks=result.host_marks,
                    folded_streams=[s for s in all_streams if s.uid in left_out | far],
                    one_stream=result.one_stream, time_ordered=result.time_ordered,
-                   clock_epochs=result.clock_epochs)
+                   clock_epochs=result.clock_epochs, clock_lags=clock_lags)
 
 
 def label_connections(traffic: Traffic, config: Config) -> list[Session]:
@@ -267,7 +274,8 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
                               if traffic.skipped else None, census=census,
                               port_only_capture=port_only_capture(
                                   traffic.captures, config, traffic.connections),
-                              link_claims=traffic.arp.claims))
+                              link_claims=traffic.arp.claims,
+                              clock_lags=traffic.clock_lags))
     stepped = any(f.code == "capture_clock_stepped" for f in traffic.findings)
     findings.extend(check_capture_loss(traffic.connections, traffic.captures,
                                        traffic.ring_gaps, clock_stepped=stepped,

@@ -331,3 +331,33 @@ def test_the_words_give_how_far_apart_the_two_events_are_stamped(tmp_path: Path)
     assert words in clocks.message and "the lag lies between 2.000 and 3.000 s" in clocks.message
     assert "1.952 s before 10.77.0.1's packet at frame 563, less than the lag may be " \
            "(capture_clocks_apart)" in result.sessions[0].steps[-1].detail
+
+
+def test_the_checks_read_the_pipelines_lag_proofs(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The proofs the pipeline found marking the connections (mark_clocks_apart over
+    every connection) are the ones the checks read (pipeline.Traffic.clock_lags,
+    Context.proofs.clock_lags): lag_proofs runs once over every connection per analysis, once
+    more over matching's controls and endpoints (another set), not a third time for
+    verify.two_clocks (before, it found them again). The reading is the same: the close
+    not read, capture_clocks_apart with the proven lag."""
+    from flowcheck.sessions import clock_apart, matching
+    from flowcheck.verify import two_clocks
+
+    calls: list[tuple[str, ...]] = []  # the uids each call was given
+    real = clock_apart.lag_proofs
+
+    def counted(connections: list[Connection]) -> dict:
+        connections = list(connections)
+        calls.append(tuple(c.uid for c in connections))
+        return real(connections)
+
+    for module in (clock_apart, matching, two_clocks):
+        monkeypatch.setattr(module, "lag_proofs", counted)
+    result = _analyze(_merged(tmp_path, NDMJOB / "v4-backup.pcap", AGENT, -3.5),
+                      NDMJOB / "flowcheck.toml")
+    (clocks,) = [f for f in result.findings if f.code == "capture_clocks_apart"]
+    assert "10.77.0.2's packets are stamped at least 3.500 s behind" in clocks.message
+    everything = tuple(c.uid for c in result.traffic.connections)
+    assert len(calls) == 2 and calls[0] == everything, (calls, everything)
+    assert result.traffic.clock_lags == real(result.traffic.connections)

@@ -23,11 +23,17 @@ from pcap_records import moved_back, stored_records, write_records
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Connection
 from flowcheck.pipeline import Analysis, analyze, read_traffic
-from flowcheck.sessions.clock_apart import stamped_behind
+from flowcheck.sessions.clock_apart import lag_proofs
 
 STORED = Path(__file__).resolve().parent.parent / "captures" / "ndmjob"
 AGENT = bytes([10, 77, 0, 2])
 MEDIA = "10.77.0.1"
+
+
+def stamped_behind(connections: list[Connection]) -> dict[tuple[str, str], float]:
+    """lag_proofs' lags alone: (host, peer) -> the largest lag in seconds proven (the
+    lower bound; test_clocks_apart_close reads the upper bounds)."""
+    return {pair: proof.lag for pair, proof in lag_proofs(connections).items()}
 
 
 def _records() -> tuple[int, tuple]:

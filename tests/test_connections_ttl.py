@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tshark_fork
+from scapy.all import ICMP, IP, TCP, Ether
 from test_connections_acked_unseen import run, short_everywhere  # noqa: F401 (fixture)
 from test_connections_util import (
     ACK,
@@ -27,6 +28,7 @@ from test_connections_util import (
 )
 from test_decode_tunnels import VTEP1, VTEP2, gre, udp, vxlan
 
+from flowcheck.connections.icmp import FRAMES_PER_QUOTE
 from flowcheck.decode import decode_batch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,5 +161,51 @@ def test_stored_router_captures_on_every_path(name: str, ttls: tuple[int, int],
     # flowcheck that the other two captures' do not (branch coverage, session 48).
     chunks = (700, 100_000) if name == "ndmjob-idle/idle-rst-agent" else (20, 700, 100_000)
     for chunk in chunks:
+        fast, _ = run(path, chunk, fast=True)
+        assert fast == reference, chunk
+
+
+def refused_nine_times(path: Path, syns: bool, snap: int | None = None) -> Path:
+    """M's SYN to A:10000 sent nine times a second apart (one attempt: the same sequence
+    number, the next IPv4 ID), each answered 1 ms later by A's ICMP administratively
+    prohibited, the first eight at TTL 64 and the ninth at 63: one more reject than
+    connections.icmp.FRAMES_PER_QUOTE keeps. syns: the SYNs captured (else only the
+    rejects: a connection made of the quotes); snap: the rejects cut to snap bytes."""
+    packets: list[bytes | tuple[bytes, int]] = []
+    times = []
+    for i in range(FRAMES_PER_QUOTE + 1):
+        syn = IP(src=M, dst=A, id=1000 + i, ttl=64) / TCP(sport=5001, dport=10000,
+                                                           flags="S", seq=100)
+        reject = bytes(Ether() / IP(src=A, dst=M, id=2000 + i,
+                                    ttl=64 if i < FRAMES_PER_QUOTE else 63)
+                       / ICMP(type=3, code=13) / syn)
+        if syns:
+            packets.append(bytes(Ether() / syn))
+            times.append(float(i))
+        packets.append(reject if snap is None else (reject, snap))
+        times.append(i + 0.001)
+    return write_pcap(path, 1, packets, times=times)
+
+
+@pytest.mark.parametrize("syns, snap", [
+    (True, None),  # the rejects tied by their quotes (connections.icmp_attach)
+    (False, None),  # a connection made of the quotes (connections.icmp.QuotedAttempts)
+    (True, 14 + 20 + 8 + 20),  # quotes cut before the ports (connections.icmp_cut)
+], ids=["tracked", "quoted", "cut"])
+def test_a_reject_past_the_kept_frames_at_another_ttl(tmp_path: Path, syns: bool,
+                                                      snap: int | None,
+                                                      short_everywhere: None  # noqa: F811
+                                                      ) -> None:
+    # Rejects at two TTLs leave icmp_ttl None (none of them speaks for all), the ninth,
+    # past the frames kept, too, on every path (the one-at-a-time reference, the bulk
+    # path, the short pass, parked between batches). Before, add_icmp stopped at
+    # FRAMES_PER_QUOTE before comparing: 64 where QuotedAttempts said None.
+    path = refused_nine_times(tmp_path / "refused.pcap", syns, snap)
+    reference, _ = run(path, 100_000, fast=False)
+    (c,) = reference
+    assert (c.resp_h, c.resp_p, c.icmp_code, c.icmp_sender) == (A, 10000, 13, A)
+    assert len(c.icmp_frames) == FRAMES_PER_QUOTE and c.icmp_ttl is None
+    assert c.orig_pkts == (FRAMES_PER_QUOTE + 1 if syns else 0)
+    for chunk in (1, 3, 7, 100_000):
         fast, _ = run(path, chunk, fast=True)
         assert fast == reference, chunk

@@ -18,6 +18,7 @@ import re
 import struct
 from pathlib import Path
 
+import pytest
 from capture_factory import write_pcap
 
 from flowcheck.config import build_config, load_file
@@ -202,3 +203,27 @@ def test_the_agents_own_loopback_traffic_keeps_it_one_hosts_capture(tmp_path: Pa
     assert "unless it was taken on 10.77.0.1 itself" not in unanswered.message
     assert ("10.77.0.1 sent nothing to 10.77.0.2, but the capture host is fd77::2"
             in unanswered.message)
+
+
+def test_one_hosts_capture_is_found_once_per_analysis(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run 10's capture on the dual-stack agent as stored: its readings that say where
+    the capture was taken ask, for the IPv4 callback pair that the peer never answered,
+    whether the file is one host's capture (cooked_host.one_host, which walks every
+    marked pair): it is found once per analysis (Context.proofs.one_host), not once per
+    reading and pair. The words as before."""
+    from flowcheck.verify import cooked_host
+
+    calls: list[int] = []  # each call's marked pairs
+    real = cooked_host.one_host
+
+    def counted(marks: dict) -> tuple[str, str] | None:
+        calls.append(len(marks))
+        return real(marks)
+
+    monkeypatch.setattr(cooked_host, "one_host", counted)
+    config = build_config(load_file(DUAL_TOML))
+    analysis = analyze(read_traffic([str(DUAL)], config), config)
+    [unanswered] = [f for f in analysis.findings if f.code == "callback_unanswered"]
+    assert ("10.77.0.1 sent nothing to 10.77.0.2, but the capture host is fd77::2"
+            in unanswered.message)
+    assert len(calls) == 1, calls

@@ -27,9 +27,11 @@ from pathlib import Path
 
 import pytest
 from capture_factory import read_pcap, tcp_packet, write_pcap
+from scapy.all import ICMP, IP, TCP, Ether
 from stored import shared_analysis
 
 from flowcheck.config import build_config, load_file
+from flowcheck.connections.icmp import FRAMES_PER_QUOTE
 from flowcheck.model import Finding
 from flowcheck.pipeline import Analysis, analyze, read_traffic
 
@@ -298,3 +300,43 @@ def test_rejects_at_two_ttls_prove_no_device_between(tmp_path: Path) -> None:
               if not (frame[14 + 6] == 6 and frame[14 + 40 + 13] == 0x02
                       and frame[14 + 40 + 2:14 + 40 + 4] != (10000).to_bytes(2, "big"))]
     assert set(_icmp_ttls(tmp_path / "unseen.pcap", unseen, RUN24_TOML, 1).values()) == {None}
+
+
+def _refused_nine_times(ninth_ttl: int) -> list[tuple[float, bytes]]:
+    """The agent's probe of its own to the media server at TTL 128 (answered with a RST),
+    then the control SYN sent nine times a second apart (one attempt), each answered by
+    the agent's ICMP administratively prohibited at TTL 64 but the ninth, at ninth_ttl:
+    one reject more than connections.icmp.FRAMES_PER_QUOTE keeps."""
+    media, agent = "10.77.0.1", "10.77.0.2"
+    packets = [(0.0, bytes(Ether() / IP(src=agent, dst=media, ttl=128, id=1)
+                           / TCP(sport=40000, dport=22, flags="S", seq=7))),
+               (0.001, bytes(Ether() / IP(src=media, dst=agent, ttl=64, id=0)
+                             / TCP(sport=22, dport=40000, flags="RA", ack=8)))]
+    for i in range(FRAMES_PER_QUOTE + 1):
+        syn = IP(src=media, dst=agent, ttl=64, id=100 + i) / TCP(sport=5091, dport=10000,
+                                                                 flags="S", seq=1000)
+        ttl = ninth_ttl if i == FRAMES_PER_QUOTE else 64
+        packets += [(1.0 + i, bytes(Ether() / syn)),
+                    (1.001 + i, bytes(Ether() / IP(src=agent, dst=media, ttl=ttl, id=200 + i)
+                                      / ICMP(type=3, code=13) / syn))]
+    return packets
+
+
+def test_a_reject_past_the_frames_kept_at_another_ttl_proves_no_device(tmp_path: Path
+                                                                       ) -> None:
+    """Nine rejects of one control SYN, the first eight at 64 and the agent's own packets
+    at 128: the ninth at 128 too leaves the rejects' TTL unknown (a route change, two
+    senders), so neither "did not send" nor the device fix; all nine at 64 still prove it
+    (the rule is the TTLs', not the count's). Before, the ninth, past FRAMES_PER_QUOTE,
+    was not compared: "did not send: its TTL 64"."""
+    toml = CONTROL_REJECT.with_suffix(".toml")
+    [same] = [f for f in _analysed(tmp_path / "same.pcap", _refused_nine_times(64),
+                                   toml).findings if f.code == "control_refused"]
+    assert "10.77.0.2 did not send: its TTL 64, where" in same.message, same.message
+    [two] = [f for f in _analysed(tmp_path / "two.pcap", _refused_nine_times(128),
+                                  toml).findings if f.code == "control_refused"]
+    assert "did not send" not in two.message, two.message
+    assert ("a firewall on 10.77.0.2, or a bridge (transparent) firewall in front of "
+            "10.77.0.2 answering in its name, rejects it" in two.message), two.message
+    assert "that sent the reject in 10.77.0.2's name" in same.fix, same.fix
+    assert "that sent the reject in 10.77.0.2's name" not in two.fix, two.fix

@@ -22,6 +22,7 @@ from scapy_files import read_packets, write_packets
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Connection, Finding
 from flowcheck.pipeline import analyze, read_traffic
+from flowcheck.verify.proof_cache import ProofCache
 from flowcheck.verify.ttl import capture_host
 
 FIREWALL = Path(__file__).resolve().parent.parent / "captures" / "ndmjob-firewall"
@@ -104,6 +105,6 @@ def _record(orig_ttl: int | None, resp_ttl: int | None, port: int = 5001) -> Con
 def test_capture_host(ttls: list[tuple[int | None, int | None]],
                       host: tuple[str, int, int] | None) -> None:
     ctx = SimpleNamespace(connections=[_record(o, r, 5001 + i) for i, (o, r) in
-                                       enumerate(ttls)], host_ttls=None)
+                                       enumerate(ttls)], proofs=ProofCache())
     assert capture_host(ctx, M, A) == host  # type: ignore[arg-type]
     assert capture_host(ctx, A, M) == host  # type: ignore[arg-type]

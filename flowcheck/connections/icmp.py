@@ -23,11 +23,13 @@ packets.
 
 from __future__ import annotations
 
+from bisect import insort
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from flowcheck.connections.flows import address_text
 from flowcheck.model import Connection
+from flowcheck.model.frames import frames_of
 
 if TYPE_CHECKING:
     from flowcheck.decode import IcmpQuote  # decode.ipv6: loaded on first use
@@ -53,6 +55,34 @@ def refuses_syn(quote: IcmpQuote) -> bool:
             and not quote.too_big)
 
 
+def add_icmp(record: Connection, code: int, sender: str, to: str, frame: int, *,
+             ttl: int | None = None, in_order: bool = True) -> bool:
+    """One more ICMP unreachable (its frame) of the record, the first naming its code,
+    sender, addressee and IP TTL (hop limit) as captured (the TTL None once two of them
+    differ, the rejects past FRAMES_PER_QUOTE counted too); at most FRAMES_PER_QUOTE
+    frames kept. The one writer of Connection.icmp_* for every path that ties a reject
+    to a connection (connections.icmp_attach, icmp_cut, and QuotedAttempts' connections
+    made of quotes).
+    in_order: frames come in order (else placed in order). Whether it was the record's
+    first."""
+    first = not record.icmp_frames
+    if first:
+        record.icmp_code, record.icmp_sender, record.icmp_to = code, sender, to
+        record.icmp_ttl = ttl
+    elif ttl != record.icmp_ttl:
+        # Rejects at two TTLs: none of them speaks for all. Before the frame cap: a
+        # reject past it is still one the TTL must speak for.
+        record.icmp_ttl = None
+    if len(record.icmp_frames) >= FRAMES_PER_QUOTE:
+        return False
+    record.icmp_frames = frames_of(record.icmp_frames)  # a short record's shared one
+    if in_order:
+        record.icmp_frames.append(frame)
+    else:
+        insort(record.icmp_frames, frame)
+    return first
+
+
 class QuotedAttempts:
     """Connections made from ICMP quotes of SYNs no tracked connection holds."""
 
@@ -76,12 +106,8 @@ class QuotedAttempts:
                 uid="", orig_h=address_text(quote.version, quote.src), orig_p=quote.sport,
                 resp_h=address_text(quote.version, quote.dst), resp_p=quote.dport,
                 ts=quote.ts, last_ts=quote.ts, conn_state="S0", first_frame=quote.frame,
-                last_frame=quote.frame, icmp_frames=[quote.frame],
-                tunnel=quote.tunnel or None)
-            conn.icmp_code = quote.code
-            conn.icmp_sender = address_text(quote.version, quote.sender)
-            conn.icmp_to = conn.orig_h
-            conn.icmp_ttl = quote.ttl
+                last_frame=quote.frame, icmp_frames=[], tunnel=quote.tunnel or None)
+            _add_quote(conn, quote)
             self._by_key[key] = (conn, quote.seq)
             self._made.append((conn, quote))
             return conn
@@ -89,10 +115,7 @@ class QuotedAttempts:
         conn.syn_retries += 1
         conn.last_ts = max(conn.last_ts, quote.ts)
         conn.last_frame = max(conn.last_frame, quote.frame)
-        if len(conn.icmp_frames) < FRAMES_PER_QUOTE:
-            conn.icmp_frames.append(quote.frame)
-        if quote.ttl != conn.icmp_ttl:
-            conn.icmp_ttl = None  # rejects at two TTLs (add_icmp's rule)
+        _add_quote(conn, quote)
         return None
 
     def untracked(self, answered: Callable[[IcmpQuote], bool]) -> list[Connection]:
@@ -102,3 +125,10 @@ class QuotedAttempts:
         in order of their first ICMP frame."""
         kept = [conn for conn, quote in self._made if not answered(quote)]
         return sorted(kept, key=lambda c: c.first_frame)
+
+
+def _add_quote(conn: Connection, quote: IcmpQuote) -> None:
+    """The quote as one more ICMP unreachable of the connection made of its attempt
+    (add_icmp; addressed to the quoted SYN's sender, the connection's originator)."""
+    add_icmp(conn, quote.code, address_text(quote.version, quote.sender),
+             address_text(quote.version, quote.src), quote.frame, ttl=quote.ttl)

@@ -34,19 +34,22 @@ base class of ConnectionTracker, whose connection table it reads (once per quote
 
 from __future__ import annotations
 
-from bisect import insort
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from flowcheck.connections.conn import ConnState
 from flowcheck.connections.flows import Endpoint, FlowKey, address_text
-from flowcheck.connections.icmp import FRAMES_PER_QUOTE, QuotedAttempts, refuses_syn
+from flowcheck.connections.icmp import (
+    FRAMES_PER_QUOTE,
+    QuotedAttempts,
+    add_icmp,
+    refuses_syn,
+)
 from flowcheck.connections.parked_table import ParkedTable
 from flowcheck.connections.record_columns import NONE
 from flowcheck.connections.short import ShortPass
 from flowcheck.model import Connection
-from flowcheck.model.frames import frames_of
 
 if TYPE_CHECKING:
     from flowcheck.decode import IcmpQuote  # decode.ipv6: loaded on first use
@@ -95,29 +98,6 @@ def opened_before(candidates: list[_Candidate], frame: int) -> _Candidate | None
         if candidate[0] <= frame:
             return candidate
     return None
-
-
-def add_icmp(record: Connection, code: int, sender: str, to: str, frame: int, *,
-             ttl: int | None = None, in_order: bool = True) -> bool:
-    """One more ICMP unreachable (its frame) of the record, the first naming its code,
-    sender, addressee and IP TTL (hop limit) as captured (the TTL None once two of them
-    differ); at most FRAMES_PER_QUOTE.
-    in_order: frames come in order (else placed in order). Whether it was the record's
-    first."""
-    if len(record.icmp_frames) >= FRAMES_PER_QUOTE:
-        return False
-    first = not record.icmp_frames
-    if first:
-        record.icmp_code, record.icmp_sender, record.icmp_to = code, sender, to
-        record.icmp_ttl = ttl
-    elif ttl != record.icmp_ttl:
-        record.icmp_ttl = None  # rejects at two TTLs: none of them speaks for all
-    record.icmp_frames = frames_of(record.icmp_frames)  # a short record's shared one
-    if in_order:
-        record.icmp_frames.append(frame)
-    else:
-        insort(record.icmp_frames, frame)
-    return first
 
 
 class IcmpAttach:

@@ -42,7 +42,7 @@ import numpy as np
 from flowcheck.connections.conn import RST as _RST
 from flowcheck.connections.conn import SYN as _SYN
 from flowcheck.connections.flows import BatchFlows, FlowKey, address_text
-from flowcheck.connections.icmp_attach import add_icmp
+from flowcheck.connections.icmp import add_icmp
 from flowcheck.connections.icmp_copies import icmp_copy
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection
@@ -370,7 +370,7 @@ class CutTies:
 
 
 def _attach(record: Connection, quote: CutQuote, opening: Opening, source: str) -> None:
-    """The tied message as one more ICMP unreachable of the record (icmp_attach's); the
+    """The tied message as one more ICMP unreachable of the record (connections.icmp.add_icmp); the
     whole quotes of its batch came first, so its frame is placed in order."""
     if add_icmp(record, quote.code, address_text(quote.version, quote.sender),
                 address_text(quote.version, opening.src), quote.frame, ttl=quote.ttl,

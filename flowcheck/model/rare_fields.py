@@ -62,7 +62,8 @@ class RareFields:
     # route back to it: trial 40 x1), not a SYN refused. Not in the JSON.
     icmp_to: str | None = None
     # The ICMP unreachables' own IP TTL (IPv6 hop limit) as captured, None when two of
-    # them differ (a route change, two senders: none speaks for all): one from the
+    # them differ (a route change, two senders: none speaks for all; every reject read,
+    # those past the icmp_frames kept too: connections.icmp.add_icmp): one from the
     # responder's address with another TTL than the responder's own packets' was sent
     # in its name by a device between (flowcheck.verify.own_reject.forged_reject). Not
     # in the JSON.

@@ -8,6 +8,7 @@ data endpoints, and decode findings. Memory follows the number of tapped connect
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import field
 
 from flowcheck.fields_dataclass import fields_dataclass
@@ -121,11 +122,23 @@ class _Control:
     # .holes).
     hole_frames: dict[str, list[int]] = field(
         default_factory=lambda: {"orig": [], "resp": []})
+    # Per direction, the frames of its bytes still waiting to be decoded (the decoder's
+    # unfinished record, the reassembly's behind a hole): ControlPackets.prune_acks's
+    # `held`, made once, not per packet.
+    held: dict[str, Callable[[], set[int]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for direction in ("orig", "resp"):
-            self.reassemblers[direction] = Reassembler()
-            self.decoders[direction] = NdmpStreamDecoder()
+            reassembler = self.reassemblers[direction] = Reassembler()
+            decoder = self.decoders[direction] = NdmpStreamDecoder()
+            self.held[direction] = _held_frames(decoder, reassembler)
+
+
+def _held_frames(decoder: NdmpStreamDecoder, reassembler: Reassembler
+                 ) -> Callable[[], set[int]]:
+    """What the direction of `decoder` and `reassembler` still holds: the frames of its
+    bytes not decoded yet (_Control.held)."""
+    return lambda: decoder.buffered_frames() | reassembler.held_frames()
 
 
 class NdmpCollector:
@@ -173,8 +186,7 @@ class NdmpCollector:
         self._feed(control, direction, decoder, deliveries)
         if deliveries:
             self._drain(control, direction)
-        control.packets.prune_acks(
-            direction, lambda: decoder.buffered_frames() | reassembler.held_frames())
+        control.packets.prune_acks(direction, control.held[direction])
         return not control.given_up
 
     def close(self, uid: str) -> None:
@@ -193,6 +205,7 @@ class NdmpCollector:
         control.packets.drop_acks()
         control.reassemblers.clear()
         control.decoders.clear()
+        control.held.clear()
         control.requests.clear()
 
     def streams(self) -> list[NdmpStream]:

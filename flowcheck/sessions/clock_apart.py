@@ -43,7 +43,7 @@ from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection
 
 __all__ = ["MIN_APART_SECONDS", "LagProof", "data_before_answer", "lag_proofs",
-           "mark_clocks_apart", "stamped_behind"]
+           "mark_clocks_apart"]
 
 # A lag this small is a merged capture's or SPAN port's jitter, which the announcement
 # matching already allows (ANNOUNCEMENT_JITTER_SECONDS, 5 ms): only a larger one says the
@@ -173,18 +173,13 @@ def _in_order(conn: Connection) -> tuple[str, str, float] | None:
     return conn.resp_h, conn.orig_h, allowed
 
 
-def stamped_behind(connections: Iterable[Connection]) -> dict[tuple[str, str], float]:
-    """(host, peer) -> the largest lag in seconds by which the capture proves host's
-    packets stamped behind peer's (above MIN_APART_SECONDS; absent: none proven, or the
-    pair's handshakes disagree: one of host's SYN-ACKs answered its peer's SYN in order
-    and allows no lag that large, `_in_order`; a handshake that `_straddles` its SYNs
-    counts for neither)."""
-    return {pair: proof.lag for pair, proof in lag_proofs(connections).items()}
-
-
 def lag_proofs(connections: Iterable[Connection]) -> dict[tuple[str, str], LagProof]:
-    """(host, peer) -> the proof of stamped_behind's lag: the largest proven, its upper
-    bound the least any of the pair's proofs gives (not below that lag).
+    """(host, peer) -> the proof of the largest lag in seconds by which the capture
+    proves host's packets stamped behind peer's (LagProof.lag, above MIN_APART_SECONDS;
+    absent: none proven, or the pair's handshakes disagree: one of host's SYN-ACKs
+    answered its peer's SYN in order and allows no lag that large, `_in_order`; a
+    handshake that `_straddles` its SYNs counts for neither), its upper bound the least
+    any of the pair's proofs gives (not below that lag).
 
     Two passes: the proofs, then (only when there are some) the handshakes in order of
     their pairs. A connection whose first SYN-ACK is written after its first SYN and
@@ -219,13 +214,17 @@ def lag_proofs(connections: Iterable[Connection]) -> dict[tuple[str, str], LagPr
             for pair, proof in behind.items() if proof.lag <= allows.get(pair, proof.lag)}
 
 
-def mark_clocks_apart(connections: list[Connection]) -> None:
+def mark_clocks_apart(connections: list[Connection]) -> dict[tuple[str, str], LagProof]:
     """Set Connection.clocks_apart on each connection between two hosts whose stamps
     the capture proves apart (lag_proofs, either way): flowcheck.sessions.unheard_ack
-    reads its handshake without the order of one side's packets against the other's."""
+    reads its handshake without the order of one side's packets against the other's.
+    Returns the proofs (lag_proofs of `connections`: (host, peer) -> LagProof, empty
+    when none), which the checks read again (pipeline.Traffic.clock_lags,
+    verify.two_clocks) rather than find them a second time."""
     proofs = lag_proofs(connections)
     if not proofs:
-        return
+        return proofs
     for conn in connections:
         conn.clocks_apart = ((conn.orig_h, conn.resp_h) in proofs
                              or (conn.resp_h, conn.orig_h) in proofs)
+    return proofs

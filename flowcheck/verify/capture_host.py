@@ -15,8 +15,10 @@ host's connections begun mid-stream beside a router's own resets) neither is cla
 
 from __future__ import annotations
 
+from functools import partial
+
 from flowcheck.verify.context import Context
-from flowcheck.verify.cooked_host import host_by_marks, words_by_marks
+from flowcheck.verify.cooked_host import context_one_host, host_by_marks, words_by_marks
 from flowcheck.verify.host_proof import HostProof
 from flowcheck.verify.ttl import capture_host, taken_on_words
 
@@ -24,23 +26,25 @@ from flowcheck.verify.ttl import capture_host, taken_on_words
 def proven_host(ctx: Context, a: str, b: str) -> HostProof | None:
     """The host of a and b the capture was taken on when the TTLs or the Linux cooked
     marks show it (module docstring); None when neither does, or they name different
-    hosts. Found once per Context and pair (Context.host_proofs): a refusal's message and
+    hosts. Found once per Context and pair (Context.proofs.host_proofs): a refusal's message and
     fix each ask it (verify.own_reject), and so do several readings of one pair."""
     key = (a, b)
-    if key not in ctx.host_proofs:
-        ctx.host_proofs[key] = _proven_host(ctx, a, b)
-    return ctx.host_proofs[key]
+    if key not in ctx.proofs.host_proofs:
+        ctx.proofs.host_proofs[key] = _proven_host(ctx, a, b)
+    return ctx.proofs.host_proofs[key]
 
 
 def _proven_host(ctx: Context, a: str, b: str) -> HostProof | None:
     """proven_host, found anew."""
     on = capture_host(ctx, a, b)
-    marked = host_by_marks(ctx.host_marks, a, b)
+    one = partial(context_one_host, ctx)  # one_host of ctx.host_marks, found once
+    marked = host_by_marks(ctx.host_marks, a, b, one)
     if on is not None and marked is not None and on[0] != marked:
         return None  # the two proofs disagree: neither holds
     if marked is not None:
         other = b if marked == a else a
-        return HostProof(marked, words_by_marks(ctx.host_marks, marked, other), on, True)
+        return HostProof(marked, words_by_marks(ctx.host_marks, marked, other, one), on,
+                         True)
     if on is not None:
         other = b if on[0] == a else a
         return HostProof(on[0], taken_on_words(on, other), on, False)

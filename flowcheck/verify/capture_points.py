@@ -61,15 +61,15 @@ from flowcheck.verify.ttl import INITIAL_TTLS, initial_both_ways, ttl_word
 def copied_pairs(ctx: Context) -> set[tuple[str, str]]:
     """(sender, receiver) pairs with payload the capture set holds twice (built once
     per Context); none when the copies are one host's tool's (Context.host_copies)."""
-    if ctx.copied is None:
+    if ctx.proofs.copied is None:
         pairs: set[tuple[str, str]] = set()
         for c in ([] if ctx.host_copies else ctx.connections):
             if c.orig_copy_bytes:
                 pairs.add((c.orig_h, c.resp_h))
             if c.resp_copy_bytes:
                 pairs.add((c.resp_h, c.orig_h))
-        ctx.copied = pairs
-    return ctx.copied
+        ctx.proofs.copied = pairs
+    return ctx.proofs.copied
 
 
 def both_points_until(ctx: Context, a: str, b: str) -> float:
@@ -78,15 +78,15 @@ def both_points_until(ctx: Context, a: str, b: str) -> float:
     the set holds all of twice; -inf when none. One point's files may end early (a ring's
     last file not copied): a packet after that is in the set once because that point
     no longer captured, not because it never reached it (trial 18 D3)."""
-    if ctx.copied_until is None:
+    if ctx.proofs.copied_until is None:
         until: dict[frozenset[str], float] = {}
         for c in ([] if ctx.host_copies else ctx.connections):
             if (whole_copies(c.orig_bytes, c.orig_copy_bytes) >= 2
                     or whole_copies(c.resp_bytes, c.resp_copy_bytes) >= 2):
                 key = frozenset((c.orig_h, c.resp_h))
                 until[key] = max(until.get(key, float("-inf")), c.last_ts)
-        ctx.copied_until = until
-    return ctx.copied_until.get(frozenset((a, b)), float("-inf"))
+        ctx.proofs.copied_until = until
+    return ctx.proofs.copied_until.get(frozenset((a, b)), float("-inf"))
 
 
 def vanished_between(ctx: Context, conn: Connection) -> bool:

@@ -14,6 +14,7 @@ from flowcheck.config import Config
 from flowcheck.model import Connection, Finding, NdmpStream, RingGap, Session
 from flowcheck.model.arp_claims import NeighbourClaims
 from flowcheck.profiles import Profile
+from flowcheck.sessions.clock_apart import LagProof
 from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.stray import StraySyn, stray_syns
 from flowcheck.verify.before_job import check_closed_after_auth
@@ -30,6 +31,7 @@ from flowcheck.verify.links import check_links
 from flowcheck.verify.nat_unread import note_nat_unread
 from flowcheck.verify.no_reply import check_no_reply
 from flowcheck.verify.profile_followed import note_profile_followed
+from flowcheck.verify.proof_cache import ProofCache
 from flowcheck.verify.ranges import note_too_small
 from flowcheck.verify.receiver_stalled import check_receiver_stalls
 from flowcheck.verify.replies import check_replies
@@ -58,7 +60,8 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
               unread_spans: Mapping[tuple[str, str], tuple[float, float]] | None = None,
               census: Census | None = None,
               port_only_capture: PortOnlyCapture | None = None,
-              link_claims: NeighbourClaims | None = None) -> list[Finding]:
+              link_claims: NeighbourClaims | None = None,
+              clock_lags: Mapping[tuple[str, str], LagProof] | None = None) -> list[Finding]:
     """ended_at: when the capture stopped, if later than its last packet (live);
     ring_gaps: the holes of a ring buffer, in time order (capture_ring_gap);
     kernel_dropped: the packets the sniffer said it dropped (CaptureInfo); host_copies:
@@ -81,7 +84,9 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     set could hold only the NDMP port's packets (verify.capture_filter.port_only_capture;
     None: it could hold others, or not known); link_claims: who claimed the configured
     agents' addresses by ARP or neighbour discovery, with which MAC and when
-    (model.arp.ArpLog.claims; None: none)."""
+    (model.arp.ArpLog.claims; None: none); clock_lags: the proofs of hosts stamped
+    behind their peers over `connections` (sessions.clock_apart.mark_clocks_apart:
+    pipeline.Traffic.clock_lags; None: found here when a check asks)."""
     ctx = Context(connections, streams, sessions, config, profile, ring_gaps=list(ring_gaps),
                   kernel_dropped=kernel_dropped, host_copies=host_copies,
                   interface_copies=interface_copies, routed_points=routed_points,
@@ -92,7 +97,9 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
                   unread_spans=None if unread_spans is None else dict(unread_spans),
                   census=census,
                   port_only_capture=port_only_capture,
-                  link_claims=link_claims or NeighbourClaims())
+                  link_claims=link_claims or NeighbourClaims(),
+                  proofs=ProofCache(clock_lags=None if clock_lags is None
+                                    else dict(clock_lags)))
     ctx.strays = dict(strays) if strays is not None else \
         stray_syns(connections, ctx.stream_by_uid, config.ndmp_port)
     mark_side_traffic(ctx)  # first: the checks withhold a side session's errors

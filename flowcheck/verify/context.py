@@ -6,7 +6,6 @@ from bisect import bisect_left
 from collections import Counter, defaultdict
 from dataclasses import field
 from operator import attrgetter
-from typing import TYPE_CHECKING
 
 from flowcheck.config import Config, PortRange, format_ranges
 from flowcheck.fields_dataclass import fields_dataclass
@@ -25,7 +24,6 @@ from flowcheck.model import endpoint as endpoint  # re-exported: the checks impo
 from flowcheck.model.arp_claims import NeighbourClaims
 from flowcheck.profiles import Profile
 from flowcheck.sessions.classify import stale_answer
-from flowcheck.sessions.clock_apart import LagProof
 from flowcheck.sessions.fallback import Fallback
 from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.kept import KeptPackets
@@ -36,9 +34,7 @@ from flowcheck.verify.capture_filter import PortOnlyCapture
 from flowcheck.verify.capture_time import CaptureTime
 from flowcheck.verify.census import Census
 from flowcheck.verify.connect_outcome import ConnectSaid, SaidKey
-
-if TYPE_CHECKING:  # capture_host reads the Context: imported for the hint alone
-    from flowcheck.verify.host_proof import HostProof
+from flowcheck.verify.proof_cache import ProofCache
 
 
 @fields_dataclass(slots=True)
@@ -88,12 +84,11 @@ class Context:
     # ended (flowcheck.verify.no_reply): session id -> why, for the steps it left unknown.
     silent_peer: dict[str, str] = field(default_factory=dict)
     # Sessions a reading across two clocks was not made for (flowcheck.verify.two_clocks:
-    # capture_clocks_apart): session id -> why, for the data step it leaves unknown; and
-    # the capture's proofs of hosts stamped behind their peers (sessions.clock_apart
-    # .lag_proofs; None: not found yet).
+    # capture_clocks_apart): session id -> why, for the data step it leaves unknown.
     clocks_apart: dict[str, str] = field(default_factory=dict)
-    clock_lags: dict[tuple[str, str], LagProof] | None = field(default=None, repr=False,
-                                                               compare=False)
+    # What the checks prove once and read again: where the capture was taken, the clocks
+    # apart, the host pairs held twice (flowcheck.verify.proof_cache).
+    proofs: ProofCache = field(default_factory=ProofCache, repr=False, compare=False)
     session_by_id: dict[str, Session] = field(default_factory=dict)
     # Sessions whose media ports the capture cannot tell from a NAT's, by id
     # (flowcheck.verify.nat_unread, filled after check_evidence).
@@ -139,9 +134,6 @@ class Context:
     # with no halt after the running DATA_START_*: verify.control_reset.report_reset):
     # their data step fails on it as on control_closed (verify.closed_flow).
     reset_mid_job: set[str] = field(default_factory=set)
-    # The TTLs each host's packets reached the capture with, per (sender, receiver)
-    # (verify.ttl.capture_host; built on first use).
-    host_ttls: dict[tuple[str, str], set[int]] | None = None
     # The connections between each pair of hosts, in capture order (between; built on
     # first use).
     connections_between: dict[frozenset[str], list[Connection]] | None = None
@@ -149,9 +141,6 @@ class Context:
     # sessions claim each agent address (verify.answer_seen: built on first use).
     connections_to: dict[str, list[Connection]] | None = None
     agent_claims: dict[str, set[str]] | None = None
-    # (sender, receiver) whose packets the capture set holds twice: two capture points'
-    # captures given together (flowcheck.verify.capture_points; None: not computed yet).
-    copied: set[tuple[str, str]] | None = None
     # The set's copies are all one host's Windows tool's, one capture point's
     # (TrackResult.host_copies): none is a second capture point's.
     host_copies: bool = False
@@ -173,18 +162,9 @@ class Context:
     # Per (sender, receiver) address, the Linux cooked packet types and TTLs of its SYNs,
     # FINs and RSTs (TrackResult.host_marks; verify.cooked_host): {} but in a cooked set.
     host_marks: dict[tuple[str, str], int] = field(default_factory=dict)
-    # Its (source, destination) host pairs with a copy that crossed (copy_counts.kept_leg;
-    # None: not built yet).
-    crossed_pairs: set[tuple[str, str]] | None = None
     # Frames the capture tool cut and recorded as whole (CaptureInfo.cut_recorded, over
     # the set: flowcheck.verify.cut_frames).
     cut_recorded: int = 0
-    # Per host pair, the last packet of a connection the set holds all of twice
-    # (flowcheck.verify.capture_points.both_points_until; None: not built yet).
-    copied_until: dict[frozenset[str], float] | None = None
-    # Per (sender, receiver), how many times the set holds their packets
-    # (flowcheck.verify.copy_counts.pair_copies; None: not built yet).
-    pair_copies: dict[tuple[str, str], int] | None = None
     # Per side ("media", "agent"), the ports its range must have at least, when
     # range_too_small found it smaller (verify.capacity; verify.ranges.note_too_small).
     too_small: dict[str, int] = field(default_factory=dict)
@@ -203,9 +183,6 @@ class Context:
     # Per session id, its data connections that carried data, by first frame
     # (verify.one_way_data.data_carried; found on first use).
     data_carried: dict[str, tuple[Connection, ...]] = field(default_factory=dict)
-    # Per (a, b) host pair, the host a capture was taken on, or None
-    # (verify.capture_host.proven_host; found on first use).
-    host_proofs: dict[tuple[str, str], HostProof | None] = field(default_factory=dict)
     # Per SaidKey, what verify.connect_said.connect_said found (found on first use).
     connects_said: dict[SaidKey, ConnectSaid | None] = field(default_factory=dict)
     # Sessions whose step 2 would be missing but for callbacks that fit other sessions

@@ -23,6 +23,8 @@ capture whose host another pair proves (one_host).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flowcheck.connections.cooked_hosts import OWN_OPENING, HostMarks
 from flowcheck.connections.syn_ways import (
     PACKET_HOST,
@@ -34,13 +36,19 @@ from flowcheck.model.traffic import INITIAL_TTLS
 from flowcheck.verify.context import Context
 from flowcheck.verify.ttl import ttl_word
 
+# How a reading finds one_host of the marks it reads: a Context's, found once
+# (context_one_host); None: one_host(marks) itself, where no Context is built.
+OneHost = Callable[[], "tuple[str, str] | None"]
 
-def host_by_marks(marks: HostMarks, a: str, b: str) -> str | None:
+
+def host_by_marks(marks: HostMarks, a: str, b: str, one: OneHost | None = None
+                  ) -> str | None:
     """a or b when the set's Linux cooked marks prove the capture was taken on it (module
     docstring; marks: Context.host_marks, or where no Context is built, an unjudged
     connection's words, cooked_hosts.CookedHosts.marks, Traffic.host_marks); None when
     they do not (no marks, a host pair not marked so, or not every file a Linux cooked
-    capture)."""
+    capture). one: how one_host of marks is found (None: one_host itself; a Context's
+    reader passes its cached one, context_one_host)."""
     if not marks:
         return None
     for host, peer in ((a, b), (b, a)):
@@ -48,9 +56,19 @@ def host_by_marks(marks: HostMarks, a: str, b: str) -> str | None:
             return host
     for host, peer in ((a, b), (b, a)):
         if ((peer, host) not in marks and _sent_by_capture_host(marks.get((host, peer)))
-                and one_host(marks) is not None):
+                and (one() if one is not None else one_host(marks)) is not None):
             return host
     return None
+
+
+def context_one_host(ctx: Context) -> tuple[str, str] | None:
+    """one_host of ctx.host_marks, found once per Context (Context.proofs.one_host): it walks
+    every marked pair (some 20 ms at cooked_hosts.HOST_PAIRS_CAP), and a failing
+    dual-stack session's readings ask it about six times. host_by_marks' and
+    words_by_marks' `one` when they read ctx.host_marks (capture_host)."""
+    if ctx.proofs.one_host is None:
+        ctx.proofs.one_host = (one_host(ctx.host_marks),)
+    return ctx.proofs.one_host[0]
 
 
 def _sent_by_capture_host(mine: int | None) -> bool:
@@ -109,16 +127,18 @@ def _ttl(marks: HostMarks, host: str, peer: str) -> int | None:
     return None if mine is None else single_ttl(mine)
 
 
-def words_by_marks(marks: HostMarks, host: str, peer: str) -> str:
+def words_by_marks(marks: HostMarks, host: str, peer: str, one: OneHost | None = None
+                   ) -> str:
     """Why the marks place the capture on host (host_by_marks's answer), said after
-    "this capture was taken on HOST (": "its Linux cooked headers mark ...)"."""
+    "this capture was taken on HOST (": "its Linux cooked headers mark ...)". one: as
+    host_by_marks's."""
     sent = (f"its Linux cooked headers mark each SYN, FIN and RST of {host}'s to {peer} "
             f"sent by the capture host (outgoing), at {ttl_word(host)} "
             f"{_ttl(marks, host, peer)}, an initial value, none of them also captured "
             f"arriving (a router or bridge forwarding them captures each arriving too)")
     # The peer's packets in the capture: host_by_marks's first rule (_proves); else its
     # second (one_host), or not its answer at all: the first rule's words then.
-    proof = None if (peer, host) in marks else one_host(marks)
+    proof = None if (peer, host) in marks else one() if one is not None else one_host(marks)
     if proof is None:
         return f"{sent}, and {peer}'s to it arriving addressed to the capture host"
     other, its_peer = proof

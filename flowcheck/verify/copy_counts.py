@@ -33,15 +33,15 @@ def pair_copies(ctx: Context, sender: str, receiver: str) -> int:
     """How many times the set holds the packets from sender to receiver: the largest
     whole_copies of any connection between them in that direction (built once per
     Context); 0 when none holds its payload equally often."""
-    if ctx.pair_copies is None:
+    if ctx.proofs.pair_copies is None:
         best: dict[tuple[str, str], int] = {}
         for c in ctx.connections:
             for key, sent, copied in (((c.orig_h, c.resp_h), c.orig_bytes, c.orig_copy_bytes),
                                       ((c.resp_h, c.orig_h), c.resp_bytes, c.resp_copy_bytes)):
                 if copied:
                     best[key] = max(best.get(key, 0), whole_copies(sent, copied))
-        ctx.pair_copies = best
-    return ctx.pair_copies.get((sender, receiver), 0)
+        ctx.proofs.pair_copies = best
+    return ctx.proofs.pair_copies.get((sender, receiver), 0)
 
 
 def syn_copies(conn: Connection) -> int:
@@ -67,10 +67,10 @@ def kept_leg(ctx: Context, conn: Connection) -> bool:
         return False  # a copy crossed, or none's legs are known
     # The pair's packets crossed: copies on another leg, or views across a NAT the set
     # shows (Context.nat_aliases: a NAT rewrites the addresses, so no copy pairs them).
-    if ctx.crossed_pairs is None:
-        ctx.crossed_pairs = {(src, dst) for (src, _, dst, _), crossed in legs.items()
+    if ctx.proofs.crossed_pairs is None:
+        ctx.proofs.crossed_pairs = {(src, dst) for (src, _, dst, _), crossed in legs.items()
                              if crossed}
-    return (conn.orig_h, conn.resp_h) in ctx.crossed_pairs or any(
+    return (conn.orig_h, conn.resp_h) in ctx.proofs.crossed_pairs or any(
         near in (conn.orig_h, conn.resp_h) for near, _ in ctx.nat_aliases)
 
 

@@ -168,7 +168,8 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
         ctx.add("control_refused",
                 f"The control connection from {conn.orig_h} was refused: "
                 f"{in_name.words}." + refusal_notes(ctx, [conn]),
-                refused_fix(ctx, conn, session), session=session, conn=conn, cause="control")
+                refused_fix(ctx, conn, session, in_name), session=session, conn=conn,
+                cause="control")
     elif outcome == "refused":
         cause = icmp_cause(ctx, conn)
         rst = undecremented_reset(ctx, conn)

@@ -347,7 +347,8 @@ def port_holder(ctx: Context, conn: Connection, which: str) -> str:
             f"Linux: `ss -tanp 'sport = :{port}'`){widen}")
 
 
-def refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
+def refused_fix(ctx: Context, conn: Connection, session: Session,
+                in_name: InName | None = None) -> str:
     """The fix of a reject only a filter or a device between the hosts sends: the allow
     rule on the device between the hosts that sent it (rejecting_device, or one whose
     TTL shows it refused in the responder's name: refused_in_name), or on the filter (an
@@ -356,14 +357,18 @@ def refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
     front of it unless the capture shows the reject leaving it, verify.own_reject; a RST
     to a SYN that never reached the other capture point of two: refused_between); for a
     routing code from a router, its route to the host first; "" for a RST or another
-    ICMP code (the port in use, or a firewall: the caller's words)."""
+    ICMP code (the port in use, or a firewall: the caller's words). in_name: the
+    refusal's refused_in_name when the caller found it for its message (not None), so
+    it is not found again; None: found here."""
     if own_stack_refused(conn):
         return own_stack_fix(ctx, conn, session, routing_unreachable(conn) is not None)
     rejecting = rejecting_device(conn)
     if rejecting is not None:
         return device_fix(ctx, conn, session, str(rejecting))
     device = None
-    if (in_name := refused_in_name(ctx, conn)) is not None:
+    if in_name is None:
+        in_name = refused_in_name(ctx, conn)
+    if in_name is not None:
         device = in_name.device
     elif refused_between(ctx, conn):
         device = BETWEEN

@@ -140,15 +140,15 @@ def forged_words(host: str, rst: int, own: int) -> str:
 def _host_ttls(ctx: Context) -> dict[tuple[str, str], set[int]]:
     """Per (sender host, receiver host), the TTLs its connections' first packets arrived
     with (built once per Context)."""
-    if ctx.host_ttls is None:
+    if ctx.proofs.host_ttls is None:
         table: dict[tuple[str, str], set[int]] = defaultdict(set)
         for c in ctx.connections:
             if c.orig_ttl is not None:
                 table[(c.orig_h, c.resp_h)].add(c.orig_ttl)
             if c.resp_ttl is not None:
                 table[(c.resp_h, c.orig_h)].add(c.resp_ttl)
-        ctx.host_ttls = dict(table)
-    return ctx.host_ttls
+        ctx.proofs.host_ttls = dict(table)
+    return ctx.proofs.host_ttls
 
 
 def capture_host(ctx: Context, a: str, b: str) -> tuple[str, int, int] | None:

@@ -49,11 +49,26 @@ class ClockDoubt:
 
 
 def _proofs(ctx: Context) -> dict[tuple[str, str], LagProof]:
-    """The capture's lag proofs (clock_apart.lag_proofs over every connection), found
-    once."""
-    if ctx.clock_lags is None:
-        ctx.clock_lags = lag_proofs(ctx.connections)
-    return ctx.clock_lags
+    """The capture's lag proofs (clock_apart.lag_proofs over every connection): the
+    pipeline's (Context.proofs.clock_lags, from clock_apart.mark_clocks_apart), else found
+    once here."""
+    if ctx.proofs.clock_lags is None:
+        ctx.proofs.clock_lags = lag_proofs(ctx.connections)
+    return ctx.proofs.clock_lags
+
+
+def _lag_between(ctx: Context, host: str, peer: str) -> tuple[LagProof, bool] | None:
+    """The proof of a lag between host's and peer's stamps, either way, and whether it
+    is host that is stamped behind (the pair (host, peer) looked up first); None when
+    the capture proves none between them."""
+    proofs = _proofs(ctx)
+    if not proofs:
+        return None
+    if (proof := proofs.get((host, peer))) is not None:
+        return proof, True
+    if (proof := proofs.get((peer, host))) is not None:
+        return proof, False
+    return None
 
 
 def clock_doubt(ctx: Context, host: str, peer: str, frame: int, ts: float,
@@ -64,17 +79,15 @@ def clock_doubt(ctx: Context, host: str, peer: str, frame: int, ts: float,
     (ts, ts + upper], or host ahead and it stamped within [ts - upper, ts)
     (clock_apart.LagProof.upper). None when the capture proves no lag between them,
     or no such event."""
-    proofs = _proofs(ctx)
-    if not proofs:
+    if (between := _lag_between(ctx, host, peer)) is None:
         return None
-    if (proof := proofs.get((host, peer))) is not None:
+    proof, host_behind = between
+    if host_behind:
         lo, hi, behind, ahead = ts, ts + proof.upper, host, peer
         inside = [o for o in others if lo < o[1] <= hi]
-    elif (proof := proofs.get((peer, host))) is not None:
+    else:
         lo, hi, behind, ahead = ts - proof.upper, ts, peer, host
         inside = [o for o in others if lo <= o[1] < hi]
-    else:
-        return None
     if not inside:
         return None
     nearest = min(inside, key=lambda o: abs(o[1] - ts))
@@ -86,12 +99,11 @@ def may_precede(ctx: Context, host: str, ts: float, peer: str, than_ts: float) -
     stamped `than_ts` (peer's clock)? The earliest time on peer's clock the proven lag
     allows (host behind by at least lag: ts + lag; ahead by at most upper: ts - upper)
     against than_ts; stamps alone when no lag is proven between them (one clock)."""
-    proofs = _proofs(ctx) if host != peer else {}
-    if (proof := proofs.get((host, peer))) is not None:
-        return ts + proof.lag <= than_ts
-    if (proof := proofs.get((peer, host))) is not None:
-        return ts - proof.upper <= than_ts
-    return ts <= than_ts
+    between = _lag_between(ctx, host, peer) if host != peer else None
+    if between is None:
+        return ts <= than_ts
+    proof, host_behind = between
+    return ts + proof.lag <= than_ts if host_behind else ts - proof.upper <= than_ts
 
 
 def own_span(ctx: Context, conn: Connection, host: str) -> tuple[float, float]:
@@ -104,8 +116,7 @@ def own_span(ctx: Context, conn: Connection, host: str) -> tuple[float, float]:
     server's last ACK), and port_reused_within_hold was not said."""
     whole = (conn.ts, max(conn.last_ts, conn.ts))
     peer = conn.resp_h if host == conn.orig_h else conn.orig_h
-    proofs = _proofs(ctx)
-    if not proofs or ((host, peer) not in proofs and (peer, host) not in proofs):
+    if _lag_between(ctx, host, peer) is None:
         return whole
     first, last = ((conn.syn_ts, conn.orig_last_ts) if host == conn.orig_h
                    else (conn.synack_ts, conn.resp_last_ts))
