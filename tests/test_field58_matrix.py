@@ -1,0 +1,97 @@
+"""Field check 58's lab matrix (captures/field58-matrix, README.md there), seed 121.
+
+Run 4: `tcpdump -i any -s 128` (SLL2) on the media server, the agent's input chain
+rejecting ndmjob's control SYNs with ICMP code 9 (network administratively prohibited,
+nft's `reject with icmp type net-prohibited`). `control_refused` gave as the rule that
+sends it "such as nft's `reject with icmpx admin-prohibited`", which sends code 13 over
+IPv4: now the rule of the code the capture holds (flowcheck.verify.prohibited_rules).
+On bytes: the stored file, and its rejects' code made 10 and 13 (checksum redone).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from capture_factory import write_pcap
+from pcap_records import stored_records
+from stored import shared_analysis
+
+from flowcheck.config import build_config, load_file
+from flowcheck.model import Finding
+from flowcheck.pipeline import analyze, read_traffic
+
+HERE = Path(__file__).resolve().parents[1] / "captures" / "field58-matrix"
+PROHIBITED = HERE / "ndmjob-control-rejected-net-prohibited-by-agent-any-on-media-sll2-snap128.pcap.gz"
+PROHIBITED_TOML = PROHIBITED.with_name(PROHIBITED.name[:-len(".pcap.gz")] + ".toml")
+LINUX_SLL2, SLL2_LEN = 276, 20  # the link type; its header's length
+ICMP = 1  # IPv4's protocol number
+
+
+def _records(path: Path, linktype: int) -> list[tuple[float, bytes]]:
+    """A stored file's records: (seconds, frame), in capture order."""
+    kind, records = stored_records(path)
+    assert kind == linktype
+    # Each time the float nearest its decimal seconds.microseconds, as write_pcap takes it.
+    return [(float(f"{record.micros // 10**6}.{record.micros % 10**6:06d}"), record.data)
+            for record in records]
+
+
+def _checksum(data: bytes) -> int:
+    """The Internet checksum (RFC 1071) of data."""
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def _with_code(frame: bytes, code: int) -> bytes:
+    """An SLL2 frame's ICMP message with its code set and its checksum redone; other
+    frames as they are."""
+    ip = frame[SLL2_LEN:]
+    if ip[9] != ICMP:
+        return frame
+    start = SLL2_LEN + (ip[0] & 0x0F) * 4
+    message = bytearray(frame[start:])
+    message[1], message[2:4] = code, b"\0\0"
+    message[2:4] = _checksum(bytes(message)).to_bytes(2, "big")
+    return frame[:start] + bytes(message)
+
+
+def _refused(finding_list: list[Finding]) -> Finding:
+    [refused] = [f for f in finding_list if f.code == "control_refused"]
+    return refused
+
+
+def test_a_net_prohibited_reject_names_the_rule_that_sends_code_9() -> None:
+    """ICMP code 9 from the agent's address: the rule named sends code 9."""
+    analysis = shared_analysis(PROHIBITED)
+    assert analysis.verdict == "fail"
+    refused = _refused(analysis.findings)
+    assert refused.frames == [1, 2, 3, 4]
+    assert "with an ICMP administratively prohibited unreachable (code 9)" in refused.message
+    assert ("a reject rule sends it, such as nft's `reject with icmp type net-prohibited` "
+            "(iptables' `REJECT --reject-with icmp-net-prohibited`)" in refused.message)
+    assert "icmpx" not in refused.message
+    # Captured on the media server: a bridge firewall's reject would arrive alike.
+    assert "nothing in the capture tells them apart" in refused.message
+
+
+@pytest.mark.parametrize(("code", "rule"), [
+    (10, "such as nft's `reject with icmp type host-prohibited` (iptables' "
+         "`REJECT --reject-with icmp-host-prohibited`)"),
+    (13, "such as nft's `reject with icmp type admin-prohibited` or `reject with icmpx "
+         "admin-prohibited` (iptables' `REJECT --reject-with icmp-admin-prohibited`)"),
+])
+def test_each_prohibited_code_names_its_own_rule(tmp_path: Path, code: int, rule: str) -> None:
+    """The same rejects with code 10 (RHEL's stock REJECT) and 13: each its own rule."""
+    records = [(ts, _with_code(frame, code)) for ts, frame in _records(PROHIBITED, LINUX_SLL2)]
+    path = write_pcap(tmp_path / f"run4-code{code}.pcap", records, LINUX_SLL2)
+    config = build_config(load_file(PROHIBITED_TOML))
+    analysis = analyze(read_traffic([str(path)], config), config)
+    assert analysis.verdict == "fail"
+    refused = _refused(analysis.findings)
+    assert f"administratively prohibited unreachable (code {code})" in refused.message
+    assert rule in refused.message
