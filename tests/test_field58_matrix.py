@@ -6,6 +6,14 @@ nft's `reject with icmp type net-prohibited`). `control_refused` gave as the rul
 sends it "such as nft's `reject with icmpx admin-prohibited`", which sends code 13 over
 IPv4: now the rule of the code the capture holds (flowcheck.verify.prohibited_rules).
 On bytes: the stored file, and its rejects' code made 10 and 13 (checksum redone).
+
+Run 20: both hosts' `tcpdump -i any` (SLL2) merged, the agent's input chain dropping
+ndmjob's control SYNs: each SYN marked leaving the media server and arriving at the agent
+at TTL 64, nothing of the agent's. `control_unanswered` said "something drops its SYNs on
+the way to 10.77.0.2 ... it may hold one direction only", fix "A capture on 10.77.0.2, or
+of both directions, shows which way is lost", that capture in the file
+(flowcheck.verify.arrival.arrived_silent). On bytes: the file, and its arriving copies
+marked as a bridge's port marks what it passes (PACKET_OTHERHOST): no arrival shown.
 """
 
 from __future__ import annotations
@@ -19,12 +27,16 @@ from stored import shared_analysis
 
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Finding
-from flowcheck.pipeline import analyze, read_traffic
+from flowcheck.pipeline import Analysis, analyze, read_traffic
 
 HERE = Path(__file__).resolve().parents[1] / "captures" / "field58-matrix"
-PROHIBITED = HERE / "ndmjob-control-rejected-net-prohibited-by-agent-any-on-media-sll2-snap128.pcap.gz"
+PROHIBITED = HERE / ("ndmjob-control-rejected-net-prohibited-by-agent-any-on-media-sll2-snap128"
+                     ".pcap.gz")
 PROHIBITED_TOML = PROHIBITED.with_name(PROHIBITED.name[:-len(".pcap.gz")] + ".toml")
-LINUX_SLL2, SLL2_LEN = 276, 20  # the link type; its header's length
+MERGED = HERE / "ndmjob-control-syns-dropped-by-agent-both-hosts-any-merged-sll2.pcap.gz"
+MERGED_TOML = MERGED.with_name(MERGED.name[:-len(".pcap.gz")] + ".toml")
+LINUX_SLL2, SLL2_LEN, SLL2_TYPE = 276, 20, 10  # the link type; its header's length, type byte
+PACKET_HOST, PACKET_OTHERHOST = 0, 3
 ICMP = 1  # IPv4's protocol number
 
 
@@ -95,3 +107,42 @@ def test_each_prohibited_code_names_its_own_rule(tmp_path: Path, code: int, rule
     refused = _refused(analysis.findings)
     assert f"administratively prohibited unreachable (code {code})" in refused.message
     assert rule in refused.message
+
+
+def _unanswered(analysis: Analysis) -> Finding:
+    assert analysis.verdict == "fail"
+    [unanswered] = [f for f in analysis.findings if f.code == "control_unanswered"]
+    assert unanswered.frames == [1, 3, 5, 7, 9, 11, 13, 15, 17]
+    return unanswered
+
+
+def test_a_merge_holding_the_agents_arrivals_places_its_firewall() -> None:
+    """Each SYN marked leaving the media server and arriving at 10.77.0.2 at one TTL,
+    nothing of the agent's: the SYNs reached the agent's own capture point."""
+    unanswered = _unanswered(shared_analysis(MERGED))
+    assert ("never got an answer: the SYNs reached 10.77.0.2 (each is in the capture twice "
+            "at one TTL, 64: its Linux cooked headers mark one copy outgoing, captured on "
+            "10.77.0.1 as it left" in unanswered.message)
+    assert ("unless the capture on 10.77.0.2 left out what it sent (tcpdump -Q in), 10.77.0.2 "
+            "answered none of them and its own firewall drops them" in unanswered.message)
+    assert "on the way to 10.77.0.2" not in unanswered.message
+    assert "may hold one direction only" not in unanswered.message
+    assert ("The SYNs reached 10.77.0.2's own capture point (its Linux cooked headers mark "
+            "each arriving there, at the TTL it left 10.77.0.1 with): unless that capture "
+            "left out what 10.77.0.2 sent (tcpdump -Q in), 10.77.0.2's own firewall drops "
+            "the SYNs (its input chain) or its SYN-ACKs (its output chain), and the allow "
+            "rule belongs there." in unanswered.fix)
+    assert "A capture on 10.77.0.2, or of both directions" not in unanswered.fix
+
+
+def test_copies_a_bridge_passed_keep_the_capture_asked_for(tmp_path: Path) -> None:
+    """The arriving copies marked PACKET_OTHERHOST (a bridge's port passing them on): no
+    capture point on the agent, the words before."""
+    records = [(ts, frame[:SLL2_TYPE] + bytes([PACKET_OTHERHOST]) + frame[SLL2_TYPE + 1:]
+                if frame[SLL2_TYPE] == PACKET_HOST else frame)
+               for ts, frame in _records(MERGED, LINUX_SLL2)]
+    path = write_pcap(tmp_path / "run20-bridged.pcap", records, LINUX_SLL2)
+    config = build_config(load_file(MERGED_TOML))
+    unanswered = _unanswered(analyze(read_traffic([str(path)], config), config))
+    assert "something drops its SYNs on the way to 10.77.0.2" in unanswered.message
+    assert "own capture point" not in unanswered.fix
