@@ -14,6 +14,9 @@ the way to 10.77.0.2 ... it may hold one direction only", fix "A capture on 10.7
 of both directions, shows which way is lost", that capture in the file
 (flowcheck.verify.arrival.arrived_silent). On bytes: the file, and its arriving copies
 marked as a bridge's port marks what it passes (PACKET_OTHERHOST): no arrival shown.
+Its `capture_duplicates` said "1 of them was told by where they were captured, up to 4.0
+ms after the original: ..." of 9 copies, nothing of the 8 within 0.5 ms marked alike
+(flowcheck.connections.relay_words.all_handed_words).
 """
 
 from __future__ import annotations
@@ -135,6 +138,19 @@ def test_a_merge_holding_the_agents_arrivals_places_its_firewall() -> None:
     assert "A capture on 10.77.0.2, or of both directions" not in unanswered.fix
 
 
+def test_the_merges_copies_are_told_together() -> None:
+    """The 8 copies within 0.5 ms and the one 4.0 ms later, all marked leaving the media
+    server and arriving at the agent: counted together."""
+    [copies] = [f for f in shared_analysis(MERGED).findings if f.code == "capture_duplicates"]
+    assert copies.message.startswith("9 of 18 packets are copies")
+    assert ("All of them were told by where they were captured, 8 within 0.5 ms of the "
+            "original and 1 later (4.0 ms after it): the file's Linux cooked headers mark "
+            "each original as sent by the host that captured it (outgoing) and its copy as "
+            "arriving at the host that captured it, at its original's TTL: two hosts' "
+            "captures (tcpdump -i any on each) merged" in copies.message)
+    assert "1 of them was told" not in copies.message
+
+
 def test_copies_a_bridge_passed_keep_the_capture_asked_for(tmp_path: Path) -> None:
     """The arriving copies marked PACKET_OTHERHOST (a bridge's port passing them on): no
     capture point on the agent, the words before."""
@@ -143,6 +159,9 @@ def test_copies_a_bridge_passed_keep_the_capture_asked_for(tmp_path: Path) -> No
                for ts, frame in _records(MERGED, LINUX_SLL2)]
     path = write_pcap(tmp_path / "run20-bridged.pcap", records, LINUX_SLL2)
     config = build_config(load_file(MERGED_TOML))
-    unanswered = _unanswered(analyze(read_traffic([str(path)], config), config))
+    analysis = analyze(read_traffic([str(path)], config), config)
+    unanswered = _unanswered(analysis)
     assert "something drops its SYNs on the way to 10.77.0.2" in unanswered.message
     assert "own capture point" not in unanswered.fix
+    [copies] = [f for f in analysis.findings if f.code == "capture_duplicates"]
+    assert "All of them were told" not in copies.message
