@@ -17,6 +17,13 @@ marked as a bridge's port marks what it passes (PACKET_OTHERHOST): no arrival sh
 Its `capture_duplicates` said "1 of them was told by where they were captured, up to 4.0
 ms after the original: ..." of 9 copies, nothing of the 8 within 0.5 ms marked alike
 (flowcheck.connections.relay_words.all_handed_words).
+
+Run 3: `tcpdump -i any` (SLL) on the media server, its input chain dropping an IPv6
+restore's callback SYN, the capture stopped 0.14 s after it. `capture_ended_early` said
+"whether it was answered cannot be seen", though the capture, taken on the media server
+(its marks), holds its packets to the agent 0.040 s after that SYN and no answer to it
+(flowcheck.verify.syn_on_receiver). On bytes: the file, and the same without the media
+server's packet after the SYN (nothing then shows its leaving packets captured after it).
 """
 
 from __future__ import annotations
@@ -40,6 +47,9 @@ MERGED = HERE / "ndmjob-control-syns-dropped-by-agent-both-hosts-any-merged-sll2
 MERGED_TOML = MERGED.with_name(MERGED.name[:-len(".pcap.gz")] + ".toml")
 LINUX_SLL2, SLL2_LEN, SLL2_TYPE = 276, 20, 10  # the link type; its header's length, type byte
 PACKET_HOST, PACKET_OTHERHOST = 0, 3
+STOPPED = HERE / "ipv6-restore-callback-syn-dropped-by-media-any-on-media-sll-stopped.pcap.gz"
+STOPPED_TOML = STOPPED.with_name(STOPPED.name[:-len(".pcap.gz")] + ".toml")
+LINUX_SLL = 113
 ICMP = 1  # IPv4's protocol number
 
 
@@ -165,3 +175,38 @@ def test_copies_a_bridge_passed_keep_the_capture_asked_for(tmp_path: Path) -> No
     assert "own capture point" not in unanswered.fix
     [copies] = [f for f in analysis.findings if f.code == "capture_duplicates"]
     assert "All of them were told" not in copies.message
+
+
+def _ended_early(analysis: Analysis) -> Finding:
+    assert analysis.verdict == "inconclusive"
+    [early] = [f for f in analysis.findings if f.code == "capture_ended_early"]
+    assert early.frames == [21]
+    assert early.message.startswith("The capture ended 0.040 s after the SYN of the callback "
+                                    "[fd77::2]:6076 -> [fd77::1]:5001, before TCP would have "
+                                    "retried (3 s retransmission timeout): ")
+    return early
+
+
+def test_the_receivers_own_capture_shows_its_syn_unanswered() -> None:
+    """The callback's one SYN arriving at the media server, whose capture it is and which
+    sent its next packet 0.040 s later, no answer among them: that SYN went unanswered."""
+    early = _ended_early(shared_analysis(STOPPED))
+    assert ("whether TCP's resend of it was answered cannot be seen. That SYN went "
+            "unanswered: it arrived at fd77::1, where this capture was taken (its Linux "
+            "cooked headers show it), and fd77::1 sent no SYN-ACK, RST or ICMP for it, though "
+            "the capture holds its packets to fd77::2 up to 0.040 s after it: a host answers "
+            "a SYN at once, so its own firewall dropped the SYN (its input chain) or the "
+            "answer (its output chain), or its listen queue was full." in early.message)
+    assert "whether it was answered cannot be seen" not in early.message
+
+
+def test_nothing_of_the_receivers_after_the_syn_keeps_it_unseen(tmp_path: Path) -> None:
+    """The media server's packet after the SYN left out (the file's last): nothing shows
+    the capture still took what it sent, the words before."""
+    records = _records(STOPPED, LINUX_SLL)[:-1]
+    path = write_pcap(tmp_path / "run3-cut.pcap", records, LINUX_SLL)
+    config = build_config(load_file(STOPPED_TOML))
+    analysis = analyze(read_traffic([str(path)], config), config)
+    [early] = [f for f in analysis.findings if f.code == "capture_ended_early"]
+    assert "whether it was answered cannot be seen" in early.message
+    assert "That SYN went unanswered" not in early.message
