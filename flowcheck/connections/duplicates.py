@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING
 from flowcheck.connections.copy_window import COPY_WINDOW
 from flowcheck.connections.offsets import ALIGN_SECONDS, appended
 from flowcheck.connections.relay_words import (
-    all_apart_words,
     near_fix,
     near_words,
     of_them,
     relay_fix,
+    relay_told,
     relay_words,
 )
 from flowcheck.findings import make_finding
@@ -325,7 +325,7 @@ def _one_point(count: str, frames: list[int], relays: RelayCopies,
             "capture_duplicates",
             f"{count}a packet captured before them in the same direction (same IP ID, TCP "
             f"header and payload): the capture holds packets twice. {later}"
-            f"{all_apart_words(relays, copies_count) or relay_words(relays)}"
+            f"{relay_told(relays, copies_count)}"
             "The copies are counted as packets (as tshark counts them) but not as "
             "retransmissions, SYN retries or rejects, and the job's data volumes count each "
             f"byte once: they are no evidence of a drop or a refusal{replays}",

@@ -238,6 +238,40 @@ def all_apart_words(relays: RelayCopies, copies: int) -> str:
             "those arrive twice on one interface. ")
 
 
+def all_handed_words(relays: RelayCopies, copies: int) -> str:
+    """The words for relay copies all marked leaving one host, then arriving at another
+    (`handed`: two hosts' Linux cooked captures merged) when every copy within
+    copy_window.COPY_WINDOW read is marked so too (RelayCopies.near_handed,
+    near_handed_routed): the copies read told alike, counted together, a sentence ending
+    in ". "; "" otherwise (relay_words then tells the relay copies alone). copies: the
+    capture's copies in all (the near copies read are a sample, as all_apart_words says).
+    Lab matrix seed 121 run 20 (both hosts' `tcpdump -i any` merged) read "1 of them was
+    told by where they were captured, up to 4.0 ms after the original: ..." of 9 copies,
+    the 8 others within 0.5 ms marked alike."""
+    near = relays.near_read
+    near_handed = relays.near_handed + relays.near_handed_routed
+    if not handed(relays) or relays.held or relays.orphans or not near or near_handed != near:
+        return ""
+    told = min(near + relays.count, copies)  # near_read: a sample (copies.py, NEAR_SAMPLE)
+    lead = ("All of them were" if told == copies else
+            f"Of the {told:,} of them whose marks were read (not every copy's is), all were")
+    shortest, longest = f"{relays.shortest * 1e3:.1f}", f"{relays.longest * 1e3:.1f}"
+    late = f"{longest} ms" if shortest == longest else f"{shortest} to {longest} ms"
+    ttl = _ttl_phrase(relays.handed_routed + relays.near_handed_routed, near + relays.count)
+    return (f"{lead} told by where they were captured, {near:,} within "
+            f"{COPY_WINDOW * 1e3:g} ms of the original and {relays.count:,} later ({late} "
+            f"after it): {handed_words(ttl)}. ")
+
+
+def relay_told(relays: RelayCopies, copies: int) -> str:
+    """What the capture's copies show when some are relay copies: all of them told alike
+    when the near ones read are marked as the relay ones (all_apart_words: a pcapng's
+    interfaces; all_handed_words: two hosts' Linux cooked captures merged), else the
+    relay ones alone (relay_words); a sentence ending in ". ". copies: the copies in all."""
+    return (all_apart_words(relays, copies) or all_handed_words(relays, copies)
+            or relay_words(relays))
+
+
 def held_words(relays: RelayCopies) -> str:
     """The clause for the relay copies over RELAY_WINDOW after their originals with
     their TSvals (RelayCopies.held, at least one): "; 2 of them over 1 s after ...".

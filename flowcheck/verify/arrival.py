@@ -85,3 +85,41 @@ def arrival_words(conn: Connection) -> str:
             f"{conn.orig_h} as it left, and one host, captured on the host it was addressed "
             f"to as it arrived, which is {conn.resp_h} with no router between them to lower "
             f"the {ttl}: two hosts' `tcpdump -i any` captures merged)")
+
+
+def arrived_silent(ctx: Context, conn: Connection) -> bool:
+    """Do conn's SYNs carry the marks of a capture point on its sender and one on the host
+    they were addressed to (marked_both_ends) while the set holds no packet at all from
+    its responder to its originator (so leaving_captured cannot show that point took its
+    leaving packets)? A control connection's agent that never answered, both hosts'
+    `tcpdump -i any` merged (lab matrix seed 121 run 20: ndmjob's control SYNs dropped by
+    the agent's input chain read "something drops its SYNs on the way to 10.77.0.2 ...
+    it may hold one direction only", fix "A capture on 10.77.0.2, or of both directions,
+    shows which way is lost", that capture in the file). The SYNs reached the responder;
+    that it sent nothing needs its point to have taken leaving packets too, which nothing
+    in the set shows (a `tcpdump -Q in` there holds the same): the words say so."""
+    return (marked_both_ends(ctx, conn)
+            and (conn.resp_h, conn.orig_h) not in ctx.captured)
+
+
+def silent_words(conn: Connection) -> str:
+    """_silence's cause for arrived_silent: the SYNs reached the responder's own capture
+    point, which holds nothing of its answer, and the responder's firewall drops them
+    unless that point left its leaving packets out."""
+    return (f"{arrival_words(conn)}, and the capture holds no packet at all from "
+            f"{conn.resp_h} to {conn.orig_h}: unless the capture on {conn.resp_h} left out "
+            f"what it sent (tcpdump -Q in), {conn.resp_h} answered none of them and its own "
+            "firewall drops them, its input chain the SYNs (the packet tap sees arriving "
+            "packets before the firewall) or its output chain its SYN-ACKs (the tap sees "
+            "leaving packets after it), which the capture cannot tell apart. The retried "
+            f"SYNs show that no SYN-ACK or RST reached {conn.orig_h}: the connection never "
+            "opened")
+
+
+def silent_fix(conn: Connection) -> str:
+    """The close of an unanswered opening's fix for arrived_silent (no leading space)."""
+    return (f"The SYNs reached {conn.resp_h}'s own capture point (its Linux cooked headers "
+            f"mark each arriving there, at the {ttl_word(conn.orig_h)} it left "
+            f"{conn.orig_h} with): unless that capture left out what {conn.resp_h} sent "
+            f"(tcpdump -Q in), {conn.resp_h}'s own firewall drops the SYNs (its input "
+            "chain) or its SYN-ACKs (its output chain), and the allow rule belongs there.")

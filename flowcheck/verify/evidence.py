@@ -38,6 +38,7 @@ from flowcheck.verify.lone_synack import lone_synack, lone_synack_words
 from flowcheck.verify.openings_only import handshakes_only
 from flowcheck.verify.own_unreachable import own_stack_refused
 from flowcheck.verify.stale import given_up_before
+from flowcheck.verify.syn_on_receiver import silent_after, silent_words
 from flowcheck.verify.unread_frames import could_carry, report_unread
 from flowcheck.verify.unresent import lone_syn, lone_syn_unseen, stopped_after
 
@@ -249,6 +250,13 @@ def note_unseen(ctx: Context, session: Session | None, conn: Connection, what: s
                         frame=conn.last_frame)
             return
         event = "SYN" if outcome == "unanswered" else "SYN-ACK"
+        silent = silent_after(ctx, conn) if outcome == "unanswered" else None
+        if silent is not None:  # its receiver's own capture shows it unanswered
+            ended_early(ctx, session, f"the {event} of the {words}", conn.last_ts,
+                        opening_frames(conn), conn=conn, frame=conn.last_frame,
+                        unseen="whether TCP's resend of it was answered",
+                        shown=silent_words(conn, *silent))
+            return
         ended_early(ctx, session, f"the {event} of the {words}", conn.last_ts,
                     opening_frames(conn), conn=conn, frame=conn.last_frame)
 
@@ -256,12 +264,13 @@ def note_unseen(ctx: Context, session: Session | None, conn: Connection, what: s
 def ended_early(ctx: Context, session: Session | None, event: str, ts: float,
                 frames: list[int], *, conn: Connection | None = None,
                 waits: str = "", unseen: str = "whether it was answered",
-                frame: int | None = None, stop_after: str = "") -> None:
+                frame: int | None = None, stop_after: str = "", shown: str = "") -> None:
     """One capture_ended_early warning per event: the capture ended before `waits` (by
     default TCP's retransmission timeout), so `unseen` cannot be seen. frame: the
     event's, when known (after). stop_after: how long after the event the fix asks the
     capture to run on, for a wait that is not TCP's retry (an NDMP answer); by default
-    the retransmission timeout, with the advice to match the hosts' own."""
+    the retransmission timeout, with the advice to match the hosts' own. shown: what the
+    capture does show of the event, a sentence after the unseen one ("": none)."""
     key = (event, ts)
     if key in ctx.early_events:
         return
@@ -272,8 +281,8 @@ def ended_early(ctx: Context, session: Session | None, event: str, ts: float,
             f"The capture ended {after(ctx, ts, frame):.3f} s after {event}"
             + (f", before {waits}" if waits else
                f", before TCP would have retried ({rto:g} s retransmission timeout)")
-            + f": {unseen} cannot be seen. A packet missing from the "
-            "capture is not a packet the network dropped."
+            + f": {unseen} cannot be seen.{' ' + shown if shown else ''} A packet missing "
+            "from the capture is not a packet the network dropped."
             + (f" Every connection in it is its handshake only ({openings} of them, none "
                "carrying a byte), although those opened after the first show the job went "
                "on: a capture of each connection's first packets looks like this, as Check "

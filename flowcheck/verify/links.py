@@ -18,6 +18,7 @@ from flowcheck.sessions import connection_outcome
 from flowcheck.sessions.by_ports import lone_syn_given_up
 from flowcheck.sessions.classify import is_failed
 from flowcheck.verify.allow_rules import allow_rule
+from flowcheck.verify.arrival import arrived_silent, silent_fix
 from flowcheck.verify.backup_network import check_backup_network
 from flowcheck.verify.callback_address import elsewhere_failure
 from flowcheck.verify.capture_points import reached_second_point
@@ -107,6 +108,8 @@ def _arrived_or_elsewhere(ctx: Context, conn: Connection) -> str:
     ttl = arrived_unanswered(ctx, conn.orig_h, conn.resp_h)
     if ttl is not None:
         return " " + arrived_words(conn.orig_h, conn.resp_h, ttl)
+    if arrived_silent(ctx, conn):  # the responder's own capture merged in (verify.arrival)
+        return " " + silent_fix(conn)
     return f" A capture on {conn.resp_h}, or of both directions, shows which way is lost."
 
 

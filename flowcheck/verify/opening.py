@@ -17,7 +17,12 @@ from flowcheck.verify.ack_unheard import (
     towards_listener_fix,
 )
 from flowcheck.verify.allow_rules import allow_rule, capitalised, return_ports
-from flowcheck.verify.arrival import arrival_words, marked_arrival
+from flowcheck.verify.arrival import (
+    arrival_words,
+    arrived_silent,
+    marked_arrival,
+    silent_words,
+)
 from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.capture_points import (
     BETWEEN,
@@ -268,6 +273,8 @@ def _silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
                 "direction only)")
     if retried(conn, attempts) and both_ways and reached_second_point(ctx, conn):
         return second_point_words(conn)
+    if retried(conn, attempts) and both_ways and arrived_silent(ctx, conn):
+        return silent_words(conn)  # the responder's own capture point in the set
     if retried(conn, attempts) and answer_uncaptured(ctx, conn) and \
             other_source(ctx, conn) is None and translated_back(ctx, conn) is None:
         # The retries prove no SYN-ACK or RST arrived (RFC 6298 5.7, RFC 9293 3.8.1),

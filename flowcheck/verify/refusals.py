@@ -31,6 +31,7 @@ from flowcheck.verify.own_reject import (
     rule_place,
 )
 from flowcheck.verify.own_unreachable import own_stack_fix, own_stack_refused, own_stack_words
+from flowcheck.verify.prohibited_rules import prohibited_rule
 from flowcheck.verify.stale_tuple import stale_words
 
 # ICMP unreachable codes a filter sends: IPv4 (RFC 792, RFC 1812) network and host
@@ -223,8 +224,8 @@ def icmp_cause(ctx: Context, conn: Connection) -> str | None:
         return rejects_it(ctx, conn, host,
                           f"the reject comes from {host}'s own address, not a router's "
                           "filter, which answers from its own",
-                          "a closed port answers with a RST: a reject rule sends it, such "
-                          "as nft's `reject with icmpx admin-prohibited`")
+                          "a closed port answers with a RST: a reject rule sends it, "
+                          + prohibited_rule(ip_version(host), conn.icmp_code))
     if prohibited(conn):
         return "a firewall or router filter rejects it (a closed port answers with a RST)"
     if port_unreachable(conn):

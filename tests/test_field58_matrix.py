@@ -1,0 +1,212 @@
+"""Field check 58's lab matrix (captures/field58-matrix, README.md there), seed 121.
+
+Run 4: `tcpdump -i any -s 128` (SLL2) on the media server, the agent's input chain
+rejecting ndmjob's control SYNs with ICMP code 9 (network administratively prohibited,
+nft's `reject with icmp type net-prohibited`). `control_refused` gave as the rule that
+sends it "such as nft's `reject with icmpx admin-prohibited`", which sends code 13 over
+IPv4: now the rule of the code the capture holds (flowcheck.verify.prohibited_rules).
+On bytes: the stored file, and its rejects' code made 10 and 13 (checksum redone).
+
+Run 20: both hosts' `tcpdump -i any` (SLL2) merged, the agent's input chain dropping
+ndmjob's control SYNs: each SYN marked leaving the media server and arriving at the agent
+at TTL 64, nothing of the agent's. `control_unanswered` said "something drops its SYNs on
+the way to 10.77.0.2 ... it may hold one direction only", fix "A capture on 10.77.0.2, or
+of both directions, shows which way is lost", that capture in the file
+(flowcheck.verify.arrival.arrived_silent). On bytes: the file, and its arriving copies
+marked as a bridge's port marks what it passes (PACKET_OTHERHOST): no arrival shown.
+Its `capture_duplicates` said "1 of them was told by where they were captured, up to 4.0
+ms after the original: ..." of 9 copies, nothing of the 8 within 0.5 ms marked alike
+(flowcheck.connections.relay_words.all_handed_words).
+
+Run 3: `tcpdump -i any` (SLL) on the media server, its input chain dropping an IPv6
+restore's callback SYN, the capture stopped 0.14 s after it. `capture_ended_early` said
+"whether it was answered cannot be seen", though the capture, taken on the media server
+(its marks), holds its packets to the agent 0.040 s after that SYN and no answer to it
+(flowcheck.verify.syn_on_receiver). On bytes: the file, and the same without the media
+server's packet after the SYN (nothing then shows its leaving packets captured after it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from capture_factory import write_pcap
+from pcap_records import stored_records
+from stored import shared_analysis
+
+from flowcheck.config import build_config, load_file
+from flowcheck.model import Finding
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+
+HERE = Path(__file__).resolve().parents[1] / "captures" / "field58-matrix"
+PROHIBITED = HERE / ("ndmjob-control-rejected-net-prohibited-by-agent-any-on-media-sll2-snap128"
+                     ".pcap.gz")
+PROHIBITED_TOML = PROHIBITED.with_name(PROHIBITED.name[:-len(".pcap.gz")] + ".toml")
+MERGED = HERE / "ndmjob-control-syns-dropped-by-agent-both-hosts-any-merged-sll2.pcap.gz"
+MERGED_TOML = MERGED.with_name(MERGED.name[:-len(".pcap.gz")] + ".toml")
+LINUX_SLL2, SLL2_LEN, SLL2_TYPE = 276, 20, 10  # the link type; its header's length, type byte
+PACKET_HOST, PACKET_OTHERHOST = 0, 3
+STOPPED = HERE / "ipv6-restore-callback-syn-dropped-by-media-any-on-media-sll-stopped.pcap.gz"
+STOPPED_TOML = STOPPED.with_name(STOPPED.name[:-len(".pcap.gz")] + ".toml")
+LINUX_SLL = 113
+ICMP = 1  # IPv4's protocol number
+
+
+def _records(path: Path, linktype: int) -> list[tuple[float, bytes]]:
+    """A stored file's records: (seconds, frame), in capture order."""
+    kind, records = stored_records(path)
+    assert kind == linktype
+    # Each time the float nearest its decimal seconds.microseconds, as write_pcap takes it.
+    return [(float(f"{record.micros // 10**6}.{record.micros % 10**6:06d}"), record.data)
+            for record in records]
+
+
+def _checksum(data: bytes) -> int:
+    """The Internet checksum (RFC 1071) of data."""
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def _with_code(frame: bytes, code: int) -> bytes:
+    """An SLL2 frame's ICMP message with its code set and its checksum redone; other
+    frames as they are."""
+    ip = frame[SLL2_LEN:]
+    if ip[9] != ICMP:
+        return frame
+    start = SLL2_LEN + (ip[0] & 0x0F) * 4
+    message = bytearray(frame[start:])
+    message[1], message[2:4] = code, b"\0\0"
+    message[2:4] = _checksum(bytes(message)).to_bytes(2, "big")
+    return frame[:start] + bytes(message)
+
+
+def _refused(finding_list: list[Finding]) -> Finding:
+    [refused] = [f for f in finding_list if f.code == "control_refused"]
+    return refused
+
+
+def test_a_net_prohibited_reject_names_the_rule_that_sends_code_9() -> None:
+    """ICMP code 9 from the agent's address: the rule named sends code 9."""
+    analysis = shared_analysis(PROHIBITED)
+    assert analysis.verdict == "fail"
+    refused = _refused(analysis.findings)
+    assert refused.frames == [1, 2, 3, 4]
+    assert "with an ICMP administratively prohibited unreachable (code 9)" in refused.message
+    assert ("a reject rule sends it, such as nft's `reject with icmp type net-prohibited` "
+            "(iptables' `REJECT --reject-with icmp-net-prohibited`)" in refused.message)
+    assert "icmpx" not in refused.message
+    # Captured on the media server: a bridge firewall's reject would arrive alike.
+    assert "nothing in the capture tells them apart" in refused.message
+
+
+@pytest.mark.parametrize(("code", "rule"), [
+    (10, "such as nft's `reject with icmp type host-prohibited` (iptables' "
+         "`REJECT --reject-with icmp-host-prohibited`)"),
+    (13, "such as nft's `reject with icmp type admin-prohibited` or `reject with icmpx "
+         "admin-prohibited` (iptables' `REJECT --reject-with icmp-admin-prohibited`)"),
+])
+def test_each_prohibited_code_names_its_own_rule(tmp_path: Path, code: int, rule: str) -> None:
+    """The same rejects with code 10 (RHEL's stock REJECT) and 13: each its own rule."""
+    records = [(ts, _with_code(frame, code)) for ts, frame in _records(PROHIBITED, LINUX_SLL2)]
+    path = write_pcap(tmp_path / f"run4-code{code}.pcap", records, LINUX_SLL2)
+    config = build_config(load_file(PROHIBITED_TOML))
+    analysis = analyze(read_traffic([str(path)], config), config)
+    assert analysis.verdict == "fail"
+    refused = _refused(analysis.findings)
+    assert f"administratively prohibited unreachable (code {code})" in refused.message
+    assert rule in refused.message
+
+
+def _unanswered(analysis: Analysis) -> Finding:
+    assert analysis.verdict == "fail"
+    [unanswered] = [f for f in analysis.findings if f.code == "control_unanswered"]
+    assert unanswered.frames == [1, 3, 5, 7, 9, 11, 13, 15, 17]
+    return unanswered
+
+
+def test_a_merge_holding_the_agents_arrivals_places_its_firewall() -> None:
+    """Each SYN marked leaving the media server and arriving at 10.77.0.2 at one TTL,
+    nothing of the agent's: the SYNs reached the agent's own capture point."""
+    unanswered = _unanswered(shared_analysis(MERGED))
+    assert ("never got an answer: the SYNs reached 10.77.0.2 (each is in the capture twice "
+            "at one TTL, 64: its Linux cooked headers mark one copy outgoing, captured on "
+            "10.77.0.1 as it left" in unanswered.message)
+    assert ("unless the capture on 10.77.0.2 left out what it sent (tcpdump -Q in), 10.77.0.2 "
+            "answered none of them and its own firewall drops them" in unanswered.message)
+    assert "on the way to 10.77.0.2" not in unanswered.message
+    assert "may hold one direction only" not in unanswered.message
+    assert ("The SYNs reached 10.77.0.2's own capture point (its Linux cooked headers mark "
+            "each arriving there, at the TTL it left 10.77.0.1 with): unless that capture "
+            "left out what 10.77.0.2 sent (tcpdump -Q in), 10.77.0.2's own firewall drops "
+            "the SYNs (its input chain) or its SYN-ACKs (its output chain), and the allow "
+            "rule belongs there." in unanswered.fix)
+    assert "A capture on 10.77.0.2, or of both directions" not in unanswered.fix
+
+
+def test_the_merges_copies_are_told_together() -> None:
+    """The 8 copies within 0.5 ms and the one 4.0 ms later, all marked leaving the media
+    server and arriving at the agent: counted together."""
+    [copies] = [f for f in shared_analysis(MERGED).findings if f.code == "capture_duplicates"]
+    assert copies.message.startswith("9 of 18 packets are copies")
+    assert ("All of them were told by where they were captured, 8 within 0.5 ms of the "
+            "original and 1 later (4.0 ms after it): the file's Linux cooked headers mark "
+            "each original as sent by the host that captured it (outgoing) and its copy as "
+            "arriving at the host that captured it, at its original's TTL: two hosts' "
+            "captures (tcpdump -i any on each) merged" in copies.message)
+    assert "1 of them was told" not in copies.message
+
+
+def test_copies_a_bridge_passed_keep_the_capture_asked_for(tmp_path: Path) -> None:
+    """The arriving copies marked PACKET_OTHERHOST (a bridge's port passing them on): no
+    capture point on the agent, the words before."""
+    records = [(ts, frame[:SLL2_TYPE] + bytes([PACKET_OTHERHOST]) + frame[SLL2_TYPE + 1:]
+                if frame[SLL2_TYPE] == PACKET_HOST else frame)
+               for ts, frame in _records(MERGED, LINUX_SLL2)]
+    path = write_pcap(tmp_path / "run20-bridged.pcap", records, LINUX_SLL2)
+    config = build_config(load_file(MERGED_TOML))
+    analysis = analyze(read_traffic([str(path)], config), config)
+    unanswered = _unanswered(analysis)
+    assert "something drops its SYNs on the way to 10.77.0.2" in unanswered.message
+    assert "own capture point" not in unanswered.fix
+    [copies] = [f for f in analysis.findings if f.code == "capture_duplicates"]
+    assert "All of them were told" not in copies.message
+
+
+def _ended_early(analysis: Analysis) -> Finding:
+    assert analysis.verdict == "inconclusive"
+    [early] = [f for f in analysis.findings if f.code == "capture_ended_early"]
+    assert early.frames == [21]
+    assert early.message.startswith("The capture ended 0.040 s after the SYN of the callback "
+                                    "[fd77::2]:6076 -> [fd77::1]:5001, before TCP would have "
+                                    "retried (3 s retransmission timeout): ")
+    return early
+
+
+def test_the_receivers_own_capture_shows_its_syn_unanswered() -> None:
+    """The callback's one SYN arriving at the media server, whose capture it is and which
+    sent its next packet 0.040 s later, no answer among them: that SYN went unanswered."""
+    early = _ended_early(shared_analysis(STOPPED))
+    assert ("whether TCP's resend of it was answered cannot be seen. That SYN went "
+            "unanswered: it arrived at fd77::1, where this capture was taken (its Linux "
+            "cooked headers show it), and fd77::1 sent no SYN-ACK, RST or ICMP for it, though "
+            "the capture holds its packets to fd77::2 up to 0.040 s after it: a host answers "
+            "a SYN at once, so its own firewall dropped the SYN (its input chain) or the "
+            "answer (its output chain), or its listen queue was full." in early.message)
+    assert "whether it was answered cannot be seen" not in early.message
+
+
+def test_nothing_of_the_receivers_after_the_syn_keeps_it_unseen(tmp_path: Path) -> None:
+    """The media server's packet after the SYN left out (the file's last): nothing shows
+    the capture still took what it sent, the words before."""
+    records = _records(STOPPED, LINUX_SLL)[:-1]
+    path = write_pcap(tmp_path / "run3-cut.pcap", records, LINUX_SLL)
+    config = build_config(load_file(STOPPED_TOML))
+    analysis = analyze(read_traffic([str(path)], config), config)
+    [early] = [f for f in analysis.findings if f.code == "capture_ended_early"]
+    assert "whether it was answered cannot be seen" in early.message
+    assert "That SYN went unanswered" not in early.message
