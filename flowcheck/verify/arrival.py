@@ -95,31 +95,48 @@ def arrived_silent(ctx: Context, conn: Connection) -> bool:
     `tcpdump -i any` merged (lab matrix seed 121 run 20: ndmjob's control SYNs dropped by
     the agent's input chain read "something drops its SYNs on the way to 10.77.0.2 ...
     it may hold one direction only", fix "A capture on 10.77.0.2, or of both directions,
-    shows which way is lost", that capture in the file). The SYNs reached the responder;
-    that it sent nothing needs its point to have taken leaving packets too, which nothing
-    in the set shows (a `tcpdump -Q in` there holds the same): the words say so."""
+    shows which way is lost", that capture in the file). The SYNs reached a point that
+    took them arriving at the TTL they left with; that it sent nothing needs its point to
+    have taken leaving packets too, which nothing in the set shows (a `tcpdump -Q in`
+    there holds the same): the words say so. Nor does anything show that point is the
+    responder: without a packet of the responder's marked leaving it and arriving at the
+    same TTL (leaving_captured), the first router toward it, its forward chain dropping
+    them, marks them alike (it lowers the TTL only of what it passes on, and passed none;
+    the frame's link-layer destination is not in the cooked header): silent_words."""
     return (marked_both_ends(ctx, conn)
             and (conn.resp_h, conn.orig_h) not in ctx.captured)
 
 
 def silent_words(conn: Connection) -> str:
     """_silence's cause for arrived_silent: the SYNs reached the responder's own capture
-    point, which holds nothing of its answer, and the responder's firewall drops them
-    unless that point left its leaving packets out."""
-    return (f"{arrival_words(conn)}, and the capture holds no packet at all from "
-            f"{conn.resp_h} to {conn.orig_h}: unless the capture on {conn.resp_h} left out "
-            f"what it sent (tcpdump -Q in), {conn.resp_h} answered none of them and its own "
-            "firewall drops them, its input chain the SYNs (the packet tap sees arriving "
-            "packets before the firewall) or its output chain its SYN-ACKs (the tap sees "
-            "leaving packets after it), which the capture cannot tell apart. The retried "
-            f"SYNs show that no SYN-ACK or RST reached {conn.orig_h}: the connection never "
-            "opened")
+    point or the first router's toward it (as cooked_host.arrived_words says of one such
+    capture), which holds nothing of an answer: the responder's firewall drops them, or
+    that router's, unless that point left its leaving packets out (review 53b: the words
+    said "which is 10.77.0.2 with no router between them", which a first router's
+    `tcpdump -i any`, its forward chain dropping the SYNs, gives alike)."""
+    ttl = ttl_word(conn.orig_h)
+    return (f"the SYNs reached a capture point on {conn.resp_h}, or on the first router "
+            f"from {conn.orig_h} toward it, which passed none of them on (each is in the "
+            f"capture twice at one {ttl}, {conn.orig_ttl}: its Linux cooked headers mark one "
+            f"copy outgoing, captured on {conn.orig_h} as it left, and one host, captured as "
+            f"it arrived at the host its frame was addressed to, before any router lowered "
+            f"the {ttl}: two hosts' `tcpdump -i any` captures merged; nothing in it tells "
+            f"{conn.resp_h} from a router, which lowers the {ttl} only of what it passes on), "
+            f"and the capture holds no packet at all from {conn.resp_h} to {conn.orig_h}: "
+            "unless that capture left out what its host sent (tcpdump -Q in), that host "
+            f"passed on or answered none of them: {conn.resp_h}'s own firewall drops them, "
+            "its input chain the SYNs (the packet tap sees arriving packets before the "
+            "firewall) or its output chain its SYN-ACKs (the tap sees leaving packets after "
+            "it), or that router's forward chain the SYNs, which the capture cannot tell "
+            f"apart. The retried SYNs show that no SYN-ACK or RST reached {conn.orig_h}: the "
+            "connection never opened")
 
 
 def silent_fix(conn: Connection) -> str:
     """The close of an unanswered opening's fix for arrived_silent (no leading space)."""
-    return (f"The SYNs reached {conn.resp_h}'s own capture point (its Linux cooked headers "
-            f"mark each arriving there, at the {ttl_word(conn.orig_h)} it left "
-            f"{conn.orig_h} with): unless that capture left out what {conn.resp_h} sent "
-            f"(tcpdump -Q in), {conn.resp_h}'s own firewall drops the SYNs (its input "
-            "chain) or its SYN-ACKs (its output chain), and the allow rule belongs there.")
+    return (f"The SYNs reached a capture point on {conn.resp_h}, or on the first router "
+            f"from {conn.orig_h} toward it (its Linux cooked headers mark each arriving "
+            f"there, at the {ttl_word(conn.orig_h)} it left {conn.orig_h} with): unless that "
+            "capture left out what its host sent (tcpdump -Q in), that host's own firewall "
+            f"drops them ({conn.resp_h}'s input chain the SYNs or its output chain its "
+            "SYN-ACKs, or that router's forward chain), and the allow rule belongs there.")
