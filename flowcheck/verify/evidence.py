@@ -254,7 +254,7 @@ def note_unseen(ctx: Context, session: Session | None, conn: Connection, what: s
         if silent is not None:  # its receiver's own capture shows it unanswered
             ended_early(ctx, session, f"the {event} of the {words}", conn.last_ts,
                         opening_frames(conn), conn=conn, frame=conn.last_frame,
-                        unseen="whether TCP's resend of it was answered",
+                        unseen="whether it was answered",
                         shown=silent_words(conn, *silent))
             return
         ended_early(ctx, session, f"the {event} of the {words}", conn.last_ts,
