@@ -209,3 +209,55 @@ def test_a_reject_past_the_kept_frames_at_another_ttl(tmp_path: Path, syns: bool
     for chunk in (1, 3, 7, 100_000):
         fast, _ = run(path, chunk, fast=True)
         assert fast == reference, chunk
+
+
+def ninth_reject_copied(path: Path, syns: bool, snap: int | None = None) -> Path:
+    """refused_nine_times' attempt with every reject at TTL 64, the ninth captured again
+    50 us later one hop on (TTL 63, IPv4 header checksum anew: a router's own `tcpdump -i
+    any` holds it arriving, then forwarded): a capture copy of one reject
+    (connections.icmp_copies: the same identity within COPY_WINDOW), past the
+    FRAMES_PER_QUOTE frames kept."""
+    packets: list[bytes | tuple[bytes, int]] = []
+    times = []
+    for i in range(FRAMES_PER_QUOTE + 1):
+        syn = IP(src=M, dst=A, id=1000 + i, ttl=64) / TCP(sport=5001, dport=10000,
+                                                           flags="S", seq=100)
+        reject = IP(src=A, dst=M, id=2000 + i, ttl=64) / ICMP(type=3, code=13) / syn
+        if syns:
+            packets.append(bytes(Ether() / syn))
+            times.append(float(i))
+        copies = [reject]
+        if i == FRAMES_PER_QUOTE:
+            forwarded = reject.copy()
+            forwarded.ttl = 63
+            del forwarded.chksum
+            copies.append(forwarded)
+        for n, one in enumerate(copies):
+            packets.append(bytes(Ether() / one) if snap is None
+                           else (bytes(Ether() / one), snap))
+            times.append(i + 0.001 + n * 0.00005)
+    return write_pcap(path, 1, packets, times=times)
+
+
+@pytest.mark.parametrize("syns, snap", [
+    (True, None),  # connections.icmp_attach
+    (False, None),  # connections.icmp.QuotedAttempts
+    (True, 14 + 20 + 8 + 20),  # connections.icmp_cut
+], ids=["tracked", "quoted", "cut"])
+def test_a_copy_of_a_reject_past_the_kept_frames_is_not_a_second_ttl(
+        tmp_path: Path, syns: bool, snap: int | None,
+        short_everywhere: None  # noqa: F811
+) -> None:
+    # add_icmp compares every reject's TTL, past the frames kept too (review 53a): a
+    # capture copy of one reject at a decremented TTL is no reject of its own (dropped
+    # before add_icmp on every path), so it neither clears icmp_ttl nor counts as a SYN
+    # retry of a connection made of the quotes.
+    path = ninth_reject_copied(tmp_path / "copied.pcap", syns, snap)
+    reference, _ = run(path, 100_000, fast=False)
+    (c,) = reference
+    assert (c.icmp_code, c.icmp_sender, c.icmp_to, c.icmp_ttl) == (13, A, M, 64)
+    assert len(c.icmp_frames) == FRAMES_PER_QUOTE
+    assert c.syn_retries == FRAMES_PER_QUOTE
+    for chunk in (1, 3, 7, 100_000):
+        fast, _ = run(path, chunk, fast=True)
+        assert fast == reference, chunk

@@ -7,6 +7,8 @@ ACKs read stay those of each request's own record-mark packet (NdmpStream.reques
 
 from __future__ import annotations
 
+import copy
+
 from test_ndmp_wire import REPLY, REQUEST, greeting, msg, u32
 
 from flowcheck.ndmp import NdmpCollector
@@ -120,3 +122,30 @@ def test_the_table_shrinks_after_a_long_hole() -> None:
     for n in range(5000):
         feed.packet("orig", ACK, msg(20_000 + 2 * n, REQUEST, DATA_GET_STATE))
     assert len(control.packets.payload_acks["orig"]) <= 32
+
+
+def test_a_copy_of_the_collector_prunes_by_its_own_hole() -> None:
+    """live's snapshot works on a copy.deepcopy of the collector (flowcheck.live
+    _certain_findings) and feeds it more packets: the copy's prune asks what the copy's
+    own reassembly and decoder hold. Before, _Control.held was a closure over the
+    original's, which the copy shares (deepcopy copies no function): the original had no
+    hole, so the copy's held requests lost their ACKs at the first prune."""
+    feed = _Feed()
+    feed.packet("resp", ACK, greeting(4))
+    feed.packet("orig", ACK, msg(1, REQUEST, CONNECT_OPEN, u32(4)))
+    original = feed.collector
+    feed.collector = copy.deepcopy(original)
+    feed.packet("orig", ACK, msg(3, REQUEST, DATA_GET_STATE), skip=True)
+    held: dict[int, int] = {}
+    for n in range(40):  # past the 16 entries a prune waits for, twice
+        sequence = 100 + 2 * n
+        held[feed.frame + 1] = feed.seq["resp"]
+        feed.packet("orig", ACK, msg(sequence, REQUEST, DATA_GET_STATE))
+        feed.packet("resp", ACK, msg(sequence + 1, REQUEST, LOG_MESSAGE,
+                                     u32(0) + u32(n) + u32(4) + b"held"))
+    (stream,) = feed.collector.streams()
+    after = {m.frame: stream.request_acks.get(m.frame) for m in stream.messages
+             if m.type == "request" and m.frame in held}
+    assert after == held
+    # The original, fed none of them, holds none.
+    assert not original._controls["C1"].packets.payload_acks.get("orig", {}).keys() & held
