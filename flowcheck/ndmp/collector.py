@@ -12,7 +12,7 @@ from dataclasses import field
 
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Announcement, Direction, NdmpMessage, NdmpStream, other_direction
-from flowcheck.ndmp.control_packets import ControlPackets
+from flowcheck.ndmp.control_packets import ControlPackets, HeldFrames
 from flowcheck.ndmp.findings import StreamFindings
 from flowcheck.ndmp.handshake import HandshakeStarts
 from flowcheck.ndmp.lost import stream_holes
@@ -94,24 +94,6 @@ def _note_opening(stream: NdmpStream, direction: str, first: Delivery) -> None:
         stream.opening[direction] = first.data[:OPENING_BYTES]
 
 
-class _HeldFrames:
-    """What one direction's decoder and reassembler still hold: called, the frames of its
-    bytes not decoded yet (_Control.held). An object, not a closure: live's snapshot
-    deep-copies the collector (flowcheck.live), and copy.deepcopy copies no function, so
-    a closure would go on reading the original's decoder and reassembler from the copy;
-    this one's copy reads the copy's (the same memo)."""
-
-    __slots__ = ("decoder", "reassembler")
-
-    def __init__(self, decoder: NdmpStreamDecoder, reassembler: Reassembler) -> None:
-        self.decoder = decoder
-        self.reassembler = reassembler
-
-    def __call__(self) -> set[int]:
-        """The frames of the direction's bytes not decoded yet (frame numbers)."""
-        return self.decoder.buffered_frames() | self.reassembler.held_frames()
-
-
 @fields_dataclass(slots=True)
 class _Control:
     """The collector's state of one NDMP control connection: its stream, findings, the
@@ -142,13 +124,13 @@ class _Control:
     # Per direction, the frames of its bytes still waiting to be decoded (the decoder's
     # unfinished record, the reassembly's behind a hole): ControlPackets.prune_acks's
     # `held`, made once, not per packet.
-    held: dict[str, _HeldFrames] = field(default_factory=dict)
+    held: dict[str, HeldFrames] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for direction in ("orig", "resp"):
             reassembler = self.reassemblers[direction] = Reassembler()
             decoder = self.decoders[direction] = NdmpStreamDecoder()
-            self.held[direction] = _HeldFrames(decoder, reassembler)
+            self.held[direction] = HeldFrames(decoder, reassembler)
 
 
 class NdmpCollector:

@@ -11,16 +11,40 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import field
+from typing import TYPE_CHECKING
 
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import ControlPacket, Direction, NdmpStream, other_direction
 from flowcheck.ndmp.keepalive import FIN, RST, SYN, ProbeTracker
 from flowcheck.tcp_sequence import seq_after, seq_ahead
 
+if TYPE_CHECKING:
+    from flowcheck.ndmp.reassembly import Reassembler
+    from flowcheck.ndmp.stream import NdmpStreamDecoder
+
 _GAPS_KEPT = 64  # own gaps kept per direction (NdmpStream.own_gaps)
 # Payload packets whose acknowledgement numbers are kept per direction (ack_of): a
 # message held behind a hole is decoded once the hole is given up, packets later.
 _ACKS_KEPT = 4096
+
+
+class HeldFrames:
+    """What one direction's decoder and reassembler still hold: called, the frames of its
+    bytes not decoded yet (ControlPackets.prune_acks' `held`; one per control connection
+    and direction: flowcheck.ndmp.collector's _Control.held). An object, not a closure:
+    live's snapshot deep-copies the collector (flowcheck.live), and copy.deepcopy copies
+    no function, so a closure would go on reading the original's decoder and reassembler
+    from the copy; this one's copy reads the copy's (the same memo)."""
+
+    __slots__ = ("decoder", "reassembler")
+
+    def __init__(self, decoder: NdmpStreamDecoder, reassembler: Reassembler) -> None:
+        self.decoder = decoder
+        self.reassembler = reassembler
+
+    def __call__(self) -> set[int]:
+        """The frames of the direction's bytes not decoded yet (frame numbers)."""
+        return self.decoder.buffered_frames() | self.reassembler.held_frames()
 
 
 @fields_dataclass(slots=True)
