@@ -70,13 +70,17 @@ def forked(server: tshark_fork.Server, capture: Path, scratch: Path) -> tuple[in
 
 @needs_tshark
 @needs_cc
+@pytest.mark.parametrize("names", [True, False])
 @pytest.mark.parametrize("out_of_order", [True, False])
 def test_each_capture_read_after_the_others_gives_tsharks_own_rows(
-        tmp_path: Path, out_of_order: bool) -> None:
+        tmp_path: Path, out_of_order: bool, names: bool) -> None:
+    """names: False, the children without Wireshark's name files, as tshark_tcp's
+    shared run reads (its rows still tshark's own, names and all)."""
     captures = [ROOT / name for name in HARDEST]
     library = tshark_fork.library(CACHE)
     assert library is not None
-    server = tshark_fork.Server(command(captures[-1], FIELDS, out_of_order), library)
+    server = tshark_fork.Server(command(captures[-1], FIELDS, out_of_order), library,
+                                names=names)
     try:
         rows = {capture: forked(server, capture, tmp_path) for capture in captures}
     finally:

@@ -155,9 +155,13 @@ class Server:
     line. Ended at exit (its requests closed). OSError when `command` cannot start."""
 
     def __init__(self, command: Sequence[str], preload: Path,
-                 output: tuple[Path, Path] | None = None) -> None:
+                 output: tuple[Path, Path] | None = None, *, names: bool = True) -> None:
         """output: the files for the server's own stdout and stderr (what tshark writes
-        before its capture opens: the warning for root on stderr), else none kept."""
+        before its capture opens: the warning for root on stderr), else none kept.
+        names: False, the children open none of Wireshark's name files (OUIs, port names,
+        enterprise numbers: tshark_fork.c's NAME_FILES, parsed again by each child), for
+        numeric fields read with name resolution off, which those tables cannot change
+        (tshark_tcp's shared run)."""
         requests_in, self._requests = os.pipe()
         self._replies, replies_out = os.pipe()
         own = [os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -168,7 +172,8 @@ class Server:
                 command, stdin=subprocess.DEVNULL, stdout=own[0], stderr=own[1],
                 pass_fds=(requests_in, replies_out), start_new_session=True,
                 env={**os.environ, "LD_PRELOAD": str(preload),
-                     "TSHARK_FORK_IN": str(requests_in), "TSHARK_FORK_OUT": str(replies_out)})
+                     "TSHARK_FORK_IN": str(requests_in), "TSHARK_FORK_OUT": str(replies_out),
+                     **({} if names else {"TSHARK_FORK_NO_NAMES": "1"})})
         except BaseException:  # no server (OSError: no such program): no pipe left open
             for fd in (self._requests, self._replies):
                 os.close(fd)

@@ -8,7 +8,11 @@ path, size and mtime, tshark's version and the run's options, so that the five t
 whichever xdist worker runs them, read each capture once instead of five times. Each
 worker starts tshark once (about 0.3 s of CPU a start, most of it tshark registering
 its dissectors) and forks it for each capture (tshark_fork: the same rows as a tshark
-started for the capture alone; a tshark a capture where no C compiler builds it). (sharkd,
+started for the capture alone; a tshark a capture where no C compiler builds it), each
+child without Wireshark's name files (OUIs, port names, enterprise numbers: about 40% of
+a child's CPU on the stored captures, parsed again by each), which the run's numeric
+fields, names not resolved (-n), never show: the same rows byte for byte on every stored
+capture, both reassembly options, when this was added. (sharkd,
 one process loading capture after capture, was measured instead and is not used: it
 dissects twice, as tshark -2, and 15 stored captures then differ, the NDMP messages
 before a TLS upgrade decoded as TLS among them.) TCP desegmentation
@@ -117,7 +121,7 @@ def _tshark(run: list[str], path: Path, out: Path) -> None:
     preload = tshark_fork.library(CACHE)
     if preload is not None and _SERVERS.get(key, True) is not None:
         if key not in _SERVERS:
-            _SERVERS[key] = tshark_fork.Server(run, preload)
+            _SERVERS[key] = tshark_fork.Server(run, preload, names=False)
         server = _SERVERS[key]
         assert server is not None
         errors = out.with_name(out.name + ".err")
