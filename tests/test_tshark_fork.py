@@ -136,6 +136,10 @@ def test_run_gives_what_a_tshark_of_its_own_gives(tmp_path: Path) -> None:
         alone = subprocess.run(argv, capture_output=True, text=True)
         assert (done.returncode, done.stdout, done.stderr) == (
             alone.returncode, alone.stdout, alone.stderr), capture
+        # A server of its own without the name files (names=False): the same again.
+        plain = tshark_fork.run(argv, names=False)
+        assert (plain.returncode, plain.stdout, plain.stderr) == (
+            alone.returncode, alone.stdout, alone.stderr), capture
     assert "cut short" in tshark_fork.run([*argv[:3], str(cut), *argv[4:]]).stderr
     with pytest.raises(subprocess.CalledProcessError) as failed:
         tshark_fork.run(argv, check=True)
