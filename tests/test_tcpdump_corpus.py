@@ -71,9 +71,13 @@ TSHARK_FIELDS = ("frame.number", "eth.src", "tcp.stream", "tcp.len", "icmp.type"
 
 def _tshark(path: Path) -> list[list[str]]:
     # A malformed file makes tshark exit non-zero after printing what it read: kept.
-    # One tshark start a thread, forked for each file (tshark_fork: the same output).
+    # One tshark start a thread, forked for each file (tshark_fork: the same output),
+    # each child without Wireshark's name files (OUIs, port names, enterprise numbers):
+    # these numeric fields, names not resolved, are the same without them (every file of
+    # the corpus, merged or alone, and test_tunnel_halves' files, when this was added).
     return tshark_fork.fields(path, "", *TSHARK_FIELDS, check=False, timeout=600,
-                              options=("-o", "tcp.desegment_tcp_streams:FALSE"))
+                              options=("-o", "tcp.desegment_tcp_streams:FALSE"),
+                              name_files=False)
 
 
 def _parse(rows: list[list[str]], first_frame: int = 1) -> tuple[Theirs, set[int]]:

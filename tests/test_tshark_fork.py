@@ -70,13 +70,17 @@ def forked(server: tshark_fork.Server, capture: Path, scratch: Path) -> tuple[in
 
 @needs_tshark
 @needs_cc
+@pytest.mark.parametrize("names", [True, False])
 @pytest.mark.parametrize("out_of_order", [True, False])
 def test_each_capture_read_after_the_others_gives_tsharks_own_rows(
-        tmp_path: Path, out_of_order: bool) -> None:
+        tmp_path: Path, out_of_order: bool, names: bool) -> None:
+    """names: False, the children without Wireshark's name files, as tshark_tcp's
+    shared run reads (its rows still tshark's own, names and all)."""
     captures = [ROOT / name for name in HARDEST]
     library = tshark_fork.library(CACHE)
     assert library is not None
-    server = tshark_fork.Server(command(captures[-1], FIELDS, out_of_order), library)
+    server = tshark_fork.Server(command(captures[-1], FIELDS, out_of_order), library,
+                                names=names)
     try:
         rows = {capture: forked(server, capture, tmp_path) for capture in captures}
     finally:
@@ -131,6 +135,10 @@ def test_run_gives_what_a_tshark_of_its_own_gives(tmp_path: Path) -> None:
         done = tshark_fork.run(argv)
         alone = subprocess.run(argv, capture_output=True, text=True)
         assert (done.returncode, done.stdout, done.stderr) == (
+            alone.returncode, alone.stdout, alone.stderr), capture
+        # A server of its own without the name files (names=False): the same again.
+        plain = tshark_fork.run(argv, names=False)
+        assert (plain.returncode, plain.stdout, plain.stderr) == (
             alone.returncode, alone.stdout, alone.stderr), capture
     assert "cut short" in tshark_fork.run([*argv[:3], str(cut), *argv[4:]]).stderr
     with pytest.raises(subprocess.CalledProcessError) as failed:

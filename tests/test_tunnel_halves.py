@@ -17,6 +17,7 @@ import struct
 from pathlib import Path
 
 import pytest
+from stored import shared_analysis
 from test_connections_util import (
     SYN,
     ethernet,
@@ -93,6 +94,9 @@ def wrap(source: Path, target: Path, how) -> Path:  # noqa: ANN001 - one of the 
 
 
 def _analyze(name: str, path: Path) -> Analysis:
+    """`path` analysed with the lab case NAME's configuration (LAB/NAME.toml). The plain
+    captures' analyses are the run's shared ones (stored.shared_analysis: the same
+    configuration, read only), not made again by each case."""
     config = build_config(load_file(LAB / f"{name}.toml"))
     return analyze(read_traffic([str(path)], config), config)
 
@@ -112,7 +116,7 @@ def _counts(analysis: Analysis) -> list[tuple]:
                                   "callback-blocked", "data-port-dropped"])
 def test_each_direction_in_its_own_tunnel_is_one_connection(tmp_path: Path, name: str,
                                                             how) -> None:  # noqa: ANN001
-    plain = _analyze(name, LAB / f"{name}.pcap")
+    plain = shared_analysis(LAB / f"{name}.pcap")  # read only
     split = _analyze(name, wrap(LAB / f"{name}.pcap", tmp_path / "split.pcap", how))
     assert split.verdict == plain.verdict
     assert len(split.sessions) == len(plain.sessions)
@@ -177,7 +181,7 @@ def test_two_mirror_sessions_of_the_whole_connection_stay_copies(tmp_path: Path)
                                    wirelen - caplen + len(wrapped)) + wrapped)
     path = tmp_path / "twice.pcap"
     path.write_bytes(b"".join(out))
-    plain = _analyze(name, LAB / f"{name}.pcap")
+    plain = shared_analysis(LAB / f"{name}.pcap")  # read only
     twice = _analyze(name, path)
     assert twice.verdict == plain.verdict
     assert len(twice.sessions) == len(plain.sessions) == 1
@@ -216,7 +220,7 @@ def test_one_direction_plain_and_the_other_tunnelled_is_one_connection(tmp_path:
     the agent's (field check: encapsulation invariance, D1): the plain capture's verdict,
     findings and connections; tshark sees one stream each too. The connection is named by
     its first packet's carrier: the media server's, plain."""
-    plain = _analyze(name, LAB / f"{name}.pcap")
+    plain = shared_analysis(LAB / f"{name}.pcap")  # read only
     path = wrap(LAB / f"{name}.pcap", tmp_path / "mixed.pcap", local_span_and_erspan)
     mixed = _analyze(name, path)
     assert mixed.verdict == plain.verdict

@@ -14,6 +14,13 @@
  * A child skips tshark's epan_cleanup, its last call before it exits: the teardown of
  * every dissector's table, each of its pages the parent's until written (copied then),
  * prints nothing and cost about a sixth of a child's CPU on the stored captures.
+ * With TSHARK_FORK_NO_NAMES set as well, a child opens none of Wireshark's name files
+ * (NAME_FILES: the OUI, well-known-address, port-name and enterprise-number tables,
+ * which every capture's open parses again, about a third of a small capture's child):
+ * for a caller that prints numeric fields with name resolution off (-n), whose rows
+ * these tables cannot change (tshark_tcp's shared run: byte for byte tshark's own on
+ * every stored capture when this was added; tests/test_tshark_fork.py keeps checking
+ * the hardest).
  * At the end of the requests (their descriptor closed) the parent exits 0.
  * A request line has no length limit (a path longer than the system takes fails as it
  * does for tshark, in the child); a signal caught while the parent reads or waits (a
@@ -97,6 +104,40 @@ static void reply_status(int reply, int status)
 /* Whether this process is a child forked for a request. */
 static int in_child;
 
+/* Whether the children skip the name files (TSHARK_FORK_NO_NAMES at the server's start). */
+static int no_names;
+
+/* The name files a child of a server without names does not open, in Wireshark's data
+ * folder (a name is the part of the path after its last '/'). */
+static const char *const NAME_FILES[] = {"manuf", "wka", "services", "enterprises.tsv"};
+
+/* Whether `path` is one of NAME_FILES in a folder of Wireshark's. */
+static int name_file(const char *path)
+{
+    const char *name = strrchr(path, '/');
+    if (name == NULL || strstr(path, "wireshark") == NULL)
+        return 0;
+    for (size_t i = 0; i < sizeof NAME_FILES / sizeof NAME_FILES[0]; i++)
+        if (strcmp(name + 1, NAME_FILES[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* libc's fopen, which libwireshark reads its name files with: in a child of a server
+ * without names, a name file is missing (ENOENT), as when Wireshark is installed
+ * without it: its table stays empty. */
+FILE *fopen(const char *path, const char *mode)
+{
+    static FILE *(*real)(const char *, const char *);
+    if (in_child && no_names && name_file(path)) {
+        errno = ENOENT;
+        return NULL;
+    }
+    if (real == NULL)
+        real = (FILE * (*)(const char *, const char *)) dlsym(RTLD_NEXT, "fopen");
+    return real(path, mode);
+}
+
 /* libwireshark's epan_cleanup, called by tshark once its capture is read and printed:
  * a child leaves it out, its exit frees the memory anyway. */
 void epan_cleanup(void)
@@ -115,6 +156,8 @@ void *wtap_open_offline(const char *filename, unsigned int type, int *err, char 
     if (in_fd == NULL || out_fd == NULL)
         return real(filename, type, err, err_info, do_random);
     unsetenv("TSHARK_FORK_IN");
+    no_names = getenv("TSHARK_FORK_NO_NAMES") != NULL;
+    unsetenv("TSHARK_FORK_NO_NAMES");
     unsetenv("LD_PRELOAD");
     struct requests in = {atoi(in_fd), NULL, 0, 0, 0};
     int reply = atoi(out_fd);

@@ -155,9 +155,13 @@ class Server:
     line. Ended at exit (its requests closed). OSError when `command` cannot start."""
 
     def __init__(self, command: Sequence[str], preload: Path,
-                 output: tuple[Path, Path] | None = None) -> None:
+                 output: tuple[Path, Path] | None = None, *, names: bool = True) -> None:
         """output: the files for the server's own stdout and stderr (what tshark writes
-        before its capture opens: the warning for root on stderr), else none kept."""
+        before its capture opens: the warning for root on stderr), else none kept.
+        names: False, the children open none of Wireshark's name files (OUIs, port names,
+        enterprise numbers: tshark_fork.c's NAME_FILES, parsed again by each child), for
+        numeric fields read with name resolution off, which those tables cannot change
+        (tshark_tcp's shared run)."""
         requests_in, self._requests = os.pipe()
         self._replies, replies_out = os.pipe()
         own = [os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -168,7 +172,8 @@ class Server:
                 command, stdin=subprocess.DEVNULL, stdout=own[0], stderr=own[1],
                 pass_fds=(requests_in, replies_out), start_new_session=True,
                 env={**os.environ, "LD_PRELOAD": str(preload),
-                     "TSHARK_FORK_IN": str(requests_in), "TSHARK_FORK_OUT": str(replies_out)})
+                     "TSHARK_FORK_IN": str(requests_in), "TSHARK_FORK_OUT": str(replies_out),
+                     **({} if names else {"TSHARK_FORK_NO_NAMES": "1"})})
         except BaseException:  # no server (OSError: no such program): no pipe left open
             for fd in (self._requests, self._replies):
                 os.close(fd)
@@ -281,7 +286,7 @@ def _keep(key: tuple[str, ...], server: Server) -> None:
 
 
 def run(command: Sequence[str], *, check: bool = False,
-        timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+        timeout: float | None = None, names: bool = True) -> subprocess.CompletedProcess[str]:
     """subprocess.run(command, capture_output=True, text=True, check=, timeout=) for a
     tshark command line that reads one capture (`-r FILE`): by a fork server of this
     process for the command line less FILE (started on the first capture asked for; the
@@ -290,14 +295,17 @@ def run(command: Sequence[str], *, check: bool = False,
     compiler builds the library, the server gives no answer, its child cannot start, or
     FILE is longer than any path the system opens (tshark's error then names FILE).
     subprocess.CalledProcessError (check) and subprocess.TimeoutExpired as
-    subprocess.run raises them."""
+    subprocess.run raises them. names: False, the server's children open none of
+    Wireshark's name files (Server's `names`), for a caller whose output those tables
+    cannot change (numeric fields, -n); a tshark of its own, where one runs, still reads
+    them."""
     command = list(command)
     at = command.index("-r") + 1
     if len(os.fsencode(command[at])) > len(_PLACEHOLDER):  # no system opens such a path
         return subprocess.run(command, capture_output=True, text=True, check=check,
                               timeout=timeout)  # whose error then names it, not the server's
     # A server reads a relative path from the folder it started in: one a folder.
-    key = (os.getcwd(), *command[:at], *command[at + 1:])
+    key = (os.getcwd(), *command[:at], *command[at + 1:], *(() if names else ("\0no names",)))
     preload = library(CACHE)
     with _LOCK:
         idle = _IDLE[key] = _IDLE.pop(key, [])  # now the one used last
@@ -310,7 +318,8 @@ def run(command: Sequence[str], *, check: bool = False,
             # then follows (the warning for root on stderr), is read after its first reply.
             placeholder = [*command[:at], _PLACEHOLDER, *command[at + 1:]]
             server = Server(placeholder, preload, (scratch / f"{number}.server-out",
-                                                   scratch / f"{number}.server-err"))
+                                                   scratch / f"{number}.server-err"),
+                            names=names)
         out, err = scratch / f"{number}.out", scratch / f"{number}.err"
         try:
             status = server.run(Path(command[at]), out, err, timeout)
@@ -341,7 +350,8 @@ def run(command: Sequence[str], *, check: bool = False,
 
 
 def fields(capture: Path | str, display: str, *names: str, options: Sequence[str] = (),
-           check: bool = True, timeout: float | None = None) -> list[list[str]]:
+           check: bool = True, timeout: float | None = None,
+           name_files: bool = True) -> list[list[str]]:
     """tshark's `-T fields` rows of the packets of `capture` that the display filter
     `display` shows ("": every packet), by `run`: one row a packet, a string a field of
     `names` in their order ("" where the packet has none; several occurrences as tshark
@@ -349,10 +359,12 @@ def fields(capture: Path | str, display: str, *names: str, options: Sequence[str
     options (`-o`, `-E`, `-d`), kept before `-T fields`. Names are not resolved (`-n`:
     addresses and ports as numbers, no lookup). check: subprocess.CalledProcessError when
     tshark exits non-zero (without it, the rows it printed before it failed: a malformed
-    file's); subprocess.TimeoutExpired after `timeout` seconds."""
+    file's); subprocess.TimeoutExpired after `timeout` seconds. name_files: False, the
+    forked tshark without Wireshark's name files (run's `names`): for fields whose values
+    those tables cannot change."""
     command = ["tshark", "-n", "-r", str(capture), *options, "-T", "fields",
                *(["-Y", display] if display else [])]
     for name in names:
         command += ["-e", name]
-    out = run(command, check=check, timeout=timeout).stdout
+    out = run(command, check=check, timeout=timeout, names=name_files).stdout
     return [line.split("\t") for line in out.splitlines()]

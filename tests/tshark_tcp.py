@@ -8,7 +8,11 @@ path, size and mtime, tshark's version and the run's options, so that the five t
 whichever xdist worker runs them, read each capture once instead of five times. Each
 worker starts tshark once (about 0.3 s of CPU a start, most of it tshark registering
 its dissectors) and forks it for each capture (tshark_fork: the same rows as a tshark
-started for the capture alone; a tshark a capture where no C compiler builds it). (sharkd,
+started for the capture alone; a tshark a capture where no C compiler builds it), each
+child without Wireshark's name files (OUIs, port names, enterprise numbers: about 40% of
+a child's CPU on the stored captures, parsed again by each), which the run's numeric
+fields, names not resolved (-n), never show: the same rows byte for byte on every stored
+capture, both reassembly options, when this was added. (sharkd,
 one process loading capture after capture, was measured instead and is not used: it
 dissects twice, as tshark -2, and 15 stored captures then differ, the NDMP messages
 before a TLS upgrade decoded as TLS among them.) TCP desegmentation
@@ -35,6 +39,7 @@ import hashlib
 import os
 import subprocess
 from collections.abc import Sequence
+from operator import itemgetter
 from pathlib import Path
 
 import tshark_fork
@@ -117,7 +122,7 @@ def _tshark(run: list[str], path: Path, out: Path) -> None:
     preload = tshark_fork.library(CACHE)
     if preload is not None and _SERVERS.get(key, True) is not None:
         if key not in _SERVERS:
-            _SERVERS[key] = tshark_fork.Server(run, preload)
+            _SERVERS[key] = tshark_fork.Server(run, preload, names=False)
         server = _SERVERS[key]
         assert server is not None
         errors = out.with_name(out.name + ".err")
@@ -162,7 +167,9 @@ def is_icmp(protocols: str) -> bool:
     message (one quoting TCP shows the quote's tcp fields too). A tunnelled packet's
     ip.src lists the outer addresses before the inner one, as an ICMP quote's does: the
     protocols tell them apart."""
-    return bool({"icmp", "icmpv6"} & set(protocols.split(":")))
+    # The substring first: most frames are not ICMP, and the set of names is most of
+    # tcp_fields' time on every stored capture.
+    return "icmp" in protocols and bool({"icmp", "icmpv6"} & set(protocols.split(":")))
 
 
 _ADDRESSES = ("ip.src", "ip.dst", "ipv6.src", "ipv6.dst")
@@ -177,15 +184,23 @@ def tcp_fields(path: Path, fields: Sequence[str], *, own: bool = False,
     first). out_of_order: tshark's tcp.reassemble_out_of_order (only NDMP's messages
     depend on it; a capture whose holes stay open decodes more without it:
     test_ndmp_tshark)."""
+    rows = _all_fields(path, out_of_order).splitlines()
+    if not fields:
+        return "\n" * len(rows)
     columns = [FIELDS.index(name) for name in fields]
-    protocols = FIELDS.index("frame.protocols")
+    # The asked columns, then the protocols (a tuple even for one column); only the asked
+    # address columns are made a frame's own.
+    pick = itemgetter(*columns, FIELDS.index("frame.protocols"))
+    addresses = [k for k, i in enumerate(columns) if FIELDS[i] in _ADDRESSES]
+    empty = "\t" * (len(columns) - 1)  # an ICMP error's line: every field empty
     lines = []
-    for line in _all_fields(path, out_of_order).splitlines():
-        values = line.split("\t")
-        if own and is_icmp(values[protocols]):
-            values = [""] * len(values)
-        elif own:
-            values = [v.split(",")[-1] if FIELDS[i] in _ADDRESSES else v
-                      for i, v in enumerate(values)]
-        lines.append("\t".join(values[i] for i in columns))
+    for row in rows:
+        *values, protocols = pick(row.split("\t"))
+        if own:
+            if is_icmp(protocols):
+                lines.append(empty)
+                continue
+            for k in addresses:
+                values[k] = values[k].rpartition(",")[2]  # the last occurrence, the inner
+        lines.append("\t".join(values))
     return "".join(f"{line}\n" for line in lines)
