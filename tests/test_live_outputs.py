@@ -72,15 +72,15 @@ def test_write_filling_its_disk_mid_capture_reports_what_came_before(tiny_disk: 
 
 
 def test_bad_html_path_is_refused_before_the_capture(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     # Was: found after the whole capture, exit 2, and the final report lost. In this
     # process: the check comes before any sniffer starts, so no process boundary is in
-    # play; a capture that ran would last the 180 s duration (the test's own timeout:
-    # the suite's). Real live processes: the other tests of this file.
+    # play (capfd: standard error as a process's, a sniffer's lines too); a capture that
+    # ran would last the 180 s duration. Real live processes: the other tests here.
     saved = tmp_path / "live.pcap"
     code = run(["live", "--interface", "lo", "--duration", "180", "--html",
                 str(tmp_path / "missing" / "x.html"), "--write", str(saved)])
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     assert code == 2
     assert err.startswith("flowcheck: error: --html ")
     assert "cannot write" in err and "listening" not in err
@@ -112,10 +112,10 @@ def test_a_sniffer_that_never_starts_leaves_no_write_file(
     assert not saved.exists(), os.listdir(tmp_path)
 
 
-def test_scapy_names_why_it_cannot_sniff_any(capsys: pytest.CaptureFixture[str]) -> None:
-    # In this process, as the test above.
+def test_scapy_names_why_it_cannot_sniff_any(capfd: pytest.CaptureFixture[str]) -> None:
+    # In this process, as the test above; capfd: standard error as a process's.
     code = run(["live", "--interface", "any", "--duration", "1", "--sniffer", "scapy"])
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     assert code == 3
     assert "no such network interface" not in err
     assert "cannot capture on the 'any' pseudo-interface" in err
