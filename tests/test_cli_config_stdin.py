@@ -5,12 +5,15 @@ clash. Real runs of `python -m flowcheck`, standard input a pipe."""
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from flowcheck.cli.main import run
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures" / "lab"
 PCAP = CAPTURES / "agent-connects-data.pcap"
@@ -33,22 +36,34 @@ def test_plan_reads_its_configuration_from_standard_input(tmp_path: Path) -> Non
     assert document["config"]["file"] == "standard input"
 
 
-def test_analyze_reads_the_same_verdict_as_from_the_file(tmp_path: Path) -> None:
+def test_analyze_reads_the_same_verdict_as_from_the_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
     """The stored case's configuration (ranges 5001-5100 / 6001-6100) given on standard
-    input reads as given with --config FILE; without it the defaults read otherwise."""
+    input reads as given with --config FILE; without it the defaults read otherwise.
+    The piped run is a real process; the runs it is compared with, and the table's
+    header, run in this process (the same folder, standard input a stream of the
+    bytes): their process is not what they show."""
     toml = PCAP.with_suffix(".toml")
     piped = _flowcheck(["analyze", "--config", "-", "--format", "json", str(PCAP)],
                        toml.read_bytes(), tmp_path)
-    named = _flowcheck(["analyze", "--config", str(toml), "--format", "json", str(PCAP)],
-                       b"", tmp_path)
-    bare = _flowcheck(["analyze", "--format", "json", str(PCAP)], b"", tmp_path)
-    assert piped.returncode == named.returncode == 1, piped.stderr
-    codes = [[f["code"] for f in json.loads(r.stdout)["findings"]] for r in (piped, named)]
+    monkeypatch.chdir(tmp_path)
+
+    def here(argv: list[str], stdin: bytes = b"") -> tuple[int, str]:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+        code = run(argv)
+        return code, capsys.readouterr().out
+
+    named = here(["analyze", "--config", str(toml), "--format", "json", str(PCAP)])
+    bare = here(["analyze", "--format", "json", str(PCAP)])
+    assert piped.returncode == named[0] == 1, piped.stderr
+    codes = [[f["code"] for f in json.loads(out)["findings"]]
+             for out in (piped.stdout, named[1])]
     assert codes[0] == codes[1]
     assert json.loads(piped.stdout)["config"]["media_range"] == "5001-5100"
-    assert json.loads(bare.stdout)["config"]["media_range"] != "5001-5100"
-    assert b"configuration: standard input" in _flowcheck(
-        ["analyze", "--config", "-", str(PCAP)], toml.read_bytes(), tmp_path).stdout
+    assert json.loads(bare[1])["config"]["media_range"] != "5001-5100"
+    assert "configuration: standard input" in here(
+        ["analyze", "--config", "-", str(PCAP)], toml.read_bytes())[1]
 
 
 def test_an_error_in_it_names_standard_input(tmp_path: Path) -> None:

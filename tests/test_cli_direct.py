@@ -1,9 +1,11 @@
-"""The common command lines (`connections` or `analyze`, captures, `--format json|table`)
-run without typer (flowcheck.cli.direct): the same output and exit code as typer's, and
-neither typer nor pydantic (typer's validators) loaded for them."""
+"""The common command lines (`connections` or `analyze`, captures, `--format json|table`,
+`--config FILE`) run without typer (flowcheck.cli.direct): the same output, error line
+and exit code as typer's, and neither typer nor pydantic (typer's validators) loaded for
+them."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +19,9 @@ from flowcheck.cli.main import run
 ROOT = Path(__file__).resolve().parent.parent
 CAPTURE = str(ROOT / "captures" / "ndmjob" / "v4-backup.pcap")
 REFUSED = str(sorted((ROOT / "captures" / "lab").glob("*.pcap"))[0])
+# The README's first command: analyze --config FILE CAPTURE.
+README_CAPTURE = str(ROOT / "captures" / "lab" / "data-port-dropped.pcap")
+README_CONFIG = str(ROOT / "captures" / "lab" / "data-port-dropped.toml")
 
 
 @pytest.mark.parametrize("command", ["connections", "analyze"])
@@ -43,6 +48,70 @@ def test_other_command_lines_left_to_typer(argv: list[str]) -> None:
     assert direct_call(argv) is None
 
 
+# --config files: the README's, and ones whose error is flowcheck's (load_file,
+# resolve_config), not typer's: file name -> bytes (None: no such file).
+CONFIG_FILES: dict[str, bytes | None] = {
+    "readme": None,
+    "missing.toml": None,
+    "not-toml.toml": b"media_range = [\n",
+    "unknown-key.toml": b'media_rnage = "5001-5100"\n',
+    "no-such-profile.toml": b'profile = "backup-exec-0"\n',
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONFIG_FILES))
+@pytest.mark.parametrize("form", ["json", None])
+def test_direct_config_same_as_typer(name: str, form: str | None, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """`--config FILE` runs without typer, with typer's output, error line and exit code
+    (the same request as `--config=FILE`, a form only typer reads): the README's first
+    command; a file missing, not TOML, with an unknown key or profile."""
+    config = README_CONFIG if name == "readme" else str(tmp_path / name)
+    if CONFIG_FILES[name] is not None:
+        Path(config).write_bytes(CONFIG_FILES[name])
+    tail = ["--format", form] if form else []
+    direct = ["analyze", "--config", config, README_CAPTURE, *tail]
+    parsed = ["analyze", f"--config={config}", README_CAPTURE, *tail]
+    assert direct_call(direct) is not None and direct_call(parsed) is None
+    code = run(direct)
+    out, err = capsys.readouterr()
+    assert (run(parsed), *capsys.readouterr()) == (code, out, err)
+    assert (code, bool(out)) == ((1, True) if name == "readme" else (2, False)), err
+
+
+def test_a_config_typer_refuses_is_left_to_typer(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A directory as --config is typer's usage error (its words, exit 2), not read."""
+    argv = ["analyze", "--config", str(tmp_path), README_CAPTURE]
+    assert direct_call(argv) is None
+    assert run(argv) == 2
+    assert "is a directory" in capsys.readouterr().err
+
+
+def test_an_unreadable_config_reads_as_typer_reads_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A file this process may not read is typer's usage error ("is not readable");
+    root reads any file, and both paths then read it alike."""
+    config = tmp_path / "locked.toml"
+    config.write_bytes(Path(README_CONFIG).read_bytes())
+    config.chmod(0)
+    direct = ["analyze", "--config", str(config), README_CAPTURE, "--format", "json"]
+    assert (direct_call(direct) is None) == (not os.access(config, os.R_OK))
+    code = run(direct)
+    out, err = capsys.readouterr()
+    assert (run(["analyze", f"--config={config}", README_CAPTURE, "--format", "json"]),
+            *capsys.readouterr()) == (code, out, err)
+
+
+@pytest.mark.parametrize("argv", [
+    ["analyze", README_CAPTURE, "--config"], ["analyze", README_CAPTURE, "--config", "-"],
+    ["analyze", README_CAPTURE, "--config", ""],
+    ["analyze", README_CAPTURE, "--config", "--format", "json"],
+    ["analyze", README_CAPTURE, "--config", README_CONFIG, "--config", README_CONFIG]])
+def test_other_config_forms_left_to_typer(argv: list[str]) -> None:
+    assert direct_call(argv) is None
+
+
 RUN = "import sys; from flowcheck.cli.main import run; sys.exit(run(sys.argv[1:]))"
 
 
@@ -51,10 +120,11 @@ RUN = "import sys; from flowcheck.cli.main import run; sys.exit(run(sys.argv[1:]
     (["-c", RUN], {"pydantic"})])  # cli.main.run goes through cli.app: typer is loaded
 def test_no_typer_for_a_common_command_line(starter: list[str], unloaded: set[str]) -> None:
     """The entry point (cli.main.main) imports neither typer nor pydantic for a common
-    command line, cli.main.run no pydantic; the document is written all the same."""
+    command line (--config FILE among it), cli.main.run no pydantic; the document is
+    written all the same."""
     done = subprocess.run([sys.executable, "-X", "importtime", *starter, "connections",
-                           CAPTURE, "--format", "json"], capture_output=True, text=True,
-                          timeout=120, check=False)
+                           "--config", README_CONFIG, CAPTURE, "--format", "json"],
+                          capture_output=True, text=True, timeout=120, check=False)
     modules = modules_imported(done.stderr)
     assert done.returncode == 0 and '"connections"' in done.stdout
     assert "flowcheck.cli.commands" in modules  # the listing works

@@ -48,9 +48,18 @@ def test_only_a_filter_dropping_the_ndmp_port_is_said_to_have_left_the_job_out()
     assert "the capture filter 'tcp' keeps TCP to and from the NDMP port 10000, so it " \
            "left the job out only if its packets were VLAN-tagged, inside a tunnel" in message
     assert '--capture-filter "" keeps those too' in message
-    message = _no_control_session("udp")  # drops TCP: named as the cause, as before
-    assert "or the capture filter 'udp' left it out" in message
-    assert "keeps TCP" not in message
+
+
+def test_a_filter_dropping_tcp_is_named_as_the_cause() -> None:
+    """`live --capture-filter udp` on an idle link, in this process: the filter reaches
+    no_control_session as the live run above shows with 'tcp' (the same CaptureInfo and
+    configuration, the defaults); udp drops TCP, so it is named as the cause, as
+    before, and not said to keep TCP."""
+    finding = make_finding("no_control_session", "No NDMP control connection", "Check")
+    captures = [CaptureInfo("live", packets=0, capture_filter="udp")]
+    [explained] = explain_unreadable([finding], captures, [], Skipped(), build_config({}))
+    assert "or the capture filter 'udp' left it out" in explained.message
+    assert "keeps TCP" not in explained.message
 
 
 CASES = [

@@ -1,13 +1,15 @@
-"""The common command lines, run without typer: `connections` or `analyze`, captures and
-at most `--format json|table` (what scripts and benchmarks run, again and again).
+"""The common command lines, run without typer: `connections` or `analyze`, captures, at
+most `--format json|table` and at most `--config FILE` (what scripts, benchmarks and the
+README's first command run, again and again).
 
 typer builds a pydantic validator for each of a command's 18 parameters, given or not:
 pydantic's import alone was 0.1 s, and with typer's own 0.03 s the command line's
 start-up was twice the engine's (python -X importtime; cProfile: typer's
-build_runtime_param 0.16 s). These command lines have nothing to validate: the command's
-body (flowcheck.cli.commands) is called as typer calls it, every other option at its
-default, under the error policy of flowcheck.cli.app for what a body raises. Every other
-command line (help, other options, usage errors) is typer's (cli.app).
+build_runtime_param 0.16 s). These command lines have nothing typer would refuse (a
+--config typer would, config_path leaves to it): the command's body
+(flowcheck.cli.commands) is called as typer calls it, every other option at its default,
+under the error policy of flowcheck.cli.app for what a body raises. Every other command
+line (help, other options, usage errors) is typer's (cli.app).
 
 Light, as cli.main: the standard library and flowcheck's light modules only; the
 command's modules are loaded when it runs.
@@ -19,6 +21,7 @@ import contextlib
 import errno
 import os
 import signal
+import stat
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -56,16 +59,22 @@ def debug_wanted() -> bool:
 def direct_call(argv: list[str]) -> Callable[[], int] | None:
     """The command argv asks for, ready to run, when argv is only `connections` or
     `analyze`, captures (none starting with "-": "-", standard input, too is left to
-    typer) and at most one `--format json|table` anywhere among them; else None."""
+    typer), at most one `--format json|table` and at most one `--config FILE` (config_path)
+    anywhere among them; else None."""
     if not argv or argv[0] not in DIRECT_COMMANDS:
         return None
     captures: list[str] = []
     chosen: str | None = None
+    config_file: Path | None = None
     words = iter(argv[1:])
     for word in words:
         if word == "--format" and chosen is None:
             chosen = next(words, None)
             if chosen not in DIRECT_FORMATS:
+                return None
+        elif word == "--config" and config_file is None:
+            config_file = config_path(next(words, None))
+            if config_file is None:
                 return None
         elif word.startswith("-"):
             return None
@@ -78,9 +87,28 @@ def direct_call(argv: list[str]) -> Callable[[], int] | None:
 
     body = getattr(commands, argv[0])
     output = OutputFormat(chosen or "table")
-    # No flag given: the Config from a ring directory's own flowcheck.toml, else
+    # No --config: the Config from a ring directory's own flowcheck.toml, else
     # ./flowcheck.toml, else the defaults (with_config's).
-    return lambda: body(captures, resolve_config(None, {}, captures), output)
+    return lambda: body(captures, resolve_config(config_file, {}, captures), output)
+
+
+def config_path(value: str | None) -> Path | None:
+    """`--config VALUE` as typer's option (cli.options.ConfigFile: a Path, dir_okay
+    False, readable) passes it to the command, when typer would raise nothing of its own:
+    a name that is no file at all passes too (load_file's error then names it, as after
+    typer). None, for typer to answer in its own words, when VALUE is missing, empty,
+    `-` (standard input) or reads as an option, or names a directory or a file this
+    process may not read (typer's "is a directory" and "is not readable" usage errors,
+    exit 2)."""
+    if not value or value.startswith("-"):
+        return None
+    try:
+        found = os.stat(value)
+    except OSError:
+        return Path(value)
+    if stat.S_ISDIR(found.st_mode) or not os.access(value, os.R_OK):
+        return None
+    return Path(value)
 
 
 def run_direct(call: Callable[[], int]) -> int:
