@@ -28,7 +28,8 @@ from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.sessions.clock_apart import LagProof, lag_proofs
 from flowcheck.verify.context import Context
 
-__all__ = ["ClockDoubt", "clock_doubt", "may_precede", "own_span", "report_clocks_apart"]
+__all__ = ["ClockDoubt", "clock_doubt", "clock_proofs", "doubt_words", "may_precede", "own_span",
+           "report_clocks_apart"]
 
 CODE = "capture_clocks_apart"
 
@@ -48,7 +49,7 @@ class ClockDoubt:
     other: tuple[int, float]
 
 
-def _proofs(ctx: Context) -> dict[tuple[str, str], LagProof]:
+def clock_proofs(ctx: Context) -> dict[tuple[str, str], LagProof]:
     """The capture's lag proofs (clock_apart.lag_proofs over every connection), found
     once."""
     if ctx.clock_lags is None:
@@ -64,7 +65,7 @@ def clock_doubt(ctx: Context, host: str, peer: str, frame: int, ts: float,
     (ts, ts + upper], or host ahead and it stamped within [ts - upper, ts)
     (clock_apart.LagProof.upper). None when the capture proves no lag between them,
     or no such event."""
-    proofs = _proofs(ctx)
+    proofs = clock_proofs(ctx)
     if not proofs:
         return None
     if (proof := proofs.get((host, peer))) is not None:
@@ -86,7 +87,7 @@ def may_precede(ctx: Context, host: str, ts: float, peer: str, than_ts: float) -
     stamped `than_ts` (peer's clock)? The earliest time on peer's clock the proven lag
     allows (host behind by at least lag: ts + lag; ahead by at most upper: ts - upper)
     against than_ts; stamps alone when no lag is proven between them (one clock)."""
-    proofs = _proofs(ctx) if host != peer else {}
+    proofs = clock_proofs(ctx) if host != peer else {}
     if (proof := proofs.get((host, peer))) is not None:
         return ts + proof.lag <= than_ts
     if (proof := proofs.get((peer, host))) is not None:
@@ -104,7 +105,7 @@ def own_span(ctx: Context, conn: Connection, host: str) -> tuple[float, float]:
     server's last ACK), and port_reused_within_hold was not said."""
     whole = (conn.ts, max(conn.last_ts, conn.ts))
     peer = conn.resp_h if host == conn.orig_h else conn.orig_h
-    proofs = _proofs(ctx)
+    proofs = clock_proofs(ctx)
     if not proofs or ((host, peer) not in proofs and (peer, host) not in proofs):
         return whole
     first, last = ((conn.syn_ts, conn.orig_last_ts) if host == conn.orig_h
@@ -115,13 +116,15 @@ def own_span(ctx: Context, conn: Connection, host: str) -> tuple[float, float]:
 
 
 def report_clocks_apart(ctx: Context, session: Session, control: Connection,
-                        doubt: ClockDoubt, event: str, reading: str, code: str) -> None:
+                        doubt: ClockDoubt, event: str, reading: str, code: str,
+                        cause: str = "control") -> None:
     """capture_clocks_apart (warning) for a reading not made: `event` names the host's
     event ("the agent 10.77.0.2's close of the control connection ... (FIN, frame N)",
     "NDMP_NOTIFY_DATA_HALTED (frame N)"), `reading` what it would have read ("whether
     the control connection closed while the job ran"), `code` the finding the reading
-    would give (control_closed). The session's data step reads unknown
-    (Context.clocks_apart: verify.data_flow)."""
+    would give (control_closed, announced_not_used), `cause` the root cause it is recorded
+    under (Context.causes). The session's data step reads unknown (Context.clocks_apart:
+    verify.data_flow)."""
     proof, lag = doubt.proof, doubt.proof.lag
     proving = ctx.by_uid.get(proof.uid)
     how = (f"connection {connection_ends(proving)}: " if proving is not None else "")
@@ -144,11 +147,19 @@ def report_clocks_apart(ctx: Context, session: Session, control: Connection,
            f"merged.pcap BEHIND-shifted.pcap AHEAD.pcap ({doubt.behind}'s capture as BEHIND; "
            f"{_between(proof)}).")
     ctx.add(CODE, message, fix, session=session, conn=control,
-            frames=[doubt.frame, doubt.other[0], *proof.frames], ts=doubt.ts, cause="control")
-    ctx.clocks_apart[session.id] = (
-        f"{reading} cannot be told: {event} is stamped on {doubt.host}'s clock, "
-        f"at least {lag:.3f} s {'behind' if doubt.host == doubt.behind else 'ahead of'} "
-        f"{_peer(doubt)}'s, {_apart(doubt)}, less than the lag may be ({CODE})")
+            frames=[doubt.frame, doubt.other[0], *proof.frames], ts=doubt.ts, cause=cause)
+    ctx.clocks_apart[session.id] = doubt_words(doubt, event, reading)
+
+
+def doubt_words(doubt: ClockDoubt, event: str, reading: str) -> str:
+    """A step's reason the reading cannot be made: "whether ... cannot be told: the
+    agent's close ... is stamped on 10.77.0.2's clock, at least 3.500 s behind
+    10.77.0.1's, 1.950 s before 10.77.0.1's packet at frame 563, less than the lag may be
+    (capture_clocks_apart)"."""
+    return (f"{reading} cannot be told: {event} is stamped on {doubt.host}'s clock, "
+            f"at least {doubt.proof.lag:.3f} s "
+            f"{'behind' if doubt.host == doubt.behind else 'ahead of'} "
+            f"{_peer(doubt)}'s, {_apart(doubt)}, less than the lag may be ({CODE})")
 
 
 def _apart(doubt: ClockDoubt) -> str:

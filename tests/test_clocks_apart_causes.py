@@ -1,0 +1,75 @@
+"""Readings across two clocks that fell to a wrong cause (session 52's leftovers).
+
+Stored captures split by sender, as each host's `tcpdump -Q out` (or a capture
+filtered `src host X`) holds them, one host's half stamped `skew` seconds off
+(`editcap -t`), merged by time as `mergecap` merges (tests/test_clocks_apart_close.py
+builds them so). A reading the two clocks leave open is INCONCLUSIVE with
+`capture_clocks_apart`, never a FAIL with a cause the job did not have.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import replace
+from pathlib import Path
+
+from pcap_records import Record, stored_records, write_records
+
+from flowcheck.config import build_config, load_file
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+
+CAPTURES = Path(__file__).resolve().parent.parent / "captures"
+NDMJOB = CAPTURES / "ndmjob"
+AGENT = "10.77.0.2"
+
+
+def _source(address: str) -> bytes:
+    return bytes(int(part) for part in address.split("."))
+
+
+def _merged(path: Path, records: tuple[Record, ...] | list[Record], linktype: int,
+            host: str, skew: float) -> Path:
+    """`records` (Ethernet, IPv4) with those whose IPv4 source is `host` stamped `skew`
+    seconds later (earlier when negative), sorted by time as mergecap merges (stable:
+    each host's own order kept), written to `path`."""
+    source, micros = _source(host), round(skew * 1_000_000)
+    moved = sorted((replace(r, micros=r.micros + micros) if r.data[26:30] == source else r
+                    for r in records), key=lambda r: r.micros)
+    return write_records(path, linktype, moved)
+
+
+def _analyze(path: Path, config: Path) -> Analysis:
+    settings = build_config(load_file(config))
+    return analyze(read_traffic([str(path)], settings), settings)
+
+
+@functools.cache
+def _late_started(tmp: Path) -> Analysis:
+    """ndmjob/v4-backup, the agent's own capture started after its data connection's
+    SYN (frame 12: its packets from frame 14 on), merged with its clock 10 s behind."""
+    linktype, records = stored_records(NDMJOB / "v4-backup.pcap")
+    agent = _source(AGENT)
+    kept = [r for at, r in enumerate(records, 1) if at >= 14 or r.data[26:30] != agent]
+    return _analyze(_merged(tmp / "late-started.pcap", kept, linktype, AGENT, -10.0),
+                    NDMJOB / "flowcheck.toml")
+
+
+def test_no_upper_bound_leaves_the_connection_unknown(tmp_path_factory) -> None:
+    """The only proof is the data connection's (the agent's data stamped 9.994 s before
+    the mover's SYN-ACK, its SYN not captured): nothing bounds the lag from above, and
+    matching allowed its least, so the agent's connection, stamped 10.000 s before the
+    DATA_CONNECT, was not the job's: FAIL announced_not_used beside a good backup
+    (review 52b). Whether it followed the announcement is not read: INCONCLUSIVE,
+    capture_clocks_apart, step 3 unknown."""
+    result = _late_started(tmp_path_factory.getbasetemp())
+    codes = {f.code for f in result.findings}
+    assert "announced_not_used" not in codes
+    assert not any(f.severity == "error" for f in result.findings)
+    assert result.verdict == "inconclusive"
+    (clocks,) = [f for f in result.findings if f.code == "capture_clocks_apart"]
+    assert "nothing in the capture bounds the lag from above" in clocks.message
+    assert "whether a connection to 10.77.0.1:5014 followed DATA_CONNECT (frame 1483) " \
+           "cannot be told (announced_not_used is not read)" in clocks.message
+    (session,) = [s for s in result.sessions if s.announced]
+    step = session.steps[2]  # the data connection to the announced endpoint
+    assert step.status == "unknown" and "(capture_clocks_apart)" in step.detail
