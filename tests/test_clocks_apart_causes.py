@@ -13,6 +13,7 @@ import functools
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from pcap_records import Record, stored_records, write_records
 
 from flowcheck.config import build_config, load_file
@@ -73,3 +74,24 @@ def test_no_upper_bound_leaves_the_connection_unknown(tmp_path_factory) -> None:
     (session,) = [s for s in result.sessions if s.announced]
     step = session.steps[2]  # the data connection to the announced endpoint
     assert step.status == "unknown" and "(capture_clocks_apart)" in step.detail
+
+
+@pytest.mark.parametrize("skew", [0.5, 3600.0])
+def test_an_icmp_reject_on_the_agents_clock_ahead_stays_the_refusal(tmp_path: Path,
+                                                                    skew: float) -> None:
+    """lab/data-port-rejected: the agent's firewall rejects the mover's data SYN with an
+    ICMP port unreachable (FAIL data_refused). Merged with the agent's clock ahead, its
+    reject (stamped on the agent's clock) is written after the media server's FIN, and
+    the refused connection read as a retry after the job: FAIL announced_not_used. The
+    handshakes prove the lag, so the reject may have come before the close: FAIL
+    data_refused, step 4 failed, as on one clock."""
+    lab = CAPTURES / "lab"
+    linktype, records = stored_records(lab / "data-port-rejected.pcap")
+    result = _analyze(_merged(tmp_path / "rejected.pcap", records, linktype, AGENT, skew),
+                      lab / "data-port-rejected.toml")
+    codes = {f.code for f in result.findings if f.severity == "error"}
+    assert codes == {"data_refused"} and result.verdict == "fail"
+    (refused,) = [f for f in result.findings if f.code == "data_refused"]
+    assert "ICMP port unreachable" in refused.message
+    (session,) = result.sessions
+    assert [s.status for s in session.steps][3:] == ["failed", "missing"]

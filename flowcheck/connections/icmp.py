@@ -82,6 +82,7 @@ class QuotedAttempts:
             conn.icmp_sender = address_text(quote.version, quote.sender)
             conn.icmp_to = conn.orig_h
             conn.icmp_ttl = quote.ttl
+            conn.icmp_stamp = (quote.frame, quote.ts)
             self._by_key[key] = (conn, quote.seq)
             self._made.append((conn, quote))
             return conn

@@ -98,15 +98,19 @@ def opened_before(candidates: list[_Candidate], frame: int) -> _Candidate | None
 
 
 def add_icmp(record: Connection, code: int, sender: str, to: str, frame: int, *,
-             ttl: int | None = None, in_order: bool = True) -> bool:
-    """One more ICMP unreachable (its frame) of the record, the first naming its code,
-    sender, addressee and IP TTL (hop limit) as captured (the TTL None once two of them
-    differ); at most FRAMES_PER_QUOTE.
+             ttl: int | None = None, in_order: bool = True, ts: float | None = None) -> bool:
+    """One more ICMP unreachable (its frame, its time `ts` in seconds) of the record, the
+    first naming its code, sender, addressee and IP TTL (hop limit) as captured (the TTL
+    None once two of them differ); at most FRAMES_PER_QUOTE. The earliest frame's
+    (frame, ts) is Connection.icmp_stamp.
     in_order: frames come in order (else placed in order). Whether it was the record's
     first."""
     if len(record.icmp_frames) >= FRAMES_PER_QUOTE:
         return False
     first = not record.icmp_frames
+    if ts is not None and (first or record.icmp_stamp is None
+                           or frame < record.icmp_stamp[0]):
+        record.icmp_stamp = (frame, ts)
     if first:
         record.icmp_code, record.icmp_sender, record.icmp_to = code, sender, to
         record.icmp_ttl = ttl
@@ -166,7 +170,8 @@ class IcmpAttach:
                 self._new.append(made)  # its uid in frame order, as a captured one's
         else:
             add_icmp(record, quote.code, address_text(quote.version, quote.sender),
-                     address_text(quote.version, quote.src), quote.frame, ttl=quote.ttl)
+                     address_text(quote.version, quote.src), quote.frame, ttl=quote.ttl,
+                     ts=quote.ts)
 
     def _opened_at(self, key: FlowKey, frame: int) -> Connection | None:
         """The record of key's connection opened last at or before `frame` (the one a
