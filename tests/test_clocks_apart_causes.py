@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import replace
+from ipaddress import ip_address
 from pathlib import Path
 
 import pytest
@@ -24,18 +25,23 @@ NDMJOB = CAPTURES / "ndmjob"
 AGENT = "10.77.0.2"
 
 
-def _source(address: str) -> bytes:
-    return bytes(int(part) for part in address.split("."))
+def _sender(frame: bytes) -> bytes:
+    """An Ethernet frame's IPv4 or IPv6 source address (b"" for any other frame)."""
+    kind = frame[12:14]
+    return frame[26:30] if kind == b"\x08\x00" else \
+        frame[22:38] if kind == b"\x86\xdd" else b""
 
 
 def _merged(path: Path, records: tuple[Record, ...] | list[Record], linktype: int,
-            host: str, skew: float) -> Path:
-    """`records` (Ethernet, IPv4) with those whose IPv4 source is `host` stamped `skew`
-    seconds later (earlier when negative), sorted by time as mergecap merges (stable:
-    each host's own order kept), written to `path`."""
-    source, micros = _source(host), round(skew * 1_000_000)
-    moved = sorted((replace(r, micros=r.micros + micros) if r.data[26:30] == source else r
-                    for r in records), key=lambda r: r.micros)
+            hosts: str, skew: float) -> Path:
+    """`records` (Ethernet) with those whose IPv4 or IPv6 source is one of `hosts` (one
+    host's addresses, comma-separated) stamped `skew` seconds later (earlier when
+    negative), sorted by time as mergecap merges (stable: each host's own order kept),
+    written to `path`."""
+    sources = {ip_address(host).packed for host in hosts.split(",")}
+    micros = round(skew * 1_000_000)
+    moved = sorted((replace(r, micros=r.micros + micros) if _sender(r.data) in sources
+                    else r for r in records), key=lambda r: r.micros)
     return write_records(path, linktype, moved)
 
 
@@ -49,8 +55,8 @@ def _late_started(tmp: Path) -> Analysis:
     """ndmjob/v4-backup, the agent's own capture started after its data connection's
     SYN (frame 12: its packets from frame 14 on), merged with its clock 10 s behind."""
     linktype, records = stored_records(NDMJOB / "v4-backup.pcap")
-    agent = _source(AGENT)
-    kept = [r for at, r in enumerate(records, 1) if at >= 14 or r.data[26:30] != agent]
+    agent = ip_address(AGENT).packed
+    kept = [r for at, r in enumerate(records, 1) if at >= 14 or _sender(r.data) != agent]
     return _analyze(_merged(tmp / "late-started.pcap", kept, linktype, AGENT, -10.0),
                     NDMJOB / "flowcheck.toml")
 
@@ -95,3 +101,27 @@ def test_an_icmp_reject_on_the_agents_clock_ahead_stays_the_refusal(tmp_path: Pa
     assert "ICMP port unreachable" in refused.message
     (session,) = result.sessions
     assert [s.status for s in session.steps][3:] == ["failed", "missing"]
+
+
+@pytest.mark.parametrize("skew", [-0.5, -3600.0])
+def test_a_dual_stack_callback_on_the_agents_clock_behind(tmp_path: Path, skew: float) -> None:
+    """field46-matrix/callback-dropped-dual-stack-two-jobs (two Backup Exec jobs to a
+    dual-stack agent host, control over IPv6, callbacks over IPv4; the media server's
+    input drops job 1's callback SYNs: FAIL callback_unanswered). Merged with the agent
+    host's clock behind, each callback (the agent's clock) is stamped before its job
+    engine's vendor message (the media server's), the start of the window a callback
+    under another address is taken in: neither job had its callback, FAIL step_missing
+    and unannounced_connection. The window opens the lag's upper bound earlier: FAIL
+    callback_unanswered for job 1, job 2's callback its own, as on one clock."""
+    matrix = CAPTURES / "field46-matrix"
+    name = "callback-dropped-dual-stack-two-jobs"
+    linktype, records = stored_records(matrix / f"{name}.pcapng")
+    agent = "10.77.0.2,10.77.0.3,fd77::2,fd77::3"  # the agent host's addresses
+    result = _analyze(_merged(tmp_path / "dual.pcap", records, linktype, agent, skew),
+                      matrix / f"{name}.toml")
+    errors = {f.code for f in result.findings if f.severity == "error"}
+    assert errors == {"callback_unanswered"} and result.verdict == "fail"
+    assert "unannounced_connection" not in {f.code for f in result.findings}
+    steps = {s.remote_agent: [step.status for step in s.steps] for s in result.sessions}
+    assert steps["fd77::2"][:2] == ["ok", "failed"]
+    assert steps["fd77::3"][:4] == ["ok"] * 4
