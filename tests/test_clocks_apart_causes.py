@@ -125,3 +125,23 @@ def test_a_dual_stack_callback_on_the_agents_clock_behind(tmp_path: Path, skew: 
     steps = {s.remote_agent: [step.status for step in s.steps] for s in result.sessions}
     assert steps["fd77::2"][:2] == ["ok", "failed"]
     assert steps["fd77::3"][:4] == ["ok"] * 4
+
+
+def test_acks_before_every_synack_still_read_the_handshake(tmp_path: Path) -> None:
+    """lab/control-ack-dropped (the agent's input drops the media server's packets
+    after its control SYN: FAIL handshake_incomplete, its SYN-ACK resent 4 times).
+    Merged with the agent's clock an hour ahead, the media server's ACKs and FINs are
+    written before all five SYN-ACKs, which no handshake proves apart (no data: nothing
+    stamped before its answer), and it read FAIL ndmp_no_reply ("accepted the control
+    connection but never sent an NDMP message"). The originator went on before any
+    SYN-ACK the capture holds, so the SYN-ACKs beyond one per SYN are resends after
+    its ACK: FAIL handshake_incomplete, step 1 failed, as on one clock."""
+    lab = CAPTURES / "lab"
+    linktype, records = stored_records(lab / "control-ack-dropped.pcap")
+    result = _analyze(_merged(tmp_path / "ack.pcap", records, linktype, AGENT, 3600.0),
+                      lab / "control-ack-dropped.toml")
+    errors = [f for f in result.findings if f.severity == "error"]
+    assert [f.code for f in errors] == ["handshake_incomplete"]
+    assert "resent its SYN-ACK 4 times" in errors[0].message
+    (session,) = result.sessions
+    assert session.steps[0].status == "failed"
