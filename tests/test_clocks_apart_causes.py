@@ -145,3 +145,21 @@ def test_acks_before_every_synack_still_read_the_handshake(tmp_path: Path) -> No
     assert "resent its SYN-ACK 4 times" in errors[0].message
     (session,) = result.sessions
     assert session.steps[0].status == "failed"
+
+
+def test_a_cut_announcement_across_two_clocks_keeps_its_connection(tmp_path: Path) -> None:
+    """ndmjob-firewall/v3-snap96-media-drop (captured -s 96: the DATA_CONNECT's address
+    cut; the media server's firewall drops the agent's data SYNs: FAIL data_unanswered,
+    the connection matched by direction and ports). Merged with the agent's clock 0.5 s
+    behind, its SYNs are stamped before the DATA_CONNECT, no candidate after it: FAIL
+    ndmp_no_reply ("never answered DATA_CONNECT") and unannounced_connection. The match
+    allows the lag's upper bound, as announcement matching does: FAIL data_unanswered."""
+    firewall = CAPTURES / "ndmjob-firewall"
+    linktype, records = stored_records(firewall / "v3-snap96-media-drop.pcap")
+    result = _analyze(_merged(tmp_path / "cut.pcap", records, linktype, AGENT, -0.5),
+                      firewall / "v3-snap96-media-drop.toml")
+    codes = {f.code for f in result.findings}
+    assert {f.code for f in result.findings if f.severity == "error"} == {"data_unanswered"}
+    assert "unannounced_connection" not in codes
+    (session,) = result.sessions
+    assert [s.status for s in session.steps][2:] == ["failed", "missing"]

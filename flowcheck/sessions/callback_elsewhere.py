@@ -25,7 +25,6 @@ once calling back from one NAT address in overlapping windows, none is tied.
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 
@@ -38,7 +37,7 @@ from flowcheck.sessions.classify import (
     end_of,
     rst_only,
 )
-from flowcheck.sessions.clock_apart import LagProof, lag_proofs
+from flowcheck.sessions.clock_apart import lag_allowed, lag_proofs
 from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.matching import (
     ANNOUNCEMENT_JITTER_SECONDS,
@@ -90,8 +89,10 @@ def attach_callbacks_elsewhere(sessions: list[Session], control_of: dict[str, Co
         # connections (the media server's) on the media server's: with the agent's proven
         # behind, its callback may be stamped that much before the anchor (field46's
         # dual-stack callbacks merged with the agent 0.5 s behind read step_missing).
-        behind = _lag(proofs, agent | {session.remote_agent}, media | {session.media_server})
-        ahead = _lag(proofs, media | {session.media_server}, agent | {session.remote_agent})
+        behind = lag_allowed(proofs, agent | {session.remote_agent},
+                             media | {session.media_server})
+        ahead = lag_allowed(proofs, media | {session.media_server},
+                            agent | {session.remote_agent})
         start = ts - ANNOUNCEMENT_JITTER_SECONDS - behind
         data = [by_uid[uid] for uid in session.data_connections]
         end = ahead + min((c.ts for c in data),
@@ -120,17 +121,6 @@ def attach_callbacks_elsewhere(sessions: list[Session], control_of: dict[str, Co
             c.uid for c in fits[session.id] if c.uid not in endpoints.claimed
             and any(c.uid in fitting[o.id] for o in waiting if o is not session)]
     _mark_short(waiting, fits, endpoints)
-
-
-def _lag(proofs: dict[tuple[str, str], LagProof], behind: set[str], ahead: set[str]
-         ) -> float:
-    """The most seconds by which the capture lets one of `behind`'s addresses (one host's:
-    one clock) be stamped behind one of `ahead`'s: the largest upper bound of their lag
-    proofs (clock_apart.lag_proofs), a proof's least where nothing bounds it (as
-    matching allows); 0 when none is proven."""
-    return max((proof.upper if math.isfinite(proof.upper) else proof.lag
-                for (host, peer), proof in proofs.items()
-                if host in behind and peer in ahead), default=0.0)
 
 
 def _mark_short(waiting: list[Session], fits: dict[str, list[Connection]],
