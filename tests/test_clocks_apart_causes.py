@@ -163,3 +163,26 @@ def test_a_cut_announcement_across_two_clocks_keeps_its_connection(tmp_path: Pat
     assert "unannounced_connection" not in codes
     (session,) = result.sessions
     assert [s.status for s in session.steps][2:] == ["failed", "missing"]
+
+
+@pytest.mark.parametrize("skew", [-0.5, 0.5])
+def test_abortive_closes_across_two_clocks_keep_the_halts(tmp_path: Path, skew: float) -> None:
+    """lab-trial19-refuse/w3-both-rst-close: three resources within 0.15 s, each data
+    connection reset by the media server right after the agent's FIN, each halt
+    CONNECT_ERROR, the agent resetting the control connection after its last halt (FAIL
+    data_halted_abnormally x3). Merged with the agent's clock 0.5 s behind, its control
+    RST was stamped before the third DATA_START_BACKUP: FAIL control_reset "while the
+    job's resource 3 was running" besides; 0.5 s ahead, each FIN was written after the
+    RST: FAIL data_reset x3, "before any FIN". Neither order is read across the lag:
+    FAIL data_halted_abnormally x3, as on one clock (capture_clocks_apart for the reset
+    left unread)."""
+    refuse = CAPTURES / "lab-trial19-refuse"
+    linktype, records = stored_records(refuse / "w3-both-rst-close.pcap.gz")
+    result = _analyze(_merged(tmp_path / "w3.pcap", records, linktype, AGENT, skew),
+                      refuse / "w3-both-rst-close.toml")
+    errors = [f.code for f in result.findings if f.severity == "error"]
+    assert errors == ["data_halted_abnormally"] * 3 and result.verdict == "fail"
+    clocks = [f for f in result.findings if f.code == "capture_clocks_apart"]
+    assert len(clocks) == (skew < 0)
+    if clocks:
+        assert "(control_reset is not read)" in clocks[0].message

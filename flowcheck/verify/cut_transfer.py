@@ -51,6 +51,7 @@ from flowcheck.verify.sent_after_reset import reset_went_on_words, sent_after_re
 from flowcheck.verify.stall_unreachable import router_reported
 from flowcheck.verify.stalled import data_stall
 from flowcheck.verify.ttl import forged_words, reset_ttls
+from flowcheck.verify.two_clocks import fin_may_precede_reset
 from flowcheck.verify.unseen_reset import dropped_report, dropped_side, dropped_words
 
 
@@ -76,7 +77,8 @@ def _find_resets(ctx: Context, session: Session
         conn = ctx.by_uid[uid]
         dropped = dropped_side(ctx, conn)
         if not conn.rst_frames or not carried(conn) or (
-                conn.fin_frames and conn.fin_frames[0] < conn.rst_frames[0]
+                conn.fin_frames and (conn.fin_frames[0] < conn.rst_frames[0]
+                                     or fin_may_precede_reset(ctx, conn))  # two clocks
                 and not closed_by_receiver(conn) and dropped is None):
             continue  # no reset, nothing carried, or a close begun before it
         if data_stall(conn) is not None:

@@ -28,8 +28,8 @@ from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.sessions.clock_apart import LagProof, lag_proofs
 from flowcheck.verify.context import Context
 
-__all__ = ["ClockDoubt", "clock_doubt", "clock_proofs", "doubt_words", "may_precede", "own_span",
-           "report_clocks_apart"]
+__all__ = ["ClockDoubt", "clock_doubt", "clock_proofs", "doubt_words", "fin_may_precede_reset",
+           "may_precede", "own_span", "report_clocks_apart"]
 
 CODE = "capture_clocks_apart"
 
@@ -93,6 +93,25 @@ def may_precede(ctx: Context, host: str, ts: float, peer: str, than_ts: float) -
     if (proof := proofs.get((peer, host))) is not None:
         return ts - proof.upper <= than_ts
     return ts <= than_ts
+
+
+def fin_may_precede_reset(ctx: Context, conn: Connection) -> bool:
+    """May the connection's first FIN, written after its first RST and sent by the other
+    end, have come before that RST on one clock? Only where the capture proves the two
+    hosts' clocks apart (Connection.clocks_apart) and the lag lets the FIN's stamp (its
+    sender's clock, Connection.fin_ts) come at or before the RST's (may_precede).
+    lab-trial19-refuse/w3-both-rst-close (the media server resetting each data connection
+    right after the agent's FIN) merged with the agent's clock 0.5 s ahead had each FIN
+    written after the RST and read data_reset, "before any FIN"."""
+    if not (conn.clocks_apart and conn.fin_frames and conn.rst_frames
+            and conn.fin_ts is not None and conn.rst_ts is not None
+            and conn.fin_frames[0] > conn.rst_frames[0]):
+        return False
+    closes = [i for i in (conn.history.find("F"), conn.history.find("f")) if i >= 0]
+    fin_by = conn.orig_h if conn.history.find("F") == min(closes) else conn.resp_h
+    rst_by = conn.first_rsts[0][1] if conn.first_rsts else None
+    return rst_by is not None and rst_by != fin_by and may_precede(
+        ctx, fin_by, conn.fin_ts, rst_by, conn.rst_ts)
 
 
 def own_span(ctx: Context, conn: Connection, host: str) -> tuple[float, float]:
