@@ -186,3 +186,40 @@ def test_abortive_closes_across_two_clocks_keep_the_halts(tmp_path: Path, skew: 
     assert len(clocks) == (skew < 0)
     if clocks:
         assert "(control_reset is not read)" in clocks[0].message
+
+
+@pytest.mark.parametrize("skew", [-0.5, -2.0])
+def test_a_dma_killed_keeps_its_data_reset(tmp_path: Path, skew: float) -> None:
+    """ndmjob-kill/dma-sigint-media: the DMA (media server) interrupted mid-backup resets
+    its data connection and closes the control connection 0.07 ms later (FAIL
+    data_reset on one clock). Merged with the agent's clock behind, the agent's FIN
+    answering the media server's is written first: the session read as ended before the
+    reset, FAIL control_closed ("closed by the agent" at 2 s). That FIN acknowledges the
+    media server's, whose own FIN, on the RST's clock, follows the RST: FAIL data_reset."""
+    kill = CAPTURES / "ndmjob-kill"
+    linktype, records = stored_records(kill / "dma-sigint-media.pcap.gz")
+    result = _analyze(_merged(tmp_path / "sigint.pcap", records, linktype, AGENT, skew),
+                      kill / "dma-sigint-media.toml")
+    assert [f.code for f in result.findings if f.severity == "error"] == ["data_reset"]
+    (reset,) = [f for f in result.findings if f.code == "data_reset"]
+    assert "reset by the media server 10.77.0.1" in reset.message
+
+
+def test_an_agent_crash_within_the_lag_is_not_read(tmp_path: Path) -> None:
+    """ndmjob-kill/agent-crash-restore-names-media: the agent (10.77.1.2, a router away)
+    crashes right after DATA_START_RECOVER, closing its data and control connections at
+    once (FAIL control_closed, the data close its consequence). Merged with the agent's
+    clock 0.5 s behind, both FINs are stamped before the DATA_START_RECOVER: no start
+    before the close, and the data connection's close read as its own failure, FAIL
+    data_aborted. The start may have come before the close (the lag): the close is not
+    read, nor the data close apart from it: INCONCLUSIVE, capture_clocks_apart."""
+    kill = CAPTURES / "ndmjob-kill"
+    name = "agent-crash-restore-names-media"
+    linktype, records = stored_records(kill / f"{name}.pcap.gz")
+    result = _analyze(_merged(tmp_path / "crash.pcap", records, linktype, "10.77.1.2", -0.5),
+                      kill / f"{name}.toml")
+    assert not [f for f in result.findings if f.severity == "error"]
+    assert result.verdict == "inconclusive"
+    assert "capture_clocks_apart" in {f.code for f in result.findings}
+    (session,) = result.sessions
+    assert session.steps[-1].status == "unknown"

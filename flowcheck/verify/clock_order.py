@@ -14,13 +14,21 @@ data_halted_abnormally.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session
 from flowcheck.sessions.classify import message_op
 from flowcheck.verify.context import Context
+from flowcheck.verify.first_close import peer_fin_first
 from flowcheck.verify.replies import HALTS
-from flowcheck.verify.two_clocks import clock_doubt, report_clocks_apart
+from flowcheck.verify.two_clocks import (
+    clock_doubt,
+    clock_proofs,
+    may_precede,
+    report_clocks_apart,
+)
 
-__all__ = ["end_order_doubt"]
+__all__ = ["end_order_doubt", "reset_end_order"]
 
 
 def end_order_doubt(ctx: Context, session: Session, stream: NdmpStream,
@@ -48,3 +56,40 @@ def end_order_doubt(ctx: Context, session: Session, stream: NdmpStream,
             report_clocks_apart(ctx, session, control, doubt, words, reading, code)
             return True
     return False
+
+
+def reset_end_order(ctx: Context, control: Connection, stream: NdmpStream | None,
+                    conn: Connection) -> Literal["", "before", "after", "unknown"]:
+    """Did the control connection end (its first FIN or RST, by frame) before or after
+    the data connection `conn`'s first RST, where the two were sent by two hosts whose
+    clocks the capture proves apart? "" when that does not apply (one clock, or one
+    host sent both: its own packets keep their order in the file). A first FIN that
+    answered the RST's sender's own FIN (first_close.peer_fin_first) puts that FIN first:
+    its frame against the RST's, one host's packets (ndmjob-kill/dma-sigint-media, the
+    DMA resetting its data connection 0.07 ms before closing the control connection,
+    merged with the agent's clock 0.5 s or 2 s behind, had the agent's answering FIN
+    written first, and read control_closed for its data_reset). Else the lag decides
+    (two_clocks.may_precede), "unknown" when it allows either order."""
+    closes = control.fin_frames[:1] + control.rst_frames[:1]
+    if stream is None or not closes or not conn.rst_frames or not conn.first_rsts:
+        return ""
+    first = min(closes)
+    packet = next((p for p in (stream.fin, stream.reset) if p is not None and p.frame == first),
+                  None)
+    if packet is None:
+        return ""
+    closer = control.orig_h if packet.direction == "orig" else control.resp_h
+    rst_by = conn.first_rsts[0][1]
+    proofs = clock_proofs(ctx)
+    if closer == rst_by or ((closer, rst_by) not in proofs and (rst_by, closer) not in proofs):
+        return ""
+    reset_at, reset_ts = conn.rst_frames[0], conn.rst_ts if conn.rst_ts is not None \
+        else conn.last_ts
+    if packet is stream.fin and peer_fin_first(control, stream):
+        own = [f for f in control.fin_frames if f > packet.frame]
+        if not own:
+            return "unknown"
+        return "after" if own[0] > reset_at else "before"
+    reset_first = may_precede(ctx, rst_by, reset_ts, closer, packet.ts)
+    close_first = may_precede(ctx, closer, packet.ts, rst_by, reset_ts)
+    return "unknown" if reset_first and close_first else "after" if reset_first else "before"

@@ -30,6 +30,7 @@ from flowcheck.sessions import message_op
 from flowcheck.verify.aborted import ONE_EXIT_SECONDS
 from flowcheck.verify.capture_points import resets_between, resets_between_words
 from flowcheck.verify.carried import carried_words
+from flowcheck.verify.clock_order import reset_end_order
 from flowcheck.verify.closed_window import zero_window
 from flowcheck.verify.context import Context
 from flowcheck.verify.durations import span_words
@@ -100,7 +101,9 @@ def _find_resets(ctx: Context, session: Session
             if halts_unseen(ctx, session):
                 yield conn, None, False  # its halt would be in the direction not captured
                 continue
-            ended = _control_ended(control, conn)
+            across = reset_end_order(ctx, control, stream, conn) if control else ""
+            ended = (None if across == "unknown" else across) if across \
+                else _control_ended(control, conn)
             if time_enough(ctx, reset_ts, reset_at):
                 yield conn, None, True
             elif any(message_op(m) in HALTS and after_event(ctx.order, m.frame, m.ts, reset_at,
