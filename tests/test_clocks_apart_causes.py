@@ -15,7 +15,7 @@ from ipaddress import ip_address
 from pathlib import Path
 
 import pytest
-from pcap_records import Record, stored_records, write_records
+from pcap_records import Record, stored_records, tcp_of, write_records
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
@@ -223,3 +223,38 @@ def test_an_agent_crash_within_the_lag_is_not_read(tmp_path: Path) -> None:
     assert "capture_clocks_apart" in {f.code for f in result.findings}
     (session,) = result.sessions
     assert session.steps[-1].status == "unknown"
+
+
+def test_a_callback_in_order_on_its_own_clock(tmp_path: Path) -> None:
+    """field35-matrix/restore-ack-dropped-data-resent (the agent's input drops the data
+    connection's packets after its SYN: FAIL handshake_incomplete). Merged with the
+    agent's clock 0.5 s ahead, its callback's SYN (the agent's clock) is stamped and
+    written after the media server's data SYN: FAIL step_out_of_order besides. On the
+    agent's own packets (its data SYN-ACK) the callback came first: no step_out_of_order."""
+    matrix = CAPTURES / "field35-matrix"
+    name = "restore-ack-dropped-data-resent"
+    linktype, records = stored_records(matrix / f"{name}.pcap")
+    result = _analyze(_merged(tmp_path / "restore.pcap", records, linktype, AGENT, 0.5),
+                      matrix / f"{name}.toml")
+    assert [f.code for f in result.findings if f.severity == "error"] == ["handshake_incomplete"]
+    (session,) = result.sessions
+    assert session.steps[1].status == "ok"
+
+
+def test_a_late_callback_stays_out_of_order_across_two_clocks(tmp_path: Path) -> None:
+    """lab/clean-3-resources with its callback's handshake moved 0.4 ms after the first
+    data connection's SYN (FAIL step_out_of_order on one clock), merged with the agent's
+    clock 0.5 s ahead: on the agent's own packets the callback's SYN still follows its
+    data SYN-ACK: FAIL step_out_of_order, step 2 violated."""
+    lab = CAPTURES / "lab"
+    linktype, records = stored_records(lab / "clean-3-resources.pcap")
+    callback_start, data_syn = records[16].micros, records[21].micros
+    late = sorted((replace(r, micros=data_syn + 400 + r.micros - callback_start)
+                   if at < 40 and (tcp := tcp_of(r.data)) is not None
+                   and 6077 in (tcp.sport, tcp.dport) else r
+                   for at, r in enumerate(records)), key=lambda r: r.micros)
+    result = _analyze(_merged(tmp_path / "late.pcap", late, linktype, AGENT, 0.5),
+                      lab / "clean-3-resources.toml")
+    assert [f.code for f in result.findings if f.severity == "error"] == ["step_out_of_order"]
+    (session,) = result.sessions
+    assert session.steps[1].status == "violated"

@@ -12,6 +12,7 @@ from flowcheck.model import Connection, Session, StepStatus, connection_ends
 from flowcheck.profiles import StepSpec
 from flowcheck.verify.context import Context
 from flowcheck.verify.step_base import make_step
+from flowcheck.verify.two_clocks import own_opening
 
 
 def check_order(ctx: Context, session: Session) -> None:
@@ -26,9 +27,15 @@ def check_order(ctx: Context, session: Session) -> None:
             not session.data_connections:
         return
     callback = ctx.by_uid[session.callback_uid]
+    # Two hosts' own captures merged, their clocks proven apart: each connection's
+    # opening as the callback's originator stamped it, its own packets keeping their
+    # order in the file (two_clocks.own_opening; field35-matrix/restore-ack-dropped-
+    # data-resent merged with the agent's clock 0.5 s ahead read its callback after the
+    # media server's data SYN).
+    host = callback.orig_h
 
     def order(conn: Connection) -> tuple[int, float]:
-        return conn.first_frame, conn.ts
+        return own_opening(ctx, conn, host) or (conn.first_frame, conn.ts)
 
     # A data connection without its SYN opened before it was first captured: when, the
     # capture cannot tell (trial 18 D7: files joined out of time order).
@@ -38,6 +45,10 @@ def check_order(ctx: Context, session: Session) -> None:
     # DATA_LISTEN reply read FAIL, the other job's data connection taken for this one's).
     data = [conn for u in session.data_connections
             if (conn := ctx.by_uid[u]).syn_seen and u not in session.port_matched]
+    if own_opening(ctx, callback, host) is not None:
+        # Nor, two clocks apart, one without a packet of the callback's host that
+        # opened it (a SYN it refused with an ICMP unreachable): nothing on its clock.
+        data = [conn for conn in data if own_opening(ctx, conn, host) is not None]
     if not data:
         return
     first_data = min(data, key=order)
@@ -45,8 +56,8 @@ def check_order(ctx: Context, session: Session) -> None:
         # Without its SYN the callback opened before the capture: before any data
         # connection the capture saw open, and its true start is unknown anyway.
         return
-    first_stamped = min(data, key=lambda conn: conn.ts)
-    if callback.ts < first_stamped.ts:
+    first_stamped = min(data, key=lambda conn: order(conn)[1])
+    if order(callback)[1] < order(first_stamped)[1]:
         _not_in_time_order(session, callback_spec, callback, first_data)
         return
     ctx.add("step_out_of_order",

@@ -29,7 +29,7 @@ from flowcheck.sessions.clock_apart import LagProof, lag_proofs
 from flowcheck.verify.context import Context
 
 __all__ = ["ClockDoubt", "clock_doubt", "clock_proofs", "doubt_words", "fin_may_precede_reset",
-           "may_precede", "own_span", "report_clocks_apart"]
+           "may_precede", "own_opening", "own_span", "report_clocks_apart"]
 
 CODE = "capture_clocks_apart"
 
@@ -112,6 +112,24 @@ def fin_may_precede_reset(ctx: Context, conn: Connection) -> bool:
     rst_by = conn.first_rsts[0][1] if conn.first_rsts else None
     return rst_by is not None and rst_by != fin_by and may_precede(
         ctx, fin_by, conn.fin_ts, rst_by, conn.rst_ts)
+
+
+def own_opening(ctx: Context, conn: Connection, host: str) -> tuple[int, float] | None:
+    """(frame, seconds) of host's own first packet of the connection's opening, its SYN
+    or its SYN-ACK, when the capture proves host's clock apart from its peer's: host's
+    own packets keep their order in the file and one clock's stamps, so two connections'
+    openings compare on them. None on one clock, for a connection host is no end of, or
+    without that packet in the capture."""
+    peer = conn.resp_h if host == conn.orig_h else conn.orig_h if host == conn.resp_h \
+        else None
+    proofs = clock_proofs(ctx)
+    if peer is None or not proofs or ((host, peer) not in proofs and (peer, host) not in proofs):
+        return None
+    if host == conn.orig_h:
+        return ((conn.syn_frames[0], conn.syn_ts) if conn.syn_frames and conn.syn_ts is not None
+                else None)
+    return ((conn.synack_frames[0], conn.synack_ts)
+            if conn.synack_frames and conn.synack_ts is not None else None)
 
 
 def own_span(ctx: Context, conn: Connection, host: str) -> tuple[float, float]:
