@@ -258,3 +258,18 @@ def test_a_late_callback_stays_out_of_order_across_two_clocks(tmp_path: Path) ->
     assert [f.code for f in result.findings if f.severity == "error"] == ["step_out_of_order"]
     (session,) = result.sessions
     assert session.steps[1].status == "violated"
+
+
+def test_a_reused_data_tuple_across_two_clocks_is_no_late_callback(tmp_path: Path) -> None:
+    """lab/port-reused-within-hold (two good jobs, the second's data connection on the
+    first's 4-tuple: PASS) merged with the agent's clock 3.5 s ahead: the tracker gives
+    the first job's SYN-ACK to the second's connection, so on the agent's packets alone
+    the second job's callback follows its data connection's opening. The file's and the
+    stamps' order say otherwise: no step_out_of_order (it read FAIL when the agent's own
+    packets alone decided), PASS."""
+    lab = CAPTURES / "lab"
+    linktype, records = stored_records(lab / "port-reused-within-hold.pcap")
+    result = _analyze(_merged(tmp_path / "reused.pcap", records, linktype, AGENT, 3.5),
+                      lab / "port-reused-within-hold.toml")
+    assert result.verdict == "pass"
+    assert "step_out_of_order" not in {f.code for f in result.findings}

@@ -27,15 +27,9 @@ def check_order(ctx: Context, session: Session) -> None:
             not session.data_connections:
         return
     callback = ctx.by_uid[session.callback_uid]
-    # Two hosts' own captures merged, their clocks proven apart: each connection's
-    # opening as the callback's originator stamped it, its own packets keeping their
-    # order in the file (two_clocks.own_opening; field35-matrix/restore-ack-dropped-
-    # data-resent merged with the agent's clock 0.5 s ahead read its callback after the
-    # media server's data SYN).
-    host = callback.orig_h
 
     def order(conn: Connection) -> tuple[int, float]:
-        return own_opening(ctx, conn, host) or (conn.first_frame, conn.ts)
+        return conn.first_frame, conn.ts
 
     # A data connection without its SYN opened before it was first captured: when, the
     # capture cannot tell (trial 18 D7: files joined out of time order).
@@ -45,10 +39,6 @@ def check_order(ctx: Context, session: Session) -> None:
     # DATA_LISTEN reply read FAIL, the other job's data connection taken for this one's).
     data = [conn for u in session.data_connections
             if (conn := ctx.by_uid[u]).syn_seen and u not in session.port_matched]
-    if own_opening(ctx, callback, host) is not None:
-        # Nor, two clocks apart, one without a packet of the callback's host that
-        # opened it (a SYN it refused with an ICMP unreachable): nothing on its clock.
-        data = [conn for conn in data if own_opening(ctx, conn, host) is not None]
     if not data:
         return
     first_data = min(data, key=order)
@@ -56,10 +46,12 @@ def check_order(ctx: Context, session: Session) -> None:
         # Without its SYN the callback opened before the capture: before any data
         # connection the capture saw open, and its true start is unknown anyway.
         return
-    first_stamped = min(data, key=lambda conn: order(conn)[1])
-    if order(callback)[1] < order(first_stamped)[1]:
+    first_stamped = min(data, key=lambda conn: conn.ts)
+    if callback.ts < first_stamped.ts:
         _not_in_time_order(session, callback_spec, callback, first_data)
         return
+    if not _after_on_own_clock(ctx, callback, data):
+        return  # two clocks apart: its host's own packets do not show it later
     ctx.add("step_out_of_order",
             f"The callback {connection_ends(callback)} (step {callback_spec.number}) came "
             f"after the data connection (step {data_spec.number}).",
@@ -67,6 +59,23 @@ def check_order(ctx: Context, session: Session) -> None:
             "agent does not follow the documented sequence: see its version and log.",
             session=session, conn=callback)
     _restep(session, callback_spec, "violated", lambda _: "came after the data connection")
+
+
+def _after_on_own_clock(ctx: Context, callback: Connection, data: list[Connection]) -> bool:
+    """Where the capture proves the callback's host's clock apart from its peer's (two
+    hosts' own captures merged: frames and stamps of the two hosts' packets say nothing
+    of their order), does its SYN follow the first of the data connections' SYNs or
+    SYN-ACKs that host sent, on its own packets (two_clocks.own_opening: one host's
+    packets keep their order in the file, on one clock)? Not when a data connection
+    holds no such packet (a SYN it refused with an ICMP unreachable). True on one clock.
+    field35-matrix/restore-ack-dropped-data-resent merged with the agent's clock 0.5 s
+    ahead read step_out_of_order, its callback stamped after the media server's data SYN."""
+    host = callback.orig_h
+    own = own_opening(ctx, callback, host)
+    if own is None:
+        return True
+    opened = [own_opening(ctx, conn, host) for conn in data]
+    return None not in opened and own > min(o for o in opened if o is not None)
 
 
 def _restep(session: Session, spec: StepSpec, status: StepStatus,
