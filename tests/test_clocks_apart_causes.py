@@ -273,3 +273,20 @@ def test_a_reused_data_tuple_across_two_clocks_is_no_late_callback(tmp_path: Pat
                       lab / "port-reused-within-hold.toml")
     assert result.verdict == "pass"
     assert "step_out_of_order" not in {f.code for f in result.findings}
+
+
+def test_a_nat_rewritten_data_connection_across_two_clocks(tmp_path: Path) -> None:
+    """lab/announced-address-nat (the agent announces an address a NAT rewrites; the
+    data connection reaches the announced port at the control connection's address:
+    FAIL announced_address_mismatch). Merged with the agent's clock 0.5 s ahead, the
+    media server's data SYN is stamped before the DATA_LISTEN reply (the agent's clock),
+    and the match at the control connection's address took none before it: INCONCLUSIVE
+    capture_filtered and unannounced_connection. It allows the lag too: FAIL
+    announced_address_mismatch, as on one clock."""
+    lab = CAPTURES / "lab"
+    linktype, records = stored_records(lab / "announced-address-nat.pcap")
+    result = _analyze(_merged(tmp_path / "nat.pcap", records, linktype, AGENT, 0.5),
+                      lab / "announced-address-nat.toml")
+    assert [f.code for f in result.findings if f.severity == "error"] == \
+        ["announced_address_mismatch"]
+    assert not {"capture_filtered", "unannounced_connection"} & {f.code for f in result.findings}
