@@ -33,7 +33,8 @@ class Record:
 def read_records(path: Path) -> tuple[int, list[Record]]:
     """The link type and the records of a little-endian microsecond pcap file, or of a
     pcapng file of one little-endian interface with microsecond times (editcap's
-    output), gzipped or not, in file order."""
+    output) or nanosecond ones (dumpcap's, cut to microseconds), gzipped or not, in
+    file order."""
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
         raw = gzip.decompress(raw)
@@ -65,23 +66,26 @@ def _pcapng_records(path: Path, raw: bytes) -> tuple[int, list[Record]]:
     while offset + 12 <= len(raw):
         kind, length = struct.unpack_from("<II", raw, offset)
         body = raw[offset + 8:offset + length - 4]
-        if kind == 1:  # interface description: its options must not change the time unit
+        if kind == 1:  # interface description: microseconds, or dumpcap's nanoseconds
             linktypes.append(struct.unpack_from("<H", body)[0])
-            assert 9 not in _option_codes(body[8:]), f"{path}: if_tsresol set"
+            resolution = _option_codes(body[8:]).get(9, b"\x06")[0]
+            assert resolution in (6, 9), f"{path}: if_tsresol {resolution}"
+            per_micro = 1000 if resolution == 9 else 1
         elif kind == 6:  # enhanced packet
             interface, high, low, caplen, wirelen = struct.unpack_from("<IIIII", body)
             assert interface == 0, f"{path}: more than one interface"
-            records.append(Record(high << 32 | low, wirelen, body[20:20 + caplen]))
+            records.append(Record((high << 32 | low) // per_micro, wirelen,
+                                  body[20:20 + caplen]))
         offset += length
     return linktypes[0], records
 
 
-def _option_codes(options: bytes) -> set[int]:
-    """The codes of a pcapng block's options (each value padded to 4 bytes)."""
-    codes, offset = set(), 0
+def _option_codes(options: bytes) -> dict[int, bytes]:
+    """A pcapng block's options by code, their values (each padded to 4 bytes)."""
+    codes, offset = {}, 0
     while offset + 4 <= len(options):
         code, length = struct.unpack_from("<HH", options, offset)
-        codes.add(code)
+        codes[code] = options[offset + 4:offset + 4 + length]
         offset += 4 + (length + 3) // 4 * 4
     return codes
 

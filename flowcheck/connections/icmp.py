@@ -56,11 +56,12 @@ def refuses_syn(quote: IcmpQuote) -> bool:
 
 
 def add_icmp(record: Connection, code: int, sender: str, to: str, frame: int, *,
-             ttl: int | None = None, in_order: bool = True) -> bool:
-    """One more ICMP unreachable (its frame) of the record, the first naming its code,
-    sender, addressee and IP TTL (hop limit) as captured (the TTL None once two of them
-    differ, the rejects past FRAMES_PER_QUOTE counted too); at most FRAMES_PER_QUOTE
-    frames kept. The one writer of Connection.icmp_* for every path that ties a reject
+             ttl: int | None = None, in_order: bool = True, ts: float | None = None) -> bool:
+    """One more ICMP unreachable (its frame, its time `ts` in seconds) of the record, the
+    first naming its code, sender, addressee and IP TTL (hop limit) as captured (the TTL
+    None once two of them differ, the rejects past FRAMES_PER_QUOTE counted too); at most
+    FRAMES_PER_QUOTE frames kept, the earliest kept one's (frame, ts) in
+    Connection.icmp_stamp. The one writer of Connection.icmp_* for every path that ties a reject
     to a connection (connections.icmp_attach, icmp_cut, and QuotedAttempts' connections
     made of quotes).
     in_order: frames come in order (else placed in order). Whether it was the record's
@@ -75,6 +76,9 @@ def add_icmp(record: Connection, code: int, sender: str, to: str, frame: int, *,
         record.icmp_ttl = None
     if len(record.icmp_frames) >= FRAMES_PER_QUOTE:
         return False
+    if ts is not None and (first or record.icmp_stamp is None
+                           or frame < record.icmp_stamp[0]):
+        record.icmp_stamp = (frame, ts)  # the earliest kept frame's
     record.icmp_frames = frames_of(record.icmp_frames)  # a short record's shared one
     if in_order:
         record.icmp_frames.append(frame)
@@ -131,4 +135,5 @@ def _add_quote(conn: Connection, quote: IcmpQuote) -> None:
     """The quote as one more ICMP unreachable of the connection made of its attempt
     (add_icmp; addressed to the quoted SYN's sender, the connection's originator)."""
     add_icmp(conn, quote.code, address_text(quote.version, quote.sender),
-             address_text(quote.version, quote.src), quote.frame, ttl=quote.ttl)
+             address_text(quote.version, quote.src), quote.frame, ttl=quote.ttl,
+             ts=quote.ts)

@@ -146,7 +146,8 @@ class IcmpAttach:
                 self._new.append(made)  # its uid in frame order, as a captured one's
         else:
             add_icmp(record, quote.code, address_text(quote.version, quote.sender),
-                     address_text(quote.version, quote.src), quote.frame, ttl=quote.ttl)
+                     address_text(quote.version, quote.src), quote.frame, ttl=quote.ttl,
+                     ts=quote.ts)
 
     def _opened_at(self, key: FlowKey, frame: int) -> Connection | None:
         """The record of key's connection opened last at or before `frame` (the one a

@@ -374,5 +374,5 @@ def _attach(record: Connection, quote: CutQuote, opening: Opening, source: str) 
     whole quotes of its batch came first, so its frame is placed in order."""
     if add_icmp(record, quote.code, address_text(quote.version, quote.sender),
                 address_text(quote.version, opening.src), quote.frame, ttl=quote.ttl,
-                in_order=False):
+                in_order=False, ts=quote.ts):
         record.icmp_cut = (quote.kept, quote.ts - opening.ts, source)

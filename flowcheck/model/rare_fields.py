@@ -68,6 +68,11 @@ class RareFields:
     # in its name by a device between (flowcheck.verify.own_reject.forged_reject). Not
     # in the JSON.
     icmp_ttl: int | None = None
+    # The first ICMP unreachable's (frame, time: seconds, on its sender's clock), the
+    # earliest frame of icmp_frames: a refusal's order against the control connection's
+    # close on two clocks apart (flowcheck.verify.after_close.late_refusal). Not in the
+    # JSON, nor compared (as fin_ts).
+    icmp_stamp: tuple[int, float] | None = field(default=None, compare=False)
     # How a Linux cooked capture (tcpdump -i any) marked the ICMP unreachables about it,
     # capture copies included: bits 1 << packet type (connections.syn_ways: 4 sent by the
     # capture host, 0 addressed to it), 0 when no file tells (another link type). Set

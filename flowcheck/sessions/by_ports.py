@@ -23,6 +23,7 @@ from flowcheck.sessions.classify import (
     one_sided,
     seen_closing,
 )
+from flowcheck.sessions.clock_apart import lag_proofs, lead_allowed
 from flowcheck.sessions.kept import KeptPackets
 from flowcheck.sessions.named import Shares, named_endpoints, share_out
 from flowcheck.sessions.pools import Endpoints, Pool, claim
@@ -74,6 +75,7 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
     if not plans:
         return
     finder = _Finder(sessions, ordered, endpoints, config, profile)
+    proofs = lag_proofs(ordered)  # two hosts' own captures merged, their clocks apart
     # Sessions no message of which could be read: what fits each of them, before any is
     # taken, so that jobs at once share their connections out (sessions.named). Not a
     # connection whose endpoint another session's GET_STATE replies name and this one's
@@ -97,7 +99,9 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
             _take_shared(session, every_of[session.id], shares, endpoints)
             continue
         for message in cut:
-            found = finder.first(session, cut_listener(message), message.ts, end)
+            found = finder.first(session, cut_listener(message),
+                                 message.ts - lead_allowed(proofs, control_of[session.id],
+                                                           message.direction), end)
             conn, listener = found if found else (None, "data")
             session.cut_announcements.append((message.frame, message.name,
                                               conn.uid if conn else ""))

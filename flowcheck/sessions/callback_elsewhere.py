@@ -37,6 +37,7 @@ from flowcheck.sessions.classify import (
     end_of,
     rst_only,
 )
+from flowcheck.sessions.clock_apart import lag_allowed, lag_proofs
 from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.matching import (
     ANNOUNCEMENT_JITTER_SECONDS,
@@ -74,6 +75,7 @@ def attach_callbacks_elsewhere(sessions: list[Session], control_of: dict[str, Co
     for s in sessions:
         hosts[f"m {s.media_server}"] |= sides[s.id][0]
         hosts[f"a {s.remote_agent}"] |= sides[s.id][1]
+    proofs = lag_proofs(ordered)  # two hosts' own captures merged, their clocks apart
     times = [c.ts for c in candidates]
     written = sorted(candidates, key=lambda c: c.first_frame) if order.frames else []
     frames = [c.first_frame for c in written]
@@ -83,16 +85,26 @@ def attach_callbacks_elsewhere(sessions: list[Session], control_of: dict[str, Co
         media = hosts[f"m {session.media_server}"]
         agent = hosts[f"a {session.remote_agent}"]
         frame, ts = vendor_anchor(streams.get(session.control_uid), control)
-        start = ts - ANNOUNCEMENT_JITTER_SECONDS
+        # The callback is stamped on the agent's clock, the anchor and the data
+        # connections (the media server's) on the media server's: with the agent's proven
+        # behind, its callback may be stamped that much before the anchor (field46's
+        # dual-stack callbacks merged with the agent 0.5 s behind read step_missing).
+        behind = lag_allowed(proofs, agent | {session.remote_agent},
+                             media | {session.media_server})
+        ahead = lag_allowed(proofs, media | {session.media_server},
+                            agent | {session.remote_agent})
+        start = ts - ANNOUNCEMENT_JITTER_SECONDS - behind
         data = [by_uid[uid] for uid in session.data_connections]
-        end = min((c.ts for c in data), default=end_of(control) + CALLBACK_SLACK_SECONDS)
+        end = ahead + min((c.ts for c in data),
+                          default=end_of(control) + CALLBACK_SLACK_SECONDS)
         if order.by_frame(control.first_frame, frame, *(c.first_frame for c in data)):
             # written after the control connection opened, before its data
             last = min((c.first_frame for c in data), default=None)
             span = written[bisect_right(frames, control.first_frame):
                            len(written) if last is None else bisect_right(frames, last)]
             span = [c for c in span
-                    if order.follows(c.first_frame, c.ts, frame, ts, ANNOUNCEMENT_JITTER_SECONDS)
+                    if order.follows(c.first_frame, c.ts, frame, ts,
+                                     ANNOUNCEMENT_JITTER_SECONDS + behind)
                     and (last is not None or order.open_at(c, control, end))]
         else:
             span = candidates[bisect_left(times, start):bisect_right(times, end)]

@@ -42,8 +42,8 @@ from dataclasses import replace
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection
 
-__all__ = ["MIN_APART_SECONDS", "LagProof", "data_before_answer", "lag_proofs",
-           "mark_clocks_apart"]
+__all__ = ["MIN_APART_SECONDS", "LagProof", "data_before_answer", "lag_allowed", "lag_proofs",
+           "lead_allowed", "mark_clocks_apart"]
 
 # A lag this small is a merged capture's or SPAN port's jitter, which the announcement
 # matching already allows (ANNOUNCEMENT_JITTER_SECONDS, 5 ms): only a larger one says the
@@ -212,6 +212,35 @@ def lag_proofs(connections: Iterable[Connection]) -> dict[tuple[str, str], LagPr
             allows[(host, peer)] = min(allowed, allows.get((host, peer), allowed))
     return {pair: replace(proof, upper=max(proof.lag, upper[pair]))
             for pair, proof in behind.items() if proof.lag <= allows.get(pair, proof.lag)}
+
+
+def lag_allowed(proofs: dict[tuple[str, str], LagProof], behind: Iterable[str],
+                ahead: Iterable[str]) -> float:
+    """The most seconds by which the capture lets a packet of one of `behind`'s addresses
+    be stamped behind one of `ahead`'s (one host's addresses: one clock): the largest
+    upper bound of their lag proofs (lag_proofs), a proof's least where nothing bounds it
+    from above (math.inf: what matching allows too); 0.0 when none is proven. A
+    connection a host opened on its clock after its peer's message may be stamped up to
+    that much before it (flowcheck.sessions.callback_elsewhere, .by_ports)."""
+    if not proofs:
+        return 0.0
+    ahead = set(ahead)
+    return max((proof.upper if math.isfinite(proof.upper) else proof.lag
+                for host in set(behind) for peer in ahead
+                if (proof := proofs.get((host, peer))) is not None), default=0.0)
+
+
+def lead_allowed(proofs: dict[tuple[str, str], LagProof], control: Connection,
+                 direction: str) -> float:
+    """How far before a message of the control connection sent in `direction` ("orig",
+    "resp"; stamped on its sender's clock) a connection its other end opened after it
+    may be stamped on that end's clock (lag_allowed; 0.0 on one clock): ndmjob-firewall/
+    v3-snap96-media-drop merged with the agent's clock 0.5 s behind had the agent's
+    unanswered data SYNs stamped before the DATA_CONNECT the snap length cut, not
+    matched by ports to it (flowcheck.sessions.by_ports), and read ndmp_no_reply."""
+    sender, other = ((control.orig_h, control.resp_h) if direction == "orig"
+                     else (control.resp_h, control.orig_h))
+    return lag_allowed(proofs, (other,), (sender,))
 
 
 def mark_clocks_apart(connections: list[Connection]) -> dict[tuple[str, str], LagProof]:

@@ -126,10 +126,14 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
             # connector took the unspecified address 0.0.0.0 for that one, or an IPv4
             # address beside a control connection over IPv6 (NDMP v4 announces IPv4
             # only: the connector reached the port over the control connection's IPv6).
+            # (Two clocks apart: from the lag's upper bound before it, as above, without
+            # the jitter the address-matched window keeps; lab/announced-address-nat
+            # merged with the agent's clock 0.5 s ahead read capture_filtered.)
             candidates = [
                 (conn, ann) for ann in group
                 if (host := listener_host(ann, control)) != ann.ip and
-                (conn := first_from(ann, control, host, ts, frame)) is not None]
+                (conn := first_from(ann, control, host, ts - lag(ann, control), frame))
+                is not None]
             for conn, ann in candidates[:1]:
                 # No NAT rewrites 0.0.0.0, nor IPv4 into IPv6: the connector's own choice.
                 if ann.ip != "0.0.0.0" and not other_version(ann.ip, conn.resp_h):

@@ -34,7 +34,7 @@ def synacks_after_ack(conn: Connection) -> list[int]:
     after both count. SYN-ACKs resent before the ACK are the handshake's own
     retransmissions, not evidence. [] when none, when no ACK is known (ack_frame 0), or
     when the capture holds one direction only."""
-    if conn.clocks_apart:
+    if conn.clocks_apart or _went_on_unanswered(conn):
         return _resent_unordered(conn)
     if (not conn.established or not conn.syn_seen or not conn.ack_frame
             or not conn.orig_pkts or not conn.resp_pkts):
@@ -58,6 +58,23 @@ def _resent_unordered(conn: Connection) -> list[int]:
             or not set("ADF").intersection(conn.history):
         return []
     return conn.synack_frames[len(conn.syn_frames):]
+
+
+def _went_on_unanswered(conn: Connection) -> bool:
+    """Did the originator send its ACK, data or FIN before the capture holds any SYN-ACK
+    (Zeek's history: one of "ADF" before the first "h"), the handshake never read
+    complete (Connection.established: no ACK of the originator's after a SYN-ACK)? It
+    had a SYN-ACK the capture shows only later: the sniffer lost the first, or the
+    listener's is stamped on a clock ahead, one the handshakes cannot prove (the
+    originator sent no data: lab/control-ack-dropped merged with the agent's clock an
+    hour ahead wrote the media server's ACKs and FINs, then the agent's five SYN-ACKs,
+    and read ndmp_no_reply, "accepted the control connection but never sent an NDMP
+    message"). The SYN-ACKs beyond one per SYN are then resends after it went on
+    (`_resent_unordered`), as on two clocks proven apart."""
+    history = conn.history
+    answered = history.find("h")
+    return (not conn.established and answered > 0
+            and any(0 <= history.find(letter) < answered for letter in "ADF"))
 
 
 def ack_unheard(conn: Connection) -> list[int]:

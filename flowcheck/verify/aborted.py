@@ -63,6 +63,7 @@ from flowcheck.verify.synack_reset import (
     syns_sent,
     unreceived_reading,
 )
+from flowcheck.verify.two_clocks import may_precede
 from flowcheck.verify.waited_close import gave_up_waiting
 
 # Requests that would use the data connection: an error reply to one leaves it unused.
@@ -211,12 +212,21 @@ def closed_with_control(ctx: Context, session: Session, conn: Connection
     if (conn.fin_frames[0] < fin.frame and conn.last_ts < fin.ts - ONE_EXIT_SECONDS) or \
             (conn.fin_frames[0] > fin.frame and conn.last_ts > fin.ts + ONE_EXIT_SECONDS):
         return None
-    starts = [m for m in stream.messages if m.type == "request" and m.frame < fin.frame
-              and message_op(m) in JOB_STARTS]
+    # A start written after the close may have come before it when the capture proves
+    # the closer's clock behind its peer's (two hosts' own captures merged: two_clocks):
+    # the agent's crash 0.5 s behind read data_aborted, not control_closed.
+    starts = [m for m in stream.messages if m.type == "request" and message_op(m) in JOB_STARTS
+              and (m.frame < fin.frame or (m.direction != fin.direction and may_precede(
+                  ctx, _sender(control, m.direction), m.ts, closer, fin.ts)))]
     if not starts or any(message_op(m) in HALTS and starts[-1].frame < m.frame < fin.frame
                          for m in stream.messages):
         return None
     return fin
+
+
+def _sender(control: Connection, direction: str) -> str:
+    """The host of the control connection that sent in `direction` ("orig", "resp")."""
+    return control.orig_h if direction == "orig" else control.resp_h
 
 
 def refused_use(ctx: Context, session: Session, attempts: list[Connection]

@@ -185,11 +185,19 @@ def late_refusal(ctx: Context, conn: Connection) -> LateRefusal | None:
         return LateRefusal(gone, min(answers), None, 0.0, False, before_capture=True)
     if min(answers) < closed.frame:
         return None
-    # The refusal's stamp when it is the responder's RST (the record keeps no ICMP's).
+    # The refusal's stamp when it is the responder's RST.
     rst_ts = (conn.rst_ts if conn.resp_rst and conn.rst_ts is not None
               and min(answers) == conn.rst_frames[0] else None)
     if rst_ts is not None and not _after_close(ctx, session, closed, conn.resp_h, rst_ts):
         return None  # two clocks: the RST may have come before the close (two_clocks)
+    # An ICMP unreachable is stamped on its sender's clock (the agent's own reject, in
+    # its own capture): the agent's clock ahead stamped lab/data-port-rejected's reject
+    # after the media server's FIN, and the job's refused data connection read as a
+    # retry after the job (announced_not_used).
+    stamp = conn.icmp_stamp
+    if stamp is not None and stamp[0] == min(answers) and conn.icmp_sender is not None \
+            and not _after_close(ctx, session, closed, conn.icmp_sender, stamp[1]):
+        return None  # two clocks: the reject may have come before the close
     tried = conn.syn_ts is not None and conn.syn_frames and conn.syn_frames[0] < closed.frame
     waited = max(0.0, closed.ts - conn.syn_ts) if tried and conn.syn_ts is not None else 0.0
     after = rst_ts - closed.ts if rst_ts is not None else None

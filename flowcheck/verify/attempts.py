@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from flowcheck.model import Announcement, Session
 from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.verify.answer_seen import answer_seen, answer_seen_detail
+from flowcheck.verify.clock_match import unbounded_words
 from flowcheck.verify.context import Context
 from flowcheck.verify.evidence import after
 from flowcheck.verify.filtered import moved_unseen, off_path, port_only_unseen
@@ -70,7 +71,8 @@ def attempt_unseen(ctx: Context, session: Session, listener: str | None,
     (connector_unseen), the session's NDMP messages report the data moved after it
     (the capture left the connection out: flowcheck.verify.filtered), a three-way job's
     announced (its group) data connection runs between two hosts the capture holds no
-    packet between (off_path), the capture ended
+    packet between (off_path), a connection stamped on another clock may have followed
+    it (verify.clock_match), the capture ended
     before TCP would have retried a lost SYN, or it holds only NDMP-port connections.
     frame: the announcement's (evidence.after)."""
     addresses = list(addresses)
@@ -84,6 +86,9 @@ def attempt_unseen(ctx: Context, session: Session, listener: str | None,
     path = off_path(ctx, session, announced)
     if path:
         return path
+    clocks = unbounded_words(ctx, session, announced)
+    if clocks:  # a connection the unbounded lag may make its one (verify.clock_match)
+        return clocks
     if not announcement_time_enough(ctx, session, ts, frame):
         return (f"the capture ended {after(ctx, ts, frame):.3f} s after it, too soon to see its "
                 "connection")

@@ -18,6 +18,7 @@ from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import reply_to
 from flowcheck.verify.aborted import closed_with_control
 from flowcheck.verify.acked_no_halt import acked_no_halt_words
+from flowcheck.verify.clock_order import end_order_doubt
 from flowcheck.verify.context import Context
 from flowcheck.verify.first_close import fin_words, first_closer
 from flowcheck.verify.lost_fin import LostFin, lost_fin_words
@@ -27,7 +28,6 @@ from flowcheck.verify.reset_answer import closed_before_reset
 from flowcheck.verify.silent_sender import silent_sender, silent_words
 from flowcheck.verify.snapped_halts import SNAPPED_FROM_WORDS, SNAPPED_WORDS, headers_whole
 from flowcheck.verify.three_way_close import MOVER_STARTS, agent_closed_first, gave_up_words
-from flowcheck.verify.two_clocks import clock_doubt, report_clocks_apart
 from flowcheck.verify.unseen_start import running_data, unseen_start_words
 
 
@@ -133,36 +133,19 @@ def report_closed(ctx: Context, session: Session, stream: NdmpStream, control: C
 
 def _clocks_doubt(ctx: Context, session: Session, stream: NdmpStream, control: Connection,
                   start: NdmpMessage | None, lost: LostFin | None, closer: str) -> bool:
-    """Whether the events the reading orders, the close (its first FIN captured, or the
-    packet that shows a FIN the capture lacks: lost_fin), the job's start (`start`) and
-    the halts (NOTIFY_*_HALTED), include two of the two hosts' stamped within the proven
-    lag of each other, two hosts' own captures merged (flowcheck.verify.two_clocks): a
-    halt stamped on the agent's clock before the start on the media server's may have
-    come after it, a close before a halt or the start after them. Then
-    capture_clocks_apart is reported instead, and True. closer: the side that closed it,
-    as report_closed names it ("the agent 10.77.0.2"). The other host's later requests
-    (a DATA_GET_STATE the closed socket answered with a RST) change nothing of the
-    reading."""
+    """Whether the close (its first FIN captured, or the packet that shows a FIN the
+    capture lacks: lost_fin), the job's start and the halts cannot be ordered on two
+    clocks apart (clock_order.end_order_doubt: capture_clocks_apart reported, True).
+    closer: the side that closed it, as report_closed names it ("the agent 10.77.0.2")."""
     shown = lost.shown if lost is not None else stream.fin
     if shown is None or (lost is None and shown.frame != control.fin_frames[0]):
         return False
-    events = [(shown.direction, shown.frame, shown.ts,
-               f"{closer}'s close of the control connection {connection_ends(control)} "
-               f"({'FIN' if lost is None else 'shown by the packet at'} frame {shown.frame})")]
-    events += [(m.direction, m.frame, m.ts, f"{message_op(m)} (frame {m.frame})")
-               for m in stream.messages if m is start
-               or (m.type != "reply" and message_op(m) in HALTS)]
-    for direction, frame, ts, words in events:
-        host, peer = ((control.orig_h, control.resp_h) if direction == "orig"
-                      else (control.resp_h, control.orig_h))
-        doubt = clock_doubt(ctx, host, peer, frame, ts,
-                            ((f, t) for d, f, t, _ in events if d != direction))
-        if doubt is not None:
-            report_clocks_apart(ctx, session, control, doubt, words,
-                                "whether the control connection closed while the job ran",
-                                "control_closed")
-            return True
-    return False
+    words = (f"{closer}'s close of the control connection {connection_ends(control)} "
+             f"({'FIN' if lost is None else 'shown by the packet at'} frame {shown.frame})")
+    return end_order_doubt(ctx, session, stream, control, start,
+                           (shown.direction, shown.frame, shown.ts, words),
+                           "whether the control connection closed while the job ran",
+                           "control_closed")
 
 
 def reset_after_close_words(stream: NdmpStream, closer: str) -> str:

@@ -25,6 +25,7 @@ from flowcheck.model import (
 )
 from flowcheck.sessions import message_op
 from flowcheck.verify.allow_rules import capitalised
+from flowcheck.verify.clock_order import end_order_doubt
 from flowcheck.verify.context import Context
 from flowcheck.verify.durations import span_words
 from flowcheck.verify.host_stopped import host_stopped, stopped_fix, stopped_words
@@ -69,6 +70,8 @@ def report_reset(ctx: Context, session: Session, stream: NdmpStream, control: Co
     flowcheck.verify.unseen_start); resource: its number; halt: None while it ran, else
     its halt (the reset came after it: halt_unanswered, or fewer resources started than
     configured)."""
+    if halt is None and _clocks_doubt(ctx, session, stream, control, start):
+        return
     answer = reset_answer(ctx, stream, control)
     what = "the job" if resource == 1 else f"the job's resource {resource}"
     if halt is None:
@@ -124,6 +127,22 @@ def report_reset(ctx: Context, session: Session, stream: NdmpStream, control: Co
             frames=list(dict.fromkeys(frames)), ts=reset_time(control), cause="control")
     if halt is None:
         ctx.reset_mid_job.add(session.id)
+
+
+def _clocks_doubt(ctx: Context, session: Session, stream: NdmpStream, control: Connection,
+                  start: NdmpMessage | None) -> bool:
+    """Whether the reset (the control connection's first RST), the job's start and the
+    halts cannot be ordered on two clocks apart (clock_order.end_order_doubt:
+    capture_clocks_apart reported, True): "while the job was running" rests on it."""
+    reset = stream.reset
+    if reset is None:
+        return False
+    words = (f"{_role(control, reset.direction)[0]}'s reset of the control connection "
+             f"{connection_ends(control)} (RST, frame {reset.frame})")
+    return end_order_doubt(ctx, session, stream, control, start,
+                           (reset.direction, reset.frame, reset.ts, words),
+                           "whether the control connection was reset while the job ran",
+                           "control_reset")
 
 
 def _role(control: Connection, side: str) -> tuple[str, str]:

@@ -30,6 +30,7 @@ from flowcheck.sessions import message_op
 from flowcheck.verify.aborted import ONE_EXIT_SECONDS
 from flowcheck.verify.capture_points import resets_between, resets_between_words
 from flowcheck.verify.carried import carried_words
+from flowcheck.verify.clock_order import reset_end_order
 from flowcheck.verify.closed_window import zero_window
 from flowcheck.verify.context import Context
 from flowcheck.verify.durations import span_words
@@ -51,6 +52,7 @@ from flowcheck.verify.sent_after_reset import reset_went_on_words, sent_after_re
 from flowcheck.verify.stall_unreachable import router_reported
 from flowcheck.verify.stalled import data_stall
 from flowcheck.verify.ttl import forged_words, reset_ttls
+from flowcheck.verify.two_clocks import fin_may_precede_reset
 from flowcheck.verify.unseen_reset import dropped_report, dropped_side, dropped_words
 
 
@@ -76,7 +78,8 @@ def _find_resets(ctx: Context, session: Session
         conn = ctx.by_uid[uid]
         dropped = dropped_side(ctx, conn)
         if not conn.rst_frames or not carried(conn) or (
-                conn.fin_frames and conn.fin_frames[0] < conn.rst_frames[0]
+                conn.fin_frames and (conn.fin_frames[0] < conn.rst_frames[0]
+                                     or fin_may_precede_reset(ctx, conn))  # two clocks
                 and not closed_by_receiver(conn) and dropped is None):
             continue  # no reset, nothing carried, or a close begun before it
         if data_stall(conn) is not None:
@@ -98,7 +101,9 @@ def _find_resets(ctx: Context, session: Session
             if halts_unseen(ctx, session):
                 yield conn, None, False  # its halt would be in the direction not captured
                 continue
-            ended = _control_ended(control, conn)
+            across = reset_end_order(ctx, control, stream, conn) if control else ""
+            ended = (None if across == "unknown" else across) if across \
+                else _control_ended(control, conn)
             if time_enough(ctx, reset_ts, reset_at):
                 yield conn, None, True
             elif any(message_op(m) in HALTS and after_event(ctx.order, m.frame, m.ts, reset_at,

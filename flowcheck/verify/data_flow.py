@@ -47,9 +47,14 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
     conns = [ctx.by_uid[uid] for uid in session.data_connections]
     open_conns = [c for c in conns if is_open(judged(ctx, c))]
     failure = aborted_flow(ctx, session, open_conns)
+    clocks = ctx.clocks_apart.get(session.id)
+    if failure is not None and clocks is not None and ctx.exit_closed.get(session.id):
+        # Closed with the control connection, whose close two clocks leave unplaced
+        # (verify.aborted.closed_with_control, two_clocks): no data_aborted either.
+        return make_step(spec, "unknown", failure[0], failure[1],
+                         f"unknown: {clocks}; {failure[2]}")
     if failure is not None:  # data_aborted: a resource's connection reset before any data
         return make_step(spec, "failed", *failure)
-    clocks = ctx.clocks_apart.get(session.id)
     if not conns and only_local(session):
         if clocks is not None:  # the job's end not placed (two_clocks): nor its local data
             return make_step(spec, "unknown", [control.uid], detail=f"unknown: {clocks}")

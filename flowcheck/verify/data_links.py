@@ -25,6 +25,7 @@ from flowcheck.verify.announced_kind import (
 )
 from flowcheck.verify.answer_seen import AnswerSeen, answer_seen, answer_seen_words
 from flowcheck.verify.attempts import connector_unseen
+from flowcheck.verify.clock_match import event_words, unbounded_doubt
 from flowcheck.verify.connect_said import port_only_words
 from flowcheck.verify.context import Context, endpoint, opening_frames
 from flowcheck.verify.cut_icmp import no_answer_words
@@ -60,6 +61,7 @@ from flowcheck.verify.stack_own import (
 )
 from flowcheck.verify.stale_tuple import stale_words
 from flowcheck.verify.stream_evidence import announcement_time_enough
+from flowcheck.verify.two_clocks import report_clocks_apart
 from flowcheck.verify.unresent import lone_syn
 from flowcheck.verify.unseen_syns import refusal_notes
 from flowcheck.verify.unused_syns import (
@@ -113,6 +115,13 @@ def check_data(ctx: Context, session: Session) -> None:
             continue  # inside one host: never on the network (sessions.local)
         if group_refusal(ctx, group) is not None:
             continue  # refused before any connect: ndmp_error_reply (verify.replies)
+        if (doubt := unbounded_doubt(ctx, session, group)) is not None:
+            # A connection stamped before the window the lag's least allowed may have
+            # followed it on two clocks (verify.clock_match): not read.
+            report_clocks_apart(ctx, session, ctx.by_uid[session.control_uid], doubt[0],
+                                *event_words(group, doubt[1]), "announced_not_used",
+                                cause="data")
+            continue
         where = " or ".join(endpoint(a.ip, a.port) for a in group)
         first = group[0]
         way = connector_unseen(ctx, session, first.listener, [a.ip for a in group])

@@ -12,6 +12,7 @@ from flowcheck.model import Connection, Session, StepStatus, connection_ends
 from flowcheck.profiles import StepSpec
 from flowcheck.verify.context import Context
 from flowcheck.verify.step_base import make_step
+from flowcheck.verify.two_clocks import own_opening
 
 
 def check_order(ctx: Context, session: Session) -> None:
@@ -49,6 +50,8 @@ def check_order(ctx: Context, session: Session) -> None:
     if callback.ts < first_stamped.ts:
         _not_in_time_order(session, callback_spec, callback, first_data)
         return
+    if not _after_on_own_clock(ctx, callback, data):
+        return  # two clocks apart: its host's own packets do not show it later
     ctx.add("step_out_of_order",
             f"The callback {connection_ends(callback)} (step {callback_spec.number}) came "
             f"after the data connection (step {data_spec.number}).",
@@ -56,6 +59,23 @@ def check_order(ctx: Context, session: Session) -> None:
             "agent does not follow the documented sequence: see its version and log.",
             session=session, conn=callback)
     _restep(session, callback_spec, "violated", lambda _: "came after the data connection")
+
+
+def _after_on_own_clock(ctx: Context, callback: Connection, data: list[Connection]) -> bool:
+    """Where the capture proves the callback's host's clock apart from its peer's (two
+    hosts' own captures merged: frames and stamps of the two hosts' packets say nothing
+    of their order), does its SYN follow the first of the data connections' SYNs or
+    SYN-ACKs that host sent, on its own packets (two_clocks.own_opening: one host's
+    packets keep their order in the file, on one clock)? Not when a data connection
+    holds no such packet (a SYN it refused with an ICMP unreachable). True on one clock.
+    field35-matrix/restore-ack-dropped-data-resent merged with the agent's clock 0.5 s
+    ahead read step_out_of_order, its callback stamped after the media server's data SYN."""
+    host = callback.orig_h
+    own = own_opening(ctx, callback, host)
+    if own is None:
+        return True
+    opened = [own_opening(ctx, conn, host) for conn in data]
+    return None not in opened and own > min(o for o in opened if o is not None)
 
 
 def _restep(session: Session, spec: StepSpec, status: StepStatus,

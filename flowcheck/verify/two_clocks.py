@@ -28,7 +28,8 @@ from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.sessions.clock_apart import LagProof, lag_proofs
 from flowcheck.verify.context import Context
 
-__all__ = ["ClockDoubt", "clock_doubt", "may_precede", "own_span", "report_clocks_apart"]
+__all__ = ["ClockDoubt", "clock_doubt", "clock_proofs", "doubt_words", "fin_may_precede_reset",
+           "may_precede", "own_opening", "own_span", "report_clocks_apart"]
 
 CODE = "capture_clocks_apart"
 
@@ -48,7 +49,7 @@ class ClockDoubt:
     other: tuple[int, float]
 
 
-def _proofs(ctx: Context) -> dict[tuple[str, str], LagProof]:
+def clock_proofs(ctx: Context) -> dict[tuple[str, str], LagProof]:
     """The capture's lag proofs (clock_apart.lag_proofs over every connection): the
     pipeline's (Context.proofs.clock_lags, from clock_apart.mark_clocks_apart), else found
     once here."""
@@ -61,7 +62,7 @@ def _lag_between(ctx: Context, host: str, peer: str) -> tuple[LagProof, bool] | 
     """The proof of a lag between host's and peer's stamps, either way, and whether it
     is host that is stamped behind (the pair (host, peer) looked up first); None when
     the capture proves none between them."""
-    proofs = _proofs(ctx)
+    proofs = clock_proofs(ctx)
     if not proofs:
         return None
     if (proof := proofs.get((host, peer))) is not None:
@@ -106,6 +107,42 @@ def may_precede(ctx: Context, host: str, ts: float, peer: str, than_ts: float) -
     return ts + proof.lag <= than_ts if host_behind else ts - proof.upper <= than_ts
 
 
+def fin_may_precede_reset(ctx: Context, conn: Connection) -> bool:
+    """May the connection's first FIN, written after its first RST and sent by the other
+    end, have come before that RST on one clock? Only where the capture proves the two
+    hosts' clocks apart (Connection.clocks_apart) and the lag lets the FIN's stamp (its
+    sender's clock, Connection.fin_ts) come at or before the RST's (may_precede).
+    lab-trial19-refuse/w3-both-rst-close (the media server resetting each data connection
+    right after the agent's FIN) merged with the agent's clock 0.5 s ahead had each FIN
+    written after the RST and read data_reset, "before any FIN"."""
+    if not (conn.clocks_apart and conn.fin_frames and conn.rst_frames
+            and conn.fin_ts is not None and conn.rst_ts is not None
+            and conn.fin_frames[0] > conn.rst_frames[0]):
+        return False
+    closes = [i for i in (conn.history.find("F"), conn.history.find("f")) if i >= 0]
+    fin_by = conn.orig_h if conn.history.find("F") == min(closes) else conn.resp_h
+    rst_by = conn.first_rsts[0][1] if conn.first_rsts else None
+    return rst_by is not None and rst_by != fin_by and may_precede(
+        ctx, fin_by, conn.fin_ts, rst_by, conn.rst_ts)
+
+
+def own_opening(ctx: Context, conn: Connection, host: str) -> tuple[int, float] | None:
+    """(frame, seconds) of host's own first packet of the connection's opening, its SYN
+    or its SYN-ACK, when the capture proves host's clock apart from its peer's: host's
+    own packets keep their order in the file and one clock's stamps, so two connections'
+    openings compare on them. None on one clock, for a connection host is no end of, or
+    without that packet in the capture."""
+    peer = conn.resp_h if host == conn.orig_h else conn.orig_h if host == conn.resp_h \
+        else None
+    if peer is None or _lag_between(ctx, host, peer) is None:
+        return None
+    if host == conn.orig_h:
+        return ((conn.syn_frames[0], conn.syn_ts) if conn.syn_frames and conn.syn_ts is not None
+                else None)
+    return ((conn.synack_frames[0], conn.synack_ts)
+            if conn.synack_frames and conn.synack_ts is not None else None)
+
+
 def own_span(ctx: Context, conn: Connection, host: str) -> tuple[float, float]:
     """(first, last) seconds of the connection as host's own clock shows it: its own
     first and last packets (the SYN or SYN-ACK it sent, Connection.orig_last_ts /
@@ -126,13 +163,15 @@ def own_span(ctx: Context, conn: Connection, host: str) -> tuple[float, float]:
 
 
 def report_clocks_apart(ctx: Context, session: Session, control: Connection,
-                        doubt: ClockDoubt, event: str, reading: str, code: str) -> None:
+                        doubt: ClockDoubt, event: str, reading: str, code: str,
+                        cause: str = "control") -> None:
     """capture_clocks_apart (warning) for a reading not made: `event` names the host's
     event ("the agent 10.77.0.2's close of the control connection ... (FIN, frame N)",
     "NDMP_NOTIFY_DATA_HALTED (frame N)"), `reading` what it would have read ("whether
     the control connection closed while the job ran"), `code` the finding the reading
-    would give (control_closed). The session's data step reads unknown
-    (Context.clocks_apart: verify.data_flow)."""
+    would give (control_closed, announced_not_used), `cause` the root cause it is recorded
+    under (Context.causes). The session's data step reads unknown (Context.clocks_apart:
+    verify.data_flow)."""
     proof, lag = doubt.proof, doubt.proof.lag
     proving = ctx.by_uid.get(proof.uid)
     how = (f"connection {connection_ends(proving)}: " if proving is not None else "")
@@ -155,11 +194,19 @@ def report_clocks_apart(ctx: Context, session: Session, control: Connection,
            f"merged.pcap BEHIND-shifted.pcap AHEAD.pcap ({doubt.behind}'s capture as BEHIND; "
            f"{_between(proof)}).")
     ctx.add(CODE, message, fix, session=session, conn=control,
-            frames=[doubt.frame, doubt.other[0], *proof.frames], ts=doubt.ts, cause="control")
-    ctx.clocks_apart[session.id] = (
-        f"{reading} cannot be told: {event} is stamped on {doubt.host}'s clock, "
-        f"at least {lag:.3f} s {'behind' if doubt.host == doubt.behind else 'ahead of'} "
-        f"{_peer(doubt)}'s, {_apart(doubt)}, less than the lag may be ({CODE})")
+            frames=[doubt.frame, doubt.other[0], *proof.frames], ts=doubt.ts, cause=cause)
+    ctx.clocks_apart[session.id] = doubt_words(doubt, event, reading)
+
+
+def doubt_words(doubt: ClockDoubt, event: str, reading: str) -> str:
+    """A step's reason the reading cannot be made: "whether ... cannot be told: the
+    agent's close ... is stamped on 10.77.0.2's clock, at least 3.500 s behind
+    10.77.0.1's, 1.950 s before 10.77.0.1's packet at frame 563, less than the lag may be
+    (capture_clocks_apart)"."""
+    return (f"{reading} cannot be told: {event} is stamped on {doubt.host}'s clock, "
+            f"at least {doubt.proof.lag:.3f} s "
+            f"{'behind' if doubt.host == doubt.behind else 'ahead of'} "
+            f"{_peer(doubt)}'s, {_apart(doubt)}, less than the lag may be ({CODE})")
 
 
 def _apart(doubt: ClockDoubt) -> str:
