@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 from scapy_bytes import tcp_frame, write_frames
 from test_connections_util import read_batches
-from test_tshark_counts import CAPTURES, ROOT, stored_track, track
-from tshark_tcp import tcp_fields
+from test_tshark_counts import CAPTURES, ROOT, track
+from test_tshark_counts import _stored_track as shared_track  # read only, uncopied
+from tshark_tcp import own_rows
 
 from flowcheck.connections import ConnectionTracker, short_flows
 from flowcheck.model import Connection
@@ -37,13 +38,11 @@ def tshark_acked_unseen(path: Path) -> list[dict[Side, int]]:
     """Per tcp.stream, in order: {side: bytes its peer ACKed} for each side that sent
     nothing taking a sequence number (no SYN, FIN or payload): the peer's highest ACK
     minus its first, unwrapped by signed 32-bit steps."""
-    out = tcp_fields(path, ["tcp.stream", "ip.src", "ipv6.src", "tcp.srcport", "ip.dst",
-                            "ipv6.dst", "tcp.dstport", "tcp.flags", "tcp.len", "tcp.ack_raw"],
-                     own=True)
+    rows = own_rows(path, ["tcp.stream", "ip.src", "ipv6.src", "tcp.srcport", "ip.dst",
+                           "ipv6.dst", "tcp.dstport", "tcp.flags", "tcp.len", "tcp.ack_raw"])
     seen: dict[int, set[Side]] = defaultdict(set)
     acks: dict[int, dict[Side, list[int]]] = defaultdict(lambda: defaultdict(list))
-    for line in out.splitlines():
-        stream, src4, src6, sport, dst4, dst6, dport, flags, length, ack = line.split("\t")
+    for stream, src4, src6, sport, dst4, dst6, dport, flags, length, ack in rows:
         if not stream or "," in src4 or "," in sport:
             continue  # not TCP, or ICMP quoting TCP
         n, bits = int(stream), int(flags, 16)
@@ -82,8 +81,8 @@ def ours(connections: list[Connection], field: str = "acked_unseen"
 def test_acked_unseen_equals_tshark(path: Path) -> None:
     expected = [{side: value for side, value in stream.items() if value}
                 for stream in tshark_acked_unseen(path)]
-    assert ours(stored_track(path)) == expected
-    assert ours(stored_track(path, fast=False)) == expected
+    assert ours(shared_track(path, True)) == expected
+    assert ours(shared_track(path, False)) == expected
 
 
 def by_port(path: Path, fast: bool = True) -> dict[int, Connection]:

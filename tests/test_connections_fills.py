@@ -19,8 +19,9 @@ import pytest
 from test_connections_acked_unseen import short_everywhere  # noqa: F401 (fixture)
 from test_connections_util import ACK, FIN, PSH, SYN, ethernet, ipv4, read_batches, tcp
 from test_connections_util import write_pcap as write
-from test_tshark_counts import CAPTURES, ROOT, stored_track
-from tshark_tcp import tcp_fields
+from test_tshark_counts import CAPTURES, ROOT
+from test_tshark_counts import _stored_track as shared_track  # read only, uncopied
+from tshark_tcp import own_rows
 
 from flowcheck.connections import ConnectionTracker
 from flowcheck.model import Connection
@@ -66,11 +67,9 @@ def write_capture(path: Path, packets: list[tuple[float, bytes]]) -> Path:
 def tshark_retransmissions(path: Path) -> list[int]:
     """Per tcp.stream (stream order): frames with payload flagged
     tcp.analysis.retransmission."""
-    out = tcp_fields(path, ["tcp.stream", "tcp.len", "tcp.analysis.retransmission", "ip.src"],
-                     own=True)
     counts: dict[int, int] = collections.defaultdict(int)
-    for line in out.splitlines():
-        stream, length, flagged, source = line.split("\t")
+    for stream, length, flagged, source in own_rows(
+            path, ["tcp.stream", "tcp.len", "tcp.analysis.retransmission", "ip.src"]):
         if stream and "," not in source:  # an ICMP error quoting TCP: not its packet
             counts[int(stream)] += bool(flagged and int(length or 0) > 0)
     return [counts[k] for k in sorted(counts)]
@@ -400,7 +399,7 @@ REORDERED = {
 def test_stored_captures_equal_tshark(path: Path) -> None:
     """Every stored capture (receiver-side loss in ndmjob-idle: 190 fills of the data
     connection in idle-rst-65s-media, 0 counted before)."""
-    connections = [c for c in stored_track(path) if c.orig_pkts or c.resp_pkts]
+    connections = [c for c in shared_track(path, True) if c.orig_pkts or c.resp_pkts]
     theirs = tshark_retransmissions(path)
     if str(path.relative_to(ROOT)) in HOST_TOOL_COPIES:
         # The copies are the whole difference: no retransmission of flowcheck's.

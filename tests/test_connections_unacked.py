@@ -21,8 +21,9 @@ import pytest
 from scapy_bytes import tcp_frame, write_frames
 from test_connections_acked_unseen import ours as sides
 from test_connections_acked_unseen import run, short_everywhere  # noqa: F401 (fixture)
-from test_tshark_counts import CAPTURES, ROOT, stored_track, track
-from tshark_tcp import tcp_fields
+from test_tshark_counts import CAPTURES, ROOT, track
+from test_tshark_counts import _stored_track as shared_track  # read only, uncopied
+from tshark_tcp import own_rows
 
 from flowcheck.model import Connection
 
@@ -56,13 +57,11 @@ def tshark_unacked(path: Path) -> list[dict[Side, int]]:
     highest ACK, never negative (both unwrapped from the side's first number); a side
     whose peer's ACKs all came before its first segment (the sniffer lost its SYN-ACK)
     against the highest of those, unwrapped nearest the side's end."""
-    out = tshark_fields(path)
+    rows = tshark_fields(path)
     ends: dict[int, dict[Side, Unwrapped]] = defaultdict(lambda: defaultdict(Unwrapped))
     acks: dict[int, dict[Side, Unwrapped]] = defaultdict(lambda: defaultdict(Unwrapped))
     early: dict[int, dict[Side, Unwrapped]] = defaultdict(lambda: defaultdict(Unwrapped))
-    for line in out.splitlines():
-        stream, src4, src6, sport, dst4, dst6, dport, flags, length, seq, ack = (
-            line.split("\t"))
+    for stream, src4, src6, sport, dst4, dst6, dport, flags, length, seq, ack in rows:
         if not stream or "," in src4 or "," in sport:
             continue  # not TCP, or ICMP quoting TCP
         n, bits, size = int(stream), int(flags, 16), int(length or 0)
@@ -93,10 +92,10 @@ def tshark_unacked(path: Path) -> list[dict[Side, int]]:
     return result
 
 
-def tshark_fields(path: Path) -> str:
-    return tcp_fields(path, ["tcp.stream", "ip.src", "ipv6.src", "tcp.srcport", "ip.dst",
+def tshark_fields(path: Path) -> list[list[str]]:
+    return own_rows(path, ["tcp.stream", "ip.src", "ipv6.src", "tcp.srcport", "ip.dst",
                              "ipv6.dst", "tcp.dstport", "tcp.flags", "tcp.len", "tcp.seq_raw",
-                             "tcp.ack_raw"], own=True)
+                           "tcp.ack_raw"])
 
 
 def ours(connections: list[Connection]) -> list[dict[Side, int]]:
@@ -107,8 +106,8 @@ def ours(connections: list[Connection]) -> list[dict[Side, int]]:
 def test_unacked_equals_tshark(path: Path) -> None:
     expected = [{side: value for side, value in stream.items() if value}
                 for stream in tshark_unacked(path)]
-    assert ours(stored_track(path)) == expected
-    assert ours(stored_track(path, fast=False)) == expected
+    assert ours(shared_track(path, True)) == expected
+    assert ours(shared_track(path, False)) == expected
 
 
 # -- the last segment retransmitted, never ACKed -------------------------------------

@@ -163,4 +163,8 @@ def test_a_datagram_split_between_two_batches_is_put_together(tmp_path: Path,
     records = sum(len(batch.ts) for batch in read_batches(path, 1 << 20))
     assert sum(record[ORIG_PKTS] + record[ORIG_PKTS + 1] for record in whole) < records
     assert tracked_records(path, chunk) == whole
-    assert tracked_records(path, chunk, fast=False) == whole
+    # The reference path in seven-packet batches (1.1 CPU-s) walked no arc of flowcheck
+    # that the other reads here do not (branch coverage over the three cases, session
+    # 53: 3,893 arcs either way); in one-packet batches, every datagram split, it stays.
+    if chunk != 7:
+        assert tracked_records(path, chunk, fast=False) == whole

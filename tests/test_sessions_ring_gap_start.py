@@ -12,9 +12,11 @@ whose SYN the capture holds from before the hole nor one to a port outside the r
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from scapy.all import IP, TCP, Ether, Packet, Raw
 from scapy_files import read_packets, write_packets
 
@@ -56,8 +58,21 @@ def _fetch(template: Packet, port: int, ts: Decimal, *, syn: bool) -> list[Packe
             _tcp(template, media, web, "A", ts + 7 * step, seq=20, ack=102)]
 
 
+@functools.cache
+def _job() -> tuple[Packet, ...]:
+    """v4-backup's packets, read by scapy once a module (1.1 CPU-s a read); no test
+    changes them (each makes its packets anew and slices a list of these)."""
+    return tuple(read_packets(str(NDMJOB / "v4-backup.pcap")))
+
+
+@pytest.fixture(scope="module")
+def ring_with_hole(tmp_path_factory: pytest.TempPathFactory) -> Analysis:
+    """_ring_with_hole's analysis, made once for the tests that read it (read only)."""
+    return _ring_with_hole(tmp_path_factory.mktemp("ring-with-hole"))
+
+
 def _ring_with_hole(tmp_path: Path) -> Analysis:
-    job = list(read_packets(str(NDMJOB / "v4-backup.pcap")))
+    job = list(_job())
     start = Decimal(str(job[0].time))
     idle = [_tcp(job[0], (MEDIA, 5055), (AGENT, 6050), "S", start - 60, seq=0),
             _tcp(job[0], (AGENT, 6050), (MEDIA, 5055), "SA", start - 60 + Decimal("0.001"),
@@ -78,8 +93,8 @@ def _ring_with_hole(tmp_path: Path) -> Analysis:
 
 
 def test_session_opened_in_a_ring_hole_adopts_only_what_could_be_its_own(
-        tmp_path: Path) -> None:
-    analysis = _ring_with_hole(tmp_path)
+        ring_with_hole: Analysis) -> None:
+    analysis = ring_with_hole
     codes = [f.code for f in analysis.findings]
     assert "capture_ring_gap" in codes
     assert "port_outside_agent_range" not in codes and analysis.verdict != "fail", codes
@@ -95,8 +110,9 @@ def test_session_opened_in_a_ring_hole_adopts_only_what_could_be_its_own(
     assert len(others) == 3 and all(ports & {6050, 8080} for ports in others), others
 
 
-def test_session_opened_in_a_ring_hole_is_said_to_have_opened_there(tmp_path: Path) -> None:
-    analysis = _ring_with_hole(tmp_path)
+def test_session_opened_in_a_ring_hole_is_said_to_have_opened_there(
+        ring_with_hole: Analysis) -> None:
+    analysis = ring_with_hole
     [mid] = [f for f in analysis.findings if f.code == "capture_started_mid_session"]
     assert "opened in the gap between ring files r.pcap and r.pcap2" in mid.message
     assert "capture started" not in mid.message
@@ -115,7 +131,7 @@ def test_job_whose_end_is_in_a_ring_hole_is_not_said_to_outlast_the_capture(
         tmp_path: Path) -> None:
     # r.pcap: the job up to frame 1000 (DATA_START_BACKUP is frame 16); r.pcap1, the
     # rest with NOTIFY_DATA_HALTED, is missing; r.pcap2: an HTTP fetch 10 s later.
-    job = list(read_packets(str(NDMJOB / "v4-backup.pcap")))
+    job = list(_job())
     ring = tmp_path / "ring"
     ring.mkdir()
     write_packets(str(ring / "r.pcap"), job[:HOLE])
