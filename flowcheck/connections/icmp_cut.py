@@ -376,3 +376,7 @@ def _attach(record: Connection, quote: CutQuote, opening: Opening, source: str) 
                 address_text(quote.version, opening.src), quote.frame, ttl=quote.ttl,
                 in_order=False):
         record.icmp_cut = (quote.kept, quote.ts - opening.ts, source)
+    if 0 <= quote.packet_type < 8:
+        # Its Linux cooked mark, as RejectWays keeps a whole quote's (its capture copies
+        # were left out above: the first one's alone).
+        record.icmp_ways |= 1 << quote.packet_type
