@@ -372,6 +372,9 @@ HOST_TOOL_COPIES = {
     # its whole twin): each packet marked leaving its sender and arriving at its receiver.
     "captures/field59-matrix/tls-start-ipv6-callback-rejected-reject-route-by-media-both-hosts-any-merged-sll2-snap96.pcap.gz",
     "captures/field59-matrix/tls-start-ipv6-callback-rejected-reject-route-by-media-both-hosts-any-merged-sll2.pcap.gz",
+    # the same through a router (field check 59, seed 122 run 22): the receiver's copy
+    # one hop lower.
+    "captures/field59-matrix/ipv6-restore-data-syns-dropped-by-router-both-hosts-any-merged-sll2.pcap.gz",
 }
 
 # Two capture points' files merged on a path that also lost packets (field check 37: 40%

@@ -16,6 +16,10 @@ ndmjob's data SYNs with ICMP admin-prohibited: the file holds A's packets alone.
 `data_unanswered`'s fix said "If this capture was taken on 10.77.0.1, its own firewall
 drops the SYNs or its SYN-ACKs", though a capture there of arriving packets alone holds
 the SYNs unanswered whatever it sent back (flowcheck.verify.opening.lost_where).
+
+Run 22: both hosts' `tcpdump -i any` (SLL2) merged, a router between, IPv6 alone.
+`capture_duplicates` said "same IP ID" and "at a TTL one lower" of packets with no IP ID
+and a hop limit (flowcheck.connections.copy_family).
 """
 
 from __future__ import annotations
@@ -118,3 +122,23 @@ def test_a_capture_of_one_direction_asks_for_both_on_the_responder() -> None:
             "SYNs arriving with no SYN-ACK, RST or ICMP leaving are its own firewall's drop)."
             in unanswered.fix)
     assert "If this capture was taken on 10.77.0.1" not in unanswered.fix
+
+
+ROUTED_V6 = HERE / "ipv6-restore-data-syns-dropped-by-router-both-hosts-any-merged-sll2.pcap.gz"
+
+
+def test_ipv6_copies_are_said_by_what_ipv6_packets_carry() -> None:
+    """IPv6 alone: no IP ID in the copies' identity, their hop limit one lower."""
+    analysis = shared_analysis(ROUTED_V6)
+    assert analysis.verdict == "fail"
+    [copies] = [f for f in analysis.findings if f.code == "capture_duplicates"]
+    assert copies.message.startswith(
+        "39 of 110 packets are copies of a packet captured just before them in the same "
+        "direction (same TCP header and payload, or the same ICMP unreachable quoting the "
+        "same packet, at most 0.5 ms later; a SYN-ACK, RST or bare ACK (IPv6 has no IP ID), ")
+    assert ("arriving at the host that captured it, at a hop limit one lower: two hosts' "
+            "captures (tcpdump -i any on each) merged into one file, the sender's and the "
+            "receiver's, a router between them where the hop limit is one lower"
+            in copies.message)
+    assert "IP ID 0" not in copies.message and "same IP ID" not in copies.message
+    assert "TTL" not in copies.message + copies.fix
