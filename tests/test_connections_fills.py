@@ -367,6 +367,13 @@ HOST_TOOL_COPIES = {
     "captures/field57-matrix/nat-media-dnat-both-hosts-any-merged-sll-stopped.pcap.gz",
     # run 28: both hosts' tcpdump on their veths (Ethernet) merged, each packet twice.
     "captures/field57-matrix/tls-start-callback-syns-dropped-by-media-both-hosts-merged-snap128.pcap.gz",
+    # both hosts' tcpdump -i any (SLL2) merged (field check 59, seed 122 run 6, -s 96, and
+    # its whole twin): each packet marked leaving its sender and arriving at its receiver.
+    "captures/field59-matrix/tls-start-ipv6-callback-rejected-reject-route-by-media-both-hosts-any-merged-sll2-snap96.pcap.gz",
+    "captures/field59-matrix/tls-start-ipv6-callback-rejected-reject-route-by-media-both-hosts-any-merged-sll2.pcap.gz",
+    # the same through a router (field check 59, seed 122 run 22): the receiver's copy
+    # one hop lower.
+    "captures/field59-matrix/ipv6-restore-data-syns-dropped-by-router-both-hosts-any-merged-sll2.pcap.gz",
 }
 
 # Two capture points' files merged on a path that also lost packets (field check 37: 40%

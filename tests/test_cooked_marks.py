@@ -137,7 +137,8 @@ def test_copies_marked_leaving_one_host_and_arriving_at_another(tmp_path: Path) 
     message, fix = _duplicates(_analysed(tmp_path, _hosts))
     assert ("The copies' marks tell where they were captured: the file's Linux cooked "
             "headers mark each original as sent by the host that captured it (outgoing) and "
-            "its copy as arriving at the host that captured it, at its original's TTL: two "
+            "its copy as arriving at the host that captured it, at its original's hop limit: "
+            "two "
             "hosts' captures (tcpdump -i any on each) merged into one file") in message
     assert "Either the capture point saw them twice" not in message
     assert fix.startswith("nothing to fix in the network for the copies; to judge one "
@@ -177,7 +178,8 @@ def test_copies_marked_arriving_then_leaving_one_lower_are_a_routers(tmp_path: P
         return [(0, HOST, 64), (20, OUTGOING, 63)]
     message, fix = _duplicates(_analysed(tmp_path, router))
     assert ("mark each original as arriving at the capture host and its copy as leaving it "
-            "by another interface, one TTL lower: a router's several interfaces captured at "
+            "by another interface, one hop limit lower: a router's several interfaces "
+            "captured at "
             "once (tcpdump -i any on it)") in message
     assert "instead of -i any" in fix
 

@@ -71,7 +71,7 @@ def test_routed_copies_on_two_unmarked_interfaces_are_not_said_a_routers_any() -
     [copies] = [f for f in analysis.findings if f.code == "capture_duplicates"]
     assert "18 of them were told by where they were captured: another of the file's " \
            "interfaces or another MAC address pair, up to 2.1 ms after the original, its " \
-           "TTL one lower (routed), " in copies.message
+           "hop limit one lower (routed), " in copies.message  # IPv6: no TTL (field check 59)
     assert EITHER in copies.message
     assert "tcpdump -i any on it" not in copies.message
     assert copies.fix.startswith("nothing to fix in the network for the copies; for each "

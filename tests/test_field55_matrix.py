@@ -99,7 +99,7 @@ def test_copies_on_the_other_unmarked_interface_are_no_networks(tmp_path: Path) 
         return [(0, 0, 64), (20, 1, 64)] if by_m else [(0, 1, 64), (20, 0, 64)]
     copies = _one(_analysed(tmp_path, hosts), "capture_duplicates")
     assert ("copies' interfaces tell where they were captured: the file holds each on "
-            "another of its interfaces than its original, at its original's TTL, marking "
+            "another of its interfaces than its original, at its original's hop limit, marking "
             "neither as coming in or going out: one host's stacked interfaces captured "
             "together (a VLAN or bond interface and the interface under it: dumpcap -i "
             "eth0 -i eth0.100 on it), each packet on each, or one capture of a bridge's "
@@ -117,9 +117,9 @@ def test_copies_one_lower_on_the_other_interface_are_a_routers(tmp_path: Path) -
     def routed(by_m: bool) -> list[tuple[int, int, int]]:
         return [(0, 0, 64), (20, 1, 63)] if by_m else [(0, 1, 64), (20, 0, 63)]
     copies = _one(_analysed(tmp_path, routed), "capture_duplicates")
-    assert ("at a TTL one lower, marking neither as coming in or going out: one capture of "
+    assert ("at a hop limit one lower, marking neither as coming in or going out: one capture of "
             "a router's several interfaces at once") in copies.message, copies.message
-    assert "a router between them where the TTL is one lower" in copies.message
+    assert "a router between them where the hop limit is one lower" in copies.message
     assert "stacked interfaces" not in copies.message  # they leave the TTL as it was
 
 
@@ -139,7 +139,7 @@ def test_run1_merged_pcapng_copies_read_by_interface() -> None:
     copies = _one(analysis, "capture_duplicates")
     assert copies.message.startswith("32 of 84 packets are copies")
     assert "the file holds each on another of its interfaces than its original, at its " \
-           "original's TTL" in copies.message
+           "original's hop limit" in copies.message
     assert "network delivered them twice" not in copies.message.split("Not copies")[0]
 
 

@@ -151,4 +151,4 @@ class RejectWays:
                 ways = seen.get((conn.icmp_sender, conn.orig_h, conn.orig_p, conn.resp_h,
                                  conn.resp_p))
                 if ways:
-                    conn.icmp_ways = ways
+                    conn.icmp_ways |= ways  # with a cut quote's (connections.icmp_cut)

@@ -21,6 +21,7 @@ import dataclasses
 import shlex
 from typing import TYPE_CHECKING
 
+from flowcheck.connections.copy_family import ipv6_only, ipv6_words
 from flowcheck.connections.copy_window import COPY_WINDOW
 from flowcheck.connections.offsets import ALIGN_SECONDS, appended
 from flowcheck.connections.relay_words import (
@@ -66,6 +67,9 @@ def copies_finding(tracker: ConnectionTracker, captures: list[CaptureInfo] | Non
     finding = _copies_finding(tracker, captures, shifts, connections or [])
     if finding is None:
         return None
+    if ipv6_only(connections or []):
+        finding = dataclasses.replace(finding, message=ipv6_words(finding.message),
+                                      fix=ipv6_words(finding.fix))
     return dataclasses.replace(finding, ts=tracker.copies.first_ts)
 
 

@@ -372,7 +372,11 @@ class CutTies:
 def _attach(record: Connection, quote: CutQuote, opening: Opening, source: str) -> None:
     """The tied message as one more ICMP unreachable of the record (connections.icmp.add_icmp); the
     whole quotes of its batch came first, so its frame is placed in order."""
-    if add_icmp(record, quote.code, address_text(quote.version, quote.sender),
-                address_text(quote.version, opening.src), quote.frame, ttl=quote.ttl,
-                in_order=False, ts=quote.ts):
+    sender = address_text(quote.version, quote.sender)
+    if add_icmp(record, quote.code, sender, address_text(quote.version, opening.src),
+                quote.frame, ttl=quote.ttl, in_order=False, ts=quote.ts):
         record.icmp_cut = (quote.kept, quote.ts - opening.ts, source)
+    if 0 <= quote.packet_type < 8 and sender == record.icmp_sender:
+        # Its Linux cooked mark, as RejectWays keeps a whole quote's from the record's
+        # ICMP sender (its capture copies were left out above: the first one's alone).
+        record.icmp_ways |= 1 << quote.packet_type

@@ -66,6 +66,9 @@ class CutQuote:
     ts: float = 0.0
     identity: bytes = b""
     ttl: int = 0
+    # As IcmpQuote.packet_type: the Linux cooked packet type of its frame, -1 in any other
+    # link type (connections.icmp_cut adds it to Connection.icmp_ways when tied).
+    packet_type: int = -1
 
 
 def decode_cut_quote(buf: np.ndarray, start: int, caplen: int, offset: int,

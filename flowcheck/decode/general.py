@@ -129,10 +129,12 @@ def _icmp_quotes(batch: PacketBatch, gather: Gather, layers: Layers,
             found.identity = _icmp_identity(gather, layers, row)
             found.sender = _address(layers.src[row], found.version)
             found.ttl = int(layers.ttl[row])  # an ICMP error's only: rare, no column kept
-    if quotes:  # the capture host's view of each, in a Linux cooked capture (-1 elsewhere)
-        kinds = cooked_packet_types(batch, np.array([q.position for q in quotes], np.int64))
-        for quote, kind in zip(quotes, kinds.tolist(), strict=True):
-            quote.packet_type = kind
+    for found_list in (quotes, cut):  # the capture host's view of each, in a Linux
+        if found_list:  # cooked capture (-1 elsewhere)
+            kinds = cooked_packet_types(
+                batch, np.array([q.position for q in found_list], np.int64))
+            for quote, kind in zip(found_list, kinds.tolist(), strict=True):
+                quote.packet_type = kind
     return quotes, cut
 
 

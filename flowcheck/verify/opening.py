@@ -193,6 +193,18 @@ def lost_where(ctx: Context, conn: Connection) -> str:
             or passed_capture_host(ctx, conn) or reached_second_point(ctx, conn)):
         return ""  # said instead: between_fix, own_firewall_fix
     on = proven_host(ctx, conn.orig_h, conn.resp_h)
+    if on is None and (conn.resp_h, conn.orig_h) in ctx.missing:
+        # One direction only (the capture evidently lacks the responder's to the
+        # originator, as the one-direction words of the message read it): a capture on
+        # the responder that took its arriving packets alone (tcpdump -Q in) holds its
+        # SYNs unanswered whatever it sent back, and rejected ones too (lab matrix seed
+        # 122 run 13: "If this capture was taken on 10.77.0.1, its own firewall drops the
+        # SYNs or its SYN-ACKs" of `-Q in` on the media server, its input rejecting the
+        # data SYNs with ICMP).
+        return (f" This capture holds no packet from {conn.resp_h} to {conn.orig_h}, so "
+                f"not whether {conn.resp_h} answered: a capture of both directions on "
+                f"{conn.resp_h} shows it (there, SYNs arriving with no SYN-ACK, RST or ICMP "
+                "leaving are its own firewall's drop).")
     if on is None:
         return (f" If this capture was taken on {conn.resp_h}, its own firewall drops the "
                 f"SYNs or its SYN-ACKs; otherwise a capture on {conn.resp_h} shows which way "

@@ -33,10 +33,11 @@ from __future__ import annotations
 from flowcheck.connections.syn_ways import PACKET_HOST, PACKET_OUTGOING, marked_types
 from flowcheck.model import Connection, endpoint
 from flowcheck.model.traffic import INITIAL_TTLS, hops_travelled
+from flowcheck.verify.arrival import marked_both_ends
 from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.context import Context
 from flowcheck.verify.host_proof import HostProof
-from flowcheck.verify.ttl import alternating_ttls, apart_from_own, forged_words
+from flowcheck.verify.ttl import alternating_ttls, apart_from_own, forged_words, ttl_word
 
 
 def reject_left_host(ctx: Context, conn: Connection) -> HostProof | None:
@@ -47,22 +48,69 @@ def reject_left_host(ctx: Context, conn: Connection) -> HostProof | None:
     return None if found is None else found[0]
 
 
-def _leaving_proof(ctx: Context, conn: Connection) -> tuple[HostProof, str] | None:
-    """reject_left_host's proof and what shows it, said after "taken on HOST (": the
-    host pair's opening packets' marks (capture_host.proven_host: "its Linux cooked
-    headers show it"), else those of the SYNs and of the reject itself (rejects_marked:
-    a responder that sent no TCP, its reject its only packet)."""
-    proof = proven_host(ctx, conn.orig_h, conn.resp_h)
-    if proof is not None and proof.marked and proof.host == conn.resp_h:
-        return proof, proof.shown
-    if proof is not None or not rejects_marked(ctx, conn):
-        return None  # a proof of another host, or the TTLs' alone: not on the responder
-    words = (f"its Linux cooked headers mark each SYN from {conn.orig_h} arriving "
-             "addressed to the capture host and the reject, from "
-             f"{conn.resp_h}'s address, sent by it: a Linux host (a Linux cooked "
-             "capture's) sends an ICMP error from the refused packet's destination "
-             "address only when that address is its own, a router from its own")
-    return HostProof(conn.resp_h, words, None, True), words
+def _leaving_proof(ctx: Context, conn: Connection) -> tuple[HostProof, str, str] | None:
+    """reject_left_host's proof, what shows it (said in brackets after the third) and
+    where the capture was taken ("this capture was taken on HOST"): the host pair's
+    opening packets' marks (capture_host.proven_host: "its Linux cooked headers show
+    it"), else those of the SYNs and of the reject itself (rejects_marked: a responder
+    that sent no TCP, its reject its only packet), else, two hosts' captures merged,
+    those of the SYNs at both ends and of the reject leaving a capture host
+    (merged_reject_marked: "this capture merges one taken on HOST with one taken on
+    ORIGINATOR")."""
+    host = conn.resp_h
+    proof = proven_host(ctx, conn.orig_h, host)
+    taken = f"this capture was taken on {host}"
+    if proof is not None and proof.marked and proof.host == host:
+        return proof, proof.shown, taken
+    if proof is None and rejects_marked(ctx, conn):
+        words = (f"its Linux cooked headers mark each SYN from {conn.orig_h} arriving "
+                 "addressed to the capture host and the reject, from "
+                 f"{host}'s address, sent by it: a Linux host (a Linux cooked "
+                 "capture's) sends an ICMP error from the refused packet's destination "
+                 "address only when that address is its own, a router from its own")
+        return HostProof(host, words, None, True), words, taken
+    if proof is None and merged_reject_marked(ctx, conn):
+        ttl = ttl_word(conn.orig_h)
+        words = (f"each SYN is in it twice at one {ttl}, {conn.orig_ttl}: its Linux cooked "
+                 f"headers mark one copy outgoing, captured on {conn.orig_h} as it left, "
+                 "and one host, captured as it arrived at the host its frame was addressed "
+                 f"to; and they mark the reject, from {host}'s address at an initial {ttl}, "
+                 "sent by the host that captured it: a Linux host sends an ICMP error from "
+                 "the refused packet's destination address only when that address is its "
+                 f"own, and a router, the first toward {host} among them, from its own")
+        return (HostProof(host, words, None, True), words,
+                f"this capture merges one taken on {host} with one taken on {conn.orig_h}")
+    return None  # a proof of another host, or the TTLs' alone: not on the responder
+
+
+def merged_reject_marked(ctx: Context, conn: Connection) -> bool:
+    """Whether two hosts' Linux cooked captures merged show the reject leaving the
+    responder: the SYNs marked leaving the originator and arriving at the host they were
+    addressed to at one TTL, no router between any two points and no capture of one
+    host's several interfaces (arrival.marked_both_ends), the ICMP unreachables about the
+    connection from the responder's address marked sent by a capture host
+    (PACKET_OUTGOING) and otherwise only arriving (PACKET_HOST: the originator's copy),
+    capture copies included (Connection.icmp_ways), at an initial TTL. The capture hosts
+    are the SYNs' sender and the host they arrived at; the sender sends no ICMP error from
+    its peer's address (a Linux host sends one from the refused packet's destination only
+    when that address is its own), and a bridge (transparent) firewall that refused the
+    SYNs would have kept them from the host they arrived at and sent its reject without
+    passing it: the responder's own firewall rejected them. Lab matrix seed 122 run 6
+    (both hosts' `tcpdump -i any` merged, the media server's input rejecting the callback
+    with ICMPv6 reject-route) read "nothing in the capture tells them apart (a capture on
+    fd77::1 itself holds its own reject leaving it)" with that capture in the file.
+    rejects_marked's one-host rule leaves such a set out (its SYNs marked leaving too).
+    The SYNs' marks alone leave the first router toward the responder beside it (its
+    `tcpdump -i any` marks them arriving at the TTL they left with when its forward chain
+    drops them: arrival.silent_words, review 53b); the reject rules it out: that router
+    answers from its own address, and a DNAT router's reject of the host behind it leaves
+    it one TTL lower, no initial TTL (review 52a)."""
+    ways = conn.icmp_ways
+    return (bool(ways & 1 << PACKET_OUTGOING)
+            and not ways & ~(1 << PACKET_OUTGOING | 1 << PACKET_HOST)
+            and conn.icmp_sender == conn.resp_h
+            and conn.icmp_ttl in INITIAL_TTLS
+            and marked_both_ends(ctx, conn))
 
 
 def rejects_marked(ctx: Context, conn: Connection) -> bool:
@@ -110,9 +158,9 @@ def rejects_it(ctx: Context, conn: Connection, host: str, why: str, rule: str = 
     found = _leaving_proof(ctx, conn)
     if found is not None:
         sender = f"a firewall on {host}"
-        source = (f"this capture was taken on {host} ({found[1]}) and holds the reject "
-                  f"leaving it, where a bridge firewall in front of {host} would send its "
-                  f"own back without passing {host}")
+        source = (f"{found[2]} ({found[1]}) and holds the reject leaving it, where a bridge "
+                  f"firewall in front of {host} would send its own back without passing "
+                  f"{host}")
     else:
         sender = (f"a firewall on {host}, or a bridge (transparent) firewall in front of "
                   f"{host} answering in its name,")

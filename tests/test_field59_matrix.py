@@ -1,0 +1,144 @@
+"""Field check 59's lab matrix (captures/field59-matrix, README.md there), seed 122.
+
+Run 6: both hosts' `tcpdump -i any -s 96` (SLL2) merged, the media server's input chain
+rejecting an IPv6 callback with ICMPv6 reject-route (code 6), its quotes cut before the
+TCP ports: each SYN marked leaving the agent and arriving at fd77::1 at one hop limit,
+each reject from fd77::1 marked leaving a capture host. `callback_refused` said "a
+firewall on fd77::1, or a bridge (transparent) firewall in front of fd77::1 ...: nothing
+in the capture tells them apart (a capture on fd77::1 itself holds its own reject leaving
+it)", that capture in the file (flowcheck.verify.own_reject.merged_reject_marked; a cut
+quote's mark: flowcheck.connections.icmp_cut). On bytes: the file and its whole-capture
+twin (the same run by hand, `matrix one`, quotes whole), and both with the rejects'
+leaving copies marked arriving (no capture host shows one leaving: the words before).
+
+Run 13: `tcpdump -i any -Q in` (SLL2) on the media server, its input chain rejecting
+ndmjob's data SYNs with ICMP admin-prohibited: the file holds A's packets alone.
+`data_unanswered`'s fix said "If this capture was taken on 10.77.0.1, its own firewall
+drops the SYNs or its SYN-ACKs", though a capture there of arriving packets alone holds
+the SYNs unanswered whatever it sent back (flowcheck.verify.opening.lost_where).
+
+Run 22: both hosts' `tcpdump -i any` (SLL2) merged, a router between, IPv6 alone.
+`capture_duplicates` said "same IP ID" and "at a TTL one lower" of packets with no IP ID
+and a hop limit (flowcheck.connections.copy_family).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from pcap_records import stored_records, write_records
+from stored import shared_analysis
+
+from flowcheck.config import build_config, load_file
+from flowcheck.model import Finding
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+
+HERE = Path(__file__).resolve().parents[1] / "captures" / "field59-matrix"
+_STEM = "tls-start-ipv6-callback-rejected-reject-route-by-media-both-hosts-any-merged-sll2"
+CUT = HERE / f"{_STEM}-snap96.pcap.gz"
+WHOLE = HERE / f"{_STEM}.pcap.gz"
+LINUX_SLL2, SLL2_LEN, SLL2_TYPE = 276, 20, 10  # the link type; its header's length, type byte
+PACKET_HOST, PACKET_OUTGOING = 0, 4
+ICMPV6, UNREACHABLE = 58, 1  # IPv6's next header for ICMPv6; its destination unreachable
+# Each file's callback_refused frames: the two SYNs (A's copies) and M's two rejects.
+FRAMES = {CUT: [57, 59, 63, 65], WHOLE: [55, 57, 61, 63]}
+
+
+def _toml(path: Path) -> Path:
+    return path.with_name(path.name[:-len(".pcap.gz")] + ".toml")
+
+
+def _refused(analysis: Analysis, path: Path) -> Finding:
+    assert analysis.verdict == "fail"
+    [refused] = [f for f in analysis.findings if f.code == "callback_refused"]
+    assert refused.frames == FRAMES[path]
+    return refused
+
+
+@pytest.mark.parametrize("path", [CUT, WHOLE], ids=["snap96", "whole"])
+def test_a_merge_holding_the_rejects_leaving_places_the_rule_on_the_host(path: Path) -> None:
+    """The SYNs marked arriving at fd77::1 and its reject marked leaving a capture host:
+    fd77::1's own firewall, its capture in the file."""
+    refused = _refused(shared_analysis(path), path)
+    assert ("a firewall on fd77::1 rejects it (the reject comes from fd77::1's own address"
+            in refused.message)
+    assert ("this capture merges one taken on fd77::1 with one taken on fd77::2 (each SYN is "
+            "in it twice at one hop limit, 64: its Linux cooked headers mark one copy "
+            "outgoing, captured on fd77::2 as it left, and one host, captured as it arrived at "
+            "the host its frame was addressed to; and they mark the reject, from fd77::1's "
+            "address at an initial hop limit, sent by the host that captured it: a Linux host "
+            "sends an ICMP error from the refused packet's destination address only when that "
+            "address is its own, and a router, the first toward fd77::1 among them, from its "
+            "own)" in refused.message)
+    assert "holds the reject leaving it" in refused.message
+    assert "nothing in the capture tells them apart" not in refused.message
+    assert "the reject rule is in fd77::1's firewall, so the allow rule" in refused.fix
+    assert "bridge" not in refused.fix
+
+
+def _arriving_rejects(frame: bytes) -> bytes:
+    """An SLL2 frame with its ICMPv6 unreachable marked arriving (PACKET_HOST); other
+    frames as they are."""
+    ip = frame[SLL2_LEN:]
+    if ip[0] >> 4 == 6 and ip[6] == ICMPV6 and ip[40] == UNREACHABLE:
+        return frame[:SLL2_TYPE] + bytes([PACKET_HOST]) + frame[SLL2_TYPE + 1:]
+    return frame
+
+
+@pytest.mark.parametrize("path", [CUT, WHOLE], ids=["snap96", "whole"])
+def test_rejects_no_capture_host_sent_keep_the_bridge(tmp_path: Path, path: Path) -> None:
+    """Every copy of the rejects marked arriving: nothing shows one leaving fd77::1, so a
+    bridge firewall in front of it stays named beside its own."""
+    kind, records = stored_records(path)
+    assert kind == LINUX_SLL2
+    changed = [replace(r, data=_arriving_rejects(r.data)) for r in records]
+    # The two rejects' leaving copies changed (their wire lengths kept: the snap length's).
+    assert sum(r.data != c.data and r.data[SLL2_TYPE] == PACKET_OUTGOING
+               for r, c in zip(records, changed, strict=True)) == 2
+    written = write_records(tmp_path / path.name.replace(".pcap.gz", ".pcap"), LINUX_SLL2,
+                            changed)
+    config = build_config(load_file(_toml(path)))
+    refused = _refused(analyze(read_traffic([str(written)], config), config), path)
+    assert ("a firewall on fd77::1, or a bridge (transparent) firewall in front of fd77::1 "
+            "answering in its name, rejects it" in refused.message)
+    assert "nothing in the capture tells them apart" in refused.message
+    assert "this capture merges" not in refused.message
+
+
+IN_ONLY = HERE / "ndmjob-data-rejected-admin-prohibited-by-media-any-on-media-in-sll2.pcap.gz"
+
+
+def test_a_capture_of_one_direction_asks_for_both_on_the_responder() -> None:
+    """Nothing from 10.77.0.1 to 10.77.0.2 in the file: whether 10.77.0.1 answered cannot
+    be seen, so no conditional drop on it."""
+    analysis = shared_analysis(IN_ONLY)
+    assert analysis.verdict == "fail"
+    [unanswered] = [f for f in analysis.findings if f.code == "data_unanswered"]
+    assert unanswered.frames == [6, 8]
+    assert ("This capture holds no packet from 10.77.0.1 to 10.77.0.2, so not whether "
+            "10.77.0.1 answered: a capture of both directions on 10.77.0.1 shows it (there, "
+            "SYNs arriving with no SYN-ACK, RST or ICMP leaving are its own firewall's drop)."
+            in unanswered.fix)
+    assert "If this capture was taken on 10.77.0.1" not in unanswered.fix
+
+
+ROUTED_V6 = HERE / "ipv6-restore-data-syns-dropped-by-router-both-hosts-any-merged-sll2.pcap.gz"
+
+
+def test_ipv6_copies_are_said_by_what_ipv6_packets_carry() -> None:
+    """IPv6 alone: no IP ID in the copies' identity, their hop limit one lower."""
+    analysis = shared_analysis(ROUTED_V6)
+    assert analysis.verdict == "fail"
+    [copies] = [f for f in analysis.findings if f.code == "capture_duplicates"]
+    assert copies.message.startswith(
+        "39 of 110 packets are copies of a packet captured just before them in the same "
+        "direction (same TCP header and payload, or the same ICMP unreachable quoting the "
+        "same packet, at most 0.5 ms later; a SYN-ACK, RST or bare ACK (IPv6 has no IP ID), ")
+    assert ("arriving at the host that captured it, at a hop limit one lower: two hosts' "
+            "captures (tcpdump -i any on each) merged into one file, the sender's and the "
+            "receiver's, a router between them where the hop limit is one lower"
+            in copies.message)
+    assert "IP ID 0" not in copies.message and "same IP ID" not in copies.message
+    assert "TTL" not in copies.message + copies.fix
