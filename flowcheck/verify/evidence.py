@@ -250,15 +250,11 @@ def note_unseen(ctx: Context, session: Session | None, conn: Connection, what: s
                         frame=conn.last_frame)
             return
         event = "SYN" if outcome == "unanswered" else "SYN-ACK"
+        # Its receiver's own capture may show it unanswered (verify.syn_on_receiver).
         silent = silent_after(ctx, conn) if outcome == "unanswered" else None
-        if silent is not None:  # its receiver's own capture shows it unanswered
-            ended_early(ctx, session, f"the {event} of the {words}", conn.last_ts,
-                        opening_frames(conn), conn=conn, frame=conn.last_frame,
-                        unseen="whether it was answered",
-                        shown=silent_words(conn, *silent))
-            return
         ended_early(ctx, session, f"the {event} of the {words}", conn.last_ts,
-                    opening_frames(conn), conn=conn, frame=conn.last_frame)
+                    opening_frames(conn), conn=conn, frame=conn.last_frame,
+                    shown="" if silent is None else silent_words(conn, *silent))
 
 
 def ended_early(ctx: Context, session: Session | None, event: str, ts: float,
