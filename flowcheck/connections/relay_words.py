@@ -37,8 +37,6 @@ def handed(relays: RelayCopies) -> bool:
     return relays.count > 0 and relays.handed == relays.count
 
 
-
-
 def _ttl_phrase(routed: int, total: int) -> str:
     """handed_words' `ttl` for `total` copies of which `routed` were one TTL lower."""
     return ("at its original's TTL" if not routed else "at a TTL one lower"
