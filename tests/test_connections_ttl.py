@@ -165,25 +165,38 @@ def test_stored_router_captures_on_every_path(name: str, ttls: tuple[int, int],
         assert fast == reference, chunk
 
 
-def refused_nine_times(path: Path, syns: bool, snap: int | None = None) -> Path:
+def refused_nine_times(path: Path, syns: bool, snap: int | None = None, *,
+                       ninth_copied: bool = False) -> Path:
     """M's SYN to A:10000 sent nine times a second apart (one attempt: the same sequence
     number, the next IPv4 ID), each answered 1 ms later by A's ICMP administratively
     prohibited, the first eight at TTL 64 and the ninth at 63: one more reject than
     connections.icmp.FRAMES_PER_QUOTE keeps. syns: the SYNs captured (else only the
-    rejects: a connection made of the quotes); snap: the rejects cut to snap bytes."""
+    rejects: a connection made of the quotes); snap: the rejects cut to snap bytes.
+    ninth_copied: the ninth at TTL 64 too, then captured again 50 us later one hop on
+    (TTL 63, IPv4 header checksum anew: a router's own `tcpdump -i any` holds it
+    arriving, then forwarded): a capture copy of one reject (connections.icmp_copies:
+    the same identity within COPY_WINDOW), past the FRAMES_PER_QUOTE frames kept."""
     packets: list[bytes | tuple[bytes, int]] = []
     times = []
     for i in range(FRAMES_PER_QUOTE + 1):
         syn = IP(src=M, dst=A, id=1000 + i, ttl=64) / TCP(sport=5001, dport=10000,
                                                            flags="S", seq=100)
-        reject = bytes(Ether() / IP(src=A, dst=M, id=2000 + i,
-                                    ttl=64 if i < FRAMES_PER_QUOTE else 63)
-                       / ICMP(type=3, code=13) / syn)
+        ninth = i == FRAMES_PER_QUOTE
+        reject = (IP(src=A, dst=M, id=2000 + i, ttl=63 if ninth and not ninth_copied else 64)
+                  / ICMP(type=3, code=13) / syn)
         if syns:
             packets.append(bytes(Ether() / syn))
             times.append(float(i))
-        packets.append(reject if snap is None else (reject, snap))
-        times.append(i + 0.001)
+        copies = [reject]
+        if ninth and ninth_copied:
+            forwarded = reject.copy()
+            forwarded.ttl = 63
+            del forwarded.chksum
+            copies.append(forwarded)
+        for n, one in enumerate(copies):
+            packets.append(bytes(Ether() / one) if snap is None
+                           else (bytes(Ether() / one), snap))
+            times.append(i + 0.001 + n * 0.00005)
     return write_pcap(path, 1, packets, times=times)
 
 
@@ -211,34 +224,6 @@ def test_a_reject_past_the_kept_frames_at_another_ttl(tmp_path: Path, syns: bool
         assert fast == reference, chunk
 
 
-def ninth_reject_copied(path: Path, syns: bool, snap: int | None = None) -> Path:
-    """refused_nine_times' attempt with every reject at TTL 64, the ninth captured again
-    50 us later one hop on (TTL 63, IPv4 header checksum anew: a router's own `tcpdump -i
-    any` holds it arriving, then forwarded): a capture copy of one reject
-    (connections.icmp_copies: the same identity within COPY_WINDOW), past the
-    FRAMES_PER_QUOTE frames kept."""
-    packets: list[bytes | tuple[bytes, int]] = []
-    times = []
-    for i in range(FRAMES_PER_QUOTE + 1):
-        syn = IP(src=M, dst=A, id=1000 + i, ttl=64) / TCP(sport=5001, dport=10000,
-                                                           flags="S", seq=100)
-        reject = IP(src=A, dst=M, id=2000 + i, ttl=64) / ICMP(type=3, code=13) / syn
-        if syns:
-            packets.append(bytes(Ether() / syn))
-            times.append(float(i))
-        copies = [reject]
-        if i == FRAMES_PER_QUOTE:
-            forwarded = reject.copy()
-            forwarded.ttl = 63
-            del forwarded.chksum
-            copies.append(forwarded)
-        for n, one in enumerate(copies):
-            packets.append(bytes(Ether() / one) if snap is None
-                           else (bytes(Ether() / one), snap))
-            times.append(i + 0.001 + n * 0.00005)
-    return write_pcap(path, 1, packets, times=times)
-
-
 @pytest.mark.parametrize("syns, snap", [
     (True, None),  # connections.icmp_attach
     (False, None),  # connections.icmp.QuotedAttempts
@@ -252,7 +237,7 @@ def test_a_copy_of_a_reject_past_the_kept_frames_is_not_a_second_ttl(
     # capture copy of one reject at a decremented TTL is no reject of its own (dropped
     # before add_icmp on every path), so it neither clears icmp_ttl nor counts as a SYN
     # retry of a connection made of the quotes.
-    path = ninth_reject_copied(tmp_path / "copied.pcap", syns, snap)
+    path = refused_nine_times(tmp_path / "copied.pcap", syns, snap, ninth_copied=True)
     reference, _ = run(path, 100_000, fast=False)
     (c,) = reference
     assert (c.icmp_code, c.icmp_sender, c.icmp_to, c.icmp_ttl) == (13, A, M, 64)

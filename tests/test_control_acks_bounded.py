@@ -69,6 +69,21 @@ def _session(feed: _Feed) -> dict[int, int]:
     return expected
 
 
+def _held_requests(feed: _Feed, count: int, first: int) -> dict[int, int]:
+    """`count` requests of the media server's (message sequence numbers from `first`,
+    every other one), each followed by a LOG_MESSAGE of the agent's, behind a hole fed
+    before: request frame -> the ACK its packet carried (all different: the agent's
+    messages come between)."""
+    held: dict[int, int] = {}
+    for n in range(count):
+        sequence = first + 2 * n
+        held[feed.frame + 1] = feed.seq["resp"]
+        feed.packet("orig", ACK, msg(sequence, REQUEST, DATA_GET_STATE))
+        feed.packet("resp", ACK, msg(sequence + 1, REQUEST, LOG_MESSAGE,
+                                     u32(0) + u32(n) + u32(4) + b"held"))
+    return held
+
+
 def test_the_table_stays_small_without_holes() -> None:
     feed = _Feed()
     expected = _session(feed)
@@ -88,13 +103,7 @@ def test_a_hole_keeps_the_held_requests_own_acks() -> None:
     feed = _Feed()
     _session(feed)
     feed.packet("orig", ACK, msg(90_001, REQUEST, DATA_GET_STATE), skip=True)
-    held: dict[int, int] = {}
-    for n in range(200):
-        sequence = 100_000 + 2 * n
-        held[feed.frame + 1] = feed.seq["resp"]
-        feed.packet("orig", ACK, msg(sequence, REQUEST, DATA_GET_STATE))
-        feed.packet("resp", ACK, msg(sequence + 1, REQUEST, LOG_MESSAGE,
-                                     u32(0) + u32(n) + u32(4) + b"held"))
+    held = _held_requests(feed, 200, 100_000)
     (stream,) = feed.collector.streams()
     after = {m.frame: stream.request_acks[m.frame] for m in stream.messages
              if m.type == "request" and m.frame in held}
@@ -136,13 +145,7 @@ def test_a_copy_of_the_collector_prunes_by_its_own_hole() -> None:
     original = feed.collector
     feed.collector = copy.deepcopy(original)
     feed.packet("orig", ACK, msg(3, REQUEST, DATA_GET_STATE), skip=True)
-    held: dict[int, int] = {}
-    for n in range(40):  # past the 16 entries a prune waits for, twice
-        sequence = 100 + 2 * n
-        held[feed.frame + 1] = feed.seq["resp"]
-        feed.packet("orig", ACK, msg(sequence, REQUEST, DATA_GET_STATE))
-        feed.packet("resp", ACK, msg(sequence + 1, REQUEST, LOG_MESSAGE,
-                                     u32(0) + u32(n) + u32(4) + b"held"))
+    held = _held_requests(feed, 40, 100)  # past the 16 entries a prune waits for, twice
     (stream,) = feed.collector.streams()
     after = {m.frame: stream.request_acks.get(m.frame) for m in stream.messages
              if m.type == "request" and m.frame in held}

@@ -33,11 +33,11 @@ from pathlib import Path
 import pytest
 from capture_factory import write_pcap
 from pcap_records import stored_records
-from stored import shared_analysis
+from stored import shared_analysis, stored_analysis
+from test_connections_util import internet_checksum
 
-from flowcheck.config import build_config, load_file
 from flowcheck.model import Finding
-from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.pipeline import Analysis
 
 HERE = Path(__file__).resolve().parents[1] / "captures" / "field58-matrix"
 PROHIBITED = HERE / ("ndmjob-control-rejected-net-prohibited-by-agent-any-on-media-sll2-snap128"
@@ -62,16 +62,6 @@ def _records(path: Path, linktype: int) -> list[tuple[float, bytes]]:
             for record in records]
 
 
-def _checksum(data: bytes) -> int:
-    """The Internet checksum (RFC 1071) of data."""
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
 def _with_code(frame: bytes, code: int) -> bytes:
     """An SLL2 frame's ICMP message with its code set and its checksum redone; other
     frames as they are."""
@@ -81,7 +71,7 @@ def _with_code(frame: bytes, code: int) -> bytes:
     start = SLL2_LEN + (ip[0] & 0x0F) * 4
     message = bytearray(frame[start:])
     message[1], message[2:4] = code, b"\0\0"
-    message[2:4] = _checksum(bytes(message)).to_bytes(2, "big")
+    message[2:4] = internet_checksum(bytes(message)).to_bytes(2, "big")
     return frame[:start] + bytes(message)
 
 
@@ -114,8 +104,7 @@ def test_each_prohibited_code_names_its_own_rule(tmp_path: Path, code: int, rule
     """The same rejects with code 10 (RHEL's stock REJECT) and 13: each its own rule."""
     records = [(ts, _with_code(frame, code)) for ts, frame in _records(PROHIBITED, LINUX_SLL2)]
     path = write_pcap(tmp_path / f"run4-code{code}.pcap", records, LINUX_SLL2)
-    config = build_config(load_file(PROHIBITED_TOML))
-    analysis = analyze(read_traffic([str(path)], config), config)
+    analysis = stored_analysis(path, config_path=PROHIBITED_TOML)
     assert analysis.verdict == "fail"
     refused = _refused(analysis.findings)
     assert f"administratively prohibited unreachable (code {code})" in refused.message
@@ -165,8 +154,7 @@ def test_copies_a_bridge_passed_keep_the_capture_asked_for(tmp_path: Path) -> No
                 if frame[SLL2_TYPE] == PACKET_HOST else frame)
                for ts, frame in _records(MERGED, LINUX_SLL2)]
     path = write_pcap(tmp_path / "run20-bridged.pcap", records, LINUX_SLL2)
-    config = build_config(load_file(MERGED_TOML))
-    analysis = analyze(read_traffic([str(path)], config), config)
+    analysis = stored_analysis(path, config_path=MERGED_TOML)
     unanswered = _unanswered(analysis)
     assert "something drops its SYNs on the way to 10.77.0.2" in unanswered.message
     assert "own capture point" not in unanswered.fix
@@ -204,8 +192,7 @@ def test_nothing_of_the_receivers_after_the_syn_keeps_it_unseen(tmp_path: Path) 
     the capture still took what it sent, the words before."""
     records = _records(STOPPED, LINUX_SLL)[:-1]
     path = write_pcap(tmp_path / "run3-cut.pcap", records, LINUX_SLL)
-    config = build_config(load_file(STOPPED_TOML))
-    analysis = analyze(read_traffic([str(path)], config), config)
+    analysis = stored_analysis(path, config_path=STOPPED_TOML)
     [early] = [f for f in analysis.findings if f.code == "capture_ended_early"]
     assert "whether it was answered cannot be seen. A packet missing" in early.message
     assert "It arrived at fd77::1" not in early.message

@@ -37,8 +37,6 @@ def handed(relays: RelayCopies) -> bool:
     return relays.count > 0 and relays.handed == relays.count
 
 
-
-
 def _ttl_phrase(routed: int, total: int) -> str:
     """handed_words' `ttl` for `total` copies of which `routed` were one TTL lower."""
     return ("at its original's TTL" if not routed else "at a TTL one lower"
@@ -222,15 +220,7 @@ def all_apart_words(relays: RelayCopies, copies: int) -> str:
     if (not unmarked(relays) or relays.held or relays.orphans or not near
             or relays.near_apart != near or relays.near_apart_routed):
         return ""
-    told = min(near + relays.count, copies)  # near_read: a sample (copies.py, NEAR_SAMPLE)
-    # The copies whose interfaces were not read (past the sample, or found by another
-    # rule) are not known otherwise: the count says what was read, not that they differ
-    # (review 52a: "22 of them were told" of 23 read as one copy told apart).
-    lead = ("All of them were" if told == copies else
-            f"Of the {told:,} of them whose interfaces were read (not every copy's is), all "
-            "were")
-    shortest, longest = f"{relays.shortest * 1e3:.1f}", f"{relays.longest * 1e3:.1f}"
-    late = f"{longest} ms" if shortest == longest else f"{shortest} to {longest} ms"
+    lead, late = _all_read(relays, copies, "interfaces")
     return (f"{lead} told by where they were captured: another of the file's "
             f"interfaces, each with its original's TTL, {near:,} within "
             f"{COPY_WINDOW * 1e3:g} ms of it and {relays.count:,} later ({late} after it), "
@@ -252,11 +242,7 @@ def all_handed_words(relays: RelayCopies, copies: int) -> str:
     near_handed = relays.near_handed + relays.near_handed_routed
     if not handed(relays) or relays.held or relays.orphans or not near or near_handed != near:
         return ""
-    told = min(near + relays.count, copies)  # near_read: a sample (copies.py, NEAR_SAMPLE)
-    lead = ("All of them were" if told == copies else
-            f"Of the {told:,} of them whose marks were read (not every copy's is), all were")
-    shortest, longest = f"{relays.shortest * 1e3:.1f}", f"{relays.longest * 1e3:.1f}"
-    late = f"{longest} ms" if shortest == longest else f"{shortest} to {longest} ms"
+    lead, late = _all_read(relays, copies, "marks")
     ttl = _ttl_phrase(relays.handed_routed + relays.near_handed_routed, near + relays.count)
     return (f"{lead} told by where they were captured, {near:,} within "
             f"{COPY_WINDOW * 1e3:g} ms of the original and {relays.count:,} later ({late} "
@@ -270,6 +256,23 @@ def relay_told(relays: RelayCopies, copies: int) -> str:
     relay ones alone (relay_words); a sentence ending in ". ". copies: the copies in all."""
     return (all_apart_words(relays, copies) or all_handed_words(relays, copies)
             or relay_words(relays))
+
+
+def _all_read(relays: RelayCopies, copies: int, read: str) -> tuple[str, str]:
+    """all_apart_words' and all_handed_words' (lead, late): "All of them were", or when
+    fewer than the `copies` in all were read (near_read: a sample, copies.py's
+    NEAR_SAMPLE) "Of the N of them whose `read` (interfaces, marks) were read (not every
+    copy's is), all were"; and how long after their originals the relay copies came,
+    "4.0 ms" or "0.5 to 4.0 ms" (milliseconds, one decimal)."""
+    told = min(relays.near_read + relays.count, copies)
+    # The copies whose interfaces or marks were not read (past the sample, or found by
+    # another rule) are not known otherwise: the count says what was read, not that they
+    # differ (review 52a: "22 of them were told" of 23 read as one copy told apart).
+    lead = ("All of them were" if told == copies else
+            f"Of the {told:,} of them whose {read} were read (not every copy's is), all were")
+    shortest, longest = f"{relays.shortest * 1e3:.1f}", f"{relays.longest * 1e3:.1f}"
+    late = f"{longest} ms" if shortest == longest else f"{shortest} to {longest} ms"
+    return lead, late
 
 
 def held_words(relays: RelayCopies) -> str:

@@ -38,7 +38,7 @@ from flowcheck.verify.lone_synack import lone_synack, lone_synack_words
 from flowcheck.verify.openings_only import handshakes_only
 from flowcheck.verify.own_unreachable import own_stack_refused
 from flowcheck.verify.stale import given_up_before
-from flowcheck.verify.syn_on_receiver import silent_after, silent_words
+from flowcheck.verify.syn_on_receiver import receiver_silent, receiver_silent_words
 from flowcheck.verify.unread_frames import could_carry, report_unread
 from flowcheck.verify.unresent import lone_syn, lone_syn_unseen, stopped_after
 
@@ -250,15 +250,11 @@ def note_unseen(ctx: Context, session: Session | None, conn: Connection, what: s
                         frame=conn.last_frame)
             return
         event = "SYN" if outcome == "unanswered" else "SYN-ACK"
-        silent = silent_after(ctx, conn) if outcome == "unanswered" else None
-        if silent is not None:  # its receiver's own capture shows it unanswered
-            ended_early(ctx, session, f"the {event} of the {words}", conn.last_ts,
-                        opening_frames(conn), conn=conn, frame=conn.last_frame,
-                        unseen="whether it was answered",
-                        shown=silent_words(conn, *silent))
-            return
+        # Its receiver's own capture may show it unanswered (verify.syn_on_receiver).
+        silent = receiver_silent(ctx, conn) if outcome == "unanswered" else None
         ended_early(ctx, session, f"the {event} of the {words}", conn.last_ts,
-                    opening_frames(conn), conn=conn, frame=conn.last_frame)
+                    opening_frames(conn), conn=conn, frame=conn.last_frame,
+                    shown="" if silent is None else receiver_silent_words(conn, *silent))
 
 
 def ended_early(ctx: Context, session: Session | None, event: str, ts: float,

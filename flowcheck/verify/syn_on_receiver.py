@@ -27,7 +27,7 @@ from flowcheck.verify.context import Context
 SHOWN_AFTER = 0.001
 
 
-def silent_after(ctx: Context, conn: Connection) -> tuple[float, str] | None:
+def receiver_silent(ctx: Context, conn: Connection) -> tuple[float, str] | None:
     """(seconds, the proof in short: HostProof.shown) from conn's last SYN to the
     responder's last packet to the originator, on any connection between them, when the
     capture was taken on the responder (its Linux cooked marks prove it: proven_host,
@@ -48,8 +48,8 @@ def silent_after(ctx: Context, conn: Connection) -> tuple[float, str] | None:
     return latest - conn.last_ts, on.shown
 
 
-def silent_words(conn: Connection, seconds: float, shown: str) -> str:
-    """What silent_after shows, capture_ended_early's sentence after what it cannot
+def receiver_silent_words(conn: Connection, seconds: float, shown: str) -> str:
+    """What receiver_silent shows, capture_ended_early's sentence after what it cannot
     show: the SYN arrived where the capture was taken, no answer left in `seconds`, the
     likely cause and why it is not proven."""
     return (f"It arrived at {conn.resp_h}, where this capture was taken ({shown}), and no "
