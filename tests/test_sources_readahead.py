@@ -171,6 +171,27 @@ def test_the_next_chunk_is_read_ahead_and_the_thread_ends(tmp_path: Path) -> Non
     reader.close()  # type: ignore[attr-defined]
 
 
+def test_a_file_read_whole_by_its_first_read_starts_no_thread(tmp_path: Path) -> None:
+    """A file shorter than its chunk (and than reader.ONE_READ_BELOW): the first read
+    takes it whole, so nothing is read ahead; the same batches either way."""
+    path = tmp_path / "a.pcap"
+    path.write_bytes(pcap_bytes(records(200)))
+    size = path.stat().st_size
+    assert size < reader_module.ONE_READ_BELOW
+    for chunk_size in (size + 1, 64 << 20):
+        reader = iter(iter_batches([str(path)], chunk_size=chunk_size))
+        next(reader)
+        assert not read_ahead_threads()
+        reader.close()  # type: ignore[attr-defined]
+        batches, _infos = same_either_way([str(path)], chunk_size)
+        assert sum(len(batch[1]) for batch in batches) == 200
+    reader = iter(iter_batches([str(path)], chunk_size=size))  # one byte short: two reads
+    next(reader)
+    assert len(read_ahead_threads()) == 1
+    reader.close()  # type: ignore[attr-defined]
+    assert not read_ahead_threads()
+
+
 def test_closing_early_ends_the_thread(tmp_path: Path) -> None:
     paths = []
     for number in range(3):

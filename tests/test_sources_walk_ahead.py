@@ -110,7 +110,8 @@ def test_a_child_that_dies_midway_leaves_the_walk_to_the_parser(
 
 def _children_recorded(monkeypatch: pytest.MonkeyPatch) -> list[walk_ahead.WalkAhead]:
     """From now on the reader starts a walk ahead for any file (two cores, no minimum,
-    waited for); the list of those started, filled as they are."""
+    read ahead even when its first read takes it whole, waited for); the list of those
+    started, filled as they are."""
     started: list[walk_ahead.WalkAhead] = []
     original = walk_ahead.WalkAhead.__init__
 
@@ -119,6 +120,7 @@ def _children_recorded(monkeypatch: pytest.MonkeyPatch) -> list[walk_ahead.WalkA
         started.append(self)
 
     monkeypatch.setattr(reader, "WALK_AHEAD_MIN_RECORDS", 0)
+    monkeypatch.setattr(reader, "ONE_READ_BELOW", 0)  # the walk ahead rides on read-ahead
     monkeypatch.setattr(walk_ahead.WalkAhead, "blocking", True)
     monkeypatch.setattr(walk_ahead.WalkAhead, "__init__", recorded)
     monkeypatch.setattr(reader, "usable_cores", lambda: 2)

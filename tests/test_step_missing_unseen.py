@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from stored import shared_analysis
 
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Session
@@ -37,6 +38,8 @@ def _capture(base: Path) -> Path:
 
 
 def _analysis(base: Path, capture: Path | None = None) -> Analysis:
+    if capture is None:  # the stored case as stored: the run's one analysis, read only
+        return shared_analysis(_capture(base))
     config = build_config(load_file(base.with_suffix(".toml")))
     return analyze(read_traffic([str(capture or _capture(base))], config), config)
 

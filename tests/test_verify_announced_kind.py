@@ -20,18 +20,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from stored import shared_analysis
 from test_verify_scenarios import A, announce, be_backup, run, statuses
 
-from flowcheck.config import build_config, load_file
 from flowcheck.model import Finding
-from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.pipeline import Analysis
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures" / "lab-trial19-announce"
 
 
 def _analyze(name: str) -> Analysis:
-    config = build_config(load_file(CAPTURES / f"{name}.toml"))
-    return analyze(read_traffic([str(CAPTURES / f"{name}.pcap.gz")], config), config)
+    # The run's one analysis of the stored case (capture and NAME.toml), read only.
+    return shared_analysis(CAPTURES / f"{name}.pcap.gz")
 
 
 def _errors(analysis: Analysis) -> list[Finding]:

@@ -10,6 +10,7 @@ SYN-ACK keep their results; so does a RST that closes the connection after its d
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -30,7 +31,16 @@ MEDIA_PORT, AGENT_PORT = 5002, 6001
 
 
 def _packets() -> list[Packet]:
+    """The capture's packets, copies the caller may change."""
     return list(read_packets(str(LAB / f"{NAME}.pcap")))
+
+
+@functools.cache
+def _unchanged() -> tuple[Packet, ...]:
+    """The capture's packets, one copy a process for the edits that change none of them
+    (they copy a packet before changing it: _rst): read_packets copies all 669 packets at
+    each call, most of such a test's time."""
+    return tuple(_packets())
 
 
 def _is_first_data(packet: Packet) -> bool:
@@ -69,7 +79,7 @@ def _opening_only(tmp_path: Path, third: Callable[[list[Packet]], Packet] | None
                   name: str) -> Path:
     """The capture with the first data connection cut to its SYN and SYN-ACK, then
     `third` (built from the original packets) in place of its ACK, nothing after."""
-    packets = _packets()
+    packets = list(_unchanged())
     out = []
     for number, packet in enumerate(packets, 1):
         if not _is_first_data(packet) or number in (SYN, SYNACK):
@@ -176,7 +186,7 @@ def test_responder_reset_after_its_synack_is_a_handshake_it_gave_up(tmp_path: Pa
 def test_capture_that_ends_right_after_the_synack_keeps_capture_ended_early(
         tmp_path: Path) -> None:
     path = tmp_path / "cut.pcap"
-    write_packets(str(path), _packets()[:SYNACK])
+    write_packets(str(path), list(_unchanged()[:SYNACK]))
     analysis = _analyze(path)
     assert analysis.verdict == "inconclusive", _codes(analysis)
     early = next(f for f in analysis.findings if f.code == "capture_ended_early")
@@ -187,7 +197,7 @@ def test_capture_that_ends_right_after_the_synack_keeps_capture_ended_early(
 def test_reset_that_closes_the_connection_after_its_data_passes(tmp_path: Path) -> None:
     """The agent's abortive close after the connection's last packet (the trial's
     clean-data-rst-close): the data flowed, nothing to report."""
-    packets = _packets()
+    packets = list(_unchanged())
     last = max(n for n, p in enumerate(packets, 1) if _is_first_data(p))
     from_agent = [p for p in packets if _is_first_data(p) and p[TCP].sport == AGENT_PORT][-1]
     reset = _rst(from_agent, seq=from_agent[TCP].seq + 1)
@@ -317,7 +327,7 @@ def _opened_then_reset(tmp_path: Path, payload: bytes, name: str) -> Path:
     """The first data connection cut to its SYN, SYN-ACK and ACK (frames 22-24), then
     `payload` from the media server (if any) and its RST 0.1 ms after the ACK, before
     frame 25 (0.105 ms after it); its data packets dropped."""
-    packets = _packets()
+    packets = list(_unchanged())
     ack = packets[ACK - 1]
     added = []
     if payload:

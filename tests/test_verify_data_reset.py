@@ -9,6 +9,7 @@ and reset by the agent; its later packets are dropped.
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,6 +24,14 @@ LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
 NAME = "clean-3-resources"
 CUT = 300
 DATA = {5003, 6002}  # resource 2's data connection
+
+
+@functools.cache
+def _packets() -> tuple[Packet, ...]:
+    """The capture's packets, one copy a process: no test changes one of them (each copies
+    a packet before changing it: _agent_rst, _later, the halt's), and read_packets copies
+    all 669 at each call, most of a test's time."""
+    return tuple(read_packets(str(LAB / f"{NAME}.pcap")))
 
 
 def _of_data(packet: Packet) -> bool:
@@ -64,7 +73,7 @@ def _analyze(path: Path) -> Analysis:
 def test_reset_mid_transfer_without_a_halt_is_data_reset(tmp_path: Path) -> None:
     """After the reset nothing more of the job: the capture goes on 5 s (an unrelated
     packet) and no halt comes."""
-    packets = list(read_packets(str(LAB / f"{NAME}.pcap")))
+    packets = list(_packets())
     head = packets[:CUT]
     reset = _agent_rst(head)
     path = tmp_path / "reset-no-halt.pcap"
@@ -84,7 +93,7 @@ def test_reset_mid_transfer_without_a_halt_is_data_reset(tmp_path: Path) -> None
 def test_reset_then_an_abnormal_halt_is_one_error_naming_the_halt(tmp_path: Path) -> None:
     """The reset, then the original NOTIFY_DATA_HALTED with its reason set to
     CONNECT_ERROR: data_reset names the halt, no data_halted_abnormally on top."""
-    packets = list(read_packets(str(LAB / f"{NAME}.pcap")))
+    packets = list(_packets())
     halt = _halt_frames()[1]
     head = packets[:CUT]
     rest = [p.copy() for p in packets[CUT:] if not _of_data(p)]
@@ -105,7 +114,7 @@ def test_reset_then_an_abnormal_halt_is_one_error_naming_the_halt(tmp_path: Path
 
 
 def test_reset_then_a_normal_halt_is_an_abortive_close_and_passes(tmp_path: Path) -> None:
-    packets = list(read_packets(str(LAB / f"{NAME}.pcap")))
+    packets = list(_packets())
     head = packets[:CUT]
     rest = [p for p in packets[CUT:] if not _of_data(p)]
     path = tmp_path / "reset-halt-ok.pcap"
@@ -118,7 +127,7 @@ def test_reset_then_a_normal_halt_is_an_abortive_close_and_passes(tmp_path: Path
 def test_reset_after_its_resource_halted_normally_passes(tmp_path: Path) -> None:
     """The transfer finished and its job halted (NOTIFY_DATA_HALTED SUCCESSFUL), then the
     connection was torn down with a RST instead of FINs: not a cut transfer."""
-    packets = list(read_packets(str(LAB / f"{NAME}.pcap")))
+    packets = list(_packets())
     halt = _halt_frames()[1]
     fins = [n for n, p in enumerate(packets, 1) if _of_data(p) and p[TCP].flags & 0x01]
     assert fins and max(fins) < halt
@@ -143,7 +152,7 @@ def test_a_movers_reset_after_the_halt_seen_from_its_side_only_is_no_failure(
     agent's halt is in the direction the capture lacks, so the reset cannot be judged:
     step 5 unknown, never data_reset (the data known by the mover's ACKs alone counts as
     carried: field check 41's one-direction cuts)."""
-    packets = list(read_packets(str(LAB / f"{NAME}.pcap")))
+    packets = list(_packets())
     halt = _halt_frames()[1]
     mover = [n for n, p in enumerate(packets, 1) if _of_data(p) and p[TCP].sport == 5003]
     fin = next(n for n in mover if packets[n - 1][TCP].flags & 0x01)

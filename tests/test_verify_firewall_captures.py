@@ -15,20 +15,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from stored import shared_analysis
 
-from flowcheck.config import build_config, load_file
 from flowcheck.model import Finding
-from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.pipeline import Analysis
 
 FOLDER = Path(__file__).resolve().parent.parent / "captures" / "ndmjob-firewall"
-_CACHE: dict[str, Analysis] = {}
 
 
 def _analysis(name: str) -> Analysis:
-    if name not in _CACHE:
-        config = build_config(load_file(FOLDER / f"{name}.toml"))
-        _CACHE[name] = analyze(read_traffic([str(FOLDER / f"{name}.pcap")], config), config)
-    return _CACHE[name]
+    # The run's one analysis of the stored case (capture and NAME.toml), read only.
+    return shared_analysis(FOLDER / f"{name}.pcap")
 
 
 def _errors(name: str) -> list[Finding]:

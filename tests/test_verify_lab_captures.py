@@ -8,9 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-
-from flowcheck.config import build_config, load_file
-from flowcheck.pipeline import analyze, read_traffic
+from stored import shared_analysis
 
 LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
 CAPTURES = sorted(LAB.glob("*.pcap"))
@@ -29,8 +27,8 @@ def _expectation(config_path: Path) -> tuple[str, set[str] | None]:
 @pytest.mark.parametrize("capture", CAPTURES, ids=lambda p: p.stem)
 def test_lab_capture_meets_its_expectation(capture: Path) -> None:
     config_path = capture.with_suffix(".toml")
-    config = build_config(load_file(config_path))
-    analysis = analyze(read_traffic([str(capture)], config), config)
+    # The run's one analysis of the stored case (capture and sidecar), read only.
+    analysis = shared_analysis(capture)
     verdict, codes = _expectation(config_path)
     reported = {f.code for f in analysis.findings if str(f.severity) in ("error", "warning")}
     assert analysis.verdict == verdict, [f.message for f in analysis.findings]

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 import tshark_fork
+from stored import shared_analysis
 
-from flowcheck.config import build_config, load_file
 from flowcheck.model import Severity
-from flowcheck.pipeline import analyze, read_traffic
 from flowcheck.verify.closed_window import zero_window
 from flowcheck.verify.stalled import data_stall
 
@@ -43,8 +42,8 @@ CASES = {
 
 
 def _analysis(name: str):
-    config = build_config(load_file(LAB / f"{name}.toml"))
-    return analyze(read_traffic([str(LAB / f"{name}.pcap.gz")], config), config)
+    # The run's one analysis of the stored case (capture and NAME.toml), read only.
+    return shared_analysis(LAB / f"{name}.pcap.gz")
 
 
 def _tshark(path: Path, display_filter: str) -> list[int]:

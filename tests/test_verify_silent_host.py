@@ -44,8 +44,15 @@ def _syns(start: float, port: int, template: Packet) -> list[Packet]:
     return out
 
 
+@cache
+def _stored() -> tuple[Packet, ...]:
+    """The capture's packets, one copy a process (read_packets copies all 669 at each
+    call): _capture adds packets of its own and changes none of them."""
+    return tuple(read_packets(str(LAB / f"{NAME}.pcap")))
+
+
 def _capture(tmp_path: Path, extra: list[Packet] | None = None) -> Path:
-    packets = list(read_packets(str(LAB / f"{NAME}.pcap")))
+    packets = list(_stored())
     start = float(packets[-1].time)
     for attempt in range(ATTEMPTS):
         packets += _syns(start + 20.0 * (attempt + 1), 5060 + attempt, packets[0])

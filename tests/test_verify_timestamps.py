@@ -7,10 +7,12 @@ change them: the verdict must be the one of the stored capture.
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from scapy.packet import Packet
 from scapy_files import read_packets, write_packets
 
 from flowcheck.config import build_config, load_file
@@ -29,11 +31,19 @@ def _analyze(name: str, path: Path) -> Analysis:
     return analyze(read_traffic([str(path)], config), config)
 
 
+@functools.cache
+def _stored(name: str) -> tuple[Packet, ...]:
+    """captures/lab/NAME.pcap's packets, one copy a process (read_packets copies every
+    packet at each call): the edits copy the packets they change."""
+    return tuple(read_packets(str(LAB / f"{name}.pcap")))
+
+
 def _jittered(name: str, tmp_path: Path, seconds: str, *, swap: bool = False) -> Path:
     """The SYN (frame 22) stamped `seconds` before the DATA_LISTEN reply (frame 21),
     file order kept; with swap, the two packets also trade places in the file."""
-    packets = list(read_packets(str(LAB / f"{name}.pcap")))
-    reply, syn = packets[REPLY - 1], packets[SYN - 1]
+    packets = list(_stored(name))
+    reply, syn = packets[REPLY - 1], packets[SYN - 1].copy()
+    packets[SYN - 1] = syn
     syn.time = reply.time - Decimal(seconds)
     if swap:
         packets[REPLY - 1], packets[SYN - 1] = syn, reply
@@ -76,7 +86,8 @@ def test_connection_well_before_the_announcement_does_not_follow_it(tmp_path: Pa
 
 def _stepped(name: str, tmp_path: Path, frame: int, seconds: str) -> Path:
     """Frames from `frame` on shifted by `seconds` (an NTP step of the capturing host)."""
-    packets = list(read_packets(str(LAB / f"{name}.pcap")))
+    packets = list(_stored(name))
+    packets[frame - 1:] = [packet.copy() for packet in packets[frame - 1:]]
     for packet in packets[frame - 1:]:
         packet.time = packet.time + Decimal(seconds)
     out = tmp_path / f"{name}-step.pcap"
@@ -130,7 +141,7 @@ def _two_interfaces(name: str, tmp_path: Path, *, step_at: int | None = None) ->
     an hour earlier: a real clock step seen on both interfaces."""
     from capture_factory import pcapng_bytes
 
-    packets = list(read_packets(str(LAB / f"{name}.pcap")))
+    packets = _stored(name)
     rows = []
     for number, packet in enumerate(packets, start=1):
         ts = float(packet.time) - (3600.0 if step_at is not None and number >= step_at else 0)
@@ -167,7 +178,7 @@ def _data_interface_first(name: str, tmp_path: Path) -> Path:
     written before the callback's (frame 17, +8.5 ms), stamped after it."""
     from capture_factory import pcapng_bytes
 
-    packets = list(read_packets(str(LAB / f"{name}.pcap")))
+    packets = _stored(name)
     rows = []
     for number, packet in enumerate(packets, start=1):
         data = 6001 <= packet["TCP"].sport <= 6100 and packet["TCP"].dport != 5001 or \
@@ -204,8 +215,8 @@ def test_callback_after_the_data_in_the_file_and_in_time_is_out_of_order(
         tmp_path: Path) -> None:
     """The callback's handshake (frames 17-19) moved after the data connection's first
     packets (frame 30), in the file and in time: the agent's order, held against it."""
-    packets = list(read_packets(str(LAB / "clean-3-resources.pcap")))
-    callback = packets[16:19]
+    packets = list(_stored("clean-3-resources"))
+    callback = [packet.copy() for packet in packets[16:19]]
     rest = packets[:16] + packets[19:]
     later = rest[26].time  # the old frame 30, the data connection's
     for offset, packet in enumerate(callback, start=1):

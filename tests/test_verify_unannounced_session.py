@@ -12,7 +12,8 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from scapy_files import read_packets, write_packets
+from pcap_records import Record, stored_records, write_records
+from scapy.all import Ether
 from test_sessions_ring_gap_start import NDMJOB, _fetch
 
 from flowcheck.config import build_config, load_file
@@ -20,17 +21,24 @@ from flowcheck.pipeline import analyze, read_traffic
 
 
 def _unannounced_sessions(tmp_path: Path) -> dict[int, str | None]:
-    job = list(read_packets(str(NDMJOB / "v4-backup.pcap")))
-    start = Decimal(str(job[0].time))
-    fetches = [*_fetch(job[0], 5060, start + Decimal("0.5"), syn=True),
-               *_fetch(job[0], 5061, start + 13, syn=True)]
-    probes = [*_fetch(job[0], 5062, start + 1, syn=True),
-              *_fetch(job[0], 5063, start + 2, syn=True)]
+    # The job's frames written as read (pcap_records: wrpcap's file of rdpcap's packets,
+    # test_pcap_records), not dissected and rebuilt by scapy (2,163 frames: most of the
+    # test's time); only the fetches are built, from its first frame's addresses. The
+    # same file byte for byte as scapy's read and write of every packet made.
+    linktype, job = stored_records(NDMJOB / "v4-backup.pcap")
+    first = Ether(job[0].data)
+    start = Decimal(job[0].micros) / 1_000_000
+    fetches = [*_fetch(first, 5060, start + Decimal("0.5"), syn=True),
+               *_fetch(first, 5061, start + 13, syn=True)]
+    probes = [*_fetch(first, 5062, start + 1, syn=True),
+              *_fetch(first, 5063, start + 2, syn=True)]
     for packet in probes:  # the same fetches, to port 8081
         packet.sport, packet.dport = [8081 if p == 8080 else p
                                       for p in (packet.sport, packet.dport)]
-    path = tmp_path / "v4-backup-http.pcap"
-    write_packets(str(path), sorted([*job, *fetches, *probes], key=lambda p: p.time))
+    added = [Record(int(packet.time * 1_000_000), len(data), data)
+             for packet in (*fetches, *probes) for data in [bytes(packet)]]
+    path = write_records(tmp_path / "v4-backup-http.pcap", linktype,
+                         sorted([*job, *added], key=lambda r: r.micros))
     config = build_config(load_file(NDMJOB / "flowcheck.toml"))
     analysis = analyze(read_traffic([str(path)], config), config)
     by_uid = {c.uid: c for c in analysis.traffic.connections}

@@ -14,9 +14,11 @@ pairing: its agent called back, so the capture is Backup Exec's).
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from scapy.layers.inet import IP, TCP
+from scapy.packet import Packet
 from scapy_files import read_packets, write_packets
 
 from flowcheck.config import build_config, load_file
@@ -84,15 +86,23 @@ def test_the_callback_fix_keeps_its_rule_under_the_lead() -> None:
         assert "allow" not in rows["fix:"], rows
 
 
+@functools.cache
+def _v4() -> tuple[Packet, ...]:
+    """v4-backup's packets, one copy a process (read_packets copies all 2,163 at each
+    call): the tests copy the one packet they change."""
+    return tuple(read_packets(V4))
+
+
 def _reset_before_data(tmp_path: Path) -> Path:
     """v4-backup whose data connection (agent 6015 -> media server 5014) the agent resets
     in place of the ACK that completes the handshake, no byte carried: it did not work."""
     kept, reset = [], False
-    for packet in read_packets(V4):
+    for packet in _v4():
         tcp = packet[TCP]
         if 5014 not in (tcp.sport, tcp.dport) or "S" in str(tcp.flags):
             kept.append(packet)
         elif not reset and tcp.sport == 6015:
+            packet = packet.copy()
             packet[TCP].flags, packet[TCP].ack = "R", 0
             packet[TCP].remove_payload()
             del packet[IP].len, packet[IP].chksum, packet[TCP].chksum
@@ -117,7 +127,7 @@ def test_one_direction_counts_the_acknowledged_bytes(tmp_path: Path) -> None:
     agent's callback is not in the capture to tell, so the lead is a condition and what
     Backup Exec would need follows it."""
     path = write_packets(tmp_path / "media-only.pcap",
-                         [p for p in read_packets(V4) if p[IP].src == MEDIA])
+                         [p for p in _v4() if p[IP].src == MEDIA])
     fix = _finding(_analysis(path), "step_out_of_order").fix
     assert fix.startswith("If this is plain NDMP ("), fix
     assert ("the data connection itself worked (established, 2037761 B acknowledged by its "
@@ -159,13 +169,14 @@ def test_a_data_connection_reset_mid_transfer_is_not_said_to_have_worked(
     between the hosts may have sent it: data_reset says whose), so the fix does not say
     that nothing in the firewall needs changing for it (second read of session 49)."""
     kept, sent, reset = [], 0, False
-    for packet in read_packets(V4):
+    for packet in _v4():
         tcp = packet[TCP]
         if 5014 not in (tcp.sport, tcp.dport):
             kept.append(packet)
         elif reset:
             continue
         elif tcp.sport == 6015 and len(tcp.payload) and (sent := sent + 1) > 20:
+            packet = packet.copy()
             packet[TCP].flags = "R"
             packet[TCP].remove_payload()
             del packet[IP].len, packet[IP].chksum, packet[TCP].chksum

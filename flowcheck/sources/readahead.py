@@ -4,7 +4,8 @@ Reading a regular file is mostly copying it from the page cache (about 0.15 s pe
 during which the interpreter's lock is released; the rest of flowcheck is
 single-threaded. So while the consumer decodes and tracks one chunk, a thread reads (and
 for .gz, inflates) the next one: at most one read in flight, so memory grows by one
-chunk per file being read. Pipes and terminals are never read ahead (see reader.py).
+chunk per file being read. Pipes and terminals are never read ahead, nor a file
+smaller than one chunk (see reader.py).
 """
 
 from __future__ import annotations
