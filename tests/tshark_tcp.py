@@ -36,10 +36,9 @@ from __future__ import annotations
 import fcntl
 import functools
 import hashlib
-import operator
 import os
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from operator import itemgetter
 from pathlib import Path
 
@@ -185,26 +184,10 @@ def tcp_fields(path: Path, fields: Sequence[str], *, own: bool = False,
     first). out_of_order: tshark's tcp.reassemble_out_of_order (only NDMP's messages
     depend on it; a capture whose holes stay open decodes more without it:
     test_ndmp_tshark)."""
-    rows = _all_fields(path, out_of_order).splitlines()
     if not fields:
-        return "\n" * len(rows)
-    columns = [FIELDS.index(name) for name in fields]
-    # The asked columns, then the protocols (a tuple even for one column); only the asked
-    # address columns are made a frame's own.
-    pick = itemgetter(*columns, FIELDS.index("frame.protocols"))
-    addresses = [k for k, i in enumerate(columns) if FIELDS[i] in _ADDRESSES]
-    empty = "\t" * (len(columns) - 1)  # an ICMP error's line: every field empty
-    lines = []
-    for row in rows:
-        *values, protocols = pick(row.split("\t"))
-        if own:
-            if is_icmp(protocols):
-                lines.append(empty)
-                continue
-            for k in addresses:
-                values[k] = values[k].rpartition(",")[2]  # the last occurrence, the inner
-        lines.append("\t".join(values))
-    return "".join(f"{line}\n" for line in lines)
+        return "\n" * len(_all_fields(path, out_of_order).splitlines())
+    return "".join("\t".join(values) + "\n"
+                   for values in _rows(path, fields, own, out_of_order))
 
 
 def own_rows(path: Path, fields: Sequence[str]) -> list[list[str]]:
@@ -213,18 +196,24 @@ def own_rows(path: Path, fields: Sequence[str]) -> list[list[str]]:
     touching the fields not asked for: the tests that hold every stored capture to
     tshark (test_connections_unacked, _acked_unseen, _fills) spent most of their time
     in tcp_fields' own=True pass over all of FIELDS."""
+    return list(_rows(path, fields, True, True))
+
+
+def _rows(path: Path, fields: Sequence[str], own: bool, out_of_order: bool
+          ) -> Iterator[list[str]]:
+    """tcp_fields' frames as lists of the values of `fields` (at least one), each a
+    frame's own (tcp_fields' `own`) when own."""
     columns = [FIELDS.index(name) for name in fields]
-    protocols = FIELDS.index("frame.protocols")
-    pick = operator.itemgetter(protocols, *columns)  # a tuple, even for one field
-    addresses = [n for n, i in enumerate(columns) if FIELDS[i] in _ADDRESSES]
-    rows = []
-    for line in _all_fields(path, True).splitlines():
-        frame, *row = pick(line.split("\t"))
-        if "icmp" in frame and is_icmp(frame):
-            rows.append([""] * len(columns))
-            continue
-        for n in addresses:
-            if "," in row[n]:  # a tunnel's outer address first, its inner one last
-                row[n] = row[n].rsplit(",", 1)[-1]
-        rows.append(row)
-    return rows
+    # The protocols, then the asked columns (a tuple even for one column); only the asked
+    # address columns are made a frame's own.
+    pick = itemgetter(FIELDS.index("frame.protocols"), *columns)
+    addresses = [k for k, i in enumerate(columns) if FIELDS[i] in _ADDRESSES]
+    for line in _all_fields(path, out_of_order).splitlines():
+        protocols, *values = pick(line.split("\t"))
+        if own:
+            if is_icmp(protocols):
+                yield [""] * len(columns)  # an ICMP error's line: every field empty
+                continue
+            for k in addresses:
+                values[k] = values[k].rpartition(",")[2]  # the last occurrence, the inner
+        yield values

@@ -129,12 +129,11 @@ def _icmp_quotes(batch: PacketBatch, gather: Gather, layers: Layers,
             found.identity = _icmp_identity(gather, layers, row)
             found.sender = _address(layers.src[row], found.version)
             found.ttl = int(layers.ttl[row])  # an ICMP error's only: rare, no column kept
-    for found_list in (quotes, cut):  # the capture host's view of each, in a Linux
-        if found_list:  # cooked capture (-1 elsewhere)
-            kinds = cooked_packet_types(
-                batch, np.array([q.position for q in found_list], np.int64))
-            for quote, kind in zip(found_list, kinds.tolist(), strict=True):
-                quote.packet_type = kind
+    every: list[IcmpQuote | CutQuote] = [*quotes, *cut]
+    if every:  # the capture host's view of each, in a Linux cooked capture (-1 elsewhere)
+        kinds = cooked_packet_types(batch, np.array([q.position for q in every], np.int64))
+        for quote, kind in zip(every, kinds.tolist(), strict=True):
+            quote.packet_type = kind
     return quotes, cut
 
 

@@ -221,7 +221,7 @@ def lag_allowed(proofs: dict[tuple[str, str], LagProof], behind: Iterable[str],
     upper bound of their lag proofs (lag_proofs), a proof's least where nothing bounds it
     from above (math.inf: what matching allows too); 0.0 when none is proven. A
     connection a host opened on its clock after its peer's message may be stamped up to
-    that much before it (flowcheck.sessions.callback_elsewhere, .by_ports)."""
+    that much before it (flowcheck.sessions.matching, .callback_elsewhere, .by_ports)."""
     if not proofs:
         return 0.0
     ahead = set(ahead)

@@ -11,7 +11,6 @@ capture cannot show are matched by direction and ports in flowcheck.sessions.by_
 from __future__ import annotations
 
 import heapq
-import math
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Hashable
@@ -27,7 +26,7 @@ from flowcheck.sessions.classify import (
     is_failed,
     listener_host,
 )
-from flowcheck.sessions.clock_apart import lag_proofs
+from flowcheck.sessions.clock_apart import lag_allowed, lag_proofs
 from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.local import other_version, wire_forms
 from flowcheck.sessions.pools import Endpoints, Pool, Work, claim
@@ -101,15 +100,14 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
     # on the sender's (the lag proven is its least: a proof by the connector's data before
     # the SYN-ACK falls short of it by the time from that SYN-ACK to the data, 5.5 ms in
     # ndmjob's v4 backup; its least when nothing bounds it from above).
-    behind = {pair: proof.upper if math.isfinite(proof.upper) else proof.lag
-              for pair, proof in lag_proofs(
-                  [*control_of.values(), *endpoints.connections()]).items()}
+    proofs = lag_proofs([*control_of.values(), *endpoints.connections()])
 
     def lag(ann: Announcement, control: Connection) -> float:
         """How far the connector's stamps may be behind the announcing message's
         sender's (listener_host: the LISTEN reply's server, the CONNECT request's DMA):
         the upper bound of the lag the capture proves, 0 when it proves none."""
-        return behind.get((connector_host(ann, control), listener_host(ann, control)), 0.0)
+        return lag_allowed(proofs, (connector_host(ann, control),),
+                           (listener_host(ann, control),))
 
     for ts, session, group in pending:
         control = control_of[session.id]

@@ -207,7 +207,7 @@ def closed_with_control(ctx: Context, session: Session, conn: Connection
         return None
     fin = stream.fin
     closer = conn.orig_h if closing(conn)[0] == "originator" else conn.resp_h
-    if closer != (control.orig_h if fin.direction == "orig" else control.resp_h):
+    if closer != _sender(control, fin.direction):
         return None
     if (conn.fin_frames[0] < fin.frame and conn.last_ts < fin.ts - ONE_EXIT_SECONDS) or \
             (conn.fin_frames[0] > fin.frame and conn.last_ts > fin.ts + ONE_EXIT_SECONDS):

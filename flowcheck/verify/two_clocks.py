@@ -25,6 +25,7 @@ from collections.abc import Iterable
 
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, Session, connection_ends
+from flowcheck.sessions.classify import first_fin_by
 from flowcheck.sessions.clock_apart import LagProof, lag_proofs
 from flowcheck.verify.context import Context
 
@@ -119,10 +120,9 @@ def fin_may_precede_reset(ctx: Context, conn: Connection) -> bool:
             and conn.fin_ts is not None and conn.rst_ts is not None
             and conn.fin_frames[0] > conn.rst_frames[0]):
         return False
-    closes = [i for i in (conn.history.find("F"), conn.history.find("f")) if i >= 0]
-    fin_by = conn.orig_h if conn.history.find("F") == min(closes) else conn.resp_h
+    fin_by = first_fin_by(conn)
     rst_by = conn.first_rsts[0][1] if conn.first_rsts else None
-    return rst_by is not None and rst_by != fin_by and may_precede(
+    return fin_by is not None and rst_by is not None and rst_by != fin_by and may_precede(
         ctx, fin_by, conn.fin_ts, rst_by, conn.rst_ts)
 
 
