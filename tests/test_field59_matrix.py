@@ -168,3 +168,24 @@ def test_ipv6_copies_keep_the_files_names(tmp_path: Path) -> None:
     assert (f"{files[0]} holds 39 copies of packets of {files[1]}: two capture points' "
             "captures of the same traffic, a router apart (the hop limit differs)"
             in copies.message)
+
+
+
+ROUTER_REJECT = Path(__file__).resolve().parent / "data" / "review53d" / \
+    "router-netdev-reject-merged-sll2.pcap"
+
+
+def test_a_router_rejecting_in_the_responders_name_keeps_it_unplaced() -> None:
+    """A router's nftables netdev ingress reject, its capture merged with the media
+    server's (tests/data/review53d/README.md): the marks of run 6, sent by the router from
+    10.2.0.2's address at TTL 64. Nothing of 10.2.0.2's own shows a point on it, so the
+    words place no capture there and keep the firewall unplaced."""
+    config = build_config({"ndmp_port": 10000, "media_servers": ["10.1.0.2"],
+                           "remote_agents": ["10.2.0.2"]})
+    analysis = analyze(read_traffic([str(ROUTER_REJECT)], config), config)
+    assert analysis.verdict == "fail"
+    [refused] = [f for f in analysis.findings if f.code == "control_refused"]
+    assert refused.frames == [1, 3]
+    assert "this capture merges" not in refused.message
+    assert "nothing in the capture tells them apart" in refused.message
+    assert "the reject rule is in 10.2.0.2's firewall, so" not in refused.fix
