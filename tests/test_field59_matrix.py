@@ -19,11 +19,13 @@ the SYNs unanswered whatever it sent back (flowcheck.verify.opening.lost_where).
 
 Run 22: both hosts' `tcpdump -i any` (SLL2) merged, a router between, IPv6 alone.
 `capture_duplicates` said "same IP ID" and "at a TTL one lower" of packets with no IP ID
-and a hop limit (flowcheck.connections.copy_family).
+and a hop limit (flowcheck.connections.copy_family); given as its two hosts' files under
+a directory named "TTL-lab", the words rewrote the names too (review 53d).
 """
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import replace
 from pathlib import Path
 
@@ -142,3 +144,48 @@ def test_ipv6_copies_are_said_by_what_ipv6_packets_carry() -> None:
             in copies.message)
     assert "IP ID 0" not in copies.message and "same IP ID" not in copies.message
     assert "TTL" not in copies.message + copies.fix
+
+
+def test_ipv6_copies_keep_the_files_names(tmp_path: Path) -> None:
+    """Run 22 given as its two hosts' files, under a directory named "TTL-lab": the copies'
+    words name each file as it is ("hop limit" only in the words)."""
+    kind, records = stored_records(ROUTED_V6)
+    media = ipaddress.IPv6Address("fd77::1").packed
+
+    def on_media(data: bytes) -> bool:  # leaving fd77::1, or arriving at it
+        ip = data[SLL2_LEN:]
+        return ((ip[8:24] == media and data[SLL2_TYPE] == PACKET_OUTGOING)
+                or (ip[24:40] == media and data[SLL2_TYPE] == PACKET_HOST))
+
+    where = tmp_path / "TTL-lab"
+    where.mkdir()
+    files = [str(write_records(where / name, kind, [r for r in records
+                                                    if on_media(r.data) == mine]))
+             for name, mine in (("m.pcap", True), ("a.pcap", False))]
+    config = build_config(load_file(_toml(ROUTED_V6)))
+    analysis = analyze(read_traffic(files, config), config)
+    [copies] = [f for f in analysis.findings if f.code == "capture_duplicates"]
+    assert (f"{files[0]} holds 39 copies of packets of {files[1]}: two capture points' "
+            "captures of the same traffic, a router apart (the hop limit differs)"
+            in copies.message)
+
+
+
+ROUTER_REJECT = Path(__file__).resolve().parent / "data" / "review53d" / \
+    "router-netdev-reject-merged-sll2.pcap"
+
+
+def test_a_router_rejecting_in_the_responders_name_keeps_it_unplaced() -> None:
+    """A router's nftables netdev ingress reject, its capture merged with the media
+    server's (tests/data/review53d/README.md): the marks of run 6, sent by the router from
+    10.2.0.2's address at TTL 64. Nothing of 10.2.0.2's own shows a point on it, so the
+    words place no capture there and keep the firewall unplaced."""
+    config = build_config({"ndmp_port": 10000, "media_servers": ["10.1.0.2"],
+                           "remote_agents": ["10.2.0.2"]})
+    analysis = analyze(read_traffic([str(ROUTER_REJECT)], config), config)
+    assert analysis.verdict == "fail"
+    [refused] = [f for f in analysis.findings if f.code == "control_refused"]
+    assert refused.frames == [1, 3]
+    assert "this capture merges" not in refused.message
+    assert "nothing in the capture tells them apart" in refused.message
+    assert "the reject rule is in 10.2.0.2's firewall, so" not in refused.fix

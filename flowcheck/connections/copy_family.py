@@ -8,6 +8,7 @@ merged) read "(same IP ID, TCP header and payload ...)" and "at a TTL one lower"
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterable
 
 from flowcheck.model import Connection
@@ -30,9 +31,24 @@ def ipv6_only(connections: Iterable[Connection]) -> bool:
     return seen
 
 
-def ipv6_words(text: str) -> str:
+def ipv6_words(text: str, paths: Iterable[str] = ()) -> str:
     """text (a capture_duplicates message or fix) with its IPv4 words said of IPv6: no
-    "IP ID" in the copies' identity, "hop limit" for each "TTL"."""
+    "IP ID" in the copies' identity, "hop limit" for each "TTL". paths: the capture files'
+    names, which the text may hold (bare, shell-quoted): kept as they are, so a file under
+    "TTL-lab/" is named so in the words and in the commands they give (editcap -t ...)."""
     for old, new in _NO_ID:
         text = text.replace(old, new)
+    # Only the names a "TTL" would change are kept apart (a short name, "a", may be a
+    # piece of any word).
+    names = sorted({name for path in paths for name in (path, shlex.quote(path))
+                    if _TTL.search(name)}, key=len, reverse=True)
+    if not names:
+        return _hop_limit(text)
+    parts = re.split("(" + "|".join(map(re.escape, names)) + ")", text)
+    # re.split with one group: the words between the names at even places, names at odd.
+    return "".join(part if i % 2 else _hop_limit(part) for i, part in enumerate(parts))
+
+
+def _hop_limit(text: str) -> str:
+    """text with "hop limit" for each "TTL" ("TTLs": "hop limits")."""
     return _TTL.sub(lambda m: "hop limit" + ("s" if m.group(1) else ""), text)

@@ -68,8 +68,9 @@ def copies_finding(tracker: ConnectionTracker, captures: list[CaptureInfo] | Non
     if finding is None:
         return None
     if ipv6_only(connections or []):
-        finding = dataclasses.replace(finding, message=ipv6_words(finding.message),
-                                      fix=ipv6_words(finding.fix))
+        paths = [info.path for info in captures or []]
+        finding = dataclasses.replace(finding, message=ipv6_words(finding.message, paths),
+                                      fix=ipv6_words(finding.fix, paths))
     return dataclasses.replace(finding, ts=tracker.copies.first_ts)
 
 

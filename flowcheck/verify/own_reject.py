@@ -30,7 +30,15 @@ were said of every reject from the responder's address, wherever it was captured
 
 from __future__ import annotations
 
-from flowcheck.connections.syn_ways import PACKET_HOST, PACKET_OUTGOING, marked_types
+from flowcheck.connections.syn_ways import (
+    ARRIVED,
+    ELSEWHERE,
+    OTHER_TTL,
+    PACKET_HOST,
+    PACKET_OUTGOING,
+    SENT,
+    marked_types,
+)
 from flowcheck.model import Connection, endpoint
 from flowcheck.model.traffic import INITIAL_TTLS, hops_travelled
 from flowcheck.verify.arrival import marked_both_ends
@@ -104,13 +112,37 @@ def merged_reject_marked(ctx: Context, conn: Connection) -> bool:
     `tcpdump -i any` marks them arriving at the TTL they left with when its forward chain
     drops them: arrival.silent_words, review 53b); the reject rules it out: that router
     answers from its own address, and a DNAT router's reject of the host behind it leaves
-    it one TTL lower, no initial TTL (review 52a)."""
+    it one TTL lower, no initial TTL (review 52a). But not every router's own reject: a
+    DNAT router's forward chain rejecting the translated SYN sends it from the address
+    the SYN was sent to (conntrack turns its source back), and an nftables netdev ingress
+    (or bridge family) reject from the refused packet's destination, both at the
+    router's initial TTL and marked leaving it (review 53d, network namespaces: M --
+    router -- A, the router's `tcpdump -i any` merged with M's, read the same marks as
+    run 6). So the responder's own packets to the originator must show the point: a SYN
+    or SYN-ACK of its marked leaving a capture host and arriving at the other at one TTL,
+    an initial one (responder_left_own): sent by the responder itself, no router between
+    it and the originator, so the host the SYNs arrived at, unrouted, is the responder."""
     ways = conn.icmp_ways
     return (bool(ways & 1 << PACKET_OUTGOING)
             and not ways & ~(1 << PACKET_OUTGOING | 1 << PACKET_HOST)
             and conn.icmp_sender == conn.resp_h
             and conn.icmp_ttl in INITIAL_TTLS
-            and marked_both_ends(ctx, conn))
+            and marked_both_ends(ctx, conn)
+            and responder_left_own(ctx, conn.resp_h, conn.orig_h))
+
+
+def responder_left_own(ctx: Context, host: str, peer: str) -> bool:
+    """Does the set hold a SYN or SYN-ACK of host's to peer marked leaving a capture host
+    and arriving at the other at one TTL (arrival.leaving_captured's marks), that TTL an
+    initial one (Connection.orig_ttl / resp_ttl in INITIAL_TTLS)? Its packet left host
+    itself, crossed no router to peer, and a router between them in front of host would
+    have lowered it (a DNAT router's forwarding of host's packets leaves them one lower)."""
+    read = SENT | ARRIVED | OTHER_TTL | ELSEWHERE
+    return any((c.orig_h == host and c.orig_syn_ways & read == SENT | ARRIVED
+                and c.orig_ttl in INITIAL_TTLS)
+               or (c.resp_h == host and c.resp_syn_ways & read == SENT | ARRIVED
+                   and c.resp_ttl in INITIAL_TTLS)
+               for c in ctx.between(host, peer))
 
 
 def rejects_marked(ctx: Context, conn: Connection) -> bool:
