@@ -173,6 +173,7 @@ def test_ipv6_copies_keep_the_files_names(tmp_path: Path) -> None:
 
 ROUTER_REJECT = Path(__file__).resolve().parent / "data" / "review53d" / \
     "router-netdev-reject-merged-sll2.pcap"
+ROUTER_ALONE = ROUTER_REJECT.with_name("router-netdev-reject-router-alone-sll2.pcap")
 
 
 def test_a_router_rejecting_in_the_responders_name_keeps_it_unplaced() -> None:
@@ -187,5 +188,21 @@ def test_a_router_rejecting_in_the_responders_name_keeps_it_unplaced() -> None:
     [refused] = [f for f in analysis.findings if f.code == "control_refused"]
     assert refused.frames == [1, 3]
     assert "this capture merges" not in refused.message
+    assert "nothing in the capture tells them apart" in refused.message
+    assert "the reject rule is in 10.2.0.2's firewall, so" not in refused.fix
+
+
+def test_a_routers_own_capture_of_its_reject_in_the_responders_name_is_unplaced() -> None:
+    """The router's `tcpdump -i any` alone (review 53d's recipe, tests/data/review53d):
+    the SYN marked arriving addressed to it at TTL 64, its netdev ingress reject from
+    10.2.0.2's address marked leaving at TTL 64, nothing of 10.2.0.2's own: the marks of a
+    capture on 10.2.0.2, which own_reject.rejects_marked read "this capture was taken on
+    10.2.0.2". Nothing shows the capture host sends 10.2.0.2's TCP: the words unplaced."""
+    config = build_config({"ndmp_port": 10000, "media_servers": ["10.1.0.2"],
+                           "remote_agents": ["10.2.0.2"]})
+    analysis = analyze(read_traffic([str(ROUTER_ALONE)], config), config)
+    [refused] = [f for f in analysis.findings if f.code == "control_refused"]
+    assert refused.frames == [1, 2]
+    assert "this capture was taken on" not in refused.message
     assert "nothing in the capture tells them apart" in refused.message
     assert "the reject rule is in 10.2.0.2's firewall, so" not in refused.fix
