@@ -204,5 +204,11 @@ def test_a_routers_own_capture_of_its_reject_in_the_responders_name_is_unplaced(
     [refused] = [f for f in analysis.findings if f.code == "control_refused"]
     assert refused.frames == [1, 2]
     assert "this capture was taken on" not in refused.message
+    # Its admin-prohibited reject came from 10.2.0.2's address, sent by a router's filter:
+    # the words do not say a router's filter answers from its own address.
+    assert "not a router's filter" not in refused.message
+    assert ("a router's filter answers from its own address unless it rejects in "
+            "10.2.0.2's name (an nftables netdev ingress reject, a DNAT router's forward "
+            "chain)" in refused.message)
     assert "nothing in the capture tells them apart" in refused.message
     assert "the reject rule is in 10.2.0.2's firewall, so" not in refused.fix
