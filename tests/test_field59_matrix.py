@@ -70,10 +70,10 @@ def test_a_merge_holding_the_rejects_leaving_places_the_rule_on_the_host(path: P
             "in it twice at one hop limit, 64: its Linux cooked headers mark one copy "
             "outgoing, captured on fd77::2 as it left, and one host, captured as it arrived at "
             "the host its frame was addressed to; and they mark the reject, from fd77::1's "
-            "address at an initial hop limit, sent by the host that captured it: a Linux host "
-            "sends an ICMP error from the refused packet's destination address only when that "
-            "address is its own, and a router, the first toward fd77::1 among them, from its "
-            "own)" in refused.message)
+            "address at an initial hop limit, sent by the host that captured it; and a SYN or "
+            "SYN-ACK of fd77::1's to fd77::2 marked leaving one capture host and arriving at "
+            "the other at one initial hop limit: sent by fd77::1 itself, no router between, "
+            "so the host the SYNs arrived at is fd77::1)" in refused.message)
     assert "holds the reject leaving it" in refused.message
     assert "nothing in the capture tells them apart" not in refused.message
     assert "the reject rule is in fd77::1's firewall, so the allow rule" in refused.fix

@@ -91,9 +91,10 @@ def _leaving_proof(ctx: Context, conn: Connection) -> tuple[HostProof, str, str]
                  f"headers mark one copy outgoing, captured on {conn.orig_h} as it left, "
                  "and one host, captured as it arrived at the host its frame was addressed "
                  f"to; and they mark the reject, from {host}'s address at an initial {ttl}, "
-                 "sent by the host that captured it: a Linux host sends an ICMP error from "
-                 "the refused packet's destination address only when that address is its "
-                 f"own, and a router, the first toward {host} among them, from its own")
+                 f"sent by the host that captured it; and a SYN or SYN-ACK of {host}'s to "
+                 f"{conn.orig_h} marked leaving one capture host and arriving at the other "
+                 f"at one initial {ttl}: sent by {host} itself, no router between, so the "
+                 f"host the SYNs arrived at is {host}")
         return (HostProof(host, words, None, True), words,
                 f"this capture merges one taken on {host} with one taken on {conn.orig_h}")
     return None  # a proof of another host, or the TTLs' alone: not on the responder
