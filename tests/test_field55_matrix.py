@@ -170,8 +170,8 @@ def test_run24_admin_prohibited_from_the_media_server_is_its_own_firewall() -> N
     assert refused.frames == [21, 22, 26, 27]
     assert ("[fd77::1]:5001 answered the SYN with an ICMPv6 unreachable \"communication with "
             "destination administratively prohibited\" (code 1): a firewall on fd77::1 "
-            "rejects it (the reject comes from fd77::1's own address, not a router's "
-            "filter") in refused.message, refused.message
+            "rejects it (the reject comes from fd77::1's own address, as its own reject rule "
+            "sends it") in refused.message, refused.message
     assert "router filter rejects" not in refused.message
     assert ("inbound on the media server, and its return traffic: the reject rule is in "
             "fd77::1's firewall, so the allow rule must come before it there") in refused.fix

@@ -14,6 +14,12 @@ On bytes: the stored file, and its packets with their Linux cooked packet types 
 (SLL2's byte 10): a copy of each reject marked arriving (a second host's capture merged
 in), and the SYNs marked sent with the rejects arriving (a capture on the media server).
 
+Review 53d: a router's own `tcpdump -i any`, its nftables netdev ingress rejecting the
+SYNs in the agent's name, holds the same marks (tests/data/review53d), so run 12's words
+need the capture host's own TCP from the agent's address too (a SYN or FIN of it to some
+peer marked leaving at an initial TTL): the stored file, which holds none, keeps the
+hedge; with a SYN of the agent's to another host added it is placed.
+
 Run 19: both hosts' `tcpdump -i any` (SLL) merged, the media server's own DNAT sending the
 data connection to 10.77.0.2 where the agent announced 10.79.0.2.
 `announced_address_mismatch` said "This capture does not show which address the media
@@ -97,21 +103,52 @@ def _refused(tmp_path: Path, records: list[tuple[float, bytes]]) -> Finding:
     return refused
 
 
-def test_the_refused_agents_own_reject_leaving_it_is_its_firewalls() -> None:
+def test_the_stored_files_marks_alone_keep_the_hedge() -> None:
     """SYNs marked arriving at the capture host, its rejects from the agent's address
-    marked sent by it: the agent's own firewall, the capture on it."""
+    marked sent by it, and nothing else: a router's own reject in the agent's name (an
+    nftables netdev ingress reject) leaves the same marks on the router's capture
+    (review 53d, tests/data/review53d), so the file does not show it was taken on the
+    agent and the words stay unplaced."""
     analysis = shared_analysis(REJECTED)
     assert analysis.verdict == "fail"
     [refused] = analysis.findings
     assert refused.code == "control_refused"
     assert refused.frames == [1, 2, 3, 4]
+    assert HEDGE in refused.message and "this capture was taken on" not in refused.message
+    assert "the reject rule is in 10.77.0.2's firewall, so" not in refused.fix
+
+
+def _agents_own_syn(ttl: int) -> tuple[float, bytes]:
+    """A SYN of the agent's to another host (10.77.0.9:22), marked sent by the capture
+    host, after the file's last frame."""
+    from scapy.layers.inet import IP, TCP
+
+    ts, reject = _records()[-1]
+    ip = bytes(IP(src="10.77.0.2", dst="10.77.0.9", ttl=ttl, id=7, flags="DF")
+               / TCP(sport=40000, dport=22, flags="S", seq=5, window=64240))
+    return round(ts + 0.5, 6), _marked(reject[:20], PACKET_OUTGOING) + ip
+
+
+def test_the_agents_own_tcp_leaving_places_the_capture_on_it(tmp_path: Path) -> None:
+    """The stored file and a SYN of the agent's to another host marked sent by the
+    capture host at TTL 64, an initial value: the capture host sends TCP from
+    10.77.0.2's address, so the reject left 10.77.0.2: its own firewall."""
+    refused = _refused(tmp_path, [*_records(), _agents_own_syn(64)])
     assert "ICMP network unreachable (code 0): a firewall on 10.77.0.2 rejects it (" \
         in refused.message
     assert ("this capture was taken on 10.77.0.2 (its Linux cooked headers mark each SYN "
-            "from 10.77.0.1 arriving addressed to the capture host and the reject, from "
-            "10.77.0.2's address, sent by it" in refused.message)
+            "from 10.77.0.1 arriving addressed to the capture host, the reject, from "
+            "10.77.0.2's address, sent by it, and each SYN, FIN and RST of 10.77.0.2's to "
+            "10.77.0.9 sent by it (outgoing), at TTL 64, an initial value" in refused.message)
     assert HEDGE not in refused.message and "bridge (transparent)" not in refused.message
     assert "the reject rule is in 10.77.0.2's firewall, so the allow rule" in refused.fix
+
+
+def test_the_agents_tcp_one_ttl_lower_keeps_the_hedge(tmp_path: Path) -> None:
+    """The same SYN of the agent's at TTL 63, no initial value: a router passed it on,
+    which shows no capture on 10.77.0.2."""
+    refused = _refused(tmp_path, [*_records(), _agents_own_syn(63)])
+    assert HEDGE in refused.message and "this capture was taken on" not in refused.message
 
 
 def test_a_reject_also_captured_arriving_keeps_the_hedge(tmp_path: Path) -> None:

@@ -94,12 +94,19 @@ def test_a_dnat_routers_capture_of_the_reject_it_forwards_is_not_its_own(
 
 def test_the_agents_reject_leaving_by_another_interface_stays_its_own(tmp_path: Path) -> None:
     """The agent's own capture, its SYNs in on one interface and its rejects (TTL 64)
-    out by another (a route back by another link): still the agent's firewall."""
+    out by another (a route back by another link), and a SYN of its own to another host
+    (which shows the capture host sends 10.77.0.2's TCP: own_reject.rejects_marked,
+    review 53d): still the agent's firewall."""
+    from scapy.layers.inet import IP, TCP
+
     records = []
     for attempt, start in enumerate((1.0, 2.01)):
         syn = _syn(PUBLIC, 64, 0x4000 + attempt)
         records += [(start, _sll2(syn, PACKET_HOST, 2)),
                     (start + 0.0002, _sll2(_reject(PUBLIC, syn, 64), PACKET_OUTGOING, 5))]
+    own = bytes(IP(src=PUBLIC, dst="10.77.0.9", ttl=64, id=9, flags="DF")
+                / TCP(sport=40000, dport=22, flags="S", seq=5, window=64240))
+    records.append((2.5, _sll2(own, PACKET_OUTGOING, 5)))
     refused = _refused(tmp_path, "agent-two-links.pcap", records)
     assert "a firewall on 10.77.0.2 rejects it (" in refused.message
     assert "this capture was taken on 10.77.0.2 (its Linux cooked headers mark each SYN" \

@@ -70,10 +70,10 @@ def test_a_merge_holding_the_rejects_leaving_places_the_rule_on_the_host(path: P
             "in it twice at one hop limit, 64: its Linux cooked headers mark one copy "
             "outgoing, captured on fd77::2 as it left, and one host, captured as it arrived at "
             "the host its frame was addressed to; and they mark the reject, from fd77::1's "
-            "address at an initial hop limit, sent by the host that captured it: a Linux host "
-            "sends an ICMP error from the refused packet's destination address only when that "
-            "address is its own, and a router, the first toward fd77::1 among them, from its "
-            "own)" in refused.message)
+            "address at an initial hop limit, sent by the host that captured it; and a SYN or "
+            "SYN-ACK of fd77::1's to fd77::2 marked leaving one capture host and arriving at "
+            "the other at one initial hop limit: sent by fd77::1 itself, no router between, "
+            "so the host the SYNs arrived at is fd77::1)" in refused.message)
     assert "holds the reject leaving it" in refused.message
     assert "nothing in the capture tells them apart" not in refused.message
     assert "the reject rule is in fd77::1's firewall, so the allow rule" in refused.fix
@@ -173,6 +173,7 @@ def test_ipv6_copies_keep_the_files_names(tmp_path: Path) -> None:
 
 ROUTER_REJECT = Path(__file__).resolve().parent / "data" / "review53d" / \
     "router-netdev-reject-merged-sll2.pcap"
+ROUTER_ALONE = ROUTER_REJECT.with_name("router-netdev-reject-router-alone-sll2.pcap")
 
 
 def test_a_router_rejecting_in_the_responders_name_keeps_it_unplaced() -> None:
@@ -187,5 +188,27 @@ def test_a_router_rejecting_in_the_responders_name_keeps_it_unplaced() -> None:
     [refused] = [f for f in analysis.findings if f.code == "control_refused"]
     assert refused.frames == [1, 3]
     assert "this capture merges" not in refused.message
+    assert "nothing in the capture tells them apart" in refused.message
+    assert "the reject rule is in 10.2.0.2's firewall, so" not in refused.fix
+
+
+def test_a_routers_own_capture_of_its_reject_in_the_responders_name_is_unplaced() -> None:
+    """The router's `tcpdump -i any` alone (review 53d's recipe, tests/data/review53d):
+    the SYN marked arriving addressed to it at TTL 64, its netdev ingress reject from
+    10.2.0.2's address marked leaving at TTL 64, nothing of 10.2.0.2's own: the marks of a
+    capture on 10.2.0.2, which own_reject.rejects_marked read "this capture was taken on
+    10.2.0.2". Nothing shows the capture host sends 10.2.0.2's TCP: the words unplaced."""
+    config = build_config({"ndmp_port": 10000, "media_servers": ["10.1.0.2"],
+                           "remote_agents": ["10.2.0.2"]})
+    analysis = analyze(read_traffic([str(ROUTER_ALONE)], config), config)
+    [refused] = [f for f in analysis.findings if f.code == "control_refused"]
+    assert refused.frames == [1, 2]
+    assert "this capture was taken on" not in refused.message
+    # Its admin-prohibited reject came from 10.2.0.2's address, sent by a router's filter:
+    # the words do not say a router's filter answers from its own address.
+    assert "not a router's filter" not in refused.message
+    assert ("a router's filter answers from its own address unless it rejects in "
+            "10.2.0.2's name (an nftables netdev ingress reject, a DNAT router's forward "
+            "chain)" in refused.message)
     assert "nothing in the capture tells them apart" in refused.message
     assert "the reject rule is in 10.2.0.2's firewall, so" not in refused.fix

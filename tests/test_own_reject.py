@@ -121,7 +121,9 @@ def _with_ttls(packets: list[tuple[float, bytes]], host: str, link: int, *,
 def test_the_reject_a_capture_on_the_host_holds_leaving_it_is_its_own_firewalls() -> None:
     refused = _refused(shared_analysis(REJECTED))
     assert ("a firewall on fd77::1 rejects it (the reject comes from fd77::1's own address, "
-            "not a router's filter, which answers from its own; this capture was taken on "
+            "as its own reject rule sends it; a router's filter answers from its own address "
+            "unless it rejects in fd77::1's name (an nftables netdev ingress reject, a DNAT "
+            "router's forward chain); this capture was taken on "
             "fd77::1 (its Linux cooked headers show it) and holds the reject leaving it"
             in refused.message), refused.message
     assert "or a bridge" not in refused.message

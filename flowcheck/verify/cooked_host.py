@@ -78,6 +78,22 @@ def _sent_by_capture_host(mine: int | None) -> bool:
             and marked_types(mine) == 1 << PACKET_OUTGOING and single_ttl(mine) in INITIAL_TTLS)
 
 
+def sent_as(marks: HostMarks, host: str) -> tuple[str, int] | None:
+    """(a peer, the TTL) of host's own openings the capture host sent: a host pair of
+    host's (not to itself) whose SYNs, FINs and RSTs are all marked outgoing, at one
+    initial TTL, a SYN or FIN among them (_sent_by_capture_host): the capture host sends
+    TCP from host's address, so it holds that address (a router forwarding host's
+    packets marks them arriving too and one TTL lower; a RST alone proves no sender).
+    The least such peer; None when no pair of host's is so marked."""
+    peers = sorted(peer for (sender, peer), packed in marks.items()
+                   if sender == host and not _to_itself(sender, peer)
+                   and _sent_by_capture_host(packed))
+    if not peers:
+        return None
+    ttl = _ttl(marks, host, peers[0])
+    return None if ttl is None else (peers[0], ttl)
+
+
 def _proves(marks: HostMarks, host: str, peer: str) -> bool:
     """host_by_marks's rule for one pair: host's packets to peer sent by the capture host
     (_sent_by_capture_host) and peer's to it all marked arriving addressed to it."""

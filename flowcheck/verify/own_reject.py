@@ -2,8 +2,10 @@
 or a bridge (transparent) firewall in front of it answering in its name.
 
 A host's own reject rule (nft `reject`, iptables' REJECT in its input chain) sends the
-ICMP unreachable from the host's address; a router's filter answers from its own (the
-address its route back to the originator leaves by). A bridge firewall has no address on
+ICMP unreachable from the host's address; a router's filter mostly answers from its own
+(the address its route back to the originator leaves by), but an nftables netdev ingress
+reject and a DNAT router's forward-chain reject of the translated SYN answer from the
+address the SYN was sent to (review 53d). A bridge firewall has no address on
 the path: Linux's bridge-family `reject` and br_netfilter's REJECT (nf_reject) build the
 reject from the SYN itself, its source address and MAC those of the SYN's destination,
 its TTL the bridge's own default, and a transparent or virtual-wire firewall answers the
@@ -12,8 +14,9 @@ of it, and the words say both (flowcheck.verify.refusals: an administratively
 prohibited, port unreachable or routing code from the responder itself).
 
 Only a capture taken on the responder itself, which the Linux cooked marks prove
-(flowcheck.verify.capture_host.proven_host, `marked`; for a responder that sent no TCP,
-the marks of the SYNs and of the reject: rejects_marked), shows the reject left the
+(flowcheck.verify.capture_host.proven_host, `marked`; for a responder that sent no TCP
+to the originator, the marks of the SYNs, of the reject and of its own TCP to another
+host: rejects_marked), shows the reject left the
 host: a bridge's reject goes back toward the originator and never passes the host, nor
 does the SYN it refused. The TTLs of the host's packets prove less (the host or a point on its
 network segment, a bridge possibly between). But the reject's own TTL (IPv6 hop limit,
@@ -44,6 +47,7 @@ from flowcheck.model.traffic import INITIAL_TTLS, hops_travelled
 from flowcheck.verify.arrival import marked_both_ends
 from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.context import Context
+from flowcheck.verify.cooked_host import sent_as
 from flowcheck.verify.host_proof import HostProof
 from flowcheck.verify.ttl import alternating_ttls, apart_from_own, forged_words, ttl_word
 
@@ -70,12 +74,16 @@ def _leaving_proof(ctx: Context, conn: Connection) -> tuple[HostProof, str, str]
     taken = f"this capture was taken on {host}"
     if proof is not None and proof.marked and proof.host == host:
         return proof, proof.shown, taken
-    if proof is None and rejects_marked(ctx, conn):
+    own = rejects_marked(ctx, conn) if proof is None else None
+    if own is not None:
+        peer, ttl = own
         words = (f"its Linux cooked headers mark each SYN from {conn.orig_h} arriving "
-                 "addressed to the capture host and the reject, from "
-                 f"{host}'s address, sent by it: a Linux host (a Linux cooked "
-                 "capture's) sends an ICMP error from the refused packet's destination "
-                 "address only when that address is its own, a router from its own")
+                 "addressed to the capture host, the reject, from "
+                 f"{host}'s address, sent by it, and each SYN, FIN and RST of {host}'s to "
+                 f"{peer} sent by it (outgoing), at {ttl_word(host)} {ttl}, an initial "
+                 "value, none of them also captured arriving: the capture host sends TCP "
+                 f"from {host}'s address, so it is {host} (a router or bridge forwarding "
+                 f"{host}'s packets captures each arriving too)")
         return HostProof(host, words, None, True), words, taken
     if proof is None and merged_reject_marked(ctx, conn):
         ttl = ttl_word(conn.orig_h)
@@ -83,9 +91,10 @@ def _leaving_proof(ctx: Context, conn: Connection) -> tuple[HostProof, str, str]
                  f"headers mark one copy outgoing, captured on {conn.orig_h} as it left, "
                  "and one host, captured as it arrived at the host its frame was addressed "
                  f"to; and they mark the reject, from {host}'s address at an initial {ttl}, "
-                 "sent by the host that captured it: a Linux host sends an ICMP error from "
-                 "the refused packet's destination address only when that address is its "
-                 f"own, and a router, the first toward {host} among them, from its own")
+                 f"sent by the host that captured it; and a SYN or SYN-ACK of {host}'s to "
+                 f"{conn.orig_h} marked leaving one capture host and arriving at the other "
+                 f"at one initial {ttl}: sent by {host} itself, no router between, so the "
+                 f"host the SYNs arrived at is {host}")
         return (HostProof(host, words, None, True), words,
                 f"this capture merges one taken on {host} with one taken on {conn.orig_h}")
     return None  # a proof of another host, or the TTLs' alone: not on the responder
@@ -145,36 +154,47 @@ def responder_left_own(ctx: Context, host: str, peer: str) -> bool:
                for c in ctx.between(host, peer))
 
 
-def rejects_marked(ctx: Context, conn: Connection) -> bool:
-    """Whether the Linux cooked marks show the capture host received the SYNs and sent
-    the ICMP reject from the responder's address: every file a Linux cooked capture
+def rejects_marked(ctx: Context, conn: Connection) -> tuple[str, int] | None:
+    """(a peer, the TTL) of the responder's own TCP the capture host sent (sent_as,
+    below) when the Linux cooked marks show the capture host received the SYNs and sent
+    the ICMP reject from the responder's address, and is the responder; None otherwise.
+    The marks: every file a Linux cooked capture
     (Context.host_marks), every SYN, FIN and RST of the originator's to the responder
     marked arriving addressed to the capture host (PACKET_HOST, none leaving: no router
     forwarding them, no second host's capture merged), each ICMP unreachable about the
     connection marked sent by it (Connection.icmp_ways, capture copies included), and
     whatever TCP the responder sent the originator marked sent by it too, and the reject
     at an initial TTL (Connection.icmp_ttl: a host sends its own ICMP errors at one; a
-    reject it forwards leaves it one lower). A Linux host sends an ICMP error from the
-    refused packet's destination address only when that address is its own (icmp_send,
-    icmp6_send; a router answers from its own address), and a bridge's capture marks the
-    SYNs it passes other-host: the capture host is the responder, whose own firewall
-    rejected them. A DNAT router's own capture holds the same marks for the reject of the
-    host behind it, which its conntrack sends on from the public address (the SYNs'
-    destination, its own), the quote translated back, while the SYNs it forwarded inside
-    are another 4-tuple's: only that reject's TTL, one lower, tells it (review 52a).
-    For a responder that sent no TCP (its control connection refused), which
-    capture_host.proven_host cannot place (lab matrix seed 120 run 12: `tcpdump -i any`
-    on the agent, its input chain rejecting ndmjob's control SYNs with ICMP network
-    unreachable, read "nothing in the capture tells them apart (a capture on 10.77.0.2
-    itself holds its own reject leaving it)")."""
+    reject it forwards leaves it one lower). A Linux host's stack sends an ICMP error
+    from the refused packet's destination address only when that address is its own
+    (icmp_send, icmp6_send), and a bridge's capture marks the SYNs it passes other-host;
+    but a reject rule may answer in another's name (below). A DNAT router's own capture
+    holds the same marks for the reject of the host behind it, which its conntrack sends
+    on from the public address (the SYNs' destination, its own), the quote translated
+    back, while the SYNs it forwarded inside are another 4-tuple's: only that reject's
+    TTL, one lower, tells it (review 52a).
+    For a responder that sent no TCP to the originator (its control connection
+    refused), which capture_host.proven_host cannot place (lab matrix seed 120 run 12:
+    `tcpdump -i any` on the agent, its input chain rejecting ndmjob's control SYNs with
+    ICMP network unreachable). These marks alone do not show the capture host is the
+    responder: a router's own reject in its name (an nftables netdev ingress reject; a
+    DNAT router's forward chain rejecting the translated SYN, conntrack turning the
+    source back) leaves the router from the responder's address at its initial TTL, the
+    SYNs marked arriving at it and never passed on (review 53d: the router's `tcpdump -i
+    any` alone read "this capture was taken on 10.2.0.2"). So the capture host must also
+    have sent TCP of its own from the responder's address (cooked_host.sent_as: a SYN
+    or FIN of it to some peer marked outgoing only, at an initial TTL), as
+    merged_reject_marked asks of the responder's own SYN or SYN-ACK."""
     marks = ctx.host_marks
     syns = marks.get((conn.orig_h, conn.resp_h)) if marks else None
     if (syns is None or marked_types(syns) != 1 << PACKET_HOST
             or conn.icmp_sender != conn.resp_h or conn.icmp_ways != 1 << PACKET_OUTGOING
             or conn.icmp_ttl not in INITIAL_TTLS):
-        return False
+        return None
     theirs = marks.get((conn.resp_h, conn.orig_h))
-    return theirs is None or marked_types(theirs) == 1 << PACKET_OUTGOING
+    if theirs is not None and marked_types(theirs) != 1 << PACKET_OUTGOING:
+        return None
+    return sent_as(marks, conn.resp_h)
 
 
 def rejects_it(ctx: Context, conn: Connection, host: str, why: str, rule: str = "") -> str:

@@ -213,17 +213,21 @@ def icmp_cause(ctx: Context, conn: Connection) -> str | None:
     sender sent (a device between the hosts: rejecting_device, device_words): a filter
     for the codes only a filter sends (prohibited, port_unreachable, a routing code
     from the responder itself, which cannot be unreachable to itself; the responder's
-    own firewall when its own address sent the reject, as a router's filter answers from
-    the router's: lab matrix seed 118 run 24 read "a firewall or router filter" of a
-    reject the capture on that host saw leave it; or a bridge firewall in front of it,
+    own firewall when its own address sent the reject, as a router's filter mostly
+    answers from the router's (not an nftables netdev ingress reject nor a DNAT router's
+    forward-chain reject, which answer from the SYN's destination: review 53d): lab matrix
+    seed 118 run 24 read "a firewall or router filter" of a reject the capture on that
+    host saw leave it; or a bridge firewall in front of it,
     which answers from the same address, unless the capture shows the reject leaving
     the host: verify.own_reject), a filter or a router that cannot reach the host for a
     routing code from elsewhere; None for a RST or another code."""
     if prohibited(conn) and conn.icmp_sender == conn.resp_h:
         host = conn.resp_h
         return rejects_it(ctx, conn, host,
-                          f"the reject comes from {host}'s own address, not a router's "
-                          "filter, which answers from its own",
+                          f"the reject comes from {host}'s own address, as its own reject "
+                          "rule sends it; a router's filter answers from its own address "
+                          f"unless it rejects in {host}'s name (an nftables netdev ingress "
+                          "reject, a DNAT router's forward chain)",
                           "a closed port answers with a RST: a reject rule sends it, "
                           + prohibited_rule(ip_version(host), conn.icmp_code))
     if prohibited(conn):
