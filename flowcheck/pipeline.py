@@ -86,8 +86,8 @@ class Traffic:
     clock_epochs: EpochFrames | None = None
     # The proofs of hosts stamped behind their peers, (host, peer) -> LagProof, over
     # `connections` as traffic_from found them (sessions.clock_apart.mark_clocks_apart),
-    # for the checks (verify.two_clocks); None: not found (a Traffic made otherwise:
-    # the checks find them).
+    # for the sessions (build_sessions: matching's windows) and the checks
+    # (verify.two_clocks); None: not found (a Traffic made otherwise: each finds them).
     clock_lags: dict[tuple[str, str], LagProof] | None = None
 
 
@@ -220,7 +220,7 @@ def label_connections(traffic: Traffic, config: Config) -> list[Session]:
 
     sessions = build_sessions(traffic.connections, traffic.streams, config,
                               load_profile(config.profile), ring_gaps=traffic.ring_gaps,
-                              order=file_order(traffic))
+                              order=file_order(traffic), clock_lags=traffic.clock_lags)
     traffic.findings = with_sessions(
         fold_other_protocols(traffic.findings, traffic.connections, traffic.streams, config,
                              sessions, traffic.host_marks),
@@ -252,7 +252,7 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     order = file_order(traffic)
     sessions, strays = build_sessions_and_strays(traffic.connections, traffic.streams, config,
                                                  profile, ring_gaps=traffic.ring_gaps,
-                                                 order=order)
+                                                 order=order, clock_lags=traffic.clock_lags)
     census = take_census(traffic.connections)  # read once by the checks and capture_loss
     findings = list(traffic.findings)
     findings.extend(check_all(traffic.connections, traffic.streams, sessions, config, profile,

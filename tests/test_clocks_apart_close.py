@@ -333,16 +333,20 @@ def test_the_words_give_how_far_apart_the_two_events_are_stamped(tmp_path: Path)
            "(capture_clocks_apart)" in result.sessions[0].steps[-1].detail
 
 
-def test_the_checks_read_the_pipelines_lag_proofs(tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_sessions_and_checks_read_the_pipelines_lag_proofs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The proofs the pipeline found marking the connections (mark_clocks_apart over
-    every connection) are the ones the checks read (pipeline.Traffic.clock_lags,
-    Context.proofs.clock_lags): lag_proofs runs once over every connection per analysis, once
-    more over matching's controls and endpoints (another set), not a third time for
-    verify.two_clocks (before, it found them again). The reading is the same: the close
-    not read, capture_clocks_apart with the proven lag."""
-    from flowcheck.sessions import clock_apart, matching
-    from flowcheck.verify import two_clocks
+    every connection) are the ones the sessions and the checks read
+    (pipeline.Traffic.clock_lags -> build_sessions -> matching's windows;
+    Context.proofs.clock_lags): lag_proofs runs once per analysis, over every connection
+    (before, matching found them again over its controls and endpoints, the same
+    connections, and verify.two_clocks a third time). The reading is the same: the close
+    not read, capture_clocks_apart with the proven lag. Every module of flowcheck that
+    holds lag_proofs is counted, so a new caller shows here."""
+    import sys
+
+    from flowcheck.sessions import clock_apart
+    from flowcheck.verify import two_clocks  # noqa: F401  (loaded: counted below)
 
     calls: list[tuple[str, ...]] = []  # the uids each call was given
     real = clock_apart.lag_proofs
@@ -352,12 +356,38 @@ def test_the_checks_read_the_pipelines_lag_proofs(tmp_path: Path,
         calls.append(tuple(c.uid for c in connections))
         return real(connections)
 
-    for module in (clock_apart, matching, two_clocks):
+    holders = [module for name, module in list(sys.modules.items())
+               if name.startswith("flowcheck") and getattr(module, "lag_proofs", None) is real]
+    assert clock_apart in holders
+    for module in holders:
         monkeypatch.setattr(module, "lag_proofs", counted)
     result = _analyze(_merged(tmp_path, NDMJOB / "v4-backup.pcap", AGENT, -3.5),
                       NDMJOB / "flowcheck.toml")
     (clocks,) = [f for f in result.findings if f.code == "capture_clocks_apart"]
     assert "10.77.0.2's packets are stamped at least 3.500 s behind" in clocks.message
     everything = tuple(c.uid for c in result.traffic.connections)
-    assert len(calls) == 2 and calls[0] == everything, (calls, everything)
+    assert calls == [everything], (calls, everything)
     assert result.traffic.clock_lags == real(result.traffic.connections)
+
+
+def test_build_sessions_finds_the_lag_proofs_when_not_given(tmp_path: Path) -> None:
+    """build_sessions without clock_lags (a caller other than the pipeline) finds the
+    proofs itself, once: the sessions are those the pipeline's proofs give, and not those
+    of no proof (matching's window reads them: the agent's data connection, stamped on
+    its clock 3.5 s behind, before the announcement on the media server's)."""
+    from flowcheck.profiles import load_profile
+    from flowcheck.sessions import build_sessions
+
+    settings = build_config(load_file(NDMJOB / "flowcheck.toml"))
+    traffic = read_traffic([str(_merged(tmp_path, NDMJOB / "v4-backup.pcap", AGENT, -3.5))],
+                           settings)
+    assert traffic.clock_lags
+
+    def data_of(clock_lags: dict | None) -> list[list[str]]:
+        return [s.data_connections for s in build_sessions(
+            traffic.connections, traffic.streams, settings, load_profile(settings.profile),
+            clock_lags=clock_lags)]
+
+    found = data_of(None)
+    assert found == data_of(traffic.clock_lags) and found != data_of({})
+    assert all(found)

@@ -32,7 +32,7 @@ too); this module builds the sessions in order.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from operator import attrgetter
 
 from flowcheck.config import Config
@@ -61,6 +61,7 @@ from flowcheck.sessions.classify import (
     session_kind,
     unseen_syn_refused,
 )
+from flowcheck.sessions.clock_apart import LagProof, lag_proofs
 from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.kept import kept_packets
 from flowcheck.sessions.local import find_local_data, is_local_group
@@ -89,22 +90,30 @@ __all__ = [
 
 def build_sessions(connections: list[Connection], streams: list[NdmpStream], config: Config,
                    profile: Profile, *, ring_gaps: Sequence[RingGap] = (),
-                   order: FileOrder = TIME_ORDER) -> list[Session]:
+                   order: FileOrder = TIME_ORDER,
+                   clock_lags: Mapping[tuple[str, str], LagProof] | None = None
+                   ) -> list[Session]:
     """One session per control connection; sets Connection.role/.session and used_by.
     ring_gaps: the holes of a ring buffer, in time order (a session whose control
     connection opened in one takes no connection the capture holds from before it);
-    order: how the capture orders its events (flowcheck.sessions.file_order)."""
+    order: how the capture orders its events (flowcheck.sessions.file_order);
+    clock_lags: the lag proofs of `connections`, (host behind, host ahead) -> LagProof
+    (sessions.clock_apart.lag_proofs of these very connections: the pipeline's,
+    pipeline.Traffic.clock_lags; None: found here, once, when there is a session)."""
     return build_sessions_and_strays(connections, streams, config, profile,
-                                     ring_gaps=ring_gaps, order=order)[0]
+                                     ring_gaps=ring_gaps, order=order,
+                                     clock_lags=clock_lags)[0]
 
 
 def build_sessions_and_strays(connections: list[Connection], streams: list[NdmpStream],
                               config: Config, profile: Profile, *,
                               ring_gaps: Sequence[RingGap] = (),
-                              order: FileOrder = TIME_ORDER
+                              order: FileOrder = TIME_ORDER,
+                              clock_lags: Mapping[tuple[str, str], LagProof] | None = None
                               ) -> tuple[list[Session], dict[str, StraySyn]]:
     """build_sessions, and the stray control SYNs it opened no session for
     (flowcheck.sessions.stray), by uid: verify reports them (flowcheck.verify.stray).
+    clock_lags: as build_sessions.
 
     A connection in TLS from its first byte between a configured media server and agent
     (sessions.tls_start) is a session only when, the sessions built without it, a
@@ -113,19 +122,21 @@ def build_sessions_and_strays(connections: list[Connection], streams: list[NdmpS
     in_tls = {s.uid for s in streams if s.tls_from and not s.messages}  # few, mostly none
     candidates = [c for c in connections if c.uid in in_tls
                   and tls_from_start(c, stream_by_uid[c.uid], config)] if in_tls else []
-    sessions, strays = _build(connections, stream_by_uid, config, profile, ring_gaps, order)
+    lags = _Lags(connections, clock_lags)
+    sessions, strays = _build(connections, stream_by_uid, config, profile, ring_gaps, order,
+                              lags)
     if candidates:
         ordered = sorted(connections, key=attrgetter("ts", "first_frame"))
         proven = proven_tls_starts(candidates, ordered, config, profile)
         if proven:
             sessions, strays = _build(connections, stream_by_uid, config, profile, ring_gaps,
-                                      order, frozenset(proven))
+                                      order, lags, frozenset(proven))
     return sessions, strays
 
 
 def _build(connections: list[Connection], stream_by_uid: dict[str, NdmpStream],
            config: Config, profile: Profile, ring_gaps: Sequence[RingGap],
-           order: FileOrder, tls_starts: frozenset[str] = frozenset()
+           order: FileOrder, lags: _Lags, tls_starts: frozenset[str] = frozenset()
            ) -> tuple[list[Session], dict[str, StraySyn]]:
     """The sessions, their connections attached, and the stray control SYNs;
     tls_starts: the uids of connections in TLS from their first byte proven the job's
@@ -140,21 +151,39 @@ def _build(connections: list[Connection], stream_by_uid: dict[str, NdmpStream],
         if conn.role != "control":
             endpoints.add(conn)
     by_uid = {c.uid: c for c in connections}
-    attach_data(sessions, endpoints, control_of, order)
+    clock_lags = lags.proofs()
+    attach_data(sessions, endpoints, control_of, order, clock_lags=clock_lags)
     share_announced(sessions, control_of, by_uid, order)
     if profile.callback == "connection":
         attach_callbacks(sessions, control_of, ordered, by_uid, endpoints, config, order)
     attach_by_ports(sessions, control_of, stream_by_uid, ordered, endpoints, config, profile,
-                    kept_packets(connections))
+                    kept_packets(connections), clock_lags=clock_lags)
     attach_started_before_capture(sessions, control_of, stream_by_uid, ordered, endpoints, config,
                                   profile, ring_gaps)
     if profile.callback == "connection":
         attach_callbacks_elsewhere(sessions, control_of, stream_by_uid, ordered, by_uid,
-                                   endpoints, config, order)
+                                   endpoints, config, order, clock_lags=clock_lags)
         untie_by_callbacks(sessions, by_uid)
     find_local_data(sessions, stream_by_uid, control_of)
     settle_kinds(sessions, stream_by_uid, by_uid)
     return sessions, strays
+
+
+class _Lags:
+    """The lag proofs of one build's connections (sessions.clock_apart.lag_proofs): the
+    caller's when given, else found on first use and kept (a build with no session, the
+    most common without NDMP, never needs them; a TLS start proven builds twice)."""
+
+    def __init__(self, connections: list[Connection],
+                 given: Mapping[tuple[str, str], LagProof] | None) -> None:
+        self._connections = connections
+        self._proofs = given
+
+    def proofs(self) -> Mapping[tuple[str, str], LagProof]:
+        """(host behind, host ahead) -> LagProof over every connection."""
+        if self._proofs is None:
+            self._proofs = lag_proofs(self._connections)
+        return self._proofs
 
 
 def open_sessions(connections: list[Connection], stream_by_uid: dict[str, NdmpStream],

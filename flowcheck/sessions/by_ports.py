@@ -8,7 +8,7 @@ range instead of by the announced endpoint. Full captures never take this path.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Literal
 
 from flowcheck.config import Config
@@ -23,7 +23,7 @@ from flowcheck.sessions.classify import (
     one_sided,
     seen_closing,
 )
-from flowcheck.sessions.clock_apart import lag_proofs, lead_allowed
+from flowcheck.sessions.clock_apart import LagProof, lead_allowed
 from flowcheck.sessions.kept import KeptPackets
 from flowcheck.sessions.named import Shares, named_endpoints, share_out
 from flowcheck.sessions.pools import Endpoints, Pool, claim
@@ -36,7 +36,8 @@ Listener = Literal["data", "mover"]
 def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
                     streams: dict[str, NdmpStream], ordered: list[Connection],
                     endpoints: Endpoints, config: Config, profile: Profile,
-                    kept: KeptPackets | None = None) -> None:
+                    kept: KeptPackets | None = None, *,
+                    clock_lags: Mapping[tuple[str, str], LagProof]) -> None:
     """Data connections of announcements the capture cannot show, by direction and ports.
 
     A cut announcing message still says who listens (its name: DATA_LISTEN the agent,
@@ -56,6 +57,9 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
     session's own connector to an address no session uses on the listener side, to a
     port in the listener's range, is taken instead (an announced address that is not
     the listener's control address: flowcheck.verify.addresses words it).
+    clock_lags: the capture's lag proofs over every connection (two hosts' own captures
+    merged, their clocks apart: sessions.clock_apart.lag_proofs, the pipeline's): a cut
+    message's connection opened by its other end may be stamped before it (lead_allowed).
 
     A control stream of which the capture holds no byte at all although bytes were sent
     (its kind unknown: Session.kind_unknown) is matched so too ("packet_filter") when
@@ -75,7 +79,6 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
     if not plans:
         return
     finder = _Finder(sessions, ordered, endpoints, config, profile)
-    proofs = lag_proofs(ordered)  # two hosts' own captures merged, their clocks apart
     # Sessions no message of which could be read: what fits each of them, before any is
     # taken, so that jobs at once share their connections out (sessions.named). Not a
     # connection whose endpoint another session's GET_STATE replies name and this one's
@@ -100,7 +103,7 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
             continue
         for message in cut:
             found = finder.first(session, cut_listener(message),
-                                 message.ts - lead_allowed(proofs, control_of[session.id],
+                                 message.ts - lead_allowed(clock_lags, control_of[session.id],
                                                            message.direction), end)
             conn, listener = found if found else (None, "data")
             session.cut_announcements.append((message.frame, message.name,

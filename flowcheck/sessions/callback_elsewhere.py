@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
+from collections.abc import Mapping
 
 from flowcheck.config import Config
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session
@@ -37,7 +38,7 @@ from flowcheck.sessions.classify import (
     end_of,
     rst_only,
 )
-from flowcheck.sessions.clock_apart import lag_allowed, lag_proofs
+from flowcheck.sessions.clock_apart import LagProof, lag_allowed
 from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.matching import (
     ANNOUNCEMENT_JITTER_SECONDS,
@@ -53,11 +54,13 @@ __all__ = ["attach_callbacks_elsewhere", "job_engine_message", "vendor_anchor"]
 def attach_callbacks_elsewhere(sessions: list[Session], control_of: dict[str, Connection],
                                streams: dict[str, NdmpStream], ordered: list[Connection],
                                by_uid: dict[str, Connection], endpoints: Endpoints,
-                               config: Config, order: FileOrder = TIME_ORDER) -> None:
+                               config: Config, order: FileOrder = TIME_ORDER, *,
+                               clock_lags: Mapping[tuple[str, str], LagProof]) -> None:
     """Tie each session still without a callback to the one connection that can only be
     its callback under another address (see the module's words); sets
     Session.callback_elsewhere. Where order.by_frame, "after" and "before" are the file's
-    order (flowcheck.sessions.file_order: a clock set back)."""
+    order (flowcheck.sessions.file_order: a clock set back). clock_lags: the capture's lag
+    proofs over every connection (sessions.clock_apart.lag_proofs, the pipeline's)."""
     waiting = [s for s in sessions if s.callback_uid is None
                and connection_outcome(control_of[s.id]) == "established"
                and not asked_nothing(control_of[s.id])]  # a port check is due none
@@ -75,7 +78,6 @@ def attach_callbacks_elsewhere(sessions: list[Session], control_of: dict[str, Co
     for s in sessions:
         hosts[f"m {s.media_server}"] |= sides[s.id][0]
         hosts[f"a {s.remote_agent}"] |= sides[s.id][1]
-    proofs = lag_proofs(ordered)  # two hosts' own captures merged, their clocks apart
     times = [c.ts for c in candidates]
     written = sorted(candidates, key=lambda c: c.first_frame) if order.frames else []
     frames = [c.first_frame for c in written]
@@ -89,9 +91,9 @@ def attach_callbacks_elsewhere(sessions: list[Session], control_of: dict[str, Co
         # connections (the media server's) on the media server's: with the agent's proven
         # behind, its callback may be stamped that much before the anchor (field46's
         # dual-stack callbacks merged with the agent 0.5 s behind read step_missing).
-        behind = lag_allowed(proofs, agent | {session.remote_agent},
+        behind = lag_allowed(clock_lags, agent | {session.remote_agent},
                              media | {session.media_server})
-        ahead = lag_allowed(proofs, media | {session.media_server},
+        ahead = lag_allowed(clock_lags, media | {session.media_server},
                             agent | {session.remote_agent})
         start = ts - ANNOUNCEMENT_JITTER_SECONDS - behind
         data = [by_uid[uid] for uid in session.data_connections]

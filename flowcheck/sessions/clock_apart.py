@@ -36,7 +36,7 @@ trip allows (`_in_order`; review 51d).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from flowcheck.fields_dataclass import fields_dataclass
@@ -214,7 +214,7 @@ def lag_proofs(connections: Iterable[Connection]) -> dict[tuple[str, str], LagPr
             for pair, proof in behind.items() if proof.lag <= allows.get(pair, proof.lag)}
 
 
-def lag_allowed(proofs: dict[tuple[str, str], LagProof], behind: Iterable[str],
+def lag_allowed(proofs: Mapping[tuple[str, str], LagProof], behind: Iterable[str],
                 ahead: Iterable[str]) -> float:
     """The most seconds by which the capture lets a packet of one of `behind`'s addresses
     be stamped behind one of `ahead`'s (one host's addresses: one clock): the largest
@@ -230,7 +230,7 @@ def lag_allowed(proofs: dict[tuple[str, str], LagProof], behind: Iterable[str],
                 if (proof := proofs.get((host, peer))) is not None), default=0.0)
 
 
-def lead_allowed(proofs: dict[tuple[str, str], LagProof], control: Connection,
+def lead_allowed(proofs: Mapping[tuple[str, str], LagProof], control: Connection,
                  direction: str) -> float:
     """How far before a message of the control connection sent in `direction` ("orig",
     "resp"; stamped on its sender's clock) a connection its other end opened after it
@@ -248,8 +248,8 @@ def mark_clocks_apart(connections: list[Connection]) -> dict[tuple[str, str], La
     the capture proves apart (lag_proofs, either way): flowcheck.sessions.unheard_ack
     reads its handshake without the order of one side's packets against the other's.
     Returns the proofs (lag_proofs of `connections`: (host, peer) -> LagProof, empty
-    when none), which the checks read again (pipeline.Traffic.clock_lags,
-    verify.two_clocks) rather than find them a second time."""
+    when none), which the sessions and the checks read again (pipeline.Traffic.clock_lags:
+    build_sessions' matching windows, verify.two_clocks) rather than find them again."""
     proofs = lag_proofs(connections)
     if not proofs:
         return proofs

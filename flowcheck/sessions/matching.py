@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 
 from flowcheck.config import Config
 from flowcheck.model import Announcement, Connection, Session
@@ -26,7 +26,7 @@ from flowcheck.sessions.classify import (
     is_failed,
     listener_host,
 )
-from flowcheck.sessions.clock_apart import lag_allowed, lag_proofs
+from flowcheck.sessions.clock_apart import LagProof, lag_allowed
 from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.local import other_version, wire_forms
 from flowcheck.sessions.pools import Endpoints, Pool, Work, claim
@@ -46,7 +46,8 @@ ANNOUNCEMENT_JITTER_SECONDS = 0.005
 
 
 def attach_data(sessions: list[Session], endpoints: Endpoints,
-                control_of: dict[str, Connection], order: FileOrder = TIME_ORDER) -> None:
+                control_of: dict[str, Connection], order: FileOrder = TIME_ORDER, *,
+                clock_lags: Mapping[tuple[str, str], LagProof]) -> None:
     """Each expectation claims the next connection to one of its endpoints, from
     ANNOUNCEMENT_JITTER_SECONDS before it on or (order.by_frame) written after it, whatever
     its time (a clock set back: flowcheck.sessions.file_order); else, under NAT, the next
@@ -63,7 +64,11 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
     a connection it opened to exactly another session's announced endpoint after that
     announcement is the announcing session's, not taken by direction and ports for the
     blind one later (flowcheck.sessions.by_ports; trial 31 D2: the post-NAT copy of the
-    job's control connection, its start not captured, took the job's data connection)."""
+    job's control connection, its start not captured, took the job's data connection).
+
+    clock_lags: the capture's lag proofs over every connection, (host behind, host
+    ahead) -> LagProof (sessions.clock_apart.lag_proofs; the pipeline's,
+    pipeline.Traffic.clock_lags), read for how far a connector's stamps may be behind."""
     pending = [(group[0].ts, session, group) for session in sessions
                for group in announcement_groups(session.announced)]
     pending.sort(key=lambda item: order.key(item[2][0].frame, item[0]))
@@ -99,14 +104,14 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
     # SYN on its clock may be stamped up to the lag's upper bound before the announcement
     # on the sender's (the lag proven is its least: a proof by the connector's data before
     # the SYN-ACK falls short of it by the time from that SYN-ACK to the data, 5.5 ms in
-    # ndmjob's v4 backup; its least when nothing bounds it from above).
-    proofs = lag_proofs([*control_of.values(), *endpoints.connections()])
-
+    # ndmjob's v4 backup; its least when nothing bounds it from above). The proofs over
+    # every connection: the controls and the endpoints together are every one
+    # (build_sessions), found once per analysis.
     def lag(ann: Announcement, control: Connection) -> float:
         """How far the connector's stamps may be behind the announcing message's
         sender's (listener_host: the LISTEN reply's server, the CONNECT request's DMA):
         the upper bound of the lag the capture proves, 0 when it proves none."""
-        return lag_allowed(proofs, (connector_host(ann, control),),
+        return lag_allowed(clock_lags, (connector_host(ann, control),),
                            (listener_host(ann, control),))
 
     for ts, session, group in pending:
