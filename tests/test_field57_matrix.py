@@ -16,8 +16,9 @@ in), and the SYNs marked sent with the rejects arriving (a capture on the media 
 
 Review 53d: a router's own `tcpdump -i any`, its nftables netdev ingress rejecting the
 SYNs in the agent's name, holds the same marks (tests/data/review53d), so run 12's words
-need the capture host's own TCP from the agent's address too (a SYN or FIN of it to some
-peer marked leaving at an initial TTL): the stored file, which holds none, keeps the
+need the capture host's own TCP from the agent's address too (a SYN without ACK of it to
+some peer marked leaving at an initial TTL; review 53e: not a SYN-ACK or FIN, which a
+router's transparent proxy sends in the agent's name): the stored file, which holds none, keeps the
 hedge; with a SYN of the agent's to another host added it is placed.
 
 Run 19: both hosts' `tcpdump -i any` (SLL) merged, the media server's own DNAT sending the

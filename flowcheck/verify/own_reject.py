@@ -183,7 +183,9 @@ def rejects_marked(ctx: Context, conn: Connection) -> tuple[str, int] | None:
     SYNs marked arriving at it and never passed on (review 53d: the router's `tcpdump -i
     any` alone read "this capture was taken on 10.2.0.2"). So the capture host must also
     have sent TCP of its own from the responder's address (cooked_host.sent_as: a SYN
-    or FIN of it to some peer marked outgoing only, at an initial TTL), as
+    without ACK of it to some peer marked outgoing only, at an initial TTL; not a
+    SYN-ACK or FIN, which a router's SYN proxy or transparent proxy sends in the
+    responder's name: review 53e, tests/data/review53e), as
     merged_reject_marked asks of the responder's own SYN or SYN-ACK."""
     marks = ctx.host_marks
     syns = marks.get((conn.orig_h, conn.resp_h)) if marks else None
