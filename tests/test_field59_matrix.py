@@ -211,7 +211,10 @@ def test_a_routers_own_capture_of_its_reject_in_the_responders_name_is_unplaced(
     assert ("a router's filter answers from its own address unless it rejects in "
             "10.2.0.2's name (an nftables netdev ingress reject, a DNAT router's forward "
             "chain)" in refused.message)
-    assert "nothing in the capture tells them apart" in refused.message
+    assert ("a firewall on 10.2.0.2, or a router in front of 10.2.0.2 rejecting in its "
+            "name, rejects it" in refused.message)
+    assert ("a capture on 10.2.0.2 marks them so, and so does one on a router that "
+            "rejects in 10.2.0.2's name" in refused.message)
     assert "the reject rule is in 10.2.0.2's firewall, so" not in refused.fix
 
 
@@ -236,5 +239,8 @@ def test_a_routers_transparent_proxy_in_the_responders_name_places_nothing() -> 
     [refused] = [f for f in analysis.findings if f.code == "control_refused"]
     assert refused.frames == [11, 12]
     assert "this capture was taken on" not in refused.message
-    assert "nothing in the capture tells them apart" in refused.message
+    assert ("a firewall on 10.2.0.2, or a router in front of 10.2.0.2 rejecting in its "
+            "name, rejects it" in refused.message)
+    assert ("a capture on 10.2.0.2 marks them so, and so does one on a router that "
+            "rejects in 10.2.0.2's name" in refused.message)
     assert "the reject rule is in 10.2.0.2's firewall, so" not in refused.fix
