@@ -16,8 +16,9 @@ in), and the SYNs marked sent with the rejects arriving (a capture on the media 
 
 Review 53d: a router's own `tcpdump -i any`, its nftables netdev ingress rejecting the
 SYNs in the agent's name, holds the same marks (tests/data/review53d), so run 12's words
-need the capture host's own TCP from the agent's address too (a SYN or FIN of it to some
-peer marked leaving at an initial TTL): the stored file, which holds none, keeps the
+need the capture host's own TCP from the agent's address too (a SYN without ACK of it to
+some peer marked leaving at an initial TTL; review 53e: not a SYN-ACK or FIN, which a
+router's transparent proxy sends in the agent's name): the stored file, which holds none, keeps the
 hedge; with a SYN of the agent's to another host added it is placed.
 
 Run 19: both hosts' `tcpdump -i any` (SLL) merged, the media server's own DNAT sending the
@@ -67,6 +68,12 @@ TOML = REJECTED.with_name(REJECTED.name[:-len(".pcap.gz")] + ".toml")
 LINUX_SLL2, SLL2_TYPE = 276, 10  # the link type; its header's packet type byte
 PACKET_HOST, PACKET_OUTGOING = 0, 4
 HEDGE = "nothing in the capture tells them apart"
+# The hedge of a capture marked as one on the agent or on a router rejecting in its name
+# (own_reject.reject_sent_here), which no longer asks for the capture it is (review 53e).
+ROUTER_HEDGE = ("a firewall on 10.77.0.2, or a router in front of 10.77.0.2 rejecting in "
+                "its name, rejects it")
+SAME_MARKS = ("a capture on 10.77.0.2 marks them so, and so does one on a router that "
+              "rejects in 10.77.0.2's name")
 NAT = HERE / "nat-media-dnat-both-hosts-any-merged-sll-stopped.pcap.gz"
 NAT_TOML = NAT.with_name(NAT.name[:-len(".pcap.gz")] + ".toml")
 LINUX_SLL = 113  # its header's packet type: the first two bytes, big-endian
@@ -114,8 +121,13 @@ def test_the_stored_files_marks_alone_keep_the_hedge() -> None:
     [refused] = analysis.findings
     assert refused.code == "control_refused"
     assert refused.frames == [1, 2, 3, 4]
-    assert HEDGE in refused.message and "this capture was taken on" not in refused.message
-    assert "the reject rule is in 10.77.0.2's firewall, so" not in refused.fix
+    assert ROUTER_HEDGE in refused.message and SAME_MARKS in refused.message
+    assert "this capture was taken on" not in refused.message
+    # Not the words that sent the user to take the capture this file is.
+    assert "a capture on 10.77.0.2 itself holds its own reject" not in refused.message
+    assert "bridge (transparent)" not in refused.message
+    assert ("the reject rule is in 10.77.0.2's firewall or in a router in front of "
+            "10.77.0.2 that rejects in its name (" in refused.fix)
 
 
 def _agents_own_syn(ttl: int) -> tuple[float, bytes]:
@@ -148,7 +160,8 @@ def test_the_agents_tcp_one_ttl_lower_keeps_the_hedge(tmp_path: Path) -> None:
     """The same SYN of the agent's at TTL 63, no initial value: a router passed it on,
     which shows no capture on 10.77.0.2."""
     refused = _refused(tmp_path, [*_records(), _agents_own_syn(63)])
-    assert HEDGE in refused.message and "this capture was taken on" not in refused.message
+    assert ROUTER_HEDGE in refused.message and SAME_MARKS in refused.message
+    assert "this capture was taken on" not in refused.message
 
 
 def test_a_reject_also_captured_arriving_keeps_the_hedge(tmp_path: Path) -> None:

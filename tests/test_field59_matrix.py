@@ -34,6 +34,7 @@ from pcap_records import stored_records, write_records
 from stored import shared_analysis
 
 from flowcheck.config import build_config, load_file
+from flowcheck.connections.cooked_hosts import OWN_OPENING, OWN_SYN
 from flowcheck.model import Finding
 from flowcheck.pipeline import Analysis, analyze, read_traffic
 
@@ -210,5 +211,36 @@ def test_a_routers_own_capture_of_its_reject_in_the_responders_name_is_unplaced(
     assert ("a router's filter answers from its own address unless it rejects in "
             "10.2.0.2's name (an nftables netdev ingress reject, a DNAT router's forward "
             "chain)" in refused.message)
-    assert "nothing in the capture tells them apart" in refused.message
+    assert ("a firewall on 10.2.0.2, or a router in front of 10.2.0.2 rejecting in its "
+            "name, rejects it" in refused.message)
+    assert ("a capture on 10.2.0.2 marks them so, and so does one on a router that "
+            "rejects in 10.2.0.2's name" in refused.message)
+    assert "the reject rule is in 10.2.0.2's firewall, so" not in refused.fix
+
+
+ROUTER_PROXY = Path(__file__).resolve().parent / "data" / "review53e" / \
+    "router-redirect-proxy-and-netdev-reject-sll2.pcap"
+
+
+def test_a_routers_transparent_proxy_in_the_responders_name_places_nothing() -> None:
+    """The router's `tcpdump -i any` alone, its transparent proxy (nft `redirect`)
+    answering 10.1.0.3's connection to 10.2.0.2:80 and its netdev ingress rejecting the
+    control SYN, both in 10.2.0.2's name (tests/data/review53e): the proxy's SYN-ACK and
+    FIN from 10.2.0.2's address leave the router at TTL 64, never arriving, which
+    cooked_host.sent_as took for 10.2.0.2's own TCP ("this capture was taken on
+    10.2.0.2"). Only a SYN without ACK (10.2.0.2 opening a connection) shows its sender
+    holds the address: the words unplaced."""
+    config = build_config({"ndmp_port": 10000, "media_servers": ["10.1.0.2"],
+                           "remote_agents": ["10.2.0.2"]})
+    traffic = read_traffic([str(ROUTER_PROXY)], config)
+    proxied = traffic.host_marks[("10.2.0.2", "10.1.0.3")]
+    assert proxied & OWN_OPENING and not proxied & OWN_SYN  # its SYN-ACK and FIN
+    analysis = analyze(traffic, config)
+    [refused] = [f for f in analysis.findings if f.code == "control_refused"]
+    assert refused.frames == [11, 12]
+    assert "this capture was taken on" not in refused.message
+    assert ("a firewall on 10.2.0.2, or a router in front of 10.2.0.2 rejecting in its "
+            "name, rejects it" in refused.message)
+    assert ("a capture on 10.2.0.2 marks them so, and so does one on a router that "
+            "rejects in 10.2.0.2's name" in refused.message)
     assert "the reject rule is in 10.2.0.2's firewall, so" not in refused.fix

@@ -25,6 +25,9 @@ another link type (an Ethernet capture elsewhere, merged) holds packets no mark 
 OWN_OPENING marks a pair with a SYN or FIN of its sender's marked outgoing: a RST alone
 proves no sender, as a router or firewall makes one itself for the host it stands in for
 (`reject with tcp reset`: leaving it at its own initial TTL, never arriving).
+OWN_SYN marks a pair with a SYN of its sender's (no ACK: an active open) marked outgoing:
+a device answering TCP in another host's name (a SYN proxy's SYN-ACKs, a transparent
+proxy's SYN-ACKs and FINs: nft `redirect`, TPROXY) never opens a connection from it.
 RejectWays keeps the packet types of the ICMP unreachables about each connection, which
 show a refusing host that sent no TCP at all (its reject leaving the capture host:
 flowcheck.verify.own_reject).
@@ -46,6 +49,8 @@ if TYPE_CHECKING:
     from flowcheck.decode import IcmpQuote  # decode.ipv6: loaded on first use
 
 _SYN_FIN = 0x03
+_SYN_ACK = 0x12
+_SYN = 0x02
 # Host pairs kept, at most: a pair's marks must be whole to prove anything (one pair
 # dropped and then seen again would have lost its earlier marks), so past it a new pair
 # is not noted at all and proves no host (its connections read by their TTLs alone);
@@ -55,6 +60,9 @@ _SYN_FIN = 0x03
 HOST_PAIRS_CAP = 1 << 14
 # Beside pack_marks's fields (bits 0-39): a SYN or FIN of the pair marked outgoing.
 OWN_OPENING = 1 << 40
+# A SYN without ACK of the pair marked outgoing (module docstring).
+OWN_SYN = 1 << 41
+_OWN = OWN_OPENING | OWN_SYN
 # CaptureInfo.link_types' names of the Linux cooked link types (sources.linktypes).
 COOKED_NAMES = frozenset({"LINUX_SLL", "LINUX_SLL2"})
 
@@ -89,8 +97,11 @@ class CookedHosts:
         ttl = decoded.tcp_ttl[rows].astype(np.int64) & 0xFF
         packed = pack_marks(found.shape[0], at, kinds, ttl)
         own = np.zeros(found.shape[0], np.int64)
-        own[at[((decoded.tcp_flags[rows] & _SYN_FIN) != 0) & (kinds == PACKET_OUTGOING)]] = \
-            OWN_OPENING
+        flags = decoded.tcp_flags[rows]
+        leaving = kinds == PACKET_OUTGOING
+        own[at[((flags & _SYN_FIN) != 0) & leaving]] = OWN_OPENING
+        # After OWN_OPENING's rows: an active open's pair gets both bits.
+        own[at[((flags & _SYN_ACK) == _SYN) & leaving]] = _OWN
         packed |= own
         seen = self.seen
         for row, value in zip(found.tolist(), packed.tolist(), strict=True):
@@ -101,7 +112,7 @@ class CookedHosts:
                     continue  # a pair not kept whole proves nothing: not kept at all
                 seen[key] = value
             else:
-                seen[key] = merged_marks(before, value) | ((before | value) & OWN_OPENING)
+                seen[key] = merged_marks(before, value) | ((before | value) & _OWN)
 
     def marks(self, captures: list[CaptureInfo]) -> HostMarks:
         """Per (sender, receiver) address text, its packed marks; {} unless every file of

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flowcheck.connections.cooked_hosts import OWN_OPENING, HostMarks
+from flowcheck.connections.cooked_hosts import OWN_OPENING, OWN_SYN, HostMarks
 from flowcheck.connections.syn_ways import (
     PACKET_HOST,
     PACKET_OUTGOING,
@@ -81,13 +81,16 @@ def _sent_by_capture_host(mine: int | None) -> bool:
 def sent_as(marks: HostMarks, host: str) -> tuple[str, int] | None:
     """(a peer, the TTL) of host's own openings the capture host sent: a host pair of
     host's (not to itself) whose SYNs, FINs and RSTs are all marked outgoing, at one
-    initial TTL, a SYN or FIN among them (_sent_by_capture_host): the capture host sends
-    TCP from host's address, so it holds that address (a router forwarding host's
-    packets marks them arriving too and one TTL lower; a RST alone proves no sender).
+    initial TTL (_sent_by_capture_host), a SYN without ACK among them (OWN_SYN: host
+    opened a connection): the capture host sends TCP from host's address, so it holds
+    that address (a router forwarding host's packets marks them arriving too and one TTL
+    lower; a RST alone proves no sender, nor do a SYN-ACK and a FIN: a router's SYN proxy
+    or transparent proxy (nft `redirect`, TPROXY) answers connections to host in its
+    name, its SYN-ACKs and FINs leaving the router at its initial TTL, never arriving).
     The least such peer; None when no pair of host's is so marked."""
     peers = sorted(peer for (sender, peer), packed in marks.items()
                    if sender == host and not _to_itself(sender, peer)
-                   and _sent_by_capture_host(packed))
+                   and packed & OWN_SYN and _sent_by_capture_host(packed))
     if not peers:
         return None
     ttl = _ttl(marks, host, peers[0])

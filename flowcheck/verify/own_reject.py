@@ -183,27 +183,37 @@ def rejects_marked(ctx: Context, conn: Connection) -> tuple[str, int] | None:
     SYNs marked arriving at it and never passed on (review 53d: the router's `tcpdump -i
     any` alone read "this capture was taken on 10.2.0.2"). So the capture host must also
     have sent TCP of its own from the responder's address (cooked_host.sent_as: a SYN
-    or FIN of it to some peer marked outgoing only, at an initial TTL), as
+    without ACK of it to some peer marked outgoing only, at an initial TTL; not a
+    SYN-ACK or FIN, which a router's SYN proxy or transparent proxy sends in the
+    responder's name: review 53e, tests/data/review53e), as
     merged_reject_marked asks of the responder's own SYN or SYN-ACK."""
+    return sent_as(ctx.host_marks, conn.resp_h) if reject_sent_here(ctx, conn) else None
+
+
+def reject_sent_here(ctx: Context, conn: Connection) -> bool:
+    """rejects_marked's marks of the SYNs and of the reject (its docstring): the capture
+    host received the SYNs and sent the reject from the responder's address, so it is
+    the responder or a router rejecting in its name (a bridge in front of the responder
+    marks the SYNs other-host, and its reject never reaches the responder's capture)."""
     marks = ctx.host_marks
     syns = marks.get((conn.orig_h, conn.resp_h)) if marks else None
     if (syns is None or marked_types(syns) != 1 << PACKET_HOST
             or conn.icmp_sender != conn.resp_h or conn.icmp_ways != 1 << PACKET_OUTGOING
             or conn.icmp_ttl not in INITIAL_TTLS):
-        return None
+        return False
     theirs = marks.get((conn.resp_h, conn.orig_h))
-    if theirs is not None and marked_types(theirs) != 1 << PACKET_OUTGOING:
-        return None
-    return sent_as(marks, conn.resp_h)
+    return theirs is None or marked_types(theirs) == 1 << PACKET_OUTGOING
 
 
 def rejects_it(ctx: Context, conn: Connection, host: str, why: str, rule: str = "") -> str:
     """"SENDER rejects it (WHY; SOURCE; RULE)", the cause of a reject from host's own
     address: SENDER "a firewall on HOST" when the capture shows the reject leaving it
-    (reject_left_host), else that or a bridge (transparent) firewall in front of it
-    answering in its name; SOURCE what the reject's source shows of whose it is (the
-    capture on host holding it leaving, and what shows that: _leaving_proof; else that a
-    bridge firewall's comes from host's address too and the capture does not tell them
+    (reject_left_host), else when the marks are those of a capture on it or on a router
+    rejecting in its name (reject_sent_here) that or such a router, else that or a
+    bridge (transparent) firewall in front of it answering in its name; SOURCE what the
+    reject's source shows of whose it is (the capture on host holding it leaving, and
+    what shows that: _leaving_proof; else the marks that fit such a router too; else that
+    a bridge firewall's comes from host's address too and the capture does not tell them
     apart); why: why a filter sent it; rule: a clause after SOURCE ("": none), the rule
     that sends such a reject when why does not name it. The proof is read once for the
     three (refusals.icmp_cause, filter_reject_words)."""
@@ -213,6 +223,17 @@ def rejects_it(ctx: Context, conn: Connection, host: str, why: str, rule: str = 
         source = (f"{found[2]} ({found[1]}) and holds the reject leaving it, where a bridge "
                   f"firewall in front of {host} would send its own back without passing "
                   f"{host}")
+    elif reject_sent_here(ctx, conn):
+        # The marks of a capture on host, or on a router rejecting in its name (review
+        # 53e: "a capture on HOST itself holds ..." told run 12, taken on HOST, to take it).
+        sender = f"a firewall on {host}, or a router in front of {host} rejecting in its name,"
+        source = (f"this capture's Linux cooked headers mark each SYN from {conn.orig_h} "
+                  "arriving addressed to the capture host and the reject, from "
+                  f"{host}'s address, sent by it: a capture on {host} marks them so, and "
+                  f"so does one on a router that rejects in {host}'s name (an nftables "
+                  "netdev ingress reject, a DNAT router's forward chain), and the capture "
+                  f"holds no connection {host}'s address opened (its SYN marked sent by "
+                  "the capture host) to tell them apart")
     else:
         sender = (f"a firewall on {host}, or a bridge (transparent) firewall in front of "
                   f"{host} answering in its name,")
@@ -225,9 +246,14 @@ def rejects_it(ctx: Context, conn: Connection, host: str, why: str, rule: str = 
 
 def rule_place(ctx: Context, conn: Connection, host: str) -> str:
     """Where the reject rule is, for the fix's "the reject rule is in ...": host's
-    firewall, or, without the proof, that or a bridge firewall in front of it."""
+    firewall, or, without the proof, that or a router rejecting in its name
+    (reject_sent_here's marks) or a bridge firewall in front of it."""
     if reject_left_host(ctx, conn) is not None:
         return f"{host}'s firewall"
+    if reject_sent_here(ctx, conn):
+        return (f"{host}'s firewall or in a router in front of {host} that rejects in its "
+                f"name (`nft list ruleset` or `iptables -S` on {host} shows whether it "
+                "holds the reject rule)")
     return (f"{host}'s firewall or in a bridge (transparent) firewall in front of {host} "
             f"that answers in its name (`nft list ruleset` or `iptables -S` on {host} "
             "shows whether it holds the reject rule)")
