@@ -1,8 +1,9 @@
 """The reports on a narrow terminal: addresses, ports and NDMP message names whole.
 
 Each command runs for real on a pseudo-terminal COLUMNS wide (what an admin's 80-column
-terminal gets: rich's width from COLUMNS, a progress-free stderr), on a stored IPv4
-capture and on an IPv6 copy of it with long addresses. rich's own fitting cut every cell
+terminal gets: rich's width from COLUMNS, a progress-free stderr; at 60 columns in this
+process, its standard output a terminal: on_terminal), on a stored IPv4 capture and on
+an IPv6 copy of it with long addresses. rich's own fitting cut every cell
 with "…": the connections table showed "10.…" for every address.
 """
 
