@@ -242,7 +242,7 @@ def test_fast_path_counts_loss_as_the_slow_path(tmp_path: Path) -> None:
 
 
 def test_loss_free_captures_have_no_capture_loss() -> None:
-    from test_tshark_counts import CAPTURES, stored_track
+    from test_tshark_counts import CAPTURES, shared_track
 
     # The gaps some hold (a path MTU black hole seen from the receiver) are the
     # network's: the receiver's ACKs never covered them (SideEvidence.lost). Those of a
@@ -265,7 +265,7 @@ def test_loss_free_captures_have_no_capture_loss() -> None:
                     "agent-killed-tls-loss.pcap.gz"}
     for path in (p for p in CAPTURES if p.parent.name != "ndmjob-sniffloss"
                  and p.name not in network_gap | sniffer_loss):
-        connections = stored_track(path)
+        connections = shared_track(path)  # read only: kept_packets and the sums read it
         if kept_packets(connections).shape is not None:
             # Its sidecar's analysis: the run's one (stored.shared_analysis), read only.
             assert _loss(shared_analysis(path)) is None, path

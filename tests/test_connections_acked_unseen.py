@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 from scapy_bytes import tcp_frame, write_frames
 from test_connections_util import read_batches
-from test_tshark_counts import CAPTURES, ROOT, track
-from test_tshark_counts import _stored_track as shared_track  # read only, uncopied
+from test_tshark_counts import CAPTURES, ROOT, shared_track, track  # shared_track: read only
 from tshark_tcp import own_rows
 
 from flowcheck.connections import ConnectionTracker, short_flows

@@ -19,8 +19,7 @@ import pytest
 from test_connections_acked_unseen import short_everywhere  # noqa: F401 (fixture)
 from test_connections_util import ACK, FIN, PSH, SYN, ethernet, ipv4, read_batches, tcp
 from test_connections_util import write_pcap as write
-from test_tshark_counts import CAPTURES, ROOT
-from test_tshark_counts import _stored_track as shared_track  # read only, uncopied
+from test_tshark_counts import CAPTURES, ROOT, shared_track  # shared_track: read only
 from tshark_tcp import own_rows
 
 from flowcheck.connections import ConnectionTracker

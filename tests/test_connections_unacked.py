@@ -21,8 +21,7 @@ import pytest
 from scapy_bytes import tcp_frame, write_frames
 from test_connections_acked_unseen import ours as sides
 from test_connections_acked_unseen import run, short_everywhere  # noqa: F401 (fixture)
-from test_tshark_counts import CAPTURES, ROOT, track
-from test_tshark_counts import _stored_track as shared_track  # read only, uncopied
+from test_tshark_counts import CAPTURES, ROOT, shared_track, track  # shared_track: read only
 from tshark_tcp import own_rows
 
 from flowcheck.model import Connection

@@ -1,14 +1,17 @@
 """The reports on a narrow terminal: addresses, ports and NDMP message names whole.
 
 Each command runs for real on a pseudo-terminal COLUMNS wide (what an admin's 80-column
-terminal gets: rich's width from COLUMNS, a progress-free stderr), on a stored IPv4
-capture and on an IPv6 copy of it with long addresses. rich's own fitting cut every cell
+terminal gets: rich's width from COLUMNS, a progress-free stderr; at 60 columns in this
+process, its standard output a terminal: on_terminal), on a stored IPv4 capture and on
+an IPv6 copy of it with long addresses. rich's own fitting cut every cell
 with "…": the connections table showed "10.…" for every address.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import json
 import os
 import pty
@@ -58,32 +61,70 @@ def ipv6_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def on_terminal(arguments: list[str], columns: int) -> str:
-    """What `flowcheck ARGUMENTS` shows on a terminal `columns` wide, without colours."""
-    parent, child = pty.openpty()
-    try:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "flowcheck", *arguments], stdout=child,
-            stderr=subprocess.PIPE, env={**os.environ, "COLUMNS": str(columns)})
-    finally:
-        os.close(child)
-    chunks = []
-    try:
-        while True:
-            try:
-                chunk = os.read(parent, 65536)
-            except OSError:  # EIO: the terminal's last writer has gone
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-    finally:
-        os.close(parent)
-    _, err = process.communicate(timeout=120)
-    assert process.returncode in (0, 1), err
-    text = ANSI.sub("", b"".join(chunks).decode()).replace("\r\n", "\n")
+    """What `flowcheck ARGUMENTS` shows on a terminal `columns` wide, without colours: 80
+    columns in a real process on a pseudo-terminal (the command finds its terminal and
+    COLUMNS as an admin's shell gives them), 60 in this process (in_process_terminal:
+    the same report, the interpreter's start saved)."""
+    if columns == 80:
+        parent, child = pty.openpty()
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "flowcheck", *arguments], stdout=child,
+                stderr=subprocess.PIPE, env={**os.environ, "COLUMNS": str(columns)})
+        finally:
+            os.close(child)
+        chunks = []
+        try:
+            while True:
+                try:
+                    chunk = os.read(parent, 65536)
+                except OSError:  # EIO: the terminal's last writer has gone
+                    break
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        finally:
+            os.close(parent)
+        _, err = process.communicate(timeout=120)
+        assert process.returncode in (0, 1), err
+        shown = b"".join(chunks).decode()
+    else:
+        shown = in_process_terminal(arguments, columns)
+    text = ANSI.sub("", shown).replace("\r\n", "\n")
     assert all(len(line) <= columns for line in text.splitlines()), text
     assert "…" not in text, text
     return text
+
+
+class _Terminal(io.StringIO):
+    """Standard output that is a terminal to whoever asks (isatty), as a pseudo-terminal
+    is: make_console then sizes the report from COLUMNS, as rich does on a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def in_process_terminal(arguments: list[str], columns: int) -> str:
+    """`flowcheck ARGUMENTS` run in this process (flowcheck.cli.main.run) with standard
+    output a terminal `columns` wide (COLUMNS set for the run): what the command prints.
+    The 60-column cases: each command's 80-column case runs as a real process on a
+    pseudo-terminal (a process each was 0.3-0.4 CPU-s of start-up; the same text either
+    way, compared once on every case of this file)."""
+    from flowcheck.cli.main import run
+
+    shown = _Terminal()
+    kept = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = str(columns)
+    try:
+        with contextlib.redirect_stdout(shown):
+            code = run(list(arguments))
+    finally:
+        if kept is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = kept
+    assert code in (0, 1), code
+    return shown.getvalue()
 
 
 @functools.cache

@@ -10,12 +10,11 @@ each side's counts are compared by endpoint. Every capture under captures/ is ch
 from __future__ import annotations
 
 import collections
-import copy
 from pathlib import Path
 
 import pytest
 from run_shared import run_shared
-from tshark_tcp import STORED, tcp_fields
+from tshark_tcp import STORED, own_rows
 
 from flowcheck.connections import ConnectionTracker
 from flowcheck.model import Connection
@@ -30,12 +29,12 @@ Side = tuple[str, int]
 def tshark_streams(path: Path) -> list[dict[Side, list[int]]]:
     """Per tcp.stream, in stream order: {(ip, port): [packets, tcp.len sum]}."""
     # own: an ICMP error quoting TCP is no packet of its stream; tunnels' inner addresses.
-    out = tcp_fields(path, ["tcp.stream", "ip.src", "ipv6.src", "tcp.srcport", "tcp.len"],
-                     own=True)
+    # own_rows: tcp_fields(own=True)'s lines as lists, without joining each one to split
+    # it again here (the same values: none holds a tab or a line break).
+    rows = own_rows(path, ["tcp.stream", "ip.src", "ipv6.src", "tcp.srcport", "tcp.len"])
     streams: dict[int, dict[Side, list[int]]] = collections.defaultdict(
         lambda: collections.defaultdict(lambda: [0, 0]))
-    for line in out.splitlines():
-        stream, ip4, ip6, port, length = line.split("\t")
+    for stream, ip4, ip6, port, length in rows:
         if not stream:
             continue  # not TCP
         counts = streams[int(stream)][(ip4 or ip6, int(port))]
@@ -51,12 +50,14 @@ def track(path: Path, fast: bool = True) -> list[Connection]:
     return tracker.finish()
 
 
-def stored_track(path: Path, fast: bool = True) -> list[Connection]:
-    """track(path, fast) of a stored capture (one of CAPTURES), each a copy of one run
-    per worker process: the tests that hold every stored capture to tshark (here,
-    test_connections_acked_unseen, _unacked, _fills, test_capture_loss) read the same
-    records, and tracked each capture nine times (three with the reference path)."""
-    return copy.deepcopy(_stored_track(path, fast))
+def shared_track(path: Path, fast: bool = True) -> list[Connection]:
+    """track(path, fast) of a stored capture (one of CAPTURES): one run a pytest run
+    (tests/run_shared.py), the same list to every caller of a worker, so read only (no
+    caller changes it: these tests, test_connections_acked_unseen, _unacked, _fills and
+    test_capture_loss compare or count; this file and test_capture_loss deep-copied it
+    before). The tests that hold every stored capture to tshark read the same records,
+    and tracked each capture nine times (three with the reference path)."""
+    return _stored_track(path, fast)  # positional: one key whichever way fast was given
 
 
 @run_shared  # one track a run, whichever worker asks first
@@ -82,12 +83,12 @@ def assert_matches_tshark(path: Path, connections: list[Connection] | None = Non
 
 @pytest.mark.parametrize("path", CAPTURES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_capture_counts_equal_tshark(path: Path) -> None:
-    assert_matches_tshark(path, stored_track(path))
+    assert_matches_tshark(path, shared_track(path))
 
 
 @pytest.mark.parametrize("path", CAPTURES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_fast_path_equals_slow_path(path: Path) -> None:
-    assert stored_track(path, fast=True) == stored_track(path, fast=False)
+    assert shared_track(path, fast=True) == shared_track(path, fast=False)
 
 
 def test_there_are_captures_to_check() -> None:
