@@ -4,7 +4,7 @@ missing or out of date.
 
 Why: pytest rewrites each test module's asserts and keeps the result in
 `__pycache__/NAME.cpython-311-pytest-X.pyc`; a fresh checkout (CI's clone) has none, and
-the README's four workers start together and collect every module in the same order, so
+the README's workers (three) start together and collect every module in the same order, so
 each rewrote nearly every module itself before any had written it: a collection of a
 fresh tree cost 21 CPU-s against 7.6 with the bytecode kept (-n 0), and a run of
 no test 60 against 27 with -n 4 (load 8-12). Here the controller writes it once,
