@@ -25,7 +25,8 @@ T = TypeVar("T")
 ConfigFile = Annotated[
     Path | None,
     typer.Option("--config", metavar="FILE",
-                 help="TOML file with the settings below (flags win).",
+                 help="TOML file with the settings below (flags win). Without it: a ring "
+                 "directory's own flowcheck.toml, else ./flowcheck.toml if present.",
                  dir_okay=False, rich_help_panel="Configuration"),
 ]
 # Numbers are taken as text and read by flowcheck.config, as the same keys in the file
