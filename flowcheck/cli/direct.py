@@ -1,6 +1,7 @@
 """The common command lines, run without typer: `connections` or `analyze`, captures, at
 most `--format json|table` and at most `--config FILE` (what scripts, benchmarks and the
-README's first command run, again and again).
+README's first command run, again and again), and `live` with options typer would take
+as they are (flowcheck.cli.direct_live).
 
 typer builds a pydantic validator for each of a command's 18 parameters, given or not:
 pydantic's import alone was 0.1 s, and with typer's own 0.03 s the command line's
@@ -60,7 +61,12 @@ def direct_call(argv: list[str]) -> Callable[[], int] | None:
     """The command argv asks for, ready to run, when argv is only `connections` or
     `analyze`, captures (none starting with "-": "-", standard input, too is left to
     typer), at most one `--format json|table` and at most one `--config FILE` (config_path)
-    anywhere among them; else None."""
+    anywhere among them, or `live` with options typer takes as they are
+    (cli.direct_live); else None."""
+    if argv and argv[0] == "live":
+        from flowcheck.cli.direct_live import live_call
+
+        return live_call(argv[1:])
     if not argv or argv[0] not in DIRECT_COMMANDS:
         return None
     captures: list[str] = []
@@ -169,7 +175,7 @@ def term_as_interrupt() -> Iterator[None]:
     documented interrupted exit (one line, 130) instead of the signal's silent 143. A CI
     job's timeout (GitLab, GitHub Actions, `timeout`), `kill` and `systemctl stop` send
     SIGTERM; `regress` still writes the JUnit and JSON of the cases judged, `live` sets
-    its own handler while it captures (it stops and reports, cli/live.py). A SIGTERM
+    its own handler while it captures (it stops and reports, cli/live_run.py). A SIGTERM
     ignored when flowcheck started stays ignored (flowcheck.dispositions)."""
     def interrupt(*_: object) -> None:
         raise KeyboardInterrupt
