@@ -1,9 +1,10 @@
 """`flowcheck live`'s command lines, run without typer when typer would refuse nothing in
 them (flowcheck.cli.direct): every option given once, as `--name VALUE` (two words), each
-value one typer takes as it is. Anything else (help, `--name=VALUE`, `-iIFACE`, an
-unknown option or word, a value typer would convert or refuse, an option repeated) is
-left to typer, whose words, exit codes and help stay the only ones
-(tests/test_cli_direct_live.py runs both on the same command lines).
+value one typer takes as it is (the configuration flags: cli.direct_flags). Anything
+else (help, `--name=VALUE`, `-iIFACE`, an unknown option or word, a value typer would
+convert or refuse, an option repeated) is left to typer, whose words, exit codes and
+help stay the only ones (tests/test_cli_direct_live.py runs both on the same command
+lines).
 
 typer building live's 21 parameters' validators (pydantic) took 0.12 CPU-s of each
 start, as much as the rest of the command line's parsing and imports (session 54,
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from flowcheck.cli.direct import config_path
+from flowcheck.cli.direct_flags import CONFIG, ordered, take_flag
 
 # The values typer takes as they are and converts as Python does: decimal digits for
 # --buffer (int), and a decimal number for --duration (float). Others ("1e3", "+5",
@@ -31,18 +33,6 @@ DECIMAL = re.compile(r"[0-9]{1,9}(\.[0-9]{1,9})?")
 OWN = {"--interface": "interface", "-i": "interface", "--format": "output",
        "--write": "write", "--duration": "duration", "--capture-filter": "capture_filter",
        "--buffer": "buffer", "--html": "html", "--sniffer": "sniffer"}
-# The configuration flags (cli.options.CONFIG_PARAMETERS, in its order: a second wrong
-# value is not reported before the first), spelling -> (the configuration key it sets,
-# whether it repeats). Their values are text, read by flowcheck.config.
-CONFIG = {"--ndmp-port": ("ndmp_port", False), "--media-range": ("media_range", True),
-          "--agent-range": ("agent_range", True),
-          "--media-server": ("media_servers", True),
-          "--remote-agent": ("remote_agents", True),
-          "--backup-network": ("backup_network", True),
-          "--port-hold": ("port_hold_seconds", False), "--resources": ("resources", False),
-          "--profile": ("profile", False),
-          "--retransmission-timeout": ("retransmission_timeout", False),
-          "--vxlan-port": ("vxlan_ports", True), "--geneve-port": ("geneve_ports", True)}
 FORMATS = ("table", "json")
 SNIFFERS = ("tcpdump", "dumpcap", "scapy")
 
@@ -70,14 +60,8 @@ def live_call(words: list[str]) -> Callable[[], int] | None:
                 return None
             own[name] = converted
         elif word in CONFIG:
-            name, repeatable = CONFIG[word]
-            if (name in given and not repeatable) or value.startswith("-"):
+            if not take_flag(flags, word, value):
                 return None
-            given.add(name)
-            if repeatable:
-                flags.setdefault(name, []).append(value)  # type: ignore[union-attr]
-            else:
-                flags[name] = value
         elif word == "--config" and "config" not in given:
             given.add("config")
             config_file = config_path(value)
@@ -87,8 +71,7 @@ def live_call(words: list[str]) -> Callable[[], int] | None:
             return None
     if "interface" not in own:
         return None
-    ordered = {key: flags[key] for key, _ in CONFIG.values() if key in flags}
-    return lambda: _run(own, ordered, config_file)
+    return lambda: _run(own, ordered(flags), config_file)
 
 
 def _run(own: dict[str, object], flags: dict[str, object], config_file: Path | None) -> int:
