@@ -1,7 +1,7 @@
 """The common command lines (`connections` or `analyze`, captures, `--format json|table`,
-`--config FILE`, the configuration flags) run without typer (flowcheck.cli.direct): the same output, error line
-and exit code as typer's, and neither typer nor pydantic (typer's validators) loaded for
-them."""
+`--config FILE`, the configuration flags) run without typer (flowcheck.cli.direct): the
+same output, error line and exit code as typer's, and neither typer nor pydantic
+(typer's validators) loaded for them."""
 
 from __future__ import annotations
 
