@@ -1,8 +1,8 @@
 """The common command lines, run without typer: `connections` or `analyze`, captures, at
 most `--format json|table`, at most `--config FILE` and the configuration flags
 (`--media-range 5001-5100 --agent-range 6001-6100`: what scripts, benchmarks and the
-README's commands run, again and again), and `live` with options typer would take as
-they are (flowcheck.cli.direct_live).
+README's commands run, again and again), `live` with options typer would take as they
+are (flowcheck.cli.direct_live) and `regress` (flowcheck.cli.direct_regress).
 
 typer builds a pydantic validator for each of a command's 18 parameters, given or not:
 pydantic's import alone was 0.1 s, and with typer's own 0.03 s the command line's
@@ -63,11 +63,16 @@ def direct_call(argv: list[str]) -> Callable[[], int] | None:
     `analyze`, captures (none starting with "-": "-", standard input, too is left to
     typer), at most one `--format json|table`, at most one `--config FILE` (config_path)
     and configuration flags (`--media-range 5001-5100`: cli.direct_flags) anywhere among
-    them, or `live` with options typer takes as they are (cli.direct_live); else None."""
+    them, `live` with options typer takes as they are (cli.direct_live), or `regress`
+    with paths and its options (cli.direct_regress); else None."""
     if argv and argv[0] == "live":
         from flowcheck.cli.direct_live import live_call
 
         return live_call(argv[1:])
+    if argv and argv[0] == "regress":
+        from flowcheck.cli.direct_regress import regress_call
+
+        return regress_call(argv[1:])
     if not argv or argv[0] not in DIRECT_COMMANDS:
         return None
     from flowcheck.cli.direct_flags import CONFIG, ordered, take_flag
