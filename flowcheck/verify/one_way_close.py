@@ -48,7 +48,7 @@ def one_way_head(carried: bool = False) -> str:
 def unseen_halt_words(ctx: Context, session: Session, conn: Connection,
                       fin: ControlPacket) -> str:
     """The control connection's close by the same host within moments (fin:
-    aborted.closed_with_control's), read as far as one direction allows: one process's
+    one_exit.closed_with_control's), read as far as one direction allows: one process's
     exit ends all its connections, but a halt the other side notified before it would
     travel the direction the capture lacks (no control_closed then)."""
     stream = ctx.stream_by_uid.get(session.control_uid)

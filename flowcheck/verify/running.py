@@ -19,12 +19,12 @@ from flowcheck.verify.context import Context
 from flowcheck.verify.control_closed import halt_after, report_closed
 from flowcheck.verify.control_reset import halt_unanswered, report_reset
 from flowcheck.verify.control_stall import control_stall, no_messages, start_unseen
-from flowcheck.verify.cut_transfer import unseen_cut_transfers
 from flowcheck.verify.evidence import ended_early
 from flowcheck.verify.hidden_ends import announcement_lost, lost_start, missed_from
 from flowcheck.verify.idle_bound import bounded_idle_words, data_end_in
 from flowcheck.verify.lost_fin import LostFin, lost_close
 from flowcheck.verify.lost_reply import failure_signs
+from flowcheck.verify.mid_transfer_resets import unseen_cut_transfers
 from flowcheck.verify.one_way_data import halts_unseen
 from flowcheck.verify.one_way_start import agent_start, started_one_way
 from flowcheck.verify.open_transfer import open_transfer, polled_halted, report_open_transfer

@@ -32,13 +32,13 @@ from flowcheck.model import (
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS, reply_to
 from flowcheck.sessions.unheard_ack import handshake_unheard
-from flowcheck.verify.aborted import closed_with_control
 from flowcheck.verify.allow_rules import capitalised, lowered
 from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.capture_points import resends_vanished, resends_vanished_words
 from flowcheck.verify.context import Context
 from flowcheck.verify.durations import span_words
 from flowcheck.verify.end_roles import role_words
+from flowcheck.verify.one_exit import closed_with_control
 from flowcheck.verify.pmtu import (
     TooBig,
     conn_fix,
