@@ -5,7 +5,8 @@ session, `tcpdump -i any` or a duplicating network; copies between two files, tw
 interfaces, or a file and itself at an offset (flowcheck.connections.points) are two
 capture points' captures given together: the finding names the files, the copies each
 pair holds, and the offset between their clocks (and the shift flowcheck applied to a
-file's times to take it out, flowcheck.connections.track_connections). Copies a Windows
+file's times to take it out, flowcheck.connections.track_connections), in
+flowcheck.connections.point_names' words. Copies a Windows
 tool made by logging each packet at several places of one host's stack (pktmon, netsh
 trace: flowcheck.sources.host_tools) are that tool's, one capture point's: the finding
 says so and how to have each packet once (host_tool_copies). Copies a router or bridge
@@ -23,7 +24,8 @@ from typing import TYPE_CHECKING
 
 from flowcheck.connections.copy_family import ipv6_only, ipv6_words
 from flowcheck.connections.copy_window import COPY_WINDOW
-from flowcheck.connections.offsets import ALIGN_SECONDS, appended
+from flowcheck.connections.offsets import appended
+from flowcheck.connections.point_names import PointNames
 from flowcheck.connections.relay_words import (
     near_fix,
     near_words,
@@ -98,7 +100,7 @@ def _copies_finding(tracker: ConnectionTracker, captures: list[CaptureInfo] | No
         return _one_point(count, copies.frames, copies.relays, replays, _later(copies),
                           copies.count)
     lead = f"{count}another packet of the capture set in the same direction"
-    names = _Names(points, captures or [], shifts or {})
+    names = PointNames(points, captures or [], shifts or {})
     said = [names.pair(entry) for entry in pairs[:_NAMED]]
     if len(pairs) > _NAMED:
         said.append(f"and {len(pairs) - _NAMED} more pairs of capture points")
@@ -148,73 +150,6 @@ def _between_points(points: CapturePoints, entry: Offset) -> bool:
     first, second = entry.sources
     return first != second or appended(entry) or (
         entry.offset is not None and abs(entry.offset) > COPY_WINDOW)
-
-
-class _Names:
-    """Capture points named by their files."""
-
-    def __init__(self, points: CapturePoints, captures: list[CaptureInfo],
-                 shifts: dict[int, float]) -> None:
-        self.points, self.captures, self.shifts = points, captures, shifts
-
-    def name(self, index: int) -> str:
-        return self.captures[index].path if index < len(self.captures) else f"file {index + 1}"
-
-    def pair(self, entry: Offset) -> str:
-        low, high = entry.sources
-        first, second = self.name(low), self.name(high)
-        routed = ", a router apart (the TTL differs)" if entry.routed else ""
-        if appended(entry):
-            return (f"{first} holds {entry.copies:,} copies of its own packets at about the "
-                    f"same times ({_ms(entry.offset)} after them) but apart in the file"
-                    f"{routed}: a second capture point's capture appended to the first "
-                    "(mergecap -a), its times going back where it begins; each packet counts "
-                    "at its first copy")
-        if low == high:
-            return (f"{first} holds {entry.copies:,} copies of its own packets "
-                    f"{abs(entry.offset or 0.0):.3f} s after them{routed}: two capture "
-                    "points' captures merged into one file (mergecap) while their clocks "
-                    "disagreed, or one appended to the other (mergecap -a); each packet counts "
-                    "at its first copy, and the file's times are each point's own (give the "
-                    "two captures as separate files to have them read on one clock)")
-        if entry.same_time == entry.copies:
-            return (f"{second} holds the same packets as {first} at the very same times "
-                    f"({entry.copies:,}): the same capture given twice (or two sniffers on "
-                    "one interface)")
-        file_low, file_high = entry.sources
-        moved = self.shifts.get(file_high, 0.0) - self.shifts.get(file_low, 0.0)
-        offset = (entry.offset or 0.0) - moved  # as the files' own clocks read
-        text = (f"{second} holds {entry.copies:,} copies of packets of {first}: two capture "
-                f"points' captures of the same traffic{routed}")
-        if not moved and abs(offset) <= ALIGN_SECONDS:
-            return (f"{text}; their clocks agree (the median time between a packet and its "
-                    f"copy is {_ms(offset)}, the path between the points included)")
-        if not moved:  # standard input cannot be read again
-            return (f"{text}; {second}'s clock reads {offset:+.3f} s against {first}'s (the "
-                    "median time between a packet and its copy), and each file's times are "
-                    "its own clock's")
-        # Said of the file read on another's clock (the one shifted; the second if both).
-        if self.shifts.get(file_low) and not self.shifts.get(file_high):
-            first, second, offset = second, first, -offset
-            file_low, file_high = file_high, file_low
-        return (f"{text}; {second}'s clock reads {offset:+.3f} s against {first}'s (the "
-                f"median time between a packet and its copy): "
-                f"{shifted_words(second, self.shifts[file_high])}")
-
-
-def shifted_words(name: str, by: float) -> str:
-    """What flowcheck did with a file read on another's clock (track_connections' shift
-    of `by` seconds), and how to see the same in Wireshark."""
-    return (f"flowcheck read {name}'s times shifted by {by:+.6f} s, so the packets of both "
-            "come in the order they happened and the frames are numbered in that order (to "
-            f"see it in Wireshark: editcap -t {by:+.6f} {name} shifted.pcap, then mergecap "
-            "the two)")
-
-
-def _ms(seconds: float | None) -> str:
-    """A time difference in milliseconds, "0.0 ms" rather than "-0.0 ms"."""
-    value = round((seconds or 0.0) * 1e3, 1)
-    return f"{value + 0.0:.1f} ms"
 
 
 # A capture point that sees packets twice (a SPAN of both ports, -i any across a bridge, a
