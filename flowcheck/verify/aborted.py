@@ -250,7 +250,7 @@ def _lost_words(ctx: Context, conn: Connection, session: Session, closer: str
     unseen = conn.evidence(other).sent_unseen
     if not unseen or conn.sniffer_missed:
         return None
-    sender = conn.resp_h if other == "resp" else conn.orig_h
+    sender = conn.host(other)
     sender_words = role_words(conn, session, sender)
     closer_words = role_words(conn, session, closer)
     frame = conn.evidence(other).sent_unseen_frame

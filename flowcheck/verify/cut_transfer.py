@@ -239,7 +239,7 @@ def _forged_words(ctx: Context, conn: Connection, session: Session) -> str:
     if not sides or any(t is None or t[0] == t[1] for t in ttls):
         return ""
     return "; ".join(
-        forged_words(role_words(conn, session, conn.orig_h if side == "orig" else conn.resp_h),
+        forged_words(role_words(conn, session, conn.host(side)),
                      rst, own)
         for side, (rst, own) in zip(sides, ttls, strict=True))  # type: ignore[misc]
 
@@ -261,7 +261,7 @@ def _ended_both(ctx: Context, session: Session, conn: Connection
         return None
     host = conn.orig_h if conn.orig_rst else conn.resp_h
     fin = stream.fin
-    if host != (control.orig_h if fin.direction == "orig" else control.resp_h) \
+    if host != control.host(fin.direction) \
             or abs(fin.ts - reset_time(conn)) > ONE_EXIT_SECONDS:
         return None
     gap = fin.ts - reset_time(conn)

@@ -36,7 +36,7 @@ def closed_with_control(ctx: Context, session: Session, conn: Connection
         return None
     fin = stream.fin
     closer = conn.orig_h if closing(conn)[0] == "originator" else conn.resp_h
-    if closer != _sender(control, fin.direction):
+    if closer != control.host(fin.direction):
         return None
     if (conn.fin_frames[0] < fin.frame and conn.last_ts < fin.ts - ONE_EXIT_SECONDS) or \
             (conn.fin_frames[0] > fin.frame and conn.last_ts > fin.ts + ONE_EXIT_SECONDS):
@@ -46,13 +46,8 @@ def closed_with_control(ctx: Context, session: Session, conn: Connection
     # the agent's crash 0.5 s behind read data_aborted, not control_closed.
     starts = [m for m in stream.messages if m.type == "request" and message_op(m) in JOB_STARTS
               and (m.frame < fin.frame or (m.direction != fin.direction and may_precede(
-                  ctx, _sender(control, m.direction), m.ts, closer, fin.ts)))]
+                  ctx, control.host(m.direction), m.ts, closer, fin.ts)))]
     if not starts or any(message_op(m) in HALTS and starts[-1].frame < m.frame < fin.frame
                          for m in stream.messages):
         return None
     return fin
-
-
-def _sender(control: Connection, direction: str) -> str:
-    """The host of the control connection that sent in `direction` ("orig", "resp")."""
-    return control.orig_h if direction == "orig" else control.resp_h

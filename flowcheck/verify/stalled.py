@@ -165,8 +165,7 @@ def stall_words(kind: str, conn: Connection, roles: tuple[str, str], stall: Stal
     the capture went on after the latest resend, when known; from_first: after is from
     the first resend instead ("..., the first in frame 80, the last in frame 90) ...; the
     capture went on 12.4 s after the first of them")."""
-    sender, receiver = ((conn.orig_h, conn.resp_h) if stall.side == "orig"
-                        else (conn.resp_h, conn.orig_h))
+    sender, receiver = conn.host(stall.side), conn.host(other_direction(stall.side))
     role, receiver = roles[0], f"{roles[1]} {receiver}"
     first = from_first and stall.first_frame > 0
     last = ((f", the first in frame {stall.first_frame}" if first else "")
