@@ -13,6 +13,7 @@ from flowcheck.connections.offsets import ALIGN_SECONDS, appended
 from flowcheck.model import CaptureInfo
 
 if TYPE_CHECKING:
+    from flowcheck.connections.copy_family import CopyFamily
     from flowcheck.connections.offsets import Offset
     from flowcheck.connections.points import CapturePoints
 
@@ -27,10 +28,11 @@ class PointNames:
     def name(self, index: int) -> str:
         return self.captures[index].path if index < len(self.captures) else f"file {index + 1}"
 
-    def pair(self, entry: Offset) -> str:
+    def pair(self, entry: Offset, family: CopyFamily) -> str:
+        """What one pair of capture points' copies show (family: the words' IP version)."""
         low, high = entry.sources
         first, second = self.name(low), self.name(high)
-        routed = ", a router apart (the TTL differs)" if entry.routed else ""
+        routed = f", a router apart (the {family.ttl} differs)" if entry.routed else ""
         if appended(entry):
             return (f"{first} holds {entry.copies:,} copies of its own packets at about the "
                     f"same times ({_ms(entry.offset)} after them) but apart in the file"
