@@ -227,7 +227,7 @@ class Context:
 
     def host_sessions(self, session: Session, side: Side) -> list[Session]:
         """The sessions whose control address on `side` ("agent" or "media") is the
-        session's, itself included, in order: all that sessions.stack_addresses.host_proofs
+        session's, itself included, in order: all that sessions.stack_addresses.address_proofs
         reads of the others, so that a proof per session walks its host's sessions, not
         every session (a flood of lone SYNs to the NDMP port: one session each)."""
         if not self._by_host:

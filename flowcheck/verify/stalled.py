@@ -29,7 +29,7 @@ from flowcheck.verify.stall_passed import passed_stall
 from flowcheck.verify.stall_record import Stall
 
 if TYPE_CHECKING:
-    from flowcheck.verify.host_proof import HostProof
+    from flowcheck.verify.capture_host_proof import CaptureHostProof
 
 # Resends of a sender's last bytes that show the path stopped delivering them: each
 # waited a retransmission timeout for an ACK that did not come.
@@ -41,7 +41,7 @@ STATE_LOST = ("A firewall or NAT device between them that dropped the connection
 
 
 def silent_peer_words(receiver: str, host: str, sender: str,
-                      on: HostProof | None = None) -> str:
+                      on: CaptureHostProof | None = None) -> str:
     """The readings of resends its receiver never answered besides a device between the
     hosts (STATE_LOST): the receiver host gone or unreachable, and, on a capture taken on
     that host itself, the host (the packet tap sees arriving packets before the host's
@@ -63,7 +63,7 @@ def silent_peer_words(receiver: str, host: str, sender: str,
 
 
 def silent_peer_fix(receiver: str, host: str, sender: str,
-                    on: HostProof | None = None) -> str:
+                    on: CaptureHostProof | None = None) -> str:
     """The fix for silent_peer_words: the host first (the first thing an admin checks);
     on: as there."""
     if on is not None and on.host == host:
