@@ -38,7 +38,8 @@ CHUNK = 1024  # connections per chunk: about a MB of columns and text at once
 # they are as_dict's; a run whose first connection's as_dict has other keys writes every
 # row through as_dict (ConnectionRows.pieces).
 FIELDS = ("uid", "orig_h", "orig_p", "resp_h", "resp_p", "ts", "duration", "conn_state",
-          "history", "orig_pkts", "resp_pkts", "orig_bytes", "resp_bytes", "missed_bytes",
+          "history", "orig_pkts", "resp_pkts", "orig_bytes", "resp_bytes", "orig_unique_bytes",
+          "resp_unique_bytes", "missed_bytes",
           "gaps", "retransmits", "syn_retries", "first_frame", "last_frame", "rtt",
           "icmp_unreachable", "tunnel", "role", "session")
 
