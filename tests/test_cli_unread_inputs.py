@@ -4,7 +4,10 @@ trial of session 53, files of tests/data/tcpdump-tests):
 - every packet on a link type flowcheck does not read (Frame Relay, 802.15.4, a
   switch's DSA tags): nothing could be read, exit 3 with one line on every command
   (`connections` listed nothing and exited 0 where `analyze` read it inconclusive);
-  a set where some packet is readable is read in part, as before.
+  a set where some packet is readable is read in part, as before;
+- packets the snap length cut (beep-oobr: 64 of 262,144 bytes kept): `truncated` stays
+  the file's end (false), and `snap_cut` / `snap_length` say the cut, as tshark's
+  frame.cap_len < frame.len tells it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "data" / "tcpdump-tests"
 FRELAY = CORPUS / "OSPFv3_NBMA_adjacencies.pcap"
+BEEP = CORPUS / "beep-oobr.pcap"
 
 
 def _flowcheck(*argv: str) -> subprocess.CompletedProcess[str]:
@@ -56,3 +60,16 @@ def test_a_set_with_a_readable_packet_is_read_in_part() -> None:
     assert document["capture_summary"]["undecodable"] == _packets(FRELAY)
     assert document["connections"]
 
+
+def test_packets_cut_by_the_snap_length_are_said_apart_from_a_cut_file() -> None:
+    result = _flowcheck("connections", "--format", "json", str(BEEP))
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    (capture,) = document["captures"]
+    cut = _packets(BEEP, "frame.cap_len < frame.len")
+    assert cut == 2
+    assert capture["truncated"] is False  # the file ends where its last record does
+    assert capture["snap_cut"] == cut and capture["snap_length"] == 64
+    assert document["capture_summary"]["snap_cut"] == cut
+    text = _flowcheck("connections", str(BEEP)).stdout
+    assert f"2 packets (1 non-TCP skipped; {cut} cut by the snap length, 64 bytes kept)" in text
