@@ -108,3 +108,31 @@ def test_built_resends_count_once_on_every_path(tmp_path: Path) -> None:
         40001: 3000, 40002: 3000, 40003: 3000, 40004: 3000}
     assert {c["orig_p"]: c["orig_bytes"] for c in document["connections"]} == {
         40001: 4000, 40002: 4000, 40003: 4500, 40004: 4000}
+
+
+def test_resends_and_a_segment_the_sniffer_missed_give_the_whole_transfer(
+        tmp_path: Path) -> None:
+    """The 1 GB trial's capture held both: the total, each byte once plus the bytes the
+    receiver acknowledged that the capture lacks, is what the backup moved (1,073,745,920
+    B there). It was left out whenever a segment was resent (tshark's sum counted it
+    twice). Here one data segment of the stored capture is removed, as a sniffer loses
+    it."""
+    plain = tmp_path / "fh.pcap"
+    plain.write_bytes(subprocess.run(["gzip", "-dc", str(PATHLOSS / "fh-pathloss-media.pcap.gz")],
+                                     capture_output=True, check=True).stdout)
+    whole = tcptrace_unique(plain)
+    first_data = subprocess.run(
+        ["tshark", "-r", str(plain), "-Y", "tcp.srcport == 6280 && tcp.len == 1448 && "
+         "!tcp.analysis.retransmission", "-T", "fields", "-e", "frame.number"],
+        capture_output=True, text=True, check=True).stdout.split()
+    lost = tmp_path / "lost.pcap"
+    subprocess.run(["editcap", str(plain), str(lost), first_data[500]], check=True)
+    document = run_json("analyze", "--config", str(PATHLOSS / "fh-pathloss-media.toml"),
+                        str(lost), "--format", "json")
+    assert [f["code"] for f in document["findings"]] == ["capture_loss"]
+    moved = whole[("10.77.1.2", 6280, "10.77.0.1", 5379)][0]
+    detail = document["sessions"][0]["steps"][3]["detail"]
+    assert detail.startswith(f"{moved - 1448} B agent -> media server (backup) over 1 data "
+                             "connection, each byte once (656 B more sent again")
+    assert ("and 1448 B more that the capture lacks and the media server acknowledged "
+            f"(segments the sniffer missed: capture_loss; {moved} B in all)") in detail

@@ -55,8 +55,8 @@ def flow_detail(ctx: Context, session: Session, conns: list[Connection],
     apart with the TCP payload in all, `sent`: sent_each_way's, capture copies left out;
     the message says so when the connections held any); the bytes the capture lacks
     that the receivers acknowledged (acked_missed: the sniffer missed them) added in
-    words, with the total when nothing was resent (a stall's resends leave it open) and
-    every byte seen was acknowledged."""
+    words, with the total when every byte seen was acknowledged and, resends captured,
+    the capture holds the receivers' ACKs of the bytes it lacks."""
     direction = " -> ".join(way_words(ctx, session, conns, key))
     other = "to_media" if key == "to_agent" else "to_agent"
     count = f"{len(conns)} data connection{'s' if len(conns) != 1 else ''}"
@@ -89,9 +89,14 @@ def flow_detail(ctx: Context, session: Session, conns: list[Connection],
         resent_words = (f" (TCP payload, {segments} included: resent, or out of order on "
                         f"the way{twice})" if resent else "")
     unacked = any(c.orig_unacked or c.resp_unacked for c in conns)
-    gap_words = missed_words(None if cut else acked_missed(session, conns, key),
-                             way_words(ctx, session, conns, key),
-                             None if resent or unacked else unique[key])
+    gap = None if cut else acked_missed(session, conns, key)
+    # The total: each byte once plus what the receivers acknowledged of the bytes the
+    # capture lacks, when every byte seen was acknowledged, and, resends captured, only
+    # with those ACKs in the capture (a stall's resends, its receiver's ACKs not
+    # captured, leave it open).
+    total = not unacked and (not resent or (gap is not None and gap.acked))
+    gap_words = missed_words(gap, way_words(ctx, session, conns, key),
+                             unique[key] if total else None)
     return (f"{unique[key]} B {direction} ({session.kind_words(short=True)}) over {count}"
             f"{resent_words}{gap_words}; {other_way_words(session, conns, other, unique)}"
             + (f"; each byte counted once ({copies} B of capture copies left out: "
