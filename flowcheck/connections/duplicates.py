@@ -307,9 +307,8 @@ def _one_point(count: str, frames: list[int], relays: RelayCopies, family: CopyF
         f"several of its points, with their own link headers or {family.ttls}, which "
         "flowcheck counts once all the same); if the network does (the copies are in a "
         "capture on the receiving host itself): find the device duplicating packets "
-        "between the hosts (a "
-        "duplicating rule, a bridging loop, a misconfigured bond or port mirror back into "
-        "the network); TCP delivers each byte once all the same",
+        "between the hosts (a duplicating rule, a bridging loop, a misconfigured bond or port "
+        "mirror back into the network); TCP delivers each byte once all the same",
         frames=frames)
 
 

@@ -115,8 +115,8 @@ class AddressProof(NamedTuple):
 
 
 def address_proofs(session: Session, sessions: Sequence[Session],
-                by_uid: Mapping[str, Connection], config: Config, side: Side,
-                skip: Collection[str] = ()) -> Iterator[AddressProof]:
+                   by_uid: Mapping[str, Connection], config: Config, side: Side,
+                   skip: Collection[str] = ()) -> Iterator[AddressProof]:
     """The proofs that an address is the own of the session's host on `side` (its control
     address there): session_proof's for this session and each with the same control
     address on that side, in the order of `sessions`, then the configuration's pair
@@ -141,5 +141,5 @@ def host_addresses(session: Session, sessions: Sequence[Session],
     (address_proofs)."""
     host = _control_host(session, side)
     return {host} | {proof.address for proof in address_proofs(session, sessions, by_uid,
-                                                            config, side)
+                                                               config, side)
                      if other_version(proof.address, host)}

@@ -43,8 +43,8 @@ def _proven_host(ctx: Context, a: str, b: str) -> CaptureHostProof | None:
         return None  # the two proofs disagree: neither holds
     if marked is not None:
         other = b if marked == a else a
-        return CaptureHostProof(marked, words_by_marks(ctx.host_marks, marked, other, one), on,
-                         True)
+        return CaptureHostProof(marked, words_by_marks(ctx.host_marks, marked, other, one),
+                                on, True)
     if on is not None:
         other = b if on[0] == a else a
         return CaptureHostProof(on[0], taken_on_words(on, other), on, False)

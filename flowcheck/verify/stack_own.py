@@ -53,7 +53,7 @@ def own_other_version(ctx: Context, session: Session, ann: Announcement,
         return None
     skip = {c.uid for c in attempts}
     proofs = address_proofs(session, ctx.host_sessions(session, side), ctx.by_uid, ctx.config,
-                         side, skip)
+                            side, skip)
     proof = next((proof for proof in proofs if same_host(proof.address, ann.ip)), None)
     return None if proof is None else _proof_words(proof, session, side, host)
 
