@@ -220,6 +220,12 @@ class Connection:
             return self.orig_bytes >= self.resp_bytes
         return self.orig_acked_unseen >= self.resp_acked_unseen
 
+    def host(self, side: str) -> str:
+        """The address of the connection's `side`, a direction: orig_h for "orig", resp_h
+        for "resp" (a packet's or message's `direction` is its sender's side; the other
+        end's is host(other_direction(side)))."""
+        return self.orig_h if side == "orig" else self.resp_h
+
     def evidence(self, side: Direction) -> SideEvidence:
         """side's ("orig" or "resp") evidence; NO_EVIDENCE (read only) when it has none."""
         found = self.orig_evidence if side == "orig" else self.resp_evidence
