@@ -46,9 +46,12 @@ def test_a_capture_cut_after_the_data_connection_opened_says_what_it_lacks(
     assert "retransmission" not in data["message"] + data["fix"]
     [step] = [s for s in document["sessions"][0]["steps"] if s["step"] == 4]
     assert step["status"] == "unknown" and step["detail"].startswith("unknown: no bytes")
-    table = _analyze(config, capsys, monkeypatch)
+    html = tmp_path / "cut16.html"
+    table = _analyze([*config, "--html", str(html)], capsys, monkeypatch)
     [row] = [line for line in table.splitlines() if line.startswith("4 ")]
     assert " unknown " in row and "unknown: " not in row and " no bytes agent " in row
+    page = html.read_text()
+    assert "<td>no bytes agent to media server" in page and "unknown: no bytes" not in page
 
 
 def test_a_capture_cut_before_the_backup_started_names_no_retransmission_timeout(
