@@ -25,6 +25,28 @@ def acked_unseen(side: Endpoint) -> int:
     return side.unseen_top - side.unseen_first
 
 
+def unique_bytes(side: Endpoint) -> int | None:
+    """The side's payload bytes the capture holds, each counted once by sequence number
+    (tcptrace's "unique bytes sent"): from its base (a SYN's sequence number, else the
+    first one seen less 1) + 1 to its highest byte seen (max_end: a FIN takes none),
+    less the holes never filled; None for a side with no byte or FIN seen. The base is
+    a raw 32-bit number: placed at or below max_end (its unwrapped space starts at the
+    side's first raw number, which is the base + 1 or near it)."""
+    if side.max_end is None or side.base is None:
+        return None
+    start = side.base + 1
+    if start > side.max_end:
+        start -= 1 << 32
+    return max(0, side.max_end - start - side.missed_bytes())
+
+
+def repeated_bytes(sent: int, unique: int | None) -> int:
+    """Of a side's `sent` payload bytes (capture copies left out: Connection.sent_once),
+    those its packets repeated (RareFields.orig_repeated): sent less unique_bytes,
+    never negative; 0 when unique is unknown (None)."""
+    return 0 if unique is None else max(0, sent - unique)
+
+
 def fin_acked(side: Endpoint) -> bool:
     """Did the peer ACK the side's FIN, captured: its highest ACK above the side's last
     byte (max_end, which a FIN takes none of), as a FIN takes one sequence number?"""
@@ -108,6 +130,8 @@ def account_missed(c: ConnState, rto: float = 3.0) -> None:
     record.orig_fin_or_byte = acked_one_more(c.orig)
     record.resp_fin_or_byte = acked_one_more(c.resp)
     record.orig_fin_acked, record.resp_fin_acked = fin_acked(c.orig), fin_acked(c.resp)
+    record.orig_repeated = repeated_bytes(record.sent_once("orig"), unique_bytes(c.orig))
+    record.resp_repeated = repeated_bytes(record.sent_once("resp"), unique_bytes(c.resp))
     for name, side, peer in (("orig", c.orig, c.resp), ("resp", c.resp, c.orig)):
         lost = side.lost_holes() if side.holes else []
         untold = untold_holes(side, record.last_ts, rto) if side.holes else []

@@ -248,6 +248,26 @@ class Connection:
             return self.orig_bytes - self.orig_copy_bytes
         return self.resp_bytes - self.resp_copy_bytes
 
+    def unique_sent(self, side: Direction) -> int:
+        """side's ("orig" or "resp") payload bytes counted once each by sequence number:
+        sent_once less the bytes its packets repeated (orig_repeated / resp_repeated:
+        retransmissions of bytes the capture held already). What the side moved, as
+        tcptrace's "unique bytes sent" counts it; the bytes the capture never holds
+        (missed_bytes) are not in it."""
+        if side == "orig":
+            return self.orig_bytes - self.orig_copy_bytes - self.orig_repeated
+        return self.resp_bytes - self.resp_copy_bytes - self.resp_repeated
+
+    @property
+    def orig_unique_bytes(self) -> int:
+        """The JSON's orig_unique_bytes: unique_sent("orig")."""
+        return self.unique_sent("orig")
+
+    @property
+    def resp_unique_bytes(self) -> int:
+        """The JSON's resp_unique_bytes: unique_sent("resp")."""
+        return self.unique_sent("resp")
+
     def acked_unseen_split(self, side: Direction) -> tuple[int, bool]:
         """(payload bytes, FIN acknowledged) of a side the capture holds no segment of,
         as the other side's ACKs show them: orig/resp_acked_unseen, less the side's FIN
@@ -298,6 +318,8 @@ class Connection:
             "resp_pkts": self.resp_pkts,
             "orig_bytes": self.orig_bytes,
             "resp_bytes": self.resp_bytes,
+            "orig_unique_bytes": self.unique_sent("orig"),
+            "resp_unique_bytes": self.unique_sent("resp"),
             "missed_bytes": self.missed_bytes,
             "gaps": self.gaps,
             "retransmits": self.retransmits,

@@ -258,6 +258,7 @@ class CaptureFile:
                 reads.start(carry, located.missing, self.chunk_size)
             if len(records) or located.next_file:
                 info.packets += len(records)
+                count_snap_cut(info, records.caplen, records.wirelen)
                 yield buf, located.consumed, records, first, located.next_file
             base += located.consumed
             info.bytes_read = base
@@ -358,3 +359,12 @@ def text_mode_hint(read: bytes | bytearray | memoryview) -> str:
     return ("; every 0x0a byte before it follows a 0x0d, as a transfer in text (ASCII) mode "
             "leaves a file: copy it again in binary mode (ftp: binary, or bin)")
 
+
+def count_snap_cut(info: CaptureInfo, caplen: np.ndarray, wirelen: np.ndarray) -> None:
+    """Add a chunk's records to info.snap_cut and snap_length: those whose captured
+    length (caplen, int array) is below their length on the wire (wirelen)."""
+    cut = caplen < wirelen
+    if cut.any():
+        info.snap_cut += int(cut.sum())
+        longest = int(caplen[cut].max())
+        info.snap_length = max(info.snap_length or 0, longest)

@@ -13,6 +13,7 @@ from flowcheck.verify.bytes_each_way import (
     sent_each_way,
     way_words,
 )
+from flowcheck.verify.clean_close import clean_close_words
 from flowcheck.verify.closed_flow import closed_mid_job
 from flowcheck.verify.context import Context, endpoint
 from flowcheck.verify.cut_halt import cut_halt_words
@@ -132,7 +133,8 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
     if sent[key] > 0:
         slowed = "".join(f"; {receiver_detail(s, session)}" for s in receivers)
         return make_step(spec, status, uids, [c.last_frame for c in open_conns],
-                         head + flow_detail(ctx, session, open_conns, sent, key) + slowed
+                         head + flow_detail(ctx, session, open_conns, sent, key)
+                         + clean_close_words(open_conns) + slowed
                          + resource_words(ctx, len(open_conns), "the data of"))
     if acked[key] > len(open_conns):  # the receiver's direction only: its ACKs show it
         return make_step(spec, status, uids, [c.last_frame for c in open_conns],
