@@ -325,10 +325,13 @@ def flow_hidden(ctx: Context, session: Session, conns: list[Connection], key: st
     if all(not c.fin_frames and not c.rst_frames for c in conns) and \
             not any(time_enough(ctx, c.ts, c.first_frame) for c in conns):
         first = min(conns, key=lambda c: c.ts)
+        # It opened (its handshake is in the capture): what cannot be seen is its data,
+        # not "whether it was answered" (newuser54), and no TCP retry is waited for.
         ended_early(ctx, session, f"the data connection {first.uid} opened", first.ts,
-                    opening_frames(first), conn=first,
-                    waits="its data could be seen (retransmission timeout "
-                          f"{ctx.config.retransmission_timeout:g} s)", frame=first.first_frame)
+                    opening_frames(first), conn=first, waits="its data could be seen",
+                    unseen="whether the backup or restore data flowed on it",
+                    stop_after="until data flows on the data connection",
+                    frame=first.first_frame)
         return (f"the capture ended {after(ctx, first.ts, first.first_frame):.3f} s after the "
                 "data connection opened, while it was still open")
     return ""
