@@ -5,6 +5,14 @@ Run 15: two IPv6 restores, the agent's output chain dropping job 1's data SYN-AC
 said "fd77::1's SYNs were dropped on the way or never sent", the SYN-ACKs in a
 parenthesis only, and its fix opened the way in alone, not the answers' way out of the
 agent, where the lab dropped them (flowcheck.verify.answer_seen, verify.data_links).
+
+Run 10: dual-stack through a router, both hosts' `tcpdump -i any` (SLL2) merged, every
+copy IPv6 (the IPv4 callback was rejected by the router, at one point only).
+`capture_duplicates` said "same IP ID" and "TTL" of IPv6 packets (the words were IPv6's
+only when every connection is: connections.copy_family), told one of its 26 copies (the
+router's held SYN) and left the 21 marked alike within 0.5 ms unsaid, and read that
+held SYN "either held by a router ... or captured at two points whose clocks disagree",
+though those 21 show the two clocks agree (connections.relay_words).
 """
 
 from __future__ import annotations
@@ -13,10 +21,12 @@ from pathlib import Path
 
 from stored import shared_analysis
 
+from flowcheck.model import Finding
 from flowcheck.report.answer import answer_rows
 
 HERE = Path(__file__).resolve().parents[1] / "captures" / "field60-matrix"
 ONE_WAY = HERE / "two-ipv6-restores-data-synacks-dropped-by-agent-captured-in-on-media.pcap.gz"
+HELD = HERE / "dual-stack-callback-rejected-by-router-both-hosts-any-merged-sll2-held-syn.pcap.gz"
 
 
 def test_a_capture_of_the_listeners_direction_names_its_answers_lost_too() -> None:
@@ -41,3 +51,38 @@ def test_a_capture_of_the_listeners_direction_names_its_answers_lost_too() -> No
     assert step4.status == "missing"
     assert step4.detail.endswith("fd77::1's SYNs or fd77::2's SYN-ACKs were dropped on the "
                                  "way, or the SYNs never sent")
+
+
+def _copies() -> Finding:
+    analysis = shared_analysis(HELD)
+    assert analysis.verdict == "fail"
+    assert [f.code for f in analysis.findings if str(f.severity) == "error"] == [
+        "callback_refused"]
+    [copies] = [f for f in analysis.findings if f.code == "capture_duplicates"]
+    return copies
+
+
+def test_ipv6_copies_of_a_dual_stack_capture_are_said_in_ipv6_words() -> None:
+    """Every copy IPv6 (the IPv4 callback at one point only): no IP ID, hop limits."""
+    copies = _copies()
+    assert copies.message.startswith(
+        "26 of 66 packets are copies of a packet captured before them in the same direction "
+        "(same TCP header and payload): ")
+    assert "at a hop limit one lower" in copies.message
+    assert "IP ID" not in copies.message and "TTL" not in copies.message + copies.fix
+
+
+def test_a_held_copy_among_near_ones_is_the_routers_not_a_clock() -> None:
+    """21 copies marked leaving one host and arriving at the other within 0.5 ms: told
+    with the held one, whose lateness the two clocks' agreement leaves to the router."""
+    copies = _copies()
+    assert ("22 of them were told by where they were captured, 21 within 0.5 ms of the "
+            "original and 1 later (1020.2 ms after it): the file's Linux cooked headers mark "
+            "each original as sent by the host that captured it (outgoing) and its copy as "
+            "arriving at the host that captured it, at a " in copies.message)
+    assert "two hosts' captures (tcpdump -i any on each) merged into one file" in copies.message
+    assert ("1 of them over 1 s after the original with its TSval: held by a router while "
+            "it resolved the next hop's link-layer address (a neighbour queue keeps them up "
+            "to 3 s), sent once: the copies within 0.5 ms of their originals show the two "
+            "captures' clocks agree." in copies.message)
+    assert "clocks disagree" not in copies.message
