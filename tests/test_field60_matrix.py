@@ -6,6 +6,10 @@ said "fd77::1's SYNs were dropped on the way or never sent", the SYN-ACKs in a
 parenthesis only, and its fix opened the way in alone, not the answers' way out of the
 agent, where the lab dropped them (flowcheck.verify.answer_seen, verify.data_links).
 
+Run 26: two jobs, job 2's callback SYNs dropped by the media server, 1.9% of the
+frames deleted (job 1's alone). `capture_loss`'s fix filtered on the lossy connections'
+hosts alone, a filter that drops the failing job 2 whole (flowcheck.verify.loss).
+
 Run 10: dual-stack through a router, both hosts' `tcpdump -i any` (SLL2) merged, every
 copy IPv6 (the IPv4 callback was rejected by the router, at one point only).
 `capture_duplicates` said "same IP ID" and "TTL" of IPv6 packets (the words were IPv6's
@@ -86,3 +90,20 @@ def test_a_held_copy_among_near_ones_is_the_routers_not_a_clock() -> None:
             "to 3 s), sent once: the copies within 0.5 ms of their originals show the two "
             "captures' clocks agree." in copies.message)
     assert "clocks disagree" not in copies.message
+
+
+LOSSY = HERE / "two-jobs-callback-syns-dropped-by-media-captured-on-agent-sniffer-loss.pcap.gz"
+
+
+def test_the_sniffers_fix_filters_on_every_jobs_hosts() -> None:
+    """Only job 1's connections lost bytes; the filter the fix gives keeps job 2's
+    agent, whose callback failed, too."""
+    analysis = shared_analysis(LOSSY)
+    assert analysis.verdict == "fail"
+    assert [f.code for f in analysis.findings if str(f.severity) == "error"] == [
+        "callback_unanswered"]
+    [loss] = [f for f in analysis.findings if f.code == "capture_loss"]
+    assert "20,332 bytes of TCP payload in 16 gaps" in loss.message
+    assert "10.77.0.3" not in loss.message  # its connections lost nothing
+    assert ("filter on the backup hosts only (tcpdump -w job.pcap 'host 10.77.0.1 or host "
+            "10.77.0.2 or host 10.77.0.3')" in loss.fix)
