@@ -10,6 +10,11 @@ Run 26: two jobs, job 2's callback SYNs dropped by the media server, 1.9% of the
 frames deleted (job 1's alone). `capture_loss`'s fix filtered on the lossy connections'
 hosts alone, a filter that drops the failing job 2 whole (flowcheck.verify.loss).
 
+Run 19: the router dropping IPv6 control SYNs, tcpdump on the media server's veth.
+`control_unanswered` said "so it may hold one direction only (tcpdump -Q in/out, a SPAN
+port that sees one way)" though the router's neighbour solicitation sent to the media
+server itself (frame 11) is in it (flowcheck.verify.way_back.asked_toward).
+
 Run 10: dual-stack through a router, both hosts' `tcpdump -i any` (SLL2) merged, every
 copy IPv6 (the IPv4 callback was rejected by the router, at one point only).
 `capture_duplicates` said "same IP ID" and "TTL" of IPv6 packets (the words were IPv6's
@@ -21,11 +26,15 @@ though those 21 show the two clocks agree (connections.relay_words).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+from pcap_records import stored_records, write_records
 from stored import shared_analysis
 
+from flowcheck.config import build_config, load_file
 from flowcheck.model import Finding
+from flowcheck.pipeline import analyze, read_traffic
 from flowcheck.report.answer import answer_rows
 
 HERE = Path(__file__).resolve().parents[1] / "captures" / "field60-matrix"
@@ -107,3 +116,47 @@ def test_the_sniffers_fix_filters_on_every_jobs_hosts() -> None:
     assert "10.77.0.3" not in loss.message  # its connections lost nothing
     assert ("filter on the backup hosts only (tcpdump -w job.pcap 'host 10.77.0.1 or host "
             "10.77.0.2 or host 10.77.0.3')" in loss.fix)
+
+
+PROBED = HERE / "ipv6-routed-control-syns-dropped-by-router-on-media.pcap.gz"
+
+
+def test_a_probe_sent_to_the_originator_shows_the_way_back_captured() -> None:
+    """Nothing of the agent's, but the router's neighbour solicitation sent to the media
+    server itself (frame 11): the capture holds frames toward it, no one-way capture."""
+    analysis = shared_analysis(PROBED)
+    assert analysis.verdict == "fail"
+    [unanswered] = [f for f in analysis.findings if str(f.severity) == "error"]
+    assert unanswered.code == "control_unanswered" and unanswered.frames == [5, 7, 8, 9]
+    assert ("The capture holds no packet at all from fd77:1::2 to fd77::1, though it holds "
+            "one travelling toward fd77::1 (fe80::7499:faff:fe7f:5160's neighbour "
+            "solicitation sent to it, frame 11), which a capture of fd77::1's outgoing "
+            "packets alone (tcpdump -Q out, a SPAN port that sees one way) would not: a "
+            "SYN-ACK, RST or ICMP unreachable coming back to fd77::1 past this capture "
+            "point would be in it, and none is." in unanswered.message)
+    assert "may hold one direction only" not in unanswered.message
+
+
+ETHERNET = 1
+SOLICITED_NODE = bytes.fromhex("ff0200000000000000000001ff000001")  # fd77::1's group
+IPV6_DST = slice(14 + 24, 14 + 40)  # an IPv6 header's destination, after Ethernet's
+
+
+def test_a_solicitation_to_a_multicast_group_is_no_such_proof(tmp_path: Path) -> None:
+    """The same probe sent to fd77::1's solicited-node group instead: every port of the
+    segment gets that, so it proves nothing of the way back (the words before)."""
+    kind, records = stored_records(PROBED)
+    assert kind == ETHERNET and records[10].data[IPV6_DST] == bytes.fromhex(
+        "fd770000000000000000000000000001")
+    changed = list(records)
+    frame = records[10].data
+    changed[10] = replace(records[10], data=frame[:IPV6_DST.start] + SOLICITED_NODE
+                          + frame[IPV6_DST.stop:])
+    written = write_records(tmp_path / "multicast.pcap", ETHERNET, changed)
+    config = build_config(load_file(PROBED.with_name(PROBED.name[:-len(".pcap.gz")]
+                                                     + ".toml")))
+    analysis = analyze(read_traffic([str(written)], config), config)
+    [unanswered] = [f for f in analysis.findings if str(f.severity) == "error"]
+    assert ("The capture holds no packet at all from fd77:1::2 to fd77::1, so it may hold "
+            "one direction only" in unanswered.message)
+    assert "travelling toward" not in unanswered.message
