@@ -6,8 +6,10 @@ A capture of IPv6 alone: its packets have no IP ID (RFC 8200 has none outside th
 fragment header) and a hop limit, not a TTL (RFC 8200 3), so the copies' words name what
 the packets carry (the other findings say "hop limit" of IPv6 hosts too:
 flowcheck.verify.ttl.ttl_word, trial 28 D5). A capture of IPv4, or of both families,
-keeps the IPv4 words. Lab matrix seed 122 runs 4, 6, 22 and 26 (IPv6 only, two capture
-points merged) read "(same IP ID, TCP header and payload ...)" and "at a TTL one lower".
+keeps the IPv4 words, unless every copy is IPv6 (lab matrix seed 123 run 10: dual-stack,
+the IPv4 callback at one capture point only). Lab matrix seed 122 runs 4, 6, 22 and 26
+(IPv6 only, two capture points merged) read "(same IP ID, TCP header and payload ...)"
+and "at a TTL one lower".
 """
 
 from __future__ import annotations
@@ -38,10 +40,12 @@ IPV6 = CopyFamily(
     bare="a SYN-ACK, RST or bare ACK (IPv6 has no IP ID)")
 
 
-def copy_family(connections: Iterable[Connection]) -> CopyFamily:
-    """IPV6 when every connection of the capture runs over IPv6 (at least one), else
-    IPV4 (a capture of both families, or of none)."""
-    return IPV6 if ipv6_only(connections) else IPV4
+def copy_family(connections: Iterable[Connection], *, ipv6_copies: bool = False) -> CopyFamily:
+    """IPV6 when every connection of the capture runs over IPv6 (at least one), or when
+    every copy is IPv6 (`ipv6_copies`: connections.copies.CaptureCopies counts the IPv4
+    ones; a dual-stack capture whose IPv4 connections were captured at one point only),
+    else IPV4 (a capture of both families' copies, or of none)."""
+    return IPV6 if ipv6_copies or ipv6_only(connections) else IPV4
 
 
 def ipv6_only(connections: Iterable[Connection]) -> bool:

@@ -67,8 +67,13 @@ def copies_finding(tracker: ConnectionTracker, captures: list[CaptureInfo] | Non
     connections: the tracker's (their copies' share of the payload tells the network's
     copies from a capture point's: `scattered_share`; and their IP version the words':
     copy_family, "hop limit" and no IP ID for a capture of IPv6 alone)."""
+    # A capture of IPv6 alone, or of both versions whose every copy is IPv6 (lab matrix
+    # seed 123 run 10: dual-stack, the IPv6 control connection captured at two points,
+    # the IPv4 callback at one, read "same IP ID" and "at a TTL one lower").
+    copies = tracker.copies
     finding = _copies_finding(tracker, captures, shifts, connections or [],
-                              copy_family(connections or []))
+                              copy_family(connections or [],
+                                          ipv6_copies=bool(copies.count and not copies.ipv4)))
     if finding is None:
         return None
     return dataclasses.replace(finding, ts=tracker.copies.first_ts)

@@ -241,24 +241,35 @@ def all_apart_words(relays: RelayCopies, copies: int, family: CopyFamily) -> str
 
 def all_handed_words(relays: RelayCopies, copies: int, family: CopyFamily) -> str:
     """The words for relay copies all marked leaving one host, then arriving at another
-    (`handed`: two hosts' Linux cooked captures merged) when every copy within
-    copy_window.COPY_WINDOW read is marked so too (RelayCopies.near_handed,
-    near_handed_routed): the copies read told alike, counted together, a sentence ending
-    in ". "; "" otherwise (relay_words then tells the relay copies alone). copies: the
-    capture's copies in all (the near copies read are a sample, as all_apart_words says).
-    Lab matrix seed 121 run 20 (both hosts' `tcpdump -i any` merged) read "1 of them was
-    told by where they were captured, up to 4.0 ms after the original: ..." of 9 copies,
-    the 8 others within 0.5 ms marked alike."""
+    (`handed`: two hosts' Linux cooked captures merged) with the copies within
+    copy_window.COPY_WINDOW read marked so too (RelayCopies.near_handed,
+    near_handed_routed): those told alike, counted together, a sentence ending in ". ";
+    "" when no near copy is so marked (relay_words then tells the relay copies alone).
+    copies: the capture's copies in all (the near copies read are a sample, as
+    all_apart_words says). When every near copy read is so marked the lead says all (or
+    all of those read); when some are not (a host's own packet sent twice, each captured
+    leaving it: lab matrix seed 123 run 10's two SYN-ACKs for a SYN and its resend), it
+    counts those told. Relay copies a router held for its next hop's address
+    (RelayCopies.held) are said after (held_words). Lab matrix seed 121 run 20 (both
+    hosts' `tcpdump -i any` merged) read "1 of them was told by where they were
+    captured, up to 4.0 ms after the original: ..." of 9 copies, the 8 others within 0.5
+    ms marked alike; seed 123 run 10 (the same, a router between) "1 of them was told
+    ..., up to 1020.2 ms ..." of 26, 21 others so marked within 0.5 ms, and its held
+    copy "or captured at two points whose clocks disagree by as much"."""
     near = relays.near_read
     near_handed = relays.near_handed + relays.near_handed_routed
-    if not handed(relays) or relays.held or relays.orphans or not near or near_handed != near:
+    if not handed(relays) or relays.orphans or not near_handed:
         return ""
-    lead, late = _all_read(relays, copies, "marks")
+    if near_handed == near:
+        lead, late = _all_read(relays, copies, "marks")
+    else:
+        lead, late = of_them(near_handed + relays.count), _late(relays)
     shown = handed_words(relays.handed_routed + relays.near_handed_routed,
-                         near + relays.count, family)
-    return (f"{lead} told by where they were captured, {near:,} within "
+                         near_handed + relays.count, family)
+    held = held_words(relays) if relays.held else ""
+    return (f"{lead} told by where they were captured, {near_handed:,} within "
             f"{COPY_WINDOW * 1e3:g} ms of the original and {relays.count:,} later ({late} "
-            f"after it): {shown}. ")
+            f"after it): {shown}{held}. ")
 
 
 def relay_told(relays: RelayCopies, copies: int, family: CopyFamily) -> str:
@@ -282,9 +293,14 @@ def _all_read(relays: RelayCopies, copies: int, read: str) -> tuple[str, str]:
     # differ (review 52a: "22 of them were told" of 23 read as one copy told apart).
     lead = ("All of them were" if told == copies else
             f"Of the {told:,} of them whose {read} were read (not every copy's is), all were")
+    return lead, _late(relays)
+
+
+def _late(relays: RelayCopies) -> str:
+    """How long after their originals the relay copies came, "4.0 ms" or "0.5 to 4.0 ms"
+    (milliseconds, one decimal)."""
     shortest, longest = f"{relays.shortest * 1e3:.1f}", f"{relays.longest * 1e3:.1f}"
-    late = f"{longest} ms" if shortest == longest else f"{shortest} to {longest} ms"
-    return lead, late
+    return f"{longest} ms" if shortest == longest else f"{shortest} to {longest} ms"
 
 
 def held_words(relays: RelayCopies) -> str:
@@ -303,6 +319,15 @@ def held_words(relays: RelayCopies) -> str:
             or one_router(relays)):
         return (f"{late}: held by a router while it resolved the next hop's link-layer "
                 "address (a neighbour queue keeps them up to 3 s), sent once")
+    if handed(relays) and relays.near_handed + relays.near_handed_routed:
+        # Copies marked leaving one host and arriving at the other within COPY_WINDOW:
+        # the two captures' clocks agree that closely, so the late copy was held, not
+        # shifted by a clock (lab matrix seed 123 run 10: the router's SYN held 1.02 s
+        # while it solicited the agent's address, 21 copies within 0.5 ms).
+        return (f"{late}: held by a router while it resolved the next hop's link-layer "
+                "address (a neighbour queue keeps them up to 3 s), sent once: the copies "
+                f"within {COPY_WINDOW * 1e3:g} ms of their originals show the two captures' "
+                "clocks agree")
     return (f"{late}, each about as late: sent once, and either held by a router that long "
             "(a neighbour queue keeps them up to 3 s while it resolves the next hop's "
             "link-layer address) or captured at two points whose clocks disagree by as much")
