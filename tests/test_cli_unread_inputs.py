@@ -73,3 +73,17 @@ def test_packets_cut_by_the_snap_length_are_said_apart_from_a_cut_file() -> None
     assert document["capture_summary"]["snap_cut"] == cut
     text = _flowcheck("connections", str(BEEP)).stdout
     assert f"2 packets (1 non-TCP skipped; {cut} cut by the snap length, 64 bytes kept)" in text
+
+
+def test_several_files_on_link_types_not_read_are_theirs() -> None:
+    """Two files, Frame Relay and 802.15.4: one line naming both link types, the packets
+    the files' ("their", not "its": review 54b)."""
+    other = CORPUS / "802_15_4-data.pcap"
+    result = _flowcheck("connections", str(FRELAY), str(other))
+    assert result.returncode == 3
+    (line,) = result.stderr.splitlines()
+    count = _packets(FRELAY) + _packets(other)
+    assert line.startswith(
+        f"flowcheck: error: no packet could be read: the 2 capture files: their {count} "
+        "packets are on link types FRELAY, IEEE802_15_4_WITHFCS, which flowcheck does not "
+        "read")

@@ -136,3 +136,48 @@ def test_resends_and_a_segment_the_sniffer_missed_give_the_whole_transfer(
                              "connection, each byte once (656 B more sent again")
     assert ("and 1448 B more that the capture lacks and the media server acknowledged "
             f"(segments the sniffer missed: capture_loss; {moved} B in all)") in detail
+
+
+def test_keepalive_probes_are_said_as_probes(tmp_path: Path) -> None:
+    """Three TCP keepalive probes as Windows sends them (the byte below the highest sent
+    again, each answered), put into the stored v4 backup's data connection before its
+    last segment: 3 B sent again in no retransmitted segment (tshark: 3 "Keep-Alive",
+    no retransmission; tcptrace: the same unique bytes). The words said "3 B more sent
+    again, a TCP keepalive probe's byte" (review 54b)."""
+    from scapy.layers.inet import IP, TCP
+    from scapy.utils import rdpcap, wrpcap
+
+    packets = rdpcap(str(CAPTURES / "ndmjob" / "v4-backup.pcap"))
+    last = packets[2137]  # frame 2138: the agent's last data segment, with its FIN
+    answer = packets[2139]  # frame 2140: the media server's FIN, an ACK of it
+    t0, t1 = float(packets[2136].time), float(last.time)
+    out = list(packets[:2137])
+    for i in range(3):
+        probe = last.copy()
+        probe[TCP].flags, probe[TCP].seq = "A", last[TCP].seq - 1
+        probe[TCP].remove_payload()
+        probe[TCP].add_payload(b"\x00")
+        ack = answer.copy()
+        ack[TCP].flags, ack[TCP].ack = "A", last[TCP].seq
+        for k, packet in enumerate((probe, ack)):
+            packet[IP].id = (packet[IP].id + 100 + i) & 0xFFFF
+            del packet[IP].len, packet[IP].chksum, packet[TCP].chksum
+            packet.time = t0 + (t1 - t0) * (2 * i + k + 1) / 8
+        out += [probe, ack]
+    path = tmp_path / "keepalives.pcap"
+    wrpcap(str(path), out + list(packets[2137:]))
+    probes = subprocess.run(["tshark", "-r", str(path), "-Y", "tcp.analysis.keep_alive"],
+                            capture_output=True, text=True, check=True).stdout
+    assert len(probes.splitlines()) == 3
+    document = run_json("analyze", "--config", str(CAPTURES / "ndmjob" / "flowcheck.toml"),
+                        str(path), "--format", "json")
+    assert document["findings"] == []
+    assert ours(document) == tcptrace_unique(path)
+    (data,) = [c for c in document["connections"] if c["role"] == "data"]
+    assert data["orig_bytes"] == data["orig_unique_bytes"] + 3 and data["retransmits"] == 0
+    detail = document["sessions"][0]["steps"][3]["detail"]
+    assert detail.startswith(
+        f"{data['orig_unique_bytes']} B agent -> media server (backup) over 1 data "
+        "connection, each byte once (3 B more sent again, in no retransmitted segment: TCP "
+        "keepalive probes, a byte each, or segments overlapping bytes sent before; "
+        f"{data['orig_bytes']} B of TCP payload with them)")
