@@ -87,3 +87,25 @@ def test_several_files_on_link_types_not_read_are_theirs() -> None:
         f"flowcheck: error: no packet could be read: the 2 capture files: their {count} "
         "packets are on link types FRELAY, IEEE802_15_4_WITHFCS, which flowcheck does not "
         "read")
+
+
+def test_interfaces_cut_at_other_snap_lengths_say_the_range(tmp_path: Path) -> None:
+    """A pcapng file merged from two interfaces cut at 80 and at 200 bytes (editcap -s,
+    mergecap): every cut packet counted as tshark counts them, the text saying "80 to
+    200 bytes kept", not "200 bytes kept" of all (review 54b)."""
+    ndmjob = ROOT / "captures" / "ndmjob"
+    parts = []
+    for name, snap in (("v4-backup", 80), ("v3-backup", 200)):
+        part = tmp_path / f"{name}.pcapng"
+        subprocess.run(["editcap", "-F", "pcapng", "-s", str(snap), str(ndmjob / f"{name}.pcap"),
+                        str(part)], check=True)
+        parts.append(str(part))
+    merged = tmp_path / "two-interfaces.pcapng"
+    subprocess.run(["mergecap", "-w", str(merged), *parts], check=True)
+    cut = _packets(merged, "frame.cap_len < frame.len")
+    assert cut == _packets(merged, "frame.cap_len == 80") + _packets(merged, "frame.cap_len == 200")
+    document = json.loads(_flowcheck("connections", "--format", "json", str(merged)).stdout)
+    (capture,) = document["captures"]
+    assert capture["snap_cut"] == cut and capture["snap_length"] == 200
+    text = " ".join(_flowcheck("connections", str(merged)).stdout.split())
+    assert f"{cut} cut by the snap length, 80 to 200 bytes kept)" in text
