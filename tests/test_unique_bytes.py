@@ -229,11 +229,16 @@ def test_a_capture_joined_mid_stream_counts_each_byte_captured_once(tmp_path: Pa
                               ("B", 500, 32000, 0)])
         # The first segment captured a reordered one: the one below it comes next.
         + _mid_stream(40013, [("A", 31000, 500, 1000), ("A", 30000, 500, 1000),
-                              ("A", 32000, 500, 1000), ("B", 500, 33000, 0)]))
+                              ("A", 32000, 500, 1000), ("B", 500, 33000, 0)])
+        # With its SYN: a keepalive probe's byte before any data, below the SYN's + 1,
+        # is none of the data (tcptrace: neither).
+        + [tcp_packet(A, B, 40014, 80, "S", 1000), tcp_packet(B, A, 80, 40014, "SA", 500, 1001)]
+        + _mid_stream(40014, [("A", 1001, 501, 0), ("A", 1000, 501, 1), ("B", 501, 1001, 0),
+                              ("A", 1001, 501, 3000), ("B", 501, 4001, 0)]))
     path = write_pcap(tmp_path / "mid-stream.pcap", [(1.0 + i / 100, f)
                                                      for i, f in enumerate(built)])
     document = run_json("connections", str(path), "--format", "json")
     assert _either_way(ours(document)) == _either_way(tcptrace_unique(path))
     assert {c["orig_p"]: (c["orig_bytes"], c["orig_unique_bytes"])
             for c in document["connections"]} == {
-        40011: (3000, 3000), 40012: (3000, 2000), 40013: (3000, 3000)}
+        40011: (3000, 3000), 40012: (3000, 2000), 40013: (3000, 3000), 40014: (3001, 3000)}

@@ -220,9 +220,13 @@ class Endpoint:
 
     def note_below(self, start: int, end: int) -> None:
         """A data segment [start, end) starting below max_end: when it starts below the
-        side's first byte (a capture joined mid-stream), keep the lowest byte captured
+        first byte of a side without its SYN (a capture joined mid-stream; below a SYN's
+        sequence number + 1 it is no data: a keepalive probe before any data, a stale
+        connection's segment on the same 4-tuple), keep the lowest byte captured
         (`low`) and the ranges below the first byte never captured (`under`). O(1)
         unless it does (O(len(under)) then, a rare event)."""
+        if self.isn is not None:  # below a SYN's + 1: no data (a keepalive probe's byte)
+            return
         first = self.first_byte()
         if first is None or start >= first:
             return
