@@ -171,10 +171,10 @@ def check_links_read(traffic: Traffic) -> None:
     from flowcheck.verify.capture_contents import links_unread_words
 
     links = [link for link, _ in skipped.unknown_links.most_common()]
-    where = (traffic.captures[0].path if len(traffic.captures) == 1
-             else f"the {len(traffic.captures)} capture files")
+    one = len(traffic.captures) == 1
+    where = traffic.captures[0].path if one else f"the {len(traffic.captures)} capture files"
     raise InputError(f"no packet could be read: {where}: "
-                     f"{links_unread_words(packets, links)}")
+                     f"{links_unread_words(packets, links, 'its' if one else 'their')}")
 
 
 def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:

@@ -73,3 +73,39 @@ def test_packets_cut_by_the_snap_length_are_said_apart_from_a_cut_file() -> None
     assert document["capture_summary"]["snap_cut"] == cut
     text = _flowcheck("connections", str(BEEP)).stdout
     assert f"2 packets (1 non-TCP skipped; {cut} cut by the snap length, 64 bytes kept)" in text
+
+
+def test_several_files_on_link_types_not_read_are_theirs() -> None:
+    """Two files, Frame Relay and 802.15.4: one line naming both link types, the packets
+    the files' ("their", not "its": review 54b)."""
+    other = CORPUS / "802_15_4-data.pcap"
+    result = _flowcheck("connections", str(FRELAY), str(other))
+    assert result.returncode == 3
+    (line,) = result.stderr.splitlines()
+    count = _packets(FRELAY) + _packets(other)
+    assert line.startswith(
+        f"flowcheck: error: no packet could be read: the 2 capture files: their {count} "
+        "packets are on link types FRELAY, IEEE802_15_4_WITHFCS, which flowcheck does not "
+        "read")
+
+
+def test_interfaces_cut_at_other_snap_lengths_say_the_range(tmp_path: Path) -> None:
+    """A pcapng file merged from two interfaces cut at 80 and at 200 bytes (editcap -s,
+    mergecap): every cut packet counted as tshark counts them, the text saying "80 to
+    200 bytes kept", not "200 bytes kept" of all (review 54b)."""
+    ndmjob = ROOT / "captures" / "ndmjob"
+    parts = []
+    for name, snap in (("v4-backup", 80), ("v3-backup", 200)):
+        part = tmp_path / f"{name}.pcapng"
+        subprocess.run(["editcap", "-F", "pcapng", "-s", str(snap), str(ndmjob / f"{name}.pcap"),
+                        str(part)], check=True)
+        parts.append(str(part))
+    merged = tmp_path / "two-interfaces.pcapng"
+    subprocess.run(["mergecap", "-w", str(merged), *parts], check=True)
+    cut = _packets(merged, "frame.cap_len < frame.len")
+    assert cut == _packets(merged, "frame.cap_len == 80") + _packets(merged, "frame.cap_len == 200")
+    document = json.loads(_flowcheck("connections", "--format", "json", str(merged)).stdout)
+    (capture,) = document["captures"]
+    assert capture["snap_cut"] == cut and capture["snap_length"] == 200
+    text = " ".join(_flowcheck("connections", str(merged)).stdout.split())
+    assert f"{cut} cut by the snap length, 80 to 200 bytes kept)" in text

@@ -136,3 +136,109 @@ def test_resends_and_a_segment_the_sniffer_missed_give_the_whole_transfer(
                              "connection, each byte once (656 B more sent again")
     assert ("and 1448 B more that the capture lacks and the media server acknowledged "
             f"(segments the sniffer missed: capture_loss; {moved} B in all)") in detail
+
+
+def test_keepalive_probes_are_said_as_probes(tmp_path: Path) -> None:
+    """Three TCP keepalive probes as Windows sends them (the byte below the highest sent
+    again, each answered), put into the stored v4 backup's data connection before its
+    last segment: 3 B sent again in no retransmitted segment (tshark: 3 "Keep-Alive",
+    no retransmission; tcptrace: the same unique bytes). The words said "3 B more sent
+    again, a TCP keepalive probe's byte" (review 54b)."""
+    from scapy.layers.inet import IP, TCP
+    from scapy.utils import rdpcap, wrpcap
+
+    packets = rdpcap(str(CAPTURES / "ndmjob" / "v4-backup.pcap"))
+    last = packets[2137]  # frame 2138: the agent's last data segment, with its FIN
+    answer = packets[2139]  # frame 2140: the media server's FIN, an ACK of it
+    t0, t1 = float(packets[2136].time), float(last.time)
+    out = list(packets[:2137])
+    for i in range(3):
+        probe = last.copy()
+        probe[TCP].flags, probe[TCP].seq = "A", last[TCP].seq - 1
+        probe[TCP].remove_payload()
+        probe[TCP].add_payload(b"\x00")
+        ack = answer.copy()
+        ack[TCP].flags, ack[TCP].ack = "A", last[TCP].seq
+        for k, packet in enumerate((probe, ack)):
+            packet[IP].id = (packet[IP].id + 100 + i) & 0xFFFF
+            del packet[IP].len, packet[IP].chksum, packet[TCP].chksum
+            packet.time = t0 + (t1 - t0) * (2 * i + k + 1) / 8
+        out += [probe, ack]
+    path = tmp_path / "keepalives.pcap"
+    wrpcap(str(path), out + list(packets[2137:]))
+    probes = subprocess.run(["tshark", "-r", str(path), "-Y", "tcp.analysis.keep_alive"],
+                            capture_output=True, text=True, check=True).stdout
+    assert len(probes.splitlines()) == 3
+    document = run_json("analyze", "--config", str(CAPTURES / "ndmjob" / "flowcheck.toml"),
+                        str(path), "--format", "json")
+    assert document["findings"] == []
+    assert ours(document) == tcptrace_unique(path)
+    (data,) = [c for c in document["connections"] if c["role"] == "data"]
+    assert data["orig_bytes"] == data["orig_unique_bytes"] + 3 and data["retransmits"] == 0
+    detail = document["sessions"][0]["steps"][3]["detail"]
+    assert detail.startswith(
+        f"{data['orig_unique_bytes']} B agent -> media server (backup) over 1 data "
+        "connection, each byte once (3 B more sent again, in no retransmitted segment: TCP "
+        "keepalive probes, a byte each, or segments overlapping bytes sent before; "
+        f"{data['orig_bytes']} B of TCP payload with them)")
+
+
+def _either_way(found: dict[tuple[str, int, str, int], tuple[int, int]]
+                ) -> dict[tuple[str, int, str, int], tuple[int, int]]:
+    """tcptrace_unique's or ours' map with each connection keyed by its lower endpoint
+    first (tcptrace's host a is the first packet's sender: a capture joined
+    mid-stream may start with the responder's)."""
+    return {key if key[:2] <= key[2:] else (*key[2:], *key[:2]):
+            value if key[:2] <= key[2:] else value[::-1] for key, value in found.items()}
+
+
+def _mid_stream(sport: int, frames: list[tuple[str, int, int, int]]) -> list[bytes]:
+    """(sender "A" or "B", seq, ack, payload bytes) as TCP packets of A:sport <-> B:80."""
+    return [tcp_packet(*((A, B, sport, 80) if who == "A" else (B, A, 80, sport)),
+                       "PA" if size else "A", seq, ack, bytes(size))
+            for who, seq, ack, size in frames]
+
+
+def test_a_capture_joined_mid_stream_counts_each_byte_captured_once(tmp_path: Path) -> None:
+    """A capture joined mid-stream (no SYN): the unique bytes counted from Wireshark's
+    base, which is the peer's first ACK - 1 when that came first, counted bytes never
+    captured (resends then hidden) and, from the first segment, left out the bytes
+    captured below it (said sent again) (review 54b: the stored path-loss capture cut
+    from frame 333, its control connection's 65,108 B each captured once read 50,628 B
+    unique, 14,480 B "sent again"). Now tcptrace's count on every one."""
+    plain = tmp_path / "fh.pcap"
+    plain.write_bytes(subprocess.run(["gzip", "-dc", str(PATHLOSS / "fh-pathloss-media.pcap.gz")],
+                                     capture_output=True, check=True).stdout)
+    cut = tmp_path / "from-333.pcap"
+    total = len(subprocess.run(["tshark", "-r", str(plain), "-T", "fields", "-e",
+                                "frame.number"], capture_output=True, text=True,
+                               check=True).stdout.split())
+    subprocess.run(["editcap", "-r", str(plain), str(cut), f"333-{total}"], check=True)
+    document = run_json("connections", str(cut), "--format", "json")
+    assert _either_way(ours(document)) == _either_way(tcptrace_unique(cut))
+    control = [c for c in document["connections"] if c["resp_p"] == 10000]
+    assert [(c["resp_bytes"], c["resp_unique_bytes"]) for c in control] == [(65108, 65108)]
+    built = (
+        # The receiver's ACK first, then a stale segment below it, then new data.
+        _mid_stream(40011, [("B", 500, 10000, 0), ("A", 5000, 500, 1000),
+                            ("A", 10000, 500, 1000), ("A", 11000, 500, 1000),
+                            ("B", 500, 12000, 0)])
+        # The receiver's ACK first, 20,000 B in flight never captured, one resend.
+        + _mid_stream(40012, [("B", 500, 10000, 0), ("A", 30000, 500, 1000),
+                              ("A", 31000, 500, 1000), ("A", 30000, 500, 1000),
+                              ("B", 500, 32000, 0)])
+        # The first segment captured a reordered one: the one below it comes next.
+        + _mid_stream(40013, [("A", 31000, 500, 1000), ("A", 30000, 500, 1000),
+                              ("A", 32000, 500, 1000), ("B", 500, 33000, 0)])
+        # With its SYN: a keepalive probe's byte before any data, below the SYN's + 1,
+        # is none of the data (tcptrace: neither).
+        + [tcp_packet(A, B, 40014, 80, "S", 1000), tcp_packet(B, A, 80, 40014, "SA", 500, 1001)]
+        + _mid_stream(40014, [("A", 1001, 501, 0), ("A", 1000, 501, 1), ("B", 501, 1001, 0),
+                              ("A", 1001, 501, 3000), ("B", 501, 4001, 0)]))
+    path = write_pcap(tmp_path / "mid-stream.pcap", [(1.0 + i / 100, f)
+                                                     for i, f in enumerate(built)])
+    document = run_json("connections", str(path), "--format", "json")
+    assert _either_way(ours(document)) == _either_way(tcptrace_unique(path))
+    assert {c["orig_p"]: (c["orig_bytes"], c["orig_unique_bytes"])
+            for c in document["connections"]} == {
+        40011: (3000, 3000), 40012: (3000, 2000), 40013: (3000, 3000), 40014: (3001, 3000)}

@@ -101,6 +101,9 @@ class CaptureInfo:
     # None without any (count_snap_cut). In the JSON: `truncated` is the file's end.
     snap_cut: int = 0
     snap_length: int | None = None
+    # The shortest captured length among them: a pcapng file's interfaces with other
+    # snap lengths cut at each ("80 to 200 bytes kept": review 54b). Not in the JSON.
+    snap_shortest: int | None = None
     # Files of other capture formats beside it in its directory, left out of the set
     # ("NAME: what it is: how to convert it"; capture_files_skipped). Not in the JSON.
     beside: list[str] = field(default_factory=list)

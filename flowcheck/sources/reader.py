@@ -361,10 +361,13 @@ def text_mode_hint(read: bytes | bytearray | memoryview) -> str:
 
 
 def count_snap_cut(info: CaptureInfo, caplen: np.ndarray, wirelen: np.ndarray) -> None:
-    """Add a chunk's records to info.snap_cut and snap_length: those whose captured
-    length (caplen, int array) is below their length on the wire (wirelen)."""
+    """Add a chunk's records to info.snap_cut, snap_length and snap_shortest: those whose
+    captured length (caplen, int array) is below their length on the wire (wirelen)."""
     cut = caplen < wirelen
     if cut.any():
         info.snap_cut += int(cut.sum())
-        longest = int(caplen[cut].max())
+        kept = caplen[cut]
+        longest, shortest = int(kept.max()), int(kept.min())
         info.snap_length = max(info.snap_length or 0, longest)
+        info.snap_shortest = (shortest if info.snap_shortest is None
+                              else min(info.snap_shortest, shortest))
