@@ -84,3 +84,15 @@ def test_a_capture_cut_after_one_packet_says_packet(
 def test_span_words_never_reads_minus_zero(seconds: float, words: str) -> None:
     """-0.0 (a product or negation of a zero) is not below 0 and read "-0 ms"."""
     assert span_words(seconds) == words
+
+
+def test_a_file_cut_in_its_header_keeps_its_name_whatever_it_holds(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """"file ends inside the file header" was made by replacing "the file" in the whole
+    text, the name too: "see the file/x.pcap: see file/x.pcap: file ends ..."."""
+    folder = tmp_path / "see the file"
+    folder.mkdir()
+    cut = folder / "x.pcap"
+    cut.write_bytes((NDMJOB / "v4-backup.pcap").read_bytes()[:10])
+    assert run(["analyze", str(cut)]) == 3
+    assert capsys.readouterr().err == f"flowcheck: error: {cut}: file ends inside the file header\n"
