@@ -8,6 +8,7 @@ capture tells it, a capture_truncated of one packet says "packet", and a duratio
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,27 @@ def test_a_file_cut_in_its_header_keeps_its_name_whatever_it_holds(
     cut.write_bytes((NDMJOB / "v4-backup.pcap").read_bytes()[:10])
     assert run(["analyze", str(cut)]) == 3
     assert capsys.readouterr().err == f"flowcheck: error: {cut}: file ends inside the file header\n"
+
+
+def test_a_data_connection_open_before_its_first_packet_is_not_said_to_open(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """v4-backup without C2's handshake (frames 12-14) and cut before its data, but for
+    the media server's ACK of frame 21: "The capture ended 0.000 s after the data
+    connection C2 opened", which the capture does not show (step 3: "its handshake is
+    not in the capture although it opened after frame 11")."""
+    cut = tmp_path / "no-handshake.pcap"
+    subprocess.run(["editcap", "-r", str(NDMJOB / "v4-backup.pcap"), str(cut), "1-11",
+                    "15-19", "21"], check=True, capture_output=True)
+    run(["analyze", "--format", "json", "--config", str(NDMJOB / "flowcheck.toml"),
+         str(cut)])
+    document = json.loads(capsys.readouterr().out)
+    [data] = [f for f in document["findings"]
+              if f["code"] == "capture_ended_early" and f["uid"] == "C2"]
+    assert data["message"].startswith(
+        "The capture ended 0.000 s after the data connection C2's first captured packet "
+        "(its opening is not in the capture), before its data could be seen: whether the "
+        "backup data flowed on it cannot be seen."), data["message"]
+    [step] = [s for s in document["sessions"][0]["steps"] if s["step"] == 4]
+    assert step["detail"].endswith("after the data connection's first captured packet (its "
+                                   "opening is not in the capture), while it was still "
+                                   "open"), step["detail"]
