@@ -40,8 +40,8 @@ def test_a_capture_cut_after_the_data_connection_opened_says_what_it_lacks(
     config = ["--config", str(NDMJOB / "flowcheck.toml"), str(cut)]
     document = json.loads(_analyze(["--format", "json", *config], capsys, monkeypatch))
     [data] = [f for f in _early(document) if f["uid"] == "C2"]
-    assert ("opened, before its data could be seen: whether the backup or restore data "
-            "flowed on it cannot be seen.") in data["message"]
+    assert ("opened, before its data could be seen: whether the backup data flowed on it "
+            "cannot be seen.") in data["message"]  # DATA_START_BACKUP is frame 16
     assert "answered" not in data["message"]
     assert "retransmission" not in data["message"] + data["fix"]
     [step] = [s for s in document["sessions"][0]["steps"] if s["step"] == 4]
@@ -66,7 +66,8 @@ def test_a_capture_cut_before_the_backup_started_names_no_retransmission_timeout
     [early] = _early(document)
     assert "before a backup or restore could start: whether" in early["message"]
     assert "retransmission" not in early["message"] + early["fix"]
-    assert "(at least until the backup or restore has started)" in early["fix"]
+    assert ("(at least until the backup or restore has started, or until the job has "
+            "failed)") in early["fix"]
 
 
 def test_a_job_joined_late_says_its_first_job_message_is_a_request(

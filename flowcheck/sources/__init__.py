@@ -186,7 +186,8 @@ def truncation_findings(captures: Sequence[CaptureInfo],
         span = (spans or {}).get(info.path)
         findings.append(make_finding(
             "capture_truncated",
-            f"{cause}; the analysis covers the {info.packets} packets read before that point",
+            f"{cause}; the analysis covers the {info.packets} "
+            f"packet{'' if info.packets == 1 else 's'} read before that point",
             GROWING_FIX if info.growing else
             "Read a complete copy of the capture: stop tcpdump/dumpcap cleanly (or use -U) "
             "before copying the file, and check the transfer was not cut short.",

@@ -279,8 +279,7 @@ class CaptureFile:
                 if carry:
                     info.bytes_read = base + len(carry)
                     if base == 0:  # not even the file header: nothing could be read
-                        info.error = (f"{self._ends.replace('the file', 'file')} inside "
-                                      "the file header")
+                        info.error = f"{self._ends('file ends')} inside the file header"
                     else:
                         info.truncated = info.cut_tail = True
                         which = "a packet record" if info.packets else "its first packet record"
@@ -297,14 +296,16 @@ class CaptureFile:
             return (f"{self.spec.shown}: the file is still being written (it grew while "
                     f"flowcheck read it): read up to its size when flowcheck started, "
                     f"{size:,} bytes, which ends in the middle of {which}")
-        return f"{self._ends} in the middle of {which}"
+        return f"{self._ends()} in the middle of {which}"
 
-    @property
-    def _ends(self) -> str:
-        """`x.pcap: the file ends`, or `standard input: ends` (not a file)."""
+    def _ends(self, file_ends: str = "the file ends") -> str:
+        """`x.pcap: the file ends` (`file_ends`), or `standard input: ends` (not a file).
+        Never a replace in the whole text: a name holding "the file" ("see the
+        file/x.pcap") read "see the file/x.pcap: see file/x.pcap: file ends ..."
+        (review54c)."""
         if self.spec.name == "-":
             return f"{self.spec.shown}: ends"
-        return f"{self.spec.shown}: the file ends"
+        return f"{self.spec.shown}: {file_ends}"
 
     def _make_parser(self, source: ByteSource, buf: memoryview,
                      end_of_input: bool) -> PcapParser | PcapngParser | None:

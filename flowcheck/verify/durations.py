@@ -14,10 +14,11 @@ def span_words(seconds: float) -> str:
     never a negative time."""
     if seconds < 0:
         return CLOCK_BACK_WORDS
+    seconds = abs(seconds)  # -0.0 is not below 0, and read "-0 ms" (review54c)
     millis = f"{seconds * 1000:.3g}"
     if seconds < 1 and "e" not in millis:
         return f"{millis} ms"
-    if seconds < 0.001:  # below a microsecond: "1e-05" ms
+    if seconds < 0.001:  # below 1e-7 s, .3g writes an exponent: "1e-05" ms
         return f"{seconds * 1000:.6f}".rstrip("0").rstrip(".") + " ms"
     text = f"{seconds:.3g}"
     return f"{text} s" if "e" not in text else f"{seconds:.0f} s"

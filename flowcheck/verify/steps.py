@@ -46,7 +46,7 @@ from flowcheck.verify.details import (
     connection_detail,
     port_words,
 )
-from flowcheck.verify.evidence import ended_early, is_open, judged, unseen_why
+from flowcheck.verify.evidence import OR_FAILED, ended_early, is_open, judged, unseen_why
 from flowcheck.verify.fallback import attempt_step, fallback_note, later_step
 from flowcheck.verify.filtered import callback_unseen
 from flowcheck.verify.half_open import half_open_check, half_open_words
@@ -179,7 +179,7 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
                        for f in ctx.session_findings(session.id)):
                 _control_ended_early(ctx, session, control, "a backup or restore could start",
                                      job_unseen_words(session),
-                                     "until the backup or restore has started")
+                                     f"until the backup or restore has started{OR_FAILED}")
             return make_step(spec, "unknown", detail="unknown: the capture ended "
                              f"{after_opened(ctx, control):.3f} s after the control connection "
                              "opened, while it was still open: a backup or restore may have "
@@ -304,7 +304,7 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
     if session.callback_uid is None and not _control_over(ctx, control):
         _control_ended_early(ctx, session, control, "the agent's callback could be seen",
                              "whether the agent called the job engine back",
-                             "until the agent's callback has connected")
+                             f"until the agent's callback has connected{OR_FAILED}")
         ended = (f"the capture ended {after_opened(ctx, control):.3f} s after the control "
                  "connection opened, while it was still open: the callback may have come "
                  "later")
@@ -346,7 +346,7 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
                     conn=control, frame=last.frame,
                     waits="the agent's callback could be seen",
                     unseen="whether the agent called the job engine back",
-                    stop_after="until the agent's callback has connected")
+                    stop_after=f"until the agent's callback has connected{OR_FAILED}")
         return make_step(spec, "unknown", detail="unknown: the capture ended "
                          f"{after(ctx, last.ts, last.frame):.3f} s after the control "
                          f"connection's last NDMP message ({message_op(last)}, frame "
@@ -402,9 +402,9 @@ def _control_ended_early(ctx: Context, session: Session, control: Connection,
     """capture_ended_early for a control connection still open too soon after it opened
     (one warning, whichever step asks): the capture ended before `waits`, so `unseen`
     cannot be seen (the control connection's own answer is in the capture: it opened);
-    the fix asks it to run on `stop_after`. A step of the job, not a TCP retry: no
-    retransmission timeout is named (newuser54: "before a backup or restore could start
-    (retransmission timeout 3 s)")."""
+    the fix asks it to run on `stop_after` (ending OR_FAILED: the job may fail first). A
+    step of the job, not a TCP retry: no retransmission timeout is named (newuser54:
+    "before a backup or restore could start (retransmission timeout 3 s)")."""
     ended_early(ctx, session, f"the control connection "
                 f"{connection_ends(control)} opened", control.ts,
                 opening_frames(control), conn=control, frame=control.first_frame,
