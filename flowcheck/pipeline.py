@@ -156,6 +156,27 @@ def check_packets_read(captures: Sequence[CaptureInfo]) -> None:
                      f"after their file headers): {hint}")
 
 
+def check_links_read(traffic: Traffic) -> None:
+    """Raise InputError (exit 3) when every packet of the capture set is on a link type
+    flowcheck does not read (802.15.4, Frame Relay, a switch's DSA tags, ...): nothing
+    could be read, as of a file in an unknown format (contract, exit codes). The
+    commands that read a capture set call it (cli.commands.read): `connections` listed
+    no connection and exited 0 on such a file where `analyze` gave an inconclusive
+    verdict (new-user trial of session 53). A set with one packet on a link type it
+    reads is read in part: not an input error."""
+    skipped = traffic.skipped
+    packets = sum(info.packets for info in traffic.captures)
+    if skipped is None or not packets or sum(skipped.unknown_links.values()) < packets:
+        return
+    from flowcheck.verify.capture_contents import links_unread_words
+
+    links = [link for link, _ in skipped.unknown_links.most_common()]
+    one = len(traffic.captures) == 1
+    where = traffic.captures[0].path if one else f"the {len(traffic.captures)} capture files"
+    raise InputError(f"no packet could be read: {where}: "
+                     f"{links_unread_words(packets, links, 'its' if one else 'their')}")
+
+
 def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
     """Traffic from a finished tracking run and the NDMP collector that rode along; a
     connection captured twice, in a tunnel and out of it, is kept once

@@ -256,8 +256,11 @@ def test_loss_free_captures_have_no_capture_loss() -> None:
     # Lab matrix runs of the "loss" form: frames removed on purpose (field38-matrix;
     # field46-matrix: 0.5% of the frames; field48-matrix: the reply to a DATA_LISTEN, or
     # to a CONFIG_GET_HOST_INFO; field50-matrix: 1.93% of a TLS job's frames;
-    # field47-tls-matrix: 1.49% of a TLS job's frames, its agent killed).
+    # field47-tls-matrix: 1.49% of a TLS job's frames, its agent killed; field60-matrix:
+    # 1.92% of two jobs' frames).
     sniffer_loss = {"agent-killed-loss-before-start.pcap.gz",
+                    "two-jobs-callback-syns-dropped-by-media-captured-on-agent-sniffer-loss"
+                    ".pcap.gz",
                     "data-port-in-use-dual-stack.pcap",
                     "lost-listen-reply-data-refused.pcap.gz",
                     "lost-host-info-reply-callback-dropped.pcap.gz",

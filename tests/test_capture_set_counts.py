@@ -65,7 +65,7 @@ def test_each_file_gets_its_own_counts(tmp_path: Path, timing: str,
     assert by_path == {str(paths[name]): counts for name, (_p, counts) in FILES.items()}
     assert document["capture_summary"] == {
         "files": 3, "packets": 12, "non_tcp": 3, "fragments": 3, "undecodable": 1,
-        "truncated": 0, "unreadable": 0}
+        "snap_cut": 0, "truncated": 0, "unreadable": 0}
 
 
 def test_table_shows_each_file_and_the_total(tmp_path: Path,

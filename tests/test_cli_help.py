@@ -109,3 +109,25 @@ def test_options_that_do_not_apply_are_not_listed_but_accepted(
     argv = [command, "--resources", "2"] + [a for option in unused if option != "--resources"
                                             for a in (option, values[option])]
     assert run(argv) == 0
+
+
+@pytest.mark.parametrize(("command", "ring"), [
+    ("analyze", True), ("connections", True), ("ndmp", True), ("crosscheck", False),
+    ("live", False), ("firewall", False), ("plan", False)])
+def test_config_help_says_what_the_command_reads_without_it(
+        command: str, ring: bool, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # newuser54: firewall, plan and live said they read "a ring directory's own
+    # flowcheck.toml"; they read no capture (crosscheck one file, never a directory).
+    out = " ".join(_help([command], capsys, monkeypatch, 200).split())
+    said = out.split("--config FILE ")[1].split(" --")[0]
+    assert "./flowcheck.toml" in said
+    assert ("ring directory" in said) is ring, said
+
+
+def test_regress_help_names_the_sidecars_and_update(capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    out = " ".join(_help(["regress"], capsys, monkeypatch, 200).split())
+    summary = out.split("Arguments:")[0]
+    for name in ("NAME.toml", "flowcheck.toml", "NAME.expected.json", "--update"):
+        assert name in summary, name

@@ -373,6 +373,9 @@ HOST_TOOL_COPIES = {
     # the same through a router (field check 59, seed 122 run 22): the receiver's copy
     # one hop lower.
     "captures/field59-matrix/ipv6-restore-data-syns-dropped-by-router-both-hosts-any-merged-sll2.pcap.gz",
+    # the same, dual-stack (field check 60, seed 123 run 10): the IPv6 control
+    # connection's packets at both hosts, its first SYN held 1.02 s by the router.
+    "captures/field60-matrix/dual-stack-callback-rejected-by-router-both-hosts-any-merged-sll2-held-syn.pcap.gz",
 }
 
 # Two capture points' files merged on a path that also lost packets (field check 37: 40%

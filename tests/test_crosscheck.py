@@ -96,9 +96,12 @@ def test_message_tshark_lacks_is_a_difference_unless_a_known_limit() -> None:
     streams, connections, _ = _fixture()
     result = compare_messages("x", streams, connections, [])
     assert [d.field for d in result.differences] == ["message"]
+    assert result.differences[0].ours == "decoded"
     streams[0].messages[0].code = 0xF001  # vendor code: tshark skips codes above 0xA09
     result = compare_messages("x", streams, connections, [])
     assert result.differences == [] and "0xA09" in result.tshark_gaps[0].reason
+    # Not "decoded" (newuser54): analyze says a vendor message is shown, not decoded.
+    assert result.tshark_gaps[0].ours == "shown, not decoded"
 
 
 def test_message_tshark_does_not_know_is_a_tshark_gap() -> None:

@@ -189,6 +189,10 @@ def test_a_hand_broken_expected_result_is_unreadable_with_what_is_wrong(
     assert line.strip().startswith(
         f"expected result unreadable: v3-backup.expected.json: {problem}"), out
     assert "None" not in out and "got null" not in out
+    lines = out.splitlines()
+    assert lines[lines.index(line) + 1] == ("    to rewrite it from this run: flowcheck "
+                                            "regress --update v3-backup.pcap (then review "
+                                            "the diff)"), out
 
 
 def test_an_expected_result_without_flowcheck_version_is_well_formed(
@@ -245,7 +249,10 @@ def test_a_capture_stored_cut_on_purpose_is_compared(
     expected.unlink()
     monkeypatch.chdir(tmp_path)
     assert run(["regress", "."]) == 1
-    assert "no expected result" in capsys.readouterr().out
+    # newuser54: CHANGED and exit 1 said nothing of --update; it now says what records it.
+    assert ("CHANGED night-datadrop.pcap.gz (verdict inconclusive)\n    no expected result\n"
+            "    to record one from this run: flowcheck regress --update "
+            "night-datadrop.pcap.gz (then review it)\n") in capsys.readouterr().out
     assert run(["regress", ".", "--update"]) == 0
     assert json.loads(expected.read_text())["findings"]["capture_truncated"] == 1
     assert run(["regress", "."]) == 0

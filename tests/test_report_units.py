@@ -38,11 +38,14 @@ def test_html_connections_have_units(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("rtt", "words"), [
-    (0.000046, "handshake 0.0460 ms"), (0.0000241, "handshake 0.0241 ms"),
-    (0.0012, "handshake 1.20 ms"), (0.150, "handshake 150 ms"), (3.12, "handshake 3.12 s"),
-    (0.9999, "handshake 1.00 s"),
+    (0.000046, "handshake 0.046 ms"), (0.000041, "handshake 0.041 ms"),
+    (0.0000241, "handshake 0.0241 ms"), (0.0012, "handshake 1.2 ms"),
+    (0.150, "handshake 150 ms"), (3.12, "handshake 3.12 s"), (0.9999, "handshake 1 s"),
+    (3120.4, "handshake 3120 s"),
 ])
 def test_handshake_times_keep_three_digits(rtt: float, words: str) -> None:
+    """3 significant digits, never an exponent (trial 20 D17: "3.12e+03 ms"), without
+    trailing zeros (newuser54: "0.0410 ms")."""
     conn = Connection("C1", "10.77.0.1", 5002, "10.77.0.2", 6001, 1.0, rtt=rtt)
     assert handshake_words(conn) == words
 

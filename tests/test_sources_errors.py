@@ -223,6 +223,26 @@ def test_pcapng_bad_block(tmp_path: Path, damage: str) -> None:
     assert info.error_offset == bad_offset and str(bad_offset) in info.error
 
 
+def test_a_corrupt_pcapng_block_in_a_ring_names_its_file(tmp_path: Path) -> None:
+    """newuser54: the capture_truncated of a ring's pcapng with a corrupt block read
+    "block at byte offset 2144 has an invalid length ...", naming no file, where a cut
+    pcap's reads "ring2/b.pcap: the file ends ...": every one names its file first."""
+    ring = tmp_path / "ring"
+    ring.mkdir()
+    blocks = [shb(), idb(1)] + [epb(0, ts, data) for ts, data in PACKETS]
+    (ring / "a.pcapng").write_bytes(b"".join(blocks[:4]))
+    bad = bytearray(blocks[5])
+    struct.pack_into("<I", bad, 4, 13)  # an invalid block length
+    (ring / "b.pcapng").write_bytes(b"".join([*blocks[:2], blocks[4], bytes(bad)]))
+    (ring / "c.pcap").write_bytes(pcap_bytes(PACKETS)[:-3])  # cut in its last record
+    _, reader = count([str(ring)])
+    findings = truncation_findings(reader.captures)
+    assert [f.code for f in findings] == ["capture_truncated"] * 2
+    messages = sorted(f.message for f in findings)  # the set is ordered by first packet
+    assert messages[0].startswith(f"{ring / 'b.pcapng'}: block at byte offset ")
+    assert messages[1].startswith(f"{ring / 'c.pcap'}: the file ends in the middle")
+
+
 def test_one_bad_file_among_good_ones_is_reported_not_fatal(tmp_path: Path) -> None:
     good = write_pcap(tmp_path / "good.pcap", PACKETS)
     bad = tmp_path / "notes.pcap"
@@ -325,7 +345,8 @@ def test_empty_standard_input() -> None:
               "except InputError as exc:\n    print('InputError', exc)\n")
     result = subprocess.run([sys.executable, "-c", script], input=b"", capture_output=True,
                             cwd=Path(__file__).parent.parent, check=True)
-    assert result.stdout.decode().strip() == "InputError -: empty file"
+    # Not a file named "-" (newuser54: "-: empty file").
+    assert result.stdout.decode().strip() == "InputError standard input: empty"
 
 
 def test_absurd_first_record_is_a_truncated_capture_not_an_input_error(tmp_path: Path) -> None:

@@ -53,9 +53,9 @@ def test_handshake_words_count_resent_syns() -> None:
     first SYN-ACK's wait from the first SYN; without a SYN-ACK time, the count alone."""
     conn = Connection("C3", "10.77.0.1", 5002, "10.77.0.2", 6001, 1.0, rtt=0.00005,
                       syn_retries=2, syn_ts=1.0, synack_ts=4.0)
-    assert handshake_words(conn) == "handshake 0.0500 ms after 2 resent SYNs, answered " \
+    assert handshake_words(conn) == "handshake 0.05 ms after 2 resent SYNs, answered " \
                                     "3 s after the first"
     conn.synack_ts = None
-    assert handshake_words(conn) == "handshake 0.0500 ms after 2 resent SYNs"
+    assert handshake_words(conn) == "handshake 0.05 ms after 2 resent SYNs"
     conn.syn_retries = 0
-    assert handshake_words(conn) == "handshake 0.0500 ms"
+    assert handshake_words(conn) == "handshake 0.05 ms"

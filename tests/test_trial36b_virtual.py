@@ -15,7 +15,7 @@ from stored import folder_analysis
 
 from flowcheck.config import build_config, load_file
 from flowcheck.model import NdmpMessage, Severity
-from flowcheck.ndmp.collector import replies_after_requests
+from flowcheck.ndmp.reply_order import replies_after_requests
 from flowcheck.pipeline import Analysis, analyze, read_traffic
 
 FOLDER = Path(__file__).resolve().parents[1] / "captures" / "trial36b-virtual"

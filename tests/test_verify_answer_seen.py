@@ -30,9 +30,10 @@ def test_no_answer_among_the_listener_s_packets_is_a_connection_that_never_opene
     # What the capture shows, not that no connection was tried (trial 32 D4).
     assert error.message.startswith(
         "DATA_LISTEN (frame 11) announced 10.77.0.2:6001, but no answer from it is in the "
-        "capture, which holds only 10.77.0.2's direction: 10.77.0.1's SYNs were dropped on the "
-        "way or never sent (the capture holds 10.77.0.2's packets to 10.77.0.1 for 3.5 s after "
-        "it, and no answer from 10.77.0.2:6001"), error.message
+        "capture, which holds only 10.77.0.2's direction: 10.77.0.1's SYNs or 10.77.0.2's "
+        "SYN-ACKs were dropped on the way, or the SYNs never sent (the capture holds "
+        "10.77.0.2's packets to 10.77.0.1 for 3.5 s after it, and no answer from "
+        "10.77.0.2:6001"), error.message
     assert "whether 10.77.0.1 sent SYNs cannot be seen" in error.message
     assert session.steps[3].detail.startswith("no answer from 10.77.0.2:6001 in the capture")
     assert error.fix.startswith("Allow TCP from 10.77.0.1 to 10.77.0.2:6001 inbound on "

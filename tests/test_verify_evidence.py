@@ -246,7 +246,7 @@ def test_ok_details_say_what_was_seen_not_the_connection() -> None:
     connections[0].rtt = 0.0004
     sessions, _ = run(connections, streams)
     control, callback, announcement, data, flow = (s.detail for s in sessions[0].steps)
-    assert "handshake 0.400 ms" in control and "700 B agent -> media server" in control
+    assert "handshake 0.4 ms" in control and "700 B agent -> media server" in control
     assert "media port 5002 in 5001-5100" in callback
     assert "agent port 6002 in 6001-6100" in callback
     assert "DATA_LISTEN (frame 21) announced 10.77.0.2:6001" in announcement

@@ -31,12 +31,13 @@ def read(captures: list[str], config: Config) -> Traffic:
     (flowcheck.exiting.keep_to_exit). One-shot commands only: `live`
     rebuilds its reports from running traffic."""
     from flowcheck.exiting import keep_to_exit, read_once
-    from flowcheck.pipeline import read_traffic
+    from flowcheck.pipeline import check_links_read, read_traffic
 
     with read_once():  # run() unfreezes when the command is done
         traffic = read_traffic(check_captures(captures), config,
                                progress=stderr_is_terminal())
     keep_to_exit(traffic)  # not freed when the command returns (run() lets it go)
+    check_links_read(traffic)  # every packet on a link type not read: exit 3
     return traffic
 
 

@@ -22,13 +22,23 @@ from flowcheck.cli.settings import (  # noqa: F401
 T = TypeVar("T")
 
 
-ConfigFile = Annotated[
-    Path | None,
-    typer.Option("--config", metavar="FILE",
-                 help="TOML file with the settings below (flags win). Without it: a ring "
-                 "directory's own flowcheck.toml, else ./flowcheck.toml if present.",
-                 dir_okay=False, rich_help_panel="Configuration"),
-]
+def _config_option(without: str) -> object:
+    """`--config FILE`, its help saying what the command reads without it (`without`)."""
+    return Annotated[
+        Path | None,
+        typer.Option("--config", metavar="FILE",
+                     help=f"TOML file with the settings below (flags win). Without it: "
+                     f"{without}.", dir_okay=False, rich_help_panel="Configuration"),
+    ]
+
+
+# A command that reads CAPTURE... (connections, ndmp, analyze) takes a ring directory's
+# own flowcheck.toml (cli.settings.capture_set_config); the others (crosscheck, one file;
+# live, firewall, plan, no capture) read only ./flowcheck.toml (newuser54: firewall's
+# help named a ring directory it never reads).
+ConfigFile = _config_option("a ring directory's own flowcheck.toml, else ./flowcheck.toml "
+                            "if present")
+ConfigFileNoRing = _config_option("./flowcheck.toml if present")
 # Numbers are taken as text and read by flowcheck.config, as the same keys in the file
 # are: click's int() and float() take "+5", "5_000", "nan" and "inf".
 NdmpPort = Annotated[str | None, typer.Option(
@@ -118,14 +128,17 @@ def with_config(command: Callable[..., T], unused: Iterable[str] = ()) -> Callab
     `unused`: parameters of CONFIG_PARAMETERS that change nothing in this command's
     output: accepted (the contract) but not listed in its --help (trial 20, D18).
     The command's other annotations are objects (typer reads them); `config`'s may be
-    the string "Config", so that registering a command loads no configuration code."""
+    the string "Config", so that registering a command loads no configuration code.
+    `--config`'s help names a ring directory's own flowcheck.toml only for a command
+    with a `captures` parameter (CAPTURE...), the only ones that read it."""
     signature = inspect.signature(command)
     own = [p for p in signature.parameters.values() if p.name != "config"]
+    reads_ring = "captures" in signature.parameters  # CAPTURE...: a ring directory too
     hide = set(unused)
     added = [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
                           annotation=_hidden(ann) if name in hide else ann)
-        for name, ann in [("config_file", ConfigFile),
+        for name, ann in [("config_file", ConfigFile if reads_ring else ConfigFileNoRing),
                           *((name, option) for name, (option, _) in CONFIG_PARAMETERS.items())]
     ]
 

@@ -17,7 +17,8 @@ def regress(
         metavar="DIR|FILE",
         help="Captures or directories of captures [default: ./captures].")] = None,
     update: Annotated[bool, typer.Option(
-        "--update", help="Rewrite the expected results from this run (review the diff).")]
+        "--update", help="Write the expected results from this run: a new case's, a changed "
+                         "one's (review the diff).")]
     = False,
     junit: Annotated[Path | None, typer.Option(
         "--junit", metavar="FILE", dir_okay=False,
@@ -25,7 +26,10 @@ def regress(
              "error).")] = None,
     output: Format = OutputFormat.table,
 ) -> int:
-    """Analyze each stored capture with its sidecar config; compare with NAME.expected.json."""
+    """Analyze each stored capture with its configuration (NAME.toml beside it, else a
+    ring directory's own flowcheck.toml, else flowcheck.toml in its folder, else the
+    defaults) and compare with NAME.expected.json. A new case has no expected result
+    (CHANGED, exit 1) until --update writes one."""
     return regress_run.run_regress(paths, update, junit, output)
 
 

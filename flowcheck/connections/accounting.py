@@ -25,6 +25,32 @@ def acked_unseen(side: Endpoint) -> int:
     return side.unseen_top - side.unseen_first
 
 
+def unique_bytes(side: Endpoint) -> int | None:
+    """The side's payload bytes the capture holds, each counted once by sequence number
+    (tcptrace's "unique bytes sent"): from its first byte (Endpoint.first_byte: a SYN's
+    sequence number + 1, else the first one tracked), or the lowest captured below it
+    (a capture joined mid-stream: Endpoint.low), to its highest byte seen (max_end: a
+    FIN takes none), less the holes never filled and the bytes below the first never
+    captured (Endpoint.under); None for a side with no byte or FIN seen. Called before
+    acked_before drops holes (they are bytes the capture lacks all the same). Review
+    54b: from Wireshark's base + 1, the peer's first ACK when that came first, it
+    counted bytes never captured and left out those below the first segment."""
+    first = side.first_byte()
+    if side.max_end is None or first is None:
+        return None
+    start = first if side.low is None else side.low
+    if start > side.max_end:
+        start -= 1 << 32
+    return max(0, side.max_end - start - side.under_bytes() - side.missed_bytes())
+
+
+def repeated_bytes(sent: int, unique: int | None) -> int:
+    """Of a side's `sent` payload bytes (capture copies left out: Connection.sent_once),
+    those its packets repeated (RareFields.orig_repeated): sent less unique_bytes,
+    never negative; 0 when unique is unknown (None)."""
+    return 0 if unique is None else max(0, sent - unique)
+
+
 def fin_acked(side: Endpoint) -> bool:
     """Did the peer ACK the side's FIN, captured: its highest ACK above the side's last
     byte (max_end, which a FIN takes none of), as a FIN takes one sequence number?"""
@@ -84,6 +110,9 @@ def account_missed(c: ConnState, rto: float = 3.0) -> None:
     record.orig_seg_max, record.resp_seg_max = c.orig.seg_max, c.resp.seg_max
     record.missed_bytes, record.gaps = 0, 0
     mid_stream = joined_mid_stream(c)
+    # Before acked_before drops holes: bytes the capture lacks are none of the unique.
+    record.orig_repeated = repeated_bytes(record.sent_once("orig"), unique_bytes(c.orig))
+    record.resp_repeated = repeated_bytes(record.sent_once("resp"), unique_bytes(c.resp))
     # A connection in which no gap ever opened (almost all): no hole to drop, no frame.
     gapped = c.orig.holes or c.resp.holes or c.orig.hole_frames or c.resp.hole_frames
     if gapped:

@@ -334,6 +334,10 @@ def _sequences(columns: tuple[np.ndarray, AtRows], data_rows: np.ndarray,
     counted = retransmitted.copy()
     under_next = below(raw, next_seq[data_rows])
     out_of_order = ((start != before) | under_next).nonzero()[0]
+    # A side seen for the first time: its first byte tracked (Endpoint.first).
+    for s, value in zip(data_segs[~has_max].tolist(), start[firsts][~has_max].tolist(),
+                        strict=True):
+        sides[s].first = value
     if out_of_order.size:
         for k, row, lo, hi, top, s, under in zip(
                 out_of_order.tolist(), data_rows[out_of_order].tolist(),
@@ -341,6 +345,8 @@ def _sequences(columns: tuple[np.ndarray, AtRows], data_rows: np.ndarray,
                 before[out_of_order].tolist(), data_segs[local[out_of_order]].tolist(),
                 under_next[out_of_order].tolist(), strict=True):
             side = sides[s]
+            if lo < top:
+                side.note_below(lo, hi)  # below its first byte (unique bytes)
             if lo > top:
                 side.open_hole(top, lo, int(frames[row]), float(ts[row]), hi - lo)
             elif lo < top and side.holes and side.fill(lo, hi):

@@ -87,7 +87,7 @@ def _track_sequence(side: Endpoint, seq: int, plen: int, frame: int, ts: float,
     if plen > side.seg_max:
         side.seg_max = plen
     if side.max_end is None:
-        side.max_end = start
+        side.max_end = side.first = start
     if start > side.max_end:
         side.open_hole(side.max_end, start, frame, ts, plen)
         side.max_end = end
@@ -95,6 +95,8 @@ def _track_sequence(side: Endpoint, seq: int, plen: int, frame: int, ts: float,
         return unseen_retransmission(side, peer, seq, plen, ts, rtt), True
     if plen == 0:
         return False, False
+    if start < side.max_end:  # below the side's first byte too? (unique bytes)
+        side.note_below(start, end)
     # Holes all lie below max_end: only a packet starting below it can touch one.
     overlaps_hole = start < side.max_end and side.fill(start, end)
     repeat = end <= side.max_end and not overlaps_hole

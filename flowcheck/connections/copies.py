@@ -129,6 +129,9 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
 
     def __init__(self) -> None:
         self.count = 0
+        # Of `count`: the copies over IPv4 (TCP, or ICMP quoting an IPv4 packet): none in
+        # a capture whose copies are all IPv6 (copy_family: its words, no IP ID, no TTL).
+        self.ipv4 = 0
         self.frames: list[int] = []
         self._times: dict[int, float] = {}  # the kept frames' times
         self.within: set[int] = set()
@@ -295,6 +298,7 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
         found = copy.nonzero()[0]
         if found.size:
             self.replayed += int(np.count_nonzero(replayed))
+            self.ipv4 += int(np.count_nonzero(d.tcp_version[found] == 4))
             self._note(d.tcp_frame[found[:EXAMPLE_CAP]].tolist(),
                        d.tcp_ts[found[:EXAMPLE_CAP]].tolist(), int(found.size))
         return copy, replayed

@@ -5,7 +5,8 @@ session, `tcpdump -i any` or a duplicating network; copies between two files, tw
 interfaces, or a file and itself at an offset (flowcheck.connections.points) are two
 capture points' captures given together: the finding names the files, the copies each
 pair holds, and the offset between their clocks (and the shift flowcheck applied to a
-file's times to take it out, flowcheck.connections.track_connections). Copies a Windows
+file's times to take it out, flowcheck.connections.track_connections), in
+flowcheck.connections.point_names' words. Copies a Windows
 tool made by logging each packet at several places of one host's stack (pktmon, netsh
 trace: flowcheck.sources.host_tools) are that tool's, one capture point's: the finding
 says so and how to have each packet once (host_tool_copies). Copies a router or bridge
@@ -21,9 +22,10 @@ import dataclasses
 import shlex
 from typing import TYPE_CHECKING
 
-from flowcheck.connections.copy_family import ipv6_only, ipv6_words
+from flowcheck.connections.copy_family import CopyFamily, copy_family
 from flowcheck.connections.copy_window import COPY_WINDOW
-from flowcheck.connections.offsets import ALIGN_SECONDS, appended
+from flowcheck.connections.offsets import appended
+from flowcheck.connections.point_names import PointNames
 from flowcheck.connections.relay_words import (
     near_fix,
     near_words,
@@ -63,20 +65,23 @@ def copies_finding(tracker: ConnectionTracker, captures: list[CaptureInfo] | Non
     copies). captures: the set's files (their paths name the capture points); shifts:
     seconds added to a file's times, by its place in captures (TrackResult.shifts);
     connections: the tracker's (their copies' share of the payload tells the network's
-    copies from a capture point's: `scattered_share`)."""
-    finding = _copies_finding(tracker, captures, shifts, connections or [])
+    copies from a capture point's: `scattered_share`; and their IP version the words':
+    copy_family, "hop limit" and no IP ID for a capture of IPv6 alone)."""
+    # A capture of IPv6 alone, or of both versions whose every copy is IPv6 (lab matrix
+    # seed 123 run 10: dual-stack, the IPv6 control connection captured at two points,
+    # the IPv4 callback at one, read "same IP ID" and "at a TTL one lower").
+    copies = tracker.copies
+    finding = _copies_finding(tracker, captures, shifts, connections or [],
+                              copy_family(connections or [],
+                                          ipv6_copies=bool(copies.count and not copies.ipv4)))
     if finding is None:
         return None
-    if ipv6_only(connections or []):
-        paths = [info.path for info in captures or []]
-        finding = dataclasses.replace(finding, message=ipv6_words(finding.message, paths),
-                                      fix=ipv6_words(finding.fix, paths))
     return dataclasses.replace(finding, ts=tracker.copies.first_ts)
 
 
 def _copies_finding(tracker: ConnectionTracker, captures: list[CaptureInfo] | None,
-                    shifts: dict[int, float] | None,
-                    connections: list[Connection]) -> Finding | None:
+                    shifts: dict[int, float] | None, connections: list[Connection],
+                    family: CopyFamily) -> Finding | None:
     copies = tracker.copies
     if not copies.count:
         return None
@@ -90,23 +95,24 @@ def _copies_finding(tracker: ConnectionTracker, captures: list[CaptureInfo] | No
         return _host_tool(count, copies.frames, tools)
     if not pairs:
         if copies.replayed == copies.count:
-            return _replayed(count, copies.frames)
+            return _replayed(count, copies.frames, family)
         share = scattered_share(connections)
         replays = _replays_among(copies.replayed)
+        later = _later(copies, family)
         if share is not None and not copies.relays.count:
-            return _network_copies(count, copies.frames, share, replays, _later(copies))
-        return _one_point(count, copies.frames, copies.relays, replays, _later(copies),
+            return _network_copies(count, copies.frames, share, family, replays, later)
+        return _one_point(count, copies.frames, copies.relays, family, replays, later,
                           copies.count)
     lead = f"{count}another packet of the capture set in the same direction"
-    names = _Names(points, captures or [], shifts or {})
-    said = [names.pair(entry) for entry in pairs[:_NAMED]]
+    names = PointNames(points, captures or [], shifts or {})
+    said = [names.pair(entry, family) for entry in pairs[:_NAMED]]
     if len(pairs) > _NAMED:
         said.append(f"and {len(pairs) - _NAMED} more pairs of capture points")
     same = all(entry.same_time == entry.copies for entry in pairs)
     return make_finding(
         "capture_duplicates",
-        f"{lead} (same IP ID, TCP header and payload): the capture set holds the packets "
-        f"of more than one capture point. {'; '.join(said)}. {relay_words(copies.relays)}"
+        f"{lead} ({family.identity}): the capture set holds the packets of more than one "
+        f"capture point. {'; '.join(said)}. {relay_words(copies.relays, family)}"
         f"{_COUNTED}",
         "give each capture once" if same else TWO_POINTS_FIX,
         frames=copies.frames)
@@ -150,73 +156,6 @@ def _between_points(points: CapturePoints, entry: Offset) -> bool:
         entry.offset is not None and abs(entry.offset) > COPY_WINDOW)
 
 
-class _Names:
-    """Capture points named by their files."""
-
-    def __init__(self, points: CapturePoints, captures: list[CaptureInfo],
-                 shifts: dict[int, float]) -> None:
-        self.points, self.captures, self.shifts = points, captures, shifts
-
-    def name(self, index: int) -> str:
-        return self.captures[index].path if index < len(self.captures) else f"file {index + 1}"
-
-    def pair(self, entry: Offset) -> str:
-        low, high = entry.sources
-        first, second = self.name(low), self.name(high)
-        routed = ", a router apart (the TTL differs)" if entry.routed else ""
-        if appended(entry):
-            return (f"{first} holds {entry.copies:,} copies of its own packets at about the "
-                    f"same times ({_ms(entry.offset)} after them) but apart in the file"
-                    f"{routed}: a second capture point's capture appended to the first "
-                    "(mergecap -a), its times going back where it begins; each packet counts "
-                    "at its first copy")
-        if low == high:
-            return (f"{first} holds {entry.copies:,} copies of its own packets "
-                    f"{abs(entry.offset or 0.0):.3f} s after them{routed}: two capture "
-                    "points' captures merged into one file (mergecap) while their clocks "
-                    "disagreed, or one appended to the other (mergecap -a); each packet counts "
-                    "at its first copy, and the file's times are each point's own (give the "
-                    "two captures as separate files to have them read on one clock)")
-        if entry.same_time == entry.copies:
-            return (f"{second} holds the same packets as {first} at the very same times "
-                    f"({entry.copies:,}): the same capture given twice (or two sniffers on "
-                    "one interface)")
-        file_low, file_high = entry.sources
-        moved = self.shifts.get(file_high, 0.0) - self.shifts.get(file_low, 0.0)
-        offset = (entry.offset or 0.0) - moved  # as the files' own clocks read
-        text = (f"{second} holds {entry.copies:,} copies of packets of {first}: two capture "
-                f"points' captures of the same traffic{routed}")
-        if not moved and abs(offset) <= ALIGN_SECONDS:
-            return (f"{text}; their clocks agree (the median time between a packet and its "
-                    f"copy is {_ms(offset)}, the path between the points included)")
-        if not moved:  # standard input cannot be read again
-            return (f"{text}; {second}'s clock reads {offset:+.3f} s against {first}'s (the "
-                    "median time between a packet and its copy), and each file's times are "
-                    "its own clock's")
-        # Said of the file read on another's clock (the one shifted; the second if both).
-        if self.shifts.get(file_low) and not self.shifts.get(file_high):
-            first, second, offset = second, first, -offset
-            file_low, file_high = file_high, file_low
-        return (f"{text}; {second}'s clock reads {offset:+.3f} s against {first}'s (the "
-                f"median time between a packet and its copy): "
-                f"{shifted_words(second, self.shifts[file_high])}")
-
-
-def shifted_words(name: str, by: float) -> str:
-    """What flowcheck did with a file read on another's clock (track_connections' shift
-    of `by` seconds), and how to see the same in Wireshark."""
-    return (f"flowcheck read {name}'s times shifted by {by:+.6f} s, so the packets of both "
-            "come in the order they happened and the frames are numbered in that order (to "
-            f"see it in Wireshark: editcap -t {by:+.6f} {name} shifted.pcap, then mergecap "
-            "the two)")
-
-
-def _ms(seconds: float | None) -> str:
-    """A time difference in milliseconds, "0.0 ms" rather than "-0.0 ms"."""
-    value = round((seconds or 0.0) * 1e3, 1)
-    return f"{value + 0.0:.1f} ms"
-
-
 # A capture point that sees packets twice (a SPAN of both ports, -i any across a bridge, a
 # firewall's several inspection points) holds every packet of the conversation twice:
 # about half the payload bytes of the connections with copies are copies. A network that
@@ -246,13 +185,13 @@ _JOINED = ("a capture joined with itself, or two captures of the same moments jo
            "moments already captured and the same packets come again")
 
 
-def _replayed(count: str, frames: list[int]) -> Finding:
+def _replayed(count: str, frames: list[int], family: CopyFamily) -> Finding:
     """Copies each captured after a step back of the capture's clock, of a packet
     captured before it (CaptureCopies.replayed: every copy is one)."""
     return make_finding(
         "capture_duplicates",
         f"{count}a packet captured earlier in the file, before the capture's clock stepped "
-        f"back (same IP ID, TCP header and payload, stamped at most {COPY_WINDOW * 1e3:g} "
+        f"back ({family.identity}, stamped at most {COPY_WINDOW * 1e3:g} "
         f"ms apart): the capture holds stretches of packets twice. It is {_JOINED}. "
         f"{_COUNTED}",
         "nothing to fix in the network for the copies; give each capture once: analyze "
@@ -272,7 +211,7 @@ def _replays_among(replayed: int) -> str:
             f"before the capture's clock stepped back: {_JOINED}")
 
 
-def _later(copies: CaptureCopies) -> str:
+def _later(copies: CaptureCopies, family: CopyFamily) -> str:
     """The sentence (with its trailing space) on the copies of one capture point found
     beyond COPY_WINDOW by their IPv4 ID, TTL and TSval (copy_window.WIDE_COPY_WINDOW):
     how many and the longest lag; "" without any."""
@@ -280,21 +219,21 @@ def _later(copies: CaptureCopies) -> str:
         return ""
     return (f"{of_them(copies.wide)} captured more than {COPY_WINDOW * 1e3:g} ms "
             f"after their original, up to {copies.widest * 1e3:.1f} ms, each with its "
-            "original's IPv4 ID, TTL and TCP timestamp (TSval), which a resend of Linux, "
-            "Windows or the BSDs does not repeat (it takes another IPv4 ID and a later "
-            "TSval; a stack that resends a datagram whole would): the lag between "
-            "two capture points merged into one file, or between two mirrored switch "
-            "ports' queues. ")
+            f"original's IPv4 ID, {family.ttl} and TCP timestamp (TSval), which a resend of "
+            "Linux, Windows or the BSDs does not repeat (it takes another IPv4 ID and a "
+            "later TSval; a stack that resends a datagram whole would): the lag between two "
+            "capture points merged into one file, or between two mirrored switch ports' "
+            "queues. ")
 
 
-def _network_copies(count: str, frames: list[int], share: float, replays: str = "",
-                    later: str = "") -> Finding:
+def _network_copies(count: str, frames: list[int], share: float, family: CopyFamily,
+                    replays: str = "", later: str = "") -> Finding:
     """Copies of one capture point, few of the payload (scattered_share): the network
     delivered them twice (replays: _replays_among's sentence; later: _later's)."""
     return make_finding(
         "capture_duplicates",
-        f"{count}a packet captured just before them in the same direction (same IP ID, TCP "
-        f"header and payload, at most {COPY_WINDOW * 1e3:g} ms later): the capture holds "
+        f"{count}a packet captured just before them in the same direction "
+        f"({family.identity}, at most {COPY_WINDOW * 1e3:g} ms later): the capture holds "
         f"some packets twice, {share:.1%} of the payload bytes of the connections that "
         f"hold copies. {later}A capture point that sees packets twice (a SPAN session mirroring "
         "both switch ports of the conversation, tcpdump -i any across a bridge, a "
@@ -310,17 +249,17 @@ def _network_copies(count: str, frames: list[int], share: float, replays: str = 
         frames=frames)
 
 
-def _just_before() -> str:
+def _just_before(family: CopyFamily) -> str:
     """What a copy of one capture point is, the sentence (with its trailing space) after
     the count."""
-    return ("a packet captured just before them in the same direction (same IP ID, TCP "
-            "header and payload, or the same ICMP unreachable quoting the same packet, at "
-            f"most {COPY_WINDOW * 1e3:g} ms later; a SYN-ACK, RST or bare ACK with IP ID 0 or "
-            "over IPv6, which a sender can send twice that fast, only after a copy of a "
-            "packet with an identity of its own): the capture holds packets twice. ")
+    return (f"a packet captured just before them in the same direction ({family.identity}, "
+            "or the same ICMP unreachable quoting the same packet, at most "
+            f"{COPY_WINDOW * 1e3:g} ms later; {family.bare}, which a sender can send twice "
+            "that fast, only after a copy of a packet with an identity of its own): the "
+            "capture holds packets twice. ")
 
 
-def _one_point(count: str, frames: list[int], relays: RelayCopies,
+def _one_point(count: str, frames: list[int], relays: RelayCopies, family: CopyFamily,
                replays: str = "", later: str = "", copies_count: int = 0) -> Finding:
     """Copies of one capture point only (copies.py), a router's forwarded ones among
     them (relay_copies); replays: _replays_among's sentence; later: _later's;
@@ -328,15 +267,15 @@ def _one_point(count: str, frames: list[int], relays: RelayCopies,
     if relays.count:
         return make_finding(
             "capture_duplicates",
-            f"{count}a packet captured before them in the same direction (same IP ID, TCP "
-            f"header and payload): the capture holds packets twice. {later}"
-            f"{relay_told(relays, copies_count)}"
+            f"{count}a packet captured before them in the same direction "
+            f"({family.identity}): the capture holds packets twice. {later}"
+            f"{relay_told(relays, copies_count, family)}"
             "The copies are counted as packets (as tshark counts them) but not as "
             "retransmissions, SYN retries or rejects, and the job's data volumes count each "
             f"byte once: they are no evidence of a drop or a refusal{replays}",
             relay_fix(relays),
             frames=frames)
-    marked = near_words(relays, copies_count)
+    marked = near_words(relays, copies_count, family)
     if marked:
         # The Linux cooked marks, or a pcapng's interfaces, tell the copies' capture
         # points (lab matrix seed 117 run 29, both hosts' -i any merged, and seed 118 run
@@ -352,11 +291,11 @@ def _one_point(count: str, frames: list[int], relays: RelayCopies,
              "media server or the agent) instead of -i any"))
         return make_finding(
             "capture_duplicates",
-            f"{count}{_just_before()}{later}{marked}{_COUNTED}{replays}", fix,
+            f"{count}{_just_before(family)}{later}{marked}{_COUNTED}{replays}", fix,
             frames=frames)
     return make_finding(
         "capture_duplicates",
-        f"{count}{_just_before()}{later}Either the "
+        f"{count}{_just_before(family)}{later}Either the "
         "capture point "
         "saw them twice (a SPAN session mirroring both switch ports of the conversation, "
         "tcpdump -i any across a bridge, a firewall's own capture at several of its "
@@ -370,11 +309,11 @@ def _one_point(count: str, frames: list[int], relays: RelayCopies,
         "if the capture point duplicates: mirror one port of the conversation (or one "
         "direction of each port), analyze one capture point's files at a time, or drop the "
         "copies with editcap -D (byte-identical frames only: not a device's copies from "
-        "several of its points, with their own link headers or TTLs, which flowcheck counts "
-        "once all the same); if the network does (the copies are in a capture on the "
-        "receiving host itself): find the device duplicating packets between the hosts (a "
-        "duplicating rule, a bridging loop, a misconfigured bond or port mirror back into "
-        "the network); TCP delivers each byte once all the same",
+        f"several of its points, with their own link headers or {family.ttls}, which "
+        "flowcheck counts once all the same); if the network does (the copies are in a "
+        "capture on the receiving host itself): find the device duplicating packets "
+        "between the hosts (a duplicating rule, a bridging loop, a misconfigured bond or port "
+        "mirror back into the network); TCP delivers each byte once all the same",
         frames=frames)
 
 

@@ -134,6 +134,17 @@ class Endpoint:
     # points a router apart (SideEvidence.copy_ttl_other). Per-packet path only.
     rst_twice: bool = False
     copy_ttl_other: bool = False
+    # For the unique bytes (connections.accounting.unique_bytes) of a side without its
+    # SYN: its first byte tracked (unwrapped; None: base + 1, as the short path keeps
+    # it, short.py handing back a flow where it is not: the base may be the peer's first
+    # ACK - 1), the lowest byte captured below that (None: none) and the ranges [start,
+    # end) between the two never captured, sorted. A capture joined mid-stream holds
+    # bytes below a side's first segment (stale or resent ones) that no hole covers
+    # (review 54b: fh-pathloss-media cut from frame 333, 14,480 B said sent again where
+    # tcptrace saw each once). Not compared: the paths' bookkeeping differs.
+    first: int | None = field(default=None, compare=False)
+    low: int | None = field(default=None, compare=False)
+    under: list[list[int]] | None = field(default=None, compare=False)
     # Wireshark's sequence analysis of the side (flowcheck.connections.reordering: a
     # segment filling a gap is a retransmission or out-of-order), raw 32-bit numbers: its
     # next expected sequence number and when it was set, its last ACK number and time,
@@ -197,6 +208,42 @@ class Endpoint:
             pieces.append([end, *holes[last - 1][1:]])
         holes[first:last] = pieces
         return True
+
+    def first_byte(self) -> int | None:
+        """The side's first sequence number of data, unwrapped: its SYN's + 1, else its
+        first byte tracked (`first`), else its base + 1 (None without a base)."""
+        if self.isn is not None:
+            return self.isn + 1
+        if self.first is not None:
+            return self.first
+        return None if self.base is None else (self.base + 1) & 0xFFFFFFFF
+
+    def note_below(self, start: int, end: int) -> None:
+        """A data segment [start, end) starting below max_end: when it starts below the
+        first byte of a side without its SYN (a capture joined mid-stream; below a SYN's
+        sequence number + 1 it is no data: a keepalive probe before any data, a stale
+        connection's segment on the same 4-tuple), keep the lowest byte captured
+        (`low`) and the ranges below the first byte never captured (`under`). O(1)
+        unless it does (O(len(under)) then, a rare event)."""
+        if self.isn is not None:  # below a SYN's + 1: no data (a keepalive probe's byte)
+            return
+        first = self.first_byte()
+        if first is None or start >= first:
+            return
+        low = first if self.low is None else self.low
+        under = [] if self.under is None else self.under
+        if start < low:
+            if end < low:
+                under.insert(0, [end, low])
+            self.low = start
+        top = min(end, first)
+        self.under = [piece for lo, hi in under
+                      for piece in ([lo, min(hi, start)], [max(lo, top), hi])
+                      if piece[0] < piece[1]] if under else under
+
+    def under_bytes(self) -> int:
+        """Bytes below the side's first byte, above its lowest captured, never captured."""
+        return sum(hi - lo for lo, hi in self.under) if self.under else 0
 
     def missed_bytes(self) -> int:
         return sum(hole[1] - hole[0] for hole in self.holes)

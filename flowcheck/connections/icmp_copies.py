@@ -41,9 +41,10 @@ def icmp_copy(kept: list[tuple[float, str, bytes]], ts: float, tunnel: str,
 class IcmpCopies:
     """CaptureCopies' ICMP copies (see the module docstring): `_icmp` the recent messages
     (ts, tunnel, identity), `systematic` whether a copy of an identified packet was seen,
-    both set by CaptureCopies.__init__."""
+    `ipv4` the copies over IPv4, all set by CaptureCopies.__init__."""
 
     systematic: bool
+    ipv4: int  # of the copies, those over IPv4 (here: ICMP quoting an IPv4 packet)
     _icmp: list[tuple[float, str, bytes]]
 
     def _note(self, frames: list[int], times: list[float],
@@ -64,6 +65,7 @@ class IcmpCopies:
             copy, self._icmp = icmp_copy(self._icmp, quote.ts, quote.tunnel, quote.identity)
             if copy:
                 found.append(quote.frame)
+                self.ipv4 += quote.version == 4
                 found_ts.append(quote.ts)
                 if first is None and not self.systematic:
                     first = quote.position

@@ -44,7 +44,14 @@ from __future__ import annotations
 
 from flowcheck.connections.tunnel_copies import pair_words
 from flowcheck.findings import make_finding
-from flowcheck.model import Connection, Finding, NdmpMessage, NdmpStream, connection_ends
+from flowcheck.model import (
+    Connection,
+    Finding,
+    NdmpMessage,
+    NdmpStream,
+    connection_ends,
+    other_direction,
+)
 
 MIN_MESSAGES = 4
 OFFSET_SPREAD = 0.1  # seconds: a path's latency and jitter between the two points
@@ -162,9 +169,7 @@ def _median(offsets: list[float]) -> float:
 def _mapping(kept: Connection, far: Connection, side: str, offset: float) -> _Mapping:
     """The NAT's mapping a control pair shows: (peer host, the kept view's address, the
     far view's, offset far - kept in seconds)."""
-    peer_h = kept.orig_h if side == "resp" else kept.resp_h
-    mapped = (kept.resp_h, far.resp_h) if side == "resp" else (kept.orig_h, far.orig_h)
-    return peer_h, mapped[0], mapped[1], offset
+    return kept.host(other_direction(side)), kept.host(side), far.host(side), offset
 
 
 def _late_pairs(by_uid: dict[str, Connection], streams: list[NdmpStream], paired: set[str]

@@ -2,7 +2,8 @@
 a packet captured as it came in on one interface and again as it left by another, what
 the file shows of who captured it so (one router's or bridge's interfaces, two capture
 points merged into one file), and the fix that has each packet once. Used by
-flowcheck.connections.duplicates.
+flowcheck.connections.duplicates, in the words of the capture's IP version (family:
+flowcheck.connections.copy_family).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from flowcheck.connections.copy_window import COPY_WINDOW
 from flowcheck.connections.relay_copies import RELAY_WINDOW
 
 if TYPE_CHECKING:
+    from flowcheck.connections.copy_family import CopyFamily
     from flowcheck.connections.relay_copies import RelayCopies
 
 
@@ -37,24 +39,31 @@ def handed(relays: RelayCopies) -> bool:
     return relays.count > 0 and relays.handed == relays.count
 
 
-def _ttl_phrase(routed: int, total: int) -> str:
-    """handed_words' `ttl` for `total` copies of which `routed` were one TTL lower."""
-    return ("at its original's TTL" if not routed else "at a TTL one lower"
-            if routed == total else "at its original's TTL or one lower")
+def _ttl_phrase(routed: int, total: int, family: CopyFamily) -> str:
+    """How `total` copies of which `routed` were one TTL lower stand to their originals:
+    "at its original's TTL", "at a TTL one lower", "at its original's TTL or one lower"."""
+    ttl = family.ttl
+    return (f"at its original's {ttl}" if not routed else f"at a {ttl} one lower"
+            if routed == total else f"at its original's {ttl} or one lower")
 
 
-def handed_words(ttl: str) -> str:
-    """What copies marked leaving one host, then arriving at another at `ttl` ("at its
-    original's TTL", "at a TTL one lower", "at its original's TTL or one lower") show."""
-    routed = ("" if ttl == "at its original's TTL" else
-              ", a router between them where the TTL is one lower")
+def _router_between(routed: int, family: CopyFamily) -> str:
+    """", a router between them where the TTL is one lower" when some copies were
+    (`routed`), "" otherwise."""
+    return f", a router between them where the {family.ttl} is one lower" if routed else ""
+
+
+def handed_words(routed: int, total: int, family: CopyFamily) -> str:
+    """What `total` copies marked leaving one host, then arriving at another, `routed` of
+    them one TTL lower (_ttl_phrase), show."""
     return (f"the file's Linux cooked headers mark each original as sent by the host that "
             f"captured it (outgoing) and its copy as arriving at the host that captured it, "
-            f"{ttl}: two hosts' captures (tcpdump -i any on each) merged into one file, the "
-            f"sender's and the receiver's{routed}")
+            f"{_ttl_phrase(routed, total, family)}: two hosts' captures (tcpdump -i any on "
+            f"each) merged into one file, the sender's and the receiver's"
+            f"{_router_between(routed, family)}")
 
 
-def near_words(relays: RelayCopies, copies: int) -> str:
+def near_words(relays: RelayCopies, copies: int, family: CopyFamily) -> str:
     """What the Linux cooked marks of the copies within copy_window.COPY_WINDOW read
     (RelayCopies.note_near's sample) show, when every one read is marked alike, a
     sentence ending in ". ": each leaving one host, then arriving at another (handed_on),
@@ -65,22 +74,24 @@ def near_words(relays: RelayCopies, copies: int) -> str:
         return ""
     lead = ("The copies' " if read >= copies else f"The first {read:,} copies' ")
     if relays.near_handed + relays.near_handed_routed == read:
-        ttl = _ttl_phrase(relays.near_handed_routed, read)
-        return f"{lead}marks tell where they were captured: {handed_words(ttl)}. "
+        shown = handed_words(relays.near_handed_routed, read, family)
+        return f"{lead}marks tell where they were captured: {shown}. "
     if relays.near_named == read:
-        how = ("at its original's TTL: a bridge's" if not relays.near_named_routed else
-               "one TTL lower: a router's" if relays.near_named_routed == read else
-               "at its original's TTL or one lower: a bridge's or router's")
+        ttl = family.ttl
+        how = (f"at its original's {ttl}: a bridge's" if not relays.near_named_routed else
+               f"one {ttl} lower: a router's" if relays.near_named_routed == read else
+               f"at its original's {ttl} or one lower: a bridge's or router's")
         return (f"{lead}marks tell where they were captured: the file's Linux cooked "
                 "headers mark each original as arriving at the capture host and its copy as "
                 f"leaving it by another interface, {how} several interfaces captured at "
                 "once (tcpdump -i any on it), each packet as it came in and as it left. ")
     if relays.near_apart == read:
-        return f"{lead}interfaces tell where they were captured: {apart_words(relays)}. "
+        return (f"{lead}interfaces tell where they were captured: "
+                f"{apart_words(relays, family)}. ")
     return ""
 
 
-def apart_words(relays: RelayCopies) -> str:
+def apart_words(relays: RelayCopies, family: CopyFamily) -> str:
     """What copies within copy_window.COPY_WINDOW on another of the file's interfaces
     than their originals, none marked coming in or going out (RelayCopies.near_apart:
     a pcapng's interfaces), show: one host's stacked interfaces (at one TTL), a bridge's
@@ -89,10 +100,10 @@ def apart_words(relays: RelayCopies) -> str:
     merged keeping both interfaces, read "Either the capture point saw them twice ... or
     the network delivered them twice")."""
     routed, read = relays.near_apart_routed, relays.near_read
-    ttl = _ttl_phrase(routed, read)
+    ttl = _ttl_phrase(routed, read, family)
     device = ("a bridge's" if not routed else "a router's" if routed == read
               else "a bridge's or router's")
-    apart = ("" if not routed else ", a router between them where the TTL is one lower")
+    apart = _router_between(routed, family)
     # A host's stacked interfaces (a VLAN or bond interface and the one under it) give
     # each packet of its own twice at one TTL, by the same bytes as a bridge's (review
     # 51b: this function's test input is a bond and its member captured on one host).
@@ -143,14 +154,15 @@ def unmarked_routed(relays: RelayCopies) -> bool:
         and not relays.clock_like
 
 
-def relay_words(relays: RelayCopies) -> str:
+def relay_words(relays: RelayCopies, family: CopyFamily) -> str:
     """The words for the relay copies ("" without any), a sentence ending in ". "."""
     if not relays.count:
         return ""
+    ttl = family.ttl
     how = ("one lower (routed)" if not relays.bridged else "equal (bridged)"
            if not relays.routed else "one lower (routed) or equal (bridged)")
     lost = (f"; and {relays.orphans:,} more were captured as such copies leave (by that "
-            "interface, with that TTL) without their copy from the interface they came in "
+            f"interface, with that {ttl}) without their copy from the interface they came in "
             f"on ({relays.orphans:,} against {relays.count:,} pairs: "
             + ("which the sniffer most likely dropped, as one that falls behind drops a "
                "few, tcpdump -i any among them" if relays.dropped_likely else
@@ -163,13 +175,12 @@ def relay_words(relays: RelayCopies) -> str:
         # Leaving one host, then arriving at another: its sender's capture and its
         # receiver's, merged (lab matrix seed 117 run 20, both hosts' -i any merged, read
         # "the file marking neither as coming in or going out").
-        ttl = _ttl_phrase(relays.handed_routed, relays.count)
+        shown = handed_words(relays.handed_routed, relays.count, family)
         return (f"{of_them(relays.count)} told by where they were captured, up to "
-                f"{relays.longest * 1e3:.1f} ms after the original: {handed_words(ttl)}"
-                f"{lost}. ")
+                f"{relays.longest * 1e3:.1f} ms after the original: {shown}{lost}. ")
     if relays.clock_like:
         return (f"{of_them(relays.count)} told by where they were captured: another "
-                "of the file's interfaces, each with its original's TTL, every one "
+                f"of the file's interfaces, each with its original's {ttl}, every one "
                 f"{relays.shortest * 1e3:.1f} to {relays.longest * 1e3:.1f} ms after it. "
                 "A bridge captured on two interfaces at once forwards a packet in "
                 "microseconds when its queue is empty; a delay this constant is more likely "
@@ -182,7 +193,7 @@ def relay_words(relays: RelayCopies) -> str:
         # its own and merged keeping both (lab matrix seed 115 run 16, both hosts merged,
         # read "a router's or bridge's ... tcpdump -i any on it").
         return (f"{of_them(relays.count)} told by where they were captured: another "
-                "of the file's interfaces, each with its original's TTL, up to "
+                f"of the file's interfaces, each with its original's {ttl}, up to "
                 f"{relays.longest * 1e3:.1f} ms after it, {_UNMARKED_WHY}{lost}. ")
     if unmarked_routed(relays):
         # No incoming or outgoing mark: a router captured on two interfaces (dumpcap -i
@@ -190,7 +201,7 @@ def relay_words(relays: RelayCopies) -> str:
         # 9, both hosts' dumpcap files merged, read "tcpdump -i any on it") look alike.
         return (f"{of_them(relays.count)} told by where they were captured: another "
                 "of the file's interfaces or another MAC address pair, up to "
-                f"{relays.longest * 1e3:.1f} ms after the original, its TTL {how}, the "
+                f"{relays.longest * 1e3:.1f} ms after the original, its {ttl} {how}, the "
                 "file marking neither as coming in or going out: a router's several "
                 "interfaces captured at once (a mirror of two of its ports, a capture of "
                 "two of its interfaces), each packet as it came in and as it left, or two "
@@ -201,10 +212,10 @@ def relay_words(relays: RelayCopies) -> str:
             "each packet it forwarded as it came in on one interface and again as it left "
             "by another (another interface index, pcapng interface or MAC address pair), up "
             f"to {relays.longest * 1e3:.1f} ms later (the time it waited in the queue), its "
-            f"TTL {how}{lost}. ")
+            f"{ttl} {how}{lost}. ")
 
 
-def all_apart_words(relays: RelayCopies, copies: int) -> str:
+def all_apart_words(relays: RelayCopies, copies: int, family: CopyFamily) -> str:
     """The words for relay copies (`unmarked`: another of the file's interfaces, at their
     originals' TTL, unmarked) when every copy within copy_window.COPY_WINDOW was read and
     is on another interface than its original at its TTL too (RelayCopies.near_apart):
@@ -222,40 +233,52 @@ def all_apart_words(relays: RelayCopies, copies: int) -> str:
         return ""
     lead, late = _all_read(relays, copies, "interfaces")
     return (f"{lead} told by where they were captured: another of the file's "
-            f"interfaces, each with its original's TTL, {near:,} within "
+            f"interfaces, each with its original's {family.ttl}, {near:,} within "
             f"{COPY_WINDOW * 1e3:g} ms of it and {relays.count:,} later ({late} after it), "
             f"{_UNMARKED_WHY}. Not copies the network delivered twice: a capture point sees "
             "those arrive twice on one interface. ")
 
 
-def all_handed_words(relays: RelayCopies, copies: int) -> str:
+def all_handed_words(relays: RelayCopies, copies: int, family: CopyFamily) -> str:
     """The words for relay copies all marked leaving one host, then arriving at another
-    (`handed`: two hosts' Linux cooked captures merged) when every copy within
-    copy_window.COPY_WINDOW read is marked so too (RelayCopies.near_handed,
-    near_handed_routed): the copies read told alike, counted together, a sentence ending
-    in ". "; "" otherwise (relay_words then tells the relay copies alone). copies: the
-    capture's copies in all (the near copies read are a sample, as all_apart_words says).
-    Lab matrix seed 121 run 20 (both hosts' `tcpdump -i any` merged) read "1 of them was
-    told by where they were captured, up to 4.0 ms after the original: ..." of 9 copies,
-    the 8 others within 0.5 ms marked alike."""
+    (`handed`: two hosts' Linux cooked captures merged) with the copies within
+    copy_window.COPY_WINDOW read marked so too (RelayCopies.near_handed,
+    near_handed_routed): those told alike, counted together, a sentence ending in ". ";
+    "" when no near copy is so marked (relay_words then tells the relay copies alone).
+    copies: the capture's copies in all (the near copies read are a sample, as
+    all_apart_words says). When every near copy read is so marked the lead says all (or
+    all of those read); when some are not (a host's own packet sent twice, each captured
+    leaving it: lab matrix seed 123 run 10's two SYN-ACKs for a SYN and its resend), it
+    counts those told. Relay copies a router held for its next hop's address
+    (RelayCopies.held) are said after (held_words). Lab matrix seed 121 run 20 (both
+    hosts' `tcpdump -i any` merged) read "1 of them was told by where they were
+    captured, up to 4.0 ms after the original: ..." of 9 copies, the 8 others within 0.5
+    ms marked alike; seed 123 run 10 (the same, a router between) "1 of them was told
+    ..., up to 1020.2 ms ..." of 26, 21 others so marked within 0.5 ms, and its held
+    copy "or captured at two points whose clocks disagree by as much"."""
     near = relays.near_read
     near_handed = relays.near_handed + relays.near_handed_routed
-    if not handed(relays) or relays.held or relays.orphans or not near or near_handed != near:
+    if not handed(relays) or relays.orphans or not near_handed:
         return ""
-    lead, late = _all_read(relays, copies, "marks")
-    ttl = _ttl_phrase(relays.handed_routed + relays.near_handed_routed, near + relays.count)
-    return (f"{lead} told by where they were captured, {near:,} within "
+    if near_handed == near:
+        lead, late = _all_read(relays, copies, "marks")
+    else:
+        lead, late = of_them(near_handed + relays.count), _late(relays)
+    shown = handed_words(relays.handed_routed + relays.near_handed_routed,
+                         near_handed + relays.count, family)
+    held = held_words(relays) if relays.held else ""
+    return (f"{lead} told by where they were captured, {near_handed:,} within "
             f"{COPY_WINDOW * 1e3:g} ms of the original and {relays.count:,} later ({late} "
-            f"after it): {handed_words(ttl)}. ")
+            f"after it): {shown}{held}. ")
 
 
-def relay_told(relays: RelayCopies, copies: int) -> str:
+def relay_told(relays: RelayCopies, copies: int, family: CopyFamily) -> str:
     """What the capture's copies show when some are relay copies: all of them told alike
     when the near ones read are marked as the relay ones (all_apart_words: a pcapng's
     interfaces; all_handed_words: two hosts' Linux cooked captures merged), else the
     relay ones alone (relay_words); a sentence ending in ". ". copies: the copies in all."""
-    return (all_apart_words(relays, copies) or all_handed_words(relays, copies)
-            or relay_words(relays))
+    return (all_apart_words(relays, copies, family)
+            or all_handed_words(relays, copies, family) or relay_words(relays, family))
 
 
 def _all_read(relays: RelayCopies, copies: int, read: str) -> tuple[str, str]:
@@ -270,9 +293,14 @@ def _all_read(relays: RelayCopies, copies: int, read: str) -> tuple[str, str]:
     # differ (review 52a: "22 of them were told" of 23 read as one copy told apart).
     lead = ("All of them were" if told == copies else
             f"Of the {told:,} of them whose {read} were read (not every copy's is), all were")
+    return lead, _late(relays)
+
+
+def _late(relays: RelayCopies) -> str:
+    """How long after their originals the relay copies came, "4.0 ms" or "0.5 to 4.0 ms"
+    (milliseconds, one decimal)."""
     shortest, longest = f"{relays.shortest * 1e3:.1f}", f"{relays.longest * 1e3:.1f}"
-    late = f"{longest} ms" if shortest == longest else f"{shortest} to {longest} ms"
-    return lead, late
+    return f"{longest} ms" if shortest == longest else f"{shortest} to {longest} ms"
 
 
 def held_words(relays: RelayCopies) -> str:
@@ -291,6 +319,15 @@ def held_words(relays: RelayCopies) -> str:
             or one_router(relays)):
         return (f"{late}: held by a router while it resolved the next hop's link-layer "
                 "address (a neighbour queue keeps them up to 3 s), sent once")
+    if handed(relays) and relays.near_handed + relays.near_handed_routed:
+        # Copies marked leaving one host and arriving at the other within COPY_WINDOW:
+        # the two captures' clocks agree that closely, so the late copy was held, not
+        # shifted by a clock (lab matrix seed 123 run 10: the router's SYN held 1.02 s
+        # while it solicited the agent's address, 21 copies within 0.5 ms).
+        return (f"{late}: held by a router while it resolved the next hop's link-layer "
+                "address (a neighbour queue keeps them up to 3 s), sent once: the copies "
+                f"within {COPY_WINDOW * 1e3:g} ms of their originals show the two captures' "
+                "clocks agree")
     return (f"{late}, each about as late: sent once, and either held by a router that long "
             "(a neighbour queue keeps them up to 3 s while it resolves the next hop's "
             "link-layer address) or captured at two points whose clocks disagree by as much")

@@ -334,6 +334,13 @@ class ShortPass:
             track_at = _put(last_u, fs, track, start)
             _put(last_raw, fs, track, sq, track_at)
             me = max_end[fs]
+            # Unique bytes (accounting.unique_bytes) count from base + 1 of a side
+            # without its SYN on this path: a side whose first byte tracked is not that
+            # (the base its peer's first ACK - 1) or with data below it goes back
+            # (Endpoint.first, low, under: per packet; review 54b).
+            first_byte = (base[fs] + 1) & _M32
+            bad[:n] |= track & (isn[fs] == NONE) & np.where(
+                me == NONE, start != first_byte, (pl > 0) & (start < first_byte))
             me = np.where(me == NONE, start, me)
             bad[:n] |= track & (start > me)  # a gap: the hole bookkeeping is per packet
             end = start + pl

@@ -31,6 +31,7 @@ from flowcheck.connections.block_records import (
 from flowcheck.connections.conn import ACK, EVIDENCE_CAP, FIN, RST, SYN
 from flowcheck.connections.flows import port_items
 from flowcheck.connections.record_columns import (
+    NONE,
     FrameLists,
     address_texts,
     first_frames,
@@ -172,6 +173,26 @@ def _add_copy_bytes(records: list[Connection],
             r.resp_copy_bytes += resp
 
 
+def _add_repeated(short: ShortPass, flows: np.ndarray, records: list[Connection],
+                  sent: tuple[np.ndarray, np.ndarray]) -> None:
+    """Each side's bytes repeated (RareFields.orig_repeated, as
+    accounting.repeated_bytes gives them): its payload bytes less its copies and its
+    unique bytes, max_end less its base + 1 (this path holds no hole). Written only for
+    the flows whose bytes exceed their unique bytes (a resend or a capture copy)."""
+    max_end, base = short.max_end.take(flows, axis=1), short.base.take(flows, axis=1)
+    known = (max_end != NONE) & (base != NONE)
+    start = base + 1
+    start = np.where(start > max_end, start - (1 << 32), start)
+    unique = np.where(known, max_end - start, 0)
+    more = known & (np.stack(sent) > unique)
+    for row, name, copies in ((0, "orig_repeated", "orig_copy_bytes"),
+                              (1, "resp_repeated", "resp_copy_bytes")):
+        for i in np.flatnonzero(more[row]).tolist():
+            r = records[i]
+            setattr(r, name, max(0, int(sent[row][i]) - getattr(r, copies)
+                                 - int(unique[row, i])))
+
+
 def new_records(short: ShortPass, new: np.ndarray, uids: np.ndarray
                 ) -> tuple[list, dict[str, dict[int, Any]]]:
     """The records of the pass's new flows `new` (indices), numbered `uids` ("C<n>"'s
@@ -219,7 +240,8 @@ def new_records(short: ShortPass, new: np.ndarray, uids: np.ndarray
             listed(seg_maxes[0]), listed(seg_maxes[1]), listed(fins_acked[0]),
             listed(fins_acked[1]), *map(column, last_data_lists(col.first_data, count))]
     patches: dict[str, dict[int, Any]] = {}
-    _finish(short, new, FreshRows(args, patches, count), col, fresh=True)  # type: ignore[arg-type]
+    _finish(short, new, FreshRows(args, patches, count), col,  # type: ignore[arg-type]
+            fresh=True, sent=(col.orig_bytes, col.resp_bytes))
     return args, patches
 
 
@@ -298,7 +320,7 @@ def update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
                                                      map(attrgetter(name), records))))
     for i in evidence:
         records[i].orig_evidence, records[i].resp_evidence = orig_ev[i], resp_ev[i]
-    _finish(short, going_on, records, col, fresh=False)
+    _finish(short, going_on, records, col, fresh=False, sent=(orig_bytes, resp_bytes))
     return records
 
 
@@ -351,19 +373,21 @@ def _update_rare(short: ShortPass, going_on: np.ndarray, records: list[Connectio
 
 
 def _finish(short: ShortPass, flows: np.ndarray, records: list[Connection], col: _Columns,
-            fresh: bool) -> None:
+            fresh: bool, sent: tuple[np.ndarray, np.ndarray]) -> None:
     """The fields new_records and update_records both add last: FINs unseen and gap
     times (short_accounting; fresh: the records are new, `records` the stand-in that
     keeps the writes as patches, block_records.FreshRows), copy bytes, each side's first
     RST, the handshake's ACK; and for continuing records (new ones have them from
     new_records' columns) segment sizes, FINs acknowledged, each side's first data
-    (unless an earlier batch gave it) and last data."""
+    (unless an earlier batch gave it) and last data. sent: the flows' orig_bytes and
+    resp_bytes as the records now hold them (for the bytes repeated: _add_repeated)."""
     if not fresh:
         seg_max(short, flows, records, fresh=False)
         fins_acked(short, flows, records, fresh=False)
     fins_unseen(short, flows, records, fresh=fresh)
     gap_times(short, flows, records, fresh=fresh)
     _add_copy_bytes(records, col.copy_bytes)
+    _add_repeated(short, flows, records, sent)
     add_first_rsts(records, col.first_rsts)
     add_ack_frames(short, flows, records, col.synacks, col.synack_top, fresh)
     if fresh:

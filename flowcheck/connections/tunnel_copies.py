@@ -27,7 +27,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from operator import attrgetter
 
-from flowcheck.connections.duplicates import TWO_POINTS_FIX, shifted_words
+from flowcheck.connections.duplicates import TWO_POINTS_FIX
+from flowcheck.connections.point_names import shifted_words
 from flowcheck.findings import make_finding
 from flowcheck.model import Connection, Finding, connection_ends
 

@@ -96,7 +96,8 @@ def decode_general(batch: PacketBatch, skipped_flows: bool = False,
                             & (layers.kind == NON_TCP))
     framed = frame_senders(batch, gather, icmpv6, layers.tunnel[icmpv6] == 0)
     decoded.neighbours = decode_neighbours(gather, icmpv6, layers.l4[icmpv6],
-                                           layers.end[icmpv6], layers.src[icmpv6], framed)
+                                           layers.end[icmpv6], layers.src[icmpv6], framed,
+                                           layers.dst[icmpv6])
     decoded.mirror = tunnels.MirrorSequence.joined(mirror)
     decoded.skipped = describe_skipped(batch, gather, layers, table.names, skipped_flows)
     return decoded

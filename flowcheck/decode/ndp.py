@@ -27,6 +27,10 @@ from flowcheck.sources.batch import (
 NEIGHBOR_SOLICITATION = 135
 NEIGHBOR_ADVERTISEMENT = 136
 SOLICIT, ADVERT = 1, 2  # as ARP's request and reply (flowcheck.decode.arp)
+# A solicitation sent to its target's own (unicast) address, not its solicited-node
+# multicast group: a reachability probe (RFC 4861 7.3.3), a frame toward that host
+# (flowcheck.model.arp keeps the same values).
+SOLICIT_DIRECT = 3
 # type, code, checksum, 4 bytes (reserved, or an advertisement's flags), target address.
 _FIXED = 24
 _WORDS = 4  # an IPv6 address as four big-endian 32-bit words, as flowcheck.decode's
@@ -45,7 +49,7 @@ _SLL2_LENGTH, _SLL2_ADDRESS = 11, 12
 class NeighbourPackets(ArpPackets):
     """The neighbour solicitations and advertisements of a batch, parallel arrays, as
     ArpPackets: `position` (int64, the packet's position in the batch), `op` (int64:
-    SOLICIT, ADVERT), `sender` ((n, 4) uint32: the IPv6 source address, :: for a DAD
+    SOLICIT, SOLICIT_DIRECT, ADVERT), `sender` ((n, 4) uint32: the IPv6 source address, :: for a DAD
     probe), `target` ((n, 4) uint32: the target address the message is about),
     `hardware` (int64: the MAC its link-layer address option names, else its frame's
     sender's, else NO_HARDWARE: `decode_neighbours`)."""
@@ -61,7 +65,8 @@ class NeighbourPackets(ArpPackets):
 
 
 def decode_neighbours(gather: Gather, rows: np.ndarray, l4: np.ndarray, end: np.ndarray,
-                      src: np.ndarray, framed: np.ndarray) -> NeighbourPackets:
+                      src: np.ndarray, framed: np.ndarray,
+                      dst: np.ndarray | None = None) -> NeighbourPackets:
     """The neighbour solicitations and advertisements among `rows` (batch positions of
     ICMPv6 packets) whose ICMPv6 message starts at `l4` and ends at `end` (the IP
     lengths'), `src` their IPv6 source addresses: code 0 and the target address
@@ -69,18 +74,25 @@ def decode_neighbours(gather: Gather, rows: np.ndarray, l4: np.ndarray, end: np.
     sender its link-layer header names (frame_senders), NO_HARDWARE where none does;
     the message's own link-layer address option is read first (a solicitation from ::
     and an advertisement answering a unicast solicitation carry none, RFC 4861 4.3,
-    7.2.4)."""
+    7.2.4). `dst`: their IPv6 destinations, which tell a solicitation sent to its
+    target's own address (SOLICIT_DIRECT) from one to a multicast group (None: not
+    told, every solicitation SOLICIT)."""
     if not rows.size:
         return NeighbourPackets.empty()
     kind, code = gather.u8(l4, rows), gather.u8(l4 + 1, rows)
     ok = (((kind == NEIGHBOR_SOLICITATION) | (kind == NEIGHBOR_ADVERTISEMENT)) & (code == 0)
           & (l4 + _FIXED <= np.minimum(gather.caplen[rows], end)))
     rows, l4, kind, src = rows[ok], l4[ok], kind[ok], src[ok]
+    # dst: the IPv6 destinations (words); a solicitation to a unicast one (not ff00::/8)
+    # is SOLICIT_DIRECT.
+    direct = (np.zeros(rows.shape[0], bool) if dst is None
+              else (dst[ok][:, 0] >> 24) != 0xFF)
     limit = np.minimum(gather.caplen[rows], end[ok])
     target = gather.block(l4 + 8, 16, rows).copy().view(">u4").astype(np.uint32)
-    op = np.where(kind == NEIGHBOR_SOLICITATION, SOLICIT, ADVERT).astype(np.int64)
+    op = np.where(kind == NEIGHBOR_SOLICITATION,
+                  np.where(direct, SOLICIT_DIRECT, SOLICIT), ADVERT).astype(np.int64)
     hardware = _option_mac(gather, rows, l4 + _FIXED, limit,
-                           np.where(op == SOLICIT, SOURCE_LINK, TARGET_LINK))
+                           np.where(op == ADVERT, TARGET_LINK, SOURCE_LINK))
     hardware = np.where(hardware == NO_HARDWARE, framed[ok], hardware)
     return NeighbourPackets(rows.astype(np.int64), op, src.astype(np.uint32),
                             target.reshape(-1, _WORDS), hardware)

@@ -20,10 +20,13 @@ from dataclasses import field
 import numpy as np
 
 from flowcheck.fields_dataclass import fields_dataclass
-from flowcheck.model.arp_claims import NeighbourClaims
+from flowcheck.model.arp_claims import ASKED_KEPT, NeighbourClaims
 
 # Request frames kept per (requester, target); the rest are counted.
 FRAMES_KEPT = 20
+# flowcheck.decode.ndp's `op` of a solicitation to a multicast group and of one sent to
+# its target's own address (the decode imports the model: not imported from there).
+SOLICIT, SOLICIT_DIRECT = 1, 3
 
 
 @fields_dataclass(slots=True)
@@ -99,11 +102,23 @@ class ArpLog:
         each message names (its link-layer address option, else its frame's sender;
         NO_HARDWARE: none); an advertisement for a watched address from another address
         (a proxy's, RFC 4861 7.2.8) claims it with its MAC."""
+        if not ops.size:
+            return
+        # A solicitation sent to its target's own address by another: a frame toward
+        # that host, any host (NeighbourClaims.asked_for).
+        direct = np.flatnonzero((ops == SOLICIT_DIRECT) & senders.any(axis=1)
+                                & ~(senders == targets).all(axis=1))
+        if direct.size and len(self.claims.asked_for) < ASKED_KEPT:
+            _, first = np.unique(targets[direct], axis=0, return_index=True)
+            for row in sorted(direct[first].tolist()):
+                self.claims.asked(_text(targets[row]), int(frames[row]), _text(senders[row]),
+                                  "neighbour solicitation sent to it")
+        ops = np.where(ops == SOLICIT_DIRECT, SOLICIT, ops)  # a solicitation all the same
         if self._words is None:
             self._words = np.array([np.frombuffer(ipaddress.IPv6Address(a).packed, ">u4")
                                     for a in self.watched if self.ipv6(a)],
                                    np.uint32).reshape(-1, 4)
-        if not self._words.size or not ops.size:
+        if not self._words.size:
             return
         sender_watched = _rows_in(senders, self._words)
         target_watched = _rows_in(targets, self._words)

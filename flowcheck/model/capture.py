@@ -95,6 +95,15 @@ class CaptureInfo:
     # Frames an ERSPAN mirror's stream lost before the capture (its sequence numbers
     # skip them: flowcheck.connections.mirror_gaps); 0 without any. Not in the JSON.
     mirror_skipped: int = 0
+    # Packets recorded shorter than they were on the wire (captured length below original
+    # length: tshark's frame.cap_len < frame.len; the snap length, or a slicing mirror)
+    # and the longest captured length among them (the snap length that cut them); 0 /
+    # None without any (count_snap_cut). In the JSON: `truncated` is the file's end.
+    snap_cut: int = 0
+    snap_length: int | None = None
+    # The shortest captured length among them: a pcapng file's interfaces with other
+    # snap lengths cut at each ("80 to 200 bytes kept": review 54b). Not in the JSON.
+    snap_shortest: int | None = None
     # Files of other capture formats beside it in its directory, left out of the set
     # ("NAME: what it is: how to convert it"; capture_files_skipped). Not in the JSON.
     beside: list[str] = field(default_factory=list)
@@ -106,6 +115,8 @@ class CaptureInfo:
             "link_types": list(self.link_types),
             "packets": self.packets,
             "truncated": self.truncated,
+            "snap_cut": self.snap_cut,
+            "snap_length": self.snap_length,
             "non_tcp": self.non_tcp,
             "fragments": self.fragments,
             "undecodable": self.undecodable,

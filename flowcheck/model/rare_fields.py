@@ -48,6 +48,15 @@ class RareFields:
     # minus these, each byte the capture holds is counted once. Not in the JSON.
     orig_copy_bytes: int = 0
     resp_copy_bytes: int = 0
+    # Payload bytes of each side's packets that repeat bytes the capture already held
+    # from it (retransmissions, keepalive probes; capture copies are the copy bytes
+    # above): Connection.sent_once less the side's unique bytes, its sequence space from
+    # its base (Wireshark's base_seq) + 1 to its highest byte captured less the holes
+    # never filled (tcptrace's "unique bytes sent"). Set when the tracker closes the
+    # side (connections.accounting.repeated_bytes, short_records). In the JSON through
+    # orig_unique_bytes / resp_unique_bytes (Connection.unique_sent).
+    orig_repeated: int = 0
+    resp_repeated: int = 0
     # The first ICMP unreachable's code (RFC 792 / RFC 4443) when icmp_frames: a filter's
     # "administratively prohibited" tells a firewall from a closed port. Not in the JSON.
     icmp_code: int | None = None

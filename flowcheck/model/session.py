@@ -196,6 +196,16 @@ class Session:
             return "backup or restore"
         return "backup or restore (no DATA_START_* or data in the capture to tell which)"
 
+    def kind_candidates(self) -> list[str]:
+        """The kinds the capture leaves possible, as the text reports say (kind_words):
+        all three when the kind is unknown (kind_unknown), backup and restore when only
+        the default says backup (kind_guessed), else the kind alone."""
+        if self.kind_unknown:
+            return ["backup", "restore", "browse"]
+        if self.kind_guessed:
+            return ["backup", "restore"]
+        return [self.kind]
+
     def as_dict(self) -> dict:
         return {
             "id": self.id,
@@ -204,6 +214,12 @@ class Session:
             "remote_agent": self.remote_agent,
             "version": self.version,
             "kind": self.kind,
+            # New-user trial of session 53: `kind` keeps the contract's three values
+            # ("browse" or "backup" by its rule where the capture cannot tell); these say
+            # what the text says (kind_words), for scripts.
+            "kind_known": not (self.kind_unknown or self.kind_guessed),
+            "kind_candidates": self.kind_candidates(),
+            "kind_text": self.kind_words(),
             "steps": [s.as_dict() for s in self.steps],
             "callback_uid": self.callback_uid,
             "announced": [a.as_dict() for a in self.announced],

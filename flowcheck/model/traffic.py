@@ -220,6 +220,12 @@ class Connection:
             return self.orig_bytes >= self.resp_bytes
         return self.orig_acked_unseen >= self.resp_acked_unseen
 
+    def host(self, side: str) -> str:
+        """The address of the connection's `side`, a direction: orig_h for "orig", resp_h
+        for "resp" (a packet's or message's `direction` is its sender's side; the other
+        end's is host(other_direction(side)))."""
+        return self.orig_h if side == "orig" else self.resp_h
+
     def evidence(self, side: Direction) -> SideEvidence:
         """side's ("orig" or "resp") evidence; NO_EVIDENCE (read only) when it has none."""
         found = self.orig_evidence if side == "orig" else self.resp_evidence
@@ -241,6 +247,26 @@ class Connection:
         if side == "orig":
             return self.orig_bytes - self.orig_copy_bytes
         return self.resp_bytes - self.resp_copy_bytes
+
+    def unique_sent(self, side: Direction) -> int:
+        """side's ("orig" or "resp") payload bytes counted once each by sequence number:
+        sent_once less the bytes its packets repeated (orig_repeated / resp_repeated:
+        retransmissions of bytes the capture held already). What the side moved, as
+        tcptrace's "unique bytes sent" counts it; the bytes the capture never holds
+        (missed_bytes) are not in it."""
+        if side == "orig":
+            return self.orig_bytes - self.orig_copy_bytes - self.orig_repeated
+        return self.resp_bytes - self.resp_copy_bytes - self.resp_repeated
+
+    @property
+    def orig_unique_bytes(self) -> int:
+        """The JSON's orig_unique_bytes: unique_sent("orig")."""
+        return self.unique_sent("orig")
+
+    @property
+    def resp_unique_bytes(self) -> int:
+        """The JSON's resp_unique_bytes: unique_sent("resp")."""
+        return self.unique_sent("resp")
 
     def acked_unseen_split(self, side: Direction) -> tuple[int, bool]:
         """(payload bytes, FIN acknowledged) of a side the capture holds no segment of,
@@ -292,6 +318,8 @@ class Connection:
             "resp_pkts": self.resp_pkts,
             "orig_bytes": self.orig_bytes,
             "resp_bytes": self.resp_bytes,
+            "orig_unique_bytes": self.unique_sent("orig"),
+            "resp_unique_bytes": self.unique_sent("resp"),
             "missed_bytes": self.missed_bytes,
             "gaps": self.gaps,
             "retransmits": self.retransmits,

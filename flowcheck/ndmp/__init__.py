@@ -15,11 +15,12 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from flowcheck.ndmp.collector import NdmpCollector, looks_like_ndmp
+    from flowcheck.ndmp.collector import NdmpCollector
+    from flowcheck.ndmp.first_payload import looks_like_ndmp
     from flowcheck.ndmp.stream import NdmpStreamDecoder
     from flowcheck.ndmp.stream_events import NEED_DATA, DecodeProblem, RawMessage
 
-_HOME = {"NdmpCollector": "collector", "looks_like_ndmp": "collector",
+_HOME = {"NdmpCollector": "collector", "looks_like_ndmp": "first_payload",
          "NEED_DATA": "stream_events", "DecodeProblem": "stream_events",
          "NdmpStreamDecoder": "stream",
          "RawMessage": "stream_events"}

@@ -19,20 +19,16 @@ from flowcheck.ndmp.lost import stream_holes
 from flowcheck.ndmp.messages import decode_body, fitting_versions
 from flowcheck.ndmp.offered import opened_below_offer
 from flowcheck.ndmp.protocol import (
-    FRAGMENT_LENGTH_MASK,
-    HEADER,
     KNOWN_VERSIONS,
-    LAST_FRAGMENT,
     MESSAGE_NAMES,
     MESSAGE_REPLY,
-    MESSAGE_REQUEST,
-    RECORD_MARK,
     error_name,
     is_vendor_code,
     message_name,
     message_type,
 )
 from flowcheck.ndmp.reassembly import Chunk, Delivery, Reassembler
+from flowcheck.ndmp.reply_order import replies_after_requests
 from flowcheck.ndmp.stream import NdmpStreamDecoder
 from flowcheck.ndmp.stream_events import NEED_DATA, DecodeProblem, RawMessage
 
@@ -50,36 +46,6 @@ ANNOUNCERS: dict[tuple[str, bool], str] = {
     ("NDMP_DATA_LISTEN", True): "data",
     ("NDMP_MOVER_CONNECT", False): "data",
 }
-
-
-def looks_like_ndmp(payload: bytes) -> bool:
-    """Does a connection's first payload open an NDMP session? Cheap and strict.
-
-    True for a last-fragment record mark followed by the header of a NOTIFY_CONNECTED
-    post (the agent's greeting) or a CONNECT_OPEN request, with sane fields.
-    """
-    if len(payload) < 28:
-        return False
-    (mark,) = RECORD_MARK.unpack_from(payload)
-    length = mark & FRAGMENT_LENGTH_MASK
-    if not mark & LAST_FRAGMENT or not 28 <= length <= 4096:
-        return False
-    _, _, raw_type, code, reply_sequence, error = HEADER.unpack_from(payload, 4)
-    if raw_type != MESSAGE_REQUEST or reply_sequence != 0 or error != 0:
-        return False
-    body = payload[28:]
-    if code == 0x900:  # CONNECT_OPEN request: one u_short version
-        if length != 28:
-            return False
-        return len(body) < 4 or 1 <= int.from_bytes(body[:4], "big") <= 0xFF
-    if code == 0x502:  # NOTIFY_CONNECTED: reason, version, text
-        if length < 36:
-            return False
-        if len(body) >= 8:
-            reason, version = int.from_bytes(body[:4], "big"), int.from_bytes(body[4:8], "big")
-            return reason <= 2 and 1 <= version <= 0xFF
-        return True
-    return False
 
 
 # Bytes of each direction's start kept to tell another protocol (NdmpStream.opening).
@@ -384,28 +350,3 @@ class NdmpCollector:
                 control_uid=control.uid, ip=address.ip, port=address.port,
                 frame=message.frame, ts=message.ts, message=message.name,
                 listener=listener))  # type: ignore[arg-type]
-
-
-def replies_after_requests(messages: list[NdmpMessage]) -> list[NdmpMessage]:
-    """The messages (in capture order) with each reply that came before its request
-    moved to just after it: a capture point that reorders packets between the two
-    directions (a cloud mirror to a load-balanced target, field check 36: a DATA_LISTEN
-    reply 0.4 ms before its request read as never answered) still shows the reply answers
-    that request, by its reply_sequence (the NDMP header's: a side's sequence numbers
-    count up and do not repeat on a connection). Replies without a reply_sequence, and
-    the order of everything else, stay as captured. The same list when none moves."""
-    requests = {(m.direction, m.sequence): index for index, m in enumerate(messages)
-                if m.type == "request"}
-    anchors = []
-    moved = False
-    for index, message in enumerate(messages):
-        anchor = float(index)
-        if message.type == "reply" and message.reply_sequence:
-            asked = requests.get((other_direction(message.direction), message.reply_sequence))
-            if asked is not None and asked > index:
-                anchor, moved = asked + 0.5, True
-        anchors.append(anchor)
-    if not moved:
-        return messages
-    order = sorted(range(len(messages)), key=anchors.__getitem__)
-    return [messages[index] for index in order]

@@ -45,6 +45,7 @@ from flowcheck.report.overview import (
 from flowcheck.report.step_time import message_times, step_time
 from flowcheck.report.verdict_notes import inconclusive_note, mid_job_note
 from flowcheck.sessions import connection_outcome
+from flowcheck.verify.durations import long_span_words
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -188,8 +189,27 @@ def _render_summary(analysis: Analysis, console: Console) -> None:
         console.print(
             "sessions: " + (status_counts(analysis) or "none")
             + (f"; times +N s count from {wall_clock(base)} (UTC), {TIME_ORIGIN}"
-               if base is not None else ""),
+               if base is not None else "") + _spread_words(analysis),
             style="dim", highlight=False)
+
+
+SPREAD_SAID = 3600.0  # seconds between the first and last session's starts worth words
+
+
+def _spread_words(analysis: Analysis) -> str:
+    """"; the sessions' starts span 6 days 6 h 31 min (S1 to S2)" when the
+    sessions' starts lie an hour or more apart, else "": "+541879.853s" alone does not
+    tell a reader that two captures merged are of days apart (newuser54)."""
+    by_uid = {c.uid: c for c in analysis.traffic.connections}
+    starts = [(start, session.id) for session in analysis.sessions
+              if (start := session_start(session, by_uid)) is not None]
+    if len(starts) < 2:
+        return ""
+    (first, first_id), (last, last_id) = min(starts), max(starts)
+    if last - first < SPREAD_SAID:
+        return ""
+    return (f"; the sessions' starts span {long_span_words(last - first)} ({first_id} to "
+            f"{last_id})")
 
 
 def endpoints(conn: Connection) -> str:
@@ -209,6 +229,14 @@ def way(conn: Connection) -> str:
 
 def step_connections(step: Step, by_uid: dict[str, Connection]) -> list[Connection]:
     return [by_uid[uid] for uid in step.uids if uid in by_uid]
+
+
+def shown_detail(step: Step) -> str:
+    """A step's detail beside its status column: without the `unknown: ` the JSON's
+    detail starts with (docs/json.md), which the column already says (newuser54: the
+    table read "unknown  unknown: no bytes ...")."""
+    prefix = f"{step.status}: "
+    return step.detail.removeprefix(prefix) if step.detail.startswith(prefix) else step.detail
 
 
 def _render_session(session: Session, status: str, by_uid: dict[str, Connection],
@@ -256,7 +284,7 @@ def _step_table(session: Session, by_uid: dict[str, Connection], base: float,
         rows.append(_StepRow(
             str(step.step), step.name, step.status.replace("_", " "),
             STATUS_STYLE.get(step.status, "default"),
-            f"{when - base:+.3f}s" if when is not None else "-", step.detail,
+            f"{when - base:+.3f}s" if when is not None else "-", shown_detail(step),
             [(endpoint(c.orig_h, c.orig_p), endpoint(c.resp_h, c.resp_p)) for c in conns[:3]],
             max(len(conns) - 3, 0), tuple(way(c) == "<->" for c in conns[:3])))
     pairs = [pair for row in rows for pair in row.pairs]

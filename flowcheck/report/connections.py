@@ -30,6 +30,12 @@ def render_captures(captures: list[CaptureInfo], console: Console) -> None:
         if capture.error:
             notes.append(f"[yellow]{escape(capture.error)}[/]")
         notes += _skipped(capture.non_tcp, capture.fragments, capture.undecodable)
+        if capture.snap_cut:  # beep-oobr: 64 of 262144 bytes kept, nothing said (session 53)
+            shortest = capture.snap_shortest
+            kept = (f"{shortest} to {capture.snap_length}"
+                    if shortest is not None and shortest != capture.snap_length
+                    else f"{capture.snap_length}")  # per-interface snap lengths: a range
+            notes.append(f"{capture.snap_cut} cut by the snap length, {kept} bytes kept")
         links = ",".join(capture.link_types) or "-"
         extra = f" ({'; '.join(notes)})" if notes else ""
         console.print(f"[bold]{escape(str(capture.path))}[/]: {capture.format}, {links}, "

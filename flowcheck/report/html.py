@@ -9,7 +9,12 @@ from typing import TYPE_CHECKING
 from flowcheck import __version__
 from flowcheck.config import format_ranges
 from flowcheck.model import endpoint
-from flowcheck.report.analyze import endpoints, step_connections, summary_counts
+from flowcheck.report.analyze import (
+    endpoints,
+    shown_detail,
+    step_connections,
+    summary_counts,
+)
 from flowcheck.report.answer import answer_rows, summary_blocks
 from flowcheck.report.files import write_report_file
 from flowcheck.report.frame_list import finding_where
@@ -108,7 +113,7 @@ def render_html(analysis: Analysis) -> str:
             rows.append([str(step.step), step.name,
                          (step.status, step.status.replace("_", " ")),
                          "<br>".join(escape(endpoints(c)) for c in conns) or "-", when,
-                         step.detail])
+                         shown_detail(step)])
         parts.append(_table(["step", "what", "status", "connection", "time", "detail"], rows,
                             raw_columns={3, 4}))
         parts.append(f'<div class="ladder-box">{render_svg(ladders[session.id])}</div>')

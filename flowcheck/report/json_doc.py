@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from flowcheck.model import CaptureInfo, Finding, Session
     from flowcheck.pipeline import Analysis, Traffic
 
-SUMMED = ("packets", "non_tcp", "fragments", "undecodable")
+SUMMED = ("packets", "non_tcp", "fragments", "undecodable", "snap_cut")
 # overview.SessionStatus -> `sessions[].status`: the text report's status words, in the
 # JSON's snake_case.
 JSON_STATUS = {"failed": "failed", "unknown": "unknown", "ok": "ok", "side": "side_traffic"}
@@ -23,7 +23,7 @@ JSON_STATUS = {"failed": "failed", "unknown": "unknown", "ok": "ok", "side": "si
 
 def capture_summary(captures: Sequence[CaptureInfo]) -> dict:
     """The capture set's totals: `files`, `packets`, `non_tcp`, `fragments`,
-    `undecodable` (sums of the `captures[]` entries), `truncated` and `unreadable`
+    `undecodable`, `snap_cut` (sums of the `captures[]` entries), `truncated` and `unreadable`
     (how many files). docs/json.md, `capture_summary`."""
     summary: dict = {"files": len(captures)}
     for key in SUMMED:

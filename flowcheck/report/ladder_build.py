@@ -4,9 +4,9 @@ Built from an Analysis: connection openings (SYN, SYN-ACK, RST, ICMP unreachable
 retransmitted SYNs and SYN-ACKs as repeats), the NDMP messages that matter on the control
 connection (CONNECT_OPEN, CONNECT_CLIENT_AUTH, announcing messages with the announced
 ip:port, DATA_START_*, NOTIFY_DATA_HALTED / NOTIFY_MOVER_HALTED with their reason, error
-replies), and each data connection's bytes and how long its data flowed (its sender's
-first data packet to its last); each arrow gets its profile step and that step's status,
-and the findings about it.
+replies: flowcheck.report.ladder_ndmp), and each data connection's bytes and how long
+its data flowed (its sender's first data packet to its last); each arrow gets its
+profile step and that step's status, and the findings about it.
 
 Apart from the model (report/ladder.py), which the drawings read without knowing how it
 was made. Pure. Secrets never reach a label: only whitelisted NDMP body fields are read
@@ -21,18 +21,15 @@ from typing import TYPE_CHECKING
 from flowcheck.model import (
     Connection,
     Finding,
-    NdmpMessage,
     Session,
     Step,
-    endpoint,
 )
-from flowcheck.printable import printable_name
 from flowcheck.report.ladder import Arrow, ArrowStatus, FindingMark, Ladder, Lane
+from flowcheck.report.ladder_ndmp import ndmp_arrows
 from flowcheck.sessions import (
     closed_before_data,
     closing,
     connection_outcome,
-    message_op,
     quoted_syn_refused,
     unseen_syn_refused,
 )
@@ -43,11 +40,6 @@ from flowcheck.sessions.local import icmp_word
 if TYPE_CHECKING:
     from flowcheck.pipeline import Analysis
 
-# NDMP requests and posts worth an arrow of their own (announcing messages and error
-# replies are added whatever their name).
-_SHOWN_REQUESTS = {"CONNECT_OPEN", "CONNECT_CLIENT_AUTH", "CONNECT_CLOSE", "DATA_START_BACKUP",
-                   "DATA_START_RECOVER", "DATA_START_RECOVER_FILEHIST", "NOTIFY_DATA_HALTED",
-                   "NOTIFY_MOVER_HALTED"}
 RIGHT, BOTH = "\u2192", "\u2194"  # a port to a port; either way (opener not captured)
 MAX_ARROWS = 400  # per session; beyond, only arrows with findings or bad steps are kept
 
@@ -86,7 +78,7 @@ def build_ladders(analysis: Analysis) -> list[Ladder]:
             arrows += _connection_arrows(conn, session, sides(conn))
         if stream is not None and session.control_uid in by_uid:
             control = by_uid[session.control_uid]
-            arrows += _ndmp_arrows(stream.messages, sides(control), session)
+            arrows += ndmp_arrows(stream.messages, sides(control), session)
         _after_data_start(arrows)
         arrows.sort(key=lambda a: (a.frame, a.order))
         uids = {c.uid for c in conns}
@@ -348,59 +340,6 @@ def _after_data_start(arrows: list[Arrow]) -> None:
         if later:
             arrow.place, arrow.ts = later[0][0], later[0][1]
             arrow.order = 6
-
-
-def _ndmp_arrows(messages: list[NdmpMessage], ends: tuple[str, str],
-                 session: Session) -> list[Arrow]:
-    announced = {a.frame: a for a in session.announced}
-    cut = {frame for frame, _, _ in session.cut_announcements}
-    steps_by_frame: dict[int, Step] = {}
-    for step in session.steps:
-        if step.step != 1:  # step 1's frames are the control handshake's
-            for frame in step.frames:
-                steps_by_frame.setdefault(frame, step)
-    arrows = []
-    for message in messages:
-        label = _ndmp_label(message, announced, cut)
-        if label is None:
-            continue
-        src, dst = ends if message.direction == "orig" else ends[::-1]
-        step = steps_by_frame.get(message.frame)
-        status = step.status if step else "neutral"
-        if status == "failed" and message.frame in announced and not message.error:
-            status = "ok"  # a resource announced fine beside one refused (trial 20 D2)
-        arrows.append(Arrow(src, dst, "ndmp", label, session.control_uid, [message.frame],
-                            message.ts, 5, step.step if step else None, status,
-                            reply=message.type == "reply"))
-    return arrows
-
-
-def _ndmp_label(message: NdmpMessage, announced: dict, cut: set[int]) -> str | None:
-    """What the arrow says, or None for a message the ladder leaves out. Reads only the
-    body fields named here: never a password or digest."""
-    op = message_op(message)
-    body = message.body
-    suffix = " reply" if message.type == "reply" else ""
-    if message.frame in announced:
-        a = announced[message.frame]
-        return f"{op}{suffix} {endpoint(a.ip, a.port)}"
-    if message.addresses:
-        return f"{op}{suffix} " + ", ".join(endpoint(a.ip, a.port) for a in message.addresses)
-    if message.frame in cut:
-        return f"{op}{suffix} (address cut by the snap length)"
-    if message.error:
-        return f"{op}{suffix} {message.error_name}"
-    if message.type == "reply" or op not in _SHOWN_REQUESTS:
-        return None
-    if op == "CONNECT_OPEN" and isinstance(body.get("version"), int):
-        return f"{op} v{body['version']}"
-    if op == "CONNECT_CLIENT_AUTH":
-        auth = str(body.get("auth_type", "")).strip()
-        user = printable_name(str(body.get("user", "")).strip())  # from the wire
-        return " ".join(part for part in (op, auth, f"user {user}" if user else "") if part)
-    if op.endswith("_HALTED") and body.get("reason"):
-        return f"{op} {body['reason']}"
-    return op
 
 
 def _mark_findings(arrows: list[Arrow], findings: list[tuple[int, Finding]]) -> None:

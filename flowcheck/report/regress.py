@@ -96,6 +96,25 @@ def render_result(result: CaseOutcome, console: Console) -> None:
     for change in readable_changes(result) if result.changed else []:
         console.print(f"    {printable_text(change)}", highlight=False, markup=False,
                       soft_wrap=True)
+    if result.changed and result.expected is None:
+        console.print(f"    {update_hint(result)}", highlight=False, markup=False,
+                      soft_wrap=True)
+
+
+def update_hint(result: CaseOutcome) -> str:
+    """How to write the expected result a case lacks (`no expected result`, a new case)
+    or cannot read: `regress --update` with the capture as the user types it, as the
+    pytest plugin's failure says (newuser54: a new case was CHANGED, exit 1, with no
+    word of --update)."""
+    import shlex
+
+    text = str(shown_path(result.case.capture))
+    if text.startswith("-"):
+        text = f"./{text}"  # not an option to flowcheck
+    command = f"flowcheck regress --update {shlex.quote(printable_name(text))}"
+    if result.changes[:1] == ["no expected result"]:
+        return f"to record one from this run: {command} (then review it)"
+    return f"to rewrite it from this run: {command} (then review the diff)"
 
 
 def configuration_line(case: _Case) -> str:

@@ -39,9 +39,10 @@ from flowcheck.config import Config
 from flowcheck.model import Connection, NdmpStream, RingGap, Session
 from flowcheck.profiles import Profile
 from flowcheck.sessions.before_job import ended_before_job, ended_words
-from flowcheck.sessions.by_ports import attach_by_ports, attach_started_before_capture
+from flowcheck.sessions.by_ports import attach_by_ports
 from flowcheck.sessions.callback_elsewhere import attach_callbacks_elsewhere
 from flowcheck.sessions.callback_ties import untie_by_callbacks
+from flowcheck.sessions.capture_start import attach_started_before_capture
 from flowcheck.sessions.classify import (
     DATA_INTENT,
     Outcome,

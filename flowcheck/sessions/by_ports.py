@@ -1,18 +1,20 @@
 """Data connections of announcements the capture cannot show, by direction and ports.
 
 When the snap length cut the address out of an announcing message, the sniffer lost
-it, the capture holds one direction of the control connection, or the capture started
-mid-job, a session's data connections are matched by who connects and to which port
-range instead of by the announced endpoint. Full captures never take this path.
+it, or the capture holds one direction of the control connection, a session's data
+connections are matched by who connects and to which port range instead of by the
+announced endpoint. Full captures never take this path. A job that started before the
+capture (its announcements not in it at all) is matched so by
+flowcheck.sessions.capture_start.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Literal
 
 from flowcheck.config import Config
-from flowcheck.model import Connection, NdmpMessage, NdmpStream, RingGap, Session
+from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session
 from flowcheck.profiles import Profile
 from flowcheck.sessions.address_types import unknown_type_announcements
 from flowcheck.sessions.asked_first import asked_from
@@ -83,8 +85,8 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
     # taken, so that jobs at once share their connections out (sessions.named). Not a
     # connection whose endpoint another session's GET_STATE replies name and this one's
     # do not: that session's, though its announcement is not in the capture either (it
-    # started in a ring buffer's hole: attach_started_before_capture gives it; third
-    # new-user trial, where the first job took the second's data connection).
+    # started in a ring buffer's hole: sessions.capture_start gives it; third new-user
+    # trial, where the first job took the second's data connection).
     named_by = _naming_sessions(sessions, streams)
     # One direction captured, the media server's whole: its requests say from when
     # (sessions.asked_first).
@@ -311,111 +313,3 @@ class _Finder:
         """Who listens, by the profile's connector."""
         return {"media_server": ["data"], "remote_agent": ["mover"]}.get(
             self.profile.connector, ["data", "mover"])  # type: ignore[return-value]
-
-
-def attach_started_before_capture(sessions: list[Session], control_of: dict[str, Connection],
-                                  streams: dict[str, NdmpStream], ordered: list[Connection],
-                                  endpoints: Endpoints, config: Config, profile: Profile,
-                                  ring_gaps: Sequence[RingGap] = ()) -> None:
-    """A capture that starts in the middle of a job misses the announcements made before
-    it: a session whose control connection was already open takes the unexplained
-    connections between its two hosts, by the profile's direction and ports, that were
-    open too (no SYN seen) or opened before the capture shows its control stream (the
-    first decoded NDMP message; without one, the control connection's first captured
-    packet), with their retries from new source ports. A connection that opens later is
-    announced in the capture, so it is not taken here.
-
-    When the control connection's first captured packet follows a hole in a ring buffer
-    (ring_gaps, in time order), it opened in that hole (Session.start_gap), not before
-    the capture: a connection whose SYN the capture holds from before the hole is not
-    its own (its announcement would be in the capture too). Either way a connection is
-    taken only if each end's port is in its side's range (the agent range on the agent,
-    the media range on the media server): matched by ports, a connection with another
-    port is other traffic between the two hosts (unannounced_connection). Nor is a lone
-    SYN its connector gave up at once (lone_syn_given_up): nothing ties it to this job
-    rather than an earlier one."""
-    midstream = [s for s in sessions
-                 if connection_outcome(control_of[s.id]) == "midstream"]
-    if not midstream:
-        return
-    # Pools by (opened in the capture, host pair): each session walks only what it takes.
-    pools = endpoints.pools(ordered, lambda c: None if (key := _profile_key(
-        c, config, profile)) is None else (connection_outcome(c) != "midstream", key))
-    retries: dict[Hashable, Pool] | None = None
-    capture_end = max((c.last_ts for c in ordered), default=0.0)
-    for session in midstream:
-        control = control_of[session.id]
-        session.start_gap = gap_before(ring_gaps, control.ts)
-        opened_from = session.start_gap.start if session.start_gap else float("-inf")
-        stream = streams.get(session.control_uid)
-        seen_from = stream.messages[0].ts if stream and stream.messages else control.ts
-        pair = _session_key(session, profile)
-        running, opened = pools.get((False, pair)), pools.get((True, pair))
-        for conn in [*(running.each(float("-inf"), end_of(control)) if running else ()),
-                     *(opened.each(opened_from, seen_from) if opened else ())]:
-            if conn.uid in endpoints.claimed or not ports_in_ranges(conn, session, config):
-                continue  # a retry taken with an earlier attempt, or another service
-            if lone_syn_given_up(conn, capture_end, config.retransmission_timeout):
-                continue  # an earlier connect's last try as likely as this job's
-            while conn is not None:
-                claim(endpoints, conn, session, "data")
-                session.port_matched.append(conn.uid)
-                if not is_failed(conn):
-                    break
-                # A connector whose SYNs fail retries from a new source port.
-                if retries is None:
-                    retries = endpoints.pools(
-                        ordered, lambda c: None if _profile_key(c, config, profile) is None
-                        else (c.orig_h, c.resp_h, c.resp_p))
-                same = retries.get((conn.orig_h, conn.resp_h, conn.resp_p))
-                conn = same.first(conn.ts, end_of(control)) if same else None
-        if session.port_matched and not session.match_reason:
-            session.match_reason = "capture_start"
-
-
-def lone_syn_given_up(conn: Connection, capture_end: float, rto: float) -> bool:
-    """One SYN, no answer, never resent although the capture went on for the
-    retransmission timeout `rto` (seconds) after it: its connector gave up at once. A
-    connect ends so after its last SYN retry (Linux: 6 retries over about a minute,
-    RFC 6298 5.7), so when its announcement came before the capture it may be an earlier
-    job's attempt as well as this job's (trial 15: a previous run's last retry)."""
-    return (connection_outcome(conn) == "unanswered" and len(conn.syn_frames) == 1
-            and conn.syn_retries == 0 and capture_end - conn.last_ts >= rto)
-
-
-def gap_before(ring_gaps: Sequence[RingGap], ts: float) -> RingGap | None:
-    """The last hole of a ring buffer that ends at or before `ts` (seconds), None when
-    none does (ring_gaps: in time order)."""
-    return next((gap for gap in reversed(ring_gaps) if gap.end <= ts), None)
-
-
-def ports_in_ranges(conn: Connection, session: Session, config: Config) -> bool:
-    """Is each end's port in its side's range: the agent range on the session's agent,
-    the media range on its media server (what port_outside_*_range checks)? Both ends,
-    since the direction of a connection whose SYN the capture lacks is a guess."""
-    return all(config.in_agent_range(port) if host == session.remote_agent else
-               config.in_media_range(port) if host == session.media_server else True
-               for host, port in ((conn.orig_h, conn.orig_p), (conn.resp_h, conn.resp_p)))
-
-
-def _profile_key(conn: Connection, config: Config, profile: Profile) -> Hashable:
-    """The host pair under which a connection could be a session's data connection, by
-    the profile's direction and ports (None: no session's); see _session_key."""
-    if conn.role == "control" or config.ndmp_port in (conn.resp_p, conn.orig_p):
-        return None
-    if profile.connector == "media_server":
-        # The media server connects, to a port in the agent range.
-        if config.in_agent_range(conn.resp_p):
-            return (conn.orig_h, conn.resp_h)
-        if connection_outcome(conn) == "midstream" and config.in_agent_range(conn.orig_p):
-            # Open before the capture: its originator is only its first captured
-            # packet's sender (the agent's backup data), not who opened it (trial 20 D3).
-            return (conn.resp_h, conn.orig_h)
-        return None
-    return tuple(sorted((conn.orig_h, conn.resp_h)))  # either host may connect
-
-
-def _session_key(session: Session, profile: Profile) -> Hashable:
-    if profile.connector == "media_server":
-        return (session.media_server, session.remote_agent)
-    return tuple(sorted((session.media_server, session.remote_agent)))

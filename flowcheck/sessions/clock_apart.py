@@ -40,7 +40,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from flowcheck.fields_dataclass import fields_dataclass
-from flowcheck.model import Connection
+from flowcheck.model import Connection, other_direction
 
 __all__ = ["MIN_APART_SECONDS", "LagProof", "data_before_answer", "lag_allowed", "lag_proofs",
            "lead_allowed", "mark_clocks_apart"]
@@ -238,8 +238,7 @@ def lead_allowed(proofs: Mapping[tuple[str, str], LagProof], control: Connection
     v3-snap96-media-drop merged with the agent's clock 0.5 s behind had the agent's
     unanswered data SYNs stamped before the DATA_CONNECT the snap length cut, not
     matched by ports to it (flowcheck.sessions.by_ports), and read ndmp_no_reply."""
-    sender, other = ((control.orig_h, control.resp_h) if direction == "orig"
-                     else (control.resp_h, control.orig_h))
+    sender, other = control.host(direction), control.host(other_direction(direction))
     return lag_allowed(proofs, (other,), (sender,))
 
 

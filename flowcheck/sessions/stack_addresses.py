@@ -36,7 +36,7 @@ from flowcheck.sessions.local import other_version, same_host
 
 Side = Literal["media", "agent"]
 
-__all__ = ["HostProof", "Side", "config_pair", "host_addresses", "host_proofs",
+__all__ = ["AddressProof", "Side", "config_pair", "host_addresses", "address_proofs",
            "session_proof"]
 
 
@@ -101,10 +101,12 @@ def _control_host(session: Session, side: Side) -> str:
     return session.remote_agent if side == "agent" else session.media_server
 
 
-class HostProof(NamedTuple):
-    """An address proven a host's own: address; how: "callback" or "data" (session_proof)
-    or "config" (config_pair); conn: the callback or data connection (None for "config");
-    session: the session it is of (None for "config")."""
+class AddressProof(NamedTuple):
+    """An address proven a host's own (its other IP version's; not the host a capture
+    was taken on: flowcheck.verify.capture_host_proof.CaptureHostProof): address; how:
+    "callback" or "data" (session_proof) or "config" (config_pair); conn: the callback or
+    data connection (None for "config"); session: the session it is of (None for
+    "config")."""
 
     address: str
     how: Literal["callback", "data", "config"]
@@ -112,9 +114,9 @@ class HostProof(NamedTuple):
     session: Session | None
 
 
-def host_proofs(session: Session, sessions: Sequence[Session],
-                by_uid: Mapping[str, Connection], config: Config, side: Side,
-                skip: Collection[str] = ()) -> Iterator[HostProof]:
+def address_proofs(session: Session, sessions: Sequence[Session],
+                   by_uid: Mapping[str, Connection], config: Config, side: Side,
+                   skip: Collection[str] = ()) -> Iterator[AddressProof]:
     """The proofs that an address is the own of the session's host on `side` (its control
     address there): session_proof's for this session and each with the same control
     address on that side, in the order of `sessions`, then the configuration's pair
@@ -124,11 +126,11 @@ def host_proofs(session: Session, sessions: Sequence[Session],
         if other is not session and _control_host(other, side) != host:
             continue
         for address, conn, how in session_proof(other, by_uid, side, skip):
-            yield HostProof(address, how, conn, other)
+            yield AddressProof(address, how, conn, other)
     configured = config.remote_agents if side == "agent" else config.media_servers
     paired = config_pair(configured, host)
     if paired is not None:
-        yield HostProof(paired, "config", None, None)
+        yield AddressProof(paired, "config", None, None)
 
 
 def host_addresses(session: Session, sessions: Sequence[Session],
@@ -136,8 +138,8 @@ def host_addresses(session: Session, sessions: Sequence[Session],
     """The addresses of the session's host on `side`: its control address, and the
     addresses of the other IP version that this session, a session with the same control
     address on that side, or the configuration (config_pair) prove the host's own
-    (host_proofs)."""
+    (address_proofs)."""
     host = _control_host(session, side)
-    return {host} | {proof.address for proof in host_proofs(session, sessions, by_uid,
-                                                            config, side)
+    return {host} | {proof.address for proof in address_proofs(session, sessions, by_uid,
+                                                               config, side)
                      if other_version(proof.address, host)}

@@ -19,7 +19,7 @@ from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo, Finding
 from flowcheck.sources.batch import CHUNK_BYTES, PacketBatch
 from flowcheck.sources.clock_epochs import EpochFrames
-from flowcheck.sources.inputs import resolve_inputs
+from flowcheck.sources.inputs import resolve_inputs, shown_name
 from flowcheck.sources.merge import Lane, merge_lanes
 from flowcheck.sources.reader import CaptureFile
 
@@ -180,11 +180,14 @@ def truncation_findings(captures: Sequence[CaptureInfo],
                 "pcap/pcapng capture, or not readable.",
             ))
             continue
-        cause = info.error or read_failure(info)  # the reader always says why
+        # The file named first, whatever the reader's words (newuser54: a ring's corrupt
+        # pcapng block read "block at byte offset 2144 has ...", naming no file).
+        cause = read_failure(info)
         span = (spans or {}).get(info.path)
         findings.append(make_finding(
             "capture_truncated",
-            f"{cause}; the analysis covers the {info.packets} packets read before that point",
+            f"{cause}; the analysis covers the {info.packets} "
+            f"packet{'' if info.packets == 1 else 's'} read before that point",
             GROWING_FIX if info.growing else
             "Read a complete copy of the capture: stop tcpdump/dumpcap cleanly (or use -U) "
             "before copying the file, and check the transfer was not cut short.",
@@ -211,7 +214,8 @@ def read_failure(info: CaptureInfo) -> str:
     claims a captured length of ..."); the reader's info.error (it sets one for every file
     it could not read, or read only in part)."""
     error = info.error or "unreadable"
-    return error if error.startswith(info.path) else f"{info.path}: {error}"
+    name = shown_name(info.path)  # `standard input` for `-`, as the reader names it
+    return error if error.startswith(f"{name}: ") else f"{name}: {error}"
 
 
 def read_failures(captures: Sequence[CaptureInfo]) -> str:

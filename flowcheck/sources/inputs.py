@@ -100,6 +100,18 @@ class InputSpec:
     def reopenable(self) -> bool:
         return self.path is not None
 
+    @property
+    def shown(self) -> str:
+        """The member as its messages name it: `standard input` for `-` (newuser54: "-:
+        empty file" read as a file named "-"), else `name`."""
+        return shown_name(self.name)
+
+
+def shown_name(name: str) -> str:
+    """A capture set member's name (CaptureInfo.path, InputSpec.name) as a message says
+    it: `standard input` for `-`, else the name as given."""
+    return "standard input" if name == "-" else name
+
 
 def resolve_inputs(inputs: list[str | BinaryIO]) -> list[InputSpec]:
     """Expand paths and directories into the capture set's members (InputError if none)."""

@@ -190,7 +190,7 @@ class CaptureFile:
                     buf, count = reads.result()
                 except CompressedStreamError as exc:
                     buf, count = _holding(carry), 0
-                    info.error, info.truncated = (f"{self.spec.name}: compressed data corrupt "
+                    info.error, info.truncated = (f"{self.spec.shown}: compressed data corrupt "
                                                   f"or cut: {exc}", True)
                 end_of_input = count == 0
                 buf = buf[:len(carry) + count]
@@ -217,7 +217,7 @@ class CaptureFile:
             try:
                 located = parser.locate(buf, base)
             except FormatError as exc:
-                info.error = f"{self.spec.name}: {exc}"
+                info.error = f"{self.spec.shown}: {exc}"
                 return
             info.link_types = earlier + [name for name in parser.link_types
                                          if name not in earlier]
@@ -258,6 +258,7 @@ class CaptureFile:
                 reads.start(carry, located.missing, self.chunk_size)
             if len(records) or located.next_file:
                 info.packets += len(records)
+                count_snap_cut(info, records.caplen, records.wirelen)
                 yield buf, located.consumed, records, first, located.next_file
             base += located.consumed
             info.bytes_read = base
@@ -278,7 +279,7 @@ class CaptureFile:
                 if carry:
                     info.bytes_read = base + len(carry)
                     if base == 0:  # not even the file header: nothing could be read
-                        info.error = f"{self.spec.name}: file ends inside the file header"
+                        info.error = f"{self._ends('file ends')} inside the file header"
                     else:
                         info.truncated = info.cut_tail = True
                         which = "a packet record" if info.packets else "its first packet record"
@@ -292,10 +293,19 @@ class CaptureFile:
         """Why the file's last record is incomplete: cut, or still being written."""
         if source.grew():
             self.info.growing = True
-            return (f"{self.spec.name}: the file is still being written (it grew while "
+            return (f"{self.spec.shown}: the file is still being written (it grew while "
                     f"flowcheck read it): read up to its size when flowcheck started, "
                     f"{size:,} bytes, which ends in the middle of {which}")
-        return f"{self.spec.name}: the file ends in the middle of {which}"
+        return f"{self._ends()} in the middle of {which}"
+
+    def _ends(self, file_ends: str = "the file ends") -> str:
+        """`x.pcap: the file ends` (`file_ends`), or `standard input: ends` (not a file).
+        Never a replace in the whole text: a name holding "the file" ("see the
+        file/x.pcap") read "see the file/x.pcap: see file/x.pcap: file ends ..."
+        (review54c)."""
+        if self.spec.name == "-":
+            return f"{self.spec.shown}: ends"
+        return f"{self.spec.shown}: {file_ends}"
 
     def _make_parser(self, source: ByteSource, buf: memoryview,
                      end_of_input: bool) -> PcapParser | PcapngParser | None:
@@ -304,12 +314,13 @@ class CaptureFile:
         info = self.info
         if not buf:
             # A .gz cut before its first inflated byte keeps the decompressor's error.
-            info.error = info.error or (f"{self.spec.name}: empty file" if end_of_input
+            empty = "empty" if self.spec.name == "-" else "empty file"
+            info.error = info.error or (f"{self.spec.shown}: {empty}" if end_of_input
                                         else None)
             return None
         fmt = format_of(bytes(buf[:4]))
         if fmt is None:
-            info.error = f"{self.spec.name}: {describe_magic(bytes(buf[:64]), self.spec.name)}"
+            info.error = f"{self.spec.shown}: {describe_magic(bytes(buf[:64]), self.spec.name)}"
             return None
         parser: PcapParser | PcapngParser = PcapngParser()
         if fmt == "pcap":
@@ -317,7 +328,7 @@ class CaptureFile:
                 layout = pcap_layout(buf, end_of_input, self.spec.name,
                                      confirm_standard=not source.interactive)
             except FormatError as exc:
-                info.error = f"{self.spec.name}: {exc}"
+                info.error = f"{self.spec.shown}: {exc}"
                 return None
             if layout is None:
                 raise _TooEarly
@@ -349,3 +360,15 @@ def text_mode_hint(read: bytes | bytearray | memoryview) -> str:
     return ("; every 0x0a byte before it follows a 0x0d, as a transfer in text (ASCII) mode "
             "leaves a file: copy it again in binary mode (ftp: binary, or bin)")
 
+
+def count_snap_cut(info: CaptureInfo, caplen: np.ndarray, wirelen: np.ndarray) -> None:
+    """Add a chunk's records to info.snap_cut, snap_length and snap_shortest: those whose
+    captured length (caplen, int array) is below their length on the wire (wirelen)."""
+    cut = caplen < wirelen
+    if cut.any():
+        info.snap_cut += int(cut.sum())
+        kept = caplen[cut]
+        longest, shortest = int(kept.max()), int(kept.min())
+        info.snap_length = max(info.snap_length or 0, longest)
+        info.snap_shortest = (shortest if info.snap_shortest is None
+                              else min(info.snap_shortest, shortest))

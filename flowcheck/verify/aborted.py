@@ -34,7 +34,6 @@ from flowcheck.model import (
     endpoint,
 )
 from flowcheck.sessions import closed_before_data, closing, message_op
-from flowcheck.sessions.classify import JOB_STARTS
 from flowcheck.sessions.syn_proxy import proxied
 from flowcheck.sessions.unheard_ack import handshake_unheard
 from flowcheck.verify.after_close import LateRefusal, taken_before
@@ -45,10 +44,11 @@ from flowcheck.verify.details import failure_words, handshake_words
 from flowcheck.verify.durations import span_words
 from flowcheck.verify.end_roles import role_words
 from flowcheck.verify.evidence import is_open, judged
+from flowcheck.verify.one_exit import closed_with_control
 from flowcheck.verify.one_way_close import one_way_head, one_way_opening, unseen_halt_words
 from flowcheck.verify.other_host import report_wrong_address
 from flowcheck.verify.pmtu import conn_fix, hole_why
-from flowcheck.verify.replies import FATAL_REPLIES, HALTS
+from flowcheck.verify.replies import FATAL_REPLIES
 from flowcheck.verify.rst_words import reset_words
 from flowcheck.verify.sacked_unseen import sacked_of, sacked_reading
 from flowcheck.verify.stalled import data_stall
@@ -63,7 +63,6 @@ from flowcheck.verify.synack_reset import (
     syns_sent,
     unreceived_reading,
 )
-from flowcheck.verify.two_clocks import may_precede
 from flowcheck.verify.waited_close import gave_up_waiting
 
 # Requests that would use the data connection: an error reply to one leaves it unused.
@@ -186,49 +185,6 @@ def _report(ctx: Context, session: Session, attempts: list[Connection],
             ts=first.rst_ts if first.rst_ts is not None else first.ts, cause="data")
 
 
-# A process's connections end together when it exits (the system closes or resets each
-# of its sockets in turn): microseconds apart, well within this (seconds).
-ONE_EXIT_SECONDS = 0.1
-
-
-def closed_with_control(ctx: Context, session: Session, conn: Connection
-                        ) -> ControlPacket | None:
-    """The session's control connection's first FIN when the host that closed the data
-    connection (FIN, before any data: closed_before_data) closed the control connection
-    too within ONE_EXIT_SECONDS, while its job ran (a DATA_START_* request before it and
-    no NOTIFY_*_HALTED after that): one process's exit, the control connection's close
-    the root cause (control_closed) and the data connection's its consequence; None
-    otherwise. The data FIN's own time is not kept: the data connection's last packet
-    bounds it (after it when the FIN came first, before it when the FIN came later)."""
-    stream = ctx.stream_by_uid.get(session.control_uid)
-    control = ctx.by_uid.get(session.control_uid)
-    if stream is None or control is None or stream.fin is None or not conn.fin_frames \
-            or conn.orig_rst or conn.resp_rst or not closed_before_data(conn):
-        return None
-    fin = stream.fin
-    closer = conn.orig_h if closing(conn)[0] == "originator" else conn.resp_h
-    if closer != _sender(control, fin.direction):
-        return None
-    if (conn.fin_frames[0] < fin.frame and conn.last_ts < fin.ts - ONE_EXIT_SECONDS) or \
-            (conn.fin_frames[0] > fin.frame and conn.last_ts > fin.ts + ONE_EXIT_SECONDS):
-        return None
-    # A start written after the close may have come before it when the capture proves
-    # the closer's clock behind its peer's (two hosts' own captures merged: two_clocks):
-    # the agent's crash 0.5 s behind read data_aborted, not control_closed.
-    starts = [m for m in stream.messages if m.type == "request" and message_op(m) in JOB_STARTS
-              and (m.frame < fin.frame or (m.direction != fin.direction and may_precede(
-                  ctx, _sender(control, m.direction), m.ts, closer, fin.ts)))]
-    if not starts or any(message_op(m) in HALTS and starts[-1].frame < m.frame < fin.frame
-                         for m in stream.messages):
-        return None
-    return fin
-
-
-def _sender(control: Connection, direction: str) -> str:
-    """The host of the control connection that sent in `direction` ("orig", "resp")."""
-    return control.orig_h if direction == "orig" else control.resp_h
-
-
 def refused_use(ctx: Context, session: Session, attempts: list[Connection]
                 ) -> NdmpMessage | None:
     """The first error reply on the session's control connection to a request that would
@@ -294,7 +250,7 @@ def _lost_words(ctx: Context, conn: Connection, session: Session, closer: str
     unseen = conn.evidence(other).sent_unseen
     if not unseen or conn.sniffer_missed:
         return None
-    sender = conn.resp_h if other == "resp" else conn.orig_h
+    sender = conn.host(other)
     sender_words = role_words(conn, session, sender)
     closer_words = role_words(conn, session, closer)
     frame = conn.evidence(other).sent_unseen_frame

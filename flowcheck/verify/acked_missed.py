@@ -61,8 +61,8 @@ def missed_words(gap: AckedMissed | None, way: tuple[str, str], seen: int | None
     """Words that follow step 5's count of the bytes seen (flow_detail): ", and 1448 B
     more that the capture lacks and the media server acknowledged (segments the sniffer
     missed: capture_loss; 2037760 B in all)"; "" for gap None. way: (sender, receiver)
-    by role; seen: the bytes seen when each was sent once and all acknowledged (no
-    resend, nothing unacknowledged: the sum is the transfer), else None (no total)."""
+    by role; seen: the bytes seen, each once, when the sum is the transfer (all
+    acknowledged: bytes_each_way.flow_detail), else None (no total)."""
     if gap is None:
         return ""
     sender, receiver = way

@@ -247,7 +247,7 @@ def _after_close(ctx: Context, session: Session | None, closed: ControlPacket, h
     control = ctx.by_uid.get(session.control_uid) if session is not None else None
     if control is None:
         return True
-    closer = control.orig_h if closed.direction == "orig" else control.resp_h
+    closer = control.host(closed.direction)
     return host == closer or not may_precede(ctx, host, ts, closer, closed.ts)
 
 

@@ -91,12 +91,24 @@ def answer_seen_words(seen: AnswerSeen, where: str) -> str:
     lacking the connector's direction cannot show). Follows "... announced {where}, but "."""
     it = "any of them" if " or " in where else "it"
     return (f"no answer from {it} is in the capture, which holds only {seen.listener}'s "
-            f"direction: {seen.connector}'s SYNs were dropped on the way or never sent (the "
-            f"capture holds {seen.listener}'s packets to {seen.connector} for "
-            f"{seen.seconds:.1f} s after it, and no answer from {where}, a SYN-ACK or a RST "
-            f"refusing a connection, among them; whether {seen.connector} sent SYNs cannot "
-            "be seen without that direction, and a SYN-ACK dropped on its way back to the "
-            "capture point would look the same)")
+            f"direction: {_either(seen)} (the capture holds {seen.listener}'s packets to "
+            f"{seen.connector} for {seen.seconds:.1f} s after it, and no answer from "
+            f"{where}, a SYN-ACK or a RST refusing a connection, among them; whether "
+            f"{seen.connector} sent SYNs cannot be seen without that direction, and a "
+            f"SYN-ACK dropped before the capture point, by {seen.listener}'s own output "
+            "chain when the capture was taken there (the packet tap sees leaving packets "
+            "after it), looks the same as none)")
+
+
+def _either(seen: AnswerSeen) -> str:
+    """The two ways an announced endpoint's answer can be missing from a capture of the
+    listener's direction, the drops first (a headline cut at the first break keeps them:
+    report.answer.gist): the connector's SYNs or the listener's SYN-ACKs dropped on the
+    way, or the SYNs never sent. Lab matrix seed 123 run 15 (the agent's output chain dropping its
+    data SYN-ACKs, `-Q in` on the media server) read "fd77::1's SYNs were dropped on the
+    way or never sent" alone, its fix allowing them in and not the answers out."""
+    return (f"{seen.connector}'s SYNs or {seen.listener}'s SYN-ACKs were dropped on the "
+            "way, or the SYNs never sent")
 
 
 def answer_seen_detail(seen: AnswerSeen, where: str) -> str:
@@ -104,7 +116,7 @@ def answer_seen_detail(seen: AnswerSeen, where: str) -> str:
     hold (answer_seen) and does not: what is seen, not that no connection was tried."""
     return (f"no answer from {where} in the capture, which holds only {seen.listener}'s "
             f"direction (its packets to {seen.connector} for {seen.seconds:.1f} s after the "
-            f"announcement): {seen.connector}'s SYNs were dropped on the way or never sent")
+            f"announcement): {_either(seen)}")
 
 
 def callback_due(ctx: Context, session: Session) -> tuple[float, int] | None:

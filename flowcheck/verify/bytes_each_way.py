@@ -50,11 +50,13 @@ def way_words(ctx: Context, session: Session, conns: list[Connection], key: str
 
 def flow_detail(ctx: Context, session: Session, conns: list[Connection],
                 sent: dict[str, int], key: str) -> str:
-    """Bytes the job moved in its direction, and the other way, over how many connections
-    (sent: sent_each_way's, capture copies left out; the message says so when the
-    connections held any); the bytes the capture lacks that the receivers acknowledged
-    (acked_missed: the sniffer missed them) added in words, with the total when nothing
-    was resent (each byte seen once, all acknowledged)."""
+    """Bytes the job moved in its direction, and the other way, over how many connections:
+    each byte counted once (sent_each_way's unique: resends left out, their bytes said
+    apart with the TCP payload in all, `sent`: sent_each_way's, capture copies left out;
+    the message says so when the connections held any); the bytes the capture lacks
+    that the receivers acknowledged (acked_missed: the sniffer missed them) added in
+    words, with the total when every byte seen was acknowledged and, resends captured,
+    the capture holds the receivers' ACKs of the bytes it lacks."""
     direction = " -> ".join(way_words(ctx, session, conns, key))
     other = "to_media" if key == "to_agent" else "to_agent"
     count = f"{len(conns)} data connection{'s' if len(conns) != 1 else ''}"
@@ -62,6 +64,8 @@ def flow_detail(ctx: Context, session: Session, conns: list[Connection],
     cut = (sum(c.sniffer_missed for c in conns)
            if cuts_explain(ctx.cut_recorded, ctx.connections) else 0)
     resent = sum(c.retransmits for c in conns)
+    unique = sent_each_way(session, conns, unique=True)
+    repeated = sent[key] - unique[key]
     # Trial 23 D11: the bytes are TCP payload as tshark sums it, resends included, so
     # they exceed the job log's size by what was resent: say so. tshark's count takes
     # a segment that arrived late, out of order, for a resend too (trial 37b: a path that
@@ -72,15 +76,29 @@ def flow_detail(ctx: Context, session: Session, conns: list[Connection],
     twice = (", or, the capture holding its packets twice (capture_duplicates), one that a "
              "capture point missed and another captured after later segments"
              if copies else "")
-    resent_words = (f" (TCP payload, {resent} retransmitted segment"
-                    f"{'s' if resent != 1 else ''} included: resent, or out of order on the "
-                    f"way{twice})" if resent else "")
+    segments = f"{resent} retransmitted segment{'s' if resent != 1 else ''}"
+    if repeated > 0:
+        # New-user trial of session 53: a 1 GB backup read 1074635120 B, tshark's sum,
+        # where it moved 1073745920 B: the headline is each byte once (tcptrace's unique
+        # bytes, Zeek's sequence span), the bytes sent again said apart.
+        again = (f"in {segments}: resent, or out of order on the way{twice}" if resent
+                 else probe_words(repeated))
+        resent_words = (f", each byte once ({repeated} B more sent again, {again}; "
+                        f"{sent[key]} B of TCP payload with them)")
+    else:
+        resent_words = (f" (TCP payload, {segments} included: resent, or out of order on "
+                        f"the way{twice})" if resent else "")
     unacked = any(c.orig_unacked or c.resp_unacked for c in conns)
-    gap_words = missed_words(None if cut else acked_missed(session, conns, key),
-                             way_words(ctx, session, conns, key),
-                             None if resent or unacked else sent[key])
-    return (f"{sent[key]} B {direction} ({session.kind_words(short=True)}) over {count}"
-            f"{resent_words}{gap_words}; {other_way_words(session, conns, other, sent)}"
+    gap = None if cut else acked_missed(session, conns, key)
+    # The total: each byte once plus what the receivers acknowledged of the bytes the
+    # capture lacks, when every byte seen was acknowledged, and, resends captured, only
+    # with those ACKs in the capture (a stall's resends, its receiver's ACKs not
+    # captured, leave it open).
+    total = not unacked and (not resent or (gap is not None and gap.acked))
+    gap_words = missed_words(gap, way_words(ctx, session, conns, key),
+                             unique[key] if total else None)
+    return (f"{unique[key]} B {direction} ({session.kind_words(short=True)}) over {count}"
+            f"{resent_words}{gap_words}; {other_way_words(session, conns, other, unique)}"
             + (f"; each byte counted once ({copies} B of capture copies left out: "
                "capture_duplicates)" if copies else "")
             + (f"; and {cut} B more that the capture tool cut from frames it recorded as "
@@ -126,18 +144,37 @@ def job_direction(session: Session) -> str:
     return "to_agent" if session.kind == "restore" else "to_media"
 
 
+def probe_words(repeated: int) -> str:
+    """What `repeated` bytes sent again in no retransmitted segment are: TCP keepalive
+    probes as Windows sends them (the byte below the highest sent again, tshark's
+    "Keep-Alive": conn._track_sequence counts none as a retransmission), or a segment
+    overlapping bytes sent before that Wireshark's rule calls out-of-order. Review 54b:
+    3 probes read "3 B more sent again, a TCP keepalive probe's byte"."""
+    if repeated == 1:
+        return ("in no retransmitted segment: a TCP keepalive probe's byte, or a segment "
+                "overlapping one sent before")
+    return ("in no retransmitted segment: TCP keepalive probes, a byte each, or segments "
+            "overlapping bytes sent before")
+
+
 def sent_each_way(session: Session, conns: list[Connection], *,
-                  acked_unseen: bool = False) -> dict[str, int]:
+                  acked_unseen: bool = False, unique: bool = False) -> dict[str, int]:
     """Payload bytes each way over the connections: to_media, to_agent, each byte the
     capture holds counted once (capture copies left out: Connection.sent_once; the
     connections' own counts are tshark's, copies included). With acked_unseen, the
     bytes the receivers' ACKs acknowledge of senders the capture holds no packet of
-    instead (a capture of one direction: Connection.orig_acked_unseen)."""
+    instead (a capture of one direction: Connection.orig_acked_unseen). With unique,
+    each byte counted once by sequence number, resends left out too
+    (Connection.unique_sent: tcptrace's unique bytes)."""
     sent = {"to_media": 0, "to_agent": 0}
     for conn in conns:
         agent_is_orig = conn_sides(conn, session)[1] == (conn.orig_h, conn.orig_p)
-        orig, resp = ((conn.orig_acked_unseen, conn.resp_acked_unseen) if acked_unseen
-                      else (conn.sent_once("orig"), conn.sent_once("resp")))
+        if acked_unseen:
+            orig, resp = conn.orig_acked_unseen, conn.resp_acked_unseen
+        elif unique:
+            orig, resp = conn.unique_sent("orig"), conn.unique_sent("resp")
+        else:
+            orig, resp = conn.sent_once("orig"), conn.sent_once("resp")
         sent["to_media"] += orig if agent_is_orig else resp
         sent["to_agent"] += resp if agent_is_orig else orig
     return sent

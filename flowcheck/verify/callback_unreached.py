@@ -22,7 +22,7 @@ from flowcheck.verify.profile_followed import OTHER_PRODUCT_FIX
 
 
 def taken_on_media_server(ctx: Context, session: Session) -> str:
-    """The proof's words (verify.host_proof.HostProof.words: the TTLs' "or on its
+    """The proof's words (verify.capture_host_proof.CaptureHostProof.words: the TTLs' "or on its
     network segment: 10.77.0.1's packets arrive with TTL 64, ...: a router between them",
     or the Linux cooked marks' "its Linux cooked headers mark each SYN, ...") when the
     capture was taken on the session's media server (or, by the TTLs, its network

@@ -258,6 +258,20 @@ def _unread(said: str, name: str, first: int) -> tuple[str, str, str]:
             "Geneve).")
 
 
+def links_unread_words(packets: int, links: list[int], owner: str = "its") -> str:
+    """The one-line error (exit 3) of a capture set whose `packets` are all on link types
+    flowcheck does not read (`links`, most packets first): what they are, then the fix,
+    as no_control_session says it ("its 86 packets are on link type FRELAY, which
+    flowcheck does not read (its link types: docs/formats.md). Capture the job on ...");
+    owner "their" for several files (review 54b: "the 2 capture files: its 87 packets")."""
+    said = f"{owner} {packets:,} packet{'s' if packets != 1 else ''}"
+    held, why, fix = _unknown_link(said, links[0])
+    if len(links) > 1:
+        names = ", ".join(linktype_name(link) for link in links)
+        held = f"{said} are on link types {names}, which flowcheck does not read"
+    return f"{_agreed(held, packets)}{why}. {fix}"
+
+
 def _unknown_link(said: str, link: int) -> tuple[str, str, str]:
     name = linktype_name(link)
     if link in WIFI_LINKS:

@@ -17,24 +17,24 @@ from __future__ import annotations
 
 from functools import partial
 
+from flowcheck.verify.capture_host_proof import CaptureHostProof
 from flowcheck.verify.context import Context
 from flowcheck.verify.cooked_host import context_one_host, host_by_marks, words_by_marks
-from flowcheck.verify.host_proof import HostProof
 from flowcheck.verify.ttl import capture_host, taken_on_words
 
 
-def proven_host(ctx: Context, a: str, b: str) -> HostProof | None:
+def proven_host(ctx: Context, a: str, b: str) -> CaptureHostProof | None:
     """The host of a and b the capture was taken on when the TTLs or the Linux cooked
     marks show it (module docstring); None when neither does, or they name different
-    hosts. Found once per Context and pair (Context.proofs.host_proofs): a refusal's message and
+    hosts. Found once per Context and pair (Context.proofs.capture_hosts): a refusal's message and
     fix each ask it (verify.own_reject), and so do several readings of one pair."""
     key = (a, b)
-    if key not in ctx.proofs.host_proofs:
-        ctx.proofs.host_proofs[key] = _proven_host(ctx, a, b)
-    return ctx.proofs.host_proofs[key]
+    if key not in ctx.proofs.capture_hosts:
+        ctx.proofs.capture_hosts[key] = _proven_host(ctx, a, b)
+    return ctx.proofs.capture_hosts[key]
 
 
-def _proven_host(ctx: Context, a: str, b: str) -> HostProof | None:
+def _proven_host(ctx: Context, a: str, b: str) -> CaptureHostProof | None:
     """proven_host, found anew."""
     on = capture_host(ctx, a, b)
     one = partial(context_one_host, ctx)  # one_host of ctx.host_marks, found once
@@ -43,9 +43,9 @@ def _proven_host(ctx: Context, a: str, b: str) -> HostProof | None:
         return None  # the two proofs disagree: neither holds
     if marked is not None:
         other = b if marked == a else a
-        return HostProof(marked, words_by_marks(ctx.host_marks, marked, other, one), on,
-                         True)
+        return CaptureHostProof(marked, words_by_marks(ctx.host_marks, marked, other, one),
+                                on, True)
     if on is not None:
         other = b if on[0] == a else a
-        return HostProof(on[0], taken_on_words(on, other), on, False)
+        return CaptureHostProof(on[0], taken_on_words(on, other), on, False)
     return None

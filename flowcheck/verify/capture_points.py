@@ -44,7 +44,7 @@ point: lost between the points, not on the receiver (`resends_vanished`).
 from __future__ import annotations
 
 from flowcheck.connections.endpoint import EVIDENCE_CAP
-from flowcheck.model import Connection, endpoint
+from flowcheck.model import Connection, endpoint, other_direction
 from flowcheck.verify.arrival import marked_arrival
 from flowcheck.verify.context import Context
 from flowcheck.verify.copy_counts import (
@@ -259,8 +259,7 @@ def resends_vanished(ctx: Context, conn: Connection, side: str, unacked: int,
     docstring): its payload in the set once at least all of them and a byte per resend,
     the set holding its other packets to the receiver twice, both points seeing the
     traffic between the hosts until after the last resend?"""
-    sender, receiver = ((conn.orig_h, conn.resp_h) if side == "orig"
-                        else (conn.resp_h, conn.orig_h))
+    sender, receiver = conn.host(side), conn.host(other_direction(side))
     sent, copied = ((conn.orig_bytes, conn.orig_copy_bytes) if side == "orig"
                     else (conn.resp_bytes, conn.resp_copy_bytes))
     return (not ctx.host_copies and unacked > 0

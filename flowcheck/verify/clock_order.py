@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session
+from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, other_direction
 from flowcheck.sessions.classify import message_op
 from flowcheck.verify.context import Context
 from flowcheck.verify.first_close import peer_fin_first
@@ -48,8 +48,7 @@ def end_order_doubt(ctx: Context, session: Session, stream: NdmpStream,
                for m in stream.messages if m is start
                or (m.type != "reply" and message_op(m) in HALTS)]
     for direction, frame, ts, words in events:
-        host, peer = ((control.orig_h, control.resp_h) if direction == "orig"
-                      else (control.resp_h, control.orig_h))
+        host, peer = control.host(direction), control.host(other_direction(direction))
         doubt = clock_doubt(ctx, host, peer, frame, ts,
                             ((f, t) for d, f, t, _ in events if d != direction))
         if doubt is not None:
@@ -78,7 +77,7 @@ def reset_end_order(ctx: Context, control: Connection, stream: NdmpStream | None
                   None)
     if packet is None:
         return ""
-    closer = control.orig_h if packet.direction == "orig" else control.resp_h
+    closer = control.host(packet.direction)
     rst_by = conn.first_rsts[0][1]
     proofs = clock_proofs(ctx)
     if closer == rst_by or ((closer, rst_by) not in proofs and (rst_by, closer) not in proofs):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections import Counter, defaultdict
 from dataclasses import field
 from operator import attrgetter
@@ -35,6 +34,7 @@ from flowcheck.verify.capture_time import CaptureTime
 from flowcheck.verify.census import Census
 from flowcheck.verify.connect_outcome import ConnectSaid, SaidKey
 from flowcheck.verify.proof_cache import ProofCache
+from flowcheck.verify.sessions_around import SessionsAround
 
 
 @fields_dataclass(slots=True)
@@ -104,8 +104,7 @@ class Context:
     # by uid (verify.stray reports them).
     strays: dict[str, StraySyn] = field(default_factory=dict)
     # By host pair, for session_around (built on first use).
-    _around: dict[frozenset[str], tuple[list[float], list[float] | None, list[Session]]] | None \
-        = None
+    _around: SessionsAround | None = None
     # Every session's announcements by endpoint (ip, port), in session order, for
     # verify.shared.partner (built on first use, after the sessions set used_by).
     halves: dict[tuple[str, int], list[tuple[Session, Announcement]]] | None = None
@@ -113,7 +112,7 @@ class Context:
     # errors found on them, withheld from the findings (host_not_configured tells them).
     side: set[str] = field(default_factory=set)
     # Data connections closed before any data by the host that closed the control
-    # connection with them (aborted.closed_with_control), by session id: data_aborted
+    # connection with them (one_exit.closed_with_control), by session id: data_aborted
     # waits for verify.running, whose control_closed names them as its consequence.
     exit_closed: dict[str, list[list[Connection]]] = field(
         default_factory=lambda: defaultdict(list))
@@ -125,7 +124,7 @@ class Context:
     # Connections per four-tuple (orig_h, orig_p, resp_h, resp_p), for
     # four_tuple_count (built on first use).
     four_tuples: Counter[tuple[str, int, str, int]] | None = None
-    # Per session id, its data connections reset mid-transfer (verify.cut_transfer):
+    # Per session id, its data connections reset mid-transfer (verify.mid_transfer_resets):
     # (connection, the abnormal halt after it or None, whether the capture shows the
     # halt could have come), found once for the check and the steps.
     resets: dict[str, list[tuple[Connection, NdmpMessage | None, bool]]] = field(
@@ -228,7 +227,7 @@ class Context:
 
     def host_sessions(self, session: Session, side: Side) -> list[Session]:
         """The sessions whose control address on `side` ("agent" or "media") is the
-        session's, itself included, in order: all that sessions.stack_addresses.host_proofs
+        session's, itself included, in order: all that sessions.stack_addresses.address_proofs
         reads of the others, so that a proof per session walks its host's sessions, not
         every session (a flood of lone SYNs to the NDMP port: one session each)."""
         if not self._by_host:
@@ -254,21 +253,11 @@ class Context:
 
     def session_around(self, conn: Connection) -> Session | None:
         """The first session (in session order) between the connection's two hosts whose
-        control connection was open, [ts, last_ts], when this connection started.
-
-        By bisection: with control connections in time order, the first one still open
-        at t is the first whose running maximum of ends reaches t, so a check over many
-        connections does not scan every session for each."""
+        control connection was open, [ts, last_ts], when this connection started
+        (verify.sessions_around: by bisection, not a scan of every session)."""
         if self._around is None:
-            self._around = _sessions_by_pair(self.sessions, self.by_uid)
-        starts, reach, members = self._around.get(frozenset((conn.orig_h, conn.resp_h)),
-                                                  ([], [], []))
-        if reach is None:  # not in time order (build_sessions never makes that): scan
-            return next((session for start, session in zip(starts, members, strict=True)
-                         if start <= conn.ts <= self.by_uid[session.control_uid].last_ts),
-                        None)
-        first = bisect_left(reach, conn.ts)
-        return members[first] if first < len(members) and starts[first] <= conn.ts else None
+            self._around = SessionsAround(self.sessions, self.by_uid)
+        return self._around.session_around(conn)
 
     def four_tuple_count(self, conn: Connection) -> int:
         """How many connections of the capture have conn's four-tuple (orig_h, orig_p,
@@ -363,26 +352,6 @@ class Context:
         ranges: tuple[PortRange, ...] = getattr(self.config, f"{which}_range")
         note = "" if f"{which}_range" in self.config.explicit else ", the default"
         return f"{format_ranges(ranges)} ({which} range{note})"
-
-
-def _sessions_by_pair(sessions: list[Session], by_uid: dict[str, Connection]
-                      ) -> dict[frozenset[str], tuple[list[float], list[float] | None,
-                                                      list[Session]]]:
-    """Per host pair: control starts, running maximum of control ends (None when the
-    sessions are not in time order), sessions."""
-    pairs: dict[frozenset[str], tuple[list[float], list[float] | None, list[Session]]] = {}
-    for session in sessions:
-        control = by_uid[session.control_uid]
-        key = frozenset((session.media_server, session.remote_agent))
-        starts, reach, members = pairs.get(key, ([], [], []))
-        if reach is not None and starts and control.ts < starts[-1]:
-            reach = None
-        if reach is not None:
-            reach.append(max(control.last_ts, reach[-1]) if reach else control.last_ts)
-        starts.append(control.ts)
-        members.append(session)
-        pairs[key] = (starts, reach, members)
-    return pairs
 
 
 def opening_frames(conn: Connection) -> list[int]:

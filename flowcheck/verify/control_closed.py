@@ -16,12 +16,12 @@ from flowcheck.model import (
 )
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import reply_to
-from flowcheck.verify.aborted import closed_with_control
 from flowcheck.verify.acked_no_halt import acked_no_halt_words
 from flowcheck.verify.clock_order import end_order_doubt
 from flowcheck.verify.context import Context
 from flowcheck.verify.first_close import fin_words, first_closer
 from flowcheck.verify.lost_fin import LostFin, lost_fin_words
+from flowcheck.verify.one_exit import closed_with_control
 from flowcheck.verify.one_way_start import one_way_words
 from flowcheck.verify.replies import HALTS
 from flowcheck.verify.reset_answer import closed_before_reset
@@ -173,7 +173,7 @@ def agent_close_words(agent: str) -> tuple[str, str]:
 def _data_closed_too(ctx: Context, session: Session) -> str:
     """"It closed the data connection ... too (FIN, frame 62), 10 ms before: ..." when the
     side that closed the control connection closed a data connection with it
-    (aborted.closed_with_control), else ""."""
+    (one_exit.closed_with_control), else ""."""
     for uid in session.data_connections:
         conn = ctx.by_uid[uid]
         fin = closed_with_control(ctx, session, conn)

@@ -112,7 +112,7 @@ def report_reset(ctx: Context, session: Session, stream: NdmpStream, control: Co
     first = ([start.frame] if start is not None else
              [data.first_frame] if data is not None else [])
     if answer is not None:
-        host = control.orig_h if answer.by == "orig" else control.resp_h
+        host = control.host(answer.by)
         message, fix = _answered(stream, control, answer, host,
                                  f"{head} ({reset_words(control)}) {when}. {then}",
                                  host_stopped(ctx, session, host, answer.packet.ts))
@@ -271,7 +271,7 @@ def _unanswered_ttl(control: Connection, side: str, ttls: tuple[int, int]) -> st
     """What one side's unprompted RST's TTL says (verify.ttl.reset_ttls): another than
     the side's own packets' then, a device between them sent it in its name; the same,
     most likely its own system (trial 41)."""
-    host = control.orig_h if side == "orig" else control.resp_h
+    host = control.host(side)
     short = _role(control, side)[1]
     if ttls[0] != ttls[1]:
         return (f" The RST carries {forged_words(host, *ttls)}: a device between them (a "
@@ -282,7 +282,7 @@ def _unanswered_ttl(control: Connection, side: str, ttls: tuple[int, int]) -> st
 
 def _probe_ttl(control: Connection, side: str, ttls: tuple[int, int] | None) -> str:
     """What the TTL of a RST that answered a keepalive probe says of its sender."""
-    host = control.orig_h if side == "orig" else control.resp_h
+    host = control.host(side)
     short = _role(control, side)[1]
     if ttls is not None and ttls[0] != ttls[1]:
         return (f" The RST carries {forged_words(host, *ttls)}: a device between them (a "

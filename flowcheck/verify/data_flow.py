@@ -13,18 +13,15 @@ from flowcheck.verify.bytes_each_way import (
     sent_each_way,
     way_words,
 )
+from flowcheck.verify.clean_close import clean_close_words
 from flowcheck.verify.closed_flow import closed_mid_job
 from flowcheck.verify.context import Context, endpoint
 from flowcheck.verify.cut_halt import cut_halt_words
-from flowcheck.verify.cut_transfer import (
-    cut_transfers,
-    cut_words,
-    unseen_cut_transfers,
-    unseen_words,
-)
+from flowcheck.verify.cut_transfer import cut_words, unseen_words
 from flowcheck.verify.evidence import flow_hidden, is_open, judged
 from flowcheck.verify.filtered import data_unseen
 from flowcheck.verify.local import local_flow_step, only_local
+from flowcheck.verify.mid_transfer_resets import cut_transfers, unseen_cut_transfers
 from flowcheck.verify.missed_halt import halt_missed_words
 from flowcheck.verify.not_started import not_started_words
 from flowcheck.verify.one_way_data import sender_fin_acked, unclosed_words
@@ -50,7 +47,7 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
     clocks = ctx.clocks_apart.get(session.id)
     if failure is not None and clocks is not None and ctx.exit_closed.get(session.id):
         # Closed with the control connection, whose close two clocks leave unplaced
-        # (verify.aborted.closed_with_control, two_clocks): no data_aborted either.
+        # (verify.one_exit.closed_with_control, two_clocks): no data_aborted either.
         return make_step(spec, "unknown", failure[0], failure[1],
                          f"unknown: {clocks}; {failure[2]}")
     if failure is not None:  # data_aborted: a resource's connection reset before any data
@@ -136,7 +133,8 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
     if sent[key] > 0:
         slowed = "".join(f"; {receiver_detail(s, session)}" for s in receivers)
         return make_step(spec, status, uids, [c.last_frame for c in open_conns],
-                         head + flow_detail(ctx, session, open_conns, sent, key) + slowed
+                         head + flow_detail(ctx, session, open_conns, sent, key)
+                         + clean_close_words(open_conns) + slowed
                          + resource_words(ctx, len(open_conns), "the data of"))
     if acked[key] > len(open_conns):  # the receiver's direction only: its ACKs show it
         return make_step(spec, status, uids, [c.last_frame for c in open_conns],

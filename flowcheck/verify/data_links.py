@@ -229,10 +229,13 @@ def _one_way_not_used(ctx: Context, session: Session, group: list[Announcement],
             "could not bind a port because the port was in use on its side), or its own "
             "outbound rules, a firewall or NAT between the hosts, or the inbound rules of "
             f"{seen.listener} itself dropped its SYNs (a capture of {seen.listener}'s packets "
-            "does not show SYNs arriving at it).",
+            f"does not show SYNs arriving at it), or {seen.listener}'s own outbound rules (a "
+            "stateless drop of its SYN-ACKs) or a firewall between the hosts dropped its "
+            "answers.",
             f"Allow TCP from {seen.connector} to {where} inbound on {seen.listener} and on "
-            f"every firewall between the hosts (its rule: {ctx.ranges(side)}), and through a "
-            "NAT make the announced "
+            f"every firewall between the hosts (its rule: {ctx.ranges(side)}), and its "
+            f"answers back out (ct state established,related accept in {seen.listener}'s "
+            "output chain and on those firewalls); through a NAT make the announced "
             "address reachable from the connecting side (NDMP-aware translation, or no NAT); "
             f"a capture of both directions (on {seen.connector}, or a SPAN session of both "
             "received and sent traffic) shows whether its SYNs left it. If none did, its own "

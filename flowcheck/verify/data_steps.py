@@ -4,7 +4,7 @@ flowcheck.verify.wrong_way). Step 5 (the data flowing) is flowcheck.verify.data_
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, Session, Step
+from flowcheck.model import Connection, Session, Step, other_direction
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions import (
     DATA_INTENT,
@@ -81,8 +81,8 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
         # Its reply would announce (or refuse) the next endpoint: the resource it
         # starts cannot be judged, whatever earlier resources showed.
         op = message_op(pending)
-        reply_way = (control.resp_h, control.orig_h) if pending.direction == "orig" else \
-            (control.orig_h, control.resp_h)
+        reply_way = (control.host(other_direction(pending.direction)),
+                     control.host(pending.direction))
         if reply_way in ctx.missing:
             why = one_way_words(ctx, reply_way, "its reply")
         else:
@@ -98,7 +98,7 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
     unanswered = never_answered(ctx, session, control)
     if unanswered is not None:
         op = message_op(unanswered)
-        peer = control.resp_h if unanswered.direction == "orig" else control.orig_h
+        peer = control.host(other_direction(unanswered.direction))
         why = (f"the {op} request (frame {unanswered.frame}) was never answered by {peer}, "
                "although the control connection went on after it (later messages, or its "
                "close)")
@@ -119,7 +119,7 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
     if unread is not None:
         request, frame = unread
         op = message_op(request)
-        peer = control.resp_h if request.direction == "orig" else control.orig_h
+        peer = control.host(other_direction(request.direction))
         return make_step(spec, "unknown", [control.uid], [request.frame, frame],
                          f"unknown: the {op} request (frame {request.frame}) has no reply "
                          f"among the messages the capture could read, and the snap length "

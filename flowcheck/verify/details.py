@@ -58,25 +58,18 @@ def counted(frames: list[int], noun: str) -> str:
     return f"{len(frames)} {noun}{'' if len(frames) == 1 else 's'}"
 
 
-def _three_digits(value: float) -> str:
-    """`value` with 3 significant digits, trailing zeros kept: "0.0460", "1.20", "150"."""
-    return f"{value:#.3g}".rstrip(".")
-
-
 def handshake_words(conn: Connection) -> str:
-    """"handshake 0.420 ms" (the last SYN to the ACK of the SYN-ACK, as the JSON's rtt;
-    3 significant digits, so the handshakes of one table read alike: trial 20 D17), and
-    after SYNs sent again how many and how late the first SYN-ACK came after the first
-    SYN ("handshake 0.0880 ms after 1 resent SYN, answered 1 s after the first": trial
-    33 D4, a connection that opened a SYN timeout late); or why there is none. A clock
-    set back during the handshake makes its time unknown, never negative."""
+    """"handshake 0.42 ms" (the last SYN to the ACK of the SYN-ACK, as the JSON's rtt;
+    span_words: 3 significant digits without trailing zeros, "0.041 ms", "1.2 ms",
+    "3.12 s": newuser54 read "0.0410 ms" as a wrong digit; trial 20 D17's "3.12e+03 ms"
+    stays gone), and after SYNs sent again how many and how late the first SYN-ACK came
+    after the first SYN ("handshake 0.088 ms after 1 resent SYN, answered 1 s after the
+    first": trial 33 D4, a connection that opened a SYN timeout late); or why there is
+    none. A clock set back during the handshake makes its time unknown, never negative."""
     if conn.rtt is not None and conn.rtt < 0:
         return "handshake time unknown (the capture's clock was set back during it)"
     if conn.rtt is not None:
-        millis = _three_digits(conn.rtt * 1000)
-        if "e" not in millis and conn.rtt < 1:
-            return f"handshake {millis} ms{_resent_words(conn)}"
-        return f"handshake {_three_digits(conn.rtt)} s{_resent_words(conn)}"
+        return f"handshake {span_words(conn.rtt)}{_resent_words(conn)}"
     if connection_outcome(conn) == "aborted":
         answered = ""
         if conn.syn_ts is not None and conn.synack_ts is not None:

@@ -8,8 +8,29 @@ CLOCK_BACK_WORDS = "an unknown time (the capture's clock was set back in between
 
 
 def span_words(seconds: float) -> str:
-    """A duration as the step details give it: "0.036 ms" below a second, else "3.01 s";
-    CLOCK_BACK_WORDS for a negative one, never a negative time."""
+    """A duration as the step details give it, 3 significant digits without trailing
+    zeros: "0.041 ms", "1.2 ms", "150 ms" below a second, else "3.01 s", "1234 s"; never
+    an exponent ("1e+03 ms" for 0.9996 s: "1 s"); CLOCK_BACK_WORDS for a negative one,
+    never a negative time."""
     if seconds < 0:
         return CLOCK_BACK_WORDS
-    return f"{seconds * 1000:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
+    seconds = abs(seconds)  # -0.0 is not below 0, and read "-0 ms" (review54c)
+    millis = f"{seconds * 1000:.3g}"
+    if seconds < 1 and "e" not in millis:
+        return f"{millis} ms"
+    if seconds < 0.001:  # below 1e-7 s, .3g writes an exponent: "1e-05" ms
+        return f"{seconds * 1000:.6f}".rstrip("0").rstrip(".") + " ms"
+    text = f"{seconds:.3g}"
+    return f"{text} s" if "e" not in text else f"{seconds:.0f} s"
+
+
+def long_span_words(seconds: float) -> str:
+    """A long duration as a person reads it, to the minute: "6 days 6 h 31 min",
+    "1 day 0 h 5 min", "8 h 0 min", "12 min" (newuser54: two captures six days apart
+    merged read only "+541890.734s")."""
+    minutes = int(max(0.0, seconds) // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days} day{'s' if days > 1 else ''} {hours} h {minutes} min"
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"

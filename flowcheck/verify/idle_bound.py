@@ -16,7 +16,7 @@ the device's timeout, and a firewall sized from it would still drop the next job
 from __future__ import annotations
 
 from flowcheck.fields_dataclass import fields_dataclass
-from flowcheck.model import Connection, ControlPacket, Session, connection_ends
+from flowcheck.model import Connection, ControlPacket, Session, connection_ends, other_direction
 from flowcheck.sessions.classify import first_fin_by
 from flowcheck.verify.context import Context
 from flowcheck.verify.durations import span_words
@@ -44,7 +44,7 @@ def data_end_in(ctx: Context, session: Session, control: Connection, silence: Si
     the silence follows no message)."""
     if silence.after is None:
         return None
-    peer = control.resp_h if fin.direction == "orig" else control.orig_h
+    peer = control.host(other_direction(fin.direction))
     found: DataEnd | None = None
     for uid in session.data_connections:
         conn = ctx.by_uid.get(uid)

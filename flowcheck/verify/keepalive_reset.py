@@ -15,7 +15,7 @@ for keepalives that were already on).
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, ControlPacket, NdmpStream
+from flowcheck.model import Connection, ControlPacket, NdmpStream, other_direction
 from flowcheck.verify.context import Context
 from flowcheck.verify.durations import span_words
 from flowcheck.verify.reset_answer import silence_before
@@ -60,8 +60,7 @@ def keepalive_words(ctx: Context, stream: NdmpStream, control: Connection, side:
     probes = keepalive_probes(stream, side)
     if not probes:
         return None
-    host = control.orig_h if side == "orig" else control.resp_h
-    peer = control.resp_h if side == "orig" else control.orig_h
+    host, peer = control.host(side), control.host(other_direction(side))
     silence = silence_before(stream, probes[0].ts, probes[0].frame)
     idle = (f"after {span_words(silence.seconds)} of silence"
             + (f", no NDMP message since frame {silence.after.frame}"
@@ -121,7 +120,7 @@ def probe_answer_words(stream: NdmpStream, control: Connection, side: str,
     probe, reset = stream.probe_reset, stream.reset
     if probe is None or reset is None or probe.direction == side:
         return None
-    prober = control.orig_h if probe.direction == "orig" else control.resp_h
+    prober = control.host(probe.direction)
     silence = silence_before(stream, probe.ts, probe.frame)
     idle = (f" after {span_words(silence.seconds)} of silence (no NDMP message since "
             f"frame {silence.after.frame})" if silence.seconds and silence.after is not None

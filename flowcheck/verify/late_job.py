@@ -51,13 +51,16 @@ _SETUP = frozenset({"NOTIFY_CONNECTED", "CONNECT_OPEN", "CONNECT_CLIENT_AUTH",
 
 def joined_late_words(ctx: Context, session: Session, control: Connection) -> str | None:
     """"the session's first captured packet is frame 1 (its data connection C1 ..., already
-    open), and the capture holds neither ...: a resource before the capture may have
-    failed there" when the session's control connection opened before the capture (the
-    caller's test: no handshake captured; not after a hole inside a ring), nothing of the
-    session's start (_setup, its callback's SYN) comes before its first job message (_JOB)
-    in the capture, its job had not ended before the capture (job_ended), no error names
-    the session and no filter that kept no SYN at all left the handshake out (kept: what
-    the capture lacks is the filter's, capture_filtered); None else."""
+    open), and the capture holds neither ... so its first job message in the capture (the
+    DATA_LISTEN request, frame 3) may be ...: a resource before the capture may have
+    failed there" (request or reply said: the steps name the reply that announced,
+    "DATA_LISTEN (frame 4)", newuser54) when the session's control connection opened
+    before the capture (the caller's test: no handshake captured; not after a hole inside
+    a ring), nothing of the session's start (_setup, its callback's SYN) comes before its
+    first job message (_JOB) in the capture, its job had not ended before the capture
+    (job_ended), no error names the session and no filter that kept no SYN at all left the
+    handshake out (kept: what the capture lacks is the filter's, capture_filtered); None
+    else."""
     packets = kept(ctx)
     if packets.shape is not None and "syn" not in packets.kinds:
         return None  # a filter that kept no SYN left the handshake out: capture_filtered's
@@ -94,8 +97,8 @@ def joined_late_words(ctx: Context, session: Session, control: Connection) -> st
             f"control connection's opening (it opened {opened_unseen_words(session)}) nor "
             + (f"the job's start ({start}, the announcements before it)" if job is None else
                "the session's start (NOTIFY_CONNECTED, CONNECT_OPEN, CONNECT_CLIENT_AUTH), "
-               f"so its first job message in the capture ({message_op(job)}, frame "
-               f"{job.frame}) may be a later resource's")
+               f"so its first job message in the capture (the {message_op(job)} "
+               f"{job.type}, frame {job.frame}) may be a later resource's")
             + ": a resource before the capture may have failed there")
 
 

@@ -15,7 +15,7 @@ from collections import defaultdict
 
 from flowcheck.model import Connection, Session
 from flowcheck.sessions import connection_outcome
-from flowcheck.sessions.by_ports import lone_syn_given_up
+from flowcheck.sessions.capture_start import lone_syn_given_up
 from flowcheck.sessions.classify import is_failed
 from flowcheck.verify.allow_rules import allow_rule
 from flowcheck.verify.arrival import arrived_silent, silent_fix
@@ -353,7 +353,7 @@ def _failed_words(conns: list[Connection]) -> str:
 
 def _given_up_words(ctx: Context, conns: list[Connection]) -> str:
     """" Its one SYN (frame 5) was never resent ..." when each connection is a lone SYN
-    its connector gave up at once (sessions.by_ports.lone_syn_given_up), else ""."""
+    its connector gave up at once (sessions.capture_start.lone_syn_given_up), else ""."""
     if len(conns) != 1 or not lone_syn_given_up(conns[0], ctx.capture_end,
                                                 ctx.config.retransmission_timeout):
         return ""

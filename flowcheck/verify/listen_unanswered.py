@@ -98,8 +98,8 @@ def acked_words(ctx: Context, control: Connection, stream: NdmpStream,
     where the capture holds nothing of the receiver's direction (Context.missing): what
     the requester's FIN acknowledged, and a fix that does not claim the request arrived
     (the receiver's FIN may have crossed it); None otherwise."""
-    requester, peer = (control.orig_h, control.resp_h) if request.direction == "orig" else \
-        (control.resp_h, control.orig_h)
+    requester = control.host(request.direction)
+    peer = control.host(other_direction(request.direction))
     if (peer, requester) not in ctx.missing or not acked_nothing_after(stream, request):
         return None
     fin = stream.fin

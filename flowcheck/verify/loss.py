@@ -22,7 +22,7 @@ sequence numbers), the message and fix name the mirror's stream (trial 22 D4).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Set
 
 from flowcheck.findings import make_finding
 from flowcheck.model import (
@@ -37,6 +37,7 @@ from flowcheck.model import (
 from flowcheck.sessions.classify import one_sided
 from flowcheck.sources.batch import CHUNK_BYTES
 from flowcheck.verify.census import Census, take_census
+from flowcheck.verify.context import session_uids
 from flowcheck.verify.cut_frames import cut_count, cut_fix, cut_words
 from flowcheck.verify.openings import (
     MissedOpening,
@@ -199,7 +200,8 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
     frames += [f for opening in openings[:MOST_AFFECTED] for f in opening.frames]
     named = [*lossy, *(o.conn for o in openings if o.conn not in lossy)]
     fix = (cut_fix(captures) if missed and cut >= gaps and not dropped else
-           _MIRROR_FIX if missed and mirror >= gaps else _fix(named, captures)
+           _MIRROR_FIX if missed and mirror >= gaps else
+           _fix(named, captures, _job_hosts(sessions, connections))
            + (_TUNNEL_FIX if missed and tunnel else ""))
     times = [o.ts for o in openings[:MOST_AFFECTED]]
     if lossy:
@@ -368,8 +370,21 @@ def _describe(c: Connection) -> str:
             + (f" ({_plural(len(cited), 'frame')} {frames})" if frames else ""))
 
 
-def _fix(lossy: list[Connection], captures: list[CaptureInfo]) -> str:
-    hosts = sorted({h for c in lossy[:MOST_AFFECTED] for h in (c.orig_h, c.resp_h)})
+def _job_hosts(sessions: list[Session], connections: list[Connection]) -> set[str]:
+    """The addresses of every session's connections (control, callback, data): a capture
+    filter for the backup hosts keeps each job's packets, over either IP version."""
+    wanted = {uid for session in sessions for uid in session_uids(session)}
+    return {h for c in connections if c.uid in wanted for h in (c.orig_h, c.resp_h)}
+
+
+def _fix(lossy: list[Connection], captures: list[CaptureInfo],
+         jobs: Set[str] = frozenset()) -> str:
+    """The fix for the sniffer's loss: its capture filter names the hosts of the most
+    affected connections and of every job (`jobs`, _job_hosts). Lab matrix seed 123 run
+    26 (two jobs, job 2's callback dropped, 1.9% of the frames deleted) named only the
+    media server and job 1's agent, whose data connections had lost bytes: a capture so
+    filtered would have lost the failing job 2 whole."""
+    hosts = sorted({h for c in lossy[:MOST_AFFECTED] for h in (c.orig_h, c.resp_h)} | jobs)
     capture_filter = " or ".join(f"host {h}" for h in hosts) or "host MEDIA or host AGENT"
     live = next((c for c in captures if c.sniffer), None)
     if live is not None:  # what `flowcheck live` itself can change

@@ -6,7 +6,7 @@ handshake, a halt the agent may have notified before the close)."""
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, ControlPacket, Session
+from flowcheck.model import Connection, ControlPacket, Session, other_direction
 from flowcheck.sessions import message_op, one_sided
 from flowcheck.sessions.classify import JOB_STARTS
 from flowcheck.verify.context import Context
@@ -18,7 +18,7 @@ def captured_host(conn: Connection) -> str | None:
     side = one_sided(conn)
     if side is None:
         return None
-    return conn.orig_h if side == "resp" else conn.resp_h
+    return conn.host(other_direction(side))
 
 
 def one_way_opening(conn: Connection) -> str | None:
@@ -48,7 +48,7 @@ def one_way_head(carried: bool = False) -> str:
 def unseen_halt_words(ctx: Context, session: Session, conn: Connection,
                       fin: ControlPacket) -> str:
     """The control connection's close by the same host within moments (fin:
-    aborted.closed_with_control's), read as far as one direction allows: one process's
+    one_exit.closed_with_control's), read as far as one direction allows: one process's
     exit ends all its connections, but a halt the other side notified before it would
     travel the direction the capture lacks (no control_closed then)."""
     stream = ctx.stream_by_uid.get(session.control_uid)

@@ -21,7 +21,7 @@ ended its sender's wait (halt_last_words)."""
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, Session, connection_ends
+from flowcheck.model import Connection, Session, connection_ends, other_direction
 from flowcheck.sessions import closing, message_op, one_sided
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_stall import no_messages
@@ -128,8 +128,7 @@ def halt_last_words(ctx: Context, session: Session) -> str | None:
             or control.last_frame != halts[-1].frame or ctx.capture_end <= halts[-1].ts:
         return None
     halt = halts[-1]
-    sender, peer = ((control.orig_h, control.resp_h) if halt.direction == "orig"
-                    else (control.resp_h, control.orig_h))
+    sender, peer = control.host(halt.direction), control.host(other_direction(halt.direction))
     if ctx.capture_end - halt.ts < ctx.config.retransmission_timeout:
         ended_early(ctx, session, f"the {message_op(halt)} of {sender} (frame {halt.frame}), "
                     "the control connection's last packet, never acknowledged", halt.ts,

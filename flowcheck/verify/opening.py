@@ -58,7 +58,12 @@ from flowcheck.verify.synack_unreachable import (
 )
 from flowcheck.verify.ttl import routers_words
 from flowcheck.verify.unresent import unresent_words
-from flowcheck.verify.way_back import answer_uncaptured, other_source, translated_back
+from flowcheck.verify.way_back import (
+    answer_uncaptured,
+    asked_toward,
+    other_source,
+    translated_back,
+)
 
 
 def handshake_incomplete(ctx: Context, session: Session | None, conn: Connection,
@@ -287,6 +292,20 @@ def _silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
         return second_point_words(conn)
     if retried(conn, attempts) and both_ways and arrived_silent(ctx, conn):
         return silent_words(conn)  # the responder's own capture point in the set
+    toward = asked_toward(ctx, conn) if retried(conn, attempts) else None
+    if toward is not None and other_source(ctx, conn) is None and \
+            translated_back(ctx, conn) is None:
+        # Another host's request for the originator's address: the capture holds what
+        # travels toward it, so an answer coming back past this point would be in it.
+        return (f"something drops its SYNs on the way to {conn.resp_h}, or the answers on "
+                f"the way back. The capture holds no packet at all from {conn.resp_h} to "
+                f"{conn.orig_h}, though it holds one travelling toward {conn.orig_h} "
+                f"({toward}), which a capture of {conn.orig_h}'s outgoing packets alone "
+                "(tcpdump -Q out, a SPAN port that sees one way) would not: a SYN-ACK, RST "
+                f"or ICMP unreachable coming back to {conn.orig_h} past this capture point "
+                "would be in it, and none is. The retried SYNs show that no SYN-ACK or RST "
+                f"reached {conn.orig_h} (an ICMP unreachable may have: TCP resends its SYN "
+                "after one, RFC 1122 4.2.3.9): the connection never opened")
     if retried(conn, attempts) and answer_uncaptured(ctx, conn) and \
             other_source(ctx, conn) is None and translated_back(ctx, conn) is None:
         # The retries prove no SYN-ACK or RST arrived (RFC 6298 5.7, RFC 9293 3.8.1),

@@ -90,8 +90,7 @@ def report_opening_stall(ctx: Context, session: Session, stream: NdmpStream,
     and the firewalls between; the session's later steps unknown (Context.silent_peer)."""
     roles = (("the media server", "the agent") if stall.side == "orig"
              else ("the agent", "the media server"))
-    sender, receiver = ((control.orig_h, control.resp_h) if stall.side == "orig"
-                        else (control.resp_h, control.orig_h))
+    sender, receiver = control.host(stall.side), control.host(other_direction(stall.side))
     # An unseen stall (one direction captured) knows its bytes from the resends alone.
     size = (control.evidence(stall.side).resent_len if stall.unseen else stall.unacked)
     what = (f"its first {size} B ({unacked_words(stream, stall, last)})"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
-from flowcheck.model import Connection, endpoint
+from flowcheck.model import Connection, endpoint, other_direction
 
 if TYPE_CHECKING:
     from flowcheck.connections.cooked_hosts import HostMarks
@@ -51,8 +51,7 @@ def stall_note(conn: Connection, marks: HostMarks | None = None) -> StallNote | 
     stall = control_stall(conn)
     if stall is None or stall.fin or stall.unseen or stall.lost or stall.resends < 2:
         return None
-    sender, receiver = ((conn.orig_h, conn.resp_h) if stall.side == "orig"
-                        else (conn.resp_h, conn.orig_h))
+    sender, receiver = conn.host(stall.side), conn.host(other_direction(stall.side))
     frames = [f for f in (stall.first_frame, stall.frame) if f]
     where = (f" (frames {frames[0]} to {frames[-1]})" if len(frames) == 2 else
              f" (frame {frames[0]})" if frames else "")

@@ -46,13 +46,13 @@ from flowcheck.model import Connection, endpoint
 from flowcheck.model.traffic import INITIAL_TTLS, hops_travelled
 from flowcheck.verify.arrival import marked_both_ends
 from flowcheck.verify.capture_host import proven_host
+from flowcheck.verify.capture_host_proof import CaptureHostProof
 from flowcheck.verify.context import Context
 from flowcheck.verify.cooked_host import sent_as
-from flowcheck.verify.host_proof import HostProof
 from flowcheck.verify.ttl import alternating_ttls, apart_from_own, forged_words, ttl_word
 
 
-def reject_left_host(ctx: Context, conn: Connection) -> HostProof | None:
+def reject_left_host(ctx: Context, conn: Connection) -> CaptureHostProof | None:
     """The proof that the capture was taken on the responder itself (Linux cooked marks),
     so the reject from its address that the capture holds left it; None otherwise (no
     such proof, or the TTLs' alone: a point on its segment, a bridge possibly between)."""
@@ -60,7 +60,7 @@ def reject_left_host(ctx: Context, conn: Connection) -> HostProof | None:
     return None if found is None else found[0]
 
 
-def _leaving_proof(ctx: Context, conn: Connection) -> tuple[HostProof, str, str] | None:
+def _leaving_proof(ctx: Context, conn: Connection) -> tuple[CaptureHostProof, str, str] | None:
     """reject_left_host's proof, what shows it (said in brackets after the third) and
     where the capture was taken ("this capture was taken on HOST"): the host pair's
     opening packets' marks (capture_host.proven_host: "its Linux cooked headers show
@@ -84,7 +84,7 @@ def _leaving_proof(ctx: Context, conn: Connection) -> tuple[HostProof, str, str]
                  "value, none of them also captured arriving: the capture host sends TCP "
                  f"from {host}'s address, so it is {host} (a router or bridge forwarding "
                  f"{host}'s packets captures each arriving too)")
-        return HostProof(host, words, None, True), words, taken
+        return CaptureHostProof(host, words, None, True), words, taken
     if proof is None and merged_reject_marked(ctx, conn):
         ttl = ttl_word(conn.orig_h)
         words = (f"each SYN is in it twice at one {ttl}, {conn.orig_ttl}: its Linux cooked "
@@ -95,7 +95,7 @@ def _leaving_proof(ctx: Context, conn: Connection) -> tuple[HostProof, str, str]
                  f"{conn.orig_h} marked leaving one capture host and arriving at the other "
                  f"at one initial {ttl}: sent by {host} itself, no router between, so the "
                  f"host the SYNs arrived at is {host}")
-        return (HostProof(host, words, None, True), words,
+        return (CaptureHostProof(host, words, None, True), words,
                 f"this capture merges one taken on {host} with one taken on {conn.orig_h}")
     return None  # a proof of another host, or the TTLs' alone: not on the responder
 

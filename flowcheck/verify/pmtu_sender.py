@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flowcheck.model import Connection, NdmpMessage
+from flowcheck.model import Connection, NdmpMessage, other_direction
 from flowcheck.sessions.classify import message_op
 from flowcheck.verify.allow_rules import lowered
 from flowcheck.verify.pmtu import conn_fix, full_size_resends, hole_why, mtu_reading, small_passed
@@ -86,8 +86,7 @@ def sender_words(ctx: Context, conn: Connection, stall: Stall, roles: tuple[str,
     resends seen from the sender alone (module docstring); roles: the sender's and the
     receiver's role words."""
 
-    sender, receiver = ((conn.orig_h, conn.resp_h) if stall.side == "orig"
-                        else (conn.resp_h, conn.orig_h))
+    sender, receiver = conn.host(stall.side), conn.host(other_direction(stall.side))
     head = f" Its resends are full-size ({size} B, its largest segment)."
     unseen = (f" The capture holds none of {roles[1]} {receiver}'s packets, so this rests on "
               f"{sender}'s own packets; a capture of both directions on {receiver} tells "
@@ -146,7 +145,7 @@ def smaller_passed(ctx: Context, control: Connection | None, messages: list[Ndmp
     small_unresent for full-size resends seen from the sender alone (unseen_full_size),
     lost by size only after a first flight (first_flight). (None, False) otherwise."""
 
-    sender = conn.orig_h if stall.side == "orig" else conn.resp_h
+    sender = conn.host(stall.side)
     if full_size_resends(conn, stall):
         passed = small_passed(control, messages, sender, stall.first_ts)
         return passed, passed is not None

@@ -19,7 +19,7 @@ on 10000 seen one way: sessions.other_protocol.one_way_protocol).
 
 from __future__ import annotations
 
-from flowcheck.model import NdmpStream, Session
+from flowcheck.model import NdmpStream, Session, other_direction
 from flowcheck.sessions.classify import closing, message_op, one_sided, seen_closing
 from flowcheck.sessions.other_protocol import one_way_protocol, opening_words
 from flowcheck.verify.after_close import control_close
@@ -128,8 +128,7 @@ def callback_not_due(ctx: Context, session: Session) -> str:
         one_way_protocol(control, stream)
     if foreign is not None:
         side, protocol, first = foreign
-        speaker, other = (control.orig_h, control.resp_h) if side == "orig" else \
-            (control.resp_h, control.orig_h)
+        speaker, other = control.host(side), control.host(other_direction(side))
         return (f"{speaker}'s bytes on the control connection are not NDMP ({protocol}: "
                 f"{opening_words(first)}): another program, not an NDMP session a callback "
                 f"would follow; the capture holds nothing {other} sent on it (one direction "

@@ -14,7 +14,7 @@ from flowcheck.fields_dataclass import fields_dataclass
 
 if TYPE_CHECKING:  # the hints alone: the readings that build them read the Context
     from flowcheck.sessions.clock_apart import LagProof
-    from flowcheck.verify.host_proof import HostProof
+    from flowcheck.verify.capture_host_proof import CaptureHostProof
 
 __all__ = ["ProofCache"]
 
@@ -28,7 +28,7 @@ class ProofCache:
     host_ttls: dict[tuple[str, str], set[int]] | None = None
     # Per (a, b) host pair, the host a capture was taken on, or None
     # (verify.capture_host.proven_host; found on first use).
-    host_proofs: dict[tuple[str, str], HostProof | None] = field(default_factory=dict)
+    capture_hosts: dict[tuple[str, str], CaptureHostProof | None] = field(default_factory=dict)
     # verify.cooked_host.one_host of Context.host_marks (the one host a Linux cooked
     # capture proves, and the peer proving it; None when none), in a 1-tuple once found,
     # as it walks every marked pair and several readings of a session ask; None: not

@@ -11,7 +11,15 @@ with a timeout may have failed on it) or a normal halt followed it.
 from __future__ import annotations
 
 from flowcheck.fields_dataclass import fields_dataclass
-from flowcheck.model import Connection, NdmpMessage, Session, Severity, connection_ends, endpoint
+from flowcheck.model import (
+    Connection,
+    NdmpMessage,
+    Session,
+    Severity,
+    connection_ends,
+    endpoint,
+    other_direction,
+)
 from flowcheck.sessions import message_op
 from flowcheck.verify.closed_window import ZeroWindow, zero_window
 from flowcheck.verify.context import Context
@@ -63,7 +71,7 @@ def receiver_detail(stall: ReceiverStall, session: Session) -> str:
     """Step 5's words: "10.77.0.1:5076: not lost: the media server 10.77.0.1 stopped
     reading it (window 0 from frame 2090 for 16.1 s, 6 probes answered)"."""
     conn, window = stall.conn, stall.window
-    receiver = conn.orig_h if window.side == "orig" else conn.resp_h
+    receiver = conn.host(window.side)
     answered = f", {window.probes} probes answered" if window.probes else ""
     how = {"capture": "until the capture ended", "reset": "until it was reset",
            "closed": "until it was closed", "reopened": "before it reopened"}[window.ended]
@@ -80,8 +88,7 @@ def check_receiver_stalls(ctx: Context) -> None:
     for session in ctx.sessions:
         for stall in receiver_stalls(ctx, session):
             conn, window, halt = stall.conn, stall.window, stall.halt
-            receiver, sender = ((conn.orig_h, conn.resp_h) if window.side == "orig"
-                                else (conn.resp_h, conn.orig_h))
+            receiver, sender = conn.host(window.side), conn.host(other_direction(window.side))
             role = role_words(conn, session, receiver)
             storage = _storage_words(role)
             head = (f"The data connection {connection_ends(conn)} "

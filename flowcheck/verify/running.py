@@ -9,6 +9,7 @@ from flowcheck.model import (
     NdmpMessage,
     NdmpStream,
     Session,
+    other_direction,
 )
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import seen_closing
@@ -19,12 +20,12 @@ from flowcheck.verify.context import Context
 from flowcheck.verify.control_closed import halt_after, report_closed
 from flowcheck.verify.control_reset import halt_unanswered, report_reset
 from flowcheck.verify.control_stall import control_stall, no_messages, start_unseen
-from flowcheck.verify.cut_transfer import unseen_cut_transfers
 from flowcheck.verify.evidence import ended_early
 from flowcheck.verify.hidden_ends import announcement_lost, lost_start, missed_from
 from flowcheck.verify.idle_bound import bounded_idle_words, data_end_in
 from flowcheck.verify.lost_fin import LostFin, lost_close
 from flowcheck.verify.lost_reply import failure_signs
+from flowcheck.verify.mid_transfer_resets import unseen_cut_transfers
 from flowcheck.verify.one_way_data import halts_unseen
 from flowcheck.verify.one_way_start import agent_start, started_one_way
 from flowcheck.verify.open_transfer import open_transfer, polled_halted, report_open_transfer
@@ -114,7 +115,7 @@ def check_gave_up(ctx: Context) -> None:
                for m in stream.messages) or polled_halted(ctx, stream, starts[-1].frame,
                                                           starts[-1].ts):
             continue  # the job had halted before the close
-        closer = control.orig_h if stream.fin.direction == "orig" else control.resp_h
+        closer = control.host(stream.fin.direction)
         if silent_sender(ctx, session, closer, stream.fin.ts) is not None:
             report_closed(ctx, session, stream, control, starts[-1], len(starts))
 
@@ -278,8 +279,7 @@ def _stalled(ctx: Context, session: Session, stream: NdmpStream, control: Connec
           "the packets are lost."
     peer = ""
     if not stall.acks_lost:  # the receiver answered nothing: it may be gone
-        sender, receiver = ((control.orig_h, control.resp_h) if stall.side == "orig"
-                            else (control.resp_h, control.orig_h))
+        sender, receiver = control.host(stall.side), control.host(other_direction(stall.side))
         on = proven_host(ctx, receiver, sender)
         peer = silent_peer_words(roles[1], receiver, sender, on)
         host_fix = silent_peer_fix(roles[1], receiver, sender, on)

@@ -32,7 +32,7 @@ def sacked_of(conn: Connection, closer: str) -> tuple[str, SideEvidence] | None:
     evidence = conn.evidence(other)
     if not evidence.sacked_unseen:
         return None
-    return (conn.resp_h if other == "resp" else conn.orig_h), evidence
+    return conn.host(other), evidence
 
 
 def blocks_words(evidence: SideEvidence) -> str:

@@ -220,7 +220,7 @@ def mark_unended(ctx: Context, session: Session) -> None:
 
 def unended_words(ctx: Context, session: Session) -> str | None:
     """The data step's words for a session marked by mark_unended, else None: "the job's
-    end is not in the capture: the capture stopped 4.20 ms after the control connection's
+    end is not in the capture: the capture stopped 4.2 ms after the control connection's
     last NDMP message (frame 26), before any NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED:
     whether the job ended well cannot be seen". The data that flowed shows the step
     worked as far as the capture goes; the job's end, where a failure of its own or of a

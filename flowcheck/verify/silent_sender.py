@@ -23,11 +23,11 @@ from flowcheck.model import (
 )
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import first_fin
-from flowcheck.verify.aborted import ONE_EXIT_SECONDS
 from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.context import Context, session_uids
 from flowcheck.verify.durations import span_words
 from flowcheck.verify.end_roles import role_words
+from flowcheck.verify.one_exit import ONE_EXIT_SECONDS
 from flowcheck.verify.replies import HALTS, abnormal_reason
 from flowcheck.verify.session_words import retransmitted_words
 from flowcheck.verify.waited_close import SILENT_SECONDS

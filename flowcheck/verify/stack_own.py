@@ -20,7 +20,7 @@ from collections.abc import Collection
 
 from flowcheck.model import Announcement, Connection, Session, endpoint
 from flowcheck.sessions.local import ip_version, other_version, same_host
-from flowcheck.sessions.stack_addresses import HostProof, Side, host_proofs
+from flowcheck.sessions.stack_addresses import AddressProof, Side, address_proofs
 from flowcheck.verify.announced_kind import special
 from flowcheck.verify.context import Context
 
@@ -52,16 +52,16 @@ def own_other_version(ctx: Context, session: Session, ann: Announcement,
     if special(ann.ip) is not None or not other_version(ann.ip, host):
         return None
     skip = {c.uid for c in attempts}
-    proofs = host_proofs(session, ctx.host_sessions(session, side), ctx.by_uid, ctx.config,
-                         side, skip)
+    proofs = address_proofs(session, ctx.host_sessions(session, side), ctx.by_uid, ctx.config,
+                            side, skip)
     proof = next((proof for proof in proofs if same_host(proof.address, ann.ip)), None)
     return None if proof is None else _proof_words(proof, session, side, host)
 
 
-def _proof_words(proof: HostProof, session: Session, side: Side, host: str) -> str:
+def _proof_words(proof: AddressProof, session: Session, side: Side, host: str) -> str:
     """"its callback C2 came from it", "the data connection C4 of session S2 to it
     opened", "the configuration names the agent by 10.77.1.2 and fd77:1::2 alone
-    (remote_agents): one dual-stack host", for the proof host_proofs found of an address
+    (remote_agents): one dual-stack host", for the proof address_proofs found of an address
     of the session's listener on `side` (host: its control address)."""
     if proof.conn is None:
         key = "remote_agents" if side == "agent" else "media_servers"

@@ -16,7 +16,7 @@ out: handshake_incomplete).
 from __future__ import annotations
 
 from flowcheck.model import Connection, Session, connection_ends
-from flowcheck.sessions.by_ports import gap_before
+from flowcheck.sessions.capture_start import gap_before
 from flowcheck.sessions.classify import synack_reset_unseen_syn
 from flowcheck.verify.context import Context
 from flowcheck.verify.durations import span_words

@@ -9,7 +9,7 @@ though its ACKs acknowledged 699,568 B and the agent's FIN reached it after.
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, Session, connection_ends
+from flowcheck.model import Connection, Session, connection_ends, other_direction
 from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.context import Context
 from flowcheck.verify.stall_record import Stall
@@ -86,8 +86,7 @@ def data_stopped(conn: Connection, stall: Stall, roles: tuple[str, str], acked: 
     closer's ACKs stopped reaching it (it resends then, and the closer answers each resend
     with the same ACK) the capture cannot show (v4-midjob-established-drop-at-agent cut
     to the media server's packets: the agent's firewall dropped the ACKs)."""
-    closer, other = ((conn.orig_h, conn.resp_h) if stall.side == "orig"
-                     else (conn.resp_h, conn.orig_h))
+    closer, other = conn.host(stall.side), conn.host(other_direction(stall.side))
     return (f"The data connection {connection_ends(conn)} stopped delivering: "
             f"{roles[0]} {closer}'s ACKs acknowledge {acked} B of {roles[1]} {other}'s data on "
             "it, then no more, "

@@ -4,7 +4,7 @@ the halt-after words every data_stalled ends with (flowcheck.verify.stalled_tran
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, NdmpMessage, Session, connection_ends
+from flowcheck.model import Connection, NdmpMessage, Session, connection_ends, other_direction
 from flowcheck.model.traffic import ETHERNET_MSS
 from flowcheck.sessions import message_op
 from flowcheck.verify.allow_rules import capitalised, lowered
@@ -33,8 +33,7 @@ def add_lost(ctx: Context, session: Session, conn: Connection, stall: Stall,
     the abnormal halt after it and the normal one that came after the receiver closed
     without the bytes (stalled_transfer.StalledTransfer's halt and done)."""
     halt, done = halts
-    sender, receiver = ((conn.orig_h, conn.resp_h) if stall.side == "orig"
-                        else (conn.resp_h, conn.orig_h))
+    sender, receiver = conn.host(stall.side), conn.host(other_direction(stall.side))
     later = (f", {span_words(stall.ack_ts - stall.ts)} after the gap"
              if stall.ack_ts is not None and stall.ts is not None else "")
     arrived = (f" {stall.next_len} B sent after them arrived (frame {stall.frame})"

@@ -87,8 +87,7 @@ def passed_head(ctx: Context, conn: Connection, stall: Stall, roles: tuple[str, 
     """data_stalled's head for a passed_stall: what never came past the capture point,
     what did, and why that is not the sniffer's loss; roles: the sender's and the
     receiver's role words."""
-    sender, receiver = ((conn.orig_h, conn.resp_h) if stall.side == "orig"
-                        else (conn.resp_h, conn.orig_h))
+    sender, receiver = conn.host(stall.side), conn.host(other_direction(stall.side))
     evidence = conn.evidence(stall.side)
     ttl = own_ttl(conn, stall.side)
     last_data = conn.orig_last_data if stall.side == "orig" else conn.resp_last_data

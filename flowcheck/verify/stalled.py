@@ -29,7 +29,7 @@ from flowcheck.verify.stall_passed import passed_stall
 from flowcheck.verify.stall_record import Stall
 
 if TYPE_CHECKING:
-    from flowcheck.verify.host_proof import HostProof
+    from flowcheck.verify.capture_host_proof import CaptureHostProof
 
 # Resends of a sender's last bytes that show the path stopped delivering them: each
 # waited a retransmission timeout for an ACK that did not come.
@@ -41,7 +41,7 @@ STATE_LOST = ("A firewall or NAT device between them that dropped the connection
 
 
 def silent_peer_words(receiver: str, host: str, sender: str,
-                      on: HostProof | None = None) -> str:
+                      on: CaptureHostProof | None = None) -> str:
     """The readings of resends its receiver never answered besides a device between the
     hosts (STATE_LOST): the receiver host gone or unreachable, and, on a capture taken on
     that host itself, the host (the packet tap sees arriving packets before the host's
@@ -63,7 +63,7 @@ def silent_peer_words(receiver: str, host: str, sender: str,
 
 
 def silent_peer_fix(receiver: str, host: str, sender: str,
-                    on: HostProof | None = None) -> str:
+                    on: CaptureHostProof | None = None) -> str:
     """The fix for silent_peer_words: the host first (the first thing an admin checks);
     on: as there."""
     if on is not None and on.host == host:
@@ -165,8 +165,7 @@ def stall_words(kind: str, conn: Connection, roles: tuple[str, str], stall: Stal
     the capture went on after the latest resend, when known; from_first: after is from
     the first resend instead ("..., the first in frame 80, the last in frame 90) ...; the
     capture went on 12.4 s after the first of them")."""
-    sender, receiver = ((conn.orig_h, conn.resp_h) if stall.side == "orig"
-                        else (conn.resp_h, conn.orig_h))
+    sender, receiver = conn.host(stall.side), conn.host(other_direction(stall.side))
     role, receiver = roles[0], f"{roles[1]} {receiver}"
     first = from_first and stall.first_frame > 0
     last = ((f", the first in frame {stall.first_frame}" if first else "")

@@ -28,17 +28,18 @@ from flowcheck.model import (
     NdmpMessage,
     Session,
     connection_ends,
+    other_direction,
 )
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS, reply_to
 from flowcheck.sessions.unheard_ack import handshake_unheard
-from flowcheck.verify.aborted import closed_with_control
 from flowcheck.verify.allow_rules import capitalised, lowered
 from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.capture_points import resends_vanished, resends_vanished_words
 from flowcheck.verify.context import Context
 from flowcheck.verify.durations import span_words
 from flowcheck.verify.end_roles import role_words
+from flowcheck.verify.one_exit import closed_with_control
 from flowcheck.verify.pmtu import (
     TooBig,
     conn_fix,
@@ -139,10 +140,10 @@ def stalled_transfers(ctx: Context, session: Session) -> list[StalledTransfer]:
         if halt is not None and abnormal_reason(halt) is None and closed_without(conn, stall):
             halt, done = None, halt
         if halt is None or abnormal_reason(halt) is not None:
-            sender = conn.orig_h if stall.side == "orig" else conn.resp_h
+            sender = conn.host(stall.side)
             passed, by_size = smaller_passed(ctx, ctx.by_uid.get(session.control_uid),
                                              messages, conn, stall)
-            receiver = conn.resp_h if stall.side == "orig" else conn.orig_h
+            receiver = conn.host(other_direction(stall.side))
             heard, unheard = heard_after(session, messages, halt, receiver, stall, conn), None
             if heard is not None and not delivered(ctx.by_uid.get(session.control_uid), heard):
                 heard, unheard = None, heard  # it left the receiver, never arrived
@@ -187,8 +188,7 @@ def stalled_detail(stalled: StalledTransfer) -> str:
                 f"{stall.resends} times and never answered{mtu}")
     if acked := acked_before(stalled.conn, stall):
         conn = stalled.conn
-        closer, other = ((conn.orig_h, conn.resp_h) if stall.side == "orig"
-                         else (conn.resp_h, conn.orig_h))
+        closer, other = conn.host(stall.side), conn.host(other_direction(stall.side))
         return (f"stopped delivering mid-transfer ({closer}'s ACKs acknowledge {acked} B of "
                 f"{other}'s data, then no more; then its FIN, resent {stall.resends} times, "
                 f"never answered{mtu})")
@@ -204,8 +204,7 @@ def check_stalled_transfers(ctx: Context) -> None:
     for session in ctx.sessions:
         for stalled in stalled_transfers(ctx, session):
             conn, stall, halt = stalled.conn, stalled.stall, stalled.halt
-            sender, receiver = ((conn.orig_h, conn.resp_h) if stall.side == "orig"
-                                else (conn.resp_h, conn.orig_h))
+            sender, receiver = conn.host(stall.side), conn.host(other_direction(stall.side))
             roles = (role_words(conn, session, sender).rpartition(" ")[0],
                      role_words(conn, session, receiver).rpartition(" ")[0])
             if stall.lost:
@@ -369,8 +368,7 @@ def _nothing_came(ctx: Context, session: Session, stalled: StalledTransfer,
     packets passed (a path MTU black hole), or a device blocking this flow. The others
     as given."""
     conn, stall = stalled.conn, stalled.stall
-    closer, silent = ((conn.orig_h, conn.resp_h) if stall.side == "orig"
-                      else (conn.resp_h, conn.orig_h))
+    closer, silent = conn.host(stall.side), conn.host(other_direction(stall.side))
     messages = _messages(ctx, session)
     start = next((m for m in reversed(messages) if m.type == "request"
                   and message_op(m) in JOB_STARTS and m.frame < conn.fin_frames[0]), None)

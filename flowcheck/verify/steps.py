@@ -46,7 +46,7 @@ from flowcheck.verify.details import (
     connection_detail,
     port_words,
 )
-from flowcheck.verify.evidence import ended_early, is_open, judged, unseen_why
+from flowcheck.verify.evidence import OR_FAILED, ended_early, is_open, judged, unseen_why
 from flowcheck.verify.fallback import attempt_step, fallback_note, later_step
 from flowcheck.verify.filtered import callback_unseen
 from flowcheck.verify.half_open import half_open_check, half_open_words
@@ -178,7 +178,8 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
             if not any(f.code == "capture_ended_early"  # one early end said once a session
                        for f in ctx.session_findings(session.id)):
                 _control_ended_early(ctx, session, control, "a backup or restore could start",
-                                     job_unseen_words(session))
+                                     job_unseen_words(session),
+                                     f"until the backup or restore has started{OR_FAILED}")
             return make_step(spec, "unknown", detail="unknown: the capture ended "
                              f"{after_opened(ctx, control):.3f} s after the control connection "
                              "opened, while it was still open: a backup or restore may have "
@@ -302,7 +303,8 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
                          + one_way_words(ctx, way, "the agent's SYN"))
     if session.callback_uid is None and not _control_over(ctx, control):
         _control_ended_early(ctx, session, control, "the agent's callback could be seen",
-                             "whether the agent called the job engine back")
+                             "whether the agent called the job engine back",
+                             f"until the agent's callback has connected{OR_FAILED}")
         ended = (f"the capture ended {after_opened(ctx, control):.3f} s after the control "
                  "connection opened, while it was still open: the callback may have come "
                  "later")
@@ -342,9 +344,9 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
         ended_early(ctx, session, f"the control connection's last NDMP message "
                     f"({message_op(last)}, frame {last.frame})", last.ts, [last.frame],
                     conn=control, frame=last.frame,
-                    waits="the agent's callback could be seen (retransmission timeout "
-                          f"{ctx.config.retransmission_timeout:g} s)",
-                    unseen="whether the agent called the job engine back")
+                    waits="the agent's callback could be seen",
+                    unseen="whether the agent called the job engine back",
+                    stop_after=f"until the agent's callback has connected{OR_FAILED}")
         return make_step(spec, "unknown", detail="unknown: the capture ended "
                          f"{after(ctx, last.ts, last.frame):.3f} s after the control "
                          f"connection's last NDMP message ({message_op(last)}, frame "
@@ -396,15 +398,17 @@ def _port_only_hint(ctx: Context) -> str:
 
 
 def _control_ended_early(ctx: Context, session: Session, control: Connection,
-                         waits: str, unseen: str) -> None:
+                         waits: str, unseen: str, stop_after: str) -> None:
     """capture_ended_early for a control connection still open too soon after it opened
     (one warning, whichever step asks): the capture ended before `waits`, so `unseen`
-    cannot be seen (the control connection's own answer is in the capture: it opened)."""
+    cannot be seen (the control connection's own answer is in the capture: it opened);
+    the fix asks it to run on `stop_after` (ending OR_FAILED: the job may fail first). A
+    step of the job, not a TCP retry: no retransmission timeout is named (newuser54:
+    "before a backup or restore could start (retransmission timeout 3 s)")."""
     ended_early(ctx, session, f"the control connection "
                 f"{connection_ends(control)} opened", control.ts,
                 opening_frames(control), conn=control, frame=control.first_frame,
-                waits=f"{waits} (retransmission timeout "
-                      f"{ctx.config.retransmission_timeout:g} s)", unseen=unseen)
+                waits=waits, unseen=unseen, stop_after=stop_after)
 
 
 def _last_message(ctx: Context, control: Connection) -> NdmpMessage | None:

@@ -7,7 +7,7 @@ connections' openings and data the same way."""
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session
+from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, other_direction
 from flowcheck.sessions import message_op, one_sided
 from flowcheck.sessions.classify import reply_to, seen_closing
 from flowcheck.verify.capture_time import time_enough
@@ -81,8 +81,7 @@ def stream_hidden(ctx: Context, session: Session, stream: NdmpStream | None) -> 
     control = ctx.by_uid[session.control_uid]
     side = one_sided(control)
     if side is not None:
-        sender, receiver = (control.resp_h, control.orig_h) if side == "resp" else \
-            (control.orig_h, control.resp_h)
+        sender, receiver = control.host(side), control.host(other_direction(side))
         return (f"the capture holds only one direction of the control connection (nothing "
                 f"from {sender} to {receiver})")
     if stream is not None and stream.snap_cut and not stream.messages:

@@ -28,7 +28,7 @@ SHOWN_AFTER = 0.001
 
 
 def receiver_silent(ctx: Context, conn: Connection) -> tuple[float, str] | None:
-    """(seconds, the proof in short: HostProof.shown) from conn's last SYN to the
+    """(seconds, the proof in short: CaptureHostProof.shown) from conn's last SYN to the
     responder's last packet to the originator, on any connection between them, when the
     capture was taken on the responder (its Linux cooked marks prove it: proven_host,
     marked) and conn holds nothing of the responder's (no SYN-ACK, RST or ICMP from it)

@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from flowcheck.model import Connection
+from flowcheck.model import Connection, other_direction
 from flowcheck.model.traffic import INITIAL_TTLS, hops_travelled
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def reset_ttls(ctx: Context, conn: Connection, side: str) -> tuple[int, int] | N
         own = own_ttl(conn, side)
     if rst is None or own is None:
         return None
-    host, peer = (conn.orig_h, conn.resp_h) if side == "orig" else (conn.resp_h, conn.orig_h)
+    host, peer = conn.host(side), conn.host(other_direction(side))
     if conn.rst_ts is not None:
         then = route_ttl_at(ctx, host, peer, conn.rst_ts)
         if then is not None:

@@ -76,7 +76,7 @@ def _halt_from(stream: NdmpStream, side: str, first: NdmpMessage) -> NdmpMessage
 def sender_words(session: Session, found: UnjudgedHalt) -> str:
     """"the agent 10.77.2.2's NOTIFY_DATA_HALTED (frame 1456)": the resent halt."""
     control = found.control
-    host = control.orig_h if found.stall.side == "orig" else control.resp_h
+    host = control.host(found.stall.side)
     return (f"{role_words(control, session, host)}'s {message_op(found.halt)} (frame "
             f"{found.halt.frame})")
 

@@ -128,7 +128,7 @@ def closed_after(ctx: Context, session: Session, found: DroppedSide) -> str:
     fin = stream.fin if stream is not None else None
     if control is None or fin is None or fin.frame < found.fin_frame:
         return ""
-    closer = control.orig_h if fin.direction == "orig" else control.resp_h
+    closer = control.host(fin.direction)
     if closer != found.receiver:
         return ""
     return (f" {role_words(found.conn, session, closer)[0].upper()}"

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from flowcheck.model import Announcement, Session
 from flowcheck.verify.capture_host import proven_host
+from flowcheck.verify.capture_host_proof import CaptureHostProof
 from flowcheck.verify.capture_points import point_each_side
 from flowcheck.verify.context import Context
-from flowcheck.verify.host_proof import HostProof
 from flowcheck.verify.shared import three_way_hosts
 from flowcheck.verify.ttl import ttl_word
 
@@ -46,7 +46,7 @@ def ends(ctx: Context, session: Session, ann: Announcement) -> tuple[str, str]:
 
 
 def taken_on(ctx: Context, session: Session, ann: Announcement
-             ) -> tuple[str, HostProof | None] | None:
+             ) -> tuple[str, CaptureHostProof | None] | None:
     """(side, proof): the side, "connector" or "listener", the TTLs (or on its network
     segment, a router between the two) or the Linux cooked marks show the capture was
     taken on, and that proof (verify.capture_host.proven_host); for a capture set with
@@ -63,7 +63,7 @@ def taken_on(ctx: Context, session: Session, ann: Announcement
 
 
 def never_left_words(ctx: Context, session: Session, ann: Announcement, connector: str,
-                     found: HostProof | None) -> str:
+                     found: CaptureHostProof | None) -> str:
     """announced_not_used's reading when the capture was taken on the connecting side
     (taken_on's "connector", with its proof `found`): no SYN left it, so only it can be
     the cause (connector: "the media server 10.77.0.1")."""
@@ -103,7 +103,7 @@ def dropped_before_words(connector: str) -> str:
 
 def dropped_first_words(connector: str, shown: str) -> str:
     """The readings of an announcement no captured connection tried, on a capture taken
-    on the listener's side (shown: what shows it, taken_on's HostProof.shown): SYNs
+    on the listener's side (shown: what shows it, taken_on's CaptureHostProof.shown): SYNs
     lost on the way first, the connector's own outbound rules as one place of it."""
     return (f"either {connector} did try and a firewall or NAT between the hosts dropped "
             "or rejected its SYNs before they reached this capture, taken on the listener's "

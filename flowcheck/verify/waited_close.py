@@ -34,7 +34,7 @@ def gave_up_waiting(conn: Connection, session: Session, closer: str
     unseen = conn.resp_acked_unseen if other_side == "resp" else conn.orig_acked_unseen
     if waited < SILENT_SECONDS or conn.sent_once(other_side) or unseen > 1:
         return None
-    other = conn.resp_h if other_side == "resp" else conn.orig_h
+    other = conn.host(other_side)
     other_words = role_words(conn, session, other)
     repeats = (conn.evidence("orig").handshake_ack_repeats if closer == conn.orig_h else 0)
     reading = (f"{closer} closed it {span_words(waited)} after it opened, no byte of "

@@ -4,7 +4,10 @@ originator (answer_uncaptured), but the responder host's packets to another addr
 the connector's (other_source: the connector opened it from a second source address,
 trial 19 D13) or from another address of the responder's (translated_back: a NAT or
 another interface, trial 31 D1). Either shows the capture holds the way back, so it is
-no one-direction capture. Used by flowcheck.verify.opening's words.
+no one-direction capture. So does another host's neighbour solicitation sent to the
+originator's own address (asked_toward), a frame travelling toward the originator,
+which a capture of its outgoing packets alone never holds. Used by
+flowcheck.verify.opening's words.
 """
 
 from __future__ import annotations
@@ -91,3 +94,20 @@ def other_source_words(ctx: Context, conn: Connection) -> tuple[str, str]:
            f"(its source address for them: the route's src or the `ip rule` that picks "
            f"{conn.orig_h}, its interface binding).")
     return words, fix
+
+
+def asked_toward(ctx: Context, conn: Connection) -> str | None:
+    """When the capture holds no packet from `conn`'s responder to its originator
+    (answer_uncaptured) but holds another host's neighbour solicitation sent to the
+    originator's own address (model.arp_claims.NeighbourClaims.asked_for): the words
+    naming it ("fe80::1's neighbour solicitation sent to it, frame 11"); None otherwise. Lab
+    matrix seed 123 run 19 (the router dropping IPv6 control SYNs, captured on the media
+    server's veth) read "so it may hold one direction only (tcpdump -Q in/out, a SPAN
+    port that sees one way)" with the router's solicitation for the media server in it."""
+    if not answer_uncaptured(ctx, conn):
+        return None
+    asked = ctx.link_claims.asked_for.get(conn.orig_h)
+    if asked is None:
+        return None
+    frame, asker, kind = asked
+    return f"{asker}'s {kind}, frame {frame}"

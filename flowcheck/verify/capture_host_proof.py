@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from flowcheck.fields_dataclass import fields_dataclass
 
-__all__ = ["HostProof"]
+__all__ = ["CaptureHostProof"]
 
 
 @fields_dataclass(frozen=True)
-class HostProof:
-    """The host a capture was taken on and what shows it.
+class CaptureHostProof:
+    """The host a capture was taken on and what shows it (not an address proven a
+    host's own: flowcheck.sessions.stack_addresses.AddressProof).
 
     host: its address; words: the proof, said after "taken on HOST (" (the marks'
     when they prove it, "its Linux cooked headers mark each SYN, ...", else the TTLs',

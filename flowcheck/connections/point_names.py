@@ -1,0 +1,86 @@
+"""Two capture points' files as the capture_duplicates words name them
+(flowcheck.connections.duplicates): each pair of files holding copies of each other's
+packets, how far apart their clocks read (the median time between a packet and its
+copy), and the shift flowcheck applied to a file's times to read the set on one clock
+(TrackResult.shifts; tunnel_copies says the same shift in its words).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flowcheck.connections.offsets import ALIGN_SECONDS, appended
+from flowcheck.model import CaptureInfo
+
+if TYPE_CHECKING:
+    from flowcheck.connections.copy_family import CopyFamily
+    from flowcheck.connections.offsets import Offset
+    from flowcheck.connections.points import CapturePoints
+
+
+class PointNames:
+    """Capture points named by their files."""
+
+    def __init__(self, points: CapturePoints, captures: list[CaptureInfo],
+                 shifts: dict[int, float]) -> None:
+        self.points, self.captures, self.shifts = points, captures, shifts
+
+    def name(self, index: int) -> str:
+        return self.captures[index].path if index < len(self.captures) else f"file {index + 1}"
+
+    def pair(self, entry: Offset, family: CopyFamily) -> str:
+        """What one pair of capture points' copies show (family: the words' IP version)."""
+        low, high = entry.sources
+        first, second = self.name(low), self.name(high)
+        routed = f", a router apart (the {family.ttl} differs)" if entry.routed else ""
+        if appended(entry):
+            return (f"{first} holds {entry.copies:,} copies of its own packets at about the "
+                    f"same times ({_ms(entry.offset)} after them) but apart in the file"
+                    f"{routed}: a second capture point's capture appended to the first "
+                    "(mergecap -a), its times going back where it begins; each packet counts "
+                    "at its first copy")
+        if low == high:
+            return (f"{first} holds {entry.copies:,} copies of its own packets "
+                    f"{abs(entry.offset or 0.0):.3f} s after them{routed}: two capture "
+                    "points' captures merged into one file (mergecap) while their clocks "
+                    "disagreed, or one appended to the other (mergecap -a); each packet counts "
+                    "at its first copy, and the file's times are each point's own (give the "
+                    "two captures as separate files to have them read on one clock)")
+        if entry.same_time == entry.copies:
+            return (f"{second} holds the same packets as {first} at the very same times "
+                    f"({entry.copies:,}): the same capture given twice (or two sniffers on "
+                    "one interface)")
+        file_low, file_high = entry.sources
+        moved = self.shifts.get(file_high, 0.0) - self.shifts.get(file_low, 0.0)
+        offset = (entry.offset or 0.0) - moved  # as the files' own clocks read
+        text = (f"{second} holds {entry.copies:,} copies of packets of {first}: two capture "
+                f"points' captures of the same traffic{routed}")
+        if not moved and abs(offset) <= ALIGN_SECONDS:
+            return (f"{text}; their clocks agree (the median time between a packet and its "
+                    f"copy is {_ms(offset)}, the path between the points included)")
+        if not moved:  # standard input cannot be read again
+            return (f"{text}; {second}'s clock reads {offset:+.3f} s against {first}'s (the "
+                    "median time between a packet and its copy), and each file's times are "
+                    "its own clock's")
+        # Said of the file read on another's clock (the one shifted; the second if both).
+        if self.shifts.get(file_low) and not self.shifts.get(file_high):
+            first, second, offset = second, first, -offset
+            file_low, file_high = file_high, file_low
+        return (f"{text}; {second}'s clock reads {offset:+.3f} s against {first}'s (the "
+                f"median time between a packet and its copy): "
+                f"{shifted_words(second, self.shifts[file_high])}")
+
+
+def shifted_words(name: str, by: float) -> str:
+    """What flowcheck did with a file read on another's clock (track_connections' shift
+    of `by` seconds), and how to see the same in Wireshark."""
+    return (f"flowcheck read {name}'s times shifted by {by:+.6f} s, so the packets of both "
+            "come in the order they happened and the frames are numbered in that order (to "
+            f"see it in Wireshark: editcap -t {by:+.6f} {name} shifted.pcap, then mergecap "
+            "the two)")
+
+
+def _ms(seconds: float | None) -> str:
+    """A time difference in milliseconds, "0.0 ms" rather than "-0.0 ms"."""
+    value = round((seconds or 0.0) * 1e3, 1)
+    return f"{value + 0.0:.1f} ms"
