@@ -14,7 +14,12 @@ block's rows in bulk (`BlockRecords.all`: one C-level map over the columns, as t
 records were made before), and a block whose rows are all made lets its columns go.
 
 Columns are lists (one value per new row), `Same` (one value for every row: a column of
-defaults) or `Uids` (the rows' uid numbers; the "C<n>" texts made with the records).
+defaults), `Uids` (the rows' uid numbers; the "C<n>" texts made with the records), numpy
+arrays (numbers: counts, frames, times, flags; integers in the narrowest type that holds
+them) or `Nullable` (numbers some rows of which are None): a number kept to the capture's
+end is 1-8 bytes in an array, where a list held a pointer and, past 256, an object of
+its own (bench's (c) 200k: about 40 MB of the 85 MB of columns, kept until every row is
+read). Values read from them are Python's (`item`, `tolist`), as the lists held.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from flowcheck.connections.record_columns import FrameLists
+from flowcheck.connections.record_columns import FrameLists, with_none
 from flowcheck.model import Connection
 from flowcheck.model.frames import NO_FRAMES
 from flowcheck.model.rare_fields import NAMES as RARE_NAMES
@@ -77,6 +82,59 @@ class Uids:
         return self  # read only
 
 
+class Nullable:
+    """A column of numbers some rows of which hold None: a float array (nan: None) or a
+    signed integer one (a negative value: None, as the short pass's TTLs' -1). Read only
+    (shared by copies)."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = values
+
+    def __getitem__(self, i: int) -> Any:
+        value = self.values.item(i)
+        if self.values.dtype.kind == "f":
+            return None if value != value else value
+        return None if value < 0 else value
+
+    # No length: read by row or in bulk (tolist), as Same.
+    __iter__ = None
+
+    def tolist(self, rows: list[int] | None = None) -> list:
+        """The rows' values (None: every row's), None where missing."""
+        values = self.values if rows is None else self.values[rows]
+        return with_none(values, np.isnan(values) if values.dtype.kind == "f" else values < 0)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Nullable:
+        return self  # read only
+
+
+def numbers(values: np.ndarray) -> np.ndarray:
+    """A column of numbers (one per row, none None) as an array of its own: integers in
+    the narrowest signed type that holds them (their items and lists the same ints),
+    bools and floats as they are."""
+    if values.dtype.kind in "iu" and values.size:
+        low, high = int(values.min()), int(values.max())
+        for dtype in (np.int8, np.int16, np.int32, np.int64):
+            info = np.iinfo(dtype)
+            if info.min <= low and high <= info.max:
+                return values.astype(dtype)
+    return np.array(values)
+
+
+def optionals(values: np.ndarray) -> Nullable | Same:
+    """Floats (nan: None) or signed integers (negative: None), one per row, as a
+    column: `Same` when every row holds one value (None, or one number), else
+    `Nullable`."""
+    missing = np.isnan(values) if values.dtype.kind == "f" else values < 0
+    if missing.all():
+        return Same(None)
+    if not missing.any() and (values == values.flat[0]).all():
+        return Same(values.item(0))
+    return Nullable(numbers(values))
+
+
 def column(values: list) -> list | Same:
     """A column of values (a list, one per row) as `Same` when every row holds the same
     value (a default: None, 0, NO_FRAMES, ...), else the list. For the columns that are
@@ -102,22 +160,24 @@ def frames_column(lists: FrameLists) -> FrameLists | Same:
     return Same(NO_FRAMES) if lists.empty() else lists
 
 
-def listed(values: np.ndarray) -> list | Same:
+def listed(values: np.ndarray) -> np.ndarray | Same:
     """An integer or bool array (one value per row) as a column: `Same` when every row
-    holds one value (compared in numpy), else its values as a list."""
+    holds one value (compared in numpy), else as `numbers`."""
     if values.size and (values == values.flat[0]).all():
         return Same(values.item(0))
-    return values.tolist()
+    return numbers(values)
 
 
 def _bulk(col: Any, rows: list[int] | None, count: int) -> Any:
     """A column's values of `rows` (None: all `count`), as an iterable for map."""
     if type(col) is Same:
         return repeat(col.value, count if rows is None else len(rows))
+    if type(col) is np.ndarray:
+        return col.tolist() if rows is None else col[rows].tolist()
+    if type(col) is Nullable or type(col) is FrameLists:
+        return col.tolist(rows)
     if type(col) is Uids:
         return col.texts(rows)
-    if type(col) is FrameLists:
-        return col.tolist(rows)
     if rows is None:
         return col
     if len(rows) == 1:
@@ -164,7 +224,8 @@ class _FreshRow:
         if patched is not None and i in patched:
             return patched[i]
         if name in ARG_INDEX:
-            return rows.args[ARG_INDEX[name]][i]
+            col = rows.args[ARG_INDEX[name]]
+            return col.item(i) if type(col) is np.ndarray else col[i]
         return _default(name)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -239,7 +300,8 @@ class BlockRecords(Sequence[Connection]):
         assert self._args is not None or not self._unmade
         if not self._unmade:
             return [r.first_frame for r in self._made[:self._new]]  # type: ignore[union-attr]
-        frames = list(self._args[ARG_INDEX["first_frame"]])  # type: ignore[index]
+        frames = _bulk(self._args[ARG_INDEX["first_frame"]], None, self._new)  # type: ignore[index]
+        frames = frames if type(frames) is list else list(frames)
         made = self._made
         for i in compress(range(self._new), map(is_not_none, made[:self._new])):
             frames[i] = made[i].first_frame  # type: ignore[union-attr]
@@ -270,7 +332,19 @@ class BlockRecords(Sequence[Connection]):
         args = self._args
         assert args is not None
         records = list(map(_new, repeat(Connection, count)))
-        deque(map(_init, records, *(_bulk(col, rows, self._new) for col in args)), 0)
+        # An array two fields share (ts and syn_ts, most often) gives both the same
+        # values, as the one list did before: one float object per record, not two.
+        lists: dict[int, list] = {}
+
+        def values(col: Any) -> Any:
+            if type(col) is not np.ndarray and type(col) is not Nullable:
+                return _bulk(col, rows, self._new)
+            made = lists.get(id(col))
+            if made is None:
+                made = lists[id(col)] = _bulk(col, rows, self._new)
+            return made
+
+        deque(map(_init, records, *map(values, args)), 0)
         made = self._made
         if rows is None:
             made[:count] = records

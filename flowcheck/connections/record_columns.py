@@ -61,11 +61,6 @@ def ttl_item(value: int) -> int | None:
     return None if value < 0 else value
 
 
-def ttl_lists(ttl: np.ndarray) -> tuple[list[int | None], list[int | None]]:
-    """(orig, resp) TTLs per flow from a (2, flows) int16 array (-1: None)."""
-    return with_none(ttl[0], ttl[0] < 0), with_none(ttl[1], ttl[1] < 0)
-
-
 def last_data_lists(last_data: tuple[list[tuple[int, int, float]], ...], count: int
                     ) -> list[list[tuple[int, float] | None]]:
     """Per side, per flow (count), its last (or first) data packet's (frame, time) or
@@ -79,12 +74,11 @@ def last_data_lists(last_data: tuple[list[tuple[int, int, float]], ...], count: 
     return sides
 
 
-def first_times(times: np.ndarray, mask: np.ndarray) -> list[float | None]:
+def first_times(times: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Per flow (column), the time of its first packet (in step order) where mask holds,
-    None where it never does."""
+    nan where it never does."""
     first = mask.argmax(axis=0)
-    found = np.where(mask.any(axis=0), times[first, np.arange(mask.shape[1])], np.nan)
-    return optional(found)
+    return np.where(mask.any(axis=0), times[first, np.arange(mask.shape[1])], np.nan)
 
 
 def first_frames(frames: np.ndarray, mask: np.ndarray) -> np.ndarray:
