@@ -205,6 +205,15 @@ class FreshRows:
     def __iter__(self) -> Iterator[_FreshRow]:
         return map(_FreshRow, repeat(self, self.count), range(self.count))
 
+    def put(self, name: str, rows: list[int], values: list) -> None:
+        """rows[k].name = values[k] for each k, in that order (the patches `rows[i].name
+        = value` would keep, without a row object and a call per write)."""
+        self.patches.setdefault(name, {}).update(zip(rows, values, strict=True))
+
+    def patched(self, name: str) -> dict[int, Any]:
+        """The rows' writes of `name` so far (row -> value; read only)."""
+        return self.patches.get(name, {})
+
 
 # Connection's fields by position among __init__'s arguments (short_records._FIELDS),
 # set by short_records at import.

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from flowcheck.connections.block_records import FreshRows
 from flowcheck.connections.record_columns import NONE, optional, with_none
 from flowcheck.connections.reordering import M32
 from flowcheck.connections.state import conn_states
@@ -203,7 +204,16 @@ def fins_unseen(short: ShortPass, flows: np.ndarray, records: list[Connection],
     if not fresh:  # and those whose record has some (as parked) to take back
         visit |= (_fin_unseen(*_parked_sides(short, flows))
                   | short.before["acked_one_more"].take(flows, axis=1)).any(axis=0)
-    for i in np.flatnonzero(visit).tolist():
+    at = np.flatnonzero(visit)
+    if type(records) is FreshRows:  # new records: the same writes, kept as patches in bulk
+        rows = at.tolist()
+        for name, values in (("fins_unseen", counts), ("orig_fin_unseen", unseen[0]),
+                             ("resp_fin_unseen", unseen[1]), ("orig_fin_or_byte", one_more[0]),
+                             ("resp_fin_or_byte", one_more[1])):
+            if rows:
+                records.put(name, rows, values[at].tolist())
+        return
+    for i in at.tolist():
         records[i].fins_unseen = int(counts[i])
         records[i].orig_fin_unseen = bool(unseen[0, i])
         records[i].resp_fin_unseen = bool(unseen[1, i])
