@@ -22,7 +22,8 @@ from test_connections_per_connection_memory import short_connections
 from test_connections_util import read_batches
 
 from flowcheck.connections import ConnectionTracker, track_connections
-from flowcheck.connections.block_records import BlockRecords, Nullable, Same
+from flowcheck.connections.block_records import BlockRecords, Coded, Nullable, Same
+from flowcheck.connections.flows import port_items
 from flowcheck.connections.opened_records import Records
 from flowcheck.connections.short_records import _FIELDS
 from flowcheck.model import Connection
@@ -51,7 +52,7 @@ def _types(c: Connection) -> tuple:
 def test_new_rows_keep_numbers_in_arrays(tmp_path: Path) -> None:
     """A block's new rows keep their numbers as arrays (1-8 bytes a row) or one value
     for all, not as lists of Python numbers (a pointer, and past 256 an object, a row):
-    frames, times, counts, TTLs and rtt."""
+    frames, times, counts, TTLs and rtt; addresses and ports as indexes into a table."""
     path = short_connections(tmp_path / "short.pcap", COUNT)
     connections = track_connections([str(path)], chunk_size=CHUNK).connections
     block = next(part for part in connections._parts if isinstance(part, BlockRecords)
@@ -63,6 +64,12 @@ def test_new_rows_keep_numbers_in_arrays(tmp_path: Path) -> None:
         assert type(kept[name]) in (np.ndarray, Nullable, Same), (name, type(kept[name]))
     assert kept["syn_ts"] is kept["ts"]  # one array, one float object per record made
     assert block[0].syn_ts is block[0].ts
+    # Addresses and ports as indexes into a table of their objects (a record's are the
+    # table's: one text per distinct address, one port object per number).
+    for name in ("orig_h", "orig_p", "resp_h", "resp_p"):
+        assert type(kept[name]) is Coded, (name, type(kept[name]))
+    assert block[0].resp_p is port_items(np.array([block[0].resp_p]))[0]
+    assert block[1].orig_h is block[0].orig_h
 
 
 def test_records_nobody_reads_are_not_made(tmp_path: Path) -> None:

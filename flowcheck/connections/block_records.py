@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from flowcheck.connections.flows import port_table
 from flowcheck.connections.record_columns import FrameLists, with_none
 from flowcheck.model import Connection
 from flowcheck.model.frames import NO_FRAMES
@@ -110,6 +111,36 @@ class Nullable:
         return self  # read only
 
 
+class Coded:
+    """A column of values from a table (an object array: a block's distinct addresses,
+    the process's port numbers, flows.port_items): each row's index into it (`table`
+    shared, `codes` the narrowest integers), the table's own objects read back. A row
+    was a pointer in a list (8 bytes); it is 1-4 here. Read only (shared by copies)."""
+
+    __slots__ = ("table", "codes")
+
+    def __init__(self, table: np.ndarray, codes: np.ndarray) -> None:
+        self.table, self.codes = table, numbers(codes)
+
+    def __getitem__(self, i: int) -> Any:
+        return self.table[self.codes.item(i)]
+
+    __iter__ = None  # read by row or in bulk (tolist), as Same
+
+    def tolist(self, rows: list[int] | None = None) -> list:
+        """The rows' values (None: every row's)."""
+        return self.table[self.codes if rows is None else self.codes[rows]].tolist()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Coded:
+        return self  # read only
+
+
+def ports(values: np.ndarray) -> Coded:
+    """Port numbers (0..65535, one per row) as a column of the process's port objects
+    (flows.port_items: a record's ports its flow key's objects, as before)."""
+    return Coded(port_table(), values)
+
+
 def numbers(values: np.ndarray) -> np.ndarray:
     """A column of numbers (one per row, none None) as an array of its own: integers in
     the narrowest signed type that holds them (their items and lists the same ints),
@@ -174,7 +205,7 @@ def _bulk(col: Any, rows: list[int] | None, count: int) -> Any:
         return repeat(col.value, count if rows is None else len(rows))
     if type(col) is np.ndarray:
         return col.tolist() if rows is None else col[rows].tolist()
-    if type(col) is Nullable or type(col) is FrameLists:
+    if type(col) is Nullable or type(col) is FrameLists or type(col) is Coded:
         return col.tolist(rows)
     if type(col) is Uids:
         return col.texts(rows)

@@ -21,20 +21,21 @@ FLIPPED_BIT = 1 << 20
 NONE = np.iinfo(np.int64).min  # "None" in the int64 state arrays
 
 
-def address_texts(version: np.ndarray, words: np.ndarray) -> list[str]:
+def address_texts(version: np.ndarray, words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Addresses as text (version: 4 or 6 per row; words: (n, 4) address words), each
-    distinct address formatted once."""
+    distinct address formatted once: the distinct texts (an object array) and each
+    row's index among them (`names[codes]`: the rows' texts)."""
     if (version == 4).all():
         distinct, inverse = np.unique(words[:, 0], return_inverse=True)
         names = np.array([address_text(4, x.to_bytes(4, "big")) for x in distinct.tolist()],
                          object)
-        return names[inverse.reshape(-1)].tolist()
+        return names, inverse.reshape(-1)
     rows = np.column_stack((version.astype(np.uint32), words))
     distinct, inverse = np.unique(rows, axis=0, return_inverse=True)
     names = np.array([address_text(row[0], b"".join(w.to_bytes(4, "big") for w in row[1:])
                                    [:4 if row[0] == 4 else 16])
                       for row in distinct.tolist()], object)
-    return names[inverse.reshape(-1)].tolist()
+    return names, inverse.reshape(-1)
 
 
 def with_none(values: np.ndarray, missing: np.ndarray) -> list:

@@ -20,6 +20,7 @@ import numpy as np
 
 from flowcheck.connections.block_records import (
     ARG_INDEX,
+    Coded,
     FreshRows,
     Nullable,
     Same,
@@ -29,10 +30,10 @@ from flowcheck.connections.block_records import (
     listed,
     numbers,
     optionals,
+    ports,
     records_of,
 )
 from flowcheck.connections.conn import ACK, EVIDENCE_CAP, FIN, RST, SYN
-from flowcheck.connections.flows import port_items
 from flowcheck.connections.record_columns import (
     FrameLists,
     address_texts,
@@ -186,7 +187,7 @@ def new_records(short: ShortPass, new: np.ndarray, uids: np.ndarray
     lower = short.orig_is_lower[new]
     low_words, up_words = short.lower_words[new], short.upper_words[new]
     version = np.concatenate((short.version[new], short.version[new]))
-    texts = address_texts(version, np.concatenate((
+    names, hosts = address_texts(version, np.concatenate((
         np.where(lower[:, None], low_words, up_words),
         np.where(lower[:, None], up_words, low_words))))
     low_port, up_port = short.lower_port[new], short.upper_port[new]
@@ -202,8 +203,8 @@ def new_records(short: ShortPass, new: np.ndarray, uids: np.ndarray
     # row each else); the others as lists.
     seg_maxes = short.seg_max.take(new, axis=1)
     fins_acked = fin_acked_sides(short, new)
-    args = [Uids(uids), texts[:count], port_items(np.where(lower, low_port, up_port)),
-            texts[count:], port_items(np.where(lower, up_port, low_port)),
+    args = [Uids(uids), Coded(names, hosts[:count]), ports(np.where(lower, low_port, up_port)),
+            Coded(names, hosts[count:]), ports(np.where(lower, up_port, low_port)),
             first_ts, short.ts[col.last], states, col.histories,
             listed(col.orig_pkts), listed(col.resp_pkts), listed(col.orig_bytes),
             listed(col.resp_bytes), column(missed), column(gaps),
