@@ -25,7 +25,8 @@ tracker now reads the larger capture once untraced before both measurements: 1,6
 each time (2026-12-06); 997 at 8118324c (the short pass's records held as columns, made
 when read: branch speedrec), 795 once the columns' numbers (counts, frames, times,
 TTLs, rtt) are arrays, not lists of Python numbers, and 676 once the parked table keeps
-plain IPv4 keys as their words, not the key tuples (branch speedC, 2026-12-07). The
+plain IPv4 keys as their words, not the key tuples, 653 with a block's addresses and
+ports as indexes into a table of their objects (branch speedC, 2026-12-07). The
 bound leaves room for a few more fields, not for that growth again. Tables made once
 per process (flows.port_items) are made before measuring: they are no connection's.
 """
@@ -46,7 +47,7 @@ from flowcheck.connections.flows import port_items
 from flowcheck.model import Connection
 
 CHUNK = 1 << 17  # 128 KiB: many batches, each one's work small beside what is kept
-BOUND = 800  # bytes per connection (676 measured warm; 997 at 8118324c, 1,685 on 2026-12-06)
+BOUND = 800  # bytes per connection (653 measured warm; 997 at 8118324c, 1,685 on 2026-12-06)
 
 
 def short_connections(path: Path, count: int) -> Path:
