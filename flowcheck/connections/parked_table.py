@@ -165,8 +165,9 @@ class ParkedTable:
     def park(self, block: Parked, numbers: np.ndarray, keys: list[FlowKey],
              words: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """Park block's rows, row i the connection of keys[i] (numbers: their FlowTable
-        numbers, int64; keys: kept as the table's list; words: their key_words, None:
-        none kept, every later find of them compares the tuples): a key parked before
+        numbers, int64; keys: kept as the table's list, or only their words when all
+        are plain IPv4 keys (module docstring); words: their key_words, None: none
+        kept, every later find of them compares the tuples): a key parked before
         now points here (its earlier row let go: a continued or replaced connection), and
         a key whose number another key holds goes to the colliding keys' dict."""
         count = len(keys)
