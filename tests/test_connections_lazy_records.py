@@ -22,7 +22,7 @@ from test_connections_per_connection_memory import short_connections
 from test_connections_util import read_batches
 
 from flowcheck.connections import ConnectionTracker, track_connections
-from flowcheck.connections.block_records import BlockRecords, Coded, Nullable, Same
+from flowcheck.connections.block_records import BlockRecords, Coded, Nullable, Same, Sparse
 from flowcheck.connections.flows import port_items
 from flowcheck.connections.opened_records import Records
 from flowcheck.connections.short_records import _FIELDS
@@ -172,3 +172,19 @@ def test_a_slice_makes_only_its_records(tmp_path: Path) -> None:
     for k, got in picked:
         assert type(got) is list
         assert [id(c) for c in got] == [id(c) for c in everything[k]]
+
+
+def test_a_sparse_column_reads_as_its_list() -> None:
+    """block_records.Sparse (the short pass's SideEvidence: made with its record) reads
+    as the list of the values it stands for: None but at its rows, each made of its
+    fields' values there; by row, in bulk, and for any rows asked (repeated, absent)."""
+    rows = np.array([2, 5, 7], np.int64)
+    column = Sparse(10, rows, lambda *values: values, [["a", "b", "c"], Same(0), [1.5, None, 3]])
+    expected = [None, None, ("a", 0, 1.5), None, None, ("b", 0, None), None, ("c", 0, 3),
+                None, None]
+    assert column.tolist() == expected
+    assert [column[i] for i in range(10)] == expected
+    for asked in ([7], [0], [9, 2, 2, 5], [], list(range(9, -1, -1))):
+        assert column.tolist(asked) == [expected[i] for i in asked]
+    one = Sparse(3, np.array([1], np.int64), lambda *values: values, [["x"], Same(None)])
+    assert one.tolist() == [None, ("x", None), None] and one.tolist([1]) == [("x", None)]

@@ -25,7 +25,7 @@ read). Values read from them are Python's (`item`, `tolist`), as the lists held.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from itertools import compress, repeat
 from operator import is_, itemgetter
 from typing import Any
@@ -135,6 +135,58 @@ class Coded:
         return self  # read only
 
 
+class Sparse:
+    """A column that holds None but at a few rows, whose values are made when read:
+    `make(*values)` with each field's value at that row (the short pass's SideEvidence,
+    a side with evidence: most short connections' RST sides). A made object was ~320
+    bytes a row kept to the capture's end; here a row number and its fields' values
+    (`Same` where all rows share one). Each read makes a new object: read once per row,
+    by the record made from it (BlockRecords)."""
+
+    __slots__ = ("count", "rows", "make", "fields")
+
+    def __init__(self, count: int, rows: np.ndarray, make: Callable[..., Any],
+                 fields: list[list | Same]) -> None:
+        """count: the column's rows; rows: those with a value (ascending); fields: per
+        argument of `make`, its values at those rows (in order) or one for all."""
+        self.count, self.rows, self.make, self.fields = count, rows, make, fields
+
+    def __getitem__(self, i: int) -> Any:
+        k = int(np.searchsorted(self.rows, i))
+        if k == self.rows.shape[0] or self.rows.item(k) != i:
+            return None
+        return self.make(*(values[k] for values in self.fields))
+
+    __iter__ = None  # read by row or in bulk (tolist), as Same
+
+    def tolist(self, rows: list[int] | None = None) -> list:
+        """The rows' values (None: every row's), None where there is none."""
+        if rows is None:
+            at, count = np.arange(self.rows.shape[0]), self.count
+            where = self.rows
+        else:
+            wanted = np.asarray(rows, np.int64)
+            k = np.searchsorted(self.rows, wanted)
+            inside = k < self.rows.shape[0]
+            hit = inside & (self.rows[np.where(inside, k, 0)] == wanted)
+            at, count, where = k[hit], wanted.shape[0], np.flatnonzero(hit)
+        n = at.shape[0]
+        picked = at.tolist()
+        made = np.empty(n, object)
+        made[:] = list(map(self.make, *(
+            repeat(values.value, n) if type(values) is Same
+            else (itemgetter(*picked)(values) if n > 1 else [values[k] for k in picked])
+            for values in self.fields)))
+        out = np.full(count, None, object)
+        out[where] = made
+        return out.tolist()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Sparse:
+        from copy import deepcopy
+
+        return Sparse(self.count, self.rows, self.make, deepcopy(self.fields, memo))
+
+
 def ports(values: np.ndarray) -> Coded:
     """Port numbers (0..65535, one per row) as a column of the process's port objects
     (flows.port_items: a record's ports its flow key's objects, as before)."""
@@ -205,7 +257,8 @@ def _bulk(col: Any, rows: list[int] | None, count: int) -> Any:
         return repeat(col.value, count if rows is None else len(rows))
     if type(col) is np.ndarray:
         return col.tolist() if rows is None else col[rows].tolist()
-    if type(col) is Nullable or type(col) is FrameLists or type(col) is Coded:
+    if (type(col) is Nullable or type(col) is FrameLists or type(col) is Coded
+            or type(col) is Sparse):
         return col.tolist(rows)
     if type(col) is Uids:
         return col.texts(rows)

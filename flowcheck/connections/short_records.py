@@ -182,7 +182,7 @@ def new_records(short: ShortPass, new: np.ndarray, uids: np.ndarray
     made when read)."""
     col = _columns(short, new, new=True)
     states, missed, gaps, gap_frames, unseen, unacked, orig_ev, resp_ev = closing(
-        short, new, col.histories, col.orig_bytes, col.resp_bytes, col.rst_frames)
+        short, new, col.histories, col.orig_bytes, col.resp_bytes, col.rst_frames, lazy=True)
     count = new.shape[0]
     lower = short.orig_is_lower[new]
     low_words, up_words = short.lower_words[new], short.upper_words[new]
@@ -216,7 +216,7 @@ def new_records(short: ShortPass, new: np.ndarray, uids: np.ndarray
             frames_column(col.fin_frames), column(gap_frames), listed(short.established[new]),
             syn_ts, optionals(col.synack_ts), optionals(col.rst_ts), column(tunnels),
             listed(unseen[0]), listed(unseen[1]), listed(unacked[0]), listed(unacked[1]),
-            listed(short.refusal_first[new]), column(orig_ev), column(resp_ev),
+            listed(short.refusal_first[new]), orig_ev, resp_ev,
             *map(optionals, short.ttl.take(new, axis=1)), Same(None), Same(None),
             *map(column, last_data_lists(col.last_data, count)),
             listed(seg_maxes[0]), listed(seg_maxes[1]), listed(fins_acked[0]),
