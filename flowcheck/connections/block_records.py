@@ -102,7 +102,7 @@ class Nullable:
     # No length: read by row or in bulk (tolist), as Same.
     __iter__ = None
 
-    def tolist(self, rows: list[int] | None = None) -> list:
+    def tolist(self, rows: list[int] | np.ndarray | None = None) -> list:
         """The rows' values (None: every row's), None where missing."""
         values = self.values if rows is None else self.values[rows]
         return with_none(values, np.isnan(values) if values.dtype.kind == "f" else values < 0)
@@ -127,7 +127,7 @@ class Coded:
 
     __iter__ = None  # read by row or in bulk (tolist), as Same
 
-    def tolist(self, rows: list[int] | None = None) -> list:
+    def tolist(self, rows: list[int] | np.ndarray | None = None) -> list:
         """The rows' values (None: every row's)."""
         return self.table[self.codes if rows is None else self.codes[rows]].tolist()
 
@@ -159,7 +159,7 @@ class Sparse:
 
     __iter__ = None  # read by row or in bulk (tolist), as Same
 
-    def tolist(self, rows: list[int] | None = None) -> list:
+    def tolist(self, rows: list[int] | np.ndarray | None = None) -> list:
         """The rows' values (None: every row's), None where there is none."""
         if rows is None:
             at, count = np.arange(self.rows.shape[0]), self.count
@@ -251,15 +251,17 @@ def listed(values: np.ndarray) -> np.ndarray | Same:
     return numbers(values)
 
 
-def _bulk(col: Any, rows: list[int] | None, count: int) -> Any:
-    """A column's values of `rows` (None: all `count`), as an iterable for map."""
+def _bulk(col: Any, rows: list[int] | None, count: int, at: np.ndarray | None = None) -> Any:
+    """A column's values of `rows` (None: all `count`), as an iterable for map; at: rows
+    as an index array, for the array columns (made once for all of them, not per
+    column: a list converted by each indexing was ~20 us a column and block)."""
     if type(col) is Same:
         return repeat(col.value, count if rows is None else len(rows))
     if type(col) is np.ndarray:
-        return col.tolist() if rows is None else col[rows].tolist()
+        return col.tolist() if rows is None else col[rows if at is None else at].tolist()
     if (type(col) is Nullable or type(col) is FrameLists or type(col) is Coded
             or type(col) is Sparse):
-        return col.tolist(rows)
+        return col.tolist(rows if rows is None or at is None else at)  # type: ignore[arg-type]
     if type(col) is Uids:
         return col.texts(rows)
     if rows is None:
@@ -428,13 +430,14 @@ class BlockRecords(Sequence[Connection]):
         # An array two fields share (ts and syn_ts, most often) gives both the same
         # values, as the one list did before: one float object per record, not two.
         lists: dict[int, list] = {}
+        at = None if rows is None else np.array(rows, np.int64)
 
         def values(col: Any) -> Any:
             if type(col) is not np.ndarray and type(col) is not Nullable:
-                return _bulk(col, rows, self._new)
+                return _bulk(col, rows, self._new, at)
             made = lists.get(id(col))
             if made is None:
-                made = lists[id(col)] = _bulk(col, rows, self._new)
+                made = lists[id(col)] = _bulk(col, rows, self._new, at)
             return made
 
         deque(map(_init, records, *map(values, args)), 0)
