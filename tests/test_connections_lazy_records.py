@@ -22,7 +22,8 @@ from test_connections_per_connection_memory import short_connections
 from test_connections_util import read_batches
 
 from flowcheck.connections import ConnectionTracker, track_connections
-from flowcheck.connections.block_records import BlockRecords, Coded, Nullable, Same, Sparse
+from flowcheck.connections.block_columns import Coded, Nullable, Same, Sparse
+from flowcheck.connections.block_records import BlockRecords
 from flowcheck.connections.flows import port_items
 from flowcheck.connections.opened_records import Records
 from flowcheck.connections.short_records import _FIELDS

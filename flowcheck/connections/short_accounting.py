@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from flowcheck.connections.block_records import FreshRows, Same, Sparse, column
+from flowcheck.connections.block_columns import Same, Sparse, column
+from flowcheck.connections.block_records import FreshRows
 from flowcheck.connections.record_columns import NONE, optional, with_none
 from flowcheck.connections.reordering import M32
 from flowcheck.connections.state import conn_states
@@ -41,7 +42,7 @@ def closing(short: ShortPass, flows: np.ndarray, histories: list[str], orig_byte
     conn_state, missed_bytes, gaps, gap_frames; acked_unseen and unacked, each an int64
     array (2, flows): the originator's row, then the responder's; the originator's and
     the responder's SideEvidence per flow (None for a side without: _evidence, given each
-    flow's RST frames; lazy: as block_records columns, each made with its record)."""
+    flow's RST frames; lazy: as block_columns columns, each made with its record)."""
     fin = short.fin.take(flows, axis=1)
     acked, max_end = short.acked.take(flows, axis=1), short.max_end.take(flows, axis=1)
     both = (acked != NONE) & (max_end != NONE)
@@ -73,7 +74,7 @@ def _evidence(short: ShortPass, flows: np.ndarray, acked: np.ndarray, max_end: n
     """accounting.side_evidence column-wise (no lost holes: the pass holds no holes), for
     the sides that have some (trailing resends, sent_unseen, a zero window, a RST's TTL);
     None for the others, almost all. acked, max_end: the flows' columns; rst_frames: each flow's
-    record's. lazy: each side's as a column (block_records.Sparse: the sides with
+    record's. lazy: each side's as a column (block_columns.Sparse: the sides with
     evidence and their fields' values, each SideEvidence made with its record; Same(None)
     for a side none has), not a list of objects."""
     count = flows.shape[0]

@@ -18,10 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from flowcheck.connections.block_records import (
-    ARG_INDEX,
+from flowcheck.connections.block_columns import (
     Coded,
-    FreshRows,
     Nullable,
     Same,
     Uids,
@@ -31,8 +29,8 @@ from flowcheck.connections.block_records import (
     numbers,
     optionals,
     ports,
-    records_of,
 )
+from flowcheck.connections.block_records import ARG_INDEX, FreshRows, records_of
 from flowcheck.connections.conn import ACK, EVIDENCE_CAP, FIN, RST, SYN
 from flowcheck.connections.record_columns import (
     FrameLists,
@@ -199,7 +197,7 @@ def new_records(short: ShortPass, new: np.ndarray, uids: np.ndarray
     # made from them when read, by one C-level map of __init__ over the columns when
     # all are: a call of the class copied its 50 arguments twice, into a tuple and again
     # with the object prepended, a fifth of the records' making).
-    # Columns most often one default kept as that value (block_records.Same: 8 bytes a
+    # Columns most often one default kept as that value (block_columns.Same: 8 bytes a
     # row each else); the others as lists.
     seg_maxes = short.seg_max.take(new, axis=1)
     fins_acked = fin_acked_sides(short, new)
