@@ -148,6 +148,37 @@ def test_bulk_path_with_holes_equals_reference(tmp_path: Path, seed: int) -> Non
     assert_matches_tshark(tmp_path / "t.pcap", reference)
 
 
+def test_bulk_path_judges_reordered_rows_without_a_python_call_each(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Segments below their side's next_seq with bytes never seen (reordering, late
+    fills) are judged by Wireshark's rule (retransmission or out-of-order) for a whole
+    run at once: the per-row rule (reordering.fill_is_retransmission, Python) is never
+    called from the bulk path, however many such rows a run has. Before, each judged row
+    cost a call (and four bisections): 7,897 of them on bench's ndmjob-1g-sniffloss,
+    12% of the engine's main thread. Its packets change no state, so the per-packet path
+    calls it for none either; the judgements are still tshark's."""
+    from flowcheck.connections import reordering, reordering_rows
+
+    calls = []
+    rule = reordering.fill_is_retransmission
+
+    def counted(*args: object) -> bool:
+        calls.append(args)
+        return rule(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(reordering, "fill_is_retransmission", counted)
+    # Where a module took the name at import (the per-row judge did).
+    monkeypatch.setattr(reordering_rows, "fill_is_retransmission", counted, raising=False)
+    packets, disorder = lossy_transfer(3_000, seed=21, loss=0.03, late=0.5, reorder=0.05)
+    path = write(tmp_path / "t.pcap", 1, packets)
+    retransmissions = tshark_retransmissions(path)[0]
+    tracker = track(tmp_path, packets, 1_000)
+    (connection,) = tracker.finish()
+    assert disorder > 200 and connection.retransmits == retransmissions > 0
+    assert "T" in connection.history and connection.missed_bytes > 0
+    assert calls == []
+
+
 def test_fill_removes_exactly_the_bytes_it_covers() -> None:
     side = Endpoint()
     side.max_end = 0
