@@ -30,6 +30,7 @@ import numpy as np
 
 from flowcheck.arrays import group_ends, group_sizes, group_starts, stable_order
 from flowcheck.connections.bulk_acks import NO_ROW, first_where, track_acks
+from flowcheck.connections.bulk_judge import RunJudge
 from flowcheck.connections.bulk_sides import (
     SideColumns,
     first_data_of,
@@ -166,7 +167,7 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
         one_at_a_time = _sequences((seq, ts), data_rows, starts, plen, frames, sides,
                                    state, (letters, places, keys, histories),
                                    retransmits, starts.shape[0], wire.ns_before,
-                                   _Judge(wire, conns, keys, peers, segment, rows))
+                                   RunJudge(wire, conns, keys, peers, segment, rows))
     set_endpoints(sides, wire.final)
     # The history letters the segments show (D, A, W; T, G with data), one entry per
     # letter a segment has (most have D or A only): (segment, letter, place in its run).
@@ -269,41 +270,12 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     return one_at_a_time
 
 
-class _Judge:
-    """reordering.fill_is_retransmission for a call's data rows below their side's
-    next_seq: DirectionRows.retransmissions with each segment's round trip and its
-    peer's ACK state (its rows here: the segment of the run's other direction; else its
-    Endpoint before the run), made for the first rows judged only (they are rare)."""
-
-    def __init__(self, wire: DirectionRows, conns: list[ConnState], keys: list[int],
-                 peers: list[Endpoint], segment: np.ndarray, rows: np.ndarray) -> None:
-        self.wire, self.conns, self.keys, self.peers = wire, conns, keys, peers
-        self.segment, self.rows = segment, rows
-        self._per_segment: tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]] | None = None
-
-    def __call__(self, judged: np.ndarray, segs: np.ndarray, seq: np.ndarray,
-                 plen: np.ndarray) -> np.ndarray:
-        """Per judged row (`judged`: rows of the run, ascending; their segments, raw
-        sequence numbers and payload bytes): True for a retransmission."""
-        if self._per_segment is None:
-            keys, conns = self.keys, self.conns
-            segment_of = {k: s for s, k in enumerate(keys)}
-            mates = np.array([segment_of.get(k ^ 1, -1) for k in keys], np.int64)
-            rtt = np.array([conns[k >> 1].record.rtt or 0.0 for k in keys], np.float64)
-            self._per_segment = (mates, rtt, endpoint_columns(self.peers))
-        mates, rtt, peer_columns = self._per_segment
-        peer_init = {name: peer_columns[name][segs]
-                     for name in ("dup_acks", "ack_sent", "ack_sent_ts")}
-        return self.wire.retransmissions(judged, segs, seq, plen, rtt[segs], mates[segs],
-                                         peer_init, self.segment, self.rows)
-
-
 def _sequences(columns: tuple[np.ndarray, AtRows], data_rows: np.ndarray,
                starts: np.ndarray, plen: np.ndarray, frames: AtRows,
                sides: list[Endpoint], state: SideColumns,
                lettered: tuple[dict[str, np.ndarray], np.ndarray, list[int], list[str]],
                retransmits: np.ndarray, segments: int, next_seq: np.ndarray,
-               judge: _Judge) -> int:
+               judge: RunJudge) -> int:
     """Sequence tracking of the data packets `data_rows` (ascending; rows grouped by
     segment from `starts`); fills letters T and G (lettered: the letters, by the place
     in its run of each row's first one; with each segment's key and connection history,
