@@ -43,13 +43,13 @@ def test_short_connections_capture(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces, tcpdump)")
 def test_stalling_sniffer_drops_in_the_kernel(tmp_path: Path) -> None:
-    """32 MiB backed up while the writer stalls 100 ms every 50 ms behind a 1 MiB ring:
+    """32 MiB backed up while the writer stalls 30 ms every 20 ms behind a 1 MiB ring:
     the kernel drops (tcpdump's own count: at most what its filter received less what
     it captured; a few received as it stops are neither), and every frame tcpdump
     captured is in the file."""
 
     def sniffer(lab: Lab, path: Path) -> lab_builds.Sniffer:
-        return lab_builds.StallingSniffer(lab, path, period=0.05, stall=0.1, buffer_kib=1024)
+        return lab_builds.StallingSniffer(lab, path, period=0.02, stall=0.03, buffer_kib=1024)
 
     path = tmp_path / "busy.pcap"
     stats = lab_builds.ndmjob_backup(path, 32 << 20, sniffer)
