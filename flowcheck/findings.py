@@ -76,7 +76,19 @@ CATALOGUE: dict[str, Severity] = {
     "capture_unread_encapsulation": W,  # or I, no direction missing: verify.unread_frames
     "capture_filtered": W,
     "capture_stray_syn": I,  # a flooded copy of another host pair's SYN: verify.stray
+    # An unknown step no other finding explains: its own reason (verify.unknown_steps).
+    "step_unknown": W,
+    # No profile given, the capture plain NDMP's: judged by ndmp (verify.plain_reading).
+    "profile_inferred": I,
 }
+
+# Findings that say the capture itself lacks something (cut, lost, filtered, one way,
+# started or ended mid-job): with none, an inconclusive verdict is the job's doing.
+CAPTURE_LIMITS = frozenset({
+    "ndmp_partial", "capture_truncated", "capture_started_mid_session", "capture_ring_gap",
+    "capture_unreadable", "capture_loss", "capture_ended_early", "capture_one_direction",
+    "capture_unread_encapsulation", "capture_filtered", "capture_clock_stepped",
+    "capture_undecodable_packets"})
 
 
 def make_finding(code: str, message: str, fix: str = "", *, severity: Severity | None = None,
@@ -94,8 +106,11 @@ def make_finding(code: str, message: str, fix: str = "", *, severity: Severity |
 def verdict(findings: list[Finding], sessions: Iterable[Session] = ()) -> str:
     """fail on any error; else inconclusive when a step the profile requires is unknown
     (the capture cannot show whether it worked), or when no_control_session is only a
-    warning (a capture without TCP: nothing judged); else pass (contract: verdict). A
-    side-traffic session's steps (Session.side: not the configured job) do not count."""
+    warning (a capture without TCP: nothing judged) or no session was found and
+    capture_filtered says the capture left the control connection out; else pass
+    (contract: verdict). A side-traffic session's steps (Session.side: not the
+    configured job) do not count."""
+    sessions = list(sessions)
     if any(f.severity == Severity.ERROR for f in findings):
         return "fail"
     if any(step.status == "unknown" for session in sessions if not session.side
@@ -103,4 +118,8 @@ def verdict(findings: list[Finding], sessions: Iterable[Session] = ()) -> str:
         return "inconclusive"
     if any(f.code == "no_control_session" for f in findings):
         return "inconclusive"  # a capture without TCP: nothing of the job was judged
+    if not sessions and any(f.code == "capture_filtered" for f in findings):
+        # No session, the control connection left out of the capture (trial 54:
+        # verify.control_left_out): nothing of the job's steps was judged.
+        return "inconclusive"
     return "pass"

@@ -233,15 +233,26 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
 def label_connections(traffic: Traffic, config: Config) -> list[Session]:
     """The sessions stage alone, for `connections` and `ndmp`: sets each connection's
     `role` and `session`, each announcement's `used_by` and the decode findings'
-    `session` (with_sessions) exactly as `analyze` does (same profile and settings),
-    without the checks. Raises UsageError for a profile that cannot be loaded."""
+    `session` (with_sessions) exactly as `analyze` does (same profile and settings; the
+    ndmp profile for a capture read as plain NDMP with none given:
+    flowcheck.verify.plain_reading), without the checks. Raises UsageError for a profile
+    that cannot be loaded."""
     from flowcheck.profiles import load_profile
     from flowcheck.sessions import build_sessions
     from flowcheck.verify.other_protocol import fold_other_protocols
+    from flowcheck.verify.plain_reading import PLAIN_PROFILE, plain_announcements
 
-    sessions = build_sessions(traffic.connections, traffic.streams, config,
-                              load_profile(config.profile), ring_gaps=traffic.ring_gaps,
-                              order=file_order(traffic), clock_lags=traffic.clock_lags)
+    profile = load_profile(config.profile)
+    sessions = build_sessions(traffic.connections, traffic.streams, config, profile,
+                              ring_gaps=traffic.ring_gaps, order=file_order(traffic),
+                              clock_lags=traffic.clock_lags)
+    if plain_announcements(sessions, traffic.findings, traffic.connections, config, profile):
+        # Read as plain NDMP, as analyze reads it (its steps not judged here: a callback
+        # step `unknown` is not known to keep the default profile).
+        config = replace(config, profile=PLAIN_PROFILE)
+        sessions = build_sessions(traffic.connections, traffic.streams, config,
+                                  load_profile(PLAIN_PROFILE), ring_gaps=traffic.ring_gaps,
+                                  order=file_order(traffic), clock_lags=traffic.clock_lags)
     traffic.findings = with_sessions(
         fold_other_protocols(traffic.findings, traffic.connections, traffic.streams, config,
                              sessions, traffic.host_marks),
@@ -250,8 +261,33 @@ def label_connections(traffic: Traffic, config: Config) -> list[Session]:
 
 
 def analyze(traffic: Traffic, config: Config) -> Analysis:
-    """Sessions, checks against the profile, findings and verdict."""
+    """Sessions, checks against the profile, findings and verdict. With no profile
+    given, a capture that reads as plain NDMP (no Backup Exec sign, the mover listening:
+    flowcheck.verify.plain_reading) is judged by the ndmp profile, a profile_inferred
+    finding (info) saying so (new-user trial 54)."""
     from flowcheck.profiles import load_profile
+    from flowcheck.verify.plain_reading import (
+        PLAIN_PROFILE,
+        plain_announcements,
+        profile_inferred,
+    )
+
+    profile = load_profile(config.profile)
+    analysis = analyze_with_profile(traffic, config, profile)
+    shown = plain_announcements(analysis.sessions, analysis.findings,
+                                traffic.connections, config, profile)
+    if not shown:
+        return analysis
+    plain = replace(config, profile=PLAIN_PROFILE)  # `explicit` still without "profile"
+    analysis = analyze_with_profile(traffic, plain, load_profile(PLAIN_PROFILE))
+    analysis.findings.append(profile_inferred(shown, profile, traffic.streams))
+    analysis.findings.sort(key=finding_order)
+    return analysis
+
+
+def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> Analysis:
+    """analyze's work with one profile, `profile` (config.profile loaded), never another:
+    sessions, checks, findings and verdict."""
     from flowcheck.sessions import build_sessions_and_strays
     from flowcheck.verify import check_all
     from flowcheck.verify.absent_agents import check_absent_agents
@@ -268,8 +304,8 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     from flowcheck.verify.ring_holes import explain_ring_holes
     from flowcheck.verify.stall_passed import placed_uids
     from flowcheck.verify.tool_fixes import explain_for_tool
+    from flowcheck.verify.unknown_steps import explain_unknown_steps
 
-    profile = load_profile(config.profile)
     order = file_order(traffic)
     sessions, strays = build_sessions_and_strays(traffic.connections, traffic.streams, config,
                                                  profile, ring_gaps=traffic.ring_gaps,
@@ -317,6 +353,7 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     findings = explain_for_tool(findings, traffic.captures)
     findings = name_own_filter(findings, traffic.captures)
     findings = with_sessions(findings, traffic.connections)
+    findings = explain_unknown_steps(findings, sessions, traffic.connections)
     findings.sort(key=finding_order)
     return Analysis(traffic=traffic, config=config, sessions=sessions, findings=findings,
                     profile=profile)

@@ -123,7 +123,8 @@ def test_agent_fin_with_no_room_for_a_halt_is_control_closed() -> None:
             "own FIN acknowledges: too few for a halt besides the reply") in closed.message
     assert "never answered" not in closed.message
     s1, s2 = analysis.sessions
-    assert [s.status for s in s1.steps] == ["ok", "ok", "unknown", "ok", "failed"]
+    # Step 3 ok on the data its ACKs prove, the address unchecked (new-user trial 54).
+    assert [s.status for s in s1.steps] == ["ok", "ok", "ok", "ok", "failed"]
     assert "control_closed" in s1.steps[4].detail
     assert s2.steps[4].status == "ok"  # job 2's session untouched
 

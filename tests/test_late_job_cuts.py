@@ -15,6 +15,8 @@ from stored import case_config, errors, stored_analysis
 from flowcheck.report.verdict_notes import mid_job_note
 
 LATE = "the capture started after the job began"
+# The announcement step's own reason when its address came before the capture.
+BEFORE = "unknown: announced before the capture started"
 
 
 def _words(text: str) -> str:
@@ -41,7 +43,11 @@ def test_a_failing_job_joined_late_never_passes(tmp_path, folder: str, name: str
     if analysis.verdict == "inconclusive":
         [session] = analysis.sessions
         unknown = [s for s in session.steps if s.status == "unknown"]
-        assert unknown and all(LATE in s.detail for s in unknown)
+        # The announcement step may be unknown for its own reason: its address came
+        # before the capture (lost_announcement's one rule, new-user trial 54).
+        assert unknown and all(LATE in s.detail or s.detail.startswith(BEFORE)
+                               for s in unknown)
+        assert any(LATE in s.detail for s in unknown)
         [info] = [f for f in analysis.findings if f.code == "capture_started_mid_session"]
         assert "The capture started after its job began, too" in _words(info.message)
         assert info.fix.startswith("Start the capture before the job starts")
@@ -62,8 +68,9 @@ def test_a_clean_job_joined_late_is_inconclusive(tmp_path, folder: str, name: st
     assert data.status == "unknown"
     assert _words(data.detail).startswith(f"unknown for the job as a whole: {LATE}")
     assert "what the capture shows: " in data.detail and data.uids
-    first = session.steps[next(i for i, s in enumerate(session.steps)
-                               if s.status == "unknown")]
+    # The first step unknown for the whole job (the announcement may be unknown for its
+    # own reason before it: its address came before the capture, new-user trial 54).
+    first = next(s for s in session.steps if s.status == "unknown" and LATE in s.detail)
     assert "the session's first captured packet is frame " in _words(first.detail)
     # Under the verdict: a capture started before the job is what judges it whole.
     assert "start the capture before the job starts to judge the whole job" \
@@ -95,7 +102,8 @@ def test_a_failure_in_the_captured_part_stays_a_failure(tmp_path) -> None:
     assert {f.code for f in errors(analysis)} == {"announced_not_used"}
     first, second = analysis.sessions[:2]
     assert [s.status for s in first.steps[1:]] == ["unknown"] * (len(first.steps) - 1)
-    assert all(LATE in s.detail for s in first.steps[1:])
+    assert all(LATE in s.detail or s.detail.startswith(BEFORE) for s in first.steps[1:])
+    assert any(LATE in s.detail for s in first.steps[1:])
     assert "missing" in [s.status for s in second.steps]
     assert not any(LATE in s.detail for s in second.steps)
 

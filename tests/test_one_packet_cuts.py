@@ -1,12 +1,16 @@
-"""One frame removed from the control connection of a stored failing job must not make it
-read PASS (a packet missing from the capture is not a packet the network dropped): each
-capture below, without that one frame, read PASS.
+"""One frame removed from the control connection of a stored job: what the capture then
+proves (a packet missing from the capture is not a packet the network dropped).
 
 - An announcement the capture lacks (the sniffer lost it, or the other direction): the
-  data that flowed shows the announced port was reached, not that the announcement named
-  the address it was reached on (a NAT device between the hosts:
-  announced_address_mismatch): step 3 `unknown` unless a DATA_GET_STATE or
-  MOVER_GET_STATE reply names the endpoint (flowcheck.verify.session_words.unnamed_words).
+  data that flowed shows the announcement reached the connector (step 3 `ok`, one rule
+  for every way the address goes missing: new-user trial 54), not that it named the
+  address it was reached on (a NAT device between the hosts: announced_address_mismatch,
+  which needs the address read); step 3's detail says that cannot be checked unless a
+  DATA_GET_STATE or MOVER_GET_STATE reply names the endpoint
+  (flowcheck.verify.lost_announcement). A job whose only error is that mismatch so reads
+  PASS with the warning that says what the capture lacks (ndmp_partial,
+  capture_one_direction); a later session had made step 3 `unknown` there, which left a
+  capture of one direction whose ACKs prove the data inconclusive (the trial's doubt).
 - An agent that closed the session on media-server bytes its FIN acknowledges and the
   capture does not hold (the sniffer lost the request): step 3 `unknown`
   (flowcheck.verify.unanswered_close), as when the capture lacks that direction.
@@ -28,37 +32,44 @@ def _words(text: str) -> str:
     return " ".join(text.split())
 
 
-def test_a_lost_announcement_no_reply_names_leaves_step_3_unknown(tmp_path: Path) -> None:
+def test_a_lost_announcement_no_reply_names_says_the_address_is_unchecked(
+        tmp_path: Path) -> None:
     """captures/lab/announced-address-nat without frame 21, the DATA_LISTEN reply that
-    announced 10.79.0.2:6001 (a DNAT sent the connection to 10.77.0.2): it read PASS."""
+    announced 10.79.0.2:6001 (a DNAT sent the connection to 10.77.0.2)."""
     folder = CAPTURES / "lab"
     cut = without_frame(tmp_path, folder, "announced-address-nat", 21)
     analysis = stored_analysis(cut, config_path=case_config(folder, "announced-address-nat"))
-    assert analysis.verdict == "inconclusive"
+    assert analysis.verdict == "pass"
     assert not errors(analysis)
     [session] = analysis.sessions
-    assert [s.status for s in session.steps] == ["ok", "ok", "unknown", "ok", "ok"]
+    assert [s.status for s in session.steps] == ["ok"] * 5
     detail = _words(session.steps[2].detail)
     assert "the announcement may be in it" in detail
-    assert "not that the announcement named the address it was reached on" in detail
-    assert "no DATA_GET_STATE or MOVER_GET_STATE reply in the capture names the endpoint C3" \
-        in detail
+    assert "the announcement reached the connector" in detail
+    assert "whether it named the address C3 reached cannot be checked " \
+        "(announced_address_mismatch needs the address read; no DATA_GET_STATE or " \
+        "MOVER_GET_STATE reply in the capture names that endpoint)" in detail
     [partial] = [f for f in analysis.findings if f.code == "ndmp_partial"]
-    assert "the announcement step is unknown" in _words(partial.message)
+    assert "whether the address given is the one reached cannot be checked" \
+        in _words(partial.message)
 
 
-def test_the_same_failing_job_seen_one_way_is_not_a_pass(tmp_path: Path) -> None:
+def test_the_same_job_seen_one_way_says_the_address_is_unchecked(tmp_path: Path) -> None:
     """The same job captured as `tcpdump -Q out` on the media server sees (its packets
-    only, the DATA_LISTEN reply not among them): it read PASS."""
+    only, the DATA_LISTEN reply not among them): the data its ACKs prove shows the
+    announcement reached the media server; the address is unchecked."""
     folder = CAPTURES / "lab"
     out = tmp_path / "nat-out.pcap"
     subprocess.run(["tshark", "-r", str(folder / "announced-address-nat.pcap"), "-Y",
                     "ip.src==10.77.0.1", "-w", str(out)], check=True, capture_output=True)
     analysis = stored_analysis(out, config_path=case_config(folder, "announced-address-nat"))
-    assert analysis.verdict == "inconclusive"
+    assert analysis.verdict == "pass"
+    assert "capture_one_direction" in [f.code for f in analysis.findings]
     [session] = analysis.sessions
-    assert session.steps[2].status == "unknown"
-    assert "only one direction of the control connection" in _words(session.steps[2].detail)
+    assert session.steps[2].status == "ok"
+    detail = _words(session.steps[2].detail)
+    assert "only one direction of the control connection" in detail
+    assert "whether it named the address C3 reached cannot be checked" in detail
 
 
 def test_lost_announcements_a_state_reply_names_still_pass() -> None:

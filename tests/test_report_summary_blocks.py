@@ -19,7 +19,8 @@ from pathlib import Path
 from rich.console import Console
 
 from flowcheck.config import build_config, load_file
-from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.pipeline import Analysis, analyze, analyze_with_profile, read_traffic
+from flowcheck.profiles import load_profile
 from flowcheck.report.analyze import render_analysis
 from flowcheck.report.html import render_html
 from flowcheck.report.json_doc import analysis_document
@@ -81,16 +82,24 @@ def test_the_html_summary_has_the_same_blocks_each_id_linked() -> None:
 
 
 def test_blocks_of_the_jobs_own_errors_come_before_the_default_profiles() -> None:
-    """ndmjob-night/night-datadrop analysed with no configuration (the default profile,
-    backup-exec-9): 19 good ndmjob jobs fail only on Backup Exec's missing callback and
-    data connections opened the other way (errors that hold under the default profile
-    only: Finding.under_default), S10 on its own announced_not_used. Its block heads the
-    summary, in the text and in the HTML report, as its finding heads the findings
-    (pipeline.finding_order); it came fourth, after three blocks of the profile's."""
+    """ndmjob-night/night-datadrop analysed with no configuration: no profile given and
+    no Backup Exec sign, so the ndmp profile judges it (profile_inferred, new-user trial
+    54): S10 fails on its own announced_not_used, the 19 good jobs pass. Read with the
+    default profile kept (analyze_with_profile: what analyze does where the capture does
+    not read as plain NDMP), they fail only on Backup Exec's missing callback and data
+    connections opened the other way (errors that hold under the default profile only:
+    Finding.under_default): S10's block heads the summary, in the text and in the HTML
+    report, as its finding heads the findings (pipeline.finding_order); it came fourth,
+    after three blocks of the profile's."""
     capture = (Path(__file__).resolve().parent.parent / "captures" / "ndmjob-night"
                / "night-datadrop.pcap.gz")
     config = build_config({})
-    analysis = analyze(read_traffic([str(capture)], config), config)
+    traffic = read_traffic([str(capture)], config)
+    inferred = analyze(traffic, config)
+    assert "profile_inferred" in {f.code for f in inferred.findings}
+    assert [s.id for s in inferred.sessions
+            if any(step.status == "missing" for step in s.steps)] == ["S10"]
+    analysis = analyze_with_profile(traffic, config, load_profile(config.profile))
     console = Console(record=True, width=400, color_system=None, file=io.StringIO())
     render_analysis(analysis, console)
     lines = console.export_text().splitlines()

@@ -83,10 +83,12 @@ def test_a_job_started_after_a_cut_announcement_ran_elsewhere(tmp_path: Path) ->
 def test_a_connection_read_as_the_callback_still_names_the_profile(tmp_path: Path) -> None:
     """trial34-big/ndmjob-snap96-default-profile: plain NDMP's data connection after the
     cut DATA_CONNECT read as Backup Exec's callback: announced_not_used still says so
-    (a connection between the hosts after the announcement is data_links' to read)."""
+    (a connection between the hosts after the announcement is data_links' to read), with
+    backup-exec-9 given (with none given it reads as plain NDMP: profile_inferred)."""
     folder = CAPTURES / "trial34-big"
     analysis = stored_analysis(folder / "ndmjob-snap96-default-profile.pcap.gz",
-                               config_path=folder / "ndmjob-snap96-default-profile.toml")
+                               config_path=folder / "ndmjob-snap96-default-profile.toml",
+                               profile="backup-exec-9")
     assert [f.code for f in errors(analysis)] == ["announced_not_used"]
 
 

@@ -91,11 +91,11 @@ def test_media_server_side_only_is_proved_by_its_acks(tmp_path: Path) -> None:
     but the media server's ACKs acknowledge the bytes it received (step 5). The
     connections that carried them (matched by direction and ports) show the announced
     ports reached, not the addresses the DATA_LISTEN replies (the missing direction)
-    gave (a NAT between the hosts: verify.lost_announcement): step 3 unknown,
-    inconclusive with capture_one_direction (it was pass, before that inconclusive with
-    steps 3 and 5 unknown)."""
+    gave (a NAT between the hosts: verify.lost_announcement): step 3 ok, the address
+    unchecked, pass with capture_one_direction (new-user trial 54; it was inconclusive with step
+    3 unknown, before that pass, before that inconclusive with steps 3 and 5 unknown)."""
     analysis = _analyze(_shape(tmp_path, "media-server-out-only"))
-    assert _step_statuses(analysis) == ["ok", "ok", "unknown", "ok", "ok"]
+    assert _step_statuses(analysis) == ["ok"] * 5
     steps = analysis.sessions[0].steps
     assert "the media server's ACKs acknowledge 600003 B of it (backup" in steps[4].detail
     assert "acknowledged by the receiver's ACKs" in steps[2].detail
@@ -108,7 +108,8 @@ def test_media_server_side_only_is_proved_by_its_acks(tmp_path: Path) -> None:
     assert "0 B agent -> media server" not in steps[0].detail
     assert [f.code for f in analysis.findings if str(f.severity) != "info"] == \
         ["capture_one_direction"]
-    assert analysis.verdict == "inconclusive"
+    assert "cannot be checked" in steps[2].detail
+    assert analysis.verdict == "pass"
     [data] = [c for c in analysis.traffic.connections if c.role == "data"][:1]
     assert data.resp_bytes == 0 and data.resp_acked_unseen == 200001  # 200000 B + FIN
 

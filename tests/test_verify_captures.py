@@ -25,7 +25,8 @@ _TRAFFIC: dict[str, Traffic] = {}
 
 
 def run(name: str, profile: str = "ndmp", config=LAB) -> Analysis:
-    config = replace(config, profile=profile)
+    # Given, as --profile gives it (no profile inferred: verify.plain_reading).
+    config = replace(config, profile=profile, explicit=config.explicit | {"profile"})
     if name not in _TRAFFIC:
         _TRAFFIC[name] = read_traffic([str(CAPTURES / f"{name}.pcap")], config)
     return analyze(_TRAFFIC[name], config)  # sessions start afresh on each analysis

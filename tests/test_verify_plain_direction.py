@@ -1,5 +1,7 @@
-"""A plain NDMP job analyzed with the default profile (backup-exec-9): the first fix names
-`--profile ndmp` (flowcheck.verify.plain_direction).
+"""A plain NDMP job analyzed with no profile given is judged by the ndmp profile
+(flowcheck.verify.plain_reading, new-user trial 54); analyzed with backup-exec-9 given,
+or where the capture cannot show it is plain NDMP, the first fix names `--profile ndmp`
+(flowcheck.verify.plain_direction).
 
 Amanda's ndmjob (captures/ndmjob, README "what a verifier should see") announces with
 MOVER_LISTEN + DATA_CONNECT (v2: the mover's address inside DATA_START_BACKUP): the media
@@ -64,21 +66,43 @@ def _first_advice(capsys: Capsys, capture: Path) -> str:
     return "\n".join(rows)
 
 
-@pytest.mark.parametrize("name", ["v4-backup", "v3-backup", "v2-backup", "v4-three-resources",
-                                  "v4-agent-out-of-range", "v4-backup-media-firewall-drop"])
-def test_plain_ndmp_job_under_the_default_profile_names_profile_ndmp_first(name: str,
+PLAIN = ["v4-backup", "v3-backup", "v2-backup", "v4-three-resources", "v4-agent-out-of-range",
+         "v4-backup-media-firewall-drop"]
+
+
+@pytest.mark.parametrize("name", PLAIN)
+def test_plain_ndmp_job_with_no_profile_given_is_judged_as_plain_ndmp(name: str,
         capsys: Capsys) -> None:
-    """The first fix names --profile ndmp, or, when an error of the job itself leads
-    (v4-backup-media-firewall-drop: its data connection dropped, which no profile
-    explains away), the note right under it (new-user trial: the error that failed the
-    job leads, the profile's hint follows it)."""
+    """No profile given: no Backup Exec sign, the mover listening, so the ndmp profile
+    judges it (flowcheck.verify.plain_reading; new-user trial 54: v4-backup, a job that
+    worked, read FAIL for the callback it never needs): the verdict, exit code and
+    findings of --profile ndmp, and profile_inferred."""
     capture = CAPTURES / "ndmjob" / f"{name}.pcap"
-    advice = _first_advice(capsys, capture)
-    assert "--profile ndmp" in advice.split("\n")[0] or \
-        advice.split("\n")[1].startswith("note:  analyze the capture again with --profile ndmp"), \
-        advice
-    done = _analyze(capsys, capture, "--format", "json")
+    default = _analyze(capsys, capture, "--format", "json")
+    plain = _analyze(capsys, capture, "--profile", "ndmp", "--format", "json")
+    inferred, given = json.loads(default.stdout), json.loads(plain.stdout)
+    assert default.returncode == plain.returncode
+    assert inferred["verdict"] == given["verdict"]
+    assert sorted(f["code"] for f in inferred["findings"]) == sorted(
+        [f["code"] for f in given["findings"]] + ["profile_inferred"])
+    assert [[s["status"] for s in session["steps"]] for session in inferred["sessions"]] == \
+        [[s["status"] for s in session["steps"]] for session in given["sessions"]]
+
+
+@pytest.mark.parametrize("name", PLAIN)
+def test_plain_ndmp_job_under_backup_exec_given_names_profile_ndmp_first(name: str,
+        capsys: Capsys) -> None:
+    """With --profile backup-exec-9 given, the user's profile judges it: step_missing
+    (the callback), and each fix that suggests --profile ndmp says it before the ranges,
+    once; the first fix names it unless an error of the job itself leads
+    (v4-backup-media-firewall-drop: its data connection dropped, which no profile
+    explains away)."""
+    capture = CAPTURES / "ndmjob" / f"{name}.pcap"
+    if name != "v4-backup-media-firewall-drop":
+        assert "--profile ndmp" in _first_fix(capsys, capture, "--profile", "backup-exec-9")
+    done = _analyze(capsys, capture, "--profile", "backup-exec-9", "--format", "json")
     findings = json.loads(done.stdout)["findings"]
+    assert "profile_inferred" not in {f["code"] for f in findings}
     suggesting = [f for f in findings if "--profile ndmp" in f["fix"]]
     assert {f["code"] for f in suggesting} >= {"step_missing"}
     for finding in suggesting:

@@ -110,18 +110,19 @@ def test_ladder_draws_the_refusal(tmp_path: Path, name: str, sender: str, code: 
 
 
 def test_source_side_of_the_refused_data_connection_reads_its_give_up(tmp_path: Path) -> None:
-    """The media server's side of data-port-in-use holds the data SYN, not the RST: the
-    answer travelled the way the capture lacks. The DATA_LISTEN replies did too, so step
-    3 is unknown (verify.lost_announcement). Step 4 was unknown until field check 53:
-    the media server closed the session 48.2 ms after that one SYN, before TCP would
-    have sent it again, with no byte on it, as a connect fails at once only on a reject
-    (verify.gave_up): failed, data_unanswered "most likely rejected", the verdict fail
-    (the whole capture's: data_refused)."""
+    """The media server's side of data-port-in-use holds the data SYN, not the RST: the answer
+    travelled the way the capture lacks. The DATA_LISTEN replies did too; the data the
+    second resource's connection carried shows them reached (step 3 ok, the address
+    unchecked: verify.lost_announcement, new-user trial 54). Step 4 was unknown until
+    field check 53: the media server closed the session 48.2 ms after that one SYN,
+    before TCP would have sent it again, with no byte on it, as a connect fails at once
+    only on a reject (verify.gave_up): failed, data_unanswered "most likely rejected",
+    the verdict fail (the whole capture's: data_refused)."""
     one_way = sent_by(tmp_path, ROOT / "lab/data-port-in-use.pcap", M)
     analysis = _analyze(one_way, "lab/data-port-in-use")
     assert analysis.verdict == "fail"
     assert [s.status for s in analysis.sessions[0].steps] == [
-        "ok", "ok", "unknown", "failed", "ok"]
+        "ok", "ok", "ok", "failed", "ok"]
     [error] = [f for f in analysis.findings if str(f.severity) == "error"]
     assert error.code == "data_unanswered"
     assert "CONNECT_CLOSE, frame 58) 48.2 ms after it with no data moved" in error.message

@@ -2,7 +2,8 @@
 listen, when the capture shows them working (flowcheck.verify.wrong_way).
 
 A new user's `flowcheck analyze captures/ndmjob/v4-backup.pcap` (a good plain NDMP
-backup, the default profile backup-exec-9) led the fix with `--profile ndmp`, then went
+backup, the default profile backup-exec-9; since new-user trial 54 that reads as plain
+NDMP, so these tests give --profile backup-exec-9) led the fix with `--profile ndmp`, then went
 on "Until then, for this job: the firewall must allow TCP from 10.77.0.2 to 10.77.0.1
 port 5014", the very connection the capture shows established and carrying 2,037,760 B;
 with --media-range 5001-5100 it asked to allow that range. A rule for a path the capture
@@ -39,8 +40,9 @@ LEAD = ("Analyze the capture again with --profile ndmp: its announcements have t
 def _analysis(path: Path, flags: dict[str, object] | None = None,
               file_values: dict[str, object] | None = None) -> Analysis:
     """flowcheck analyze in this process: no configuration file unless file_values,
-    `flags` as if given on the command line."""
-    config = build_config(file_values or {}, flags or {})
+    `flags` as if given on the command line, --profile backup-exec-9 among them (with no
+    profile given, plain NDMP is judged by the ndmp profile: verify.plain_reading)."""
+    config = build_config(file_values or {}, {"profile": "backup-exec-9", **(flags or {})})
     return analyze(read_traffic([str(path)], config), config)
 
 

@@ -154,8 +154,10 @@ def _hole(side: str, frame: int, own: list[NdmpMessage], messages: list[NdmpMess
                       f"capture holds (frame{'s' if len(read) > 1 else ''} "
                       f"{', '.join(str(m.frame) for m in read)})")
         else:
-            words += (", so unless a DATA_GET_STATE or MOVER_GET_STATE reply names the "
-                      "endpoint, the announcement step is unknown")
+            words += (": the announcement step rests on that data (ok when it flowed: "
+                      "the announcement reached the connector), and whether the address "
+                      "given is the one reached cannot be checked unless a DATA_GET_STATE "
+                      "or MOVER_GET_STATE reply names the endpoint")
     return words
 
 

@@ -138,7 +138,8 @@ def _render_verdict(analysis: Analysis, console: Console) -> None:
     _render_summary(analysis, console)
     console.print(source_words(config), style="dim", highlight=False, markup=False)
     console.print(
-        f"profile {escape(config.profile)}; NDMP port {config.ndmp_port}; media range "
+        f"profile {escape(config.profile)}{_inferred(analysis)}; NDMP port {config.ndmp_port}; "
+        "media range "
         f"{format_ranges(config.media_range)}; agent range {format_ranges(config.agent_range)}"
         f"; port hold {config.port_hold_seconds:g} s", style="dim", highlight=False)
     if analysis.verdict == "inconclusive":
@@ -146,6 +147,14 @@ def _render_verdict(analysis: Analysis, console: Console) -> None:
     midway = mid_job_note(analysis)
     if midway:
         console.print(midway, style="yellow", highlight=False)
+
+
+def _inferred(analysis: Analysis) -> str:
+    """" (read from the traffic: profile_inferred)" when no profile was given and the
+    capture was judged by the one it reads as (verify.plain_reading); "" otherwise."""
+    if any(f.code == "profile_inferred" for f in analysis.findings):
+        return " (no profile given; the capture reads as plain NDMP: profile_inferred)"
+    return ""
 
 
 def _render_summary(analysis: Analysis, console: Console) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from flowcheck.findings import CAPTURE_LIMITS
 from flowcheck.model import Severity
 from flowcheck.verify.late_job import after_ring_hole
 
@@ -16,24 +17,27 @@ if TYPE_CHECKING:
 INCONCLUSIVE_NOTE = ("No error found, but the capture cannot show whether every step "
                      "worked (steps marked unknown say why): capture the whole job, both "
                      "directions, with tcpdump -s 0 and no port filter.")
-# Findings that say the capture itself lacks something (cut, lost, filtered, one way,
-# started or ended mid-job): with none, an inconclusive verdict is the job's doing.
-CAPTURE_LIMITS = frozenset({
-    "ndmp_partial", "capture_truncated", "capture_started_mid_session", "capture_ring_gap",
-    "capture_unreadable", "capture_loss", "capture_ended_early", "capture_one_direction",
-    "capture_unread_encapsulation", "capture_filtered", "capture_clock_stepped",
-    "capture_undecodable_packets"})
 
 
 def inconclusive_note(analysis: Analysis) -> str:
     """The note under an inconclusive verdict: INCONCLUSIVE_NOTE, or, with no session
     and a no_control_session (a capture flowcheck could not read: its link type, the
     snap length, a tunnel; or none of the job), a pointer to that finding, whose words
-    say what the capture holds and the fix (trial 24 D6: "tcpdump -s 0" for 802.11)."""
+    say what the capture holds and the fix (trial 24 D6: "tcpdump -s 0" for 802.11);
+    with no session and a capture_filtered (the control connection left out), a pointer
+    to it."""
     if not analysis.sessions and any(f.code == "no_control_session"
                                      for f in analysis.findings):
         return ("Nothing of the job could be judged: no NDMP control connection could be "
                 "read (no_control_session says what the capture holds, and the fix).")
+    if not analysis.sessions and any(f.code == "capture_filtered" for f in analysis.findings):
+        # The job's other connections without their control connection (trial 54).
+        return ("Nothing of the job's steps could be judged: the capture left out its "
+                "control connection (capture_filtered says what it holds, and the fix).")
+    if any(f.code == "step_unknown" for f in analysis.findings):
+        return ("No error found, but the capture cannot show whether every step worked "
+                "(step_unknown and the steps marked unknown say why): capture the whole job, "
+                "both directions, with tcpdump -s 0 and no port filter.")
     if not any(f.code in CAPTURE_LIMITS for f in analysis.findings) and any(
             f.severity == Severity.WARNING for f in analysis.findings):
         if _encrypted(analysis):

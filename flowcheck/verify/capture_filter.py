@@ -28,6 +28,7 @@ from flowcheck.bpf import filter_results
 from flowcheck.config import Config
 from flowcheck.model import CaptureInfo, Connection, Finding, Severity
 from flowcheck.profiles import Profile
+from flowcheck.verify.control_left_out import explain_left_out
 from flowcheck.verify.late_start import explain_late_start
 
 _SYN, _SYN_ACK = 0x02, 0x12
@@ -205,6 +206,9 @@ def _explained(finding: Finding, captures: list[CaptureInfo], connections: list[
     late = explain_late_start(finding, connections, config, profile)
     if late is not None:
         return late
+    left_out = explain_left_out(finding, connections, config)
+    if left_out is not None:
+        return left_out  # the job's other connections opened in it (control_left_out)
     loopback = [c.interface for c in captures if c.interface in _LOOPBACK_NAMES]
     if loopback and connections:
         name = loopback[0]

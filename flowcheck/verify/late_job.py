@@ -22,8 +22,9 @@ found in the captured part stay failures (an error: the verdict is fail anyway);
 session whose job had ended before the capture (after_close.job_ended: "not a job in the
 capture", docs/findings.md data_refused), a capture a filter kept no SYN of
 (capture_filtered: the handshake is the filter's), a session first seen after a hole
-inside a ring (capture_ring_gap) and a job whose session's start is in the capture are
-left as they are.
+inside a ring (capture_ring_gap), a job whose session's start is in the capture and one
+whose every configured resource (`resources`) the capture holds, announced and connected
+(all_resources_seen: none is left to have failed before it), are left as they are.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from __future__ import annotations
 from flowcheck.model import Connection, NdmpMessage, Session, connection_ends
 from flowcheck.model.traffic import endpoint
 from flowcheck.profiles import Profile
-from flowcheck.sessions import message_op
+from flowcheck.sessions import announcement_groups, message_op
 from flowcheck.sessions.classify import DATA_INTENT
 from flowcheck.verify.after_close import job_ended
 from flowcheck.verify.context import Context, session_uids
@@ -78,6 +79,8 @@ def joined_late_words(ctx: Context, session: Session, control: Connection) -> st
         return None  # its callback opened in the capture, before the job: the session's
     if job_ended(ctx, session) is not None or ctx.has_error(session.id):
         return None
+    if all_resources_seen(ctx, session):
+        return None  # no resource of the job is left to have come before the capture
     uids = session_uids(session)
     captured = [conn for uid in uids if (conn := ctx.by_uid.get(uid)) is not None
                 and conn.first_frame]
@@ -100,6 +103,24 @@ def joined_late_words(ctx: Context, session: Session, control: Connection) -> st
                f"so its first job message in the capture (the {message_op(job)} "
                f"{job.type}, frame {job.frame}) may be a later resource's")
             + ": a resource before the capture may have failed there")
+
+
+def all_resources_seen(ctx: Context, session: Session) -> bool:
+    """Does the capture hold every resource of the job, `resources` being configured:
+    at least that many endpoints announced whole on the session's control connection
+    and that many of its data connections opened in the capture (their SYN in it)? Then
+    no resource came before the capture: each resource takes its own announcement and
+    data connection, and one whose port failed is skipped, not retried (flow-model.md),
+    so a failed one before the capture would make one more than configured (new-user
+    trial 54: lab/clean-3-resources without its first 17 frames, all three resources'
+    DATA_LISTEN and data connections in it, read inconclusive "for the job as a whole")."""
+    resources = ctx.config.resources
+    if not resources:
+        return False
+    opened = [uid for uid in session.data_connections
+              if (conn := ctx.by_uid.get(uid)) is not None and conn.syn_seen]
+    return len(announcement_groups(session.announced)) >= resources \
+        and len(opened) >= resources
 
 
 def after_ring_hole(session: Session) -> bool:

@@ -82,9 +82,12 @@ from flowcheck.verify.way_back import answer_uncaptured
 def check_links(ctx: Context) -> None:
     """Every session's connections in turn (control, callback, data, cut announcements,
     backup network), then the connections between the hosts that none announced; with
-    no session, no_control_session."""
+    no session, no_control_session and those connections between configured hosts."""
     if not ctx.sessions:
         no_control_session(ctx)
+        # The configured hosts' connections no session explains (trial 54: a capture
+        # that left out the control connection listed the job's as role other, silent).
+        _check_unannounced(ctx)
         return
     for session in ctx.sessions:
         control = ctx.by_uid[session.control_uid]

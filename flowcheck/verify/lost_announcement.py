@@ -4,16 +4,25 @@ direction the capture lacks), or read with its address cut (the snap length) or 
 before the capture started; the data connections are matched by direction and ports
 (Session.match_reason, Session.port_matched).
 
-Data that flowed on such a connection shows the announced port was reached, not that
-the announcement named the address it was reached on: a NAT device between the hosts
-delivers a connection to the announced port under another address (the job runs;
-`announced_address_mismatch` when the announcement is seen: captures/lab
-/announced-address-nat, which read PASS without its DATA_LISTEN reply, frame 21, or
-captured `-Q out` on the media server). A DATA_GET_STATE or MOVER_GET_STATE reply that
-names the endpoint a connection reached (Session.port_named, flowcheck.sessions.named)
-shows it; without one step 3 is `unknown` when the announcing message is not in the
-capture. An announcement read with its address cut (the snap length), in an address
-type flowcheck cannot read, or sent before the capture started stays `ok`.
+One rule, whatever hid the address (new-user trial 54 found four readings of one blind
+spot: `unknown` with a NAT paragraph for a capture of one direction whose ACKs proved
+600,000 B delivered, `ok` for the snap length's cut, `ok` "announced before the capture
+started" for an announcement never seen, whose data connection failed): what the capture
+proves. Data that flowed on a matched connection shows the announcement reached the
+connector (it reached the announced port): step 3 `ok`, whichever way the address went
+missing (one direction, the sniffer's loss, a filter, the snap length's cut, before the
+capture started); so does an announcing message the capture holds with its address cut
+by the snap length (its header read: a message counts so, contract.md), data or not.
+Whether the announcement named the address the connection reached cannot be checked without it: a
+NAT device between the hosts delivers a connection to the announced port under another
+address (`announced_address_mismatch`, an error, when the address is read:
+captures/lab/announced-address-nat); the detail says so, unless a captured
+DATA_GET_STATE or MOVER_GET_STATE reply names the endpoint (Session.port_named,
+flowcheck.sessions.named: "so the announcement worked"). With no such data (a data
+connection that failed, none at all) nothing shows the announcement reached: `unknown`.
+An address in the capture in a type flowcheck cannot read stays `ok`. A control
+connection in TLS is no missing address but a hidden conversation (the job's replies and
+halts too): there step 3 stays `unknown` unless a reply names the endpoint.
 """
 
 from __future__ import annotations
@@ -37,54 +46,66 @@ def unnamed(session: Session) -> list[str]:
     return [uid for uid in session.port_matched if uid not in session.port_named]
 
 
-def unnamed_words(session: Session, carried: str, reached: list[str]) -> str:
-    """Why data that flowed (`carried`: "C3 carried 200000 bytes to the media server",
-    or "" for the connections merely matched) does not show an announcement whose
-    address the capture lacks was right (the module's docstring); reached: the unnamed
-    connections that opened (a refused one reached no endpoint: seed 109 run 23)."""
-    what = carried or f"{', '.join(session.port_matched)} matched by direction and ports"
-    return (f"{what}, but that shows only that the announced port was reached, not that "
-            "the announcement named the address it was reached on (a NAT device between "
-            "the hosts delivers a connection to the announced port under another address: "
-            "announced_address_mismatch when the announcement is seen), and no "
-            "DATA_GET_STATE or MOVER_GET_STATE reply in the capture names the endpoint "
-            f"{', '.join(reached)} reached, so whether the announcement was right "
-            "cannot be seen")
+def unchecked_words(session: Session, reached: list[str]) -> str:
+    """What data that flowed cannot show of an announcement whose address the capture
+    lacks (the module's docstring); reached: the connections that carried it, those no
+    DATA_GET_STATE / MOVER_GET_STATE reply names."""
+    return (f"whether it named the address {', '.join(reached)} reached cannot be checked "
+            "(announced_address_mismatch needs the address read; no DATA_GET_STATE or "
+            "MOVER_GET_STATE reply in the capture names that endpoint)")
 
 
 def address_unseen_step(ctx: Context, session: Session, spec: StepSpec,
                         control: Connection) -> Step:
     """Step 3 for a session whose announcements' addresses the capture lacks
-    (Session.match_reason set, or cut_announcements)."""
+    (Session.match_reason set, or cut_announcements): one rule whatever hid them (the
+    module's docstring): `ok` when a connection matched to them carried the job's data
+    (the announcement reached the connector) or the announcing message is in the
+    capture with its address cut, the detail saying whether a captured
+    DATA_GET_STATE / MOVER_GET_STATE reply names the endpoint or the address cannot be
+    checked; `unknown` when none did, or a reply the capture lacks may have refused a
+    resource, or the agent closed on a request the capture lacks."""
     frames = [frame for frame, _, _ in session.cut_announcements]
     words = cut_announcement_words(session, ctx)
     closed = unanswered_close_words(ctx, session, control)
     if closed:  # the agent closed on a request the capture does not hold
         return make_step(spec, "unknown", [control.uid], frames, f"unknown: {closed}; {words}")
     carried = job_bytes(ctx, session, [ctx.by_uid[u] for u in session.port_matched])
-    if session.match_reason == "capture_start" or session.cut_announcements:
-        # The announcing message is on the wire (its header and error were read), or
-        # came before the capture; only its address is missing from the capture.
-        named = named_words(session)
-        return make_step(spec, "ok", [control.uid], frames,
-                         f"{words}{f' ({named})' if named else ''}")
-    # No announcing message could be read at all: a data connection that carried the
-    # job's bytes shows the announced port reached; a reply naming its endpoint, the
-    # address too.
     asked = unseen_replies(ctx, session)
     if carried and asked:  # a resource's endpoint reply, unseen, may have refused it
         return make_step(spec, "unknown", [control.uid], [m.frame for m in asked],
                          f"unknown: {unseen_replies_words(session, asked)}; {carried}")
-    if carried and session.match_reason != "snap_length":
-        if unnamed(session):
-            reached = [uid for uid in unnamed(session)
-                       if is_open(judged(ctx, ctx.by_uid[uid]))] or unnamed(session)
-            return make_step(spec, "unknown", [control.uid], frames,
-                             f"unknown: {words}; {unnamed_words(session, carried, reached)}")
+    if session.match_reason == "address_type":
+        # The address is in the capture, in a type flowcheck does not read: no
+        # capture would show more.
+        named = named_words(session)
         return make_step(spec, "ok", [control.uid], frames,
-                         f"{words}; {carried}, so the announcement worked "
-                         f"({named_words(session)})")
+                         f"{words}{f' ({named})' if named else ''}")
+    # The announcing message read, its address cut (cut_announcements: its header is in
+    # the capture, and a message counts so: contract.md), or data that flowed on a
+    # matched connection (it reached the announced port): the announcement was made and
+    # reached. A stream the snap length left no message of ties nothing to one.
+    if session.cut_announcements or (carried and session.match_reason != "snap_length"):
+        named = named_words(session)
+        reached = [uid for uid in unnamed(session)
+                   if is_open(judged(ctx, ctx.by_uid[uid]))]
+        checked = "; ".join(w for w in (
+            f"so the announcement worked ({named})" if named else "",
+            unchecked_words(session, reached) if reached else "") if w)
+        if not carried:  # its message alone shows it
+            return make_step(spec, "ok", [control.uid], frames,
+                             words + (f"; {checked}" if checked else ""))
+        if reached and session.match_reason == "encrypted":
+            # TLS hides the whole conversation, not the address alone: the job's replies
+            # and halts too (docs/findings.md: a clean job in TLS reads inconclusive).
+            return make_step(spec, "unknown", [control.uid], frames,
+                             f"unknown: {words}; {carried}: the announcement reached the "
+                             f"connector, but {checked}")
+        return make_step(spec, "ok", [control.uid], frames,
+                         f"{words}; {carried}: the announcement reached the connector"
+                         + (f"; {checked}" if checked else ""))
     proof = (f"{carried}, but nothing ties them to an announcement" if carried else
              f"but {tied_words(ctx, session)}" if session.port_tied else
-             "and no data connection that carried the job's bytes proves it")
+             "no data connection carried the job's data to show that the announcement "
+             "reached the connector")
     return make_step(spec, "unknown", [control.uid], frames, f"unknown: {words}; {proof}")

@@ -1,0 +1,120 @@
+"""no_control_session when the capture holds the job's other connections: capture_filtered.
+
+A job opens its callback and its data connections only after its control connection
+asked for them (flow-model.md, steps 1-4). A capture that holds such connections opening
+(their SYN in it) between the configured media server and agent, and not one packet of
+a control connection (none to or from the NDMP port, none decoded as NDMP), left the
+control connection out: a capture or display filter on the NDMP port (`tshark -Y 'not
+tcp.port==10000'`), or a capture point the control connection does not pass (another
+interface, another path). That is no "wrong capture" with no sign of the job
+(no_control_session, an error: contract.md), nor a capture that started while the
+control connection was idle (flowcheck.verify.late_start: that one holds no opening
+between the hosts). The finding is then `capture_filtered` (the capture leaves out a
+connection the job made), a warning: nothing of steps 1-3 can be judged, and the verdict
+is inconclusive (new-user trial 54: captures/lab/clean-3-resources without port 10000
+read FAIL, "check --ndmp-port").
+
+The evidence must tie the connections to a job, or a file copy between two hosts on a
+wrong --ndmp-port would read as a job (the same bar as late_start): both sides pinned by
+the configuration (hosts, or a range narrower than the default), every connection kept
+here between a configured media server and agent, each end's port in its side's range
+and opened the way the profile has that connection open (the agent into the media range:
+a callback, or plain NDMP's data connection to the mover; the media server into the
+agent range: a data connection), and one of them carrying bulk data one way (at least
+BULK_BYTES, the other way ACKs only), as a backup's or a restore's data connection does;
+and no other connection between those hosts: one that fits neither shape may be the
+control connection itself on another port than --ndmp-port, unread (its NDMP cut by the
+snap length), which is the wrong port (no_control_session stays).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from operator import attrgetter
+
+from flowcheck.config import Config
+from flowcheck.model import Connection, Finding, Severity
+from flowcheck.model.traffic import endpoint
+from flowcheck.verify.late_start import BULK_BYTES, ONE_WAY, _pinned, _sent
+
+LISTED = 4  # connections named in the message
+
+
+def _job_shaped(conn: Connection, config: Config) -> str:
+    """"a callback's shape" / "a data connection's shape" when the connection opened in
+    the capture between a configured media server and agent the way a job's would (see
+    the module's docstring); "" otherwise."""
+    if not conn.syn_seen:
+        return ""
+    media, agents = config.media_servers, config.remote_agents
+    if (not media or conn.resp_h in media) and (not agents or conn.orig_h in agents) \
+            and config.in_media_range(conn.resp_p) and config.in_agent_range(conn.orig_p) \
+            and conn.orig_h != conn.resp_h:
+        return "the agent into the media range"
+    if (not media or conn.orig_h in media) and (not agents or conn.resp_h in agents) \
+            and config.in_media_range(conn.orig_p) and config.in_agent_range(conn.resp_p) \
+            and conn.orig_h != conn.resp_h:
+        return "the media server into the agent range"
+    return ""
+
+
+def _bulk(conn: Connection) -> int:
+    """The bytes one side sent (each once, or known from the other side's ACKs) when the
+    connection carried bulk data one way, the other side ACKs only; 0 otherwise."""
+    (orig, _), (resp, _) = _sent(conn, True), _sent(conn, False)
+    sent, back = max(orig, resp), min(orig, resp)
+    return sent if sent >= BULK_BYTES and back * ONE_WAY <= sent else 0
+
+
+def _words(conn: Connection, shape: str) -> str:
+    sent = _bulk(conn)
+    carried = f", {sent:,} bytes one way" if sent else ""
+    return (f"{conn.uid} {endpoint(conn.orig_h, conn.orig_p)} -> "
+            f"{endpoint(conn.resp_h, conn.resp_p)} ({shape}{carried})")
+
+
+def explain_left_out(finding: Finding, connections: list[Connection],
+                     config: Config) -> Finding | None:
+    """no_control_session (an error, its capture holding no connection to the NDMP port
+    nor any decoded as NDMP: the caller's case) made a capture_filtered warning when the
+    capture holds connections a job opens after its control connection, tied to a job by
+    the configuration (module docstring); None otherwise."""
+    if finding.severity != Severity.ERROR or not _pinned(config):
+        return None
+    port = config.ndmp_port
+    if any(c.orig_p == port or c.resp_p == port for c in connections):
+        return None  # traffic on the NDMP port is the port's own case (other_protocol)
+    shaped = [(c, shape) for c in sorted(connections, key=attrgetter("first_frame"))
+              if (shape := _job_shaped(c, config))]
+    if not shaped or not any(_bulk(c) for c, _ in shaped):
+        return None
+    hosts = {h for c, _ in shaped for h in (c.orig_h, c.resp_h)}
+    if any(c.orig_h in hosts and c.resp_h in hosts and not _job_shaped(c, config)
+           for c in connections):
+        # Another connection between those hosts may be the control connection on
+        # another port than --ndmp-port, unread (its NDMP cut or not NDMP): the wrong
+        # port, still no_control_session (tests/test_late_start_control.py).
+        return None
+    listed = "; ".join(_words(c, shape) for c, shape in shaped[:LISTED])
+    more = len(shaped) - LISTED
+    listed += f"; and {more} more" if more > 0 else ""
+    many = len(shaped) > 1
+    return replace(
+        finding, code="capture_filtered", severity=Severity.WARNING,
+        frames=[c.first_frame for c, _ in shaped if c.first_frame],
+        ts=shaped[0][0].ts,
+        message=f"The capture left out the job's NDMP control connection: it holds no packet "
+                f"to or from the NDMP port {port} and nothing decoded as NDMP, yet "
+                f"{len(shaped)} connection{'s' if many else ''} that a job opens only after "
+                f"its control connection asked for {'them' if many else 'it'} opened in it, "
+                f"between {' and '.join(sorted(hosts))} (configured as the job's hosts, each "
+                f"port in its side's range), one carrying a data connection's bulk data: {listed}. "
+                "A capture or display filter that dropped the NDMP port, or a capture point "
+                "the control connection does not pass (another interface or path), leaves "
+                "it out; this is not a capture without the job. Nothing of the control "
+                "connection, the callback's request or the announcements can be judged, "
+                "nor these connections tied to a session (unannounced_connection).",
+        fix=f"Capture again with the control connection in it: no filter on port {port} "
+            "(or one that keeps it), on the media server's interface toward the agent, from "
+            "before the job starts; if the job's control connection uses another port, set "
+            "--ndmp-port.")

@@ -1,0 +1,104 @@
+"""profile_inferred: a capture of plain NDMP analyzed with no profile given is judged by
+the ndmp profile, not failed for the Backup Exec callback it never needed.
+
+With no profile given (no --profile, none in the configuration file) flowcheck's default
+is backup-exec-9, whose step 2 is the agent's callback to the job engine. Plain NDMP
+(Amanda's ndmjob, a filer's NDMP server) never calls back, so a capture of its job read
+FAIL, step_missing and step_out_of_order, though the job moved its data and halted with
+success (new-user trial 54: captures/ndmjob/v4-backup.pcap, exit 1, the fix itself saying
+`--profile ndmp`). A job cannot have failed for want of a callback it never needed: when
+the capture shows plain NDMP's sequence and no sign of Backup Exec, it is judged by the
+ndmp profile and an info finding says so up front.
+
+The capture reads as plain NDMP when, over its judged sessions (not side traffic):
+- none shows a Backup Exec sign: no vendor message (Backup Exec's job engine port travels
+  in one: ndmp_vendor_message); no callback before the announcements (a connection from
+  the agent into the media range read as one, whatever its outcome, that opened before
+  every announcement with the mover listening: Backup Exec's agent calls back first;
+  one after such an announcement is plain NDMP's data connection to the mover), nor
+  candidates for one; without a callback, no step 2 other than `missing` or
+  `not_applicable` (an `unknown` one is no evidence either way: the capture may have
+  left the callback out);
+- at least one announcement has the media server's mover listening (MOVER_LISTEN reply,
+  DATA_CONNECT, v2's DATA_START_*: the agent connects, plain NDMP's three-way backup),
+  none has the agent listening (Backup Exec's direction: DATA_LISTEN).
+A Backup Exec job whose callback a firewall blocks keeps its vendor message (or its
+callback's SYNs) and still fails (captures/trial26-middlebox, field38-matrix).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from flowcheck.config import Config
+from flowcheck.findings import make_finding
+from flowcheck.model import Announcement, Connection, Finding, NdmpStream, Session
+from flowcheck.profiles import Profile
+from flowcheck.verify.attempts import listener_of
+from flowcheck.verify.plain_direction import mover_announcements
+
+PLAIN_PROFILE = "ndmp"
+_NO_SIGN = ("missing", "not_applicable")
+
+
+def plain_announcements(sessions: Sequence[Session], findings: Sequence[Finding],
+                        connections: Sequence[Connection], config: Config,
+                        profile: Profile) -> list[Announcement]:
+    """The mover-listening announcements (time order) of a capture that reads as plain
+    NDMP (module docstring) analyzed with the default profile, none given; [] when the
+    profile was given, is not the default's shape (a callback connection, the media
+    server connecting) or the capture shows a Backup Exec sign."""
+    if "profile" in config.explicit or config.profile != Config().profile \
+            or profile.callback != "connection" or profile.connector != "media_server":
+        return []
+    judged = [s for s in sessions if not s.side]
+    if not judged or any(f.code == "ndmp_vendor_message" for f in findings):
+        return []
+    by_uid = {c.uid: c for c in connections}
+    kinds = [spec.kind for spec in profile.steps]
+    for session in judged:
+        movers = mover_announcements(session)
+        if any(a.listener != "mover" for a in session.announced) or any(
+                listener_of(name) != "mover" for _, name, _ in session.cut_announcements):
+            return []  # the agent listening: Backup Exec's direction
+        if session.callback_ambiguous:
+            return []
+        callback = by_uid.get(session.callback_uid or "")
+        if callback is not None and all(a.frame > callback.first_frame for a in movers):
+            # Opened before any announcement with the mover listening: Backup Exec's agent
+            # calls back before the data port is announced (verify.plain_direction). One
+            # after it is plain NDMP's data connection to the mover read as the callback
+            # (captures/trial34-big/ndmjob-snap96-default-profile).
+            return []
+        if callback is None and any(
+                step.status not in _NO_SIGN
+                for step, kind in zip(session.steps, kinds, strict=False) if kind == "callback"):
+            return []  # the callback step unknown: the capture may have left it out
+    return sorted((a for s in judged for a in mover_announcements(s)), key=lambda a: a.frame)
+
+
+def profile_inferred(shown: list[Announcement], default: Profile,
+                     streams: Sequence[NdmpStream]) -> Finding:
+    """The info finding that says the capture is judged by the ndmp profile: which
+    announcements show plain NDMP (their frames; dated by the first one's message in
+    `streams`, the control streams: an announcement whose address the snap length cut
+    has no time of its own), what shows no Backup Exec, and how to choose."""
+    first = shown[0]
+    ts = next((m.ts for stream in streams for m in stream.messages
+               if m.frame == first.frame), first.ts or None)
+    more = f", {len(shown) - 1} more" if len(shown) > 1 else ""
+    which = f"{first.message.removeprefix('NDMP_')}, frame {first.frame}{more}"
+    return make_finding(
+        "profile_inferred",
+        f"This capture reads as plain NDMP, so it is judged by the {PLAIN_PROFILE} profile: "
+        f"no profile was given (the default is {default.name}), and the capture shows no "
+        "sign of Backup Exec (no vendor message, no callback from the agent to the job "
+        "engine before a data endpoint was announced) while its announcements have the "
+        "media server's mover listening and the "
+        f"agent connecting ({which}), plain NDMP's three-way backup. The {default.name} "
+        "profile's callback step does not apply to such a job.",
+        f"Nothing to change if this is plain NDMP (Amanda's ndmjob, a filer's NDMP server): "
+        f"give --profile {PLAIN_PROFILE} (or profile = \"{PLAIN_PROFILE}\" in flowcheck.toml)"
+        f" to say so. If it is Backup Exec, give --profile {default.name}: its agent's "
+        "callback missing is then a failure.",
+        frames=[first.frame], ts=ts)
