@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -68,6 +70,26 @@ def test_a_gzip_file_that_does_not_inflate_in_a_directory_is_warned(
     document = analyze([str(tmp_path / "ring")], capsys)
     [unreadable] = [f for f in document["findings"] if f["code"] == "capture_unreadable"]
     assert "r.pcap1.gz: compressed data corrupt or cut" in unreadable["message"]
+
+
+def test_standard_input_that_gave_nothing_is_not_told_to_check_a_file(
+        tmp_path: Path) -> None:
+    """`tcpdump ... | flowcheck analyze - other.pcap` whose writer printed text (tcpdump
+    without -w): the fix said "Check that file"; a pipe has no file to check, its writer
+    has (field check 60's words review). A real pipe, through the command line."""
+    ring(tmp_path / "ring")
+    feed = b"12:00:00.000000 IP 10.0.0.1.40000 > 10.0.0.2.10000: Flags [S], length 0\n"
+    done = subprocess.run([sys.executable, "-m", "flowcheck", "connections", "-",
+                           str(tmp_path / "ring" / "r.pcap0"), "--format", "json"],
+                          input=feed, capture_output=True, check=False)
+    assert done.returncode == 0, done.stderr
+    [unreadable] = [f for f in json.loads(done.stdout)["findings"]
+                    if f["code"] == "capture_unreadable"]
+    assert unreadable["message"].startswith("standard input: not a pcap or pcapng file")
+    assert "that file" not in unreadable["fix"]
+    assert unreadable["fix"].startswith(
+        "Check what feeds standard input: the command before the pipe must write a pcap or "
+        "pcapng capture to its standard output (tcpdump -w -"), unreadable["fix"]
 
 
 def test_the_docs_say_so() -> None:

@@ -351,7 +351,7 @@ def test_a_session_whose_capture_ended_early_still_names_the_callbacks_that_fit_
         assert session.steps[1].detail.startswith("unknown: C3 from 10.77.0.2 to "
                                                   "10.77.0.1:5001 or C4 from 10.77.0.3 to")
     assert second.steps[1].detail.endswith(
-        "; or the capture ended 0.165 s after the control connection opened, while it was "
+        "; or the capture ended 165 ms after the control connection opened, while it was "
         "still open: the callback may have come later")
     assert [f.session for f in analysis.findings if f.code == "capture_ended_early"] == ["S2"]
 

@@ -166,7 +166,7 @@ def _ended_early(analysis: Analysis) -> Finding:
     assert analysis.verdict == "inconclusive"
     [early] = [f for f in analysis.findings if f.code == "capture_ended_early"]
     assert early.frames == [21]
-    assert early.message.startswith("The capture ended 0.040 s after the SYN of the callback "
+    assert early.message.startswith("The capture ended 39.8 ms after the SYN of the callback "
                                     "[fd77::2]:6076 -> [fd77::1]:5001, before TCP would have "
                                     "retried (3 s retransmission timeout): ")
     return early
@@ -179,7 +179,7 @@ def test_the_receivers_own_capture_shows_its_syn_arrived_and_no_answer_left() ->
     early = _ended_early(shared_analysis(STOPPED))
     assert ("whether it was answered cannot be seen. It arrived at fd77::1, where this "
             "capture was taken (its Linux cooked headers show it), and no SYN-ACK, RST or "
-            "ICMP of fd77::1's for it left in the 0.040 s after it that the capture holds "
+            "ICMP of fd77::1's for it left in the 39.8 ms after it that the capture holds "
             "of fd77::1's packets to fd77::2: a host answers a SYN at once, so fd77::1's own "
             "firewall (its input chain dropping the SYN, or its output chain the answer) or "
             "a full listen queue is the likely cause, though a busy host's outgoing queue "

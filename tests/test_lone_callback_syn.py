@@ -58,13 +58,13 @@ def test_a_lone_callback_syn_names_the_stop_and_both_readings(tmp_path: Path) ->
     assert analysis.sessions[0].steps[1].status == "failed"
     message, fix = _callback(analysis)
     assert ("tried to call the job engine back at 10.77.0.1:5001 (step 2) and failed: the "
-            "media server closed the session (CONNECT_CLOSE, frame 19) 5.501 s after its SYN "
+            "media server closed the session (CONNECT_CLOSE, frame 19) 5.5 s after its SYN "
             "with nothing further, so the job stopped after it; whether a firewall dropped or "
             "rejected it the capture cannot tell. Its one SYN (frame 17) got no answer in the "
             "capture and was never resent") in message
     assert ("no NDMP message reports how the agent's connect ended (the job engine's address "
             "travels in a vendor message, frame 15)") in message
-    assert gist(message).endswith("and failed: the media server closed the session 5.501 s "
+    assert gist(message).endswith("and failed: the media server closed the session 5.5 s "
                                   "after its SYN with nothing further, so the job stopped "
                                   "after it")
     assert fix.startswith("The capture cannot tell a drop from a reject here, and no NDMP "
@@ -119,5 +119,5 @@ def test_a_lone_rejected_callback_reads_the_same(tmp_path: Path) -> None:
     assert analysis.verdict == "fail"
     message, fix = _callback(analysis)
     assert ("(step 2) and failed: the media server closed the session (CONNECT_CLOSE, frame "
-            "19) 5.505 s after its SYN with nothing further") in message
+            "19) 5.5 s after its SYN with nothing further") in message
     assert "If dropped: allow TCP" in fix and "If rejected: if the port was in use" in fix

@@ -72,7 +72,7 @@ def test_a_connect_error_at_once_says_rejected(tmp_path: Path) -> None:
     message, fix = _unanswered(analysis)
     assert ("10.77.0.1:5080 never opened: DATA_CONNECT (frame 11) was answered "
             "NDMP_CONNECT_ERR (frame 14) by the agent") in message
-    assert "1.015 s after its SYN" in message and "most likely rejected" in message
+    assert "1.01 s after its SYN" in message and "most likely rejected" in message
     assert "if a firewall rejects it: allow TCP from 10.77.0.2 to 10.77.0.1" in fix
     assert "The capture lacks the reject" in fix
 

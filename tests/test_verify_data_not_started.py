@@ -33,7 +33,7 @@ def test_started_job_then_unrelated_traffic_is_inconclusive(tmp_path: Path) -> N
     assert [f.code for f in analysis.findings if str(f.severity) == "error"] == []
     step = analysis.sessions[0].steps[4]
     assert step.status == "unknown"
-    assert step.detail.startswith("unknown: no bytes agent to media server in the 12.0 s")
+    assert step.detail.startswith("unknown: no bytes agent to media server in the 12 s")
     assert "still running" in step.detail and "DATA_START_BACKUP (frame 25)" in step.detail
     assert analysis.verdict == "inconclusive"
     assert cli(["analyze", "--config", str(LAB / "clean-3-resources.toml"), str(capture)]) == 5

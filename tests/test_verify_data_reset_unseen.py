@@ -93,12 +93,12 @@ def test_a_reset_the_capture_ends_right_after_is_unknown_not_a_pass(tmp_path: Pa
     step = analysis.sessions[0].steps[4]
     assert step.status == "unknown"
     assert step.detail.startswith("unknown: the data connection was reset (RST, frame 301) "
-                                  "0.000 s before the capture ended: whether the job halted "
+                                  "0 ms before the capture ended: whether the job halted "
                                   "normally after it is not in the capture; ")
     assert analysis.verdict == "inconclusive"
     [early] = [f for f in analysis.findings if f.code == "capture_ended_early"]
     assert early.message.startswith(
-        "The capture ended 0.000 s after the data connection 10.77.0.1:5003 -> "
+        "The capture ended 0 ms after the data connection 10.77.0.1:5003 -> "
         "10.77.0.2:6002 was reset mid-transfer (RST, frame 301), before a halt of its job "
         "could be seen: whether the job halted normally after it")
     assert "data_reset" not in {f.code for f in analysis.findings}
@@ -130,7 +130,7 @@ def test_the_receiver_closing_then_the_capture_ending_is_unknown(tmp_path: Path)
     assert step.detail.startswith(
         "unknown: the media server 10.77.0.1 closed the data connection mid-transfer (FIN, "
         "frame 301) while the agent 10.77.0.2 was still sending, then reset it (RST, frame "
-        "303) 0.000 s before the capture ended: whether the job halted normally")
+        "303) 0 ms before the capture ended: whether the job halted normally")
 
 
 def test_a_reset_after_the_senders_own_fin_is_not_a_cut_transfer(tmp_path: Path) -> None:

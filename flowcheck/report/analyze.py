@@ -143,10 +143,12 @@ def _render_verdict(analysis: Analysis, console: Console) -> None:
         f"{format_ranges(config.media_range)}; agent range {format_ranges(config.agent_range)}"
         f"; port hold {config.port_hold_seconds:g} s", style="dim", highlight=False)
     if analysis.verdict == "inconclusive":
-        console.print(inconclusive_note(analysis), style="yellow", highlight=False)
+        console.print(inconclusive_note(analysis), style="yellow", highlight=False,
+                      markup=False)
     midway = mid_job_note(analysis)
     if midway:
-        console.print(midway, style="yellow", highlight=False)
+        console.print(midway, style="yellow", highlight=False,
+                      markup=False)
 
 
 def _inferred(analysis: Analysis) -> str:

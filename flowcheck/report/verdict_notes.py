@@ -1,15 +1,19 @@
 """The notes under the verdict, in the terminal and the HTML report alike: why an
 inconclusive verdict is one (inconclusive_note: the capture's limits, the job's TLS, or
-what the job did), and that a capture started mid-job
+what the job did; first a connection to a configured agent's NDMP port that broke after
+its handshake, when one did), and that a capture started mid-job
 covers only part of it (mid_job_note)."""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from flowcheck.findings import CAPTURE_LIMITS
-from flowcheck.model import Severity
+from flowcheck.model import Severity, Step, endpoint
+from flowcheck.sessions.unheard_ack import ack_unheard
 from flowcheck.verify.late_job import after_ring_hole
+from flowcheck.verify.other_stall import stall_note
 
 if TYPE_CHECKING:
     from flowcheck.pipeline import Analysis
@@ -25,7 +29,20 @@ def inconclusive_note(analysis: Analysis) -> str:
     snap length, a tunnel; or none of the job), a pointer to that finding, whose words
     say what the capture holds and the fix (trial 24 D6: "tcpdump -s 0" for 802.11);
     with no session and a capture_filtered (the control connection left out), a pointer
-    to it."""
+    to it. Led by broken_agent_words when a connection to a configured agent's NDMP port
+    broke after its handshake (field check 60 run 4: "No error found" over a warning that
+    the packets after the SYN never reached the agent of the job that failed)."""
+    note = _judged_note(analysis)
+    broken = broken_agent_words(analysis)
+    if not broken:
+        return note
+    if note.startswith("No error found"):
+        note = "In the sessions judged no error was found" + note[len("No error found"):]
+    return f"{broken} {note}"
+
+
+def _judged_note(analysis: Analysis) -> str:
+    """inconclusive_note's words of the sessions judged and the capture."""
     if not analysis.sessions and any(f.code == "no_control_session"
                                      for f in analysis.findings):
         return ("Nothing of the job could be judged: no NDMP control connection could be "
@@ -38,8 +55,16 @@ def inconclusive_note(analysis: Analysis) -> str:
         return ("No error found, but the capture cannot show whether every step worked "
                 "(step_unknown and the steps marked unknown say why): capture the whole job, "
                 "both directions, with tcpdump -s 0 and no port filter.")
-    if not any(f.code in CAPTURE_LIMITS for f in analysis.findings) and any(
-            f.severity == Severity.WARNING for f in analysis.findings):
+    limits = sorted({f.code for f in analysis.findings if f.code in CAPTURE_LIMITS})
+    if limits and _encrypted(analysis) and _tls_alone_hides(analysis):
+        # The steps unknown are TLS's alone: no snap length or whole capture shows them
+        # (field check 60 run 3: "-s 0" asked of a capture whose snap length hid no step).
+        return ("No error found, but the capture cannot show whether every step "
+                "worked (steps marked unknown say why): the control connection is in "
+                "TLS (ndmp_undecodable), which hides the job's NDMP messages from any "
+                f"capture, so the capture's own limits ({', '.join(limits)}) are not why a step "
+                "is unknown.")
+    if not limits and any(f.severity == Severity.WARNING for f in analysis.findings):
         if _encrypted(analysis):
             # A job in TLS hides its NDMP messages from any capture: the steps they
             # decide are unknown however far the job got (lab matrix seed 112 run 10: a
@@ -62,6 +87,59 @@ def _encrypted(analysis: Analysis) -> bool:
     or from its first byte)?"""
     tls = {s.uid for s in analysis.traffic.streams if s.tls_from}
     return any(session.control_uid in tls for session in analysis.sessions)
+
+
+_CODE = re.compile(r"\(([a-z]+(?:_[a-z]+)+)[),;:]")
+
+
+def _unknown_steps(analysis: Analysis) -> list[Step]:
+    """Every session's steps marked unknown."""
+    return [step for session in analysis.sessions for step in session.steps
+            if step.status == "unknown"]
+
+
+def _tls_alone_hides(analysis: Analysis) -> bool:
+    """Does every unknown step say TLS hides it (its detail cites ndmp_undecodable) and
+    none a limit of the capture (a CAPTURE_LIMITS code in parentheses)?"""
+    steps = _unknown_steps(analysis)
+    return bool(steps) and all(
+        "ndmp_undecodable" in cited and not cited & CAPTURE_LIMITS
+        for cited in ({m.group(1) for m in _CODE.finditer(step.detail)} for step in steps))
+
+
+def broken_agent_words(analysis: Analysis) -> str:
+    """"A connection to the NDMP port of the configured agent 10.77.0.2 (C1) broke after
+    its handshake: the packets after the SYN never reached 10.77.0.2 (ndmp_undecodable);
+    ..." when a connection no session reads (ndmp_undecodable of another protocol, as TLS
+    from the first byte reads that nothing proves a job's) to a configured agent's NDMP
+    port shows TCP's proof of packets lost after the handshake (its SYN-ACK resent after
+    the ACK, sessions.unheard_ack; or bytes resent unacknowledged or unheard,
+    verify.other_stall); "" otherwise. Said first under the verdict: a job whose control
+    connection that was failed there, whatever it carried."""
+    config = analysis.config
+    by_uid = {c.uid: c for c in analysis.traffic.connections}
+    said = []
+    for finding in analysis.findings:
+        conn = by_uid.get(finding.uid or "")
+        if (finding.code != "ndmp_undecodable" or finding.session is not None or conn is None
+                or conn.resp_h not in config.remote_agents
+                or conn.resp_p != config.ndmp_port):
+            continue
+        if ack_unheard(conn):
+            lost = f"the packets after the SYN never reached {conn.resp_h}"
+        else:
+            stalled = stall_note(conn, analysis.traffic.host_marks)
+            if stalled is None:
+                continue
+            lost = stalled.lost
+        said.append(f"A connection to the NDMP port of the configured agent {conn.resp_h} "
+                    f"({conn.uid}, {endpoint(conn.orig_h, conn.orig_p)} -> "
+                    f"{endpoint(conn.resp_h, conn.resp_p)}) broke after its handshake: "
+                    f"{lost} (ndmp_undecodable). "
+                    + (f"No job with {conn.resp_h} is judged; one" if not any(
+                        s.remote_agent == conn.resp_h for s in analysis.sessions) else "A job")
+                    + " whose control connection it was cannot have run over it.")
+    return " ".join(said)
 
 
 def mid_job_note(analysis: Analysis) -> str:

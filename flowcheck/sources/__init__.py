@@ -158,6 +158,16 @@ GROWING_FIX = ("Run flowcheck again to read the packets written since, or once t
                "has stopped, to check the whole job.")
 
 
+# capture_unreadable's fix for `-`: a pipe has no file to check, its writer does (the
+# words review of field check 60: "Check that file" of standard input).
+STDIN_UNREADABLE_FIX = (
+    "Check what feeds standard input: the command before the pipe must write a pcap or "
+    "pcapng capture to its standard output (tcpdump -w -, dumpcap -w -, tshark -w -; "
+    "tcpdump without -w prints text); if it did, it failed or stopped before its first "
+    "packet (its error is on its own standard error). A file redirected with < must be a "
+    "whole capture.")
+
+
 def truncation_findings(captures: Sequence[CaptureInfo],
                         spans: Mapping[str, tuple[float, float]] | None = None
                         ) -> list[Finding]:
@@ -176,6 +186,7 @@ def truncation_findings(captures: Sequence[CaptureInfo],
                 "capture_unreadable",
                 f"{read_failure(info)}; the analysis covers the other files of the capture "
                 "set",
+                STDIN_UNREADABLE_FIX if info.path == "-" else
                 "Check that file: it is empty, cut or corrupt before its first packet, not a "
                 "pcap/pcapng capture, or not readable.",
             ))

@@ -21,6 +21,7 @@ from pathlib import PurePath
 
 from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo, Finding, RingGap
+from flowcheck.verify.durations import span_words
 
 _DUMPCAP = re.compile(r"^(?P<prefix>.*_)(?P<n>\d{5,})_\d{14}(?P<ext>\..*)?$")
 _TCPDUMP = re.compile(r"^(?P<prefix>.*\.(?:pcap|pcapng|cap|dmp))(?P<n>\d*)$")
@@ -142,7 +143,7 @@ def ring_gap_findings(captures: Sequence[CaptureInfo],
         when = ""
         if path_before in spans and path_after in spans:
             start, end = spans[path_before][1], spans[path_after][0]
-            when = (f", {max(0.0, end - start):.3f} s of traffic between the last packet "
+            when = (f", {span_words(max(0.0, end - start))} of traffic between the last packet "
                     f"of {first} and the first of {last}")
         findings.append(make_finding(
             "capture_ring_gap",

@@ -196,11 +196,14 @@ def callback_seen_words(ctx: Context, seen: AnswerSeen, frame: int) -> str:
     packets), and what stays unseen: whether the agent tried at all, and whether the job
     engine's SYN-ACK was dropped before the capture point (its own output chain: the lab
     matrix's seed 37, a media server dropping its answers, captured -Q out on it). What
-    the capture shows first, not that no callback opened (trial 32 D4's twin)."""
+    the capture shows first, not that no callback opened (trial 32 D4's twin); the drops
+    named as the data version's (_either: field check 60 fixed that one, the callback's
+    still read "10.77.0.2's SYNs were dropped on the way or never sent", its fix already
+    asking for the answers' way out); "(its direction only)" keeps them within the
+    headline (report.answer.gist's 200 characters)."""
     media = ctx.ranges("media")
-    return (f"no answer from {seen.listener}'s media ports is in the capture, which holds "
-            f"only {seen.listener}'s direction: {seen.connector}'s SYNs were dropped on the "
-            f"way or never sent (the agent's callback; the capture holds "
+    return (f"no answer from {seen.listener}'s media ports is in the capture (its "
+            f"direction only): {_either(seen)} (the agent's callback; the capture holds "
             f"{seen.listener}'s packets to {seen.connector} for {seen.seconds:.1f} s after "
             f"its last request before the callback was due (frame {frame}), and no answer "
             f"from {seen.listener} on a port in {media}, a SYN-ACK or a RST refusing a "
@@ -217,5 +220,5 @@ def callback_seen_detail(seen: AnswerSeen, frame: int) -> str:
     """Step 2's detail for the callback callback_seen_words reports: what is seen."""
     return (f"no answer from {seen.listener} on a media port in the capture, which holds "
             f"only {seen.listener}'s direction (its packets to {seen.connector} for "
-            f"{seen.seconds:.1f} s after frame {frame}): the agent's callback SYNs were "
-            "dropped on the way or never sent")
+            f"{seen.seconds:.1f} s after frame {frame}): the agent's callback SYNs or "
+            f"{seen.listener}'s SYN-ACKs were dropped on the way, or the SYNs never sent")

@@ -14,6 +14,7 @@ from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.verify.answer_seen import answer_seen, answer_seen_detail
 from flowcheck.verify.clock_match import unbounded_words
 from flowcheck.verify.context import Context
+from flowcheck.verify.durations import span_words
 from flowcheck.verify.evidence import after
 from flowcheck.verify.filtered import moved_unseen, off_path, port_only_unseen
 from flowcheck.verify.stack_own import stand_in
@@ -90,7 +91,8 @@ def attempt_unseen(ctx: Context, session: Session, listener: str | None,
     if clocks:  # a connection the unbounded lag may make its one (verify.clock_match)
         return clocks
     if not announcement_time_enough(ctx, session, ts, frame):
-        return (f"the capture ended {after(ctx, ts, frame):.3f} s after it, too soon to see its "
+        return (f"the capture ended {span_words(after(ctx, ts, frame))} after it, too soon to "
+                "see its "
                 "connection")
     return port_only_unseen(ctx, session, "a connection to it was tried", announced)
 

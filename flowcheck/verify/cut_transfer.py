@@ -68,8 +68,8 @@ def unseen_words(ctx: Context, conn: Connection, session: Session) -> str:
         return (f"{how}: whether the job halted normally after it is in the agent's "
                 "direction of the control connection, which the capture lacks (its "
                 "NOTIFY_DATA_HALTED; some NDMP servers end a finished transfer with a RST)")
-    return (f"{how} {after(ctx, reset_time(conn)):.3f} s before the capture ended: whether "
-            "the job halted normally after it is not in the capture")
+    return (f"{how} {span_words(after(ctx, reset_time(conn)))} before the capture ended: "
+            "whether the job halted normally after it is not in the capture")
 
 
 def check_cut_transfers(ctx: Context) -> None:

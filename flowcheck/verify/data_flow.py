@@ -66,7 +66,13 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
     sent = sent_each_way(session, open_conns)
     key = job_direction(session)
     uids = [c.uid for c in open_conns]
-    direction = " to ".join(way_words(ctx, session, open_conns, key))
+    # A kind not known ("backup" by default: session.kind_guessed) gives no direction:
+    # "no bytes either way", not the guess's "agent to media server" (field check 60's
+    # words reviews: restore-2-resources cut at frame 24, before its DATA_START_RECOVER).
+    unknown_way = ((session.kind_guessed or session.kind_unknown)
+                   and not any(sent.values()))
+    direction = ("either way" if unknown_way else
+                 " to ".join(way_words(ctx, session, open_conns, key)))
     acked = sent_each_way(session, open_conns, acked_unseen=True)
     # The data's own bytes, or in a capture of the receiver's direction the receiver's ACKs
     # (of a transfer that stopped too: `stopped`, no "the data flowed").

@@ -33,6 +33,7 @@ from flowcheck.verify.details import (
     data_connection_detail,
     port_words,
 )
+from flowcheck.verify.durations import span_words
 from flowcheck.verify.end_roles import conn_sides
 from flowcheck.verify.evidence import after, ended_early, is_open, judged, unseen_why
 from flowcheck.verify.filtered import port_only_unseen
@@ -90,7 +91,8 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
                         pending.ts, [pending.frame], conn=control,
                         waits="its reply could be seen (retransmission timeout "
                               f"{ctx.config.retransmission_timeout:g} s)", frame=pending.frame)
-            why = (f"the capture ended {after(ctx, pending.ts, pending.frame):.3f} s after it, "
+            why = ("the capture ended "
+                   f"{span_words(after(ctx, pending.ts, pending.frame))} after it, "
                    "before its reply")
         return make_step(spec, "unknown", [control.uid], [pending.frame],
                          f"unknown: the {op} request (frame {pending.frame}) got no reply in the "

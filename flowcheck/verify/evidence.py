@@ -32,6 +32,7 @@ from flowcheck.verify.capture_time import CaptureTime, after, after_last, time_e
 from flowcheck.verify.census import take_census
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.cut_icmp import untied_words
+from flowcheck.verify.durations import span_words
 from flowcheck.verify.gave_up import gave_up_at_once
 from flowcheck.verify.kept import left_out_words
 from flowcheck.verify.lone_synack import lone_synack, lone_synack_words
@@ -205,7 +206,7 @@ def unseen_why(ctx: Context, conn: Connection) -> str:
     if originator_aborted(conn):
         # The RST ended this attempt; what the capture cannot show is the next one.
         return (f"{conn.orig_h} reset it after the SYN-ACK (RST, frame {conn.rst_frames[0]}) "
-                f"and the capture ended {after_last(ctx, conn):.3f} s later, before a "
+                f"and the capture ended {span_words(after_last(ctx, conn))} later, before a "
                 f"retry (a new connection from {conn.orig_h}) could be seen")
     if outcome in ("handshake_incomplete", "aborted") and lone_synack(conn) and \
             time_enough(ctx, conn.last_ts, conn.last_frame):
@@ -217,7 +218,7 @@ def unseen_why(ctx: Context, conn: Connection) -> str:
         return lone_syn_unseen(ctx, conn, after_last(ctx, conn))
     what = "SYN" if outcome == "unanswered" else "SYN-ACK"
     untied = untied_words(conn)  # a cut ICMP message that may answer it: not "no ICMP"
-    return (f"the capture ended {after_last(ctx, conn):.3f} s after its last {what}, "
+    return (f"the capture ended {span_words(after_last(ctx, conn))} after its last {what}, "
             f"before TCP would have retried ({ctx.config.retransmission_timeout:g} s "
             "retransmission timeout), and no retransmission"
             + (", RST or ICMP answer was seen" if not untied else f" or RST was seen; {untied}"))
@@ -279,7 +280,7 @@ def ended_early(ctx: Context, session: Session | None, event: str, ts: float,
     rto = ctx.config.retransmission_timeout
     openings = handshakes_only(ctx)
     ctx.add("capture_ended_early",
-            f"The capture ended {after(ctx, ts, frame):.3f} s after {event}"
+            f"The capture ended {span_words(after(ctx, ts, frame))} after {event}"
             + (f", before {waits}" if waits else
                f", before TCP would have retried ({rto:g} s retransmission timeout)")
             + f": {unseen} cannot be seen.{' ' + shown if shown else ''} A packet missing "
@@ -346,6 +347,7 @@ def flow_hidden(ctx: Context, session: Session, conns: list[Connection], key: st
                     unseen=f"whether the {job} data flowed on it",
                     stop_after=f"until data flows on the data connection{OR_FAILED}",
                     frame=first.first_frame)
-        return (f"the capture ended {after(ctx, first.ts, first.first_frame):.3f} s after the "
+        return ("the capture ended "
+                f"{span_words(after(ctx, first.ts, first.first_frame))} after the "
                 f"data connection{seen}, while it was still open")
     return ""

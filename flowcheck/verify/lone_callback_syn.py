@@ -25,6 +25,7 @@ from flowcheck.sessions.classify import message_op
 from flowcheck.verify.after_close import closed_words, control_close
 from flowcheck.verify.capture_time import after_last
 from flowcheck.verify.context import Context, endpoint
+from flowcheck.verify.durations import span_words
 from flowcheck.verify.lone_data_syn import both_readings_fix
 from flowcheck.verify.refusals import callback_refused_fix
 from flowcheck.verify.unresent import unresent_words
@@ -65,9 +66,9 @@ def lone_callback(ctx: Context, session: Session, conn: Connection, rule: str
     stop, ts = _stop(ctx, session, conn)
     # A close before the SYN (stopped_after takes any close the capture holds): the job
     # had ended when the agent called back.
-    when = (f" {conn.ts - ts:.3f} s before its SYN, so the job had ended by then"
+    when = (f" {span_words(conn.ts - ts)} before its SYN, so the job had ended by then"
             if ts is not None and ts < conn.ts else
-            f"{'' if ts is None else f' {ts - conn.ts:.3f} s after its SYN'} with nothing "
+            f"{'' if ts is None else f' {span_words(ts - conn.ts)} after its SYN'} with nothing "
             "further, so the job stopped after it")
     engine = job_engine_message(ctx.stream_by_uid.get(session.control_uid))
     address = ("" if engine is None else

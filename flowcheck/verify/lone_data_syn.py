@@ -20,6 +20,7 @@ from typing import Literal, NamedTuple
 from flowcheck.model import Connection, Session
 from flowcheck.verify.connect_said import said_of
 from flowcheck.verify.context import Context, endpoint
+from flowcheck.verify.durations import span_words
 from flowcheck.verify.gave_up import gave_up_at_once, gave_up_fix
 from flowcheck.verify.refusals import data_refused_fix
 
@@ -51,7 +52,7 @@ def lone_reading(ctx: Context, session: Session, conn: Connection, rule: str) ->
     if said is not None and said.outcome == "failed" and said.message.ts - conn.ts < rto:
         return LoneReading(
             "rejected",
-            f"{said.words}, {said.message.ts - conn.ts:.3f} s after its SYN: a connect "
+            f"{said.words}, {span_words(said.message.ts - conn.ts)} after its SYN: a connect "
             "fails that fast on a reject (a RST or an ICMP unreachable, which the capture "
             "lacks) or an unreachable host, not on a drop (TCP resends a dropped SYN for a "
             "minute or more), so it was most likely rejected",

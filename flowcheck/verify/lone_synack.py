@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from flowcheck.model import Connection
 from flowcheck.sessions.classify import originator_aborted
+from flowcheck.verify.durations import span_words
 
 
 def lone_synack(conn: Connection) -> bool:
@@ -30,7 +31,7 @@ def lone_synack(conn: Connection) -> bool:
 def lone_synack_words(conn: Connection, after: float, rto: float) -> str:
     """Why a lone SYN-ACK never resent leaves its step unknown."""
     return (f"its SYN-ACK (frame {conn.synack_frames[0]}) was never resent, nor its SYN, "
-            f"although the capture ran on {after:.3f} s past it (TCP resends an "
+            f"although the capture ran on {span_words(after)} past it (TCP resends an "
             f"unacknowledged SYN-ACK after its retransmission timeout, {rto:g} s here): the "
             f"handshake's last ACK most likely reached {conn.resp_h} and the capture lacks "
             "it (a capture filter on the TCP flags, or the sniffer's loss), so whether the "

@@ -11,6 +11,7 @@ from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS, seen_closing
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_stall import control_stall
+from flowcheck.verify.durations import span_words
 from flowcheck.verify.evidence import after
 from flowcheck.verify.replies import HALTS
 
@@ -45,7 +46,7 @@ def not_started_words(ctx: Context, session: Session, conns: list[Connection],
     if start is None:
         return ""
     first = min(conns, key=lambda c: c.ts)
-    return (f"no bytes {direction} in the {after(ctx, first.ts):.1f} s the capture ran after "
+    return (f"no bytes {direction} in the {span_words(after(ctx, first.ts))} the capture ran after "
             f"the data connection {first.uid} opened, but the job was still running when "
             f"the capture ended ({message_op(start)} (frame {start.frame}) started it, no "
             "halt came after it and the control connection is still open): the data may "

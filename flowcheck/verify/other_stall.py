@@ -24,11 +24,13 @@ __all__ = ["StallNote", "stall_note"]
 
 class StallNote(NamedTuple):
     """words: a sentence for the message; frames: the first and latest resend; fix: a
-    sentence for the fix."""
+    sentence for the fix; lost: the clause of which packets never arrived ("fd77::2's
+    packets never reached fd77::1's TCP"), for the verdict's note."""
 
     words: str
     frames: list[int]
     fix: str
+    lost: str = ""
 
 
 def stall_note(conn: Connection, marks: HostMarks | None = None) -> StallNote | None:
@@ -61,6 +63,8 @@ def stall_note(conn: Connection, marks: HostMarks | None = None) -> StallNote | 
     placed = (words_by_marks(marks, towards, other)
               if marks and host_by_marks(marks, conn.orig_h, conn.resp_h) == towards
               else None)
+    gist = (f"{receiver}'s packets never reached {sender}'s TCP" if stall.acks_lost else
+            f"{sender}'s bytes never reached {receiver}" + ("'s TCP" if placed else ""))
     if stall.acks_lost:
         lost = (f"though {receiver} acknowledged them (its ACKs are in the capture): "
                 f"{receiver}'s packets never reached {sender}'s TCP")
@@ -81,11 +85,11 @@ def stall_note(conn: Connection, marks: HostMarks | None = None) -> StallNote | 
                "itself (this capture was taken there), accept established connections in "
                "its input chain ahead of any drop (ct state established,related accept; a "
                "rule for SYNs alone drops the rest).")
-        return StallNote(words, frames, fix)
+        return StallNote(words, frames, fix, gist)
     words = f"{head}, so something on the way drops the packets toward {towards} after the " \
         "handshake."
     fix = (f" Whichever it is, the packets toward {endpoint(towards, port)} after the "
            f"handshake never reached it: allow established connections to it too, inbound "
            f"on {towards} and on any firewall between them (a rule for SYNs alone, or a "
            "stateful firewall that sees one direction, drops them).")
-    return StallNote(words, frames, fix)
+    return StallNote(words, frames, fix, gist)

@@ -46,6 +46,7 @@ from flowcheck.verify.details import (
     connection_detail,
     port_words,
 )
+from flowcheck.verify.durations import span_words
 from flowcheck.verify.evidence import OR_FAILED, ended_early, is_open, judged, unseen_why
 from flowcheck.verify.fallback import attempt_step, fallback_note, later_step
 from flowcheck.verify.filtered import callback_unseen
@@ -181,9 +182,9 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
                                      job_unseen_words(session),
                                      f"until the backup or restore has started{OR_FAILED}")
             return make_step(spec, "unknown", detail="unknown: the capture ended "
-                             f"{after_opened(ctx, control):.3f} s after the control connection "
-                             "opened, while it was still open: a backup or restore may have "
-                             "started later")
+                             f"{span_words(after_opened(ctx, control))} after the control "
+                             "connection opened, while it was still open: a backup or "
+                             "restore may have started later")
         stopped = stopped_by(session)
         if stopped:  # a failed callback stops a backup as it stops a browse (trial 20 D4)
             return make_step(spec, "not_applicable", detail=stopped)
@@ -305,7 +306,7 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
         _control_ended_early(ctx, session, control, "the agent's callback could be seen",
                              "whether the agent called the job engine back",
                              f"until the agent's callback has connected{OR_FAILED}")
-        ended = (f"the capture ended {after_opened(ctx, control):.3f} s after the control "
+        ended = (f"the capture ended {span_words(after_opened(ctx, control))} after the control "
                  "connection opened, while it was still open: the callback may have come "
                  "later")
         if session.callback_ambiguous:  # candidates in the capture (seed 110 run 44)
@@ -348,7 +349,7 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
                     unseen="whether the agent called the job engine back",
                     stop_after=f"until the agent's callback has connected{OR_FAILED}")
         return make_step(spec, "unknown", detail="unknown: the capture ended "
-                         f"{after(ctx, last.ts, last.frame):.3f} s after the control "
+                         f"{span_words(after(ctx, last.ts, last.frame))} after the control "
                          f"connection's last NDMP message ({message_op(last)}, frame "
                          f"{last.frame}), while its conversation went on: the callback may "
                          "have come later")

@@ -21,6 +21,7 @@ from __future__ import annotations
 from flowcheck.model import Connection
 from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.context import Context
+from flowcheck.verify.durations import span_words
 
 # The least time after the SYN the responder's later packets must span for the words to
 # say anything (below it they would read "0.000 s").
@@ -53,7 +54,7 @@ def receiver_silent_words(conn: Connection, seconds: float, shown: str) -> str:
     show: the SYN arrived where the capture was taken, no answer left in `seconds`, the
     likely cause and why it is not proven."""
     return (f"It arrived at {conn.resp_h}, where this capture was taken ({shown}), and no "
-            f"SYN-ACK, RST or ICMP of {conn.resp_h}'s for it left in the {seconds:.3f} s "
+            f"SYN-ACK, RST or ICMP of {conn.resp_h}'s for it left in the {span_words(seconds)} "
             f"after it that the capture holds of {conn.resp_h}'s packets to {conn.orig_h}: "
             f"a host answers a SYN at once, so {conn.resp_h}'s own firewall (its input "
             "chain dropping the SYN, or its output chain the answer) or a full listen queue "
