@@ -94,10 +94,13 @@ def test_connections_loads_no_checks_graph_or_progress_bar(tmp_path: Path) -> No
     assert {"numpy", "flowcheck.connections", "flowcheck.sessions",
             "flowcheck.verify.other_protocol"} <= modules
     # ... and loaded nothing else: no verification step, no graph, no progress bar.
-    # (other_stall: the fold's words of a stalled other protocol, loading no check.)
+    # (other_stall: the fold's words of a stalled other protocol, loading no check;
+    # plain_reading: a capture of plain NDMP labelled as analyze reads it, by the ndmp
+    # profile, from the sessions alone.)
     verify_checks = {m for m in modules if m.startswith("flowcheck.verify.")
                      and m not in {"flowcheck.verify.other_protocol",
-                                   "flowcheck.verify.other_stall"}}
+                                   "flowcheck.verify.other_stall",
+                                   "flowcheck.verify.plain_reading"}}
     assert not verify_checks, sorted(verify_checks)
     unneeded = {"networkx", "rich", "flowcheck.graph", "flowcheck.report.analyze"}
     assert not modules & unneeded, sorted(modules & unneeded)

@@ -106,6 +106,7 @@ def test_control_refused_seen_only_as_the_firewalls_icmp(tmp_path: Path) -> None
         "uid": "C1", "orig_h": "10.77.0.1", "orig_p": 5091, "resp_h": "10.77.0.2",
         "resp_p": 10000, "ts": 0, "duration": 0, "conn_state": "S0", "history": "",
         "orig_pkts": 0, "resp_pkts": 0, "orig_bytes": 0, "resp_bytes": 0,
+        "orig_unique_bytes": 0, "resp_unique_bytes": 0,
         "missed_bytes": 0, "gaps": 0, "retransmits": 0, "syn_retries": 1,
         "first_frame": icmp[0], "last_frame": icmp[1], "rtt": None, "icmp_unreachable": 2,
         "tunnel": None, "role": "control", "session": "S1"}

@@ -15,7 +15,7 @@ import pytest
 from frame_cuts import CAPTURES, frame_range
 
 from flowcheck.cli.main import run
-from flowcheck.verify.durations import span_words
+from flowcheck.durations import span_words
 
 NDMJOB = CAPTURES / "ndmjob"
 LAB = CAPTURES / "lab"

@@ -1,4 +1,4 @@
-"""Spans of capture time in the findings' words (verify.durations.span_words): three
+"""Spans of capture time in the findings' words (durations.span_words): three
 significant digits, "0.01 ms" not "0.000 s", and from an hour hours and minutes, not
 "7235 s" (field check 60's words reviews)."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from flowcheck.verify.durations import span_words
+from flowcheck.durations import span_words
 
 
 @pytest.mark.parametrize(("seconds", "words"), [

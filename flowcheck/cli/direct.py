@@ -23,13 +23,13 @@ import contextlib
 import errno
 import os
 import signal
-import stat
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from importlib.util import find_spec
 from pathlib import Path
 
+from flowcheck.cli.direct_flags import config_path
 from flowcheck.dispositions import catch
 from flowcheck.errors import ExitStatus, FlowcheckError
 
@@ -109,25 +109,6 @@ def direct_call(argv: list[str]) -> Callable[[], int] | None:
     # ./flowcheck.toml, else the defaults (with_config's), the flags over it.
     return lambda: body(captures, resolve_config(config_file, ordered(flags), captures),
                         output)
-
-
-def config_path(value: str | None) -> Path | None:
-    """`--config VALUE` as typer's option (cli.options.ConfigFile: a Path, dir_okay
-    False, readable) passes it to the command, when typer would raise nothing of its own:
-    a name that is no file at all passes too (load_file's error then names it, as after
-    typer). None, for typer to answer in its own words, when VALUE is missing, empty,
-    `-` (standard input) or reads as an option, or names a directory or a file this
-    process may not read (typer's "is a directory" and "is not readable" usage errors,
-    exit 2)."""
-    if not value or value.startswith("-"):
-        return None
-    try:
-        found = os.stat(value)
-    except OSError:
-        return Path(value)
-    if stat.S_ISDIR(found.st_mode) or not os.access(value, os.R_OK):
-        return None
-    return Path(value)
 
 
 def run_direct(call: Callable[[], int]) -> int:

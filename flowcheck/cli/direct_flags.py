@@ -10,6 +10,10 @@ Light, as cli.direct: the standard library only.
 
 from __future__ import annotations
 
+import os
+import stat
+from pathlib import Path
+
 # Spelling -> (the configuration key it sets, whether it repeats), in CONFIG_PARAMETERS'
 # order: with_config hands the flags to build_config in that order, so of two wrong
 # values the same one is reported first.
@@ -44,3 +48,22 @@ def take_flag(flags: dict[str, object], word: str, value: str | None) -> bool:
 def ordered(flags: dict[str, object]) -> dict[str, object]:
     """`flags` in CONFIG's order (with_config's), for resolve_config."""
     return {key: flags[key] for key, _ in CONFIG.values() if key in flags}
+
+
+def config_path(value: str | None) -> Path | None:
+    """`--config VALUE` as typer's option (cli.options.ConfigFile: a Path, dir_okay
+    False, readable) passes it to the command, when typer would raise nothing of its own:
+    a name that is no file at all passes too (load_file's error then names it, as after
+    typer). None, for typer to answer in its own words, when VALUE is missing, empty,
+    `-` (standard input) or reads as an option, or names a directory or a file this
+    process may not read (typer's "is a directory" and "is not readable" usage errors,
+    exit 2)."""
+    if not value or value.startswith("-"):
+        return None
+    try:
+        found = os.stat(value)
+    except OSError:
+        return Path(value)
+    if stat.S_ISDIR(found.st_mode) or not os.access(value, os.R_OK):
+        return None
+    return Path(value)

@@ -20,8 +20,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from flowcheck.cli.direct import config_path
-from flowcheck.cli.direct_flags import CONFIG, ordered, take_flag
+from flowcheck.cli.direct_flags import CONFIG, config_path, ordered, take_flag
 
 # The values typer takes as they are and converts as Python does: decimal digits for
 # --buffer (int), and a decimal number for --duration (float). Others ("1e3", "+5",

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from flowcheck.cli.direct import config_path
+from flowcheck.cli.direct_flags import config_path
 
 FORMATS = ("json", "table")
 

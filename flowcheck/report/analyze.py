@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from flowcheck.config import format_ranges
+from flowcheck.durations import long_span_words
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, Finding, Session, Severity, Step, endpoint
 from flowcheck.report.answer import (
@@ -45,7 +46,6 @@ from flowcheck.report.overview import (
 from flowcheck.report.step_time import message_times, step_time
 from flowcheck.report.verdict_notes import inconclusive_note, mid_job_note
 from flowcheck.sessions import connection_outcome
-from flowcheck.verify.durations import long_span_words
 
 if TYPE_CHECKING:
     from rich.console import Console

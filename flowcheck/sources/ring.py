@@ -19,9 +19,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import PurePath
 
+from flowcheck.durations import span_words
 from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo, Finding, RingGap
-from flowcheck.verify.durations import span_words
 
 _DUMPCAP = re.compile(r"^(?P<prefix>.*_)(?P<n>\d{5,})_\d{14}(?P<ext>\..*)?$")
 _TCPDUMP = re.compile(r"^(?P<prefix>.*\.(?:pcap|pcapng|cap|dmp))(?P<n>\d*)$")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from flowcheck.durations import span_words
 from flowcheck.model import (
     Connection,
     ControlPacket,
@@ -41,7 +42,6 @@ from flowcheck.verify.allow_rules import capitalised, lowered
 from flowcheck.verify.bytes_each_way import flow_detail, job_direction, sent_each_way
 from flowcheck.verify.context import Context
 from flowcheck.verify.details import failure_words, handshake_words
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.end_roles import role_words
 from flowcheck.verify.evidence import is_open, judged
 from flowcheck.verify.one_exit import closed_with_control

@@ -17,11 +17,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from flowcheck.config import Config
+from flowcheck.durations import span_words
 from flowcheck.findings import make_finding
 from flowcheck.model import ArpAsked, ArpLog, Connection, Finding, Session
 from flowcheck.sessions.local import other_version
 from flowcheck.sessions.stack_addresses import config_pair, session_proof
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.hosts import ip_version
 from flowcheck.verify.unread_agents import unread_fix, unread_note
 

@@ -31,6 +31,7 @@ may have ended so, and its aftermath is judged as a closed job's, its steps unkn
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Announcement, Connection, ControlPacket, NdmpStream, Session
 from flowcheck.sessions import connection_outcome
@@ -38,7 +39,6 @@ from flowcheck.sessions.classify import rst_only
 from flowcheck.sessions.clock_apart import MIN_APART_SECONDS, data_before_answer
 from flowcheck.verify.context import Context
 from flowcheck.verify.details import syn_count
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.refusals import refusal_how
 from flowcheck.verify.two_clocks import may_precede
 from flowcheck.verify.unseen_running import running_unseen, unseen_words

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from flowcheck.durations import span_words
 from flowcheck.model import Announcement, Session
-from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.verify.answer_seen import answer_seen, answer_seen_detail
 from flowcheck.verify.clock_match import unbounded_words
 from flowcheck.verify.context import Context
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.evidence import after
 from flowcheck.verify.filtered import moved_unseen, off_path, port_only_unseen
 from flowcheck.verify.stack_own import stand_in
@@ -27,10 +26,6 @@ def unseen_way(ctx: Context, sender: str, receivers: Iterable[str]) -> tuple[str
     (ctx.missing): a packet that would travel it (a SYN, a connection attempt) cannot be
     seen, so its absence from the capture proves nothing. None when all were captured."""
     return next(((sender, r) for r in receivers if (sender, r) in ctx.missing), None)
-
-
-# Announcing message name -> who listens at its endpoint ("mover" or "data").
-_LISTENER = {name: who for (name, _), who in ANNOUNCERS.items()}
 
 
 def connector_unseen(ctx: Context, session: Session, listener: str | None,
@@ -47,12 +42,6 @@ def connector_unseen(ctx: Context, session: Session, listener: str | None,
         listener or "", [(media, agent), (agent, media)])  # (connector, listener)
     return next((way for connector, host in pairs
                  if (way := unseen_way(ctx, connector, [*addresses, host]))), None)
-
-
-def listener_of(name: str) -> str | None:
-    """Who listens at the endpoint an announcing message names (NDMP_DATA_LISTEN:
-    "data"), None for another message."""
-    return _LISTENER.get(name if name.startswith("NDMP_") else f"NDMP_{name}")
 
 
 def one_way_words(ctx: Context, way: tuple[str, str], what: str) -> str:

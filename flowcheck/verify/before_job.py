@@ -13,13 +13,13 @@ unknown, so such a session is never a silent pass.
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.model import Session, Step, connection_ends
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions import message_op
 from flowcheck.sessions.unseen import side_words
 from flowcheck.verify.after_close import closed_words, control_close
 from flowcheck.verify.context import Context
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.step_base import make_step
 from flowcheck.verify.stream_evidence import stream_whole
 

@@ -15,6 +15,7 @@ idle timeout.
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.model import (
     Connection,
     NdmpMessage,
@@ -27,7 +28,6 @@ from flowcheck.sessions import message_op
 from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.clock_order import end_order_doubt
 from flowcheck.verify.context import Context
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.host_stopped import host_stopped, stopped_fix, stopped_words
 from flowcheck.verify.keepalive_reset import keepalive_words, probe_answer_words
 from flowcheck.verify.replies import HALTS

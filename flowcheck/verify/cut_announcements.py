@@ -5,7 +5,8 @@ followed (split from flowcheck.verify.data_links, its size)."""
 from __future__ import annotations
 
 from flowcheck.model import Connection, Session, connection_ends
-from flowcheck.verify.attempts import connector_unseen, listener_of
+from flowcheck.ndmp.listeners import listener_of
+from flowcheck.verify.attempts import connector_unseen
 from flowcheck.verify.connect_said import port_only_words
 from flowcheck.verify.context import Context
 from flowcheck.verify.cut_unjudged import cut_unjudged

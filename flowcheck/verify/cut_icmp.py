@@ -9,9 +9,9 @@ a refusal.
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.model import Connection
 from flowcheck.sessions.local import icmp_word
-from flowcheck.verify.durations import span_words
 
 
 def _packet(conn: Connection, to: str | None) -> str:

@@ -15,12 +15,12 @@ from a finished one: step 5 is unknown and capture_ended_early names the reset.
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.model import Connection, NdmpMessage, Session, connection_ends
 from flowcheck.sessions import message_op
 from flowcheck.verify.capture_points import resets_between, resets_between_words
 from flowcheck.verify.carried import carried_words
 from flowcheck.verify.context import Context
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.end_roles import role_words
 from flowcheck.verify.evidence import after, ended_early
 from flowcheck.verify.mid_transfer_resets import cut_transfers, unseen_cut_transfers

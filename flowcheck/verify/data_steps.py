@@ -4,7 +4,9 @@ flowcheck.verify.wrong_way). Step 5 (the data flowing) is flowcheck.verify.data_
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.model import Connection, Session, Step, other_direction
+from flowcheck.ndmp.listeners import listener_of
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions import (
     DATA_INTENT,
@@ -22,7 +24,6 @@ from flowcheck.verify.after_close import (
 )
 from flowcheck.verify.attempts import (
     attempt_unseen,
-    listener_of,
     one_way_words,
     unanswered_seen,
 )
@@ -33,7 +34,6 @@ from flowcheck.verify.details import (
     data_connection_detail,
     port_words,
 )
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.end_roles import conn_sides
 from flowcheck.verify.evidence import after, ended_early, is_open, judged, unseen_why
 from flowcheck.verify.filtered import port_only_unseen

@@ -9,6 +9,7 @@ flowcheck.verify.bytes_each_way's.
 from __future__ import annotations
 
 from flowcheck.connections.conn import EVIDENCE_CAP
+from flowcheck.durations import span_words
 from flowcheck.model import Connection, Direction, Session, connection_ends, endpoint
 from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.sessions import (
@@ -26,7 +27,6 @@ from flowcheck.verify.ack_unheard import unheard_detail
 from flowcheck.verify.announced_kind import other_version_words, special, special_words
 from flowcheck.verify.context import Context
 from flowcheck.verify.cut_icmp import unanswered_tail
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.end_roles import conn_sides
 from flowcheck.verify.own_unreachable import own_stack_refused
 from flowcheck.verify.ranges import (

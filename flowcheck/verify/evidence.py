@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Literal
 
+from flowcheck.durations import span_words
 from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.sessions import (
     Outcome,
@@ -32,7 +33,6 @@ from flowcheck.verify.capture_time import CaptureTime, after, after_last, time_e
 from flowcheck.verify.census import take_census
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.cut_icmp import untied_words
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.gave_up import gave_up_at_once
 from flowcheck.verify.kept import left_out_words
 from flowcheck.verify.lone_synack import lone_synack, lone_synack_words

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 
+from flowcheck.durations import span_words
 from flowcheck.model import Connection, Session, Step
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions import connection_outcome
@@ -27,7 +28,6 @@ from flowcheck.sessions.fallback import FALLBACK_SECONDS, Fallback
 from flowcheck.sessions.local import icmp_word, ip_version
 from flowcheck.verify.context import Context, endpoint, opening_frames
 from flowcheck.verify.details import failure_words, syn_count
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.evidence import judged
 from flowcheck.verify.step_base import make_step
 

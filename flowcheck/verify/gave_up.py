@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from flowcheck.durations import span_words
 from flowcheck.model import Connection
 from flowcheck.sessions.classify import message_op
 from flowcheck.verify.context import Context
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.unresent import answer_way_unseen, lone_syn, went_on_after
 
 

@@ -8,10 +8,10 @@ not a failed job: step 1 `ok`, saying what it was (flowcheck.verify.port_check).
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.model import Connection
 from flowcheck.sessions.classify import originator_aborted
 from flowcheck.verify.context import Context
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.evidence import time_enough
 from flowcheck.verify.synack_reset import late_answer
 

@@ -17,9 +17,9 @@ second (field check 39 k03: a rebooted agent read as a firewall's idle timeout a
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.model import Connection, Session
 from flowcheck.verify.context import Context
-from flowcheck.verify.durations import span_words
 
 # It went silent at least this long before the RST (verify.reset_answer's IDLE_SECONDS).
 _SILENT_SECONDS = 5.0

@@ -15,11 +15,11 @@ the device's timeout, and a firewall sized from it would still drop the next job
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, ControlPacket, Session, connection_ends, other_direction
 from flowcheck.sessions.classify import first_fin_by
 from flowcheck.verify.context import Context
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.reset_answer import Silence
 
 

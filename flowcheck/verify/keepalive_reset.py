@@ -15,9 +15,9 @@ for keepalives that were already on).
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.model import Connection, ControlPacket, NdmpStream, other_direction
 from flowcheck.verify.context import Context
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.reset_answer import silence_before
 
 # Probes before the RST that make the keepalive reading: one unanswered probe and a RST

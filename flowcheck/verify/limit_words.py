@@ -13,9 +13,9 @@ alone). Said by data_unanswered and data_refused (flowcheck.verify.data_links).
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.model import Connection
 from flowcheck.verify.context import Context
-from flowcheck.verify.durations import span_words
 
 # How long before the failed one the other connection opened, at most (seconds): a job
 # opens its resources' connections seconds apart; a limit counts per second or minute.

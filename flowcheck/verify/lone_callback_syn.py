@@ -18,6 +18,7 @@ drop alone).
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.model import Connection, NdmpMessage, Session
 from flowcheck.ndmp.protocol import is_vendor_code
 from flowcheck.sessions.callback_elsewhere import job_engine_message
@@ -25,7 +26,6 @@ from flowcheck.sessions.classify import message_op
 from flowcheck.verify.after_close import closed_words, control_close
 from flowcheck.verify.capture_time import after_last
 from flowcheck.verify.context import Context, endpoint
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.lone_data_syn import both_readings_fix
 from flowcheck.verify.refusals import callback_refused_fix
 from flowcheck.verify.unresent import unresent_words

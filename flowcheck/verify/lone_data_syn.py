@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from typing import Literal, NamedTuple
 
+from flowcheck.durations import span_words
 from flowcheck.model import Connection, Session
 from flowcheck.verify.connect_said import said_of
 from flowcheck.verify.context import Context, endpoint
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.gave_up import gave_up_at_once, gave_up_fix
 from flowcheck.verify.refusals import data_refused_fix
 

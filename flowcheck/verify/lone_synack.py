@@ -15,9 +15,9 @@ whichever way."""
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.model import Connection
 from flowcheck.sessions.classify import originator_aborted
-from flowcheck.verify.durations import span_words
 
 
 def lone_synack(conn: Connection) -> bool:

@@ -13,6 +13,7 @@ Agent" though every connection opened.
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.model import (
     Connection,
     ControlPacket,
@@ -28,7 +29,6 @@ from flowcheck.sessions.classify import one_sided, seen_closing
 from flowcheck.verify.after_close import control_close
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_stall import stalled_side
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.evidence import after, ended_early, judged, left_out_words
 from flowcheck.verify.shared import three_way_hosts
 from flowcheck.verify.snapped_halts import silent_after

@@ -6,12 +6,12 @@ connection closed, reset or stalled) with no data is missing its step 5."""
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.model import Connection, NdmpMessage, Session
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS, seen_closing
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_stall import control_stall
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.evidence import after
 from flowcheck.verify.replies import HALTS
 

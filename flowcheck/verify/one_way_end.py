@@ -21,11 +21,11 @@ ended its sender's wait (halt_last_words)."""
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.model import Connection, Session, connection_ends, other_direction
 from flowcheck.sessions import closing, message_op, one_sided
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_stall import no_messages
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.evidence import ended_early
 from flowcheck.verify.hidden_ends import JOB_ENDS
 from flowcheck.verify.one_way_data import data_carried

@@ -17,6 +17,7 @@ is not in the capture."""
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, RingGap, Session, endpoint
 from flowcheck.sessions import message_op
@@ -25,7 +26,6 @@ from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.bytes_each_way import job_direction, sent_each_way
 from flowcheck.verify.capture_time import after
 from flowcheck.verify.context import Context
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.end_roles import conn_sides
 from flowcheck.verify.replies import HALTS, says_halted
 from flowcheck.verify.shared import partner

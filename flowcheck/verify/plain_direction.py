@@ -22,7 +22,7 @@ without its callback was told to analyze again with --profile ndmp).
 from __future__ import annotations
 
 from flowcheck.model import Announcement, Finding, Session
-from flowcheck.verify.attempts import listener_of
+from flowcheck.ndmp.listeners import mover_announcements
 from flowcheck.verify.context import Context
 from flowcheck.verify.profile_followed import OTHER_PRODUCT_FIX, wrong_way_fix
 from flowcheck.verify.wrong_way import worked_part
@@ -39,15 +39,6 @@ def plain_direction(ctx: Context) -> list[Announcement]:
         return []
     return sorted((a for s in judged for a in mover_announcements(s)),
                   key=lambda a: a.frame)
-
-
-def mover_announcements(session: Session) -> list[Announcement]:
-    """The session's announcements with the mover listening: those read whole, and
-    those whose address the snap length cut (Session.cut_announcements: their name still
-    says who listens; ip "" and port 0, their time unknown: 0)."""
-    cut = [Announcement(session.control_uid, "", 0, frame, 0.0, name, "mover")
-           for frame, name, _uid in session.cut_announcements if listener_of(name) == "mover"]
-    return [a for a in session.announced if a.listener == "mover"] + cut
 
 
 def callback_unseen(ctx: Context) -> bool:

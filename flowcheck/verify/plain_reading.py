@@ -33,9 +33,8 @@ from collections.abc import Sequence
 from flowcheck.config import Config
 from flowcheck.findings import make_finding
 from flowcheck.model import Announcement, Connection, Finding, NdmpStream, Session
+from flowcheck.ndmp.listeners import listener_of, mover_announcements
 from flowcheck.profiles import Profile
-from flowcheck.verify.attempts import listener_of
-from flowcheck.verify.plain_direction import mover_announcements
 
 PLAIN_PROFILE = "ndmp"
 _NO_SIGN = ("missing", "not_applicable")

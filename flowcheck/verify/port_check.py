@@ -19,12 +19,12 @@ on 10000 seen one way: sessions.other_protocol.one_way_protocol).
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.model import NdmpStream, Session, other_direction
 from flowcheck.sessions.classify import closing, message_op, one_sided, seen_closing
 from flowcheck.sessions.other_protocol import one_way_protocol, opening_words
 from flowcheck.verify.after_close import control_close
 from flowcheck.verify.context import Context
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.evidence import is_open, judged
 from flowcheck.verify.stream_evidence import UNREAD_STREAM, stream_hidden, stream_whole
 

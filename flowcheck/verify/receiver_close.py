@@ -8,9 +8,9 @@ words and fix built here for the second.
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.model import Connection, Session
 from flowcheck.verify.context import Context
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.end_roles import role_words
 from flowcheck.verify.rst_words import reset_words
 from flowcheck.verify.session_words import retransmitted_words

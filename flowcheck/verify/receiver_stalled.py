@@ -10,6 +10,7 @@ with a timeout may have failed on it) or a normal halt followed it.
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import (
     Connection,
@@ -23,7 +24,6 @@ from flowcheck.model import (
 from flowcheck.sessions import message_op
 from flowcheck.verify.closed_window import ZeroWindow, zero_window
 from flowcheck.verify.context import Context
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.end_roles import role_words
 from flowcheck.verify.replies import abnormal_reason
 from flowcheck.verify.resource_halt import halt_of

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.model import Announcement, NdmpMessage, NdmpStream, Session, Severity
 from flowcheck.ndmp.protocol import DATA_HALT_REASONS, MOVER_HALT_REASONS_V4
 from flowcheck.printable import printable_name
@@ -12,7 +13,6 @@ from flowcheck.verify.after_close import ended_words, job_ended
 from flowcheck.verify.allow_rules import listened_ports, port_list
 from flowcheck.verify.capture_time import after
 from flowcheck.verify.context import DEFAULT_RANGE_WORDS, Context, endpoint
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.own_halt import own_halt_words
 from flowcheck.verify.refused_connect import connect_opened, refused_replies
 from flowcheck.verify.reply_errors import (

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from flowcheck.durations import span_words
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, ControlPacket, NdmpMessage, NdmpStream
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.ttl import reset_ttls
 
 if TYPE_CHECKING:

@@ -15,11 +15,11 @@ the receiver's packets alone; a capture on the sender shows the segments' sizes.
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.model import Connection, Session, SideEvidence
 from flowcheck.model.traffic import ETHERNET_MSS
 from flowcheck.verify.allow_rules import lowered
 from flowcheck.verify.context import Context
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.end_roles import role_words
 from flowcheck.verify.pmtu import conn_fix, hole_why
 

@@ -36,6 +36,7 @@ before the session's close included), a FIN or a RST (judged by flowcheck.verify
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import (
     Connection,
@@ -49,7 +50,6 @@ from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import seen_closing
 from flowcheck.verify.capture_time import after
 from flowcheck.verify.context import Context
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.open_transfer import open_transfer
 
 # ctx.early_events' key prefix of a session whose job's end was found unseen.

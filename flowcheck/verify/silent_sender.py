@@ -13,6 +13,7 @@ its halt is the give-up's consequence (verify.running.check_gave_up).
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import (
     Connection,
@@ -25,7 +26,6 @@ from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import first_fin
 from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.context import Context, session_uids
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.end_roles import role_words
 from flowcheck.verify.one_exit import ONE_EXIT_SECONDS
 from flowcheck.verify.replies import HALTS, abnormal_reason

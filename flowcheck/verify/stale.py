@@ -15,11 +15,11 @@ out: handshake_incomplete).
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.sessions.capture_start import gap_before
 from flowcheck.sessions.classify import synack_reset_unseen_syn
 from flowcheck.verify.context import Context
-from flowcheck.verify.durations import span_words
 
 # The longest a responder resends its SYN-ACK after the last SYN it got, seconds: Linux's
 # default tcp_synack_retries 5 (1 + 2 + 4 + 8 + 16 s, then 32 s until it gives up).

@@ -4,13 +4,13 @@ the halt-after words every data_stalled ends with (flowcheck.verify.stalled_tran
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.model import Connection, NdmpMessage, Session, connection_ends, other_direction
 from flowcheck.model.traffic import ETHERNET_MSS
 from flowcheck.sessions import message_op
 from flowcheck.verify.allow_rules import capitalised, lowered
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_stall import control_stall
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.pmtu import conn_fix, lost_by_size, mtu_reading
 from flowcheck.verify.replies import abnormal_reason
 from flowcheck.verify.stall_passed import passed_head

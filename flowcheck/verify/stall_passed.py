@@ -23,11 +23,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from flowcheck.durations import span_words
 from flowcheck.model import Connection, Session, connection_ends, other_direction
 from flowcheck.model.traffic import ETHERNET_MSS, INITIAL_TTLS
 from flowcheck.sessions.classify import one_sided
 from flowcheck.verify.context import Context
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.stall_record import Stall
 from flowcheck.verify.ttl import own_ttl
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Literal
 
+from flowcheck.durations import span_words
 from flowcheck.model import Connection, NdmpMessage, Session, endpoint
 from flowcheck.verify.context import Context
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.evidence import time_enough
 from flowcheck.verify.replies import abnormal_reason
 from flowcheck.verify.resource_halt import halt_of

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from flowcheck.durations import span_words
 from flowcheck.model import (
     Connection,
     NdmpMessage,
@@ -24,7 +25,6 @@ from flowcheck.model import (
 )
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import one_sided
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.stall_passed import passed_stall
 from flowcheck.verify.stall_record import Stall
 

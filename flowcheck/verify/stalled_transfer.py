@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from flowcheck.durations import span_words
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import (
     Connection,
@@ -37,7 +38,6 @@ from flowcheck.verify.allow_rules import capitalised, lowered
 from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.capture_points import resends_vanished, resends_vanished_words
 from flowcheck.verify.context import Context
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.end_roles import role_words
 from flowcheck.verify.one_exit import closed_with_control
 from flowcheck.verify.pmtu import (

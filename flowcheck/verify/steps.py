@@ -6,6 +6,7 @@ cause finding only gets its status (failed/missing) and no step_missing on top.
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.model import (
     Connection,
     NdmpMessage,
@@ -46,7 +47,6 @@ from flowcheck.verify.details import (
     connection_detail,
     port_words,
 )
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.evidence import OR_FAILED, ended_early, is_open, judged, unseen_why
 from flowcheck.verify.fallback import attempt_step, fallback_note, later_step
 from flowcheck.verify.filtered import callback_unseen

@@ -18,10 +18,10 @@ server having sent its next packet 0.040 s after that SYN.
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.model import Connection
 from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.context import Context
-from flowcheck.verify.durations import span_words
 
 # The least time after the SYN the responder's later packets must span for the words to
 # say anything (below it they would read "0.000 s").

@@ -16,12 +16,12 @@ handshake_incomplete (verify.opening).
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.model import Connection
 from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.context import Context
 from flowcheck.verify.copy_counts import pair_copies
 from flowcheck.verify.details import syn_count
-from flowcheck.verify.durations import span_words
 
 
 def late_answer(ctx: Context, conn: Connection) -> bool:

@@ -16,12 +16,12 @@ run 14: an agent killed in a TLS job read inconclusive, steps 4-5 `ok`.
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.model import Connection, ControlPacket, NdmpStream, Session, connection_ends
 from flowcheck.sessions.classify import first_fin_by
 from flowcheck.sessions.matching import ANNOUNCEMENT_JITTER_SECONDS
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_closed import agent_close_words, reset_after_close_words
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.hidden_ends import missed_from
 from flowcheck.verify.one_way_data import data_carried
 

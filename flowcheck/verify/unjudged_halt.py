@@ -8,12 +8,12 @@ on the agent's side only, read PASS)."""
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, connection_ends
 from flowcheck.sessions import message_op
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_stall import control_stall
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.end_roles import role_words
 from flowcheck.verify.evidence import time_enough
 from flowcheck.verify.replies import HALTS

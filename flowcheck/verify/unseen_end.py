@@ -14,11 +14,11 @@ evidence of either, so this is a warning, not an error.
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.model import Connection, NdmpMessage, Session, connection_ends
 from flowcheck.sessions import message_op
 from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.context import Context
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.evidence import after
 
 # Retransmission timeouts of capture after the request without a resend of it: TCP's

@@ -17,10 +17,10 @@ a halted transfer (flowcheck.verify.abortive_close), not this.
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, Session
 from flowcheck.verify.context import Context
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.end_roles import role_words
 from flowcheck.verify.silent_sender import SILENT_SECONDS
 from flowcheck.verify.ttl import forged_words, reset_ttls

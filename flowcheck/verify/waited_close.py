@@ -7,9 +7,9 @@ backup-ack-dropped-dir-out, stopped right after the media server's FINs 30 s on,
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.model import Connection, Session
 from flowcheck.sessions.unheard_ack import RESENDS_ENOUGH
-from flowcheck.verify.durations import span_words
 from flowcheck.verify.end_roles import role_words
 
 # A data sender silent this long, on every connection of its session (silent_sender) or
