@@ -63,6 +63,17 @@ def handed_words(routed: int, total: int, family: CopyFamily) -> str:
             f"{_router_between(routed, family)}")
 
 
+def tied_words(relays: RelayCopies) -> str:
+    """The clause for the pairs of one timestamp counted as handed on the other way round
+    (RelayCopies.handed_near, near_tied): "" without any."""
+    tied = relays.near_tied + relays.near_tied_routed
+    if not tied or not relays.near_handed + relays.near_handed_routed:
+        return ""
+    return (f" ({of_them(tied)} captured, each at the very timestamp of its original, "
+            "the arriving copy put first: a merge orders the packets of one timestamp by "
+            "file, not as they were sent)")
+
+
 def near_words(relays: RelayCopies, copies: int, family: CopyFamily) -> str:
     """What the Linux cooked marks of the copies within copy_window.COPY_WINDOW read
     (RelayCopies.note_near's sample) show, when every one read is marked alike, a
@@ -73,9 +84,10 @@ def near_words(relays: RelayCopies, copies: int, family: CopyFamily) -> str:
     if not read:
         return ""
     lead = ("The copies' " if read >= copies else f"The first {read:,} copies' ")
-    if relays.near_handed + relays.near_handed_routed == read:
-        shown = handed_words(relays.near_handed_routed, read, family)
-        return f"{lead}marks tell where they were captured: {shown}. "
+    plain, routed = relays.handed_near
+    if plain + routed == read:
+        shown = handed_words(routed, read, family)
+        return f"{lead}marks tell where they were captured: {shown}{tied_words(relays)}. "
     if relays.near_named == read:
         ttl = family.ttl
         how = (f"at its original's {ttl}: a bridge's" if not relays.near_named_routed else
@@ -257,15 +269,16 @@ def all_handed_words(relays: RelayCopies, copies: int, family: CopyFamily) -> st
     ..., up to 1020.2 ms ..." of 26, 21 others so marked within 0.5 ms, and its held
     copy "or captured at two points whose clocks disagree by as much"."""
     near = relays.near_read
-    near_handed = relays.near_handed + relays.near_handed_routed
+    plain, routed = relays.handed_near
+    near_handed = plain + routed
     if not handed(relays) or relays.orphans or not near_handed:
         return ""
     if near_handed == near:
         lead, late = _all_read(relays, copies, "marks")
     else:
         lead, late = of_them(near_handed + relays.count), _late(relays)
-    shown = handed_words(relays.handed_routed + relays.near_handed_routed,
-                         near_handed + relays.count, family)
+    shown = handed_words(relays.handed_routed + routed, near_handed + relays.count,
+                         family) + tied_words(relays)
     held = held_words(relays) if relays.held else ""
     return (f"{lead} told by where they were captured, {near_handed:,} within "
             f"{COPY_WINDOW * 1e3:g} ms of the original and {relays.count:,} later ({late} "
@@ -319,7 +332,7 @@ def held_words(relays: RelayCopies) -> str:
             or one_router(relays)):
         return (f"{late}: held by a router while it resolved the next hop's link-layer "
                 "address (a neighbour queue keeps them up to 3 s), sent once")
-    if handed(relays) and relays.near_handed + relays.near_handed_routed:
+    if handed(relays) and sum(relays.handed_near):
         # Copies marked leaving one host and arriving at the other within COPY_WINDOW:
         # the two captures' clocks agree that closely, so the late copy was held, not
         # shifted by a clock (lab matrix seed 123 run 10: the router's SYN held 1.02 s
