@@ -93,6 +93,9 @@ def _with_loss(target: Path, every: int = 500) -> str:
 CAPTURES = [
     Capture("ndmjob-1g", lab_builds.ndmjob_backup,
             "(a) real ndmjob NDMP v4 backup of 1 GiB, lab namespaces, tcpdump (its own loss)"),
+    Capture("ndmjob-1g-sniffloss", lab_builds.ndmjob_backup_sniffloss,
+            "(a) captured as a busy host's tcpdump does: small buffer, a writer that stalls "
+            "(real sniffer loss, kernel-counted)"),
     Capture("ndmjob-1g-loss500", _with_loss,
             "(b) (a) with one frame in 500 removed (editcap): sniffer loss"),
     Capture("short-connections", lambda p: f"{short_connections.build(p)} packets",

@@ -8,7 +8,7 @@ SIGQUIT ignored so that a Ctrl-C at the terminal does not reach it. A program ca
 only the signals it was not told to ignore (the `if (signal(SIGINT, SIG_IGN) != SIG_IGN)`
 idiom): CPython installs its KeyboardInterrupt for SIGINT only when SIGINT is not
 ignored, tcpdump and dumpcap catch SIGHUP only when it is not. flowcheck's handlers
-(interrupts.py, cli/main.py and cli/app.py SIGTERM, cli/live.py SIGINT, SIGTERM and
+(interrupts.py, cli/main.py and cli/app.py SIGTERM, cli/live_run.py SIGINT, SIGTERM and
 SIGHUP) go through `catch`.
 Standard library only.
 """

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 # Dispositions a child inherits or a test's in-process CLI run sets (cli.main sets
-# SIGTERM, cli.live SIGINT, SIGTERM and SIGHUP) and must give back.
+# SIGTERM, cli.live_run SIGINT, SIGTERM and SIGHUP) and must give back.
 KEPT = (signal.SIGINT, signal.SIGTERM)
 
 

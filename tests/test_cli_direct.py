@@ -1,7 +1,7 @@
 """The common command lines (`connections` or `analyze`, captures, `--format json|table`,
-`--config FILE`) run without typer (flowcheck.cli.direct): the same output, error line
-and exit code as typer's, and neither typer nor pydantic (typer's validators) loaded for
-them."""
+`--config FILE`, the configuration flags) run without typer (flowcheck.cli.direct): the
+same output, error line and exit code as typer's, and neither typer nor pydantic
+(typer's validators) loaded for them."""
 
 from __future__ import annotations
 
@@ -129,3 +129,62 @@ def test_no_typer_for_a_common_command_line(starter: list[str], unloaded: set[st
     assert done.returncode == 0 and '"connections"' in done.stdout
     assert "flowcheck.cli.commands" in modules  # the listing works
     assert not unloaded & modules
+
+
+# Configuration flags: the README's second command, repeated ranges, and values
+# flowcheck.config refuses (its line, exit 2; of two, the same one first both ways).
+FLAGGED = [
+    ["--media-range", "5001-5100", "--agent-range", "6001-6100"],
+    ["--media-range", "5001-5050", "--media-range", "5051-5100", "--profile", "ndmp",
+     "--media-server", "10.77.0.1", "--remote-agent", "10.77.0.2", "--ndmp-port", "10000",
+     "--port-hold", "30", "--retransmission-timeout", "1", "--resources", "2",
+     "--backup-network", "10.77.0.0/24", "--vxlan-port", "48879", "--geneve-port", "6082"],
+    ["--config", README_CONFIG, "--agent-range", "7001-7100"],
+    ["--media-range", "5100-5001"],
+    ["--resources", "many", "--port-hold", "soon"],
+    ["--profile", "backup-exec-0"],
+]
+
+
+@pytest.mark.parametrize("command", ["connections", "analyze"])
+@pytest.mark.parametrize("flags", FLAGGED, ids=range(len(FLAGGED)))
+def test_direct_flags_same_as_typer(command: str, flags: list[str],
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """Configuration flags run without typer, with typer's output, error line and exit
+    code (the same request with `--name=VALUE`, a form only typer reads)."""
+    words = iter(flags)
+    parsed = [command, README_CAPTURE, "--format", "json",
+              *(f"{word}={next(words)}" for word in words)]
+    direct = [command, README_CAPTURE, *flags, "--format", "json"]
+    assert direct_call(direct) is not None and direct_call(parsed) is None
+    code = run(direct)
+    out, err = capsys.readouterr()
+    assert (run(parsed), *capsys.readouterr()) == (code, out, err)
+    assert (code == 2) == (not out), (code, err)
+
+
+@pytest.mark.parametrize("flags", [
+    ["--media-range"], ["--media-range", "--format", "json"], ["--media-range", "-"],
+    ["--port-hold", "1", "--port-hold", "2"], ["--profile", "ndmp", "--profile", "ndmp"],
+    ["--media-range=5001-5100"], ["--filter", "tcp"], ["--html", "x.html"]])
+def test_other_flag_forms_left_to_typer(flags: list[str]) -> None:
+    assert direct_call(["analyze", README_CAPTURE, *flags]) is None
+
+
+@pytest.mark.parametrize("command", ["connections", "analyze", "live"])
+def test_direct_flags_are_the_commands(command: str) -> None:
+    """Every configuration flag cli.direct_flags reads is one typer declares for the
+    command, repeatable exactly when typer's is, and none is missing."""
+    import typer
+
+    from flowcheck.cli import app
+    from flowcheck.cli.direct_flags import CONFIG
+    from flowcheck.cli.options import CONFIG_PARAMETERS
+
+    params = app.click_command().commands[command].params  # type: ignore[attr-defined]
+    declared = {spelling: param for param in params for spelling in param.opts}
+    assert isinstance(app.click_command(), typer.core.TyperGroup)
+    assert len(CONFIG) == len(CONFIG_PARAMETERS)
+    for spelling, (key, repeatable) in CONFIG.items():
+        assert declared[spelling].multiple == repeatable, spelling
+        assert CONFIG_PARAMETERS[declared[spelling].name][1] == key, spelling

@@ -148,6 +148,80 @@ def test_bulk_path_with_holes_equals_reference(tmp_path: Path, seed: int) -> Non
     assert_matches_tshark(tmp_path / "t.pcap", reference)
 
 
+def test_bulk_path_judges_reordered_rows_without_a_python_call_each(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Segments below their side's next_seq with bytes never seen (reordering, late
+    fills) are judged by Wireshark's rule (retransmission or out-of-order) for a whole
+    run at once: the per-row rule (reordering.fill_is_retransmission, Python) is never
+    called from the bulk path, however many such rows a run has. Before, each judged row
+    cost a call (and four bisections): 7,897 of them on bench's ndmjob-1g-sniffloss,
+    12% of the engine's main thread. Its packets change no state, so the per-packet path
+    calls it for none either; the judgements are still tshark's."""
+    from flowcheck.connections import reordering, reordering_rows
+
+    calls = []
+    rule = reordering.fill_is_retransmission
+
+    def counted(*args: object) -> bool:
+        calls.append(args)
+        return rule(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(reordering, "fill_is_retransmission", counted)
+    # Where a module took the name at import (the per-row judge did).
+    monkeypatch.setattr(reordering_rows, "fill_is_retransmission", counted, raising=False)
+    packets, disorder = lossy_transfer(3_000, seed=21, loss=0.03, late=0.5, reorder=0.05)
+    path = write(tmp_path / "t.pcap", 1, packets)
+    retransmissions = tshark_retransmissions(path)[0]
+    tracker = track(tmp_path, packets, 1_000)
+    (connection,) = tracker.finish()
+    assert disorder > 200 and connection.retransmits == retransmissions > 0
+    assert "T" in connection.history and connection.missed_bytes > 0
+    assert calls == []
+
+
+def test_judged_rows_of_a_flow_taken_in_time_order_equal_reference(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flow whose records were written out of time order (by_time.in_time_order: the
+    paths take its packets by time, so a side's rows do not ascend by row number) with
+    segments reordered on the wire: the rows judged at once find each peer's last row
+    before them as one row at a time did (reordering_rows' per-side bisection), and the
+    fast path equals the reference."""
+    from flowcheck.connections.reordering_rows import DirectionRows
+
+    packets = handshake()
+    for k in range(400):
+        packets.append(pkt(True, PSH | ACK, 101 + SEGMENT * k, 901, data=SEGMENT))
+        if k % 4 == 3:
+            packets.append(pkt(False, ACK, 901, 101 + SEGMENT * (k + 1)))
+    times = [0.001 * i for i in range(len(packets))]
+    for at in range(40, len(packets) - 10, 37):
+        if packets[at][47] == packets[at + 1][47] == PSH | ACK:
+            packets[at], packets[at + 1] = packets[at + 1], packets[at]  # on the wire
+    for at in range(60, len(packets) - 10, 53):  # written before the one before it
+        packets[at], packets[at + 1] = packets[at + 1], packets[at]
+        times[at], times[at + 1] = times[at + 1], times[at]
+    seen = []
+    ends = DirectionRows._ends
+
+    def counted(self: DirectionRows, sides: object) -> object:
+        seen.append(1)
+        return ends(self, sides)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(DirectionRows, "_ends", counted)
+    path = write(tmp_path / "timed.pcap", 1, packets, times=times)
+
+    def tracked(chunk: int, fast: bool = True) -> list:
+        tracker = ConnectionTracker(fast=fast)
+        for batch in read_batches(path, chunk=chunk):
+            tracker.feed(batch)
+        return tracker.finish()
+
+    reference = tracked(100_000, fast=False)
+    for chunk in (300, 100_000):
+        assert tracked(chunk) == reference
+    assert seen and reference[0].retransmits == 0  # each judged out-of-order, not resent
+
+
 def test_fill_removes_exactly_the_bytes_it_covers() -> None:
     side = Endpoint()
     side.max_end = 0

@@ -376,6 +376,9 @@ HOST_TOOL_COPIES = {
     # the same, dual-stack (field check 60, seed 123 run 10): the IPv6 control
     # connection's packets at both hosts, its first SYN held 1.02 s by the router.
     "captures/field60-matrix/dual-stack-callback-rejected-by-router-both-hosts-any-merged-sll2-held-syn.pcap.gz",
+    # three hosts' `tcpdump -i any` merged, one agent's file 1.02 s ahead (review 54d):
+    # each packet at its sender and its receiver.
+    "captures/review54d/three-hosts-any-merged-sll2-routed-agents-clock-ahead-syns-dropped.pcap.gz",
 }
 
 # Two capture points' files merged on a path that also lost packets (field check 37: 40%

@@ -17,12 +17,16 @@ import random
 import weakref
 from pathlib import Path
 
+import numpy as np
 from test_connections_per_connection_memory import short_connections
 from test_connections_util import read_batches
 
 from flowcheck.connections import ConnectionTracker, track_connections
+from flowcheck.connections.block_columns import Coded, Nullable, Same, Sparse
 from flowcheck.connections.block_records import BlockRecords
+from flowcheck.connections.flows import port_items
 from flowcheck.connections.opened_records import Records
+from flowcheck.connections.short_records import _FIELDS
 from flowcheck.model import Connection
 
 COUNT = 3000
@@ -36,6 +40,37 @@ def _alive() -> int:
 
 def _fields(c: Connection) -> tuple:
     return tuple(getattr(c, name) for name in c.__slots__ if name != "rare") + (c.rare,)
+
+
+def _types(c: Connection) -> tuple:
+    """The types of the fields both paths keep alike (not the last times each side's
+    packets, which the short pass does not keep; a list, shared NO_FRAMES or not)."""
+    return tuple(list if isinstance(value, list) else type(value) for value in
+                 (getattr(c, name) for name in c.__slots__
+                  if name not in ("rare", "orig_last_ts", "resp_last_ts")))
+
+
+def test_new_rows_keep_numbers_in_arrays(tmp_path: Path) -> None:
+    """A block's new rows keep their numbers as arrays (1-8 bytes a row) or one value
+    for all, not as lists of Python numbers (a pointer, and past 256 an object, a row):
+    frames, times, counts, TTLs and rtt; addresses and ports as indexes into a table."""
+    path = short_connections(tmp_path / "short.pcap", COUNT)
+    connections = track_connections([str(path)], chunk_size=CHUNK).connections
+    block = next(part for part in connections._parts if isinstance(part, BlockRecords)
+                 and part.new > 100)
+    kept = dict(zip(_FIELDS, block._args, strict=True))
+    for name in ("ts", "last_ts", "syn_ts", "first_frame", "last_frame", "orig_pkts",
+                 "resp_pkts", "orig_bytes", "resp_bytes", "rtt", "synack_ts", "orig_ttl",
+                 "resp_ttl", "established", "retransmits"):
+        assert type(kept[name]) in (np.ndarray, Nullable, Same), (name, type(kept[name]))
+    assert kept["syn_ts"] is kept["ts"]  # one array, one float object per record made
+    assert block[0].syn_ts is block[0].ts
+    # Addresses and ports as indexes into a table of their objects (a record's are the
+    # table's: one text per distinct address, one port object per number).
+    for name in ("orig_h", "orig_p", "resp_h", "resp_p"):
+        assert type(kept[name]) is Coded, (name, type(kept[name]))
+    assert block[0].resp_p is port_items(np.array([block[0].resp_p]))[0]
+    assert block[1].orig_h is block[0].orig_h
 
 
 def test_records_nobody_reads_are_not_made(tmp_path: Path) -> None:
@@ -80,6 +115,12 @@ def test_records_made_in_any_order_equal_the_per_packet_path(tmp_path: Path) -> 
     alone = [got[i] for i in range(len(at))]
     in_bulk = list(track_connections([str(path)], chunk_size=CHUNK).connections)
     assert [_fields(c) for c in alone] == [_fields(c) for c in in_bulk]
+    # Numbers kept in arrays (block_records) read as Python's, alone or in bulk: the
+    # same types as the per-packet path's, never a numpy scalar.
+    assert [tuple(map(type, _fields(c))) for c in alone] == \
+        [tuple(map(type, _fields(c))) for c in in_bulk]
+    assert not [v for c in alone for v in _fields(c) if isinstance(v, np.generic)]
+    assert [_types(c) for c in alone] == [_types(c) for c in expected]
     assert alone == expected
     assert in_bulk == expected
     assert one_by_one == expected  # the sequence compares as the list of its records
@@ -132,3 +173,19 @@ def test_a_slice_makes_only_its_records(tmp_path: Path) -> None:
     for k, got in picked:
         assert type(got) is list
         assert [id(c) for c in got] == [id(c) for c in everything[k]]
+
+
+def test_a_sparse_column_reads_as_its_list() -> None:
+    """block_records.Sparse (the short pass's SideEvidence: made with its record) reads
+    as the list of the values it stands for: None but at its rows, each made of its
+    fields' values there; by row, in bulk, and for any rows asked (repeated, absent)."""
+    rows = np.array([2, 5, 7], np.int64)
+    column = Sparse(10, rows, lambda *values: values, [["a", "b", "c"], Same(0), [1.5, None, 3]])
+    expected = [None, None, ("a", 0, 1.5), None, None, ("b", 0, None), None, ("c", 0, 3),
+                None, None]
+    assert column.tolist() == expected
+    assert [column[i] for i in range(10)] == expected
+    for asked in ([7], [0], [9, 2, 2, 5], [], list(range(9, -1, -1))):
+        assert column.tolist(asked) == [expected[i] for i in asked]
+    one = Sparse(3, np.array([1], np.int64), lambda *values: values, [["x"], Same(None)])
+    assert one.tolist() == [None, ("x", None), None] and one.tolist([1]) == [("x", None)]

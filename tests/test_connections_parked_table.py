@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from test_connections_short import WITH_STALE, short_traffic
 from test_connections_states import run
-from test_connections_util import SYN, ethernet, ipv4, ipv6, tcp
+from test_connections_util import SYN, ethernet, ipv4, ipv6, read_batches, tcp
 from test_connections_util import write_pcap as write
 from test_decode_tunnels import udp
 
@@ -297,3 +297,43 @@ def test_in_flows_by_number_is_the_dicts(
     _folded(monkeypatch)
     assert run(tmp_path, packets, chunk=700) == true
     assert seen["by number"] > counted["by number"]
+
+
+def test_a_block_of_plain_ipv4_keys_keeps_their_words_not_the_tuples(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A block whose keys are all plain IPv4 keys keeps their words (16 bytes a key),
+    not the key tuples (about 125 bytes): every key parked reads back from them (the
+    table's entries, get, pop: the per-packet path's look-ups) equal to the key the
+    batch parked, with its endpoints' types; a block holding an IPv6 or a tunnelled key
+    keeps its list."""
+    monkeypatch.setattr(short_flows, "SHORT_STEP_FLOWS", 1)
+    monkeypatch.setattr(short_flows, "SHORT_STEP_PACKETS", 0)
+    parked: dict = {}
+    park = ParkedTable.park
+
+    def kept(table: ParkedTable, block, numbers, keys, words):  # noqa: ANN001, ANN202
+        parked.update((key, (block, row)) for row, key in enumerate(keys))
+        return park(table, block, numbers, keys, words)
+
+    monkeypatch.setattr(ParkedTable, "park", kept)
+    plain = write(tmp_path / "plain.pcap", 1, short_traffic(3, 400, loss=0.03, dup=0.03,
+                                                            swap=0.03, shapes=WITH_STALE))
+    held = {}
+    for name, path in (("plain", plain), ("mixed", _keyed_capture(tmp_path / "k.pcap", 600))):
+        parked.clear()
+        tracker = ConnectionTracker()
+        for batch in read_batches(path, chunk=700):
+            tracker.feed(batch)
+        table = tracker._parked
+        held[name] = {type(keys).__name__ for keys in table._keys if keys is not None}
+        entries = list(table.entries())
+        assert len(entries) == len(table) > 50
+        for key, block, row in entries:
+            assert parked[key] == (block, row)  # the key the batch parked there
+            assert [list(map(type, end)) for end in key[:2]] == [[int, bytes, int]] * 2 \
+                or key[0][0] == 6
+            assert table.get(key) == (block, row)
+        key, block, row = entries[len(entries) // 2]
+        assert table.pop(key) == (block, row) and table.get(key) is None
+    assert held["plain"] == {"tuple"}  # words only: no key tuple kept
+    assert "list" in held["mixed"]

@@ -22,9 +22,13 @@ the same worker). Those figures were cold: the smaller capture's measurement cou
 about 740 KB the process makes once, when no earlier test in the worker had made it, so
 they read low and varied with the tests before (1,660 in one worker: a failure). The
 tracker now reads the larger capture once untraced before both measurements: 1,685
-each time (2026-12-06). The bound leaves room for a few more fields, not for that growth
-again. Tables made once per process (flows.port_items) are made
-before measuring: they are no connection's.
+each time (2026-12-06); 997 at 8118324c (the short pass's records held as columns, made
+when read: branch speedrec), 795 once the columns' numbers (counts, frames, times,
+TTLs, rtt) are arrays, not lists of Python numbers, and 676 once the parked table keeps
+plain IPv4 keys as their words, not the key tuples, 653 with a block's addresses and
+ports as indexes into a table of their objects (branch speedC, 2026-12-07). The
+bound leaves room for a few more fields, not for that growth again. Tables made once
+per process (flows.port_items) are made before measuring: they are no connection's.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from flowcheck.connections.flows import port_items
 from flowcheck.model import Connection
 
 CHUNK = 1 << 17  # 128 KiB: many batches, each one's work small beside what is kept
-BOUND = 1800  # bytes per connection (1,685 measured warm; cold: 1,860 at 90280a4, 2,590 at 38c104d)
+BOUND = 800  # bytes per connection (653 measured warm; 997 at 8118324c, 1,685 on 2026-12-06)
 
 
 def short_connections(path: Path, count: int) -> Path:

@@ -4,7 +4,8 @@
   segment of the call lacks the letter (a steady connection shows D and A already) and
   some row has it; the connections stay the reference path's.
 - reordering_rows.last_where: each segment's last row of a kind from the rows found,
-  as np.maximum.reduceat over np.where did.
+  as np.maximum.reduceat over np.where did; _last_found (the short pass's: from each
+  row's segment) the same.
 - reordering_rows.rising: in-order rows are their own running maximum.
 - reordering_rows.AtRows: a column read at rows on demand is the gathered column's read.
 
@@ -22,7 +23,7 @@ from test_connections_states import run
 
 import flowcheck.connections.bulk_sides as bulk_sides
 import flowcheck.connections.runs as runs
-from flowcheck.connections.reordering_rows import AtRows, last_where, rising
+from flowcheck.connections.reordering_rows import AtRows, _last_found, last_where, rising
 
 
 def _segments(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -40,6 +41,12 @@ def test_last_where_equals_the_reduction(seed: int) -> None:
     expected = np.maximum.reduceat(np.where(mask, np.arange(n), -1), starts)
     got = last_where(mask.nonzero()[0], starts, n)
     assert got.tolist() == expected.tolist()
+    # The short pass's form, from each row's segment (by a scatter when the segments
+    # are many for the rows found, else by bisection): the same.
+    for many in (starts, np.arange(n)):  # the segments as drawn; one row each
+        side = np.repeat(np.arange(many.shape[0]), np.diff(np.append(many, n)))
+        reduced = np.maximum.reduceat(np.where(mask, np.arange(n), -1), many)
+        assert _last_found(mask.nonzero()[0], many, side, n).tolist() == reduced.tolist()
 
 
 @pytest.mark.parametrize("seed", range(20))

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from live_process import ended, send_on_loopback, wait_until_listening
 
-from flowcheck.cli.live import _show_finding
+from flowcheck.cli.live_run import _show_finding
 from flowcheck.cli.main import run
 from flowcheck.cli.options import OutputFormat
 from flowcheck.model import Finding, Severity

@@ -83,6 +83,21 @@ def _register_commands() -> None:
     setup.register(app)
 
 
+_command: list[typer.core.TyperGroup] = []  # the app's click command, once built
+
+
+def click_command() -> typer.core.TyperGroup:
+    """The app's click command (every command registered), built once a process: run()
+    is called many times by tests and scripts, and typer builds each parameter's
+    validator anew on every build (6 ms of an in-process run of 18, `firewall`, session
+    54). click parses each command line in a context of its own: nothing of one run is
+    kept in the command for the next."""
+    if not _command:
+        _register_commands()
+        _command.append(typer.main.get_command(app))  # type: ignore[arg-type]
+    return _command[0]
+
+
 def run(argv: list[str] | None = None, *, ending: bool = False) -> int:
     """Run the CLI on argv and return the exit code (tests call this directly).
     `ending`: the process ends right after (cli.main, flowcheck.exiting.exit_now): what
@@ -103,8 +118,7 @@ def _run(argv: list[str] | None) -> int:
     call = direct_call(argv)
     if call is not None:  # the common command lines: no typer parsing (cli.direct)
         return run_direct(call)
-    _register_commands()
-    command = typer.main.get_command(app)
+    command = click_command()
     # A reader that leaves standard output early is handled by the writers
     # (cli/output.py): a report keeps its exit code, live's stream stops.
     try:

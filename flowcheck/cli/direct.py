@@ -1,6 +1,8 @@
 """The common command lines, run without typer: `connections` or `analyze`, captures, at
-most `--format json|table` and at most `--config FILE` (what scripts, benchmarks and the
-README's first command run, again and again).
+most `--format json|table`, at most `--config FILE` and the configuration flags
+(`--media-range 5001-5100 --agent-range 6001-6100`: what scripts, benchmarks and the
+README's commands run, again and again), `live` with options typer would take as they
+are (flowcheck.cli.direct_live) and `regress` (flowcheck.cli.direct_regress).
 
 typer builds a pydantic validator for each of a command's 18 parameters, given or not:
 pydantic's import alone was 0.1 s, and with typer's own 0.03 s the command line's
@@ -59,13 +61,26 @@ def debug_wanted() -> bool:
 def direct_call(argv: list[str]) -> Callable[[], int] | None:
     """The command argv asks for, ready to run, when argv is only `connections` or
     `analyze`, captures (none starting with "-": "-", standard input, too is left to
-    typer), at most one `--format json|table` and at most one `--config FILE` (config_path)
-    anywhere among them; else None."""
+    typer), at most one `--format json|table`, at most one `--config FILE` (config_path)
+    and configuration flags (`--media-range 5001-5100`: cli.direct_flags) anywhere among
+    them, `live` with options typer takes as they are (cli.direct_live), or `regress`
+    with paths and its options (cli.direct_regress); else None."""
+    if argv and argv[0] == "live":
+        from flowcheck.cli.direct_live import live_call
+
+        return live_call(argv[1:])
+    if argv and argv[0] == "regress":
+        from flowcheck.cli.direct_regress import regress_call
+
+        return regress_call(argv[1:])
     if not argv or argv[0] not in DIRECT_COMMANDS:
         return None
+    from flowcheck.cli.direct_flags import CONFIG, ordered, take_flag
+
     captures: list[str] = []
     chosen: str | None = None
     config_file: Path | None = None
+    flags: dict[str, object] = {}
     words = iter(argv[1:])
     for word in words:
         if word == "--format" and chosen is None:
@@ -75,6 +90,9 @@ def direct_call(argv: list[str]) -> Callable[[], int] | None:
         elif word == "--config" and config_file is None:
             config_file = config_path(next(words, None))
             if config_file is None:
+                return None
+        elif word in CONFIG:
+            if not take_flag(flags, word, next(words, None)):
                 return None
         elif word.startswith("-"):
             return None
@@ -88,8 +106,9 @@ def direct_call(argv: list[str]) -> Callable[[], int] | None:
     body = getattr(commands, argv[0])
     output = OutputFormat(chosen or "table")
     # No --config: the Config from a ring directory's own flowcheck.toml, else
-    # ./flowcheck.toml, else the defaults (with_config's).
-    return lambda: body(captures, resolve_config(config_file, {}, captures), output)
+    # ./flowcheck.toml, else the defaults (with_config's), the flags over it.
+    return lambda: body(captures, resolve_config(config_file, ordered(flags), captures),
+                        output)
 
 
 def config_path(value: str | None) -> Path | None:
@@ -169,7 +188,7 @@ def term_as_interrupt() -> Iterator[None]:
     documented interrupted exit (one line, 130) instead of the signal's silent 143. A CI
     job's timeout (GitLab, GitHub Actions, `timeout`), `kill` and `systemctl stop` send
     SIGTERM; `regress` still writes the JUnit and JSON of the cases judged, `live` sets
-    its own handler while it captures (it stops and reports, cli/live.py). A SIGTERM
+    its own handler while it captures (it stops and reports, cli/live_run.py). A SIGTERM
     ignored when flowcheck started stays ignored (flowcheck.dispositions)."""
     def interrupt(*_: object) -> None:
         raise KeyboardInterrupt

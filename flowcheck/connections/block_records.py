@@ -13,8 +13,8 @@ none (`python -m flowcheck.connections`, the benchmark's engine) never makes the
 block's rows in bulk (`BlockRecords.all`: one C-level map over the columns, as the
 records were made before), and a block whose rows are all made lets its columns go.
 
-Columns are lists (one value per new row), `Same` (one value for every row: a column of
-defaults) or `Uids` (the rows' uid numbers; the "C<n>" texts made with the records).
+The columns' types (lists, one value for all, arrays, tables' indexes, sparse ones) and
+their values are flowcheck.connections.block_columns'.
 """
 
 from __future__ import annotations
@@ -22,107 +22,18 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator, Sequence
 from itertools import compress, repeat
-from operator import is_, itemgetter
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
 
-from flowcheck.connections.record_columns import FrameLists
+from flowcheck.connections.block_columns import Nullable, bulk, cell
 from flowcheck.model import Connection
-from flowcheck.model.frames import NO_FRAMES
 from flowcheck.model.rare_fields import NAMES as RARE_NAMES
 from flowcheck.model.rare_fields import RareFields
 
 # A call of Connection taken apart (short_records checks there is no __new__ of its own).
 _new, _init = object.__new__, Connection.__init__
-
-
-class Same:
-    """A column holding one value for every row."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __getitem__(self, i: int) -> Any:
-        return self.value
-
-    # No length: iterating a Same by __getitem__ would never end (readers go by row).
-    __iter__ = None
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Same:
-        from copy import deepcopy
-
-        return Same(deepcopy(self.value, memo))
-
-
-class Uids:
-    """The rows' uids ("C<n>", Connection.uid) kept as their numbers (int64): the
-    texts, about 55 bytes each, are made with the records."""
-
-    __slots__ = ("numbers",)
-
-    def __init__(self, numbers: np.ndarray) -> None:
-        self.numbers = numbers
-
-    def __getitem__(self, i: int) -> str:
-        return f"C{self.numbers.item(i)}"
-
-    def texts(self, rows: list[int] | None = None) -> list[str]:
-        numbers = self.numbers if rows is None else self.numbers[rows]
-        return list(map("C{}".format, numbers.tolist()))
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Uids:
-        return self  # read only
-
-
-def column(values: list) -> list | Same:
-    """A column of values (a list, one per row) as `Same` when every row holds the same
-    value (a default: None, 0, NO_FRAMES, ...), else the list. For the columns that are
-    most often one default (short_records.new_records): the first and last rows are
-    tried first, then list.count (identity first, then ==: enough for None, ints and
-    text, whose equal values are the same value); any other value must be the very same
-    object in every row (a record's list or evidence is its own unless shared)."""
-    if not values or values[-1] is not values[0]:
-        return values
-    first = values[0]
-    if values.count(first) != len(values):
-        return values
-    if first is None or type(first) in _VALUES or all(map(is_, values, repeat(first))):
-        return Same(first)
-    return values
-
-
-_VALUES = (int, bool, str)
-
-
-def frames_column(lists: FrameLists) -> FrameLists | Same:
-    """New records' frame lists as a column: NO_FRAMES for every row when none has one."""
-    return Same(NO_FRAMES) if lists.empty() else lists
-
-
-def listed(values: np.ndarray) -> list | Same:
-    """An integer or bool array (one value per row) as a column: `Same` when every row
-    holds one value (compared in numpy), else its values as a list."""
-    if values.size and (values == values.flat[0]).all():
-        return Same(values.item(0))
-    return values.tolist()
-
-
-def _bulk(col: Any, rows: list[int] | None, count: int) -> Any:
-    """A column's values of `rows` (None: all `count`), as an iterable for map."""
-    if type(col) is Same:
-        return repeat(col.value, count if rows is None else len(rows))
-    if type(col) is Uids:
-        return col.texts(rows)
-    if type(col) is FrameLists:
-        return col.tolist(rows)
-    if rows is None:
-        return col
-    if len(rows) == 1:
-        return (col[rows[0]],)
-    return itemgetter(*rows)(col)
 
 
 class FreshRows:
@@ -145,6 +56,15 @@ class FreshRows:
     def __iter__(self) -> Iterator[_FreshRow]:
         return map(_FreshRow, repeat(self, self.count), range(self.count))
 
+    def put(self, name: str, rows: list[int], values: list) -> None:
+        """rows[k].name = values[k] for each k, in that order (the patches `rows[i].name
+        = value` would keep, without a row object and a call per write)."""
+        self.patches.setdefault(name, {}).update(zip(rows, values, strict=True))
+
+    def patched(self, name: str) -> dict[int, Any]:
+        """The rows' writes of `name` so far (row -> value; read only)."""
+        return self.patches.get(name, {})
+
 
 # Connection's fields by position among __init__'s arguments (short_records._FIELDS),
 # set by short_records at import.
@@ -164,7 +84,7 @@ class _FreshRow:
         if patched is not None and i in patched:
             return patched[i]
         if name in ARG_INDEX:
-            return rows.args[ARG_INDEX[name]][i]
+            return cell(rows.args[ARG_INDEX[name]], i)
         return _default(name)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -239,7 +159,8 @@ class BlockRecords(Sequence[Connection]):
         assert self._args is not None or not self._unmade
         if not self._unmade:
             return [r.first_frame for r in self._made[:self._new]]  # type: ignore[union-attr]
-        frames = list(self._args[ARG_INDEX["first_frame"]])  # type: ignore[index]
+        frames = bulk(self._args[ARG_INDEX["first_frame"]], None, self._new)  # type: ignore[index]
+        frames = frames if type(frames) is list else list(frames)
         made = self._made
         for i in compress(range(self._new), map(is_not_none, made[:self._new])):
             frames[i] = made[i].first_frame  # type: ignore[union-attr]
@@ -270,7 +191,20 @@ class BlockRecords(Sequence[Connection]):
         args = self._args
         assert args is not None
         records = list(map(_new, repeat(Connection, count)))
-        deque(map(_init, records, *(_bulk(col, rows, self._new) for col in args)), 0)
+        # An array two fields share (ts and syn_ts, most often) gives both the same
+        # values, as the one list did before: one float object per record, not two.
+        lists: dict[int, list] = {}
+        at = None if rows is None else np.array(rows, np.int64)
+
+        def values(col: Any) -> Any:
+            if type(col) is not np.ndarray and type(col) is not Nullable:
+                return bulk(col, rows, self._new, at)
+            made = lists.get(id(col))
+            if made is None:
+                made = lists[id(col)] = bulk(col, rows, self._new, at)
+            return made
+
+        deque(map(_init, records, *map(values, args)), 0)
         made = self._made
         if rows is None:
             made[:count] = records

@@ -17,8 +17,8 @@ retransmission, reordering, a hole filled late) are handed to the hole bookkeepi
 at a time, in capture order; in-order packets never touch a hole. So are the rare ones
 that start below the side's next sequence number in Wireshark's sense (a pure ACK went
 ahead of the data seen): flowcheck.connections.reordering judges those with new bytes,
-from the run's per-side state (reordering_rows: a few vector passes per run, a bisection
-per judged row). The cost of a run follows its packets and the few that are out of order,
+from the run's per-side state (reordering_rows: a few vector passes per run, the judged
+rows all at once). The cost of a run follows its packets and the few that are out of order,
 never the connection's history.
 """
 
@@ -30,6 +30,7 @@ import numpy as np
 
 from flowcheck.arrays import group_ends, group_sizes, group_starts, stable_order
 from flowcheck.connections.bulk_acks import NO_ROW, first_where, track_acks
+from flowcheck.connections.bulk_judge import RunJudge
 from flowcheck.connections.bulk_sides import (
     SideColumns,
     first_data_of,
@@ -163,20 +164,10 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
                                  segment, endpoint_columns(sides))
     data_rows = data.nonzero()[0]
     if data_rows.size:
-        # Each segment's mate (its run's other direction), made for the first row judged
-        # only: rows below next_seq are rare.
-        mates: list[int | None] = []
-
-        def judge(row: int, s: int, seq: int, size: int, ts: float) -> bool:
-            if not mates:
-                segment_of = {k: s for s, k in enumerate(keys)}
-                mates.extend(segment_of.get(k ^ 1) for k in keys)
-            return wire.retransmission(row, s, seq, size, ts, conns[keys[s] >> 1].record.rtt,
-                                       mates[s], peers[s], rows)
-
         one_at_a_time = _sequences((seq, ts), data_rows, starts, plen, frames, sides,
                                    state, (letters, places, keys, histories),
-                                   retransmits, starts.shape[0], wire.ns_before, judge)
+                                   retransmits, starts.shape[0], wire.ns_before,
+                                   RunJudge(wire, conns, keys, peers, segment, rows))
     set_endpoints(sides, wire.final)
     # The history letters the segments show (D, A, W; T, G with data), one entry per
     # letter a segment has (most have D or A only): (segment, letter, place in its run).
@@ -284,17 +275,17 @@ def _sequences(columns: tuple[np.ndarray, AtRows], data_rows: np.ndarray,
                sides: list[Endpoint], state: SideColumns,
                lettered: tuple[dict[str, np.ndarray], np.ndarray, list[int], list[str]],
                retransmits: np.ndarray, segments: int, next_seq: np.ndarray,
-               judge: Callable[[int, int, int, int, float], bool]) -> int:
+               judge: RunJudge) -> int:
     """Sequence tracking of the data packets `data_rows` (ascending; rows grouped by
     segment from `starts`); fills letters T and G (lettered: the letters, by the place
     in its run of each row's first one; with each segment's key and connection history,
     first_letter), retransmits per segment, and each side's last_raw/last_u/max_end.
 
     As _track_sequence, a row with bytes not seen before that starts below its side's
-    next_seq (per row, raw; reordering.NONE unknown) is a retransmission if judge(row,
-    segment, seq,
-    plen, ts) says so (reordering's rule); only repeats are resends. columns: the rows'
-    sequence numbers (raw) and times (seconds), gathered once by apply_runs."""
+    next_seq (per row, raw; reordering.NONE unknown) is a retransmission if `judge` says
+    so (reordering's rule; every such row of the call judged at once, after the holes);
+    only repeats are resends. columns: the rows' sequence numbers (raw) and times
+    (seconds), gathered once by apply_runs."""
     seq, ts = columns
     raw = seq[data_rows]
     length = plen[data_rows]
@@ -339,20 +330,25 @@ def _sequences(columns: tuple[np.ndarray, AtRows], data_rows: np.ndarray,
                         strict=True):
         sides[s].first = value
     if out_of_order.size:
-        for k, row, lo, hi, top, s, under in zip(
-                out_of_order.tolist(), data_rows[out_of_order].tolist(),
-                start[out_of_order].tolist(), end[out_of_order].tolist(),
-                before[out_of_order].tolist(), data_segs[local[out_of_order]].tolist(),
-                under_next[out_of_order].tolist(), strict=True):
+        judged: list[int] = []  # judged together after the holes: nothing here reads them
+        for k, lo, hi, top, s, under in zip(
+                out_of_order.tolist(), start[out_of_order].tolist(),
+                end[out_of_order].tolist(), before[out_of_order].tolist(),
+                data_segs[local[out_of_order]].tolist(), under_next[out_of_order].tolist(),
+                strict=True):
             side = sides[s]
             if lo < top:
                 side.note_below(lo, hi)  # below its first byte (unique bytes)
             if lo > top:
+                row = int(data_rows[k])
                 side.open_hole(top, lo, int(frames[row]), float(ts[row]), hi - lo)
             elif lo < top and side.holes and side.fill(lo, hi):
                 retransmitted[k] = counted[k] = False  # it brings bytes never seen
             if under and not retransmitted[k] and not probe[k]:
-                counted[k] = judge(row, s, int(raw[k]), hi - lo, float(ts[row]))
+                judged.append(k)
+        if judged:
+            at = np.array(judged, np.int64)
+            counted[at] = judge(data_rows[at], data_segs[local[at]], raw[at], length[at])
     letters, places, keys, histories = lettered
     letters["T"] = np.full(segments, NO_ROW, np.int64)
     letters["G"] = np.full(segments, NO_ROW, np.int64)

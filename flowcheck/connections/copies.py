@@ -333,7 +333,7 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
         every.taken[first] = True
         every.taken[then] = True
         self.relays.note(every.ttl[first], every.ttl[then], every.ts[then] - every.ts[first],
-                         every.frame[then], every.leg[first], every.leg[then])
+                         every.frame[then], every.leg[first], every.leg[then], every.ts[then])
         return then, then[(named_part(every.leg[first]) != named_part(every.leg[then]))
                           & ~handed_on(every.leg[first], every.leg[then])]
 

@@ -71,6 +71,8 @@ def copies_finding(tracker: ConnectionTracker, captures: list[CaptureInfo] | Non
     # seed 123 run 10: dual-stack, the IPv6 control connection captured at two points,
     # the IPv4 callback at one, read "same IP ID" and "at a TTL one lower").
     copies = tracker.copies
+    if not copies.count:  # before copy_family, which reads every record (made when read)
+        return None
     finding = _copies_finding(tracker, captures, shifts, connections or [],
                               copy_family(connections or [],
                                           ipv6_copies=bool(copies.count and not copies.ipv4)))

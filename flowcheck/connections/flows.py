@@ -67,6 +67,13 @@ def port_items(ports: np.ndarray) -> list[int]:
     return _PORTS[0][ports].tolist()
 
 
+def port_table() -> np.ndarray:
+    """The process's port objects (port_items' object array, index: the port number)."""
+    if not _PORTS:
+        _PORTS.append(np.array(range(1 << 16), object))
+    return _PORTS[0]
+
+
 def address_text(version: int, raw: bytes) -> str:
     return socket.inet_ntop(socket.AF_INET if version == 4 else socket.AF_INET6, raw)
 

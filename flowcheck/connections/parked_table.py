@@ -17,10 +17,14 @@ hash), and a key whose number another parked key holds is kept in a small dict
 per-packet path, ICMP quotes, by_time: a few per batch) hashes it in Python
 (flow_table.key_hash) and probes the FlowTable once (FlowTable.find_one), a few us.
 
-Memory: 8 bytes per FlowTable number (every flow key with packets), the parked keys
-(as the dict kept them) and each block's count of rows still parked: a block whose rows
-are all taken again (continued by a later pass, or by the per-packet path) is let go,
-as the dict let go of it, so memory follows the connections parked.
+Memory: 24 bytes per FlowTable number (every flow key with packets), the parked keys
+and each block's count of rows still parked: a block whose rows are all taken again
+(continued by a later pass, or by the per-packet path) is let go, as the dict let go of
+it, so memory follows the connections parked. A block whose keys are all plain IPv4
+ones (key_words nonzero) keeps their words (16 bytes a key), not the key tuples (about
+125 bytes a key: bench's (c) 200k held 25 MB of them to the capture's end): such a key
+is exactly its words, and is made again from them when asked for (`_stored`: the
+per-packet path's look-ups, a few per batch); find and park compare words.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from flowcheck.connections.flow_table import FlowTable, key_hash
-from flowcheck.connections.flows import FlowKey
+from flowcheck.connections.flows import FlowKey, port_items
 from flowcheck.connections.parked import Parked
 
 _GROWTH = 1.125  # the columns grow by an eighth (as replays.Spans' arrays)
@@ -51,6 +55,15 @@ def key_words(version: np.ndarray, plain: np.ndarray, lower: np.ndarray,
             np.where(mark, upper | _PLAIN, np.uint64(0)))
 
 
+_WORD = (1 << 48) - 1  # a key word's endpoint: address << 16 | port
+
+
+def _endpoint(word: int) -> tuple[int, bytes, int]:
+    """An IPv4 endpoint of FlowKey from its 48-bit number (flows' endpoint tuples; its
+    port the process's shared object)."""
+    return (4, (word >> 16).to_bytes(4, "big"), port_items(np.array([word & 0xFFFF]))[0])
+
+
 class ParkedTable:
     """Parked flow keys -> (block, row) (module docstring). `table`: the FlowTable that
     numbers the keys (replays.Spans'); every key parked was numbered by it first (its
@@ -59,7 +72,9 @@ class ParkedTable:
     def __init__(self, table: FlowTable) -> None:
         self._table = table
         self.blocks: list[Parked | None] = []  # None: none of its rows parked any more
-        self._keys: list[list[FlowKey] | None] = []  # each block's keys, by row
+        # Each block's keys, by row: a list, or the keys' words when all are plain IPv4
+        # keys (the lower and the upper endpoint's, key_words; module docstring).
+        self._keys: list[list[FlowKey] | tuple[np.ndarray, np.ndarray] | None] = []
         self._live: list[int] = []  # each block's rows still parked
         self._block = np.full(0, -1, np.int32)  # per FlowTable number; -1: not parked
         self._row = np.zeros(0, np.int32)
@@ -102,13 +117,14 @@ class ParkedTable:
             sure = hits[same]
             for i, b, r in zip(sure.tolist(), which[sure].tolist(),
                                self._row[at[same]].tolist(), strict=True):
-                keys[i] = stored[b][r]  # type: ignore[index]
+                if type(kept := stored[b]) is list:  # else the block keeps no key objects
+                    keys[i] = kept[r]
                 found[i] = (blocks[b], r)  # type: ignore[assignment]
             parked[sure] = True
             hits = hits[~same]
         for i, b, r in zip(hits.tolist(), which[hits].tolist(),
                            self._row[numbers[hits]].tolist(), strict=True):
-            if (kept := stored[b][r]) == keys[i]:  # type: ignore[index]
+            if (kept := self._stored(b, r)) == keys[i]:
                 keys[i] = kept
                 found[i] = (blocks[b], r)  # type: ignore[assignment]
                 parked[i] = True
@@ -149,8 +165,9 @@ class ParkedTable:
     def park(self, block: Parked, numbers: np.ndarray, keys: list[FlowKey],
              words: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """Park block's rows, row i the connection of keys[i] (numbers: their FlowTable
-        numbers, int64; keys: kept as the table's list; words: their key_words, None:
-        none kept, every later find of them compares the tuples): a key parked before
+        numbers, int64; keys: kept as the table's list, or only their words when all
+        are plain IPv4 keys (module docstring); words: their key_words, None: none
+        kept, every later find of them compares the tuples): a key parked before
         now points here (its earlier row let go: a continued or replaced connection), and
         a key whose number another key holds goes to the colliding keys' dict."""
         count = len(keys)
@@ -160,7 +177,9 @@ class ParkedTable:
         assert int(numbers.min()) >= 0, "park: a key without a FlowTable number"
         b = len(self.blocks)
         self.blocks.append(block)
-        self._keys.append(keys)
+        plain = words is not None and bool(words[0].all())
+        self._keys.append((np.array(words[0], np.uint64), np.array(words[1], np.uint64))
+                          if plain else keys)  # type: ignore[index]
         self._live.append(count)
         self._size += count
         self._room(int(numbers.max()) + 1)
@@ -173,11 +192,18 @@ class ParkedTable:
         old = self._block[numbers]
         put = np.ones(count, bool)
         taken = np.flatnonzero(old >= 0)
-        stored = self._keys
-        replaced = []
+        replaced: list[int] = []
+        if words is not None and taken.shape[0]:
+            # A parked row whose words are the key's (both plain IPv4 keys) is its key,
+            # not compared as tuples (bench's (c) 200k: 39,101 continued keys).
+            at = numbers[taken]
+            low = words[0][taken]
+            same = (low != 0) & (self._low[at] == low) & (self._high[at] == words[1][taken])
+            replaced = old[taken[same]].tolist()
+            taken = taken[~same]
         for j, ob, orow in zip(taken.tolist(), old[taken].tolist(),
                                self._row[numbers[taken]].tolist(), strict=True):
-            kept = stored[ob][orow]  # type: ignore[index]
+            kept = self._stored(ob, orow)
             if kept is keys[j] or kept == keys[j]:  # the same key (find's object, mostly)
                 keys[j] = kept  # one key object for both blocks' lists (not two)
                 replaced.append(ob)  # its new row replaces the old
@@ -202,7 +228,7 @@ class ParkedTable:
         """Every parked key, its block and row (tests, snapshots; not per packet)."""
         for number in np.flatnonzero(self._block >= 0).tolist():
             b, r = int(self._block[number]), int(self._row[number])
-            yield self._keys[b][r], self.blocks[b], r  # type: ignore[index,misc]
+            yield self._stored(b, r), self.blocks[b], r  # type: ignore[misc]
         for key, (b, r) in self._extra.items():
             yield key, self.blocks[b], r  # type: ignore[misc]
 
@@ -216,10 +242,19 @@ class ParkedTable:
             b = int(self._block[number])
             if b >= 0:
                 r = int(self._row[number])
-                if self._keys[b][r] == key:  # type: ignore[index]
+                if self._stored(b, r) == key:
                     return number, b, r
         at = self._extra.get(key) if self._extra else None
         return None if at is None else (-1, at[0], at[1])
+
+    def _stored(self, b: int, r: int) -> FlowKey:
+        """The key of block b's row r: its list's, or made from its words (an IPv4
+        key's endpoints (4, address, port), lower first, no tunnel: flows' keys)."""
+        kept = self._keys[b]
+        if type(kept) is list:
+            return kept[r]
+        low, high = (int(words[r]) & _WORD for words in kept)  # type: ignore[union-attr]
+        return (_endpoint(low), _endpoint(high), "")
 
     def _let_go(self, b: int, rows: int = 1) -> None:
         """rows of block b no longer parked; the block let go with its last."""

@@ -21,20 +21,21 @@ FLIPPED_BIT = 1 << 20
 NONE = np.iinfo(np.int64).min  # "None" in the int64 state arrays
 
 
-def address_texts(version: np.ndarray, words: np.ndarray) -> list[str]:
+def address_texts(version: np.ndarray, words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Addresses as text (version: 4 or 6 per row; words: (n, 4) address words), each
-    distinct address formatted once."""
+    distinct address formatted once: the distinct texts (an object array) and each
+    row's index among them (`names[codes]`: the rows' texts)."""
     if (version == 4).all():
         distinct, inverse = np.unique(words[:, 0], return_inverse=True)
         names = np.array([address_text(4, x.to_bytes(4, "big")) for x in distinct.tolist()],
                          object)
-        return names[inverse.reshape(-1)].tolist()
+        return names, inverse.reshape(-1)
     rows = np.column_stack((version.astype(np.uint32), words))
     distinct, inverse = np.unique(rows, axis=0, return_inverse=True)
     names = np.array([address_text(row[0], b"".join(w.to_bytes(4, "big") for w in row[1:])
                                    [:4 if row[0] == 4 else 16])
                       for row in distinct.tolist()], object)
-    return names[inverse.reshape(-1)].tolist()
+    return names, inverse.reshape(-1)
 
 
 def with_none(values: np.ndarray, missing: np.ndarray) -> list:
@@ -61,11 +62,6 @@ def ttl_item(value: int) -> int | None:
     return None if value < 0 else value
 
 
-def ttl_lists(ttl: np.ndarray) -> tuple[list[int | None], list[int | None]]:
-    """(orig, resp) TTLs per flow from a (2, flows) int16 array (-1: None)."""
-    return with_none(ttl[0], ttl[0] < 0), with_none(ttl[1], ttl[1] < 0)
-
-
 def last_data_lists(last_data: tuple[list[tuple[int, int, float]], ...], count: int
                     ) -> list[list[tuple[int, float] | None]]:
     """Per side, per flow (count), its last (or first) data packet's (frame, time) or
@@ -79,12 +75,11 @@ def last_data_lists(last_data: tuple[list[tuple[int, int, float]], ...], count: 
     return sides
 
 
-def first_times(times: np.ndarray, mask: np.ndarray) -> list[float | None]:
+def first_times(times: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Per flow (column), the time of its first packet (in step order) where mask holds,
-    None where it never does."""
+    nan where it never does."""
     first = mask.argmax(axis=0)
-    found = np.where(mask.any(axis=0), times[first, np.arange(mask.shape[1])], np.nan)
-    return optional(found)
+    return np.where(mask.any(axis=0), times[first, np.arange(mask.shape[1])], np.nan)
 
 
 def first_frames(frames: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -140,6 +140,10 @@ class RelayCopies:
     near_named: int = 0
     forwarded: int = 0  # pairs the file shows one host forwarding (legs.forwarded)
     held: int = 0  # of count: beyond RELAY_WINDOW (a router's neighbour queue, its TSval)
+    # The capture times (s) of the first and last held copy: a neighbour queue sends
+    # what it held at once, when the next hop answers (relay_words.held_words).
+    held_first: float = float("inf")
+    held_last: float = float("-inf")
     # Pairs the file marks leaving one host, then arriving at another (legs.handed_on):
     # two hosts' Linux cooked captures merged; of them, `handed_routed` one TTL lower.
     handed: int = 0
@@ -274,11 +278,17 @@ class RelayCopies:
         return self.orphans <= DROPPED_SHARE * self.count
 
     def note(self, ttl_first: np.ndarray, ttl_then: np.ndarray, delay: np.ndarray,
-             frames: np.ndarray, legs_first: np.ndarray, legs_then: np.ndarray) -> None:
+             frames: np.ndarray, legs_first: np.ndarray, legs_then: np.ndarray,
+             times: np.ndarray | None = None) -> None:
         """Count the pairs found (their TTLs, delays in seconds, the copies' frames, the
-        legs: those the file marks forwarded, legs.forwarded)."""
+        legs: those the file marks forwarded, legs.forwarded; times: the copies' capture
+        times in seconds, which bound the held ones', held_first and held_last)."""
         if not frames.size:
             return
+        if times is not None and (delay > RELAY_WINDOW).any():
+            late = times[delay > RELAY_WINDOW]
+            self.held_first = min(self.held_first, float(late.min()))
+            self.held_last = max(self.held_last, float(late.max()))
         self.count += int(frames.size)
         self.forwarded += int(np.count_nonzero(forwarded(legs_first, legs_then)))
         handed = handed_on(legs_first, legs_then)

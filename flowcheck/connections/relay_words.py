@@ -332,11 +332,17 @@ def held_words(relays: RelayCopies) -> str:
             or one_router(relays)):
         return (f"{late}: held by a router while it resolved the next hop's link-layer "
                 "address (a neighbour queue keeps them up to 3 s), sent once")
-    if handed(relays) and sum(relays.handed_near):
-        # Copies marked leaving one host and arriving at the other within COPY_WINDOW:
-        # the two captures' clocks agree that closely, so the late copy was held, not
-        # shifted by a clock (lab matrix seed 123 run 10: the router's SYN held 1.02 s
-        # while it solicited the agent's address, 21 copies within 0.5 ms).
+    if (handed(relays) and relays.handed_near[1]
+            and relays.held_last - relays.held_first <= RELAY_WINDOW / 2):
+        # Copies marked leaving one host and arriving at the other within COPY_WINDOW,
+        # across a router as the held ones: the two captures' clocks agree that closely,
+        # so the late copy was held, not shifted by a clock (lab matrix seed 123 run 10:
+        # the router's SYN held 1.02 s while it solicited the agent's address, 21 copies
+        # within 0.5 ms). Only when the near copies crossed a router too and the held
+        # ones came out together, as a queue sends them: review 54d's three hosts'
+        # captures merged (a third host's clock 1.02 s ahead, its 7 SYNs over 6 s each
+        # 1020 ms late, the near copies another pair's on one segment) read "held by a
+        # router ..., the two captures' clocks agree".
         return (f"{late}: held by a router while it resolved the next hop's link-layer "
                 "address (a neighbour queue keeps them up to 3 s), sent once: the copies "
                 f"within {COPY_WINDOW * 1e3:g} ms of their originals show the two captures' "

@@ -3,8 +3,9 @@
 Rows come grouped by side (each side's rows in capture order, side s from row
 starts[s]). Per row, the side's next_seq before it (a data row below it is judged by
 reordering.fill_is_retransmission); the rest (when next_seq was set, the ACK state just
-before a row) is looked up only for the rows judged, by bisection, so a run pays a few
-vector operations over its rows and O(log rows) per judged row.
+before a row) is looked up only for the rows judged, all of a call's at once by
+vectorised bisection (`DirectionRows.retransmissions`), so a run pays a few vector
+operations over its rows and no Python per judged row.
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ import numpy as np
 from flowcheck.arrays import group_ends, group_sizes, group_starts, stable_order
 from flowcheck.connections.reordering import (
     ACK,
+    FAST_DUP_ACKS,
+    FAST_WITHIN_US,
     FIN,
     M32,
     NONE,
+    OOO_DEFAULT_US,
     RST,
     SYN,
-    fill_is_retransmission,
-    optional_raw,
-    optional_time,
 )
 from flowcheck.fields_dataclass import fields_dataclass
 
@@ -121,11 +122,11 @@ class DirectionRows:
         # Each side's last row of a kind, from the rows of that kind kept below anyway.
         changed_rows, raised = changed.nonzero()[0], rises.nonzero()[0]
         acks = at if all_ack else is_ack.nonzero()[0]
-        last_change = last_where(changed_rows, starts, n)
+        last_change = _last_found(changed_rows, starts, segment, n)
         before_side = np.where(starts > 0, dups[np.maximum(starts - 1, 0)], 0)
-        last_raise = last_where(raised, starts, n)
+        last_raise = _last_found(raised, starts, segment, n)
         # Every row an ACK (or sent): each side's last is its last row.
-        last_ack = lasts if all_ack else last_where(acks, starts, n)
+        last_ack = lasts if all_ack else _last_found(acks, starts, segment, n)
         last_sent = lasts if all_sent else np.maximum.reduceat(np.where(sent, at, -1), starts)
         top = np.maximum(before[lasts], u[lasts]) & M32
         if not plain:  # a side whose rows are all RSTs keeps an unknown next_seq
@@ -146,50 +147,115 @@ class DirectionRows:
                                     init["window_last"])}
         return cls(ns_before, raised, acks, changed_rows, dups, ack, ts, starts, init, final)
 
-    def retransmission(self, row: int, side: int, seq: int, plen: int, ts: float,
-                       rtt: float | None, peer_side: int | None, peer,
-                       positions: np.ndarray) -> bool:
-        """reordering.fill_is_retransmission for data row `row` of side `side` (its seq
-        raw, plen, ts): its side's next_seq before it; the peer's ACK state just before
-        it, from the peer's rows (side peer_side) or, with none here, its Endpoint
-        `peer`; positions: each row's place in capture order (ascending within a side)."""
-        if peer_side is None:
-            dup, ack_sent, ack_ts = peer.dup_acks, peer.ack_sent, peer.ack_sent_ts
+    def retransmissions(self, rows: np.ndarray, sides: np.ndarray, seq: np.ndarray,
+                        plen: np.ndarray, rtt: np.ndarray, peer_sides: np.ndarray,
+                        peer_init: dict[str, np.ndarray], segment: np.ndarray,
+                        positions: np.ndarray) -> np.ndarray:
+        """reordering.fill_is_retransmission for many data rows at once, each as if
+        judged alone (nothing here changes with a judgement): `rows` (ascending), each
+        its side (`sides`), sequence number (raw), payload bytes and its connection's
+        handshake round trip (seconds; 0: none). Its side's next_seq before it; the
+        peer's ACK state just before it, from the peer's rows (peer_sides: their side,
+        -1 for a peer without rows here) or from `peer_init` (reordering.WIRE_FIELDS'
+        ack_sent, ack_sent_ts, dup_acks per judged row, read from the peer's Endpoint:
+        used where peer_sides is -1). segment: each row's side; positions: each row's
+        place in capture order (ascending within a side). A few vector passes over the
+        rows judged, and one over every row to place them by side: O(rows) per call.
+        Returns a bool per judged row."""
+        ts = np.asarray(self.ts[rows], np.float64)
+        # When each row's side's next_seq was set: its last rise before the row, in its
+        # side, else the side's time before the run.
+        lo = self.starts[sides]
+        if self.raised.size:
+            k = np.searchsorted(self.raised, rows) - 1
+            rise = self.raised[np.maximum(k, 0)]
+            here = (k >= 0) & (rise >= lo)
+            set_ts = np.where(here, np.asarray(self.ts[rise], np.float64),
+                              self.init["next_seq_ts"][sides])
         else:
-            dup, ack_sent, ack_ts = self._ack_state_before(peer_side, positions,
-                                                           int(positions[row]))
-        lo = int(self.starts[side])
-        k = int(np.searchsorted(self.raised, row)) - 1  # the last rise before the row
-        set_ts = (float(self.ts[self.raised[k]]) if k >= 0 and self.raised[k] >= lo
-                  else optional_time(float(self.init["next_seq_ts"][side])))
-        return fill_is_retransmission(seq, plen, ts, optional_raw(int(self.ns_before[row])),
-                                      set_ts, rtt, dup, ack_sent, ack_ts)
+            set_ts = self.init["next_seq_ts"][sides]
+        dup, ack_sent, ack_ts = self._ack_states_before(peer_sides, peer_init, segment,
+                                                        positions, positions[rows])
+        return fill_is_retransmission_rows(seq, plen, ts, self.ns_before[rows], set_ts, rtt,
+                                           dup, ack_sent, ack_ts)
 
-    def _ack_state_before(self, side: int, positions: np.ndarray,
-                          position: int) -> tuple[int, int | None, float | None]:
-        """Side `side`'s (dup_acks, ack_sent, ack_sent_ts) just before the packet at
-        `position`."""
-        lo = int(self.starts[side])
-        more = side + 1 < self.starts.shape[0]
-        hi = int(self.starts[side + 1]) if more else positions.shape[0]
-        i = lo + int(np.searchsorted(positions[lo:hi], position)) - 1  # its last row before
+    def _ack_states_before(self, peer_sides: np.ndarray, peer_init: dict[str, np.ndarray],
+                           segment: np.ndarray, positions: np.ndarray,
+                           at: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per judged row (its peer's side, -1: none here; `at`: its place in capture
+        order), the peer's (dup_acks, ack_sent, ack_sent_ts) just before it, as columns
+        (ack_sent NONE, ack_sent_ts nan: unknown)."""
+        dup = peer_init["dup_acks"].copy()
+        ack_sent = peer_init["ack_sent"].copy()
+        ack_ts = peer_init["ack_sent_ts"].copy()
+        with_rows = np.flatnonzero(peer_sides >= 0)
+        if not with_rows.size:
+            return dup, ack_sent, ack_ts
+        side = peer_sides[with_rows]
         init = self.init
-        if i < lo:
-            return (int(init["dup_acks"][side]), optional_raw(int(init["ack_sent"][side])),
-                    optional_time(float(init["ack_sent_ts"][side])))
-        a = int(np.searchsorted(self.acks, i, side="right")) - 1
-        if a >= 0 and self.acks[a] >= lo:
-            ack_sent, ack_ts = int(self.ack[self.acks[a]]), float(self.ts[self.acks[a]])
+        dup[with_rows] = init["dup_acks"][side]
+        ack_sent[with_rows] = init["ack_sent"][side]
+        ack_ts[with_rows] = init["ack_sent_ts"][side]
+        # Each peer's last row before the judged one: rows are grouped by side and
+        # ascending within it, so (side, position) pairs ascend over all rows.
+        placed = (segment.astype(np.int64) << 32) | positions
+        lo = self.starts[side]
+        if placed.size > 1 and (placed[1:] < placed[:-1]).any():
+            # A side's rows in time order, not frame order (by_time.in_time_order): each
+            # bisected within its side's rows alone, as one row at a time always was.
+            i = np.array([start + int(np.searchsorted(positions[start:end], position)) - 1
+                          for start, end, position in zip(
+                              lo.tolist(), self._ends(side).tolist(),
+                              at[with_rows].tolist(), strict=True)], np.int64)
         else:
-            ack_sent = optional_raw(int(init["ack_sent"][side]))
-            ack_ts = optional_time(float(init["ack_sent_ts"][side]))
-        c = int(np.searchsorted(self.changed, i, side="right")) - 1
-        if c >= 0 and self.changed[c] >= lo:
-            dup = int(self.dups[i] - self.dups[self.changed[c]])
-        else:
-            dup = int(init["dup_acks"][side] + self.dups[i]
-                      - (self.dups[lo - 1] if lo > 0 else 0))
+            i = np.searchsorted(placed, (side.astype(np.int64) << 32) | at[with_rows]) - 1
+        seen = i >= lo
+        if not seen.any():
+            return dup, ack_sent, ack_ts
+        with_rows, side, i, lo = with_rows[seen], side[seen], i[seen], lo[seen]
+        if self.acks.size:
+            a = np.searchsorted(self.acks, i, side="right") - 1
+            last_ack = self.acks[np.maximum(a, 0)]
+            acked = np.flatnonzero((a >= 0) & (last_ack >= lo))
+            ack_sent[with_rows[acked]] = self.ack[last_ack[acked]]
+            ack_ts[with_rows[acked]] = np.asarray(self.ts[last_ack[acked]], np.float64)
+        before_side = np.where(lo > 0, self.dups[np.maximum(lo - 1, 0)], 0)
+        counted = init["dup_acks"][side] + self.dups[i] - before_side
+        if self.changed.size:
+            c = np.searchsorted(self.changed, i, side="right") - 1
+            change = self.changed[np.maximum(c, 0)]
+            counted = np.where((c >= 0) & (change >= lo), self.dups[i] - self.dups[change],
+                               counted)
+        dup[with_rows] = counted
         return dup, ack_sent, ack_ts
+
+    def _ends(self, sides: np.ndarray) -> np.ndarray:
+        """Where each of `sides`' rows end (the next side's first row, or the last)."""
+        ends = np.empty_like(self.starts)
+        ends[:-1] = self.starts[1:]
+        ends[-1:] = self.ack.shape[0]
+        return ends[sides]
+
+
+def fill_is_retransmission_rows(seq: np.ndarray, plen: np.ndarray, ts: np.ndarray,
+                                next_seq: np.ndarray, next_seq_ts: np.ndarray,
+                                rtt: np.ndarray, dup_acks: np.ndarray, ack_sent: np.ndarray,
+                                ack_sent_ts: np.ndarray) -> np.ndarray:
+    """reordering.fill_is_retransmission per row, as columns: next_seq and ack_sent raw
+    (NONE: None), times in seconds (nan: None), rtt seconds (0: none). The same
+    arithmetic: microseconds rounded half to even (Python's round, numpy's rint) from
+    the same float64 differences."""
+    end = seq + plen
+    ack_known = ack_sent != NONE
+    spurious = ack_known & (_s32(end - ack_sent) <= 0)
+    since_ack = np.rint((ts - ack_sent_ts) * 1e6)  # nan (no time) fails both bounds
+    fast = ((dup_acks >= FAST_DUP_ACKS) & ack_known & (ack_sent == seq)
+            & (since_ack >= 0) & (since_ack < FAST_WITHIN_US))
+    unknown = (next_seq == NONE) | np.isnan(next_seq_ts)
+    threshold = np.where(rtt != 0, np.rint(rtt * 1e6), OOO_DEFAULT_US)
+    since_set = np.rint((ts - next_seq_ts) * 1e6)
+    reordered = (since_set >= 0) & (since_set < threshold) & ((end & M32) != next_seq)
+    return spurious | fast | unknown | ~reordered
 
 
 def update_columns(state: dict[str, np.ndarray], side_of: np.ndarray, seq: np.ndarray,
@@ -245,6 +311,25 @@ def last_where(found: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
     before_end = np.searchsorted(found, ends) - 1  # the last found row below each end
     last = found[np.maximum(before_end, 0)]
     return np.where((before_end >= 0) & (last >= starts), last, -1)
+
+
+def _last_found(found: np.ndarray, starts: np.ndarray, segment: np.ndarray, n: int
+                ) -> np.ndarray:
+    """last_where(found, starts, n), given each row's segment (ascending): with many
+    segments for their rows (the short pass: two or three rows a side), from each found
+    row's segment, the last found row of each segment placed by one scatter (a pass
+    over the found rows; the bisection per segment was a fifth of the short pass's
+    per-side analysis on bench's (c) 200k); else by bisection (a bulk run's few sides)."""
+    count = starts.shape[0]
+    if not found.size or count * 4 <= found.size:
+        return last_where(found, starts, n)
+    at = segment[found]
+    last = np.empty(found.shape[0], bool)
+    last[:-1] = at[1:] != at[:-1]
+    last[-1] = True
+    out = np.full(count, -1, np.int64)
+    out[at[last]] = found[last]
+    return out
 
 
 def rising(values: np.ndarray, segment: np.ndarray) -> bool:

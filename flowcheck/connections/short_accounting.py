@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from dataclasses import fields
 from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
 
+from flowcheck.connections.block_columns import Same, Sparse, column
+from flowcheck.connections.block_records import FreshRows
 from flowcheck.connections.record_columns import NONE, optional, with_none
 from flowcheck.connections.reordering import M32
 from flowcheck.connections.state import conn_states
@@ -32,14 +35,14 @@ ShortPass = Any
 
 
 def closing(short: ShortPass, flows: np.ndarray, histories: list[str], orig_bytes: np.ndarray,
-            resp_bytes: np.ndarray, rst_frames: list[list[int]]
+            resp_bytes: np.ndarray, rst_frames: list[list[int]], lazy: bool = False
             ) -> tuple[list[str], list[int], list[int], list[list[int]], np.ndarray,
-                       np.ndarray, list[SideEvidence | None], list[SideEvidence | None]]:
+                       np.ndarray, Any, Any]:
     """As the tracker's finish (conn_state, account_missed) for flows without holes:
     conn_state, missed_bytes, gaps, gap_frames; acked_unseen and unacked, each an int64
     array (2, flows): the originator's row, then the responder's; the originator's and
     the responder's SideEvidence per flow (None for a side without: _evidence, given each
-    flow's RST frames)."""
+    flow's RST frames; lazy: as block_columns columns, each made with its record)."""
     fin = short.fin.take(flows, axis=1)
     acked, max_end = short.acked.take(flows, axis=1), short.max_end.take(flows, axis=1)
     both = (acked != NONE) & (max_end != NONE)
@@ -63,16 +66,17 @@ def closing(short: ShortPass, flows: np.ndarray, histories: list[str], orig_byte
     unacked = np.where(both, np.maximum(0, max_end - acked),
                        np.where(only_early, np.maximum(0, max_end - early), 0))
     return (states, beyond.sum(axis=0).tolist(), gaps.tolist(), gap_frames, unseen, unacked,
-            *_evidence(short, flows, acked, max_end, rst_frames))
+            *_evidence(short, flows, acked, max_end, rst_frames, lazy))
 
 
 def _evidence(short: ShortPass, flows: np.ndarray, acked: np.ndarray, max_end: np.ndarray,
-              rst_frames: list[list[int]]
-              ) -> tuple[list[SideEvidence | None], list[SideEvidence | None]]:
+              rst_frames: list[list[int]], lazy: bool = False) -> tuple[Any, Any]:
     """accounting.side_evidence column-wise (no lost holes: the pass holds no holes), for
     the sides that have some (trailing resends, sent_unseen, a zero window, a RST's TTL);
     None for the others, almost all. acked, max_end: the flows' columns; rst_frames: each flow's
-    record's."""
+    record's. lazy: each side's as a column (block_columns.Sparse: the sides with
+    evidence and their fields' values, each SideEvidence made with its record; Same(None)
+    for a side none has), not a list of objects."""
     count = flows.shape[0]
     resends = short.resends.take(flows, axis=1)
     # accounting.sent_unseen: a pure ACK's sequence above the side's max_end (a FIN takes one).
@@ -87,7 +91,7 @@ def _evidence(short: ShortPass, flows: np.ndarray, acked: np.ndarray, max_end: n
     has = ((resends > 0) | (beyond > 0) | ~np.isnan(zero["zero_ts"])
            | (zero["zero_long_s"] > 0) | (rst_ttl >= 0) | moved | (repeats > 0))
     if not has.any():
-        return [None] * count, [None] * count
+        return (Same(None), Same(None)) if lazy else ([None] * count, [None] * count)
     resent_u = short.resent_u.take(flows, axis=1)
     resent_frame = short.resent_frame.take(flows, axis=1)
     acked_frame = short.acked_frame.take(flows, axis=1)
@@ -135,6 +139,10 @@ def _evidence(short: ShortPass, flows: np.ndarray, acked: np.ndarray, max_end: n
         ttl_moved[n] = (short.ttl_move_ts.item(side, flow), short.ttl_move_from.item(side, flow),
                         short.ttl_move_to.item(side, flow))
     kept["ttl_moved"] = ttl_moved
+    if lazy:
+        fields = [kept[name] if name in kept else Same(default)
+                  for name, default in _EVIDENCE_FIELDS]
+        return _sparse(count, row, i, 0, fields), _sparse(count, row, i, 1, fields)
     made = np.empty(row.shape[0], object)
     made[:] = list(map(SideEvidence, *(kept[name] if name in kept else repeat(default)
                                        for name, default in _EVIDENCE_FIELDS)))
@@ -142,6 +150,25 @@ def _evidence(short: ShortPass, flows: np.ndarray, acked: np.ndarray, max_end: n
     placed[row, i] = made
     orig, resp = placed.tolist()
     return orig, resp
+
+
+def _sparse(count: int, row: np.ndarray, i: np.ndarray, side: int,
+            fields: list[list | Same]) -> Sparse | Same:
+    """Side `side`'s evidence column (the sides with evidence: row, i, one entry of each
+    of `fields` per side with evidence, as _evidence has them): its flows' values only,
+    a field whose values are all one kept as that value."""
+    sel = np.flatnonzero(row == side)
+    if not sel.size:
+        return Same(None)
+    picked = sel.tolist()
+
+    def part(values: list | Same) -> list | Same:
+        if type(values) is Same:
+            return values
+        return column(list(itemgetter(*picked)(values)) if len(picked) > 1
+                      else [values[picked[0]]])
+
+    return Sparse(count, i[sel], SideEvidence, [part(values) for values in fields])
 
 
 def _optional_where(values: np.ndarray, where: np.ndarray) -> list[float | None]:
@@ -203,7 +230,16 @@ def fins_unseen(short: ShortPass, flows: np.ndarray, records: list[Connection],
     if not fresh:  # and those whose record has some (as parked) to take back
         visit |= (_fin_unseen(*_parked_sides(short, flows))
                   | short.before["acked_one_more"].take(flows, axis=1)).any(axis=0)
-    for i in np.flatnonzero(visit).tolist():
+    at = np.flatnonzero(visit)
+    if type(records) is FreshRows:  # new records: the same writes, kept as patches in bulk
+        rows = at.tolist()
+        for name, values in (("fins_unseen", counts), ("orig_fin_unseen", unseen[0]),
+                             ("resp_fin_unseen", unseen[1]), ("orig_fin_or_byte", one_more[0]),
+                             ("resp_fin_or_byte", one_more[1])):
+            if rows:
+                records.put(name, rows, values[at].tolist())
+        return
+    for i in at.tolist():
         records[i].fins_unseen = int(counts[i])
         records[i].orig_fin_unseen = bool(unseen[0, i])
         records[i].resp_fin_unseen = bool(unseen[1, i])

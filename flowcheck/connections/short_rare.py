@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from flowcheck.connections.block_records import FreshRows
 from flowcheck.model import Connection
 
 # A flowcheck.connections.short.ShortPass (not imported: short imports parked, which
@@ -57,7 +58,17 @@ def add_first_rsts(records: list[Connection],
     if first_rsts is None:
         return
     orig, resp = first_rsts
-    for i in np.flatnonzero((orig != 0) | (resp != 0)).tolist():  # the few with a RST
+    at = np.flatnonzero((orig != 0) | (resp != 0))  # the few with a RST
+    if type(records) is FreshRows:  # new records: the same writes, as patches in bulk
+        rows = at.tolist()
+        for name, values in (("orig_rst_frame", orig), ("resp_rst_frame", resp)):
+            frames = values[at].tolist()
+            if before := records.patched(name):  # `r.name or frame` (a new record's: 0)
+                frames = [before.get(i, 0) or frame for i, frame in zip(rows, frames, strict=True)]
+            if rows:
+                records.put(name, rows, frames)
+        return
+    for i in at.tolist():
         r = records[i]
         r.orig_rst_frame = r.orig_rst_frame or orig.item(i)
         r.resp_rst_frame = r.resp_rst_frame or resp.item(i)

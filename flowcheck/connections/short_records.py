@@ -13,23 +13,25 @@ from __future__ import annotations
 from dataclasses import fields
 from functools import partial
 from itertools import compress
-from operator import attrgetter, is_not, itemgetter
+from operator import attrgetter, is_not
 from typing import Any
 
 import numpy as np
 
-from flowcheck.connections.block_records import (
-    ARG_INDEX,
-    FreshRows,
+from flowcheck.connections.block_columns import (
+    Coded,
+    Nullable,
     Same,
     Uids,
     column,
     frames_column,
     listed,
-    records_of,
+    numbers,
+    optionals,
+    ports,
 )
+from flowcheck.connections.block_records import ARG_INDEX, FreshRows, records_of
 from flowcheck.connections.conn import ACK, EVIDENCE_CAP, FIN, RST, SYN
-from flowcheck.connections.flows import port_items
 from flowcheck.connections.record_columns import (
     NONE,
     FrameLists,
@@ -39,10 +41,8 @@ from flowcheck.connections.record_columns import (
     frame_lists,
     histories,
     last_data_lists,
-    optional,
     optional_item,
     ttl_item,
-    ttl_lists,
 )
 from flowcheck.connections.short_accounting import (
     changed_gaps,
@@ -118,7 +118,7 @@ def _columns(short: ShortPass, flows: np.ndarray, new: bool = False) -> _Columns
         orig_pkts=is_orig.sum(axis=0), resp_pkts=is_resp.sum(axis=0),
         orig_bytes=(plen * is_orig).sum(axis=0), resp_bytes=(plen * is_resp).sum(axis=0),
         copy_bytes=_copy_bytes(plen, valid & short.copy[at], is_orig, is_resp),
-        syn_frames=frame_column(frames, syn), syn_first=syn[0],
+        syn_frames=frame_column(frames, syn),
         synack_frames=frame_column(frames, synack), synacks=synacks, synack_top=synack_top,
         rst_frames=frame_column(frames, rst & sent),
         synack_ts=first_times(times, synack), rst_ts=first_times(times, rst & sent),
@@ -201,41 +201,42 @@ def new_records(short: ShortPass, new: np.ndarray, uids: np.ndarray
     made when read)."""
     col = _columns(short, new, new=True)
     states, missed, gaps, gap_frames, unseen, unacked, orig_ev, resp_ev = closing(
-        short, new, col.histories, col.orig_bytes, col.resp_bytes, col.rst_frames)
+        short, new, col.histories, col.orig_bytes, col.resp_bytes, col.rst_frames, lazy=True)
     count = new.shape[0]
     lower = short.orig_is_lower[new]
     low_words, up_words = short.lower_words[new], short.upper_words[new]
     version = np.concatenate((short.version[new], short.version[new]))
-    texts = address_texts(version, np.concatenate((
+    names, hosts = address_texts(version, np.concatenate((
         np.where(lower[:, None], low_words, up_words),
         np.where(lower[:, None], up_words, low_words))))
     low_port, up_port = short.lower_port[new], short.upper_port[new]
     tunnel = short.tunnel[new]
     tunnels = [None] * count if not tunnel.any() else [
         short.tunnels[t] or None for t in tunnel.tolist()]
-    first_ts, syn_ts, first_frame = _shared_firsts(short, new, col)
+    first_ts, syn_ts = _firsts(short, new, col)
     # Connection.__init__'s arguments, one column each (block_records: the records are
     # made from them when read, by one C-level map of __init__ over the columns when
     # all are: a call of the class copied its 50 arguments twice, into a tuple and again
     # with the object prepended, a fifth of the records' making).
-    # Columns most often one default kept as that value (block_records.Same: 8 bytes a
+    # Columns most often one default kept as that value (block_columns.Same: 8 bytes a
     # row each else); the others as lists.
     seg_maxes = short.seg_max.take(new, axis=1)
     fins_acked = fin_acked_sides(short, new)
-    args = [Uids(uids), texts[:count], port_items(np.where(lower, low_port, up_port)),
-            texts[count:], port_items(np.where(lower, up_port, low_port)),
-            first_ts, short.ts[col.last].tolist(), states, col.histories,
+    args = [Uids(uids), Coded(names, hosts[:count]), ports(np.where(lower, low_port, up_port)),
+            Coded(names, hosts[count:]), ports(np.where(lower, up_port, low_port)),
+            first_ts, short.ts[col.last], states, col.histories,
             listed(col.orig_pkts), listed(col.resp_pkts), listed(col.orig_bytes),
             listed(col.resp_bytes), column(missed), column(gaps),
-            listed(short.retransmits[new]), listed(short.syn_retries[new]), first_frame,
-            short.frame[col.last].tolist(), column(optional(short.rtt[new])),
+            listed(short.retransmits[new]), listed(short.syn_retries[new]),
+            numbers(short.frame[col.first]), numbers(short.frame[col.last]),
+            optionals(short.rtt[new]),
             *map(frames_column, (col.syn_frames, col.synack_frames, col.rst_frames)),
             listed(col.resp_rst), listed(col.orig_rst), Same(NO_FRAMES),
             frames_column(col.fin_frames), column(gap_frames), listed(short.established[new]),
-            column(syn_ts), column(col.synack_ts), column(col.rst_ts), column(tunnels),
+            syn_ts, optionals(col.synack_ts), optionals(col.rst_ts), column(tunnels),
             listed(unseen[0]), listed(unseen[1]), listed(unacked[0]), listed(unacked[1]),
-            listed(short.refusal_first[new]), column(orig_ev), column(resp_ev),
-            *map(column, ttl_lists(short.ttl.take(new, axis=1))), Same(None), Same(None),
+            listed(short.refusal_first[new]), orig_ev, resp_ev,
+            *map(optionals, short.ttl.take(new, axis=1)), Same(None), Same(None),
             *map(column, last_data_lists(col.last_data, count)),
             listed(seg_maxes[0]), listed(seg_maxes[1]), listed(fins_acked[0]),
             listed(fins_acked[1]), *map(column, last_data_lists(col.first_data, count))]
@@ -245,33 +246,16 @@ def new_records(short: ShortPass, new: np.ndarray, uids: np.ndarray
     return args, patches
 
 
-def _shared_firsts(short: ShortPass, new: np.ndarray, col: _Columns
-                   ) -> tuple[list[float], list[float | None], list[int]]:
-    """New records' ts, syn_ts and first_frame, as lists whose equal values are the same
-    objects: a connection's first packet is almost always its SYN, so syn_ts is ts and
-    first_frame is syn_frames[0] (a float and an int less per short connection, 56
-    bytes). Picked by C-level maps (`_picked`), no Python step per record."""
-    times = short.ts[col.first]
-    ts = times.tolist()
+def _firsts(short: ShortPass, new: np.ndarray, col: _Columns
+            ) -> tuple[np.ndarray, np.ndarray | Nullable | Same]:
+    """New records' ts and syn_ts columns: syn_ts is the very array ts is when every
+    flow's first packet is its first SYN (almost always: block_records then makes one
+    float object for both fields of a record), else its own (nan: None). first_frame is
+    the first packet's frame (`short.frame[col.first]`, the head of syn_frames when that
+    packet is a SYN)."""
+    ts = short.ts[col.first]
     syn = short.syn_ts[new]
-    same = syn == times  # nan (no SYN) never
-    syn_ts = ts if same.all() else _picked(same, list(compress(ts, same.tolist())),
-                                           optional(syn[~same]))
-    heads = col.syn_first  # the first packet a SYN: its frame is syn_frames[0]
-    syn_frames = col.syn_frames
-    first = (syn_frames.first[heads].tolist() if type(syn_frames) is FrameLists
-             else list(map(itemgetter(0), compress(syn_frames, heads.tolist()))))
-    first_frame = first if heads.all() else _picked(
-        heads, first, short.frame[col.first[~heads]].tolist())
-    return ts, syn_ts, first_frame
-
-
-def _picked(chosen: np.ndarray, ours: list, theirs: list) -> list:
-    """Per item (chosen: bool), the next of `ours` where chosen, else the next of
-    `theirs` (each in order), by one C-level map over both."""
-    pool = ours + theirs
-    index = np.where(chosen, np.cumsum(chosen) - 1, len(ours) + np.cumsum(~chosen) - 1)
-    return list(map(pool.__getitem__, index.tolist()))
+    return ts, ts if (syn == ts).all() else optionals(syn)  # nan (no SYN) never equal
 
 
 def update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
@@ -353,9 +337,9 @@ def _update_rare(short: ShortPass, going_on: np.ndarray, records: list[Connectio
     for i in np.flatnonzero(col.orig_rst).tolist():
         records[i].orig_rst = True
     for name, new_ts in (("synack_ts", col.synack_ts), ("rst_ts", col.rst_ts)):
-        for i in compress(range(len(new_ts)), map(_is_not_none, new_ts)):
+        for i in np.flatnonzero(~np.isnan(new_ts)).tolist():
             if getattr(records[i], name) is None:
-                setattr(records[i], name, new_ts[i])
+                setattr(records[i], name, new_ts.item(i))
     before = short.before
     established = short.established[going_on]
     for i in np.flatnonzero(established != before["established"][going_on]).tolist():
@@ -420,14 +404,13 @@ class _Columns:
     synack_frames: list[list[int]] | FrameLists
     synacks: np.ndarray  # per flow: its SYN-ACKs in the batch (not capture copies)
     synack_top: np.ndarray | None  # per flow: the highest of its synack_frames (0: none)
-    syn_first: np.ndarray  # per flow: its first packet of the batch is a SYN (sent)
     rst_frames: list[list[int]] | FrameLists
     fin_frames: list[list[int]] | FrameLists
     resp_rst: np.ndarray
     orig_rst: np.ndarray
     first_rsts: tuple[np.ndarray, np.ndarray] | None  # per side, first RST frame (0: none)
-    synack_ts: list[float | None]  # per flow: its first SYN-ACK of the batch, if any
-    rst_ts: list[float | None]
+    synack_ts: np.ndarray  # per flow: its first SYN-ACK's time in the batch (nan: none)
+    rst_ts: np.ndarray
     histories: list[str]
     last_data: tuple[list[tuple[int, int, float]], list[tuple[int, int, float]]]  # per side
     first_data: tuple[list[tuple[int, int, float]], list[tuple[int, int, float]]]  # the same

@@ -8,7 +8,7 @@ readable later by every command), flushed as it is read: a flowcheck killed outr
 leaves the file readable up to its last whole record. The tool never outlives
 flowcheck (`_end_with_parent`). It runs in a session of its own, so that a signal meant
 for flowcheck (a terminal's Ctrl-C) does not stop it before it has handed over what it
-received: flowcheck stops it (cli.live).
+received: flowcheck stops it (cli.live_run).
 """
 
 from __future__ import annotations
@@ -307,7 +307,7 @@ def _start(argv: list[str], tool: str, interface: str,
         # before returning them, so the first packets waited for the next one.
         # A session of its own: a terminal's Ctrl-C (SIGINT to its whole foreground
         # group) or hang-up reaches flowcheck alone, which lets the tool hand over what
-        # its kernel ring still holds before it stops it (cli.live, sources.live_drain).
+        # its kernel ring still holds before it stops it (cli.live_run, sources.live_drain).
         process = subprocess.Popen(argv, bufsize=0, stdin=subprocess.DEVNULL,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    start_new_session=True,

@@ -61,6 +61,7 @@ from flowcheck.verify.unresent import unresent_words
 from flowcheck.verify.way_back import (
     answer_uncaptured,
     asked_toward,
+    asked_toward_words,
     other_source,
     translated_back,
 )
@@ -296,16 +297,8 @@ def _silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
     if toward is not None and other_source(ctx, conn) is None and \
             translated_back(ctx, conn) is None:
         # Another host's request for the originator's address: the capture holds what
-        # travels toward it, so an answer coming back past this point would be in it.
-        return (f"something drops its SYNs on the way to {conn.resp_h}, or the answers on "
-                f"the way back. The capture holds no packet at all from {conn.resp_h} to "
-                f"{conn.orig_h}, though it holds one travelling toward {conn.orig_h} "
-                f"({toward}), which a capture of {conn.orig_h}'s outgoing packets alone "
-                "(tcpdump -Q out, a SPAN port that sees one way) would not: a SYN-ACK, RST "
-                f"or ICMP unreachable coming back to {conn.orig_h} past this capture point "
-                "would be in it, and none is. The retried SYNs show that no SYN-ACK or RST "
-                f"reached {conn.orig_h} (an ICMP unreachable may have: TCP resends its SYN "
-                "after one, RFC 1122 4.2.3.9): the connection never opened")
+        # travels toward it here, not the answers' way back (an asymmetric route).
+        return asked_toward_words(conn, toward)
     if retried(conn, attempts) and answer_uncaptured(ctx, conn) and \
             other_source(ctx, conn) is None and translated_back(ctx, conn) is None:
         # The retries prove no SYN-ACK or RST arrived (RFC 6298 5.7, RFC 9293 3.8.1),

@@ -4,10 +4,12 @@ originator (answer_uncaptured), but the responder host's packets to another addr
 the connector's (other_source: the connector opened it from a second source address,
 trial 19 D13) or from another address of the responder's (translated_back: a NAT or
 another interface, trial 31 D1). Either shows the capture holds the way back, so it is
-no one-direction capture. So does another host's neighbour solicitation sent to the
-originator's own address (asked_toward), a frame travelling toward the originator,
-which a capture of its outgoing packets alone never holds. Used by
-flowcheck.verify.opening's words.
+no one-direction capture. Another host's neighbour solicitation sent to the
+originator's own address (asked_toward) shows less: a frame travelling toward the
+originator at this capture point, which a capture of its outgoing packets alone never
+holds, but not that the responder's answers come back past that point (an asymmetric
+route: review 54d's lab, the answers returning through a second router the capture
+point never sees). Used by flowcheck.verify.opening's words.
 """
 
 from __future__ import annotations
@@ -111,3 +113,27 @@ def asked_toward(ctx: Context, conn: Connection) -> str | None:
         return None
     frame, asker, kind = asked
     return f"{asker}'s {kind}, frame {frame}"
+
+
+def asked_toward_words(conn: Connection, toward: str) -> str:
+    """The words of an unanswered opening with retried SYNs whose capture holds no
+    packet from its responder to its originator but another host's solicitation sent to
+    the originator (`toward`: asked_toward's words). The solicitation shows frames toward
+    the originator are captured here (no `tcpdump -Q out` of its packets), not that the
+    answers come back this way: review 54d's lab (M -- R1 -- A, A's way back to M through
+    a second router R2 that dropped its 8 SYN-ACKs, tcpdump on R1's interface toward M,
+    R1's probe of M frame 12) read "a SYN-ACK ... coming back to fd77::1 past this
+    capture point would be in it, and none is", the answers' other way unsaid (lab matrix
+    seed 123 run 19's case, the router's probe of M, reads so too)."""
+    return (f"something drops its SYNs on the way to {conn.resp_h}, or the answers on "
+            f"the way back. The capture holds no packet at all from {conn.resp_h} to "
+            f"{conn.orig_h}, though it holds one travelling toward {conn.orig_h} "
+            f"({toward}), which a capture of {conn.orig_h}'s outgoing packets alone "
+            "(tcpdump -Q out, a SPAN port that sees one way) would not: a SYN-ACK, RST "
+            f"or ICMP unreachable coming back to {conn.orig_h} past this capture point "
+            "would be in it, and none is. One coming back another way would not pass it "
+            f"(an asymmetric route: through another router, or to another interface of "
+            f"{conn.orig_h}'s), so a SYN-ACK sent by {conn.resp_h} and lost on such a way "
+            "looks the same as no answer at all. The retried SYNs show that no SYN-ACK or "
+            f"RST reached {conn.orig_h} (an ICMP unreachable may have: TCP resends its SYN "
+            "after one, RFC 1122 4.2.3.9): the connection never opened")
