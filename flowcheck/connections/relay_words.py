@@ -69,7 +69,8 @@ def tied_words(relays: RelayCopies) -> str:
     tied = relays.near_tied + relays.near_tied_routed
     if not tied or not relays.near_handed + relays.near_handed_routed:
         return ""
-    return (f" ({of_them(tied)} captured, each at the very timestamp of its original, "
+    each = "" if tied == 1 else ", each"
+    return (f" ({of_them(tied)} captured{each} at the very timestamp of its original, "
             "the arriving copy put first: a merge orders the packets of one timestamp by "
             "file, not as they were sent)")
 
