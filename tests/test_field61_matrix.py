@@ -14,6 +14,12 @@ on a tie). The copies read "Either the capture point saw them twice ... or the n
 delivered them twice" (run 21) and "68 of them were told" of 74 (run 26)
 (flowcheck.connections.relay_copies.RelayCopies.handed_near). With only such pairs the
 file shows no copy in order: they keep their one-host reading.
+
+Run 0: both hosts' Ethernet captures merged, a router between: each copy one hop limit
+lower under another MAC pair. The copies read "Either the capture point saw them twice
+... or the network delivered them twice" (a MAC pair names no interface, and only named
+ones were read within 0.5 ms: RelayCopies.near_macs_routed). With one MAC pair for every
+frame the file no longer shows the router: the words as before.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ STALLED = HERE / "dual-stack-control-acks-dropped-by-media-routed-any-on-media-s
 TWO_JOBS = HERE / "two-ipv6-jobs-data-syns-dropped-by-agent-both-hosts-any-merged-sll2.pcap.gz"
 NDMJOB = HERE / ("ndmjob-data-rejected-port-unreachable-by-media-both-hosts-any-merged-sll-"
                  "snap96.pcap.gz")
+ROUTED = HERE / "two-ipv6-tls-restores-routed-both-hosts-merged-ether-snap128.pcap.gz"
 LINUX_SLL, SLL_LEN, ETHERNET = 113, 16, 1  # link types; SLL v1's header length
 PACKET_HOST, PACKET_MULTICAST, PACKET_OUTGOING = 0, 2, 4
 
@@ -135,3 +142,34 @@ def test_copies_of_one_timestamp_alone_keep_their_one_host_reading(tmp_path: Pat
     assert ("mark each original as arriving at the capture host and its copy as leaving it"
             in copies.message)
     assert "two hosts' captures" not in copies.message
+
+
+def test_copies_a_router_forwarded_under_another_mac_pair_are_two_captures() -> None:
+    """Run 0: every copy one hop limit lower under another MAC pair: captured before and
+    after the router, not the network's copies."""
+    analysis = shared_analysis(ROUTED)
+    assert analysis.verdict == "inconclusive"
+    copies = _one(analysis, "capture_duplicates")
+    assert copies.message.startswith("525 of 1,063 packets are copies")
+    assert ("The copies' link headers tell where they were captured: the file holds each "
+            "under another MAC address pair than its original, at a hop limit one lower: "
+            "captured again after a router forwarded it" in copies.message)
+    assert ("or two capture points' captures a router apart (one on each side of it) merged "
+            "into one file; the file does not tell which. Not copies a device duplicated: "
+            "it sends both at one hop limit." in copies.message)
+    assert "network delivered them twice" not in copies.message
+    assert copies.fix.endswith("or mirror or capture one port of the router")
+
+
+def test_copies_under_one_mac_pair_keep_either_reading(tmp_path: Path) -> None:
+    """Run 0 with every frame's MAC pair made one: nothing shows a router rewrote them,
+    so the words stay as they were."""
+    kind, records = stored_records(ROUTED)
+    assert kind == ETHERNET
+    pair = records[7].data[:12]  # frame 8's, M's SYN toward the router
+    one = [Record(r.micros, r.wirelen, pair + r.data[12:]) for r in records]
+    written = write_records(tmp_path / "one-pair.pcap", ETHERNET, one)
+    config = build_config(load_file(_toml(ROUTED)))
+    copies = _one(analyze(read_traffic([str(written)], config), config), "capture_duplicates")
+    assert "link headers tell" not in copies.message
+    assert "Either the capture point saw them twice" in copies.message

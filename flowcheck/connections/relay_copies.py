@@ -97,7 +97,14 @@ from dataclasses import field
 import numpy as np
 
 from flowcheck.arrays import HASH_MULTIPLIERS
-from flowcheck.decode.legs import UNKNOWN, forwarded, handed_on, named_part, way
+from flowcheck.decode.legs import (
+    UNKNOWN,
+    forwarded,
+    handed_on,
+    named_part,
+    pair_part,
+    way,
+)
 from flowcheck.fields_dataclass import fields_dataclass
 
 RELAY_WINDOW = 1.0  # seconds a router's queue may hold a packet, at most (see above)
@@ -162,6 +169,10 @@ class RelayCopies:
     # their originals' TTL or one lower (`near_apart_routed`): not the network's copies.
     near_apart: int = 0
     near_apart_routed: int = 0
+    # Of near_read: the copies of the same file on no named interface (a plain Ethernet
+    # capture's) under another MAC pair than their originals, one TTL lower: a router
+    # forwarded each between its two captures (lab matrix seed 124 run 0).
+    near_macs_routed: int = 0
 
     @property
     def near_wanted(self) -> bool:
@@ -204,6 +215,11 @@ class RelayCopies:
                  & ((drop == 0) | (drop == 1)))
         self.near_apart += int(np.count_nonzero(apart))
         self.near_apart_routed += int(np.count_nonzero(apart & (drop == 1)))
+        macs = (same_file & (named_part(legs_first) == UNKNOWN)
+                & (named_part(legs_then) == UNKNOWN) & (pair_part(legs_first) != 0)
+                & (pair_part(legs_then) != 0)
+                & (pair_part(legs_first) != pair_part(legs_then)))
+        self.near_macs_routed += int(np.count_nonzero(macs & (drop == 1)))
         handed = same_file & handed_on(legs_first, legs_then)
         self.near_handed += int(np.count_nonzero(handed & (drop == 0)))
         self.near_handed_routed += int(np.count_nonzero(handed & (drop == 1)))

@@ -101,6 +101,21 @@ def near_words(relays: RelayCopies, copies: int, family: CopyFamily) -> str:
     if relays.near_apart == read:
         return (f"{lead}interfaces tell where they were captured: "
                 f"{apart_words(relays, family)}. ")
+    if relays.near_macs_routed == read:
+        # A plain Ethernet capture: a router rewrites both MAC addresses and lowers the
+        # TTL, so each copy was captured after a router forwarded its original (lab
+        # matrix seed 124 run 0, both hosts' captures merged, a router between, read
+        # "Either the capture point saw them twice ... or the network delivered them
+        # twice"); a device duplicating a packet sends both copies at one TTL.
+        ttl = family.ttl
+        return (f"{lead}link headers tell where they were captured: the file holds each "
+                f"under another MAC address pair than its original, at a {ttl} one lower: "
+                "captured again after a router forwarded it, the file marking neither as "
+                "coming in or going out: a router's several interfaces captured at once (a "
+                "mirror of two of its ports, a capture of two of its interfaces), each "
+                "packet as it came in and as it left, or two capture points' captures a "
+                "router apart (one on each side of it) merged into one file; the file does "
+                f"not tell which. Not copies a device duplicated: it sends both at one {ttl}. ")
     return ""
 
 
@@ -135,11 +150,22 @@ def apart_words(relays: RelayCopies, family: CopyFamily) -> str:
 
 def near_fix(relays: RelayCopies) -> str:
     """The fix for copies near_words read: one of the file's interfaces alone when
-    they are on another interface than their originals, unmarked (apart_words); "" for
-    the others (the caller's)."""
+    they are on another interface than their originals, unmarked (apart_words), one
+    capture point's packets or one router port when a router forwarded each under
+    another MAC pair (near_macs_routed); "" for the others (the caller's)."""
+    if relays.near_read and relays.near_macs_routed == relays.near_read:
+        return ROUTED_FIX
     if not relays.near_read or relays.near_apart != relays.near_read:
         return ""
     return UNMARKED_FIX
+
+
+# The fix for copies a router apart that the file does not mark (a pcapng's interfaces,
+# a plain Ethernet capture's MAC pairs): one capture point's or interface's packets.
+ROUTED_FIX = ("nothing to fix in the network for the copies; for each packet once, "
+              "analyze one capture point's or one interface's packets alone (a pcapng of "
+              "several interfaces: tshark -r FILE -Y \"frame.interface_id == N\" -w "
+              "ONE.pcapng), or mirror or capture one port of the router")
 
 
 # The fix for copies on another of a file's interfaces, neither marked coming in or
@@ -373,10 +399,7 @@ def relay_fix(relays: RelayCopies) -> str:
                 "alone, analyze its capture alone (given as separate files, two points' "
                 "captures are read on one clock)")
     if unmarked_routed(relays):
-        return ("nothing to fix in the network for the copies; for each packet once, "
-                "analyze one capture point's or one interface's packets alone (a pcapng of "
-                "several interfaces: tshark -r FILE -Y \"frame.interface_id == N\" -w "
-                "ONE.pcapng), or mirror or capture one port of the router")
+        return ROUTED_FIX
     if unmarked(relays):
         return UNMARKED_FIX
     return ("nothing to fix in the network for the copies; for each packet once, capture "
