@@ -379,6 +379,11 @@ HOST_TOOL_COPIES = {
     # three hosts' `tcpdump -i any` merged, one agent's file 1.02 s ahead (review 54d):
     # each packet at its sender and its receiver.
     "captures/review54d/three-hosts-any-merged-sll2-routed-agents-clock-ahead-syns-dropped.pcap.gz",
+    # both hosts' `tcpdump -i any` merged (field check 61, seed 124 runs 21 and 26), and
+    # both hosts' Ethernet captures a router apart (run 0): each packet at both points.
+    "captures/field61-matrix/two-ipv6-jobs-data-syns-dropped-by-agent-both-hosts-any-merged-sll2.pcap.gz",
+    "captures/field61-matrix/ndmjob-data-rejected-port-unreachable-by-media-both-hosts-any-merged-sll-snap96.pcap.gz",
+    "captures/field61-matrix/two-ipv6-tls-restores-routed-both-hosts-merged-ether-snap128.pcap.gz",
 }
 
 # Two capture points' files merged on a path that also lost packets (field check 37: 40%

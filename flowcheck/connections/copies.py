@@ -241,7 +241,7 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
             first, then = near[0][rows[near[0]] >= 0], near[1][rows[near[0]] >= 0]
             self.relays.note_near(every.source[first] == every.source[then],
                                   every.leg[first], every.leg[then], every.ttl[first],
-                                  every.ttl[then])
+                                  every.ttl[then], every.ts[first] == every.ts[then])
         copy[rows[relayed]] = True
         if relayed.size:
             self._relaying.learn([flows.keys[f] for f in

@@ -283,7 +283,7 @@ def _one_point(count: str, frames: list[int], relays: RelayCopies, family: CopyF
         # points (lab matrix seed 117 run 29, both hosts' -i any merged, and seed 118 run
         # 1, both hosts' dumpcap merged, read "either the capture point saw them twice
         # ... or the network delivered them twice").
-        two = relays.near_handed + relays.near_handed_routed > 0
+        two = sum(relays.handed_near) > 0
         fix = near_fix(relays) or (
             ("nothing to fix in the network for the copies; to judge one capture point "
              "alone, analyze its capture alone (given as separate files, two points' "

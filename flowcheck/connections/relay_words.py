@@ -63,6 +63,18 @@ def handed_words(routed: int, total: int, family: CopyFamily) -> str:
             f"{_router_between(routed, family)}")
 
 
+def tied_words(relays: RelayCopies) -> str:
+    """The clause for the pairs of one timestamp counted as handed on the other way round
+    (RelayCopies.handed_near, near_tied): "" without any."""
+    tied = relays.near_tied + relays.near_tied_routed
+    if not tied or not relays.near_handed + relays.near_handed_routed:
+        return ""
+    each = "" if tied == 1 else ", each"
+    return (f" ({of_them(tied)} captured{each} at the very timestamp of its original, "
+            "the arriving copy put first: a merge orders the packets of one timestamp by "
+            "file, not as they were sent)")
+
+
 def near_words(relays: RelayCopies, copies: int, family: CopyFamily) -> str:
     """What the Linux cooked marks of the copies within copy_window.COPY_WINDOW read
     (RelayCopies.note_near's sample) show, when every one read is marked alike, a
@@ -73,9 +85,10 @@ def near_words(relays: RelayCopies, copies: int, family: CopyFamily) -> str:
     if not read:
         return ""
     lead = ("The copies' " if read >= copies else f"The first {read:,} copies' ")
-    if relays.near_handed + relays.near_handed_routed == read:
-        shown = handed_words(relays.near_handed_routed, read, family)
-        return f"{lead}marks tell where they were captured: {shown}. "
+    plain, routed = relays.handed_near
+    if plain + routed == read:
+        shown = handed_words(routed, read, family)
+        return f"{lead}marks tell where they were captured: {shown}{tied_words(relays)}. "
     if relays.near_named == read:
         ttl = family.ttl
         how = (f"at its original's {ttl}: a bridge's" if not relays.near_named_routed else
@@ -88,6 +101,21 @@ def near_words(relays: RelayCopies, copies: int, family: CopyFamily) -> str:
     if relays.near_apart == read:
         return (f"{lead}interfaces tell where they were captured: "
                 f"{apart_words(relays, family)}. ")
+    if relays.near_macs_routed == read:
+        # A plain Ethernet capture: a router rewrites both MAC addresses and lowers the
+        # TTL, so each copy was captured after a router forwarded its original (lab
+        # matrix seed 124 run 0, both hosts' captures merged, a router between, read
+        # "Either the capture point saw them twice ... or the network delivered them
+        # twice"); a device duplicating a packet sends both copies at one TTL.
+        ttl = family.ttl
+        return (f"{lead}link headers tell where they were captured: the file holds each "
+                f"under another MAC address pair than its original, at a {ttl} one lower: "
+                "captured again after a router forwarded it, the file marking neither as "
+                "coming in or going out: a router's several interfaces captured at once (a "
+                "mirror of two of its ports, a capture of two of its interfaces), each "
+                "packet as it came in and as it left, or two capture points' captures a "
+                "router apart (one on each side of it) merged into one file; the file does "
+                f"not tell which. Not copies a device duplicated: it sends both at one {ttl}. ")
     return ""
 
 
@@ -122,11 +150,22 @@ def apart_words(relays: RelayCopies, family: CopyFamily) -> str:
 
 def near_fix(relays: RelayCopies) -> str:
     """The fix for copies near_words read: one of the file's interfaces alone when
-    they are on another interface than their originals, unmarked (apart_words); "" for
-    the others (the caller's)."""
+    they are on another interface than their originals, unmarked (apart_words), one
+    capture point's packets or one router port when a router forwarded each under
+    another MAC pair (near_macs_routed); "" for the others (the caller's)."""
+    if relays.near_read and relays.near_macs_routed == relays.near_read:
+        return ROUTED_FIX
     if not relays.near_read or relays.near_apart != relays.near_read:
         return ""
     return UNMARKED_FIX
+
+
+# The fix for copies a router apart that the file does not mark (a pcapng's interfaces,
+# a plain Ethernet capture's MAC pairs): one capture point's or interface's packets.
+ROUTED_FIX = ("nothing to fix in the network for the copies; for each packet once, "
+              "analyze one capture point's or one interface's packets alone (a pcapng of "
+              "several interfaces: tshark -r FILE -Y \"frame.interface_id == N\" -w "
+              "ONE.pcapng), or mirror or capture one port of the router")
 
 
 # The fix for copies on another of a file's interfaces, neither marked coming in or
@@ -257,15 +296,16 @@ def all_handed_words(relays: RelayCopies, copies: int, family: CopyFamily) -> st
     ..., up to 1020.2 ms ..." of 26, 21 others so marked within 0.5 ms, and its held
     copy "or captured at two points whose clocks disagree by as much"."""
     near = relays.near_read
-    near_handed = relays.near_handed + relays.near_handed_routed
+    plain, routed = relays.handed_near
+    near_handed = plain + routed
     if not handed(relays) or relays.orphans or not near_handed:
         return ""
     if near_handed == near:
         lead, late = _all_read(relays, copies, "marks")
     else:
         lead, late = of_them(near_handed + relays.count), _late(relays)
-    shown = handed_words(relays.handed_routed + relays.near_handed_routed,
-                         near_handed + relays.count, family)
+    shown = handed_words(relays.handed_routed + routed, near_handed + relays.count,
+                         family) + tied_words(relays)
     held = held_words(relays) if relays.held else ""
     return (f"{lead} told by where they were captured, {near_handed:,} within "
             f"{COPY_WINDOW * 1e3:g} ms of the original and {relays.count:,} later ({late} "
@@ -319,7 +359,7 @@ def held_words(relays: RelayCopies) -> str:
             or one_router(relays)):
         return (f"{late}: held by a router while it resolved the next hop's link-layer "
                 "address (a neighbour queue keeps them up to 3 s), sent once")
-    if (handed(relays) and relays.near_handed_routed
+    if (handed(relays) and relays.handed_near[1]
             and relays.held_last - relays.held_first <= RELAY_WINDOW / 2):
         # Copies marked leaving one host and arriving at the other within COPY_WINDOW,
         # across a router as the held ones: the two captures' clocks agree that closely,
@@ -359,10 +399,7 @@ def relay_fix(relays: RelayCopies) -> str:
                 "alone, analyze its capture alone (given as separate files, two points' "
                 "captures are read on one clock)")
     if unmarked_routed(relays):
-        return ("nothing to fix in the network for the copies; for each packet once, "
-                "analyze one capture point's or one interface's packets alone (a pcapng of "
-                "several interfaces: tshark -r FILE -Y \"frame.interface_id == N\" -w "
-                "ONE.pcapng), or mirror or capture one port of the router")
+        return ROUTED_FIX
     if unmarked(relays):
         return UNMARKED_FIX
     return ("nothing to fix in the network for the copies; for each packet once, capture "

@@ -144,6 +144,13 @@ def named_part(legs: np.ndarray) -> np.ndarray:
     return (legs.view(np.uint64) >> _HALF).astype(np.int64)
 
 
+def pair_part(legs: np.ndarray) -> np.ndarray:
+    """Per leg code (capture_legs, int64): the MAC pair's part (int64; 0 where no MAC
+    pair or link-layer address was read). Two copies of a plain Ethernet capture under
+    different MAC pairs have different pair parts, their named parts both UNKNOWN."""
+    return (legs.view(np.uint64) & _LOW).astype(np.int64)
+
+
 def way(legs: np.ndarray) -> np.ndarray:
     """Per leg code (capture_legs, int64): INCOMING, OUTGOING or PASSING where the file
     says which way the packet went (a Linux cooked capture's packet type: 4 outgoing, 3

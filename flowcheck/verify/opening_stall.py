@@ -6,6 +6,14 @@ dropping every non-SYN packet to its media range, which holds its own control
 connection's source port, read `step_missing` for the callback with a capture-filter
 hint). No job started on it, so flowcheck.verify.running judges it without one; the
 later steps are unknown ("the session stopped before it could come"), not missing.
+
+Where the capture was taken. Linux cooked marks that prove it taken on the receiver
+(verify.capture_host.proven_host, `marked`) prove the dropped packets reached it: its
+own firewall dropped them, no device between (lab matrix seed 124 run 22: `tcpdump -i
+any` on the media server, the agent's greeting arriving there six times, read "If this
+capture was taken on fd77::1"). Proven taken on the sender (marks or TTLs), a capture on
+the receiver is what tells; TTLs alone that name the receiver leave its segment open (a
+bridge firewall in front of it), so the conditional words stay.
 """
 
 from __future__ import annotations
@@ -21,6 +29,8 @@ from flowcheck.model import (
 from flowcheck.sessions.classify import stale_answer
 from flowcheck.verify.ack_unheard import WINDOWS_STATEFUL
 from flowcheck.verify.allow_rules import return_ports
+from flowcheck.verify.capture_host import proven_host
+from flowcheck.verify.capture_host_proof import CaptureHostProof
 from flowcheck.verify.context import Context
 from flowcheck.verify.stalled import Stall, stall_words, unacked_words
 
@@ -100,26 +110,33 @@ def report_opening_stall(ctx: Context, session: Session, stream: NdmpStream,
         towards = f"TCP from {control.resp_h} {answer} to {control.orig_h} {back_to}"
     else:
         towards = f"TCP from {control.orig_h} {back_to} to {control.resp_h} {answer}"
+    on = proven_host(ctx, receiver, sender)
+    own = on is not None and on.host == receiver and on.marked
+    where = (f"a rule on {receiver} that" if own else
+             f"a rule on {receiver} or on a firewall between them that")
+    route = ("" if own else ", or a stateful firewall on an asymmetric route that sees one "
+             "direction of the connection")
     message = (
         stall_words("control", control, roles, stall, what)
         + f" It stalled at its first bytes, right after the handshake: {roles[1]} "
         f"{receiver} {_silent_words(stall, sender)}, so no "
         "NDMP session opened and the job could not begin (no callback or announcement "
         f"was due). The handshake's packets passed and {_dropped_words(stall, receiver)}: "
-        f"a rule on {receiver} or on a firewall between them that "
-        "lets in SYNs only (one matching `tcp flags syn`, or dropping a port range with "
-        "no accept of established connections ahead of it: a range that holds the "
-        f"connection's own port on {receiver} drops its replies too), or a stateful "
-        "firewall on an asymmetric route that sees one direction of the connection. If "
-        f"this capture was taken on {receiver}, the packets reached it (a capture sees "
-        "arriving packets before the host's firewall): its own firewall dropped them.")
-    fix = (f"On {receiver} (its input chain) and on any firewall between the hosts, accept "
-           "established connections ahead of any drop (nft insert rule inet filter input "
-           "ct state established,related accept; iptables -I INPUT -m conntrack --ctstate "
-           f"ESTABLISHED,RELATED -j ACCEPT{WINDOWS_STATEFUL}), or allow {towards} whatever "
-           "its flags; a "
-           "stateful firewall between them must see both directions. A capture on both "
-           "hosts at once shows where the packets are lost.")
+        f"{where} lets in SYNs only (one matching `tcp flags syn`, or dropping a port range "
+        "with no accept of established connections ahead of it: a range that holds the "
+        f"connection's own port on {receiver} drops its replies too){route}."
+        + _taken_words(on, receiver, sender))
+    accept = ("accept established connections ahead of any drop (nft insert rule inet "
+              "filter input ct state established,related accept; iptables -I INPUT -m "
+              "conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT"
+              f"{WINDOWS_STATEFUL}), or allow {towards} whatever its flags")
+    fix = (f"On {receiver} (its input chain), where this capture was taken and the packets "
+           f"arrived, {accept}." if own else
+           f"On {receiver} (its input chain) and on any firewall between the hosts, "
+           f"{accept}; a stateful firewall between them must see both directions. "
+           + (f"A capture on {receiver} shows whether the packets reach it."
+              if on is not None and on.host == sender else
+              "A capture on both hosts at once shows where the packets are lost."))
     ctx.add("control_stalled", message, fix, session=session, conn=control,
             frames=sorted({*control.syn_frames, *control.synack_frames,
                            *([last.frame] if last is not None else []),
@@ -129,6 +146,22 @@ def report_opening_stall(ctx: Context, session: Session, stream: NdmpStream,
     ctx.silent_peer[session.id] = (
         f"the control connection stalled at its first bytes: {roles[0]}'s were never "
         f"acknowledged ({connection_ends(control)}, control_stalled)")
+
+
+def _taken_words(on: CaptureHostProof | None, receiver: str, sender: str) -> str:
+    """Where the capture was taken, as far as it shows (module docstring): on the
+    receiver by its Linux cooked marks (its own firewall dropped the packets), on the
+    sender (a capture on the receiver tells), else the condition."""
+    if on is not None and on.host == receiver and on.marked:
+        return (f" This capture was taken on {receiver} ({on.words}): the packets reached "
+                "it (a capture sees arriving packets before the host's firewall), so its "
+                "own firewall dropped them, not a device between them.")
+    if on is not None and on.host == sender:
+        return (f" This capture was taken on {sender} ({on.shown}): a capture on "
+                f"{receiver} shows whether the packets reach it.")
+    return (f" If this capture was taken on {receiver}, the packets reached it (a capture "
+            "sees arriving packets before the host's firewall): its own firewall dropped "
+            "them.")
 
 
 def _silent_words(stall: Stall, sender: str) -> str:
