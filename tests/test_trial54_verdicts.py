@@ -100,6 +100,27 @@ def test_backup_exec_with_its_callback_dropped_still_fails() -> None:
     assert "profile_inferred" not in _codes(analysis)
 
 
+def test_backup_exec_whose_vendor_message_the_sniffer_lost_is_not_read_as_plain(
+        tmp_path: Path) -> None:
+    """Review54g: lab/agent-connects-data (Backup Exec, the agent connecting to the
+    mover: step_out_of_order) without frames 15-19, its vendor message and reply and
+    the callback's handshake lost by the sniffer (ndmp_partial: 1 whole message each
+    way never captured), no profile given, read PASS by the ndmp profile: a vendor
+    message the capture lost is no sign of its absence."""
+    cut = tmp_path / "vendor-lost.pcap"
+    _tool("tshark", "-r", str(LAB / "agent-connects-data.pcap"), "-Y",
+          "not frame.number in {15..19}", "-w", str(cut))
+    config = tmp_path / "no-profile.toml"
+    config.write_text("".join(line for line in
+                              (LAB / "agent-connects-data.toml").read_text().splitlines(True)
+                              if not line.startswith("profile")))
+    analysis = stored_analysis(cut, config_path=config)
+    assert "ndmp_partial" in _codes(analysis)
+    assert "profile_inferred" not in _codes(analysis)
+    assert analysis.verdict == "fail"
+    assert "step_out_of_order" in _codes(analysis)
+
+
 def _defaults(capture: Path) -> Analysis:
     """The capture analysed with flowcheck's defaults (no file, no flags)."""
     from flowcheck.config import build_config
