@@ -65,6 +65,17 @@ def test_the_jobs_connections_without_their_control_connection_are_inconclusive(
     assert sorted(f.uid for f in unexplained) == ["C1", "C2", "C3", "C4"]
 
 
+def test_a_transfer_between_the_hosts_alone_is_no_job_without_its_control() -> None:
+    """Review54g: no NDMP at all, a 1 MB upload from 10.77.0.2:40123 to 10.77.0.1:8080,
+    the two hosts configured and no range (the default 1025-65535 holds both ports),
+    read capture_filtered (inconclusive), "this is not a capture without the job"."""
+    analysis = stored_analysis(CAPTURES / "review54g" / "hosts-only-unrelated-upload.pcap.gz")
+    assert analysis.verdict == "fail"
+    assert "capture_filtered" not in _codes(analysis)
+    [missing] = [f for f in analysis.findings if f.code == "no_control_session"]
+    assert missing.severity == Severity.ERROR
+
+
 def test_plain_ndmp_with_no_profile_given_is_judged_as_plain_ndmp() -> None:
     """Item 2: ndmjob's v4 backup, no configuration: FAIL, step_missing (the callback)
     and step_out_of_order, though the job moved its data and halted with success."""
