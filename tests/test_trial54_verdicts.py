@@ -233,3 +233,22 @@ def test_a_late_capture_holding_every_configured_resource_is_judged(tmp_path: Pa
     assert unconfigured.verdict == "inconclusive"
     status, detail = _step3(unconfigured)
     assert status == "unknown" and detail.startswith("unknown for the job as a whole")
+
+
+def test_a_pass_whose_address_check_was_not_done_says_so_in_a_finding(
+        tmp_path: Path) -> None:
+    """Review54g: lab/announced-address-nat (FAIL, announced_address_mismatch) cut to the
+    media server's packets or to 96 bytes a frame reads PASS (step 3 `ok`: the data
+    reached the announced port); only step 3's detail said the address check could not
+    be done, the warning a script reads (capture_one_direction, ndmp_partial) did not."""
+    nat = LAB / "announced-address-nat.pcap"
+    one_way = tmp_path / "media-only.pcap"
+    _tool("tshark", "-r", str(nat), "-Y", "ip.src==10.77.0.1", "-w", str(one_way))
+    snapped = tmp_path / "snap96.pcap"
+    _tool("editcap", "-s", "96", str(nat), str(snapped))
+    for cut, code in ((one_way, "capture_one_direction"), (snapped, "ndmp_partial")):
+        analysis = stored_analysis(cut, config_path=LAB / "announced-address-nat.toml")
+        assert analysis.verdict == "pass", cut.name
+        [warning] = [f for f in analysis.findings if f.code == code]
+        assert "Session S1: whether its announcement named the address C3 reached cannot " \
+               "be checked: announced_address_mismatch" in _words(warning.message), cut.name
