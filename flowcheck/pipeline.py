@@ -246,7 +246,8 @@ def label_connections(traffic: Traffic, config: Config) -> list[Session]:
     sessions = build_sessions(traffic.connections, traffic.streams, config, profile,
                               ring_gaps=traffic.ring_gaps, order=file_order(traffic),
                               clock_lags=traffic.clock_lags)
-    if plain_announcements(sessions, traffic.findings, traffic.connections, config, profile):
+    if plain_announcements(sessions, traffic.findings, traffic.connections,
+                           traffic.streams, config, profile):
         # Read as plain NDMP, as analyze reads it (its steps not judged here: a callback
         # step `unknown` is not known to keep the default profile).
         config = replace(config, profile=PLAIN_PROFILE)
@@ -274,8 +275,8 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
 
     profile = load_profile(config.profile)
     analysis = analyze_with_profile(traffic, config, profile)
-    shown = plain_announcements(analysis.sessions, analysis.findings,
-                                traffic.connections, config, profile)
+    shown = plain_announcements(analysis.sessions, analysis.findings, traffic.connections,
+                                traffic.streams, config, profile)
     if not shown:
         return analysis
     plain = replace(config, profile=PLAIN_PROFILE)  # `explicit` still without "profile"

@@ -65,6 +65,17 @@ def test_the_jobs_connections_without_their_control_connection_are_inconclusive(
     assert sorted(f.uid for f in unexplained) == ["C1", "C2", "C3", "C4"]
 
 
+def test_a_transfer_between_the_hosts_alone_is_no_job_without_its_control() -> None:
+    """Review54g: no NDMP at all, a 1 MB upload from 10.77.0.2:40123 to 10.77.0.1:8080,
+    the two hosts configured and no range (the default 1025-65535 holds both ports),
+    read capture_filtered (inconclusive), "this is not a capture without the job"."""
+    analysis = stored_analysis(CAPTURES / "review54g" / "hosts-only-unrelated-upload.pcap.gz")
+    assert analysis.verdict == "fail"
+    assert "capture_filtered" not in _codes(analysis)
+    [missing] = [f for f in analysis.findings if f.code == "no_control_session"]
+    assert missing.severity == Severity.ERROR
+
+
 def test_plain_ndmp_with_no_profile_given_is_judged_as_plain_ndmp() -> None:
     """Item 2: ndmjob's v4 backup, no configuration: FAIL, step_missing (the callback)
     and step_out_of_order, though the job moved its data and halted with success."""
@@ -98,6 +109,27 @@ def test_backup_exec_with_its_callback_dropped_still_fails() -> None:
     assert analysis.verdict == "fail"
     assert "step_missing" in _codes(analysis)
     assert "profile_inferred" not in _codes(analysis)
+
+
+def test_backup_exec_whose_vendor_message_the_sniffer_lost_is_not_read_as_plain(
+        tmp_path: Path) -> None:
+    """Review54g: lab/agent-connects-data (Backup Exec, the agent connecting to the
+    mover: step_out_of_order) without frames 15-19, its vendor message and reply and
+    the callback's handshake lost by the sniffer (ndmp_partial: 1 whole message each
+    way never captured), no profile given, read PASS by the ndmp profile: a vendor
+    message the capture lost is no sign of its absence."""
+    cut = tmp_path / "vendor-lost.pcap"
+    _tool("tshark", "-r", str(LAB / "agent-connects-data.pcap"), "-Y",
+          "not frame.number in {15..19}", "-w", str(cut))
+    config = tmp_path / "no-profile.toml"
+    config.write_text("".join(line for line in
+                              (LAB / "agent-connects-data.toml").read_text().splitlines(True)
+                              if not line.startswith("profile")))
+    analysis = stored_analysis(cut, config_path=config)
+    assert "ndmp_partial" in _codes(analysis)
+    assert "profile_inferred" not in _codes(analysis)
+    assert analysis.verdict == "fail"
+    assert "step_out_of_order" in _codes(analysis)
 
 
 def _defaults(capture: Path) -> Analysis:
@@ -201,3 +233,22 @@ def test_a_late_capture_holding_every_configured_resource_is_judged(tmp_path: Pa
     assert unconfigured.verdict == "inconclusive"
     status, detail = _step3(unconfigured)
     assert status == "unknown" and detail.startswith("unknown for the job as a whole")
+
+
+def test_a_pass_whose_address_check_was_not_done_says_so_in_a_finding(
+        tmp_path: Path) -> None:
+    """Review54g: lab/announced-address-nat (FAIL, announced_address_mismatch) cut to the
+    media server's packets or to 96 bytes a frame reads PASS (step 3 `ok`: the data
+    reached the announced port); only step 3's detail said the address check could not
+    be done, the warning a script reads (capture_one_direction, ndmp_partial) did not."""
+    nat = LAB / "announced-address-nat.pcap"
+    one_way = tmp_path / "media-only.pcap"
+    _tool("tshark", "-r", str(nat), "-Y", "ip.src==10.77.0.1", "-w", str(one_way))
+    snapped = tmp_path / "snap96.pcap"
+    _tool("editcap", "-s", "96", str(nat), str(snapped))
+    for cut, code in ((one_way, "capture_one_direction"), (snapped, "ndmp_partial")):
+        analysis = stored_analysis(cut, config_path=LAB / "announced-address-nat.toml")
+        assert analysis.verdict == "pass", cut.name
+        [warning] = [f for f in analysis.findings if f.code == code]
+        assert "Session S1: whether its announcement named the address C3 reached cannot " \
+               "be checked: announced_address_mismatch" in _words(warning.message), cut.name

@@ -24,7 +24,13 @@ agent range: a data connection), and one of them carrying bulk data one way (at 
 BULK_BYTES, the other way ACKs only), as a backup's or a restore's data connection does;
 and no other connection between those hosts: one that fits neither shape may be the
 control connection itself on another port than --ndmp-port, unread (its NDMP cut by the
-snap length), which is the wrong port (no_control_session stays).
+snap length), which is the wrong port (no_control_session stays). The bulk data must
+reach a port in a range the configuration narrows (the listening side's: the media
+range for the agent's connection into it, the agent range for the media server's):
+with that range flowcheck's default (1025-65535), any transfer between the two hosts
+to a port above 1024 fits the shape, and hosts alone do not tie a connection to a job
+(review 54g: a 1 MB upload from 10.77.0.2:40123 to 10.77.0.1:8080, the hosts configured
+and no range, read "this is not a capture without the job").
 """
 
 from __future__ import annotations
@@ -32,12 +38,13 @@ from __future__ import annotations
 from dataclasses import replace
 from operator import attrgetter
 
-from flowcheck.config import Config
+from flowcheck.config import DEFAULT_RANGE, Config
 from flowcheck.model import Connection, Finding, Severity
 from flowcheck.model.traffic import endpoint
 from flowcheck.verify.late_start import BULK_BYTES, ONE_WAY, _pinned, _sent
 
 LISTED = 4  # connections named in the message
+_INTO_MEDIA = "the agent into the media range"
 
 
 def _job_shaped(conn: Connection, config: Config) -> str:
@@ -50,12 +57,20 @@ def _job_shaped(conn: Connection, config: Config) -> str:
     if (not media or conn.resp_h in media) and (not agents or conn.orig_h in agents) \
             and config.in_media_range(conn.resp_p) and config.in_agent_range(conn.orig_p) \
             and conn.orig_h != conn.resp_h:
-        return "the agent into the media range"
+        return _INTO_MEDIA
     if (not media or conn.orig_h in media) and (not agents or conn.resp_h in agents) \
             and config.in_media_range(conn.orig_p) and config.in_agent_range(conn.resp_p) \
             and conn.orig_h != conn.resp_h:
         return "the media server into the agent range"
     return ""
+
+
+def _ported(shape: str, config: Config) -> bool:
+    """Does a connection of this shape listen in a range the configuration narrows
+    (not flowcheck's default)? The agent's connection listens in the media range, the
+    media server's in the agent range (_job_shaped's shapes)."""
+    listening = config.media_range if shape == _INTO_MEDIA else config.agent_range
+    return tuple(listening) != tuple(DEFAULT_RANGE)
 
 
 def _bulk(conn: Connection) -> int:
@@ -86,7 +101,7 @@ def explain_left_out(finding: Finding, connections: list[Connection],
         return None  # traffic on the NDMP port is the port's own case (other_protocol)
     shaped = [(c, shape) for c in sorted(connections, key=attrgetter("first_frame"))
               if (shape := _job_shaped(c, config))]
-    if not shaped or not any(_bulk(c) for c, _ in shaped):
+    if not any(_bulk(c) and _ported(shape, config) for c, shape in shaped):
         return None
     hosts = {h for c, _ in shaped for h in (c.orig_h, c.resp_h)}
     if any(c.orig_h in hosts and c.resp_h in hosts and not _job_shaped(c, config)

@@ -55,6 +55,35 @@ def unchecked_words(session: Session, reached: list[str]) -> str:
             "MOVER_GET_STATE reply in the capture names that endpoint)")
 
 
+def say_unchecked(ctx: Context, session: Session, control: Connection,
+                  reached: list[str]) -> None:
+    """The unchecked address (unchecked_words) said in the finding that says why the
+    capture lacks it, not in step 3's detail alone, where a script reading the findings
+    of a PASS does not look (review 54g: lab/announced-address-nat, FAIL
+    announced_address_mismatch, read PASS cut `-s 96` or to the media server's packets,
+    its ndmp_partial and capture_one_direction silent on it): the snap length's
+    ndmp_partial (NdmpStream.snap_finding) and a capture_one_direction naming the control
+    connection's hosts; the sniffer's loss says it already (flowcheck.ndmp.lost)."""
+    stream = ctx.stream_by_uid.get(control.uid)
+    targets = [stream.snap_finding] if stream is not None and stream.snap_finding \
+        is not None and session.cut_announcements else []
+    if session.match_reason == "one_direction":
+        ways = (f"from {control.orig_h} to {control.resp_h}",
+                f"from {control.resp_h} to {control.orig_h}")
+        targets += [f for f in ctx.findings if f.code == "capture_one_direction"
+                    and any(way in f.message for way in ways)]
+    many = len(reached) > 1
+    note = (f" Session {session.id}: whether its announcement named the address "
+            f"{', '.join(reached)} reached cannot be checked: announced_address_mismatch "
+            "(an error: a NAT device between the hosts delivers a connection to the "
+            f"announced port under another address) needs the announced address, and "
+            f"no DATA_GET_STATE or MOVER_GET_STATE reply in the capture names "
+            f"{'those endpoints' if many else 'that endpoint'}.")
+    for finding in targets:
+        if note not in finding.message:
+            finding.message += note
+
+
 def address_unseen_step(ctx: Context, session: Session, spec: StepSpec,
                         control: Connection) -> Step:
     """Step 3 for a session whose announcements' addresses the capture lacks
@@ -92,6 +121,8 @@ def address_unseen_step(ctx: Context, session: Session, spec: StepSpec,
         checked = "; ".join(w for w in (
             f"so the announcement worked ({named})" if named else "",
             unchecked_words(session, reached) if reached else "") if w)
+        if reached and session.match_reason != "encrypted":
+            say_unchecked(ctx, session, control, reached)
         if not carried:  # its message alone shows it
             return make_step(spec, "ok", [control.uid], frames,
                              words + (f"; {checked}" if checked else ""))

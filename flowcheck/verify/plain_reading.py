@@ -18,7 +18,12 @@ The capture reads as plain NDMP when, over its judged sessions (not side traffic
   one after such an announcement is plain NDMP's data connection to the mover), nor
   candidates for one; without a callback, no step 2 other than `missing` or
   `not_applicable` (an `unknown` one is no evidence either way: the capture may have
-  left the callback out);
+  left the callback out); and no hole in its control stream, before its first
+  announcement, that may have held one (NdmpStream.holes whose messages the sequence
+  numbers do not name, or a record header the snap length cut: NdmpStream.snap_lost):
+  the absence of a vendor message the capture lost is no evidence (review54g:
+  lab/agent-connects-data without frames 15-19, its vendor message and callback lost by
+  the sniffer, read PASS by the ndmp profile);
 - at least one announcement has the media server's mover listening (MOVER_LISTEN reply,
   DATA_CONNECT, v2's DATA_START_*: the agent connects, plain NDMP's three-way backup),
   none has the agent listening (Backup Exec's direction: DATA_LISTEN).
@@ -41,12 +46,13 @@ _NO_SIGN = ("missing", "not_applicable")
 
 
 def plain_announcements(sessions: Sequence[Session], findings: Sequence[Finding],
-                        connections: Sequence[Connection], config: Config,
-                        profile: Profile) -> list[Announcement]:
+                        connections: Sequence[Connection], streams: Sequence[NdmpStream],
+                        config: Config, profile: Profile) -> list[Announcement]:
     """The mover-listening announcements (time order) of a capture that reads as plain
     NDMP (module docstring) analyzed with the default profile, none given; [] when the
     profile was given, is not the default's shape (a callback connection, the media
-    server connecting) or the capture shows a Backup Exec sign."""
+    server connecting), the capture shows a Backup Exec sign or a control stream's hole
+    may hide one (`streams`: the control streams, by uid)."""
     if "profile" in config.explicit or config.profile != Config().profile \
             or profile.callback != "connection" or profile.connector != "media_server":
         return []
@@ -54,13 +60,15 @@ def plain_announcements(sessions: Sequence[Session], findings: Sequence[Finding]
     if not judged or any(f.code == "ndmp_vendor_message" for f in findings):
         return []
     by_uid = {c.uid: c for c in connections}
+    by_stream = {s.uid: s for s in streams}
     kinds = [spec.kind for spec in profile.steps]
     for session in judged:
         movers = mover_announcements(session)
         if any(a.listener != "mover" for a in session.announced) or any(
                 listener_of(name) != "mover" for _, name, _ in session.cut_announcements):
             return []  # the agent listening: Backup Exec's direction
-        if session.callback_ambiguous:
+        if session.callback_ambiguous or _sign_hidden(by_stream.get(session.control_uid),
+                                                      movers):
             return []
         callback = by_uid.get(session.callback_uid or "")
         if callback is not None and all(a.frame > callback.first_frame for a in movers):
@@ -74,6 +82,19 @@ def plain_announcements(sessions: Sequence[Session], findings: Sequence[Finding]
                 for step, kind in zip(session.steps, kinds, strict=False) if kind == "callback"):
             return []  # the callback step unknown: the capture may have left it out
     return sorted((a for s in judged for a in mover_announcements(s)), key=lambda a: a.frame)
+
+
+def _sign_hidden(stream: NdmpStream | None, movers: Sequence[Announcement]) -> bool:
+    """May the control stream have lost a vendor message (a Backup Exec sign) before its
+    first mover-listening announcement (`movers`; any point without one)? A hole whose
+    messages the NDMP sequence numbers do not name (StreamHole.held None: a message that
+    was read whole is named, a vendor one shown as such), or a record header the snap
+    length cut (snap_lost: its code unread)."""
+    if stream is None:
+        return False
+    first = min((a.frame for a in movers), default=None)
+    return stream.snap_lost > 0 or any(
+        hole.held is None and (first is None or hole.frame <= first) for hole in stream.holes)
 
 
 def profile_inferred(shown: list[Announcement], default: Profile,
