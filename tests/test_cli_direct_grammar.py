@@ -145,3 +145,13 @@ def test_direct_call_takes_read_options_and_leaves_the_others(command: str) -> N
     for spelling, value in LEFT[command].items():
         argv = [*BASE[command], spelling, *([] if value is None else [value])]
         assert direct_call(argv) is None, argv
+
+
+def test_config_flags_in_with_configs_order() -> None:
+    """cli.direct_flags.ordered hands the flags to resolve_config in CONFIG's order,
+    with_config in CONFIG_PARAMETERS': of two wrong values, the same one is reported
+    first only while the two orders are one."""
+    from flowcheck.cli.options import CONFIG_PARAMETERS
+
+    assert [key for key, _ in CONFIG.values()] == [
+        key for _, key in CONFIG_PARAMETERS.values()]
