@@ -30,7 +30,7 @@ def test_the_command_is_built_once() -> None:
     ["plan", "--resources", "2", "--media-range", "5001-5010"],
     ["firewall", "--media-range"],
 ])
-def test_a_run_after_others_is_a_fresh_processs(argv: list[str], tmp_path: Path,
+def test_a_run_after_others_is_a_fresh_process(argv: list[str], tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     """Runs that set other options, an error and a help screen first; then argv's exit
     code, output and error line are those of `python -m flowcheck ARGV` alone."""

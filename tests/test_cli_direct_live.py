@@ -159,3 +159,20 @@ def test_no_typer_for_live(tmp_path: Path) -> None:
     modules = modules_imported(result.stderr)
     assert result.returncode == 3 and "flowcheck.cli.live_run" in modules, result.stderr
     assert not modules & {"typer", "click", "pydantic", "flowcheck.cli.app"}
+
+
+def test_write_dash_beside_a_folder_named_dash(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """With a folder named `-` in the current one, typer checks `--write -` as a file
+    name ("file '-' is a directory", exit 2) where the direct path went on to sniff
+    (review54e's fuzzing): that `-` is left to typer; without the folder it is taken."""
+    monkeypatch.chdir(tmp_path)
+    argv = ["live", "-i", NO_SUCH, "--write", "-"]
+    assert direct_call(argv) is not None
+    (tmp_path / "-").mkdir()
+    assert direct_call(argv) is None
+    code = run(argv)
+    out, err = capsys.readouterr()
+    assert (run(_typer_form(argv)), *capsys.readouterr()) == (code, out, err)
+    assert code == 2 and not out, err

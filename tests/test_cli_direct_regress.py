@@ -112,3 +112,20 @@ def test_no_typer_for_regress(tmp_path: Path) -> None:
     assert result.returncode == 0 and '"cases"' in result.stdout, result.stderr[-2000:]
     assert "flowcheck.cli.regress_run" in modules
     assert not modules & {"typer", "click", "pydantic", "flowcheck.cli.app"}
+
+
+def test_junit_dash_beside_a_folder_named_dash(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """With a folder named `-` in the current one, typer checks `--junit -` as a file
+    name ("file '-' is a directory", exit 2) where the direct path wrote the XML
+    (review54e's fuzzing): that `-` is left to typer; without the folder it is taken."""
+    monkeypatch.chdir(tmp_path)
+    argv = ["regress", str(_cases(tmp_path / "cases")), "--junit", "-"]
+    assert direct_call(argv) is not None
+    (tmp_path / "-").mkdir()
+    assert direct_call(argv) is None
+    code = run(argv)
+    out, err = capsys.readouterr()
+    assert (run(_typer_form(argv)), *capsys.readouterr()) == (code, out, err)
+    assert code == 2 and not out, err

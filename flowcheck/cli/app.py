@@ -127,7 +127,11 @@ def _run(argv: list[str] | None) -> int:
 
             refuse_repeats(command, argv)  # `--filter A --filter B`: not the last alone
         with term_as_interrupt():
-            result = command.main(args=argv, prog_name="flowcheck", standalone_mode=False)
+            # complete_var "": no shell completion (add_completion False above): typer
+            # answered any command line, with _FLOWCHECK_COMPLETE set, "Shell complete
+            # not supported." and exit 1, where cli.direct ran it (review54e).
+            result = command.main(args=argv, prog_name="flowcheck", complete_var="",
+                                  standalone_mode=False)
     except FlowcheckError as exc:
         report_error(str(exc))
         return int(exc.exit_status)

@@ -60,10 +60,26 @@ def config_path(value: str | None) -> Path | None:
     exit 2)."""
     if not value or value.startswith("-"):
         return None
+    return Path(value) if _typer_takes(value) else None
+
+
+def output_path(value: str | None) -> Path | None:
+    """An output FILE option's VALUE (live's `--write`, regress's `--junit`) as typer
+    passes it: as config_path, and `-` (standard output) too when typer takes it. typer
+    checks `-` as a file name all the same (typer 0.2x makes the value a Path before
+    its allow_dash test, which then never matches): with a folder named `-` in the
+    current one it says "file '-' is a directory" (exit 2), so that `-` is left to it
+    (review54e: the direct path wrote to standard output)."""
+    if value != "-":
+        return config_path(value)
+    return Path(value) if _typer_takes(value) else None
+
+
+def _typer_takes(value: str) -> bool:
+    """Whether typer's check of a FILE option (dir_okay False, readable) passes `value`:
+    no such file, or a file this process may read; not a directory."""
     try:
         found = os.stat(value)
     except OSError:
-        return Path(value)
-    if stat.S_ISDIR(found.st_mode) or not os.access(value, os.R_OK):
-        return None
-    return Path(value)
+        return True
+    return not stat.S_ISDIR(found.st_mode) and os.access(value, os.R_OK)

@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from flowcheck.cli.direct_flags import CONFIG, config_path, ordered, take_flag
+from flowcheck.cli.direct_flags import CONFIG, config_path, ordered, output_path, take_flag
 
 # The values typer takes as they are and converts as Python does: decimal digits for
 # --buffer (int), and a decimal number for --duration (float). Others ("1e3", "+5",
@@ -97,7 +97,7 @@ def _own_value(name: str, value: str) -> object | None:
     if name == "buffer":
         return int(value) if WHOLE.fullmatch(value) else None
     if name in ("write", "html"):
-        return Path(value) if name == "write" and value == "-" else config_path(value)
+        return output_path(value) if name == "write" else config_path(value)
     # interface, capture_filter: text, any but one that reads as an option ("" too: no
     # capture filter).
     return None if value.startswith("-") else value

@@ -14,9 +14,8 @@ Light, as cli.direct: the standard library and flowcheck's light modules only.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
-from flowcheck.cli.direct_flags import config_path
+from flowcheck.cli.direct_flags import output_path
 
 FORMATS = ("json", "table")
 
@@ -39,9 +38,9 @@ def regress_call(words: list[str]) -> Callable[[], int] | None:
             given["output"] = OutputFormat(value)
         elif word == "--junit" and "junit" not in given:
             value = next(rest, None)
-            # A FILE option as typer passes it (config_path: not a directory, readable
-            # if it exists), or `-`, standard output.
-            junit = Path(value) if value == "-" else config_path(value)
+            # A FILE option as typer passes it (not a directory, readable if it
+            # exists), or `-`, standard output (output_path).
+            junit = output_path(value)
             if junit is None:
                 return None
             given["junit"] = junit

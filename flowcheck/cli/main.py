@@ -5,10 +5,10 @@ The command line itself is flowcheck.cli.app (typer and every command's module; 
 command loads its pipeline, numpy among it, when it runs), imported here once the
 handling is in place, so that an interruption while it loads is the documented exit,
 one line and 130 (trial 34, D5), with the atexit handlers run (flowcheck.exiting). The
-common command lines, `connections` or `analyze` with captures, `--format` and
-`--config`, and `live` with options typer takes as they are, run without it
-(flowcheck.cli.direct). This module stays light: the
-standard library and flowcheck's light modules only. `flowcheck --version` alone is
+common command lines, `connections` or `analyze` with captures, `--format`, `--config`
+and the configuration flags, `live` with options typer takes as they are and `regress`
+with its paths and options, run without it (flowcheck.cli.direct). This module stays
+light: the standard library and flowcheck's light modules only. `flowcheck --version` alone is
 answered here, without loading the command line at all
 (tests/test_cli_start_imports.py).
 """

@@ -112,30 +112,3 @@ def _write_junit(done: list[CaseResult], junit: Path | None, *,
     with report_output():  # a reader that left (`| head`) keeps the run's exit code
         sys.stdout.flush()
         write_junit(done, sys.stdout.buffer, interrupted=interrupted)
-
-
-def _write_document(done: list[CaseResult], *, interrupted: bool) -> None:
-    """The run as one JSON document on standard output (docs/json.md)."""
-    from flowcheck.cli.output import report_output
-    from flowcheck.report.json_doc import write_json
-    from flowcheck.report.regress import regress_document
-
-    with report_output():  # a reader that left (`| head`) keeps the run's exit code
-        write_json(regress_document(done, interrupted=interrupted), sys.stdout)
-
-
-def _write_junit(done: list[CaseResult], junit: Path | None, *,
-                 interrupted: bool = False) -> None:
-    """The JUnit XML of `done` to the file `junit`, or standard output for `-`; an
-    `interrupted` run says so in it."""
-    from flowcheck.cli.output import report_output
-    from flowcheck.report.regress import write_junit
-
-    if junit is None:
-        return
-    if str(junit) != "-":
-        write_junit(done, junit, interrupted=interrupted)
-        return
-    with report_output():  # a reader that left (`| head`) keeps the run's exit code
-        sys.stdout.flush()
-        write_junit(done, sys.stdout.buffer, interrupted=interrupted)
