@@ -54,6 +54,7 @@ from flowcheck.connections.short_accounting import (
     seg_max,
 )
 from flowcheck.connections.short_rare import add_ack_frames, add_first_rsts
+from flowcheck.connections.short_times import packet_times, update_times
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection
 from flowcheck.model.frames import NO_FRAMES, frames_of
@@ -75,7 +76,7 @@ _FIELDS = ("uid", "orig_h", "orig_p", "resp_h", "resp_p", "ts", "last_ts", "conn
            "resp_unacked", "refusal_first", "orig_evidence", "resp_evidence", "orig_ttl",
            "resp_ttl", "orig_last_ts", "resp_last_ts", "orig_last_data", "resp_last_data",
            "orig_seg_max", "resp_seg_max", "orig_fin_acked", "resp_fin_acked",
-           "orig_first_data", "resp_first_data")
+           "orig_first_data", "resp_first_data", "fin_ts", "fin_peer_last_ts")
 ARG_INDEX.update((name, n) for n, name in enumerate(_FIELDS))
 if tuple(f.name for f in fields(Connection))[:len(_FIELDS)] != _FIELDS:
     raise ImportError("flowcheck.connections.short_records: Connection's fields changed")
@@ -130,7 +131,8 @@ def _columns(short: ShortPass, flows: np.ndarray, new: bool = False) -> _Columns
         last_data=(_last_data(frames, times, plen, sent & is_orig),
                    _last_data(frames, times, plen, sent & is_resp)),
         first_data=(_last_data(frames, times, plen, sent & is_orig, first=True),
-                    _last_data(frames, times, plen, sent & is_resp, first=True)))
+                    _last_data(frames, times, plen, sent & is_resp, first=True)),
+        **packet_times(times, flags, sent, is_orig, is_resp))
 
 
 def _last_data(frames: np.ndarray, times: np.ndarray, plen: np.ndarray,
@@ -236,10 +238,11 @@ def new_records(short: ShortPass, new: np.ndarray, uids: np.ndarray
             syn_ts, optionals(col.synack_ts), optionals(col.rst_ts), column(tunnels),
             listed(unseen[0]), listed(unseen[1]), listed(unacked[0]), listed(unacked[1]),
             listed(short.refusal_first[new]), orig_ev, resp_ev,
-            *map(optionals, short.ttl.take(new, axis=1)), Same(None), Same(None),
+            *map(optionals, short.ttl.take(new, axis=1)), *map(optionals, col.side_last),
             *map(column, last_data_lists(col.last_data, count)),
             listed(seg_maxes[0]), listed(seg_maxes[1]), listed(fins_acked[0]),
-            listed(fins_acked[1]), *map(column, last_data_lists(col.first_data, count))]
+            listed(fins_acked[1]), *map(column, last_data_lists(col.first_data, count)),
+            optionals(col.fin), optionals(col.fin_peer)]
     patches: dict[str, dict[int, Any]] = {}
     _finish(short, new, FreshRows(args, patches, count), col,  # type: ignore[arg-type]
             fresh=True, sent=(col.orig_bytes, col.resp_bytes))
@@ -289,6 +292,7 @@ def update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
         r.orig_pkts += orig_pkts
         r.resp_pkts += resp_pkts
         r.last_ts, r.last_frame, r.conn_state = last_ts, last_frame, state
+    update_times(records, col)
     _update_rare(short, going_on, records, col)
     for i in changed_gaps(short, going_on):
         records[i].missed_bytes, records[i].gaps = missed[i], gaps[i]
@@ -414,3 +418,9 @@ class _Columns:
     histories: list[str]
     last_data: tuple[list[tuple[int, int, float]], list[tuple[int, int, float]]]  # per side
     first_data: tuple[list[tuple[int, int, float]], list[tuple[int, int, float]]]  # the same
+    # short_times.packet_times: each side's last packet's time ((2, flows), nan: none), the first
+    # FIN's time, whether the originator sent it, the peer's last packet's before it.
+    side_last: np.ndarray
+    fin: np.ndarray
+    fin_by_orig: np.ndarray
+    fin_peer: np.ndarray

@@ -1,0 +1,152 @@
+"""A capture's complete result does not depend on the read chunk's size.
+
+Which path of the tracker reads a connection (the short-connection pass, the bulk path,
+the per-packet path) depends on where batches are cut, so on the read chunk: live reads
+in small batches, analyze in 16 MiB chunks. Every path must give the same record, or
+`live` and `analyze` of the same packets differ, and so would two versions' readings
+after a change of the default chunk. speedC (session 54) found the short pass leaving
+each side's last packet time, the first FIN's time and the peer's last time at it
+(orig_last_ts, resp_last_ts, fin_ts, fin_peer_last_ts) None where the per-packet path
+keeps them: 10 connections of bench capture (c) read in 256 KiB chunks against 16 MiB.
+
+For a sample of the stored captures (captures/**: one of two folders in three, ~60) and a
+capture of short connections one after the other, read as analyze reads them
+(flowcheck.pipeline.read_traffic, then analyze) and by track_connections alone (no NDMP
+sink: `flowcheck connections`), at 16 MiB, 256 KiB, 64 KiB and 4 KiB: every record's
+every field (compare=False and rare ones too, SideEvidence's), the findings and the
+verdict (the JSON document) are equal.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_connections_per_connection_memory import short_connections
+
+from flowcheck.connections import track_connections
+from flowcheck.model import Connection
+from flowcheck.model.rare_fields import NAMES as RARE_NAMES
+from flowcheck.pipeline import analyze, read_traffic
+from flowcheck.regress_cases import Case, find_cases
+from flowcheck.report.json_doc import analysis_document
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZES = (16 << 20, 256 << 10, 64 << 10, 4 << 10)
+LARGEST = 600_000  # bytes: a larger capture read in 4 KiB chunks costs seconds
+_NAMES = [f.name for f in fields(Connection) if f.name != "rare"]
+
+
+def _plain(value: Any) -> Any:
+    """value with lists and tuples as lists and dataclasses (SideEvidence) as dicts of
+    every field: the paths keep frame lists as lists, tuples or NO_FRAMES."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    return value
+
+
+def record_fields(c: Connection) -> dict[str, Any]:
+    """Every field of a record by name: Connection's and RareFields' (read from its
+    RareFields, so a record without one gets none attached)."""
+    rare = c.rare
+    out = {name: _plain(getattr(c, name)) for name in _NAMES}
+    for name in RARE_NAMES:
+        out[name] = _plain(getattr(rare, name) if rare is not None
+                           else getattr(Connection(uid="", orig_h="", orig_p=0, resp_h="",
+                                                   resp_p=0, ts=0.0), name))
+    return out
+
+
+def _sample() -> list[Case]:
+    """The first case by name of two folders under captures/ in every three (files of
+    at most LARGEST bytes)."""
+    by_folder: dict[Path, list[Case]] = {}
+    for case in find_cases([str(ROOT / "captures")]):
+        if case.problem is None and case.capture.is_file() \
+                and case.capture.stat().st_size <= LARGEST:
+            by_folder.setdefault(case.capture.parent, []).append(case)
+    firsts = [min(cases, key=lambda c: c.capture.name)
+              for _, cases in sorted(by_folder.items())]
+    return [case for n, case in enumerate(firsts) if n % 3 != 2]
+
+
+SAMPLE = _sample()
+
+
+def _differences(readings: dict[int, Any]) -> dict[str, Any]:
+    """Each chunk size's reading that differs from the 16 MiB one, as the items that
+    differ (records by uid, field by field; other items whole)."""
+    base = readings[SIZES[0]]
+    out: dict[str, Any] = {}
+    for size, reading in readings.items():
+        if reading == base:
+            continue
+        records, other = reading
+        base_records, base_other = base
+        diff: dict[str, Any] = {}
+        for uid in sorted(set(records) | set(base_records)):
+            mine, theirs = records.get(uid), base_records.get(uid)
+            if mine is None or theirs is None:
+                diff[uid] = ("missing" if mine is None else "extra")
+            elif mine != theirs:
+                diff[uid] = {k: (theirs[k], mine[k]) for k in mine if mine[k] != theirs[k]}
+        if other != base_other:
+            diff["document"] = "differs"
+        out[f"{size >> 10} KiB"] = diff
+    return out
+
+
+def _analyzed(case: Case, chunk: int, monkeypatch: pytest.MonkeyPatch) -> tuple:
+    """(records by uid, JSON document) of analyze reading the case in `chunk` bytes."""
+    monkeypatch.setitem(track_connections.__kwdefaults__, "chunk_size", chunk)
+    try:
+        config = case.config()
+        traffic = read_traffic([str(case.capture)], config)
+        doc = analysis_document(analyze(traffic, config))
+    finally:
+        monkeypatch.undo()
+    records = {c.uid: record_fields(c) for c in traffic.connections}
+    return records, json.loads(json.dumps(doc, default=str))
+
+
+def _tracked(path: Path, chunk: int) -> tuple:
+    """(records by uid, the captures' descriptions) of track_connections alone."""
+    result = track_connections([str(path)], chunk_size=chunk)
+    return ({c.uid: record_fields(c) for c in result.connections},
+            [_plain(info) for info in result.captures])
+
+
+def test_the_sample_is_varied() -> None:
+    assert len(SAMPLE) >= 50, len(SAMPLE)
+
+
+@pytest.mark.parametrize("case", SAMPLE, ids=lambda c: str(c.capture.relative_to(ROOT)))
+def test_analyze_reads_the_same_in_any_chunk(case: Case,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    readings = {size: _analyzed(case, size, monkeypatch) for size in SIZES}
+    assert not _differences(readings)
+
+
+@pytest.mark.parametrize("case", SAMPLE[::3], ids=lambda c: str(c.capture.relative_to(ROOT)))
+def test_connections_read_the_same_in_any_chunk(case: Case) -> None:
+    readings = {size: _tracked(case.capture, size) for size in SIZES}
+    assert not _differences(readings)
+
+
+def test_short_connections_read_the_same_in_any_chunk(tmp_path: Path) -> None:
+    """3,000 connections of 8 packets one after the other (bench capture (c)'s shape):
+    the short pass takes most, a batch's edge hands some to the per-packet path."""
+    path = short_connections(tmp_path / "short.pcap", 3000)
+    readings = {size: _tracked(path, size) for size in SIZES}
+    assert not _differences(readings)
+    records = readings[SIZES[0]][0]
+    assert len(records) == 3000
+    assert all(r["fin_ts"] is not None and r["orig_last_ts"] is not None
+               for r in records.values())
