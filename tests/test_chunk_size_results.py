@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_connections_per_connection_memory import short_connections
+from test_connections_states import handshake, pkt
+from test_connections_util import ACK, FIN, PSH, RST
+from test_connections_util import write_pcap as write
 
 from flowcheck.connections import track_connections
 from flowcheck.model import Connection
@@ -140,13 +142,46 @@ def test_connections_read_the_same_in_any_chunk(case: Case) -> None:
     assert not _differences(readings)
 
 
+def _short_connections(path: Path, count: int) -> Path:
+    """count short connections one after the other, client ports 1024 upward, in four
+    shapes by turn: closed by the client, then the server; the client's FIN answered by
+    the server's RST without ACK (Connection.fin_answer_rst); closed by the server
+    first; reset by the client after its data."""
+    packets = []
+    for k in range(count):
+        port = 1024 + k
+        packets += [*handshake(mport=port), pkt(True, PSH | ACK, 101, 901, data=20, mport=port)]
+        shape = k % 4
+        if shape == 0:
+            packets += [pkt(False, ACK, 901, 121, mport=port),
+                        pkt(True, FIN | ACK, 121, 901, mport=port),
+                        pkt(False, FIN | ACK, 901, 122, mport=port),
+                        pkt(True, ACK, 122, 902, mport=port)]
+        elif shape == 1:
+            packets += [pkt(False, ACK, 901, 121, mport=port),
+                        pkt(True, FIN | ACK, 121, 901, mport=port),
+                        pkt(False, RST, 901, 0, mport=port)]
+        elif shape == 2:
+            packets += [pkt(False, FIN | ACK, 901, 121, mport=port),
+                        pkt(True, ACK, 121, 902, mport=port),
+                        pkt(True, FIN | ACK, 121, 902, mport=port),
+                        pkt(False, ACK, 902, 122, mport=port)]
+        else:
+            packets += [pkt(False, ACK, 901, 121, mport=port),
+                        pkt(True, RST | ACK, 121, 901, mport=port)]
+    return write(path, 1, packets)
+
+
 def test_short_connections_read_the_same_in_any_chunk(tmp_path: Path) -> None:
-    """3,000 connections of 8 packets one after the other (bench capture (c)'s shape):
-    the short pass takes most, a batch's edge hands some to the per-packet path."""
-    path = short_connections(tmp_path / "short.pcap", 3000)
+    """3,000 connections of 6 to 8 packets one after the other (bench capture (c)'s
+    shape): the short pass takes most, a batch's edge hands some to the per-packet
+    path, which one depending on the chunk."""
+    path = _short_connections(tmp_path / "short.pcap", 3000)
     readings = {size: _tracked(path, size) for size in SIZES}
     assert not _differences(readings)
     records = readings[SIZES[0]][0]
     assert len(records) == 3000
-    assert all(r["fin_ts"] is not None and r["orig_last_ts"] is not None
-               for r in records.values())
+    for n, record in enumerate(records[f"C{k + 1}"] for k in range(3000)):
+        assert record["orig_last_ts"] is not None and record["resp_last_ts"] is not None
+        assert (record["fin_ts"] is None) == (n % 4 == 3), (n, record["fin_ts"])
+        assert bool(record["fin_answer_rst"]) == (n % 4 == 1), (n, record["fin_answer_rst"])

@@ -11,9 +11,9 @@ capture than when the per-packet path read it: a media server that gave up on a 
 agent read as its job engine's crash, or as the agent's halt (trial 25 D7's and D4's
 captures with bench capture (c)'s short connections laid over them, read in 16 MiB
 chunks against 4 KiB ones; tests/test_ndmp_hosts_chunks.py). The pass keeps those times
-now (short_records, session 54: tests/test_chunk_size_results.py); this rule stays as a
-guard for what only the per-packet path keeps (Connection.fin_answer_rst, read by
-verify.unseen_reset, is one), at the cost of a session's few connections.
+now, and Connection.fin_answer_rst (verify.unseen_reset) too (connections.short_times,
+session 54: tests/test_chunk_size_results.py); this rule stays, a guard for any field
+the per-packet path alone keeps, at the cost of a session's few connections.
 
 So while NDMP is read (a segment sink), a flow one of whose addresses is an end of a
 control connection (a TCP packet from or to the NDMP port) in this batch or an earlier

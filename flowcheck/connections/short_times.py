@@ -2,7 +2,8 @@
 (flowcheck.connections.short_records), as conn.update_packet keeps them one packet at a
 time: each side's last packet's time (Connection.orig_last_ts / resp_last_ts), the
 connection's first FIN's time and the other side's last packet's before it (fin_ts,
-fin_peer_last_ts). Read from the batch's [step, flow] arrays when the records are made
+fin_peer_last_ts), a RST without ACK that answered the other side's FIN
+(fin_answer_rst). Read from the batch's [step, flow] arrays when the records are made
 or updated: no work in the pass's steps. Which path reads a connection depends on where
 batches are cut (the read chunk): each gives the same record
 (tests/test_chunk_size_results.py).
@@ -14,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from flowcheck.connections.conn import FIN
+from flowcheck.connections.conn import ACK, FIN, RST
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection
 
 
@@ -73,3 +75,74 @@ def update_times(records: list[Connection], col: Any) -> None:
         for i in np.flatnonzero(~np.isnan(times)).tolist():
             setattr(records[i], name, times.item(i))
 
+
+
+@fields_dataclass(slots=True)
+class Answers:
+    """The batch's flows with a RST without ACK (not a capture copy) among their
+    packets (`flows`: indices into the columns' flows), and their packets as [step,
+    flow] arrays (valid: a packet at that step): those that may hold
+    Connection.fin_answer_rst (a few: most flows have none, and this is read in Python)."""
+
+    flows: list[int]
+    flags: np.ndarray
+    is_orig: np.ndarray
+    valid: np.ndarray
+    copy: np.ndarray
+    times: np.ndarray
+    frames: np.ndarray
+
+
+def answer_columns(flags: np.ndarray, valid: np.ndarray, sent: np.ndarray,
+                   is_orig: np.ndarray, times: np.ndarray, frames: np.ndarray
+                   ) -> Answers | None:
+    """Answers of the batch's [step, flow] arrays; None when no flow has such a RST."""
+    bare = ((flags & (RST | ACK)) == RST) & sent
+    if not bare.any():
+        return None
+    at = np.flatnonzero(bare.any(axis=0))
+    return Answers(at.tolist(), flags[:, at], is_orig[:, at], valid[:, at],
+                   (valid & ~sent)[:, at], times[:, at], frames[:, at])
+
+
+# A record's state before the batch as fin_answers reads it: (history, orig_last_ts,
+# resp_last_ts, fin_ts, fin_answer_rst).
+Prior = tuple[str, float | None, float | None, float | None, int]
+NEW: Prior = ("", None, None, None, 0)
+
+
+def prior_of(record: Connection) -> Prior:
+    """What fin_answers needs of a continuing record before the batch updates it."""
+    return (record.history, record.orig_last_ts, record.resp_last_ts, record.fin_ts,
+            record.fin_answer_rst)
+
+
+def fin_answers(answers: Answers | None, priors: list[Prior]) -> list[tuple[int, int]]:
+    """(index into the columns' flows, frame) of each flow whose batch holds its first
+    RST without ACK answering the other side's FIN, as conn.update_packet finds it: sent
+    by a side that had sent no FIN, after the other side's (the connection's first FIN,
+    at fin_ts), the side's packet before it (a capture copy's too) not later than that
+    FIN. priors: each of answers.flows' record before the batch (NEW: a new record)."""
+    if answers is None:
+        return []
+    found = []
+    for n, (f, prior) in enumerate(zip(answers.flows, priors, strict=True)):
+        history, orig_last, resp_last, fin_ts, answer = prior
+        if answer:
+            continue
+        fins = ["F" in history, "f" in history]  # orig's, resp's: a FIN sent before
+        last = [orig_last, resp_last]
+        for k in np.flatnonzero(answers.valid[:, n]).tolist():
+            side = 0 if answers.is_orig.item(k, n) else 1
+            ts, flags = answers.times.item(k, n), answers.flags.item(k, n)
+            before, last[side] = last[side], ts
+            if answers.copy.item(k, n):
+                continue
+            if flags & FIN:
+                fin_ts = ts if fin_ts is None else fin_ts
+                fins[side] = True
+            if (flags & (RST | ACK) == RST and not fins[side] and fins[1 - side]
+                    and fin_ts is not None and (before is None or before <= fin_ts)):
+                found.append((f, answers.frames.item(k, n)))
+                break
+    return found

@@ -31,9 +31,9 @@ class RareFields:
     # closed after the other side's first FIN (0: none): the answer of a TCP with no state
     # for the connection (RFC 9293 3.10.7.1: <SEQ=SEG.ACK><CTL=RST>), or of a device in its
     # name; a side that still had it acknowledges the FIN, and its own abortive close
-    # (SO_LINGER 0) carries an ACK. Kept by the per-packet path (flowcheck.verify.
-    # unseen_reset, trial 30 D2). Not in the JSON, nor compared (as
-    # Connection.fin_ts).
+    # (SO_LINGER 0) carries an ACK. Kept by the per-packet path and the short-connection
+    # pass (connections.short_times; flowcheck.verify.unseen_reset, trial 30 D2). Not in
+    # the JSON, nor compared (as Connection.fin_ts).
     fin_answer_rst: int = field(default=0, compare=False)
     # Payload bytes of each side's capture copies (flowcheck.connections.copies: the same
     # packet captured twice), included in orig_bytes / resp_bytes as tshark counts them:
