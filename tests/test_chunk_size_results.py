@@ -7,14 +7,17 @@ in small batches, analyze in 16 MiB chunks. Every path must give the same record
 after a change of the default chunk. speedC (session 54) found the short pass leaving
 each side's last packet time, the first FIN's time and the peer's last time at it
 (orig_last_ts, resp_last_ts, fin_ts, fin_peer_last_ts) None where the per-packet path
-keeps them: 10 connections of bench capture (c) read in 256 KiB chunks against 16 MiB.
+keeps them: 10 connections of bench capture (c) read in 256 KiB chunks against 16 MiB;
+and it left fin_answer_rst 0 (a RST without ACK answering the other side's FIN).
 
-For a sample of the stored captures (captures/**: one of two folders in three, ~60) and a
-capture of short connections one after the other, read as analyze reads them
-(flowcheck.pipeline.read_traffic, then analyze) and by track_connections alone (no NDMP
-sink: `flowcheck connections`), at 16 MiB, 256 KiB, 64 KiB and 4 KiB: every record's
-every field (compare=False and rare ones too, SideEvidence's), the findings and the
-verdict (the JSON document) are equal.
+Read at 16 MiB, 256 KiB, 64 KiB and 4 KiB, every record's every field (compare=False and
+rare ones too, SideEvidence's), the findings and the verdict (the JSON document) are
+equal: for a sample of the stored captures (captures/**: the first capture of two
+folders in every three, 62) read as analyze reads them (flowcheck.pipeline.read_traffic,
+then analyze); for a third of that sample and for 3,000 short connections of four
+shapes read by track_connections alone (no NDMP sink, as `flowcheck connections`: the
+NDMP hosts' connections keep the per-packet path under a sink, connections.ndmp_hosts,
+so only there the short pass reads a session's hosts).
 """
 
 from __future__ import annotations
