@@ -1,18 +1,19 @@
 """The hosts of the NDMP control connections seen so far, and which flows are theirs.
 
-The short-connection pass (flowcheck.connections.short) keeps no per-side packet times
-(Connection.orig_last_ts / resp_last_ts, fin_ts, fin_peer_last_ts: the pass works on
-columns, and those times on 200,000 short connections would cost a float each, and a
-RareFields each for fin_ts), and whether a flow takes it depends on the batch it is in:
-on how many other flows of as many packets the batch holds (short_flows'
-SHORT_STEP_FLOWS), so on the read chunk's size and on unrelated traffic. A session's
-callback or data connection of a few packets read by the pass had those times unknown,
-and the checks that read them (verify.silent_sender, unseen_reset, idle_bound,
-stall_timing, sacked_unseen) gave another reading of the same capture than when the
-per-packet path read it: a media server that gave up on a silent agent read as its job
-engine's crash, or as the agent's halt (trial 25 D7's and D4's captures with bench
-capture (c)'s short connections laid over them, read in 16 MiB chunks against 4 KiB
-ones; tests/test_ndmp_hosts_chunks.py).
+The short-connection pass (flowcheck.connections.short) once kept no per-side packet
+times (Connection.orig_last_ts / resp_last_ts, fin_ts, fin_peer_last_ts), and whether a
+flow takes it depends on the batch it is in: on how many other flows of as many packets
+the batch holds (short_flows' SHORT_STEP_FLOWS), so on the read chunk's size and on
+unrelated traffic. A session's callback or data connection of a few packets read by the
+pass had those times unknown, and the checks that read them (verify.silent_sender,
+unseen_reset, idle_bound, stall_timing, sacked_unseen) gave another reading of the same
+capture than when the per-packet path read it: a media server that gave up on a silent
+agent read as its job engine's crash, or as the agent's halt (trial 25 D7's and D4's
+captures with bench capture (c)'s short connections laid over them, read in 16 MiB
+chunks against 4 KiB ones; tests/test_ndmp_hosts_chunks.py). The pass keeps those times
+now, and Connection.fin_answer_rst (verify.unseen_reset) too (connections.short_times,
+session 54: tests/test_chunk_size_results.py); this rule stays, a guard for any field
+the per-packet path alone keeps, at the cost of a session's few connections.
 
 So while NDMP is read (a segment sink), a flow one of whose addresses is an end of a
 control connection (a TCP packet from or to the NDMP port) in this batch or an earlier

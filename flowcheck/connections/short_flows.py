@@ -95,8 +95,8 @@ class ShortFlows:
         fits = sizes <= MAX_PACKETS
         if self.sink is not None:  # NDMP control connections keep the per-packet path
             fits &= (lower_port != self.ndmp_port) & (upper_port != self.ndmp_port)
-            # So do the other flows of their hosts (data, callback): checks read their
-            # packet times, which the pass does not keep (flowcheck.connections.ndmp_hosts).
+            # So do the other flows of their hosts (data, callback): checks read fields
+            # only the per-packet path keeps (flowcheck.connections.ndmp_hosts).
             fits &= ~self._ndmp_hosts.holds(d, first)
         keys = flows.keys
         # Its own list: the parked table's look-up puts its own (equal) key objects in it.

@@ -1,6 +1,7 @@
 """Rare fields of the short-connection pass's records (flowcheck.connections.short_records):
-Connection.ack_frame and each side's first RST frame (flowcheck.model.rare_fields), set
-only on the few records whose batch's packets give them.
+Connection.ack_frame, each side's first RST frame, capture copies' bytes and bytes
+repeated (flowcheck.model.rare_fields), set only on the few records whose batch's
+packets give them.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from flowcheck.connections.block_records import FreshRows
+from flowcheck.connections.record_columns import NONE
 from flowcheck.model import Connection
 
 # A flowcheck.connections.short.ShortPass (not imported: short imports parked, which
@@ -72,3 +74,47 @@ def add_first_rsts(records: list[Connection],
         r = records[i]
         r.orig_rst_frame = r.orig_rst_frame or orig.item(i)
         r.resp_rst_frame = r.resp_rst_frame or resp.item(i)
+
+
+def copy_bytes(plen: np.ndarray, copied: np.ndarray, is_orig: np.ndarray,
+                is_resp: np.ndarray) -> tuple[list[int], list[int]] | None:
+    """Per flow, the payload bytes of its capture copies each way (orig, resp:
+    Connection.orig_copy_bytes); None when the batch's flows hold no copy."""
+    if not copied.any():
+        return None
+    data = np.where(copied, plen, 0)
+    return (data * is_orig).sum(axis=0).tolist(), (data * is_resp).sum(axis=0).tolist()
+
+
+def add_copy_bytes(records: list[Connection],
+                    copy_bytes: tuple[list[int], list[int]] | None) -> None:
+    if copy_bytes is None:
+        return
+    # Only the flows with copies: adding 0 changes no record, and a new record's write
+    # is kept as a patch until it is made (block_records.FreshRows), one per flow else.
+    for i, (orig, resp) in enumerate(zip(*copy_bytes, strict=True)):
+        if orig or resp:
+            r = records[i]
+            r.orig_copy_bytes += orig
+            r.resp_copy_bytes += resp
+
+
+def add_repeated(short: ShortPass, flows: np.ndarray, records: list[Connection],
+                  sent: tuple[np.ndarray, np.ndarray]) -> None:
+    """Each side's bytes repeated (RareFields.orig_repeated, as
+    accounting.repeated_bytes gives them): its payload bytes less its copies and its
+    unique bytes, max_end less its base + 1 (this path holds no hole). Written only for
+    the flows whose bytes exceed their unique bytes (a resend or a capture copy)."""
+    max_end, base = short.max_end.take(flows, axis=1), short.base.take(flows, axis=1)
+    known = (max_end != NONE) & (base != NONE)
+    start = base + 1
+    start = np.where(start > max_end, start - (1 << 32), start)
+    unique = np.where(known, max_end - start, 0)
+    more = known & (np.stack(sent) > unique)
+    for row, name, copies in ((0, "orig_repeated", "orig_copy_bytes"),
+                              (1, "resp_repeated", "resp_copy_bytes")):
+        for i in np.flatnonzero(more[row]).tolist():
+            r = records[i]
+            setattr(r, name, max(0, int(sent[row][i]) - getattr(r, copies)
+                                 - int(unique[row, i])))
+

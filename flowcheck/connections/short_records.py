@@ -33,7 +33,6 @@ from flowcheck.connections.block_columns import (
 from flowcheck.connections.block_records import ARG_INDEX, FreshRows, records_of
 from flowcheck.connections.conn import ACK, EVIDENCE_CAP, FIN, RST, SYN
 from flowcheck.connections.record_columns import (
-    NONE,
     FrameLists,
     address_texts,
     first_frames,
@@ -53,7 +52,22 @@ from flowcheck.connections.short_accounting import (
     gap_times,
     seg_max,
 )
-from flowcheck.connections.short_rare import add_ack_frames, add_first_rsts
+from flowcheck.connections.short_rare import (
+    add_ack_frames,
+    add_copy_bytes,
+    add_first_rsts,
+    add_repeated,
+    copy_bytes,
+)
+from flowcheck.connections.short_times import (
+    NEW,
+    Answers,
+    answer_columns,
+    fin_answers,
+    packet_times,
+    prior_of,
+    update_times,
+)
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection
 from flowcheck.model.frames import NO_FRAMES, frames_of
@@ -75,7 +89,7 @@ _FIELDS = ("uid", "orig_h", "orig_p", "resp_h", "resp_p", "ts", "last_ts", "conn
            "resp_unacked", "refusal_first", "orig_evidence", "resp_evidence", "orig_ttl",
            "resp_ttl", "orig_last_ts", "resp_last_ts", "orig_last_data", "resp_last_data",
            "orig_seg_max", "resp_seg_max", "orig_fin_acked", "resp_fin_acked",
-           "orig_first_data", "resp_first_data")
+           "orig_first_data", "resp_first_data", "fin_ts", "fin_peer_last_ts")
 ARG_INDEX.update((name, n) for n, name in enumerate(_FIELDS))
 if tuple(f.name for f in fields(Connection))[:len(_FIELDS)] != _FIELDS:
     raise ImportError("flowcheck.connections.short_records: Connection's fields changed")
@@ -117,7 +131,7 @@ def _columns(short: ShortPass, flows: np.ndarray, new: bool = False) -> _Columns
         first=at[0], last=at[sizes - 1, np.arange(flows.shape[0])],
         orig_pkts=is_orig.sum(axis=0), resp_pkts=is_resp.sum(axis=0),
         orig_bytes=(plen * is_orig).sum(axis=0), resp_bytes=(plen * is_resp).sum(axis=0),
-        copy_bytes=_copy_bytes(plen, valid & short.copy[at], is_orig, is_resp),
+        copy_bytes=copy_bytes(plen, valid & short.copy[at], is_orig, is_resp),
         syn_frames=frame_column(frames, syn),
         synack_frames=frame_column(frames, synack), synacks=synacks, synack_top=synack_top,
         rst_frames=frame_column(frames, rst & sent),
@@ -130,7 +144,9 @@ def _columns(short: ShortPass, flows: np.ndarray, new: bool = False) -> _Columns
         last_data=(_last_data(frames, times, plen, sent & is_orig),
                    _last_data(frames, times, plen, sent & is_resp)),
         first_data=(_last_data(frames, times, plen, sent & is_orig, first=True),
-                    _last_data(frames, times, plen, sent & is_resp, first=True)))
+                    _last_data(frames, times, plen, sent & is_resp, first=True)),
+        **packet_times(times, flags, sent, is_orig, is_resp),
+        answers=answer_columns(flags, valid, sent, is_orig, times, frames))
 
 
 def _last_data(frames: np.ndarray, times: np.ndarray, plen: np.ndarray,
@@ -148,49 +164,6 @@ def _last_data(frames: np.ndarray, times: np.ndarray, plen: np.ndarray,
         step = data.shape[0] - 1 - data[::-1, flows].argmax(axis=0)
     return list(zip(flows.tolist(), frames[step, flows].tolist(), times[step, flows].tolist(),
                     strict=True))
-
-
-def _copy_bytes(plen: np.ndarray, copied: np.ndarray, is_orig: np.ndarray,
-                is_resp: np.ndarray) -> tuple[list[int], list[int]] | None:
-    """Per flow, the payload bytes of its capture copies each way (orig, resp:
-    Connection.orig_copy_bytes); None when the batch's flows hold no copy."""
-    if not copied.any():
-        return None
-    data = np.where(copied, plen, 0)
-    return (data * is_orig).sum(axis=0).tolist(), (data * is_resp).sum(axis=0).tolist()
-
-
-def _add_copy_bytes(records: list[Connection],
-                    copy_bytes: tuple[list[int], list[int]] | None) -> None:
-    if copy_bytes is None:
-        return
-    # Only the flows with copies: adding 0 changes no record, and a new record's write
-    # is kept as a patch until it is made (block_records.FreshRows), one per flow else.
-    for i, (orig, resp) in enumerate(zip(*copy_bytes, strict=True)):
-        if orig or resp:
-            r = records[i]
-            r.orig_copy_bytes += orig
-            r.resp_copy_bytes += resp
-
-
-def _add_repeated(short: ShortPass, flows: np.ndarray, records: list[Connection],
-                  sent: tuple[np.ndarray, np.ndarray]) -> None:
-    """Each side's bytes repeated (RareFields.orig_repeated, as
-    accounting.repeated_bytes gives them): its payload bytes less its copies and its
-    unique bytes, max_end less its base + 1 (this path holds no hole). Written only for
-    the flows whose bytes exceed their unique bytes (a resend or a capture copy)."""
-    max_end, base = short.max_end.take(flows, axis=1), short.base.take(flows, axis=1)
-    known = (max_end != NONE) & (base != NONE)
-    start = base + 1
-    start = np.where(start > max_end, start - (1 << 32), start)
-    unique = np.where(known, max_end - start, 0)
-    more = known & (np.stack(sent) > unique)
-    for row, name, copies in ((0, "orig_repeated", "orig_copy_bytes"),
-                              (1, "resp_repeated", "resp_copy_bytes")):
-        for i in np.flatnonzero(more[row]).tolist():
-            r = records[i]
-            setattr(r, name, max(0, int(sent[row][i]) - getattr(r, copies)
-                                 - int(unique[row, i])))
 
 
 def new_records(short: ShortPass, new: np.ndarray, uids: np.ndarray
@@ -236,13 +209,18 @@ def new_records(short: ShortPass, new: np.ndarray, uids: np.ndarray
             syn_ts, optionals(col.synack_ts), optionals(col.rst_ts), column(tunnels),
             listed(unseen[0]), listed(unseen[1]), listed(unacked[0]), listed(unacked[1]),
             listed(short.refusal_first[new]), orig_ev, resp_ev,
-            *map(optionals, short.ttl.take(new, axis=1)), Same(None), Same(None),
+            *map(optionals, short.ttl.take(new, axis=1)), *map(optionals, col.side_last),
             *map(column, last_data_lists(col.last_data, count)),
             listed(seg_maxes[0]), listed(seg_maxes[1]), listed(fins_acked[0]),
-            listed(fins_acked[1]), *map(column, last_data_lists(col.first_data, count))]
+            listed(fins_acked[1]), *map(column, last_data_lists(col.first_data, count)),
+            optionals(col.fin), optionals(col.fin_peer)]
     patches: dict[str, dict[int, Any]] = {}
     _finish(short, new, FreshRows(args, patches, count), col,  # type: ignore[arg-type]
             fresh=True, sent=(col.orig_bytes, col.resp_bytes))
+    if col.answers is not None:
+        found = fin_answers(col.answers, [NEW] * len(col.answers.flows))
+        if found:
+            patches.setdefault("fin_answer_rst", {}).update(found)
     return args, patches
 
 
@@ -281,6 +259,8 @@ def update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
         rsts[i] = (rsts[i] + col.rst_frames[i])[:EVIDENCE_CAP]
     states, missed, gaps, gap_frames, unseen, unacked, orig_ev, resp_ev = closing(
         short, going_on, histories, orig_bytes, resp_bytes, rsts)
+    answered = [] if col.answers is None else fin_answers(
+        col.answers, [prior_of(records[i]) for i in col.answers.flows])
     for r, history, orig_pkts, resp_pkts, orig, resp, last_ts, last_frame, state in zip(
             records, histories, col.orig_pkts.tolist(), col.resp_pkts.tolist(),
             orig_bytes.tolist(), resp_bytes.tolist(), short.ts[col.last].tolist(),
@@ -289,6 +269,9 @@ def update_records(short: ShortPass, going_on: np.ndarray) -> list[Connection]:
         r.orig_pkts += orig_pkts
         r.resp_pkts += resp_pkts
         r.last_ts, r.last_frame, r.conn_state = last_ts, last_frame, state
+    update_times(records, col)
+    for i, frame in answered:
+        records[i].fin_answer_rst = frame
     _update_rare(short, going_on, records, col)
     for i in changed_gaps(short, going_on):
         records[i].missed_bytes, records[i].gaps = missed[i], gaps[i]
@@ -364,14 +347,14 @@ def _finish(short: ShortPass, flows: np.ndarray, records: list[Connection], col:
     RST, the handshake's ACK; and for continuing records (new ones have them from
     new_records' columns) segment sizes, FINs acknowledged, each side's first data
     (unless an earlier batch gave it) and last data. sent: the flows' orig_bytes and
-    resp_bytes as the records now hold them (for the bytes repeated: _add_repeated)."""
+    resp_bytes as the records now hold them (for the bytes repeated: short_rare.add_repeated)."""
     if not fresh:
         seg_max(short, flows, records, fresh=False)
         fins_acked(short, flows, records, fresh=False)
     fins_unseen(short, flows, records, fresh=fresh)
     gap_times(short, flows, records, fresh=fresh)
-    _add_copy_bytes(records, col.copy_bytes)
-    _add_repeated(short, flows, records, sent)
+    add_copy_bytes(records, col.copy_bytes)
+    add_repeated(short, flows, records, sent)
     add_first_rsts(records, col.first_rsts)
     add_ack_frames(short, flows, records, col.synacks, col.synack_top, fresh)
     if fresh:
@@ -398,7 +381,7 @@ class _Columns:
     resp_pkts: np.ndarray
     orig_bytes: np.ndarray
     resp_bytes: np.ndarray
-    copy_bytes: tuple[list[int], list[int]] | None  # _copy_bytes
+    copy_bytes: tuple[list[int], list[int]] | None  # short_rare.copy_bytes
     # Lists, or FrameLists for new records (_columns).
     syn_frames: list[list[int]] | FrameLists
     synack_frames: list[list[int]] | FrameLists
@@ -414,3 +397,10 @@ class _Columns:
     histories: list[str]
     last_data: tuple[list[tuple[int, int, float]], list[tuple[int, int, float]]]  # per side
     first_data: tuple[list[tuple[int, int, float]], list[tuple[int, int, float]]]  # the same
+    # short_times.packet_times: each side's last packet's time ((2, flows), nan: none), the first
+    # FIN's time, whether the originator sent it, the peer's last packet's before it.
+    side_last: np.ndarray
+    fin: np.ndarray
+    fin_by_orig: np.ndarray
+    fin_peer: np.ndarray
+    answers: Answers | None  # short_times.answer_columns

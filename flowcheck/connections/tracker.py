@@ -155,7 +155,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
         # needs their ConnState (flowcheck.connections.short).
         # By the FlowTable numbers replays.Spans gives every batch's keys (parked_table).
         self._parked = ParkedTable(self.copies.replays.table)
-        # NDMP hosts' flows keep the per-packet path (ndmp_hosts: their times are read).
+        # NDMP hosts' flows keep the per-packet path (ndmp_hosts).
         self._ndmp_hosts = NdmpHosts(ndmp_port)
         self._all: list[ConnState] = []
         self._records = OpenedRecords()  # every connection, in order of opening

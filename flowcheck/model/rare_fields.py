@@ -27,21 +27,13 @@ class RareFields:
     # (SideEvidence.untold). Not in the JSON.
     lost_gaps: int = 0
     untold_gaps: int = 0
-    # The connection's first FIN's time (either side: its sender is the first of F / f in
-    # history) and the other side's last packet's time before it (its orig_last_ts /
-    # resp_last_ts then), kept by the per-packet path when it sees that FIN (no work for
-    # other packets); None where unknown (a FIN the short-connection path saw, a side
-    # with no packet or one only that path tracked): how long a side was silent before
-    # its peer closed, when it answered the close (flowcheck.verify.silent_sender). Not
-    # in the JSON, nor compared (as orig_last_ts).
-    fin_ts: float | None = field(default=None, compare=False)
-    fin_peer_last_ts: float | None = field(default=None, compare=False)
     # The frame of a RST without ACK that was the first packet of the side that had not
     # closed after the other side's first FIN (0: none): the answer of a TCP with no state
     # for the connection (RFC 9293 3.10.7.1: <SEQ=SEG.ACK><CTL=RST>), or of a device in its
     # name; a side that still had it acknowledges the FIN, and its own abortive close
-    # (SO_LINGER 0) carries an ACK. Kept by the per-packet path (flowcheck.verify.
-    # unseen_reset, trial 30 D2). Not in the JSON, nor compared (as fin_ts).
+    # (SO_LINGER 0) carries an ACK. Kept by the per-packet path and the short-connection
+    # pass (connections.short_times; flowcheck.verify.unseen_reset, trial 30 D2). Not in
+    # the JSON, nor compared (as Connection.fin_ts).
     fin_answer_rst: int = field(default=0, compare=False)
     # Payload bytes of each side's capture copies (flowcheck.connections.copies: the same
     # packet captured twice), included in orig_bytes / resp_bytes as tshark counts them:
@@ -80,7 +72,7 @@ class RareFields:
     # The first ICMP unreachable's (frame, time: seconds, on its sender's clock), the
     # earliest frame of icmp_frames: a refusal's order against the control connection's
     # close on two clocks apart (flowcheck.verify.after_close.late_refusal). Not in the
-    # JSON, nor compared (as fin_ts).
+    # JSON, nor compared (as Connection.fin_ts).
     icmp_stamp: tuple[int, float] | None = field(default=None, compare=False)
     # How a Linux cooked capture (tcpdump -i any) marked the ICMP unreachables about it,
     # capture copies included: bits 1 << packet type (connections.syn_ways: 4 sent by the
@@ -141,7 +133,7 @@ class RareFields:
     # the responder's SYN: Endpoint.acked_frame), kept by the per-packet path when the
     # responder's SYN-ACK comes again after it (0: none such, or unknown): a listener
     # that resent its SYN-ACK after that ACK never got it (flowcheck.sessions.
-    # unheard_ack, trial 34). Not in the JSON, nor compared (as fin_ts).
+    # unheard_ack, trial 34). Not in the JSON, nor compared (as Connection.fin_ts).
     ack_frame: int = field(default=0, compare=False)
     # The frame of the responder's first packet when it answered the originator's SYN
     # (no SYN-ACK before it) with an ACK that does not acknowledge that SYN: its ACK

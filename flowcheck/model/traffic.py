@@ -134,14 +134,11 @@ class Connection:
     # and whose name a RST was sent in (flowcheck.verify.ttl). Not in the JSON.
     orig_ttl: int | None = None
     resp_ttl: int | None = None
-    # Each side's last packet's time (seconds, capture clock) as the per-packet and bulk
-    # paths of the tracker saw it; None where unknown (a side with no packet, or one only
-    # the short-connection paths tracked, which keep no such time: a reader checks that
-    # the later of the two is last_ts, else a short path saw later packets): how long a
-    # side was silent before its peer closed (flowcheck.verify.silent_sender). While NDMP
-    # is read, an NDMP host's connections never take the short paths, so a session's are
-    # known whatever the read chunk (flowcheck.connections.ndmp_hosts). Not in the
-    # JSON, nor compared (the paths agree on every other field).
+    # Each side's last packet's time (seconds, capture clock; a capture copy's too), kept
+    # by every path of the tracker (per-packet, bulk, short-connection: the same whatever
+    # the read chunk, tests/test_chunk_size_results.py); None: the capture holds no
+    # packet of the side. How long a side was silent before its peer closed
+    # (flowcheck.verify.silent_sender). Not in the JSON, nor compared.
     orig_last_ts: float | None = field(default=None, compare=False)
     resp_last_ts: float | None = field(default=None, compare=False)
     # Each side's last data packet (TCP payload, not a capture copy) as (frame, time in
@@ -167,10 +164,20 @@ class Connection:
     # the capture holds no data packet of the side. Where a transfer's data started, not
     # its handshake: a data connection opens at the announcement and carries nothing
     # until DATA_START_* (the ladder's data arrow runs from it to the last data packet).
-    # Not in the JSON, nor compared (as orig_last_data); after the fields short_records
-    # passes in order.
+    # Not in the JSON, nor compared (as orig_last_data).
     orig_first_data: tuple[int, float] | None = field(default=None, compare=False)
     resp_first_data: tuple[int, float] | None = field(default=None, compare=False)
+    # The connection's first FIN's time (either side, not a capture copy: its sender is
+    # the first of F / f in history) and the other side's last packet's time before it
+    # (its orig_last_ts / resp_last_ts then; None: no packet of it before), kept by every
+    # path of the tracker as orig_last_ts (the bulk path reads no FIN); None: no FIN.
+    # How long a side was silent before its peer closed, when it answered the close
+    # (flowcheck.verify.silent_sender, stall_timing, unseen_reset). Not in the JSON, nor
+    # compared (as orig_last_ts). Slots, not rare fields: most short connections close
+    # (a RareFields each for them cost 280 bytes of each of 200,000, issue 7). The last
+    # of the fields short_records passes in order.
+    fin_ts: float | None = field(default=None, compare=False)
+    fin_peer_last_ts: float | None = field(default=None, compare=False)
     # Filled by later stages.
     role: Role = "other"
     # The capture proves its two hosts' packets stamped on two clocks apart (two hosts'

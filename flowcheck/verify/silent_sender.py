@@ -82,7 +82,7 @@ def silent_sender(ctx: Context, session: Session, closer: str, fin_ts: float
 def _last_from(conns: list[Connection], host: str, fin_ts: float) -> float | None:
     """The time of host's last packet on any of conns up to fin_ts; None when one is not
     known: a side's time None, or the later of a connection's two not its last packet's
-    (a short-connection path of the tracker, which keeps none, saw packets after). A
+    (a record not kept so: every path of the tracker keeps them, since session 54). A
     side that sent after fin_ts (it answered the close) counts up to the connection's
     first FIN, when that FIN is its peer's, within ONE_EXIT_SECONDS of fin_ts (the same
     close) and its time before it is kept (Connection.fin_peer_last_ts)."""

@@ -87,7 +87,7 @@ def stall_timed_by(ctx: Context, conn: Connection, stall: Stall
     capture went on a retransmission timeout after it; resends of a last segment that
     carries it come within a round trip in SACK recovery (trial 31: three in 0.5 ms), so
     a capture ending then cannot tell a lost FIN from an ACK still on its way (its time
-    unknown, the short path's: each resend taken as a timeout's, as before). Each resend
+    unknown: each resend taken as a timeout's, as before). Each resend
     of data waited a timeout (RFC 6298 5.4): the silence is timed from the first, as
     control_stalled times it from the message its bytes began."""
     if stall.fin:
