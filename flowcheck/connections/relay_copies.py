@@ -182,7 +182,8 @@ class RelayCopies:
 
     def note_near(self, same_file: np.ndarray, legs_first: np.ndarray,
                   legs_then: np.ndarray, ttl_first: np.ndarray, ttl_then: np.ndarray,
-                  tied: np.ndarray | None = None) -> None:
+                  tied: np.ndarray | None = None, again: np.ndarray | None = None
+                  ) -> None:
         """Count the copies within copy_window.COPY_WINDOW read (`near_read`) and those of them
         captured in the same file as their originals on another named interface
         (legs.named_part) with an equal TTL or one lower, the original marked coming in
@@ -199,7 +200,9 @@ class RelayCopies:
         are counted apart (`near_tied`: lab matrix seed 124 runs 21 and 26, both hosts'
         `tcpdump -i any` merged, a few pairs of one microsecond each put the receiver's
         copy first, and the copies read "Either the capture point saw them twice ... or
-        the network delivered them twice")."""
+        the network delivered them twice"). again (bool per pair, None: none): the copy
+        under the MAC pair of the packet two captures before it (legs.crossed_again: a
+        routing loop), which no router's two captures show: not near_macs_routed."""
         drop = ttl_first - ttl_then
         named = (same_file & (named_part(legs_first) != UNKNOWN)
                  & (named_part(legs_then) != UNKNOWN)
@@ -219,6 +222,8 @@ class RelayCopies:
                 & (named_part(legs_then) == UNKNOWN) & (pair_part(legs_first) != 0)
                 & (pair_part(legs_then) != 0)
                 & (pair_part(legs_first) != pair_part(legs_then)))
+        if again is not None:
+            macs &= ~again
         self.near_macs_routed += int(np.count_nonzero(macs & (drop == 1)))
         handed = same_file & handed_on(legs_first, legs_then)
         self.near_handed += int(np.count_nonzero(handed & (drop == 0)))
