@@ -275,7 +275,7 @@ def all_apart_words(relays: RelayCopies, copies: int, family: CopyFamily) -> str
     all the copies read told alike, counted together, a sentence ending in ". "; ""
     otherwise (relay_words then tells the relay copies alone). copies: the capture's
     copies in all (the near copies read are a sample, RelayCopies.note_near's: at most
-    relay_copies.NEAR_SAMPLE, and a copy found by another rule is not read), so when
+    near_copies.NEAR_SAMPLE, and a copy found by another rule is not read), so when
     fewer than all were read the words say how many were and that they are not all.
     Lab matrix seed 120 run 16 (both hosts' dumpcap captures merged keeping both
     interfaces) read "2 of them were told by where they were captured: another of the
