@@ -384,6 +384,9 @@ HOST_TOOL_COPIES = {
     "captures/field61-matrix/two-ipv6-jobs-data-syns-dropped-by-agent-both-hosts-any-merged-sll2.pcap.gz",
     "captures/field61-matrix/ndmjob-data-rejected-port-unreachable-by-media-both-hosts-any-merged-sll-snap96.pcap.gz",
     "captures/field61-matrix/two-ipv6-tls-restores-routed-both-hosts-merged-ether-snap128.pcap.gz",
+    # a router's one port captured, the router sending each packet back out of it (review
+    # 54h): each packet as it came in and as it left.
+    "captures/review54h/copies-routed-back-out-one-router-port-two-subnets-one-segment-ether.pcap.gz",
 }
 
 # Two capture points' files merged on a path that also lost packets (field check 37: 40%

@@ -131,13 +131,13 @@ def _segment(ip_id: int, seq: int, flags: str, payload: bytes = b"") -> bytes:
 def test_copies_past_the_sample_are_not_counted_as_told_apart(tmp_path: Path) -> None:
     """300 packets, each on interface 0 then 50 us later on interface 1 (two capture
     points merged keeping both), 2 more 3 ms later, read in 16 KiB chunks: 302 copies, of
-    which the near ones' interfaces are read until relay_copies.NEAR_SAMPLE (256) are (a
+    which the near ones' interfaces are read until near_copies.NEAR_SAMPLE (256) are (a
     chunk's at a time). The words say how many were read and that not all were: not
     "N of them were told" of 302, which reads as the rest told otherwise."""
     from capture_factory import write_pcapng
 
     from flowcheck.connections import track_connections
-    from flowcheck.connections.relay_copies import NEAR_SAMPLE
+    from flowcheck.connections.near_copies import NEAR_SAMPLE
 
     packets: list[tuple[int, float, bytes]] = []
     for n in range(302):

@@ -106,7 +106,7 @@ from flowcheck.connections.stamped_identity import (
 )
 from flowcheck.connections.super_frames import SuperFrames
 from flowcheck.decode import DecodedBatch
-from flowcheck.decode.legs import handed_on, named_part
+from flowcheck.decode.legs import crossed_again, handed_on, named_part
 
 EXAMPLE_CAP = 8  # example frames kept
 # The columns of the fields a copy has equal to its original (packet_identity.FIELDS).
@@ -241,7 +241,8 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
             first, then = near[0][rows[near[0]] >= 0], near[1][rows[near[0]] >= 0]
             self.relays.note_near(every.source[first] == every.source[then],
                                   every.leg[first], every.leg[then], every.ttl[first],
-                                  every.ttl[then], every.ts[first] == every.ts[then])
+                                  every.ttl[then], every.ts[first] == every.ts[then],
+                                  crossed_again(first, then, every.leg))
         copy[rows[relayed]] = True
         if relayed.size:
             self._relaying.learn([flows.keys[f] for f in

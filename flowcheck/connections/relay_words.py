@@ -113,9 +113,12 @@ def near_words(relays: RelayCopies, copies: int, family: CopyFamily) -> str:
                 "captured again after a router forwarded it, the file marking neither as "
                 "coming in or going out: a router's several interfaces captured at once (a "
                 "mirror of two of its ports, a capture of two of its interfaces), each "
-                "packet as it came in and as it left, or two capture points' captures a "
-                "router apart (one on each side of it) merged into one file; the file does "
-                f"not tell which. Not copies a device duplicated: it sends both at one {ttl}. ")
+                "packet as it came in and as it left; one port of a router that sends each "
+                "back out the way it came (a router-on-a-stick: its VLANs on one trunk, or "
+                "two subnets on one segment), captured there; or two capture points' "
+                "captures a router apart (one on each side of it) merged into one file; the "
+                "file does not tell which. Not copies a device duplicated: it sends both at "
+                f"one {ttl}. ")
     return ""
 
 
@@ -151,10 +154,10 @@ def apart_words(relays: RelayCopies, family: CopyFamily) -> str:
 def near_fix(relays: RelayCopies) -> str:
     """The fix for copies near_words read: one of the file's interfaces alone when
     they are on another interface than their originals, unmarked (apart_words), one
-    capture point's packets or one router port when a router forwarded each under
-    another MAC pair (near_macs_routed); "" for the others (the caller's)."""
+    side of the router when a router forwarded each under another MAC pair
+    (near_macs_routed, MACS_FIX); "" for the others (the caller's)."""
     if relays.near_read and relays.near_macs_routed == relays.near_read:
-        return ROUTED_FIX
+        return MACS_FIX
     if not relays.near_read or relays.near_apart != relays.near_read:
         return ""
     return UNMARKED_FIX
@@ -166,6 +169,17 @@ ROUTED_FIX = ("nothing to fix in the network for the copies; for each packet onc
               "analyze one capture point's or one interface's packets alone (a pcapng of "
               "several interfaces: tshark -r FILE -Y \"frame.interface_id == N\" -w "
               "ONE.pcapng), or mirror or capture one port of the router")
+
+
+# The fix for copies a router forwarded under another MAC pair (near_macs_routed): one
+# side of the router, which each packet crosses once; a router-on-a-stick's one port
+# holds both (review 54h: a capture of its one port read "mirror or capture one port of
+# the router").
+MACS_FIX = ("nothing to fix in the network for the copies; for each packet once, keep one "
+            "side of the router: the frames to and from one host's MAC address (tshark -r "
+            "FILE -Y \"eth.addr == MAC\" -w ONE.pcap), analyze one capture point's packets "
+            "alone, or mirror or capture a port the packets cross once (a host's; not a "
+            "router-on-a-stick's trunk)")
 
 
 # The fix for copies on another of a file's interfaces, neither marked coming in or
@@ -261,7 +275,7 @@ def all_apart_words(relays: RelayCopies, copies: int, family: CopyFamily) -> str
     all the copies read told alike, counted together, a sentence ending in ". "; ""
     otherwise (relay_words then tells the relay copies alone). copies: the capture's
     copies in all (the near copies read are a sample, RelayCopies.note_near's: at most
-    relay_copies.NEAR_SAMPLE, and a copy found by another rule is not read), so when
+    near_copies.NEAR_SAMPLE, and a copy found by another rule is not read), so when
     fewer than all were read the words say how many were and that they are not all.
     Lab matrix seed 120 run 16 (both hosts' dumpcap captures merged keeping both
     interfaces) read "2 of them were told by where they were captured: another of the

@@ -151,6 +151,27 @@ def pair_part(legs: np.ndarray) -> np.ndarray:
     return (legs.view(np.uint64) & _LOW).astype(np.int64)
 
 
+def crossed_again(first: np.ndarray, then: np.ndarray, legs: np.ndarray) -> np.ndarray:
+    """Per pair of equal packets (first, then: indexes into legs, int64, the later copy
+    of each pair the next one captured): whether the copy was captured under the very
+    MAC pair (pair_part, not 0) of an earlier copy two captures before it, the packet
+    whose copy `first` is: one packet crossed one link leg twice, the same way, a TTL
+    lower each time it came round (a routing loop, two routers each taking the other
+    for the next hop). Points a router apart, merged, hold each packet once per leg
+    (review 54h: a loop captured at one bridge port read as a router's interfaces or
+    two points' captures, "Not copies a device duplicated")."""
+    again = np.zeros(first.shape[0], bool)
+    if not first.size:
+        return again
+    order = np.argsort(then, kind="stable")
+    later = then[order]
+    at = np.minimum(np.searchsorted(later, first), later.shape[0] - 1)
+    chained = later[at] == first  # `first` is itself a pair's copy
+    before = first[order[at]]  # that pair's original, where chained
+    pair = pair_part(legs[then])
+    return chained & (pair != 0) & (pair_part(legs[before]) == pair)
+
+
 def way(legs: np.ndarray) -> np.ndarray:
     """Per leg code (capture_legs, int64): INCOMING, OUTGOING or PASSING where the file
     says which way the packet went (a Linux cooked capture's packet type: 4 outgoing, 3

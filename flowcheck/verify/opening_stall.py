@@ -131,7 +131,7 @@ def report_opening_stall(ctx: Context, session: Session, stream: NdmpStream,
               "conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT"
               f"{WINDOWS_STATEFUL}), or allow {towards} whatever its flags")
     fix = (f"On {receiver} (its input chain), where this capture was taken and the packets "
-           f"arrived, {accept}." if own else
+           f"arrived, {accept}. {INGRESS_WORDS}" if own else
            f"On {receiver} (its input chain) and on any firewall between the hosts, "
            f"{accept}; a stateful firewall between them must see both directions. "
            + (f"A capture on {receiver} shows whether the packets reach it."
@@ -162,6 +162,17 @@ def _taken_words(on: CaptureHostProof | None, receiver: str, sender: str) -> str
     return (f" If this capture was taken on {receiver}, the packets reached it (a capture "
             "sees arriving packets before the host's firewall): its own firewall dropped "
             "them.")
+
+
+# The own firewall's hooks ahead of its input chain, after the capture point: a packet
+# socket sees a frame before an nft netdev table's ingress chain and a tc ingress filter
+# do (review 54h: an nft netdev drop of every non-SYN packet from the NDMP port,
+# `tcpdump -i any` on the media server, fixed in the input chain alone). No connection
+# state is known there.
+INGRESS_WORDS = ("A drop ahead of the input chain acts after a capture too (an nft netdev "
+                 "table's ingress chain, a tc ingress filter: nft list ruleset; tc filter "
+                 "show dev IFACE ingress), where no connection state is known: allow the "
+                 "same packets there whatever their flags.")
 
 
 def _silent_words(stall: Stall, sender: str) -> str:
