@@ -75,10 +75,13 @@ def test_a_job_joined_late_says_its_first_job_message_is_a_request(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """clean-3-resources from frame 20 (its first DATA_LISTEN request): "first job
     message (DATA_LISTEN, frame 1)" read beside the step's "DATA_LISTEN (frame 2)",
-    the reply that announced."""
+    the reply that announced. Without `resources` (with it, a capture holding every
+    configured resource is judged as usual: trial 54, verify.late_job)."""
     cut = frame_range(LAB / "clean-3-resources.pcap", tmp_path / "late.pcap", 20, 1_000_000)
-    document = json.loads(_analyze(["--format", "json", "--config",
-                                    str(LAB / "clean-3-resources.toml"), str(cut)],
+    config = tmp_path / "no-resources.toml"
+    config.write_text("".join(line for line in (LAB / "clean-3-resources.toml").read_text()
+                              .splitlines(keepends=True) if not line.startswith("resources")))
+    document = json.loads(_analyze(["--format", "json", "--config", str(config), str(cut)],
                                    capsys, monkeypatch))
     details = " ".join(s["detail"] for s in document["sessions"][0]["steps"])
     assert "first job message in the capture (the DATA_LISTEN request, frame 1)" in details
