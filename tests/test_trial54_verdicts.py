@@ -60,9 +60,35 @@ def test_the_jobs_connections_without_their_control_connection_are_inconclusive(
     message = _words(left_out.message)
     assert "left out the job's NDMP control connection" in message
     assert "200,000 bytes one way" in message
+    assert ("between 10.77.0.1 and 10.77.0.2 (configured as the job's hosts, each port in "
+            "its side's range), 3 carrying a data connection's bulk data" in message)
     assert left_out.frames == [1, 4, 189, 374]
     unexplained = [f for f in analysis.findings if f.code == "unannounced_connection"]
     assert sorted(f.uid for f in unexplained) == ["C1", "C2", "C3", "C4"]
+
+
+def test_the_left_out_control_connection_names_only_the_hosts_configured(
+        tmp_path: Path) -> None:
+    """Review finalread54b: with the ranges alone pinning the sides (no --media-server,
+    no --remote-agent) the message read "(configured as the job's hosts, ...)", and "one
+    carrying" of three connections that carried the data."""
+    cut = tmp_path / "no-control.pcap"
+    _tool("tshark", "-r", str(CLEAN), "-Y", "not tcp.port==10000", "-w", str(cut))
+    lines = CLEAN_TOML.read_text().splitlines()
+    for left, words in ((("media_servers",), "only 10.77.0.2 named in the configuration"),
+                        (("remote_agents",), "only 10.77.0.1 named in the configuration"),
+                        (("media_servers", "remote_agents"),
+                         "neither host named in the configuration")):
+        toml = tmp_path / "ranges.toml"
+        toml.write_text("\n".join(line for line in lines
+                                  if not line.startswith(left)) + "\n")
+        analysis = stored_analysis(cut, config_path=toml)
+        assert analysis.verdict == "inconclusive"
+        [left_out] = [f for f in analysis.findings if f.code == "capture_filtered"]
+        message = _words(left_out.message)
+        assert "configured as the job's hosts" not in message
+        assert (f"between 10.77.0.1 and 10.77.0.2 (each port in its side's range; {words}), "
+                "3 carrying a data connection's bulk data" in message), message
 
 
 def test_a_transfer_between_the_hosts_alone_is_no_job_without_its_control() -> None:
