@@ -152,10 +152,8 @@ def _render_verdict(analysis: Analysis, console: Console) -> None:
 
 
 def _inferred(analysis: Analysis) -> str:
-    """" (no profile given; the capture reads as plain NDMP: profile_inferred)" after
-    the profile line's name when no profile was given and the capture was judged by the
-    ndmp profile it reads as (verify.plain_reading: a profile_inferred finding); ""
-    otherwise."""
+    """" (no profile given; the capture reads as plain NDMP: profile_inferred)" when
+    the capture was judged by ndmp, none given (verify.plain_reading); "" otherwise."""
     if any(f.code == "profile_inferred" for f in analysis.findings):
         return " (no profile given; the capture reads as plain NDMP: profile_inferred)"
     return ""
