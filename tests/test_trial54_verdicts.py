@@ -60,9 +60,35 @@ def test_the_jobs_connections_without_their_control_connection_are_inconclusive(
     message = _words(left_out.message)
     assert "left out the job's NDMP control connection" in message
     assert "200,000 bytes one way" in message
+    assert ("between 10.77.0.1 and 10.77.0.2 (configured as the job's hosts, each port in "
+            "its side's range), 3 carrying a data connection's bulk data" in message)
     assert left_out.frames == [1, 4, 189, 374]
     unexplained = [f for f in analysis.findings if f.code == "unannounced_connection"]
     assert sorted(f.uid for f in unexplained) == ["C1", "C2", "C3", "C4"]
+
+
+def test_the_left_out_control_connection_names_only_the_hosts_configured(
+        tmp_path: Path) -> None:
+    """Review finalread54b: with the ranges alone pinning the sides (no --media-server,
+    no --remote-agent) the message read "(configured as the job's hosts, ...)", and "one
+    carrying" of three connections that carried the data."""
+    cut = tmp_path / "no-control.pcap"
+    _tool("tshark", "-r", str(CLEAN), "-Y", "not tcp.port==10000", "-w", str(cut))
+    lines = CLEAN_TOML.read_text().splitlines()
+    for left, words in ((("media_servers",), "only 10.77.0.2 named in the configuration"),
+                        (("remote_agents",), "only 10.77.0.1 named in the configuration"),
+                        (("media_servers", "remote_agents"),
+                         "neither host named in the configuration")):
+        toml = tmp_path / "ranges.toml"
+        toml.write_text("\n".join(line for line in lines
+                                  if not line.startswith(left)) + "\n")
+        analysis = stored_analysis(cut, config_path=toml)
+        assert analysis.verdict == "inconclusive"
+        [left_out] = [f for f in analysis.findings if f.code == "capture_filtered"]
+        message = _words(left_out.message)
+        assert "configured as the job's hosts" not in message
+        assert (f"between 10.77.0.1 and 10.77.0.2 (each port in its side's range; {words}), "
+                "3 carrying a data connection's bulk data" in message), message
 
 
 def test_a_transfer_between_the_hosts_alone_is_no_job_without_its_control() -> None:
@@ -240,13 +266,20 @@ def test_a_pass_whose_address_check_was_not_done_says_so_in_a_finding(
     """Review54g: lab/announced-address-nat (FAIL, announced_address_mismatch) cut to the
     media server's packets or to 96 bytes a frame reads PASS (step 3 `ok`: the data
     reached the announced port); only step 3's detail said the address check could not
-    be done, the warning a script reads (capture_one_direction, ndmp_partial) did not."""
+    be done, the warning a script reads (capture_one_direction, ndmp_partial) did not;
+    nor did the sniffer's loss's ndmp_partial of a hole the sequence numbers do not tell
+    (review finalread54b)."""
     nat = LAB / "announced-address-nat.pcap"
     one_way = tmp_path / "media-only.pcap"
     _tool("tshark", "-r", str(nat), "-Y", "ip.src==10.77.0.1", "-w", str(one_way))
     snapped = tmp_path / "snap96.pcap"
     _tool("editcap", "-s", "96", str(nat), str(snapped))
-    for cut, code in ((one_way, "capture_one_direction"), (snapped, "ndmp_partial")):
+    # Review finalread54b: a hole of the control stream holding more messages than the
+    # sequence numbers name (the DATA_LISTEN request and reply, DATA_START_BACKUP).
+    holed = tmp_path / "hole.pcap"
+    _tool("tshark", "-r", str(nat), "-Y", "not frame.number in {20..26}", "-w", str(holed))
+    for cut, code in ((one_way, "capture_one_direction"), (snapped, "ndmp_partial"),
+                      (holed, "ndmp_partial")):
         analysis = stored_analysis(cut, config_path=LAB / "announced-address-nat.toml")
         assert analysis.verdict == "pass", cut.name
         [warning] = [f for f in analysis.findings if f.code == code]

@@ -152,8 +152,8 @@ def _render_verdict(analysis: Analysis, console: Console) -> None:
 
 
 def _inferred(analysis: Analysis) -> str:
-    """" (read from the traffic: profile_inferred)" when no profile was given and the
-    capture was judged by the one it reads as (verify.plain_reading); "" otherwise."""
+    """" (no profile given; the capture reads as plain NDMP: profile_inferred)" when
+    the capture was judged by ndmp, none given (verify.plain_reading); "" otherwise."""
     if any(f.code == "profile_inferred" for f in analysis.findings):
         return " (no profile given; the capture reads as plain NDMP: profile_inferred)"
     return ""

@@ -115,7 +115,7 @@ def broken_agent_words(analysis: Analysis) -> str:
     port shows TCP's proof of packets lost after the handshake (its SYN-ACK resent after
     the ACK, sessions.unheard_ack; or bytes resent unacknowledged or unheard,
     verify.other_stall); "" otherwise. Said first under the verdict: a job whose control
-    connection that was failed there, whatever it carried."""
+    connection it was failed there, whatever the connection carried."""
     config = analysis.config
     by_uid = {c.uid: c for c in analysis.traffic.connections}
     said = []

@@ -81,6 +81,21 @@ def _bulk(conn: Connection) -> int:
     return sent if sent >= BULK_BYTES and back * ONE_WAY <= sent else 0
 
 
+def _tie_words(hosts: set[str], config: Config) -> str:
+    """What ties the hosts to a job: "configured as the job's hosts, each port in its
+    side's range" when --media-server / --remote-agent name every one; else the ranges
+    and which hosts are named, if any (_pinned: a side without its hosts has its range
+    narrowed; review finalread54b: ranges alone read "configured as the job's hosts")."""
+    named = sorted(h for h in hosts if h in config.media_servers or h in config.remote_agents)
+    if len(named) == len(hosts):
+        return "configured as the job's hosts, each port in its side's range"
+    if not named:
+        return (f"each port in its side's range; {'neither' if len(hosts) == 2 else 'no'} "
+                "host named in the configuration")
+    return (f"each port in its side's range; only {' and '.join(named)} named in the "
+            "configuration")
+
+
 def _words(conn: Connection, shape: str) -> str:
     sent = _bulk(conn)
     carried = f", {sent:,} bytes one way" if sent else ""
@@ -114,6 +129,7 @@ def explain_left_out(finding: Finding, connections: list[Connection],
     more = len(shaped) - LISTED
     listed += f"; and {more} more" if more > 0 else ""
     many = len(shaped) > 1
+    bulk = sum(1 for c, _ in shaped if _bulk(c))
     return replace(
         finding, code="capture_filtered", severity=Severity.WARNING,
         frames=[c.first_frame for c, _ in shaped if c.first_frame],
@@ -122,8 +138,9 @@ def explain_left_out(finding: Finding, connections: list[Connection],
                 f"to or from the NDMP port {port} and nothing decoded as NDMP, yet "
                 f"{len(shaped)} connection{'s' if many else ''} that a job opens only after "
                 f"its control connection asked for {'them' if many else 'it'} opened in it, "
-                f"between {' and '.join(sorted(hosts))} (configured as the job's hosts, each "
-                f"port in its side's range), one carrying a data connection's bulk data: {listed}. "
+                f"between {' and '.join(sorted(hosts))} ({_tie_words(hosts, config)}), "
+                f"{'one' if bulk == 1 else bulk} carrying a data connection's bulk data: "
+                f"{listed}. "
                 "A capture or display filter that dropped the NDMP port, or a capture point "
                 "the control connection does not pass (another interface or path), leaves "
                 "it out; this is not a capture without the job. Nothing of the control "

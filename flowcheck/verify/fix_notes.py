@@ -5,7 +5,7 @@ flowcheck's defaults, and the `flowcheck firewall` command that prints a fix's a
 With no configuration the media and agent ranges are 1025-65535: a rule for them opens
 64,511 ports both ways and a range that size cannot be widened. Such a fix first asks for
 the ranges configured in Backup Exec (or the DMA) and a new run; its rules name the ports
-this job used (verify.context.seen_or_range). A fix made of allow rules ends with the
+this job used (verify.allow_rules.seen_or_range). A fix made of allow rules ends with the
 `flowcheck firewall` command for the same hosts and ranges, which prints them for nft,
 iptables, PowerShell and netsh.
 """

@@ -62,11 +62,22 @@ def say_unchecked(ctx: Context, session: Session, control: Connection,
     of a PASS does not look (review 54g: lab/announced-address-nat, FAIL
     announced_address_mismatch, read PASS cut `-s 96` or to the media server's packets,
     its ndmp_partial and capture_one_direction silent on it): the snap length's
-    ndmp_partial (NdmpStream.snap_finding) and a capture_one_direction naming the control
-    connection's hosts; the sniffer's loss says it already (flowcheck.ndmp.lost)."""
+    ndmp_partial (NdmpStream.snap_finding), a capture_one_direction naming the control
+    connection's hosts, and the sniffer's loss's ndmp_partial (NdmpStream.findings)
+    unless it says so already: flowcheck.ndmp.lost does of a hole whose messages the
+    sequence numbers name, the reply that announced among them ("not that the address
+    given is the one reached"), not of one holding more than they tell (review
+    finalread54b: announced-address-nat without frames 20-26, the DATA_LISTEN request
+    and reply and DATA_START_BACKUP, read PASS, its ndmp_partial silent on it). The
+    capture_loss finding is made after the steps: a stream whose every NDMP byte the
+    capture lacks has no finding to carry it."""
     stream = ctx.stream_by_uid.get(control.uid)
     targets = [stream.snap_finding] if stream is not None and stream.snap_finding \
         is not None and session.cut_announcements else []
+    if session.match_reason == "capture_loss" and stream is not None:
+        targets += [f for f in stream.findings if f.code == "ndmp_partial"
+                    and "the one reached" not in f.message
+                    and all(f is not t for t in targets)]
     if session.match_reason == "one_direction":
         ways = (f"from {control.orig_h} to {control.resp_h}",
                 f"from {control.resp_h} to {control.orig_h}")
