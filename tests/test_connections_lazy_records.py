@@ -43,11 +43,16 @@ def _fields(c: Connection) -> tuple:
 
 
 def _types(c: Connection) -> tuple:
-    """The types of the fields both paths keep alike (not the last times each side's
-    packets, which the short pass does not keep; a list, shared NO_FRAMES or not)."""
+    """The types of the record's fields (a list, shared NO_FRAMES or not, as list): the
+    short pass keeps every one as the per-packet path does, each side's last packet's
+    time and the first FIN's too (connections.short_times)."""
     return tuple(list if isinstance(value, list) else type(value) for value in
-                 (getattr(c, name) for name in c.__slots__
-                  if name not in ("rare", "orig_last_ts", "resp_last_ts")))
+                 (getattr(c, name) for name in c.__slots__ if name != "rare"))
+
+
+def _times(c: Connection) -> tuple:
+    """The packet times a record keeps, not compared (Connection.orig_last_ts, fin_ts)."""
+    return c.orig_last_ts, c.resp_last_ts, c.fin_ts, c.fin_peer_last_ts
 
 
 def test_new_rows_keep_numbers_in_arrays(tmp_path: Path) -> None:
@@ -101,8 +106,8 @@ def test_records_nobody_reads_are_not_made(tmp_path: Path) -> None:
 def test_records_made_in_any_order_equal_the_per_packet_path(tmp_path: Path) -> None:
     """Each record made alone in a random order equals the one made in bulk field by
     field (compare=False and rare fields too), and both equal the records of the
-    one-packet-at-a-time path (the reference: the compared fields; it keeps each side's
-    last packet's time, which the short pass does not, Connection.orig_last_ts)."""
+    one-packet-at-a-time path (the reference: the compared fields, and the packet times
+    both keep uncompared: Connection.orig_last_ts, fin_ts, connections.short_times)."""
     path = short_connections(tmp_path / "short.pcap", COUNT)
     reference = ConnectionTracker(fast=False)
     for batch in read_batches(path, chunk=CHUNK // 200):
@@ -121,6 +126,7 @@ def test_records_made_in_any_order_equal_the_per_packet_path(tmp_path: Path) -> 
         [tuple(map(type, _fields(c))) for c in in_bulk]
     assert not [v for c in alone for v in _fields(c) if isinstance(v, np.generic)]
     assert [_types(c) for c in alone] == [_types(c) for c in expected]
+    assert [_times(c) for c in alone] == [_times(c) for c in expected]
     assert alone == expected
     assert in_bulk == expected
     assert one_by_one == expected  # the sequence compares as the list of its records

@@ -60,3 +60,12 @@ def test_held_words_want_near_copies_across_a_router() -> None:
 def test_held_words_want_the_held_copies_sent_together() -> None:
     """Seven copies over 6 s each as late: a clock's offset, not one queue's release."""
     assert CLOCKS in held_words(_held(near_routed=21, first=5.0, last=11.0))
+
+
+def test_held_words_want_the_held_copies_times() -> None:
+    """Held copies whose capture times were never noted (RelayCopies' defaults, inf and
+    -inf) are not read as sent together: the clocks' hedge stays (before: -inf - inf
+    passed the 0.5 s bound and read "clocks agree" on no evidence)."""
+    unknown = _held(near_routed=21, first=5.0, last=5.0)
+    unknown.held_first, unknown.held_last = float("inf"), float("-inf")
+    assert CLOCKS in held_words(unknown) and "clocks agree" not in held_words(unknown)

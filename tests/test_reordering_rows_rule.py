@@ -1,6 +1,6 @@
 """reordering_rows.fill_is_retransmission_rows is reordering.fill_is_retransmission, row
-by row: the bulk path judges a run's rows below next_seq with it (bulk._Judge), the
-per-packet path each packet with the other, and the two paths must agree exactly.
+by row: the bulk path judges a run's rows below next_seq with it (bulk_judge.RunJudge),
+the per-packet path each packet with the other, and the two paths must agree exactly.
 
 Random rows around every edge of the rule: unknown next_seq, ACK number or times (None
 in the scalar rule; NONE and nan in the columns), sequence numbers about the 32-bit

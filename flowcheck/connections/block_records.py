@@ -3,7 +3,8 @@
 The short-connection pass (flowcheck.connections.short) makes a batch's new connections'
 records from per-flow columns: the argument lists of Connection.__init__
 (short_records.new_records) and the few fields written after it (short_records._finish:
-FINs unseen, gap times, first RSTs, copy bytes, the handshake's ACK). `BlockRecords` keeps
+FINs unseen, gap times, first RSTs, copy bytes, bytes repeated, the handshake's ACK; and
+a RST answering a FIN, short_times.fin_answers). `BlockRecords` keeps
 those columns and writes instead of the Connection objects: row i's record is made when
 something reads it (the same __init__ call, then the same writes), and kept, so every
 reader of a row gets the same object as before. Most short connections' records are read

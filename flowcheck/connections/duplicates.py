@@ -67,26 +67,23 @@ def copies_finding(tracker: ConnectionTracker, captures: list[CaptureInfo] | Non
     connections: the tracker's (their copies' share of the payload tells the network's
     copies from a capture point's: `scattered_share`; and their IP version the words':
     copy_family, "hop limit" and no IP ID for a capture of IPv6 alone)."""
+    copies = tracker.copies
+    if not copies.count:  # before copy_family, which may read every record (made when read)
+        return None
     # A capture of IPv6 alone, or of both versions whose every copy is IPv6 (lab matrix
     # seed 123 run 10: dual-stack, the IPv6 control connection captured at two points,
     # the IPv4 callback at one, read "same IP ID" and "at a TTL one lower").
-    copies = tracker.copies
-    if not copies.count:  # before copy_family, which reads every record (made when read)
-        return None
-    finding = _copies_finding(tracker, captures, shifts, connections or [],
-                              copy_family(connections or [],
-                                          ipv6_copies=bool(copies.count and not copies.ipv4)))
-    if finding is None:
-        return None
-    return dataclasses.replace(finding, ts=tracker.copies.first_ts)
+    family = copy_family(connections or [], ipv6_copies=not copies.ipv4)
+    finding = _copies_finding(tracker, captures, shifts, connections or [], family)
+    return dataclasses.replace(finding, ts=copies.first_ts)
 
 
 def _copies_finding(tracker: ConnectionTracker, captures: list[CaptureInfo] | None,
                     shifts: dict[int, float] | None, connections: list[Connection],
-                    family: CopyFamily) -> Finding | None:
+                    family: CopyFamily) -> Finding:
+    """copies_finding's finding of a capture holding copies (tracker.copies.count > 0),
+    in `family`'s words, without its time."""
     copies = tracker.copies
-    if not copies.count:
-        return None
     points = copies.points
     pairs = sorted((entry for entry in points.offsets.values()
                     if entry.copies and _between_points(points, entry)),

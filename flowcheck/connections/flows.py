@@ -62,9 +62,7 @@ def port_items(ports: np.ndarray) -> list[int]:
     about 2.6 MB): a record's ports and its flow key's are then the same objects, and a
     server's port one for all its connections, not an int each (about 90 bytes per
     short connection kept to the end, past 30,000 connections more than the table)."""
-    if not _PORTS:
-        _PORTS.append(np.array(range(1 << 16), object))
-    return _PORTS[0][ports].tolist()
+    return port_table()[ports].tolist()
 
 
 def port_table() -> np.ndarray:

@@ -34,7 +34,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from flowcheck.connections.flow_table import FlowTable, key_hash
-from flowcheck.connections.flows import FlowKey, port_items
+from flowcheck.connections.flows import FlowKey, port_table
 from flowcheck.connections.parked import Parked
 
 _GROWTH = 1.125  # the columns grow by an eighth (as replays.Spans' arrays)
@@ -61,7 +61,7 @@ _WORD = (1 << 48) - 1  # a key word's endpoint: address << 16 | port
 def _endpoint(word: int) -> tuple[int, bytes, int]:
     """An IPv4 endpoint of FlowKey from its 48-bit number (flows' endpoint tuples; its
     port the process's shared object)."""
-    return (4, (word >> 16).to_bytes(4, "big"), port_items(np.array([word & 0xFFFF]))[0])
+    return (4, (word >> 16).to_bytes(4, "big"), port_table()[word & 0xFFFF])
 
 
 class ParkedTable:

@@ -206,16 +206,16 @@ class RelayCopies(NearCopies):
 
     def note(self, ttl_first: np.ndarray, ttl_then: np.ndarray, delay: np.ndarray,
              frames: np.ndarray, legs_first: np.ndarray, legs_then: np.ndarray,
-             times: np.ndarray | None = None) -> None:
+             times: np.ndarray) -> None:
         """Count the pairs found (their TTLs, delays in seconds, the copies' frames, the
         legs: those the file marks forwarded, legs.forwarded; times: the copies' capture
         times in seconds, which bound the held ones', held_first and held_last)."""
         if not frames.size:
             return
-        if times is not None and (delay > RELAY_WINDOW).any():
-            late = times[delay > RELAY_WINDOW]
-            self.held_first = min(self.held_first, float(late.min()))
-            self.held_last = max(self.held_last, float(late.max()))
+        late = delay > RELAY_WINDOW
+        if late.any():
+            self.held_first = min(self.held_first, float(times[late].min()))
+            self.held_last = max(self.held_last, float(times[late].max()))
         self.count += int(frames.size)
         self.forwarded += int(np.count_nonzero(forwarded(legs_first, legs_then)))
         handed = handed_on(legs_first, legs_then)
@@ -224,7 +224,7 @@ class RelayCopies(NearCopies):
         routed = int(np.count_nonzero(ttl_then != ttl_first))
         self.routed += routed
         self.bridged += int(frames.size) - routed
-        self.held += int(np.count_nonzero(delay > RELAY_WINDOW))
+        self.held += int(np.count_nonzero(late))
         self.longest = max(self.longest, float(delay.max()))
         self.shortest = min(self.shortest, float(delay.min()))
         self.frames = sorted(self.frames + frames[:FRAMES_KEPT].tolist())[:FRAMES_KEPT]

@@ -367,14 +367,17 @@ def held_words(relays: RelayCopies) -> str:
     merged, one clock over 1 s ahead, put every copy that late by the same offset, the
     same TSvals and all (review 50: a connection captured a router apart, the far
     point's clock 2 s ahead, read as 22 packets held for the next hop's address), unless
-    the file marks every copy forwarded by one router (one_router: one clock)."""
+    the file marks every copy forwarded by one router (one_router: one clock), or the
+    near copies, marked leaving one host and arriving at another, crossed a router too
+    (one clock for both captures) and the held ones were captured within RELAY_WINDOW /
+    2 of each other (held_first, held_last: unknown never reads so)."""
     late = f"; {relays.held:,} of them over {RELAY_WINDOW:g} s after the original with its TSval"
     if (relays.held < relays.count or relays.longest - relays.shortest > RELAY_WINDOW / 2
             or one_router(relays)):
         return (f"{late}: held by a router while it resolved the next hop's link-layer "
                 "address (a neighbour queue keeps them up to 3 s), sent once")
     if (handed(relays) and relays.handed_near[1]
-            and relays.held_last - relays.held_first <= RELAY_WINDOW / 2):
+            and 0 <= relays.held_last - relays.held_first <= RELAY_WINDOW / 2):
         # Copies marked leaving one host and arriving at the other within COPY_WINDOW,
         # across a router as the held ones: the two captures' clocks agree that closely,
         # so the late copy was held, not shifted by a clock (lab matrix seed 123 run 10:

@@ -196,8 +196,9 @@ class DirectionRows:
         dup[with_rows] = init["dup_acks"][side]
         ack_sent[with_rows] = init["ack_sent"][side]
         ack_ts[with_rows] = init["ack_sent_ts"][side]
-        # Each peer's last row before the judged one: rows are grouped by side and
-        # ascending within it, so (side, position) pairs ascend over all rows.
+        # Each peer's last row before the judged one, by one bisection over all rows'
+        # (side, position) pairs: rows are grouped by side, so the pairs ascend when each
+        # side's positions do (capture order; else the per-side bisection below).
         placed = (segment.astype(np.int64) << 32) | positions
         lo = self.starts[side]
         if placed.size > 1 and (placed[1:] < placed[:-1]).any():

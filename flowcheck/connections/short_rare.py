@@ -117,4 +117,3 @@ def add_repeated(short: ShortPass, flows: np.ndarray, records: list[Connection],
             r = records[i]
             setattr(r, name, max(0, int(sent[row][i]) - getattr(r, copies)
                                  - int(unique[row, i])))
-

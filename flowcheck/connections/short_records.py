@@ -192,7 +192,8 @@ def new_records(short: ShortPass, new: np.ndarray, uids: np.ndarray
     # all are: a call of the class copied its 50 arguments twice, into a tuple and again
     # with the object prepended, a fifth of the records' making).
     # Columns most often one default kept as that value (block_columns.Same: 8 bytes a
-    # row each else); the others as lists.
+    # row each else); numbers as arrays (Nullable where some are None), addresses and
+    # ports as indexes into a table (Coded), side evidence as Sparse, the rest as lists.
     seg_maxes = short.seg_max.take(new, axis=1)
     fins_acked = fin_acked_sides(short, new)
     args = [Uids(uids), Coded(names, hosts[:count]), ports(np.where(lower, low_port, up_port)),

@@ -76,7 +76,6 @@ def update_times(records: list[Connection], col: Any) -> None:
             setattr(records[i], name, times.item(i))
 
 
-
 @fields_dataclass(slots=True)
 class Answers:
     """The batch's flows with a RST without ACK (not a capture copy) among their

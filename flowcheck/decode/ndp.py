@@ -17,6 +17,7 @@ import numpy as np
 
 from flowcheck.decode.arp import NO_HARDWARE, ArpPackets, mac_at
 from flowcheck.decode.gather import Gather
+from flowcheck.model.arp import SOLICIT_DIRECT
 from flowcheck.sources.batch import (
     LINKTYPE_ETHERNET,
     LINKTYPE_LINUX_SLL,
@@ -27,10 +28,9 @@ from flowcheck.sources.batch import (
 NEIGHBOR_SOLICITATION = 135
 NEIGHBOR_ADVERTISEMENT = 136
 SOLICIT, ADVERT = 1, 2  # as ARP's request and reply (flowcheck.decode.arp)
-# A solicitation sent to its target's own (unicast) address, not its solicited-node
-# multicast group: a reachability probe (RFC 4861 7.3.3), a frame toward that host
-# (flowcheck.model.arp keeps the same values).
-SOLICIT_DIRECT = 3
+# SOLICIT_DIRECT (flowcheck.model.arp's, which reads it): a solicitation sent to its
+# target's own (unicast) address, not its solicited-node multicast group: a
+# reachability probe (RFC 4861 7.3.3), a frame toward that host.
 # type, code, checksum, 4 bytes (reserved, or an advertisement's flags), target address.
 _FIXED = 24
 _WORDS = 4  # an IPv6 address as four big-endian 32-bit words, as flowcheck.decode's

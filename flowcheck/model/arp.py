@@ -24,8 +24,9 @@ from flowcheck.model.arp_claims import ASKED_KEPT, NeighbourClaims
 
 # Request frames kept per (requester, target); the rest are counted.
 FRAMES_KEPT = 20
-# flowcheck.decode.ndp's `op` of a solicitation to a multicast group and of one sent to
-# its target's own address (the decode imports the model: not imported from there).
+# flowcheck.decode.ndp's `op` of a solicitation to a multicast group (its SOLICIT) and
+# of one sent to its target's own address (SOLICIT_DIRECT, which the decode takes from
+# here: the model is the lower stage, tests/test_layers.py).
 SOLICIT, SOLICIT_DIRECT = 1, 3
 
 

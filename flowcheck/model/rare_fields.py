@@ -42,11 +42,13 @@ class RareFields:
     resp_copy_bytes: int = 0
     # Payload bytes of each side's packets that repeat bytes the capture already held
     # from it (retransmissions, keepalive probes; capture copies are the copy bytes
-    # above): Connection.sent_once less the side's unique bytes, its sequence space from
-    # its base (Wireshark's base_seq) + 1 to its highest byte captured less the holes
-    # never filled (tcptrace's "unique bytes sent"). Set when the tracker closes the
-    # side (connections.accounting.repeated_bytes, short_records). In the JSON through
-    # orig_unique_bytes / resp_unique_bytes (Connection.unique_sent).
+    # above): Connection.sent_once less the side's unique bytes (tcptrace's "unique
+    # bytes sent": connections.accounting.unique_bytes, from the side's first byte, its
+    # SYN's + 1 or the first tracked, or the lowest captured below it, to its highest
+    # byte captured, less the ranges never captured). Set when the per-packet path
+    # closes the side (accounting.repeated_bytes) and by the short-connection pass per
+    # batch (short_rare.add_repeated). In the JSON through orig_unique_bytes /
+    # resp_unique_bytes (Connection.unique_sent, report.json_rows).
     orig_repeated: int = 0
     resp_repeated: int = 0
     # The first ICMP unreachable's code (RFC 792 / RFC 4443) when icmp_frames: a filter's

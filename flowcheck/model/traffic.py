@@ -265,16 +265,6 @@ class Connection:
             return self.orig_bytes - self.orig_copy_bytes - self.orig_repeated
         return self.resp_bytes - self.resp_copy_bytes - self.resp_repeated
 
-    @property
-    def orig_unique_bytes(self) -> int:
-        """The JSON's orig_unique_bytes: unique_sent("orig")."""
-        return self.unique_sent("orig")
-
-    @property
-    def resp_unique_bytes(self) -> int:
-        """The JSON's resp_unique_bytes: unique_sent("resp")."""
-        return self.unique_sent("resp")
-
     def acked_unseen_split(self, side: Direction) -> tuple[int, bool]:
         """(payload bytes, FIN acknowledged) of a side the capture holds no segment of,
         as the other side's ACKs show them: orig/resp_acked_unseen, less the side's FIN
