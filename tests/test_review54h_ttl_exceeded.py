@@ -55,9 +55,10 @@ def test_routing_loop_syns_read_their_time_exceeded() -> None:
 M6, AGENT6, ROUTER6 = "fd54:1::2", "fd54:9::9", "fd54:2::2"
 
 
-def _ipv6_loop(tmp_path: Path) -> Analysis:
+def _ipv6_loop(tmp_path: Path, code: int = 0) -> Analysis:
     """Two SYNs 1 s apart from M6 to AGENT6:10000, each answered 1 ms later by ROUTER6's
-    ICMPv6 time exceeded (hop limit exceeded in transit) quoting it at hop limit 1."""
+    ICMPv6 time exceeded (code 0: hop limit exceeded in transit; 1: fragment reassembly
+    time exceeded) quoting it at hop limit 1."""
     frames = []
     for ts in (1.0, 2.0):
         syn = TCP(sport=42786, dport=10000, flags="S", seq=1000)
@@ -65,7 +66,7 @@ def _ipv6_loop(tmp_path: Path) -> Analysis:
             IPv6(src=M6, dst=AGENT6, hlim=64) / syn
         quoted = IPv6(src=M6, dst=AGENT6, hlim=1) / syn
         back = Ether(src="02:00:00:00:00:02", dst="02:00:00:00:00:01") / \
-            IPv6(src=ROUTER6, dst=M6, hlim=63) / ICMPv6TimeExceeded(code=0) / quoted
+            IPv6(src=ROUTER6, dst=M6, hlim=63) / ICMPv6TimeExceeded(code=code) / quoted
         out.time, back.time = ts, ts + 0.001
         frames += [out, back]
     path = tmp_path / "loop6.pcap"
@@ -88,3 +89,12 @@ def test_ipv6_hop_limit_exceeded_reads_the_same(tmp_path: Path) -> None:
             f"out on the way to {AGENT6}" in finding.message)
     assert "one direction" not in finding.message
     assert finding.fix.startswith(f"The fix is the routing between {M6} and {AGENT6}")
+
+
+def test_a_reassembly_timeout_is_no_ttl_run_out(tmp_path: Path) -> None:
+    """Code 1 (fragment reassembly time exceeded) says nothing of a TTL: not read, nor
+    taken for a reject."""
+    analysis = _ipv6_loop(tmp_path, code=1)
+    [conn] = analysis.traffic.connections
+    assert conn.ttl_exceeded_frames == [] and conn.icmp_frames == []
+    assert "time exceeded" not in _unanswered(analysis).message

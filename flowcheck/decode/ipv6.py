@@ -35,7 +35,8 @@ class Extensions:
 
 @fields_dataclass(slots=True)
 class IcmpQuote:
-    """An ICMP destination unreachable that quotes the TCP packet it answers.
+    """An ICMP error (destination unreachable, packet too big, time exceeded) that quotes
+    the TCP packet it answers.
 
     The quoted packet was sent from (src, sport) to (dst, dport): the ICMP message
     belongs to that connection. `code`: the ICMP code (RFC 792 type 3, RFC 4443 type 1);
@@ -73,9 +74,9 @@ class IcmpQuote:
     # cooked_packet_types: 4 sent by the capture host, 0 addressed to it), -1 in any
     # other link type (connections.cooked_hosts.RejectWays).
     packet_type: int = -1
-    # An ICMP time exceeded (RFC 792 type 11, RFC 4443 type 3), not an unreachable: a
-    # router on the way dropped the quoted packet when its TTL (hop limit) ran out, or
-    # the receiver gave up reassembling it (code 1). It refuses nothing
+    # An ICMP time exceeded in transit (RFC 792 type 11, RFC 4443 type 3, code 0; a
+    # reassembly timeout, code 1, is not read), not an unreachable: a router on the way
+    # dropped the quoted packet when its TTL (hop limit) ran out. It refuses nothing
     # (connections.icmp_attach.told_ttl_exceeded).
     time_exceeded: bool = False
 
@@ -172,6 +173,9 @@ def decode_icmp_quote(buf: np.ndarray, start: int, caplen: int, offset: int,
     # RFC 792 quotes at least 8 bytes of the transport header: ports and sequence number.
     if l4 + 8 > len(data):
         return None
+    exceeded = icmp_type == (ICMP_TIME_EXCEEDED if version == 4 else ICMPV6_TIME_EXCEEDED)
+    if exceeded and data[offset + 1] != 0:
+        return None  # a reassembly timeout (code 1): no TTL ran out, and no reject
     mtu = None
     if version == 6 and icmp_type == ICMPV6_PACKET_TOO_BIG:
         mtu = int.from_bytes(data[offset + 4:offset + 8], "big")
@@ -188,6 +192,5 @@ def decode_icmp_quote(buf: np.ndarray, start: int, caplen: int, offset: int,
         seq=int.from_bytes(data[l4 + 4:l4 + 8], "big"),
         code=data[offset + 1],
         flags=data[l4 + 13] if l4 + 14 <= len(data) else None,
-        time_exceeded=icmp_type == (ICMP_TIME_EXCEEDED if version == 4
-                                    else ICMPV6_TIME_EXCEEDED),
+        time_exceeded=exceeded,
     )
