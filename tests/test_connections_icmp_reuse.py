@@ -239,11 +239,6 @@ def test_stored_captures_attach_each_quote_to_the_stream_tshark_gives_it(path: P
     reads no sequence number in a quote), though that one sent another SYN; it is an
     attempt of its own (a one-direction capture that lacks the refused SYN)."""
     own, quotes = tshark_quote_streams(path)
-    if quotes:
-        # The tracker reads a quote from an unreachable or an ICMPv6 packet too big, not
-        # from a time exceeded (review54h's routing loop: each SYN's TTL ran out).
-        for frame in _time_exceeded(path):
-            quotes.pop(frame, None)
     if not quotes:
         return
     conns = track(iter_batches([str(path)]), fast=True)
@@ -251,8 +246,10 @@ def test_stored_captures_attach_each_quote_to_the_stream_tshark_gives_it(path: P
     assert len(captured) == len(own)
     by_stream = dict(zip(own, captured, strict=True))
     # An ICMPv6 packet too big counts on the connection it quotes too, apart from its
-    # unreachables (Connection.too_big_frames: trial 28 D5).
-    holder = {frame: c for c in conns for frame in (*c.icmp_frames, *c.too_big_frames)}
+    # unreachables (Connection.too_big_frames: trial 28 D5), and so does a time exceeded
+    # (Connection.ttl_exceeded_frames: review54h's routing loop, each SYN's TTL ran out).
+    holder = {frame: c for c in conns
+              for frame in (*c.icmp_frames, *c.too_big_frames, *c.ttl_exceeded_frames)}
     for frame, stream in quotes.items():
         conn = by_stream.get(stream)
         if conn is None:  # a stream of quotes only: a quoted attempt, or nothing
@@ -260,18 +257,10 @@ def test_stored_captures_attach_each_quote_to_the_stream_tshark_gives_it(path: P
                                                 or holder[frame].resp_pkts), frame
         elif conn.first_frame > frame and frame in holder:
             assert not (holder[frame].orig_pkts or holder[frame].resp_pkts), frame
-        elif len(conn.icmp_frames) < 8 and len(conn.too_big_frames) < 8:
+        elif len(conn.icmp_frames) < 8 and len(conn.too_big_frames) < 8 \
+                and len(conn.ttl_exceeded_frames) < 8:
             assert holder.get(frame) is conn or _capture_copy(path, frame, conn), (
                 frame, stream, conn.uid)
-
-
-def _time_exceeded(path: Path) -> list[int]:
-    """The frames of ICMP (type 11) and ICMPv6 (type 3) time exceeded messages."""
-    out = subprocess.run(
-        ["tshark", "-r", str(path), "-Y", "icmp.type == 11 or icmpv6.type == 3",
-         "-T", "fields", "-e", "frame.number"],
-        capture_output=True, text=True, check=True).stdout
-    return [int(line) for line in out.split()]
 
 
 def _capture_copy(path: Path, frame: int, conn: Connection) -> bool:

@@ -49,10 +49,10 @@ _Key = tuple[int, bytes, int, bytes, int, str]
 def refuses_syn(quote: IcmpQuote) -> bool:
     """A refusal of a connection attempt: the quote shows a SYN without ACK, and the code
     is not IPv4's "fragmentation needed" (RFC 1191), nor the message ICMPv6's packet too
-    big (RFC 4443 3.2)."""
+    big (RFC 4443 3.2), nor a time exceeded (a TTL run out: TCP resends)."""
     return (quote.flags is not None and quote.flags & (_SYN | _ACK) == _SYN
             and not (quote.version == 4 and quote.code == _FRAGMENTATION_NEEDED)
-            and not quote.too_big)
+            and not quote.too_big and not quote.time_exceeded)
 
 
 def add_icmp(record: Connection, code: int, sender: str, to: str, frame: int, *,

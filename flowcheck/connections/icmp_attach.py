@@ -138,6 +138,10 @@ class IcmpAttach:
         record = None if answer is None else answer[3]
         if quote.mtu is not None and record is not None:
             told_too_big(record, quote)
+        if quote.time_exceeded:  # refuses nothing: TCP resends (RFC 1122 4.2.3.9)
+            if record is not None:
+                told_ttl_exceeded(record, quote)
+            return
         if quote.too_big:
             return  # a packet too big refuses nothing (IPv4's fragmentation needed stays)
         if record is None:  # e.g. the SYN it answers is not captured
@@ -218,6 +222,16 @@ def told_too_big(record: Connection, quote: IcmpQuote) -> None:
     if record.too_big_sender is None:
         record.too_big_sender = address_text(quote.version, quote.sender)
         record.too_big_to = address_text(quote.version, quote.src)
+
+
+def told_ttl_exceeded(record: Connection, quote: IcmpQuote) -> None:
+    """Keep an ICMP / ICMPv6 time exceeded quoting a segment of `record`
+    (Connection.ttl_exceeded_*: a router dropped it when its TTL ran out, RFC 792,
+    RFC 4443 3.3)."""
+    if len(record.ttl_exceeded_frames) < FRAMES_PER_QUOTE:
+        record.ttl_exceeded_frames.append(quote.frame)
+    if record.ttl_exceeded_sender is None:
+        record.ttl_exceeded_sender = address_text(quote.version, quote.sender)
 
 
 def _from_lower(quote: IcmpQuote, key: FlowKey) -> bool:

@@ -208,7 +208,8 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
         self._batch = batch
         flows = self.halves.join(decoded, group_flows(decoded))
         if decoded.linux_cooked and decoded.icmp_quotes:  # copies' marks too (cooked_hosts)
-            self.reject_ways.note(decoded.icmp_quotes)
+            self.reject_ways.note([quote for quote in decoded.icmp_quotes
+                                   if not quote.time_exceeded])
         # ICMP copies first: the first copy of the capture may be one (copies.py).
         quotes, since = self.copies.icmp_originals(decoded.icmp_quotes)
         sources = batch.capture_of(decoded.tcp_index)

@@ -11,6 +11,8 @@ ICMP_UNREACHABLE = 3
 ICMP_FRAGMENTATION_NEEDED = 4  # its code (RFC 792, RFC 1191)
 ICMPV6_UNREACHABLE = 1
 ICMPV6_PACKET_TOO_BIG = 2  # RFC 4443 3.2
+ICMP_TIME_EXCEEDED = 11  # RFC 792: TTL (code 0) or fragment reassembly (code 1) ran out
+ICMPV6_TIME_EXCEEDED = 3  # RFC 4443 3.3: hop limit (code 0) or reassembly (code 1)
 MAX_EXTENSIONS = 16  # a longer chain is crafted, not real traffic
 
 
@@ -33,7 +35,8 @@ class Extensions:
 
 @fields_dataclass(slots=True)
 class IcmpQuote:
-    """An ICMP destination unreachable that quotes the TCP packet it answers.
+    """An ICMP error (destination unreachable, packet too big, time exceeded) that quotes
+    the TCP packet it answers.
 
     The quoted packet was sent from (src, sport) to (dst, dport): the ICMP message
     belongs to that connection. `code`: the ICMP code (RFC 792 type 3, RFC 4443 type 1);
@@ -71,6 +74,11 @@ class IcmpQuote:
     # cooked_packet_types: 4 sent by the capture host, 0 addressed to it), -1 in any
     # other link type (connections.cooked_hosts.RejectWays).
     packet_type: int = -1
+    # An ICMP time exceeded in transit (RFC 792 type 11, RFC 4443 type 3, code 0; a
+    # reassembly timeout, code 1, is not read), not an unreachable: a router on the way
+    # dropped the quoted packet when its TTL (hop limit) ran out. It refuses nothing
+    # (connections.icmp_attach.told_ttl_exceeded).
+    time_exceeded: bool = False
 
     @property
     def too_big(self) -> bool:
@@ -133,16 +141,18 @@ def _jumbo(buf: np.ndarray, at: int, length: int) -> int | None:
 
 def decode_icmp_quote(buf: np.ndarray, start: int, caplen: int, offset: int,
                       version: int) -> IcmpQuote | None:
-    """The quoted TCP 4-tuple of an ICMP/ICMPv6 destination unreachable or ICMPv6 packet
-    too big (trial 28 D5), else None; IcmpQuote.mtu for a packet too big or an ICMP
-    fragmentation needed."""
+    """The quoted TCP 4-tuple of an ICMP/ICMPv6 destination unreachable, ICMPv6 packet
+    too big (trial 28 D5) or ICMP/ICMPv6 time exceeded (IcmpQuote.time_exceeded; review
+    54h), else None; IcmpQuote.mtu for a packet too big or an ICMP fragmentation
+    needed."""
     data = bytes(buf[start:start + caplen])
     if offset + 8 > len(data):
         return None
     icmp_type = data[offset]
     inner = offset + 8
     if version == 4:
-        if icmp_type != ICMP_UNREACHABLE or inner + 20 > len(data) or data[inner] >> 4 != 4:
+        if icmp_type not in (ICMP_UNREACHABLE, ICMP_TIME_EXCEEDED) \
+                or inner + 20 > len(data) or data[inner] >> 4 != 4:
             return None
         ihl = (data[inner] & 0x0F) * 4
         if data[inner + 9] != 6 or ihl < 20:
@@ -150,7 +160,8 @@ def decode_icmp_quote(buf: np.ndarray, start: int, caplen: int, offset: int,
         src, dst = data[inner + 12:inner + 16], data[inner + 16:inner + 20]
         l4 = inner + ihl
     else:
-        if icmp_type not in (ICMPV6_UNREACHABLE, ICMPV6_PACKET_TOO_BIG) \
+        if icmp_type not in (ICMPV6_UNREACHABLE, ICMPV6_PACKET_TOO_BIG,
+                             ICMPV6_TIME_EXCEEDED) \
                 or inner + 40 > len(data) or data[inner] >> 4 != 6:
             return None
         src, dst = data[inner + 8:inner + 24], data[inner + 24:inner + 40]
@@ -162,10 +173,14 @@ def decode_icmp_quote(buf: np.ndarray, start: int, caplen: int, offset: int,
     # RFC 792 quotes at least 8 bytes of the transport header: ports and sequence number.
     if l4 + 8 > len(data):
         return None
+    exceeded = icmp_type == (ICMP_TIME_EXCEEDED if version == 4 else ICMPV6_TIME_EXCEEDED)
+    if exceeded and data[offset + 1] != 0:
+        return None  # a reassembly timeout (code 1): no TTL ran out, and no reject
     mtu = None
     if version == 6 and icmp_type == ICMPV6_PACKET_TOO_BIG:
         mtu = int.from_bytes(data[offset + 4:offset + 8], "big")
-    elif version == 4 and data[offset + 1] == ICMP_FRAGMENTATION_NEEDED:
+    elif version == 4 and icmp_type == ICMP_UNREACHABLE \
+            and data[offset + 1] == ICMP_FRAGMENTATION_NEEDED:
         mtu = int.from_bytes(data[offset + 6:offset + 8], "big")
     return IcmpQuote(
         mtu=mtu,
@@ -177,4 +192,5 @@ def decode_icmp_quote(buf: np.ndarray, start: int, caplen: int, offset: int,
         seq=int.from_bytes(data[l4 + 4:l4 + 8], "big"),
         code=data[offset + 1],
         flags=data[l4 + 13] if l4 + 14 <= len(data) else None,
+        time_exceeded=exceeded,
     )

@@ -131,6 +131,13 @@ class RareFields:
     too_big_mtu: int | None = None
     too_big_sender: str | None = None
     too_big_to: str | None = None
+    # ICMP time exceeded (RFC 792 type 11) and ICMPv6 time exceeded (RFC 4443 3.3)
+    # messages quoting this connection's segments: the first 8 frames and the first
+    # one's source (the router whose TTL check dropped the segment): a routing loop or a
+    # path longer than the TTL, proven (flowcheck.verify.ttl_exceeded, review 54h). Not
+    # in the JSON.
+    ttl_exceeded_frames: list[int] = field(default_factory=list)
+    ttl_exceeded_sender: str | None = None
     # The frame of the originator's ACK that completed the handshake (its first ACK of
     # the responder's SYN: Endpoint.acked_frame), kept by the per-packet path when the
     # responder's SYN-ACK comes again after it (0: none such, or unknown): a listener

@@ -12,6 +12,7 @@ from __future__ import annotations
 from flowcheck.durations import span_words
 from flowcheck.model import Connection
 from flowcheck.sessions.local import icmp_word
+from flowcheck.verify.ttl_exceeded import ttl_exceeded, ttl_exceeded_tail
 
 
 def _packet(conn: Connection, to: str | None) -> str:
@@ -57,6 +58,8 @@ def untied_words(conn: Connection) -> str:
 def unanswered_tail(conn: Connection) -> str:
     """The end of "unanswered: N SYNs over T s": ", no SYN-ACK, RST or ICMP", or what
     the capture holds of an untied cut ICMP message instead of "no ICMP"."""
+    if ttl_exceeded(conn):
+        return ttl_exceeded_tail(conn)
     untied = untied_words(conn)
     if not untied:
         return ", no SYN-ACK, RST or ICMP"
@@ -69,7 +72,7 @@ def no_answer_words(conn: Connection, passive: bool = False, unseen: bool = Fals
     hold its answer), or "got no answer in the capture" where the capture lacks the
     answer's direction (`unseen`: a reject travels that way, so "never" cannot be seen:
     lab matrix seed 112 run 15)."""
-    if conn.icmp_untied is not None:
+    if conn.icmp_untied is not None or ttl_exceeded(conn):
         return "got no SYN-ACK or RST"
     if unseen:
         return "got no answer in the capture"

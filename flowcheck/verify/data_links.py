@@ -61,6 +61,7 @@ from flowcheck.verify.stack_own import (
 )
 from flowcheck.verify.stale_tuple import stale_words
 from flowcheck.verify.stream_evidence import announcement_time_enough
+from flowcheck.verify.ttl_exceeded import ttl_exceeded, ttl_exceeded_fix
 from flowcheck.verify.two_clocks import report_clocks_apart
 from flowcheck.verify.unresent import lone_syn
 from flowcheck.verify.unseen_syns import refusal_notes
@@ -381,6 +382,8 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
         if (passed := passed_before(ctx, first)) is not None:
             words += limit_words(ctx, first, passed)
             fix = with_lead(limit_fix(first), fix)
+        if ttl_exceeded(first):  # the routing, not a firewall (review 54h)
+            fix = ttl_exceeded_fix(first)
         ctx.add("data_unanswered",
                 f"The data connection from {first.orig_h} to {target} "
                 + (_LONE_HEADS[lone.kind] if lone else

@@ -74,6 +74,7 @@ from flowcheck.verify.refusals import (
 )
 from flowcheck.verify.silent_host import report_silent, silent_attempts
 from flowcheck.verify.tied_failures import check_tied_callbacks, check_tied_data
+from flowcheck.verify.ttl_exceeded import ttl_exceeded, ttl_exceeded_fix
 from flowcheck.verify.unresent import lone_syn
 from flowcheck.verify.unseen_syns import refusal_notes
 from flowcheck.verify.way_back import answer_uncaptured
@@ -150,6 +151,7 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
                 f"to the agent's NDMP port {target} and "
                 f"{no_answer_words(conn, unseen=(conn.resp_h, conn.orig_h) in ctx.missing)}: "
                 f"{silence(ctx, conn, both_ways=True)}.",
+                ttl_exceeded_fix(conn) if ttl_exceeded(conn) else
                 f"{own_firewall_fix(ctx, conn) if either and not unseen_way_back else ''}"
                 f"{capitalised(allow_rule(ctx, conn, session, answer=either, between=either))}"
                 f"; check that {_ndmp_service(ctx)} runs on {conn.resp_h}."
@@ -253,7 +255,8 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
                                f"2) and {no_answer_words(conn, unseen=unseen)}: "
                                f"{silence(ctx, conn, both_ways=True)}.")
                    + (outside[0] if outside and not elsewhere else ""))
-        fix = elsewhere[1] if elsewhere else between or \
+        fix = ttl_exceeded_fix(conn) if ttl_exceeded(conn) else \
+            elsewhere[1] if elsewhere else between or \
             (own_firewall_fix(ctx, conn) if either else "") \
             + (f"{outside[1]}{rule}." if outside else lone[1] if lone
                else f"{capitalised(rule)}.") + where

@@ -57,6 +57,7 @@ from flowcheck.verify.synack_unreachable import (
     synack_unreachable,
 )
 from flowcheck.verify.ttl import routers_words
+from flowcheck.verify.ttl_exceeded import ttl_exceeded, ttl_exceeded_words
 from flowcheck.verify.unresent import unresent_words
 from flowcheck.verify.way_back import (
     answer_uncaptured,
@@ -261,8 +262,11 @@ def own_firewall_fix(ctx: Context, conn: Connection) -> str:
 
 def silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
             attempts: int = 1) -> str:
-    """_silence's words, after those of an ICMP unreachable whose quote the snap length
+    """_silence's words (those of an ICMP time exceeded instead when one quotes the
+    connection: verify.ttl_exceeded), after those of an ICMP unreachable whose quote the snap length
     cut that may answer the connection but was tied to none (verify.cut_icmp)."""
+    if ttl_exceeded(conn):  # a router's TTL check dropped them (review 54h)
+        return ttl_exceeded_words(conn)
     words = _silence(ctx, conn, both_ways=both_ways, attempts=attempts)
     untied = untied_words(conn)
     return f"{untied}; if it is not, {words}" if untied else words
