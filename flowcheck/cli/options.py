@@ -72,7 +72,9 @@ Resources = Annotated[str | None, typer.Option(
     rich_help_panel="Configuration")]
 Profile = Annotated[str | None, typer.Option(
     "--profile", metavar="NAME|FILE",
-    help="Expected sequence: backup-exec-9 (default), ndmp, or a profile file.",
+    help="Expected sequence: backup-exec-9 (default), ndmp, or a profile file. With none "
+         "given, the default gives way to ndmp when the capture reads as plain NDMP "
+         "(profile_inferred).",
     rich_help_panel="Configuration")]
 RetransmissionTimeout = Annotated[str | None, typer.Option(
     "--retransmission-timeout", metavar="SECONDS",

@@ -18,12 +18,14 @@ The capture reads as plain NDMP when, over its judged sessions (not side traffic
   one after such an announcement is plain NDMP's data connection to the mover), nor
   candidates for one; without a callback, no step 2 other than `missing` or
   `not_applicable` (an `unknown` one is no evidence either way: the capture may have
-  left the callback out); and no hole in its control stream, before its first
-  announcement, that may have held one (NdmpStream.holes whose messages the sequence
-  numbers do not name, or a record header the snap length cut: NdmpStream.snap_lost):
-  the absence of a vendor message the capture lost is no evidence (review54g:
-  lab/agent-connects-data without frames 15-19, its vendor message and callback lost by
-  the sniffer, read PASS by the ndmp profile);
+  left the callback out) unless the stretch where the callback would be was captured
+  (_callback_would_show: the first mover-listening announcement read whole, the control
+  connection's SYN before it, no filter nor sniffer hole between); and no hole in its
+  control stream, before its first announcement, that may have held one (NdmpStream.holes
+  whose messages the sequence numbers do not name, or a record header the snap length
+  cut: NdmpStream.snap_lost): the absence of a vendor message the capture lost is no
+  evidence (review54g: lab/agent-connects-data without frames 15-19, its vendor message
+  and callback lost by the sniffer, read PASS by the ndmp profile);
 - at least one announcement has the media server's mover listening (MOVER_LISTEN reply,
   DATA_CONNECT, v2's DATA_START_*: the agent connects, plain NDMP's three-way backup),
   none has the agent listening (Backup Exec's direction: DATA_LISTEN).
@@ -79,9 +81,45 @@ def plain_announcements(sessions: Sequence[Session], findings: Sequence[Finding]
             return []
         if callback is None and any(
                 step.status not in _NO_SIGN
-                for step, kind in zip(session.steps, kinds, strict=False) if kind == "callback"):
+                for step, kind in zip(session.steps, kinds, strict=False) if kind == "callback"
+        ) and not _callback_would_show(session, by_uid, by_stream, findings):
             return []  # the callback step unknown: the capture may have left it out
     return sorted((a for s in judged for a in mover_announcements(s)), key=lambda a: a.frame)
+
+
+def _callback_would_show(session: Session, by_uid: dict[str, Connection],
+                         by_stream: dict[str, NdmpStream],
+                         findings: Sequence[Finding]) -> bool:
+    """Would a Backup Exec callback be in the capture, had the session's job made one?
+    Its agent calls back before the data port is announced (flow-model.md's step order),
+    so when (a) the session's first mover-listening announcement was read whole (none
+    whose address the snap length cut comes first), (b) the control connection's SYN is
+    in the capture before it, (c) no capture_filtered finding, and neither a hole in the
+    control stream or connection (StreamHole, Connection.gap_frames) nor a capture_loss
+    finding (a frame, or none named) at or before it, then the stretch from the SYN to
+    the announcement was captured, (d) in at least one direction (the control
+    connection's packets at both ends of it); a callback there shows packets either
+    way (the agent's SYNs, or the media server's SYN-ACK or RST from a media port).
+    Its step 2 `unknown` (the capture ended early, or holds one direction) is then no
+    sign of Backup Exec (newuser55: v4-backup.pcap cut after frame 2150, or its media
+    server's side alone, read FAIL step_out_of_order)."""
+    whole = [a for a in session.announced if a.listener == "mover"]
+    if not whole:
+        return False  # (a)
+    first = min(a.frame for a in whole)
+    if any(frame <= first for frame, _name, _uid in session.cut_announcements):
+        return False  # (a): an announcement before it, its address cut
+    control = by_uid.get(session.control_uid)
+    if control is None or not control.syn_frames or min(control.syn_frames) >= first:
+        return False  # (b), and with it (d)
+    if any(f.code == "capture_filtered" for f in findings):
+        return False  # (c): the capture filter may have left the callback out
+    if any(f.code == "capture_loss" and (not f.frames or min(f.frames) <= first)
+           for f in findings):
+        return False  # (c): the sniffer lost packets in the stretch, or may have
+    stream = by_stream.get(session.control_uid)
+    holes = [h.frame for h in stream.holes] if stream is not None else []
+    return not any(frame <= first for frame in holes + list(control.gap_frames))  # (c)
 
 
 def _sign_hidden(stream: NdmpStream | None, movers: Sequence[Announcement]) -> bool:

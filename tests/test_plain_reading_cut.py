@@ -1,0 +1,84 @@
+"""A plain NDMP capture cut early, or holding one direction, analyzed with no profile
+given, is judged by the ndmp profile once the stretch where a Backup Exec callback would
+be was captured (flowcheck.verify.plain_reading._callback_would_show, newuser55).
+
+captures/ndmjob/v4-backup.pcap read FAIL step_out_of_order ("backup-exec-9 expects the
+media server") when cut anywhere from frame 15 to 2150 (`editcap -r ... 1-2150`) or kept
+to the media server's packets (`tshark -Y ip.src==10.77.0.1`): step 2 read `unknown`
+("the callback may have come later"), which refused the inference. Backup Exec's agent
+calls back before the data port is announced, so with the control connection's SYN and
+the first mover-listening announcement (DATA_CONNECT, frame 11) captured and no hole or
+filter between, a callback would be in the capture. A Backup Exec stored case, its
+profile line removed, cut the same ways, never reads as plain NDMP.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from flowcheck.cli.main import run
+
+CAPTURES = Path(__file__).resolve().parent.parent / "captures"
+V4 = CAPTURES / "ndmjob" / "v4-backup.pcap"
+Capsys = pytest.CaptureFixture[str]
+
+
+def _editcap(src: Path, dst: Path, last: int) -> Path:
+    """`src`'s frames 1..`last` written to `dst` (editcap -r), as the user cut it."""
+    subprocess.run(["editcap", "-r", str(src), str(dst), f"1-{last}"], check=True,
+                   capture_output=True)
+    return dst
+
+
+def _one_side(src: Path, dst: Path, ip: str) -> Path:
+    """`src`'s packets from `ip` alone written to `dst` (tshark -Y ip.src==ip -w)."""
+    subprocess.run(["tshark", "-r", str(src), "-Y", f"ip.src=={ip}", "-w", str(dst)],
+                   check=True, capture_output=True)
+    return dst
+
+
+def _analyze(capsys: Capsys, capture: Path, *flags: str) -> tuple[int, str]:
+    """`flowcheck analyze` in the test's process: (exit code, standard output)."""
+    capsys.readouterr()
+    code = run(["analyze", str(capture), *flags])
+    return code, capsys.readouterr().out
+
+
+@pytest.mark.parametrize("last", [15, 400, 2150])
+def test_v4_backup_cut_early_judged_plain(capsys: Capsys, tmp_path: Path, last: int) -> None:
+    """Cut after frame `last` (the data connection still open at 15 and 400, closed
+    cleanly at 2150): never FAIL, and judged by the ndmp profile."""
+    code, out = _analyze(capsys, _editcap(V4, tmp_path / "c.pcap", last))
+    assert code in (0, 5), out  # PASS or INCONCLUSIVE, never FAIL
+    assert "step_out_of_order" not in out, out
+    assert "profile_inferred" in out, out
+
+
+def test_v4_backup_media_side_only_judged_plain(capsys: Capsys, tmp_path: Path) -> None:
+    """The media server's packets alone: its SYN and DATA_CONNECT are there, and a
+    callback would show the media server's SYN-ACK or RST: judged by ndmp."""
+    code, out = _analyze(capsys, _one_side(V4, tmp_path / "o.pcap", "10.77.0.1"))
+    assert code in (0, 5), out
+    assert "step_out_of_order" not in out, out
+    assert "profile_inferred" in out, out
+
+
+@pytest.mark.parametrize("case", ["agent-connects-data", "callback-blocked"])
+def test_backup_exec_cut_never_plain(capsys: Capsys, tmp_path: Path, case: str) -> None:
+    """A Backup Exec job (lab case, its profile line removed: the default judges it) cut
+    early or kept to the media server's side keeps the default profile: its callback
+    (or its vendor message) is a sign of Backup Exec the cut does not remove."""
+    toml = tmp_path / f"{case}.toml"
+    toml.write_text("".join(line for line in (CAPTURES / "lab" / f"{case}.toml")
+                            .read_text().splitlines(keepends=True)
+                            if not line.startswith("profile")))
+    pcap = CAPTURES / "lab" / f"{case}.pcap"
+    cuts = [_editcap(pcap, tmp_path / f"c{last}.pcap", last) for last in (15, 25, 60)]
+    cuts.append(_one_side(pcap, tmp_path / "m.pcap", "10.77.0.1"))
+    for cut in cuts:
+        _code, out = _analyze(capsys, cut, "--config", str(toml))
+        assert "profile_inferred" not in out, (cut.name, out)
+        assert "profile backup-exec-9" in out, (cut.name, out)
