@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from scapy.all import ICMP, IP, TCP, Ether, wrpcap
+from scapy_files import read_packets, write_packets
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
@@ -83,3 +84,37 @@ def test_each_syn_drawing_one_stays_the_routings_alone(tmp_path: Path) -> None:
     assert finding.fix.startswith(f"The fix is the routing between {MEDIA} and {AGENT}, "
                                   "not a firewall rule")
     assert "Allow TCP" not in finding.fix.split("`flowcheck firewall`")[0]
+
+
+def test_traceroute_probes_beside_a_good_job_are_no_failed_sessions(tmp_path: Path) -> None:
+    """traceroute -T -p 10000 from the media server (a new source port and IP ID per
+    probe, TTL 1 to 3, three probes each, each drawing a time exceeded from that hop's
+    router) in the capture of a good ndmjob backup: the probes read as nine failed
+    sessions, "its TTL ran out ..., a routing loop" (before review 54h: a firewall
+    drop). Now step 1 says what they were and the capture passes; the job's reading
+    stays the same."""
+    job = read_packets(CONFIG.parent / "v3-backup.pcap")
+    start = float(job[0].time) - 1
+    probes = []
+    for n in range(9):
+        ttl = n // 3 + 1
+        syn = IP(src=MEDIA, dst=AGENT, ttl=ttl, id=100 + n) / \
+            TCP(sport=5081 + n, dport=10000, flags="S", seq=777 + n)
+        out = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / syn
+        quoted = syn.copy()
+        quoted[IP].ttl = 1
+        back = Ether(src="02:00:00:00:00:02", dst="02:00:00:00:00:01") / \
+            IP(src=f"10.77.{ttl}.254", dst=MEDIA, ttl=64 - ttl) / ICMP(type=11) / quoted
+        out.time, back.time = start + 0.05 * n, start + 0.05 * n + 0.0005 * ttl
+        probes += [out, back]
+    path = tmp_path / "traceroute.pcap"
+    write_packets(path, sorted([*job, *probes], key=lambda packet: float(packet.time)))
+    config = build_config(load_file(CONFIG))
+    analysis = analyze(read_traffic([str(path)], config), config)
+    assert [f.code for f in analysis.findings] == []
+    assert [s.steps[0].status for s in analysis.sessions] == ["ok"] * 10
+    assert [s.steps[1].status for s in analysis.sessions] == ["not_applicable"] * 9 + ["ok"]
+    first, fourth = analysis.sessions[0].steps[0], analysis.sessions[3].steps[0]
+    assert fourth.detail.startswith("a traceroute probe (traceroute -T, tcptraceroute), not "
+                                    "a job: its SYN carried TTL 2 as captured")
+    assert "10.77.1.254's ICMP time exceeded (frame 2)" in first.detail

@@ -74,7 +74,7 @@ from flowcheck.verify.refusals import (
 )
 from flowcheck.verify.silent_host import report_silent, silent_attempts
 from flowcheck.verify.tied_failures import check_tied_callbacks, check_tied_data
-from flowcheck.verify.ttl_exceeded import ttl_exceeded, ttl_exceeded_fix
+from flowcheck.verify.ttl_exceeded import traceroute_probe, ttl_exceeded, ttl_exceeded_fix
 from flowcheck.verify.unresent import lone_syn
 from flowcheck.verify.unseen_syns import refusal_notes
 from flowcheck.verify.way_back import answer_uncaptured
@@ -134,6 +134,8 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
         note_unseen(ctx, session, conn, "control connection")
     target = endpoint(conn.resp_h, conn.resp_p)
     rule = allow_rule(ctx, conn, session)
+    if outcome == "unanswered" and traceroute_probe(conn):
+        outcome = "probe"  # a traceroute's, no job: step 1 says what it was (review 54i)
     # A host that never sent a packet while the capture holds the way back: said once,
     # counted, the later attempts naming the first (trial 23 D6).
     silent = silent_attempts(ctx, conn) if outcome == "unanswered" else []

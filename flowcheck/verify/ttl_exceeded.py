@@ -95,3 +95,29 @@ def _routing(conn: Connection) -> str:
             f"{conn.resp_h}; two routers that each route it via the other are a loop); "
             f"traceroute -n -T -p {conn.resp_p} {conn.resp_h} from {conn.orig_h} shows the "
             "hops, repeating in a loop")
+
+
+# The highest TTL a traceroute gives its probes (traceroute's and tcptraceroute's default
+# maximum of hops, -m 30). A host's own SYN leaves with 64, 128 or 255 and crosses fewer
+# routers than 34 (flowcheck.model.traffic.INITIAL_TTLS).
+PROBE_TTL = 30
+
+
+def traceroute_probe(conn: Connection) -> bool:
+    """Is `conn` a traceroute's probe (traceroute -T, tcptraceroute, mtr --tcp to the
+    NDMP port), not a job's connection? Its SYNs carried a TTL of at most PROBE_TTL as
+    captured (Connection.orig_ttl: its first packet's), each drew a time exceeded, and
+    nothing answered them: the router's message is the answer the probe asked for, the
+    hop it names (review 54i: probes beside a good job read as failed sessions in a
+    routing loop)."""
+    return (ttl_exceeded_every(conn) and conn.orig_ttl is not None
+            and conn.orig_ttl <= PROBE_TTL and not conn.synack_seen and not conn.resp_rst)
+
+
+def traceroute_words(conn: Connection) -> str:
+    """Step 1's detail for a traceroute probe (traceroute_probe)."""
+    return (f"a traceroute probe (traceroute -T, tcptraceroute), not a job: its SYN carried "
+            f"TTL {conn.orig_ttl} as captured (a probe's TTL, 1 to {PROBE_TTL}; a host's "
+            f"own SYN leaves with 64, 128 or 255), and {conn.ttl_exceeded_sender}'s ICMP "
+            f"time exceeded ({_frames(conn)}) is the answer such a probe asks for: the hop "
+            "it names, no fault of the path")
