@@ -383,7 +383,7 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
             words += limit_words(ctx, first, passed)
             fix = with_lead(limit_fix(first), fix)
         if ttl_exceeded(first):  # the routing, not a firewall (review 54h)
-            fix = ttl_exceeded_fix(first)
+            fix = ttl_exceeded_fix(first, fix)
         ctx.add("data_unanswered",
                 f"The data connection from {first.orig_h} to {target} "
                 + (_LONE_HEADS[lone.kind] if lone else

@@ -74,7 +74,7 @@ from flowcheck.verify.refusals import (
 )
 from flowcheck.verify.silent_host import report_silent, silent_attempts
 from flowcheck.verify.tied_failures import check_tied_callbacks, check_tied_data
-from flowcheck.verify.ttl_exceeded import ttl_exceeded, ttl_exceeded_fix
+from flowcheck.verify.ttl_exceeded import traceroute_probe, ttl_exceeded, ttl_exceeded_fix
 from flowcheck.verify.unresent import lone_syn
 from flowcheck.verify.unseen_syns import refusal_notes
 from flowcheck.verify.way_back import answer_uncaptured
@@ -117,6 +117,12 @@ def _arrived_or_elsewhere(ctx: Context, conn: Connection) -> str:
     return f" A capture on {conn.resp_h}, or of both directions, shows which way is lost."
 
 
+def _routing_or(conn: Connection, fix: str) -> str:
+    """`fix`, or the routing's fix where an ICMP time exceeded quoted the connection's
+    SYNs (verify.ttl_exceeded: with `fix` too where only some did, review 54i)."""
+    return ttl_exceeded_fix(conn, fix) if ttl_exceeded(conn) else fix
+
+
 def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
     fallback = fallback_of(ctx, conn)
     if fallback is not None and fallback.conn is not conn:
@@ -128,6 +134,8 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
         note_unseen(ctx, session, conn, "control connection")
     target = endpoint(conn.resp_h, conn.resp_p)
     rule = allow_rule(ctx, conn, session)
+    if outcome == "unanswered" and traceroute_probe(conn):
+        outcome = "probe"  # a traceroute's, no job: step 1 says what it was (review 54i)
     # A host that never sent a packet while the capture holds the way back: said once,
     # counted, the later attempts naming the first (trial 23 D6).
     silent = silent_attempts(ctx, conn) if outcome == "unanswered" else []
@@ -146,17 +154,18 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
         # the rule for each.
         unseen_way_back = answer_uncaptured(ctx, conn) and not reached_second_point(ctx, conn)
         either = retried(conn)
+        own = own_firewall_fix(ctx, conn) if either and not unseen_way_back else ""
+        allow = allow_rule(ctx, conn, session, answer=either, between=either)
         ctx.add("control_unanswered",
                 f"The media server {conn.orig_h} sent {syns} SYN{'s' if syns != 1 else ''} "
                 f"to the agent's NDMP port {target} and "
                 f"{no_answer_words(conn, unseen=(conn.resp_h, conn.orig_h) in ctx.missing)}: "
                 f"{silence(ctx, conn, both_ways=True)}.",
-                ttl_exceeded_fix(conn) if ttl_exceeded(conn) else
-                f"{own_firewall_fix(ctx, conn) if either and not unseen_way_back else ''}"
-                f"{capitalised(allow_rule(ctx, conn, session, answer=either, between=either))}"
-                f"; check that {_ndmp_service(ctx)} runs on {conn.resp_h}."
-                + (_arrived_or_elsewhere(ctx, conn) if unseen_way_back
-                   else lost_where(ctx, conn) if either else ""),
+                _routing_or(conn, f"{own}"
+                            f"{capitalised(allow)}"
+                            f"; check that {_ndmp_service(ctx)} runs on {conn.resp_h}."
+                            + (_arrived_or_elsewhere(ctx, conn) if unseen_way_back
+                               else lost_where(ctx, conn) if either else "")),
                 session=session, conn=conn, cause="control")
     elif outcome == "refused" and own_stack_refused(conn):
         # The media server's own ICMP to itself: its ARP or neighbour discovery (trial 28 D7).
@@ -255,11 +264,10 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
                                f"2) and {no_answer_words(conn, unseen=unseen)}: "
                                f"{silence(ctx, conn, both_ways=True)}.")
                    + (outside[0] if outside and not elsewhere else ""))
-        fix = ttl_exceeded_fix(conn) if ttl_exceeded(conn) else \
-            elsewhere[1] if elsewhere else between or \
-            (own_firewall_fix(ctx, conn) if either else "") \
-            + (f"{outside[1]}{rule}." if outside else lone[1] if lone
-               else f"{capitalised(rule)}.") + where
+        fix = _routing_or(conn, elsewhere[1] if elsewhere else between or
+                          (own_firewall_fix(ctx, conn) if either else "")
+                          + (f"{outside[1]}{rule}." if outside else lone[1] if lone
+                             else f"{capitalised(rule)}.") + where)
         # An earlier callback through the same way passed: a limit (trial 43).
         if not elsewhere and (passed := passed_before(ctx, conn)) is not None:
             message += limit_words(ctx, conn, passed)

@@ -74,6 +74,7 @@ from flowcheck.verify.short_callbacks import ambiguous_step, short_only
 from flowcheck.verify.stale import given_up_where, given_up_words, report_given_up
 from flowcheck.verify.step_base import make_step, ports_in_range, report_missing
 from flowcheck.verify.stream_evidence import stream_hidden
+from flowcheck.verify.ttl_exceeded import traceroute_probe, traceroute_words
 from flowcheck.verify.unresent import failed_opening_words
 from flowcheck.verify.went_on import went_on_words
 
@@ -125,6 +126,8 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
                          detail="a half-open port check (step 1), not a job")
     if spec.kind != "control" and connect_check(ctx, session):
         return make_step(spec, "not_applicable", detail="a port check (step 1), not a job")
+    if spec.kind != "control" and outcome == "unanswered" and traceroute_probe(control):
+        return make_step(spec, "not_applicable", detail="a traceroute probe (step 1), not a job")
     if spec.kind != "control" and not is_open(outcome):
         return make_step(spec, "not_applicable", detail="the control connection never opened")
     ended = job_ended(ctx, session) if spec.kind != "control" else None
@@ -240,6 +243,10 @@ def _control(ctx: Context, session: Session, spec: StepSpec, conn: Connection) -
     if half_open_check(ctx, conn):
         return make_step(spec, "ok", [conn.uid], [*opening_frames(conn), *conn.rst_frames[:1]],
                          half_open_words(conn))
+    if outcome == "unanswered" and traceroute_probe(conn):
+        return make_step(spec, "ok", [conn.uid],
+                         [*opening_frames(conn), *conn.ttl_exceeded_frames],
+                         traceroute_words(conn))
     return make_step(spec, "failed", [conn.uid], opening_frames(conn),
                      failed_opening_words(ctx, conn))
 

@@ -20,6 +20,25 @@ def ttl_exceeded(conn: Connection) -> bool:
     return bool(conn.ttl_exceeded_frames)
 
 
+def _drawing(conn: Connection) -> int:
+    """How many of `conn`'s captured SYNs drew a time exceeded: those a time exceeded
+    frame follows before the next SYN (or at the end). A count of the messages would take
+    two for one SYN (a copy captured twice, a SYN looping past two routers' checks) for
+    each SYN drawing one (review 54i)."""
+    syns = sorted(conn.syn_frames)
+    ends = [*syns[1:], None]
+    return sum(any(syn < frame and (end is None or frame < end)
+                   for frame in conn.ttl_exceeded_frames)
+               for syn, end in zip(syns, ends, strict=True))
+
+
+def ttl_exceeded_every(conn: Connection) -> bool:
+    """Did each captured SYN of `conn` draw a time exceeded? Only then are the SYNs'
+    silence and the fix the routing's alone: a route that changed (a flap) lets the later
+    SYNs through to whatever drops them (review 54i)."""
+    return ttl_exceeded(conn) and _drawing(conn) >= len(conn.syn_frames)
+
+
 def _frames(conn: Connection) -> str:
     """The time exceeded messages' frames as the findings cite them ("frame 66",
     "frames 66, 131")."""
@@ -35,21 +54,70 @@ def ttl_exceeded_tail(conn: Connection) -> str:
 
 def ttl_exceeded_words(conn: Connection) -> str:
     """What the time exceeded messages show (the reading of an unanswered opening)."""
-    count = len(conn.ttl_exceeded_frames)
-    every = count >= len(conn.syn_frames)
-    each = ("each SYN drew" if every else
-            "a SYN drew" if count == 1 else f"{count} of its SYNs drew")
-    return (f"{each} an ICMP time exceeded from {conn.ttl_exceeded_sender} "
-            f"({_frames(conn)}): its TTL ran out on the way to {conn.resp_h}, a routing "
-            f"loop or a path longer than the TTL; {'the' if every else 'those'} SYNs "
-            f"never reached {conn.resp_h}, and no firewall dropped them")
+    if ttl_exceeded_every(conn):
+        return (f"each SYN drew an ICMP time exceeded from {conn.ttl_exceeded_sender} "
+                f"({_frames(conn)}): its TTL ran out on the way to {conn.resp_h}, a "
+                f"routing loop or a path longer than the TTL; the SYNs never reached "
+                f"{conn.resp_h}, and no firewall dropped them")
+    drew, syns = _drawing(conn), len(conn.syn_frames)
+    return (f"{drew} of its {syns} SYNs drew an ICMP time exceeded from "
+            f"{conn.ttl_exceeded_sender} ({_frames(conn)}): {'its' if drew == 1 else 'their'}"
+            f" TTL ran out on the way to {conn.resp_h}, a routing loop or a path longer "
+            f"than the TTL, so {'it' if drew == 1 else 'those'} never reached "
+            f"{conn.resp_h}; {_others(syns - drew)}")
 
 
-def ttl_exceeded_fix(conn: Connection) -> str:
-    """The fix of such an opening: the routing between the hosts, from that router."""
+def _others(count: int) -> str:
+    """What the SYNs that drew no time exceeded show: nothing of their fate."""
+    if count == 1:
+        return ("the other one drew none (the route may have changed), and what became "
+                "of it the capture does not show")
+    return (f"the other {count} drew none (the route may have changed), and what became "
+            "of them the capture does not show")
+
+
+def ttl_exceeded_fix(conn: Connection, other: str) -> str:
+    """The fix of such an opening: the routing between the hosts, from that router; when
+    only some SYNs drew a time exceeded, that and `other` (the fix of an unanswered
+    opening without one, whose words `other` are: the later SYNs' silence is unexplained)."""
+    if not ttl_exceeded_every(conn):
+        return (f"Check the routing between {conn.orig_h} and {conn.resp_h} "
+                f"({_routing(conn)}); the later SYNs drew no time exceeded, so also: "
+                f"{other}")
     return (f"The fix is the routing between {conn.orig_h} and {conn.resp_h}, not a "
-            f"firewall rule: check the route to {conn.resp_h} on "
+            f"firewall rule: {_routing(conn)}.")
+
+
+def _routing(conn: Connection) -> str:
+    """How to check the routing toward a connection's responder."""
+    return (f"check the route to {conn.resp_h} on "
             f"{conn.ttl_exceeded_sender} and the routers before and after it (ip route get "
             f"{conn.resp_h}; two routers that each route it via the other are a loop); "
             f"traceroute -n -T -p {conn.resp_p} {conn.resp_h} from {conn.orig_h} shows the "
-            "hops, repeating in a loop.")
+            "hops, repeating in a loop")
+
+
+# The highest TTL a traceroute gives its probes (traceroute's and tcptraceroute's default
+# maximum of hops, -m 30). A host's own SYN leaves with 64, 128 or 255 and crosses fewer
+# routers than 34 (flowcheck.model.traffic.INITIAL_TTLS).
+PROBE_TTL = 30
+
+
+def traceroute_probe(conn: Connection) -> bool:
+    """Is `conn` a traceroute's probe (traceroute -T, tcptraceroute, mtr --tcp to the
+    NDMP port), not a job's connection? Its SYNs carried a TTL of at most PROBE_TTL as
+    captured (Connection.orig_ttl: its first packet's), each drew a time exceeded, and
+    nothing answered them: the router's message is the answer the probe asked for, the
+    hop it names (review 54i: probes beside a good job read as failed sessions in a
+    routing loop)."""
+    return (ttl_exceeded_every(conn) and conn.orig_ttl is not None
+            and conn.orig_ttl <= PROBE_TTL and not conn.synack_seen and not conn.resp_rst)
+
+
+def traceroute_words(conn: Connection) -> str:
+    """Step 1's detail for a traceroute probe (traceroute_probe)."""
+    return (f"a traceroute probe (traceroute -T, tcptraceroute), not a job: its SYN carried "
+            f"TTL {conn.orig_ttl} as captured (a probe's TTL, 1 to {PROBE_TTL}; a host's "
+            f"own SYN leaves with 64, 128 or 255), and {conn.ttl_exceeded_sender}'s ICMP "
+            f"time exceeded ({_frames(conn)}) is the answer such a probe asks for: the hop "
+            "it names, no fault of the path")
