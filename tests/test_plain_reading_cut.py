@@ -82,3 +82,29 @@ def test_backup_exec_cut_never_plain(capsys: Capsys, tmp_path: Path, case: str) 
         _code, out = _analyze(capsys, cut, "--config", str(toml))
         assert "profile_inferred" not in out, (cut.name, out)
         assert "profile backup-exec-9" in out, (cut.name, out)
+
+
+def test_backup_exec_ring_gap_never_plain(capsys: Capsys, tmp_path: Path) -> None:
+    """review54j: lab/agent-connects-data (Backup Exec, the agent connecting to the mover:
+    step_out_of_order; profile line removed) as an editcap -c style ring whose middle
+    file (frames 15-19: the vendor message each way and the callback's handshake) is
+    gone. The callback's later packets then open after DATA_CONNECT, as plain NDMP's data
+    connection would, and no vendor message is left: only the control stream's hole
+    before the announcement, whose messages the sequence numbers do not name
+    (plain_reading._sign_hidden), keeps backup-exec-9 (without that check: PASS by ndmp,
+    profile_inferred)."""
+    case = "agent-connects-data"
+    toml = tmp_path / f"{case}.toml"
+    toml.write_text("".join(line for line in (CAPTURES / "lab" / f"{case}.toml")
+                            .read_text().splitlines(keepends=True)
+                            if not line.startswith("profile")))
+    pcap = CAPTURES / "lab" / f"{case}.pcap"
+    ring = [tmp_path / "ring_00001_20261126013356.pcap",
+            tmp_path / "ring_00003_20261126013357.pcap"]  # ring_00002 (15-19) missing
+    for part, frames in zip(ring, ("1-14", "20-100000"), strict=True):
+        subprocess.run(["editcap", "-r", str(pcap), str(part), frames], check=True,
+                       capture_output=True)
+    code, out = _analyze(capsys, ring[0], str(ring[1]), "--config", str(toml))
+    assert "capture_ring_gap" in out, out
+    assert "profile_inferred" not in out, out
+    assert "profile backup-exec-9" in out and code == 1, out
