@@ -6,7 +6,9 @@ without a changelog entry.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import copy
+import dataclasses
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from flowcheck.model import Finding, Severity
@@ -123,3 +125,21 @@ def verdict(findings: list[Finding], sessions: Iterable[Session] = ()) -> str:
         # verify.control_left_out): nothing of the job's steps was judged.
         return "inconclusive"
     return "pass"
+
+
+def kept_as_now(findings: Iterable[Finding]) -> Callable[[], None]:
+    """A function that puts `findings` back as they are now, every field (lists copied):
+    the pipeline analyzes one traffic twice when it infers the profile
+    (flowcheck.verify.plain_reading), and checks write notes into the traffic's own
+    findings (a decode finding's message: verify.lost_announcement.say_unchecked,
+    steps._note_cut_last_word, cut_announcements), which the second pass must not
+    inherit from the first (finalread54b)."""
+    unique = list({id(f): f for f in findings}.values())
+    names = [f.name for f in dataclasses.fields(Finding)]
+    states = [(f, [(name, copy.copy(getattr(f, name))) for name in names]) for f in unique]
+
+    def restore() -> None:
+        for finding, values in states:
+            for name, value in values:
+                setattr(finding, name, copy.copy(value))
+    return restore

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from flowcheck.config import Config
 from flowcheck.errors import InputError
 from flowcheck.fields_dataclass import fields_dataclass
-from flowcheck.findings import verdict
+from flowcheck.findings import kept_as_now, verdict
 from flowcheck.model import (
     ArpLog,
     CaptureInfo,
@@ -274,11 +274,14 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     )
 
     profile = load_profile(config.profile)
+    restore = kept_as_now([*traffic.findings, *(f for s in traffic.streams for f in (
+        *s.findings, s.snap_finding) if f is not None)])
     analysis = analyze_with_profile(traffic, config, profile)
     shown = plain_announcements(analysis.sessions, analysis.findings, traffic.connections,
                                 traffic.streams, config, profile)
     if not shown:
         return analysis
+    restore()  # the traffic's findings as read: no note of the default profile's pass
     plain = replace(config, profile=PLAIN_PROFILE)  # `explicit` still without "profile"
     analysis = analyze_with_profile(traffic, plain, load_profile(PLAIN_PROFILE))
     analysis.findings.append(profile_inferred(shown, profile, traffic.streams))

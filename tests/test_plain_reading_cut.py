@@ -18,8 +18,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from stored import case_config
 
 from flowcheck.cli.main import run
+from flowcheck.config import build_config
+from flowcheck.config_file import load_file
+from flowcheck.pipeline import analyze, read_traffic
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 V4 = CAPTURES / "ndmjob" / "v4-backup.pcap"
@@ -108,3 +112,27 @@ def test_backup_exec_ring_gap_never_plain(capsys: Capsys, tmp_path: Path) -> Non
     assert "capture_ring_gap" in out, out
     assert "profile_inferred" not in out, out
     assert "profile backup-exec-9" in out and code == 1, out
+
+
+def test_an_inferred_reading_equals_the_ndmp_profiles() -> None:
+    """Every stored plain NDMP capture (captures/ndmjob*) its profile line removed and read
+    as plain NDMP (profile_inferred) gives the very findings `--profile ndmp` gives, less
+    that one: analyze runs the default profile first on the same traffic, and checks
+    write notes into the traffic's own findings (findings.kept_as_now; finalread54b)."""
+    inferred = 0
+    for capture in sorted(CAPTURES.glob("ndmjob*/*.pcap*")):
+        name = capture.name.removesuffix(".gz").rsplit(".", 1)[0]
+        path = case_config(capture.parent, name)
+        values = {key: value for key, value in (load_file(path) if path.is_file() else {})
+                  .items() if key != "profile"}
+        default = build_config(values)
+        analysis = analyze(read_traffic([str(capture)], default), default)
+        if not any(f.code == "profile_inferred" for f in analysis.findings):
+            continue
+        inferred += 1
+        plain = build_config({**values, "profile": "ndmp"})
+        expected = analyze(read_traffic([str(capture)], plain), plain)
+        found = [f.as_dict() for f in analysis.findings if f.code != "profile_inferred"]
+        assert found == [f.as_dict() for f in expected.findings], capture
+        assert analysis.verdict == expected.verdict, capture
+    assert inferred >= 20  # the plain NDMP cases of captures/ndmjob*, read as such
