@@ -86,14 +86,15 @@ def test_decoder_stops_at_tls_after_a_record() -> None:
 
 
 def _clean_job_read(analysis: Analysis, auth_reply: int = 10, client_hello: int = 11,
-                    server_hello: int = 12) -> None:
+                    server_hello: int = 12, sniffer: frozenset[str] = frozenset()) -> None:
     """What tls-clean reads: one finding naming the TLS (from the ClientHello's frame,
     after the CONNECT_CLIENT_AUTH reply's; the stored capture's frames by default), the
     three data connections the session's, steps 4-5 ok on their TCP outcome, the
-    announcement step unknown: inconclusive."""
+    announcement step unknown: inconclusive. sniffer: codes of the sniffer's own doing
+    that a live run may add, left out."""
     assert analysis.verdict == "inconclusive"
-    assert [f.code for f in analysis.findings] == ["ndmp_undecodable"]
-    told = analysis.findings[0]
+    [told] = [f for f in analysis.findings if f.code not in sniffer]
+    assert told.code == "ndmp_undecodable"
     assert told.message.startswith(
         f"The control connection carries TLS from frame {client_hello}: the media "
         f"server's bytes after the CONNECT_CLIENT_AUTH reply (frame {auth_reply}) are TLS "
@@ -130,8 +131,11 @@ def test_the_lab_job_in_tls_reads_the_same_and_tshark_sees_the_handshake(
     ClientHello and the ServerHello in, and reads the run as the stored capture."""
     capture = tmp_path / "tls-clean.pcap"
     capture_scenario("tls-clean", capture)
+    # A loaded run's tcpdump -i any may write a few packets out of time order (one full
+    # suite run did): the sniffer's doing, an info finding, not the job's reading.
     _clean_job_read(_analyze(capture), ndmp_reply_frame(capture, CONNECT_CLIENT_AUTH),
-                    *hello_frames(capture))
+                    *hello_frames(capture),
+                    sniffer=frozenset({"capture_written_out_of_order"}))
 
 
 def test_the_frames_named_follow_the_capture_not_the_stored_run(tmp_path: Path) -> None:
