@@ -14,10 +14,7 @@ and "at a TTL one lower".
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import NamedTuple
-
-from flowcheck.model import Connection
 
 
 class CopyFamily(NamedTuple):
@@ -40,19 +37,10 @@ IPV6 = CopyFamily(
     bare="a SYN-ACK, RST or bare ACK (IPv6 has no IP ID)")
 
 
-def copy_family(connections: Iterable[Connection], *, ipv6_copies: bool = False) -> CopyFamily:
-    """IPV6 when every connection of the capture runs over IPv6 (at least one), or when
-    every copy is IPv6 (`ipv6_copies`: connections.copies.CaptureCopies counts the IPv4
-    ones; a dual-stack capture whose IPv4 connections were captured at one point only),
-    else IPV4 (a capture of both families' copies, or of none)."""
-    return IPV6 if ipv6_copies or ipv6_only(connections) else IPV4
-
-
-def ipv6_only(connections: Iterable[Connection]) -> bool:
-    """Whether every connection of the capture runs over IPv6 (at least one)."""
-    seen = False
-    for conn in connections:
-        if ":" not in conn.orig_h:
-            return False
-        seen = True
-    return seen
+def copy_family(ipv4_copies: int) -> CopyFamily:
+    """IPV6 when no copy is IPv4 (`ipv4_copies`: connections.copies.CaptureCopies counts
+    them among the copies, TCP packets and ICMP errors alike), else IPV4. Asked only of
+    a capture with copies, where this is also "every connection runs over IPv6" for a
+    capture of IPv6 alone (an IPv4 copy is a packet of an IPv4 connection), and names a
+    dual-stack capture whose IPv4 connections were captured at one point only."""
+    return IPV4 if ipv4_copies else IPV6

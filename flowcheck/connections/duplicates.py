@@ -65,15 +65,16 @@ def copies_finding(tracker: ConnectionTracker, captures: list[CaptureInfo] | Non
     copies). captures: the set's files (their paths name the capture points); shifts:
     seconds added to a file's times, by its place in captures (TrackResult.shifts);
     connections: the tracker's (their copies' share of the payload tells the network's
-    copies from a capture point's: `scattered_share`; and their IP version the words':
-    copy_family, "hop limit" and no IP ID for a capture of IPv6 alone)."""
+    copies from a capture point's: `scattered_share`). The words' IP version is the
+    copies' (copy_family: "hop limit" and no IP ID when no copy is IPv4)."""
     copies = tracker.copies
-    if not copies.count:  # before copy_family, which may read every record (made when read)
+    if not copies.count:
         return None
     # A capture of IPv6 alone, or of both versions whose every copy is IPv6 (lab matrix
     # seed 123 run 10: dual-stack, the IPv6 control connection captured at two points,
-    # the IPv4 callback at one, read "same IP ID" and "at a TTL one lower").
-    family = copy_family(connections or [], ipv6_copies=not copies.ipv4)
+    # the IPv4 callback at one, read "same IP ID" and "at a TTL one lower"), from the
+    # copies' own count: no record is read for it (records are made when read).
+    family = copy_family(copies.ipv4)
     finding = _copies_finding(tracker, captures, shifts, connections or [], family)
     return dataclasses.replace(finding, ts=copies.first_ts)
 
