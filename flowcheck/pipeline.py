@@ -269,11 +269,14 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     from flowcheck.profiles import load_profile
     from flowcheck.verify.plain_reading import (
         PLAIN_PROFILE,
+        may_infer,
         plain_announcements,
         profile_inferred,
     )
 
     profile = load_profile(config.profile)
+    if not may_infer(config, profile):  # a profile given: one pass, nothing kept
+        return analyze_with_profile(traffic, config, profile)
     restore = kept_as_now([*traffic.findings, *(f for s in traffic.streams for f in (
         *s.findings, s.snap_finding) if f is not None)])
     analysis = analyze_with_profile(traffic, config, profile)

@@ -47,6 +47,14 @@ PLAIN_PROFILE = "ndmp"
 _NO_SIGN = ("missing", "not_applicable")
 
 
+def may_infer(config: Config, profile: Profile) -> bool:
+    """Whether a capture analyzed with `config` may be read as plain NDMP at all: no
+    profile given (the default in force), and the default's shape (a callback
+    connection, the media server connecting)."""
+    return ("profile" not in config.explicit and config.profile == Config().profile
+            and profile.callback == "connection" and profile.connector == "media_server")
+
+
 def plain_announcements(sessions: Sequence[Session], findings: Sequence[Finding],
                         connections: Sequence[Connection], streams: Sequence[NdmpStream],
                         config: Config, profile: Profile) -> list[Announcement]:
@@ -55,8 +63,7 @@ def plain_announcements(sessions: Sequence[Session], findings: Sequence[Finding]
     profile was given, is not the default's shape (a callback connection, the media
     server connecting), the capture shows a Backup Exec sign or a control stream's hole
     may hide one (`streams`: the control streams, by uid)."""
-    if "profile" in config.explicit or config.profile != Config().profile \
-            or profile.callback != "connection" or profile.connector != "media_server":
+    if not may_infer(config, profile):
         return []
     judged = [s for s in sessions if not s.side]
     if not judged or any(f.code == "ndmp_vendor_message" for f in findings):
