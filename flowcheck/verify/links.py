@@ -46,6 +46,7 @@ from flowcheck.verify.opening import (
     capitalised,
     handshake_incomplete,
     lost_where,
+    one_way_where,
     own_firewall_fix,
     retried,
     silence,
@@ -114,7 +115,7 @@ def _arrived_or_elsewhere(ctx: Context, conn: Connection) -> str:
         return " " + arrived_words(conn.orig_h, conn.resp_h, ttl)
     if arrived_silent(ctx, conn):  # the responder's own capture merged in (verify.arrival)
         return " " + silent_fix(conn)
-    return f" A capture on {conn.resp_h}, or of both directions, shows which way is lost."
+    return one_way_where(conn)  # as data_unanswered's (opening.lost_where)
 
 
 def _routing_or(conn: Connection, fix: str) -> str:
