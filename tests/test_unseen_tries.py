@@ -1,5 +1,6 @@
 """A lone SYN that may itself be a resend, its connect's earlier tries cut from the capture
-(flowcheck.verify.unseen_tries): new user trial 56.
+(flowcheck.verify.unseen_tries), and another job's connection read as a limit's evidence
+(flowcheck.verify.limit_words): new user trial 56.
 
 The cuts are made at test time with editcap from stored lab cases, as a sniffer that
 lost those frames would have left them: data-port-dropped less frames 22-25 (the data
@@ -101,3 +102,31 @@ def test_a_first_syn_right_after_its_listen_keeps_its_reading(tmp_path: Path) ->
     message = _words(_one(analysis, "data_unanswered").message)
     assert "its one SYN (frame 22)" in message and "most likely rejected" in message
     assert "resend whose earlier tries" not in message
+
+
+def test_another_jobs_connection_is_no_sign_of_a_limit_alone(tmp_path: Path) -> None:
+    """clean-3-resources and data-port-dropped read together (two runs, one with a drop
+    rule): C5 of the first job reached 6003 10 s before the second's SYNs to 6001. It read
+    "more likely a limit on new connections"; a rule changed between the jobs reads as
+    well, and the fix looks for it."""
+    (tmp_path / "none.toml").write_text("")
+    analysis = stored_analysis(LAB / "clean-3-resources.pcap", LAB / "data-port-dropped.pcap",
+                               config_path=tmp_path / "none.toml",
+                               media_range="5001-5100", agent_range="6001-6100")
+    error = _one(analysis, "data_unanswered")
+    message, fix = _words(error.message), _words(error.fix)
+    assert ("Yet C5, from 10.77.0.1 to 10.77.0.2 port 6003, opened 10 s before through the "
+            "same path, in an earlier job (session S1; this is S2)") in message
+    assert "or a rule changed between the two jobs" in message
+    assert "more likely" not in message
+    assert "and for a rule added or changed since session S1's job" in fix
+
+
+def test_a_job_running_alongside_keeps_the_limit_reading() -> None:
+    """trial41-paths/concurrent-jobs-one-blocked: five jobs started within 50 ms, C9 of
+    S4 opened 1.97 ms before S5's blocked one; S4 still ran, so no rule changed "between"
+    them: the words stay those of one job (flowcheck.verify.limit_words.other_job)."""
+    capture = LAB.parent / "trial41-paths" / "concurrent-jobs-one-blocked.pcap.gz"
+    message = _words(_one(stored_analysis(capture), "data_unanswered").message)
+    assert "Yet C9, from 10.77.0.2 to 10.77.0.1 port 5068, opened 1.97 ms before" in message
+    assert "earlier job" not in message and "more likely a limit" in message
