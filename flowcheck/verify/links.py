@@ -272,7 +272,7 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
         # An earlier callback through the same way passed: a limit (trial 43).
         if not elsewhere and (passed := passed_before(ctx, conn)) is not None:
             message += limit_words(ctx, conn, passed)
-            fix = with_lead(limit_fix(conn), fix)
+            fix = with_lead(limit_fix(ctx, conn, passed), fix)
         ctx.add("callback_unanswered", message, fix, session=session, conn=conn,
                 cause="callback")
     elif outcome == "refused":
@@ -285,7 +285,7 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
                 f"The agent's callback to the job engine was refused: {refusal_causes(ctx, conn)}."
                 f"{outside[0] if outside else ''}{refusal_notes(ctx, [conn])}"
                 f"{limit_words(ctx, conn, passed) if passed is not None else ''}",
-                with_lead(limit_fix(conn), fix) if passed is not None else fix,
+                with_lead(limit_fix(ctx, conn, passed), fix) if passed is not None else fix,
                 session=session, conn=conn, cause="callback")
     elif outcome == "handshake_incomplete":
         handshake_incomplete(ctx, session, conn, "callback", "callback")
