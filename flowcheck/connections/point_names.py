@@ -29,6 +29,12 @@ class PointNames:
     def name(self, index: int) -> str:
         return self.captures[index].path if index < len(self.captures) else f"file {index + 1}"
 
+    def moved(self, entry: Offset) -> float:
+        """Seconds flowcheck moved the pair's second file's times against its first's
+        (TrackResult.shifts): its copies' time differences less this are the files' own."""
+        low, high = entry.sources
+        return self.shifts.get(high, 0.0) - self.shifts.get(low, 0.0)
+
     def pair(self, entry: Offset, family: CopyFamily) -> str:
         """What one pair of capture points' copies show (family: the words' IP version)."""
         low, high = entry.sources
@@ -48,8 +54,8 @@ class PointNames:
                     "at its first copy, and the file's times are each point's own (give the "
                     "two captures as separate files to have them read on one clock)")
         file_low, file_high = entry.sources
-        moved = self.shifts.get(file_high, 0.0) - self.shifts.get(file_low, 0.0)
-        if same_capture(entry):
+        moved = self.moved(entry)
+        if same_capture(entry, moved):
             return self._same_capture(entry, (entry.step or 0.0) - moved)
         offset = (entry.offset or 0.0) - moved  # as the files' own clocks read
         text = (f"{second} holds {entry.copies:,} copies of packets of {first}: two capture "
