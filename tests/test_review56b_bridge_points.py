@@ -25,6 +25,7 @@ from flowcheck.pipeline import Analysis, analyze, read_traffic
 DATA = Path(__file__).resolve().parent / "data" / "review56b"
 EXACT = ("bridge-port-a-acks.pcap", "bridge-port-b-acks.pcap")  # 11 copies, each 3 us
 JITTER = ("bridge-port-a-acks-12.pcap", "bridge-port-b-acks-12.pcap")  # 2 or 3 us
+NANO = ("bridge-port-a-acks-nano.pcap", "bridge-port-b-acks-nano.pcap")  # 0.6-1.5 us
 
 
 def duplicates(*paths: Path) -> tuple[str, str]:
@@ -35,7 +36,8 @@ def duplicates(*paths: Path) -> tuple[str, str]:
     return found.message, found.fix
 
 
-@pytest.mark.parametrize("pair", [EXACT, JITTER], ids=["exact-3us", "jitter-2-3us"])
+@pytest.mark.parametrize("pair", [EXACT, JITTER, NANO],
+                         ids=["exact-3us", "jitter-2-3us", "nanosecond-75-copies"])
 @pytest.mark.parametrize("shift", ["", "2.5"], ids=["own-clocks", "editcap-shifted"])
 def test_two_bridge_ports_are_two_points(tmp_path: Path, pair: tuple[str, str],
                                          shift: str) -> None:
@@ -72,3 +74,29 @@ def test_a_microsecond_apart_is_not_one_offset() -> None:
     shifted.count_steady((micro + 2_500_000) / 1e6 - micro / 1e6)
     assert shifted.steady == shifted.copies
     assert same_capture(shifted)
+
+
+def test_only_microsecond_clocks_tell_a_shifted_copy(tmp_path: Path) -> None:
+    """Each file's timestamp unit is read (CaptureInfo.tick: a pcap's magic, a pcapng
+    interface's if_tsresol). A nanosecond file and its `editcap -t` copy cannot be told
+    from two points one bridge apart (test above): read as two points whose clocks
+    differ, as before words56; the same file twice, at the very same times, still is one
+    capture given twice."""
+    nano = DATA / NANO[0]
+    shifted, ng_micro, ng_nano = (tmp_path / name for name in (
+        "shifted.pcap", "micro.pcapng", "nano.pcapng"))
+    for argv in (["editcap", "-t", "2.5", str(nano), str(shifted)],
+                 ["editcap", "-F", "pcapng", str(DATA / EXACT[0]), str(ng_micro)],
+                 ["editcap", "-F", "pcapng", str(nano), str(ng_nano)]):
+        subprocess.run(argv, check=True, capture_output=True)
+    config = build_config()
+    ticks = {Path(info.path).name: info.tick for info in read_traffic(
+        [str(DATA / EXACT[0]), str(nano), str(ng_micro), str(ng_nano)], config).captures}
+    assert ticks == {EXACT[0]: 1e-6, NANO[0]: 1e-9, "micro.pcapng": 1e-6,
+                     "nano.pcapng": 1e-9}
+    said, fix = duplicates(nano, shifted)
+    assert "two capture points' captures of the same traffic" in said, said
+    assert "clock reads +2.500 s" in said, said
+    said, fix = duplicates(nano, ng_nano)
+    assert "the same packets as" in said and "at the very same times" in said, said
+    assert fix == "give each capture once"
