@@ -15,6 +15,7 @@ from flowcheck.errors import InputError
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.findings import kept_as_now, verdict
 from flowcheck.model import (
+    Announcement,
     ArpLog,
     CaptureInfo,
     Connection,
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from flowcheck.sessions.clock_apart import LagProof
     from flowcheck.sessions.file_order import FileOrder
     from flowcheck.sources.clock_epochs import EpochFrames
+    from flowcheck.verify.mixed_reading import Pass
 
 
 @fields_dataclass(slots=True)
@@ -267,10 +269,12 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     flowcheck.verify.plain_reading) is judged by the ndmp profile, a profile_inferred
     finding (info) saying so (new-user trial 54)."""
     from flowcheck.profiles import load_profile
+    from flowcheck.verify.mixed_reading import keep_pass, same_sessions
     from flowcheck.verify.plain_reading import (
         PLAIN_PROFILE,
         may_infer,
         plain_announcements,
+        plain_sessions,
         profile_inferred,
     )
 
@@ -280,14 +284,43 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     restore = kept_as_now([*traffic.findings, *(f for s in traffic.streams for f in (
         *s.findings, s.snap_finding) if f is not None)])
     analysis = analyze_with_profile(traffic, config, profile)
+    plain = plain_sessions(analysis.sessions, analysis.findings, traffic.connections,
+                           traffic.streams, config, profile)
     shown = plain_announcements(analysis.sessions, analysis.findings, traffic.connections,
                                 traffic.streams, config, profile)
-    if not shown:
+    some = {sid: movers for sid, movers in plain.items() if movers}
+    if not shown and not some:
         return analysis
+    first = None if shown else keep_pass(analysis)
     restore()  # the traffic's findings as read: no note of the default profile's pass
-    plain = replace(config, profile=PLAIN_PROFILE)  # `explicit` still without "profile"
-    analysis = analyze_with_profile(traffic, plain, load_profile(PLAIN_PROFILE))
-    analysis.findings.append(profile_inferred(shown, profile, traffic.streams))
+    plain_config = replace(config, profile=PLAIN_PROFILE)  # `explicit` without "profile"
+    plain_analysis = analyze_with_profile(traffic, plain_config, load_profile(PLAIN_PROFILE))
+    if first is None:
+        plain_analysis.findings.append(profile_inferred(shown, profile, traffic.streams))
+        plain_analysis.findings.sort(key=finding_order)
+        return plain_analysis
+    if not same_sessions(first.analysis.sessions, plain_analysis.sessions):
+        restore()  # the passes cannot be put together: the default's reading, made again
+        return analyze_with_profile(traffic, config, profile)
+    return mixed_analysis(first, plain_analysis, some, profile)
+
+
+def mixed_analysis(first: Pass, plain: Analysis, shown: dict[str, list[Announcement]],
+                   default: Profile) -> Analysis:
+    """The analysis of a capture set whose sessions `shown` (ids, each with its
+    mover-listening announcements) read as plain NDMP while others keep the default
+    profile (flowcheck.verify.mixed_reading): each from its own pass (`first`, the
+    default's; `plain`, the ndmp profile's), a profile_inferred finding per plain
+    session (the passes' sessions the same: mixed_reading.same_sessions)."""
+    from flowcheck.verify.mixed_reading import merged, session_inferred
+
+    analysis = merged(first, plain, set(shown))
+    others = [s.id for s in analysis.sessions if s.id not in shown and not s.side]
+    for session in analysis.sessions:
+        if session.id in shown:
+            analysis.findings.append(session_inferred(session, shown[session.id],
+                                                      default.name, others,
+                                                      plain.traffic.streams))
     analysis.findings.sort(key=finding_order)
     return analysis
 
@@ -362,6 +395,8 @@ def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> 
     findings = with_sessions(findings, traffic.connections)
     findings = explain_unknown_steps(findings, sessions, traffic.connections)
     findings.sort(key=finding_order)
+    for session in sessions:
+        session.profile = profile.name
     return Analysis(traffic=traffic, config=config, sessions=sessions, findings=findings,
                     profile=profile)
 

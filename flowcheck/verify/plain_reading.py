@@ -59,39 +59,69 @@ def plain_announcements(sessions: Sequence[Session], findings: Sequence[Finding]
                         connections: Sequence[Connection], streams: Sequence[NdmpStream],
                         config: Config, profile: Profile) -> list[Announcement]:
     """The mover-listening announcements (time order) of a capture that reads as plain
-    NDMP (module docstring) analyzed with the default profile, none given; [] when the
-    profile was given, is not the default's shape (a callback connection, the media
-    server connecting), the capture shows a Backup Exec sign or a control stream's hole
-    may hide one (`streams`: the control streams, by uid)."""
-    if not may_infer(config, profile):
-        return []
+    NDMP (module docstring) analyzed with the default profile, none given: every judged
+    session reads so (plain_sessions); [] otherwise."""
     judged = [s for s in sessions if not s.side]
-    if not judged or any(f.code == "ndmp_vendor_message" for f in findings):
+    if any(f.code == "ndmp_vendor_message" for f in findings):
         return []
+    plain = plain_sessions(sessions, findings, connections, streams, config, profile)
+    if not judged or len(plain) < len(judged):
+        return []
+    return sorted((a for shown in plain.values() for a in shown), key=lambda a: a.frame)
+
+
+def plain_sessions(sessions: Sequence[Session], findings: Sequence[Finding],
+                   connections: Sequence[Connection], streams: Sequence[NdmpStream],
+                   config: Config, profile: Profile) -> dict[str, list[Announcement]]:
+    """The judged sessions (not side traffic) that read as plain NDMP (module
+    docstring), by id, each with its mover-listening announcements, and those that show
+    neither plain NDMP nor Backup Exec (no such announcement, no sign): []; {} when the
+    profile was given or is not the default's shape (a callback connection, the media
+    server connecting), or a vendor message tied to no session may be any one's. A
+    session with a Backup Exec sign, or a control stream's hole that may hide one
+    (`streams`: the control streams, by uid), is not in it: a capture set may hold a
+    Backup Exec job beside a plain NDMP one (newuser56: ndmjob/v4-backup.pcap given with
+    lab/clean-3-resources.pcap), each judged by its own reading (pipeline.analyze)."""
+    if not may_infer(config, profile):
+        return {}
+    judged = [s for s in sessions if not s.side]
+    controls = {s.control_uid: s.id for s in judged}
+    vendor = [f for f in findings if f.code == "ndmp_vendor_message"]
+    signed = {f.session or controls.get(f.uid or "") for f in vendor}
+    if None in signed:
+        return {}  # a vendor message whose session is not known: any one's sign
     by_uid = {c.uid: c for c in connections}
     by_stream = {s.uid: s for s in streams}
     kinds = [spec.kind for spec in profile.steps]
-    for session in judged:
-        movers = mover_announcements(session)
-        if any(a.listener != "mover" for a in session.announced) or any(
-                listener_of(name) != "mover" for _, name, _ in session.cut_announcements):
-            return []  # the agent listening: Backup Exec's direction
-        if session.callback_ambiguous or _sign_hidden(by_stream.get(session.control_uid),
-                                                      movers):
-            return []
-        callback = by_uid.get(session.callback_uid or "")
-        if callback is not None and all(a.frame > callback.first_frame for a in movers):
-            # Opened before any announcement with the mover listening: Backup Exec's agent
-            # calls back before the data port is announced (verify.plain_direction). One
-            # after it is plain NDMP's data connection to the mover read as the callback
-            # (captures/trial34-big/ndmjob-snap96-default-profile).
-            return []
-        if callback is None and any(
-                step.status not in _NO_SIGN
-                for step, kind in zip(session.steps, kinds, strict=False) if kind == "callback"
-        ) and not _callback_would_show(session, by_uid, by_stream, findings):
-            return []  # the callback step unknown: the capture may have left it out
-    return sorted((a for s in judged for a in mover_announcements(s)), key=lambda a: a.frame)
+    return {session.id: mover_announcements(session) for session in judged
+            if session.id not in signed
+            and _reads_plain(session, by_uid, by_stream, findings, kinds)}
+
+
+def _reads_plain(session: Session, by_uid: dict[str, Connection],
+                 by_stream: dict[str, NdmpStream], findings: Sequence[Finding],
+                 kinds: list[str]) -> bool:
+    """Does `session` (no vendor message of its own) show no sign of Backup Exec: the
+    module docstring's conditions but the vendor message's and the mover listening (a
+    session without announcements passes), `kinds` the default profile's step kinds in
+    order."""
+    movers = mover_announcements(session)
+    if any(a.listener != "mover" for a in session.announced) or any(
+            listener_of(name) != "mover" for _, name, _ in session.cut_announcements):
+        return False  # the agent listening: Backup Exec's direction
+    if session.callback_ambiguous or _sign_hidden(by_stream.get(session.control_uid), movers):
+        return False
+    callback = by_uid.get(session.callback_uid or "")
+    if callback is not None and all(a.frame > callback.first_frame for a in movers):
+        # Opened before any announcement with the mover listening: Backup Exec's agent
+        # calls back before the data port is announced (verify.plain_direction). One
+        # after it is plain NDMP's data connection to the mover read as the callback
+        # (captures/trial34-big/ndmjob-snap96-default-profile).
+        return False
+    return callback is not None or all(
+        step.status in _NO_SIGN
+        for step, kind in zip(session.steps, kinds, strict=False) if kind == "callback"
+    ) or _callback_would_show(session, by_uid, by_stream, findings)
 
 
 def _callback_would_show(session: Session, by_uid: dict[str, Connection],
