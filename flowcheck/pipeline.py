@@ -15,7 +15,6 @@ from flowcheck.errors import InputError
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.findings import kept_as_now, verdict
 from flowcheck.model import (
-    Announcement,
     ArpLog,
     CaptureInfo,
     Connection,
@@ -34,7 +33,6 @@ if TYPE_CHECKING:
     from flowcheck.sessions.clock_apart import LagProof
     from flowcheck.sessions.file_order import FileOrder
     from flowcheck.sources.clock_epochs import EpochFrames
-    from flowcheck.verify.mixed_reading import Pass
 
 
 @fields_dataclass(slots=True)
@@ -269,7 +267,7 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     flowcheck.verify.plain_reading) is judged by the ndmp profile, a profile_inferred
     finding (info) saying so (new-user trial 54)."""
     from flowcheck.profiles import load_profile
-    from flowcheck.verify.mixed_reading import keep_pass, same_sessions
+    from flowcheck.verify.mixed_reading import keep_pass, mixed_analysis, same_sessions
     from flowcheck.verify.plain_reading import (
         PLAIN_PROFILE,
         may_infer,
@@ -303,26 +301,6 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
         restore()  # the passes cannot be put together: the default's reading, made again
         return analyze_with_profile(traffic, config, profile)
     return mixed_analysis(first, plain_analysis, some, profile)
-
-
-def mixed_analysis(first: Pass, plain: Analysis, shown: dict[str, list[Announcement]],
-                   default: Profile) -> Analysis:
-    """The analysis of a capture set whose sessions `shown` (ids, each with its
-    mover-listening announcements) read as plain NDMP while others keep the default
-    profile (flowcheck.verify.mixed_reading): each from its own pass (`first`, the
-    default's; `plain`, the ndmp profile's), a profile_inferred finding per plain
-    session (the passes' sessions the same: mixed_reading.same_sessions)."""
-    from flowcheck.verify.mixed_reading import merged, session_inferred
-
-    analysis = merged(first, plain, set(shown))
-    others = [s.id for s in analysis.sessions if s.id not in shown and not s.side]
-    for session in analysis.sessions:
-        if session.id in shown:
-            analysis.findings.append(session_inferred(session, shown[session.id],
-                                                      default.name, others,
-                                                      plain.traffic.streams))
-    analysis.findings.sort(key=finding_order)
-    return analysis
 
 
 def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> Analysis:

@@ -30,6 +30,7 @@ from flowcheck.model import Announcement, Finding, NdmpStream, Session
 
 if TYPE_CHECKING:
     from flowcheck.pipeline import Analysis, Traffic
+    from flowcheck.profiles import Profile
 
 Label = tuple[str, str | None]  # Connection.role, Connection.session
 
@@ -60,12 +61,32 @@ def same_sessions(first: Sequence[Session], second: Sequence[Session]) -> bool:
     return [(s.id, s.control_uid) for s in first] == [(s.id, s.control_uid) for s in second]
 
 
+def mixed_analysis(first: Pass, plain: Analysis, shown: dict[str, list[Announcement]],
+                   default: Profile) -> Analysis:
+    """The analysis of a capture set whose sessions `shown` (ids, each with its
+    mover-listening announcements) read as plain NDMP while others keep the default
+    profile (module docstring): each from its own pass (`first`, the
+    default's; `plain`, the ndmp profile's), a profile_inferred finding per plain
+    session (the passes' sessions the same: mixed_reading.same_sessions)."""
+    from flowcheck.pipeline import finding_order
+
+    analysis = merged(first, plain, set(shown))
+    others = [s.id for s in analysis.sessions if s.id not in shown and not s.side]
+    for session in analysis.sessions:
+        if session.id in shown:
+            analysis.findings.append(session_inferred(session, shown[session.id],
+                                                      default.name, others,
+                                                      plain.traffic.streams))
+    analysis.findings.sort(key=finding_order)
+    return analysis
+
+
 def merged(default: Pass, plain: Analysis, plain_ids: set[str]) -> Analysis:
     """One analysis of the traffic: the sessions `plain_ids` (ids) from `plain` (the ndmp
     profile's pass, the traffic's labels as it left them), every other from `default`;
     the labels and findings likewise (module docstring). `default.analysis`'s config and
     profile stay the run's (the text's profile line; JSON config)."""
-    from flowcheck.pipeline import Analysis, finding_order
+    from flowcheck.pipeline import Analysis
 
     traffic: Traffic = plain.traffic
     sessions = [p if p.id in plain_ids else d
@@ -80,7 +101,6 @@ def merged(default: Pass, plain: Analysis, plain_ids: set[str]) -> Analysis:
             for ann in session.announced:
                 ann.used_by = default.used_by.get(id(ann), ann.used_by)
     findings = _findings(default.findings, plain.findings, labels, plain_ids)
-    findings.sort(key=finding_order)
     return Analysis(traffic=traffic, config=default.analysis.config, sessions=sessions,
                     findings=findings, profile=default.analysis.profile)
 
@@ -121,13 +141,13 @@ def session_inferred(session: Session, shown: Sequence[Announcement], default: s
     mover-listening announcements `shown`, dated by the first one's message in `streams`
     (the control streams: one whose address the snap length cut has no time of its own),
     the default profile's name and the judged sessions (`others`, ids) that keep it."""
-    from flowcheck.verify.plain_reading import PLAIN_PROFILE
+    from flowcheck.verify.plain_reading import PLAIN_PROFILE, shown_words
 
-    first = min(shown, key=lambda a: a.frame)
+    shown = sorted(shown, key=lambda a: a.frame)
+    first = shown[0]
     ts = next((m.ts for stream in streams for m in stream.messages
                if m.frame == first.frame), first.ts or None)
-    more = f", {len(shown) - 1} more" if len(shown) > 1 else ""
-    which = f"{first.message.removeprefix('NDMP_')}, frame {first.frame}{more}"
+    which = shown_words(shown)
     kept = ", ".join(others)
     return make_finding(
         "profile_inferred",
