@@ -239,21 +239,32 @@ def label_connections(traffic: Traffic, config: Config) -> list[Session]:
     that cannot be loaded."""
     from flowcheck.profiles import load_profile
     from flowcheck.sessions import build_sessions
+    from flowcheck.verify.mixed_reading import mixed_labels
     from flowcheck.verify.other_protocol import fold_other_protocols
-    from flowcheck.verify.plain_reading import PLAIN_PROFILE, plain_announcements
+    from flowcheck.verify.plain_reading import (
+        PLAIN_PROFILE,
+        plain_announcements,
+        plain_sessions,
+    )
 
-    profile = load_profile(config.profile)
-    sessions = build_sessions(traffic.connections, traffic.streams, config, profile,
+    def build(name: str) -> list[Session]:
+        return build_sessions(traffic.connections, traffic.streams,
+                              replace(config, profile=name), load_profile(name),
                               ring_gaps=traffic.ring_gaps, order=file_order(traffic),
                               clock_lags=traffic.clock_lags)
-    if plain_announcements(sessions, traffic.findings, traffic.connections,
-                           traffic.streams, config, profile):
+
+    profile = load_profile(config.profile)
+    sessions = build(config.profile)
+    found = (sessions, traffic.findings, traffic.connections, traffic.streams, config,
+             profile)
+    if plain_announcements(*found):
         # Read as plain NDMP, as analyze reads it (its steps not judged here: a callback
         # step `unknown` is not known to keep the default profile).
         config = replace(config, profile=PLAIN_PROFILE)
-        sessions = build_sessions(traffic.connections, traffic.streams, config,
-                                  load_profile(PLAIN_PROFILE), ring_gaps=traffic.ring_gaps,
-                                  order=file_order(traffic), clock_lags=traffic.clock_lags)
+        sessions = build(PLAIN_PROFILE)
+    elif some := {sid for sid, movers in plain_sessions(*found).items() if movers}:
+        # Only some sessions read so: theirs labelled as analyze does (mixed_reading).
+        sessions = mixed_labels(sessions, some, traffic.connections, build, config.profile)
     traffic.findings = with_sessions(
         fold_other_protocols(traffic.findings, traffic.connections, traffic.streams, config,
                              sessions, traffic.host_marks),

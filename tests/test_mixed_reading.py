@@ -21,7 +21,7 @@ import pytest
 
 from flowcheck.cli.main import run
 from flowcheck.config import build_config, load_file
-from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.pipeline import Analysis, analyze, label_connections, read_traffic
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 MIXED = CAPTURES / "mixed-jobs"
@@ -138,3 +138,22 @@ def test_backup_exec_agent_direction_alone_keeps_the_default(tmp_path: Path) -> 
     analysis = _analyze(one_way)
     assert [s.profile for s in analysis.sessions] == ["backup-exec-9"]
     assert not any(f.code == "profile_inferred" for f in analysis.findings)
+
+
+def test_connections_labels_agree_with_analyze_in_a_mixed_set(tmp_path: Path) -> None:
+    """`connections` and `ndmp` label as `analyze` does (pipeline.label_connections):
+    ndmjob's agent direction (its data connection read as the callback by the default
+    profile) beside the lab's Backup Exec job: C2 is S1's data connection in both, the
+    lab's callback C4 S2's callback."""
+    one_way = tmp_path / "a.pcap"
+    subprocess.run(["tshark", "-r", str(NDMJOB), "-Y", "ip.src==10.77.0.2", "-w",
+                    str(one_way)], check=True, capture_output=True)
+    config = build_config({})
+    traffic = read_traffic([str(one_way), str(LAB)], config)
+    analysis = analyze(traffic, config)
+    assert [s.profile for s in analysis.sessions] == ["ndmp", "backup-exec-9"]
+    judged = [(c.uid, c.role, c.session) for c in traffic.connections]
+    traffic = read_traffic([str(one_way), str(LAB)], config)
+    label_connections(traffic, config)
+    assert [(c.uid, c.role, c.session) for c in traffic.connections] == judged
+    assert judged[1] == ("C2", "data", "S1") and judged[3] == ("C4", "callback", "S2")

@@ -21,12 +21,12 @@ from either pass once (by code, connection and frames, the default's first).
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.findings import make_finding
-from flowcheck.model import Announcement, Finding, NdmpStream, Session
+from flowcheck.model import Announcement, Connection, Finding, NdmpStream, Session
 
 if TYPE_CHECKING:
     from flowcheck.pipeline import Analysis, Traffic
@@ -89,20 +89,51 @@ def merged(default: Pass, plain: Analysis, plain_ids: set[str]) -> Analysis:
     from flowcheck.pipeline import Analysis
 
     traffic: Traffic = plain.traffic
-    sessions = [p if p.id in plain_ids else d
-                for d, p in zip(default.analysis.sessions, plain.sessions, strict=True)]
-    plain_labels = {c.uid: (c.role, c.session) for c in traffic.connections}
-    labels = {uid: _label(default.labels.get(uid, plain_labels[uid]), plain_labels[uid],
-                          plain_ids) for uid in plain_labels}
-    for conn in traffic.connections:
-        conn.role, conn.session = labels[conn.uid]  # type: ignore[assignment]
-    for session in sessions:
-        if session.id not in plain_ids:
-            for ann in session.announced:
-                ann.used_by = default.used_by.get(id(ann), ann.used_by)
+    sessions = _put_together(default.analysis.sessions, plain.sessions, plain_ids,
+                             traffic.connections, default.labels, default.used_by)
+    labels = {c.uid: (c.role, c.session) for c in traffic.connections}
     findings = _findings(default.findings, plain.findings, labels, plain_ids)
     return Analysis(traffic=traffic, config=default.analysis.config, sessions=sessions,
                     findings=findings, profile=default.analysis.profile)
+
+
+def mixed_labels(sessions: list[Session], plain_ids: set[str],
+                 connections: Sequence[Connection], build: Callable[[str], list[Session]],
+                 default: str) -> list[Session]:
+    """The sessions stage alone (pipeline.label_connections) for a capture whose sessions
+    `plain_ids` read as plain NDMP and others not: `sessions` (the default profile's,
+    the connections labelled by them) built again by the ndmp profile (`build`: a
+    profile's name -> the sessions it builds, labelling the connections), each session
+    and its connections' labels from its own profile's build, as analyze puts them
+    together (merged); the default profile's (`default`, its name) build again when the
+    two hold other sessions."""
+    from flowcheck.verify.plain_reading import PLAIN_PROFILE
+
+    labels = {c.uid: (c.role, c.session) for c in connections}
+    used_by = {id(a): a.used_by for s in sessions for a in s.announced}
+    plain = build(PLAIN_PROFILE)
+    if not same_sessions(sessions, plain):
+        return build(default)
+    return _put_together(sessions, plain, plain_ids, connections, labels, used_by)
+
+
+def _put_together(default: Sequence[Session], plain: Sequence[Session], plain_ids: set[str],
+                  connections: Sequence[Connection], labels: Mapping[str, Label],
+                  used_by: Mapping[int, str | None]) -> list[Session]:
+    """The sessions `plain_ids` from `plain` (the ndmp profile's, which labelled the
+    connections last), every other from `default`, whose labels (`labels`, by uid) and
+    announcements' used_by (`used_by`, by id()) are put back for its sessions."""
+    sessions = [p if p.id in plain_ids else d
+                for d, p in zip(default, plain, strict=True)]
+    for conn in connections:
+        second = (conn.role, conn.session)
+        conn.role, conn.session = _label(  # type: ignore[assignment]
+            labels.get(conn.uid, second), second, plain_ids)
+    for session in sessions:
+        if session.id not in plain_ids:
+            for ann in session.announced:
+                ann.used_by = used_by.get(id(ann), ann.used_by)
+    return sessions
 
 
 def _label(first: Label, second: Label, plain_ids: set[str]) -> Label:
