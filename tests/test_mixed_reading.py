@@ -157,3 +157,21 @@ def test_connections_labels_agree_with_analyze_in_a_mixed_set(tmp_path: Path) ->
     label_connections(traffic, config)
     assert [(c.uid, c.role, c.session) for c in traffic.connections] == judged
     assert judged[1] == ("C2", "data", "S1") and judged[3] == ("C4", "callback", "S2")
+
+
+def test_a_blocked_backup_exec_callback_still_fails_beside_a_plain_job(tmp_path: Path) -> None:
+    """lab/callback-blocked (Backup Exec, its callback's SYNs dropped) given with ndmjob's
+    backup: the plain job is judged by ndmp, the Backup Exec job still fails
+    callback_unanswered under backup-exec-9 (its vendor message and callback SYNs are
+    its own signs); the HTML report's session header names the ndmp profile."""
+    blocked = CAPTURES / "lab" / "callback-blocked.pcap"
+    analysis = _analyze(NDMJOB, blocked)
+    assert analysis.verdict == "fail"
+    assert [(f.code, f.session) for f in analysis.findings if f.severity == "error"] == [
+        ("callback_unanswered", "S2")]
+    assert [s.profile for s in analysis.sessions] == ["ndmp", "backup-exec-9"]
+    html = tmp_path / "r.html"
+    run(["analyze", "--html", str(html), str(NDMJOB), str(blocked)])
+    headers = dict(re.findall(r'<h2 id="session-(S\d+)">(.*?)</h2>', html.read_text()))
+    assert "judged by the ndmp profile" in headers["S1"], headers
+    assert "judged by" not in headers["S2"], headers
