@@ -30,6 +30,9 @@ class Step:
     uids: list[str] = field(default_factory=list)
     frames: list[int] = field(default_factory=list)
     detail: str = ""
+    # No packet of the capture dates the step (an announcement it lacks): the reports'
+    # time column shows "-" (report.step_time). Not in the JSON.
+    untimed: bool = False
 
     def as_dict(self) -> dict:
         return {

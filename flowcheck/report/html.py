@@ -269,7 +269,8 @@ def _connections(analysis: Analysis, base: float) -> list[str]:
               "role", "session", "frames"]
     conns = analysis.traffic.connections
     legend = [f"<p class=\"side\">{escape(line)}</p>"
-              for line in (state_legend(c.conn_state for c in conns),
+              for line in (state_legend([c.conn_state for c in conns],
+                                        [c.history for c in conns]),
                            history_legend(c.history for c in conns)) if line]
     return [f"<h2>Connections ({len(rows)})</h2>", _table(header, rows), *legend]
 
