@@ -165,3 +165,19 @@ def test_the_summary_fix_keeps_its_qualifier_and_findings_do_not_repeat_it() -> 
         in report
     # The rest of the fix is still told, once.
     assert report.count("prints these rules for nft, iptables, PowerShell and netsh") == 1
+
+
+def test_a_fix_after_the_ranges_advice_is_not_repeated_either() -> None:
+    """The same capture with flowcheck's default ranges: the fix starts "First set
+    --media-range and --agent-range ...: ... Until then, for this job: allow TCP ...";
+    the summary gives the rule and the advice as a note, and the finding keeps the
+    advice and points to the rule (it printed the rule a second time)."""
+    config = build_config({})
+    analysis = analyze(read_traffic([str(LAB / "data-port-dropped.pcap")], config), config)
+    [error] = [f for f in analysis.findings if f.code == "data_unanswered"]
+    assert error.fix.startswith("First set --media-range and --agent-range")
+    console = Console(width=100, record=True, color_system=None)
+    render_analysis(analysis, console, ladder=None)
+    report = " ".join(console.export_text().split())
+    assert report.count("back to 10.77.0.1 its dynamic (ephemeral) ports") == 1, report
+    assert "Until then, for this job: as under the verdict (S1). Also: " in report

@@ -270,8 +270,8 @@ def finding_parts(finding: Finding, told: dict[str, str] | None = None
         advice, job_fix = ranges_advice(finding)
         action, more = lead(job_fix)
         given = (told or {}).get(_plain(action))
-        if given and not advice:
-            parts.append(("Fix:", f"as under the verdict ({given})."))
+        if given:  # after the advice to set the ranges first, when the fix starts so
+            parts.append(("Fix:", f"{advice}as under the verdict ({given})."))
         else:
             parts.append(("Fix:", f"{advice}{action}." if more else finding.fix))
         if detail:
