@@ -23,6 +23,7 @@ from dataclasses import replace
 from flowcheck.config import Config
 from flowcheck.decode import unread
 from flowcheck.decode.skipped import FlowKey, Skipped
+from flowcheck.doc_files import doc_page
 from flowcheck.model import CaptureInfo, Connection, Finding, Severity
 from flowcheck.sources.capture_filter import plain_filter, vlan_filter
 from flowcheck.sources.linktypes import linktype_name
@@ -282,7 +283,7 @@ def _unread(said: str, name: str, first: int) -> tuple[str, str, str]:
                 "Capture on the media server or the agent themselves, or on a port past "
                 "the MACsec link, where the job's packets are not encrypted.")
     return (held, ": the job's traffic may be inside it, not missing from the capture "
-            "(the encapsulations flowcheck reads: docs/formats.md)",
+            f"(the encapsulations flowcheck reads: {doc_page('formats.md')})",
             f"Capture where the job's packets are not in {name}: on the media server or "
             "the agent, or on a switch port or mirror session that delivers them plain, or "
             "in an encapsulation flowcheck reads (VLAN tags, MPLS, GRE, ERSPAN, VXLAN, "
@@ -307,15 +308,15 @@ def _unknown_link(said: str, link: int) -> tuple[str, str, str]:
     name = linktype_name(link)
     if link in WIFI_LINKS:
         return (f"{said} are on link type {name} (802.11 Wi-Fi frames), which flowcheck "
-                "does not read", " (its link types: docs/formats.md)",
+                "does not read", f" (its link types: {doc_page('formats.md')})",
                 "Capture the job as Ethernet frames: on a wired interface, or on the Wi-Fi "
                 "interface without monitor or 802.11 mode (tcpdump without -I; Npcap and "
                 "pktmon in their Ethernet mode); a capture with a larger snap length gives "
                 "the same 802.11 frames.")
     return (f"{said} are on link type {name}, which flowcheck does not read",
-            " (its link types: docs/formats.md)",
+            f" (its link types: {doc_page('formats.md')})",
             "Capture the job on an interface with a link type flowcheck reads (Ethernet, "
-            "Linux cooked, raw IP: docs/formats.md), such as the media server's Ethernet "
+            f"Linux cooked, raw IP: {doc_page('formats.md')}), such as the media server's Ethernet "
             "interface toward the agent.")
 
 

@@ -37,7 +37,7 @@ from flowcheck.verify.callback_unreached import (
     unreached_fix,
     unreached_words,
 )
-from flowcheck.verify.capture_time import after, after_opened, time_enough
+from flowcheck.verify.capture_time import after, after_opened, opened_at, time_enough
 from flowcheck.verify.closed_job import ended_step_of
 from flowcheck.verify.connect_said import ndmp_port_only
 from flowcheck.verify.context import Context, opening_frames
@@ -313,9 +313,9 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
         _control_ended_early(ctx, session, control, "the agent's callback could be seen",
                              "whether the agent called the job engine back",
                              f"until the agent's callback has connected{OR_FAILED}")
-        ended = (f"the capture ended {span_words(after_opened(ctx, control))} after the control "
-                 "connection opened, while it was still open: the callback may have come "
-                 "later")
+        ended = (f"the capture ended {span_words(after(ctx, *opened_at(control)))} after "
+                 "the control connection opened, while it was still open: the callback may "
+                 "have come later")
         if session.callback_ambiguous:  # candidates in the capture (seed 110 run 44)
             return ambiguous_step(ctx, session, spec, f"; or {ended}")
         return make_step(spec, "unknown", detail=f"unknown: {ended}")
@@ -413,9 +413,10 @@ def _control_ended_early(ctx: Context, session: Session, control: Connection,
     the fix asks it to run on `stop_after` (ending OR_FAILED: the job may fail first). A
     step of the job, not a TCP retry: no retransmission timeout is named (newuser54:
     "before a backup or restore could start (retransmission timeout 3 s)")."""
+    opened, frame = opened_at(control)
     ended_early(ctx, session, f"the control connection "
-                f"{connection_ends(control)} opened", control.ts,
-                opening_frames(control), conn=control, frame=control.first_frame,
+                f"{connection_ends(control)} opened", opened,
+                opening_frames(control), conn=control, frame=frame,
                 waits=waits, unseen=unseen, stop_after=stop_after)
 
 
