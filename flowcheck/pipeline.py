@@ -247,7 +247,7 @@ def label_connections(traffic: Traffic, config: Config) -> list[Session]:
                               ring_gaps=traffic.ring_gaps, order=file_order(traffic),
                               clock_lags=traffic.clock_lags)
     if plain_announcements(sessions, traffic.findings, traffic.connections,
-                           traffic.streams, config, profile):
+                           traffic.streams, config, profile, ring_gaps=traffic.ring_gaps):
         # Read as plain NDMP, as analyze reads it (its steps not judged here: a callback
         # step `unknown` is not known to keep the default profile).
         config = replace(config, profile=PLAIN_PROFILE)
@@ -281,7 +281,7 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
         *s.findings, s.snap_finding) if f is not None)])
     analysis = analyze_with_profile(traffic, config, profile)
     shown = plain_announcements(analysis.sessions, analysis.findings, traffic.connections,
-                                traffic.streams, config, profile)
+                                traffic.streams, config, profile, ring_gaps=traffic.ring_gaps)
     if not shown:
         return analysis
     restore()  # the traffic's findings as read: no note of the default profile's pass

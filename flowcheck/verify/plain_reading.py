@@ -15,7 +15,8 @@ The capture reads as plain NDMP when, over its judged sessions (not side traffic
   in one: ndmp_vendor_message); no callback before the announcements (a connection from
   the agent into the media range read as one, whatever its outcome, that opened before
   every announcement with the mover listening: Backup Exec's agent calls back first;
-  one after such an announcement is plain NDMP's data connection to the mover), nor
+  one after such an announcement is plain NDMP's data connection to the mover; one whose
+  SYN the capture lacks may have opened before, review54j), nor
   candidates for one; without a callback, no step 2 other than `missing` or
   `not_applicable` (an `unknown` one is no evidence either way: the capture may have
   left the callback out) unless the stretch where the callback would be was captured
@@ -25,7 +26,12 @@ The capture reads as plain NDMP when, over its judged sessions (not side traffic
   whose messages the sequence numbers do not name, or a record header the snap length
   cut: NdmpStream.snap_lost): the absence of a vendor message the capture lost is no
   evidence (review54g: lab/agent-connects-data without frames 15-19, its vendor message
-  and callback lost by the sniffer, read PASS by the ndmp profile);
+  and callback lost by the sniffer, read PASS by the ndmp profile); nor, when the capture
+  lacks the control connection's SYN, a hole of a ring buffer (capture_ring_gap, or the
+  ring's lost head) before its first mover-listening announcement: the connection may
+  have opened in it, its vendor message with it (_gap_may_hide, review54j). A ring's hole
+  between the SYN and that announcement leaves the stretch where a callback would show
+  uncaptured (_callback_would_show);
 - at least one announcement has the media server's mover listening (MOVER_LISTEN reply,
   DATA_CONNECT, v2's DATA_START_*: the agent connects, plain NDMP's three-way backup),
   none has the agent listening (Backup Exec's direction: DATA_LISTEN).
@@ -39,7 +45,7 @@ from collections.abc import Sequence
 
 from flowcheck.config import Config
 from flowcheck.findings import make_finding
-from flowcheck.model import Announcement, Connection, Finding, NdmpStream, Session
+from flowcheck.model import Announcement, Connection, Finding, NdmpStream, RingGap, Session
 from flowcheck.ndmp.listeners import listener_of, mover_announcements
 from flowcheck.profiles import Profile
 
@@ -57,12 +63,14 @@ def may_infer(config: Config, profile: Profile) -> bool:
 
 def plain_announcements(sessions: Sequence[Session], findings: Sequence[Finding],
                         connections: Sequence[Connection], streams: Sequence[NdmpStream],
-                        config: Config, profile: Profile) -> list[Announcement]:
+                        config: Config, profile: Profile, *,
+                        ring_gaps: Sequence[RingGap]) -> list[Announcement]:
     """The mover-listening announcements (time order) of a capture that reads as plain
     NDMP (module docstring) analyzed with the default profile, none given; [] when the
     profile was given, is not the default's shape (a callback connection, the media
     server connecting), the capture shows a Backup Exec sign or a control stream's hole
-    may hide one (`streams`: the control streams, by uid)."""
+    or a ring buffer's (`ring_gaps`: Traffic.ring_gaps, in time order) may hide one
+    (`streams`: the control streams, by uid)."""
     if not may_infer(config, profile):
         return []
     judged = [s for s in sessions if not s.side]
@@ -79,31 +87,38 @@ def plain_announcements(sessions: Sequence[Session], findings: Sequence[Finding]
         if session.callback_ambiguous or _sign_hidden(by_stream.get(session.control_uid),
                                                       movers):
             return []
+        if _gap_may_hide(by_uid.get(session.control_uid), movers, ring_gaps):
+            return []
         callback = by_uid.get(session.callback_uid or "")
-        if callback is not None and all(a.frame > callback.first_frame for a in movers):
+        if callback is not None and (not callback.syn_seen or all(
+                a.frame > callback.first_frame for a in movers)):
             # Opened before any announcement with the mover listening: Backup Exec's agent
             # calls back before the data port is announced (verify.plain_direction). One
             # after it is plain NDMP's data connection to the mover read as the callback
-            # (captures/trial34-big/ndmjob-snap96-default-profile).
+            # (captures/trial34-big/ndmjob-snap96-default-profile). When it opened is its
+            # SYN's time: without one, its first captured packet (an idle callback's FIN
+            # at the job's end) may come long after a callback opened first (review54j).
             return []
         if callback is None and any(
                 step.status not in _NO_SIGN
                 for step, kind in zip(session.steps, kinds, strict=False) if kind == "callback"
-        ) and not _callback_would_show(session, by_uid, by_stream, findings):
+        ) and not _callback_would_show(session, by_uid, by_stream, findings, ring_gaps):
             return []  # the callback step unknown: the capture may have left it out
     return sorted((a for s in judged for a in mover_announcements(s)), key=lambda a: a.frame)
 
 
 def _callback_would_show(session: Session, by_uid: dict[str, Connection],
-                         by_stream: dict[str, NdmpStream],
-                         findings: Sequence[Finding]) -> bool:
+                         by_stream: dict[str, NdmpStream], findings: Sequence[Finding],
+                         ring_gaps: Sequence[RingGap]) -> bool:
     """Would a Backup Exec callback be in the capture, had the session's job made one?
     Its agent calls back before the data port is announced (flow-model.md's step order),
     so when (a) the session's first mover-listening announcement was read whole (none
     whose address the snap length cut comes first), (b) the control connection's SYN is
     in the capture before it, (c) no capture_filtered finding, and neither a hole in the
-    control stream or connection (StreamHole, Connection.gap_frames) nor a capture_loss
-    finding (a frame, or none named) at or before it, then the stretch from the SYN to
+    control stream or connection (StreamHole, Connection.gap_frames), a capture_loss
+    finding (a frame, or none named) at or before it nor a hole of a ring buffer between
+    the SYN and it (`ring_gaps`: its packets in no file, review54j), then the stretch from
+    the SYN to
     the announcement was captured, (d) in at least one direction (the control
     connection's packets at both ends of it); a callback there shows packets either
     way (the agent's SYNs, or the media server's SYN-ACK or RST from a media port).
@@ -124,6 +139,9 @@ def _callback_would_show(session: Session, by_uid: dict[str, Connection],
     if any(f.code == "capture_loss" and (not f.frames or min(f.frames) <= first)
            for f in findings):
         return False  # (c): the sniffer lost packets in the stretch, or may have
+    announced = min(a.ts for a in whole if a.frame == first)
+    if any(gap.end > control.ts and gap.start < announced for gap in ring_gaps):
+        return False  # (c): a ring's hole in the stretch
     stream = by_stream.get(session.control_uid)
     holes = [h.frame for h in stream.holes] if stream is not None else []
     return not any(frame <= first for frame in holes + list(control.gap_frames))  # (c)
@@ -140,6 +158,23 @@ def _sign_hidden(stream: NdmpStream | None, movers: Sequence[Announcement]) -> b
     first = min((a.frame for a in movers), default=None)
     return stream.snap_lost > 0 or any(
         hole.held is None and (first is None or hole.frame <= first) for hole in stream.holes)
+
+
+def _gap_may_hide(control: Connection | None, movers: Sequence[Announcement],
+                  ring_gaps: Sequence[RingGap]) -> bool:
+    """May a hole of a ring buffer (`ring_gaps`, the ring's lost head included) hold the
+    session's vendor message (a Backup Exec sign, sent between the control connection's
+    opening and its first mover-listening announcement, `movers`; any point without one)
+    though the control stream shows no hole? When the capture lacks the control
+    connection's SYN and a ring hole starts before that announcement: the connection may
+    have opened in the hole or before it, its first messages with it, and a stream that
+    starts after them has no hole to tell (review54j: plain_announcements never read the
+    ring's holes). A hole after the SYN cuts the stream, NdmpStream.holes says so
+    (_sign_hidden), and _callback_would_show reads it for the callback."""
+    if control is not None and control.syn_seen:
+        return False
+    first = min((a.ts for a in movers), default=float("inf"))
+    return any(gap.start < first for gap in ring_gaps)
 
 
 def profile_inferred(shown: list[Announcement], default: Profile,
