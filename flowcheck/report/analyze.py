@@ -91,7 +91,8 @@ def render_analysis(analysis: Analysis, console: Console, *,
             listed.append((session, status))
             continue
         _render_session(session, status, by_uid, base, console,
-                        message_times(streams.get(session.control_uid)))
+                        message_times(streams.get(session.control_uid)),
+                        analysis.config.profile)
         if session.id in ladders:
             _render_ladder(ladders[session.id], console, forced=ladder is True)
     if listed:
@@ -153,7 +154,15 @@ def _render_verdict(analysis: Analysis, console: Console) -> None:
 
 def _inferred(analysis: Analysis) -> str:
     """" (no profile given; the capture reads as plain NDMP: profile_inferred)" when
-    the capture was judged by ndmp, none given (verify.plain_reading); "" otherwise."""
+    the capture was judged by ndmp, none given (verify.plain_reading); the sessions
+    judged by ndmp when only they were (verify.mixed_reading); "" otherwise."""
+    apart = [s.id for s in analysis.sessions
+             if s.profile and s.profile != analysis.config.profile]
+    if apart:
+        which = ", ".join(apart)
+        return (f" (no profile given; session{'s' if len(apart) > 1 else ''} {which} "
+                f"read{'' if len(apart) > 1 else 's'} as plain NDMP, judged by ndmp: "
+                "profile_inferred)")
     if any(f.code == "profile_inferred" for f in analysis.findings):
         return " (no profile given; the capture reads as plain NDMP: profile_inferred)"
     return ""
@@ -251,9 +260,12 @@ def shown_detail(step: Step) -> str:
 
 
 def _render_session(session: Session, status: str, by_uid: dict[str, Connection],
-                    base: float, console: Console, times: dict[int, float]) -> None:
-    """The session's header (its status first, its wall-clock start last), then its
-    steps (times: its control connection's NDMP message times by frame, step_time)."""
+                    base: float, console: Console, times: dict[int, float],
+                    profile: str) -> None:
+    """The session's header (its status first, the profile that judged it when not the
+    run's `profile`: a capture set of two kinds of job, verify.mixed_reading; its
+    wall-clock start last), then its steps (times: its control connection's NDMP
+    message times by frame, step_time)."""
     version = session.version_words()
     start = session_start(session, by_uid)
     console.print()
@@ -263,6 +275,8 @@ def _render_session(session: Session, status: str, by_uid: dict[str, Connection]
                   f"{session.media_server} -> agent {session.remote_agent} "
                   f"(control {session.control_uid})"
                   + ("; side traffic, not judged (host_not_configured)" if session.side else "")
+                  + (f"; judged by the {escape(session.profile)} profile"
+                     if session.profile and session.profile != profile else "")
                   + (f"; started {wall_clock(start)} ({start - base:+.3f}s)"
                      if start is not None else ""),
                   highlight=False)

@@ -14,7 +14,12 @@ connector giving up on its own that fast is the other reading, named in
 flowcheck.verify.lone_data_syn's words.
 
 Only the connector's own stop counts: the other side closing says nothing of how the
-connect ended. A callback's lone SYN keeps its rule (verify.lone_callback_syn).
+connect ended. A callback's lone SYN keeps its rule (verify.lone_callback_syn). Nor
+does a SYN that came as late after what asked for its connect as TCP's resends do
+(verify.unseen_tries): its earlier tries may be missing from the capture, the connect
+unanswered for seconds before the stop, as when the SYNs are dropped (new user trial
+56: captures/lab/data-port-dropped.pcap without frames 22-25, the stop 438 ms after the
+fourth SYN, read "most likely rejected"); its step is judged as any lone SYN's.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from flowcheck.model import Connection
 from flowcheck.sessions.classify import message_op
 from flowcheck.verify.context import Context
 from flowcheck.verify.unresent import answer_way_unseen, lone_syn, went_on_after
+from flowcheck.verify.unseen_tries import earlier_tries
 
 
 class GaveUp(NamedTuple):
@@ -39,8 +45,9 @@ class GaveUp(NamedTuple):
 def gave_up_at_once(ctx: Context, conn: Connection) -> GaveUp | None:
     """The connector's stop of the job within the retransmission timeout after a data
     connection's lone SYN (unresent.lone_syn), nothing moved after it; None else (another
-    role, no session, the connector not one of the session's hosts, no such stop)."""
-    if conn.role != "data" or not lone_syn(ctx, conn):
+    role, no session, the connector not one of the session's hosts, no such stop, or a
+    SYN that may be a resend: unseen_tries.earlier_tries)."""
+    if conn.role != "data" or not lone_syn(ctx, conn) or earlier_tries(ctx, conn):
         return None
     session = ctx.session_of(conn)
     if session is None or went_on_after(ctx, session, conn):
