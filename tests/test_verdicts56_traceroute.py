@@ -12,7 +12,8 @@ between the hosts) read FAIL:
   four-tuple) and `port_reused_within_hold`.
 
 Now each is a probe, no job (verify.ttl_exceeded.reached_end, verify.half_open,
-verify.capacity): PASS, no finding, as the job alone.
+verify.capacity): PASS, no finding, as the job alone; and so when the capture holds no
+ICMP (a filter on TCP), where traceroute -T's TTL 1-3 probes read control_unanswered.
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ def _words(text: str) -> str:
 
 
 def _session(analysis: Analysis, port: int):
-    """The session whose control connection left the media server from `port`."""
+    """The session whose control connection left the media server from `port` first
+    (tcptraceroute's: traceroute -T may draw its port later)."""
     by_uid = {c.uid: c for c in analysis.traffic.connections}
-    [session] = [s for s in analysis.sessions if by_uid[s.control_uid].orig_p == port]
-    return session
+    return min((s for s in analysis.sessions if by_uid[s.control_uid].orig_p == port),
+               key=lambda s: by_uid[s.control_uid].first_frame)
 
 
 def test_traceroutes_beside_a_good_job_are_probes_not_failures() -> None:
@@ -69,3 +71,20 @@ def test_a_port_traceroute_drew_twice_is_two_probes() -> None:
     assert details[0].startswith("a half-open port check")
     assert details[1].startswith("a traceroute probe")
 
+
+
+def test_traceroutes_captured_without_icmp_are_probes_too() -> None:
+    """The same lab captured with the filter `tcp` (no time exceeded at all): traceroute
+    -T's TTL 1-3 probes read control_unanswered ("never got an answer", a firewall fix)
+    and tcptraceroute's handshake_incomplete. A SYN with TTL <= 30 as captured is a
+    probe's either way; step 1 says no time exceeded is in the capture."""
+    analysis = shared_analysis(CAPTURES / "verdicts56" /
+                               "traceroute-probes-beside-job-tcp-filter.pcap")
+    assert analysis.verdict == "pass", errors(analysis)
+    assert analysis.findings == []
+    step = _session(analysis, 5054).steps[0]
+    assert step.status == "ok"
+    assert "no router's ICMP time exceeded for it is in the capture (a router may send " \
+           "none; a capture filter on TCP, such as tcp port 10000, leaves them out)" \
+           in _words(step.detail)
+    assert "the SYN whose TTL lasted reached 10.56.4.2" in _words(step.detail)
