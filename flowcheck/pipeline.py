@@ -257,12 +257,13 @@ def label_connections(traffic: Traffic, config: Config) -> list[Session]:
     sessions = build(config.profile)
     found = (sessions, traffic.findings, traffic.connections, traffic.streams, config,
              profile)
-    if plain_announcements(*found):
+    if plain_announcements(*found, ring_gaps=traffic.ring_gaps):
         # Read as plain NDMP, as analyze reads it (its steps not judged here: a callback
         # step `unknown` is not known to keep the default profile).
         config = replace(config, profile=PLAIN_PROFILE)
         sessions = build(PLAIN_PROFILE)
-    elif some := {sid for sid, movers in plain_sessions(*found).items() if movers}:
+    elif some := {sid for sid, movers in plain_sessions(
+            *found, ring_gaps=traffic.ring_gaps).items() if movers}:
         # Only some sessions read so: theirs labelled as analyze does (mixed_reading).
         sessions = mixed_labels(sessions, some, traffic.connections, build, config.profile)
     traffic.findings = with_sessions(
@@ -294,9 +295,9 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
         *s.findings, s.snap_finding) if f is not None)])
     analysis = analyze_with_profile(traffic, config, profile)
     plain = plain_sessions(analysis.sessions, analysis.findings, traffic.connections,
-                           traffic.streams, config, profile)
+                           traffic.streams, config, profile, ring_gaps=traffic.ring_gaps)
     shown = plain_announcements(analysis.sessions, analysis.findings, traffic.connections,
-                                traffic.streams, config, profile)
+                                traffic.streams, config, profile, ring_gaps=traffic.ring_gaps)
     some = {sid: movers for sid, movers in plain.items() if movers}
     if not shown and not some:
         return analysis
