@@ -41,7 +41,7 @@ def test_a_reset_of_a_direction_not_captured_says_what_its_receiver_acknowledged
     assert ("was reset by the agent fd77::3 (RST, frame 4681) after carrying 0 B agent -> "
             "media server and 1245184 B media server -> agent (or 1245183 B and a FIN), "
             "acknowledged by the agent (the capture holds no packet of that direction), "
-            "before any FIN"
+            "before any FIN the capture holds and with no normal halt"
             in reset.message)
     assert "0 B media server -> agent" not in reset.message
 

@@ -38,6 +38,14 @@ def carried_words(conn: Connection, session: Session) -> str:
             "more before its first captured packet)")
 
 
+def fin_unseen_possible(conn: Connection) -> bool:
+    """Could a side the capture holds no packet of have sent a FIN among the bytes its
+    peer acknowledged (its count said "(or N B and a FIN)": _way_words)? Then "before
+    any FIN" is of the FINs the capture holds only (review 56a)."""
+    return any(acked and not fin for acked, fin in
+               (conn.acked_unseen_split("orig"), conn.acked_unseen_split("resp")))
+
+
 def _way_words(conn: Connection, sent: int, way: str, side: Direction) -> str:
     """"21720 B agent -> media server" (sent: the capture's bytes of `side`, the way's
     sender); for a side the capture holds no segment of whose bytes its peer's ACKs
