@@ -23,6 +23,7 @@ from dataclasses import replace
 from flowcheck.config import Config
 from flowcheck.decode import unread
 from flowcheck.decode.skipped import FlowKey, Skipped
+from flowcheck.doc_files import doc_page
 from flowcheck.model import CaptureInfo, Connection, Finding, Severity
 from flowcheck.sources.capture_filter import plain_filter, vlan_filter
 from flowcheck.sources.linktypes import linktype_name
@@ -48,7 +49,7 @@ IPPROTO_UDP = 17
 # Linux cooked capture packet types (linux/if_packet.h): sent by the capture host, and
 # arriving at it (to its own address, broadcast, multicast).
 OUTGOING, ARRIVING = 4, {0, 1, 2}
-ONE_WAY_FIX = "Capture both directions (tcpdump without -Q). "
+ONE_WAY_FIX = "If it was taken with tcpdump -Q, capture both directions (without -Q). "
 IPPROTO_ICMPV6 = 58
 ETHERTYPE_ARP = 0x0806
 SOLICITED_NODE = "ff02::1:ff"  # RFC 4291 2.7.1: where neighbour solicitations go
@@ -140,20 +141,26 @@ def _one_way(skipped: Skipped, packets: int) -> str:
     its own address, broadcast or multicast), which a capture of one direction holds
     (tcpdump -Q out / -Q in; lab matrix seed 125 run 23: the agent's host's `-Q out`
     held its neighbour advertisements and router solicitations alone, the control SYNs
-    arriving at it not). "" when the marks do not say so (another host's frames among
-    them, a packet without a mark, one packet alone)."""
+    arriving at it not). A capture of both directions holds the same when nothing came
+    the other way while it ran, so that is said too (review 56a, captures/review56a:
+    `tcpdump -i any` without -Q of a host that heard only another's broadcast ARP, all
+    marked 1, read "so it holds one direction only (tcpdump -Q in)"). "" when the marks
+    do not say so (another host's frames among them, a packet without a mark, one
+    packet alone)."""
     marks = set(skipped.cooked)
     if packets < 2 or sum(skipped.cooked.values()) != packets:
         return ""
     if marks == {OUTGOING}:
         held, missing, flag = "sent by the capture host (outgoing)", "arrive at the host", "out"
+        alone = "nothing arrived at the host while it ran"
     elif marks <= ARRIVING:
         held, missing, flag = "arriving at the capture host", "the host sends", "in"
+        alone = "the host sent nothing while it ran"
     else:
         return ""
-    return (f"its Linux cooked headers mark every one of its {packets:,} packets {held}, "
-            f"so it holds one direction only (tcpdump -Q {flag}), without the packets "
-            f"that {missing}, a connection's SYN among them")
+    return (f"its Linux cooked headers mark every one of its {packets:,} packets {held}: "
+            f"it was taken of one direction (tcpdump -Q {flag}), without the packets that "
+            f"{missing}, a connection's SYN among them, or {alone}")
 
 
 def _causes(captures: list[CaptureInfo], config: Config) -> str:
@@ -282,7 +289,7 @@ def _unread(said: str, name: str, first: int) -> tuple[str, str, str]:
                 "Capture on the media server or the agent themselves, or on a port past "
                 "the MACsec link, where the job's packets are not encrypted.")
     return (held, ": the job's traffic may be inside it, not missing from the capture "
-            "(the encapsulations flowcheck reads: docs/formats.md)",
+            f"(the encapsulations flowcheck reads: {doc_page('formats.md')})",
             f"Capture where the job's packets are not in {name}: on the media server or "
             "the agent, or on a switch port or mirror session that delivers them plain, or "
             "in an encapsulation flowcheck reads (VLAN tags, MPLS, GRE, ERSPAN, VXLAN, "
@@ -307,15 +314,15 @@ def _unknown_link(said: str, link: int) -> tuple[str, str, str]:
     name = linktype_name(link)
     if link in WIFI_LINKS:
         return (f"{said} are on link type {name} (802.11 Wi-Fi frames), which flowcheck "
-                "does not read", " (its link types: docs/formats.md)",
+                "does not read", f" (its link types: {doc_page('formats.md')})",
                 "Capture the job as Ethernet frames: on a wired interface, or on the Wi-Fi "
                 "interface without monitor or 802.11 mode (tcpdump without -I; Npcap and "
                 "pktmon in their Ethernet mode); a capture with a larger snap length gives "
                 "the same 802.11 frames.")
     return (f"{said} are on link type {name}, which flowcheck does not read",
-            " (its link types: docs/formats.md)",
+            f" (its link types: {doc_page('formats.md')})",
             "Capture the job on an interface with a link type flowcheck reads (Ethernet, "
-            "Linux cooked, raw IP: docs/formats.md), such as the media server's Ethernet "
+            f"Linux cooked, raw IP: {doc_page('formats.md')}), such as the media server's Ethernet "
             "interface toward the agent.")
 
 

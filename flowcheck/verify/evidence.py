@@ -281,7 +281,8 @@ def ended_early(ctx: Context, session: Session | None, event: str, ts: float,
     capture to run on, for a wait that is not TCP's retry (an NDMP answer); by default
     the retransmission timeout, with the advice to match the hosts' own. shown: what the
     capture does show of the event, a sentence after the unseen one ("": none)."""
-    key = (event, ts)
+    # One event, two waits (the greeting's, the callback's): two warnings.
+    key = (f"{event}\n{waits}", ts)
     if key in ctx.early_events:
         return
     ctx.early_events.add(key)

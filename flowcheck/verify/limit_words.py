@@ -69,14 +69,22 @@ _LIMITS = ("a limit on new connections (a rate, or a count per source: nftables'
 
 def other_job(ctx: Context, conn: Connection, other: Connection) -> tuple[str, str] | None:
     """(the other's session id, conn's) when `other` is of another session than conn
-    (another job), both known, whose control connection's last packet came before conn's
-    first SYN (an earlier job, over when this one tried: concurrent jobs share the rules
-    of the moment); None else."""
+    (another job), both known, whose control connection closed (its first FIN or RST)
+    and sent its last packet before conn's first SYN (an earlier job, over when this one
+    tried: concurrent jobs share the rules of the moment); None else. A control
+    connection silent from before the SYN to the capture's end is no sign of a job
+    over: NDMP's is idle while the data moves (review 56c: a lab job's backup still
+    flowing on its data connection when the second job's SYNs went unanswered, the
+    capture stopped before its end, read "an earlier job")."""
     mine, theirs = ctx.session_of(conn), ctx.session_of(other)
     if mine is None or theirs is None or mine.id == theirs.id:
         return None
     control = ctx.by_uid.get(theirs.control_uid)
-    if control is None or control.last_ts >= conn.opening_ts:
+    stream = ctx.stream_by_uid.get(theirs.control_uid)
+    if control is None or stream is None or control.last_ts >= conn.opening_ts:
+        return None
+    closed = [p.ts for p in (stream.fin, stream.reset) if p is not None]
+    if not closed or min(closed) >= conn.opening_ts:
         return None
     return theirs.id, mine.id
 

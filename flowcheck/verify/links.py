@@ -135,7 +135,7 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
         note_unseen(ctx, session, conn, "control connection")
     target = endpoint(conn.resp_h, conn.resp_p)
     rule = allow_rule(ctx, conn, session)
-    if outcome == "unanswered" and traceroute_probe(conn):
+    if outcome in ("unanswered", "handshake_incomplete") and traceroute_probe(conn):
         outcome = "probe"  # a traceroute's, no job: step 1 says what it was (review 54i)
     # A host that never sent a packet while the capture holds the way back: said once,
     # counted, the later attempts naming the first (trial 23 D6).
@@ -208,7 +208,8 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
     media_port = conn.orig_p
     # A source NAT's port when the media server is seen under a translated address:
     # host_not_configured names it (flowcheck.verify.ranges).
-    if not ctx.config.in_media_range(media_port) and not host_local(conn) and \
+    if outcome != "probe" and not ctx.config.in_media_range(media_port) and \
+            not host_local(conn) and \
             translated_host(ctx, session, conn, "media") is None and \
             not unread_end(ctx, session, "media", conn.orig_h):
         if ctx.profile.callback == "control":

@@ -24,9 +24,8 @@ from flowcheck.durations import span_words
 from flowcheck.model import Connection, Session
 from flowcheck.verify.connect_said import said_of
 from flowcheck.verify.context import Context, endpoint
-from flowcheck.verify.gave_up import gave_up_at_once, gave_up_fix
+from flowcheck.verify.gave_up import gave_up_at_once, gave_up_fix, resend_reading
 from flowcheck.verify.refusals import data_refused_fix
-from flowcheck.verify.unseen_tries import earlier_tries
 
 _RESENDS = "the SYN's resends"
 
@@ -56,7 +55,7 @@ def lone_reading(ctx: Context, session: Session, conn: Connection, rule: str) ->
     # A SYN as late after what asked for its connect as a resend: the connect may have
     # run since, so an error soon after the SYN is not a fast one (verify.unseen_tries).
     fast = said is not None and said.outcome == "failed" and said.message.ts - conn.ts < rto
-    if fast and earlier_tries(ctx, conn) is None:
+    if fast and resend_reading(ctx, conn, said.message.ts - conn.ts) is None:
         return LoneReading(
             "rejected",
             f"{said.words}, {span_words(said.message.ts - conn.ts)} after its SYN: a connect "

@@ -108,8 +108,7 @@ def still_running(ctx: Context, session: Session, stream: NdmpStream,
         words = flowing.words(halts=False, whose="its")
         head += f" {capitalised(words)}; {step_words(ctx, ring=flowing.gap is not None)}."
     ctx.add("capture_ended_early",
-            f"{head} What the job did after that, its later resources' announcements and "
-            "data connections and its end, is not in the capture"
+            f"{head} {_after_words(ctx, resource)}"
             + (f". {unseen[0].upper()}{unseen[1:]}. {still_due_words()}" if unseen else
                "." if flowing is not None else
                f". {capitalised(step_words(ctx, ring=gap is not None))}."
@@ -118,6 +117,21 @@ def still_running(ctx: Context, session: Session, stream: NdmpStream,
             frames=[start.frame, last.frame, *([flowing.last_frame] if flowing else []),
                     *([silent.data.last_frame] if silent and silent.data else [])],
             ts=last.ts)
+
+
+def _after_words(ctx: Context, resource: int) -> str:
+    """"What the job did after that, ... is not in the capture": its later resources'
+    announcements and data connections only when some are due (newuser56: "its later
+    resources' announcements" after resource 3 of the 3 configured had started); "any
+    later resources'" when `resources` is not configured."""
+    total = ctx.config.resources
+    if total and resource >= total:
+        return ("What the job did after that, up to its end, is not in the capture (resource "
+                f"{resource} was the last of the {total} configured: no later resource's "
+                "announcement or data connection is due)")
+    whose = "its" if total else "any"
+    return (f"What the job did after that, {whose} later resources' announcements and data "
+            "connections and its end, is not in the capture")
 
 
 def _ended_words(conns: list[Connection]) -> str:

@@ -136,7 +136,7 @@ def unresent_words(ctx: Context, conn: Connection, after: float) -> str:
     # A SYN as late after what asked for it as a resend: TCP's next one waits longer.
     tries = earlier_tries(ctx, conn)
     resend = ("" if tries is None else
-              f"; {earlier_tries_words(conn, tries, 'it')}, and a later resend may wait longer "
+              f"; {earlier_tries_words(conn, tries, 'it')}; a later resend may wait longer "
               "than the first (TCP doubles its timeout)")
     return (f"its one SYN (frame {conn.syn_frames[0]}) got no answer in the capture and was "
             f"never resent in the {after:.1f} s of capture after it, although TCP resends an "

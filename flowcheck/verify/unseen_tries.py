@@ -20,7 +20,9 @@ most (Linux's 6 retries, 127 s). A lone SYN whose session's last NDMP message be
 came that long before may be such a resend (the cut of frames 22-25 of that capture, new
 user trial 56: its fourth SYN, 3.07 s after the reply, read as the connect's only one
 and "most likely rejected"). Without a session or a message before the SYN there is no
-such clock, and the SYN is read as its connect's first, as before.
+such clock, and the SYN is read as its connect's first, as before; nor is there once the
+control connection went on in TLS before the SYN (NdmpStream.tls_start): the last
+message read is then older than what asked, which the records hide (review 56c).
 """
 
 from __future__ import annotations
@@ -53,14 +55,15 @@ class EarlierTries(NamedTuple):
 def earlier_tries(ctx: Context, conn: Connection) -> EarlierTries | None:
     """The lone SYN's connect may have begun before it (module docstring): one SYN, and
     its session's last NDMP message before it came FIRST_RESEND to LAST_RESEND seconds
-    before; None else (more SYNs, no session, no message before it, or one too close or
-    too far to be a resend's)."""
+    before; None else (more SYNs, no session, no message before it, one too close or
+    too far to be a resend's, or a control connection in TLS before the SYN)."""
     if len(conn.syn_frames) != 1 or conn.syn_retries:
         return None
     session = ctx.session_of(conn)
     stream = None if session is None else ctx.stream_by_uid.get(session.control_uid)
-    if stream is None:
-        return None
+    if stream is None or (stream.tls_start is not None
+                          and stream.tls_start < conn.syn_frames[0]):
+        return None  # its messages since are TLS records: what asked is not read
     asked = max((m for m in stream.messages if m.ts <= conn.ts),
                 key=lambda m: (m.ts, m.frame), default=None)
     if asked is None or not FIRST_RESEND <= conn.ts - asked.ts <= LAST_RESEND:
@@ -79,10 +82,13 @@ def message_words(message: NdmpMessage) -> str:
 def earlier_tries_words(conn: Connection, tries: EarlierTries, subject: str = "") -> str:
     """What the SYN's time says (earlier_tries): a clause, "its SYN (frame 22) came ...";
     subject: another subject than "its SYN (frame 22)" (words that named it already:
-    "it")."""
+    "it"). Both readings: a connector may also send its first SYN late on its own (the
+    lab agent's --first-callback-delay: a busy agent's callback 2 s after the vendor
+    message's reply, its one SYN its first; review 56c)."""
     subject = subject or f"its SYN (frame {conn.syn_frames[0]})"
     return (f"{subject} came {span_words(tries.seconds)} after "
             f"{message_words(tries.asked)}, as TCP's resends do (from 1 s after the first "
-            "SYN: Linux 1 s, older Windows 3 s), where a connect's first SYN follows what "
-            "asked for it within milliseconds: it may be a resend whose earlier tries the "
-            "capture lacks, the connect unanswered since")
+            "SYN: Linux 1 s, older Windows 3 s), where a connect's first SYN usually "
+            "follows what asked for it within milliseconds: it may be a resend whose "
+            "earlier tries the capture lacks, the connect unanswered since, or its "
+            "connector's first SYN, sent late (a busy host)")
