@@ -176,6 +176,7 @@ def _resolve_directory(path: str) -> list[InputSpec]:
         raise InputError(f"{path}: empty directory, no capture files in it")
     specs = []
     others: list[str] = []  # captures of other formats, named with their conversion
+    empty: list[str] = []  # 0-byte files named as captures: skipped, named if none reads
     for name in names:
         member = os.path.join(path, name)
         try:
@@ -183,6 +184,8 @@ def _resolve_directory(path: str) -> list[InputSpec]:
         except OSError:
             continue
         if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
+            if stat.S_ISREG(info.st_mode) and name.lower().endswith(CAPTURE_SUFFIXES):
+                empty.append(name)
             continue
         if not os.access(member, os.R_OK):
             # Unreadable (dumpcap writes its ring files 0600): kept, so that its reading
@@ -216,8 +219,12 @@ def _resolve_directory(path: str) -> list[InputSpec]:
             specs.append(InputSpec(member, path=member, size=info.st_size,
                                    file_id=(info.st_dev, info.st_ino)))
     if not specs:
+        # A sniffer killed before it wrote its buffered header leaves a 0-byte job.pcap
+        # (review56e: "no pcap or pcapng files" beside it read as the wrong folder).
+        named = others + [f"{name}: empty file, 0 bytes" for name in
+                          empty[:max(0, _OTHERS_NAMED - len(others))]]
         raise InputError(f"{path}: no pcap or pcapng files in this directory"
-                         + (f" ({'; '.join(others)})" if others else ""))
+                         + (f" ({'; '.join(named)})" if named else ""))
     specs[0].beside = others
     return specs
 
