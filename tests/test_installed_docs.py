@@ -35,12 +35,15 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in ("flowcheck", "docs"):
         shutil.copytree(ROOT / name, tree / name,
                         ignore=shutil.ignore_patterns("__pycache__"))
-    # Build isolation fetches setuptools>=68 from the package index (CI has PyPI): when
+    # Build isolation fetches setuptools>=77 from the package index (CI has PyPI): when
     # that fails, pip's own words say why, not only "returned non-zero exit status 1".
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w",
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "-w",
                            str(tmp_path / "wheel"), str(tree)], check=False,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
+    # Nothing setuptools will stop building (review56e: `license = { text = "MIT" }`,
+    # "By 2027-Feb-18 ... your builds will no longer be supported").
+    assert "SetuptoolsDeprecationWarning" not in done.stdout + done.stderr
     [built] = (tmp_path / "wheel").glob("flowcheck-*.whl")
     return built
 
