@@ -123,15 +123,19 @@ def _after_words(ctx: Context, resource: int) -> str:
     """"What the job did after that, ... is not in the capture": its later resources'
     announcements and data connections only when some are due (newuser56: "its later
     resources' announcements" after resource 3 of the 3 configured had started); "any
-    later resources'" when `resources` is not configured."""
+    later resources'" when `resources` is not configured, or when the job started more
+    than it says (review56e: "resource 3 was the last of the 2 configured: no later
+    resource's ... is due", though the job had shown it has more than configured)."""
     total = ctx.config.resources
-    if total and resource >= total:
+    if total and resource == total:
         return ("What the job did after that, up to its end, is not in the capture (resource "
                 f"{resource} was the last of the {total} configured: no later resource's "
                 "announcement or data connection is due)")
-    whose = "its" if total else "any"
+    whose = "its" if total and resource < total else "any"
+    beyond = (f" (it started resource {resource}, beyond the {total} configured in "
+              "`resources`: later ones may follow)" if total and resource > total else "")
     return (f"What the job did after that, {whose} later resources' announcements and data "
-            "connections and its end, is not in the capture")
+            f"connections and its end, is not in the capture{beyond}")
 
 
 def _ended_words(conns: list[Connection]) -> str:
