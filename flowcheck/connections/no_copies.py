@@ -92,7 +92,8 @@ class QuietBatches:
     def _quiet(self, d: DecodedBatch, flows: BatchFlows, since: int | None,
                sources: np.ndarray | None, identity: np.ndarray | None,
                headers: np.ndarray | None,
-               stamped: Callable[[np.ndarray], np.ndarray] | None = None) -> bool:
+               stamped: Callable[[np.ndarray], np.ndarray] | None = None,
+               legs_at: Callable[[np.ndarray], np.ndarray] | None = None) -> bool:
         """Whether the batch holds no equal packets (`no_equal_packets`; copies.mark's
         arguments), and so no copy: its sample taken and its tail kept as the full search
         would. Tried only while the capture showed no copy of any kind, no second capture
@@ -138,7 +139,8 @@ class QuietBatches:
             syns = tail_syns(d, own.stamp, kept, stamped, wide)
         self._tail = kept_tail(self._tail, d.tcp_ts, flows, own,
                                np.zeros(side.shape[0], bool),
-                               window, TAIL_CAP, self._relaying, at=kept, syns=syns)
+                               window, TAIL_CAP, self._relaying, at=kept, syns=syns,
+                               legs_at=legs_at)
         self.proven += 1
         return True
 

@@ -221,7 +221,8 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
             decoded, flows, since, sources, identity,
             lambda: capture_legs(batch, decoded.tcp_index), headers,
             None if buf is None or ends is None else
-            lambda rows: stamped_identities(decoded, buf, ends, rows))
+            lambda rows: stamped_identities(decoded, buf, ends, rows),
+            lambda rows: capture_legs(batch, decoded.tcp_index[rows]))
         marked = marked_openings(batch, decoded)  # packet types read once (syn_ways)
         if self.copies.count:  # two marks of a packet to read (syn_ways)
             self.syn_ways.note(decoded, flows, marked)
