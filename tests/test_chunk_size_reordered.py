@@ -76,3 +76,21 @@ def test_retransmits_are_tsharks_on_the_sorted_file(capture: Path, tmp_path: Pat
     copies = [(c.orig_copy_bytes + c.resp_copy_bytes) // SEGMENT for c in ours]
     assert [c.retransmits + n for c, n in zip(ours, copies, strict=True)] == \
         tshark_retransmissions(ordered)
+
+
+def test_bulktimed1s_findings_read_the_same_in_any_chunk() -> None:
+    """The capture findings' words too (track_connections'): the count of records
+    written out of time order (capture_written_out_of_order: 87 in 4 KiB chunks, 88 in
+    one, before orderfix: the side's lowest sequence number in a small batch was a fast
+    retransmission's, so an ACK of earlier bytes counted ahead of the data written
+    before it and the pair kept the file's order) and the copies. bulktimed2 is left
+    out: an ACK of bytes a batch before still counts ahead (83 in 4 KiB chunks, 84 in
+    one; time_order._acks_ahead)."""
+    path = ROOT / "captures" / "review54f" / "bulktimed1.pcap.gz"
+    readings = {size: [(f.code, f.message) for f in
+                       track_connections([str(path)], chunk_size=size).findings]
+                for size in SIZES}
+    assert "88 packets are stamped earlier" in dict(readings[SIZES[0]])[
+        "capture_written_out_of_order"]
+    for size, reading in readings.items():
+        assert reading == readings[SIZES[0]], size >> 10
