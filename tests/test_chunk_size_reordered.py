@@ -26,6 +26,7 @@ which tshark flags and flowcheck does not count (bulktimed1's C3 holds one).
 
 from __future__ import annotations
 
+import functools
 import subprocess
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from test_chunk_size_results import record_fields
 from test_connections_fills import tshark_retransmissions
 from test_connections_util import read_batches
 
-from flowcheck.connections import ConnectionTracker, track_connections
+from flowcheck.connections import ConnectionTracker, TrackResult, track_connections
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = (16 << 20, 64 << 10, 4 << 10, 2 << 10, 1 << 10)
@@ -45,6 +46,12 @@ RETRANSMITS = {"bulktimed1": [13, 20, 21, 12, 24, 17], "bulktimed2": [22, 29, 25
 @pytest.fixture(scope="module", params=sorted(RETRANSMITS))
 def capture(request: pytest.FixtureRequest) -> Path:
     return ROOT / "captures" / "review54f" / f"{request.param}.pcap.gz"
+
+
+@functools.cache
+def _read(path: Path, size: int) -> TrackResult:
+    """track_connections of path in `size`-byte chunks (each read once in the module)."""
+    return track_connections([str(path)], chunk_size=size)
 
 
 def _reference(path: Path) -> list:
@@ -59,15 +66,14 @@ def test_every_chunk_reads_the_per_packet_paths_records(capture: Path) -> None:
     want = [record_fields(c) for c in _reference(capture)]
     assert len(want) == 6
     for size in SIZES:
-        got = [record_fields(c) for c in
-               track_connections([str(capture)], chunk_size=size).connections]
+        got = [record_fields(c) for c in _read(capture, size).connections]
         differ = {w["uid"]: [k for k in w if g[k] != w[k]]
                   for g, w in zip(got, want, strict=True) if g != w}
         assert not differ, (size >> 10, differ)
 
 
 def test_retransmits_are_tsharks_on_the_sorted_file(capture: Path, tmp_path: Path) -> None:
-    ours = track_connections([str(capture)]).connections
+    ours = _read(capture, SIZES[0]).connections
     name = capture.name.removesuffix(".pcap.gz")
     assert [c.retransmits for c in ours] == RETRANSMITS[name]
     ordered = tmp_path / "sorted.pcap"
@@ -87,8 +93,7 @@ def test_bulktimed1s_findings_read_the_same_in_any_chunk() -> None:
     out: an ACK of bytes a batch before still counts ahead (83 in 4 KiB chunks, 84 in
     one; time_order._acks_ahead)."""
     path = ROOT / "captures" / "review54f" / "bulktimed1.pcap.gz"
-    readings = {size: [(f.code, f.message) for f in
-                       track_connections([str(path)], chunk_size=size).findings]
+    readings = {size: [(f.code, f.message) for f in _read(path, size).findings]
                 for size in SIZES}
     assert "88 packets are stamped earlier" in dict(readings[SIZES[0]])[
         "capture_written_out_of_order"]
