@@ -28,6 +28,7 @@ from flowcheck.fields_dataclass import fields_dataclass
 __all__ = ["in_time_order", "out_of_order"]
 
 _SPAN32 = 1 << 33  # wider than any signed 32-bit step plus its offset
+_LOW32 = (1 << 32) - 1
 
 
 def out_of_order(ts: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
@@ -119,9 +120,9 @@ def _acks_ahead(d: DecodedBatch, p: _Packed, at: np.ndarray, from_lower: np.ndar
     its own): how many carry an ACK number that covers bytes (or a SYN, a FIN) of the
     other side that come only after them (a RST's too: a refusal acknowledges the SYN it
     refuses): what no TCP sends, so an order that has them is not the wire's. ACK
-    numbers up to the other side's first sequence number in the batch (in the file's
-    order, whichever order is judged: bytes below it are of earlier batches, or resent)
-    or beyond its highest (bytes the capture lacks) are not counted. Raw 32-bit numbers
+    numbers up to the sequence number of the other side's earliest packet in the batch
+    by time (whichever order is judged: bytes below it are of earlier batches, or
+    resent) or beyond its highest (bytes the capture lacks) are not counted. Raw 32-bit numbers
     are compared by signed difference from the side's first one in that order."""
     rows = p.rows[at]
     low = from_lower[rows]
@@ -146,14 +147,16 @@ def _acks_ahead(d: DecodedBatch, p: _Packed, at: np.ndarray, from_lower: np.ndar
         base = seq[np.where(sends, first, 0)][p.owner]
         end_rel = signed32(end - base)
         ack_rel = signed32(ack - base)
-        # The side's first packet in the file's order, the same for every order judged:
-        # its lowest in the batch would be a resend's in a small batch, its earlier
-        # bytes' ACKs then counted ahead of it (review54f's bulktimed1 at 4 KiB: one
-        # record written swapped was left in the file's order, so counted as 87 in 4 KiB
-        # chunks and 88 in one).
-        first_file = np.minimum.reduceat(np.where(low_file == side, places, big), p.offs)
+        # The side's earliest packet by time (the first of them in the file's order),
+        # the same for every order judged: its lowest in the batch would be a resend's
+        # in a small batch, its earlier bytes' ACKs then counted ahead of it (review54f's
+        # bulktimed1 at 4 KiB: one record written swapped was left in the file's order,
+        # so counted as 87 in 4 KiB chunks and 88 in one); its first in the file's order
+        # would be a later part's in a ring's parts joined out of order.
+        earliest = np.minimum.reduceat(
+            np.where(low_file == side, (p.rank << 32) | places, big), p.offs) & _LOW32
         floor = np.where(sends, signed32(
-            d.tcp_seq[p.rows[np.where(sends, first_file, 0)]].astype(np.int64)
+            d.tcp_seq[p.rows[np.where(sends, earliest, 0)]].astype(np.int64)
             - seq[np.where(sends, first, 0)]), 0)
         top = np.maximum.reduceat(np.where(sender, end_rel, -big), p.offs)
         lifted = np.where(sender, end_rel, floor[p.owner]) + (1 << 32)  # 0 .. 2**33
