@@ -44,11 +44,10 @@ class Sniffer:
     """tcpdump in M's namespace, no immediate mode: the kernel hands over blocks."""
 
     buffer_kib = 32768  # tcpdump -B: the kernel's ring, KiB
-    options: tuple[str, ...] = ()  # more of tcpdump's options
 
     def __init__(self, lab: Lab, path: Path, packet_filter: str = "tcp or icmp") -> None:
         argv = ["tcpdump", "-i", lab.backup_link.media_if, "-s", "0",
-                "-B", str(self.buffer_kib), "-n", "-Z", "root", *self.options,
+                "-B", str(self.buffer_kib), "-n", "-Z", "root",
                 "-w", self._output(path), packet_filter]
         self.process = subprocess.Popen(lab.exec_argv("m", argv), stdout=self._stdout(),
                                         stderr=subprocess.PIPE, text=True)
@@ -91,7 +90,6 @@ class StallingSniffer(Sniffer):
                  period: float = 0.1, stall: float = 0.020, buffer_kib: int = 8192) -> None:
         self.path, self.period, self.stall = path, period, stall
         self.buffer_kib = buffer_kib
-        self.stalls = 0
         super().__init__(lab, path, packet_filter)
         self._writer = threading.Thread(target=self._write, daemon=True)
         self._writer.start()
@@ -112,7 +110,6 @@ class StallingSniffer(Sniffer):
                 out.write(chunk)
                 if time.monotonic() >= next_stall:
                     time.sleep(self.stall)
-                    self.stalls += 1
                     next_stall = time.monotonic() + self.period
 
     def _stopped(self) -> None:

@@ -239,21 +239,33 @@ def label_connections(traffic: Traffic, config: Config) -> list[Session]:
     that cannot be loaded."""
     from flowcheck.profiles import load_profile
     from flowcheck.sessions import build_sessions
+    from flowcheck.verify.mixed_reading import mixed_labels
     from flowcheck.verify.other_protocol import fold_other_protocols
-    from flowcheck.verify.plain_reading import PLAIN_PROFILE, plain_announcements
+    from flowcheck.verify.plain_reading import (
+        PLAIN_PROFILE,
+        plain_announcements,
+        plain_sessions,
+    )
 
-    profile = load_profile(config.profile)
-    sessions = build_sessions(traffic.connections, traffic.streams, config, profile,
+    def build(name: str) -> list[Session]:
+        return build_sessions(traffic.connections, traffic.streams,
+                              replace(config, profile=name), load_profile(name),
                               ring_gaps=traffic.ring_gaps, order=file_order(traffic),
                               clock_lags=traffic.clock_lags)
-    if plain_announcements(sessions, traffic.findings, traffic.connections,
-                           traffic.streams, config, profile):
+
+    profile = load_profile(config.profile)
+    sessions = build(config.profile)
+    found = (sessions, traffic.findings, traffic.connections, traffic.streams, config,
+             profile)
+    if plain_announcements(*found, ring_gaps=traffic.ring_gaps):
         # Read as plain NDMP, as analyze reads it (its steps not judged here: a callback
         # step `unknown` is not known to keep the default profile).
         config = replace(config, profile=PLAIN_PROFILE)
-        sessions = build_sessions(traffic.connections, traffic.streams, config,
-                                  load_profile(PLAIN_PROFILE), ring_gaps=traffic.ring_gaps,
-                                  order=file_order(traffic), clock_lags=traffic.clock_lags)
+        sessions = build(PLAIN_PROFILE)
+    elif some := {sid for sid, movers in plain_sessions(
+            *found, ring_gaps=traffic.ring_gaps).items() if movers}:
+        # Only some sessions read so: theirs labelled as analyze does (mixed_reading).
+        sessions = mixed_labels(sessions, some, traffic.connections, build, config.profile)
     traffic.findings = with_sessions(
         fold_other_protocols(traffic.findings, traffic.connections, traffic.streams, config,
                              sessions, traffic.host_marks),
@@ -267,10 +279,12 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     flowcheck.verify.plain_reading) is judged by the ndmp profile, a profile_inferred
     finding (info) saying so (new-user trial 54)."""
     from flowcheck.profiles import load_profile
+    from flowcheck.verify.mixed_reading import keep_pass, mixed_analysis, same_sessions
     from flowcheck.verify.plain_reading import (
         PLAIN_PROFILE,
         may_infer,
         plain_announcements,
+        plain_sessions,
         profile_inferred,
     )
 
@@ -280,16 +294,25 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     restore = kept_as_now([*traffic.findings, *(f for s in traffic.streams for f in (
         *s.findings, s.snap_finding) if f is not None)])
     analysis = analyze_with_profile(traffic, config, profile)
+    plain = plain_sessions(analysis.sessions, analysis.findings, traffic.connections,
+                           traffic.streams, config, profile, ring_gaps=traffic.ring_gaps)
     shown = plain_announcements(analysis.sessions, analysis.findings, traffic.connections,
-                                traffic.streams, config, profile)
-    if not shown:
+                                traffic.streams, config, profile, ring_gaps=traffic.ring_gaps)
+    some = {sid: movers for sid, movers in plain.items() if movers}
+    if not shown and not some:
         return analysis
+    first = None if shown else keep_pass(analysis)
     restore()  # the traffic's findings as read: no note of the default profile's pass
-    plain = replace(config, profile=PLAIN_PROFILE)  # `explicit` still without "profile"
-    analysis = analyze_with_profile(traffic, plain, load_profile(PLAIN_PROFILE))
-    analysis.findings.append(profile_inferred(shown, profile, traffic.streams))
-    analysis.findings.sort(key=finding_order)
-    return analysis
+    plain_config = replace(config, profile=PLAIN_PROFILE)  # `explicit` without "profile"
+    plain_analysis = analyze_with_profile(traffic, plain_config, load_profile(PLAIN_PROFILE))
+    if first is None:
+        plain_analysis.findings.append(profile_inferred(shown, profile, traffic.streams))
+        plain_analysis.findings.sort(key=finding_order)
+        return plain_analysis
+    if not same_sessions(first.analysis.sessions, plain_analysis.sessions):
+        restore()  # the passes cannot be put together: the default's reading, made again
+        return analyze_with_profile(traffic, config, profile)
+    return mixed_analysis(first, plain_analysis, some, profile)
 
 
 def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> Analysis:
@@ -362,6 +385,8 @@ def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> 
     findings = with_sessions(findings, traffic.connections)
     findings = explain_unknown_steps(findings, sessions, traffic.connections)
     findings.sort(key=finding_order)
+    for session in sessions:
+        session.profile = profile.name
     return Analysis(traffic=traffic, config=config, sessions=sessions, findings=findings,
                     profile=profile)
 

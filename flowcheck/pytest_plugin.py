@@ -33,6 +33,7 @@ from pathlib import Path
 
 import pytest
 
+from flowcheck.doc_files import doc_page
 from flowcheck.errors import FlowcheckError
 from flowcheck.folder_walk import FolderWalk
 from flowcheck.printable import printable_name, printable_text
@@ -96,7 +97,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.getgroup("flowcheck").addoption(
         "--flowcheck", action="store_true", default=False,
         help="collect each stored capture with its NAME.expected.json as a test "
-             "(docs/pytest-plugin.md)")
+             f"({doc_page('pytest-plugin.md')})")
     parser.addini("flowcheck", type="bool", default=False,
                   help="collect stored captures as tests, as --flowcheck does")
 

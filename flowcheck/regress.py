@@ -90,6 +90,7 @@ def read_expected(path: Path) -> dict:
 
 def summarize(document: dict) -> dict:
     """The reviewed part of an analysis: stable across runs, independent of timing."""
+    profile = document["config"]["profile"]
     return {
         "verdict": document["verdict"],
         "findings": dict(sorted(Counter(f["code"] for f in document["findings"]).items())),
@@ -99,6 +100,10 @@ def summarize(document: dict) -> dict:
                 "steps": {str(step["step"]): step["status"] for step in s["steps"]},
                 "data_connections": len(s["data_connections"]),
                 "callback": s["callback_uid"] is not None,
+                # The profile that judged it, when not the run's: a capture set of two
+                # kinds of job (verify.mixed_reading); absent otherwise.
+                **({"profile": s["profile"]} if s.get("profile", profile) != profile
+                   else {}),
             }
             for s in document["sessions"]
         ],

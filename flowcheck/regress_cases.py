@@ -22,8 +22,8 @@ from flowcheck.config import Config, build_config, load_file
 from flowcheck.errors import UsageError
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.folder_walk import FolderWalk
+from flowcheck.sources.inputs import CAPTURE_SUFFIXES
 
-CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz")
 _LONGEST_FIRST = sorted(CAPTURE_SUFFIXES, key=len, reverse=True)  # .pcap.gz before .gz
 
 

@@ -49,6 +49,11 @@ _SESSION: dict[str, tuple[Callable[[object], bool], str]] = {
     "data_connections": (_whole, "a whole number"),
     "callback": (lambda v: isinstance(v, bool), "true or false"),
 }
+# In a session only when it was judged by another profile than the run's
+# (flowcheck.regress.summarize): optional.
+_SESSION_OPTIONAL: dict[str, tuple[Callable[[object], bool], str]] = {
+    "profile": (_text, "a profile name"),
+}
 # Written by --update and never compared (flowcheck.regress.NOT_COMPARED): optional.
 _OPTIONAL: dict[str, tuple[Callable[[object], bool], str]] = {
     "flowcheck_version": (_text, "a version string"),
@@ -67,7 +72,7 @@ def shape_problems(expected: dict) -> list[str]:
             if not isinstance(session, dict):
                 problems.append(f"{where} is {_shown(session)}, not a session (an object)")
             else:
-                problems += _problems(session, _SESSION, {}, f"{where}: ")
+                problems += _problems(session, _SESSION, _SESSION_OPTIONAL, f"{where}: ")
     return problems
 
 

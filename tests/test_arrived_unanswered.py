@@ -23,7 +23,10 @@ from flowcheck.pipeline import analyze, read_traffic
 T0 = 1_700_000_000.0
 SENT = (0.0, 1.0, 3.0, 7.0)
 ARRIVED = "This capture's Linux cooked headers mark every SYN from 10.77.0.1 as arriving"
-ELSEWHERE = "A capture on 10.77.0.2, or of both directions, shows which way is lost."
+# The fallback, data_unanswered's words since field check 59 (it read "A capture on
+# 10.77.0.2, or of both directions, shows which way is lost": newuser55's list).
+ELSEWHERE = ("This capture holds no packet from 10.77.0.2 to 10.77.0.1, so not whether "
+             "10.77.0.2 answered: a capture of both directions on 10.77.0.2 shows it")
 
 
 def _syn(at: float, ttl: int) -> object:

@@ -72,6 +72,21 @@ def test_a_gzip_file_that_does_not_inflate_in_a_directory_is_warned(
     assert "r.pcap1.gz: compressed data corrupt or cut" in unreadable["message"]
 
 
+def test_a_file_named_as_a_capture_that_is_none_in_a_directory_is_warned(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A `.pcap` of random bytes beside a ring's files (newuser56: skipped without a
+    word, while docs/cli.md promised a capture_unreadable warning for "not a capture"):
+    named in the warning; a file not named as a capture (notes.txt) stays skipped."""
+    ring(tmp_path / "ring")
+    (tmp_path / "ring" / "junk.pcap").write_bytes(bytes(range(7, 207)))
+    (tmp_path / "ring" / "notes.txt").write_bytes(bytes(range(7, 207)))
+    document = analyze([str(tmp_path / "ring")], capsys)
+    [unreadable] = [f for f in document["findings"] if f["code"] == "capture_unreadable"]
+    assert "junk.pcap: not a pcap or pcapng file" in unreadable["message"]
+    assert "notes.txt" not in json.dumps(document)
+    assert "(other files are skipped)" not in (CLI_DOC.parent / "formats.md").read_text()
+
+
 def test_standard_input_that_gave_nothing_is_not_told_to_check_a_file(
         tmp_path: Path) -> None:
     """`tcpdump ... | flowcheck analyze - other.pcap` whose writer printed text (tcpdump

@@ -181,7 +181,15 @@ def test_analyze_reads_the_same_in_any_chunk(case: Case,
 @pytest.mark.parametrize("case", SAMPLE[::3], ids=lambda c: str(c.capture.relative_to(ROOT)))
 def test_connections_read_the_same_in_any_chunk(case: Case) -> None:
     readings = {size: _tracked(case.capture, size) for size in SIZES}
-    assert not _differences(readings)
+    if KNOWN.get(str(case.capture.relative_to(ROOT))) != UIDS:
+        assert not _differences(readings)
+        return
+    # The sample is every third stored case, so which cases it holds moves as cases are
+    # added: a case known for its uid numbering alone must still read the same records.
+    records = {size: (reading[0], None) for size, reading in readings.items()}
+    assert not _differences(records)
+    assert _differences(readings), "reads the same now: take it off KNOWN"
+    pytest.xfail(UIDS)
 
 
 def _short_connections(path: Path, count: int) -> Path:

@@ -6,6 +6,7 @@ a script needs."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -109,6 +110,42 @@ def test_options_that_do_not_apply_are_not_listed_but_accepted(
     argv = [command, "--resources", "2"] + [a for option in unused if option != "--resources"
                                             for a in (option, values[option])]
     assert run(argv) == 0
+
+
+UNREAD = ["--backup-network", "--port-hold", "--resources"]
+V4 = "captures/ndmjob/v4-backup.pcap"
+
+
+@pytest.mark.parametrize("command", ["connections", "ndmp", "crosscheck"])
+def test_traffic_commands_do_not_list_the_checks_settings(
+        command: str, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """connections, ndmp and crosscheck read the traffic and label it, never judge it:
+    the backup network, the port hold and the resources change nothing there (newuser55:
+    their --help listed them), so they are named under the options as accepted, and a
+    run with them writes what one without them writes."""
+    out = _help([command], capsys, monkeypatch)
+    listed = out.split("Options:")[1].split("\n\n")[0]
+    assert not [option for option in UNREAD if option in listed]
+    assert "--media-range" in listed and "--retransmission-timeout" in listed
+    assert all(option in out.split("Also accepted")[1] for option in UNREAD)
+    capture = str(Path(__file__).resolve().parent.parent / V4)
+    assert run([command, capture, "--format", "json"]) == 0
+    plain = capsys.readouterr().out
+    assert run([command, capture, "--format", "json", "--backup-network", "192.0.2.0/24",
+                "--port-hold", "1", "--resources", "7"]) == 0
+    assert capsys.readouterr().out == plain
+
+
+@pytest.mark.parametrize("command", ["analyze", "live"])
+def test_judging_commands_list_every_setting(command: str,
+                                             capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """analyze and live judge the job: every configuration option applies (backup
+    network: control_off_backup_network; port hold: stale_tuple; resources: capacity)."""
+    out = _help([command], capsys, monkeypatch)
+    assert "Also accepted" not in out
+    assert all(option in out.split("Options:")[1] for option in UNREAD)
 
 
 @pytest.mark.parametrize(("command", "ring"), [

@@ -183,3 +183,21 @@ def test_d8_appended_captures_are_no_clock_step(tmp_path: Path) -> None:
                                                                  "capture_clock_stepped")
     assert "appended to the first (mergecap -a)" in message(result)
     assert data_step(result).startswith(f"{VOLUME} B ")
+
+
+@pytest.mark.parametrize(("shift", "said"), [("-2.5", "each 2.5 s earlier in"),
+                                             ("0.0004", "each 0.4 ms later in")])
+def test_d8_the_same_file_twice_time_shifted(tmp_path: Path, shift: str, said: str) -> None:
+    """A file and its `editcap -t` copy: the same packets, every one at one offset; not
+    "at the very same times" (newuser55: said after flowcheck's own shift of 2.5 s),
+    nor two capture points whose clocks agree (a shift under ALIGN_SECONDS)."""
+    media = POINTS / "backup-media.pcap.gz"
+    result = analysis(media, editcap(tmp_path, "backup-media.pcap.gz", "-t", shift))
+    said_of = message(result)
+    assert said in said_of, said_of
+    assert "one copy's times shifted (editcap -t)" in said_of
+    assert "very same times" not in said_of
+    assert "two capture points' captures" not in said_of
+    assert next(f.fix for f in result.findings
+                if f.code == "capture_duplicates") == "give each capture once"
+    assert data_step(result).startswith(f"{VOLUME} B ")

@@ -144,7 +144,7 @@ def test_a_merge_holding_the_agents_arrivals_places_its_firewall() -> None:
             "(tcpdump -Q in), that host's own firewall drops them (10.77.0.2's input chain "
             "the SYNs or its output chain its SYN-ACKs, or that router's forward chain), and "
             "the allow rule belongs there." in unanswered.fix)
-    assert "A capture on 10.77.0.2, or of both directions" not in unanswered.fix
+    assert "a capture of both directions on 10.77.0.2 shows it" not in unanswered.fix
 
 
 def test_copies_a_bridge_passed_keep_the_capture_asked_for(tmp_path: Path) -> None:

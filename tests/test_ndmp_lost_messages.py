@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lab_edits import analyze_lab, lab_packets, write
+from stored import stored_analysis, without_frame
 
 from flowcheck.ndmp.findings import StreamFindings
 from flowcheck.ndmp.stream_events import DecodeProblem
@@ -155,3 +156,26 @@ def test_a_lost_data_connect_of_a_failed_job_still_fails_on_its_syns(tmp_path: P
     assert "its announcement was lost by the sniffer; matched to this session by " \
            "direction and ports" in unanswered.message
     assert not [f for f in analysis.findings if f.code == "unannounced_connection"]
+
+
+
+def test_a_lost_request_its_reply_answers_is_named(tmp_path: Path) -> None:
+    """A hole holding a request whose reply the capture has: the reply carries its
+    request's code and names its sequence number (newuser55: a lost DATA_START_BACKUP was
+    only "1 whole message of the originator"). clean-3-resources without frame 25, the
+    media server's first DATA_START_BACKUP (sequence 7), answered in frame 25 of the cut
+    file; ndmjob's v4-backup without frame 11, its DATA_CONNECT, an announcement."""
+    packets = lab_packets(NAME)
+    path = write(tmp_path, "no-start", [*packets[:24], *packets[25:]])
+    [partial] = [f for f in analyze_lab(path, NAME).findings if f.code == "ndmp_partial"]
+    assert ("held 1 whole message of the originator, between its messages in frames 20 "
+            "and 211 (NDMP sequence numbers 6 and 8): the DATA_START_BACKUP request "
+            "(sequence 7, answered in frame 25).") in partial.message, partial.message
+    assert "an announcement" not in partial.message
+    ndmjob = Path(__file__).resolve().parents[1] / "captures" / "ndmjob"
+    cut = without_frame(tmp_path, ndmjob, "v4-backup", 11)
+    [partial] = [f for f in stored_analysis(cut, config_path=ndmjob / "flowcheck.toml")
+                 .findings if f.code == "ndmp_partial"]
+    assert ("(NDMP sequence numbers 2 and 4): the DATA_CONNECT request (sequence 3, "
+            "answered in frame 14); that request is an announcement: the address it gave "
+            "is not in the capture") in partial.message, partial.message

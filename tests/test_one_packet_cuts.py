@@ -83,7 +83,8 @@ def test_lost_announcements_a_state_reply_names_still_pass() -> None:
     for session in analysis.sessions:
         detail = _words(session.steps[1].detail)
         assert session.steps[1].status == "ok"
-        assert "so the announcement worked" in detail
+        assert "the announcement reached the connector, though the capture lacks it; " \
+            "its address checked: C" in detail  # newuser55: "so the announcement worked"
         assert "reached the endpoint the DATA_GET_STATE reply of frame" in detail
 
 
@@ -208,3 +209,25 @@ def test_a_gap_that_hides_no_reply_does_not_hide_the_receivers_silence(
     request = 456 if frame == 456 else 457  # editcap renumbers the frames after the cut
     assert f"the DATA_LISTEN request (frame {request}) was never answered by 10.77.1.2" in \
         _words(session.steps[2].detail)
+
+
+def test_a_lost_announcement_has_no_time_and_says_the_capture_lacks_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """ndmjob/v4-backup without frame 11, its DATA_CONNECT (newuser55): step 2 read
+    "+0.000s" (the control connection's start) and "the announcement reached the
+    connector; so the announcement worked" of an announcement ndmp_partial says the
+    capture never held. Now no time ("-": no packet dates it) and words that keep what
+    the capture lacks apart from what the data proves."""
+    from flowcheck.cli.main import run
+
+    cut = without_frame(tmp_path, CAPTURES / "ndmjob", "v4-backup", 11)
+    assert run(["analyze", str(cut), "--profile", "ndmp", "--config",
+                str(CAPTURES / "ndmjob" / "flowcheck.toml")]) == 0
+    out = capsys.readouterr().out
+    [row] = [line for line in out.splitlines()
+             if line.startswith("2 ") and "announced on the control connection" in line]
+    assert row.split("10.77.0.2:10000")[1].split()[0] == "-", row
+    detail = _words(out[out.index(row):out.index("\n3 ")])  # the step's wrapped lines
+    assert "the announcement reached the connector, though the capture lacks it; its " \
+        "address checked: C2 reached the endpoint the DATA_GET_STATE reply of frame" in detail
+    assert "so the announcement worked" not in detail

@@ -118,7 +118,10 @@ def test_an_inferred_reading_equals_the_ndmp_profiles() -> None:
     """Every stored plain NDMP capture (captures/ndmjob*) its profile line removed and read
     as plain NDMP (profile_inferred) gives the very findings `--profile ndmp` gives, less
     that one: analyze runs the default profile first on the same traffic, and checks
-    write notes into the traffic's own findings (findings.kept_as_now; finalread54b)."""
+    write notes into the traffic's own findings (findings.kept_as_now; finalread54b).
+    Where only some sessions read so (verify.mixed_reading: ndmjob-ended's
+    v4-ended-at-start-then-good-media, S1's refused connection into the media range
+    read as a callback), those sessions' steps and findings."""
     inferred = 0
     for capture in sorted(CAPTURES.glob("ndmjob*/*.pcap*")):
         name = capture.name.removesuffix(".gz").rsplit(".", 1)[0]
@@ -132,7 +135,15 @@ def test_an_inferred_reading_equals_the_ndmp_profiles() -> None:
         inferred += 1
         plain = build_config({**values, "profile": "ndmp"})
         expected = analyze(read_traffic([str(capture)], plain), plain)
+        judged = {s.id for s in analysis.sessions if s.profile == "ndmp"}
+        some = len(judged) < len(analysis.sessions)
+        if some:
+            # Only some sessions read as plain NDMP (verify.mixed_reading): theirs equal.
+            assert [s.steps for s in analysis.sessions if s.id in judged] == [
+                s.steps for s in expected.sessions if s.id in judged], capture
+            expected.findings = [f for f in expected.findings if f.session in judged]
+            analysis.findings = [f for f in analysis.findings if f.session in judged]
         found = [f.as_dict() for f in analysis.findings if f.code != "profile_inferred"]
         assert found == [f.as_dict() for f in expected.findings], capture
-        assert analysis.verdict == expected.verdict, capture
+        assert some or analysis.verdict == expected.verdict, capture
     assert inferred >= 20  # the plain NDMP cases of captures/ndmjob*, read as such

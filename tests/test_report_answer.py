@@ -76,10 +76,15 @@ def test_gist_ends_at_a_clause_break_never_inside_a_word() -> None:
             "the media server; check the service, and more words follow here.")
     assert gist(text, 100) == ("Allow TCP from 10.77.0.2 to 10.77.0.1 ports 5001-5100 "
                                "(media range) inbound on the media server")
-    cut = gist("word " * 30 + "10.77.0.2:6001 and more words", 160)
-    assert cut.endswith("...") and len(cut) <= 160
-    assert all(w in {"word", "10.77.0.2:6001", "and", "more", "words"}
-               for w in cut.removesuffix("...").split())
+    # No break to end at: the sentence whole, never cut mid-sentence (newuser56).
+    whole = "word " * 30 + "10.77.0.2:6001 and more words"
+    assert gist(whole, 160) == whole
+    # Nor ended on a one-word clause ("...; else: ...", newuser56's "...; else (see").
+    fix = ("Look for a limit on new connections and raise the limit above what a job "
+           "opens at once; else: allow TCP from 10.77.0.1 to 10.77.0.2 ports 6001-6100 "
+           "(agent range) outbound on the media server and inbound on the agent")
+    assert gist(fix, 120) == ("Look for a limit on new connections and raise the limit "
+                              "above what a job opens at once")
 
 
 def test_gist_does_not_end_on_a_condition_or_half_an_either_or() -> None:
@@ -111,9 +116,11 @@ def test_gist_keeps_both_directions_of_a_rule_together() -> None:
 
 @pytest.mark.parametrize(("name", "back"), [
     ("callback-blocked", "TCP from 10.77.0.1 ports 5001-5100 back to 10.77.0.2 ports "
-     "6001-6100 outbound on the media server"),
+     "6001-6100 (the agent range: this connection's source port 6087 is drawn from it anew "
+     "each time) outbound on the media server"),
     ("data-port-dropped", "TCP from 10.77.0.2 ports 6001-6100 back to 10.77.0.1 ports "
-     "5001-5100 outbound on the agent"),
+     "5001-5100 (the media range: this connection's source port 5002 is drawn from it anew "
+     "each time) outbound on the agent"),
 ])
 def test_the_summary_fix_names_both_directions_when_either_may_be_lost(name: str,
                                                                        back: str) -> None:
@@ -137,3 +144,40 @@ def test_the_answer_lines_hang_under_their_label_with_no_trailing_spaces() -> No
     assert all(line == line.rstrip() for line in answer), answer
     wrapped = [line for line in answer[1:] if not line.startswith("    fix:")]
     assert wrapped and all(line.startswith(" " * 11) for line in wrapped[:1]), answer
+
+
+def test_the_summary_fix_keeps_its_qualifier_and_findings_do_not_repeat_it() -> None:
+    """newuser56 on the README's first command: the fix under the verdict left out "(the
+    SYN-ACK's way: established connections)", so a firewall admin could open a wider
+    return rule than needed; and the report printed the fix twice (under the verdict and
+    under Findings). The summary's fix is now the fix's first sentence whole, said once:
+    the finding points to it and leads with its cause, the detail after."""
+    analysis = _lab("data-port-dropped")
+    [error] = [f for f in analysis.findings if f.code == "data_unanswered"]
+    rule = error.fix.split(". ")[0]
+    assert "(the SYN-ACK's way: established connections)" in rule
+    console = Console(width=100, record=True, color_system=None)
+    render_analysis(analysis, console, ladder=None)
+    report = " ".join(console.export_text().split())
+    assert report.count(rule[1:]) == 1, report  # "allow ..." under the verdict only
+    assert f"fix: a{rule[1:]} (see data_unanswered under Findings)" in report
+    assert "Fix: as under the verdict (S1). Also: If this capture was taken on 10.77.0.2" \
+        in report
+    # The rest of the fix is still told, once.
+    assert report.count("prints these rules for nft, iptables, PowerShell and netsh") == 1
+
+
+def test_a_fix_after_the_ranges_advice_is_not_repeated_either() -> None:
+    """The same capture with flowcheck's default ranges: the fix starts "First set
+    --media-range and --agent-range ...: ... Until then, for this job: allow TCP ...";
+    the summary gives the rule and the advice as a note, and the finding keeps the
+    advice and points to the rule (it printed the rule a second time)."""
+    config = build_config({})
+    analysis = analyze(read_traffic([str(LAB / "data-port-dropped.pcap")], config), config)
+    [error] = [f for f in analysis.findings if f.code == "data_unanswered"]
+    assert error.fix.startswith("First set --media-range and --agent-range")
+    console = Console(width=100, record=True, color_system=None)
+    render_analysis(analysis, console, ladder=None)
+    report = " ".join(console.export_text().split())
+    assert report.count("back to 10.77.0.1 its dynamic (ephemeral) ports") == 1, report
+    assert "Until then, for this job: as under the verdict (S1). Also: " in report

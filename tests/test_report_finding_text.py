@@ -27,8 +27,10 @@ def test_piped_finding_lines_are_indented(capsys: pytest.CaptureFixture[str]) ->
     assert any(len(line) > 150 for line in lines)  # the message does wrap at 200
     for line in lines:
         assert line.startswith(("ERROR ", "WARNING ", "INFO ", "  ")), line
-    fix = [n for n, line in enumerate(lines) if line.startswith("  Fix: ")]
-    assert fix and lines[fix[0] + 1].startswith("       ")  # under the fix's first word
+    # The fix is under the verdict; the rest of it wraps under its label's first word.
+    assert "  Fix: as under the verdict (S1)." in lines
+    more = [n for n, line in enumerate(lines) if line.startswith("  Also: ")]
+    assert more and lines[more[0] + 1].startswith(" " * 8) and lines[more[0] + 1][8] != " "
 
 
 def test_hanging_lines_fit_and_keep_every_word() -> None:

@@ -75,3 +75,31 @@ def test_a_hidden_column_has_no_legend() -> None:
     text = narrow.export_text()
     assert "not shown: frames, history" in text and "history: upper case" not in text
     assert "state: S0 SYN sent, no answer" in text
+
+
+def test_state_legend_follows_the_connections_histories() -> None:
+    """RSTRH, SHR and SH are named for a handshake half seen, but Zeek gives them
+    whenever the other side sent no SYN: the words say so when a connection shown lacks
+    the packet (newuser55: a lone RST+ACK with data read "SYN-ACK then a reset")."""
+    assert state_legend(["RSTRH"], ["^hr"]) == (
+        "state: RSTRH SYN-ACK then a reset from the responder, no SYN seen")
+    assert state_legend(["RSTRH", "RSTRH"], ["^hr", "^dr"]) == (
+        "state: RSTRH reset by the responder, no SYN from the originator seen")
+    assert state_legend(["SHR"], ["^df"]) == (
+        "state: SHR FIN from the responder, no SYN from the originator seen")
+    assert state_legend(["SH"], ["SF"]) == "state: SH SYN then FIN from the originator, no answer"
+    assert state_legend(["SH"], ["^DdF"]) == (
+        "state: SH FIN from the originator, no SYN-ACK from the responder seen")
+
+
+def test_a_lone_reset_with_data_is_not_said_to_follow_a_syn_ack(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from scapy.all import IP, TCP, Ether, Raw, wrpcap
+
+    capture = tmp_path / "lone-rst.pcap"
+    wrpcap(str(capture), [Ether() / IP(src="10.77.0.2", dst="10.77.0.1") / TCP(
+        sport=10000, dport=5081, flags="RA", seq=1000, ack=2000) / Raw(b"x" * 20)])
+    assert run(["connections", str(capture)]) == 0
+    out = capsys.readouterr().out
+    assert "RSTRH" in out and "SYN-ACK then" not in out
+    assert "state: RSTRH reset by the responder, no SYN from the originator seen" in out

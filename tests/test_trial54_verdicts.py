@@ -11,8 +11,9 @@ with tshark or editcap (real tools, real captures):
 3. Inconclusive with `findings: []`: every inconclusive verdict has a finding that says
    why (step_unknown when none other does: verify.unknown_steps), over every stored case.
 4. Step 3 when the capture lacks the announced address: one rule (verify
-   .lost_announcement), and a capture that joined the job late but holds every
-   configured resource is judged (verify.late_job.all_resources_seen).
+   .lost_announcement); a capture that joined the job late stays inconclusive however
+   many resources it holds: `resources` is not checked against what came before it
+   (verify.late_job, review54g).
 """
 
 from __future__ import annotations
@@ -231,9 +232,10 @@ def test_one_rule_for_an_announced_address_the_capture_lacks(tmp_path: Path) -> 
         status, detail = _step3(analysis)
         assert status == "ok", capture.name
         assert "C3, C4, C5 carried 600000 bytes to the media server" in detail
-        assert "the announcement reached the connector; whether it named the address C3, " \
-            "C4, C5 reached cannot be checked (announced_address_mismatch needs the " \
-            "address read" in detail
+        lacks = "its address" if capture is snapped else "it"  # its header read, or not
+        assert f"the announcement reached the connector, though the capture lacks {lacks}; " \
+            "whether it named the address C3, C4, C5 reached cannot be checked " \
+            "(announced_address_mismatch needs the address read" in detail
         assert analysis.verdict == "pass"  # with the warning of what the capture lacks
         assert {"capture_one_direction", "ndmp_partial"} & set(_codes(analysis))
     before = tmp_path / "before-capture.pcap"
@@ -246,19 +248,31 @@ def test_one_rule_for_an_announced_address_the_capture_lacks(tmp_path: Path) -> 
     assert analysis.verdict == "fail"  # its data connection unanswered: data_unanswered
 
 
-def test_a_late_capture_holding_every_configured_resource_is_judged(tmp_path: Path) -> None:
-    """Item 4, l2: clean-3-resources from frame 18 holds all three DATA_LISTEN replies
-    and data connections (resources = 3) yet read "unknown for the job as a whole";
-    without `resources` the doubt stays (a resource before the capture may have failed)."""
+def test_resources_never_lifts_a_late_captures_doubt(tmp_path: Path) -> None:
+    """Item 4, l2, reversed by review54g: `resources` was read as exact, so a late capture
+    holding that many resources was judged as usual. data-port-in-use (two resources,
+    the first refused: FAIL data_refused) cut from frame 24 holds the second alone and
+    read PASS with `resources = 1`. The setting is not checked against the traffic the
+    capture lacks: the steps stay unknown for the job as a whole, and the words say why
+    the setting does not lift that (clean-3-resources from frame 18, `resources = 3`,
+    too); without the setting, no such words."""
+    refused = tmp_path / "refused.pcap"
+    _tool("editcap", "-r", str(LAB / "data-port-in-use.pcap"), str(refused), "24-100000")
     late = tmp_path / "late.pcap"
     _tool("editcap", "-r", str(CLEAN), str(late), "18-644")
-    analysis = stored_analysis(late, config_path=CLEAN_TOML)
-    assert analysis.verdict == "pass"
-    assert [s.status for s in analysis.sessions[0].steps] == ["ok"] * 5
+    for cut, config, resources in ((refused, LAB / "data-port-in-use.toml", 1),
+                                   (late, CLEAN_TOML, 3)):
+        analysis = stored_analysis(cut, config_path=config, resources=resources)
+        assert analysis.verdict == "inconclusive", cut.name
+        status, detail = _step3(analysis)
+        assert status == "unknown" and detail.startswith("unknown for the job as a whole")
+        [started] = [f for f in analysis.findings if f.code == "capture_started_mid_session"]
+        assert f"the capture holds as many resources as `resources` configures ({resources}:" \
+            in _words(started.message), cut.name
+        assert "but that setting is not checked against traffic the capture lacks" in detail
     unconfigured = stored_analysis(late, config_path=CLEAN_TOML, resources=None)
     assert unconfigured.verdict == "inconclusive"
-    status, detail = _step3(unconfigured)
-    assert status == "unknown" and detail.startswith("unknown for the job as a whole")
+    assert "`resources`" not in _step3(unconfigured)[1]
 
 
 def test_a_pass_whose_address_check_was_not_done_says_so_in_a_finding(

@@ -213,3 +213,25 @@ def test_job_cut_in_a_later_resource_is_still_running(tmp_path: Path) -> None:
     assert "stopped during resource 2 of 3" in running.message
     done = _analyze(_cut(capture, (halts[1] + starts[2]) // 2, tmp_path), config)
     assert not [f for f in done.findings if "still running" in f.message]
+
+
+@pytest.mark.parametrize("name", ["lab/clean-3-resources", "lab/restore-2-resources",
+                                  "ndmjob/v4-backup"])
+def test_job_cut_after_its_data_connection_closed_is_not_still_running(
+        tmp_path: Path, name: str) -> None:
+    """Cut after the data connection's FIN each way and before the halt: the capture
+    shows the transfer ended, so capture_ended_early says so and not "still running"
+    (newuser55: `editcap -r captures/ndmjob/v4-backup.pcap c.pcap 1-2140`)."""
+    capture, config = _paths(name)
+    [start] = _frames(capture, _request(0x401, 0x402))[:1]
+    [halt] = _frames(capture, _message(0x501, 0x504))[:1]
+    fins = [f for f in _frames(capture, lambda frame: any(v & 0x01 for v in frame.flags))
+            if start < f < halt]
+    assert len(fins) == 2, fins
+    cut = _analyze(_cut(capture, halt - 1, tmp_path), config)
+    [ended] = [f for f in cut.findings
+               if f.code == "capture_ended_early" and f.frames[0] == start]
+    assert "still running" not in ended.message
+    assert "halt was reported" in ended.message
+    assert f"closed (a FIN each way, frames {fins[0]}, {fins[1]})" in ended.message
+    assert "no NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED" in ended.message

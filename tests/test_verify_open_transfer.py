@@ -85,9 +85,10 @@ def test_the_transfer_s_end_in_the_capture_decides(tmp_path: Path) -> None:
     """ndmjob/v4-backup cut around its data connection's close: before the agent's FIN
     (the data's sender) the transfer's end is not in the capture, however little is
     missing; from its FIN on it is, but the job's end (its halt) is not: the warning says
-    the job was still running and the data step is unknown all the same (a failing job
-    stopped early, its failure after the cut, read PASS: the cut sweep's
-    trial37b-firewall-features/meter-reject-media, first 90% of its frames)."""
+    the data connection closed before the halt was reported, and the data step is
+    unknown all the same (a failing job stopped early, its failure after the cut, read
+    PASS: the cut sweep's trial37b-firewall-features/meter-reject-media, first 90% of
+    its frames)."""
     capture = CAPTURES / "ndmjob" / "v4-backup.pcap"
     config = capture.parent / "flowcheck.toml"
     [sender_fin] = _frames(capture, "tcp.flags.fin==1 && tcp.srcport>=6001 && "
@@ -100,7 +101,12 @@ def test_the_transfer_s_end_in_the_capture_decides(tmp_path: Path) -> None:
         assert ("the job's end is not in the capture" in step.detail) == (not flowing)
         assert analysis.verdict == "inconclusive"
         early = [f.message for f in analysis.findings if f.code == "capture_ended_early"]
-        assert any("still running" in m for m in early), early
+        # From the sender's FIN on, the warning says the data connection closed and the
+        # halt was not reported, not "still running" (newuser55).
+        assert any(("still running" if flowing else "halt was reported") in m
+                   for m in early), early
+        assert any(f"closed (a FIN, frame {sender_fin})" in m for m in early) == (
+            last == sender_fin)
         assert any("data was flowing" in m for m in early) == flowing
     whole = _analyze(capture, config)
     assert whole.verdict == "pass" and _data_step(whole).status == "ok"

@@ -19,6 +19,7 @@ from flowcheck.connections.seams import across_seams
 from flowcheck.connections.tracker import ConnectionTracker
 from flowcheck.decode.skipped import Skipped
 from flowcheck.decode.tunnels import STANDARD_PORTS, TunnelPorts
+from flowcheck.doc_files import doc_page
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.findings import make_finding
 from flowcheck.model import ArpLog, CaptureInfo, Connection, Finding, RingGap, SegmentSink
@@ -118,7 +119,7 @@ def undecodable_finding(tracker: ConnectionTracker) -> Finding | None:
         names = ", ".join(linktype_name(link) for link in sorted(skipped.unknown_links))
         causes.append(f"{unknown} on a link type flowcheck does not read ({names})")
         fixes.append("capture on an interface whose link type flowcheck reads (Ethernet, "
-                     "Linux cooked, raw IP: docs/formats.md)")
+                     f"Linux cooked, raw IP: {doc_page('formats.md')})")
     malformed = tracker.undecodable - skipped.cut - unknown
     if malformed > 0 or not causes:
         causes.append(f"{malformed} with inconsistent lengths or headers")

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from flowcheck.connections.conn import ConnState
+from flowcheck.connections.conn import EVIDENCE_CAP, ConnState
 from flowcheck.connections.flows import Endpoint, FlowKey, address_text
 from flowcheck.connections.icmp import (
     FRAMES_PER_QUOTE,
@@ -228,8 +228,8 @@ def told_ttl_exceeded(record: Connection, quote: IcmpQuote) -> None:
     """Keep an ICMP / ICMPv6 time exceeded quoting a segment of `record`
     (Connection.ttl_exceeded_*: a router dropped it when its TTL ran out, RFC 792,
     RFC 4443 3.3)."""
-    if len(record.ttl_exceeded_frames) < FRAMES_PER_QUOTE:
-        record.ttl_exceeded_frames.append(quote.frame)
+    if len(record.ttl_exceeded_frames) < EVIDENCE_CAP:  # as many as syn_frames keeps:
+        record.ttl_exceeded_frames.append(quote.frame)  # which SYNs drew one (tcptraceroute)
     if record.ttl_exceeded_sender is None:
         record.ttl_exceeded_sender = address_text(quote.version, quote.sender)
 

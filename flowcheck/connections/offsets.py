@@ -28,6 +28,10 @@ AGREEING = 8  # of them within the tolerance of the median: the offset is known
 # session 34's trial A, D2). Learnt from the files' heads, where a small set is whole.
 FEW_AGREEING = 3
 NEAR = 0.0005  # copies.py's COPY_WINDOW (seconds): a capture point's own copies
+# Copies this close (seconds) to the first copy's time difference lie at one fixed offset
+# (pcap's microsecond; float64's rounding of an epoch time is well within): two capture
+# points' copies jitter by more, so every copy so is one capture's times shifted.
+STEADY = 1e-6
 
 
 @fields_dataclass(slots=True)
@@ -40,7 +44,9 @@ class Offset:
     The copies found: `copies`, the first ones' `frames`, `same_time` at the very same
     time and TTL (the same capture twice), `routed` with another TTL than their
     original's (a router between the points), `first_copy` / `last_original` (frames: a
-    capture appended to another has every copy after every original)."""
+ capture appended to another has every copy after every original); `step`: the first
+    same-TTL copy's time difference, and `steady` the same-TTL copies within STEADY of
+    it (every copy so: one capture given twice, one copy's times shifted by `step`)."""
 
     sources: tuple[int, int]
     recent: list[float] = field(default_factory=list)
@@ -50,10 +56,19 @@ class Offset:
     identified: int = 0
     copies: int = 0
     same_time: int = 0
+    step: float | None = None
+    steady: int = 0
     routed: int = 0
     frames: list[int] = field(default_factory=list)
     first_copy: int | None = None
     last_original: int | None = None
+
+    def count_steady(self, diffs: np.ndarray) -> None:
+        """Take same-TTL copies' time differences (seconds) into `step` and `steady`."""
+        if self.step is None and diffs.shape[0]:
+            self.step = float(diffs[0])
+        if self.step is not None:
+            self.steady += int(np.count_nonzero(np.abs(diffs - self.step) <= STEADY))
 
     def add(self, diffs: np.ndarray, identified: int = 0) -> None:
         """Take the latest pairs' time differences (seconds) into the estimate;
@@ -67,6 +82,17 @@ class Offset:
         self.known = self.known or agreeing >= AGREEING or (
             self.sources[0] != self.sources[1] and agreeing == len(recent) >= FEW_AGREEING
             and self.identified >= FEW_AGREEING)
+
+
+def same_capture(entry: Offset) -> bool:
+    """Two files' copies every one of which lies at one fixed offset from its original
+    with the same TTL: one capture given twice, at the very same times (`step` 0, or two
+    sniffers on one interface, stamped by one kernel) or with one copy's times shifted
+    (editcap -t): at least AGREEING copies for a shift (a few copies of two points may
+    happen to lie within a microsecond of one offset)."""
+    return (entry.sources[0] != entry.sources[1] and entry.copies > 0
+            and entry.steady == entry.copies
+            and (entry.step == 0 or entry.copies >= AGREEING))
 
 
 def appended(entry: Offset) -> bool:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flowcheck.connections.offsets import ALIGN_SECONDS, appended
+from flowcheck.connections.offsets import ALIGN_SECONDS, STEADY, appended, same_capture
+from flowcheck.durations import span_words
 from flowcheck.model import CaptureInfo
 
 if TYPE_CHECKING:
@@ -46,12 +47,10 @@ class PointNames:
                     "disagreed, or one appended to the other (mergecap -a); each packet counts "
                     "at its first copy, and the file's times are each point's own (give the "
                     "two captures as separate files to have them read on one clock)")
-        if entry.same_time == entry.copies:
-            return (f"{second} holds the same packets as {first} at the very same times "
-                    f"({entry.copies:,}): the same capture given twice (or two sniffers on "
-                    "one interface)")
         file_low, file_high = entry.sources
         moved = self.shifts.get(file_high, 0.0) - self.shifts.get(file_low, 0.0)
+        if same_capture(entry):
+            return self._same_capture(entry, (entry.step or 0.0) - moved)
         offset = (entry.offset or 0.0) - moved  # as the files' own clocks read
         text = (f"{second} holds {entry.copies:,} copies of packets of {first}: two capture "
                 f"points' captures of the same traffic{routed}")
@@ -69,6 +68,27 @@ class PointNames:
         return (f"{text}; {second}'s clock reads {offset:+.3f} s against {first}'s (the "
                 f"median time between a packet and its copy): "
                 f"{shifted_words(second, self.shifts[file_high])}")
+
+
+    def _same_capture(self, entry: Offset, offset: float) -> str:
+        """One capture given twice (offsets.same_capture): at the very same times only
+        when they are; else each copy `offset` seconds from its original as the files'
+        own clocks read (newuser55: a file and its `editcap -t -2.5` copy were said to be
+        at the very same times, read after flowcheck's own shift)."""
+        first, second = self.name(entry.sources[0]), self.name(entry.sources[1])
+        if abs(offset) <= STEADY:
+            return (f"{second} holds the same packets as {first} at the very same times "
+                    f"({entry.copies:,}): the same capture given twice (or two sniffers "
+                    "on one interface)")
+        way = "later" if offset > 0 else "earlier"
+        text = (f"{second} holds the same packets as {first} ({entry.copies:,}), each "
+                f"{span_words(abs(offset))} {way} in {second} ({offset:+.6f} s, every "
+                "copy alike): the same capture given twice, one copy's times shifted "
+                "(editcap -t)")
+        shifted = [index for index in entry.sources if self.shifts.get(index)]
+        if not shifted:
+            return text
+        return f"{text}; {shifted_words(self.name(shifted[-1]), self.shifts[shifted[-1]])}"
 
 
 def shifted_words(name: str, by: float) -> str:

@@ -366,6 +366,7 @@ class CapturePoints:
             frames = packets.frame[copy[at]]
             entry.copies += frames.shape[0]
             entry.same_time += int(np.count_nonzero(same_ttl[at] & (diff[at] == 0)))
+            entry.count_steady(diff[at][same_ttl[at]])
             entry.routed += int(np.count_nonzero(~same_ttl[at]))
             first, last = int(frames.min()), int(packets.frame[original[at]].max())
             entry.first_copy = first if entry.first_copy is None else min(entry.first_copy,

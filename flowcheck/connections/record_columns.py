@@ -208,24 +208,6 @@ def histories(new_letters: np.ndarray) -> list[str]:
     return out
 
 
-_BITS_CACHE: dict[str, int] = {}
-
-
-def letter_bits(history: str) -> int:
-    """The letter bits of a history (as ShortPass's `seen`)."""
-    bits = _BITS_CACHE.get(history)
-    if bits is None:
-        bits = 0
-        for letter in history:
-            n = LETTERS.find(letter.upper())
-            if n >= 0:
-                bits |= 1 << (n + (10 if letter.islower() else 0))
-        if len(_BITS_CACHE) > 4096:
-            _BITS_CACHE.clear()
-        _BITS_CACHE[history] = bits
-    return bits
-
-
 def _history(steps: list[int]) -> str:
     letters = "^" if steps and steps[0] & FLIPPED_BIT else ""
     for bits in steps:

@@ -25,6 +25,7 @@ from flowcheck.arrays import distinct, one_of
 from flowcheck.decode.framing import ETHERTYPE_TEB
 from flowcheck.decode.gather import Gather
 from flowcheck.decode.ip import NON_TCP, UNDECODABLE, Layers
+from flowcheck.decode.legs import cooked_packet_types
 from flowcheck.decode.link import LINK_STEPS
 from flowcheck.decode.tunnels import IPPROTO_UDP
 from flowcheck.decode.unread import ETHERTYPES, by_ethertype, by_ip
@@ -67,6 +68,11 @@ class Skipped:
     unread_first_ts: dict[str, float] = field(default_factory=dict)  # that frame's time
     # Which hosts' packets they could carry, and when (decode.unread_hosts).
     unread_spans: Spans = field(default_factory=dict)
+    # Their Linux cooked capture packet types (decode.legs.cooked_packet_types: 0 to the
+    # capture host, 1 broadcast, 2 multicast, 3 another host's, 4 sent by it), of the
+    # skipped packets that carry one: a capture with no TCP whose every packet is marked
+    # one way was taken of one direction (tcpdump -Q; lab matrix seed 125 run 23).
+    cooked: Counter[int] = field(default_factory=Counter)
 
     def merge(self, other: Skipped) -> None:
         """Add another batch's counts."""
@@ -80,6 +86,7 @@ class Skipped:
         self.shortest = min(self.shortest or other.shortest, other.shortest or self.shortest)
         self.cut_tunnel = self.cut_tunnel or other.cut_tunnel
         self.unread.update(other.unread)
+        self.cooked.update(other.cooked)
         for name, frame in other.unread_first.items():
             if frame < self.unread_first.get(name, frame + 1):
                 self.unread_first[name] = frame
@@ -137,8 +144,12 @@ def describe_skipped(batch: PacketBatch, gather: Gather, layers: Layers,
         if ethertype is not None:
             codes, counts = np.unique(ethertype, return_counts=True)
             skipped.ethertypes.update(dict(zip(codes.tolist(), counts.tolist(), strict=True)))
+    marked = cooked_packet_types(batch, np.flatnonzero(other | (kind == UNDECODABLE)))
+    if (marked >= 0).any():
+        codes, counts = np.unique(marked[marked >= 0], return_counts=True)
+        skipped.cooked.update(dict(zip(codes.tolist(), counts.tolist(), strict=True)))
     if not (skipped.flows or skipped.ethertypes or skipped.unknown_links or skipped.cut
-            or skipped.unread):
+            or skipped.unread or skipped.cooked):
         return None
     return skipped
 

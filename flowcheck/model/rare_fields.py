@@ -132,7 +132,8 @@ class RareFields:
     too_big_sender: str | None = None
     too_big_to: str | None = None
     # ICMP time exceeded (RFC 792 type 11) and ICMPv6 time exceeded (RFC 4443 3.3)
-    # messages quoting this connection's segments: the first 8 frames and the first
+    # messages quoting this connection's segments: the first 20 frames (as many as
+    # syn_frames keeps, so each SYN's can be told: tcptraceroute's 3 a hop) and the first
     # one's source (the router whose TTL check dropped the segment): a routing loop or a
     # path longer than the TTL, proven (flowcheck.verify.ttl_exceeded, review 54h). Not
     # in the JSON.

@@ -30,6 +30,9 @@ class Step:
     uids: list[str] = field(default_factory=list)
     frames: list[int] = field(default_factory=list)
     detail: str = ""
+    # No packet of the capture dates the step (an announcement it lacks): the reports'
+    # time column shows "-" (report.step_time). Not in the JSON.
+    untimed: bool = False
 
     def as_dict(self) -> dict:
         return {
@@ -171,6 +174,10 @@ class Session:
     # interface; flowcheck.verify.hosts). agent_not_seen leaves such an agent out: its
     # job is judged here (trial 31 D4). Not in the JSON.
     likely_configured: dict[str, str] = field(default_factory=dict)
+    # The profile (its name) that judged the session (pipeline.analyze): the run's, or,
+    # with none given, the ndmp profile for a session that reads as plain NDMP while
+    # another keeps the default (flowcheck.verify.mixed_reading). "" until judged.
+    profile: str = ""
 
     def version_words(self, *, short: bool = False) -> str:
         """The NDMP version as the text reports it: "NDMP v4"; "NDMP v4 asked" (and,
@@ -224,4 +231,5 @@ class Session:
             "callback_uid": self.callback_uid,
             "announced": [a.as_dict() for a in self.announced],
             "data_connections": list(self.data_connections),
+            "profile": self.profile,
         }

@@ -14,6 +14,9 @@ from flowcheck.model import NdmpMessage, StreamHole
 HOLES_NAMED = 3  # holes described in one finding
 _MOST_MISSING = 1000  # a larger step between sequence numbers is no count of messages
 _NO_REPLY = {"NDMP_CONNECT_CLOSE"}  # requests NDMP never answers
+# Requests that announce an endpoint in any NDMP version (a v2 DATA_START_* may too):
+# a lost one's address is not in the capture.
+_CONNECTS = frozenset({"NDMP_DATA_CONNECT", "NDMP_MOVER_CONNECT"})
 # Requests whose reply announces an endpoint: the replies among
 # flowcheck.ndmp.collector.ANNOUNCERS (not imported: the collector imports this module).
 ANNOUNCED_BY_REPLY = frozenset({"NDMP_DATA_LISTEN", "NDMP_MOVER_LISTEN"})
@@ -106,7 +109,8 @@ def _held(frame: int, own: list[NdmpMessage], messages: list[NdmpMessage],
     held), the requests whose replies were among them), (None, []) when the sequence
     numbers around the hole do not tell; `taken`: requests earlier holes' lost replies
     answered (the replies come in the order of their requests: recheck 25 N1, every
-    hole named the first hole's reply to CONNECT_OPEN), this hole's added."""
+    hole named the first hole's reply to CONNECT_OPEN), this hole's added. The side's
+    own requests a captured reply names (_answered) take their numbers first."""
     before = next((m for m in reversed(own) if m.frame < frame), None)
     after = next((m for m in own if m.frame >= frame), None)
     if before is None or after is None:
@@ -115,12 +119,25 @@ def _held(frame: int, own: list[NdmpMessage], messages: list[NdmpMessage],
     if not 0 < missing < _MOST_MISSING:
         return None, []
     replied = {m.reply_sequence for m in own if m.type == "reply"}
+    rest = missing - len(_answered(before, after, messages))
     unanswered = [m for m in messages if m.direction != before.direction
                   and m.type == "request" and m.frame < after.frame
                   and m.frame not in taken
-                  and m.sequence not in replied and m.name not in _NO_REPLY][:missing]
+                  and m.sequence not in replied and m.name not in _NO_REPLY][:rest]
     taken.update(m.frame for m in unanswered)
     return (before, after, missing), unanswered
+
+
+def _answered(before: NdmpMessage, after: NdmpMessage, messages: list[NdmpMessage]
+              ) -> list[NdmpMessage]:
+    """The other side's captured replies to requests of the hole's side numbered between
+    `before` and `after` (its messages around the hole): each names a request the hole
+    held (a reply carries its request's code and `reply_sequence`; newuser55: a lost
+    DATA_START_BACKUP was only "1 whole message", its reply captured)."""
+    return sorted((m for m in messages if m.direction != before.direction
+                   and m.type == "reply"
+                   and before.sequence < m.reply_sequence < after.sequence),
+                  key=lambda m: m.reply_sequence)
 
 
 def _hole(side: str, frame: int, own: list[NdmpMessage], messages: list[NdmpMessage],
@@ -134,15 +151,22 @@ def _hole(side: str, frame: int, own: list[NdmpMessage], messages: list[NdmpMess
     words = (f"The bytes never captured held {count} of the {side}, between its messages "
              f"in frames {before.frame} and {after.frame} (NDMP sequence numbers "
              f"{before.sequence} and {after.sequence})")
-    if not unanswered:
+    requests = _answered(before, after, messages)
+    if not unanswered and not requests:
         return words
-    named = ", ".join(f"the reply to {m.name.removeprefix('NDMP_')} (frame {m.frame})"
-                      for m in unanswered)
-    others = missing - len(unanswered)
+    named = ", ".join([
+        *(f"the {m.name.removeprefix('NDMP_')} request (sequence {m.reply_sequence}, "
+          f"answered in frame {m.frame})" for m in requests),
+        *(f"the reply to {m.name.removeprefix('NDMP_')} (frame {m.frame})"
+          for m in unanswered)])
+    others = missing - len(unanswered) - len(requests)
     words += f": {named}" + (f" and {others} more" if others else "")
-    announcing = [m for m in unanswered if m.name in ANNOUNCED_BY_REPLY]
+    announcing = [m for m in unanswered if m.name in ANNOUNCED_BY_REPLY] + [
+        m for m in requests if m.name in _CONNECTS]
     if announcing:
-        words += (f"; {'that reply is' if len(unanswered) == 1 else 'those replies are'} "
+        what = ("reply" if not requests else "request" if not unanswered else "message")
+        one = len(unanswered) + len(requests) == 1
+        words += (f"; {f'that {what} is' if one else f'those {what}s are'} "
                   "an announcement: the address it gave is not in the capture, so data "
                   "connections are matched to it by direction and ports; data they carried "
                   "shows the announced port was reached, not that the address given is "

@@ -18,6 +18,7 @@ from flowcheck.durations import long_span_words
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, Finding, Session, Severity, Step, endpoint
 from flowcheck.report.answer import (
+    finding_parts,
     finding_rows,
     gist,
     render_answer,
@@ -77,7 +78,7 @@ def render_analysis(analysis: Analysis, console: Console, *,
     by_uid = {c.uid: c for c in analysis.traffic.connections}
     streams = {s.uid: s for s in analysis.traffic.streams}
     base = min((c.ts for c in analysis.traffic.connections), default=0.0)
-    _render_verdict(analysis, console)
+    told = _render_verdict(analysis, console)
     ladders = {}
     if ladder is not False:
         from flowcheck.report.ladder_build import build_ladders
@@ -91,12 +92,13 @@ def render_analysis(analysis: Analysis, console: Console, *,
             listed.append((session, status))
             continue
         _render_session(session, status, by_uid, base, console,
-                        message_times(streams.get(session.control_uid)))
+                        message_times(streams.get(session.control_uid)),
+                        analysis.config.profile)
         if session.id in ladders:
             _render_ladder(ladders[session.id], console, forced=ladder is True)
     if listed:
         _render_listed(listed, by_uid, base, console)
-    _render_findings(analysis.findings, analysis.verdict, base, console)
+    _render_findings(analysis.findings, analysis.verdict, base, console, told)
 
 
 def _render_listed(listed: list[tuple[Session, SessionStatus]],
@@ -126,7 +128,9 @@ def summary_counts(findings: list[Finding]) -> dict[str, int]:
     return counts
 
 
-def _render_verdict(analysis: Analysis, console: Console) -> None:
+def _render_verdict(analysis: Analysis, console: Console) -> dict[str, str]:
+    """The verdict, its summary and the configuration; the fixes told under it (by
+    text, with the session or finding they were given for: report.answer.answer_rows)."""
     config = analysis.config
     counts = summary_counts(analysis.findings)
     style = VERDICT_STYLE.get(analysis.verdict, "bold")
@@ -135,7 +139,7 @@ def _render_verdict(analysis: Analysis, console: Console) -> None:
         f"[{style}]{analysis.verdict.upper()}[/]  {sessions} session"
         f"{'' if sessions == 1 else 's'}, {counts['error']} error(s), "
         f"{counts['warning']} warning(s), {counts['info']} info", highlight=False)
-    _render_summary(analysis, console)
+    told = _render_summary(analysis, console)
     console.print(source_words(config), style="dim", highlight=False, markup=False)
     console.print(
         f"profile {escape(config.profile)}{_inferred(analysis)}; NDMP port {config.ndmp_port}; "
@@ -149,17 +153,26 @@ def _render_verdict(analysis: Analysis, console: Console) -> None:
     if midway:
         console.print(midway, style="yellow", highlight=False,
                       markup=False)
+    return told
 
 
 def _inferred(analysis: Analysis) -> str:
     """" (no profile given; the capture reads as plain NDMP: profile_inferred)" when
-    the capture was judged by ndmp, none given (verify.plain_reading); "" otherwise."""
+    the capture was judged by ndmp, none given (verify.plain_reading); the sessions
+    judged by ndmp when only they were (verify.mixed_reading); "" otherwise."""
+    apart = [s.id for s in analysis.sessions
+             if s.profile and s.profile != analysis.config.profile]
+    if apart:
+        which = ", ".join(apart)
+        return (f" (no profile given; session{'s' if len(apart) > 1 else ''} {which} "
+                f"read{'' if len(apart) > 1 else 's'} as plain NDMP, judged by ndmp: "
+                "profile_inferred)")
     if any(f.code == "profile_inferred" for f in analysis.findings):
         return " (no profile given; the capture reads as plain NDMP: profile_inferred)"
     return ""
 
 
-def _render_summary(analysis: Analysis, console: Console) -> None:
+def _render_summary(analysis: Analysis, console: Console) -> dict[str, str]:
     """Under the verdict: the failing, then the inconclusive sessions in blocks (at most
     SUMMARY_LIMIT, the rest counted; sessions with the same first error code, hosts and
     fix in one block, with that cause and fix once: report.answer.summary_blocks),
@@ -191,7 +204,8 @@ def _render_summary(analysis: Analysis, console: Console) -> None:
             if finding.session is None and finding.severity == Severity.ERROR:
                 firsts.setdefault(finding.code, finding)
         for finding in list(firsts.values())[:SUMMARY_LIMIT]:
-            render_rows(finding_rows(finding, told=told), console, SESSION_STYLE["failed"])
+            render_rows(finding_rows(finding, told=told, name=finding.code), console,
+                        SESSION_STYLE["failed"])
     for finding in analysis.findings:
         if finding.code == "agent_not_seen":  # a PASS says nothing of that agent's jobs
             print_hanging(console, "  note: ", f"{gist(finding.message)} ({finding.code})",
@@ -202,6 +216,7 @@ def _render_summary(analysis: Analysis, console: Console) -> None:
             + (f"; times +N s count from {wall_clock(base)} (UTC), {TIME_ORIGIN}"
                if base is not None else "") + _spread_words(analysis),
             style="dim", highlight=False)
+    return told
 
 
 SPREAD_SAID = 3600.0  # seconds between the first and last session's starts worth words
@@ -251,9 +266,12 @@ def shown_detail(step: Step) -> str:
 
 
 def _render_session(session: Session, status: str, by_uid: dict[str, Connection],
-                    base: float, console: Console, times: dict[int, float]) -> None:
-    """The session's header (its status first, its wall-clock start last), then its
-    steps (times: its control connection's NDMP message times by frame, step_time)."""
+                    base: float, console: Console, times: dict[int, float],
+                    profile: str) -> None:
+    """The session's header (its status first, the profile that judged it when not the
+    run's `profile`: a capture set of two kinds of job, verify.mixed_reading; its
+    wall-clock start last), then its steps (times: its control connection's NDMP
+    message times by frame, step_time)."""
     version = session.version_words()
     start = session_start(session, by_uid)
     console.print()
@@ -263,6 +281,8 @@ def _render_session(session: Session, status: str, by_uid: dict[str, Connection]
                   f"{session.media_server} -> agent {session.remote_agent} "
                   f"(control {session.control_uid})"
                   + ("; side traffic, not judged (host_not_configured)" if session.side else "")
+                  + (f"; judged by the {escape(session.profile)} profile"
+                     if session.profile and session.profile != profile else "")
                   + (f"; started {wall_clock(start)} ({start - base:+.3f}s)"
                      if start is not None else ""),
                   highlight=False)
@@ -376,7 +396,9 @@ def _sessions_words(sessions: list[str]) -> str:
 
 
 def _render_findings(findings: list[Finding], verdict: str, base: float,
-                     console: Console) -> None:
+                     console: Console, told: dict[str, str]) -> None:
+    """Each finding, its cause and action first (report.answer.finding_parts; `told`:
+    the fixes given under the verdict, by text, which a finding names, not repeats)."""
     console.print()
     if not findings:
         # An inconclusive verdict has no finding when a step's own detail says what
@@ -400,7 +422,6 @@ def _render_findings(findings: list[Finding], verdict: str, base: float,
                                              " ", (finding.code, "bold")),
                       f" ({where})" if where else "", indent=4)
         # Wrapped lines start under the text, not at column 0 (trial 20 D19).
-        print_hanging(console, "  ", finding.message, indent=2)
-        if finding.fix:
-            print_hanging(console, Text.assemble("  ", ("Fix:", "bold"), " "), finding.fix,
-                          indent=7)
+        for label, text in finding_parts(finding, told):
+            print_hanging(console, Text.assemble("  ", (label, "bold"), " " * bool(label)),
+                          text, indent=2 + len(label) + bool(label))

@@ -2,13 +2,15 @@
 fix, short, so the first screen of `flowcheck analyze` says why and what to do (trial
 20 D9: on an 80x24 terminal the first explanation started on line 27 to 60).
 
-Both are taken from the finding itself (its message and its fix), not written again:
-the gist is the first sentence, without parentheses longer than PAREN_KEEP characters,
-ended at the last clause break (": ", "; ", ", and ", ", or ", ", but ") that keeps it
-within GIST_LIMIT characters (a rule's way back, ", and TCP from ... back to ...", stays
-with the rule before it, beyond the limit if need be); words are never cut (an address
-stays whole), and a gist that had to be cut at a space ends with "...". The full text is
-under Findings, which the line names.
+Both are taken from the finding itself (its message and its fix), not written again.
+The cause is the message's gist: its first sentence, without parentheses longer than
+PAREN_KEEP characters, ended at the last clause break (": ", "; ", ", and ", ", or ",
+", but ") that keeps it within GIST_LIMIT characters (a rule's way back, ", and TCP from
+... back to ...", stays with the rule before it, beyond the limit if need be), never on
+a condition, half an either-or or a one-word clause; a sentence with no such break is
+given whole. The fix is the fix's first sentence whole (lead: a rule's qualifiers are
+part of the action), and the finding under Findings points to it instead of saying it
+again (newuser56: the README's command printed the fix twice).
 """
 
 from __future__ import annotations
@@ -83,15 +85,28 @@ def gist(text: str, limit: int = GIST_LIMIT) -> str:
         if sentence.startswith(_WAY_BACK, i):
             continue  # the rule's second direction: never the end (trial 23 D8)
         words = sentence[clause:i].lower().split()
-        # Never end on a condition ("If the port was in use: ...") or half an either-or.
-        conditional = sentence.startswith(": ", i) and words[:1] == ["if"]
+        # Never end on a condition ("If the port was in use: ...") or half an either-or,
+        # nor on a clause of one word ("...; else: ...": newuser56).
+        conditional = (sentence.startswith(": ", i) and words[:1] == ["if"]) or \
+            len(words) < 2
         if not conditional and not (sentence.startswith(", or ", i) and "either" in words):
             breaks.append(i)
         clause = i + 2
-    if breaks:
-        return sentence[:breaks[-1]]
-    cut = sentence.rfind(" ", 0, limit - 3)
-    return (sentence[:cut] if cut > 0 else sentence[:limit - 3]) + "..."
+    # A sentence with no break to end at is given whole: a summary is whole clauses
+    # (newuser56: "... what a job opens at once; else (see ..." ended mid-sentence).
+    return sentence[:breaks[-1]] if breaks else sentence
+
+
+def lead(text: str) -> tuple[str, str]:
+    """(the first sentence of `text`, whole, its parentheses kept and its full stop
+    left off; the sentences after it, "" when none): the fix under the verdict is the
+    first sentence of the finding's fix as written, qualifiers and all (newuser56: the
+    gist left out "(the SYN-ACK's way: established connections)", and a firewall admin
+    could open a return rule wider than needed), and the rest is the finding's."""
+    spans = _top_level(text)
+    end = next((i for i in range(len(text)) if text.startswith(". ", i)
+                and _outside(text, spans, i)), len(text))
+    return text[:end].rstrip("."), text[end + 2:].strip()
 
 
 def _with_way_back(sentence: str, spans: list[tuple[int, int]], limit: int) -> int:
@@ -167,7 +182,7 @@ def finding_rows(first: Finding, more: int = 0, told: dict[str, str] | None = No
     if not first.fix:
         return [("cause:", f"{rows[0][1]} {where}")]
     advice, job_fix = ranges_advice(first)
-    fix = _plain(gist(job_fix))
+    fix = _plain(lead(job_fix)[0])
     if told is not None and fix in told:
         rows.append(("fix:", f"as for {told[fix]} {where}"))
     else:
@@ -215,8 +230,9 @@ def summary_blocks(lines: list[SessionLine],
         key: tuple[str, ...] = (line.status, line.what(), hosts)
         if errors:
             first = errors[0]
+            job_fix = ranges_advice(first)[1]
             key = (line.status, first.code, hosts,
-                   _plain(gist(ranges_advice(first)[1] or first.message)),
+                   _plain(lead(job_fix)[0] if job_fix else gist(first.message)),
                    str(bool(first.fix)))
         doubtful.setdefault(key, bool(errors) and all(e.under_default for e in errors))
         blocks.setdefault(key, SummaryBlock([])).lines.append(line)
@@ -238,3 +254,30 @@ def render_rows(rows: list[tuple[str, str]], console: Console, style: str) -> No
         # A hanging indent, no trailing spaces (a grid padded every line to the width).
         print_hanging(console, Text(f"    {label}".ljust(width), style=style), text,
                       indent=width)
+
+
+def finding_parts(finding: Finding, told: dict[str, str] | None = None
+                  ) -> list[tuple[str, str]]:
+    """A finding's text for Findings, the cause and the action first and the detail
+    after (newuser56: one cause and fix ran 150-250 words, the rule in the middle):
+    ("", its message's first sentence), ("Fix:", its fix's first sentence, or where
+    under the verdict it was given: `told`, as answer_rows fills it), ("Detail:", the
+    message's other sentences), ("Also:", the fix's other sentences); parts with no
+    text left out. Together they hold the message and the fix whole."""
+    cause, detail = lead(finding.message)
+    parts = [("", f"{cause}." if detail else finding.message)]
+    if finding.fix:
+        advice, job_fix = ranges_advice(finding)
+        action, more = lead(job_fix)
+        given = (told or {}).get(_plain(action))
+        if given:  # after the advice to set the ranges first, when the fix starts so
+            parts.append(("Fix:", f"{advice}as under the verdict ({given})."))
+        else:
+            parts.append(("Fix:", f"{advice}{action}." if more else finding.fix))
+        if detail:
+            parts.append(("Detail:", detail))
+        if more:
+            parts.append(("Also:", more))
+    elif detail:
+        parts.append(("Detail:", detail))
+    return parts

@@ -111,7 +111,8 @@ def render_connections(connections: list[Connection], console: Console, *,
          f"{conn.first_frame}-{conn.last_frame}")
         for conn in connections]
     # Zeek's codes in plain words, those the table shows (trial 20 D16).
-    legend = {"state": state_legend(c.conn_state for c in connections),
+    legend = {"state": state_legend([c.conn_state for c in connections],
+                                    [c.history for c in connections]),
               "history": history_legend(c.history for c in connections)}
     console.print(FittedTable(PlainTable(f"{_count(len(connections), 'TCP connection')}",
                                          COLUMNS, rows), FIT, legend))

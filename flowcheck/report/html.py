@@ -97,6 +97,9 @@ def render_html(analysis: Analysis) -> str:
         start = session_start(session, by_uid)
         started = (f", started {wall_clock(start)} ({start - base:+.3f}s)"
                    if start is not None else "")
+        if session.profile and session.profile != analysis.config.profile:
+            # Judged by another profile than the run's (verify.mixed_reading).
+            started = f", judged by the {escape(session.profile)} profile{started}"
         parts.append(f"<h2 id=\"{_anchor(session.id)}\"><span class=\"{status}\">"
                      f"{escape(STATUS_WORDS[status])}</span> "
                      f"Session {escape(session.id)}: {kind}, {version}, "
@@ -269,7 +272,8 @@ def _connections(analysis: Analysis, base: float) -> list[str]:
               "role", "session", "frames"]
     conns = analysis.traffic.connections
     legend = [f"<p class=\"side\">{escape(line)}</p>"
-              for line in (state_legend(c.conn_state for c in conns),
+              for line in (state_legend([c.conn_state for c in conns],
+                                        [c.history for c in conns]),
                            history_legend(c.history for c in conns)) if line]
     return [f"<h2>Connections ({len(rows)})</h2>", _table(header, rows), *legend]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Literal
 
+from flowcheck.doc_files import doc_page
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Severity
 from flowcheck.utc_times import has_date, utc_text
@@ -276,4 +277,4 @@ def source_words(config: Config) -> str:
                 "flowcheck's defaults for the rest")
     return ("configuration: none (no --config, no ./flowcheck.toml, no flags): flowcheck's "
             "defaults; set the job's profile and ranges with flags or a flowcheck.toml "
-            "(docs/configuration.md)")
+            f"({doc_page('configuration.md')})")

@@ -92,8 +92,8 @@ def render_plan(plan: Plan, config: Config, console: Console) -> None:
                       + (f", [red]{pool.shortfall} {_ports(pool.shortfall)} short[/]"
                          if pool.shortfall else ""), highlight=False)
     if plan.shared_ports:
-        console.print(f"  [yellow]the ranges share {plan.shared_ports} ports[/]: they should "
-                      "not overlap (the TechNote); both sides then draw from one pool")
+        console.print(f"  [yellow]the ranges share {plan.shared_ports} ports[/]"
+                      f"{_shared_why(config, ranges)}", highlight=False)
     console.print(f"  jobs at once (a job's ports stay held {plan.hold_seconds:g} s after it "
                   f"ends): {plan.jobs_per_hold}")
     for pool in plan.short:
@@ -103,6 +103,26 @@ def render_plan(plan: Plan, config: Config, console: Console) -> None:
         else:
             console.print(f"  give the two ranges separate ports, or together "
                           f"{pool.shortfall} more (at least {pool.per_job})")
+
+
+def _shared_why(config: Config, ranges: dict[str, str]) -> str:
+    """Why the ranges overlap, after "the ranges share N ports": a range left at
+    flowcheck's default (1025-65535) holds any other range's ports above 1024, so the
+    overlap is the default's, not the configuration's (newuser55: `plan --media-range
+    5001-5010` said "they should not overlap" with no word of the default agent range)."""
+    unset = config.default_ranges()
+    if len(unset) == 2:
+        return (f": both ranges are flowcheck's default {ranges['media']} (--media-range "
+                "and --agent-range not set), so they are one pool; set the ranges "
+                "configured in Backup Exec or on the DMA and NDMP servers")
+    if unset:
+        which, other = unset[0], "agent" if unset[0] == "media" else "media"
+        return (f": the {which} range is flowcheck's default {ranges[which]} (--{which}-range "
+                f"not set), which holds the {other} range's ports above 1024; set "
+                f"--{which}-range to the range configured for the "
+                f"{'media server' if which == 'media' else 'remote agent'} to see whether "
+                "the two overlap")
+    return ": they should not overlap (the TechNote); both sides then draw from one pool"
 
 
 def _media_why(plan: Plan) -> str:

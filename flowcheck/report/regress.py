@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from flowcheck import __version__
+from flowcheck.doc_files import doc_page
 from flowcheck.errors import UsageError
 from flowcheck.printable import printable_name, printable_text
 
@@ -136,7 +137,7 @@ def configuration_line(case: _Case) -> str:
     stem = case.expected_path.name.removesuffix(".expected.json")
     return (f"{name}: recorded with flowcheck's defaults (profile {defaults.profile}, media "
             f"and agent ranges {format_ranges(defaults.media_range)}): no configuration "
-            f"file ({stem}.toml beside it, or a flowcheck.toml: docs/cli.md, regress); to "
+            f"file ({stem}.toml beside it, or a flowcheck.toml: {doc_page('cli.md')}, regress); to "
             f"record the job's settings, write {stem}.toml and run --update again")
 
 

@@ -4,7 +4,8 @@ An announcement step's time is its announcing message's; a step shown on the con
 connection by its NDMP messages (an announcement whose address the snap length cut, a
 request never answered, a reply refusing a listen) is the first of those messages'
 (trial 32 D5: a cut DATA_LISTEN reply 5 ms into the job read +0.000s, the control
-connection's start); any other step's, its first connection's start.
+connection's start); any other step's, its first connection's start; none ("-") for an
+announcement step whose announcing message the capture lacks (newuser55: "+0.000s").
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ def step_time(step: Step, session: Session, conns: list[Connection],
     """When the step happened (seconds since the epoch): its announcing message, else,
     for a step whose only connection is the session's control connection, the first of
     its frames that is an NDMP message in `times` (message_times of that connection),
-    else its first connection's start; None for a step with no connection."""
+    else its first connection's start; None for a step with no connection, or one no
+    packet of the capture dates (Step.untimed: an announcement the capture lacks)."""
+    if step.untimed:
+        return None
     announced = [a.ts for a in session.announced if a.frame in step.frames]
     if announced:
         return min(announced)

@@ -19,6 +19,9 @@ from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.sources.pcap import PCAPNG_SECTION, is_pcap_magic
 
 GZIP_MAGIC = b"\x1f\x8b"
+# The names of capture files (regress's cases too): a file named so in a directory is
+# read even when its first bytes are no capture's, so that it is reported, not skipped.
+CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz")
 
 
 def format_of(head: bytes) -> str | None:
@@ -190,12 +193,19 @@ def _resolve_directory(path: str) -> list[InputSpec]:
                 head is None and _gzip_magic(member)):
             specs.append(InputSpec(member, path=member, size=info.st_size,
                                    file_id=(info.st_dev, info.st_ino)))
-        elif head is not None and len(others) < _OTHERS_NAMED:
-            what = describe_magic(head, member).partition(": ")[2]
-            # A capture in a format flowcheck does not read, or a pointer to one (trial
-            # 24 D12: skipped without a word); not a compressed log beside the captures.
-            if "capture" in what or "trace" in what:
-                others.append(f"{name}: {what}")
+            continue
+        what = describe_magic(head, member).partition(": ")[2] if head is not None else ""
+        # A capture in a format flowcheck does not read, or a pointer to one (trial 24
+        # D12: skipped without a word); not a compressed log beside the captures.
+        other = "capture" in what or "trace" in what
+        if other and len(others) < _OTHERS_NAMED:
+            others.append(f"{name}: {what}")
+        elif not other and name.lower().endswith(CAPTURE_SUFFIXES):
+            # Named as a capture but none by its first bytes (newuser56: a .pcap of
+            # random bytes skipped without a word): kept, so that its reading fails as
+            # capture_unreadable naming it, as for a file given by name.
+            specs.append(InputSpec(member, path=member, size=info.st_size,
+                                   file_id=(info.st_dev, info.st_ino)))
     if not specs:
         raise InputError(f"{path}: no pcap or pcapng files in this directory"
                          + (f" ({'; '.join(others)})" if others else ""))

@@ -27,6 +27,8 @@ from flowcheck.plan import (
 from flowcheck.sessions.classify import connection_outcome, is_failed
 from flowcheck.verify.context import Context, endpoint, session_uids
 from flowcheck.verify.end_roles import role_ends
+from flowcheck.verify.half_open import half_open_check
+from flowcheck.verify.ttl_exceeded import traceroute_probe
 from flowcheck.verify.two_clocks import own_span
 
 
@@ -85,10 +87,15 @@ def _port_usage(ctx: Context) -> dict[str, Usage]:
     """Ports each side of the sessions' connections bound, inside its own range. Not a
     side-traffic session's (Session.side: a port check, another service, not the job):
     its ports are the OS's choice, not the job's, and are not judged (trial 23 D10: an
-    HTTP fetch given a port a data connection had used was port_reused_within_hold)."""
+    HTTP fetch given a port a data connection had used was port_reused_within_hold).
+    Nor a probe's (a traceroute's or a half-open port check's control connection, no
+    job: step 1 says what it was): traceroute -T draws each probe's port at random, and
+    one drawn twice read port_reused_within_hold (verdicts56's lab)."""
     usage: dict[str, Usage] = {"media": defaultdict(list), "agent": defaultdict(list)}
     for session in ctx.sessions:
-        if session.side:
+        control = ctx.by_uid.get(session.control_uid)
+        if session.side or control is not None and (
+                traceroute_probe(control) or half_open_check(ctx, control)):
             continue
         for uid in session_uids(session):
             conn = ctx.by_uid[uid]

@@ -23,6 +23,7 @@ from dataclasses import replace
 from flowcheck.config import Config
 from flowcheck.decode import unread
 from flowcheck.decode.skipped import FlowKey, Skipped
+from flowcheck.doc_files import doc_page
 from flowcheck.model import CaptureInfo, Connection, Finding, Severity
 from flowcheck.sources.capture_filter import plain_filter, vlan_filter
 from flowcheck.sources.linktypes import linktype_name
@@ -45,6 +46,10 @@ INNER_CAPTURE = ("Capture where the job's packets are not yet encrypted: on the 
                  "inner interface (wg0, tun0, an xfrm or VTI interface) of the media server "
                  "or the agent, or on the hosts themselves when a gateway encrypts them.")
 IPPROTO_UDP = 17
+# Linux cooked capture packet types (linux/if_packet.h): sent by the capture host, and
+# arriving at it (to its own address, broadcast, multicast).
+OUTGOING, ARRIVING = 4, {0, 1, 2}
+ONE_WAY_FIX = "Capture both directions (tcpdump without -Q). "
 IPPROTO_ICMPV6 = 58
 ETHERTYPE_ARP = 0x0806
 SOLICITED_NODE = "ff02::1:ff"  # RFC 4291 2.7.1: where neighbour solicitations go
@@ -86,8 +91,12 @@ def explain_unreadable(findings: list[Finding], captures: list[CaptureInfo],
     # Address resolution alone is readable traffic, not the job's hidden in other
     # traffic: its fix changes neither the words "at all" nor the severity.
     unreadable = bool(fix) and why != RESOLVING
+    one_way = "" if why or connections else _one_way(skipped, packets)
     if not why and not connections:
-        why = f" (the sniffer saw none of the job's traffic: {_causes(captures, config)})"
+        causes = _causes(captures, config)
+        why = (f" (the sniffer saw none of the job's traffic: {one_way}; or it missed the "
+               f"job: {causes})"
+               if one_way else f" (the sniffer saw none of the job's traffic: {causes})")
     port = config.ndmp_port
     # A finding naming an unread encapsulation's first frame has that frame's time
     # (docs/json.md; field check 37: ts was null beside frames [1]).
@@ -110,7 +119,8 @@ def explain_unreadable(findings: list[Finding], captures: list[CaptureInfo],
                 finding, message="No NDMP control connection in the capture: it holds no "
                 f"TCP connection{' flowcheck can read' if unreadable else ' at all'}, so nothing "
                 f"of the job can be judged{': ' + held if held else ''}{why}.",
-                fix=fix or f"Check --ndmp-port (the agent's NDMP port, {port} here) and "
+                fix=fix or (ONE_WAY_FIX if one_way else "")
+                + f"Check --ndmp-port (the agent's NDMP port, {port} here) and "
                 "capture on the media server's interface toward the agent while the job "
                 "starts.", frames=sorted({*finding.frames, *frames}),
                 ts=_dated(finding, frames, times)))
@@ -123,6 +133,28 @@ def _dated(finding: Finding, frames: list[int], times: dict[int, float]) -> floa
     if finding.ts is not None:
         return finding.ts
     return next((times[f] for f in sorted(frames) if f in times), None)
+
+
+def _one_way(skipped: Skipped, packets: int) -> str:
+    """Words for a capture with no TCP whose every packet its Linux cooked header marks
+    one way (Skipped.cooked): all sent by the capture host, or all arriving at it (to
+    its own address, broadcast or multicast), which a capture of one direction holds
+    (tcpdump -Q out / -Q in; lab matrix seed 125 run 23: the agent's host's `-Q out`
+    held its neighbour advertisements and router solicitations alone, the control SYNs
+    arriving at it not). "" when the marks do not say so (another host's frames among
+    them, a packet without a mark, one packet alone)."""
+    marks = set(skipped.cooked)
+    if packets < 2 or sum(skipped.cooked.values()) != packets:
+        return ""
+    if marks == {OUTGOING}:
+        held, missing, flag = "sent by the capture host (outgoing)", "arrive at the host", "out"
+    elif marks <= ARRIVING:
+        held, missing, flag = "arriving at the capture host", "the host sends", "in"
+    else:
+        return ""
+    return (f"its Linux cooked headers mark every one of its {packets:,} packets {held}, "
+            f"so it holds one direction only (tcpdump -Q {flag}), without the packets "
+            f"that {missing}, a connection's SYN among them")
 
 
 def _causes(captures: list[CaptureInfo], config: Config) -> str:
@@ -251,7 +283,7 @@ def _unread(said: str, name: str, first: int) -> tuple[str, str, str]:
                 "Capture on the media server or the agent themselves, or on a port past "
                 "the MACsec link, where the job's packets are not encrypted.")
     return (held, ": the job's traffic may be inside it, not missing from the capture "
-            "(the encapsulations flowcheck reads: docs/formats.md)",
+            f"(the encapsulations flowcheck reads: {doc_page('formats.md')})",
             f"Capture where the job's packets are not in {name}: on the media server or "
             "the agent, or on a switch port or mirror session that delivers them plain, or "
             "in an encapsulation flowcheck reads (VLAN tags, MPLS, GRE, ERSPAN, VXLAN, "
@@ -276,15 +308,15 @@ def _unknown_link(said: str, link: int) -> tuple[str, str, str]:
     name = linktype_name(link)
     if link in WIFI_LINKS:
         return (f"{said} are on link type {name} (802.11 Wi-Fi frames), which flowcheck "
-                "does not read", " (its link types: docs/formats.md)",
+                "does not read", f" (its link types: {doc_page('formats.md')})",
                 "Capture the job as Ethernet frames: on a wired interface, or on the Wi-Fi "
                 "interface without monitor or 802.11 mode (tcpdump without -I; Npcap and "
                 "pktmon in their Ethernet mode); a capture with a larger snap length gives "
                 "the same 802.11 frames.")
     return (f"{said} are on link type {name}, which flowcheck does not read",
-            " (its link types: docs/formats.md)",
+            f" (its link types: {doc_page('formats.md')})",
             "Capture the job on an interface with a link type flowcheck reads (Ethernet, "
-            "Linux cooked, raw IP: docs/formats.md), such as the media server's Ethernet "
+            f"Linux cooked, raw IP: {doc_page('formats.md')}), such as the media server's Ethernet "
             "interface toward the agent.")
 
 

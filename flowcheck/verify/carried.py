@@ -6,13 +6,18 @@ counted once). A connection whose opening is not in the capture (no SYN, no SYN-
 before the capture started, or the sniffer missed its handshake) may have carried much
 more before its first captured packet, so its counts are said to be those in the capture
 (new-user trial 31 D5: a capture started 1.5 s into the job read "carried 21720 B" of a
-connection that had carried 1.45 MB).
+connection that had carried 1.45 MB). A direction the capture holds no segment of (a
+capture of one direction, tcpdump -Q in/out) is said by what its receiver's ACKs
+acknowledge (Connection.acked_unseen_split), not as 0 B (lab matrix seed 125 run 6: a
+restore's data connection reset after its agent had acknowledged 1245184 B read "after
+carrying 0 B agent -> media server and 0 B media server -> agent").
 """
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, Session
+from flowcheck.model import Connection, Direction, Session
 from flowcheck.verify.bytes_each_way import sent_each_way
+from flowcheck.verify.end_roles import conn_sides
 from flowcheck.verify.server_roles import ways
 
 
@@ -21,9 +26,26 @@ def carried_words(conn: Connection, session: Session) -> str:
     capture (...)" after it when the connection's opening is not in the capture."""
     sent = sent_each_way(session, [conn])
     to_mover, to_data = ways(conn, session)
-    moved = f"{sent['to_media']} B {to_mover} and {sent['to_agent']} B {to_data}"
+    agent_is_orig = conn_sides(conn, session)[1] == (conn.orig_h, conn.orig_p)
+    moved = " and ".join(
+        _way_words(conn, sent[key], way, side) for key, way, side in (
+            ("to_media", to_mover, "orig" if agent_is_orig else "resp"),
+            ("to_agent", to_data, "resp" if agent_is_orig else "orig")))
     if conn.syn_seen or conn.synack_seen:
         return moved
     return (f"{moved} in the capture (its opening is not in it: it opened before the "
             "capture started, or the sniffer missed its handshake, and may have carried "
             "more before its first captured packet)")
+
+
+def _way_words(conn: Connection, sent: int, way: str, side: Direction) -> str:
+    """"21720 B agent -> media server" (sent: the capture's bytes of `side`, the way's
+    sender); for a side the capture holds no segment of whose bytes its peer's ACKs
+    acknowledge, "1245184 B media server -> agent, acknowledged by the agent (the
+    capture holds no packet of that direction)" (way: "agent -> media server")."""
+    acked, fin = conn.acked_unseen_split(side)
+    if sent or not acked:
+        return f"{sent} B {way}"
+    receiver = way.split(" -> ")[-1]
+    return (f"{acked} B {way}{' and its FIN' if fin else ''}, acknowledged by the "
+            f"{receiver} (the capture holds no packet of that direction)")

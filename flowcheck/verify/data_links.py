@@ -381,7 +381,7 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
         late = late_words(ctx, first)
         if (passed := passed_before(ctx, first)) is not None:
             words += limit_words(ctx, first, passed)
-            fix = with_lead(limit_fix(first), fix)
+            fix = with_lead(limit_fix(ctx, first, passed), fix)
         if ttl_exceeded(first):  # the routing, not a firewall (review 54h)
             fix = ttl_exceeded_fix(first, fix)
         ctx.add("data_unanswered",
@@ -402,7 +402,7 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
         fix = f"{outside[1]}{fix[:1].lower()}{fix[1:]}" if outside else fix
         # A limit rejects: a RST in the responder's own name says nothing listens there.
         passed = None if first.resp_rst else passed_before(ctx, first)
-        fix = with_lead(limit_fix(first), fix) if passed is not None else fix
+        fix = with_lead(limit_fix(ctx, first, passed), fix) if passed is not None else fix
         forward = answered_meanwhile(ctx, first)
         fix = with_lead(forwarded_fix(ctx, first), fix) if forward is not None else fix
         ctx.add("data_refused",

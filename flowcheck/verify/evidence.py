@@ -42,6 +42,7 @@ from flowcheck.verify.stale import given_up_before
 from flowcheck.verify.syn_on_receiver import receiver_silent, receiver_silent_words
 from flowcheck.verify.unread_frames import could_carry, report_unread
 from flowcheck.verify.unresent import lone_syn, lone_syn_unseen, stopped_after
+from flowcheck.verify.unseen_tries import earlier_tries, earlier_tries_words
 
 # "late": a data connection that tried its endpoint only after its job ended
 # (flowcheck.verify.after_close): not the job's connection. "given_up": a control
@@ -218,10 +219,13 @@ def unseen_why(ctx: Context, conn: Connection) -> str:
         return lone_syn_unseen(ctx, conn, after_last(ctx, conn))
     what = "SYN" if outcome == "unanswered" else "SYN-ACK"
     untied = untied_words(conn)  # a cut ICMP message that may answer it: not "no ICMP"
+    # A lone SYN that may be a resend: its connect's earlier tries (verify.unseen_tries).
+    tries = earlier_tries(ctx, conn) if outcome == "unanswered" else None
     return (f"the capture ended {span_words(after_last(ctx, conn))} after its last {what}, "
             f"before TCP would have retried ({ctx.config.retransmission_timeout:g} s "
             "retransmission timeout), and no retransmission"
-            + (", RST or ICMP answer was seen" if not untied else f" or RST was seen; {untied}"))
+            + (", RST or ICMP answer was seen" if not untied else f" or RST was seen; {untied}")
+            + (f"; {earlier_tries_words(conn, tries)}" if tries else ""))
 
 
 def _answer_direction(conn: Connection, outcome: Outcome) -> tuple[str, str]:
@@ -253,9 +257,13 @@ def note_unseen(ctx: Context, session: Session | None, conn: Connection, what: s
         event = "SYN" if outcome == "unanswered" else "SYN-ACK"
         # Its receiver's own capture may show it unanswered (verify.syn_on_receiver).
         silent = receiver_silent(ctx, conn) if outcome == "unanswered" else None
+        shown = "" if silent is None else receiver_silent_words(conn, *silent)
+        tries = earlier_tries(ctx, conn) if outcome == "unanswered" else None
+        if tries is not None:  # a resend, its earlier tries cut (verify.unseen_tries)
+            said = earlier_tries_words(conn, tries)
+            shown = f"{shown} {said[:1].upper()}{said[1:]}.".lstrip()
         ended_early(ctx, session, f"the {event} of the {words}", conn.last_ts,
-                    opening_frames(conn), conn=conn, frame=conn.last_frame,
-                    shown="" if silent is None else receiver_silent_words(conn, *silent))
+                    opening_frames(conn), conn=conn, frame=conn.last_frame, shown=shown)
 
 
 # The end of a stop_after that names a step of the job: a failing job (the one flowcheck
@@ -273,7 +281,8 @@ def ended_early(ctx: Context, session: Session | None, event: str, ts: float,
     capture to run on, for a wait that is not TCP's retry (an NDMP answer); by default
     the retransmission timeout, with the advice to match the hosts' own. shown: what the
     capture does show of the event, a sentence after the unseen one ("": none)."""
-    key = (event, ts)
+    # One event, two waits (the greeting's, the callback's): two warnings.
+    key = (f"{event}\n{waits}", ts)
     if key in ctx.early_events:
         return
     ctx.early_events.add(key)

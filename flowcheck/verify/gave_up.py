@@ -14,7 +14,16 @@ connector giving up on its own that fast is the other reading, named in
 flowcheck.verify.lone_data_syn's words.
 
 Only the connector's own stop counts: the other side closing says nothing of how the
-connect ended. A callback's lone SYN keeps its rule (verify.lone_callback_syn).
+connect ended. A callback's lone SYN keeps its rule (verify.lone_callback_syn). Nor
+does a SYN that came as late after what asked for its connect as TCP's resends do
+(verify.unseen_tries): its earlier tries may be missing from the capture, the connect
+unanswered for seconds before the stop, as when the SYNs are dropped (new user trial
+56: captures/lab/data-port-dropped.pcap without frames 22-25, the stop 438 ms after the
+fourth SYN, read "most likely rejected"); its step is judged as any lone SYN's. Unless
+the capture explains the lone SYN as a reject's without a loss the resend needs
+(resend_reading: the reject's way not captured, or the stop within a round trip of the
+SYN; review 56c: a slow connector's rejected connect, its first SYN 3 s after the
+DATA_LISTEN reply).
 """
 
 from __future__ import annotations
@@ -26,6 +35,14 @@ from flowcheck.model import Connection
 from flowcheck.sessions.classify import message_op
 from flowcheck.verify.context import Context
 from flowcheck.verify.unresent import answer_way_unseen, lone_syn, went_on_after
+from flowcheck.verify.unseen_tries import EarlierTries, earlier_tries
+
+# A reject answers the SYN one round trip after it, and the connector stops at once: a
+# stop (or a CONNECT error) within the control connection's round trip and this much of
+# the SYN (seconds) is a reject's, not a connect timer's that happened to fire right
+# after a resend (resends come seconds apart). The lab's rejected slow connect stopped
+# 1-2 ms after its SYN; the trial's timed-out connect 438 ms after its last resend.
+AT_ONCE = 0.1
 
 
 class GaveUp(NamedTuple):
@@ -39,7 +56,8 @@ class GaveUp(NamedTuple):
 def gave_up_at_once(ctx: Context, conn: Connection) -> GaveUp | None:
     """The connector's stop of the job within the retransmission timeout after a data
     connection's lone SYN (unresent.lone_syn), nothing moved after it; None else (another
-    role, no session, the connector not one of the session's hosts, no such stop)."""
+    role, no session, the connector not one of the session's hosts, no such stop, or a
+    SYN that may be a resend: resend_reading)."""
     if conn.role != "data" or not lone_syn(ctx, conn):
         return None
     session = ctx.session_of(conn)
@@ -65,9 +83,31 @@ def gave_up_at_once(ctx: Context, conn: Connection) -> GaveUp | None:
     if not stops:
         return None
     ts, words = min(stops)
-    if ts - conn.ts >= ctx.config.retransmission_timeout:
+    if ts - conn.ts >= ctx.config.retransmission_timeout or \
+            resend_reading(ctx, conn, ts - conn.ts) is not None:
         return None
     return GaveUp(ts - conn.ts, words)
+
+
+def resend_reading(ctx: Context, conn: Connection, seconds: float) -> EarlierTries | None:
+    """unseen_tries.earlier_tries for a lone data SYN whose connector stopped (or its
+    CONNECT failed) `seconds` after it, unless the capture explains the SYN alone better
+    as a reject's: None when the capture lacks the way the reject would travel
+    (answer_way_unseen: one direction only, while the SYN's earlier tries would travel
+    the captured way, so they too would have to be lost), or when the stop came within
+    the control connection's round trip and AT_ONCE of the SYN, as on a reject.
+
+    Review 56c: the lab's media server connecting 1.5-3 s after the DATA_LISTEN reply (a
+    slow connector) to a port its agent rejected (nft `reject with tcp reset`, or
+    `reject`, ICMP), captured `-Q out` on it or with the filter `tcp`, read INCONCLUSIVE
+    ("may be a resend"); both read ERROR "most likely rejected" again."""
+    tries = earlier_tries(ctx, conn)
+    if tries is None or answer_way_unseen(ctx, conn) is not None:
+        return None
+    session = ctx.session_of(conn)
+    control = None if session is None else ctx.by_uid.get(session.control_uid)
+    round_trip = (control.rtt if control is not None and control.rtt is not None else 0.0)
+    return None if seconds <= round_trip + AT_ONCE else tries
 
 
 def gave_up_words(ctx: Context, conn: Connection, gave: GaveUp) -> str:

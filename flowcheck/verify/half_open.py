@@ -14,6 +14,7 @@ from flowcheck.sessions.classify import originator_aborted
 from flowcheck.verify.context import Context
 from flowcheck.verify.evidence import time_enough
 from flowcheck.verify.synack_reset import late_answer
+from flowcheck.verify.ttl_exceeded import traceroute_probe
 
 
 def half_open_check(ctx: Context, conn: Connection) -> bool:
@@ -21,7 +22,8 @@ def half_open_check(ctx: Context, conn: Connection) -> bool:
     one SYN-ACK that came promptly (not late_answer), then a RST from the originator
     within the retransmission timeout instead of the ACK, no data (originator_aborted),
     and no other SYN from that source port to that endpoint (no other connection of the
-    four-tuple) although the capture went on past the retransmission timeout. A
+    four-tuple but a traceroute's probes) although the capture went on past the
+    retransmission timeout. A
     connect() whose SYN-ACK a rule on its own host rejects resends its SYN from the same
     port (RFC 6298 5.7, RFC 9293 3.8.1: the SYN-ACK never reached its socket), and a
     connect that timed out meets its SYN-ACK late; the originator's TCP answers a
@@ -37,8 +39,17 @@ def half_open_check(ctx: Context, conn: Connection) -> bool:
     if not time_enough(ctx, conn.last_ts, conn.last_frame):
         return False  # a resent SYN could still come
     # Another connection of the same four-tuple: the connect's resent SYN, after the
-    # rule's RST or before it (its last attempt).
-    return ctx.four_tuple_count(conn) == 1
+    # rule's RST or before it (its last attempt). Not a traceroute's probe from the same
+    # port (traceroute -T draws each probe's port at random: a TTL-1 probe's SYN and,
+    # later, one that reached the port, each with its own sequence number).
+    return ctx.four_tuple_count(conn) == 1 or not any(
+        other is not conn and _same_four_tuple(other, conn) and not traceroute_probe(other)
+        for other in ctx.between(conn.orig_h, conn.resp_h))
+
+
+def _same_four_tuple(one: Connection, other: Connection) -> bool:
+    return (one.orig_h, one.orig_p, one.resp_h, one.resp_p) == \
+        (other.orig_h, other.orig_p, other.resp_h, other.resp_p)
 
 
 def half_open_words(conn: Connection) -> str:

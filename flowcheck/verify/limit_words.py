@@ -8,7 +8,19 @@ nftables' `limit`, `meter` and `ct count`, iptables' `hashlimit` and `connlimit`
 commercial firewall's session or connection-rate limit, an IPS's flood protection) or a
 rule for some ports of the range only (field check trial 37b: `limit rate 1/minute burst
 2` and `meter ... limit rate over 1/minute ... reject` read "allow TCP ... 6001-6100"
-alone). Said by data_unanswered and data_refused (flowcheck.verify.data_links).
+alone). Said by data_unanswered and data_refused (flowcheck.verify.data_links), and by
+callback_unanswered and callback_refused (flowcheck.verify.links).
+
+When the connection that passed is an earlier job's (another session, its control
+connection's last packet before this connection's first SYN), a rule changed between the
+two jobs reads as well: the way let the range through when the first job ran, which says
+nothing of the rules when the second one ran
+(new user trial 56: lab/clean-3-resources.pcap and lab/data-port-dropped.pcap, two runs
+with and without a drop rule, in one directory: C5 of the first job reached 6003 10 s
+before the second job's SYNs to 6001, read "more likely a limit on new connections"). The
+words then name both jobs and all three readings, none the likelier, and the fix looks
+for a changed rule beside the limit (field check 43's rate limit passed job 1's callback
+and dropped job 2's: a limit still leads).
 """
 
 from __future__ import annotations
@@ -50,20 +62,60 @@ def passed_before(ctx: Context, conn: Connection) -> Connection | None:
     return max(passed, key=lambda c: c.ts, default=None)
 
 
+_LIMITS = ("a limit on new connections (a rate, or a count per source: nftables' `limit`, "
+           "`meter` or `ct count`, iptables' `hashlimit` or `connlimit`, a firewall's "
+           "session or connection-rate limit, an IPS's flood protection)")
+
+
+def other_job(ctx: Context, conn: Connection, other: Connection) -> tuple[str, str] | None:
+    """(the other's session id, conn's) when `other` is of another session than conn
+    (another job), both known, whose control connection closed (its first FIN or RST)
+    and sent its last packet before conn's first SYN (an earlier job, over when this one
+    tried: concurrent jobs share the rules of the moment); None else. A control
+    connection silent from before the SYN to the capture's end is no sign of a job
+    over: NDMP's is idle while the data moves (review 56c: a lab job's backup still
+    flowing on its data connection when the second job's SYNs went unanswered, the
+    capture stopped before its end, read "an earlier job")."""
+    mine, theirs = ctx.session_of(conn), ctx.session_of(other)
+    if mine is None or theirs is None or mine.id == theirs.id:
+        return None
+    control = ctx.by_uid.get(theirs.control_uid)
+    stream = ctx.stream_by_uid.get(theirs.control_uid)
+    if control is None or stream is None or control.last_ts >= conn.opening_ts:
+        return None
+    closed = [p.ts for p in (stream.fin, stream.reset) if p is not None]
+    if not closed or min(closed) >= conn.opening_ts:
+        return None
+    return theirs.id, mine.id
+
+
 def limit_words(ctx: Context, conn: Connection, other: Connection) -> str:
-    """The sentence for passed_before's `other`."""
+    """The sentence for passed_before's `other`: a limit the likelier reading, or, when
+    `other` is an earlier job's (other_job), a limit, a rule for some ports and a rule
+    changed between the jobs alike."""
     start = conn.opening_ts
-    return (f" Yet {other.uid}, from {other.orig_h} to {other.resp_h} port {other.resp_p}, "
-            f"opened {span_words(max(0.0, start - other.ts))} before through the same path: "
-            "the way lets that range through, so what stops this one is more likely a "
-            "limit on new connections (a rate, or a count per source: nftables' `limit`, "
-            "`meter` or `ct count`, iptables' `hashlimit` or `connlimit`, a firewall's "
-            "session or connection-rate limit, an IPS's flood protection) or a rule for "
-            "some of its ports only.")
+    passed = (f" Yet {other.uid}, from {other.orig_h} to {other.resp_h} port {other.resp_p}, "
+              f"opened {span_words(max(0.0, start - other.ts))} before through the same "
+              "path")
+    jobs = other_job(ctx, conn, other)
+    if jobs is None:
+        return (f"{passed}: the way lets that range through, so what stops this one is more "
+                f"likely {_LIMITS} or a rule for some of its ports only.")
+    return (f"{passed}, in an earlier job (session {jobs[0]}; this is {jobs[1]}): the way let "
+            f"that range through while that job ran, so what stops this one is {_LIMITS}, "
+            "a rule for some of its ports only, or a rule changed between the two jobs (one "
+            "added, or the one that let the first through removed); the capture cannot "
+            "tell which.")
 
 
-def limit_fix(conn: Connection) -> str:
-    """The fix's opening for passed_before's reading."""
+def limit_fix(ctx: Context, conn: Connection, other: Connection) -> str:
+    """The fix's opening for passed_before's reading (`other`: the connection that
+    passed); for an earlier job's (other_job), a rule changed since that job too."""
+    jobs = other_job(ctx, conn, other)
+    changed = ("" if jobs is None else
+               f", and for a rule added or changed since session {jobs[0]}'s job "
+               "(the firewall's log or change history tells)")
     return (f"On the firewalls between {conn.orig_h} and {conn.resp_h}, look for a limit "
-            "on new connections or a rule for some ports of the range only, and raise the "
-            "limit above what a job opens at once (two connections per resource); else: ")
+            f"on new connections or a rule for some ports of the range only{changed}, and "
+            "raise the limit above what a job opens at once (two connections per resource); "
+            "else: ")

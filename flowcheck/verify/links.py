@@ -46,6 +46,7 @@ from flowcheck.verify.opening import (
     capitalised,
     handshake_incomplete,
     lost_where,
+    one_way_where,
     own_firewall_fix,
     retried,
     silence,
@@ -114,7 +115,7 @@ def _arrived_or_elsewhere(ctx: Context, conn: Connection) -> str:
         return " " + arrived_words(conn.orig_h, conn.resp_h, ttl)
     if arrived_silent(ctx, conn):  # the responder's own capture merged in (verify.arrival)
         return " " + silent_fix(conn)
-    return f" A capture on {conn.resp_h}, or of both directions, shows which way is lost."
+    return one_way_where(conn)  # as data_unanswered's (opening.lost_where)
 
 
 def _routing_or(conn: Connection, fix: str) -> str:
@@ -134,7 +135,7 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
         note_unseen(ctx, session, conn, "control connection")
     target = endpoint(conn.resp_h, conn.resp_p)
     rule = allow_rule(ctx, conn, session)
-    if outcome == "unanswered" and traceroute_probe(conn):
+    if outcome in ("unanswered", "handshake_incomplete") and traceroute_probe(conn):
         outcome = "probe"  # a traceroute's, no job: step 1 says what it was (review 54i)
     # A host that never sent a packet while the capture holds the way back: said once,
     # counted, the later attempts naming the first (trial 23 D6).
@@ -207,7 +208,8 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
     media_port = conn.orig_p
     # A source NAT's port when the media server is seen under a translated address:
     # host_not_configured names it (flowcheck.verify.ranges).
-    if not ctx.config.in_media_range(media_port) and not host_local(conn) and \
+    if outcome != "probe" and not ctx.config.in_media_range(media_port) and \
+            not host_local(conn) and \
             translated_host(ctx, session, conn, "media") is None and \
             not unread_end(ctx, session, "media", conn.orig_h):
         if ctx.profile.callback == "control":
@@ -271,7 +273,7 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
         # An earlier callback through the same way passed: a limit (trial 43).
         if not elsewhere and (passed := passed_before(ctx, conn)) is not None:
             message += limit_words(ctx, conn, passed)
-            fix = with_lead(limit_fix(conn), fix)
+            fix = with_lead(limit_fix(ctx, conn, passed), fix)
         ctx.add("callback_unanswered", message, fix, session=session, conn=conn,
                 cause="callback")
     elif outcome == "refused":
@@ -284,7 +286,7 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
                 f"The agent's callback to the job engine was refused: {refusal_causes(ctx, conn)}."
                 f"{outside[0] if outside else ''}{refusal_notes(ctx, [conn])}"
                 f"{limit_words(ctx, conn, passed) if passed is not None else ''}",
-                with_lead(limit_fix(conn), fix) if passed is not None else fix,
+                with_lead(limit_fix(ctx, conn, passed), fix) if passed is not None else fix,
                 session=session, conn=conn, cause="callback")
     elif outcome == "handshake_incomplete":
         handshake_incomplete(ctx, session, conn, "callback", "callback")

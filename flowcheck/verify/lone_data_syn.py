@@ -10,7 +10,10 @@ at once, as it does on a reject (a RST, an ICMP unreachable) and not on a drop (
 resends a dropped SYN for a minute or more before it gives up); left unanswered, or
 answered with an error only after that, says no answer reached the connector: its SYNs
 were dropped. Without such a word (Backup Exec's media server connects with no CONNECT
-request on the wire) the words and the fix say both, and which log tells.
+request on the wire) the words and the fix say both, and which log tells; so too when
+the SYN came as late after what asked for its connect as a resend and the error soon
+after it (verify.unseen_tries: the connect may have run unanswered since, its earlier
+tries missing from the capture).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from flowcheck.durations import span_words
 from flowcheck.model import Connection, Session
 from flowcheck.verify.connect_said import said_of
 from flowcheck.verify.context import Context, endpoint
-from flowcheck.verify.gave_up import gave_up_at_once, gave_up_fix
+from flowcheck.verify.gave_up import gave_up_at_once, gave_up_fix, resend_reading
 from flowcheck.verify.refusals import data_refused_fix
 
 _RESENDS = "the SYN's resends"
@@ -49,7 +52,10 @@ def lone_reading(ctx: Context, session: Session, conn: Connection, rule: str) ->
     said = said_of(ctx, session, conn)
     rto = ctx.config.retransmission_timeout
     refused = data_refused_fix(ctx, conn, session)
-    if said is not None and said.outcome == "failed" and said.message.ts - conn.ts < rto:
+    # A SYN as late after what asked for its connect as a resend: the connect may have
+    # run since, so an error soon after the SYN is not a fast one (verify.unseen_tries).
+    fast = said is not None and said.outcome == "failed" and said.message.ts - conn.ts < rto
+    if fast and resend_reading(ctx, conn, said.message.ts - conn.ts) is None:
         return LoneReading(
             "rejected",
             f"{said.words}, {span_words(said.message.ts - conn.ts)} after its SYN: a connect "
@@ -57,8 +63,8 @@ def lone_reading(ctx: Context, session: Session, conn: Connection, rule: str) ->
             "lacks) or an unreachable host, not on a drop (TCP resends a dropped SYN for a "
             "minute or more), so it was most likely rejected",
             f"{refused} {_sniffer('the reject')}")
-    if said is not None and said.outcome in ("failed", "pending") and (
-            said.outcome == "failed" or said.waited >= rto):
+    if said is not None and not fast and (said.outcome == "failed" or (
+            said.outcome == "pending" and said.waited >= rto)):
         return LoneReading(
             "dropped",
             f"{said.words}; a reject fails a connect at once, so no answer reached "

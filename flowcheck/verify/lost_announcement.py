@@ -109,7 +109,8 @@ def address_unseen_step(ctx: Context, session: Session, spec: StepSpec,
     words = cut_announcement_words(session, ctx)
     closed = unanswered_close_words(ctx, session, control)
     if closed:  # the agent closed on a request the capture does not hold
-        return make_step(spec, "unknown", [control.uid], frames, f"unknown: {closed}; {words}")
+        return _untimed(make_step(spec, "unknown", [control.uid], frames,
+                                  f"unknown: {closed}; {words}"), frames)
     carried = job_bytes(ctx, session, [ctx.by_uid[u] for u in session.port_matched])
     asked = unseen_replies(ctx, session)
     if carried and asked:  # a resource's endpoint reply, unseen, may have refused it
@@ -130,8 +131,12 @@ def address_unseen_step(ctx: Context, session: Session, spec: StepSpec,
         reached = [uid for uid in unnamed(session)
                    if is_open(judged(ctx, ctx.by_uid[uid]))]
         checked = "; ".join(w for w in (
-            f"so the announcement worked ({named})" if named else "",
+            f"its address checked: {named}" if named else "",
             unchecked_words(session, reached) if reached else "") if w)
+        # What the capture lacks, said beside what the data proves of the network
+        # (newuser55: "the announcement reached the connector; so the announcement
+        # worked" of an announcement ndmp_partial said was never captured).
+        lacks = "its address" if session.cut_announcements else "it"
         if reached and session.match_reason != "encrypted":
             say_unchecked(ctx, session, control, reached)
         if not carried:  # its message alone shows it
@@ -140,14 +145,25 @@ def address_unseen_step(ctx: Context, session: Session, spec: StepSpec,
         if reached and session.match_reason == "encrypted":
             # TLS hides the whole conversation, not the address alone: the job's replies
             # and halts too (docs/findings.md: a clean job in TLS reads inconclusive).
-            return make_step(spec, "unknown", [control.uid], frames,
-                             f"unknown: {words}; {carried}: the announcement reached the "
-                             f"connector, but {checked}")
-        return make_step(spec, "ok", [control.uid], frames,
-                         f"{words}; {carried}: the announcement reached the connector"
-                         + (f"; {checked}" if checked else ""))
+            return _untimed(make_step(
+                spec, "unknown", [control.uid], frames,
+                f"unknown: {words}; {carried}: the announcement reached the connector, "
+                f"though the capture lacks {lacks}, but {checked}"), frames)
+        return _untimed(make_step(
+            spec, "ok", [control.uid], frames,
+            f"{words}; {carried}: the announcement reached the connector, though the "
+            f"capture lacks {lacks}" + (f"; {checked}" if checked else "")), frames)
     proof = (f"{carried}, but nothing ties them to an announcement" if carried else
              f"but {tied_words(ctx, session)}" if session.port_tied else
              "no data connection carried the job's data to show that the announcement "
              "reached the connector")
-    return make_step(spec, "unknown", [control.uid], frames, f"unknown: {words}; {proof}")
+    return _untimed(make_step(spec, "unknown", [control.uid], frames,
+                              f"unknown: {words}; {proof}"), frames)
+
+
+def _untimed(step: Step, frames: list[int]) -> Step:
+    """The step, its time unknown when no announcing message of it is in the capture
+    (Step.untimed: the reports show "-", not the control connection's start, "+0.000s"
+    of an announcement the capture lost; newuser55)."""
+    step.untimed = not frames
+    return step

@@ -27,6 +27,7 @@ from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.sessions import closing, message_op
 from flowcheck.sessions.classify import one_sided, seen_closing
 from flowcheck.verify.after_close import control_close
+from flowcheck.verify.capture_time import opened_at
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_stall import stalled_side
 from flowcheck.verify.evidence import after, ended_early, judged, left_out_words
@@ -105,7 +106,8 @@ def _still_waiting(ctx: Context, session: Session, control: Connection,
                 f"{connection_ends(control)} "
                 + ("opened" if request is None else f"carried {message_op(request)}"),
                 since, [request.frame] if request is not None else control.synack_frames[:1],
-                conn=control, waits=f"{what} came (an NDMP peer answers at once; "
+                conn=control, frame=request.frame if request is not None else
+                opened_at(control)[1], waits=f"{what} came (an NDMP peer answers at once; "
                 f"{NO_REPLY_SECONDS:g} s of silence would show it stopped)",
                 unseen="whether it came",
                 stop_after=f"{NO_REPLY_SECONDS:g} s after the last NDMP message, the "
@@ -161,8 +163,9 @@ def _acked(control: Connection, request: NdmpMessage) -> bool:
 
 
 def _opened(control: Connection) -> float:
-    """When the handshake ended (the SYN-ACK, as near as the record keeps it)."""
-    return control.synack_ts if control.synack_ts is not None else control.ts
+    """When the handshake ended (the SYN-ACK, as near as the record keeps it: opened_at,
+    the one measure of "opened" in the words)."""
+    return opened_at(control)[0]
 
 
 def _closer(control: Connection) -> str | None:

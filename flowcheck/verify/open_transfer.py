@@ -189,6 +189,24 @@ def open_transfer(ctx: Context, session: Session) -> OpenTransfer | None:
                         receiver == (conns[0].orig_h, conns[0].orig_p), bool(data), gap)
 
 
+def ended_data(ctx: Context, session: Session) -> list[Connection]:
+    """The data connections of the session's latest resource (none started again after
+    them: _started_again), when each ended in the capture as far as its transfer goes (a
+    RST, or the data's sender's FIN: not _open_at_end); [] when there is none, or one is
+    still open (newuser55: capture_ended_early said "still running" of a job whose data
+    connection had closed, a FIN each way)."""
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    key = job_direction(session)
+    starts = [] if stream is None else [
+        m for i, m in enumerate(stream.messages)
+        if m.type == "request" and message_op(m) in JOB_STARTS and _taken(stream, i)]
+    conns = [conn for conn in (ctx.by_uid[uid] for uid in session.data_connections)
+             if not _started_again(ctx, session, conn, starts)]
+    if not conns or any(_open_at_end(conn, session, key) for conn in conns):
+        return []
+    return conns
+
+
 def _sender_last_data(conn: Connection, session: Session,
                       key: str) -> tuple[int, float] | None:
     """(frame, ts) of the data connection's last data packet from the side that sends the

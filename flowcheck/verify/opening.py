@@ -208,10 +208,7 @@ def lost_where(ctx: Context, conn: Connection) -> str:
         # 122 run 13: "If this capture was taken on 10.77.0.1, its own firewall drops the
         # SYNs or its SYN-ACKs" of `-Q in` on the media server, its input rejecting the
         # data SYNs with ICMP).
-        return (f" This capture holds no packet from {conn.resp_h} to {conn.orig_h}, so "
-                f"not whether {conn.resp_h} answered: a capture of both directions on "
-                f"{conn.resp_h} shows it (there, SYNs arriving with no SYN-ACK, RST or ICMP "
-                "leaving are its own firewall's drop).")
+        return one_way_where(conn)
     if on is None:
         return (f" If this capture was taken on {conn.resp_h}, its own firewall drops the "
                 f"SYNs or its SYN-ACKs; otherwise a capture on {conn.resp_h} shows which way "
@@ -227,6 +224,18 @@ def lost_where(ctx: Context, conn: Connection) -> str:
             f"which way they are lost; with {routers_words(on.ttls)} between them, allow them "
             "in its forward chain too (`flowcheck firewall`: \"on a firewall or router "
             "between them\").")
+
+
+def one_way_where(conn: Connection) -> str:
+    """Where a capture holding no packet from conn's responder to its originator would
+    tell (with its leading space): a capture on the responder of both directions, not
+    any capture there (tcpdump -Q in holds the SYNs unanswered whatever it sent back:
+    field check 59; control_unanswered said "A capture on B, or of both directions"
+    until newuser55's list)."""
+    return (f" This capture holds no packet from {conn.resp_h} to {conn.orig_h}, so "
+            f"not whether {conn.resp_h} answered: a capture of both directions on "
+            f"{conn.resp_h} shows it (there, SYNs arriving with no SYN-ACK, RST or ICMP "
+            "leaving are its own firewall's drop).")
 
 
 def between_fix(ctx: Context, conn: Connection, session: Session | None) -> str:

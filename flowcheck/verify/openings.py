@@ -18,7 +18,10 @@ point, when:
   4-tuple: flowcheck.sessions.classify.stale_answer, trial 35 D2);
 - the whole handshake: the connection reached an announced endpoint whose announcement
   the capture holds before the connection's first packet (it opened while the capture
-  ran: flowcheck.verify.details says so in step 4), both its directions captured.
+  ran: flowcheck.verify.details says so in step 4), or it is a session's callback or
+  data connection whose control connection's SYN the capture holds before its first
+  packet (session_openings; newuser56: a callback's lost handshake gave no word), both
+  its directions captured.
 Not when a hole of a ring buffer (capture_ring_gap) lies where the missing packet went
 (the hole's, not the sniffer's), nor for a SYN-ACK that is the capture's first packet (the
 SYN came before the capture started). A capture filter that kept only some packets of
@@ -129,7 +132,8 @@ def _missed(conn: Connection, ann: Announcement | None, start: float,
     elif conn.syn_frames:  # no SYN-ACK
         if _RESP_WENT_ON.isdisjoint(history) or stale_answer(conn):
             return None  # no answer, or a stale socket's ACK: no SYN-ACK was sent
-    elif ann is None or ann.frame >= conn.first_frame:
+    elif (ann is None or ann.frame >= conn.first_frame) and (
+            opened_after is None or opened_after >= conn.first_frame):
         return None
     orig_went_on = not _ORIG_WENT_ON.isdisjoint(history)
     resp_went_on = not _RESP_WENT_ON.isdisjoint(history)
@@ -150,6 +154,17 @@ def _missed(conn: Connection, ann: Announcement | None, start: float,
             f"{ann.message.removeprefix('NDMP_')} (frame {ann.frame}) announced, so it "
             f"opened after that, and its first packet captured is frame {conn.first_frame}",
             (ann.frame, conn.first_frame), conn.ts, ann.ts, conn.ts)
+    if not conn.syn_seen and not conn.synack_seen and opened_after is not None \
+            and opened_after < conn.first_frame and orig_went_on and resp_went_on:
+        # A callback's (or a data connection's) of a session whose control connection's
+        # SYN the capture holds before it (newuser56: the callback's handshake cut, frames
+        # 17-19, gave no word, the data connection's did). When it went is known only as
+        # after the capture's first packet: the ring-hole test takes that, the widest.
+        return MissedOpening(
+            conn, f"its handshake: its session's control connection opened in the capture "
+            f"before it (SYN frame {opened_after}), so it opened after that, and its first "
+            f"packet captured is frame {conn.first_frame}",
+            (opened_after, conn.first_frame), conn.ts, start, conn.ts)
     return None
 
 

@@ -15,7 +15,8 @@ The capture reads as plain NDMP when, over its judged sessions (not side traffic
   in one: ndmp_vendor_message); no callback before the announcements (a connection from
   the agent into the media range read as one, whatever its outcome, that opened before
   every announcement with the mover listening: Backup Exec's agent calls back first;
-  one after such an announcement is plain NDMP's data connection to the mover), nor
+  one after such an announcement is plain NDMP's data connection to the mover; one whose
+  SYN the capture lacks may have opened before, review54j), nor
   candidates for one; without a callback, no step 2 other than `missing` or
   `not_applicable` (an `unknown` one is no evidence either way: the capture may have
   left the callback out) unless the stretch where the callback would be was captured
@@ -25,12 +26,23 @@ The capture reads as plain NDMP when, over its judged sessions (not side traffic
   whose messages the sequence numbers do not name, or a record header the snap length
   cut: NdmpStream.snap_lost): the absence of a vendor message the capture lost is no
   evidence (review54g: lab/agent-connects-data without frames 15-19, its vendor message
-  and callback lost by the sniffer, read PASS by the ndmp profile);
+  and callback lost by the sniffer, read PASS by the ndmp profile); nor, when the capture
+  lacks the control connection's SYN, a hole of a ring buffer (capture_ring_gap, or the
+  ring's lost head) before its first mover-listening announcement: the connection may
+  have opened in it, its vendor message with it (_gap_may_hide, review54j). A ring's hole
+  between the SYN and that announcement leaves the stretch where a callback would show
+  uncaptured (_callback_would_show);
 - at least one announcement has the media server's mover listening (MOVER_LISTEN reply,
   DATA_CONNECT, v2's DATA_START_*: the agent connects, plain NDMP's three-way backup),
   none has the agent listening (Backup Exec's direction: DATA_LISTEN).
 A Backup Exec job whose callback a firewall blocks keeps its vendor message (or its
 callback's SYNs) and still fails (captures/trial26-middlebox, field38-matrix).
+A callback as read whose endpoint a GET_STATE reply of the session names as the data
+connection's is plain NDMP's data connection to the mover (_named_data), no sign.
+
+Each session is read so on its own (plain_sessions): when only some judged sessions read
+as plain NDMP, those alone are judged by the ndmp profile (flowcheck.verify.mixed_reading,
+newuser56: a capture set of two kinds of job).
 """
 
 from __future__ import annotations
@@ -39,9 +51,10 @@ from collections.abc import Sequence
 
 from flowcheck.config import Config
 from flowcheck.findings import make_finding
-from flowcheck.model import Announcement, Connection, Finding, NdmpStream, Session
+from flowcheck.model import Announcement, Connection, Finding, NdmpStream, RingGap, Session
 from flowcheck.ndmp.listeners import listener_of, mover_announcements
 from flowcheck.profiles import Profile
+from flowcheck.sessions.named import named_endpoints
 
 PLAIN_PROFILE = "ndmp"
 _NO_SIGN = ("missing", "not_applicable")
@@ -57,53 +70,123 @@ def may_infer(config: Config, profile: Profile) -> bool:
 
 def plain_announcements(sessions: Sequence[Session], findings: Sequence[Finding],
                         connections: Sequence[Connection], streams: Sequence[NdmpStream],
-                        config: Config, profile: Profile) -> list[Announcement]:
+                        config: Config, profile: Profile, *,
+                        ring_gaps: Sequence[RingGap]) -> list[Announcement]:
     """The mover-listening announcements (time order) of a capture that reads as plain
-    NDMP (module docstring) analyzed with the default profile, none given; [] when the
-    profile was given, is not the default's shape (a callback connection, the media
-    server connecting), the capture shows a Backup Exec sign or a control stream's hole
-    may hide one (`streams`: the control streams, by uid)."""
-    if not may_infer(config, profile):
-        return []
+    NDMP (module docstring) analyzed with the default profile, none given: every judged
+    session reads so (plain_sessions; `ring_gaps`: Traffic.ring_gaps); [] otherwise."""
     judged = [s for s in sessions if not s.side]
-    if not judged or any(f.code == "ndmp_vendor_message" for f in findings):
+    if any(f.code == "ndmp_vendor_message" for f in findings):
         return []
+    plain = plain_sessions(sessions, findings, connections, streams, config, profile,
+                           ring_gaps=ring_gaps)
+    if not judged or len(plain) < len(judged):
+        return []
+    return sorted((a for shown in plain.values() for a in shown), key=lambda a: a.frame)
+
+
+def plain_sessions(sessions: Sequence[Session], findings: Sequence[Finding],
+                   connections: Sequence[Connection], streams: Sequence[NdmpStream],
+                   config: Config, profile: Profile, *,
+                   ring_gaps: Sequence[RingGap]) -> dict[str, list[Announcement]]:
+    """The judged sessions (not side traffic) that read as plain NDMP (module
+    docstring), by id, each with its mover-listening announcements, and those that show
+    neither plain NDMP nor Backup Exec (no such announcement, no sign): []; {} when the
+    profile was given or is not the default's shape (a callback connection, the media
+    server connecting), or a vendor message tied to no session may be any one's. A
+    session with a Backup Exec sign, or a control stream's or a ring buffer's hole that
+    may hide one (`streams`: the control streams, by uid; `ring_gaps`: Traffic.ring_gaps,
+    in time order), is not in it: a capture set may hold a
+    Backup Exec job beside a plain NDMP one (newuser56: ndmjob/v4-backup.pcap given with
+    lab/clean-3-resources.pcap), each judged by its own reading (pipeline.analyze)."""
+    if not may_infer(config, profile):
+        return {}
+    judged = [s for s in sessions if not s.side]
+    controls = {s.control_uid: s.id for s in judged}
+    vendor = [f for f in findings if f.code == "ndmp_vendor_message"]
+    signed = {f.session or controls.get(f.uid or "") for f in vendor}
+    if None in signed:
+        return {}  # a vendor message whose session is not known: any one's sign
     by_uid = {c.uid: c for c in connections}
     by_stream = {s.uid: s for s in streams}
     kinds = [spec.kind for spec in profile.steps]
+    plain: dict[str, list[Announcement]] = {}
     for session in judged:
-        movers = mover_announcements(session)
-        if any(a.listener != "mover" for a in session.announced) or any(
-                listener_of(name) != "mover" for _, name, _ in session.cut_announcements):
-            return []  # the agent listening: Backup Exec's direction
-        if session.callback_ambiguous or _sign_hidden(by_stream.get(session.control_uid),
-                                                      movers):
-            return []
         callback = by_uid.get(session.callback_uid or "")
-        if callback is not None and all(a.frame > callback.first_frame for a in movers):
-            # Opened before any announcement with the mover listening: Backup Exec's agent
-            # calls back before the data port is announced (verify.plain_direction). One
-            # after it is plain NDMP's data connection to the mover read as the callback
-            # (captures/trial34-big/ndmjob-snap96-default-profile).
-            return []
-        if callback is None and any(
-                step.status not in _NO_SIGN
-                for step, kind in zip(session.steps, kinds, strict=False) if kind == "callback"
-        ) and not _callback_would_show(session, by_uid, by_stream, findings):
-            return []  # the callback step unknown: the capture may have left it out
-    return sorted((a for s in judged for a in mover_announcements(s)), key=lambda a: a.frame)
+        named = _named_data(session, callback, by_stream.get(session.control_uid))
+        movers = mover_announcements(session) + ([named] if named else [])
+        if session.id not in signed and _reads_plain(
+                session, movers, None if named else callback, by_uid, by_stream, findings,
+                kinds, ring_gaps):
+            plain[session.id] = movers
+    return plain
+
+
+def _named_data(session: Session, callback: Connection | None,
+                stream: NdmpStream | None) -> Announcement | None:
+    """The session's callback as read, when a GET_STATE reply of its control stream
+    names the callback's endpoint (at the media server) as the data connection's
+    (sessions.named.named_endpoints): plain NDMP's data connection to the mover, not
+    Backup Exec's callback (whose agent's data connection address is its own, DATA_LISTEN).
+    As an announcement with the mover listening, at the naming reply's frame (its time
+    unknown here: 0); None otherwise. newuser56: ndmjob/v4-backup.pcap's agent direction
+    alone (its DATA_CONNECT request not in it) read the 2 MB data connection as the
+    callback, step 2 ok beside step 3 "no data connection carried the job's data"."""
+    if callback is None:
+        return None
+    named = named_endpoints(stream).get((callback.resp_h, callback.resp_p))
+    if named is None:
+        return None
+    return Announcement(session.control_uid, callback.resp_h, callback.resp_p, named[0],
+                        0.0, named[1], "mover")
+
+
+def _reads_plain(session: Session, movers: list[Announcement], callback: Connection | None,
+                 by_uid: dict[str, Connection], by_stream: dict[str, NdmpStream],
+                 findings: Sequence[Finding], kinds: list[str],
+                 ring_gaps: Sequence[RingGap]) -> bool:
+    """Does `session` (no vendor message of its own) show no sign of Backup Exec: the
+    module docstring's conditions but the vendor message's and the mover listening (a
+    session without announcements passes); `movers`: its announcements with the mover
+    listening (_named_data's among them), `callback` its callback (None when none, or
+    when it is _named_data's data connection), `kinds` the default profile's step kinds
+    in order, `ring_gaps` the ring buffer's holes."""
+    if any(a.listener != "mover" for a in session.announced) or any(
+            listener_of(name) != "mover" for _, name, _ in session.cut_announcements):
+        return False  # the agent listening: Backup Exec's direction
+    if session.callback_ambiguous or _sign_hidden(by_stream.get(session.control_uid), movers):
+        return False
+    if _gap_may_hide(by_uid.get(session.control_uid), movers, ring_gaps):
+        return False
+    if callback is not None and (not callback.syn_seen or all(
+            a.frame > callback.first_frame for a in movers)):
+        # Opened before any announcement with the mover listening: Backup Exec's agent
+        # calls back before the data port is announced (verify.plain_direction). One
+        # after it is plain NDMP's data connection to the mover read as the callback
+        # (captures/trial34-big/ndmjob-snap96-default-profile). When it opened is its
+        # SYN's time: without one, its first captured packet (an idle callback's FIN
+        # at the job's end) may come long after a callback opened first (review54j).
+        return False
+    # A callback (that read as one: _named_data's data connection too) is no sign of a
+    # step the capture may have left out.
+    return callback is not None or session.callback_uid is not None or all(
+        step.status in _NO_SIGN
+        for step, kind in zip(session.steps, kinds, strict=False) if kind == "callback"
+    ) or _callback_would_show(session, by_uid, by_stream, findings, ring_gaps)
 
 
 def _callback_would_show(session: Session, by_uid: dict[str, Connection],
-                         by_stream: dict[str, NdmpStream],
-                         findings: Sequence[Finding]) -> bool:
+                         by_stream: dict[str, NdmpStream], findings: Sequence[Finding],
+                         ring_gaps: Sequence[RingGap]) -> bool:
     """Would a Backup Exec callback be in the capture, had the session's job made one?
     Its agent calls back before the data port is announced (flow-model.md's step order),
     so when (a) the session's first mover-listening announcement was read whole (none
     whose address the snap length cut comes first), (b) the control connection's SYN is
     in the capture before it, (c) no capture_filtered finding, and neither a hole in the
-    control stream or connection (StreamHole, Connection.gap_frames) nor a capture_loss
-    finding (a frame, or none named) at or before it, then the stretch from the SYN to
+    control stream or connection (StreamHole, Connection.gap_frames), a capture_loss
+    finding (a frame, or none named) at or before it nor a hole of a ring buffer between
+    the SYN and it (`ring_gaps`: its packets in no file, review54j), then the stretch from
+    the SYN to
     the announcement was captured, (d) in at least one direction (the control
     connection's packets at both ends of it); a callback there shows packets either
     way (the agent's SYNs, or the media server's SYN-ACK or RST from a media port).
@@ -124,9 +207,30 @@ def _callback_would_show(session: Session, by_uid: dict[str, Connection],
     if any(f.code == "capture_loss" and (not f.frames or min(f.frames) <= first)
            for f in findings):
         return False  # (c): the sniffer lost packets in the stretch, or may have
+    announced = min(a.ts for a in whole if a.frame == first)
+    if any(gap.end > control.ts and gap.start < announced for gap in ring_gaps):
+        return False  # (c): a ring's hole in the stretch
     stream = by_stream.get(session.control_uid)
     holes = [h.frame for h in stream.holes] if stream is not None else []
     return not any(frame <= first for frame in holes + list(control.gap_frames))  # (c)
+
+
+def _gap_may_hide(control: Connection | None, movers: Sequence[Announcement],
+                  ring_gaps: Sequence[RingGap]) -> bool:
+    """May a hole of a ring buffer (`ring_gaps`, the ring's lost head included) hold the
+    session's vendor message (a Backup Exec sign, sent between the control connection's
+    opening and its first mover-listening announcement, `movers`; any point without one
+    of known time) though the control stream shows no hole? When the capture lacks the
+    control connection's SYN and a ring hole starts before that announcement: the
+    connection may have opened in the hole or before it, its first messages with it, and
+    a stream that starts after them has no hole to tell (review54j: plain_announcements
+    never read the ring's holes). A hole after the SYN cuts the stream, NdmpStream.holes
+    says so (_sign_hidden), and _callback_would_show reads it for the callback."""
+    if control is not None and control.syn_seen:
+        return False
+    # _named_data's announcement has no time of its own (0): any point.
+    first = min((a.ts for a in movers if a.ts > 0), default=float("inf"))
+    return any(gap.start < first for gap in ring_gaps)
 
 
 def _sign_hidden(stream: NdmpStream | None, movers: Sequence[Announcement]) -> bool:
@@ -151,8 +255,7 @@ def profile_inferred(shown: list[Announcement], default: Profile,
     first = shown[0]
     ts = next((m.ts for stream in streams for m in stream.messages
                if m.frame == first.frame), first.ts or None)
-    more = f", {len(shown) - 1} more" if len(shown) > 1 else ""
-    which = f"{first.message.removeprefix('NDMP_')}, frame {first.frame}{more}"
+    which = shown_words(shown)
     return make_finding(
         "profile_inferred",
         f"This capture reads as plain NDMP, so it is judged by the {PLAIN_PROFILE} profile: "
@@ -167,3 +270,13 @@ def profile_inferred(shown: list[Announcement], default: Profile,
         f" to say so. If it is Backup Exec, give --profile {default.name}: its agent's "
         "callback missing is then a failure.",
         frames=[first.frame], ts=ts)
+
+
+def shown_words(shown: Sequence[Announcement]) -> str:
+    """The first of `shown` (time order) by message and frame, how many more: "DATA_CONNECT,
+    frame 11, 1 more"; a GET_STATE reply (_named_data) says what it names."""
+    first = shown[0]
+    more = f", {len(shown) - 1} more" if len(shown) > 1 else ""
+    named = ("" if listener_of(first.message) else
+             f" naming the data connection to {first.ip}:{first.port}, at the media server")
+    return f"{first.message.removeprefix('NDMP_')}, frame {first.frame}{named}{more}"

@@ -37,7 +37,7 @@ from flowcheck.verify.callback_unreached import (
     unreached_fix,
     unreached_words,
 )
-from flowcheck.verify.capture_time import after, after_opened, time_enough
+from flowcheck.verify.capture_time import after, after_opened, opened_at, time_enough
 from flowcheck.verify.closed_job import ended_step_of
 from flowcheck.verify.connect_said import ndmp_port_only
 from flowcheck.verify.context import Context, opening_frames
@@ -126,7 +126,8 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
                          detail="a half-open port check (step 1), not a job")
     if spec.kind != "control" and connect_check(ctx, session):
         return make_step(spec, "not_applicable", detail="a port check (step 1), not a job")
-    if spec.kind != "control" and outcome == "unanswered" and traceroute_probe(control):
+    if spec.kind != "control" and outcome in ("unanswered", "handshake_incomplete") and \
+            traceroute_probe(control):
         return make_step(spec, "not_applicable", detail="a traceroute probe (step 1), not a job")
     if spec.kind != "control" and not is_open(outcome):
         return make_step(spec, "not_applicable", detail="the control connection never opened")
@@ -243,9 +244,10 @@ def _control(ctx: Context, session: Session, spec: StepSpec, conn: Connection) -
     if half_open_check(ctx, conn):
         return make_step(spec, "ok", [conn.uid], [*opening_frames(conn), *conn.rst_frames[:1]],
                          half_open_words(conn))
-    if outcome == "unanswered" and traceroute_probe(conn):
+    if outcome in ("unanswered", "handshake_incomplete") and traceroute_probe(conn):
         return make_step(spec, "ok", [conn.uid],
-                         [*opening_frames(conn), *conn.ttl_exceeded_frames],
+                         [*opening_frames(conn), *conn.ttl_exceeded_frames,
+                          *conn.rst_frames[:1]],
                          traceroute_words(conn))
     return make_step(spec, "failed", [conn.uid], opening_frames(conn),
                      failed_opening_words(ctx, conn))
@@ -313,9 +315,9 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
         _control_ended_early(ctx, session, control, "the agent's callback could be seen",
                              "whether the agent called the job engine back",
                              f"until the agent's callback has connected{OR_FAILED}")
-        ended = (f"the capture ended {span_words(after_opened(ctx, control))} after the control "
-                 "connection opened, while it was still open: the callback may have come "
-                 "later")
+        ended = (f"the capture ended {span_words(after(ctx, *opened_at(control)))} after "
+                 "the control connection opened, while it was still open: the callback may "
+                 "have come later")
         if session.callback_ambiguous:  # candidates in the capture (seed 110 run 44)
             return ambiguous_step(ctx, session, spec, f"; or {ended}")
         return make_step(spec, "unknown", detail=f"unknown: {ended}")
@@ -413,9 +415,10 @@ def _control_ended_early(ctx: Context, session: Session, control: Connection,
     the fix asks it to run on `stop_after` (ending OR_FAILED: the job may fail first). A
     step of the job, not a TCP retry: no retransmission timeout is named (newuser54:
     "before a backup or restore could start (retransmission timeout 3 s)")."""
+    opened, frame = opened_at(control)
     ended_early(ctx, session, f"the control connection "
-                f"{connection_ends(control)} opened", control.ts,
-                opening_frames(control), conn=control, frame=control.first_frame,
+                f"{connection_ends(control)} opened", opened,
+                opening_frames(control), conn=control, frame=frame,
                 waits=waits, unseen=unseen, stop_after=stop_after)
 
 

@@ -7,12 +7,20 @@ named in the same words."""
 
 from __future__ import annotations
 
-from flowcheck.model import NdmpMessage, NdmpStream, RingGap, Session, connection_ends
+from flowcheck.model import (
+    Connection,
+    NdmpMessage,
+    NdmpStream,
+    RingGap,
+    Session,
+    connection_ends,
+)
 from flowcheck.sessions import message_op
 from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.context import Context
 from flowcheck.verify.open_transfer import (
     RING_FIX,
+    ended_data,
     job_sessions,
     last_halt,
     open_transfer,
@@ -71,6 +79,7 @@ def still_running(ctx: Context, session: Session, stream: NdmpStream,
     # The control connection silent a retransmission timeout or more before the end, no
     # close in the capture: the job's end cannot be judged (flowcheck.verify.silent_end).
     silent = silent_end(ctx, session, stream, start)
+    flowing = open_transfer(ctx, session)
     if silent is not None:
         mark(ctx, session)  # the data step says unknown (data_flow)
     if gap is None and silent is not None:
@@ -89,9 +98,9 @@ def still_running(ctx: Context, session: Session, stream: NdmpStream,
             "whole job.")
     else:
         head, fix = _stopped_or_gap(session, start, what, where, last.frame, gap,
-                                    _others_words(ctx, session))
+                                    _others_words(ctx, session),
+                                    [] if flowing is not None else ended_data(ctx, session))
     unseen = unseen_resources_words(ctx, session, len(session.data_connections))
-    flowing = open_transfer(ctx, session)
     if flowing is None and silent is None:  # its end may simply be after the capture
         mark_unended(ctx, session)  # the data step says unknown (data_flow)
     if flowing is not None:  # the transfer's end is not in the capture (trial 31 D3)
@@ -99,8 +108,7 @@ def still_running(ctx: Context, session: Session, stream: NdmpStream,
         words = flowing.words(halts=False, whose="its")
         head += f" {capitalised(words)}; {step_words(ctx, ring=flowing.gap is not None)}."
     ctx.add("capture_ended_early",
-            f"{head} What the job did after that, its later resources' announcements and "
-            "data connections and its end, is not in the capture"
+            f"{head} {_after_words(ctx, resource)}"
             + (f". {unseen[0].upper()}{unseen[1:]}. {still_due_words()}" if unseen else
                "." if flowing is not None else
                f". {capitalised(step_words(ctx, ring=gap is not None))}."
@@ -111,10 +119,57 @@ def still_running(ctx: Context, session: Session, stream: NdmpStream,
             ts=last.ts)
 
 
+def _after_words(ctx: Context, resource: int) -> str:
+    """"What the job did after that, ... is not in the capture": its later resources'
+    announcements and data connections only when some are due (newuser56: "its later
+    resources' announcements" after resource 3 of the 3 configured had started); "any
+    later resources'" when `resources` is not configured."""
+    total = ctx.config.resources
+    if total and resource >= total:
+        return ("What the job did after that, up to its end, is not in the capture (resource "
+                f"{resource} was the last of the {total} configured: no later resource's "
+                "announcement or data connection is due)")
+    whose = "its" if total else "any"
+    return (f"What the job did after that, {whose} later resources' announcements and data "
+            "connections and its end, is not in the capture")
+
+
+def _ended_words(conns: list[Connection]) -> str:
+    """How the data connections of open_transfer.ended_data ended, as captured: "its data
+    connection C2 closed (a FIN each way, frames 2138, 2140)", "... was reset (frame 9)",
+    of several "its 3 data connections ended (2 closed by FINs, 1 reset)"."""
+    reset = [conn for conn in conns if conn.rst_frames or conn.orig_rst or conn.resp_rst]
+    if len(conns) > 1:
+        parts = [f"{len(conns) - len(reset)} closed by FINs" if len(reset) < len(conns)
+                 else "", f"{len(reset)} reset" if reset else ""]
+        return (f"its {len(conns)} data connections ended "
+                f"({', '.join(part for part in parts if part)})")
+    conn = conns[0]
+    if reset:
+        frames = f" (frame {min(conn.rst_frames)})" if conn.rst_frames else ""
+        return f"its data connection {conn.uid} was reset{frames}"
+    fins = sorted(conn.fin_frames)[:2]
+    how = (f"a FIN each way, frames {fins[0]}, {fins[1]}" if len(fins) > 1 else
+           f"a FIN, frame {fins[0]}" if fins else "its sender's FIN acknowledged")
+    return f"its data connection {conn.uid} closed ({how})"
+
+
 def _stopped_or_gap(session: Session, start: NdmpMessage, what: str, where: str,
-                    last: int, gap: RingGap | None, others: str) -> tuple[str, str]:
+                    last: int, gap: RingGap | None, others: str,
+                    ended: list[Connection]) -> tuple[str, str]:
     """(message head, fix) of capture_ended_early: a ring's missing files, else the
-    capture's end. others: _others_words."""
+    capture's end: "still running" while the transfer may be, else "before the backup's
+    halt was reported" when its data connections ended in the capture (ended:
+    open_transfer.ended_data). others: _others_words."""
+    if ended and gap is None:
+        return (
+            f"The capture stopped before the {session.kind}'s halt was reported: "
+            f"{message_op(start)} (frame {start.frame}) started {what} and "
+            f"{_ended_words(ended)}, but no NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED "
+            f"(which say whether it succeeded) came after it{others} and the control "
+            f"connection {where} is still open (last NDMP message: frame {last}).",
+            "Capture the whole job: start the capture before the job starts and stop it "
+            "after the job ends (the job log says when; it also says how this one ended).")
     return (
         (f"The capture lacks the end of the {session.kind}: {message_op(start)} (frame "
          f"{start.frame}) started {what}, and the control connection {where} shows "

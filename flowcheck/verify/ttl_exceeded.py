@@ -13,6 +13,7 @@ two routers routing the agent's subnet to each other).
 from __future__ import annotations
 
 from flowcheck.model import Connection
+from flowcheck.sessions.classify import originator_aborted
 
 
 def ttl_exceeded(conn: Connection) -> bool:
@@ -106,18 +107,57 @@ PROBE_TTL = 30
 def traceroute_probe(conn: Connection) -> bool:
     """Is `conn` a traceroute's probe (traceroute -T, tcptraceroute, mtr --tcp to the
     NDMP port), not a job's connection? Its SYNs carried a TTL of at most PROBE_TTL as
-    captured (Connection.orig_ttl: its first packet's), each drew a time exceeded, and
-    nothing answered them: the router's message is the answer the probe asked for, the
-    hop it names (review 54i: probes beside a good job read as failed sessions in a
-    routing loop)."""
-    return (ttl_exceeded_every(conn) and conn.orig_ttl is not None
-            and conn.orig_ttl <= PROBE_TTL and not conn.synack_seen and not conn.resp_rst)
+    captured (Connection.orig_ttl: its first packet's; a host's own SYN never does), no
+    byte of data either way, and either nothing answered them (review 54i: probes beside
+    a good job read as failed sessions, a firewall drop, then a routing loop), or, the
+    probes sent from one port (tcptraceroute's), the originator reset the far end's
+    SYN-ACK to a later one, never its ACK (reached_end). A router's time exceeded is the
+    answer a probe asks for, the hop it names; a capture without one (a router that
+    sends none, a capture filter on TCP: `tcp port 10000`) reads the same, the TTL
+    alone telling a probe (verdicts56: the lab's traceroutes captured so read nine
+    control_unanswered and two handshake_incomplete)."""
+    if conn.orig_ttl is None or conn.orig_ttl > PROBE_TTL or conn.orig_bytes or \
+            conn.resp_bytes:
+        return False
+    if not conn.synack_seen:
+        return not conn.resp_rst
+    return reached_end(conn)
+
+
+def reached_end(conn: Connection) -> bool:
+    """The probes of one source port that reached the far end (tcptraceroute: TTL 1, 1,
+    1, 2, 2, 2, ... from one port, each drawing a router's time exceeded if the router
+    sends one, until a SYN whose TTL lasts gets the SYN-ACK): at least one SYN before the
+    one the first SYN-ACK answers, and the originator's RST after it, never its ACK nor
+    the far end's RST (originator_aborted: its TCP resets a SYN-ACK no socket waits for,
+    RFC 9293 3.10.7.1, the probes coming from a raw socket). The first SYN's TTL
+    (traceroute_probe's PROBE_TTL) is what a connect() never sends; a lone SYN so
+    answered is verify.half_open's port check."""
+    if not originator_aborted(conn):
+        return False
+    answered = min(conn.synack_frames)
+    return len([syn for syn in conn.syn_frames if syn < answered]) > 1
 
 
 def traceroute_words(conn: Connection) -> str:
-    """Step 1's detail for a traceroute probe (traceroute_probe)."""
+    """Step 1's detail for a traceroute probe (traceroute_probe): one SYN's time exceeded,
+    or the hops of probes sent from one port (the routers named by the first one only:
+    Connection.ttl_exceeded_sender), or none captured, and how the far end answered."""
+    if not conn.ttl_exceeded_frames:
+        answers = ("no router's ICMP time exceeded for it is in the capture (a router may "
+                   "send none; a capture filter on TCP, such as tcp port 10000, leaves "
+                   "them out): the answer such a probe asks for, not the path's fault")
+    elif len(conn.ttl_exceeded_frames) == 1:
+        answers = (f"{conn.ttl_exceeded_sender}'s ICMP time exceeded ({_frames(conn)}) is "
+                   "the answer such a probe asks for: the hop it names, no fault of the path")
+    else:
+        answers = (f"the ICMP time exceeded messages ({_frames(conn)}, the first from "
+                   f"{conn.ttl_exceeded_sender}) are the answers such probes ask for: the "
+                   "hops they name, no fault of the path")
+    end = (f"; the SYN whose TTL lasted reached {conn.resp_h}, which answered (SYN-ACK, "
+           f"frame {conn.synack_frames[0]}), and {conn.orig_h}'s TCP reset it (RST, frame "
+           f"{conn.rst_frames[0]}): no socket waited for it, the probe's way of ending, "
+           "not a failed handshake" if conn.synack_seen else "")
     return (f"a traceroute probe (traceroute -T, tcptraceroute), not a job: its SYN carried "
             f"TTL {conn.orig_ttl} as captured (a probe's TTL, 1 to {PROBE_TTL}; a host's "
-            f"own SYN leaves with 64, 128 or 255), and {conn.ttl_exceeded_sender}'s ICMP "
-            f"time exceeded ({_frames(conn)}) is the answer such a probe asks for: the hop "
-            "it names, no fault of the path")
+            f"own SYN leaves with 64, 128 or 255), and {answers}{end}")

@@ -29,6 +29,7 @@ from flowcheck.verify.context import Context
 from flowcheck.verify.cut_icmp import untied_words
 from flowcheck.verify.details import failure_words
 from flowcheck.verify.filtered import data_moved
+from flowcheck.verify.unseen_tries import earlier_tries, earlier_tries_words
 
 
 def lone_syn(ctx: Context, conn: Connection) -> bool:
@@ -132,10 +133,15 @@ def unresent_words(ctx: Context, conn: Connection, after: float) -> str:
         lost = (f"the capture holds no packet from {lacking[0]} to {lacking[1]} (one "
                 f"direction only: capture_one_direction){also}, the way a RST or ICMP "
                 f"reject that stopped the resends would travel; or {lost}")
+    # A SYN as late after what asked for it as a resend: TCP's next one waits longer.
+    tries = earlier_tries(ctx, conn)
+    resend = ("" if tries is None else
+              f"; {earlier_tries_words(conn, tries, 'it')}; a later resend may wait longer "
+              "than the first (TCP doubles its timeout)")
     return (f"its one SYN (frame {conn.syn_frames[0]}) got no answer in the capture and was "
             f"never resent in the {after:.1f} s of capture after it, although TCP resends an "
             f"unanswered SYN within {rto:g} s: {lost}"
-            + (f"; the capture holds {untied}" if untied else ""))
+            + (f"; the capture holds {untied}" if untied else "") + resend)
 
 
 def lone_syn_unseen(ctx: Context, conn: Connection, after: float) -> str:
