@@ -193,7 +193,9 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
         each TCP packet's packet_identity.header_identity (None: its captured checksum
         stands for it); stamped: the stamped_identity of the TCP packets at the batch rows
         given (None: not told, no copy beyond COPY_WINDOW: copy_window); legs_at: legs'
-        of the batch rows given, read for the packets the tail keeps (copies_tail)."""
+        of the batch rows given, read for the packets of the batch's last `window` the
+        tail keeps, so that a copy in the next batch is read against its original
+        (near_copies.note_near) whatever the batching (None: not told)."""
         m = d.tcp_index.shape[0]
         copy = np.zeros(m, bool)
         if not m:
@@ -300,9 +302,16 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
             read_stamps(own.stamp, np.flatnonzero((d.tcp_ts >= d.tcp_ts[-1] - window)
                                                    & (own.fields[:, _IP_ID] != 0)), stamped)
         syns = None if self.wide or stamped is None else tail_syns(d, own.stamp, None, stamped)
+        if legs_at is not None and not own.leg.any():
+            # The batch's bytes are gone by the next batch: the interfaces of the packets
+            # a near copy there may be a copy of (_near's: within COPY_WINDOW of its end,
+            # or WIDE_COPY_WINDOW), not of the far ones two points keep (points.window).
+            reach = min(window, WIDE_COPY_WINDOW)
+            last = np.flatnonzero(np.abs(d.tcp_ts - d.tcp_ts[-1]) <= reach)
+            own.leg[last] = legs_at(last)
         self._tail = kept_tail(self._tail, d.tcp_ts, flows, own, copy, window,
                                FAR_TAIL_CAP if self.points.active else TAIL_CAP,
-                               self._relaying, syns=syns, legs_at=legs_at)
+                               self._relaying, syns=syns)
         found = copy.nonzero()[0]
         if found.size:
             self.replayed += int(np.count_nonzero(replayed))

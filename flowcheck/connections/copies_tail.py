@@ -14,7 +14,6 @@ carried every flow's unpaired packets of the last second once any relay copy sho
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import fields
 
 import numpy as np
@@ -141,8 +140,7 @@ def wide_syns(ip_id: np.ndarray, flags: np.ndarray, gap: np.ndarray) -> np.ndarr
 
 def kept_tail(old: Tail | None, ts: np.ndarray, flows: BatchFlows, own: Rows,
               copy: np.ndarray, window: float, cap: int, relaying: RelayPairs,
-              at: np.ndarray | None = None, syns: np.ndarray | None = None,
-              legs_at: Callable[[np.ndarray], np.ndarray] | None = None) -> Tail | None:
+              at: np.ndarray | None = None, syns: np.ndarray | None = None) -> Tail | None:
     """The tail after a batch: its packets (own, their times ts, seconds; copy: copies.py's
     marks) within `window` seconds of its last one, and the old tail's that still are (a
     direction silent in this batch keeps its last packets), at most `cap`, the latest;
@@ -151,10 +149,7 @@ def kept_tail(old: Tail | None, ts: np.ndarray, flows: BatchFlows, own: Rows,
     (Rows.taken), at most RELAY_TAIL_CAP. at: own holds only the batch rows at `at`
     (ascending), those kept among them (`last_rows`; not while relaying). syns: per batch
     row, the SYNs kept beyond `window` (wide_syns, their stamps read), and the old tail's
-    SYNs stay so; None: none. legs_at: the interfaces (decode.legs.capture_legs) of the
-    batch rows given, read for the kept packets whose own were not: a copy in the next
-    batch is read against its original (near_copies.note_near), whatever the batching
-    (None: not told)."""
+    SYNs stay so; None: none."""
     last = float(ts[-1])
     gap = np.abs(ts - last)
     keep = gap <= window
@@ -169,8 +164,6 @@ def kept_tail(old: Tail | None, ts: np.ndarray, flows: BatchFlows, own: Rows,
     # own's rows: all kept when it holds the kept rows alone (near is a part of `at`)
     rows = own if at is not None and at.shape[0] == near.shape[0] else own.at(
         near if at is None else np.searchsorted(at, near))
-    if legs_at is not None and near.shape[0] and not rows.leg.any():
-        rows.leg = legs_at(near)  # the batch's bytes are gone by the next batch
     flow = flows.flow[near]
     if near.shape[0] <= _FEW_ROWS:  # a few rows: their flows' places in Python ints
         held = sorted(set(flow.tolist()))

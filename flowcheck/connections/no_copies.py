@@ -135,12 +135,13 @@ class QuietBatches:
             if wide.any():  # (distinct: np.union1d's np.unique would load numpy.ma.)
                 kept = distinct(np.concatenate((kept, np.flatnonzero(wide))))
         own = rows_at(kept)
+        if legs_at is not None and kept.size:  # the next batch's copies read them
+            own.leg = legs_at(kept)
         if stamped is not None:
             syns = tail_syns(d, own.stamp, kept, stamped, wide)
         self._tail = kept_tail(self._tail, d.tcp_ts, flows, own,
                                np.zeros(side.shape[0], bool),
-                               window, TAIL_CAP, self._relaying, at=kept, syns=syns,
-                               legs_at=legs_at)
+                               window, TAIL_CAP, self._relaying, at=kept, syns=syns)
         self.proven += 1
         return True
 
