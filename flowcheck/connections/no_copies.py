@@ -92,7 +92,8 @@ class QuietBatches:
     def _quiet(self, d: DecodedBatch, flows: BatchFlows, since: int | None,
                sources: np.ndarray | None, identity: np.ndarray | None,
                headers: np.ndarray | None,
-               stamped: Callable[[np.ndarray], np.ndarray] | None = None) -> bool:
+               stamped: Callable[[np.ndarray], np.ndarray] | None = None,
+               legs_at: Callable[[np.ndarray], np.ndarray] | None = None) -> bool:
         """Whether the batch holds no equal packets (`no_equal_packets`; copies.mark's
         arguments), and so no copy: its sample taken and its tail kept as the full search
         would. Tried only while the capture showed no copy of any kind, no second capture
@@ -134,6 +135,8 @@ class QuietBatches:
             if wide.any():  # (distinct: np.union1d's np.unique would load numpy.ma.)
                 kept = distinct(np.concatenate((kept, np.flatnonzero(wide))))
         own = rows_at(kept)
+        if legs_at is not None and kept.size:  # the next batch's copies read them
+            own.leg = legs_at(kept)
         if stamped is not None:
             syns = tail_syns(d, own.stamp, kept, stamped, wide)
         self._tail = kept_tail(self._tail, d.tcp_ts, flows, own,
