@@ -135,10 +135,11 @@ class QuietBatches:
         if rows.size:  # (_sample of no row samples nothing)
             self._sample(flows, rows_at(rows), np.zeros(rows.shape[0], bool), at=rows)
         window = self.points.window
-        kept = last_rows(d.tcp_ts, window, TAIL_CAP)
+        gap = np.abs(d.tcp_ts - d.tcp_ts[-1])  # seconds from the batch's last packet
+        kept = last_rows(gap, window, TAIL_CAP)
         syns = wide = None
         if stamped is not None:  # the SYNs kept beyond the window (copies_tail.wide_syns)
-            wide = wide_syns(d.tcp_ip_id, d.tcp_flags, np.abs(d.tcp_ts - d.tcp_ts[-1]))
+            wide = wide_syns(d.tcp_ip_id, d.tcp_flags, gap)
             if wide.any():  # (distinct: np.union1d's np.unique would load numpy.ma.)
                 kept = distinct(np.concatenate((kept, np.flatnonzero(wide))))
         own = rows_at(kept)
@@ -146,7 +147,8 @@ class QuietBatches:
             syns = tail_syns(d, own.stamp, kept, stamped, wide)
         self._tail = kept_tail(self._tail, d.tcp_ts, flows, own,
                                np.zeros(side.shape[0], bool),
-                               window, TAIL_CAP, self._relaying, at=kept, syns=syns)
+                               window, TAIL_CAP, self._relaying, at=kept, syns=syns,
+                               gap=gap)
         self.proven += 1
         return True
 
