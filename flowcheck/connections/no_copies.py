@@ -77,6 +77,7 @@ _IP_ID, _SEQ, _ACK_NO, _IDENTITY = 0, 1, 2, 6
 # (4 MB of int32 at most; 1 MB for a batch of two connections)
 ID_TABLE_BITS = 20
 _ID_SLOTS_PER_PACKET_BITS = 6  # and 64 slots a packet at most (a small batch: hashed)
+IDS_SKIPPED_MOST = 15  # batches not tried by distinct_ids after failures (KeyTable)
 
 
 class QuietBatches:
@@ -156,10 +157,31 @@ class QuietBatches:
 class KeyTable:
     """The table positions are written into (`no_equal_packets`), allocated at the
     largest size asked for so far: its contents between calls are never read (every slot
-    read was written in the call)."""
+    read was written in the call). And whether the next batch tries `distinct_ids`
+    first: after n failures in a row it skips the next 2 ** (n - 1) - 1 batches (at most
+    IDS_SKIPPED_MOST): a capture whose answers carry no ID (Linux's SYN-ACKs and RSTs:
+    bench's many short connections, every batch failing) pays for a few tries, one
+    whose batches fail now and then (a resend bit for bit) for none."""
 
     def __init__(self) -> None:
         self._slots = np.empty(0, np.int32)
+        self._failures = 0  # distinct_ids' failures in a row
+        self._skip = 0  # batches left before it is tried again
+
+    def ids_wanted(self) -> bool:
+        """Whether this batch tries distinct_ids (counts a skipped batch)."""
+        if self._skip:
+            self._skip -= 1
+            return False
+        return True
+
+    def ids_tried(self, proven: bool) -> None:
+        """distinct_ids' answer for the batch: the batches to skip before the next try."""
+        if proven:
+            self._failures = self._skip = 0
+        else:
+            self._failures += 1
+            self._skip = min(IDS_SKIPPED_MOST, (1 << (self._failures - 1)) - 1)
 
     def slots(self, bits: int) -> np.ndarray:
         """The table of 2 ** bits slots, int32 (a view of the allocation's start)."""
@@ -189,8 +211,11 @@ def no_equal_packets(parts: list[tuple[np.ndarray, tuple[np.ndarray, ...]]],
         return fields.all_apart()
     if n > np.iinfo(np.int32).max:
         return False
-    if distinct_ids(parts, table):
-        return True
+    if table.ids_wanted():
+        proven = distinct_ids(parts, table)
+        table.ids_tried(proven)
+        if proven:
+            return True
     bits = key_bits(n)
     key = np.concatenate([_key(side, keyed, bits) for side, keyed in parts])
     slots = table.slots(bits)
@@ -216,28 +241,48 @@ def no_equal_packets(parts: list[tuple[np.ndarray, tuple[np.ndarray, ...]]],
 def distinct_ids(parts: list[tuple[np.ndarray, tuple[np.ndarray, ...]]],
                  table: KeyTable) -> bool:
     """Whether no two packets of a direction have the same IPv4 ID (True: none is a copy
-    of another, whatever their other fields), told exactly by a key of the direction and
-    the ID (direction * 2 ** 16 + ID: no hash, no packets compared after), each packet's
-    position written into a table at its key and read back: all read their own when the
-    keys are all different. Only for directions numbered below 2 ** (ID_TABLE_BITS -
-    16) (a batch of a few flows: a bulk transfer's), else False. A sender that numbers a
-    connection's packets (Linux's per-socket IDs: both directions of a bulk transfer)
-    passes in any capture order; an ID repeated in a direction (a copy, a resend bit for
-    bit, IPv6's and Linux's answers without an ID: 0, IDs wrapped within the batch and
-    its tail) fails it, and the hashed key table decides (no_equal_packets). Five passes,
-    no hash: about a third of the hashed proof's cost on a bulk capture's batch
-    (issue 7). parts: no_equal_packets' (the IPv4 ID the first keyed field)."""
+    of another, whatever their other fields), told by a key of the direction and the ID
+    (direction * 2 ** 16 + ID), each packet's position written into a table at its key
+    and read back: all read their own when the keys are all different. A batch of a few
+    directions (numbered below 2 ** (ID_TABLE_BITS - 16), at most 2 ** _ID_SLOTS_PER_
+    PACKET_BITS slots a packet: a bulk transfer's) takes the key itself as its slot: no
+    hash, nothing compared after. Any other takes the key's multiply-shift hash
+    (key_bits(n) bits, as the hashed proof): the packets that share a slot, and those
+    whose positions they read, have their keys compared exactly (sorted, adjacent ones
+    apart); two packets with the same key always share a slot, so are always compared.
+    A sender that numbers a connection's packets (Linux's per-socket IDs) passes in any
+    capture order; an ID repeated in a direction (a copy, a resend bit for bit, IPv6's
+    and Linux's answers without an ID: 0, IDs wrapped within the batch and its tail)
+    fails it, and the hashed key table of every keyed field decides (no_equal_packets).
+    Five to ten passes over the batch: a fifth to a half of that proof's cost (issue 7).
+    parts: no_equal_packets' (the IPv4 ID the first keyed field)."""
     key = np.concatenate([direction for direction, _ in parts])
+    n = key.shape[0]
     top = int(key.max())
-    bits = 16 + top.bit_length()
-    if bits > min(ID_TABLE_BITS, key.shape[0].bit_length() + _ID_SLOTS_PER_PACKET_BITS):
-        return False  # many directions, or a table too large for the batch
     key <<= 16
     key |= np.concatenate([keyed[0] for _, keyed in parts])
+    position = _positions(n)
+    bits = 16 + top.bit_length()
+    if bits <= min(ID_TABLE_BITS, n.bit_length() + _ID_SLOTS_PER_PACKET_BITS):
+        slots = table.slots(bits)
+        slots[key] = position
+        return bool((slots[key] == position).all())
+    bits = key_bits(n)
+    slot = key * _MUL[0]
+    slot ^= slot >> np.int64(29)
+    slot *= _MUL[5]
+    slot >>= np.int64(64 - bits)
+    slot &= np.int64((1 << bits) - 1)
     slots = table.slots(bits)
-    position = _positions(key.shape[0])
-    slots[key] = position
-    return bool((slots[key] == position).all())
+    slots[slot] = position
+    kept = slots[slot]
+    shared = np.flatnonzero(kept != position)
+    if not shared.size:
+        return True
+    # Each packet once (the one a slot kept is read by all the others of its slot).
+    compared = key[distinct(np.concatenate((shared, kept[shared].astype(np.int64))))]
+    compared.sort()
+    return not (compared[1:] == compared[:-1]).any()
 
 
 _POSITIONS: list[np.ndarray] = [np.arange(0, dtype=np.int32)]
