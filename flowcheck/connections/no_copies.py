@@ -77,6 +77,7 @@ _IP_ID, _SEQ, _ACK_NO, _IDENTITY = 0, 1, 2, 6
 # (4 MB of int32 at most; 1 MB for a batch of two connections)
 ID_TABLE_BITS = 20
 _ID_SLOTS_PER_PACKET_BITS = 6  # and 64 slots a packet at most (a small batch: hashed)
+_ID_MASK = (1 << 16) - 1  # an IPv4 ID's bits
 IDS_SKIPPED_MOST = 15  # batches not tried by distinct_ids after failures (KeyTable)
 
 
@@ -260,7 +261,9 @@ def distinct_ids(parts: list[tuple[np.ndarray, tuple[np.ndarray, ...]]],
     n = key.shape[0]
     top = int(key.max())
     key <<= 16
-    key |= np.concatenate([keyed[0] for _, keyed in parts])
+    ids = np.concatenate([keyed[0] for _, keyed in parts])
+    ids &= _ID_MASK  # 16-bit already (decode); kept within the table whatever it is given
+    key |= ids
     position = _positions(n)
     bits = 16 + top.bit_length()
     if bits <= min(ID_TABLE_BITS, n.bit_length() + _ID_SLOTS_PER_PACKET_BITS):
