@@ -385,7 +385,9 @@ def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> 
     findings = explain_unknown_steps(findings, sessions, traffic.connections)
     findings.sort(key=finding_order)
     for session in sessions:
-        session.profile = profile.name
+        # As chosen (config.profile: a built-in's name, or a profile file's path as
+        # given), not the file's own `name`: the reports compare it with the run's.
+        session.profile = config.profile
     return Analysis(traffic=traffic, config=config, sessions=sessions, findings=findings,
                     profile=profile)
 

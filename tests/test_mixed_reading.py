@@ -175,3 +175,25 @@ def test_a_blocked_backup_exec_callback_still_fails_beside_a_plain_job(tmp_path:
     headers = dict(re.findall(r'<h2 id="session-(S\d+)">(.*?)</h2>', html.read_text()))
     assert "judged by the ndmp profile" in headers["S1"], headers
     assert "judged by" not in headers["S2"], headers
+
+
+def test_a_profile_file_given_is_no_inferred_profile(tmp_path: Path, capsys: Capsys) -> None:
+    """--profile FILE (a profile of the user's, its own `name`): every session judged by
+    it, as the user asked; the text says no "no profile given" and no session header
+    "judged by" another profile, and sessions[].profile is `config.profile` (review56d:
+    the sessions carried the file's `name`, which is not the run's `config.profile` (the
+    path), so ndmjob's backup read "profile FILE (no profile given; session S1 reads as
+    plain NDMP, judged by ndmp: profile_inferred)" and "judged by the my-filer profile")."""
+    text = (Path(__file__).resolve().parent.parent / "flowcheck" / "profiles" / "ndmp.toml"
+            ).read_text()
+    own = tmp_path / "filer.toml"
+    own.write_text(re.sub(r'(?m)^name = "ndmp"$', 'name = "my-filer"', text, count=1))
+    assert run(["analyze", "--profile", str(own), "--no-ladder", str(NDMJOB)]) == 0
+    out = capsys.readouterr().out
+    assert "no profile given" not in out and "judged by" not in out, out
+    assert run(["analyze", "--profile", str(own), "--format", "json", str(NDMJOB)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [s["profile"] for s in data["sessions"]] == [data["config"]["profile"]]
+    html = tmp_path / "r.html"
+    run(["analyze", "--profile", str(own), "--html", str(html), str(NDMJOB)])
+    assert "judged by" not in html.read_text()
