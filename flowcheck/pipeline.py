@@ -311,7 +311,8 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     if not same_sessions(first.analysis.sessions, plain_analysis.sessions):
         restore()  # the passes cannot be put together: the default's reading, made again
         return analyze_with_profile(traffic, config, profile)
-    return mixed_analysis(first, plain_analysis, some, profile)
+    return mixed_analysis(first, plain_analysis, some, profile,
+                          neither={sid for sid, movers in plain.items() if not movers})
 
 
 def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> Analysis:
