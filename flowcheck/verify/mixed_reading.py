@@ -210,13 +210,9 @@ def session_inferred(session: Session, shown: Sequence[Announcement], default: s
     mover-listening announcements `shown`, dated by the first one's message in `streams`
     (the control streams: one whose address the snap length cut has no time of its own),
     the default profile's name and what became of the other sessions (`others`)."""
-    from flowcheck.verify.plain_reading import PLAIN_PROFILE, shown_words
+    from flowcheck.verify.plain_reading import PLAIN_PROFILE, first_shown
 
-    shown = sorted(shown, key=lambda a: a.frame)
-    first = shown[0]
-    ts = next((m.ts for stream in streams for m in stream.messages
-               if m.frame == first.frame), first.ts or None)
-    which = shown_words(shown)
+    first, ts, which = first_shown(sorted(shown, key=lambda a: a.frame), streams)
     return make_finding(
         "profile_inferred",
         f"Session {session.id} reads as plain NDMP, so it is judged by the {PLAIN_PROFILE} "
