@@ -312,7 +312,8 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     if not same_sessions(first.analysis.sessions, plain_analysis.sessions):
         restore()  # the passes cannot be put together: the default's reading, made again
         return analyze_with_profile(traffic, config, profile)
-    return mixed_analysis(first, plain_analysis, some, profile)
+    return mixed_analysis(first, plain_analysis, some, profile,
+                          neither={sid for sid, movers in plain.items() if not movers})
 
 
 def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> Analysis:
@@ -386,7 +387,9 @@ def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> 
     findings = explain_unknown_steps(findings, sessions, traffic.connections)
     findings.sort(key=finding_order)
     for session in sessions:
-        session.profile = profile.name
+        # As chosen (config.profile: a built-in's name, or a profile file's path as
+        # given), not the file's own `name`: the reports compare it with the run's.
+        session.profile = config.profile
     return Analysis(traffic=traffic, config=config, sessions=sessions, findings=findings,
                     profile=profile)
 
