@@ -38,7 +38,7 @@ STAGES: dict[str, int] = {
     "verify": 8,
     "report": 9,
     "pipeline": 10, "regress": 10, "regress_cases": 10, "regress_diff": 10, "folder_walk": 10,
-    "regress_expected": 10,
+    "regress_expected": 10, "mixed_reading": 10, "traffic": 10,
     "live": 10,
     "cli": 11, "lab": 11, "__main__": 11, "pytest_plugin": 11, "pytest_cases": 11,
 }
