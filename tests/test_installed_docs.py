@@ -2,7 +2,9 @@
 the job's profile and ranges with flags or a flowcheck.toml (docs/configuration.md)",
 connections' "docs/formats.md" and regress's "docs/cli.md" named files a pip install did
 not ship). A wheel built from the tree (once for the module), installed into a fresh
-virtual environment (the system's packages visible for the dependencies, --no-deps):
+virtual environment (the system's packages visible for the dependencies, --no-deps,
+--ignore-installed: without it pip uninstalled the flowcheck the suite runs from, the
+one the system's packages hold, and every later test of the pytest plugin failed):
 the report run from another folder names configuration.md by a path that exists, and the
 wheel holds every page; installed with --prefix, as --user and Debian's system Python
 install it away from sys.prefix, it names the page where pip put it (review56e).
@@ -65,7 +67,8 @@ def test_a_pip_install_ships_the_docs_the_report_points_to(wheel: Path,
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip",
                     str(venv)], check=True)
     subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"),
-                    "install", "-q", "--no-deps", str(wheel)], check=True, capture_output=True)
+                    "install", "-q", "--no-deps", "--ignore-installed", str(wheel)],
+                   check=True, capture_output=True)
     elsewhere = tmp_path / "elsewhere"  # not under the venv: the path is absolute
     elsewhere.mkdir()
     done = subprocess.run([venv / "bin" / "flowcheck", "analyze", str(CAPTURE)],
@@ -80,7 +83,8 @@ def test_an_install_away_from_sys_prefix_names_the_page_where_pip_put_it(
     scheme /usr/local, do alike): the pages are in P/share/doc/flowcheck, not under
     sys.prefix (review56e: "(flowcheck's configuration.md)", no path)."""
     prefix = tmp_path / "prefix"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--prefix",
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                    "--ignore-installed", "--prefix",
                     str(prefix), str(wheel)], check=True, capture_output=True)
     [site] = {path.parent.parent for path in prefix.rglob("flowcheck/__init__.py")}
     elsewhere = tmp_path / "elsewhere"  # not above the prefix: the path is absolute
@@ -90,3 +94,16 @@ def test_an_install_away_from_sys_prefix_names_the_page_where_pip_put_it(
                           env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(site)})
     assert "flowcheck's configuration.md" not in done.stdout
     assert _page(done).is_relative_to(prefix / "share" / "doc" / "flowcheck")
+
+
+def test_the_installs_leave_the_running_flowcheck_installed() -> None:
+    """The installs above never touch the environment the suite runs in (a full run lost
+    its editable flowcheck to them, and with it the pytest plugin's entry point)."""
+    import importlib.metadata
+
+    before = importlib.metadata.distribution("flowcheck").locate_file("")
+    assert Path(str(before)).exists()
+    found = subprocess.run([sys.executable, "-m", "pip", "show", "flowcheck"],
+                           capture_output=True, text=True, check=False)
+    assert found.returncode == 0, found.stderr
+
