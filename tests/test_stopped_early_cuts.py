@@ -38,8 +38,13 @@ def test_a_failing_job_stopped_before_its_end_is_not_a_pass(
     words = " ".join(data.detail.split())
     assert "the job's end is not in the capture: the capture stopped" in words
     assert "before any NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED" in words
-    early = [f for f in analysis.findings if f.code == "capture_ended_early"]
-    assert any("still running" in f.message for f in early)
+    early = [" ".join(f.message.split()) for f in analysis.findings
+             if f.code == "capture_ended_early"]
+    # A transfer still open is "still running"; one whose data connection closed in the
+    # capture (trial37b's at 90%: a FIN each way) stopped "before the backup's halt was
+    # reported" (words56: newuser55 read "still running" after a clean close).
+    assert any("still running" in m or "before the backup's halt was reported" in m
+               for m in early)
 
 
 def test_a_local_job_stopped_before_its_end_is_not_a_pass(tmp_path: Path) -> None:
