@@ -289,7 +289,7 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
         plain_sessions,
         profile_inferred,
     )
-    from flowcheck.verify.profile_doubt import doubtful_sessions, judge_in_doubt
+    from flowcheck.verify.profile_doubt import doubtful_sessions
 
     profile = load_profile(config.profile)
     if not may_infer(config, profile):  # a profile given: one pass, nothing kept
@@ -307,7 +307,7 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     doubt = doubtful_sessions(analysis.sessions, analysis.findings, traffic.connections,
                               traffic.streams, config, profile, ring_gaps=traffic.ring_gaps)
     if not shown and not some:
-        return judge_in_doubt(analysis, doubt)
+        return _in_doubt(analysis, doubt)
     first = None if shown else keep_pass(analysis)
     restore()  # the traffic's findings as read: no note of the default profile's pass
     plain_config = replace(config, profile=PLAIN_PROFILE)  # `explicit` without "profile"
@@ -318,8 +318,22 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
         return plain_analysis
     if not same_sessions(first.analysis.sessions, plain_analysis.sessions):
         restore()  # the passes cannot be put together: the default's reading, made again
-        return judge_in_doubt(analyze_with_profile(traffic, config, profile), doubt)
-    return judge_in_doubt(mixed_analysis(first, plain_analysis, some, profile), doubt)
+        return _in_doubt(analyze_with_profile(traffic, config, profile), doubt)
+    return _in_doubt(mixed_analysis(first, plain_analysis, some, profile,
+                                    neither={sid for sid, movers in plain.items()
+                                             if not movers}), doubt)
+
+
+def _in_doubt(analysis: Analysis, doubt: dict[str, str]) -> Analysis:
+    """`analysis` with the sessions of `doubt` judged so (verify.profile_doubt
+    .judge_in_doubt: id -> why the capture cannot show the job's product), its findings
+    in finding_order again when one changed."""
+    from flowcheck.verify.profile_doubt import judge_in_doubt
+
+    if analysis.profile is not None and (findings := judge_in_doubt(
+            analysis.sessions, analysis.findings, analysis.profile, doubt)) is not None:
+        analysis.findings = sorted(findings, key=finding_order)
+    return analysis
 
 
 def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> Analysis:
@@ -393,7 +407,9 @@ def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> 
     findings = explain_unknown_steps(findings, sessions, traffic.connections)
     findings.sort(key=finding_order)
     for session in sessions:
-        session.profile = profile.name
+        # As chosen (config.profile: a built-in's name, or a profile file's path as
+        # given), not the file's own `name`: the reports compare it with the run's.
+        session.profile = config.profile
     return Analysis(traffic=traffic, config=config, sessions=sessions, findings=findings,
                     profile=profile)
 

@@ -87,6 +87,25 @@ def test_a_file_named_as_a_capture_that_is_none_in_a_directory_is_warned(
     assert "(other files are skipped)" not in (CLI_DOC.parent / "formats.md").read_text()
 
 
+def test_a_macs_appledouble_file_beside_a_capture_is_not_warned(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A ring copied from a Mac to a FAT, exFAT or SMB volume holds a "._NAME" AppleDouble
+    file beside each of its files, its metadata (review56e: since a .pcap that is no
+    capture is read, each gave a capture_unreadable warning): skipped, as before; named
+    as an argument, said for what it is."""
+    ring(tmp_path / "ring")
+    apple = tmp_path / "ring" / "._job.pcap"
+    # The AppleDouble header (RFC 1740): magic, version 2, filler, 2 entries.
+    apple.write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00" + b"Mac OS X        "
+                      + b"\x00\x02" + bytes(4000))
+    document = analyze([str(tmp_path / "ring")], capsys)
+    assert "capture_unreadable" not in codes(document), document["findings"]
+    assert "._job.pcap" not in json.dumps(document)
+    assert run(["connections", str(apple)]) == 3
+    assert "._job.pcap: not a pcap or pcapng file: macOS AppleDouble metadata" in \
+        capsys.readouterr().err
+
+
 def test_standard_input_that_gave_nothing_is_not_told_to_check_a_file(
         tmp_path: Path) -> None:
     """`tcpdump ... | flowcheck analyze - other.pcap` whose writer printed text (tcpdump

@@ -184,7 +184,8 @@ def test_judged_rows_of_a_flow_taken_in_time_order_equal_reference(
     """A flow whose records were written out of time order (by_time.in_time_order: the
     paths take its packets by time, so a side's rows do not ascend by row number) with
     segments reordered on the wire: the rows judged at once find each peer's last row
-    before them as one row at a time did (reordering_rows' per-side bisection), and the
+    before them as one row at a time did (by each row's place in the run, which is time
+    order: orderfix; reordering_rows bisected each side by batch row before), and the
     fast path equals the reference."""
     from flowcheck.connections.reordering_rows import DirectionRows
 
@@ -201,13 +202,13 @@ def test_judged_rows_of_a_flow_taken_in_time_order_equal_reference(
         packets[at], packets[at + 1] = packets[at + 1], packets[at]
         times[at], times[at + 1] = times[at + 1], times[at]
     seen = []
-    ends = DirectionRows._ends
+    judged = DirectionRows.retransmissions
 
-    def counted(self: DirectionRows, sides: object) -> object:
+    def counted(self: DirectionRows, *args: object) -> object:
         seen.append(1)
-        return ends(self, sides)  # type: ignore[arg-type]
+        return judged(self, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(DirectionRows, "_ends", counted)
+    monkeypatch.setattr(DirectionRows, "retransmissions", counted)
     path = write(tmp_path / "timed.pcap", 1, packets, times=times)
 
     def tracked(chunk: int, fast: bool = True) -> list:

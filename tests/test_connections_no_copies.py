@@ -16,12 +16,14 @@ from test_connections_states import pkt
 from test_connections_util import ACK, PSH, SYN, read_batches
 from test_connections_util import write_pcap as write
 
+import flowcheck.connections.no_copies as no_copies
 from flowcheck.connections import ConnectionTracker
 from flowcheck.connections.copies import CaptureCopies
 from flowcheck.connections.no_copies import (
     SMALL_PROOF,
     FieldRows,
     KeyTable,
+    distinct_ids,
     no_equal_packets,
 )
 from flowcheck.model import Connection
@@ -104,6 +106,83 @@ def test_a_few_packets_are_proven_as_many_are(original: int, copy: int, tail: in
     for c in columns:
         c[copy] = c[original]
     assert not _proven(side, columns, tail)
+
+
+def _ids_of_directions(rng: np.random.Generator, n: int, directions: int,
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """n packets of `directions` directions, interleaved at random, each direction's IPv4
+    IDs its sender's next ones from a random start (wrapping past 65,535), in an order
+    shuffled by a few swaps (the capture's against the sender's): all apart."""
+    side = rng.integers(0, directions, n)
+    ids = np.zeros(n, np.int64)
+    for direction in range(directions):
+        mine = np.flatnonzero(side == direction)
+        ids[mine] = (int(rng.integers(0, 1 << 16)) + np.arange(mine.shape[0])) & 0xFFFF
+    for a in rng.integers(0, n - 1, 20).tolist():
+        ids[a], ids[a + 1] = ids[a + 1], ids[a]
+        side[a], side[a + 1] = side[a + 1], side[a]
+    return side, ids
+
+
+def test_a_batchs_ids_prove_it_apart_and_an_id_repeated_never_does() -> None:
+    """distinct_ids (a key of the direction and IPv4 ID: itself the slot for a few
+    directions, hashed for more): a batch whose senders number their packets (a bulk
+    transfer's, many connections') is proven apart, the tail's packets with it; an ID
+    repeated in a direction (a copy: any distance apart, tail and batch) is never
+    proven, checked against every pair on random batches."""
+    rng = np.random.default_rng(7)
+    table = KeyTable()
+    for directions in (1, 2, 4, 16, 17, 96, 1_000):
+        side, ids = _ids_of_directions(rng, 12_000, directions)
+        for tail in (0, 300):
+            parts = [(side[:tail], (ids[:tail],)), (side[tail:], (ids[tail:],))]
+            assert distinct_ids(parts, table)
+        for original, copy in ((0, 11_999), (5_000, 5_001), (3, 250)):
+            repeated = ids.copy()
+            moved = side.copy()
+            repeated[copy], moved[copy] = ids[original], side[original]
+            for tail in (0, 300):
+                assert not distinct_ids([(moved[:tail], (repeated[:tail],)),
+                                         (moved[tail:], (repeated[tail:],))], table)
+    for _ in range(400):  # random IDs: proven exactly when every pair differs
+        n = int(rng.integers(200, 6_000))
+        side = rng.integers(0, int(rng.choice([1, 2, 3, 40, 400])), n)
+        ids = (int(rng.integers(0, 1 << 16)) + rng.integers(0, 3, n).cumsum()) & 0xFFFF
+        apart = len(set(zip(side.tolist(), ids.tolist(), strict=True))) == n
+        assert distinct_ids([(side[:9], (ids[:9],)), (side[9:], (ids[9:],))], table) == apart
+
+
+def test_a_capture_whose_batches_fail_the_id_proof_tries_it_less_often() -> None:
+    """KeyTable: after n failures of distinct_ids in a row the next 2 ** (n - 1) - 1
+    batches skip it (at most IDS_SKIPPED_MOST); a batch it proves starts over."""
+    table = KeyTable()
+    tried = []
+    for _ in range(40):
+        tried.append(table.ids_wanted())
+        if tried[-1]:
+            table.ids_tried(False)
+    assert [n for n, wanted in enumerate(tried) if wanted] == [0, 1, 3, 7, 15, 31]
+    table.ids_tried(True)
+    assert all(table.ids_wanted() for _ in range(5))
+
+
+def test_a_bulk_transfer_is_proven_by_its_ids_alone(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A transfer whose packets carry their sender's next IPv4 IDs: every batch proven
+    by distinct_ids, the hashed key never computed (issue 7: its cost, a fifth of a bulk
+    capture's main thread with the rest of the quiet path); the records those of the
+    full search."""
+    packets, times = _transfer(4_000, copied=None)
+    path = write(tmp_path / "t.pcap", 1, packets, times=times)
+
+    def hashed(*_args: object) -> np.ndarray:
+        raise AssertionError("the hashed key computed for a batch its IDs prove apart")
+
+    monkeypatch.setattr(no_copies, "_key", hashed)
+    tracker = _track(path, 100_000)
+    assert tracker.copies.proven == 1
+    monkeypatch.undo()
+    assert tracker.finish() == _track(path, 100_000, full=True).finish()
 
 
 def _with_ip_id(frame: bytes, ip_id: int) -> bytes:

@@ -1,9 +1,11 @@
 """The documentation the output points to is installed with the package (newuser56: "set
 the job's profile and ranges with flags or a flowcheck.toml (docs/configuration.md)",
 connections' "docs/formats.md" and regress's "docs/cli.md" named files a pip install did
-not ship). A wheel built from the tree, installed into a fresh virtual environment (the
-system's packages visible for the dependencies, --no-deps): the report run from another
-folder names configuration.md by a path that exists, and the wheel holds every page.
+not ship). A wheel built from the tree (once for the module), installed into a fresh
+virtual environment (the system's packages visible for the dependencies, --no-deps):
+the report run from another folder names configuration.md by a path that exists, and the
+wheel holds every page; installed with --prefix, as --user and Debian's system Python
+install it away from sys.prefix, it names the page where pip put it (review56e).
 """
 
 from __future__ import annotations
@@ -15,11 +17,17 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 CAPTURE = ROOT / "captures" / "lab" / "clean-3-resources.pcap"
+_PAGE = re.compile(r"a flowcheck\.toml\s+\((\S+configuration\.md)\)")
 
 
-def test_a_pip_install_ships_the_docs_the_report_points_to(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """flowcheck's wheel, built as `pip install .` builds it (build isolation)."""
+    tmp_path = tmp_path_factory.mktemp("wheel")
     tree = tmp_path / "tree"  # setuptools builds in the tree: not in the checkout
     tree.mkdir()
     for name in ("pyproject.toml", "README.md"):
@@ -27,9 +35,29 @@ def test_a_pip_install_ships_the_docs_the_report_points_to(tmp_path: Path) -> No
     for name in ("flowcheck", "docs"):
         shutil.copytree(ROOT / name, tree / name,
                         ignore=shutil.ignore_patterns("__pycache__"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w",
-                    str(tmp_path / "wheel"), str(tree)], check=True, capture_output=True)
-    [wheel] = (tmp_path / "wheel").glob("flowcheck-*.whl")
+    # Build isolation fetches setuptools>=77 from the package index (CI has PyPI): when
+    # that fails, pip's own words say why, not only "returned non-zero exit status 1".
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "-w",
+                           str(tmp_path / "wheel"), str(tree)], check=False,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    # Nothing setuptools will stop building (review56e: `license = { text = "MIT" }`,
+    # "By 2027-Feb-18 ... your builds will no longer be supported").
+    assert "SetuptoolsDeprecationWarning" not in done.stdout + done.stderr
+    [built] = (tmp_path / "wheel").glob("flowcheck-*.whl")
+    return built
+
+
+def _page(done: subprocess.CompletedProcess[str]) -> Path:
+    """The configuration page the report of `done` names; it exists, by absolute path."""
+    assert done.returncode == 0, done.stderr
+    [page] = _PAGE.findall(done.stdout)
+    assert Path(page).is_absolute() and Path(page).is_file(), page
+    return Path(page)
+
+
+def test_a_pip_install_ships_the_docs_the_report_points_to(wheel: Path,
+                                                           tmp_path: Path) -> None:
     shipped = {Path(name).name for name in zipfile.ZipFile(wheel).namelist()
                if "/share/doc/flowcheck/" in name}
     assert shipped >= {path.name for path in (ROOT / "docs").glob("*.md")} | {"README.md"}
@@ -43,7 +71,22 @@ def test_a_pip_install_ships_the_docs_the_report_points_to(tmp_path: Path) -> No
     done = subprocess.run([venv / "bin" / "flowcheck", "analyze", str(CAPTURE)],
                           cwd=elsewhere, capture_output=True, text=True, check=False,
                           env={"PATH": "/usr/bin:/bin"})
-    assert done.returncode == 0, done.stderr
-    [page] = re.findall(r"a flowcheck\.toml\s+\((\S+configuration\.md)\)", done.stdout)
-    assert Path(page).is_absolute() and Path(page).is_file(), page
-    assert Path(page).is_relative_to(venv), page
+    assert _page(done).is_relative_to(venv)
+
+
+def test_an_install_away_from_sys_prefix_names_the_page_where_pip_put_it(
+        wheel: Path, tmp_path: Path) -> None:
+    """`pip install --prefix P` (pip install --user and Debian's /usr/bin/python3, its
+    scheme /usr/local, do alike): the pages are in P/share/doc/flowcheck, not under
+    sys.prefix (review56e: "(flowcheck's configuration.md)", no path)."""
+    prefix = tmp_path / "prefix"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--prefix",
+                    str(prefix), str(wheel)], check=True, capture_output=True)
+    [site] = {path.parent.parent for path in prefix.rglob("flowcheck/__init__.py")}
+    elsewhere = tmp_path / "elsewhere"  # not above the prefix: the path is absolute
+    elsewhere.mkdir()
+    done = subprocess.run([sys.executable, "-m", "flowcheck", "analyze", str(CAPTURE)],
+                          cwd=elsewhere, capture_output=True, text=True, check=False,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(site)})
+    assert "flowcheck's configuration.md" not in done.stdout
+    assert _page(done).is_relative_to(prefix / "share" / "doc" / "flowcheck")

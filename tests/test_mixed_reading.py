@@ -175,3 +175,62 @@ def test_a_blocked_backup_exec_callback_still_fails_beside_a_plain_job(tmp_path:
     headers = dict(re.findall(r'<h2 id="session-(S\d+)">(.*?)</h2>', html.read_text()))
     assert "judged by the ndmp profile" in headers["S1"], headers
     assert "judged by" not in headers["S2"], headers
+
+
+def test_a_profile_file_given_is_no_inferred_profile(tmp_path: Path, capsys: Capsys) -> None:
+    """--profile FILE (a profile of the user's, its own `name`): every session judged by
+    it, as the user asked; the text says no "no profile given" and no session header
+    "judged by" another profile, and sessions[].profile is `config.profile` (review56d:
+    the sessions carried the file's `name`, which is not the run's `config.profile` (the
+    path), so ndmjob's backup read "profile FILE (no profile given; session S1 reads as
+    plain NDMP, judged by ndmp: profile_inferred)" and "judged by the my-filer profile")."""
+    text = (Path(__file__).resolve().parent.parent / "flowcheck" / "profiles" / "ndmp.toml"
+            ).read_text()
+    own = tmp_path / "filer.toml"
+    own.write_text(re.sub(r'(?m)^name = "ndmp"$', 'name = "my-filer"', text, count=1))
+    assert run(["analyze", "--profile", str(own), "--no-ladder", str(NDMJOB)]) == 0
+    out = capsys.readouterr().out
+    assert "no profile given" not in out and "judged by" not in out, out
+    assert run(["analyze", "--profile", str(own), "--format", "json", str(NDMJOB)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [s["profile"] for s in data["sessions"]] == [data["config"]["profile"]]
+    html = tmp_path / "r.html"
+    run(["analyze", "--profile", str(own), "--html", str(html), str(NDMJOB)])
+    assert "judged by" not in html.read_text()
+
+
+def _inferred_words(analysis: Analysis) -> str:
+    """The profile_inferred finding's message, its white space folded."""
+    [inferred] = [f for f in analysis.findings if f.code == "profile_inferred"]
+    return " ".join(inferred.message.split())
+
+
+def test_inferred_words_say_which_sessions_show_backup_exec_signs() -> None:
+    """ndmjob's job, a refused control connection (lab/control-refused: no NDMP message,
+    so no sign either way) and the lab's Backup Exec job: the words name S2 alone as
+    showing Backup Exec's signs, S3 as showing neither reading (review56d: "Session(s)
+    S2, S3 of this capture show Backup Exec's signs")."""
+    analysis = _analyze(NDMJOB, CAPTURES / "lab" / "control-refused.pcap", LAB)
+    assert [s.profile for s in analysis.sessions] == ["ndmp", "backup-exec-9",
+                                                      "backup-exec-9"]
+    words = _inferred_words(analysis)
+    assert "Session(s) S2 of this capture show Backup Exec's signs" in words, words
+    assert "session(s) S3 show neither reading (no mover listening, no sign of Backup " \
+        "Exec) and keep the default, backup-exec-9" in words, words
+
+
+def test_inferred_words_when_the_only_sign_is_side_traffic() -> None:
+    """ndmjob's job between the configured hosts beside lab-trial19-network's Backup
+    Exec job reached at the hosts' other NICs (10.78.0.x: side traffic beside a job of
+    the configured hosts), no profile given: its vendor message keeps the capture from
+    reading as plain NDMP as a whole, and the words said "Session(s)  of this capture
+    show Backup Exec's signs", naming none (review56d)."""
+    config = build_config({"media_servers": ["10.77.0.1"], "remote_agents": ["10.77.0.2"],
+                           "backup_network": "10.77.0.0/24"})
+    other = CAPTURES / "lab-trial19-network" / "dns1-control-other-nic.pcap.gz"
+    analysis = analyze(read_traffic([str(NDMJOB), str(other)], config), config)
+    assert [(s.profile, s.side) for s in analysis.sessions] == [
+        ("ndmp", False), ("backup-exec-9", True)]
+    words = _inferred_words(analysis)
+    assert "Session(s) of this capture" not in words, words  # (folded) none named
+    assert "Session(s) S2, side traffic (host_not_configured), are not judged" in words, words

@@ -179,3 +179,20 @@ def test_a_lost_request_its_reply_answers_is_named(tmp_path: Path) -> None:
     assert ("(NDMP sequence numbers 2 and 4): the DATA_CONNECT request (sequence 3, "
             "answered in frame 14); that request is an announcement: the address it gave "
             "is not in the capture") in partial.message, partial.message
+
+
+def test_of_two_lost_requests_only_the_connect_is_an_announcement(tmp_path: Path) -> None:
+    """ndmjob's v4-backup without frames 11 (DATA_CONNECT, sequence 3) and 16
+    (DATA_START_BACKUP, sequence 4): one hole of the originator holding both, each named
+    by its reply; the DATA_CONNECT alone announces an address (review56b: words56 said
+    "those requests are an announcement" of both)."""
+    ndmjob = Path(__file__).resolve().parents[1] / "captures" / "ndmjob"
+    cut = without_frame(tmp_path, ndmjob, "v4-backup", 16)  # frame 11 keeps its number
+    cut = without_frame(tmp_path, tmp_path, cut.name.removesuffix(".pcap"), 11)
+    [partial] = [f for f in stored_analysis(cut, config_path=ndmjob / "flowcheck.toml")
+                 .findings if f.code == "ndmp_partial"]
+    assert ("(NDMP sequence numbers 2 and 5): the DATA_CONNECT request (sequence 3, "
+            "answered in frame 14), the DATA_START_BACKUP request (sequence 4, answered in "
+            "frame 15); the DATA_CONNECT request is an announcement: the address it gave "
+            "is not in the capture") in partial.message, partial.message
+    assert "those requests are" not in partial.message

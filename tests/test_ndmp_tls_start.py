@@ -213,3 +213,14 @@ def test_the_frames_named_follow_the_capture_not_the_stored_run(tmp_path: Path) 
     capture = write(tmp_path, "tls-start-clean-unacked", packets[:4] + packets[5:])
     assert hello_frames(capture) == (4, 5)
     _hellos_first_read(capture, analyze_lab(capture, "tls-start-clean"))
+
+
+def test_an_announcement_inside_tls_is_not_said_lacking() -> None:
+    """Stored tls-start-clean: its announcement is in the capture, encrypted; step 3 says
+    so and not "though the capture lacks it" (review56b: words56's words for an
+    announcement the sniffer lost, said of one inside TLS too)."""
+    [session] = _analyze(LAB / "tls-start-clean.pcap").sessions
+    detail = session.steps[2].detail
+    assert "the announcement is inside it" in detail, detail
+    assert "the announcement reached the connector, but whether" in detail, detail
+    assert "lacks" not in detail, detail

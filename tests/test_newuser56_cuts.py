@@ -60,6 +60,15 @@ def test_the_last_configured_resource_has_no_later_ones(tmp_path: Path) -> None:
     unset = analyze(read_traffic([str(cut)], config), config)
     [early] = [f.message for f in unset.findings if f.code == "capture_ended_early"]
     assert "What the job did after that, any later resources' announcements" in early
+    # With fewer configured than the job started, none is "the last" (review56e: "resource
+    # 3 was the last of the 2 configured: no later resource's ... is due").
+    config = dataclasses.replace(analysis.config, resources=2)
+    fewer = analyze(read_traffic([str(cut)], config), config)
+    [early] = [f.message for f in fewer.findings if f.code == "capture_ended_early"]
+    assert "was the last of the" not in early, early
+    assert ("What the job did after that, any later resources' announcements and data "
+            "connections and its end, is not in the capture (it started resource 3, beyond "
+            "the 2 configured in `resources`: later ones may follow)") in early
 
 
 def test_a_lost_handshake_is_capture_loss_for_the_callback_as_for_the_data(

@@ -67,6 +67,10 @@ def test_directory_without_captures(tmp_path: Path) -> None:
     (tmp_path / "expected.json").write_text("{}\n")
     (tmp_path / "README.md").write_text("# notes\n")
     assert "no pcap or pcapng files" in input_error([str(tmp_path)])
+    # A sniffer killed before it wrote its header: the 0-byte capture is named (review56e).
+    (tmp_path / "job.pcap").write_bytes(b"")
+    assert input_error([str(tmp_path)]) == (f"{tmp_path}: no pcap or pcapng files in this "
+                                            "directory (job.pcap: empty file, 0 bytes)")
 
 
 def test_all_inputs_unreadable(tmp_path: Path) -> None:

@@ -235,3 +235,26 @@ def test_job_cut_after_its_data_connection_closed_is_not_still_running(
     assert "halt was reported" in ended.message
     assert f"closed (a FIN each way, frames {fins[0]}, {fins[1]})" in ended.message
     assert "no NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED" in ended.message
+
+
+def test_job_cut_after_a_resent_fin_is_not_a_fin_each_way(tmp_path: Path) -> None:
+    """Cut after the data's sender's FIN, its FIN sent again 0.3 s later (editcap -t,
+    mergecap: a retransmission, tshark's [TCP Retransmission]) and no FIN of the
+    receiver: two FIN frames, both one side's (review56b: words56 said "a FIN each way,
+    frames 2138, 2139")."""
+    capture, config = _paths("ndmjob/v4-backup")
+    start = _frames(capture, _request(0x401, 0x402))[0]
+    halt = _frames(capture, _message(0x501, 0x504))[0]
+    fin = next(f for f in _frames(capture, lambda frame: any(v & 0x01 for v in frame.flags))
+               if start < f < halt)
+    alone, resent, both = (tmp_path / name for name in ("fin.pcap", "resent.pcap",
+                                                        "both.pcap"))
+    for argv in (["editcap", "-r", str(capture), str(alone), str(fin)],
+                 ["editcap", "-t", "0.3", str(alone), str(resent)],
+                 ["mergecap", "-F", "pcap", "-w", str(both), str(_cut(capture, fin, tmp_path)),
+                  str(resent)]):
+        subprocess.run(argv, check=True, capture_output=True)
+    [ended] = [f for f in _analyze(both, config).findings
+               if f.code == "capture_ended_early" and f.frames[0] == start]
+    assert "a FIN each way" not in ended.message
+    assert f"closed (a FIN from 10.77.0.2, frames {fin}, {fin + 1})" in ended.message

@@ -105,7 +105,9 @@ def test_the_transfer_s_end_in_the_capture_decides(tmp_path: Path) -> None:
         # halt was not reported, not "still running" (newuser55).
         assert any(("still running" if flowing else "halt was reported") in m
                    for m in early), early
-        assert any(f"closed (a FIN, frame {sender_fin})" in m for m in early) == (
+        # The FIN's sender named (the agent, 10.77.0.2; review56b).
+        assert any(f"closed (a FIN from 10.77.0.2, frame {sender_fin})" in m
+                   for m in early) == (
             last == sender_fin)
         assert any("data was flowing" in m for m in early) == flowing
     whole = _analyze(capture, config)

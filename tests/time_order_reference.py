@@ -98,9 +98,11 @@ def acks_ahead(d: DecodedBatch, rows: np.ndarray, from_lower: np.ndarray) -> int
     ACK number that covers bytes (or a SYN, a FIN) of the other side that come only
     after them (a RST's too: a refusal acknowledges the SYN it refuses): what no TCP
     sends, so an order that has them is not the wire's. ACK
-    numbers up to the other side's lowest sequence number in rows (its bytes of earlier
-    batches) or beyond its highest (bytes the capture lacks) are not counted. Raw
-    32-bit numbers are compared by signed difference from the side's first one."""
+    numbers up to the sequence number of the other side's earliest packet by time (the
+    first in the file of those stamped so; its bytes of earlier batches, or resent) or
+    beyond its highest (bytes the capture lacks) are not counted (its lowest until
+    orderfix: a resend's in a small batch). Raw 32-bit numbers are compared by signed
+    difference from the side's first one."""
     low = from_lower[rows]
     flags = d.tcp_flags[rows].astype(np.int64)
     seq = d.tcp_seq[rows].astype(np.int64)
@@ -115,7 +117,9 @@ def acks_ahead(d: DecodedBatch, rows: np.ndarray, from_lower: np.ndarray) -> int
         base = int(seq[sender][0])
         start_rel, end_rel = signed32(seq - base), signed32(end - base)
         ack_rel = signed32(d.tcp_ack[rows].astype(np.int64) - base)
-        floor, top = int(start_rel[sender].min()), int(end_rel[sender].max())
+        mine = np.flatnonzero(sender)
+        earliest = min(mine.tolist(), key=lambda i: (float(d.tcp_ts[rows[i]]), int(rows[i])))
+        floor, top = int(start_rel[earliest]), int(end_rel[sender].max())
         seen = np.maximum.accumulate(np.where(sender, end_rel, floor))
         before = np.concatenate(([floor], np.maximum(seen[:-1], floor)))
         count += int(np.count_nonzero(acker & (ack_rel > before) & (ack_rel <= top)))

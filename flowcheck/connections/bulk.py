@@ -167,7 +167,7 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
         one_at_a_time = _sequences((seq, ts), data_rows, starts, plen, frames, sides,
                                    state, (letters, places, keys, histories),
                                    retransmits, starts.shape[0], wire.ns_before,
-                                   RunJudge(wire, conns, keys, peers, segment, rows))
+                                   RunJudge(wire, conns, keys, peers, segment, places))
     set_endpoints(sides, wire.final)
     # The history letters the segments show (D, A, W; T, G with data), one entry per
     # letter a segment has (most have D or A only): (segment, letter, place in its run).

@@ -178,6 +178,7 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
              legs: Callable[[], np.ndarray] | None = None,
              headers: np.ndarray | None = None,
              stamped: Callable[[np.ndarray], np.ndarray] | None = None,
+             legs_at: Callable[[np.ndarray], np.ndarray] | None = None,
              ) -> tuple[np.ndarray, np.ndarray]:
         """Per TCP packet of the batch (DecodedBatch rows, bool): whether it is a capture
         copy, and whether it is a replayed one (a copy after a step back of the clock of a
@@ -191,7 +192,10 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
         only when a relay copy may be among them (relay_copies; None: none tells); headers:
         each TCP packet's packet_identity.header_identity (None: its captured checksum
         stands for it); stamped: the stamped_identity of the TCP packets at the batch rows
-        given (None: not told, no copy beyond COPY_WINDOW: copy_window)."""
+        given (None: not told, no copy beyond COPY_WINDOW: copy_window); legs_at: legs'
+        of the batch rows given, read for the packets of the batch's last `window` the
+        tail keeps, so that a copy in the next batch is read against its original
+        (near_copies.note_near) whatever the batching (None: not told)."""
         m = d.tcp_index.shape[0]
         copy = np.zeros(m, bool)
         if not m:
@@ -200,7 +204,7 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
             return copy, np.zeros(0, bool)  # two arrays, as every other return gives
         replayed = self.replays.mark(d, flows, COPY_WINDOW)
         if not replayed.any() and self._quiet(d, flows, since, sources, identity, headers,
-                                              stamped):
+                                              stamped, legs_at):
             return copy, replayed
         own = Rows(2 * flows.flow + flows.from_lower,
                    identity_fields(d, np.where(d.tcp_ip_id != 0, 0, d.tcp_checksum)
@@ -238,7 +242,12 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
         if legs is not None and near[1].size and self.relays.near_wanted:
             if not every.leg[n - m:].any():  # not read by _relayed
                 every.leg[n - m:] = own.leg[:] = legs()
-            first, then = near[0][rows[near[0]] >= 0], near[1][rows[near[0]] >= 0]
+            # The first NEAR_SAMPLE copies in capture order, an original in the tail too
+            # (its interface read when kept): what the batches' ends do not change.
+            first, then = near[0], near[1]
+            if then.size > self.relays.near_left:
+                first, then = first[np.argsort(then)], np.sort(then)
+                first, then = first[:self.relays.near_left], then[:self.relays.near_left]
             self.relays.note_near(every.source[first] == every.source[then],
                                   every.leg[first], every.leg[then], every.ttl[first],
                                   every.ttl[then], every.ts[first] == every.ts[then],
@@ -293,6 +302,13 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
             read_stamps(own.stamp, np.flatnonzero((d.tcp_ts >= d.tcp_ts[-1] - window)
                                                    & (own.fields[:, _IP_ID] != 0)), stamped)
         syns = None if self.wide or stamped is None else tail_syns(d, own.stamp, None, stamped)
+        if legs_at is not None and not own.leg.any():
+            # The batch's bytes are gone by the next batch: the interfaces of the packets
+            # a near copy there may be a copy of (_near's: within COPY_WINDOW of its end,
+            # or WIDE_COPY_WINDOW), not of the far ones two points keep (points.window).
+            reach = min(window, WIDE_COPY_WINDOW)
+            last = np.flatnonzero(np.abs(d.tcp_ts - d.tcp_ts[-1]) <= reach)
+            own.leg[last] = legs_at(last)
         self._tail = kept_tail(self._tail, d.tcp_ts, flows, own, copy, window,
                                FAR_TAIL_CAP if self.points.active else TAIL_CAP,
                                self._relaying, syns=syns)

@@ -140,7 +140,8 @@ def wide_syns(ip_id: np.ndarray, flags: np.ndarray, gap: np.ndarray) -> np.ndarr
 
 def kept_tail(old: Tail | None, ts: np.ndarray, flows: BatchFlows, own: Rows,
               copy: np.ndarray, window: float, cap: int, relaying: RelayPairs,
-              at: np.ndarray | None = None, syns: np.ndarray | None = None) -> Tail | None:
+              at: np.ndarray | None = None, syns: np.ndarray | None = None,
+              gap: np.ndarray | None = None) -> Tail | None:
     """The tail after a batch: its packets (own, their times ts, seconds; copy: copies.py's
     marks) within `window` seconds of its last one, and the old tail's that still are (a
     direction silent in this batch keeps its last packets), at most `cap`, the latest;
@@ -149,9 +150,10 @@ def kept_tail(old: Tail | None, ts: np.ndarray, flows: BatchFlows, own: Rows,
     (Rows.taken), at most RELAY_TAIL_CAP. at: own holds only the batch rows at `at`
     (ascending), those kept among them (`last_rows`; not while relaying). syns: per batch
     row, the SYNs kept beyond `window` (wide_syns, their stamps read), and the old tail's
-    SYNs stay so; None: none."""
+    SYNs stay so; None: none. gap: |ts - ts[-1]| if known (the quiet path's)."""
     last = float(ts[-1])
-    gap = np.abs(ts - last)
+    if gap is None:
+        gap = np.abs(ts - last)
     keep = gap <= window
     if syns is not None:
         keep |= syns
@@ -199,11 +201,11 @@ def kept_tail(old: Tail | None, ts: np.ndarray, flows: BatchFlows, own: Rows,
     return tail if len(tail) else None
 
 
-def last_rows(ts: np.ndarray, window: float, cap: int) -> np.ndarray:
+def last_rows(gap: np.ndarray, window: float, cap: int) -> np.ndarray:
     """The batch rows kept_tail keeps when not relaying (ascending): within `window`
-    seconds of the batch's last packet (ts: its packets' times, seconds), the latest
-    `cap`."""
-    return (np.abs(ts - float(ts[-1])) <= window).nonzero()[0][-cap:]
+    seconds of the batch's last packet (gap: each packet's seconds from it, |ts - the
+    last ts|, computed once for wide_syns too), the latest `cap`."""
+    return (gap <= window).nonzero()[0][-cap:]
 
 
 def _join(old: Tail, still: np.ndarray | slice, new: Tail) -> Tail:

@@ -23,7 +23,7 @@ from flowcheck.decode.legs import (
 )
 from flowcheck.fields_dataclass import fields_dataclass
 
-NEAR_SAMPLE = 256  # copies within copy_window.COPY_WINDOW whose interfaces are read, at most
+NEAR_SAMPLE = 1 << 12  # copies within copy_window.COPY_WINDOW whose interfaces are read, at most
 
 
 @fields_dataclass(slots=True)
@@ -62,6 +62,11 @@ class NearCopies:
         """Whether the interfaces of copies within copy_window.COPY_WINDOW are still read (a
         sample: the first NEAR_SAMPLE of them)."""
         return self.near_read < NEAR_SAMPLE
+
+    @property
+    def near_left(self) -> int:
+        """How many more of them are read (the sample's rest)."""
+        return max(0, NEAR_SAMPLE - self.near_read)
 
     def note_near(self, same_file: np.ndarray, legs_first: np.ndarray,
                   legs_then: np.ndarray, ttl_first: np.ndarray, ttl_then: np.ndarray,

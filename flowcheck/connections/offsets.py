@@ -28,10 +28,18 @@ AGREEING = 8  # of them within the tolerance of the median: the offset is known
 # session 34's trial A, D2). Learnt from the files' heads, where a small set is whole.
 FEW_AGREEING = 3
 NEAR = 0.0005  # copies.py's COPY_WINDOW (seconds): a capture point's own copies
-# Copies this close (seconds) to the first copy's time difference lie at one fixed offset
-# (pcap's microsecond; float64's rounding of an epoch time is well within): two capture
-# points' copies jitter by more, so every copy so is one capture's times shifted.
-STEADY = 1e-6
+# Copies this close (seconds) to the first copy's time difference lie at one fixed offset:
+# editcap -t moves every time by the same amount, exactly; two capture points' copies of
+# a microsecond pcap differ by whole microseconds. Half of one: an epoch time before 2038
+# is a float64 to 2**-22 s (0.24 us), so an exact shift reads within two of those (0.48
+# us) and a 1 us jitter beyond 0.52 us (review56b: 1e-6 took two bridge ports' copies,
+# 2 and 3 us apart in one netns, for one capture's; tests/data/review56b).
+STEADY = 5e-7
+# Copies at one nonzero offset, fewer than this, are no proof of one capture shifted:
+# two bridge ports' captures in one netns held 11 ACKs each 3 us apart to the
+# microsecond (review56b); of 40, at most 32 were alike (4 runs), so 64 alike by chance
+# is far-fetched even on that, the steadiest path there is.
+SHIFTED_COPIES = 64
 
 
 @fields_dataclass(slots=True)
@@ -84,15 +92,18 @@ class Offset:
             and self.identified >= FEW_AGREEING)
 
 
-def same_capture(entry: Offset) -> bool:
+def same_capture(entry: Offset, moved: float = 0.0) -> bool:
     """Two files' copies every one of which lies at one fixed offset from its original
-    with the same TTL: one capture given twice, at the very same times (`step` 0, or two
-    sniffers on one interface, stamped by one kernel) or with one copy's times shifted
-    (editcap -t): at least AGREEING copies for a shift (a few copies of two points may
-    happen to lie within a microsecond of one offset)."""
+    with the same TTL: one capture given twice, at the very same times as the files' own
+    clocks read (`step` less `moved`, flowcheck's shift of the second file's times
+    against the first's: PointNames.moved; or two sniffers on one interface, stamped by
+    one kernel) or with one copy's times shifted (editcap -t): at least SHIFTED_COPIES
+    copies for a shift (two points one bridge apart may hold a few copies each the same
+    microseconds after its original; review56b: after flowcheck's own shift their copies
+    lay at `step` 0)."""
     return (entry.sources[0] != entry.sources[1] and entry.copies > 0
-            and entry.steady == entry.copies
-            and (entry.step == 0 or entry.copies >= AGREEING))
+            and entry.step is not None and entry.steady == entry.copies
+            and (abs(entry.step - moved) <= STEADY or entry.copies >= SHIFTED_COPIES))
 
 
 def appended(entry: Offset) -> bool:

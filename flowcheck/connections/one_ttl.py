@@ -79,14 +79,18 @@ class OneTtlPairs:
                 found[connection] = found.get(connection, 0) + 1
         self.recent = (self.recent + pairs)[-self.samples:]
 
-    def shared(self) -> bool:
-        """Whether, in one way of comparing, the pairs are at least one in ONE_TTL_SHARE
-        of the packets of the connections they are in (a second capture point's copies
-        are half of those; a host's other traffic, captured at one point only, is not
-        counted against them)."""
+    def shared(self, agreeing: int) -> bool:
+        """Whether, in one way of comparing, the pairs are at least `agreeing` and at
+        least one in ONE_TTL_SHARE of the packets of the connections they are in (a
+        second capture point's copies are half of those; a host's other traffic,
+        captured at one point only, is not counted against them). Without the floor,
+        the sample's first pair, among its connection's first few packets sampled,
+        showed the share on its own (review54f's bulktimed1: 1 pair of 4 packets; the
+        head had 151 pairs of 4,150 packets, 3.6%)."""
         for way, found in self.pairs.items():
             compared = self.packets[way]
-            if found and sum(found.values()) * ONE_TTL_SHARE >= sum(
+            pairs = sum(found.values())
+            if pairs >= agreeing and pairs * ONE_TTL_SHARE >= sum(
                     compared[connection] for connection in found):
                 return True
         return False
@@ -94,7 +98,7 @@ class OneTtlPairs:
     def offset(self, tolerance: float, agreeing: int) -> list[float]:
         """The latest pairs' time differences (seconds) that agree on one offset, when
         they show a second capture point (module docstring); [] while they do not."""
-        if len(self.recent) < agreeing or not self.shared():
+        if len(self.recent) < agreeing or not self.shared(agreeing):
             return []
         diffs = np.array([diff for diff, _, _ in self.recent])
         agree = np.abs(diffs - median(diffs)) <= tolerance

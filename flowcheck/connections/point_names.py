@@ -29,6 +29,28 @@ class PointNames:
     def name(self, index: int) -> str:
         return self.captures[index].path if index < len(self.captures) else f"file {index + 1}"
 
+    def moved(self, entry: Offset) -> float:
+        """Seconds flowcheck moved the pair's second file's times against its first's
+        (TrackResult.shifts): its copies' time differences less this are the files' own."""
+        low, high = entry.sources
+        return self.shifts.get(high, 0.0) - self.shifts.get(low, 0.0)
+
+    def one_capture(self, entry: Offset) -> bool:
+        """Are the pair's copies one capture given twice: at the very same times (each
+        copy's time its original's, no shift of flowcheck's between them), or every one
+        at one offset (offsets.same_capture) on microsecond clocks? A finer clock's
+        stamps (CaptureInfo.tick; None: not known) of two points one bridge apart lie
+        within float64's reading of one offset (review56b: 75 copies of two nanosecond
+        captures in one netns within 0.48 us), so those are two points' unless the same
+        times."""
+        moved = self.moved(entry)
+        if not moved and entry.copies and entry.same_time == entry.copies:
+            return True
+        ticks = [self.captures[i].tick if i < len(self.captures) else None
+                 for i in entry.sources]
+        return (all(tick is not None and tick >= 1e-6 for tick in ticks)
+                and same_capture(entry, moved))
+
     def pair(self, entry: Offset, family: CopyFamily) -> str:
         """What one pair of capture points' copies show (family: the words' IP version)."""
         low, high = entry.sources
@@ -48,8 +70,8 @@ class PointNames:
                     "at its first copy, and the file's times are each point's own (give the "
                     "two captures as separate files to have them read on one clock)")
         file_low, file_high = entry.sources
-        moved = self.shifts.get(file_high, 0.0) - self.shifts.get(file_low, 0.0)
-        if same_capture(entry):
+        moved = self.moved(entry)
+        if self.one_capture(entry):
             return self._same_capture(entry, (entry.step or 0.0) - moved)
         offset = (entry.offset or 0.0) - moved  # as the files' own clocks read
         text = (f"{second} holds {entry.copies:,} copies of packets of {first}: two capture "

@@ -229,8 +229,8 @@ class CapturePoints:
         keys: list[int] = []
         diffs: list[float] = []
         book = self._sampled
-        counted: dict[int, dict[int, int]] = {}  # file -> connection -> packets: one_ttl.py
-        one_ttl: dict[int, list[tuple[float, int, bool]]] = {}  # by file
+        # file -> connection -> packets compared since one_ttl.py last counted them
+        counted: dict[int, dict[int, int]] = {}
         conn = packets.conn.tolist() if packets.conn is not None else [0] * len(packets.ts)
         lower = packets.lower.tolist() if packets.lower is not None else [False] * len(conn)
         for fp, ts, source, ttl, flags, near, connection, low in zip(
@@ -248,16 +248,21 @@ class CapturePoints:
                                       np.array(old[1]))
                 keys.append(int(key))
                 diffs.append(float(diff))
-            elif old is not None and ts - old[0] > NEAR and not flags & SYN_OR_RST:
-                # The same file and TTL: one_ttl.py's.
-                one_ttl.setdefault(source, []).append((ts - old[0], connection, bool(low)))
+            elif (old is not None and ts - old[0] > NEAR and not flags & SYN_OR_RST
+                  and packets.conn is not None):
+                # The same file and TTL: one_ttl.py's, judged at this packet with the
+                # packets compared up to it, whatever the batches (judged at a batch's
+                # end, a pair was one of fewer packets in a small batch than a large).
+                self._one_ttl_learn("sample", counted, {source: [
+                    (ts - old[0], connection, bool(low))]})
+                counted = {}
             book[fp] = (ts, source, ttl, connection)  # the latest: the likeliest original
             if len(book) > SAMPLE_CAP:
                 del book[next(iter(book))]
         if keys:
             self._learn(np.array(keys, np.int64), np.array(diffs))
-        if packets.conn is not None:
-            self._one_ttl_learn("sample", counted, one_ttl)
+        if packets.conn is not None and counted:
+            self._one_ttl_learn("sample", counted, {})
         if self._heads is not None:
             self._match_heads(packets)
 

@@ -197,19 +197,12 @@ class DirectionRows:
         ack_sent[with_rows] = init["ack_sent"][side]
         ack_ts[with_rows] = init["ack_sent_ts"][side]
         # Each peer's last row before the judged one, by one bisection over all rows'
-        # (side, position) pairs: rows are grouped by side, so the pairs ascend when each
-        # side's positions do (capture order; else the per-side bisection below).
+        # (side, position) pairs: rows are grouped by side and each side's positions
+        # ascend (places in the run's order, which is time order for a run taken so:
+        # by_time.in_time_order), so the pairs ascend.
         placed = (segment.astype(np.int64) << 32) | positions
         lo = self.starts[side]
-        if placed.size > 1 and (placed[1:] < placed[:-1]).any():
-            # A side's rows in time order, not frame order (by_time.in_time_order): each
-            # bisected within its side's rows alone, as one row at a time always was.
-            i = np.array([start + int(np.searchsorted(positions[start:end], position)) - 1
-                          for start, end, position in zip(
-                              lo.tolist(), self._ends(side).tolist(),
-                              at[with_rows].tolist(), strict=True)], np.int64)
-        else:
-            i = np.searchsorted(placed, (side.astype(np.int64) << 32) | at[with_rows]) - 1
+        i = np.searchsorted(placed, (side.astype(np.int64) << 32) | at[with_rows]) - 1
         seen = i >= lo
         if not seen.any():
             return dup, ack_sent, ack_ts
@@ -229,13 +222,6 @@ class DirectionRows:
                                counted)
         dup[with_rows] = counted
         return dup, ack_sent, ack_ts
-
-    def _ends(self, sides: np.ndarray) -> np.ndarray:
-        """Where each of `sides`' rows end (the next side's first row, or the last)."""
-        ends = np.empty_like(self.starts)
-        ends[:-1] = self.starts[1:]
-        ends[-1:] = self.ack.shape[0]
-        return ends[sides]
 
 
 def fill_is_retransmission_rows(seq: np.ndarray, plen: np.ndarray, ts: np.ndarray,

@@ -28,6 +28,7 @@ from flowcheck.fields_dataclass import fields_dataclass
 __all__ = ["in_time_order", "out_of_order"]
 
 _SPAN32 = 1 << 33  # wider than any signed 32-bit step plus its offset
+_LOW32 = (1 << 32) - 1
 
 
 def out_of_order(ts: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
@@ -119,12 +120,13 @@ def _acks_ahead(d: DecodedBatch, p: _Packed, at: np.ndarray, from_lower: np.ndar
     its own): how many carry an ACK number that covers bytes (or a SYN, a FIN) of the
     other side that come only after them (a RST's too: a refusal acknowledges the SYN it
     refuses): what no TCP sends, so an order that has them is not the wire's. ACK
-    numbers up to the other side's lowest sequence number in the flow (its bytes of
-    earlier batches) or beyond its highest (bytes the capture lacks) are not counted.
-    Raw 32-bit numbers are compared by signed difference from the side's first one in
-    that order."""
+    numbers up to the sequence number of the other side's earliest packet in the batch
+    by time (whichever order is judged: bytes below it are of earlier batches, or
+    resent) or beyond its highest (bytes the capture lacks) are not counted. Raw 32-bit numbers
+    are compared by signed difference from the side's first one in that order."""
     rows = p.rows[at]
     low = from_lower[rows]
+    low_file = from_lower[p.rows]
     flags = d.tcp_flags[rows].astype(np.int64)
     seq = d.tcp_seq[rows].astype(np.int64)
     end = seq + d.tcp_payload_len[rows] + ((flags & (SYN | FIN)) != 0)
@@ -143,11 +145,20 @@ def _acks_ahead(d: DecodedBatch, p: _Packed, at: np.ndarray, from_lower: np.ndar
         # Each flow's first sender in this order: its sequence number is the base.
         first = np.minimum.reduceat(np.where(sender, places, big), p.offs)
         base = seq[np.where(sends, first, 0)][p.owner]
-        start_rel, end_rel = signed32(seq - base), signed32(end - base)
+        end_rel = signed32(end - base)
         ack_rel = signed32(ack - base)
-        floor = np.minimum.reduceat(np.where(sender, start_rel, big), p.offs)
+        # The side's earliest packet by time (the first of them in the file's order),
+        # the same for every order judged: its lowest in the batch would be a resend's
+        # in a small batch, its earlier bytes' ACKs then counted ahead of it (review54f's
+        # bulktimed1 at 4 KiB: one record written swapped was left in the file's order,
+        # so counted as 87 in 4 KiB chunks and 88 in one); its first in the file's order
+        # would be a later part's in a ring's parts joined out of order.
+        earliest = np.minimum.reduceat(
+            np.where(low_file == side, (p.rank << 32) | places, big), p.offs) & _LOW32
+        floor = np.where(sends, signed32(
+            d.tcp_seq[p.rows[np.where(sends, earliest, 0)]].astype(np.int64)
+            - seq[np.where(sends, first, 0)]), 0)
         top = np.maximum.reduceat(np.where(sender, end_rel, -big), p.offs)
-        floor = np.where(sends, floor, 0)
         lifted = np.where(sender, end_rel, floor[p.owner]) + (1 << 32)  # 0 .. 2**33
         seen = p.running_max(lifted, _SPAN32) - (1 << 32)
         before = np.maximum(p.before(seen, floor), floor[p.owner])

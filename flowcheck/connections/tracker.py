@@ -221,7 +221,8 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
             decoded, flows, since, sources, identity,
             lambda: capture_legs(batch, decoded.tcp_index), headers,
             None if buf is None or ends is None else
-            lambda rows: stamped_identities(decoded, buf, ends, rows))
+            lambda rows: stamped_identities(decoded, buf, ends, rows),
+            lambda rows: capture_legs(batch, decoded.tcp_index[rows]))
         marked = marked_openings(batch, decoded)  # packet types read once (syn_ways)
         if self.copies.count:  # two marks of a packet to read (syn_ways)
             self.syn_ways.note(decoded, flows, marked)
@@ -360,6 +361,12 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
             record.conn_state = conn_state(c.orig.state, c.resp.state, record.history,
                                            record.orig_bytes, record.resp_bytes)
             account_missed(c, self.rto)
+            written = record.written_last
+            if written is not None and written[0] != record.last_frame:
+                # Set by a batch whose flow went back in time (by_time.spans_by_time);
+                # later batches' packets in time order moved last_frame on without it:
+                # no longer the last frame's stamp (a read in one chunk sets none).
+                record.written_last = None
             if c.tapped and self.sink is not None:
                 self.sink.close(record.uid)
         # Ordered by a first_frame column: the parked blocks' records are made when read

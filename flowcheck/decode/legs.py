@@ -53,6 +53,9 @@ _OUT = 4  # Linux cooked capture's packet type PACKET_OUTGOING (if_packet.h)
 _OTHERHOST = 3  # PACKET_OTHERHOST
 _WAYS = np.uint64(3)
 _SLL2_TYPE = 10  # SLL2's packet type byte (SLL v1's 16-bit field ends before it)
+# The ARPHRD type's first byte: SLL2 bytes 8-9, SLL v1 bytes 2-3 (big-endian).
+_SLL2_HATYPE, _SLL_HATYPE = 8, 2
+ARPHRD_LOOPBACK = 772  # linux/if_arp.h: lo
 _WIDTH = 14  # bytes read from each packet's start (SLL v1's address ends there)
 _LOW = np.uint64(0xFFFFFFFF)
 _HALF = np.uint64(32)
@@ -134,6 +137,27 @@ def cooked_packet_types(batch: PacketBatch, rows: np.ndarray) -> np.ndarray:
     kinds[told] = np.where(two, (buf[start].astype(np.int16) << 8) | buf[start + 1],
                            buf[start + _SLL2_TYPE])
     return kinds
+
+
+def cooked_loopback(batch: PacketBatch, rows: np.ndarray) -> np.ndarray:
+    """Per packet at `rows` (batch positions), bool: a Linux cooked capture's packet of a
+    loopback interface (its ARPHRD type 772, SLL2's bytes 8-9, SLL v1's 2-3): the host's
+    packet to itself, which `tcpdump -i any` holds once, marked arriving (PACKET_HOST),
+    though the host sent it too (review 56a: UDP to 127.0.0.1, each packet marked 0).
+    False where the link type is no Linux cooked capture or the header is cut before it.
+    Vectorised."""
+    linktype = np.asarray(batch.linktype)[rows]
+    is_sll2, is_sll = linktype == LINKTYPE_LINUX_SLL2, linktype == LINKTYPE_LINUX_SLL
+    found = np.zeros(rows.shape[0], bool)
+    told = np.flatnonzero((is_sll2 | is_sll)
+                          & (np.asarray(batch.caplen, np.int64)[rows] >= _SLL2_HATYPE + 2))
+    if not told.size:
+        return found
+    buf = np.frombuffer(batch.buf, dtype=np.uint8)
+    at = (np.asarray(batch.data_off, np.int64)[rows[told]]
+          + np.where(is_sll2[told], _SLL2_HATYPE, _SLL_HATYPE))
+    found[told] = ((buf[at].astype(np.int32) << 8) | buf[at + 1]) == ARPHRD_LOOPBACK
+    return found
 
 
 def named_part(legs: np.ndarray) -> np.ndarray:

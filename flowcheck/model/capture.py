@@ -107,6 +107,12 @@ class CaptureInfo:
     # Files of other capture formats beside it in its directory, left out of the set
     # ("NAME: what it is: how to convert it"; capture_files_skipped). Not in the JSON.
     beside: list[str] = field(default_factory=list)
+    # The finest timestamp unit its records carry, seconds: 1e-6 a microsecond pcap,
+    # 1e-9 a nanosecond one, a pcapng file its finest interface's (if_tsresol); None not
+    # read. Two files whose copies lie at one offset within half a microsecond are one
+    # capture shifted only on microsecond clocks (connections.point_names; review56b:
+    # two bridge ports' nanosecond stamps 0.5 us apart at most). Not in the JSON.
+    tick: float | None = None
 
     def as_dict(self) -> dict:
         return {

@@ -174,9 +174,11 @@ class Session:
     # interface; flowcheck.verify.hosts). agent_not_seen leaves such an agent out: its
     # job is judged here (trial 31 D4). Not in the JSON.
     likely_configured: dict[str, str] = field(default_factory=dict)
-    # The profile (its name) that judged the session (pipeline.analyze): the run's, or,
-    # with none given, the ndmp profile for a session that reads as plain NDMP while
-    # another keeps the default (flowcheck.verify.mixed_reading). "" until judged.
+    # The profile that judged the session, as Config.profile names it (a built-in's
+    # name, or a profile file's path as given; pipeline.analyze_with_profile): the
+    # run's, or, with none given, the ndmp profile for a session that reads as plain
+    # NDMP while another keeps the default (flowcheck.verify.mixed_reading). "" until
+    # judged.
     profile: str = ""
 
     def version_words(self, *, short: bool = False) -> str:

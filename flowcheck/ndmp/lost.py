@@ -134,10 +134,18 @@ def _answered(before: NdmpMessage, after: NdmpMessage, messages: list[NdmpMessag
     `before` and `after` (its messages around the hole): each names a request the hole
     held (a reply carries its request's code and `reply_sequence`; newuser55: a lost
     DATA_START_BACKUP was only "1 whole message", its reply captured)."""
-    return sorted((m for m in messages if m.direction != before.direction
-                   and m.type == "reply"
-                   and before.sequence < m.reply_sequence < after.sequence),
-                  key=lambda m: m.reply_sequence)
+    named = {m.reply_sequence: m for m in reversed(messages)
+             if m.direction != before.direction and m.type == "reply"
+             and before.sequence < m.reply_sequence < after.sequence}
+    # One per number (the first): two replies naming one request name it once.
+    return [named[number] for number in sorted(named)]
+
+
+def _listed(messages: list[NdmpMessage]) -> str:
+    """"the reply to DATA_LISTEN", "the DATA_CONNECT request", joined with "and"."""
+    names = [f"the {m.name.removeprefix('NDMP_')} request" if m.type == "reply" else
+             f"the reply to {m.name.removeprefix('NDMP_')}" for m in messages]
+    return " and ".join(names)
 
 
 def _hole(side: str, frame: int, own: list[NdmpMessage], messages: list[NdmpMessage],
@@ -166,7 +174,12 @@ def _hole(side: str, frame: int, own: list[NdmpMessage], messages: list[NdmpMess
     if announcing:
         what = ("reply" if not requests else "request" if not unanswered else "message")
         one = len(unanswered) + len(requests) == 1
-        words += (f"; {f'that {what} is' if one else f'those {what}s are'} "
+        # Of several named, those that announce (review56b: "those requests are an
+        # announcement" of a lost DATA_CONNECT and DATA_START_BACKUP).
+        lead = (f"that {what} is" if one else f"those {what}s are"
+                if len(announcing) == len(unanswered) + len(requests) else
+                f"{_listed(announcing)} {'is' if len(announcing) == 1 else 'are'}")
+        words += (f"; {lead} "
                   "an announcement: the address it gave is not in the capture, so data "
                   "connections are matched to it by direction and ports; data they carried "
                   "shows the announced port was reached, not that the address given is "

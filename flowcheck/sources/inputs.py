@@ -19,6 +19,9 @@ from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.sources.pcap import PCAPNG_SECTION, is_pcap_magic
 
 GZIP_MAGIC = b"\x1f\x8b"
+# A macOS AppleDouble file: the "._NAME" a Mac writes beside each file it copies to a
+# volume that cannot hold its attributes (FAT, exFAT, SMB): metadata, never a capture.
+APPLE_DOUBLE = b"\x00\x05\x16\x07"
 # The names of capture files (regress's cases too): a file named so in a directory is
 # read even when its first bytes are no capture's, so that it is reported, not skipped.
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz")
@@ -53,6 +56,9 @@ _OTHER_FORMATS = (
     (b"\x28\xb5\x2f\xfd", "zstd-compressed: decompress it first (zstd -d {file})"),
     (b"\xfd7zXZ", "xz-compressed: decompress it first (xz -d {file})"),
     (b"BZh", "bzip2-compressed: decompress it first (bunzip2 {file})"),
+    (APPLE_DOUBLE, "macOS AppleDouble metadata (the ._ file a Mac writes beside each file "
+                   "it copies to a FAT, exFAT or SMB volume): the packets are in the file "
+                   "of the same name without ._"),
     (b"\x04\x22\x4d\x18", "lz4-compressed: decompress it first (lz4 -d {file})"),
 )
 
@@ -170,6 +176,7 @@ def _resolve_directory(path: str) -> list[InputSpec]:
         raise InputError(f"{path}: empty directory, no capture files in it")
     specs = []
     others: list[str] = []  # captures of other formats, named with their conversion
+    empty: list[str] = []  # 0-byte files named as captures: skipped, named if none reads
     for name in names:
         member = os.path.join(path, name)
         try:
@@ -177,6 +184,8 @@ def _resolve_directory(path: str) -> list[InputSpec]:
         except OSError:
             continue
         if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
+            if stat.S_ISREG(info.st_mode) and name.lower().endswith(CAPTURE_SUFFIXES):
+                empty.append(name)
             continue
         if not os.access(member, os.R_OK):
             # Unreadable (dumpcap writes its ring files 0600): kept, so that its reading
@@ -200,15 +209,22 @@ def _resolve_directory(path: str) -> list[InputSpec]:
         other = "capture" in what or "trace" in what
         if other and len(others) < _OTHERS_NAMED:
             others.append(f"{name}: {what}")
-        elif not other and name.lower().endswith(CAPTURE_SUFFIXES):
+        elif not other and name.lower().endswith(CAPTURE_SUFFIXES) \
+                and not (head or b"").startswith(APPLE_DOUBLE):
             # Named as a capture but none by its first bytes (newuser56: a .pcap of
             # random bytes skipped without a word): kept, so that its reading fails as
-            # capture_unreadable naming it, as for a file given by name.
+            # capture_unreadable naming it, as for a file given by name. Not a Mac's
+            # ._NAME.pcap beside each file of a ring copied from it (review56e: one
+            # capture_unreadable for metadata): skipped, as before.
             specs.append(InputSpec(member, path=member, size=info.st_size,
                                    file_id=(info.st_dev, info.st_ino)))
     if not specs:
+        # A sniffer killed before it wrote its buffered header leaves a 0-byte job.pcap
+        # (review56e: "no pcap or pcapng files" beside it read as the wrong folder).
+        named = others + [f"{name}: empty file, 0 bytes" for name in
+                          empty[:max(0, _OTHERS_NAMED - len(others))]]
         raise InputError(f"{path}: no pcap or pcapng files in this directory"
-                         + (f" ({'; '.join(others)})" if others else ""))
+                         + (f" ({'; '.join(named)})" if named else ""))
     specs[0].beside = others
     return specs
 

@@ -221,6 +221,7 @@ class CaptureFile:
                 return
             info.link_types = earlier + [name for name in parser.link_types
                                          if name not in earlier]
+            info.tick = _finest_tick(parser, info.tick)
             if isinstance(parser, PcapngParser):
                 if located.records.interface is not None and len(located.records):
                     carried.update(distinct(located.records.interface).tolist())
@@ -372,3 +373,15 @@ def count_snap_cut(info: CaptureInfo, caplen: np.ndarray, wirelen: np.ndarray) -
         info.snap_length = max(info.snap_length or 0, longest)
         info.snap_shortest = (shortest if info.snap_shortest is None
                               else min(info.snap_shortest, shortest))
+
+
+def _finest_tick(parser: object, known: float | None) -> float | None:
+    """The finest timestamp unit (seconds) of the parser's records and `known`'s (a file
+    joined after the first: CaptureInfo.tick): a pcap's fraction scale, a pcapng file's
+    interfaces' ticks; None when neither says."""
+    if isinstance(parser, PcapngParser):
+        ticks = [1 / i.ticks_per_second for i in parser.interfaces if i.ticks_per_second > 0]
+    else:
+        scale = parser.frac_scale if isinstance(parser, PcapParser) else None
+        ticks = [scale] if scale else []
+    return min([*ticks, *([known] if known else [])], default=None)

@@ -49,7 +49,7 @@ IPPROTO_UDP = 17
 # Linux cooked capture packet types (linux/if_packet.h): sent by the capture host, and
 # arriving at it (to its own address, broadcast, multicast).
 OUTGOING, ARRIVING = 4, {0, 1, 2}
-ONE_WAY_FIX = "Capture both directions (tcpdump without -Q). "
+ONE_WAY_FIX = "If it was taken with tcpdump -Q, capture both directions (without -Q). "
 IPPROTO_ICMPV6 = 58
 ETHERTYPE_ARP = 0x0806
 SOLICITED_NODE = "ff02::1:ff"  # RFC 4291 2.7.1: where neighbour solicitations go
@@ -141,20 +141,26 @@ def _one_way(skipped: Skipped, packets: int) -> str:
     its own address, broadcast or multicast), which a capture of one direction holds
     (tcpdump -Q out / -Q in; lab matrix seed 125 run 23: the agent's host's `-Q out`
     held its neighbour advertisements and router solicitations alone, the control SYNs
-    arriving at it not). "" when the marks do not say so (another host's frames among
-    them, a packet without a mark, one packet alone)."""
+    arriving at it not). A capture of both directions holds the same when nothing came
+    the other way while it ran, so that is said too (review 56a, captures/review56a:
+    `tcpdump -i any` without -Q of a host that heard only another's broadcast ARP, all
+    marked 1, read "so it holds one direction only (tcpdump -Q in)"). "" when the marks
+    do not say so (another host's frames among them, a packet without a mark, one
+    packet alone)."""
     marks = set(skipped.cooked)
     if packets < 2 or sum(skipped.cooked.values()) != packets:
         return ""
     if marks == {OUTGOING}:
         held, missing, flag = "sent by the capture host (outgoing)", "arrive at the host", "out"
+        alone = "nothing arrived at the host while it ran"
     elif marks <= ARRIVING:
         held, missing, flag = "arriving at the capture host", "the host sends", "in"
+        alone = "the host sent nothing while it ran"
     else:
         return ""
-    return (f"its Linux cooked headers mark every one of its {packets:,} packets {held}, "
-            f"so it holds one direction only (tcpdump -Q {flag}), without the packets "
-            f"that {missing}, a connection's SYN among them")
+    return (f"its Linux cooked headers mark every one of its {packets:,} packets {held}: "
+            f"it was taken of one direction (tcpdump -Q {flag}), without the packets that "
+            f"{missing}, a connection's SYN among them, or {alone}")
 
 
 def _causes(captures: list[CaptureInfo], config: Config) -> str:

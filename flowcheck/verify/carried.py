@@ -38,14 +38,27 @@ def carried_words(conn: Connection, session: Session) -> str:
             "more before its first captured packet)")
 
 
+def fin_unseen_possible(conn: Connection) -> bool:
+    """Could a side the capture holds no packet of have sent a FIN among the bytes its
+    peer acknowledged (its count said "(or N B and a FIN)": _way_words)? Then "before
+    any FIN" is of the FINs the capture holds only (review 56a)."""
+    return any(acked and not fin for acked, fin in
+               (conn.acked_unseen_split("orig"), conn.acked_unseen_split("resp")))
+
+
 def _way_words(conn: Connection, sent: int, way: str, side: Direction) -> str:
     """"21720 B agent -> media server" (sent: the capture's bytes of `side`, the way's
     sender); for a side the capture holds no segment of whose bytes its peer's ACKs
-    acknowledge, "1245184 B media server -> agent, acknowledged by the agent (the
-    capture holds no packet of that direction)" (way: "agent -> media server")."""
+    acknowledge, "1245184 B media server -> agent (or 1245183 B and a FIN),
+    acknowledged by the agent (the capture holds no packet of that direction)" (way:
+    "media server -> agent"). An ACK counts a FIN as one byte: one the receiver's own
+    FIN proves is said apart ("and its FIN"); else the count may hold one (review 56a:
+    a FIN sent with the last data, acknowledged with it by one ACK, read "100001 B" of
+    100000 B, captures/review56a)."""
     acked, fin = conn.acked_unseen_split(side)
     if sent or not acked:
         return f"{sent} B {way}"
     receiver = way.split(" -> ")[-1]
-    return (f"{acked} B {way}{' and its FIN' if fin else ''}, acknowledged by the "
-            f"{receiver} (the capture holds no packet of that direction)")
+    maybe = f" (or {acked - 1} B and a FIN)" if not fin else " and its FIN"
+    return (f"{acked} B {way}{maybe}, acknowledged by the {receiver} (the capture holds "
+            "no packet of that direction)")

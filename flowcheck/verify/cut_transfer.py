@@ -19,7 +19,7 @@ from flowcheck.durations import span_words
 from flowcheck.model import Connection, NdmpMessage, Session, connection_ends
 from flowcheck.sessions import message_op
 from flowcheck.verify.capture_points import resets_between, resets_between_words
-from flowcheck.verify.carried import carried_words
+from flowcheck.verify.carried import carried_words, fin_unseen_possible
 from flowcheck.verify.context import Context
 from flowcheck.verify.end_roles import role_words
 from flowcheck.verify.evidence import after, ended_early
@@ -141,8 +141,9 @@ def _report(ctx: Context, session: Session, conn: Connection,
             who = f"a device between them, in the name of {who}"
         head = (f"The data connection {words} was reset by {who} ({reset_words(conn)}"
                 f"{'; ' + forged if forged else ''}) "
-                f"after carrying {moved}, before any FIN and with no normal halt of its job "
-                "after it: the transfer was cut short.")
+                f"after carrying {moved}, before any FIN"
+                f"{' the capture holds' if fin_unseen_possible(conn) else ''} and with no "
+                "normal halt of its job after it: the transfer was cut short.")
         fix = ("See the job log and both hosts' logs at that time for why the "
                "transfer stopped; if neither host reset it, look for a firewall or IPS "
                f"between {conn.orig_h} and {conn.resp_h} that resets long or large "

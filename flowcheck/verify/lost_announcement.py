@@ -136,7 +136,11 @@ def address_unseen_step(ctx: Context, session: Session, spec: StepSpec,
         # What the capture lacks, said beside what the data proves of the network
         # (newuser55: "the announcement reached the connector; so the announcement
         # worked" of an announcement ndmp_partial said was never captured).
-        lacks = "its address" if session.cut_announcements else "it"
+        # In TLS the capture holds it, encrypted, as `words` says (review56b: "the
+        # announcement is inside it; ... though the capture lacks it" of tls-start-clean).
+        what = "its address" if session.cut_announcements else "it"
+        lacks = ("" if session.match_reason == "encrypted" else
+                 f", though the capture lacks {what}")
         if reached and session.match_reason != "encrypted":
             say_unchecked(ctx, session, control, reached)
         if not carried:  # its message alone shows it
@@ -147,12 +151,12 @@ def address_unseen_step(ctx: Context, session: Session, spec: StepSpec,
             # and halts too (docs/findings.md: a clean job in TLS reads inconclusive).
             return _untimed(make_step(
                 spec, "unknown", [control.uid], frames,
-                f"unknown: {words}; {carried}: the announcement reached the connector, "
-                f"though the capture lacks {lacks}, but {checked}"), frames)
+                f"unknown: {words}; {carried}: the announcement reached the connector"
+                f"{lacks}, but {checked}"), frames)
         return _untimed(make_step(
             spec, "ok", [control.uid], frames,
-            f"{words}; {carried}: the announcement reached the connector, though the "
-            f"capture lacks {lacks}" + (f"; {checked}" if checked else "")), frames)
+            f"{words}; {carried}: the announcement reached the connector{lacks}"
+            + (f"; {checked}" if checked else "")), frames)
     proof = (f"{carried}, but nothing ties them to an announcement" if carried else
              f"but {tied_words(ctx, session)}" if session.port_tied else
              "no data connection carried the job's data to show that the announcement "

@@ -21,7 +21,7 @@ from either pass once (by code, connection and frames, the default's first).
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from flowcheck.fields_dataclass import fields_dataclass
@@ -62,16 +62,22 @@ def same_sessions(first: Sequence[Session], second: Sequence[Session]) -> bool:
 
 
 def mixed_analysis(first: Pass, plain: Analysis, shown: dict[str, list[Announcement]],
-                   default: Profile) -> Analysis:
+                   default: Profile, neither: Collection[str] = ()) -> Analysis:
     """The analysis of a capture set whose sessions `shown` (ids, each with its
     mover-listening announcements) read as plain NDMP while others keep the default
     profile (module docstring): each from its own pass (`first`, the
     default's; `plain`, the ndmp profile's), a profile_inferred finding per plain
-    session (the passes' sessions the same: mixed_reading.same_sessions)."""
+    session (the passes' sessions the same: mixed_reading.same_sessions). `neither`:
+    the judged sessions (ids) that show no Backup Exec sign and no mover listening
+    (plain_reading.plain_sessions' empty entries), which keep the default too."""
     from flowcheck.pipeline import finding_order
 
     analysis = merged(first, plain, set(shown))
-    others = [s.id for s in analysis.sessions if s.id not in shown and not s.side]
+    others = Others(
+        signed=[s.id for s in analysis.sessions
+                if s.id not in shown and s.id not in neither and not s.side],
+        bare=[s.id for s in analysis.sessions if s.id in neither and not s.side],
+        side=[s.id for s in analysis.sessions if s.side])
     for session in analysis.sessions:
         if session.id in shown:
             analysis.findings.append(session_inferred(session, shown[session.id],
@@ -166,20 +172,47 @@ def _findings(first: Sequence[Finding], second: Sequence[Finding],
     return kept
 
 
+@fields_dataclass(slots=True)
+class Others:
+    """The sessions (ids) of a mixed capture set not judged by the ndmp profile:
+    `signed`, judged ones that show a Backup Exec sign or whose capture may hide one;
+    `bare`, judged ones that show neither reading (no sign, no mover listening); `side`,
+    side traffic (host_not_configured), not judged."""
+
+    signed: list[str]
+    bare: list[str]
+    side: list[str]
+
+    def words(self, default: str) -> str:
+        """What became of them, for profile_inferred: "Session(s) S2 of this capture
+        show ... and are judged by backup-exec-9; ..." (review56d: with the only sign a
+        side traffic session's vendor message it read "Session(s)  of this capture show
+        Backup Exec's signs", and a session of no NDMP message was said to show them)."""
+        parts = []
+        if self.signed:
+            parts.append(f"session(s) {', '.join(self.signed)} of this capture show Backup "
+                         "Exec's signs (or the capture may hide one there) and are judged "
+                         f"by {default}")
+        if self.bare:
+            parts.append(f"session(s) {', '.join(self.bare)} show neither reading (no "
+                         "mover listening, no sign of Backup Exec) and keep the default, "
+                         f"{default}")
+        if self.side:
+            parts.append(f"session(s) {', '.join(self.side)}, side traffic "
+                         "(host_not_configured), are not judged")
+        text = "; ".join(parts) or f"every other session keeps the default, {default}"
+        return text[:1].upper() + text[1:]
+
+
 def session_inferred(session: Session, shown: Sequence[Announcement], default: str,
-                     others: Sequence[str], streams: Sequence[NdmpStream]) -> Finding:
+                     others: Others, streams: Sequence[NdmpStream]) -> Finding:
     """The info finding that says `session` alone is judged by the ndmp profile: its
     mover-listening announcements `shown`, dated by the first one's message in `streams`
     (the control streams: one whose address the snap length cut has no time of its own),
-    the default profile's name and the judged sessions (`others`, ids) that keep it."""
-    from flowcheck.verify.plain_reading import PLAIN_PROFILE, shown_words
+    the default profile's name and what became of the other sessions (`others`)."""
+    from flowcheck.verify.plain_reading import PLAIN_PROFILE, first_shown
 
-    shown = sorted(shown, key=lambda a: a.frame)
-    first = shown[0]
-    ts = next((m.ts for stream in streams for m in stream.messages
-               if m.frame == first.frame), first.ts or None)
-    which = shown_words(shown)
-    kept = ", ".join(others)
+    first, ts, which = first_shown(sorted(shown, key=lambda a: a.frame), streams)
     return make_finding(
         "profile_inferred",
         f"Session {session.id} reads as plain NDMP, so it is judged by the {PLAIN_PROFILE} "
@@ -187,9 +220,8 @@ def session_inferred(session: Session, shown: Sequence[Announcement], default: s
         "no sign of Backup Exec (no vendor message, no callback from the agent to the job "
         "engine before a data endpoint was announced) while its announcements have the "
         f"media server's mover listening and the agent connecting ({which}), plain NDMP's "
-        f"three-way backup. Session(s) {kept} of this capture show Backup Exec's signs and "
-        f"are judged by {default}: each job by its own sequence (a Backup Exec server and "
-        "an NDMP filer's job may share a capture).",
+        f"three-way backup. {others.words(default)}: each job by its own sequence (a Backup "
+        "Exec server and an NDMP filer's job may share a capture).",
         f"Nothing to change if session {session.id} is plain NDMP (Amanda's ndmjob, a "
         f"filer's NDMP server). To judge every session by one profile, give --profile "
         f"{PLAIN_PROFILE} or --profile {default} (or profile = \"...\" in flowcheck.toml).",

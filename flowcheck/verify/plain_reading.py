@@ -316,10 +316,7 @@ def profile_inferred(shown: list[Announcement], default: Profile,
     announcements show plain NDMP (their frames; dated by the first one's message in
     `streams`, the control streams: an announcement whose address the snap length cut
     has no time of its own), what shows no Backup Exec, and how to choose."""
-    first = shown[0]
-    ts = next((m.ts for stream in streams for m in stream.messages
-               if m.frame == first.frame), first.ts or None)
-    which = shown_words(shown)
+    first, ts, which = first_shown(shown, streams)
     return make_finding(
         "profile_inferred",
         f"This capture reads as plain NDMP, so it is judged by the {PLAIN_PROFILE} profile: "
@@ -334,6 +331,17 @@ def profile_inferred(shown: list[Announcement], default: Profile,
         f" to say so. If it is Backup Exec, give --profile {default.name}: its agent's "
         "callback missing is then a failure.",
         frames=[first.frame], ts=ts)
+
+
+def first_shown(shown: Sequence[Announcement], streams: Sequence[NdmpStream]
+                ) -> tuple[Announcement, float | None, str]:
+    """The first of `shown` (time order), its time (its message's in `streams`, the
+    control streams: an announcement whose address the snap length cut has no time of
+    its own; None when unknown) and shown_words'."""
+    first = shown[0]
+    ts = next((m.ts for stream in streams for m in stream.messages
+               if m.frame == first.frame), first.ts or None)
+    return first, ts, shown_words(shown)
 
 
 def shown_words(shown: Sequence[Announcement]) -> str:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from flowcheck.config import Config
 from flowcheck.model import (
@@ -49,8 +48,6 @@ from flowcheck.verify.plain_reading import (
 )
 from flowcheck.verify.step_base import make_step
 
-if TYPE_CHECKING:
-    from flowcheck.pipeline import Analysis
 
 def doubtful_sessions(sessions: Sequence[Session], findings: Sequence[Finding],
                       connections: Sequence[Connection], streams: Sequence[NdmpStream],
@@ -118,29 +115,30 @@ def _doubt_words(session: Session, movers: list[Announcement],
             "hole, or an announcement whose address it cut)")
 
 
-def judge_in_doubt(analysis: Analysis, doubt: dict[str, str]) -> Analysis:
-    """`analysis` (the default profile's reading, or a mixed one: pipeline.analyze) with
-    each step_out_of_order of a session of `doubt` (doubtful_sessions: id -> why) that
-    the default profile judged made a step_unknown warning, and its data connection step
-    `violated` for the opener made `unknown` (module docstring); in place, returned."""
-    profile = analysis.profile
-    spec = profile.step("data_connection") if profile is not None else None
-    if not doubt or profile is None or spec is None:
-        return analysis
-    from flowcheck.pipeline import finding_order
-
-    by_id = {s.id: s for s in analysis.sessions}
-    findings: list[Finding] = []
-    for finding in analysis.findings:
+def judge_in_doubt(sessions: Sequence[Session], findings: Sequence[Finding],
+                   profile: Profile, doubt: dict[str, str]) -> list[Finding] | None:
+    """The findings of an analysis (pipeline.analyze: the default profile's reading, or a
+    mixed one; its `sessions`, judged by `profile` unless sessions[].profile says ndmp)
+    with each step_out_of_order of a session of `doubt` (doubtful_sessions: id -> why)
+    made a step_unknown warning, in its place (the caller sorts them again), and that
+    session's data connection step `violated` for the opener made `unknown`, in place
+    (module docstring); None when none changed."""
+    spec = profile.step("data_connection")
+    if not doubt or spec is None:
+        return None
+    by_id = {s.id: s for s in sessions}
+    changed = False
+    kept: list[Finding] = []
+    for finding in findings:
         session = by_id.get(finding.session or "")
         why = doubt.get(finding.session or "")
         if (finding.code == "step_out_of_order" and session is not None and why is not None
                 and session.profile != PLAIN_PROFILE
                 and _restep(session, spec, profile.name, why)):
             finding = _unknown_finding(finding, session, spec, profile.name, why)
-        findings.append(finding)
-    analysis.findings = sorted(findings, key=finding_order)
-    return analysis
+            changed = True
+        kept.append(finding)
+    return kept if changed else None
 
 
 def _which(session: Session) -> str:

@@ -123,15 +123,19 @@ def _after_words(ctx: Context, resource: int) -> str:
     """"What the job did after that, ... is not in the capture": its later resources'
     announcements and data connections only when some are due (newuser56: "its later
     resources' announcements" after resource 3 of the 3 configured had started); "any
-    later resources'" when `resources` is not configured."""
+    later resources'" when `resources` is not configured, or when the job started more
+    than it says (review56e: "resource 3 was the last of the 2 configured: no later
+    resource's ... is due", though the job had shown it has more than configured)."""
     total = ctx.config.resources
-    if total and resource >= total:
+    if total and resource == total:
         return ("What the job did after that, up to its end, is not in the capture (resource "
                 f"{resource} was the last of the {total} configured: no later resource's "
                 "announcement or data connection is due)")
-    whose = "its" if total else "any"
+    whose = "its" if total and resource < total else "any"
+    beyond = (f" (it started resource {resource}, beyond the {total} configured in "
+              "`resources`: later ones may follow)" if total and resource > total else "")
     return (f"What the job did after that, {whose} later resources' announcements and data "
-            "connections and its end, is not in the capture")
+            f"connections and its end, is not in the capture{beyond}")
 
 
 def _ended_words(conns: list[Connection]) -> str:
@@ -148,10 +152,26 @@ def _ended_words(conns: list[Connection]) -> str:
     if reset:
         frames = f" (frame {min(conn.rst_frames)})" if conn.rst_frames else ""
         return f"its data connection {conn.uid} was reset{frames}"
-    fins = sorted(conn.fin_frames)[:2]
-    how = (f"a FIN each way, frames {fins[0]}, {fins[1]}" if len(fins) > 1 else
-           f"a FIN, frame {fins[0]}" if fins else "its sender's FIN acknowledged")
-    return f"its data connection {conn.uid} closed ({how})"
+    return f"its data connection {conn.uid} closed ({_fin_words(conn)})"
+
+
+def _fin_words(conn: Connection) -> str:
+    """The FINs of a data connection that closed: "a FIN each way, frames 2138, 2140",
+    "a FIN from 10.77.0.2, frames 2138, 2139" (its resend: review56b, words56 said "a FIN
+    each way" of any two FIN frames), "its sender's FIN acknowledged" (none captured).
+    Who sent one is the history's (F the originator, f the responder); fin_frames has
+    no direction."""
+    fins = sorted(conn.fin_frames)
+    frames = ("" if not fins else f", frame {fins[0]}" if len(fins) == 1 else
+              f", frames {', '.join(map(str, fins[:3]))}{' ...' if len(fins) > 3 else ''}")
+    orig, resp = "F" in conn.history, "f" in conn.history
+    if orig and resp:
+        return f"a FIN each way{frames}"
+    if orig or resp:  # the other's, proved by its peer's ACK (accounting.fin_proved_unseen)
+        other = conn.resp_fin_unseen if orig else conn.orig_fin_unseen
+        return f"a FIN from {conn.orig_h if orig else conn.resp_h}{frames}" + (
+            "; the other side's acknowledged, not captured" if other else "")
+    return f"a FIN{frames}" if fins else "its sender's FIN acknowledged"
 
 
 def _stopped_or_gap(session: Session, start: NdmpMessage, what: str, where: str,
