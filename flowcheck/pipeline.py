@@ -199,7 +199,9 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     """Sessions, checks against the profile, findings and verdict. With no profile
     given, a capture that reads as plain NDMP (no Backup Exec sign, the mover listening:
     flowcheck.verify.plain_reading) is judged by the ndmp profile, a profile_inferred
-    finding (info) saying so (new-user trial 54)."""
+    finding (info) saying so (new-user trial 54); a session that would read so but for
+    what the capture may lack has its data connection opened the other way `unknown`
+    (flowcheck.verify.profile_doubt)."""
     from flowcheck.mixed_reading import keep_pass, mixed_analysis, same_sessions
     from flowcheck.profiles import load_profile
     from flowcheck.verify.plain_reading import (
@@ -209,6 +211,7 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
         plain_sessions,
         profile_inferred,
     )
+    from flowcheck.verify.profile_doubt import doubtful_sessions
 
     profile = load_profile(config.profile)
     if not may_infer(config, profile):  # a profile given: one pass, nothing kept
@@ -221,8 +224,12 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     shown = plain_announcements(analysis.sessions, analysis.findings, traffic.connections,
                                 traffic.streams, config, profile, ring_gaps=traffic.ring_gaps)
     some = {sid: movers for sid, movers in plain.items() if movers}
+    # Sessions refused the plain reading only for what the capture may lack: their data
+    # connection opened the other way is `unknown`, not step_out_of_order (profile_doubt).
+    doubt = doubtful_sessions(analysis.sessions, analysis.findings, traffic.connections,
+                              traffic.streams, config, profile, ring_gaps=traffic.ring_gaps)
     if not shown and not some:
-        return analysis
+        return _in_doubt(analysis, doubt)
     first = None if shown else keep_pass(analysis)
     restore()  # the traffic's findings as read: no note of the default profile's pass
     plain_config = replace(config, profile=PLAIN_PROFILE)  # `explicit` without "profile"
@@ -233,11 +240,23 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
         return plain_analysis
     if not same_sessions(first.analysis.sessions, plain_analysis.sessions):
         restore()  # the passes cannot be put together: the default's reading, made again
-        return analyze_with_profile(traffic, config, profile)
+        return _in_doubt(analyze_with_profile(traffic, config, profile), doubt)
     mixed = mixed_analysis(first, plain_analysis, some, profile,
                            neither={sid for sid, movers in plain.items() if not movers})
     mixed.findings.sort(key=finding_order)
-    return mixed
+    return _in_doubt(mixed, doubt)
+
+
+def _in_doubt(analysis: Analysis, doubt: dict[str, str]) -> Analysis:
+    """`analysis` with the sessions of `doubt` judged so (verify.profile_doubt
+    .judge_in_doubt: id -> why the capture cannot show the job's product), its findings
+    in finding_order again when one changed."""
+    from flowcheck.verify.profile_doubt import judge_in_doubt
+
+    if analysis.profile is not None and (findings := judge_in_doubt(
+            analysis.sessions, analysis.findings, analysis.profile, doubt)) is not None:
+        analysis.findings = sorted(findings, key=finding_order)
+    return analysis
 
 
 def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> Analysis:

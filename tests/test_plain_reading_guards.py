@@ -24,7 +24,7 @@ from stored import CAPTURES
 from flowcheck.config import build_config
 from flowcheck.config_file import load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
-from flowcheck.verify.plain_reading import _gap_may_hide
+from flowcheck.verify.plain_reading import _gap_may_hide, stream_opening
 
 LAB = CAPTURES / "lab"
 V4 = CAPTURES / "ndmjob" / "v4-backup.pcap"
@@ -41,13 +41,14 @@ def _codes(analysis: Analysis) -> list[str]:
     return [f.code for f in analysis.findings]
 
 
-def _ring(folder: Path, last: int) -> Path:
-    """v4-backup as a dumpcap ring whose second file is gone: ring_00001 holds the
-    control connection's handshake (frames 1-3), ring_00003 frames 4 to `last`. The hole
-    loses no byte of the control stream (NOTIFY_CONNECTED, frame 4, follows the ACK)."""
+def _ring(folder: Path, last: int, head: str = "1-3", after: int = 4) -> Path:
+    """v4-backup as a dumpcap ring whose second file is gone: ring_00001 holds frames
+    `head` (the control connection's handshake, 1-3), ring_00003 frames `after` to
+    `last`. The hole loses no byte of the control stream (NOTIFY_CONNECTED, frame 4,
+    follows the ACK; frame 5 is a pure ACK)."""
     folder.mkdir()
-    _editcap(V4, folder / "ring_00001_20261125210206.pcap", "1-3")
-    _editcap(V4, folder / "ring_00003_20261125210207.pcap", f"4-{last}")
+    _editcap(V4, folder / "ring_00001_20261125210206.pcap", head)
+    _editcap(V4, folder / "ring_00003_20261125210207.pcap", f"{after}-{last}")
     return folder
 
 
@@ -77,13 +78,19 @@ def test_a_callback_without_its_syn_refuses_the_plain_reading(tmp_path: Path) ->
 def test_a_ring_hole_in_the_callbacks_stretch_keeps_the_default_profile(
         tmp_path: Path) -> None:
     """Item 2: cut at frame 400 (the callback step `unknown`: a callback may come later),
-    the ring's hole between the SYN and DATA_CONNECT (frame 11) read as captured:
-    inconclusive by the ndmp profile. Now the stretch is not known to be captured, so
-    the default profile stays. The whole ring (the callback step `missing`, the control
-    stream without a hole: no vendor message could hide) is still read as plain NDMP."""
-    early = _unconfigured(_ring(tmp_path / "early", 400))
+    the ring's hole between the greeting (frame 4) and DATA_CONNECT (frame 11; the hole
+    loses frame 5 alone, a pure ACK) read as captured: inconclusive by the ndmp profile.
+    Now the stretch is not known to be captured, so the default profile stays. A hole
+    before the greeting (ring_00001 the handshake alone) leaves that stretch whole
+    (latestart: a Backup Exec sign comes after the session's first message), and so does
+    the whole ring (the callback step `missing`, the control stream without a hole: no
+    vendor message could hide): both read as plain NDMP."""
+    early = _unconfigured(_ring(tmp_path / "early", 400, "1-4", 6))
     assert "capture_ring_gap" in _codes(early)
     assert "profile_inferred" not in _codes(early)
+    before = _unconfigured(_ring(tmp_path / "before", 400))
+    assert "capture_ring_gap" in _codes(before)
+    assert "profile_inferred" in _codes(before)
     whole = _unconfigured(_ring(tmp_path / "whole", 100000))
     assert "profile_inferred" in _codes(whole)
     assert whole.verdict == "pass"
@@ -91,18 +98,25 @@ def test_a_ring_hole_in_the_callbacks_stretch_keeps_the_default_profile(
 
 def test_a_control_connection_first_seen_after_a_ring_hole_may_hide_the_vendor_message(
         tmp_path: Path) -> None:
-    """Item 2: v4-backup from frame 4 as a lone ring part above 00001 (the ring's head
-    gone): its control connection's SYN is not in the capture, so it may have opened in
-    the hole with its vendor message; the same frames as a plain file hold no hole, and
-    a ring whose hole follows the SYN leaves the vendor message to the stream's holes."""
+    """Item 2: v4-backup from frame 7 (the CONNECT_OPEN reply first) as a lone ring part
+    above 00001 (the ring's head gone): neither its control connection's SYN nor the
+    session's first message is in the capture, so it may have opened in the hole with
+    its vendor message; the same frames as a plain file hold no hole, a ring whose hole
+    follows the SYN leaves the vendor message to the stream's holes, and so does one
+    whose part begins with the agent's greeting (frame 4: latestart, stream_opening)."""
     ring = tmp_path / "ring"
     ring.mkdir()
-    _editcap(V4, ring / "ring_00002_20261125210207.pcap", "4-100000")
-    part = _editcap(V4, tmp_path / "late.pcap", "4-100000")
+    _editcap(V4, ring / "ring_00002_20261125210207.pcap", "7-100000")
+    greeted = tmp_path / "greeted"
+    greeted.mkdir()
+    _editcap(V4, greeted / "ring_00002_20261125210207.pcap", "4-100000")
+    part = _editcap(V4, tmp_path / "late.pcap", "7-100000")
     config = build_config({})
-    for capture, hides in ((ring, True), (part, False),
+    for capture, hides in ((ring, True), (part, False), (greeted, False),
                            (_ring(tmp_path / "after_syn", 100000), False)):
         traffic = read_traffic([str(capture)], config)
         [control] = [c for c in traffic.connections if c.resp_p == 10000]
+        [stream] = [s for s in traffic.streams if s.uid == control.uid]
         movers = [a for s in analyze(traffic, config).sessions for a in s.announced]
-        assert _gap_may_hide(control, movers, traffic.ring_gaps) is hides, capture.name
+        assert _gap_may_hide(control, stream_opening(stream), movers,
+                             traffic.ring_gaps) is hides, capture.name

@@ -14,6 +14,7 @@ from flowcheck.model import Severity, Step, endpoint
 from flowcheck.sessions.unheard_ack import ack_unheard
 from flowcheck.verify.late_job import after_ring_hole
 from flowcheck.verify.other_stall import stall_note
+from flowcheck.verify.plain_reading import stream_opening
 
 if TYPE_CHECKING:
     from flowcheck.pipeline import Analysis
@@ -148,9 +149,13 @@ def mid_job_note(analysis: Analysis) -> str:
     head, not after a hole inside a ring: late_job.after_ring_hole, the rule late_job
     follows too): the verdict covers only the part of the job the capture holds (trial 20
     D3: a plain PASS for a capture of the last resource of three), or, after a job began
-    (verify.late_job), that a resource before may have failed; "" otherwise. After a
+    (verify.late_job), that a resource before may have failed; "" otherwise, and for a
+    session whose control stream holds its first NDMP message (plain_reading
+    .stream_opening: only its handshake came before the capture, latestart). After a
     ring's head the fix is capture_started_mid_session's: a ring that holds the job."""
-    gaps = {s.id for s in analysis.sessions if after_ring_hole(s)}
+    streams = {s.uid: s for s in analysis.traffic.streams}
+    gaps = {s.id for s in analysis.sessions if after_ring_hole(s)
+            or stream_opening(streams.get(s.control_uid)) is not None}
     started = list(dict.fromkeys(
         f.session for f in analysis.findings
         if f.code == "capture_started_mid_session" and f.session and f.session not in gaps))

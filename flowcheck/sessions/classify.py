@@ -30,6 +30,11 @@ DATA_INTENT = {"DATA_LISTEN", "DATA_CONNECT", "MOVER_LISTEN", "MOVER_CONNECT", *
 # for CONNECT_OPEN too unless a later one succeeds: verify.replies.reply_severity).
 FATAL_REPLIES = {"CONNECT_CLIENT_AUTH", *DATA_INTENT}
 _MOVER_SETUPS = {"MOVER_LISTEN", "MOVER_CONNECT"}
+# The NDMP server's first message on every new connection (NDMP v2-v4: NOTIFY_CONNECTED,
+# v4's NOTIFY_CONNECTION_STATUS, sent once the connection is accepted, before the DMA's
+# CONNECT_OPEN), and the DMA's first message, answering it (NDMP v4 section 3.2).
+GREETING = "NOTIFY_CONNECTED"
+FIRST_REQUEST = "CONNECT_OPEN"
 # ndmp_mover_mode (flowcheck.ndmp.protocol.MOVER_MODES): the way the data connection goes.
 _MOVER_MODE_KINDS: dict[str, Literal["backup", "restore"]] = {"READ": "backup",
                                                               "WRITE": "restore"}

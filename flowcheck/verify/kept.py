@@ -12,15 +12,9 @@ capture_filtered warning says which filter (flowcheck.verify.filtered.report_lef
 from __future__ import annotations
 
 from flowcheck.model import Connection, Session
-from flowcheck.sessions.classify import message_op
+from flowcheck.sessions.classify import FIRST_REQUEST, GREETING, message_op
 from flowcheck.sessions.kept import KeptPackets, kept_packets, kept_words
 from flowcheck.verify.context import Context
-
-# The NDMP server's first message on every new connection (NDMP v2-v4: NOTIFY_CONNECTED,
-# sent once the connection is accepted, before the DMA's CONNECT_OPEN).
-GREETING = "NOTIFY_CONNECTED"
-# The DMA's first message, answering the greeting (NDMP v4 section 3.2).
-FIRST_REQUEST = "CONNECT_OPEN"
 
 
 def kept(ctx: Context) -> KeptPackets:

@@ -7,8 +7,11 @@ gap between ring files). The info says what the steps are judged on, which stay 
 how many data connections were matched to the session by direction and ports, and,
 when its job had ended before the capture saw it run (verify.after_close.job_ended),
 that what the capture holds of it is that closed job's answer. Written after the steps,
-whose statuses it names (verify.steps.check_steps). docs/findings.md,
-capture_started_mid_session (trial 13: the words on the steps; trial 15: a closed job).
+whose statuses it names (verify.steps.check_steps). When the control stream holds the
+session's first NDMP message (plain_reading.stream_opening: the agent's greeting, or the
+DMA's CONNECT_OPEN request), only the handshake came before the capture, and the words
+say so (latestart). docs/findings.md, capture_started_mid_session (trial 13: the words on
+the steps; trial 15: a closed job).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.verify.after_close import ended_words, job_ended
 from flowcheck.verify.context import Context
+from flowcheck.verify.plain_reading import opening_words, stream_opening
 
 
 def started_mid_session(ctx: Context, session: Session, conn: Connection,
@@ -29,8 +33,14 @@ def started_mid_session(ctx: Context, session: Session, conn: Connection,
     where = f"{connection_ends(conn)}"
     unknown = [str(step.step) for step in session.steps if step.status == "unknown"]
     packet = "that packet" if session.start_gap is not None else "its first captured packet"
+    opening = None if session.start_gap is not None and not session.start_gap.head else \
+        stream_opening(ctx.stream_by_uid.get(session.control_uid))
     judged_on = (f"what came before {packet} (its handshake, any announcement) is not in "
-                 "the capture, so the steps are judged on what followed it")
+                 "the capture, so the steps are judged on what followed it"
+                 if opening is None else
+                 f"its handshake is not in the capture, but the session's first NDMP "
+                 f"message is ({opening_words(opening)}): nothing of its job came before "
+                 "the capture")
     if unknown:
         many = len(unknown) > 1
         judged_on += (f", and step{'s' if many else ''} {', '.join(unknown)} "
@@ -60,7 +70,9 @@ def started_mid_session(ctx: Context, session: Session, conn: Connection,
                 f"{where} had opened: {judged_on}")
         hidden = ("the capture may have missed (already open, or opened before its control "
                   "stream shows) ")
-        fix = "Start the capture before the job starts to check every step."
+        fix = ("Start the capture before the job starts to check every step." if opening
+               is None else "Nothing to change for this job; start the capture before the "
+               "control connection opens to see its handshake too.")
     count = len(session.port_matched)
     matched = (f"{count} data connection{'s' if count != 1 else ''} whose announcement "
                if count else "no connection whose announcement ")

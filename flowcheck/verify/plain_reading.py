@@ -21,13 +21,15 @@ The capture reads as plain NDMP when, over its judged sessions (not side traffic
   `not_applicable` (an `unknown` one is no evidence either way: the capture may have
   left the callback out) unless the stretch where the callback would be was captured
   (_callback_would_show: the first mover-listening announcement read whole, the control
-  connection's SYN before it, no filter nor sniffer hole between); and no hole in its
+  connection's SYN, or the session's first NDMP message, before it: a capture started a
+  moment late, latestart; no filter nor sniffer hole between); and no hole in its
   control stream, before its first announcement, that may have held one (NdmpStream.holes
   whose messages the sequence numbers do not name, or a record header the snap length
   cut: NdmpStream.snap_lost): the absence of a vendor message the capture lost is no
   evidence (review54g: lab/agent-connects-data without frames 15-19, its vendor message
   and callback lost by the sniffer, read PASS by the ndmp profile); nor, when the capture
-  lacks the control connection's SYN, a hole of a ring buffer (capture_ring_gap, or the
+  lacks the control connection's SYN and the session's first NDMP message
+  (stream_opening), a hole of a ring buffer (capture_ring_gap, or the
   ring's lost head) before its first mover-listening announcement: the connection may
   have opened in it, its vendor message with it (_gap_may_hide, review54j). A ring's hole
   between the SYN and that announcement leaves the stretch where a callback would show
@@ -42,7 +44,9 @@ connection's is plain NDMP's data connection to the mover (_named_data), no sign
 
 Each session is read so on its own (plain_sessions): when only some judged sessions read
 as plain NDMP, those alone are judged by the ndmp profile (flowcheck.mixed_reading,
-newuser56: a capture set of two kinds of job).
+newuser56: a capture set of two kinds of job). One refused the reading only for what the
+capture may lack has its data connection opened the other way `unknown`
+(flowcheck.verify.profile_doubt).
 """
 
 from __future__ import annotations
@@ -51,9 +55,18 @@ from collections.abc import Sequence
 
 from flowcheck.config import Config
 from flowcheck.findings import make_finding
-from flowcheck.model import Announcement, Connection, Finding, NdmpStream, RingGap, Session
+from flowcheck.model import (
+    Announcement,
+    Connection,
+    Finding,
+    NdmpMessage,
+    NdmpStream,
+    RingGap,
+    Session,
+)
 from flowcheck.ndmp.listeners import listener_of, mover_announcements
 from flowcheck.profiles import Profile
+from flowcheck.sessions.classify import FIRST_REQUEST, GREETING, message_op
 from flowcheck.sessions.named import named_endpoints
 
 PLAIN_PROFILE = "ndmp"
@@ -156,7 +169,8 @@ def _reads_plain(session: Session, movers: list[Announcement], callback: Connect
         return False  # the agent listening: Backup Exec's direction
     if session.callback_ambiguous or _sign_hidden(by_stream.get(session.control_uid), movers):
         return False
-    if _gap_may_hide(by_uid.get(session.control_uid), movers, ring_gaps):
+    if _gap_may_hide(by_uid.get(session.control_uid),
+                     stream_opening(by_stream.get(session.control_uid)), movers, ring_gaps):
         return False
     if callback is not None and (not callback.syn_seen or all(
             a.frame > callback.first_frame for a in movers)):
@@ -181,15 +195,17 @@ def _callback_would_show(session: Session, by_uid: dict[str, Connection],
     """Would a Backup Exec callback be in the capture, had the session's job made one?
     Its agent calls back before the data port is announced (flow-model.md's step order),
     so when (a) the session's first mover-listening announcement was read whole (none
-    whose address the snap length cut comes first), (b) the control connection's SYN is
-    in the capture before it, (c) no capture_filtered finding, and neither a hole in the
-    control stream or connection (StreamHole, Connection.gap_frames), a capture_loss
-    finding (a frame, or none named) at or before it nor a hole of a ring buffer between
-    the SYN and it (`ring_gaps`: its packets in no file, review54j), then the stretch from
-    the SYN to
-    the announcement was captured, (d) in at least one direction (the control
-    connection's packets at both ends of it); a callback there shows packets either
-    way (the agent's SYNs, or the media server's SYN-ACK or RST from a media port).
+    whose address the snap length cut comes first), (b) the control connection's SYN, or
+    the session's first NDMP message (_seen_from_start: a capture started between the
+    handshake and the agent's greeting), is in the capture before it, (c) no
+    capture_filtered finding, and neither a hole in the control stream or connection
+    (StreamHole, Connection.gap_frames), a capture_loss finding (a frame, or none named)
+    at or before it nor a hole of a ring buffer between the SYN (the session's first
+    message, when captured: no sign comes before it) and it (`ring_gaps`: its packets in
+    no file, review54j), then the stretch from there to the announcement was captured,
+    (d) in at least one direction (the control connection's packets at both ends of it);
+    a callback there shows packets either way (the agent's SYNs, or the media server's
+    SYN-ACK or RST from a media port).
     Its step 2 `unknown` (the capture ended early, or holds one direction) is then no
     sign of Backup Exec (newuser55: v4-backup.pcap cut after frame 2150, or its media
     server's side alone, read FAIL step_out_of_order)."""
@@ -200,7 +216,8 @@ def _callback_would_show(session: Session, by_uid: dict[str, Connection],
     if any(frame <= first for frame, _name, _uid in session.cut_announcements):
         return False  # (a): an announcement before it, its address cut
     control = by_uid.get(session.control_uid)
-    if control is None or not control.syn_frames or min(control.syn_frames) >= first:
+    stream = by_stream.get(session.control_uid)
+    if control is None or not _seen_from_start(control, stream, first):
         return False  # (b), and with it (d)
     if any(f.code == "capture_filtered" for f in findings):
         return False  # (c): the capture filter may have left the callback out
@@ -208,15 +225,60 @@ def _callback_would_show(session: Session, by_uid: dict[str, Connection],
            for f in findings):
         return False  # (c): the sniffer lost packets in the stretch, or may have
     announced = min(a.ts for a in whole if a.frame == first)
-    if any(gap.end > control.ts and gap.start < announced for gap in ring_gaps):
+    # The stretch starts at the session's first NDMP message when it is captured (no
+    # sign comes before it), else at the control connection's first packet, its SYN.
+    opening = stream_opening(stream)
+    since = control.ts if opening is None else max(control.ts, opening.ts)
+    if any(gap.end > since and gap.start < announced for gap in ring_gaps):
         return False  # (c): a ring's hole in the stretch
-    stream = by_stream.get(session.control_uid)
     holes = [h.frame for h in stream.holes] if stream is not None else []
     return not any(frame <= first for frame in holes + list(control.gap_frames))  # (c)
 
 
-def _gap_may_hide(control: Connection | None, movers: Sequence[Announcement],
-                  ring_gaps: Sequence[RingGap]) -> bool:
+def _seen_from_start(control: Connection, stream: NdmpStream | None, first: int) -> bool:
+    """(b) of _callback_would_show: is the control connection's SYN (or SYN-ACK), or the
+    session's first NDMP message (stream_opening), in the capture before frame `first`
+    (its first mover-listening announcement)? Backup Exec's signs come after that
+    message: its vendor message is a request on the opened session, and its agent calls
+    back to the job engine port the control connection carries (flow-model.md, step 1),
+    so once it is captured nothing of them can have come before the capture started.
+    The handshake alone missing (a capture started a moment late) is no reason to doubt
+    (latestart: ndmjob/v4-backup.pcap from frame 4, its greeting first, read FAIL
+    step_out_of_order where the whole file reads PASS)."""
+    if control.syn_frames and min(control.syn_frames) < first:
+        return True
+    opening = stream_opening(stream)
+    return opening is not None and opening.frame < first
+
+
+def stream_opening(stream: NdmpStream | None) -> NdmpMessage | None:
+    """The control stream's first message read (by frame) when it is the session's own
+    first: the agent's greeting (NOTIFY_CONNECTED, v4's NOTIFY_CONNECTION_STATUS, sent as
+    soon as the connection is accepted) or the DMA's CONNECT_OPEN request (its first,
+    answering the greeting; nothing else may precede it: NDMP v4 section 3.2,
+    sessions.classify); None when the stream starts later (a record the snap length
+    cut, or any other message first: the capture joined the session after it opened) or
+    holds no message. Every later message of the session was then sent while the
+    capture ran."""
+    if stream is None or not stream.messages:
+        return None
+    first = min(stream.messages, key=lambda m: m.frame)
+    op = message_op(first)
+    if op == GREETING or (op == FIRST_REQUEST and first.type == "request"):
+        return first
+    return None
+
+
+def opening_words(opening: NdmpMessage) -> str:
+    """stream_opening's message as the reports name it: "the agent's greeting,
+    NOTIFY_CONNECTED, frame 1" or "the DMA's CONNECT_OPEN request, frame 3"."""
+    if message_op(opening) == GREETING:
+        return f"the agent's greeting, {GREETING}, frame {opening.frame}"
+    return f"the DMA's {FIRST_REQUEST} request, frame {opening.frame}"
+
+
+def _gap_may_hide(control: Connection | None, opening: NdmpMessage | None,
+                  movers: Sequence[Announcement], ring_gaps: Sequence[RingGap]) -> bool:
     """May a hole of a ring buffer (`ring_gaps`, the ring's lost head included) hold the
     session's vendor message (a Backup Exec sign, sent between the control connection's
     opening and its first mover-listening announcement, `movers`; any point without one
@@ -224,9 +286,11 @@ def _gap_may_hide(control: Connection | None, movers: Sequence[Announcement],
     control connection's SYN and a ring hole starts before that announcement: the
     connection may have opened in the hole or before it, its first messages with it, and
     a stream that starts after them has no hole to tell (review54j: plain_announcements
-    never read the ring's holes). A hole after the SYN cuts the stream, NdmpStream.holes
-    says so (_sign_hidden), and _callback_would_show reads it for the callback."""
-    if control is not None and control.syn_seen:
+    never read the ring's holes). A hole after the SYN, or after the session's first NDMP
+    message (`opening`: stream_opening, the stream captured from its start), cuts the
+    stream: NdmpStream.holes says so (_sign_hidden), and _callback_would_show reads it
+    for the callback."""
+    if control is not None and control.syn_seen or opening is not None:
         return False
     # _named_data's announcement has no time of its own (0): any point.
     first = min((a.ts for a in movers if a.ts > 0), default=float("inf"))

@@ -1,0 +1,92 @@
+"""A data connection opened the other way under the default profile, in a capture that
+cannot show which product ran the job, is `unknown`, not step_out_of_order
+(flowcheck.verify.profile_doubt, latestart).
+
+captures/ndmjob/v4-backup.pcap kept from frame 7 or 8 (the greeting and the DMA's
+CONNECT_OPEN request gone: the capture joined the session after its first NDMP message,
+so a Backup Exec vendor message or callback may have come before it) keeps the default
+profile, and read FAIL step_out_of_order though the job is a good ndmjob backup: an
+error that holds only under a profile no one gave and the capture cannot confirm. Now
+INCONCLUSIVE, step 4 `unknown`, a step_unknown warning carrying the `--profile ndmp`
+advice. A profile given keeps the error; so does a Backup Exec job whose callback shows.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from stored import CAPTURES
+
+from flowcheck.config import build_config
+from flowcheck.config_file import load_file
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+
+V4 = CAPTURES / "ndmjob" / "v4-backup.pcap"
+LAB = CAPTURES / "lab"
+
+
+def _kept_from(src: Path, dst: Path, first: int) -> Path:
+    """`src`'s frames from `first` on written to `dst` (editcap -r), as the user cut it."""
+    subprocess.run(["editcap", "-r", str(src), str(dst), f"{first}-10000000"], check=True,
+                   capture_output=True)
+    return dst
+
+
+def _analysis(capture: Path, values: dict | None = None) -> Analysis:
+    """`capture` analyzed with `values` (configuration keys; none: the defaults)."""
+    config = build_config(values or {})
+    return analyze(read_traffic([str(capture)], config), config)
+
+
+def _step4(analysis: Analysis) -> tuple[str, str]:
+    [session] = analysis.sessions
+    step = next(s for s in session.steps if s.step == 4)
+    return step.status, step.detail
+
+
+@pytest.mark.parametrize("first", [7, 8])
+def test_v4_backup_joined_late_is_inconclusive_not_failed(tmp_path: Path,
+                                                         first: int) -> None:
+    """No profile given: INCONCLUSIVE (before: FAIL step_out_of_order), step 4 unknown
+    saying who opened it and why the profile is in doubt, a step_unknown warning with the
+    conditional --profile ndmp advice; --profile backup-exec-9 given: FAIL as before."""
+    cut = _kept_from(V4, tmp_path / "late.pcap", first)
+    analysis = _analysis(cut)
+    codes = [f.code for f in analysis.findings]
+    assert analysis.verdict == "inconclusive", codes
+    assert "step_out_of_order" not in codes
+    [warning] = [f for f in analysis.findings if f.code == "step_unknown"]
+    assert str(warning.severity) == "warning" and warning.session == "S1"
+    assert "opened by 10.77.0.2" in warning.message
+    assert "joined the session after its first NDMP message" in warning.message
+    assert warning.fix.startswith("If this is plain NDMP") and "--profile ndmp" in warning.fix
+    status, detail = _step4(analysis)
+    assert status == "unknown" and "opened by 10.77.0.2" in detail, detail
+    given = _analysis(cut, {"profile": "backup-exec-9"})
+    assert given.verdict == "fail"
+    assert "step_out_of_order" in [f.code for f in given.findings]
+    assert _step4(given)[0] == "violated"
+
+
+def test_backup_exec_without_its_signs_is_inconclusive_never_pass(tmp_path: Path) -> None:
+    """lab/agent-connects-data (Backup Exec, its agent connecting to the mover) from frame
+    20 on, its callback's packets filtered out (tshark -Y 'not tcp.port==5001'), profile
+    line removed: nothing in it tells Backup Exec, so no FAIL, but never PASS either;
+    its profile given: FAIL step_out_of_order. From frame 20 with its idle callback kept
+    (a sign: its FIN at the job's end), the default profile's FAIL stays."""
+    settings = load_file(LAB / "agent-connects-data.toml")
+    late = _kept_from(LAB / "agent-connects-data.pcap", tmp_path / "late.pcap", 20)
+    quiet = tmp_path / "quiet.pcap"
+    subprocess.run(["tshark", "-r", str(late), "-Y", "not tcp.port==5001", "-w", str(quiet)],
+                   check=True, capture_output=True)
+    unset = {key: value for key, value in settings.items() if key != "profile"}
+    doubted = _analysis(quiet, unset)
+    assert doubted.verdict == "inconclusive"
+    assert "profile_inferred" not in [f.code for f in doubted.findings]
+    assert _step4(doubted)[0] == "unknown"
+    assert _analysis(quiet, settings).verdict == "fail"
+    signed = _analysis(late, unset)
+    assert signed.verdict == "fail"
+    assert "step_out_of_order" in [f.code for f in signed.findings]
