@@ -8,13 +8,15 @@ lab's clean capture with scapy to put the keepalive exactly where it hurts."""
 
 from __future__ import annotations
 
+import subprocess
 from decimal import Decimal
 from pathlib import Path
 
 from lab_edits import analyze_lab, lab_packets, write
 from scapy.all import IP, TCP, Ether, Packet
 
-from flowcheck.pipeline import Analysis
+from flowcheck.config import build_config, load_file
+from flowcheck.pipeline import Analysis, analyze, read_traffic
 
 NAME = "clean-3-resources"
 
@@ -68,3 +70,20 @@ def test_keepalive_does_not_take_the_data_connection(tmp_path: Path) -> None:
                                                      (5004, 6003)], data
     assert all(c.syn_seen for c in data)
     assert "capture_loss" not in {f.code for f in analysis.findings}
+
+
+def test_keepalive_taken_for_want_of_another_is_hedged(tmp_path: Path) -> None:
+    # captures/callbackmatch/keepalive-beside-job without the real callback (port 5001):
+    # the keepalive connection is the only candidate; what rests on it says so.
+    stored = Path(__file__).resolve().parent.parent / "captures" / "callbackmatch"
+    out = tmp_path / "no-callback.pcap"
+    subprocess.run(["tcpdump", "-r", str(stored / "keepalive-beside-job.pcap"), "-w",
+                    str(out), "not port 5001"], check=True, capture_output=True)
+    settings = load_file(stored / "keepalive-beside-job.toml")
+    config = build_config(settings)
+    analysis = analyze(read_traffic([str(out)], config), config)
+    [port] = [f for f in analysis.findings if f.code == "port_outside_agent_range"]
+    assert "10.77.0.2:7000 -> 10.77.0.1:5050" in port.message
+    assert "taken as the callback for want of a connection whose opening" in port.message
+    [loss] = [f.message for f in analysis.findings if f.code == "capture_loss"]
+    assert "looks the same: if it is such a connection, no handshake was lost" in loss, loss

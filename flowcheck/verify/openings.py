@@ -41,6 +41,12 @@ from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Announcement, Connection, RingGap, Session
 from flowcheck.sessions.classify import stale_answer
 
+# A callback whose opening the capture lacks was matched only because none whose opening
+# it holds fits (flowcheck.sessions.matching): the words that say so (review56e).
+TAKEN_FOR_WANT = ("it was taken as the callback for want of a connection whose opening "
+                  "the capture holds, and a connection open before the capture, a "
+                  "keepalive's or a late ACK's, looks the same")
+
 # The longest a missed SYN can lie before its SYN-ACK (SYN retries: several doubled
 # retransmission timeouts), for the ring-hole test.
 _SYN_BEFORE = 60.0
@@ -179,7 +185,10 @@ def _missed(conn: Connection, ann: Announcement | None, start: float,
         return MissedOpening(
             conn, f"its handshake: its session's control connection opened in the capture "
             f"before it (SYN frame {opened_after}), so it opened after that, and its first "
-            f"packet captured is frame {conn.first_frame}",
+            f"packet captured is frame {conn.first_frame}"
+            + (f" ({TAKEN_FOR_WANT}: if it is such a connection, no handshake "
+                 "was lost)"
+               if conn.role == "callback" else ""),
             (opened_after, conn.first_frame), conn.ts, start, conn.ts)
     return None
 
