@@ -87,3 +87,28 @@ def test_keepalive_taken_for_want_of_another_is_hedged(tmp_path: Path) -> None:
     assert "taken as the callback for want of a connection whose opening" in port.message
     [loss] = [f.message for f in analysis.findings if f.code == "capture_loss"]
     assert "looks the same: if it is such a connection, no handshake was lost" in loss, loss
+
+
+def test_callback_follows_the_vendor_message(tmp_path: Path) -> None:
+    # Another connection from the agent into the media range, its SYN captured, opened
+    # after the control connection but before the vendor message (frames 15-16) that
+    # names the job engine: Backup Exec's callback follows that message (flow-model.md),
+    # so the connection whose SYN follows it (frame 17) is the callback.
+    packets = lab_packets(NAME)
+    before = packets[5]
+    ts = Decimal(str(before.time)) + Decimal("0.000001")
+    ends = (("10.77.0.2", 6050), ("10.77.0.1", 5060))
+    flags = (("S", 0, 0), ("SA", 0, 1), ("A", 1, 1))
+    extra = []
+    for index, (flag, seq, ack) in enumerate(flags):
+        src, dst = ends if flag != "SA" else ends[::-1]
+        mac = (before[Ether].src, before[Ether].dst)
+        packet = Ether(src=mac[0], dst=mac[1]) / IP(src=src[0], dst=dst[0]) / TCP(
+            sport=src[1], dport=dst[1], flags=flag, seq=1000 + seq, ack=ack and 2000 + ack)
+        packet.time = ts + Decimal(index) / 100000
+        extra.append(packet)
+    analysis = analyze_lab(write(tmp_path, "early", [*packets[:6], *extra, *packets[6:]]),
+                           NAME)
+    [session] = analysis.sessions
+    callback = next(c for c in analysis.traffic.connections if c.uid == session.callback_uid)
+    assert (callback.orig_p, callback.resp_p) == (6077, 5001), callback

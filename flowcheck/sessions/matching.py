@@ -193,8 +193,8 @@ def blind(session: Session, control: Connection) -> bool:
 
 def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
                      ordered: list[Connection], by_uid: dict[str, Connection],
-                     endpoints: Endpoints, config: Config, order: FileOrder = TIME_ORDER
-                     ) -> None:
+                     endpoints: Endpoints, config: Config, order: FileOrder = TIME_ORDER,
+                     anchors: Mapping[str, tuple[int, float]] | None = None) -> None:
     """Each session's callback: an agent -> media server connection (not to the NDMP
     port) opened while its control connection was open.
 
@@ -212,6 +212,14 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
     order.frames the file's order says what opened after what (a clock set back:
     flowcheck.sessions.file_order): a callback written after its control connection
     opened and before its data connection is in its window, whatever its time.
+
+    A connection whose opening the capture holds (its SYN or SYN-ACK) is taken first:
+    opened after the session's anchor (anchors: session id -> (frame, seconds) of the
+    media server's vendor message naming the job engine, which Backup Exec's callback
+    follows: flow-model.md; sessions.callback_elsewhere.vendor_anchor) in the media
+    range, then from the control connection's opening in the media range, then to any
+    port; one open before the capture (no opening in it: a keepalive or an ACK of a
+    long-lived connection during the job) only when none fits (review56e).
     """
     # A session whose media server asked nothing is due no callback (trial 25: in a
     # capture of the media server's packets alone a port check before the job took the
@@ -275,22 +283,39 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
         session.callback_uid = conn.uid
         claim(endpoints, conn, session, "callback")
 
-    # Opened connections first (in the media range, then any port), then every one.
+    # Where each session's sweep starts in the first pass: its anchor (the vendor
+    # message), in the order the sweep goes; its control connection's opening in others.
+    anchored = {session.id: max(sweep[session.id][0], anchor[0] if order.frames
+                                else anchor[1])
+                for session in sessions
+                if (anchor := (anchors or {}).get(session.id)) is not None}
+
+    def start(index: int, first: bool) -> float:
+        """Where session `index`'s sweep starts in this pass (`first`: the anchored)."""
+        session_id = sessions[index].id
+        return anchored.get(session_id, sweep[session_id][0]) if first \
+            else sweep[session_id][0]
+
+    # Opened connections first (after the anchor in the media range, in the media range,
+    # to any port), then every one.
     passes = (opened_pools["in_range"], opened_pools["any"], in_range, pools)
-    for offering in passes:
+    for number, offering in enumerate((opened_pools["in_range"], *passes)):
+        first = number == 0 and bool(anchored)
+        if number == 0 and not first:
+            continue
         for pair, indexes in members.items():
             offered = offering.get(pair)
             if offered is None:
                 continue
             waiting = sorted((i for i in indexes if sessions[i].callback_uid is None),
-                             key=lambda i: sweep[sessions[i].id][0])
+                             key=lambda i: start(i, first))
             # Open sessions by (deadline, order); one that has its callback, or whose
             # window or deadline passed, never takes another: dropped when met on top.
             heap: list[tuple[float, int]] = []
             added = 0
             offers = offered.each(float("-inf"), float("inf"))
             for conn in sorted(offers, key=order.opened) if order.frames else offers:
-                while added < len(waiting) and sweep[sessions[waiting[added]].id][0] <= at(conn):
+                while added < len(waiting) and start(waiting[added], first) <= at(conn):
                     index = waiting[added]
                     heapq.heappush(heap, (sweep[sessions[index].id][1], index))
                     added += 1
