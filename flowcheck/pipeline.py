@@ -141,6 +141,7 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
             if t is not None]
     return Traffic(result.captures, connections, streams, findings,
                    ended_at=max(ends) if ends else None, ring_gaps=list(result.ring_gaps),
+                   file_gaps=list(result.file_gaps),
                    arp=result.arp, skipped=result.skipped,
                    host_copies=result.host_copies, folded=folded,
                    interface_copies=result.interface_copies,
@@ -288,6 +289,7 @@ def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> 
     findings = list(traffic.findings)
     findings.extend(check_all(traffic.connections, traffic.streams, sessions, config, profile,
                               ended_at=traffic.ended_at, ring_gaps=traffic.ring_gaps,
+                              file_gaps=traffic.file_gaps,
                               kernel_dropped=max((c.kernel_dropped or 0
                                                   for c in traffic.captures), default=0),
                               host_copies=traffic.host_copies,
@@ -310,6 +312,7 @@ def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> 
     stepped = any(f.code == "capture_clock_stepped" for f in traffic.findings)
     findings.extend(check_capture_loss(traffic.connections, traffic.captures,
                                        traffic.ring_gaps, clock_stepped=stepped,
+                                       file_gaps=traffic.file_gaps,
                                        sessions=sessions, census=census,
                                        # a passed stall is a one-sided connection's
                                        placed=placed_uids(sessions, census.one_sided,

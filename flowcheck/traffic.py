@@ -42,6 +42,8 @@ class Traffic:
     ended_at: float | None = None
     # Holes in a ring buffer's numbering, in time order (capture_ring_gap).
     ring_gaps: list[RingGap] = field(default_factory=list)
+    # Time between files given in sequence that no file covers (TrackResult.file_gaps).
+    file_gaps: list[RingGap] = field(default_factory=list)
     # Its capture copies are all one host's Windows tool's (TrackResult.host_copies).
     host_copies: bool = False
     # Its capture copies are one capture host's several interfaces'

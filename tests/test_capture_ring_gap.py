@@ -14,7 +14,7 @@ import tshark_fork
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
-from flowcheck.sources.ring import _ring_number
+from flowcheck.sources.ring import ring_member
 
 LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
 
@@ -60,12 +60,12 @@ def test_whole_ring_has_no_gap(tmp_path: Path) -> None:
     ("p_00003_20261126004231.pcap", 3), ("ring_00012_20261126004231.pcapng.gz", 12),
     ("ring.pcap", 0), ("ring.pcap7", 7), ("dir/cap.pcap02", 2), ("capture.pcap.gz", 0)])
 def test_ring_file_numbers(name: str, number: int) -> None:
-    found = _ring_number(name)
+    found = ring_member(name)
     assert found is not None and found[1] == number
 
 
 def test_other_names_are_no_ring() -> None:
-    assert _ring_number("notes.txt") is None
+    assert ring_member("notes.txt") is None
 
 
 def _renamed_ring(tmp_path: Path, names: list[str]) -> Path:

@@ -49,6 +49,8 @@ class TrackResult:
     last_packet_ts: float | None = None
     # Holes in a ring buffer's numbering, in time order (flowcheck.sources.ring).
     ring_gaps: list[RingGap] = field(default_factory=list)
+    # Time between files given in sequence that no file covers (sources.file_gaps).
+    file_gaps: list[RingGap] = field(default_factory=list)
     # The tracker's sink (track_connections' sink_factory made it).
     sink: SegmentSink | None = None
     # Seconds added to a file's times (by its place in `captures`): its capture point's
@@ -268,6 +270,7 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo],
     """Close the tracker: its connections and the capture findings (the live command
     calls this on a copy of its running tracker); shifts: TrackResult.shifts."""
     from flowcheck.sources import truncation_findings
+    from flowcheck.sources.file_gaps import file_gaps
     from flowcheck.sources.ring import ring_gap_findings, ring_gaps
 
     connections = tracker.finish()
@@ -288,6 +291,7 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo],
     findings.extend(ring_gap_findings(captures, spans))
     last = max((high for _, high in tracker.clock.spans.values()), default=None)
     return TrackResult(captures, connections, findings, last, ring_gaps(captures, spans),
+                       file_gaps=file_gaps(captures, spans),
                        arp=tracker.arp, skipped=tracker.skipped_tally.skipped,
                        host_copies=bool(host_tool_copies(tracker, captures)),
                        interface_copies=interface_copies(tracker, captures),

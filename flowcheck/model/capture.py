@@ -23,6 +23,9 @@ class RingGap:
     after: str
     start: float
     end: float
+    # False: not a ring's hole but the time between two files given in sequence that no
+    # file covers (flowcheck.sources.file_gaps; no finding of its own).
+    ring: bool = True
 
     @property
     def head(self) -> bool:
@@ -33,6 +36,9 @@ class RingGap:
     def words(self) -> str:
         """"the gap between ring files A and B (capture_ring_gap)", or for the head "the
         ring's files older than A (gone: ...)"."""
+        if not self.ring:
+            return (f"the time between the files {self.before} and {self.after} (none of "
+                    "the set's files covers it)")
         if self.head:
             return (f"the ring's files older than {self.after} (gone: the ring overwrote "
                     "them, or they were not copied)")

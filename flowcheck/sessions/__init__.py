@@ -40,7 +40,7 @@ from flowcheck.model import Connection, NdmpStream, RingGap, Session
 from flowcheck.profiles import Profile
 from flowcheck.sessions.before_job import ended_before_job, ended_words
 from flowcheck.sessions.by_ports import attach_by_ports
-from flowcheck.sessions.callback_elsewhere import attach_callbacks_elsewhere
+from flowcheck.sessions.callback_elsewhere import attach_callbacks_elsewhere, vendor_anchor
 from flowcheck.sessions.callback_ties import untie_by_callbacks
 from flowcheck.sessions.capture_start import attach_started_before_capture
 from flowcheck.sessions.classify import (
@@ -156,7 +156,9 @@ def _build(connections: list[Connection], stream_by_uid: dict[str, NdmpStream],
     attach_data(sessions, endpoints, control_of, order, clock_lags=clock_lags)
     share_announced(sessions, control_of, by_uid, order)
     if profile.callback == "connection":
-        attach_callbacks(sessions, control_of, ordered, by_uid, endpoints, config, order)
+        attach_callbacks(sessions, control_of, ordered, by_uid, endpoints, config, order,
+                         {s.id: vendor_anchor(stream_by_uid.get(s.control_uid),
+                                              control_of[s.id]) for s in sessions})
     attach_by_ports(sessions, control_of, stream_by_uid, ordered, endpoints, config, profile,
                     kept_packets(connections), clock_lags=clock_lags)
     attach_started_before_capture(sessions, control_of, stream_by_uid, ordered, endpoints, config,

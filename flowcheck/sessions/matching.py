@@ -88,16 +88,27 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
         [c for c in endpoints.connections() if connection_outcome(c) == "midstream"],
         lambda c: (c.orig_h, c.orig_p, c.resp_h))
 
+    # The same, but only connections whose opening the capture holds: one open before
+    # the capture (no SYN or SYN-ACK in it; a keepalive of an earlier job's connection to
+    # the endpoint) after the announcement does not take it from one whose SYN follows.
+    opened_by_connector = {kind: Pool.opened_only(pools) for kind, pools
+                           in by_connector.items()}
+
     def first_from(ann: Announcement, control: Connection, ip: str, after: float,
-                   frame: int) -> Connection | None:
+                   frame: int, until: float = float("inf")) -> Connection | None:
         """The first unclaimed connection to ip:ann.port from `after` on (or written
-        after `frame`) whose connector may be the session's."""
-        pools = by_connector[ann.listener]
-        found = [conn for connector in (connector_host(ann, control), None)
-                 for form in wire_forms(ip)
-                 if (pool := pools.get((form, ann.port, connector))) is not None
-                 and (conn := pool.first_following(order, after, frame)) is not None]
-        return min(found, key=order.opened, default=None)
+        after `frame`) whose connector may be the session's: one whose opening the
+        capture holds, opened before `until` (the endpoint's next announcement), else
+        the first of any."""
+        for pools in (opened_by_connector[ann.listener], by_connector[ann.listener]):
+            found = [conn for connector in (connector_host(ann, control), None)
+                     for form in wire_forms(ip)
+                     if (pool := pools.get((form, ann.port, connector))) is not None
+                     and (conn := pool.first_following(order, after, frame)) is not None
+                     and (pools is by_connector[ann.listener] or conn.ts < until)]
+            if found:
+                return min(found, key=order.opened)
+        return None
 
     # Hosts whose packets the capture stamps behind their peer's (two hosts' own
     # captures merged, their clocks apart: flowcheck.sessions.clock_apart): a connector's
@@ -114,13 +125,20 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
         return lag_allowed(clock_lags, (connector_host(ann, control),),
                            (listener_host(ann, control),))
 
+    def next_announced(ann: Announcement, ts: float) -> float:
+        """When ann's endpoint is announced next after ts (inf: never)."""
+        times = announced_at[(ann.ip, ann.port)]
+        following = bisect_right(times, ts)
+        return times[following] if following < len(times) else float("inf")
+
     for ts, session, group in pending:
         control = control_of[session.id]
         frame = group[0].frame
         candidates = [(conn, ann) for ann in group
                       if (conn := first_from(ann, control, ann.ip,
                                              ts - ANNOUNCEMENT_JITTER_SECONDS
-                                             - lag(ann, control), frame))
+                                             - lag(ann, control), frame,
+                                             next_announced(ann, ts)))
                       is not None]
         if not candidates:
             # Nobody reached the announced address, but the announced port was reached
@@ -135,7 +153,8 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
             candidates = [
                 (conn, ann) for ann in group
                 if (host := listener_host(ann, control)) != ann.ip and
-                (conn := first_from(ann, control, host, ts - lag(ann, control), frame))
+                (conn := first_from(ann, control, host, ts - lag(ann, control), frame,
+                                    next_announced(ann, ts)))
                 is not None]
             for conn, ann in candidates[:1]:
                 # No NAT rewrites 0.0.0.0, nor IPv4 into IPv6: the connector's own choice.
@@ -157,9 +176,7 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
         claim(endpoints, conn, session, "data")
         # A connector whose SYNs fail retries from a new source port: same expectation,
         # until a later announcement of the same endpoint takes over.
-        times = announced_at[(ann.ip, ann.port)]
-        following = bisect_right(times, ts)
-        until = times[following] if following < len(times) else float("inf")
+        until = next_announced(ann, ts)
         while is_failed(conn):
             retry = endpoints.first_after(conn.resp_h, ann.port, conn.ts)
             if retry is None or retry.ts >= until or retry.orig_h != conn.orig_h:
@@ -176,8 +193,8 @@ def blind(session: Session, control: Connection) -> bool:
 
 def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
                      ordered: list[Connection], by_uid: dict[str, Connection],
-                     endpoints: Endpoints, config: Config, order: FileOrder = TIME_ORDER
-                     ) -> None:
+                     endpoints: Endpoints, config: Config, order: FileOrder = TIME_ORDER,
+                     anchors: Mapping[str, tuple[int, float]] | None = None) -> None:
     """Each session's callback: an agent -> media server connection (not to the NDMP
     port) opened while its control connection was open.
 
@@ -195,6 +212,14 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
     order.frames the file's order says what opened after what (a clock set back:
     flowcheck.sessions.file_order): a callback written after its control connection
     opened and before its data connection is in its window, whatever its time.
+
+    A connection whose opening the capture holds (its SYN or SYN-ACK) is taken first:
+    opened after the session's anchor (anchors: session id -> (frame, seconds) of the
+    media server's vendor message naming the job engine, which Backup Exec's callback
+    follows: flow-model.md; sessions.callback_elsewhere.vendor_anchor) in the media
+    range, then from the control connection's opening in the media range, then to any
+    port; one open before the capture (no opening in it: a keepalive or an ACK of a
+    long-lived connection during the job) only when none fits (review56e).
     """
     # A session whose media server asked nothing is due no callback (trial 25: in a
     # capture of the media server's packets alone a port check before the job took the
@@ -204,6 +229,13 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
                             c.resp_p == config.ndmp_port else (c.orig_h, c.resp_h))
     in_range = {pair: Pool([c for c in pool.conns if config.in_media_range(c.resp_p)],
                            endpoints.claimed) for pair, pool in pools.items()}
+    # The same, but connections whose opening the capture holds (a SYN or SYN-ACK):
+    # one open before the capture (no opening in it, its first packet a keepalive or an
+    # ACK during the job) is a callback only when no opened one fits (review56e: a
+    # 10.77.0.2:7000 -> 10.77.0.1:5050 keepalive took the job's callback from the
+    # connection whose SYN followed the vendor message, read port_outside_agent_range).
+    opened_pools = {kind: Pool.opened_only(by_pair)
+                    for kind, by_pair in (("in_range", in_range), ("any", pools))}
     # Per session: (opened, callback window end, deadline) in seconds, and where it
     # opened and its deadline in the order the sweep goes (`at`); sessions by host pair.
     window: dict[str, tuple[float, float, float]] = {}
@@ -251,20 +283,39 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
         session.callback_uid = conn.uid
         claim(endpoints, conn, session, "callback")
 
-    for in_range_only in (True, False):
+    # Where each session's sweep starts in the first pass: its anchor (the vendor
+    # message), in the order the sweep goes; its control connection's opening in others.
+    anchored = {session.id: max(sweep[session.id][0], anchor[0] if order.frames
+                                else anchor[1])
+                for session in sessions
+                if (anchor := (anchors or {}).get(session.id)) is not None}
+
+    def start(index: int, first: bool) -> float:
+        """Where session `index`'s sweep starts in this pass (`first`: the anchored)."""
+        session_id = sessions[index].id
+        return anchored.get(session_id, sweep[session_id][0]) if first \
+            else sweep[session_id][0]
+
+    # Opened connections first (after the anchor in the media range, in the media range,
+    # to any port), then every one.
+    passes = (opened_pools["in_range"], opened_pools["any"], in_range, pools)
+    for number, offering in enumerate((opened_pools["in_range"], *passes)):
+        first = number == 0 and bool(anchored)
+        if number == 0 and not first:
+            continue
         for pair, indexes in members.items():
-            if pair not in pools:
+            offered = offering.get(pair)
+            if offered is None:
                 continue
-            offered = in_range[pair] if in_range_only else pools[pair]
             waiting = sorted((i for i in indexes if sessions[i].callback_uid is None),
-                             key=lambda i: sweep[sessions[i].id][0])
+                             key=lambda i: start(i, first))
             # Open sessions by (deadline, order); one that has its callback, or whose
             # window or deadline passed, never takes another: dropped when met on top.
             heap: list[tuple[float, int]] = []
             added = 0
             offers = offered.each(float("-inf"), float("inf"))
             for conn in sorted(offers, key=order.opened) if order.frames else offers:
-                while added < len(waiting) and sweep[sessions[waiting[added]].id][0] <= at(conn):
+                while added < len(waiting) and start(waiting[added], first) <= at(conn):
                     index = waiting[added]
                     heapq.heappush(heap, (sweep[sessions[index].id][1], index))
                     added += 1
@@ -292,7 +343,8 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
     for session in sessions:  # late callbacks: attached, and judged out of order
         pair = (session.remote_agent, session.media_server)
         if session.callback_uid is None and pair in pools:
-            late = first_in(in_range[pair], session) or first_in(pools[pair], session)
+            late = next((c for offering in passes if pair in offering
+                         and (c := first_in(offering[pair], session)) is not None), None)
             if late is not None:
                 assign(session, late)
     # A callback to another address of the media server (a second interface, or a

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import field
-from typing import Literal
+from typing import Literal, TypeVar
 
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, Session
+from flowcheck.sessions.classify import connection_outcome
 from flowcheck.sessions.file_order import FileOrder
+
+K = TypeVar("K", bound=Hashable)
 
 
 class Work:
@@ -63,6 +66,15 @@ class Pool:
         while start != here:  # compress the path walked
             nxt[start], start = here, nxt[start]
         return here
+
+    @staticmethod
+    def opened_only(pools: Mapping[K, Pool]) -> dict[K, Pool]:
+        """Each pool's connections whose opening the capture holds (a SYN or a SYN-ACK:
+        connection_outcome not "midstream"), sharing its claimed set; a key left
+        with none is left out."""
+        opened = {key: Pool([c for c in pool.conns if connection_outcome(c) != "midstream"],
+                            pool._claimed) for key, pool in pools.items()}
+        return {key: pool for key, pool in opened.items() if pool.conns}
 
     def first_written(self, frame: int) -> Connection | None:
         """The unclaimed connection whose first packet was written first after `frame`

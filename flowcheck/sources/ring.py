@@ -36,7 +36,7 @@ def dumpcap_ring(name: str) -> tuple[str, str] | None:
     return None
 
 
-def _ring_number(path: str) -> tuple[tuple[str, str, str], int] | None:
+def ring_member(path: str) -> tuple[tuple[str, str, str], int] | None:
     """(pattern key, file number) of a ring file's name, None for another name."""
     pure = PurePath(path)
     name = pure.name.removesuffix(".gz")
@@ -52,7 +52,7 @@ def _rings(captures: Sequence[CaptureInfo]) -> list[tuple[bool, dict[int, str]]]
     rings: dict[tuple[str, str, str], dict[int, str]] = defaultdict(dict)
     dumpcap: dict[tuple[str, str, str], bool] = {}
     for info in captures:
-        found = _ring_number(info.path)
+        found = ring_member(info.path)
         if found is not None:
             rings[found[0]][found[1]] = info.path
             dumpcap[found[0]] = _DUMPCAP.match(PurePath(info.path).name.removesuffix(".gz")) \

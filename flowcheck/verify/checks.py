@@ -48,6 +48,7 @@ from flowcheck.verify.unexplained import check_unexplained
 def check_all(connections: list[Connection], streams: list[NdmpStream],
               sessions: list[Session], config: Config, profile: Profile, *,
               ended_at: float | None = None, ring_gaps: Sequence[RingGap] = (),
+              file_gaps: Sequence[RingGap] = (),
               kernel_dropped: int = 0, host_copies: bool = False,
               interface_copies: bool = False, routed_points: bool = False,
               linked_files: bool = False, cut_recorded: int = 0,
@@ -63,6 +64,8 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
               link_claims: NeighbourClaims | None = None,
               clock_lags: Mapping[tuple[str, str], LagProof] | None = None) -> list[Finding]:
     """ended_at: when the capture stopped, if later than its last packet (live);
+    file_gaps: the time between files given in sequence that no file covers
+    (sources.file_gaps; step 4 says a handshake went then).
     ring_gaps: the holes of a ring buffer, in time order (capture_ring_gap);
     kernel_dropped: the packets the sniffer said it dropped (CaptureInfo); host_copies:
     the capture copies are all one host's Windows tool's (TrackResult.host_copies);
@@ -88,6 +91,7 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     behind their peers over `connections` (sessions.clock_apart.mark_clocks_apart:
     pipeline.Traffic.clock_lags; None: found here when a check asks)."""
     ctx = Context(connections, streams, sessions, config, profile, ring_gaps=list(ring_gaps),
+                  file_gaps=list(file_gaps),
                   kernel_dropped=kernel_dropped, host_copies=host_copies,
                   interface_copies=interface_copies, routed_points=routed_points,
                   linked_files=linked_files, cut_recorded=cut_recorded, order=order,

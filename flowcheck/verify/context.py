@@ -95,6 +95,8 @@ class Context:
     nat_unread: dict[str, bool] = field(default_factory=dict)
     # Holes in a ring buffer's numbering, in time order (capture_ring_gap).
     ring_gaps: list[RingGap] = field(default_factory=list)
+    # Time between files given in sequence that no file covers (sources.file_gaps).
+    file_gaps: list[RingGap] = field(default_factory=list)
     # Packets the sniffer said the kernel dropped (live, pcapng statistics): 0 unknown.
     kernel_dropped: int = 0
     # Control connections given up for the other IP version, and the connections they

@@ -193,8 +193,12 @@ def data_connection_detail(ctx: Context, session: Session, conns: list[Connectio
         if ann is not None and connection_outcome(conn) == "midstream":
             # Reached after its announcement, which the capture holds: it opened while
             # the capture ran, and the sniffer missed its handshake (trial 25 D1).
+            # Not when that time lies between two files no file covers (review56e).
+            gap = next((g for g in ctx.file_gaps if g.start < conn.ts and g.end > ann.ts),
+                       None)
             opening = (f"its handshake is not in the capture although it opened after "
-                       f"frame {ann.frame}: the sniffer missed it")
+                       f"frame {ann.frame}: "
+                       + (f"it went in {gap.words()}" if gap else "the sniffer missed it"))
         words.append(f"{conn.uid} {reached}: {port_words}; {opening}")
     return "; ".join(words)
 

@@ -33,6 +33,7 @@ from flowcheck.model import (
     Session,
     Severity,
     connection_ends,
+    endpoint,
 )
 from flowcheck.sessions.classify import one_sided
 from flowcheck.sources.batch import CHUNK_BYTES
@@ -62,7 +63,8 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
                        clock_stepped: bool = False,
                        sessions: Iterable[Session] = (),
                        census: Census | None = None,
-                       placed: frozenset[str] = frozenset()) -> list[Finding]:
+                       placed: frozenset[str] = frozenset(),
+                       file_gaps: Sequence[RingGap] = ()) -> list[Finding]:
     """One `capture_loss` finding for the capture set when it missed anything, else none.
 
     Severity: warning when the missed share of the payload, or the sniffer's dropped
@@ -93,6 +95,10 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
 
     census: the connections' (verify.census), when already taken.
 
+    file_gaps: the time between files given in sequence that no file covers
+    (sources.file_gaps): an opening handshake that may have gone then is said apart, as
+    sent between the files, not lost by the sniffer (review56e).
+
     placed: uids of connections whose missing bytes a finding places in the network
     (verify.stall_passed.placed_uids: a data stall seen from the sender's packets past
     the loss): not the sniffer's, left out.
@@ -106,9 +112,11 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
     sessions = list(sessions)
     openings = missed_openings(census.unopened, announced_openings(sessions), ring_gaps,
                                session_openings(sessions, connections),
-                               start=census.first_ts)
+                               start=census.first_ts, file_gaps=file_gaps)
     if census.kept().shape in ("flags", "no_data", "no_ack"):
         missed, share, openings = 0, 0.0, []
+    between = [o for o in openings if o.between is not None]
+    openings = [o for o in openings if o.between is None]
     # A ring of pcapng files repeats the tool's running totals in each file: several
     # files count no more than the largest (a lower bound for separate captures).
     said = [c.kernel_dropped for c in captures if c.kernel_dropped]
@@ -116,7 +124,7 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
     packets = sum(c.packets for c in captures)
     drop_share = dropped / (dropped + packets) if dropped else 0.0
     if not missed and not dropped and not openings:
-        return []
+        return [_between_finding(between)] if between else []
     lossy = sorted((c for c in connections if missed and c.sniffer_missed
                     and c.uid not in placed),
                    key=lambda c: (-c.sniffer_missed, c.first_frame))
@@ -183,6 +191,8 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
                          "capture cannot tell whether the network or the sniffer lost them")
     if openings:
         parts.append(_openings_words(openings, also=bool(missed)))
+    if between:
+        parts.append(_between_words(between))
     if dropped:
         parts.append(f"The sniffer reported {dropped:,} {_plural(dropped, 'packet')} dropped "
                      f"by the kernel ({_percent(drop_share)} of the packets)"
@@ -198,12 +208,13 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
     severity = (Severity.WARNING if max(share, drop_share) > WARNING_SHARE else Severity.INFO)
     frames = [f for c in lossy[:MOST_AFFECTED] for f in _gap_frames(c)]
     frames += [f for opening in openings[:MOST_AFFECTED] for f in opening.frames]
+    frames += [f for opening in between[:MOST_AFFECTED] for f in opening.frames]
     named = [*lossy, *(o.conn for o in openings if o.conn not in lossy)]
     fix = (cut_fix(captures) if missed and cut >= gaps and not dropped else
            _MIRROR_FIX if missed and mirror >= gaps else
            _fix(named, captures, _job_hosts(sessions, connections))
            + (_TUNNEL_FIX if missed and tunnel else ""))
-    times = [o.ts for o in openings[:MOST_AFFECTED]]
+    times = [o.ts for o in [*openings[:MOST_AFFECTED], *between[:MOST_AFFECTED]]]
     if lossy:
         times.append(_first_time(lossy[:MOST_AFFECTED]))
     return [make_finding("capture_loss", ". ".join(parts) + ".", fix,
@@ -326,13 +337,41 @@ def _openings_words(openings: list[MissedOpening], *, also: bool) -> str:
     connection ...: data connection C3 ...: its SYN, which the SYN-ACK of frame 22
     answers"."""
     count = len(openings)
-    listed = "; ".join(f"{_named(o.conn)}: {o.what}" for o in openings[:MOST_AFFECTED])
+    listed = "; ".join(f"{_named(o.conn, o.reverse)}: {o.what}"
+                       for o in openings[:MOST_AFFECTED])
     more = f"; and {count - MOST_AFFECTED} more" if count > MOST_AFFECTED else ""
     return (f"{'It also missed' if also else 'The capture missed'} opening handshake "
             f"packets of {count} {_plural(count, 'connection')} that went on without them "
             "(a side sends on only once the handshake reached it, and their later packets "
             "both ways are in the capture), so the sniffer lost them, not the network: "
             f"{listed}{more}")
+
+
+def _between_words(between: list[MissedOpening]) -> str:
+    """The openings that may have gone in the time between two files of the set that
+    none covers (MissedOpening.between): not the sniffer's loss."""
+    count = len(between)
+    listed = "; ".join(f"{_named(o.conn, o.reverse)}: {o.what}, in "
+                       f"{o.between.words() if o.between else 'a gap'}"
+                       for o in between[:MOST_AFFECTED])
+    more = f"; and {count - MOST_AFFECTED} more" if count > MOST_AFFECTED else ""
+    return (f"The capture set lacks opening handshake packets of {count} "
+            f"{_plural(count, 'connection')} that went on without them, sent in time that "
+            "lies between two of its files given in sequence and that none of them "
+            "covers: missing because nothing of that time is in the set, not shown lost "
+            f"by the sniffer while it ran: {listed}{more}")
+
+
+def _between_finding(between: list[MissedOpening]) -> Finding:
+    """capture_loss (info) when only openings between the files are missing."""
+    return make_finding(
+        "capture_loss", _between_words(between) + ". Findings that rest on what the "
+        "capture does not hold are less certain.",
+        "Capture without a pause (one sniffer run, or a ring buffer: tcpdump -C/-W, "
+        "dumpcap -b), or give every file of the capture set",
+        severity=Severity.INFO, uid=between[0].conn.uid if len(between) == 1 else None,
+        ts=min(o.ts for o in between[:MOST_AFFECTED]),
+        frames=[f for o in between[:MOST_AFFECTED] for f in o.frames])
 
 
 def _first_time(named: list[Connection]) -> float:
@@ -351,10 +390,13 @@ def _gap_frames(c: Connection) -> list[int]:
     return [f for f in c.gap_frames if f not in lost][:FRAMES_EACH]
 
 
-def _named(c: Connection) -> str:
-    """"data connection C3 10.77.0.1:5002 -> 10.77.0.2:6001"."""
+def _named(c: Connection, reverse: bool = False) -> str:
+    """"data connection C3 10.77.0.1:5002 -> 10.77.0.2:6001"; reverse: responder ->
+    originator (MissedOpening.reverse: it opened the other way round)."""
     role = "" if c.role == "other" else f"{c.role} connection "
-    return f"{role}{c.uid} {connection_ends(c)}"
+    ends = (f"{endpoint(c.resp_h, c.resp_p)} -> {endpoint(c.orig_h, c.orig_p)}" if reverse
+            else connection_ends(c))
+    return f"{role}{c.uid} {ends}"
 
 
 def _describe(c: Connection) -> str:

@@ -23,19 +23,29 @@ point, when:
   packet (session_openings; newuser56: a callback's lost handshake gave no word), both
   its directions captured.
 Not when a hole of a ring buffer (capture_ring_gap) lies where the missing packet went
-(the hole's, not the sniffer's), nor for a SYN-ACK that is the capture's first packet (the
-SYN came before the capture started). A capture filter that kept only some packets of
+(the hole's, not the sniffer's); when the time between two files given in sequence that
+no file covers does (flowcheck.sources.file_gaps), the opening is kept with that gap
+(MissedOpening.between: sent between the files, not lost by the sniffer; review56e);
+nor for a SYN-ACK that is the capture's first packet (the SYN came before the capture
+started). A capture filter that kept only some packets of
 every connection (flowcheck.sessions.kept) is the caller's to rule out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from operator import attrgetter
 
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Announcement, Connection, RingGap, Session
 from flowcheck.sessions.classify import stale_answer
+
+# A callback whose opening the capture lacks was matched only because none whose opening
+# it holds fits (flowcheck.sessions.matching): the words that say so (review56e).
+TAKEN_FOR_WANT = ("it was taken as the callback for want of a connection whose opening "
+                  "the capture holds, and a connection open before the capture, a "
+                  "keepalive's or a late ACK's, looks the same")
 
 # The longest a missed SYN can lie before its SYN-ACK (SYN retries: several doubled
 # retransmission timeouts), for the ring-hole test.
@@ -53,6 +63,12 @@ class MissedOpening:
     # When the missing packet went, as far as the capture tells (the ring-hole test).
     sent_after: float
     sent_by: float
+    # The time between two files that no file covers, where the missing packet may have
+    # gone (flowcheck.sources.file_gaps): then not the sniffer's loss.
+    between: RingGap | None = None
+    # Its first captured packet came from the endpoint it reached (an announced
+    # listener's): it opened the other way round from what Connection.orig_h shows.
+    reverse: bool = False
 
 
 # Zeek history letters of each side going on after the handshake (ACK, data, FIN):
@@ -93,12 +109,15 @@ def missed_openings(connections: Sequence[Connection],
                     announced: Mapping[str, Announcement],
                     ring_gaps: Sequence[RingGap] = (),
                     opened_after: Mapping[str, int] | None = None, *,
-                    start: float | None = None) -> list[MissedOpening]:
+                    start: float | None = None,
+                    file_gaps: Sequence[RingGap] = ()) -> list[MissedOpening]:
     """The connections whose opening handshake packets the sniffer missed (module
     docstring), in the order of their first packet. opened_after: per connection uid, a
     captured frame its SYN came after (session_openings). start: the capture's first
     packet (seconds, capture clock; Census.first_ts), when known: connections may then
-    be those that lack a SYN or SYN-ACK alone (Census.unopened)."""
+    be those that lack a SYN or SYN-ACK alone (Census.unopened). file_gaps: the time
+    between files given in sequence that no file covers (sources.file_gaps): an opening
+    that may have gone then is kept with the first such gap (MissedOpening.between)."""
     if not connections:
         return []
     if start is None:
@@ -115,7 +134,9 @@ def missed_openings(connections: Sequence[Connection],
         missed = _missed(conn, announced.get(conn.uid), start, after.get(conn.uid))
         if missed is not None and not any(gap.start < missed.sent_by
                                           and gap.end > missed.sent_after for gap in holes):
-            found.append(missed)
+            between = next((gap for gap in file_gaps if gap.start < missed.sent_by
+                            and gap.end > missed.sent_after), None)
+            found.append(missed if between is None else replace(missed, between=between))
     return found
 
 
@@ -153,7 +174,8 @@ def _missed(conn: Connection, ann: Announcement | None, start: float,
             conn, f"its handshake: it reached the endpoint "
             f"{ann.message.removeprefix('NDMP_')} (frame {ann.frame}) announced, so it "
             f"opened after that, and its first packet captured is frame {conn.first_frame}",
-            (ann.frame, conn.first_frame), conn.ts, ann.ts, conn.ts)
+            (ann.frame, conn.first_frame), conn.ts, ann.ts, conn.ts,
+            reverse=(conn.orig_h, conn.orig_p) == (ann.ip, ann.port))
     if not conn.syn_seen and not conn.synack_seen and opened_after is not None \
             and opened_after < conn.first_frame and orig_went_on and resp_went_on:
         # A callback's (or a data connection's) of a session whose control connection's
@@ -163,7 +185,10 @@ def _missed(conn: Connection, ann: Announcement | None, start: float,
         return MissedOpening(
             conn, f"its handshake: its session's control connection opened in the capture "
             f"before it (SYN frame {opened_after}), so it opened after that, and its first "
-            f"packet captured is frame {conn.first_frame}",
+            f"packet captured is frame {conn.first_frame}"
+            + (f" ({TAKEN_FOR_WANT}: if it is such a connection, no handshake "
+                 "was lost)"
+               if conn.role == "callback" else ""),
             (opened_after, conn.first_frame), conn.ts, start, conn.ts)
     return None
 

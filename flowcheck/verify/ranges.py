@@ -17,9 +17,11 @@ callback's kernel-chosen source port).
 from __future__ import annotations
 
 from flowcheck.model import Connection, Session, connection_ends
+from flowcheck.sessions.classify import connection_outcome
 from flowcheck.sessions.local import ip_version, is_loopback, same_host
 from flowcheck.verify.context import Context, session_uids
 from flowcheck.verify.end_roles import role_ends
+from flowcheck.verify.openings import TAKEN_FOR_WANT
 
 
 def translated_host(ctx: Context, session: Session, conn: Connection, which: str
@@ -175,12 +177,17 @@ def check_ports(ctx: Context, session: Session, conn: Connection, what: str) -> 
     connection has two agent ends), `what` naming it ("callback", "data connection").
     A port on a translated address (translated_host) is not checked: host_not_configured
     names it."""
+    # A callback whose opening the capture lacks was taken for want of another
+    # (flowcheck.sessions.matching): the finding rests on that match (review56e).
+    hedge = (f" Its opening is not in the capture: {TAKEN_FOR_WANT}, so this rests on "
+             "that match."
+             if what == "callback" and connection_outcome(conn) == "midstream" else "")
     for which, host, port in outside_ends(ctx, session, conn):
         if which == "media":
             role = "job engine port" if what == "callback" else "media server's end"
             ctx.add("port_outside_media_range",
                     f"The {what} {connection_ends(conn)} uses port {port} as the "
-                    f"{role}, outside {ctx.ranges('media')}.",
+                    f"{role}, outside {ctx.ranges('media')}.{hedge}",
                     f"Make the media server bind its dynamic ports in {ctx.ranges('media')} "
                     "(Backup Exec: \"Enable media server TCP dynamic port range\"). If "
                     "the firewall in fact opens another range and the media server binds "
@@ -190,7 +197,7 @@ def check_ports(ctx: Context, session: Session, conn: Connection, what: str) -> 
         else:
             ctx.add("port_outside_agent_range",
                     f"The {what} {connection_ends(conn)} uses port {port} on the agent "
-                    f"{host}, outside {ctx.ranges('agent')}.",
+                    f"{host}, outside {ctx.ranges('agent')}.{hedge}",
                     f"Make the agent bind its dynamic ports in {ctx.ranges('agent')} "
                     "(Backup Exec: \"Enable remote agent TCP dynamic port range\"; on "
                     "Linux net.ipv4.ip_local_port_range). If the firewall in fact opens "

@@ -1,0 +1,46 @@
+"""Time between the files of a capture set that none of them covers.
+
+Files given in sequence (`flowcheck analyze a.pcap b.pcap`, one sniffer stopped and
+started again, or two hosts' captures that do not overlap) leave the time from the last
+packet of one to the first of the next uncaptured: a packet sent then is in no file,
+which is not the sniffer losing it while it ran (review56e: a callback's and a data
+connection's handshakes in the gap between two files read "the sniffer lost them").
+The files of one ring buffer follow each other without a pause (the sniffer rotates
+them), so the time between two of its consecutive files is no gap; a file missing from
+its numbering is a hole (flowcheck.sources.ring, capture_ring_gap).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import PurePath
+
+from flowcheck.model import CaptureInfo, RingGap
+from flowcheck.sources.ring import ring_member
+
+
+def file_gaps(captures: Sequence[CaptureInfo], spans: Mapping[str, tuple[float, float]]
+              ) -> list[RingGap]:
+    """Each span of time between two files of the set that no file covers, in time order
+    (RingGap with ring=False: `before` the file whose last packet starts it, `after` the
+    one whose first packet ends it; seconds since the epoch). spans: each file's (first,
+    last) packet time, seconds (a file without packets has none and is left out). None
+    between two consecutive files of one ring, nor for a single file."""
+    files = sorted((spans[c.path][0], spans[c.path][1], c.path)
+                   for c in captures if c.path in spans)
+    gaps = []
+    covered_to, last_path = float("-inf"), ""
+    for first, last, path in files:
+        if last_path and first > covered_to and not _one_ring(last_path, path):
+            gaps.append(RingGap(PurePath(last_path).name, PurePath(path).name,
+                                covered_to, first, ring=False))
+        if last > covered_to:
+            covered_to, last_path = last, path
+    return gaps
+
+
+def _one_ring(before: str, after: str) -> bool:
+    """Are the two files consecutive parts of one ring buffer (its numbering)?"""
+    one, two = ring_member(before), ring_member(after)
+    return one is not None and two is not None and one[0] == two[0] \
+        and two[1] == one[1] + 1
