@@ -63,6 +63,8 @@ from flowcheck.verify.way_back import (
     answer_uncaptured,
     asked_toward,
     asked_toward_words,
+    came_back,
+    came_back_words,
     other_source,
     translated_back,
 )
@@ -305,7 +307,13 @@ def _silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
     if retried(conn, attempts) and both_ways and reached_second_point(ctx, conn):
         return second_point_words(conn)
     if retried(conn, attempts) and both_ways and arrived_silent(ctx, conn):
-        return silent_words(conn)  # the responder's own capture point in the set
+        # the responder's own capture point in the set
+        return silent_words(conn, came_back(ctx, conn))
+    back = came_back(ctx, conn) if retried(conn, attempts) else None
+    if back is not None and other_source(ctx, conn) is None and \
+            translated_back(ctx, conn) is None:
+        # The responder's packets that are not TCP: the capture holds the way back.
+        return came_back_words(conn, back)
     toward = asked_toward(ctx, conn) if retried(conn, attempts) else None
     if toward is not None and other_source(ctx, conn) is None and \
             translated_back(ctx, conn) is None:
