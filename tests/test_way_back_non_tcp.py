@@ -98,6 +98,29 @@ def test_a_packet_the_other_way_is_no_proof(tmp_path: Path) -> None:
     assert "This capture holds no packet from 10.77.0.2 to 10.77.0.1" in finding.fix
 
 
+def test_a_capture_that_left_out_one_hosts_tcp_is_not_one_direction() -> None:
+    """lab/data-port-dropped without 10.77.0.2's TCP, its echo reply kept: the media
+    server's ACKs prove the agent's TCP, which the capture lacks, but the echo reply
+    shows that direction passed the capture point: a filter or another path, not a
+    capture of one direction (capture_one_direction said "The capture saw one direction
+    only"), in the data connection's words and fix too."""
+    name = "data-port-dropped-agent-tcp-left-out-echo-reply"
+    settings = build_config(load_file(CASES / f"{name}.toml"))
+    analysis = analyze(read_traffic([str(CASES / f"{name}.pcap")], settings), settings)
+    [one_way] = [f for f in analysis.findings if f.code == "capture_one_direction"]
+    assert one_way.message.startswith("The capture holds no TCP packet from 10.77.0.2 to "
+                                      "10.77.0.1, although 2 connection(s)")
+    assert ("It holds an ICMP echo reply (frame 2) from 10.77.0.2 to 10.77.0.1, so that "
+            "direction passed the capture point and only its TCP is missing") in one_way.message
+    assert "one direction only" not in one_way.message
+    assert one_way.fix.startswith("Capture 10.77.0.2's TCP to 10.77.0.1 too")
+    [data] = [f for f in analysis.findings if f.code == "data_unanswered"]
+    assert ("it holds no TCP packet from 10.77.0.2 to 10.77.0.1, only an ICMP echo reply "
+            "(frame 2): its TCP left out") in data.message
+    assert ("This capture holds no TCP packet from 10.77.0.2 to 10.77.0.1, only an ICMP echo "
+            "reply (frame 2), so not whether 10.77.0.2 answered") in data.fix
+
+
 def test_ways_sum_a_pair_over_batches_and_name_its_earliest_packet() -> None:
     """Two batches' rows of one pair (the later batch holding the earlier packet, as two
     files of a set may): summed, the earlier first packet named; reduced past MAX_WAYS,

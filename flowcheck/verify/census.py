@@ -56,6 +56,13 @@ class Census:
             self.found_kept = kept_packets(self.connections)
         return self.found_kept
 
+    def other_words(self, sender: str, receiver: str) -> str | None:
+        """The words of the packets from `sender` to `receiver` that are not TCP
+        (decode.other_ways.OtherWay.words: "an ICMP echo reply (frame 2)"); None when the
+        capture holds none (or they were not given)."""
+        way = self.others.get(sender, receiver)
+        return None if way is None else way.words()
+
     def loss_share(self) -> tuple[int, int, float]:
         """(bytes missed, payload bytes seen, missed share of the payload sent: 0.0-1.0)."""
         missed, seen = self.missed, self.payload

@@ -41,8 +41,7 @@ def came_back(ctx: Context, conn: Connection) -> str | None:
     may hold one direction only"."""
     if ctx.census is None or not answer_uncaptured(ctx, conn):
         return None
-    way = ctx.census.others.get(conn.resp_h, conn.orig_h)
-    return None if way is None else way.words()
+    return ctx.census.other_words(conn.resp_h, conn.orig_h)
 
 
 def came_back_words(conn: Connection, back: str) -> str:
