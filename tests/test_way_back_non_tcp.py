@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+from scapy.all import IP, UDP, Ether, PcapReader, Raw, wrpcap
 
 from flowcheck.config import build_config, load_file
 from flowcheck.decode.other_ways import (
@@ -29,6 +30,7 @@ from flowcheck.model import Finding
 from flowcheck.pipeline import analyze, read_traffic
 
 CASES = Path(__file__).resolve().parent.parent / "captures" / "nontcpback"
+LAB = CASES.parent / "lab"
 ONE_WAY = "so it may hold one direction only"
 
 
@@ -119,6 +121,26 @@ def test_a_capture_that_left_out_one_hosts_tcp_is_not_one_direction() -> None:
             "(frame 2): its TCP left out") in data.message
     assert ("This capture holds no TCP packet from 10.77.0.2 to 10.77.0.1, only an ICMP echo "
             "reply (frame 2), so not whether 10.77.0.2 answered") in data.fix
+
+
+def test_an_unread_tunnels_packet_from_the_agent_is_no_way_back(tmp_path: Path) -> None:
+    """An L2TP packet from 10.77.0.2 to 10.77.0.1 (built as tests/unread_captures.py
+    builds them: no L2TP peer in the lab) amid lab/control-dropped's SYNs: flowcheck
+    does not read L2TP, so an answer may be inside it; its outer packet is not the
+    direction's proof (decode.other_ways leaves the encapsulations of decode.unread out)
+    and capture_unread_encapsulation names it."""
+    packets = list(PcapReader(str(LAB / "control-dropped.pcap")))
+    carried = bytes(IP(src="10.77.0.2", dst="10.77.0.1") / UDP(sport=5353, dport=5353)
+                    / Raw(b"y" * 20))
+    l2tp = bytes([0x00, 0x02, 0, 1, 0, 1, 0xFF, 0x03, 0x00, 0x21]) + carried  # RFC 2661
+    tunnel = (Ether(src="02:00:00:00:09:01", dst="02:00:00:00:09:02")
+              / IP(src="10.77.0.2", dst="10.77.0.1") / UDP(sport=1701, dport=1701) / Raw(l2tp))
+    tunnel.time = float(packets[1].time) + 0.1
+    path = tmp_path / "control-dropped-l2tp.pcap"
+    wrpcap(str(path), [*packets[:2], tunnel, *packets[2:]])
+    finding = _unanswered(path, LAB / "control-dropped.toml")
+    assert "holds that direction" not in finding.message
+    assert ONE_WAY in finding.message
 
 
 def test_ways_sum_a_pair_over_batches_and_name_its_earliest_packet() -> None:

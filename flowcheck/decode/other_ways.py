@@ -14,9 +14,11 @@ gathered, reduced when they grow), and only a pair asked for (`Ways.get`) is put
 words: 300,000 UDP and ICMP packets of some 180,000 pairs (IPv4 pairs sort as one
 number each) cost 0.2 CPU-s more to read (1.8 s before), where words per pair cost 1.7 s.
 
-Left out: the outer packets of an encapsulation flowcheck does not read (a VTEP's UDP,
-GRE, GTP-U: decode.unread) and UDP carrying an Ethernet frame (VXLAN or Geneve on a port
-not decoded): those are a tunnel's endpoints' packets, not the hosts' own. The packets
+Left out: the outer packets of an encapsulation flowcheck does not read (L2TP, GRE,
+GTP-U: decode.unread) and UDP carrying an Ethernet frame (VXLAN or Geneve on a port not
+decoded): a tunnel's endpoints' packets, which may carry the very answer unread (an
+L2TP packet from the agent to the media server is no proof that no SYN-ACK came back;
+verify.unread_frames says what they could hold). The packets
 of a tunnel flowcheck reads count under their inner addresses, as TCP does; copies of
 one packet count each (a count, not a proof of more).
 """
