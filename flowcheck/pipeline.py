@@ -285,7 +285,9 @@ def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> 
     sessions, strays = build_sessions_and_strays(traffic.connections, traffic.streams, config,
                                                  profile, ring_gaps=traffic.ring_gaps,
                                                  order=order, clock_lags=traffic.clock_lags)
-    census = take_census(traffic.connections)  # read once by the checks and capture_loss
+    # Read once by the checks and capture_loss; the packets that are not TCP by pair too.
+    census = take_census(traffic.connections,
+                         traffic.skipped.ways if traffic.skipped else None)
     findings = list(traffic.findings)
     findings.extend(check_all(traffic.connections, traffic.streams, sessions, config, profile,
                               ended_at=traffic.ended_at, ring_gaps=traffic.ring_gaps,

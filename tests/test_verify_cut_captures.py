@@ -235,6 +235,10 @@ def test_job_cut_after_its_data_connection_closed_is_not_still_running(
     assert "halt was reported" in ended.message
     assert f"closed (a FIN each way, frames {fins[0]}, {fins[1]})" in ended.message
     assert "no NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED" in ended.message
+    # One account: the halt leads what is not in the capture, no "What the job did after
+    # that" beside the close (review 56b).
+    assert "What the job did after that" not in ended.message
+    assert ". The halt and " in ended.message
 
 
 def test_job_cut_after_a_resent_fin_is_not_a_fin_each_way(tmp_path: Path) -> None:

@@ -99,7 +99,8 @@ def decode_general(batch: PacketBatch, skipped_flows: bool = False,
                                            layers.end[icmpv6], layers.src[icmpv6], framed,
                                            layers.dst[icmpv6])
     decoded.mirror = tunnels.MirrorSequence.joined(mirror)
-    decoded.skipped = describe_skipped(batch, gather, layers, table.names, skipped_flows)
+    decoded.skipped = describe_skipped(batch, gather, layers, table.names, skipped_flows,
+                                       arp)
     return decoded
 
 

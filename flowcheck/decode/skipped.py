@@ -22,11 +22,13 @@ from dataclasses import field
 import numpy as np
 
 from flowcheck.arrays import distinct, one_of
+from flowcheck.decode.arp import ArpPackets
 from flowcheck.decode.framing import ETHERTYPE_TEB
 from flowcheck.decode.gather import Gather
 from flowcheck.decode.ip import NON_TCP, UNDECODABLE, Layers
 from flowcheck.decode.legs import cooked_loopback, cooked_packet_types
 from flowcheck.decode.link import LINK_STEPS
+from flowcheck.decode.other_ways import Ways, count_ways
 from flowcheck.decode.tunnels import IPPROTO_UDP
 from flowcheck.decode.unread import ETHERTYPES, by_ethertype, by_ip
 from flowcheck.decode.unread_hosts import Spans, any_spans, ip_spans, merge_spans
@@ -74,6 +76,9 @@ class Skipped:
     # one way was taken of one direction (tcpdump -Q; lab matrix seed 125 run 23). A
     # loopback interface's packets are left out (sent and arriving at once: review 56a).
     cooked: Counter[int] = field(default_factory=Counter)
+    # The packets that are not TCP per (source, destination) pair, always counted
+    # (decode.other_ways): a direction the capture holds that its TCP does not show.
+    ways: Ways = field(default_factory=Ways)
 
     def merge(self, other: Skipped) -> None:
         """Add another batch's counts."""
@@ -94,6 +99,7 @@ class Skipped:
                 if name in other.unread_first_ts:
                     self.unread_first_ts[name] = other.unread_first_ts[name]
         merge_spans(self.unread_spans, other.unread_spans, MAX_KEYS)
+        self.ways.merge(other.ways)
 
     def cut_words(self) -> str:
         """How the records were cut: "at 96 bytes by the snap length", or, when their
@@ -112,9 +118,11 @@ class Skipped:
 
 
 def describe_skipped(batch: PacketBatch, gather: Gather, layers: Layers,
-                     tunnel_names: list[str], flows: bool) -> Skipped | None:
+                     tunnel_names: list[str], flows: bool,
+                     arp: ArpPackets | None = None) -> Skipped | None:
     """The batch's skipped packets (layers: the general decode's, kinds final); None when
-    it skipped none. flows: count the IP flows and ethertypes too."""
+    it skipped none. flows: count the IP flows and ethertypes too; arp: the batch's ARP
+    packets (decode.arp), whose replies count among the pairs (decode.other_ways)."""
     kind = layers.kind
     linktype = np.asarray(batch.linktype)
     skipped = Skipped()
@@ -139,6 +147,7 @@ def describe_skipped(batch: PacketBatch, gather: Gather, layers: Layers,
                  ip_spans(gather, name, rows, layers.version[rows], layers.src[rows],
                           layers.dst[rows], layers.l4[rows], ts[rows]))
         merge_spans(skipped.unread_spans, spans, MAX_KEYS)
+    _ways(skipped, batch, gather, layers, ip, found, arp)
     if flows:
         if ip.size:
             _flows(skipped, gather, layers, tunnel_names, ip)
@@ -153,9 +162,25 @@ def describe_skipped(batch: PacketBatch, gather: Gather, layers: Layers,
         codes, counts = np.unique(marked[marked >= 0], return_counts=True)
         skipped.cooked.update(dict(zip(codes.tolist(), counts.tolist(), strict=True)))
     if not (skipped.flows or skipped.ethertypes or skipped.unknown_links or skipped.cut
-            or skipped.unread or skipped.cooked):
+            or skipped.unread or skipped.cooked or skipped.ways):
         return None
     return skipped
+
+
+def _ways(skipped: Skipped, batch: PacketBatch, gather: Gather, layers: Layers,
+          ip: np.ndarray, found: list[tuple[str, np.ndarray]], arp: ArpPackets | None) -> None:
+    """Count the pairs (decode.other_ways) of the IP rows `ip` that are not TCP, less
+    the encapsulations flowcheck does not read (`found`), and of the ARP replies."""
+    if found and ip.size:
+        ip = ip[~np.isin(ip, np.concatenate([rows for _, rows in found]))]
+    ethernet = np.zeros(ip.shape[0], dtype=bool)
+    udp = layers.proto[ip] == IPPROTO_UDP
+    if udp.any():
+        at, l4 = ip[udp], layers.l4[ip[udp]]
+        ethernet[udp] = (l4 + 4 <= gather.caplen[at]) & _carries_ethernet(gather, at, l4)
+    if ip.size or (arp is not None and len(arp)):
+        skipped.ways = count_ways(batch, gather, layers, ip, ethernet,
+                                  arp if arp is not None else ArpPackets.empty())
 
 
 def _undecodable(skipped: Skipped, gather: Gather, linktype: np.ndarray, layers: Layers,

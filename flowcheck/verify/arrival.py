@@ -107,14 +107,18 @@ def arrived_silent(ctx: Context, conn: Connection) -> bool:
             and (conn.resp_h, conn.orig_h) not in ctx.captured)
 
 
-def silent_words(conn: Connection) -> str:
+def silent_words(conn: Connection, back: str | None = None) -> str:
     """_silence's cause for arrived_silent: the SYNs reached the responder's own capture
     point or the first router's toward it (as cooked_host.arrived_words says of one such
     capture), which holds nothing of an answer: the responder's firewall drops them, or
     that router's, unless that point left its leaving packets out (review 53b: the words
     said "which is 10.77.0.2 with no router between them", which a first router's
-    `tcpdump -i any`, its forward chain dropping the SYNs, gives alike)."""
+    `tcpdump -i any`, its forward chain dropping the SYNs, gives alike). back: the
+    responder's packets to the originator that are not TCP (way_back.came_back), when
+    the capture holds some: then not "no packet at all"."""
     ttl = ttl_word(conn.orig_h)
+    held = (f"no packet at all from {conn.resp_h} to {conn.orig_h}" if back is None else
+            f"no TCP packet from {conn.resp_h} to {conn.orig_h}, only {back}")
     return (f"the SYNs reached a capture point on {conn.resp_h}, or on the first router "
             f"from {conn.orig_h} toward it, which passed none of them on (each is in the "
             f"capture twice at one {ttl}, {conn.orig_ttl}: its Linux cooked headers mark one "
@@ -122,7 +126,7 @@ def silent_words(conn: Connection) -> str:
             f"it arrived at the host its frame was addressed to, before any router lowered "
             f"the {ttl}: two hosts' `tcpdump -i any` captures merged; nothing in it tells "
             f"{conn.resp_h} from a router, which lowers the {ttl} only of what it passes on), "
-            f"and the capture holds no packet at all from {conn.resp_h} to {conn.orig_h}: "
+            f"and the capture holds {held}: "
             "unless that capture left out what its host sent (tcpdump -Q in), that host "
             f"passed on or answered none of them: {conn.resp_h}'s own firewall drops them, "
             "its input chain the SYNs (the packet tap sees arriving packets before the "

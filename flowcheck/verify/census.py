@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import field
 
+from flowcheck.decode.other_ways import Ways
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection
 from flowcheck.sessions.kept import KeptPackets, kept_packets
@@ -33,7 +34,10 @@ class Census:
     unopened: those whose SYN or SYN-ACK the capture lacks, in order;
     missed: missed_bytes summed, less the bytes the receivers never got either or the
     capture cannot place (SideEvidence.lost, .untold): the sniffer's loss;
-    payload: orig_bytes and resp_bytes summed (retransmissions included)."""
+    payload: orig_bytes and resp_bytes summed (retransmissions included);
+    others: the packets that are not TCP per (source, destination) pair
+    (decode.other_ways, from the decode's skipped packets; empty when not given): a
+    direction `captured` lacks that the capture holds all the same."""
 
     connections: Sequence[Connection] = field(repr=False)
     first_ts: float
@@ -43,6 +47,7 @@ class Census:
     unopened: list[Connection]
     missed: int
     payload: int
+    others: Ways = field(default_factory=Ways, repr=False)
     found_kept: KeptPackets | None = None  # kept(), once read
 
     def kept(self) -> KeptPackets:
@@ -51,16 +56,26 @@ class Census:
             self.found_kept = kept_packets(self.connections)
         return self.found_kept
 
+    def other_words(self, sender: str, receiver: str) -> str | None:
+        """The words of the packets from `sender` to `receiver` that are not TCP
+        (decode.other_ways.OtherWay.words: "an ICMP echo reply (frame 2)"); None when the
+        capture holds none (or they were not given)."""
+        way = self.others.get(sender, receiver)
+        return None if way is None else way.words()
+
     def loss_share(self) -> tuple[int, int, float]:
         """(bytes missed, payload bytes seen, missed share of the payload sent: 0.0-1.0)."""
         missed, seen = self.missed, self.payload
         return missed, seen, missed / (missed + seen) if missed + seen else 0.0
 
 
-def take_census(connections: Sequence[Connection]) -> Census:
-    """The connections' Census, in one pass over them."""
+def take_census(connections: Sequence[Connection], others: Ways | None = None) -> Census:
+    """The connections' Census, in one pass over them; others: the capture's packets
+    that are not TCP by pair (decode.skipped.Skipped.ways), when known."""
+    if others is None:
+        others = Ways()
     if not connections:
-        return Census(connections, 0.0, 0.0, set(), [], [], 0, 0)
+        return Census(connections, 0.0, 0.0, set(), [], [], 0, 0, others)
     first = latest = connections[0].ts
     last_ts = connections[0].last_ts
     captured: set[tuple[str, str]] = set()
@@ -102,4 +117,4 @@ def take_census(connections: Sequence[Connection]) -> Census:
         if not (conn.syn_frames and conn.synack_frames):
             unopened.append(conn)
     return Census(connections, first, max(last_ts, latest), captured, one_sided, unopened,
-                  missed, orig_bytes + resp_bytes)
+                  missed, orig_bytes + resp_bytes, others)

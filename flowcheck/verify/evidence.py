@@ -107,6 +107,10 @@ def check_evidence(ctx: Context, ended_at: float | None = None) -> None:
         if any(not quoted_syn_refused(c) for c in conns):
             how = (f"the other side ACKs, sends data or closes as only an answer from {sender} "
                    f"explains{', or ' + how if how else ''}")
+        back = ctx.census.other_words(sender, receiver)
+        if back is not None:  # that direction passed, its TCP did not (review 56b)
+            _tcp_left_out(ctx, (sender, receiver), conns, f"{listed}{more}", how, back)
+            continue
         ctx.add("capture_one_direction",
                 f"The capture holds no packet from {sender} to {receiver}, although "
                 f"{len(conns)} connection(s) show that side talking ({listed}{more}): "
@@ -120,6 +124,31 @@ def check_evidence(ctx: Context, ended_at: float | None = None) -> None:
                 "of both received and sent traffic (tcpdump without -Q), on a path both "
                 "directions take.", conn=conns[0],
                 frames=[f for c in conns[:5] for f in opening_frames(c)])
+
+
+def _tcp_left_out(ctx: Context, way: tuple[str, str], conns: list[Connection],
+                  listed: str, how: str, back: str) -> None:
+    """capture_one_direction of a direction whose TCP the capture lacks while it holds
+    that direction's other packets (`back`: Census.other_words): no capture of one
+    direction, but its TCP left out by a filter or routed past the capture point. A
+    capture of the lab's clean job without 10.77.0.2's TCP, an echo reply of its kept,
+    read "The capture saw one direction only (...)" (task nontcpback)."""
+    sender, receiver = way
+    ctx.add("capture_one_direction",
+            f"The capture holds no TCP packet from {sender} to {receiver}, although "
+            f"{len(conns)} connection(s) show that side talking ({listed}): {how}. It "
+            f"holds {back} from {sender} to {receiver}, so that direction passed the "
+            "capture point and only its TCP is missing: a capture filter left it out (one "
+            "on protocol, port or source address), or it took another path (asymmetric "
+            "routing, a load balancer or ECMP choosing by port). What only that "
+            "direction's TCP would show is unknown, not failed (a failure the captured "
+            "direction shows, such as an ICMP reject, a listener that never answered a "
+            "connection it announced or a job engine that never answered the agent's "
+            "callback, is still reported).",
+            f"Capture {sender}'s TCP to {receiver} too: a capture filter that holds both "
+            "directions' TCP (or none), where both directions' TCP pass (on the media "
+            "server itself).", conn=conns[0],
+            frames=[f for c in conns[:5] for f in opening_frames(c)])
 
 
 def conns_words(conn: Connection) -> str:

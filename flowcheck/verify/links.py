@@ -78,7 +78,7 @@ from flowcheck.verify.tied_failures import check_tied_callbacks, check_tied_data
 from flowcheck.verify.ttl_exceeded import traceroute_probe, ttl_exceeded, ttl_exceeded_fix
 from flowcheck.verify.unresent import lone_syn
 from flowcheck.verify.unseen_syns import refusal_notes
-from flowcheck.verify.way_back import answer_uncaptured
+from flowcheck.verify.way_back import answer_uncaptured, came_back
 
 
 def check_links(ctx: Context) -> None:
@@ -107,12 +107,18 @@ def check_links(ctx: Context) -> None:
 
 
 def _arrived_or_elsewhere(ctx: Context, conn: Connection) -> str:
-    """The close of control_unanswered's fix when the capture lacks the way back: where
-    the Linux cooked marks place the SYNs' arrival (cooked_host.arrived_unanswered), else
-    where a capture would tell (with its leading space)."""
+    """The close of control_unanswered's fix when the capture holds no TCP of the way back:
+    where the Linux cooked marks place the SYNs' arrival (cooked_host.arrived_unanswered),
+    else, when the responder's packets that are not TCP show the capture holds that way
+    (way_back.came_back), lost_where's, else where a capture would tell (with its leading
+    space)."""
     ttl = arrived_unanswered(ctx, conn.orig_h, conn.resp_h)
     if ttl is not None:
         return " " + arrived_words(conn.orig_h, conn.resp_h, ttl)
+    if came_back(ctx, conn) is not None:
+        # The responder's packets that are not TCP: the capture holds the way back
+        # (way_back.came_back), so not one_way_where's "holds no packet from" (review 56b).
+        return lost_where(ctx, conn)
     if arrived_silent(ctx, conn):  # the responder's own capture merged in (verify.arrival)
         return " " + silent_fix(conn)
     return one_way_where(conn)  # as data_unanswered's (opening.lost_where)

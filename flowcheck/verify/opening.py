@@ -63,6 +63,8 @@ from flowcheck.verify.way_back import (
     answer_uncaptured,
     asked_toward,
     asked_toward_words,
+    came_back,
+    came_back_words,
     other_source,
     translated_back,
 )
@@ -208,7 +210,8 @@ def lost_where(ctx: Context, conn: Connection) -> str:
         # 122 run 13: "If this capture was taken on 10.77.0.1, its own firewall drops the
         # SYNs or its SYN-ACKs" of `-Q in` on the media server, its input rejecting the
         # data SYNs with ICMP).
-        return one_way_where(conn)
+        return one_way_where(conn, ctx.census.other_words(conn.resp_h, conn.orig_h)
+                             if ctx.census else None)
     if on is None:
         return (f" If this capture was taken on {conn.resp_h}, its own firewall drops the "
                 f"SYNs or its SYN-ACKs; otherwise a capture on {conn.resp_h} shows which way "
@@ -226,12 +229,31 @@ def lost_where(ctx: Context, conn: Connection) -> str:
             "between them\").")
 
 
-def one_way_where(conn: Connection) -> str:
+def _lacking_words(ctx: Context, conn: Connection) -> str:
+    """What the capture lacks of the way from conn's responder to its originator, proven
+    missing (ctx.missing): "it holds no packet from B to A, one direction only", or,
+    when it holds that direction's packets that are not TCP (Census.other_words), "it
+    holds no TCP packet from B to A, only an ICMP echo reply (frame 2): its TCP left
+    out" (no capture of one direction: task nontcpback)."""
+    back = ctx.census.other_words(conn.resp_h, conn.orig_h) if ctx.census else None
+    if back is None:
+        return f"it holds no packet from {conn.resp_h} to {conn.orig_h}, one direction only"
+    return (f"it holds no TCP packet from {conn.resp_h} to {conn.orig_h}, only {back}: "
+            "its TCP left out, capture_one_direction")
+
+
+def one_way_where(conn: Connection, back: str | None = None) -> str:
     """Where a capture holding no packet from conn's responder to its originator would
     tell (with its leading space): a capture on the responder of both directions, not
     any capture there (tcpdump -Q in holds the SYNs unanswered whatever it sent back:
     field check 59; control_unanswered said "A capture on B, or of both directions"
-    until newuser55's list)."""
+    until newuser55's list). back: that direction's packets that are not TCP
+    (Census.other_words), when the capture holds some: then "no TCP packet"."""
+    if back is not None:
+        return (f" This capture holds no TCP packet from {conn.resp_h} to {conn.orig_h}, "
+                f"only {back}, so not whether {conn.resp_h} answered: a capture of both "
+                f"directions' TCP on {conn.resp_h} shows it (there, SYNs arriving with no "
+                "SYN-ACK, RST or ICMP leaving are its own firewall's drop).")
     return (f" This capture holds no packet from {conn.resp_h} to {conn.orig_h}, so "
             f"not whether {conn.resp_h} answered: a capture of both directions on "
             f"{conn.resp_h} shows it (there, SYNs arriving with no SYN-ACK, RST or ICMP "
@@ -300,12 +322,17 @@ def _silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
         # headline cut at its first break keeps both (gist).
         return (f"something drops or rejects its SYNs or drops the SYN-ACKs on their way "
                 f"back (a SYN-ACK, RST or ICMP unreachable would travel the way the capture "
-                f"lacks: it holds no packet from {conn.resp_h} to {conn.orig_h}, one "
-                "direction only)")
+                f"lacks: {_lacking_words(ctx, conn)})")
     if retried(conn, attempts) and both_ways and reached_second_point(ctx, conn):
         return second_point_words(conn)
     if retried(conn, attempts) and both_ways and arrived_silent(ctx, conn):
-        return silent_words(conn)  # the responder's own capture point in the set
+        # the responder's own capture point in the set
+        return silent_words(conn, came_back(ctx, conn))
+    back = came_back(ctx, conn) if retried(conn, attempts) else None
+    if back is not None and other_source(ctx, conn) is None and \
+            translated_back(ctx, conn) is None:
+        # The responder's packets that are not TCP: the capture holds the way back.
+        return came_back_words(conn, back)
     toward = asked_toward(ctx, conn) if retried(conn, attempts) else None
     if toward is not None and other_source(ctx, conn) is None and \
             translated_back(ctx, conn) is None:

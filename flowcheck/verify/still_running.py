@@ -80,6 +80,7 @@ def still_running(ctx: Context, session: Session, stream: NdmpStream,
     # close in the capture: the job's end cannot be judged (flowcheck.verify.silent_end).
     silent = silent_end(ctx, session, stream, start)
     flowing = open_transfer(ctx, session)
+    halt_unseen = False
     if silent is not None:
         mark(ctx, session)  # the data step says unknown (data_flow)
     if gap is None and silent is not None:
@@ -97,9 +98,10 @@ def still_running(ctx: Context, session: Session, stream: NdmpStream,
             "lost its end: capture so it keeps up (capture_loss says how); else capture the "
             "whole job.")
     else:
+        ended = [] if flowing is not None else ended_data(ctx, session)
+        halt_unseen = bool(ended) and gap is None  # "... before the halt was reported"
         head, fix = _stopped_or_gap(session, start, what, where, last.frame, gap,
-                                    _others_words(ctx, session),
-                                    [] if flowing is not None else ended_data(ctx, session))
+                                    _others_words(ctx, session), ended)
     unseen = unseen_resources_words(ctx, session, len(session.data_connections))
     if flowing is None and silent is None:  # its end may simply be after the capture
         mark_unended(ctx, session)  # the data step says unknown (data_flow)
@@ -108,7 +110,7 @@ def still_running(ctx: Context, session: Session, stream: NdmpStream,
         words = flowing.words(halts=False, whose="its")
         head += f" {capitalised(words)}; {step_words(ctx, ring=flowing.gap is not None)}."
     ctx.add("capture_ended_early",
-            f"{head} {_after_words(ctx, resource)}"
+            f"{head} {_after_words(ctx, resource, halt_unseen)}"
             + (f". {unseen[0].upper()}{unseen[1:]}. {still_due_words()}" if unseen else
                "." if flowing is not None else
                f". {capitalised(step_words(ctx, ring=gap is not None))}."
@@ -119,21 +121,35 @@ def still_running(ctx: Context, session: Session, stream: NdmpStream,
             ts=last.ts)
 
 
-def _after_words(ctx: Context, resource: int) -> str:
+def _after_words(ctx: Context, resource: int, halt_unseen: bool = False) -> str:
     """"What the job did after that, ... is not in the capture": its later resources'
     announcements and data connections only when some are due (newuser56: "its later
     resources' announcements" after resource 3 of the 3 configured had started); "any
     later resources'" when `resources` is not configured, or when the job started more
     than it says (review56e: "resource 3 was the last of the 2 configured: no later
-    resource's ... is due", though the job had shown it has more than configured)."""
+    resource's ... is due", though the job had shown it has more than configured).
+    halt_unseen: the head said the data connections ended and no halt came ("before the
+    backup's halt was reported"), so the halt leads: "The halt and what came after it,
+    ..." (review 56b: "What the job did after that (frame 19)" beside "C2 closed (a FIN
+    each way, frames 2138, 2140)" read as a second account, "after that" frame 19 or the
+    close)."""
     total = ctx.config.resources
-    if total and resource == total:
-        return ("What the job did after that, up to its end, is not in the capture (resource "
-                f"{resource} was the last of the {total} configured: no later resource's "
-                "announcement or data connection is due)")
     whose = "its" if total and resource < total else "any"
     beyond = (f" (it started resource {resource}, beyond the {total} configured in "
               "`resources`: later ones may follow)" if total and resource > total else "")
+    if halt_unseen and total and resource == total:
+        return ("The halt and the job's end are not in the capture (resource "
+                f"{resource} was the last of the {total} configured: no later resource's "
+                "announcement or data connection is due, unless the job has more than `resources` "
+                "says)")
+    if halt_unseen:
+        return (f"The halt and what came after it, {whose} later resources' announcements "
+                f"and data connections and the job's end, are not in the capture{beyond}")
+    if total and resource == total:
+        return ("What the job did after that, up to its end, is not in the capture (resource "
+                f"{resource} was the last of the {total} configured: no later resource's "
+                "announcement or data connection is due, unless the job has more than `resources` "
+                "says)")
     return (f"What the job did after that, {whose} later resources' announcements and data "
             f"connections and its end, is not in the capture{beyond}")
 

@@ -9,7 +9,10 @@ originator's own address (asked_toward) shows less: a frame travelling toward th
 originator at this capture point, which a capture of its outgoing packets alone never
 holds, but not that the responder's answers come back past that point (an asymmetric
 route: review 54d's lab, the answers returning through a second router the capture
-point never sees). Used by flowcheck.verify.opening's words.
+point never sees). The responder's own packets to the originator that are not TCP (a
+ping reply, an ARP reply: came_back) show more: that the capture holds that direction,
+so the SYNs' silence is the host's or a firewall's, not the capture's (review 56b).
+Used by flowcheck.verify.opening's words.
 """
 
 from __future__ import annotations
@@ -26,6 +29,35 @@ def answer_uncaptured(ctx: Context, conn: Connection) -> bool:
     ctx.missing; here nothing need prove it): a lost answer and one never sent look the
     same."""
     return (conn.resp_h, conn.orig_h) not in ctx.captured
+
+
+def came_back(ctx: Context, conn: Connection) -> str | None:
+    """When the capture holds no TCP packet from `conn`'s responder to its originator
+    (answer_uncaptured) but holds other packets of the responder's to it (Census.others:
+    decode.other_ways), their words: "an ICMP echo reply (frame 2)", "3 packets that are
+    not TCP, the first an ARP reply (frame 5)". None otherwise, or when the census was
+    taken without them. Review 56b: a real echo reply from 10.77.0.2 added to
+    control-dropped.pcap read "holds no packet at all from 10.77.0.2 to 10.77.0.1, so it
+    may hold one direction only"."""
+    if ctx.census is None or not answer_uncaptured(ctx, conn):
+        return None
+    return ctx.census.other_words(conn.resp_h, conn.orig_h)
+
+
+def came_back_words(conn: Connection, back: str) -> str:
+    """The words of an unanswered opening with retried SYNs whose capture holds no TCP
+    packet from its responder to its originator but other packets of the responder's to
+    it (`back`: came_back's words): the capture holds that direction, so no answer came
+    back past this capture point; the retries show none reached the originator."""
+    return (f"something drops its SYNs on the way to {conn.resp_h}, or {conn.resp_h}'s "
+            f"answers before they reach this capture point: the capture holds no TCP packet from "
+            f"{conn.resp_h} to {conn.orig_h}, but it holds {back} from {conn.resp_h} to "
+            f"{conn.orig_h}, so it holds that direction and the silence is not the "
+            f"capture's: a SYN-ACK, RST or ICMP unreachable coming back to {conn.orig_h} "
+            "past this capture point would be in it, and none is (unless a route chosen by "
+            "protocol or port sends it another way). The retried SYNs show that no SYN-ACK "
+            f"or RST reached {conn.orig_h} (an ICMP unreachable may have: TCP resends its "
+            "SYN after one, RFC 1122 4.2.3.9): the connection never opened")
 
 
 def other_source(ctx: Context, conn: Connection) -> tuple[str, str, str, str] | None:
