@@ -28,7 +28,8 @@ def inconclusive_note(analysis: Analysis) -> str:
     """The note under an inconclusive verdict: INCONCLUSIVE_NOTE, or, with no session
     and a no_control_session (a capture flowcheck could not read: its link type, the
     snap length, a tunnel; or none of the job), a pointer to that finding, whose words
-    say what the capture holds and the fix (trial 24 D6: "tcpdump -s 0" for 802.11);
+    say what the capture holds and the fix (trial 24 D6: "tcpdump -s 0" for 802.11); with
+    sessions, each a probe, and a no_control_session (verify.probes_only), a pointer too;
     with no session and a capture_filtered (the control connection left out), a pointer
     to it. Led by broken_agent_words when a connection to a configured agent's NDMP port
     broke after its handshake (field check 60 run 4: "No error found" over a warning that
@@ -48,6 +49,10 @@ def _judged_note(analysis: Analysis) -> str:
                                      for f in analysis.findings):
         return ("Nothing of the job could be judged: no NDMP control connection could be "
                 "read (no_control_session says what the capture holds, and the fix).")
+    if any(f.code == "no_control_session" for f in analysis.findings):
+        # Sessions, each a probe (verify.probes_only, review56f): no step is unknown.
+        return ("Nothing of a job could be judged: the capture holds probes of the NDMP "
+                "port only, no job (no_control_session says which, and the fix).")
     if not analysis.sessions and any(f.code == "capture_filtered" for f in analysis.findings):
         # The job's other connections without their control connection (trial 54).
         return ("Nothing of the job's steps could be judged: the capture left out its "

@@ -95,7 +95,7 @@ def _port_usage(ctx: Context) -> dict[str, Usage]:
     for session in ctx.sessions:
         control = ctx.by_uid.get(session.control_uid)
         if session.side or control is not None and (
-                traceroute_probe(control) or half_open_check(ctx, control)):
+                traceroute_probe(ctx, control) or half_open_check(ctx, control)):
             continue
         for uid in session_uids(session):
             conn = ctx.by_uid[uid]

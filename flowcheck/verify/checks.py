@@ -30,6 +30,7 @@ from flowcheck.verify.hosts import check_hosts, mark_side_traffic
 from flowcheck.verify.links import check_links
 from flowcheck.verify.nat_unread import note_nat_unread
 from flowcheck.verify.no_reply import check_no_reply
+from flowcheck.verify.probes_only import note_probes_only
 from flowcheck.verify.profile_followed import note_profile_followed
 from flowcheck.verify.proof_cache import ProofCache
 from flowcheck.verify.ranges import note_too_small
@@ -121,6 +122,7 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     check_tls_close(ctx)  # the same, read from TCP where TLS hides the messages
     check_closed_after_auth(ctx)
     check_steps(ctx)
+    note_probes_only(ctx)  # a capture of probes only: no job judged
     report_short_callbacks(ctx)  # after every session's step 2
     note_profile_followed(ctx)  # after every session's steps
     report_left_out(ctx)

@@ -43,7 +43,7 @@ def half_open_check(ctx: Context, conn: Connection) -> bool:
     # port (traceroute -T draws each probe's port at random: a TTL-1 probe's SYN and,
     # later, one that reached the port, each with its own sequence number).
     return ctx.four_tuple_count(conn) == 1 or not any(
-        other is not conn and _same_four_tuple(other, conn) and not traceroute_probe(other)
+        other is not conn and _same_four_tuple(other, conn) and not traceroute_probe(ctx, other)
         for other in ctx.between(conn.orig_h, conn.resp_h))
 
 

@@ -141,7 +141,7 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
         note_unseen(ctx, session, conn, "control connection")
     target = endpoint(conn.resp_h, conn.resp_p)
     rule = allow_rule(ctx, conn, session)
-    if outcome in ("unanswered", "handshake_incomplete") and traceroute_probe(conn):
+    if outcome in ("unanswered", "handshake_incomplete") and traceroute_probe(ctx, conn):
         outcome = "probe"  # a traceroute's, no job: step 1 says what it was (review 54i)
     # A host that never sent a packet while the capture holds the way back: said once,
     # counted, the later attempts naming the first (trial 23 D6).

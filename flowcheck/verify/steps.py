@@ -127,7 +127,7 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
     if spec.kind != "control" and connect_check(ctx, session):
         return make_step(spec, "not_applicable", detail="a port check (step 1), not a job")
     if spec.kind != "control" and outcome in ("unanswered", "handshake_incomplete") and \
-            traceroute_probe(control):
+            traceroute_probe(ctx, control):
         return make_step(spec, "not_applicable", detail="a traceroute probe (step 1), not a job")
     if spec.kind != "control" and not is_open(outcome):
         return make_step(spec, "not_applicable", detail="the control connection never opened")
@@ -244,7 +244,7 @@ def _control(ctx: Context, session: Session, spec: StepSpec, conn: Connection) -
     if half_open_check(ctx, conn):
         return make_step(spec, "ok", [conn.uid], [*opening_frames(conn), *conn.rst_frames[:1]],
                          half_open_words(conn))
-    if outcome in ("unanswered", "handshake_incomplete") and traceroute_probe(conn):
+    if outcome in ("unanswered", "handshake_incomplete") and traceroute_probe(ctx, conn):
         return make_step(spec, "ok", [conn.uid],
                          [*opening_frames(conn), *conn.ttl_exceeded_frames,
                           *conn.rst_frames[:1]],

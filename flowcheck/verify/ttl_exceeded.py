@@ -12,8 +12,14 @@ two routers routing the agent's subnet to each other).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flowcheck.model import Connection
 from flowcheck.sessions.classify import originator_aborted
+from flowcheck.verify.capture_time import time_enough
+
+if TYPE_CHECKING:
+    from flowcheck.verify.context import Context
 
 
 def ttl_exceeded(conn: Connection) -> bool:
@@ -104,24 +110,47 @@ def _routing(conn: Connection) -> str:
 PROBE_TTL = 30
 
 
-def traceroute_probe(conn: Connection) -> bool:
+def traceroute_probe(ctx: Context, conn: Connection) -> bool:
     """Is `conn` a traceroute's probe (traceroute -T, tcptraceroute, mtr --tcp to the
     NDMP port), not a job's connection? Its SYNs carried a TTL of at most PROBE_TTL as
-    captured (Connection.orig_ttl: its first packet's; a host's own SYN never does), no
-    byte of data either way, and either nothing answered them (review 54i: probes beside
-    a good job read as failed sessions, a firewall drop, then a routing loop), or, the
-    probes sent from one port (tcptraceroute's), the originator reset the far end's
-    SYN-ACK to a later one, never its ACK (reached_end). A router's time exceeded is the
-    answer a probe asks for, the hop it names; a capture without one (a router that
-    sends none, a capture filter on TCP: `tcp port 10000`) reads the same, the TTL
-    alone telling a probe (verdicts56: the lab's traceroutes captured so read nine
-    control_unanswered and two handshake_incomplete)."""
+    captured (Connection.orig_ttl: its first packet's), no byte of data either way, the
+    TTL varied as a traceroute's does (probe_ttls), and either nothing answered them
+    (review 54i: probes beside a good job read as failed sessions, a firewall drop, then
+    a routing loop), or, the probes sent from one port (tcptraceroute's), the originator
+    reset the far end's SYN-ACK to a later one, never its ACK (reached_end). A router's
+    time exceeded is the answer a probe asks for, the hop it names; a capture without
+    one (a router that sends none, a capture filter on TCP: `tcp port 10000`) reads the
+    same (verdicts56: the lab's traceroutes captured so read nine control_unanswered and
+    two handshake_incomplete). A low TTL alone tells no probe: a host whose
+    net.ipv4.ip_default_ttl is 30 or less (a hardened build), or a capture 34 routers
+    from a Linux host, gives a job's own SYNs one (review56f: a control connection whose
+    SYNs a firewall dropped read PASS, a probe)."""
     if conn.orig_ttl is None or conn.orig_ttl > PROBE_TTL or conn.orig_bytes or \
-            conn.resp_bytes:
+            conn.resp_bytes or not probe_ttls(ctx, conn):
         return False
     if not conn.synack_seen:
         return not conn.resp_rst
     return reached_end(conn)
+
+
+def probe_ttls(ctx: Context, conn: Connection) -> bool:
+    """Do `conn`'s SYNs show a traceroute's TTLs, not a connect()'s? A connect resends its
+    SYN from the same port with the same TTL, the host's (RFC 6298 5.7, RFC 9293 3.8.1);
+    tcptraceroute raises the TTL from one port (1, 1, 1, 2, 2, 2, ...:
+    SideEvidence.ttl_moved), traceroute -T sends each TTL from ports of its own. So a
+    connection of several SYNs is a probe's only when its TTL moved, and one of a lone
+    SYN only when (a) another connection from the host to that endpoint, no data,
+    carried another TTL of at most PROBE_TTL (the traceroute's other hops: a host's
+    connects all leave with its one TTL) and (b) the capture went on a retransmission
+    timeout after it (a connect would have resent it: time_enough)."""
+    if len(conn.syn_frames) > 1:
+        return conn.evidence("orig").ttl_moved is not None
+    return time_enough(ctx, conn.last_ts, conn.last_frame) and any(
+        other.orig_h == conn.orig_h and other.resp_p == conn.resp_p
+        and other.orig_ttl is not None and other.orig_ttl <= PROBE_TTL
+        and other.orig_ttl != conn.orig_ttl and not other.orig_bytes
+        and not other.resp_bytes
+        for other in ctx.between(conn.orig_h, conn.resp_h))
 
 
 def reached_end(conn: Connection) -> bool:

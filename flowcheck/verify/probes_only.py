@@ -1,0 +1,70 @@
+"""no_control_session for a capture whose sessions are probes only: no job in it.
+
+A traceroute's probe (verify.ttl_exceeded.traceroute_probe), a half-open port check
+(verify.half_open.half_open_check) or a full-connect one (verify.port_check.connect_check)
+to the NDMP port is a session whose step 1 is `ok` and whose later steps are
+`not_applicable`: no job. A capture holding nothing else judged nothing of a job, yet read
+PASS with "No findings: the traffic follows the profile and the ranges" (review56f: the
+verdicts56 lab's tcptraceroute and traceroute -T, captured alone, read PASS, 26 sessions
+ok, exit 0; so did lab-trial23-probe/connect-check's two port checks without its job), as
+if the job had passed. It reads as a capture without a control connection does: the
+warning no_control_session (findings.verdict: inconclusive).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from flowcheck.model import Session, Severity
+from flowcheck.verify.context import Context
+from flowcheck.verify.half_open import half_open_check
+from flowcheck.verify.port_check import connect_check
+from flowcheck.verify.ttl_exceeded import traceroute_probe
+
+# What each probe is called, one and several.
+_NAMES = {"traceroute": ("traceroute probe", "traceroute probes"),
+          "half_open": ("half-open port check (SYN, SYN-ACK, RST)",
+                        "half-open port checks (SYN, SYN-ACK, RST)"),
+          "connect": ("port check (connect and close)", "port checks (connect and close)")}
+
+
+def _probe_kind(ctx: Context, session: Session) -> str | None:
+    """Which probe the session is (a _NAMES key), None when it may be a job's."""
+    control = ctx.by_uid.get(session.control_uid)
+    if control is None:
+        return None
+    if traceroute_probe(ctx, control):
+        return "traceroute"
+    if half_open_check(ctx, control):
+        return "half_open"
+    return "connect" if connect_check(ctx, session) else None
+
+
+def note_probes_only(ctx: Context) -> None:
+    """no_control_session (a warning) when the capture holds sessions, each not side
+    traffic (Session.side) a probe (_probe_kind), and no error: "No job in the capture:
+    its 26 connections to the NDMP port 10000 are 24 traceroute probes and 2 half-open
+    port checks (SYN, SYN-ACK, RST) ...". Nothing when a session may be a job's."""
+    sessions = [s for s in ctx.sessions if not s.side]
+    if not sessions or any(f.severity == Severity.ERROR for f in ctx.findings):
+        return
+    kinds: Counter[str] = Counter()
+    for session in sessions:
+        kind = _probe_kind(ctx, session)
+        if kind is None:
+            return
+        kinds[kind] += 1
+    count = len(sessions)
+    parts = [f"{n} {_NAMES[kind][n > 1]}" for kind, n in kinds.items()]
+    what = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+    what = f"is a {_NAMES[next(iter(kinds))][0]}" if count == 1 else f"are {what}"
+    ctx.add("no_control_session",
+            f"No job in the capture: its {count} connection{'s' if count > 1 else ''} to "
+            f"the NDMP port {ctx.config.ndmp_port} {what}, not a job's control connection "
+            f"(step 1 {'of each ' if count > 1 else ''}says what it was), so nothing of a "
+            "job was judged: the capture was not taken while the job ran, or the job never "
+            "started.",
+            "Capture while the job runs: start the capture before the job starts and stop "
+            f"it after the job ends. {'The probes need' if count > 1 else 'A probe needs'} "
+            "no firewall rule.",
+            severity=Severity.WARNING)
