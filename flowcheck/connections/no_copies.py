@@ -20,10 +20,15 @@ packets do (equal values, rare but for equal packets, fail the proof).
 Which of the packets sharing a key the table keeps (numpy's order of writes) does not
 matter: every packet of a shared key but the one kept reads another's position, and
 that one is taken with it. At most SMALL_PROOF packets (a small batch and its tail) are
-compared as Python tuples instead, exactly. A batch of a few directions (a bulk
-transfer's) is first tried by `distinct_ids`: a key of the direction and the IPv4 ID
-alone, exact (no hash, nothing compared after), which proves it whenever its senders
-number their packets (Linux's per-socket IDs), in a fifth of the hashed proof's time.
+compared as Python tuples instead, exactly. A larger batch is first tried by
+`distinct_ids` (unless it failed the batches before: KeyTable's back-off): a key of the
+direction and the IPv4 ID alone, which proves it whenever its senders number their
+packets (Linux's per-socket IDs), in a fifth of the hashed proof's time; for a batch of
+a few directions (a bulk transfer's) the key is its own slot (no hash, nothing compared
+after), for more it is hashed and the keys sharing a slot compared exactly. A copy is
+equal to its original in its direction and IPv4 ID (the inner packet's, in a tunnel),
+so a batch whose (direction, ID) pairs all differ holds none; IPv6's packets (no ID:
+0) fail it whenever a direction holds two.
 A proof that fails (two packets equal: a copy, a relay copy, or a resend bit for bit
 its original) sends the batch to copies.py's full search, so the marks stay those of
 the full search in every case.
@@ -163,9 +168,11 @@ class KeyTable:
     largest size asked for so far: its contents between calls are never read (every slot
     read was written in the call). And whether the next batch tries `distinct_ids`
     first: after n failures in a row it skips the next 2 ** (n - 1) - 1 batches (at most
-    IDS_SKIPPED_MOST): a capture whose answers carry no ID (Linux's SYN-ACKs and RSTs:
-    bench's many short connections, every batch failing) pays for a few tries, one
-    whose batches fail now and then (a resend bit for bit) for none."""
+    IDS_SKIPPED_MOST): a capture whose directions repeat an ID in every batch (IPv6's
+    0; Linux's SYN-ACKs and RSTs carry 0 too, and fail it where one direction holds two
+    such answers: bench's many short connections) pays for a few tries, one whose
+    batches fail now and then (a resend bit for bit) for none. Skipped or failed, the
+    batch goes on to the hashed proof, and a copy in it still reaches the full search."""
 
     def __init__(self) -> None:
         self._slots = np.empty(0, np.int32)
