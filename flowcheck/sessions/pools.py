@@ -17,6 +17,7 @@ from typing import Literal
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, Session
 from flowcheck.sessions.file_order import FileOrder
+from flowcheck.sessions.lifetimes import Spans, alive_at
 
 
 class Work:
@@ -131,14 +132,18 @@ class Endpoints:
             pool = self._pools[key] = Pool(self.by_endpoint.get(key, []), self.claimed)
         return pool.first(ts)
 
-    def by_connector(self, hosts: set[str]) -> dict[Hashable, Pool]:
+    def by_connector(self, hosts: Spans) -> dict[Hashable, Pool]:
         """Unclaimed connections by (responder ip, port, connector): the originator's
         address when it is one of `hosts` (the sessions' own hosts on the connecting
-        side), else None (an address no session uses there: another interface of a
-        multi-homed host, or a configured one). One Pool each, in time order."""
+        side) and a session with that host was alive when the connection opened (its
+        lifetimes, (start, end) in capture seconds: Lifetimes), else None (an address
+        no session uses there at that time: another interface of a multi-homed host, a
+        configured one, or a host whose session ended long before: two jobs of one
+        night's capture, mergedsets). One Pool each, in time order."""
+        def connector(conn: Connection) -> str | None:
+            return conn.orig_h if alive_at(hosts, conn.orig_h, conn.ts) else None
         return self.pools(self.connections(),
-                          lambda c: (c.resp_h, c.resp_p, c.orig_h if c.orig_h in hosts
-                                     else None))
+                          lambda c: (c.resp_h, c.resp_p, connector(c)))
 
     def pools(self, conns: Iterable[Connection], key: Callable[[Connection], Hashable]
               ) -> dict[Hashable, Pool]:
