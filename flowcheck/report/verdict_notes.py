@@ -29,7 +29,9 @@ def inconclusive_note(analysis: Analysis) -> str:
     snap length, a tunnel; or none of the job), a pointer to that finding, whose words
     say what the capture holds and the fix (trial 24 D6: "tcpdump -s 0" for 802.11);
     with no session and a capture_filtered (the control connection left out), a pointer
-    to it. Led by broken_agent_words when a connection to a configured agent's NDMP port
+    to it; with sessions judged without an unknown step and a no_control_session
+    beside them (verify.unjudged_tls), that a job beside them could not be judged. Led
+    by broken_agent_words when a connection to a configured agent's NDMP port
     broke after its handshake (field check 60 run 4: "No error found" over a warning that
     the packets after the SYN never reached the agent of the job that failed)."""
     note = _judged_note(analysis)
@@ -51,6 +53,15 @@ def _judged_note(analysis: Analysis) -> str:
         # The job's other connections without their control connection (trial 54).
         return ("Nothing of the job's steps could be judged: the capture left out its "
                 "control connection (capture_filtered says what it holds, and the fix).")
+    if any(f.code == "no_control_session" for f in analysis.findings) and not any(
+            step.status == "unknown" for session in analysis.sessions if not session.side
+            for step in session.steps):
+        # Sessions judged, and beside them a job none could be read of (TLS on an agent's
+        # NDMP port, verify.unjudged_tls: mergedsets).
+        return ("In the sessions judged no error was found, but the capture set holds "
+                "what may be another job that could not be judged: no NDMP control "
+                "connection could be read for it (no_control_session says what it holds, "
+                "and the fix).")
     if any(f.code == "step_unknown" for f in analysis.findings):
         return ("No error found, but the capture cannot show whether every step worked "
                 "(step_unknown and the steps marked unknown say why): capture the whole job, "
