@@ -101,7 +101,7 @@ def summarize(document: dict) -> dict:
                 "data_connections": len(s["data_connections"]),
                 "callback": s["callback_uid"] is not None,
                 # The profile that judged it, when not the run's: a capture set of two
-                # kinds of job (verify.mixed_reading); absent otherwise.
+                # kinds of job (flowcheck.mixed_reading); absent otherwise.
                 **({"profile": s["profile"]} if s.get("profile", profile) != profile
                    else {}),
             }

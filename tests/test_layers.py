@@ -27,7 +27,7 @@ STAGES: dict[str, int] = {
     "dispositions": 0,
     "interrupts": 0,
     "arrays": 0, "fields_dataclass": 0, "printable": 0, "utc_times": 0, "tcp_sequence": 0,
-    "durations": 0,
+    "durations": 0, "doc_files": 0,
     "sources": 1,
     "decode": 2,
     "connections": 3,
@@ -38,7 +38,7 @@ STAGES: dict[str, int] = {
     "verify": 8,
     "report": 9,
     "pipeline": 10, "regress": 10, "regress_cases": 10, "regress_diff": 10, "folder_walk": 10,
-    "regress_expected": 10,
+    "regress_expected": 10, "mixed_reading": 10, "traffic": 10,
     "live": 10,
     "cli": 11, "lab": 11, "__main__": 11, "pytest_plugin": 11, "pytest_cases": 11,
 }

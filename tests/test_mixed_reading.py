@@ -1,5 +1,5 @@
 """A capture set of two kinds of job, no profile given: each session judged by its own
-reading (flowcheck.verify.mixed_reading, newuser56); and a plain job's agent direction
+reading (flowcheck.mixed_reading, newuser56); and a plain job's agent direction
 alone, whose data connection read as Backup Exec's callback (plain_reading._named_data).
 
 newuser56: captures/ndmjob/v4-backup.pcap given with captures/lab/clean-3-resources.pcap

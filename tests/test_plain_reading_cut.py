@@ -119,7 +119,7 @@ def test_an_inferred_reading_equals_the_ndmp_profiles() -> None:
     as plain NDMP (profile_inferred) gives the very findings `--profile ndmp` gives, less
     that one: analyze runs the default profile first on the same traffic, and checks
     write notes into the traffic's own findings (findings.kept_as_now; finalread54b).
-    Where only some sessions read so (verify.mixed_reading: ndmjob-ended's
+    Where only some sessions read so (flowcheck.mixed_reading: ndmjob-ended's
     v4-ended-at-start-then-good-media, S1's refused connection into the media range
     read as a callback), those sessions' steps and findings."""
     inferred = 0
@@ -138,7 +138,7 @@ def test_an_inferred_reading_equals_the_ndmp_profiles() -> None:
         judged = {s.id for s in analysis.sessions if s.profile == "ndmp"}
         some = len(judged) < len(analysis.sessions)
         if some:
-            # Only some sessions read as plain NDMP (verify.mixed_reading): theirs equal.
+            # Only some sessions read as plain NDMP (flowcheck.mixed_reading): theirs equal.
             assert [s.steps for s in analysis.sessions if s.id in judged] == [
                 s.steps for s in expected.sessions if s.id in judged], capture
             expected.findings = [f for f in expected.findings if f.session in judged]

@@ -150,7 +150,7 @@ def test_a_refused_callback_is_no_proof_of_backup_exec(capsys: Capsys) -> None:
     job ended; its last data connection into the media range, its announcement not in
     the capture, reads as S1's refused callback. S2, a whole ndmjob backup (DATA_CONNECT),
     is plain NDMP's all the same: judged by the ndmp profile, each session by its own
-    reading (verify.mixed_reading, newuser56; was: step_missing, its first fix naming
+    reading (flowcheck.mixed_reading, newuser56; was: step_missing, its first fix naming
     --profile ndmp), its profile_inferred's fix naming --profile ndmp."""
     capture = CAPTURES / "ndmjob-ended" / "v4-ended-at-start-then-good-media.pcap.gz"
     done = _analyze(capsys, capture, "--format", "json")

@@ -177,7 +177,7 @@ class Session:
     # The profile that judged the session, as Config.profile names it (a built-in's
     # name, or a profile file's path as given; pipeline.analyze_with_profile): the
     # run's, or, with none given, the ndmp profile for a session that reads as plain
-    # NDMP while another keeps the default (flowcheck.verify.mixed_reading). "" until
+    # NDMP while another keeps the default (flowcheck.mixed_reading). "" until
     # judged.
     profile: str = ""
 

@@ -159,7 +159,7 @@ def _render_verdict(analysis: Analysis, console: Console) -> dict[str, str]:
 def _inferred(analysis: Analysis) -> str:
     """" (no profile given; the capture reads as plain NDMP: profile_inferred)" when
     the capture was judged by ndmp, none given (verify.plain_reading); the sessions
-    judged by ndmp when only they were (verify.mixed_reading); "" otherwise."""
+    judged by ndmp when only they were (flowcheck.mixed_reading); "" otherwise."""
     apart = [s.id for s in analysis.sessions
              if s.profile and s.profile != analysis.config.profile]
     if apart:
@@ -269,7 +269,7 @@ def _render_session(session: Session, status: str, by_uid: dict[str, Connection]
                     base: float, console: Console, times: dict[int, float],
                     profile: str) -> None:
     """The session's header (its status first, the profile that judged it when not the
-    run's `profile`: a capture set of two kinds of job, verify.mixed_reading; its
+    run's `profile`: a capture set of two kinds of job, flowcheck.mixed_reading; its
     wall-clock start last), then its steps (times: its control connection's NDMP
     message times by frame, step_time)."""
     version = session.version_words()

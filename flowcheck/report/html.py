@@ -98,7 +98,7 @@ def render_html(analysis: Analysis) -> str:
         started = (f", started {wall_clock(start)} ({start - base:+.3f}s)"
                    if start is not None else "")
         if session.profile and session.profile != analysis.config.profile:
-            # Judged by another profile than the run's (verify.mixed_reading).
+            # Judged by another profile than the run's (flowcheck.mixed_reading).
             started = f", judged by the {escape(session.profile)} profile{started}"
         parts.append(f"<h2 id=\"{_anchor(session.id)}\"><span class=\"{status}\">"
                      f"{escape(STATUS_WORDS[status])}</span> "

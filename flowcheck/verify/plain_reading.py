@@ -41,7 +41,7 @@ A callback as read whose endpoint a GET_STATE reply of the session names as the 
 connection's is plain NDMP's data connection to the mover (_named_data), no sign.
 
 Each session is read so on its own (plain_sessions): when only some judged sessions read
-as plain NDMP, those alone are judged by the ndmp profile (flowcheck.verify.mixed_reading,
+as plain NDMP, those alone are judged by the ndmp profile (flowcheck.mixed_reading,
 newuser56: a capture set of two kinds of job).
 """
 

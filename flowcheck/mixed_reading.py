@@ -21,6 +21,7 @@ from either pass once (by code, connection and frames, the default's first).
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -29,8 +30,8 @@ from flowcheck.findings import make_finding
 from flowcheck.model import Announcement, Connection, Finding, NdmpStream, Session
 
 if TYPE_CHECKING:
-    from flowcheck.pipeline import Analysis, Traffic
     from flowcheck.profiles import Profile
+    from flowcheck.traffic import Analysis, Traffic
 
 Label = tuple[str, str | None]  # Connection.role, Connection.session
 
@@ -67,11 +68,10 @@ def mixed_analysis(first: Pass, plain: Analysis, shown: dict[str, list[Announcem
     mover-listening announcements) read as plain NDMP while others keep the default
     profile (module docstring): each from its own pass (`first`, the
     default's; `plain`, the ndmp profile's), a profile_inferred finding per plain
-    session (the passes' sessions the same: mixed_reading.same_sessions). `neither`:
+    session (the passes' sessions the same: mixed_reading.same_sessions), in the order
+    they were made (the caller sorts them: pipeline.finding_order). `neither`:
     the judged sessions (ids) that show no Backup Exec sign and no mover listening
     (plain_reading.plain_sessions' empty entries), which keep the default too."""
-    from flowcheck.pipeline import finding_order
-
     analysis = merged(first, plain, set(shown))
     others = Others(
         signed=[s.id for s in analysis.sessions
@@ -83,7 +83,6 @@ def mixed_analysis(first: Pass, plain: Analysis, shown: dict[str, list[Announcem
             analysis.findings.append(session_inferred(session, shown[session.id],
                                                       default.name, others,
                                                       plain.traffic.streams))
-    analysis.findings.sort(key=finding_order)
     return analysis
 
 
@@ -92,15 +91,13 @@ def merged(default: Pass, plain: Analysis, plain_ids: set[str]) -> Analysis:
     profile's pass, the traffic's labels as it left them), every other from `default`;
     the labels and findings likewise (module docstring). `default.analysis`'s config and
     profile stay the run's (the text's profile line; JSON config)."""
-    from flowcheck.pipeline import Analysis
-
     traffic: Traffic = plain.traffic
     sessions = _put_together(default.analysis.sessions, plain.sessions, plain_ids,
                              traffic.connections, default.labels, default.used_by)
     labels = {c.uid: (c.role, c.session) for c in traffic.connections}
     findings = _findings(default.findings, plain.findings, labels, plain_ids)
-    return Analysis(traffic=traffic, config=default.analysis.config, sessions=sessions,
-                    findings=findings, profile=default.analysis.profile)
+    return dataclasses.replace(default.analysis, traffic=traffic, sessions=sessions,
+                               findings=findings)
 
 
 def mixed_labels(sessions: list[Session], plain_ids: set[str],
