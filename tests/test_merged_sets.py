@@ -6,7 +6,8 @@ own profile, review56d's method): the set's verdict is the worse of the two read
 alone, and the case's own finding codes are all still there. The sample is the cases
 review56d found hidden (TLS on an agent's NDMP port, a file with no TCP packet, a job
 whose data connections another job's media server days before kept from it, field46-49
-dual-stack two-job captures) and a passing one as a control.
+dual-stack two-job captures) and, as controls, a passing job, a job in TLS and
+Webmin's HTTPS on the media server's port 10000 beside a job (no job's: still a pass).
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ CASES = [
     ("field48-tls-start-matrix/dual-stack-data-ack-dropped-tls-start.pcapng", True),
     ("field49-matrix/two-tls-jobs-dual-stack-port-in-use-snap96.pcap.gz", True),
     ("lab/clean-3-resources.pcap", True),
+    ("lab/tls-clean.pcap", True),
+    # TLS on the media server's port 10000 (Webmin's HTTPS): no job's, the set passes
+    ("trial23-other-protocol/webmin-on-media.pcap.gz", True),
 ]
 
 
