@@ -92,3 +92,17 @@ def test_a_session_is_judged_with_its_own_data_connections_beside_an_older_job()
     assert len(job.data_connections) == 2
     assert [f.session for f in merged.findings
             if f.code == "control_off_backup_network"] == [job.id]
+
+
+def test_lifetimes_join_a_hosts_sessions_and_find_them_by_time() -> None:
+    """A host's sessions' spans, overlapping ones joined: alive inside any, not in the
+    time between; a session whose opening the capture lacks lives from the beginning."""
+    from flowcheck.sessions.lifetimes import Lifetimes
+
+    spans = Lifetimes([("m", (0.0, 10.0)), ("m", (5.0, 20.0)), ("m", (30.0, 40.0)),
+                       ("a", (float("-inf"), 1.0))])
+    assert [spans.alive_at("m", ts) for ts in (0.0, 15.0, 20.0, 25.0, 35.0, 41.0)] == [
+        True, True, True, False, True, False]
+    assert not spans.overlaps("m", 21.0, 29.0) and spans.overlaps("m", 21.0, 30.0)
+    assert spans.alive_at("a", -1e9) and not spans.alive_at("a", 2.0)
+    assert not spans.alive_at("x", 0.0)

@@ -27,7 +27,7 @@ from flowcheck.sessions.classify import (
 )
 from flowcheck.sessions.clock_apart import LagProof, lead_allowed
 from flowcheck.sessions.kept import KeptPackets
-from flowcheck.sessions.lifetimes import alive_at, lifetimes, session_span
+from flowcheck.sessions.lifetimes import lifetimes, session_span
 from flowcheck.sessions.named import Shares, named_endpoints, share_out
 from flowcheck.sessions.pools import Endpoints, Pool, claim
 from flowcheck.sessions.snap_cut import cut_announcements, cut_listener
@@ -241,10 +241,10 @@ class _Finder:
                 config.in_agent_range(c.orig_p)))
         self.others = {
             **{("data", k): p for k, p in endpoints.pools(conns, lambda c: c.orig_h if (
-                not alive_at(self.used["data"], c.resp_h, c.ts)
+                not self.used["data"].alive_at(c.resp_h, c.ts)
                 and config.in_agent_range(c.resp_p)) else None).items()},
             **{("mover", k): p for k, p in endpoints.pools(conns, lambda c: c.orig_h if (
-                not alive_at(self.used["mover"], c.resp_h, c.ts)
+                not self.used["mover"].alive_at(c.resp_h, c.ts)
                 and config.in_media_range(c.resp_p))
                 else None).items()}}
         self.retries = endpoints.pools(conns, lambda c: (c.orig_h, c.resp_h, c.resp_p))
@@ -254,7 +254,7 @@ class _Finder:
         alive while `session` lives uses on that side."""
         lo, hi = self.span[session.id]
         return {host for host in self.configured[side]
-                if not any(a <= hi and lo <= b for a, b in self.used[side].get(host, ()))}
+                if not self.used[side].overlaps(host, lo, hi)}
 
     def _hosts(self, session: Session, listener: Listener) -> tuple[set[str], set[str]]:
         """(connectors, listeners): the session's host or a spare address of each side."""

@@ -17,7 +17,7 @@ from typing import Literal
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, Session
 from flowcheck.sessions.file_order import FileOrder
-from flowcheck.sessions.lifetimes import Spans, alive_at
+from flowcheck.sessions.lifetimes import Lifetimes
 
 
 class Work:
@@ -132,7 +132,7 @@ class Endpoints:
             pool = self._pools[key] = Pool(self.by_endpoint.get(key, []), self.claimed)
         return pool.first(ts)
 
-    def by_connector(self, hosts: Spans) -> dict[Hashable, Pool]:
+    def by_connector(self, hosts: Lifetimes) -> dict[Hashable, Pool]:
         """Unclaimed connections by (responder ip, port, connector): the originator's
         address when it is one of `hosts` (the sessions' own hosts on the connecting
         side) and a session with that host was alive when the connection opened (its
@@ -141,7 +141,7 @@ class Endpoints:
         configured one, or a host whose session ended long before: two jobs of one
         night's capture, mergedsets). One Pool each, in time order."""
         def connector(conn: Connection) -> str | None:
-            return conn.orig_h if alive_at(hosts, conn.orig_h, conn.ts) else None
+            return conn.orig_h if hosts.alive_at(conn.orig_h, conn.ts) else None
         return self.pools(self.connections(),
                           lambda c: (c.resp_h, c.resp_p, connector(c)))
 
