@@ -106,3 +106,18 @@ def test_lifetimes_join_a_hosts_sessions_and_find_them_by_time() -> None:
     assert not spans.overlaps("m", 21.0, 29.0) and spans.overlaps("m", 21.0, 30.0)
     assert spans.alive_at("a", -1e9) and not spans.alive_at("a", 2.0)
     assert not spans.alive_at("x", 0.0)
+
+
+def test_the_note_names_the_job_beside_the_sessions_judged() -> None:
+    """TLS on the agent's NDMP port beside ndmjob's clean job: the note under the
+    inconclusive verdict says the sessions judged had no error and the set holds what
+    may be another job that could not be judged (it said "the job did not get that
+    far", of a job whose steps were all ok)."""
+    from flowcheck.report.verdict_notes import inconclusive_note
+
+    capture = str(CAPTURES / "trial23-other-protocol" / "tls-on-ndmp-port.pcap")
+    analysis = _analysis(build_config({}), capture, str(NDMJOB))
+    assert analysis.verdict == "inconclusive"
+    note = inconclusive_note(analysis)
+    assert note.startswith("In the sessions judged no error was found, but the capture set "
+                           "holds what may be another job that could not be judged"), note
