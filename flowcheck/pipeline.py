@@ -279,6 +279,8 @@ def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> 
     from flowcheck.verify.ring_holes import explain_ring_holes
     from flowcheck.verify.stall_passed import placed_uids
     from flowcheck.verify.tool_fixes import explain_for_tool
+    from flowcheck.verify.unjudged_files import unjudged_files
+    from flowcheck.verify.unjudged_tls import unjudged_tls
     from flowcheck.verify.unknown_steps import explain_unknown_steps
 
     order = file_order(traffic)
@@ -329,6 +331,8 @@ def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> 
                                        profile)
     findings = fold_other_protocols(findings, traffic.connections, traffic.streams, config,
                                     sessions, traffic.host_marks)
+    findings = unjudged_tls(findings, traffic.connections, traffic.streams, config, sessions)
+    findings = unjudged_files(findings, traffic.captures, sessions)
     findings = explain_for_tool(findings, traffic.captures)
     findings = name_own_filter(findings, traffic.captures)
     findings = with_sessions(findings, traffic.connections)

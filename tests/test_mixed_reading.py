@@ -220,14 +220,17 @@ def test_inferred_words_say_which_sessions_show_backup_exec_signs() -> None:
 
 
 def test_inferred_words_when_the_only_sign_is_side_traffic() -> None:
-    """ndmjob's job between the configured hosts beside lab-trial19-network's Backup
-    Exec job reached at the hosts' other NICs (10.78.0.x: side traffic beside a job of
-    the configured hosts), no profile given: its vendor message keeps the capture from
-    reading as plain NDMP as a whole, and the words said "Session(s)  of this capture
-    show Backup Exec's signs", naming none (review56d)."""
+    """ndmjob's job between the configured hosts beside a Backup Exec job between
+    other addresses (review56d had lab-trial19-network/dns1-control-other-nic, whose
+    data connections run between the configured hosts, so since mergedsets it is their
+    job, judged; here lab-trial28-addresses/allv6-wire, every connection between
+    fd77::1 and fd77::2: side traffic beside a job of the configured hosts), no profile
+    given: its vendor message keeps the capture from reading as plain NDMP as a whole,
+    and the words said "Session(s)  of this capture show Backup Exec's signs", naming
+    none (review56d)."""
     config = build_config({"media_servers": ["10.77.0.1"], "remote_agents": ["10.77.0.2"],
                            "backup_network": "10.77.0.0/24"})
-    other = CAPTURES / "lab-trial19-network" / "dns1-control-other-nic.pcap.gz"
+    other = CAPTURES / "lab-trial28-addresses" / "allv6-wire.pcap.gz"
     analysis = analyze(read_traffic([str(NDMJOB), str(other)], config), config)
     assert [(s.profile, s.side) for s in analysis.sessions] == [
         ("ndmp", False), ("backup-exec-9", True)]

@@ -73,6 +73,12 @@ def test_a_capture_of_traceroutes_alone_judges_no_job() -> None:
         "probes and 16 half-open port checks (SYN, SYN-ACK, RST), not a job's control "
         "connection (step 1 of each says what it was), so nothing of a job was judged")
     assert {s.steps[0].status for s in analysis.sessions} == {"ok"}
+    # The note under the verdict says probes, not "another job that could not be judged"
+    # (mergedsets' note for a job beside sessions judged: both read no_control_session).
+    from flowcheck.report.verdict_notes import inconclusive_note
+
+    assert inconclusive_note(analysis).startswith(
+        "Nothing of a job could be judged: the capture holds probes of the NDMP port only")
 
 
 def test_a_lone_port_check_judges_no_job_but_one_beside_a_job_does(tmp_path: Path) -> None:

@@ -31,7 +31,9 @@ def inconclusive_note(analysis: Analysis) -> str:
     say what the capture holds and the fix (trial 24 D6: "tcpdump -s 0" for 802.11); with
     sessions, each a probe, and a no_control_session (verify.probes_only), a pointer too;
     with no session and a capture_filtered (the control connection left out), a pointer
-    to it. Led by broken_agent_words when a connection to a configured agent's NDMP port
+    to it; with sessions judged without an unknown step and a no_control_session
+    beside them (verify.unjudged_tls), that a job beside them could not be judged. Led
+    by broken_agent_words when a connection to a configured agent's NDMP port
     broke after its handshake (field check 60 run 4: "No error found" over a warning that
     the packets after the SYN never reached the agent of the job that failed)."""
     note = _judged_note(analysis)
@@ -43,13 +45,23 @@ def inconclusive_note(analysis: Analysis) -> str:
     return f"{broken} {note}"
 
 
+def _probes_only(analysis: Analysis) -> bool:
+    """Is every session judged (not side traffic) no job's: its steps after the first
+    not applicable, as a probe's are (verify.probes_only)? Not so beside a job whose
+    steps were judged (verify.unjudged_tls: a job that could not be read beside it)."""
+    judged = [s for s in analysis.sessions if not s.side]
+    return bool(judged) and all(step.status == "not_applicable"
+                                for session in judged for step in session.steps[1:])
+
+
 def _judged_note(analysis: Analysis) -> str:
     """inconclusive_note's words of the sessions judged and the capture."""
     if not analysis.sessions and any(f.code == "no_control_session"
                                      for f in analysis.findings):
         return ("Nothing of the job could be judged: no NDMP control connection could be "
                 "read (no_control_session says what the capture holds, and the fix).")
-    if any(f.code == "no_control_session" for f in analysis.findings):
+    if any(f.code == "no_control_session" for f in analysis.findings) and _probes_only(
+            analysis):
         # Sessions, each a probe (verify.probes_only, review56f): no step is unknown.
         return ("Nothing of a job could be judged: the capture holds probes of the NDMP "
                 "port only, no job (no_control_session says which, and the fix).")
@@ -57,6 +69,15 @@ def _judged_note(analysis: Analysis) -> str:
         # The job's other connections without their control connection (trial 54).
         return ("Nothing of the job's steps could be judged: the capture left out its "
                 "control connection (capture_filtered says what it holds, and the fix).")
+    if any(f.code == "no_control_session" for f in analysis.findings) and not any(
+            step.status == "unknown" for session in analysis.sessions if not session.side
+            for step in session.steps):
+        # Sessions judged, and beside them a job none could be read of (TLS on an agent's
+        # NDMP port, verify.unjudged_tls: mergedsets).
+        return ("In the sessions judged no error was found, but the capture set holds "
+                "what may be another job that could not be judged: no NDMP control "
+                "connection could be read for it (no_control_session says what it holds, "
+                "and the fix).")
     if any(f.code == "step_unknown" for f in analysis.findings):
         return ("No error found, but the capture cannot show whether every step worked "
                 "(step_unknown and the steps marked unknown say why): capture the whole job, "

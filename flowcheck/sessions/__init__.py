@@ -153,7 +153,8 @@ def _build(connections: list[Connection], stream_by_uid: dict[str, NdmpStream],
             endpoints.add(conn)
     by_uid = {c.uid: c for c in connections}
     clock_lags = lags.proofs()
-    attach_data(sessions, endpoints, control_of, order, clock_lags=clock_lags)
+    attach_data(sessions, endpoints, control_of, order, clock_lags=clock_lags,
+                hold=config.port_hold_seconds)
     share_announced(sessions, control_of, by_uid, order)
     if profile.callback == "connection":
         attach_callbacks(sessions, control_of, ordered, by_uid, endpoints, config, order,

@@ -27,6 +27,7 @@ from flowcheck.sessions.classify import (
 )
 from flowcheck.sessions.clock_apart import LagProof, lead_allowed
 from flowcheck.sessions.kept import KeptPackets
+from flowcheck.sessions.lifetimes import lifetimes, session_span
 from flowcheck.sessions.named import Shares, named_endpoints, share_out
 from flowcheck.sessions.pools import Endpoints, Pool, claim
 from flowcheck.sessions.snap_cut import cut_announcements, cut_listener
@@ -80,7 +81,7 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
         plans.append((session, cut, reason, end))
     if not plans:
         return
-    finder = _Finder(sessions, ordered, endpoints, config, profile)
+    finder = _Finder(sessions, ordered, endpoints, config, profile, control_of)
     # Sessions no message of which could be read: what fits each of them, before any is
     # taken, so that jobs at once share their connections out (sessions.named). Not a
     # connection whose endpoint another session's GET_STATE replies name and this one's
@@ -214,13 +215,18 @@ class _Finder:
     for retries. Each lookup takes the first unclaimed one in a time window."""
 
     def __init__(self, sessions: list[Session], ordered: list[Connection],
-                 endpoints: Endpoints, config: Config, profile: Profile) -> None:
+                 endpoints: Endpoints, config: Config, profile: Profile,
+                 control_of: dict[str, Connection]) -> None:
         self.config, self.profile = config, profile
-        # Hosts of each side (by who listens: "data" the agents, "mover" the media servers).
-        self.used = {"mover": {s.media_server for s in sessions},
-                     "data": {s.remote_agent for s in sessions}}
-        self.spare = {"mover": set(config.media_servers) - self.used["mover"],
-                      "data": set(config.remote_agents) - self.used["data"]}
+        # Hosts of each side (by who listens: "data" the agents, "mover" the media
+        # servers), each while its sessions live (sessions.lifetimes: a job days apart
+        # in the same capture set leaves its hosts spare for this one, mergedsets).
+        hold = config.port_hold_seconds
+        self.span = {s.id: session_span(control_of[s.id], hold) for s in sessions}
+        self.used = {"mover": lifetimes(sessions, control_of, hold, "media_server"),
+                     "data": lifetimes(sessions, control_of, hold, "remote_agent")}
+        self.configured = {"mover": set(config.media_servers),
+                           "data": set(config.remote_agents)}
         conns = [c for c in ordered if c.role != "control"
                  and config.ndmp_port not in (c.resp_p, c.orig_p)]
         self.pools = endpoints.pools(conns, lambda c: (
@@ -235,17 +241,25 @@ class _Finder:
                 config.in_agent_range(c.orig_p)))
         self.others = {
             **{("data", k): p for k, p in endpoints.pools(conns, lambda c: c.orig_h if (
-                c.resp_h not in self.used["data"] and config.in_agent_range(c.resp_p))
-                else None).items()},
+                not self.used["data"].alive_at(c.resp_h, c.ts)
+                and config.in_agent_range(c.resp_p)) else None).items()},
             **{("mover", k): p for k, p in endpoints.pools(conns, lambda c: c.orig_h if (
-                c.resp_h not in self.used["mover"] and config.in_media_range(c.resp_p))
+                not self.used["mover"].alive_at(c.resp_h, c.ts)
+                and config.in_media_range(c.resp_p))
                 else None).items()}}
         self.retries = endpoints.pools(conns, lambda c: (c.orig_h, c.resp_h, c.resp_p))
 
+    def _spare(self, session: Session, side: Listener) -> set[str]:
+        """The configured addresses of a side (by who listens there) that no session
+        alive while `session` lives uses on that side."""
+        lo, hi = self.span[session.id]
+        return {host for host in self.configured[side]
+                if not self.used[side].overlaps(host, lo, hi)}
+
     def _hosts(self, session: Session, listener: Listener) -> tuple[set[str], set[str]]:
         """(connectors, listeners): the session's host or a spare address of each side."""
-        media = {session.media_server} | self.spare["mover"]
-        agents = {session.remote_agent} | self.spare["data"]
+        media = {session.media_server} | self._spare(session, "mover")
+        agents = {session.remote_agent} | self._spare(session, "data")
         return (media, agents) if listener == "data" else (agents, media)
 
     def _ranges(self, listener: Listener, ranged: bool) -> list[tuple[bool, bool]]:

@@ -40,6 +40,7 @@ from flowcheck.sessions.classify import (
 )
 from flowcheck.sessions.clock_apart import LagProof, lag_allowed
 from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
+from flowcheck.sessions.lifetimes import Lifetimes, session_span
 from flowcheck.sessions.matching import (
     ANNOUNCEMENT_JITTER_SECONDS,
     CALLBACK_SLACK_SECONDS,
@@ -70,7 +71,10 @@ def attach_callbacks_elsewhere(sessions: list[Session], control_of: dict[str, Co
     if not candidates:
         return
     sides = _paired_sides(sessions, {s.id: _sides(s, by_uid) for s in sessions}, config)
-    used = {host for media, agent in sides.values() for host in media | agent}
+    # Every address a session uses, while that session lives (sessions.lifetimes: two
+    # jobs days apart in one capture set leave each other's addresses free, mergedsets).
+    used = Lifetimes((host, session_span(control_of[s.id], config.port_hold_seconds))
+                     for s in sessions for host in sides[s.id][0] | sides[s.id][1])
     # A host's addresses by its control connection address, over every session of it: two
     # jobs from one media server share its other address (field check 46: a dual-stack
     # job engine's IPv4 address, which the other job's data connections came from).
@@ -111,8 +115,8 @@ def attach_callbacks_elsewhere(sessions: list[Session], control_of: dict[str, Co
         else:
             span = candidates[bisect_left(times, start):bisect_right(times, end)]
         found = [c for c in span
-                 if (c.orig_h in agent or c.orig_h not in used)
-                 and (c.resp_h in media or c.resp_h not in used)
+                 if (c.orig_h in agent or not used.alive_at(c.orig_h, c.ts))
+                 and (c.resp_h in media or not used.alive_at(c.resp_h, c.ts))
                  and (c.orig_h, c.resp_h) != (session.remote_agent, session.media_server)]
         fits[session.id] = found
     while (tied := _tie_one(waiting, fits, endpoints)) is not None:

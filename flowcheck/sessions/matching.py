@@ -28,6 +28,7 @@ from flowcheck.sessions.classify import (
 )
 from flowcheck.sessions.clock_apart import LagProof, lag_allowed
 from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
+from flowcheck.sessions.lifetimes import lifetimes
 from flowcheck.sessions.local import other_version, wire_forms
 from flowcheck.sessions.pools import Endpoints, Pool, Work, claim
 
@@ -47,7 +48,7 @@ ANNOUNCEMENT_JITTER_SECONDS = 0.005
 
 def attach_data(sessions: list[Session], endpoints: Endpoints,
                 control_of: dict[str, Connection], order: FileOrder = TIME_ORDER, *,
-                clock_lags: Mapping[tuple[str, str], LagProof]) -> None:
+                clock_lags: Mapping[tuple[str, str], LagProof], hold: float = 60.0) -> None:
     """Each expectation claims the next connection to one of its endpoints, from
     ANNOUNCEMENT_JITTER_SECONDS before it on or (order.by_frame) written after it, whatever
     its time (a clock set back: flowcheck.sessions.file_order); else, under NAT, the next
@@ -66,6 +67,11 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
     blind one later (flowcheck.sessions.by_ports; trial 31 D2: the post-NAT copy of the
     job's control connection, its start not captured, took the job's data connection).
 
+    Another session's host is one only while that session lives (sessions.lifetimes:
+    its control connection, to its end and `hold` seconds after, the configured
+    port_hold_seconds): a capture set of two jobs apart in time (a night's capture, two
+    files merged) lets neither hide the other's connections (mergedsets).
+
     clock_lags: the capture's lag proofs over every connection, (host behind, host
     ahead) -> LagProof (sessions.clock_apart.lag_proofs; the pipeline's,
     pipeline.Traffic.clock_lags), read for how far a connector's stamps may be behind."""
@@ -79,8 +85,10 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
     # By the side that connects: DATA_LISTEN's connector is a media server, MOVER_LISTEN's
     # an agent.
     sighted = [s for s in sessions if not blind(s, control_of[s.id])]
-    by_connector = {"data": endpoints.by_connector({s.media_server for s in sighted}),
-                    "mover": endpoints.by_connector({s.remote_agent for s in sighted})}
+    by_connector = {"data": endpoints.by_connector(lifetimes(sighted, control_of, hold,
+                                                             "media_server")),
+                    "mover": endpoints.by_connector(lifetimes(sighted, control_of, hold,
+                                                              "remote_agent"))}
     # Connections whose handshake the sniffer lost, by their first captured packet's
     # sender (ip, port) and its peer: the listener's first packet makes the listener
     # their originator (trial 25 D1).

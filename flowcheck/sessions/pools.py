@@ -18,6 +18,7 @@ from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, Session
 from flowcheck.sessions.classify import connection_outcome
 from flowcheck.sessions.file_order import FileOrder
+from flowcheck.sessions.lifetimes import Lifetimes
 
 K = TypeVar("K", bound=Hashable)
 
@@ -143,14 +144,18 @@ class Endpoints:
             pool = self._pools[key] = Pool(self.by_endpoint.get(key, []), self.claimed)
         return pool.first(ts)
 
-    def by_connector(self, hosts: set[str]) -> dict[Hashable, Pool]:
+    def by_connector(self, hosts: Lifetimes) -> dict[Hashable, Pool]:
         """Unclaimed connections by (responder ip, port, connector): the originator's
         address when it is one of `hosts` (the sessions' own hosts on the connecting
-        side), else None (an address no session uses there: another interface of a
-        multi-homed host, or a configured one). One Pool each, in time order."""
+        side) and a session with that host was alive when the connection opened (its
+        lifetimes, (start, end) in capture seconds: Lifetimes), else None (an address
+        no session uses there at that time: another interface of a multi-homed host, a
+        configured one, or a host whose session ended long before: two jobs of one
+        night's capture, mergedsets). One Pool each, in time order."""
+        def connector(conn: Connection) -> str | None:
+            return conn.orig_h if hosts.alive_at(conn.orig_h, conn.ts) else None
         return self.pools(self.connections(),
-                          lambda c: (c.resp_h, c.resp_p, c.orig_h if c.orig_h in hosts
-                                     else None))
+                          lambda c: (c.resp_h, c.resp_p, connector(c)))
 
     def pools(self, conns: Iterable[Connection], key: Callable[[Connection], Hashable]
               ) -> dict[Hashable, Pool]:

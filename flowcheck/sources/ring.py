@@ -97,6 +97,13 @@ def _holes(captures: Sequence[CaptureInfo], spans: dict[str, tuple[float, float]
     return holes
 
 
+def ring_parts(captures: Sequence[CaptureInfo]) -> set[str]:
+    """The paths of the set's files that are parts of a ring of two or more files in the
+    set (one capture, cut into files: none of them is a capture of its own)."""
+    return {path for _, files in _rings(captures) if len(files) > 1
+            for path in files.values()}
+
+
 def ring_head(captures: Sequence[CaptureInfo],
               spans: dict[str, tuple[float, float]]) -> RingGap | None:
     """The ring files older than the set's oldest one, when the set shows it lacks them:

@@ -52,9 +52,17 @@ def mark_side_traffic(ctx: Context) -> None:
 
 
 def _touches_configured(ctx: Context, session: Session) -> bool:
-    """Is either of the session's hosts a configured media server or agent?"""
+    """Is either of the session's hosts a configured media server or agent, or does a
+    data connection it claimed run from or to one? (A job whose control connection
+    runs over another network card, its data over the configured hosts' backup
+    network: lab-trial19-network/dns1-control-other-nic, read as side traffic beside
+    another job of the configured hosts in the same capture set, mergedsets.)"""
     configured = {*ctx.config.media_servers, *ctx.config.remote_agents}
-    return bool({session.media_server, session.remote_agent} & configured)
+    hosts = {session.media_server, session.remote_agent}
+    for uid in session.data_connections:
+        if (conn := ctx.by_uid.get(uid)) is not None:
+            hosts |= {conn.orig_h, conn.resp_h}
+    return bool(hosts & configured)
 
 
 def _spoke_ndmp(ctx: Context, session: Session) -> bool:

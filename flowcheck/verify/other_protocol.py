@@ -82,12 +82,12 @@ def fold_other_protocols(findings: list[Finding], connections: list[Connection],
         first_frames[uid] += stream_by_uid[uid].tls_from.values()  # direction's start told
     for (orig, resp, port), group in groups.items():
         kept.append(_group_finding(orig, resp, port, group, stream_by_uid, first_frames,
-                                   first_times, config, _not_agent(resp, config, sessions),
+                                   first_times, config, not_agent(resp, config, sessions),
                                    marks))
     return kept
 
 
-def _not_agent(host: str, config: Config, sessions: Sequence[Session]) -> str:
+def not_agent(host: str, config: Config, sessions: Sequence[Session]) -> str:
     """Why `host` is no remote agent ("the configured media server", "the media server
     of session S1", "not among the configured remote agents (...)"); "" when it is one,
     or nothing tells."""

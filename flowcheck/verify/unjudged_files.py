@@ -1,0 +1,50 @@
+"""no_control_session beside judged sessions: a file of the set without one TCP packet.
+
+A file that holds no TCP at all reads alone as no_control_session, a warning (nothing of
+a job in it can be judged: an encrypted tunnel such as WireGuard's, a capture of one
+direction that held no SYN, the wrong interface; flowcheck.verify.no_session and
+.capture_contents say which). Given with another file that holds a readable job (two
+files, a folder), its doubt was lost and the other job's pass became the set's
+(review56d: trial38-stack/wireguard-outer-media and field62's
+dual-stack-control-syns-dropped-by-agent-any-on-agent-out-sll2 passed beside ndmjob's v4
+backup). Here each such file, not one part of a ring (one capture cut into files: a
+part after the job may hold only ARP), gets a no_control_session warning naming it, so
+the set's verdict is inconclusive as the file's alone is; the sessions judged in the
+other files keep their own readings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from flowcheck.findings import make_finding
+from flowcheck.model import CaptureInfo, Finding, Session, Severity
+from flowcheck.sources.ring import ring_parts
+
+
+def unjudged_files(findings: list[Finding], captures: Sequence[CaptureInfo],
+                   sessions: Sequence[Session]) -> list[Finding]:
+    """The findings with a no_control_session warning per file of a set of several that
+    holds packets but no TCP one (CaptureInfo: every packet counted non-TCP or
+    undecodable), beside judged sessions; unchanged with no session (then
+    verify.no_session speaks for the whole set) or one file."""
+    if not sessions or len(captures) < 2:
+        return findings
+    parts = ring_parts(captures)
+    added = []
+    for info in captures:
+        if info.packets == 0 or info.path in parts or \
+                info.non_tcp + info.undecodable < info.packets:
+            continue
+        added.append(make_finding(
+            "no_control_session",
+            f"The file {info.path} of the capture set holds no TCP packet: none of its "
+            f"{info.packets} packets is a TCP one flowcheck can read, so nothing of a job "
+            "in it can be judged (its traffic in an encrypted tunnel or a link type "
+            "flowcheck does not read, a capture of one direction that held none of the "
+            "job's packets, or the wrong interface), whatever the sessions judged in the "
+            "other files.",
+            f"Read the file alone (`flowcheck analyze {info.path}`): its no_control_session "
+            "says what it holds and the fix for that cause.",
+            severity=Severity.WARNING))
+    return [*findings, *added]
