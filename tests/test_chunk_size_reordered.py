@@ -33,7 +33,9 @@ from pathlib import Path
 import pytest
 from test_chunk_size_results import record_fields
 from test_connections_fills import tshark_retransmissions
-from test_connections_util import read_batches
+from test_connections_states import handshake, pkt
+from test_connections_util import ACK, PSH, read_batches
+from test_connections_util import write_pcap as write
 
 from flowcheck.connections import ConnectionTracker, TrackResult, track_connections
 
@@ -99,3 +101,30 @@ def test_bulktimed1s_findings_read_the_same_in_any_chunk() -> None:
         "capture_written_out_of_order"]
     for size, reading in readings.items():
         assert reading == readings[SIZES[0]], size >> 10
+
+
+def test_the_last_record_written_before_a_later_stamp_is_kept(tmp_path: Path) -> None:
+    """A connection's last two records written swapped (frame 25 stamped 0.2 ms before
+    frame 24): last_frame is 24 (by time) and written_last is frame 25 and its stamp,
+    the last packet in file order (rare_fields: the clock's sample there; the frames
+    pipeline.file_order spans), in one chunk and in every small one. orderfix's
+    tracker.finish dropped any written_last not at last_frame, this one too, on
+    every read."""
+    packets = handshake()
+    seq = 101
+    for _ in range(10):
+        packets += [pkt(True, PSH | ACK, seq, 901, data=SEGMENT),
+                    pkt(False, ACK, 901, seq + SEGMENT)]
+        seq += SEGMENT
+    packets += [pkt(False, ACK, 901, seq + SEGMENT), pkt(True, PSH | ACK, seq, 901,
+                                                          data=SEGMENT)]
+    times = [k * 0.001 for k in range(len(packets) - 2)] + [0.0302, 0.0300]
+    path = write(tmp_path / "swapped.pcap", 1, packets, times=times)
+    for chunk in (1 << 20, 4 << 10, 1 << 10, 300):
+        tracker = ConnectionTracker()
+        for batch in read_batches(path, chunk=chunk):
+            tracker.feed(batch)
+        (record,) = tracker.finish()
+        assert record.last_frame == 24, chunk
+        assert record.rare is not None and record.rare.written_last == (
+            25, pytest.approx(1_700_000_000.0300, abs=1e-6)), chunk

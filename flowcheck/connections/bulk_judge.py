@@ -25,12 +25,14 @@ class RunJudge:
     next_seq: DirectionRows.retransmissions with each segment's round trip and its
     peer's ACK state (its rows here: the segment of the run's other direction; else its
     Endpoint before the run). Made for every apply_runs call; its per-segment columns
-    only when the call has rows to judge (most have none)."""
+    only when the call has rows to judge (most have none). places: each grouped row's
+    place in its run (apply_runs' `places`: the run's order, time order for a run taken
+    so, by_time.in_time_order), which orders a peer's ACKs before a judged row."""
 
     def __init__(self, wire: DirectionRows, conns: list[ConnState], keys: list[int],
-                 peers: list[Endpoint], segment: np.ndarray, rows: np.ndarray) -> None:
+                 peers: list[Endpoint], segment: np.ndarray, places: np.ndarray) -> None:
         self.wire, self.conns, self.keys, self.peers = wire, conns, keys, peers
-        self.segment, self.rows = segment, rows
+        self.segment, self.places = segment, places
         self._per_segment: tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]] | None = None
 
     def __call__(self, judged: np.ndarray, segs: np.ndarray, seq: np.ndarray,
@@ -47,4 +49,4 @@ class RunJudge:
         peer_init = {name: peer_columns[name][segs]
                      for name in ("dup_acks", "ack_sent", "ack_sent_ts")}
         return self.wire.retransmissions(judged, segs, seq, plen, rtt[segs], mates[segs],
-                                         peer_init, self.segment, self.rows)
+                                         peer_init, self.segment, self.places)

@@ -54,12 +54,17 @@ class OneTtlPairs:
     they count as a second capture point's (module docstring): per way of comparing (the
     head, read ahead, whole; the sample, 1 packet in 64), the packets compared and the
     pairs found of each connection (`packets`, `pairs`: way -> connection hash -> count;
-    at most CONNECTIONS_KEPT connections each); `recent`: the latest `samples` pairs as
-    (seconds apart, connection hash, sent by the lower address)."""
+    at most CONNECTIONS_KEPT connections each); `totals`: per way, the pairs found and
+    the packets compared of the connections they are in (the sums `shared` compares,
+    kept as they are counted: summed at each call, they cost each pair the connections
+    paired before it, points.py judging a sample's pairs one at a time); `recent`: the
+    latest `samples` pairs as (seconds apart, connection hash, sent by the lower
+    address)."""
 
     samples: int
     packets: dict[str, dict[int, int]] = field(default_factory=dict)
     pairs: dict[str, dict[int, int]] = field(default_factory=dict)
+    totals: dict[str, tuple[int, int]] = field(default_factory=dict)
     recent: list[tuple[float, int, bool]] = field(default_factory=list)
 
     def add(self, way: str, packets: dict[int, int],
@@ -70,13 +75,20 @@ class OneTtlPairs:
         file's first packets whole, the sample one in 64 of all, so a file whose copies
         begin after its head shows them in the sample's share."""
         compared = self.packets.setdefault(way, {})
+        found = self.pairs.setdefault(way, {})
+        found_pairs, paired = self.totals.get(way, (0, 0))
         for connection, count in packets.items():
             if connection in compared or len(compared) < CONNECTIONS_KEPT:
                 compared[connection] = compared.get(connection, 0) + count
-        found = self.pairs.setdefault(way, {})
+                if connection in found:
+                    paired += count
         for _, connection, _ in pairs:
             if connection in compared:
+                if connection not in found:
+                    paired += compared[connection]
                 found[connection] = found.get(connection, 0) + 1
+                found_pairs += 1
+        self.totals[way] = (found_pairs, paired)
         self.recent = (self.recent + pairs)[-self.samples:]
 
     def shared(self, agreeing: int) -> bool:
@@ -87,13 +99,8 @@ class OneTtlPairs:
         the sample's first pair, among its connection's first few packets sampled,
         showed the share on its own (review54f's bulktimed1: 1 pair of 4 packets; the
         head had 151 pairs of 4,150 packets, 3.6%)."""
-        for way, found in self.pairs.items():
-            compared = self.packets[way]
-            pairs = sum(found.values())
-            if pairs >= agreeing and pairs * ONE_TTL_SHARE >= sum(
-                    compared[connection] for connection in found):
-                return True
-        return False
+        return any(pairs >= agreeing and pairs * ONE_TTL_SHARE >= packets
+                   for pairs, packets in self.totals.values())
 
     def offset(self, tolerance: float, agreeing: int) -> list[float]:
         """The latest pairs' time differences (seconds) that agree on one offset, when

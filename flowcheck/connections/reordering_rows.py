@@ -159,7 +159,8 @@ class DirectionRows:
         -1 for a peer without rows here) or from `peer_init` (reordering.WIRE_FIELDS'
         ack_sent, ack_sent_ts, dup_acks per judged row, read from the peer's Endpoint:
         used where peer_sides is -1). segment: each row's side; positions: each row's
-        place in capture order (ascending within a side). A few vector passes over the
+        place in its run's order (ascending within a side; time order for a run taken
+        so, by_time.in_time_order, else capture order). A few vector passes over the
         rows judged, and one over every row to place them by side: O(rows) per call.
         Returns a bool per judged row."""
         ts = np.asarray(self.ts[rows], np.float64)
@@ -182,7 +183,7 @@ class DirectionRows:
     def _ack_states_before(self, peer_sides: np.ndarray, peer_init: dict[str, np.ndarray],
                            segment: np.ndarray, positions: np.ndarray,
                            at: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per judged row (its peer's side, -1: none here; `at`: its place in capture
+        """Per judged row (its peer's side, -1: none here; `at`: its place in the run's
         order), the peer's (dup_acks, ack_sent, ack_sent_ts) just before it, as columns
         (ack_sent NONE, ack_sent_ts nan: unknown)."""
         dup = peer_init["dup_acks"].copy()

@@ -362,10 +362,12 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
                                            record.orig_bytes, record.resp_bytes)
             account_missed(c, self.rto)
             written = record.written_last
-            if written is not None and written[0] != record.last_frame:
+            if written is not None and written[0] < record.last_frame:
                 # Set by a batch whose flow went back in time (by_time.spans_by_time);
-                # later batches' packets in time order moved last_frame on without it:
-                # no longer the last frame's stamp (a read in one chunk sets none).
+                # later batches' packets in time order moved last_frame past it: no
+                # longer the last packet in file order. One written after the latest
+                # stamped (last_frame, by time) is, on every read (review56g: the last
+                # two records written swapped, frames 24 and 25).
                 record.written_last = None
             if c.tapped and self.sink is not None:
                 self.sink.close(record.uid)
