@@ -61,6 +61,8 @@ reads the set again with the offsets taken out of the files' times, `clock_shift
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 
 from flowcheck.arrays import changes, distinct, group_sizes, group_starts
@@ -120,7 +122,10 @@ class CapturePoints:
         # Files holding two capture points' packets at one TTL (one_ttl.py).
         self.one_ttl = OneTtlFiles(OFFSET_SAMPLES, OFFSET_TOLERANCE, AGREEING, NEAR)
         # Sampled packets, latest last: fp -> (ts, source, ttl, connection hash).
-        self._sampled: dict[int, tuple[float, int, int, int]] = {}
+        # In insertion order, the oldest evicted first: an OrderedDict, whose popitem from
+        # the front is O(1) where a dict's next(iter()) walks the slots its deletions left
+        # (review56g: 3.5 of 5.1 CPU-s on 5,000 resent connections past SAMPLE_CAP).
+        self._sampled: OrderedDict[int, tuple[float, int, int, int]] = OrderedDict()
         # Each file's first packets: (fp, ts, source), sorted by fp (add_heads).
         self._heads: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._head_source: int | None = None
@@ -258,7 +263,7 @@ class CapturePoints:
                 counted = {}
             book[fp] = (ts, source, ttl, connection)  # the latest: the likeliest original
             if len(book) > SAMPLE_CAP:
-                del book[next(iter(book))]
+                book.popitem(last=False)
         if keys:
             self._learn(np.array(keys, np.int64), np.array(diffs))
         if packets.conn is not None and counted:
