@@ -53,7 +53,9 @@ def test_an_echo_reply_back_holds_that_direction() -> None:
     assert "no packet at all" not in finding.message
     assert ("the capture holds no TCP packet from 10.77.0.2 to 10.77.0.1, but it holds an "
             "ICMP echo reply (frame 2) from 10.77.0.2 to 10.77.0.1, so it holds that "
-            "direction and the silence is not the capture's") in finding.message
+            "direction: a SYN-ACK, RST or ICMP unreachable coming back to 10.77.0.1 past "
+            "this capture point would be in it, and none is, unless the capture's filter "
+            "kept that TCP out") in finding.message
     assert "This capture holds no packet from" not in finding.fix
     assert "If this capture was taken on 10.77.0.2, its own firewall drops" in finding.fix
     assert finding.frames == [3, 4, 5, 6]  # the SYNs
@@ -169,3 +171,28 @@ def test_ways_sum_a_pair_over_batches_and_name_its_earliest_packet() -> None:
     ways.merge(many)
     assert ways.get("10.77.0.2", "10.77.0.1") is not None  # the earliest, kept
     assert ways.full and ways.get("10.77.0.2", str(ipaddress.IPv4Address(a + MAX_WAYS))) is None
+
+
+def test_a_filter_that_kept_the_agents_tcp_out_is_named() -> None:
+    """Review 56k's lab (captures/review56k): the media server's own input chain drops
+    the agent's SYN-ACKs, captured on the media server with the filter `tcp dst port
+    10000 or icmp or arp` (a ping first: the agent's ARP and echo replies kept). The 8
+    SYN-ACKs came past the capture point (the unfiltered capture beside it holds them),
+    but the words said "so it holds that direction and the silence is not the
+    capture's", the fix "a capture on 10.77.0.2 shows which way they are lost". Now the
+    message names the filter that may have kept the agent's TCP out, and the fix asks
+    for a capture that keeps it."""
+    case = CASES.parent / "review56k"
+    name = "control-synacks-dropped-by-media-tcp-filter"
+    finding = _unanswered(case / f"{name}.pcap", case / f"{name}.toml")
+    assert "the silence is not the capture's" not in finding.message
+    assert ONE_WAY not in finding.message
+    assert ("it holds 2 packets that are not TCP, the first an ARP reply (frame 2) from "
+            "10.77.0.2 to 10.77.0.1, so it holds that direction") in finding.message
+    assert ("unless the capture's filter kept that TCP out (one on port or protocol: "
+            "`tcp dst port 10000 or icmp` keeps the SYNs and a ping's reply, never a "
+            "SYN-ACK)") in finding.message
+    assert ("If this capture was taken with a filter, take one that keeps 10.77.0.2's TCP "
+            "too (`host 10.77.0.2`): it shows whether the SYN-ACKs came back to "
+            "10.77.0.1") in finding.fix
+    assert finding.frames == [5, 6, 7, 8, 9, 12, 13]  # the SYNs

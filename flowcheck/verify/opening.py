@@ -64,6 +64,7 @@ from flowcheck.verify.way_back import (
     asked_toward,
     asked_toward_words,
     came_back,
+    came_back_fix,
     came_back_words,
     other_source,
     translated_back,
@@ -212,21 +213,24 @@ def lost_where(ctx: Context, conn: Connection) -> str:
         # data SYNs with ICMP).
         return one_way_where(conn, ctx.census.other_words(conn.resp_h, conn.orig_h)
                              if ctx.census else None)
+    # The responder's packets that are not TCP in a capture of no TCP of its: a filter
+    # may have kept its SYN-ACKs out (came_back_words; review 56k).
+    filtered = came_back_fix(conn) if came_back(ctx, conn) is not None else ""
     if on is None:
         return (f" If this capture was taken on {conn.resp_h}, its own firewall drops the "
                 f"SYNs or its SYN-ACKs; otherwise a capture on {conn.resp_h} shows which way "
-                "they are lost.")
+                f"they are lost.{filtered}")
     if on.host == conn.resp_h:
         return ""  # said first instead: own_firewall_fix
     taken = (f"This capture was taken on {conn.orig_h} ({on.shown})" if on.marked else
              f"This capture was taken on {conn.orig_h} or on its network segment")
     if on.ttls is None:
-        return f" {taken}: a capture on {conn.resp_h} shows which way they are lost."
+        return f" {taken}: a capture on {conn.resp_h} shows which way they are lost.{filtered}"
     # The TTLs count the routers between (trial 17, D3): a drop may be in theirs.
     return (f" {taken}: a capture on {conn.resp_h} shows "
             f"which way they are lost; with {routers_words(on.ttls)} between them, allow them "
             "in its forward chain too (`flowcheck firewall`: \"on a firewall or router "
-            "between them\").")
+            f"between them\").{filtered}")
 
 
 def _lacking_words(ctx: Context, conn: Connection) -> str:
