@@ -10,6 +10,7 @@ from network namespaces, merged with mergecap)."""
 from __future__ import annotations
 
 import ipaddress
+import struct
 import subprocess
 from pathlib import Path
 
@@ -53,7 +54,9 @@ def test_an_echo_reply_back_holds_that_direction() -> None:
     assert "no packet at all" not in finding.message
     assert ("the capture holds no TCP packet from 10.77.0.2 to 10.77.0.1, but it holds an "
             "ICMP echo reply (frame 2) from 10.77.0.2 to 10.77.0.1, so it holds that "
-            "direction and the silence is not the capture's") in finding.message
+            "direction: a SYN-ACK, RST or ICMP unreachable coming back to 10.77.0.1 past "
+            "this capture point would be in it, and none is, unless the capture's filter "
+            "kept that TCP out") in finding.message
     assert "This capture holds no packet from" not in finding.fix
     assert "If this capture was taken on 10.77.0.2, its own firewall drops" in finding.fix
     assert finding.frames == [3, 4, 5, 6]  # the SYNs
@@ -169,3 +172,74 @@ def test_ways_sum_a_pair_over_batches_and_name_its_earliest_packet() -> None:
     ways.merge(many)
     assert ways.get("10.77.0.2", "10.77.0.1") is not None  # the earliest, kept
     assert ways.full and ways.get("10.77.0.2", str(ipaddress.IPv4Address(a + MAX_WAYS))) is None
+
+
+def test_a_filter_that_kept_the_agents_tcp_out_is_named() -> None:
+    """Review 56k's lab (captures/review56k): the media server's own input chain drops
+    the agent's SYN-ACKs, captured on the media server with the filter `tcp dst port
+    10000 or icmp or arp` (a ping first: the agent's ARP and echo replies kept). The 8
+    SYN-ACKs came past the capture point (the unfiltered capture beside it holds them),
+    but the words said "so it holds that direction and the silence is not the
+    capture's", the fix "a capture on 10.77.0.2 shows which way they are lost". Now the
+    message names the filter that may have kept the agent's TCP out, and the fix asks
+    for a capture that keeps it."""
+    case = CASES.parent / "review56k"
+    name = "control-synacks-dropped-by-media-tcp-filter"
+    finding = _unanswered(case / f"{name}.pcap", case / f"{name}.toml")
+    assert "the silence is not the capture's" not in finding.message
+    assert ONE_WAY not in finding.message
+    assert ("it holds 2 packets that are not TCP, the first an ARP reply (frame 2) from "
+            "10.77.0.2 to 10.77.0.1, so it holds that direction") in finding.message
+    assert ("unless the capture's filter kept that TCP out (one on port or protocol: "
+            "`tcp dst port 10000 or icmp` keeps the SYNs and a ping's reply, never a "
+            "SYN-ACK)") in finding.message
+    assert ("If this capture was taken with a filter, take one that keeps 10.77.0.2's TCP "
+            "too (`host 10.77.0.2`): it shows whether the SYN-ACKs came back to "
+            "10.77.0.1") in finding.fix
+    assert finding.frames == [5, 6, 7, 8, 9, 12, 13]  # the SYNs
+
+
+def _noisy(path: Path, sources: int) -> None:
+    """control-dropped-echo-reply.pcap's packets after one UDP datagram to 10.77.0.1 from
+    each of `sources` addresses (172.16.0.0 on: a scan, a noisy segment), 0.1 ms apart,
+    written as pcap records (no scapy per packet)."""
+    real = list(PcapReader(str(CASES / "control-dropped-echo-reply.pcap")))
+    start = float(real[0].time) - 10.0
+    records = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+    for i in range(sources):
+        udp = struct.pack("!HHHH", 40000, 53, 12, 0) + b"nois"
+        head = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
+                           ((172 << 24) | (16 << 16) | i).to_bytes(4, "big"),
+                           bytes([10, 77, 0, 1]))
+        frame = bytes.fromhex("020000000001020000000099") + b"\x08\x00" + head + udp
+        ts = start + i * 1e-4
+        records.append(struct.pack("<IIII", int(ts), int((ts % 1) * 1e6), len(frame),
+                                   len(frame)) + frame)
+    for packet in real:
+        frame, ts = bytes(packet), float(packet.time)
+        records.append(struct.pack("<IIII", int(ts), round((ts % 1) * 1e6) % 1_000_000,
+                                   len(frame), len(frame)) + frame)
+    path.write_bytes(b"".join(records))
+
+
+def test_an_answer_past_the_pairs_counted_is_not_said_missing(tmp_path: Path) -> None:
+    """The count of the packets that are not TCP keeps the first MAX_WAYS host pairs:
+    70,000 UDP sources before the echo reply from 10.77.0.2 (frame 70,002) leave its pair
+    uncounted, and the words said "The capture holds no packet at all from 10.77.0.2 to
+    10.77.0.1", which frame 70,002 disproves (review 56k). They now say the capture holds
+    no TCP packet from it, nor any other among the pairs counted; below the cap the
+    echo reply is named."""
+    name = "control-dropped-echo-reply"
+    path = tmp_path / "noisy.pcap"
+    _noisy(path, MAX_WAYS + 4464)
+    finding = _unanswered(path, CASES / f"{name}.toml")
+    assert "no packet at all" not in finding.message
+    assert ("The capture holds no TCP packet from 10.77.0.2 to 10.77.0.1, nor any other "
+            "among the 65,536 host pairs whose packets that are not TCP were counted first "
+            f"(later pairs' were not), {ONE_WAY}") in finding.message
+    assert ("This capture holds no TCP packet from 10.77.0.2 to 10.77.0.1, nor any other "
+            "among the 65,536 host pairs") in finding.fix
+    _noisy(path, MAX_WAYS - 2)  # with the echo request's and reply's: MAX_WAYS pairs
+    finding = _unanswered(path, CASES / f"{name}.toml")
+    assert (f"but it holds an ICMP echo reply (frame {MAX_WAYS}) from 10.77.0.2 to "
+            "10.77.0.1, so it holds that direction") in finding.message

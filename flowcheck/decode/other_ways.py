@@ -139,6 +139,11 @@ class Ways:
     def __bool__(self) -> bool:
         return bool(self.parts)
 
+    def uncounted(self, source: str, destination: str) -> bool:
+        """Whether the packets from `source` to `destination` that are not TCP may have
+        been left out uncounted: none kept, and the pairs past MAX_WAYS were (`full`)."""
+        return self.get(source, destination) is None and self.full
+
     def get(self, source: str, destination: str) -> OtherWay | None:
         """The packets from `source` to `destination` (addresses as text) that are not
         TCP; None when the capture holds none (or, `full`, none was kept)."""

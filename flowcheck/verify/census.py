@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import field
 
-from flowcheck.decode.other_ways import Ways
+from flowcheck.decode.other_ways import MAX_WAYS, Ways
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection
 from flowcheck.sessions.kept import KeptPackets, kept_packets
@@ -62,6 +62,20 @@ class Census:
         capture holds none (or they were not given)."""
         way = self.others.get(sender, receiver)
         return None if way is None else way.words()
+
+    def none_words(self, sender: str, receiver: str, *, at_all: bool = True) -> str:
+        """What the capture holds of `sender`'s packets to `receiver` when it holds none
+        counted: "no packet at all from B to A" ("no packet from B to A", at_all False),
+        or, when the count of the packets that are not TCP stopped at its cap of host
+        pairs and left this one out (decode.other_ways.Ways.uncounted), "no TCP packet
+        from B to A, nor any other among the 65,536 host pairs counted first": a pair
+        after them may hold a ping reply (review 56k: 70,000 UDP sources before an echo
+        reply from 10.77.0.2 read "holds no packet at all from 10.77.0.2")."""
+        if self.others.uncounted(sender, receiver):
+            return (f"no TCP packet from {sender} to {receiver}, nor any other among the "
+                    f"{MAX_WAYS:,} host pairs whose packets that are not TCP were counted "
+                    "first (later pairs' were not)")
+        return f"no packet{' at all' if at_all else ''} from {sender} to {receiver}"
 
     def loss_share(self) -> tuple[int, int, float]:
         """(bytes missed, payload bytes seen, missed share of the payload sent: 0.0-1.0)."""

@@ -112,7 +112,8 @@ def check_evidence(ctx: Context, ended_at: float | None = None) -> None:
             _tcp_left_out(ctx, (sender, receiver), conns, f"{listed}{more}", how, back)
             continue
         ctx.add("capture_one_direction",
-                f"The capture holds no packet from {sender} to {receiver}, although "
+                f"The capture holds {ctx.census.none_words(sender, receiver, at_all=False)}, "
+                "although "
                 f"{len(conns)} connection(s) show that side talking ({listed}{more}): "
                 f"{how}. The capture saw one direction only (a SPAN port or firewall "
                 "interface that sees one way, tcpdump -Q in/out, asymmetric routing), so "

@@ -121,7 +121,10 @@ def _arrived_or_elsewhere(ctx: Context, conn: Connection) -> str:
         return lost_where(ctx, conn)
     if arrived_silent(ctx, conn):  # the responder's own capture merged in (verify.arrival)
         return " " + silent_fix(conn)
-    return one_way_where(conn)  # as data_unanswered's (opening.lost_where)
+    # as data_unanswered's (opening.lost_where)
+    return one_way_where(conn, none=ctx.census.none_words(conn.resp_h, conn.orig_h,
+                                                          at_all=False)
+                         if ctx.census else None)
 
 
 def _routing_or(conn: Connection, fix: str) -> str:

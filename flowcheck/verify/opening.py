@@ -64,6 +64,7 @@ from flowcheck.verify.way_back import (
     asked_toward,
     asked_toward_words,
     came_back,
+    came_back_fix,
     came_back_words,
     other_source,
     translated_back,
@@ -211,22 +212,25 @@ def lost_where(ctx: Context, conn: Connection) -> str:
         # SYNs or its SYN-ACKs" of `-Q in` on the media server, its input rejecting the
         # data SYNs with ICMP).
         return one_way_where(conn, ctx.census.other_words(conn.resp_h, conn.orig_h)
-                             if ctx.census else None)
+                             if ctx.census else None, _none_words(ctx, conn, at_all=False))
+    # The responder's packets that are not TCP in a capture of no TCP of its: a filter
+    # may have kept its SYN-ACKs out (came_back_words; review 56k).
+    filtered = came_back_fix(conn) if came_back(ctx, conn) is not None else ""
     if on is None:
         return (f" If this capture was taken on {conn.resp_h}, its own firewall drops the "
                 f"SYNs or its SYN-ACKs; otherwise a capture on {conn.resp_h} shows which way "
-                "they are lost.")
+                f"they are lost.{filtered}")
     if on.host == conn.resp_h:
         return ""  # said first instead: own_firewall_fix
     taken = (f"This capture was taken on {conn.orig_h} ({on.shown})" if on.marked else
              f"This capture was taken on {conn.orig_h} or on its network segment")
     if on.ttls is None:
-        return f" {taken}: a capture on {conn.resp_h} shows which way they are lost."
+        return f" {taken}: a capture on {conn.resp_h} shows which way they are lost.{filtered}"
     # The TTLs count the routers between (trial 17, D3): a drop may be in theirs.
     return (f" {taken}: a capture on {conn.resp_h} shows "
             f"which way they are lost; with {routers_words(on.ttls)} between them, allow them "
             "in its forward chain too (`flowcheck firewall`: \"on a firewall or router "
-            "between them\").")
+            f"between them\").{filtered}")
 
 
 def _lacking_words(ctx: Context, conn: Connection) -> str:
@@ -242,19 +246,29 @@ def _lacking_words(ctx: Context, conn: Connection) -> str:
             "its TCP left out, capture_one_direction")
 
 
-def one_way_where(conn: Connection, back: str | None = None) -> str:
+def _none_words(ctx: Context, conn: Connection, *, at_all: bool = True) -> str:
+    """Census.none_words of conn's responder's packets to its originator ("no packet at
+    all from B to A"), said so without a census."""
+    if ctx.census is None:
+        return f"no packet{' at all' if at_all else ''} from {conn.resp_h} to {conn.orig_h}"
+    return ctx.census.none_words(conn.resp_h, conn.orig_h, at_all=at_all)
+
+
+def one_way_where(conn: Connection, back: str | None = None, none: str | None = None) -> str:
     """Where a capture holding no packet from conn's responder to its originator would
     tell (with its leading space): a capture on the responder of both directions, not
     any capture there (tcpdump -Q in holds the SYNs unanswered whatever it sent back:
     field check 59; control_unanswered said "A capture on B, or of both directions"
     until newuser55's list). back: that direction's packets that are not TCP
-    (Census.other_words), when the capture holds some: then "no TCP packet"."""
+    (Census.other_words), when the capture holds some: then "no TCP packet"; none: what
+    it holds else (Census.none_words: "no packet from B to A", the default)."""
     if back is not None:
         return (f" This capture holds no TCP packet from {conn.resp_h} to {conn.orig_h}, "
                 f"only {back}, so not whether {conn.resp_h} answered: a capture of both "
                 f"directions' TCP on {conn.resp_h} shows it (there, SYNs arriving with no "
                 "SYN-ACK, RST or ICMP leaving are its own firewall's drop).")
-    return (f" This capture holds no packet from {conn.resp_h} to {conn.orig_h}, so "
+    none = none or f"no packet from {conn.resp_h} to {conn.orig_h}"
+    return (f" This capture holds {none}, so "
             f"not whether {conn.resp_h} answered: a capture of both directions on "
             f"{conn.resp_h} shows it (there, SYNs arriving with no SYN-ACK, RST or ICMP "
             "leaving are its own firewall's drop).")
@@ -346,8 +360,8 @@ def _silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
         # reject, captured -Q out): the step failed either way; which way was lost the
         # capture cannot show.
         return (f"something drops its SYNs on the way to {conn.resp_h}, or the answers on "
-                f"the way back. The capture holds no packet at all from {conn.resp_h} to "
-                f"{conn.orig_h}, so it may hold one direction only (tcpdump -Q in/out, a "
+                f"the way back. The capture holds {_none_words(ctx, conn)}, so it may hold "
+                "one direction only (tcpdump -Q in/out, a "
                 "SPAN port that sees one way) and cannot tell which: a SYN-ACK sent by "
                 f"{conn.resp_h} and lost on the return path, or a reject (RST, ICMP "
                 "unreachable) the capture lacks, looks the same as no answer at all. The "

@@ -47,17 +47,37 @@ def came_back(ctx: Context, conn: Connection) -> str | None:
 def came_back_words(conn: Connection, back: str) -> str:
     """The words of an unanswered opening with retried SYNs whose capture holds no TCP
     packet from its responder to its originator but other packets of the responder's to
-    it (`back`: came_back's words): the capture holds that direction, so no answer came
-    back past this capture point; the retries show none reached the originator."""
+    it (`back`: came_back's words): the capture holds that direction, so an answer coming
+    back past this capture point would be in it, unless the capture's filter kept the
+    responder's TCP out or that TCP took another way; the retries show none reached the
+    originator. Review 56k: a capture on the media server filtered `tcp dst port 10000 or
+    icmp or arp`, its input chain dropping the agent's SYN-ACKs, read "the silence is not
+    the capture's", though 8 SYN-ACKs had come past its capture point (the same capture
+    unfiltered holds them)."""
     return (f"something drops its SYNs on the way to {conn.resp_h}, or {conn.resp_h}'s "
-            f"answers before they reach this capture point: the capture holds no TCP packet from "
+            f"answers on their way back: the capture holds no TCP packet from "
             f"{conn.resp_h} to {conn.orig_h}, but it holds {back} from {conn.resp_h} to "
-            f"{conn.orig_h}, so it holds that direction and the silence is not the "
-            f"capture's: a SYN-ACK, RST or ICMP unreachable coming back to {conn.orig_h} "
-            "past this capture point would be in it, and none is (unless a route chosen by "
-            "protocol or port sends it another way). The retried SYNs show that no SYN-ACK "
-            f"or RST reached {conn.orig_h} (an ICMP unreachable may have: TCP resends its "
-            "SYN after one, RFC 1122 4.2.3.9): the connection never opened")
+            f"{conn.orig_h}, so it holds that direction: a SYN-ACK, RST or ICMP unreachable "
+            f"coming back to {conn.orig_h} past this capture point would be in it, and none "
+            "is, unless the capture's filter kept that TCP out (one on port or protocol: "
+            f"`tcp dst port {conn.resp_p} or icmp` keeps the SYNs and a ping's reply, never "
+            "a SYN-ACK) or that TCP takes another way than these packets (a route, ECMP or a "
+            f"load balancer choosing by protocol or port, or another interface of "
+            f"{conn.resp_h}'s). The retried SYNs show that no SYN-ACK or RST reached "
+            f"{conn.orig_h} (an ICMP unreachable may have: TCP resends its SYN after one, "
+            "RFC 1122 4.2.3.9): the connection never opened")
+
+
+def came_back_fix(conn: Connection) -> str:
+    """The close of an unanswered opening's fix when came_back holds (with its leading
+    space): a capture whose filter keeps the responder's TCP, which shows whether the
+    answers came back (review 56k: `tcp dst port 10000 or icmp or arp` on the media
+    server, its own input dropping the SYN-ACKs the filter left out)."""
+    return (f" If this capture was taken with a filter, take one that keeps "
+            f"{conn.resp_h}'s TCP too (`host {conn.resp_h}`): it shows whether the SYN-ACKs "
+            f"came back to {conn.orig_h} (SYN-ACKs in it while the SYNs are still resent are "
+            f"lost past that point: by {conn.orig_h}'s own firewall when it was taken "
+            "there).")
 
 
 def other_source(ctx: Context, conn: Connection) -> tuple[str, str, str, str] | None:
