@@ -281,6 +281,8 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo],
     tracker.mirror_gaps.fill(captures)
     spans = {captures[index].path: span for index, span in tracker.clock.spans.items()
              if index < len(captures)}
+    for capture in captures:
+        capture.span = spans.get(capture.path)
     findings = list(truncation_findings(captures, spans))
     for finding in (undecodable_finding(tracker),
                     copies_finding(tracker, captures, shifts, connections),

@@ -119,6 +119,10 @@ class CaptureInfo:
     # capture shifted only on microsecond clocks (connections.point_names; review56b:
     # two bridge ports' nanosecond stamps 0.5 us apart at most). Not in the JSON.
     tick: float | None = None
+    # Its first and last packet's time, seconds since the epoch (the tracker's clock:
+    # connections.finish); None without packets, or not read. Not in the JSON (a set's
+    # files cut by time, tcpdump -G: sources.ring.time_rotated).
+    span: tuple[float, float] | None = None
 
     def as_dict(self) -> dict:
         return {

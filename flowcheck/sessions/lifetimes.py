@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import Literal
 
 from flowcheck.model import Connection, Session
+from flowcheck.model.spans import merged_spans
 from flowcheck.sessions.classify import connection_outcome, end_of, seen_closing
 
 # A connector's SYN may be stamped this far before its session's control connection:
@@ -49,12 +50,7 @@ class Lifetimes:
         self._starts: dict[str, list[float]] = {}
         self._ends: dict[str, list[float]] = {}
         for host, found in by_host.items():
-            merged: list[list[float]] = []
-            for lo, hi in sorted(found):
-                if merged and lo <= merged[-1][1]:
-                    merged[-1][1] = max(merged[-1][1], hi)
-                else:
-                    merged.append([lo, hi])
+            merged = merged_spans(found)
             self._starts[host] = [lo for lo, _ in merged]
             self._ends[host] = [hi for _, hi in merged]
 

@@ -104,6 +104,32 @@ def ring_parts(captures: Sequence[CaptureInfo]) -> set[str]:
             for path in files.values()}
 
 
+_DIGITS = re.compile(r"\d+")
+
+
+def time_rotated(captures: Sequence[CaptureInfo]) -> set[str]:
+    """The paths of the set's files cut from one capture by time, not by number
+    (`tcpdump -G 60 -w 'cap-%H%M%S.pcap'`, an hourly rotation): two or more files of one
+    directory and link types whose names differ in their digits alone
+    (`cap-101441.pcap`, `cap-101451.pcap`), no two of whose spans (CaptureInfo.span)
+    overlap. Not two capture points' files of the same time (`host1.pcap`, `host2.pcap`:
+    their spans overlap), nor a file whose span is not known. (Two captures of one link
+    type named so and apart in time look the same: the names are all that tells.)"""
+    groups: dict[tuple[str, str, tuple[str, ...]], list[CaptureInfo]] = defaultdict(list)
+    for info in captures:
+        pure = PurePath(info.path)
+        groups[(str(pure.parent), _DIGITS.sub("#", pure.name),
+                tuple(info.link_types))].append(info)
+    parts: set[str] = set()
+    for group in groups.values():
+        if len(group) < 2 or any(info.span is None for info in group):
+            continue
+        spans = sorted(info.span for info in group if info.span is not None)
+        if all(before[1] < after[0] for before, after in zip(spans, spans[1:], strict=False)):
+            parts.update(info.path for info in group)
+    return parts
+
+
 def ring_head(captures: Sequence[CaptureInfo],
               spans: dict[str, tuple[float, float]]) -> RingGap | None:
     """The ring files older than the set's oldest one, when the set shows it lacks them:

@@ -7,10 +7,11 @@ direction that held no SYN, the wrong interface; flowcheck.verify.no_session and
 files, a folder), its doubt was lost and the other job's pass became the set's
 (review56d: trial38-stack/wireguard-outer-media and field62's
 dual-stack-control-syns-dropped-by-agent-any-on-agent-out-sll2 passed beside ndmjob's v4
-backup). Here each such file, not one part of a ring (one capture cut into files: a
-part after the job may hold only ARP), gets a no_control_session warning naming it, so
-the set's verdict is inconclusive as the file's alone is; the sessions judged in the
-other files keep their own readings.
+backup). Here each such file, not one part of a ring nor of a capture cut by time (one
+capture cut into files, sources.ring.ring_parts and .time_rotated: a part after the job
+may hold only ARP or NDP, review56l's tcpdump -G files), gets a no_control_session
+warning naming it, so the set's verdict is inconclusive as the file's alone is; the
+sessions judged in the other files keep their own readings.
 """
 
 from __future__ import annotations
@@ -19,18 +20,19 @@ from collections.abc import Sequence
 
 from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo, Finding, Session, Severity
-from flowcheck.sources.ring import ring_parts
+from flowcheck.sources.ring import ring_parts, time_rotated
 
 
 def unjudged_files(findings: list[Finding], captures: Sequence[CaptureInfo],
                    sessions: Sequence[Session]) -> list[Finding]:
     """The findings with a no_control_session warning per file of a set of several that
     holds packets but no TCP one (CaptureInfo: every packet counted non-TCP or
-    undecodable), beside judged sessions; unchanged with no session (then
-    verify.no_session speaks for the whole set) or one file."""
+    undecodable) and is no part of a ring or of a capture cut by time, beside judged
+    sessions; unchanged with no session (then verify.no_session speaks for the whole
+    set) or one file."""
     if not sessions or len(captures) < 2:
         return findings
-    parts = ring_parts(captures)
+    parts = ring_parts(captures) | time_rotated(captures)
     added = []
     for info in captures:
         if info.packets == 0 or info.path in parts or \
