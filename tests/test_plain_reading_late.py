@@ -192,3 +192,17 @@ def test_greeting_whose_reason_is_cut_opens_with_the_connect_open_next(
     opening = stream_opening(stream)
     assert opening is not None and (opening.frame, opening.type) == (3, "request")
     assert opening.name.endswith("CONNECT_OPEN")
+
+
+def test_lone_shutdown_notice_is_no_filtered_handshake(tmp_path: Path) -> None:
+    """The same notice alone (a capture of data packets from frame 2160 on: the one
+    packet) read as a display filter's capture whose session "starts with the agent's
+    NOTIFY_CONNECTED (frame 1), its first message on a new connection, but no handshake"
+    (verify.kept.greeting_first): it started after the job, capture_started_mid_session."""
+    notice = _with_shutdown_notice(tmp_path / "notice.pcap", 2160)
+    alone = tmp_path / "alone.pcap"
+    subprocess.run(["editcap", "-r", str(notice), str(alone), "2160"], check=True,
+                   capture_output=True)
+    codes = _codes(_analysis(alone))
+    assert "capture_filtered" not in codes, codes
+    assert "capture_started_mid_session" in codes, codes

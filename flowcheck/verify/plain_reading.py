@@ -66,13 +66,10 @@ from flowcheck.model import (
 )
 from flowcheck.ndmp.listeners import listener_of, mover_announcements
 from flowcheck.profiles import Profile
-from flowcheck.sessions.classify import FIRST_REQUEST, GREETING, message_op
+from flowcheck.sessions.classify import FIRST_REQUEST, GREETING, OPENING_REASONS, message_op
 from flowcheck.sessions.named import named_endpoints
 
 PLAIN_PROFILE = "ndmp"
-# The greeting's reasons on a new connection: accepted or turned away (NDMP v2-v4
-# CONNECTED, REFUSED); SHUTDOWN is the agent's notice that it ends the session.
-_OPENING_REASONS = ("CONNECTED", "REFUSED")
 _NO_SIGN = ("missing", "not_applicable")
 
 
@@ -276,7 +273,7 @@ def stream_opening(stream: NdmpStream | None) -> NdmpMessage | None:
     if message_op(first) != GREETING:
         return None
     reason = first.body.get("reason")
-    if reason in _OPENING_REASONS:
+    if reason in OPENING_REASONS:
         return first
     return rest[0] if reason is None and rest and _first_request(rest[0]) else None
 
