@@ -17,16 +17,19 @@ profile line removed) cut the same ways never reads as plain NDMP.
 
 from __future__ import annotations
 
+import struct
 import subprocess
 from pathlib import Path
 
 import pytest
+from capture_factory import read_pcap, write_pcap
 from stored import CAPTURES
 
 from flowcheck.config import build_config
 from flowcheck.config_file import load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
 from flowcheck.report.verdict_notes import mid_job_note
+from flowcheck.verify.plain_reading import stream_opening
 
 V4 = CAPTURES / "ndmjob" / "v4-backup.pcap"
 LAB = CAPTURES / "lab"
@@ -120,3 +123,86 @@ def test_v4_backup_without_its_handshake_says_only_the_handshake_is_missing(
     [started] = [f for f in later.findings if f.code == "capture_started_mid_session"]
     assert "(its handshake, any announcement) is not in" in started.message
     assert mid_job_note(later).startswith("The capture started mid-job")
+
+
+def _shutdown_notice(length: int, sequence: int, stamp: int) -> bytes:
+    """An NDMP v4 NOTIFY_CONNECTION_STATUS post with the reason SHUTDOWN (1), `length`
+    bytes with its record mark, its text padding it out."""
+    text = length - 4 - 24 - 12
+    body = struct.pack(">III", 1, 4, text) + b"shutting down".ljust(text, b" ")
+    header = struct.pack(">IIIIII", sequence, stamp, 0, 0x502, 0, 0)
+    return struct.pack(">I", 0x80000000 | (24 + len(body))) + header + body
+
+
+def _with_shutdown_notice(dst: Path, frame: int) -> Path:
+    """v4-backup.pcap with the agent's control message in `frame` (one record, one
+    packet) made a SHUTDOWN notice of the same length and sequence number, its TCP
+    checksum made again."""
+    records = read_pcap(V4)
+    ts, data = records[frame - 1]
+    ip = data[14:]
+    ihl = (ip[0] & 15) * 4
+    tcp_length = (ip[ihl + 12] >> 4) * 4
+    payload = ip[ihl + tcp_length:]
+    sequence, stamp = struct.unpack_from(">II", payload, 4)
+    tcp = bytearray(ip[ihl:ihl + tcp_length] + _shutdown_notice(len(payload), sequence,
+                                                               stamp))
+    tcp[16:18] = b"\0\0"
+    summed = ip[12:20] + struct.pack(">BBH", 0, 6, len(tcp)) + bytes(tcp)
+    total = sum(struct.unpack(f">{len(summed) // 2}H", summed + b"\0" * (len(summed) % 2)))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    tcp[16:18] = struct.pack(">H", ~total & 0xFFFF)
+    records[frame - 1] = (ts, data[:14 + ihl] + bytes(tcp))
+    return write_pcap(dst, records)
+
+
+def test_capture_from_a_shutdown_notice_did_not_start_with_the_session(
+        tmp_path: Path) -> None:
+    """NOTIFY_CONNECTION_STATUS with the reason SHUTDOWN is the agent's notice that it
+    ends the session (NDMP v4; verify.port_check reads it so too), its last message, no
+    greeting. The v4 backup with its last DATA_GET_STATE reply (frame 2160) made such a
+    notice and kept from it (the capture started after the whole job) said "its
+    handshake is not in the capture, but the session's first NDMP message is (the
+    agent's greeting, ...): nothing of its job came before the capture", fix "Nothing to
+    change for this job", with no mid-job note (review56i): it keeps the mid-session
+    words."""
+    notice = _with_shutdown_notice(tmp_path / "notice.pcap", 2160)
+    analysis = _analysis(_kept_from(notice, tmp_path / "late.pcap", 2160))
+    [stream] = [s for s in analysis.traffic.streams if s.messages]
+    assert stream.messages[0].body.get("reason") == "SHUTDOWN"
+    assert stream_opening(stream) is None
+    [started] = [f for f in analysis.findings if f.code == "capture_started_mid_session"]
+    assert "(its handshake, any announcement) is not in" in started.message
+    assert "nothing of its job came before" not in started.message
+    assert started.fix.startswith("Start the capture before the job starts")
+    assert mid_job_note(analysis).startswith("The capture started mid-job")
+
+
+def test_greeting_whose_reason_is_cut_opens_with_the_connect_open_next(
+        tmp_path: Path) -> None:
+    """The v4 backup from its greeting (frame 4) at a snap length of 96 bytes: the
+    greeting's reason is cut (a SHUTDOWN notice reads the same), the DMA's CONNECT_OPEN
+    request next is the session's opening."""
+    cut = tmp_path / "snapped.pcap"
+    subprocess.run(["editcap", "-s", "96", str(_kept_from(V4, tmp_path / "late.pcap", 4)),
+                    str(cut)], check=True, capture_output=True)
+    [stream] = [s for s in _analysis(cut).traffic.streams if s.messages]
+    assert "reason" not in stream.messages[0].body
+    opening = stream_opening(stream)
+    assert opening is not None and (opening.frame, opening.type) == (3, "request")
+    assert opening.name.endswith("CONNECT_OPEN")
+
+
+def test_lone_shutdown_notice_is_no_filtered_handshake(tmp_path: Path) -> None:
+    """The same notice alone (a capture of data packets from frame 2160 on: the one
+    packet) read as a display filter's capture whose session "starts with the agent's
+    NOTIFY_CONNECTED (frame 1), its first message on a new connection, but no handshake"
+    (verify.kept.greeting_first): it started after the job, capture_started_mid_session."""
+    notice = _with_shutdown_notice(tmp_path / "notice.pcap", 2160)
+    alone = tmp_path / "alone.pcap"
+    subprocess.run(["editcap", "-r", str(notice), str(alone), "2160"], check=True,
+                   capture_output=True)
+    codes = _codes(_analysis(alone))
+    assert "capture_filtered" not in codes, codes
+    assert "capture_started_mid_session" in codes, codes

@@ -35,6 +35,9 @@ _MOVER_SETUPS = {"MOVER_LISTEN", "MOVER_CONNECT"}
 # CONNECT_OPEN), and the DMA's first message, answering it (NDMP v4 section 3.2).
 GREETING = "NOTIFY_CONNECTED"
 FIRST_REQUEST = "CONNECT_OPEN"
+# The greeting's reasons (NDMP v2-v4): the connection accepted or turned away. The same
+# post with SHUTDOWN is the agent's notice that it ends the session, its last message.
+OPENING_REASONS = ("CONNECTED", "REFUSED")
 # ndmp_mover_mode (flowcheck.ndmp.protocol.MOVER_MODES): the way the data connection goes.
 _MOVER_MODE_KINDS: dict[str, Literal["backup", "restore"]] = {"READ": "backup",
                                                               "WRITE": "restore"}

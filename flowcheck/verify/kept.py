@@ -12,7 +12,7 @@ capture_filtered warning says which filter (flowcheck.verify.filtered.report_lef
 from __future__ import annotations
 
 from flowcheck.model import Connection, Session
-from flowcheck.sessions.classify import FIRST_REQUEST, GREETING, message_op
+from flowcheck.sessions.classify import FIRST_REQUEST, GREETING, OPENING_REASONS, message_op
 from flowcheck.sessions.kept import KeptPackets, kept_packets, kept_words
 from flowcheck.verify.context import Context
 
@@ -35,14 +35,18 @@ def greeting_first(ctx: Context, session: Session) -> bool:
     capture lacks, the agent's greeting (NOTIFY_CONNECTED), or, when the capture holds
     none of the agent's messages on it (one direction), the DMA's CONNECT_OPEN request
     that answers the greeting? The capture then holds the start of the conversation: it
-    began before the connection opened, and something else left the handshake out."""
+    began before the connection opened, and something else left the handshake out. A
+    NOTIFY_CONNECTED with the reason SHUTDOWN is the agent's notice that it ends the
+    session, no greeting (review56i: one such packet, a capture of data packets from
+    it, read "Session S1 starts with the agent's NOTIFY_CONNECTED ..."); one whose reason
+    the snap length cut counts as the greeting."""
     control = ctx.by_uid[session.control_uid]
     stream = ctx.stream_by_uid.get(session.control_uid)
     if control.syn_seen or stream is None or not stream.messages:
         return False
     first = stream.messages[0]
     if message_op(first) == GREETING:
-        return True
+        return first.body.get("reason", "CONNECTED") in OPENING_REASONS
     return (message_op(first) == FIRST_REQUEST and first.type == "request"
             and all(m.direction == first.direction for m in stream.messages))
 

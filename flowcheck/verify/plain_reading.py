@@ -66,7 +66,7 @@ from flowcheck.model import (
 )
 from flowcheck.ndmp.listeners import listener_of, mover_announcements
 from flowcheck.profiles import Profile
-from flowcheck.sessions.classify import FIRST_REQUEST, GREETING, message_op
+from flowcheck.sessions.classify import FIRST_REQUEST, GREETING, OPENING_REASONS, message_op
 from flowcheck.sessions.named import named_endpoints
 
 PLAIN_PROFILE = "ndmp"
@@ -259,14 +259,28 @@ def stream_opening(stream: NdmpStream | None) -> NdmpMessage | None:
     sessions.classify); None when the stream starts later (a record the snap length
     cut, or any other message first: the capture joined the session after it opened) or
     holds no message. Every later message of the session was then sent while the
-    capture ran."""
+    capture ran. The same post with the reason SHUTDOWN is the agent's notice that it
+    ends the session, its last message, no greeting (review56i: v4-backup.pcap kept from
+    a SHUTDOWN notice in frame 2160's place said "the session's first NDMP message is
+    (the agent's greeting ...): nothing of its job came before the capture"); one whose
+    reason the snap length cut counts only with the DMA's CONNECT_OPEN request next,
+    which is then the opening."""
     if stream is None or not stream.messages:
         return None
-    first = min(stream.messages, key=lambda m: m.frame)
-    op = message_op(first)
-    if op == GREETING or (op == FIRST_REQUEST and first.type == "request"):
+    first, *rest = sorted(stream.messages, key=lambda m: m.frame)
+    if _first_request(first):
         return first
-    return None
+    if message_op(first) != GREETING:
+        return None
+    reason = first.body.get("reason")
+    if reason in OPENING_REASONS:
+        return first
+    return rest[0] if reason is None and rest and _first_request(rest[0]) else None
+
+
+def _first_request(message: NdmpMessage) -> bool:
+    """Is `message` the DMA's CONNECT_OPEN request (stream_opening)?"""
+    return message_op(message) == FIRST_REQUEST and message.type == "request"
 
 
 def opening_words(opening: NdmpMessage) -> str:
