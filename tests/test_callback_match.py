@@ -84,7 +84,7 @@ def test_keepalive_taken_for_want_of_another_is_hedged(tmp_path: Path) -> None:
     analysis = analyze(read_traffic([str(out)], config), config)
     [port] = [f for f in analysis.findings if f.code == "port_outside_agent_range"]
     assert "10.77.0.2:7000 -> 10.77.0.1:5050" in port.message
-    assert "taken as the callback for want of a connection whose opening" in port.message
+    assert "taken as the callback for want of a connection into the media range whose opening" in port.message
     [loss] = [f.message for f in analysis.findings if f.code == "capture_loss"]
     assert "looks the same: if it is such a connection, no handshake was lost" in loss, loss
 
@@ -112,3 +112,33 @@ def test_callback_follows_the_vendor_message(tmp_path: Path) -> None:
     [session] = analysis.sessions
     callback = next(c for c in analysis.traffic.connections if c.uid == session.callback_uid)
     assert (callback.orig_p, callback.resp_p) == (6077, 5001), callback
+
+
+def test_lost_callback_handshake_keeps_the_callback_over_another_port(tmp_path: Path) -> None:
+    # The callback's SYN and SYN-ACK (frames 17-18) lost by the sniffer, and an SSH
+    # session from the agent to the media server opened, its handshake captured, after
+    # the vendor message (frames 15-16): the callback in the media range is still the
+    # callback (review56j: callbackmatch took the SSH session, port_outside_media_range;
+    # the lab's capture is captures/callbackmatch/ssh-beside-lost-callback.pcap).
+    packets = lab_packets(NAME)
+    before = packets[15]
+    ts = Decimal(str(before.time)) + Decimal("0.000001")
+    agent, media = ("10.77.0.2", 6013), ("10.77.0.1", 22)
+    extra = []
+    for index, (flag, src, dst, seq, ack) in enumerate((("S", agent, media, 1000, 0),
+                                                        ("SA", media, agent, 5000, 1001),
+                                                        ("A", agent, media, 1001, 5001))):
+        mac = (before[Ether].src, before[Ether].dst)[::1 if src == agent else -1]
+        packet = Ether(src=mac[0], dst=mac[1]) / IP(src=src[0], dst=dst[0]) / TCP(
+            sport=src[1], dport=dst[1], flags=flag, seq=seq, ack=ack)
+        packet.time = ts + Decimal(index) / 100000
+        extra.append(packet)
+    analysis = analyze_lab(write(tmp_path, "ssh", [*packets[:16], *extra, *packets[18:]]),
+                           NAME)
+    [session] = analysis.sessions
+    callback = next(c for c in analysis.traffic.connections if c.uid == session.callback_uid)
+    assert (callback.orig_p, callback.resp_p) == (6077, 5001), callback
+    assert analysis.verdict == "pass", [(f.code, f.message) for f in analysis.findings]
+    assert "port_outside_media_range" not in {f.code for f in analysis.findings}
+    [loss] = [f.message for f in analysis.findings if f.code == "capture_loss"]
+    assert "for want of a connection into the media range whose opening" in loss, loss
