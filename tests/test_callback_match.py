@@ -84,7 +84,8 @@ def test_keepalive_taken_for_want_of_another_is_hedged(tmp_path: Path) -> None:
     analysis = analyze(read_traffic([str(out)], config), config)
     [port] = [f for f in analysis.findings if f.code == "port_outside_agent_range"]
     assert "10.77.0.2:7000 -> 10.77.0.1:5050" in port.message
-    assert "taken as the callback for want of a connection into the media range whose opening" in port.message
+    assert ("taken as the callback for want of a connection into the media range whose "
+            "opening") in port.message
     [loss] = [f.message for f in analysis.findings if f.code == "capture_loss"]
     assert "looks the same: if it is such a connection, no handshake was lost" in loss, loss
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 import heapq
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Hashable, Mapping
 
 from flowcheck.config import Config
 from flowcheck.model import Announcement, Connection, Session
+from flowcheck.sessions.callback_opened import prefer_opened
 from flowcheck.sessions.classify import (
     announcement_groups,
     asked_nothing,
@@ -229,7 +230,7 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
     ACK of a connection open before the capture, or the callback whose handshake the
     sniffer lost) gives way to an unclaimed connection whose opening the capture holds,
     opened in the session's window after its anchor, into the media range (to any port
-    when the one it holds is outside it): _prefer_opened (review56e's keepalive).
+    when the one it holds is outside it): sessions.callback_opened (review56e's keepalive).
     """
     # A session whose media server asked nothing is due no callback (trial 25: in a
     # capture of the media server's packets alone a port check before the job took the
@@ -310,8 +311,8 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
     # media range, to any port. Not opened connections first over every session: one
     # whose callback's handshake the sniffer lost then took an opened connection to
     # another port (an SSH session: port_outside_media_range), or another job's callback
-    # opened in its window (review56j); _prefer_opened trades a connection without its
-    # opening for an opened one once every session has had its turn.
+    # opened in its window (review56j); callback_opened.prefer_opened trades a connection
+    # without its opening for an opened one once every session has had its turn.
     passes = (in_range, pools)
     for number, offering in enumerate((in_range, *passes)):
         first = number == 0 and bool(anchored)
@@ -384,43 +385,7 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
         conn = pool.first_written(int(begin)) if order.frames else pool.first(begin)
         return conn if conn is not None and fits(session, conn) else None
 
-    _prefer_opened(sessions, by_uid, endpoints, config, opened_pools,
+    prefer_opened(sessions, by_uid, endpoints, config, opened_pools,
                    sorted(range(len(sessions)), key=lambda i: sweep[sessions[i].id][1]),
                    opened_after_anchor)
 
-
-def _prefer_opened(sessions: list[Session], by_uid: dict[str, Connection],
-                   endpoints: Endpoints, config: Config, opened: Mapping[str, dict[Hashable, Pool]],
-                   indexes: list[int],
-                   first_opened: Callable[[int, Pool], Connection | None]) -> None:
-    """Each session (by `indexes`: earliest deadline first) whose callback's opening the
-    capture lacks (connection_outcome "midstream": a connection open before the capture,
-    a keepalive's or a late ACK's, looks the same as a callback whose handshake the
-    sniffer lost) takes instead the first unclaimed connection whose opening it holds
-    that first_opened finds (after the session's anchor, in its window): into the media
-    range (opened["in_range"]), or to any port (opened["any"]) when the one it holds is
-    outside it too. The one it held goes back to the unclaimed "other" connections.
-
-    Done once every session has had its turn in the sweep, so an opened connection that
-    is another session's callback is that session's already, and one to another port
-    (an SSH session) does not displace a callback in the media range whose handshake the
-    sniffer lost (review56j). review56e: a 10.77.0.2:7000 -> 10.77.0.1:5050 keepalive
-    between the vendor message and the callback's SYN took the callback, read
-    port_outside_agent_range."""
-    for index in indexes:
-        session = sessions[index]
-        held = by_uid.get(session.callback_uid or "")
-        if held is None or connection_outcome(held) != "midstream":
-            continue
-        pair = (session.remote_agent, session.media_server)
-        kinds = ("in_range",) if config.in_media_range(held.resp_p) else ("in_range", "any")
-        better = next((c for kind in kinds if (pool := opened[kind].get(pair)) is not None
-                       and (c := first_opened(index, pool)) is not None), None)
-        if better is None:
-            continue
-        # The pools here never offer `held` again (it has no opening); later matching
-        # builds its own pools (Endpoints.pools), where it is unclaimed as before.
-        endpoints.claimed.discard(held.uid)
-        held.role, held.session = "other", None
-        session.callback_uid = better.uid
-        claim(endpoints, better, session, "callback")
