@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from flowcheck.config import Config
 from flowcheck.model import Announcement, Connection, NdmpStream, RingGap, Session
+from flowcheck.ndmp.protocol import is_vendor_code
 from flowcheck.profiles import Profile
 from flowcheck.sessions import open_sessions, settle_kinds
 from flowcheck.sessions.asked_first import asked_from
@@ -84,7 +85,8 @@ def build_sessions(connections: list[Connection], streams: list[NdmpStream], con
     # Derived from the data matching: shared, as find_local_data below.
     share_announced(sessions, control_of, by_uid)
     if profile.callback == "connection":
-        _attach_callbacks(sessions, control_of, ordered, by_uid, endpoints, config)
+        _attach_callbacks(sessions, control_of, ordered, by_uid, endpoints, config,
+                          stream_by_uid)
     _attach_by_ports(sessions, control_of, stream_by_uid, ordered, endpoints, config, profile)
     _attach_started_before_capture(sessions, control_of, stream_by_uid, ordered, endpoints, config,
                                    profile, ring_gaps)
@@ -109,13 +111,25 @@ def _attach_data(sessions: list[Session], endpoints: _Endpoints,
             announced_at[endpoint].append(ts)
     media_hosts = {s.media_server for s in sessions}
     agent_hosts = {s.remote_agent for s in sessions}
+
+    def next_announced(ann: Announcement, ts: float) -> float:
+        return next((t for t in announced_at[(ann.ip, ann.port)] if t > ts), float("inf"))
+
+    def first_after(ip: str, port: int, after: float, fits: Callable[[Connection], bool],
+                    until: float) -> Connection | None:
+        """An opened connection (its SYN or SYN-ACK captured) before `until` (the
+        endpoint's next announcement) first, else any (callbackmatch, review56e)."""
+        opened = endpoints.first_after(ip, port, after, lambda c: fits(c) and c.ts < until
+                                       and connection_outcome(c) != "midstream")
+        return opened or endpoints.first_after(ip, port, after, fits)
+
     for ts, session, group in pending:
         control = control_of[session.id]
         fits = _connector_fits(control, media_hosts, agent_hosts)
         candidates = [(conn, ann) for ann in group
-                      if (conn := endpoints.first_after(ann.ip, ann.port,
-                                                          ts - ANNOUNCEMENT_JITTER_SECONDS,
-                                                          fits(ann)))
+                      if (conn := first_after(ann.ip, ann.port,
+                                              ts - ANNOUNCEMENT_JITTER_SECONDS, fits(ann),
+                                              next_announced(ann, ts)))
                       is not None]
         if not candidates:
             # Nobody reached the announced address, but the announced port was reached
@@ -124,7 +138,8 @@ def _attach_data(sessions: list[Session], endpoints: _Endpoints,
             candidates = [
                 (conn, ann) for ann in group
                 if (host := listener_host(ann, control)) != ann.ip and
-                (conn := endpoints.first_after(host, ann.port, ts, fits(ann))) is not None]
+                (conn := first_after(host, ann.port, ts, fits(ann), next_announced(ann, ts)))
+                is not None]
             for conn, ann in candidates[:1]:
                 session.address_matched.append((conn.uid, ann.ip))
         if not candidates:
@@ -159,9 +174,17 @@ def _connector_fits(control: Connection, media_hosts: set[str], agent_hosts: set
 
 def _attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
                       ordered: list[Connection], by_uid: dict[str, Connection],
-                      endpoints: _Endpoints, config: Config) -> None:
+                      endpoints: _Endpoints, config: Config,
+                      streams: dict[str, NdmpStream]) -> None:
     """Each session's callback: an agent -> media server connection (not to the NDMP
     port) opened while its control connection was open.
+
+    In the media range from the media server's first vendor message (the job engine's
+    address: Backup Exec's callback follows it), then from the control connection's
+    opening, then to any port; last, a callback whose opening the capture lacks gives
+    way to an unclaimed one whose opening it holds, into the media range (any port when
+    the one held is outside it), after that message and before the deadline
+    (callbackmatch, review56j).
 
     Sessions can overlap (two jobs to one agent), so callbacks are handed out earliest
     deadline first: in time order, each goes to the open session whose data connection
@@ -196,14 +219,24 @@ def _attach_callbacks(sessions: list[Session], control_of: dict[str, Connection]
         return [c for c in candidates[session.id] if c.uid not in endpoints.claimed and
                 (config.in_media_range(c.resp_p) or not in_range_only)]
 
+    def anchor(session: Session) -> float:
+        """The media server's first vendor message on the control connection, else its
+        opening (seconds)."""
+        control = control_of[session.id]
+        stream = streams.get(session.control_uid)
+        vendor = next((m.ts for m in (stream.messages if stream else [])
+                       if m.direction == "orig" and is_vendor_code(m.code)), None)
+        return control.ts if vendor is None else max(control.ts, vendor)
+
     candidate_uids = {sid: {c.uid for c in conns} for sid, conns in candidates.items()}
-    for in_range_only in (True, False):
+    for in_range_only, anchored in ((True, True), (True, False), (False, False)):
         waiting = [s for s in sessions if s.callback_uid is None]
         offered = sorted({c.uid: c for s in waiting for c in usable(s, in_range_only)}
                          .values(), key=lambda c: (c.ts, c.first_frame))
         for conn in offered:
             takers = [s for s in waiting if s.callback_uid is None and
-                      conn.uid in candidate_uids[s.id] and conn.ts <= deadline[s.id]]
+                      conn.uid in candidate_uids[s.id] and conn.ts <= deadline[s.id]
+                      and (not anchored or conn.ts >= anchor(s))]
             if takers:
                 assign(min(takers, key=lambda s: deadline[s.id]), conn)
     for session in sessions:  # before a control connection open before the capture
@@ -218,11 +251,31 @@ def _attach_callbacks(sessions: list[Session], control_of: dict[str, Connection]
             if early:
                 assign(session, early[0])
                 break
+    def opened(conns: list[Connection]) -> list[Connection]:
+        return [c for c in conns if connection_outcome(c) != "midstream"]
+
     for session in sessions:  # late callbacks: attached, and judged out of order
         if session.callback_uid is None:
-            late = usable(session, True) or usable(session, False)
+            late = (opened(usable(session, True)) or opened(usable(session, False))
+                    or usable(session, True) or usable(session, False))
             if late:
                 assign(session, late[0])
+    for session in sorted(sessions, key=lambda s: deadline[s.id]):
+        held = by_uid.get(session.callback_uid or "")
+        if held is None or connection_outcome(held) != "midstream":
+            continue
+        control = control_of[session.id]
+        end = end_of(control) + CALLBACK_SLACK_SECONDS
+        pair = by_pair.get((session.remote_agent, session.media_server), [])
+        for in_range_only in (True,) if config.in_media_range(held.resp_p) else (True, False):
+            better = next((c for c in opened(pair) if c.uid not in endpoints.claimed
+                           and (config.in_media_range(c.resp_p) or not in_range_only)
+                           and c.ts >= anchor(session)), None)
+            if better is not None and better.ts <= min(deadline[session.id], end):
+                endpoints.claimed.discard(held.uid)
+                held.role, held.session = "other", None
+                assign(session, better)
+                break
 
 
 def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],

@@ -35,6 +35,23 @@ def _keepalive(template: Packet, src: tuple[str, int], dst: tuple[str, int],
     return [probe, answer]
 
 
+def _handshake(before: Packet, agent: tuple[str, int], media: tuple[str, int]
+               ) -> list[Packet]:
+    """A handshake agent -> media (SYN, SYN-ACK, ACK, 10 us apart) just after `before`,
+    whose MAC addresses it takes (the first packet's direction for agent -> media)."""
+    ts = Decimal(str(before.time)) + Decimal("0.000001")
+    packets = []
+    for index, (flag, src, dst, seq, ack) in enumerate((("S", agent, media, 1000, 0),
+                                                        ("SA", media, agent, 5000, 1001),
+                                                        ("A", agent, media, 1001, 5001))):
+        mac = (before[Ether].src, before[Ether].dst)[::1 if src == agent else -1]
+        packet = Ether(src=mac[0], dst=mac[1]) / IP(src=src[0], dst=dst[0]) / TCP(
+            sport=src[1], dport=dst[1], flags=flag, seq=seq, ack=ack)
+        packet.time = ts + Decimal(index) / 100000
+        packets.append(packet)
+    return packets
+
+
 def _with_keepalive(tmp_path: Path, after_frame: int, src: tuple[str, int],
                     dst: tuple[str, int], name: str) -> Analysis:
     """clean-3-resources with a keepalive exchange after frame `after_frame` (1-based)."""
@@ -84,7 +101,8 @@ def test_keepalive_taken_for_want_of_another_is_hedged(tmp_path: Path) -> None:
     analysis = analyze(read_traffic([str(out)], config), config)
     [port] = [f for f in analysis.findings if f.code == "port_outside_agent_range"]
     assert "10.77.0.2:7000 -> 10.77.0.1:5050" in port.message
-    assert "taken as the callback for want of a connection whose opening" in port.message
+    assert ("taken as the callback for want of a connection into the media range whose "
+            "opening") in port.message
     [loss] = [f.message for f in analysis.findings if f.code == "capture_loss"]
     assert "looks the same: if it is such a connection, no handshake was lost" in loss, loss
 
@@ -95,20 +113,28 @@ def test_callback_follows_the_vendor_message(tmp_path: Path) -> None:
     # names the job engine: Backup Exec's callback follows that message (flow-model.md),
     # so the connection whose SYN follows it (frame 17) is the callback.
     packets = lab_packets(NAME)
-    before = packets[5]
-    ts = Decimal(str(before.time)) + Decimal("0.000001")
-    ends = (("10.77.0.2", 6050), ("10.77.0.1", 5060))
-    flags = (("S", 0, 0), ("SA", 0, 1), ("A", 1, 1))
-    extra = []
-    for index, (flag, seq, ack) in enumerate(flags):
-        src, dst = ends if flag != "SA" else ends[::-1]
-        mac = (before[Ether].src, before[Ether].dst)
-        packet = Ether(src=mac[0], dst=mac[1]) / IP(src=src[0], dst=dst[0]) / TCP(
-            sport=src[1], dport=dst[1], flags=flag, seq=1000 + seq, ack=ack and 2000 + ack)
-        packet.time = ts + Decimal(index) / 100000
-        extra.append(packet)
+    extra = _handshake(packets[5], ("10.77.0.2", 6050), ("10.77.0.1", 5060))
     analysis = analyze_lab(write(tmp_path, "early", [*packets[:6], *extra, *packets[6:]]),
                            NAME)
     [session] = analysis.sessions
     callback = next(c for c in analysis.traffic.connections if c.uid == session.callback_uid)
     assert (callback.orig_p, callback.resp_p) == (6077, 5001), callback
+
+
+def test_lost_callback_handshake_keeps_the_callback_over_another_port(tmp_path: Path) -> None:
+    # The callback's SYN and SYN-ACK (frames 17-18) lost by the sniffer, and an SSH
+    # session from the agent to the media server opened, its handshake captured, after
+    # the vendor message (frames 15-16): the callback in the media range is still the
+    # callback (review56j: callbackmatch took the SSH session, port_outside_media_range;
+    # the lab's capture is captures/callbackmatch/ssh-beside-lost-callback.pcap).
+    packets = lab_packets(NAME)
+    extra = _handshake(packets[15], ("10.77.0.2", 6013), ("10.77.0.1", 22))
+    analysis = analyze_lab(write(tmp_path, "ssh", [*packets[:16], *extra, *packets[18:]]),
+                           NAME)
+    [session] = analysis.sessions
+    callback = next(c for c in analysis.traffic.connections if c.uid == session.callback_uid)
+    assert (callback.orig_p, callback.resp_p) == (6077, 5001), callback
+    assert analysis.verdict == "pass", [(f.code, f.message) for f in analysis.findings]
+    assert "port_outside_media_range" not in {f.code for f in analysis.findings}
+    [loss] = [f.message for f in analysis.findings if f.code == "capture_loss"]
+    assert "for want of a connection into the media range whose opening" in loss, loss

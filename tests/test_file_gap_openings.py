@@ -47,8 +47,11 @@ def test_data_handshake_between_files_named_its_way(tmp_path: Path) -> None:
     assert "sniffer lost them" not in loss, loss
     assert "data connection C3 10.77.0.1:5002 -> 10.77.0.2:6001" in loss, loss
     [step] = [s for s in analysis.sessions[0].steps if s.step == 4]
-    assert "the sniffer missed it" not in step.detail, step.detail
-    assert "between the files media-a.pcap and agent-b.pcap" in step.detail
+    # Hedged (review56j): the files may be one sniffer's, rotated without a pause.
+    assert "opened after frame 21: the sniffer missed it" not in step.detail, step.detail
+    assert ("it may have gone in the time between the files media-a.pcap and agent-b.pcap"
+            in step.detail), step.detail
+    assert "if the files are one sniffer's, rotated without a pause" in step.detail
 
 
 def test_one_file_with_the_same_hole_is_still_the_sniffers(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Hashable, Mapping
 
 from flowcheck.config import Config
 from flowcheck.model import Announcement, Connection, Session
+from flowcheck.sessions.callback_opened import prefer_opened
 from flowcheck.sessions.classify import (
     announcement_groups,
     asked_nothing,
@@ -221,13 +222,15 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
     flowcheck.sessions.file_order): a callback written after its control connection
     opened and before its data connection is in its window, whatever its time.
 
-    A connection whose opening the capture holds (its SYN or SYN-ACK) is taken first:
-    opened after the session's anchor (anchors: session id -> (frame, seconds) of the
-    media server's vendor message naming the job engine, which Backup Exec's callback
-    follows: flow-model.md; sessions.callback_elsewhere.vendor_anchor) in the media
-    range, then from the control connection's opening in the media range, then to any
-    port; one open before the capture (no opening in it: a keepalive or an ACK of a
-    long-lived connection during the job) only when none fits (review56e).
+    The sweep first starts each session at its anchor (anchors: session id -> (frame,
+    seconds) of the media server's vendor message naming the job engine, which Backup
+    Exec's callback follows: flow-model.md; sessions.callback_elsewhere.vendor_anchor),
+    in the media range; then at its control connection's opening, in the media range;
+    then to any port. Last, a callback whose opening the capture lacks (a keepalive or an
+    ACK of a connection open before the capture, or the callback whose handshake the
+    sniffer lost) gives way to an unclaimed connection whose opening the capture holds,
+    opened in the session's window after its anchor, into the media range (to any port
+    when the one it holds is outside it): sessions.callback_opened (review56e's keepalive).
     """
     # A session whose media server asked nothing is due no callback (trial 25: in a
     # capture of the media server's packets alone a port check before the job took the
@@ -304,10 +307,14 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
         return anchored.get(session_id, sweep[session_id][0]) if first \
             else sweep[session_id][0]
 
-    # Opened connections first (after the anchor in the media range, in the media range,
-    # to any port), then every one.
-    passes = (opened_pools["in_range"], opened_pools["any"], in_range, pools)
-    for number, offering in enumerate((opened_pools["in_range"], *passes)):
+    # After the anchor in the media range, from the control connection's opening in the
+    # media range, to any port. Not opened connections first over every session: one
+    # whose callback's handshake the sniffer lost then took an opened connection to
+    # another port (an SSH session: port_outside_media_range), or another job's callback
+    # opened in its window (review56j); callback_opened.prefer_opened trades a connection
+    # without its opening for an opened one once every session has had its turn.
+    passes = (in_range, pools)
+    for number, offering in enumerate((in_range, *passes)):
         first = number == 0 and bool(anchored)
         if number == 0 and not first:
             continue
@@ -351,7 +358,8 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
     for session in sessions:  # late callbacks: attached, and judged out of order
         pair = (session.remote_agent, session.media_server)
         if session.callback_uid is None and pair in pools:
-            late = next((c for offering in passes if pair in offering
+            late = next((c for offering in (*opened_pools.values(), *passes)
+                         if pair in offering
                          and (c := first_in(offering[pair], session)) is not None), None)
             if late is not None:
                 assign(session, late)
@@ -369,3 +377,15 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
         if found:
             assign(session, min(found, key=lambda c: (not config.in_media_range(c.resp_p),
                                                       c.ts, c.first_frame)))
+
+    def opened_after_anchor(index: int, pool: Pool) -> Connection | None:
+        """The pool's first unclaimed connection opened after session `index`'s anchor
+        that fits its window (pools hold connections in time order; fits() ends there)."""
+        session, begin = sessions[index], start(index, True)
+        conn = pool.first_written(int(begin)) if order.frames else pool.first(begin)
+        return conn if conn is not None and fits(session, conn) else None
+
+    prefer_opened(sessions, by_uid, endpoints, config, opened_pools,
+                   sorted(range(len(sessions)), key=lambda i: sweep[sessions[i].id][1]),
+                   opened_after_anchor)
+

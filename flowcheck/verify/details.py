@@ -193,12 +193,19 @@ def data_connection_detail(ctx: Context, session: Session, conns: list[Connectio
         if ann is not None and connection_outcome(conn) == "midstream":
             # Reached after its announcement, which the capture holds: it opened while
             # the capture ran, and the sniffer missed its handshake (trial 25 D1).
-            # Not when that time lies between two files no file covers (review56e).
+            # Perhaps not when that time lies between two files no file covers
+            # (review56e), unless they are one sniffer's rotated files (review56j).
+            # A ring's hole first: its file is gone, no pause of the sniffer in doubt.
+            hole = next((g for g in ctx.ring_gaps if g.start < conn.ts and g.end > ann.ts),
+                        None)
             gap = next((g for g in ctx.file_gaps if g.start < conn.ts and g.end > ann.ts),
                        None)
             opening = (f"its handshake is not in the capture although it opened after "
                        f"frame {ann.frame}: "
-                       + (f"it went in {gap.words()}" if gap else "the sniffer missed it"))
+                       + (f"it may have gone in {hole.words()}" if hole else
+                          f"it may have gone in {gap.words()}; if the files are one "
+                          "sniffer's, rotated without a pause, the sniffer missed it"
+                          if gap else "the sniffer missed it"))
         words.append(f"{conn.uid} {reached}: {port_words}; {opening}")
     return "; ".join(words)
 

@@ -349,17 +349,24 @@ def _openings_words(openings: list[MissedOpening], *, also: bool) -> str:
 
 def _between_words(between: list[MissedOpening]) -> str:
     """The openings that may have gone in the time between two files of the set that
-    none covers (MissedOpening.between): not the sniffer's loss."""
+    none covers (MissedOpening.between): hedged, since files given in sequence may be
+    one sniffer's, rotated without a pause under names that are not a ring's (tcpdump -G,
+    or -C files renamed), and then the time between them is idle time it watched
+    (review56j: one tcpdump -G run whose callback SYN and SYN-ACK were lost read
+    "missing because nothing of that time is in the set, not shown lost by the sniffer")."""
     count = len(between)
-    listed = "; ".join(f"{_named(o.conn, o.reverse)}: {o.what}, in "
+    listed = "; ".join(f"{_named(o.conn, o.reverse)}: {o.what}, perhaps in "
                        f"{o.between.words() if o.between else 'a gap'}"
                        for o in between[:MOST_AFFECTED])
     more = f"; and {count - MOST_AFFECTED} more" if count > MOST_AFFECTED else ""
     return (f"The capture set lacks opening handshake packets of {count} "
-            f"{_plural(count, 'connection')} that went on without them, sent in time that "
-            "lies between two of its files given in sequence and that none of them "
-            "covers: missing because nothing of that time is in the set, not shown lost "
-            f"by the sniffer while it ran: {listed}{more}")
+            f"{_plural(count, 'connection')} that went on without them, which may have "
+            "been sent in time that lies between two of its files given in sequence and "
+            "that none of them covers: if no sniffer ran then (one stopped and started "
+            "again, or two capture points' files), nothing of that time is in the set; "
+            "if the files are one sniffer's, rotated without a pause (tcpdump -G, or -C "
+            "files renamed: only a ring's numbered names tell so), it missed them: "
+            f"{listed}{more}")
 
 
 def _between_finding(between: list[MissedOpening]) -> Finding:
@@ -368,7 +375,8 @@ def _between_finding(between: list[MissedOpening]) -> Finding:
         "capture_loss", _between_words(between) + ". Findings that rest on what the "
         "capture does not hold are less certain.",
         "Capture without a pause (one sniffer run, or a ring buffer: tcpdump -C/-W, "
-        "dumpcap -b), or give every file of the capture set",
+        "dumpcap -b), or give every file of the capture set; if these files are one "
+        "sniffer's, rotated without a pause, it missed the packets: capture so it keeps up",
         severity=Severity.INFO, uid=between[0].conn.uid if len(between) == 1 else None,
         ts=min(o.ts for o in between[:MOST_AFFECTED]),
         frames=[f for o in between[:MOST_AFFECTED] for f in o.frames])

@@ -41,11 +41,12 @@ from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Announcement, Connection, RingGap, Session
 from flowcheck.sessions.classify import stale_answer
 
-# A callback whose opening the capture lacks was matched only because none whose opening
-# it holds fits (flowcheck.sessions.matching): the words that say so (review56e).
-TAKEN_FOR_WANT = ("it was taken as the callback for want of a connection whose opening "
-                  "the capture holds, and a connection open before the capture, a "
-                  "keepalive's or a late ACK's, looks the same")
+# A callback whose opening the capture lacks was matched only because none into the media
+# range whose opening it holds fits (flowcheck.sessions.matching; one to another port, an
+# SSH session's, does not displace it: review56j): the words that say so (review56e).
+TAKEN_FOR_WANT = ("it was taken as the callback for want of a connection into the media "
+                  "range whose opening the capture holds, and a connection open before "
+                  "the capture, a keepalive's or a late ACK's, looks the same")
 
 # The longest a missed SYN can lie before its SYN-ACK (SYN retries: several doubled
 # retransmission timeouts), for the ring-hole test.
