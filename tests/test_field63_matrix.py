@@ -1,5 +1,10 @@
 """Field check 63's lab matrix (captures/field63-matrix, README.md there), seed 126.
 
+Run 2: both hosts' `tcpdump -i any -Q out` (SLL2) merged, M's input dropping
+ndmjob's data SYNs: `data_unanswered`'s fix said "If this capture was taken on 10.77.0.1,
+its own firewall drops the SYNs or its SYN-ACKs" of a capture there that holds its
+leaving packets alone (flowcheck.verify.opening.leaving_only).
+
 Run 17: both hosts' `tcpdump -i any -s 96` (SLL2) merged, the agent's input chain
 rejecting the control SYNs with ICMPv6 port unreachable, its quotes cut before the
 ports; the agent sent no TCP. Each SYN marked leaving fd77::1 and arriving at the host it
@@ -86,3 +91,22 @@ def test_rejects_no_capture_host_sent_keep_the_bridge(tmp_path: Path) -> None:
             "answering in its name, rejects it" in refused.message)
     assert "nothing in the capture tells them apart" in refused.message
     assert "router in front of fd77::2 rejecting" not in refused.message
+
+
+OUT_ONLY = HERE / "ndmjob-data-syns-dropped-by-media-both-hosts-any-out-merged-sll2.pcap.gz"
+
+
+def test_a_merge_of_leaving_packets_alone_asks_for_both_on_the_responder() -> None:
+    """Run 2: both hosts' `tcpdump -i any -Q out` merged, every packet marked outgoing.
+    The file holds 10.77.0.1's own capture, but of its leaving packets only: whether the
+    SYNs reached it cannot be seen, so no conditional drop on its own firewall."""
+    analysis = shared_analysis(OUT_ONLY)
+    assert analysis.verdict == "fail"
+    [unanswered] = [f for f in analysis.findings if f.code == "data_unanswered"]
+    assert unanswered.frames == [12, 14, 15, 16, 17, 18, 19, 20, 21]
+    assert ("This capture's Linux cooked headers mark every SYN, FIN and RST in it sent by "
+            "the host that captured it (outgoing), none arriving (tcpdump -Q out), so not "
+            "whether the SYNs reached 10.77.0.1: a capture of both directions on 10.77.0.1 "
+            "shows it (there, SYNs arriving with no SYN-ACK, RST or ICMP leaving are its own "
+            "firewall's drop)." in unanswered.fix)
+    assert "If this capture was taken on 10.77.0.1" not in unanswered.fix
