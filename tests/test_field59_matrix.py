@@ -181,16 +181,22 @@ def test_a_router_rejecting_in_the_responders_name_keeps_it_unplaced() -> None:
     """A router's nftables netdev ingress reject, its capture merged with the media
     server's (tests/data/review53d/README.md): the marks of run 6, sent by the router from
     10.2.0.2's address at TTL 64. Nothing of 10.2.0.2's own shows a point on it, so the
-    words place no capture there and keep the firewall unplaced."""
+    words place no capture there and keep the firewall unplaced: 10.2.0.2's or a router's
+    rejecting in its name, not a bridge's, which the marks rule out (field check 63:
+    own_reject.merged_reject_sent; the router it is)."""
     config = build_config({"ndmp_port": 10000, "media_servers": ["10.1.0.2"],
                            "remote_agents": ["10.2.0.2"]})
     analysis = analyze(read_traffic([str(ROUTER_REJECT)], config), config)
     assert analysis.verdict == "fail"
     [refused] = [f for f in analysis.findings if f.code == "control_refused"]
     assert refused.frames == [1, 3]
-    assert "this capture merges" not in refused.message
-    assert "nothing in the capture tells them apart" in refused.message
+    assert "this capture merges one taken on" not in refused.message
+    assert ("a firewall on 10.2.0.2, or a router in front of 10.2.0.2 rejecting in its "
+            "name, rejects it" in refused.message)
+    assert "nothing in the capture tells them apart" not in refused.message
     assert "the reject rule is in 10.2.0.2's firewall, so" not in refused.fix
+    assert ("the reject rule is in 10.2.0.2's firewall or in a router in front of 10.2.0.2 "
+            "that rejects in its name" in refused.fix)
 
 
 def test_a_routers_own_capture_of_its_reject_in_the_responders_name_is_unplaced() -> None:

@@ -5,6 +5,7 @@ blocked, a reset by either side). Shared by the control, callback and data check
 
 from __future__ import annotations
 
+from flowcheck.connections.syn_ways import PACKET_OUTGOING, marked_types
 from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.sessions.classify import originator_aborted
 from flowcheck.sessions.unheard_ack import handshake_unheard
@@ -213,6 +214,15 @@ def lost_where(ctx: Context, conn: Connection) -> str:
         # data SYNs with ICMP).
         return one_way_where(conn, ctx.census.other_words(conn.resp_h, conn.orig_h)
                              if ctx.census else None, _none_words(ctx, conn, at_all=False))
+    if on is None and leaving_only(ctx):
+        # Each capture host took its leaving packets alone (tcpdump -Q out on each, merged:
+        # lab matrix seed 126 run 2): "If this capture was taken on B, its own firewall
+        # drops the SYNs" of a capture on B that cannot hold them arriving.
+        return (" This capture's Linux cooked headers mark every SYN, FIN and RST in it "
+                "sent by the host that captured it (outgoing), none arriving (tcpdump -Q out), "
+                f"so not whether the SYNs reached {conn.resp_h}: a capture of both directions "
+                f"on {conn.resp_h} shows it (there, SYNs arriving with no SYN-ACK, RST or ICMP "
+                "leaving are its own firewall's drop).")
     # The responder's packets that are not TCP in a capture of no TCP of its: a filter
     # may have kept its SYN-ACKs out (came_back_words; review 56k).
     filtered = came_back_fix(conn) if came_back(ctx, conn) is not None else ""
@@ -231,6 +241,15 @@ def lost_where(ctx: Context, conn: Connection) -> str:
             f"which way they are lost; with {routers_words(on.ttls)} between them, allow them "
             "in its forward chain too (`flowcheck firewall`: \"on a firewall or router "
             f"between them\").{filtered}")
+
+
+def leaving_only(ctx: Context) -> bool:
+    """Does every SYN, FIN and RST of a Linux cooked set carry the outgoing mark
+    (Context.host_marks), none arriving or forwarded: each capture host's leaving packets
+    alone (tcpdump -Q out)? False for a set without the marks."""
+    marks = ctx.host_marks
+    return bool(marks) and all(marked_types(packed) == 1 << PACKET_OUTGOING
+                               for packed in marks.values())
 
 
 def _lacking_words(ctx: Context, conn: Connection) -> str:

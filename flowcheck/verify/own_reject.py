@@ -131,13 +131,29 @@ def merged_reject_marked(ctx: Context, conn: Connection) -> bool:
     or SYN-ACK of its marked leaving a capture host and arriving at the other at one TTL,
     an initial one (responder_left_own): sent by the responder itself, no router between
     it and the originator, so the host the SYNs arrived at, unrouted, is the responder."""
+    return (merged_reject_sent(ctx, conn)
+            and responder_left_own(ctx, conn.resp_h, conn.orig_h))
+
+
+def merged_reject_sent(ctx: Context, conn: Connection) -> bool:
+    """merged_reject_marked's marks of the SYNs and of the reject, without its proof of
+    the host the SYNs arrived at: the SYNs marked leaving the originator and arriving at
+    the host they were addressed to at one TTL (arrival.marked_both_ends), the ICMP
+    unreachables about the connection from the responder's address marked sent by a
+    capture host and otherwise only arriving, at an initial TTL. A bridge (transparent)
+    firewall that refused the SYNs would have kept them from the host they arrived at and
+    sent its reject without passing it, so that host sent it: the responder, or a router
+    rejecting in its name (an nftables netdev ingress reject, a DNAT router's forward
+    chain: review 53d), as reject_sent_here reads one host's capture. Lab matrix seed 126
+    run 17 (both hosts' `tcpdump -i any -s 96` merged, the agent's input rejecting the
+    control SYNs with ICMPv6 port unreachable, the agent sending no TCP) read "nothing in
+    the capture tells them apart" of the bridge, which the marks rule out."""
     ways = conn.icmp_ways
     return (bool(ways & 1 << PACKET_OUTGOING)
             and not ways & ~(1 << PACKET_OUTGOING | 1 << PACKET_HOST)
             and conn.icmp_sender == conn.resp_h
             and conn.icmp_ttl in INITIAL_TTLS
-            and marked_both_ends(ctx, conn)
-            and responder_left_own(ctx, conn.resp_h, conn.orig_h))
+            and marked_both_ends(ctx, conn))
 
 
 def responder_left_own(ctx: Context, host: str, peer: str) -> bool:
@@ -209,7 +225,8 @@ def rejects_it(ctx: Context, conn: Connection, host: str, why: str, rule: str = 
     """"SENDER rejects it (WHY; SOURCE; RULE)", the cause of a reject from host's own
     address: SENDER "a firewall on HOST" when the capture shows the reject leaving it
     (reject_left_host), else when the marks are those of a capture on it or on a router
-    rejecting in its name (reject_sent_here) that or such a router, else that or a
+    rejecting in its name (reject_sent_here; two hosts merged: merged_reject_sent) that
+    or such a router, else that or a
     bridge (transparent) firewall in front of it answering in its name; SOURCE what the
     reject's source shows of whose it is (the capture on host holding it leaving, and
     what shows that: _leaving_proof; else the marks that fit such a router too; else that
@@ -234,6 +251,18 @@ def rejects_it(ctx: Context, conn: Connection, host: str, why: str, rule: str = 
                   "netdev ingress reject, a DNAT router's forward chain), and the capture "
                   f"holds no connection {host}'s address opened (its SYN marked sent by "
                   "the capture host) to tell them apart")
+    elif merged_reject_sent(ctx, conn):
+        sender = f"a firewall on {host}, or a router in front of {host} rejecting in its name,"
+        source = (f"this capture merges two hosts' captures: its Linux cooked headers mark "
+                  f"each SYN from {conn.orig_h} sent by one capture host and arriving "
+                  f"addressed to the other at one {ttl_word(conn.orig_h)}, and the reject, "
+                  f"from {host}'s address, sent by that other, where a bridge firewall in "
+                  f"front of {host} would have kept the SYNs from it and sent its own back "
+                  f"without passing it; a capture on {host} marks them so, and so does one "
+                  f"on a router that rejects in {host}'s name (an nftables netdev ingress "
+                  "reject, a DNAT router's forward chain), and the capture holds no SYN or "
+                  f"SYN-ACK of {host}'s marked leaving one capture host and arriving at the "
+                  "other to tell them apart")
     else:
         sender = (f"a firewall on {host}, or a bridge (transparent) firewall in front of "
                   f"{host} answering in its name,")
@@ -247,10 +276,11 @@ def rejects_it(ctx: Context, conn: Connection, host: str, why: str, rule: str = 
 def rule_place(ctx: Context, conn: Connection, host: str) -> str:
     """Where the reject rule is, for the fix's "the reject rule is in ...": host's
     firewall, or, without the proof, that or a router rejecting in its name
-    (reject_sent_here's marks) or a bridge firewall in front of it."""
+    (reject_sent_here's or merged_reject_sent's marks) or a bridge firewall in front of
+    it."""
     if reject_left_host(ctx, conn) is not None:
         return f"{host}'s firewall"
-    if reject_sent_here(ctx, conn):
+    if reject_sent_here(ctx, conn) or merged_reject_sent(ctx, conn):
         return (f"{host}'s firewall or in a router in front of {host} that rejects in its "
                 f"name (`nft list ruleset` or `iptables -S` on {host} shows whether it "
                 "holds the reject rule)")
