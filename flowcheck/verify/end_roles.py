@@ -40,6 +40,10 @@ def conn_sides(conn: Connection, session: Session
         orig, resp = resp, orig
     listener = announced.listener if announced is not None else \
         session.port_listener.get(conn.uid)
+    by_host = _by_host(conn, session, whole=listener is not None and (
+        conn.syn_seen or conn.synack_seen))
+    if by_host is not None:
+        return by_host
     if listener == "mover":
         return resp, orig
     if listener == "data":
@@ -49,6 +53,31 @@ def conn_sides(conn: Connection, session: Session
     if conn.orig_h == session.media_server or conn.resp_h == session.remote_agent:
         return orig, resp
     return None, None
+
+
+def _by_host(conn: Connection, session: Session, *, whole: bool
+             ) -> tuple[tuple[str, int], tuple[str, int]] | None:
+    """(media server end, agent end) of a data connection by the session's hosts: its
+    end at session.media_server the media server's, at session.remote_agent the agent's
+    (whole: both ends must be so; else one is enough); None when no end tells (another
+    interface, a three-way job's other agent) or the job runs on one host.
+
+    The hosts, not who opened it: a connection whose opening the capture lacks is
+    oriented by its first captured packet (Connection.orig_h), a guess, and a port match
+    may take it the other way round (sessions.by_ports' turned pools); newuser57: a
+    backup's data connection whose handshake the sniffer lost read its 198552 B agent ->
+    media server as "the other way". whole is for a port match whose handshake the
+    capture holds: its listener then says which end is which as well as one host."""
+    if session.media_server == session.remote_agent:
+        return None
+    orig, resp = (conn.orig_h, conn.orig_p), (conn.resp_h, conn.resp_p)
+    media_resp = (conn.resp_h == session.media_server, conn.orig_h == session.remote_agent)
+    media_orig = (conn.orig_h == session.media_server, conn.resp_h == session.remote_agent)
+    if all(media_resp) or (not whole and any(media_resp) and not any(media_orig)):
+        return resp, orig
+    if all(media_orig) or (not whole and any(media_orig) and not any(media_resp)):
+        return orig, resp
+    return None
 
 
 def role_words(conn: Connection, session: Session, host: str | None = None) -> str:
