@@ -7,8 +7,10 @@ handshake of its data connection 10.77.0.2:6002 <-> 10.77.0.1:5003) read PASS wi
 the connection was matched by ports from its first captured packet's sender (the agent),
 and verify.end_roles.conn_sides took that originator for the media server. tshark shows
 all of its payload agent -> media server. The same job as two files of a time-rotated
-capture (tcpdump -G), the lost frames between them, read the same. Real components:
-editcap cuts the stored lab capture.
+capture (tcpdump -G), the lost frames between them, read the same. With both
+DATA_LISTENs before them and every DATA_START_BACKUP lost too, the kind guessed from the
+bytes (sessions.classify.kind_from_bytes) read the backup as a restore, "398552 B media
+server -> agent (restore)". Real components: editcap cuts the stored lab capture.
 """
 
 from __future__ import annotations
@@ -52,13 +54,25 @@ def rotated(tmp_path_factory: pytest.TempPathFactory) -> Analysis:
     return _analyze(sorted(folder.iterdir()))
 
 
-@pytest.mark.parametrize("which", ["lost", "rotated"])
+@pytest.fixture(scope="module")
+def untold(tmp_path_factory: pytest.TempPathFactory) -> Analysis:
+    """The capture less DATA_LISTEN #1 with C3's handshake and DATA_START_BACKUP (frames
+    20-26), frames 210-222, and the third DATA_START_BACKUP (413-414): two of the three
+    data connections matched by ports without their openings, the kind told by bytes."""
+    out = tmp_path_factory.mktemp("datadir-kind") / "k2.pcap"
+    subprocess.run(["editcap", str(CLEAN.with_suffix(".pcap")), str(out), "20-26",
+                    "210-222", "413-414"], check=True, capture_output=True)
+    return _analyze([out])
+
+
+@pytest.mark.parametrize("which", ["lost", "rotated", "untold"])
 def test_step5_counts_by_host(which: str, request: pytest.FixtureRequest) -> None:
     """All 598552 B the capture holds of the backup are agent -> media server, none the
     other way (tshark: every data segment of the three connections from 10.77.0.2)."""
     analysis: Analysis = request.getfixturevalue(which)
     assert analysis.verdict == "pass"
     (session,) = analysis.sessions
+    assert session.kind == "backup"
     step5 = next(s for s in session.steps if s.step == 5)
     assert step5.detail.startswith(
         "598552 B agent -> media server (backup) over 3 data connections; "
