@@ -22,6 +22,7 @@ import pytest
 
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.sessions.callback_elsewhere import _sides
 from flowcheck.verify.carried import carried_words
 from flowcheck.verify.end_roles import conn_sides
 
@@ -91,3 +92,13 @@ def test_unopened_connection_ends_by_host(lost: Analysis) -> None:
     words = carried_words(conn, session)
     assert words.startswith("198552 B agent -> media server and 0 B media server -> agent"), \
         words
+
+
+def test_session_sides_by_host(lost: Analysis) -> None:
+    """The addresses of each side of the session that callbackmatch's search for a
+    callback under another address uses (sessions.callback_elsewhere._sides): the port
+    match without its opening put the agent's address on the media server's side and
+    the media server's on the agent's."""
+    (session,) = lost.sessions
+    by_uid = {c.uid: c for c in lost.traffic.connections}
+    assert _sides(session, by_uid) == ({MEDIA}, {AGENT})
