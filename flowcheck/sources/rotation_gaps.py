@@ -8,7 +8,9 @@ period or more apart; two neighbours whose names lie two periods or more apart l
 for a whole file between them. That alone may be a quiet time (tcpdump writes no file
 without a packet), so a hole is said only where the packets show the sniffer missed
 traffic then: the time from the last packet of the file before to the first of the file
-after is a period or more, and a TCP connection has packets on both sides of it.
+after is a period or more, and a TCP connection with packets on both sides of it misses
+bytes (its receiver's ACKs, or its sender going on, prove them sent): not a job waiting
+for a tape with its connections open and idle.
 
 Newuser57: a lab job under `tcpdump -G 2` cut in 4 files, the middle 2.7 MB one left
 out, read PASS with capture_loss "missed 368 bytes (0.011%)"; a -C ring so cut said
@@ -61,16 +63,18 @@ def name_seconds(name: str) -> float | None:
 
 def rotation_holes(captures: Sequence[CaptureInfo],
                    spans: dict[str, tuple[float, float]],
-                   connections: Sequence[tuple[float, float]]) -> list[tuple[RingGap, int,
-                                                                                float]]:
+                   connections: Sequence[tuple[float, float, int]]
+                   ) -> list[tuple[RingGap, int, float, float]]:
     """Each hole of a capture cut by time, in time order: (the hole as a RingGap, from
     the last packet of the file before to the first of the file after, seconds since
     the epoch; the number of files of one period that fit between the names; the
-    period, seconds). spans: each file's (first, last) packet time (a file without
-    packets has none: its name still counts); connections: each TCP connection's (first,
-    last) packet time. The period is the least time between two neighbours' names, so a
-    rotation needs three files or more; names of no known layout tell nothing, nor files
-    whose packet times overlap (two capture points)."""
+    period and the time between the two names, seconds). spans: each file's (first,
+    last) packet time (a file without packets has none: its name still counts);
+    connections: each TCP connection's (first, last) packet time and missed bytes
+    (Connection.missed_bytes). The period is the
+    least time between two neighbours' names, so a rotation needs three files or more;
+    names of no known layout tell nothing, nor files whose packet times overlap (two
+    capture points)."""
     holes = []
     for group in time_rotated_groups(captures):
         named = {info.path: name_seconds(info.path) for info in group}
@@ -93,11 +97,12 @@ def rotation_holes(captures: Sequence[CaptureInfo],
             start, end = spans[before][1], spans[after][0]
             if step < 2 * period or end - start < period - 1:
                 continue
-            if not any(first < start and last > end for first, last in connections):
-                continue  # a quiet time: no connection went on across it
+            if not any(first < start and last > end and missed > 0
+                       for first, last, missed in connections):
+                continue  # a quiet time: no connection went on across it missing bytes
             holes.append((RingGap(PurePath(before).name, PurePath(after).name, start, end,
                                   rotated=True),
-                          max(1, int(step // period) - 1), period))
+                          max(1, int(step // period) - 1), period, step))
     return holes
 
 
@@ -117,22 +122,24 @@ def _unwrapped(times: list[float]) -> list[float]:
     return out
 
 
-def rotation_gap_findings(holes: Sequence[tuple[RingGap, int, float]]) -> list[Finding]:
+def rotation_gap_findings(holes: Sequence[tuple[RingGap, int, float, float]]
+                          ) -> list[Finding]:
     """One capture_ring_gap warning per hole of a capture cut by time (rotation_holes)."""
     findings = []
-    for gap, missing, period in holes:
+    for gap, missing, period, step in holes:
         findings.append(make_finding(
             "capture_ring_gap",
             f"The capture set lacks {'a file' if missing == 1 else f'{missing} files'} of "
             f"a capture cut by time (tcpdump -G, a period of {span_words(period)}) between "
             f"{gap.before} and {gap.after}: their names lie "
-            f"{span_words(period * (missing + 1))} or more apart, "
+            f"{span_words(step)} apart, room for "
+            f"{'a whole file' if missing == 1 else f'{missing} whole files'}, "
             f"{span_words(max(0.0, gap.end - gap.start))} of traffic lies between the last "
-            f"packet of {gap.before} and the first of {gap.after}, and connections went on "
-            "across it. Every packet sent then is not in the capture: connections that "
-            "span the hole show their lost bytes in capture_loss; connections that opened "
-            "and closed inside it, and NDMP messages sent then, are not in the capture at "
-            "all.",
+            f"packet of {gap.before} and the first of {gap.after}, and a connection that "
+            "went on across it misses bytes. Every packet sent then is not in the capture: "
+            "connections that span the hole show their lost bytes in capture_loss; "
+            "connections that opened and closed inside it, and NDMP messages sent then, "
+            "are not in the capture at all.",
             "Analyze every file of the rotation: copy them all (tcpdump -G names each by "
             "the time it started).",
             ts=gap.start))  # dated at the hole's start: the last packet before it
