@@ -103,3 +103,29 @@ def test_a_missing_file_of_a_time_rotated_capture_is_a_hole(rotated: list[Path],
     ("job-1.pcap", None), ("job-256140.pcap", None)])
 def test_name_times(name: str, seconds: float | None) -> None:
     assert name_seconds(name) == seconds
+
+
+def test_a_quiet_time_with_connections_open_is_no_hole(rotated: list[Path],
+                                                       tmp_path: Path) -> None:
+    """The whole rotation with its later files moved 6 s on (editcap -t) and renamed so:
+    names three periods apart and packets 6 s apart, connections open across, as a job
+    waiting with its connections idle; but no connection misses a byte, so no hole."""
+    full = [path for path in rotated if path.stat().st_size > 24]
+    assert len(full) >= 4, rotated
+    cut = len(full) // 2
+    folder = tmp_path / "job"
+    folder.mkdir()
+    for index, path in enumerate(rotated):
+        if path not in full[cut:]:
+            shutil.copy(path, folder / path.name)
+            continue
+        seconds = name_seconds(path.name)
+        assert seconds is not None
+        later = int(seconds + 6 * (index >= rotated.index(full[cut]))) % 86400
+        name = f"job-{later // 3600:02d}{later // 60 % 60:02d}{later % 60:02d}.pcap"
+        subprocess.run(["editcap", "-t", "6", str(path), str(folder / name)], check=True,
+                       capture_output=True)
+    analysis = _analysis([folder])
+    assert len(analysis.traffic.file_gaps) >= 1  # the 6 s lie between two files
+    assert "capture_ring_gap" not in {f.code for f in analysis.findings}, \
+        [f.as_dict() for f in analysis.findings]
