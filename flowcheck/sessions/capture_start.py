@@ -56,7 +56,8 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
         stream = streams.get(session.control_uid)
         seen_from = stream.messages[0].ts if stream and stream.messages else control.ts
         pair = _session_key(session, profile)
-        running, opened = pools.get((False, pair)), pools.get((True, pair))
+        hosts = tuple(sorted((session.media_server, session.remote_agent)))
+        running, opened = pools.get((False, hosts)), pools.get((True, pair))
         for conn in [*(running.each(float("-inf"), end_of(control)) if running else ()),
                      *(opened.each(opened_from, seen_from) if opened else ())]:
             if conn.uid in endpoints.claimed or not ports_in_ranges(conn, session, config):
@@ -110,13 +111,19 @@ def _profile_key(conn: Connection, config: Config, profile: Profile) -> Hashable
     if conn.role == "control" or config.ndmp_port in (conn.resp_p, conn.orig_p):
         return None
     if profile.connector == "media_server":
+        if connection_outcome(conn) == "midstream":
+            # Open before the capture: its originator is only its first captured
+            # packet's sender (the agent's backup data), not who opened it (trial 20 D3),
+            # so either end may be the agent's: ports_in_ranges tells by host. Keyed by
+            # the first sender alone, a connection whose media port is in the agent
+            # range too (the default ranges overlap) went to no session (latecut:
+            # v4-backup.pcap cut from frame 20, unannounced_connection).
+            if config.in_agent_range(conn.resp_p) or config.in_agent_range(conn.orig_p):
+                return tuple(sorted((conn.orig_h, conn.resp_h)))
+            return None
         # The media server connects, to a port in the agent range.
         if config.in_agent_range(conn.resp_p):
             return (conn.orig_h, conn.resp_h)
-        if connection_outcome(conn) == "midstream" and config.in_agent_range(conn.orig_p):
-            # Open before the capture: its originator is only its first captured
-            # packet's sender (the agent's backup data), not who opened it (trial 20 D3).
-            return (conn.resp_h, conn.orig_h)
         return None
     return tuple(sorted((conn.orig_h, conn.resp_h)))  # either host may connect
 
