@@ -77,3 +77,32 @@ def test_unmatched_connection_names_the_control_connection_the_capture_joined(
     assert finding.fix.startswith("Session S1's control connection C2 between these hosts "
                                   "is in the capture but opened before it started")
     assert "its announcement may have come before the capture" in finding.fix
+
+
+@pytest.mark.parametrize("first", [20, 1000])
+def test_get_state_reply_showing_the_mover_listening_offers_profile_ndmp(
+        tmp_path: Path, first: int) -> None:
+    """v4-backup.pcap from frame 20 or 1000: its DATA_GET_STATE reply names the data
+    connection's endpoint 10.77.0.1:5014 on the media server (the mover listened), so
+    capture_started_mid_session's fix offers --profile ndmp, and step 3 says the reply
+    names the endpoint C1 reached (before: no advice; "no DATA_GET_STATE or
+    MOVER_GET_STATE reply in the capture names that endpoint"). --profile backup-exec-9
+    given: no advice."""
+    cut = frame_range(stored_capture("ndmjob", "v4-backup"), tmp_path / "late.pcap",
+                      first, 100000)
+    analysis = _analysis(cut)
+    [info] = [f for f in analysis.findings if f.code == "capture_started_mid_session"]
+    assert "If this is plain NDMP, analyze it with --profile ndmp" in info.fix, info.fix
+    assert "names its data connection's endpoint 10.77.0.1:5014, on the media server" \
+        in info.fix
+    [session] = analysis.sessions
+    step3 = next(s for s in session.steps if s.step == 3)
+    assert "DATA_GET_STATE reply of frame" in step3.detail and \
+        "no DATA_GET_STATE" not in step3.detail, step3.detail
+    given = _analysis(cut, {"profile": "backup-exec-9"})
+    [info] = [f for f in given.findings if f.code == "capture_started_mid_session"]
+    assert "--profile ndmp" not in info.fix
+    plain = _analysis(cut, {"profile": "ndmp"})
+    assert plain.verdict == "inconclusive"
+    [info] = [f for f in plain.findings if f.code == "capture_started_mid_session"]
+    assert "--profile ndmp" not in info.fix
