@@ -286,7 +286,7 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
             if self._wide_then.size:
                 sampled_copy = copy.copy()
                 sampled_copy[rows[self._wide_then]] = False
-            self._sample(flows, own, sampled_copy, named, relay_copy)
+            self._sample(flows, own, sampled_copy, named, relay_copy, d=d)
         if points.active or self.systematic:  # two points, a router's interfaces, copies
             originals = every.taken[n - m:].copy()  # a copy of its own found: no frame
             originals[rows[near[0]][rows[near[0]] >= 0]] = True  # a look-back needs

@@ -102,7 +102,7 @@ class QuietBatches:
 
     def _sample(self, flows: BatchFlows, own: Rows, copy: np.ndarray,
                 named: np.ndarray | None = None, relayed: np.ndarray | None = None,
-                at: np.ndarray | None = None) -> None:
+                at: np.ndarray | None = None, d: DecodedBatch | None = None) -> None:
         """CaptureCopies._sample: the sampled packets to points.py."""
         raise NotImplementedError
 
@@ -143,7 +143,8 @@ class QuietBatches:
 
         rows = sampled(d.tcp_ip_id, (ids if headers is None else headers[:, 1]) & ~OPTIONS_CUT)
         if rows.size:  # (_sample of no row samples nothing)
-            self._sample(flows, rows_at(rows), np.zeros(rows.shape[0], bool), at=rows)
+            self._sample(flows, rows_at(rows), np.zeros(rows.shape[0], bool), at=rows,
+                         d=d)
         window = self.points.window
         gap = np.abs(d.tcp_ts - d.tcp_ts[-1])  # seconds from the batch's last packet
         kept = last_rows(gap, window, TAIL_CAP)
