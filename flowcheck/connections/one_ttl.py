@@ -70,9 +70,16 @@ class OneTtlPairs:
         file's first packets whole, the sample one in 64 of all, so a file whose copies
         begin after its head shows them in the sample's share."""
         compared = self.packets.setdefault(way, {})
-        for connection, count in packets.items():
-            if connection in compared or len(compared) < CONNECTIONS_KEPT:
-                compared[connection] = compared.get(connection, 0) + count
+        if len(compared) >= CONNECTIONS_KEPT:  # full: only those counted already count
+            for connection in packets.keys() & compared.keys():
+                compared[connection] += packets[connection]
+        elif (len(compared) + len(packets) <= CONNECTIONS_KEPT
+              and compared.keys().isdisjoint(packets)):
+            compared.update(packets)  # all new, room for all: added in order (C-level)
+        else:
+            for connection, count in packets.items():
+                if connection in compared or len(compared) < CONNECTIONS_KEPT:
+                    compared[connection] = compared.get(connection, 0) + count
         found = self.pairs.setdefault(way, {})
         for _, connection, _ in pairs:
             if connection in compared:
