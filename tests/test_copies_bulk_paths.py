@@ -1,0 +1,161 @@
+"""The copies path's per-flow steps done in bulk (issue 7 (c): many short connections)
+give what the per-flow Python gave: the tail's flows found by FlowTable numbers
+(copies_tail._flows_by_number), the sampled packets' connection hashes from the batch's
+columns (packet_identity._ipv4_key_hashes), the sample book written without its walk
+(sample_book.add_new) and one_ttl's counts by dict operations (OneTtlPairs.add).
+"""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import flowcheck.connections.copies_tail as copies_tail
+import flowcheck.connections.one_ttl as one_ttl
+import flowcheck.connections.points as points
+from flowcheck.connections import track_connections
+from flowcheck.connections.copies_tail import Rows, Tail, tail_of_flows
+from flowcheck.connections.flows import BatchFlows
+from flowcheck.connections.packet_identity import _ipv4_key_hashes, _key_hash
+from flowcheck.connections.points import CapturePoints, Packets
+from flowcheck.connections.sample_book import add_new
+
+CAPTURES = Path(__file__).resolve().parent.parent / "captures"
+
+
+def _key(rng: random.Random, tunnel: str = "") -> tuple:
+    low = (4, rng.randbytes(4), rng.randrange(1 << 16))
+    high = (4, rng.randbytes(4), rng.randrange(1 << 16))
+    return (min(low, high), max(low, high), tunnel)
+
+
+def test_ipv4_key_hashes_are_key_hash() -> None:
+    """CPython's tuple hash in numpy gives _key_hash's value for every IPv4 key, the
+    extremes included (all-ones addresses and ports, zeros)."""
+    rng = random.Random(7)
+    keys = [_key(rng) for _ in range(2000)]
+    keys += [((4, b"\0\0\0\0", 0), (4, b"\xff\xff\xff\xff", 65535), ""),
+             ((4, b"\xff\xff\xff\xff", 65535), (4, b"\xff\xff\xff\xff", 65535), "")]
+    column = [np.array([int.from_bytes(key[side][1], "big") for key in keys], np.uint64)
+              for side in (0, 1)]
+    ports = [np.array([key[side][2] for key in keys], np.uint64) for side in (0, 1)]
+    bulk = _ipv4_key_hashes(column[0], ports[0], column[1], ports[1])
+    assert bulk.tolist() == [_key_hash.__wrapped__(key) for key in keys]
+
+
+def _tail(keys: list[tuple], numbers: np.ndarray | None) -> Tail:
+    """A tail of one packet per key (its direction from the lower endpoint)."""
+    k = len(keys)
+    rows = Rows(np.zeros(k, np.int64), np.zeros((k, 8), np.int64), np.zeros(k),
+                np.zeros(k, np.int64), np.zeros(k, np.int32), np.zeros(k, np.int16),
+                np.zeros(k, bool), np.zeros(k, np.int64), np.zeros(k, np.int64))
+    return Tail(keys, np.arange(k), np.ones(k, bool), rows, numbers)
+
+
+def _flows(keys: list[tuple]) -> BatchFlows:
+    n = len(keys)
+    return BatchFlows(keys, np.arange(n), np.ones(n, bool), np.arange(n),
+                      np.arange(n + 1))
+
+
+def test_tail_flows_by_number_are_the_dicts() -> None:
+    """The tail's keys found by their numbers are those a dict of the batch's keys
+    finds: a key in both is found at its batch flow, one the batch lacks is not, and a
+    batch key sharing a tail key's number without its key (equal 64-bit hashes) is no
+    match."""
+    rng = random.Random(3)
+    keys = [_key(rng) for _ in range(40)]
+    numbers = np.arange(100, 140, dtype=np.int64)
+    batch_keys = keys[10:30] + [_key(rng) for _ in range(5)]
+    batch_numbers = np.concatenate((numbers[10:30], [500, 501, 502, 503, 104]))
+    tail = _tail(keys, numbers)
+    flows = _flows(batch_keys)
+    by_number = tail_of_flows(tail, flows, batch_numbers)
+    by_dict = tail_of_flows(tail, flows)  # numbers not told: the dict
+    assert [a.tolist() for a in by_number] == [a.tolist() for a in by_dict]
+    assert by_number[0].tolist() == list(range(10, 30))  # key 4's number met, not its key
+    # Not told (a tail kept without numbers, a batch flow without one): the dict decides.
+    assert copies_tail._flows_by_number(_tail(keys, None), flows, batch_numbers) is None
+    assert copies_tail._flows_by_number(tail, flows, np.full(25, -1, np.int64)) is None
+
+
+@pytest.mark.parametrize("chunk", [2048, 16384])
+def test_copies_cases_equal_with_the_tail_by_dict(chunk: int,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stored capture with copies read in small chunks (a tail at every batch's end)
+    gives the same connections and copies whether the tail's flows are found by numbers
+    or by a dict of the batch's keys."""
+    capture = str(CAPTURES / "field38-matrix" / "agent-killed-snap96-two-points.pcap")
+    by_number = track_connections([capture], chunk_size=chunk)
+    assert "capture_duplicates" in repr(by_number.findings)  # the case holds copies
+    monkeypatch.setattr(copies_tail, "_flows_by_number", lambda *args: None)
+    by_dict = track_connections([capture], chunk_size=chunk)
+    assert repr(by_number.connections) == repr(by_dict.connections)
+    assert repr(by_number.findings) == repr(by_dict.findings)
+
+
+def _packets(fp: list[int], seed: int) -> Packets:
+    rng = np.random.default_rng(seed)
+    n = len(fp)
+    return Packets(np.sort(rng.random(n)), np.arange(n), rng.integers(0, 2, n).astype(np.int32),
+                   rng.integers(60, 65, n).astype(np.int16), rng.integers(1, 1 << 16, n),
+                   np.full(n, 0x10), np.zeros(n, bool), np.zeros(n, bool),
+                   np.array(fp, np.uint64), rng.integers(0, 6, n).astype(np.uint64),
+                   rng.integers(0, 2, n).astype(bool))
+
+
+def _walked(state: CapturePoints, packets: Packets, monkeypatch: pytest.MonkeyPatch,
+            ) -> CapturePoints:
+    """state after CapturePoints.sample's walk of packets (add_new never taking them)."""
+    twin = copy.deepcopy(state)
+    with monkeypatch.context() as patch:
+        patch.setattr(points, "add_new", lambda *args: None)
+        twin.sample(copy.deepcopy(packets))
+    return twin
+
+
+def test_sample_book_without_the_walk_is_the_walks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches of sampled packets all new to the book leave the book (its order, the
+    oldest dropped past SAMPLE_CAP) and one_ttl's counts as the walk leaves them; a batch
+    with a fingerprint the book holds, or one repeated, is left to the walk."""
+    monkeypatch.setattr(points, "SAMPLE_CAP", 50)
+    state = CapturePoints()
+    for batch in range(6):
+        packets = _packets(list(range(batch * 30 + 1, batch * 30 + 31)), batch)
+        twin = _walked(state, packets, monkeypatch)
+        state.sample(packets)
+        assert list(state._sampled.items()) == list(twin._sampled.items())
+        assert pickle.dumps(state.one_ttl) == pickle.dumps(twin.one_ttl)
+    assert len(state._sampled) == 50
+    book = dict(state._sampled)
+    seen = next(iter(book))
+    for fp in ([seen, 1_000], [1_000, 1_000]):
+        assert add_new(book, fp, np.zeros(2), np.zeros(2, np.int32), np.zeros(2, np.int16),
+                       None, 50) is None
+        assert book == state._sampled
+
+
+def test_one_ttl_counts_by_dicts_are_the_loops(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OneTtlPairs.add's counts (all new, full, or a mix) equal its per-connection
+    loop's, CONNECTIONS_KEPT small so that each case comes."""
+    monkeypatch.setattr(one_ttl, "CONNECTIONS_KEPT", 50)
+
+    def loop(pairs: one_ttl.OneTtlPairs, way: str, packets: dict[int, int]) -> None:
+        compared = pairs.packets.setdefault(way, {})
+        for connection, count in packets.items():
+            if connection in compared or len(compared) < one_ttl.CONNECTIONS_KEPT:
+                compared[connection] = compared.get(connection, 0) + count
+
+    rng = random.Random(5)
+    bulk, walked = one_ttl.OneTtlPairs(10), one_ttl.OneTtlPairs(10)
+    for _ in range(400):
+        way = rng.choice(("sample", "head"))
+        packets = {rng.randrange(150): rng.randrange(1, 4) for _ in range(rng.randrange(25))}
+        bulk.add(way, dict(packets), [])
+        loop(walked, way, packets)
+        assert pickle.dumps(bulk.packets) == pickle.dumps(walked.packets)
