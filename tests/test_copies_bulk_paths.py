@@ -1,13 +1,12 @@
 """The copies path's per-flow steps done in bulk (issue 7 (c): many short connections)
 give what the per-flow Python gave: the tail's flows found by FlowTable numbers
 (copies_tail._flows_by_number), the sampled packets' connection hashes from the batch's
-columns (packet_identity._ipv4_key_hashes), the sample book written without its walk
-(sample_book.add_new) and one_ttl's counts by dict operations (OneTtlPairs.add).
+columns (packet_identity._ipv4_key_hashes) and one_ttl's counts by dict operations
+(OneTtlPairs.add).
 """
 
 from __future__ import annotations
 
-import copy
 import pickle
 import random
 from pathlib import Path
@@ -17,13 +16,10 @@ import pytest
 
 import flowcheck.connections.copies_tail as copies_tail
 import flowcheck.connections.one_ttl as one_ttl
-import flowcheck.connections.points as points
 from flowcheck.connections import track_connections
 from flowcheck.connections.copies_tail import Rows, Tail, tail_of_flows
 from flowcheck.connections.flows import BatchFlows
 from flowcheck.connections.packet_identity import _ipv4_key_hashes, _key_hash
-from flowcheck.connections.points import CapturePoints, Packets
-from flowcheck.connections.sample_book import add_new
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 
@@ -97,47 +93,6 @@ def test_copies_cases_equal_with_the_tail_by_dict(chunk: int,
     by_dict = track_connections([capture], chunk_size=chunk)
     assert repr(by_number.connections) == repr(by_dict.connections)
     assert repr(by_number.findings) == repr(by_dict.findings)
-
-
-def _packets(fp: list[int], seed: int) -> Packets:
-    rng = np.random.default_rng(seed)
-    n = len(fp)
-    return Packets(np.sort(rng.random(n)), np.arange(n), rng.integers(0, 2, n).astype(np.int32),
-                   rng.integers(60, 65, n).astype(np.int16), rng.integers(1, 1 << 16, n),
-                   np.full(n, 0x10), np.zeros(n, bool), np.zeros(n, bool),
-                   np.array(fp, np.uint64), rng.integers(0, 6, n).astype(np.uint64),
-                   rng.integers(0, 2, n).astype(bool))
-
-
-def _walked(state: CapturePoints, packets: Packets, monkeypatch: pytest.MonkeyPatch,
-            ) -> CapturePoints:
-    """state after CapturePoints.sample's walk of packets (add_new never taking them)."""
-    twin = copy.deepcopy(state)
-    with monkeypatch.context() as patch:
-        patch.setattr(points, "add_new", lambda *args: None)
-        twin.sample(copy.deepcopy(packets))
-    return twin
-
-
-def test_sample_book_without_the_walk_is_the_walks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Batches of sampled packets all new to the book leave the book (its order, the
-    oldest dropped past SAMPLE_CAP) and one_ttl's counts as the walk leaves them; a batch
-    with a fingerprint the book holds, or one repeated, is left to the walk."""
-    monkeypatch.setattr(points, "SAMPLE_CAP", 50)
-    state = CapturePoints()
-    for batch in range(6):
-        packets = _packets(list(range(batch * 30 + 1, batch * 30 + 31)), batch)
-        twin = _walked(state, packets, monkeypatch)
-        state.sample(packets)
-        assert list(state._sampled.items()) == list(twin._sampled.items())
-        assert pickle.dumps(state.one_ttl) == pickle.dumps(twin.one_ttl)
-    assert len(state._sampled) == 50
-    book = dict(state._sampled)
-    seen = next(iter(book))
-    for fp in ([seen, 1_000], [1_000, 1_000]):
-        assert add_new(book, fp, np.zeros(2), np.zeros(2, np.int32), np.zeros(2, np.int16),
-                       None, 50) is None
-        assert book == state._sampled
 
 
 def test_one_ttl_counts_by_dicts_are_the_loops(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -74,7 +74,6 @@ from flowcheck.connections.offsets import (
     appended,
 )
 from flowcheck.connections.one_ttl import SYN_OR_RST, OneTtlFiles
-from flowcheck.connections.sample_book import add_new
 from flowcheck.fields_dataclass import fields_dataclass
 
 RST = 0x04  # TCP flags
@@ -230,21 +229,12 @@ class CapturePoints:
         keys: list[int] = []
         diffs: list[float] = []
         book = self._sampled
-        fps = packets.fp.tolist()
-        new = add_new(book, fps, packets.ts, packets.source, packets.ttl, packets.conn,
-                      SAMPLE_CAP)  # every packet new to the book: no walk (sample_book)
-        if new is not None:
-            if packets.conn is not None and new:
-                self._one_ttl_learn("sample", new, {})
-            if self._heads is not None:
-                self._match_heads(packets)
-            return
         # file -> connection -> packets compared since one_ttl.py last counted them
         counted: dict[int, dict[int, int]] = {}
         conn = packets.conn.tolist() if packets.conn is not None else [0] * len(packets.ts)
         lower = packets.lower.tolist() if packets.lower is not None else [False] * len(conn)
         for fp, ts, source, ttl, flags, near, connection, low in zip(
-                fps, packets.ts.tolist(), packets.source.tolist(),
+                packets.fp.tolist(), packets.ts.tolist(), packets.source.tolist(),
                 packets.ttl.tolist(), packets.flags.tolist(), packets.near.tolist(),
                 conn, lower, strict=True):
             per_file = counted.setdefault(source, {})
