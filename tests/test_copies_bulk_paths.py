@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import flowcheck.connections.copies_points as copies_points
 import flowcheck.connections.copies_tail as copies_tail
 import flowcheck.connections.one_ttl as one_ttl
+import flowcheck.connections.packet_identity as packet_identity
 from flowcheck.connections import track_connections
 from flowcheck.connections.copies_tail import Rows, Tail, tail_of_flows
 from flowcheck.connections.flows import BatchFlows
@@ -59,11 +61,12 @@ def _flows(keys: list[tuple]) -> BatchFlows:
                       np.arange(n + 1))
 
 
-def test_tail_flows_by_number_are_the_dicts() -> None:
+def test_tail_flows_by_number_are_the_dicts(monkeypatch: pytest.MonkeyPatch) -> None:
     """The tail's keys found by their numbers are those a dict of the batch's keys
     finds: a key in both is found at its batch flow, one the batch lacks is not, and a
     batch key sharing a tail key's number without its key (equal 64-bit hashes) is no
     match."""
+    monkeypatch.setattr(copies_tail, "BY_NUMBER_FLOWS", 0)  # a batch of 25 flows too
     rng = random.Random(3)
     keys = [_key(rng) for _ in range(40)]
     numbers = np.arange(100, 140, dtype=np.int64)
@@ -87,6 +90,7 @@ def test_copies_cases_equal_with_the_tail_by_dict(chunk: int,
     gives the same connections and copies whether the tail's flows are found by numbers
     or by a dict of the batch's keys."""
     capture = str(CAPTURES / "field38-matrix" / "agent-killed-snap96-two-points.pcap")
+    monkeypatch.setattr(copies_tail, "BY_NUMBER_FLOWS", 0)  # its few flows by numbers too
     by_number = track_connections([capture], chunk_size=chunk)
     assert "capture_duplicates" in repr(by_number.findings)  # the case holds copies
     monkeypatch.setattr(copies_tail, "_flows_by_number", lambda *args: None)
@@ -114,3 +118,28 @@ def test_one_ttl_counts_by_dicts_are_the_loops(monkeypatch: pytest.MonkeyPatch) 
         bulk.add(way, dict(packets), [])
         loop(walked, way, packets)
         assert pickle.dumps(bulk.packets) == pickle.dumps(walked.packets)
+
+
+@pytest.mark.parametrize("capture", [
+    "lab-trial22-tunnels/clean-3-resources.erspan2split.pcap.gz",
+    "lab-trial22-tunnels/data-port-in-use.vxlanasym.pcap.gz",
+    "lab-trial28-dualstack/happy-eyeballs-v6-drop.pcap.gz",
+    "field38-matrix/agent-killed-snap96-two-points.pcap"])
+def test_connection_hashes_in_bulk_are_key_by_keys(capture: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sampled packets' connection hashes made from the batch's columns (every batch,
+    BULK_KEY_FLOWS 0) equal those of their keys hashed one by one, tunnelled (ERSPAN,
+    VXLAN) and IPv6 packets among them."""
+    calls = []
+
+    def both(flows: BatchFlows, rows: np.ndarray, d: object = None) -> tuple:
+        bulk = packet_identity.connection_hashes(flows, rows, d)
+        one_by_one = packet_identity.connection_hashes(flows, rows, None)
+        calls.append(rows.shape[0])
+        assert [a.tolist() for a in bulk] == [a.tolist() for a in one_by_one]
+        return bulk
+
+    monkeypatch.setattr(packet_identity, "BULK_KEY_FLOWS", 0)
+    monkeypatch.setattr(copies_points, "connection_hashes", both)
+    track_connections([str(CAPTURES / capture)], chunk_size=4096)
+    assert sum(calls)

@@ -26,6 +26,9 @@ from flowcheck.fields_dataclass import fields_dataclass
 TAIL_CAP = 1 << 14  # packets kept across a batch boundary, at most (the latest)
 RELAY_PAIRS_CAP = 1024  # host pairs whose unpaired packets the tail carries, at most
 _FEW_ROWS = 64  # kept_tail numbers the flows of at most this many new rows in Python ints
+# A batch of more flows than this has the tail's keys found by their FlowTable numbers
+# (~25 us a batch), a smaller one by a dict of its keys (~0.1 us a key).
+BY_NUMBER_FLOWS = 256
 NOT_READ = -1  # Rows.stamp of a packet whose stamped identity was not read
 _IP_ID, _FLAGS = 0, 3  # Rows.fields' columns (packet_identity.FIELDS)
 _SYN, _ACK = 0x02, 0x10
@@ -128,12 +131,13 @@ def tail_of_flows(tail: Tail | None, flows: BatchFlows, numbers: np.ndarray | No
     """The tail's packets of this batch's flows: (their indexes in the tail, their
     directions numbered as the batch's: flow * 2 + from_lower), both int64. numbers:
     each batch flow's FlowTable number (replays.Spans.numbers; None: not told), by which
-    the tail's keys are found among the batch's (`_flows_by_number`), else by a dict of
-    the batch's keys (a Python step per batch flow: 40 ms in bench (c) 200k's 21
-    batches of ~10,000 short connections, issue 7)."""
+    the tail's keys are found among a batch's of more than BY_NUMBER_FLOWS flows
+    (`_flows_by_number`), else by a dict of the batch's keys (a Python step per batch
+    flow: 40 ms in bench (c) 200k's 21 batches of ~10,000 short connections, issue 7)."""
     if tail is None:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    flow = _flows_by_number(tail, flows, numbers)
+    flow = None if len(flows.keys) <= BY_NUMBER_FLOWS else _flows_by_number(tail, flows,
+                                                                          numbers)
     if flow is None:
         number = dict(zip(flows.keys, range(len(flows.keys)), strict=True))  # C-level
         flow = np.array([number.get(key, -1) for key in tail.keys], np.int64)

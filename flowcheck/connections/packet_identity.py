@@ -56,6 +56,10 @@ from flowcheck.sources.batch import PacketBatch
 FIELDS = ("tcp_ip_id", "tcp_seq", "tcp_ack", "tcp_flags", "tcp_window", "tcp_payload_len",
           "tcp_checksum")
 KEY_HASHES = 1 << 12  # flow keys whose hashes are kept (fingerprints), the latest
+# More flows than this among the sampled packets: their hashes made in bulk (~40 us a
+# batch; _key_hash is 0.3 us a cached key, 1.9 us a new one: bench (c)'s ~1,000 new
+# connections a batch sampled, against (a)'s two, cached).
+BULK_KEY_FLOWS = 64
 MIN_HEADER, MAX_HEADER = 20, 60  # TCP header bytes without and with the most options
 HASH_FROM = 4  # the sequence number's offset in the TCP header (RFC 9293 3.1)
 _CHECKSUM_AT = 16  # the checksum's: left out
@@ -265,18 +269,20 @@ def connection_hashes(flows: BatchFlows, rows: np.ndarray, d: DecodedBatch | Non
     """Per TCP packet of the batch at `rows` (uint64 each): a hash of its connection's
     endpoints (_key_hash), and the same with its tunnel mixed in (its CRC-32: none for a
     plain packet); both the same for both directions and in every batch and process.
-    d: the batch, whose columns give the IPv4 packets' hashes in bulk (_ipv4_key_hashes:
-    _key_hash's values, no Python step per flow); None: every flow's key hashed."""
+    d: the batch, whose columns give the IPv4 packets' hashes in bulk when they are of
+    more than BULK_KEY_FLOWS flows (_ipv4_key_hashes: _key_hash's values, no Python step
+    per flow); None: every flow's key hashed (cached: a long connection's, batch after
+    batch)."""
     # Only the flows of `rows` (1 packet in 64 when sampled): hashing every flow's key
     # cost a Python step per connection per batch (200,000 short connections: 0.2 s).
     # Not Python's hash(): a key holds a str (its tunnel), whose hash changes from one
     # process to the next (PYTHONHASHSEED), and fingerprints order the pairs the capture
     # points' offset is the median of: two runs read two capture points' files with
     # clock shifts microseconds apart, numbering frames differently (field check 37).
-    if d is not None and _BULK_KEY_HASHES:
-        return _bulk_connection_hashes(flows, rows, d)
     flow = flows.flow[rows]
     used = distinct(flow).tolist()
+    if d is not None and len(used) > BULK_KEY_FLOWS and _BULK_KEY_HASHES:
+        return _bulk_connection_hashes(flows, rows, d)
     keys = [flows.keys[f] for f in used]
     blind = np.fromiter(map(_key_hash, keys), np.uint64, len(keys))
     full = blind.copy()
