@@ -1,7 +1,7 @@
 """The copies path's per-flow steps done in bulk (issue 7 (c): many short connections)
 give what the per-flow Python gave: the tail's flows found by FlowTable numbers
 (copies_tail._flows_by_number), the sampled packets' connection hashes from the batch's
-columns (packet_identity._ipv4_key_hashes) and one_ttl's counts by dict operations
+columns (connection_hashes._ipv4_key_hashes) and one_ttl's counts by dict operations
 (OneTtlPairs.add).
 """
 
@@ -14,14 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import flowcheck.connections.connection_hashes as connection_hashes
 import flowcheck.connections.copies_points as copies_points
 import flowcheck.connections.copies_tail as copies_tail
 import flowcheck.connections.one_ttl as one_ttl
-import flowcheck.connections.packet_identity as packet_identity
 from flowcheck.connections import track_connections
+from flowcheck.connections.connection_hashes import _ipv4_key_hashes, _key_hash
 from flowcheck.connections.copies_tail import Rows, Tail, tail_of_flows
 from flowcheck.connections.flows import BatchFlows
-from flowcheck.connections.packet_identity import _ipv4_key_hashes, _key_hash
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 
@@ -133,13 +133,13 @@ def test_connection_hashes_in_bulk_are_key_by_keys(capture: str,
     calls = []
 
     def both(flows: BatchFlows, rows: np.ndarray, d: object = None) -> tuple:
-        bulk = packet_identity.connection_hashes(flows, rows, d)
-        one_by_one = packet_identity.connection_hashes(flows, rows, None)
+        bulk = connection_hashes.connection_hashes(flows, rows, d)
+        one_by_one = connection_hashes.connection_hashes(flows, rows, None)
         calls.append(rows.shape[0])
         assert [a.tolist() for a in bulk] == [a.tolist() for a in one_by_one]
         return bulk
 
-    monkeypatch.setattr(packet_identity, "BULK_KEY_FLOWS", 0)
+    monkeypatch.setattr(connection_hashes, "BULK_KEY_FLOWS", 0)
     monkeypatch.setattr(copies_points, "connection_hashes", both)
     track_connections([str(CAPTURES / capture)], chunk_size=4096)
     assert sum(calls)

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from flowcheck.connections.appearances import Appearances
+from flowcheck.connections.connection_hashes import connection_hashes
 from flowcheck.connections.copies_tail import Rows
 from flowcheck.connections.flows import BatchFlows, group_flows
 from flowcheck.connections.packet_identity import (
@@ -23,7 +24,6 @@ from flowcheck.connections.packet_identity import (
     OPTIONS_CUT,
     batch_bytes,
     captured_ends,
-    connection_hashes,
     fingerprints,
     header_identities,
     identity_fields,
