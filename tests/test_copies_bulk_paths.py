@@ -115,9 +115,15 @@ def test_one_ttl_counts_by_dicts_are_the_loops(monkeypatch: pytest.MonkeyPatch) 
     for _ in range(400):
         way = rng.choice(("sample", "head"))
         packets = {rng.randrange(150): rng.randrange(1, 4) for _ in range(rng.randrange(25))}
-        bulk.add(way, dict(packets), [])
+        pairs = [(0.001, rng.randrange(150), False) for _ in range(rng.randrange(3))]
+        bulk.add(way, dict(packets), pairs)
         loop(walked, way, packets)
         assert pickle.dumps(bulk.packets) == pickle.dumps(walked.packets)
+        # review56g's running totals, kept by every path: the pairs found, and the
+        # packets compared of the connections that have one
+        compared, found = bulk.packets[way], bulk.pairs.get(way, {})
+        assert bulk.totals[way] == (sum(found.values()),
+                                    sum(compared[c] for c in found)), way
 
 
 @pytest.mark.parametrize("capture", [
