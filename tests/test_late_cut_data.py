@@ -18,6 +18,7 @@ agent's, open before the capture, is not (review56p).
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -153,3 +154,21 @@ def test_backup_exec_cut_late_with_default_ranges_takes_only_its_own_data(
     for ends, (job, role) in cut.items():
         if role == "data":
             assert whole.get(ends) == (job, "data"), (sorted(ends), whole.get(ends))
+
+
+def test_profile_ndmp_advice_not_given_beside_a_backup_exec_job(tmp_path: Path) -> None:
+    """v4-backup.pcap from frame 20 merged with lab/clean-3-resources.pcap, a Backup Exec
+    job (vendor message, callback) between the same hosts: the capture holds signs of
+    Backup Exec, so S1's capture_started_mid_session offers no --profile ndmp (before,
+    review56p: "the capture holds no sign of Backup Exec (no vendor message, no
+    callback)", the vendor message and callback being S2's)."""
+    cut = frame_range(stored_capture("ndmjob", "v4-backup"), tmp_path / "late.pcap",
+                      20, 100000, "-F", "pcap")
+    merged = tmp_path / "merged.pcap"
+    subprocess.run(["mergecap", "-F", "pcap", "-w", str(merged), str(cut),
+                    str(CAPTURES / "lab" / "clean-3-resources.pcap")],
+                   check=True, capture_output=True)
+    analysis = _analysis(merged)
+    assert "ndmp_vendor_message" in [f.code for f in analysis.findings]
+    [info] = [f for f in analysis.findings if f.code == "capture_started_mid_session"]
+    assert "--profile ndmp" not in info.fix, info.fix
