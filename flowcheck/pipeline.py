@@ -274,6 +274,7 @@ def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> 
     )
     from flowcheck.verify.census import take_census
     from flowcheck.verify.cut_frames import explain_cut_frames
+    from flowcheck.verify.damaged_end import explain_damaged_end
     from flowcheck.verify.loss import check_capture_loss
     from flowcheck.verify.other_protocol import fold_other_protocols
     from flowcheck.verify.ring_holes import explain_ring_holes
@@ -325,6 +326,7 @@ def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> 
                                    config, traffic.ended_at)
     findings = explain_ring_holes(findings, traffic.connections, traffic.ring_gaps)
     findings = explain_cut_frames(findings, traffic.connections, traffic.captures)
+    findings = explain_damaged_end(findings, traffic.captures)
     findings = explain_unreadable(findings, traffic.captures, traffic.connections,
                                   traffic.skipped, config)
     findings = explain_missing_control(findings, traffic.captures, traffic.connections, config,

@@ -528,6 +528,11 @@ def _fits_profile(conn: Connection, session: Session, config: Config,
         if host == session.remote_agent and not config.in_agent_range(port) or \
                 host == session.media_server and not config.in_media_range(port):
             return False  # another service between the hosts
+    if profile.connector == "media_server" and connection_outcome(conn) == "midstream":
+        # Open before the capture: its first sender is no opener, either end may be the
+        # agent's (latecut: the agent's data first, ranges overlapping by default).
+        return set(pair) == {session.media_server, session.remote_agent} and \
+            (config.in_agent_range(conn.resp_p) or config.in_agent_range(conn.orig_p))
     if profile.connector == "media_server":
         # The media server connects, to a port in the agent range; open before the
         # capture, the originator is only the first captured packet's sender: turned.

@@ -272,6 +272,7 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo],
     from flowcheck.sources import truncation_findings
     from flowcheck.sources.file_gaps import file_gaps
     from flowcheck.sources.ring import ring_gap_findings, ring_gaps
+    from flowcheck.sources.rotation_gaps import rotation_gap_findings, rotation_holes
 
     connections = tracker.finish()
     tracker.syn_ways.attach(connections)
@@ -291,8 +292,14 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo],
         if finding is not None:
             findings.append(finding)
     findings.extend(ring_gap_findings(captures, spans))
+    # A file missing from a capture cut by time (tcpdump -G) is a hole as a ring's is.
+    rotated = rotation_holes(captures, spans,
+                             [(c.ts, c.last_ts, c.missed_bytes) for c in connections])
+    findings.extend(rotation_gap_findings(rotated))
+    holes = sorted([*ring_gaps(captures, spans), *(hole[0] for hole in rotated)],
+                   key=lambda gap: (gap.start, gap.end))
     last = max((high for _, high in tracker.clock.spans.values()), default=None)
-    return TrackResult(captures, connections, findings, last, ring_gaps(captures, spans),
+    return TrackResult(captures, connections, findings, last, holes,
                        file_gaps=file_gaps(captures, spans),
                        arp=tracker.arp, skipped=tracker.skipped_tally.skipped,
                        host_copies=bool(host_tool_copies(tracker, captures)),

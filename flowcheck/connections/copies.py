@@ -212,7 +212,7 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
                    d.tcp_frame, np.zeros(m, np.int32) if sources is None else sources,
                    d.tcp_ttl.astype(np.int16), np.zeros(m, bool), np.zeros(m, np.int64),
                    np.full(m, NOT_READ, np.int64))
-        every, rows, in_tail = with_tail(self._tail, flows, own)
+        every, rows, in_tail = with_tail(self._tail, flows, own, self.replays.numbers)
         # Equal packets of a direction made adjacent, in capture order: a hash of the
         # direction and the fields, its low bits replaced by the position, sorted (a sort
         # of values, several times faster than a stable argsort); equality of adjacent
@@ -286,7 +286,7 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
             if self._wide_then.size:
                 sampled_copy = copy.copy()
                 sampled_copy[rows[self._wide_then]] = False
-            self._sample(flows, own, sampled_copy, named, relay_copy)
+            self._sample(flows, own, sampled_copy, named, relay_copy, d=d)
         if points.active or self.systematic:  # two points, a router's interfaces, copies
             originals = every.taken[n - m:].copy()  # a copy of its own found: no frame
             originals[rows[near[0]][rows[near[0]] >= 0]] = True  # a look-back needs
@@ -311,7 +311,7 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
             own.leg[last] = legs_at(last)
         self._tail = kept_tail(self._tail, d.tcp_ts, flows, own, copy, window,
                                FAR_TAIL_CAP if self.points.active else TAIL_CAP,
-                               self._relaying, syns=syns)
+                               self._relaying, syns=syns, numbers=self.replays.numbers)
         found = copy.nonzero()[0]
         if found.size:
             self.replayed += int(np.count_nonzero(replayed))

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from flowcheck.connections.appearances import Appearances
+from flowcheck.connections.connection_hashes import connection_hashes
 from flowcheck.connections.copies_tail import Rows
 from flowcheck.connections.flows import BatchFlows, group_flows
 from flowcheck.connections.packet_identity import (
@@ -23,7 +24,6 @@ from flowcheck.connections.packet_identity import (
     OPTIONS_CUT,
     batch_bytes,
     captured_ends,
-    connection_hashes,
     fingerprints,
     header_identities,
     identity_fields,
@@ -31,7 +31,7 @@ from flowcheck.connections.packet_identity import (
     sample_fields,
 )
 from flowcheck.connections.points import CapturePoints, Packets, sampled
-from flowcheck.decode import decode_batch
+from flowcheck.decode import DecodedBatch, decode_batch
 from flowcheck.decode.tunnels import STANDARD_PORTS, TunnelPorts
 from flowcheck.sources.batch import PacketBatch
 
@@ -78,12 +78,14 @@ class PointCopies:
 
     def _sample(self, flows: BatchFlows, own: Rows,
                 copy: np.ndarray, named: np.ndarray | None = None,
-                relayed: np.ndarray | None = None, at: np.ndarray | None = None) -> None:
+                relayed: np.ndarray | None = None, at: np.ndarray | None = None,
+                d: DecodedBatch | None = None) -> None:
         """Before two capture points are known: the sampled packets to points.py (whose
         `wanted` then tells track_connections to start over with the comparisons on),
         without the appearances their tool named (named) nor the relay copies (every
         batch row `relayed`: one capture point's, at a router's queueing delay). at: own
-        (and copy, named, relayed) hold only the batch rows at `at`."""
+        (and copy, named, relayed) hold only the batch rows at `at`. d: the batch (its
+        columns hash the connections in bulk: connection_hashes; None: key by key)."""
         rows = sampled(own.fields[:, _IP_ID], own.fields[:, FIXED] & ~OPTIONS_CUT)
         if named is not None:
             rows = rows[~named[rows]]
@@ -91,7 +93,7 @@ class PointCopies:
             rows = rows[~relayed[rows]]
         if rows.size:
             batch_rows = rows if at is None else at[rows]
-            blind, connections = connection_hashes(flows, batch_rows)
+            blind, connections = connection_hashes(flows, batch_rows, d)
             self.points.sample(Packets(
                 own.ts[rows], own.frame[rows], own.source[rows], own.ttl[rows],
                 own.fields[rows, _IP_ID], own.fields[rows, _FLAGS], copy[rows], own.taken[rows],
@@ -116,7 +118,7 @@ class PointCopies:
                                                       d.tcp_ack, d.tcp_flags))
                 k = rows.shape[0]
                 flows = group_flows(d)
-                blind, connections = connection_hashes(flows, rows)
+                blind, connections = connection_hashes(flows, rows, d)
                 parts.append(Packets(
                     d.tcp_ts[rows], d.tcp_frame[rows], np.full(k, batch.capture, np.int32),
                     d.tcp_ttl[rows].astype(np.int16), d.tcp_ip_id[rows], d.tcp_flags[rows],

@@ -26,6 +26,9 @@ from flowcheck.fields_dataclass import fields_dataclass
 TAIL_CAP = 1 << 14  # packets kept across a batch boundary, at most (the latest)
 RELAY_PAIRS_CAP = 1024  # host pairs whose unpaired packets the tail carries, at most
 _FEW_ROWS = 64  # kept_tail numbers the flows of at most this many new rows in Python ints
+# A batch of more flows than this has the tail's keys found by their FlowTable numbers
+# (~25 us a batch), a smaller one by a dict of its keys (~0.1 us a key).
+BY_NUMBER_FLOWS = 256
 NOT_READ = -1  # Rows.stamp of a packet whose stamped identity was not read
 _IP_ID, _FLAGS = 0, 3  # Rows.fields' columns (packet_identity.FIELDS)
 _SYN, _ACK = 0x02, 0x10
@@ -70,6 +73,9 @@ class Tail:
     key_of: np.ndarray  # per packet: its flow key's index in keys
     from_lower: np.ndarray  # bool
     rows: Rows  # side unused
+    # Per key: its FlowTable number (replays.Spans.numbers, int64), which tail_of_flows
+    # finds the batch's flows by; None: not told (the keys are looked up in a dict).
+    numbers: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.key_of.shape[0])
@@ -106,27 +112,66 @@ def _pair(key: FlowKey) -> tuple[bytes, bytes]:
 
 
 def with_tail(tail: Tail | None, flows: BatchFlows, own: Rows,
+              numbers: np.ndarray | None = None,
               ) -> tuple[Rows, np.ndarray, np.ndarray | None]:
     """The tail's packets of this batch's flows, then the batch's (own): (their rows,
-    each one's batch row, -1 for the tail's; the tail's indexes taken, None without)."""
+    each one's batch row, -1 for the tail's; the tail's indexes taken, None without).
+    numbers: tail_of_flows'."""
     m = own.side.shape[0]
     if tail is None:
         return own, np.arange(m), None
-    at, side = tail_of_flows(tail, flows)
+    at, side = tail_of_flows(tail, flows, numbers)
     every = tail.rows.joined(at, own)
     every.side[:at.shape[0]] = side
     return every, np.concatenate((np.full(at.shape[0], -1), np.arange(m))), at
 
 
-def tail_of_flows(tail: Tail | None, flows: BatchFlows) -> tuple[np.ndarray, np.ndarray]:
+def tail_of_flows(tail: Tail | None, flows: BatchFlows, numbers: np.ndarray | None = None,
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """The tail's packets of this batch's flows: (their indexes in the tail, their
-    directions numbered as the batch's: flow * 2 + from_lower), both int64."""
+    directions numbered as the batch's: flow * 2 + from_lower), both int64. numbers:
+    each batch flow's FlowTable number (replays.Spans.numbers; None: not told), by which
+    the tail's keys are found among a batch's of more than BY_NUMBER_FLOWS flows
+    (`_flows_by_number`), else by a dict of the batch's keys (a Python step per batch
+    flow: 40 ms in bench (c) 200k's 21 batches of ~10,000 short connections, issue 7)."""
     if tail is None:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    number = dict(zip(flows.keys, range(len(flows.keys)), strict=True))  # C-level
-    flow = np.array([number.get(key, -1) for key in tail.keys], np.int64)[tail.key_of]
+    flow = None if len(flows.keys) <= BY_NUMBER_FLOWS else _flows_by_number(tail, flows,
+                                                                          numbers)
+    if flow is None:
+        number = dict(zip(flows.keys, range(len(flows.keys)), strict=True))  # C-level
+        flow = np.array([number.get(key, -1) for key in tail.keys], np.int64)
+    flow = flow[tail.key_of]
     at = (flow >= 0).nonzero()[0]
     return at, 2 * flow[at] + tail.from_lower[at]
+
+
+def _flows_by_number(tail: Tail, flows: BatchFlows, numbers: np.ndarray | None,
+                     ) -> np.ndarray | None:
+    """Per tail key, its batch flow (int64; -1: not in the batch), found by FlowTable
+    numbers: a key's number is its 64-bit hash's (flow_table), so a key in the batch has
+    its tail number there; the batch flows whose number is a tail key's have their keys
+    compared with it exactly (two keys of equal hashes share a number: the one whose key
+    differs is no match). Python steps per tail key matched, none per batch flow. None
+    (the caller's dict decides) when a number is not told: numbers None or not the
+    batch's, a flow or tail key without one, two tail keys sharing one."""
+    mine = tail.numbers
+    if (mine is None or numbers is None or numbers.shape[0] != len(flows.keys)
+            or not mine.size or (mine < 0).any() or (numbers < 0).any()):
+        return None
+    by_number = np.argsort(mine, kind="stable")
+    ordered = mine[by_number]
+    if (ordered[1:] == ordered[:-1]).any():
+        return None
+    place = np.searchsorted(ordered, numbers)
+    place[place >= ordered.shape[0]] = 0
+    hit = np.flatnonzero(ordered[place] == numbers)
+    flow = np.full(mine.shape[0], -1, np.int64)
+    keys, tail_keys = flows.keys, tail.keys
+    for f, k in zip(hit.tolist(), by_number[place[hit]].tolist(), strict=True):
+        if keys[f] == tail_keys[k]:
+            flow[k] = f
+    return flow
 
 
 def wide_syns(ip_id: np.ndarray, flags: np.ndarray, gap: np.ndarray) -> np.ndarray:
@@ -141,7 +186,8 @@ def wide_syns(ip_id: np.ndarray, flags: np.ndarray, gap: np.ndarray) -> np.ndarr
 def kept_tail(old: Tail | None, ts: np.ndarray, flows: BatchFlows, own: Rows,
               copy: np.ndarray, window: float, cap: int, relaying: RelayPairs,
               at: np.ndarray | None = None, syns: np.ndarray | None = None,
-              gap: np.ndarray | None = None) -> Tail | None:
+              gap: np.ndarray | None = None, numbers: np.ndarray | None = None,
+              ) -> Tail | None:
     """The tail after a batch: its packets (own, their times ts, seconds; copy: copies.py's
     marks) within `window` seconds of its last one, and the old tail's that still are (a
     direction silent in this batch keeps its last packets), at most `cap`, the latest;
@@ -150,7 +196,9 @@ def kept_tail(old: Tail | None, ts: np.ndarray, flows: BatchFlows, own: Rows,
     (Rows.taken), at most RELAY_TAIL_CAP. at: own holds only the batch rows at `at`
     (ascending), those kept among them (`last_rows`; not while relaying). syns: per batch
     row, the SYNs kept beyond `window` (wide_syns, their stamps read), and the old tail's
-    SYNs stay so; None: none. gap: |ts - ts[-1]| if known (the quiet path's)."""
+    SYNs stay so; None: none. gap: |ts - ts[-1]| if known (the quiet path's). numbers:
+    each batch flow's FlowTable number (replays.Spans.numbers), kept per tail key
+    (Tail.numbers; None: not told)."""
     last = float(ts[-1])
     if gap is None:
         gap = np.abs(ts - last)
@@ -172,13 +220,14 @@ def kept_tail(old: Tail | None, ts: np.ndarray, flows: BatchFlows, own: Rows,
         place = {f: n for n, f in enumerate(held)}
         tail = Tail([flows.keys[f] for f in held],
                     np.array([place[f] for f in flow.tolist()], np.int64),
-                    flows.from_lower[near], rows)
+                    flows.from_lower[near], rows, _numbers_of(numbers, held))
     else:
         present = np.zeros(len(flows.keys), bool)
         present[flow] = True
         number = present.cumsum() - 1  # a flow's index among the tail's keys
-        tail = Tail([flows.keys[f] for f in present.nonzero()[0].tolist()],
-                    number[flow], flows.from_lower[near], rows)
+        held = present.nonzero()[0]
+        tail = Tail([flows.keys[f] for f in held.tolist()],
+                    number[flow], flows.from_lower[near], rows, _numbers_of(numbers, held))
     if old is not None and near.shape[0] < cap:
         gap = np.abs(old.rows.ts - last)
         still = gap <= window
@@ -208,13 +257,27 @@ def last_rows(gap: np.ndarray, window: float, cap: int) -> np.ndarray:
     return (gap <= window).nonzero()[0][-cap:]
 
 
+def _numbers_of(numbers: np.ndarray | None, held: list[int] | np.ndarray,
+                ) -> np.ndarray | None:
+    """The FlowTable numbers of the batch flows `held` (kept_tail's keys), None when not
+    told."""
+    if numbers is None or numbers.shape[0] == 0:
+        return None
+    return numbers[np.asarray(held, np.int64)]
+
+
 def _join(old: Tail, still: np.ndarray | slice, new: Tail) -> Tail:
     """The old tail's packets at `still` (indexes, ascending, or a slice), then the new
-    tail's."""
+    tail's (the numbers of their keys kept when both tails have them)."""
     keys = list(dict.fromkeys(old.keys + new.keys))
     index = {key: n for n, key in enumerate(keys)}
     old_map = np.array([index[key] for key in old.keys], np.int64)
     new_map = np.array([index[key] for key in new.keys], np.int64)
+    numbers = None
+    if old.numbers is not None and new.numbers is not None:
+        numbers = np.empty(len(keys), np.int64)
+        numbers[old_map] = old.numbers
+        numbers[new_map] = new.numbers
     return Tail(keys, np.concatenate((old_map[old.key_of[still]], new_map[new.key_of])),
                  np.concatenate((old.from_lower[still], new.from_lower)),
-                 old.rows.joined(still, new.rows))
+                 old.rows.joined(still, new.rows), numbers)

@@ -61,6 +61,7 @@ from flowcheck.decode import DecodedBatch
 
 if TYPE_CHECKING:
     from flowcheck.connections.relay_copies import RelayCopies
+    from flowcheck.connections.replays import Spans
 
 # At most this many packets (the batch's and the tail's of its flows) are proven apart
 # by comparing them as tuples (FieldRows.all_apart): the key table's and the hash's ~30
@@ -93,6 +94,7 @@ class QuietBatches:
     systematic: bool
     points: CapturePoints
     relays: RelayCopies
+    replays: Spans  # its numbers: the batch flows' (tail_of_flows finds the tail's by them)
     proven: int
     _relaying: RelayPairs
     _tail: Tail | None
@@ -100,7 +102,7 @@ class QuietBatches:
 
     def _sample(self, flows: BatchFlows, own: Rows, copy: np.ndarray,
                 named: np.ndarray | None = None, relayed: np.ndarray | None = None,
-                at: np.ndarray | None = None) -> None:
+                at: np.ndarray | None = None, d: DecodedBatch | None = None) -> None:
         """CaptureCopies._sample: the sampled packets to points.py."""
         raise NotImplementedError
 
@@ -119,7 +121,7 @@ class QuietBatches:
         ids = (np.where(d.tcp_ip_id != 0, 0, d.tcp_checksum) if headers is None
                else headers[:, 0])  # the header identity, as identity_fields' column
         side = 2 * flows.flow + flows.from_lower
-        at, tail_side = tail_of_flows(self._tail, flows)
+        at, tail_side = tail_of_flows(self._tail, flows, self.replays.numbers)
         tail = self._tail.rows.fields[at] if self._tail is not None else np.zeros(
             (0, FIXED + 1), np.int64)
         batch = [ids if name == "tcp_checksum" else getattr(d, name) for name in FIELDS]
@@ -141,7 +143,8 @@ class QuietBatches:
 
         rows = sampled(d.tcp_ip_id, (ids if headers is None else headers[:, 1]) & ~OPTIONS_CUT)
         if rows.size:  # (_sample of no row samples nothing)
-            self._sample(flows, rows_at(rows), np.zeros(rows.shape[0], bool), at=rows)
+            self._sample(flows, rows_at(rows), np.zeros(rows.shape[0], bool), at=rows,
+                         d=d)
         window = self.points.window
         gap = np.abs(d.tcp_ts - d.tcp_ts[-1])  # seconds from the batch's last packet
         kept = last_rows(gap, window, TAIL_CAP)
@@ -158,7 +161,7 @@ class QuietBatches:
         self._tail = kept_tail(self._tail, d.tcp_ts, flows, own,
                                np.zeros(side.shape[0], bool),
                                window, TAIL_CAP, self._relaying, at=kept, syns=syns,
-                               gap=gap)
+                               gap=gap, numbers=self.replays.numbers)
         self.proven += 1
         return True
 

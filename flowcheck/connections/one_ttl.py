@@ -77,11 +77,22 @@ class OneTtlPairs:
         compared = self.packets.setdefault(way, {})
         found = self.pairs.setdefault(way, {})
         found_pairs, paired = self.totals.get(way, (0, 0))
-        for connection, count in packets.items():
-            if connection in compared or len(compared) < CONNECTIONS_KEPT:
-                compared[connection] = compared.get(connection, 0) + count
+        if len(compared) >= CONNECTIONS_KEPT:  # full: only those counted already count
+            for connection in packets.keys() & compared.keys():
+                compared[connection] += packets[connection]
                 if connection in found:
-                    paired += count
+                    paired += packets[connection]
+        elif (len(compared) + len(packets) <= CONNECTIONS_KEPT
+              and compared.keys().isdisjoint(packets)):
+            # All new, room for all: added in order (C-level); none is in `found`, which
+            # holds compared connections only, so `paired` stays.
+            compared.update(packets)
+        else:
+            for connection, count in packets.items():
+                if connection in compared or len(compared) < CONNECTIONS_KEPT:
+                    compared[connection] = compared.get(connection, 0) + count
+                    if connection in found:
+                        paired += count
         for _, connection, _ in pairs:
             if connection in compared:
                 if connection not in found:

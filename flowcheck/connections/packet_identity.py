@@ -42,20 +42,17 @@ resend seen whole at both points keeps its later TSval (the checksum had no such
 
 from __future__ import annotations
 
-from functools import lru_cache
-from zlib import crc32
-
 import numpy as np
 
-from flowcheck.arrays import HASH_MULTIPLIERS, distinct
-from flowcheck.connections.flows import BatchFlows, FlowKey
+from flowcheck.arrays import HASH_MULTIPLIERS
+from flowcheck.connections.connection_hashes import connection_hashes
+from flowcheck.connections.flows import BatchFlows
 from flowcheck.decode import DecodedBatch
 from flowcheck.sources.batch import PacketBatch
 
 # The DecodedBatch columns copies.py compares; "tcp_checksum" stands for header_identity.
 FIELDS = ("tcp_ip_id", "tcp_seq", "tcp_ack", "tcp_flags", "tcp_window", "tcp_payload_len",
           "tcp_checksum")
-KEY_HASHES = 1 << 12  # flow keys whose hashes are kept (fingerprints), the latest
 MIN_HEADER, MAX_HEADER = 20, 60  # TCP header bytes without and with the most options
 HASH_FROM = 4  # the sequence number's offset in the TCP header (RFC 9293 3.1)
 _CHECKSUM_AT = 16  # the checksum's: left out
@@ -258,43 +255,6 @@ def fingerprints(flows: BatchFlows, rows: np.ndarray, fields: np.ndarray,
         hashed *= HASH_MULTIPLIERS[8]
         hashed ^= hashed >> np.uint64(29)
     return hashed
-
-
-def connection_hashes(flows: BatchFlows, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per TCP packet of the batch at `rows` (uint64 each): a hash of its connection's
-    endpoints (_key_hash), and the same with its tunnel mixed in (its CRC-32: none for a
-    plain packet); both the same for both directions and in every batch and process."""
-    # Only the flows of `rows` (1 packet in 64 when sampled): hashing every flow's key
-    # cost a Python step per connection per batch (200,000 short connections: 0.2 s).
-    # Not Python's hash(): a key holds a str (its tunnel), whose hash changes from one
-    # process to the next (PYTHONHASHSEED), and fingerprints order the pairs the capture
-    # points' offset is the median of: two runs read two capture points' files with
-    # clock shifts microseconds apart, numbering frames differently (field check 37).
-    flow = flows.flow[rows]
-    used = distinct(flow).tolist()
-    keys = [flows.keys[f] for f in used]
-    blind = np.fromiter(map(_key_hash, keys), np.uint64, len(keys))
-    full = blind.copy()
-    tunnelled = [n for n, key in enumerate(keys) if key[2]]
-    if tunnelled:  # the tunnel's part computed apart: one key hash a flow, not two
-        crcs = np.array([crc32(keys[n][2].encode()) for n in tunnelled], np.uint64)
-        with np.errstate(over="ignore"):
-            full[tunnelled] ^= crcs * HASH_MULTIPLIERS[1]
-    at = np.searchsorted(np.array(used, np.int64), flow)
-    return blind[at], full[at]
-
-
-@lru_cache(maxsize=KEY_HASHES)
-def _key_hash(key: FlowKey) -> int:
-    """A flow key's endpoints' hash (uint64; its tunnel left out: connection_hashes), the
-    same in every process: Python hashes ints and tuples of them without PYTHONHASHSEED,
-    so the addresses go in as ints (1.9 us a key where hash() of the key took 0.3 us and
-    a blake2b digest of its repr 4.5 us). Cached: a long connection is sampled in every
-    batch (48 connections' keys hashed 1,387 times in the 23 batches of bench capture
-    (d)'s first 200,000 packets)."""
-    (version, address, port), (other_version, other, other_port), _tunnel = key
-    return hash((version, int.from_bytes(address, "big"), port, other_version,
-                 int.from_bytes(other, "big"), other_port, 0)) & 0xFFFFFFFFFFFFFFFF
 
 
 def identity_fields(d: DecodedBatch, identity: np.ndarray,

@@ -26,6 +26,9 @@ class RingGap:
     # False: not a ring's hole but the time between two files given in sequence that no
     # file covers (flowcheck.sources.file_gaps; no finding of its own).
     ring: bool = True
+    # A file missing from a capture cut by time (tcpdump -G), not from a ring's numbering
+    # (flowcheck.sources.rotation_gaps); a hole all the same.
+    rotated: bool = False
 
     @property
     def head(self) -> bool:
@@ -34,7 +37,8 @@ class RingGap:
         return not self.before
 
     def words(self) -> str:
-        """"the gap between ring files A and B (capture_ring_gap)", or for the head "the
+        """"the gap between ring files A and B (capture_ring_gap)" ("between files A and B
+        of a capture cut by time" for a -G hole), or for the head "the
         ring's files older than A (gone: ...)"."""
         if not self.ring:
             return (f"the time between the files {self.before} and {self.after} (none of "
@@ -42,6 +46,9 @@ class RingGap:
         if self.head:
             return (f"the ring's files older than {self.after} (gone: the ring overwrote "
                     "them, or they were not copied)")
+        if self.rotated:
+            return (f"the gap between files {self.before} and {self.after} of a capture cut "
+                    "by time (capture_ring_gap)")
         return f"the gap between ring files {self.before} and {self.after} (capture_ring_gap)"
 
 

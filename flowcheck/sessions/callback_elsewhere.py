@@ -39,6 +39,7 @@ from flowcheck.sessions.classify import (
     rst_only,
 )
 from flowcheck.sessions.clock_apart import LagProof, lag_allowed
+from flowcheck.sessions.data_ends import conn_sides
 from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.lifetimes import Lifetimes, session_span
 from flowcheck.sessions.matching import (
@@ -271,13 +272,13 @@ def _sides(session: Session, by_uid: dict[str, Connection]) -> tuple[set[str], s
     DATA_LISTEN, the media server's mover for MOVER_LISTEN)."""
     media, agent = {session.media_server}, {session.remote_agent}
     listeners = {a.used_by: a.listener for a in session.announced if a.used_by}
-    listeners.update(session.port_listener)
     for uid in session.data_connections:
-        conn, listener = by_uid[uid], listeners.get(uid)
-        if listener == "data":
-            media.add(conn.orig_h)
-            agent.add(conn.resp_h)
-        elif listener == "mover":
-            agent.add(conn.orig_h)
-            media.add(conn.resp_h)
+        if uid not in listeners and uid not in session.port_listener:
+            continue
+        # Its ends by sessions.data_ends: a port match whose opening the capture lacks
+        # may have the agent for originator (newuser57), its listener at that end.
+        media_end, agent_end = conn_sides(by_uid[uid], session)
+        if media_end is not None and agent_end is not None:
+            media.add(media_end[0])
+            agent.add(agent_end[0])
     return media, agent

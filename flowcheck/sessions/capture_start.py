@@ -16,6 +16,7 @@ from flowcheck.config import Config
 from flowcheck.model import Connection, NdmpStream, RingGap, Session
 from flowcheck.profiles import Profile
 from flowcheck.sessions.classify import connection_outcome, end_of, is_failed
+from flowcheck.sessions.named import named_endpoints
 from flowcheck.sessions.pools import Endpoints, Pool, claim
 
 
@@ -55,8 +56,11 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
         opened_from = session.start_gap.start if session.start_gap else float("-inf")
         stream = streams.get(session.control_uid)
         seen_from = stream.messages[0].ts if stream and stream.messages else control.ts
+        # The endpoints its GET_STATE replies name: the one listened at (sessions.named).
+        named = named_endpoints(stream)
         pair = _session_key(session, profile)
-        running, opened = pools.get((False, pair)), pools.get((True, pair))
+        hosts = tuple(sorted((session.media_server, session.remote_agent)))
+        running, opened = pools.get((False, hosts)), pools.get((True, pair))
         for conn in [*(running.each(float("-inf"), end_of(control)) if running else ()),
                      *(opened.each(opened_from, seen_from) if opened else ())]:
             if conn.uid in endpoints.claimed or not ports_in_ranges(conn, session, config):
@@ -66,6 +70,8 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
             while conn is not None:
                 claim(endpoints, conn, session, "data")
                 session.port_matched.append(conn.uid)
+                if (said := _named(conn, named)) is not None:
+                    session.port_named[conn.uid] = said
                 if not is_failed(conn):
                     break
                 # A connector whose SYNs fail retries from a new source port.
@@ -77,6 +83,19 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
                 conn = same.first(conn.ts, end_of(control)) if same else None
         if session.port_matched and not session.match_reason:
             session.match_reason = "capture_start"
+
+
+def _named(conn: Connection, named: dict[tuple[str, int], tuple[int, str]]
+           ) -> tuple[int, str] | None:
+    """The (frame, message name) of the session's first GET_STATE reply naming the
+    connection's responder, or either end of one open before the capture (its first
+    sender is no opener): Session.port_named, so step 3 says the reply names it (latecut:
+    v4-backup.pcap from frame 30 said no reply names 10.77.0.1:5014, its DATA_GET_STATE
+    reply of frame 2117 does). None when none names it."""
+    ends = [(conn.resp_h, conn.resp_p)]
+    if connection_outcome(conn) == "midstream":
+        ends.append((conn.orig_h, conn.orig_p))
+    return next((named[end] for end in ends if end in named), None)
 
 
 def lone_syn_given_up(conn: Connection, capture_end: float, rto: float) -> bool:
@@ -110,13 +129,19 @@ def _profile_key(conn: Connection, config: Config, profile: Profile) -> Hashable
     if conn.role == "control" or config.ndmp_port in (conn.resp_p, conn.orig_p):
         return None
     if profile.connector == "media_server":
+        if connection_outcome(conn) == "midstream":
+            # Open before the capture: its originator is only its first captured
+            # packet's sender (the agent's backup data), not who opened it (trial 20 D3),
+            # so either end may be the agent's: ports_in_ranges tells by host. Keyed by
+            # the first sender alone, a connection whose media port is in the agent
+            # range too (the default ranges overlap) went to no session (latecut:
+            # v4-backup.pcap cut from frame 20, unannounced_connection).
+            if config.in_agent_range(conn.resp_p) or config.in_agent_range(conn.orig_p):
+                return tuple(sorted((conn.orig_h, conn.resp_h)))
+            return None
         # The media server connects, to a port in the agent range.
         if config.in_agent_range(conn.resp_p):
             return (conn.orig_h, conn.resp_h)
-        if connection_outcome(conn) == "midstream" and config.in_agent_range(conn.orig_p):
-            # Open before the capture: its originator is only its first captured
-            # packet's sender (the agent's backup data), not who opened it (trial 20 D3).
-            return (conn.resp_h, conn.orig_h)
         return None
     return tuple(sorted((conn.orig_h, conn.resp_h)))  # either host may connect
 

@@ -15,6 +15,7 @@ from typing import Literal
 from flowcheck.model import Announcement, Connection, Direction, NdmpMessage, NdmpStream, Session
 from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.ndmp.protocol import ANY_VERSION_NAMES
+from flowcheck.sessions.data_ends import conn_sides
 from flowcheck.sessions.syn_proxy import proxied
 from flowcheck.sessions.unheard_ack import handshake_unheard
 
@@ -387,19 +388,23 @@ def kind_from_bytes(session: Session, by_uid: dict[str, Connection]
     unless it is the agent (a control connection over IPv6, the data over IPv4:
     lab-trial28-addresses/dualstack-v6ctl-v4data cut to 96 bytes). A connection whose
     listener's NDMP role the session knows (the announcement it reached, or the cut
-    message's or profile's for a port-matched one) takes the mover's end for the media
+    message's or profile's for a port-matched one, whose ends the session's hosts tell
+    first: sessions.data_ends.conn_sides) takes the mover's end for the media
     server's: the mover takes a backup's bytes (NDMP v4 sections 3.6, 3.7), whichever
     host runs it (a three-way job's tape agent answering MOVER_LISTEN, its DMA's request
     not captured: trial27/threeway-flooded-syn-t cut to the agents' packets read as a
     restore)."""
     listeners = {ann.used_by: ann.listener for ann in session.announced if ann.used_by}
-    listeners.update(session.port_listener)
     to_media = to_agent = 0
     for uid in session.data_connections:
         conn = by_uid[uid]
         listener = listeners.get(uid)
-        if listener is not None:  # the mover listens, or the data server does
-            media_is_orig = listener == "data"
+        media = conn_sides(conn, session)[0]
+        if listener is not None or uid in session.port_listener:
+            # The mover listens, or the data server does, at the announced endpoint; a
+            # port match by the session's hosts first (sessions.data_ends: one whose
+            # opening the capture lacks may have the agent for originator).
+            media_is_orig = media == (conn.orig_h, conn.orig_p)
         elif session.media_server in (conn.orig_h, conn.resp_h):
             media_is_orig = conn.orig_h == session.media_server
         else:  # neither the media server's control address (dual stack): the originator

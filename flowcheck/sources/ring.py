@@ -107,6 +107,18 @@ def ring_parts(captures: Sequence[CaptureInfo]) -> set[str]:
 _DIGITS = re.compile(r"\d+")
 
 
+def time_rotated_groups(captures: Sequence[CaptureInfo]) -> list[list[CaptureInfo]]:
+    """The set's files grouped by directory, link types and name with its digits masked
+    (`cap-101441.pcap`, `cap-101451.pcap`: one group), in the set's order; groups of one
+    file included. time_rotated tells which groups are one capture cut by time."""
+    groups: dict[tuple[str, str, tuple[str, ...]], list[CaptureInfo]] = defaultdict(list)
+    for info in captures:
+        pure = PurePath(info.path)
+        groups[(str(pure.parent), _DIGITS.sub("#", pure.name),
+                tuple(info.link_types))].append(info)
+    return list(groups.values())
+
+
 def time_rotated(captures: Sequence[CaptureInfo]) -> set[str]:
     """The paths of the set's files cut from one capture by time, not by number
     (`tcpdump -G 60 -w 'cap-%H%M%S.pcap'`, an hourly rotation): two or more files of one
@@ -115,13 +127,8 @@ def time_rotated(captures: Sequence[CaptureInfo]) -> set[str]:
     overlap. Not two capture points' files of the same time (`host1.pcap`, `host2.pcap`:
     their spans overlap), nor a file whose span is not known. (Two captures of one link
     type named so and apart in time look the same: the names are all that tells.)"""
-    groups: dict[tuple[str, str, tuple[str, ...]], list[CaptureInfo]] = defaultdict(list)
-    for info in captures:
-        pure = PurePath(info.path)
-        groups[(str(pure.parent), _DIGITS.sub("#", pure.name),
-                tuple(info.link_types))].append(info)
     parts: set[str] = set()
-    for group in groups.values():
+    for group in time_rotated_groups(captures):
         if len(group) < 2 or any(info.span is None for info in group):
             continue
         spans = sorted(info.span for info in group if info.span is not None)

@@ -20,6 +20,7 @@ from flowcheck.verify.cut_halt import cut_halt_words
 from flowcheck.verify.cut_transfer import cut_words, unseen_words
 from flowcheck.verify.evidence import flow_hidden, is_open, judged
 from flowcheck.verify.filtered import data_unseen
+from flowcheck.verify.hole_flow import hole_words
 from flowcheck.verify.local import local_flow_step, only_local
 from flowcheck.verify.mid_transfer_resets import cut_transfers, unseen_cut_transfers
 from flowcheck.verify.missed_halt import halt_missed_words
@@ -123,7 +124,8 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
     # its media server closed without ending it, seen from that side only (field check 38).
     flowing = open_transfer(ctx, session)
     halt = unjudged_halt(ctx, session)
-    after_end = [w for w in (flowing.words() if flowing else None,
+    after_end = [w for w in (hole_words(ctx, open_conns),
+                             flowing.words() if flowing else None,
                              unseen_resources_words(ctx, session, len(open_conns)),
                              unfinished_one_way_words(ctx, session),
                              halt_unended_words(ctx, session),

@@ -4,51 +4,17 @@ the agent's, so the port range it is judged by and the words that name it.
 Roles, not addresses: a multi-homed pair may run control and data on different networks
 (the "Backup To Network Card" case). The control connection runs from the media server
 (the DMA) to the agent (NDMP server, TCP 10000), the callback back; a data connection's
-ends follow the announcement it reached (the endpoint an NDMP_MOVER_LISTEN reply or a
-DATA_CONNECT request carries, and its listener: flowcheck.ndmp.collector.ANNOUNCERS,
-sessions.matching; the mover listens on the media server), else its port match or the
-hosts. Sources: Session (announced, port_listener, server_roles) and Context.host_role
+ends follow the announcement it reached, else the session's hosts or its port match
+(flowcheck.sessions.data_ends.conn_sides, imported here for the verify modules that
+name it). Sources: Session (server_roles) and Context.host_role
 (flowcheck.verify.context).
 """
 
 from __future__ import annotations
 
 from flowcheck.model import Connection, Session
+from flowcheck.sessions.data_ends import conn_sides
 from flowcheck.verify.context import Context
-
-
-def conn_sides(conn: Connection, session: Session
-               ) -> tuple[tuple[str, int] | None, tuple[str, int] | None]:
-    """(media server end, agent end) of one of the session's connections, by its role.
-
-    Roles, not addresses: a multi-homed pair may run control and data on different
-    networks (the "Backup To Network Card" case), so the data connection's addresses
-    need not be the control connection's. A data connection's ends follow the
-    announcement it reached (or, matched by direction and ports, its cut message or the
-    profile): the mover (tape side) listens on the media server.
-    """
-    orig, resp = (conn.orig_h, conn.orig_p), (conn.resp_h, conn.resp_p)
-    if conn.uid == session.control_uid:
-        return orig, resp
-    if conn.uid == session.callback_uid:
-        return resp, orig
-    announced = next((a for a in session.announced
-                      if (a.ip, a.port) == resp or a.used_by == conn.uid), None)
-    if announced is not None and (announced.ip, announced.port) == orig != resp:
-        # The sniffer lost the handshake and the listener's packet came first: the
-        # announced endpoint is the originator (sessions.matching; trial 25 D1).
-        orig, resp = resp, orig
-    listener = announced.listener if announced is not None else \
-        session.port_listener.get(conn.uid)
-    if listener == "mover":
-        return resp, orig
-    if listener == "data":
-        return orig, resp
-    if conn.resp_h == session.media_server or conn.orig_h == session.remote_agent:
-        return resp, orig
-    if conn.orig_h == session.media_server or conn.resp_h == session.remote_agent:
-        return orig, resp
-    return None, None
 
 
 def role_words(conn: Connection, session: Session, host: str | None = None) -> str:

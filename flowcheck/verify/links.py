@@ -73,6 +73,7 @@ from flowcheck.verify.refusals import (
     refused_in_name,
     rejecting_device,
 )
+from flowcheck.verify.sessions_around import joined_late
 from flowcheck.verify.silent_host import report_silent, silent_attempts
 from flowcheck.verify.tied_failures import check_tied_callbacks, check_tied_data
 from flowcheck.verify.ttl_exceeded import traceroute_probe, ttl_exceeded, ttl_exceeded_fix
@@ -338,15 +339,18 @@ def _check_unannounced(ctx: Context) -> None:
                 f"{count} {way} between a media server and an "
                 f"agent that no control session announced ({ctx.profile.name} profile)."
                 + _failed_words(conns) + _given_up_words(ctx, conns),
-                _unannounced_fix(ctx, session),
+                _unannounced_fix(ctx, session, joined_late(ctx.sessions, ctx.by_uid, conns)),
                 session=session, conn=first,
                 frames=[f for c in conns for f in opening_frames(c)])
 
 
-def _unannounced_fix(ctx: Context, session: Session | None) -> str:
+def _unannounced_fix(ctx: Context, session: Session | None,
+                     late: Session | None = None) -> str:
     """The fix for unannounced_connection: the session open around it lost bytes of its
     control connection (sniffer loss: the announcement may be among them), else a
-    control connection the capture missed (it started too late) or other traffic."""
+    control connection the capture joined after it opened (`late`:
+    verify.sessions_around.joined_late; its announcements may precede the capture), else
+    a control connection the capture missed (it started too late) or other traffic."""
     control = ctx.by_uid[session.control_uid] if session is not None else None
     if control is not None and control.missed_bytes:
         # The findings that tell of it: ndmp_partial only when the decoder met the hole
@@ -358,6 +362,12 @@ def _unannounced_fix(ctx: Context, session: Session | None) -> str:
                 f"control connection {control.uid} (sniffer loss: {told}), "
                 "so the announcement of this connection may be among them: capture without "
                 "drops (dumpcap, or tcpdump -B 16384 when you run it yourself) to tell.")
+    if late is not None:
+        return (f"Session {late.id}'s control connection {late.control_uid} between these "
+                "hosts is in the capture but opened before it started: if this is that "
+                "job's traffic, its announcement may have come before the capture (start "
+                "the capture before the job to see it); otherwise it is other traffic "
+                "between the two hosts and can be ignored.")
     return ("If this is backup traffic, the capture may miss the control connection that "
             "announced it (start the capture before the job); otherwise it is other "
             "traffic between the two hosts and can be ignored.")

@@ -138,15 +138,18 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
     parts: list[str] = []
     if missed and hole_bytes == missed and not dropped and not openings:
         files = ", ".join(f"{gap.before} .. {gap.after}" for gap in holes)
+        kind = _hole_kind(holes)
         return [make_finding(
             "capture_loss",
             f"The capture missed {missed:,} bytes of TCP payload across {len(lossy)} "
-            f"{_plural(len(lossy), 'connection')}, each of which spans a hole in the ring "
-            f"buffer (capture_ring_gap: between {files}): what they sent while the missing "
-            "ring file was written is not in the capture set, so these bytes are the "
-            "hole's, not the sniffer's loss. Most affected: "
+            f"{_plural(len(lossy), 'connection')}, each of which spans a hole in the "
+            f"{kind[0]} (capture_ring_gap: between {files}): what they sent while the "
+            f"missing {kind[1]} was written is not in the capture set, so these bytes are "
+            "the hole's, not the sniffer's loss; a connection that ended or opened while it "
+            "was written shows nothing of that time, so the hole may hold much more than "
+            "these bytes. Most affected: "
             + "; ".join(_describe(c) for c in lossy[:MOST_AFFECTED]) + ".",
-            "Analyze the whole ring (every file of it) to see these bytes.",
+            f"Analyze {kind[2]} to see these bytes.",
             severity=Severity.INFO, uid=lossy[0].uid if len(lossy) == 1 else None,
             ts=_first_time(lossy[:MOST_AFFECTED]),
             frames=[f for c in lossy[:MOST_AFFECTED] for f in _gap_frames(c)])]
@@ -178,8 +181,9 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
         if hole_bytes:
             parts.append(f"Of these, {hole_bytes:,} bytes are in {len(in_holes)} "
                          f"{_plural(len(in_holes), 'connection')} that span a hole in the "
-                         "ring buffer (capture_ring_gap): what was sent while the missing "
-                         "ring file was written is among them, not the sniffer's loss")
+                         f"{_hole_kind(holes)[0]} (capture_ring_gap): what was sent while "
+                         f"the missing {_hole_kind(holes)[1]} was written is among them, not "
+                         "the sniffer's loss")
         if lost:
             parts.append(f"Not counted: {lost:,} bytes the receivers never acknowledged "
                          "either (their ACKs after the gaps stayed below them): the network "
@@ -458,3 +462,13 @@ def _percent(share: float) -> str:
 
 def _plural(count: int, word: str) -> str:
     return word if count == 1 else word + "s"
+
+
+def _hole_kind(holes: Sequence[RingGap]) -> tuple[str, str, str]:
+    """(what has the holes, what is missing, what to analyze): "ring buffer", "ring
+    file", "the whole ring (every file of it)"; for files missing from a capture cut by
+    time (tcpdump -G, RingGap.rotated) alone "capture cut by time", "file", "every file
+    of the capture cut by time"."""
+    if holes and all(gap.rotated for gap in holes):
+        return "capture cut by time", "file", "every file of the capture cut by time"
+    return "ring buffer", "ring file", "the whole ring (every file of it)"

@@ -10,8 +10,9 @@ that what the capture holds of it is that closed job's answer. Written after the
 whose statuses it names (verify.steps.check_steps). When the control stream holds the
 session's first NDMP message (plain_reading.stream_opening: the agent's greeting, or the
 DMA's CONNECT_OPEN request), only the handshake came before the capture, and the words
-say so (latestart). docs/findings.md, capture_started_mid_session (trial 13: the words on
-the steps; trial 15: a closed job).
+say so (latestart). Its fix offers `--profile ndmp` when a GET_STATE reply shows
+the mover listening (verify.named_mover, latecut). docs/findings.md,
+capture_started_mid_session (trial 13: the words on the steps; trial 15: a closed job).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.verify.after_close import ended_words, job_ended
 from flowcheck.verify.context import Context
+from flowcheck.verify.named_mover import named_mover_advice
 from flowcheck.verify.plain_reading import opening_words, stream_opening
 
 
@@ -93,6 +95,7 @@ def started_mid_session(ctx: Context, session: Session, conn: Connection,
                "before the capture may have failed)." if session.start_gap is None else
                f"{fix} The job began before the set's first packet of it: a resource before "
                "that may have failed.")
+    fix += named_mover_advice(ctx, session)
     ctx.add("capture_started_mid_session",
             f"{head}{matched}{hidden}{'were' if count > 1 else 'was'} matched to it by "
             f"direction and ports.{ended}", fix, session=session, conn=conn,

@@ -45,5 +45,12 @@ def explain_ring_holes(findings: list[Finding], connections: list[Connection],
             message=(f"{finding.message.removesuffix('.')}. The connection spans "
                      f"{gap.words()}: the missing bytes most likely lie in that file, not "
                      "lost to the snap length or the sniffer."),
-            fix="Analyze the whole ring (every file of it) to read these messages."))
+            fix=f"Analyze {_whole(gap)} to read these messages."))
     return out
+
+
+def _whole(gap: RingGap) -> str:
+    """"the whole ring (every file of it)", or for a file missing from a capture cut by
+    time "every file of the capture cut by time"."""
+    return ("every file of the capture cut by time" if gap.rotated
+            else "the whole ring (every file of it)")

@@ -1,6 +1,8 @@
 """Which session was running between two hosts when a connection started: an index of
 the sessions' control connections by host pair, searched by bisection
-(Context.session_around reads it, built on first use).
+(Context.session_around reads it, built on first use); and the session whose control
+connection the capture joined after it opened, for a connection open before that
+control connection's first captured packet (joined_late).
 
 With control connections in time order, the first one still open at t is the first whose
 running maximum of ends reaches t, so a check over many connections does not scan every
@@ -12,6 +14,7 @@ from __future__ import annotations
 from bisect import bisect_left
 
 from flowcheck.model import Connection, Session
+from flowcheck.sessions.classify import connection_outcome
 
 # Per host pair: control starts, running maximum of control ends (None when the
 # sessions are not in time order), sessions; seconds, capture clock.
@@ -55,3 +58,21 @@ def _sessions_by_pair(sessions: list[Session], by_uid: dict[str, Connection]
         members.append(session)
         pairs[key] = (starts, reach, members)
     return pairs
+
+
+def joined_late(sessions: list[Session], by_uid: dict[str, Connection],
+                conns: list[Connection]) -> Session | None:
+    """The first judged session between the connections' two hosts whose control
+    connection the capture holds but joined after it opened (no SYN: midstream) and that
+    was still open when the last of them started: its announcements may precede the
+    capture. session_around names none when the connection's first packet comes before
+    the control connection's (latecut: v4-backup.pcap from frame 30). None when none."""
+    hosts = {conns[0].orig_h, conns[0].resp_h}
+    started = max(c.ts for c in conns)
+    for session in sessions:
+        control = by_uid.get(session.control_uid)
+        if (not session.side and control is not None
+                and {session.media_server, session.remote_agent} == hosts
+                and connection_outcome(control) == "midstream" and control.last_ts >= started):
+            return session
+    return None

@@ -1,0 +1,146 @@
+"""Holes in a capture cut by time: a file of a tcpdump -G rotation missing from the set.
+
+`tcpdump -G 60 -w 'job-%H%M%S.pcap'` opens a new file at the first packet after each
+period and names it by strftime at that time; no number tells a missing file, but the
+names' times do. The files of one rotation (sources.ring.time_rotated: one folder, one
+link type, names differing in their digits alone, spans apart) follow each other a
+period or more apart; two neighbours whose names lie two periods or more apart leave room
+for a whole file between them. That alone may be a quiet time (tcpdump writes no file
+without a packet), so a hole is said only where the packets show the sniffer missed
+traffic then: the time from the last packet of the file before to the first of the file
+after is a period or more, and a TCP connection with packets on both sides of it misses
+bytes (its receiver's ACKs, or its sender going on, prove them sent): not a job waiting
+for a tape with its connections open and idle.
+
+Newuser57: a lab job under `tcpdump -G 2` cut in 4 files, the middle 2.7 MB one left
+out, read PASS with capture_loss "missed 368 bytes (0.011%)"; a -C ring so cut said
+capture_ring_gap.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from collections.abc import Sequence
+from pathlib import PurePath
+
+from flowcheck.durations import span_words
+from flowcheck.findings import make_finding
+from flowcheck.model import CaptureInfo, Finding, RingGap
+from flowcheck.sources.ring import time_rotated_groups
+
+_DIGITS = re.compile(r"\d+")
+# Concatenated digits of a strftime name, by length: how to read them as a time.
+_LAYOUTS = {6: "HMS", 4: "HM", 14: "YmdHMS", 12: "YmdHM", 10: "epoch"}
+_DAY = 86400
+
+
+def name_seconds(name: str) -> float | None:
+    """The time a -G file's name gives, in seconds (`job-102840.pcap` -> 37720.0, seconds
+    of the day; `%Y%m%d%H%M%S` -> seconds since the epoch, read as UTC, `%s` as is),
+    None for digits of no known layout. Only differences between names of one rotation
+    mean anything: the time zone cancels out."""
+    digits = "".join(_DIGITS.findall(PurePath(name).name.removesuffix(".gz")))
+    layout = _LAYOUTS.get(len(digits))
+    if layout is None:
+        return None
+    if layout == "epoch":
+        return float(digits)
+    if layout.startswith("Ymd"):
+        year, month, day = int(digits[:4]), int(digits[4:6]), int(digits[6:8])
+        rest = digits[8:]
+        if not (1 <= month <= 12 and 1 <= day <= 31):
+            return None
+        base = calendar.timegm((year, month, day, 0, 0, 0))
+    else:
+        base, rest = 0, digits
+    hours, minutes = int(rest[:2]), int(rest[2:4])
+    seconds = int(rest[4:6]) if len(rest) >= 6 else 0
+    if hours > 23 or minutes > 59 or seconds > 60:
+        return None
+    return float(base + hours * 3600 + minutes * 60 + seconds)
+
+
+def rotation_holes(captures: Sequence[CaptureInfo],
+                   spans: dict[str, tuple[float, float]],
+                   connections: Sequence[tuple[float, float, int]]
+                   ) -> list[tuple[RingGap, int, float, float]]:
+    """Each hole of a capture cut by time, in time order: (the hole as a RingGap, from
+    the last packet of the file before to the first of the file after, seconds since
+    the epoch; the number of files of one period that fit between the names; the
+    period and the time between the two names, seconds). spans: each file's (first,
+    last) packet time (a file without packets has none: its name still counts);
+    connections: each TCP connection's (first, last) packet time and missed bytes
+    (Connection.missed_bytes). The period is the
+    least time between two neighbours' names, so a rotation needs three files or more;
+    names of no known layout tell nothing, nor files whose packet times overlap (two
+    capture points)."""
+    holes = []
+    for group in time_rotated_groups(captures):
+        named = {info.path: name_seconds(info.path) for info in group}
+        if len(group) < 3 or any(t is None for t in named.values()):
+            continue
+        # In time order: by first packet, a file without packets by its name.
+        files = sorted(group, key=lambda info: named[info.path] or 0.0)
+        if all(info.path in spans for info in group):
+            files = sorted(group, key=lambda info: spans[info.path][0])
+        times = _unwrapped([named[info.path] or 0.0 for info in files])
+        steps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        period = min(steps)
+        kept = [info.path for info in files if info.path in spans]
+        if period <= 0 or not _apart([spans[path] for path in kept]):
+            continue  # not one sniffer's rotation: two files' times overlap
+        for index, step in enumerate(steps):
+            before, after = files[index].path, files[index + 1].path
+            if before not in spans or after not in spans:
+                continue
+            start, end = spans[before][1], spans[after][0]
+            if step < 2 * period or end - start < period - 1:
+                continue
+            if not any(first < start and last > end and missed > 0
+                       for first, last, missed in connections):
+                continue  # a quiet time: no connection went on across it missing bytes
+            holes.append((RingGap(PurePath(before).name, PurePath(after).name, start, end,
+                                  rotated=True),
+                          max(1, int(step // period) - 1), period, step))
+    return holes
+
+
+def _apart(spans: list[tuple[float, float]]) -> bool:
+    """No two of the (first, last) packet times overlap."""
+    ordered = sorted(spans)
+    return all(a[1] < b[0] for a, b in zip(ordered, ordered[1:], strict=False))
+
+
+def _unwrapped(times: list[float]) -> list[float]:
+    """Seconds-of-the-day names in time order made rising across midnight."""
+    out, shift = [], 0.0
+    for index, value in enumerate(times):
+        if index and value + shift < out[-1] and value < _DAY:
+            shift += _DAY
+        out.append(value + shift)
+    return out
+
+
+def rotation_gap_findings(holes: Sequence[tuple[RingGap, int, float, float]]
+                          ) -> list[Finding]:
+    """One capture_ring_gap warning per hole of a capture cut by time (rotation_holes)."""
+    findings = []
+    for gap, missing, period, step in holes:
+        findings.append(make_finding(
+            "capture_ring_gap",
+            f"The capture set lacks {'a file' if missing == 1 else f'{missing} files'} of "
+            f"a capture cut by time (tcpdump -G, a period of {span_words(period)}) between "
+            f"{gap.before} and {gap.after}: their names lie "
+            f"{span_words(step)} apart, room for "
+            f"{'a whole file' if missing == 1 else f'{missing} whole files'}, "
+            f"{span_words(max(0.0, gap.end - gap.start))} of traffic lies between the last "
+            f"packet of {gap.before} and the first of {gap.after}, and a connection that "
+            "went on across it misses bytes. Every packet sent then is not in the capture: "
+            "connections that span the hole show their lost bytes in capture_loss; "
+            "connections that opened and closed inside it, and NDMP messages sent then, "
+            "are not in the capture at all.",
+            "Analyze every file of the rotation: copy them all (tcpdump -G names each by "
+            "the time it started).",
+            ts=gap.start))  # dated at the hole's start: the last packet before it
+    return findings

@@ -1,0 +1,65 @@
+"""capture_ended_early of a capture whose end is where a damaged file stopped being read.
+
+A file with a corrupt record or block (a pcapng block length of 0xfffffff0, a pcap
+record claiming 10 MB) is read up to the damage only (capture_truncated, its byte
+offset: flowcheck.sources.truncation_findings). When that file holds the capture's last
+packet read, every capture_ended_early finding rests on an end the damage made: the
+sniffer may well have recorded the rest of the job after it. Its fix asked to "start the
+capture before the job starts" (newuser57 #4: an EPB's length set to 0xfffffff0 in the
+middle of a clean job read "The capture ended 0.914 ms after ..."); it now says the
+file is damaged there and to read an intact copy first, the capture's own fix after it
+for an intact copy that ends there too, and the message names the damage. A file cut
+at its end (CaptureInfo.cut_tail: a sniffer stopped mid-write, a copy of a file still
+being written) or still growing is not damage: the capture did end there, its fixes
+stand. Sources: CaptureInfo (truncated, error, error_offset, cut_tail, growing, span).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from flowcheck.model import CaptureInfo, Finding
+
+ENDED_EARLY = "capture_ended_early"
+
+
+def damaged_end(captures: list[CaptureInfo]) -> CaptureInfo | None:
+    """The damaged file whose last packet read is the capture set's last packet (the
+    latest, of two such), or None: no file damaged, or a later file goes on after the
+    damage (another capture point's, the next file of a ring)."""
+    spans = [info.span for info in captures if info.span is not None]
+    if not spans:
+        return None
+    end = max(last for _, last in spans)
+    damaged = [info for info in captures
+               if info.truncated and info.error and info.error_offset is not None
+               and not info.cut_tail and not info.growing and info.span is not None
+               and info.span[1] >= end]
+    return damaged[-1] if damaged else None
+
+
+def explain_damaged_end(findings: list[Finding], captures: list[CaptureInfo]
+                        ) -> list[Finding]:
+    """The findings, each capture_ended_early rewritten to name the damage when the
+    capture's end is a damaged file's (damaged_end); else as they are."""
+    info = damaged_end(captures)
+    if info is None or not any(f.code == ENDED_EARLY for f in findings):
+        return findings
+    where = f"{info.path} is damaged at byte offset {info.error_offset} (capture_truncated)"
+    said = (f" The capture's end here is where its file {where}: flowcheck read nothing "
+            "after that point, so what the job did next may be in the file beyond it.")
+    lead = (f"Read an intact copy of the capture: {where}, and its packets after the "
+            "damage are not read. Copy the file again from the capture host (the sniffer's "
+            "own file, not a copy cut or changed on the way) and check the copy against it "
+            "(its size, a checksum). Only if an intact copy ends here too: ")
+    out = []
+    for finding in findings:
+        if finding.code != ENDED_EARLY:
+            out.append(finding)
+            continue
+        fix = finding.fix
+        out.append(dataclasses.replace(
+            finding, message=f"{finding.message}{said}",
+            fix=f"{lead}{fix[:1].lower()}{fix[1:]}" if fix else lead.removesuffix(
+                " Only if an intact copy ends here too: ")))
+    return out

@@ -1,0 +1,31 @@
+"""Step 5 over a hole of a capture set (capture_ring_gap): data that flowed while a ring
+file, or a file of a capture cut by time (tcpdump -G), was written is in no file.
+
+A data connection open across the hole, or one that ended or began in it, shows neither
+how much was sent then nor how it ended or began: the byte counts and the closes read
+from the files are not the job's (newuser57: a -G folder missing its middle file read
+PASS with half the data uncounted, the first data connection's close and the second's
+opening in the hole).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from flowcheck.model import Connection
+from flowcheck.verify.context import Context
+
+
+def hole_words(ctx: Context, conns: Sequence[Connection]) -> str | None:
+    """Why step 5 cannot be judged when a hole (not a ring's lost head) lies between the
+    first packet of the session's data connections (`conns`) and the last, or None."""
+    if not conns:
+        return None
+    start, end = min(c.ts for c in conns), max(c.last_ts for c in conns)
+    gap = next((g for g in ctx.ring_gaps if not g.head and g.start < end and g.end > start),
+               None)
+    if gap is None:
+        return None
+    return (f"the data flowed across {gap.words()}, {gap.end - gap.start:.3g} s of traffic "
+            "no file of the set holds: what was sent then, and how a data connection ended "
+            "or began then, is not in the capture")

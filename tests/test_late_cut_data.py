@@ -1,0 +1,108 @@
+"""A capture cut after the announcement of a job's data connection, whose control
+connection it still holds (flowcheck.sessions.capture_start, latecut).
+
+captures/ndmjob/v4-backup.pcap kept from frame 20, 30, 100 or 1000 (newuser57: the
+DATA_CONNECT of frame 11 and the data connection's handshake gone, the control
+connection alive): under the default profile (backup-exec-9, its default ranges
+overlapping) the data connection, open before the capture, went to no session: a
+WARNING unannounced_connection said "the capture may miss the control connection that
+announced it" though C2, the control connection, is in the capture. Its first captured
+packet is the agent's data, so keyed by that sender it never fitted the session's
+(media server, agent) pair. Now it is the session's, matched by its two hosts and each
+end's port in its side's range (which end opened it is not in the capture), and the
+verdict stays INCONCLUSIVE, never PASS: the capture started after the job began.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from frame_cuts import frame_range, stored_capture
+from stored import CAPTURES
+
+from flowcheck.config import build_config
+from flowcheck.config_file import load_file
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+
+
+def _analysis(capture: Path, values: dict | None = None) -> Analysis:
+    """`capture` analyzed with `values` (configuration keys; none: the defaults)."""
+    config = build_config(values or {})
+    return analyze(read_traffic([str(capture)], config), config)
+
+
+@pytest.mark.parametrize("first", [20, 30, 100, 1000])
+def test_v4_backup_cut_after_its_announcement_ties_the_data_connection(
+        tmp_path: Path, first: int) -> None:
+    """No profile given: the data connection open before the capture is S1's (before:
+    unannounced_connection, a warning), S1 a backup, the verdict INCONCLUSIVE."""
+    cut = frame_range(stored_capture("ndmjob", "v4-backup"), tmp_path / "late.pcap",
+                      first, 100000)
+    analysis = _analysis(cut)
+    codes = [f.code for f in analysis.findings]
+    assert analysis.verdict == "inconclusive", codes
+    assert "unannounced_connection" not in codes
+    [session] = analysis.sessions
+    [data] = session.data_connections
+    conn = next(c for c in analysis.traffic.connections if c.uid == data)
+    assert {conn.orig_p, conn.resp_p} == {6015, 5014}
+    assert session.kind == "backup"
+
+
+@pytest.mark.parametrize("first", [20, 100])
+def test_backup_exec_cut_after_its_announcements_never_passes(tmp_path: Path,
+                                                              first: int) -> None:
+    """lab/clean-3-resources (Backup Exec, its ranges configured) cut the same way,
+    with its configuration and without: never PASS, never FAIL."""
+    capture = CAPTURES / "lab" / "clean-3-resources.pcap"
+    cut = frame_range(capture, tmp_path / "late.pcap", first, 10000000)
+    settings = load_file(CAPTURES / "lab" / "clean-3-resources.toml")
+    for values in (settings, {}):
+        analysis = _analysis(cut, values)
+        assert analysis.verdict == "inconclusive", [f.code for f in analysis.findings]
+
+
+def test_unmatched_connection_names_the_control_connection_the_capture_joined(
+        tmp_path: Path) -> None:
+    """v4-backup.pcap from frame 30 with an agent range its data port 6015 does not fit:
+    the connection stays unannounced_connection, but its fix names S1's control
+    connection C2, in the capture, opened before it (before: "the capture may miss the
+    control connection that announced it")."""
+    cut = frame_range(stored_capture("ndmjob", "v4-backup"), tmp_path / "late.pcap",
+                      30, 100000)
+    analysis = _analysis(cut, {"agent_range": "7000-7100"})
+    [finding] = [f for f in analysis.findings if f.code == "unannounced_connection"]
+    assert "may miss the control connection" not in finding.fix, finding.fix
+    assert finding.fix.startswith("Session S1's control connection C2 between these hosts "
+                                  "is in the capture but opened before it started")
+    assert "its announcement may have come before the capture" in finding.fix
+
+
+@pytest.mark.parametrize("first", [20, 1000])
+def test_get_state_reply_showing_the_mover_listening_offers_profile_ndmp(
+        tmp_path: Path, first: int) -> None:
+    """v4-backup.pcap from frame 20 or 1000: its DATA_GET_STATE reply names the data
+    connection's endpoint 10.77.0.1:5014 on the media server (the mover listened), so
+    capture_started_mid_session's fix offers --profile ndmp, and step 3 says the reply
+    names the endpoint C1 reached (before: no advice; "no DATA_GET_STATE or
+    MOVER_GET_STATE reply in the capture names that endpoint"). --profile backup-exec-9
+    given: no advice."""
+    cut = frame_range(stored_capture("ndmjob", "v4-backup"), tmp_path / "late.pcap",
+                      first, 100000)
+    analysis = _analysis(cut)
+    [info] = [f for f in analysis.findings if f.code == "capture_started_mid_session"]
+    assert "If this is plain NDMP, analyze it with --profile ndmp" in info.fix, info.fix
+    assert "names its data connection's endpoint 10.77.0.1:5014, on the media server" \
+        in info.fix
+    [session] = analysis.sessions
+    step3 = next(s for s in session.steps if s.step == 3)
+    assert "DATA_GET_STATE reply of frame" in step3.detail and \
+        "no DATA_GET_STATE" not in step3.detail, step3.detail
+    given = _analysis(cut, {"profile": "backup-exec-9"})
+    [info] = [f for f in given.findings if f.code == "capture_started_mid_session"]
+    assert "--profile ndmp" not in info.fix
+    plain = _analysis(cut, {"profile": "ndmp"})
+    assert plain.verdict == "inconclusive"
+    [info] = [f for f in plain.findings if f.code == "capture_started_mid_session"]
+    assert "--profile ndmp" not in info.fix
