@@ -21,8 +21,9 @@ the production helpers it checks:
   configured addresses;
 - older rules the reference had missed: a session whose announcements the capture
   cannot show blocks no connector (matching.blind), and a job that started before the
-  capture takes a connection open before it either way round (capture_start, trial 20
-  D3) but not a lone SYN given up at once (lone_syn_given_up).
+  capture does not take a lone SYN given up at once (capture_start.lone_syn_given_up);
+  one open before the capture it takes by its two hosts either way (latecut,
+  _fits_profile).
 """
 
 from __future__ import annotations
@@ -534,12 +535,7 @@ def _fits_profile(conn: Connection, session: Session, config: Config,
         return set(pair) == {session.media_server, session.remote_agent} and \
             (config.in_agent_range(conn.resp_p) or config.in_agent_range(conn.orig_p))
     if profile.connector == "media_server":
-        # The media server connects, to a port in the agent range; open before the
-        # capture, the originator is only the first captured packet's sender: turned.
         return pair == (session.media_server, session.remote_agent) and \
-            config.in_agent_range(conn.resp_p) or \
-            connection_outcome(conn) == "midstream" and \
-            pair == (session.remote_agent, session.media_server) and \
-            config.in_agent_range(conn.orig_p)
+            config.in_agent_range(conn.resp_p)
     return pair in ((session.media_server, session.remote_agent),
                     (session.remote_agent, session.media_server))

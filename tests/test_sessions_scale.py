@@ -333,7 +333,8 @@ def _before_capture(c: Connection) -> Connection:
 def _turned() -> tuple[list[Connection], list[NdmpStream]]:
     """A job started before the capture whose data connection, open before it too,
     shows the agent's packet first (recorded agent -> media server; its callback taken
-    by an opened connection before it): capture_start takes it either way round."""
+    by an opened connection before it): capture_start takes it by its two hosts either
+    way round (latecut)."""
     media, agent = MEDIAS[0], AGENTS[0]
     return [_before_capture(conn("C0", media, 40000, agent, 10000, 0.0, end=60.0)),
             conn("B0", agent, 40010, media, 5002, 0.5, end=50.0),
@@ -357,7 +358,8 @@ def _given_up() -> tuple[list[Connection], list[NdmpStream]]:
 def test_started_before_capture_rules_as_the_reference(scenario, uid: str, role: str) -> None:
     """Two capture_start rules no random case here decides under review56j's callback
     rules (refmatch's random cases did, with callbackmatch's): each fails when the
-    reference leaves it out."""
+    reference leaves it out (the turned one when its pair must run media server ->
+    agent)."""
     conns, streams = scenario()
     fast = _outcome(conns, streams, build_sessions)
     assert fast == _outcome(conns, streams, sessions_reference.build_sessions)
