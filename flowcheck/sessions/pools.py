@@ -68,13 +68,20 @@ class Pool:
             nxt[start], start = here, nxt[start]
         return here
 
+    def only(self, keep: Callable[[Connection], bool]) -> Pool:
+        """The pool's connections that `keep` accepts, sharing its claimed set: the pool
+        itself when it accepts every one, so that a pass over one after a pass over the
+        other is seen to walk the very same pool (issue 7: matching.attach_callbacks)."""
+        kept = [c for c in self.conns if keep(c)]
+        return self if len(kept) == len(self.conns) else Pool(kept, self._claimed)
+
     @staticmethod
     def opened_only(pools: Mapping[K, Pool]) -> dict[K, Pool]:
         """Each pool's connections whose opening the capture holds (a SYN or a SYN-ACK:
-        connection_outcome not "midstream"), sharing its claimed set; a key left
-        with none is left out."""
-        opened = {key: Pool([c for c in pool.conns if connection_outcome(c) != "midstream"],
-                            pool._claimed) for key, pool in pools.items()}
+        connection_outcome not "midstream"), sharing its claimed set (Pool.only); a key
+        left with none is left out."""
+        opened = {key: pool.only(lambda c: connection_outcome(c) != "midstream")
+                  for key, pool in pools.items()}
         return {key: pool for key, pool in opened.items() if pool.conns}
 
     def first_written(self, frame: int) -> Connection | None:
