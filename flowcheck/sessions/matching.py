@@ -87,9 +87,9 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
     # an agent.
     sighted = [s for s in sessions if not blind(s, control_of[s.id])]
     by_connector = {"data": endpoints.by_connector(lifetimes(sighted, control_of, hold,
-                                                             "media_server")),
+                                                             "media_server", order)),
                     "mover": endpoints.by_connector(lifetimes(sighted, control_of, hold,
-                                                              "remote_agent"))}
+                                                              "remote_agent", order))}
     # Connections whose handshake the sniffer lost, by their first captured packet's
     # sender (ip, port) and its peer: the listener's first packet makes the listener
     # their originator (trial 25 D1).

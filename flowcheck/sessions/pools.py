@@ -155,12 +155,12 @@ class Endpoints:
         """Unclaimed connections by (responder ip, port, connector): the originator's
         address when it is one of `hosts` (the sessions' own hosts on the connecting
         side) and a session with that host was alive when the connection opened (its
-        lifetimes, (start, end) in capture seconds: Lifetimes), else None (an address
+        lifetimes in the capture's order: Lifetimes), else None (an address
         no session uses there at that time: another interface of a multi-homed host, a
         configured one, or a host whose session ended long before: two jobs of one
         night's capture, mergedsets). One Pool each, in time order."""
         def connector(conn: Connection) -> str | None:
-            return conn.orig_h if hosts.alive_at(conn.orig_h, conn.ts) else None
+            return conn.orig_h if hosts.alive_at(conn.orig_h, conn.ts, conn.first_frame) else None
         return self.pools(self.connections(),
                           lambda c: (c.resp_h, c.resp_p, connector(c)))
 
