@@ -58,6 +58,9 @@ def test_a_merge_holding_the_reject_leaving_the_syns_host_rules_the_bridge_out()
             "and so does one on a router that rejects in fd77::2's name" in refused.message)
     assert "nothing in the capture tells them apart" not in refused.message
     assert "this capture merges one taken on" not in refused.message  # not placed on fd77::2
+    # The cut quote's tie names the reject's address, not the host (review 56m).
+    assert "sent from fd77::2's own address 0.0172 ms after the SYN" in refused.message
+    assert "fd77::2 itself" not in refused.message
     assert ("the reject rule is in fd77::2's firewall or in a router in front of fd77::2 "
             "that rejects in its name" in refused.fix)
     assert "bridge" not in refused.fix
