@@ -304,6 +304,8 @@ def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> 
                               nat_aliases=traffic.nat_aliases,
                               copy_legs=traffic.copy_legs,
                               host_marks=traffic.host_marks,
+                              other_arriving=bool(traffic.skipped
+                                                  and traffic.skipped.arriving()),
                               cut_recorded=sum(c.cut_recorded for c in traffic.captures),
                               strays=strays, order=order,
                               unread=traffic.skipped.unread_frames()

@@ -130,3 +130,30 @@ def tcp_of(frame: bytes) -> Tcp | None:
     offset = (frame[tcp + 12] >> 4) * 4
     payload = min(len(frame) - tcp, total - ihl) - offset
     return Tcp(sport, dport, frame[tcp + 13], max(payload, 0))
+
+
+LINUX_SLL2, SLL2_LEN, SLL2_TYPE = 276, 20, 10  # the link type; its header's length, type byte
+PACKET_HOST, PACKET_OUTGOING = 0, 4  # linux/if_packet.h
+_ICMPV6, _UNREACHABLE = 58, 1  # IPv6's next header for ICMPv6; its destination unreachable
+
+
+def arriving_rejects(frame: bytes) -> bytes:
+    """An SLL2 frame with its ICMPv6 destination unreachable marked arriving
+    (PACKET_HOST), as if no capture host had sent it; other frames as they are (field
+    checks 59 and 63: a reject no capture host shows leaving keeps the bridge named)."""
+    ip = frame[SLL2_LEN:]
+    if ip[0] >> 4 == 6 and ip[6] == _ICMPV6 and ip[40] == _UNREACHABLE:
+        return frame[:SLL2_TYPE] + bytes([PACKET_HOST]) + frame[SLL2_TYPE + 1:]
+    return frame
+
+
+def rejects_made_arriving(capture: Path, out: Path, leaving: int) -> Path:
+    """The stored SLL2 `capture` with its ICMPv6 unreachables marked arriving
+    (arriving_rejects), written to `out`; asserts `leaving` copies marked leaving changed
+    (their wire lengths kept: the snap length's)."""
+    kind, records = stored_records(capture)
+    assert kind == LINUX_SLL2
+    changed = [replace(r, data=arriving_rejects(r.data)) for r in records]
+    assert sum(r.data != c.data and r.data[SLL2_TYPE] == PACKET_OUTGOING
+               for r, c in zip(records, changed, strict=True)) == leaving
+    return write_records(out, LINUX_SLL2, changed)

@@ -6,11 +6,29 @@ sessions both ways on random traffic and require the same answer. Only the match
 kept here; opening the sessions, settling their kinds and `claim`, which issue 7 did
 not change, are flowcheck's own. What a connection or stream says on its own is
 flowcheck.sessions.classify.
+
+Rules added since, each written here the plain way (scans, no index), not by calling
+the production helpers it checks:
+- callbackmatch and review56j: a connection whose opening the capture holds (a SYN or
+  SYN-ACK) wins an announced endpoint before the endpoint's next announcement over one
+  open before the capture; the callback in the media range from the media server's
+  first vendor message, then from the control connection's opening, then to any port,
+  and last a callback without its opening traded for an opened one (_attach_callbacks);
+- mergedsets: another session's host blocks a connection only while that session
+  lives (_span: its control connection's opening less START_SLACK_SECONDS, or all time
+  before when the capture lacks it, to its end plus port_hold_seconds, or all time after
+  when the capture does not show it closing), in data matching, by ports and the spare
+  configured addresses;
+- older rules the reference had missed: a session whose announcements the capture
+  cannot show blocks no connector (matching.blind), and a job that started before the
+  capture does not take a lone SYN given up at once (capture_start.lone_syn_given_up);
+  one open before the capture it takes by its two hosts either way (latecut,
+  _fits_profile).
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +55,22 @@ from flowcheck.sessions.snap_cut import cut_announcements, cut_listener
 from flowcheck.sessions.threeway import share_announced
 
 CALLBACK_SLACK_SECONDS = 1.0
+# How long before its control connection's first packet a session's host may open a
+# connection of its own (two clocks apart): the lifetimes' slack, mergedsets.
+START_SLACK_SECONDS = 1.0
+INF = float("inf")
+
+
+def _span(control: Connection, hold: float) -> tuple[float, float]:
+    """When a session lives, (start, end) in seconds, both ends included."""
+    start = -INF if connection_outcome(control) == "midstream" else \
+        control.ts - START_SLACK_SECONDS
+    return start, end_of(control) + hold if seen_closing(control) else INF
+
+
+def _alive(host: str, ts: float, lives: list[tuple[str, tuple[float, float]]]) -> bool:
+    """Is one of `lives` (host, span) that host's, alive at ts?"""
+    return any(h == host and lo <= ts <= hi for h, (lo, hi) in lives)
 
 
 def announcement_groups(announcements: Iterable[Announcement]) -> list[list[Announcement]]:
@@ -81,7 +115,7 @@ def build_sessions(connections: list[Connection], streams: list[NdmpStream], con
         if conn.role != "control":
             endpoints.add(conn)
     by_uid = {c.uid: c for c in connections}
-    _attach_data(sessions, endpoints, control_of)
+    _attach_data(sessions, endpoints, control_of, config.port_hold_seconds)
     # Derived from the data matching: shared, as find_local_data below.
     share_announced(sessions, control_of, by_uid)
     if profile.callback == "connection":
@@ -97,7 +131,7 @@ def build_sessions(connections: list[Connection], streams: list[NdmpStream], con
 
 
 def _attach_data(sessions: list[Session], endpoints: _Endpoints,
-                 control_of: dict[str, Connection]) -> None:
+                 control_of: dict[str, Connection], hold: float) -> None:
     """Each expectation claims the next connection to one of its endpoints (else, under
     NAT, to its port at the listener's control address)."""
     # matching.attach_data line for line, but grouping with this module's
@@ -109,11 +143,10 @@ def _attach_data(sessions: list[Session], endpoints: _Endpoints,
     for ts, _, group in pending:
         for endpoint in {(a.ip, a.port) for a in group}:
             announced_at[endpoint].append(ts)
-    media_hosts = {s.media_server for s in sessions}
-    agent_hosts = {s.remote_agent for s in sessions}
+    fits = _connector_fits(sessions, control_of, hold)
 
     def next_announced(ann: Announcement, ts: float) -> float:
-        return next((t for t in announced_at[(ann.ip, ann.port)] if t > ts), float("inf"))
+        return min((t for t in announced_at[(ann.ip, ann.port)] if t > ts), default=INF)
 
     def first_after(ip: str, port: int, after: float, fits: Callable[[Connection], bool],
                     until: float) -> Connection | None:
@@ -125,11 +158,10 @@ def _attach_data(sessions: list[Session], endpoints: _Endpoints,
 
     for ts, session, group in pending:
         control = control_of[session.id]
-        fits = _connector_fits(control, media_hosts, agent_hosts)
         candidates = [(conn, ann) for ann in group
                       if (conn := first_after(ann.ip, ann.port,
-                                              ts - ANNOUNCEMENT_JITTER_SECONDS, fits(ann),
-                                              next_announced(ann, ts)))
+                                              ts - ANNOUNCEMENT_JITTER_SECONDS,
+                                              fits(control, ann), next_announced(ann, ts)))
                       is not None]
         if not candidates:
             # Nobody reached the announced address, but the announced port was reached
@@ -138,7 +170,8 @@ def _attach_data(sessions: list[Session], endpoints: _Endpoints,
             candidates = [
                 (conn, ann) for ann in group
                 if (host := listener_host(ann, control)) != ann.ip and
-                (conn := first_after(host, ann.port, ts, fits(ann), next_announced(ann, ts)))
+                (conn := first_after(host, ann.port, ts, fits(control, ann),
+                                     next_announced(ann, ts)))
                 is not None]
             for conn, ann in candidates[:1]:
                 session.address_matched.append((conn.uid, ann.ip))
@@ -149,9 +182,7 @@ def _attach_data(sessions: list[Session], endpoints: _Endpoints,
         claim(endpoints, conn, session, "data")
         # A connector whose SYNs fail retries from a new source port: same expectation,
         # until a later announcement of the same endpoint takes over.
-        times = announced_at[(ann.ip, ann.port)]
-        following = bisect_right(times, ts)
-        until = times[following] if following < len(times) else float("inf")
+        until = next_announced(ann, ts)
         while is_failed(conn):
             retry = endpoints.first_after(conn.resp_h, ann.port, conn.ts)
             if retry is None or retry.ts >= until or retry.orig_h != conn.orig_h:
@@ -160,15 +191,22 @@ def _attach_data(sessions: list[Session], endpoints: _Endpoints,
             conn = retry
 
 
-def _connector_fits(control: Connection, media_hosts: set[str], agent_hosts: set[str]
-                    ) -> Callable[[Announcement], Callable[[Connection], bool]]:
-    """Per announcement: may this connection's originator be the session's connector,
-    the session's own host on the side told to connect or an address no session uses
-    on that side?"""
-    def fits(ann: Announcement) -> Callable[[Connection], bool]:
+def _connector_fits(sessions: list[Session], control_of: dict[str, Connection], hold: float
+                    ) -> Callable[[Connection, Announcement], Callable[[Connection], bool]]:
+    """Per session and announcement: may this connection's originator be the session's
+    connector, the session's own host on the side told to connect or an address no
+    other session uses on that side when the connection opened? A session whose
+    announcements the capture cannot show (its control connection open before the
+    capture, none read) blocks nobody."""
+    sighted = [s for s in sessions
+               if s.announced or connection_outcome(control_of[s.id]) != "midstream"]
+    media = [(s.media_server, _span(control_of[s.id], hold)) for s in sighted]
+    agents = [(s.remote_agent, _span(control_of[s.id], hold)) for s in sighted]
+
+    def fits(control: Connection, ann: Announcement) -> Callable[[Connection], bool]:
         own = control.orig_h if ann.listener == "data" else control.resp_h
-        hosts = media_hosts if ann.listener == "data" else agent_hosts
-        return lambda c: c.orig_h == own or c.orig_h not in hosts
+        lives = media if ann.listener == "data" else agents
+        return lambda c: c.orig_h == own or not _alive(c.orig_h, c.ts, lives)
     return fits
 
 
@@ -285,18 +323,27 @@ def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
 
     A cut message's connection runs from the other side to its listener (a port in the
     listener's range unless the profile leaves the connector to the listener); each side
-    is the session's host or a configured address of that side no session uses. With
-    no message read, the profile says who connects. Candidates open after the message
-    and while the control connection lasts (to the capture's end if not seen closing).
-    When none fits: from the session's own connector to an address no session uses on
-    the listener's side, to a port in the listener's range. What fits the sessions no
-    message of which could be read is shared out among them first, by
-    flowcheck.sessions.named's rule (shared: it decides owners, not the matching).
+    is the session's host or a configured address of that side no session living while
+    this one lives uses. With no message read, the profile says who connects.
+    Candidates open after the message and while the control connection lasts (to the
+    capture's end if not seen closing). When none fits: from the session's own
+    connector to an address no session uses on the listener's side when the connection
+    opened, to a port in the listener's range. What fits the sessions no message of
+    which could be read is shared out among them first, by flowcheck.sessions.named's
+    rule (shared: it decides owners, not the matching).
     """
-    used = {"mover": {s.media_server for s in sessions},
-            "data": {s.remote_agent for s in sessions}}
-    spare = {"mover": set(config.media_servers) - used["mover"],
-             "data": set(config.remote_agents) - used["data"]}
+    # Each side's hosts (by who listens there) while their sessions live (mergedsets).
+    span = {s.id: _span(control_of[s.id], config.port_hold_seconds) for s in sessions}
+    used = {"mover": [(s.media_server, span[s.id]) for s in sessions],
+            "data": [(s.remote_agent, span[s.id]) for s in sessions]}
+    configured = {"mover": set(config.media_servers), "data": set(config.remote_agents)}
+
+    def spare(session: Session, side: str) -> set[str]:
+        """Configured addresses of a side no session living while this one uses there."""
+        lo, hi = span[session.id]
+        return {host for host in configured[side]
+                if not any(h == host and start <= hi and lo <= end
+                           for h, (start, end) in used[side])}
     profile_listeners = {"media_server": ["data"], "remote_agent": ["mover"]}.get(
         profile.connector, ["data", "mover"])
 
@@ -307,8 +354,8 @@ def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
     def fits(conn: Connection, session: Session, listener: str, ranged: bool) -> bool:
         if conn.role == "control" or config.ndmp_port in (conn.resp_p, conn.orig_p):
             return False
-        media = {session.media_server} | spare["mover"]
-        agents = {session.remote_agent} | spare["data"]
+        media = {session.media_server} | spare(session, "mover")
+        agents = {session.remote_agent} | spare(session, "data")
         connectors, listeners = (media, agents) if listener == "data" else (agents, media)
         if conn.orig_h in connectors and conn.resp_h in listeners and \
                 (not ranged or in_range(conn.resp_p, listener)):
@@ -320,7 +367,7 @@ def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
     def elsewhere(conn: Connection, session: Session, listener: str) -> bool:
         own = session.media_server if listener == "data" else session.remote_agent
         return conn.role != "control" and config.ndmp_port not in (conn.resp_p, conn.orig_p) \
-            and conn.orig_h == own and conn.resp_h not in used[listener] \
+            and conn.orig_h == own and not _alive(conn.resp_h, conn.ts, used[listener]) \
             and in_range(conn.resp_p, listener)
 
     plans = []
@@ -361,8 +408,8 @@ def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
         # goes to the one its first captured packet's sender connects to (trial 30 D1).
         kept: dict[str, tuple[Connection, str, bool]] = {}
         for c, lst in found:
-            connectors = {session.media_server} | spare["mover"] if lst == "data" else \
-                {session.remote_agent} | spare["data"]
+            connectors = {session.media_server} | spare(session, "mover") \
+                if lst == "data" else {session.remote_agent} | spare(session, "data")
             direct = c.orig_h in connectors
             if c.uid not in kept or (direct and not kept[c.uid][2]):
                 kept[c.uid] = (c, lst, direct)
@@ -429,7 +476,18 @@ def _attach_started_before_capture(sessions: list[Session], control_of: dict[str
     connections between its two hosts, by the profile's direction and ports, that were
     open too (no SYN seen) or opened before the capture shows its control stream, with
     their retries from new source ports; after the last ring hole before its first
-    packet, when there is one; each end's port in its side's range."""
+    packet, when there is one; each end's port in its side's range (one open before the
+    capture either way round: its originator is only its first packet's sender); not a
+    lone SYN given up at once."""
+    capture_end = max((c.last_ts for c in ordered), default=0.0)
+
+    def given_up(conn: Connection) -> bool:
+        """One SYN, unanswered, never resent though the capture went on for the
+        retransmission timeout: as likely an earlier job's last try as this job's."""
+        return connection_outcome(conn) == "unanswered" and len(conn.syn_frames) == 1 \
+            and conn.syn_retries == 0 \
+            and capture_end - conn.last_ts >= config.retransmission_timeout
+
     for session in sessions:
         control = control_of[session.id]
         if connection_outcome(control) != "midstream":
@@ -449,7 +507,7 @@ def _attach_started_before_capture(sessions: list[Session], control_of: dict[str
 
         taken = [c for c in ordered if eligible(c) and connection_outcome(c) == "midstream"]
         taken += [c for c in ordered if eligible(c) and connection_outcome(c) != "midstream"
-                  and opened_from <= c.ts <= seen_from]
+                  and opened_from <= c.ts <= seen_from and not given_up(c)]
         for conn in taken:
             while conn is not None and conn.uid not in endpoints.claimed:
                 claim(endpoints, conn, session, "data")

@@ -26,11 +26,18 @@ a directory named "TTL-lab", the words rewrote the names too (review 53d).
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from pcap_records import stored_records, write_records
+from pcap_records import (
+    PACKET_HOST,
+    PACKET_OUTGOING,
+    SLL2_LEN,
+    SLL2_TYPE,
+    rejects_made_arriving,
+    stored_records,
+    write_records,
+)
 from stored import shared_analysis
 
 from flowcheck.config import build_config, load_file
@@ -42,9 +49,6 @@ HERE = Path(__file__).resolve().parents[1] / "captures" / "field59-matrix"
 _STEM = "tls-start-ipv6-callback-rejected-reject-route-by-media-both-hosts-any-merged-sll2"
 CUT = HERE / f"{_STEM}-snap96.pcap.gz"
 WHOLE = HERE / f"{_STEM}.pcap.gz"
-LINUX_SLL2, SLL2_LEN, SLL2_TYPE = 276, 20, 10  # the link type; its header's length, type byte
-PACKET_HOST, PACKET_OUTGOING = 0, 4
-ICMPV6, UNREACHABLE = 58, 1  # IPv6's next header for ICMPv6; its destination unreachable
 # Each file's callback_refused frames: the two SYNs (A's copies) and M's two rejects.
 FRAMES = {CUT: [57, 59, 63, 65], WHOLE: [55, 57, 61, 63]}
 
@@ -81,27 +85,12 @@ def test_a_merge_holding_the_rejects_leaving_places_the_rule_on_the_host(path: P
     assert "bridge" not in refused.fix
 
 
-def _arriving_rejects(frame: bytes) -> bytes:
-    """An SLL2 frame with its ICMPv6 unreachable marked arriving (PACKET_HOST); other
-    frames as they are."""
-    ip = frame[SLL2_LEN:]
-    if ip[0] >> 4 == 6 and ip[6] == ICMPV6 and ip[40] == UNREACHABLE:
-        return frame[:SLL2_TYPE] + bytes([PACKET_HOST]) + frame[SLL2_TYPE + 1:]
-    return frame
-
-
 @pytest.mark.parametrize("path", [CUT, WHOLE], ids=["snap96", "whole"])
 def test_rejects_no_capture_host_sent_keep_the_bridge(tmp_path: Path, path: Path) -> None:
     """Every copy of the rejects marked arriving: nothing shows one leaving fd77::1, so a
     bridge firewall in front of it stays named beside its own."""
-    kind, records = stored_records(path)
-    assert kind == LINUX_SLL2
-    changed = [replace(r, data=_arriving_rejects(r.data)) for r in records]
-    # The two rejects' leaving copies changed (their wire lengths kept: the snap length's).
-    assert sum(r.data != c.data and r.data[SLL2_TYPE] == PACKET_OUTGOING
-               for r, c in zip(records, changed, strict=True)) == 2
-    written = write_records(tmp_path / path.name.replace(".pcap.gz", ".pcap"), LINUX_SLL2,
-                            changed)
+    # The two rejects' leaving copies.
+    written = rejects_made_arriving(path, tmp_path / path.name.replace(".pcap.gz", ".pcap"), 2)
     config = build_config(load_file(_toml(path)))
     refused = _refused(analyze(read_traffic([str(written)], config), config), path)
     assert ("a firewall on fd77::1, or a bridge (transparent) firewall in front of fd77::1 "

@@ -103,7 +103,7 @@ def test_lifetimes_join_a_hosts_sessions_and_find_them_by_time() -> None:
                        ("a", (float("-inf"), 1.0))])
     assert [spans.alive_at("m", ts) for ts in (0.0, 15.0, 20.0, 25.0, 35.0, 41.0)] == [
         True, True, True, False, True, False]
-    assert not spans.overlaps("m", 21.0, 29.0) and spans.overlaps("m", 21.0, 30.0)
+    assert not spans.overlaps("m", (21.0, 29.0)) and spans.overlaps("m", (21.0, 30.0))
     assert spans.alive_at("a", -1e9) and not spans.alive_at("a", 2.0)
     assert not spans.alive_at("x", 0.0)
 

@@ -99,6 +99,14 @@ def test_gist_does_not_end_on_a_condition_or_half_an_either_or() -> None:
              "firewall rejects it, and more words follow here to make it long enough.")
     assert gist(cause, 150) == ("The data connection was refused: 10.77.0.2:6001 answered "
                                 "the SYN with a RST")
+    # Without "either" too: the first alternative alone reads as the cause (review 56m:
+    # a bridge's reject, netns r56m, read "cause: ... a firewall on fd77::2").
+    cause = ("The agent's NDMP port [fd77::2]:10000 refused the control connection from "
+             "fd77::1 with an ICMPv6 port unreachable (code 4): a firewall on fd77::2, or a "
+             "bridge (transparent) firewall in front of fd77::2 answering in its name, "
+             "rejects it (a closed TCP port answers a SYN with a RST).")
+    assert gist(cause) == ("The agent's NDMP port [fd77::2]:10000 refused the control "
+                           "connection from fd77::1 with an ICMPv6 port unreachable (code 4)")
 
 
 def test_gist_keeps_both_directions_of_a_rule_together() -> None:

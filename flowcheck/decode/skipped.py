@@ -36,6 +36,7 @@ from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.sources.batch import LINKTYPE_ETHERNET, PacketBatch
 
 VLAN_TAGS = (0x8100, 0x88A8, 0x9100)
+PACKET_OUTGOING = 4  # linux/if_packet.h: a Linux cooked packet sent by the capture host
 # Those that carry Ethernet frames of any host (decode.unread_hosts: the hosts' MAC
 # addresses are not known) or, IP-less, none to read.
 ETHER_NAMES = {e.name for e in ETHERTYPES.values()} | {"TZSP", "L2TPv3"}
@@ -115,6 +116,14 @@ class Skipped:
         (frames, the first one's number)."""
         return {name: (count, self.unread_first[name])
                 for name, count in self.unread.most_common()}
+
+    def arriving(self) -> bool:
+        """Does the Linux cooked header of a packet here mark it arriving at the capture
+        host (`cooked`: 0 to it, 1 broadcast, 2 multicast, 3 another host's), not sent by
+        it (4)? Then the set is not of leaving packets alone (verify.opening.leaving_only:
+        a host's `tcpdump -i any` holds the ARP reply that let it send its SYNs; review
+        56m)."""
+        return any(kind != PACKET_OUTGOING for kind in self.cooked)
 
 
 def describe_skipped(batch: PacketBatch, gather: Gather, layers: Layers,

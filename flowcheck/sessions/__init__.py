@@ -161,7 +161,7 @@ def _build(connections: list[Connection], stream_by_uid: dict[str, NdmpStream],
                          {s.id: vendor_anchor(stream_by_uid.get(s.control_uid),
                                               control_of[s.id]) for s in sessions})
     attach_by_ports(sessions, control_of, stream_by_uid, ordered, endpoints, config, profile,
-                    kept_packets(connections), clock_lags=clock_lags)
+                    kept_packets(connections), clock_lags=clock_lags, order=order)
     attach_started_before_capture(sessions, control_of, stream_by_uid, ordered, endpoints, config,
                                   profile, ring_gaps)
     if profile.callback == "connection":

@@ -26,6 +26,7 @@ from flowcheck.sessions.classify import (
     seen_closing,
 )
 from flowcheck.sessions.clock_apart import LagProof, lead_allowed
+from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.kept import KeptPackets
 from flowcheck.sessions.lifetimes import lifetimes, session_span
 from flowcheck.sessions.named import Shares, named_endpoints, share_out
@@ -40,7 +41,8 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
                     streams: dict[str, NdmpStream], ordered: list[Connection],
                     endpoints: Endpoints, config: Config, profile: Profile,
                     kept: KeptPackets | None = None, *,
-                    clock_lags: Mapping[tuple[str, str], LagProof]) -> None:
+                    clock_lags: Mapping[tuple[str, str], LagProof],
+                    order: FileOrder = TIME_ORDER) -> None:
     """Data connections of announcements the capture cannot show, by direction and ports.
 
     A cut announcing message still says who listens (its name: DATA_LISTEN the agent,
@@ -63,6 +65,8 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
     clock_lags: the capture's lag proofs over every connection (two hosts' own captures
     merged, their clocks apart: sessions.clock_apart.lag_proofs, the pipeline's): a cut
     message's connection opened by its other end may be stamped before it (lead_allowed).
+    order: how the capture orders its events (sessions.file_order), in which another
+    session's hosts are its own while it lives (sessions.lifetimes).
 
     A control stream of which the capture holds no byte at all although bytes were sent
     (its kind unknown: Session.kind_unknown) is matched so too ("packet_filter") when
@@ -81,7 +85,7 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
         plans.append((session, cut, reason, end))
     if not plans:
         return
-    finder = _Finder(sessions, ordered, endpoints, config, profile, control_of)
+    finder = _Finder(sessions, ordered, endpoints, config, profile, control_of, order)
     # Sessions no message of which could be read: what fits each of them, before any is
     # taken, so that jobs at once share their connections out (sessions.named). Not a
     # connection whose endpoint another session's GET_STATE replies name and this one's
@@ -216,15 +220,15 @@ class _Finder:
 
     def __init__(self, sessions: list[Session], ordered: list[Connection],
                  endpoints: Endpoints, config: Config, profile: Profile,
-                 control_of: dict[str, Connection]) -> None:
+                 control_of: dict[str, Connection], order: FileOrder = TIME_ORDER) -> None:
         self.config, self.profile = config, profile
         # Hosts of each side (by who listens: "data" the agents, "mover" the media
         # servers), each while its sessions live (sessions.lifetimes: a job days apart
         # in the same capture set leaves its hosts spare for this one, mergedsets).
         hold = config.port_hold_seconds
-        self.span = {s.id: session_span(control_of[s.id], hold) for s in sessions}
-        self.used = {"mover": lifetimes(sessions, control_of, hold, "media_server"),
-                     "data": lifetimes(sessions, control_of, hold, "remote_agent")}
+        self.span = {s.id: session_span(control_of[s.id], hold, order) for s in sessions}
+        self.used = {"mover": lifetimes(sessions, control_of, hold, "media_server", order),
+                     "data": lifetimes(sessions, control_of, hold, "remote_agent", order)}
         self.configured = {"mover": set(config.media_servers),
                            "data": set(config.remote_agents)}
         conns = [c for c in ordered if c.role != "control"
@@ -241,10 +245,10 @@ class _Finder:
                 config.in_agent_range(c.orig_p)))
         self.others = {
             **{("data", k): p for k, p in endpoints.pools(conns, lambda c: c.orig_h if (
-                not self.used["data"].alive_at(c.resp_h, c.ts)
+                not self.used["data"].alive_at(c.resp_h, c.ts, c.first_frame)
                 and config.in_agent_range(c.resp_p)) else None).items()},
             **{("mover", k): p for k, p in endpoints.pools(conns, lambda c: c.orig_h if (
-                not self.used["mover"].alive_at(c.resp_h, c.ts)
+                not self.used["mover"].alive_at(c.resp_h, c.ts, c.first_frame)
                 and config.in_media_range(c.resp_p))
                 else None).items()}}
         self.retries = endpoints.pools(conns, lambda c: (c.orig_h, c.resp_h, c.resp_p))
@@ -252,9 +256,8 @@ class _Finder:
     def _spare(self, session: Session, side: Listener) -> set[str]:
         """The configured addresses of a side (by who listens there) that no session
         alive while `session` lives uses on that side."""
-        lo, hi = self.span[session.id]
         return {host for host in self.configured[side]
-                if not self.used[side].overlaps(host, lo, hi)}
+                if not self.used[side].overlaps(host, self.span[session.id])}
 
     def _hosts(self, session: Session, listener: Listener) -> tuple[set[str], set[str]]:
         """(connectors, listeners): the session's host or a spare address of each side."""

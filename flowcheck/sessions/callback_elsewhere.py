@@ -74,8 +74,8 @@ def attach_callbacks_elsewhere(sessions: list[Session], control_of: dict[str, Co
     sides = _paired_sides(sessions, {s.id: _sides(s, by_uid) for s in sessions}, config)
     # Every address a session uses, while that session lives (sessions.lifetimes: two
     # jobs days apart in one capture set leave each other's addresses free, mergedsets).
-    used = Lifetimes((host, session_span(control_of[s.id], config.port_hold_seconds))
-                     for s in sessions for host in sides[s.id][0] | sides[s.id][1])
+    used = Lifetimes(((host, session_span(control_of[s.id], config.port_hold_seconds, order))
+                      for s in sessions for host in sides[s.id][0] | sides[s.id][1]), order)
     # A host's addresses by its control connection address, over every session of it: two
     # jobs from one media server share its other address (field check 46: a dual-stack
     # job engine's IPv4 address, which the other job's data connections came from).
@@ -116,8 +116,8 @@ def attach_callbacks_elsewhere(sessions: list[Session], control_of: dict[str, Co
         else:
             span = candidates[bisect_left(times, start):bisect_right(times, end)]
         found = [c for c in span
-                 if (c.orig_h in agent or not used.alive_at(c.orig_h, c.ts))
-                 and (c.resp_h in media or not used.alive_at(c.resp_h, c.ts))
+                 if (c.orig_h in agent or not used.alive_at(c.orig_h, c.ts, c.first_frame))
+                 and (c.resp_h in media or not used.alive_at(c.resp_h, c.ts, c.first_frame))
                  and (c.orig_h, c.resp_h) != (session.remote_agent, session.media_server)]
         fits[session.id] = found
     while (tied := _tie_one(waiting, fits, endpoints)) is not None:

@@ -85,7 +85,7 @@ class FileOrder:
         return (frame >= than_frame if self.by_frame(frame, than_frame)
                 else self._at_or_after(frame, ts, than_frame, than_ts))
 
-    def _epoch(self, frame: int | None) -> int:
+    def epoch(self, frame: int | None) -> int:
         """The clock epoch of the event at frame (0 without a shared clock step)."""
         return 0 if self.epochs is None or frame is None else self.epochs.of(frame)
 
@@ -93,7 +93,7 @@ class FileOrder:
                      than_ts: float) -> bool:
         """By time: (its clock epoch, ts) at or after (than's epoch, than_ts)."""
         if self.epochs is not None:
-            epoch, than = self._epoch(frame), self._epoch(than_frame)
+            epoch, than = self.epoch(frame), self.epoch(than_frame)
             if epoch != than:
                 return epoch > than
         return ts >= than_ts
@@ -103,7 +103,7 @@ class FileOrder:
         every event, so a sort has one order: an event of a connection written out of
         time order (moved) sorts by its frame too (its first packet, a SYN, never moves
         ahead: by_time._by_time); comparisons of two events go by by_frame."""
-        return (frame,) if self.frames else (self._epoch(frame), ts, frame)
+        return (frame,) if self.frames else (self.epoch(frame), ts, frame)
 
     def opened(self, conn: Connection) -> tuple[float, ...]:
         """The sort key of a connection's first captured packet."""

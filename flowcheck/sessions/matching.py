@@ -87,9 +87,9 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
     # an agent.
     sighted = [s for s in sessions if not blind(s, control_of[s.id])]
     by_connector = {"data": endpoints.by_connector(lifetimes(sighted, control_of, hold,
-                                                             "media_server")),
+                                                             "media_server", order)),
                     "mover": endpoints.by_connector(lifetimes(sighted, control_of, hold,
-                                                              "remote_agent"))}
+                                                              "remote_agent", order))}
     # Connections whose handshake the sniffer lost, by their first captured packet's
     # sender (ip, port) and its peer: the listener's first packet makes the listener
     # their originator (trial 25 D1).
@@ -238,8 +238,8 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
     sessions = [s for s in sessions if not asked_nothing(control_of[s.id])]
     pools = endpoints.pools(ordered, lambda c: None if c.role == "control" or
                             c.resp_p == config.ndmp_port else (c.orig_h, c.resp_h))
-    in_range = {pair: Pool([c for c in pool.conns if config.in_media_range(c.resp_p)],
-                           endpoints.claimed) for pair, pool in pools.items()}
+    in_range = {pair: pool.only(lambda c: config.in_media_range(c.resp_p))
+                for pair, pool in pools.items()}
     # The same, but connections whose opening the capture holds (a SYN or SYN-ACK):
     # one open before the capture (no opening in it, its first packet a keepalive or an
     # ACK during the job) is a callback only when no opened one fits (review56e: a
@@ -314,6 +314,10 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
     # opened in its window (review56j); callback_opened.prefer_opened trades a connection
     # without its opening for an opened one once every session has had its turn.
     passes = (in_range, pools)
+    # Per host pair, the pool its last pass from the openings walked: in time order one
+    # again over that very pool (Pool.only: all in the media range) gives nothing new, a
+    # connection left fitting no open session and windows only closing (issue 7).
+    walked: dict[Hashable, Pool] = {}
     for number, offering in enumerate((in_range, *passes)):
         first = number == 0 and bool(anchored)
         if number == 0 and not first:
@@ -324,12 +328,26 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
                 continue
             waiting = sorted((i for i in indexes if sessions[i].callback_uid is None),
                              key=lambda i: start(i, first))
+            if not waiting:
+                continue  # every session of the pair has its callback: nothing to walk
+            # An anchored pass whose starts are all the openings (no vendor message
+            # after them) is a pass from the openings too.
+            shifted = first and any(start(i, True) != start(i, False) for i in waiting)
+            if not order.frames and not shifted and walked.get(pair) is offered:
+                continue
+            if not shifted:
+                walked[pair] = offered
             # Open sessions by (deadline, order); one that has its callback, or whose
             # window or deadline passed, never takes another: dropped when met on top.
             heap: list[tuple[float, int]] = []
             added = 0
-            offers = offered.each(float("-inf"), float("inf"))
+            # From the first waiting session's start (by frames every connection, sorted),
+            # no further once every session has left the heap (issue 7).
+            offers = offered.each(float("-inf") if order.frames
+                                  else start(waiting[0], first), float("inf"))
             for conn in sorted(offers, key=order.opened) if order.frames else offers:
+                if added == len(waiting) and not heap:
+                    break
                 while added < len(waiting) and start(waiting[added], first) <= at(conn):
                     index = waiting[added]
                     heapq.heappush(heap, (sweep[sessions[index].id][1], index))
@@ -340,6 +358,7 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
                     session = sessions[index]
                     if session.callback_uid is None and fits(session, conn):
                         assign(session, conn)
+                        heapq.heappop(heap)  # it has its callback: never another
                         break
                     heapq.heappop(heap)
     for session in sessions:

@@ -68,13 +68,20 @@ class Pool:
             nxt[start], start = here, nxt[start]
         return here
 
+    def only(self, keep: Callable[[Connection], bool]) -> Pool:
+        """The pool's connections that `keep` accepts, sharing its claimed set: the pool
+        itself when it accepts every one, so that a pass over one after a pass over the
+        other is seen to walk the very same pool (issue 7: matching.attach_callbacks)."""
+        kept = [c for c in self.conns if keep(c)]
+        return self if len(kept) == len(self.conns) else Pool(kept, self._claimed)
+
     @staticmethod
     def opened_only(pools: Mapping[K, Pool]) -> dict[K, Pool]:
         """Each pool's connections whose opening the capture holds (a SYN or a SYN-ACK:
-        connection_outcome not "midstream"), sharing its claimed set; a key left
-        with none is left out."""
-        opened = {key: Pool([c for c in pool.conns if connection_outcome(c) != "midstream"],
-                            pool._claimed) for key, pool in pools.items()}
+        connection_outcome not "midstream"), sharing its claimed set (Pool.only); a key
+        left with none is left out."""
+        opened = {key: pool.only(lambda c: connection_outcome(c) != "midstream")
+                  for key, pool in pools.items()}
         return {key: pool for key, pool in opened.items() if pool.conns}
 
     def first_written(self, frame: int) -> Connection | None:
@@ -148,12 +155,12 @@ class Endpoints:
         """Unclaimed connections by (responder ip, port, connector): the originator's
         address when it is one of `hosts` (the sessions' own hosts on the connecting
         side) and a session with that host was alive when the connection opened (its
-        lifetimes, (start, end) in capture seconds: Lifetimes), else None (an address
+        lifetimes in the capture's order: Lifetimes), else None (an address
         no session uses there at that time: another interface of a multi-homed host, a
         configured one, or a host whose session ended long before: two jobs of one
         night's capture, mergedsets). One Pool each, in time order."""
         def connector(conn: Connection) -> str | None:
-            return conn.orig_h if hosts.alive_at(conn.orig_h, conn.ts) else None
+            return conn.orig_h if hosts.alive_at(conn.orig_h, conn.ts, conn.first_frame) else None
         return self.pools(self.connections(),
                           lambda c: (c.resp_h, c.resp_p, connector(c)))
 

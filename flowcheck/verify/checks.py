@@ -56,6 +56,7 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
               nat_aliases: frozenset[tuple[str, str]] = frozenset(),
               copy_legs: Mapping[tuple[str, int, str, int], bool] | None = None,
               host_marks: Mapping[tuple[str, str], int] | None = None,
+              other_arriving: bool = False,
               strays: Mapping[str, StraySyn] | None = None,
               order: FileOrder = TIME_ORDER,
               unread: Mapping[str, tuple[int, int]] | None = None,
@@ -77,6 +78,8 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     address across a NAT) pairs the set shows (Traffic.nat_aliases); copy_legs: per
     direction with copies whose legs are known, whether one crossed (TrackResult.copy_legs);
     host_marks: each host pair's Linux cooked packet types and TTLs (TrackResult.host_marks);
+    other_arriving: a packet that is not TCP is marked arriving at a capture host
+    (decode.skipped.Skipped.arriving);
     cut_recorded: frames the capture tool cut and recorded as whole (CaptureInfo);
     strays: the stray control SYNs build_sessions_and_strays left out (None: found here);
     order: how the capture orders its events (flowcheck.sessions.file_order); unread:
@@ -97,7 +100,7 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
                   interface_copies=interface_copies, routed_points=routed_points,
                   linked_files=linked_files, cut_recorded=cut_recorded, order=order,
                   nat_aliases=nat_aliases, copy_legs=dict(copy_legs or {}),
-                  host_marks=dict(host_marks or {}),
+                  host_marks=dict(host_marks or {}), other_arriving=other_arriving,
                   unread=dict(unread or {}),
                   unread_spans=None if unread_spans is None else dict(unread_spans),
                   census=census,

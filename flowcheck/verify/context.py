@@ -163,6 +163,9 @@ class Context:
     # Per (sender, receiver) address, the Linux cooked packet types and TTLs of its SYNs,
     # FINs and RSTs (TrackResult.host_marks; verify.cooked_host): {} but in a cooked set.
     host_marks: dict[tuple[str, str], int] = field(default_factory=dict)
+    # A packet that is not TCP marked arriving at a capture host (Skipped.arriving): the
+    # set is not of leaving packets alone (verify.opening.leaving_only).
+    other_arriving: bool = False
     # Frames the capture tool cut and recorded as whole (CaptureInfo.cut_recorded, over
     # the set: flowcheck.verify.cut_frames).
     cut_recorded: int = 0

@@ -30,7 +30,10 @@ def cut_tie_words(conn: Connection) -> str:
     other = conn.resp_h if to == conn.orig_h else conn.orig_h
     packet = _packet(conn, to)
     if source == "host":
-        who = f"sent by {conn.icmp_sender} itself {span_words(delay)} after the {packet}"
+        # Its address, not the host: a router may reject in its name (own_reject; review
+        # 56m: "sent by fd77::2 itself" beside "or a router in front of fd77::2").
+        who = (f"sent from {conn.icmp_sender}'s own address {span_words(delay)} after the "
+               f"{packet}")
         only = f"the only connection attempt between {to} and {other} then"
     else:
         who = (f"sent by {conn.icmp_sender}"
