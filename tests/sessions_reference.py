@@ -50,7 +50,7 @@ from flowcheck.sessions.classify import (
 )
 from flowcheck.sessions.local import find_local_data
 from flowcheck.sessions.matching import ANNOUNCEMENT_JITTER_SECONDS, claim
-from flowcheck.sessions.named import share_out
+from flowcheck.sessions.named import named_endpoints, share_out
 from flowcheck.sessions.snap_cut import cut_announcements, cut_listener
 from flowcheck.sessions.threeway import share_announced
 
@@ -494,14 +494,16 @@ def _attach_started_before_capture(sessions: list[Session], control_of: dict[str
             continue
         stream = streams.get(session.control_uid)
         seen_from = stream.messages[0].ts if stream and stream.messages else control.ts
+        named = set(named_endpoints(stream))
         holes = [gap for gap in ring_gaps if gap.end <= control.ts]
         session.start_gap = max(holes, key=lambda gap: (gap.start, gap.end), default=None)
         opened_from = session.start_gap.start if session.start_gap else float("-inf")
 
         def eligible(conn: Connection, control: Connection = control,
-                     session: Session = session) -> bool:
+                     session: Session = session,
+                     named: set[tuple[str, int]] = named) -> bool:
             return conn.uid not in endpoints.claimed and conn.ts <= end_of(control) and \
-                _fits_profile(conn, session, config, profile)
+                _fits_profile(conn, session, config, profile, named)
 
         taken = [c for c in ordered if eligible(c) and connection_outcome(c) == "midstream"]
         taken += [c for c in ordered if eligible(c) and connection_outcome(c) != "midstream"
@@ -520,8 +522,9 @@ def _attach_started_before_capture(sessions: list[Session], control_of: dict[str
 
 
 def _fits_profile(conn: Connection, session: Session, config: Config,
-                  profile: Profile) -> bool:
-    """Could this be one of the session's data connections, by direction and ports?"""
+                  profile: Profile, named: set[tuple[str, int]]) -> bool:
+    """Could this be one of the session's data connections, by direction and ports?
+    `named`: the endpoints the session's GET_STATE replies name."""
     if conn.role == "control" or config.ndmp_port in (conn.resp_p, conn.orig_p):
         return False
     pair = (conn.orig_h, conn.resp_h)
@@ -531,7 +534,12 @@ def _fits_profile(conn: Connection, session: Session, config: Config,
             return False  # another service between the hosts
     if profile.connector == "media_server" and connection_outcome(conn) == "midstream":
         # Open before the capture: its first sender is no opener, either end may be the
-        # agent's (latecut: the agent's data first, ranges overlapping by default).
+        # agent's (latecut: the agent's data first, ranges overlapping by default);
+        # the agent's first, its media port in the agent range too, only when a reply
+        # names one of its ends (review56p: else a callback fits as well).
+        if conn.orig_h == session.remote_agent and config.in_agent_range(conn.resp_p) \
+                and not {(conn.orig_h, conn.orig_p), (conn.resp_h, conn.resp_p)} & named:
+            return False
         return set(pair) == {session.media_server, session.remote_agent} and \
             (config.in_agent_range(conn.resp_p) or config.in_agent_range(conn.orig_p))
     if profile.connector == "media_server":

@@ -11,10 +11,14 @@ packet is the agent's data, so keyed by that sender it never fitted the session'
 (media server, agent) pair. Now it is the session's, matched by its two hosts and each
 end's port in its side's range (which end opened it is not in the capture), and the
 verdict stays INCONCLUSIVE, never PASS: the capture started after the job began.
+Its agent's data first and its media port in the agent range too, it is taken because
+its DATA_GET_STATE reply names it: a Backup Exec job's callback or other traffic of the
+agent's, open before the capture, is not (review56p).
 """
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -106,3 +110,65 @@ def test_get_state_reply_showing_the_mover_listening_offers_profile_ndmp(
     assert plain.verdict == "inconclusive"
     [info] = [f for f in plain.findings if f.code == "capture_started_mid_session"]
     assert "--profile ndmp" not in info.fix
+
+
+def _owners(analysis: Analysis) -> dict[frozenset, tuple[frozenset, str]]:
+    """Each connection's two endpoints -> (its session's control endpoints, its role
+    there: "data" or "callback")."""
+    by_uid = {c.uid: c for c in analysis.traffic.connections}
+
+    def ends(uid: str) -> frozenset:
+        conn = by_uid[uid]
+        return frozenset({(conn.orig_h, conn.orig_p), (conn.resp_h, conn.resp_p)})
+
+    owners = {}
+    for session in analysis.sessions:
+        job = ends(session.control_uid)
+        owners.update({ends(uid): (job, "data") for uid in session.data_connections})
+        if session.callback_uid:
+            owners[ends(session.callback_uid)] = (job, "callback")
+    return owners
+
+
+@pytest.mark.parametrize(("folder", "name", "first"), [
+    ("callbackmatch", "ssh-beside-lost-callback", 20),  # the callback, open before it
+    ("callbackmatch", "keepalive-beside-job", 10),  # a keepalive on port 7000
+    ("lab", "concurrent-jobs", 200),  # the other job's data connection
+])
+def test_backup_exec_cut_late_with_default_ranges_takes_only_its_own_data(
+        tmp_path: Path, folder: str, name: str, first: int) -> None:
+    """Backup Exec jobs cut late, analyzed with their configuration but the default
+    (overlapping) ranges: a connection open before the capture whose first packet the
+    agent sent fits the agent range at both ends, so it may be the callback or other
+    traffic as well as a data connection. Each data connection a session takes in the
+    cut is one the whole capture gives to the same job as a data connection (before,
+    review56p: S1 took the callback 10.77.0.2:6093 -> 10.77.0.1:5001, the keepalive
+    10.77.0.2:7000 -> 10.77.0.1:5050, and the other job's 10.77.0.2:6002 ->
+    10.77.0.1:5002, by the two hosts alone)."""
+    capture = stored_capture(folder, name)
+    values = {key: value for key, value in load_file(CAPTURES / folder / f"{name}.toml").items()
+              if key not in ("media_range", "agent_range")}
+    whole = _owners(_analysis(capture, values))
+    cut = _owners(_analysis(frame_range(capture, tmp_path / "late.pcap", first, 10000000),
+                            values))
+    for ends, (job, role) in cut.items():
+        if role == "data":
+            assert whole.get(ends) == (job, "data"), (sorted(ends), whole.get(ends))
+
+
+def test_profile_ndmp_advice_not_given_beside_a_backup_exec_job(tmp_path: Path) -> None:
+    """v4-backup.pcap from frame 20 merged with lab/clean-3-resources.pcap, a Backup Exec
+    job (vendor message, callback) between the same hosts: the capture holds signs of
+    Backup Exec, so S1's capture_started_mid_session offers no --profile ndmp (before,
+    review56p: "the capture holds no sign of Backup Exec (no vendor message, no
+    callback)", the vendor message and callback being S2's)."""
+    cut = frame_range(stored_capture("ndmjob", "v4-backup"), tmp_path / "late.pcap",
+                      20, 100000, "-F", "pcap")
+    merged = tmp_path / "merged.pcap"
+    subprocess.run(["mergecap", "-F", "pcap", "-w", str(merged), str(cut),
+                    str(CAPTURES / "lab" / "clean-3-resources.pcap")],
+                   check=True, capture_output=True)
+    analysis = _analysis(merged)
+    assert "ndmp_vendor_message" in [f.code for f in analysis.findings]
+    [info] = [f for f in analysis.findings if f.code == "capture_started_mid_session"]
+    assert "--profile ndmp" not in info.fix, info.fix

@@ -40,7 +40,9 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
     the media range on the media server): matched by ports, a connection with another
     port is other traffic between the two hosts (unannounced_connection). Nor is a lone
     SYN its connector gave up at once (lone_syn_given_up): nothing ties it to this job
-    rather than an earlier one."""
+    rather than an earlier one. Nor, under a profile whose media server connects, is one
+    open before the capture whose direction neither its first sender nor its ports tell
+    (_opener_unknown) unless a GET_STATE reply of the session names one of its ends."""
     midstream = [s for s in sessions
                  if connection_outcome(control_of[s.id]) == "midstream"]
     if not midstream:
@@ -65,6 +67,8 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
                      *(opened.each(opened_from, seen_from) if opened else ())]:
             if conn.uid in endpoints.claimed or not ports_in_ranges(conn, session, config):
                 continue  # a retry taken with an earlier attempt, or another service
+            if _opener_unknown(conn, session, config, profile) and _named(conn, named) is None:
+                continue  # a callback or other traffic as likely as a data connection
             if lone_syn_given_up(conn, capture_end, config.retransmission_timeout):
                 continue  # an earlier connect's last try as likely as this job's
             while conn is not None:
@@ -96,6 +100,26 @@ def _named(conn: Connection, named: dict[tuple[str, int], tuple[int, str]]
     if connection_outcome(conn) == "midstream":
         ends.append((conn.orig_h, conn.orig_p))
     return next((named[end] for end in ends if end in named), None)
+
+
+def _opener_unknown(conn: Connection, session: Session, config: Config,
+                    profile: Profile) -> bool:
+    """Is this connection, open before the capture, one whose first captured packet the
+    agent sent while the media server's port fits the agent range too (the ranges
+    overlap, as by default), under a profile whose media server connects? Neither the
+    sender nor the ports then tell who opened it: the agent's callback to the job engine
+    and any other agent-to-media-server traffic look the same as the data connection
+    that carries the agent's backup, so attach_started_before_capture takes it only when
+    one of the session's GET_STATE replies names one of its ends (_named). review56p:
+    with the default ranges, callbackmatch/ssh-beside-lost-callback.pcap from frame 20
+    took the callback 10.77.0.2:6093 -> 10.77.0.1:5001 as a data connection,
+    keepalive-beside-job.pcap from frame 10 the keepalive 10.77.0.2:7000 ->
+    10.77.0.1:5050, and lab/concurrent-jobs.pcap from frame 200 gave S1 the other job's
+    data connection 10.77.0.2:6002 -> 10.77.0.1:5002 (each unannounced_connection before
+    latecut). A connection whose media port is outside the agent range is told by its
+    ports, as before (trial 20 D3)."""
+    return (profile.connector == "media_server" and connection_outcome(conn) == "midstream"
+            and conn.orig_h == session.remote_agent and config.in_agent_range(conn.resp_p))
 
 
 def lone_syn_given_up(conn: Connection, capture_end: float, rto: float) -> bool:
@@ -132,7 +156,8 @@ def _profile_key(conn: Connection, config: Config, profile: Profile) -> Hashable
         if connection_outcome(conn) == "midstream":
             # Open before the capture: its originator is only its first captured
             # packet's sender (the agent's backup data), not who opened it (trial 20 D3),
-            # so either end may be the agent's: ports_in_ranges tells by host. Keyed by
+            # so either end may be the agent's: ports_in_ranges tells by host (and,
+            # when the ranges cannot, a GET_STATE reply: _opener_unknown). Keyed by
             # the first sender alone, a connection whose media port is in the agent
             # range too (the default ranges overlap) went to no session (latecut:
             # v4-backup.pcap cut from frame 20, unannounced_connection).

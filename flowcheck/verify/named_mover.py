@@ -29,12 +29,10 @@ def named_mover_advice(ctx: Context, session: Session) -> str:
     by the default profile whose control stream's GET_STATE reply names its data
     connection's endpoint on the media server (module docstring), else ""."""
     if (not may_infer(ctx.config, ctx.profile) or session.profile == PLAIN_PROFILE
-            or session.callback_uid or session.callback_ambiguous
             or any(a.listener != "mover" for a in session.announced)):
         return ""
     stream = ctx.stream_by_uid.get(session.control_uid)
-    if stream is None or any(f.code == "ndmp_vendor_message"
-                             for f in (*ctx.findings, *stream.findings)):
+    if stream is None or _backup_exec_sign(ctx):
         return ""
     ends = {(c.orig_h, c.orig_p) for uid in session.data_connections
             if (c := ctx.by_uid.get(uid)) is not None} | {
@@ -53,3 +51,16 @@ def named_mover_advice(ctx: Context, session: Session) -> str:
             "(the default: no profile was given) has the agent listen; the capture holds "
             "no sign of Backup Exec (no vendor message, no callback), but it started "
             "after the control connection opened, where they would show.")
+
+
+def _backup_exec_sign(ctx: Context) -> bool:
+    """Does the capture hold a sign of Backup Exec anywhere: a vendor message on any
+    control stream (the decoder's ndmp_vendor_message is in the stream's findings, not
+    yet in ctx.findings while the checks run), or any session's callback (read, or
+    ambiguous)? The advice's words say the capture holds none (review56p: v4-backup.pcap
+    from frame 20 merged with lab/clean-3-resources.pcap, whose S2 has both, said "the
+    capture holds no sign of Backup Exec (no vendor message, no callback)" for S1)."""
+    return (any(f.code == "ndmp_vendor_message"
+                for f in (*ctx.findings, *(f for s in ctx.stream_by_uid.values()
+                                           for f in s.findings)))
+            or any(s.callback_uid or s.callback_ambiguous for s in ctx.sessions))
