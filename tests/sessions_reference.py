@@ -48,6 +48,7 @@ from flowcheck.sessions.classify import (
     one_sided,
     seen_closing,
 )
+from flowcheck.sessions.data_ends import note_callback_hosts
 from flowcheck.sessions.local import find_local_data
 from flowcheck.sessions.matching import ANNOUNCEMENT_JITTER_SECONDS, claim
 from flowcheck.sessions.named import named_endpoints, share_out
@@ -126,6 +127,7 @@ def build_sessions(connections: list[Connection], streams: list[NdmpStream], con
                                    profile, ring_gaps)
     # Derived from the matching above, which is what this oracle checks: shared.
     find_local_data(sessions, stream_by_uid, control_of)
+    note_callback_hosts(sessions, by_uid)
     settle_kinds(sessions, stream_by_uid, by_uid)
     return sessions
 

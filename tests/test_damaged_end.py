@@ -83,3 +83,64 @@ def test_clean_cut_keeps_the_capture_fix(
     for finding in early:
         assert finding.fix.startswith("Capture the whole job"), finding.fix
         assert "damaged" not in finding.message
+
+
+def _ring(folder: Path, damage: int | None, cut: bool = False) -> list[Finding]:
+    """The clean job as an `editcap -c 200` pcapng ring (4 parts, dumpcap's names), its
+    part `damage` (0-based) given a corrupt first packet block, or the last part cut to
+    half its size (`cut`: a sniffer killed mid-write): the ring's findings."""
+    folder.mkdir()
+    subprocess.run(["editcap", "-F", "pcapng", "-c", "200", str(CLEAN.with_suffix(".pcap")),
+                    str(folder / "ring.pcapng")], check=True, capture_output=True)
+    parts = sorted(folder.iterdir())
+    assert len(parts) == 4, parts
+    if damage is not None:
+        _damage(parts[damage], 1)
+    if cut:
+        parts[-1].write_bytes(parts[-1].read_bytes()[:parts[-1].stat().st_size // 2])
+    return _findings(folder)
+
+
+@pytest.fixture(scope="module")
+def rings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Finding]]:
+    """Findings of the ring with its last part damaged before its first packet, its
+    second part so (the later parts fine), and its last part cut at its end."""
+    folder = tmp_path_factory.mktemp("rings")
+    return {"last": _ring(folder / "last", 3), "middle": _ring(folder / "middle", 1),
+            "cut": _ring(folder / "cut", None, cut=True)}
+
+
+def test_ring_part_damaged_before_its_first_packet_asks_for_an_intact_copy(
+        rings: dict[str, list[Finding]]) -> None:
+    """review56n: the ring's last part unreadable (its first packet block's length
+    0xfffffff0) read "start the capture before the job starts", the sniffer having
+    written the job's end into that part."""
+    findings = rings["last"]
+    assert "capture_unreadable" in [f.code for f in findings]
+    early = [f for f in findings if f.code == "capture_ended_early"]
+    assert early
+    for finding in early:
+        assert finding.fix.startswith("Read an intact copy of the capture: "), finding.fix
+        assert "ring_00003_" in finding.fix.split(" is damaged")[0]
+        assert "before its first packet (capture_unreadable)" in finding.message
+        assert "if that file is the ring's newest" in finding.message
+
+
+def test_ring_part_damaged_in_the_middle_names_no_end(
+        rings: dict[str, list[Finding]]) -> None:
+    """A damaged part the later parts go on after does not end the capture."""
+    findings = rings["middle"]
+    assert "capture_unreadable" in [f.code for f in findings]
+    assert not [f for f in findings if f.code == "capture_ended_early"
+                or "intact copy" in f.fix]
+
+
+def test_ring_cut_at_its_end_keeps_the_capture_fix(
+        rings: dict[str, list[Finding]]) -> None:
+    """The last part cut mid-block (a sniffer killed): the capture did end there."""
+    findings = rings["cut"]
+    early = [f for f in findings if f.code == "capture_ended_early"]
+    assert early and "capture_truncated" in [f.code for f in findings]
+    for finding in early:
+        assert finding.fix.startswith("Capture the whole job"), finding.fix
+        assert "damaged" not in finding.message

@@ -15,6 +15,7 @@ server -> agent (restore)". Real components: editcap cuts the stored lab capture
 
 from __future__ import annotations
 
+import gzip
 import subprocess
 from pathlib import Path
 
@@ -102,3 +103,41 @@ def test_session_sides_by_host(lost: Analysis) -> None:
     (session,) = lost.sessions
     by_uid = {c.uid: c for c in lost.traffic.connections}
     assert _sides(session, by_uid) == ({MEDIA}, {AGENT})
+
+
+DUALSTACK = (Path(__file__).resolve().parent.parent / "captures" / "lab-trial28-addresses"
+             / "dualstack-v6ctl-v4data")
+
+
+@pytest.fixture(scope="module")
+def dualstack(tmp_path_factory: pytest.TempPathFactory) -> Analysis:
+    """review56n: the dual-stack job (control over IPv6 fd77::1 -> fd77::2, callback and
+    two data connections over IPv4) less both DATA_LISTENs, both DATA_START_BACKUPs and
+    both data handshakes (editcap 20-26 248-254): each data connection matched by ports,
+    its first captured packet the agent's data, no end at the session's (IPv6) hosts."""
+    folder = tmp_path_factory.mktemp("datadir-v6")
+    full, out = folder / "full.pcap", folder / "cut.pcap"
+    full.write_bytes(gzip.decompress(DUALSTACK.with_suffix(".pcap.gz").read_bytes()))
+    subprocess.run(["editcap", str(full), str(out), "20-26", "248-254"],
+                   check=True, capture_output=True)
+    config = build_config(load_file(DUALSTACK.with_suffix(".toml")))
+    return analyze(read_traffic([str(out)], config), config)
+
+
+def test_dual_stack_ends_by_the_callback_hosts(dualstack: Analysis) -> None:
+    """The session's hosts are its IPv6 addresses; its callback (its SYN captured, from
+    10.77.0.2 to 10.77.0.1) names their IPv4 ones. Since datadir the host rule missed
+    them: "400000 B media server -> agent (restore) ...", kind restore, where tshark
+    shows every data byte 10.77.0.2 -> 10.77.0.1."""
+    (session,) = dualstack.sessions
+    assert session.callback_hosts == (AGENT, MEDIA)
+    assert session.kind == "backup"
+    step5 = next(s for s in session.steps if s.step == 5)
+    assert step5.detail.startswith(
+        "400000 B agent -> media server (backup) over 2 data connections; "
+        "0 B the other way;"), step5.detail
+    by_uid = {c.uid: c for c in dualstack.traffic.connections}
+    for uid in session.data_connections:
+        media, agent = conn_sides(by_uid[uid], session)
+        assert media is not None and media[0] == MEDIA
+        assert agent is not None and agent[0] == AGENT

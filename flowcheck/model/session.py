@@ -116,6 +116,11 @@ class Session:
     # NAT, another interface, IPv4 beside an IPv6 control connection:
     # flowcheck.sessions.callback_elsewhere). Not in the JSON.
     callback_elsewhere: bool = False
+    # The (agent, media server) addresses of its callback when the capture holds the
+    # callback's SYN: the hosts' addresses of another IP version or interface than the
+    # control connection's, which tell a port-matched data connection's ends
+    # (flowcheck.sessions.data_ends). Not in the JSON.
+    callback_hosts: tuple[str, str] | None = None
     # Connections that may be the session's callback under another address but fit
     # another waiting session as well, so none was tied (uids; callback_elsewhere's
     # _tie_one): step 2 is unknown, not missing. Not in the JSON.

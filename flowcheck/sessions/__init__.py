@@ -63,6 +63,7 @@ from flowcheck.sessions.classify import (
     unseen_syn_refused,
 )
 from flowcheck.sessions.clock_apart import LagProof, lag_proofs
+from flowcheck.sessions.data_ends import note_callback_hosts
 from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.kept import kept_packets
 from flowcheck.sessions.local import find_local_data, is_local_group
@@ -169,6 +170,7 @@ def _build(connections: list[Connection], stream_by_uid: dict[str, NdmpStream],
                                    endpoints, config, order, clock_lags=clock_lags)
         untie_by_callbacks(sessions, by_uid)
     find_local_data(sessions, stream_by_uid, control_of)
+    note_callback_hosts(sessions, by_uid)
     settle_kinds(sessions, stream_by_uid, by_uid)
     return sessions, strays
 

@@ -9,10 +9,13 @@ sessions.matching; the mover listens on the media server), else, matched by port
 (sessions.by_ports), the session's hosts, else its listener, else the hosts. Never the
 originator alone where the hosts tell: a connection whose opening the capture lacks has
 for originator its first captured packet's sender, a guess (newuser57). Sources: Session
-(announced, port_listener, port_matched, media_server, remote_agent), Connection.
+(announced, port_listener, port_matched, media_server, remote_agent,
+callback_hosts), Connection.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
 
 from flowcheck.model import Connection, Session
 
@@ -61,16 +64,33 @@ def conn_sides(conn: Connection, session: Session) -> tuple[End | None, End | No
     return None, None
 
 
+def note_callback_hosts(sessions: Iterable[Session], by_uid: Mapping[str, Connection]
+                        ) -> None:
+    """Set each session's callback_hosts, (agent, media server) address, from its
+    callback when the capture holds the callback's SYN (its originator the agent's end;
+    without it the first captured packet's sender is a guess). Mutates the sessions."""
+    for session in sessions:
+        callback = by_uid.get(session.callback_uid or "")
+        session.callback_hosts = (callback.orig_h, callback.resp_h) \
+            if callback is not None and callback.syn_seen else None
+
+
 def _by_host(conn: Connection, session: Session) -> tuple[End, End] | None:
     """(media server end, agent end) by the session's hosts: the end at
-    session.media_server the media server's, the end at session.remote_agent the
-    agent's (one of them is enough); None when neither end is either, or the job runs on
-    one host (a local backup: both ends at it, the listener tells)."""
+    session.media_server (or the media server's end of its callback: callback_hosts,
+    a dual-stack pair's IPv4 beside an IPv6 control connection, review56n) the media
+    server's, the end at session.remote_agent (or the callback's agent end) the agent's
+    (one of them is enough); None when neither end is either, or the job runs on one
+    host (a local backup: both ends at it, the listener tells)."""
     orig, resp = (conn.orig_h, conn.orig_p), (conn.resp_h, conn.resp_p)
-    if session.media_server == session.remote_agent:
+    media, agent = {session.media_server}, {session.remote_agent}
+    if session.callback_hosts is not None:
+        agent.add(session.callback_hosts[0])
+        media.add(session.callback_hosts[1])
+    if media & agent:
         return None
-    if conn.resp_h == session.media_server or conn.orig_h == session.remote_agent:
+    if conn.resp_h in media or conn.orig_h in agent:
         return resp, orig
-    if conn.orig_h == session.media_server or conn.resp_h == session.remote_agent:
+    if conn.orig_h in media or conn.resp_h in agent:
         return orig, resp
     return None

@@ -11,31 +11,65 @@ file is damaged there and to read an intact copy first, the capture's own fix af
 for an intact copy that ends there too, and the message names the damage. A file cut
 at its end (CaptureInfo.cut_tail: a sniffer stopped mid-write, a copy of a file still
 being written) or still growing is not damage: the capture did end there, its fixes
-stand. Sources: CaptureInfo (truncated, error, error_offset, cut_tail, growing, span).
+stand. A ring's part numbered after the one holding the capture's last packet, damaged
+before its first packet (capture_unreadable: none of it read), ends the capture there
+too (review56n: the last of 4 `editcap -c 200` pcapng parts of a clean job, its first
+block's length 0xfffffff0, read "start the capture before the job starts"); a tcpdump
+-W ring that wrapped has its oldest part after its newest, so the words say "if".
+Sources: CaptureInfo (truncated, error, error_offset, cut_tail, growing, span, packets),
+flowcheck.sources.ring.ring_member.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections import defaultdict
 
 from flowcheck.model import CaptureInfo, Finding
+from flowcheck.sources.ring import ring_member
 
 ENDED_EARLY = "capture_ended_early"
 
 
+def _damaged(info: CaptureInfo) -> bool:
+    """Whether reading stopped at a corrupt record or block (not a cut tail, nor a file
+    still growing), its byte offset known."""
+    return bool(info.truncated and info.error and info.error_offset is not None
+                and not info.cut_tail and not info.growing)
+
+
 def damaged_end(captures: list[CaptureInfo]) -> CaptureInfo | None:
     """The damaged file whose last packet read is the capture set's last packet (the
-    latest, of two such), or None: no file damaged, or a later file goes on after the
-    damage (another capture point's, the next file of a ring)."""
+    latest, of two such), else a ring's part damaged before its first packet and
+    numbered right after the part that holds it (_unread_next_part), or None: no file
+    damaged, or a later file goes on after the damage (another capture point's, the
+    next file of a ring)."""
     spans = [info.span for info in captures if info.span is not None]
     if not spans:
         return None
     end = max(last for _, last in spans)
     damaged = [info for info in captures
-               if info.truncated and info.error and info.error_offset is not None
-               and not info.cut_tail and not info.growing and info.span is not None
-               and info.span[1] >= end]
-    return damaged[-1] if damaged else None
+               if _damaged(info) and info.span is not None and info.span[1] >= end]
+    return damaged[-1] if damaged else _unread_next_part(captures, end)
+
+
+def _unread_next_part(captures: list[CaptureInfo], end: float) -> CaptureInfo | None:
+    """The damaged part, none of it read, of a ring whose highest-numbered part it is,
+    the part numbered right before it holding the set's last packet (`end`, seconds);
+    None when there is none."""
+    rings: dict[tuple[str, str, str], dict[int, CaptureInfo]] = defaultdict(dict)
+    for info in captures:
+        if (found := ring_member(info.path)) is not None:
+            rings[found[0]][found[1]] = info
+    for parts in rings.values():
+        numbers = sorted(parts)
+        if len(numbers) < 2:
+            continue
+        last, before = parts[numbers[-1]], parts[numbers[-2]]
+        if _damaged(last) and not last.packets and before.span is not None \
+                and before.span[1] >= end:
+            return last
+    return None
 
 
 def explain_damaged_end(findings: list[Finding], captures: list[CaptureInfo]
@@ -45,9 +79,19 @@ def explain_damaged_end(findings: list[Finding], captures: list[CaptureInfo]
     info = damaged_end(captures)
     if info is None or not any(f.code == ENDED_EARLY for f in findings):
         return findings
-    where = f"{info.path} is damaged at byte offset {info.error_offset} (capture_truncated)"
-    said = (f" The capture's end here is where its file {where}: flowcheck read nothing "
-            "after that point, so what the job did next may be in the file beyond it.")
+    if info.packets:
+        where = f"{info.path} is damaged at byte offset {info.error_offset} (capture_truncated)"
+        said = (f" The capture's end here is where its file {where}: flowcheck read "
+                "nothing after that point, so what the job did next may be in the file "
+                "beyond it.")
+    else:
+        where = (f"{info.path} is damaged at byte offset {info.error_offset}, before its "
+                 "first packet (capture_unreadable)")
+        said = (" The capture's end here is that of the ring's part numbered before its "
+                f"file {info.path}, which is damaged at byte offset {info.error_offset}, "
+                "before its first packet (capture_unreadable): if that file is the ring's "
+                "newest (a tcpdump -W ring that wrapped has its oldest part after its "
+                "newest), what the job did next may be in it beyond the damage.")
     lead = (f"Read an intact copy of the capture: {where}, and its packets after the "
             "damage are not read. Copy the file again from the capture host (the sniffer's "
             "own file, not a copy cut or changed on the way) and check the copy against it "
