@@ -19,14 +19,15 @@ from flowcheck.sources.ring import ring_member
 LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
 
 
-def _ring(tmp_path: Path, drop: int | None) -> Analysis:
-    """clean-3-resources split in files of 200 packets, file number `drop` removed."""
+def _ring(tmp_path: Path, drop: int | None, per: int = 200) -> Analysis:
+    """clean-3-resources split in files of `per` packets (200: 4 files, 100: 7), file
+    number `drop` removed."""
     ring = tmp_path / "ring"
     ring.mkdir()
-    subprocess.run(["editcap", "-c", "200", str(LAB / "clean-3-resources.pcap"),
+    subprocess.run(["editcap", "-c", str(per), str(LAB / "clean-3-resources.pcap"),
                     str(ring / "p.pcap")], check=True, capture_output=True)
     files = sorted(ring.iterdir())
-    assert len(files) == 4
+    assert len(files) == {200: 4, 100: 7}[per]
     if drop is not None:
         files[drop].unlink()
     config = build_config(load_file(LAB / "clean-3-resources.toml"))
@@ -53,6 +54,21 @@ def test_missing_ring_file_is_reported_and_its_data_connection_matched(
     assert "the data flowed across the gap between ring files p_00000_" \
         in session.steps[4].detail
     assert analysis.verdict == "inconclusive"
+
+
+def test_bytes_in_a_ring_hole_are_not_said_the_sniffers(tmp_path: Path) -> None:
+    """Review56o: step 5 added the bytes a data connection lacks across the hole as
+    "segments the sniffer missed: capture_loss; 418248 B in all", beside capture_loss's
+    "the hole's, not the sniffer's loss", and a total that a connection opened and closed
+    in the missing file would not be in. Fails before."""
+    analysis = _ring(tmp_path, drop=3, per=100)
+    [session] = analysis.sessions
+    detail = session.steps[4].detail
+    assert session.steps[4].status == "unknown", detail
+    assert "B more that the capture lacks and the media server acknowledged (sent while a " \
+        "file missing from the capture set was written, capture_ring_gap, or segments the " \
+        "sniffer missed: capture_loss)" in detail, detail
+    assert "B in all" not in detail, detail
 
 
 def test_whole_ring_has_no_gap(tmp_path: Path) -> None:
