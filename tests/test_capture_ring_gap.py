@@ -58,7 +58,7 @@ def test_missing_ring_file_is_reported_and_its_data_connection_matched(
 
 def test_bytes_in_a_ring_hole_are_not_said_the_sniffers(tmp_path: Path) -> None:
     """Review56o: step 5 added the bytes a data connection lacks across the hole as
-    "segments the sniffer missed: capture_loss; 519456 B in all", beside capture_loss's
+    "segments the sniffer missed: capture_loss; 600001 B in all", beside capture_loss's
     "the hole's, not the sniffer's loss", and a total that a connection opened and closed
     in the missing file would not be in. Fails before."""
     analysis = _ring(tmp_path, drop=3, per=100)

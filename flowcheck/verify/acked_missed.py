@@ -67,7 +67,7 @@ def missed_words(gap: AckedMissed | None, way: tuple[str, str], seen: int | None
     capture set (capture_ring_gap) lies across the connections: the bytes are the hole's
     or the sniffer's, and no total is said, since a connection that opened and closed
     while the missing file was written is in no file (review56o: "segments the sniffer
-    missed: capture_loss; 519456 B in all" beside capture_loss's "the hole's, not the
+    missed: capture_loss; 600001 B in all" beside capture_loss's "the hole's, not the
     sniffer's")."""
     if gap is None:
         return ""
