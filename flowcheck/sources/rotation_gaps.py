@@ -81,6 +81,8 @@ def rotation_holes(captures: Sequence[CaptureInfo],
     names of no known layout tell nothing, nor files whose packet times overlap (two
     capture points)."""
     holes = []
+    # Few connections miss bytes: the stretches are tested against those alone.
+    lossy = [conn for conn in connections if conn.missed_bytes > 0]
     for group in time_rotated_groups(captures):
         named = {info.path: name_seconds(info.path) for info in group}
         if len(group) < 3 or any(t is None for t in named.values()):
@@ -104,7 +106,7 @@ def rotation_holes(captures: Sequence[CaptureInfo],
                 stretches.append((before, after, start, end, step))
         for index, (before, after, start, end, step) in enumerate(stretches):
             until = stretches[index + 1][3] if index + 1 < len(stretches) else float("inf")
-            if not any(missed_across(conn, start, end, until) for conn in connections):
+            if not any(missed_across(conn, start, end, until) for conn in lossy):
                 continue  # a quiet time: no connection went on across it missing bytes
             holes.append((RingGap(PurePath(before).name, PurePath(after).name, start, end,
                                   rotated=True),
