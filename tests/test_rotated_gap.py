@@ -22,7 +22,7 @@ from flowcheck.config import build_config
 from flowcheck.lab.netns import lab_network
 from flowcheck.model import CaptureInfo, Connection
 from flowcheck.pipeline import Analysis, analyze, read_traffic
-from flowcheck.sources.rotation_gaps import name_seconds, rotation_holes
+from flowcheck.sources.rotation_gaps import group_seconds, name_seconds, rotation_holes
 
 pytestmark = pytest.mark.lab
 
@@ -104,6 +104,18 @@ def test_a_missing_file_of_a_time_rotated_capture_is_a_hole(rotated: list[Path],
     ("job-1.pcap", None), ("job-256140.pcap", None)])
 def test_name_times(name: str, seconds: float | None) -> None:
     assert name_seconds(name) == seconds
+
+
+@pytest.mark.parametrize(("names", "seconds"), [
+    (["nas01-1028.pcap", "nas01-1029.pcap"], [37680.0, 37740.0]),  # was 01:10:28, :29
+    (["host2-102840.pcap", "host2-102842.pcap"], [37720.0, 37722.0]),  # was none
+    (["job-10-05-30.pcap", "job-10-05-32.pcap"], [36330.0, 36332.0]),  # the hour kept
+    (["x-20261207-235958.pcap", "x-20261208-000000.pcap"], [1796687998.0, 1796688000.0]),
+    (["r_00001_20261207104512.pcap", "r_00002_20261207104514.pcap"], [None, None]),
+    (["e2026120710.pcap", "e2026120711.pcap"], [None, None])])  # %Y%m%d%H: no epoch
+def test_a_rotations_name_times(names: list[str], seconds: list[float | None]) -> None:
+    """Review56o: a name's own digits (`nas01-`, `host2-`) are no part of its time."""
+    assert list(group_seconds(names).values()) == seconds
 
 
 def test_a_quiet_time_with_connections_open_is_no_hole(rotated: list[Path],

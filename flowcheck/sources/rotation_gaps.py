@@ -45,12 +45,45 @@ def name_seconds(name: str) -> float | None:
     of the day; `%Y%m%d%H%M%S` -> seconds since the epoch, read as UTC, `%s` as is),
     None for digits of no known layout. Only differences between names of one rotation
     mean anything: the time zone cancels out."""
-    digits = "".join(_DIGITS.findall(PurePath(name).name.removesuffix(".gz")))
+    return _digits_seconds("".join(_runs(name)))
+
+
+def _runs(name: str) -> list[str]:
+    """The runs of digits of a file's name (`nas01-1028.pcap` -> ["01", "1028"])."""
+    return _DIGITS.findall(PurePath(name).name.removesuffix(".gz"))
+
+
+def group_seconds(paths: Sequence[str]) -> dict[str, float | None]:
+    """name_seconds of each of one rotation's files, read past the leading runs of
+    digits all names share when what is left starts with a run of 4 digits or more and
+    reads as a time in every name: a name's own digits (`nas01-%H%M.pcap`, `host2-%H%M%S`)
+    are no part of its time (review56o: `nas01-1028.pcap` read 01:10:28, minutes as
+    seconds; `host2-102840.pcap` read nothing). `%H-%M-%S` keeps its hour (a 2-digit run
+    follows). Files of one day named `%Y%m%d-%H%M%S` read as seconds of the day then."""
+    runs = {path: _runs(path) for path in paths}
+    counts = {len(r) for r in runs.values()}
+    same = 0
+    if len(counts) == 1 and paths:
+        first = runs[paths[0]]
+        while same < len(first) - 1 and all(r[same] == first[same] for r in runs.values()):
+            same += 1
+    for drop in range(same, 0, -1):
+        if len(runs[paths[0]][drop]) < 4:
+            continue
+        read = {path: _digits_seconds("".join(r[drop:])) for path, r in runs.items()}
+        if all(value is not None for value in read.values()):
+            return read
+    return {path: name_seconds(path) for path in paths}
+
+
+def _digits_seconds(digits: str) -> float | None:
+    """name_seconds of a name's digits, concatenated. Ten digits are epoch seconds only
+    below 2,000,000,000 (before 2033): `%Y%m%d%H` (2026120710) is none."""
     layout = _LAYOUTS.get(len(digits))
     if layout is None:
         return None
     if layout == "epoch":
-        return float(digits)
+        return float(digits) if int(digits) < 2_000_000_000 else None
     if layout.startswith("Ymd"):
         year, month, day = int(digits[:4]), int(digits[4:6]), int(digits[6:8])
         rest = digits[8:]
@@ -84,7 +117,7 @@ def rotation_holes(captures: Sequence[CaptureInfo],
     # Few connections miss bytes: the stretches are tested against those alone.
     lossy = [conn for conn in connections if conn.missed_bytes > 0]
     for group in time_rotated_groups(captures):
-        named = {info.path: name_seconds(info.path) for info in group}
+        named = group_seconds([info.path for info in group])
         if len(group) < 3 or any(t is None for t in named.values()):
             continue
         at = _name_times(group, named, spans)
