@@ -293,8 +293,7 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo],
             findings.append(finding)
     findings.extend(ring_gap_findings(captures, spans))
     # A file missing from a capture cut by time (tcpdump -G) is a hole as a ring's is.
-    rotated = rotation_holes(captures, spans,
-                             [(c.ts, c.last_ts, c.missed_bytes) for c in connections])
+    rotated = rotation_holes(captures, spans, connections)
     findings.extend(rotation_gap_findings(rotated))
     holes = sorted([*ring_gaps(captures, spans), *(hole[0] for hole in rotated)],
                    key=lambda gap: (gap.start, gap.end))

@@ -19,6 +19,7 @@ from flowcheck.verify.acked_missed import acked_missed, missed_words
 from flowcheck.verify.context import Context
 from flowcheck.verify.cut_frames import cuts_explain
 from flowcheck.verify.end_roles import conn_sides, role_ends
+from flowcheck.verify.hole_flow import hole_across
 from flowcheck.verify.one_way_data import sender_fin_words
 
 
@@ -96,7 +97,8 @@ def flow_detail(ctx: Context, session: Session, conns: list[Connection],
     # captured, leave it open).
     total = not unacked and (not resent or (gap is not None and gap.acked))
     gap_words = missed_words(gap, way_words(ctx, session, conns, key),
-                             unique[key] if total else None)
+                             unique[key] if total else None,
+                             hole=hole_across(ctx, conns) is not None)
     return (f"{unique[key]} B {direction} ({session.kind_words(short=True)}) over {count}"
             f"{resent_words}{gap_words}; {other_way_words(session, conns, other, unique)}"
             + (f"; each byte counted once ({copies} B of capture copies left out: "

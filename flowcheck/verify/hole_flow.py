@@ -12,18 +12,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from flowcheck.model import Connection
+from flowcheck.model import Connection, RingGap
 from flowcheck.verify.context import Context
+
+
+def hole_across(ctx: Context, conns: Sequence[Connection]) -> RingGap | None:
+    """The first hole of the capture set (not a ring's lost head) that lies between the
+    first packet of `conns` and the last, or None (none, or no connection)."""
+    if not conns:
+        return None
+    start, end = min(c.ts for c in conns), max(c.last_ts for c in conns)
+    return next((g for g in ctx.ring_gaps if not g.head and g.start < end and g.end > start),
+                None)
 
 
 def hole_words(ctx: Context, conns: Sequence[Connection]) -> str | None:
     """Why step 5 cannot be judged when a hole (not a ring's lost head) lies between the
     first packet of the session's data connections (`conns`) and the last, or None."""
-    if not conns:
-        return None
-    start, end = min(c.ts for c in conns), max(c.last_ts for c in conns)
-    gap = next((g for g in ctx.ring_gaps if not g.head and g.start < end and g.end > start),
-               None)
+    gap = hole_across(ctx, conns)
     if gap is None:
         return None
     return (f"the data flowed across {gap.words()}, {gap.end - gap.start:.3g} s of traffic "

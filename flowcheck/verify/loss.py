@@ -40,6 +40,7 @@ from flowcheck.sources.batch import CHUNK_BYTES
 from flowcheck.verify.census import Census, take_census
 from flowcheck.verify.context import session_uids
 from flowcheck.verify.cut_frames import cut_count, cut_fix, cut_words
+from flowcheck.verify.file_start_gaps import file_start_gaps, file_start_words
 from flowcheck.verify.openings import (
     MissedOpening,
     announced_openings,
@@ -184,6 +185,9 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
                          f"{_hole_kind(holes)[0]} (capture_ring_gap): what was sent while "
                          f"the missing {_hole_kind(holes)[1]} was written is among them, not "
                          "the sniffer's loss")
+        starts = file_start_gaps([c for c in lossy if c not in in_holes], captures)
+        if starts is not None:
+            parts.append(file_start_words(starts))
         if lost:
             parts.append(f"Not counted: {lost:,} bytes the receivers never acknowledged "
                          "either (their ACKs after the gaps stayed below them): the network "
