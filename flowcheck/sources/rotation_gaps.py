@@ -114,8 +114,10 @@ def rotation_holes(captures: Sequence[CaptureInfo],
     names of no known layout tell nothing, nor files whose packet times overlap (two
     capture points)."""
     holes = []
-    # Few connections miss bytes: the stretches are tested against those alone.
-    lossy = [conn for conn in connections if conn.missed_bytes > 0]
+    # Few connections miss bytes: the stretches are tested against those alone, found
+    # only once a stretch asks (reading every record makes each of them: a capture that
+    # is no rotation, or has no stretch, reads none; connections.lazy records).
+    lossy: list[Connection] | None = None
     for group in time_rotated_groups(captures):
         named = group_seconds([info.path for info in group])
         if len(group) < 3 or any(t is None for t in named.values()):
@@ -137,8 +139,11 @@ def rotation_holes(captures: Sequence[CaptureInfo],
             start, end = spans[before][1], spans[after][0]
             if step >= 2 * period and end - start >= period - 1:
                 stretches.append((before, after, start, end, step))
+        if stretches and lossy is None:
+            lossy = [conn for conn in connections if conn.missed_bytes > 0]
         for index, (before, after, start, end, step) in enumerate(stretches):
             until = stretches[index + 1][3] if index + 1 < len(stretches) else float("inf")
+            assert lossy is not None
             if not any(missed_across(conn, start, end, until) for conn in lossy):
                 continue  # a quiet time: no connection went on across it missing bytes
             holes.append((RingGap(PurePath(before).name, PurePath(after).name, start, end,
