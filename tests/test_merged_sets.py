@@ -141,3 +141,22 @@ def test_the_note_names_the_job_beside_the_sessions_judged() -> None:
     note = inconclusive_note(analysis)
     assert note.startswith("In the sessions judged no error was found, but the capture set "
                            "holds what may be another job that could not be judged"), note
+
+
+def test_a_session_that_started_no_job_beside_tls_is_no_probe() -> None:
+    """ndmjob's query session (a browse: its steps after the first not applicable, no
+    probe) beside TLS on another agent's NDMP port: the note says a job beside the
+    sessions judged could not be, not that the capture holds probes only (it did, of a
+    capture whose no_control_session names the TLS connection: finalread56a)."""
+    from flowcheck.report.verdict_notes import inconclusive_note
+
+    query = CAPTURES / "ndmjob-nojob" / "C-v2-query.pcap"
+    values = load_file(query.with_suffix(".toml"))  # profile ndmp: the job's own
+    config = build_config({**values, "remote_agents": [*values["remote_agents"], "10.77.0.2"]})
+    analysis = _analysis(config, str(query),
+                         str(CAPTURES / "trial23-other-protocol" / "tls-on-ndmp-port.pcap"))
+    assert analysis.verdict == "inconclusive"
+    [session] = [s for s in analysis.sessions if not s.side]
+    assert {step.status for step in session.steps[1:]} == {"not_applicable"}
+    note = inconclusive_note(analysis)
+    assert "probes" not in note and "another job that could not be judged" in note, note
