@@ -38,6 +38,12 @@ def frame_range(capture: Path, out: Path, first: int, last: int, *options: str) 
     return out
 
 
+def kept_from(capture: Path, out: Path, first: int) -> Path:
+    """`out`: the capture's frames from `first` (1-based) on, as a user cuts a capture
+    to join it late (editcap -r)."""
+    return frame_range(capture, out, first, 10_000_000)
+
+
 def started_late(tmp_path: Path, folder: str, name: str, dropped: float) -> Path:
     """FOLDER/NAME's capture without its first `dropped` share of frames (editcap)."""
     capture = stored_capture(folder, name)

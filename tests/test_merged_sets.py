@@ -44,6 +44,11 @@ CASES = [
     ("field49-matrix/two-tls-jobs-dual-stack-port-in-use-snap96.pcap.gz", True),
     ("lab/clean-3-resources.pcap", True),
     ("lab/tls-clean.pcap", True),
+    # a three-way job whose DMA SYN to the other agent a bridge flooded to this capture
+    # point (capture_stray_syn): the v4 backup of the same DMA and agent days before is
+    # no sign the point was on their path then (finalread56a: the SYN became a session
+    # that kept the job's data connection, capture_filtered, INCONCLUSIVE beside it)
+    ("trial27/threeway-flooded-syn-t.pcap.gz", True),
     # TLS on the media server's port 10000 (Webmin's HTTPS): no job's, the set passes
     ("trial23-other-protocol/webmin-on-media.pcap.gz", True),
 ]
@@ -74,11 +79,26 @@ def test_a_job_beside_another_keeps_its_reading(capture: str, configured: bool) 
     alone = _analysis(config, case)
     other = _analysis(config, str(NDMJOB))
     worst = max(alone.verdict, other.verdict, key=RANK.__getitem__)
-    own = Counter(f.code for f in alone.findings)
+    # agent_not_seen goes where the other capture holds a control connection to it
+    beside = {s.remote_agent for s in other.sessions}
+    own = Counter(f.code for f in alone.findings if f.code != "agent_not_seen" or not any(
+        f"agent {agent} " in f.message for agent in beside))
+    sessions = _sessions(alone) + _sessions(other)
     for inputs in ((case, str(NDMJOB)), (str(NDMJOB), case)):
         merged = _analysis(config, *inputs)
         assert merged.verdict == worst, (inputs, alone.verdict, other.verdict)
         assert set(own) <= {f.code for f in merged.findings}, inputs
+        assert sorted(_sessions(merged)) == sorted(sessions), inputs
+
+
+def _sessions(analysis: Analysis) -> list[tuple]:
+    """Each session's hosts, kind, side and connections (control, callback, data), each
+    connection by its ends and first packet's time: the same in any set it is part of."""
+    by_uid = {c.uid: (c.orig_h, c.orig_p, c.resp_h, c.resp_p, c.ts)
+              for c in analysis.traffic.connections}
+    return [(by_uid[s.control_uid], s.media_server, s.remote_agent, s.kind, s.side,
+             by_uid.get(s.callback_uid or ""), sorted(by_uid[u] for u in s.data_connections))
+            for s in analysis.sessions]
 
 
 def test_a_session_is_judged_with_its_own_data_connections_beside_an_older_job() -> None:
@@ -121,3 +141,22 @@ def test_the_note_names_the_job_beside_the_sessions_judged() -> None:
     note = inconclusive_note(analysis)
     assert note.startswith("In the sessions judged no error was found, but the capture set "
                            "holds what may be another job that could not be judged"), note
+
+
+def test_a_session_that_started_no_job_beside_tls_is_no_probe() -> None:
+    """ndmjob's query session (a browse: its steps after the first not applicable, no
+    probe) beside TLS on another agent's NDMP port: the note says a job beside the
+    sessions judged could not be, not that the capture holds probes only (it did, of a
+    capture whose no_control_session names the TLS connection: finalread56a)."""
+    from flowcheck.report.verdict_notes import inconclusive_note
+
+    query = CAPTURES / "ndmjob-nojob" / "C-v2-query.pcap"
+    values = load_file(query.with_suffix(".toml"))  # profile ndmp: the job's own
+    config = build_config({**values, "remote_agents": [*values["remote_agents"], "10.77.0.2"]})
+    analysis = _analysis(config, str(query),
+                         str(CAPTURES / "trial23-other-protocol" / "tls-on-ndmp-port.pcap"))
+    assert analysis.verdict == "inconclusive"
+    [session] = [s for s in analysis.sessions if not s.side]
+    assert {step.status for step in session.steps[1:]} == {"not_applicable"}
+    note = inconclusive_note(analysis)
+    assert "probes" not in note and "another job that could not be judged" in note, note

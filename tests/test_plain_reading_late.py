@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from capture_factory import read_pcap, write_pcap
+from frame_cuts import kept_from
 from stored import CAPTURES
 
 from flowcheck.config import build_config
@@ -33,13 +34,6 @@ from flowcheck.verify.plain_reading import stream_opening
 
 V4 = CAPTURES / "ndmjob" / "v4-backup.pcap"
 LAB = CAPTURES / "lab"
-
-
-def _kept_from(src: Path, dst: Path, first: int) -> Path:
-    """`src`'s frames from `first` on written to `dst` (editcap -r), as the user cut it."""
-    subprocess.run(["editcap", "-r", str(src), str(dst), f"{first}-10000000"], check=True,
-                   capture_output=True)
-    return dst
 
 
 def _analysis(capture: Path, values: dict | None = None) -> Analysis:
@@ -58,7 +52,7 @@ def test_v4_backup_without_its_handshake_reads_plain(tmp_path: Path, first: int)
     """From frame 3 (the handshake's ACK), 4 (the greeting), 5 (an ACK, then the DMA's
     CONNECT_OPEN request: the greeting alone gone) or 6 (CONNECT_OPEN first): judged by
     the ndmp profile, PASS as the whole file (before: FAIL step_out_of_order)."""
-    analysis = _analysis(_kept_from(V4, tmp_path / "late.pcap", first))
+    analysis = _analysis(kept_from(V4, tmp_path / "late.pcap", first))
     assert "profile_inferred" in _codes(analysis), _codes(analysis)
     assert "step_out_of_order" not in _codes(analysis)
     assert [s.profile for s in analysis.sessions] == ["ndmp"]
@@ -71,7 +65,7 @@ def test_v4_backup_ring_without_its_handshake_file_reads_plain(tmp_path: Path) -
     comes after the hole."""
     ring = tmp_path / "ring"
     ring.mkdir()
-    _kept_from(V4, ring / "ring_00002_20261125210206.pcap", 4)
+    kept_from(V4, ring / "ring_00002_20261125210206.pcap", 4)
     analysis = _analysis(ring)
     assert "profile_inferred" in _codes(analysis), _codes(analysis)
     assert analysis.verdict == "pass"
@@ -83,7 +77,7 @@ def test_v4_backup_joined_after_its_opening_keeps_the_doubt(tmp_path: Path,
     """From frame 7 (the CONNECT_OPEN reply first: the DMA's request gone) or 8: the
     session's first message is not in the capture, so neither is proof that nothing of
     Backup Exec came before it: not read as plain NDMP."""
-    analysis = _analysis(_kept_from(V4, tmp_path / "late.pcap", first))
+    analysis = _analysis(kept_from(V4, tmp_path / "late.pcap", first))
     assert "profile_inferred" not in _codes(analysis)
     assert [s.profile for s in analysis.sessions] == ["backup-exec-9"]
 
@@ -97,7 +91,7 @@ def test_backup_exec_kept_from_later_frames_never_plain(tmp_path: Path, case: st
     values = {key: value for key, value in load_file(LAB / f"{case}.toml").items()
               if key != "profile"}
     for first in (2, 4, 6, 8, 16, 20):
-        analysis = _analysis(_kept_from(LAB / f"{case}.pcap", tmp_path / f"{first}.pcap",
+        analysis = _analysis(kept_from(LAB / f"{case}.pcap", tmp_path / f"{first}.pcap",
                                         first), values)
         assert "profile_inferred" not in _codes(analysis), (first, _codes(analysis))
         assert {s.profile for s in analysis.sessions} == {"backup-exec-9"}, first
@@ -112,14 +106,14 @@ def test_v4_backup_without_its_handshake_says_only_the_handshake_is_missing(
     capture holding every NDMP message of the job: now it names the greeting it holds,
     and no mid-job note stands under the verdict. From frame 7 (the greeting and the
     CONNECT_OPEN request gone) both keep their words."""
-    analysis = _analysis(_kept_from(V4, tmp_path / "late.pcap", 4))
+    analysis = _analysis(kept_from(V4, tmp_path / "late.pcap", 4))
     [started] = [f for f in analysis.findings if f.code == "capture_started_mid_session"]
     assert ("its handshake is not in the capture, but the session's first NDMP message is "
             "(the agent's greeting, NOTIFY_CONNECTED, frame 1)") in started.message
     assert "any announcement" not in started.message
     assert started.fix.startswith("Nothing to change for this job")
     assert mid_job_note(analysis) == ""
-    later = _analysis(_kept_from(V4, tmp_path / "later.pcap", 7))
+    later = _analysis(kept_from(V4, tmp_path / "later.pcap", 7))
     [started] = [f for f in later.findings if f.code == "capture_started_mid_session"]
     assert "(its handshake, any announcement) is not in" in started.message
     assert mid_job_note(later).startswith("The capture started mid-job")
@@ -168,7 +162,7 @@ def test_capture_from_a_shutdown_notice_did_not_start_with_the_session(
     change for this job", with no mid-job note (review56i): it keeps the mid-session
     words."""
     notice = _with_shutdown_notice(tmp_path / "notice.pcap", 2160)
-    analysis = _analysis(_kept_from(notice, tmp_path / "late.pcap", 2160))
+    analysis = _analysis(kept_from(notice, tmp_path / "late.pcap", 2160))
     [stream] = [s for s in analysis.traffic.streams if s.messages]
     assert stream.messages[0].body.get("reason") == "SHUTDOWN"
     assert stream_opening(stream) is None
@@ -185,7 +179,7 @@ def test_greeting_whose_reason_is_cut_opens_with_the_connect_open_next(
     greeting's reason is cut (a SHUTDOWN notice reads the same), the DMA's CONNECT_OPEN
     request next is the session's opening."""
     cut = tmp_path / "snapped.pcap"
-    subprocess.run(["editcap", "-s", "96", str(_kept_from(V4, tmp_path / "late.pcap", 4)),
+    subprocess.run(["editcap", "-s", "96", str(kept_from(V4, tmp_path / "late.pcap", 4)),
                     str(cut)], check=True, capture_output=True)
     [stream] = [s for s in _analysis(cut).traffic.streams if s.messages]
     assert "reason" not in stream.messages[0].body

@@ -17,6 +17,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from frame_cuts import kept_from
 from stored import CAPTURES
 
 from flowcheck.config import build_config
@@ -25,13 +26,6 @@ from flowcheck.pipeline import Analysis, analyze, read_traffic
 
 V4 = CAPTURES / "ndmjob" / "v4-backup.pcap"
 LAB = CAPTURES / "lab"
-
-
-def _kept_from(src: Path, dst: Path, first: int) -> Path:
-    """`src`'s frames from `first` on written to `dst` (editcap -r), as the user cut it."""
-    subprocess.run(["editcap", "-r", str(src), str(dst), f"{first}-10000000"], check=True,
-                   capture_output=True)
-    return dst
 
 
 def _analysis(capture: Path, values: dict | None = None) -> Analysis:
@@ -52,7 +46,7 @@ def test_v4_backup_joined_late_is_inconclusive_not_failed(tmp_path: Path,
     """No profile given: INCONCLUSIVE (before: FAIL step_out_of_order), step 4 unknown
     saying who opened it and why the profile is in doubt, a step_unknown warning with the
     conditional --profile ndmp advice; --profile backup-exec-9 given: FAIL as before."""
-    cut = _kept_from(V4, tmp_path / "late.pcap", first)
+    cut = kept_from(V4, tmp_path / "late.pcap", first)
     analysis = _analysis(cut)
     codes = [f.code for f in analysis.findings]
     assert analysis.verdict == "inconclusive", codes
@@ -77,7 +71,7 @@ def test_backup_exec_without_its_signs_is_inconclusive_never_pass(tmp_path: Path
     its profile given: FAIL step_out_of_order. From frame 20 with its idle callback kept
     (a sign: its FIN at the job's end), the default profile's FAIL stays."""
     settings = load_file(LAB / "agent-connects-data.toml")
-    late = _kept_from(LAB / "agent-connects-data.pcap", tmp_path / "late.pcap", 20)
+    late = kept_from(LAB / "agent-connects-data.pcap", tmp_path / "late.pcap", 20)
     quiet = tmp_path / "quiet.pcap"
     subprocess.run(["tshark", "-r", str(late), "-Y", "not tcp.port==5001", "-w", str(quiet)],
                    check=True, capture_output=True)

@@ -83,3 +83,38 @@ def test_a_lone_syn_to_a_host_the_job_does_not_show_stays_a_failure(tmp_path: Pa
     assert "capture_stray_syn" not in _codes(analysis)
     [session] = [s for s in analysis.sessions if s.remote_agent == "10.77.0.9"]
     assert session.steps[0].status == "unknown" and "never resent" in session.steps[0].detail
+
+
+def _with_pair_packet(tmp_path: Path, name: str, at: int, shift: float) -> Path:
+    """The tape agent's capture with one packet of another connection between the SYN's
+    two hosts (an ACK of 10.77.0.2:22 -> 10.77.0.1:40000, a session already open)
+    written at place `at`, stamped `shift` s after the SYN (frame 1)."""
+    plain = tmp_path / "plain.pcap"
+    plain.write_bytes(gzip.decompress((TRIAL27 / f"{name}.pcap.gz").read_bytes()))
+    packets = read_packets(str(plain))
+    other = packets[0].copy()
+    other[IP].remove_payload()
+    other[IP].src, other[IP].dst = "10.77.0.2", "10.77.0.1"
+    other[IP].add_payload(TCP(sport=22, dport=40000, flags="A", seq=1000, ack=2000))
+    del other[IP].chksum, other[IP].len
+    other.time = packets[0].time + shift
+    packets.insert(at, other)
+    edited = tmp_path / f"pair-{at}.pcap"
+    write_packets(str(edited), packets)
+    return edited
+
+
+def test_more_of_the_two_hosts_while_the_job_ran_is_no_stray(tmp_path: Path) -> None:
+    """A packet between the DMA and the data agent while the job ran puts the capture
+    point on their path: the lone SYN is that pair's session, not a flooded copy. One a
+    day before the SYN says nothing of the path then (finalread56a: a capture of the
+    same hosts' job days before, given in one set, made the SYN a session that kept the
+    job's data connection, capture_filtered, INCONCLUSIVE)."""
+    name = "threeway-flooded-syn-t"
+    during = _analyze(_with_pair_packet(tmp_path, name, 1, 0.001), name)
+    assert "capture_stray_syn" not in _codes(during)
+    assert any(s.remote_agent == "10.77.0.2" for s in during.sessions)
+    before = _analyze(_with_pair_packet(tmp_path, name, 0, -86400.0), name)
+    assert "capture_stray_syn" in _codes(before) and before.verdict == "pass"
+    [session] = before.sessions
+    assert session.remote_agent == "10.77.0.3" and len(session.data_connections) == 1

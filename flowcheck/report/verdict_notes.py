@@ -15,6 +15,7 @@ from flowcheck.sessions.unheard_ack import ack_unheard
 from flowcheck.verify.late_job import after_ring_hole
 from flowcheck.verify.other_stall import stall_note
 from flowcheck.verify.plain_reading import stream_opening
+from flowcheck.verify.probes_only import said_probes_only
 
 if TYPE_CHECKING:
     from flowcheck.pipeline import Analysis
@@ -45,24 +46,16 @@ def inconclusive_note(analysis: Analysis) -> str:
     return f"{broken} {note}"
 
 
-def _probes_only(analysis: Analysis) -> bool:
-    """Is every session judged (not side traffic) no job's: its steps after the first
-    not applicable, as a probe's are (verify.probes_only)? Not so beside a job whose
-    steps were judged (verify.unjudged_tls: a job that could not be read beside it)."""
-    judged = [s for s in analysis.sessions if not s.side]
-    return bool(judged) and all(step.status == "not_applicable"
-                                for session in judged for step in session.steps[1:])
-
-
 def _judged_note(analysis: Analysis) -> str:
     """inconclusive_note's words of the sessions judged and the capture."""
     if not analysis.sessions and any(f.code == "no_control_session"
                                      for f in analysis.findings):
         return ("Nothing of the job could be judged: no NDMP control connection could be "
                 "read (no_control_session says what the capture holds, and the fix).")
-    if any(f.code == "no_control_session" for f in analysis.findings) and _probes_only(
-            analysis):
-        # Sessions, each a probe (verify.probes_only, review56f): no step is unknown.
+    if said_probes_only(analysis.findings):
+        # Sessions, each a probe (verify.probes_only, review56f): no step is unknown. Not
+        # every session with its later steps not applicable is a probe (a browse, a
+        # refused login): beside a job in TLS they read "probes only" (finalread56a).
         return ("Nothing of a job could be judged: the capture holds probes of the NDMP "
                 "port only, no job (no_control_session says which, and the fix).")
     if not analysis.sessions and any(f.code == "capture_filtered" for f in analysis.findings):

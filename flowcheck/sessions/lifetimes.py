@@ -28,6 +28,7 @@ from itertools import accumulate
 from typing import Literal, NamedTuple
 
 from flowcheck.model import Connection, Session
+from flowcheck.model.spans import merged_spans
 from flowcheck.sessions.classify import connection_outcome, end_of, seen_closing
 from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 
@@ -80,13 +81,13 @@ class _HostLives:
     union of the four ways, each a sorted list."""
 
     def __init__(self, lives: list[Life]) -> None:
-        times = _merged([(life.start, life.end) for life in lives])
+        times = merged_spans([(life.start, life.end) for life in lives])
         self.starts = [lo for lo, _ in times]
         self.ends = [hi for _, hi in times]
         # Written between the first and last frame (both in the file's order).
-        frames = _merged([(life.first + 1, life.last - 1) for life in lives
-                          if life.first is not None and life.last is not None
-                          and life.first + 1 <= life.last - 1])
+        frames = merged_spans([(life.first + 1, life.last - 1) for life in lives
+                               if life.first is not None and life.last is not None
+                               and life.first + 1 <= life.last - 1])
         self.frame_starts = [lo for lo, _ in frames]
         self.frame_ends = [hi for _, hi in frames]
         # Written after the first frame, stamped by the end: the latest end among the
@@ -130,18 +131,6 @@ def _within(starts: list, ends: list, lo: object, hi: object) -> bool:
     """Does one of the disjoint sorted intervals (starts[i], ends[i]) meet [lo, hi]?"""
     at = bisect_left(ends, lo)  # the first interval that ends at or after lo
     return at < len(ends) and starts[at] <= hi
-
-
-def _merged(spans: list[tuple]) -> list[tuple]:
-    """The (start, end) spans (any order, ends inclusive) as the disjoint spans that
-    cover the same, in order: two that overlap or touch become one."""
-    merged: list[list] = []
-    for start, end in sorted(spans):
-        if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
-        else:
-            merged.append([start, end])
-    return [(start, end) for start, end in merged]
 
 
 class Lifetimes:

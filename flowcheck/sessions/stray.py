@@ -8,7 +8,11 @@ agent of a three-way job shows the DMA's SYN to the other agent so (trial 27 D2:
 bridge flooded the DMA's SYN to the tape agent to the data agent's port, and back).
 
 Such a SYN is a stray copy when the capture holds nothing else between its two hosts
-(the capture point is not on their path) and the job shows the connection worked: after
+while its job ran (the capture point is not on their path; the job's time: from the
+SYN or the DMA's control connection to the other agent, whichever came first, to that
+control connection's or the agents' data connection's last packet: another capture of
+the set, a job of the same hosts days before, says nothing of this point's path then,
+finalread56a) and the job shows the connection worked: after
 it, the two agents' data connection reached an endpoint announced on the same DMA's
 control connection to the other agent (the SYN's destination listened there as the
 mover, or connected there as the data agent: either needs its control connection).
@@ -39,10 +43,9 @@ def stray_syns(connections: list[Connection], stream_by_uid: dict[str, NdmpStrea
     lone = [c for c in connections if c.resp_p == ndmp_port and _lone_syn(c)]
     if not lone:
         return {}
-    pairs: dict[frozenset[str], int] = {}
+    pairs: dict[frozenset[str], list[Connection]] = {}
     for conn in connections:
-        key = frozenset((conn.orig_h, conn.resp_h))
-        pairs[key] = pairs.get(key, 0) + 1
+        pairs.setdefault(frozenset((conn.orig_h, conn.resp_h)), []).append(conn)
     by_uid = {c.uid: c for c in connections}
     reaching: dict[tuple[str, int], list[Connection]] = {}
     for conn in connections:
@@ -50,12 +53,21 @@ def stray_syns(connections: list[Connection], stream_by_uid: dict[str, NdmpStrea
             reaching.setdefault((conn.resp_h, conn.resp_p), []).append(conn)
     found: dict[str, StraySyn] = {}
     for syn in lone:
-        if pairs[frozenset((syn.orig_h, syn.resp_h))] > 1:
-            continue  # the capture holds more of the two hosts: on their path
         shown = _went_on(syn, stream_by_uid, by_uid, reaching, ndmp_port)
-        if shown is not None:
+        if shown is not None and not _more_while(shown, pairs[frozenset((syn.orig_h,
+                                                                      syn.resp_h))]):
             found[syn.uid] = shown
     return found
+
+
+def _more_while(stray: StraySyn, pair: list[Connection]) -> bool:
+    """Does the capture hold another connection of the SYN's two hosts (`pair`: all of
+    theirs, the SYN's among them) while its job ran (module docstring: then the capture
+    point is on their path)? Each connection from its first to its last packet (s)."""
+    start = min(stray.syn.ts, stray.announcer.ts)
+    end = max(stray.announcer.last_ts, stray.reached.last_ts, stray.syn.ts)
+    return any(conn is not stray.syn and conn.ts <= end and
+               max(conn.ts, conn.last_ts) >= start for conn in pair)
 
 
 def _lone_syn(conn: Connection) -> bool:

@@ -14,12 +14,18 @@ warning no_control_session (findings.verdict: inconclusive).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 
-from flowcheck.model import Session, Severity
+from flowcheck.model import Finding, Session, Severity
 from flowcheck.verify.context import Context
 from flowcheck.verify.half_open import half_open_check
 from flowcheck.verify.port_check import connect_check
 from flowcheck.verify.ttl_exceeded import traceroute_probe
+
+# How note_probes_only's no_control_session begins: the reports tell it from another
+# one (verify.unjudged_tls, unjudged_files: a job that could not be read) by it
+# (said_probes_only, report.verdict_notes).
+OPENING = "No job in the capture: "
 
 # What each probe is called, one and several.
 _NAMES = {"traceroute": ("traceroute probe", "traceroute probes"),
@@ -59,7 +65,7 @@ def note_probes_only(ctx: Context) -> None:
     what = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
     what = f"is a {_NAMES[next(iter(kinds))][0]}" if count == 1 else f"are {what}"
     ctx.add("no_control_session",
-            f"No job in the capture: its {count} connection{'s' if count > 1 else ''} to "
+            f"{OPENING}its {count} connection{'s' if count > 1 else ''} to "
             f"the NDMP port {ctx.config.ndmp_port} {what}, not a job's control connection "
             f"(step 1 {'of each ' if count > 1 else ''}says what it was), so nothing of a "
             "job was judged: the capture was not taken while the job ran, or the job never "
@@ -68,3 +74,10 @@ def note_probes_only(ctx: Context) -> None:
             f"it after the job ends. {'The probes need' if count > 1 else 'A probe needs'} "
             "no firewall rule.",
             severity=Severity.WARNING)
+
+
+def said_probes_only(findings: Iterable[Finding]) -> bool:
+    """Is one of the findings note_probes_only's (every session judged a probe, no job),
+    not another no_control_session?"""
+    return any(f.code == "no_control_session" and f.message.startswith(OPENING)
+               for f in findings)
