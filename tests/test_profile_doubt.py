@@ -17,7 +17,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from frame_cuts import kept_from
+from frame_cuts import frame_range, kept_from
 from stored import CAPTURES
 
 from flowcheck.config import build_config
@@ -84,3 +84,22 @@ def test_backup_exec_without_its_signs_is_inconclusive_never_pass(tmp_path: Path
     signed = _analysis(late, unset)
     assert signed.verdict == "fail"
     assert "step_out_of_order" in [f.code for f in signed.findings]
+
+
+def test_the_doubt_says_the_session_shows_no_sign_not_the_capture(tmp_path: Path) -> None:
+    """v4-backup.pcap from frame 7 merged with lab/clean-3-resources.pcap, a Backup Exec
+    job (vendor message, callback) between the same hosts: S1's doubt looks for signs in
+    S1 alone, so its warning says "this session shows no sign of Backup Exec", not that
+    the capture holds none (review56p: "it holds no sign of Backup Exec", the vendor
+    message being S2's)."""
+    cut = frame_range(V4, tmp_path / "late.pcap", 7, 10_000_000, "-F", "pcap")
+    merged = tmp_path / "merged.pcap"
+    subprocess.run(["mergecap", "-F", "pcap", "-w", str(merged), str(cut),
+                    str(LAB / "clean-3-resources.pcap")], check=True, capture_output=True)
+    analysis = _analysis(merged)
+    assert any(f.code == "ndmp_vendor_message" and f.session != "S1"
+               for f in analysis.findings)
+    [warning] = [f for f in analysis.findings if f.code == "step_unknown"]
+    assert warning.session == "S1"
+    assert "this session shows no sign of Backup Exec" in warning.message, warning.message
+    assert "it holds no sign" not in warning.message

@@ -135,6 +135,26 @@ def test_a_backup_exec_job_that_called_back_keeps_its_profile(capsys: Capsys) ->
         wrong_way["fix"]
 
 
+def test_a_callback_open_before_the_capture_keeps_its_profile(tmp_path: Path,
+                                                              capsys: Capsys) -> None:
+    """The same job cut to frames 20-414 (`editcap -r`): its callback 10.77.0.2:6009 ->
+    10.77.0.1:5001 without its handshake, its first captured packet (the idle callback's
+    FIN at the job's end) long after the announcements. It opened before the capture, so
+    before them or at a time the capture cannot place: Backup Exec's sign all the same
+    (review56p: told "Analyze the capture again with --profile ndmp")."""
+    cut = tmp_path / "from-20.pcap"
+    subprocess.run(["editcap", "-r", str(CAPTURES / "lab" / "agent-connects-data.pcap"),
+                    str(cut), "20-414"], check=True, capture_output=True)
+    done = _analyze(capsys, cut, "--format", "json")
+    report = json.loads(done.stdout)
+    [session] = report["sessions"]
+    assert session["steps"][1]["status"] == "ok", session["steps"][1]
+    [wrong_way] = [f for f in report["findings"] if f["code"] == "step_out_of_order"]
+    assert wrong_way["fix"].startswith("First set --media-range and --agent-range"), \
+        wrong_way["fix"]
+    assert "Analyze the capture again" not in done.stdout
+
+
 def test_a_job_without_announcement_is_not_read_as_plain_ndmp(capsys: Capsys) -> None:
     """v4-swap-refused: DATA_LISTEN refused, nothing announced: no direction to read, so
     step_missing's fix asks for the ranges first, not for --profile ndmp. (The headline

@@ -58,13 +58,18 @@ def _called_back(ctx: Context, session: Session) -> bool:
     before it, an address cut by the snap length: captures/ndmjob-ended); nor is one
     that opened after such an announcement (Backup Exec's agent calls back before the
     data port is announced: session 34's trial B, an ndmjob capture with -s 96 whose
-    5 MB data connection read as the callback)."""
+    5 MB data connection read as the callback). When it opened is its SYN's time: one
+    whose handshake is not in the capture opened before its first captured packet, so
+    before the announcements or at a time the capture cannot place, and counts as the
+    callback, as verify.plain_reading reads it (review56p: lab/agent-connects-data cut
+    by editcap to frames 20-414, its callback C2 without its SYN, was told to analyze
+    again with --profile ndmp)."""
     if not any(step.status == "ok" and spec.kind == "callback"
                for step, spec in zip(session.steps, ctx.profile.steps, strict=False)):
         return False
     callback = ctx.by_uid.get(session.callback_uid or "")
-    return callback is None or all(a.frame > callback.first_frame
-                                   for a in mover_announcements(session))
+    return callback is None or not callback.syn_seen or all(
+        a.frame > callback.first_frame for a in mover_announcements(session))
 
 
 def suggests_other_profile(ctx: Context, fix: str) -> bool:

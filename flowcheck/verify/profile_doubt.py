@@ -166,7 +166,10 @@ def _restep(session: Session, spec: StepSpec, profile: str, why: str) -> bool:
 def _unknown_finding(finding: Finding, session: Session, spec: StepSpec, profile: str,
                      why: str) -> Finding:
     """step_out_of_order of the session made a step_unknown warning: its words, then why
-    they may not hold; its fix, evidence and time kept."""
+    they may not hold; its fix, evidence and time kept. The signs are looked for per
+    session (doubtful_sessions), so the words say "this session shows no sign", not that
+    the capture holds none (review56p: ndmjob's v4-backup.pcap from frame 7 merged with
+    lab/clean-3-resources.pcap, whose S2 has a vendor message and a callback)."""
     said = finding.message.removesuffix(".")
     return dataclasses.replace(
         finding, code="step_unknown", severity=Severity.WARNING,
@@ -174,5 +177,6 @@ def _unknown_finding(finding: Finding, session: Session, spec: StepSpec, profile
                  f"judged from the capture: {said[:1].lower()}{said[1:]}, but its "
                  f"announcement ({_which(session)}) has the media server's mover listening "
                  "and the agent connecting, plain NDMP's three-way backup. No profile was "
-                 f"given, and whether this job is {profile}'s the capture cannot show: it "
-                 f"holds no sign of Backup Exec (no vendor message, no callback), but {why}."))
+                 f"given, and whether this job is {profile}'s the capture cannot show: this "
+                 f"session shows no sign of Backup Exec (no vendor message, no callback), "
+                 f"but {why}."))
