@@ -11,7 +11,7 @@ from pathlib import Path
 from frame_cuts import frame_range, stored_capture
 
 from flowcheck.config import build_config, load_file
-from flowcheck.model import CaptureInfo
+from flowcheck.model import CaptureInfo, RingGap
 from flowcheck.pipeline import Analysis, analyze, read_traffic
 from flowcheck.sources.file_gaps import file_gaps
 
@@ -71,3 +71,20 @@ def test_ring_parts_leave_no_gap() -> None:
     gaps = file_gaps([CaptureInfo(path) for path in spans], spans)
     assert [(g.before, g.after, g.start, g.end, g.ring) for g in gaps] == [
         ("ring.pcap1", "other.pcap", 3.0, 4.0, False)]
+
+
+def test_a_time_rotation_leaves_no_gap_but_at_its_holes() -> None:
+    """gwords: three or more files of one tcpdump -G rotation are one sniffer's, so no
+    file gap between neighbours, but where rotation_gaps found a hole; two such files
+    alone (no period read) keep theirs."""
+    spans = {"/g/job-100000.pcap": (1.0, 1.9), "/g/job-100002.pcap": (2.5, 3.9),
+             "/g/job-100006.pcap": (6.5, 7.0)}
+    captures = [CaptureInfo(path, link_types=["EN10MB"], span=span)
+                for path, span in spans.items()]
+    assert file_gaps(captures, spans) == []
+    hole = RingGap("job-100002.pcap", "job-100006.pcap", 3.9, 6.5, rotated=True)
+    assert [(g.before, g.after) for g in file_gaps(captures, spans, [hole])] == [
+        ("job-100002.pcap", "job-100006.pcap")]
+    two = {path: span for path, span in spans.items() if "100006" not in path}
+    assert [(g.before, g.after) for g in file_gaps(captures[:2], two)] == [
+        ("job-100000.pcap", "job-100002.pcap")]

@@ -35,7 +35,10 @@ def test_rotated_files_gap_is_hedged() -> None:
     assert "missing because nothing of that time is in the set" not in loss.message
     assert "which may have been sent in time that lies between two of its files" \
         in loss.message, loss.message
-    assert "if the files are one sniffer's, rotated without a pause (tcpdump -G" \
+    # Two -G files alone: no period to tell a missing file between them, so still
+    # hedged (gwords: three or more are one sniffer's, tests/test_rotated_gap.py).
+    assert "if the files are one sniffer's, rotated without a pause under names that do " \
+        "not tell so (-C files renamed, or two tcpdump -G files alone)" \
         in loss.message, loss.message
     assert "perhaps in the time between the files job-101712.pcap and job-101714.pcap" \
         in loss.message, loss.message

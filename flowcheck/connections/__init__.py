@@ -299,7 +299,7 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo],
                    key=lambda gap: (gap.start, gap.end))
     last = max((high for _, high in tracker.clock.spans.values()), default=None)
     return TrackResult(captures, connections, findings, last, holes,
-                       file_gaps=file_gaps(captures, spans),
+                       file_gaps=file_gaps(captures, spans, [hole[0] for hole in rotated]),
                        arp=tracker.arp, skipped=tracker.skipped_tally.skipped,
                        host_copies=bool(host_tool_copies(tracker, captures)),
                        interface_copies=interface_copies(tracker, captures),

@@ -358,10 +358,12 @@ def _openings_words(openings: list[MissedOpening], *, also: bool) -> str:
 def _between_words(between: list[MissedOpening]) -> str:
     """The openings that may have gone in the time between two files of the set that
     none covers (MissedOpening.between): hedged, since files given in sequence may be
-    one sniffer's, rotated without a pause under names that are not a ring's (tcpdump -G,
-    or -C files renamed), and then the time between them is idle time it watched
-    (review56j: one tcpdump -G run whose callback SYN and SYN-ACK were lost read
-    "missing because nothing of that time is in the set, not shown lost by the sniffer")."""
+    one sniffer's, rotated without a pause under names that tell it not (-C files
+    renamed, two tcpdump -G files alone), and then the time between them is idle time it
+    watched (review56j: one tcpdump -G run whose callback SYN and SYN-ACK were lost read
+    "missing because nothing of that time is in the set, not shown lost by the sniffer").
+    A ring's numbered names, and three or more -G files' time-stamped names, do tell so:
+    their neighbours leave no file gap (sources.file_gaps) but where a hole is found."""
     count = len(between)
     listed = "; ".join(f"{_named(o.conn, o.reverse)}: {o.what}, perhaps in "
                        f"{o.between.words() if o.between else 'a gap'}"
@@ -372,8 +374,8 @@ def _between_words(between: list[MissedOpening]) -> str:
             "been sent in time that lies between two of its files given in sequence and "
             "that none of them covers: if no sniffer ran then (one stopped and started "
             "again, or two capture points' files), nothing of that time is in the set; "
-            "if the files are one sniffer's, rotated without a pause (tcpdump -G, or -C "
-            "files renamed: only a ring's numbered names tell so), it missed them: "
+            "if the files are one sniffer's, rotated without a pause under names that do "
+            "not tell so (-C files renamed, or two tcpdump -G files alone), it missed them: "
             f"{listed}{more}")
 
 
