@@ -101,3 +101,25 @@ def test_a_file_of_the_same_names_and_time_still_warns(rotated: list[Path],
     assert analysis.verdict == "inconclusive"
     assert [f.code for f in analysis.findings if f.code == "no_control_session"] == \
         ["no_control_session"]
+
+
+def test_an_empty_file_of_a_rotation_neither_makes_nor_breaks_it() -> None:
+    """tcpdump -G often writes its first file empty (no packet: no span). Such a file
+    goes with its rotation; it used to disqualify the whole group, and gwords' lab test
+    failed whenever tcpdump wrote one (its -G neighbours read as time no file covers)."""
+    from flowcheck.model import CaptureInfo
+    from flowcheck.sources.ring import time_rotated
+
+    def part(name: str, span: tuple[float, float] | None) -> CaptureInfo:
+        info = CaptureInfo(f"/d/{name}", link_types=["EN10MB"])
+        info.span = span
+        return info
+
+    files = [part("job-101440.pcap", None), part("job-101442.pcap", (2.0, 3.9)),
+             part("job-101444.pcap", (4.0, 5.9))]
+    assert time_rotated(files) == {info.path for info in files}
+    # one file with packets beside an empty one tells no rotation
+    assert time_rotated(files[:2]) == set()
+    # overlapping spans: two capture points, not one rotation
+    files[2].span = (3.0, 5.0)
+    assert time_rotated(files) == set()
