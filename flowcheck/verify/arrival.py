@@ -107,7 +107,7 @@ def arrived_silent(ctx: Context, conn: Connection) -> bool:
             and (conn.resp_h, conn.orig_h) not in ctx.captured)
 
 
-def silent_words(conn: Connection, back: str | None = None) -> str:
+def silent_words(conn: Connection, back: str | None = None, none: str | None = None) -> str:
     """_silence's cause for arrived_silent: the SYNs reached the responder's own capture
     point or the first router's toward it (as cooked_host.arrived_words says of one such
     capture), which holds nothing of an answer: the responder's firewall drops them, or
@@ -115,10 +115,12 @@ def silent_words(conn: Connection, back: str | None = None) -> str:
     said "which is 10.77.0.2 with no router between them", which a first router's
     `tcpdump -i any`, its forward chain dropping the SYNs, gives alike). back: the
     responder's packets to the originator that are not TCP (way_back.came_back), when
-    the capture holds some: then not "no packet at all"."""
+    the capture holds some: then not "no packet at all". none: what it holds else
+    (Census.none_words: "no packet at all from B to A", the default, or the hedge of a
+    pair past the 65,536 host pairs counted; task silentwords)."""
     ttl = ttl_word(conn.orig_h)
-    held = (f"no packet at all from {conn.resp_h} to {conn.orig_h}" if back is None else
-            f"no TCP packet from {conn.resp_h} to {conn.orig_h}, only {back}")
+    held = (none or f"no packet at all from {conn.resp_h} to {conn.orig_h}") \
+        if back is None else f"no TCP packet from {conn.resp_h} to {conn.orig_h}, only {back}"
     return (f"the SYNs reached a capture point on {conn.resp_h}, or on the first router "
             f"from {conn.orig_h} toward it, which passed none of them on (each is in the "
             f"capture twice at one {ttl}, {conn.orig_ttl}: its Linux cooked headers mark one "

@@ -365,7 +365,7 @@ def _silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
         return second_point_words(conn)
     if retried(conn, attempts) and both_ways and arrived_silent(ctx, conn):
         # the responder's own capture point in the set
-        return silent_words(conn, came_back(ctx, conn))
+        return silent_words(conn, came_back(ctx, conn), _none_words(ctx, conn))
     back = came_back(ctx, conn) if retried(conn, attempts) else None
     if back is not None and other_source(ctx, conn) is None and \
             translated_back(ctx, conn) is None:
@@ -376,7 +376,7 @@ def _silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
             translated_back(ctx, conn) is None:
         # Another host's request for the originator's address: the capture holds what
         # travels toward it here, not the answers' way back (an asymmetric route).
-        return asked_toward_words(conn, toward)
+        return asked_toward_words(conn, toward, _none_words(ctx, conn))
     if retried(conn, attempts) and answer_uncaptured(ctx, conn) and \
             other_source(ctx, conn) is None and translated_back(ctx, conn) is None:
         # The retries prove no SYN-ACK or RST arrived (RFC 6298 5.7, RFC 9293 3.8.1),

@@ -167,7 +167,7 @@ def asked_toward(ctx: Context, conn: Connection) -> str | None:
     return f"{asker}'s {kind}, frame {frame}"
 
 
-def asked_toward_words(conn: Connection, toward: str) -> str:
+def asked_toward_words(conn: Connection, toward: str, none: str | None = None) -> str:
     """The words of an unanswered opening with retried SYNs whose capture holds no
     packet from its responder to its originator but another host's solicitation sent to
     the originator (`toward`: asked_toward's words). The solicitation shows frames toward
@@ -176,10 +176,14 @@ def asked_toward_words(conn: Connection, toward: str) -> str:
     a second router R2 that dropped its 8 SYN-ACKs, tcpdump on R1's interface toward M,
     R1's probe of M frame 12) read "a SYN-ACK ... coming back to fd77::1 past this
     capture point would be in it, and none is", the answers' other way unsaid (lab matrix
-    seed 123 run 19's case, the router's probe of M, reads so too)."""
+    seed 123 run 19's case, the router's probe of M, reads so too). none: what the
+    capture holds of the responder's packets to the originator (Census.none_words: "no
+    packet at all from B to A", the default, or the hedge of a pair past the 65,536 host
+    pairs counted; task silentwords)."""
+    none = none or f"no packet at all from {conn.resp_h} to {conn.orig_h}"
     return (f"something drops its SYNs on the way to {conn.resp_h}, or the answers on "
-            f"the way back. The capture holds no packet at all from {conn.resp_h} to "
-            f"{conn.orig_h}, though it holds one travelling toward {conn.orig_h} "
+            f"the way back. The capture holds {none}, though it holds one travelling "
+            f"toward {conn.orig_h} "
             f"({toward}), which a capture of {conn.orig_h}'s outgoing packets alone "
             "(tcpdump -Q out, a SPAN port that sees one way) would not: a SYN-ACK, RST "
             f"or ICMP unreachable coming back to {conn.orig_h} past this capture point "
