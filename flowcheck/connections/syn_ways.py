@@ -38,7 +38,12 @@ import numpy as np
 
 from flowcheck.connections.flows import BatchFlows, FlowKey, address_text
 from flowcheck.decode import DecodedBatch
-from flowcheck.decode.legs import cooked_packet_types
+from flowcheck.decode.legs import (
+    PACKET_HOST,
+    PACKET_OTHERHOST,
+    PACKET_OUTGOING,
+    cooked_packet_types,
+)
 from flowcheck.sources.batch import PacketBatch
 
 # Connection.orig_syn_ways / resp_syn_ways bits.
@@ -51,7 +56,6 @@ ARRIVED = 2
 OTHER_TTL = 4  # the side's SYNs captured at more than one TTL (a router between points)
 ELSEWHERE = 8  # a SYN captured arriving at a host it was not addressed to (OTHERHOST)
 
-PACKET_HOST, PACKET_OTHERHOST, PACKET_OUTGOING = 0, 3, 4  # linux/if_packet.h
 _SYN = 0x02
 _OPEN_CLOSE = 0x07  # FIN, SYN, RST
 # marked_openings's answer: (TCP rows, their packet types).

@@ -49,8 +49,9 @@ INCOMING, OUTGOING = 1, 2  # `way`: the file says the packet came in, or went ou
 # `way`: it came in addressed to another host's link-layer address (PACKET_OTHERHOST: a
 # bridge port's, or a promiscuous interface's, a SPAN of the host's own port among them).
 PASSING = 3
-_OUT = 4  # Linux cooked capture's packet type PACKET_OUTGOING (if_packet.h)
-_OTHERHOST = 3  # PACKET_OTHERHOST
+# Linux cooked capture packet types (linux/if_packet.h): to this host's own link-layer
+# address, to another host's, sent by this host.
+PACKET_HOST, PACKET_OTHERHOST, PACKET_OUTGOING = 0, 3, 4
 _WAYS = np.uint64(3)
 _SLL2_TYPE = 10  # SLL2's packet type byte (SLL v1's 16-bit field ends before it)
 # The ARPHRD type's first byte: SLL2 bytes 8-9, SLL v1 bytes 2-3 (big-endian).
@@ -100,8 +101,8 @@ def capture_legs(batch: PacketBatch, rows: np.ndarray) -> np.ndarray:
         kind = np.where(is_sll2, words[:, 10], _number(words[:, 0:2]))
         told_way = told & (is_sll2 | is_sll)
         ways = np.where(told_way, np.where(
-            kind == _OUT, np.uint64(OUTGOING),
-            np.where(kind == _OTHERHOST, np.uint64(PASSING), np.uint64(INCOMING))),
+            kind == PACKET_OUTGOING, np.uint64(OUTGOING),
+            np.where(kind == PACKET_OTHERHOST, np.uint64(PASSING), np.uint64(INCOMING))),
             np.uint64(0))
         folded = _fold(named)
         # The two low bits: the way (0 where not told, then at least 4: never UNKNOWN).

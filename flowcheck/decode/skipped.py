@@ -26,7 +26,7 @@ from flowcheck.decode.arp import ArpPackets
 from flowcheck.decode.framing import ETHERTYPE_TEB
 from flowcheck.decode.gather import Gather
 from flowcheck.decode.ip import NON_TCP, UNDECODABLE, Layers
-from flowcheck.decode.legs import cooked_loopback, cooked_packet_types
+from flowcheck.decode.legs import PACKET_OUTGOING, cooked_loopback, cooked_packet_types
 from flowcheck.decode.link import LINK_STEPS
 from flowcheck.decode.other_ways import Ways, count_ways
 from flowcheck.decode.tunnels import IPPROTO_UDP
@@ -36,7 +36,6 @@ from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.sources.batch import LINKTYPE_ETHERNET, PacketBatch
 
 VLAN_TAGS = (0x8100, 0x88A8, 0x9100)
-PACKET_OUTGOING = 4  # linux/if_packet.h: a Linux cooked packet sent by the capture host
 # Those that carry Ethernet frames of any host (decode.unread_hosts: the hosts' MAC
 # addresses are not known) or, IP-less, none to read.
 ETHER_NAMES = {e.name for e in ETHERTYPES.values()} | {"TZSP", "L2TPv3"}
