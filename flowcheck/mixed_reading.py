@@ -52,8 +52,17 @@ def keep_pass(analysis: Analysis) -> Pass:
     labels and restores the traffic's findings (pipeline.analyze)."""
     traffic = analysis.traffic
     return Pass(analysis, [copy.deepcopy(f) for f in analysis.findings],
-                {c.uid: (c.role, c.session) for c in traffic.connections},
-                {id(a): a.used_by for s in analysis.sessions for a in s.announced})
+                _labels(traffic.connections), _used_by(analysis.sessions))
+
+
+def _labels(connections: Sequence[Connection]) -> dict[str, Label]:
+    """Each connection's label now, by uid: (Connection.role, Connection.session)."""
+    return {c.uid: (c.role, c.session) for c in connections}
+
+
+def _used_by(sessions: Sequence[Session]) -> dict[int, str | None]:
+    """Each of the sessions' announcements' used_by now, by id() of the announcement."""
+    return {id(a): a.used_by for s in sessions for a in s.announced}
 
 
 def same_sessions(first: Sequence[Session], second: Sequence[Session]) -> bool:
@@ -94,7 +103,7 @@ def merged(default: Pass, plain: Analysis, plain_ids: set[str]) -> Analysis:
     traffic: Traffic = plain.traffic
     sessions = _put_together(default.analysis.sessions, plain.sessions, plain_ids,
                              traffic.connections, default.labels, default.used_by)
-    labels = {c.uid: (c.role, c.session) for c in traffic.connections}
+    labels = _labels(traffic.connections)
     findings = _findings(default.findings, plain.findings, labels, plain_ids)
     return dataclasses.replace(default.analysis, traffic=traffic, sessions=sessions,
                                findings=findings)
@@ -112,8 +121,7 @@ def mixed_labels(sessions: list[Session], plain_ids: set[str],
     two hold other sessions."""
     from flowcheck.verify.plain_reading import PLAIN_PROFILE
 
-    labels = {c.uid: (c.role, c.session) for c in connections}
-    used_by = {id(a): a.used_by for s in sessions for a in s.announced}
+    labels, used_by = _labels(connections), _used_by(sessions)
     plain = build(PLAIN_PROFILE)
     if not same_sessions(sessions, plain):
         return build(default)

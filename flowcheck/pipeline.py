@@ -227,8 +227,10 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     some = {sid: movers for sid, movers in plain.items() if movers}
     # Sessions refused the plain reading only for what the capture may lack: their data
     # connection opened the other way is `unknown`, not step_out_of_order (profile_doubt).
-    doubt = doubtful_sessions(analysis.sessions, analysis.findings, traffic.connections,
-                              traffic.streams, config, profile, ring_gaps=traffic.ring_gaps)
+    # Not looked for when the whole capture reads plain: that reading is returned as is.
+    doubt = {} if shown else doubtful_sessions(
+        analysis.sessions, analysis.findings, traffic.connections, traffic.streams, config,
+        profile, ring_gaps=traffic.ring_gaps)
     if not shown and not some:
         return _in_doubt(analysis, doubt)
     first = None if shown else keep_pass(analysis)

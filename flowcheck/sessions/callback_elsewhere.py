@@ -271,9 +271,9 @@ def _sides(session: Session, by_uid: dict[str, Connection]) -> tuple[set[str], s
     and its data connections' ends on each side (by who listens: the agent for
     DATA_LISTEN, the media server's mover for MOVER_LISTEN)."""
     media, agent = {session.media_server}, {session.remote_agent}
-    listeners = {a.used_by: a.listener for a in session.announced if a.used_by}
+    listened = {a.used_by for a in session.announced if a.used_by}
     for uid in session.data_connections:
-        if uid not in listeners and uid not in session.port_listener:
+        if uid not in listened and uid not in session.port_listener:
             continue
         # Its ends by sessions.data_ends: a port match whose opening the capture lacks
         # may have the agent for originator (newuser57), its listener at that end.

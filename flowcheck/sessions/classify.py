@@ -394,17 +394,15 @@ def kind_from_bytes(session: Session, by_uid: dict[str, Connection]
     host runs it (a three-way job's tape agent answering MOVER_LISTEN, its DMA's request
     not captured: trial27/threeway-flooded-syn-t cut to the agents' packets read as a
     restore)."""
-    listeners = {ann.used_by: ann.listener for ann in session.announced if ann.used_by}
+    listened = {ann.used_by for ann in session.announced if ann.used_by}
     to_media = to_agent = 0
     for uid in session.data_connections:
         conn = by_uid[uid]
-        listener = listeners.get(uid)
-        media = conn_sides(conn, session)[0]
-        if listener is not None or uid in session.port_listener:
+        if uid in listened or uid in session.port_listener:
             # The mover listens, or the data server does, at the announced endpoint; a
             # port match by the session's hosts first (sessions.data_ends: one whose
             # opening the capture lacks may have the agent for originator).
-            media_is_orig = media == (conn.orig_h, conn.orig_p)
+            media_is_orig = conn_sides(conn, session)[0] == (conn.orig_h, conn.orig_p)
         elif session.media_server in (conn.orig_h, conn.resp_h):
             media_is_orig = conn.orig_h == session.media_server
         else:  # neither the media server's control address (dual stack): the originator
