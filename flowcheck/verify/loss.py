@@ -180,10 +180,11 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
         if one_way:  # no ACK of the receiver's: the sender going on proves less
             parts.append(_one_way_words(one_way))
         if hole_bytes:
+            kind = _hole_kind(holes)
             parts.append(f"Of these, {hole_bytes:,} bytes are in {len(in_holes)} "
                          f"{_plural(len(in_holes), 'connection')} that span a hole in the "
-                         f"{_hole_kind(holes)[0]} (capture_ring_gap): what was sent while "
-                         f"the missing {_hole_kind(holes)[1]} was written is among them, not "
+                         f"{kind[0]} (capture_ring_gap): what was sent while "
+                         f"the missing {kind[1]} was written is among them, not "
                          "the sniffer's loss")
         starts = file_start_gaps([c for c in lossy if c not in in_holes], captures)
         if starts is not None:
