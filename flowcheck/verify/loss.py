@@ -22,7 +22,7 @@ sequence numbers), the message and fix name the mirror's stream (trial 22 D4).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence, Set
+from collections.abc import Callable, Iterable, Sequence, Set
 
 from flowcheck.findings import make_finding
 from flowcheck.model import (
@@ -180,10 +180,11 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
         if one_way:  # no ACK of the receiver's: the sender going on proves less
             parts.append(_one_way_words(one_way))
         if hole_bytes:
+            kind = _hole_kind(holes)
             parts.append(f"Of these, {hole_bytes:,} bytes are in {len(in_holes)} "
                          f"{_plural(len(in_holes), 'connection')} that span a hole in the "
-                         f"{_hole_kind(holes)[0]} (capture_ring_gap): what was sent while "
-                         f"the missing {_hole_kind(holes)[1]} was written is among them, not "
+                         f"{kind[0]} (capture_ring_gap): what was sent while "
+                         f"the missing {kind[1]} was written is among them, not "
                          "the sniffer's loss")
         starts = file_start_gaps([c for c in lossy if c not in in_holes], captures)
         if starts is not None:
@@ -339,20 +340,27 @@ def _what_words(missed: int, lossy: list[Connection]) -> str:
             "the last byte captured" + (f"; {fin_words}" if fins else ""))
 
 
+def _listed_openings(openings: list[MissedOpening],
+                     say: Callable[[MissedOpening], str]) -> str:
+    """The first MOST_AFFECTED openings, each as say words it, joined by "; ", then
+    "; and N more" for the rest."""
+    listed = "; ".join(say(o) for o in openings[:MOST_AFFECTED])
+    more = len(openings) - MOST_AFFECTED
+    return listed + (f"; and {more} more" if more > 0 else "")
+
+
 def _openings_words(openings: list[MissedOpening], *, also: bool) -> str:
     """The connections whose opening handshake packets the sniffer missed
     (flowcheck.verify.openings): "The capture missed opening handshake packets of 1
     connection ...: data connection C3 ...: its SYN, which the SYN-ACK of frame 22
     answers"."""
     count = len(openings)
-    listed = "; ".join(f"{_named(o.conn, o.reverse)}: {o.what}"
-                       for o in openings[:MOST_AFFECTED])
-    more = f"; and {count - MOST_AFFECTED} more" if count > MOST_AFFECTED else ""
+    listed = _listed_openings(openings, lambda o: f"{_named(o.conn, o.reverse)}: {o.what}")
     return (f"{'It also missed' if also else 'The capture missed'} opening handshake "
             f"packets of {count} {_plural(count, 'connection')} that went on without them "
             "(a side sends on only once the handshake reached it, and their later packets "
             "both ways are in the capture), so the sniffer lost them, not the network: "
-            f"{listed}{more}")
+            f"{listed}")
 
 
 def _between_words(between: list[MissedOpening]) -> str:
@@ -365,10 +373,9 @@ def _between_words(between: list[MissedOpening]) -> str:
     A ring's numbered names, and three or more -G files' time-stamped names, do tell so:
     their neighbours leave no file gap (sources.file_gaps) but where a hole is found."""
     count = len(between)
-    listed = "; ".join(f"{_named(o.conn, o.reverse)}: {o.what}, perhaps in "
-                       f"{o.between.words() if o.between else 'a gap'}"
-                       for o in between[:MOST_AFFECTED])
-    more = f"; and {count - MOST_AFFECTED} more" if count > MOST_AFFECTED else ""
+    listed = _listed_openings(
+        between, lambda o: f"{_named(o.conn, o.reverse)}: {o.what}, perhaps in "
+                           f"{o.between.words() if o.between else 'a gap'}")
     return (f"The capture set lacks opening handshake packets of {count} "
             f"{_plural(count, 'connection')} that went on without them, which may have "
             "been sent in time that lies between two of its files given in sequence and "
@@ -376,7 +383,7 @@ def _between_words(between: list[MissedOpening]) -> str:
             "again, or two capture points' files), nothing of that time is in the set; "
             "if the files are one sniffer's, rotated without a pause under names that do "
             "not tell so (-C files renamed, or two tcpdump -G files alone), it missed them: "
-            f"{listed}{more}")
+            f"{listed}")
 
 
 def _between_finding(between: list[MissedOpening]) -> Finding:
