@@ -366,19 +366,15 @@ def _silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
     if retried(conn, attempts) and both_ways and arrived_silent(ctx, conn):
         # the responder's own capture point in the set
         return silent_words(conn, came_back(ctx, conn), _none_words(ctx, conn))
-    back = came_back(ctx, conn) if retried(conn, attempts) else None
-    if back is not None and other_source(ctx, conn) is None and \
-            translated_back(ctx, conn) is None:
-        # The responder's packets that are not TCP: the capture holds the way back.
-        return came_back_words(conn, back)
-    toward = asked_toward(ctx, conn) if retried(conn, attempts) else None
-    if toward is not None and other_source(ctx, conn) is None and \
-            translated_back(ctx, conn) is None:
-        # Another host's request for the originator's address: the capture holds what
-        # travels toward it here, not the answers' way back (an asymmetric route).
-        return asked_toward_words(conn, toward, _none_words(ctx, conn))
     if retried(conn, attempts) and answer_uncaptured(ctx, conn) and \
             other_source(ctx, conn) is None and translated_back(ctx, conn) is None:
+        if (back := came_back(ctx, conn)) is not None:
+            # The responder's packets that are not TCP: the capture holds the way back.
+            return came_back_words(conn, back)
+        if (toward := asked_toward(ctx, conn)) is not None:
+            # Another host's request for the originator's address: the capture holds
+            # what travels toward it here, not the answers' way back (an asymmetric route).
+            return asked_toward_words(conn, toward, _none_words(ctx, conn))
         # The retries prove no SYN-ACK or RST arrived (RFC 6298 5.7, RFC 9293 3.8.1),
         # not that no ICMP did (a soft error: lab matrix seed 112 run 40's host-prohibited
         # reject, captured -Q out): the step failed either way; which way was lost the

@@ -115,11 +115,9 @@ def plain_sessions(sessions: Sequence[Session], findings: Sequence[Finding],
     if not may_infer(config, profile):
         return {}
     judged = [s for s in sessions if not s.side]
-    controls = {s.control_uid: s.id for s in judged}
-    vendor = [f for f in findings if f.code == "ndmp_vendor_message"]
-    signed = {f.session or controls.get(f.uid or "") for f in vendor}
-    if None in signed:
-        return {}  # a vendor message whose session is not known: any one's sign
+    signed = vendor_signed(judged, findings)
+    if signed is None:
+        return {}
     by_uid = {c.uid: c for c in connections}
     by_stream = {s.uid: s for s in streams}
     kinds = [spec.kind for spec in profile.steps]
@@ -133,6 +131,16 @@ def plain_sessions(sessions: Sequence[Session], findings: Sequence[Finding],
                 kinds, ring_gaps):
             plain[session.id] = movers
     return plain
+
+
+def vendor_signed(judged: Sequence[Session], findings: Sequence[Finding]) -> set[str] | None:
+    """The ids of the sessions an ndmp_vendor_message finding (a Backup Exec sign) is tied
+    to, by its session or its control connection among `judged`; None when one is tied to
+    no known session: any one's sign."""
+    controls = {s.control_uid: s.id for s in judged}
+    signed = {f.session or controls.get(f.uid or "")
+              for f in findings if f.code == "ndmp_vendor_message"}
+    return None if None in signed else {sid for sid in signed if sid is not None}
 
 
 def _named_data(session: Session, callback: Connection | None,

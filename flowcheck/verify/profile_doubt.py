@@ -45,6 +45,7 @@ from flowcheck.verify.plain_reading import (
     plain_sessions,
     shown_words,
     stream_opening,
+    vendor_signed,
 )
 from flowcheck.verify.step_base import make_step
 
@@ -64,10 +65,8 @@ def doubtful_sessions(sessions: Sequence[Session], findings: Sequence[Finding],
     if not may_infer(config, profile):
         return {}
     judged = [s for s in sessions if not s.side]
-    controls = {s.control_uid: s.id for s in judged}
-    signed = {f.session or controls.get(f.uid or "")
-              for f in findings if f.code == "ndmp_vendor_message"}
-    if None in signed:
+    signed = vendor_signed(judged, findings)
+    if signed is None:
         return {}
     plain = plain_sessions(sessions, findings, connections, streams, config, profile,
                            ring_gaps=ring_gaps)
