@@ -208,9 +208,9 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     from flowcheck.verify.plain_reading import (
         PLAIN_PROFILE,
         may_infer,
-        plain_announcements,
         plain_sessions,
         profile_inferred,
+        whole_plain,
     )
     from flowcheck.verify.profile_doubt import doubtful_sessions
 
@@ -222,15 +222,14 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     analysis = analyze_with_profile(traffic, config, profile)
     plain = plain_sessions(analysis.sessions, analysis.findings, traffic.connections,
                            traffic.streams, config, profile, ring_gaps=traffic.ring_gaps)
-    shown = plain_announcements(analysis.sessions, analysis.findings, traffic.connections,
-                                traffic.streams, config, profile, ring_gaps=traffic.ring_gaps)
+    shown = whole_plain(analysis.sessions, analysis.findings, plain)
     some = {sid: movers for sid, movers in plain.items() if movers}
     # Sessions refused the plain reading only for what the capture may lack: their data
     # connection opened the other way is `unknown`, not step_out_of_order (profile_doubt).
     # Not looked for when the whole capture reads plain: that reading is returned as is.
     doubt = {} if shown else doubtful_sessions(
         analysis.sessions, analysis.findings, traffic.connections, traffic.streams, config,
-        profile, ring_gaps=traffic.ring_gaps)
+        profile, ring_gaps=traffic.ring_gaps, plain=plain)
     if not shown and not some:
         return _in_doubt(analysis, doubt)
     first = None if shown else keep_pass(analysis)

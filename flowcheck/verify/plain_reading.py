@@ -88,12 +88,20 @@ def plain_announcements(sessions: Sequence[Session], findings: Sequence[Finding]
     """The mover-listening announcements (time order) of a capture that reads as plain
     NDMP (module docstring) analyzed with the default profile, none given: every judged
     session reads so (plain_sessions; `ring_gaps`: Traffic.ring_gaps); [] otherwise."""
-    judged = [s for s in sessions if not s.side]
     if any(f.code == "ndmp_vendor_message" for f in findings):
         return []
-    plain = plain_sessions(sessions, findings, connections, streams, config, profile,
-                           ring_gaps=ring_gaps)
-    if not judged or len(plain) < len(judged):
+    return whole_plain(sessions, findings, plain_sessions(
+        sessions, findings, connections, streams, config, profile, ring_gaps=ring_gaps))
+
+
+def whole_plain(sessions: Sequence[Session], findings: Sequence[Finding],
+                plain: dict[str, list[Announcement]]) -> list[Announcement]:
+    """plain_announcements from plain_sessions' answer (`plain`) already made: the
+    mover-listening announcements in time order when every judged session reads plain
+    and no vendor message was decoded; [] otherwise."""
+    judged = [s for s in sessions if not s.side]
+    if any(f.code == "ndmp_vendor_message" for f in findings) or not judged \
+            or len(plain) < len(judged):
         return []
     return sorted((a for shown in plain.values() for a in shown), key=lambda a: a.frame)
 

@@ -53,7 +53,8 @@ from flowcheck.verify.step_base import make_step
 def doubtful_sessions(sessions: Sequence[Session], findings: Sequence[Finding],
                       connections: Sequence[Connection], streams: Sequence[NdmpStream],
                       config: Config, profile: Profile, *,
-                      ring_gaps: Sequence[RingGap]) -> dict[str, str]:
+                      ring_gaps: Sequence[RingGap],
+                      plain: dict[str, list[Announcement]] | None = None) -> dict[str, str]:
     """The judged sessions that would read as plain NDMP but for what the capture may
     lack: no Backup Exec sign in it (no vendor message, no callback as read, every
     announcement with the mover listening, one at least) and their callback step
@@ -61,15 +62,17 @@ def doubtful_sessions(sessions: Sequence[Session], findings: Sequence[Finding],
     control stream or a ring buffer, or the stretch where a callback would show not
     captured: _callback_would_show). By id, with why the capture cannot show whether the
     job is Backup Exec's (_doubt_words); {} when a profile was given (may_infer) or a
-    vendor message tied to no session may be any one's."""
+    vendor message tied to no session may be any one's. `plain`: plain_sessions' answer
+    for these arguments when the caller has it (pipeline.analyze), else made here."""
     if not may_infer(config, profile):
         return {}
     judged = [s for s in sessions if not s.side]
     signed = vendor_signed(judged, findings)
     if signed is None:
         return {}
-    plain = plain_sessions(sessions, findings, connections, streams, config, profile,
-                           ring_gaps=ring_gaps)
+    if plain is None:
+        plain = plain_sessions(sessions, findings, connections, streams, config, profile,
+                               ring_gaps=ring_gaps)
     by_uid = {c.uid: c for c in connections}
     by_stream = {s.uid: s for s in streams}
     kinds = [spec.kind for spec in profile.steps]
