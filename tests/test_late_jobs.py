@@ -13,16 +13,19 @@ CONNECT error reply answered it at once, not to the first
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
+import sessions_reference
 from frame_cuts import frame_range, stored_capture
 from stored import CAPTURES
 from test_sessions import conn
+from test_sessions_scale import AGENTS, MEDIAS, _outcome
 
 from flowcheck.config import build_config
 from flowcheck.config_file import load_file
-from flowcheck.model import Connection, NdmpMessage, NdmpStream
+from flowcheck.model import Connection, NdmpAddress, NdmpMessage, NdmpStream, RingGap
 from flowcheck.pipeline import Analysis, analyze, read_traffic
 from flowcheck.profiles import load_profile
 from flowcheck.sessions import build_sessions
@@ -123,3 +126,82 @@ def test_a_refused_connect_goes_to_the_job_whose_connect_error_answered_it(
     for session in sessions:
         assert session.data_connections == (["R"] if session.id == owner else [])
         assert session.port_tied == ([] if owner else ["R"])
+
+
+def random_late_jobs(seed: int, jobs: int = 40) -> tuple[list[Connection], list[NdmpStream],
+                                                          list[RingGap]]:
+    """Jobs begun before the capture on a few host pairs, overlapping: data connections
+    open before it or opened in it (some refused, some given up), either way round, to
+    ports that repeat; some named by a job's DATA_GET_STATE reply, some answered by a
+    DATA_CONNECT error reply, and a ring hole or two: every path of late_owners."""
+    rng = random.Random(seed)
+    conns: list[Connection] = []
+    streams: list[NdmpStream] = []
+    for k in range(jobs):
+        media, agent = rng.choice(MEDIAS), rng.choice(AGENTS)
+        ts = round(rng.uniform(0, 20), 2)
+        control = _late(f"C{k}", 20000 + k, ts)
+        control.orig_h, control.resp_h, control.last_ts = media, agent, ts + rng.choice(
+            [1.0, 5.0, 30.0])
+        conns.append(control)
+        messages = []
+        for i in range(rng.randint(0, 2)):
+            at = round(rng.uniform(ts - 6, control.last_ts + 1), 3)
+            port = rng.choice([5001, 5002, 5003, 6001, 6002, 6003, 7000])
+            outward = rng.random() < 0.7
+            c = conn(f"D{k}.{i}", *((media, port - 1000 if port > 6000 else 5009, agent, port)
+                                    if outward else (agent, 6009, media, port)), at,
+                     ok=rng.random() > 0.25, end=at + rng.choice([0.0, 0.5, 4.0]))
+            if c.conn_state == "S0" and rng.random() < 0.6:
+                c.resp_rst, c.conn_state = True, "REJ"
+                if rng.random() < 0.6:
+                    messages.append(_connect_err(10 * k + i, round(at + rng.choice(
+                        [0.001, 0.5, 2.0]), 3)))
+            elif rng.random() < 0.5:
+                c.syn_frames, c.synack_frames, c.established, c.history = [], [], False, "ADad"
+            if rng.random() < 0.3:
+                messages.append(NdmpMessage(
+                    10 * k + 5, round(rng.uniform(ts, control.last_ts), 3), "resp", 2,
+                    "reply", 0x400, "NDMP_DATA_GET_STATE", 0, 1,
+                    addresses=[NdmpAddress(c.resp_h, c.resp_p)]))
+            conns.append(c)
+        if messages or rng.random() < 0.5:
+            messages.append(NdmpMessage(10 * k + 9, round(ts + rng.uniform(0, 3), 3), "resp",
+                                        3, "post", 0x506, "NDMP_LOG_MESSAGE", 0, 0))
+            streams.append(NdmpStream(f"C{k}", 4, messages=sorted(messages,
+                                                                  key=lambda m: m.ts)))
+    gaps = [RingGap("r.pcap0", "r.pcap2", 8.0, 9.0)] if seed % 2 else []
+    return conns, streams, gaps
+
+
+@pytest.mark.parametrize("profile", ["backup-exec-9", "ndmp"])
+@pytest.mark.parametrize("seed", range(8))
+def test_random_late_jobs_as_the_quadratic_reference(seed: int, profile: str) -> None:
+    """The late jobs' owners and ties as the quadratic reference's
+    (tests/sessions_reference.py, the same rule written as a scan of every session for
+    every connection)."""
+    conns, streams, gaps = random_late_jobs(seed)
+    fast = _outcome(conns, streams, build_sessions, profile, gaps, config=PARALLEL)
+    assert fast == _outcome(conns, streams, sessions_reference.build_sessions, profile, gaps,
+                            config=PARALLEL)
+
+
+def test_random_late_jobs_take_every_path() -> None:
+    """Over the seeds, the cases the reference is compared on occur: a connection owned
+    by a GET_STATE reply naming it, one refused owned by a CONNECT error reply, one owned
+    as the only fit, ties, sessions after a ring hole."""
+    seen: dict[str, int] = dict.fromkeys(["named", "refused", "alone", "tied", "gap"], 0)
+    for seed in range(8):
+        conns, streams, gaps = random_late_jobs(seed)
+        by_uid = {c.uid: c for c in conns}
+        for session in build_sessions(conns, streams, PARALLEL, load_profile("ndmp"),
+                                      ring_gaps=gaps):
+            if session.match_reason != "capture_start":
+                continue
+            seen["named"] += len(session.port_named)
+            seen["refused"] += sum(by_uid[u].conn_state == "REJ" for u in session.port_matched)
+            seen["alone"] += sum(u not in session.port_named and by_uid[u].conn_state != "REJ"
+                                 for u in session.port_matched)
+            seen["tied"] += len(session.port_tied)
+            seen["gap"] += session.start_gap is not None
+    assert all(seen.values()), seen
