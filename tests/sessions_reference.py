@@ -23,7 +23,12 @@ the production helpers it checks:
   cannot show blocks no connector (matching.blind), and a job that started before the
   capture does not take a lone SYN given up at once (capture_start.lone_syn_given_up);
   one open before the capture it takes by its two hosts either way (latecut,
-  _fits_profile).
+  _fits_profile);
+- latejobs: a connection several jobs begun before the capture fit goes to the one
+  whose GET_STATE reply names an end of it (or, refused, whose CONNECT error reply came
+  within 1 s of the RST), else to the only one it fits, else is tied between them
+  (_attach_started_before_capture: every late session scanned for every connection,
+  where flowcheck bisects over their windows).
 """
 
 from __future__ import annotations
