@@ -91,8 +91,10 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
         if pool is None:
             continue
         opened = key[0]
-        windows = [(roles, Windows(group, running=not opened))
-                   for roles, group in by_roles.items()]
+        windows = [(roles, window) for roles, group in by_roles.items()
+                   if (window := Windows(group, running=not opened)).jobs]
+        if not windows:
+            continue
         group_jobs = [job for group in by_roles.values() for job in group]
         lo = min(j.opened_from for j in group_jobs) if opened else float("-inf")
         hi = max(j.seen_from if opened else j.end for j in group_jobs)
