@@ -78,7 +78,9 @@ class Evidence:
 class LateJob:
     """A session whose control connection was open before the capture.
 
-    end: its control connection's end (classify.end_of, s); opened_from: where its data
+    index: its place among the late sessions (their session order, which ties and
+    several naming sessions keep); end: its control connection's end (classify.end_of,
+    s); opened_from: where its data
     connections opened in the capture may begin (after the ring hole before its first
     packet, else -inf, s); seen_from: when the capture first shows its control stream
     (its first decoded message, else its first packet, s); named: the endpoints (ip,
