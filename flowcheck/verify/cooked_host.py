@@ -191,12 +191,17 @@ def arrived_unanswered(ctx: Context, sender: str, receiver: str) -> int | None:
 
 
 def arrived_words(sender: str, receiver: str, ttl: int) -> str:
-    """What arrived_unanswered's marks show, the fix's sentence (no leading space)."""
+    """What arrived_unanswered's marks show, the fix's sentence (no leading space). The
+    tap sees arriving packets before the host's firewall and leaving ones after it, so
+    the receiver's output chain dropping its SYN-ACKs leaves the same capture as its
+    input chain dropping the SYNs (lab matrix seed 127 run 2: the agent's stateless
+    egress dropping its SYN-ACKs, captured `-i any` on it, read "its own firewall drops
+    the SYNs (its input chain ...)")."""
     return (f"This capture's Linux cooked headers mark every SYN from {sender} as arriving "
             "addressed to the capture host's own link-layer address (incoming), at "
             f"{ttl_word(sender)} {ttl}, an initial value, and none as leaving it: the capture "
             f"was taken on {receiver}, or on the first router from {sender} toward it, which "
             "passed none of them on. Unless it left out what that host sent (tcpdump -Q in), "
-            "that host answered none of them: its own firewall drops the SYNs "
-            f"({receiver}'s input chain, or that router's forward chain), and the allow rule "
-            "belongs there.")
+            "that host answered none of them: its own firewall drops them "
+            f"({receiver}'s input chain the SYNs or its output chain its SYN-ACKs, or that "
+            "router's forward chain the SYNs), and the allow rule belongs there.")
