@@ -76,9 +76,25 @@ def test_syns_marked_arriving_at_a_silent_agent_name_its_own_firewall_both_chain
             "limit 64" in finding.fix)
     assert ("its own firewall drops them (fd77::2's input chain the SYNs or its output "
             "chain its SYN-ACKs, or that router's forward chain the SYNs)" in finding.fix)
+    assert ("which passed none of them on. It holds packets marked leaving the capture host "
+            "too (no tcpdump -Q in), so that host answered none of them" in finding.fix)
     assert "A capture on fd77::2 shows whether the SYNs reach it" not in finding.fix
     # The other job's session is whole.
     assert [s.status for s in analysis.sessions[1].steps] == ["ok"] * 5
+
+
+def test_syns_alone_marked_arriving_keep_the_q_in_hedge() -> None:
+    """Field check 56's capture on the agent holds the SYNs alone, nothing marked leaving
+    its host: whether it took leaving packets cannot be told, so the `-Q in` hedge
+    stays (cooked_host.leaving_taken), beside both chains now."""
+    capture = (HERE.parent / "field56-matrix" /
+               "ndmjob-control-syns-dropped-by-agent-any-on-agent-sll.pcap.gz")
+    [finding] = shared_analysis(capture).findings
+    assert ("which passed none of them on. Unless it left out what that host sent (tcpdump "
+            "-Q in), that host answered none of them: its own firewall drops them "
+            "(10.77.0.2's input chain the SYNs or its output chain its SYN-ACKs, or that "
+            "router's forward chain the SYNs)" in finding.fix)
+    assert "no tcpdump -Q in" not in finding.fix
 
 
 def test_a_tls_job_captured_one_way_asks_for_both_directions() -> None:

@@ -20,7 +20,7 @@ from flowcheck.model import Connection, Session
 from flowcheck.utc_times import utc_text
 from flowcheck.verify.allow_rules import allow_rule, capitalised
 from flowcheck.verify.context import Context, endpoint
-from flowcheck.verify.cooked_host import arrived_unanswered, arrived_words
+from flowcheck.verify.cooked_host import arrived_unanswered, arrived_words, leaving_taken
 from flowcheck.verify.details import syn_count
 from flowcheck.verify.evidence import judged
 from flowcheck.verify.link_proof import LinkProof, link_proof
@@ -100,7 +100,8 @@ def report_silent(ctx: Context, session: Session, conn: Connection,
         reading = (f"something drops the connection's packets where the SYNs arrived: "
                    f"{conn.resp_h}'s own firewall, or the first router from {conn.orig_h} "
                    "toward it if this capture was taken there (the fix says why)")
-        fix = f"{capitalised(rule)}. {arrived_words(conn.orig_h, conn.resp_h, arrived)}"
+        fix = (f"{capitalised(rule)}. "
+               f"{arrived_words(conn.orig_h, conn.resp_h, arrived, leaving_taken(ctx))}")
     elif proof is not None and proof.up:  # it answered its neighbours there: TCP is lost
         sent = f"sent no TCP packet in the whole capture, though {proof.words}"
         reading = (f"something drops the connection's packets (a firewall on {conn.resp_h} "
