@@ -97,8 +97,8 @@ def test_control_refused_seen_only_as_the_firewalls_icmp(tmp_path: Path) -> None
     icmp = _icmp_frames(one_way)
     # One SYN, resent: the words agree (seed 111 run 5 read "the SYN ... quote them").
     assert refused.message.endswith(
-        "The capture does not hold the SYN from 10.77.0.1 port 5091 (it holds no packet "
-        "from 10.77.0.1 to 10.77.0.2: one direction only); the ICMP unreachables in "
+        "The capture does not hold the SYN from 10.77.0.1 port 5091: it holds no packet "
+        "from 10.77.0.1 to 10.77.0.2 (one direction only); the ICMP unreachables in "
         f"frames {icmp[0]}, {icmp[1]} quote it and its retransmission.")
     [control] = analysis.traffic.connections
     assert refused.uid == control.uid and refused.frames == icmp

@@ -242,11 +242,12 @@ def port_words(ctx: Context, session: Session, conn: Connection) -> str:
     return ", ".join(parts)
 
 
-def failure_words(conn: Connection, lacking: tuple[str, str] | None = None) -> str:
+def failure_words(conn: Connection, lacking: str | None = None) -> str:
     """What the capture shows of a failed opening ("unanswered: 3 SYNs over 3.1 s, ..."),
-    or of a connection its originator reset before any data. lacking: (sender, receiver)
-    of the direction the capture lacks that an unanswered SYN's answer would travel
-    (unresent.answer_way_unseen): the step's detail then says the capture holds none of
+    or of a connection its originator reset before any data. lacking: what the capture
+    holds of the direction it lacks that an unanswered SYN's answer would travel
+    (unresent.answer_way_unseen, in way_back.lacking_words' words: "no packet from B to
+    A (one direction only)"): the step's detail then says the capture holds none of
     it (lab matrix seed 116 run 14: "no SYN-ACK, RST or ICMP" of SYNs whose ICMP rejects
     a `tcpdump -Q out` capture could not hold)."""
     outcome = connection_outcome(conn)
@@ -318,8 +319,8 @@ def failure_words(conn: Connection, lacking: tuple[str, str] | None = None) -> s
                 f"{conn.resp_h}{reset}, no ACK from {conn.orig_h}")
     syns = syn_count(conn)
     way = ("" if lacking is None else
-           f" in the capture, which holds no packet from {lacking[0]} to {lacking[1]}, the "
-           "way one would travel (one direction only)")
+           f" in the capture, which holds {lacking}, the way one "
+           "would travel")
     return (f"unanswered: {syns} SYN{'s' if syns != 1 else ''} over "
             f"{max(0.0, conn.last_ts - conn.ts):.1f} s{unanswered_tail(conn)}{way}")
 

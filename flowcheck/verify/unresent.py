@@ -30,6 +30,7 @@ from flowcheck.verify.cut_icmp import untied_words
 from flowcheck.verify.details import failure_words
 from flowcheck.verify.filtered import data_moved
 from flowcheck.verify.unseen_tries import earlier_tries, earlier_tries_words
+from flowcheck.verify.way_back import lacking_words
 
 
 def lone_syn(ctx: Context, conn: Connection) -> bool:
@@ -113,7 +114,8 @@ def failed_opening_words(ctx: Context, conn: Connection) -> str:
     control connection's and the callback's steps (verify.steps), the data
     connections' (verify.data_steps). Here, not in details: details sits below this
     module (unresent -> connect_said -> replies -> after_close -> details)."""
-    return failure_words(conn, answer_way_unseen(ctx, conn))
+    lacking = answer_way_unseen(ctx, conn)
+    return failure_words(conn, None if lacking is None else lacking_words(ctx, *lacking))
 
 
 def unresent_words(ctx: Context, conn: Connection, after: float) -> str:
@@ -130,9 +132,8 @@ def unresent_words(ctx: Context, conn: Connection, after: float) -> str:
         also = ("" if lacking == (conn.resp_h, conn.orig_h) else
                 f", nor any from {conn.resp_h} to {conn.orig_h}, the same hosts' other "
                 "addresses")
-        lost = (f"the capture holds no packet from {lacking[0]} to {lacking[1]} (one "
-                f"direction only: capture_one_direction){also}, the way a RST or ICMP "
-                f"reject that stopped the resends would travel; or {lost}")
+        lost = (f"the capture holds {lacking_words(ctx, *lacking)}{also}, the way a RST or "
+                f"ICMP reject that stopped the resends would travel; or {lost}")
     # A SYN as late after what asked for it as a resend: TCP's next one waits longer.
     tries = earlier_tries(ctx, conn)
     resend = ("" if tries is None else
