@@ -347,8 +347,8 @@ def _silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
         # responder's output read "something drops or rejects its SYNs"). One clause, so a
         # headline cut at its first break keeps both (gist).
         return (f"something drops or rejects its SYNs or drops the SYN-ACKs on their way "
-                f"back (a SYN-ACK, RST or ICMP unreachable would travel the way the capture "
-                f"lacks: it holds {lacking_words(ctx, conn.resp_h, conn.orig_h)})")
+                f"back (the capture holds {lacking_words(ctx, conn.resp_h, conn.orig_h)}, "
+                "the way a SYN-ACK, RST or ICMP unreachable would travel)")
     if retried(conn, attempts) and both_ways and reached_second_point(ctx, conn):
         return second_point_words(conn)
     if retried(conn, attempts) and both_ways and arrived_silent(ctx, conn):
