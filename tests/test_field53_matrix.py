@@ -58,7 +58,7 @@ def test_a_connector_that_stops_before_tcp_would_resend_shows_the_step_failed() 
     step = session.steps[3]
     assert step.status == "failed"
     assert step.detail == (
-        "10.77.1.2:6001: unanswered: 1 SYN over 0.0 s, no SYN-ACK, RST or ICMP in the "
+        "10.77.1.2:6001: unanswered: 1 SYN, no SYN-ACK, RST or ICMP in the "
         "capture, which holds no packet from 10.77.1.2 to 10.77.0.1 (one direction only), "
         "the way one would travel")
     [finding] = [f for f in analysis.findings if f.code == "data_unanswered"]

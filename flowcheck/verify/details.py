@@ -339,8 +339,10 @@ def failure_words(conn: Connection, lacking: str | None = None) -> str:
     way = ("" if lacking is None else
            f" in the capture, which holds {lacking}, the way one "
            "would travel")
-    return (f"unanswered: {syns} SYN{'s' if syns != 1 else ''} over "
-            f"{max(0.0, conn.last_ts - conn.ts):.1f} s{unanswered_tail(conn)}{way}")
+    # One SYN spans no time: "1 SYN over 0.0 s" said nothing (task words58).
+    over = (f"{syns} SYNs over {span_words(max(0.0, conn.last_ts - conn.ts))}" if syns != 1
+            else "1 SYN")
+    return f"unanswered: {over}{unanswered_tail(conn)}{way}"
 
 
 def named_words(session: Session) -> str:

@@ -22,6 +22,7 @@ prove no answer came (lone_syn). Otherwise the attempt is `unknown`
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.model import Connection, Session
 from flowcheck.sessions.classify import connection_outcome, message_op, seen_closing
 from flowcheck.verify.connect_said import said_of
@@ -140,7 +141,7 @@ def unresent_words(ctx: Context, conn: Connection, after: float) -> str:
               f"; {earlier_tries_words(conn, tries, 'it')}; a later resend may wait longer "
               "than the first (TCP doubles its timeout)")
     return (f"its one SYN (frame {conn.syn_frames[0]}) got no answer in the capture and was "
-            f"never resent in the {after:.1f} s of capture after it, although TCP resends an "
+            f"never resent in the {span_words(after)} of capture after it, although TCP resends an "
             f"unanswered SYN within {rto:g} s: {lost}"
             + (f"; the capture holds {untied}" if untied else "") + resend)
 
