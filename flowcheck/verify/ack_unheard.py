@@ -8,6 +8,7 @@ flowcheck.verify.opening.handshake_incomplete; the step's detail by failure_word
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.sessions.unheard_ack import (
     ack_unheard,
@@ -327,7 +328,7 @@ def report_ack_lost_before(ctx: Context, session: Session | None, conn: Connecti
     ctx.add("handshake_incomplete",
             f"{head}: {connector} sent its SYN once (frame {conn.syn_frames[0]}) while "
             f"{listener} resent its SYN-ACK {len(conn.synack_frames) - 1} times over "
-            f"{span:.1f} s ({_frames_words(conn.synack_frames)}). An originator that got no "
+            f"{span_words(span)} ({_frames_words(conn.synack_frames)}). An originator that got no "
             "SYN-ACK resends its SYN within 1 to 3 s (Linux, Windows), past the same "
             f"capture point: {connector} got the SYN-ACK, and its ACK was lost before the "
             f"capture point, so the path towards {listener} drops {connector}'s packets "

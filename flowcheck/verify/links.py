@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from flowcheck.durations import span_words
 from flowcheck.model import Connection, Session
 from flowcheck.sessions import connection_outcome
 from flowcheck.sessions.capture_start import lone_syn_given_up
@@ -394,7 +395,7 @@ def _given_up_words(ctx: Context, conns: list[Connection]) -> str:
         return ""
     conn = conns[0]
     return (f" Its one SYN (frame {conn.syn_frames[0]}) was never resent in the "
-            f"{after_last(ctx, conn):.1f} s of capture after it: its connector gave "
+            f"{span_words(after_last(ctx, conn))} of capture after it: its connector gave "
             "up at once, as after a connect's last SYN retry (an earlier job's, begun before "
             "the capture), or an answer the capture lacks ended it; nothing ties it to a job "
             "in the capture, so it fails none.")
