@@ -88,6 +88,39 @@ def test_two_jobs_read_the_same_with_both_streams_stepped(
     assert held == [0, 0, 1, 1]
 
 
+@pytest.mark.parametrize(("version", "back"), [("v4", "2"), ("v2", "2"), ("v4", "30")])
+def test_two_jobs_in_interface_blocks_read_the_same_with_the_clock_stepped(
+        tmp_path: Path, version: str, back: str) -> None:
+    """The two jobs' capture as a pcapng of two interfaces written 16 packets at a time
+    in turn (dumpcap's blocks: its frames no event order), both stepped back `back` s at
+    the first job's data SYN, read end to end as the unstepped one: PASS, each job's data
+    connection its own job's, every announcement reached. The connection pools
+    (sessions.pools) and the three-way halves (sessions.threeway) compare (clock epoch,
+    time) as the lifetimes do: by plain timestamps the first job's data connection,
+    stamped before its DATA_CONNECT, was left unmatched (FAIL, announced_not_used,
+    capture_filtered), and the first job's MOVER_LISTEN reply, stamped after the second
+    job's, was taken for the one the second job's DATA_CONNECT handed on (INCONCLUSIVE,
+    capture_filtered)."""
+    two, syn = _two_jobs(tmp_path, version)
+    linktype, records = read_records(two)
+    steady = _analyze(_interfaces(tmp_path / "steady.pcapng", linktype, records, 16),
+                      version)
+    stepped = _analyze(_interfaces(tmp_path / "stepped.pcapng", linktype,
+                                   read_records(_moved(two, syn, back))[1], 16), version)
+    assert stepped.traffic.clock_epochs is not None
+    assert not file_order(stepped.traffic).frames
+    assert steady.verdict == "pass"
+    assert _reading(stepped) == _reading(steady)
+    assert all(a.used_by for s in stepped.sessions for a in s.announced)
+    # Job 2's ephemeral ports are job 1's moved by one (_second_job).
+    by_uid = {c.uid: c for c in stepped.traffic.connections}
+    control_port = {s.id: by_uid[s.control_uid].orig_p for s in stepped.sessions}
+    data = sorted((c for c in by_uid.values() if c.role == "data"), key=lambda c: c.orig_p)
+    assert len(data) == 2
+    assert [control_port[c.session or ""] - min(control_port.values()) for c in data] \
+        == [0, 1]
+
+
 @pytest.mark.parametrize("back", ["2", "30"])
 @pytest.mark.parametrize("blocks", [None, 16], ids=["one stream", "two interfaces in blocks"])
 def test_each_jobs_data_connection_lives_in_its_sessions_after_the_step(

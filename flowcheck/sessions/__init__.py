@@ -148,7 +148,7 @@ def _build(connections: list[Connection], stream_by_uid: dict[str, NdmpStream],
     if not sessions:
         return sessions, strays  # no session to attach to: every connection stays "other"
 
-    endpoints = Endpoints()
+    endpoints = Endpoints(order)
     for conn in ordered:
         if conn.role != "control":
             endpoints.add(conn)

@@ -16,6 +16,7 @@ from flowcheck.config import Config
 from flowcheck.model import Connection, NdmpStream, RingGap, Session
 from flowcheck.profiles import Profile
 from flowcheck.sessions.classify import connection_outcome, end_of, is_failed
+from flowcheck.sessions.file_order import BEGINNING
 from flowcheck.sessions.named import named_endpoints
 from flowcheck.sessions.pools import Endpoints, Pool, claim
 
@@ -52,18 +53,22 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
         c, config, profile)) is None else (connection_outcome(c) != "midstream", key))
     retries: dict[Hashable, Pool] | None = None
     capture_end = max((c.last_ts for c in ordered), default=0.0)
+    order = endpoints.order  # moments of its time order (FileOrder.moment)
     for session in midstream:
         control = control_of[session.id]
         session.start_gap = gap_before(ring_gaps, control.ts)
-        opened_from = session.start_gap.start if session.start_gap else float("-inf")
+        opened_from = order.moment(control.first_frame, session.start_gap.start) \
+            if session.start_gap else BEGINNING
         stream = streams.get(session.control_uid)
-        seen_from = stream.messages[0].ts if stream and stream.messages else control.ts
+        seen_from = order.moment(stream.messages[0].frame, stream.messages[0].ts) \
+            if stream and stream.messages else order.began(control)
+        ended = order.moment(control.last_frame, end_of(control))
         # The endpoints its GET_STATE replies name: the one listened at (sessions.named).
         named = named_endpoints(stream)
         pair = _session_key(session, profile)
         hosts = tuple(sorted((session.media_server, session.remote_agent)))
         running, opened = pools.get((False, hosts)), pools.get((True, pair))
-        for conn in [*(running.each(float("-inf"), end_of(control)) if running else ()),
+        for conn in [*(running.each(BEGINNING, ended) if running else ()),
                      *(opened.each(opened_from, seen_from) if opened else ())]:
             if conn.uid in endpoints.claimed or not ports_in_ranges(conn, session, config):
                 continue  # a retry taken with an earlier attempt, or another service
@@ -84,7 +89,7 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
                         ordered, lambda c: None if _profile_key(c, config, profile) is None
                         else (c.orig_h, c.resp_h, c.resp_p))
                 same = retries.get((conn.orig_h, conn.resp_h, conn.resp_p))
-                conn = same.first(conn.ts, end_of(control)) if same else None
+                conn = same.first(order.began(conn), ended) if same else None
         if session.port_matched and not session.match_reason:
             session.match_reason = "capture_start"
 
