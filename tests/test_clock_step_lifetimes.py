@@ -121,6 +121,36 @@ def test_two_jobs_in_interface_blocks_read_the_same_with_the_clock_stepped(
         == [0, 1]
 
 
+@pytest.mark.parametrize("first", [True, False], ids=["stepped first", "stepped second"])
+def test_two_jobs_stepped_in_one_file_read_the_same_beside_another_file(
+        tmp_path: Path, first: bool) -> None:
+    """The two jobs' capture (one file, one interface) stepped back 2 s at the first
+    job's data SYN, given with ndmjob's v4 backup (another file, six days before): the
+    set's files do not overlap in time, so each is merged whole after the other in its
+    own write order, and its frames order the events as the file's alone do
+    (ClockSteps.one_stream). Both jobs read as in the file alone: every announcement
+    reached, each data connection its own job's, no announced_not_used (by time alone
+    the set read FAIL, announced_not_used on both sessions of the first job)."""
+    two, syn = _two_jobs(tmp_path, "v4")
+    stepped = _moved(two, syn, "2")
+    other = str(STORED.parent / "ndmjob" / "v4-backup.pcap")
+    config = build_config(load_file(STORED / "C-v4-3way-bridge.toml"))
+    traffic = read_traffic([str(stepped), other] if first else [other, str(stepped)],
+                           config)
+    analysis = analyze(traffic, config)
+    assert file_order(traffic).frames
+    assert analysis.verdict == "pass"
+    assert "announced_not_used" not in {f.code for f in analysis.findings}
+    by_uid = {c.uid: c for c in traffic.connections}
+    jobs = [s for s in analysis.sessions if by_uid[s.control_uid].resp_h != "10.77.0.2"]
+    assert len(jobs) == 4 and all(a.used_by for s in jobs for a in s.announced)
+    control_port = {s.id: by_uid[s.control_uid].orig_p for s in jobs}
+    data = sorted((c for c in by_uid.values() if c.role == "data"
+                   and c.session in control_port), key=lambda c: c.orig_p)
+    assert [control_port[c.session or ""] - min(control_port.values()) for c in data] \
+        == [0, 1]
+
+
 @pytest.mark.parametrize("back", ["2", "30"])
 @pytest.mark.parametrize("blocks", [None, 16], ids=["one stream", "two interfaces in blocks"])
 def test_each_jobs_data_connection_lives_in_its_sessions_after_the_step(
