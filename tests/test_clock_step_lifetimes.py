@@ -100,7 +100,8 @@ def test_two_jobs_in_interface_blocks_read_the_same_with_the_clock_stepped(
     stamped before its DATA_CONNECT, was left unmatched (FAIL, announced_not_used,
     capture_filtered), and the first job's MOVER_LISTEN reply, stamped after the second
     job's, was taken for the one the second job's DATA_CONNECT handed on (INCONCLUSIVE,
-    capture_filtered)."""
+    capture_filtered). The sessions are numbered in that order too (by plain timestamps
+    the second job's were S1 and S2)."""
     two, syn = _two_jobs(tmp_path, version)
     linktype, records = read_records(two)
     steady = _analyze(_interfaces(tmp_path / "steady.pcapng", linktype, records, 16),
@@ -119,6 +120,10 @@ def test_two_jobs_in_interface_blocks_read_the_same_with_the_clock_stepped(
     assert len(data) == 2
     assert [control_port[c.session or ""] - min(control_port.values()) for c in data] \
         == [0, 1]
+    # Numbered in (clock epoch, time) order: job 1's sessions first, as without the step.
+    steady_of = {c.uid: c for c in steady.traffic.connections}
+    assert [control_port[s.id] for s in stepped.sessions] == \
+        [steady_of[s.control_uid].orig_p for s in steady.sessions]
 
 
 @pytest.mark.parametrize("first", [True, False], ids=["stepped first", "stepped second"])
