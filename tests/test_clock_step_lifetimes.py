@@ -165,7 +165,8 @@ def test_each_jobs_data_connection_lives_in_its_sessions_after_the_step(
     DMA (the media server of all four) are alive at each one's opening. In one file of
     one interface by the frames' order; in a pcapng of two interfaces written in blocks
     (no event order in its frames) by (clock epoch, time). Fails with plain timestamps:
-    before the first job's sessions began, and job 2's too."""
+    before the first job's sessions began, and job 2's too. The sessions are numbered
+    in that order (by plain timestamps job 2's came first)."""
     two, syn = _two_jobs(tmp_path, "v4")
     stepped = _moved(two, syn, back)
     if blocks is not None:
@@ -189,3 +190,7 @@ def test_each_jobs_data_connection_lives_in_its_sessions_after_the_step(
         assert agents.alive_at(conn.orig_h, conn.ts, conn.first_frame), conn.uid
         assert agents.alive_at(conn.resp_h, conn.ts, conn.first_frame), conn.uid
         assert media.alive_at(DMA, conn.ts, conn.first_frame), conn.uid
+    # Numbered in the capture's order, job 1's sessions first (job 2's ephemeral ports
+    # are job 1's moved by one: _second_job); by plain timestamps job 2's were S1, S2.
+    ports = [control_of[s.id].orig_p for s in analysis.sessions]
+    assert ports[2:] == [port + 1 for port in ports[:2]]

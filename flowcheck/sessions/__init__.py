@@ -200,10 +200,11 @@ def open_sessions(connections: list[Connection], stream_by_uid: dict[str, NdmpSt
     """Roles, sessions and used_by reset, then one session (S1, S2, ...) per control
     connection (to the NDMP port, or decoded as NDMP; not one that speaks another
     protocol both ways: sessions.other_protocol, unless its uid is in tls_starts: in
-    TLS from its first byte, proven the job's by sessions.tls_start), in time order:
-    the capture's `order` by time, (clock epoch, ts) where every stream stepped back at
-    once (FileOrder.moment: a later job's control connection stamped after the step is
-    numbered after the earlier job's; clockpools). Returns the
+    TLS from its first byte, proven the job's by sessions.tls_start), in the capture's
+    `order` (FileOrder.key): by frame where the frames are the sniffer's write order,
+    else by time, (clock epoch, ts) where every stream stepped back at once (a later
+    job's control connection stamped before an earlier one's by a clock set back between
+    them is numbered after it; clockpools). Returns the
     connections in that order ((epoch, ts), first_frame), the sessions, each session's control
     connection by session id, and the stray control SYNs left out (sessions.stray), by
     uid."""
@@ -224,6 +225,8 @@ def open_sessions(connections: list[Connection], stream_by_uid: dict[str, NdmpSt
     controls = [c for c in ordered if (c.resp_p == config.ndmp_port or c.uid in stream_by_uid)
                 and (other_protocol(c, stream_by_uid.get(c.uid)) is None or c.uid in tls_starts)
                 and c.uid not in strays]
+    if order.frames:  # numbered in the file's write order (FileOrder.key)
+        controls.sort(key=lambda c: order.key(c.first_frame, c.ts))
     sessions: list[Session] = []
     control_of: dict[str, Connection] = {}
     for number, conn in enumerate(controls, start=1):
