@@ -18,7 +18,8 @@ to sessions, `callback_elsewhere` a callback under another address than the cont
 connection's, `by_ports` the connections of announcements the capture cannot show
 (`named` shares them out among jobs at once by the endpoints their replies name;
 `callback_ties` gives a connection tied between them to the one whose callback came
-from its agent's address);
+from its agent's address); `capture_start` those of jobs begun before the capture
+(`late_owners` shares them out among such jobs at once);
 `threeway` shares a data connection between the two sessions of a three-way job (the
 LISTEN reply on one control connection, the CONNECT request on the other); `local` finds
 the data connections that stay inside one host (never on the wire); `other_protocol` a
