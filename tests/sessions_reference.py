@@ -402,7 +402,7 @@ def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
         with one direction captured, from its first data setup request (asked_first:
         derived from the capture, not from the matching, so shared)."""
         control = control_of[session.id]
-        start = asked_from(control, streams.get(session.control_uid)) \
+        start = asked_from(control, streams.get(session.control_uid))[1] \
             if reason == "one_direction" else control.ts
         ranged = profile.connector == "media_server"
         found = [(c, lst) for c in ordered for lst in profile_listeners

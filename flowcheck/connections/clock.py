@@ -17,6 +17,7 @@ together (flowcheck.verify.steps).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import field
 
 import numpy as np
@@ -139,10 +140,13 @@ class ClockSteps:
 
     @property
     def one_stream(self) -> bool:
-        """Every packet came from one file and one interface of it: the frame numbers are
-        the order one sniffer wrote the packets in, whatever their timestamps say
-        (flowcheck.sessions.file_order). Not for a set of files (merged by time), nor
-        for a pcapng file of several interfaces (written in blocks, one interface's
+        """Every packet came from one file and one interface of it, or from files of one
+        interface each whose time spans do not overlap (a ring's files, captures of
+        different times: the merge by time puts each one whole after the one before it):
+        the frame numbers are the order one sniffer wrote the packets in, whatever their
+        timestamps say (flowcheck.sessions.file_order). Not for a set of files whose
+        spans overlap (merged by time, their packets among each other's), nor for a
+        pcapng file of several interfaces (written in blocks, one interface's
         packets after another's), nor for records written out of time order (`written`:
         a multi-queue sniffer, files merged unsorted), whose write order is no event
         order, and where summing the clock's rises would count each jump back twice.
@@ -150,7 +154,7 @@ class ClockSteps:
         (`near`: an ACK before the data it acknowledges, a RST before the message it
         answers), that connection's frames alone are no event order (time_ordered);
         the other connections' still are."""
-        return len(self.spans) <= 1 and len(self._last) <= 1 and not self.written
+        return _apart(self.spans.values()) and len(self._last) <= 1 and not self.written
 
     def written_near(self, count: int, first: tuple[int, float, float]) -> None:
         """count more records out of time order in their connection by less than
@@ -243,6 +247,13 @@ class ClockSteps:
             old = self.spans.get(capture)
             self.spans[capture] = (low, high) if old is None else \
                 (min(old[0], low), max(old[1], high))
+
+
+def _apart(spans: Iterable[tuple[float, float]]) -> bool:
+    """Do the files' time spans ((first, last) packet time, s) not overlap: each file's
+    packets merged whole after the one before it?"""
+    ordered = sorted(spans)
+    return all(a[1] < b[0] for a, b in zip(ordered, ordered[1:], strict=False))
 
 
 def written_behind(ts: np.ndarray, reached: float) -> np.ndarray:

@@ -16,6 +16,7 @@ from flowcheck.config import Config
 from flowcheck.model import Connection, NdmpStream, RingGap, Session
 from flowcheck.profiles import Profile
 from flowcheck.sessions.classify import connection_outcome, end_of, is_failed
+from flowcheck.sessions.file_order import BEGINNING, END
 from flowcheck.sessions.late_owners import (
     Evidence,
     LateJob,
@@ -66,6 +67,7 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
     pools = endpoints.pools(ordered, lambda c: None if (key := _profile_key(
         c, config, profile)) is None else (connection_outcome(c) != "midstream", key))
     capture_end = max((c.last_ts for c in ordered), default=0.0)
+    order = endpoints.order  # its pools' time order: moments (FileOrder.moment)
     jobs = [_late_job(index, session, control_of[session.id],
                       streams.get(session.control_uid), ring_gaps)
             for index, session in enumerate(midstream)]
@@ -98,7 +100,11 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
         group_jobs = [job for group in by_roles.values() for job in group]
         lo = min(j.opened_from for j in group_jobs) if opened else float("-inf")
         hi = max(j.seen_from if opened else j.end for j in group_jobs)
-        for conn in pool.each(lo, hi):
+        # The windows are in seconds (sessions.late_owners): after a clock step back on
+        # every stream (FileOrder.epochs) the pool's moments have no bound in them, so
+        # every connection is offered and the windows decide (clockpools).
+        for conn in pool.each(*((0, lo), (0, hi)) if order.epochs is None
+                              else (BEGINNING, END)):
             owner, tied = _owner(conn, windows, opened, evidence, capture_end, config,
                                  profile)
             if tied:
@@ -120,7 +126,9 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
                         ordered, lambda c: None if _profile_key(c, config, profile) is None
                         else (c.orig_h, c.resp_h, c.resp_p))
                 same = retries.get((conn.orig_h, conn.resp_h, conn.resp_p))
-                conn = same.first(conn.ts, end) if same else None
+                conn = same.first(order.began(conn), END if end == float("inf") else
+                                  order.moment(control_of[session.id].last_frame, end)) \
+                    if same else None
     set_tied_with(sessions, tied_with)
     for job in jobs:
         session = job.session
