@@ -70,13 +70,16 @@ def page_name(name: str) -> str:
 
 def pages() -> dict[str, Path]:
     """Every page of the documentation by name ("cli", "formats", ..., "readme"), in
-    name order; empty when no copy of the documentation is there (doc_dir None)."""
+    name order: the folder's *.md files (a folder or a dangling link of that name is no
+    page); empty when no copy of the documentation is there (doc_dir None). Raises
+    OSError when the folder cannot be listed (Path.glob gave nothing then, so every page
+    read as unknown: review58b)."""
     folder = doc_dir()
     if folder is None:
         return {}
     # The installed copy holds README.md beside the pages; the checkout's is above docs/.
-    found = {page_name(path.name): path for path in folder.glob("*.md")
-             if path.name != "README.md"}
+    found = {page_name(path.name): path for path in folder.iterdir()
+             if path.suffix == ".md" and path.name != "README.md" and path.is_file()}
     readme = folder.parent / "README.md" if folder == _CHECKOUT else folder / "README.md"
     if readme.is_file():
         found["readme"] = readme
@@ -85,9 +88,10 @@ def pages() -> dict[str, Path]:
 
 def shown_path(path: Path) -> str:
     """`path` as a path to show: relative to the working directory when under it
-    ("docs/formats.md" from the checkout's root), else absolute."""
+    ("docs/formats.md" from the checkout's root), else absolute (also when the working
+    directory is gone: os.getcwd raises FileNotFoundError, review58b)."""
     try:
         relative = os.path.relpath(path)
-    except ValueError:  # another drive (Windows)
+    except (ValueError, OSError):  # another drive (Windows); no working directory
         return str(path)
     return str(path) if relative.startswith("..") else relative

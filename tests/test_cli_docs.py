@@ -92,3 +92,58 @@ def test_a_findings_pointer_is_the_same_words_in_every_install() -> None:
     text = json.dumps(json.loads(done.stdout)["findings"])
     assert "'flowcheck docs formats'" in text
     assert str(DOCS) not in text and "formats.md" not in text
+
+
+@pytest.fixture
+def copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An installed copy of the documentation (the pages and README.md in one folder,
+    as pip puts them in share/doc/flowcheck), the one `flowcheck docs` reads."""
+    import flowcheck.doc_files
+
+    folder = tmp_path / "share" / "doc" / "flowcheck"
+    shutil.copytree(DOCS, folder)
+    shutil.copy(ROOT / "README.md", folder)
+    monkeypatch.setattr(flowcheck.doc_files, "doc_dir", lambda: folder)
+    return folder
+
+
+def test_a_damaged_page_is_an_input_error_and_the_list_goes_on(
+        copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """review58b: a page that is not UTF-8 made `docs` and `docs lab` an internal error
+    (exit 4, UnicodeDecodeError), the list cut at the page before it."""
+    (copy / "lab.md").write_bytes(b"# The lab\n\xff\xfe\n")
+    assert run(["docs"]) == 0
+    listed = dict(line.split(None, 1) for line in capsys.readouterr().out.splitlines())
+    assert listed["lab"] == "The lab" and "readme" in listed
+    assert run(["docs", "lab"]) == 3
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (f"flowcheck: error: {copy / 'lab.md'}: not UTF-8 text (byte "
+                            "10): a damaged copy of the page; install flowcheck again\n")
+
+
+def test_a_folder_or_a_dangling_link_is_no_page(copy: Path,
+                                                capsys: pytest.CaptureFixture[str]
+                                                ) -> None:
+    """review58b: either, named *.md in the folder, was listed and read (exit 4,
+    IsADirectoryError or FileNotFoundError)."""
+    (copy / "notes.md").mkdir()
+    (copy / "gone.md").symlink_to(copy / "nowhere.md")
+    assert run(["docs"]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert "notes" not in listed and "gone" not in listed and "readme" in listed
+    assert run(["docs", "notes"]) == 2
+
+
+def test_path_from_a_working_directory_that_is_gone(copy: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]
+                                                    ) -> None:
+    """review58b: `docs cli --path` in a folder removed since (a shell left in it) was an
+    internal error: os.path.relpath's getcwd raised FileNotFoundError."""
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    assert run(["docs", "cli", "--path"]) == 0
+    assert capsys.readouterr().out == f"{copy / 'cli.md'}\n"
