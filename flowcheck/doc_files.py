@@ -16,12 +16,15 @@ virtual environment, but `pip install --user`, `--prefix` and Debian's system Py
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import os
 import sys
 from pathlib import Path
 
 INSTALLED = Path("share", "doc", "flowcheck")  # under sys.prefix (pyproject data-files)
+# The pages by name, as `flowcheck docs --help` and docs/cli.md list them (pages() finds
+# them; tests/test_cli_docs checks the two agree).
+PAGE_NAMES = ("cli", "configuration", "findings", "formats", "json", "lab", "profiles",
+              "pytest-plugin", "readme")
 _CHECKOUT = Path(__file__).resolve().parent.parent / "docs"
 
 
@@ -43,6 +46,10 @@ def _recorded() -> Path | None:
     from site-packages: ~/.local/share/doc/flowcheck after --user); None when flowcheck
     is not installed or its list holds no such page (an egg-info's SOURCES.txt names
     docs/cli.md of the checkout, not an installed copy)."""
+    # Imported here: some 25 ms, paid only by `flowcheck docs` (every command that reads
+    # traffic imports this module for doc_page, which no longer needs it: review58b).
+    import importlib.metadata
+
     try:
         files = importlib.metadata.distribution("flowcheck").files or []
     except importlib.metadata.PackageNotFoundError:

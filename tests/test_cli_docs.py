@@ -147,3 +147,15 @@ def test_path_from_a_working_directory_that_is_gone(copy: Path, tmp_path: Path,
     gone.rmdir()
     assert run(["docs", "cli", "--path"]) == 0
     assert capsys.readouterr().out == f"{copy / 'cli.md'}\n"
+
+
+def test_the_help_and_cli_md_name_every_page(capsys: pytest.CaptureFixture[str]) -> None:
+    """`docs --help` and docs/cli.md's `docs` section list the pages by hand: a page
+    added to docs/ (or one removed) must be listed there too."""
+    from flowcheck.doc_files import PAGE_NAMES, pages
+
+    assert list(PAGE_NAMES) == list(pages())
+    section = (DOCS / "cli.md").read_text().split("## `docs`", 1)[1].split("\n## ", 1)[0]
+    assert all(f"`{name}`" in section for name in PAGE_NAMES)
+    assert run(["docs", "--help"]) == 0
+    assert " ".join(capsys.readouterr().out.split()).count(", ".join(PAGE_NAMES)) == 1

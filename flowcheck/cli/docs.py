@@ -14,14 +14,15 @@ import typer
 
 from flowcheck.cli.helptext import command_settings
 from flowcheck.cli.output import report_output
+from flowcheck.doc_files import PAGE_NAMES
 from flowcheck.errors import ExitStatus, InputError, UsageError
 from flowcheck.printable import printable_name
 
 
 def docs(page: Annotated[str | None, typer.Argument(
              metavar="PAGE", show_default=False,
-             help="The page to show (cli, configuration, findings, formats, json, lab, "
-                  "profiles, pytest-plugin, readme); none: the list of pages.")] = None,
+             help=f"The page to show ({', '.join(PAGE_NAMES)}); none: the list of "
+                  "pages.")] = None,
          path: Annotated[bool, typer.Option(
              "--path", help="Print the page's file path (no PAGE: the folder) instead of "
                             "its text.")] = False) -> int:
