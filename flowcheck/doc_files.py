@@ -34,10 +34,23 @@ def doc_dir() -> Path | None:
     flowcheck runs from one, else the installed copy (where the installed distribution's
     file list says, else sys.prefix's share/doc/flowcheck); None when none is there (a
     copy of the package alone). Found once a process."""
-    for folder in (_CHECKOUT, _recorded(), Path(sys.prefix) / INSTALLED):
+    checkout = _CHECKOUT if _in_checkout(_CHECKOUT) else None
+    for folder in (checkout, _recorded(), Path(sys.prefix) / INSTALLED):
         if folder is not None and (folder / "cli.md").is_file():
             return folder
     return None
+
+
+def _in_checkout(folder: Path) -> bool:
+    """Is `folder` (docs/ beside the package) flowcheck's source checkout's, its
+    pyproject.toml naming flowcheck beside it? An installed flowcheck's is
+    site-packages/docs, where another distribution may have put a docs/cli.md of its own
+    (review58b: one such file was listed as flowcheck's only page)."""
+    try:
+        project = (folder.parent / "pyproject.toml").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return 'name = "flowcheck"' in project
 
 
 def _recorded() -> Path | None:

@@ -159,3 +159,27 @@ def test_the_help_and_cli_md_name_every_page(capsys: pytest.CaptureFixture[str])
     assert all(f"`{name}`" in section for name in PAGE_NAMES)
     assert run(["docs", "--help"]) == 0
     assert " ".join(capsys.readouterr().out.split()).count(", ".join(PAGE_NAMES)) == 1
+
+
+def test_another_distributions_docs_beside_the_package_are_not_flowchecks(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An installed flowcheck's checkout folder is site-packages/docs, where a package
+    that ships its docs as a top-level folder puts its own cli.md (review58b: `flowcheck
+    docs` listed that one page, "cli  Another package's CLI"). Only a folder beside a
+    pyproject.toml naming flowcheck is the checkout's."""
+    import flowcheck.doc_files as doc_files
+
+    site = tmp_path / "site-packages"
+    (site / "docs").mkdir(parents=True)
+    (site / "docs" / "cli.md").write_text("# Another package's CLI\n")
+    monkeypatch.setattr(doc_files, "_CHECKOUT", site / "docs")
+    monkeypatch.setattr(doc_files, "_recorded", lambda: None)
+    monkeypatch.setattr(doc_files.sys, "prefix", str(tmp_path / "venv"))
+    doc_files.doc_dir.cache_clear()
+    try:
+        assert doc_files.doc_dir() is None
+        (site / "pyproject.toml").write_text('[project]\nname = "flowcheck"\n')
+        doc_files.doc_dir.cache_clear()
+        assert doc_files.doc_dir() == site / "docs"  # a checkout's
+    finally:
+        doc_files.doc_dir.cache_clear()
