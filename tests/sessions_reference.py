@@ -14,6 +14,8 @@ the production helpers it checks:
   open before the capture; the callback in the media range from the media server's
   first vendor message, then from the control connection's opening, then to any port,
   and last a callback without its opening traded for an opened one (_attach_callbacks);
+- review58a: a connection open before the capture that carries payload one way only
+  (more than a byte a packet) is a data stream, never a callback (_attach_callbacks);
 - mergedsets: another session's host blocks a connection only while that session
   lives (_span: its control connection's opening less START_SLACK_SECONDS, or all time
   before when the capture lacks it, to its end plus port_hold_seconds, or all time after
@@ -245,7 +247,13 @@ def _attach_callbacks(sessions: list[Session], control_of: dict[str, Connection]
     deadline: dict[str, float] = {}
     by_pair: dict[tuple[str, str], list[Connection]] = defaultdict(list)
     for conn in ordered:
-        if conn.role != "control" and conn.resp_p != config.ndmp_port:
+        # One open before the capture carrying payload one way only, more than a byte a
+        # packet (not keepalives), is a data stream, never a callback (review58a).
+        sides = ((conn.orig_bytes, conn.orig_pkts, conn.resp_bytes),
+                 (conn.resp_bytes, conn.resp_pkts, conn.orig_bytes))
+        stream = connection_outcome(conn) == "midstream" and any(
+            size > packets and other == 0 for size, packets, other in sides)
+        if conn.role != "control" and conn.resp_p != config.ndmp_port and not stream:
             by_pair[(conn.orig_h, conn.resp_h)].append(conn)
     for session in sessions:
         control = control_of[session.id]
