@@ -81,3 +81,30 @@ def test_streamed_one_way_is_a_stream_not_keepalives_nor_a_dialogue() -> None:
     opened = _stream((134_500, 97), (0, 17), "ShADadFf")
     opened.syn_frames, opened.established = [1], True
     assert not streamed_one_way(opened)
+
+
+def _step2(analysis: Analysis) -> dict[str, str]:
+    """Each session's step 2 (backup-exec-9: the callback) detail, by session id."""
+    return {s.id: next(step.detail for step in s.steps if step.step == 2)
+            for s in analysis.sessions}
+
+
+def test_late_jobs_callbacks_open_before_the_capture_say_they_are_paired_by_order(
+        tmp_path: Path) -> None:
+    """Cut from frame 50, both jobs' callbacks are open before the capture (their FINs
+    alone in it) and fit either job: the sweep pairs them by order (here crossed:
+    S1, control 10.77.0.1:5035, took 10.77.0.2:6087 -> 10.77.0.1:5051, the other job's),
+    and step 2 read `ok` with no word of it. Each now says it is tied by order and names
+    the other session; the whole capture, its callbacks' handshakes in it, says not."""
+    capture = stored_capture("lab", "concurrent-jobs")
+    assert not any("by order" in d for d in _step2(_analysis(capture, "concurrent-jobs"))
+                   .values())
+    cut = _analysis(frame_range(capture, tmp_path / "late.pcap", 50, 10000000),
+                    "concurrent-jobs")
+    details = _step2(cut)
+    assert sorted(details) == ["S1", "S2"]
+    for own, other in (("S1", "S2"), ("S2", "S1")):
+        assert f"tied to this session by order: {other} (control" in details[own], \
+            details[own]
+        assert "which job the agent called back on each the capture cannot tell" in \
+            details[own]
