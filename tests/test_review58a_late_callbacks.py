@@ -17,12 +17,17 @@ import pytest
 from frame_cuts import frame_range, stored_capture
 from stored import CAPTURES
 from test_sessions import conn
+from test_sessions_scale import WIDE, concurrent_jobs
 
 from flowcheck.config import build_config
 from flowcheck.config_file import load_file
 from flowcheck.model import Connection
 from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.profiles import load_profile
+from flowcheck.sessions import build_sessions
 from flowcheck.sessions.callback_opened import streamed_one_way
+from flowcheck.verify.context import Context
+from flowcheck.verify.tied_words import tied_words
 
 
 def _analysis(capture: Path, name: str) -> Analysis:
@@ -108,3 +113,22 @@ def test_late_jobs_callbacks_open_before_the_capture_say_they_are_paired_by_orde
             details[own]
         assert "which job the agent called back on each the capture cannot tell" in \
             details[own]
+
+
+def test_tied_words_name_a_few_of_many_late_jobs_ties() -> None:
+    """Thirty jobs begun before the capture, nothing naming whose each data connection
+    is: the 29th fits 29 connections and 29 other sessions alike. Its words name 8 of
+    each and how many more, not all (review58a: 1,000 such jobs named 500,000
+    connections and 999,000 sessions in their messages in all, quadratic)."""
+    conns, streams = concurrent_jobs(30, started_before_capture=True, named=False)
+    profile = load_profile("backup-exec-9")
+    sessions = build_sessions(conns, streams, WIDE, profile)
+    ctx = Context(conns, streams, sessions, WIDE, profile)
+    assert len(sessions[28].port_tied) == 29 and len(sessions[28].tied_with) == 29
+    words = tied_words(ctx, sessions[28])
+    assert words.startswith("D0, D1, D2, D3, D4, D5, D6, D7 and 21 more fit this "
+                            "session and S1, S2, S3, S4, S5, S6, S7, S8 or 21 other "
+                            "sessions alike"), words
+    assert "D8" not in words and "S10" not in words
+    assert tied_words(ctx, sessions[0]).startswith("D0 fit this session and S2, S3, S4, S5, "
+                                                   "S6, S7, S8, S9 or 21 other sessions")
