@@ -17,7 +17,7 @@ from collections.abc import Hashable, Mapping
 
 from flowcheck.config import Config
 from flowcheck.model import Announcement, Connection, Session
-from flowcheck.sessions.callback_opened import prefer_opened
+from flowcheck.sessions.callback_opened import prefer_opened, streamed_one_way
 from flowcheck.sessions.classify import (
     announcement_groups,
     asked_nothing,
@@ -225,7 +225,9 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
     range is preferred; failing that, a connection to another port is still the callback
     (verify reports port_outside_media_range). A callback found only after the session's
     data connection is still attached, so verify reports it out of order. A session that
-    asked nothing (asked_nothing: a port check) takes none. Last, a
+    asked nothing (asked_nothing: a port check) takes none, and a connection open before
+    the capture that carries a stream one way (callback_opened.streamed_one_way: a data
+    connection joined late, review58a) is no callback. Last, a
     session still without one takes a connection from its agent to a configured media
     server address no session's control connection came from (another interface of its
     media server, or a control connection that left through source NAT). With
@@ -247,8 +249,10 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
     # capture of the media server's packets alone a port check before the job took the
     # job's callback, its data connection matched by ports only later).
     sessions = [s for s in sessions if not asked_nothing(control_of[s.id])]
+    # A data stream open before the capture is no callback (streamed_one_way: review58a).
     pools = endpoints.pools(ordered, lambda c: None if c.role == "control" or
-                            c.resp_p == config.ndmp_port else (c.orig_h, c.resp_h))
+                            c.resp_p == config.ndmp_port or streamed_one_way(c)
+                            else (c.orig_h, c.resp_h))
     in_range = {pair: pool.only(lambda c: config.in_media_range(c.resp_p))
                 for pair, pool in pools.items()}
     # The same, but connections whose opening the capture holds (a SYN or SYN-ACK):
