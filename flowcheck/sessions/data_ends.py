@@ -40,9 +40,12 @@ def conn_sides(conn: Connection, session: Session) -> tuple[End | None, End | No
         return resp, orig
     announced = next((a for a in session.announced
                       if (a.ip, a.port) == resp or a.used_by == conn.uid), None)
-    if announced is not None and (announced.ip, announced.port) == orig != resp:
+    if announced is not None and ((announced.ip, announced.port) == orig != resp or (
+            announced.used_by == conn.uid and conn.orig_p == announced.port != conn.resp_p)):
         # The sniffer lost the handshake and the listener's packet came first: the
-        # announced endpoint is the originator (sessions.matching; trial 25 D1).
+        # announced endpoint is the originator (sessions.matching; trial 25 D1), or
+        # its port at the listener's control address (an IPv4 announcement beside an
+        # IPv6 control connection, 0.0.0.0: newuser58).
         orig, resp = resp, orig
     listener = announced.listener if announced is not None else \
         session.port_listener.get(conn.uid)

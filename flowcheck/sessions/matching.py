@@ -172,11 +172,17 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
         if not candidates:
             # The sniffer lost the handshake and the listener sent the first packet the
             # capture holds (the agent's backup data): its originator is the announced
-            # endpoint, its peer the session's connector (trial 25 D1).
+            # endpoint, its peer the session's connector (trial 25 D1); else, as above,
+            # the listener's control address (NAT, 0.0.0.0, or the IPv4 announcement of
+            # a job whose control connection runs over IPv6: newuser58's allv6-wire with
+            # its data handshake lost read capture_filtered, "no connection to it").
+            # (Not under NAT: its words name the responder as the listener.)
             candidates = [
                 (conn, ann) for ann in group
-                if (pool := unseen_opening.get((ann.ip, ann.port,
-                                                connector_host(ann, control)))) is not None
+                for host in dict.fromkeys((ann.ip, listener_host(ann, control)))
+                if (host == ann.ip or ann.ip == "0.0.0.0" or other_version(ann.ip, host))
+                and (pool := unseen_opening.get((host, ann.port,
+                                                 connector_host(ann, control)))) is not None
                 and (conn := pool.first_following(order, ts, frame)) is not None]
         if not candidates:
             continue
