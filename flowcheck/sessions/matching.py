@@ -86,16 +86,19 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
     # By the side that connects: DATA_LISTEN's connector is a media server, MOVER_LISTEN's
     # an agent.
     sighted = [s for s in sessions if not blind(s, control_of[s.id])]
-    by_connector = {"data": endpoints.by_connector(lifetimes(sighted, control_of, hold,
-                                                             "media_server", order)),
-                    "mover": endpoints.by_connector(lifetimes(sighted, control_of, hold,
-                                                              "remote_agent", order))}
+    alive = {"data": lifetimes(sighted, control_of, hold, "media_server", order),
+             "mover": lifetimes(sighted, control_of, hold, "remote_agent", order)}
+    by_connector = {kind: endpoints.by_connector(hosts) for kind, hosts in alive.items()}
     # Connections whose handshake the sniffer lost, by their first captured packet's
-    # sender (ip, port) and its peer: the listener's first packet makes the listener
-    # their originator (trial 25 D1).
-    unseen_opening = endpoints.pools(
-        [c for c in endpoints.connections() if connection_outcome(c) == "midstream"],
-        lambda c: (c.orig_h, c.orig_p, c.resp_h))
+    # sender (ip, port) and its peer, the connector as in by_connector (None: an
+    # address no session uses on that side, the IPv4 address of a media server whose
+    # control connection runs over IPv6: newuser58): the listener's first packet makes
+    # the listener their originator (trial 25 D1).
+    midstream = [c for c in endpoints.connections() if connection_outcome(c) == "midstream"]
+    unseen_opening = {kind: endpoints.pools(midstream, lambda c, hosts=hosts: (
+        c.orig_h, c.orig_p,
+        c.resp_h if hosts.alive_at(c.resp_h, c.ts, c.first_frame) else None))
+        for kind, hosts in alive.items()}
 
     # The same, but only connections whose opening the capture holds: one open before
     # the capture (no SYN or SYN-ACK in it; a keepalive of an earlier job's connection to
@@ -180,9 +183,10 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
             candidates = [
                 (conn, ann) for ann in group
                 for host in dict.fromkeys((ann.ip, listener_host(ann, control)))
+                for connector in (connector_host(ann, control), None)
                 if (host == ann.ip or ann.ip == "0.0.0.0" or other_version(ann.ip, host))
-                and (pool := unseen_opening.get((host, ann.port,
-                                                 connector_host(ann, control)))) is not None
+                and (pool := unseen_opening[ann.listener].get(
+                    (host, ann.port, connector))) is not None
                 and (conn := pool.first_following(order, ts, frame)) is not None]
         if not candidates:
             continue
