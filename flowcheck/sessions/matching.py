@@ -179,15 +179,17 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
             # the listener's control address (NAT, 0.0.0.0, or the IPv4 announcement of
             # a job whose control connection runs over IPv6: newuser58's allv6-wire with
             # its data handshake lost read capture_filtered, "no connection to it").
-            # (Not under NAT: its words name the responder as the listener.)
             candidates = [
                 (conn, ann) for ann in group
                 for host in dict.fromkeys((ann.ip, listener_host(ann, control)))
                 for connector in (connector_host(ann, control), None)
-                if (host == ann.ip or ann.ip == "0.0.0.0" or other_version(ann.ip, host))
-                and (pool := unseen_opening[ann.listener].get(
+                if (pool := unseen_opening[ann.listener].get(
                     (host, ann.port, connector))) is not None
                 and (conn := pool.first_following(order, ts, frame)) is not None]
+            for conn, ann in candidates[:1]:
+                if conn.orig_h != ann.ip and ann.ip != "0.0.0.0" \
+                        and not other_version(ann.ip, conn.orig_h):
+                    session.address_matched.append((conn.uid, ann.ip))
         if not candidates:
             continue
         conn, ann = min(candidates, key=lambda item: order.opened(item[0]))

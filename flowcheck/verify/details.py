@@ -176,7 +176,7 @@ def data_connection_detail(ctx: Context, session: Session, conns: list[Connectio
         if ann is not None and translated:
             reached = (f"reached port {ann.port} announced in "
                        f"{ann.message.removeprefix('NDMP_')} (frame {ann.frame}) under "
-                       f"{conn.resp_h}, not the announced {translated} (NAT)")
+                       f"{listener_end(ann, conn)}, not the announced {translated} (NAT)")
         elif ann is not None and other_version(ann.ip, listener_end(ann, conn)):
             reached = f"reached port {ann.port} {other_version_words(ann, conn)}"
         elif ann is not None:
