@@ -11,6 +11,7 @@ from flowcheck.sessions.local import icmp_word
 from flowcheck.verify.context import Context
 from flowcheck.verify.own_unreachable import own_stack_refused
 from flowcheck.verify.proxy_words import proxy_words
+from flowcheck.verify.way_back import lacking_words
 
 
 def refusal_notes(ctx: Context, conns: list[Connection]) -> str:
@@ -65,7 +66,7 @@ def syns_not_held(ctx: Context, sender: str, receiver: str, ports: list[int]) ->
     """"The capture does not hold the SYN(s) from SENDER port(s) P (why)": the opening of
     the words for refusals whose SYN the capture lacks (a RST or an ICMP reject alone)."""
     distinct = list(dict.fromkeys(str(p) for p in ports))  # a port used again: once
-    why = (f" (it holds no packet from {sender} to {receiver}: one direction only)"
+    why = (f": it holds {lacking_words(ctx, sender, receiver)}"
            if (sender, receiver) in ctx.missing else "")
     return (f"The capture does not hold the SYN{'s' if len(ports) > 1 else ''} from "
             f"{sender} port{'s' if len(distinct) > 1 else ''} {', '.join(distinct)}{why}")
