@@ -28,6 +28,8 @@ FlowKey = tuple[Endpoint, Endpoint, str]
 FEW_PACKETS = 64  # a batch of at most this many TCP packets is grouped by _few_flows
 PEEL_MAX = 8  # distinct directional 4-tuples in a batch found by comparison, not sorting
 _PORT_BITS = np.uint64(16)
+# Flows of a batch whose keys are made one at a time (_numbered_rows), not column-wise
+FEW_KEYS = 128
 PEEL_SAMPLE = 64  # packets, spread over a batch, whose 4-tuples tell it has more than PEEL_MAX
 
 
@@ -239,7 +241,16 @@ def _numbered_rows(decoded: DecodedBatch) -> tuple[list[FlowKey], np.ndarray, np
     firsts = first[by_appearance]
     tunnels = decoded.tcp_tunnel[firsts].tolist() if rows.shape[1] in (3, 12) else None
     keys: list[FlowKey]
-    if rows.shape[1] <= 3:
+    if rows.shape[1] <= 3 and firsts.shape[0] <= FEW_KEYS:
+        # A few flows (a bulk transfer's batch, 48 connections'): their keys one at a
+        # time, each endpoint made once (_endpoint), as the column-wise path makes them;
+        # that path's two np.unique and object gathers cost ~150 us a batch (issue 7).
+        ends: dict[int, Endpoint] = {}
+        names = decoded.tunnels
+        keys = [(_endpoint(ends, low), _endpoint(ends, high),
+                 "" if tunnels is None else names[tunnels[n]])
+                for n, (low, high) in enumerate(rows[firsts, :2].tolist())]
+    elif rows.shape[1] <= 3:
         # One endpoint tuple per distinct endpoint of the batch, shared by its flows'
         # keys: a server's endpoint is in every one of its connections' keys, and the
         # parked short connections' keys are kept to the capture's end (a tuple and a
