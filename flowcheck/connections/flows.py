@@ -204,7 +204,7 @@ def _table_unique(hashed: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     group[slot_of[kept]] = np.arange(kept.shape[0])
     values = np.zeros(1 << bits, np.uint64)
     values[slot_of[kept]] = candidates[kept]
-    slot = hashed >> shift
+    slot = (hashed >> shift).view(np.int64)  # an intp index: numpy's plain gather
     inverse = group[slot]
     # Not in the table: another value in its slot, or none (group -1, whatever value).
     missing = np.flatnonzero((values[slot] != hashed) | (inverse < 0))
