@@ -15,7 +15,7 @@ from itertools import repeat
 
 import numpy as np
 
-from flowcheck.arrays import HASH_MULTIPLIERS, stable_order
+from flowcheck.arrays import HASH_MULTIPLIERS, distinct, stable_order
 from flowcheck.decode import DecodedBatch
 from flowcheck.fields_dataclass import fields_dataclass
 
@@ -190,7 +190,7 @@ def _table_unique(hashed: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     TABLE_MAX values or more than a quarter of the packets are not in the table (many
     flows: short connections), to sort them all."""
     n = hashed.shape[0]
-    candidates = np.unique(hashed[::max(1, n // TABLE_SAMPLE)])
+    candidates = distinct(hashed[::max(1, n // TABLE_SAMPLE)])  # (np.unique: numpy.ma)
     k = candidates.shape[0]
     if k > TABLE_MAX:
         return None  # many flows (short connections): most would miss the table
