@@ -104,3 +104,16 @@ def test_an_unreachable_about_no_tcp_connection_is_said_so(tmp_path: Path) -> No
         "frame 1:", "frame 1, about no TCP connection of the capture:")
     step = analysis.sessions[0].steps[3]
     assert step.detail.endswith(f"in the capture, which holds {held}, the way one would travel")
+
+
+def test_the_data_steps_acked_bytes_name_the_echo_reply(tmp_path: Path) -> None:
+    """lab's one-direction-out.pcap (the media server's packets only): step 5 said "no
+    byte agent -> media server in the capture (it holds no packet from the agent: one
+    direction only)" beside an echo reply from the agent, the hedge words58 left out of
+    lacking_words' phrase (review58c)."""
+    analysis = _with_reply(tmp_path, ROOT / "lab" / "one-direction-out.pcap",
+                           "10.77.0.2", "10.77.0.1")
+    held = _held("10.77.0.2", "10.77.0.1", "an ICMP echo reply")
+    step = analysis.sessions[0].steps[4]
+    assert (f"no byte agent -> media server in the capture, which holds {held}, but the "
+            "media server's ACKs acknowledge 400002 B of it") in step.detail, step.detail
