@@ -170,7 +170,7 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
         ctx.add("control_unanswered",
                 f"The media server {conn.orig_h} sent {syns} SYN{'s' if syns != 1 else ''} "
                 f"to the agent's NDMP port {target} and "
-                f"{no_answer_words(conn, unseen=(conn.resp_h, conn.orig_h) in ctx.missing)}: "
+                f"{no_answer_words(conn, unseen=ctx.lacks((conn.resp_h, conn.orig_h), conn.ts))}: "
                 f"{silence(ctx, conn, both_ways=True)}.",
                 _routing_or(conn, f"{own}"
                             f"{capitalised(allow)}"
@@ -254,7 +254,7 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
     elif outcome == "unanswered":
         outside = outside_range_words(ctx, session, conn, "drops")
         either = retried(conn)
-        unseen = (conn.resp_h, conn.orig_h) in ctx.missing  # a reject would go that way
+        unseen = ctx.lacks((conn.resp_h, conn.orig_h), conn.ts)  # a reject would go that way
         rule = allow_rule(ctx, conn, session, answer=either, between=either)
         where = lost_where(ctx, conn) if either else ""
         # To another address than the control connection's peer: a NAT in front of the

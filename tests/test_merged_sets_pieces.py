@@ -1,0 +1,76 @@
+"""Files of a capture set apart in time are each read as they read alone (mergedone).
+
+mergedsets' sweep (every stored case given with ndmjob's v4 backup, days before) found
+three whole-set readings that let one file hide what another shows alone: the census of
+the directions each host pair's capture holds (capture_one_direction lost in 22
+one-direction cases: the v4 backup's two-way traffic between the same hosts), the
+capture's start taken as the set's (a late SYN-ACK resend read handshake_incomplete, a
+FAIL), and the "no session" checks applied only to a set without any session (a
+firewall's SYN-only capture, a capture of another program, traceroute probes beside the
+v4 job read PASS). flowcheck.sources.pieces splits the set at the time between files
+that no file covers (sources.file_gaps); each piece is read alone for these.
+"""
+
+from __future__ import annotations
+
+import pytest
+from stored import CAPTURES
+
+from flowcheck.config import build_config, load_file
+from flowcheck.model import CaptureInfo, RingGap
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.sources.pieces import set_pieces
+
+NDMJOB = CAPTURES / "ndmjob" / "v4-backup.pcap"
+
+
+def _read(case: str, *, first: bool = False) -> tuple[Analysis, Analysis]:
+    """(the case alone, the case with ndmjob's v4 backup: before it when `first` is
+    False), each with the case's configuration without `profile` (test_merged_sets')."""
+    path = CAPTURES / case
+    sidecar = path.with_name(path.name.split(".")[0] + ".toml")
+    if not sidecar.is_file():
+        sidecar = path.with_name("flowcheck.toml")
+    config = build_config({k: v for k, v in load_file(sidecar).items() if k != "profile"})
+    inputs = [str(path), str(NDMJOB)] if first else [str(NDMJOB), str(path)]
+    return (analyze(read_traffic([str(path)], config), config),
+            analyze(read_traffic(inputs, config), config))
+
+
+def _codes(analysis: Analysis, code: str) -> list[str]:
+    return [f.message for f in analysis.findings if f.code == code]
+
+
+def test_pieces_split_at_the_time_no_file_covers() -> None:
+    """Two files a day apart are two pieces, each file named in its own; a ring's hole is
+    no split (one capture); one file is one piece, "the capture"."""
+    infos = [CaptureInfo("/x/old.pcap", span=(100.0, 200.0)),
+             CaptureInfo("/x/new.pcap", span=(86_500.0, 86_600.0))]
+    pieces = set_pieces(infos, [RingGap("old.pcap", "new.pcap", 200.0, 86_500.0, ring=False)])
+    assert len(pieces) == 2
+    assert [pieces.of(ts) for ts in (100.0, 200.0, 86_499.0, 86_500.0, 90_000.0)] == [
+        0, 0, 0, 1, 1]
+    assert pieces.start(1) == 86_500.0 and pieces.start(0) is None
+    assert pieces.words(1) == "the file new.pcap of the capture set"
+    ring = set_pieces(infos, [RingGap("a.pcap1", "a.pcap3", 200.0, 86_500.0)])
+    assert len(ring) == 1 and ring.words(0) == "the capture"
+
+
+@pytest.mark.parametrize("first", [False, True])
+def test_a_one_direction_capture_beside_a_two_way_job_keeps_its_warning(first: bool) -> None:
+    """lab/one-direction-out (tcpdump -Q out on the media server: nothing from the agent
+    10.77.0.2) beside ndmjob's v4 backup between the same hosts: the warning names this
+    file and its four connections, the callback whose side was FIN and ACK only among
+    them (sessions.held_elsewhere read it held by the v4 job's packets); the v4 job's
+    session has no warning."""
+    alone, merged = _read("lab/one-direction-out.pcap", first=first)
+    [said] = _codes(alone, "capture_one_direction")
+    assert said.startswith("The capture holds no packet from 10.77.0.2 to 10.77.0.1, although "
+                           "4 connection(s)")
+    [warning] = [f for f in merged.findings if f.code == "capture_one_direction"]
+    assert warning.message.startswith(
+        "The file one-direction-out.pcap of the capture set holds no packet from 10.77.0.2 "
+        "to 10.77.0.1, although 4 connection(s)"), warning.message
+    assert "10.77.0.2:6075 -> 10.77.0.1:5001" in warning.message  # the callback
+    job = next(s for s in merged.sessions if s.id != warning.session)
+    assert [s.status for s in job.steps] == ["ok"] * 4  # v4's steps, all seen both ways
