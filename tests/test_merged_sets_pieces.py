@@ -74,3 +74,16 @@ def test_a_one_direction_capture_beside_a_two_way_job_keeps_its_warning(first: b
     assert "10.77.0.2:6075 -> 10.77.0.1:5001" in warning.message  # the callback
     job = next(s for s in merged.sessions if s.id != warning.session)
     assert [s.status for s in job.steps] == ["ok"] * 4  # v4's steps, all seen both ways
+
+
+def test_a_late_synack_resend_is_given_up_before_its_own_file_started() -> None:
+    """ndmjob-late-synack/late-synack-ok-media's first control connection is a SYN-ACK
+    resend and its RST, 0.3 s into the file: alone it is capture_started_mid_session;
+    beside the v4 backup, days earlier, it read handshake_incomplete (FAIL) from the
+    set's start. Now from its file's, named."""
+    alone, merged = _read("ndmjob-late-synack/late-synack-ok-media.pcap.gz")
+    assert alone.verdict == merged.verdict == "pass"
+    assert not _codes(merged, "handshake_incomplete")
+    [said] = _codes(merged, "capture_started_mid_session")
+    assert "whose SYN came before the file late-synack-ok-media.pcap.gz of the capture set " \
+           "started" in said, said
