@@ -40,7 +40,7 @@ from flowcheck.verify.limit_words import limit_fix, limit_words, passed_before
 from flowcheck.verify.local_drop import local_drop
 from flowcheck.verify.lone_callback_syn import lone_callback
 from flowcheck.verify.lone_synack import lone_synack
-from flowcheck.verify.no_session import no_control_session
+from flowcheck.verify.no_session import no_control_session, pieces_without_session
 from flowcheck.verify.opening import (
     between_fix,
     capitalised,
@@ -104,6 +104,7 @@ def check_links(ctx: Context) -> None:
     check_tied_callbacks(ctx, _check_callback)  # callbacks so
     check_backup_network(ctx)
     note_swapped_ranges(ctx)
+    pieces_without_session(ctx)  # a file apart in time with no session, as read alone
     _check_unannounced(ctx)
 
 
