@@ -62,6 +62,16 @@ class Census:
             self.found_kept = kept_packets(self.connections)
         return self.found_kept
 
+    def one_sided_in(self) -> list[list[Connection]]:
+        """one_sided per piece of the set (each connection in the piece of its first
+        packet: sources.pieces), in order; [one_sided] with one piece."""
+        if len(self.pieces) == 1:
+            return [self.one_sided]
+        sided: list[list[Connection]] = [[] for _ in range(len(self.pieces))]
+        for conn in self.one_sided:
+            sided[self.pieces.of(conn.ts)].append(conn)
+        return sided
+
     def other_words(self, sender: str, receiver: str) -> str | None:
         """The words of the packets from `sender` to `receiver` that are not TCP
         (decode.other_ways.OtherWay.words: "an ICMP echo reply (frame 2)"); None when the

@@ -108,17 +108,10 @@ def _missing_by_piece(ctx: Context, census: Census) -> None:
     from its own connections alone) and ctx.missing, their union (a direction's
     connections of every piece that lacks it, in order)."""
     ctx.captured_in = census.captured_in or [census.captured]
-    if len(ctx.captured_in) == 1:
-        ctx.missing = missing_directions(census.one_sided, ctx.captured)
-        ctx.missing_in = [ctx.missing]
-        return
-    sided: list[list[Connection]] = [[] for _ in ctx.captured_in]
-    for conn in census.one_sided:
-        sided[census.pieces.of(conn.ts)].append(conn)
-    ctx.missing_in = [missing_directions(conns, held)
-                      for conns, held in zip(sided, ctx.captured_in, strict=True)]
-    ctx.missing = {}
-    for lacked in ctx.missing_in:
+    ctx.missing_in = [missing_directions(conns, held) for conns, held in
+                      zip(census.one_sided_in(), ctx.captured_in, strict=True)]
+    ctx.missing = ctx.missing_in[0] if len(ctx.missing_in) == 1 else {}
+    for lacked in ctx.missing_in if len(ctx.missing_in) > 1 else ():
         for way, conns in lacked.items():
             ctx.missing.setdefault(way, []).extend(conns)
 
