@@ -24,14 +24,16 @@ from flowcheck.sources.pieces import set_pieces
 NDMJOB = CAPTURES / "ndmjob" / "v4-backup.pcap"
 
 
-def _read(case: str, *, first: bool = False) -> tuple[Analysis, Analysis]:
+def _read(case: str, *, first: bool = False, profile: bool = False) -> tuple[Analysis, Analysis]:
     """(the case alone, the case with ndmjob's v4 backup: before it when `first` is
-    False), each with the case's configuration without `profile` (test_merged_sets')."""
+    False), each with the case's configuration without `profile` (test_merged_sets'),
+    or with it when `profile`."""
     path = CAPTURES / case
     sidecar = path.with_name(path.name.split(".")[0] + ".toml")
     if not sidecar.is_file():
         sidecar = path.with_name("flowcheck.toml")
-    config = build_config({k: v for k, v in load_file(sidecar).items() if k != "profile"})
+    config = build_config({k: v for k, v in load_file(sidecar).items()
+                           if k != "profile" or profile})
     inputs = [str(path), str(NDMJOB)] if first else [str(NDMJOB), str(path)]
     return (analyze(read_traffic([str(path)], config), config),
             analyze(read_traffic(inputs, config), config))
@@ -111,3 +113,14 @@ def test_a_file_without_a_job_beside_a_job_reads_as_alone(case: str, verdict: st
     [said] = _codes(merged, "no_control_session")
     assert said.startswith(opening), said
     assert [f.session for f in merged.findings if f.code == "no_control_session"] == [None]
+
+
+def test_a_closed_jobs_aftermath_is_not_judged_beside_another_files_job() -> None:
+    """ndmjob-ended/v4-ended-late-rst-media holds only a job ended before the capture
+    (its agent's late connect refused, a CONNECT_ERR): alone its steps 2-4 are unknown,
+    INCONCLUSIVE (no job ran in the capture); beside a job the capture saw run they are
+    not_applicable. The v4 backup days before, in another file, made them so: PASS."""
+    alone, merged = _read("ndmjob-ended/v4-ended-late-rst-media.pcap", profile=True)
+    assert alone.verdict == merged.verdict == "inconclusive"
+    [ended] = [s for s in merged.sessions if s.remote_agent == "10.77.1.2"]
+    assert [step.status for step in ended.steps] == ["ok", "unknown", "unknown", "unknown"]
