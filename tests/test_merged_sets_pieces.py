@@ -13,7 +13,10 @@ that no file covers (sources.file_gaps); each piece is read alone for these.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from pcap_records import moved_back, stored_records, write_records
 from stored import CAPTURES
 
 from flowcheck.config import build_config, load_file
@@ -124,3 +127,22 @@ def test_a_closed_jobs_aftermath_is_not_judged_beside_another_files_job() -> Non
     assert alone.verdict == merged.verdict == "inconclusive"
     [ended] = [s for s in merged.sessions if s.remote_agent == "10.77.1.2"]
     assert [step.status for step in ended.steps] == ["ok", "unknown", "unknown", "unknown"]
+
+
+@pytest.mark.parametrize("name", ["stopped-after-control-syn", "stopped-after-data-syn"])
+def test_a_capture_stopped_early_is_judged_to_its_own_end(tmp_path: Path, name: str) -> None:
+    """lab/stopped-after-*-syn stop right after a SYN: alone capture_ended_early, the
+    step unknown (INCONCLUSIVE). Given with ndmjob's v4 backup moved 30 days later (the
+    set's end long after the SYN), the time to the set's end read as time the capture
+    went on: the SYN unanswered (FAIL). Now to its own file's last packet."""
+    linktype, records = stored_records(NDMJOB)
+    later = write_records(tmp_path / "v4-later.pcap", linktype,
+                          moved_back(list(records), 0, -30 * 86_400 * 1_000_000))
+    case = CAPTURES / "lab" / f"{name}.pcap"
+    config = build_config({k: v for k, v in load_file(case.with_suffix(".toml")).items()
+                           if k != "profile"})
+    alone = analyze(read_traffic([str(case)], config), config)
+    merged = analyze(read_traffic([str(case), str(later)], config), config)
+    assert alone.verdict == merged.verdict == "inconclusive"
+    [said] = _codes(alone, "capture_ended_early")
+    assert _codes(merged, "capture_ended_early") == [said]

@@ -27,11 +27,13 @@ from flowcheck.model import CaptureInfo, RingGap
 @fields_dataclass(frozen=True, slots=True)
 class Pieces:
     """The set's pieces in time order. starts: each piece's first packet time after the
-    first piece's (the end of a file gap, seconds since the epoch, ascending); names: per
+    first piece's (the end of a file gap, seconds since the epoch, ascending); ends: the
+    last packet time of each piece before the last (the start of that gap); names: per
     piece, the names of its files (file name only), in the set's order ((): not known)."""
 
     starts: tuple[float, ...] = ()
     names: tuple[tuple[str, ...], ...] = ()
+    ends: tuple[float, ...] = ()  # each piece's last packet time but the last piece's (s)
 
     def __len__(self) -> int:
         return len(self.starts) + 1
@@ -45,6 +47,12 @@ class Pieces:
         """When piece `index` starts (its first packet, s); None for the first piece (its
         start is the capture's)."""
         return self.starts[index - 1] if index > 0 else None
+
+    def end(self, index: int) -> float | None:
+        """When piece `index` ends (its last packet, s); None for the last piece (its end
+        is the capture's: verify.context.Context.capture_end, which live's stop time or
+        a packet that is not TCP may put later)."""
+        return self.ends[index] if index < len(self.ends) else None
 
     def words(self, index: int) -> str:
         """What to call piece `index` in a finding: "the capture" with one piece, else "the
@@ -67,11 +75,13 @@ def set_pieces(captures: Sequence[CaptureInfo], file_gaps: Sequence[RingGap]) ->
     False; a ring's holes and a rotation's are one capture's and split nothing). A file
     goes with the piece its first packet (CaptureInfo.span) falls in; one without packets
     with none."""
-    starts = tuple(sorted({gap.end for gap in file_gaps if not gap.ring}))
-    if not starts:
+    gaps = sorted({(gap.end, gap.start) for gap in file_gaps if not gap.ring})
+    if not gaps:
         return ONE_PIECE
+    starts = tuple(end for end, _ in gaps)
     names: list[list[str]] = [[] for _ in range(len(starts) + 1)]
     for info in captures:
         if info.span is not None:
             names[bisect_right(starts, info.span[0])].append(PurePath(info.path).name)
-    return Pieces(starts, tuple(tuple(each) for each in names))
+    return Pieces(starts, tuple(tuple(each) for each in names),
+                  tuple(start for _, start in gaps))

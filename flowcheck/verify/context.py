@@ -245,6 +245,13 @@ class Context:
             return way in self.captured
         return way in self.captured_in[self.pieces.of(ts)]
 
+    def end_at(self, ts: float) -> float:
+        """When the capture holding time `ts` (seconds) ended: the last packet of its piece
+        of the set (sources.pieces: files apart in time; mergedone: a capture stopped
+        after a SYN read it unanswered beside a file days later), else capture_end."""
+        end = self.pieces.end(self.pieces.of(ts)) if self.pieces.starts else None
+        return self.capture_end if end is None else end
+
     def held_at(self, ts: float) -> set[tuple[str, str]]:
         """The directions the capture holds a packet of in the piece of the set that holds
         time `ts` (seconds; one piece: ctx.captured)."""

@@ -390,7 +390,7 @@ def _failed_words(conns: list[Connection]) -> str:
 def _given_up_words(ctx: Context, conns: list[Connection]) -> str:
     """" Its one SYN (frame 5) was never resent ..." when each connection is a lone SYN
     its connector gave up at once (sessions.capture_start.lone_syn_given_up), else ""."""
-    if len(conns) != 1 or not lone_syn_given_up(conns[0], ctx.capture_end,
+    if len(conns) != 1 or not lone_syn_given_up(conns[0], ctx.end_at(conns[0].ts),
                                                 ctx.config.retransmission_timeout):
         return ""
     conn = conns[0]
