@@ -341,7 +341,7 @@ def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> 
     findings = fold_other_protocols(findings, traffic.connections, traffic.streams, config,
                                     sessions, traffic.host_marks)
     findings = unjudged_tls(findings, traffic.connections, traffic.streams, config, sessions)
-    findings = unjudged_files(findings, traffic.captures, sessions)
+    findings = unjudged_files(findings, traffic.captures, sessions, traffic.connections)
     findings = explain_for_tool(findings, traffic.captures)
     findings = name_own_filter(findings, traffic.captures)
     findings = with_sessions(findings, traffic.connections)

@@ -146,3 +146,13 @@ def test_a_capture_stopped_early_is_judged_to_its_own_end(tmp_path: Path, name: 
     assert alone.verdict == merged.verdict == "inconclusive"
     [said] = _codes(alone, "capture_ended_early")
     assert _codes(merged, "capture_ended_early") == [said]
+
+
+def test_a_file_whose_session_is_an_icmp_quoted_syn_is_judged_not_unread() -> None:
+    """trial28-own-unreachable/any-v4-agent-down holds no TCP packet: the media server's
+    own ICMP host unreachable quotes its SYN to the agent that is down, a session
+    judged (control_refused). Beside the v4 backup, verify.unjudged_files also said "The
+    file ... holds no TCP packet ... nothing of a job in it can be judged"."""
+    alone, merged = _read("trial28-own-unreachable/any-v4-agent-down.pcap.gz")
+    assert alone.verdict == merged.verdict == "fail"
+    assert _codes(merged, "control_refused") and not _codes(merged, "no_control_session")
