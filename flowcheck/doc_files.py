@@ -1,16 +1,16 @@
-"""Where flowcheck's documentation is, for the output that points to it.
+"""Where flowcheck's documentation is, for `flowcheck docs` and the output that points to it.
 
 The report, findings and errors point to a page of the documentation ("set the job's
-profile and ranges with flags or a flowcheck.toml (docs/configuration.md)"). A pip
-install shipped none of docs/ (newuser56): pyproject.toml now installs the pages in
-PREFIX/share/doc/flowcheck (setuptools data-files), and doc_page names the page where it
-is: the source checkout's docs/ when flowcheck runs from one (the `pip install -e` or
-PYTHONPATH run of a developer), else the installed copy, as a path relative to the
-working directory when under it ("docs/formats.md" from the checkout's root), else
-absolute. The installed copy is found by the distribution's own file list, so wherever
-pip put it: PREFIX is sys.prefix in a virtual environment, but `pip install --user`,
-`--prefix` and Debian's system Python (sys.prefix /usr, pip's scheme /usr/local) put
-the pages elsewhere (review56e: those printed "flowcheck's configuration.md").
+profile and ranges with flags or a flowcheck.toml ('flowcheck docs configuration')").
+The pointer is the command that shows the page, the same words wherever flowcheck is
+installed: a path made the same capture's JSON differ per install location (review56e).
+A pip install shipped none of docs/ (newuser56): pyproject.toml installs the pages in
+PREFIX/share/doc/flowcheck (setuptools data-files), and `flowcheck docs` reads them
+where they are: the source checkout's docs/ when flowcheck runs from one (the
+`pip install -e` or PYTHONPATH run of a developer), else the installed copy, found by
+the distribution's own file list, so wherever pip put it: PREFIX is sys.prefix in a
+virtual environment, but `pip install --user`, `--prefix` and Debian's system Python
+(sys.prefix /usr, pip's scheme /usr/local) put the pages elsewhere (review56e).
 """
 
 from __future__ import annotations
@@ -55,13 +55,37 @@ def _recorded() -> Path | None:
 
 
 def doc_page(name: str) -> str:
-    """The page `name` ("configuration.md") as a path to show: relative to the working
-    directory when under it, else absolute; "flowcheck's NAME" when no copy of the
-    documentation is installed."""
+    """The pointer the output gives to the page `name` ("configuration.md"): the command
+    that shows it, "'flowcheck docs configuration'". The same words wherever flowcheck is
+    installed: a finding's message in the JSON is part of the contract (contract.md,
+    "JSON"), and a path there made one capture's JSON differ between two installs
+    (review56e)."""
+    return f"'flowcheck docs {page_name(name)}'"
+
+
+def page_name(name: str) -> str:
+    """A page's name as `flowcheck docs` takes it: "formats.md" -> "formats"."""
+    return name.removesuffix(".md")
+
+
+def pages() -> dict[str, Path]:
+    """Every page of the documentation by name ("cli", "formats", ..., "readme"), in
+    name order; empty when no copy of the documentation is there (doc_dir None)."""
     folder = doc_dir()
     if folder is None:
-        return f"flowcheck's {name}"
-    path = folder / name
+        return {}
+    # The installed copy holds README.md beside the pages; the checkout's is above docs/.
+    found = {page_name(path.name): path for path in folder.glob("*.md")
+             if path.name != "README.md"}
+    readme = folder.parent / "README.md" if folder == _CHECKOUT else folder / "README.md"
+    if readme.is_file():
+        found["readme"] = readme
+    return dict(sorted(found.items()))
+
+
+def shown_path(path: Path) -> str:
+    """`path` as a path to show: relative to the working directory when under it
+    ("docs/formats.md" from the checkout's root), else absolute."""
     try:
         relative = os.path.relpath(path)
     except ValueError:  # another drive (Windows)

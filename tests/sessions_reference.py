@@ -23,7 +23,12 @@ the production helpers it checks:
   cannot show blocks no connector (matching.blind), and a job that started before the
   capture does not take a lone SYN given up at once (capture_start.lone_syn_given_up);
   one open before the capture it takes by its two hosts either way (latecut,
-  _fits_profile).
+  _fits_profile);
+- latejobs: a connection several jobs begun before the capture fit goes to the one
+  whose GET_STATE reply names an end of it (or, refused, whose CONNECT error reply came
+  within 1 s of the RST), else to the only one it fits, else is tied between them
+  (_attach_started_before_capture: every late session scanned for every connection,
+  where flowcheck bisects over their windows).
 """
 
 from __future__ import annotations
@@ -397,7 +402,7 @@ def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
         with one direction captured, from its first data setup request (asked_first:
         derived from the capture, not from the matching, so shared)."""
         control = control_of[session.id]
-        start = asked_from(control, streams.get(session.control_uid)) \
+        start = asked_from(control, streams.get(session.control_uid))[1] \
             if reason == "one_direction" else control.ts
         ranged = profile.connector == "media_server"
         found = [(c, lst) for c in ordered for lst in profile_listeners
@@ -474,13 +479,17 @@ def _attach_started_before_capture(sessions: list[Session], control_of: dict[str
                                    endpoints: _Endpoints, config: Config,
                                    profile: Profile, ring_gaps: Sequence[RingGap]) -> None:
     """A capture that starts in the middle of a job misses the announcements made before
-    it: a session whose control connection was already open takes the unexplained
+    it: a session whose control connection was already open fits the unexplained
     connections between its two hosts, by the profile's direction and ports, that were
     open too (no SYN seen) or opened before the capture shows its control stream, with
     their retries from new source ports; after the last ring hole before its first
     packet, when there is one; each end's port in its side's range (one open before the
     capture either way round: its originator is only its first packet's sender); not a
-    lone SYN given up at once."""
+    lone SYN given up at once. Each connection (those open before the capture first,
+    then the opened ones, in time order) goes to the one session that fits it and whose
+    GET_STATE reply names one of its ends, or (refused) whose CONNECT error reply came
+    within 1 s of the refusal from its connector; else to the one session it fits;
+    else it is tied between those naming it, or every one it fits (latejobs)."""
     capture_end = max((c.last_ts for c in ordered), default=0.0)
 
     def given_up(conn: Connection) -> bool:
@@ -490,36 +499,80 @@ def _attach_started_before_capture(sessions: list[Session], control_of: dict[str
             and conn.syn_retries == 0 \
             and capture_end - conn.last_ts >= config.retransmission_timeout
 
-    for session in sessions:
+    late = [s for s in sessions if connection_outcome(control_of[s.id]) == "midstream"]
+    window: dict[str, tuple[float, float, float]] = {}
+    named: dict[str, dict[tuple[str, int], tuple[int, str]]] = {}
+    refused: dict[str, list[tuple[float, str]]] = {}
+    for session in late:
         control = control_of[session.id]
-        if connection_outcome(control) != "midstream":
-            continue
         stream = streams.get(session.control_uid)
-        seen_from = stream.messages[0].ts if stream and stream.messages else control.ts
-        named = set(named_endpoints(stream))
         holes = [gap for gap in ring_gaps if gap.end <= control.ts]
         session.start_gap = max(holes, key=lambda gap: (gap.start, gap.end), default=None)
-        opened_from = session.start_gap.start if session.start_gap else float("-inf")
+        window[session.id] = (session.start_gap.start if session.start_gap else -INF,
+                              stream.messages[0].ts if stream and stream.messages
+                              else control.ts, end_of(control))
+        named[session.id] = named_endpoints(stream)
+        refused[session.id] = [
+            (m.ts, session.remote_agent if m.name == "NDMP_DATA_CONNECT"
+             else session.media_server)
+            for m in (stream.messages if stream else ())
+            if m.type == "reply" and m.error
+            and m.name in ("NDMP_DATA_CONNECT", "NDMP_MOVER_CONNECT")]
 
-        def eligible(conn: Connection, control: Connection = control,
-                     session: Session = session,
-                     named: set[tuple[str, int]] = named) -> bool:
-            return conn.uid not in endpoints.claimed and conn.ts <= end_of(control) and \
-                _fits_profile(conn, session, config, profile, named)
+    def eligible(conn: Connection, session: Session) -> bool:
+        opened_from, seen_from, end = window[session.id]
+        if conn.uid in endpoints.claimed or not _fits_profile(
+                conn, session, config, profile, set(named[session.id])):
+            return False
+        if connection_outcome(conn) == "midstream":
+            return conn.ts <= end
+        return opened_from <= conn.ts <= seen_from and not given_up(conn)
 
-        taken = [c for c in ordered if eligible(c) and connection_outcome(c) == "midstream"]
-        taken += [c for c in ordered if eligible(c) and connection_outcome(c) != "midstream"
-                  and opened_from <= c.ts <= seen_from and not given_up(c)]
-        for conn in taken:
+    def names(session: Session, conn: Connection) -> tuple[int, str] | None | bool:
+        ends = [(conn.resp_h, conn.resp_p)]
+        if connection_outcome(conn) == "midstream":
+            ends.append((conn.orig_h, conn.orig_p))
+        said = next((named[session.id][e] for e in ends if e in named[session.id]), None)
+        if said is not None:
+            return said
+        return connection_outcome(conn) == "refused" and any(
+            conn.last_ts - ANNOUNCEMENT_JITTER_SECONDS <= ts <= conn.last_ts + 1.0
+            and host == conn.orig_h for ts, host in refused[session.id])
+
+    tied_with: dict[str, set[str]] = defaultdict(set)
+    for conn in [*(c for c in ordered if connection_outcome(c) == "midstream"),
+                 *(c for c in ordered if connection_outcome(c) != "midstream")]:
+        fitting = [s for s in late if eligible(conn, s)]
+        naming = [s for s in fitting if names(s, conn)]
+        owner = naming[0] if len(naming) == 1 else fitting[0] \
+            if len(fitting) == 1 and not naming else None
+        if owner is None and fitting:
+            tied = naming or fitting
+            endpoints.claimed.add(conn.uid)
+            conn.role, conn.session = "data", None
+            for session in tied:
+                session.port_tied.append(conn.uid)
+                tied_with[session.id] |= {s.id for s in tied if s is not session}
+        elif owner is not None:
+            end = window[owner.id][2]
             while conn is not None and conn.uid not in endpoints.claimed:
-                claim(endpoints, conn, session, "data")
-                session.port_matched.append(conn.uid)
+                claim(endpoints, conn, owner, "data")
+                owner.port_matched.append(conn.uid)
+                said = names(owner, conn)
+                if isinstance(said, tuple):
+                    owner.port_named[conn.uid] = said
                 if not is_failed(conn):
                     break
-                conn = next((c for c in ordered if eligible(c) and c.ts >= conn.ts
-                             and (c.orig_h, c.resp_h, c.resp_p) ==
+                conn = next((c for c in ordered if c.role != "control"
+                             and c.uid not in endpoints.claimed and c.ts >= conn.ts
+                             and c.ts <= end and (c.orig_h, c.resp_h, c.resp_p) ==
                              (conn.orig_h, conn.resp_h, conn.resp_p)), None)
-        if session.port_matched and not session.match_reason:
+    order = {s.id: i for i, s in enumerate(sessions)}
+    for session in late:
+        if session.id in tied_with:
+            session.tied_with = sorted(tied_with[session.id] | set(session.tied_with),
+                                       key=order.__getitem__)
+        if (session.port_matched or session.port_tied) and not session.match_reason:
             session.match_reason = "capture_start"
 
 

@@ -47,8 +47,8 @@ def test_a_link_type_not_read_is_an_input_error(command: str) -> None:
     assert line == (
         f"flowcheck: error: no packet could be read: {FRELAY}: its {_packets(FRELAY)} "
         "packets are on link type FRELAY, which flowcheck does not read (its link types: "
-        "docs/formats.md). Capture the job on an interface with a link type flowcheck reads "
-        "(Ethernet, Linux cooked, raw IP: docs/formats.md), such as the media server's "
+        "'flowcheck docs formats'). Capture the job on an interface with a link type "
+        "flowcheck reads (Ethernet, Linux cooked, raw IP), such as the media server's "
         "Ethernet interface toward the agent.")
 
 

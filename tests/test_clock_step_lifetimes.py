@@ -88,6 +88,74 @@ def test_two_jobs_read_the_same_with_both_streams_stepped(
     assert held == [0, 0, 1, 1]
 
 
+@pytest.mark.parametrize(("version", "back"), [("v4", "2"), ("v2", "2"), ("v4", "30")])
+def test_two_jobs_in_interface_blocks_read_the_same_with_the_clock_stepped(
+        tmp_path: Path, version: str, back: str) -> None:
+    """The two jobs' capture as a pcapng of two interfaces written 16 packets at a time
+    in turn (dumpcap's blocks: its frames no event order), both stepped back `back` s at
+    the first job's data SYN, read end to end as the unstepped one: PASS, each job's data
+    connection its own job's, every announcement reached. The connection pools
+    (sessions.pools) and the three-way halves (sessions.threeway) compare (clock epoch,
+    time) as the lifetimes do: by plain timestamps the first job's data connection,
+    stamped before its DATA_CONNECT, was left unmatched (FAIL, announced_not_used,
+    capture_filtered), and the first job's MOVER_LISTEN reply, stamped after the second
+    job's, was taken for the one the second job's DATA_CONNECT handed on (INCONCLUSIVE,
+    capture_filtered). The sessions are numbered in that order too (by plain timestamps
+    the second job's were S1 and S2)."""
+    two, syn = _two_jobs(tmp_path, version)
+    linktype, records = read_records(two)
+    steady = _analyze(_interfaces(tmp_path / "steady.pcapng", linktype, records, 16),
+                      version)
+    stepped = _analyze(_interfaces(tmp_path / "stepped.pcapng", linktype,
+                                   read_records(_moved(two, syn, back))[1], 16), version)
+    assert stepped.traffic.clock_epochs is not None
+    assert not file_order(stepped.traffic).frames
+    assert steady.verdict == "pass"
+    assert _reading(stepped) == _reading(steady)
+    assert all(a.used_by for s in stepped.sessions for a in s.announced)
+    # Job 2's ephemeral ports are job 1's moved by one (_second_job).
+    by_uid = {c.uid: c for c in stepped.traffic.connections}
+    control_port = {s.id: by_uid[s.control_uid].orig_p for s in stepped.sessions}
+    data = sorted((c for c in by_uid.values() if c.role == "data"), key=lambda c: c.orig_p)
+    assert len(data) == 2
+    assert [control_port[c.session or ""] - min(control_port.values()) for c in data] \
+        == [0, 1]
+    # Numbered in (clock epoch, time) order: job 1's sessions first, as without the step.
+    steady_of = {c.uid: c for c in steady.traffic.connections}
+    assert [control_port[s.id] for s in stepped.sessions] == \
+        [steady_of[s.control_uid].orig_p for s in steady.sessions]
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["stepped first", "stepped second"])
+def test_two_jobs_stepped_in_one_file_read_the_same_beside_another_file(
+        tmp_path: Path, first: bool) -> None:
+    """The two jobs' capture (one file, one interface) stepped back 2 s at the first
+    job's data SYN, given with ndmjob's v4 backup (another file, six days before): the
+    set's files do not overlap in time, so each is merged whole after the other in its
+    own write order, and its frames order the events as the file's alone do
+    (ClockSteps.one_stream). Both jobs read as in the file alone: every announcement
+    reached, each data connection its own job's, no announced_not_used (by time alone
+    the set read FAIL, announced_not_used on both sessions of the first job)."""
+    two, syn = _two_jobs(tmp_path, "v4")
+    stepped = _moved(two, syn, "2")
+    other = str(STORED.parent / "ndmjob" / "v4-backup.pcap")
+    config = build_config(load_file(STORED / "C-v4-3way-bridge.toml"))
+    traffic = read_traffic([str(stepped), other] if first else [other, str(stepped)],
+                           config)
+    analysis = analyze(traffic, config)
+    assert file_order(traffic).frames
+    assert analysis.verdict == "pass"
+    assert "announced_not_used" not in {f.code for f in analysis.findings}
+    by_uid = {c.uid: c for c in traffic.connections}
+    jobs = [s for s in analysis.sessions if by_uid[s.control_uid].resp_h != "10.77.0.2"]
+    assert len(jobs) == 4 and all(a.used_by for s in jobs for a in s.announced)
+    control_port = {s.id: by_uid[s.control_uid].orig_p for s in jobs}
+    data = sorted((c for c in by_uid.values() if c.role == "data"
+                   and c.session in control_port), key=lambda c: c.orig_p)
+    assert [control_port[c.session or ""] - min(control_port.values()) for c in data] \
+        == [0, 1]
+
+
 @pytest.mark.parametrize("back", ["2", "30"])
 @pytest.mark.parametrize("blocks", [None, 16], ids=["one stream", "two interfaces in blocks"])
 def test_each_jobs_data_connection_lives_in_its_sessions_after_the_step(
@@ -97,7 +165,8 @@ def test_each_jobs_data_connection_lives_in_its_sessions_after_the_step(
     DMA (the media server of all four) are alive at each one's opening. In one file of
     one interface by the frames' order; in a pcapng of two interfaces written in blocks
     (no event order in its frames) by (clock epoch, time). Fails with plain timestamps:
-    before the first job's sessions began, and job 2's too."""
+    before the first job's sessions began, and job 2's too. The sessions are numbered
+    in that order (by plain timestamps job 2's came first)."""
     two, syn = _two_jobs(tmp_path, "v4")
     stepped = _moved(two, syn, back)
     if blocks is not None:
@@ -121,3 +190,7 @@ def test_each_jobs_data_connection_lives_in_its_sessions_after_the_step(
         assert agents.alive_at(conn.orig_h, conn.ts, conn.first_frame), conn.uid
         assert agents.alive_at(conn.resp_h, conn.ts, conn.first_frame), conn.uid
         assert media.alive_at(DMA, conn.ts, conn.first_frame), conn.uid
+    # Numbered in the capture's order, job 1's sessions first (job 2's ephemeral ports
+    # are job 1's moved by one: _second_job); by plain timestamps job 2's were S1, S2.
+    ports = [control_of[s.id].orig_p for s in analysis.sessions]
+    assert ports[2:] == [port + 1 for port in ports[:2]]

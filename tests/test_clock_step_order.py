@@ -100,7 +100,8 @@ def test_clock_set_back_after_an_unreached_announcement(tmp_path: Path,
 
 def test_frames_order_one_file_of_one_interface_only(tmp_path: Path) -> None:
     """Frame numbers are the write order of one file (Traffic.one_stream); the files of
-    a set are merged by time, so there time alone orders (and the job still passes)."""
+    a set whose time spans overlap are merged by time, so there time alone orders (and
+    the job still passes)."""
     packets = lab_packets(NAME)
     control = [p for p in packets if TCP in p and 10000 in (p[TCP].sport, p[TCP].dport)]
     rest = [p for p in packets if not (TCP in p and 10000 in (p[TCP].sport, p[TCP].dport))]

@@ -152,7 +152,7 @@ CASES = {
     "replayed": (_replayed, "before the capture's clock stepped back (same TCP header and "
                             "payload, stamped at most 0.5 ms apart)"),
     "clock_like": (_interfaces(64), "another of the file's interfaces, each with its "
-                                    "original's hop limit, every one 10.0 to 10.0 ms after it"),
+                                    "original's hop limit, every one 10 ms after it"),
     "unmarked_routed": (_interfaces(63), "its hop limit one lower (routed), the file marking "
                                          "neither as coming in or going out"),
     "orphans": (_orphans, "2 more were captured as such copies leave (by that interface, with "

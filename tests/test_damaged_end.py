@@ -18,15 +18,20 @@ import pytest
 
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Finding
-from flowcheck.pipeline import analyze, read_traffic
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.report.verdict_notes import inconclusive_note
 
 CLEAN = Path(__file__).resolve().parent.parent / "captures" / "lab" / "clean-3-resources"
 DAMAGED_PACKET = 300  # the job's second resource is sending its data
 
 
-def _findings(path: Path) -> list[Finding]:
+def _analysis(path: Path) -> Analysis:
     config = build_config(load_file(CLEAN.with_suffix(".toml")))
-    return analyze(read_traffic([str(path)], config), config).findings
+    return analyze(read_traffic([str(path)], config), config)
+
+
+def _findings(path: Path) -> list[Finding]:
+    return _analysis(path).findings
 
 
 def _damage(path: Path, packet: int) -> int:
@@ -47,8 +52,8 @@ def _damage(path: Path, packet: int) -> int:
 
 
 @pytest.fixture(scope="module")
-def cuts(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Finding], int, list[Finding]]:
-    """(findings of the damaged file, the damage's offset, findings of the clean cut)."""
+def cut_analyses(tmp_path_factory: pytest.TempPathFactory) -> tuple[Analysis, int, Analysis]:
+    """(the damaged file's analysis, the damage's offset, the clean cut's analysis)."""
     folder = tmp_path_factory.mktemp("damaged")
     damaged = folder / "job.pcapng"
     subprocess.run(["editcap", "-F", "pcapng", str(CLEAN.with_suffix(".pcap")),
@@ -57,7 +62,30 @@ def cuts(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Finding], int, 
     cut = folder / "cut.pcapng"
     subprocess.run(["editcap", "-r", "-F", "pcapng", str(CLEAN.with_suffix(".pcap")),
                     str(cut), f"1-{DAMAGED_PACKET - 1}"], check=True, capture_output=True)
-    return _findings(damaged), offset, _findings(cut)
+    return _analysis(damaged), offset, _analysis(cut)
+
+
+@pytest.fixture(scope="module")
+def cuts(cut_analyses: tuple[Analysis, int, Analysis]
+         ) -> tuple[list[Finding], int, list[Finding]]:
+    """(findings of the damaged file, the damage's offset, findings of the clean cut)."""
+    damaged, offset, cut = cut_analyses
+    return damaged.findings, offset, cut.findings
+
+
+def test_the_inconclusive_note_names_the_damaged_file(
+        cut_analyses: tuple[Analysis, int, Analysis]) -> None:
+    """The note under the verdict said only "capture the whole job, both directions, with
+    tcpdump -s 0": it now says the file is damaged where and to read an intact copy
+    (task words58); the clean cut's note says nothing of damage."""
+    damaged, offset, cut = cut_analyses
+    assert damaged.verdict == cut.verdict == "inconclusive"
+    path = damaged.traffic.captures[0].path
+    assert inconclusive_note(damaged).endswith(
+        f" The capture file {path} is damaged at byte offset {offset} (capture_truncated): "
+        "nothing after the damage was read, so what the job did there was not judged; read "
+        "an intact copy first.")
+    assert "damaged" not in inconclusive_note(cut)
 
 
 def test_damaged_end_says_read_an_intact_copy(

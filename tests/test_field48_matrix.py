@@ -59,7 +59,9 @@ def test_a_tls_session_captured_one_way_is_unknown_for_its_tls_not_a_refused_aut
     why = _why(traffic, "fd77:1::3")
     assert why == (TLS_WORDS.format(frame=131) + ", and the capture holds only the media "
                    "server's side of its control connection (nothing from fd77:1::3 to "
-                   "fd77::1, though fd77::1 acknowledged 2065 B of it)")
+                   "fd77::1, though fd77::1 acknowledged 2065 B of it): a limit of this "
+                   "capture (capture_one_direction), where one of both directions would "
+                   "show the job's data connections, judged by their TCP")
     assert "CONNECT_CLIENT_AUTH" not in why
     analysis = analyze(traffic, config)
     [second] = [s for s in analysis.sessions if s.remote_agent == "fd77:1::3"]
@@ -179,8 +181,8 @@ def test_a_lone_callback_syn_in_a_one_direction_capture_names_the_missing_way() 
     assert analysis.verdict == "fail"
     [found] = [f for f in analysis.findings if f.severity.value == "error"]
     assert found.code == "callback_unanswered"
-    assert ("the capture holds no packet from fd77::1 to fd77::2 (one direction only: "
-            "capture_one_direction), nor any from 10.77.0.1 to 10.77.0.2, the same hosts' "
+    assert ("the capture holds no packet from fd77::1 to fd77::2 (one direction only), "
+            "nor any from 10.77.0.1 to 10.77.0.2, the same hosts' "
             "other addresses, the way a RST or ICMP reject that stopped the resends would "
             "travel; or the sniffer lost packets here") in found.message
     assert any(f.code == "capture_one_direction" and "from fd77::1 to fd77::2" in f.message

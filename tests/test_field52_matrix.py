@@ -75,7 +75,7 @@ def test_copies_on_two_unmarked_interfaces_are_not_said_a_routers() -> None:
     # (orderfix: "Of the 22 of them whose interfaces were read (not every copy's is)").
     assert ("All of them were told by where they were captured: another of the file's "
             "interfaces, each with its original's TTL, 21 within 0.5 ms of it and 2 later "
-            "(1.3 to 4.0 ms after it)" in copies.message)
+            "(1.29 ms to 3.99 ms after it)" in copies.message)
     assert ("a bridge captured on several interfaces at once, each packet as it came in "
             "and as it left, or two capture points' captures (two hosts on one segment) "
             "merged into one file, each on an interface of its own; the file does not "

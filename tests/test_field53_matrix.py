@@ -58,9 +58,9 @@ def test_a_connector_that_stops_before_tcp_would_resend_shows_the_step_failed() 
     step = session.steps[3]
     assert step.status == "failed"
     assert step.detail == (
-        "10.77.1.2:6001: unanswered: 1 SYN over 0.0 s, no SYN-ACK, RST or ICMP in the "
-        "capture, which holds no packet from 10.77.1.2 to 10.77.0.1, the way one would "
-        "travel (one direction only)")
+        "10.77.1.2:6001: unanswered: 1 SYN, no SYN-ACK, RST or ICMP in the "
+        "capture, which holds no packet from 10.77.1.2 to 10.77.0.1 (one direction only), "
+        "the way one would travel")
     [finding] = [f for f in analysis.findings if f.code == "data_unanswered"]
     assert finding.frames == [11]
     assert ("never opened: its one SYN (frame 11) got no answer in the capture, and the "
@@ -68,7 +68,7 @@ def test_a_connector_that_stops_before_tcp_would_resend_shows_the_step_failed() 
             "after it with no data moved, before TCP would have resent the SYN (within 3 "
             "s; a dropped SYN is resent for a minute or more): a connect fails that fast "
             "on a reject, a RST or an ICMP unreachable (the capture holds no packet from "
-            "10.77.1.2 to 10.77.0.1, the way one would travel: one direction only), or "
+            "10.77.1.2 to 10.77.0.1 (one direction only), the way one would travel), or "
             "when its program gives it up on its own; most likely rejected, so the job "
             "cannot move data.") in finding.message
     assert "sniffer lost" not in finding.message

@@ -163,9 +163,9 @@ def test_retried_syns_one_way_name_the_synacks_lost_on_the_way_back() -> None:
     assert unanswered.code == "data_unanswered"
     assert unanswered.frames == [11, 13, 14, 15]
     assert ("got no answer in the capture: something drops or rejects its SYNs or drops the "
-            "SYN-ACKs on their way back (a SYN-ACK, RST or ICMP unreachable would travel the "
-            "way the capture lacks: it holds no packet from 10.77.0.2 to 10.77.0.1, one "
-            "direction only), so the job cannot move data") in unanswered.message
+            "SYN-ACKs on their way back (the capture holds no packet from 10.77.0.2 to "
+            "10.77.0.1 (one direction only), the way a SYN-ACK, RST or ICMP unreachable would "
+            "travel), so the job cannot move data") in unanswered.message
     # The headline keeps both readings (report.answer.gist: its first clause).
     assert "something drops or rejects its SYNs or drops the SYN-ACKs on their way back, " \
            "so the job cannot move data" in gist(unanswered.message)

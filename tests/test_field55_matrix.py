@@ -150,7 +150,7 @@ def test_run2_listen_receiver_that_closed_instead_did_not_hang() -> None:
     assert missing.message.endswith(
         "the DATA_LISTEN request (frame 891) was never answered by fd77::2, although the "
         "control connection went on after it (later messages, or its close): fd77::2 "
-        "closed the control connection instead (its FIN, frame 895, 0.2 ms after the "
+        "closed the control connection instead (its FIN, frame 895, 0.206 ms after the "
         "request)."), missing.message
     assert "hung" not in missing.fix
     assert missing.fix == (

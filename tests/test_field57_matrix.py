@@ -270,7 +270,7 @@ def test_copies_near_and_late_on_the_other_interface_are_told_together() -> None
     # (orderfix: "Of the 22 of them whose interfaces were read (not every copy's is)").
     assert ("All of them were told by where they were captured: another of the file's "
             "interfaces, each with its original's TTL, 21 within 0.5 ms of it and 2 later "
-            "(2.3 to 4.0 ms after it), the file marking neither as coming in or going out"
+            "(2.3 ms to 3.98 ms after it), the file marking neither as coming in or going out"
             in copies.message)
     assert ". 2 of them were told" not in copies.message
     assert "Not copies the network delivered twice" in copies.message

@@ -92,7 +92,7 @@ def test_a_held_copy_among_near_ones_is_the_routers_not_a_clock() -> None:
     with the held one, whose lateness the two clocks' agreement leaves to the router."""
     copies = _copies()
     assert ("22 of them were told by where they were captured, 21 within 0.5 ms of the "
-            "original and 1 later (1020.2 ms after it): the file's Linux cooked headers mark "
+            "original and 1 later (1.02 s after it): the file's Linux cooked headers mark "
             "each original as sent by the host that captured it (outgoing) and its copy as "
             "arriving at the host that captured it, at a " in copies.message)
     assert "two hosts' captures (tcpdump -i any on each) merged into one file" in copies.message

@@ -31,7 +31,7 @@ def test_three_captures_one_clock_ahead_keep_the_clock_hedge() -> None:
     # arriving copy first in the file (field check 61: read "74 of them were told", "67
     # within 0.5 ms" before RelayCopies.handed_near counted it).
     assert ("All of them were told by where they were captured, 68 within 0.5 ms of the "
-            "original and 7 later (1020.0 ms after it)" in copies.message)
+            "original and 7 later (1.02 s after it)" in copies.message)
     assert ("(1 of them was captured at the very timestamp of its original, the arriving "
             "copy put first" in copies.message)
     assert ("7 of them over 1 s after the original with its TSval, each about as late: "

@@ -1,17 +1,21 @@
 """The documentation the output points to is installed with the package (newuser56: "set
 the job's profile and ranges with flags or a flowcheck.toml (docs/configuration.md)",
 connections' "docs/formats.md" and regress's "docs/cli.md" named files a pip install did
-not ship). A wheel built from the tree (once for the module), installed into a fresh
+not ship), and the output points to it by the command that shows it, `flowcheck docs
+PAGE`, the same words in every install (review56e: a path made one capture's JSON differ
+per install). A wheel built from the tree (once for the module), installed into a fresh
 virtual environment (the system's packages visible for the dependencies, --no-deps,
 --ignore-installed: without it pip uninstalled the flowcheck the suite runs from, the
-one the system's packages hold, and every later test of the pytest plugin failed):
-the report run from another folder names configuration.md by a path that exists, and the
-wheel holds every page; installed with --prefix, as --user and Debian's system Python
-install it away from sys.prefix, it names the page where pip put it (review56e).
+one the system's packages hold, and every later test of the pytest plugin failed): the
+report run from another folder points to configuration by `flowcheck docs`, which shows
+the installed page, and the wheel holds every page; installed with --prefix, as --user
+and Debian's system Python install it away from sys.prefix, `flowcheck docs` finds the
+page where pip put it (review56e).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import subprocess
@@ -23,7 +27,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CAPTURE = ROOT / "captures" / "lab" / "clean-3-resources.pcap"
-_PAGE = re.compile(r"a flowcheck\.toml\s+\((\S+configuration\.md)\)")
+_POINTER = re.compile(r"a flowcheck\.toml\s+\('flowcheck\s+docs\s+configuration'\)")
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +54,26 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
-def _page(done: subprocess.CompletedProcess[str]) -> Path:
-    """The configuration page the report of `done` names; it exists, by absolute path."""
+def _page(flowcheck: list[str], cwd: Path, env: dict[str, str]) -> Path:
+    """The configuration page as the installed `flowcheck` run in `cwd` points to it:
+    the report names `flowcheck docs configuration`, whose --path is an existing file
+    by absolute path, and whose text is that file's (the checkout's page, byte for
+    byte: the page installed is the page written)."""
+    run = functools.partial(subprocess.run, cwd=cwd, capture_output=True, text=True,
+                            check=False, env=env)
+    done = run([*flowcheck, "analyze", str(CAPTURE)])
     assert done.returncode == 0, done.stderr
-    [page] = _PAGE.findall(done.stdout)
-    assert Path(page).is_absolute() and Path(page).is_file(), page
-    return Path(page)
+    assert _POINTER.search(done.stdout), done.stdout
+    located = run([*flowcheck, "docs", "configuration", "--path"])
+    assert located.returncode == 0, located.stderr
+    page = Path(located.stdout.strip())
+    assert page.is_absolute() and page.is_file(), page
+    shown = run([*flowcheck, "docs", "configuration"])
+    assert shown.stdout == (ROOT / "docs" / "configuration.md").read_text()
+    listed = run([*flowcheck, "docs"])
+    assert {line.split()[0] for line in listed.stdout.splitlines()} \
+        == {path.stem for path in (ROOT / "docs").glob("*.md")} | {"readme"}
+    return page
 
 
 def test_a_pip_install_ships_the_docs_the_report_points_to(wheel: Path,
@@ -71,10 +89,8 @@ def test_a_pip_install_ships_the_docs_the_report_points_to(wheel: Path,
                    check=True, capture_output=True)
     elsewhere = tmp_path / "elsewhere"  # not under the venv: the path is absolute
     elsewhere.mkdir()
-    done = subprocess.run([venv / "bin" / "flowcheck", "analyze", str(CAPTURE)],
-                          cwd=elsewhere, capture_output=True, text=True, check=False,
-                          env={"PATH": "/usr/bin:/bin"})
-    assert _page(done).is_relative_to(venv)
+    page = _page([str(venv / "bin" / "flowcheck")], elsewhere, {"PATH": "/usr/bin:/bin"})
+    assert page.is_relative_to(venv)
     _still_installed()
 
 
@@ -90,11 +106,9 @@ def test_an_install_away_from_sys_prefix_names_the_page_where_pip_put_it(
     [site] = {path.parent.parent for path in prefix.rglob("flowcheck/__init__.py")}
     elsewhere = tmp_path / "elsewhere"  # not above the prefix: the path is absolute
     elsewhere.mkdir()
-    done = subprocess.run([sys.executable, "-m", "flowcheck", "analyze", str(CAPTURE)],
-                          cwd=elsewhere, capture_output=True, text=True, check=False,
-                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(site)})
-    assert "flowcheck's configuration.md" not in done.stdout
-    assert _page(done).is_relative_to(prefix / "share" / "doc" / "flowcheck")
+    page = _page([sys.executable, "-m", "flowcheck"], elsewhere,
+                 {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(site)})
+    assert page.is_relative_to(prefix / "share" / "doc" / "flowcheck")
     _still_installed()
 
 

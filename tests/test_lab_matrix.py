@@ -22,6 +22,7 @@ from flowcheck.lab.matrix import (
     FORMS,
     expect,
     fault_rules,
+    faulted_exit,
     judge,
     plan,
 )
@@ -168,6 +169,22 @@ def test_a_kill_after_the_job_succeeded_expects_a_pass() -> None:
            "lab_log": ["killed agent pid 1 at 0"]}
     assert expect({**run, "job_exit_codes": [0]})["verdict"] == "pass"
     assert expect({**run, "job_exit_codes": [1]})["verdict"] == "fail"
+
+
+def test_a_kill_after_the_faulted_one_of_two_jobs_succeeded_expects_a_pass() -> None:
+    """Seed 127 run 4: two restores, job 1's agent SIGKILLed 0.38 s after both jobs had
+    ended (exit codes [0, 0]): the ground truth took [0, 0] for a kill mid-job (it read
+    [0] only) and judged flowcheck's right PASS a mismatch. The faulted job's own code
+    decides (matrix.faulted_exit)."""
+    run = {"peer": "be", "routed": False, "fault": "kill-agent", "point": "m",
+           "form": "stopped", "jobs": 2, "family": "ipv4", "control": "clear",
+           "fault_job": 1, "lab_log": ["killed agent pid 1 at 0"]}
+    assert faulted_exit({**run, "job_exit_codes": [0, 1]}) == 0
+    assert faulted_exit({**run, "fault_job": 2, "job_exit_codes": [0, 1]}) == 1
+    assert expect({**run, "job_exit_codes": [0, 0]})["verdict"] == "pass"
+    assert expect({**run, "job_exit_codes": [0, 1]})["verdict"] == "pass"
+    assert expect({**run, "job_exit_codes": [1, 0]})["verdict"] == "fail"
+    assert expect({**run, "fault_job": 2, "job_exit_codes": [0, 1]})["verdict"] == "fail"
 
 
 def test_a_small_range_whose_job_failed_expects_no_pass() -> None:

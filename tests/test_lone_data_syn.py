@@ -56,7 +56,7 @@ def test_a_connect_left_unanswered_says_dropped(tmp_path: Path) -> None:
     assert analysis.verdict == "fail"
     message, fix = _unanswered(analysis)
     assert ("10.77.0.1:5014 never opened: DATA_CONNECT (frame 13) was never answered by the "
-            "agent in the 15.0 s") in message
+            "agent in the 15 s") in message
     assert "its SYNs were dropped, and the sniffer lost their resends. Its one SYN" in message
     assert fix.startswith("Allow TCP from 10.77.0.2 to 10.77.0.1 ports 5001-5100")
     assert "The capture lacks the SYN's resends (the sniffer lost packets)" in fix

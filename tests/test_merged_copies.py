@@ -25,6 +25,8 @@ import tshark_fork
 from cli_json import run_json
 from test_connections_util import internet_checksum
 
+from flowcheck.durations import span_words
+
 ROOT = Path(__file__).resolve().parent.parent
 LAB = ROOT / "captures" / "lab-merged"
 STEMS = ("data-port-dropped-bridge-20ms", "data-port-dropped-bridge-0ms")
@@ -133,7 +135,7 @@ def test_wide_copies_are_said() -> None:
                    if f["code"] == "capture_duplicates")
     assert "at most 0.5 ms later" in message
     assert (f"{len(wide)} of them were captured more than 0.5 ms after their original, "
-            f"up to {max(wide) * 1e3:.1f} ms, each with its original's IPv4 ID, TTL and TCP "
+            f"up to {span_words(max(wide))}, each with its original's IPv4 ID, TTL and TCP "
             "timestamp (TSval)") in message
 
 

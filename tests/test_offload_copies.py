@@ -50,7 +50,7 @@ def test_syn_retries_seen_at_both_points_are_counted_once() -> None:
     result = analysis("data-port-dropped.tso-none")
     [data] = [c for c in result.traffic.connections if c.resp_p == 6001]
     assert data.syn_retries == 3
-    assert "4 SYNs over 3.1 s" in data_step(result, "data connection")
+    assert "4 SYNs over 3.08 s" in data_step(result, "data connection")
     [finding] = [f for f in result.findings if f.code == "data_unanswered"]
     assert "10.77.0.2's own firewall drops them" in finding.message
 

@@ -83,7 +83,7 @@ def test_a_connect_left_unanswered_is_the_evidence(tmp_path: Path) -> None:
     assert analysis.verdict == "fail"
     words = _only(analysis, "announced_not_used")
     assert ("DATA_CONNECT (frame 11) announced 10.77.0.1:5014 for the data connection, and "
-            "it was never answered by the agent in the 15.0 s") in words
+            "it was never answered by the agent in the 15 s") in words
     assert "the connect did not complete" in words and "capture_filtered" in words
     kept = _analysis(tmp_path, FIREWALL, "v4-restore-data-syn-drop-at-media",
                      expression="port 10000 or icmp6")

@@ -56,6 +56,10 @@ def test_v4_backup_joined_late_is_inconclusive_not_failed(tmp_path: Path,
     assert "opened by 10.77.0.2" in warning.message
     assert "joined the session after its first NDMP message" in warning.message
     assert warning.fix.startswith("If this is plain NDMP") and "--profile ndmp" in warning.fix
+    # The Backup Exec user's definite reading (review56i: only --profile ndmp was said).
+    assert ("; if it is backup-exec-9 traffic, analyze it with --profile backup-exec-9, "
+            "which judges step 4 (unknown without it); then: first set --media-range"
+            ) in warning.fix, warning.fix
     status, detail = _step4(analysis)
     assert status == "unknown" and "opened by 10.77.0.2" in detail, detail
     given = _analysis(cut, {"profile": "backup-exec-9"})
@@ -80,6 +84,8 @@ def test_backup_exec_without_its_signs_is_inconclusive_never_pass(tmp_path: Path
     assert doubted.verdict == "inconclusive"
     assert "profile_inferred" not in [f.code for f in doubted.findings]
     assert _step4(doubted)[0] == "unknown"
+    [warning] = [f for f in doubted.findings if f.code == "step_unknown"]
+    assert "analyze it with --profile backup-exec-9, which judges step 4" in warning.fix
     assert _analysis(quiet, settings).verdict == "fail"
     signed = _analysis(late, unset)
     assert signed.verdict == "fail"

@@ -97,8 +97,8 @@ def test_control_refused_seen_only_as_the_firewalls_icmp(tmp_path: Path) -> None
     icmp = _icmp_frames(one_way)
     # One SYN, resent: the words agree (seed 111 run 5 read "the SYN ... quote them").
     assert refused.message.endswith(
-        "The capture does not hold the SYN from 10.77.0.1 port 5091 (it holds no packet "
-        "from 10.77.0.1 to 10.77.0.2: one direction only); the ICMP unreachables in "
+        "The capture does not hold the SYN from 10.77.0.1 port 5091: it holds no packet "
+        "from 10.77.0.1 to 10.77.0.2 (one direction only); the ICMP unreachables in "
         f"frames {icmp[0]}, {icmp[1]} quote it and its retransmission.")
     [control] = analysis.traffic.connections
     assert refused.uid == control.uid and refused.frames == icmp
@@ -205,10 +205,10 @@ def test_retried_syns_whose_answer_the_capture_lacks_may_have_been_rejected(
     analysis = _analyze(one_way, name, FIREWALL)
     [unanswered] = [f for f in analysis.findings if str(f.severity) == "error"]
     assert unanswered.code == "data_unanswered"
-    assert "got no answer in the capture: something drops or rejects its SYNs or drops " \
-        "the SYN-ACKs on their way back (a SYN-ACK, RST or ICMP unreachable would travel " \
-        "the way the capture lacks: it holds no packet from 10.77.0.1 to 10.77.0.2, one " \
-        "direction only)" in unanswered.message
+    assert ("got no answer in the capture: something drops or rejects its SYNs or drops "
+            "the SYN-ACKs on their way back (the capture holds no packet from 10.77.0.1 to "
+            "10.77.0.2 (one direction only), the way a SYN-ACK, RST or ICMP unreachable "
+            "would travel)") in unanswered.message
     # The headline's cause (its first clause) keeps the reject too (lab matrix seed 112
     # run 15: it read "never got an answer: something drops its SYNs"), and the SYN-ACKs
     # lost on their way back (seed 117 run 22).

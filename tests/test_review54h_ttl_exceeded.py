@@ -48,7 +48,7 @@ def test_routing_loop_syns_read_their_time_exceeded() -> None:
                                   "10.54.2.2")
     assert "allow TCP" not in finding.fix.split("`flowcheck firewall`")[0]
     step = analysis.sessions[0].steps[0]
-    assert step.detail == ("unanswered: 2 SYNs over 1.0 s, no SYN-ACK or RST; ICMP time "
+    assert step.detail == ("unanswered: 2 SYNs over 1.03 s, no SYN-ACK or RST; ICMP time "
                            "exceeded from 10.54.2.2 (frames 66, 131)")
 
 

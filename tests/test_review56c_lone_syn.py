@@ -42,8 +42,8 @@ def test_a_slow_connects_reset_captured_one_way_reads_rejected() -> None:
     assert session.steps[3].status == "failed"
     message = _words(_one(analysis, "data_unanswered").message)
     assert "0.152 ms after it with no data moved" in message
-    assert "one direction only), or when its program gives it up on its own; most likely " \
-           "rejected" in message
+    assert ("one direction only), the way one would travel), or when its program gives it "
+            "up on its own; most likely rejected") in message
     assert "resend whose earlier tries" not in message
 
 

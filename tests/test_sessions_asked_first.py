@@ -16,6 +16,7 @@ from flowcheck.config import build_config, load_file
 from flowcheck.model import NdmpMessage, NdmpStream
 from flowcheck.pipeline import analyze, read_traffic
 from flowcheck.sessions.asked_first import asked_from, media_side_whole
+from flowcheck.sessions.file_order import END
 from flowcheck.sessions.matching import ANNOUNCEMENT_JITTER_SECONDS
 
 FIELD46 = Path(__file__).resolve().parent.parent / "captures" / "field46-matrix"
@@ -53,22 +54,22 @@ def test_no_data_setup_request_no_data_connection() -> None:
     control, stream = _media_side([_request("CONNECT_OPEN", 1.1),
                                    _request("CONFIG_GET_HOST_INFO", 1.2)])
     assert media_side_whole(control, stream)
-    assert asked_from(control, stream) == float("inf")
+    assert asked_from(control, stream) == END
 
 
 def test_from_the_first_data_setup_request() -> None:
     control, stream = _media_side([_request("CONNECT_OPEN", 1.1), _request("DATA_LISTEN", 2.0),
                                    _request("DATA_START_BACKUP", 2.5)])
-    assert asked_from(control, stream) == 2.0 - ANNOUNCEMENT_JITTER_SECONDS
+    assert asked_from(control, stream) == (0, 2.0 - ANNOUNCEMENT_JITTER_SECONDS)
 
 
 def test_the_control_connections_start_when_the_side_is_not_whole() -> None:
     messages = [_request("CONNECT_OPEN", 1.1)]
     both, stream = _media_side(messages, agent_side=True)  # both directions: not this path
-    assert not media_side_whole(both, stream) and asked_from(both, stream) == 1.0
+    assert not media_side_whole(both, stream) and asked_from(both, stream) == (0, 1.0)
     control, stream = _media_side(messages)
     control.missed_bytes = 24  # a request may be among the bytes the sniffer lost
-    assert asked_from(control, stream) == 1.0
+    assert asked_from(control, stream) == (0, 1.0)
     control, stream = _media_side(messages)
     stream.orig_bytes = 200  # bytes not decoded
-    assert asked_from(control, stream) == 1.0
+    assert asked_from(control, stream) == (0, 1.0)

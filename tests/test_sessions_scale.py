@@ -19,6 +19,7 @@ from flowcheck.config import Config, build_config
 from flowcheck.model import (
     Announcement,
     Connection,
+    NdmpAddress,
     NdmpMessage,
     NdmpStream,
     RingGap,
@@ -182,13 +183,21 @@ def test_announcement_groups_as_the_reference(seed: int) -> None:
     assert announcement_groups(anns) == sessions_reference.announcement_groups(anns)
 
 
-def concurrent_jobs(jobs: int, *, started_before_capture: bool = False
+# Thousands of jobs at once each hold a data port of their own on the agent: a range of
+# 4,000 ports beside the lab's.
+WIDE = build_config({"media_range": "5001-5100", "agent_range": "6001-6100,20001-24000"})
+
+
+def concurrent_jobs(jobs: int, *, started_before_capture: bool = False, named: bool = True
                     ) -> tuple[list[Connection], list[NdmpStream]]:
     """`jobs` control connections between one media server and one agent, all open at
     once, each with a callback (every fourth after its data connection) and one
     announced data connection. Started before the capture: no SYN and no announcement
     seen, control connections ending one after the other, each job's data connection
-    opened just before its control connection ends."""
+    opened just before its control connection ends, to an agent port of its own
+    (WIDE's range), which the job's DATA_GET_STATE reply names (`named`): without it
+    every job still open fits each data connection alike (sessions.late_owners:
+    latejobs, where the first took each one)."""
     media, agent = MEDIAS[0], AGENTS[0]
     conns: list[Connection] = []
     streams: list[NdmpStream] = []
@@ -203,8 +212,13 @@ def concurrent_jobs(jobs: int, *, started_before_capture: bool = False
         conns += [control, callback, data]
         if started_before_capture:
             data.ts = data.last_ts = closing + t - 0.005
+            data.resp_p = 20001 + k
             for c in (control, data):
                 c.syn_frames, c.synack_frames, c.established, c.history = [], [], False, "ADad"
+            if named:
+                streams.append(NdmpStream(f"C{k}", 4, messages=[NdmpMessage(
+                    k + 1, data.ts, "resp", 2, "reply", 0x400, "NDMP_DATA_GET_STATE", 0, 1,
+                    addresses=[NdmpAddress(agent, data.resp_p)])]))
         else:
             streams.append(NdmpStream(f"C{k}", 4, announcements=[Announcement(
                 f"C{k}", agent, 6001 + k % 100, k, t + 0.004, "NDMP_DATA_LISTEN", "data")]))
@@ -214,7 +228,7 @@ def concurrent_jobs(jobs: int, *, started_before_capture: bool = False
 def _steps(jobs: int, started_before_capture: bool) -> int:
     conns, streams = concurrent_jobs(jobs, started_before_capture=started_before_capture)
     before = Work.steps
-    sessions = build_sessions(conns, streams, LAB, load_profile("backup-exec-9"))
+    sessions = build_sessions(conns, streams, WIDE, load_profile("backup-exec-9"))
     assert len({s.callback_uid for s in sessions}) == jobs  # every job has its own
     assert all(s.data_connections == [f"D{s.control_uid[1:]}"] for s in sessions)
     return Work.steps - before
@@ -236,11 +250,25 @@ def test_matching_work_grows_near_linearly_with_concurrent_sessions(
     assert large < 2 * 3 * 4000, large
 
 
+def test_late_jobs_nothing_names_tie_each_connection_as_the_reference() -> None:
+    """Jobs begun before the capture whose replies name nothing: each data connection
+    fits every job still open when it shows and goes to none of them, tied between
+    them (latejobs: the first open job took each one); the last job's alone is its own."""
+    conns, streams = concurrent_jobs(30, started_before_capture=True, named=False)
+    fast = _outcome(conns, streams, build_sessions, config=WIDE)
+    assert fast == _outcome(conns, streams, sessions_reference.build_sessions, config=WIDE)
+    sessions = fast[0]
+    assert [s.data_connections for s in sessions] == [[]] * 29 + [["D29"]]
+    assert sessions[0].port_tied == ["D0"] and sessions[0].tied_with == \
+        [f"S{k}" for k in range(2, 31)]
+    assert sessions[28].port_tied == [f"D{k}" for k in range(29)]
+
+
 @pytest.mark.parametrize("started_before_capture", [False, True])
 def test_concurrent_jobs_match_as_the_reference(started_before_capture: bool) -> None:
     conns, streams = concurrent_jobs(300, started_before_capture=started_before_capture)
-    fast = _outcome(conns, streams, build_sessions)
-    assert fast == _outcome(conns, streams, sessions_reference.build_sessions)
+    fast = _outcome(conns, streams, build_sessions, config=WIDE)
+    assert fast == _outcome(conns, streams, sessions_reference.build_sessions, config=WIDE)
 
 
 def test_analyze_of_a_thousand_concurrent_jobs_between_one_host_pair(tmp_path: Path) -> None:

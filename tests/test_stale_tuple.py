@@ -160,7 +160,7 @@ def test_a_syn_answered_by_a_stale_socket_is_refused_not_capture_loss(
     old = next(c for c in analysis.traffic.connections
                if c.orig_p == 5003 and c.first_frame < conn.first_frame)
     assert (f"it still held the earlier connection {old.uid} on the same ports "
-            "(10.77.0.1:5003 -> 10.77.0.2:6002), which ended 6.0 s before") in finding.message
+            "(10.77.0.1:5003 -> 10.77.0.2:6002), which ended 5.99 s before") in finding.message
     assert "port_reused_within_hold" in finding.message
     assert "not with a SYN-ACK the capture missed" in finding.message
     assert finding.message.endswith(f"which the RST of frame {conn.resp_rst_frame} refused.")
@@ -208,7 +208,7 @@ def test_a_retry_after_a_stale_socket_s_ack_that_goes_unanswered(tmp_path: Path)
     assert (f"10.77.0.2 answered the SYN (frame {first}) with an ACK that does not "
             f"acknowledge it (frame {conn.stale_ack_frame}): it still held the earlier "
             f"connection {old.uid} on the same ports (10.77.0.1:5003 -> 10.77.0.2:6002), "
-            "which ended 6.0 s before") in finding.message
+            "which ended 5.99 s before") in finding.message
     assert (f"reset that (frame {conn.orig_rst_frame}) and sent its SYN again (frame "
             f"{again}), which went unanswered") in finding.message
     session = next(s for s in analysis.sessions if conn.uid in s.data_connections)

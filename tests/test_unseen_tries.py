@@ -78,7 +78,7 @@ def test_never_resent_words_say_the_syn_may_be_a_resend(tmp_path: Path) -> None:
     analysis = _cut(tmp_path, "callback-blocked", "17-20", retransmission_timeout=2.0)
     error = _one(analysis, "callback_unanswered")
     message, fix = _words(error.message), _words(error.fix)
-    assert ("never resent in the 2.4 s of capture after it, although TCP resends an "
+    assert ("never resent in the 2.42 s of capture after it, although TCP resends an "
             "unanswered SYN within 2 s") in message
     assert ("it came 3.08 s after the vendor message 0xF001's reply (frame 16), as TCP's "
             "resends do") in message

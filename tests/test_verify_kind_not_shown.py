@@ -29,7 +29,7 @@ def test_a_capture_that_ended_before_the_job_could_show_has_no_kind() -> None:
     assert [s.status for s in session.steps[2:]] == ["unknown"] * 3
     assert session.kind_words(short=True) == "kind unknown"
     words = session.kind_words()
-    assert words == ("kind unknown (the capture ended 6.94 ms after the control connection "
+    assert words == ("kind unknown (the capture ended 6.85 ms after the control connection "
                      "opened, while it was still open: a backup or restore may have started "
                      "later)"), words
     assert session.as_dict()["kind"] == "browse"  # the contract has no "unknown"

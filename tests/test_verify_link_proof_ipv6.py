@@ -98,7 +98,7 @@ def test_no_mac_in_message_or_frame_does_not_say_up(tmp_path: Path) -> None:
     agent's advertisement from another host's with its address."""
     finding, frame = _analysed(tmp_path, _without_option(read_packets(CAPTURE)), "raw")
     assert (f"the capture holds a neighbour discovery packet from that address (frame {frame}, "
-            "0.00 s before the first SYN), but neither the message nor its frame's header "
+            "0.00811 ms before the first SYN), but neither the message nor its frame's header "
             "names the sender's MAC address") in finding.message
     _assert_not_said_up(finding)
 
@@ -109,7 +109,7 @@ def test_an_advertisement_100_s_before_the_syns_does_not_say_up(tmp_path: Path) 
         packet.time -= 100
     finding, frame = _analysed(tmp_path, packets)
     assert (f"the capture holds a neighbour discovery packet from that address (frame {frame}), "
-            "100.00 s before the first SYN: more than 30 s from the attempts") \
+            "100 s before the first SYN: more than 30 s from the attempts") \
         in finding.message
     _assert_not_said_up(finding)
 
@@ -131,6 +131,6 @@ def test_a_routers_advertisement_for_the_address_does_not_say_up(
     finding, frame = _analysed(tmp_path, [*packets, proxy], link)
     proxy_frame = 1 + sorted(float(p.time) for p in [*packets, proxy]).index(float(proxy.time))
     assert (f"the capture holds a neighbour discovery packet from that address (frame {frame}, "
-            f"0.00 s before the first SYN) with the MAC address {advert[Ether].src}, but "
+            f"0.00811 ms before the first SYN) with the MAC address {advert[Ether].src}, but "
             f"{ROUTER_MAC} (frame {proxy_frame}) claimed that address too") in finding.message
     _assert_not_said_up(finding)

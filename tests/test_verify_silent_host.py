@@ -188,9 +188,9 @@ def _assert_not_said_up(first: Finding, later: list[Finding]) -> None:
 
 
 @pytest.mark.parametrize(("offset", "when"), [
-    (-100.0, "100.00 s before the first SYN"),
+    (-100.0, "100 s before the first SYN"),
     # The last attempt's last SYN: 2 x 20 s and 7 s after the first's first.
-    (47.0 + 60.0, "60.00 s after the last SYN")])
+    (47.0 + 60.0, "60 s after the last SYN")])
 def test_an_arp_far_from_the_attempts_does_not_say_the_host_is_up(
         tmp_path: Path, offset: float, when: str) -> None:
     """An ARP reply more than 30 s (a neighbour's reachable time) from every attempt
@@ -223,7 +223,7 @@ def test_a_proxy_arp_answer_does_not_say_the_host_is_up(tmp_path: Path) -> None:
     path = _capture(tmp_path, [reply, own])
     first, *later = _unanswered(_analyze(path))
     assert (f"the capture holds an ARP packet from that address (frame {_frame(path, reply)}, "
-            f"1.00 s before the first SYN) with the MAC address {PROXY_MAC}, which claimed "
+            f"1 s before the first SYN) with the MAC address {PROXY_MAC}, which claimed "
             f"{ROUTER} (frame {_frame(path, own)}) too: a router or firewall answering ARP "
             "for the hosts behind it (proxy ARP) does so, as does a host with several "
             "addresses, so it may be a proxy's answer") in first.message
@@ -238,7 +238,7 @@ def test_two_macs_claiming_the_address_do_not_say_the_host_is_up(tmp_path: Path)
     path = _capture(tmp_path, [mine, other])
     first, *later = _unanswered(_analyze(path))
     assert (f"the capture holds an ARP packet from that address (frame {_frame(path, other)}, "
-            f"0.50 s before the first SYN) with the MAC address {PROXY_MAC}, but "
+            f"500 ms before the first SYN) with the MAC address {PROXY_MAC}, but "
             f"{HOST_MAC} (frame {_frame(path, mine)}) claimed that address too: a router "
             "or firewall answering for the host (proxy ARP, a proxy's advertisement) or a "
             "second host with that address") in first.message

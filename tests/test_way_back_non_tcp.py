@@ -120,8 +120,10 @@ def test_a_capture_that_left_out_one_hosts_tcp_is_not_one_direction() -> None:
     assert "one direction only" not in one_way.message
     assert one_way.fix.startswith("Capture 10.77.0.2's TCP to 10.77.0.1 too")
     [data] = [f for f in analysis.findings if f.code == "data_unanswered"]
-    assert ("it holds no TCP packet from 10.77.0.2 to 10.77.0.1, only an ICMP echo reply "
-            "(frame 2): its TCP left out") in data.message
+    assert ("(the capture holds no TCP packet from 10.77.0.2 to 10.77.0.1 (only an ICMP echo "
+            "reply, frame 2: its TCP left out by a filter or another path, not the "
+            "direction), the way a SYN-ACK, RST or ICMP unreachable would travel)"
+            ) in data.message
     assert ("This capture holds no TCP packet from 10.77.0.2 to 10.77.0.1, only an ICMP echo "
             "reply (frame 2), so not whether 10.77.0.2 answered") in data.fix
 

@@ -75,12 +75,13 @@ def _register_commands() -> None:
     # built all the earlier copies too (a test file of 200 runs took 2 minutes).
     if app.registered_commands:
         return
-    from flowcheck.cli import live, regress, setup, traffic
+    from flowcheck.cli import docs, live, regress, setup, traffic
 
     traffic.register(app)
     live.register(app)
     regress.register(app)
     setup.register(app)
+    docs.register(app)
 
 
 _command: list[typer.core.TyperGroup] = []  # the app's click command, once built

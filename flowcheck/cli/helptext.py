@@ -27,6 +27,7 @@ SUMMARIES = {
     "regress": "Stored captures against their expected results",
     "firewall": "Firewall rules that let the documented sequence through",
     "plan": "Can the port ranges carry the jobs? (needs --resources N)",
+    "docs": "Show a page of the documentation (the output points to them)",
 }
 
 _COMMON = ("2 usage or configuration error, 3 input unreadable (missing, empty, unknown "
@@ -51,6 +52,8 @@ EXIT_CODES = {
                "case that cannot be judged, 4 internal error (a bug), 130 interrupted.",
     "firewall": f"0 success; {_NO_INPUT}.",
     "plan": f"0 the ranges carry the jobs, 1 they do not; {_NO_INPUT}.",
+    "docs": "0 success; 2 no such page, 3 no copy of the documentation installed, 4 "
+            "internal error (a bug).",
 }
 
 APP_EPILOG = ("Exit codes: 0 success or verdict pass; 1 verdict fail (analyze, live), "

@@ -17,6 +17,7 @@ together (flowcheck.verify.steps).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import field
 
 import numpy as np
@@ -24,6 +25,7 @@ import numpy as np
 from flowcheck.arrays import distinct
 from flowcheck.connections.acked_early import AckedEarly
 from flowcheck.decode import DecodedBatch
+from flowcheck.durations import span_words
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.findings import make_finding
 from flowcheck.model import Connection, Finding
@@ -138,10 +140,13 @@ class ClockSteps:
 
     @property
     def one_stream(self) -> bool:
-        """Every packet came from one file and one interface of it: the frame numbers are
-        the order one sniffer wrote the packets in, whatever their timestamps say
-        (flowcheck.sessions.file_order). Not for a set of files (merged by time), nor
-        for a pcapng file of several interfaces (written in blocks, one interface's
+        """Every packet came from one file and one interface of it, or from files of one
+        interface each whose time spans do not overlap (a ring's files, captures of
+        different times: the merge by time puts each one whole after the one before it):
+        the frame numbers are the order one sniffer wrote the packets in, whatever their
+        timestamps say (flowcheck.sessions.file_order). Not for a set of files whose
+        spans overlap (merged by time, their packets among each other's), nor for a
+        pcapng file of several interfaces (written in blocks, one interface's
         packets after another's), nor for records written out of time order (`written`:
         a multi-queue sniffer, files merged unsorted), whose write order is no event
         order, and where summing the clock's rises would count each jump back twice.
@@ -149,7 +154,7 @@ class ClockSteps:
         (`near`: an ACK before the data it acknowledges, a RST before the message it
         answers), that connection's frames alone are no event order (time_ordered);
         the other connections' still are."""
-        return len(self.spans) <= 1 and len(self._last) <= 1 and not self.written
+        return _apart(self.spans.values()) and len(self._last) <= 1 and not self.written
 
     def written_near(self, count: int, first: tuple[int, float, float]) -> None:
         """count more records out of time order in their connection by less than
@@ -244,6 +249,13 @@ class ClockSteps:
                 (min(old[0], low), max(old[1], high))
 
 
+def _apart(spans: Iterable[tuple[float, float]]) -> bool:
+    """Do the files' time spans ((first, last) packet time, s) not overlap: each file's
+    packets merged whole after the one before it?"""
+    ordered = sorted(spans)
+    return all(a[1] < b[0] for a, b in zip(ordered, ordered[1:], strict=False))
+
+
 def written_behind(ts: np.ndarray, reached: float) -> np.ndarray:
     """Per record of one interface's batch (ts: seconds, in file order; reached: the time
     reached before it): whether it lies in a stretch of records stamped behind the time
@@ -291,7 +303,7 @@ def clock_finding(clock: ClockSteps, appended: bool = False) -> Finding | None:
                "sorting by time)") if clock.written else ""
     proof = clock.acks.found
     acked = (f" (frame {proof[0]} acknowledges the bytes of frame {proof[1]} though "
-             f"stamped {proof[2]:.3f} s before it)") if proof is not None else ""
+             f"stamped {span_words(proof[2])} before it)") if proof is not None else ""
     stepped = ("the capturing host's clock was set back while capturing, NTP or by hand"
                f"{acked}: "
                "the packets after it stay behind; or capture files were joined out of time "
@@ -312,7 +324,7 @@ def clock_finding(clock: ClockSteps, appended: bool = False) -> Finding | None:
               if stepped or appended else "")
     return make_finding(
         "capture_clock_stepped",
-        f"The capture's clock steps back {seconds:.3f} s at frame {frame}{more}: packets "
+        f"The capture's clock steps back {span_words(seconds)} at frame {frame}{more}: packets "
         f"after it are stamped earlier than packets before ({why}). flowcheck judges the "
         "order of the job's steps by frame number (the order the sniffer wrote the "
         "packets) and by time together, never by time alone, and a connection's times "
@@ -337,7 +349,7 @@ def written_finding(clock: ClockSteps) -> Finding | None:
         f"The capture file's records are not in time order: {clock.near} "
         f"packet{'s are' if many else ' is'} stamped earlier than the packet written "
         f"before {'them' if many else 'it'} in {'their' if many else 'its'} connection "
-        f"(the first at frame {frame}, {seconds * 1e3:.3f} ms earlier). Most likely the "
+        f"(the first at frame {frame}, {span_words(seconds)} earlier). Most likely the "
         "sniffer wrote them out of time order (a NIC with several receive queues, capture "
         "rings merged without sorting, some taps), not the network reordering them; a "
         "clock set back by less than 128 ms can look the same. flowcheck "

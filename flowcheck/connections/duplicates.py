@@ -34,6 +34,7 @@ from flowcheck.connections.relay_words import (
     relay_told,
     relay_words,
 )
+from flowcheck.durations import span_words
 from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo, Connection, Finding
 from flowcheck.sources.host_tools import PKTMON
@@ -220,7 +221,7 @@ def _later(copies: CaptureCopies, family: CopyFamily) -> str:
     if not copies.wide:
         return ""
     return (f"{of_them(copies.wide)} captured more than {COPY_WINDOW * 1e3:g} ms "
-            f"after their original, up to {copies.widest * 1e3:.1f} ms, each with its "
+            f"after their original, up to {span_words(copies.widest)}, each with its "
             f"original's IPv4 ID, {family.ttl} and TCP timestamp (TSval), which a resend of "
             "Linux, Windows or the BSDs does not repeat (it takes another IPv4 ID and a "
             "later TSval; a stack that resends a datagram whole would): the lag between two "

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from flowcheck.connections.copy_window import COPY_WINDOW
 from flowcheck.connections.relay_copies import RELAY_WINDOW
+from flowcheck.durations import span_words
 
 if TYPE_CHECKING:
     from flowcheck.connections.copy_family import CopyFamily
@@ -230,11 +231,11 @@ def relay_words(relays: RelayCopies, family: CopyFamily) -> str:
         # "the file marking neither as coming in or going out").
         shown = handed_words(relays.handed_routed, relays.count, family)
         return (f"{of_them(relays.count)} told by where they were captured, up to "
-                f"{relays.longest * 1e3:.1f} ms after the original: {shown}{lost}. ")
+                f"{span_words(relays.longest)} after the original: {shown}{lost}. ")
     if relays.clock_like:
         return (f"{of_them(relays.count)} told by where they were captured: another "
                 f"of the file's interfaces, each with its original's {ttl}, every one "
-                f"{relays.shortest * 1e3:.1f} to {relays.longest * 1e3:.1f} ms after it. "
+                f"{_late(relays)} after it. "
                 "A bridge captured on two interfaces at once forwards a packet in "
                 "microseconds when its queue is empty; a delay this constant is more likely "
                 "two capture points' captures merged into one file (mergecap, each on an "
@@ -247,14 +248,14 @@ def relay_words(relays: RelayCopies, family: CopyFamily) -> str:
         # read "a router's or bridge's ... tcpdump -i any on it").
         return (f"{of_them(relays.count)} told by where they were captured: another "
                 f"of the file's interfaces, each with its original's {ttl}, up to "
-                f"{relays.longest * 1e3:.1f} ms after it, {_UNMARKED_WHY}{lost}. ")
+                f"{span_words(relays.longest)} after it, {_UNMARKED_WHY}{lost}. ")
     if unmarked_routed(relays):
         # No incoming or outgoing mark: a router captured on two interfaces (dumpcap -i
         # a -i b) and two capture points a router apart merged (lab matrix seed 117 run
         # 9, both hosts' dumpcap files merged, read "tcpdump -i any on it") look alike.
         return (f"{of_them(relays.count)} told by where they were captured: another "
                 "of the file's interfaces or another MAC address pair, up to "
-                f"{relays.longest * 1e3:.1f} ms after the original, its {ttl} {how}, the "
+                f"{span_words(relays.longest)} after the original, its {ttl} {how}, the "
                 "file marking neither as coming in or going out: a router's several "
                 "interfaces captured at once (a mirror of two of its ports, a capture of "
                 "two of its interfaces), each packet as it came in and as it left, or two "
@@ -264,7 +265,7 @@ def relay_words(relays: RelayCopies, family: CopyFamily) -> str:
             "or bridge's, captured on several interfaces at once (tcpdump -i any on it), "
             "each packet it forwarded as it came in on one interface and again as it left "
             "by another (another interface index, pcapng interface or MAC address pair), up "
-            f"to {relays.longest * 1e3:.1f} ms later (the time it waited in the queue), its "
+            f"to {span_words(relays.longest)} later (the time it waited in the queue), its "
             f"{ttl} {how}{lost}. ")
 
 
@@ -351,10 +352,10 @@ def _all_read(relays: RelayCopies, copies: int, read: str) -> tuple[str, str]:
 
 
 def _late(relays: RelayCopies) -> str:
-    """How long after their originals the relay copies came, "4.0 ms" or "0.5 to 4.0 ms"
-    (milliseconds, one decimal)."""
-    shortest, longest = f"{relays.shortest * 1e3:.1f}", f"{relays.longest * 1e3:.1f}"
-    return f"{longest} ms" if shortest == longest else f"{shortest} to {longest} ms"
+    """How long after their originals the relay copies came, "4 ms" or "0.5 to 4 ms"
+    (span_words: 3 significant digits, as every duration in the findings)."""
+    shortest, longest = span_words(relays.shortest), span_words(relays.longest)
+    return longest if shortest == longest else f"{shortest} to {longest}"
 
 
 def held_words(relays: RelayCopies) -> str:

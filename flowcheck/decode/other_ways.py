@@ -70,6 +70,13 @@ class OtherWay:
         return (f"{self.count} packets that are not TCP, the first {self.what} "
                 f"(frame {self.frame})")
 
+    def bare_words(self) -> str:
+        """words() without parentheses, to go inside some: "an ICMP echo reply, frame
+        2", "3 packets that are not TCP, the first an ICMP echo reply at frame 2"."""
+        if self.count == 1:
+            return f"{self.what}, frame {self.frame}"
+        return f"{self.count} packets that are not TCP, the first {self.what} at frame {self.frame}"
+
 
 @fields_dataclass(slots=True)
 class WayRows:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from flowcheck.findings import CAPTURE_LIMITS
 from flowcheck.model import Severity, Step, endpoint
 from flowcheck.sessions.unheard_ack import ack_unheard
+from flowcheck.verify.damaged_end import damaged_words
 from flowcheck.verify.late_job import after_ring_hole
 from flowcheck.verify.other_stall import stall_note
 from flowcheck.verify.plain_reading import stream_opening
@@ -36,8 +37,13 @@ def inconclusive_note(analysis: Analysis) -> str:
     beside them (verify.unjudged_tls), that a job beside them could not be judged. Led
     by broken_agent_words when a connection to a configured agent's NDMP port
     broke after its handshake (field check 60 run 4: "No error found" over a warning that
-    the packets after the SYN never reached the agent of the job that failed)."""
+    the packets after the SYN never reached the agent of the job that failed). Closed by
+    damaged_end.damaged_words when a file of the set is damaged (task words58: a pcapng
+    damaged mid-job read "capture the whole job" alone)."""
     note = _judged_note(analysis)
+    damage = damaged_words(analysis.traffic.captures)
+    if damage:
+        note = f"{note} {damage}"
     broken = broken_agent_words(analysis)
     if not broken:
         return note

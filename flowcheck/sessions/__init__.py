@@ -18,7 +18,8 @@ to sessions, `callback_elsewhere` a callback under another address than the cont
 connection's, `by_ports` the connections of announcements the capture cannot show
 (`named` shares them out among jobs at once by the endpoints their replies name;
 `callback_ties` gives a connection tied between them to the one whose callback came
-from its agent's address);
+from its agent's address); `capture_start` those of jobs begun before the capture
+(`late_owners` shares them out among such jobs at once);
 `threeway` shares a data connection between the two sessions of a three-way job (the
 LISTEN reply on one control connection, the CONNECT request on the other); `local` finds
 the data connections that stay inside one host (never on the wire); `other_protocol` a
@@ -144,11 +145,11 @@ def _build(connections: list[Connection], stream_by_uid: dict[str, NdmpStream],
     tls_starts: the uids of connections in TLS from their first byte proven the job's
     (sessions.tls_start)."""
     ordered, sessions, control_of, strays = open_sessions(connections, stream_by_uid, config,
-                                                          tls_starts)
+                                                          tls_starts, order)
     if not sessions:
         return sessions, strays  # no session to attach to: every connection stays "other"
 
-    endpoints = Endpoints()
+    endpoints = Endpoints(order)
     for conn in ordered:
         if conn.role != "control":
             endpoints.add(conn)
@@ -168,7 +169,7 @@ def _build(connections: list[Connection], stream_by_uid: dict[str, NdmpStream],
     if profile.callback == "connection":
         attach_callbacks_elsewhere(sessions, control_of, stream_by_uid, ordered, by_uid,
                                    endpoints, config, order, clock_lags=clock_lags)
-        untie_by_callbacks(sessions, by_uid)
+        untie_by_callbacks(sessions, by_uid, order)
     find_local_data(sessions, stream_by_uid, control_of)
     note_callback_hosts(sessions, by_uid)
     settle_kinds(sessions, stream_by_uid, by_uid)
@@ -193,15 +194,19 @@ class _Lags:
 
 
 def open_sessions(connections: list[Connection], stream_by_uid: dict[str, NdmpStream],
-                  config: Config, tls_starts: frozenset[str] = frozenset()
+                  config: Config, tls_starts: frozenset[str] = frozenset(),
+                  order: FileOrder = TIME_ORDER
                   ) -> tuple[list[Connection], list[Session], dict[str, Connection],
                              dict[str, StraySyn]]:
     """Roles, sessions and used_by reset, then one session (S1, S2, ...) per control
     connection (to the NDMP port, or decoded as NDMP; not one that speaks another
     protocol both ways: sessions.other_protocol, unless its uid is in tls_starts: in
-    TLS from its first byte, proven the job's by sessions.tls_start), in time order.
-    Returns the
-    connections in time order (ts, first_frame), the sessions, each session's control
+    TLS from its first byte, proven the job's by sessions.tls_start), in the capture's
+    `order` (FileOrder.key): by frame where the frames are the sniffer's write order,
+    else by time, (clock epoch, ts) where every stream stepped back at once (a later
+    job's control connection stamped before an earlier one's by a clock set back between
+    them is numbered after it; clockpools). Returns the
+    connections in that order ((epoch, ts), first_frame), the sessions, each session's control
     connection by session id, and the stray control SYNs left out (sessions.stray), by
     uid."""
     # Start afresh, so building again over grown traffic (live) gives the same answer.
@@ -210,7 +215,9 @@ def open_sessions(connections: list[Connection], stream_by_uid: dict[str, NdmpSt
     for stream in stream_by_uid.values():
         for announcement in stream.announcements:
             announcement.used_by = None
-    ordered = sorted(connections, key=attrgetter("ts", "first_frame"))
+    ordered = sorted(connections, key=attrgetter("ts", "first_frame")) \
+        if order.epochs is None else sorted(connections, key=lambda c: (order.began(c),
+                                                                      c.first_frame))
     # Another protocol on the NDMP port (both sides, from their start) is no session:
     # it stays "other" traffic (sessions.other_protocol; trial 23 D1: Webmin on 10000).
     # A stray copy of another host pair's control SYN (a switch's flood) is no session
@@ -219,6 +226,8 @@ def open_sessions(connections: list[Connection], stream_by_uid: dict[str, NdmpSt
     controls = [c for c in ordered if (c.resp_p == config.ndmp_port or c.uid in stream_by_uid)
                 and (other_protocol(c, stream_by_uid.get(c.uid)) is None or c.uid in tls_starts)
                 and c.uid not in strays]
+    if order.frames:  # numbered in the file's write order (FileOrder.key)
+        controls.sort(key=lambda c: order.key(c.first_frame, c.ts))
     sessions: list[Session] = []
     control_of: dict[str, Connection] = {}
     for number, conn in enumerate(controls, start=1):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, NdmpStream
 from flowcheck.sessions.classify import DATA_INTENT, message_op, one_sided
+from flowcheck.sessions.file_order import END, TIME_ORDER, FileOrder, Moment
 from flowcheck.sessions.matching import ANNOUNCEMENT_JITTER_SECONDS
 
 # Decode findings after which a direction's later requests may be unread.
@@ -36,15 +37,17 @@ def media_side_whole(control: Connection, stream: NdmpStream | None) -> bool:
             and not any(f.code in _UNREAD for f in stream.findings))
 
 
-def asked_from(control: Connection, stream: NdmpStream | None) -> float:
-    """The earliest time (seconds) a data connection of the session can open: its
-    control connection's start; with the media server's side captured whole
-    (media_side_whole), its first data setup request (DATA_INTENT, less the capture's
-    reordering jitter), or +inf when it sent none."""
+def asked_from(control: Connection, stream: NdmpStream | None,
+               order: FileOrder = TIME_ORDER) -> Moment:
+    """The earliest moment (clock epoch, s: FileOrder.moment, in the capture's `order`) a
+    data connection of the session can open: its control connection's start; with the
+    media server's side captured whole (media_side_whole), its first data setup request
+    (DATA_INTENT, less the capture's reordering jitter), or END when it sent none."""
+    opened = order.moment(control.first_frame, control.ts)
     if not media_side_whole(control, stream):
-        return control.ts
+        return opened
     assert stream is not None
-    first = next((m.ts for m in stream.messages if m.direction == "orig"
+    first = next((m for m in stream.messages if m.direction == "orig"
                   and m.type == "request" and message_op(m) in DATA_INTENT), None)
-    return float("inf") if first is None else max(control.ts,
-                                                   first - ANNOUNCEMENT_JITTER_SECONDS)
+    return END if first is None else max(
+        opened, order.moment(first.frame, first.ts - ANNOUNCEMENT_JITTER_SECONDS))

@@ -26,7 +26,7 @@ from flowcheck.sessions.classify import (
     seen_closing,
 )
 from flowcheck.sessions.clock_apart import LagProof, lead_allowed
-from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
+from flowcheck.sessions.file_order import END, TIME_ORDER, FileOrder, Moment
 from flowcheck.sessions.kept import KeptPackets
 from flowcheck.sessions.lifetimes import lifetimes, session_span
 from flowcheck.sessions.named import Shares, named_endpoints, share_out
@@ -73,7 +73,9 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
     the capture's packet kinds show a filter that kept no data packet (kept:
     sessions.kept).
     """
-    plans: list[tuple[Session, list[NdmpMessage] | None, str, float]] = []
+    # Per session: its cut announcing messages (None: no message readable), why, and
+    # until when its connections may open (a moment: FileOrder.moment).
+    plans: list[tuple[Session, list[NdmpMessage] | None, str, Moment]] = []
     for session in sessions:
         control = control_of[session.id]
         cut, reason = _unreadable(session, control, streams.get(session.control_uid), kept)
@@ -81,7 +83,8 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
             continue
         # While the control connection lasts, no slack: the next job's session may open
         # its data connection right after this one closed.
-        end = end_of(control) if seen_closing(control) else float("inf")
+        end = order.moment(control.last_frame, end_of(control)) \
+            if seen_closing(control) else END
         plans.append((session, cut, reason, end))
     if not plans:
         return
@@ -97,8 +100,9 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
     # (sessions.asked_first).
     every = [(session, [(conn, listener) for conn, listener
                         in finder.every(session, asked_from(
-                            control_of[session.id], streams.get(session.control_uid))
-                            if reason == "one_direction" else control_of[session.id].ts, end)
+                            control_of[session.id], streams.get(session.control_uid), order)
+                            if reason == "one_direction" else order.began(
+                                control_of[session.id]), end)
                         if not _named_elsewhere(conn, session, named_by)])
              for session, cut, reason, end in plans if cut is None]
     shares = share_out([(s, [conn for conn, _ in found]) for s, found in every], streams)
@@ -109,9 +113,9 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
             _take_shared(session, every_of[session.id], shares, endpoints)
             continue
         for message in cut:
-            found = finder.first(session, cut_listener(message),
-                                 message.ts - lead_allowed(clock_lags, control_of[session.id],
-                                                           message.direction), end)
+            found = finder.first(session, cut_listener(message), order.moment(
+                message.frame, message.ts - lead_allowed(clock_lags, control_of[session.id],
+                                                         message.direction)), end)
             conn, listener = found if found else (None, "data")
             session.cut_announcements.append((message.frame, message.name,
                                               conn.uid if conn else ""))
@@ -221,7 +225,7 @@ class _Finder:
     def __init__(self, sessions: list[Session], ordered: list[Connection],
                  endpoints: Endpoints, config: Config, profile: Profile,
                  control_of: dict[str, Connection], order: FileOrder = TIME_ORDER) -> None:
-        self.config, self.profile = config, profile
+        self.config, self.profile, self.order = config, profile, order
         # Hosts of each side (by who listens: "data" the agents, "mover" the media
         # servers), each while its sessions live (sessions.lifetimes: a job days apart
         # in the same capture set leaves its hosts spare for this one, mergedsets).
@@ -285,8 +289,8 @@ class _Finder:
         own = session.media_server if listener == "data" else session.remote_agent
         return self.others.get((listener, own))
 
-    def first(self, session: Session, listener: Listener | None, after: float,
-              end: float) -> tuple[Connection, Listener] | None:
+    def first(self, session: Session, listener: Listener | None, after: Moment,
+              end: Moment) -> tuple[Connection, Listener] | None:
         """The first candidate for one announcement and who listens at it: by the
         message's listener (None: the profile's), else the first to another address."""
         listeners = [listener] if listener else self._listeners()
@@ -296,9 +300,10 @@ class _Finder:
         if not found:
             found = [(conn, lst) for lst in listeners if (pool := self._other(session, lst))
                      and (conn := pool.first(after, end)) is not None]
-        return min(found, key=lambda item: (item[0].ts, item[0].first_frame), default=None)
+        return min(found, key=lambda item: (self.order.began(item[0]),
+                                            item[0].first_frame), default=None)
 
-    def every(self, session: Session, after: float, end: float
+    def every(self, session: Session, after: Moment, end: Moment
               ) -> list[tuple[Connection, Listener]]:
         """Every candidate of a session no message of which could be read, in time
         order, by the profile's direction and ports, with who listens at it; else every
@@ -319,12 +324,13 @@ class _Finder:
             if conn.uid not in once or (direct and not once[conn.uid][2]):
                 once[conn.uid] = (conn, lst, direct)
         return sorted(((conn, lst) for conn, lst, _ in once.values()),
-                      key=lambda item: (item[0].ts, item[0].first_frame))
+                      key=lambda item: (self.order.began(item[0]), item[0].first_frame))
 
-    def retry(self, conn: Connection, end: float) -> Connection | None:
-        """The next attempt from the same host to the same endpoint (a new source port)."""
+    def retry(self, conn: Connection, end: Moment) -> Connection | None:
+        """The next attempt from the same host to the same endpoint (a new source port),
+        opened by the moment `end`."""
         pool = self.retries.get((conn.orig_h, conn.resp_h, conn.resp_p))
-        return pool.first(conn.ts, end) if pool else None
+        return pool.first(self.order.began(conn), end) if pool else None
 
     def _listeners(self) -> list[Listener]:
         """Who listens, by the profile's connector."""

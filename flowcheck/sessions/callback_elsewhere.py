@@ -83,7 +83,10 @@ def attach_callbacks_elsewhere(sessions: list[Session], control_of: dict[str, Co
     for s in sessions:
         hosts[f"m {s.media_server}"] |= sides[s.id][0]
         hosts[f"a {s.remote_agent}"] |= sides[s.id][1]
-    times = [c.ts for c in candidates]
+    # In the capture's time order: (clock epoch, s) where every stream stepped back at
+    # once (FileOrder.moment; clockpools), as the pools and lifetimes compare them.
+    candidates.sort(key=lambda c: (order.began(c), c.first_frame))
+    times = [order.began(c) for c in candidates]
     written = sorted(candidates, key=lambda c: c.first_frame) if order.frames else []
     frames = [c.first_frame for c in written]
     fits: dict[str, list[Connection]] = {}
@@ -104,6 +107,8 @@ def attach_callbacks_elsewhere(sessions: list[Session], control_of: dict[str, Co
         data = [by_uid[uid] for uid in session.data_connections]
         end = ahead + min((c.ts for c in data),
                           default=end_of(control) + CALLBACK_SLACK_SECONDS)
+        until = min((order.moment(c.first_frame, ahead + c.ts) for c in data), default=(
+            order.moment(control.last_frame, end_of(control) + CALLBACK_SLACK_SECONDS)))
         if order.by_frame(control.first_frame, frame, *(c.first_frame for c in data)):
             # written after the control connection opened, before its data
             last = min((c.first_frame for c in data), default=None)
@@ -114,7 +119,8 @@ def attach_callbacks_elsewhere(sessions: list[Session], control_of: dict[str, Co
                                      ANNOUNCEMENT_JITTER_SECONDS + behind)
                     and (last is not None or order.open_at(c, control, end))]
         else:
-            span = candidates[bisect_left(times, start):bisect_right(times, end)]
+            span = candidates[bisect_left(times, order.moment(frame, start)):
+                              bisect_right(times, until)]
         found = [c for c in span
                  if (c.orig_h in agent or not used.alive_at(c.orig_h, c.ts, c.first_frame))
                  and (c.resp_h in media or not used.alive_at(c.resp_h, c.ts, c.first_frame))

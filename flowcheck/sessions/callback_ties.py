@@ -24,19 +24,22 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from flowcheck.model import Connection, Session
+from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.local import other_version
 
 __all__ = ["untie_by_callbacks"]
 
 
-def untie_by_callbacks(sessions: Sequence[Session], by_uid: Mapping[str, Connection]) -> None:
+def untie_by_callbacks(sessions: Sequence[Session], by_uid: Mapping[str, Connection],
+                       order: FileOrder = TIME_ORDER) -> None:
     """Give each tied data connection (Session.port_tied) to the one tied session whose
     callback came from one of its ends, when every other session it is tied between
     called back from another address of that IP version (see the module's words). The
     connection is then that session's, port-matched (its listener the end at the
     callback's address: "data" the responder, "mover" the originator), and no longer in
     any session's port_tied; tied_with is rebuilt from the ties left. Mutates the
-    sessions and the connections' role and session."""
+    sessions and the connections' role and session. order: the capture's order, whose
+    time order ((clock epoch, s): FileOrder.moment) sorts each session's connections."""
     tied: dict[str, list[Session]] = {}
     for session in sessions:
         for uid in session.port_tied:
@@ -63,7 +66,7 @@ def untie_by_callbacks(sessions: Sequence[Session], by_uid: Mapping[str, Connect
     for session in {s.id: s for s in given.values()}.values():
         # In time order, as by_ports appends them: the data steps name them in order.
         for uids in (session.data_connections, session.port_matched):
-            uids.sort(key=lambda u: (by_uid[u].ts, by_uid[u].first_frame))
+            uids.sort(key=lambda u: (order.began(by_uid[u]), by_uid[u].first_frame))
     # Each session's ties from the connections it still shares (tied: the sessions of
     # each, unchanged for those not given), in the sessions' order: a walk of every
     # other session's port_tied per session grew with the square of both on a flood.

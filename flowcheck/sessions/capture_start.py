@@ -16,7 +16,16 @@ from flowcheck.config import Config
 from flowcheck.model import Connection, NdmpStream, RingGap, Session
 from flowcheck.profiles import Profile
 from flowcheck.sessions.classify import connection_outcome, end_of, is_failed
-from flowcheck.sessions.named import named_endpoints
+from flowcheck.sessions.file_order import BEGINNING, END
+from flowcheck.sessions.late_owners import (
+    Evidence,
+    LateJob,
+    Windows,
+    decide,
+    set_tied_with,
+    tie,
+)
+from flowcheck.sessions.named import connect_failures, named_endpoints
 from flowcheck.sessions.pools import Endpoints, Pool, claim
 
 
@@ -27,10 +36,11 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
     """A capture that starts in the middle of a job misses the announcements made before
     it: a session whose control connection was already open takes the unexplained
     connections between its two hosts, by the profile's direction and ports, that were
-    open too (no SYN seen) or opened before the capture shows its control stream (the
-    first decoded NDMP message; without one, the control connection's first captured
-    packet), with their retries from new source ports. A connection that opens later is
-    announced in the capture, so it is not taken here.
+    open too (no SYN seen) while its control connection was, or opened before the
+    capture shows its control stream (the first decoded NDMP message; without one, the
+    control connection's first captured packet), with their retries from new source
+    ports. A connection that opens later is announced in the capture, so it is not
+    taken here.
 
     When the control connection's first captured packet follows a hole in a ring buffer
     (ring_gaps, in time order), it opened in that hole (Session.start_gap), not before
@@ -42,39 +52,71 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
     SYN its connector gave up at once (lone_syn_given_up): nothing ties it to this job
     rather than an earlier one. Nor, under a profile whose media server connects, is one
     open before the capture whose direction neither its first sender nor its ports tell
-    (_opener_unknown) unless a GET_STATE reply of the session names one of its ends."""
+    (_opener_unknown) unless a GET_STATE reply of the session names one of its ends.
+
+    Several such sessions between the same hosts at once (jobs begun before the
+    capture): a connection that fits more than one goes to the one whose message names
+    it, else is tied between them (sessions.late_owners; review56p: the first session
+    took them all). One pass over each pool of connections, each connection's sessions
+    found by bisection over their windows (issue 7)."""
     midstream = [s for s in sessions
                  if connection_outcome(control_of[s.id]) == "midstream"]
     if not midstream:
         return
-    # Pools by (opened in the capture, host pair): each session walks only what it takes.
+    # Pools by (opened in the capture, host pair).
     pools = endpoints.pools(ordered, lambda c: None if (key := _profile_key(
         c, config, profile)) is None else (connection_outcome(c) != "midstream", key))
-    retries: dict[Hashable, Pool] | None = None
     capture_end = max((c.last_ts for c in ordered), default=0.0)
-    for session in midstream:
-        control = control_of[session.id]
-        session.start_gap = gap_before(ring_gaps, control.ts)
-        opened_from = session.start_gap.start if session.start_gap else float("-inf")
-        stream = streams.get(session.control_uid)
-        seen_from = stream.messages[0].ts if stream and stream.messages else control.ts
-        # The endpoints its GET_STATE replies name: the one listened at (sessions.named).
-        named = named_endpoints(stream)
-        pair = _session_key(session, profile)
-        hosts = tuple(sorted((session.media_server, session.remote_agent)))
-        running, opened = pools.get((False, hosts)), pools.get((True, pair))
-        for conn in [*(running.each(float("-inf"), end_of(control)) if running else ()),
-                     *(opened.each(opened_from, seen_from) if opened else ())]:
-            if conn.uid in endpoints.claimed or not ports_in_ranges(conn, session, config):
-                continue  # a retry taken with an earlier attempt, or another service
-            if _opener_unknown(conn, session, config, profile) and _named(conn, named) is None:
-                continue  # a callback or other traffic as likely as a data connection
-            if lone_syn_given_up(conn, capture_end, config.retransmission_timeout):
-                continue  # an earlier connect's last try as likely as this job's
+    order = endpoints.order  # its pools' time order: moments (FileOrder.moment)
+    jobs = [_late_job(index, session, control_of[session.id],
+                      streams.get(session.control_uid), ring_gaps)
+            for index, session in enumerate(midstream)]
+    # By pool key, then by the hosts' roles (media server, agent): each group's ranges
+    # and opener rule are the same for all its sessions.
+    groups: dict[Hashable, dict[tuple[str, str], list[LateJob]]] = {}
+    named_by: dict[tuple[str, int], list[LateJob]] = {}
+    refusals: list[tuple[float, int, str, LateJob]] = []
+    for job in jobs:
+        session = job.session
+        roles = (session.media_server, session.remote_agent)
+        for key in ((False, tuple(sorted(roles))), (True, _session_key(session, profile))):
+            groups.setdefault(key, {}).setdefault(roles, []).append(job)
+        for end in job.named:
+            named_by.setdefault(end, []).append(job)
+        refusals += [(ts, job.index, host, job) for ts, host in job.refused]
+    refusals.sort(key=lambda item: item[:2])
+    evidence = Evidence(named_by, refusals)
+    tied_with: dict[str, set[str]] = {}
+    retries: dict[Hashable, Pool] | None = None
+    for key, by_roles in sorted(groups.items(), key=lambda item: item[0][0]):
+        pool = pools.get(key)
+        if pool is None:
+            continue
+        opened = key[0]
+        windows = [(roles, window) for roles, group in by_roles.items()
+                   if (window := Windows(group, running=not opened)).jobs]
+        if not windows:
+            continue
+        group_jobs = [job for group in by_roles.values() for job in group]
+        lo = min(j.opened_from for j in group_jobs) if opened else float("-inf")
+        hi = max(j.seen_from if opened else j.end for j in group_jobs)
+        # The windows are in seconds (sessions.late_owners): after a clock step back on
+        # every stream (FileOrder.epochs) the pool's moments have no bound in them, so
+        # every connection is offered and the windows decide (clockpools).
+        for conn in pool.each(*((0, lo), (0, hi)) if order.epochs is None
+                              else (BEGINNING, END)):
+            owner, tied = _owner(conn, windows, opened, evidence, capture_end, config,
+                                 profile)
+            if tied:
+                tie(conn, tied, endpoints.claimed, tied_with)
+                continue
+            if owner is None:
+                continue
+            session, end = owner.session, owner.end
             while conn is not None:
                 claim(endpoints, conn, session, "data")
                 session.port_matched.append(conn.uid)
-                if (said := _named(conn, named)) is not None:
+                if (said := _named(conn, owner.named)) is not None:
                     session.port_named[conn.uid] = said
                 if not is_failed(conn):
                     break
@@ -84,9 +126,50 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
                         ordered, lambda c: None if _profile_key(c, config, profile) is None
                         else (c.orig_h, c.resp_h, c.resp_p))
                 same = retries.get((conn.orig_h, conn.resp_h, conn.resp_p))
-                conn = same.first(conn.ts, end_of(control)) if same else None
-        if session.port_matched and not session.match_reason:
+                conn = same.first(order.began(conn), END if end == float("inf") else
+                                  order.moment(control_of[session.id].last_frame, end)) \
+                    if same else None
+    set_tied_with(sessions, tied_with)
+    for job in jobs:
+        session = job.session
+        if (session.port_matched or session.port_tied) and not session.match_reason:
             session.match_reason = "capture_start"
+
+
+def _owner(conn: Connection, windows: list[tuple[tuple[str, str], Windows]], opened: bool,
+           evidence: Evidence, capture_end: float, config: Config, profile: Profile
+           ) -> tuple[LateJob | None, list[LateJob]]:
+    """(owner, tied) of one connection of a pool among the late sessions of its hosts
+    (windows: per (media server, agent) roles, their Windows; opened: the pool holds
+    connections opened in the capture): sessions.late_owners.decide over those whose
+    window holds it and whose ranges (and opener rule) it fits, and those naming it."""
+    live, fitting, naming = 0, [], []
+    for roles, window in windows:
+        first = window.jobs[0].session  # the roles' ranges and opener rule: any one's
+        if not ports_in_ranges(conn, first, config) or (opened and lone_syn_given_up(
+                conn, capture_end, config.retransmission_timeout)):
+            continue  # another service, or an earlier connect's last try
+        naming += [j for j in evidence.naming(conn)
+                   if (j.session.media_server, j.session.remote_agent) == roles
+                   and window.fits(j, conn.ts)]
+        if _opener_unknown(conn, first, config, profile):
+            continue  # a callback or other traffic as likely: only if named
+        if (count := window.count(conn.ts)) and not naming:
+            live += count
+            fitting.append(window)
+    return decide(live, [j for w in fitting for j in w.each(conn.ts)]
+                  if live and not naming else [], naming)
+
+
+def _late_job(index: int, session: Session, control: Connection, stream: NdmpStream | None,
+              ring_gaps: Sequence[RingGap]) -> LateJob:
+    """The session's window and what its messages name (sessions.late_owners.LateJob);
+    sets Session.start_gap."""
+    session.start_gap = gap_before(ring_gaps, control.ts)
+    return LateJob(session, index, end_of(control),
+                   session.start_gap.start if session.start_gap else float("-inf"),
+                   stream.messages[0].ts if stream and stream.messages else control.ts,
+                   named_endpoints(stream), connect_failures(stream, session))
 
 
 def _named(conn: Connection, named: dict[tuple[str, int], tuple[int, str]]

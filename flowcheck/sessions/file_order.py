@@ -6,9 +6,14 @@ captures (NTP, by hand: capture_clock_stepped, or by less than NTP's step thresh
 the packets after the step look older than those before, but the file still holds them
 in the order they came. So within one file of one interface a connection written after
 an announcement follows it, and a callback written after its control connection opened
-came while it was open, whatever their timestamps say. The files of a set are merged by
-time and a pcapng file of several interfaces is written in blocks (dumpcap): there
-frame numbers across files or interfaces say nothing, and time alone decides, as it
+came while it was open, whatever their timestamps say. So do the files of a set whose
+time spans do not overlap (a ring's files, captures of different times): merged by
+time, each file's packets come whole after the one before it, each in its own write
+order (clockpools: a one-file capture whose clock was set back, given with
+captures/ndmjob/v4-backup.pcap, read FAIL announced_not_used by time). The files of a
+set whose spans overlap are merged by time and a pcapng file of several interfaces is
+written in blocks (dumpcap): there frame numbers across files or interfaces say
+nothing, and time alone decides, as it
 does beside frames for the little jitter two interfaces' stamps have (tcpdump -i any);
 so does a file whose records were written out of time order (ClockSteps.written: a
 multi-queue sniffer, files merged unsorted), whose write order is no event order. A
@@ -33,7 +38,13 @@ from flowcheck.model import Connection
 if TYPE_CHECKING:
     from flowcheck.sources.clock_epochs import EpochFrames
 
-__all__ = ["FileOrder", "TIME_ORDER", "moved_spans"]
+__all__ = ["BEGINNING", "END", "FileOrder", "Moment", "TIME_ORDER", "moved_spans"]
+
+# A moment of the capture by time: (its clock epoch, seconds), FileOrder's time order (a
+# later epoch after every time of an earlier one).
+Moment = tuple[float, float]
+BEGINNING: Moment = (-float("inf"), -float("inf"))
+END: Moment = (float("inf"), float("inf"))
 
 
 @fields_dataclass(frozen=True, slots=True)
@@ -89,6 +100,15 @@ class FileOrder:
         """The clock epoch of the event at frame (0 without a shared clock step)."""
         return 0 if self.epochs is None or frame is None else self.epochs.of(frame)
 
+    def moment(self, frame: int | None, ts: float) -> Moment:
+        """The event at frame stamped ts (s) as a moment of the capture by time: (its
+        clock epoch, ts)."""
+        return (self.epoch(frame), ts)
+
+    def began(self, conn: Connection) -> Moment:
+        """The moment a connection opened (its first captured packet's)."""
+        return self.moment(conn.first_frame, conn.ts)
+
     def _at_or_after(self, frame: int | None, ts: float, than_frame: int | None,
                      than_ts: float) -> bool:
         """By time: (its clock epoch, ts) at or after (than's epoch, than_ts)."""
@@ -110,10 +130,13 @@ class FileOrder:
         return self.key(conn.first_frame, conn.ts)
 
     def open_at(self, conn: Connection, control: Connection, until: float) -> bool:
-        """Was conn opened by `until` seconds (a window's end), or (frames) before
-        control's last packet was written?"""
-        return conn.ts <= until or (self.by_frame(conn.first_frame, control.last_frame)
-                                    and conn.first_frame <= control.last_frame)
+        """Was conn opened by `until` seconds (a window's end, on the clock of control's
+        last packet: its epoch's), or (frames) before control's last packet was
+        written?"""
+        return (self.moment(conn.first_frame, conn.ts)
+                <= self.moment(control.last_frame, until)) or (
+            self.by_frame(conn.first_frame, control.last_frame)
+            and conn.first_frame <= control.last_frame)
 
 
 def moved_spans(spans: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:

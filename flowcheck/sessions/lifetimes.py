@@ -30,7 +30,7 @@ from typing import Literal, NamedTuple
 from flowcheck.model import Connection, Session
 from flowcheck.model.spans import merged_spans
 from flowcheck.sessions.classify import connection_outcome, end_of, seen_closing
-from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
+from flowcheck.sessions.file_order import BEGINNING, END, TIME_ORDER, FileOrder, Moment
 
 # A connector's SYN may be stamped this far before its session's control connection:
 # two hosts' captures merged with their clocks apart (sessions.clock_apart bounds such
@@ -39,9 +39,7 @@ START_SLACK_SECONDS = 1.0
 INF = float("inf")
 
 # A moment of the capture: (its clock epoch, seconds): FileOrder's time order.
-Key = tuple[float, float]
-BEGINNING: Key = (-INF, -INF)
-END: Key = (INF, INF)
+Key = Moment
 
 
 class Life(NamedTuple):
@@ -63,10 +61,10 @@ def session_span(control: Connection, hold: float, order: FileOrder = TIME_ORDER
     `hold` (port_hold_seconds, s), or to the end of time when the capture does not show
     it closing; keyed by (clock epoch, s) and by frame as `order` orders events."""
     midstream = connection_outcome(control) == "midstream"
-    start = BEGINNING if midstream else (
-        order.epoch(control.first_frame), control.ts - START_SLACK_SECONDS)
+    start = BEGINNING if midstream else order.moment(control.first_frame,
+                                                     control.ts - START_SLACK_SECONDS)
     closed = seen_closing(control)
-    end = (order.epoch(control.last_frame), end_of(control) + hold) if closed else END
+    end = order.moment(control.last_frame, end_of(control) + hold) if closed else END
     first = 0 if midstream else (
         control.first_frame if order.by_frame(control.first_frame) else None)
     last = control.last_frame if closed and order.by_frame(control.last_frame) else None
@@ -155,7 +153,7 @@ class Lifetimes:
         if lives is None:
             return False
         written = frame if frame is not None and self._order.by_frame(frame) else None
-        return lives.alive((self._order.epoch(frame), ts), written)
+        return lives.alive(self._order.moment(frame, ts), written)
 
     def overlaps(self, host: str, life: Life | tuple[float, float]) -> bool:
         """Is a session of `host` alive at some moment of `life` (a Life, or (lo, hi)

@@ -28,7 +28,7 @@ from flowcheck.sessions.classify import (
     listener_host,
 )
 from flowcheck.sessions.clock_apart import LagProof, lag_allowed
-from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
+from flowcheck.sessions.file_order import BEGINNING, END, TIME_ORDER, FileOrder, Moment
 from flowcheck.sessions.lifetimes import lifetimes
 from flowcheck.sessions.local import other_version, wire_forms
 from flowcheck.sessions.pools import Endpoints, Pool, Work, claim
@@ -38,6 +38,9 @@ __all__ = ["ANNOUNCEMENT_JITTER_SECONDS", "CALLBACK_SLACK_SECONDS", "Endpoints",
 
 # A callback opened this long after the control connection ended is not its callback.
 CALLBACK_SLACK_SECONDS = 1.0
+# Where an event is in the order the callbacks' sweep goes: (its frame) in the file's
+# order (FileOrder.frames), else its moment ((clock epoch, s): FileOrder.moment).
+Place = tuple[float, ...]
 # A connection to exactly an announced endpoint may be timestamped up to this long before
 # the announcement and still follow it: a capture merged from two interfaces (mergecap,
 # tcpdump -i any) stamps each side on its own NIC queue and interrupt (coalescing holds
@@ -79,10 +82,14 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
     pending = [(group[0].ts, session, group) for session in sessions
                for group in announcement_groups(session.announced)]
     pending.sort(key=lambda item: order.key(item[2][0].frame, item[0]))
-    announced_at: dict[tuple[str, int], list[float]] = defaultdict(list)
+    # When each endpoint was announced: moments of the capture's time order (its clock
+    # epoch, s: FileOrder.moment), sorted.
+    announced_at: dict[tuple[str, int], list[Moment]] = defaultdict(list)
     for ts, _, group in pending:
         for endpoint in {(a.ip, a.port) for a in group}:
-            announced_at[endpoint].append(ts)
+            announced_at[endpoint].append(order.moment(group[0].frame, ts))
+    for times in announced_at.values():
+        times.sort()
     # By the side that connects: DATA_LISTEN's connector is a media server, MOVER_LISTEN's
     # an agent.
     sighted = [s for s in sessions if not blind(s, control_of[s.id])]
@@ -103,18 +110,19 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
     opened_by_connector = {kind: Pool.opened_only(pools) for kind, pools
                            in by_connector.items()}
 
-    def first_from(ann: Announcement, control: Connection, ip: str, after: float,
-                   frame: int, until: float = float("inf")) -> Connection | None:
-        """The first unclaimed connection to ip:ann.port from `after` on (or written
-        after `frame`) whose connector may be the session's: one whose opening the
-        capture holds, opened before `until` (the endpoint's next announcement), else
+    def first_from(ann: Announcement, control: Connection, ip: str, after: Moment,
+                   frame: int, until: Moment = END) -> Connection | None:
+        """The first unclaimed connection to ip:ann.port from the moment `after` on (or
+        written after `frame`) whose connector may be the session's: one whose opening
+        the capture holds, opened before `until` (the endpoint's next announcement), else
         the first of any."""
         for pools in (opened_by_connector[ann.listener], by_connector[ann.listener]):
             found = [conn for connector in (connector_host(ann, control), None)
                      for form in wire_forms(ip)
                      if (pool := pools.get((form, ann.port, connector))) is not None
-                     and (conn := pool.first_following(order, after, frame)) is not None
-                     and (pools is by_connector[ann.listener] or conn.ts < until)]
+                     and (conn := pool.first_following(after, frame)) is not None
+                     and (pools is by_connector[ann.listener]
+                          or order.began(conn) < until)]
             if found:
                 return min(found, key=order.opened)
         return None
@@ -134,20 +142,22 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
         return lag_allowed(clock_lags, (connector_host(ann, control),),
                            (listener_host(ann, control),))
 
-    def next_announced(ann: Announcement, ts: float) -> float:
-        """When ann's endpoint is announced next after ts (inf: never)."""
+    def next_announced(ann: Announcement, moment: Moment) -> Moment:
+        """When ann's endpoint is announced next after the moment (END: never)."""
         times = announced_at[(ann.ip, ann.port)]
-        following = bisect_right(times, ts)
-        return times[following] if following < len(times) else float("inf")
+        following = bisect_right(times, moment)
+        return times[following] if following < len(times) else END
 
     for ts, session, group in pending:
         control = control_of[session.id]
         frame = group[0].frame
+        now = order.moment(frame, ts)
         candidates = [(conn, ann) for ann in group
                       if (conn := first_from(ann, control, ann.ip,
-                                             ts - ANNOUNCEMENT_JITTER_SECONDS
-                                             - lag(ann, control), frame,
-                                             next_announced(ann, ts)))
+                                             order.moment(frame, ts
+                                                          - ANNOUNCEMENT_JITTER_SECONDS
+                                                          - lag(ann, control)), frame,
+                                             next_announced(ann, now)))
                       is not None]
         if not candidates:
             # Nobody reached the announced address, but the announced port was reached
@@ -162,8 +172,9 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
             candidates = [
                 (conn, ann) for ann in group
                 if (host := listener_host(ann, control)) != ann.ip and
-                (conn := first_from(ann, control, host, ts - lag(ann, control), frame,
-                                    next_announced(ann, ts)))
+                (conn := first_from(ann, control, host,
+                                    order.moment(frame, ts - lag(ann, control)), frame,
+                                    next_announced(ann, now)))
                 is not None]
             for conn, ann in candidates[:1]:
                 # No NAT rewrites 0.0.0.0, nor IPv4 into IPv6: the connector's own choice.
@@ -177,7 +188,7 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
                 (conn, ann) for ann in group
                 if (pool := unseen_opening.get((ann.ip, ann.port,
                                                 connector_host(ann, control)))) is not None
-                and (conn := pool.first_following(order, ts, frame)) is not None]
+                and (conn := pool.first_following(now, frame)) is not None]
         if not candidates:
             continue
         conn, ann = min(candidates, key=lambda item: order.opened(item[0]))
@@ -185,10 +196,10 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
         claim(endpoints, conn, session, "data")
         # A connector whose SYNs fail retries from a new source port: same expectation,
         # until a later announcement of the same endpoint takes over.
-        until = next_announced(ann, ts)
+        until = next_announced(ann, now)
         while is_failed(conn):
-            retry = endpoints.first_after(conn.resp_h, ann.port, conn.ts)
-            if retry is None or retry.ts >= until or retry.orig_h != conn.orig_h:
+            retry = endpoints.first_after(conn.resp_h, ann.port, order.began(conn))
+            if retry is None or order.began(retry) >= until or retry.orig_h != conn.orig_h:
                 break
             claim(endpoints, retry, session, "data")
             conn = retry
@@ -247,39 +258,40 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
     # connection whose SYN followed the vendor message, read port_outside_agent_range).
     opened_pools = {kind: Pool.opened_only(by_pair)
                     for kind, by_pair in (("in_range", in_range), ("any", pools))}
-    # Per session: (opened, callback window end, deadline) in seconds, and where it
-    # opened and its deadline in the order the sweep goes (`at`); sessions by host pair.
-    window: dict[str, tuple[float, float, float]] = {}
-    sweep: dict[str, tuple[float, float]] = {}
+    # Per session: (opened, callback window end, deadline), moments of the capture's time
+    # order ((clock epoch, s): FileOrder.moment), and where it opened and its deadline in
+    # the order the sweep goes (`at`); sessions by host pair.
+    window: dict[str, tuple[Moment, Moment, Moment]] = {}
+    sweep: dict[str, tuple[Place, Place]] = {}
     # Per session: its control and data connections are in the file's order
     # (FileOrder.by_frame: none written out of time order).
     by_frame: dict[str, bool] = {}
     members: dict[Hashable, list[int]] = defaultdict(list)
 
-    def at(conn: Connection) -> float:
-        """Where a connection opened: its first frame (order.frames), else its time."""
-        return conn.first_frame if order.frames else conn.ts
+    def at(conn: Connection) -> Place:
+        """Where a connection opened: (its first frame) (order.frames), else its moment."""
+        return (conn.first_frame,) if order.frames else order.began(conn)
 
     for index, session in enumerate(sessions):
         control = control_of[session.id]
-        end = end_of(control) + CALLBACK_SLACK_SECONDS
+        end = order.moment(control.last_frame, end_of(control) + CALLBACK_SLACK_SECONDS)
         data = [by_uid[uid] for uid in session.data_connections]
-        deadline = min((c.ts for c in data), default=end)
-        window[session.id] = (control.ts, end, deadline)
+        deadline = min((order.began(c) for c in data), default=end)
+        window[session.id] = (order.began(control), end, deadline)
         by_frame[session.id] = order.by_frame(control.first_frame, control.last_frame,
                                               *(c.first_frame for c in data))
-        sweep[session.id] = ((control.first_frame, min((c.first_frame for c in data),
-                                                        default=control.last_frame))
-                             if order.frames else (control.ts, deadline))
+        sweep[session.id] = (((control.first_frame,), (min((c.first_frame for c in data),
+                                                            default=control.last_frame),))
+                             if order.frames else (order.began(control), deadline))
         members[(session.remote_agent, session.media_server)].append(index)
 
     def fits(session: Session, conn: Connection) -> bool:
         """Did conn open in the session's window, before its first data connection?"""
         _, end, deadline = window[session.id]
         if not (by_frame[session.id] and order.by_frame(conn.first_frame)):
-            return conn.ts <= min(deadline, end)
-        return conn.first_frame <= sweep[session.id][1] and \
-            order.open_at(conn, control_of[session.id], end)
+            return order.began(conn) <= min(deadline, end)
+        return conn.first_frame <= sweep[session.id][1][0] and \
+            order.open_at(conn, control_of[session.id], end[1])
 
     def first_in(pool: Pool, session: Session) -> Connection | None:
         """The pool's first unclaimed connection opened in the session's window."""
@@ -287,7 +299,7 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
         control = control_of[session.id]
         found = [c for c in (pool.first(opened, end), pool.first_written(control.first_frame)
                              if order.by_frame(control.first_frame) else None)
-                 if c is not None and order.open_at(c, control, end)]
+                 if c is not None and order.open_at(c, control, end[1])]
         return min(found, key=order.opened, default=None)
 
     def assign(session: Session, conn: Connection) -> None:
@@ -296,12 +308,12 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
 
     # Where each session's sweep starts in the first pass: its anchor (the vendor
     # message), in the order the sweep goes; its control connection's opening in others.
-    anchored = {session.id: max(sweep[session.id][0], anchor[0] if order.frames
-                                else anchor[1])
+    anchored = {session.id: max(sweep[session.id][0], (anchor[0],) if order.frames
+                                else order.moment(*anchor))
                 for session in sessions
                 if (anchor := (anchors or {}).get(session.id)) is not None}
 
-    def start(index: int, first: bool) -> float:
+    def start(index: int, first: bool) -> Place:
         """Where session `index`'s sweep starts in this pass (`first`: the anchored)."""
         session_id = sessions[index].id
         return anchored.get(session_id, sweep[session_id][0]) if first \
@@ -343,8 +355,8 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
             added = 0
             # From the first waiting session's start (by frames every connection, sorted),
             # no further once every session has left the heap (issue 7).
-            offers = offered.each(float("-inf") if order.frames
-                                  else start(waiting[0], first), float("inf"))
+            offers = offered.each(BEGINNING if order.frames
+                                  else start(waiting[0], first), END)
             for conn in sorted(offers, key=order.opened) if order.frames else offers:
                 if added == len(waiting) and not heap:
                     break
@@ -370,7 +382,7 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
         if session.callback_uid is None and pair in pools and \
                 connection_outcome(control) == "midstream":
             early = next((c for pool in (in_range[pair], pools[pair])
-                          for c in pool.each(float("-inf"), control.ts)
+                          for c in pool.each(BEGINNING, order.began(control))
                           if connection_outcome(c) != "midstream"), None)
             if early is not None:
                 assign(session, early)
@@ -395,13 +407,13 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
                  and (c := first_in(pool, session)) is not None]
         if found:
             assign(session, min(found, key=lambda c: (not config.in_media_range(c.resp_p),
-                                                      c.ts, c.first_frame)))
+                                                      order.began(c), c.first_frame)))
 
     def opened_after_anchor(index: int, pool: Pool) -> Connection | None:
         """The pool's first unclaimed connection opened after session `index`'s anchor
         that fits its window (pools hold connections in time order; fits() ends there)."""
         session, begin = sessions[index], start(index, True)
-        conn = pool.first_written(int(begin)) if order.frames else pool.first(begin)
+        conn = pool.first_written(int(begin[0])) if order.frames else pool.first(begin)
         return conn if conn is not None and fits(session, conn) else None
 
     prefer_opened(sessions, by_uid, endpoints, config, opened_pools,

@@ -28,6 +28,9 @@ from flowcheck.model import Connection, NdmpStream, Session
 
 # Replies whose addresses name the endpoint of the session's data connection.
 NAMING_REPLIES = frozenset({"NDMP_DATA_GET_STATE", "NDMP_MOVER_GET_STATE"})
+# Requests that make a side connect, by which side: DATA_CONNECT the data server (the
+# agent), MOVER_CONNECT the mover (the media server's tape side).
+CONNECT_REPLIES = {"NDMP_DATA_CONNECT": "remote_agent", "NDMP_MOVER_CONNECT": "media_server"}
 
 
 def named_endpoints(stream: NdmpStream | None) -> dict[tuple[str, int], tuple[int, str]]:
@@ -42,6 +45,19 @@ def named_endpoints(stream: NdmpStream | None) -> dict[tuple[str, int], tuple[in
             if address.ip != "0.0.0.0" and address.port:
                 named.setdefault((address.ip, address.port), (message.frame, message.name))
     return named
+
+
+def connect_failures(stream: NdmpStream | None, session: Session
+                     ) -> list[tuple[float, str]]:
+    """The times (s) of a control stream's DATA_CONNECT / MOVER_CONNECT replies with an
+    error, each with the host that was told to connect (the session's agent for
+    DATA_CONNECT, its media server for MOVER_CONNECT). The connecting side sends the
+    reply once its connect ended (NDMP v4, NDMP_DATA_CONNECT: "connection could not be
+    established" is NDMP_CONNECT_ERR), so a connection refused at once (an RST to its
+    SYN) is answered so right after the refusal (sessions.late_owners)."""
+    return [(message.ts, getattr(session, CONNECT_REPLIES[message.name]))
+            for message in (stream.messages if stream else ())
+            if message.type == "reply" and message.error and message.name in CONNECT_REPLIES]
 
 
 @fields_dataclass(slots=True)

@@ -4,6 +4,14 @@ Every match is "the first unclaimed connection of some kind at or after some tim
 connections are kept in time-ordered pools that skip claimed ones: the cost grows as
 n log n with the sessions and connections between one pair of hosts, not as their
 product (issue 7: two thousand concurrent jobs between one media server and one agent).
+
+Time is the capture's (flowcheck.sessions.file_order): where the capture host's clock
+stepped back on all its streams at once, a moment is (clock epoch, seconds), a later
+epoch after every time of an earlier one, as session lifetimes compare them
+(sessions.lifetimes). By plain timestamps a job's data connection stamped after the
+clock was set back fell before its own announcement, and a later job's took it
+(clockpools: two three-way jobs in a pcapng of two interfaces written in blocks, both
+stepped back 2 s at the first job's data SYN, read FAIL announced_not_used).
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from typing import Literal, TypeVar
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, Session
 from flowcheck.sessions.classify import connection_outcome
-from flowcheck.sessions.file_order import FileOrder
+from flowcheck.sessions.file_order import END, TIME_ORDER, FileOrder, Moment
 from flowcheck.sessions.lifetimes import Lifetimes
 
 K = TypeVar("K", bound=Hashable)
@@ -33,16 +41,28 @@ class Work:
 
 
 class Pool:
-    """Connections in time order (ts, first_frame) that skips claimed ones.
+    """Connections in the capture's time order ((clock epoch, ts), first_frame: `order`)
+    that skips claimed ones.
 
     `claimed` only grows while sessions are built, so a claimed connection is stepped over
-    once and then jumped (a path-compressed next pointer, as in union-find)."""
+    once and then jumped (a path-compressed next pointer, as in union-find). Given in
+    (ts, first_frame) order; sorted again by moment where the clock stepped back on every
+    stream (order.epochs). times: each one's opening, seconds (moments with epochs)."""
 
-    __slots__ = ("conns", "times", "_next", "_claimed", "_written", "_frames", "_next_written")
+    __slots__ = ("conns", "times", "order", "_next", "_claimed", "_written", "_frames",
+                 "_next_written")
 
-    def __init__(self, conns: list[Connection], claimed: set[str]) -> None:
+    def __init__(self, conns: list[Connection], claimed: set[str],
+                 order: FileOrder = TIME_ORDER) -> None:
+        self.order = order
+        if order.epochs is not None:
+            conns = sorted(conns, key=lambda c: (order.moment(c.first_frame, c.ts),
+                                                 c.first_frame))
         self.conns = conns
-        self.times = [c.ts for c in conns]
+        # Floats without a shared clock step (every moment in epoch 0), else moments.
+        self.times: list = (
+            [c.ts for c in conns] if order.epochs is None
+            else [order.moment(c.first_frame, c.ts) for c in conns])
         self._next = list(range(len(conns) + 1))
         self._claimed = claimed
         # The connections in frame order (first_frame), built on first use (first_written).
@@ -73,7 +93,7 @@ class Pool:
         itself when it accepts every one, so that a pass over one after a pass over the
         other is seen to walk the very same pool (issue 7: matching.attach_callbacks)."""
         kept = [c for c in self.conns if keep(c)]
-        return self if len(kept) == len(self.conns) else Pool(kept, self._claimed)
+        return self if len(kept) == len(self.conns) else Pool(kept, self._claimed, self.order)
 
     @staticmethod
     def opened_only(pools: Mapping[K, Pool]) -> dict[K, Pool]:
@@ -96,28 +116,34 @@ class Pool:
         Work.steps += 1
         return self._written[at] if at < len(self._written) else None
 
-    def first(self, after: float, until: float = float("inf")) -> Connection | None:
-        """The first unclaimed connection opened in [after, until] seconds."""
-        at = self._unclaimed_from(bisect_left(self.times, after))
-        Work.steps += 1
-        return self.conns[at] if at < len(self.conns) and self.times[at] <= until else None
+    def _time(self, moment: Moment) -> float | Moment:
+        """A moment ((clock epoch, s): FileOrder.moment) as `times` holds them."""
+        return moment[1] if self.order.epochs is None else moment
 
-    def first_following(self, order: FileOrder, after: float, frame: int
-                        ) -> Connection | None:
+    def first(self, after: Moment, until: Moment = END) -> Connection | None:
+        """The first unclaimed connection opened in [after, until] (moments)."""
+        times, last = self.times, self._time(until)
+        at = self._unclaimed_from(bisect_left(times, self._time(after)))
+        Work.steps += 1
+        return self.conns[at] if at < len(self.conns) and times[at] <= last else None
+
+    def first_following(self, after: Moment, frame: int) -> Connection | None:
         """The first unclaimed connection that follows an event of frame `frame`: opened
-        from `after` seconds on, or (order.by_frame) written after the event; the earlier
-        of the two (FileOrder.opened)."""
+        from the moment `after` on, or (order.by_frame) written after the event; the
+        earlier of the two (FileOrder.opened)."""
+        order = self.order
         found = [conn for conn in (self.first(after),
                                    self.first_written(frame) if order.by_frame(frame)
                                    else None)
                  if conn is not None]
         return min(found, key=order.opened, default=None)
 
-    def each(self, after: float, until: float) -> Iterator[Connection]:
-        """Every unclaimed connection opened in [after, until], in time order; the caller
-        may claim each one as it comes."""
-        at = self._unclaimed_from(bisect_left(self.times, after))
-        while at < len(self.conns) and self.times[at] <= until:
+    def each(self, after: Moment, until: Moment) -> Iterator[Connection]:
+        """Every unclaimed connection opened in [after, until] (moments), in time order;
+        the caller may claim each one as it comes."""
+        times, last = self.times, self._time(until)
+        at = self._unclaimed_from(bisect_left(times, self._time(after)))
+        while at < len(self.conns) and times[at] <= last:
             Work.steps += 1
             yield self.conns[at]
             at = self._unclaimed_from(at + 1)
@@ -125,8 +151,10 @@ class Pool:
 
 @fields_dataclass(slots=True)
 class Endpoints:
-    """Connections by their responder endpoint, in time order, each claimable once."""
+    """Connections by their responder endpoint, in time order, each claimable once; order:
+    the capture's order of events, its pools' time order (Pool)."""
 
+    order: FileOrder = TIME_ORDER
     by_endpoint: dict[tuple[str, int], list[Connection]] = field(
         default_factory=lambda: defaultdict(list))
     claimed: set[str] = field(default_factory=set)
@@ -144,12 +172,14 @@ class Endpoints:
         for conns in self.by_endpoint.values():
             yield from conns
 
-    def first_after(self, ip: str, port: int, ts: float) -> Connection | None:
+    def first_after(self, ip: str, port: int, after: Moment) -> Connection | None:
+        """The first unclaimed connection to ip:port opened at or after the moment."""
         key = (ip, port)
         pool = self._pools.get(key)
         if pool is None:
-            pool = self._pools[key] = Pool(self.by_endpoint.get(key, []), self.claimed)
-        return pool.first(ts)
+            pool = self._pools[key] = Pool(self.by_endpoint.get(key, []), self.claimed,
+                                           self.order)
+        return pool.first(after)
 
     def by_connector(self, hosts: Lifetimes) -> dict[Hashable, Pool]:
         """Unclaimed connections by (responder ip, port, connector): the originator's
@@ -171,7 +201,7 @@ class Endpoints:
         for conn in conns:
             if conn.uid not in self.claimed and (k := key(conn)) is not None:
                 groups[k].append(conn)
-        return {k: Pool(group, self.claimed) for k, group in groups.items()}
+        return {k: Pool(group, self.claimed, self.order) for k, group in groups.items()}
 
 
 def claim(endpoints: Endpoints, conn: Connection, session: Session,

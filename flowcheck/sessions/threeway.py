@@ -77,12 +77,18 @@ def _partner(ann: Announcement, dma: str, used: dict[_Key, list[_Found]],
         if any(_between(r, reply, request, order)
                for r in replies[_key(reply, dma, False)] if r is not reply):
             continue  # a later LISTEN reply of the endpoint is the one this request carries
-        found.append((abs(known.frame - ann.frame), abs(known.ts - ann.ts), other, known))
+        found.append((abs(known.frame - ann.frame), _apart(known, ann, order), other, known))
     if not found:
         return None
     by_frame = order.by_frame(ann.frame, *(item[3].frame for item in found))
     _, _, other, known = min(found, key=lambda item: item[0] if by_frame else item[1])
     return other, known
+
+
+def _apart(one: Announcement, other: Announcement, order: FileOrder) -> tuple[int, float]:
+    """How far apart two announcements are in time: (clock epochs, s) apart, the
+    capture's time order (FileOrder.moment: across a clock step back, by epoch first)."""
+    return (abs(order.epoch(one.frame) - order.epoch(other.frame)), abs(one.ts - other.ts))
 
 
 def _between(other: Announcement, reply: Announcement, request: Announcement,
@@ -91,11 +97,13 @@ def _between(other: Announcement, reply: Announcement, request: Announcement,
     `request`, so the one `request` hands on? Where the file has an order (order.by_frame)
     by it alone: a later job's reply written after the request, though stamped before it
     (the clock set back between the jobs), is not. Else by time, the request stamped at
-    most the jitter before it."""
+    most the jitter before it, in (clock epoch, time) (FileOrder.moment: a later job's
+    reply stamped after a clock step back is after the earlier job's)."""
     if order.by_frame(reply.frame, other.frame, request.frame):
         return reply.frame < other.frame < request.frame
     after = (other.frame > reply.frame if order.by_frame(reply.frame, other.frame)
-             else (other.ts, other.frame) > (reply.ts, reply.frame))
+             else (order.moment(other.frame, other.ts), other.frame)
+             > (order.moment(reply.frame, reply.ts), reply.frame))
     return (after
             and order.follows(request.frame, request.ts, other.frame, other.ts,
                               _JITTER_SECONDS))

@@ -41,7 +41,14 @@ def job_unseen(conn: Connection, stream: NdmpStream | None) -> str:
     or was never answered before its first DATA_* request; "" when it can show it."""
     side = one_sided(conn)
     if stream is not None and stream.tls_from:
-        held = f", and {_held_side(conn, side)}" if side is not None else ""
+        # The side the capture lacks is a limit of the capture, cited so: the job's data
+        # connections it would hold are judged by their TCP whatever the TLS hides (lab
+        # matrix seed 127 run 19: a TLS backup captured `-Q in` on the media server, its
+        # data SYNs dropped, read "the capture's own limits (capture_one_direction) are
+        # not why a step is unknown", report.verdict_notes).
+        held = (f", and {_held_side(conn, side)}: a limit of this capture "
+                "(capture_one_direction), where one of both directions would show the "
+                "job's data connections, judged by their TCP" if side is not None else "")
         return (f"its control connection carries TLS from frame {stream.tls_start}"
                 " (ndmp_undecodable): the requests in it, a DATA_* request that started a "
                 f"job among them, cannot be read{held}")

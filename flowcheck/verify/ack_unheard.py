@@ -8,6 +8,7 @@ flowcheck.verify.opening.handshake_incomplete; the step's detail by failure_word
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.sessions.unheard_ack import (
     ack_unheard,
@@ -17,6 +18,8 @@ from flowcheck.sessions.unheard_ack import (
     unheard_reset,
 )
 from flowcheck.verify.allow_rules import return_ports
+from flowcheck.verify.capture_host import proven_host
+from flowcheck.verify.capture_host_proof import CaptureHostProof
 from flowcheck.verify.context import Context
 
 
@@ -183,22 +186,43 @@ def _queue_fix(listener: str, port: int) -> str:
             "restart the agent service (it listens but no longer accepts).")
 
 
-def towards_listener_fix(ctx: Context, conn: Connection) -> str:
+def towards_listener_fix(ctx: Context, conn: Connection, *, here: bool = False) -> str:
     """The fix for a path towards the listener (conn.resp_h) that drops the originator's
     packets after its SYN: accept the whole connection on the listener's input chain and
-    on the firewalls between, established connections ahead of any drop."""
+    on the firewalls between, established connections ahead of any drop. here: the
+    capture was taken on the listener and holds them arriving (listener_capture): its
+    own input chain alone."""
     listener, connector = conn.resp_h, conn.orig_h
     answer, back_to = return_ports(ctx, conn)
-    return (
-        f"On {listener} (its input chain) and on any firewall between the hosts, accept "
-        f"the whole connection, not only its SYN: TCP from {connector} {back_to} to "
-        f"{listener} {answer} whatever its flags, with established connections accepted "
-        "ahead of any drop (nft insert rule inet filter input ct state established,related "
-        "accept; iptables -I INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT"
-        f"{WINDOWS_STATEFUL}); a stateful firewall between them must see both "
-        "directions (make the route symmetric) or not drop packets of connections whose "
-        f"SYN-ACK it did not see. A capture on {listener} at the same time shows whether "
-        "the ACK reaches it.")
+    where = (f"On {listener} (its input chain)" if here else
+             f"On {listener} (its input chain) and on any firewall between the hosts")
+    accept = (
+        f"{where}, accept the whole connection, not only its SYN: TCP from {connector} "
+        f"{back_to} to {listener} {answer} whatever its flags, with established "
+        "connections accepted ahead of any drop (nft insert rule inet filter input ct "
+        "state established,related accept; iptables -I INPUT -m conntrack --ctstate "
+        f"ESTABLISHED,RELATED -j ACCEPT{WINDOWS_STATEFUL})")
+    if here:
+        return f"{accept}."
+    return (f"{accept}; a stateful firewall between them must see both "
+            "directions (make the route symmetric) or not drop packets of connections whose "
+            f"SYN-ACK it did not see. A capture on {listener} at the same time shows whether "
+            "the ACK reaches it.")
+
+
+def listener_capture(ctx: Context, conn: Connection) -> CaptureHostProof | None:
+    """The proof that the capture was taken on conn's listener itself, when the Linux
+    cooked marks give it (capture_host.proven_host, marked: the host, not a point on its
+    segment as the TTLs alone place it) and the capture holds the originator's ACK or
+    its repeats: they arrived there, past every device between the hosts, so only the
+    listener's own firewall (a tap sees arriving packets before it) or its stack can
+    have dropped them (lab matrix seed 127 run 13: `tcpdump -i any` on the agent, its
+    input chain dropping all but the SYN, read "after the capture point, or by fd77::2's
+    own firewall" and asked for "a capture on fd77::2"). None otherwise."""
+    if not conn.ack_frame:
+        return None
+    on = proven_host(ctx, conn.orig_h, conn.resp_h)
+    return on if on is not None and on.marked and on.host == conn.resp_h else None
 
 
 def report_unheard(ctx: Context, session: Session | None, conn: Connection, what: str,
@@ -248,6 +272,18 @@ def report_unheard(ctx: Context, session: Session | None, conn: Connection, what
                 "(captures on both hosts at once show it; the links' and devices' error "
                 "and drop counters).")
         fix = f"{queue_fix} Otherwise: {find}" if signs else f"{find} Then: {queue_fix}"
+    elif on := listener_capture(ctx, conn):
+        message = (
+            f"{head} The handshake never completed: this capture was taken on {listener} "
+            f"({on.words}), so {connector}'s ACK and what it sent after it arrived there, "
+            f"past every device between the hosts, and {listener} itself drops them: its "
+            "own firewall (a capture sees arriving packets before the host's firewall), with a "
+            "rule that lets in the SYN only (one matching `tcp flags syn`, or `ct state "
+            "new` with no accept of established connections ahead of the drop)."
+            f"{_queue_words(listener, conn.resp_p, signs)}")
+        firewall_fix = towards_listener_fix(ctx, conn, here=True)
+        fix = (f"{queue_fix} Otherwise: {firewall_fix}" if signs else
+               f"{firewall_fix} If its firewall lets them in: {queue_fix}")
     else:
         message = (
             f"{head} The handshake never completed: {connector}'s packets after its SYN "
@@ -292,7 +328,7 @@ def report_ack_lost_before(ctx: Context, session: Session | None, conn: Connecti
     ctx.add("handshake_incomplete",
             f"{head}: {connector} sent its SYN once (frame {conn.syn_frames[0]}) while "
             f"{listener} resent its SYN-ACK {len(conn.synack_frames) - 1} times over "
-            f"{span:.1f} s ({_frames_words(conn.synack_frames)}). An originator that got no "
+            f"{span_words(span)} ({_frames_words(conn.synack_frames)}). An originator that got no "
             "SYN-ACK resends its SYN within 1 to 3 s (Linux, Windows), past the same "
             f"capture point: {connector} got the SYN-ACK, and its ACK was lost before the "
             f"capture point, so the path towards {listener} drops {connector}'s packets "

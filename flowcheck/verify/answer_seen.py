@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from flowcheck.durations import span_words
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, Session
 from flowcheck.sessions import message_op
@@ -92,7 +93,7 @@ def answer_seen_words(seen: AnswerSeen, where: str) -> str:
     it = "any of them" if " or " in where else "it"
     return (f"no answer from {it} is in the capture, which holds only {seen.listener}'s "
             f"direction: {_either(seen)} (the capture holds {seen.listener}'s packets to "
-            f"{seen.connector} for {seen.seconds:.1f} s after it, and no answer from "
+            f"{seen.connector} for {span_words(seen.seconds)} after it, and no answer from "
             f"{where}, a SYN-ACK or a RST refusing a connection, among them; whether "
             f"{seen.connector} sent SYNs cannot be seen without that direction, and a "
             f"SYN-ACK dropped before the capture point, by {seen.listener}'s own output "
@@ -115,7 +116,7 @@ def answer_seen_detail(seen: AnswerSeen, where: str) -> str:
     """Step 4's detail for an announced endpoint (`where`) whose answer the capture would
     hold (answer_seen) and does not: what is seen, not that no connection was tried."""
     return (f"no answer from {where} in the capture, which holds only {seen.listener}'s "
-            f"direction (its packets to {seen.connector} for {seen.seconds:.1f} s after the "
+            f"direction (its packets to {seen.connector} for {span_words(seen.seconds)} after the "
             f"announcement): {_either(seen)}")
 
 
@@ -204,7 +205,7 @@ def callback_seen_words(ctx: Context, seen: AnswerSeen, frame: int) -> str:
     media = ctx.ranges("media")
     return (f"no answer from {seen.listener}'s media ports is in the capture (its "
             f"direction only): {_either(seen)} (the agent's callback; the capture holds "
-            f"{seen.listener}'s packets to {seen.connector} for {seen.seconds:.1f} s after "
+            f"{seen.listener}'s packets to {seen.connector} for {span_words(seen.seconds)} after "
             f"its last request before the callback was due (frame {frame}), and no answer "
             f"from {seen.listener} on a port in {media}, a SYN-ACK or a RST refusing a "
             "connection, among them). Backup Exec's agent calls the job engine back on "
@@ -220,5 +221,5 @@ def callback_seen_detail(seen: AnswerSeen, frame: int) -> str:
     """Step 2's detail for the callback callback_seen_words reports: what is seen."""
     return (f"no answer from {seen.listener} on a media port in the capture, which holds "
             f"only {seen.listener}'s direction (its packets to {seen.connector} for "
-            f"{seen.seconds:.1f} s after frame {frame}): the agent's callback SYNs or "
+            f"{span_words(seen.seconds)} after frame {frame}): the agent's callback SYNs or "
             f"{seen.listener}'s SYN-ACKs were dropped on the way, or the SYNs never sent")

@@ -19,6 +19,7 @@ from flowcheck.verify.filtered import moved_unseen, off_path, port_only_unseen
 from flowcheck.verify.stack_own import stand_in
 from flowcheck.verify.stream_evidence import announcement_time_enough
 from flowcheck.verify.unread_frames import could_carry, unseen_words
+from flowcheck.verify.way_back import lacking_words
 
 
 def unseen_way(ctx: Context, sender: str, receivers: Iterable[str],
@@ -51,8 +52,8 @@ def one_way_words(ctx: Context, way: tuple[str, str], what: str) -> str:
     or holds frames flowcheck cannot read that it may be among (verify.unread_frames)."""
     if could_carry(ctx, way):
         return unseen_words(ctx, way, what)
-    return (f"the capture holds no packet from {way[0]} to {way[1]} (one direction "
-            f"only), so {what} from {way[0]} could not be seen")
+    return (f"the capture holds {lacking_words(ctx, *way)}, so {what} from {way[0]} could "
+            "not be seen")
 
 
 def attempt_unseen(ctx: Context, session: Session, listener: str | None,

@@ -300,7 +300,8 @@ def links_unread_words(packets: int, links: list[int], owner: str = "its") -> st
     """The one-line error (exit 3) of a capture set whose `packets` are all on link types
     flowcheck does not read (`links`, most packets first): what they are, then the fix,
     as no_control_session says it ("its 86 packets are on link type FRELAY, which
-    flowcheck does not read (its link types: docs/formats.md). Capture the job on ...");
+    flowcheck does not read (its link types: 'flowcheck docs formats'). Capture the job
+    on ...");
     owner "their" for several files (review 54b: "the 2 capture files: its 87 packets")."""
     said = f"{owner} {packets:,} packet{'s' if packets != 1 else ''}"
     held, why, fix = _unknown_link(said, links[0])
@@ -322,8 +323,8 @@ def _unknown_link(said: str, link: int) -> tuple[str, str, str]:
     return (f"{said} are on link type {name}, which flowcheck does not read",
             f" (its link types: {doc_page('formats.md')})",
             "Capture the job on an interface with a link type flowcheck reads (Ethernet, "
-            f"Linux cooked, raw IP: {doc_page('formats.md')}), such as the media server's Ethernet "
-            "interface toward the agent.")
+            "Linux cooked, raw IP), such as the media server's Ethernet interface toward "
+            "the agent.")
 
 
 def _cut(said: str, skipped: Skipped) -> tuple[str, str, str]:

@@ -103,10 +103,15 @@ def after(ctx: Clocked, ts: float, frame: int | None = None) -> float:
     the event's frame where the frames are the sniffer's write order (Context.order),
     the clock's progress over the frames written after it, which a clock set back
     after the event does not undo (CaptureTime). In a set of files apart in time, the end
-    is that of the piece holding the event (Context.end_at: sources.pieces)."""
+    is that of the piece holding the event (Context.end_at: sources.pieces), and the
+    clock's progress stops there too (the files of such a set are one write order:
+    connections.clock one_stream; the next file's frames, days later, are no time this
+    capture went on)."""
+    end = ctx.end_at(ts)
     if frame is not None and ctx.timeline is not None:
-        return ctx.timeline.after(frame, ts)
-    return max(0.0, ctx.end_at(ts) - ts)
+        went = ctx.timeline.after(frame, ts)
+        return went if end >= ctx.capture_end else min(went, max(0.0, end - ts))
+    return max(0.0, end - ts)
 
 
 def after_last(ctx: Clocked, conn: Connection) -> float:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from flowcheck.durations import span_words
 from flowcheck.model import Announcement, Connection, NdmpMessage, Session
 from flowcheck.sessions.classify import JOB_STARTS, message_op, seen_closing
 from flowcheck.verify.capture_filter import quoted
@@ -109,7 +110,7 @@ def _of_request(ctx: Context, control_uid: str, frame: int) -> ConnectSaid | Non
         return None  # too soon to tell, and the session still open
     waited = after(ctx, request.ts, request.frame)
     return ConnectSaid("pending", request, subject, f"was never answered by {who} in the "
-                       f"{waited:.1f} s the capture went on after it: NDMP answers it once "
+                       f"{span_words(waited)} the capture went on after it: NDMP answers it once "
                        "the connection is made or has failed, so the connect did not "
                        "complete", request.frame, waited)
 

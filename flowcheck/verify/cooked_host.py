@@ -190,13 +190,42 @@ def arrived_unanswered(ctx: Context, sender: str, receiver: str) -> int | None:
     return ttl if ttl in INITIAL_TTLS else None
 
 
-def arrived_words(sender: str, receiver: str, ttl: int) -> str:
-    """What arrived_unanswered's marks show, the fix's sentence (no leading space)."""
+def leaving_taken(ctx: Context) -> bool:
+    """Does the Linux cooked set mark a SYN, FIN or RST leaving its capture host (a host
+    pair's PACKET_OUTGOING), none of a pair both leaving and arriving (two hosts'
+    captures merged, or a router's, mark each packet between them so)? Then the capture
+    took its host's leaving packets: no `tcpdump -Q in` (arrived_words' hedge). Not
+    one_host: a dual-stack host's pairs of both IP versions prove two addresses."""
+    both = 1 << PACKET_OUTGOING | 1 << PACKET_HOST
+    types = [marked_types(packed) for (host, peer), packed in ctx.host_marks.items()
+             if not _to_itself(host, peer)]
+    return (any(kind & 1 << PACKET_OUTGOING for kind in types)
+            and not any(kind & both == both for kind in types))
+
+
+def arrived_words(sender: str, receiver: str, ttl: int, leaving: bool = False) -> str:
+    """What arrived_unanswered's marks show, the fix's sentence (no leading space). The
+    tap sees arriving packets before the host's firewall and leaving ones after it, so
+    the receiver's output chain dropping its SYN-ACKs leaves the same capture as its
+    input chain dropping the SYNs (lab matrix seed 127 run 2: the agent's stateless
+    egress dropping its SYN-ACKs, captured `-i any` on it, read "its own firewall drops
+    the SYNs (its input chain ...)"). leaving: leaving_taken's answer, which drops the
+    `-Q in` hedge."""
     return (f"This capture's Linux cooked headers mark every SYN from {sender} as arriving "
             "addressed to the capture host's own link-layer address (incoming), at "
             f"{ttl_word(sender)} {ttl}, an initial value, and none as leaving it: the capture "
             f"was taken on {receiver}, or on the first router from {sender} toward it, which "
-            "passed none of them on. Unless it left out what that host sent (tcpdump -Q in), "
-            "that host answered none of them: its own firewall drops the SYNs "
-            f"({receiver}'s input chain, or that router's forward chain), and the allow rule "
-            "belongs there.")
+            f"passed none of them on. {_took_leaving(leaving)}"
+            "that host answered none of them: its own firewall drops them "
+            f"({receiver}'s input chain the SYNs or its output chain its SYN-ACKs, or that "
+            "router's forward chain the SYNs), and the allow rule belongs there.")
+
+
+def _took_leaving(leaving: bool) -> str:
+    """arrived_words' hedge on what the capture took: none when it holds packets its host
+    sent (leaving_taken: lab matrix seed 127 run 2, the other job's SYN-ACKs marked
+    outgoing beside "Unless it left out what that host sent")."""
+    if leaving:
+        return ("It holds packets marked leaving the capture host too (no tcpdump -Q in), "
+                "so ")
+    return "Unless it left out what that host sent (tcpdump -Q in), "

@@ -31,11 +31,33 @@ from flowcheck.sources.ring import ring_member
 ENDED_EARLY = "capture_ended_early"
 
 
-def _damaged(info: CaptureInfo) -> bool:
+def damaged(info: CaptureInfo) -> bool:
     """Whether reading stopped at a corrupt record or block (not a cut tail, nor a file
-    still growing), its byte offset known."""
+    still growing), its byte offset known. Read by report.verdict_notes too."""
     return bool(info.truncated and info.error and info.error_offset is not None
                 and not info.cut_tail and not info.growing)
+
+
+def damaged_words(captures: list[CaptureInfo]) -> str:
+    """The sentence an inconclusive verdict's note ends with when a file of the set is
+    damaged (damaged): "The capture file job.pcapng is damaged at byte offset 5234
+    (capture_truncated): nothing after that point was read, so what the job did there
+    was not judged; read an intact copy first." (capture_unreadable for a file damaged
+    before its first packet; "A file of the set, x.pcap, is damaged ..., and 2 more files
+    are damaged: ..." with several); "" when none is. Task words58: datadir's damaged
+    pcapng read INCONCLUSIVE with a note that said only "capture the whole job"."""
+    found = [info for info in captures if damaged(info)]
+    if not found:
+        return ""
+    info = found[0]
+    code = "capture_truncated" if info.packets else "capture_unreadable"
+    name = (f"The capture file {info.path}" if len(captures) == 1 else
+            f"A file of the set, {info.path},")
+    more = ("" if len(found) == 1 else
+            f", and {len(found) - 1} more file{'s are' if len(found) > 2 else ' is'} damaged")
+    return (f"{name} is damaged at byte offset {info.error_offset} ({code}){more}: nothing "
+            "after the damage was read, so what the job did there was not judged; read an "
+            "intact copy first.")
 
 
 def damaged_end(captures: list[CaptureInfo]) -> CaptureInfo | None:
@@ -48,9 +70,9 @@ def damaged_end(captures: list[CaptureInfo]) -> CaptureInfo | None:
     if not spans:
         return None
     end = max(last for _, last in spans)
-    damaged = [info for info in captures
-               if _damaged(info) and info.span is not None and info.span[1] >= end]
-    return damaged[-1] if damaged else _unread_next_part(captures, end)
+    ending = [info for info in captures
+              if damaged(info) and info.span is not None and info.span[1] >= end]
+    return ending[-1] if ending else _unread_next_part(captures, end)
 
 
 def _unread_next_part(captures: list[CaptureInfo], end: float) -> CaptureInfo | None:
@@ -66,7 +88,7 @@ def _unread_next_part(captures: list[CaptureInfo], end: float) -> CaptureInfo | 
         if len(numbers) < 2:
             continue
         last, before = parts[numbers[-1]], parts[numbers[-2]]
-        if _damaged(last) and not last.packets and before.span is not None \
+        if damaged(last) and not last.packets and before.span is not None \
                 and before.span[1] >= end:
             return last
     return None

@@ -43,6 +43,10 @@ from flowcheck.verify.sacked_unseen import sacked_detail, sacked_of
 from flowcheck.verify.shared import agent_kind, other_agent, three_way_hosts
 from flowcheck.verify.synack_unreachable import synack_how, synack_unreachable
 
+# Seconds: no TCP resends a SYN sooner (RFC 6298 2.1's initial timeout is 1 s, Linux's
+# 1 s, Windows' 3 s; 0.2 s is Linux's least retransmission timeout of any segment).
+SYN_RESEND_FLOOR = 0.2
+
 
 def syn_count(conn: Connection) -> int:
     """SYNs the originator sent: its SYN frames, or its retries + 1 where the frame list
@@ -86,14 +90,28 @@ def handshake_words(conn: Connection) -> str:
 def _resent_words(conn: Connection) -> str:
     """" after 2 resent SYNs, answered 3.01 s after the first" for a completed handshake
     whose SYN was sent again (the first SYN-ACK's time from the first SYN: span_words),
-    "" when it was not."""
+    "" when it was not. A first SYN-ACK sooner after the first SYN captured than any TCP
+    resends a SYN (SYN_RESEND_FLOOR) does not show the first try answered that soon:
+    that SYN-ACK was lost on its way (the connector resent), or the tries were held on
+    the way and passed the capture point together, the first sent a timeout or more
+    before it was captured. Field check 63 run 13 (a router's neighbour resolution held
+    the control SYN, its resend 1 s later by their TSvals, both captured on the agent
+    within 0.03 ms) read "answered 0.0238 ms after the first": the words say what the
+    capture shows, both readings, and where the answer is (the SYN-ACK's TSecr echoes
+    the TSval of the try it answers, RFC 7323 4.3), which the record does not keep."""
     if not conn.syn_retries:
         return ""
     plural = "s" if conn.syn_retries > 1 else ""
     words = f" after {conn.syn_retries} resent SYN{plural}"
-    if conn.syn_ts is not None and conn.synack_ts is not None:
-        words += f", answered {span_words(conn.synack_ts - conn.syn_ts)} after the first"
-    return words
+    if conn.syn_ts is None or conn.synack_ts is None:
+        return words
+    answer = conn.synack_ts - conn.syn_ts
+    if 0 <= answer < SYN_RESEND_FLOOR:
+        return (f"{words}, the first SYN-ACK {span_words(answer)} after the first SYN "
+                "captured, sooner than TCP resends one: that SYN-ACK was lost on its way, or "
+                "the tries were held on the way (a router's neighbour queue) and captured "
+                "together (the SYN-ACK's TSecr names the try it answers)")
+    return f"{words}, answered {span_words(answer)} after the first"
 
 
 def bytes_words(conn: Connection, session: Session) -> str:
@@ -242,11 +260,12 @@ def port_words(ctx: Context, session: Session, conn: Connection) -> str:
     return ", ".join(parts)
 
 
-def failure_words(conn: Connection, lacking: tuple[str, str] | None = None) -> str:
+def failure_words(conn: Connection, lacking: str | None = None) -> str:
     """What the capture shows of a failed opening ("unanswered: 3 SYNs over 3.1 s, ..."),
-    or of a connection its originator reset before any data. lacking: (sender, receiver)
-    of the direction the capture lacks that an unanswered SYN's answer would travel
-    (unresent.answer_way_unseen): the step's detail then says the capture holds none of
+    or of a connection its originator reset before any data. lacking: what the capture
+    holds of the direction it lacks that an unanswered SYN's answer would travel
+    (unresent.answer_way_unseen, in way_back.lacking_words' words: "no packet from B to
+    A (one direction only)"): the step's detail then says the capture holds none of
     it (lab matrix seed 116 run 14: "no SYN-ACK, RST or ICMP" of SYNs whose ICMP rejects
     a `tcpdump -Q out` capture could not hold)."""
     outcome = connection_outcome(conn)
@@ -318,10 +337,12 @@ def failure_words(conn: Connection, lacking: tuple[str, str] | None = None) -> s
                 f"{conn.resp_h}{reset}, no ACK from {conn.orig_h}")
     syns = syn_count(conn)
     way = ("" if lacking is None else
-           f" in the capture, which holds no packet from {lacking[0]} to {lacking[1]}, the "
-           "way one would travel (one direction only)")
-    return (f"unanswered: {syns} SYN{'s' if syns != 1 else ''} over "
-            f"{max(0.0, conn.last_ts - conn.ts):.1f} s{unanswered_tail(conn)}{way}")
+           f" in the capture, which holds {lacking}, the way one "
+           "would travel")
+    # One SYN spans no time: "1 SYN over 0.0 s" said nothing (task words58).
+    over = (f"{syns} SYNs over {span_words(max(0.0, conn.last_ts - conn.ts))}" if syns != 1
+            else "1 SYN")
+    return f"unanswered: {over}{unanswered_tail(conn)}{way}"
 
 
 def named_words(session: Session) -> str:

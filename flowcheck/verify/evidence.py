@@ -43,6 +43,7 @@ from flowcheck.verify.syn_on_receiver import receiver_silent, receiver_silent_wo
 from flowcheck.verify.unread_frames import could_carry, report_unread
 from flowcheck.verify.unresent import lone_syn, lone_syn_unseen, stopped_after
 from flowcheck.verify.unseen_tries import earlier_tries, earlier_tries_words
+from flowcheck.verify.way_back import lacking_words
 
 # "late": a data connection that tried its endpoint only after its job ended
 # (flowcheck.verify.after_close): not the job's connection. "given_up": a control
@@ -256,8 +257,8 @@ def unseen_why(ctx: Context, conn: Connection) -> str:
                 "end a connection that had opened")
     answer = _answer_direction(conn, outcome)
     if ctx.lacks(answer, conn.ts):
-        return (f"the capture holds no packet from {answer[0]} to {answer[1]} (one "
-                "direction only), so the answer could not be seen")
+        return (f"the capture holds {lacking_words(ctx, *answer)}, so the answer could not "
+                "be seen")
     if originator_aborted(conn):
         # The RST ended this attempt; what the capture cannot show is the next one.
         return (f"{conn.orig_h} reset it after the SYN-ACK (RST, frame {conn.rst_frames[0]}) "
@@ -370,7 +371,9 @@ def flow_hidden(ctx: Context, session: Session, conns: list[Connection], key: st
         receiver = conn.resp_h if conn.orig_h == sender else conn.orig_h
         side = one_sided(conn)
         silent = conn.resp_h if side == "resp" else conn.orig_h if side == "orig" else None
-        if silent == sender or ctx.lacks((sender, receiver), conn.ts):
+        if ctx.lacks((sender, receiver), conn.ts):
+            return f"the capture holds {lacking_words(ctx, sender, receiver)}"
+        if silent == sender:
             return (f"the capture holds no packet from {sender} on {conn.uid} (one "
                     "direction only)")
         filtered = left_out_words(ctx, conn)
@@ -388,9 +391,9 @@ def flow_hidden(ctx: Context, session: Session, conns: list[Connection], key: st
             # receiver's ACKs that would tell lost from not captured are not captured.
             frame = evidence.sent_unseen_frame
             return (f"{sender}'s sequence numbers show {unseen} B sent on {conn.uid} (frame "
-                    f"{frame}) that the capture does not hold, and it holds no packet from "
-                    f"{receiver} whose ACKs would tell whether they arrived (one direction "
-                    "only)")
+                    f"{frame}) that the capture does not hold, and it holds "
+                    f"{lacking_words(ctx, receiver, sender)}, whose ACKs would tell whether "
+                    "they arrived")
     if all(not c.fin_frames and not c.rst_frames for c in conns) and \
             not any(time_enough(ctx, c.ts, c.first_frame) for c in conns):
         first = min(conns, key=lambda c: c.ts)

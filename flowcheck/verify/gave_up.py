@@ -36,6 +36,7 @@ from flowcheck.sessions.classify import message_op
 from flowcheck.verify.context import Context
 from flowcheck.verify.unresent import answer_way_unseen, lone_syn, went_on_after
 from flowcheck.verify.unseen_tries import EarlierTries, earlier_tries
+from flowcheck.verify.way_back import lacking_words
 
 # A reject answers the SYN one round trip after it, and the connector stops at once: a
 # stop (or a CONNECT error) within the control connection's round trip and this much of
@@ -115,8 +116,8 @@ def gave_up_words(ctx: Context, conn: Connection, gave: GaveUp) -> str:
     stop): the SYN, the stop and how soon, why that reads as a reject, and where the
     reject is not (the direction the capture lacks, or the sniffer's loss)."""
     lacking = answer_way_unseen(ctx, conn)
-    where = (f"the capture holds no packet from {lacking[0]} to {lacking[1]}, the way one "
-             "would travel: one direction only" if lacking is not None
+    where = (f"the capture holds {lacking_words(ctx, *lacking)}, the way one would travel"
+             if lacking is not None
              else "the capture lacks it: the sniffer lost it")
     return (f"its one SYN (frame {conn.syn_frames[0]}) got no answer in the capture, and "
             f"{gave.words} {span_words(gave.seconds)} after it with no data moved, before "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from flowcheck.durations import span_words
 from flowcheck.model import Connection, RingGap
 from flowcheck.verify.context import Context
 
@@ -32,6 +33,6 @@ def hole_words(ctx: Context, conns: Sequence[Connection]) -> str | None:
     gap = hole_across(ctx, conns)
     if gap is None:
         return None
-    return (f"the data flowed across {gap.words()}, {gap.end - gap.start:.3g} s of traffic "
+    return (f"the data flowed across {gap.words()}, {span_words(gap.end - gap.start)} of traffic "
             "no file of the set holds: what was sent then, and how a data connection ended "
             "or began then, is not in the capture")

@@ -31,6 +31,7 @@ from collections.abc import Callable
 import numpy as np
 
 from flowcheck.decode.arp import NO_HARDWARE
+from flowcheck.durations import span_words
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model.arp_claims import WINDOW, NeighbourClaims, gaps
 
@@ -117,16 +118,16 @@ def mac_text(mac: int) -> str:
 
 
 def _when(ts: float, spans: list[tuple[float, float]]) -> str:
-    """Where time `ts` is against the attempts: "1.20 s before the first SYN"."""
+    """Where time `ts` is against the attempts: "1.2 s before the first SYN" (span_words)."""
     first, last = min(start for start, _ in spans), max(end for _, end in spans)
     if ts < first:
-        return f"{first - ts:.2f} s before the first SYN"
+        return f"{span_words(first - ts)} before the first SYN"
     if ts > last:
-        return f"{ts - last:.2f} s after the last SYN"
+        return f"{span_words(ts - last)} after the last SYN"
     gap = float(gaps(np.array([ts]), spans)[0])
     if gap == 0:
         return "while the SYNs were resent"
-    return f"between the attempts, {gap:.2f} s from the nearest SYN"
+    return f"between the attempts, {span_words(gap)} from the nearest SYN"
 
 
 def _by_frame(firsts: dict[int, int], text: Callable[[int], str]) -> str:

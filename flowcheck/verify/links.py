@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from flowcheck.durations import span_words
 from flowcheck.model import Connection, Session
 from flowcheck.sessions import connection_outcome
 from flowcheck.sessions.capture_start import lone_syn_given_up
@@ -23,7 +24,7 @@ from flowcheck.verify.backup_network import check_backup_network
 from flowcheck.verify.callback_address import elsewhere_failure
 from flowcheck.verify.capture_points import reached_second_point
 from flowcheck.verify.context import Context, endpoint, opening_frames
-from flowcheck.verify.cooked_host import arrived_unanswered, arrived_words
+from flowcheck.verify.cooked_host import arrived_unanswered, arrived_words, leaving_taken
 from flowcheck.verify.cut_announcements import check_cut_announcements
 from flowcheck.verify.cut_icmp import no_answer_words
 from flowcheck.verify.data_links import check_data
@@ -116,7 +117,7 @@ def _arrived_or_elsewhere(ctx: Context, conn: Connection) -> str:
     space)."""
     ttl = arrived_unanswered(ctx, conn.orig_h, conn.resp_h)
     if ttl is not None:
-        return " " + arrived_words(conn.orig_h, conn.resp_h, ttl)
+        return " " + arrived_words(conn.orig_h, conn.resp_h, ttl, leaving_taken(ctx))
     if came_back(ctx, conn) is not None:
         # The responder's packets that are not TCP: the capture holds the way back
         # (way_back.came_back), so not one_way_where's "holds no packet from" (review 56b).
@@ -395,7 +396,7 @@ def _given_up_words(ctx: Context, conns: list[Connection]) -> str:
         return ""
     conn = conns[0]
     return (f" Its one SYN (frame {conn.syn_frames[0]}) was never resent in the "
-            f"{after_last(ctx, conn):.1f} s of capture after it: its connector gave "
+            f"{span_words(after_last(ctx, conn))} of capture after it: its connector gave "
             "up at once, as after a connect's last SYN retry (an earlier job's, begun before "
             "the capture), or an answer the capture lacks ended it; nothing ties it to a job "
             "in the capture, so it fails none.")

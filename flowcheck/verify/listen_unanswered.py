@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from flowcheck.durations import span_words
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, other_direction
 from flowcheck.model.ndmp import ControlPacket
 from flowcheck.sessions import message_op
@@ -139,7 +140,7 @@ def closed_listen_words(peer: str, request: NdmpMessage, fin: ControlPacket) -> 
     instead of answering (closed_instead): its FIN and how long after the request."""
     after = max(0.0, fin.ts - request.ts)
     return (f"{peer} closed the control connection instead (its FIN, frame {fin.frame}, "
-            f"{after * 1e3:.1f} ms after the request)",
+            f"{span_words(after)} after the request)",
             f"See the log of the NDMP service on {peer} at that time: it closed the "
             "control connection rather than answer the request (it could not bind a port "
             "in its range, or gave the session up, and did not report it).")

@@ -22,6 +22,7 @@ from flowcheck.verify.after_close import ended_words, job_ended
 from flowcheck.verify.context import Context
 from flowcheck.verify.named_mover import named_mover_advice
 from flowcheck.verify.plain_reading import opening_words, stream_opening
+from flowcheck.verify.tied_words import tied_words
 
 
 def started_mid_session(ctx: Context, session: Session, conn: Connection,
@@ -78,6 +79,11 @@ def started_mid_session(ctx: Context, session: Session, conn: Connection,
     count = len(session.port_matched)
     matched = (f"{count} data connection{'s' if count != 1 else ''} whose announcement "
                if count else "no connection whose announcement ")
+    if session.port_tied:
+        # Jobs begun before the capture at once: what fits several alike goes to none
+        # (sessions.late_owners; review56p).
+        goes = "they go" if len(session.port_tied) > 1 else "it goes"
+        matched = f"{tied_words(ctx, session)}, so {goes} to none of them; {matched}"
     gone = job_ended(ctx, session)
     ended = "" if gone is None else (
         f" Its job had ended {ended_words(session, gone)}; what the capture holds of it "

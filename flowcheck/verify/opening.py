@@ -67,6 +67,7 @@ from flowcheck.verify.way_back import (
     came_back,
     came_back_fix,
     came_back_words,
+    lacking_words,
     other_source,
     translated_back,
 )
@@ -257,19 +258,6 @@ def leaving_only(ctx: Context) -> bool:
         marked_types(packed) == 1 << PACKET_OUTGOING for packed in marks.values())
 
 
-def _lacking_words(ctx: Context, conn: Connection) -> str:
-    """What the capture lacks of the way from conn's responder to its originator, proven
-    missing (ctx.missing): "it holds no packet from B to A, one direction only", or,
-    when it holds that direction's packets that are not TCP (Census.other_words), "it
-    holds no TCP packet from B to A, only an ICMP echo reply (frame 2): its TCP left
-    out" (no capture of one direction: task nontcpback)."""
-    back = ctx.census.other_words(conn.resp_h, conn.orig_h) if ctx.census else None
-    if back is None:
-        return f"it holds no packet from {conn.resp_h} to {conn.orig_h}, one direction only"
-    return (f"it holds no TCP packet from {conn.resp_h} to {conn.orig_h}, only {back}: "
-            "its TCP left out, capture_one_direction")
-
-
 def _none_words(ctx: Context, conn: Connection, *, at_all: bool = True) -> str:
     """Census.none_words of conn's responder's packets to its originator ("no packet at
     all from B to A"), said so without a census."""
@@ -359,8 +347,8 @@ def _silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
         # responder's output read "something drops or rejects its SYNs"). One clause, so a
         # headline cut at its first break keeps both (gist).
         return (f"something drops or rejects its SYNs or drops the SYN-ACKs on their way "
-                f"back (a SYN-ACK, RST or ICMP unreachable would travel the way the capture "
-                f"lacks: {_lacking_words(ctx, conn)})")
+                f"back (the capture holds {lacking_words(ctx, conn.resp_h, conn.orig_h)}, "
+                "the way a SYN-ACK, RST or ICMP unreachable would travel)")
     if retried(conn, attempts) and both_ways and reached_second_point(ctx, conn):
         return second_point_words(conn)
     if retried(conn, attempts) and both_ways and arrived_silent(ctx, conn):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from flowcheck.durations import span_words
 from flowcheck.model import Connection, Session, StepStatus, connection_ends
 from flowcheck.profiles import StepSpec
 from flowcheck.verify.context import Context
@@ -97,7 +98,7 @@ def _not_in_time_order(session: Session, spec: StepSpec, callback: Connection,
     stamped before it, says the file is not in time order there (the step stays)."""
     note = (f"written after the data connection (frame {callback.first_frame} after frame "
             f"{first_data.first_frame}) but stamped "
-            f"{(first_data.ts - callback.ts) * 1000:.3f} ms before it: the file is not in "
+            f"{span_words(first_data.ts - callback.ts)} before it: the file is not in "
             "time order there (a pcapng of several interfaces written one interface's "
             "packets after another's, as dumpcap does, or the clock set back), so the "
             "order is not held against the agent")

@@ -175,6 +175,7 @@ def _unknown_finding(finding: Finding, session: Session, spec: StepSpec, profile
     said = finding.message.removesuffix(".")
     return dataclasses.replace(
         finding, code="step_unknown", severity=Severity.WARNING,
+        fix=_definite_fix(finding.fix, spec, profile),
         message=(f"Step {spec.number} ({spec.name}) of session {session.id} cannot be "
                  f"judged from the capture: {said[:1].lower()}{said[1:]}, but its "
                  f"announcement ({_which(session)}) has the media server's mover listening "
@@ -182,3 +183,19 @@ def _unknown_finding(finding: Finding, session: Session, spec: StepSpec, profile
                  f"given, and whether this job is {profile}'s the capture cannot show: this "
                  f"session shows no sign of Backup Exec (no vendor message, no callback), "
                  f"but {why}."))
+
+
+def _definite_fix(fix: str, spec: StepSpec, profile: str) -> str:
+    """The fix of step_out_of_order, with what gives the definite reading of a job that
+    is `profile`'s: analyzing it with --profile PROFILE, which judges the step (the
+    agent's connect then step_out_of_order, an error) instead of leaving it unknown. Put
+    at the fork plain_direction's lead makes ("...; if it is backup-exec-9 traffic: "),
+    else after the fix. Review56i: a Backup Exec user was told of --profile ndmp only."""
+    definite = (f"analyze it with --profile {profile}, which judges step {spec.number} "
+                "(unknown without it)")
+    fork = f"; if it is {profile} traffic: "
+    if fork in fix:
+        return fix.replace(fork, f"; if it is {profile} traffic, {definite}; then: ", 1)
+    said = fix.rstrip()
+    return (f"{said}{'' if not said or said.endswith('.') else '.'} If it is {profile} "
+            f"traffic, {definite}.").lstrip()

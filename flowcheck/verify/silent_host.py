@@ -20,6 +20,7 @@ from flowcheck.model import Connection, Session
 from flowcheck.utc_times import utc_text
 from flowcheck.verify.allow_rules import allow_rule, capitalised
 from flowcheck.verify.context import Context, endpoint
+from flowcheck.verify.cooked_host import arrived_unanswered, arrived_words, leaving_taken
 from flowcheck.verify.details import syn_count
 from flowcheck.verify.evidence import judged
 from flowcheck.verify.link_proof import LinkProof, link_proof
@@ -89,7 +90,20 @@ def report_silent(ctx: Context, session: Session, conn: Connection,
     named = ", ".join(others[:_NAMED]) + (f" and {len(others) - _NAMED} more"
                                            if len(others) > _NAMED else "")
     rule = allow_rule(ctx, conn, session, answer=True, between=True)
-    if proof is not None and proof.up:  # it answered its neighbours there: TCP is lost
+    arrived = arrived_unanswered(ctx, conn.orig_h, conn.resp_h)
+    if proof is not None and proof.up and arrived is not None:
+        # The Linux cooked marks show the SYNs arriving at the capture host: no device
+        # between the hosts dropped them (lab matrix seed 127 run 2: `tcpdump -i any` on
+        # the agent host of two jobs, one agent's SYN-ACKs dropped by its output chain,
+        # read "a firewall on fd77::2 or between the hosts" and asked for "a capture on
+        # fd77::2").
+        sent = f"sent no TCP packet in the whole capture, though {proof.words}"
+        reading = (f"something drops the connection's packets where the SYNs arrived: "
+                   f"{conn.resp_h}'s own firewall, or the first router from {conn.orig_h} "
+                   "toward it if this capture was taken there (the fix says why)")
+        fix = (f"{capitalised(rule)}. "
+               f"{arrived_words(conn.orig_h, conn.resp_h, arrived, leaving_taken(ctx))}")
+    elif proof is not None and proof.up:  # it answered its neighbours there: TCP is lost
         sent = f"sent no TCP packet in the whole capture, though {proof.words}"
         reading = (f"something drops the connection's packets (a firewall on {conn.resp_h} "
                    "or between the hosts that drops the SYNs, or the answers: "

@@ -186,9 +186,9 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
                                      job_unseen_words(session),
                                      f"until the backup or restore has started{OR_FAILED}")
             return make_step(spec, "unknown", detail="unknown: the capture ended "
-                             f"{span_words(after_opened(ctx, control))} after the control "
-                             "connection opened, while it was still open: a backup or "
-                             "restore may have started later")
+                             f"{span_words(after(ctx, *opened_at(control)))} after the "
+                             "control connection opened, while it was still open: a "
+                             "backup or restore may have started later")
         stopped = stopped_by(session)
         if stopped:  # a failed callback stops a backup as it stops a browse (trial 20 D4)
             return make_step(spec, "not_applicable", detail=stopped)

@@ -7,6 +7,7 @@ named in the same words."""
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.model import (
     Connection,
     NdmpMessage,
@@ -90,7 +91,7 @@ def still_running(ctx: Context, session: Session, stream: NdmpStream,
             f"The capture holds no end of the {session.kind}: {message_op(start)} (frame "
             f"{start.frame}) started {what}, no NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED "
             f"came after it and the control connection {where} shows nothing after frame "
-            f"{last.frame}, although the capture went on for {ran_on:.1f} s; the sniffer "
+            f"{last.frame}, although the capture went on for {span_words(ran_on)}; the sniffer "
             f"reported {ctx.kernel_dropped:,} packets dropped by the kernel (capture_loss), "
             "so the job's end may be among the packets it lost as well as after the "
             "capture stopped.",

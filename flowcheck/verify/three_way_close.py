@@ -12,6 +12,7 @@ the consequence, not the job engine's failure.
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.model import Announcement, NdmpMessage, NdmpStream, Session
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS
@@ -95,5 +96,5 @@ def gave_up_words(first: tuple[Session, str, float, str], closed: float) -> str:
     """The words of a DMA's close that followed the other agent's end of the job
     (agent_closed_first)."""
     other, how, ts, code = first
-    return (f"It came {closed - ts:.1f} s after {how}, so this close is its consequence "
+    return (f"It came {span_words(closed - ts)} after {how}, so this close is its consequence "
             f"(see session {other.id}'s {code}).")

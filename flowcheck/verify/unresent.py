@@ -22,6 +22,7 @@ prove no answer came (lone_syn). Otherwise the attempt is `unknown`
 
 from __future__ import annotations
 
+from flowcheck.durations import span_words
 from flowcheck.model import Connection, Session
 from flowcheck.sessions.classify import connection_outcome, message_op, seen_closing
 from flowcheck.verify.connect_said import said_of
@@ -30,6 +31,7 @@ from flowcheck.verify.cut_icmp import untied_words
 from flowcheck.verify.details import failure_words
 from flowcheck.verify.filtered import data_moved
 from flowcheck.verify.unseen_tries import earlier_tries, earlier_tries_words
+from flowcheck.verify.way_back import lacking_words
 
 
 def lone_syn(ctx: Context, conn: Connection) -> bool:
@@ -113,7 +115,8 @@ def failed_opening_words(ctx: Context, conn: Connection) -> str:
     control connection's and the callback's steps (verify.steps), the data
     connections' (verify.data_steps). Here, not in details: details sits below this
     module (unresent -> connect_said -> replies -> after_close -> details)."""
-    return failure_words(conn, answer_way_unseen(ctx, conn))
+    lacking = answer_way_unseen(ctx, conn)
+    return failure_words(conn, None if lacking is None else lacking_words(ctx, *lacking))
 
 
 def unresent_words(ctx: Context, conn: Connection, after: float) -> str:
@@ -130,16 +133,15 @@ def unresent_words(ctx: Context, conn: Connection, after: float) -> str:
         also = ("" if lacking == (conn.resp_h, conn.orig_h) else
                 f", nor any from {conn.resp_h} to {conn.orig_h}, the same hosts' other "
                 "addresses")
-        lost = (f"the capture holds no packet from {lacking[0]} to {lacking[1]} (one "
-                f"direction only: capture_one_direction){also}, the way a RST or ICMP "
-                f"reject that stopped the resends would travel; or {lost}")
+        lost = (f"the capture holds {lacking_words(ctx, *lacking)}{also}, the way a RST or "
+                f"ICMP reject that stopped the resends would travel; or {lost}")
     # A SYN as late after what asked for it as a resend: TCP's next one waits longer.
     tries = earlier_tries(ctx, conn)
     resend = ("" if tries is None else
               f"; {earlier_tries_words(conn, tries, 'it')}; a later resend may wait longer "
               "than the first (TCP doubles its timeout)")
     return (f"its one SYN (frame {conn.syn_frames[0]}) got no answer in the capture and was "
-            f"never resent in the {after:.1f} s of capture after it, although TCP resends an "
+            f"never resent in the {span_words(after)} of capture after it, although TCP resends an "
             f"unanswered SYN within {rto:g} s: {lost}"
             + (f"; the capture holds {untied}" if untied else "") + resend)
 

@@ -38,6 +38,7 @@ from flowcheck.model import Connection, Session, Step
 from flowcheck.profiles import StepSpec
 from flowcheck.verify.context import Context, endpoint, opening_frames
 from flowcheck.verify.step_base import make_step
+from flowcheck.verify.way_back import lacking_words
 
 # The most the agent's ACKs may move and show no NDMP request: a FIN takes one sequence
 # number (RFC 9293 3.4); a request takes a 4-byte record mark and a 24-byte header.
@@ -115,6 +116,6 @@ def unseen_end_step(ctx: Context, session: Session, spec: StepSpec, first: StepS
             count = len(conn.syn_frames)
             detail += (f"; {'its SYN' if count == 1 else f'its {count} SYNs'} ({conn.uid}, "
                        f"to {endpoint(conn.resp_h, conn.resp_p)}) got no answer the capture "
-                       f"could hold: it holds no packet from {conn.resp_h} to {conn.orig_h}")
+                       f"could hold: it holds {lacking_words(ctx, conn.resp_h, conn.orig_h)}")
     return make_step(spec, "unknown", [c.uid for c in conns],
                      [f for c in conns for f in opening_frames(c)], detail)

@@ -11,6 +11,7 @@ from flowcheck.sessions.local import icmp_word
 from flowcheck.verify.context import Context
 from flowcheck.verify.own_unreachable import own_stack_refused
 from flowcheck.verify.proxy_words import proxy_words
+from flowcheck.verify.way_back import lacking_words
 
 
 def refusal_notes(ctx: Context, conns: list[Connection]) -> str:
@@ -68,7 +69,7 @@ def syns_not_held(ctx: Context, sender: str, receiver: str, ports: list[int],
     ts: the first refusal's connection's time (s: its piece of the set, sources.pieces;
     None: the whole set)."""
     distinct = list(dict.fromkeys(str(p) for p in ports))  # a port used again: once
-    why = (f" (it holds no packet from {sender} to {receiver}: one direction only)"
+    why = (f": it holds {lacking_words(ctx, sender, receiver)}"
            if (ctx.lacks((sender, receiver), ts) if ts is not None
                else (sender, receiver) in ctx.missing) else "")
     return (f"The capture does not hold the SYN{'s' if len(ports) > 1 else ''} from "

@@ -17,6 +17,7 @@ Used by flowcheck.verify.opening's words.
 
 from __future__ import annotations
 
+from flowcheck.decode.other_ways import MAX_WAYS
 from flowcheck.model import Connection, Session
 from flowcheck.verify.context import Context, session_uids
 from flowcheck.verify.end_roles import role_ends
@@ -42,6 +43,28 @@ def came_back(ctx: Context, conn: Connection) -> str | None:
     if ctx.census is None or not answer_uncaptured(ctx, conn):
         return None
     return ctx.census.other_words(conn.resp_h, conn.orig_h)
+
+
+def lacking_words(ctx: Context, sender: str, receiver: str) -> str:
+    """What the capture holds of `sender`'s packets to `receiver` when it holds none of
+    their TCP (a direction ctx.missing proves lacking, or an answer's way): "no packet
+    from S to R (one direction only)"; or, when it holds that direction's packets that
+    are not TCP (Census.others: decode.other_ways), "no TCP packet from S to R (only an
+    ICMP echo reply, frame 2: its TCP left out by a filter or another path, not the
+    direction)"; or, that pair past the pairs counted (Ways.uncounted), both said
+    possible. The one phrase of every hedge built on a direction's missing TCP (task
+    words58, after nontcpback: eight hedges said "no packet from S to R" beside a ping
+    reply from S to R)."""
+    census = ctx.census
+    way = None if census is None else census.others.get(sender, receiver)
+    if way is not None:
+        return (f"no TCP packet from {sender} to {receiver} (only {way.bare_words()}: its "
+                "TCP left out by a filter or another path, not the direction)")
+    if census is not None and census.others.uncounted(sender, receiver):
+        return (f"no TCP packet from {sender} to {receiver} (one direction only, or its TCP "
+                f"left out: the packets that are not TCP of the first {MAX_WAYS:,} host "
+                "pairs counted hold none of it, later pairs' were not counted)")
+    return f"no packet from {sender} to {receiver} (one direction only)"
 
 
 def came_back_words(conn: Connection, back: str) -> str:

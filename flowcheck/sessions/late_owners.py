@@ -1,0 +1,181 @@
+"""Whose is a data connection that several jobs begun before the capture fit alike?
+
+Jobs whose control connections were open before the capture started (their
+announcements not in it) are matched by direction and ports
+(flowcheck.sessions.capture_start). When two or more such jobs between the same two hosts
+ran at once, a connection open in the capture fits every one of them that was still
+open: the first session no longer takes them all (review56p: lab/concurrent-jobs cut
+from frame 50 gave S1 three data connections, one of them S2's). The capture tells whose
+it is only by a message of one job naming it:
+
+- a DATA_GET_STATE / MOVER_GET_STATE reply naming one of its ends
+  (sessions.named.named_endpoints), or
+- for a connection refused at once (RST to its SYN), the DATA_CONNECT / MOVER_CONNECT
+  reply with an error that its connector's session sent right after the refusal
+  (sessions.named.connect_failures; ndmjob-ended/v4-ended-leftovers-parallel-media: S4's
+  CONNECT_ERR 1 ms after its connect retry was refused, S5's 2 s later).
+
+A connection one session names goes to it; one that several fit and none or several
+name is tied (Session.port_tied, given to none: verify words it as for
+sessions.by_ports' ties) rather than given to the first.
+
+The candidates of a connection are found by bisection over the sessions' windows
+(`Windows`), never by comparing every session with every connection (issue 7: thousands
+of jobs begun before the capture between one pair of hosts).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterator, Sequence
+from dataclasses import field
+
+from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.model import Connection, Session
+from flowcheck.sessions.classify import connection_outcome
+from flowcheck.sessions.matching import ANNOUNCEMENT_JITTER_SECONDS
+from flowcheck.sessions.pools import Work
+
+# A connect refused at once is answered by its session's CONNECT error reply within this
+# long (the connector's stack reports the RST at once: 1 ms in
+# ndmjob-ended/v4-ended-leftovers-parallel-media, where the other late job's came 2 s
+# later); a later one is not taken for its answer.
+CONNECT_REPLY_SECONDS = 1.0
+
+
+class Evidence:
+    """The late sessions whose messages name a connection: by a GET_STATE reply naming
+    one of its ends (the responder's; either end of one open before the capture, its
+    first sender no opener), or, refused at once, by a CONNECT error reply from its
+    connector's session within CONNECT_REPLY_SECONDS after the refusal (less the
+    capture's reordering, ANNOUNCEMENT_JITTER_SECONDS)."""
+
+    def __init__(self, named_by: dict[tuple[str, int], list[LateJob]],
+                 refusals: list[tuple[float, int, str, LateJob]]) -> None:
+        self.named_by = named_by
+        self.refusals = refusals
+        self.times = [ts for ts, _, _, _ in refusals]
+
+    def naming(self, conn: Connection) -> list[LateJob]:
+        """The sessions naming conn, in session order, each once."""
+        ends = [(conn.resp_h, conn.resp_p)]
+        if connection_outcome(conn) == "midstream":
+            ends.append((conn.orig_h, conn.orig_p))
+        found = {j.index: j for end in ends for j in self.named_by.get(end, ())}
+        if self.refusals and connection_outcome(conn) == "refused":
+            at = bisect_left(self.times, conn.last_ts - ANNOUNCEMENT_JITTER_SECONDS)
+            while at < len(self.times) and \
+                    self.times[at] <= conn.last_ts + CONNECT_REPLY_SECONDS:
+                Work.steps += 1
+                _, index, host, job = self.refusals[at]
+                if host == conn.orig_h:
+                    found.setdefault(index, job)
+                at += 1
+        return [found[i] for i in sorted(found)]
+
+
+@fields_dataclass(slots=True)
+class LateJob:
+    """A session whose control connection was open before the capture.
+
+    index: its place among the late sessions (their session order, which ties and
+    several naming sessions keep); end: its control connection's end (classify.end_of,
+    s); opened_from: where its data
+    connections opened in the capture may begin (after the ring hole before its first
+    packet, else -inf, s); seen_from: when the capture first shows its control stream
+    (its first decoded message, else its first packet, s); named: the endpoints (ip,
+    port) its GET_STATE replies name -> (frame, message name) of the first; refused:
+    the times (s) of its CONNECT error replies, with the host that connected
+    (sessions.named.connect_failures)."""
+
+    session: Session
+    index: int
+    end: float
+    opened_from: float
+    seen_from: float
+    named: dict[tuple[str, int], tuple[int, str]] = field(default_factory=dict)
+    refused: list[tuple[float, str]] = field(default_factory=list)
+
+
+class Windows:
+    """One group's sessions (the same hosts in the same roles), for finding those whose
+    window holds a moment by bisection. A connection open before the capture fits a
+    session that was still open when it is first seen (ts <= end: `running`); one the
+    capture saw open fits a session when it opened in [opened_from, seen_from]."""
+
+    __slots__ = ("running", "jobs", "_keys", "_starts")
+
+    def __init__(self, jobs: Sequence[LateJob], running: bool) -> None:
+        self.running = running
+        if running:
+            self.jobs = sorted(jobs, key=lambda j: (j.end, j.index))
+            self._keys = [j.end for j in self.jobs]
+            self._starts: list[float] = []
+        else:
+            # An empty window (its start after its end) holds nothing: left out, so that
+            # count's difference of two bisections stays each()'s number.
+            self.jobs = sorted((j for j in jobs if j.opened_from <= j.seen_from),
+                               key=lambda j: (j.seen_from, j.index))
+            self._keys = [j.seen_from for j in self.jobs]
+            self._starts = sorted(j.opened_from for j in self.jobs)
+
+    def fits(self, job: LateJob, ts: float) -> bool:
+        """Does the session's window hold a connection first seen at ts (s)?"""
+        return ts <= job.end if self.running else job.opened_from <= ts <= job.seen_from
+
+    def count(self, ts: float) -> int:
+        """How many sessions' windows hold ts (s): each window's start is at or before
+        its end, so those starting by ts less those ended before it."""
+        Work.steps += 1
+        ended = bisect_left(self._keys, ts)
+        started = len(self.jobs) if self.running else bisect_right(self._starts, ts)
+        return started - ended
+
+    def each(self, ts: float) -> Iterator[LateJob]:
+        """The sessions whose window holds ts, by window end."""
+        for job in self.jobs[bisect_left(self._keys, ts):]:
+            Work.steps += 1
+            if self.running or job.opened_from <= ts:
+                yield job
+
+
+def decide(live: int, fitting: Sequence[LateJob], naming: Sequence[LateJob]
+           ) -> tuple[LateJob | None, list[LateJob]]:
+    """(owner, tied) of a connection `live` sessions fit, given those that fit it
+    (`fitting`, only needed when they are several and none names it) and those of them
+    whose messages name it (`naming`): the one naming session, else the one that fits;
+    tied between the naming sessions when several name it, else between every one that
+    fits (session order). (None, []) when none fits."""
+    if len(naming) == 1:
+        return naming[0], []
+    if len(naming) > 1:
+        return None, sorted(naming, key=lambda j: j.index)
+    if live == 1:
+        return fitting[0], []
+    return None, sorted(fitting, key=lambda j: j.index)
+
+
+def tie(conn: Connection, tied: Sequence[LateJob], claimed: set[str],
+        tied_with: dict[str, set[str]]) -> None:
+    """Claim conn for no session (role "data", session None) and list it on each tied
+    session (Session.port_tied); the sessions each is tied with are gathered in
+    tied_with (session id -> the others' ids), set once every tie is known."""
+    claimed.add(conn.uid)
+    conn.role, conn.session = "data", None
+    ids = [job.session.id for job in tied]
+    for job in tied:
+        job.session.port_tied.append(conn.uid)
+        tied_with.setdefault(job.session.id, set()).update(ids)
+
+
+def set_tied_with(sessions: Sequence[Session], tied_with: dict[str, set[str]]) -> None:
+    """Each tied session's tied_with: the other sessions it shares a tie with, those it
+    had before kept, in session order."""
+    if not tied_with:
+        return
+    index = {s.id: i for i, s in enumerate(sessions)}
+    for session in sessions:
+        ids = tied_with.get(session.id)
+        if ids:
+            ids = (ids | set(session.tied_with)) - {session.id}
+            session.tied_with = sorted(ids, key=index.__getitem__)
