@@ -24,7 +24,12 @@ from flowcheck.sessions.syn_proxy import proxied
 from flowcheck.sessions.unheard_ack import handshake_unheard
 from flowcheck.sessions.unseen import acked_words
 from flowcheck.verify.ack_unheard import unheard_detail
-from flowcheck.verify.announced_kind import other_version_words, special, special_words
+from flowcheck.verify.announced_kind import (
+    listener_end,
+    other_version_words,
+    special,
+    special_words,
+)
 from flowcheck.verify.context import Context
 from flowcheck.verify.cut_icmp import unanswered_tail
 from flowcheck.verify.end_roles import conn_sides
@@ -189,8 +194,8 @@ def data_connection_detail(ctx: Context, session: Session, conns: list[Connectio
         if ann is not None and translated:
             reached = (f"reached port {ann.port} announced in "
                        f"{ann.message.removeprefix('NDMP_')} (frame {ann.frame}) under "
-                       f"{conn.resp_h}, not the announced {translated} (NAT)")
-        elif ann is not None and other_version(ann.ip, conn.resp_h):
+                       f"{listener_end(ann, conn)}, not the announced {translated} (NAT)")
+        elif ann is not None and other_version(ann.ip, listener_end(ann, conn)):
             reached = f"reached port {ann.port} {other_version_words(ann, conn)}"
         elif ann is not None:
             reached = f"reached {ann.message.removeprefix('NDMP_')} (frame {ann.frame})'s " \
