@@ -311,7 +311,7 @@ def _between_fix(ctx: Context, connector: str, where: str, side: str) -> str:
 
 def report_failed_data(ctx: Context, session: Session, attempts: list[Connection]) -> None:
     first = attempts[0]
-    unseen = (first.resp_h, first.orig_h) in ctx.missing  # a reject would go that way
+    unseen = ctx.lacks((first.resp_h, first.orig_h), first.ts)  # a reject would go that way
     outcome = judged(ctx, first)  # a refusal after the job ended: its SYNs' silence before
     wrong = mismatched(ctx, session, first.resp_h, first.resp_p)
     # Another address of the listener that the connector reaches from its own address on

@@ -29,7 +29,7 @@ def answer_uncaptured(ctx: Context, conn: Connection) -> bool:
     direction was captured is then unknown (one direction evidently missing is
     ctx.missing; here nothing need prove it): a lost answer and one never sent look the
     same."""
-    return (conn.resp_h, conn.orig_h) not in ctx.captured
+    return not ctx.holds((conn.resp_h, conn.orig_h), conn.ts)
 
 
 def came_back(ctx: Context, conn: Connection) -> str | None:
@@ -155,7 +155,7 @@ def other_source(ctx: Context, conn: Connection) -> tuple[str, str, str, str] | 
             elif which == connector and host != conn.orig_h:
                 shown.append((host, _what(session, uid)))
     return next(((connector, host, what, peer) for host, what in shown for peer in peers
-                 if (peer, host) in ctx.captured), None)
+                 if ctx.holds((peer, host), conn.ts)), None)
 
 
 def translated_back(ctx: Context, conn: Connection) -> str | None:
@@ -174,7 +174,7 @@ def translated_back(ctx: Context, conn: Connection) -> str | None:
     return next((host for uid in session_uids(session)
                  for which, (host, _) in role_ends(ctx, ctx.by_uid[uid], session)
                  if which == responder and host != conn.resp_h
-                 and (host, conn.orig_h) in ctx.captured), None)
+                 and ctx.holds((host, conn.orig_h), conn.ts)), None)
 
 
 def _what(session: Session, uid: str) -> str:
