@@ -10,6 +10,12 @@ Run 5: a Backup Exec backup in TLS from the control connection's first byte, bot
 hosts' dumpcap with -s 96. ndmp_partial's fix said "Capture with the full snap length
 ... so the NDMP messages are whole", which TLS records never make them: it now says the
 cut packets are TLS records and asks for no snap length (flowcheck.ndmp.findings).
+
+Run 7: a 3-resource restore captured `-Q out` on the media server, the first data port
+held by a bound socket on the agent (its RST not captured). data_unanswered said the
+media server closed the session "87.5 ms after it with no data moved" and "so the job
+cannot move data", while the next two data connections moved 400000 B in between
+(flowcheck.verify.gave_up.moved_between, verify.data_links).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ NET_UNREACHABLE = HERE / ("ndmjob-control-rejected-net-unreachable-by-agent-any-
                           "sll2.pcap.gz")
 TLS_SNAP = HERE / ("tls-start-dual-data-rejected-net-prohibited-by-agent-both-hosts-merged-"
                    "pcapng-snap96.pcapng.gz")
+IN_USE = HERE / "restore-first-data-port-in-use-out-on-media-sll2.pcap.gz"
 SNAP_FIX = "Capture with the full snap length: tcpdump -s 0"
 
 
@@ -103,3 +110,21 @@ def test_a_tls_connection_with_ndmp_before_it_keeps_the_snap_length_fix() -> Non
     partial = _one(capture, "ndmp_partial")
     assert partial.fix.startswith(SNAP_FIX)
     assert "TLS records" not in partial.message
+
+
+def test_a_lone_syn_given_up_names_the_data_the_later_connections_moved() -> None:
+    """C3's one SYN, the media server's next data connections C4 and C5 carrying the
+    other two resources' data, then CONNECT_CLOSE: still most likely rejected (failed),
+    but not "with no data moved" nor a job that cannot move data."""
+    analysis = shared_analysis(IN_USE)
+    assert analysis.verdict == "fail"
+    unanswered = _one(IN_USE, "data_unanswered")
+    assert unanswered.uid == "C3" and unanswered.frames == [11]
+    assert ("the media server 10.77.0.1 closed the session (CONNECT_CLOSE, frame 312) 87.5 "
+            "ms after it (the session's data connections opened after it, C4, C5, carried "
+            "data in between), before TCP would have resent the SYN" in unanswered.message)
+    assert "no data moved" not in unanswered.message
+    assert ("most likely rejected, so the job cannot move this connection's data (its "
+            "other data connections, C4, C5, carried theirs)." in unanswered.message)
+    [session] = analysis.sessions
+    assert [s.status for s in session.steps] == ["ok", "ok", "ok", "failed", "ok"]
