@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from flowcheck.model import Connection, Session
 from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.local import other_version
+from flowcheck.sessions.tie_groups import Ties
 
 __all__ = ["untie_by_callbacks"]
 
@@ -68,13 +69,15 @@ def untie_by_callbacks(sessions: Sequence[Session], by_uid: Mapping[str, Connect
         for uids in (session.data_connections, session.port_matched):
             uids.sort(key=lambda u: (order.began(by_uid[u]), by_uid[u].first_frame))
     # Each session's ties from the connections it still shares (tied: the sessions of
-    # each, unchanged for those not given), in the sessions' order: a walk of every
-    # other session's port_tied per session grew with the square of both on a flood.
-    index = {s.id: i for i, s in enumerate(sessions)}
-    for session in sessions:
-        if session.tied_with:
-            session.tied_with = sorted({s.id for uid in session.port_tied for s in tied[uid]
-                                        if s is not session}, key=index.__getitem__)
+    # each, unchanged for those not given), in the sessions' order, as shared groups
+    # (sessions.tie_groups): a walk of every other session's port_tied per session grew
+    # with the square of both on a flood, a union of each session's ties with the
+    # square of each tie.
+    ties = Ties({s.id: i for i, s in enumerate(sessions)})
+    for uid, candidates in tied.items():
+        if uid not in given:
+            ties.add(candidates)
+    ties.finish(sessions, keep=False)
 
 
 def _owner(conn: Connection, candidates: Sequence[Session],

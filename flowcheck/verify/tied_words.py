@@ -32,6 +32,18 @@ def _some(items: Sequence[str], joiner: str = ", ", noun: str = "more") -> str:
     return shown if more <= 0 else f"{shown}{';' if joiner == '; ' else ''} and {more} {noun}"
 
 
+def _failed(ctx: Context, uid: str) -> str | None:
+    """A tied connection's failure as the words name it ("C3 (10.0.0.2:6001: refused)"),
+    None when it did not fail; found once per connection (Context.tied_failed)."""
+    if uid in ctx.tied_failed:
+        return ctx.tied_failed[uid]
+    conn = ctx.by_uid[uid]
+    words = f"{uid} ({endpoint(conn.resp_h, conn.resp_p)}: {failure_words(conn)})" \
+        if is_failed(conn) else None
+    ctx.tied_failed[uid] = words
+    return words
+
+
 def tied_words(ctx: Context, session: Session) -> str:
     """Why a session's data connections are not known (Session.port_tied): the
     connections that fit it and other sessions alike, with nothing naming whose, and
@@ -41,8 +53,7 @@ def tied_words(ctx: Context, session: Session) -> str:
     who = others[0] if len(others) == 1 else (
         f"{', '.join(others[:-1])} or {others[-1]}" if len(others) <= TIED_SHOWN
         else f"{', '.join(others[:TIED_SHOWN])} or {len(others) - TIED_SHOWN} other sessions")
-    failed = [f"{uid} ({endpoint(conn.resp_h, conn.resp_p)}: {failure_words(conn)})"
-              for uid in session.port_tied if is_failed(conn := ctx.by_uid[uid])]
+    failed = [words for uid in session.port_tied if (words := _failed(ctx, uid))]
     return (f"{_some(session.port_tied)} fit this session and {who} alike (the same "
             "hosts, direction and ports while their control connections were open), and "
             "no message in the capture names whose endpoint each is (a DATA_GET_STATE or "
