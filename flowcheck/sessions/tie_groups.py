@@ -59,7 +59,7 @@ class TieGroup:
 
 class TiedWith(Sequence[str]):
     """A session's tied_with (the other sessions it shares a tie with), read from its tie
-    groups when asked. ordered: their ids sorted by that session order (id -> index);
+    groups when asked. order: session id -> index, to sort the ids by (with several groups);
     None keeps the order first met (group by group, as sessions.by_ports listed them).
     prior: ids it was tied with before these groups (kept, first). Equal to a list of
     the same ids; not hashable."""
@@ -144,7 +144,7 @@ class Ties:
 
     A tie equal to the one before it shares its group; one within the one before it adds
     nothing to its sessions' ties (each of them was in the one before, so tied with all of
-    it already) and is not listed on them. ordered: session id -> index, to sort each
+    it already) and is not listed on them. order: session id -> index, to sort each
     session's tied_with by (else the order first met); with it a tie holding the one
     before also replaces that one on its sessions that have it last."""
 
