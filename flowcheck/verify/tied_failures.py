@@ -92,9 +92,9 @@ def _as_session(conns: Sequence[Connection], session: Session,
 def _failed_as_each(ctx: Context, conn: Connection, sessions: Sequence[Session],
                     role: Role | None = None) -> str | None:
     """The outcome `conn` is judged as every candidate's (as a `role` connection when
-    given), when it is the same failure for each (FAILED); None otherwise, found at the
-    first candidate it is not that failure for (a connection tied between k sessions,
-    judged k times whether or not it failed: tiescale)."""
+    given), when it is the same failure for each (FAILED); None otherwise, told at the
+    first candidate it is not that failure for (a connection tied between k sessions
+    that did not fail was judged k times: tiescale)."""
     outcome = None
     for session in sessions:
         with _as_session([conn], session, role):
