@@ -32,6 +32,7 @@ from flowcheck.sessions.lifetimes import lifetimes, session_span
 from flowcheck.sessions.named import Shares, named_endpoints, share_out
 from flowcheck.sessions.pools import Endpoints, Pool, claim
 from flowcheck.sessions.snap_cut import cut_announcements, cut_listener
+from flowcheck.sessions.tie_groups import Ties
 
 # Who listens at an endpoint: "data" the agent's data service, "mover" the media server's.
 Listener = Literal["data", "mover"]
@@ -107,10 +108,11 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
              for session, cut, reason, end in plans if cut is None]
     shares = share_out([(s, [conn for conn, _ in found]) for s, found in every], streams)
     every_of = dict((s.id, found) for s, found in every)
+    ties = Ties()  # tied_with in the order first met, as each session takes its ties
     for session, cut, reason, end in plans:
         session.match_reason = reason
         if cut is None:
-            _take_shared(session, every_of[session.id], shares, endpoints)
+            _take_shared(session, every_of[session.id], shares, endpoints, ties)
             continue
         for message in cut:
             found = finder.first(session, cut_listener(message), order.moment(
@@ -127,6 +129,7 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
                     break
                 # A connector whose SYNs fail retries from a new source port.
                 conn = finder.retry(conn, end)
+    ties.finish(session for session, _, _, _ in plans)
 
 
 def _naming_sessions(sessions: list[Session], streams: dict[str, NdmpStream]
@@ -191,19 +194,20 @@ def _unreadable(session: Session, control: Connection, stream: NdmpStream | None
 
 
 def _take_shared(session: Session, found: list[tuple[Connection, Listener]], shares: Shares,
-                 endpoints: Endpoints) -> None:
+                 endpoints: Endpoints, ties: Ties) -> None:
     """Claim what share_out gave a session; a tie is claimed for no session (role
-    "data", no session) and listed on each session it may belong to."""
+    "data", no session) and listed on each session it may belong to (port_tied; its
+    group, one per connection, in ties: sessions.tie_groups, not copied into each
+    session's tied_with, which grew with the square of the tie)."""
     for conn, listener in found:
         if conn.uid in shares.tied:
-            tied = shares.tied[conn.uid]
-            if session in tied:
+            group = ties.shared(conn.uid, shares.tied[conn.uid])
+            if group.has(session.id):
                 if conn.uid not in endpoints.claimed:  # the first of them to come
                     endpoints.claimed.add(conn.uid)
                     conn.role, conn.session = "data", None
                 session.port_tied.append(conn.uid)
-                session.tied_with.extend(s.id for s in tied
-                                         if s is not session and s.id not in session.tied_with)
+                ties.add_for(session, group)
             continue
         if shares.owner.get(conn.uid) is not session or conn.uid in endpoints.claimed:
             continue

@@ -22,11 +22,11 @@ from flowcheck.sessions.late_owners import (
     LateJob,
     Windows,
     decide,
-    set_tied_with,
     tie,
 )
 from flowcheck.sessions.named import connect_failures, named_endpoints
 from flowcheck.sessions.pools import Endpoints, Pool, claim
+from flowcheck.sessions.tie_groups import Ties
 
 
 def attach_started_before_capture(sessions: list[Session], control_of: dict[str, Connection],
@@ -93,7 +93,8 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
         for times in refused_by.values():
             times.sort()
     evidence = Evidence(named_by, refusals, refused_by)
-    tied_with: dict[str, set[str]] = {}
+    # Each session's ties in session order, kept after those it had (sessions.by_ports).
+    ties = Ties({s.id: i for i, s in enumerate(sessions)})
     retries: dict[Hashable, Pool] | None = None
     for key, by_roles in sorted(groups.items(), key=lambda item: item[0][0]):
         pool = pools.get(key)
@@ -115,7 +116,7 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
             owner, tied = _owner(conn, windows, opened, evidence, capture_end, config,
                                  profile)
             if tied:
-                tie(conn, tied, endpoints.claimed, tied_with)
+                tie(conn, tied, endpoints.claimed, ties)
                 continue
             if owner is None:
                 continue
@@ -136,7 +137,7 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
                 conn = same.first(order.began(conn), END if end == float("inf") else
                                   order.moment(control_of[session.id].last_frame, end)) \
                     if same else None
-    set_tied_with(sessions, tied_with)
+    ties.finish(midstream)
     for job in jobs:
         session = job.session
         if (session.port_matched or session.port_tied) and not session.match_reason:
