@@ -124,10 +124,11 @@ def test_a_clock_set_back_before_the_callback_still_proves_it(tmp_path: Path) ->
     """The same capture, its clock set back 2 s at the callback's SYN (frame 30): the
     callback and data connection, written while the TLS connection lasted, are stamped
     before it opened. In the capture's order (one file of one interface: its write
-    order) they still fit its job: one session, its callback step 2 ok (by plain
-    timestamps no connection fitted: no session, no_control_session, INCONCLUSIVE).
-    Left (review58d): its data connection, matched by direction and ports in windows of
-    seconds (sessions.by_ports), stays unannounced_connection, INCONCLUSIVE."""
+    order) they still fit its job and are its own: read as the file unstepped, FAIL,
+    the data connection's incomplete handshake (by plain timestamps no connection
+    fitted: no session, no_control_session, INCONCLUSIVE; with the proof in the file's
+    order but the data connection looked for by direction and ports between the control
+    connection's timestamps, sessions.by_ports: unannounced_connection, INCONCLUSIVE)."""
     stored = CAPTURES / "field48-tls-start-matrix" / "dual-stack-data-ack-dropped-tls-start"
     linktype, records = read_records(stored.with_suffix(".pcapng"))
     stepped = write_records(tmp_path / "stepped.pcap", linktype,
@@ -139,7 +140,9 @@ def test_a_clock_set_back_before_the_callback_still_proves_it(tmp_path: Path) ->
     (session,) = analysis.sessions
     assert (session.media_server, session.remote_agent) == ("fd77::1", "fd77:1::2")
     assert session.match_reason == "encrypted" and session.callback_uid
-    assert [s.status for s in session.steps][:2] == ["ok", "ok"]
+    assert [s.status for s in session.steps][:4] == ["ok", "ok", "unknown", "failed"]
+    assert analysis.verdict == "fail" and "handshake_incomplete" in codes
+    assert "unannounced_connection" not in codes
 
 def _read_with(capture: Path, **changes: object) -> Analysis:
     config = replace(build_config(load_file(capture.with_suffix(".toml"))), **changes)
