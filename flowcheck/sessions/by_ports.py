@@ -17,7 +17,7 @@ from flowcheck.config import Config
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session
 from flowcheck.profiles import Profile
 from flowcheck.sessions.address_types import unknown_type_announcements
-from flowcheck.sessions.asked_first import asked_from
+from flowcheck.sessions.asked_first import asked_from, asked_from_frame
 from flowcheck.sessions.classify import (
     connection_outcome,
     end_of,
@@ -103,8 +103,10 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
                             control_of[session.id], streams.get(session.control_uid), order)
                             if reason == "one_direction" else order.began(
                                 control_of[session.id]), end,
-                            None if reason == "one_direction"
-                            else _written_while(control_of[session.id]))
+                            _written_while(control_of[session.id], asked_from_frame(
+                                control_of[session.id], streams.get(session.control_uid))
+                                if reason == "one_direction"
+                                else control_of[session.id].first_frame))
                         if not _named_elsewhere(conn, session, named_by)])
              for session, cut, reason, end in plans if cut is None]
     shares = share_out([(s, [conn for conn, _ in found]) for s, found in every], streams)
@@ -150,10 +152,14 @@ def _named_elsewhere(conn: Connection, session: Session,
     return bool(naming) and session.id not in naming
 
 
-def _written_while(control: Connection) -> tuple[int, float]:
-    """The frames (first, last) the control connection was open in: its first packet's
-    to its last's, or to the capture's end when the capture did not see it close."""
-    return control.first_frame, control.last_frame if seen_closing(control) else float("inf")
+def _written_while(control: Connection, first: int | None) -> tuple[int, float] | None:
+    """The frames (first, last) a session's connections may be written in: from `first`
+    (its control connection's first frame, or its first data setup request's:
+    asked_from_frame; None: none) to the control connection's last frame, or to the
+    capture's end when the capture did not see it close."""
+    if first is None:
+        return None
+    return first, control.last_frame if seen_closing(control) else float("inf")
 
 
 def _unreadable(session: Session, control: Connection, stream: NdmpStream | None,
