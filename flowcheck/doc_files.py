@@ -16,12 +16,15 @@ virtual environment, but `pip install --user`, `--prefix` and Debian's system Py
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import os
 import sys
 from pathlib import Path
 
 INSTALLED = Path("share", "doc", "flowcheck")  # under sys.prefix (pyproject data-files)
+# The pages by name, as `flowcheck docs --help` and docs/cli.md list them (pages() finds
+# them; tests/test_cli_docs checks the two agree).
+PAGE_NAMES = ("cli", "configuration", "findings", "formats", "json", "lab", "profiles",
+              "pytest-plugin", "readme")
 _CHECKOUT = Path(__file__).resolve().parent.parent / "docs"
 
 
@@ -31,10 +34,23 @@ def doc_dir() -> Path | None:
     flowcheck runs from one, else the installed copy (where the installed distribution's
     file list says, else sys.prefix's share/doc/flowcheck); None when none is there (a
     copy of the package alone). Found once a process."""
-    for folder in (_CHECKOUT, _recorded(), Path(sys.prefix) / INSTALLED):
+    checkout = _CHECKOUT if _in_checkout(_CHECKOUT) else None
+    for folder in (checkout, _recorded(), Path(sys.prefix) / INSTALLED):
         if folder is not None and (folder / "cli.md").is_file():
             return folder
     return None
+
+
+def _in_checkout(folder: Path) -> bool:
+    """Is `folder` (docs/ beside the package) flowcheck's source checkout's, its
+    pyproject.toml naming flowcheck beside it? An installed flowcheck's is
+    site-packages/docs, where another distribution may have put a docs/cli.md of its own
+    (review58b: one such file was listed as flowcheck's only page)."""
+    try:
+        project = (folder.parent / "pyproject.toml").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return 'name = "flowcheck"' in project
 
 
 def _recorded() -> Path | None:
@@ -43,6 +59,10 @@ def _recorded() -> Path | None:
     from site-packages: ~/.local/share/doc/flowcheck after --user); None when flowcheck
     is not installed or its list holds no such page (an egg-info's SOURCES.txt names
     docs/cli.md of the checkout, not an installed copy)."""
+    # Imported here: some 25 ms, paid only by `flowcheck docs` (every command that reads
+    # traffic imports this module for doc_page, which no longer needs it: review58b).
+    import importlib.metadata
+
     try:
         files = importlib.metadata.distribution("flowcheck").files or []
     except importlib.metadata.PackageNotFoundError:
@@ -70,13 +90,16 @@ def page_name(name: str) -> str:
 
 def pages() -> dict[str, Path]:
     """Every page of the documentation by name ("cli", "formats", ..., "readme"), in
-    name order; empty when no copy of the documentation is there (doc_dir None)."""
+    name order: the folder's *.md files (a folder or a dangling link of that name is no
+    page); empty when no copy of the documentation is there (doc_dir None). Raises
+    OSError when the folder cannot be listed (Path.glob gave nothing then, so every page
+    read as unknown: review58b)."""
     folder = doc_dir()
     if folder is None:
         return {}
     # The installed copy holds README.md beside the pages; the checkout's is above docs/.
-    found = {page_name(path.name): path for path in folder.glob("*.md")
-             if path.name != "README.md"}
+    found = {page_name(path.name): path for path in folder.iterdir()
+             if path.suffix == ".md" and path.name != "README.md" and path.is_file()}
     readme = folder.parent / "README.md" if folder == _CHECKOUT else folder / "README.md"
     if readme.is_file():
         found["readme"] = readme
@@ -85,9 +108,10 @@ def pages() -> dict[str, Path]:
 
 def shown_path(path: Path) -> str:
     """`path` as a path to show: relative to the working directory when under it
-    ("docs/formats.md" from the checkout's root), else absolute."""
+    ("docs/formats.md" from the checkout's root), else absolute (also when the working
+    directory is gone: os.getcwd raises FileNotFoundError, review58b)."""
     try:
         relative = os.path.relpath(path)
-    except ValueError:  # another drive (Windows)
+    except (ValueError, OSError):  # another drive (Windows); no working directory
         return str(path)
     return str(path) if relative.startswith("..") else relative

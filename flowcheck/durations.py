@@ -1,6 +1,6 @@
 """Durations as the step details and finding messages give them (span_words; from an
 hour, long_span_words), and the words for a time across a clock set back
-(CLOCK_BACK_WORDS)."""
+(CLOCK_BACK_WORDS); beside a limit it stays below, span_below."""
 
 from __future__ import annotations
 
@@ -29,6 +29,26 @@ def span_words(seconds: float) -> str:
         return f"{seconds * 1000:.6f}".rstrip("0").rstrip(".") + " ms"
     text = f"{seconds:.3g}"
     return f"{text} s" if "e" not in text else f"{seconds:.0f} s"
+
+
+def span_below(seconds: float, limit: float) -> str:
+    """span_words of a span said beside a `limit` (s) it stays below, with as many more
+    significant digits as it takes not to read as the limit: a port used again 2.4398 s
+    after its connection ended, within a 2.44 s hold, read "2.44 s after ..., within the
+    2.44 s the port is held", as 239.6 s beside Windows' 240 s TIME-WAIT reads "240 s"
+    (review58c: 3 significant digits since words58; one decimal made "10.0 s" of 9.96 s
+    beside a 10 s hold). span_words itself for a span not below the limit, or from an
+    hour."""
+    words = span_words(seconds)
+    if not 0 <= seconds < limit or seconds >= HOUR:
+        return words
+    for digits in range(4, 10):
+        value, unit = words.split(" ")
+        if float(value) / (1000 if unit == "ms" else 1) < limit:
+            break
+        words = (f"{seconds * 1000:.{digits}g} ms" if seconds < 1 else
+                 f"{seconds:.{digits}g} s")
+    return words
 
 
 def long_span_words(seconds: float) -> str:

@@ -112,6 +112,7 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
     from flowcheck.connections.tunnel_copies import fold_tunnel_copies, tunnel_copies_finding
     from flowcheck.sessions.clock_apart import mark_clocks_apart
     from flowcheck.sessions.held_elsewhere import mark_held_elsewhere
+    from flowcheck.sources.pieces import set_pieces
 
     # Every record is read from here on (sessions, checks, JSON): all made now, in bulk
     # (the tracker's short connections are made when read: connections.block_records).
@@ -122,7 +123,8 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
     # One connection seen on both sides of a NAT (two capture points): kept once.
     connections, views = fold_nat_views(connections, streams)
     far = {view.uid for _, view in views}
-    mark_held_elsewhere(connections)  # a side's few packets lost: not one direction
+    # A side's few packets lost: not one direction (each file apart in time alone).
+    mark_held_elsewhere(connections, set_pieces(result.captures, result.file_gaps))
     # Two hosts' own captures merged, their clocks apart: the proofs, kept for the checks.
     clock_lags = mark_clocks_apart(connections)
     streams = [s for s in streams if s.uid not in far]
@@ -265,6 +267,7 @@ def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> 
     """analyze's work with one profile, `profile` (config.profile loaded), never another:
     sessions, checks, findings and verdict."""
     from flowcheck.sessions import build_sessions_and_strays
+    from flowcheck.sources.pieces import set_pieces
     from flowcheck.verify import check_all
     from flowcheck.verify.absent_agents import check_absent_agents
     from flowcheck.verify.capture_contents import explain_unreadable
@@ -291,7 +294,8 @@ def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> 
                                                  order=order, clock_lags=traffic.clock_lags)
     # Read once by the checks and capture_loss; the packets that are not TCP by pair too.
     census = take_census(traffic.connections,
-                         traffic.skipped.ways if traffic.skipped else None)
+                         traffic.skipped.ways if traffic.skipped else None,
+                         set_pieces(traffic.captures, traffic.file_gaps))
     findings = list(traffic.findings)
     findings.extend(check_all(traffic.connections, traffic.streams, sessions, config, profile,
                               ended_at=traffic.ended_at, ring_gaps=traffic.ring_gaps,
@@ -337,7 +341,7 @@ def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> 
     findings = fold_other_protocols(findings, traffic.connections, traffic.streams, config,
                                     sessions, traffic.host_marks)
     findings = unjudged_tls(findings, traffic.connections, traffic.streams, config, sessions)
-    findings = unjudged_files(findings, traffic.captures, sessions)
+    findings = unjudged_files(findings, traffic.captures, sessions, traffic.connections)
     findings = explain_for_tool(findings, traffic.captures)
     findings = name_own_filter(findings, traffic.captures)
     findings = with_sessions(findings, traffic.connections)

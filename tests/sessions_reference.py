@@ -14,6 +14,10 @@ the production helpers it checks:
   open before the capture; the callback in the media range from the media server's
   first vendor message, then from the control connection's opening, then to any port,
   and last a callback without its opening traded for an opened one (_attach_callbacks);
+- review58a: a connection open before the capture that carries payload one way only
+  (more than a byte a packet) is a data stream, never a callback (_attach_callbacks);
+  and a CONNECT error reply answers its connector's last refusal to that peer before it,
+  not an earlier one (_attach_started_before_capture);
 - mergedsets: another session's host blocks a connection only while that session
   lives (_span: its control connection's opening less START_SLACK_SECONDS, or all time
   before when the capture lacks it, to its end plus port_hold_seconds, or all time after
@@ -245,7 +249,13 @@ def _attach_callbacks(sessions: list[Session], control_of: dict[str, Connection]
     deadline: dict[str, float] = {}
     by_pair: dict[tuple[str, str], list[Connection]] = defaultdict(list)
     for conn in ordered:
-        if conn.role != "control" and conn.resp_p != config.ndmp_port:
+        # One open before the capture carrying payload one way only, more than a byte a
+        # packet (not keepalives), is a data stream, never a callback (review58a).
+        sides = ((conn.orig_bytes, conn.orig_pkts, conn.resp_bytes),
+                 (conn.resp_bytes, conn.resp_pkts, conn.orig_bytes))
+        stream = connection_outcome(conn) == "midstream" and any(
+            size > packets and other == 0 for size, packets, other in sides)
+        if conn.role != "control" and conn.resp_p != config.ndmp_port and not stream:
             by_pair[(conn.orig_h, conn.resp_h)].append(conn)
     for session in sessions:
         control = control_of[session.id]
@@ -535,9 +545,14 @@ def _attach_started_before_capture(sessions: list[Session], control_of: dict[str
         said = next((named[session.id][e] for e in ends if e in named[session.id]), None)
         if said is not None:
             return said
+        # A reply answers the connector's last refusal to that peer before it (review58a).
         return connection_outcome(conn) == "refused" and any(
             conn.last_ts - ANNOUNCEMENT_JITTER_SECONDS <= ts <= conn.last_ts + 1.0
-            and host == conn.orig_h for ts, host in refused[session.id])
+            and host == conn.orig_h and not any(
+                connection_outcome(c) == "refused" and (c.orig_h, c.resp_h) ==
+                (conn.orig_h, conn.resp_h) and conn.last_ts < c.last_ts
+                <= ts + ANNOUNCEMENT_JITTER_SECONDS for c in ordered)
+            for ts, host in refused[session.id])
 
     tied_with: dict[str, set[str]] = defaultdict(set)
     for conn in [*(c for c in ordered if connection_outcome(c) == "midstream"),

@@ -92,3 +92,94 @@ def test_a_findings_pointer_is_the_same_words_in_every_install() -> None:
     text = json.dumps(json.loads(done.stdout)["findings"])
     assert "'flowcheck docs formats'" in text
     assert str(DOCS) not in text and "formats.md" not in text
+
+
+@pytest.fixture
+def copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An installed copy of the documentation (the pages and README.md in one folder,
+    as pip puts them in share/doc/flowcheck), the one `flowcheck docs` reads."""
+    import flowcheck.doc_files
+
+    folder = tmp_path / "share" / "doc" / "flowcheck"
+    shutil.copytree(DOCS, folder)
+    shutil.copy(ROOT / "README.md", folder)
+    monkeypatch.setattr(flowcheck.doc_files, "doc_dir", lambda: folder)
+    return folder
+
+
+def test_a_damaged_page_is_an_input_error_and_the_list_goes_on(
+        copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """review58b: a page that is not UTF-8 made `docs` and `docs lab` an internal error
+    (exit 4, UnicodeDecodeError), the list cut at the page before it."""
+    (copy / "lab.md").write_bytes(b"# The lab\n\xff\xfe\n")
+    assert run(["docs"]) == 0
+    listed = dict(line.split(None, 1) for line in capsys.readouterr().out.splitlines())
+    assert listed["lab"] == "The lab" and "readme" in listed
+    assert run(["docs", "lab"]) == 3
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (f"flowcheck: error: {copy / 'lab.md'}: not UTF-8 text (byte "
+                            "10): a damaged copy of the page; install flowcheck again\n")
+
+
+def test_a_folder_or_a_dangling_link_is_no_page(copy: Path,
+                                                capsys: pytest.CaptureFixture[str]
+                                                ) -> None:
+    """review58b: either, named *.md in the folder, was listed and read (exit 4,
+    IsADirectoryError or FileNotFoundError)."""
+    (copy / "notes.md").mkdir()
+    (copy / "gone.md").symlink_to(copy / "nowhere.md")
+    assert run(["docs"]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert "notes" not in listed and "gone" not in listed and "readme" in listed
+    assert run(["docs", "notes"]) == 2
+
+
+def test_path_from_a_working_directory_that_is_gone(copy: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]
+                                                    ) -> None:
+    """review58b: `docs cli --path` in a folder removed since (a shell left in it) was an
+    internal error: os.path.relpath's getcwd raised FileNotFoundError."""
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    assert run(["docs", "cli", "--path"]) == 0
+    assert capsys.readouterr().out == f"{copy / 'cli.md'}\n"
+
+
+def test_the_help_and_cli_md_name_every_page(capsys: pytest.CaptureFixture[str]) -> None:
+    """`docs --help` and docs/cli.md's `docs` section list the pages by hand: a page
+    added to docs/ (or one removed) must be listed there too."""
+    from flowcheck.doc_files import PAGE_NAMES, pages
+
+    assert list(PAGE_NAMES) == list(pages())
+    section = (DOCS / "cli.md").read_text().split("## `docs`", 1)[1].split("\n## ", 1)[0]
+    assert all(f"`{name}`" in section for name in PAGE_NAMES)
+    assert run(["docs", "--help"]) == 0
+    assert " ".join(capsys.readouterr().out.split()).count(", ".join(PAGE_NAMES)) == 1
+
+
+def test_another_distributions_docs_beside_the_package_are_not_flowchecks(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An installed flowcheck's checkout folder is site-packages/docs, where a package
+    that ships its docs as a top-level folder puts its own cli.md (review58b: `flowcheck
+    docs` listed that one page, "cli  Another package's CLI"). Only a folder beside a
+    pyproject.toml naming flowcheck is the checkout's."""
+    import flowcheck.doc_files as doc_files
+
+    site = tmp_path / "site-packages"
+    (site / "docs").mkdir(parents=True)
+    (site / "docs" / "cli.md").write_text("# Another package's CLI\n")
+    monkeypatch.setattr(doc_files, "_CHECKOUT", site / "docs")
+    monkeypatch.setattr(doc_files, "_recorded", lambda: None)
+    monkeypatch.setattr(doc_files.sys, "prefix", str(tmp_path / "venv"))
+    doc_files.doc_dir.cache_clear()
+    try:
+        assert doc_files.doc_dir() is None
+        (site / "pyproject.toml").write_text('[project]\nname = "flowcheck"\n')
+        doc_files.doc_dir.cache_clear()
+        assert doc_files.doc_dir() == site / "docs"  # a checkout's
+    finally:
+        doc_files.doc_dir.cache_clear()

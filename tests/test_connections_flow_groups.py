@@ -1,6 +1,7 @@
 """A batch's packets grouped by flow (connections.flows) the same whatever path finds the
-groups: peeled (few flows), one sort of hash values (many flows, issue 7), or the exact
-row comparison a hash collision sends the batch to.
+groups: peeled (few flows), a table of a sample's values (tens to hundreds of flows),
+one sort of hash values (many flows, issue 7), or the exact row comparison a hash
+collision sends the batch to.
 
 Each case is checked against a plain Python grouping of the rows; nothing is timed.
 """
@@ -10,7 +11,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flowcheck.connections.flows import PEEL_MAX, PEEL_SAMPLE, _peel, _sorted_unique, _unique_rows
+from flowcheck.connections.flows import (
+    PEEL_MAX,
+    PEEL_SAMPLE,
+    TABLE_MAX,
+    TABLE_SAMPLE,
+    _peel,
+    _sorted_unique,
+    _table_unique,
+    _unique_rows,
+)
 
 
 def _reference(rows: np.ndarray) -> tuple[list[int], list[int]]:
@@ -68,3 +78,65 @@ def test_peel_gives_up_at_once_on_many_flows() -> None:
     peeled = _peel(few)
     assert peeled is not None
     assert peeled[0].tolist() == [0, 1, 2] and peeled[1].tolist() == few.tolist()
+
+
+@pytest.mark.parametrize("count", [PEEL_MAX + 1, 90, TABLE_MAX])
+def test_table_unique_groups_by_value(count: int) -> None:
+    """Every packet in its value's group, each group's first its value's first packet,
+    flows the sample missed (one packet each, between the sampled places) included."""
+    rng = np.random.default_rng(count)
+    values = rng.integers(0, 1 << 63, size=count, dtype=np.uint64)
+    hashed = values[rng.integers(0, count, size=18000)]
+    step = hashed.shape[0] // TABLE_SAMPLE
+    rare = rng.integers(0, 1 << 63, size=40, dtype=np.uint64)
+    hashed[np.arange(40) * step + 1] = rare  # never sampled (places 0, step, 2 step...)
+    grouped = _table_unique(hashed)
+    assert grouped is not None
+    assert _by_appearance(*grouped) == _reference(hashed[:, None])
+
+
+def test_table_unique_values_sharing_a_slot() -> None:
+    """Values equal in their top bits (one table slot): one is kept in the table, the
+    other grouped with the packets the table missed; and 0 in an empty slot is no
+    match (an empty slot's value is 0)."""
+    rng = np.random.default_rng(5)
+    top = np.uint64(5) << np.uint64(60)
+    values = np.concatenate((rng.integers(1 << 55, 1 << 63, size=20, dtype=np.uint64),
+                             [top, top | np.uint64(1)])).astype(np.uint64)
+    hashed = np.tile(values, 500)
+    assert hashed.shape[0] // TABLE_SAMPLE > 1
+    hashed[1] = 0  # not sampled (places 0, step, 2 step...); slot 0 empty (top bits 0)
+    assert ((values >> np.uint64(54)) != 0).all()  # (the table has 2 ** 10 slots)
+    grouped = _table_unique(hashed)
+    assert grouped is not None
+    assert _by_appearance(*grouped) == _reference(hashed[:, None])
+
+
+def test_table_unique_gives_up_on_many_flows() -> None:
+    many = np.arange(TABLE_SAMPLE * 4, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    assert _table_unique(many) is None  # more than TABLE_MAX values in the sample
+    rng = np.random.default_rng(3)
+    few = rng.integers(0, 1 << 63, size=10, dtype=np.uint64)
+    # The sample sees 10 values; most packets hold others (each its own): sorted instead.
+    hashed = rng.integers(0, 1 << 63, size=TABLE_SAMPLE * 20, dtype=np.uint64)
+    hashed[::20] = few[rng.integers(0, 10, size=TABLE_SAMPLE)]
+    assert _table_unique(hashed) is None
+
+
+def test_unique_rows_exact_when_table_groups_collide(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows whose hashes are equal (a collision: every row's hash made one value here)
+    come out of the table as one group; the exact comparison keeps them apart."""
+    import flowcheck.connections.flows as flows
+
+    rng = np.random.default_rng(11)
+    distinct = rng.integers(0, 1 << 48, size=(60, 2), dtype=np.uint64)
+    rows = distinct[rng.integers(0, 60, size=9000)]
+    calls = []
+
+    def colliding(hashed: np.ndarray):
+        calls.append(hashed.shape[0])
+        return _table_unique(hashed & np.uint64(0xFF00000000000000))
+
+    monkeypatch.setattr(flows, "_table_unique", colliding)
+    assert _by_appearance(*_unique_rows(rows)) == _reference(rows)
+    assert calls == [9000]

@@ -61,7 +61,7 @@ def test_a_tls_session_captured_one_way_is_unknown_for_its_tls_not_a_refused_aut
                    "server's side of its control connection (nothing from fd77:1::3 to "
                    "fd77::1, though fd77::1 acknowledged 2065 B of it): a limit of this "
                    "capture (capture_one_direction), where one of both directions would "
-                   "show the job's data connections, judged by their TCP")
+                   "show a job's data connections, if it opened any, judged by their TCP")
     assert "CONNECT_CLIENT_AUTH" not in why
     analysis = analyze(traffic, config)
     [second] = [s for s in analysis.sessions if s.remote_agent == "fd77:1::3"]

@@ -73,3 +73,24 @@ def test_a_resend_a_timeout_later_keeps_its_wait(tmp_path: Path) -> None:
     conn = _connection(tmp_path, 1.0, answered_first=False)
     assert conn.syn_retries == 1
     assert "after 1 resent SYN, answered 1 s after the first" in handshake_words(conn)
+
+
+STORED = Path(__file__).resolve().parent.parent / "captures" / "trial37-impairments"
+
+
+def test_a_synack_resent_before_the_syn_resend_is_lost_not_held() -> None:
+    """The agent's capture of a media server whose SYN-ACKs the router lost (trial 37's
+    data-acks-lost-agent.pcap, port 5049: the SYN, its SYN-ACK 21 us later, the agent's
+    SYN-ACK resent 1 s later by its timer, frame 3, the media server's resent SYN 2.03
+    s after the first, frame 4): the tries passed the capture point a timeout apart, so
+    the held reading is ruled out by the frames (review58c: it was offered)."""
+    traffic = read_traffic([str(STORED / "data-acks-lost-agent.pcap")], build_config({}))
+    [conn] = [c for c in traffic.connections if c.orig_p == 5049]
+    assert conn.syn_retries == 1
+    words = handshake_words(conn)
+    assert "captured together" not in words, words
+    assert words.endswith(
+        "the first SYN-ACK 0.021 ms after the first SYN captured, sooner than TCP resends "
+        "one: that SYN-ACK was lost on its way (10.77.1.2 resent it, frame 3, before the "
+        "resent SYN, frame 4, was captured: the tries passed the capture point a timeout "
+        "apart)"), words

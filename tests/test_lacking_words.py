@@ -14,7 +14,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from scapy.all import ICMP, IP, Ether, ICMPv6EchoReply, IPv6, wrpcap
+from scapy.all import ICMP, IP, UDP, Ether, ICMPv6EchoReply, IPv6, Packet, wrpcap
 from stored import sidecar, stored_analysis
 
 from flowcheck.pipeline import Analysis
@@ -32,12 +32,14 @@ def _first_time(capture: Path) -> float:
     return float(out.stdout.split()[0])
 
 
-def _with_reply(tmp_path: Path, capture: Path, sender: str, receiver: str) -> Analysis:
-    """`capture` with an echo reply from `sender` to `receiver` 10 ms before its first
-    frame (frame 1 of the merged pcapng), analysed with the case's sidecar."""
-    if ":" in sender:
+def _with_reply(tmp_path: Path, capture: Path, sender: str, receiver: str,
+                layer: Packet | None = None) -> Analysis:
+    """`capture` with an echo reply from `sender` to `receiver` (or `layer`, an IP
+    packet) 10 ms before its first frame (frame 1 of the merged pcapng), analysed with
+    the case's sidecar."""
+    if layer is None and ":" in sender:
         layer = IPv6(src=sender, dst=receiver) / ICMPv6EchoReply(id=7, seq=1)
-    else:
+    elif layer is None:
         layer = IP(src=sender, dst=receiver) / ICMP(type=0, id=7, seq=1)
     reply = Ether(src="02:00:00:00:00:02", dst="02:00:00:00:00:01") / layer
     reply.time = _first_time(capture) - 0.01
@@ -87,3 +89,31 @@ def test_an_unseen_connectors_hedge_names_the_echo_reply(tmp_path: Path) -> None
     step = analysis.sessions[0].steps[1]
     assert step.detail.endswith(f"; the capture holds {held}, so the agent's SYN from "
                                 "fd77:1::2 could not be seen")
+
+
+def test_an_unreachable_about_no_tcp_connection_is_said_so(tmp_path: Path) -> None:
+    """field53's port in use captured `-Q in` on the agent, with an ICMP port unreachable
+    from the agent about a UDP query of the media server's (a closed DNS port) merged
+    in: the hedges said "(only an ICMP destination unreachable, frame 1: ...), the way
+    one would travel" beside unanswered SYNs, as if it might be their reject
+    (review58c); now what it is about."""
+    quote = IP(src="10.77.0.1", dst="10.77.1.2") / UDP(sport=40000, dport=53)
+    layer = IP(src="10.77.1.2", dst="10.77.0.1") / ICMP(type=3, code=3) / quote
+    analysis = _with_reply(tmp_path, PORT_IN_USE, "10.77.1.2", "10.77.0.1", layer)
+    held = _held("10.77.1.2", "10.77.0.1", "an ICMP destination unreachable").replace(
+        "frame 1:", "frame 1, about no TCP connection of the capture:")
+    step = analysis.sessions[0].steps[3]
+    assert step.detail.endswith(f"in the capture, which holds {held}, the way one would travel")
+
+
+def test_the_data_steps_acked_bytes_name_the_echo_reply(tmp_path: Path) -> None:
+    """lab's one-direction-out.pcap (the media server's packets only): step 5 said "no
+    byte agent -> media server in the capture (it holds no packet from the agent: one
+    direction only)" beside an echo reply from the agent, the hedge words58 left out of
+    lacking_words' phrase (review58c)."""
+    analysis = _with_reply(tmp_path, ROOT / "lab" / "one-direction-out.pcap",
+                           "10.77.0.2", "10.77.0.1")
+    held = _held("10.77.0.2", "10.77.0.1", "an ICMP echo reply")
+    step = analysis.sessions[0].steps[4]
+    assert (f"no byte agent -> media server in the capture, which holds {held}, but the "
+            "media server's ACKs acknowledge 400002 B of it") in step.detail, step.detail

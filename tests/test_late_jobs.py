@@ -151,6 +151,29 @@ def test_a_refused_connect_goes_to_the_job_whose_connect_error_answered_it(
         assert session.port_tied == ([] if owner else ["R"])
 
 
+def test_a_connect_error_reply_answers_the_last_refusal_before_it() -> None:
+    """Two jobs begun before the capture, the agent's connects to the mover refused at
+    8.926 s (the first job's) and 9.226 s (the second's); the second job's CONNECT error
+    reply 1 ms after its refusal, the first's 1.5 s after its own (a loaded agent, past
+    CONNECT_REPLY_SECONDS). The second job's reply answers the second refusal only: the
+    first, named by none, fits both jobs and is tied (review58a: the second job's reply,
+    0.3 s after the first refusal, took both, the first job's failure read as the
+    second's)."""
+    first = conn("R1", AGENT, 6020, MEDIA, 5645, 8.926, ok=False, resp_rst=True, end=8.926)
+    second = conn("R2", AGENT, 6021, MEDIA, 5646, 9.226, ok=False, resp_rst=True,
+                  end=9.226)
+    conns = [_late("C1", 5350, 1.0), _late("C2", 5442, 2.0), first, second]
+    streams = [NdmpStream("C1", 4, messages=[_connect_err(875, 10.426)]),
+               NdmpStream("C2", 4, messages=[_connect_err(877, 9.227)])]
+    sessions = build_sessions(conns, streams, PARALLEL, load_profile("ndmp"))
+    assert (second.session, first.session) == ("S2", None)
+    assert [s.data_connections for s in sessions] == [[], ["R2"]]
+    assert [s.port_tied for s in sessions] == [["R1"], ["R1"]]
+    fast = _outcome(conns, streams, build_sessions, "ndmp", config=PARALLEL)
+    assert fast == _outcome(conns, streams, sessions_reference.build_sessions, "ndmp",
+                            config=PARALLEL)
+
+
 def random_late_jobs(seed: int, jobs: int = 40) -> tuple[list[Connection], list[NdmpStream],
                                                           list[RingGap]]:
     """Jobs begun before the capture on a few host pairs, overlapping: data connections

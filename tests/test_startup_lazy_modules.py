@@ -3,7 +3,8 @@
 direct command lines (`connections`, `analyze` with --format json) never import the
 general decoder and IPv6 (decode.general, decode.ipv6), the out-of-time-order path
 (connections.by_time, connections.time_order), the tap's waiting packets
-(connections.pre_tap) or statistics (nat_views' median, with fractions and decimal).
+(connections.pre_tap), statistics (nat_views' median, with fractions and decimal) or
+importlib.metadata (flowcheck.doc_files, for `flowcheck docs`).
 Each is imported where its path begins; the captures that take it still work (their own
 tests: test_decode_*, test_connections_out_of_order, test_connections_icmp, ...).
 
@@ -28,7 +29,9 @@ CAPTURE = WORKTREE / "captures" / "lab" / "data-port-dropped.pcap"
 
 LATER = {"flowcheck.decode.general", "flowcheck.decode.ipv6",
          "flowcheck.connections.by_time", "flowcheck.connections.time_order",
-         "flowcheck.connections.pre_tap", "statistics", "fractions", "decimal"}
+         "flowcheck.connections.pre_tap", "statistics", "fractions", "decimal",
+         # doc_files' installed copy, for `flowcheck docs` alone (~25 ms; review58b).
+         "importlib.metadata"}
 
 COMMANDS = {
     "engine": ["-m", "flowcheck.connections"],

@@ -11,6 +11,7 @@ was made).
 
 from __future__ import annotations
 
+import subprocess
 from functools import cache
 from pathlib import Path
 
@@ -47,6 +48,25 @@ def test_agent_announcing_its_other_nic_is_one_error_naming_the_announcement() -
                                   "(10.77.0.2")
     assert "data interface / preferred network" in finding.fix
     assert "resolve" not in finding.fix
+
+
+def test_other_nic_data_connection_with_its_handshake_lost_reads_the_same(
+        tmp_path: Path) -> None:
+    """newuser58: mh1-announce-other-nic with the first data connection's handshake lost
+    by the sniffer (frames 23-25: the agent's data from 10.78.0.2:6001 comes first): the
+    same one error naming the DATA_LISTEN replies. It read capture_filtered ("no
+    captured connection reached it") beside it, and once matched, a second error "The
+    agent reached the media server at 10.78.0.1", the agent taken as the opener."""
+    lossy = tmp_path / "lossy.pcap"
+    subprocess.run(["editcap", str(LAB / "mh1-announce-other-nic.pcap.gz"), str(lossy),
+                    "23", "24", "25"], check=True, capture_output=True)
+    config = build_config(load_file(LAB / "mh1-announce-other-nic.toml"))
+    analysis = analyze(read_traffic([str(lossy)], config), config)
+    assert analysis.verdict == "fail"
+    assert "capture_filtered" not in {f.code for f in analysis.findings}
+    [finding] = _off(analysis)
+    assert "announced 10.78.0.2" in finding.message
+    assert "DATA_LISTEN replies, frames 22, 272" in finding.message
 
 
 def test_agent_reached_by_its_other_nic_name_is_one_error_with_the_name_fix() -> None:

@@ -117,3 +117,31 @@ def test_listen_reply_length_tells_whether_it_can_hold_an_address(
     body = data_listen_reply(addresses, error)
     assert can_hold_tcp_address(len(body), True, 4) is fits
     assert can_hold_tcp_address(len(body), True, None) is (fits or len(body) >= 16)
+
+
+def test_cut_announcement_on_the_listeners_side_leads_with_the_way(tmp_path: Path) -> None:
+    """newuser58: lab-trial26-words/data-drop-agent (a router drops the data SYNs, captured
+    on the agent, the listener) under -s 96: the fix led with "check that the ports ... are
+    free", where the whole capture's leads with the firewall between the hosts, the
+    common cause on the listener's side (its TTLs show it); now the same lead, the ports
+    kept after it. The media server's own capture (field38's media egress drop, equal
+    TTLs: no side proven) keeps the ports first."""
+    stored = LAB.parent / "lab-trial26-words"
+    cut = tmp_path / "cut.pcap"
+    subprocess.run(["editcap", "-s", "96", str(stored / "data-drop-agent.pcap"), str(cut)],
+                   check=True, capture_output=True)
+    config = build_config(load_file(stored / "data-drop-agent.toml"))
+    analysis = analyze(read_traffic([str(cut)], config), config)
+    [finding] = [f for f in analysis.findings if f.code == "announced_not_used"]
+    assert "its address was cut by the capture's snap length" in finding.message
+    assert finding.fix.startswith("If a capture on the connecting side shows SYNs to it, "
+                                  "allow them on every firewall or NAT between the hosts")
+    assert "are free on both hosts" in finding.fix
+    other = LAB.parent / "field38-matrix"
+    cut = tmp_path / "media.pcap"
+    subprocess.run(["editcap", "-s", "96", str(other / "data-dropped-media-egress.pcap"),
+                    str(cut)], check=True, capture_output=True)
+    config = build_config(load_file(other / "data-dropped-media-egress.toml"))
+    analysis = analyze(read_traffic([str(cut)], config), config)
+    fixes = [f.fix for f in analysis.findings if f.code == "announced_not_used"]
+    assert fixes and all(fix.startswith("Check that the ports") for fix in fixes)

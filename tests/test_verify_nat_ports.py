@@ -18,6 +18,7 @@ server reaches 10.77.0.2:6001).
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from flowcheck.config import build_config, load_file
@@ -105,6 +106,25 @@ def test_announced_port_matched_under_nat_stays_the_hosts_own() -> None:
     assert "port_outside_agent_range" in codes and "announced_address_mismatch" in codes
     outside = next(f for f in analysis.findings if f.code == "port_outside_agent_range")
     assert "port 6001" in outside.message
+
+
+def test_nat_matched_data_connection_with_its_handshake_lost(tmp_path: Path) -> None:
+    """newuser58: announced-address-nat with the data handshake lost by the sniffer
+    (frames 22-24; its first packet captured is the agent's data from 10.77.0.2:6001) reads
+    as the whole capture does: announced_address_mismatch naming C3 at 10.77.0.2, step 4
+    ok (it read INCONCLUSIVE: capture_filtered "no captured connection reached it",
+    unannounced_connection for C3)."""
+    lossy = tmp_path / "lossy.pcap"
+    subprocess.run(["editcap", str(NAT_LISTEN), str(lossy), "22", "23", "24"],
+                   check=True, capture_output=True)
+    analysis = _analyze(lossy, CAPTURES / "lab" / "announced-address-nat.toml")
+    assert _codes(analysis) == sorted(_codes(_analyze(
+        NAT_LISTEN, CAPTURES / "lab" / "announced-address-nat.toml")) + ["capture_loss"])
+    mismatch = next(f for f in analysis.findings if f.code == "announced_address_mismatch")
+    assert ("the media server 10.77.0.1's data connection (C3) reached port 6001 under the "
+            "same address 10.77.0.2") in mismatch.message
+    status, detail = _step(analysis, 4)
+    assert status == "ok" and "under 10.77.0.2, not the announced 10.79.0.2 (NAT)" in detail
 
 
 CONTROL_REPLY = """name = "control-reply"

@@ -14,20 +14,26 @@ import typer
 
 from flowcheck.cli.helptext import command_settings
 from flowcheck.cli.output import report_output
+from flowcheck.doc_files import PAGE_NAMES
 from flowcheck.errors import ExitStatus, InputError, UsageError
+from flowcheck.printable import printable_name
 
 
 def docs(page: Annotated[str | None, typer.Argument(
              metavar="PAGE", show_default=False,
-             help="The page to show (cli, configuration, findings, formats, json, lab, "
-                  "profiles, pytest-plugin, readme); none: the list of pages.")] = None,
+             help=f"The page to show ({', '.join(PAGE_NAMES)}); none: the list of "
+                  "pages.")] = None,
          path: Annotated[bool, typer.Option(
              "--path", help="Print the page's file path (no PAGE: the folder) instead of "
                             "its text.")] = False) -> int:
     """Show a page of flowcheck's documentation (the output points to them this way)."""
     from flowcheck.doc_files import doc_dir, page_name, pages, shown_path
 
-    found = pages()
+    try:
+        found = pages()
+    except OSError as exc:
+        raise InputError(f"{_named(doc_dir())}: the documentation's pages cannot be "
+                         f"listed: {exc.strerror or exc}") from None
     if not found:
         raise InputError("no copy of flowcheck's documentation is installed with this "
                          "flowcheck (a copy of the package alone): its pages are in the "
@@ -35,12 +41,14 @@ def docs(page: Annotated[str | None, typer.Argument(
     chosen = None if page is None else found.get(page_name(page.lower()))
     if page is not None and chosen is None:
         raise UsageError(f"no page {page!r}: the pages are {', '.join(found)}")
+    text = None if chosen is None or path else _text(chosen)
     with report_output():  # `flowcheck docs findings | head`: the reader may leave
-        if chosen is not None:
-            sys.stdout.write(shown_path(chosen) + "\n" if path
-                             else chosen.read_text(encoding="utf-8"))
+        if text is not None:
+            sys.stdout.write(text)
+        elif chosen is not None:
+            print(printable_name(shown_path(chosen)))
         elif path:
-            print(shown_path(doc_dir()))  # type: ignore[arg-type] - found: not None
+            print(printable_name(shown_path(doc_dir())))  # type: ignore[arg-type]
         else:
             width = max(map(len, found))
             for name, file in found.items():
@@ -48,12 +56,37 @@ def docs(page: Annotated[str | None, typer.Argument(
     return ExitStatus.OK
 
 
+def _named(folder: Path | None) -> str:
+    """A folder or page as an error line names it (printable: a name that is not UTF-8)."""
+    from flowcheck.doc_files import shown_path
+
+    return printable_name(shown_path(folder)) if folder is not None else "docs"
+
+
+def _text(page: Path) -> str:
+    """The page's text; InputError (exit 3, as any input flowcheck cannot read) when it
+    cannot be read or is not UTF-8 (a damaged copy: review58b, both were an internal
+    error, exit 4)."""
+    try:
+        return page.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{_named(page)}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{_named(page)}: not UTF-8 text (byte {exc.start:,}): a damaged "
+                         "copy of the page; install flowcheck again") from None
+
+
 def _title(page: Path) -> str:
-    """The page's first heading, without its hashes ("" when it has none)."""
-    with page.open(encoding="utf-8") as text:
-        for line in text:
-            if line.startswith("#"):
-                return line.lstrip("#").strip()
+    """The page's first heading, without its hashes ("" when it has none; a byte that is
+    not UTF-8 as U+FFFD, and "(cannot be read: REASON)" for a page that cannot be
+    read: the list goes on, `flowcheck docs PAGE` says what is wrong with it)."""
+    try:
+        with page.open(encoding="utf-8", errors="replace") as text:
+            for line in text:
+                if line.startswith("#"):
+                    return line.lstrip("#").strip()
+    except OSError as exc:
+        return f"(cannot be read: {exc.strerror or exc})"
     return ""
 
 

@@ -15,7 +15,7 @@ from itertools import repeat
 
 import numpy as np
 
-from flowcheck.arrays import HASH_MULTIPLIERS, stable_order
+from flowcheck.arrays import HASH_MULTIPLIERS, distinct, stable_order
 from flowcheck.decode import DecodedBatch
 from flowcheck.fields_dataclass import fields_dataclass
 
@@ -28,7 +28,11 @@ FlowKey = tuple[Endpoint, Endpoint, str]
 FEW_PACKETS = 64  # a batch of at most this many TCP packets is grouped by _few_flows
 PEEL_MAX = 8  # distinct directional 4-tuples in a batch found by comparison, not sorting
 _PORT_BITS = np.uint64(16)
+# Flows of a batch whose keys are made one at a time (_numbered_rows), not column-wise
+FEW_KEYS = 128
 PEEL_SAMPLE = 64  # packets, spread over a batch, whose 4-tuples tell it has more than PEEL_MAX
+TABLE_SAMPLE = 512  # packets, spread over a batch, whose hashes fill _table_unique's table
+TABLE_MAX = 192  # distinct values of that sample beyond which the batch is sorted instead
 
 
 @fields_dataclass(slots=True)
@@ -171,6 +175,53 @@ def _sorted_unique(hashed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return position[new], inverse
 
 
+def _table_unique(hashed: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """_sorted_unique's (first index, inverse) of a batch's hashes without sorting them
+    all, for a batch of tens to hundreds of flows (bench capture (d): 48 connections,
+    ~90 flows a batch of ~18,000 packets, whose sort was most of the grouping, issue 7).
+
+    The distinct values of a sample spread over the batch (TABLE_SAMPLE packets) go into
+    a table of 2 ** bits slots by their top bits (one value a slot: of two sharing one,
+    one is kept); every packet then finds its group by one look-up of its slot and an
+    exact comparison of its hash. The few packets whose value is not in the table (flows
+    the sample missed) are grouped by _sorted_unique. Equal hashes always fall in the
+    same group, so the caller's exact comparison of every row with its group's first
+    decides as for _sorted_unique's groups. None when the sample holds more than
+    TABLE_MAX values or more than a quarter of the packets are not in the table (many
+    flows: short connections), to sort them all."""
+    n = hashed.shape[0]
+    candidates = distinct(hashed[::max(1, n // TABLE_SAMPLE)])  # (np.unique: numpy.ma)
+    k = candidates.shape[0]
+    if k > TABLE_MAX:
+        return None  # many flows (short connections): most would miss the table
+    bits = max(10, (k * 16).bit_length())  # 16 slots a value at least
+    shift = np.uint64(64 - bits)
+    slot_of = (candidates >> shift).astype(np.int64)
+    owner = np.full(1 << bits, -1, np.int64)
+    owner[slot_of] = np.arange(k)
+    kept = np.flatnonzero(owner[slot_of] == np.arange(k))  # one candidate a slot
+    group = np.full(1 << bits, -1, np.int64)
+    group[slot_of[kept]] = np.arange(kept.shape[0])
+    values = np.zeros(1 << bits, np.uint64)
+    values[slot_of[kept]] = candidates[kept]
+    slot = (hashed >> shift).view(np.int64)  # an intp index: numpy's plain gather
+    inverse = group[slot]
+    # Not in the table: another value in its slot, or none (group -1, whatever value).
+    missing = np.flatnonzero((values[slot] != hashed) | (inverse < 0))
+    if missing.shape[0] * 4 > n:
+        return None
+    found = kept.shape[0]
+    inverse[missing] = found  # for now: one group past the table's
+    first = np.full(found + 1, n, np.int64)
+    np.minimum.at(first, inverse, np.arange(n))
+    first = first[:found]  # every kept value is a sampled packet's: each found
+    if missing.size:
+        rest_first, rest_inverse = _sorted_unique(hashed[missing])
+        inverse[missing] = found + rest_inverse
+        first = np.concatenate((first, missing[rest_first]))
+    return first, inverse
+
+
 def _unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(index of each distinct row's first packet, inverse), exact."""
     with np.errstate(over="ignore"):
@@ -180,10 +231,9 @@ def _unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             hashed += rows[:, column] * HASH_MULTIPLIERS[column]
         hashed ^= hashed >> np.uint64(29)
     peeled = _peel(hashed)
-    if peeled is not None:
-        first, inverse = peeled
-    else:
-        first, inverse = _sorted_unique(hashed)
+    if peeled is None:
+        peeled = _table_unique(hashed)
+    first, inverse = peeled if peeled is not None else _sorted_unique(hashed)
     if all(np.array_equal(rows[:, column], rows[first, column][inverse])
            for column in range(rows.shape[1])):
         return first, inverse
@@ -239,7 +289,16 @@ def _numbered_rows(decoded: DecodedBatch) -> tuple[list[FlowKey], np.ndarray, np
     firsts = first[by_appearance]
     tunnels = decoded.tcp_tunnel[firsts].tolist() if rows.shape[1] in (3, 12) else None
     keys: list[FlowKey]
-    if rows.shape[1] <= 3:
+    if rows.shape[1] <= 3 and firsts.shape[0] <= FEW_KEYS:
+        # A few flows (a bulk transfer's batch, 48 connections'): their keys one at a
+        # time, each endpoint made once (_endpoint), as the column-wise path makes them;
+        # that path's two np.unique and object gathers cost ~150 us a batch (issue 7).
+        ends: dict[int, Endpoint] = {}
+        names = decoded.tunnels
+        keys = [(_endpoint(ends, low), _endpoint(ends, high),
+                 "" if tunnels is None else names[tunnels[n]])
+                for n, (low, high) in enumerate(rows[firsts, :2].tolist())]
+    elif rows.shape[1] <= 3:
         # One endpoint tuple per distinct endpoint of the batch, shared by its flows'
         # keys: a server's endpoint is in every one of its connections' keys, and the
         # parked short connections' keys are kept to the capture's end (a tuple and a

@@ -48,15 +48,32 @@ Run = tuple[ConnState, np.ndarray]  # a connection and its run's row numbers (bu
 @fields_dataclass(slots=True)
 class WalkLists:
     """The walked flows' packets of a batch, grouped by flow (`_walk_flows`): `order`
-    their row numbers in the DecodedBatch (int64), and as Python lists their row
-    numbers, TCP flags and whether each comes from its flow key's lower endpoint;
-    `events`: the places (ascending) of those with SYN, FIN or RST."""
+    their row numbers in the DecodedBatch (int64), `lower` whether each comes from its
+    flow key's lower endpoint (bool), `below` per place the count of lower ones before
+    it (int64, one more entry: a run's sides from two reads), and `events` the places
+    (ascending, a list) of those with SYN, FIN or RST. A place is read as Python values
+    only where a packet goes one at a time (`row_of`, `lower_of`; `flow_lists` for a
+    small flow's): no list of every walked packet (three tolist() calls of ~18,000
+    packets a batch cost more than the walk's own steps on bench capture (d), issue 7)."""
 
     order: np.ndarray
-    rows: list[int]
-    flags: list[int]
-    lower: list[bool]
+    lower: np.ndarray
+    below: np.ndarray
     events: list[int]
+
+    def flow_lists(self, lo: int, hi: int) -> tuple[list[int], list[bool]]:
+        """Places lo to hi's row numbers and sides, as Python lists."""
+        return self.order[lo:hi].tolist(), self.lower[lo:hi].tolist()
+
+    def one(self, place: int) -> tuple[int, bool]:
+        """A place's row number and side."""
+        return int(self.order[place]), bool(self.lower[place])
+
+    def sides_of(self, lo: int, hi: int) -> tuple[bool, bool]:
+        """Whether some and whether all of places lo to hi (lo < hi) come from the
+        lower endpoint."""
+        lower = int(self.below[hi]) - int(self.below[lo])
+        return lower > 0, lower == hi - lo
 
 
 class RunPaths:
@@ -162,10 +179,11 @@ class RunPaths:
             rows = flows.order if chosen.all() else flows.order[np.repeat(chosen, sizes)]
             lo = np.zeros(len(flows.keys) + 1, np.int64)
             np.cumsum(np.where(chosen, sizes, 0), out=lo[1:])
-            flags = d.tcp_flags[rows]
-            lists = WalkLists(rows, rows.tolist(), flags.tolist(),
-                              flows.from_lower[rows].tolist(),
-                              np.flatnonzero((flags & (SYN | FIN | RST)) != 0).tolist())
+            lower = flows.from_lower[rows]
+            below = np.zeros(rows.shape[0] + 1, np.int64)
+            np.cumsum(lower, out=below[1:])
+            lists = WalkLists(rows, lower, below,
+                              np.flatnonzero(d.tcp_flags[rows] & (SYN | FIN | RST)).tolist())
             starts = lo.tolist()
             keys = flows.keys
             walkers = [self._walk_flow(keys[f], starts[f], starts[f + 1], lists)
@@ -190,45 +208,44 @@ class RunPaths:
         can change state one at a time, the runs between them yielded (the caller
         applies a run before resuming)."""
         d = self._decoded
-        rows, flag_list, lower, events = lists.rows, lists.flags, lists.lower, lists.events
+        events, slow = lists.events, self._slow
         if hi - lo < SMALL_FLOW or not self.fast:
-            for k in range(lo, hi):
-                self._slow(key, rows[k], lower[k])
+            for row, lower in zip(*lists.flow_lists(lo, hi), strict=True):
+                slow(key, row, lower)
             return
         i, slow_streak = lo, 0
         while i < hi:
             c = self._get(key)
-            if c is None or c.tapped or flag_list[i] & (SYN | FIN | RST):
-                self._slow(key, rows[i], lower[i])
-                i += 1
-                continue
             next_event = bisect_left(events, i)
             j = events[next_event] if next_event < len(events) else hi
+            if c is None or c.tapped or j == i:  # (j == i: a SYN, FIN or RST at i)
+                slow(key, *lists.one(i))
+                i += 1
+                continue
             j = min(j, hi)
             if c.tap_pending:
                 with_payload = np.flatnonzero(d.tcp_payload_len[lists.order[i:j]] > 0)
                 if with_payload.size and with_payload[0] == 0:
-                    self._slow(key, rows[i], lower[i])
+                    slow(key, *lists.one(i))
                     i += 1
                     continue
                 if with_payload.size:
                     j = i + int(with_payload[0])
             if j - i < SMALL_RUN:
-                for k in range(i, j):
-                    self._slow(key, rows[k], lower[k])
+                for row, lower in zip(*lists.flow_lists(i, j), strict=True):
+                    slow(key, row, lower)
                 i = j
                 continue
             # Which sides send in the run: any() and all() of the lower endpoint's.
-            run_lower = lower[i:j]
-            some_lower, all_lower = any(run_lower), all(run_lower)
+            some_lower, all_lower = lists.sides_of(i, j)
             some_orig, all_orig = ((some_lower, all_lower) if c.orig_is_lower
                                    else (not all_lower, not some_lower))
             if not ((not some_orig or c.steady_for(True))
                     and (all_orig or c.steady_for(False))):
                 # Rarely stays unsteady (an originator never ACKing): stop retrying then.
                 stop = j if slow_streak >= STEADY_RETRY_LIMIT else i + 1
-                for k in range(i, stop):
-                    self._slow(key, rows[k], lower[k])
+                for row, lower in zip(*lists.flow_lists(i, stop), strict=True):
+                    slow(key, row, lower)
                 slow_streak += 1
                 i = stop
                 continue

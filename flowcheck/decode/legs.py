@@ -79,8 +79,19 @@ def capture_legs(batch: PacketBatch, rows: np.ndarray) -> np.ndarray:
     if at.size and buf.shape[0] >= _WIDTH:
         head[at] = buf[np.minimum(start[at], buf.shape[0] - _WIDTH)[:, None]
                        + np.arange(_WIDTH)]
-    words = head.astype(np.uint64)
     told = caplen >= _WIDTH
+    if batch.interface is None and (linktype == LINKTYPE_ETHERNET).all():
+        return _ethernet_legs(head, told)
+    return _any_legs(batch, rows, head, told, linktype)
+
+
+def _any_legs(batch: PacketBatch, rows: np.ndarray, head: np.ndarray, told: np.ndarray,
+              linktype: np.ndarray) -> np.ndarray:
+    """capture_legs of packets of any link type (rows: their batch positions; head:
+    their first _WIDTH bytes (k, _WIDTH) uint8, told: whether each holds them;
+    linktype: each one's)."""
+    k = rows.shape[0]
+    words = head.astype(np.uint64)
     named = np.zeros(k, np.uint64)  # what names the interface, + 1 (0: nothing)
     pair = np.zeros(k, np.uint64)  # the Ethernet MAC pair's hash
     is_sll2, is_sll = linktype == LINKTYPE_LINUX_SLL2, linktype == LINKTYPE_LINUX_SLL
@@ -113,6 +124,26 @@ def capture_legs(batch: PacketBatch, rows: np.ndarray) -> np.ndarray:
     unknown = ~told | ~(is_sll2 | is_sll | is_ethernet)
     if batch.interface is None:
         legs[unknown] = UNKNOWN
+    return legs
+
+
+def _ethernet_legs(head: np.ndarray, told: np.ndarray) -> np.ndarray:
+    """capture_legs of Ethernet packets of a file without interfaces (a pcap's, the
+    common case: the tail's packets of every batch, issue 7): the MAC pair's part only,
+    the named part 0, as capture_legs' general path gives them in ~a third of its numpy
+    calls. head: the packets' first _WIDTH bytes (k, _WIDTH) uint8; told: whether each
+    holds them."""
+    k = head.shape[0]
+    macs = np.zeros((k, 16), np.uint8)  # each MAC as the low 6 bytes of a big-endian word
+    macs[:, 2:8] = head[:, 0:6]
+    macs[:, 10:16] = head[:, 6:12]
+    words = macs.view(">u8").astype(np.uint64)
+    with np.errstate(over="ignore"):
+        pair = np.where(told, (words[:, 0] ^ (words[:, 1] * HASH_MULTIPLIERS[2]))
+                        * HASH_MULTIPLIERS[1], np.uint64(0))
+    legs = _fold(pair).view(np.int64)
+    legs[legs == UNKNOWN] = 1  # a told leg is never UNKNOWN, whatever its code
+    legs[~told] = UNKNOWN
     return legs
 
 

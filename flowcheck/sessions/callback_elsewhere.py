@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from flowcheck.config import Config
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session
 from flowcheck.ndmp.protocol import is_vendor_code
+from flowcheck.sessions.callback_opened import streamed_one_way
 from flowcheck.sessions.classify import (
     asked_nothing,
     connection_outcome,
@@ -231,9 +232,11 @@ def job_engine_message(stream: NdmpStream | None) -> NdmpMessage | None:
 
 def _candidate(conn: Connection, config: Config, endpoints: Endpoints) -> bool:
     """An unclaimed connection whose direction is known (_direction_known), from a port
-    in the agent range into the media range, not the NDMP port."""
+    in the agent range into the media range, not the NDMP port, and no data stream open
+    before the capture (callback_opened.streamed_one_way)."""
     return (conn.role == "other" and conn.uid not in endpoints.claimed
             and config.ndmp_port not in (conn.orig_p, conn.resp_p)
+            and not streamed_one_way(conn)
             and config.in_agent_range(conn.orig_p) and config.in_media_range(conn.resp_p)
             and _direction_known(conn, config))
 

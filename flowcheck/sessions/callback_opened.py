@@ -8,6 +8,10 @@ job's window, then took the callback from the one whose SYN followed the vendor 
 session's for a callback whose handshake the sniffer lost, and would take another job's
 callback opened in the window (review56j). So the trade is made after the sweep, per
 session: the sweep's choices of other sessions stand.
+
+A connection open before the capture that carries a stream one way (streamed_one_way)
+is no callback at all: a data connection joined late whose first captured packet the
+agent sent (review58a).
 """
 
 from __future__ import annotations
@@ -18,6 +22,26 @@ from flowcheck.config import Config
 from flowcheck.model import Connection, Session
 from flowcheck.sessions.classify import connection_outcome
 from flowcheck.sessions.pools import Endpoints, Pool, claim
+
+
+def streamed_one_way(conn: Connection) -> bool:
+    """Does this connection, open before the capture (connection_outcome "midstream": no
+    opening in it, so its originator is only its first captured packet's sender), carry
+    a data stream: payload from one side only, more than a byte a packet (keepalive
+    probes carry none or one)? That is a data connection's shape (a backup's agent sends
+    and the media server only ACKs, a restore the other way round), and not a
+    callback's: the agent answers the job engine on it and the job's data goes on the
+    data connection (flow-model.md steps 2 and 5; no callback of the stored cases
+    carries a byte either way). review58a: captures/lab/concurrent-jobs.pcap from
+    frame 125 (editcap -r) took 10.77.0.2:6001 -> 10.77.0.1:5052, 134.5 kB from the
+    agent and none back (the data connection 10.77.0.1:5052 -> 10.77.0.2:6001 of the
+    other job, its SYN before the cut), as S2's callback, and the callback
+    10.77.0.2:6093 -> 10.77.0.1:5001 went to S1's data connections."""
+    if connection_outcome(conn) != "midstream":
+        return False
+    sent = ((conn.orig_bytes, conn.orig_pkts), (conn.resp_bytes, conn.resp_pkts))
+    return any(size > packets and not other
+               for (size, packets), (other, _) in (sent, sent[::-1]))
 
 
 def prefer_opened(sessions: list[Session], by_uid: dict[str, Connection],

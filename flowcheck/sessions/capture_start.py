@@ -94,7 +94,14 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
             named_by.setdefault(end, []).append(job)
         refusals += [(ts, job.index, host, job) for ts, host in job.refused]
     refusals.sort(key=lambda item: item[:2])
-    evidence = Evidence(named_by, refusals)
+    refused_by: dict[tuple[str, str], list[float]] = {}
+    if refusals:
+        for conn in ordered:
+            if connection_outcome(conn) == "refused":
+                refused_by.setdefault((conn.orig_h, conn.resp_h), []).append(conn.last_ts)
+        for times in refused_by.values():
+            times.sort()
+    evidence = Evidence(named_by, refusals, refused_by)
     tied_with: dict[str, set[str]] = {}
     retries: dict[Hashable, Pool] | None = None
     for key, by_roles in sorted(groups.items(), key=lambda item: item[0][0]):

@@ -22,6 +22,22 @@ from flowcheck.model import Connection, Session
 End = tuple[str, int]
 
 
+def listener_first(conn: Connection, session: Session) -> bool:
+    """Is `conn` a data connection of the session whose handshake the sniffer lost and
+    whose listener sent the first packet the capture holds, so its originator is the
+    listener: the announcement it was matched to names its originator's port (at the
+    announced address, trial 25 D1, or the listener's control address, newuser58)?"""
+    return any(a.used_by == conn.uid and conn.orig_p == a.port != conn.resp_p
+               for a in session.announced)
+
+
+def opened_ends(conn: Connection, session: Session) -> tuple[End, End]:
+    """(connector's end, listener's end) of one of the session's connections: its
+    originator and responder, turned when listener_first."""
+    orig, resp = (conn.orig_h, conn.orig_p), (conn.resp_h, conn.resp_p)
+    return (resp, orig) if listener_first(conn, session) else (orig, resp)
+
+
 def conn_sides(conn: Connection, session: Session) -> tuple[End | None, End | None]:
     """(media server end, agent end) of one of the session's connections, by its role:
     (ip, port) each, None for an end no rule tells.
@@ -40,9 +56,12 @@ def conn_sides(conn: Connection, session: Session) -> tuple[End | None, End | No
         return resp, orig
     announced = next((a for a in session.announced
                       if (a.ip, a.port) == resp or a.used_by == conn.uid), None)
-    if announced is not None and (announced.ip, announced.port) == orig != resp:
+    if announced is not None and ((announced.ip, announced.port) == orig != resp
+                                  or listener_first(conn, session)):
         # The sniffer lost the handshake and the listener's packet came first: the
-        # announced endpoint is the originator (sessions.matching; trial 25 D1).
+        # announced endpoint is the originator (sessions.matching; trial 25 D1), or
+        # its port at the listener's control address (an IPv4 announcement beside an
+        # IPv6 control connection, 0.0.0.0: newuser58).
         orig, resp = resp, orig
     listener = announced.listener if announced is not None else \
         session.port_listener.get(conn.uid)

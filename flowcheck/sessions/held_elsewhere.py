@@ -21,6 +21,7 @@ from collections.abc import Iterable
 
 from flowcheck.model import Connection
 from flowcheck.sessions.classify import one_sided
+from flowcheck.sources.pieces import ONE_PIECE, Pieces
 
 
 def held_directions(connections: Iterable[Connection],
@@ -39,10 +40,13 @@ def held_directions(connections: Iterable[Connection],
     return held
 
 
-def mark_held_elsewhere(connections: list[Connection]) -> int:
+def mark_held_elsewhere(connections: list[Connection], pieces: Pieces = ONE_PIECE) -> int:
     """Set side_held_elsewhere on each connection whose silent side (one_sided) the
     capture holds on other connections and that sent no more than a FIN (module
-    docstring); returns how many were marked."""
+    docstring); returns how many were marked. pieces: the set's parts apart in time
+    (sources.pieces): the side counts as held only on connections of the same piece (a
+    file of another job days before holds that direction; mergedone: lab
+    one-direction-out's callback beside ndmjob's v4 backup)."""
     candidates: list[tuple[Connection, tuple[str, str]]] = []
     for conn in connections:
         if conn.orig_pkts and conn.resp_pkts:
@@ -60,10 +64,31 @@ def mark_held_elsewhere(connections: list[Connection]) -> int:
             candidates.append((conn, way))
     if not candidates:
         return 0
+    if len(pieces) > 1:
+        return _mark_by_piece(connections, candidates, pieces)
     held = held_directions(connections, {way for _, way in candidates})
     marked = 0
     for conn, way in candidates:
         if way in held:
+            conn.side_held_elsewhere = True
+            marked += 1
+    return marked
+
+
+def _mark_by_piece(connections: list[Connection],
+                   candidates: list[tuple[Connection, tuple[str, str]]], pieces: Pieces) -> int:
+    """mark_held_elsewhere's marking where the set has several pieces: each candidate's
+    side held by a connection of its own piece."""
+    of = pieces.of
+    by_piece: dict[int, list[Connection]] = {}
+    for conn in connections:
+        by_piece.setdefault(of(conn.ts), []).append(conn)
+    held = {index: held_directions(conns, {way for conn, way in candidates
+                                           if of(conn.ts) == index})
+            for index, conns in by_piece.items()}
+    marked = 0
+    for conn, way in candidates:
+        if way in held[of(conn.ts)]:
             conn.side_held_elsewhere = True
             marked += 1
     return marked

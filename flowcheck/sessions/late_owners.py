@@ -11,7 +11,8 @@ it is only by a message of one job naming it:
 - a DATA_GET_STATE / MOVER_GET_STATE reply naming one of its ends
   (sessions.named.named_endpoints), or
 - for a connection refused at once (RST to its SYN), the DATA_CONNECT / MOVER_CONNECT
-  reply with an error that its connector's session sent right after the refusal
+  reply with an error that its connector's session sent right after the refusal, before
+  any later refusal of the connector's to the same peer, which it would answer instead
   (sessions.named.connect_failures; ndmjob-ended/v4-ended-leftovers-parallel-media: S4's
   CONNECT_ERR 1 ms after its connect retry was refused, S5's 2 s later).
 
@@ -48,13 +49,29 @@ class Evidence:
     one of its ends (the responder's; either end of one open before the capture, its
     first sender no opener), or, refused at once, by a CONNECT error reply from its
     connector's session within CONNECT_REPLY_SECONDS after the refusal (less the
-    capture's reordering, ANNOUNCEMENT_JITTER_SECONDS)."""
+    capture's reordering, ANNOUNCEMENT_JITTER_SECONDS) and before any later refusal of
+    the connector's to the same peer (refused_by: (connector, peer) -> sorted end times
+    of its refused connections)."""
 
     def __init__(self, named_by: dict[tuple[str, int], list[LateJob]],
-                 refusals: list[tuple[float, int, str, LateJob]]) -> None:
+                 refusals: list[tuple[float, int, str, LateJob]],
+                 refused_by: dict[tuple[str, str], list[float]] | None = None) -> None:
         self.named_by = named_by
         self.refusals = refusals
         self.times = [ts for ts, _, _, _ in refusals]
+        # Per (connector, peer), the times (s, sorted) its refused connections ended: a
+        # CONNECT error reply answers the last of them before it, not an earlier one.
+        self.refused_by = refused_by or {}
+
+    def _answers_later(self, conn: Connection, reply_ts: float) -> bool:
+        """Did the connector have another connection to conn's peer refused after conn and
+        before the reply at reply_ts (less the capture's reordering)? The reply then
+        answers that one (review58a: two refusals 0.3 s apart, the second job's reply
+        1 ms after the second, the first job's 1.5 s after the first on a loaded agent:
+        the second job's reply named both)."""
+        times = self.refused_by.get((conn.orig_h, conn.resp_h), ())
+        later = bisect_right(times, conn.last_ts)
+        return later < len(times) and times[later] <= reply_ts + ANNOUNCEMENT_JITTER_SECONDS
 
     def naming(self, conn: Connection) -> list[LateJob]:
         """The sessions naming conn, in session order, each once."""
@@ -67,8 +84,8 @@ class Evidence:
             while at < len(self.times) and \
                     self.times[at] <= conn.last_ts + CONNECT_REPLY_SECONDS:
                 Work.steps += 1
-                _, index, host, job = self.refusals[at]
-                if host == conn.orig_h:
+                reply_ts, index, host, job = self.refusals[at]
+                if host == conn.orig_h and not self._answers_later(conn, reply_ts):
                     found.setdefault(index, job)
                 at += 1
         return [found[i] for i in sorted(found)]

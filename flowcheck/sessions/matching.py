@@ -17,7 +17,7 @@ from collections.abc import Hashable, Mapping
 
 from flowcheck.config import Config
 from flowcheck.model import Announcement, Connection, Session
-from flowcheck.sessions.callback_opened import prefer_opened
+from flowcheck.sessions.callback_opened import prefer_opened, streamed_one_way
 from flowcheck.sessions.classify import (
     announcement_groups,
     asked_nothing,
@@ -93,16 +93,19 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
     # By the side that connects: DATA_LISTEN's connector is a media server, MOVER_LISTEN's
     # an agent.
     sighted = [s for s in sessions if not blind(s, control_of[s.id])]
-    by_connector = {"data": endpoints.by_connector(lifetimes(sighted, control_of, hold,
-                                                             "media_server", order)),
-                    "mover": endpoints.by_connector(lifetimes(sighted, control_of, hold,
-                                                              "remote_agent", order))}
+    alive = {"data": lifetimes(sighted, control_of, hold, "media_server", order),
+             "mover": lifetimes(sighted, control_of, hold, "remote_agent", order)}
+    by_connector = {kind: endpoints.by_connector(hosts) for kind, hosts in alive.items()}
     # Connections whose handshake the sniffer lost, by their first captured packet's
-    # sender (ip, port) and its peer: the listener's first packet makes the listener
-    # their originator (trial 25 D1).
-    unseen_opening = endpoints.pools(
-        [c for c in endpoints.connections() if connection_outcome(c) == "midstream"],
-        lambda c: (c.orig_h, c.orig_p, c.resp_h))
+    # sender (ip, port) and its peer, the connector as in by_connector (None: an
+    # address no session uses on that side, the IPv4 address of a media server whose
+    # control connection runs over IPv6: newuser58): the listener's first packet makes
+    # the listener their originator (trial 25 D1).
+    midstream = [c for c in endpoints.connections() if connection_outcome(c) == "midstream"]
+    unseen_opening = {kind: endpoints.pools(midstream, lambda c, hosts=hosts: (
+        c.orig_h, c.orig_p,
+        c.resp_h if hosts.alive_at(c.resp_h, c.ts, c.first_frame) else None))
+        for kind, hosts in alive.items()}
 
     # The same, but only connections whose opening the capture holds: one open before
     # the capture (no SYN or SYN-ACK in it; a keepalive of an earlier job's connection to
@@ -183,12 +186,21 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
         if not candidates:
             # The sniffer lost the handshake and the listener sent the first packet the
             # capture holds (the agent's backup data): its originator is the announced
-            # endpoint, its peer the session's connector (trial 25 D1).
+            # endpoint, its peer the session's connector (trial 25 D1); else, as above,
+            # the listener's control address (NAT, 0.0.0.0, or the IPv4 announcement of
+            # a job whose control connection runs over IPv6: newuser58's allv6-wire with
+            # its data handshake lost read capture_filtered, "no connection to it").
             candidates = [
                 (conn, ann) for ann in group
-                if (pool := unseen_opening.get((ann.ip, ann.port,
-                                                connector_host(ann, control)))) is not None
+                for host in dict.fromkeys((ann.ip, listener_host(ann, control)))
+                for connector in (connector_host(ann, control), None)
+                if (pool := unseen_opening[ann.listener].get(
+                    (host, ann.port, connector))) is not None
                 and (conn := pool.first_following(now, frame)) is not None]
+            for conn, ann in candidates[:1]:
+                if conn.orig_h != ann.ip and ann.ip != "0.0.0.0" \
+                        and not other_version(ann.ip, conn.orig_h):
+                    session.address_matched.append((conn.uid, ann.ip))
         if not candidates:
             continue
         conn, ann = min(candidates, key=lambda item: order.opened(item[0]))
@@ -225,7 +237,9 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
     range is preferred; failing that, a connection to another port is still the callback
     (verify reports port_outside_media_range). A callback found only after the session's
     data connection is still attached, so verify reports it out of order. A session that
-    asked nothing (asked_nothing: a port check) takes none. Last, a
+    asked nothing (asked_nothing: a port check) takes none, and a connection open before
+    the capture that carries a stream one way (callback_opened.streamed_one_way: a data
+    connection joined late, review58a) is no callback. Last, a
     session still without one takes a connection from its agent to a configured media
     server address no session's control connection came from (another interface of its
     media server, or a control connection that left through source NAT). With
@@ -247,8 +261,10 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
     # capture of the media server's packets alone a port check before the job took the
     # job's callback, its data connection matched by ports only later).
     sessions = [s for s in sessions if not asked_nothing(control_of[s.id])]
+    # A data stream open before the capture is no callback (streamed_one_way: review58a).
     pools = endpoints.pools(ordered, lambda c: None if c.role == "control" or
-                            c.resp_p == config.ndmp_port else (c.orig_h, c.resp_h))
+                            c.resp_p == config.ndmp_port or streamed_one_way(c)
+                            else (c.orig_h, c.resp_h))
     in_range = {pair: pool.only(lambda c: config.in_media_range(c.resp_p))
                 for pair, pool in pools.items()}
     # The same, but connections whose opening the capture holds (a SYN or SYN-ACK):

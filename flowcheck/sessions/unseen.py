@@ -47,8 +47,9 @@ def job_unseen(conn: Connection, stream: NdmpStream | None) -> str:
         # data SYNs dropped, read "the capture's own limits (capture_one_direction) are
         # not why a step is unknown", report.verdict_notes).
         held = (f", and {_held_side(conn, side)}: a limit of this capture "
-                "(capture_one_direction), where one of both directions would show the "
-                "job's data connections, judged by their TCP" if side is not None else "")
+                "(capture_one_direction), where one of both directions would show a "
+                "job's data connections, if it opened any, judged by their TCP"
+                if side is not None else "")
         return (f"its control connection carries TLS from frame {stream.tls_start}"
                 " (ndmp_undecodable): the requests in it, a DATA_* request that started a "
                 f"job among them, cannot be read{held}")

@@ -218,8 +218,13 @@ def listener_capture(ctx: Context, conn: Connection) -> CaptureHostProof | None:
     listener's own firewall (a tap sees arriving packets before it) or its stack can
     have dropped them (lab matrix seed 127 run 13: `tcpdump -i any` on the agent, its
     input chain dropping all but the SYN, read "after the capture point, or by fd77::2's
-    own firewall" and asked for "a capture on fd77::2"). None otherwise."""
-    if not conn.ack_frame:
+    own firewall" and asked for "a capture on fd77::2"). Only of one file of one
+    interface (ctx.order.frames): the marks are kept per host pair, not per file, and
+    only of SYNs, FINs and RSTs, so in a set of files they may prove the listener's
+    capture while the ACK is another file's (review58b: the agent's `-i any` file given
+    with the media server's holding only its ACKs, marked leaving it, read "arrived
+    there, past every device between the hosts"). None otherwise."""
+    if not conn.ack_frame or not ctx.order.frames:
         return None
     on = proven_host(ctx, conn.orig_h, conn.resp_h)
     return on if on is not None and on.marked and on.host == conn.resp_h else None

@@ -253,7 +253,9 @@ def check_address_matched(ctx: Context, session: Session,
     for uid, announced_ip in session.address_matched:
         conn = ctx.by_uid[uid]
         ann = next((a for a in session.announced
-                    if a.ip == announced_ip and a.port == conn.resp_p), None)
+                    if a.ip == announced_ip and a.used_by == uid), None) or next(
+            (a for a in session.announced
+             if a.ip == announced_ip and a.port == conn.resp_p), None)
         if ann is None:
             continue
         listener, connector, host = _parties(ctx, session, ann.listener)

@@ -55,13 +55,20 @@ def special_words(ip: str) -> str:
             "loopback": " (a loopback address)"}.get(kind or "", "")
 
 
+def listener_end(ann: Announcement, conn: Connection) -> str:
+    """The address of `conn`'s end at the announced port: its responder's, or its
+    originator's when the sniffer lost the handshake and the listener sent the first
+    packet the capture holds (sessions.matching: trial 25 D1, newuser58)."""
+    return conn.orig_h if conn.orig_p == ann.port != conn.resp_p else conn.resp_h
+
+
 def reached_over_other_version(session: Session, conn: Connection) -> Announcement | None:
     """The announcement `conn` reached at its port under the listener's control address
     over the other IP version (an IPv4 address announced beside a control connection
     over IPv6: NDMP v4's NDMP_ADDR_TCP holds IPv4 only, so the connector took the
     control connection's address: trial 28 D4); None for any other connection."""
-    return next((a for a in session.announced
-                 if a.used_by == conn.uid and other_version(a.ip, conn.resp_h)), None)
+    return next((a for a in session.announced if a.used_by == conn.uid
+                 and other_version(a.ip, listener_end(a, conn))), None)
 
 
 def other_version_words(ann: Announcement, conn: Connection) -> str:
@@ -74,7 +81,8 @@ def other_version_words(ann: Announcement, conn: Connection) -> str:
     why = (" (the unspecified address: the control connection's address stands for it)"
            if special(ann.ip) == "unspecified" else
            ", and NDMP v4 TCP addresses are IPv4 only (dual-stack hosts, no NAT)")
-    return (f"over IPv{ip_version(conn.resp_h)} at {conn.resp_h}, {listener}'s control "
+    host = listener_end(ann, conn)
+    return (f"over IPv{ip_version(host)} at {host}, {listener}'s control "
             "connection address: "
             f"{ann.message.removeprefix('NDMP_')} (frame {ann.frame}) announced "
             f"{endpoint(ann.ip, ann.port)}{why}")

@@ -65,7 +65,7 @@ def answer_seen(ctx: Context, way: tuple[str, str] | None, ts: float,
     others = [a for a in addresses if a != listener and a in known]
     if others and listener not in addresses:
         listener = others[0]
-    if (listener, connector) not in ctx.captured:
+    if not ctx.holds((listener, connector), ts):
         return None
     until = ts + ctx.config.retransmission_timeout
     last = max(_heard_until(ctx, listener, connector), default=None)

@@ -104,7 +104,7 @@ def arrived_silent(ctx: Context, conn: Connection) -> bool:
     them, marks them alike (it lowers the TTL only of what it passes on, and passed none;
     the frame's link-layer destination is not in the cooked header): silent_words."""
     return (marked_both_ends(ctx, conn)
-            and (conn.resp_h, conn.orig_h) not in ctx.captured)
+            and not ctx.holds((conn.resp_h, conn.orig_h), conn.ts))
 
 
 def silent_words(conn: Connection, back: str | None = None, none: str | None = None) -> str:

@@ -22,11 +22,13 @@ from flowcheck.verify.unread_frames import could_carry, unseen_words
 from flowcheck.verify.way_back import lacking_words
 
 
-def unseen_way(ctx: Context, sender: str, receivers: Iterable[str]) -> tuple[str, str] | None:
+def unseen_way(ctx: Context, sender: str, receivers: Iterable[str],
+               ts: float) -> tuple[str, str] | None:
     """The first direction (sender, receiver) among these that the capture lacks
     (ctx.missing): a packet that would travel it (a SYN, a connection attempt) cannot be
-    seen, so its absence from the capture proves nothing. None when all were captured."""
-    return next(((sender, r) for r in receivers if (sender, r) in ctx.missing), None)
+    seen, so its absence from the capture proves nothing. None when all were captured.
+    ts: a time of the job (s), for the piece of the set that holds it (sources.pieces)."""
+    return next(((sender, r) for r in receivers if ctx.lacks((sender, r), ts)), None)
 
 
 def connector_unseen(ctx: Context, session: Session, listener: str | None,
@@ -42,7 +44,7 @@ def connector_unseen(ctx: Context, session: Session, listener: str | None,
     pairs = {"data": [(media, agent)], "mover": [(agent, media)]}.get(
         listener or "", [(media, agent), (agent, media)])  # (connector, listener)
     return next((way for connector, host in pairs
-                 if (way := unseen_way(ctx, connector, [*addresses, host]))), None)
+                 if (way := unseen_way(ctx, connector, [*addresses, host], control.ts))), None)
 
 
 def one_way_words(ctx: Context, way: tuple[str, str], what: str) -> str:

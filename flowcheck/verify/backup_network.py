@@ -31,6 +31,7 @@ from dataclasses import field
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Announcement, Connection, Session, connection_ends
 from flowcheck.sessions import listener_host
+from flowcheck.sessions.data_ends import opened_ends
 from flowcheck.sessions.local import ip_version
 from flowcheck.verify.addresses import mismatched
 from flowcheck.verify.context import Context, opening_frames, session_uids
@@ -96,25 +97,28 @@ def _add_causes(ctx: Context, session: Session, conn: Connection, network: Netwo
                 causes: dict[tuple[str, str], _Cause]) -> list[tuple[str, str]]:
     """The causes that took `conn` outside the network, added to `causes` (the
     originator's end first); their keys."""
-    orig_out, resp_out = not _in(conn.orig_h, network), not _in(conn.resp_h, network)
+    # Who opened it: its originator, unless the sniffer lost the handshake and the
+    # listener's packet came first (newuser58: "The agent reached the media server").
+    (orig_h, _), (resp_h, resp_p) = opened_ends(conn, session)
+    orig_out, resp_out = not _in(orig_h, network), not _in(resp_h, network)
     roles = {host: which for which, (host, _) in role_ends(ctx, conn, session)}
     new: list[_Cause] = []
-    ann = mismatched(ctx, session, conn.resp_h, conn.resp_p) if resp_out else None
+    ann = mismatched(ctx, session, resp_h, resp_p) if resp_out else None
     if resp_out:
-        role = roles.get(conn.resp_h)
+        role = roles.get(resp_h)
         inside = _inside(ctx, session, role, network)
         kind = ("announced" if ann is not None and ann.message.endswith("_LISTEN") else
                 "no_address" if role == "media" and inside is None else "reached")
-        new.append(_Cause(kind, conn.resp_h, role, inside=inside))
+        new.append(_Cause(kind, resp_h, role, inside=inside))
     if orig_out:
-        role = roles.get(conn.orig_h)
+        role = roles.get(orig_h)
         inside = _inside(ctx, session, role, network)
         if resp_out and inside is not None:
             # Its route to the responder's address outside: that cause's consequence.
-            new[0].followers[conn.orig_h] = (role, inside)
+            new[0].followers[orig_h] = (role, inside)
         else:
             new.insert(0, _Cause("source" if inside is not None else "no_address",
-                                 conn.orig_h, role, inside=inside))
+                                 orig_h, role, inside=inside))
     keys = []
     for made in new:
         key = (made.kind, made.host)

@@ -21,6 +21,7 @@ from flowcheck.verify.cut_frames import cuts_explain
 from flowcheck.verify.end_roles import conn_sides, role_ends
 from flowcheck.verify.hole_flow import hole_across
 from flowcheck.verify.one_way_data import sender_fin_words
+from flowcheck.verify.way_back import lacking_words
 
 
 def between_agents(ctx: Context, session: Session, conns: list[Connection]
@@ -194,9 +195,26 @@ def acked_flow_detail(ctx: Context, session: Session, conns: list[Connection],
     fins = (f"{acked[key] - len(conns)} B of data if "
             + (f"{'both' if len(conns) == 2 else 'all'} data connections" if many
                else "the data connection") + " closed")
-    return (f"no byte {sender} -> {receiver} in the capture (it holds no packet from the "
-            f"{sender}: one direction only), but the {receiver}'s ACKs acknowledge "
+    return (f"no byte {sender} -> {receiver} in the capture{_held_words(ctx, conns, sender)}, "
+            f"but the {receiver}'s ACKs acknowledge "
             f"{acked[key]} B of it ({session.kind_words(short=True)}; ACK numbers count each "
             f"closing FIN as a byte: {fins}) over {count}"
             + (": the data flowed" if flowed else "")
             + sender_fin_words(session, conns, key, sender, receiver))
+
+
+def _held_words(ctx: Context, conns: list[Connection], sender: str) -> str:
+    """What the capture holds of the silent sender's direction, after "no byte S -> R in
+    the capture": ", which holds no packet from 10.77.0.2 to 10.77.0.1 (one direction
+    only)" in way_back.lacking_words' words (an echo reply from it named: "no TCP packet
+    ... (only an ICMP echo reply, frame 2: ...)") when the connections' one direction the
+    capture evidently lacks (ctx.missing) is that; " (it holds no packet from the agent:
+    one direction only)" otherwise. Review58c: words58 gave the hedges on a direction's
+    missing TCP one phrase, this one kept its own."""
+    ways = list(dict.fromkeys(way for c in conns
+                              for way in ((c.orig_h, c.resp_h), (c.resp_h, c.orig_h))
+                              if way in ctx.missing))
+    if len(ways) != 1:  # a three-way job's agents by address: "from 10.77.0.3"
+        named = sender if sender[:1].isdigit() or ":" in sender else f"the {sender}"
+        return f" (it holds no packet from {named}: one direction only)"
+    return f", which holds {lacking_words(ctx, *ways[0])}"

@@ -8,14 +8,16 @@ connections by ports only later, and then nothing in the capture tells which job
 agent called back. The note names the other sessions, so a step 2 `ok` beside another
 session's `unknown` is read as one callback for two jobs, not as proof. A session that
 asked nothing (sessions.classify.asked_nothing: a port check) is due no callback and is
-never named.
+never named. Nor is an order the only tie when both sessions have a callback open before
+the capture, each in the other's window: which is whose the capture cannot tell either
+(review58a).
 """
 
 from __future__ import annotations
 
 from flowcheck.model import Connection, Session
 from flowcheck.sessions import CALLBACK_SLACK_SECONDS
-from flowcheck.sessions.classify import asked_nothing, end_of
+from flowcheck.sessions.classify import asked_nothing, connection_outcome, end_of
 from flowcheck.verify.context import Context
 
 
@@ -25,21 +27,44 @@ def tie_note(ctx: Context, session: Session, conn: Connection) -> str:
     not a port check, had its control connection open when the callback opened (its
     callback window: from its opening to CALLBACK_SLACK_SECONDS after its end, in the
     file's order where it has one: flowcheck.sessions.file_order); "" otherwise."""
-    others = []
+    others, unopened = [], []
     for other in ctx.sessions:
-        if (other is session or other.callback_uid is not None or other.side
-                or (other.remote_agent, other.media_server)
+        if (other is session or other.side or (other.remote_agent, other.media_server)
                 != (session.remote_agent, session.media_server)):
             continue
         control = ctx.by_uid[other.control_uid]
-        if (ctx.order.follows(conn.first_frame, conn.ts, control.first_frame, control.ts)
-                and ctx.order.open_at(conn, control, end_of(control) + CALLBACK_SLACK_SECONDS)
+        if not (ctx.order.open_at(conn, control, end_of(control) + CALLBACK_SLACK_SECONDS)
                 and not asked_nothing(control)):
-            others.append(f"{other.id} (control {control.uid})")
-    if not others:
-        return ""
-    one = len(others) == 1
-    return (f"tied to this session by order: {', '.join(others)} "
-            f"{'was' if one else 'were'} open too when it opened, without a callback of "
-            f"{'its' if one else 'their'} own, and a callback names no session: which of "
-            "them the agent called back the capture cannot tell")
+            continue
+        if other.callback_uid is None:
+            if ctx.order.follows(conn.first_frame, conn.ts, control.first_frame, control.ts):
+                others.append(f"{other.id} (control {control.uid})")
+        elif _swappable(ctx, session, conn, ctx.by_uid[other.callback_uid], control):
+            unopened.append(f"{other.id} (control {control.uid}, callback {other.callback_uid})")
+    if others:
+        one = len(others) == 1
+        return (f"tied to this session by order: {', '.join(others)} "
+                f"{'was' if one else 'were'} open too when it opened, without a callback "
+                f"of {'its' if one else 'their'} own, and a callback names no session: "
+                "which of them the agent called back the capture cannot tell")
+    if unopened:
+        one = len(unopened) == 1
+        return (f"tied to this session by order: {', '.join(unopened)} "
+                f"{'was' if one else 'were'} open too, {'its' if one else 'their'} "
+                "callback open before the capture as this one, and a callback names no "
+                "session: which job the agent called back on each the capture cannot tell")
+    return ""
+
+
+def _swappable(ctx: Context, session: Session, conn: Connection, theirs: Connection,
+               control: Connection) -> bool:
+    """Could the session's callback `conn` and another session's callback `theirs` (its
+    control connection `control`) be each other's: both open before the capture
+    (connection_outcome "midstream": no opening to order them by) and each in the other
+    session's window? review58a: captures/lab/concurrent-jobs.pcap from frame 50 gave
+    S1 (control 10.77.0.1:5035) the other job's callback 10.77.0.2:6087 ->
+    10.77.0.1:5051 and S2 its, each read step 2 `ok` with no word of the guess."""
+    own = ctx.by_uid[session.control_uid]
+    return (connection_outcome(conn) == "midstream"
+            and connection_outcome(theirs) == "midstream"
+            and ctx.order.open_at(theirs, own, end_of(own) + CALLBACK_SLACK_SECONDS))

@@ -12,7 +12,7 @@ from collections import defaultdict
 from itertools import pairwise
 
 from flowcheck.config import format_ranges
-from flowcheck.durations import span_words
+from flowcheck.durations import span_below
 from flowcheck.model import Connection
 from flowcheck.model.spans import merged_spans
 from flowcheck.plan import (
@@ -201,7 +201,7 @@ def _reused_within_hold(ctx: Context, usage: dict[str, Usage],
                 if 0 < gap < hold and not _retry_to_listener(before, conn, host, port):
                     ctx.add("port_reused_within_hold",
                             f"Port {endpoint(host, port)} ({which} side) was used again by a "
-                            f"new connection {span_words(gap)} after its previous connection "
+                            f"new connection {span_below(gap, hold)} after its previous connection "
                             f"ended, within the {hold:g} s the port is held.",
                             _reuse_fix(ctx, which, (host, port), (conn, gap),
                                        peaks[which].get(host)),
@@ -261,7 +261,7 @@ def _reuse_fix(ctx: Context, which: str, end: tuple[str, int],
     fits = math.floor(gap * 10) / 10
     return (f"Nothing to change in the range: {conn.uid} opened on the reused port"
             + (f" and carried {carried} B" if carried else "") + f", so {host} could bind "
-            f"it again; {room}. {host} held port {port} {span_words(gap)} at most, not the "
+            f"it again; {room}. {host} held port {port} {span_below(gap, hold)} at most, not the "
             f"{hold:g} s flowcheck counts (a program that takes the lowest free port, or "
             "frees a port when its connection closes, as plain NDMP servers do): if it "
             f"works so by design, --port-hold {fits:g} (port_hold_seconds) or less makes "

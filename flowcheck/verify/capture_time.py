@@ -80,6 +80,8 @@ class Clocked(Protocol):
     capture_end: float
     config: Config
 
+    def end_at(self, ts: float) -> float: ...
+
 
 def _first(conn: Connection) -> tuple[int, float]:
     """The clock at the connection's first frame: its start, unless records written out
@@ -100,10 +102,16 @@ def after(ctx: Clocked, ts: float, frame: int | None = None) -> float:
     """Seconds of capture after an event stamped ts: the capture's end less ts; given
     the event's frame where the frames are the sniffer's write order (Context.order),
     the clock's progress over the frames written after it, which a clock set back
-    after the event does not undo (CaptureTime)."""
+    after the event does not undo (CaptureTime). In a set of files apart in time, the end
+    is that of the piece holding the event (Context.end_at: sources.pieces), and the
+    clock's progress stops there too (the files of such a set are one write order:
+    connections.clock one_stream; the next file's frames, days later, are no time this
+    capture went on)."""
+    end = ctx.end_at(ts)
     if frame is not None and ctx.timeline is not None:
-        return ctx.timeline.after(frame, ts)
-    return max(0.0, ctx.capture_end - ts)
+        went = ctx.timeline.after(frame, ts)
+        return went if end >= ctx.capture_end else min(went, max(0.0, end - ts))
+    return max(0.0, end - ts)
 
 
 def after_last(ctx: Clocked, conn: Connection) -> float:

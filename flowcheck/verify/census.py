@@ -20,6 +20,7 @@ from flowcheck.decode.other_ways import MAX_WAYS, Ways
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection
 from flowcheck.sessions.kept import KeptPackets, kept_packets
+from flowcheck.sources.pieces import ONE_PIECE, Pieces
 
 
 @fields_dataclass(slots=True, eq=False)
@@ -37,7 +38,10 @@ class Census:
     payload: orig_bytes and resp_bytes summed (retransmissions included);
     others: the packets that are not TCP per (source, destination) pair
     (decode.other_ways, from the decode's skipped packets; empty when not given): a
-    direction `captured` lacks that the capture holds all the same."""
+    direction `captured` lacks that the capture holds all the same;
+    pieces: the set's parts apart in time (sources.pieces), and captured_in: per piece, the
+    directions it holds a packet of (each connection's in the piece of its first packet;
+    with one piece, [captured])."""
 
     connections: Sequence[Connection] = field(repr=False)
     first_ts: float
@@ -48,6 +52,8 @@ class Census:
     missed: int
     payload: int
     others: Ways = field(default_factory=Ways, repr=False)
+    pieces: Pieces = ONE_PIECE
+    captured_in: list[set[tuple[str, str]]] = field(default_factory=list, repr=False)
     found_kept: KeptPackets | None = None  # kept(), once read
 
     def kept(self) -> KeptPackets:
@@ -55,6 +61,16 @@ class Census:
         if self.found_kept is None:
             self.found_kept = kept_packets(self.connections)
         return self.found_kept
+
+    def one_sided_in(self) -> list[list[Connection]]:
+        """one_sided per piece of the set (each connection in the piece of its first
+        packet: sources.pieces), in order; [one_sided] with one piece."""
+        if len(self.pieces) == 1:
+            return [self.one_sided]
+        sided: list[list[Connection]] = [[] for _ in range(len(self.pieces))]
+        for conn in self.one_sided:
+            sided[self.pieces.of(conn.ts)].append(conn)
+        return sided
 
     def other_words(self, sender: str, receiver: str) -> str | None:
         """The words of the packets from `sender` to `receiver` that are not TCP
@@ -83,13 +99,16 @@ class Census:
         return missed, seen, missed / (missed + seen) if missed + seen else 0.0
 
 
-def take_census(connections: Sequence[Connection], others: Ways | None = None) -> Census:
-    """The connections' Census, in one pass over them; others: the capture's packets
+def take_census(connections: Sequence[Connection], others: Ways | None = None,
+                pieces: Pieces = ONE_PIECE) -> Census:
+    """The connections' Census, in one pass over them (a second for the directions per
+    piece, when the set has several: sources.pieces); others: the capture's packets
     that are not TCP by pair (decode.skipped.Skipped.ways), when known."""
     if others is None:
         others = Ways()
     if not connections:
-        return Census(connections, 0.0, 0.0, set(), [], [], 0, 0, others)
+        return Census(connections, 0.0, 0.0, set(), [], [], 0, 0, others, pieces,
+                      [set() for _ in range(len(pieces))])
     first = latest = connections[0].ts
     last_ts = connections[0].last_ts
     captured: set[tuple[str, str]] = set()
@@ -131,4 +150,19 @@ def take_census(connections: Sequence[Connection], others: Ways | None = None) -
         if not (conn.syn_frames and conn.synack_frames):
             unopened.append(conn)
     return Census(connections, first, max(last_ts, latest), captured, one_sided, unopened,
-                  missed, orig_bytes + resp_bytes, others)
+                  missed, orig_bytes + resp_bytes, others, pieces,
+                  [captured] if len(pieces) == 1 else _captured_in(connections, pieces))
+
+
+def _captured_in(connections: Sequence[Connection],
+                 pieces: Pieces) -> list[set[tuple[str, str]]]:
+    """Per piece of `pieces`, the (sender, receiver) directions its connections hold a
+    packet of, each connection in the piece of its first packet."""
+    held: list[set[tuple[str, str]]] = [set() for _ in range(len(pieces))]
+    for conn in connections:
+        add = held[pieces.of(conn.ts)].add
+        if conn.orig_pkts:
+            add((conn.orig_h, conn.resp_h))
+        if conn.resp_pkts:
+            add((conn.resp_h, conn.orig_h))
+    return held

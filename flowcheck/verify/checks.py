@@ -17,6 +17,7 @@ from flowcheck.profiles import Profile
 from flowcheck.sessions.clock_apart import LagProof
 from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.stray import StraySyn, stray_syns
+from flowcheck.sources.pieces import ONE_PIECE, Pieces
 from flowcheck.verify.before_job import check_closed_after_auth
 from flowcheck.verify.capacity import check_capacity
 from flowcheck.verify.capture_filter import PortOnlyCapture
@@ -64,7 +65,8 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
               census: Census | None = None,
               port_only_capture: PortOnlyCapture | None = None,
               link_claims: NeighbourClaims | None = None,
-              clock_lags: Mapping[tuple[str, str], LagProof] | None = None) -> list[Finding]:
+              clock_lags: Mapping[tuple[str, str], LagProof] | None = None,
+              pieces: Pieces = ONE_PIECE) -> list[Finding]:
     """ended_at: when the capture stopped, if later than its last packet (live);
     file_gaps: the time between files given in sequence that no file covers
     (sources.file_gaps; step 4 says a handshake went then).
@@ -93,9 +95,10 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     agents' addresses by ARP or neighbour discovery, with which MAC and when
     (model.arp.ArpLog.claims; None: none); clock_lags: the proofs of hosts stamped
     behind their peers over `connections` (sessions.clock_apart.mark_clocks_apart:
-    pipeline.Traffic.clock_lags; None: found here when a check asks)."""
+    pipeline.Traffic.clock_lags; None: found here when a check asks); pieces: the set's
+    parts apart in time (sources.pieces.set_pieces; the census's, when it is given)."""
     ctx = Context(connections, streams, sessions, config, profile, ring_gaps=list(ring_gaps),
-                  file_gaps=list(file_gaps),
+                  file_gaps=list(file_gaps), pieces=census.pieces if census else pieces,
                   kernel_dropped=kernel_dropped, host_copies=host_copies,
                   interface_copies=interface_copies, routed_points=routed_points,
                   linked_files=linked_files, cut_recorded=cut_recorded, order=order,

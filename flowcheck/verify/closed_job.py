@@ -29,9 +29,14 @@ def ended_step_of(ctx: Context, session: Session, spec: StepSpec, ended: JobEnde
                  "answer" if spec is first else f"(step {first.number})"))
     # Beside a job the capture saw run, the aftermath is not the job's (trial 15 D6: it
     # passes). Alone, it is all the capture holds: no job in it was seen, so nothing
-    # says whether the job meant works (unknown: inconclusive, as before trial 15).
+    # says whether the job meant works (unknown: inconclusive, as before trial 15). A
+    # job in another piece of the set, apart in time (sources.pieces: another file's,
+    # days before), is no job of this capture (mergedone: ndmjob-ended's
+    # v4-ended-late-rst-media read PASS beside ndmjob's v4 backup, INCONCLUSIVE alone).
     status = "not_applicable"
+    piece = ctx.pieces.of(ctx.by_uid[session.control_uid].ts)
     if not any(other is not session and job_ended(ctx, other) is None
+               and ctx.pieces.of(ctx.by_uid[other.control_uid].ts) == piece
                for other in ctx.sessions):
         status = "unknown"
         if spec is first:

@@ -172,7 +172,8 @@ def said_of(ctx: Context, session: Session, conn: Connection) -> ConnectSaid | N
     """connect_said for the endpoint a data connection of the session reached (by the
     announced address a NAT rewrote too: Session.address_matched)."""
     ip = dict(session.address_matched).get(conn.uid, conn.resp_h)
-    group = [a for a in session.announced if (a.ip, a.port) == (ip, conn.resp_p)]
+    group = [a for a in session.announced if a.used_by == conn.uid and a.ip == ip] or [
+        a for a in session.announced if (a.ip, a.port) == (ip, conn.resp_p)]
     return connect_said(ctx, session, group) if group else None
 
 

@@ -29,6 +29,7 @@ from flowcheck.sessions.kept import KeptPackets
 from flowcheck.sessions.stack_addresses import Side, host_addresses
 from flowcheck.sessions.stray import StraySyn
 from flowcheck.sessions.syn_proxy import proxied_refusal
+from flowcheck.sources.pieces import ONE_PIECE, Pieces
 from flowcheck.verify.capture_filter import PortOnlyCapture
 from flowcheck.verify.capture_time import CaptureTime
 from flowcheck.verify.census import Census
@@ -59,8 +60,12 @@ class Context:
     # lacks (capture_one_direction), the capture_ended_early events.
     capture_end: float = 0.0
     capture_start: float = 0.0  # the capture's first TCP packet (seconds, capture clock)
+    # Over the whole set; per piece of a set whose files are apart in time (sources.pieces:
+    # captured_in, missing_in, read by holds and lacks), each piece's own.
     captured: set[tuple[str, str]] = field(default_factory=set)
     missing: dict[tuple[str, str], list[Connection]] = field(default_factory=dict)
+    captured_in: list[set[tuple[str, str]]] = field(default_factory=list)
+    missing_in: list[dict[tuple[str, str], list[Connection]]] = field(default_factory=list)
     early_events: set[tuple[str, float]] = field(default_factory=set)
     # Sessions whose callback or data connections the capture left out
     # (flowcheck.verify.filtered): session id -> (why, its evidence as (frame, ts)
@@ -97,6 +102,8 @@ class Context:
     ring_gaps: list[RingGap] = field(default_factory=list)
     # Time between files given in sequence that no file covers (sources.file_gaps).
     file_gaps: list[RingGap] = field(default_factory=list)
+    # The set's parts apart in time, split at those gaps (sources.pieces).
+    pieces: Pieces = ONE_PIECE
     # Packets the sniffer said the kernel dropped (live, pcapng statistics): 0 unknown.
     kernel_dropped: int = 0
     # Control connections given up for the other IP version, and the connections they
@@ -229,6 +236,34 @@ class Context:
         if self._by_uid is None:
             self._by_uid = {c.uid: c for c in self.connections}
         return self._by_uid
+
+    def holds(self, way: tuple[str, str], ts: float) -> bool:
+        """Does the capture hold a packet of direction `way` (sender, receiver) where time
+        `ts` (seconds) is: in the piece of the set that holds `ts` (sources.pieces; one
+        piece: the whole capture, ctx.captured)?"""
+        if len(self.captured_in) < 2:
+            return way in self.captured
+        return way in self.captured_in[self.pieces.of(ts)]
+
+    def end_at(self, ts: float) -> float:
+        """When the capture holding time `ts` (seconds) ended: the last packet of its piece
+        of the set (sources.pieces: files apart in time; mergedone: a capture stopped
+        after a SYN read it unanswered beside a file days later), else capture_end."""
+        end = self.pieces.end(self.pieces.of(ts)) if self.pieces.starts else None
+        return self.capture_end if end is None else end
+
+    def held_at(self, ts: float) -> set[tuple[str, str]]:
+        """The directions the capture holds a packet of in the piece of the set that holds
+        time `ts` (seconds; one piece: ctx.captured)."""
+        return self.captured if len(self.captured_in) < 2 else \
+            self.captured_in[self.pieces.of(ts)]
+
+    def lacks(self, way: tuple[str, str], ts: float) -> bool:
+        """Does the capture evidently lack direction `way` (capture_one_direction,
+        ctx.missing) in the piece of the set that holds time `ts` (seconds)?"""
+        if len(self.missing_in) < 2:
+            return way in self.missing
+        return way in self.missing_in[self.pieces.of(ts)]
 
     def host_sessions(self, session: Session, side: Side) -> list[Session]:
         """The sessions whose control address on `side` ("agent" or "media") is the

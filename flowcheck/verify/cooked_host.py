@@ -195,7 +195,14 @@ def leaving_taken(ctx: Context) -> bool:
     pair's PACKET_OUTGOING), none of a pair both leaving and arriving (two hosts'
     captures merged, or a router's, mark each packet between them so)? Then the capture
     took its host's leaving packets: no `tcpdump -Q in` (arrived_words' hedge). Not
-    one_host: a dual-stack host's pairs of both IP versions prove two addresses."""
+    one_host: a dual-stack host's pairs of both IP versions prove two addresses. Only of
+    one file of one interface (ctx.order.frames): the marks are kept per host pair, not
+    per file, so a set's packets leaving one capture host say nothing of another file's
+    filter (review58b: field56-matrix's SYNs-only capture given with another host's file
+    of one SYN leaving it, between two other hosts, read "It holds packets marked leaving
+    the capture host too (no tcpdump -Q in)")."""
+    if not ctx.order.frames:
+        return False
     both = 1 << PACKET_OUTGOING | 1 << PACKET_HOST
     types = [marked_types(packed) for (host, peer), packed in ctx.host_marks.items()
              if not _to_itself(host, peer)]

@@ -7,6 +7,7 @@ from __future__ import annotations
 from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.ndmp.listeners import listener_of
 from flowcheck.verify.attempts import connector_unseen
+from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.connect_said import port_only_words
 from flowcheck.verify.context import Context
 from flowcheck.verify.cut_unjudged import cut_unjudged
@@ -96,6 +97,18 @@ def check_cut_announcements(ctx: Context, session: Session) -> None:
                     f"connect to the mover, so in plain NDMP {taken.uid} is this data "
                     f"connection; in the {ctx.profile.name} sequence none reached the "
                     "endpoint")
+        ports = (f"heck that the ports of {ctx.ranges('media')} and {ctx.ranges('agent')} "
+                 "are free on both hosts"
+                 + ("" if session.match_reason == "address_type" else
+                    "; capture with tcpdump -s 0 to see the endpoint"))
+        tried = ("a capture on the connecting side shows SYNs to it, allow them on every "
+                 "firewall or NAT between the hosts; if it shows none, allow them in the "
+                 "connecting side's own outbound rules (they act before its packet tap)")
+        # On the listener's side (its TTLs or cooked marks), SYNs lost on the way are the
+        # common cause, as data_links leads with for an address it could read (newuser58:
+        # lab-trial26-words/data-drop-agent under -s 96 led with "check the ports").
+        fix = (f"If {tried}, and c{ports}" if _on_listener(ctx, session, name) else
+               f"C{ports}. If {tried}")
         ctx.add("announced_not_used",
                 f"{head}: the side "
                 "that should connect could not (for example it could not bind a port "
@@ -103,12 +116,16 @@ def check_cut_announcements(ctx: Context, session: Session) -> None:
                 "before they reached the capture point: seen from the listener's side, a "
                 "firewall or NAT between the hosts that drops the connection looks the "
                 "same (a capture on the connecting side shows which).",
-                f"Check that the ports of {ctx.ranges('media')} and {ctx.ranges('agent')} "
-                "are free on both hosts"
-                + ("" if session.match_reason == "address_type" else
-                   "; capture with tcpdump -s 0 to see the endpoint") + ". If "
-                "a capture on the connecting side shows SYNs to it, allow them on every "
-                "firewall or NAT between the hosts; if it shows none, allow them in the "
-                "connecting side's own outbound rules (they act before its packet tap)"
-                + (OTHER_PRODUCT_FIX if taken is not None else "") + "." + refilter,
+                fix + (OTHER_PRODUCT_FIX if taken is not None else "") + "." + refilter,
                 session=session, frames=[frame], ts=ts, cause="data")
+
+
+def _on_listener(ctx: Context, session: Session, name: str) -> bool:
+    """Do the TTLs or the Linux cooked marks show the capture taken on the side of the
+    cut announcement's listener (verify.capture_host.proven_host)? The mover listens on
+    the media server, the data service on the agent."""
+    listener, connector = ((session.media_server, session.remote_agent)
+                           if listener_of(name) == "mover" else
+                           (session.remote_agent, session.media_server))
+    found = proven_host(ctx, listener, connector) if listener and connector else None
+    return found is not None and found.host == listener

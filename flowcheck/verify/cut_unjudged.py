@@ -154,7 +154,8 @@ def _three_way(ctx: Context, session: Session, ts: float, name: str,
                     f"endpoint, and its data connection {shared.uid} "
                     f"({connection_ends(shared)}) reaches {here}: most likely "
                     "this announcement's too (a three-way job's one connection)")
-        if (here, there.resp_h) in ctx.captured or (there.resp_h, here) in ctx.captured:
+        if ctx.holds((here, there.resp_h), control.ts) or \
+                ctx.holds((there.resp_h, here), control.ts):
             continue
         return (f"the DMA {control.orig_h} had a control connection to {there.resp_h} "
                 f"(session {other.id}) open too: a three-way job's data connection would run "

@@ -84,7 +84,7 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
         op = message_op(pending)
         reply_way = (control.host(other_direction(pending.direction)),
                      control.host(pending.direction))
-        if reply_way in ctx.missing:
+        if ctx.lacks(reply_way, control.ts):
             why = one_way_words(ctx, reply_way, "its reply")
         else:
             ended_early(ctx, session, f"the {op} request (frame {pending.frame})",

@@ -24,7 +24,12 @@ from flowcheck.sessions.syn_proxy import proxied
 from flowcheck.sessions.unheard_ack import handshake_unheard
 from flowcheck.sessions.unseen import acked_words
 from flowcheck.verify.ack_unheard import unheard_detail
-from flowcheck.verify.announced_kind import other_version_words, special, special_words
+from flowcheck.verify.announced_kind import (
+    listener_end,
+    other_version_words,
+    special,
+    special_words,
+)
 from flowcheck.verify.context import Context
 from flowcheck.verify.cut_icmp import unanswered_tail
 from flowcheck.verify.end_roles import conn_sides
@@ -98,7 +103,8 @@ def _resent_words(conn: Connection) -> str:
     the control SYN, its resend 1 s later by their TSvals, both captured on the agent
     within 0.03 ms) read "answered 0.0238 ms after the first": the words say what the
     capture shows, both readings, and where the answer is (the SYN-ACK's TSecr echoes
-    the TSval of the try it answers, RFC 7323 4.3), which the record does not keep."""
+    the TSval of the try it answers, RFC 7323 4.3), which the record does not keep; one
+    reading alone when the frames rule the other out (_early_answer_words)."""
     if not conn.syn_retries:
         return ""
     plural = "s" if conn.syn_retries > 1 else ""
@@ -108,10 +114,29 @@ def _resent_words(conn: Connection) -> str:
     answer = conn.synack_ts - conn.syn_ts
     if 0 <= answer < SYN_RESEND_FLOOR:
         return (f"{words}, the first SYN-ACK {span_words(answer)} after the first SYN "
-                "captured, sooner than TCP resends one: that SYN-ACK was lost on its way, or "
-                "the tries were held on the way (a router's neighbour queue) and captured "
-                "together (the SYN-ACK's TSecr names the try it answers)")
+                f"captured, sooner than TCP resends one: {_early_answer_words(conn)}")
     return f"{words}, answered {span_words(answer)} after the first"
+
+
+def _early_answer_words(conn: Connection) -> str:
+    """What a first SYN-ACK captured sooner than TCP resends a SYN means (_resent_words):
+    both readings, or "lost on its way" alone when the responder's SYN-ACK resent by its
+    own timer (a second SYN-ACK before the SYN's resend in the capture's frames: no
+    SYN the capture holds asked for it) passed the capture point before the connector's
+    resend did, so the tries were a timeout apart there, not captured together (review58c:
+    trial37-impairments/data-acks-lost-agent.pcap, the agent's capture of a media
+    server whose SYN-ACKs the router lost, its resend 2.03 s after the first SYN, read
+    "or the tries were held on the way ... and captured together")."""
+    resend = conn.syn_frames[1] if len(conn.syn_frames) > 1 else None
+    again = next((frame for frame in conn.synack_frames[1:]
+                  if resend is not None and frame < resend), None)
+    if again is not None:
+        return (f"that SYN-ACK was lost on its way ({conn.resp_h} resent it, frame {again}, "
+                f"before the resent SYN, frame {resend}, was captured: the tries passed the "
+                "capture point a timeout apart)")
+    return ("that SYN-ACK was lost on its way, or the tries were held on the way (a "
+            "router's neighbour queue) and captured together (the SYN-ACK's TSecr names "
+            "the try it answers)")
 
 
 def bytes_words(conn: Connection, session: Session) -> str:
@@ -189,8 +214,8 @@ def data_connection_detail(ctx: Context, session: Session, conns: list[Connectio
         if ann is not None and translated:
             reached = (f"reached port {ann.port} announced in "
                        f"{ann.message.removeprefix('NDMP_')} (frame {ann.frame}) under "
-                       f"{conn.resp_h}, not the announced {translated} (NAT)")
-        elif ann is not None and other_version(ann.ip, conn.resp_h):
+                       f"{listener_end(ann, conn)}, not the announced {translated} (NAT)")
+        elif ann is not None and other_version(ann.ip, listener_end(ann, conn)):
             reached = f"reached port {ann.port} {other_version_words(ann, conn)}"
         elif ann is not None:
             reached = f"reached {ann.message.removeprefix('NDMP_')} (frame {ann.frame})'s " \

@@ -30,7 +30,7 @@ from flowcheck.sessions.local import icmp_word
 from flowcheck.sessions.unheard_ack import acks_repeated, synack_resent
 from flowcheck.verify.after_close import gone_before, job_ended, late_refusal
 from flowcheck.verify.capture_time import CaptureTime, after, after_last, time_enough
-from flowcheck.verify.census import take_census
+from flowcheck.verify.census import Census, take_census
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.cut_icmp import untied_words
 from flowcheck.verify.gave_up import gave_up_at_once
@@ -86,19 +86,42 @@ def check_evidence(ctx: Context, ended_at: float | None = None) -> None:
     instead: verify.unread_frames). Runs before every check.
     ended_at: when the capture stopped, when known to be later than its last packet."""
     if ctx.census is None:
-        ctx.census = take_census(ctx.connections)
+        ctx.census = take_census(ctx.connections, pieces=ctx.pieces)
     census = ctx.census
     ctx.capture_end = max(census.end_ts, ended_at or 0.0)
     if ctx.order.frames:  # a clock set back shows in frame order (verify.capture_time)
         ctx.timeline = CaptureTime(ctx.connections, ctx.streams, ended_at)
     ctx.captured = census.captured
-    ctx.missing = missing_directions(census.one_sided, ctx.captured)
+    _missing_by_piece(ctx, census)
     missing = ctx.missing
     if ctx.unread:  # the direction may be in frames flowcheck cannot read (trial 36 D3)
         hidden = {way: conns for way, conns in missing.items()
                   if could_carry(ctx, way, conns)}
         missing = {way: conns for way, conns in missing.items() if way not in hidden}
         report_unread(ctx, hidden, len(missing))
+    for index, lacked in enumerate(ctx.missing_in):
+        _one_direction(ctx, {way: conns for way, conns in lacked.items() if way in missing},
+                       ctx.pieces.words(index))
+
+
+def _missing_by_piece(ctx: Context, census: Census) -> None:
+    """ctx.captured_in, ctx.missing_in (per piece of the set: sources.pieces, each read
+    from its own connections alone) and ctx.missing, their union (a direction's
+    connections of every piece that lacks it, in order)."""
+    ctx.captured_in = census.captured_in or [census.captured]
+    ctx.missing_in = [missing_directions(conns, held) for conns, held in
+                      zip(census.one_sided_in(), ctx.captured_in, strict=True)]
+    ctx.missing = ctx.missing_in[0] if len(ctx.missing_in) == 1 else {}
+    for lacked in ctx.missing_in if len(ctx.missing_in) > 1 else ():
+        for way, conns in lacked.items():
+            ctx.missing.setdefault(way, []).extend(conns)
+
+
+def _one_direction(ctx: Context, missing: dict[tuple[str, str], list[Connection]],
+                   where: str) -> None:
+    """One capture_one_direction per direction `missing` lacks (its connections), of
+    `where` ("the capture", or a piece of the set: sources.pieces.Pieces.words)."""
+    where = where[:1].upper() + where[1:]
     for (sender, receiver), conns in missing.items():
         listed = ", ".join(conns_words(c) for c in conns[:3])
         more = f" and {len(conns) - 3} more" if len(conns) > 3 else ""
@@ -110,10 +133,10 @@ def check_evidence(ctx: Context, ended_at: float | None = None) -> None:
                    f"explains{', or ' + how if how else ''}")
         back = ctx.census.other_words(sender, receiver)
         if back is not None:  # that direction passed, its TCP did not (review 56b)
-            _tcp_left_out(ctx, (sender, receiver), conns, f"{listed}{more}", how, back)
+            _tcp_left_out(ctx, (sender, receiver), conns, f"{listed}{more}", how, back, where)
             continue
         ctx.add("capture_one_direction",
-                f"The capture holds {ctx.census.none_words(sender, receiver, at_all=False)}, "
+                f"{where} holds {ctx.census.none_words(sender, receiver, at_all=False)}, "
                 "although "
                 f"{len(conns)} connection(s) show that side talking ({listed}{more}): "
                 f"{how}. The capture saw one direction only (a SPAN port or firewall "
@@ -129,15 +152,16 @@ def check_evidence(ctx: Context, ended_at: float | None = None) -> None:
 
 
 def _tcp_left_out(ctx: Context, way: tuple[str, str], conns: list[Connection],
-                  listed: str, how: str, back: str) -> None:
+                  listed: str, how: str, back: str, where: str = "The capture") -> None:
     """capture_one_direction of a direction whose TCP the capture lacks while it holds
     that direction's other packets (`back`: Census.other_words): no capture of one
     direction, but its TCP left out by a filter or routed past the capture point. A
     capture of the lab's clean job without 10.77.0.2's TCP, an echo reply of its kept,
-    read "The capture saw one direction only (...)" (task nontcpback)."""
+    read "The capture saw one direction only (...)" (task nontcpback). where: "The
+    capture", or the piece of the set (sources.pieces)."""
     sender, receiver = way
     ctx.add("capture_one_direction",
-            f"The capture holds no TCP packet from {sender} to {receiver}, although "
+            f"{where} holds no TCP packet from {sender} to {receiver}, although "
             f"{len(conns)} connection(s) show that side talking ({listed}): {how}. It "
             f"holds {back} from {sender} to {receiver}, so that direction passed the "
             "capture point and only its TCP is missing: a capture filter left it out (one "
@@ -190,7 +214,7 @@ def judged(ctx: Context, conn: Connection) -> Judged:
             # Its connector stopped the job before TCP would have resent the SYN: it never
             # opened, whatever the capture lacks after it (verify.gave_up).
             return outcome
-        if (conn.resp_h, conn.orig_h) in ctx.missing:
+        if ctx.lacks((conn.resp_h, conn.orig_h), conn.ts):
             # A SYN-ACK, RST or ICMP answer would travel the uncaptured way; a SYN not
             # retried although the capture went on was answered by one of them.
             return "unknown"
@@ -207,7 +231,7 @@ def judged(ctx: Context, conn: Connection) -> Judged:
         if (synack_resent(conn) or conn.syn_retries > 0 or conn.resp_rst
                 or acks_repeated(conn)):
             return outcome
-        if (conn.orig_h, conn.resp_h) in ctx.missing:
+        if ctx.lacks((conn.orig_h, conn.resp_h), conn.ts):
             return "unknown"  # the originator's ACK would travel the uncaptured way
         if not time_enough(ctx, conn.last_ts, conn.last_frame) or lone_synack(conn):
             return "unknown"  # never resent although it could have been (trial 43)
@@ -232,7 +256,7 @@ def unseen_why(ctx: Context, conn: Connection) -> str:
                 "and no handshake: it may refuse a SYN the capture does not hold as well as "
                 "end a connection that had opened")
     answer = _answer_direction(conn, outcome)
-    if answer in ctx.missing:
+    if ctx.lacks(answer, conn.ts):
         return (f"the capture holds {lacking_words(ctx, *answer)}, so the answer could not "
                 "be seen")
     if originator_aborted(conn):
@@ -275,7 +299,7 @@ def note_unseen(ctx: Context, session: Session | None, conn: Connection, what: s
     if outcome in ("unanswered", "handshake_incomplete") and \
             time_enough(ctx, conn.last_ts, conn.last_frame):
         return  # the capture ran on: the sniffer lost packets (unseen_why says so)
-    if _answer_direction(conn, outcome) not in ctx.missing:
+    if not ctx.lacks(_answer_direction(conn, outcome), conn.ts):
         words = (f"{what} {connection_ends(conn)}")
         if originator_aborted(conn):
             ended_early(ctx, session, f"{conn.orig_h}'s RST (frame {conn.rst_frames[0]}) "
@@ -347,7 +371,7 @@ def flow_hidden(ctx: Context, session: Session, conns: list[Connection], key: st
         receiver = conn.resp_h if conn.orig_h == sender else conn.orig_h
         side = one_sided(conn)
         silent = conn.resp_h if side == "resp" else conn.orig_h if side == "orig" else None
-        if (sender, receiver) in ctx.missing:
+        if ctx.lacks((sender, receiver), conn.ts):
             return f"the capture holds {lacking_words(ctx, sender, receiver)}"
         if silent == sender:
             return (f"the capture holds no packet from {sender} on {conn.uid} (one "
@@ -362,7 +386,7 @@ def flow_hidden(ctx: Context, session: Session, conns: list[Connection], key: st
                     "or the sniffer lost them)")
         evidence = conn.evidence("orig" if conn.orig_h == sender else "resp")
         unseen = evidence.sent_unseen
-        if unseen > 0 and (receiver, sender) in ctx.missing:
+        if unseen > 0 and ctx.lacks((receiver, sender), conn.ts):
             # Sent (the sender's own sequence numbers say so), never captured, and the
             # receiver's ACKs that would tell lost from not captured are not captured.
             frame = evidence.sent_unseen_frame

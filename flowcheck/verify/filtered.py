@@ -197,8 +197,9 @@ def off_path(ctx: Context, session: Session, group: Sequence[Announcement]) -> s
             continue
         connector, listener, other, other_ann = found
         ends = {listener, ann.ip}
-        if connector in ends or any((connector, h) in ctx.captured
-                                    or (h, connector) in ctx.captured for h in ends):
+        ts = ctx.by_uid[session.control_uid].ts  # its piece of the set (sources.pieces)
+        if connector in ends or any(ctx.holds((connector, h), ts) or ctx.holds((h, connector), ts)
+                                    for h in ends):
             continue
         where = endpoint(ann.ip, ann.port)
         ids = " and ".join(sorted((session.id, other.id)))

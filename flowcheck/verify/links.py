@@ -41,7 +41,7 @@ from flowcheck.verify.limit_words import limit_fix, limit_words, passed_before
 from flowcheck.verify.local_drop import local_drop
 from flowcheck.verify.lone_callback_syn import lone_callback
 from flowcheck.verify.lone_synack import lone_synack
-from flowcheck.verify.no_session import no_control_session
+from flowcheck.verify.no_session import no_control_session, pieces_without_session
 from flowcheck.verify.opening import (
     between_fix,
     capitalised,
@@ -105,6 +105,7 @@ def check_links(ctx: Context) -> None:
     check_tied_callbacks(ctx, _check_callback)  # callbacks so
     check_backup_network(ctx)
     note_swapped_ranges(ctx)
+    pieces_without_session(ctx)  # a file apart in time with no session, as read alone
     _check_unannounced(ctx)
 
 
@@ -171,7 +172,7 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
         ctx.add("control_unanswered",
                 f"The media server {conn.orig_h} sent {syns} SYN{'s' if syns != 1 else ''} "
                 f"to the agent's NDMP port {target} and "
-                f"{no_answer_words(conn, unseen=(conn.resp_h, conn.orig_h) in ctx.missing)}: "
+                f"{no_answer_words(conn, unseen=ctx.lacks((conn.resp_h, conn.orig_h), conn.ts))}: "
                 f"{silence(ctx, conn, both_ways=True)}.",
                 _routing_or(conn, f"{own}"
                             f"{capitalised(allow)}"
@@ -255,7 +256,7 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
     elif outcome == "unanswered":
         outside = outside_range_words(ctx, session, conn, "drops")
         either = retried(conn)
-        unseen = (conn.resp_h, conn.orig_h) in ctx.missing  # a reject would go that way
+        unseen = ctx.lacks((conn.resp_h, conn.orig_h), conn.ts)  # a reject would go that way
         rule = allow_rule(ctx, conn, session, answer=either, between=either)
         where = lost_where(ctx, conn) if either else ""
         # To another address than the control connection's peer: a NAT in front of the
@@ -321,6 +322,10 @@ def _check_unannounced(ctx: Context) -> None:
         pair = {conn.orig_h, conn.resp_h}
         if pair & media and pair & agents and conn.orig_h != conn.resp_h:
             groups[(conn.orig_h, conn.resp_h, conn.resp_p)].append(conn)
+    # The first SYN's frame the capture holds: a connection first seen after it may
+    # have opened in the capture, its handshake lost.
+    earliest_syn = min((c.syn_frames[0] for c in ctx.connections if c.syn_frames),
+                       default=float("inf")) if groups else float("inf")
     for (orig, resp, port), conns in groups.items():
         first = conns[0]
         # The session between the two hosts open while every connection of the group
@@ -332,10 +337,18 @@ def _check_unannounced(ctx: Context) -> None:
         count = f"{len(conns)} connections" if len(conns) > 1 else "A connection"
         way = f"from {orig} to {endpoint(resp, port)}"
         if all(connection_outcome(c) == "midstream" for c in conns):
-            # Its originator is only its first packet's sender (trial 20 D3).
+            # Its originator is only its first packet's sender (trial 20 D3). After an
+            # opening the capture holds, the sniffer may have lost its own (newuser58:
+            # a data handshake lost 2 ms into the job read "open before the capture").
+            it = "it" if len(conns) == 1 else "them"
+            lost = earliest_syn < min(c.first_frame for c in conns)
+            handshake = "its handshake" if it == "it" else "their handshakes"
+            when = (f"open before the capture started or {handshake} lost by the "
+                    f"sniffer (the capture holds an opening before {it}; which end opened "
+                    f"{it} is not in it)" if lost else
+                    f"open before the capture started (which end opened {it} is not in it)")
             way = (f"between {endpoint(orig, first.orig_p) if len(conns) == 1 else orig} and "
-                   f"{endpoint(resp, port)}, open before the capture started (which end "
-                   f"opened {'it' if len(conns) == 1 else 'them'} is not in it),")
+                   f"{endpoint(resp, port)}, {when},")
         ctx.add("unannounced_connection",
                 f"{count} {way} between a media server and an "
                 f"agent that no control session announced ({ctx.profile.name} profile)."
@@ -390,7 +403,7 @@ def _failed_words(conns: list[Connection]) -> str:
 def _given_up_words(ctx: Context, conns: list[Connection]) -> str:
     """" Its one SYN (frame 5) was never resent ..." when each connection is a lone SYN
     its connector gave up at once (sessions.capture_start.lone_syn_given_up), else ""."""
-    if len(conns) != 1 or not lone_syn_given_up(conns[0], ctx.capture_end,
+    if len(conns) != 1 or not lone_syn_given_up(conns[0], ctx.end_at(conns[0].ts),
                                                 ctx.config.retransmission_timeout):
         return ""
     conn = conns[0]

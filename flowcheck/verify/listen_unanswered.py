@@ -101,7 +101,7 @@ def acked_words(ctx: Context, control: Connection, stream: NdmpStream,
     (the receiver's FIN may have crossed it); None otherwise."""
     requester = control.host(request.direction)
     peer = control.host(other_direction(request.direction))
-    if (peer, requester) not in ctx.missing or not acked_nothing_after(stream, request):
+    if not ctx.lacks((peer, requester), control.ts) or not acked_nothing_after(stream, request):
         return None
     fin = stream.fin
     assert fin is not None  # acked_nothing_after's

@@ -66,7 +66,7 @@ def _find_resets(ctx: Context, session: Session
             continue  # no reset, nothing carried, or a close begun before it
         if data_stall(conn) is not None:
             continue  # data_stalled: the reset came after the stall
-        window = zero_window(conn, ctx.capture_end)
+        window = zero_window(conn, ctx.end_at(conn.ts))
         if window is not None and window.ended == "reset":
             continue  # data_receiver_stalled: the reset ended a closed window
         reset_ts = reset_time(conn)

@@ -39,5 +39,5 @@ def _unread(ctx: Context, session: Session) -> bool:
     # The agent's direction missing from a capture of one direction (Context.missing):
     # the callback would travel it, under whatever address it reached the media server.
     return (connection_outcome(control) == "midstream"
-            or (session.remote_agent, session.media_server) in ctx.missing
+            or ctx.lacks((session.remote_agent, session.media_server), control.ts)
             or bool(went_on_words(ctx, session)))

@@ -21,17 +21,29 @@ from flowcheck.verify.other_protocol import (
 )
 
 
-def no_control_session(ctx: Context) -> None:
+def no_control_session(ctx: Context, piece: int | None = None) -> None:
     """no_control_session: an error when the capture holds TCP connections and none is
     an NDMP control connection (the wrong port or capture point); a warning when it holds
     no TCP connection at all (a live sniffer that saw nothing, a capture of other
-    traffic): nothing of the job to judge, so the verdict is inconclusive."""
+    traffic): nothing of the job to judge, so the verdict is inconclusive. piece: read
+    that piece of the set alone (sources.pieces: its connections, its name in the words;
+    pieces_without_session), not the whole set; TLS alone there says nothing (its
+    TLS groups are verify.unjudged_tls's beside the sessions judged)."""
     port = ctx.config.ndmp_port
     fix = (f"Check --ndmp-port (the agent's NDMP port, {port} here) and capture on the media "
            "server's interface toward the agent while the job starts.")
-    groups = other_protocol_groups(ctx.connections, ctx.streams)
-    servers = asked_ndmp_servers(groups, ctx.streams)  # another protocol's clients asked
+    connections, streams = ctx.connections, ctx.streams
+    where = "the capture"
+    if piece is not None:
+        connections = [c for c in connections if ctx.pieces.of(c.ts) == piece]
+        uids = {c.uid for c in connections}
+        streams = [s for s in streams if s.uid in uids]
+        where = ctx.pieces.words(piece)
+    groups = other_protocol_groups(connections, streams)
+    servers = asked_ndmp_servers(groups, streams)  # another protocol's clients asked
     other = other_protocol_words(groups, servers)
+    if encrypted_only(groups) and not servers and piece is not None:
+        return
     if encrypted_only(groups) and not servers:  # the job's control connection, encrypted?
         ctx.add("no_control_session",
                 f"No NDMP control connection flowcheck can read in the capture: {other}. TLS "
@@ -50,15 +62,15 @@ def no_control_session(ctx: Context) -> None:
         return
     if other:  # trial 23 D1: HTTP on the NDMP port is no NDMP control connection
         ctx.add("no_control_session",
-                f"No NDMP control connection in the capture: {other}; none of the "
-                f"{len(ctx.connections)} TCP connections is an NDMP control connection.",
+                f"No NDMP control connection in {where}: {other}; none of the "
+                f"{len(connections)} TCP connections is an NDMP control connection.",
                 fix + ("" if servers else f" If the job ran to that host, another program "
                               f"holds port {port} there (see ndmp_undecodable)."))
         return
-    if ctx.connections and all(map(opening_only, ctx.connections)):
+    if connections and all(map(opening_only, connections)):
         ctx.add("no_control_session",
-                f"No NDMP control connection in the capture: {_none_of(len(ctx.connections), port)}"
-                f" its opening only, never answered ({openings_words(ctx.connections)})"
+                f"No NDMP control connection in {where}: {_none_of(len(connections), port)}"
+                f" its opening only, never answered ({openings_words(connections)})"
                 ". A firewall's capture of the packets it dropped looks like this (a Cisco "
                 "ASA's `capture ... type asp-drop`, a Palo Alto's drop stage), as does a "
                 "capture filtered to SYNs: if it is one, that device dropped these openings.",
@@ -67,16 +79,32 @@ def no_control_session(ctx: Context) -> None:
                 "give its other captures with it (inside and outside, or the receive and "
                 "transmit stages) to see the whole job. Else, c" + fix[1:])
         return
-    if ctx.connections:
+    if connections:
         ctx.add("no_control_session",
-                f"No NDMP control connection in the capture: none of the "
-                f"{len(ctx.connections)} TCP connections goes to the NDMP port {port}.", fix)
+                f"No NDMP control connection in {where}: none of the "
+                f"{len(connections)} TCP connections goes to the NDMP port {port}.", fix)
         return
     ctx.add("no_control_session",
             "No NDMP control connection in the capture: it holds no TCP connection at all, "
             "so nothing of the job can be judged (the sniffer saw none of its traffic: the "
             "wrong interface, a filter, or stopped before the job started).", fix,
             severity=Severity.WARNING)
+
+
+def pieces_without_session(ctx: Context) -> None:
+    """no_control_session for each piece of a set of files apart in time (sources.pieces)
+    that holds TCP connections and no session's control connection, read as that piece
+    alone reads (no_control_session): beside another file's judged job, a firewall's
+    capture of SYNs alone or a capture of another program's traffic read PASS
+    (mergedone: trial36 pa-data-drop-stage-drop, trial23 webmin-only, review54g
+    hosts-only-unrelated-upload beside ndmjob's v4 backup; each FAIL alone). A piece
+    without TCP is verify.unjudged_files's."""
+    if len(ctx.pieces) < 2 or not ctx.sessions:
+        return
+    holding = {ctx.pieces.of(ctx.by_uid[s.control_uid].ts) for s in ctx.sessions}
+    with_tcp = {ctx.pieces.of(c.ts) for c in ctx.connections}
+    for piece in sorted(with_tcp - holding):
+        no_control_session(ctx, piece)
 
 
 def _unnamed_hosts(groups: dict[tuple[str, str, int], Group], ctx: Context) -> str:

@@ -106,7 +106,7 @@ def halt_unended_words(ctx: Context, session: Session) -> str | None:
     return (f"the capture holds only {control.resp_h}'s packets of the control connection "
             f"{connection_ends(control)}: after its {message_op(halt)} "
             f"(frame {halt.frame}) it sent nothing more in the "
-            f"{span_words(ctx.capture_end - halt.ts)} the capture went on (no answer to a "
+            f"{span_words(ctx.end_at(halt.ts) - halt.ts)} the capture went on (no answer to a "
             "DATA_STOP or CONNECT_CLOSE, no FIN): whether the halt reached the DMA and the "
             "job ended (its ACK, the DMA's next request) or a reset came back instead is "
             "in the direction the capture lacks")
@@ -125,11 +125,11 @@ def halt_last_words(ctx: Context, session: Session) -> str | None:
     stream = ctx.stream_by_uid[session.control_uid]
     halts = [m for m in stream.messages if message_op(m) in HALTS]
     if not halts or halts[-1] is not stream.messages[-1] \
-            or control.last_frame != halts[-1].frame or ctx.capture_end <= halts[-1].ts:
+            or control.last_frame != halts[-1].frame or ctx.end_at(halts[-1].ts) <= halts[-1].ts:
         return None
     halt = halts[-1]
     sender, peer = control.host(halt.direction), control.host(other_direction(halt.direction))
-    if ctx.capture_end - halt.ts < ctx.config.retransmission_timeout:
+    if ctx.end_at(halt.ts) - halt.ts < ctx.config.retransmission_timeout:
         ended_early(ctx, session, f"the {message_op(halt)} of {sender} (frame {halt.frame}), "
                     "the control connection's last packet, never acknowledged", halt.ts,
                     [halt.frame], conn=control, frame=halt.frame,
@@ -137,6 +137,6 @@ def halt_last_words(ctx: Context, session: Session) -> str | None:
     return (f"the {message_op(halt)} of {sender} (frame {halt.frame}) is the last packet of "
             f"the control connection {connection_ends(control)} in the capture: {peer} never "
             f"acknowledged it, nor did {sender} resend it, in the "
-            f"{span_words(ctx.capture_end - halt.ts)} the capture went on (no DATA_STOP, "
+            f"{span_words(ctx.end_at(halt.ts) - halt.ts)} the capture went on (no DATA_STOP, "
             "CONNECT_CLOSE or FIN after it): an ACK or a reset the capture lacks ended the "
             f"wait, so whether the halt reached {peer} and the job ended cannot be seen")

@@ -205,7 +205,7 @@ def lost_where(ctx: Context, conn: Connection) -> str:
             or passed_capture_host(ctx, conn) or reached_second_point(ctx, conn)):
         return ""  # said instead: between_fix, own_firewall_fix
     on = proven_host(ctx, conn.orig_h, conn.resp_h)
-    if on is None and (conn.resp_h, conn.orig_h) in ctx.missing:
+    if on is None and ctx.lacks((conn.resp_h, conn.orig_h), conn.ts):
         # One direction only (the capture evidently lacks the responder's to the
         # originator, as the one-direction words of the message read it): a capture on
         # the responder that took its arriving packets alone (tcpdump -Q in) holds its
@@ -341,7 +341,7 @@ def _silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
     capture on the connector, or in between, sees the same), so name both (the data
     connection and callback). attempts: connections to the same endpoint (their SYNs
     count as retries)."""
-    if retried(conn, attempts) and (conn.resp_h, conn.orig_h) in ctx.missing:
+    if retried(conn, attempts) and ctx.lacks((conn.resp_h, conn.orig_h), conn.ts):
         # A reject, or a SYN-ACK lost on its way back, would travel the way the capture
         # lacks: each looks the same (lab matrix seed 117 run 22: SYN-ACKs dropped by the
         # responder's output read "something drops or rejects its SYNs"). One clause, so a

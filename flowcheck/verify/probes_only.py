@@ -50,10 +50,40 @@ def note_probes_only(ctx: Context) -> None:
     """no_control_session (a warning) when the capture holds sessions, each not side
     traffic (Session.side) a probe (_probe_kind), and no error: "No job in the capture:
     its 26 connections to the NDMP port 10000 are 24 traceroute probes and 2 half-open
-    port checks (SYN, SYN-ACK, RST) ...". Nothing when a session may be a job's."""
+    port checks (SYN, SYN-ACK, RST) ...". Nothing when a session may be a job's. In a set
+    of files apart in time (sources.pieces), each piece whose sessions are all probes and
+    have no error gets its own, as it reads alone (_probes_piece)."""
     sessions = [s for s in ctx.sessions if not s.side]
-    if not sessions or any(f.severity == Severity.ERROR for f in ctx.findings):
+    if not sessions:
         return
+    if len(ctx.pieces) > 1:
+        by_piece: dict[int, list[Session]] = {}
+        for session in sessions:
+            by_piece.setdefault(ctx.pieces.of(ctx.by_uid[session.control_uid].ts),
+                                []).append(session)
+        for piece, its in sorted(by_piece.items()):
+            _probes_piece(ctx, its, piece)
+        return
+    if any(f.severity == Severity.ERROR for f in ctx.findings):
+        return
+    _say_probes(ctx, sessions, OPENING)
+
+
+def _probes_piece(ctx: Context, sessions: list[Session], piece: int) -> None:
+    """note_probes_only's warning for piece `piece` of the set, whose sessions (not side
+    traffic) are `sessions`, when each is a probe and none has an error: beside another
+    file's judged job, review56f's traceroute probes read PASS (mergedone). Its words
+    begin "No job in the file X of the capture set", not OPENING: the set's other
+    sessions were judged (report.verdict_notes)."""
+    if any(f.severity == Severity.ERROR for session in sessions
+           for f in ctx.session_findings(session.id)):
+        return
+    _say_probes(ctx, sessions, f"No job in {ctx.pieces.words(piece)}: ")
+
+
+def _say_probes(ctx: Context, sessions: list[Session], opening: str) -> None:
+    """The no_control_session warning of note_probes_only, when every one of `sessions`
+    is a probe (_probe_kind); its message begins with `opening`."""
     kinds: Counter[str] = Counter()
     for session in sessions:
         kind = _probe_kind(ctx, session)
@@ -65,7 +95,7 @@ def note_probes_only(ctx: Context) -> None:
     what = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
     what = f"is a {_NAMES[next(iter(kinds))][0]}" if count == 1 else f"are {what}"
     ctx.add("no_control_session",
-            f"{OPENING}its {count} connection{'s' if count > 1 else ''} to "
+            f"{opening}its {count} connection{'s' if count > 1 else ''} to "
             f"the NDMP port {ctx.config.ndmp_port} {what}, not a job's control connection "
             f"(step 1 {'of each ' if count > 1 else ''}says what it was), so nothing of a "
             "job was judged: the capture was not taken while the job ran, or the job never "

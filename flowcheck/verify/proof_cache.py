@@ -50,3 +50,7 @@ class ProofCache:
     # Its (source, destination) host pairs with a copy that crossed (copy_counts.kept_leg;
     # None: not built yet).
     crossed_pairs: set[tuple[str, str]] | None = None
+    # Per frame of an ICMP unreachable a connection's record holds, that connection's
+    # uid, and whether the tie is an untied cut quote's guess (Connection.icmp_untied)
+    # (verify.way_back.lacking_words; None: not built yet).
+    icmp_owners: dict[int, tuple[str, bool]] | None = None

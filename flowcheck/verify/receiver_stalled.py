@@ -51,7 +51,7 @@ def receiver_stalls(ctx: Context, session: Session) -> list[ReceiverStall]:
     found = []
     for uid in session.data_connections:
         conn = ctx.by_uid[uid]
-        window = zero_window(conn, ctx.capture_end)
+        window = zero_window(conn, ctx.end_at(conn.ts))
         if window is not None:
             halt = halt_of(messages, conn, window.ts, window.frame, ctx.order)
             found.append(ReceiverStall(conn, window, halt))

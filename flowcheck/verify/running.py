@@ -268,7 +268,7 @@ def _stalled(ctx: Context, session: Session, stream: NdmpStream, control: Connec
              if control.rst_frames else "")
     # The silence after the last resend, when it is long enough to say something (a
     # resent FIN waited a timeout of its own each time: nothing to add).
-    went_on = ctx.capture_end - stall.ts if stall.ts is not None and not stall.fin else None
+    went_on = ctx.end_at(stall.ts) - stall.ts if stall.ts is not None and not stall.fin else None
     if went_on is not None and went_on < ctx.config.retransmission_timeout:
         went_on = None
     # A halt lost at the data's end bounds the idle time (trial 26 D8): not the silence

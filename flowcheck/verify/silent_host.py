@@ -35,11 +35,12 @@ def way_back_from(ctx: Context, conn: Connection) -> list[str]:
     """The hosts whose TCP packets to `conn`'s originator the capture holds, when its
     responder sent not a single TCP packet in the whole capture (to the originator or to
     any other host); [] otherwise."""
-    if any(sender == conn.resp_h for sender, _ in ctx.captured):
+    held = ctx.held_at(conn.ts)  # in conn's piece of the set (sources.pieces)
+    if any(sender == conn.resp_h for sender, _ in held):
         return []
     if conn.icmp_untied is not None and conn.icmp_untied[2] == conn.resp_h:
         return []  # it sent an ICMP unreachable the snap length cut (verify.cut_icmp)
-    return sorted({sender for sender, receiver in ctx.captured
+    return sorted({sender for sender, receiver in held
                    if receiver == conn.orig_h and sender != conn.resp_h})
 
 

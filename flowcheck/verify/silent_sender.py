@@ -137,7 +137,7 @@ def silent_words(ctx: Context, session: Session, silent: SilentSender, control: 
     sender_role = sender_words.rsplit(" ", 1)[0]
     sent = conn.resp_bytes if silent.sender == conn.resp_h else conn.orig_bytes
     since = ctx.capture_start
-    after = ctx.capture_end - silent.fin_ts
+    after = ctx.end_at(silent.fin_ts) - silent.fin_ts
     # Its data stopped well before its last packet (field check 40 h1: a stopped source,
     # the agent answering polls on the control connection for 58 s more).
     data = conn.orig_last_data if silent.sender == conn.orig_h else conn.resp_last_data

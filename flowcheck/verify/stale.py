@@ -29,21 +29,37 @@ SYNACK_RESEND_SPAN = 63.0
 def given_up_before(ctx: Context, conn: Connection) -> bool:
     """Is the control connection a late SYN-ACK resend of a connect given up before the
     capture (or a ring buffer's hole) started? synack_reset_unseen_syn, its first
-    SYN-ACK within SYNACK_RESEND_SPAN of that start (later, the SYN would be in the
+    SYN-ACK within SYNACK_RESEND_SPAN of that start (or of its file's, in a set of files
+    apart in time: _started) (later, the SYN would be in the
     capture: a sniffer that lost it is likelier), and no other connection of its
     four-tuple in the capture (a connect still waiting resends its SYN from the same
     port: RFC 6298 5.7)."""
     if conn.role != "control" or not synack_reset_unseen_syn(conn):
         return False
+    return conn.ts - _started(ctx, conn)[0] <= SYNACK_RESEND_SPAN and \
+        ctx.four_tuple_count(conn) == 1
+
+
+def _started(ctx: Context, conn: Connection) -> tuple[float, str]:
+    """(when, where) the capture that holds `conn` last started before it (seconds, and
+    given_up_where's words): after a ring buffer's hole, else the start of its piece of
+    the set (sources.pieces: a file given after another days before starts a capture of
+    its own; mergedone: ndmjob-late-synack's resend read handshake_incomplete beside
+    ndmjob's v4 backup, from that file's start), else the capture's."""
     gap = gap_before(ctx.ring_gaps, conn.ts)
-    start = gap.end if gap is not None else ctx.capture_start
-    return conn.ts - start <= SYNACK_RESEND_SPAN and ctx.four_tuple_count(conn) == 1
+    index = ctx.pieces.of(conn.ts)
+    piece = ctx.pieces.start(index)
+    if piece is not None and (gap is None or gap.end < piece):
+        return piece, f"before {ctx.pieces.words(index)} started"
+    if gap is not None:
+        return gap.end, f"in {gap.words()}"
+    return ctx.capture_start, "before the capture started"
 
 
 def given_up_where(ctx: Context, conn: Connection) -> str:
-    """"before the capture started", or "in the gap between ring files A and B ..."."""
-    gap = gap_before(ctx.ring_gaps, conn.ts)
-    return f"in {gap.words()}" if gap is not None else "before the capture started"
+    """"before the capture started", "in the gap between ring files A and B ...", or
+    "before the file B of the capture set started"."""
+    return _started(ctx, conn)[1]
 
 
 def given_up_words(ctx: Context, conn: Connection) -> str:

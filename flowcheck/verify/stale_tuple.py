@@ -15,7 +15,7 @@ an agent's TIME-WAIT from the same media port 6 s before).
 
 from __future__ import annotations
 
-from flowcheck.durations import span_words
+from flowcheck.durations import span_below
 from flowcheck.model import Connection, connection_ends
 from flowcheck.sessions.classify import stale_answer
 from flowcheck.verify.context import Context
@@ -51,7 +51,7 @@ def stale_words(ctx: Context, conn: Connection) -> str:
         within = (f", within the {hold:g} s a port is held (port_reused_within_hold)"
                   if ended < hold else "")
         held = (f"the earlier connection {earlier.uid} on the same ports "
-                f"({connection_ends(earlier)}), which ended {span_words(ended)} "
+                f"({connection_ends(earlier)}), which ended {span_below(ended, hold)} "
                 f"before (its last packet frame {earlier.last_frame}){within}")
     words = (f". Before that, {conn.resp_h} answered the SYN (frame {syn}) with an ACK that "
              f"does not acknowledge it (frame {ack}): it still held {held}, and such a "

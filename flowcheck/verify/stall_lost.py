@@ -47,7 +47,7 @@ def add_lost(ctx: Context, session: Session, conn: Connection, stall: Stall,
             f"{roles[0]} {sender} sent never reached {roles[1]} {receiver}{more}. "
             f"{capitalised(roles[1])}'s ACKs never covered them, to its last "
             f"(frame {stall.ack_frame}{later}), while"
-            f"{arrived}; the capture went on {span_words(ctx.capture_end - stall.ts)} after "
+            f"{arrived}; the capture went on {span_words(ctx.end_at(stall.ts) - stall.ts)} after "
             "the gap and holds no resend of them either: the resends were lost on the way "
             "as the first sending was.")
     control = ctx.by_uid.get(session.control_uid)

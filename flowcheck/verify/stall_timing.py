@@ -70,7 +70,7 @@ def unjudged_detail(ctx: Context, conn: Connection, stall: Stall) -> str:
     first = first if first is not None else stall.ts
     return (f"{endpoint(conn.resp_h, conn.resp_p)}: {what} resent {stall.resends} times "
             f"(frames {first_frame or stall.frame} to {stall.frame}), {acked}, when "
-            f"the capture ended {span_words(max(0.0, ctx.capture_end - first))} after the "
+            f"the capture ended {span_words(max(0.0, ctx.end_at(first) - first))} after the "
             f"first {'FIN' if stall.fin else 'resend'}, less than the retransmission timeout "
             f"({span_words(ctx.config.retransmission_timeout)}): whether the path stopped "
             f"delivering {'it' if stall.fin else 'them'} or an ACK was still on its way "

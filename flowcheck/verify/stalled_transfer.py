@@ -216,7 +216,7 @@ def check_stalled_transfers(ctx: Context) -> None:
                     f"its last {stall.unacked} B")
             since = stall.first_ts if stalled.timed_by == "first" else stall.ts
             head = stall_words("data", conn, roles, stall, what,
-                               None if stall.fin else ctx.capture_end - since,
+                               None if stall.fin else ctx.end_at(since) - since,
                                from_first=stalled.timed_by == "first")
             if acked_in := acked_before(conn, stall):
                 head = data_stopped(conn, stall, roles, acked_in)

@@ -281,7 +281,7 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
         return make_step(spec, "unknown",
                          detail="unknown: no callback in the capture, which started after the "
                             "control connection had opened: it may have come before")
-    way = unseen_way(ctx, session.remote_agent, [session.media_server])
+    way = unseen_way(ctx, session.remote_agent, [session.media_server], control.ts)
     if session.callback_uid is None and way is not None:
         # Connections that fit other sessions too but are fewer than the sessions: one
         # of them had none (verify.short_callbacks), if the answer would be seen.

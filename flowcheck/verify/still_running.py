@@ -76,7 +76,7 @@ def still_running(ctx: Context, session: Session, stream: NdmpStream,
     # The sniffer dropped packets and ran on past the control connection's last one:
     # the job's end may be among the packets it lost (trial 15: scapy lost the last
     # 125 KB and the halts of a job that had ended 7 s before the capture stopped).
-    ran_on = ctx.capture_end - control.last_ts
+    ran_on = ctx.end_at(control.last_ts) - control.last_ts
     # The control connection silent a retransmission timeout or more before the end, no
     # close in the capture: the job's end cannot be judged (flowcheck.verify.silent_end).
     silent = silent_end(ctx, session, stream, start)

@@ -20,7 +20,7 @@ def message_ts(ctx: Context, session: Session, frame: int) -> float:
     if it is not among the decoded messages)."""
     stream = ctx.stream_by_uid.get(session.control_uid)
     return next((m.ts for m in (stream.messages if stream else []) if m.frame == frame),
-                ctx.capture_end)
+                ctx.end_at(ctx.by_uid[session.control_uid].ts))
 
 
 def pending_request(ctx: Context, session: Session, ops: set[str]) -> NdmpMessage | None:

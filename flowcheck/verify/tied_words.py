@@ -18,17 +18,33 @@ def candidates_words(ids: Sequence[str]) -> str:
         f"session {', '.join(ids[:-1])} or {ids[-1]}"
 
 
+# How many tied connections, sessions and failures a session's words name: a busy media
+# server's capture joined late ties each connection open before it between every job
+# still open, so naming all made each job's message as long as the jobs (review58a:
+# 1,000 such jobs named 500,000 connections and 999,000 sessions in all).
+TIED_SHOWN = 8
+
+
+def _some(items: Sequence[str], joiner: str = ", ", noun: str = "more") -> str:
+    """The first TIED_SHOWN items joined, "and N more" after them when there are more."""
+    shown = joiner.join(items[:TIED_SHOWN])
+    more = len(items) - TIED_SHOWN
+    return shown if more <= 0 else f"{shown}{';' if joiner == '; ' else ''} and {more} {noun}"
+
+
 def tied_words(ctx: Context, session: Session) -> str:
     """Why a session's data connections are not known (Session.port_tied): the
     connections that fit it and other sessions alike, with nothing naming whose, and
     those of them that failed (verify.tied_failures reports each such failure for the
-    sessions together)."""
+    sessions together). At most TIED_SHOWN of each are named, with how many more."""
     others = session.tied_with
-    who = others[0] if len(others) == 1 else f"{', '.join(others[:-1])} or {others[-1]}"
+    who = others[0] if len(others) == 1 else (
+        f"{', '.join(others[:-1])} or {others[-1]}" if len(others) <= TIED_SHOWN
+        else f"{', '.join(others[:TIED_SHOWN])} or {len(others) - TIED_SHOWN} other sessions")
     failed = [f"{uid} ({endpoint(conn.resp_h, conn.resp_p)}: {failure_words(conn)})"
               for uid in session.port_tied if is_failed(conn := ctx.by_uid[uid])]
-    return (f"{', '.join(session.port_tied)} fit this session and {who} alike (the same "
+    return (f"{_some(session.port_tied)} fit this session and {who} alike (the same "
             "hosts, direction and ports while their control connections were open), and "
             "no message in the capture names whose endpoint each is (a DATA_GET_STATE or "
             "MOVER_GET_STATE reply names it)"
-            + (f"; of them failed: {'; '.join(failed)}" if failed else ""))
+            + (f"; of them failed: {_some(failed, '; ')}" if failed else ""))

@@ -66,7 +66,7 @@ def unanswered_close_words(ctx: Context, session: Session, control: Connection) 
     if unanswered in _NORMAL_END or unanswered >= SEQUENCE_SPACE // 2:
         return ""
     agent, media = control.resp_h, control.orig_h
-    if (media, agent) in ctx.missing:
+    if ctx.lacks((media, agent), control.ts):
         unseen = (f"The capture holds only {agent}'s side of the control connection, so "
                   f"what {media} asked cannot be seen")
     else:

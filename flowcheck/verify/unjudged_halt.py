@@ -92,7 +92,7 @@ def unjudged_halt_words(ctx: Context, session: Session, found: UnjudgedHalt) -> 
     return (f"{sender_words(session, found)} on the control connection "
             f"{connection_ends(control)} was resent {stall.resends} times "
             f"(to frame {stall.frame}), {acked}, when the capture ended "
-            f"{span_words(max(0.0, ctx.capture_end - halt.ts))} after it: too soon to tell "
+            f"{span_words(max(0.0, ctx.end_at(halt.ts) - halt.ts))} after it: too soon to tell "
             "a path that stopped delivering it from an ACK still on its way (retransmission "
             f"timeout {span_words(ctx.config.retransmission_timeout)}), so whether the halt "
             "reached the DMA, and the job ended, cannot be seen")

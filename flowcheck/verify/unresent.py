@@ -91,12 +91,12 @@ def answer_way_unseen(ctx: Context, conn: Connection) -> tuple[str, str] | None:
     (dual-stack hosts: a callback or data connection over IPv4 beside a control
     connection over IPv6, captured `-Q in` on the job engine: the lab matrix's seed 109
     run 44). None when the capture holds that direction."""
-    if (conn.resp_h, conn.orig_h) in ctx.missing:
+    if ctx.lacks((conn.resp_h, conn.orig_h), conn.ts):
         return conn.resp_h, conn.orig_h
     session = ctx.session_of(conn)
     if session is None:
         return None
-    if (conn.resp_h, conn.orig_h) in ctx.captured:
+    if ctx.holds((conn.resp_h, conn.orig_h), conn.ts):
         return None
     agents = ctx.host_addresses(session, "agent")
     media = ctx.host_addresses(session, "media")
@@ -106,7 +106,7 @@ def answer_way_unseen(ctx: Context, conn: Connection) -> tuple[str, str] | None:
         way = (session.remote_agent, session.media_server)
     else:
         return None
-    return way if way in ctx.missing else None
+    return way if ctx.lacks(way, conn.ts) else None
 
 
 def failed_opening_words(ctx: Context, conn: Connection) -> str:

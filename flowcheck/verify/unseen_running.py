@@ -53,7 +53,7 @@ def running_unseen(ctx: Context, session: Session) -> bool:
         return False
     if control.orig_pkts or not control.resp_pkts:
         return False
-    if (control.orig_h, control.resp_h) not in ctx.missing:
+    if not ctx.lacks((control.orig_h, control.resp_h), control.ts):
         return False
     if control.orig_acked_unseen > _FIN_ONLY:
         return False

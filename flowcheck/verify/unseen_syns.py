@@ -31,7 +31,7 @@ def unseen_syn_words(ctx: Context, conns: list[Connection]) -> str:
         frames = [f for c in quoted for f in c.icmp_frames]
         many = len(frames) > 1
         return (" " + syns_not_held(ctx, quoted[0].orig_h, quoted[0].resp_h,
-                                    [c.orig_p for c in quoted])
+                                    [c.orig_p for c in quoted], quoted[0].ts)
                 + f"; the {icmp_word(quoted[0])} unreachable{'s' if many else ''} in "
                 f"frame{'s' if many else ''} "
                 f"{', '.join(map(str, frames))} quote{'' if many else 's'} "
@@ -42,7 +42,7 @@ def unseen_syn_words(ctx: Context, conns: list[Connection]) -> str:
     many = len(unseen) > 1
     frames = ", ".join(str(c.rst_frames[0]) for c in unseen)
     return (" " + syns_not_held(ctx, unseen[0].orig_h, unseen[0].resp_h,
-                                [c.orig_p for c in unseen])
+                                [c.orig_p for c in unseen], unseen[0].ts)
             + f"; the RST{'s' if many else ''} in frame{'s' if many else ''} {frames} "
             f"answer{'' if many else 's'} {'them' if many else 'it'}: RST+ACK, no data, "
             "sequence number 0, as a TCP refuses a SYN.")
@@ -62,11 +62,15 @@ def quoted_what(quoted: list[Connection]) -> str:
         f"it and its {retries} retransmissions"
 
 
-def syns_not_held(ctx: Context, sender: str, receiver: str, ports: list[int]) -> str:
+def syns_not_held(ctx: Context, sender: str, receiver: str, ports: list[int],
+                  ts: float | None = None) -> str:
     """"The capture does not hold the SYN(s) from SENDER port(s) P (why)": the opening of
-    the words for refusals whose SYN the capture lacks (a RST or an ICMP reject alone)."""
+    the words for refusals whose SYN the capture lacks (a RST or an ICMP reject alone);
+    ts: the first refusal's connection's time (s: its piece of the set, sources.pieces;
+    None: the whole set)."""
     distinct = list(dict.fromkeys(str(p) for p in ports))  # a port used again: once
     why = (f": it holds {lacking_words(ctx, sender, receiver)}"
-           if (sender, receiver) in ctx.missing else "")
+           if (ctx.lacks((sender, receiver), ts) if ts is not None
+               else (sender, receiver) in ctx.missing) else "")
     return (f"The capture does not hold the SYN{'s' if len(ports) > 1 else ''} from "
             f"{sender} port{'s' if len(distinct) > 1 else ''} {', '.join(distinct)}{why}")

@@ -17,7 +17,7 @@ Used by flowcheck.verify.opening's words.
 
 from __future__ import annotations
 
-from flowcheck.decode.other_ways import MAX_WAYS
+from flowcheck.decode.other_ways import MAX_WAYS, OtherWay
 from flowcheck.model import Connection, Session
 from flowcheck.verify.context import Context, session_uids
 from flowcheck.verify.end_roles import role_ends
@@ -29,7 +29,7 @@ def answer_uncaptured(ctx: Context, conn: Connection) -> bool:
     direction was captured is then unknown (one direction evidently missing is
     ctx.missing; here nothing need prove it): a lost answer and one never sent look the
     same."""
-    return (conn.resp_h, conn.orig_h) not in ctx.captured
+    return not ctx.holds((conn.resp_h, conn.orig_h), conn.ts)
 
 
 def came_back(ctx: Context, conn: Connection) -> str | None:
@@ -58,13 +58,41 @@ def lacking_words(ctx: Context, sender: str, receiver: str) -> str:
     census = ctx.census
     way = None if census is None else census.others.get(sender, receiver)
     if way is not None:
-        return (f"no TCP packet from {sender} to {receiver} (only {way.bare_words()}: its "
-                "TCP left out by a filter or another path, not the direction)")
+        return (f"no TCP packet from {sender} to {receiver} (only {way.bare_words()}"
+                f"{_unreachable_about(ctx, way)}: its TCP left out by a filter or another "
+                "path, not the direction)")
     if census is not None and census.others.uncounted(sender, receiver):
         return (f"no TCP packet from {sender} to {receiver} (one direction only, or its TCP "
                 f"left out: the packets that are not TCP of the first {MAX_WAYS:,} host "
                 "pairs counted hold none of it, later pairs' were not counted)")
     return f"no packet from {sender} to {receiver} (one direction only)"
+
+
+def _unreachable_about(ctx: Context, way: OtherWay) -> str:
+    """What the first packet of `way` is about when it is an ICMP or ICMPv6 destination
+    unreachable, said after its frame: ", about C3" (a connection's record holds it:
+    Connection.icmp_frames), ", whose cut quote may be about C4" (icmp_untied), ", about
+    no TCP connection of the capture" (none does: a UDP datagram's, say); "" for another
+    kind. Review58c: an ICMP port unreachable from the agent to the media server about a
+    UDP query, beside SYNs unanswered, read "(only an ICMP destination unreachable,
+    frame 2: ...), the way a SYN-ACK, RST or ICMP unreachable would travel", as if it
+    might be their reject."""
+    if "destination unreachable" not in way.what:
+        return ""
+    owners = ctx.proofs.icmp_owners
+    if owners is None:
+        owners = {}
+        for conn in ctx.connections:
+            if conn.icmp_untied is not None:
+                owners.setdefault(conn.icmp_untied[0], (conn.uid, False))
+            for frame in conn.icmp_frames:
+                owners[frame] = (conn.uid, True)
+        ctx.proofs.icmp_owners = owners
+    owner = owners.get(way.frame)
+    if owner is None:
+        return ", about no TCP connection of the capture"
+    uid, tied = owner
+    return f", about {uid}" if tied else f", whose cut quote may be about {uid}"
 
 
 def came_back_words(conn: Connection, back: str) -> str:
@@ -127,7 +155,7 @@ def other_source(ctx: Context, conn: Connection) -> tuple[str, str, str, str] | 
             elif which == connector and host != conn.orig_h:
                 shown.append((host, _what(session, uid)))
     return next(((connector, host, what, peer) for host, what in shown for peer in peers
-                 if (peer, host) in ctx.captured), None)
+                 if ctx.holds((peer, host), conn.ts)), None)
 
 
 def translated_back(ctx: Context, conn: Connection) -> str | None:
@@ -146,7 +174,7 @@ def translated_back(ctx: Context, conn: Connection) -> str | None:
     return next((host for uid in session_uids(session)
                  for which, (host, _) in role_ends(ctx, ctx.by_uid[uid], session)
                  if which == responder and host != conn.resp_h
-                 and (host, conn.orig_h) in ctx.captured), None)
+                 and ctx.holds((host, conn.orig_h), conn.ts)), None)
 
 
 def _what(session: Session, uid: str) -> str:

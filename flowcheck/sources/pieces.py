@@ -1,0 +1,87 @@
+"""The parts of a capture set that no file joins in time: each read as it reads alone.
+
+A capture set of files given in sequence (`flowcheck analyze a.pcap b.pcap`, a folder of
+two nights' captures) may hold separate captures: one job's capture taken on a SPAN port
+that saw one direction, beside another job's taken days before on the media server. The
+time between two of its files that no file covers (sources.file_gaps: never between one
+ring's files, nor between neighbouring files of one rotation by time) splits the set into
+pieces; the files of one piece overlap or follow each other as one capture's parts. What
+one piece holds says nothing of what another could show: the other job's two-way traffic
+between the same hosts does not make this job's capture one of both directions
+(mergedone: 22 one-direction stored cases lost capture_one_direction beside ndmjob's v4
+backup), and the other piece's start is not this capture's start (verify.stale).
+
+A set of one file, a ring or overlapping files is one piece, read as before.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Sequence
+from pathlib import PurePath
+
+from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.model import CaptureInfo, RingGap
+
+
+@fields_dataclass(frozen=True, slots=True)
+class Pieces:
+    """The set's pieces in time order. starts: each piece's first packet time after the
+    first piece's (the end of a file gap, seconds since the epoch, ascending); ends: the
+    last packet time of each piece before the last (the start of that gap); names: per
+    piece, the names of its files (file name only), in the set's order ((): not known)."""
+
+    starts: tuple[float, ...] = ()
+    names: tuple[tuple[str, ...], ...] = ()
+    ends: tuple[float, ...] = ()  # each piece's last packet time but the last piece's (s)
+
+    def __len__(self) -> int:
+        return len(self.starts) + 1
+
+    def of(self, ts: float) -> int:
+        """The index of the piece that holds time `ts` (seconds): a packet of the time
+        between two pieces goes with the earlier."""
+        return bisect_right(self.starts, ts) if self.starts else 0
+
+    def start(self, index: int) -> float | None:
+        """When piece `index` starts (its first packet, s); None for the first piece (its
+        start is the capture's)."""
+        return self.starts[index - 1] if index > 0 else None
+
+    def end(self, index: int) -> float | None:
+        """When piece `index` ends (its last packet, s); None for the last piece (its end
+        is the capture's: verify.context.Context.capture_end, which live's stop time or
+        a packet that is not TCP may put later)."""
+        return self.ends[index] if index < len(self.ends) else None
+
+    def words(self, index: int) -> str:
+        """What to call piece `index` in a finding: "the capture" with one piece, else "the
+        file a.pcap of the capture set" ("the files a.pcap and b.pcap ...")."""
+        if len(self) == 1:
+            return "the capture"
+        names = self.names[index] if index < len(self.names) else ()
+        if not names:
+            return "one part of the capture set"
+        if len(names) == 1:
+            return f"the file {names[0]} of the capture set"
+        return f"the files {', '.join(names[:-1])} and {names[-1]} of the capture set"
+
+
+ONE_PIECE = Pieces()
+
+
+def set_pieces(captures: Sequence[CaptureInfo], file_gaps: Sequence[RingGap]) -> Pieces:
+    """The set's Pieces, split at each file gap (sources.file_gaps: RingGap with ring
+    False; a ring's holes and a rotation's are one capture's and split nothing). A file
+    goes with the piece its first packet (CaptureInfo.span) falls in; one without packets
+    with none."""
+    gaps = sorted({(gap.end, gap.start) for gap in file_gaps if not gap.ring})
+    if not gaps:
+        return ONE_PIECE
+    starts = tuple(end for end, _ in gaps)
+    names: list[list[str]] = [[] for _ in range(len(starts) + 1)]
+    for info in captures:
+        if info.span is not None:
+            names[bisect_right(starts, info.span[0])].append(PurePath(info.path).name)
+    return Pieces(starts, tuple(tuple(each) for each in names),
+                  tuple(start for _, start in gaps))
