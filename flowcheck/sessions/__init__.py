@@ -130,7 +130,7 @@ def build_sessions_and_strays(connections: list[Connection], streams: list[NdmpS
                               lags)
     if candidates:
         ordered = sorted(connections, key=attrgetter("ts", "first_frame"))
-        proven = proven_tls_starts(candidates, ordered, config, profile)
+        proven = proven_tls_starts(candidates, ordered, config, profile, order)
         if proven:
             sessions, strays = _build(connections, stream_by_uid, config, profile, ring_gaps,
                                       order, lags, frozenset(proven))
@@ -222,7 +222,7 @@ def open_sessions(connections: list[Connection], stream_by_uid: dict[str, NdmpSt
     # it stays "other" traffic (sessions.other_protocol; trial 23 D1: Webmin on 10000).
     # A stray copy of another host pair's control SYN (a switch's flood) is no session
     # either (sessions.stray; trial 27 D2): flowcheck.verify.stray reports it.
-    strays = stray_syns(ordered, stream_by_uid, config.ndmp_port)
+    strays = stray_syns(ordered, stream_by_uid, config.ndmp_port, order)
     controls = [c for c in ordered if (c.resp_p == config.ndmp_port or c.uid in stream_by_uid)
                 and (other_protocol(c, stream_by_uid.get(c.uid)) is None or c.uid in tls_starts)
                 and c.uid not in strays]

@@ -106,7 +106,9 @@ class LateJob:
     (its first decoded message, else its first packet, s); named: the endpoints (ip,
     port) its GET_STATE replies name -> (frame, message name) of the first; refused:
     the times (s) of its CONNECT error replies, with the host that connected
-    (sessions.named.connect_failures)."""
+    (sessions.named.connect_failures). end, opened_from and seen_from are frames
+    instead where the capture's frames are its write order (capture_start._in_frames;
+    Windows compares them with each connection's first frame then)."""
 
     session: Session
     index: int
