@@ -29,7 +29,7 @@ from flowcheck.sessions.classify import (
 )
 from flowcheck.sessions.clock_apart import LagProof, lag_allowed
 from flowcheck.sessions.file_order import BEGINNING, END, TIME_ORDER, FileOrder, Moment
-from flowcheck.sessions.lifetimes import lifetimes
+from flowcheck.sessions.lifetimes import Lifetimes, lifetimes, session_span
 from flowcheck.sessions.local import other_version, wire_forms
 from flowcheck.sessions.pools import Endpoints, Pool, Work, claim
 
@@ -106,6 +106,13 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
         c.orig_h, c.orig_p,
         c.resp_h if hosts.alive_at(c.resp_h, c.ts, c.first_frame) else None))
         for kind, hosts in alive.items()}
+    # When each session may have such a connection: a data connection opens while its
+    # job runs, so one first seen after the session's control connection ended (plus
+    # CALLBACK_SLACK_SECONDS) is not the job's, whatever port it shares (review58e: the
+    # agent's outgoing HTTPS connection from the announced port 2 min after the job,
+    # its handshake lost, took a failed job's DATA_LISTEN and read PASS).
+    running = Lifetimes(((s.id, session_span(control_of[s.id], CALLBACK_SLACK_SECONDS,
+                                             order)) for s in sessions), order)
 
     # The same, but only connections whose opening the capture holds: one open before
     # the capture (no SYN or SYN-ACK in it; a keepalive of an earlier job's connection to
@@ -196,7 +203,8 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
                 for connector in (connector_host(ann, control), None)
                 if (pool := unseen_opening[ann.listener].get(
                     (host, ann.port, connector))) is not None
-                and (conn := pool.first_following(now, frame)) is not None]
+                and (conn := pool.first_following(now, frame)) is not None
+                and running.alive_at(session.id, conn.ts, conn.first_frame)]
             for conn, ann in candidates[:1]:
                 if conn.orig_h != ann.ip and ann.ip != "0.0.0.0" \
                         and not other_version(ann.ip, conn.orig_h):
