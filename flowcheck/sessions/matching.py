@@ -101,8 +101,8 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
     # When each session may have such a connection: a data connection opens while its
     # job runs, so one first seen after the session's control connection ended (plus
     # CALLBACK_SLACK_SECONDS) is not the job's, whatever port it shares (review58e: the
-    # agent's outgoing HTTPS connection from the announced port 2 min after the job,
-    # its handshake lost, took a failed job's DATA_LISTEN and read PASS).
+    # agent's own connection from the announced port to a third host 2 min after the
+    # job, its handshake lost, took a failed job's DATA_LISTEN and read PASS).
     running = Lifetimes(((s.id, session_span(control_of[s.id], CALLBACK_SLACK_SECONDS,
                                              order)) for s in sessions), order)
 
