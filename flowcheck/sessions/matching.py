@@ -5,8 +5,8 @@ Announced connections are taken from flowcheck.sessions.pools (the first unclaim
 connection to an endpoint at or after some time); callbacks are handed out by a sweep
 over time with a heap of open sessions (flowcheck.sessions.callback_sweep, re-exported
 here), so the cost grows as n log n with the sessions and connections between one pair
-of hosts (issue 7). Connections of announcements the
-capture cannot show are matched by direction and ports in flowcheck.sessions.by_ports.
+of hosts (issue 7). Connections of announcements the capture cannot show are matched by
+direction and ports in flowcheck.sessions.by_ports.
 """
 
 from __future__ import annotations
@@ -50,7 +50,9 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
     its time (a clock set back: flowcheck.sessions.file_order); else, under NAT, the next
     to its port at the listener's control address; opened by the session's own host on
     the side told to connect (connector_host) or by an address no session uses on that
-    side.
+    side. One whose handshake the sniffer lost, first seen by the listener's packet from
+    the announced port (trial 25 D1), only while the session runs: to its control
+    connection's end and CALLBACK_SLACK_SECONDS after (review58e).
 
     Another session's host never takes the announcement: with two jobs at once, one
     agent may announce the very endpoint (ip:port) that the other job's agent announced
