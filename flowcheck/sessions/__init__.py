@@ -42,6 +42,7 @@ from flowcheck.profiles import Profile
 from flowcheck.sessions.before_job import ended_before_job, ended_words
 from flowcheck.sessions.by_ports import attach_by_ports
 from flowcheck.sessions.callback_elsewhere import attach_callbacks_elsewhere, vendor_anchor
+from flowcheck.sessions.callback_sweep import CALLBACK_SLACK_SECONDS, attach_callbacks
 from flowcheck.sessions.callback_ties import untie_by_callbacks
 from flowcheck.sessions.capture_start import attach_started_before_capture
 from flowcheck.sessions.classify import (
@@ -68,12 +69,7 @@ from flowcheck.sessions.data_ends import note_callback_hosts
 from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.kept import kept_packets
 from flowcheck.sessions.local import find_local_data, is_local_group
-from flowcheck.sessions.matching import (
-    CALLBACK_SLACK_SECONDS,
-    Endpoints,
-    attach_callbacks,
-    attach_data,
-)
+from flowcheck.sessions.matching import Endpoints, attach_data
 from flowcheck.sessions.other_protocol import other_protocol
 from flowcheck.sessions.snap_cut import addressless_replies, cut_announcements, known_version
 from flowcheck.sessions.stray import StraySyn, stray_syns

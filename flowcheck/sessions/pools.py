@@ -91,7 +91,7 @@ class Pool:
     def only(self, keep: Callable[[Connection], bool]) -> Pool:
         """The pool's connections that `keep` accepts, sharing its claimed set: the pool
         itself when it accepts every one, so that a pass over one after a pass over the
-        other is seen to walk the very same pool (issue 7: matching.attach_callbacks)."""
+        other is seen to walk the very same pool (issue 7: callback_sweep.attach_callbacks)."""
         kept = [c for c in self.conns if keep(c)]
         return self if len(kept) == len(self.conns) else Pool(kept, self._claimed, self.order)
 
