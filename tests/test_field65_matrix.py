@@ -15,15 +15,19 @@ Run 7: a 3-resource restore captured `-Q out` on the media server, the first dat
 held by a bound socket on the agent (its RST not captured). data_unanswered said the
 media server closed the session "87.5 ms after it with no data moved" and "so the job
 cannot move data", while the next two data connections moved 400000 B in between
-(flowcheck.verify.gave_up.moved_between, verify.data_links).
+(flowcheck.verify.gave_up.moved_between, verify.data_links). review58h: a data
+connection opened before the stop names data moved in between only when it carried some
+before the stop.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from stored import shared_analysis
+from pcap_records import stored_records, write_records
+from stored import shared_analysis, sidecar, stored_analysis
 
 from flowcheck.model import Finding
 from flowcheck.verify.prohibited_rules import routing_rule
@@ -128,3 +132,20 @@ def test_a_lone_syn_given_up_names_the_data_the_later_connections_moved() -> Non
             "other data connections, C4, C5, carried theirs)." in unanswered.message)
     [session] = analysis.sessions
     assert [s.status for s in session.steps] == ["ok", "ok", "ok", "failed", "ok"]
+
+
+def test_a_connection_whose_data_came_after_the_stop_moved_none_in_between(
+        tmp_path: Path) -> None:
+    """Run 7 with C4's data packets (frames 16-158, after its handshake) moved 0.2 s
+    later, past CONNECT_CLOSE (0.0958 s): C4 opened before the stop but carried nothing
+    before it; C5 (opened 52 ms, data from 52.6 ms) alone moved data in between."""
+    linktype, records = stored_records(IN_USE)
+    moved = [replace(r, micros=r.micros + 200_000) if 15 <= i < 158 else r
+             for i, r in enumerate(records)]
+    capture = write_records(tmp_path / "c4-data-after-close.pcap", linktype,
+                            sorted(moved, key=lambda r: r.micros))
+    analysis = stored_analysis(capture, config_path=sidecar(IN_USE))
+    [unanswered] = [f for f in analysis.findings if f.code == "data_unanswered"]
+    assert unanswered.uid == "C3"
+    assert ("after it (the session's data connection opened after it, C5, carried data in "
+            "between), before TCP would have resent the SYN" in unanswered.message)
