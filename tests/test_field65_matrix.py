@@ -15,17 +15,24 @@ Run 7: a 3-resource restore captured `-Q out` on the media server, the first dat
 held by a bound socket on the agent (its RST not captured). data_unanswered said the
 media server closed the session "87.5 ms after it with no data moved" and "so the job
 cannot move data", while the next two data connections moved 400000 B in between
-(flowcheck.verify.gave_up.moved_between, verify.data_links).
+(flowcheck.verify.gave_up.moved_between, verify.data_links). review58h: a data
+connection opened before the stop names data moved in between only when it carried some
+before the stop; and a peer's NDMP record cut before the other side's TLS is NDMP in the
+clear: not TLS from the first byte, so the snap length is still the fix.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from stored import shared_analysis
+from pcap_records import stored_records, write_records
+from stored import shared_analysis, sidecar, stored_analysis
 
 from flowcheck.model import Finding
+from flowcheck.ndmp.findings import StreamFindings
+from flowcheck.ndmp.stream_events import DecodeProblem
 from flowcheck.verify.prohibited_rules import routing_rule
 
 HERE = Path(__file__).resolve().parents[1] / "captures" / "field65-matrix"
@@ -128,3 +135,42 @@ def test_a_lone_syn_given_up_names_the_data_the_later_connections_moved() -> Non
             "other data connections, C4, C5, carried theirs)." in unanswered.message)
     [session] = analysis.sessions
     assert [s.status for s in session.steps] == ["ok", "ok", "ok", "failed", "ok"]
+
+
+def test_a_connection_whose_data_came_after_the_stop_moved_none_in_between(
+        tmp_path: Path) -> None:
+    """Run 7 with C4's data packets (frames 16-158, after its handshake) moved 0.2 s
+    later, past CONNECT_CLOSE (0.0958 s): C4 opened before the stop but carried nothing
+    before it; C5 (opened 52 ms, data from 52.6 ms) alone moved data in between."""
+    linktype, records = stored_records(IN_USE)
+    moved = [replace(r, micros=r.micros + 200_000) if 15 <= i < 158 else r
+             for i, r in enumerate(records)]
+    capture = write_records(tmp_path / "c4-data-after-close.pcap", linktype,
+                            sorted(moved, key=lambda r: r.micros))
+    analysis = stored_analysis(capture, config_path=sidecar(IN_USE))
+    [unanswered] = [f for f in analysis.findings if f.code == "data_unanswered"]
+    assert unanswered.uid == "C3"
+    assert ("after it (the session's data connection opened after it, C5, carried data in "
+            "between), before TCP would have resent the SYN" in unanswered.message)
+
+
+def test_a_peer_greeting_cut_before_the_other_side_tls_keeps_the_snap_length_fix() -> None:
+    """The agent's greeting (frame 4) cut to its first 10 bytes, then the media server's
+    ClientHello (frame 5) and the agent's answer (frame 6) in TLS: the greeting is NDMP in
+    the clear, which the full snap length makes readable, so the connection is not TLS
+    from its first byte (both findings say so) and ndmp_partial keeps its fix."""
+    findings = StreamFindings("C1")
+    for frame in (4, 5, 6):
+        findings.snap.packet(10)
+        findings.snap.cut(90, frame, frame / 10)
+    findings.problem("resp", DecodeProblem("lost", "record header cut", [4], 0.4))
+    findings.problem("orig", DecodeProblem("tls", "a TLS record", [5], 0.5))
+    findings.problem("resp", DecodeProblem("tls", "a TLS record", [6], 0.6))
+    assert not findings.tls_from_start([])
+    partial, out = findings.build([])
+    assert partial is not None and partial.fix.startswith(SNAP_FIX)
+    assert "TLS records" not in partial.message
+    [undecodable] = [f for f in out if f.code == "ndmp_undecodable"]
+    assert "TLS from its first byte" not in undecodable.message
+    assert ("after 1 NDMP record(s) whose header the snap length cut (the last in frame 4)"
+            in undecodable.message)

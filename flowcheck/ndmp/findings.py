@@ -188,7 +188,8 @@ class StreamFindings:
         """One ndmp_undecodable for a control connection that went on in TLS."""
         (first_dir, (frame, ts)), *other = sorted(self.tls.items(), key=lambda d: d[1])
         before = [m for m in messages if m.frame < frame]
-        cut = [f for f in self._cut_records.get(first_dir, []) if f < frame]
+        cut = [f for f in self._cut_records.get(first_dir, []) if f < frame] \
+            or self._cut_before(frame)  # its own, else the peer's (its greeting)
         after = (f" after the {before[-1].name.removeprefix('NDMP_')} {before[-1].type} "
                  f"(frame {before[-1].frame})" if before else
                  f" after {len(cut)} NDMP record(s) whose header the snap length cut (the "
@@ -212,14 +213,22 @@ class StreamFindings:
         return make_finding("ndmp_undecodable", message, fix, uid=self.uid, ts=ts,
                             frames=sorted(f for f, _ in self.tls.values()))
 
+    def _cut_before(self, frame: int) -> list[int]:
+        """The frames of NDMP records the snap length cut (their mark or header) before
+        `frame`, either direction's, in frame order: the peer's cut greeting before the
+        other side's TLS is NDMP in the clear too (review58h: the agent's cut
+        NOTIFY_CONNECTION_STATUS, then the media server's ClientHello, read "TLS from its
+        first byte" and asked for no snap length)."""
+        return sorted(f for frames in self._cut_records.values() for f in frames if f < frame)
+
     def tls_from_start(self, messages: Sequence[NdmpMessage]) -> bool:
         """Is the connection TLS from its first byte: a direction went on in TLS, with
-        no NDMP message decoded and no NDMP record cut before it (_tls_finding's
-        _tls_start_words case)?"""
+        no NDMP message decoded and no NDMP record cut before it in either direction
+        (_tls_finding's _tls_start_words case)?"""
         if not self.tls or messages:
             return False
-        first_dir, (frame, _) = min(self.tls.items(), key=lambda d: d[1])
-        return not [f for f in self._cut_records.get(first_dir, []) if f < frame]
+        _, (frame, _) = min(self.tls.items(), key=lambda d: d[1])
+        return not self._cut_before(frame)
 
     def snap_finding(self, tls_start: bool = False) -> Finding | None:
         """One ndmp_partial for everything the snap length did to this connection.

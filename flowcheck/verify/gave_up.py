@@ -112,18 +112,27 @@ def resend_reading(ctx: Context, conn: Connection, seconds: float) -> EarlierTri
 
 
 def moved_between(ctx: Context, conn: Connection, until: float) -> list[Connection]:
-    """The session's other data connections that opened after conn's SYN and before
-    `until` (its connector's stop, capture clock) and carried TCP payload: data moved
+    """The session's other data connections that opened after conn's SYN and carried TCP
+    payload the capture holds before `until` (its connector's stop, capture clock: a
+    side's first data packet, Connection.orig_first_data / resp_first_data): data moved
     between, though no control message the capture holds says so (went_on_after reads
     those alone; lab matrix seed 128 run 7, `-Q out` on the media server: the first of
     three resources' data connections reset by the agent, the other two moving 400000 B
-    before CONNECT_CLOSE, read "closed the session ... with no data moved")."""
+    before CONNECT_CLOSE, read "closed the session ... with no data moved"). A connection
+    opened before the stop whose data came only after it moved none in between (review58h:
+    run 7's C4 with its data moved 0.2 s later, read "C4, C5, carried data in between")."""
     session = ctx.session_of(conn)
     if session is None:
         return []
     others = (ctx.by_uid.get(uid) for uid in session.data_connections)
     return [c for c in others if c is not None and c is not conn
-            and conn.ts < c.ts < until and (c.orig_bytes or c.resp_bytes)]
+            and conn.ts < c.ts < until and _data_before(c, until)]
+
+
+def _data_before(conn: Connection, until: float) -> bool:
+    """Whether either side of conn sent a data packet the capture holds before `until`."""
+    return any(first is not None and first[1] < until
+               for first in (conn.orig_first_data, conn.resp_first_data))
 
 
 def gave_up_words(ctx: Context, conn: Connection, gave: GaveUp) -> str:
