@@ -124,7 +124,8 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
     connections, views = fold_nat_views(connections, streams)
     far = {view.uid for _, view in views}
     # A side's few packets lost: not one direction (each file apart in time alone).
-    mark_held_elsewhere(connections, set_pieces(result.captures, result.file_gaps))
+    mark_held_elsewhere(connections,
+                        set_pieces(result.captures, result.file_gaps, connections))
     # Two hosts' own captures merged, their clocks apart: the proofs, kept for the checks.
     clock_lags = mark_clocks_apart(connections)
     streams = [s for s in streams if s.uid not in far]
@@ -295,7 +296,8 @@ def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> 
     # Read once by the checks and capture_loss; the packets that are not TCP by pair too.
     census = take_census(traffic.connections,
                          traffic.skipped.ways if traffic.skipped else None,
-                         set_pieces(traffic.captures, traffic.file_gaps))
+                         set_pieces(traffic.captures, traffic.file_gaps,
+                                    traffic.connections))
     findings = list(traffic.findings)
     findings.extend(check_all(traffic.connections, traffic.streams, sessions, config, profile,
                               ended_at=traffic.ended_at, ring_gaps=traffic.ring_gaps,

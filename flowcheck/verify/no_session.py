@@ -98,10 +98,15 @@ def pieces_without_session(ctx: Context) -> None:
     capture of SYNs alone or a capture of another program's traffic read PASS
     (mergedone: trial36 pa-data-drop-stage-drop, trial23 webmin-only, review54g
     hosts-only-unrelated-upload beside ndmjob's v4 backup; each FAIL alone). A piece
-    without TCP is verify.unjudged_files's."""
+    without TCP is verify.unjudged_files's. A piece that holds a connection a session took
+    (Connection.session: its data connection, opened after the sniffer was restarted) holds
+    that session (review58f: ndmjob's v4 backup's data connection in a file an hour after
+    its control connection's read "none of the 1 TCP connections goes to the NDMP port"
+    there, step 3 naming it the job's)."""
     if len(ctx.pieces) < 2 or not ctx.sessions:
         return
     holding = {ctx.pieces.of(ctx.by_uid[s.control_uid].ts) for s in ctx.sessions}
+    holding.update(ctx.pieces.of(c.ts) for c in ctx.connections if c.session is not None)
     with_tcp = {ctx.pieces.of(c.ts) for c in ctx.connections}
     for piece in sorted(with_tcp - holding):
         no_control_session(ctx, piece)

@@ -1,0 +1,91 @@
+"""One job's capture cut into files is one piece, not a set of captures (review58f).
+
+mergedone split a capture set wherever no file covers the time between two files
+(sources.pieces), but every file of a capture cut by a tool flowcheck does not name as
+a ring or a rotation (`tcpdump -C 100 -w trace`: trace, trace1; a -G rotation of two
+files; editcap -r) ends a few microseconds before the next one starts: ndmjob's v4
+backup cut after its control connection's 11th packet read FAIL no_control_session "No
+NDMP control connection in the file second.pcap of the capture set: none of the 1 TCP
+connections goes to the NDMP port 10000" (its data connection), PASS before mergedone.
+A connection with packets on both sides of the time between files makes them one piece.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
+
+import pytest
+from stored import CAPTURES
+
+from flowcheck.config import build_config, load_file
+from flowcheck.model import CaptureInfo, Connection, RingGap
+from flowcheck.pipeline import analyze, read_traffic
+from flowcheck.sources.pieces import set_pieces
+
+NDMJOB = CAPTURES / "ndmjob"
+
+
+def _conn(first: float, last: float) -> Connection:
+    """A stand-in with the two times set_pieces reads (ts, last_ts: seconds)."""
+    return cast(Connection, SimpleNamespace(ts=first, last_ts=last))
+
+
+def test_a_connection_across_the_time_between_files_joins_them() -> None:
+    """Three files with two gaps: a connection from the first file into the second joins
+    those two; the third, which no connection reaches, stays its own piece. A connection
+    that ends at the first gap's start, or starts at its end, joins nothing."""
+    infos = [CaptureInfo("/x/a", span=(0.0, 10.0)), CaptureInfo("/x/a1", span=(10.5, 20.0)),
+             CaptureInfo("/x/a2", span=(900.0, 950.0))]
+    gaps = [RingGap("a", "a1", 10.0, 10.5, ring=False),
+            RingGap("a1", "a2", 20.0, 900.0, ring=False)]
+    assert len(set_pieces(infos, gaps, [_conn(0.0, 10.0), _conn(10.5, 20.0)])) == 3
+    pieces = set_pieces(infos, gaps, [_conn(0.0, 10.0), _conn(10.0, 10.5), _conn(930.0, 940.0)])
+    assert len(pieces) == 2 and pieces.start(1) == 900.0 and pieces.end(0) == 20.0
+    assert pieces.words(0) == "the files a and a1 of the capture set"
+    assert len(set_pieces(infos, gaps, [_conn(5.0, 920.0)])) == 1
+
+
+@pytest.mark.skipif(shutil.which("editcap") is None, reason="needs editcap (wireshark)")
+@pytest.mark.parametrize("names", [("first.pcap", "second.pcap"), ("trace", "trace1")])
+def test_a_job_cut_into_two_files_reads_as_it_reads_whole(
+        tmp_path: Path, names: tuple[str, str]) -> None:
+    """ndmjob's v4 backup cut by editcap after frame 11 (the control connection's
+    DATA_CONNECT; the data connection opens in the second file, the control connection
+    goes on in it): PASS, its four steps ok, no finding, as the one file reads."""
+    whole = NDMJOB / "v4-backup.pcap"
+    first, second = (str(tmp_path / name) for name in names)
+    subprocess.run(["editcap", "-r", str(whole), first, "1-11"], check=True)
+    subprocess.run(["editcap", "-r", str(whole), second, "12-2163"], check=True)
+    config = build_config(load_file(NDMJOB / "flowcheck.toml"))
+    alone = analyze(read_traffic([str(whole)], config), config)
+    cut = analyze(read_traffic([first, second], config), config)
+    assert alone.verdict == "pass" and not alone.findings
+    assert [(f.code, f.message) for f in cut.findings] == []
+    assert cut.verdict == "pass"
+    assert [s.status for s in cut.sessions[0].steps] == ["ok"] * 4
+
+
+@pytest.mark.skipif(shutil.which("editcap") is None or shutil.which("tshark") is None,
+                    reason="needs editcap and tshark (wireshark)")
+def test_a_piece_holding_a_sessions_data_connection_holds_that_session(tmp_path: Path) -> None:
+    """The sniffer restarted an hour on: the v4 backup's control connection up to its
+    DATA_CONNECT (frames 1-11) in one file, its data connection alone in a file an hour
+    later; no connection crosses the hour, so the files are two pieces. Step 3 takes the
+    data connection as the job's: the later file holds the job, no no_control_session
+    ("none of the 1 TCP connections goes to the NDMP port 10000") there."""
+    whole = str(NDMJOB / "v4-backup.pcap")
+    first, data, later = (str(tmp_path / n) for n in ("first.pcap", "data.pcap", "later.pcap"))
+    subprocess.run(["editcap", "-r", whole, first, "1-11"], check=True)
+    subprocess.run(["tshark", "-r", whole, "-Y", "tcp.stream == 1", "-w", data], check=True,
+                   capture_output=True)
+    subprocess.run(["editcap", "-t", "3600", data, later], check=True)
+    config = build_config(load_file(NDMJOB / "flowcheck.toml"))
+    cut = analyze(read_traffic([first, later], config), config)
+    assert [f.message for f in cut.findings if f.code == "no_control_session"] == []
+    [session] = cut.sessions
+    assert [s.status for s in session.steps] == ["ok"] * 4
+    assert cut.verdict == "pass"
