@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import cast
 
 import pytest
+from pcap_records import moved_back, stored_records, write_records
 from stored import CAPTURES
 
 from flowcheck.config import build_config, load_file
@@ -89,3 +91,55 @@ def test_a_piece_holding_a_sessions_data_connection_holds_that_session(tmp_path:
     [session] = cut.sessions
     assert [s.status for s in session.steps] == ["ok"] * 4
     assert cut.verdict == "pass"
+
+
+def _late_data(path: Path) -> Path:
+    """v4-backup's data connection (frames 12-2163's, agent port 6015) from frame 20 on,
+    its opening left out, the agent port made 6016 and a day later: a capture started
+    during a backup's data transfer, its control connection idle (verify.late_start)."""
+    linktype, records = stored_records(NDMJOB / "v4-backup.pcap")
+    late = []
+    for record in records[19:]:
+        frame = record.data
+        ihl = (frame[14] & 0x0F) * 4
+        ports = frame[14 + ihl:18 + ihl]
+        if b"\x17\x7f" not in (ports[:2], ports[2:]):  # 6015: the data connection's
+            continue
+        ports = ports.replace(b"\x17\x7f", b"\x17\x80")
+        late.append(replace(record, data=frame[:14 + ihl] + ports + frame[18 + ihl:]))
+    return write_records(path, linktype, moved_back(late, 0, -86_400_000_000))
+
+
+def test_a_piece_started_during_a_transfer_reads_the_late_start_as_alone(
+        tmp_path: Path) -> None:
+    """That late capture alone: no_control_session's late-start warning, INCONCLUSIVE.
+    Given after the v4 backup a day earlier it read FAIL "No NDMP control connection in
+    the file late.pcap of the capture set: none of the 1 TCP connections goes to the NDMP
+    port 10000": the explanation read the whole set, whose v4 control connection touches
+    the port. Now the piece's own files and connections: the warning, naming the file."""
+    late = str(_late_data(tmp_path / "late.pcap"))
+    config = build_config(load_file(NDMJOB / "flowcheck.toml"))
+    alone = analyze(read_traffic([late], config), config)
+    merged = analyze(read_traffic([str(NDMJOB / "v4-backup.pcap"), late], config), config)
+    assert alone.verdict == merged.verdict == "inconclusive"
+    [said] = [f for f in merged.findings if f.code == "no_control_session"]
+    assert said.severity.value == "warning"
+    assert said.message.startswith(
+        "No NDMP control connection in the file late.pcap of the capture set, which started "
+        "during a job's data transfer: it holds a connection already open"), said.message
+
+
+def test_a_tcpdump_ring_without_an_extension_is_one_capture(tmp_path: Path) -> None:
+    """captures/lab-ring (tcpdump -C 1: connections straddle the file boundaries) named as
+    `tcpdump -C 1 -w trace` names its files, trace, trace1, trace2 (no ring numbering
+    flowcheck reads): PASS, five steps ok, as lab-ring reads; mergedone's pieces read
+    FAIL no_control_session "in the file trace1 of the capture set"."""
+    ring = CAPTURES / "lab-ring"
+    names = []
+    for number, suffix in enumerate(("", "1", "2")):
+        names.append(str(tmp_path / f"trace{suffix}"))
+        shutil.copyfile(ring / f"ring.pcap{number}", names[-1])
+    config = build_config(load_file(ring / "flowcheck.toml"))
+    analysis = analyze(read_traffic(names, config), config)
+    assert [f.code for f in analysis.findings] == ["ndmp_vendor_message"]
+    assert analysis.verdict == "pass"
