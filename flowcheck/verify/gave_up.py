@@ -116,7 +116,7 @@ def gave_up_words(ctx: Context, conn: Connection, gave: GaveUp) -> str:
     stop): the SYN, the stop and how soon, why that reads as a reject, and where the
     reject is not (the direction the capture lacks, or the sniffer's loss)."""
     lacking = answer_way_unseen(ctx, conn)
-    where = (f"the capture holds {lacking_words(ctx, *lacking)}, the way one would travel"
+    where = (f"the capture holds {lacking_words(ctx, *lacking, conn.ts)}, the way one would travel"
              if lacking is not None
              else "the capture lacks it: the sniffer lost it")
     return (f"its one SYN (frame {conn.syn_frames[0]}) got no answer in the capture, and "

@@ -126,7 +126,7 @@ def _arrived_or_elsewhere(ctx: Context, conn: Connection) -> str:
         return " " + silent_fix(conn)
     # as data_unanswered's (opening.lost_where)
     return one_way_where(conn, none=ctx.census.none_words(conn.resp_h, conn.orig_h,
-                                                          at_all=False)
+                                                          at_all=False, ts=conn.ts)
                          if ctx.census else None)
 
 
