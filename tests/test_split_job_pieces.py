@@ -116,7 +116,10 @@ def test_a_piece_started_during_a_transfer_reads_the_late_start_as_alone(
     Given after the v4 backup a day earlier it read FAIL "No NDMP control connection in
     the file late.pcap of the capture set: none of the 1 TCP connections goes to the NDMP
     port 10000": the explanation read the whole set, whose v4 control connection touches
-    the port. Now the piece's own files and connections: the warning, naming the file."""
+    the port. Now the piece's own files and connections: the warning, naming the file.
+    Its unannounced_connection said "open before the capture started or its handshake
+    lost by the sniffer (the capture holds an opening before it ...)": the v4 backup's
+    SYNs, a day earlier. Now as alone."""
     late = str(_late_data(tmp_path / "late.pcap"))
     config = build_config(load_file(NDMJOB / "flowcheck.toml"))
     alone = analyze(read_traffic([late], config), config)
@@ -127,6 +130,10 @@ def test_a_piece_started_during_a_transfer_reads_the_late_start_as_alone(
     assert said.message.startswith(
         "No NDMP control connection in the file late.pcap of the capture set, which started "
         "during a job's data transfer: it holds a connection already open"), said.message
+    # Nor another file's SYNs, days before, an opening before it (verify.links).
+    [unannounced] = [f.message for f in merged.findings if f.code == "unannounced_connection"]
+    assert "open before the capture started (which end opened it is not in it)" in \
+        unannounced, unannounced
 
 
 def test_a_tcpdump_ring_without_an_extension_is_one_capture(tmp_path: Path) -> None:

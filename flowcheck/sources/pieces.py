@@ -77,6 +77,16 @@ class Pieces:
 ONE_PIECE = Pieces()
 
 
+def least_in(pieces: Pieces, values: Iterable[tuple[float, int]]) -> dict[int, int]:
+    """{piece index: the least value} of (time s, value) pairs, each in the piece of
+    `pieces` that holds its time (verify.links: each piece's first SYN frame)."""
+    least: dict[int, int] = {}
+    for ts, value in values:
+        at = pieces.of(ts)
+        least[at] = min(least.get(at, value), value)
+    return least
+
+
 def set_pieces(captures: Sequence[CaptureInfo], file_gaps: Sequence[RingGap],
                connections: Iterable[Connection]) -> Pieces:
     """The set's Pieces, split at each file gap (sources.file_gaps: RingGap with ring
