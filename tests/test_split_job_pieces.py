@@ -130,7 +130,7 @@ def test_a_piece_started_during_a_transfer_reads_the_late_start_as_alone(
     assert said.message.startswith(
         "No NDMP control connection in the file late.pcap of the capture set, which started "
         "during a job's data transfer: it holds a connection already open"), said.message
-    # Nor another file's SYNs, days before, an opening before it (verify.links).
+    # Nor another file's SYNs, days before, an opening before it (verify.unannounced).
     [unannounced] = [f.message for f in merged.findings if f.code == "unannounced_connection"]
     assert "open before the capture started (which end opened it is not in it)" in \
         unannounced, unannounced

@@ -79,7 +79,7 @@ ONE_PIECE = Pieces()
 
 def least_in(pieces: Pieces, values: Iterable[tuple[float, int]]) -> dict[int, int]:
     """{piece index: the least value} of (time s, value) pairs, each in the piece of
-    `pieces` that holds its time (verify.links: each piece's first SYN frame)."""
+    `pieces` that holds its time (verify.unannounced: each piece's first SYN frame)."""
     least: dict[int, int] = {}
     for ts, value in values:
         at = pieces.of(ts)
