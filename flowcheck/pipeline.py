@@ -124,7 +124,8 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
     connections, views = fold_nat_views(connections, streams)
     far = {view.uid for _, view in views}
     # A side's few packets lost: not one direction (each file apart in time alone).
-    mark_held_elsewhere(connections, set_pieces(result.captures, result.file_gaps))
+    pieces = set_pieces(result.captures, result.file_gaps, connections)
+    mark_held_elsewhere(connections, pieces)
     # Two hosts' own captures merged, their clocks apart: the proofs, kept for the checks.
     clock_lags = mark_clocks_apart(connections)
     streams = [s for s in streams if s.uid not in far]
@@ -143,7 +144,7 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
             if t is not None]
     return Traffic(result.captures, connections, streams, findings,
                    ended_at=max(ends) if ends else None, ring_gaps=list(result.ring_gaps),
-                   file_gaps=list(result.file_gaps),
+                   file_gaps=list(result.file_gaps), pieces=pieces,
                    arp=result.arp, skipped=result.skipped,
                    host_copies=result.host_copies, folded=folded,
                    interface_copies=result.interface_copies,
@@ -267,7 +268,6 @@ def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> 
     """analyze's work with one profile, `profile` (config.profile loaded), never another:
     sessions, checks, findings and verdict."""
     from flowcheck.sessions import build_sessions_and_strays
-    from flowcheck.sources.pieces import set_pieces
     from flowcheck.verify import check_all
     from flowcheck.verify.absent_agents import check_absent_agents
     from flowcheck.verify.capture_contents import explain_unreadable
@@ -295,7 +295,7 @@ def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> 
     # Read once by the checks and capture_loss; the packets that are not TCP by pair too.
     census = take_census(traffic.connections,
                          traffic.skipped.ways if traffic.skipped else None,
-                         set_pieces(traffic.captures, traffic.file_gaps))
+                         traffic.pieces)
     findings = list(traffic.findings)
     findings.extend(check_all(traffic.connections, traffic.streams, sessions, config, profile,
                               ended_at=traffic.ended_at, ring_gaps=traffic.ring_gaps,
@@ -337,7 +337,7 @@ def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> 
     findings = explain_unreadable(findings, traffic.captures, traffic.connections,
                                   traffic.skipped, config)
     findings = explain_missing_control(findings, traffic.captures, traffic.connections, config,
-                                       profile)
+                                       profile, census.pieces)
     findings = fold_other_protocols(findings, traffic.connections, traffic.streams, config,
                                     sessions, traffic.host_marks)
     findings = unjudged_tls(findings, traffic.connections, traffic.streams, config, sessions)

@@ -20,6 +20,7 @@ from flowcheck.model import (
     RingGap,
     Session,
 )
+from flowcheck.sources.pieces import ONE_PIECE, Pieces
 
 if TYPE_CHECKING:
     from flowcheck.decode.skipped import Skipped
@@ -44,6 +45,8 @@ class Traffic:
     ring_gaps: list[RingGap] = field(default_factory=list)
     # Time between files given in sequence that no file covers (TrackResult.file_gaps).
     file_gaps: list[RingGap] = field(default_factory=list)
+    # The set's parts apart in time, split at those gaps (sources.pieces.set_pieces).
+    pieces: Pieces = ONE_PIECE
     # Its capture copies are all one host's Windows tool's (TrackResult.host_copies).
     host_copies: bool = False
     # Its capture copies are one capture host's several interfaces'

@@ -51,13 +51,14 @@ def test_pieces_split_at_the_time_no_file_covers() -> None:
     no split (one capture); one file is one piece, "the capture"."""
     infos = [CaptureInfo("/x/old.pcap", span=(100.0, 200.0)),
              CaptureInfo("/x/new.pcap", span=(86_500.0, 86_600.0))]
-    pieces = set_pieces(infos, [RingGap("old.pcap", "new.pcap", 200.0, 86_500.0, ring=False)])
+    pieces = set_pieces(infos, [RingGap("old.pcap", "new.pcap", 200.0, 86_500.0, ring=False)],
+                        [])
     assert len(pieces) == 2
     assert [pieces.of(ts) for ts in (100.0, 200.0, 86_499.0, 86_500.0, 90_000.0)] == [
         0, 0, 0, 1, 1]
     assert pieces.start(1) == 86_500.0 and pieces.start(0) is None
     assert pieces.words(1) == "the file new.pcap of the capture set"
-    ring = set_pieces(infos, [RingGap("a.pcap1", "a.pcap3", 200.0, 86_500.0)])
+    ring = set_pieces(infos, [RingGap("a.pcap1", "a.pcap3", 200.0, 86_500.0)], [])
     assert len(ring) == 1 and ring.words(0) == "the capture"
 
 

@@ -78,17 +78,22 @@ def mark_held_elsewhere(connections: list[Connection], pieces: Pieces = ONE_PIEC
 def _mark_by_piece(connections: list[Connection],
                    candidates: list[tuple[Connection, tuple[str, str]]], pieces: Pieces) -> int:
     """mark_held_elsewhere's marking where the set has several pieces: each candidate's
-    side held by a connection of its own piece."""
+    side held by a connection of its own piece (each connection and candidate placed
+    once: the ways asked were gathered per piece by a scan of every candidate per piece,
+    review58f)."""
     of = pieces.of
     by_piece: dict[int, list[Connection]] = {}
     for conn in connections:
         by_piece.setdefault(of(conn.ts), []).append(conn)
-    held = {index: held_directions(conns, {way for conn, way in candidates
-                                           if of(conn.ts) == index})
-            for index, conns in by_piece.items()}
+    placed = [(of(conn.ts), conn, way) for conn, way in candidates]
+    asked: dict[int, set[tuple[str, str]]] = {}
+    for index, _, way in placed:
+        asked.setdefault(index, set()).add(way)
+    held = {index: held_directions(by_piece.get(index, []), ways)
+            for index, ways in asked.items()}
     marked = 0
-    for conn, way in candidates:
-        if way in held[of(conn.ts)]:
+    for index, conn, way in placed:
+        if way in held[index]:
             conn.side_held_elsewhere = True
             marked += 1
     return marked

@@ -11,17 +11,24 @@ between the same hosts does not make this job's capture one of both directions
 (mergedone: 22 one-direction stored cases lost capture_one_direction beside ndmjob's v4
 backup), and the other piece's start is not this capture's start (verify.stale).
 
-A set of one file, a ring or overlapping files is one piece, read as before.
+A set of one file, a ring or overlapping files is one piece, read as before; so is a
+set whose files follow each other with a connection going on across the time between
+them (one capture cut into files by a tool flowcheck does not name as a ring or a
+rotation: `tcpdump -C 100 -w trace`'s trace, trace1; two files of a -G rotation; a job
+split at a packet with editcap -r): a connection with packets on both sides of that time
+proves the files one capture's parts (review58f: ndmjob's v4 backup cut after its
+control connection's 11th packet into first.pcap and second.pcap, 57 us apart, read FAIL
+no_control_session "none of the 1 TCP connections" in second.pcap, its data connection).
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from collections.abc import Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Sequence
 from pathlib import PurePath
 
 from flowcheck.fields_dataclass import fields_dataclass
-from flowcheck.model import CaptureInfo, RingGap
+from flowcheck.model import CaptureInfo, Connection, RingGap
 
 
 @fields_dataclass(frozen=True, slots=True)
@@ -70,12 +77,27 @@ class Pieces:
 ONE_PIECE = Pieces()
 
 
-def set_pieces(captures: Sequence[CaptureInfo], file_gaps: Sequence[RingGap]) -> Pieces:
+def least_in(pieces: Pieces, values: Iterable[tuple[float, int]]) -> dict[int, int]:
+    """{piece index: the least value} of (time s, value) pairs, each in the piece of
+    `pieces` that holds its time (verify.unannounced: each piece's first SYN frame)."""
+    least: dict[int, int] = {}
+    for ts, value in values:
+        at = pieces.of(ts)
+        least[at] = min(least.get(at, value), value)
+    return least
+
+
+def set_pieces(captures: Sequence[CaptureInfo], file_gaps: Sequence[RingGap],
+               connections: Iterable[Connection]) -> Pieces:
     """The set's Pieces, split at each file gap (sources.file_gaps: RingGap with ring
-    False; a ring's holes and a rotation's are one capture's and split nothing). A file
-    goes with the piece its first packet (CaptureInfo.span) falls in; one without packets
-    with none."""
+    False; a ring's holes and a rotation's are one capture's and split nothing) that no
+    TCP connection of `connections` goes on across (a packet of it at or before the gap's
+    start and one at or after its end: the files are one capture's parts; module
+    docstring). A file goes with the piece its first packet (CaptureInfo.span) falls in;
+    one without packets with none."""
     gaps = sorted({(gap.end, gap.start) for gap in file_gaps if not gap.ring})
+    if gaps:
+        gaps = _unspanned(gaps, connections)
     if not gaps:
         return ONE_PIECE
     starts = tuple(end for end, _ in gaps)
@@ -85,3 +107,25 @@ def set_pieces(captures: Sequence[CaptureInfo], file_gaps: Sequence[RingGap]) ->
             names[bisect_right(starts, info.span[0])].append(PurePath(info.path).name)
     return Pieces(starts, tuple(tuple(each) for each in names),
                   tuple(start for _, start in gaps))
+
+
+def _unspanned(gaps: list[tuple[float, float]], connections: Iterable[Connection]
+               ) -> list[tuple[float, float]]:
+    """The (end, start) gaps (seconds, in time order, apart: no file covers them) that no
+    connection has packets on both sides of; one pass over the connections, each placed
+    by bisection (a day of 1-minute files and its connections stay linear)."""
+    ends = [end for end, _ in gaps]
+    begins = [start for _, start in gaps]
+    crossed = [0] * (len(gaps) + 1)
+    for conn in connections:
+        low = bisect_left(begins, conn.ts)  # the first gap starting at or after its first
+        high = bisect_right(ends, conn.last_ts)  # past the last gap ending by its last
+        if low < high:
+            crossed[low] += 1
+            crossed[high] -= 1
+    kept, running = [], 0
+    for index, gap in enumerate(gaps):
+        running += crossed[index]
+        if not running:
+            kept.append(gap)
+    return kept

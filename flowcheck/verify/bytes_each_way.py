@@ -211,10 +211,13 @@ def _held_words(ctx: Context, conns: list[Connection], sender: str) -> str:
     capture evidently lacks (ctx.missing) is that; " (it holds no packet from the agent:
     one direction only)" otherwise. Review58c: words58 gave the hedges on a direction's
     missing TCP one phrase, this one kept its own."""
-    ways = list(dict.fromkeys(way for c in conns
-                              for way in ((c.orig_h, c.resp_h), (c.resp_h, c.orig_h))
-                              if way in ctx.missing))
+    ways: dict[tuple[str, str], float] = {}  # each with a time of its piece (sources.pieces)
+    for c in conns:
+        for way in ((c.orig_h, c.resp_h), (c.resp_h, c.orig_h)):
+            if ctx.lacks(way, c.ts):
+                ways.setdefault(way, c.ts)
     if len(ways) != 1:  # a three-way job's agents by address: "from 10.77.0.3"
         named = sender if sender[:1].isdigit() or ":" in sender else f"the {sender}"
         return f" (it holds no packet from {named}: one direction only)"
-    return f", which holds {lacking_words(ctx, *ways[0])}"
+    [(way, ts)] = ways.items()
+    return f", which holds {lacking_words(ctx, *way, ts)}"

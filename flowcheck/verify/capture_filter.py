@@ -28,6 +28,7 @@ from flowcheck.bpf import filter_results
 from flowcheck.config import Config
 from flowcheck.model import CaptureInfo, Connection, Finding, Severity
 from flowcheck.profiles import Profile
+from flowcheck.sources.pieces import ONE_PIECE, Pieces
 from flowcheck.verify.control_left_out import explain_left_out
 from flowcheck.verify.late_start import explain_late_start
 
@@ -174,16 +175,53 @@ def port_only_capture(captures: list[CaptureInfo], config: Config,
 
 def explain_missing_control(findings: list[Finding], captures: list[CaptureInfo],
                             connections: list[Connection], config: Config,
-                            profile: Profile | None = None) -> list[Finding]:
+                            profile: Profile | None = None,
+                            pieces: Pieces = ONE_PIECE) -> list[Finding]:
     """The findings, a no_control_session rewritten when a capture's filter left out the
     NDMP port (a warning naming the filter), the capture started during the job's data
     transfer (a warning naming the data connection when the configuration ties it to a
     job: flowcheck.verify.late_start; profile: the job's, for its steps) or the capture
-    was taken on a loopback interface (its words name the interface; still an error)."""
+    was taken on a loopback interface (its words name the interface; still an error).
+    pieces: the set's parts apart in time (sources.pieces): a piece's own finding (dated:
+    verify.no_session.pieces_without_session) is explained from that piece's files and
+    connections alone, as it reads alone (review58f: v4-backup's data connection alone,
+    without its opening, a day after the v4 backup read FAIL "none of the 1 TCP
+    connections goes to the NDMP port" there, the other file's control connection ruling
+    out the late start; alone, the late start's warning, INCONCLUSIVE)."""
     if not any(f.code == "no_control_session" for f in findings):
         return findings
-    return [_explained(f, captures, connections, config, profile)
-            if f.code == "no_control_session" else f for f in findings]
+    if len(pieces) < 2:
+        return [_explained(f, captures, connections, config, profile)
+                if f.code == "no_control_session" else f for f in findings]
+    conns: dict[int, list[Connection]] = {}
+    for conn in connections:
+        conns.setdefault(pieces.of(conn.ts), []).append(conn)
+    files: dict[int, list[CaptureInfo]] = {}
+    for info in captures:
+        if info.span is not None:
+            files.setdefault(pieces.of(info.span[0]), []).append(info)
+    out = []
+    for finding in findings:
+        if finding.code != "no_control_session":
+            out.append(finding)
+        elif finding.ts is None:  # the whole set's
+            out.append(_explained(finding, captures, connections, config, profile))
+        else:
+            index = pieces.of(finding.ts)
+            out.append(_in_piece(_explained(finding, files.get(index, []),
+                                            conns.get(index, []), config, profile),
+                                 pieces.words(index)))
+    return out
+
+
+def _in_piece(finding: Finding, where: str) -> Finding:
+    """A piece's finding whose explanation says "No NDMP control connection in the
+    capture" made to name the piece (`where`: sources.pieces.Pieces.words)."""
+    said = "No NDMP control connection in the capture"
+    if not finding.message.startswith(said):
+        return finding
+    return replace(finding, message=f"No NDMP control connection in {where}"
+                                    f"{finding.message[len(said):]}")
 
 
 def _explained(finding: Finding, captures: list[CaptureInfo], connections: list[Connection],

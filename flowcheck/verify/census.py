@@ -72,21 +72,34 @@ class Census:
             sided[self.pieces.of(conn.ts)].append(conn)
         return sided
 
-    def other_words(self, sender: str, receiver: str) -> str | None:
+    def other_words(self, sender: str, receiver: str, ts: float | None = None) -> str | None:
         """The words of the packets from `sender` to `receiver` that are not TCP
         (decode.other_ways.OtherWay.words: "an ICMP echo reply (frame 2)"); None when the
-        capture holds none (or they were not given)."""
+        capture holds none (or they were not given). ts: a time (s) whose piece of the set
+        (sources.pieces) asks: None too when their first packet is another piece's, the
+        one time kept (review58f: a file's echo reply days before read "so that
+        direction passed the capture point" for a later file's one-direction capture)."""
         way = self.others.get(sender, receiver)
-        return None if way is None else way.words()
+        if way is None or (ts is not None and len(self.pieces) > 1
+                           and self.pieces.of(way.ts) != self.pieces.of(ts)):
+            return None
+        return way.words()
 
-    def none_words(self, sender: str, receiver: str, *, at_all: bool = True) -> str:
+    def none_words(self, sender: str, receiver: str, *, at_all: bool = True,
+                   ts: float | None = None) -> str:
         """What the capture holds of `sender`'s packets to `receiver` when it holds none
         counted: "no packet at all from B to A" ("no packet from B to A", at_all False),
         or, when the count of the packets that are not TCP stopped at its cap of host
         pairs and left this one out (decode.other_ways.Ways.uncounted), "no TCP packet
         from B to A, nor any other among the 65,536 host pairs counted first": a pair
         after them may hold a ping reply (review 56k: 70,000 UDP sources before an echo
-        reply from 10.77.0.2 read "holds no packet at all from 10.77.0.2")."""
+        reply from 10.77.0.2 read "holds no packet at all from 10.77.0.2"). ts: a time (s)
+        whose piece of the set (sources.pieces) asks, when other_words(ts) said none
+        there: "no TCP packet from B to A" when packets of the pair that are not TCP came
+        in an earlier piece and more than one (where the others fell is not kept)."""
+        way = None if ts is None or len(self.pieces) < 2 else self.others.get(sender, receiver)
+        if way is not None and way.count > 1 and self.pieces.of(way.ts) < self.pieces.of(ts):
+            return f"no TCP packet from {sender} to {receiver}"
         if self.others.uncounted(sender, receiver):
             return (f"no TCP packet from {sender} to {receiver}, nor any other among the "
                     f"{MAX_WAYS:,} host pairs whose packets that are not TCP were counted "

@@ -131,12 +131,12 @@ def _one_direction(ctx: Context, missing: dict[tuple[str, str], list[Connection]
         if any(not quoted_syn_refused(c) for c in conns):
             how = (f"the other side ACKs, sends data or closes as only an answer from {sender} "
                    f"explains{', or ' + how if how else ''}")
-        back = ctx.census.other_words(sender, receiver)
+        back = ctx.census.other_words(sender, receiver, at := conns[0].ts)  # in its piece
         if back is not None:  # that direction passed, its TCP did not (review 56b)
             _tcp_left_out(ctx, (sender, receiver), conns, f"{listed}{more}", how, back, where)
             continue
         ctx.add("capture_one_direction",
-                f"{where} holds {ctx.census.none_words(sender, receiver, at_all=False)}, "
+                f"{where} holds {ctx.census.none_words(sender, receiver, at_all=False, ts=at)}, "
                 "although "
                 f"{len(conns)} connection(s) show that side talking ({listed}{more}): "
                 f"{how}. The capture saw one direction only (a SPAN port or firewall "
@@ -257,8 +257,8 @@ def unseen_why(ctx: Context, conn: Connection) -> str:
                 "end a connection that had opened")
     answer = _answer_direction(conn, outcome)
     if ctx.lacks(answer, conn.ts):
-        return (f"the capture holds {lacking_words(ctx, *answer)}, so the answer could not "
-                "be seen")
+        return (f"the capture holds {lacking_words(ctx, *answer, conn.ts)}, so the answer "
+                "could not be seen")
     if originator_aborted(conn):
         # The RST ended this attempt; what the capture cannot show is the next one.
         return (f"{conn.orig_h} reset it after the SYN-ACK (RST, frame {conn.rst_frames[0]}) "
@@ -372,7 +372,7 @@ def flow_hidden(ctx: Context, session: Session, conns: list[Connection], key: st
         side = one_sided(conn)
         silent = conn.resp_h if side == "resp" else conn.orig_h if side == "orig" else None
         if ctx.lacks((sender, receiver), conn.ts):
-            return f"the capture holds {lacking_words(ctx, sender, receiver)}"
+            return f"the capture holds {lacking_words(ctx, sender, receiver, conn.ts)}"
         if silent == sender:
             return (f"the capture holds no packet from {sender} on {conn.uid} (one "
                     "direction only)")
@@ -392,8 +392,8 @@ def flow_hidden(ctx: Context, session: Session, conns: list[Connection], key: st
             frame = evidence.sent_unseen_frame
             return (f"{sender}'s sequence numbers show {unseen} B sent on {conn.uid} (frame "
                     f"{frame}) that the capture does not hold, and it holds "
-                    f"{lacking_words(ctx, receiver, sender)}, whose ACKs would tell whether "
-                    "they arrived")
+                    f"{lacking_words(ctx, receiver, sender, conn.ts)}, whose ACKs would tell "
+                    "whether they arrived")
     if all(not c.fin_frames and not c.rst_frames for c in conns) and \
             not any(time_enough(ctx, c.ts, c.first_frame) for c in conns):
         first = min(conns, key=lambda c: c.ts)

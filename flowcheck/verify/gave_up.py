@@ -141,7 +141,7 @@ def gave_up_words(ctx: Context, conn: Connection, gave: GaveUp) -> str:
     connections moved before it, moved_between), why that reads as a reject, and where
     the reject is not (the direction the capture lacks, or the sniffer's loss)."""
     lacking = answer_way_unseen(ctx, conn)
-    where = (f"the capture holds {lacking_words(ctx, *lacking)}, the way one would travel"
+    where = (f"the capture holds {lacking_words(ctx, *lacking, conn.ts)}, the way one would travel"
              if lacking is not None
              else "the capture lacks it: the sniffer lost it")
     moved = moved_between(ctx, conn, conn.ts + gave.seconds)

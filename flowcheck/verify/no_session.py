@@ -9,7 +9,7 @@ flowcheck.verify.links.check_links when no session was found.
 
 from __future__ import annotations
 
-from flowcheck.model import Severity
+from flowcheck.model import Connection, Severity
 from flowcheck.verify.context import Context
 from flowcheck.verify.openings_only import opening_only, openings_words
 from flowcheck.verify.other_protocol import (
@@ -21,24 +21,30 @@ from flowcheck.verify.other_protocol import (
 )
 
 
-def no_control_session(ctx: Context, piece: int | None = None) -> None:
+def no_control_session(ctx: Context, piece: int | None = None,
+                       its: list[Connection] | None = None) -> None:
     """no_control_session: an error when the capture holds TCP connections and none is
     an NDMP control connection (the wrong port or capture point); a warning when it holds
     no TCP connection at all (a live sniffer that saw nothing, a capture of other
     traffic): nothing of the job to judge, so the verdict is inconclusive. piece: read
     that piece of the set alone (sources.pieces: its connections, its name in the words;
     pieces_without_session), not the whole set; TLS alone there says nothing (its
-    TLS groups are verify.unjudged_tls's beside the sessions judged)."""
+    TLS groups are verify.unjudged_tls's beside the sessions judged). its: that piece's
+    connections, when known (else read from ctx.connections). A piece's finding is dated
+    by its first connection (ts): verify.capture_filter.explain_missing_control reads
+    that piece alone by it."""
     port = ctx.config.ndmp_port
     fix = (f"Check --ndmp-port (the agent's NDMP port, {port} here) and capture on the media "
            "server's interface toward the agent while the job starts.")
     connections, streams = ctx.connections, ctx.streams
-    where = "the capture"
+    where, when = "the capture", None
     if piece is not None:
-        connections = [c for c in connections if ctx.pieces.of(c.ts) == piece]
+        connections = its if its is not None else \
+            [c for c in connections if ctx.pieces.of(c.ts) == piece]
         uids = {c.uid for c in connections}
         streams = [s for s in streams if s.uid in uids]
         where = ctx.pieces.words(piece)
+        when = min((c.ts for c in connections), default=None)
     groups = other_protocol_groups(connections, streams)
     servers = asked_ndmp_servers(groups, streams)  # another protocol's clients asked
     other = other_protocol_words(groups, servers)
@@ -65,7 +71,7 @@ def no_control_session(ctx: Context, piece: int | None = None) -> None:
                 f"No NDMP control connection in {where}: {other}; none of the "
                 f"{len(connections)} TCP connections is an NDMP control connection.",
                 fix + ("" if servers else f" If the job ran to that host, another program "
-                              f"holds port {port} there (see ndmp_undecodable)."))
+                              f"holds port {port} there (see ndmp_undecodable)."), ts=when)
         return
     if connections and all(map(opening_only, connections)):
         ctx.add("no_control_session",
@@ -77,12 +83,13 @@ def no_control_session(ctx: Context, piece: int | None = None) -> None:
                 "If this is a firewall's drop capture, allow these connections on that "
                 "device (its access rules or security policy) and their return traffic, and "
                 "give its other captures with it (inside and outside, or the receive and "
-                "transmit stages) to see the whole job. Else, c" + fix[1:])
+                "transmit stages) to see the whole job. Else, c" + fix[1:], ts=when)
         return
     if connections:
         ctx.add("no_control_session",
                 f"No NDMP control connection in {where}: none of the "
-                f"{len(connections)} TCP connections goes to the NDMP port {port}.", fix)
+                f"{len(connections)} TCP connections goes to the NDMP port {port}.", fix,
+                ts=when)
         return
     ctx.add("no_control_session",
             "No NDMP control connection in the capture: it holds no TCP connection at all, "
@@ -98,13 +105,21 @@ def pieces_without_session(ctx: Context) -> None:
     capture of SYNs alone or a capture of another program's traffic read PASS
     (mergedone: trial36 pa-data-drop-stage-drop, trial23 webmin-only, review54g
     hosts-only-unrelated-upload beside ndmjob's v4 backup; each FAIL alone). A piece
-    without TCP is verify.unjudged_files's."""
+    without TCP is verify.unjudged_files's. A piece that holds a connection a session took
+    (Connection.session: its data connection, opened after the sniffer was restarted) holds
+    that session (review58f: ndmjob's v4 backup's data connection in a file an hour after
+    its control connection's read "none of the 1 TCP connections goes to the NDMP port"
+    there, step 3 naming it the job's)."""
     if len(ctx.pieces) < 2 or not ctx.sessions:
         return
     holding = {ctx.pieces.of(ctx.by_uid[s.control_uid].ts) for s in ctx.sessions}
-    with_tcp = {ctx.pieces.of(c.ts) for c in ctx.connections}
-    for piece in sorted(with_tcp - holding):
-        no_control_session(ctx, piece)
+    by_piece: dict[int, list[Connection]] = {}
+    for conn in ctx.connections:  # each placed once: a day of 1-minute files stays linear
+        by_piece.setdefault(ctx.pieces.of(conn.ts), []).append(conn)
+    holding.update(index for index, conns in by_piece.items()
+                   if any(c.session is not None for c in conns))
+    for piece in sorted(set(by_piece) - holding):
+        no_control_session(ctx, piece, by_piece[piece])
 
 
 def _unnamed_hosts(groups: dict[tuple[str, str, int], Group], ctx: Context) -> str:

@@ -213,7 +213,7 @@ def lost_where(ctx: Context, conn: Connection) -> str:
         # 122 run 13: "If this capture was taken on 10.77.0.1, its own firewall drops the
         # SYNs or its SYN-ACKs" of `-Q in` on the media server, its input rejecting the
         # data SYNs with ICMP).
-        return one_way_where(conn, ctx.census.other_words(conn.resp_h, conn.orig_h)
+        return one_way_where(conn, ctx.census.other_words(conn.resp_h, conn.orig_h, conn.ts)
                              if ctx.census else None, _none_words(ctx, conn, at_all=False))
     if on is None and leaving_only(ctx):
         # Each capture host took its leaving packets alone (tcpdump -Q out on each, merged:
@@ -263,7 +263,7 @@ def _none_words(ctx: Context, conn: Connection, *, at_all: bool = True) -> str:
     all from B to A"), said so without a census."""
     if ctx.census is None:
         return f"no packet{' at all' if at_all else ''} from {conn.resp_h} to {conn.orig_h}"
-    return ctx.census.none_words(conn.resp_h, conn.orig_h, at_all=at_all)
+    return ctx.census.none_words(conn.resp_h, conn.orig_h, at_all=at_all, ts=conn.ts)
 
 
 def one_way_where(conn: Connection, back: str | None = None, none: str | None = None) -> str:
@@ -347,7 +347,7 @@ def _silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
         # responder's output read "something drops or rejects its SYNs"). One clause, so a
         # headline cut at its first break keeps both (gist).
         return (f"something drops or rejects its SYNs or drops the SYN-ACKs on their way "
-                f"back (the capture holds {lacking_words(ctx, conn.resp_h, conn.orig_h)}, "
+                f"back (the capture holds {lacking_words(ctx, conn.resp_h, conn.orig_h, conn.ts)}, "
                 "the way a SYN-ACK, RST or ICMP unreachable would travel)")
     if retried(conn, attempts) and both_ways and reached_second_point(ctx, conn):
         return second_point_words(conn)

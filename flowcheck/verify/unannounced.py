@@ -14,6 +14,7 @@ from flowcheck.model import Connection, Session
 from flowcheck.sessions import connection_outcome
 from flowcheck.sessions.capture_start import lone_syn_given_up
 from flowcheck.sessions.classify import is_failed
+from flowcheck.sources.pieces import least_in
 from flowcheck.verify.context import Context, endpoint, opening_frames
 from flowcheck.verify.details import failure_words
 from flowcheck.verify.evidence import after_last
@@ -44,10 +45,10 @@ def check_unannounced(ctx: Context) -> None:
         pair = {conn.orig_h, conn.resp_h}
         if pair & media and pair & agents and conn.orig_h != conn.resp_h:
             groups[(conn.orig_h, conn.resp_h, conn.resp_p)].append(conn)
-    # The first SYN's frame the capture holds: a connection first seen after it may
-    # have opened in the capture, its handshake lost.
-    earliest_syn = min((c.syn_frames[0] for c in ctx.connections if c.syn_frames),
-                       default=float("inf")) if groups else float("inf")
+    # The first SYN's frame each piece of the set holds (review58f: not another file's): a
+    # connection first seen after it may have opened in the capture, its handshake lost.
+    earliest = least_in(ctx.pieces, ((c.ts, c.syn_frames[0]) for c in ctx.connections
+                                     if c.syn_frames)) if groups else {}
     for (orig, resp, port), conns in groups.items():
         first = conns[0]
         # The session between the two hosts open while every connection of the group
@@ -63,7 +64,8 @@ def check_unannounced(ctx: Context) -> None:
             # opening the capture holds, the sniffer may have lost its own (newuser58:
             # a data handshake lost 2 ms into the job read "open before the capture").
             it = "it" if len(conns) == 1 else "them"
-            lost = earliest_syn < min(c.first_frame for c in conns)
+            lost = all(earliest.get(ctx.pieces.of(c.ts), c.first_frame) < c.first_frame
+                       for c in conns)
             handshake = "its handshake" if it == "it" else "their handshakes"
             when = (f"open before the capture started or {handshake} lost by the "
                     f"sniffer (the capture holds an opening before {it}; which end opened "

@@ -116,7 +116,8 @@ def failed_opening_words(ctx: Context, conn: Connection) -> str:
     connections' (verify.data_steps). Here, not in details: details sits below this
     module (unresent -> connect_said -> replies -> after_close -> details)."""
     lacking = answer_way_unseen(ctx, conn)
-    return failure_words(conn, None if lacking is None else lacking_words(ctx, *lacking))
+    return failure_words(conn, None if lacking is None else
+                         lacking_words(ctx, *lacking, conn.ts))
 
 
 def unresent_words(ctx: Context, conn: Connection, after: float) -> str:
@@ -133,8 +134,8 @@ def unresent_words(ctx: Context, conn: Connection, after: float) -> str:
         also = ("" if lacking == (conn.resp_h, conn.orig_h) else
                 f", nor any from {conn.resp_h} to {conn.orig_h}, the same hosts' other "
                 "addresses")
-        lost = (f"the capture holds {lacking_words(ctx, *lacking)}{also}, the way a RST or "
-                f"ICMP reject that stopped the resends would travel; or {lost}")
+        lost = (f"the capture holds {lacking_words(ctx, *lacking, conn.ts)}{also}, the way a "
+                f"RST or ICMP reject that stopped the resends would travel; or {lost}")
     # A SYN as late after what asked for it as a resend: TCP's next one waits longer.
     tries = earlier_tries(ctx, conn)
     resend = ("" if tries is None else

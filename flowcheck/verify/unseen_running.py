@@ -116,6 +116,7 @@ def unseen_end_step(ctx: Context, session: Session, spec: StepSpec, first: StepS
             count = len(conn.syn_frames)
             detail += (f"; {'its SYN' if count == 1 else f'its {count} SYNs'} ({conn.uid}, "
                        f"to {endpoint(conn.resp_h, conn.resp_p)}) got no answer the capture "
-                       f"could hold: it holds {lacking_words(ctx, conn.resp_h, conn.orig_h)}")
+                       "could hold: it holds "
+                       f"{lacking_words(ctx, conn.resp_h, conn.orig_h, conn.ts)}")
     return make_step(spec, "unknown", [c.uid for c in conns],
                      [f for c in conns for f in opening_frames(c)], detail)

@@ -69,7 +69,7 @@ def syns_not_held(ctx: Context, sender: str, receiver: str, ports: list[int],
     ts: the first refusal's connection's time (s: its piece of the set, sources.pieces;
     None: the whole set)."""
     distinct = list(dict.fromkeys(str(p) for p in ports))  # a port used again: once
-    why = (f": it holds {lacking_words(ctx, sender, receiver)}"
+    why = (f": it holds {lacking_words(ctx, sender, receiver, ts)}"
            if (ctx.lacks((sender, receiver), ts) if ts is not None
                else (sender, receiver) in ctx.missing) else "")
     return (f"The capture does not hold the SYN{'s' if len(ports) > 1 else ''} from "

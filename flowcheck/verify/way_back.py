@@ -42,10 +42,10 @@ def came_back(ctx: Context, conn: Connection) -> str | None:
     may hold one direction only"."""
     if ctx.census is None or not answer_uncaptured(ctx, conn):
         return None
-    return ctx.census.other_words(conn.resp_h, conn.orig_h)
+    return ctx.census.other_words(conn.resp_h, conn.orig_h, conn.ts)
 
 
-def lacking_words(ctx: Context, sender: str, receiver: str) -> str:
+def lacking_words(ctx: Context, sender: str, receiver: str, ts: float | None = None) -> str:
     """What the capture holds of `sender`'s packets to `receiver` when it holds none of
     their TCP (a direction ctx.missing proves lacking, or an answer's way): "no packet
     from S to R (one direction only)"; or, when it holds that direction's packets that
@@ -54,9 +54,16 @@ def lacking_words(ctx: Context, sender: str, receiver: str) -> str:
     direction)"; or, that pair past the pairs counted (Ways.uncounted), both said
     possible. The one phrase of every hedge built on a direction's missing TCP (task
     words58, after nontcpback: eight hedges said "no packet from S to R" beside a ping
-    reply from S to R)."""
+    reply from S to R). ts: a time (s) whose piece of the set (sources.pieces) lacks the
+    direction: packets that are not TCP whose first is another piece's are not this
+    piece's way back (review58f), and, more than one begun in an earlier piece, may be
+    (_elsewhere_words)."""
     census = ctx.census
     way = None if census is None else census.others.get(sender, receiver)
+    if way is not None and ts is not None and len(census.pieces) > 1 and \
+            census.pieces.of(way.ts) != census.pieces.of(ts):
+        return _elsewhere_words(sender, receiver, way, census.pieces.of(way.ts) <
+                                census.pieces.of(ts))
     if way is not None:
         return (f"no TCP packet from {sender} to {receiver} (only {way.bare_words()}"
                 f"{_unreachable_about(ctx, way)}: its TCP left out by a filter or another "
@@ -66,6 +73,19 @@ def lacking_words(ctx: Context, sender: str, receiver: str) -> str:
                 f"left out: the packets that are not TCP of the first {MAX_WAYS:,} host "
                 "pairs counted hold none of it, later pairs' were not counted)")
     return f"no packet from {sender} to {receiver} (one direction only)"
+
+
+def _elsewhere_words(sender: str, receiver: str, way: OtherWay, earlier: bool) -> str:
+    """lacking_words for a piece of the set whose time holds none of `way`'s first packet:
+    "no packet from S to R (one direction only)" when none of them can be in it (their
+    first came later, or it was the only one); else hedged, the first named as another
+    file's ("one direction only, or its TCP left out: 3 packets that are not TCP from S
+    to R began in another file of the set, the first an ICMP echo reply at frame 2")."""
+    if not earlier or way.count < 2:
+        return f"no packet from {sender} to {receiver} (one direction only)"
+    return (f"no TCP packet from {sender} to {receiver} (one direction only, or its TCP left "
+            f"out: {way.count} packets that are not TCP from {sender} to {receiver} began "
+            f"in another file of the set, the first {way.what} at frame {way.frame})")
 
 
 def _unreachable_about(ctx: Context, way: OtherWay) -> str:
