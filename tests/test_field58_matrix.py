@@ -87,18 +87,20 @@ def test_a_net_prohibited_reject_names_the_rule_that_sends_code_9() -> None:
     refused = _refused(analysis.findings)
     assert refused.frames == [1, 2, 3, 4]
     assert "with an ICMP administratively prohibited unreachable (code 9)" in refused.message
-    assert ("a reject rule sends it, such as nft's `reject with icmp type net-prohibited` "
-            "(iptables' `REJECT --reject-with icmp-net-prohibited`)" in refused.message)
+    assert ("a reject rule sends it, such as nft's `reject with icmp net-prohibited` (as "
+            "`nft list ruleset` prints it; iptables' `REJECT --reject-with "
+            "icmp-net-prohibited`)" in refused.message)
     assert "icmpx" not in refused.message
     # Captured on the media server: a bridge firewall's reject would arrive alike.
     assert "nothing in the capture tells them apart" in refused.message
 
 
 @pytest.mark.parametrize(("code", "rule"), [
-    (10, "such as nft's `reject with icmp type host-prohibited` (iptables' "
-         "`REJECT --reject-with icmp-host-prohibited`)"),
-    (13, "such as nft's `reject with icmp type admin-prohibited` or `reject with icmpx "
-         "admin-prohibited` (iptables' `REJECT --reject-with icmp-admin-prohibited`)"),
+    (10, "such as nft's `reject with icmp host-prohibited` (as `nft list ruleset` prints "
+         "it; iptables' `REJECT --reject-with icmp-host-prohibited`)"),
+    (13, "such as nft's `reject with icmp admin-prohibited` or `reject with icmpx "
+         "admin-prohibited` (as `nft list ruleset` prints them; iptables' `REJECT "
+         "--reject-with icmp-admin-prohibited`)"),
 ])
 def test_each_prohibited_code_names_its_own_rule(tmp_path: Path, code: int, rule: str) -> None:
     """The same rejects with code 10 (RHEL's stock REJECT) and 13: each its own rule."""

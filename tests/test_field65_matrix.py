@@ -58,21 +58,24 @@ def test_a_net_unreachable_from_the_agent_names_the_rule_that_sends_it() -> None
     assert refused.code == "control_refused"
     assert refused.frames == [1, 2, 3, 4]
     assert "with an ICMP network unreachable (code 0)" in refused.message
-    assert ("comes from a reject rule, such as nft's `reject with icmp type net-unreachable` "
-            "(iptables' `REJECT --reject-with icmp-net-unreachable`)" in refused.message)
+    assert ("comes from a reject rule, such as nft's `reject with icmp net-unreachable` (as "
+            "`nft list ruleset` prints it; iptables' `REJECT --reject-with "
+            "icmp-net-unreachable`)" in refused.message)
     assert "host-unreachable" not in refused.message
 
 
 @pytest.mark.parametrize(("version", "code", "words"), [
-    (4, 1, "`reject with icmp type host-unreachable` (iptables' `REJECT --reject-with "
-           "icmp-host-unreachable`)"),
-    (6, 0, "`reject with icmpv6 type no-route` (ip6tables' `REJECT --reject-with "
-           "icmp6-no-route`)"),
-    (6, 3, "`reject with icmpv6 type addr-unreachable` (ip6tables' `REJECT --reject-with "
-           "icmp6-addr-unreachable`)"),
+    (4, 1, "`reject with icmp host-unreachable` (as `nft list ruleset` prints it; "
+           "iptables' `REJECT --reject-with icmp-host-unreachable`)"),
+    (6, 0, "`reject with icmpv6 no-route` (as `nft list ruleset` prints it; ip6tables' "
+           "`REJECT --reject-with icmp6-no-route`)"),
+    (6, 3, "`reject with icmpv6 addr-unreachable` (as `nft list ruleset` prints it; "
+           "ip6tables' `REJECT --reject-with icmp6-addr-unreachable`)"),
     # Destination host unknown: no reject rule sends it; both rules that a filter has.
-    (4, 7, "`reject with icmp type host-unreachable` (or `net-unreachable`)"),
-    (6, None, "`reject with icmpv6 type no-route` (or `addr-unreachable`)"),
+    (4, 7, "`reject with icmp host-unreachable` or `reject with icmp net-unreachable` (as "
+           "`nft list ruleset` prints them)"),
+    (6, None, "`reject with icmpv6 no-route` or `reject with icmpv6 addr-unreachable` (as "
+              "`nft list ruleset` prints them)"),
 ])
 def test_each_routing_code_names_its_own_rule(version: int, code: int | None,
                                                words: str) -> None:

@@ -53,8 +53,8 @@ def test_an_ipv6_reject_is_told_in_icmpv6_words_with_nfts_icmpv6_rule() -> None:
     analysis = _stored("v6-callback-noroute-media")
     refused = _error(analysis, "callback_refused")
     assert "answered the SYN with an ICMPv6 no route to destination (code 0)" in refused.message
-    assert "`reject with icmpv6 type no-route`" in refused.message
-    assert "icmp type host-unreachable" not in refused.message
+    assert "`reject with icmpv6 no-route`" in refused.message
+    assert "icmp host-unreachable" not in refused.message
     assert "host or network unreachable" not in refused.message
     console = Console(width=300, record=True, color_system=None)
     render_analysis(analysis, console, ladder=True)
@@ -64,7 +64,7 @@ def test_an_ipv6_reject_is_told_in_icmpv6_words_with_nfts_icmpv6_rule() -> None:
 
 
 def test_ipv4_rejects_keep_their_words() -> None:
-    """The IPv4 twin: "ICMP host unreachable", `reject with icmp type host-unreachable`."""
+    """The IPv4 twin: "ICMP host unreachable", `reject with icmp host-unreachable`."""
     folder = STORED.parent / "lab-trial19-refuse"
     config = build_config(load_file(folder / "cb3-callback-host-unreachable.toml"))
     analysis = analyze(read_traffic([str(folder / "cb3-callback-host-unreachable.pcap")],

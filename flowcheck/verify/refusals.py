@@ -42,7 +42,7 @@ _PROHIBITED = {4: {9, 10, 13}, 6: {1, 5, 6}}
 _PORT_UNREACHABLE = {4: 3, 6: 4}  # RFC 792, RFC 4443
 # ICMP unreachable codes of routing (RFC 792, RFC 1122 3.2.2.1, RFC 4443): a router that
 # cannot reach the host, or a filter's reject that borrows them (nft's and iptables'
-# `reject with icmp type host-unreachable` / `net-unreachable`). Never a closed port's
+# `reject with icmp host-unreachable` / `net-unreachable`). Never a closed port's
 # answer: a TCP answers a SYN to a closed port with a RST (RFC 9293 3.10.7.1).
 _ROUTING = {4: {0: "network unreachable", 1: "host unreachable",
                 6: "destination network unknown", 7: "destination host unknown"},
