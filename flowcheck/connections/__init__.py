@@ -163,6 +163,7 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
                                     arp_watch=arp_watch, tunnel_ports=tunnel_ports)
         reader = iter_batches(list(inputs), progress=progress, shifts=shifts,
                               chunk_size=chunk_size)
+        tracker.clock.ring_ordered = reader.ring_ordered
         points = tracker.copies.points
         # Once: read again from the start when two capture points show.
         again = known is None and (sink is None or sink_factory is not None) \

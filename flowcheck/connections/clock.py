@@ -90,6 +90,9 @@ class ClockSteps:
     # file, flowcheck.sources.merge), and the interfaces its packets came on (pcapng
     # interface ids; none for a pcap file or rows merged from several files).
     _firsts: dict[int, float] = field(default_factory=dict)
+    # The set is one ring's files, each read whole after the one written before it
+    # (sources.ring_order): one write order, whatever their times say.
+    ring_ordered: bool = False
     _interfaces: dict[int, set[int]] = field(default_factory=dict)
     # The last packet time seen per interface (-1: a pcap file, or files merged by time).
     _last: dict[int, float] = field(default_factory=dict)
@@ -149,7 +152,8 @@ class ClockSteps:
         time before the next one's first packet (a ring's files, captures of different
         times: the merge by time puts each one whole after the one before it, _apart;
         also when a clock set back inside a file stamps its packets before the previous
-        file's last): the frame numbers are the order one sniffer wrote the packets in,
+        file's last), or one ring's files read in their write order (`ring_ordered`,
+        sources.ring_order): the frame numbers are the order one sniffer wrote the packets in,
         whatever their timestamps say (flowcheck.sessions.file_order). Not for a set of
         files merged among each other's packets, nor for a pcapng file of several
         interfaces (written in blocks, one interface's
@@ -160,7 +164,7 @@ class ClockSteps:
         (`near`: an ACK before the data it acknowledges, a RST before the message it
         answers), that connection's frames alone are no event order (time_ordered);
         the other connections' still are."""
-        return (_apart(self._firsts, self.spans) and not self.written
+        return ((self.ring_ordered or _apart(self._firsts, self.spans)) and not self.written
                 and all(len(keys) <= 1 for keys in self._interfaces.values())
                 and (len(self.spans) > 1 or len(self._last) <= 1))
 

@@ -22,6 +22,7 @@ from flowcheck.sources.clock_epochs import EpochFrames
 from flowcheck.sources.inputs import resolve_inputs, shown_name
 from flowcheck.sources.merge import Lane, merge_lanes
 from flowcheck.sources.reader import CaptureFile
+from flowcheck.sources.ring_order import ring_write_order
 
 __all__ = ["CaptureSetReader", "iter_batches", "read_failure", "read_failures",
            "truncation_findings"]
@@ -45,8 +46,15 @@ class CaptureSetReader:
                   and capture.spec.reopenable and not capture.info.truncated]
         if len(failed) == len(files):
             raise InputError(_nothing_read(failed))
-        # Files in order of their first packet, then streams (their first packet is unknown).
-        order = sorted(range(len(files)), key=lambda n: (
+        # One ring's files in the order the sniffer wrote them (sources.ring_order), read
+        # one after another; any other set's in order of their first packet, then
+        # streams (their first packet is unknown).
+        ring = ring_write_order([capture.spec.path for capture in files],
+                                [first_keys.get(n) for n in range(len(files))],
+                                [_mtime(capture.spec.path) for capture in files])
+        # The files are one ring read in its write order (ClockSteps.one_stream).
+        self.ring_ordered = ring is not None
+        order = ring if ring is not None else sorted(range(len(files)), key=lambda n: (
             n not in first_keys, _or_minus_inf(first_keys.get(n)), n))
         self._files = [files[n] for n in order]
         # Lanes keep the input position: equal timestamps merge in the order given.
@@ -76,7 +84,8 @@ class CaptureSetReader:
         frame = 1
         try:
             for buf, records, lane in merge_lanes(self._lanes,
-                                                  progress.update if progress else None):
+                                                  progress.update if progress else None,
+                                                  in_order=self.ring_ordered):
                 capture = (int(self._capture_of[lane]) if isinstance(lane, int)
                            else self._capture_of[lane])
                 frames = None
@@ -241,6 +250,14 @@ def _nothing_read(files: Sequence[CaptureFile]) -> str:
     if len(infos) == 1:
         return read_failure(infos[0])
     return f"no capture could be read: {read_failures(infos)}"
+
+
+def _mtime(path: str | None) -> int | None:
+    """The file's modification time (ns), None for a stream or a file not there."""
+    try:
+        return None if path is None else os.stat(path).st_mtime_ns
+    except OSError:
+        return None
 
 
 def _or_minus_inf(value: float | None) -> float:

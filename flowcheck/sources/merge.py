@@ -8,6 +8,8 @@ merged stream reaches its first timestamp, and a batch from one lane is passed o
 is, without copying. Streams whose clock stepped back together merge by (clock epoch,
 key) (sources.clock_epochs); while a lane's step may still be undone, the packets keyed
 after the step's time stay held in their chunks (Held: no copy) until it is decided.
+A set that is one ring (sources.ring_order) is read in its files' write order instead,
+each file whole after the one before (in_order), whatever a clock step did to its times.
 """
 
 from __future__ import annotations
@@ -150,19 +152,23 @@ class Lane:
 
 
 def merge_lanes(lanes: list[Lane], on_read: Callable[[], None] | None = None,
+                in_order: bool = False,
                 ) -> Iterator[tuple[bytes | bytearray | memoryview, Records, LaneOf]]:
-    """Yield (buffer, records, lane of each record) in merged order; lanes must be
-    sorted by first key. Closing it early closes every file it opened."""
+    """Yield (buffer, records, lane of each record) in merged order; lanes sorted by
+    first key, or with `in_order` (one ring's files in their write order:
+    sources.ring_order) each read whole after the one before, whatever its times say.
+    Closing it early closes every file it opened."""
     try:
-        yield from _merge(lanes, on_read)
+        yield from _merge(lanes, on_read, in_order)
     finally:
         for lane in lanes:
             lane.close()
 
 
-def _merge(lanes: list[Lane], on_read: Callable[[], None] | None,
+def _merge(lanes: list[Lane], on_read: Callable[[], None] | None, in_order: bool,
            ) -> Iterator[tuple[bytes | bytearray | memoryview, Records, LaneOf]]:
-    waiting = deque(sorted(lanes, key=lambda lane: (lane.first_key, lane.index)))
+    waiting = deque(lanes if in_order else
+                    sorted(lanes, key=lambda lane: (lane.first_key, lane.index)))
     active: list[Lane] = []
 
     def activate(lane: Lane) -> None:
@@ -184,7 +190,9 @@ def _merge(lanes: list[Lane], on_read: Callable[[], None] | None,
         reader = min(live, key=lambda lane: (lane.position, lane.index)) if live else None
         front = reader.position if reader is not None else (np.iinfo(np.int64).max, np.inf)
         epoch = confirmed_epoch({other.index: other.clock for other in active})
-        if waiting and (epoch, waiting[0].first_key) <= front:
+        # In order: the next file opens once the one before is read to its end (a lane
+        # alone hands on all it read: _bound).
+        if waiting and not in_order and (epoch, waiting[0].first_key) <= front:
             activate(waiting.popleft())
             continue
         bound, setter = _bound(active)
