@@ -87,6 +87,10 @@ class ClockSteps:
     acks: AckedEarly = field(default_factory=AckedEarly)
     # Per file of the set (its index in `captures`): (first, last) packet time, seconds.
     spans: dict[int, tuple[float, float]] = field(default_factory=dict)
+    # The first SYN found continuing a connection written before it but stamped after
+    # it (connections.joined_order.continues): (the SYN's frame, the connection's first
+    # frame); None before any: pieces of a capture joined out of time order.
+    continued: tuple[int, int] | None = None
     # The last packet time seen per interface (-1: a pcap file, or files merged by time).
     _last: dict[int, float] = field(default_factory=dict)
     # Per interface: the latest time reached, and whether its last record was behind it.
@@ -155,6 +159,23 @@ class ClockSteps:
         answers), that connection's frames alone are no event order (time_ordered);
         the other connections' still are."""
         return _apart(self.spans.values()) and len(self._last) <= 1 and not self.written
+
+    @property
+    def streams(self) -> int:
+        """How many streams (a pcap file's one, a pcapng file's interfaces) were read."""
+        return len(self._last)
+
+    @property
+    def last_ts(self) -> float | None:
+        """The last packet's time (s) of the one stream read, None without or with more
+        (the time order of its stretches: connections.joined_order)."""
+        return next(iter(self._last.values())) if len(self._last) == 1 else None
+
+    def note_continued(self, syn_frame: int, first_frame: int) -> None:
+        """A SYN (its frame) found starting the connection whose first packet is
+        first_frame, written before it (connections.joined_order.continues)."""
+        if self.continued is None:
+            self.continued = (syn_frame, first_frame)
 
     def written_near(self, count: int, first: tuple[int, float, float]) -> None:
         """count more records out of time order in their connection by less than

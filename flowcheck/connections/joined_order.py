@@ -1,0 +1,104 @@
+"""A file joined out of time order: pieces of one capture, not a clock set back.
+
+Pieces of one capture joined in the wrong order (`mergecap -a p2.pcap p3.pcap p1.pcap`,
+`cat` in a shell glob's order) make one file whose time jumps back where a piece
+begins that was captured before the one written ahead of it. By the timestamps alone
+that is a clock set back (flowcheck.connections.clock), and each connection that
+spans two pieces reads as two: the later-written piece's part, its SYN, as a new
+connection reusing the 4-tuple of the earlier-written part, which started mid-session
+(newuser58: clean-3-resources cut in three and joined p2 p3 p1 read INCONCLUSIVE with a
+second session, "the capture ended 21.5 ms after the control connection opened" and
+port_reused_within_hold for a SYN stamped before the connection it "reused").
+
+TCP tells the two apart. A connection's sequence numbers only go forward in time. A
+clock set back leaves the later-written packets of a connection stamped early but on
+in its sequence space (connections.acked_early finds their acknowledgements stamped
+before the bytes). Pieces joined out of order put a connection's earlier bytes after
+its later ones in the file, stamped before them: a SYN written after packets of its
+4-tuple that are stamped after it (the file's time jumped back more than
+CLOCK_STEP_SECONDS between them, or no reading is changed), whose side saw no SYN
+of its own (mid-session), and whose first sequence number lies just after the SYN's
+ISN (within CONTINUES bytes: the bytes the earlier piece carried) is that
+connection's start (`continues`), not a new connection.
+
+The file is read again as its pieces merged by time (sources.joined_pieces) when:
+one file of one interface (a pcap, or a pcapng of one interface) that can be read
+again; every jump back in it kept (ClockSteps.steps) and the stretches between the
+jumps apart in time (sorted by their first packet, each ends before the next begins);
+no acknowledgement proves a clock set back (ClockSteps.acks); and at least one SYN
+continues an earlier-written connection. Otherwise the reading is as before: the
+stretches overlap (a clock set back, the capture going on past the time it stepped
+back to; or pieces joined p1 p3 p2, whose middle piece's time a stretch spans: not
+split here), or no connection spans two pieces to show it.
+"""
+
+from __future__ import annotations
+
+from flowcheck.connections.clock import ClockSteps
+from flowcheck.connections.conn import ConnState
+from flowcheck.connections.endpoint import signed32
+from flowcheck.durations import span_words
+from flowcheck.findings import make_finding
+from flowcheck.model import Finding
+from flowcheck.sources.inputs import InputSpec
+from flowcheck.sources.joined_pieces import FilePieces, time_pieces
+
+# Bytes: how far a mid-session side's first sequence number may lie after a SYN's ISN
+# for the SYN to be that side's (the bytes of the piece it begins; a random ISN of a
+# reused 4-tuple falls there once in 256).
+CONTINUES = 1 << 24
+
+
+def continues(c: ConnState, from_lower: bool, seq: int, ts: float) -> bool:
+    """Whether a SYN (seq: its raw ISN; ts: its time, s; from_lower: its sender is the
+    flow key's lower endpoint) on c's 4-tuple, which starts_new took for a new
+    connection, is c's own start written after it: c's first packet stamped after the
+    SYN, c's side of the sender without a SYN of its own,
+    its first sequence number within CONTINUES after the ISN (module docstring)."""
+    if c.record.ts <= ts:
+        return False
+    side = c.orig if from_lower == c.orig_is_lower else c.resp
+    if side.isn is not None or side.base is None:
+        return False
+    # A side first seen without its SYN has base = its first sequence number - 1.
+    return 0 <= signed32(side.base - seq) < CONTINUES
+
+
+def joined_pieces(clock: ClockSteps, spec: InputSpec, chunk_size: int,
+                  ) -> FilePieces | None:
+    """The pieces to read the file (spec) as (module docstring), from a first reading's
+    ClockSteps of it and a reading of its timestamps (sources.joined_pieces.time_pieces,
+    only once the first reading found a SYN continuing a connection); None when it is
+    no file joined out of time order as far as the rule can tell."""
+    if (not clock.count or clock.continued is None or clock.acks.found is not None
+            or len(clock.spans) != 1 or clock.streams != 1 or not spec.reopenable):
+        return None
+    return time_pieces(spec, chunk_size)
+
+
+def joined_finding(pieces: FilePieces, step: tuple[int, float, float],
+                   continued: tuple[int, int]) -> Finding:
+    """capture_clock_stepped (info) of a file read as its pieces merged by time: where
+    its time went back (step: the first reading's first ClockSteps step, (frame,
+    seconds back, time)), which SYN showed the pieces joined out of order (continued:
+    ClockSteps.continued), frames the file's own, and how the frames are numbered now
+    (in time order: the findings' frames are no longer the file's)."""
+    frame, seconds, ts = step
+    syn, first = continued
+    return make_finding(
+        "capture_clock_stepped",
+        "The capture file holds pieces of one capture joined out of time order, not a "
+        f"clock set back: its time goes back {span_words(seconds)} at the file's frame "
+        f"{frame}, it is {len(pieces)} parts each in time order and apart in time, and "
+        f"the SYN of the file's frame {syn} opens the connection whose packets the file "
+        f"holds from its frame {first} on, stamped after it, their sequence numbers going "
+        "on from the SYN's (capture files joined with mergecap -a or cat in the wrong "
+        "order: a shell glob puts ring.pcap10 before ring.pcap2). flowcheck reads the "
+        f"file's {len(pieces)} parts merged by time, as it reads pieces given as separate "
+        "files; frame numbers count in that order, as in the file sorted by time "
+        "(reordercap IN.pcap OUT.pcap numbers them so), not the file's own.",
+        "Nothing to change for the backup. To find the frames flowcheck names, sort the "
+        "file by time: reordercap IN.pcap OUT.pcap; next time give flowcheck the files or "
+        "their directory (it orders them by time) or merge them by time (mergecap -w "
+        "without -a).",
+        ts=ts)  # frames: the file's, named in the words (the findings' count in time order)
