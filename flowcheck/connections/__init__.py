@@ -163,9 +163,9 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
 
     shifts: dict[int, float] = {}
     known: list[tuple[int, int, float, bool]] | None = None  # by input position, once two points
-    # One file joined out of time order: its pieces, and the first reading's first step
-    # and continued SYN (joined_finding's words).
-    joined: tuple[FilePieces, tuple[int, float, float], tuple[int, int]] | None = None
+    # One file joined out of time order: its pieces, and the first reading's continued
+    # SYN (joined_finding's words).
+    joined: tuple[FilePieces, tuple[int, int]] | None = None
     while True:
         tracker = ConnectionTracker(ndmp_port=ndmp_port, rto=rto, tap=tap,
                                     sink=sink_factory() if sink_factory else sink,
@@ -203,7 +203,7 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
                 is not None:
             assert tracker.clock.continued is not None
             # Read again, as its pieces merged by time.
-            joined = pieces, min(tracker.clock.steps), tracker.clock.continued
+            joined = pieces, tracker.clock.continued
             continue
         moved = {index: shift for index, position in enumerate(reader.input_positions)
                  if (shift := shifts.get(position, 0.0))}

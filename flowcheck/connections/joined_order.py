@@ -15,21 +15,22 @@ clock set back leaves the later-written packets of a connection stamped early bu
 in its sequence space (connections.acked_early finds their acknowledgements stamped
 before the bytes). Pieces joined out of order put a connection's earlier bytes after
 its later ones in the file, stamped before them: a SYN written after packets of its
-4-tuple that are stamped after it (the file's time jumped back more than
-CLOCK_STEP_SECONDS between them, or no reading is changed), whose side saw no SYN
-of its own (mid-session), and whose first sequence number lies just after the SYN's
-ISN (within CONTINUES bytes: the bytes the earlier piece carried) is that
-connection's start (`continues`), not a new connection.
+4-tuple that are stamped after it, whose side saw no SYN of its own (mid-session),
+and whose first sequence number lies just after the SYN's ISN (within CONTINUES bytes:
+the bytes the earlier piece carried) is that connection's start (`continues`), not a
+new connection.
 
 The file is read again as its pieces merged by time (sources.joined_pieces) when:
-one file of one interface (a pcap, or a pcapng of one interface) that can be read
-again; every jump back in it kept (ClockSteps.steps) and the stretches between the
-jumps apart in time (sorted by their first packet, each ends before the next begins);
-no acknowledgement proves a clock set back (ClockSteps.acks); and at least one SYN
-continues an earlier-written connection. Otherwise the reading is as before: the
-stretches overlap (a clock set back, the capture going on past the time it stepped
-back to; or pieces joined p1 p3 p2, whose middle piece's time a stretch spans: not
-split here), or no connection spans two pieces to show it.
+one file (a pcap, a pcapng, files joined with cat) that can be read again; at least
+one SYN continues an earlier-written connection; no acknowledgement proves a clock
+set back (ClockSteps.acks); and the file's timestamps split it into parts each in
+time order and apart in time (sources.joined_pieces.time_pieces: a part ends where
+the time goes back before the part began). Otherwise the reading is as before: the
+parts overlap (a clock set back, the capture going on past the time it stepped back
+to; or pieces joined p1 p3 p2 or p2 p1 p3, one part's time spanning another's: not
+split here), or no connection spans two pieces to show it. A pcapng file of several
+interfaces is read in time order across them (sources.interface_order): its
+interfaces' blocks are no parts.
 """
 
 from __future__ import annotations
@@ -70,20 +71,19 @@ def joined_pieces(clock: ClockSteps, spec: InputSpec, chunk_size: int,
     ClockSteps of it and a reading of its timestamps (sources.joined_pieces.time_pieces,
     only once the first reading found a SYN continuing a connection); None when it is
     no file joined out of time order as far as the rule can tell."""
-    if (not clock.count or clock.continued is None or clock.acks.found is not None
-            or len(clock.spans) != 1 or clock.streams != 1 or not spec.reopenable):
+    if (clock.continued is None or clock.acks.found is not None or len(clock.spans) != 1
+            or not spec.reopenable):
         return None
     return time_pieces(spec, chunk_size)
 
 
-def joined_finding(pieces: FilePieces, step: tuple[int, float, float],
-                   continued: tuple[int, int]) -> Finding:
+def joined_finding(pieces: FilePieces, continued: tuple[int, int]) -> Finding:
     """capture_clock_stepped (info) of a file read as its pieces merged by time: where
-    its time went back (step: the first reading's first ClockSteps step, (frame,
-    seconds back, time)), which SYN showed the pieces joined out of order (continued:
-    ClockSteps.continued), frames the file's own, and how the frames are numbered now
-    (in time order: the findings' frames are no longer the file's)."""
-    frame, seconds, ts = step
+    its time went back (FilePieces.back), which SYN showed the pieces joined out of
+    order (continued: the first reading's ClockSteps.continued), frames the file's own,
+    and how the frames are numbered now (in time order: the findings' frames are no
+    longer the file's)."""
+    frame, seconds, ts = pieces.back
     syn, first = continued
     return make_finding(
         "capture_clock_stepped",

@@ -36,6 +36,9 @@ class FilePieces:
 
     starts: tuple[int, ...]
     first_ts: tuple[float, ...]
+    # Where the time first goes back to a part: (its 1-based frame in the file, seconds
+    # from the latest time before it, its time).
+    back: tuple[int, float, float] = (0, 0.0, 0.0)
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -119,5 +122,18 @@ def time_pieces(spec: InputSpec, chunk_size: int) -> FilePieces | None:
     if len(merged) < 2 or any(one[1] >= other[0]
                               for one, other in zip(spans, spans[1:], strict=False)):
         return None
+    back = next((int(part[0]) + 1, reached - part[1], part[1])
+                for part, reached in zip(merged[1:], _reached(merged), strict=True)
+                if part[1] < reached)
     return FilePieces(tuple(int(place) for place, _low, _high in merged),
-                      tuple(low for _place, low, _high in merged))
+                      tuple(low for _place, low, _high in merged), back)
+
+
+def _reached(parts: list[list[float]]) -> list[float]:
+    """Per part but the first ([place, lowest, highest] in file order): the latest time
+    of the parts before it (s)."""
+    highest, out = parts[0][2], []
+    for part in parts[1:]:
+        out.append(highest)
+        highest = max(highest, part[2])
+    return out
