@@ -51,6 +51,7 @@ def _steps(document: dict) -> list[list[tuple[str, str]]]:
 @pytest.mark.parametrize(("tool", "order"), [
     ("mergecap", (2, 3, 1)), ("mergecap", (3, 2, 1)), ("mergecap", (3, 1, 2)),
     ("cat", (3, 1, 2)),  # read FAIL step_out_of_order (each joined file a stream)
+    ("cat", (2, 1, 3)),  # read INCONCLUSIVE (p2 p1 p3: p1 3 spans p2's time)
 ])
 def test_pieces_joined_out_of_order_read_as_apart(pieces: list[Path], tmp_path: Path,
                                                   tool: str, order: tuple[int, ...]) -> None:
@@ -99,8 +100,9 @@ def test_clock_set_back_keeps_its_reading(tmp_path: Path) -> None:
 
 def test_time_pieces_and_piece_chunks(pieces: list[Path], tmp_path: Path) -> None:
     """The timestamps' parts of p2 p3 p1 joined: p2 and p3 run on in time (one part),
-    p1 goes back before it; each part's reading holds its records only. p1 p3 p2 (a
-    part whose time spans another's) is not split: left as before (module limits)."""
+    p1 goes back before it; each part's reading holds its records only. p1 p3 p2: the
+    first reading's part p1 p3 spans p2's time; the second splits it where its time
+    passes p2's start."""
     from flowcheck.sources.inputs import resolve_inputs
     from flowcheck.sources.joined_pieces import piece_chunks, time_pieces
     from flowcheck.sources.reader import CaptureFile
@@ -124,4 +126,5 @@ def test_time_pieces_and_piece_chunks(pieces: list[Path], tmp_path: Path) -> Non
         counts.append(len(times))
     assert counts == [494, 150]
     (spec,) = resolve_inputs([str(joined((1, 3, 2)))])
-    assert time_pieces(spec, 1 << 14) is None
+    found = time_pieces(spec, 1 << 14)
+    assert found is not None and found.starts == (0, 150, 394)

@@ -24,11 +24,11 @@ The file is read again as its pieces merged by time (sources.joined_pieces) when
 one file (a pcap, a pcapng, files joined with cat) that can be read again; at least
 one SYN continues an earlier-written connection; no acknowledgement proves a clock
 set back (ClockSteps.acks); and the file's timestamps split it into parts each in
-time order and apart in time (sources.joined_pieces.time_pieces: a part ends where
-the time goes back before the part began). Otherwise the reading is as before: the
-parts overlap (a clock set back, the capture going on past the time it stepped back
-to; or pieces joined p1 p3 p2 or p2 p1 p3, one part's time spanning another's: not
-split here), or no connection spans two pieces to show it. A pcapng file of several
+time order and apart in time (sources.joined_pieces.time_pieces). Otherwise the
+reading is as before: the parts overlap (a clock set back, the capture going on past
+the time it stepped back to), or no SYN is written after its connection's later
+packets (pieces joined p1 p3 p2: the SYN comes first, the file's order holds for it),
+or no connection spans two pieces to show it. A pcapng file of several
 interfaces is read in time order across them (sources.interface_order): its
 interfaces' blocks are no parts.
 """

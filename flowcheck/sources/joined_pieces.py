@@ -20,6 +20,7 @@ from collections.abc import Generator
 import numpy as np
 
 from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.sources.clock_epochs import STEP_BACK
 from flowcheck.sources.inputs import InputSpec
 from flowcheck.sources.records import Records
 
@@ -77,16 +78,43 @@ def piece_chunks(chunks: Generator[Chunk, None, None], start: int, stop: int | N
 
 def time_pieces(spec: InputSpec, chunk_size: int) -> FilePieces | None:
     """A one-file capture's parts each in time order and apart in time, when it is
-    two or more such parts (else None), from a reading of its timestamps alone.
+    two or more such parts (else None), from one or two readings of its timestamps.
 
-    The file splits where a record is stamped before its part's first record (the
-    time goes back past where the part began: another piece begins); neighbouring
-    parts whose times overlap are one (records a little out of order at a part's
-    start); the parts left must each end before the next in time begins. At most
-    MOST_PIECES parts (a reading of a few floats each)."""
+    The file splits where a record is stamped before its part's first record or more
+    than STEP_BACK behind the part's latest (the time goes back: another piece
+    begins); neighbouring parts whose times overlap are one (records a little out of
+    order). When the parts left overlap in time, a second reading also splits a part
+    where its time passes another part's first time (pieces joined 1-3-2: the first
+    reading's part 1-3 spans piece 2's time, the jump from 1 to 3 splits it). The
+    parts left must each end before the next in time begins. At most MOST_PIECES parts
+    (a few floats each)."""
+    parts = _parts(spec, chunk_size, None)
+    if parts is None or len(parts) < 2:
+        return None
+    merged = _merged(parts)
+    if len(merged) < 2 or not _apart(merged):
+        parts = _parts(spec, chunk_size, np.array(sorted({part[1] for part in parts})))
+        if parts is None:
+            return None
+        merged = _merged(parts)
+        if len(merged) < 2 or not _apart(merged):
+            return None
+    back = next((int(part[0]) + 1, reached - part[1], part[1])
+                for part, reached in zip(merged[1:], _reached(merged), strict=True)
+                if part[1] < reached)
+    return FilePieces(tuple(int(place) for place, _low, _high in merged),
+                      tuple(low for _place, low, _high in merged), back)
+
+
+def _parts(spec: InputSpec, chunk_size: int, lows: np.ndarray | None,
+           ) -> list[list[float]] | None:
+    """The file's parts in file order, [first place, lowest time, highest time] each,
+    split where the time goes back (time_pieces) and, with lows (s, sorted), where a
+    part's latest time passes one of them (another part's first time); None past
+    MOST_PIECES."""
     from flowcheck.sources.reader import CaptureFile  # (the reader's merge imports this)
 
-    parts: list[list[float]] = []  # [first place, lowest time, highest time]
+    parts: list[list[float]] = []
     seen = 0
     chunks = CaptureFile(spec, chunk_size, read_ahead=False).chunks()
     try:
@@ -99,34 +127,46 @@ def time_pieces(spec: InputSpec, chunk_size: int) -> FilePieces | None:
             while row < len(ts):
                 if not parts:
                     parts.append([float(places[row]), float(ts[row]), float(ts[row])])
+                    row += 1
+                    continue
                 part = parts[-1]
-                behind = np.flatnonzero(ts[row:] < part[1])
-                stop = len(ts) if not behind.size else row + int(behind[0])
+                rest = ts[row:]
+                reached = np.maximum.accumulate(np.concatenate(([part[2]], rest)))
+                split = (rest < part[1]) | (rest < reached[:-1] - STEP_BACK)
+                if lows is not None:  # the part's latest passes another part's start
+                    split |= (np.searchsorted(lows, reached[1:], side="right")
+                              > np.searchsorted(lows, reached[:-1], side="right"))
+                hits = np.flatnonzero(split)
+                stop = len(ts) if not hits.size else row + int(hits[0])
                 if stop > row:
                     part[2] = max(part[2], float(ts[row:stop].max()))
                 if stop < len(ts):
                     if len(parts) == MOST_PIECES:
                         return None
                     parts.append([float(places[stop]), float(ts[stop]), float(ts[stop])])
-                row = stop + 1 if stop < len(ts) else stop
+                    stop += 1
+                row = stop
     finally:
         chunks.close()
+    return parts
+
+
+def _merged(parts: list[list[float]]) -> list[list[float]]:
+    """Neighbouring parts whose times overlap as one ([place, lowest, highest])."""
     merged: list[list[float]] = []
-    for part in parts:  # neighbours whose times overlap are one part
+    for part in parts:
         if merged and part[1] <= merged[-1][2] and part[2] >= merged[-1][1]:
-            merged[-1][1] = min(merged[-1][1], part[1])
-            merged[-1][2] = max(merged[-1][2], part[2])
+            merged[-1] = [merged[-1][0], min(merged[-1][1], part[1]),
+                          max(merged[-1][2], part[2])]
         else:
-            merged.append(part)
-    spans = sorted((low, high) for _place, low, high in merged)
-    if len(merged) < 2 or any(one[1] >= other[0]
-                              for one, other in zip(spans, spans[1:], strict=False)):
-        return None
-    back = next((int(part[0]) + 1, reached - part[1], part[1])
-                for part, reached in zip(merged[1:], _reached(merged), strict=True)
-                if part[1] < reached)
-    return FilePieces(tuple(int(place) for place, _low, _high in merged),
-                      tuple(low for _place, low, _high in merged), back)
+            merged.append(list(part))
+    return merged
+
+
+def _apart(parts: list[list[float]]) -> bool:
+    """Each part ends before the next in time begins."""
+    spans = sorted((low, high) for _place, low, high in parts)
+    return all(one[1] < other[0] for one, other in zip(spans, spans[1:], strict=False))
 
 
 def _reached(parts: list[list[float]]) -> list[float]:
