@@ -71,7 +71,8 @@ class Traffic:
     folded: list[Connection] = field(default_factory=list)
     folded_streams: list[NdmpStream] = field(default_factory=list)
     # The frame numbers are one sniffer's write order: one file of one interface, or such
-    # files apart in time (TrackResult.one_stream; flowcheck.sessions.file_order).
+    # files merged whole one after another (TrackResult.one_stream;
+    # flowcheck.sessions.file_order).
     one_stream: bool = False
     # The connections (uids) whose packets were written out of time order: their frames
     # are no event order (TrackResult.time_ordered; flowcheck.sessions.file_order).

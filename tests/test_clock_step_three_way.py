@@ -87,8 +87,9 @@ def _moved(path: Path, frame: int, back: str) -> Path:
 
 def _reading(analysis: Analysis) -> tuple[str, list[str], list[tuple[list[str], int]]]:
     """The verdict, the findings' codes but the clock step's, each session's step
-    statuses and data connection count (sessions are numbered in time order: a control
-    connection stamped earlier by the step is S1)."""
+    statuses and data connection count, sorted (where the frames are no write order
+    sessions are numbered by time: a control connection stamped earlier by the step
+    is S1)."""
     return (analysis.verdict,
             sorted(f.code for f in analysis.findings if f.code != "capture_clock_stepped"),
             sorted(([s.status for s in session.steps], len(session.data_connections))

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import sessions_reference
 from frame_cuts import frame_range, stored_capture
+from pcap_records import moved_back, read_records, write_records
 from stored import CAPTURES
 from test_sessions import conn
 from test_sessions_scale import AGENTS, MEDIAS, _outcome
@@ -92,6 +93,28 @@ def test_concurrent_jobs_cut_from_frame_50_say_the_tie(tmp_path: Path) -> None:
     assert f"{tied.uid} fit this session and S1 alike" in infos["S2"], infos["S2"]
     assert "so it goes to none of them" in infos["S1"]
 
+
+
+@pytest.mark.parametrize("at", [1, 85])
+def test_concurrent_jobs_cut_late_read_the_same_with_the_clock_set_back(
+        tmp_path: Path, at: int) -> None:
+    """Cut from frame 50, the clock set back 2 s from the cut's record `at` (0-based) on:
+    each data connection goes where it goes unstepped (10.77.0.1:5052 -> 10.77.0.2:6001,
+    its first packet the cut's first, tied between S1 and S2). The late jobs' windows
+    (sessions.late_owners) go by frame in one file of one interface. By plain
+    timestamps, stepped after the first packet, that connection was stamped after both
+    control connections ended: unannounced_connection; stepped after S1's control
+    connection was first seen (85), after S2's alone ended: S1's."""
+    cut = frame_range(stored_capture("lab", "concurrent-jobs"), tmp_path / "late.pcap", 50,
+                      10000000)
+    linktype, records = read_records(cut)
+    stepped = _analysis(write_records(tmp_path / "stepped.pcap", linktype,
+                                      moved_back(records, at, 2_000_000)))
+    assert "capture_clock_stepped" in {f.code for f in stepped.findings}
+    assert "unannounced_connection" not in {f.code for f in stepped.findings}
+    assert _jobs(stepped) == _jobs(_analysis(cut))
+    [tied] = [c for c in stepped.traffic.connections if c.resp_p == 6001]
+    assert (tied.role, tied.session) == ("data", None)
 
 def _connect_err(frame: int, ts: float) -> NdmpMessage:
     return NdmpMessage(frame, ts, "resp", 4, "reply", 0x40A, "NDMP_DATA_CONNECT", 23, 3)

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import tshark_fork
 from lab_edits import analyze_lab, lab_packets, write
+from pcap_records import moved_back, read_records, write_records
 from scapy.all import TCP
 from test_ndmp_stream import events
 from test_ndmp_tls_upgrade import CLIENT_HELLO, _analyze, hello_frames
@@ -117,6 +118,31 @@ def test_dual_stack_hosts_prove_it_by_their_paired_addresses() -> None:
     assert [s.status for s in session.steps][:4] == ["ok", "ok", "unknown", "failed"]
     assert "handshake_incomplete" in {f.code for f in analysis.findings}
 
+
+
+def test_a_clock_set_back_before_the_callback_still_proves_it(tmp_path: Path) -> None:
+    """The same capture, its clock set back 2 s at the callback's SYN (frame 30): the
+    callback and data connection, written while the TLS connection lasted, are stamped
+    before it opened. In the capture's order (one file of one interface: its write
+    order) they still fit its job and are its own: read as the file unstepped, FAIL,
+    the data connection's incomplete handshake (by plain timestamps no connection
+    fitted: no session, no_control_session, INCONCLUSIVE; with the proof in the file's
+    order but the data connection looked for by direction and ports between the control
+    connection's timestamps, sessions.by_ports: unannounced_connection, INCONCLUSIVE)."""
+    stored = CAPTURES / "field48-tls-start-matrix" / "dual-stack-data-ack-dropped-tls-start"
+    linktype, records = read_records(stored.with_suffix(".pcapng"))
+    stepped = write_records(tmp_path / "stepped.pcap", linktype,
+                            moved_back(records, 29, 2_000_000))
+    config = build_config(load_file(stored.with_suffix(".toml")))
+    analysis = analyze(read_traffic([str(stepped)], config), config)
+    codes = {f.code for f in analysis.findings}
+    assert "capture_clock_stepped" in codes and "no_control_session" not in codes
+    (session,) = analysis.sessions
+    assert (session.media_server, session.remote_agent) == ("fd77::1", "fd77:1::2")
+    assert session.match_reason == "encrypted" and session.callback_uid
+    assert [s.status for s in session.steps][:4] == ["ok", "ok", "unknown", "failed"]
+    assert analysis.verdict == "fail" and "handshake_incomplete" in codes
+    assert "unannounced_connection" not in codes
 
 def _read_with(capture: Path, **changes: object) -> Analysis:
     config = replace(build_config(load_file(capture.with_suffix(".toml"))), **changes)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pcap_records import moved_back, read_records, write_records
 from test_sessions import conn
 
 from flowcheck.config import build_config, load_file
 from flowcheck.model import NdmpMessage, NdmpStream
 from flowcheck.pipeline import analyze, read_traffic
-from flowcheck.sessions.asked_first import asked_from, media_side_whole
+from flowcheck.sessions.asked_first import asked_from, asked_from_frame, media_side_whole
 from flowcheck.sessions.file_order import END
 from flowcheck.sessions.matching import ANNOUNCEMENT_JITTER_SECONDS
 
@@ -73,3 +74,32 @@ def test_the_control_connections_start_when_the_side_is_not_whole() -> None:
     control, stream = _media_side(messages)
     stream.orig_bytes = 200  # bytes not decoded
     assert asked_from(control, stream) == (0, 1.0)
+
+
+def test_in_frames_from_the_first_data_setup_request() -> None:
+    """asked_from_frame: the first data setup request's frame (None without one), the
+    control connection's first frame when the media server's side is not whole."""
+    request = NdmpMessage(17, 2.0, "orig", 1, "request", 0, "NDMP_DATA_LISTEN", 0, 0)
+    control, stream = _media_side([_request("CONNECT_OPEN", 1.1), request])
+    assert asked_from_frame(control, stream) == 17
+    control, stream = _media_side([_request("CONNECT_OPEN", 1.1)])
+    assert asked_from_frame(control, stream) is None
+    both, stream = _media_side([request], agent_side=True)
+    assert asked_from_frame(both, stream) == both.first_frame
+
+
+def test_a_clock_set_back_in_a_one_direction_capture(tmp_path: Path) -> None:
+    """lab/one-direction-out (the media server's side, whole) stepped back 2 s from its
+    23rd packet on: the session's data connections, written after its data setup
+    requests, are stamped before them, and in the file's write order (one file of one
+    interface) still fit it by direction and ports (sessions.by_ports): PASS as
+    unstepped. By the requests' timestamps: INCONCLUSIVE, unannounced_connection."""
+    lab = FIELD46.parent / "lab"
+    config = build_config(load_file(lab / "one-direction-out.toml"))
+    linktype, records = read_records(lab / "one-direction-out.pcap")
+    stepped = write_records(tmp_path / "stepped.pcap", linktype,
+                            moved_back(records, 22, 2_000_000))
+    analysis = analyze(read_traffic([str(stepped)], config), config)
+    codes = {f.code for f in analysis.findings}
+    assert "capture_clock_stepped" in codes and "unannounced_connection" not in codes
+    assert analysis.verdict == "pass"

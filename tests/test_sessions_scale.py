@@ -31,6 +31,7 @@ from flowcheck.profiles import load_profile
 from flowcheck.sessions import announcement_groups, build_sessions
 from flowcheck.sessions.matching import Work
 from flowcheck.verify.context import Context
+from flowcheck.verify.tied_words import tied_words
 
 MEDIAS, AGENTS = ["10.77.0.1", "10.77.0.3"], ["10.77.0.2", "10.77.0.4"]
 PORTS = [445, 5000, 5001, 5002, 5003, 5050, 5100, 5101, 6000, 6001, 6002, 6003, 6100, 6101]
@@ -188,8 +189,8 @@ def test_announcement_groups_as_the_reference(seed: int) -> None:
 WIDE = build_config({"media_range": "5001-5100", "agent_range": "6001-6100,20001-24000"})
 
 
-def concurrent_jobs(jobs: int, *, started_before_capture: bool = False, named: bool = True
-                    ) -> tuple[list[Connection], list[NdmpStream]]:
+def concurrent_jobs(jobs: int, *, started_before_capture: bool = False, named: bool = True,
+                    shared: bool = False) -> tuple[list[Connection], list[NdmpStream]]:
     """`jobs` control connections between one media server and one agent, all open at
     once, each with a callback (every fourth after its data connection) and one
     announced data connection. Started before the capture: no SYN and no announcement
@@ -197,7 +198,8 @@ def concurrent_jobs(jobs: int, *, started_before_capture: bool = False, named: b
     opened just before its control connection ends, to an agent port of its own
     (WIDE's range), which the job's DATA_GET_STATE reply names (`named`): without it
     every job still open fits each data connection alike (sessions.late_owners:
-    latejobs, where the first took each one)."""
+    latejobs, where the first took each one). shared: their agent ports are the lab's
+    range's, shared by the jobs (a busy media server's jobs), not one each."""
     media, agent = MEDIAS[0], AGENTS[0]
     conns: list[Connection] = []
     streams: list[NdmpStream] = []
@@ -212,7 +214,7 @@ def concurrent_jobs(jobs: int, *, started_before_capture: bool = False, named: b
         conns += [control, callback, data]
         if started_before_capture:
             data.ts = data.last_ts = closing + t - 0.005
-            data.resp_p = 20001 + k
+            data.resp_p = 6001 + k % 100 if shared else 20001 + k
             for c in (control, data):
                 c.syn_frames, c.synack_frames, c.established, c.history = [], [], False, "ADad"
             if named:
@@ -250,11 +252,14 @@ def test_matching_work_grows_near_linearly_with_concurrent_sessions(
     assert large < 2 * 3 * 4000, large
 
 
-def test_late_jobs_nothing_names_tie_each_connection_as_the_reference() -> None:
+@pytest.mark.parametrize("shared", [False, True])
+def test_late_jobs_nothing_names_tie_each_connection_as_the_reference(shared: bool) -> None:
     """Jobs begun before the capture whose replies name nothing: each data connection
     fits every job still open when it shows and goes to none of them, tied between
-    them (latejobs: the first open job took each one); the last job's alone is its own."""
-    conns, streams = concurrent_jobs(30, started_before_capture=True, named=False)
+    them (latejobs: the first open job took each one); the last job's alone is its own.
+    Their agent ports each job's own or shared."""
+    conns, streams = concurrent_jobs(30, started_before_capture=True, named=False,
+                                     shared=shared)
     fast = _outcome(conns, streams, build_sessions, config=WIDE)
     assert fast == _outcome(conns, streams, sessions_reference.build_sessions, config=WIDE)
     sessions = fast[0]
@@ -262,6 +267,50 @@ def test_late_jobs_nothing_names_tie_each_connection_as_the_reference() -> None:
     assert sessions[0].port_tied == ["D0"] and sessions[0].tied_with == \
         [f"S{k}" for k in range(2, 31)]
     assert sessions[28].port_tied == [f"D{k}" for k in range(29)]
+
+
+def _held(sessions: Sequence[Session]) -> int:
+    """How many session ids the sessions' tied_with hold in all: each list its own, each
+    shared tie group (sessions.tie_groups.TiedWith.groups) once."""
+    held: dict[int, int] = {}
+    for session in sessions:
+        for part in getattr(session.tied_with, "groups", [session.tied_with]):
+            held[id(part)] = len(getattr(part, "ids", part))
+    return sum(held.values())
+
+
+def test_late_jobs_tied_by_nothing_build_in_proportion_to_their_ties() -> None:
+    """review58a's shape: 600 jobs begun before the capture between two hosts, their
+    data connections to shared agent ports, nothing naming whose each is: connection k
+    is tied between the 600 - k jobs still open. Each tied session listed the whole of
+    every tie it was in (tied_with: k ids per session per connection, 8.6 CPU-s at 1,000
+    jobs, 0.09 at 250); a tie is now one group its sessions share, a tie within the one
+    before it (a job having closed) not listed again. Counted, not timed: the ids the
+    sessions' tied_with hold (359,400 before: each the 599 others) and the steps of
+    building and of naming the ties in each session's words, proportional to the ties'
+    total size (each connection's candidates, 180,299 here)."""
+    jobs = 600
+    conns, streams = concurrent_jobs(jobs, started_before_capture=True, named=False,
+                                     shared=True)
+    profile = load_profile("backup-exec-9")
+    before = Work.steps
+    sessions = build_sessions(conns, streams, WIDE, profile)
+    work = Work.steps - before
+    ties = sum(len(s.port_tied) for s in sessions)
+    assert ties == jobs * (jobs - 1) // 2 + jobs - 1  # D0 fits all 600, ..., D598 two
+    assert [s.data_connections for s in sessions[-2:]] == [[], [f"D{jobs - 1}"]]
+    assert len(sessions[0].tied_with) == len(sessions[300].tied_with) == jobs - 1
+    assert _held(sessions) <= 2 * jobs, _held(sessions)
+    assert work < 3 * ties + 20 * len(conns), (work, ties)
+    ctx = Context(conns, streams, sessions, WIDE, profile)
+    before = Work.steps
+    words = [tied_words(ctx, s) for s in sessions if s.port_tied]
+    assert Work.steps - before <= 20 * jobs, Work.steps - before
+    assert words[300].startswith("D0, D1, D2, D3, D4, D5, D6, D7 and 293 more fit this "
+                                 "session and S1, S2, S3, S4, S5, S6, S7, S8 or 591 other "
+                                 "sessions alike"), words[300]
+    assert words[0].startswith("D0 fit this session and S2, S3, S4, S5, S6, S7, S8, S9 or "
+                               "591 other sessions alike"), words[0]
 
 
 @pytest.mark.parametrize("started_before_capture", [False, True])

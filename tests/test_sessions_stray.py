@@ -13,6 +13,8 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+import pytest
+from pcap_records import moved_back, read_records, write_records
 from scapy.all import IP, TCP
 from scapy_files import read_packets, write_packets
 
@@ -118,3 +120,26 @@ def test_more_of_the_two_hosts_while_the_job_ran_is_no_stray(tmp_path: Path) -> 
     assert "capture_stray_syn" in _codes(before) and before.verdict == "pass"
     [session] = before.sessions
     assert session.remote_agent == "10.77.0.3" and len(session.data_connections) == 1
+
+
+def _stepped(path: Path, at: int, out: Path) -> Path:
+    """The capture at `path` with its clock set back 2 s from place `at` (0-based) on."""
+    linktype, records = read_records(path)
+    return write_records(out, linktype, moved_back(records, at, 2_000_000))
+
+
+@pytest.mark.parametrize(("name", "after_syn"), [("threeway-flooded-syn-a", 11),
+                                                  ("threeway-flooded-syn-t", 1)])
+def test_a_clock_set_back_after_the_flooded_syn(tmp_path: Path, name: str,
+                                                after_syn: int) -> None:
+    """Each agent's capture with the clock set back 2 s just after the flooded SYN: the
+    job's data connection, written after the SYN, is stamped before it. In the capture's
+    order (one file of one interface: its write order) the job still went on after the
+    SYN: a stray copy, one session, PASS. By plain timestamps the SYN was a second
+    session (INCONCLUSIVE, capture_filtered at the tape agent)."""
+    plain = tmp_path / "plain.pcap"
+    plain.write_bytes(gzip.decompress((TRIAL27 / f"{name}.pcap.gz").read_bytes()))
+    analysis = _analyze(_stepped(plain, after_syn, tmp_path / "stepped.pcap"), name)
+    assert "capture_clock_stepped" in _codes(analysis)
+    assert analysis.verdict == "pass" and "capture_stray_syn" in _codes(analysis)
+    assert len(analysis.sessions) == 1

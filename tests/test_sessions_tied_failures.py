@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_sessions import LAB
+from test_sessions import LAB, conn
 from test_sessions_named import _lossy_jobs
+from test_sessions_scale import AGENTS, MEDIAS, WIDE, concurrent_jobs
 
 from flowcheck.config import build_config, load_file
 from flowcheck.findings import verdict
@@ -144,3 +145,24 @@ def test_a_failed_callback_two_tls_jobs_fit_fails_the_run() -> None:
     for session in analysis.sessions:
         assert conn.uid in session.callback_ambiguous
         assert session.steps[1].status == "unknown"
+
+
+def test_a_refused_connection_thirty_late_jobs_fit_names_eight_of_them() -> None:
+    """Thirty jobs begun before the capture between two hosts, nothing naming whose each
+    data connection is, and a connect refused at their start: it fits all thirty, and
+    its data_refused named every one of them, twice (tiescale: a busy media server's
+    thousand jobs named a thousand); it names 8 and how many others, as tied_words do."""
+    conns, streams = concurrent_jobs(30, started_before_capture=True, named=False,
+                                     shared=True)
+    conns.append(conn("R0", MEDIAS[0], 5050, AGENTS[0], 6050, 0.0, ok=False, end=0.0,
+                      resp_rst=True))
+    profile = load_profile("backup-exec-9")
+    sessions = build_sessions(conns, streams, WIDE, profile)
+    assert all("R0" in s.port_tied for s in sessions)
+    findings = check_all(conns, streams, sessions, WIDE, profile)
+    (error,) = [f for f in _errors(findings) if f.uid == "R0"]
+    assert error.code == "data_refused" and error.session is None
+    who = "session S1, S2, S3, S4, S5, S6, S7, S8 or 22 other sessions"
+    assert error.message.startswith(f"The data connection of {who} from 10.77.0.1 was "
+                                    "refused"), error.message
+    assert f"It fits {who} alike" in error.message and "S9" not in error.message

@@ -19,7 +19,11 @@ server reaches 10.77.0.2:6001).
 from __future__ import annotations
 
 import subprocess
+from decimal import Decimal
 from pathlib import Path
+
+from scapy.all import IP, TCP, Raw
+from scapy_files import read_packets, write_packets
 
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Severity
@@ -125,6 +129,42 @@ def test_nat_matched_data_connection_with_its_handshake_lost(tmp_path: Path) -> 
             "same address 10.77.0.2") in mismatch.message
     status, detail = _step(analysis, 4)
     assert status == "ok" and "under 10.77.0.2, not the announced 10.79.0.2 (NAT)" in detail
+
+
+def test_nat_matched_lost_handshake_beside_a_later_one_from_the_announced_address(
+        tmp_path: Path) -> None:
+    """review58e: announced-address-nat with the data handshake lost (frames 22-24) and,
+    25 ms into the job, another connection whose handshake the sniffer lost too, from
+    the announced 10.79.0.2:6001 to a third host (10.77.0.250:5050). The lost-handshake
+    match looks at both addresses at once and claims the earlier, C3 at 10.77.0.2, but
+    noted the NAT's address for the first it found (the later one, at the announced
+    address: nothing to note), so announced_address_mismatch went unreported: PASS.
+    The address is now noted for the connection claimed: FAIL, as without it."""
+    packets = [p for number, p in enumerate(read_packets(NAT_LISTEN), 1)
+               if number not in (22, 23, 24)]
+    start = packets[0].time + Decimal("0.030")
+
+    def sent(src: tuple[str, int], dst: tuple[str, int], flags: str, size: int,
+             after: str) -> IP:
+        """A segment src -> dst `after` seconds past 30 ms into the capture."""
+        packet = packets[0].copy()
+        packet[IP].remove_payload()
+        packet[IP].add_payload(TCP(sport=src[1], dport=dst[1], seq=1001, ack=5001,
+                                   flags=flags, window=502) / Raw(b"x" * size))
+        packet[IP].src, packet[IP].dst = src[0], dst[0]
+        del packet[IP].len, packet[IP].chksum
+        packet.time = start + Decimal(after)
+        return packet
+
+    announced, third = ("10.79.0.2", 6001), ("10.77.0.250", 5050)
+    stray = [sent(announced, third, "PA", 200, "0"), sent(third, announced, "A", 0, "0.0001")]
+    path = write_packets(tmp_path / "stray.pcap",
+                         sorted([*packets, *stray], key=lambda p: p.time))
+    analysis = _analyze(path, CAPTURES / "lab" / "announced-address-nat.toml")
+    assert analysis.verdict == "fail"
+    assert [a.used_by for a in analysis.sessions[0].announced] == ["C3"]
+    mismatch = next(f for f in analysis.findings if f.code == "announced_address_mismatch")
+    assert "(C3) reached port 6001 under the same address 10.77.0.2" in mismatch.message
 
 
 CONTROL_REPLY = """name = "control-reply"

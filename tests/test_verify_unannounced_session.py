@@ -60,7 +60,7 @@ def test_the_fix_names_only_the_loss_findings_there_are() -> None:
 
     from flowcheck.findings import make_finding
     from flowcheck.model import Connection, NdmpStream, Session
-    from flowcheck.verify.links import _unannounced_fix
+    from flowcheck.verify.unannounced import _unannounced_fix
 
     control = Connection("C1", "10.77.0.1", 5051, "10.77.0.2", 10000, 0.0, missed_bytes=48)
     session = Session(id="S1", control_uid="C1", media_server="10.77.0.1",

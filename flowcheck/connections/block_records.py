@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator, Sequence
 from itertools import compress, repeat
-from operator import itemgetter
+from operator import attrgetter, is_not, itemgetter
 from typing import Any
 
 import numpy as np
@@ -35,6 +35,7 @@ from flowcheck.model.rare_fields import RareFields
 
 # A call of Connection taken apart (short_records checks there is no __new__ of its own).
 _new, _init = object.__new__, Connection.__init__
+_first_frame = attrgetter("first_frame")
 
 
 class FreshRows:
@@ -154,17 +155,22 @@ class BlockRecords(Sequence[Connection]):
         """Row i's record if made, else None (nothing is made)."""
         return self._made[i]
 
-    def first_frames(self) -> list[int]:
-        """The new rows' first_frame, from the column or the made record (never written
-        after the record is made, but read from it where it is)."""
+    def first_frames(self) -> np.ndarray:
+        """The new rows' first_frame (int64), from the column or the made record (never
+        written after the record is made, but read from it where it is). The column's
+        array copied and the made rows (a block's continuing flows', about one in six
+        on bench's (c) 200k) found by a C-level map: no Python call, no int object per
+        row (200,000 of each on (c) 200k's finish)."""
         assert self._args is not None or not self._unmade
+        new, made = self._new, self._made
         if not self._unmade:
-            return [r.first_frame for r in self._made[:self._new]]  # type: ignore[union-attr]
-        frames = bulk(self._args[ARG_INDEX["first_frame"]], None, self._new)  # type: ignore[index]
-        frames = frames if type(frames) is list else list(frames)
-        made = self._made
-        for i in compress(range(self._new), map(is_not_none, made[:self._new])):
-            frames[i] = made[i].first_frame  # type: ignore[union-attr]
+            return np.fromiter(map(_first_frame, made[:new]), np.int64, new)
+        col = self._args[ARG_INDEX["first_frame"]]  # type: ignore[index]
+        frames = (col.astype(np.int64) if type(col) is np.ndarray
+                  else np.fromiter(bulk(col, None, new), np.int64, new))
+        rows = list(compress(range(new), map(is_not, made[:new], repeat(None))))
+        if rows:
+            frames[rows] = list(map(_first_frame, map(made.__getitem__, rows)))
         return frames
 
     def make(self, rows: list[int]) -> None:
@@ -236,10 +242,6 @@ class BlockRecords(Sequence[Connection]):
         twin._patches = deepcopy(self._patches, memo)
         twin._unmade, twin._new = self._unmade, self._new
         return twin
-
-
-def is_not_none(value: Any) -> bool:
-    return value is not None
 
 
 def records_of(entries: list[tuple[Any, int]]) -> list[Connection]:

@@ -17,7 +17,6 @@ together (flowcheck.verify.steps).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import field
 
 import numpy as np
@@ -91,6 +90,11 @@ class ClockSteps:
     # it (connections.joined_order.continues): (the SYN's frame, the connection's first
     # frame); None before any: pieces of a capture joined out of time order.
     continued: tuple[int, int] | None = None
+    # Per file: its first packet's time (s, the first it wrote: the merge's key for the
+    # file, flowcheck.sources.merge), and the interfaces its packets came on (pcapng
+    # interface ids; none for a pcap file or rows merged from several files).
+    _firsts: dict[int, float] = field(default_factory=dict)
+    _interfaces: dict[int, set[int]] = field(default_factory=dict)
     # The last packet time seen per interface (-1: a pcap file, or files merged by time).
     _last: dict[int, float] = field(default_factory=dict)
     # Per interface: the latest time reached, and whether its last record was behind it.
@@ -145,12 +149,14 @@ class ClockSteps:
     @property
     def one_stream(self) -> bool:
         """Every packet came from one file and one interface of it, or from files of one
-        interface each whose time spans do not overlap (a ring's files, captures of
-        different times: the merge by time puts each one whole after the one before it):
-        the frame numbers are the order one sniffer wrote the packets in, whatever their
-        timestamps say (flowcheck.sessions.file_order). Not for a set of files whose
-        spans overlap (merged by time, their packets among each other's), nor for a
-        pcapng file of several interfaces (written in blocks, one interface's
+        interface each (pcap or pcapng, whatever its interface's id), each file's latest
+        time before the next one's first packet (a ring's files, captures of different
+        times: the merge by time puts each one whole after the one before it, _apart;
+        also when a clock set back inside a file stamps its packets before the previous
+        file's last): the frame numbers are the order one sniffer wrote the packets in,
+        whatever their timestamps say (flowcheck.sessions.file_order). Not for a set of
+        files merged among each other's packets, nor for a pcapng file of several
+        interfaces (written in blocks, one interface's
         packets after another's), nor for records written out of time order (`written`:
         a multi-queue sniffer, files merged unsorted), whose write order is no event
         order, and where summing the clock's rises would count each jump back twice.
@@ -158,7 +164,9 @@ class ClockSteps:
         (`near`: an ACK before the data it acknowledges, a RST before the message it
         answers), that connection's frames alone are no event order (time_ordered);
         the other connections' still are."""
-        return _apart(self.spans.values()) and len(self._last) <= 1 and not self.written
+        return (_apart(self._firsts, self.spans) and not self.written
+                and all(len(keys) <= 1 for keys in self._interfaces.values())
+                and (len(self.spans) > 1 or len(self._last) <= 1))
 
     @property
     def streams(self) -> int:
@@ -260,21 +268,33 @@ class ClockSteps:
         return (~behind | written[stretch]) & (ts >= self.first_ts - CLOCK_STEP_SECONDS)
 
     def _spans(self, batch: PacketBatch) -> None:
+        """Each file's span, first packet time and interfaces, with this batch's."""
         ts = batch.ts
-        files = [(batch.capture, ts)] if isinstance(batch.capture, int) else \
-            [(int(c), ts[batch.capture == c]) for c in distinct(batch.capture)]
-        for capture, times in files:
+        every = slice(None)
+        files = [(batch.capture, every)] if isinstance(batch.capture, int) else \
+            [(int(c), batch.capture == c) for c in distinct(batch.capture)]
+        for capture, rows in files:
+            times = ts[rows]
+            self._firsts.setdefault(capture, float(times[0]))
+            if batch.interface is not None:
+                self._interfaces.setdefault(capture, set()).update(
+                    distinct(batch.interface[rows]).tolist())
             low, high = float(times.min()), float(times.max())
             old = self.spans.get(capture)
             self.spans[capture] = (low, high) if old is None else \
                 (min(old[0], low), max(old[1], high))
 
 
-def _apart(spans: Iterable[tuple[float, float]]) -> bool:
-    """Do the files' time spans ((first, last) packet time, s) not overlap: each file's
-    packets merged whole after the one before it?"""
-    ordered = sorted(spans)
-    return all(a[1] < b[0] for a, b in zip(ordered, ordered[1:], strict=False))
+def _apart(firsts: dict[int, float], spans: dict[int, tuple[float, float]]) -> bool:
+    """Is each file merged whole after the one before it (flowcheck.sources.merge: files
+    taken in order of their first packet's time, each file's packets keyed by the latest
+    time it reached)? So when every file's latest time (spans: file -> (earliest,
+    latest) s) is before the first packet time (firsts: file -> s) of the file after it.
+    A clock set back inside a file may stamp its packets before the previous file's
+    last (its earliest time no bound): the merge still keeps it whole, after that file
+    (a tcpdump -G ring stepped back 2 s one second into a file)."""
+    ordered = sorted(firsts, key=lambda capture: firsts[capture])
+    return all(spans[a][1] < firsts[b] for a, b in zip(ordered, ordered[1:], strict=False))
 
 
 def written_behind(ts: np.ndarray, reached: float) -> np.ndarray:

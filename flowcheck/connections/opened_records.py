@@ -57,7 +57,7 @@ class OpenedRecords:
             values = (list(map(_first_frame, part)) if type(part) is list
                       else part.first_frames())  # type: ignore[union-attr]
             count = len(values)
-            frames.append(np.array(values, np.int64))
+            frames.append(np.asarray(values, np.int64))  # a block's array as it is
             part_of.append(np.full(count, n, np.int32))
             row_of.append(np.arange(count, dtype=np.int64))
         order = np.argsort(np.concatenate(frames), kind="stable") if frames else \

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from flowcheck.connections.parked import Parked
+from flowcheck.connections.parked_columns import Offsets
 from flowcheck.connections.short_accounting import acked_one_more
 
 if TYPE_CHECKING:
@@ -74,13 +75,13 @@ def resume(going: np.ndarray, entries: list[tuple[Parked, int]], v: int,
             at, of = going[mine], rows[mine]
         both = np.concatenate((at, at + v))
         for name, values in sides.items():
-            values[both] = getattr(block, name).take(of, axis=1).reshape(-1)
+            values[both] = _taken(getattr(block, name), of)
         for name, values in zero.items():
-            values[both] = block.zero[name].take(of, axis=1).reshape(-1)
+            values[both] = _taken(block.zero[name], of)
         for name, values in wire.items():
-            values[both] = block.wire[name].take(of, axis=1).reshape(-1)
+            values[both] = _taken(block.wire[name], of)
         for name, values in flows.items():
-            values[at] = getattr(block, name)[of]
+            values[at] = _taken(getattr(block, name), of, sides=False)
         if pre_tap is not None:
             waiting = block.tap_pending[of]
             pre_tap.load(at[waiting], block.pre_tap_packed, of[waiting])
@@ -88,3 +89,18 @@ def resume(going: np.ndarray, entries: list[tuple[Parked, int]], v: int,
             **{name: flows[name].copy() for name in BEFORE_FLOW_FIELDS},
             "acked_one_more": acked_one_more(*(sides[name].reshape(2, v) for name in (
                 "max_end", "unseen_top", "unseen_below")))}
+
+
+def _taken(column: np.ndarray | Offsets, of: np.ndarray,
+           sides: bool = True) -> np.ndarray | np.generic:
+    """A parked column's values at rows `of`, for the pass's arrays: with `sides`, a
+    (2, flows) column's both sides, originators first (its take flattened), else a
+    (flows,) column's own; a compacted column (parked._compact_columns: one value
+    broadcast, every stride 0) its one value, which the assignment spreads as the take's
+    copy would (bench's (c) 200k: 1,026 of the 2,484 columns taken a run, ~15 us a
+    take)."""
+    if type(column) is np.ndarray and column.size and not any(column.strides):
+        return column[(0,) * column.ndim]
+    if not sides:
+        return column[of]
+    return column.take(of, axis=1).reshape(-1)

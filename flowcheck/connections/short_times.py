@@ -72,8 +72,9 @@ def update_times(records: list[Connection], col: Any) -> None:
         else:
             r.fin_ts, r.fin_peer_last_ts = col.fin.item(i), peer
     for name, times in (("orig_last_ts", col.side_last[0]), ("resp_last_ts", col.side_last[1])):
-        for i in np.flatnonzero(~np.isnan(times)).tolist():
-            setattr(records[i], name, times.item(i))
+        at = np.flatnonzero(~np.isnan(times))  # most continuing flows: one list, no item each
+        for i, value in zip(at.tolist(), times[at].tolist(), strict=True):
+            setattr(records[i], name, value)
 
 
 @fields_dataclass(slots=True)

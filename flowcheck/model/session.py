@@ -7,6 +7,7 @@ Written by flowcheck.sessions and flowcheck.verify; read by graph and report
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import field
 from typing import Literal
 
@@ -100,10 +101,11 @@ class Session:
     port_named: dict[str, tuple[int, str]] = field(default_factory=dict)
     # Connections that fit this session and others alike by direction and ports, with
     # nothing in the capture naming whose they are: given to none (their role "data",
-    # their session None). port_tied: their uids; tied_with: the other sessions' ids.
+    # their session None). port_tied: their uids; tied_with: the other sessions' ids (a
+    # list, or flowcheck.sessions.tie_groups.TiedWith read from the shared ties).
     # Not in the JSON.
     port_tied: list[str] = field(default_factory=list)
-    tied_with: list[str] = field(default_factory=list)
+    tied_with: Sequence[str] = field(default_factory=list)
     # A control connection whose opening the capture lacks (no SYN) and whose first
     # captured packet follows a hole in a ring buffer: that hole, where it most likely
     # opened (None: before the capture started, or its opening is in the capture). Not

@@ -23,6 +23,16 @@ _FIX_UNDECODABLE = ("Check that the NDMP port setting (--ndmp-port) matches the 
                     "listening port, and that nothing else listens there.")
 _FIX_SNAPLEN = ("Capture with the full snap length: tcpdump -s 0 (or -s 65535; old "
                 "tcpdump versions default to 68 or 96 bytes), so the NDMP messages are whole.")
+# The same for a control connection in TLS from its first byte: the cut packets are TLS
+# records, whose NDMP messages no snap length makes readable (lab matrix seed 128 run 5:
+# "so the NDMP messages are whole" of a TLS-start job captured with -s 96; field check 65).
+# It names no `tcpdump -s 0`: verify.tool_fixes would add the capture tool's snap length
+# setting to it (dumpcap's "leave the snapshot length automatic").
+_FIX_SNAPLEN_TLS = ("Nothing to change for the NDMP messages: the connection is TLS from its "
+                    "first byte (ndmp_undecodable), so a full snap length keeps its TLS "
+                    "records whole, not its NDMP messages readable. To see them, capture "
+                    "a run with the control connection's encryption off where the product "
+                    "allows it.")
 _MAX_FRAMES = 20
 # Who sends each direction of a control connection: the DMA connects to the NDMP server.
 _ROLE = {"orig": "media server", "resp": "agent"}
@@ -202,8 +212,19 @@ class StreamFindings:
         return make_finding("ndmp_undecodable", message, fix, uid=self.uid, ts=ts,
                             frames=sorted(f for f, _ in self.tls.values()))
 
-    def snap_finding(self) -> Finding | None:
-        """One ndmp_partial for everything the snap length did to this connection."""
+    def tls_from_start(self, messages: Sequence[NdmpMessage]) -> bool:
+        """Is the connection TLS from its first byte: a direction went on in TLS, with
+        no NDMP message decoded and no NDMP record cut before it (_tls_finding's
+        _tls_start_words case)?"""
+        if not self.tls or messages:
+            return False
+        first_dir, (frame, _) = min(self.tls.items(), key=lambda d: d[1])
+        return not [f for f in self._cut_records.get(first_dir, []) if f < frame]
+
+    def snap_finding(self, tls_start: bool = False) -> Finding | None:
+        """One ndmp_partial for everything the snap length did to this connection.
+        tls_start: the connection is TLS from its first byte (tls_from_start): the cut
+        packets are TLS records, said so, and the fix is not a snap length's."""
         snap = self.snap
         if not snap.packets:
             return None
@@ -227,9 +248,14 @@ class StreamFindings:
                    f"{snap.cut_bytes} bytes not captured). "
                    f"{what[0].upper()}{what[1:]}. Packet lengths on the wire are known, so "
                    "this is the snap length, not packet loss.")
+        if tls_start:
+            message += (" The packets it cut are TLS records: the connection is TLS from "
+                        "its first byte (ndmp_undecodable), whose NDMP messages no snap "
+                        "length makes readable.")
         # The records' frames, else the cut packets' (no record's header or body read).
         frames, ts = (snap.frames, snap.ts) if snap.frames else (snap.cut_frames, snap.cut_ts)
-        return make_finding("ndmp_partial", message, _FIX_SNAPLEN, uid=self.uid,
+        return make_finding("ndmp_partial", message,
+                            _FIX_SNAPLEN_TLS if tls_start else _FIX_SNAPLEN, uid=self.uid,
                             ts=ts or None, frames=frames)
 
     def build(self, messages: Sequence[NdmpMessage] = ()
@@ -239,7 +265,7 @@ class StreamFindings:
         holes held (flowcheck.ndmp.lost). The holes of both directions are one
         ndmp_partial, the snap-length summary's when there is one: one per control
         connection (trial 25 D11)."""
-        snap = self.snap_finding()
+        snap = self.snap_finding(self.tls_from_start(messages))
         holes = {key[1]: group for key, group in self._groups.items() if key[0] == "partial"}
         if snap is not None and holes:
             frames, ts, words = self._holes_words(holes, list(messages))

@@ -42,6 +42,7 @@ from flowcheck.profiles import Profile
 from flowcheck.sessions.before_job import ended_before_job, ended_words
 from flowcheck.sessions.by_ports import attach_by_ports
 from flowcheck.sessions.callback_elsewhere import attach_callbacks_elsewhere, vendor_anchor
+from flowcheck.sessions.callback_sweep import CALLBACK_SLACK_SECONDS, attach_callbacks
 from flowcheck.sessions.callback_ties import untie_by_callbacks
 from flowcheck.sessions.capture_start import attach_started_before_capture
 from flowcheck.sessions.classify import (
@@ -68,12 +69,7 @@ from flowcheck.sessions.data_ends import note_callback_hosts
 from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.kept import kept_packets
 from flowcheck.sessions.local import find_local_data, is_local_group
-from flowcheck.sessions.matching import (
-    CALLBACK_SLACK_SECONDS,
-    Endpoints,
-    attach_callbacks,
-    attach_data,
-)
+from flowcheck.sessions.matching import Endpoints, attach_data
 from flowcheck.sessions.other_protocol import other_protocol
 from flowcheck.sessions.snap_cut import addressless_replies, cut_announcements, known_version
 from flowcheck.sessions.stray import StraySyn, stray_syns
@@ -130,7 +126,7 @@ def build_sessions_and_strays(connections: list[Connection], streams: list[NdmpS
                               lags)
     if candidates:
         ordered = sorted(connections, key=attrgetter("ts", "first_frame"))
-        proven = proven_tls_starts(candidates, ordered, config, profile)
+        proven = proven_tls_starts(candidates, ordered, config, profile, order)
         if proven:
             sessions, strays = _build(connections, stream_by_uid, config, profile, ring_gaps,
                                       order, lags, frozenset(proven))
@@ -222,7 +218,7 @@ def open_sessions(connections: list[Connection], stream_by_uid: dict[str, NdmpSt
     # it stays "other" traffic (sessions.other_protocol; trial 23 D1: Webmin on 10000).
     # A stray copy of another host pair's control SYN (a switch's flood) is no session
     # either (sessions.stray; trial 27 D2): flowcheck.verify.stray reports it.
-    strays = stray_syns(ordered, stream_by_uid, config.ndmp_port)
+    strays = stray_syns(ordered, stream_by_uid, config.ndmp_port, order)
     controls = [c for c in ordered if (c.resp_p == config.ndmp_port or c.uid in stream_by_uid)
                 and (other_protocol(c, stream_by_uid.get(c.uid)) is None or c.uid in tls_starts)
                 and c.uid not in strays]

@@ -37,6 +37,17 @@ def media_side_whole(control: Connection, stream: NdmpStream | None) -> bool:
             and not any(f.code in _UNREAD for f in stream.findings))
 
 
+def asked_from_frame(control: Connection, stream: NdmpStream | None) -> int | None:
+    """asked_from in frames, for a capture whose frames are the sniffer's write order:
+    the control connection's first frame; with the media server's side captured whole,
+    its first data setup request's frame, or None when it sent none."""
+    if not media_side_whole(control, stream):
+        return control.first_frame
+    assert stream is not None
+    return next((m.frame for m in stream.messages if m.direction == "orig"
+                 and m.type == "request" and message_op(m) in DATA_INTENT), None)
+
+
 def asked_from(control: Connection, stream: NdmpStream | None,
                order: FileOrder = TIME_ORDER) -> Moment:
     """The earliest moment (clock epoch, s: FileOrder.moment, in the capture's `order`) a

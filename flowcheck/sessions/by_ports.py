@@ -17,7 +17,7 @@ from flowcheck.config import Config
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session
 from flowcheck.profiles import Profile
 from flowcheck.sessions.address_types import unknown_type_announcements
-from flowcheck.sessions.asked_first import asked_from
+from flowcheck.sessions.asked_first import asked_from, asked_from_frame
 from flowcheck.sessions.classify import (
     connection_outcome,
     end_of,
@@ -32,6 +32,7 @@ from flowcheck.sessions.lifetimes import lifetimes, session_span
 from flowcheck.sessions.named import Shares, named_endpoints, share_out
 from flowcheck.sessions.pools import Endpoints, Pool, claim
 from flowcheck.sessions.snap_cut import cut_announcements, cut_listener
+from flowcheck.sessions.tie_groups import Ties
 
 # Who listens at an endpoint: "data" the agent's data service, "mover" the media server's.
 Listener = Literal["data", "mover"]
@@ -102,15 +103,20 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
                         in finder.every(session, asked_from(
                             control_of[session.id], streams.get(session.control_uid), order)
                             if reason == "one_direction" else order.began(
-                                control_of[session.id]), end)
+                                control_of[session.id]), end,
+                            _written_while(control_of[session.id], asked_from_frame(
+                                control_of[session.id], streams.get(session.control_uid))
+                                if reason == "one_direction"
+                                else control_of[session.id].first_frame))
                         if not _named_elsewhere(conn, session, named_by)])
              for session, cut, reason, end in plans if cut is None]
     shares = share_out([(s, [conn for conn, _ in found]) for s, found in every], streams)
     every_of = dict((s.id, found) for s, found in every)
+    ties = Ties()  # tied_with in the order first met, as each session takes its ties
     for session, cut, reason, end in plans:
         session.match_reason = reason
         if cut is None:
-            _take_shared(session, every_of[session.id], shares, endpoints)
+            _take_shared(session, every_of[session.id], shares, endpoints, ties)
             continue
         for message in cut:
             found = finder.first(session, cut_listener(message), order.moment(
@@ -127,6 +133,7 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
                     break
                 # A connector whose SYNs fail retries from a new source port.
                 conn = finder.retry(conn, end)
+    ties.finish(session for session, _, _, _ in plans)
 
 
 def _naming_sessions(sessions: list[Session], streams: dict[str, NdmpStream]
@@ -146,6 +153,16 @@ def _named_elsewhere(conn: Connection, session: Session,
     not."""
     naming = named_by.get((conn.resp_h, conn.resp_p))
     return bool(naming) and session.id not in naming
+
+
+def _written_while(control: Connection, first: int | None) -> tuple[int, float] | None:
+    """The frames (first, last) a session's connections may be written in: from `first`
+    (its control connection's first frame, or its first data setup request's:
+    asked_from_frame; None: none) to the control connection's last frame, or to the
+    capture's end when the capture did not see it close."""
+    if first is None:
+        return None
+    return first, control.last_frame if seen_closing(control) else float("inf")
 
 
 def _unreadable(session: Session, control: Connection, stream: NdmpStream | None,
@@ -191,19 +208,20 @@ def _unreadable(session: Session, control: Connection, stream: NdmpStream | None
 
 
 def _take_shared(session: Session, found: list[tuple[Connection, Listener]], shares: Shares,
-                 endpoints: Endpoints) -> None:
+                 endpoints: Endpoints, ties: Ties) -> None:
     """Claim what share_out gave a session; a tie is claimed for no session (role
-    "data", no session) and listed on each session it may belong to."""
+    "data", no session) and listed on each session it may belong to (port_tied; its
+    group, one per connection, in ties: sessions.tie_groups, not copied into each
+    session's tied_with, which grew with the square of the tie)."""
     for conn, listener in found:
         if conn.uid in shares.tied:
-            tied = shares.tied[conn.uid]
-            if session in tied:
+            group = ties.shared(conn.uid, shares.tied[conn.uid])
+            if group.has(session.id):
                 if conn.uid not in endpoints.claimed:  # the first of them to come
                     endpoints.claimed.add(conn.uid)
                     conn.role, conn.session = "data", None
                 session.port_tied.append(conn.uid)
-                session.tied_with.extend(s.id for s in tied
-                                         if s is not session and s.id not in session.tied_with)
+                ties.add_for(session, group)
             continue
         if shares.owner.get(conn.uid) is not session or conn.uid in endpoints.claimed:
             continue
@@ -303,18 +321,22 @@ class _Finder:
         return min(found, key=lambda item: (self.order.began(item[0]),
                                             item[0].first_frame), default=None)
 
-    def every(self, session: Session, after: Moment, end: Moment
+    def every(self, session: Session, after: Moment, end: Moment,
+              written: tuple[int, float] | None = None
               ) -> list[tuple[Connection, Listener]]:
         """Every candidate of a session no message of which could be read, in time
         order, by the profile's direction and ports, with who listens at it; else every
-        one to another address."""
+        one to another address. Opened from the moment `after` to `end`; where the
+        frames are the sniffer's write order, written in the frames `written` (first,
+        last: its control connection's) instead (_opened_in)."""
         ranged = self.profile.connector == "media_server"
         found = [(conn, lst) for lst in self._listeners()
                  for pool in self._pools(session, lst, ranged)
-                 for conn in pool.each(after, end)]
+                 for conn in self._opened_in(pool, after, end, written)]
         if not found:
             found = [(conn, lst) for lst in self._listeners()
-                     if (pool := self._other(session, lst)) for conn in pool.each(after, end)]
+                     if (pool := self._other(session, lst))
+                     for conn in self._opened_in(pool, after, end, written)]
         # Each connection once (trial 30 D1: else the session was tied with itself): one
         # whose handshake the capture lacks fits either listener (self.turned); it goes
         # to the one its first captured packet's sender connects to.
@@ -325,6 +347,19 @@ class _Finder:
                 once[conn.uid] = (conn, lst, direct)
         return sorted(((conn, lst) for conn, lst, _ in once.values()),
                       key=lambda item: (self.order.began(item[0]), item[0].first_frame))
+
+    def _opened_in(self, pool: Pool, after: Moment, end: Moment,
+                   written: tuple[int, float] | None) -> list[Connection]:
+        """The pool's unclaimed connections opened from `after` to `end` (moments); where
+        the frames are the sniffer's write order (order.by_frame: the first of `written`
+        and the connection's first packet), those written in the frames `written`
+        instead, whatever their time: a clock set back after the control connection
+        opened stamps its job's connections before it (review58d)."""
+        order = self.order
+        if written is None or not order.by_frame(written[0]):
+            return list(pool.each(after, end))
+        return [c for c in pool.each_written(*written) if order.by_frame(c.first_frame)] + [
+            c for c in pool.each(after, end) if not order.by_frame(c.first_frame)]
 
     def retry(self, conn: Connection, end: Moment) -> Connection | None:
         """The next attempt from the same host to the same endpoint (a new source port),

@@ -33,6 +33,7 @@ from flowcheck.config import Config
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session
 from flowcheck.ndmp.protocol import is_vendor_code
 from flowcheck.sessions.callback_opened import streamed_one_way
+from flowcheck.sessions.callback_sweep import CALLBACK_SLACK_SECONDS
 from flowcheck.sessions.classify import (
     asked_nothing,
     connection_outcome,
@@ -43,12 +44,7 @@ from flowcheck.sessions.clock_apart import LagProof, lag_allowed
 from flowcheck.sessions.data_ends import conn_sides
 from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.lifetimes import Lifetimes, session_span
-from flowcheck.sessions.matching import (
-    ANNOUNCEMENT_JITTER_SECONDS,
-    CALLBACK_SLACK_SECONDS,
-    Endpoints,
-    claim,
-)
+from flowcheck.sessions.matching import ANNOUNCEMENT_JITTER_SECONDS, Endpoints, claim
 from flowcheck.sessions.stack_addresses import config_pair
 
 __all__ = ["attach_callbacks_elsewhere", "job_engine_message", "vendor_anchor"]

@@ -1,6 +1,6 @@
 """A callback whose opening the capture lacks gives way to one whose opening it holds.
 
-sessions.matching.attach_callbacks' sweep hands callbacks out in time order, earliest
+sessions.callback_sweep.attach_callbacks' sweep hands callbacks out in time order, earliest
 deadline first, every connection between the pair of hosts alike. A connection open
 before the capture (no SYN or SYN-ACK in it), whose keepalive or late ACK falls in a
 job's window, then took the callback from the one whose SYN followed the vendor message

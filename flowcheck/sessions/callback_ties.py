@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from flowcheck.model import Connection, Session
 from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.local import other_version
+from flowcheck.sessions.tie_groups import Ties
 
 __all__ = ["untie_by_callbacks"]
 
@@ -68,31 +69,39 @@ def untie_by_callbacks(sessions: Sequence[Session], by_uid: Mapping[str, Connect
         for uids in (session.data_connections, session.port_matched):
             uids.sort(key=lambda u: (order.began(by_uid[u]), by_uid[u].first_frame))
     # Each session's ties from the connections it still shares (tied: the sessions of
-    # each, unchanged for those not given), in the sessions' order: a walk of every
-    # other session's port_tied per session grew with the square of both on a flood.
-    index = {s.id: i for i, s in enumerate(sessions)}
-    for session in sessions:
-        if session.tied_with:
-            session.tied_with = sorted({s.id for uid in session.port_tied for s in tied[uid]
-                                        if s is not session}, key=index.__getitem__)
+    # each, unchanged for those not given), in the sessions' order, as shared groups
+    # (sessions.tie_groups): a walk of every other session's port_tied per session grew
+    # with the square of both on a flood, a union of each session's ties with the
+    # square of each tie.
+    ties = Ties({s.id: i for i, s in enumerate(sessions)})
+    for uid, candidates in tied.items():
+        if uid not in given:
+            ties.add(candidates)
+    ties.finish(sessions, keep=False)
 
 
 def _owner(conn: Connection, candidates: Sequence[Session],
            by_uid: Mapping[str, Connection]) -> Session | None:
     """The one candidate whose callback came from an end of conn while every other
-    candidate's came from another address of that IP version; None otherwise."""
+    candidate's came from another address of that IP version; None otherwise, found at
+    the second candidate whose callback came from an end (a tie between 2,000 late jobs
+    of one agent looked at every candidate's callback: tiescale)."""
+    ends = {conn.orig_h, conn.resp_h}
     sources: list[str] = []
-    for session in candidates:
+    mine_at = None
+    for at, session in enumerate(candidates):
         callback = by_uid.get(session.callback_uid) if session.callback_uid else None
         if callback is None:
             return None  # a session without a callback may be the connection's
+        if callback.orig_h in ends:
+            if mine_at is not None:
+                return None  # two candidates' callbacks from its ends: neither told
+            mine_at = at
         sources.append(callback.orig_h)
-    ends = {conn.orig_h, conn.resp_h}
-    owners = [s for s, source in zip(candidates, sources, strict=True) if source in ends]
-    if len(owners) != 1:
+    if mine_at is None:
         return None
-    mine = sources[candidates.index(owners[0])]
-    if all(source != mine and not other_version(source, mine) and source not in ends
-           for s, source in zip(candidates, sources, strict=True) if s is not owners[0]):
-        return owners[0]
+    mine = sources[mine_at]
+    if all(not other_version(source, mine)
+           for at, source in enumerate(sources) if at != mine_at):
+        return candidates[mine_at]
     return None

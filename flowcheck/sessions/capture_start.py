@@ -22,11 +22,11 @@ from flowcheck.sessions.late_owners import (
     LateJob,
     Windows,
     decide,
-    set_tied_with,
     tie,
 )
 from flowcheck.sessions.named import connect_failures, named_endpoints
 from flowcheck.sessions.pools import Endpoints, Pool, claim
+from flowcheck.sessions.tie_groups import Ties
 
 
 def attach_started_before_capture(sessions: list[Session], control_of: dict[str, Connection],
@@ -71,6 +71,15 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
     jobs = [_late_job(index, session, control_of[session.id],
                       streams.get(session.control_uid), ring_gaps)
             for index, session in enumerate(midstream)]
+    # The windows in frames where they are the sniffer's write order, none moved and no
+    # session's start in a ring's hole (a time): a clock set back after a connection was
+    # first seen does not move it into or out of a window (review58d:
+    # lab/concurrent-jobs cut from frame 50, stepped back 2 s after its first packet,
+    # left the connection tied between the two jobs unannounced).
+    frames = order.frames and not order.moved and not any(j.session.start_gap for j in jobs)
+    if frames:
+        jobs = [_in_frames(job, control_of[job.session.id], streams.get(job.session.control_uid))
+                for job in jobs]
     # By pool key, then by the hosts' roles (media server, agent): each group's ranges
     # and opener rule are the same for all its sessions.
     groups: dict[Hashable, dict[tuple[str, str], list[LateJob]]] = {}
@@ -93,7 +102,8 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
         for times in refused_by.values():
             times.sort()
     evidence = Evidence(named_by, refusals, refused_by)
-    tied_with: dict[str, set[str]] = {}
+    # Each session's ties in session order, kept after those it had (sessions.by_ports).
+    ties = Ties({s.id: i for i, s in enumerate(sessions)})
     retries: dict[Hashable, Pool] | None = None
     for key, by_roles in sorted(groups.items(), key=lambda item: item[0][0]):
         pool = pools.get(key)
@@ -107,19 +117,21 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
         group_jobs = [job for group in by_roles.values() for job in group]
         lo = min(j.opened_from for j in group_jobs) if opened else float("-inf")
         hi = max(j.seen_from if opened else j.end for j in group_jobs)
-        # The windows are in seconds (sessions.late_owners): after a clock step back on
-        # every stream (FileOrder.epochs) the pool's moments have no bound in them, so
-        # every connection is offered and the windows decide (clockpools).
-        for conn in pool.each(*((0, lo), (0, hi)) if order.epochs is None
-                              else (BEGINNING, END)):
+        # The windows are in seconds (sessions.late_owners), or frames: after a clock
+        # step back on every stream (FileOrder.epochs) the pool's moments have no bound
+        # in them, so every connection is offered and the windows decide (clockpools).
+        for conn in (pool.each_written(0 if lo == float("-inf") else int(lo), hi) if frames
+                     else pool.each(*((0, lo), (0, hi)) if order.epochs is None
+                                    else (BEGINNING, END))):
             owner, tied = _owner(conn, windows, opened, evidence, capture_end, config,
-                                 profile)
+                                 profile, conn.first_frame if frames else conn.ts)
             if tied:
-                tie(conn, tied, endpoints.claimed, tied_with)
+                tie(conn, tied, endpoints.claimed, ties)
                 continue
             if owner is None:
                 continue
-            session, end = owner.session, owner.end
+            session = owner.session
+            end = end_of(control_of[session.id])
             while conn is not None:
                 claim(endpoints, conn, session, "data")
                 session.port_matched.append(conn.uid)
@@ -136,7 +148,7 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
                 conn = same.first(order.began(conn), END if end == float("inf") else
                                   order.moment(control_of[session.id].last_frame, end)) \
                     if same else None
-    set_tied_with(sessions, tied_with)
+    ties.finish(midstream)
     for job in jobs:
         session = job.session
         if (session.port_matched or session.port_tied) and not session.match_reason:
@@ -144,11 +156,12 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
 
 
 def _owner(conn: Connection, windows: list[tuple[tuple[str, str], Windows]], opened: bool,
-           evidence: Evidence, capture_end: float, config: Config, profile: Profile
-           ) -> tuple[LateJob | None, list[LateJob]]:
+           evidence: Evidence, capture_end: float, config: Config, profile: Profile,
+           at: float) -> tuple[LateJob | None, list[LateJob]]:
     """(owner, tied) of one connection of a pool among the late sessions of its hosts
     (windows: per (media server, agent) roles, their Windows; opened: the pool holds
-    connections opened in the capture): sessions.late_owners.decide over those whose
+    connections opened in the capture; at: where it was first seen, in the windows'
+    unit: s, or its first frame): sessions.late_owners.decide over those whose
     window holds it and whose ranges (and opener rule) it fits, and those naming it."""
     live, fitting, naming = 0, [], []
     for roles, window in windows:
@@ -158,13 +171,13 @@ def _owner(conn: Connection, windows: list[tuple[tuple[str, str], Windows]], ope
             continue  # another service, or an earlier connect's last try
         naming += [j for j in evidence.naming(conn)
                    if (j.session.media_server, j.session.remote_agent) == roles
-                   and window.fits(j, conn.ts)]
+                   and window.fits(j, at)]
         if _opener_unknown(conn, first, config, profile):
             continue  # a callback or other traffic as likely: only if named
-        if (count := window.count(conn.ts)) and not naming:
+        if (count := window.count(at)) and not naming:
             live += count
             fitting.append(window)
-    return decide(live, [j for w in fitting for j in w.each(conn.ts)]
+    return decide(live, [j for w in fitting for j in w.each(at)]
                   if live and not naming else [], naming)
 
 
@@ -177,6 +190,15 @@ def _late_job(index: int, session: Session, control: Connection, stream: NdmpStr
                    session.start_gap.start if session.start_gap else float("-inf"),
                    stream.messages[0].ts if stream and stream.messages else control.ts,
                    named_endpoints(stream), connect_failures(stream, session))
+
+
+def _in_frames(job: LateJob, control: Connection, stream: NdmpStream | None) -> LateJob:
+    """The job's window in frames (LateJob: its control connection's last frame, the
+    frame of its first decoded message, else of its control connection's first packet)."""
+    job.end = control.last_frame
+    job.seen_from = stream.messages[0].frame if stream and stream.messages \
+        else control.first_frame
+    return job
 
 
 def _named(conn: Connection, named: dict[tuple[str, int], tuple[int, str]]

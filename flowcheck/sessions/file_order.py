@@ -6,15 +6,15 @@ captures (NTP, by hand: capture_clock_stepped, or by less than NTP's step thresh
 the packets after the step look older than those before, but the file still holds them
 in the order they came. So within one file of one interface a connection written after
 an announcement follows it, and a callback written after its control connection opened
-came while it was open, whatever their timestamps say. So do the files of a set whose
-time spans do not overlap (a ring's files, captures of different times): merged by
-time, each file's packets come whole after the one before it, each in its own write
-order (clockpools: a one-file capture whose clock was set back, given with
-captures/ndmjob/v4-backup.pcap, read FAIL announced_not_used by time). The files of a
-set whose spans overlap are merged by time and a pcapng file of several interfaces is
-written in blocks (dumpcap): there frame numbers across files or interfaces say
-nothing, and time alone decides, as it
-does beside frames for the little jitter two interfaces' stamps have (tcpdump -i any);
+came while it was open, whatever their timestamps say. So do the files of a set of one
+interface each, each file's last time before the next one's first packet (a ring's
+files, captures of different times; ClockSteps.one_stream): merged by time, each file's
+packets come whole after the one before it, each in its own write order (clockpools: a
+one-file capture whose clock was set back, given with captures/ndmjob/v4-backup.pcap,
+read FAIL announced_not_used by time). Where the merge puts one file's packets among
+another's, and in a pcapng file of several interfaces, written in blocks (dumpcap):
+there frame numbers across files or interfaces say nothing, and time alone decides, as
+it does beside frames for the little jitter two interfaces' stamps have (tcpdump -i any);
 so does a file whose records were written out of time order (ClockSteps.written: a
 multi-queue sniffer, files merged unsorted), whose write order is no event order. A
 connection whose own packets were written out of time order by less than NTP's step

@@ -22,7 +22,9 @@ sessions.by_ports' ties) rather than given to the first.
 
 The candidates of a connection are found by bisection over the sessions' windows
 (`Windows`), never by comparing every session with every connection (issue 7: thousands
-of jobs begun before the capture between one pair of hosts).
+of jobs begun before the capture between one pair of hosts); a tie is one group its
+sessions share (sessions.tie_groups), not copied into each (tiescale: 1,000 such jobs
+tied by nothing naming whose built in 8.6 CPU-s).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from flowcheck.model import Connection, Session
 from flowcheck.sessions.classify import connection_outcome
 from flowcheck.sessions.matching import ANNOUNCEMENT_JITTER_SECONDS
 from flowcheck.sessions.pools import Work
+from flowcheck.sessions.tie_groups import Ties
 
 # A connect refused at once is answered by its session's CONNECT error reply within this
 # long (the connector's stack reports the RST at once: 1 ms in
@@ -103,7 +106,9 @@ class LateJob:
     (its first decoded message, else its first packet, s); named: the endpoints (ip,
     port) its GET_STATE replies name -> (frame, message name) of the first; refused:
     the times (s) of its CONNECT error replies, with the host that connected
-    (sessions.named.connect_failures)."""
+    (sessions.named.connect_failures). end, opened_from and seen_from are frames
+    instead where the capture's frames are its write order (capture_start._in_frames;
+    Windows compares them with each connection's first frame then)."""
 
     session: Session
     index: int
@@ -172,27 +177,12 @@ def decide(live: int, fitting: Sequence[LateJob], naming: Sequence[LateJob]
     return None, sorted(fitting, key=lambda j: j.index)
 
 
-def tie(conn: Connection, tied: Sequence[LateJob], claimed: set[str],
-        tied_with: dict[str, set[str]]) -> None:
+def tie(conn: Connection, tied: Sequence[LateJob], claimed: set[str], ties: Ties) -> None:
     """Claim conn for no session (role "data", session None) and list it on each tied
-    session (Session.port_tied); the sessions each is tied with are gathered in
-    tied_with (session id -> the others' ids), set once every tie is known."""
+    session (Session.port_tied); the tie goes to `ties` (sessions.tie_groups: shared by
+    its sessions, their tied_with set once every tie is known: Ties.finish)."""
     claimed.add(conn.uid)
     conn.role, conn.session = "data", None
-    ids = [job.session.id for job in tied]
     for job in tied:
         job.session.port_tied.append(conn.uid)
-        tied_with.setdefault(job.session.id, set()).update(ids)
-
-
-def set_tied_with(sessions: Sequence[Session], tied_with: dict[str, set[str]]) -> None:
-    """Each tied session's tied_with: the other sessions it shares a tie with, those it
-    had before kept, in session order."""
-    if not tied_with:
-        return
-    index = {s.id: i for i, s in enumerate(sessions)}
-    for session in sessions:
-        ids = tied_with.get(session.id)
-        if ids:
-            ids = (ids | set(session.tied_with)) - {session.id}
-            session.tied_with = sorted(ids, key=index.__getitem__)
+    ties.add([job.session for job in tied])

@@ -91,7 +91,7 @@ class Pool:
     def only(self, keep: Callable[[Connection], bool]) -> Pool:
         """The pool's connections that `keep` accepts, sharing its claimed set: the pool
         itself when it accepts every one, so that a pass over one after a pass over the
-        other is seen to walk the very same pool (issue 7: matching.attach_callbacks)."""
+        other is seen to walk the very same pool (issue 7: callback_sweep.attach_callbacks)."""
         kept = [c for c in self.conns if keep(c)]
         return self if len(kept) == len(self.conns) else Pool(kept, self._claimed, self.order)
 
@@ -104,17 +104,33 @@ class Pool:
                   for key, pool in pools.items()}
         return {key: pool for key, pool in opened.items() if pool.conns}
 
-    def first_written(self, frame: int) -> Connection | None:
-        """The unclaimed connection whose first packet was written first after `frame`
-        (by frame number, whatever its time: flowcheck.sessions.file_order)."""
+    def _index_written(self) -> None:
+        """The connections in frame order (first_frame), built on first use."""
         if len(self._written) != len(self.conns):
             self._written = sorted(self.conns, key=lambda c: c.first_frame)
             self._frames = [c.first_frame for c in self._written]
             self._next_written = list(range(len(self._written) + 1))
+
+    def first_written(self, frame: int) -> Connection | None:
+        """The unclaimed connection whose first packet was written first after `frame`
+        (by frame number, whatever its time: flowcheck.sessions.file_order)."""
+        self._index_written()
         at = self._unclaimed_from(bisect_right(self._frames, frame), self._written,
                                   self._next_written)
         Work.steps += 1
         return self._written[at] if at < len(self._written) else None
+
+    def each_written(self, first: int, last: float) -> Iterator[Connection]:
+        """Every unclaimed connection whose first packet was written in frames [first,
+        last] (by frame number, whatever its time), in frame order; the caller may claim
+        each one as it comes."""
+        self._index_written()
+        at = self._unclaimed_from(bisect_left(self._frames, first), self._written,
+                                  self._next_written)
+        while at < len(self._written) and self._frames[at] <= last:
+            Work.steps += 1
+            yield self._written[at]
+            at = self._unclaimed_from(at + 1, self._written, self._next_written)
 
     def _time(self, moment: Moment) -> float | Moment:
         """A moment ((clock epoch, s): FileOrder.moment) as `times` holds them."""

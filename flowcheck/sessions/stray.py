@@ -16,7 +16,11 @@ finalread56a) and the job shows the connection worked: after
 it, the two agents' data connection reached an endpoint announced on the same DMA's
 control connection to the other agent (the SYN's destination listened there as the
 mover, or connected there as the data agent: either needs its control connection).
-The flooded frame's MAC address would say so directly; flowcheck keeps none.
+The flooded frame's MAC address would say so directly; flowcheck keeps none. "After"
+and "while" in the capture's order (flowcheck.sessions.file_order: written after, in
+one sniffer's file), which a clock set back between the SYN and the data connection
+does not undo (review58d: trial27's captures stepped back 2 s after the SYN read a
+second session, INCONCLUSIVE, by plain timestamps).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Announcement, Connection, NdmpStream
 from flowcheck.sessions.classify import connection_outcome
+from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 
 
 @fields_dataclass(frozen=True, slots=True)
@@ -37,9 +42,9 @@ class StraySyn:
 
 
 def stray_syns(connections: list[Connection], stream_by_uid: dict[str, NdmpStream],
-               ndmp_port: int) -> dict[str, StraySyn]:
+               ndmp_port: int, order: FileOrder = TIME_ORDER) -> dict[str, StraySyn]:
     """The stray copies of control SYNs in the capture (module docstring), by the uid of
-    the SYN's connection."""
+    the SYN's connection; order: how the capture orders its events."""
     lone = [c for c in connections if c.resp_p == ndmp_port and _lone_syn(c)]
     if not lone:
         return {}
@@ -53,21 +58,28 @@ def stray_syns(connections: list[Connection], stream_by_uid: dict[str, NdmpStrea
             reaching.setdefault((conn.resp_h, conn.resp_p), []).append(conn)
     found: dict[str, StraySyn] = {}
     for syn in lone:
-        shown = _went_on(syn, stream_by_uid, by_uid, reaching, ndmp_port)
+        shown = _went_on(syn, stream_by_uid, by_uid, reaching, ndmp_port, order)
         if shown is not None and not _more_while(shown, pairs[frozenset((syn.orig_h,
-                                                                      syn.resp_h))]):
+                                                                      syn.resp_h))], order):
             found[syn.uid] = shown
     return found
 
 
-def _more_while(stray: StraySyn, pair: list[Connection]) -> bool:
+def _more_while(stray: StraySyn, pair: list[Connection], order: FileOrder) -> bool:
     """Does the capture hold another connection of the SYN's two hosts (`pair`: all of
     theirs, the SYN's among them) while its job ran (module docstring: then the capture
-    point is on their path)? Each connection from its first to its last packet (s)."""
-    start = min(stray.syn.ts, stray.announcer.ts)
-    end = max(stray.announcer.last_ts, stray.reached.last_ts, stray.syn.ts)
-    return any(conn is not stray.syn and conn.ts <= end and
-               max(conn.ts, conn.last_ts) >= start for conn in pair)
+    point is on their path)? Each connection from its first to its last packet, in the
+    capture's order (order.later: (frame, s))."""
+    syn, announcer = (stray.syn.first_frame, stray.syn.ts), \
+        (stray.announcer.first_frame, stray.announcer.ts)
+    start = syn if order.later(*announcer, *syn) else announcer
+    end = syn
+    for last in ((stray.announcer.last_frame, stray.announcer.last_ts),
+                 (stray.reached.last_frame, stray.reached.last_ts)):
+        end = last if order.later(*last, *end) else end
+    return any(conn is not stray.syn and order.later(*end, conn.first_frame, conn.ts)
+               and order.later(conn.last_frame, max(conn.ts, conn.last_ts), *start)
+               for conn in pair)
 
 
 def _lone_syn(conn: Connection) -> bool:
@@ -78,10 +90,10 @@ def _lone_syn(conn: Connection) -> bool:
 
 def _went_on(syn: Connection, stream_by_uid: dict[str, NdmpStream],
              by_uid: dict[str, Connection], reaching: dict[tuple[str, int], list[Connection]],
-             ndmp_port: int) -> StraySyn | None:
+             ndmp_port: int, order: FileOrder) -> StraySyn | None:
     """The first announcement on the same DMA's control connection to another agent whose
     endpoint a connection between that agent and the SYN's destination reached after the
-    SYN; None when the capture shows none."""
+    SYN (in the capture's order); None when the capture shows none."""
     for stream in stream_by_uid.values():
         control = by_uid.get(stream.uid)
         if (control is None or control.orig_h != syn.orig_h or control.resp_p != ndmp_port
@@ -90,6 +102,7 @@ def _went_on(syn: Connection, stream_by_uid: dict[str, NdmpStream],
         agents = {control.resp_h, syn.resp_h}
         for ann in stream.announcements:
             for conn in reaching.get((ann.ip, ann.port), ()):
-                if conn.ts >= syn.ts and {conn.orig_h, conn.resp_h} == agents:
+                if order.later(conn.first_frame, conn.ts, syn.first_frame, syn.ts) \
+                        and {conn.orig_h, conn.resp_h} == agents:
                     return StraySyn(syn, control, ann, conn)
     return None

@@ -35,6 +35,7 @@ from flowcheck.config import DEFAULT_RANGE, Config
 from flowcheck.model import Connection, NdmpStream
 from flowcheck.profiles import Profile
 from flowcheck.sessions.classify import end_of, seen_closing
+from flowcheck.sessions.file_order import END, TIME_ORDER, FileOrder
 from flowcheck.sessions.other_protocol import other_protocol
 from flowcheck.sessions.stack_addresses import config_pair
 
@@ -51,15 +52,16 @@ def tls_from_start(conn: Connection, stream: NdmpStream | None, config: Config) 
             and other_protocol(conn, stream) == "TLS")
 
 
-def fits_job(conn: Connection, control: Connection, config: Config, profile: Profile
-             ) -> bool:
+def fits_job(conn: Connection, control: Connection, config: Config, profile: Profile,
+             order: FileOrder = TIME_ORDER) -> bool:
     """Could conn be a data connection or the callback of control's job: between its two
-    hosts, opened while it lasts, the way and to the range the profile says (module
-    docstring)?"""
+    hosts, opened while it lasts (in the capture's order: order.later), the way and to
+    the range the profile says (module docstring)?"""
     if config.ndmp_port in (conn.orig_p, conn.resp_p) or conn.uid == control.uid:
         return False
-    end = end_of(control) if seen_closing(control) else float("inf")
-    if not control.ts <= conn.ts <= end:
+    if not order.later(conn.first_frame, conn.ts, control.first_frame, control.ts) or (
+            seen_closing(control) and not order.later(
+                control.last_frame, end_of(control), conn.first_frame, conn.ts)):
         return False
     media, agent = _addresses(config.media_servers, control.orig_h), \
         _addresses(config.remote_agents, control.resp_h)
@@ -84,26 +86,40 @@ def _addresses(configured: tuple[str, ...], host: str) -> set[str]:
 
 
 def proven_tls_starts(candidates: Iterable[Connection], ordered: list[Connection],
-                      config: Config, profile: Profile) -> set[str]:
+                      config: Config, profile: Profile, order: FileOrder = TIME_ORDER
+                      ) -> set[str]:
     """The uids of the candidates (tls_from_start) that a connection no session explains
-    (role "other") fits as their job's (fits_job): those are NDMP's control connections."""
-    # By pair of hosts, in time order (ordered is): a candidate looks at the connections
-    # between its hosts opened while it lasted, not at every connection (thousands of
-    # TLS connections beside thousands of others stayed quadratic).
+    (role "other") fits as their job's (fits_job): those are NDMP's control connections.
+    order: how the capture orders its events (flowcheck.sessions.file_order): a clock
+    set back after the control connection opened stamps its job's connections before
+    it (review58d: field48-tls-start's capture stepped back 2 s before its callback read
+    no session, INCONCLUSIVE, by plain timestamps)."""
+    # By pair of hosts, in the capture's order (its frames, else by clock epoch and
+    # time): a candidate looks at the connections between its hosts opened while it
+    # lasted, not at every connection (thousands of TLS connections beside thousands of
+    # others stayed quadratic).
+    def opened(frame: int, ts: float) -> tuple[float, ...]:
+        return (frame,) if order.frames else order.moment(frame, ts)
+
     between: dict[frozenset[str], list[Connection]] = {}
     for conn in ordered:
         if conn.role == "other":
             between.setdefault(frozenset((conn.orig_h, conn.resp_h)), []).append(conn)
-    starts = {pair: [c.ts for c in conns] for pair, conns in between.items()}
+    starts: dict[frozenset[str], list[tuple[float, ...]]] = {}
+    for pair, conns in between.items():
+        conns.sort(key=lambda c: opened(c.first_frame, c.ts))
+        starts[pair] = [opened(c.first_frame, c.ts) for c in conns]
     proven = set()
     for control in candidates:
         media = _addresses(config.media_servers, control.orig_h)
         agent = _addresses(config.remote_agents, control.resp_h)
+        low = opened(control.first_frame, control.ts)
+        high = opened(control.last_frame, end_of(control)) if seen_closing(control) \
+            else (float("inf"),) if order.frames else END
         for pair in {frozenset((m, a)) for m in media for a in agent}:
-            conns, opened = between.get(pair, []), starts.get(pair, [])
-            end = end_of(control) if seen_closing(control) else float("inf")
-            while_open = conns[bisect_left(opened, control.ts):bisect_right(opened, end)]
-            if any(fits_job(conn, control, config, profile) for conn in while_open):
+            conns, keys = between.get(pair, []), starts.get(pair, [])
+            while_open = conns[bisect_left(keys, low):bisect_right(keys, high)]
+            if any(fits_job(conn, control, config, profile, order) for conn in while_open):
                 proven.add(control.uid)
                 break
     return proven

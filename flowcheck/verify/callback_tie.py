@@ -28,8 +28,14 @@ def tie_note(ctx: Context, session: Session, conn: Connection) -> str:
     callback window: from its opening to CALLBACK_SLACK_SECONDS after its end, in the
     file's order where it has one: flowcheck.sessions.file_order); "" otherwise."""
     others, unopened = [], []
+    # Another session with a callback is named only when both callbacks were open before
+    # the capture (_swappable): asked once, not once per session (1,000 jobs of one host
+    # pair: 1,000,000 connection_outcome calls, 90% of verify).
+    swappable = connection_outcome(conn) == "midstream"
     for other in ctx.sessions:
-        if (other is session or other.side or (other.remote_agent, other.media_server)
+        if (other is session or other.side or (other.callback_uid is not None
+                                                and not swappable)
+                or (other.remote_agent, other.media_server)
                 != (session.remote_agent, session.media_server)):
             continue
         control = ctx.by_uid[other.control_uid]
@@ -39,7 +45,7 @@ def tie_note(ctx: Context, session: Session, conn: Connection) -> str:
         if other.callback_uid is None:
             if ctx.order.follows(conn.first_frame, conn.ts, control.first_frame, control.ts):
                 others.append(f"{other.id} (control {control.uid})")
-        elif _swappable(ctx, session, conn, ctx.by_uid[other.callback_uid], control):
+        elif _swappable(ctx, session, ctx.by_uid[other.callback_uid], control):
             unopened.append(f"{other.id} (control {control.uid}, callback {other.callback_uid})")
     if others:
         one = len(others) == 1
@@ -56,15 +62,15 @@ def tie_note(ctx: Context, session: Session, conn: Connection) -> str:
     return ""
 
 
-def _swappable(ctx: Context, session: Session, conn: Connection, theirs: Connection,
-               control: Connection) -> bool:
-    """Could the session's callback `conn` and another session's callback `theirs` (its
-    control connection `control`) be each other's: both open before the capture
-    (connection_outcome "midstream": no opening to order them by) and each in the other
+def _swappable(ctx: Context, session: Session, theirs: Connection, control: Connection
+               ) -> bool:
+    """Could the session's callback (open before the capture: tie_note asks only then)
+    and another session's callback `theirs` (its control connection `control`) be each
+    other's: both open before the capture (connection_outcome "midstream": no opening
+    to order them by) and each in the other
     session's window? review58a: captures/lab/concurrent-jobs.pcap from frame 50 gave
     S1 (control 10.77.0.1:5035) the other job's callback 10.77.0.2:6087 ->
     10.77.0.1:5051 and S2 its, each read step 2 `ok` with no word of the guess."""
     own = ctx.by_uid[session.control_uid]
-    return (connection_outcome(conn) == "midstream"
-            and connection_outcome(theirs) == "midstream"
+    return (connection_outcome(theirs) == "midstream"
             and ctx.order.open_at(theirs, own, end_of(own) + CALLBACK_SLACK_SECONDS))

@@ -202,6 +202,10 @@ class Context:
     # Connections reported as the failure of one of several sessions they fit alike
     # (verify.tied_failures), by uid: no unannounced_connection for them.
     tied_reported: set[str] = field(default_factory=set)
+    # Tied data connections' failure words by uid, None when not failed (verify.tied_words;
+    # found on first use: a connection tied between k sessions is in k sessions' words).
+    tied_failed: dict[str, str | None] = field(default_factory=dict, repr=False,
+                                               compare=False)
     # Frames in an encapsulation flowcheck knows and does not read (decode.unread), by
     # its name: (frames, the first one's number). A direction the capture seems to lack
     # may be among them (flowcheck.verify.unread_frames).

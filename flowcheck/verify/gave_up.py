@@ -111,16 +111,37 @@ def resend_reading(ctx: Context, conn: Connection, seconds: float) -> EarlierTri
     return None if seconds <= round_trip + AT_ONCE else tries
 
 
+def moved_between(ctx: Context, conn: Connection, until: float) -> list[Connection]:
+    """The session's other data connections that opened after conn's SYN and before
+    `until` (its connector's stop, capture clock) and carried TCP payload: data moved
+    between, though no control message the capture holds says so (went_on_after reads
+    those alone; lab matrix seed 128 run 7, `-Q out` on the media server: the first of
+    three resources' data connections reset by the agent, the other two moving 400000 B
+    before CONNECT_CLOSE, read "closed the session ... with no data moved")."""
+    session = ctx.session_of(conn)
+    if session is None:
+        return []
+    others = (ctx.by_uid.get(uid) for uid in session.data_connections)
+    return [c for c in others if c is not None and c is not conn
+            and conn.ts < c.ts < until and (c.orig_bytes or c.resp_bytes)]
+
+
 def gave_up_words(ctx: Context, conn: Connection, gave: GaveUp) -> str:
     """What the capture shows of a lone SYN its connector gave up at once (no final
-    stop): the SYN, the stop and how soon, why that reads as a reject, and where the
-    reject is not (the direction the capture lacks, or the sniffer's loss)."""
+    stop): the SYN, the stop and how soon (with the data the session's later data
+    connections moved before it, moved_between), why that reads as a reject, and where
+    the reject is not (the direction the capture lacks, or the sniffer's loss)."""
     lacking = answer_way_unseen(ctx, conn)
     where = (f"the capture holds {lacking_words(ctx, *lacking)}, the way one would travel"
              if lacking is not None
              else "the capture lacks it: the sniffer lost it")
+    moved = moved_between(ctx, conn, conn.ts + gave.seconds)
+    uids = ", ".join(c.uid for c in moved[:4]) + (", ..." if len(moved) > 4 else "")
+    between = (f" (the session's data connection{'s' if len(moved) > 1 else ''} opened "
+               f"after it, {uids}, carried data in between)"
+               if moved else " with no data moved")
     return (f"its one SYN (frame {conn.syn_frames[0]}) got no answer in the capture, and "
-            f"{gave.words} {span_words(gave.seconds)} after it with no data moved, before "
+            f"{gave.words} {span_words(gave.seconds)} after it{between}, before "
             f"TCP would have resent the SYN (within {ctx.config.retransmission_timeout:g} "
             "s; a dropped SYN is resent for a minute or more): a connect fails that fast "
             f"on a reject, a RST or an ICMP unreachable ({where}), or when its program "

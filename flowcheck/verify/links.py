@@ -4,32 +4,27 @@ One root cause gives one error finding: retries of one failed connection are rep
 once, and the cause is recorded in Context.causes so the step and NDMP checks do not
 report its consequences again.
 
-Here: the control connection, the callback and connections no session announced; the
-data connections are checked in flowcheck.verify.data_links, the ports and networks in
-flowcheck.verify.ranges, and the words for a failed opening are flowcheck.verify.opening's.
+Here: the control connection and the callback; connections no session announced are
+flowcheck.verify.unannounced's, the data connections flowcheck.verify.data_links', the
+ports and networks flowcheck.verify.ranges', and the words for a failed opening
+flowcheck.verify.opening's.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-
-from flowcheck.durations import span_words
 from flowcheck.model import Connection, Session
-from flowcheck.sessions import connection_outcome
-from flowcheck.sessions.capture_start import lone_syn_given_up
-from flowcheck.sessions.classify import is_failed
 from flowcheck.verify.allow_rules import allow_rule
 from flowcheck.verify.arrival import arrived_silent, silent_fix
 from flowcheck.verify.backup_network import check_backup_network
 from flowcheck.verify.callback_address import elsewhere_failure
 from flowcheck.verify.capture_points import reached_second_point
-from flowcheck.verify.context import Context, endpoint, opening_frames
+from flowcheck.verify.context import Context, endpoint
 from flowcheck.verify.cooked_host import arrived_unanswered, arrived_words, leaving_taken
 from flowcheck.verify.cut_announcements import check_cut_announcements
 from flowcheck.verify.cut_icmp import no_answer_words
 from flowcheck.verify.data_links import check_data
 from flowcheck.verify.details import failure_words, syn_count
-from flowcheck.verify.evidence import after_last, judged, note_unseen
+from flowcheck.verify.evidence import judged, note_unseen
 from flowcheck.verify.fallback import fallback_of, report_callback_fallback, report_fallback
 from flowcheck.verify.foreign_reset import (
     undecremented_fix,
@@ -40,7 +35,6 @@ from flowcheck.verify.half_open import half_open_check
 from flowcheck.verify.limit_words import limit_fix, limit_words, passed_before
 from flowcheck.verify.local_drop import local_drop
 from flowcheck.verify.lone_callback_syn import lone_callback
-from flowcheck.verify.lone_synack import lone_synack
 from flowcheck.verify.no_session import no_control_session, pieces_without_session
 from flowcheck.verify.opening import (
     between_fix,
@@ -74,10 +68,10 @@ from flowcheck.verify.refusals import (
     refused_in_name,
     rejecting_device,
 )
-from flowcheck.verify.sessions_around import joined_late
 from flowcheck.verify.silent_host import report_silent, silent_attempts
 from flowcheck.verify.tied_failures import check_tied_callbacks, check_tied_data
 from flowcheck.verify.ttl_exceeded import traceroute_probe, ttl_exceeded, ttl_exceeded_fix
+from flowcheck.verify.unannounced import check_unannounced
 from flowcheck.verify.unresent import lone_syn
 from flowcheck.verify.unseen_syns import refusal_notes
 from flowcheck.verify.way_back import answer_uncaptured, came_back
@@ -91,7 +85,7 @@ def check_links(ctx: Context) -> None:
         no_control_session(ctx)
         # The configured hosts' connections no session explains (trial 54: a capture
         # that left out the control connection listed the job's as role other, silent).
-        _check_unannounced(ctx)
+        check_unannounced(ctx)
         return
     for session in ctx.sessions:
         control = ctx.by_uid[session.control_uid]
@@ -106,7 +100,7 @@ def check_links(ctx: Context) -> None:
     check_backup_network(ctx)
     note_swapped_ranges(ctx)
     pieces_without_session(ctx)  # a file apart in time with no session, as read alone
-    _check_unannounced(ctx)
+    check_unannounced(ctx)
 
 
 def _arrived_or_elsewhere(ctx: Context, conn: Connection) -> str:
@@ -303,115 +297,6 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
     elif outcome == "handshake_incomplete":
         handshake_incomplete(ctx, session, conn, "callback", "callback")
     check_ports(ctx, session, conn, "callback")
-
-
-def _check_unannounced(ctx: Context) -> None:
-    # The hosts of the judged sessions and the configured ones: a host only side traffic
-    # reached (a web server whose port 10000 was probed) is no agent (trial 23 D9).
-    judged_sessions = [s for s in ctx.sessions if not s.side]
-    media = set(ctx.config.media_servers) | {s.media_server for s in judged_sessions}
-    agents = set(ctx.config.remote_agents) | {s.remote_agent for s in judged_sessions}
-    # A callback that fits several waiting sessions alike (Session.callback_ambiguous)
-    # is one of their jobs': their steps 2 name it (lab matrix seed 110 run 2).
-    ambiguous = {uid for s in judged_sessions for uid in s.callback_ambiguous}
-    groups: dict[tuple[str, str, int], list[Connection]] = defaultdict(list)
-    for conn in ctx.connections:
-        if conn.role != "other" or conn.resp_p == ctx.config.ndmp_port \
-                or conn.uid in ctx.tied_reported or conn.uid in ambiguous:
-            continue
-        pair = {conn.orig_h, conn.resp_h}
-        if pair & media and pair & agents and conn.orig_h != conn.resp_h:
-            groups[(conn.orig_h, conn.resp_h, conn.resp_p)].append(conn)
-    # The first SYN's frame the capture holds: a connection first seen after it may
-    # have opened in the capture, its handshake lost.
-    earliest_syn = min((c.syn_frames[0] for c in ctx.connections if c.syn_frames),
-                       default=float("inf")) if groups else float("inf")
-    for (orig, resp, port), conns in groups.items():
-        first = conns[0]
-        # The session between the two hosts open while every connection of the group
-        # opened: traffic that spans several jobs (or goes on between them) is no one
-        # job's, so it names none rather than whichever job ran when it began.
-        session = ctx.session_around(first)
-        if any(ctx.session_around(conn) is not session for conn in conns[1:]):
-            session = None
-        count = f"{len(conns)} connections" if len(conns) > 1 else "A connection"
-        way = f"from {orig} to {endpoint(resp, port)}"
-        if all(connection_outcome(c) == "midstream" for c in conns):
-            # Its originator is only its first packet's sender (trial 20 D3). After an
-            # opening the capture holds, the sniffer may have lost its own (newuser58:
-            # a data handshake lost 2 ms into the job read "open before the capture").
-            it = "it" if len(conns) == 1 else "them"
-            lost = earliest_syn < min(c.first_frame for c in conns)
-            handshake = "its handshake" if it == "it" else "their handshakes"
-            when = (f"open before the capture started or {handshake} lost by the "
-                    f"sniffer (the capture holds an opening before {it}; which end opened "
-                    f"{it} is not in it)" if lost else
-                    f"open before the capture started (which end opened {it} is not in it)")
-            way = (f"between {endpoint(orig, first.orig_p) if len(conns) == 1 else orig} and "
-                   f"{endpoint(resp, port)}, {when},")
-        ctx.add("unannounced_connection",
-                f"{count} {way} between a media server and an "
-                f"agent that no control session announced ({ctx.profile.name} profile)."
-                + _failed_words(conns) + _given_up_words(ctx, conns),
-                _unannounced_fix(ctx, session, joined_late(ctx.sessions, ctx.by_uid, conns)),
-                session=session, conn=first,
-                frames=[f for c in conns for f in opening_frames(c)])
-
-
-def _unannounced_fix(ctx: Context, session: Session | None,
-                     late: Session | None = None) -> str:
-    """The fix for unannounced_connection: the session open around it lost bytes of its
-    control connection (sniffer loss: the announcement may be among them), else a
-    control connection the capture joined after it opened (`late`:
-    verify.sessions_around.joined_late; its announcements may precede the capture), else
-    a control connection the capture missed (it started too late) or other traffic."""
-    control = ctx.by_uid[session.control_uid] if session is not None else None
-    if control is not None and control.missed_bytes:
-        # The findings that tell of it: ndmp_partial only when the decoder met the hole
-        # (bytes the peer acknowledged after the stream's last captured byte leave none).
-        stream = ctx.stream_by_uid.get(control.uid)
-        told = ("ndmp_partial, capture_loss" if stream is not None and any(
-            f.code == "ndmp_partial" for f in stream.findings) else "capture_loss")
-        return (f"The capture missed {control.missed_bytes:,} bytes of session {session.id}'s "
-                f"control connection {control.uid} (sniffer loss: {told}), "
-                "so the announcement of this connection may be among them: capture without "
-                "drops (dumpcap, or tcpdump -B 16384 when you run it yourself) to tell.")
-    if late is not None:
-        return (f"Session {late.id}'s control connection {late.control_uid} between these "
-                "hosts is in the capture but opened before it started: if this is that "
-                "job's traffic, its announcement may have come before the capture (start "
-                "the capture before the job to see it); otherwise it is other traffic "
-                "between the two hosts and can be ignored.")
-    return ("If this is backup traffic, the capture may miss the control connection that "
-            "announced it (start the capture before the job); otherwise it is other "
-            "traffic between the two hosts and can be ignored.")
-
-
-def _failed_words(conns: list[Connection]) -> str:
-    """" It failed: unanswered: 5 SYNs over 15.0 s, ..." for the connections of the group
-    whose opening failed (trial 30 D3: a dropped one read like any other), else "". A
-    lone SYN-ACK never resent shows no failure (verify.lone_synack)."""
-    failed = [c for c in conns if is_failed(c) and not lone_synack(c)]
-    if not failed:
-        return ""
-    if len(conns) == 1:
-        return f" It failed: {failure_words(failed[0])}."
-    return " Of them failed: " + "; ".join(f"{c.uid} ({failure_words(c)})"
-                                          for c in failed) + "."
-
-
-def _given_up_words(ctx: Context, conns: list[Connection]) -> str:
-    """" Its one SYN (frame 5) was never resent ..." when each connection is a lone SYN
-    its connector gave up at once (sessions.capture_start.lone_syn_given_up), else ""."""
-    if len(conns) != 1 or not lone_syn_given_up(conns[0], ctx.end_at(conns[0].ts),
-                                                ctx.config.retransmission_timeout):
-        return ""
-    conn = conns[0]
-    return (f" Its one SYN (frame {conn.syn_frames[0]}) was never resent in the "
-            f"{span_words(after_last(ctx, conn))} of capture after it: its connector gave "
-            "up at once, as after a connect's last SYN retry (an earlier job's, begun before "
-            "the capture), or an answer the capture lacks ended it; nothing ties it to a job "
-            "in the capture, so it fails none.")
 
 
 def _ndmp_service(ctx: Context) -> str:

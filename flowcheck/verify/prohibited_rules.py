@@ -11,6 +11,12 @@ ingress/egress policy, 6 reject route to destination. nft's `icmpx admin-prohibi
 IPv6, never 9 or 10 (lab matrix seed 121 run 4: a reject with code 9 read "such as nft's
 `reject with icmpx admin-prohibited`"). RHEL's and CentOS's stock iptables rules end
 with `REJECT --reject-with icmp-host-prohibited`: code 10.
+
+A reject from the host's own address with a routing code (routing_rule: IPv4 code 0
+network, 1 host unreachable; ICMPv6 code 0 no route, 3 address unreachable) is named by
+its code too: lab matrix seed 128 run 28, an ICMP network unreachable (code 0) from the
+agent's address, read "such as nft's `reject with icmp type host-unreachable`", a rule
+that sends code 1 (field check 65).
 """
 
 from __future__ import annotations
@@ -28,6 +34,40 @@ _RULES: dict[tuple[int, int], tuple[str, str]] = {
     (6, 6): ("reject with icmpv6 type reject-route", "REJECT --reject-with icmp6-reject-route"),
 }
 
+# The same for the routing codes a reject rule can send (nft's `icmp type` /
+# `icmpv6 type` names, iptables' and ip6tables' --reject-with names; per IP version:
+# trial 28 D16, IPv6 rules were given IPv4's `icmp type`, which never matches IPv6).
+_ROUTING_RULES: dict[tuple[int, int], tuple[str, str]] = {
+    (4, 0): ("reject with icmp type net-unreachable",
+             "REJECT --reject-with icmp-net-unreachable"),
+    (4, 1): ("reject with icmp type host-unreachable",
+             "REJECT --reject-with icmp-host-unreachable"),
+    (6, 0): ("reject with icmpv6 type no-route", "REJECT --reject-with icmp6-no-route"),
+    (6, 3): ("reject with icmpv6 type addr-unreachable",
+             "REJECT --reject-with icmp6-addr-unreachable"),
+}
+# A routing code no reject rule sends (IPv4's 6 and 7, destination network or host
+# unknown), or none known: the rules of the codes a reject rule does send.
+_ROUTING_ANY = {4: "`reject with icmp type host-unreachable` (or `net-unreachable`)",
+                6: "`reject with icmpv6 type no-route` (or `addr-unreachable`)"}
+
+
+def _rules_words(version: int, rules: tuple[str, str]) -> str:
+    nft, iptables = rules
+    tables = "ip6tables" if version == 6 else "iptables"
+    return f"such as nft's `{nft}` ({tables}' `{iptables}`)"
+
+
+def routing_rule(version: int, code: int | None) -> str:
+    """"such as nft's `RULE` (iptables' `RULE`)" for a reject from the refused host's own
+    address with ICMP (version 4) or ICMPv6 (6) routing code `code` (_ROUTING_RULES);
+    for a code no reject rule sends, or None, "such as nft's `...` (or `...`)" naming
+    both codes' nft rules of that version."""
+    rules = _ROUTING_RULES.get((version, code)) if code is not None else None
+    if rules is None:
+        return f"such as nft's {_ROUTING_ANY[version]}"
+    return _rules_words(version, rules)
+
 
 def prohibited_rule(version: int, code: int | None) -> str:
     """"such as nft's `RULE` (iptables' `RULE`)": the rules that send ICMP (version 4)
@@ -36,6 +76,4 @@ def prohibited_rule(version: int, code: int | None) -> str:
     rules = _RULES.get((version, code)) if code is not None else None
     if rules is None:
         return "such as nft's `reject with icmpx admin-prohibited`"
-    nft, iptables = rules
-    tables = "ip6tables" if version == 6 else "iptables"
-    return f"such as nft's `{nft}` ({tables}' `{iptables}`)"
+    return _rules_words(version, rules)

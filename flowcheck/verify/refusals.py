@@ -31,7 +31,7 @@ from flowcheck.verify.own_reject import (
     rule_place,
 )
 from flowcheck.verify.own_unreachable import own_stack_fix, own_stack_refused, own_stack_words
-from flowcheck.verify.prohibited_rules import prohibited_rule
+from flowcheck.verify.prohibited_rules import prohibited_rule, routing_rule
 from flowcheck.verify.stale_tuple import stale_words
 
 # ICMP unreachable codes a filter sends: IPv4 (RFC 792, RFC 1812) network and host
@@ -55,10 +55,6 @@ _PROHIBITED_NAMES = {6: {1: "communication with destination administratively pro
                          5: "source address failed ingress/egress policy",
                          6: "reject route to destination"}}
 SOURCE_POLICY, REJECT_ROUTE = 5, 6  # ICMPv6 (RFC 4443 3.1)
-# How nft spells a reject with a routing code, per IP version (trial 28 D16: IPv6 rules
-# were given IPv4's `icmp type`, which never matches IPv6).
-_ROUTING_REJECT = {4: "`reject with icmp type host-unreachable`",
-                   6: "`reject with icmpv6 type no-route` (or `addr-unreachable`)"}
 
 
 def refusal_how(conn: Connection) -> str:
@@ -243,8 +239,8 @@ def icmp_cause(ctx: Context, conn: Connection) -> str | None:
         return rejects_it(ctx, conn, host,
                           "a host does not report itself unreachable, and a closed TCP port "
                           f"answers a SYN with a RST: {names} from the host's address comes "
-                          "from a reject rule, such as nft's "
-                          f"{_ROUTING_REJECT[ip_version(host)]}")
+                          "from a reject rule, "
+                          + routing_rule(ip_version(host), conn.icmp_code))
     if conn.icmp_sender is None:
         return (f"a firewall rejects it, or a router could not reach {conn.resp_h} (a "
                 "closed port answers with a RST)")

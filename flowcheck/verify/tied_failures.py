@@ -92,13 +92,17 @@ def _as_session(conns: Sequence[Connection], session: Session,
 def _failed_as_each(ctx: Context, conn: Connection, sessions: Sequence[Session],
                     role: Role | None = None) -> str | None:
     """The outcome `conn` is judged as every candidate's (as a `role` connection when
-    given), when it is the same failure for each (FAILED); None otherwise."""
-    outcomes = set()
+    given), when it is the same failure for each (FAILED); None otherwise, told at the
+    first candidate it is not that failure for (a connection tied between k sessions
+    that did not fail was judged k times: tiescale)."""
+    outcome = None
     for session in sessions:
         with _as_session([conn], session, role):
-            outcomes.add(judged(ctx, conn))
-    outcome = outcomes.pop() if len(outcomes) == 1 else None
-    return outcome if outcome in FAILED else None
+            each = judged(ctx, conn)
+        if each not in FAILED or outcome not in (None, each):
+            return None
+        outcome = each
+    return outcome
 
 
 def check_tied_data(ctx: Context) -> None:

@@ -10,19 +10,28 @@ from flowcheck.sessions import is_failed
 from flowcheck.verify.context import Context
 from flowcheck.verify.details import failure_words
 
-
-def candidates_words(ids: Sequence[str]) -> str:
-    """"session S1 or S2" ("session S1, S2 or S3"), from session ids: the sessions a
-    connection may be of."""
-    return f"session {ids[0]}" if len(ids) == 1 else \
-        f"session {', '.join(ids[:-1])} or {ids[-1]}"
-
-
 # How many tied connections, sessions and failures a session's words name: a busy media
 # server's capture joined late ties each connection open before it between every job
 # still open, so naming all made each job's message as long as the jobs (review58a:
 # 1,000 such jobs named 500,000 connections and 999,000 sessions in all).
 TIED_SHOWN = 8
+
+
+def sessions_or(ids: Sequence[str]) -> str:
+    """"S1", "S1 or S2", "S1, S2 or S3", from session ids (one or more), the first
+    TIED_SHOWN named and how many others past TIED_SHOWN + 1 ("S1, ..., S8 or 22 other
+    sessions"). Reads len and the slices it names only (Session.tied_with may be read
+    from shared ties: sessions.tie_groups)."""
+    if len(ids) > TIED_SHOWN + 1:
+        return f"{', '.join(ids[:TIED_SHOWN])} or {len(ids) - TIED_SHOWN} other sessions"
+    return ids[0] if len(ids) == 1 else f"{', '.join(ids[:-1])} or {ids[-1]}"
+
+
+def candidates_words(ids: Sequence[str]) -> str:
+    """"session S1 or S2" ("session S1, S2 or S3"; "session S1, ..., S8 or 22 other
+    sessions" past TIED_SHOWN + 1), from session ids: the sessions a connection may be
+    of (a refused connection tied between 30 late jobs named all 30, twice: tiescale)."""
+    return f"session {sessions_or(ids)}"
 
 
 def _some(items: Sequence[str], joiner: str = ", ", noun: str = "more") -> str:
@@ -32,17 +41,25 @@ def _some(items: Sequence[str], joiner: str = ", ", noun: str = "more") -> str:
     return shown if more <= 0 else f"{shown}{';' if joiner == '; ' else ''} and {more} {noun}"
 
 
+def _failed(ctx: Context, uid: str) -> str | None:
+    """A tied connection's failure as the words name it ("C3 (10.0.0.2:6001: refused)"),
+    None when it did not fail; found once per connection (Context.tied_failed)."""
+    if uid in ctx.tied_failed:
+        return ctx.tied_failed[uid]
+    conn = ctx.by_uid[uid]
+    words = f"{uid} ({endpoint(conn.resp_h, conn.resp_p)}: {failure_words(conn)})" \
+        if is_failed(conn) else None
+    ctx.tied_failed[uid] = words
+    return words
+
+
 def tied_words(ctx: Context, session: Session) -> str:
     """Why a session's data connections are not known (Session.port_tied): the
     connections that fit it and other sessions alike, with nothing naming whose, and
     those of them that failed (verify.tied_failures reports each such failure for the
     sessions together). At most TIED_SHOWN of each are named, with how many more."""
-    others = session.tied_with
-    who = others[0] if len(others) == 1 else (
-        f"{', '.join(others[:-1])} or {others[-1]}" if len(others) <= TIED_SHOWN
-        else f"{', '.join(others[:TIED_SHOWN])} or {len(others) - TIED_SHOWN} other sessions")
-    failed = [f"{uid} ({endpoint(conn.resp_h, conn.resp_p)}: {failure_words(conn)})"
-              for uid in session.port_tied if is_failed(conn := ctx.by_uid[uid])]
+    who = sessions_or(session.tied_with)
+    failed = [words for uid in session.port_tied if (words := _failed(ctx, uid))]
     return (f"{_some(session.port_tied)} fit this session and {who} alike (the same "
             "hosts, direction and ports while their control connections were open), and "
             "no message in the capture names whose endpoint each is (a DATA_GET_STATE or "
