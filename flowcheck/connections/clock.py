@@ -168,17 +168,6 @@ class ClockSteps:
                 and all(len(keys) <= 1 for keys in self._interfaces.values())
                 and (len(self.spans) > 1 or len(self._last) <= 1))
 
-    @property
-    def streams(self) -> int:
-        """How many streams (a pcap file's one, a pcapng file's interfaces) were read."""
-        return len(self._last)
-
-    @property
-    def last_ts(self) -> float | None:
-        """The last packet's time (s) of the one stream read, None without or with more
-        (the time order of its stretches: connections.joined_order)."""
-        return next(iter(self._last.values())) if len(self._last) == 1 else None
-
     def note_continued(self, syn_frame: int, first_frame: int) -> None:
         """A SYN (its frame) found starting the connection whose first packet is
         first_frame, written before it (connections.joined_order.continues)."""
