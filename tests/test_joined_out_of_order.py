@@ -128,3 +128,18 @@ def test_time_pieces_and_piece_chunks(pieces: list[Path], tmp_path: Path) -> Non
     (spec,) = resolve_inputs([str(joined((1, 3, 2)))])
     found = time_pieces(spec, 1 << 14)
     assert found is not None and found.starts == (0, 150, 394)
+
+
+def test_a_syn_continues_only_by_the_bytes_its_connection_carried() -> None:
+    """continued: the bytes between the SYN's ISN and the later connection's first
+    sequence number must be those the SYN's connection sent (within CONTINUES), not
+    any number after the ISN (a 4-tuple reused with a random ISN)."""
+    from flowcheck.connections.joined_order import CONTINUES, continued
+    from flowcheck.model import Connection
+
+    opened = Connection(uid="C2", orig_h="10.77.0.1", orig_p=5039, resp_h="10.77.0.2",
+                        resp_p=10000, ts=1.0, last_ts=1.1, first_frame=495,
+                        last_frame=644, orig_bytes=316)
+    assert continued([(495, 59, 316)], [opened]) == (495, 59)
+    assert continued([(495, 59, 316 + 3 * CONTINUES)], [opened]) is None
+    assert continued([(400, 59, 316)], [opened]) is None  # no connection opened there

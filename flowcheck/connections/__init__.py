@@ -197,18 +197,16 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
         if again and points.wanted:
             shifts, known = _plan(points, reader.input_positions)
             continue
-        if joined is None and not shifts and reader.reopenable and len(reader.captures) == 1 \
-                and (sink is None or sink_factory is not None) \
-                and (pieces := joined_pieces(tracker.clock, reader.spec(0), chunk_size)) \
-                is not None:
-            assert tracker.clock.continued is not None
-            # Read again, as its pieces merged by time.
-            joined = pieces, tracker.clock.continued
-            continue
         moved = {index: shift for index, position in enumerate(reader.input_positions)
                  if (shift := shifts.get(position, 0.0))}
         result = finish_tracking(tracker, reader.captures, moved,
                                  None if joined is None else joined_finding(*joined))
+        if joined is None and not shifts and tracker.clock.continued and reader.reopenable \
+                and len(reader.captures) == 1 and (sink is None or sink_factory is not None) \
+                and (found := joined_pieces(tracker.clock, result.connections,
+                                            reader.spec(0), chunk_size)) is not None:
+            joined = found  # read again, as its pieces merged by time
+            continue
         result.sink, result.shifts = tracker.sink, moved
         result.clock_epochs = reader.clock_epochs if reader.clock_epochs.starts else None
         return result

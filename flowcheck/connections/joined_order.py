@@ -16,9 +16,11 @@ in its sequence space (connections.acked_early finds their acknowledgements stam
 before the bytes). Pieces joined out of order put a connection's earlier bytes after
 its later ones in the file, stamped before them: a SYN written after packets of its
 4-tuple that are stamped after it, whose side saw no SYN of its own (mid-session),
-and whose first sequence number lies just after the SYN's ISN (within CONTINUES bytes:
-the bytes the earlier piece carried) is that connection's start (`continues`), not a
-new connection.
+and whose first sequence number lies after the SYN's ISN by the bytes the SYN's own
+connection (as the first reading opened it) carried, within CONTINUES (`continues`
+at the SYN, `continued` once the reading is done), is that connection's start, not a
+new connection. A random ISN of a 4-tuple reused after a clock set back lands that
+near once in 64 or less, beside the other conditions.
 
 The file is read again as its pieces merged by time (sources.joined_pieces) when:
 one file (a pcap, a pcapng, files joined with cat) that can be read again; at least
@@ -40,51 +42,81 @@ from flowcheck.connections.conn import ConnState
 from flowcheck.connections.endpoint import signed32
 from flowcheck.durations import span_words
 from flowcheck.findings import make_finding
-from flowcheck.model import Finding
+from flowcheck.model import Connection, Finding
 from flowcheck.sources.inputs import InputSpec
 from flowcheck.sources.joined_pieces import FilePieces, time_pieces
 
-# Bytes: how far a mid-session side's first sequence number may lie after a SYN's ISN
-# for the SYN to be that side's (the bytes of the piece it begins; a random ISN of a
-# reused 4-tuple falls there once in 256).
+# Bytes: how far the bytes between a SYN's ISN and a mid-session side's first sequence
+# number may differ from those its connection sent (in flight at the join, resent) for
+# the SYN to be that side's (a random ISN of a reused 4-tuple falls that near once in
+# 64 or less).
 CONTINUES = 1 << 24
 
 
-def continues(c: ConnState, from_lower: bool, seq: int, ts: float) -> bool:
+def continues(c: ConnState, from_lower: bool, seq: int, ts: float) -> int | None:
     """Whether a SYN (seq: its raw ISN; ts: its time, s; from_lower: its sender is the
     flow key's lower endpoint) on c's 4-tuple, which starts_new took for a new
-    connection, is c's own start written after it: c's first packet stamped after the
-    SYN, c's side of the sender without a SYN of its own,
-    its first sequence number within CONTINUES after the ISN (module docstring)."""
+    connection, may be c's own start written after it: c's first packet stamped after
+    the SYN, c's side of the sender without a SYN of its own, its first sequence number
+    after the ISN. Returns the bytes between them (the bytes the SYN's piece must carry
+    for the SYN to be c's: `continued`), or None."""
     if c.record.ts <= ts:
-        return False
+        return None
     side = c.orig if from_lower == c.orig_is_lower else c.resp
     if side.isn is not None or side.base is None:
-        return False
-    # A side first seen without its SYN has base = its first sequence number - 1.
-    return 0 <= signed32(side.base - seq) < CONTINUES
+        return None
+    # A side first seen without its SYN has base = its first sequence number - 1: the
+    # bytes sent before it, counted from the ISN.
+    gap = signed32(side.base - seq)
+    return gap if gap >= 0 else None
 
 
-def joined_pieces(clock: ClockSteps, spec: InputSpec, chunk_size: int,
-                  ) -> FilePieces | None:
-    """The pieces to read the file (spec) as (module docstring), from a first reading's
-    ClockSteps of it and a reading of its timestamps (sources.joined_pieces.time_pieces,
-    only once the first reading found a SYN continuing a connection); None when it is
-    no file joined out of time order as far as the rule can tell."""
-    if (clock.continued is None or clock.acks.found is not None or len(clock.spans) != 1
+def continued(candidates: list[tuple[int, int, int]], connections: list[Connection],
+              ) -> tuple[int, int] | None:
+    """The first candidate SYN (ClockSteps.continued: its frame, the later connection's
+    first frame, the bytes between) whose connection's originator (the connection the
+    first reading opened at the SYN) sent the bytes between: no fewer than its bytes
+    counted once (Connection.unique_sent), no more than its packets' payload
+    (orig_bytes) and the bytes the capture missed of it, each within CONTINUES.
+    Returns (the SYN's frame, the later connection's first frame), or None."""
+    opened = {c.first_frame: c for c in connections}
+    for syn, first, gap in candidates:
+        c = opened.get(syn)
+        if c is None:
+            continue
+        # Its bytes counted once by sequence number at the least (a first reading may
+        # take the piece's bytes behind a jump back for resent ones, or for capture
+        # copies), its packets' payload and the bytes the capture missed at the most.
+        if c.unique_sent("orig") - CONTINUES <= gap <= c.orig_bytes + c.missed_bytes + CONTINUES:
+            return syn, first
+    return None
+
+
+def joined_pieces(clock: ClockSteps, connections: list[Connection], spec: InputSpec,
+                  chunk_size: int) -> tuple[FilePieces, tuple[int, int]] | None:
+    """The pieces to read the file (spec) as (module docstring) and the SYN that showed
+    them (`continued`), from a first reading's ClockSteps and connections of it and a
+    reading of its timestamps (sources.joined_pieces.time_pieces, only once a SYN
+    continues a connection); None when it is no file joined out of time order as far
+    as the rule can tell."""
+    if (not clock.continued or clock.acks.found is not None or len(clock.spans) != 1
             or not spec.reopenable):
         return None
-    return time_pieces(spec, chunk_size)
+    shown = continued(clock.continued, connections)
+    if shown is None:
+        return None
+    pieces = time_pieces(spec, chunk_size)
+    return None if pieces is None else (pieces, shown)
 
 
-def joined_finding(pieces: FilePieces, continued: tuple[int, int]) -> Finding:
+def joined_finding(pieces: FilePieces, shown: tuple[int, int]) -> Finding:
     """capture_clock_stepped (info) of a file read as its pieces merged by time: where
     its time went back (FilePieces.back), which SYN showed the pieces joined out of
-    order (continued: the first reading's ClockSteps.continued), frames the file's own,
+    order (shown: `continued`'s (SYN frame, connection's first frame)), frames the file's own,
     and how the frames are numbered now (in time order: the findings' frames are no
     longer the file's)."""
     frame, seconds, ts = pieces.back
-    syn, first = continued
+    syn, first = shown
     return make_finding(
         "capture_clock_stepped",
         "The capture file holds pieces of one capture joined out of time order, not a "

@@ -110,8 +110,8 @@ class PerPacketPath:
         if c is None and key in self._parked:
             c = self._get(key)
         if c is None or starts_new(c, from_lower, flags, seq):
-            if c is not None and continues(c, from_lower, seq, ts):
-                self.clock.note_continued(frame, c.record.first_frame)
+            if c is not None and (gap := continues(c, from_lower, seq, ts)) is not None:
+                self.clock.note_continued(frame, c.record.first_frame, gap)
             c = self._open(key, from_lower, flags, frame, ts,
                            refusal_shape(flags, seq, plen))
         is_orig = from_lower == c.orig_is_lower

@@ -192,10 +192,10 @@ class ShortFlows:
             c = self._flows[keys[n]]
             out[j] = starts_new(c, bool(low[n]), SYN, seq.item(j))
             row = first.item(known.item(j))
-            if out[j] and continues(c, bool(low[n]), seq.item(j),
-                                    float(self._decoded.tcp_ts[row])):
+            if out[j] and (gap := continues(c, bool(low[n]), seq.item(j),
+                                            float(self._decoded.tcp_ts[row]))) is not None:
                 self.clock.note_continued(int(self._decoded.tcp_frame[row]),
-                                          c.record.first_frame)
+                                          c.record.first_frame, gap)
         parked = np.flatnonzero(~live)
         if parked.shape[0]:
             at = known[parked]
