@@ -105,15 +105,21 @@ def test_a_capture_joined_with_itself_shows_its_copies(tmp_path: Path, build: st
 
 def test_ring_parts_joined_out_of_order_read_as_appended(tmp_path: Path) -> None:
     """A ring's parts joined out of order (the last first) read as mergecap -a joins
-    them: records out of time order across the join are taken in time order within
-    the chunk (capture_written_out_of_order), no bytes missed (no capture_loss)."""
+    them, no bytes missed (no capture_loss): both as the ring's parts merged by time
+    (connections.joined_order: the control connection's SYN, in the part written
+    last, continues the connection the first part holds mid-session), PASS as the
+    ring's files given apart, not INCONCLUSIVE with a second session and
+    port_reused_within_hold (newuser58)."""
     parts = [RING / f"ring.pcap{n}" for n in (2, 0, 1)]
     joined = cat(tmp_path / "ring-out.pcap", *parts)
     appended = mergecap(tmp_path / "ring-out-ap.pcap", *parts)
     ours = document(joined, RING / "flowcheck.toml")
     theirs = document(appended, RING / "flowcheck.toml")
     codes = {f["code"] for f in ours["findings"]}
-    assert "capture_loss" not in codes and "capture_written_out_of_order" in codes
+    assert "capture_loss" not in codes and "port_reused_within_hold" not in codes
+    assert ours["verdict"] == "pass" and len(ours["sessions"]) == 1
+    (said,) = [f for f in ours["findings"] if f["code"] == "capture_clock_stepped"]
+    assert "joined out of time order, not a clock set back" in said["message"]
     assert ours == theirs
 
 

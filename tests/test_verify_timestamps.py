@@ -244,7 +244,9 @@ def test_files_joined_out_of_time_order_are_named_as_a_cause_of_the_step(
         tmp_path: Path) -> None:
     """Trial 18 D7: a ring joined with `mergecap -a` in shell-glob order was blamed on the
     host clock alone (NTP), with a fix about NTP; the join is named, and the fix gives the
-    files or a merge by time."""
+    files or a merge by time. Its connections' SYNs written after their later packets
+    show the pieces (connections.joined_order, newuser58): the file is read as its parts
+    merged by time, the verdict the files' given apart."""
     import subprocess
 
     source = Path(__file__).resolve().parent.parent / "captures" / "ndmjob" / "v4-backup.pcap"
@@ -258,9 +260,11 @@ def test_files_joined_out_of_time_order_are_named_as_a_cause_of_the_step(
     analysis = analyze(read_traffic([str(joined)], config), config)
     [step] = [f for f in analysis.findings if f.code == "capture_clock_stepped"]
     assert "joined out of time order" in step.message and "mergecap -a" in step.message
-    assert step.fix.startswith("If the file was joined from several captures")
+    assert "give flowcheck the files or their directory" in step.fix
+    assert "mergecap -w without -a" in step.fix
     whole = analyze(read_traffic(parts, config), config)
     assert "capture_clock_stepped" not in [f.code for f in whole.findings]
+    assert analysis.verdict == whole.verdict
 
 
 def test_a_data_connection_whose_opening_is_not_captured_is_not_held_against_the_callback(

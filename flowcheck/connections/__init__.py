@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from flowcheck.connections.clock import clock_finding, written_finding
 from flowcheck.connections.duplicates import copies_finding, host_tool_copies, interface_copies
 from flowcheck.connections.flows import FlowKey, address_text
+from flowcheck.connections.joined_order import joined_finding, joined_pieces
 from flowcheck.connections.seams import across_seams
 from flowcheck.connections.tracker import ConnectionTracker
 from flowcheck.decode.skipped import Skipped
@@ -29,6 +30,7 @@ from flowcheck.sources.linktypes import linktype_name
 if TYPE_CHECKING:
     from flowcheck.connections.points import CapturePoints
     from flowcheck.sources.clock_epochs import EpochFrames
+    from flowcheck.sources.joined_pieces import FilePieces
 
 __all__ = ["ConnectionTracker", "TrackResult", "copies_finding", "finish_tracking",
            "track_connections", "undecodable_finding"]
@@ -152,17 +154,25 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
     packets (HEAD_BYTES of each, read ahead) show it, before any batch; else as soon as
     a batch does. Not with a fixed `sink` (it cannot start again), nor for standard
     input or pipes: there the comparison starts where the second point showed.
+
+    One file whose reading shows pieces of one capture joined out of time order
+    (connections.joined_order) is read again, once it was read whole, as its parts
+    merged by time (sources.joined_pieces): its capture_clock_stepped then says so.
     """
     from flowcheck.sources import iter_batches
 
     shifts: dict[int, float] = {}
     known: list[tuple[int, int, float, bool]] | None = None  # by input position, once two points
+    # One file joined out of time order: its pieces, and the first reading's continued
+    # SYN (joined_finding's words).
+    joined: tuple[FilePieces, tuple[int, int]] | None = None
     while True:
         tracker = ConnectionTracker(ndmp_port=ndmp_port, rto=rto, tap=tap,
                                     sink=sink_factory() if sink_factory else sink,
                                     arp_watch=arp_watch, tunnel_ports=tunnel_ports)
         reader = iter_batches(list(inputs), progress=progress, shifts=shifts,
-                              chunk_size=chunk_size)
+                              chunk_size=chunk_size,
+                              pieces=None if joined is None else joined[0])
         tracker.clock.ring_ordered = reader.ring_ordered
         points = tracker.copies.points
         # Once: read again from the start when two capture points show.
@@ -190,7 +200,14 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
             continue
         moved = {index: shift for index, position in enumerate(reader.input_positions)
                  if (shift := shifts.get(position, 0.0))}
-        result = finish_tracking(tracker, reader.captures, moved)
+        result = finish_tracking(tracker, reader.captures, moved,
+                                 None if joined is None else joined_finding(*joined))
+        if joined is None and not shifts and tracker.clock.continued and reader.reopenable \
+                and len(reader.captures) == 1 and (sink is None or sink_factory is not None) \
+                and (found := joined_pieces(tracker.clock, result.connections,
+                                            reader.spec(0), chunk_size)) is not None:
+            joined = found  # read again, as its pieces merged by time
+            continue
         result.sink, result.shifts = tracker.sink, moved
         result.clock_epochs = reader.clock_epochs if reader.clock_epochs.starts else None
         return result
@@ -267,9 +284,12 @@ def _collection_off() -> Iterator[None]:
 
 
 def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo],
-                    shifts: dict[int, float] | None = None) -> TrackResult:
+                    shifts: dict[int, float] | None = None,
+                    joined: Finding | None = None) -> TrackResult:
     """Close the tracker: its connections and the capture findings (the live command
-    calls this on a copy of its running tracker); shifts: TrackResult.shifts."""
+    calls this on a copy of its running tracker); shifts: TrackResult.shifts; joined:
+    the file joined out of time order read as its pieces (connections.joined_order),
+    said in place of the clock's finding."""
     from flowcheck.sources import truncation_findings
     from flowcheck.sources.file_gaps import file_gaps
     from flowcheck.sources.ring import ring_gap_findings, ring_gaps
@@ -288,7 +308,7 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo],
     findings = list(truncation_findings(captures, spans))
     for finding in (undecodable_finding(tracker),
                     copies_finding(tracker, captures, shifts, connections),
-                    clock_finding(tracker.clock, tracker.copies.points.appended()),
+                    joined or clock_finding(tracker.clock, tracker.copies.points.appended()),
                     written_finding(tracker.clock)):
         if finding is not None:
             findings.append(finding)

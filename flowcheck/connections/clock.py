@@ -34,6 +34,7 @@ from flowcheck.sources.batch import PacketBatch
 # backward jump this large between two consecutive packets is a clock step, not jitter.
 CLOCK_STEP_SECONDS = 0.128
 _KEPT = 20  # steps remembered (the finding names the first and counts the rest)
+CANDIDATES = 16  # SYNs kept that may continue a connection written before them
 # A batch of at most this many records of one interface is checked for time order in
 # Python floats first (ClockSteps._in_order: the numpy pass cost ~8 calls a batch).
 _FEW_RECORDS = 64
@@ -86,6 +87,11 @@ class ClockSteps:
     acks: AckedEarly = field(default_factory=AckedEarly)
     # Per file of the set (its index in `captures`): (first, last) packet time, seconds.
     spans: dict[int, tuple[float, float]] = field(default_factory=dict)
+    # SYNs found that may continue a connection written before them but stamped after
+    # them (connections.joined_order.continues): (the SYN's frame, the connection's
+    # first frame, the bytes between the SYN's ISN and the connection's first sequence
+    # number), the first CANDIDATES: pieces of a capture joined out of time order.
+    continued: list[tuple[int, int, int]] = field(default_factory=list)
     # Per file: its first packet's time (s, the first it wrote: the merge's key for the
     # file, flowcheck.sources.merge), and the interfaces its packets came on (pcapng
     # interface ids; none for a pcap file or rows merged from several files).
@@ -167,6 +173,13 @@ class ClockSteps:
         return ((self.ring_ordered or _apart(self._firsts, self.spans)) and not self.written
                 and all(len(keys) <= 1 for keys in self._interfaces.values())
                 and (len(self.spans) > 1 or len(self._last) <= 1))
+
+    def note_continued(self, syn_frame: int, first_frame: int, gap: int) -> None:
+        """A SYN (its frame) that may start the connection whose first packet is
+        first_frame, written before it, gap bytes after its ISN
+        (connections.joined_order.continues)."""
+        if len(self.continued) < CANDIDATES:
+            self.continued.append((syn_frame, first_frame, gap))
 
     def written_near(self, count: int, first: tuple[int, float, float]) -> None:
         """count more records out of time order in their connection by less than

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from flowcheck.connections.clock import ClockSteps
 from flowcheck.connections.conn import (
     ACK,
     PRE_TAP_CAP,
@@ -28,6 +29,7 @@ from flowcheck.connections.conn import (
     update_packet,
 )
 from flowcheck.connections.flows import FlowKey
+from flowcheck.connections.joined_order import continues
 from flowcheck.connections.parked_table import ParkedTable
 from flowcheck.connections.sack import (
     keep_first_sacks,
@@ -63,6 +65,7 @@ class PerPacketPath:
 
     tap: Callable[[bytes], bool] | None
     one_at_a_time: int
+    clock: ClockSteps
     _flows: dict[FlowKey, ConnState]
     _parked: ParkedTable
     _segments: list[tuple]
@@ -107,6 +110,8 @@ class PerPacketPath:
         if c is None and key in self._parked:
             c = self._get(key)
         if c is None or starts_new(c, from_lower, flags, seq):
+            if c is not None and (gap := continues(c, from_lower, seq, ts)) is not None:
+                self.clock.note_continued(frame, c.record.first_frame, gap)
             c = self._open(key, from_lower, flags, frame, ts,
                            refusal_shape(flags, seq, plen))
         is_orig = from_lower == c.orig_is_lower

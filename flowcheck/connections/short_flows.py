@@ -20,8 +20,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from flowcheck.arrays import indices, stable_order
+from flowcheck.connections.clock import ClockSteps
 from flowcheck.connections.conn import ACK, SYN, ConnState
 from flowcheck.connections.flows import BatchFlows, FlowKey, endpoint_words
+from flowcheck.connections.joined_order import continues
 from flowcheck.connections.opened_records import OpenedRecords
 from flowcheck.connections.parked import Parked, commit, parked_bases
 from flowcheck.connections.parked_table import ParkedTable, key_words
@@ -60,6 +62,7 @@ class ShortFlows:
 
     ndmp_port: int
     sink: SegmentSink | None
+    clock: ClockSteps
     tap: Callable[[bytes], bool] | None
     copies: CaptureCopies
     _flows: dict[FlowKey, ConnState]
@@ -186,7 +189,13 @@ class ShortFlows:
         live = in_flows[known]
         for j in np.flatnonzero(live).tolist():
             n = known.item(j)
-            out[j] = starts_new(self._flows[keys[n]], bool(low[n]), SYN, seq.item(j))
+            c = self._flows[keys[n]]
+            out[j] = starts_new(c, bool(low[n]), SYN, seq.item(j))
+            row = first.item(known.item(j))
+            if out[j] and (gap := continues(c, bool(low[n]), seq.item(j),
+                                            float(self._decoded.tcp_ts[row]))) is not None:
+                self.clock.note_continued(int(self._decoded.tcp_frame[row]),
+                                          c.record.first_frame, gap)
         parked = np.flatnonzero(~live)
         if parked.shape[0]:
             at = known[parked]

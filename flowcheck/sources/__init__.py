@@ -19,7 +19,8 @@ from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo, Finding
 from flowcheck.sources.batch import CHUNK_BYTES, PacketBatch
 from flowcheck.sources.clock_epochs import EpochFrames
-from flowcheck.sources.inputs import resolve_inputs, shown_name
+from flowcheck.sources.inputs import InputSpec, resolve_inputs, shown_name
+from flowcheck.sources.joined_pieces import FilePieces
 from flowcheck.sources.merge import Lane, merge_lanes
 from flowcheck.sources.reader import CaptureFile
 from flowcheck.sources.ring_order import ring_write_order
@@ -33,9 +34,13 @@ class CaptureSetReader:
 
     def __init__(self, inputs: Sequence[str | BinaryIO], *, chunk_size: int = CHUNK_BYTES,
                  progress: bool = False, read_ahead: bool = True,
-                 shifts: Mapping[int, float] | None = None) -> None:
+                 shifts: Mapping[int, float] | None = None,
+                 pieces: FilePieces | None = None) -> None:
         specs = resolve_inputs(list(inputs))
         files = [CaptureFile(spec, chunk_size, read_ahead=read_ahead) for spec in specs]
+        if pieces is not None and len(files) == 1 and files[0].spec.reopenable:
+            self._read_pieces(files[0], pieces, chunk_size, read_ahead, progress)
+            return
         shifts = dict(shifts or {})
         first_keys: dict[int, float | None] = {}
         for number, capture in enumerate(files):
@@ -74,6 +79,34 @@ class CaptureSetReader:
         self._packets = 0  # yielded so far (the progress bar's packets/s)
         # The clock epoch of each frame, once the capture host's clock stepped back on
         # all its streams at once (sources.clock_epochs).
+        self.clock_epochs = EpochFrames()
+
+    def spec(self, index: int) -> InputSpec:
+        """The input of file `index` of `captures`."""
+        return self._files[index].spec
+
+    def _read_pieces(self, capture: CaptureFile, pieces: FilePieces, chunk_size: int,
+                     read_ahead: bool, progress: bool) -> None:
+        """One file read as its pieces merged by time (sources.joined_pieces): a lane
+        per piece, each its own reading of the file; the last piece's reading goes to
+        the file's end, so its CaptureInfo is the file's (the others' are dropped).
+        Frames are numbered in the merged order, as the file sorted by time numbers
+        them (reordercap)."""
+        readings = [capture] + [CaptureFile(capture.spec, chunk_size, read_ahead=read_ahead)
+                                for _ in range(len(pieces) - 1)]
+        last = readings[-1]
+        self._files = [last]
+        self._lanes = [Lane(reading, n, pieces.first_ts[n], rows=pieces.rows(n))
+                       for n, reading in enumerate(readings)]
+        self.captures = [last.info]
+        self.ring_ordered = False  # one file's pieces merged by time, no ring
+        self._capture_of = np.zeros(len(readings), np.int32)
+        self.input_positions = [0]
+        self._shifts = {}
+        self.reopenable = True
+        self._progress = progress  # the last piece's reading: the whole file's bytes
+        self._started = False
+        self._packets = 0
         self.clock_epochs = EpochFrames()
 
     def __iter__(self) -> Iterator[PacketBatch]:
@@ -148,7 +181,8 @@ class CaptureSetReader:
 
 def iter_batches(inputs: Sequence[str | BinaryIO], *, chunk_size: int = CHUNK_BYTES,
                  progress: bool = False, read_ahead: bool = True,
-                 shifts: Mapping[int, float] | None = None) -> CaptureSetReader:
+                 shifts: Mapping[int, float] | None = None,
+                 pieces: FilePieces | None = None) -> CaptureSetReader:
     """The PacketBatch stream of a capture set: files, directories, "-" or open streams.
 
     chunk_size  bytes read at a time from each file (a batch covers at most one chunk)
@@ -158,9 +192,11 @@ def iter_batches(inputs: Sequence[str | BinaryIO], *, chunk_size: int = CHUNK_BY
     shifts      seconds added to every time of a file, by input position (the order of
                 the resolved inputs, CaptureSetReader.input_positions): a capture
                 point's clock set to another's (flowcheck.connections.points)
+    pieces      one file's pieces joined out of time order, read merged by time
+                (sources.joined_pieces; flowcheck.connections.joined_order decides)
     """
     return CaptureSetReader(inputs, chunk_size=chunk_size, progress=progress,
-                            read_ahead=read_ahead, shifts=shifts)
+                            read_ahead=read_ahead, shifts=shifts, pieces=pieces)
 
 
 GROWING_FIX = ("Run flowcheck again to read the packets written since, or once the capture "

@@ -20,6 +20,7 @@ from collections.abc import Callable, Generator, Iterator
 import numpy as np
 
 from flowcheck.sources.clock_epochs import StreamClock, confirmed_epoch, settle, shared_epoch
+from flowcheck.sources.joined_pieces import piece_chunks
 from flowcheck.sources.reader import CaptureFile
 from flowcheck.sources.records import Records
 
@@ -65,10 +66,13 @@ class Lane:
     (one, but while a clock step that may be undone holds packets back: several)."""
 
     def __init__(self, capture: CaptureFile, index: int, first_key: float | None,
-                 shift: float = 0.0) -> None:
+                 shift: float = 0.0, rows: tuple[int, int | None] | None = None) -> None:
         self.capture = capture
         self.index = index
         self.shift = shift  # seconds added to the file's times (first_key has it)
+        # The file's records read (sources.joined_pieces: a piece of a file joined out of
+        # time order): (first place, place after the last or None); None: all of them.
+        self.rows = rows
         self.first_key = float("-inf") if first_key is None else first_key
         self._chunks: Generator[Chunk, None, None] | None = None
         self.held: deque[Held] = deque()
@@ -93,7 +97,10 @@ class Lane:
     def activate(self, epoch: int = 0) -> None:
         """Start reading the file, its clock in `epoch`."""
         self.clock = StreamClock(epoch)
-        self._chunks = self.capture.chunks()
+        chunks = self.capture.chunks()
+        if self.rows is not None:
+            chunks = piece_chunks(chunks, *self.rows)
+        self._chunks = chunks
         self.refill()
 
     def refill(self) -> None:
