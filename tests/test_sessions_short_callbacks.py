@@ -91,3 +91,40 @@ def test_one_callback_for_two_jobs_in_a_capture_that_ended_too_soon_is_no_failur
     assert all("the callback may have come later" in s.steps[1].detail for s in sessions)
     assert not [f for f in findings if f.code == "step_missing"]
     assert verdict(findings, sessions) == "inconclusive"
+
+
+def test_twelve_jobs_short_of_callbacks_name_eight_of_each() -> None:
+    """Twelve dual-stack jobs at once (control over IPv6), ten callbacks from one IPv4
+    agent address that fit every one of them: each step 2 named all ten callbacks and
+    all 11 other sessions, then 8 of those same sessions ("this session and S2, ...,
+    S12 are more than ..., so at least one of session S1, ..., S8 or 4 other sessions
+    had none": tiescale capped the second list alone), and the step_missing all ten
+    callbacks; each list now names 8 and how many more (review58i)."""
+    jobs = 12
+    config = build_config({"media_range": "5001-5100", "agent_range": "6001-6100",
+                           "media_servers": ["10.77.0.1", "fd77::1"],
+                           "remote_agents": [f"{net}{k}" for net in ("10.77.0.", "fd77::")
+                                             for k in range(2, 2 + jobs)]})
+    conns = [_control(f"C{k}", f"fd77::{k + 1}", 5010 + k, 0.1 * k)
+             for k in range(1, jobs + 1)]
+    conns += [_callback(f"K{j}", "10.77.0.3", 6050 + j, 2.0 + 0.01 * j) for j in range(10)]
+    streams = [_stream(f"C{k}", 0.1 * k) for k in range(1, jobs + 1)]
+    profile = load_profile("backup-exec-9")
+    sessions = build_sessions(conns, streams, config, profile)
+    assert all(len(s.callback_short) == jobs and len(s.callback_ambiguous) == 10
+               for s in sessions)
+    findings = check_all(conns, streams, sessions, config, profile)
+    detail = sessions[0].steps[1].detail
+    assert detail.startswith("unknown: K0 from 10.77.0.3 to 10.77.0.1:5051 or ") and \
+        "K7 from 10.77.0.3 to 10.77.0.1:5051 or 2 more may be this session's callback" \
+        in detail and "K8" not in detail, detail
+    assert "; this session and S2, S3, S4, S5, S6, S7, S8, S9 and 3 other sessions are " \
+        "more than the connections that may be their callbacks, so at least one of " \
+        "session S1, S2, S3, S4, S5, S6, S7, S8 or 4 other sessions had none" in detail, \
+        detail
+    (missing,) = [f for f in findings if f.code == "step_missing"]
+    assert "is missing in session S1, S2, S3, S4, S5, S6, S7, S8 or 4 other sessions: 12 " \
+        "sessions wait for a callback, and only 10 connections in the capture may be " \
+        "one (K0 from 10.77.0.3 to 10.77.0.1:5051, " in missing.message
+    assert "K7 from 10.77.0.3 to 10.77.0.1:5051 and 2 more, fitting each of them" in \
+        missing.message and "K8" not in missing.message, missing.message

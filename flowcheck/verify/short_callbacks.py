@@ -25,7 +25,7 @@ from flowcheck.verify.answer_seen import callbacks_elsewhere
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.profile_followed import OTHER_PRODUCT, OTHER_PRODUCT_FIX
 from flowcheck.verify.step_base import make_step
-from flowcheck.verify.tied_words import candidates_words
+from flowcheck.verify.tied_words import candidates_words, others_and, some_of
 
 
 def ambiguous_step(ctx: Context, session: Session, spec: StepSpec, tail: str = "") -> Step:
@@ -40,9 +40,10 @@ def ambiguous_step(ctx: Context, session: Session, spec: StepSpec, tail: str = "
     if session.callback_short and not tail:
         ctx.short_callbacks.add(session.id)
     # Every candidate named (lab matrix seed 110 run 2: C3 named, C4, the other job's
-    # callback that fit this session as well, left to unannounced_connection).
-    named = " or ".join(f"{c.uid} from {c.orig_h} to {endpoint(c.resp_h, c.resp_p)}"
-                        for c in conns)
+    # callback that fit this session as well, left to unannounced_connection), up to
+    # TIED_SHOWN and how many more: each of k jobs named all of k callbacks (review58i).
+    named = some_of([f"{c.uid} from {c.orig_h} to {endpoint(c.resp_h, c.resp_p)}"
+                     for c in conns], " or ", link="or")
     one = len(conns) == 1
     return make_step(spec, "unknown", session.callback_ambiguous,
                      [f for c in conns for f in opening_frames(c)],
@@ -74,7 +75,7 @@ def short_words(session: Session) -> str:
     others = [sid for sid in session.callback_short if sid != session.id]
     if not others:
         return ""
-    return (f"; this session and {', '.join(others)} are more than the connections that "
+    return (f"; this session and {others_and(others)} are more than the connections that "
             "may be their callbacks, so at least one of "
             f"{candidates_words(session.callback_short)} had none")
 
@@ -96,8 +97,8 @@ def report_short_callbacks(ctx: Context) -> None:
         members = [ctx.session_by_id[sid] for sid in ids]
         uids = list(dict.fromkeys(uid for s in members for uid in s.callback_ambiguous))
         conns = [ctx.by_uid[uid] for uid in uids]
-        fitting = ", ".join(f"{c.uid} from {c.orig_h} to {endpoint(c.resp_h, c.resp_p)}"
-                            for c in conns)
+        fitting = some_of([f"{c.uid} from {c.orig_h} to {endpoint(c.resp_h, c.resp_p)}"
+                           for c in conns])
         agents = ", ".join(dict.fromkeys(s.remote_agent for s in members))
         media = ", ".join(dict.fromkeys(s.media_server for s in members))
         who = candidates_words(ids)

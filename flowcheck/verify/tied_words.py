@@ -34,11 +34,24 @@ def candidates_words(ids: Sequence[str]) -> str:
     return f"session {sessions_or(ids)}"
 
 
-def _some(items: Sequence[str], joiner: str = ", ", noun: str = "more") -> str:
-    """The first TIED_SHOWN items joined, "and N more" after them when there are more."""
+def others_and(ids: Sequence[str]) -> str:
+    """"S2", "S2, S3", from the other sessions' ids (one or more) after "this session
+    and": all up to TIED_SHOWN + 1, past that the first TIED_SHOWN and how many others
+    ("S2, ..., S9 and 3 other sessions"), as sessions_or counts them (review58i: a
+    step 2 short of callbacks named all 11 others, then 8 of the same sessions)."""
+    if len(ids) > TIED_SHOWN + 1:
+        return f"{', '.join(ids[:TIED_SHOWN])} and {len(ids) - TIED_SHOWN} other sessions"
+    return ", ".join(ids)
+
+
+def some_of(items: Sequence[str], joiner: str = ", ", noun: str = "more",
+            link: str = "and") -> str:
+    """The first TIED_SHOWN items joined, "and N more" (`link` for "and") after them when
+    there are more."""
     shown = joiner.join(items[:TIED_SHOWN])
     more = len(items) - TIED_SHOWN
-    return shown if more <= 0 else f"{shown}{';' if joiner == '; ' else ''} and {more} {noun}"
+    return shown if more <= 0 else \
+        f"{shown}{';' if joiner == '; ' else ''} {link} {more} {noun}"
 
 
 def _failed(ctx: Context, uid: str) -> str | None:
@@ -60,8 +73,8 @@ def tied_words(ctx: Context, session: Session) -> str:
     sessions together). At most TIED_SHOWN of each are named, with how many more."""
     who = sessions_or(session.tied_with)
     failed = [words for uid in session.port_tied if (words := _failed(ctx, uid))]
-    return (f"{_some(session.port_tied)} fit this session and {who} alike (the same "
+    return (f"{some_of(session.port_tied)} fit this session and {who} alike (the same "
             "hosts, direction and ports while their control connections were open), and "
             "no message in the capture names whose endpoint each is (a DATA_GET_STATE or "
             "MOVER_GET_STATE reply names it)"
-            + (f"; of them failed: {_some(failed, '; ')}" if failed else ""))
+            + (f"; of them failed: {some_of(failed, '; ')}" if failed else ""))
