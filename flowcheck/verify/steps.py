@@ -381,7 +381,9 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
     if outcome == "unknown":
         return make_step(spec, "unknown", [conn.uid], opening_frames(conn),
                          f"unknown: {unseen_why(ctx, conn)}")
-    note = elsewhere_note(ctx, session, conn) or tie_note(ctx, session, conn)
+    note = elsewhere_note(ctx, session, conn)
+    if not note:
+        note, session.callback_tied_with = tie_note(ctx, session, conn)
     if not is_open(outcome):
         return make_step(spec, "failed", [conn.uid], opening_frames(conn),
                          "; ".join(w for w in (failed_opening_words(ctx, conn), note)
