@@ -26,18 +26,24 @@ from flowcheck.pipeline import Analysis, analyze, read_traffic
 from flowcheck.report.json_doc import analysis_document
 
 
-def _analysis(capture: Path) -> Analysis:
-    """`capture` analyzed with lab/concurrent-jobs.toml."""
-    config = build_config(load_file(CAPTURES / "lab" / "concurrent-jobs.toml"))
+def _analysis(capture: Path, **settings: object) -> Analysis:
+    """`capture` analyzed with lab/concurrent-jobs.toml, `settings` over it."""
+    config = build_config({**load_file(CAPTURES / "lab" / "concurrent-jobs.toml"),
+                           **settings})
     return analyze(read_traffic([str(capture)], config), config)
 
 
 @pytest.fixture(scope="module")
-def cut(tmp_path_factory: pytest.TempPathFactory) -> Analysis:
-    """The capture from frame 50 on, analyzed once for the module."""
-    capture = stored_capture("lab", "concurrent-jobs")
-    return _analysis(frame_range(capture, tmp_path_factory.mktemp("cut") / "cut.pcap",
-                                 50, 100000))
+def cut_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The capture from frame 50 on."""
+    return frame_range(stored_capture("lab", "concurrent-jobs"),
+                       tmp_path_factory.mktemp("cut") / "cut.pcap", 50, 100000)
+
+
+@pytest.fixture(scope="module")
+def cut(cut_file: Path) -> Analysis:
+    """The cut analyzed once for the module."""
+    return _analysis(cut_file)
 
 
 def test_json_names_the_sessions_a_callback_was_paired_against(cut: Analysis) -> None:
@@ -64,6 +70,21 @@ def test_step2_says_both_callbacks_worked_so_the_pairing_changes_no_verdict(
         assert ("each callback worked (opened, its ports in range), so either pairing "
                 "gives every job's step 2 the same status: the verdict does not hang on "
                 "it") in step.detail, step.detail
+
+
+def test_a_tie_whose_callbacks_did_not_both_work_does_not_say_the_verdict_holds(
+        cut_file: Path) -> None:
+    """With the job engine port 5051 outside the media range, one callback of the tie is
+    `violated` whichever job it is: the pairing decides which job's step 2 fails, so no
+    session's words say the verdict does not hang on it, and the violated step says it
+    is tied by order too (it said only "port outside the configured range")."""
+    narrow = _analysis(cut_file, media_range="5001-5050,5052-5100")
+    steps = {s.id: next(step for step in s.steps if step.step == 2) for s in narrow.sessions}
+    assert sorted(step.status for step in steps.values()) == ["ok", "violated"], steps
+    for step in steps.values():
+        assert "tied to this session by order" in step.detail, step.detail
+        assert "the verdict does not hang on it" not in step.detail, step.detail
+    assert [s.callback_tied_with for s in narrow.sessions] == [["S2"], ["S1"]]
 
 
 def test_mid_session_names_the_tied_connection_s_ends_without_a_double_negative(

@@ -390,8 +390,11 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
                                    if w))
     ports = port_words(ctx, session, conn)
     if not ports_in_range(ctx, session, conn):
+        # newuser59: a callback tied by order says so whatever its status (its
+        # sessions[].callback_tied_with says so in the JSON).
         return make_step(spec, "violated", [conn.uid], opening_frames(conn),
-                         f"port outside the configured range: {ports}")
+                         "; ".join(w for w in (f"port outside the configured range: {ports}",
+                                               note) if w))
     return make_step(spec, "ok", [conn.uid], opening_frames(conn),
                      "; ".join(w for w in (connection_detail(ctx, conn, session, ports), note)
                                if w))
