@@ -26,7 +26,14 @@ from test_sessions_scale import AGENTS, MEDIAS, _outcome
 
 from flowcheck.config import build_config
 from flowcheck.config_file import load_file
-from flowcheck.model import Connection, NdmpAddress, NdmpMessage, NdmpStream, RingGap
+from flowcheck.model import (
+    Connection,
+    NdmpAddress,
+    NdmpMessage,
+    NdmpStream,
+    RingGap,
+    connection_ends,
+)
 from flowcheck.pipeline import Analysis, analyze, read_traffic
 from flowcheck.profiles import load_profile
 from flowcheck.sessions import build_sessions
@@ -89,8 +96,9 @@ def test_concurrent_jobs_cut_from_frame_50_say_the_tie(tmp_path: Path) -> None:
     assert (tied.role, tied.session) == ("data", None)
     infos = {f.session: f.message for f in cut.findings
              if f.code == "capture_started_mid_session"}
-    assert f"{tied.uid} fit this session and S2 alike" in infos["S1"], infos["S1"]
-    assert f"{tied.uid} fit this session and S1 alike" in infos["S2"], infos["S2"]
+    named = f"{tied.uid} ({connection_ends(tied)})"
+    assert f"{named} fit this session and S2 alike" in infos["S1"], infos["S1"]
+    assert f"{named} fit this session and S1 alike" in infos["S2"], infos["S2"]
     assert "so it goes to none of them" in infos["S1"]
 
 

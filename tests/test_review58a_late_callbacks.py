@@ -21,7 +21,7 @@ from test_sessions_scale import WIDE, concurrent_jobs
 
 from flowcheck.config import build_config
 from flowcheck.config_file import load_file
-from flowcheck.model import Connection
+from flowcheck.model import Connection, connection_ends
 from flowcheck.pipeline import Analysis, analyze, read_traffic
 from flowcheck.profiles import load_profile
 from flowcheck.sessions import build_sessions
@@ -126,9 +126,11 @@ def test_tied_words_name_a_few_of_many_late_jobs_ties() -> None:
     ctx = Context(conns, streams, sessions, WIDE, profile)
     assert len(sessions[28].port_tied) == 29 and len(sessions[28].tied_with) == 29
     words = tied_words(ctx, sessions[28])
-    assert words.startswith("D0, D1, D2, D3, D4, D5, D6, D7 and 21 more fit this "
+    named = [f"D{k} ({connection_ends(ctx.by_uid[f'D{k}'])})" for k in range(8)]
+    assert words.startswith(f"{', '.join(named)} and 21 more fit this "
                             "session and S1, S2, S3, S4, S5, S6, S7, S8 or 21 other "
                             "sessions alike"), words
     assert "D8" not in words and "S10" not in words
-    assert tied_words(ctx, sessions[0]).startswith("D0 fit this session and S2, S3, S4, S5, "
-                                                   "S6, S7, S8, S9 or 21 other sessions")
+    assert tied_words(ctx, sessions[0]).startswith(f"{named[0]} fit this session and S2, S3, "
+                                                   "S4, S5, S6, S7, S8, S9 or 21 other "
+                                                   "sessions")

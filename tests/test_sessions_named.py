@@ -10,7 +10,7 @@ from pathlib import Path
 from test_sessions import LAB, conn
 
 from flowcheck.config import build_config, load_file
-from flowcheck.model import NdmpAddress, NdmpMessage, NdmpStream
+from flowcheck.model import NdmpAddress, NdmpMessage, NdmpStream, connection_ends
 from flowcheck.pipeline import analyze, read_traffic
 from flowcheck.profiles import load_profile
 from flowcheck.sessions import build_sessions
@@ -126,7 +126,8 @@ def test_a_tied_connection_that_failed_is_named_in_each_sessions_announcement_st
     for session in sessions:
         step2 = session.steps[1]
         assert step2.status == "unknown"
-        assert "D0, D1 fit this session and" in step2.detail
+        ends = {c.uid: connection_ends(c) for c in conns}
+        assert f"D0 ({ends['D0']}), D1 ({ends['D1']}) fit this session and" in step2.detail
         assert "of them failed: D1 (10.0.0.1:5002: refused" in step2.detail, step2.detail
 
 

@@ -25,6 +25,7 @@ from flowcheck.model import (
     RingGap,
     Session,
     Severity,
+    connection_ends,
 )
 from flowcheck.pipeline import analyze, read_traffic
 from flowcheck.profiles import load_profile
@@ -306,11 +307,12 @@ def test_late_jobs_tied_by_nothing_build_in_proportion_to_their_ties() -> None:
     before = Work.steps
     words = [tied_words(ctx, s) for s in sessions if s.port_tied]
     assert Work.steps - before <= 20 * jobs, Work.steps - before
-    assert words[300].startswith("D0, D1, D2, D3, D4, D5, D6, D7 and 293 more fit this "
+    named = [f"D{k} ({connection_ends(ctx.by_uid[f'D{k}'])})" for k in range(8)]
+    assert words[300].startswith(f"{', '.join(named)} and 293 more fit this "
                                  "session and S1, S2, S3, S4, S5, S6, S7, S8 or 591 other "
                                  "sessions alike"), words[300]
-    assert words[0].startswith("D0 fit this session and S2, S3, S4, S5, S6, S7, S8, S9 or "
-                               "591 other sessions alike"), words[0]
+    assert words[0].startswith(f"{named[0]} fit this session and S2, S3, S4, S5, S6, S7, S8, "
+                               "S9 or 591 other sessions alike"), words[0]
 
 
 @pytest.mark.parametrize("started_before_capture", [False, True])

@@ -77,6 +77,10 @@ class Session:
     kind: Literal["backup", "restore", "browse"]
     steps: list[Step] = field(default_factory=list)
     callback_uid: str | None = None
+    # The other sessions whose callback `callback_uid` may be as well: it was tied to
+    # this one by order alone (flowcheck.verify.callback_tie; step 2's detail says
+    # "tied to this session by order"); empty when nothing else fits it.
+    callback_tied_with: list[str] = field(default_factory=list)
     announced: list[Announcement] = field(default_factory=list)
     data_connections: list[str] = field(default_factory=list)
     # Announcing messages whose address the snap length cut: (frame, name, uid of the
@@ -238,6 +242,8 @@ class Session:
             "kind_text": self.kind_words(),
             "steps": [s.as_dict() for s in self.steps],
             "callback_uid": self.callback_uid,
+            # newuser59: a callback paired by order alone read as known in the JSON.
+            "callback_tied_with": list(self.callback_tied_with),
             "announced": [a.as_dict() for a in self.announced],
             "data_connections": list(self.data_connections),
             "profile": self.profile,

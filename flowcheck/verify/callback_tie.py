@@ -10,7 +10,10 @@ session's `unknown` is read as one callback for two jobs, not as proof. A sessio
 asked nothing (sessions.classify.asked_nothing: a port check) is due no callback and is
 never named. Nor is an order the only tie when both sessions have a callback open before
 the capture, each in the other's window: which is whose the capture cannot tell either
-(review58a).
+(review58a). The sessions named go to the JSON too (Session.callback_tied_with,
+`sessions[].callback_tied_with`: newuser59's cut of concurrent-jobs.pcap from frame 50
+paired the callbacks the reverse of the whole capture's, the JSON saying nothing), and,
+when every callback of the tie worked, the note says the pairing changes no verdict.
 """
 
 from __future__ import annotations
@@ -19,15 +22,21 @@ from flowcheck.model import Connection, Session
 from flowcheck.sessions import CALLBACK_SLACK_SECONDS
 from flowcheck.sessions.classify import asked_nothing, connection_outcome, end_of
 from flowcheck.verify.context import Context
+from flowcheck.verify.evidence import is_open, judged
+from flowcheck.verify.step_base import ports_in_range
 
 
-def tie_note(ctx: Context, session: Session, conn: Connection) -> str:
-    """"tied to this session by order: S2 (control C2) was open too ..." when another
-    judged session of the same agent and media server, without a callback of its own and
-    not a port check, had its control connection open when the callback opened (its
-    callback window: from its opening to CALLBACK_SLACK_SECONDS after its end, in the
-    file's order where it has one: flowcheck.sessions.file_order); "" otherwise."""
-    others, unopened = [], []
+def tie_note(ctx: Context, session: Session, conn: Connection) -> tuple[str, list[str]]:
+    """(words, session ids) of a callback tied to its session by order, ("", []) when
+    it is not. The words "tied to this session by order: S2 (control C2) was open too
+    ..." when another judged session of the same agent and media server, without a
+    callback of its own and not a port check, had its control connection open when the
+    callback opened (its callback window: from its opening to CALLBACK_SLACK_SECONDS
+    after its end, in the file's order where it has one: flowcheck.sessions.file_order);
+    the ids, those other sessions' (the ones the words name). With callbacks that may be
+    each other's (_swappable) the words add, when this one and every other worked
+    (opened, ports in range), that the pairing changes no step's status."""
+    others, unopened, other_ids, unopened_ids, worked = [], [], [], [], True
     # Another session with a callback is named only when both callbacks were open before
     # the capture (_swappable): asked once, not once per session (1,000 jobs of one host
     # pair: 1,000,000 connection_outcome calls, 90% of verify).
@@ -45,21 +54,34 @@ def tie_note(ctx: Context, session: Session, conn: Connection) -> str:
         if other.callback_uid is None:
             if ctx.order.follows(conn.first_frame, conn.ts, control.first_frame, control.ts):
                 others.append(f"{other.id} (control {control.uid})")
-        elif _swappable(ctx, session, ctx.by_uid[other.callback_uid], control):
+                other_ids.append(other.id)
+        elif _swappable(ctx, session, theirs := ctx.by_uid[other.callback_uid], control):
             unopened.append(f"{other.id} (control {control.uid}, callback {other.callback_uid})")
+            unopened_ids.append(other.id)
+            worked = worked and all(_worked(ctx, owner, callback) for owner in (session, other)
+                                    for callback in (conn, theirs))
     if others:
         one = len(others) == 1
         return (f"tied to this session by order: {', '.join(others)} "
                 f"{'was' if one else 'were'} open too when it opened, without a callback "
                 f"of {'its' if one else 'their'} own, and a callback names no session: "
-                "which of them the agent called back the capture cannot tell")
+                "which of them the agent called back the capture cannot tell"), other_ids
     if unopened:
         one = len(unopened) == 1
         return (f"tied to this session by order: {', '.join(unopened)} "
                 f"{'was' if one else 'were'} open too, {'its' if one else 'their'} "
                 "callback open before the capture as this one, and a callback names no "
-                "session: which job the agent called back on each the capture cannot tell")
-    return ""
+                "session: which job the agent called back on each the capture cannot tell"
+                + ("; each callback worked (opened, its ports in range), so either pairing "
+                   "gives every job's step 2 the same status: the verdict does not hang on it"
+                   if worked else "")), unopened_ids
+    return "", []
+
+
+def _worked(ctx: Context, session: Session, conn: Connection) -> bool:
+    """Would `conn` be an `ok` step 2 of `session`: open (evidence.judged) and its ports
+    in the session's ranges, as verify.steps judges a callback."""
+    return is_open(judged(ctx, conn)) and ports_in_range(ctx, session, conn)
 
 
 def _swappable(ctx: Context, session: Session, theirs: Connection, control: Connection

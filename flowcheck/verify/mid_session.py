@@ -77,8 +77,13 @@ def started_mid_session(ctx: Context, session: Session, conn: Connection,
                is None else "Nothing to change for this job; start the capture before the "
                "control connection opens to see its handshake too.")
     count = len(session.port_matched)
+    # newuser59: "no connection whose announcement the capture may have missed ... was
+    # matched" read as a double negative; none matched is said as such.
     matched = (f"{count} data connection{'s' if count != 1 else ''} whose announcement "
-               if count else "no connection whose announcement ")
+               f"{hidden}{'were' if count > 1 else 'was'} matched to it by direction and "
+               "ports." if count else
+               f"matching by direction and ports (for a connection whose announcement "
+               f"{hidden.rstrip()}) gave it {'none of its own' if session.port_tied else 'none'}.")
     if session.port_tied:
         # Jobs begun before the capture at once: what fits several alike goes to none
         # (sessions.late_owners; review56p).
@@ -103,6 +108,5 @@ def started_mid_session(ctx: Context, session: Session, conn: Connection,
                "that may have failed.")
     fix += named_mover_advice(ctx, session)
     ctx.add("capture_started_mid_session",
-            f"{head}{matched}{hidden}{'were' if count > 1 else 'was'} matched to it by "
-            f"direction and ports.{ended}", fix, session=session, conn=conn,
+            f"{head}{matched}{ended}", fix, session=session, conn=conn,
             frames=[conn.first_frame])

@@ -381,15 +381,20 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
     if outcome == "unknown":
         return make_step(spec, "unknown", [conn.uid], opening_frames(conn),
                          f"unknown: {unseen_why(ctx, conn)}")
-    note = elsewhere_note(ctx, session, conn) or tie_note(ctx, session, conn)
+    note = elsewhere_note(ctx, session, conn)
+    if not note:
+        note, session.callback_tied_with = tie_note(ctx, session, conn)
     if not is_open(outcome):
         return make_step(spec, "failed", [conn.uid], opening_frames(conn),
                          "; ".join(w for w in (failed_opening_words(ctx, conn), note)
                                    if w))
     ports = port_words(ctx, session, conn)
     if not ports_in_range(ctx, session, conn):
+        # newuser59: a callback tied by order says so whatever its status (its
+        # sessions[].callback_tied_with says so in the JSON).
         return make_step(spec, "violated", [conn.uid], opening_frames(conn),
-                         f"port outside the configured range: {ports}")
+                         "; ".join(w for w in (f"port outside the configured range: {ports}",
+                                               note) if w))
     return make_step(spec, "ok", [conn.uid], opening_frames(conn),
                      "; ".join(w for w in (connection_detail(ctx, conn, session, ports), note)
                                if w))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from flowcheck.model import Session, endpoint
+from flowcheck.model import Session, connection_ends, endpoint
 from flowcheck.sessions import is_failed
 from flowcheck.verify.context import Context
 from flowcheck.verify.details import failure_words
@@ -54,6 +54,15 @@ def some_of(items: Sequence[str], joiner: str = ", ", noun: str = "more",
         f"{shown}{';' if joiner == '; ' else ''} {link} {more} {noun}"
 
 
+def _named(ctx: Context, uids: Sequence[str]) -> str:
+    """The first TIED_SHOWN connections by uid and ends, "and N more" after them:
+    "C1 (10.77.0.1:5052 -> 10.77.0.2:6001)" (newuser59: "C1 fit this session and S2
+    alike" named a connection the reader had to look up). Ends only of those shown."""
+    shown = [f"{uid} ({connection_ends(ctx.by_uid[uid])})" for uid in uids[:TIED_SHOWN]]
+    more = len(uids) - TIED_SHOWN
+    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+
 def _failed(ctx: Context, uid: str) -> str | None:
     """A tied connection's failure as the words name it ("C3 (10.0.0.2:6001: refused)"),
     None when it did not fail; found once per connection (Context.tied_failed)."""
@@ -73,7 +82,7 @@ def tied_words(ctx: Context, session: Session) -> str:
     sessions together). At most TIED_SHOWN of each are named, with how many more."""
     who = sessions_or(session.tied_with)
     failed = [words for uid in session.port_tied if (words := _failed(ctx, uid))]
-    return (f"{some_of(session.port_tied)} fit this session and {who} alike (the same "
+    return (f"{_named(ctx, session.port_tied)} fit this session and {who} alike (the same "
             "hosts, direction and ports while their control connections were open), and "
             "no message in the capture names whose endpoint each is (a DATA_GET_STATE or "
             "MOVER_GET_STATE reply names it)"
