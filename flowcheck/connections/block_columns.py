@@ -59,7 +59,7 @@ class Uids:
     def __getitem__(self, i: int) -> str:
         return f"C{self.numbers.item(i)}"
 
-    def texts(self, rows: list[int] | None = None) -> list[str]:
+    def texts(self, rows: list[int] | np.ndarray | None = None) -> list[str]:
         numbers = self.numbers if rows is None else self.numbers[rows]
         return list(map("C{}".format, numbers.tolist()))
 
@@ -247,7 +247,7 @@ def bulk(col: Any, rows: list[int] | None, count: int, at: np.ndarray | None = N
             or type(col) is Sparse):
         return col.tolist(rows if rows is None or at is None else at)  # type: ignore[arg-type]
     if type(col) is Uids:
-        return col.texts(rows)
+        return col.texts(rows if rows is None or at is None else at)
     if rows is None:
         return col
     if len(rows) == 1:

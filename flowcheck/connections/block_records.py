@@ -218,11 +218,16 @@ class BlockRecords(Sequence[Connection]):
         else:
             for i, record in zip(rows, records, strict=True):
                 made[i] = record
+        wanted: set[int] | None = None  # rows as a set, made once (not per field)
         for name, patched in self._patches.items():  # in the order _finish wrote them
-            if rows is None or len(patched) < count:
-                wanted = None if rows is None else set(rows)
+            if rows is None:
                 for i, value in patched.items():
-                    if wanted is None or i in wanted:
+                    setattr(made[i], name, value)
+            elif len(patched) < count:
+                if wanted is None:
+                    wanted = set(rows)
+                for i, value in patched.items():
+                    if i in wanted:
                         setattr(made[i], name, value)
             else:  # a few rows made (one read alone): look each up
                 for i in rows:
@@ -265,6 +270,8 @@ def records_of(entries: list[tuple[Any, int]]) -> list[Connection]:
             made = records._made
         else:
             made = records
+        if len(at) == len(out):  # one block (most often): its rows in entries' order
+            return list(map(made.__getitem__, wanted.tolist()))
         for i, record in zip(at.tolist(), map(made.__getitem__, wanted.tolist()), strict=True):
             out[i] = record
     return out

@@ -44,12 +44,18 @@ def add_ack_frames(short: ShortPass, flows: np.ndarray, records: list[Connection
             for i in np.flatnonzero(late).tolist():
                 records[i].ack_frame = acked.item(i)
         return
-    more = compress(range(len(records)), map(_ONE.__lt__, map(len, map(
-        attrgetter("synack_frames"), records))))
-    for i in more:
-        r, frame = records[i], acked.item(i)
-        if (r.established and not r.ack_frame and frame > 0
-                and any(f > frame for f in r.synack_frames)):
+    # Those with an ACK frame (column-wise), of them those with more than one SYN-ACK
+    # (C-level maps over their records), then one step each: `max`, not a generator per
+    # record (0.6 ms a batch on bench's (c) 200k: 14,477 of 39,101 continuing records).
+    at = np.flatnonzero(acked > 0)
+    if not at.size:
+        return
+    mine = list(map(records.__getitem__, at.tolist()))
+    lists = list(map(attrgetter("synack_frames"), mine))
+    more = compress(zip(mine, acked[at].tolist(), lists, strict=True),
+                    map(_ONE.__lt__, map(len, lists)))
+    for r, frame, synack_frames in more:
+        if r.established and not r.ack_frame and max(synack_frames) > frame:
             r.ack_frame = frame
 
 

@@ -71,10 +71,15 @@ def update_times(records: list[Connection], col: Any) -> None:
                 r.resp_last_ts if by_orig else r.orig_last_ts)
         else:
             r.fin_ts, r.fin_peer_last_ts = col.fin.item(i), peer
-    for name, times in (("orig_last_ts", col.side_last[0]), ("resp_last_ts", col.side_last[1])):
-        at = np.flatnonzero(~np.isnan(times))  # most continuing flows: one list, no item each
-        for i, value in zip(at.tolist(), times[at].tolist(), strict=True):
-            setattr(records[i], name, value)
+    # Most continuing flows: one list, no item each; an attribute store each, not a
+    # call of setattr.
+    orig, resp = col.side_last
+    at = np.flatnonzero(~np.isnan(orig))
+    for r, value in zip(map(records.__getitem__, at.tolist()), orig[at].tolist(), strict=True):
+        r.orig_last_ts = value
+    at = np.flatnonzero(~np.isnan(resp))
+    for r, value in zip(map(records.__getitem__, at.tolist()), resp[at].tolist(), strict=True):
+        r.resp_last_ts = value
 
 
 @fields_dataclass(slots=True)
