@@ -32,7 +32,14 @@ the production helpers it checks:
   whose GET_STATE reply names an end of it (or, refused, whose CONNECT error reply came
   within 1 s of the RST), else to the only one it fits, else is tied between them
   (_attach_started_before_capture: every late session scanned for every connection,
-  where flowcheck bisects over their windows).
+  where flowcheck bisects over their windows);
+- newuser59: an announced endpoint's data connection (and each retry) opened while its
+  session ran, from its control connection's opening less START_SLACK_SECONDS to its
+  close and CALLBACK_SLACK_SECONDS after (_span with that slack); the fallback to a
+  connection open before the capture only before the endpoint's next announcement too
+  (_attach_data: a failed job's retry chain took a job's data connection 5 days later).
+  The end of a piece of a capture set (flowcheck.sources.pieces) is not modelled here:
+  the oracle's traffic is one capture.
 """
 
 from __future__ import annotations
@@ -159,20 +166,57 @@ def _attach_data(sessions: list[Session], endpoints: _Endpoints,
     def next_announced(ann: Announcement, ts: float) -> float:
         return min((t for t in announced_at[(ann.ip, ann.port)] if t > ts), default=INF)
 
+    def ran(control: Connection, conn: Connection) -> bool:
+        """Did conn open while the session of `control` ran: from its control
+        connection's opening (less START_SLACK_SECONDS) to its close and
+        CALLBACK_SLACK_SECONDS after (newuser59)?"""
+        lo, hi = _span(control, CALLBACK_SLACK_SECONDS)
+        return lo <= conn.ts <= hi
+
+    controls = {control.uid: control for control in control_of.values()}
+
+    def connector(ann: Announcement) -> str:
+        """The announcing session's host on the side told to connect."""
+        control = controls[ann.control_uid]
+        return control.orig_h if ann.listener == "data" else control.resp_h
+
+    def others_before(ip: str, port: int, after: float, session: Session, own: str
+                      ) -> Callable[[Connection], bool]:
+        """Was the connection opened before ip:port's next announcement after `after`
+        by another session it could be: any other's when its originator is not the
+        session's own connector (own), else one whose connector is that host too
+        (note56 Left 3)."""
+        later = [(a.ts, connector(a)) for s in sessions if s.id != session.id
+                 for a in s.announced if (a.ip, a.port) == (ip, port) and a.ts > after]
+        return lambda c: all(c.ts < t for t, host in later
+                             if c.orig_h != own or host == c.orig_h)
+
     def first_after(ip: str, port: int, after: float, fits: Callable[[Connection], bool],
-                    until: float) -> Connection | None:
+                    until: float, others: Callable[[Connection], bool]
+                    ) -> Connection | None:
         """An opened connection (its SYN or SYN-ACK captured) before `until` (the
-        endpoint's next announcement) first, else any (callbackmatch, review56e)."""
+        endpoint's next announcement) first (callbackmatch, review56e), else any before
+        the next announcement of ip:port by another session it could be (others)."""
         opened = endpoints.first_after(ip, port, after, lambda c: fits(c) and c.ts < until
                                        and connection_outcome(c) != "midstream")
-        return opened or endpoints.first_after(ip, port, after, fits)
+        return opened or endpoints.first_after(ip, port, after,
+                                               lambda c: fits(c) and others(c))
 
     for ts, session, group in pending:
         control = control_of[session.id]
+
+        def fits_running(ann: Announcement, control: Connection = control
+                         ) -> Callable[[Connection], bool]:
+            """The connector fits (fits) and the connection opened while the job ran."""
+            connector = fits(control, ann)
+            return lambda c: connector(c) and ran(control, c)
+
         candidates = [(conn, ann) for ann in group
-                      if (conn := first_after(ann.ip, ann.port,
-                                              ts - ANNOUNCEMENT_JITTER_SECONDS,
-                                              fits(control, ann), next_announced(ann, ts)))
+                      if (conn := first_after(
+                          ann.ip, ann.port, ts - ANNOUNCEMENT_JITTER_SECONDS,
+                          fits_running(ann), next_announced(ann, ts),
+                          others_before(ann.ip, ann.port, ts - ANNOUNCEMENT_JITTER_SECONDS,
+                                        session, connector(ann))))
                       is not None]
         if not candidates:
             # Nobody reached the announced address, but the announced port was reached
@@ -181,10 +225,14 @@ def _attach_data(sessions: list[Session], endpoints: _Endpoints,
             candidates = [
                 (conn, ann) for ann in group
                 if (host := listener_host(ann, control)) != ann.ip and
-                (conn := first_after(host, ann.port, ts, fits(control, ann),
-                                     next_announced(ann, ts)))
+                (conn := first_after(host, ann.port, ts, fits_running(ann),
+                                     next_announced(ann, ts),
+                                     others_before(host, ann.port, ts, session,
+                                                   connector(ann))))
                 is not None]
-            for conn, ann in candidates[:1]:
+            # The one claimed below: the earliest opened (review58e).
+            for conn, ann in sorted(candidates, key=lambda item: (item[0].ts,
+                                                                  item[0].first_frame))[:1]:
                 session.address_matched.append((conn.uid, ann.ip))
         if not candidates:
             continue
@@ -196,7 +244,8 @@ def _attach_data(sessions: list[Session], endpoints: _Endpoints,
         until = next_announced(ann, ts)
         while is_failed(conn):
             retry = endpoints.first_after(conn.resp_h, ann.port, conn.ts)
-            if retry is None or retry.ts >= until or retry.orig_h != conn.orig_h:
+            if retry is None or retry.ts >= until or retry.orig_h != conn.orig_h \
+                    or not ran(control, retry):
                 break
             claim(endpoints, retry, session, "data")
             conn = retry

@@ -50,9 +50,13 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
     its time (a clock set back: flowcheck.sessions.file_order); else, under NAT, the next
     to its port at the listener's control address; opened by the session's own host on
     the side told to connect (connector_host) or by an address no session uses on that
-    side. One whose handshake the sniffer lost, first seen by the listener's packet from
-    the announced port (trial 25 D1), only while the session runs: to its control
-    connection's end and CALLBACK_SLACK_SECONDS after (review58e).
+    side; else one whose handshake the sniffer lost, first seen by the listener's packet
+    from the announced port (trial 25 D1). Each, and each retry of a failed one, only
+    while the session runs: opened by its control connection's end (seen closing) and
+    CALLBACK_SLACK_SECONDS after (review58e for the lost handshake, newuser59 for every
+    path: a failed job's retries took a job's data connection five days on). A
+    connection whose opening the capture lacks is taken only before the endpoint's next
+    announcement by another session that may own it (note56 Left 3).
 
     Another session's host never takes the announcement: with two jobs at once, one
     agent may announce the very endpoint (ip:port) that the other job's agent announced
@@ -79,17 +83,40 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
     # When each endpoint was announced: moments of the capture's time order (its clock
     # epoch, s: FileOrder.moment), sorted.
     announced_at: dict[tuple[str, int], list[Moment]] = defaultdict(list)
-    for ts, _, group in pending:
+    # The same with the announcing session's id and its connector there (connector_host),
+    # for the next announcement by another session (next_by_other).
+    announcers: dict[tuple[str, int], list[tuple[Moment, str, str]]] = defaultdict(list)
+    for ts, session, group in pending:
         for endpoint in {(a.ip, a.port) for a in group}:
             announced_at[endpoint].append(order.moment(group[0].frame, ts))
+        for a in group:
+            announcers[(a.ip, a.port)].append((order.moment(a.frame, a.ts), session.id,
+                                               connector_host(a, control_of[session.id])))
     for times in announced_at.values():
         times.sort()
+    for named in announcers.values():
+        named.sort()
     # By the side that connects: DATA_LISTEN's connector is a media server, MOVER_LISTEN's
     # an agent.
     sighted = [s for s in sessions if not blind(s, control_of[s.id])]
     alive = {"data": lifetimes(sighted, control_of, hold, "media_server", order),
              "mover": lifetimes(sighted, control_of, hold, "remote_agent", order)}
     by_connector = {kind: endpoints.by_connector(hosts) for kind, hosts in alive.items()}
+    # When each session may have a data connection: one opens while its job runs, so one
+    # opened (its first packet) after the session's control connection ended (plus
+    # CALLBACK_SLACK_SECONDS) is not the job's, whatever endpoint or port it shares, on
+    # every path below (review58e: the agent's own connection from the announced port to
+    # a third host 2 min after the job, its handshake lost, took a failed job's
+    # DATA_LISTEN and read PASS; newuser59: a failed job's retry chain took a job's data
+    # connection five days later, its announcement in the direction the capture lacked).
+    running = Lifetimes(((s.id, session_span(control_of[s.id], CALLBACK_SLACK_SECONDS,
+                                             order)) for s in sessions), order)
+
+    def runs(session: Session, conn: Connection) -> bool:
+        """Did `conn` open while `session` ran (its control connection's life, to its end
+        and CALLBACK_SLACK_SECONDS after)?"""
+        return running.alive_at(session.id, conn.ts, conn.first_frame)
+
     # Connections whose handshake the sniffer lost, by their first captured packet's
     # sender (ip, port) and its peer, the connector as in by_connector (None: an
     # address no session uses on that side, the IPv4 address of a media server whose
@@ -100,33 +127,31 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
         c.orig_h, c.orig_p,
         c.resp_h if hosts.alive_at(c.resp_h, c.ts, c.first_frame) else None))
         for kind, hosts in alive.items()}
-    # When each session may have such a connection: a data connection opens while its
-    # job runs, so one first seen after the session's control connection ended (plus
-    # CALLBACK_SLACK_SECONDS) is not the job's, whatever port it shares (review58e: the
-    # agent's own connection from the announced port to a third host 2 min after the
-    # job, its handshake lost, took a failed job's DATA_LISTEN and read PASS).
-    running = Lifetimes(((s.id, session_span(control_of[s.id], CALLBACK_SLACK_SECONDS,
-                                             order)) for s in sessions), order)
-
     # The same, but only connections whose opening the capture holds: one open before
     # the capture (no SYN or SYN-ACK in it; a keepalive of an earlier job's connection to
     # the endpoint) after the announcement does not take it from one whose SYN follows.
     opened_by_connector = {kind: Pool.opened_only(pools) for kind, pools
                            in by_connector.items()}
 
-    def first_from(ann: Announcement, control: Connection, ip: str, after: Moment,
+    def first_from(session: Session, ann: Announcement, ip: str, after: Moment,
                    frame: int, until: Moment = END) -> Connection | None:
         """The first unclaimed connection to ip:ann.port from the moment `after` on (or
-        written after `frame`) whose connector may be the session's: one whose opening
-        the capture holds, opened before `until` (the endpoint's next announcement), else
-        the first of any."""
+        written after `frame`) whose connector may be the session's, opened while the
+        session runs (runs): one whose opening the capture holds, opened before `until`
+        (the endpoint's next announcement), else the first of any opened before ip's
+        next announcement of that port by another session that connection could be
+        (next_by_other; note56 Left 3: a fallback with no limit there let an earlier
+        announcement take a later job's connection)."""
+        control = control_of[session.id]
         for pools in (opened_by_connector[ann.listener], by_connector[ann.listener]):
             found = [conn for connector in (connector_host(ann, control), None)
                      for form in wire_forms(ip)
                      if (pool := pools.get((form, ann.port, connector))) is not None
                      and (conn := pool.first_following(after, frame)) is not None
-                     and (pools is by_connector[ann.listener]
-                          or order.began(conn) < until)]
+                     and order.began(conn) < (
+                         next_by_other((form, ann.port), after, session.id, connector)
+                         if pools is by_connector[ann.listener] else until)
+                     and runs(session, conn)]
             if found:
                 return min(found, key=order.opened)
         return None
@@ -152,6 +177,18 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
         following = bisect_right(times, moment)
         return times[following] if following < len(times) else END
 
+    def next_by_other(endpoint: tuple[str, int], moment: Moment, session_id: str,
+                      connector: str | None) -> Moment:
+        """When another session than `session_id` next announces `endpoint` after the
+        moment (END: never) whose connection could be the one sought: any other's for
+        a connector no session uses there (None), else only one whose own connector is
+        that host too (a connection of the session's own connector host is its own
+        whatever other host's job announces the endpoint: two agents behind one NAT)."""
+        named = announcers.get(endpoint, [])
+        at = bisect_right(named, (moment, "\uffff", "\uffff"))
+        return next((when for when, by, host in named[at:] if by != session_id
+                     and connector in (None, host)), END)
+
     def earliest(candidates: list[tuple[Connection, Announcement]]
                  ) -> list[tuple[Connection, Announcement]]:
         """The candidate (connection, announcement) whose connection opened first, the
@@ -167,7 +204,7 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
         frame = group[0].frame
         now = order.moment(frame, ts)
         candidates = [(conn, ann) for ann in group
-                      if (conn := first_from(ann, control, ann.ip,
+                      if (conn := first_from(session, ann, ann.ip,
                                              order.moment(frame, ts
                                                           - ANNOUNCEMENT_JITTER_SECONDS
                                                           - lag(ann, control)), frame,
@@ -186,7 +223,7 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
             candidates = [
                 (conn, ann) for ann in group
                 if (host := listener_host(ann, control)) != ann.ip and
-                (conn := first_from(ann, control, host,
+                (conn := first_from(session, ann, host,
                                     order.moment(frame, ts - lag(ann, control)), frame,
                                     next_announced(ann, now)))
                 is not None]
@@ -208,7 +245,7 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
                 if (pool := unseen_opening[ann.listener].get(
                     (host, ann.port, connector))) is not None
                 and (conn := pool.first_following(now, frame)) is not None
-                and running.alive_at(session.id, conn.ts, conn.first_frame)]
+                and runs(session, conn)]
             for conn, ann in earliest(candidates):
                 if conn.orig_h != ann.ip and ann.ip != "0.0.0.0" \
                         and not other_version(ann.ip, conn.orig_h):
@@ -223,7 +260,8 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
         until = next_announced(ann, now)
         while is_failed(conn):
             retry = endpoints.first_after(conn.resp_h, ann.port, order.began(conn))
-            if retry is None or order.began(retry) >= until or retry.orig_h != conn.orig_h:
+            if retry is None or order.began(retry) >= until or retry.orig_h != conn.orig_h \
+                    or not runs(session, retry):
                 break
             claim(endpoints, retry, session, "data")
             conn = retry
