@@ -111,11 +111,12 @@ def _parts(spec: InputSpec, chunk_size: int, lows: np.ndarray | None,
     """The file's parts in file order, [first place, lowest time, highest time] each,
     split where the time goes back (time_pieces) and, with lows (s, sorted), where a
     part's latest time passes one of them (another part's first time); None past
-    MOST_PIECES."""
+    MOST_PIECES, or when the reader hands records on out of file order (a pcapng
+    file's interfaces merged by time, sources.interface_order: places are no ranges)."""
     from flowcheck.sources.reader import CaptureFile  # (the reader's merge imports this)
 
     parts: list[list[float]] = []
-    seen = 0
+    seen = last_place = 0
     chunks = CaptureFile(spec, chunk_size, read_ahead=False).chunks()
     try:
         for _buf, records in chunks:
@@ -123,6 +124,13 @@ def _parts(spec: InputSpec, chunk_size: int, lows: np.ndarray | None,
             places = (np.arange(seen, seen + len(ts), dtype=np.int64)
                       if records.position is None else records.position)
             seen += len(ts)
+            if len(places) and (places[0] < last_place or bool((np.diff(places) < 0).any())):
+                # Records handed on out of file order: a pcapng file's interfaces read in
+                # time order across them (sources.interface_order). A piece is no range
+                # of places there (piece_chunks would drop records and cut pieces short):
+                # no pieces, the reading kept.
+                return None
+            last_place = int(places[-1]) if len(places) else last_place
             row = 0
             while row < len(ts):
                 if not parts:
