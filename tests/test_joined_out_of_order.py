@@ -182,3 +182,24 @@ def test_interface_blocks_joined_out_of_order_lose_no_packet(pieces: list[Path],
     document = run_json("analyze", "--format", "json", "--config", str(CONFIG), str(joined))
     assert "capture_loss" not in _codes(document), [
         f["message"] for f in document["findings"] if f["code"] == "capture_loss"]
+
+
+def test_cut_joined_file_loss_is_the_cut(pieces: list[Path], tmp_path: Path) -> None:
+    """p2 p3 p1 joined and cut mid-record 50 packets before the end: p1, the first in
+    time, loses its end, a gap before p2 once read in time order. capture_loss said
+    "the capture's clock also steps back ... packets that lie elsewhere in the file",
+    stale once the file is read as its pieces (and they are nowhere in it); now it says
+    the cut end may hold them (capture_truncated)."""
+    joined = tmp_path / "joined-231.pcap"
+    subprocess.run(["mergecap", "-a", "-w", str(joined), str(pieces[1]), str(pieces[2]),
+                    str(pieces[0])], check=True, capture_output=True)
+    cut = tmp_path / "joined-231-cut.pcap"
+    cut.write_bytes(joined.read_bytes()[:600_000])
+    document = run_json("analyze", "--format", "json", "--config", str(CONFIG), str(cut))
+    assert "capture_truncated" in _codes(document)
+    (stepped,) = [f for f in document["findings"] if f["code"] == "capture_clock_stepped"]
+    assert "joined out of time order, not a clock set back" in stepped["message"]
+    (loss,) = [f for f in document["findings"] if f["code"] == "capture_loss"]
+    assert "clock also steps back" not in loss["message"]
+    assert "unless the file's cut end took them" in loss["message"]
+    assert "capture_truncated" in loss["message"]
