@@ -203,3 +203,31 @@ def test_cut_joined_file_loss_is_the_cut(pieces: list[Path], tmp_path: Path) -> 
     assert "clock also steps back" not in loss["message"]
     assert "unless the file's cut end took them" in loss["message"]
     assert "capture_truncated" in loss["message"]
+
+
+def test_pieces_cut_between_packets_stamped_alike(tmp_path: Path) -> None:
+    """A cut between two packets of the same timestamp (ndmjob-1g-first-200000 cut every
+    66,667 packets: piece 1's last packet and piece 2's first share their microsecond)
+    left parts that touch, read as overlapping: the 2-3-1 join stayed a clock set back
+    with 65,134 packets called copies (capture_duplicates). Touching parts are apart."""
+    from flowcheck.sources.inputs import resolve_inputs
+    from flowcheck.sources.joined_pieces import time_pieces
+
+    packets = lab_packets(NAME)
+    packets[150].time = packets[149].time  # the cut below falls between them
+    whole = write(tmp_path, f"{NAME}-tie", packets)
+    paths = []
+    for number, cut in enumerate(CUTS, 1):
+        path = tmp_path / f"t{number}.pcap"
+        subprocess.run(["editcap", "-r", str(whole), str(path), cut], check=True,
+                       capture_output=True)
+        paths.append(str(path))
+    joined = tmp_path / "tie-231.pcap"
+    subprocess.run(["mergecap", "-a", "-w", str(joined), paths[1], paths[2], paths[0]],
+                   check=True, capture_output=True)
+    (spec,) = resolve_inputs([str(joined)])
+    found = time_pieces(spec, 1 << 14)
+    assert found is not None and found.starts == (0, 494)
+    document = run_json("analyze", "--format", "json", "--config", str(CONFIG), str(joined))
+    (said,) = [f for f in document["findings"] if f["code"] == "capture_clock_stepped"]
+    assert "joined out of time order, not a clock set back" in said["message"]
