@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, BinaryIO
 
 from flowcheck.config import Config
+from flowcheck.connections.joined_order import JOINED_WORDS
 from flowcheck.errors import InputError
 from flowcheck.findings import kept_as_now
 from flowcheck.model import (
@@ -321,9 +322,15 @@ def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> 
                                   traffic.captures, config, traffic.connections),
                               link_claims=traffic.arp.claims,
                               clock_lags=traffic.clock_lags))
-    stepped = any(f.code == "capture_clock_stepped" for f in traffic.findings)
+    # A file read as pieces joined out of time order is read in time order: no clock
+    # step for capture_loss to hedge on, but a cut end lies mid-capture (joined_cut).
+    stepped = [f for f in traffic.findings if f.code == "capture_clock_stepped"]
+    joined = any(f.message.startswith(JOINED_WORDS) for f in stepped)
     findings.extend(check_capture_loss(traffic.connections, traffic.captures,
-                                       traffic.ring_gaps, clock_stepped=stepped,
+                                       traffic.ring_gaps,
+                                       clock_stepped=bool(stepped) and not joined,
+                                       joined_cut=joined and any(c.truncated
+                                                                 for c in traffic.captures),
                                        file_gaps=traffic.file_gaps,
                                        sessions=sessions, census=census,
                                        # a passed stall is a one-sided connection's

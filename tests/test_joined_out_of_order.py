@@ -143,3 +143,91 @@ def test_a_syn_continues_only_by_the_bytes_its_connection_carried() -> None:
     assert continued([(495, 59, 316)], [opened]) == (495, 59)
     assert continued([(495, 59, 316 + 3 * CONTINUES)], [opened]) is None
     assert continued([(400, 59, 316)], [opened]) is None  # no connection opened there
+
+
+def test_interface_blocks_joined_out_of_order_lose_no_packet(pieces: list[Path],
+                                                             tmp_path: Path) -> None:
+    """Each piece a dumpcap-style pcapng of two interfaces (one per direction), written
+    in interface blocks, joined p2 p3 p1 (mergecap -a, the interfaces merged: one
+    section of two). The reader hands each section's records on in time order across
+    its interfaces (sources.interface_order), not in file order, so a piece is no range
+    of the file's places: read as such, 65 of the 644 packets were dropped (varying
+    with the chunk size) and capture_loss said the capture missed 5,792 bytes. Now no
+    pieces: the reading of a clock set back, every packet read."""
+    from flowcheck.sources import iter_batches
+    from flowcheck.sources.inputs import resolve_inputs
+    from flowcheck.sources.joined_pieces import time_pieces
+
+    blocks = []
+    for number, piece in enumerate(pieces, 1):
+        sides = []
+        for side, source in (("a", "10.77.0.1"), ("b", "10.77.0.2")):
+            path = tmp_path / f"p{number}{side}.pcap"
+            subprocess.run(["tshark", "-r", str(piece), "-Y", f"ip.src=={source}", "-w",
+                            str(path)], check=True, capture_output=True)
+            sides.append(str(path))
+        block = tmp_path / f"b{number}.pcapng"
+        subprocess.run(["mergecap", "-a", "-I", "none", "-w", str(block), *sides],
+                       check=True, capture_output=True)
+        blocks.append(str(block))
+    joined = tmp_path / "blocks-231.pcapng"
+    subprocess.run(["mergecap", "-a", "-I", "all", "-w", str(joined),
+                    blocks[1], blocks[2], blocks[0]], check=True, capture_output=True)
+    (spec,) = resolve_inputs([str(joined)])
+    found = time_pieces(spec, 1 << 14)
+    if found is not None:
+        read = sum(len(batch) for batch in iter_batches([str(joined)], chunk_size=1 << 14,
+                                                        pieces=found))
+        assert read == 644
+    document = run_json("analyze", "--format", "json", "--config", str(CONFIG), str(joined))
+    assert "capture_loss" not in _codes(document), [
+        f["message"] for f in document["findings"] if f["code"] == "capture_loss"]
+
+
+def test_cut_joined_file_loss_is_the_cut(pieces: list[Path], tmp_path: Path) -> None:
+    """p2 p3 p1 joined and cut mid-record 50 packets before the end: p1, the first in
+    time, loses its end, a gap before p2 once read in time order. capture_loss said
+    "the capture's clock also steps back ... packets that lie elsewhere in the file",
+    stale once the file is read as its pieces (and they are nowhere in it); now it says
+    the cut end may hold them (capture_truncated)."""
+    joined = tmp_path / "joined-231.pcap"
+    subprocess.run(["mergecap", "-a", "-w", str(joined), str(pieces[1]), str(pieces[2]),
+                    str(pieces[0])], check=True, capture_output=True)
+    cut = tmp_path / "joined-231-cut.pcap"
+    cut.write_bytes(joined.read_bytes()[:600_000])
+    document = run_json("analyze", "--format", "json", "--config", str(CONFIG), str(cut))
+    assert "capture_truncated" in _codes(document)
+    (stepped,) = [f for f in document["findings"] if f["code"] == "capture_clock_stepped"]
+    assert "joined out of time order, not a clock set back" in stepped["message"]
+    (loss,) = [f for f in document["findings"] if f["code"] == "capture_loss"]
+    assert "clock also steps back" not in loss["message"]
+    assert "unless the file's cut end took them" in loss["message"]
+    assert "capture_truncated" in loss["message"]
+
+
+def test_pieces_cut_between_packets_stamped_alike(tmp_path: Path) -> None:
+    """A cut between two packets of the same timestamp (ndmjob-1g-first-200000 cut every
+    66,667 packets: piece 1's last packet and piece 2's first share their microsecond)
+    left parts that touch, read as overlapping: the 2-3-1 join stayed a clock set back
+    with 65,134 packets called copies (capture_duplicates). Touching parts are apart."""
+    from flowcheck.sources.inputs import resolve_inputs
+    from flowcheck.sources.joined_pieces import time_pieces
+
+    packets = lab_packets(NAME)
+    packets[150].time = packets[149].time  # the cut below falls between them
+    whole = write(tmp_path, f"{NAME}-tie", packets)
+    paths = []
+    for number, cut in enumerate(CUTS, 1):
+        path = tmp_path / f"t{number}.pcap"
+        subprocess.run(["editcap", "-r", str(whole), str(path), cut], check=True,
+                       capture_output=True)
+        paths.append(str(path))
+    joined = tmp_path / "tie-231.pcap"
+    subprocess.run(["mergecap", "-a", "-w", str(joined), paths[1], paths[2], paths[0]],
+                   check=True, capture_output=True)
+    (spec,) = resolve_inputs([str(joined)])
+    found = time_pieces(spec, 1 << 14)
+    assert found is not None and found.starts == (0, 494)
+    document = run_json("analyze", "--format", "json", "--config", str(CONFIG), str(joined))
+    (said,) = [f for f in document["findings"] if f["code"] == "capture_clock_stepped"]
+    assert "joined out of time order, not a clock set back" in said["message"]

@@ -51,6 +51,9 @@ from flowcheck.sources.joined_pieces import FilePieces, time_pieces
 # the SYN to be that side's (a random ISN of a reused 4-tuple falls that near once in
 # 64 or less).
 CONTINUES = 1 << 24
+# How joined_finding's message starts: a capture_clock_stepped that is no clock set back
+# (flowcheck.pipeline: capture_loss's words for a stepped clock do not apply).
+JOINED_WORDS = "The capture file holds pieces of one capture joined out of time order"
 
 
 def continues(c: ConnState, from_lower: bool, seq: int, ts: float) -> int | None:
@@ -119,9 +122,9 @@ def joined_finding(pieces: FilePieces, shown: tuple[int, int]) -> Finding:
     syn, first = shown
     return make_finding(
         "capture_clock_stepped",
-        "The capture file holds pieces of one capture joined out of time order, not a "
-        f"clock set back: its time goes back {span_words(seconds)} at the file's frame "
-        f"{frame}, it is {len(pieces)} parts each in time order and apart in time, and "
+        f"{JOINED_WORDS}, not a clock set back: its time goes back "
+        f"{span_words(seconds)} at the file's frame {frame}, it is {len(pieces)} parts "
+        "each in time order and apart in time, and "
         f"the SYN of the file's frame {syn} opens the connection whose packets the file "
         f"holds from its frame {first} on, stamped after it, their sequence numbers going "
         "on from the SYN's (capture files joined with mergecap -a or cat in the wrong "

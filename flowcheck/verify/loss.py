@@ -61,7 +61,7 @@ _MIRROR_FIX = ("Make the mirror's stream reach the capture whole: mirror only th
 
 def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo],
                        ring_gaps: Sequence[RingGap] = (), *,
-                       clock_stepped: bool = False,
+                       clock_stepped: bool = False, joined_cut: bool = False,
                        sessions: Iterable[Session] = (),
                        census: Census | None = None,
                        placed: frozenset[str] = frozenset(),
@@ -88,6 +88,11 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
     files joined out of time order, a connection's packets lie in several places of the
     file and the gaps between them are no sniffer's loss; the message says so (trial 18
     D7: 30% "lost" by a ring joined in shell-glob order, 8% read as files).
+
+    joined_cut: the file was read as pieces joined out of time order
+    (connections.joined_order) and ends in the middle of a record: its last-written
+    piece, cut short, need not be the last in time, so what the cut took reads as gaps
+    before the piece captured after it; the message says so, not the sniffer's loss.
 
     sessions: their announcements tell the connections that opened while the capture
     ran; with the SYNs and SYN-ACKs answered or answering, the opening handshake packets
@@ -168,7 +173,8 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
             + _what_words(missed, lossy)
             + ". The receivers acknowledged them, or the endpoints went on for a "
             "retransmission timeout without resending them, so "
-            + ("if the file is in time order (see below) " if clock_stepped else "")
+            + ("if the file is in time order (see below) " if clock_stepped else
+               "unless the file's cut end took them (see below) " if joined_cut else "")
             + (_mirror_words(mirror) if mirror >= gaps else _who_lost(captures)
                + tunnel)
             + ". Most affected: " + "; ".join(_describe(c) for c in lossy[:MOST_AFFECTED]))
@@ -213,6 +219,12 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
                      "file was joined from several captures out of time order, part of "
                      "these gaps are packets that lie elsewhere in the file, not the "
                      "sniffer's loss; analyze the files themselves to tell")
+    if missed and joined_cut:
+        parts.append("The file holds pieces of one capture joined out of time order "
+                     "(capture_clock_stepped) and ends in the middle of a packet record "
+                     "(capture_truncated): its last-written piece is cut short and need "
+                     "not be the last in time, so the packets the cut took read as gaps "
+                     "before the piece captured after it, part of these gaps or all")
     parts.append("Findings that rest on what the capture does not hold are less certain")
     severity = (Severity.WARNING if max(share, drop_share) > WARNING_SHARE else Severity.INFO)
     frames = [f for c in lossy[:MOST_AFFECTED] for f in _gap_frames(c)]
