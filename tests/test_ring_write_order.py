@@ -137,12 +137,78 @@ def test_ring_write_order_of_names_times_and_ages() -> None:
     they are a rotation of the numbers, else no ring order (by time); not one ring."""
     names = ["d/r.pcap0", "d/r.pcap1", "d/r.pcap2"]
     same = [0, 0, 0]
-    assert ring_write_order(names, [1.0, 2.0, None], same) == [0, 1, 2]
-    assert ring_write_order(names, [3.0, 1.0, 2.0], same) == [1, 2, 0]
-    assert ring_write_order(names, [3.0, 1.0, 4.0], same) == [0, 1, 2]  # equal ages
-    assert ring_write_order(names, [3.0, 1.0, 4.0], [30, 10, 20]) == [1, 2, 0]
-    assert ring_write_order(names, [3.0, 1.0, 4.0], [10, 30, 20]) is None
-    assert ring_write_order(names, [3.0, 1.0, 4.0], [10, None, 20]) is None
-    assert ring_write_order(["d/r.pcap0", "d/s.pcap1"], [1.0, 2.0], [0, 0]) is None
-    assert ring_write_order(["d/r.pcap0", None], [1.0, 2.0], [0, 0]) is None
-    assert ring_write_order(["d/r.pcap0"], [1.0], [0]) is None
+
+    def lasts(*times: float | None):  # noqa: ANN202
+        return lambda n: times[n]
+
+    assert ring_write_order(names, [1.0, 2.0, None], same, lasts(1.5, 2.5, None)) == [0, 1, 2]
+    assert ring_write_order(names, [3.0, 1.0, 2.0], same, lasts(3.5, 1.5, 2.5)) == [1, 2, 0]
+    # equal ages: the number order, file 0 stepped back to before file 1's first packet
+    assert ring_write_order(names, [3.0, 1.0, 4.0], same, lasts(0.5, 1.5, 4.5)) == [0, 1, 2]
+    # the ages: 1, 2, 0, file 2 stepped back to before file 0's first packet
+    assert ring_write_order(names, [3.0, 1.0, 4.0], [30, 10, 20], lasts(3.5, 1.5, 2.5)) \
+        == [1, 2, 0]
+    assert ring_write_order(names, [3.0, 1.0, 4.0], [10, 30, 20], lasts(0.5, 1.5, 4.5)) is None
+    assert ring_write_order(names, [3.0, 1.0, 4.0], [10, None, 20], lasts(0.5, 1.5, 4.5)) \
+        is None
+    assert ring_write_order(["d/r.pcap0", "d/s.pcap1"], [1.0, 2.0], [0, 0], lasts(1, 2)) is None
+    assert ring_write_order(["d/r.pcap0", None], [1.0, 2.0], [0, 0], lasts(1, 2)) is None
+    assert ring_write_order(["d/r.pcap0"], [1.0], [0], lasts(1)) is None
+
+
+def test_ring_names_are_trusted_only_for_files_one_after_another() -> None:
+    """Each file's last record no later than the next file's first packet, or no ring
+    order (review58l): two sniffers' x.pcap and x.pcap1 overlap (file 0 ends after file 1
+    starts); a file whose end is unknown (gzip) leaves the set by time; the turn of a
+    wrap kept in number order by a copy's ages (the newest file before the oldest)."""
+    two = ["d/x.pcap", "d/x.pcap1"]
+    assert ring_write_order(two, [1.0, 1.1], [0, 0], lambda n: [9.0, 9.5][n]) is None
+    assert ring_write_order(two, [1.0, 1.1], [0, 0], lambda n: [1.1, 9.5][n]) == [0, 1]
+    assert ring_write_order(two, [1.0, 1.1], [0, 0], lambda n: None) is None
+    names = ["d/r.pcap0", "d/r.pcap1", "d/r.pcap2"]
+    # written 1, 2, 0 (file 2 stepped back before file 0's first packet), copied with
+    # cp: ages in number order, file 0 (the newest) read before file 1 (the oldest)
+    assert ring_write_order(names, [3.0, 1.0, 4.0], [10, 20, 30],
+                            lambda n: [3.5, 1.5, 2.5][n]) is None
+    assert ring_write_order(names, [3.0, 1.0, 4.0], [30, 10, 20],
+                            lambda n: [3.5, 1.5, 2.5][n]) == [1, 2, 0]  # ages kept
+
+
+def test_two_sniffers_files_named_as_a_ring_merge_by_time(
+        tmp_path: Path, two: Path) -> None:
+    """Two sniffers at once (every other packet each, as two interfaces' captures),
+    writing x.pcap and x.pcap1: named as a tcpdump -C ring, overlapping in time. Read as
+    the same files named apart (a.pcap, b.pcap: merged by time). Fails before (each file
+    whole after the other: INCONCLUSIVE, capture_clock_stepped, on the lab ring's job)."""
+    files = {}
+    for name, parity in (("x.pcap", 1), ("x.pcap1", 0), ("a.pcap", 1), ("b.pcap", 0)):
+        files[name] = tmp_path / name
+        subprocess.run(["tshark", "-r", str(two), "-Y", f"frame.number % 2 == {parity}",
+                        "-w", str(files[name])], check=True, capture_output=True)
+    ring, _ = _analyze([files["x.pcap"], files["x.pcap1"]])
+    apart, _ = _analyze([files["a.pcap"], files["b.pcap"]])
+    assert "capture_clock_stepped" not in {f.code for f in apart.findings}
+    assert (ring.verdict, sorted(f.code for f in ring.findings)) == \
+        (apart.verdict, sorted(f.code for f in apart.findings))
+    assert [s.status for session in ring.sessions for s in session.steps] == \
+        [s.status for session in apart.sessions for s in session.steps]
+
+
+def test_a_stepped_wrapped_ring_copied_without_its_ages_reads_by_time(
+        tmp_path: Path, parts: list[Path]) -> None:
+    """The stepped -W 7 ring that wrapped (job.pcap3 ... job.pcap6, job.pcap0 ...
+    job.pcap2 in write order) copied by `cp job.pcap* dir/`: the ages rise in number
+    order, a rotation of the numbers, but job.pcap2 (the newest) ends after job.pcap3
+    (the oldest) starts: no ring order, read by time as the same files named apart.
+    Fails before (the newest files read first, in number order)."""
+    names = [f"job.pcap{n}" for n in (3, 4, 5, 6, 0, 1, 2)]
+    ring = _renamed(parts, tmp_path / "ring", names)
+    for path in ring:
+        age = (1_800_000_000 + int(path.name.removeprefix("job.pcap"))) * 10**9
+        os.utime(path, ns=(age, age))
+    apart = _renamed(parts, tmp_path / "apart", [f"part-{n}.cap" for n in range(7)])
+    analysis, _ = _analyze(ring)
+    alone, _ = _analyze(apart)
+    assert (analysis.verdict, sorted(f.code for f in analysis.findings)) == \
+        (alone.verdict, sorted(f.code for f in alone.findings))
+    assert _step_words(analysis) == _step_words(alone)

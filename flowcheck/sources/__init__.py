@@ -24,6 +24,7 @@ from flowcheck.sources.joined_pieces import FilePieces
 from flowcheck.sources.merge import Lane, merge_lanes
 from flowcheck.sources.reader import CaptureFile
 from flowcheck.sources.ring_order import ring_write_order
+from flowcheck.sources.tail import last_record_ts
 
 __all__ = ["CaptureSetReader", "iter_batches", "read_failure", "read_failures",
            "truncation_findings"]
@@ -56,7 +57,8 @@ class CaptureSetReader:
         # streams (their first packet is unknown).
         ring = ring_write_order([capture.spec.path for capture in files],
                                 [first_keys.get(n) for n in range(len(files))],
-                                [_mtime(capture.spec.path) for capture in files])
+                                [_mtime(capture.spec.path) for capture in files],
+                                lambda n: _last_key(files[n].spec.path, shifts.get(n, 0.0)))
         # The files are one ring read in its write order (ClockSteps.one_stream).
         self.ring_ordered = ring is not None
         order = ring if ring is not None else sorted(range(len(files)), key=lambda n: (
@@ -294,6 +296,12 @@ def _mtime(path: str | None) -> int | None:
         return None if path is None else os.stat(path).st_mtime_ns
     except OSError:
         return None
+
+
+def _last_key(path: str | None, shift: float) -> float | None:
+    """The file's last record time (sources.tail) with its shift, s; None: unknown."""
+    last = None if path is None else last_record_ts(path)
+    return None if last is None else last + shift
 
 
 def _or_minus_inf(value: float | None) -> float:

@@ -18,23 +18,35 @@ rising). Where neither the numbers nor a rotation of them has the first packets 
 they are a rotation of the numbers (the sniffer wrote each file before the next; equal
 times, as a copy may leave, keep the number order); else the set is read by time as
 any set of files.
+
+Names alone do not make a ring: two sniffers writing `x.pcap` and `x.pcap1` at the same
+time (two interfaces, two hosts) name their files as a ring does, and read one after
+another their packets would not interleave (review58l: each whole file after the other,
+one write order for ClockSteps). So whatever order the names and times give is kept only
+when each file's last record, as written (sources.tail: read from its end), comes no
+later than the first packet of the next file with packets: the sniffer closed one file
+before it opened the next. A file whose end cannot be read so (gzip) leaves the set read
+by time, as does a clock step at the very turn from one file to the next.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from flowcheck.sources.ring import ring_member
 
 
 def ring_write_order(paths: Sequence[str | None], firsts: Sequence[float | None],
-                     mtimes: Sequence[int | None]) -> list[int] | None:
+                     mtimes: Sequence[int | None],
+                     last_of: Callable[[int], float | None]) -> list[int] | None:
     """The set's file positions in the order the sniffer wrote them, when the set is one
     ring of two files or more; None for any other set (read by time).
 
     paths   each file's path (None: standard input or a pipe: no ring)
     firsts  each file's first packet time, s (None: no packet in it)
     mtimes  each file's modification time, ns (None: unknown)
+    last_of a file's last record time, s, by position (None: unknown; sources.tail),
+            asked only of a set whose names are one ring
     Raises nothing."""
     if len(paths) < 2 or any(path is None for path in paths):
         return None
@@ -46,13 +58,25 @@ def ring_write_order(paths: Sequence[str | None], firsts: Sequence[float | None]
     if len(keys) != 1 or len(set(numbers)) != len(numbers):
         return None
     by_number = sorted(range(len(paths)), key=lambda n: numbers[n])
-    rotation = _first_rising(by_number, firsts)
-    if rotation is not None:
-        return rotation
-    if any(mtime is None for mtime in mtimes):
-        return None
-    by_mtime = sorted(by_number, key=lambda n: mtimes[n] or 0)
-    return by_mtime if _is_rotation(by_mtime, by_number) else None
+    order = _first_rising(by_number, firsts)
+    if order is None and all(mtime is not None for mtime in mtimes):
+        by_mtime = sorted(by_number, key=lambda n: mtimes[n] or 0)
+        order = by_mtime if _is_rotation(by_mtime, by_number) else None
+    return order if order is not None and _one_after_another(order, firsts, last_of) \
+        else None
+
+
+def _one_after_another(order: list[int], firsts: Sequence[float | None],
+                       last_of: Callable[[int], float | None]) -> bool:
+    """Whether each file with packets ends, by its last record, no later than the next
+    file with packets starts (one sniffer's files, closed one before the next opened);
+    False when a file's end is unknown."""
+    timed = [n for n in order if firsts[n] is not None]
+    for before, after in zip(timed, timed[1:], strict=False):
+        last = last_of(before)
+        if last is None or last > (firsts[after] or 0.0):
+            return False
+    return True
 
 
 def _first_rising(by_number: list[int], firsts: Sequence[float | None]) -> list[int] | None:
