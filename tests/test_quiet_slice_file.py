@@ -72,3 +72,25 @@ def test_a_file_of_a_reject_quoting_an_earlier_files_syn_reads_as_the_whole(
     assert [f.code for f in alone.findings] == ["control_refused"]
     assert [f.code for f in cut.findings] == ["control_refused"]
     assert cut.verdict == alone.verdict == "fail"
+
+
+@pytest.mark.skipif(shutil.which("editcap") is None, reason="needs editcap (wireshark)")
+def test_a_piece_of_two_files_holds_in_the_plural(tmp_path: Path) -> None:
+    """lab's one-direction-out cut after frame 80 into out-a.pcap and out-b.pcap (its
+    connections go on across: one piece), given after nontcpback's echo file days before
+    (another piece): "The files out-a.pcap and out-b.pcap of the capture set hold no
+    packet from 10.77.0.2 ...", not "holds" (review58j: field62's two-tls-start restore
+    cut by editcap -i read "The files trace1 and trace2 of the capture set holds")."""
+    one_way = CAPTURES / "lab" / "one-direction-out.pcap"
+    echo = CAPTURES / "nontcpback" / "control-dropped-echo-reply.pcap"
+    config = build_config(load_file(one_way.with_suffix(".toml")))
+    for name, frames in (("out-a.pcap", "1-80"), ("out-b.pcap", "81-175")):
+        subprocess.run(["editcap", "-r", str(one_way), str(tmp_path / name), frames],
+                       check=True, capture_output=True)
+    merged = analyze(read_traffic([str(echo), str(tmp_path / "out-a.pcap"),
+                                   str(tmp_path / "out-b.pcap")], config), config)
+    said = [f.message for f in merged.findings if f.code == "capture_one_direction"
+            and "out-a.pcap" in f.message]
+    assert len(said) == 1, said
+    assert said[0].startswith("The files out-a.pcap and out-b.pcap of the capture set hold "
+                              "no packet from 10.77.0.2 to 10.77.0.1, although"), said[0]
