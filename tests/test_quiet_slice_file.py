@@ -94,3 +94,26 @@ def test_a_piece_of_two_files_holds_in_the_plural(tmp_path: Path) -> None:
     assert len(said) == 1, said
     assert said[0].startswith("The files out-a.pcap and out-b.pcap of the capture set hold "
                               "no packet from 10.77.0.2 to 10.77.0.1, although"), said[0]
+
+
+@pytest.mark.skipif(shutil.which("editcap") is None, reason="needs editcap (wireshark)")
+def test_a_ring_of_files_out_of_record_order_is_not_a_wrapped_one(tmp_path: Path) -> None:
+    """lab-pcapng-interfaces' two-nics-data-block-first (two interfaces' records written
+    in turns, out of time order) cut by `editcap -c 238` into dumpcap ring names: the
+    second file starts with an earlier packet than the first but ends later. No
+    capture_ring_gap "number 0 missing" (a wrap read from the first packets alone);
+    the set reads as the whole file."""
+    case = CAPTURES / "lab-pcapng-interfaces" / "two-nics-data-block-first"
+    config = build_config(load_file(case.with_suffix(".toml")))
+    whole = case.with_suffix(".pcapng.gz")
+    subprocess.run(["editcap", "-c", "238", str(whole), str(tmp_path / "cut.pcapng")],
+                   check=True, capture_output=True)
+    ring = tmp_path / "ring"
+    ring.mkdir()
+    for number, part in enumerate(sorted(tmp_path.glob("cut*.pcapng")), start=1):
+        part.rename(ring / f"x_{number:05d}_20261202094733.pcapng")
+    alone = analyze(read_traffic([str(whole)], config), config)
+    cut = analyze(read_traffic([str(ring)], config), config)
+    assert sorted(f.code for f in cut.findings) == sorted(f.code for f in alone.findings) \
+        == ["ndmp_vendor_message"]
+    assert cut.verdict == alone.verdict
