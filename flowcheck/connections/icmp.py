@@ -61,9 +61,10 @@ def add_icmp(record: Connection, code: int, sender: str, to: str, frame: int, *,
     first naming its code, sender, addressee and IP TTL (hop limit) as captured (the TTL
     None once two of them differ, the rejects past FRAMES_PER_QUOTE counted too); at most
     FRAMES_PER_QUOTE frames kept, the earliest kept one's (frame, ts) in
-    Connection.icmp_stamp. The one writer of Connection.icmp_* for every path that ties a reject
-    to a connection (connections.icmp_attach, icmp_cut, and QuotedAttempts' connections
-    made of quotes).
+    Connection.icmp_stamp, the latest reject's ts (every one read) in
+    Connection.icmp_last. The one writer of Connection.icmp_* for every path that ties a
+    reject to a connection (connections.icmp_attach, icmp_cut, and QuotedAttempts'
+    connections made of quotes).
     in_order: frames come in order (else placed in order). Whether it was the record's
     first."""
     first = not record.icmp_frames
@@ -74,6 +75,8 @@ def add_icmp(record: Connection, code: int, sender: str, to: str, frame: int, *,
         # Rejects at two TTLs: none of them speaks for all. Before the frame cap: a
         # reject past it is still one the TTL must speak for.
         record.icmp_ttl = None
+    if ts is not None and (record.icmp_last is None or ts > record.icmp_last):
+        record.icmp_last = ts
     if len(record.icmp_frames) >= FRAMES_PER_QUOTE:
         return False
     if ts is not None and (first or record.icmp_stamp is None

@@ -76,6 +76,11 @@ class RareFields:
     # close on two clocks apart (flowcheck.verify.after_close.late_refusal). Not in the
     # JSON, nor compared (as Connection.fin_ts).
     icmp_stamp: tuple[int, float] | None = field(default=None, compare=False)
+    # The latest ICMP unreachable's time (seconds, its sender's clock), every reject read,
+    # those past the icmp_frames kept too: a file of a set holding only such rejects holds
+    # this connection's traffic (flowcheck.verify.unjudged_files, review58j). Not in the
+    # JSON, nor compared.
+    icmp_last: float | None = field(default=None, compare=False)
     # How a Linux cooked capture (tcpdump -i any) marked the ICMP unreachables about it,
     # capture copies included: bits 1 << packet type (connections.syn_ways: 4 sent by the
     # capture host, 0 addressed to it), 0 when no file tells (another link type). Set

@@ -64,14 +64,22 @@ def _time_order(files: dict[int, str], spans: dict[str, tuple[float, float]]
                 ) -> tuple[list[int], bool]:
     """The ring's file numbers in time order, and whether it wrapped (a tcpdump -W ring
     that went past its last number: the numbers rise, fall once to the lowest, rise
-    again). Without every file's first packet time, in number order."""
+    again). Without every file's first packet time, in number order. Wrapped only when
+    the files' last packets follow that order too: files of one capture whose records
+    are out of time order (a pcapng file of two interfaces, each written in turns) may
+    start a later file with an earlier packet, but it ends later (review58j:
+    lab-pcapng-interfaces' two-nics-data-block-first cut by `editcap -c 238` into
+    dumpcap names x_00001_..., x_00002_... read capture_ring_gap "lacks 1 ring file
+    between x_00002_... and x_00001_... (number 0 missing)")."""
     numbers = sorted(files)
     if len(numbers) < 2 or not all(files[n] in spans for n in numbers):
         return numbers, False
     first = min(range(len(numbers)), key=lambda index: spans[files[numbers[index]]][0])
     turned = numbers[first:] + numbers[:first]
     starts = [spans[files[n]][0] for n in turned]
-    if first and all(a <= b for a, b in zip(starts, starts[1:], strict=False)):
+    ends = [spans[files[n]][1] for n in turned]
+    if first and all(a <= b for a, b in zip(starts, starts[1:], strict=False)) \
+            and all(a <= b for a, b in zip(ends, ends[1:], strict=False)):
         return turned, True
     return numbers, False
 

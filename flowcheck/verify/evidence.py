@@ -117,6 +117,13 @@ def _missing_by_piece(ctx: Context, census: Census) -> None:
             ctx.missing.setdefault(way, []).extend(conns)
 
 
+def holds(where: str) -> str:
+    """The verb after `where` (sources.pieces.Pieces.words, capitalised or not): "hold"
+    after "the files a and b of the capture set" (review58j: "The files trace1 and trace2
+    of the capture set holds no packet from ..."), else "holds"."""
+    return "hold" if where.lower().startswith("the files ") else "holds"
+
+
 def _one_direction(ctx: Context, missing: dict[tuple[str, str], list[Connection]],
                    where: str) -> None:
     """One capture_one_direction per direction `missing` lacks (its connections), of
@@ -136,7 +143,8 @@ def _one_direction(ctx: Context, missing: dict[tuple[str, str], list[Connection]
             _tcp_left_out(ctx, (sender, receiver), conns, f"{listed}{more}", how, back, where)
             continue
         ctx.add("capture_one_direction",
-                f"{where} holds {ctx.census.none_words(sender, receiver, at_all=False, ts=at)}, "
+                f"{where} {holds(where)} "
+                f"{ctx.census.none_words(sender, receiver, at_all=False, ts=at)}, "
                 "although "
                 f"{len(conns)} connection(s) show that side talking ({listed}{more}): "
                 f"{how}. The capture saw one direction only (a SPAN port or firewall "
@@ -161,9 +169,10 @@ def _tcp_left_out(ctx: Context, way: tuple[str, str], conns: list[Connection],
     capture", or the piece of the set (sources.pieces)."""
     sender, receiver = way
     ctx.add("capture_one_direction",
-            f"{where} holds no TCP packet from {sender} to {receiver}, although "
-            f"{len(conns)} connection(s) show that side talking ({listed}): {how}. It "
-            f"holds {back} from {sender} to {receiver}, so that direction passed the "
+            f"{where} {holds(where)} no TCP packet from {sender} to {receiver}, although "
+            f"{len(conns)} connection(s) show that side talking ({listed}): {how}. "
+            f"{'They hold' if holds(where) == 'hold' else 'It holds'} {back} from {sender} "
+            f"to {receiver}, so that direction passed the "
             "capture point and only its TCP is missing: a capture filter left it out (one "
             "on protocol, port or source address), or it took another path (asymmetric "
             "routing, a load balancer or ECMP choosing by port). What only that "

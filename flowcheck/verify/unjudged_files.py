@@ -9,14 +9,22 @@ files, a folder), its doubt was lost and the other job's pass became the set's
 dual-stack-control-syns-dropped-by-agent-any-on-agent-out-sll2 passed beside ndmjob's v4
 backup). Here each such file, not one part of a ring nor of a capture cut by time (one
 capture cut into files, sources.ring.ring_parts and .time_rotated: a part after the job
-may hold only ARP or NDP, review56l's tcpdump -G files), gets a no_control_session
-warning naming it, so the set's verdict is inconclusive as the file's alone is; the
-sessions judged in the other files keep their own readings.
+may hold only ARP or NDP, review56l's tcpdump -G files; nor a file no other file
+overlaps in time while a connection begun before it goes on into it, by its TCP packets
+after the file or an ICMP unreachable quoting it there: a slice of one capture's time,
+as review58f's connection across a file gap proves; review58j: lab-trial17's
+mtu-blackhole-media cut by `editcap -c 3` into files a.pcap .. x.pcap read an extra
+no_control_session for the ARP and ICMPv6 met while the data connection waited, field57's
+net-unreachable case cut in its handshake into trace, trace1 for trace1's reject) gets a
+no_control_session warning naming it, so the set's verdict is inconclusive as the
+file's alone is; the sessions judged in the other files keep their own readings.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
+from itertools import accumulate
 
 from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo, Connection, Finding, Session, Severity
@@ -39,7 +47,8 @@ def unjudged_files(findings: list[Finding], captures: Sequence[CaptureInfo],
     points at once: an ARP-only file in a job's time still warns)."""
     if not sessions or len(captures) < 2:
         return findings
-    parts = ring_parts(captures) | time_rotated(captures)
+    parts = ring_parts(captures) | time_rotated(captures) | \
+        _slices_inside(captures, connections)
     by_uid = {conn.uid: conn for conn in connections}
     starts = [conn.ts for s in sessions if (conn := by_uid.get(s.control_uid)) is not None
               and not conn.orig_pkts + conn.resp_pkts and conn.icmp_frames]
@@ -62,3 +71,30 @@ def unjudged_files(findings: list[Finding], captures: Sequence[CaptureInfo],
             "says what it holds and the fix for that cause.",
             severity=Severity.WARNING))
     return [*findings, *added]
+
+
+def _slices_inside(captures: Sequence[CaptureInfo], connections: Sequence[Connection]
+                   ) -> set[str]:
+    """The paths of files no other file overlaps in time (CaptureInfo.span, s) while a
+    connection of `connections` that began before the file's first packet goes on
+    into it: its TCP packets after the file's (Connection.last_ts; none can be in it) or
+    an ICMP unreachable quoting it at or after the file's first packet
+    (Connection.icmp_last): one capture's slice of the connection's time (review58j).
+    Sorted spans and a running maximum: files x log(connections)."""
+    spanned = sorted((info.span, info.path) for info in captures if info.span is not None)
+    if len(spanned) < 2 or not connections:
+        return set()
+    by_start = sorted(connections, key=lambda conn: conn.ts)
+    starts = [conn.ts for conn in by_start]
+    reach = list(accumulate((max(conn.last_ts, conn.icmp_last or conn.last_ts)
+                             for conn in by_start), max))  # the latest end so far
+    inside = set()
+    reached = float("-inf")  # the latest last packet of the files starting before
+    for index, ((first, last), path) in enumerate(spanned):
+        alone = reached < first and (index + 1 == len(spanned)
+                                     or spanned[index + 1][0][0] > last)
+        reached = max(reached, last)
+        count = bisect_left(starts, first)  # connections that began before the file
+        if alone and count and reach[count - 1] >= first:
+            inside.add(path)
+    return inside
