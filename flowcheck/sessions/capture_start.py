@@ -131,7 +131,10 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
             if owner is None:
                 continue
             session = owner.session
-            end = end_of(control_of[session.id])
+            # Its retries open by its control connection's end (classify.end_of: its last
+            # packet's time, never infinite), on that packet's clock.
+            control = control_of[session.id]
+            until = order.moment(control.last_frame, end_of(control))
             while conn is not None:
                 claim(endpoints, conn, session, "data")
                 session.port_matched.append(conn.uid)
@@ -145,9 +148,7 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
                         ordered, lambda c: None if _profile_key(c, config, profile) is None
                         else (c.orig_h, c.resp_h, c.resp_p))
                 same = retries.get((conn.orig_h, conn.resp_h, conn.resp_p))
-                conn = same.first(order.began(conn), END if end == float("inf") else
-                                  order.moment(control_of[session.id].last_frame, end)) \
-                    if same else None
+                conn = same.first(order.began(conn), until) if same else None
     ties.finish(midstream)
     for job in jobs:
         session = job.session
