@@ -165,12 +165,15 @@ def _owner(conn: Connection, windows: list[tuple[tuple[str, str], Windows]], ope
     unit: s, or its first frame): sessions.late_owners.decide over those whose
     window holds it and whose ranges (and opener rule) it fits, and those naming it."""
     live, fitting, naming = 0, [], []
+    said: list[LateJob] | None = None  # every late session naming conn, found once
     for roles, window in windows:
         first = window.jobs[0].session  # the roles' ranges and opener rule: any one's
         if not ports_in_ranges(conn, first, config) or (opened and lone_syn_given_up(
                 conn, capture_end, config.retransmission_timeout)):
             continue  # another service, or an earlier connect's last try
-        naming += [j for j in evidence.naming(conn)
+        if said is None:
+            said = evidence.naming(conn)
+        naming += [j for j in said
                    if (j.session.media_server, j.session.remote_agent) == roles
                    and window.fits(j, at)]
         if _opener_unknown(conn, first, config, profile):
