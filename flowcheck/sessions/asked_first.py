@@ -17,7 +17,7 @@ nothing past its vendor message).
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, NdmpStream
+from flowcheck.model import Connection, NdmpMessage, NdmpStream
 from flowcheck.sessions.classify import DATA_INTENT, message_op, one_sided
 from flowcheck.sessions.file_order import END, TIME_ORDER, FileOrder, Moment
 from flowcheck.sessions.matching import ANNOUNCEMENT_JITTER_SECONDS
@@ -44,8 +44,8 @@ def asked_from_frame(control: Connection, stream: NdmpStream | None) -> int | No
     if not media_side_whole(control, stream):
         return control.first_frame
     assert stream is not None
-    return next((m.frame for m in stream.messages if m.direction == "orig"
-                 and m.type == "request" and message_op(m) in DATA_INTENT), None)
+    first = _first_setup(stream)
+    return None if first is None else first.frame
 
 
 def asked_from(control: Connection, stream: NdmpStream | None,
@@ -58,7 +58,13 @@ def asked_from(control: Connection, stream: NdmpStream | None,
     if not media_side_whole(control, stream):
         return opened
     assert stream is not None
-    first = next((m for m in stream.messages if m.direction == "orig"
-                  and m.type == "request" and message_op(m) in DATA_INTENT), None)
+    first = _first_setup(stream)
     return END if first is None else max(
         opened, order.moment(first.frame, first.ts - ANNOUNCEMENT_JITTER_SECONDS))
+
+
+def _first_setup(stream: NdmpStream) -> NdmpMessage | None:
+    """The media server's first data setup request on the control stream (DATA_INTENT:
+    DATA_LISTEN, DATA_CONNECT, MOVER_LISTEN, MOVER_CONNECT, v2's DATA_START_*), or None."""
+    return next((m for m in stream.messages if m.direction == "orig"
+                 and m.type == "request" and message_op(m) in DATA_INTENT), None)

@@ -131,7 +131,10 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
             if owner is None:
                 continue
             session = owner.session
-            end = end_of(control_of[session.id])
+            # Its retries open by its control connection's end (classify.end_of: its last
+            # packet's time, never infinite), on that packet's clock.
+            control = control_of[session.id]
+            until = order.moment(control.last_frame, end_of(control))
             while conn is not None:
                 claim(endpoints, conn, session, "data")
                 session.port_matched.append(conn.uid)
@@ -145,9 +148,7 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
                         ordered, lambda c: None if _profile_key(c, config, profile) is None
                         else (c.orig_h, c.resp_h, c.resp_p))
                 same = retries.get((conn.orig_h, conn.resp_h, conn.resp_p))
-                conn = same.first(order.began(conn), END if end == float("inf") else
-                                  order.moment(control_of[session.id].last_frame, end)) \
-                    if same else None
+                conn = same.first(order.began(conn), until) if same else None
     ties.finish(midstream)
     for job in jobs:
         session = job.session
@@ -164,12 +165,15 @@ def _owner(conn: Connection, windows: list[tuple[tuple[str, str], Windows]], ope
     unit: s, or its first frame): sessions.late_owners.decide over those whose
     window holds it and whose ranges (and opener rule) it fits, and those naming it."""
     live, fitting, naming = 0, [], []
+    said: list[LateJob] | None = None  # every late session naming conn, found once
     for roles, window in windows:
         first = window.jobs[0].session  # the roles' ranges and opener rule: any one's
         if not ports_in_ranges(conn, first, config) or (opened and lone_syn_given_up(
                 conn, capture_end, config.retransmission_timeout)):
             continue  # another service, or an earlier connect's last try
-        naming += [j for j in evidence.naming(conn)
+        if said is None:
+            said = evidence.naming(conn)
+        naming += [j for j in said
                    if (j.session.media_server, j.session.remote_agent) == roles
                    and window.fits(j, at)]
         if _opener_unknown(conn, first, config, profile):
