@@ -245,9 +245,7 @@ class Context:
         """Does the capture hold a packet of direction `way` (sender, receiver) where time
         `ts` (seconds) is: in the piece of the set that holds `ts` (sources.pieces; one
         piece: the whole capture, ctx.captured)?"""
-        if len(self.captured_in) < 2:
-            return way in self.captured
-        return way in self.captured_in[self.pieces.of(ts)]
+        return way in self.held_at(ts)
 
     def end_at(self, ts: float) -> float:
         """When the capture holding time `ts` (seconds) ended: the last packet of its piece

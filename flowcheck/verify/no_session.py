@@ -21,29 +21,27 @@ from flowcheck.verify.other_protocol import (
 )
 
 
-def no_control_session(ctx: Context, piece: int | None = None,
-                       its: list[Connection] | None = None) -> None:
+def no_control_session(ctx: Context,
+                       piece: tuple[int, list[Connection]] | None = None) -> None:
     """no_control_session: an error when the capture holds TCP connections and none is
     an NDMP control connection (the wrong port or capture point); a warning when it holds
     no TCP connection at all (a live sniffer that saw nothing, a capture of other
-    traffic): nothing of the job to judge, so the verdict is inconclusive. piece: read
-    that piece of the set alone (sources.pieces: its connections, its name in the words;
-    pieces_without_session), not the whole set; TLS alone there says nothing (its
-    TLS groups are verify.unjudged_tls's beside the sessions judged). its: that piece's
-    connections, when known (else read from ctx.connections). A piece's finding is dated
-    by its first connection (ts): verify.capture_filter.explain_missing_control reads
-    that piece alone by it."""
+    traffic): nothing of the job to judge, so the verdict is inconclusive. piece: (index,
+    connections) of a piece of the set to read alone (sources.pieces: its connections,
+    its name in the words; pieces_without_session), not the whole set; TLS alone there
+    says nothing (its TLS groups are verify.unjudged_tls's beside the sessions judged).
+    A piece's finding is dated by its first connection (ts):
+    verify.capture_filter.explain_missing_control reads that piece alone by it."""
     port = ctx.config.ndmp_port
     fix = (f"Check --ndmp-port (the agent's NDMP port, {port} here) and capture on the media "
            "server's interface toward the agent while the job starts.")
     connections, streams = ctx.connections, ctx.streams
     where, when = "the capture", None
     if piece is not None:
-        connections = its if its is not None else \
-            [c for c in connections if ctx.pieces.of(c.ts) == piece]
+        index, connections = piece
         uids = {c.uid for c in connections}
         streams = [s for s in streams if s.uid in uids]
-        where = ctx.pieces.words(piece)
+        where = ctx.pieces.words(index)
         when = min((c.ts for c in connections), default=None)
     groups = other_protocol_groups(connections, streams)
     servers = asked_ndmp_servers(groups, streams)  # another protocol's clients asked
@@ -119,7 +117,7 @@ def pieces_without_session(ctx: Context) -> None:
     holding.update(index for index, conns in by_piece.items()
                    if any(c.session is not None for c in conns))
     for piece in sorted(set(by_piece) - holding):
-        no_control_session(ctx, piece, by_piece[piece])
+        no_control_session(ctx, (piece, by_piece[piece]))
 
 
 def _unnamed_hosts(groups: dict[tuple[str, str, int], Group], ctx: Context) -> str:
