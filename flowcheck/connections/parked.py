@@ -247,7 +247,7 @@ def commit(short: ShortPass, keep: np.ndarray, uids: np.ndarray) -> tuple[Parked
                   flow(short.established), flow(short.rtt), flow(short.seen),
                   side(short.ttl_move_ts), side(short.ttl_move_from), side(short.ttl_move_to),
                   side(short.unseen_below))
-    if order.shape[0] >= COMPACT_FROM:
+    if compacting:
         _compact_columns(block)
     return block, order
 

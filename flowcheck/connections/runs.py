@@ -52,7 +52,7 @@ class WalkLists:
     flow key's lower endpoint (bool), `below` per place the count of lower ones before
     it (int64, one more entry: a run's sides from two reads), and `events` the places
     (ascending, a list) of those with SYN, FIN or RST. A place is read as Python values
-    only where a packet goes one at a time (`row_of`, `lower_of`; `flow_lists` for a
+    only where a packet goes one at a time (`one`; `flow_lists` for a
     small flow's): no list of every walked packet (three tolist() calls of ~18,000
     packets a batch cost more than the walk's own steps on bench capture (d), issue 7)."""
 

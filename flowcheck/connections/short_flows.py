@@ -189,10 +189,10 @@ class ShortFlows:
         live = in_flows[known]
         for j in np.flatnonzero(live).tolist():
             n = known.item(j)
-            c = self._flows[keys[n]]
-            out[j] = starts_new(c, bool(low[n]), SYN, seq.item(j))
-            row = first.item(known.item(j))
-            if out[j] and (gap := continues(c, bool(low[n]), seq.item(j),
+            c, lower, isn = self._flows[keys[n]], bool(low[n]), seq.item(j)
+            out[j] = starts_new(c, lower, SYN, isn)
+            row = first.item(n)
+            if out[j] and (gap := continues(c, lower, isn,
                                             float(self._decoded.tcp_ts[row]))) is not None:
                 self.clock.note_continued(int(self._decoded.tcp_frame[row]),
                                           c.record.first_frame, gap)

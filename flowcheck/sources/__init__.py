@@ -39,8 +39,14 @@ class CaptureSetReader:
                  pieces: FilePieces | None = None) -> None:
         specs = resolve_inputs(list(inputs))
         files = [CaptureFile(spec, chunk_size, read_ahead=read_ahead) for spec in specs]
+        self._progress = progress
+        self._started = False
+        self._packets = 0  # yielded so far (the progress bar's packets/s)
+        # The clock epoch of each frame, once the capture host's clock stepped back on
+        # all its streams at once (sources.clock_epochs).
+        self.clock_epochs = EpochFrames()
         if pieces is not None and len(files) == 1 and files[0].spec.reopenable:
-            self._read_pieces(files[0], pieces, chunk_size, read_ahead, progress)
+            self._read_pieces(files[0], pieces, chunk_size, read_ahead)
             return
         shifts = dict(shifts or {})
         first_keys: dict[int, float | None] = {}
@@ -76,24 +82,19 @@ class CaptureSetReader:
         self._shifts = shifts
         # Every file can be read again (no standard input or pipe): heads, shifts.
         self.reopenable = all(capture.spec.reopenable for capture in files)
-        self._progress = progress
-        self._started = False
-        self._packets = 0  # yielded so far (the progress bar's packets/s)
-        # The clock epoch of each frame, once the capture host's clock stepped back on
-        # all its streams at once (sources.clock_epochs).
-        self.clock_epochs = EpochFrames()
 
     def spec(self, index: int) -> InputSpec:
         """The input of file `index` of `captures`."""
         return self._files[index].spec
 
     def _read_pieces(self, capture: CaptureFile, pieces: FilePieces, chunk_size: int,
-                     read_ahead: bool, progress: bool) -> None:
+                     read_ahead: bool) -> None:
         """One file read as its pieces merged by time (sources.joined_pieces): a lane
         per piece, each its own reading of the file; the last piece's reading goes to
         the file's end, so its CaptureInfo is the file's (the others' are dropped).
         Frames are numbered in the merged order, as the file sorted by time numbers
-        them (reordercap)."""
+        them (reordercap). The progress bar follows the last piece's reading (it goes
+        over the whole file's bytes)."""
         readings = [capture] + [CaptureFile(capture.spec, chunk_size, read_ahead=read_ahead)
                                 for _ in range(len(pieces) - 1)]
         last = readings[-1]
@@ -106,10 +107,6 @@ class CaptureSetReader:
         self.input_positions = [0]
         self._shifts = {}
         self.reopenable = True
-        self._progress = progress  # the last piece's reading: the whole file's bytes
-        self._started = False
-        self._packets = 0
-        self.clock_epochs = EpochFrames()
 
     def __iter__(self) -> Iterator[PacketBatch]:
         if self._started:

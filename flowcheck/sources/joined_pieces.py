@@ -63,8 +63,7 @@ def piece_chunks(chunks: Generator[Chunk, None, None], start: int, stop: int | N
             count = len(records)
             if not count:
                 continue
-            places = (np.arange(seen, seen + count, dtype=np.int64)
-                      if records.position is None else records.position)
+            places = _places(records, seen)
             seen += count
             low = int(np.searchsorted(places, start, side="left"))
             high = count if stop is None else int(np.searchsorted(places, stop, side="left"))
@@ -121,8 +120,7 @@ def _parts(spec: InputSpec, chunk_size: int, lows: np.ndarray | None,
     try:
         for _buf, records in chunks:
             ts = records.ts
-            places = (np.arange(seen, seen + len(ts), dtype=np.int64)
-                      if records.position is None else records.position)
+            places = _places(records, seen)
             seen += len(ts)
             if len(places) and (places[0] < last_place or bool((np.diff(places) < 0).any())):
                 # Records handed on out of file order: a pcapng file's interfaces read in
@@ -157,6 +155,14 @@ def _parts(spec: InputSpec, chunk_size: int, lows: np.ndarray | None,
     finally:
         chunks.close()
     return parts
+
+
+def _places(records: Records, seen: int) -> np.ndarray:
+    """Each record's 0-based place among the file's numbered records (int64): its
+    Records.position, else counted on from `seen` (the file's records before them)."""
+    if records.position is not None:
+        return records.position
+    return np.arange(seen, seen + len(records), dtype=np.int64)
 
 
 def _merged(parts: list[list[float]]) -> list[list[float]]:

@@ -29,11 +29,11 @@ import struct
 
 import numpy as np
 
-from flowcheck.sources.pcap import MAGIC_NSEC, MAGIC_USEC
+from flowcheck.sources.pcap import MAGIC_NSEC, MAGIC_USEC, PCAPNG_SECTION
+from flowcheck.sources.pcapng import BYTE_ORDER_MAGIC, EPB_TYPE, IDB_TYPE, SHB_TYPE
 from flowcheck.sources.pcapng_blocks import Interface, read_interface
 
 _MAX_CAPLEN = 262_144  # tcpdump's and dumpcap's largest snap length
-_PCAPNG_SHB, _PCAPNG_IDB, _PCAPNG_EPB = 0x0A0D0D0A, 1, 6
 _CHAIN = 3  # records found ending one after another at a pcap file's end
 _BLOCKS_BACK = 64  # blocks walked back from a pcapng file's end for a packet
 _HEAD_BYTES = 65_536  # a pcapng file's start read for its Interface Description Blocks
@@ -52,7 +52,7 @@ def last_record_ts(path: str) -> float | None:
             head = file.read(min(size, _HEAD_BYTES))
             if len(head) >= 24 and head[:4] in _PCAP_ORDERS:
                 return _pcap_last(file, size, head)
-            if len(head) >= 28 and struct.unpack("<I", head[:4])[0] == _PCAPNG_SHB:
+            if len(head) >= 28 and head[:4] == PCAPNG_SECTION:
                 return _pcapng_last(file, size, head)
     except OSError:
         return None
@@ -105,9 +105,8 @@ def _records_ending_at(tail: bytes, end: int, order: str, nano: bool) -> list[in
 
 
 def _pcapng_last(file, size: int, head: bytes) -> float | None:  # noqa: ANN001
-    magic = head[8:12]
-    order = "<" if magic == b"\x4d\x3c\x2b\x1a" else ">" if magic == b"\x1a\x2b\x3c\x4d" \
-        else None
+    order = next((order for order in "<>"
+                  if struct.unpack_from(order + "I", head, 8)[0] == BYTE_ORDER_MAGIC), None)
     if order is None:
         return None
     interfaces = _interfaces(head, order)
@@ -122,9 +121,9 @@ def _pcapng_last(file, size: int, head: bytes) -> float | None:  # noqa: ANN001
         file.seek(end - length)
         block = file.read(min(length, 20))
         kind, again = struct.unpack_from(order + "II", block)
-        if again != length or kind == _PCAPNG_SHB:
+        if again != length or kind == SHB_TYPE:
             return None
-        if kind == _PCAPNG_EPB:
+        if kind == EPB_TYPE:
             if len(block) < 20:
                 return None
             interface, high, low = struct.unpack_from(order + "III", block, 8)
@@ -142,9 +141,9 @@ def _interfaces(head: bytes, order: str) -> list[Interface]:
     off = struct.unpack_from(order + "I", head, 4)[0]
     while off + 12 <= len(head):
         kind, length = struct.unpack_from(order + "II", head, off)
-        if length < 12 or off + length > len(head) or kind == _PCAPNG_SHB:
+        if length < 12 or off + length > len(head) or kind == SHB_TYPE:
             break
-        if kind == _PCAPNG_IDB:
+        if kind == IDB_TYPE:
             interfaces.append(read_interface(head, off, length, order, 0)[0])
         off += length
     return interfaces
