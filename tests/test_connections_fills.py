@@ -387,6 +387,9 @@ HOST_TOOL_COPIES = {
     # a router's one port captured, the router sending each packet back out of it (review
     # 54h): each packet as it came in and as it left.
     "captures/review54h/copies-routed-back-out-one-router-port-two-subnets-one-segment-ether.pcap.gz",
+    # dumpcap on both hosts' veths, one pcapng of two interfaces (field check 65, seed 128
+    # run 5): each packet of the dual-stack job at both capture points.
+    "captures/field65-matrix/tls-start-dual-data-rejected-net-prohibited-by-agent-both-hosts-merged-pcapng-snap96.pcapng.gz",
 }
 
 # Two capture points' files merged on a path that also lost packets (field check 37: 40%
