@@ -7,12 +7,14 @@ midway, and end to end through the reader on stored captures.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import random
 import signal
 import struct
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
@@ -318,6 +320,19 @@ def test_a_child_still_behind_the_parser_after_its_start_is_ended(
         ahead.close()
 
 
+def _until_the_pipe_fills(ahead: walk_ahead.WalkAhead, timeout: float = 60.0) -> None:
+    """Until the child's offsets fill half its pipe or more (FIONREAD): a fixed 0.3 s
+    sleep was too short for a child started late on a loaded machine (the full suite on
+    two cores: `any(parts)` False, the parser had walked alone)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        held = fcntl.ioctl(ahead._pipe.fileno(), termios.FIONREAD, b"\0" * 4)
+        if struct.unpack("i", held)[0] >= walk_ahead.PIPE_BYTES // 2:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"the walk-ahead child wrote too little in {timeout} s")
+
+
 def test_a_buffer_the_child_covers_in_part_is_walked_on_by_the_parser(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # A pipe of one page (512 offsets) and small messages: a large buffer is covered by
@@ -328,7 +343,7 @@ def test_a_buffer_the_child_covers_in_part_is_walked_on_by_the_parser(
     rng = random.Random(12)
     data = stream(rng, "<", 40_000)
     parser, ahead = _with_walk_ahead(tmp_path / "part.pcap", data, "<")
-    time.sleep(0.3)  # the child has filled the pipe
+    _until_the_pipe_fills(ahead)
     taken = ahead.take
     parts: list[bool] = []
 
