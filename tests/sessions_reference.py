@@ -221,13 +221,15 @@ def _attach_data(sessions: list[Session], endpoints: _Endpoints,
         if not candidates:
             # Nobody reached the announced address, but the announced port was reached
             # at the address the control connection used for that host: a NAT rewrote
-            # it (the announcement inside the NDMP message was not translated).
+            # it (the announcement inside the NDMP message was not translated). Bounded
+            # by the next announcement of the announced endpoint, which is what other
+            # sessions announce, not of the control address (boundfix).
             candidates = [
                 (conn, ann) for ann in group
                 if (host := listener_host(ann, control)) != ann.ip and
                 (conn := first_after(host, ann.port, ts, fits_running(ann),
                                      next_announced(ann, ts),
-                                     others_before(host, ann.port, ts, session,
+                                     others_before(ann.ip, ann.port, ts, session,
                                                    connector(ann))))
                 is not None]
             # The one claimed below: the earliest opened (review58e).

@@ -138,10 +138,12 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
         """The first unclaimed connection to ip:ann.port from the moment `after` on (or
         written after `frame`) whose connector may be the session's, opened while the
         session runs (runs): one whose opening the capture holds, opened before `until`
-        (the endpoint's next announcement), else the first of any opened before ip's
-        next announcement of that port by another session that connection could be
-        (next_by_other; note56 Left 3: a fallback with no limit there let an earlier
-        announcement take a later job's connection)."""
+        (the endpoint's next announcement), else the first of any opened before the
+        announced endpoint's (ann.ip:ann.port, whatever address ip it is reached at)
+        next announcement by another session that connection could be (next_by_other;
+        note56 Left 3: a fallback with no limit there let an earlier announcement take a
+        later job's connection; boundfix: looked up under ip, the NAT's address or the
+        IPv4-mapped form no session announces, it had none)."""
         control = control_of[session.id]
         for pools in (opened_by_connector[ann.listener], by_connector[ann.listener]):
             found = [conn for connector in (connector_host(ann, control), None)
@@ -149,7 +151,7 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
                      if (pool := pools.get((form, ann.port, connector))) is not None
                      and (conn := pool.first_following(after, frame)) is not None
                      and order.began(conn) < (
-                         next_by_other((form, ann.port), after, session.id, connector)
+                         next_by_other((ann.ip, ann.port), after, session.id, connector)
                          if pools is by_connector[ann.listener] else until)
                      and runs(session, conn)]
             if found:
@@ -238,6 +240,10 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
             # the listener's control address (NAT, 0.0.0.0, or the IPv4 announcement of
             # a job whose control connection runs over IPv6: newuser58's allv6-wire with
             # its data handshake lost read capture_filtered, "no connection to it").
+            # Its opening not captured, only before the announced endpoint's next
+            # announcement by another session it could be, as first_from's fallback
+            # (boundfix: bounded by `runs` alone, a job whose close the capture lacks
+            # took a later job's).
             candidates = [
                 (conn, ann) for ann in group
                 for host in dict.fromkeys((ann.ip, listener_host(ann, control)))
@@ -245,6 +251,8 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
                 if (pool := unseen_opening[ann.listener].get(
                     (host, ann.port, connector))) is not None
                 and (conn := pool.first_following(now, frame)) is not None
+                and order.began(conn) < next_by_other((ann.ip, ann.port), now, session.id,
+                                                      connector)
                 and runs(session, conn)]
             for conn, ann in earliest(candidates):
                 if conn.orig_h != ann.ip and ann.ip != "0.0.0.0" \
