@@ -117,3 +117,22 @@ def test_the_data_steps_acked_bytes_name_the_echo_reply(tmp_path: Path) -> None:
     step = analysis.sessions[0].steps[4]
     assert (f"no byte agent -> media server in the capture, which holds {held}, but the "
             "media server's ACKs acknowledge 400002 B of it") in step.detail, step.detail
+
+
+def test_an_echo_reply_in_a_file_days_before_is_not_the_unseen_syns_way(
+        tmp_path: Path) -> None:
+    """field52's two jobs captured `-Q out` on the media server, with a file of an echo
+    reply from fd77:1::2 three days before: step 2's hedge reads the jobs' piece of the
+    set (the control connection's time, as unseen_way found the way lacking), "no packet
+    from fd77:1::2 to fd77::1 (one direction only)"; it named the other file's reply
+    (tiecap: attempts.one_way_words asked lacking_words with no time)."""
+    reply = (Ether(src="02:00:00:00:00:02", dst="02:00:00:00:00:01")
+             / IPv6(src="fd77:1::2", dst="fd77::1") / ICMPv6EchoReply(id=7, seq=1))
+    reply.time = _first_time(TWO_JOBS_OUT) - 3 * 86400
+    alone = tmp_path / "reply.pcap"
+    wrpcap(str(alone), [reply])
+    analysis = stored_analysis(alone, TWO_JOBS_OUT, config_path=sidecar(TWO_JOBS_OUT))
+    step = analysis.sessions[0].steps[1]
+    assert step.detail.endswith("; the capture holds no packet from fd77:1::2 to fd77::1 "
+                                "(one direction only), so the agent's SYN from "
+                                "fd77:1::2 could not be seen"), step.detail

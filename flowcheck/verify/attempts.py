@@ -47,13 +47,17 @@ def connector_unseen(ctx: Context, session: Session, listener: str | None,
                  if (way := unseen_way(ctx, connector, [*addresses, host], control.ts))), None)
 
 
-def one_way_words(ctx: Context, way: tuple[str, str], what: str) -> str:
+def one_way_words(ctx: Context, way: tuple[str, str], what: str,
+                  ts: float | None = None) -> str:
     """Why a packet (what) from way[0] cannot be seen: the capture lacks that direction,
-    or holds frames flowcheck cannot read that it may be among (verify.unread_frames)."""
+    or holds frames flowcheck cannot read that it may be among (verify.unread_frames).
+    ts: the time (s) the way was found lacking at (unseen_way's, ctx.lacks': the
+    session's control connection's opening), so the words read the piece of a set that
+    lacks it (way_back.lacking_words), as unseen_way did (tiecap: they read none)."""
     if could_carry(ctx, way):
         return unseen_words(ctx, way, what)
-    return (f"the capture holds {lacking_words(ctx, *way)}, so {what} from {way[0]} could "
-            "not be seen")
+    return (f"the capture holds {lacking_words(ctx, *way, ts)}, so {what} from {way[0]} "
+            "could not be seen")
 
 
 def attempt_unseen(ctx: Context, session: Session, listener: str | None,
@@ -72,7 +76,8 @@ def attempt_unseen(ctx: Context, session: Session, listener: str | None,
     way = connector_unseen(ctx, session, listener, addresses)
     # The listener's answer shows only for a known endpoint (not one the snap length cut).
     if way is not None and (not addresses or answer_seen(ctx, way, ts, addresses) is None):
-        return one_way_words(ctx, way, "a connection attempt")
+        return one_way_words(ctx, way, "a connection attempt",
+                             ctx.by_uid[session.control_uid].ts)
     moved = moved_unseen(ctx, session, ts, frame)
     if moved:
         return moved

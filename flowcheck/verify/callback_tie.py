@@ -18,12 +18,15 @@ when every callback of the tie worked, the note says the pairing changes no verd
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from flowcheck.model import Connection, Session
 from flowcheck.sessions import CALLBACK_SLACK_SECONDS
 from flowcheck.sessions.classify import asked_nothing, connection_outcome, end_of
 from flowcheck.verify.context import Context
 from flowcheck.verify.evidence import is_open, judged
 from flowcheck.verify.step_base import ports_in_range
+from flowcheck.verify.tied_words import TIED_SHOWN, others_and
 
 
 def tie_note(ctx: Context, session: Session, conn: Connection) -> tuple[str, list[str]]:
@@ -33,10 +36,14 @@ def tie_note(ctx: Context, session: Session, conn: Connection) -> tuple[str, lis
     callback of its own and not a port check, had its control connection open when the
     callback opened (its callback window: from its opening to CALLBACK_SLACK_SECONDS
     after its end, in the file's order where it has one: flowcheck.sessions.file_order);
-    the ids, those other sessions' (the ones the words name). With callbacks that may be
-    each other's (_swappable) the words add, when this one and every other worked
-    (opened, ports in range), that the pairing changes no step's status."""
-    others, unopened, other_ids, unopened_ids, worked = [], [], [], [], True
+    the ids, those other sessions' the words name. They name all up to TIED_SHOWN + 1,
+    past that the first TIED_SHOWN and how many others (tied_words.others_and): with
+    callbacks open before the capture each of 300 jobs named all 299 others, 10.6 KB a
+    note (tiecap). With callbacks that may be each other's (_swappable) the words add,
+    when this one and every other worked (opened, ports in range: _own_worked, found
+    once per session), that the pairing changes no step's status."""
+    others: list[Session] = []
+    unopened: list[Session] = []
     # Another session with a callback is named only when both callbacks were open before
     # the capture (_swappable): asked once, not once per session (1,000 jobs of one host
     # pair: 1,000,000 connection_outcome calls, 90% of verify).
@@ -53,29 +60,65 @@ def tie_note(ctx: Context, session: Session, conn: Connection) -> tuple[str, lis
             continue
         if other.callback_uid is None:
             if ctx.order.follows(conn.first_frame, conn.ts, control.first_frame, control.ts):
-                others.append(f"{other.id} (control {control.uid})")
-                other_ids.append(other.id)
-        elif _swappable(ctx, session, theirs := ctx.by_uid[other.callback_uid], control):
-            unopened.append(f"{other.id} (control {control.uid}, callback {other.callback_uid})")
-            unopened_ids.append(other.id)
-            worked = worked and all(_worked(ctx, owner, callback) for owner in (session, other)
-                                    for callback in (conn, theirs))
+                others.append(other)
+        elif not others and _swappable(ctx, session, ctx.by_uid[other.callback_uid],
+                                       control):
+            unopened.append(other)
     if others:
         one = len(others) == 1
-        return (f"tied to this session by order: {', '.join(others)} "
+        return (f"tied to this session by order: {_names(ctx, others, False)} "
                 f"{'was' if one else 'were'} open too when it opened, without a callback "
                 f"of {'its' if one else 'their'} own, and a callback names no session: "
-                "which of them the agent called back the capture cannot tell"), other_ids
+                "which of them the agent called back the capture cannot tell"), _ids(others)
     if unopened:
         one = len(unopened) == 1
-        return (f"tied to this session by order: {', '.join(unopened)} "
+        worked = _own_worked(ctx, session) and all(_own_worked(ctx, other)
+                                                   for other in unopened)
+        return (f"tied to this session by order: {_names(ctx, unopened, True)} "
                 f"{'was' if one else 'were'} open too, {'its' if one else 'their'} "
                 "callback open before the capture as this one, and a callback names no "
                 "session: which job the agent called back on each the capture cannot tell"
                 + ("; each callback worked (opened, its ports in range), so either pairing "
                    "gives every job's step 2 the same status: the verdict does not hang on it"
-                   if worked else "")), unopened_ids
+                   if worked else "")), _ids(unopened)
     return "", []
+
+
+def _shown(tied: Sequence[Session]) -> int:
+    """How many of the tied sessions the words and ids name (tied_words.others_and's
+    count): all up to TIED_SHOWN + 1, past that TIED_SHOWN."""
+    return len(tied) if len(tied) <= TIED_SHOWN + 1 else TIED_SHOWN
+
+
+def _names(ctx: Context, tied: Sequence[Session], callback: bool) -> str:
+    """"S2 (control C2)" ("S2 (control C2, callback C9)" with `callback`), joined by
+    others_and: only the sessions shown are put in words."""
+    shown = _shown(tied)
+    labels = [f"{other.id} (control {other.control_uid}"
+              + (f", callback {other.callback_uid})" if callback else ")")
+              for other in tied[:shown]]
+    return others_and(labels + [other.id for other in tied[shown:]])
+
+
+def _ids(tied: Sequence[Session]) -> list[str]:
+    """Session.callback_tied_with: the ids of the sessions the words name (at most
+    TIED_SHOWN + 1: docs/json.md)."""
+    return [other.id for other in tied[:_shown(tied)]]
+
+
+def _own_worked(ctx: Context, session: Session) -> bool:
+    """_worked for the session's own callback, found once per session
+    (Context.callback_worked): each of k tied sessions' notes asks about the k - 1
+    others', and asking each pair both ways was 4 evidence.judged calls a pair
+    (tiecap: 358,800 for 300 jobs). A callback is asked about for its own session only:
+    the tied sessions share the agent and the media server, so the same ranges judge
+    its ports for either (verify.ranges: each end's role by the session's hosts)."""
+    found = ctx.callback_worked.get(session.id)
+    if found is None:
+        assert session.callback_uid is not None
+        found = ctx.callback_worked[session.id] = _worked(
+            ctx, session, ctx.by_uid[session.callback_uid])
+    return found
 
 
 def _worked(ctx: Context, session: Session, conn: Connection) -> bool:

@@ -206,6 +206,11 @@ class Context:
     # found on first use: a connection tied between k sessions is in k sessions' words).
     tied_failed: dict[str, str | None] = field(default_factory=dict, repr=False,
                                                compare=False)
+    # Whether each session's own callback would be an `ok` step 2 (open, its ports in
+    # range), by session id (verify.callback_tie; found on first use: a callback tied
+    # between k sessions is asked about in k sessions' notes).
+    callback_worked: dict[str, bool] = field(default_factory=dict, repr=False,
+                                             compare=False)
     # Frames in an encapsulation flowcheck knows and does not read (decode.unread), by
     # its name: (frames, the first one's number). A direction the capture seems to lack
     # may be among them (flowcheck.verify.unread_frames).

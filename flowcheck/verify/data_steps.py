@@ -85,7 +85,7 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
         reply_way = (control.host(other_direction(pending.direction)),
                      control.host(pending.direction))
         if ctx.lacks(reply_way, control.ts):
-            why = one_way_words(ctx, reply_way, "its reply")
+            why = one_way_words(ctx, reply_way, "its reply", control.ts)
         else:
             ended_early(ctx, session, f"the {op} request (frame {pending.frame})",
                         pending.ts, [pending.frame], conn=control,

@@ -308,9 +308,10 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
             # (lab matrix seed 115 run 7: two dual-stack jobs' IPv4 callbacks, -Q out on
             # the media server); the tail keeps it from a step_missing the way hides.
             return ambiguous_step(ctx, session, spec,
-                                  "; " + one_way_words(ctx, way, "the agent's SYN"))
+                                  "; " + one_way_words(ctx, way, "the agent's SYN",
+                                                              control.ts))
         return make_step(spec, "unknown", detail="unknown: no callback in the capture, but "
-                         + one_way_words(ctx, way, "the agent's SYN"))
+                         + one_way_words(ctx, way, "the agent's SYN", control.ts))
     if session.callback_uid is None and not _control_over(ctx, control):
         _control_ended_early(ctx, session, control, "the agent's callback could be seen",
                              "whether the agent called the job engine back",
