@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 
 from flowcheck.durations import span_words
 from flowcheck.model import Announcement, Session
+from flowcheck.sessions.stack_addresses import Side
 from flowcheck.verify.answer_seen import answer_seen, answer_seen_detail
 from flowcheck.verify.clock_match import unbounded_words
 from flowcheck.verify.context import Context
@@ -41,10 +42,24 @@ def connector_unseen(ctx: Context, session: Session, listener: str | None,
     either way."""
     control = ctx.by_uid[session.control_uid]
     media, agent = control.orig_h, control.resp_h
-    pairs = {"data": [(media, agent)], "mover": [(agent, media)]}.get(
-        listener or "", [(media, agent), (agent, media)])  # (connector, listener)
-    return next((way for connector, host in pairs
-                 if (way := unseen_way(ctx, connector, [*addresses, host], control.ts))), None)
+    pairs = {"data": [("media", agent)], "mover": [("agent", media)]}.get(
+        listener or "", [("media", agent), ("agent", media)])  # (connector's side, listener)
+    return next((way for side, host in pairs for receiver in [*addresses, host]
+                 if (way := unseen_way(ctx, _connector(ctx, session, side, receiver),
+                                       [receiver], control.ts))), None)
+
+
+def _connector(ctx: Context, session: Session, side: Side, receiver: str) -> str:
+    """The connector's (side's) address a connection to receiver comes from: its
+    control address, or its address of receiver's IP version when the session proves
+    one (ctx.host_addresses: a dual-stack host connecting to an announced IPv4 address
+    from its IPv4 address, field check 66 run 8), else the control address."""
+    control = ctx.by_uid[session.control_uid]
+    own = control.orig_h if side == "media" else control.resp_h
+    if (":" in own) == (":" in receiver):
+        return own
+    return next((a for a in sorted(ctx.host_addresses(session, side))
+                 if (":" in a) == (":" in receiver)), own)
 
 
 def one_way_words(ctx: Context, way: tuple[str, str], what: str,
