@@ -132,11 +132,35 @@ def test_a_wrapped_ring_without_a_step_is_turned_by_its_first_packets(
         (alone.verdict, sorted(f.code for f in alone.findings))
 
 
+def ages(*mtimes: int | None):  # noqa: ANN201
+    """mtime_of for ring_write_order: each file's modification time, ns, by position."""
+    return lambda n: mtimes[n]
+
+
+def test_ages_are_asked_only_when_the_numbers_do_not_tell() -> None:
+    """The files' modification times (a stat each) are asked only of a ring whose numbers
+    give no rising first packets (lastread58a: every file was stat'ed twice)."""
+    names = ["d/r.pcap0", "d/r.pcap1", "d/r.pcap2"]
+    asked: list[int] = []
+
+    def mtime_of(n: int) -> int:
+        asked.append(n)
+        return [30, 10, 20][n]
+
+    def last_of(n: int) -> float:
+        return [3.5, 1.5, 2.5][n]
+
+    assert ring_write_order(names, [1.0, 2.0, 3.0], mtime_of, lambda n: n + 1.5) == [0, 1, 2]
+    assert asked == []
+    assert ring_write_order(names, [3.0, 1.0, 4.0], mtime_of, last_of) == [1, 2, 0]
+    assert sorted(asked) == [0, 1, 2]
+
+
 def test_ring_write_order_of_names_times_and_ages() -> None:
     """Number order; a wrap turned at the earliest first packet; a step: the ages when
     they are a rotation of the numbers, else no ring order (by time); not one ring."""
     names = ["d/r.pcap0", "d/r.pcap1", "d/r.pcap2"]
-    same = [0, 0, 0]
+    same = ages(0, 0, 0)
 
     def lasts(*times: float | None):  # noqa: ANN202
         return lambda n: times[n]
@@ -146,14 +170,14 @@ def test_ring_write_order_of_names_times_and_ages() -> None:
     # equal ages: the number order, file 0 stepped back to before file 1's first packet
     assert ring_write_order(names, [3.0, 1.0, 4.0], same, lasts(0.5, 1.5, 4.5)) == [0, 1, 2]
     # the ages: 1, 2, 0, file 2 stepped back to before file 0's first packet
-    assert ring_write_order(names, [3.0, 1.0, 4.0], [30, 10, 20], lasts(3.5, 1.5, 2.5)) \
+    assert ring_write_order(names, [3.0, 1.0, 4.0], ages(30, 10, 20), lasts(3.5, 1.5, 2.5)) \
         == [1, 2, 0]
-    assert ring_write_order(names, [3.0, 1.0, 4.0], [10, 30, 20], lasts(0.5, 1.5, 4.5)) is None
-    assert ring_write_order(names, [3.0, 1.0, 4.0], [10, None, 20], lasts(0.5, 1.5, 4.5)) \
+    assert ring_write_order(names, [3.0, 1.0, 4.0], ages(10, 30, 20), lasts(0.5, 1.5, 4.5)) is None
+    assert ring_write_order(names, [3.0, 1.0, 4.0], ages(10, None, 20), lasts(0.5, 1.5, 4.5)) \
         is None
-    assert ring_write_order(["d/r.pcap0", "d/s.pcap1"], [1.0, 2.0], [0, 0], lasts(1, 2)) is None
-    assert ring_write_order(["d/r.pcap0", None], [1.0, 2.0], [0, 0], lasts(1, 2)) is None
-    assert ring_write_order(["d/r.pcap0"], [1.0], [0], lasts(1)) is None
+    assert ring_write_order(["d/r.pcap0", "d/s.pcap1"], [1.0, 2.0], ages(0, 0), lasts(1, 2)) is None
+    assert ring_write_order(["d/r.pcap0", None], [1.0, 2.0], ages(0, 0), lasts(1, 2)) is None
+    assert ring_write_order(["d/r.pcap0"], [1.0], ages(0), lasts(1)) is None
 
 
 def test_ring_names_are_trusted_only_for_files_one_after_another() -> None:
@@ -162,15 +186,15 @@ def test_ring_names_are_trusted_only_for_files_one_after_another() -> None:
     starts); a file whose end is unknown (gzip) leaves the set by time; the turn of a
     wrap kept in number order by a copy's ages (the newest file before the oldest)."""
     two = ["d/x.pcap", "d/x.pcap1"]
-    assert ring_write_order(two, [1.0, 1.1], [0, 0], lambda n: [9.0, 9.5][n]) is None
-    assert ring_write_order(two, [1.0, 1.1], [0, 0], lambda n: [1.1, 9.5][n]) == [0, 1]
-    assert ring_write_order(two, [1.0, 1.1], [0, 0], lambda n: None) is None
+    assert ring_write_order(two, [1.0, 1.1], ages(0, 0), lambda n: [9.0, 9.5][n]) is None
+    assert ring_write_order(two, [1.0, 1.1], ages(0, 0), lambda n: [1.1, 9.5][n]) == [0, 1]
+    assert ring_write_order(two, [1.0, 1.1], ages(0, 0), lambda n: None) is None
     names = ["d/r.pcap0", "d/r.pcap1", "d/r.pcap2"]
     # written 1, 2, 0 (file 2 stepped back before file 0's first packet), copied with
     # cp: ages in number order, file 0 (the newest) read before file 1 (the oldest)
-    assert ring_write_order(names, [3.0, 1.0, 4.0], [10, 20, 30],
+    assert ring_write_order(names, [3.0, 1.0, 4.0], ages(10, 20, 30),
                             lambda n: [3.5, 1.5, 2.5][n]) is None
-    assert ring_write_order(names, [3.0, 1.0, 4.0], [30, 10, 20],
+    assert ring_write_order(names, [3.0, 1.0, 4.0], ages(30, 10, 20),
                             lambda n: [3.5, 1.5, 2.5][n]) == [1, 2, 0]  # ages kept
 
 

@@ -63,7 +63,7 @@ class CaptureSetReader:
         # streams (their first packet is unknown).
         ring = ring_write_order([capture.spec.path for capture in files],
                                 [first_keys.get(n) for n in range(len(files))],
-                                [_mtime(capture.spec.path) for capture in files],
+                                lambda n: _mtime(files[n].spec.path),
                                 lambda n: _last_key(files[n].spec.path, shifts.get(n, 0.0)))
         # The files are one ring read in its write order (ClockSteps.one_stream).
         self.ring_ordered = ring is not None

@@ -37,14 +37,16 @@ from flowcheck.sources.ring import ring_member
 
 
 def ring_write_order(paths: Sequence[str | None], firsts: Sequence[float | None],
-                     mtimes: Sequence[int | None],
+                     mtime_of: Callable[[int], int | None],
                      last_of: Callable[[int], float | None]) -> list[int] | None:
     """The set's file positions in the order the sniffer wrote them, when the set is one
     ring of two files or more; None for any other set (read by time).
 
     paths   each file's path (None: standard input or a pipe: no ring)
     firsts  each file's first packet time, s (None: no packet in it)
-    mtimes  each file's modification time, ns (None: unknown)
+    mtime_of a file's modification time, ns, by position (None: unknown), asked only of
+            a ring whose numbers give no rising first packets (resolve_inputs stat'ed
+            the files already: lastread58a)
     last_of a file's last record time, s, by position (None: unknown; sources.tail),
             asked only of a set whose names are one ring
     Raises nothing."""
@@ -59,9 +61,11 @@ def ring_write_order(paths: Sequence[str | None], firsts: Sequence[float | None]
         return None
     by_number = sorted(range(len(paths)), key=lambda n: numbers[n])
     order = _first_rising(by_number, firsts)
-    if order is None and all(mtime is not None for mtime in mtimes):
-        by_mtime = sorted(by_number, key=lambda n: mtimes[n] or 0)
-        order = by_mtime if _is_rotation(by_mtime, by_number) else None
+    if order is None:
+        mtimes = [mtime_of(n) for n in range(len(paths))]
+        if all(mtime is not None for mtime in mtimes):
+            by_mtime = sorted(by_number, key=lambda n: mtimes[n] or 0)
+            order = by_mtime if _is_rotation(by_mtime, by_number) else None
     return order if order is not None and _one_after_another(order, firsts, last_of) \
         else None
 
