@@ -344,7 +344,7 @@ def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> 
     findings = explain_unreadable(findings, traffic.captures, traffic.connections,
                                   traffic.skipped, config)
     findings = explain_missing_control(findings, traffic.captures, traffic.connections, config,
-                                       profile, census.pieces)
+                                       profile, census)
     findings = fold_other_protocols(findings, traffic.connections, traffic.streams, config,
                                     sessions, traffic.host_marks)
     findings = unjudged_tls(findings, traffic.connections, traffic.streams, config, sessions)

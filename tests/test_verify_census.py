@@ -5,8 +5,13 @@ tell apart."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import cast
+
+from flowcheck.decode.other_ways import OtherWay, Ways
 from flowcheck.model import Connection
 from flowcheck.model.evidence import SideEvidence
+from flowcheck.sources.pieces import ONE_PIECE, Pieces
 from flowcheck.verify.census import take_census
 from flowcheck.verify.evidence import missing_directions
 
@@ -68,3 +73,47 @@ def test_no_connection() -> None:
     assert (census.first_ts, census.end_ts, census.captured, census.missed) == (0.0, 0.0,
                                                                                  set(), 0)
     assert census.loss_share() == (0, 0, 0.0)
+
+
+def test_pieces_group_places_each_item_in_its_piece_in_order() -> None:
+    """Pieces.group: a list per piece in piece order ([] for a piece holding none), each
+    item in the piece that holds its time (a time at a piece's start is that piece's) in
+    the order given; one piece: every item, in order."""
+    pieces = Pieces((10.0, 20.0, 30.0), ends=(9.0, 19.0, 29.0))
+    times = [15.0, 5.0, 10.0, 9.5, 31.0, 12.0]
+    assert pieces.group(times, float) == [[5.0, 9.5], [15.0, 10.0, 12.0], [], [31.0]]
+    assert ONE_PIECE.group(times, float) == [times]
+    assert pieces.group([], float) == [[], [], [], []]
+
+
+def test_the_census_groups_the_connections_by_piece_once() -> None:
+    """take_census with two pieces (a file from 6 s on): in_pieces holds each connection
+    in the piece of its first packet, captured_in each piece's directions from its own
+    connections, one_sided_in the one-sided ones per piece; one piece: [connections]."""
+    conns = _connections()
+    census = take_census(conns, pieces=Pieces((6.0,), ends=(4.0,)))
+    assert [[c.uid for c in piece] for piece in census.in_pieces] == [
+        ["C1", "C2", "C4", "C5"], ["C3", "C6"]]
+    assert census.captured_in == [
+        {("10.0.0.1", "10.0.0.2"), ("10.0.0.2", "10.0.0.1"), ("10.0.0.2", "10.0.0.4")},
+        {("10.0.0.3", "10.0.0.2"), ("10.0.0.1", "10.0.0.2")}]
+    assert [[c.uid for c in piece] for piece in census.one_sided_in()] == [
+        ["C4", "C5"], ["C3", "C6"]]
+    whole = take_census(conns)
+    assert whole.in_pieces == [conns] and whole.captured_in == [whole.captured]
+
+
+def test_other_way_says_where_the_pairs_first_packet_falls() -> None:
+    """Census.other_way: the pair's packets that are not TCP and where their first falls
+    against the piece of the time asked (-1 earlier, 0 the same, 1 later); 0 without a
+    time or with one piece; (None, 0) for a pair without any."""
+    way = OtherWay(3, 2, 15.0, "an ICMP echo reply")
+    others = cast(Ways, SimpleNamespace(get=lambda s, r: way if (s, r) == ("B", "A") else None))
+    census = take_census([], others, Pieces((10.0, 20.0), ends=(9.0, 19.0)))
+    assert [census.other_way("B", "A", ts) for ts in (5.0, 12.0, 25.0, None)] == [
+        (way, 1), (way, 0), (way, -1), (way, 0)]
+    assert census.other_way("A", "B", 12.0) == (None, 0)
+    assert take_census([], others).other_way("B", "A", 25.0) == (way, 0)
+    assert census.other_words("B", "A", 25.0) is None
+    assert census.other_words("B", "A", 12.0) == way.words()
+    assert census.none_words("B", "A", ts=25.0) == "no TCP packet from B to A"

@@ -82,14 +82,12 @@ def _mark_by_piece(connections: list[Connection],
     once: the ways asked were gathered per piece by a scan of every candidate per piece,
     review58f)."""
     of = pieces.of
-    by_piece: dict[int, list[Connection]] = {}
-    for conn in connections:
-        by_piece.setdefault(of(conn.ts), []).append(conn)
+    by_piece = pieces.group(connections, lambda conn: conn.ts)
     placed = [(of(conn.ts), conn, way) for conn, way in candidates]
     asked: dict[int, set[tuple[str, str]]] = {}
     for index, _, way in placed:
         asked.setdefault(index, set()).add(way)
-    held = {index: held_directions(by_piece.get(index, []), ways)
+    held = {index: held_directions(by_piece[index], ways)
             for index, ways in asked.items()}
     marked = 0
     for index, conn, way in placed:

@@ -24,11 +24,14 @@ no_control_session "none of the 1 TCP connections" in second.pcap, its data conn
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import PurePath
+from typing import TypeVar
 
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import CaptureInfo, Connection, RingGap
+
+T = TypeVar("T")
 
 
 @fields_dataclass(frozen=True, slots=True)
@@ -49,6 +52,20 @@ class Pieces:
         """The index of the piece that holds time `ts` (seconds): a packet of the time
         between two pieces goes with the earlier."""
         return bisect_right(self.starts, ts) if self.starts else 0
+
+    def group(self, items: Iterable[T], at: Callable[[T], float]) -> list[list[T]]:
+        """`items` per piece, in piece order (a list per piece, [] for a piece that holds
+        none), each in the piece that holds its time at(item) (seconds: a connection's
+        first packet, a session's control connection's, a file's first packet) and in
+        the order given; [list(items)] with one piece. Each item placed once by
+        bisection: a day of 1-minute files and its connections stay linear (the one
+        grouping of verify.census, no_session, probes_only and capture_filter)."""
+        if not self.starts:
+            return [list(items)]
+        groups: list[list[T]] = [[] for _ in range(len(self))]
+        for item in items:
+            groups[bisect_right(self.starts, at(item))].append(item)
+        return groups
 
     def start(self, index: int) -> float | None:
         """When piece `index` starts (its first packet, s); None for the first piece (its

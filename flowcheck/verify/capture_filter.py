@@ -28,7 +28,8 @@ from flowcheck.bpf import filter_results
 from flowcheck.config import Config
 from flowcheck.model import CaptureInfo, Connection, Finding, Severity
 from flowcheck.profiles import Profile
-from flowcheck.sources.pieces import ONE_PIECE, Pieces
+from flowcheck.sources.pieces import ONE_PIECE
+from flowcheck.verify.census import Census
 from flowcheck.verify.control_left_out import explain_left_out
 from flowcheck.verify.late_start import explain_late_start
 
@@ -176,30 +177,27 @@ def port_only_capture(captures: list[CaptureInfo], config: Config,
 def explain_missing_control(findings: list[Finding], captures: list[CaptureInfo],
                             connections: list[Connection], config: Config,
                             profile: Profile | None = None,
-                            pieces: Pieces = ONE_PIECE) -> list[Finding]:
+                            census: Census | None = None) -> list[Finding]:
     """The findings, a no_control_session rewritten when a capture's filter left out the
     NDMP port (a warning naming the filter), the capture started during the job's data
     transfer (a warning naming the data connection when the configuration ties it to a
     job: flowcheck.verify.late_start; profile: the job's, for its steps) or the capture
     was taken on a loopback interface (its words name the interface; still an error).
-    pieces: the set's parts apart in time (sources.pieces): a piece's own finding (dated:
+    census: the connections' (verify.census; None: the set is one piece), whose pieces are
+    the set's parts apart in time (sources.pieces): a piece's own finding (dated:
     verify.no_session.pieces_without_session) is explained from that piece's files and
-    connections alone, as it reads alone (review58f: v4-backup's data connection alone,
-    without its opening, a day after the v4 backup read FAIL "none of the 1 TCP
-    connections goes to the NDMP port" there, the other file's control connection ruling
-    out the late start; alone, the late start's warning, INCONCLUSIVE)."""
+    connections alone (Census.in_pieces), as it reads alone (review58f: v4-backup's data
+    connection alone, without its opening, a day after the v4 backup read FAIL "none of
+    the 1 TCP connections goes to the NDMP port" there, the other file's control
+    connection ruling out the late start; alone, the late start's warning, INCONCLUSIVE)."""
     if not any(f.code == "no_control_session" for f in findings):
         return findings
+    pieces = ONE_PIECE if census is None else census.pieces
     if len(pieces) < 2:
         return [_explained(f, captures, connections, config, profile)
                 if f.code == "no_control_session" else f for f in findings]
-    conns: dict[int, list[Connection]] = {}
-    for conn in connections:
-        conns.setdefault(pieces.of(conn.ts), []).append(conn)
-    files: dict[int, list[CaptureInfo]] = {}
-    for info in captures:
-        if info.span is not None:
-            files.setdefault(pieces.of(info.span[0]), []).append(info)
+    conns = census.in_pieces
+    files = pieces.group([info for info in captures if info.span is not None], _first_ts)
     out = []
     for finding in findings:
         if finding.code != "no_control_session":
@@ -208,10 +206,17 @@ def explain_missing_control(findings: list[Finding], captures: list[CaptureInfo]
             out.append(_explained(finding, captures, connections, config, profile))
         else:
             index = pieces.of(finding.ts)
-            out.append(_in_piece(_explained(finding, files.get(index, []),
-                                            conns.get(index, []), config, profile),
+            out.append(_in_piece(_explained(finding, files[index], list(conns[index]),
+                                            config, profile),
                                  pieces.words(index)))
     return out
+
+
+def _first_ts(info: CaptureInfo) -> float:
+    """A file's first packet time (s; its span is known): the time that places it in a
+    piece."""
+    assert info.span is not None
+    return info.span[0]
 
 
 def _in_piece(finding: Finding, where: str) -> Finding:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import field
 
-from flowcheck.decode.other_ways import MAX_WAYS, Ways
+from flowcheck.decode.other_ways import MAX_WAYS, OtherWay, Ways
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection
 from flowcheck.sessions.kept import KeptPackets, kept_packets
@@ -41,7 +41,9 @@ class Census:
     direction `captured` lacks that the capture holds all the same;
     pieces: the set's parts apart in time (sources.pieces), and captured_in: per piece, the
     directions it holds a packet of (each connection's in the piece of its first packet;
-    with one piece, [captured])."""
+    with one piece, [captured]); in_pieces: per piece, its connections (each in the piece
+    of its first packet, in order: Pieces.group, once per analysis; [connections] with
+    one piece)."""
 
     connections: Sequence[Connection] = field(repr=False)
     first_ts: float
@@ -54,6 +56,7 @@ class Census:
     others: Ways = field(default_factory=Ways, repr=False)
     pieces: Pieces = ONE_PIECE
     captured_in: list[set[tuple[str, str]]] = field(default_factory=list, repr=False)
+    in_pieces: Sequence[Sequence[Connection]] = field(default_factory=list, repr=False)
     found_kept: KeptPackets | None = None  # kept(), once read
 
     def kept(self) -> KeptPackets:
@@ -67,10 +70,20 @@ class Census:
         packet: sources.pieces), in order; [one_sided] with one piece."""
         if len(self.pieces) == 1:
             return [self.one_sided]
-        sided: list[list[Connection]] = [[] for _ in range(len(self.pieces))]
-        for conn in self.one_sided:
-            sided[self.pieces.of(conn.ts)].append(conn)
-        return sided
+        return self.pieces.group(self.one_sided, _first_ts)
+
+    def other_way(self, sender: str, receiver: str, ts: float | None = None
+                  ) -> tuple[OtherWay | None, int]:
+        """(the packets from `sender` to `receiver` that are not TCP: decode.other_ways,
+        None when the capture holds none or they were not given; where their first falls
+        against the piece of the set (sources.pieces) that holds time `ts` (s): -1 an
+        earlier piece, 1 a later, 0 the same, or no `ts` asked, or one piece). The one
+        per-piece test of other_words, none_words and way_back.lacking_words (review58f)."""
+        way = self.others.get(sender, receiver)
+        if way is None or ts is None or len(self.pieces) < 2:
+            return way, 0
+        at, asked = self.pieces.of(way.ts), self.pieces.of(ts)
+        return way, (at > asked) - (at < asked)
 
     def other_words(self, sender: str, receiver: str, ts: float | None = None) -> str | None:
         """The words of the packets from `sender` to `receiver` that are not TCP
@@ -79,11 +92,8 @@ class Census:
         (sources.pieces) asks: None too when their first packet is another piece's, the
         one time kept (review58f: a file's echo reply days before read "so that
         direction passed the capture point" for a later file's one-direction capture)."""
-        way = self.others.get(sender, receiver)
-        if way is None or (ts is not None and len(self.pieces) > 1
-                           and self.pieces.of(way.ts) != self.pieces.of(ts)):
-            return None
-        return way.words()
+        way, where = self.other_way(sender, receiver, ts)
+        return None if way is None or where else way.words()
 
     def none_words(self, sender: str, receiver: str, *, at_all: bool = True,
                    ts: float | None = None) -> str:
@@ -97,8 +107,8 @@ class Census:
         whose piece of the set (sources.pieces) asks, when other_words(ts) said none
         there: "no TCP packet from B to A" when packets of the pair that are not TCP came
         in an earlier piece and more than one (where the others fell is not kept)."""
-        way = None if ts is None or len(self.pieces) < 2 else self.others.get(sender, receiver)
-        if way is not None and way.count > 1 and self.pieces.of(way.ts) < self.pieces.of(ts):
+        way, where = self.other_way(sender, receiver, ts)
+        if way is not None and way.count > 1 and where < 0:
             return f"no TCP packet from {sender} to {receiver}"
         if self.others.uncounted(sender, receiver):
             return (f"no TCP packet from {sender} to {receiver}, nor any other among the "
@@ -114,14 +124,14 @@ class Census:
 
 def take_census(connections: Sequence[Connection], others: Ways | None = None,
                 pieces: Pieces = ONE_PIECE) -> Census:
-    """The connections' Census, in one pass over them (a second for the directions per
-    piece, when the set has several: sources.pieces); others: the capture's packets
-    that are not TCP by pair (decode.skipped.Skipped.ways), when known."""
+    """The connections' Census, in one pass over them (a second placing each in its piece
+    for the directions per piece, when the set has several: sources.pieces); others: the
+    capture's packets that are not TCP by pair (decode.skipped.Skipped.ways), when known."""
     if others is None:
         others = Ways()
     if not connections:
         return Census(connections, 0.0, 0.0, set(), [], [], 0, 0, others, pieces,
-                      [set() for _ in range(len(pieces))])
+                      [set() for _ in range(len(pieces))], [[] for _ in range(len(pieces))])
     first = latest = connections[0].ts
     last_ts = connections[0].last_ts
     captured: set[tuple[str, str]] = set()
@@ -162,18 +172,25 @@ def take_census(connections: Sequence[Connection], others: Ways | None = None,
             missed -= conn.resp_evidence.lost + conn.resp_evidence.untold
         if not (conn.syn_frames and conn.synack_frames):
             unopened.append(conn)
+    if len(pieces) == 1:
+        return Census(connections, first, max(last_ts, latest), captured, one_sided, unopened,
+                      missed, orig_bytes + resp_bytes, others, pieces, [captured], [connections])
+    in_pieces = pieces.group(connections, _first_ts)
     return Census(connections, first, max(last_ts, latest), captured, one_sided, unopened,
                   missed, orig_bytes + resp_bytes, others, pieces,
-                  [captured] if len(pieces) == 1 else _captured_in(connections, pieces))
+                  [_captured(conns) for conns in in_pieces], in_pieces)
 
 
-def _captured_in(connections: Sequence[Connection],
-                 pieces: Pieces) -> list[set[tuple[str, str]]]:
-    """Per piece of `pieces`, the (sender, receiver) directions its connections hold a
-    packet of, each connection in the piece of its first packet."""
-    held: list[set[tuple[str, str]]] = [set() for _ in range(len(pieces))]
+def _first_ts(conn: Connection) -> float:
+    """A connection's first packet time (s): the time that places it in a piece."""
+    return conn.ts
+
+
+def _captured(connections: list[Connection]) -> set[tuple[str, str]]:
+    """The (sender, receiver) directions `connections` (one piece's) hold a packet of."""
+    held: set[tuple[str, str]] = set()
+    add = held.add
     for conn in connections:
-        add = held[pieces.of(conn.ts)].add
         if conn.orig_pkts:
             add((conn.orig_h, conn.resp_h))
         if conn.resp_pkts:

@@ -9,6 +9,8 @@ flowcheck.verify.links.check_links when no session was found.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from flowcheck.model import Connection, Severity
 from flowcheck.verify.context import Context
 from flowcheck.verify.openings_only import opening_only, openings_words
@@ -111,13 +113,18 @@ def pieces_without_session(ctx: Context) -> None:
     if len(ctx.pieces) < 2 or not ctx.sessions:
         return
     holding = {ctx.pieces.of(ctx.by_uid[s.control_uid].ts) for s in ctx.sessions}
-    by_piece: dict[int, list[Connection]] = {}
-    for conn in ctx.connections:  # each placed once: a day of 1-minute files stays linear
-        by_piece.setdefault(ctx.pieces.of(conn.ts), []).append(conn)
-    holding.update(index for index, conns in by_piece.items()
-                   if any(c.session is not None for c in conns))
-    for piece in sorted(set(by_piece) - holding):
-        no_control_session(ctx, (piece, by_piece[piece]))
+    for piece, conns in enumerate(in_pieces(ctx)):
+        if conns and piece not in holding and all(c.session is None for c in conns):
+            no_control_session(ctx, (piece, list(conns)))
+
+
+def in_pieces(ctx: Context) -> Sequence[Sequence[Connection]]:
+    """ctx's connections per piece of the set, in piece order (the census's, of the same
+    connections and pieces: verify.census.Census.in_pieces, placed once per analysis;
+    grouped here when no census was taken)."""
+    if ctx.census is not None:
+        return ctx.census.in_pieces
+    return ctx.pieces.group(ctx.connections, lambda conn: conn.ts)
 
 
 def _unnamed_hosts(groups: dict[tuple[str, str, int], Group], ctx: Context) -> str:

@@ -57,12 +57,10 @@ def note_probes_only(ctx: Context) -> None:
     if not sessions:
         return
     if len(ctx.pieces) > 1:
-        by_piece: dict[int, list[Session]] = {}
-        for session in sessions:
-            by_piece.setdefault(ctx.pieces.of(ctx.by_uid[session.control_uid].ts),
-                                []).append(session)
-        for piece, its in sorted(by_piece.items()):
-            _probes_piece(ctx, its, piece)
+        by_piece = ctx.pieces.group(sessions, lambda s: ctx.by_uid[s.control_uid].ts)
+        for piece, its in enumerate(by_piece):
+            if its:
+                _probes_piece(ctx, its, piece)
         return
     if any(f.severity == Severity.ERROR for f in ctx.findings):
         return

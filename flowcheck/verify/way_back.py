@@ -59,11 +59,9 @@ def lacking_words(ctx: Context, sender: str, receiver: str, ts: float | None = N
     piece's way back (review58f), and, more than one begun in an earlier piece, may be
     (_elsewhere_words)."""
     census = ctx.census
-    way = None if census is None else census.others.get(sender, receiver)
-    if way is not None and ts is not None and len(census.pieces) > 1 and \
-            census.pieces.of(way.ts) != census.pieces.of(ts):
-        return _elsewhere_words(sender, receiver, way, census.pieces.of(way.ts) <
-                                census.pieces.of(ts))
+    way, where = (None, 0) if census is None else census.other_way(sender, receiver, ts)
+    if way is not None and where:
+        return _elsewhere_words(sender, receiver, way, where < 0)
     if way is not None:
         return (f"no TCP packet from {sender} to {receiver} (only {way.bare_words()}"
                 f"{_unreachable_about(ctx, way)}: its TCP left out by a filter or another "
