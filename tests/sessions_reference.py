@@ -180,14 +180,16 @@ def _attach_data(sessions: list[Session], endpoints: _Endpoints,
         control = controls[ann.control_uid]
         return control.orig_h if ann.listener == "data" else control.resp_h
 
-    def others_before(ip: str, port: int, after: float, session: Session, own: str
-                      ) -> Callable[[Connection], bool]:
+    def others_before(ip: str, port: int, after: float, session: Session, own: str,
+                      reached: str | None = None) -> Callable[[Connection], bool]:
         """Was the connection opened before ip:port's next announcement after `after`
         by another session it could be: any other's when its originator is not the
         session's own connector (own), else one whose connector is that host too
-        (note56 Left 3)."""
+        (note56 Left 3); one reaching it at `reached` (a NAT's address), only another
+        whose listener's control address is that one (review58m: two NATs)."""
         later = [(a.ts, connector(a)) for s in sessions if s.id != session.id
-                 for a in s.announced if (a.ip, a.port) == (ip, port) and a.ts > after]
+                 for a in s.announced if (a.ip, a.port) == (ip, port) and a.ts > after
+                 and reached in (None, listener_host(a, control_of[s.id]))]
         return lambda c: all(c.ts < t for t, host in later
                              if c.orig_h != own or host == c.orig_h)
 
@@ -230,7 +232,7 @@ def _attach_data(sessions: list[Session], endpoints: _Endpoints,
                 (conn := first_after(host, ann.port, ts, fits_running(ann),
                                      next_announced(ann, ts),
                                      others_before(ann.ip, ann.port, ts, session,
-                                                   connector(ann))))
+                                                   connector(ann), host)))
                 is not None]
             # The one claimed below: the earliest opened (review58e).
             for conn, ann in sorted(candidates, key=lambda item: (item[0].ts,

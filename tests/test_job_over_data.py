@@ -159,3 +159,37 @@ def test_a_lost_handshake_goes_to_the_endpoints_next_announcer() -> None:
     data = Connection("D1", A, 6001, M, 5005, 25.0, last_ts=30.0, conn_state="OTH",
                       orig_bytes=10**6, history="Dd")
     assert _two_jobs(data, A) == [[], ["D1"]]
+
+
+B = "10.77.0.3"
+
+
+def _two_nats(opened: bool, build=build_sessions) -> list[list[str]]:
+    """Two jobs of media server M at once, to agents behind two NATs (public A and B),
+    both agents announcing the private 192.168.9.5:6001 (one image, one port), at 1 s
+    and at 20 s; the media server reaches A:6001 at 25 s and B:6001 at 26 s (their SYNs
+    captured or not: `opened`)."""
+    state = {"conn_state": "SF", "history": "ShADadFf"} if opened else {
+        "conn_state": "OTH", "history": "ADad"}
+    data = [Connection(uid, M, port, host, 6001, ts, last_ts=ts + 5, orig_bytes=10**6,
+                       syn_frames=[int(ts * 10) + 1] if opened else [],
+                       **state)  # type: ignore[arg-type]
+            for uid, port, host, ts in (("D1", 5005, A, 25.0), ("D2", 5006, B, 26.0))]
+    conns = [conn("C1", M, 5061, A, 10000, 0.0, end=100.0),
+             conn("C2", M, 5062, B, 10000, 15.0, end=100.0), *data]
+    streams = [NdmpStream("C1", 4, announcements=[
+                   ann("C1", "192.168.9.5", 6001, 5, 1.0, "NDMP_DATA_LISTEN", "data")]),
+               NdmpStream("C2", 4, announcements=[
+                   ann("C2", "192.168.9.5", 6001, 205, 20.0, "NDMP_DATA_LISTEN", "data")])]
+    return [s.data_connections for s in build(
+        conns, streams, LAB, load_profile("backup-exec-9"))]
+
+
+@pytest.mark.parametrize("opened", [True, False], ids=["opened", "opening-lost"])
+@pytest.mark.parametrize("build", [build_sessions, sessions_reference.build_sessions],
+                         ids=["flowcheck", "reference"])
+def test_two_nats_announcing_one_private_endpoint_keep_their_own(build, opened) -> None:
+    """The other job's announcement of the same private endpoint, behind another NAT
+    (reached at B, not A), does not bound the first job's connection to A (review58m:
+    boundfix's bound under the announced endpoint counted any announcer of it)."""
+    assert _two_nats(opened, build) == [["D1"], ["D2"]]

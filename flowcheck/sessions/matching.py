@@ -83,15 +83,17 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
     # When each endpoint was announced: moments of the capture's time order (its clock
     # epoch, s: FileOrder.moment), sorted.
     announced_at: dict[tuple[str, int], list[Moment]] = defaultdict(list)
-    # The same with the announcing session's id and its connector there (connector_host),
-    # for the next announcement by another session (next_by_other).
-    announcers: dict[tuple[str, int], list[tuple[Moment, str, str]]] = defaultdict(list)
+    # The same with the announcing session's id, its connector there (connector_host)
+    # and the address its listener is reached at behind a NAT (listener_host), for the
+    # next announcement by another session (next_by_other).
+    announcers: dict[tuple[str, int], list[tuple[Moment, str, str, str]]] = defaultdict(list)
     for ts, session, group in pending:
         for endpoint in {(a.ip, a.port) for a in group}:
             announced_at[endpoint].append(order.moment(group[0].frame, ts))
         for a in group:
             announcers[(a.ip, a.port)].append((order.moment(a.frame, a.ts), session.id,
-                                               connector_host(a, control_of[session.id])))
+                                               connector_host(a, control_of[session.id]),
+                                               listener_host(a, control_of[session.id])))
     for times in announced_at.values():
         times.sort()
     for named in announcers.values():
@@ -151,7 +153,8 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
                      if (pool := pools.get((form, ann.port, connector))) is not None
                      and (conn := pool.first_following(after, frame)) is not None
                      and order.began(conn) < (
-                         next_by_other((ann.ip, ann.port), after, session.id, connector)
+                         next_by_other((ann.ip, ann.port), after, session.id, connector,
+                                       ip)
                          if pools is by_connector[ann.listener] else until)
                      and runs(session, conn)]
             if found:
@@ -180,16 +183,22 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
         return times[following] if following < len(times) else END
 
     def next_by_other(endpoint: tuple[str, int], moment: Moment, session_id: str,
-                      connector: str | None) -> Moment:
+                      connector: str | None, reached: str) -> Moment:
         """When another session than `session_id` next announces `endpoint` after the
         moment (END: never) whose connection could be the one sought: any other's for
         a connector no session uses there (None), else only one whose own connector is
         that host too (a connection of the session's own connector host is its own
-        whatever other host's job announces the endpoint: two agents behind one NAT)."""
+        whatever other host's job announces the endpoint: two agents behind one NAT).
+        `reached`: the address the connection reached the endpoint at; another's
+        announcement counts only when its listener is reached there too (the announced
+        address, or its control address: review58m, two agents behind two NATs both
+        announcing 192.168.9.5:6001, the second's bound the first's connection to the
+        first NAT's address and that job lost its data connection)."""
         named = announcers.get(endpoint, [])
-        at = bisect_right(named, (moment, "\uffff", "\uffff"))
-        return next((when for when, by, host in named[at:] if by != session_id
-                     and connector in (None, host)), END)
+        at = bisect_right(named, (moment, "\uffff", "\uffff", "\uffff"))
+        return next((when for when, by, host, listener in named[at:] if by != session_id
+                     and connector in (None, host) and reached in (endpoint[0], listener)),
+                    END)
 
     def earliest(candidates: list[tuple[Connection, Announcement]]
                  ) -> list[tuple[Connection, Announcement]]:
@@ -252,7 +261,7 @@ def attach_data(sessions: list[Session], endpoints: Endpoints,
                     (host, ann.port, connector))) is not None
                 and (conn := pool.first_following(now, frame)) is not None
                 and order.began(conn) < next_by_other((ann.ip, ann.port), now, session.id,
-                                                      connector)
+                                                      connector, host)
                 and runs(session, conn)]
             for conn, ann in earliest(candidates):
                 if conn.orig_h != ann.ip and ann.ip != "0.0.0.0" \

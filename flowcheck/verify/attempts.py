@@ -45,21 +45,23 @@ def connector_unseen(ctx: Context, session: Session, listener: str | None,
     pairs = {"data": [("media", agent)], "mover": [("agent", media)]}.get(
         listener or "", [("media", agent), ("agent", media)])  # (connector's side, listener)
     return next((way for side, host in pairs for receiver in [*addresses, host]
-                 if (way := unseen_way(ctx, _connector(ctx, session, side, receiver),
-                                       [receiver], control.ts))), None)
+                 for connector in _connectors(ctx, session, side, receiver)
+                 if (way := unseen_way(ctx, connector, [receiver], control.ts))), None)
 
 
-def _connector(ctx: Context, session: Session, side: Side, receiver: str) -> str:
-    """The connector's (side's) address a connection to receiver comes from: its
-    control address, or its address of receiver's IP version when the session proves
-    one (ctx.host_addresses: a dual-stack host connecting to an announced IPv4 address
-    from its IPv4 address, field check 66 run 8), else the control address."""
+def _connectors(ctx: Context, session: Session, side: Side, receiver: str) -> list[str]:
+    """The connector's (side's) addresses a connection to receiver may come from: its
+    control address, or its addresses of receiver's IP version when the sessions prove
+    some (ctx.host_addresses: a dual-stack host connecting to an announced IPv4 address
+    from its IPv4 address, field check 66 run 8), every one, sorted (review58m: two
+    proven, the lowest alone was asked and a way the capture lacks from the other was
+    missed), else the control address."""
     control = ctx.by_uid[session.control_uid]
     own = control.orig_h if side == "media" else control.resp_h
     if (":" in own) == (":" in receiver):
-        return own
-    return next((a for a in sorted(ctx.host_addresses(session, side))
-                 if (":" in a) == (":" in receiver)), own)
+        return [own]
+    return [a for a in sorted(ctx.host_addresses(session, side))
+            if (":" in a) == (":" in receiver)] or [own]
 
 
 def one_way_words(ctx: Context, way: tuple[str, str], what: str,
