@@ -183,3 +183,24 @@ def test_another_distributions_docs_beside_the_package_are_not_flowchecks(
         assert doc_files.doc_dir() == site / "docs"  # a checkout's
     finally:
         doc_files.doc_dir.cache_clear()
+
+
+def test_the_configuration_page_opens_on_its_example(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """newuser59: 'flowcheck docs configuration', the page the report points to when no
+    --config is given, opened on ~50 lines of how values are read before the example.
+    The example and what must be set come first now, the rules after; the example is a
+    configuration flowcheck takes."""
+    from flowcheck.config import build_config, load_file
+
+    assert run(["docs", "configuration"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    opening = lines.index("```toml")
+    assert opening < 15, lines[:opening]
+    assert "What you must set:" in " ".join(lines[:opening])
+    assert opening < next(i for i, line in enumerate(lines)
+                          if line.startswith("Numbers are read strictly"))
+    example = tmp_path / "flowcheck.toml"
+    example.write_text("\n".join(lines[opening + 1:lines.index("```", opening)]) + "\n")
+    config = build_config(load_file(example))
+    assert (config.profile, config.ndmp_port) == ("ndmp", 10000)

@@ -55,6 +55,7 @@ def connections(captures: list[str], config: Config, output: OutputFormat = Outp
     """`connections`: the connection table or the traffic document (flowcheck.cli.traffic,
     the command's help)."""
     from flowcheck.pipeline import label_connections
+    from flowcheck.report.since import time_base
 
     selected = None
     if packet_filter:
@@ -70,7 +71,7 @@ def connections(captures: list[str], config: Config, output: OutputFormat = Outp
     before_filter = None
     # The table's +N s origin: the whole capture set's (analyze's), kept through the filter.
     first = None if output is OutputFormat.json else \
-        min((c.ts for c in traffic.connections), default=None)
+        time_base(traffic.connections, traffic.findings)
     if selected is not None:
         before_filter = len(traffic.connections)
         traffic.connections = [c for c in traffic.connections if selected(c)]

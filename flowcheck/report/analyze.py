@@ -44,6 +44,7 @@ from flowcheck.report.overview import (
     unattached_errors,
     wall_clock,
 )
+from flowcheck.report.since import Since
 from flowcheck.report.step_time import message_times, step_time
 from flowcheck.report.verdict_notes import inconclusive_note, mid_job_note
 from flowcheck.sessions import connection_outcome
@@ -77,7 +78,8 @@ def render_analysis(analysis: Analysis, console: Console, *,
     unless `all_sessions`."""
     by_uid = {c.uid: c for c in analysis.traffic.connections}
     streams = {s.uid: s for s in analysis.traffic.streams}
-    base = min((c.ts for c in analysis.traffic.connections), default=0.0)
+    since = first_packet(analysis)
+    base = since or Since(0.0)
     told = _render_verdict(analysis, console)
     ladders = {}
     if ladder is not False:
@@ -98,11 +100,11 @@ def render_analysis(analysis: Analysis, console: Console, *,
             _render_ladder(ladders[session.id], console, forced=ladder is True)
     if listed:
         _render_listed(listed, by_uid, base, console)
-    _render_findings(analysis.findings, analysis.verdict, base, console, told)
+    _render_findings(analysis.findings, analysis.verdict, since, console, told)
 
 
 def _render_listed(listed: list[tuple[Session, SessionStatus]],
-                   by_uid: dict[str, Connection], base: float, console: Console) -> None:
+                   by_uid: dict[str, Connection], base: Since, console: Console) -> None:
     """The sessions whose steps are not shown, one line each."""
     console.print()
     console.print(f"[bold]Sessions that passed or are side traffic[/] ({len(listed)}; "
@@ -116,7 +118,7 @@ def _render_listed(listed: list[tuple[Session, SessionStatus]],
                       Text(f"{session.media_server} -> {session.remote_agent}"),
                       Text(f"{session.kind_words(short=True)}, "
                            f"{session.version_words(short=True)}"),
-                      f"{clock_time(start)} ({start - base:+.3f}s)" if start is not None
+                      f"{clock_time(start)} ({base(start)})" if start is not None
                       else "-")
     console.print(table)
 
@@ -184,7 +186,7 @@ def _render_summary(analysis: Analysis, console: Console) -> dict[str, str]:
     told: dict[str, str] = {}  # fixes already given under the verdict
     for block in blocks[:SUMMARY_LIMIT]:
         line = block.lines[0]
-        console.print(Text.assemble("  ", block.text(base or 0.0),
+        console.print(Text.assemble("  ", block.text(base or Since(0.0)),
                                     style=SESSION_STYLE[line.status]))
         render_answer(line.session, analysis.findings, console, SESSION_STYLE[line.status],
                       told)
@@ -213,7 +215,8 @@ def _render_summary(analysis: Analysis, console: Console) -> dict[str, str]:
     if analysis.sessions or base is not None:
         console.print(
             "sessions: " + (status_counts(analysis) or "none")
-            + (f"; times +N s count from {wall_clock(base)} (UTC), {TIME_ORIGIN}"
+            + (f"; times +N s count from {wall_clock(base.at)} (UTC), "
+               f"{base.origin_words(TIME_ORIGIN)}"
                if base is not None else "") + _spread_words(analysis),
             style="dim", highlight=False)
     return told
@@ -266,7 +269,7 @@ def shown_detail(step: Step) -> str:
 
 
 def _render_session(session: Session, status: str, by_uid: dict[str, Connection],
-                    base: float, console: Console, times: dict[int, float],
+                    base: Since, console: Console, times: dict[int, float],
                     profile: str) -> None:
     """The session's header (its status first, the profile that judged it when not the
     run's `profile`: a capture set of two kinds of job, flowcheck.mixed_reading; its
@@ -283,7 +286,7 @@ def _render_session(session: Session, status: str, by_uid: dict[str, Connection]
                   + ("; side traffic, not judged (host_not_configured)" if session.side else "")
                   + (f"; judged by the {escape(session.profile)} profile"
                      if session.profile and session.profile != profile else "")
-                  + (f"; started {wall_clock(start)} ({start - base:+.3f}s)"
+                  + (f"; started {wall_clock(start)} ({base(start)})"
                      if start is not None else ""),
                   highlight=False)
     console.print(_step_table(session, by_uid, base, console.width, times))
@@ -302,7 +305,7 @@ class _StepRow:
     either: tuple[bool, ...] = ()  # per pair: opening not captured, drawn "<->" (way)
 
 
-def _step_table(session: Session, by_uid: dict[str, Connection], base: float,
+def _step_table(session: Session, by_uid: dict[str, Connection], base: Since,
                 width: int, times: dict[int, float]) -> Table:
     """The session's steps in `width` columns. A connection's endpoints are never cut:
     "originator -> responder" on one line when there is room, else the responder under
@@ -315,7 +318,7 @@ def _step_table(session: Session, by_uid: dict[str, Connection], base: float,
         rows.append(_StepRow(
             str(step.step), step.name, step.status.replace("_", " "),
             STATUS_STYLE.get(step.status, "default"),
-            f"{when - base:+.3f}s" if when is not None else "-", shown_detail(step),
+            base(when) if when is not None else "-", shown_detail(step),
             [(endpoint(c.orig_h, c.orig_p), endpoint(c.resp_h, c.resp_p)) for c in conns[:3]],
             max(len(conns) - 3, 0), tuple(way(c) == "<->" for c in conns[:3])))
     pairs = [pair for row in rows for pair in row.pairs]
@@ -395,7 +398,7 @@ def _sessions_words(sessions: list[str]) -> str:
     return f"the same in {len(sessions)} sessions: {named_ids(sessions)}"
 
 
-def _render_findings(findings: list[Finding], verdict: str, base: float,
+def _render_findings(findings: list[Finding], verdict: str, base: Since | None,
                      console: Console, told: dict[str, str]) -> None:
     """Each finding, its cause and action first (report.answer.finding_parts; `told`:
     the fixes given under the verdict, by text, which a finding names, not repeats)."""

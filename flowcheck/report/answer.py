@@ -10,7 +10,10 @@ PAREN_KEEP characters, ended at the last clause break (": ", "; ", ", and ", ", 
 a condition, half an either-or or a one-word clause; a sentence with no such break is
 given whole. The fix is the fix's first sentence whole (lead: a rule's qualifiers are
 part of the action), and the finding under Findings points to it instead of saying it
-again (newuser56: the README's command printed the fix twice).
+again (newuser56: the README's command printed the fix twice). The first place a report
+points to a finding under Findings also names the page that explains every code,
+'flowcheck docs findings', once per report (newuser59: the README's first command said
+"see data_unanswered under Findings" and no more).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from rich.text import Text
 
+from flowcheck.doc_files import doc_page
 from flowcheck.report.hanging import print_hanging
 from flowcheck.report.overview import SummaryBlock, session_errors
 
@@ -34,6 +38,8 @@ _BREAKS = (": ", "; ", ", and ", ", or ", ", but ")
 # Where a fix's rule for the way back begins (rules.py, allow_rule with the return): the
 # gist keeps it with the rule before it.
 _WAY_BACK = ", and TCP from "
+# The key in `told` (answer_rows) that says the findings page was named: no fix's text.
+_PAGE_TOLD = "\0findings page"
 
 
 def _top_level(text: str) -> list[tuple[int, int]]:
@@ -167,11 +173,23 @@ def profile_note(errors: list[Finding]) -> str:
         return ""
     first = doubtful[0]
     fix = _plain(gist(first.fix))
-    where = f"(see {first.code} under Findings)"
+    where = _see(first.code, 0, None)
     if "--profile ndmp" in fix:
         return f"{fix} {where}"
     return (f"{first.code} holds only under the default profile: if the capture is not "
             f"Backup Exec traffic, analyze it with --profile ndmp {where}")
+
+
+def _see(code: str, more: int, told: dict[str, str] | None) -> str:
+    """"(see data_unanswered [and 2 more errors] under Findings)", naming the findings
+    page too ("... under Findings and in 'flowcheck docs findings')") the first time in
+    a report (`told` not None and not yet told so; updated)."""
+    page = ""
+    if told is not None and _PAGE_TOLD not in told:
+        told[_PAGE_TOLD] = code
+        page = f" and in {doc_page('findings.md')}"
+    others = f" and {more} more error{'s' * (more > 1)}" if more else ""
+    return f"(see {code}{others} under Findings{page})"
 
 
 def finding_rows(first: Finding, more: int = 0, told: dict[str, str] | None = None,
@@ -179,8 +197,7 @@ def finding_rows(first: Finding, more: int = 0, told: dict[str, str] | None = No
     """("cause:", ...) and ("fix:", ...) of one error finding, naming it and the `more`
     errors after it; `told` as for answer_rows, `name` what a fix given here is told as
     later ("S3"; "" tells none)."""
-    where = (f"(see {first.code}" + (f" and {more} more error{'s' * (more > 1)}"
-                                     if more else "") + " under Findings)")
+    where = _see(first.code, more, told)
     rows = [("cause:", _plain(gist(first.message)))]
     if not first.fix:
         return [("cause:", f"{rows[0][1]} {where}")]

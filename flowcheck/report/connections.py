@@ -11,6 +11,7 @@ from flowcheck.report.json_doc import capture_summary
 from flowcheck.report.ladder_build import human_bytes
 from flowcheck.report.overview import TIME_ORIGIN, wall_clock
 from flowcheck.report.plain_table import Justify, PlainTable
+from flowcheck.report.since import Since
 from flowcheck.report.table_fit import Fit, FittedTable
 from flowcheck.report.zeek_words import history_legend, state_legend
 from flowcheck.sessions import connection_outcome
@@ -74,14 +75,16 @@ FIT = Fit(steps=("frames", "history", "pkts o/r", "start", "retx",
 
 def render_connections(connections: list[Connection], console: Console, *,
                        packets: int, before_filter: int | None = None,
-                       first: float | None = None,
+                       first: Since | None = None,
                        folded: list[Connection] | None = None) -> None:
     """One row per connection. Cells are plain text: an IPv6 endpoint such as
     [fe80::1]:80 is not read as rich markup. No connection: a sentence saying why
     instead of an empty table (`packets`: read in the capture set; `before_filter`:
     the connections there were before --filter, None without one). Start times count
     from `first`, the earliest packet of the capture set's connections (before any
-    filter, as `analyze` counts them; default: the earliest of `connections`), which a
+    filter, as `analyze` counts them, since.time_base: the earliest before the clock
+    steps back, a start after the step that reads earlier marked; default: the earliest
+    of `connections`), which a
     line above the table names (trial 20, D11). folded: the second views of connections
     kept once (Traffic.folded: a copy in another tunnel, the far side of a NAT), named in
     a line under the table (field check 36b: their packets made the table's rows add up
@@ -94,12 +97,13 @@ def render_connections(connections: list[Connection], console: Console, *,
             console.print(f"No TCP connection in {_count(packets, 'packet')}.",
                           highlight=False)
         return
-    base = first if first is not None else min(c.ts for c in connections)
-    console.print(f"times +N s count from {wall_clock(base)} (UTC), {TIME_ORIGIN}",
+    base = first if first is not None else Since(min(c.ts for c in connections))
+    console.print(f"times +N s count from {wall_clock(base.at)} (UTC), "
+                  f"{base.origin_words(TIME_ORIGIN)}",
                   style="dim", highlight=False)
     rows = [
         (conn.uid,
-         f"{conn.ts - base:+.3f}s",
+         base(conn.ts),
          endpoint(conn.orig_h, conn.orig_p),
          endpoint(conn.resp_h, conn.resp_p),
          conn.conn_state,

@@ -10,6 +10,7 @@ from flowcheck.report.overview import wall_clock
 
 if TYPE_CHECKING:
     from flowcheck.model import Finding
+    from flowcheck.report.since import Since
 
 
 def frame_words(frames: list[int], more: int = 0) -> str:
@@ -35,14 +36,15 @@ def frame_words(frames: list[int], more: int = 0) -> str:
             + (f" and {more} more" if more else ""))
 
 
-def finding_where(finding: Finding, base: float, *, session: bool = True) -> str:
+def finding_where(finding: Finding, base: Since | None, *, session: bool = True) -> str:
     """"session 2, connection C4, frames 12-14, at +3.201s = 2026-12-02 10:00:03.201"
-    (the parts it has; `base`: the time +N s count from, 0 for wall-clock times only;
+    (the parts it has; `base`: the time +N s count from, None for wall-clock times only;
     `session`: False when the session is told beside it)."""
     return ", ".join(part for part in (
         f"session {finding.session}" if session and finding.session else "",
         f"connection {finding.uid}" if finding.uid else "",
         frame_words(finding.frames, finding.frames_more),
-        (f"at {finding.ts - base:+.3f}s = " if base else "at ") + wall_clock(finding.ts)
+        (f"at {base(finding.ts, min(finding.frames, default=0))} = " if base else "at ")
+        + wall_clock(finding.ts)
         if finding.ts is not None else "",
     ) if part)

@@ -37,6 +37,7 @@ from flowcheck.report.overview import (
     unattached_errors,
     wall_clock,
 )
+from flowcheck.report.since import Since
 from flowcheck.report.step_time import message_times, step_time
 from flowcheck.report.verdict_notes import inconclusive_note, mid_job_note
 from flowcheck.report.zeek_words import history_legend, state_legend
@@ -81,7 +82,8 @@ def write_html(analysis: Analysis, path: str | Path) -> None:
 
 def render_html(analysis: Analysis) -> str:
     by_uid = {c.uid: c for c in analysis.traffic.connections}
-    base = min((c.ts for c in analysis.traffic.connections), default=0.0)
+    since = first_packet(analysis)
+    base = since or Since(0.0)
     parts = ["<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
              "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
              f"<title>{_title(analysis)}</title>",
@@ -95,7 +97,7 @@ def render_html(analysis: Analysis) -> str:
         kind = escape(session.kind_words())
         status = session_status(session, analysis.findings)
         start = session_start(session, by_uid)
-        started = (f", started {wall_clock(start)} ({start - base:+.3f}s)"
+        started = (f", started {wall_clock(start)} ({base(start)})"
                    if start is not None else "")
         if session.profile and session.profile != analysis.config.profile:
             # Judged by another profile than the run's (flowcheck.mixed_reading).
@@ -111,7 +113,7 @@ def render_html(analysis: Analysis) -> str:
             conns = step_connections(step, by_uid)
             when_ts = step_time(step, session, conns, times)
             # The wall-clock time as the cell's tooltip: the column stays narrow.
-            when = (f"<span title=\"{wall_clock(when_ts)}\">+{when_ts - base:.3f}s</span>"
+            when = (f"<span title=\"{wall_clock(when_ts)}\">{base(when_ts)}</span>"
                     if when_ts is not None else "-")
             rows.append([str(step.step), step.name,
                          (step.status, step.status.replace("_", " ")),
@@ -120,7 +122,7 @@ def render_html(analysis: Analysis) -> str:
         parts.append(_table(["step", "what", "status", "connection", "time", "detail"], rows,
                             raw_columns={3, 4}))
         parts.append(f'<div class="ladder-box">{render_svg(ladders[session.id])}</div>')
-    parts += _findings(analysis, base)
+    parts += _findings(analysis, since)
     parts += _connections(analysis, base)
     parts.append(f"<p><small>flowcheck {escape(__version__)}</small></p></body></html>")
     return "\n".join(parts) + "\n"
@@ -172,7 +174,7 @@ def _anchor(session_id: str) -> str:
     return escape(f"session-{session_id}")
 
 
-def _summary(analysis: Analysis, base: float) -> list[str]:
+def _summary(analysis: Analysis, base: Since) -> list[str]:
     """Under the verdict: the failing and inconclusive sessions in the text report's
     blocks (report.answer.summary_blocks: one per first error code, hosts and fix, with
     that cause and fix once; trial 35 D5), each session id linked to its heading, and
@@ -201,11 +203,12 @@ def _summary(analysis: Analysis, base: float) -> list[str]:
                    f"{escape(', '.join(outside))}</p>")
     first = first_packet(analysis)
     if first is not None:
-        out.append(f"<p>Times +N s count from {wall_clock(first)} (UTC), {TIME_ORIGIN}.</p>")
+        out.append(f"<p>Times +N s count from {wall_clock(first.at)} (UTC), "
+                   f"{escape(first.origin_words(TIME_ORIGIN))}.</p>")
     return out
 
 
-def _linked(block: SummaryBlock, base: float) -> str:
+def _linked(block: SummaryBlock, base: Since) -> str:
     """A summary block's text with each named session id a link to its heading: one
     session's whole line is its link; a block's "S1, S2, S4 FAILED: ..." links each id."""
     text = block.text(base)
@@ -219,7 +222,7 @@ def _linked(block: SummaryBlock, base: float) -> str:
     return links + escape(more + text[len(named):])
 
 
-def _sessions_table(analysis: Analysis, by_uid: dict, base: float) -> list[str]:
+def _sessions_table(analysis: Analysis, by_uid: dict, base: Since) -> list[str]:
     """Every session in one table, each linked to its heading: status, hosts, kind,
     wall-clock and relative start, error codes."""
     if not analysis.sessions:
@@ -235,7 +238,7 @@ def _sessions_table(analysis: Analysis, by_uid: dict, base: float) -> list[str]:
                      f"{session.media_server} -> {session.remote_agent}",
                      session.kind_words(short=True),
                      wall_clock(start) if start is not None else "-",
-                     f"{start - base:+.3f}s" if start is not None else "-",
+                     base(start) if start is not None else "-",
                      ", ".join(errors) or "-"])
     out.append(f"<h2>Sessions ({len(rows)}: {escape(status_counts(analysis))})</h2>")
     out.append(_table(["session", "status", "media server -> agent", "kind", "start (UTC)",
@@ -243,7 +246,7 @@ def _sessions_table(analysis: Analysis, by_uid: dict, base: float) -> list[str]:
     return out
 
 
-def _findings(analysis: Analysis, base: float) -> list[str]:
+def _findings(analysis: Analysis, base: Since | None) -> list[str]:
     if not analysis.findings:
         return ["<h2>Findings</h2>", "<p>No findings.</p>"]
     out = [f"<h2>Findings ({len(analysis.findings)})</h2>", "<ul>"]
@@ -260,10 +263,10 @@ def _findings(analysis: Analysis, base: float) -> list[str]:
     return out
 
 
-def _connections(analysis: Analysis, base: float) -> list[str]:
+def _connections(analysis: Analysis, base: Since) -> list[str]:
     rows = []
     for conn in analysis.traffic.connections:
-        rows.append([conn.uid, f"{conn.ts - base:+.3f}s", endpoint(conn.orig_h, conn.orig_p),
+        rows.append([conn.uid, base(conn.ts), endpoint(conn.orig_h, conn.orig_p),
                      endpoint(conn.resp_h, conn.resp_p), conn.conn_state, conn.history,
                      f"{human_bytes(conn.orig_bytes)}/{human_bytes(conn.resp_bytes)}",
                      conn.role, conn.session or "-",

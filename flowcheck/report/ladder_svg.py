@@ -15,6 +15,7 @@ from html import escape
 
 from flowcheck.report.frame_list import frame_words
 from flowcheck.report.ladder import Arrow, Ladder, spacing
+from flowcheck.report.since import signed
 
 LANE_GAP = 360  # px between lifelines: room for a 45-character label at 12 px
 LEFT = 96  # room for the relative times
@@ -123,7 +124,7 @@ def _arrow(ladder: Ladder, arrow: Arrow, xs: dict[str, int], y: int) -> str:
             + (f' <tspan class="finding" fill="{paint}">{codes}</tspan>' if codes else "")
             + "</text>")
     rel = ladder.relative(arrow)
-    time = (f'<text class="time" x="8" y="{y + 4}">+{rel:.3f}s</text>'
+    time = (f'<text class="time" x="8" y="{y + 4}">{signed(rel)}</text>'
             if rel is not None else "")
     badge = ""
     if arrow.step is not None:

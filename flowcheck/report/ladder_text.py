@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 
 from flowcheck.report.ladder import Arrow, Ladder, spacing
+from flowcheck.report.since import signed
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -123,7 +124,7 @@ def _row(ladder: Ladder, arrow: Arrow, xs: dict[str, int], width: int, label: st
     for x in xs.values():
         cells[x] = "\u2502"
     rel = ladder.relative(arrow)
-    stamp = f"{rel:+.3f}s" if rel is not None else ""
+    stamp = signed(rel) if rel is not None else ""
     cells[: len(stamp)] = stamp
     x1, x2 = xs[arrow.src], xs[arrow.dst]
     left, right = min(x1, x2), max(x1, x2)

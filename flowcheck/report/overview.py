@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal
 from flowcheck.doc_files import doc_page
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Severity
+from flowcheck.report.since import Since, time_base
 from flowcheck.utc_times import has_date, utc_text
 
 if TYPE_CHECKING:
@@ -128,11 +129,11 @@ class SessionLine:
     codes: list[str]  # its error codes ("data_refused", "port_outside_agent_range x12")
     unknown_steps: list[int]  # its steps whose status is unknown
 
-    def text(self, base: float) -> str:
+    def text(self, base: Since) -> str:
         """`S10 FAILED: 10.77.0.1 -> 10.77.1.4 (control C19), started
         2026-12-01T00:58:17.123Z (+46.940s); data_refused`."""
         session = self.session
-        when = (f", started {wall_clock(self.start)} ({self.start - base:+.3f}s)"
+        when = (f", started {wall_clock(self.start)} ({base(self.start)})"
                 if self.start is not None else "")
         what = self.what()
         return (f"{session.id} {STATUS_WORDS[self.status]}: {session.media_server} -> "
@@ -159,7 +160,7 @@ class SummaryBlock:
 
     lines: list[SessionLine]
 
-    def text(self, base: float) -> str:
+    def text(self, base: Since) -> str:
         """One session's SessionLine.text; several: `S1, S2, S4 FAILED: 10.77.0.1 ->
         10.77.0.12 (3 sessions), started 2026-12-03T16:00:12.447Z (+0.000s),
         16:00:22.057Z (+9.609s), 16:00:31.582Z (+19.135s); data_unanswered x2`: the ids
@@ -177,7 +178,7 @@ class SummaryBlock:
                 continue
             full = wall_clock(line.start)
             starts.append(f"{full if full[:10] != day else full[11:]} "
-                          f"({line.start - base:+.3f}s)")
+                          f"({base(line.start)})")
             day = full[:10] if has_date(full) else ""
         more = len(self.lines) - len(shown)
         whats = " | ".join(dict.fromkeys(line.what() for line in self.lines if line.what()))
@@ -259,10 +260,11 @@ def status_counts(analysis: Analysis) -> str:
 TIME_ORIGIN = "the first packet of the capture's earliest connection"
 
 
-def first_packet(analysis: Analysis) -> float | None:
+def first_packet(analysis: Analysis) -> Since | None:
     """What the relative times (`+46.940s`) count from (TIME_ORIGIN): the earliest
-    connection start, epoch seconds; None without connections."""
-    return min((c.ts for c in analysis.traffic.connections), default=None)
+    connection start, or the earliest before the capture's clock steps back (since.
+    time_base); None without connections."""
+    return time_base(analysis.traffic.connections, analysis.findings)
 
 
 def source_words(config: Config) -> str:

@@ -1,0 +1,89 @@
+"""The text and HTML reports' relative times ("+1.942s"): what they count from, and how
+one is written.
+
+They count from the first packet of the capture's earliest connection (TIME_ORIGIN).
+When the capture's clock steps back (capture_clock_stepped, a clock set back or pieces
+appended out of time order; not a file read as its pieces merged by time), the earliest
+by timestamp can be a connection stamped after the step, so the times before the step
+read from +1.942s and the step itself sat at -0.035s, before the base the header named
+(newuser59: frames 200-300 of lab/clean-3-resources set back 2 s). The base is then the
+earliest connection that begins before the step, and a time after the step that falls
+before it says so: "-1.978s (clock set back)". A time is never written "-0.000s" (a
+negative zero: "+0.000s"). The JSON keeps the absolute times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from flowcheck.model import Connection, Finding
+
+SET_BACK = " (clock set back)"
+
+
+@dataclass(frozen=True, slots=True)
+class Since:
+    """What relative times count from: `at` (epoch seconds) and `stepped`, the frame
+    where the capture's clock first steps back when `at` was taken before it (0: no
+    such step, or no connection begins before it)."""
+
+    at: float
+    stepped: int = 0
+
+    def __call__(self, ts: float, frame: int | None = None) -> str:
+        """`ts` (epoch seconds) from the base: "+1.942s", "+0.000s" for anything that
+        rounds to zero; "-1.978s (clock set back)" when it falls before the base after
+        the clock stepped back: `frame` the packet's frame when known (a finding's
+        first frame: one before the step is not marked, 0 for none), None for a time of
+        a connection or NDMP message (every connection that begins before the step
+        starts at or after the base, so one before it was stamped after the step)."""
+        text = signed(ts - self.at)
+        if text.startswith("-") and self.stepped and (frame is None or frame >= self.stepped):
+            return text + SET_BACK
+        return text
+
+    def origin_words(self, origin: str) -> str:
+        """`origin` (TIME_ORIGIN), with the step when the base was taken before it."""
+        if not self.stepped:
+            return origin
+        return (f"{origin} before its clock steps back at frame {self.stepped} "
+                f"(capture_clock_stepped; a time after it that reads earlier says so:"
+                f"{SET_BACK})")
+
+
+def signed(seconds: float) -> str:
+    """`seconds` as "+1.942s" or "-3.456s", to the millisecond; "+0.000s" for anything
+    that rounds to zero (never "-0.000s")."""
+    return f"{round(seconds, 3) + 0.0:+.3f}s"  # -0.0 + 0.0 is 0.0
+
+
+def step_back_frame(findings: Sequence[Finding]) -> int:
+    """The frame where the capture's clock first steps back (capture_clock_stepped's
+    first frame), 0 when it does not or the file was read as its pieces merged by time
+    (that finding's times are in order)."""
+    # Imported here: the connections package is the reading's, loaded by then.
+    from flowcheck.connections.joined_order import JOINED_WORDS
+
+    for finding in findings:
+        if finding.code == "capture_clock_stepped" and finding.frames \
+                and not finding.message.startswith(JOINED_WORDS):
+            return min(finding.frames)
+    return 0
+
+
+def time_base(connections: Sequence[Connection],
+              findings: Sequence[Finding]) -> Since | None:
+    """What the relative times count from: the earliest connection's first packet, or,
+    when the clock steps back, the earliest of those that begin before the step (Since);
+    None without connections."""
+    if not connections:
+        return None
+    stepped = step_back_frame(findings)
+    before = [c.ts for c in connections if c.first_frame < stepped]
+    if stepped and before:
+        return Since(min(before), stepped)
+    return Since(min(c.ts for c in connections))

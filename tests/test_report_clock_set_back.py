@@ -1,0 +1,104 @@
+"""The text report's "+N s" times across a clock set back (newuser59).
+
+captures/lab/clean-3-resources.pcap with frames 200-300 moved back 2 s the way the user
+did it (editcap -r the three pieces, editcap -t -2 the middle, mergecap -a): the job
+passes with capture_clock_stepped at frame 200, but step 3's time read "-0.000s" while
+step 1 read "+1.942s", and the step's finding sat at "-0.035s", before the base the
+header calls the earliest connection's first packet (a connection stamped after the
+step). The base is now the earliest connection before the step, and a time after the
+step that falls before it says "(clock set back)"; no time reads "-0.000s". The JSON's
+times stay absolute.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from flowcheck.cli.main import run
+from flowcheck.config import build_config, load_file
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.report.analyze import render_analysis
+from flowcheck.report.since import signed
+
+LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
+NAME = "clean-3-resources"
+
+
+@pytest.fixture(scope="module")
+def joined(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The user's recipe, with the real editcap and mergecap."""
+    folder = tmp_path_factory.mktemp("set-back")
+    whole = LAB / f"{NAME}.pcap"
+    count = int(subprocess.run(["capinfos", "-cMT", str(whole)], check=True,
+                               capture_output=True, text=True).stdout.split()[-1])
+    pieces = []
+    for number, (first, last) in enumerate(((1, 199), (200, 300), (301, count))):
+        piece = folder / f"piece{number}.pcap"
+        subprocess.run(["editcap", "-r", str(whole), str(piece), f"{first}-{last}"],
+                       check=True, capture_output=True)
+        pieces.append(piece)
+    moved = folder / "moved.pcap"
+    subprocess.run(["editcap", "-t", "-2", str(pieces[1]), str(moved)], check=True,
+                   capture_output=True)
+    joined = folder / "joined.pcap"
+    subprocess.run(["mergecap", "-a", "-w", str(joined), str(pieces[0]), str(moved),
+                    str(pieces[2])], check=True, capture_output=True)
+    return joined
+
+
+@pytest.fixture(scope="module")
+def stepped(joined: Path) -> Analysis:
+    config = build_config(load_file(LAB / f"{NAME}.toml"))
+    return analyze(read_traffic([str(joined)], config), config)
+
+
+def _report(analysis: Analysis) -> str:
+    console = Console(width=240, record=True, color_system=None)
+    render_analysis(analysis, console, ladder=None)
+    return console.export_text()
+
+
+def test_times_across_a_clock_set_back_say_so(stepped: Analysis) -> None:
+    [step_finding] = [f for f in stepped.findings if f.code == "capture_clock_stepped"]
+    assert step_finding.frames[0] == 200 and stepped.verdict == "pass"
+    report = _report(stepped)
+    assert "-0.000s" not in report
+    # The base is the job's first packet, before the step: step 1 at +0.000s.
+    assert "started 2026-11-26T00:42:31.350Z (+0.000s)" in report
+    assert "before its clock steps back at frame 200" in report
+    rows = {line.split()[0]: line for line in report.splitlines()
+            if re.match(r"[1-5] ", line)}
+    assert re.search(r" \+0\.000s ", rows["1"]), rows["1"]
+    # Step 3's time is its DATA_LISTEN of frame 215, stamped after the step.
+    assert re.search(r" -1\.94\ds \(clock set back\) ", rows["3"]), rows["3"]
+    assert re.search(r"capture_clock_stepped \(frame 200, at -1\.978s \(clock set back\) = ",
+                     report)
+
+
+def test_the_connections_table_counts_as_analyze(joined: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """`flowcheck connections` counts from the same moment as analyze, and marks the
+    connection stamped after the step that starts before it (C4, frame 217)."""
+    assert run(["connections", str(joined), "--config", str(LAB / f"{NAME}.toml")]) == 0
+    out = capsys.readouterr().out
+    assert "times +N s count from 2026-11-26T00:42:31.350Z (UTC)" in out
+    [c1] = [line for line in out.splitlines() if " C1 " in line]
+    [c4] = [line for line in out.splitlines() if " C4 " in line]
+    assert "+0.000s" in c1 and "clock set back" not in c1
+    assert re.search(r"-1\.9\d\ds \(clock set back\)", c4), c4
+
+
+def test_times_without_a_step_read_as_before() -> None:
+    """No step: the earliest connection is the base, nothing marked; a time that rounds
+    to zero reads +0.000s either side of it."""
+    config = build_config(load_file(LAB / f"{NAME}.toml"))
+    report = _report(analyze(read_traffic([str(LAB / f"{NAME}.pcap")], config), config))
+    assert "clock set back" not in report and "clock steps back" not in report
+    assert "(+0.000s)" in report
+    assert signed(-0.0004) == signed(0.0004) == "+0.000s"
+    assert signed(-0.0006) == "-0.001s"
