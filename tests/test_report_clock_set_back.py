@@ -74,8 +74,10 @@ def test_times_across_a_clock_set_back_say_so(stepped: Analysis) -> None:
     rows = {line.split()[0]: line for line in report.splitlines()
             if re.match(r"[1-5] ", line)}
     assert re.search(r" \+0\.000s ", rows["1"]), rows["1"]
-    # Step 3's time is its DATA_LISTEN of frame 215, stamped after the step.
-    assert re.search(r" -1\.94\ds \(clock set back\) ", rows["3"]), rows["3"]
+    # Step 3's time is its first DATA_LISTEN's, frame 21, the one its detail names
+    # (review58n: it read frame 215's, a later resource's stamped after the step,
+    # "-1.943s (clock set back)" beside "DATA_LISTEN (frame 21)").
+    assert re.search(r" \+0\.013s .*DATA_LISTEN \(frame 21\)", rows["3"]), rows["3"]
     assert re.search(r"capture_clock_stepped \(frame 200, at -1\.978s \(clock set back\) = ",
                      report)
 
@@ -91,6 +93,44 @@ def test_the_connections_table_counts_as_analyze(joined: Path,
     [c4] = [line for line in out.splitlines() if " C4 " in line]
     assert "+0.000s" in c1 and "clock set back" not in c1
     assert re.search(r"-1\.9\d\ds \(clock set back\)", c4), c4
+
+
+def _written_late(path: Path) -> None:
+    """Three connections, 0.6 s apart; the second's six records written 0.5 s late (after
+    the first's, stamped before them), the third's 1.1 s after: records written out of
+    time order, no clock set back (the time jumps forward past where it was)."""
+    from scapy.all import IP, TCP, Ether, wrpcap
+
+    packets = []
+    for t, sport in ((1000.0, 40000), (999.5, 40001), (1000.6, 40002)):
+        for i, (src, flags) in enumerate((("A", "S"), ("B", "SA"), ("A", "A"), ("A", "FA"),
+                                          ("B", "FA"), ("A", "A"))):
+            a, b = ("10.0.0.1", "10.0.0.2") if src == "A" else ("10.0.0.2", "10.0.0.1")
+            ports = (sport, 5001) if src == "A" else (5001, sport)
+            packet = Ether() / IP(src=a, dst=b) / TCP(sport=ports[0], dport=ports[1],
+                                                      flags=flags, seq=100, ack=0)
+            packet.time = t + i * 0.0001
+            packets.append(packet)
+    wrpcap(str(path), packets)
+
+
+def test_records_written_late_keep_the_earliest_base(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """review58n: capture_clock_stepped telling only of records written out of time order
+    moved the base to C1 and read C2 "-0.500s (clock set back)": its time is right, the
+    clock was not set back. The earliest connection (C2) is the base, nothing marked."""
+    path = tmp_path / "written.pcap"
+    _written_late(path)
+    assert run(["connections", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "clock set back" not in out and "clock steps back" not in out
+    rows = {line.split()[1]: line for line in out.splitlines() if re.match(r"\W C\d ", line)}
+    assert "+0.500s" in rows["C1"] and "+0.000s" in rows["C2"], out
+    config = build_config(load_file(LAB / f"{NAME}.toml"))
+    analysis = analyze(read_traffic([str(path)], config), config)
+    [step] = [f for f in analysis.findings if f.code == "capture_clock_stepped"]
+    assert "records written out of time order" in step.message
+    assert "clock set back" not in _report(analysis)
 
 
 def test_times_without_a_step_read_as_before() -> None:

@@ -38,6 +38,10 @@ CANDIDATES = 16  # SYNs kept that may continue a connection written before them
 # A batch of at most this many records of one interface is checked for time order in
 # Python floats first (ClockSteps._in_order: the numpy pass cost ~8 calls a batch).
 _FEW_RECORDS = 64
+# capture_clock_stepped's words when it tells of a clock set back (or files joined out of
+# order), not only of records written out of time order or of a second capture appended:
+# report.since moves the base of the relative times only then.
+SET_BACK_WORDS = "the capturing host's clock was set back while capturing"
 
 
 @fields_dataclass(slots=True)
@@ -341,7 +345,7 @@ def clock_finding(clock: ClockSteps, appended: bool = False) -> Finding | None:
     proof = clock.acks.found
     acked = (f" (frame {proof[0]} acknowledges the bytes of frame {proof[1]} though "
              f"stamped {span_words(proof[2])} before it)") if proof is not None else ""
-    stepped = ("the capturing host's clock was set back while capturing, NTP or by hand"
+    stepped = (f"{SET_BACK_WORDS}, NTP or by hand"
                f"{acked}: "
                "the packets after it stay behind; or capture files were joined out of time "
                "order, mergecap -a or cat in the wrong order: a shell glob puts ring.pcap10 "

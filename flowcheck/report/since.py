@@ -2,8 +2,9 @@
 one is written.
 
 They count from the first packet of the capture's earliest connection (TIME_ORIGIN).
-When the capture's clock steps back (capture_clock_stepped, a clock set back or pieces
-appended out of time order; not a file read as its pieces merged by time), the earliest
+When the capture's clock steps back (capture_clock_stepped telling of a clock set back or
+pieces appended out of time order; not a file read as its pieces merged by time, nor
+records only written out of time order, whose times are right), the earliest
 by timestamp can be a connection stamped after the step, so the times before the step
 read from +1.942s and the step itself sat at -0.035s, before the base the header named
 (newuser59: frames 200-300 of lab/clean-3-resources set back 2 s). The base is then the
@@ -63,14 +64,17 @@ def signed(seconds: float) -> str:
 
 def step_back_frame(findings: Sequence[Finding]) -> int:
     """The frame where the capture's clock first steps back (capture_clock_stepped's
-    first frame), 0 when it does not or the file was read as its pieces merged by time
-    (that finding's times are in order)."""
+    first frame) when the finding tells of a clock set back (clock.SET_BACK_WORDS); 0
+    when it does not, and when it tells only of records written out of time order (their
+    times are right: the earliest connection by time is the earliest), of a second
+    capture appended (its copies' times are right too) or of a file read as its pieces
+    merged by time (that finding's times are in order)."""
     # Imported here: the connections package is the reading's, loaded by then.
-    from flowcheck.connections.joined_order import JOINED_WORDS
+    from flowcheck.connections.clock import SET_BACK_WORDS
 
     for finding in findings:
         if finding.code == "capture_clock_stepped" and finding.frames \
-                and not finding.message.startswith(JOINED_WORDS):
+                and SET_BACK_WORDS in finding.message:
             return min(finding.frames)
     return 0
 

@@ -23,18 +23,21 @@ def message_times(stream: NdmpStream | None) -> dict[int, float]:
 
 def step_time(step: Step, session: Session, conns: list[Connection],
               times: Mapping[int, float] | None = None) -> float | None:
-    """When the step happened (seconds since the epoch): its announcing message, else,
-    for a step whose only connection is the session's control connection, the first of
-    its frames that is an NDMP message in `times` (message_times of that connection),
-    else its first connection's start; None for a step with no connection, or one no
+    """When the step happened (seconds since the epoch): its announcing message (the
+    first in the capture's order, several resources' several: the one its detail names;
+    by time, across a clock set back the step read a later resource's, stamped after
+    the step, beside the first's frame: review58n), else, for a step whose only
+    connection is the session's control connection, the first of its frames that is an
+    NDMP message in `times` (message_times of that connection), else its first
+    connection's start; None for a step with no connection, or one no
     packet of the capture dates (Step.untimed: an announcement the capture lacks)."""
     if step.untimed:
         return None
-    announced = [a.ts for a in session.announced if a.frame in step.frames]
+    announced = [(a.frame, a.ts) for a in session.announced if a.frame in step.frames]
     if announced:
-        return min(announced)
+        return min(announced)[1]
     if times and [c.uid for c in conns] == [session.control_uid]:
-        told = [times[frame] for frame in step.frames if frame in times]
+        told = [frame for frame in step.frames if frame in times]
         if told:
-            return min(told)
+            return times[min(told)]
     return conns[0].ts if conns else None
