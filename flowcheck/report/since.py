@@ -15,8 +15,9 @@ negative zero: "+0.000s"). The JSON keeps the absolute times.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from flowcheck.fields_dataclass import fields_dataclass
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 SET_BACK = " (clock set back)"
 
 
-@dataclass(frozen=True, slots=True)
+@fields_dataclass(frozen=True, slots=True)
 class Since:
     """What relative times count from: `at` (epoch seconds) and `stepped`, the frame
     where the capture's clock first steps back when `at` was taken before it (0: no
