@@ -63,13 +63,18 @@ def _with_keepalive(tmp_path: Path, after_frame: int, src: tuple[str, int],
                                               *packets[after_frame:]]), NAME)
 
 
+def _assert_the_lab_callback(analysis: Analysis) -> None:
+    """The one session's callback is the lab job's own, 6077 -> 5001."""
+    [session] = analysis.sessions
+    callback = next(c for c in analysis.traffic.connections if c.uid == session.callback_uid)
+    assert (callback.orig_p, callback.resp_p) == (6077, 5001), callback
+
+
 def test_keepalive_does_not_take_the_callback(tmp_path: Path) -> None:
     # After the control connection's first messages (frame 6), before the callback's SYN.
     analysis = _with_keepalive(tmp_path, 6, ("10.77.0.2", 7000), ("10.77.0.1", 5050),
                                "callback")
-    [session] = analysis.sessions
-    callback = next(c for c in analysis.traffic.connections if c.uid == session.callback_uid)
-    assert (callback.orig_p, callback.resp_p) == (6077, 5001), callback
+    _assert_the_lab_callback(analysis)
     assert analysis.verdict == "pass", [f.code for f in analysis.findings]
     codes = {f.code for f in analysis.findings}
     assert "port_outside_agent_range" not in codes and "capture_loss" not in codes, codes
@@ -116,9 +121,7 @@ def test_callback_follows_the_vendor_message(tmp_path: Path) -> None:
     extra = _handshake(packets[5], ("10.77.0.2", 6050), ("10.77.0.1", 5060))
     analysis = analyze_lab(write(tmp_path, "early", [*packets[:6], *extra, *packets[6:]]),
                            NAME)
-    [session] = analysis.sessions
-    callback = next(c for c in analysis.traffic.connections if c.uid == session.callback_uid)
-    assert (callback.orig_p, callback.resp_p) == (6077, 5001), callback
+    _assert_the_lab_callback(analysis)
 
 
 def test_lost_callback_handshake_keeps_the_callback_over_another_port(tmp_path: Path) -> None:
@@ -131,9 +134,7 @@ def test_lost_callback_handshake_keeps_the_callback_over_another_port(tmp_path: 
     extra = _handshake(packets[15], ("10.77.0.2", 6013), ("10.77.0.1", 22))
     analysis = analyze_lab(write(tmp_path, "ssh", [*packets[:16], *extra, *packets[18:]]),
                            NAME)
-    [session] = analysis.sessions
-    callback = next(c for c in analysis.traffic.connections if c.uid == session.callback_uid)
-    assert (callback.orig_p, callback.resp_p) == (6077, 5001), callback
+    _assert_the_lab_callback(analysis)
     assert analysis.verdict == "pass", [(f.code, f.message) for f in analysis.findings]
     assert "port_outside_media_range" not in {f.code for f in analysis.findings}
     [loss] = [f.message for f in analysis.findings if f.code == "capture_loss"]
