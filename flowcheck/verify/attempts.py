@@ -64,13 +64,13 @@ def _connectors(ctx: Context, session: Session, side: Side, receiver: str) -> li
             if (":" in a) == (":" in receiver)] or [own]
 
 
-def one_way_words(ctx: Context, way: tuple[str, str], what: str,
-                  ts: float | None = None) -> str:
+def one_way_words(ctx: Context, way: tuple[str, str], what: str, ts: float) -> str:
     """Why a packet (what) from way[0] cannot be seen: the capture lacks that direction,
     or holds frames flowcheck cannot read that it may be among (verify.unread_frames).
     ts: the time (s) the way was found lacking at (unseen_way's, ctx.lacks': the
     session's control connection's opening), so the words read the piece of a set that
-    lacks it (way_back.lacking_words), as unseen_way did (tiecap: they read none)."""
+    lacks it (way_back.lacking_words), as unseen_way did (tiecap: they read none;
+    required, every caller has it)."""
     if could_carry(ctx, way):
         return unseen_words(ctx, way, what)
     return (f"the capture holds {lacking_words(ctx, *way, ts)}, so {what} from {way[0]} "

@@ -26,7 +26,7 @@ from flowcheck.sessions.classify import asked_nothing, connection_outcome, end_o
 from flowcheck.verify.context import Context
 from flowcheck.verify.evidence import is_open, judged
 from flowcheck.verify.step_base import ports_in_range
-from flowcheck.verify.tied_words import TIED_SHOWN, others_and
+from flowcheck.verify.tied_words import others_and, shown_count
 
 
 def tie_note(ctx: Context, session: Session, conn: Connection) -> tuple[str, list[str]]:
@@ -66,7 +66,7 @@ def tie_note(ctx: Context, session: Session, conn: Connection) -> tuple[str, lis
             unopened.append(other)
     if others:
         one = len(others) == 1
-        return (f"tied to this session by order: {_names(ctx, others, False)} "
+        return (f"tied to this session by order: {_names(others, False)} "
                 f"{'was' if one else 'were'} open too when it opened, without a callback "
                 f"of {'its' if one else 'their'} own, and a callback names no session: "
                 "which of them the agent called back the capture cannot tell"), _ids(others)
@@ -74,7 +74,7 @@ def tie_note(ctx: Context, session: Session, conn: Connection) -> tuple[str, lis
         one = len(unopened) == 1
         worked = _own_worked(ctx, session) and all(_own_worked(ctx, other)
                                                    for other in unopened)
-        return (f"tied to this session by order: {_names(ctx, unopened, True)} "
+        return (f"tied to this session by order: {_names(unopened, True)} "
                 f"{'was' if one else 'were'} open too, {'its' if one else 'their'} "
                 "callback open before the capture as this one, and a callback names no "
                 "session: which job the agent called back on each the capture cannot tell"
@@ -84,16 +84,10 @@ def tie_note(ctx: Context, session: Session, conn: Connection) -> tuple[str, lis
     return "", []
 
 
-def _shown(tied: Sequence[Session]) -> int:
-    """How many of the tied sessions the words and ids name (tied_words.others_and's
-    count): all up to TIED_SHOWN + 1, past that TIED_SHOWN."""
-    return len(tied) if len(tied) <= TIED_SHOWN + 1 else TIED_SHOWN
-
-
-def _names(ctx: Context, tied: Sequence[Session], callback: bool) -> str:
+def _names(tied: Sequence[Session], callback: bool) -> str:
     """"S2 (control C2)" ("S2 (control C2, callback C9)" with `callback`), joined by
-    others_and: only the sessions shown are put in words."""
-    shown = _shown(tied)
+    others_and: only the sessions shown (tied_words.shown_count) are put in words."""
+    shown = shown_count(len(tied))
     labels = [f"{other.id} (control {other.control_uid}"
               + (f", callback {other.callback_uid})" if callback else ")")
               for other in tied[:shown]]
@@ -103,7 +97,7 @@ def _names(ctx: Context, tied: Sequence[Session], callback: bool) -> str:
 def _ids(tied: Sequence[Session]) -> list[str]:
     """Session.callback_tied_with: the ids of the sessions the words name (at most
     TIED_SHOWN + 1: docs/json.md)."""
-    return [other.id for other in tied[:_shown(tied)]]
+    return [other.id for other in tied[:shown_count(len(tied))]]
 
 
 def _own_worked(ctx: Context, session: Session) -> bool:

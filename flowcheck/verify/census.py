@@ -172,13 +172,13 @@ def take_census(connections: Sequence[Connection], others: Ways | None = None,
             missed -= conn.resp_evidence.lost + conn.resp_evidence.untold
         if not (conn.syn_frames and conn.synack_frames):
             unopened.append(conn)
-    if len(pieces) == 1:
-        return Census(connections, first, max(last_ts, latest), captured, one_sided, unopened,
-                      missed, orig_bytes + resp_bytes, others, pieces, [captured], [connections])
-    in_pieces = pieces.group(connections, _first_ts)
+    in_pieces: Sequence[Sequence[Connection]] = [connections]
+    captured_in = [captured]
+    if len(pieces) > 1:
+        in_pieces = pieces.group(connections, _first_ts)
+        captured_in = [_captured(conns) for conns in in_pieces]
     return Census(connections, first, max(last_ts, latest), captured, one_sided, unopened,
-                  missed, orig_bytes + resp_bytes, others, pieces,
-                  [_captured(conns) for conns in in_pieces], in_pieces)
+                  missed, orig_bytes + resp_bytes, others, pieces, captured_in, in_pieces)
 
 
 def _first_ts(conn: Connection) -> float:
@@ -186,7 +186,7 @@ def _first_ts(conn: Connection) -> float:
     return conn.ts
 
 
-def _captured(connections: list[Connection]) -> set[tuple[str, str]]:
+def _captured(connections: Sequence[Connection]) -> set[tuple[str, str]]:
     """The (sender, receiver) directions `connections` (one piece's) hold a packet of."""
     held: set[tuple[str, str]] = set()
     add = held.add

@@ -108,7 +108,7 @@ def _missing_by_piece(ctx: Context, census: Census) -> None:
     """ctx.captured_in, ctx.missing_in (per piece of the set: sources.pieces, each read
     from its own connections alone) and ctx.missing, their union (a direction's
     connections of every piece that lacks it, in order)."""
-    ctx.captured_in = census.captured_in or [census.captured]
+    ctx.captured_in = census.captured_in  # take_census: one set per piece, at least one
     ctx.missing_in = [missing_directions(conns, held) for conns, held in
                       zip(census.one_sided_in(), ctx.captured_in, strict=True)]
     ctx.missing = ctx.missing_in[0] if len(ctx.missing_in) == 1 else {}

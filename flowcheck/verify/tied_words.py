@@ -17,12 +17,19 @@ from flowcheck.verify.details import failure_words
 TIED_SHOWN = 8
 
 
+def shown_count(count: int) -> int:
+    """How many of `count` tied items (count >= 0) the words name one by one: all up to
+    TIED_SHOWN + 1 (naming the last beats "1 other"), past that TIED_SHOWN (the count of
+    sessions_or, others_and and verify.callback_tie's ids)."""
+    return count if count <= TIED_SHOWN + 1 else TIED_SHOWN
+
+
 def sessions_or(ids: Sequence[str]) -> str:
     """"S1", "S1 or S2", "S1, S2 or S3", from session ids (one or more), the first
     TIED_SHOWN named and how many others past TIED_SHOWN + 1 ("S1, ..., S8 or 22 other
     sessions"). Reads len and the slices it names only (Session.tied_with may be read
     from shared ties: sessions.tie_groups)."""
-    if len(ids) > TIED_SHOWN + 1:
+    if shown_count(len(ids)) < len(ids):
         return f"{', '.join(ids[:TIED_SHOWN])} or {len(ids) - TIED_SHOWN} other sessions"
     return ids[0] if len(ids) == 1 else f"{', '.join(ids[:-1])} or {ids[-1]}"
 
@@ -39,7 +46,7 @@ def others_and(ids: Sequence[str]) -> str:
     and": all up to TIED_SHOWN + 1, past that the first TIED_SHOWN and how many others
     ("S2, ..., S9 and 3 other sessions"), as sessions_or counts them (review58i: a
     step 2 short of callbacks named all 11 others, then 8 of the same sessions)."""
-    if len(ids) > TIED_SHOWN + 1:
+    if shown_count(len(ids)) < len(ids):
         return f"{', '.join(ids[:TIED_SHOWN])} and {len(ids) - TIED_SHOWN} other sessions"
     return ", ".join(ids)
 
