@@ -115,8 +115,7 @@ def verdict(findings: list[Finding], sessions: Iterable[Session] = ()) -> str:
     sessions = list(sessions)
     if any(f.severity == Severity.ERROR for f in findings):
         return "fail"
-    if any(step.status == "unknown" for session in sessions if not session.side
-           for step in session.steps):
+    if step_unknown_in(sessions):
         return "inconclusive"
     if any(f.code == "no_control_session" for f in findings):
         return "inconclusive"  # a capture without TCP: nothing of the job was judged
@@ -125,6 +124,13 @@ def verdict(findings: list[Finding], sessions: Iterable[Session] = ()) -> str:
         # verify.control_left_out): nothing of the job's steps was judged.
         return "inconclusive"
     return "pass"
+
+
+def step_unknown_in(sessions: Iterable[Session]) -> bool:
+    """Has a session that is not side traffic (Session.side) a step whose status is
+    unknown: what makes a verdict without errors inconclusive (verdict)?"""
+    return any(step.status == "unknown" for session in sessions if not session.side
+               for step in session.steps)
 
 
 def kept_as_now(findings: Iterable[Finding]) -> Callable[[], None]:

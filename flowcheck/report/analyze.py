@@ -80,7 +80,7 @@ def render_analysis(analysis: Analysis, console: Console, *,
     streams = {s.uid: s for s in analysis.traffic.streams}
     since = first_packet(analysis)
     base = since or Since(0.0)
-    told = _render_verdict(analysis, console)
+    told = _render_verdict(analysis, console, since)
     ladders = {}
     if ladder is not False:
         from flowcheck.report.ladder_build import build_ladders
@@ -130,9 +130,11 @@ def summary_counts(findings: list[Finding]) -> dict[str, int]:
     return counts
 
 
-def _render_verdict(analysis: Analysis, console: Console) -> dict[str, str]:
+def _render_verdict(analysis: Analysis, console: Console,
+                    base: Since | None) -> dict[str, str]:
     """The verdict, its summary and the configuration; the fixes told under it (by
-    text, with the session or finding they were given for: report.answer.answer_rows)."""
+    text, with the session or finding they were given for: report.answer.answer_rows;
+    `base`: first_packet, None without connections)."""
     config = analysis.config
     counts = summary_counts(analysis.findings)
     style = VERDICT_STYLE.get(analysis.verdict, "bold")
@@ -141,7 +143,7 @@ def _render_verdict(analysis: Analysis, console: Console) -> dict[str, str]:
         f"[{style}]{analysis.verdict.upper()}[/]  {sessions} session"
         f"{'' if sessions == 1 else 's'}, {counts['error']} error(s), "
         f"{counts['warning']} warning(s), {counts['info']} info", highlight=False)
-    told = _render_summary(analysis, console)
+    told = _render_summary(analysis, console, base)
     console.print(source_words(config), style="dim", highlight=False, markup=False)
     console.print(
         f"profile {escape(config.profile)}{_inferred(analysis)}; NDMP port {config.ndmp_port}; "
@@ -174,15 +176,16 @@ def _inferred(analysis: Analysis) -> str:
     return ""
 
 
-def _render_summary(analysis: Analysis, console: Console) -> dict[str, str]:
+def _render_summary(analysis: Analysis, console: Console,
+                    base: Since | None) -> dict[str, str]:
     """Under the verdict: the failing, then the inconclusive sessions in blocks (at most
     SUMMARY_LIMIT, the rest counted; sessions with the same first error code, hosts and
     fix in one block, with that cause and fix once: report.answer.summary_blocks),
     errors outside any session (each code's first with its cause and fix), configured
     agents with no session (agent_not_seen), then the sessions' statuses counted and the
-    wall-clock time the relative times count from."""
+    wall-clock time the relative times count from (`base`: first_packet, None without
+    connections)."""
     blocks = summary_blocks(summary_lines(analysis), analysis.findings)
-    base = first_packet(analysis)
     told: dict[str, str] = {}  # fixes already given under the verdict
     for block in blocks[:SUMMARY_LIMIT]:
         line = block.lines[0]

@@ -88,7 +88,7 @@ def render_html(analysis: Analysis) -> str:
              "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
              f"<title>{_title(analysis)}</title>",
              f"<style>{_STYLE}{_THEME}{LADDER_STYLE}</style></head><body>"]
-    parts += _verdict(analysis, _summary(analysis, base))
+    parts += _verdict(analysis, _summary(analysis, since))
     parts += _sessions_table(analysis, by_uid, base)
     ladders = {ladder.session: ladder for ladder in build_ladders(analysis)}
     streams = {s.uid: s for s in analysis.traffic.streams}
@@ -174,11 +174,13 @@ def _anchor(session_id: str) -> str:
     return escape(f"session-{session_id}")
 
 
-def _summary(analysis: Analysis, base: Since) -> list[str]:
+def _summary(analysis: Analysis, first: Since | None) -> list[str]:
     """Under the verdict: the failing and inconclusive sessions in the text report's
     blocks (report.answer.summary_blocks: one per first error code, hosts and fix, with
     that cause and fix once; trial 35 D5), each session id linked to its heading, and
-    what the relative times count from."""
+    what the relative times count from (`first`: first_packet, None without
+    connections)."""
+    base = first or Since(0.0)
     out = []
     blocks = summary_blocks(summary_lines(analysis), analysis.findings)
     if blocks:
@@ -201,7 +203,6 @@ def _summary(analysis: Analysis, base: Since) -> list[str]:
     if outside:
         out.append(f"<p class=\"failed\">Errors outside any session: "
                    f"{escape(', '.join(outside))}</p>")
-    first = first_packet(analysis)
     if first is not None:
         out.append(f"<p>Times +N s count from {wall_clock(first.at)} (UTC), "
                    f"{escape(first.origin_words(TIME_ORIGIN))}.</p>")

@@ -88,7 +88,7 @@ def time_base(connections: Sequence[Connection],
     if not connections:
         return None
     stepped = step_back_frame(findings)
-    before = [c.ts for c in connections if c.first_frame < stepped]
-    if stepped and before:
+    before = [c.ts for c in connections if c.first_frame < stepped] if stepped else []
+    if before:
         return Since(min(before), stepped)
     return Since(min(c.ts for c in connections))

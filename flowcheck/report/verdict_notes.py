@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from flowcheck.findings import CAPTURE_LIMITS
+from flowcheck.findings import CAPTURE_LIMITS, step_unknown_in
 from flowcheck.model import Severity, Step, endpoint
 from flowcheck.sessions.unheard_ack import ack_unheard
 from flowcheck.verify.damaged_end import damaged_words
@@ -68,9 +68,8 @@ def _judged_note(analysis: Analysis) -> str:
         # The job's other connections without their control connection (trial 54).
         return ("Nothing of the job's steps could be judged: the capture left out its "
                 "control connection (capture_filtered says what it holds, and the fix).")
-    if any(f.code == "no_control_session" for f in analysis.findings) and not any(
-            step.status == "unknown" for session in analysis.sessions if not session.side
-            for step in session.steps):
+    if any(f.code == "no_control_session" for f in analysis.findings) \
+            and not step_unknown_in(analysis.sessions):
         # Sessions judged, and beside them a job none could be read of (TLS on an agent's
         # NDMP port, verify.unjudged_tls: mergedsets).
         return ("In the sessions judged no error was found, but the capture set holds "
