@@ -217,17 +217,12 @@ def commit(short: ShortPass, keep: np.ndarray, uids: np.ndarray) -> tuple[Parked
 
     compacting = order.shape[0] >= COMPACT_FROM
 
-    def side(values: np.ndarray) -> np.ndarray:  # (2, v) -> (2, kept): take, not [:, order]
+    def side(values: np.ndarray) -> np.ndarray:  # (2, v) -> (2, kept), (v,) -> (kept,)
         if compacting and (one := _one_value(values, order.shape[0])) is not None:
             return one
-        return values.take(order, axis=1)
+        return values.take(order, axis=-1)  # take, not [..., order]
 
-    def flow(values: np.ndarray) -> np.ndarray:  # (v,) -> (kept,)
-        if compacting and (one := _one_value(values, order.shape[0])) is not None:
-            return one
-        return values[order]
-
-    block = Parked(records, flow(short.orig_is_lower), side(short.state),
+    block = Parked(records, side(short.orig_is_lower), side(short.state),
                   side(short.base), side(short.isn), side(short.last_raw),
                   side(short.last_u), side(short.max_end), side(short.fin),
                   side(short.acked), side(short.acked_frame),
@@ -240,11 +235,11 @@ def commit(short: ShortPass, keep: np.ndarray, uids: np.ndarray) -> tuple[Parked
                   side(short.seg_max), side(short.resent_len),
                   side(short.seq_ahead), side(short.ahead_frame),
                   side(short.ttl), side(short.rst_ttl), side(short.ttl_before_rst),
-                  flow(short.last_syn),
+                  side(short.last_syn),
                   {name: side(values) for name, values in short.wire.items()},
-                  flow(short.tap_pending), packed, side(short.acked_ts),
-                  side(short.ack_first), flow(short.syn_seen), flow(short.syn_ts),
-                  flow(short.established), flow(short.rtt), flow(short.seen),
+                  side(short.tap_pending), packed, side(short.acked_ts),
+                  side(short.ack_first), side(short.syn_seen), side(short.syn_ts),
+                  side(short.established), side(short.rtt), side(short.seen),
                   side(short.ttl_move_ts), side(short.ttl_move_from), side(short.ttl_move_to),
                   side(short.unseen_below))
     if compacting:

@@ -118,11 +118,10 @@ def set_pieces(captures: Sequence[CaptureInfo], file_gaps: Sequence[RingGap],
     if not gaps:
         return ONE_PIECE
     starts = tuple(end for end, _ in gaps)
-    names: list[list[str]] = [[] for _ in range(len(starts) + 1)]
-    for info in captures:
-        if info.span is not None:
-            names[bisect_right(starts, info.span[0])].append(PurePath(info.path).name)
-    return Pieces(starts, tuple(tuple(each) for each in names),
+    files = Pieces(starts).group([(info.span[0], PurePath(info.path).name)
+                                  for info in captures if info.span is not None],
+                                 lambda file: file[0])
+    return Pieces(starts, tuple(tuple(name for _, name in each) for each in files),
                   tuple(start for _, start in gaps))
 
 
