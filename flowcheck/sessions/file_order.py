@@ -133,8 +133,7 @@ class FileOrder:
         """Was conn opened by `until` seconds (a window's end, on the clock of control's
         last packet: its epoch's), or (frames) before control's last packet was
         written?"""
-        return (self.moment(conn.first_frame, conn.ts)
-                <= self.moment(control.last_frame, until)) or (
+        return self.began(conn) <= self.moment(control.last_frame, until) or (
             self.by_frame(conn.first_frame, control.last_frame)
             and conn.first_frame <= control.last_frame)
 
