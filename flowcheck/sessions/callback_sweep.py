@@ -228,7 +228,7 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
                  and (c := first_in(pool, session)) is not None]
         if found:
             assign(session, min(found, key=lambda c: (not config.in_media_range(c.resp_p),
-                                                      order.began(c), c.first_frame)))
+                                                      order.time_key(c))))
 
     def opened_after_anchor(index: int, pool: Pool) -> Connection | None:
         """The pool's first unclaimed connection opened after session `index`'s anchor

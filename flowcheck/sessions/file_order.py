@@ -109,6 +109,12 @@ class FileOrder:
         """The moment a connection opened (its first captured packet's)."""
         return self.moment(conn.first_frame, conn.ts)
 
+    def time_key(self, conn: Connection) -> tuple[Moment, int]:
+        """A connection's sort key in the capture's time order: the moment it opened
+        (began: (clock epoch, s)), then its first frame; (ts, first_frame) order without
+        a shared clock step."""
+        return (self.began(conn), conn.first_frame)
+
     def _at_or_after(self, frame: int | None, ts: float, than_frame: int | None,
                      than_ts: float) -> bool:
         """By time: (its clock epoch, ts) at or after (than's epoch, than_ts)."""

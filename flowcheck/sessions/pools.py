@@ -56,7 +56,7 @@ class Pool:
                  order: FileOrder = TIME_ORDER) -> None:
         self.order = order
         if order.epochs is not None:
-            conns = sorted(conns, key=lambda c: (order.began(c), c.first_frame))
+            conns = sorted(conns, key=order.time_key)
         self.conns = conns
         # Floats without a shared clock step (every moment in epoch 0), else moments.
         self.times: list = (
