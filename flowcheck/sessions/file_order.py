@@ -109,6 +109,12 @@ class FileOrder:
         """The moment a connection opened (its first captured packet's)."""
         return self.moment(conn.first_frame, conn.ts)
 
+    def place(self, frame: int, ts: float) -> tuple[float, ...]:
+        """Where the event at frame stamped ts (s) falls in the capture's order, for
+        bisection against other places: (its frame) where every frame is the file's
+        write order (frames), else its moment ((clock epoch, ts): moment)."""
+        return (frame,) if self.frames else self.moment(frame, ts)
+
     def time_key(self, conn: Connection) -> tuple[Moment, int]:
         """A connection's sort key in the capture's time order: the moment it opened
         (began: (clock epoch, s)), then its first frame; (ts, first_frame) order without
