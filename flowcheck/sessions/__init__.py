@@ -212,8 +212,7 @@ def open_sessions(connections: list[Connection], stream_by_uid: dict[str, NdmpSt
         for announcement in stream.announcements:
             announcement.used_by = None
     ordered = sorted(connections, key=attrgetter("ts", "first_frame")) \
-        if order.epochs is None else sorted(connections, key=lambda c: (order.began(c),
-                                                                      c.first_frame))
+        if order.epochs is None else sorted(connections, key=order.time_key)
     # Another protocol on the NDMP port (both sides, from their start) is no session:
     # it stays "other" traffic (sessions.other_protocol; trial 23 D1: Webmin on 10000).
     # A stray copy of another host pair's control SYN (a switch's flood) is no session

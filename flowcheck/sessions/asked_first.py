@@ -54,7 +54,7 @@ def asked_from(control: Connection, stream: NdmpStream | None,
     data connection of the session can open: its control connection's start; with the
     media server's side captured whole (media_side_whole), its first data setup request
     (DATA_INTENT, less the capture's reordering jitter), or END when it sent none."""
-    opened = order.moment(control.first_frame, control.ts)
+    opened = order.began(control)
     if not media_side_whole(control, stream):
         return opened
     assert stream is not None

@@ -318,8 +318,7 @@ class _Finder:
         if not found:
             found = [(conn, lst) for lst in listeners if (pool := self._other(session, lst))
                      and (conn := pool.first(after, end)) is not None]
-        return min(found, key=lambda item: (self.order.began(item[0]),
-                                            item[0].first_frame), default=None)
+        return min(found, key=lambda item: self.order.time_key(item[0]), default=None)
 
     def every(self, session: Session, after: Moment, end: Moment,
               written: tuple[int, float] | None = None
@@ -346,7 +345,7 @@ class _Finder:
             if conn.uid not in once or (direct and not once[conn.uid][2]):
                 once[conn.uid] = (conn, lst, direct)
         return sorted(((conn, lst) for conn, lst, _ in once.values()),
-                      key=lambda item: (self.order.began(item[0]), item[0].first_frame))
+                      key=lambda item: self.order.time_key(item[0]))
 
     def _opened_in(self, pool: Pool, after: Moment, end: Moment,
                    written: tuple[int, float] | None) -> list[Connection]:

@@ -82,7 +82,7 @@ def attach_callbacks_elsewhere(sessions: list[Session], control_of: dict[str, Co
         hosts[f"a {s.remote_agent}"] |= sides[s.id][1]
     # In the capture's time order: (clock epoch, s) where every stream stepped back at
     # once (FileOrder.moment; clockpools), as the pools and lifetimes compare them.
-    candidates.sort(key=lambda c: (order.began(c), c.first_frame))
+    candidates.sort(key=order.time_key)
     times = [order.began(c) for c in candidates]
     written = sorted(candidates, key=lambda c: c.first_frame) if order.frames else []
     frames = [c.first_frame for c in written]

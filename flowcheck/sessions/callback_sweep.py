@@ -89,10 +89,6 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
     by_frame: dict[str, bool] = {}
     members: dict[Hashable, list[int]] = defaultdict(list)
 
-    def at(conn: Connection) -> Place:
-        """Where a connection opened: (its first frame) (order.frames), else its moment."""
-        return (conn.first_frame,) if order.frames else order.began(conn)
-
     for index, session in enumerate(sessions):
         control = control_of[session.id]
         end = order.moment(control.last_frame, end_of(control) + CALLBACK_SLACK_SECONDS)
@@ -129,8 +125,7 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
 
     # Where each session's sweep starts in the first pass: its anchor (the vendor
     # message), in the order the sweep goes; its control connection's opening in others.
-    anchored = {session.id: max(sweep[session.id][0], (anchor[0],) if order.frames
-                                else order.moment(*anchor))
+    anchored = {session.id: max(sweep[session.id][0], order.place(*anchor))
                 for session in sessions
                 if (anchor := (anchors or {}).get(session.id)) is not None}
 
@@ -181,7 +176,8 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
             for conn in sorted(offers, key=order.opened) if order.frames else offers:
                 if added == len(waiting) and not heap:
                     break
-                while added < len(waiting) and start(waiting[added], first) <= at(conn):
+                opened_at = order.place(conn.first_frame, conn.ts)
+                while added < len(waiting) and start(waiting[added], first) <= opened_at:
                     index = waiting[added]
                     heapq.heappush(heap, (sweep[sessions[index].id][1], index))
                     added += 1
@@ -228,7 +224,7 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
                  and (c := first_in(pool, session)) is not None]
         if found:
             assign(session, min(found, key=lambda c: (not config.in_media_range(c.resp_p),
-                                                      order.began(c), c.first_frame)))
+                                                      order.time_key(c))))
 
     def opened_after_anchor(index: int, pool: Pool) -> Connection | None:
         """The pool's first unclaimed connection opened after session `index`'s anchor

@@ -67,7 +67,7 @@ def untie_by_callbacks(sessions: Sequence[Session], by_uid: Mapping[str, Connect
     for session in {s.id: s for s in given.values()}.values():
         # In time order, as by_ports appends them: the data steps name them in order.
         for uids in (session.data_connections, session.port_matched):
-            uids.sort(key=lambda u: (order.began(by_uid[u]), by_uid[u].first_frame))
+            uids.sort(key=lambda u: order.time_key(by_uid[u]))
     # Each session's ties from the connections it still shares (tied: the sessions of
     # each, unchanged for those not given), in the sessions' order, as shared groups
     # (sessions.tie_groups): a walk of every other session's port_tied per session grew

@@ -22,6 +22,7 @@ from flowcheck.sessions.late_owners import (
     LateJob,
     Windows,
     decide,
+    named_ends,
     tie,
 )
 from flowcheck.sessions.named import connect_failures, named_endpoints
@@ -212,10 +213,7 @@ def _named(conn: Connection, named: dict[tuple[str, int], tuple[int, str]]
     sender is no opener): Session.port_named, so step 3 says the reply names it (latecut:
     v4-backup.pcap from frame 30 said no reply names 10.77.0.1:5014, its DATA_GET_STATE
     reply of frame 2117 does). None when none names it."""
-    ends = [(conn.resp_h, conn.resp_p)]
-    if connection_outcome(conn) == "midstream":
-        ends.append((conn.orig_h, conn.orig_p))
-    return next((named[end] for end in ends if end in named), None)
+    return next((named[end] for end in named_ends(conn) if end in named), None)
 
 
 def _opener_unknown(conn: Connection, session: Session, config: Config,

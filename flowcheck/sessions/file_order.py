@@ -109,6 +109,18 @@ class FileOrder:
         """The moment a connection opened (its first captured packet's)."""
         return self.moment(conn.first_frame, conn.ts)
 
+    def place(self, frame: int, ts: float) -> tuple[float, ...]:
+        """Where the event at frame stamped ts (s) falls in the capture's order, for
+        bisection against other places: (its frame) where every frame is the file's
+        write order (frames), else its moment ((clock epoch, ts): moment)."""
+        return (frame,) if self.frames else self.moment(frame, ts)
+
+    def time_key(self, conn: Connection) -> tuple[Moment, int]:
+        """A connection's sort key in the capture's time order: the moment it opened
+        (began: (clock epoch, s)), then its first frame; (ts, first_frame) order without
+        a shared clock step."""
+        return (self.began(conn), conn.first_frame)
+
     def _at_or_after(self, frame: int | None, ts: float, than_frame: int | None,
                      than_ts: float) -> bool:
         """By time: (its clock epoch, ts) at or after (than's epoch, than_ts)."""
@@ -133,8 +145,7 @@ class FileOrder:
         """Was conn opened by `until` seconds (a window's end, on the clock of control's
         last packet: its epoch's), or (frames) before control's last packet was
         written?"""
-        return (self.moment(conn.first_frame, conn.ts)
-                <= self.moment(control.last_frame, until)) or (
+        return self.began(conn) <= self.moment(control.last_frame, until) or (
             self.by_frame(conn.first_frame, control.last_frame)
             and conn.first_frame <= control.last_frame)
 

@@ -47,6 +47,15 @@ from flowcheck.sessions.tie_groups import Ties
 CONNECT_REPLY_SECONDS = 1.0
 
 
+def named_ends(conn: Connection) -> list[tuple[str, int]]:
+    """The ends (ip, port) of conn a GET_STATE reply may name as its session's: the
+    responder's; either end of one open before the capture (its first sender no opener)."""
+    ends = [(conn.resp_h, conn.resp_p)]
+    if connection_outcome(conn) == "midstream":
+        ends.append((conn.orig_h, conn.orig_p))
+    return ends
+
+
 class Evidence:
     """The late sessions whose messages name a connection: by a GET_STATE reply naming
     one of its ends (the responder's; either end of one open before the capture, its
@@ -78,10 +87,7 @@ class Evidence:
 
     def naming(self, conn: Connection) -> list[LateJob]:
         """The sessions naming conn, in session order, each once."""
-        ends = [(conn.resp_h, conn.resp_p)]
-        if connection_outcome(conn) == "midstream":
-            ends.append((conn.orig_h, conn.orig_p))
-        found = {j.index: j for end in ends for j in self.named_by.get(end, ())}
+        found = {j.index: j for end in named_ends(conn) for j in self.named_by.get(end, ())}
         if self.refusals and connection_outcome(conn) == "refused":
             at = bisect_left(self.times, conn.last_ts - ANNOUNCEMENT_JITTER_SECONDS)
             while at < len(self.times) and \

@@ -38,9 +38,6 @@ from flowcheck.sessions.file_order import BEGINNING, END, TIME_ORDER, FileOrder,
 START_SLACK_SECONDS = 1.0
 INF = float("inf")
 
-# A moment of the capture: (its clock epoch, seconds): FileOrder's time order.
-Key = Moment
-
 
 class Life(NamedTuple):
     """When a session lives. start, end: (clock epoch, s) keys (BEGINNING, END when the
@@ -48,8 +45,8 @@ class Life(NamedTuple):
     first and last frame where the file's write order holds them (FileOrder.by_frame;
     0 for a control connection open before the capture), else None."""
 
-    start: Key
-    end: Key
+    start: Moment
+    end: Moment
     first: int | None = None
     last: int | None = None
 
@@ -100,7 +97,7 @@ class _HostLives:
         self.earliest_start = list(accumulate((start for _, start in reversed(before)),
                                               min))[::-1]
 
-    def alive(self, key: Key, frame: int | None) -> bool:
+    def alive(self, key: Moment, frame: int | None) -> bool:
         """Is one of the lives alive at `key` ((epoch, s)), the event written at `frame`
         (None: time alone orders it)?"""
         if _within(self.starts, self.ends, key, key):

@@ -56,13 +56,12 @@ class Pool:
                  order: FileOrder = TIME_ORDER) -> None:
         self.order = order
         if order.epochs is not None:
-            conns = sorted(conns, key=lambda c: (order.moment(c.first_frame, c.ts),
-                                                 c.first_frame))
+            conns = sorted(conns, key=order.time_key)
         self.conns = conns
         # Floats without a shared clock step (every moment in epoch 0), else moments.
         self.times: list = (
             [c.ts for c in conns] if order.epochs is None
-            else [order.moment(c.first_frame, c.ts) for c in conns])
+            else [order.began(c) for c in conns])
         self._next = list(range(len(conns) + 1))
         self._claimed = claimed
         # The connections in frame order (first_frame), built on first use (first_written).

@@ -98,23 +98,20 @@ def proven_tls_starts(candidates: Iterable[Connection], ordered: list[Connection
     # time): a candidate looks at the connections between its hosts opened while it
     # lasted, not at every connection (thousands of TLS connections beside thousands of
     # others stayed quadratic).
-    def opened(frame: int, ts: float) -> tuple[float, ...]:
-        return (frame,) if order.frames else order.moment(frame, ts)
-
     between: dict[frozenset[str], list[Connection]] = {}
     for conn in ordered:
         if conn.role == "other":
             between.setdefault(frozenset((conn.orig_h, conn.resp_h)), []).append(conn)
     starts: dict[frozenset[str], list[tuple[float, ...]]] = {}
     for pair, conns in between.items():
-        conns.sort(key=lambda c: opened(c.first_frame, c.ts))
-        starts[pair] = [opened(c.first_frame, c.ts) for c in conns]
+        conns.sort(key=lambda c: order.place(c.first_frame, c.ts))
+        starts[pair] = [order.place(c.first_frame, c.ts) for c in conns]
     proven = set()
     for control in candidates:
         media = _addresses(config.media_servers, control.orig_h)
         agent = _addresses(config.remote_agents, control.resp_h)
-        low = opened(control.first_frame, control.ts)
-        high = opened(control.last_frame, end_of(control)) if seen_closing(control) \
+        low = order.place(control.first_frame, control.ts)
+        high = order.place(control.last_frame, end_of(control)) if seen_closing(control) \
             else (float("inf"),) if order.frames else END
         for pair in {frozenset((m, a)) for m in media for a in agent}:
             conns, keys = between.get(pair, []), starts.get(pair, [])
