@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,42 @@ def test_the_connections_table_names_the_session_apart_from_the_state(
     page = html.read_text()
     [cells] = [line for line in page.splitlines() if line.startswith("<tr><td>C1</td>")]
     assert "<td>control</td><td><a href=\"#session-S1\">session 1</a></td>" in cells
+
+
+# A byte figure written without separators ("2036312 B"), or in the other unit
+# ("1,448 bytes"): each read as the report's other style (newuser60).
+_UNSEPARATED = re.compile(r"(?<![\d,.])\d{4,} (B|bytes)\b")
+_BYTES_WORD = re.compile(r"\d bytes of TCP payload|\d bytes (more|were|are) ")
+
+
+def test_one_style_of_byte_figure_and_which_count(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """v4-backup without the agent's 100th data segment (frame 142): capture_loss read
+    "1,448 bytes ... of the 2,039,096 bytes it saw sent or acknowledged" beside step 4's
+    "2036312 B ... 2037760 B in all": two styles, and two totals of one stream with
+    nothing saying which count each is."""
+    capture = tmp_path / "without142.pcap"
+    subprocess.run(["editcap", str(NDMJOB / "v4-backup.pcap"), str(capture), "142"],
+                   check=True, capture_output=True)
+    html = tmp_path / "report.html"
+    text = _out(["analyze", *CONFIG, str(capture), "--html", str(html)], capsys,
+                monkeypatch)
+    document = json.loads(_out(["analyze", *CONFIG, str(capture), "--format", "json"],
+                               capsys, monkeypatch))
+    [loss] = [f for f in document["findings"] if f["code"] == "capture_loss"]
+    assert loss["message"].startswith(
+        "The capture missed 1,448 B of TCP payload in 1 gap (at least as many segments) "
+        "across 1 connection (0.071% of 2,039,096 B, the TCP payload of every packet "
+        "captured (resends included, as tshark sums it) and the bytes missed)")
+    [step] = [s for s in document["sessions"][0]["steps"] if s["step"] == 4]
+    assert step["detail"].startswith(
+        "2,036,312 B agent -> media server (backup) over 1 data connection, and 1,448 B "
+        "more that the capture lacks and the media server acknowledged (segments the "
+        "sniffer missed: capture_loss; 2,037,760 B in all, each byte once)")
+    words = [f["message"] for f in document["findings"]] + [
+        s["detail"] for s in document["sessions"][0]["steps"]]
+    for said in [*words, text, html.read_text()]:
+        assert not _UNSEPARATED.search(said) and not _BYTES_WORD.search(said), said
+    data = [c for c in document["connections"] if c["role"] == "data"]
+    assert data[0]["orig_bytes"] == 2036312  # JSON keeps the integers

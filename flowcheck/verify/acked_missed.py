@@ -75,9 +75,9 @@ def missed_words(gap: AckedMissed | None, way: tuple[str, str], seen: int | None
     who = (f"the {receiver} acknowledged" if gap.acked else f"the {sender} never resent")
     unseen = "" if gap.acked else f"; the {receiver}'s ACKs are not in the capture"
     if hole:
-        return (f", and {gap.bytes} B more that the capture lacks and {who} (sent while a "
+        return (f", and {gap.bytes:,} B more that the capture lacks and {who} (sent while a "
                 "file missing from the capture set was written, capture_ring_gap, or "
                 f"segments the sniffer missed: capture_loss{unseen})")
-    total = f"; {seen + gap.bytes} B in all" if seen is not None else ""
-    return (f", and {gap.bytes} B more that the capture lacks and {who} (segments the "
+    total = f"; {seen + gap.bytes:,} B in all, each byte once" if seen is not None else ""
+    return (f", and {gap.bytes:,} B more that the capture lacks and {who} (segments the "
             f"sniffer missed: capture_loss{unseen}{total})")

@@ -392,9 +392,9 @@ def flow_hidden(ctx: Context, session: Session, conns: list[Connection], key: st
         if filtered and (conn.missed_bytes or not conn.orig_bytes + conn.resp_bytes):
             return filtered
         if conn.sniffer_missed > 0:
-            return f"the sniffer missed {conn.sniffer_missed} bytes of {conn.uid}"
+            return f"the sniffer missed {conn.sniffer_missed:,} B of {conn.uid}"
         if conn.untold_missed > 0:
-            return (f"the capture lacks {conn.untold_missed} bytes of {conn.uid} (the network "
+            return (f"the capture lacks {conn.untold_missed:,} B of {conn.uid} (the network "
                     "or the sniffer lost them)")
         evidence = conn.evidence("orig" if conn.orig_h == sender else "resp")
         unseen = evidence.sent_unseen
@@ -402,7 +402,7 @@ def flow_hidden(ctx: Context, session: Session, conns: list[Connection], key: st
             # Sent (the sender's own sequence numbers say so), never captured, and the
             # receiver's ACKs that would tell lost from not captured are not captured.
             frame = evidence.sent_unseen_frame
-            return (f"{sender}'s sequence numbers show {unseen} B sent on {conn.uid} (frame "
+            return (f"{sender}'s sequence numbers show {unseen:,} B sent on {conn.uid} (frame "
                     f"{frame}) that the capture does not hold, and it holds "
                     f"{lacking_words(ctx, receiver, sender, conn.ts)}, whose ACKs would tell "
                     "whether they arrived")
