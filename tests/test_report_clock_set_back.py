@@ -103,6 +103,32 @@ def test_the_base_reads_the_step_not_its_words(stepped: Analysis) -> None:
     assert after.replace(SET_BACK_WORDS.upper(), SET_BACK_WORDS) == before
 
 
+def test_ladders_mark_times_after_the_step(stepped: Analysis) -> None:
+    """The ladders (text, SVG, Mermaid) count from the same base as the report and mark
+    a time after the step that falls before it: the second resource's arrows, stamped
+    after the step, read "-1.943s (clock set back)" (Ladder.base was the base's float and
+    each drawing wrote signed(), unmarked: "-1.943s"); a time before the step is not
+    marked, and the text ladder's time column is as wide as the mark."""
+    from flowcheck.report.ladder_build import build_ladders
+    from flowcheck.report.ladder_svg import render_svg
+    from flowcheck.report.ladder_text import render_ladder
+    from flowcheck.report.mermaid import mermaid_of
+
+    [ladder] = build_ladders(stepped)
+    console = Console(width=240, record=True, color_system=None)
+    render_ladder(ladder, console)
+    text = console.export_text()
+    drawn = {"text": text, "svg": render_svg(ladder), "mermaid": mermaid_of([ladder])}
+    for name, drawing in drawn.items():
+        negative = re.findall(r"-\d+\.\d{3}s(?: \(clock set back\))?", drawing)
+        assert negative, (name, drawing)
+        assert all(time.endswith("(clock set back)") for time in negative), (name, negative)
+    [first] = [line for line in text.splitlines() if "[1] SYN " in line]
+    assert first.startswith("+0.000s ") and "clock set back" not in first
+    marked = [line for line in text.splitlines() if "(clock set back)" in line]
+    assert all(line.index("\u2502") > line.index("(clock set back)") for line in marked)
+
+
 def test_the_connections_table_counts_as_analyze(joined: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     """`flowcheck connections` counts from the same moment as analyze, and marks the

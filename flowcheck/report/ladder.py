@@ -18,6 +18,7 @@ from dataclasses import field
 from typing import Literal
 
 from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.report.since import Since
 
 ArrowKind = Literal["syn", "synack", "rst", "fin", "icmp", "ndmp", "data"]
 # Step statuses (model.StepStatus, and "unknown" for a step the capture cannot judge),
@@ -100,12 +101,18 @@ class Ladder:
     title: str
     lanes: list[Lane]
     arrows: list[Arrow]
-    base: float  # time zero: the capture set's earliest connection (first_packet)
+    # Time zero: the capture set's earliest connection, or the earliest before the
+    # capture's clock steps back (overview.first_packet, report.since.time_base).
+    base: Since
     omitted: int = 0  # arrows left out (MAX_ARROWS), said under the picture
 
-    def relative(self, arrow: Arrow) -> float | None:
-        """Seconds from the ladder's time zero to the arrow; None without a time."""
-        return None if arrow.ts is None else arrow.ts - self.base
+    def stamp(self, arrow: Arrow) -> str | None:
+        """The arrow's time from the ladder's time zero as the reports write it
+        ("+1.942s"; "-1.978s (clock set back)" for a packet after the capture's clock
+        steps back that falls before it: Since); None without a time."""
+        if arrow.ts is None:
+            return None
+        return self.base(arrow.ts, arrow.frames[0] if arrow.frames else None)
 
 
 @fields_dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from flowcheck.durations import signed
 from flowcheck.fields_dataclass import fields_dataclass
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from flowcheck.model import Connection
 
 SET_BACK = " (clock set back)"
+__all__ = ["SET_BACK", "Since", "signed", "time_base"]
 
 
 @fields_dataclass(frozen=True, slots=True)
@@ -56,12 +58,6 @@ class Since:
         return (f"{origin} before its clock steps back at frame {self.stepped} "
                 f"(capture_clock_stepped; a time after it that reads earlier says so:"
                 f"{SET_BACK})")
-
-
-def signed(seconds: float) -> str:
-    """`seconds` as "+1.942s" or "-3.456s", to the millisecond; "+0.000s" for anything
-    that rounds to zero (never "-0.000s")."""
-    return f"{round(seconds, 3) + 0.0:+.3f}s"  # -0.0 + 0.0 is 0.0
 
 
 def time_base(connections: Sequence[Connection], step: ClockStep | None) -> Since | None:
