@@ -3,8 +3,10 @@
 One lane per host, time going down: the TechNote's Figure 1 (Veritas TechNote 255831,
 numbered arrows for control connection, callback, announcement and data connections) and
 Wireshark's Flow Graph. Each arrow carries its profile step and that step's status, and
-the findings it shows. Times are seconds relative to the capture set's earliest connection;
-`spacing` compresses long gaps so a long transfer does not stretch the picture.
+the findings it shows. Times count from the report's base (report.since: the capture
+set's earliest connection, or the earliest before its clock steps back, a time after the
+step that falls before it marked "(clock set back)"); `spacing` compresses long gaps so a
+long transfer does not stretch the picture.
 
 Kept apart from how a ladder is made (report/ladder_build.py, from an Analysis) and from
 how it is drawn (report/ladder_svg.py for HTML, ladder_text.py for the terminal,
