@@ -17,7 +17,7 @@ from flowcheck.verify.ack_unheard import (
     synack_reached_originator,
     towards_listener_fix,
 )
-from flowcheck.verify.allow_rules import allow_rule, capitalised, return_ports
+from flowcheck.verify.allow_rules import allow_rule, capitalised, own_rules, return_ports
 from flowcheck.verify.arrival import (
     arrival_words,
     arrived_silent,
@@ -27,7 +27,6 @@ from flowcheck.verify.arrival import (
 from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.capture_points import (
     BETWEEN,
-    own_rules,
     passed_capture_host,
     passed_host_words,
     reached_responder,
@@ -299,24 +298,27 @@ def between_fix(ctx: Context, conn: Connection, session: Session | None) -> str:
             f"capture point toward {conn.resp_h}.")
 
 
-def own_firewall_fix(ctx: Context, conn: Connection) -> str:
+def own_firewall_fix(ctx: Context, conn: Connection, session: Session | None) -> str:
     """The opening of a both-ways fix when the TTLs or the Linux cooked marks show the
     capture was taken on the responder (verify.capture_host.proven_host): its own
-    firewall, input or output chain (see silence); "" otherwise."""
+    firewall, input or output chain (see silence), its rule for a callback's or data
+    connection's port naming the range the port is drawn from (allow_rules.own_target:
+    newuser61); "" otherwise."""
     if passed_capture_host(ctx, conn):
+        rules = own_rules(ctx, conn, session)
         return (f"Beyond the capture host (the SYNs passed it and no SYN-ACK came back "
-                f"to it), before any drop rule: on {conn.resp_h}, {own_rules(conn)}), and "
+                f"to it), before any drop rule: on {conn.resp_h}, {rules}), and "
                 "allow both ways in the forward chain of any firewall between the capture "
                 f"host and {conn.resp_h} (the capture host's own too). ")
     if reached_second_point(ctx, conn):
-        return second_point_fix(conn)
+        return second_point_fix(ctx, conn, session)
     on = proven_host(ctx, conn.orig_h, conn.resp_h)
     reached = reached_responder(ctx, conn)
     if not reached and (on is None or on.host != conn.resp_h):
         return ""
     there = "the SYNs reached its capture point" if reached else "this capture was taken there"
-    return (f"On {conn.resp_h} itself ({there}), before any drop rule: {own_rules(conn)}: a "
-            "stateless output rule drops the SYN-ACKs). ")
+    return (f"On {conn.resp_h} itself ({there}), before any drop rule: "
+            f"{own_rules(ctx, conn, session)}: a stateless output rule drops the SYN-ACKs). ")
 
 
 def silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
