@@ -41,6 +41,7 @@ from flowcheck.verify.opening import (
     capitalised,
     handshake_incomplete,
     lost_where,
+    none_words,
     one_way_where,
     own_firewall_fix,
     retried,
@@ -118,10 +119,8 @@ def _arrived_or_elsewhere(ctx: Context, conn: Connection) -> str:
         return lost_where(ctx, conn)
     if arrived_silent(ctx, conn):  # the responder's own capture merged in (verify.arrival)
         return " " + silent_fix(conn)
-    # as data_unanswered's (opening.lost_where)
-    return one_way_where(conn, none=ctx.census.none_words(conn.resp_h, conn.orig_h,
-                                                          at_all=False)
-                         if ctx.census else None)
+    # as data_unanswered's (opening.lost_where), asked at the connection's time
+    return one_way_where(conn, none=none_words(ctx, conn, at_all=False))
 
 
 def _routing_or(conn: Connection, fix: str) -> str:
