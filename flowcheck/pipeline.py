@@ -337,7 +337,7 @@ def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> 
                                        placed=placed_uids(sessions, census.one_sided,
                                                           config.retransmission_timeout)))
     findings = check_absent_agents(findings, sessions, traffic.connections, traffic.arp,
-                                   config, traffic.ended_at)
+                                   config, traffic.ended_at, census)
     findings = explain_ring_holes(findings, traffic.connections, traffic.ring_gaps)
     findings = explain_cut_frames(findings, traffic.connections, traffic.captures)
     findings = explain_damaged_end(findings, traffic.captures)
