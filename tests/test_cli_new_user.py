@@ -92,7 +92,8 @@ def test_stalled_transfer_leads_the_default_profiles_findings(
     assert codes == ["data_stalled", "profile_inferred"]
     _, out = _text(["analyze", str(HOSTDOWN)], capsys)
     assert "stopped delivering" in _row(out, "cause:")
-    assert "(see data_stalled under Findings and in 'flowcheck docs findings')" in _row(out, "fix:")
+    assert ("(see data_stalled under Findings and in "
+            "'flowcheck docs findings data_stalled')") in _row(out, "fix:")
     codes = _findings(["analyze", str(HOSTDOWN), "--profile", "backup-exec-9"], capsys)
     assert set(codes) == {"data_stalled", "step_missing", "step_out_of_order"}
 
