@@ -98,13 +98,13 @@ def test_a_gap_the_receiver_acked_is_the_sniffers(tmp_path: Path,
     (c,) = reference
     assert (c.missed_bytes, c.lost_gaps, c.orig_evidence) == (2 * 1448, 0, None)
     [finding] = check_capture_loss(reference, [])
-    assert "2,896 bytes" in finding.message and "sniffer lost them" in finding.message
+    assert "2,896 B" in finding.message and "sniffer lost them" in finding.message
     # With a connection whose gap the receiver never got: said apart, not counted.
     lost, _ = run(gap_capture(tmp_path / "lost.pcap", receiver_covers=False), 100_000,
                   fast=False)
     [both] = check_capture_loss(reference + lost, [])
-    assert "missed 2,896 bytes" in both.message and "in 1 gap " in both.message
-    assert "Not counted: 2,896 bytes the receivers never acknowledged" in both.message
+    assert "missed 2,896 B" in both.message and "in 1 gap " in both.message
+    assert "Not counted: 2,896 B the receivers never acknowledged" in both.message
 
 
 def test_one_direction_captured_leaves_the_gap_to_the_sniffer(tmp_path: Path) -> None:
@@ -233,7 +233,7 @@ def test_a_gap_the_connection_went_on_after_is_the_sniffers(
     (c,) = reference
     assert (c.evidence("orig").untold, c.untold_gaps, c.sniffer_missed) == (0, 0, 2896)
     [finding] = check_capture_loss(reference, [])
-    assert "missed 2,896 bytes" in finding.message and "sniffer lost them" in finding.message
+    assert "missed 2,896 B" in finding.message and "sniffer lost them" in finding.message
     # A shorter retransmission timeout (Config.retransmission_timeout) decides the same
     # gap sooner: 0.5 s after it, with a timeout of 0.25 s.
     path = ended_gap_capture(tmp_path / "soon.pcap", then=0.5, one_way=one_way)
@@ -251,7 +251,7 @@ def test_untold_bytes_are_said_apart_when_the_sniffer_lost_others(tmp_path: Path
                      fast=False)
     ended, _ = run(ended_gap_capture(tmp_path / "ended.pcap"), 100_000, fast=False)
     [finding] = check_capture_loss(sniffer + ended, [])
-    assert "missed 2,896 bytes" in finding.message and "in 1 gap " in finding.message
-    assert ("Not counted either: 2,896 bytes in gaps the connections ended less than a "
+    assert "missed 2,896 B" in finding.message and "in 1 gap " in finding.message
+    assert ("Not counted either: 2,896 B in gaps the connections ended less than a "
             "retransmission timeout after") in finding.message
     assert "cannot tell whether the network or the sniffer lost them" in finding.message

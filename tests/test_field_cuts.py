@@ -127,7 +127,7 @@ def test_gaps_with_the_receiver_unseen_are_not_said_to_be_the_sniffers(
                                else folder / "flowcheck.toml")
     [loss] = [f for f in analysis.findings if f.code == "capture_loss"]
     message = " ".join(loss.message.split())
-    assert ("62,636 bytes are in 1 connection whose receiver's packets the capture does not "
+    assert ("62,636 B are in 1 connection whose receiver's packets the capture does not "
             "hold (one direction): no ACK tells whether they arrived") in message
 
 

@@ -120,7 +120,7 @@ def _tie_words(hosts: set[str], config: Config) -> str:
 
 def _words(conn: Connection, shape: str) -> str:
     sent = _bulk(conn)
-    carried = f", {sent:,} bytes one way" if sent else ""
+    carried = f", {sent:,} B one way" if sent else ""
     return (f"{conn.uid} {endpoint(conn.orig_h, conn.orig_p)} -> "
             f"{endpoint(conn.resp_h, conn.resp_p)} ({shape}{carried})")
 

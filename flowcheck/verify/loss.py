@@ -147,7 +147,7 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
         kind = _hole_kind(holes)
         return [make_finding(
             "capture_loss",
-            f"The capture missed {missed:,} bytes of TCP payload across {len(lossy)} "
+            f"The capture missed {missed:,} B of TCP payload across {len(lossy)} "
             f"{_plural(len(lossy), 'connection')}, each of which spans a hole in the "
             f"{kind[0]} (capture_ring_gap: between {files}): what they sent while the "
             f"missing {kind[1]} was written is not in the capture set, so these bytes are "
@@ -168,8 +168,7 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
         parts.append(
             f"The capture missed {_missed_words(missed, gaps, lossy)} across {len(lossy)} "
             f"{_plural(len(lossy), 'connection')} "
-            f"({_percent(share)} of the {missed + seen:,} bytes it saw sent or "
-            "acknowledged): "
+            f"({_percent(share)} of {_whole_words(missed + seen)}): "
             + _what_words(missed, lossy)
             + ". The receivers acknowledged them, or the endpoints went on for a "
             "retransmission timeout without resending them, so "
@@ -187,7 +186,7 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
             parts.append(_one_way_words(one_way))
         if hole_bytes:
             kind = _hole_kind(holes)
-            parts.append(f"Of these, {hole_bytes:,} bytes are in {len(in_holes)} "
+            parts.append(f"Of these, {hole_bytes:,} B are in {len(in_holes)} "
                          f"{_plural(len(in_holes), 'connection')} that span a hole in the "
                          f"{kind[0]} (capture_ring_gap): what was sent while "
                          f"the missing {kind[1]} was written is among them, not "
@@ -196,11 +195,11 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
         if starts is not None:
             parts.append(file_start_words(starts))
         if lost:
-            parts.append(f"Not counted: {lost:,} bytes the receivers never acknowledged "
+            parts.append(f"Not counted: {lost:,} B the receivers never acknowledged "
                          "either (their ACKs after the gaps stayed below them): the network "
                          "lost those before the capture point, not the sniffer")
         if untold:
-            parts.append(f"Not counted either: {untold:,} bytes in gaps the connections ended "
+            parts.append(f"Not counted either: {untold:,} B in gaps the connections ended "
                          "less than a retransmission timeout after, with no acknowledgement "
                          "after them: neither end could resend or acknowledge them, so the "
                          "capture cannot tell whether the network or the sniffer lost them")
@@ -252,7 +251,7 @@ def _one_way_words(conns: list[Connection]) -> str:
     size) leaves the same gap (the sweep's cut of trial38's jumbo-switch case, `-Q in`
     on the media server: 62,636 of 63,488 bytes read as the sniffer's)."""
     missed = sum(c.sniffer_missed for c in conns)
-    return (f"Of these, {missed:,} bytes are in {len(conns)} "
+    return (f"Of these, {missed:,} B are in {len(conns)} "
             f"{_plural(len(conns), 'connection')} whose receiver's packets the capture does "
             "not hold (one direction): no ACK tells whether they arrived, and a sender "
             "going on without resending proves the sniffer's loss only if the capture was "
@@ -289,12 +288,22 @@ def _cut_words(missed: int, gaps: int, share: float, seen: int,
                captures: list[CaptureInfo], lossy: list[Connection]) -> str:
     """The missed bytes of a capture whose tool cut frames and recorded them as whole
     (flowcheck.verify.cut_frames), at least one per gap: its truncation, not loss."""
-    return (f"The capture misses {missed:,} bytes of TCP payload in {gaps:,} "
+    return (f"The capture misses {missed:,} B of TCP payload in {gaps:,} "
             f"{_plural(gaps, 'gap')} across {len(lossy)} {_plural(len(lossy), 'connection')} "
-            f"({_percent(share)} of the {missed + seen:,} bytes it saw sent or acknowledged), "
+            f"({_percent(share)} of {_whole_words(missed + seen)}), "
             f"but no packet was lost: {cut_words(captures)}. Each gap is the rest of such a "
             "frame: neither the sniffer nor the network lost it. Most affected: "
             + "; ".join(_describe(c) for c in lossy[:MOST_AFFECTED]))
+
+
+def _whole_words(whole: int) -> str:
+    """What the missed share is of: "1,074,587,324 B, the TCP payload of every packet
+    captured (resends included, as tshark sums it) and the bytes missed" (Census.payload
+    and missed). Not the transfer's size, each byte once, that a step's detail gives
+    (newuser60: "1,074,587,324 bytes sent or acknowledged" beside step 4's "1073745920
+    B in all" read as two sizes of one stream)."""
+    return (f"{whole:,} B, the TCP payload of every packet captured (resends included, "
+            "as tshark sums it) and the bytes missed")
 
 
 def _tunnel_words(lossy: list[Connection]) -> str:
@@ -326,7 +335,7 @@ def _mirror_words(mirror: int) -> str:
 
 
 def _missed_words(missed: int, gaps: int, lossy: list[Connection]) -> str:
-    """"N bytes of TCP payload in G gaps (at least as many segments)", with the FINs the
+    """"N B of TCP payload in G gaps (at least as many segments)", with the FINs the
     capture missed (Connection.fins_unseen: one byte and one gap each in missed) said
     apart as FINs (trial 25 D6: two FINs read "2 bytes of TCP payload")."""
     fins = sum(c.fins_unseen for c in lossy)
@@ -335,7 +344,7 @@ def _missed_words(missed: int, gaps: int, lossy: list[Connection]) -> str:
     if fins >= missed:
         return fin_words
     payload, payload_gaps = missed - fins, gaps - fins
-    return (f"{payload:,} {_plural(payload, 'byte')} of TCP payload in {payload_gaps:,} "
+    return (f"{payload:,} B of TCP payload in {payload_gaps:,} "
             f"{_plural(payload_gaps, 'gap')} (at least as many segments)"
             + (f" and {fin_words}" if fins else ""))
 
@@ -441,7 +450,7 @@ def _describe(c: Connection) -> str:
     frames = ", ".join(str(f) for f in cited)
     gaps = c.gaps - c.lost_gaps - c.untold_gaps - c.fins_unseen
     payload = c.sniffer_missed - c.fins_unseen
-    said = [f"{payload:,} {_plural(payload, 'byte')} in {gaps} {_plural(gaps, 'gap')}"
+    said = [f"{payload:,} B in {gaps} {_plural(gaps, 'gap')}"
             ] if payload > 0 else []
     if c.fins_unseen:
         said.append("both its FINs" if c.fins_unseen > 1 else "its FIN")
