@@ -42,8 +42,9 @@ from flowcheck.verify.cut_frames import cut_count, cut_fix, cut_words
 from flowcheck.verify.file_start_gaps import file_start_gaps, file_start_words
 from flowcheck.verify.one_way_loss import (
     ONE_WAY_FIX,
+    named_gaps,
+    named_missed,
     one_way,
-    one_way_gaps,
     one_way_lossy,
     one_way_missed,
     one_way_words,
@@ -145,15 +146,15 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
         return [_between_finding(between)] if between else []
     lossy = sorted([*(c for c in connections if two_way and c.sniffer_missed
                       and c.uid not in placed and not one_way(c)), *unsure],
-                   key=lambda c: (-_counted(c), c.first_frame))
-    gaps = sum(_counted_gaps(c) for c in lossy)
+                   key=lambda c: (-named_missed(c), c.first_frame))
+    gaps = sum(named_gaps(c) for c in lossy)
     lost = sum(c.evidence("orig").lost + c.evidence("resp").lost for c in connections)
     untold = (sum(c.untold_missed for c in connections)
               - sum(c.untold_missed for c in unsure))
     holes = [gap for gap in ring_gaps if not gap.head]
     in_holes = [c for c in lossy if any(c.ts < gap.start and c.last_ts > gap.end
                                         for gap in holes)]
-    hole_bytes = sum(_counted(c) for c in in_holes)
+    hole_bytes = sum(named_missed(c) for c in in_holes)
     parts: list[str] = []
     if missed and hole_bytes == missed and not dropped and not openings:
         files = ", ".join(f"{gap.before} .. {gap.after}" for gap in holes)
@@ -180,7 +181,7 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
     elif missed:
         both = [c for c in lossy if not one_way(c)]
         if two_way:
-            both_gaps = sum(_counted_gaps(c) for c in both)
+            both_gaps = sum(named_gaps(c) for c in both)
             parts.append(
                 f"The capture missed {_missed_words(two_way, both_gaps, both)} across "
                 f"{len(both)} {_plural(len(both), 'connection')} "
@@ -264,23 +265,11 @@ def _unsure_words(conns: list[Connection], total: int, *, also: bool) -> str:
     """capture_loss's sentence for the gaps of connections whose receiver the capture
     holds no packet of (verify.one_way_loss); total: the bytes the capture saw sent or
     acknowledged, missed ones included."""
-    missed = sum(_counted(c) for c in conns)
-    gaps = sum(_counted_gaps(c) for c in conns)
+    missed = sum(named_missed(c) for c in conns)
+    gaps = sum(named_gaps(c) for c in conns)
     return one_way_words(conns, _missed_words(missed, gaps, conns),
                          f"({_share_words(missed, total)})",
                          "; ".join(_describe(c) for c in conns[:MOST_AFFECTED]), also=also)
-
-
-def _counted(c: Connection) -> int:
-    """The bytes of c's gaps capture_loss names: the sniffer's (Connection.sniffer_missed),
-    or, the capture holding one side of c only, every gap of its stream
-    (one_way_loss.one_way_missed)."""
-    return one_way_missed(c) if one_way(c) else c.sniffer_missed
-
-
-def _counted_gaps(c: Connection) -> int:
-    """The gaps _counted counts."""
-    return one_way_gaps(c) if one_way(c) else c.gaps - c.lost_gaps - c.untold_gaps
 
 
 def _share_words(missed: int, total: int) -> str:
@@ -470,8 +459,8 @@ def _named(c: Connection, reverse: bool = False) -> str:
 def _describe(c: Connection) -> str:
     cited = _gap_frames(c)
     frames = ", ".join(str(f) for f in cited)
-    gaps = _counted_gaps(c) - c.fins_unseen
-    payload = _counted(c) - c.fins_unseen
+    gaps = named_gaps(c) - c.fins_unseen
+    payload = named_missed(c) - c.fins_unseen
     said = [f"{payload:,} {_plural(payload, 'byte')} in {gaps} {_plural(gaps, 'gap')}"
             ] if payload > 0 else []
     if c.fins_unseen:

@@ -43,6 +43,19 @@ def one_way_gaps(conn: Connection) -> int:
     return conn.gaps - conn.lost_gaps
 
 
+def named_missed(conn: Connection) -> int:
+    """The bytes of conn's gaps capture_loss names: the sniffer's
+    (Connection.sniffer_missed), or, the capture holding one side of conn only, every
+    gap of its stream (one_way_missed)."""
+    return one_way_missed(conn) if one_way(conn) else conn.sniffer_missed
+
+
+def named_gaps(conn: Connection) -> int:
+    """The gaps named_missed counts."""
+    return one_way_gaps(conn) if one_way(conn) else (
+        conn.gaps - conn.lost_gaps - conn.untold_gaps)
+
+
 def one_way_lossy(one_sided: Iterable[Connection],
                   placed: Set[str] = frozenset()) -> list[Connection]:
     """The connections of `one_sided` (Census.one_sided: a side with no packet captured)
