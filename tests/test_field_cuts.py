@@ -133,6 +133,11 @@ def test_gaps_with_the_receiver_unseen_are_not_said_to_be_the_sniffers(
     assert ("No ACK of the receiver's is in the capture to tell whether they arrived, so "
             "who lost them cannot be told") in message
     assert "the sniffer lost them" not in message
+    # Step 5's count says so too (verify.acked_missed: "segments the sniffer missed").
+    [detail] = [step.detail for step in analysis.sessions[0].steps
+                if "62636 B more" in step.detail]
+    assert ("62636 B more that the capture lacks and the agent never resent (segments the "
+            "sniffer or the network lost: capture_loss;") in detail
 
 
 def _from_others(tmp_path: Path, capture: Path, media_server: str) -> Path:
