@@ -267,3 +267,24 @@ def test_untold_bytes_are_said_apart_when_the_sniffer_lost_others(tmp_path: Path
     assert ("Not counted either: 2,896 bytes in gaps the connections ended less than a "
             "retransmission timeout after") in finding.message
     assert "cannot tell whether the network or the sniffer lost them" in finding.message
+
+
+def test_one_way_gaps_are_said_apart_from_the_sniffers(tmp_path: Path) -> None:
+    """A gap the receiver's ACKs place (the sniffer's) beside a gap of a connection whose
+    receiver's packets the capture lacks: the second is named in a sentence of its own,
+    hedged (task onedirloss: it was "Not counted either ... ended less than a
+    retransmission timeout after", as a gap no one could place)."""
+    sniffer, _ = run(gap_capture(tmp_path / "sniffer.pcap", receiver_covers=True), 100_000,
+                     fast=False)
+    one_way, _ = run(ended_gap_capture(tmp_path / "one-way.pcap", one_way=True), 100_000,
+                     fast=False)
+    [finding] = check_capture_loss(sniffer + one_way, [])
+    message = " ".join(finding.message.split())
+    assert ("The capture missed 2,896 bytes of TCP payload in 1 gap (at least as many "
+            "segments) across 1 connection") in message
+    assert "so the sniffer lost them, not the network" in message
+    assert ("It also missed 2,896 bytes of TCP payload in 1 gap (at least as many "
+            "segments) of the sender's stream across 1 connection whose receiver's packets "
+            "the capture does not hold, one direction") in message
+    assert "Not counted either" not in message
+    assert not finding.fix.startswith("Capture both directions")  # the sniffer's first
