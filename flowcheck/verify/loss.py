@@ -12,7 +12,9 @@ retransmission timeout after them, with no ACK after them: nobody could resend o
 acknowledge them). Live
 captures and pcapng files add the sniffer's own drop count (CaptureInfo.kernel_dropped).
 A packet missing from the capture is not a packet the network dropped: the receiver ACKed
-it, so the finding is about the capture, never about the firewall. Nor, when the capture
+it, so the finding is about the capture, never about the firewall (gaps of a connection
+whose receiver the capture holds no packet of have no such ACK: named apart, whoever lost
+them, flowcheck.verify.one_way_loss). Nor, when the capture
 tool cut frames and recorded them as whole (CaptureInfo.cut_recorded: netsh trace's
 truncation converted by etl2pcapng) at least as often as there are gaps, is it the
 sniffer's: the gaps are the bytes it cut (trial 24 D5). When an ERSPAN mirror's stream
@@ -116,6 +118,11 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
     placed: uids of connections whose missing bytes a finding places in the network
     (verify.stall_passed.placed_uids: a data stall seen from the sender's packets past
     the loss): not the sniffer's, left out.
+
+    A connection whose receiver the capture holds no packet of (one direction:
+    verify.one_way_loss) has every gap of its sender's stream named in a sentence of its
+    own, hedged (the sniffer or the network, which the capture cannot tell), its untold
+    gaps included; its bytes count in the share, so the severity, as the sniffer's do.
     """
     if census is None:
         census = take_census(connections)
