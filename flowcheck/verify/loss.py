@@ -254,12 +254,15 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
     frames += [f for opening in openings[:MOST_AFFECTED] for f in opening.frames]
     frames += [f for opening in between[:MOST_AFFECTED] for f in opening.frames]
     named = [*lossy, *(o.conn for o in openings if o.conn not in lossy)]
-    fix = (cut_fix(captures) if missed and cut >= gaps and not dropped else
-           _MIRROR_FIX if missed and mirror >= gaps else
-           _fix(named, captures, _job_hosts(sessions, connections))
-           + (_TUNNEL_FIX if missed and tunnel else ""))
-    if unsure and not two_way and not fix.startswith((cut_fix(captures), _MIRROR_FIX)):
-        fix = ONE_WAY_FIX + fix[:1].lower() + fix[1:]  # who lost them: capture both ways
+    if missed and cut >= gaps and not dropped:
+        fix = cut_fix(captures)
+    elif missed and mirror >= gaps:
+        fix = _MIRROR_FIX
+    else:
+        fix = (_fix(named, captures, _job_hosts(sessions, connections))
+               + (_TUNNEL_FIX if missed and tunnel else ""))
+        if unsure and not two_way:  # who lost them: capture both ways to tell
+            fix = ONE_WAY_FIX + fix[:1].lower() + fix[1:]
     times = [o.ts for o in [*openings[:MOST_AFFECTED], *between[:MOST_AFFECTED]]]
     if lossy:
         times.append(_first_time(lossy[:MOST_AFFECTED]))
