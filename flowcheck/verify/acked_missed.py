@@ -79,5 +79,7 @@ def missed_words(gap: AckedMissed | None, way: tuple[str, str], seen: int | None
                 "file missing from the capture set was written, capture_ring_gap, or "
                 f"segments the sniffer missed: capture_loss{unseen})")
     total = f"; {seen + gap.bytes:,} B in all, each byte once" if seen is not None else ""
-    return (f", and {gap.bytes:,} B more that the capture lacks and {who} (segments the "
-            f"sniffer missed: capture_loss{unseen}{total})")
+    # Without the receiver's ACKs who lost them cannot be told (verify.one_way_loss).
+    whose = "the sniffer missed" if gap.acked else "the sniffer or the network lost"
+    return (f", and {gap.bytes:,} B more that the capture lacks and {who} (segments "
+            f"{whose}: capture_loss{unseen}{total})")
