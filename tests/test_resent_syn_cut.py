@@ -92,6 +92,26 @@ def test_a_callback_cut_at_its_resend_and_one_whose_job_stopped(tmp_path: Path) 
         assert not any(CUT_WORDS in text for text in _texts(stopped))
 
 
+def test_a_synack_resent_after_the_ack_at_the_captures_end(tmp_path: Path) -> None:
+    """control-ack-dropped cut after frame 6, the listener's second SYN-ACK resend: what
+    the resends show, and that a later ACK cannot be seen; the whole capture (the media
+    server's FIN 14.6 s after the last resend) keeps its words."""
+    cut = _cut(tmp_path, "control-ack-dropped", 6)
+    assert cut.verdict == "fail"
+    [finding] = [f for f in cut.findings if f.code == "handshake_incomplete"]
+    later = ("so whether a later ACK from 10.77.0.1 reached 10.77.0.2 cannot be seen (the "
+             "resent SYN-ACKs show none had until then)")
+    assert finding.message.endswith(
+        f" The capture ended 0 ms after this connection's last packet (frame 6), {later}."), \
+        finding.message
+    assert cut.sessions[0].steps[0].detail.endswith(
+        f"which never reached it; the capture ended 0 ms after this connection's last "
+        f"packet (frame 6), {later}")
+    whole = cut_analysis(stored_capture("lab", "control-ack-dropped"), "lab",
+                         "control-ack-dropped")
+    assert not any("a later ACK" in text for text in _texts(whole))
+
+
 def test_the_whole_capture_whose_job_stopped_keeps_its_words() -> None:
     """The job closed the session 438 ms after the fourth SYN: no cut to speak of."""
     analysis = cut_analysis(stored_capture("lab", "data-port-dropped"), "lab",

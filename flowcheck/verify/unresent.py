@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from flowcheck.durations import span_words
 from flowcheck.model import Connection, Session
 from flowcheck.sessions.classify import connection_outcome, message_op, seen_closing
+from flowcheck.sessions.unheard_ack import handshake_unheard
 from flowcheck.verify.capture_time import after_last
 from flowcheck.verify.connect_said import said_of
 from flowcheck.verify.context import Context
@@ -100,8 +101,8 @@ def resend_cut(ctx: Context, conns: Sequence[Connection]) -> tuple[float, Connec
     """(seconds of capture after the last SYN, the attempt that sent it) of unanswered
     attempts to one endpoint whose SYNs were resent (one SYN resent, or several
     attempts), when the capture ended less than the retransmission timeout after that
-    SYN and the job did not visibly stop after it (stopped_after; a connection of no
-    session counts as not stopped): whether that SYN, or a later resend, got through
+    SYN and the job did not visibly stop after it (ended_after): whether that SYN, or a
+    later resend, got through
     cannot be seen. None otherwise (a lone SYN: lone_syn's rules; an answer of any kind,
     an ICMP time exceeded for its SYNs among them: ttl_exceeded; the capture ran on; the
     job stopped)."""
@@ -112,9 +113,7 @@ def resend_cut(ctx: Context, conns: Sequence[Connection]) -> tuple[float, Connec
         return None
     last = max(conns, key=lambda c: (c.last_ts, c.last_frame))
     went = after_last(ctx, last)
-    if went >= ctx.config.retransmission_timeout:
-        return None
-    if ctx.session_of(last) is not None and stopped_after(ctx, last):
+    if went >= ctx.config.retransmission_timeout or ended_after(ctx, last):
         return None
     return went, last
 
@@ -124,6 +123,51 @@ def resend_cut_words(cut: tuple[float, Connection]) -> str:
     got through cannot be seen" (resend_cut)."""
     return (f"the capture ended {span_words(cut[0])} after the last SYN, so whether that "
             "one or a later resend got through cannot be seen")
+
+
+# Messages after which no connection of the job is waited for: its data or mover
+# operation halted or was stopped, or the session closed.
+ENDING_OPS = frozenset({"NOTIFY_DATA_HALTED", "NOTIFY_MOVER_HALTED", "DATA_ABORT",
+                        "DATA_STOP", "MOVER_ABORT", "MOVER_STOP", "CONNECT_CLOSE"})
+
+
+def ended_after(ctx: Context, conn: Connection) -> bool:
+    """Did the job visibly stop after the connection's last packet: stopped_after, or a
+    message of its session's control connection after that packet ending its operation
+    (ENDING_OPS: trial 34's data-ack-dropped-at-agent, NOTIFY_DATA_HALTED 481 ms after
+    the last SYN-ACK resend)? False for a connection of no session."""
+    session = ctx.session_of(conn)
+    if session is None:
+        return False
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    return stopped_after(ctx, conn) or any(
+        m.ts >= conn.last_ts and message_op(m) in ENDING_OPS
+        for m in (stream.messages if stream else []))
+
+
+def unheard_cut(ctx: Context, conn: Connection) -> float | None:
+    """Seconds of capture after the last packet of a connection whose listener resent
+    its SYN-ACK after the originator's ACK (sessions.unheard_ack.handshake_unheard: the
+    return path blocked), when shorter than the retransmission timeout and the job did
+    not visibly stop after it (ended_after): the resends show no ACK had reached the
+    listener until then, not whether a later one did (control-ack-dropped cut after
+    frame 6: "never opened on 10.77.0.2's side", the capture ending at the second
+    resend). None otherwise, and for a connection one of its ends closed (a FIN or RST:
+    data-ack-dropped's media server, trial 37's listener), which no later ACK opens."""
+    if not handshake_unheard(conn) or conn.fin_frames or conn.rst_frames:
+        return None
+    went = after_last(ctx, conn)
+    if went >= ctx.config.retransmission_timeout or ended_after(ctx, conn):
+        return None
+    return went
+
+
+def unheard_cut_words(conn: Connection, went: float) -> str:
+    """What a capture that ended `went` seconds after such a connection (unheard_cut)
+    cannot show, without a leading capital or a full stop."""
+    return (f"the capture ended {span_words(went)} after this connection's last packet "
+            f"(frame {conn.last_frame}), so whether a later ACK from {conn.orig_h} reached "
+            f"{conn.resp_h} cannot be seen (the resent SYN-ACKs show none had until then)")
 
 
 NEVER_WORDS = ("was never answered", "never got an answer")
@@ -185,7 +229,10 @@ def failed_opening_words(ctx: Context, conn: Connection) -> str:
     words = failure_words(conn, None if lacking is None else
                           lacking_words(ctx, *lacking, conn.ts))
     cut = resend_cut(ctx, [conn])
-    return words if cut is None else f"{words}; {resend_cut_words(cut)}"
+    if cut is not None:
+        return f"{words}; {resend_cut_words(cut)}"
+    went = unheard_cut(ctx, conn)
+    return words if went is None else f"{words}; {unheard_cut_words(conn, went)}"
 
 
 def unresent_words(ctx: Context, conn: Connection, after: float) -> str:
