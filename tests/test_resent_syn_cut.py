@@ -67,6 +67,18 @@ def test_a_lone_syn_cut_before_its_resend_gives_the_usual_timeouts(tmp_path: Pat
     assert not any("3 s retransmission timeout" in text for text in _texts(analysis))
 
 
+def test_the_waits_after_an_announcement_are_flowchecks(tmp_path: Path) -> None:
+    """Cut after the DATA_LISTEN request (frame 20) and after its reply (frame 21): the
+    3 s is how long flowcheck waits, not a timeout of the hosts'."""
+    for last, waits in ((20, "before its reply could be seen"),
+                        (21, "before the connection to it could be seen")):
+        analysis = _cut(tmp_path, "data-port-dropped", last)
+        [early] = [f for f in analysis.findings if f.code == "capture_ended_early"]
+        assert f"{waits} (flowcheck waits 3 s: --retransmission-timeout): " in early.message, \
+            early.message
+        assert not any("retransmission timeout 3 s" in text for text in _texts(analysis))
+
+
 def test_the_control_syns_of_a_capture_ending_at_the_fourth(tmp_path: Path) -> None:
     """control-dropped's capture ends at its fourth SYN, a job that never started: said.
     The same cut after the second SYN says the same of it."""

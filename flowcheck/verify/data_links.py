@@ -136,8 +136,9 @@ def check_data(ctx: Context, session: Session) -> None:
         if not announcement_time_enough(ctx, session, first.ts, first.frame):
             ended_early(ctx, session, f"{first.message.removeprefix('NDMP_')} (frame "
                         f"{first.frame}) announced {where}", first.ts, [first.frame],
-                        waits="the connection to it could be seen (retransmission timeout "
-                              f"{ctx.config.retransmission_timeout:g} s)", frame=first.frame)
+                        waits="the connection to it could be seen (flowcheck waits "
+                              f"{ctx.config.retransmission_timeout:g} s: --retransmission-timeout)",
+                        frame=first.frame)
             continue
         port_only = port_only_reading(ctx, session, "a connection to it was tried", group)
         if port_only.unseen:
