@@ -74,13 +74,15 @@ def _recorded() -> Path | None:
     return None
 
 
-def doc_page(name: str) -> str:
-    """The pointer the output gives to the page `name` ("configuration.md"): the command
-    that shows it, "'flowcheck docs configuration'". The same words wherever flowcheck is
+def doc_page(name: str, section: str = "") -> str:
+    """The pointer the output gives to the page `name` ("configuration.md"), or to its
+    section headed `section` ("data_unanswered" of "findings.md"): the command that
+    shows it, "'flowcheck docs configuration'", "'flowcheck docs findings
+    data_unanswered'". The same words wherever flowcheck is
     installed: a finding's message in the JSON is part of the contract (contract.md,
     "JSON"), and a path there made one capture's JSON differ between two installs
     (review56e)."""
-    return f"'flowcheck docs {page_name(name)}'"
+    return f"'flowcheck docs {' '.join(filter(None, (page_name(name), section)))}'"
 
 
 def page_name(name: str) -> str:
@@ -115,3 +117,38 @@ def shown_path(path: Path) -> str:
     except (ValueError, OSError):  # another drive (Windows); no working directory
         return str(path)
     return str(path) if relative.startswith("..") else relative
+
+
+def headings(text: str) -> list[tuple[int, str, int]]:
+    """Every Markdown heading of a page as (level, name, line index): level 1 for "#",
+    name the heading's text without its hashes and backticks ("data_unanswered" of
+    "### `data_unanswered`"); lines inside a fenced block (```) are not headings (a
+    shell comment in an example is not a section)."""
+    found: list[tuple[int, str, int]] = []
+    fenced = False
+    for index, line in enumerate(text.splitlines()):
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and line.startswith("#"):
+            hashes = len(line) - len(line.lstrip("#"))
+            if line[hashes:hashes + 1] == " ":
+                found.append((hashes, line[hashes:].strip().replace("`", ""), index))
+    return found
+
+
+def sections(text: str, name: str) -> list[str]:
+    """The sections of a page whose heading reads `name` (case aside; "data_unanswered"
+    finds "### `data_unanswered`"), each from its heading to the next heading of its
+    level or above, in page order (a code documented in two groups, such as
+    `port_outside_media_range`, gives two); [] when no heading reads so."""
+    lines = text.splitlines(keepends=True)
+    marks = headings(text)
+    wanted = name.strip().replace("`", "").lower()
+    found = []
+    for place, (level, heading, start) in enumerate(marks):
+        if heading.lower() != wanted:
+            continue
+        end = next((index for deeper, _, index in marks[place + 1:] if deeper <= level),
+                   len(lines))
+        found.append("".join(lines[start:end]).rstrip("\n") + "\n")
+    return found

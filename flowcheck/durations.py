@@ -1,6 +1,7 @@
 """Durations as the step details and finding messages give them (span_words; from an
 hour, long_span_words), and the words for a time across a clock set back
-(CLOCK_BACK_WORDS); beside a limit it stays below, span_below."""
+(CLOCK_BACK_WORDS); beside a limit it stays below, span_below; a time from the
+capture's start, signed ("+1.942s", "-0.035s": the text report's and the findings')."""
 
 from __future__ import annotations
 
@@ -8,6 +9,13 @@ HOUR = 3600.0
 
 # A duration a clock set back between its two ends made negative (trial 29 D2).
 CLOCK_BACK_WORDS = "an unknown time (the capture's clock was set back in between)"
+
+
+def signed(seconds: float) -> str:
+    """`seconds` as "+1.942s" or "-3.456s", to the millisecond; "+0.000s" for anything
+    that rounds to zero (never "-0.000s", nor "+-0.035s" for a time after a clock set
+    back that falls before the capture's start)."""
+    return f"{round(seconds, 3) + 0.0:+.3f}s"  # -0.0 + 0.0 is 0.0
 
 
 def span_words(seconds: float) -> str:

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from flowcheck.model import Session
 
 E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO  # noqa: E741
+# The words control_left_out's capture_filtered carries (a capture, or a piece of a set,
+# without the job's control connection): verdict and the verdict note tell it by them.
+CONTROL_LEFT_OUT = "left out the job's NDMP control connection: "
 FRAMES_LISTED = 20  # a finding's evidence frames listed (docs/json.md); the rest counted
 
 CATALOGUE: dict[str, Severity] = {
@@ -108,8 +111,9 @@ def make_finding(code: str, message: str, fix: str = "", *, severity: Severity |
 def verdict(findings: list[Finding], sessions: Iterable[Session] = ()) -> str:
     """fail on any error; else inconclusive when a step the profile requires is unknown
     (the capture cannot show whether it worked), or when no_control_session is only a
-    warning (a capture without TCP: nothing judged) or no session was found and
-    capture_filtered says the capture left the control connection out; else pass
+    warning (a capture without TCP: nothing judged), or capture_filtered says the
+    capture (or a piece of the set, beside sessions judged: control_left_out) left a
+    job's control connection out, or no session was found and a capture_filtered; else pass
     (contract: verdict). A side-traffic session's steps (Session.side: not the
     configured job) do not count."""
     sessions = list(sessions)
@@ -119,11 +123,21 @@ def verdict(findings: list[Finding], sessions: Iterable[Session] = ()) -> str:
         return "inconclusive"
     if any(f.code == "no_control_session" for f in findings):
         return "inconclusive"  # a capture without TCP: nothing of the job was judged
-    if not sessions and any(f.code == "capture_filtered" for f in findings):
-        # No session, the control connection left out of the capture (trial 54:
-        # verify.control_left_out): nothing of the job's steps was judged.
+    if control_left_out(findings) or (
+            not sessions and any(f.code == "capture_filtered" for f in findings)):
+        # The control connection left out of the capture, or of a piece of the set beside
+        # sessions judged (trial 54: verify.control_left_out): nothing of that job's steps
+        # was judged.
         return "inconclusive"
     return "pass"
+
+
+def control_left_out(findings: Iterable[Finding]) -> bool:
+    """Is one of the findings verify.control_left_out's capture_filtered (the job's other
+    connections in the capture, or in a piece of the set, without its control
+    connection), told by its words (CONTROL_LEFT_OUT)?"""
+    return any(f.code == "capture_filtered" and CONTROL_LEFT_OUT in f.message
+               for f in findings)
 
 
 def step_unknown_in(sessions: Iterable[Session]) -> bool:

@@ -11,7 +11,6 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, BinaryIO
 
 from flowcheck.config import Config
-from flowcheck.connections.joined_order import JOINED_WORDS
 from flowcheck.errors import InputError
 from flowcheck.findings import kept_as_now
 from flowcheck.model import (
@@ -154,7 +153,8 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
                    host_marks=result.host_marks,
                    folded_streams=[s for s in all_streams if s.uid in left_out | far],
                    one_stream=result.one_stream, time_ordered=result.time_ordered,
-                   clock_epochs=result.clock_epochs, clock_lags=clock_lags)
+                   clock_epochs=result.clock_epochs, clock_step=result.clock_step,
+                   clock_lags=clock_lags)
 
 
 def label_connections(traffic: Traffic, config: Config) -> list[Session]:
@@ -324,11 +324,11 @@ def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> 
                               clock_lags=traffic.clock_lags))
     # A file read as pieces joined out of time order is read in time order: no clock
     # step for capture_loss to hedge on, but a cut end lies mid-capture (joined_cut).
-    stepped = [f for f in traffic.findings if f.code == "capture_clock_stepped"]
-    joined = any(f.message.startswith(JOINED_WORDS) for f in stepped)
+    step = traffic.clock_step
+    joined = step is not None and step.joined
     findings.extend(check_capture_loss(traffic.connections, traffic.captures,
                                        traffic.ring_gaps,
-                                       clock_stepped=bool(stepped) and not joined,
+                                       clock_stepped=step is not None and not joined,
                                        joined_cut=joined and any(c.truncated
                                                                  for c in traffic.captures),
                                        file_gaps=traffic.file_gaps,
@@ -337,7 +337,7 @@ def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> 
                                        placed=placed_uids(sessions, census.one_sided,
                                                           config.retransmission_timeout)))
     findings = check_absent_agents(findings, sessions, traffic.connections, traffic.arp,
-                                   config, traffic.ended_at)
+                                   config, traffic.ended_at, census)
     findings = explain_ring_holes(findings, traffic.connections, traffic.ring_gaps)
     findings = explain_cut_frames(findings, traffic.connections, traffic.captures)
     findings = explain_damaged_end(findings, traffic.captures)

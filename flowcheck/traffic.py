@@ -23,6 +23,7 @@ from flowcheck.model import (
 from flowcheck.sources.pieces import ONE_PIECE, Pieces
 
 if TYPE_CHECKING:
+    from flowcheck.connections.clock import ClockStep
     from flowcheck.decode.skipped import Skipped
     from flowcheck.profiles import Profile
     from flowcheck.sessions.clock_apart import LagProof
@@ -83,6 +84,9 @@ class Traffic:
     # The clock epoch of each frame, when the capture host's clock stepped back on all
     # its streams at once (TrackResult.clock_epochs; flowcheck.sessions.file_order).
     clock_epochs: EpochFrames | None = None
+    # What its capture_clock_stepped tells, the kind as data (TrackResult.clock_step:
+    # report.since's time base, capture_loss's hedging); None: no such finding.
+    clock_step: ClockStep | None = None
     # The proofs of hosts stamped behind their peers, (host, peer) -> LagProof, over
     # `connections` as traffic_from found them (sessions.clock_apart.mark_clocks_apart),
     # for the sessions (build_sessions: matching's windows) and the checks

@@ -114,7 +114,8 @@ def test_the_summary_gives_the_cause_and_fix_of_an_error_outside_any_session() -
     assert "cause: the configured agent 10.77.0.6 (--remote-agent) is down or not on this " \
            "network: it never answered the media server 10.77.0.1's 3 ARP requests" in head
     assert "fix: check that 10.77.0.6 is up" in head
-    assert "(see agent_unreachable under Findings and in 'flowcheck docs findings')" in head
+    assert ("(see agent_unreachable under Findings and in "
+            "'flowcheck docs findings agent_unreachable')") in head
     # Relative times before the first connection read -N s, not +-N s.
     assert "at -3.456s = " in text and "+-" not in text
 

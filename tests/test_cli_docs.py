@@ -204,3 +204,60 @@ def test_the_configuration_page_opens_on_its_example(
     example.write_text("\n".join(lines[opening + 1:lines.index("```", opening)]) + "\n")
     config = build_config(load_file(example))
     assert (config.profile, config.ndmp_port) == ("ndmp", 10000)
+
+
+def test_a_finding_s_section_alone(capsys: pytest.CaptureFixture[str]) -> None:
+    """newuser61: every report points to the findings page, 7,500 lines, and no command
+    showed one code's section: `flowcheck docs findings CODE` (or the code alone) shows
+    the section from its heading to the next code's; a code documented in two groups
+    gives both."""
+    assert run(["docs", "findings", "data_unanswered"]) == 0
+    section = capsys.readouterr().out
+    page = (DOCS / "findings.md").read_text()
+    start = page.index("### `data_unanswered`")
+    assert section == page[start:page.index("### `data_refused`")].rstrip("\n") + "\n"
+    assert run(["docs", "data_unanswered"]) == 0
+    assert capsys.readouterr().out == section
+    assert run(["docs", "findings", "port_outside_media_range"]) == 0
+    assert capsys.readouterr().out.count("### `port_outside_media_range`") == 2
+
+
+def test_an_unknown_section_names_the_close_ones(capsys: pytest.CaptureFixture[str]
+                                                 ) -> None:
+    assert run(["docs", "findings", "data_unansered"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("flowcheck: error: no section 'data_unansered' in the "
+                                   "page findings: did you mean data_unanswered")
+    # A mistyped page is still "no page", not read as a code of the findings page.
+    assert run(["docs", "firewall"]) == 2
+    assert "no page 'firewall'" in capsys.readouterr().err
+    assert run(["docs", "findings", "data_unanswered", "--path"]) == 2
+
+
+def test_a_heading_inside_a_fenced_block_is_not_a_section() -> None:
+    from flowcheck.doc_files import sections
+
+    page = "# Page\n\n## `a_code`\n\ntext\n```\n## not a heading\n```\nmore\n## next\n"
+    assert sections(page, "a_code") == [
+        "## `a_code`\n\ntext\n```\n## not a heading\n```\nmore\n"]
+    assert sections(page, "not a heading") == []
+
+
+def test_a_page_longer_than_the_terminal_goes_through_the_pager(tmp_path: Path) -> None:
+    """On a terminal the findings page goes through $PAGER (it is longer than any
+    screen); on a pipe it is written whole (test_a_page_is_shown_whole)."""
+    import os
+    import pty
+
+    paged = tmp_path / "paged.md"
+    primary, secondary = pty.openpty()
+    done = subprocess.run([sys.executable, "-m", "flowcheck", "docs", "findings",
+                           "no_control_session"], stdin=secondary, stdout=secondary,
+                          stderr=subprocess.PIPE,
+                          env={**os.environ, "PAGER": f"dd of={paged} status=none"},
+                          check=False, timeout=60)
+    os.close(secondary)
+    os.close(primary)
+    assert done.returncode == 0, done.stderr
+    assert paged.read_text().startswith("### `no_control_session`\n")

@@ -27,3 +27,12 @@ def test_every_code_has_a_when_that_ends_and_a_fix() -> None:
         assert when is not None, code
         assert when.group(1).rstrip()[-1] not in ":;", (code, when.group(1)[-80:])
         assert "**Fix:**" in section, code
+
+
+def test_every_section_opens_with_severity_when_and_fix() -> None:
+    """newuser61: `data_unanswered`'s section opened on the ICMP time exceeded case
+    before its fix; a user who asks for one code (`flowcheck docs findings CODE`)
+    reads what it means and what to do first, the cases after."""
+    for code, section in _sections().items():
+        labels = re.findall(r"^\*\*([A-Z][^*]*):\*\*", section, re.M)
+        assert labels[:3] == ["Severity", "When", "Fix"], (code, labels[:4])

@@ -59,7 +59,7 @@ def test_a_tls_session_captured_one_way_is_unknown_for_its_tls_not_a_refused_aut
     why = _why(traffic, "fd77:1::3")
     assert why == (TLS_WORDS.format(frame=131) + ", and the capture holds only the media "
                    "server's side of its control connection (nothing from fd77:1::3 to "
-                   "fd77::1, though fd77::1 acknowledged 2065 B of it): a limit of this "
+                   "fd77::1, though fd77::1 acknowledged 2,065 B of it): a limit of this "
                    "capture (capture_one_direction), where one of both directions would "
                    "show a job's data connections, if it opened any, judged by their TCP")
     assert "CONNECT_CLIENT_AUTH" not in why
@@ -393,7 +393,7 @@ def test_bytes_shown_by_the_receivers_acks_leave_out_the_senders_fins_they_prove
     analysis = analyze(traffic, config)
     for session in analysis.sessions:
         detail = session.steps[2].detail
-        assert "carried 1000000 bytes to the media server (acknowledged by the receiver's " \
+        assert "carried 1,000,000 B to the media server (acknowledged by the receiver's " \
                "ACKs, less the 5 FINs of the sender they also acknowledge: the capture " \
                "holds one direction)" in detail, detail
         assert "1000005" not in detail

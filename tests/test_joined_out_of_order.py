@@ -205,6 +205,31 @@ def test_cut_joined_file_loss_is_the_cut(pieces: list[Path], tmp_path: Path) -> 
     assert "capture_truncated" in loss["message"]
 
 
+def test_joined_reading_is_data_not_words(pieces: list[Path], tmp_path: Path) -> None:
+    """The cut joined file of test_cut_joined_file_loss_is_the_cut with its
+    capture_clock_stepped reworded before the checks: capture_loss still reads it as a
+    file read in time order (Traffic.clock_step.joined), not as a clock stepped (the
+    pipeline told them apart by the message's first words, JOINED_WORDS)."""
+    from flowcheck.config import build_config, load_file
+    from flowcheck.connections.clock import ClockStep
+    from flowcheck.pipeline import analyze, read_traffic
+
+    joined = tmp_path / "joined-231.pcap"
+    subprocess.run(["mergecap", "-a", "-w", str(joined), str(pieces[1]), str(pieces[2]),
+                    str(pieces[0])], check=True, capture_output=True)
+    cut = tmp_path / "joined-231-cut.pcap"
+    cut.write_bytes(joined.read_bytes()[:600_000])
+    config = build_config(load_file(CONFIG))
+    traffic = read_traffic([str(cut)], config)
+    assert traffic.clock_step == ClockStep(joined=True)
+    for finding in traffic.findings:
+        if finding.code == "capture_clock_stepped":
+            finding.message = "Reworded: " + finding.message
+    (loss,) = [f for f in analyze(traffic, config).findings if f.code == "capture_loss"]
+    assert "clock also steps back" not in loss.message
+    assert "unless the file's cut end took them" in loss.message
+
+
 def test_pieces_cut_between_packets_stamped_alike(tmp_path: Path) -> None:
     """A cut between two packets of the same timestamp (ndmjob-1g-first-200000 cut every
     66,667 packets: piece 1's last packet and piece 2's first share their microsecond)

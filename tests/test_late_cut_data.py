@@ -83,6 +83,27 @@ def test_unmatched_connection_names_the_control_connection_the_capture_joined(
     assert "its announcement may have come before the capture" in finding.fix
 
 
+def test_get_state_reply_names_the_originator_end_of_a_connection_open_before(
+        tmp_path: Path) -> None:
+    """v4-backup.pcap from frame 999: the data connection's first captured packet is the
+    media server's ACK, so its record's originator is the media server's end
+    10.77.0.1:5014 (no SYN tells the opener), the endpoint the DATA_GET_STATE reply of
+    frame 1148 names. A connection open before the capture may be named by either end
+    (late_owners.named_ends): step 3 says the reply names it (frame 1000 on, its first
+    packet the agent's, the media server's end is its responder's)."""
+    cut = frame_range(stored_capture("ndmjob", "v4-backup"), tmp_path / "late.pcap",
+                      999, 100000)
+    analysis = _analysis(cut)
+    [data] = [c for c in analysis.traffic.connections if c.role == "data"]
+    assert (data.orig_h, data.orig_p) == ("10.77.0.1", 5014) and not data.syn_frames
+    [session] = analysis.sessions
+    assert session.port_named == {data.uid: (1148, "NDMP_DATA_GET_STATE")}
+    step3 = next(s for s in session.steps if s.step == 3)
+    assert f"{data.uid} reached the endpoint the DATA_GET_STATE reply of frame 1148 names" \
+        in step3.detail, step3.detail
+    assert "no DATA_GET_STATE" not in step3.detail
+
+
 @pytest.mark.parametrize("first", [20, 1000])
 def test_get_state_reply_showing_the_mover_listening_offers_profile_ndmp(
         tmp_path: Path, first: int) -> None:

@@ -95,28 +95,29 @@ def test_a_late_synack_resend_is_given_up_before_its_own_file_started() -> None:
            "started" in said, said
 
 
-@pytest.mark.parametrize(("case", "verdict", "opening"), [
-    # a Palo Alto's drop stage: two data ports' SYNs only (trial 36)
-    ("trial36-firewall-devices/pa-data-drop-stage-drop.pcap", "fail",
-     "No NDMP control connection in the file pa-data-drop-stage-drop.pcap of the capture set: "
-     "none of the 2 TCP connections goes to the NDMP port 10000, and each is its opening only"),
+@pytest.mark.parametrize(("case", "verdict", "code", "opening"), [
+    # a Palo Alto's drop stage: two data ports' SYNs only (trial 36): the job's data
+    # connections without its control connection (cbonly)
+    ("trial36-firewall-devices/pa-data-drop-stage-drop.pcap", "inconclusive",
+     "capture_filtered", "The file pa-data-drop-stage-drop.pcap of the capture set left out "
+     "the job's NDMP control connection: it holds no packet to or from the NDMP port 10000"),
     # Webmin's HTTP on the NDMP port, no job
-    ("trial23-other-protocol/webmin-only.pcap", "fail",
+    ("trial23-other-protocol/webmin-only.pcap", "fail", "no_control_session",
      "No NDMP control connection in the file webmin-only.pcap of the capture set: "),
     # traceroute probes and half-open port checks to the NDMP port, no job
-    ("review56f/traceroute-probes-only.pcap", "inconclusive",
+    ("review56f/traceroute-probes-only.pcap", "inconclusive", "no_control_session",
      "No job in the file traceroute-probes-only.pcap of the capture set: its 26 connections"),
 ], ids=["pa-drop-stage", "webmin-only", "traceroute-probes-only"])
 def test_a_file_without_a_job_beside_a_job_reads_as_alone(case: str, verdict: str,
-                                                          opening: str) -> None:
+                                                          code: str, opening: str) -> None:
     """A file with no session's control connection (or probes only) beside the v4 job read
     PASS: the no-session checks ran only for a set without sessions. Now each piece
     without one gets the no_control_session it gets alone, naming its file."""
     alone, merged = _read(case)
     assert alone.verdict == merged.verdict == verdict
-    [said] = _codes(merged, "no_control_session")
+    [said] = _codes(merged, code)
     assert said.startswith(opening), said
-    assert [f.session for f in merged.findings if f.code == "no_control_session"] == [None]
+    assert [f.session for f in merged.findings if f.code == code] == [None]
 
 
 def test_a_closed_jobs_aftermath_is_not_judged_beside_another_files_job() -> None:

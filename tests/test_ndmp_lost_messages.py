@@ -123,10 +123,10 @@ def test_the_bytes_never_captured_count_every_hole() -> None:
         findings.problem("resp", DecodeProblem("cut", f"{size} bytes never captured",
                                                [frame], float(frame)))
     _, [partial] = findings.build()
-    assert "From the responder, 96 bytes were never captured, in 3 holes" in partial.message
+    assert "From the responder, 96 B were never captured, in 3 holes" in partial.message
     single = StreamFindings("C2")
     single.problem("orig", DecodeProblem("cut", "52 bytes never captured", [5], 5.0))
-    assert "52 bytes were never captured, in 1 hole" in single.build()[1][0].message
+    assert "52 B were never captured, in 1 hole" in single.build()[1][0].message
 
 
 def test_a_lost_data_connect_of_a_failed_job_still_fails_on_its_syns(tmp_path: Path) -> None:

@@ -27,8 +27,8 @@ def test_holes_of_both_directions_are_one_finding(tmp_path: Path) -> None:
     assert partial.frames == sorted(partial.frames) and len(partial.frames) == 2
     message = partial.message
     assert message.startswith("NDMP control stream is incomplete in both directions")
-    originator = message.index("From the originator, 28 bytes were never captured, in 1 hole")
-    responder = message.index("From the responder, 92 bytes were never captured, in 1 hole")
+    originator = message.index("From the originator, 28 B were never captured, in 1 hole")
+    responder = message.index("From the responder, 92 B were never captured, in 1 hole")
     assert originator < message.index("whole message of the originator") < responder
     assert responder < message.index("whole message of the responder")
     assert "times)" not in message
@@ -45,7 +45,7 @@ def test_several_holes_are_counted_as_holes() -> None:
     assert partial.frames == [9, 192, 198, 300] and partial.ts == 9.0
     assert "times)" not in partial.message
     assert "From the originator, the stream ended inside a record" in partial.message
-    assert "From the responder, 96 bytes were never captured, in 3 holes" in partial.message
+    assert "From the responder, 96 B were never captured, in 3 holes" in partial.message
 
 
 def test_one_direction_keeps_its_words() -> None:
@@ -55,8 +55,8 @@ def test_one_direction_keeps_its_words() -> None:
     _, [partial] = findings.build()
     assert partial.message.startswith(
         "NDMP control stream from the originator is incomplete: messages there are partial "
-        "or missing. From the originator, 52 bytes were never captured, in 1 hole; after the "
-        "hole, 40 bytes were the rest of the messages a hole broke")
+        "or missing. From the originator, 52 B were never captured, in 1 hole; after the "
+        "hole, 40 B were the rest of the messages a hole broke")
 
 
 def test_snap_length_and_holes_are_one_finding() -> None:
@@ -69,5 +69,5 @@ def test_snap_length_and_holes_are_one_finding() -> None:
     snap, built = findings.build()
     assert built == [snap] and snap is not None and snap.frames == [7, 9] and snap.ts == 0.2
     assert snap.message.startswith("The capture's snap length cut")
-    assert "From the responder, 48 bytes were never captured, in 1 hole" in snap.message
+    assert "From the responder, 48 B were never captured, in 1 hole" in snap.message
     assert "tcpdump -s 0" in snap.fix and "without drops" in snap.fix

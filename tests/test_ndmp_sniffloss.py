@@ -26,7 +26,7 @@ def test_file_history_after_a_hole_is_decoded_and_the_skip_told() -> None:
     assert sum(m.name == "NDMP_FH_ADD_FILE" and not m.partial for m in messages) == 10
     partial = [f for f in analysis.findings if f.code == "ndmp_partial"]
     assert len(partial) == 1 and partial[0].session == "S1" and partial[0].uid == "C1"
-    assert "25356 bytes were the rest of the messages a hole broke" in partial[0].message
+    assert "25,356 B were the rest of the messages a hole broke" in partial[0].message
     assert [f.session for f in analysis.findings if f.code == "capture_loss"] == ["S1"]
 
 
@@ -50,5 +50,5 @@ def test_bytes_skipped_before_a_proven_start_are_counted_in_ndmp_partial() -> No
     findings.problem("orig", DecodeProblem("cut", "48 bytes never captured", [9], 0.5))
     _, [built] = findings.build()  # one finding for both directions (trial 25 D11)
     originator, responder = built.message.split("From the responder")
-    assert "2552 bytes were skipped before a record start could be proven" in responder
+    assert "2,552 B were skipped before a record start could be proven" in responder
     assert "skipped" not in originator

@@ -15,6 +15,7 @@ reply, frame 2: its TCP left out ...)" (verify.way_back.lacking_words).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from stored import CAPTURES
@@ -25,6 +26,8 @@ from flowcheck.report.json_doc import analysis_document
 
 ECHO = CAPTURES / "nontcpback" / "control-dropped-echo-reply.pcap"
 ONE_WAY = CAPTURES / "lab" / "one-direction-out.pcap"
+CONTROL_DROPPED = CAPTURES / "lab" / "control-dropped.pcap"
+CONTROL_DROPPED_TS = 1795653774.0  # its first packet, 2026-11-26T00:42:54Z
 
 
 @pytest.mark.parametrize("first", [True, False])
@@ -45,8 +48,37 @@ def test_an_echo_reply_days_before_is_not_this_files_way_back(first: bool) -> No
     phrase = "(only an ICMP echo reply, frame 2"
     assert json.dumps(analysis_document(merged)).count(phrase) == \
         json.dumps(analysis_document(echo)).count(phrase)
-    [job] = [s for s in merged.sessions if any("400002 B" in (t.detail or "")
+    [job] = [s for s in merged.sessions if any("400,002 B" in (t.detail or "")
                                                 for t in s.steps)]
-    [bytes_step] = [t for t in job.steps if "400002 B" in (t.detail or "")]
+    [bytes_step] = [t for t in job.steps if "400,002 B" in (t.detail or "")]
     assert "which holds no packet from 10.77.0.2 to 10.77.0.1 (one direction only)" in \
         bytes_step.detail, bytes_step.detail
+
+
+def test_control_unanswered_asks_its_own_files_way_back(tmp_path: Path) -> None:
+    """captures/lab/control-dropped (its control SYNs to 10.77.0.2 never answered, 26
+    Nov) given after a file of a day before holding two echo replies from 10.77.0.2 to
+    10.77.0.1 (built here): control_unanswered's fix said "This capture holds no packet
+    from 10.77.0.2 to 10.77.0.1" of a set that holds two (verify.links asked
+    Census.none_words without the connection's time). Asked at its time, as opening's
+    words are, the replies begun in an earlier file may go on in this one: "no TCP
+    packet"."""
+    from scapy.all import ICMP, IP, Ether, wrpcap
+
+    replies = []
+    for seq in (1, 2):
+        reply = Ether() / IP(src="10.77.0.2", dst="10.77.0.1") / ICMP(type=0, id=7, seq=seq)
+        reply.time = CONTROL_DROPPED_TS - 86400.0 + seq
+        replies.append(reply)
+    before = tmp_path / "echo-day-before.pcap"
+    wrpcap(str(before), replies)
+    config = build_config(load_file(CONTROL_DROPPED.with_suffix(".toml")))
+    merged = analyze(read_traffic([str(before), str(CONTROL_DROPPED)], config), config)
+    [unanswered] = [f for f in merged.findings if f.code == "control_unanswered"]
+    assert "holds no TCP packet from 10.77.0.2 to 10.77.0.1, so not whether 10.77.0.2 " \
+           "answered" in unanswered.fix, unanswered.fix
+    assert "holds no packet from 10.77.0.2" not in unanswered.fix
+    # Alone, the file holds no packet at all from 10.77.0.2: the words as they were.
+    alone = analyze(read_traffic([str(CONTROL_DROPPED)], config), config)
+    [unanswered] = [f for f in alone.findings if f.code == "control_unanswered"]
+    assert "holds no packet from 10.77.0.2 to 10.77.0.1, so not whether" in unanswered.fix

@@ -42,7 +42,7 @@ def test_the_first_screen_says_why_and_what_to_do(name: str, code: str, cause: s
     assert first.startswith("FAIL ")
     assert "cause: " in first and "fix: " in first
     assert cause in first and fix in first
-    assert f"(see {code} under Findings and in 'flowcheck docs findings')" in first
+    assert f"(see {code} under Findings and in 'flowcheck docs findings {code}')" in first
     # The answer comes before the session's step table.
     assert first.index("fix: ") < first.index("Session S1:")
 
@@ -63,7 +63,8 @@ def test_a_fix_already_given_is_not_repeated() -> None:
     # The findings page is named the first time a report points under Findings only
     # (newuser59), the fix's pointer after that the bare code.
     assert first[1][1].endswith(
-        "(see callback_unanswered under Findings and in 'flowcheck docs findings')")
+        "(see callback_unanswered under Findings and in "
+        "'flowcheck docs findings callback_unanswered')")
     assert again[1] == ("fix:", "as for S1 (see callback_unanswered under Findings)")
 
 
@@ -173,13 +174,13 @@ def test_the_summary_fix_keeps_its_qualifier_and_findings_do_not_repeat_it() -> 
     report = " ".join(console.export_text().split())
     assert report.count(rule[1:]) == 1, report  # "allow ..." under the verdict only
     assert (f"fix: a{rule[1:]} (see data_unanswered under Findings and in "
-            "'flowcheck docs findings')") in report
+            "'flowcheck docs findings data_unanswered')") in report
     assert "Fix: as under the verdict (S1). Also: If this capture was taken on 10.77.0.2" \
         in report
     # The rest of the fix is still told, once.
     assert report.count("prints these rules for nft, iptables, PowerShell and netsh") == 1
     # newuser59: the pointer to the page that explains the code, once in the report.
-    assert report.count("'flowcheck docs findings'") == 1
+    assert report.count("'flowcheck docs findings") == 1
 
 
 def test_a_fix_after_the_ranges_advice_is_not_repeated_either() -> None:

@@ -82,6 +82,53 @@ def test_times_across_a_clock_set_back_say_so(stepped: Analysis) -> None:
                      report)
 
 
+def test_the_base_reads_the_step_not_its_words(stepped: Analysis) -> None:
+    """The time base follows the kind of step the reading found (Traffic.clock_step),
+    not capture_clock_stepped's words: a rewording of the finding moved the base back to
+    the connection stamped after the step (report.since read clock.SET_BACK_WORDS)."""
+    from flowcheck.connections.clock import SET_BACK_WORDS, ClockStep
+
+    assert stepped.traffic.clock_step == ClockStep(set_back=200)
+    before = _report(stepped)
+    for finding in stepped.findings:
+        if finding.code == "capture_clock_stepped":
+            finding.message = finding.message.replace(SET_BACK_WORDS, SET_BACK_WORDS.upper())
+    try:
+        after = _report(stepped)
+    finally:
+        for finding in stepped.findings:
+            if finding.code == "capture_clock_stepped":
+                finding.message = finding.message.replace(SET_BACK_WORDS.upper(), SET_BACK_WORDS)
+    assert "before its clock steps back at frame 200" in after
+    assert after.replace(SET_BACK_WORDS.upper(), SET_BACK_WORDS) == before
+
+
+def test_ladders_mark_times_after_the_step(stepped: Analysis) -> None:
+    """The ladders (text, SVG, Mermaid) count from the same base as the report and mark
+    a time after the step that falls before it: the second resource's arrows, stamped
+    after the step, read "-1.943s (clock set back)" (Ladder.base was the base's float and
+    each drawing wrote signed(), unmarked: "-1.943s"); a time before the step is not
+    marked, and the text ladder's time column is as wide as the mark."""
+    from flowcheck.report.ladder_build import build_ladders
+    from flowcheck.report.ladder_svg import render_svg
+    from flowcheck.report.ladder_text import render_ladder
+    from flowcheck.report.mermaid import mermaid_of
+
+    [ladder] = build_ladders(stepped)
+    console = Console(width=240, record=True, color_system=None)
+    render_ladder(ladder, console)
+    text = console.export_text()
+    drawn = {"text": text, "svg": render_svg(ladder), "mermaid": mermaid_of([ladder])}
+    for name, drawing in drawn.items():
+        negative = re.findall(r"-\d+\.\d{3}s(?: \(clock set back\))?", drawing)
+        assert negative, (name, drawing)
+        assert all(time.endswith("(clock set back)") for time in negative), (name, negative)
+    [first] = [line for line in text.splitlines() if "[1] SYN " in line]
+    assert first.startswith("+0.000s ") and "clock set back" not in first
+    marked = [line for line in text.splitlines() if "(clock set back)" in line]
+    assert all(line.index("\u2502") > line.index("(clock set back)") for line in marked)
+
+
 def test_the_connections_table_counts_as_analyze(joined: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     """`flowcheck connections` counts from the same moment as analyze, and marks the
@@ -130,6 +177,8 @@ def test_records_written_late_keep_the_earliest_base(
     analysis = analyze(read_traffic([str(path)], config), config)
     [step] = [f for f in analysis.findings if f.code == "capture_clock_stepped"]
     assert "records written out of time order" in step.message
+    assert analysis.traffic.clock_step is not None
+    assert not analysis.traffic.clock_step.set_back and not analysis.traffic.clock_step.joined
     assert "clock set back" not in _report(analysis)
 
 

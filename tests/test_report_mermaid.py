@@ -20,6 +20,7 @@ from flowcheck.report.ladder import Arrow, FindingMark, Ladder, Lane
 from flowcheck.report.ladder_build import build_ladders
 from flowcheck.report.mermaid import MERMAID_MAX_TEXT, mermaid_of, mermaid_within
 from flowcheck.report.overview import SessionStatus, session_status
+from flowcheck.report.since import Since
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 # A pass, every failure kind of the lab, more lanes, two sessions, browse, and NDMP v2.
@@ -124,7 +125,7 @@ def _ipv6_ladder() -> Ladder:
               status="failed", repeats=3,
               findings=[FindingMark("data_unanswered", "error", "finding-1")]),
     ]
-    return Ladder("S1", "Session S1: backup, NDMP v4", lanes, arrows, 10.0)
+    return Ladder("S1", "Session S1: backup, NDMP v4", lanes, arrows, Since(10.0))
 
 
 @needs_mmdc

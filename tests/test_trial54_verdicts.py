@@ -60,7 +60,7 @@ def test_the_jobs_connections_without_their_control_connection_are_inconclusive(
     assert left_out.severity == Severity.WARNING
     message = _words(left_out.message)
     assert "left out the job's NDMP control connection" in message
-    assert "200,000 bytes one way" in message
+    assert "200,000 B one way" in message
     assert ("between 10.77.0.1 and 10.77.0.2 (configured as the job's hosts, each port in "
             "its side's range), 3 carrying a data connection's bulk data" in message)
     assert left_out.frames == [1, 4, 189, 374]
@@ -231,7 +231,7 @@ def test_one_rule_for_an_announced_address_the_capture_lacks(tmp_path: Path) -> 
         analysis = stored_analysis(capture, config_path=CLEAN_TOML)
         status, detail = _step3(analysis)
         assert status == "ok", capture.name
-        assert "C3, C4, C5 carried 600000 bytes to the media server" in detail
+        assert "C3, C4, C5 carried 600,000 B to the media server" in detail
         lacks = "its address" if capture is snapped else "it"  # its header read, or not
         assert f"the announcement reached the connector, though the capture lacks {lacks}; " \
             "whether it named the address C3, C4, C5 reached cannot be checked " \

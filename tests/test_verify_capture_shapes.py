@@ -97,7 +97,7 @@ def test_media_server_side_only_is_proved_by_its_acks(tmp_path: Path) -> None:
     analysis = _analyze(_shape(tmp_path, "media-server-out-only"))
     assert _step_statuses(analysis) == ["ok"] * 5
     steps = analysis.sessions[0].steps
-    assert "the media server's ACKs acknowledge 600003 B of it (backup" in steps[4].detail
+    assert "the media server's ACKs acknowledge 600,003 B of it (backup" in steps[4].detail
     assert "acknowledged by the receiver's ACKs" in steps[2].detail
     # Step 1 no longer says "0 B agent -> media server" of bytes it never saw; the
     # direction comes first, so "not captured" cannot read as the handshake's.
@@ -333,7 +333,7 @@ def test_restore_seen_from_the_agent_side_only_is_not_a_backup_without_data(
     [session] = analysis.sessions
     assert session.kind == "restore"
     assert session.steps[4].status == "ok"
-    assert "the agent's ACKs acknowledge 400002 B of it (restore" in session.steps[4].detail
+    assert "the agent's ACKs acknowledge 400,002 B of it (restore" in session.steps[4].detail
     assert analysis.verdict == "pass"
 
 

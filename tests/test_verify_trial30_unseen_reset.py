@@ -99,3 +99,27 @@ def test_the_same_close_after_a_halt_is_no_data_reset(tmp_path: Path, reason: in
     analysis = _analyze(_with_halt(tmp_path, reason))
     assert "data_reset" not in {f.code for f in analysis.findings}
     assert _data_step(analysis).status == "ok"
+
+
+def test_its_times_after_a_clock_set_back_read_signed(tmp_path: Path) -> None:
+    """The stored capture with its clock set back 5 s at frame 1693, the agent's last
+    data packet, the user's way (editcap -r the two pieces, editcap -t -5 the second,
+    mergecap -a): that packet is stamped 3.461 s before the capture's first. The message
+    and the fix read "+-3.461s" (unseen_reset wrote "+{x:.3f}s"); now "-3.461s"."""
+    import subprocess
+
+    stored = FOLDER / f"{NAME}.pcap.gz"
+    head, tail, moved = (tmp_path / f"{n}.pcap" for n in ("head", "tail", "moved"))
+    for path, frames in ((head, "1-1692"), (tail, "1693-2000")):
+        subprocess.run(["editcap", "-F", "pcap", "-r", str(stored), str(path), frames],
+                       check=True, capture_output=True)
+    subprocess.run(["editcap", "-t", "-5", str(tail), str(moved)], check=True,
+                   capture_output=True)
+    stepped = tmp_path / "stepped.pcap"
+    subprocess.run(["mergecap", "-F", "pcap", "-a", "-w", str(stepped), str(head),
+                    str(moved)], check=True, capture_output=True)
+    analysis = _analyze(stepped)
+    [reset] = [f for f in analysis.findings if f.code == "data_reset"]
+    assert "(its last packet at -3.461s, every byte acknowledged" in reset.message
+    assert "about -3.461s, and see" in reset.fix
+    assert "+-" not in reset.message + reset.fix

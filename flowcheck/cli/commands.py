@@ -71,7 +71,7 @@ def connections(captures: list[str], config: Config, output: OutputFormat = Outp
     before_filter = None
     # The table's +N s origin: the whole capture set's (analyze's), kept through the filter.
     first = None if output is OutputFormat.json else \
-        time_base(traffic.connections, traffic.findings)
+        time_base(traffic.connections, traffic.clock_step)
     if selected is not None:
         before_filter = len(traffic.connections)
         traffic.connections = [c for c in traffic.connections if selected(c)]

@@ -1,4 +1,5 @@
-"""`flowcheck docs`: the documentation's pages, wherever pip installed them.
+"""`flowcheck docs`: the documentation's pages, or one section of one, wherever pip
+installed them.
 
 The output points to a page by this command ("'flowcheck docs formats'",
 flowcheck.doc_files.doc_page): the same words in every install, and a page a user can
@@ -6,10 +7,12 @@ open without knowing where pip put share/doc/flowcheck.
 No `from __future__ import annotations` here: typer reads annotations at run time.
 """
 
+import difflib
 import sys
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 
 from flowcheck.cli.helptext import command_settings
@@ -23,10 +26,16 @@ def docs(page: Annotated[str | None, typer.Argument(
              metavar="PAGE", show_default=False,
              help=f"The page to show ({', '.join(PAGE_NAMES)}); none: the list of "
                   "pages.")] = None,
+         section: Annotated[str | None, typer.Argument(
+             metavar="SECTION", show_default=False,
+             help="Only the page's section(s) of this heading: a finding's code "
+                  "('flowcheck docs findings data_unanswered'; a code alone in place "
+                  "of PAGE reads as that).")] = None,
          path: Annotated[bool, typer.Option(
              "--path", help="Print the page's file path (no PAGE: the folder) instead of "
                             "its text.")] = False) -> int:
-    """Show a page of flowcheck's documentation (the output points to them this way)."""
+    """Show a page of flowcheck's documentation, or one section of it (the output points
+    to them this way)."""
     from flowcheck.doc_files import doc_dir, page_name, pages, shown_path
 
     try:
@@ -39,12 +48,19 @@ def docs(page: Annotated[str | None, typer.Argument(
                          "flowcheck (a copy of the package alone): its pages are in the "
                          "source's docs/ folder")
     chosen = None if page is None else found.get(page_name(page.lower()))
+    if page is not None and chosen is None and section is None and "findings" in found \
+            and _code_shaped(page):
+        chosen, section = found["findings"], page  # `flowcheck docs data_unanswered`
     if page is not None and chosen is None:
         raise UsageError(f"no page {page!r}: the pages are {', '.join(found)}")
+    if section is not None and path:
+        raise UsageError("--path names a page's file, not a section: give PAGE alone")
     text = None if chosen is None or path else _text(chosen)
+    if text is not None and section is not None:
+        text = _section(text, section, page_name(chosen.name))  # type: ignore[union-attr]
     with report_output():  # `flowcheck docs findings | head`: the reader may leave
         if text is not None:
-            sys.stdout.write(text)
+            _show(text)
         elif chosen is not None:
             print(printable_name(shown_path(chosen)))
         elif path:
@@ -54,6 +70,52 @@ def docs(page: Annotated[str | None, typer.Argument(
             for name, file in found.items():
                 print(f"{name:<{width}}  {_title(file)}")
     return ExitStatus.OK
+
+
+def _code_shaped(name: str) -> bool:
+    """Does `name` read as a finding's code (snake_case, "data_unanswered"), not as a
+    mistyped page name ("firewall" stays "no page")?"""
+    return "_" in name and name.replace("_", "").isalnum() and name.islower()
+
+
+def _section(text: str, name: str, page: str) -> str:
+    """The page's section(s) headed `name`, joined by a blank line; UsageError (exit 2)
+    naming up to three headings that read close to it when none is headed so."""
+    from flowcheck.doc_files import headings, sections
+
+    found = sections(text, name)
+    if found:
+        return "\n".join(found)
+    names = list(dict.fromkeys(heading for _, heading, _ in headings(text)))
+    close = difflib.get_close_matches(name.replace("`", ""), names, n=3, cutoff=0.6)
+    hint = (f": did you mean {' or '.join(close)}?" if close
+            else f": 'flowcheck docs {page}' lists its sections under its headings")
+    raise UsageError(f"no section {name!r} in the page {page}{hint}")
+
+
+def _show(text: str) -> None:
+    """Write a page or section to standard output; through the user's pager ($PAGER,
+    else less) when standard output is a terminal and the text is longer than it (the
+    findings page is some 7,500 lines: newuser61), written whole when it is a pipe or a
+    file (click.echo_via_pager's own rule)."""
+    rows = _terminal_rows()
+    if rows and text.count("\n") >= rows:
+        click.echo_via_pager(text)
+    else:
+        sys.stdout.write(text)
+
+
+def _terminal_rows() -> int:
+    """The terminal's height in lines when standard output is one (24 when it does not
+    tell: a pseudo-terminal made without a size), else 0."""
+    import os
+
+    try:
+        if not sys.stdout.isatty():
+            return 0
+        return os.get_terminal_size(sys.stdout.fileno()).lines or 24
+    except (OSError, ValueError):
+        return 0
 
 
 def _named(folder: Path | None) -> str:

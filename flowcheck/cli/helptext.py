@@ -52,7 +52,7 @@ EXIT_CODES = {
                "case that cannot be judged, 4 internal error (a bug), 130 interrupted.",
     "firewall": f"0 success; {_NO_INPUT}.",
     "plan": f"0 the ranges carry the jobs, 1 they do not; {_NO_INPUT}.",
-    "docs": "0 success; 2 no such page, 3 no copy of the documentation installed or "
+    "docs": "0 success; 2 no such page or section, 3 no copy of the documentation installed or "
             "the page cannot be read, 4 internal error (a bug).",
 }
 

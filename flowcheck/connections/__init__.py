@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import field
 from typing import TYPE_CHECKING, BinaryIO
 
-from flowcheck.connections.clock import clock_finding, written_finding
+from flowcheck.connections.clock import ClockStep, clock_finding, clock_step, written_finding
 from flowcheck.connections.duplicates import copies_finding, host_tool_copies, interface_copies
 from flowcheck.connections.flows import FlowKey, address_text
 from flowcheck.connections.joined_order import joined_finding, joined_pieces
@@ -79,6 +79,8 @@ class TrackResult:
     # The clock epoch of each frame, when the capture host's clock stepped back on all
     # its streams at once (flowcheck.sources.clock_epochs); None: no such step.
     clock_epochs: EpochFrames | None = None
+    # What its capture_clock_stepped tells (clock.ClockStep); None: no such finding.
+    clock_step: ClockStep | None = None
     # Two files of the set are known to be two capture points' (their packets paired,
     # flowcheck.connections.points).
     linked_files: bool = False
@@ -306,9 +308,10 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo],
     for capture in captures:
         capture.span = spans.get(capture.path)
     findings = list(truncation_findings(captures, spans))
+    appended = tracker.copies.points.appended()
     for finding in (undecodable_finding(tracker),
                     copies_finding(tracker, captures, shifts, connections),
-                    joined or clock_finding(tracker.clock, tracker.copies.points.appended()),
+                    joined or clock_finding(tracker.clock, appended),
                     written_finding(tracker.clock)):
         if finding is not None:
             findings.append(finding)
@@ -327,6 +330,8 @@ def finish_tracking(tracker: ConnectionTracker, captures: list[CaptureInfo],
                        routed_points=tracker.copies.near_routed > 0 or any(
                            entry.routed for entry in tracker.copies.points.offsets.values()),
                        one_stream=tracker.clock.one_stream,
+                       clock_step=ClockStep(joined=True) if joined is not None
+                       else clock_step(tracker.clock, appended),
                        linked_files=any(a != b for a, b, _, _ in tracker.copies.points.known()),
                        copy_legs=copy_legs(tracker.copies.legs_crossed),
                        host_marks=tracker.cooked_hosts.marks(captures),

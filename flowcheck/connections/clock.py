@@ -39,9 +39,35 @@ CANDIDATES = 16  # SYNs kept that may continue a connection written before them
 # Python floats first (ClockSteps._in_order: the numpy pass cost ~8 calls a batch).
 _FEW_RECORDS = 64
 # capture_clock_stepped's words when it tells of a clock set back (or files joined out of
-# order), not only of records written out of time order or of a second capture appended:
-# report.since moves the base of the relative times only then.
+# order), not only of records written out of time order or of a second capture appended
+# (ClockStep.set_back says which, for the code that acts on it: report.since).
 SET_BACK_WORDS = "the capturing host's clock was set back while capturing"
+
+
+@fields_dataclass(frozen=True, slots=True)
+class ClockStep:
+    """What the capture set's capture_clock_stepped tells, as data: the code that acts
+    on its kind reads this, never the finding's words (a rewording would move the
+    reports' time base and capture_loss's hedging).
+
+    set_back: the frame where the clock first steps back when the finding tells of a
+    clock set back (or capture files joined out of time order by hand: SET_BACK_WORDS;
+    report.since then counts the times from before it); 0 when it tells only of records
+    written out of time order or of a second capture appended (their times are right),
+    or of a file read as its pieces merged by time. joined: that last, a file read as
+    its pieces merged by time (connections.joined_order: its times are in order, no
+    step for capture_loss to hedge on)."""
+
+    set_back: int = 0
+    joined: bool = False
+
+
+def clock_step(clock: ClockSteps, appended: bool = False) -> ClockStep | None:
+    """The kind of clock_finding's finding (same arguments); None when there is none."""
+    if not clock.count:
+        return None
+    told = not appended and (clock.set_back + clock.still_behind or not clock.written)
+    return ClockStep(set_back=min(step[0] for step in clock.steps) if told else 0)
 
 
 @fields_dataclass(slots=True)
@@ -333,11 +359,11 @@ def clock_finding(clock: ClockSteps, appended: bool = False) -> Finding | None:
     appended: the capture holds a second capture point's copies of its packets at about
     the same times but apart in the file (CapturePoints.appended): the step is where that
     capture begins, not a clock set back."""
-    if not clock.count:
+    kind = clock_step(clock, appended)
+    if kind is None:
         return None
     frame, seconds, ts = clock.steps[0]
     more = f" ({clock.count} backward steps in all)" if clock.count > 1 else ""
-    set_back = clock.set_back + clock.still_behind
     written = (f"records written out of time order: the time returns to where it was "
                f"after them ({clock.written} such place{'s' if clock.written > 1 else ''}; "
                "a sniffer capturing on several queues or CPUs, or files merged without "
@@ -349,7 +375,7 @@ def clock_finding(clock: ClockSteps, appended: bool = False) -> Finding | None:
                f"{acked}: "
                "the packets after it stay behind; or capture files were joined out of time "
                "order, mergecap -a or cat in the wrong order: a shell glob puts ring.pcap10 "
-               "before ring.pcap2") if set_back or not clock.written else ""
+               "before ring.pcap2") if kind.set_back else ""  # appended: not said
     why = ("two captures appended one after the other, mergecap -a: the capture holds "
            "copies of the same packets at about the same times apart in the file, "
            "capture_duplicates" if appended else "; and ".join(w for w in (written, stepped)

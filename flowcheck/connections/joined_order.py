@@ -52,7 +52,7 @@ from flowcheck.sources.joined_pieces import FilePieces, time_pieces
 # 64 or less).
 CONTINUES = 1 << 24
 # How joined_finding's message starts: a capture_clock_stepped that is no clock set back
-# (flowcheck.pipeline: capture_loss's words for a stepped clock do not apply).
+# (the code that acts on it reads TrackResult.clock_step.joined, not these words).
 JOINED_WORDS = "The capture file holds pieces of one capture joined out of time order"
 
 

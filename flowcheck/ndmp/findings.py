@@ -181,7 +181,7 @@ class StreamFindings:
 
     def gave_up(self, received: int) -> None:
         self._add(("gave_up", ""), "ndmp_undecodable",
-                  f"no NDMP record in the first {received} bytes: stopped decoding this "
+                  f"no NDMP record in the first {received:,} bytes: stopped decoding this "
                   "connection", _FIX_UNDECODABLE, [], 0.0)
 
     def _tls_finding(self, messages: list[NdmpMessage]) -> Finding:
@@ -240,7 +240,7 @@ class StreamFindings:
         if snap.kept == 0:  # not "the first 0 bytes" (trial 20 D19)
             kept = "only the packets' headers, none of their TCP payload"
         elif snap.kept is not None:
-            kept = f"only the first {snap.kept} bytes of TCP payload of each packet"
+            kept = f"only the first {snap.kept:,} bytes of TCP payload of each packet"
         else:
             kept = "only part of each packet's TCP payload"
         parts = []
@@ -254,7 +254,7 @@ class StreamFindings:
         count = snap.taken or snap.packets  # packets counted once, as the bytes are
         message = (f"The capture's snap length cut this NDMP control connection: it kept "
                    f"{kept} ({count} packet{'s' if count != 1 else ''}, "
-                   f"{snap.cut_bytes} bytes not captured). "
+                   f"{snap.cut_bytes:,} bytes not captured). "
                    f"{what[0].upper()}{what[1:]}. Packet lengths on the wire are known, so "
                    "this is the snap length, not packet loss.")
         if tls_start:
@@ -358,12 +358,12 @@ def _tls_start_words(first_dir: str, frame: int, answer: str) -> str:
 
 
 def _cut_words(direction: str, group: _Group) -> str:
-    """"From the responder, 96 bytes were never captured, in 3 holes", and whether the
+    """"From the responder, 96 B were never captured, in 3 holes", and whether the
     stream's end broke off a record (no "(3 times)": holes or messages? trial 25 D11)."""
     parts = []
     holes = group.count - group.ended
     if holes:
-        parts.append(f"{group.missing:,} bytes were never captured, in {holes} "
+        parts.append(f"{group.missing:,} B were never captured, in {holes} "
                      f"{'hole' if holes == 1 else 'holes'}")
     if group.ended:
         parts.append("the stream ended inside a record")
@@ -377,10 +377,10 @@ def _skipped_text(skipped: list[int] | None, holes: int) -> str:
     rest, unproven = skipped
     parts = []
     if rest:
-        parts.append(f"{rest} bytes were the rest of the messages a hole broke (skipped "
+        parts.append(f"{rest:,} B were the rest of the messages a hole broke (skipped "
                      "along their record marks; the messages after them were decoded)")
     if unproven:
-        parts.append(f"{unproven} bytes were skipped before a record start could be proven "
+        parts.append(f"{unproven:,} B were skipped before a record start could be proven "
                      "(whole messages among them are lost)")
     return f"; after the {'hole' if holes == 1 else 'holes'}, " + " and ".join(parts)
 

@@ -11,9 +11,9 @@ a condition, half an either-or or a one-word clause; a sentence with no such bre
 given whole. The fix is the fix's first sentence whole (lead: a rule's qualifiers are
 part of the action), and the finding under Findings points to it instead of saying it
 again (newuser56: the README's command printed the fix twice). The first place a report
-points to a finding under Findings also names the page that explains every code,
-'flowcheck docs findings', once per report (newuser59: the README's first command said
-"see data_unanswered under Findings" and no more).
+points to a finding under Findings also names the section that explains its code,
+'flowcheck docs findings data_unanswered', once per report (newuser59: the README's
+first command said "see data_unanswered under Findings" and no more).
 """
 
 from __future__ import annotations
@@ -181,13 +181,14 @@ def profile_note(errors: list[Finding]) -> str:
 
 
 def _see(code: str, more: int, told: dict[str, str] | None) -> str:
-    """"(see data_unanswered [and 2 more errors] under Findings)", naming the findings
-    page too ("... under Findings and in 'flowcheck docs findings')") the first time in
-    a report (`told` not None and not yet told so; updated)."""
+    """"(see data_unanswered [and 2 more errors] under Findings)", naming the code's
+    section of the findings page too ("... under Findings and in 'flowcheck docs
+    findings data_unanswered'") the first time in a report (`told` not None and not yet
+    told so; updated): the page whole is some 7,500 lines (newuser61)."""
     page = ""
     if told is not None and _PAGE_TOLD not in told:
         told[_PAGE_TOLD] = code
-        page = f" and in {doc_page('findings.md')}"
+        page = f" and in {doc_page('findings.md', code)}"
     others = f" and {more} more error{'s' * (more > 1)}" if more else ""
     return f"(see {code}{others} under Findings{page})"
 

@@ -3,8 +3,10 @@
 One lane per host, time going down: the TechNote's Figure 1 (Veritas TechNote 255831,
 numbered arrows for control connection, callback, announcement and data connections) and
 Wireshark's Flow Graph. Each arrow carries its profile step and that step's status, and
-the findings it shows. Times are seconds relative to the capture set's earliest connection;
-`spacing` compresses long gaps so a long transfer does not stretch the picture.
+the findings it shows. Times count from the report's base (report.since: the capture
+set's earliest connection, or the earliest before its clock steps back, a time after the
+step that falls before it marked "(clock set back)"); `spacing` compresses long gaps so a
+long transfer does not stretch the picture.
 
 Kept apart from how a ladder is made (report/ladder_build.py, from an Analysis) and from
 how it is drawn (report/ladder_svg.py for HTML, ladder_text.py for the terminal,
@@ -18,6 +20,7 @@ from dataclasses import field
 from typing import Literal
 
 from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.report.since import Since
 
 ArrowKind = Literal["syn", "synack", "rst", "fin", "icmp", "ndmp", "data"]
 # Step statuses (model.StepStatus, and "unknown" for a step the capture cannot judge),
@@ -100,12 +103,18 @@ class Ladder:
     title: str
     lanes: list[Lane]
     arrows: list[Arrow]
-    base: float  # time zero: the capture set's earliest connection (first_packet)
+    # Time zero: the capture set's earliest connection, or the earliest before the
+    # capture's clock steps back (overview.first_packet, report.since.time_base).
+    base: Since
     omitted: int = 0  # arrows left out (MAX_ARROWS), said under the picture
 
-    def relative(self, arrow: Arrow) -> float | None:
-        """Seconds from the ladder's time zero to the arrow; None without a time."""
-        return None if arrow.ts is None else arrow.ts - self.base
+    def stamp(self, arrow: Arrow) -> str | None:
+        """The arrow's time from the ladder's time zero as the reports write it
+        ("+1.942s"; "-1.978s (clock set back)" for a packet after the capture's clock
+        steps back that falls before it: Since); None without a time."""
+        if arrow.ts is None:
+            return None
+        return self.base(arrow.ts, arrow.frames[0] if arrow.frames else None)
 
 
 @fields_dataclass(frozen=True, slots=True)

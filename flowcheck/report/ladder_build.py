@@ -27,6 +27,7 @@ from flowcheck.model import (
 from flowcheck.report.ladder import Arrow, ArrowStatus, FindingMark, Ladder, Lane
 from flowcheck.report.ladder_ndmp import ndmp_arrows
 from flowcheck.report.overview import first_packet
+from flowcheck.report.since import Since
 from flowcheck.sessions import (
     closed_before_data,
     closing,
@@ -50,8 +51,7 @@ def build_ladders(analysis: Analysis) -> list[Ladder]:
     connections, NDMP messages and findings (each looked at once per session it names)."""
     connections = analysis.traffic.connections
     by_uid = {c.uid: c for c in connections}
-    since = first_packet(analysis)
-    base = since.at if since is not None else 0.0
+    base = first_packet(analysis) or Since(0.0)
     streams = {s.uid: s for s in analysis.traffic.streams}
     config = analysis.config
     members: dict[str, list[Connection]] = {}

@@ -15,7 +15,6 @@ from html import escape
 
 from flowcheck.report.frame_list import frame_words
 from flowcheck.report.ladder import Arrow, Ladder, spacing
-from flowcheck.report.since import signed
 
 LANE_GAP = 360  # px between lifelines: room for a 45-character label at 12 px
 LEFT = 96  # room for the relative times
@@ -123,9 +122,9 @@ def _arrow(ladder: Ladder, arrow: Arrow, xs: dict[str, int], y: int) -> str:
             f' text-anchor="middle">{label}'
             + (f' <tspan class="finding" fill="{paint}">{codes}</tspan>' if codes else "")
             + "</text>")
-    rel = ladder.relative(arrow)
-    time = (f'<text class="time" x="8" y="{y + 4}">{signed(rel)}</text>'
-            if rel is not None else "")
+    stamp = ladder.stamp(arrow)  # "-1.978s (clock set back)" ends left of the first lane
+    time = (f'<text class="time" x="8" y="{y + 4}">{escape(stamp)}</text>'
+            if stamp is not None else "")
     badge = ""
     if arrow.step is not None:
         bx = x1 + 14 * direction

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 
 from flowcheck.report.ladder import Arrow, Ladder, spacing
-from flowcheck.report.since import signed
+from flowcheck.report.since import SET_BACK
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-TIME_W = 10  # "+1234.567s" and a space
+TIME_W = 10  # "+1234.567s" and a space (wider for "-1.978s (clock set back)": time_width)
 MIN_GAP = 24
 LEAST_GAP = 12  # fitting a terminal: labels wrap, down to this (or their longest word)
 STATUS_STYLE = {"ok": "green", "failed": "bold red", "missing": "bold red",
@@ -33,6 +33,15 @@ def arrow_text(arrow: Arrow) -> str:
     step = f"[{arrow.step}] " if arrow.step is not None else ""
     codes = "".join(f" {mark.code}" for mark in arrow.findings)
     return f"{step}{arrow.label}{arrow.glyph}{codes}"
+
+
+def time_width(ladder: Ladder) -> int:
+    """Columns left of the first lifeline: TIME_W, or one more than the longest time
+    written there when a time after the capture's clock steps back says so (Ladder.stamp:
+    "-1.978s (clock set back)")."""
+    return max(TIME_W, 1 + max((len(stamp) for arrow in ladder.arrows
+                                if (stamp := ladder.stamp(arrow)) and stamp.endswith(SET_BACK)),
+                               default=0))
 
 
 def _gap(ladder: Ladder, limit: int | None = None) -> int:
@@ -48,7 +57,8 @@ def _gap(ladder: Ladder, limit: int | None = None) -> int:
         need = max(need, math.ceil((len(" ".join(words)) + 6) / span))
         least = max(least, math.ceil((max(map(len, words), default=0) + 6) / span))
     if limit is not None and len(ladder.lanes) > 1:
-        need = max(least, min(need, (limit - TIME_W - 1) // (len(ladder.lanes) - 1)))
+        need = max(least, min(need, (limit - time_width(ladder) - 1)
+                              // (len(ladder.lanes) - 1)))
     return need
 
 
@@ -56,9 +66,10 @@ def ladder_width(ladder: Ladder, limit: int | None = None) -> int:
     """Terminal columns the ladder needs (lane titles included), its labels on one line;
     with `limit`, the columns it needs when labels wrap to fit in `limit` (more than
     `limit` only when even MIN_GAP between lifelines does not fit)."""
-    last = TIME_W + _gap(ladder, limit) * max(0, len(ladder.lanes) - 1)
+    left = time_width(ladder)
+    last = left + _gap(ladder, limit) * max(0, len(ladder.lanes) - 1)
     titles = [len(lane.title) for lane in ladder.lanes]
-    return max(last + 1, TIME_W + (titles[0] if titles else 0), *titles)
+    return max(last + 1, left + (titles[0] if titles else 0), *titles)
 
 
 def _header(ladder: Ladder, xs: dict[str, int], width: int) -> list[str]:
@@ -83,19 +94,19 @@ def _header(ladder: Ladder, xs: dict[str, int], width: int) -> list[str]:
 def render_ladder(ladder: Ladder, console: Console) -> None:
     """The ladder in the console's width: labels longer than their arrow wrap under it
     (at spaces: an address is never cut)."""
-    gap = _gap(ladder, console.width)
-    xs = {lane.key: TIME_W + i * gap for i, lane in enumerate(ladder.lanes)}
+    gap, left = _gap(ladder, console.width), time_width(ladder)
+    xs = {lane.key: left + i * gap for i, lane in enumerate(ladder.lanes)}
     width = ladder_width(ladder, console.width)
     console.print(Text(ladder.title, style="bold"))
     for line in _header(ladder, xs, width):
         console.print(Text(line, style="bold"), no_wrap=True, overflow="crop")
     for arrow, space in zip(ladder.arrows, spacing(ladder), strict=True):
         if space.broken:
-            console.print(Text(f"{'':{TIME_W}}\u22ee {space.seconds:.1f} s", style="dim"))
+            console.print(Text(f"{'':{left}}\u22ee {space.seconds:.1f} s", style="dim"))
         for row in _rows(ladder, arrow, xs, width):
             console.print(row, no_wrap=True, overflow="crop")
     if ladder.omitted:
-        console.print(Text(f"{'':{TIME_W}}\u2026 {ladder.omitted} more arrows of connections "
+        console.print(Text(f"{'':{left}}\u2026 {ladder.omitted} more arrows of connections "
                            "that went well are left out", style="dim"))
 
 
@@ -123,8 +134,8 @@ def _row(ladder: Ladder, arrow: Arrow, xs: dict[str, int], width: int, label: st
     cells = [" "] * width
     for x in xs.values():
         cells[x] = "\u2502"
-    rel = ladder.relative(arrow)
-    stamp = signed(rel) if rel is not None else ""
+    time = ladder.stamp(arrow)
+    stamp = time if time is not None else ""
     cells[: len(stamp)] = stamp
     x1, x2 = xs[arrow.src], xs[arrow.dst]
     left, right = min(x1, x2), max(x1, x2)
@@ -142,6 +153,6 @@ def _row(ladder: Ladder, arrow: Arrow, xs: dict[str, int], width: int, label: st
     style = STATUS_STYLE.get(arrow.status, "")
     if style:
         text.stylize(style, left + 1, right)
-    if rel is not None:
+    if stamp:
         text.stylize("dim", 0, len(stamp))
     return text

@@ -25,7 +25,6 @@ from flowcheck.report.ladder import Arrow, Ladder, spacing
 from flowcheck.report.ladder_build import build_ladders
 from flowcheck.report.ladder_text import arrow_text
 from flowcheck.report.overview import STATUS_WORDS, SessionStatus, session_status
-from flowcheck.report.since import signed
 
 if TYPE_CHECKING:
     from flowcheck.pipeline import Analysis
@@ -117,8 +116,8 @@ def mermaid_of(ladders: list[Ladder], verdict: str = "", note: str = "") -> str:
 def _arrow(ladder: Ladder, arrow: Arrow, ids: dict[str, str]) -> list[str]:
     head = "x" if arrow.failing else ">>"
     shape = ("--" if arrow.reply else "-") + head
-    rel = ladder.relative(arrow)
-    stamp = f"{signed(rel)} " if rel is not None else ""
+    time = ladder.stamp(arrow)
+    stamp = f"{time} " if time is not None else ""
     line = f"    {ids[arrow.src]}{shape}{ids[arrow.dst]}: {_clean(stamp + arrow_text(arrow))}"
     colour = _COLOUR.get(arrow.status)
     return [f"    rect {colour}", "  " + line, "    end"] if colour else [line]

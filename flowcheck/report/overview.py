@@ -264,7 +264,7 @@ def first_packet(analysis: Analysis) -> Since | None:
     """What the relative times (`+46.940s`) count from (TIME_ORIGIN): the earliest
     connection start, or the earliest before the capture's clock steps back (since.
     time_base); None without connections."""
-    return time_base(analysis.traffic.connections, analysis.findings)
+    return time_base(analysis.traffic.connections, analysis.traffic.clock_step)
 
 
 def source_words(config: Config) -> str:

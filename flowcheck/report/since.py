@@ -17,14 +17,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from flowcheck.durations import signed
 from flowcheck.fields_dataclass import fields_dataclass
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from flowcheck.model import Connection, Finding
+    from flowcheck.connections.clock import ClockStep
+    from flowcheck.model import Connection
 
 SET_BACK = " (clock set back)"
+__all__ = ["SET_BACK", "Since", "signed", "time_base"]
 
 
 @fields_dataclass(frozen=True, slots=True)
@@ -57,37 +60,16 @@ class Since:
                 f"{SET_BACK})")
 
 
-def signed(seconds: float) -> str:
-    """`seconds` as "+1.942s" or "-3.456s", to the millisecond; "+0.000s" for anything
-    that rounds to zero (never "-0.000s")."""
-    return f"{round(seconds, 3) + 0.0:+.3f}s"  # -0.0 + 0.0 is 0.0
-
-
-def step_back_frame(findings: Sequence[Finding]) -> int:
-    """The frame where the capture's clock first steps back (capture_clock_stepped's
-    first frame) when the finding tells of a clock set back (clock.SET_BACK_WORDS); 0
-    when it does not, and when it tells only of records written out of time order (their
-    times are right: the earliest connection by time is the earliest), of a second
-    capture appended (its copies' times are right too) or of a file read as its pieces
-    merged by time (that finding's times are in order)."""
-    # Imported here: the connections package is the reading's, loaded by then.
-    from flowcheck.connections.clock import SET_BACK_WORDS
-
-    for finding in findings:
-        if finding.code == "capture_clock_stepped" and finding.frames \
-                and SET_BACK_WORDS in finding.message:
-            return min(finding.frames)
-    return 0
-
-
-def time_base(connections: Sequence[Connection],
-              findings: Sequence[Finding]) -> Since | None:
+def time_base(connections: Sequence[Connection], step: ClockStep | None) -> Since | None:
     """What the relative times count from: the earliest connection's first packet, or,
-    when the clock steps back, the earliest of those that begin before the step (Since);
-    None without connections."""
+    when the capture's clock steps back (`step`: Traffic.clock_step, a clock set back at
+    its `set_back` frame), the earliest of those that begin before the step (Since);
+    None without connections. A step that is only records written out of time order, a
+    second capture appended or a file read as its pieces merged by time moves nothing:
+    their times are right, the earliest connection by time is the earliest."""
     if not connections:
         return None
-    stepped = step_back_frame(findings)
+    stepped = step.set_back if step is not None else 0
     before = [c.ts for c in connections if c.first_frame < stepped] if stepped else []
     if before:
         return Since(min(before), stepped)

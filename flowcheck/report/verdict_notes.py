@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from flowcheck.findings import CAPTURE_LIMITS, step_unknown_in
+from flowcheck.findings import CAPTURE_LIMITS, control_left_out, step_unknown_in
 from flowcheck.model import Severity, Step, endpoint
 from flowcheck.sessions.unheard_ack import ack_unheard
 from flowcheck.verify.damaged_end import damaged_words
@@ -33,11 +33,14 @@ def inconclusive_note(analysis: Analysis) -> str:
     say what the capture holds and the fix (trial 24 D6: "tcpdump -s 0" for 802.11); with
     sessions, each a probe, and a no_control_session (verify.probes_only), a pointer too;
     with no session and a capture_filtered (the control connection left out), a pointer
-    to it; with sessions judged without an unknown step and a no_control_session
-    beside them (verify.unjudged_tls), that a job beside them could not be judged. Led
-    by broken_agent_words when a connection to a configured agent's NDMP port
-    broke after its handshake (field check 60 run 4: "No error found" over a warning that
-    the packets after the SYN never reached the agent of the job that failed). Closed by
+    to it, and with sessions judged without an unknown step and a capture_filtered
+    saying a piece of the set left a job's control connection out (findings
+    .control_left_out), that that job could not be judged; with sessions judged
+    without an unknown step and a no_control_session beside them (verify.unjudged_tls),
+    that a job beside them could not be judged. Led by broken_agent_words when a
+    connection to a configured agent's NDMP port broke after its handshake (field check
+    60 run 4: "No error found" over a warning that the packets after the SYN never
+    reached the agent of the job that failed). Closed by
     damaged_end.damaged_words when a file of the set is damaged (task words58: a pcapng
     damaged mid-job read "capture the whole job" alone)."""
     note = _judged_note(analysis)
@@ -68,6 +71,13 @@ def _judged_note(analysis: Analysis) -> str:
         # The job's other connections without their control connection (trial 54).
         return ("Nothing of the job's steps could be judged: the capture left out its "
                 "control connection (capture_filtered says what it holds, and the fix).")
+    if control_left_out(analysis.findings) and not step_unknown_in(analysis.sessions):
+        # Sessions judged, and beside them a piece of the set that holds a job's other
+        # connections without its control connection (verify.control_left_out).
+        return ("In the sessions judged no error was found, but the capture set holds "
+                "another job's connections without its control connection, so nothing of "
+                "that job's steps could be judged (capture_filtered says what it holds, "
+                "and the fix).")
     if any(f.code == "no_control_session" for f in analysis.findings) \
             and not step_unknown_in(analysis.sessions):
         # Sessions judged, and beside them a job none could be read of (TLS on an agent's

@@ -125,8 +125,7 @@ def build_sessions_and_strays(connections: list[Connection], streams: list[NdmpS
     sessions, strays = _build(connections, stream_by_uid, config, profile, ring_gaps, order,
                               lags)
     if candidates:
-        ordered = sorted(connections, key=attrgetter("ts", "first_frame"))
-        proven = proven_tls_starts(candidates, ordered, config, profile, order)
+        proven = proven_tls_starts(candidates, connections, config, profile, order)
         if proven:
             sessions, strays = _build(connections, stream_by_uid, config, profile, ring_gaps,
                                       order, lags, frozenset(proven))

@@ -85,21 +85,23 @@ def _addresses(configured: tuple[str, ...], host: str) -> set[str]:
     return {host} if pair is None else {host, pair}
 
 
-def proven_tls_starts(candidates: Iterable[Connection], ordered: list[Connection],
+def proven_tls_starts(candidates: Iterable[Connection], connections: Iterable[Connection],
                       config: Config, profile: Profile, order: FileOrder = TIME_ORDER
                       ) -> set[str]:
     """The uids of the candidates (tls_from_start) that a connection no session explains
     (role "other") fits as their job's (fits_job): those are NDMP's control connections.
-    order: how the capture orders its events (flowcheck.sessions.file_order): a clock
-    set back after the control connection opened stamps its job's connections before
-    it (review58d: field48-tls-start's capture stepped back 2 s before its callback read
-    no session, INCONCLUSIVE, by plain timestamps)."""
+    connections: every connection of the capture, in any order (each host pair's are
+    put in the capture's order here; the set found does not depend on it). order: how
+    the capture orders its events (flowcheck.sessions.file_order): a clock set back
+    after the control connection opened stamps its job's connections before it
+    (review58d: field48-tls-start's capture stepped back 2 s before its callback read no
+    session, INCONCLUSIVE, by plain timestamps)."""
     # By pair of hosts, in the capture's order (its frames, else by clock epoch and
     # time): a candidate looks at the connections between its hosts opened while it
     # lasted, not at every connection (thousands of TLS connections beside thousands of
     # others stayed quadratic).
     between: dict[frozenset[str], list[Connection]] = {}
-    for conn in ordered:
+    for conn in connections:
         if conn.role == "other":
             between.setdefault(frozenset((conn.orig_h, conn.resp_h)), []).append(conn)
     starts: dict[frozenset[str], list[tuple[float, ...]]] = {}

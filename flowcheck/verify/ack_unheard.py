@@ -51,10 +51,10 @@ def _after_words(conn: Connection) -> str:
         # sent_once counts a resend's bytes again (it crossed the wire twice): said so,
         # or 15,928 B sent once and resent 7 times in 1,448 B segments read as 26,064 B
         # of data (lab matrix seed 114 run 32).
-        return (f"; the {conn.sent_once('orig')} B {conn.orig_h} sent after it, its "
+        return (f"; the {conn.sent_once('orig'):,} B {conn.orig_h} sent after it, its "
                 f"{resends} resend{'s' if resends != 1 else ''} included, were never "
                 "acknowledged" if resends else
-                f"; none of the {conn.sent_once('orig')} B {conn.orig_h} sent after it was "
+                f"; none of the {conn.sent_once('orig'):,} B {conn.orig_h} sent after it was "
                 "acknowledged")
     if reset := unheard_reset(conn):
         fin = max(f for f in orig_fins if f < reset)

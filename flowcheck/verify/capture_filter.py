@@ -221,12 +221,17 @@ def _first_ts(info: CaptureInfo) -> float:
 
 def _in_piece(finding: Finding, where: str) -> Finding:
     """A piece's finding whose explanation says "No NDMP control connection in the
-    capture" made to name the piece (`where`: sources.pieces.Pieces.words)."""
+    capture" or "The capture left out" (control_left_out) made to name the piece
+    (`where`: sources.pieces.Pieces.words)."""
     said = "No NDMP control connection in the capture"
-    if not finding.message.startswith(said):
-        return finding
-    return replace(finding, message=f"No NDMP control connection in {where}"
-                                    f"{finding.message[len(said):]}")
+    if finding.message.startswith(said):
+        return replace(finding, message=f"No NDMP control connection in {where}"
+                                        f"{finding.message[len(said):]}")
+    left_out = "The capture left out"  # control_left_out's capture_filtered
+    if finding.message.startswith(left_out):
+        return replace(finding, message=f"{where[:1].upper()}{where[1:]} left out"
+                                        f"{finding.message[len(left_out):]}")
+    return finding
 
 
 def _explained(finding: Finding, captures: list[CaptureInfo], connections: list[Connection],

@@ -88,6 +88,11 @@ class Context:
     # Sessions whose NDMP peer stopped answering, or had not answered when the capture
     # ended (flowcheck.verify.no_reply): session id -> why, for the steps it left unknown.
     silent_peer: dict[str, str] = field(default_factory=dict)
+    # Sessions whose last request had no answer yet when the capture ended, its
+    # capture_ended_early added (flowcheck.verify.no_reply): session id -> (that finding,
+    # a sentence saying it), for verify.still_running to say in its own: one end of
+    # the capture, one finding (newuser60: two for one end of the 1 GB capture).
+    awaiting: dict[str, tuple[Finding, str]] = field(default_factory=dict)
     # Sessions a reading across two clocks was not made for (flowcheck.verify.two_clocks:
     # capture_clocks_apart): session id -> why, for the data step it leaves unknown.
     clocks_apart: dict[str, str] = field(default_factory=dict)
@@ -380,6 +385,12 @@ class Context:
         if session is not None and cause is not None:
             self.causes[session.id].add(cause)
         return finding
+
+    def withdraw(self, finding: Finding) -> None:
+        """Take back `finding`, added (not withheld) by add: a later finding says it."""
+        self.findings.remove(finding)
+        if finding.session is not None:
+            self.by_session[finding.session].remove(finding)
 
     def session_findings(self, session_id: str) -> list[Finding]:
         """The findings added for session `session_id` (not those withheld) that are still

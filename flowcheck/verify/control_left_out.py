@@ -31,6 +31,18 @@ with that range flowcheck's default (1025-65535), any transfer between the two h
 to a port above 1024 fits the shape, and hosts alone do not tie a connection to a job
 (review 54g: a 1 MB upload from 10.77.0.2:40123 to 10.77.0.1:8080, the hosts configured
 and no range, read "this is not a capture without the job").
+
+Without bulk data the ports alone tie a connection to a job when the configuration
+narrows both ranges (neither flowcheck's default): a job's connections have each end's
+port in its side's range (contract.md: port_outside_media_range, port_outside_agent_range,
+the callback's source port too), which a port check's or a file copy's ephemeral source
+port is not. Backup Exec's callback carries no byte (the agent connects to the job
+engine port and closes), and a data connection whose SYNs went unanswered none either
+(new-user trial 60: clean-3-resources cut to its callback, `tshark -Y 'tcp.port==5001'`,
+and dual-stack jobs whose control connection ran over IPv6 cut to IPv4, `-Y ip`, read
+FAIL "check --ndmp-port"). Such a capture whose every connection is its opening only,
+never answered, may be a firewall's capture of what it dropped
+(flowcheck.verify.openings_only): the words say so, the finding stays capture_filtered.
 """
 
 from __future__ import annotations
@@ -39,9 +51,11 @@ from dataclasses import replace
 from operator import attrgetter
 
 from flowcheck.config import DEFAULT_RANGE, Config
+from flowcheck.findings import CONTROL_LEFT_OUT
 from flowcheck.model import Connection, Finding, Severity
 from flowcheck.model.traffic import endpoint
 from flowcheck.verify.late_start import BULK_BYTES, ONE_WAY, _pinned, _sent
+from flowcheck.verify.openings_only import opening_only, openings_words
 
 LISTED = 4  # connections named in the message
 _INTO_MEDIA = "the agent into the media range"
@@ -73,6 +87,14 @@ def _ported(shape: str, config: Config) -> bool:
     return tuple(listening) != tuple(DEFAULT_RANGE)
 
 
+def _both_ported(config: Config) -> bool:
+    """Does the configuration narrow both ranges (neither flowcheck's default)? Then a
+    connection with each end's port in its side's range is tied to a job by its ports
+    alone, with or without bulk data (the module's docstring)."""
+    return tuple(config.media_range) != tuple(DEFAULT_RANGE) \
+        and tuple(config.agent_range) != tuple(DEFAULT_RANGE)
+
+
 def _bulk(conn: Connection) -> int:
     """The bytes one side sent (each once, or known from the other side's ACKs) when the
     connection carried bulk data one way, the other side ACKs only; 0 otherwise."""
@@ -98,7 +120,7 @@ def _tie_words(hosts: set[str], config: Config) -> str:
 
 def _words(conn: Connection, shape: str) -> str:
     sent = _bulk(conn)
-    carried = f", {sent:,} bytes one way" if sent else ""
+    carried = f", {sent:,} B one way" if sent else ""
     return (f"{conn.uid} {endpoint(conn.orig_h, conn.orig_p)} -> "
             f"{endpoint(conn.resp_h, conn.resp_p)} ({shape}{carried})")
 
@@ -116,7 +138,8 @@ def explain_left_out(finding: Finding, connections: list[Connection],
         return None  # traffic on the NDMP port is the port's own case (other_protocol)
     shaped = [(c, shape) for c in sorted(connections, key=attrgetter("first_frame"))
               if (shape := _job_shaped(c, config))]
-    if not any(_bulk(c) and _ported(shape, config) for c, shape in shaped):
+    if not shaped or not (_both_ported(config)
+                          or any(_bulk(c) and _ported(shape, config) for c, shape in shaped)):
         return None
     hosts = {h for c, _ in shaped for h in (c.orig_h, c.resp_h)}
     if any(c.orig_h in hosts and c.resp_h in hosts and not _job_shaped(c, config)
@@ -130,23 +153,58 @@ def explain_left_out(finding: Finding, connections: list[Connection],
     listed += f"; and {more} more" if more > 0 else ""
     many = len(shaped) > 1
     bulk = sum(1 for c, _ in shaped if _bulk(c))
+    them = "them" if many else "it"
+    carried = (f"{'one' if bulk == 1 else bulk} carrying a data connection's bulk data"
+               if bulk else "none carrying bulk data (the ranges, both narrower than "
+                            f"flowcheck's default 1025-65535, tie {them} to a job)")
     return replace(
         finding, code="capture_filtered", severity=Severity.WARNING,
         frames=[c.first_frame for c, _ in shaped if c.first_frame],
         ts=shaped[0][0].ts,
-        message=f"The capture left out the job's NDMP control connection: it holds no packet "
+        message=f"The capture {CONTROL_LEFT_OUT}it holds no packet "
                 f"to or from the NDMP port {port} and nothing decoded as NDMP, yet "
                 f"{len(shaped)} connection{'s' if many else ''} that a job opens only after "
-                f"its control connection asked for {'them' if many else 'it'} opened in it, "
-                f"between {' and '.join(sorted(hosts))} ({_tie_words(hosts, config)}), "
-                f"{'one' if bulk == 1 else bulk} carrying a data connection's bulk data: "
-                f"{listed}. "
-                "A capture or display filter that dropped the NDMP port, or a capture point "
-                "the control connection does not pass (another interface or path), leaves "
-                "it out; this is not a capture without the job. Nothing of the control "
-                "connection, the callback's request or the announcements can be judged, "
-                "nor these connections tied to a session (unannounced_connection).",
+                f"its control connection asked for {them} {_opened(connections, many)} in "
+                f"it, between {' and '.join(sorted(hosts))} ({_tie_words(hosts, config)}), "
+                f"{carried}: {listed}.{_openings(connections)} "
+                "A capture or display filter that dropped the NDMP port (or kept one address "
+                "family of a dual-stack job whose control connection ran over the other: "
+                "`-Y ip` with the control connection over IPv6), or a capture point the "
+                "control connection does not pass (another interface or path), leaves it "
+                "out; this is not a capture without the job. "
+                "Nothing of the control connection, the callback's request or the "
+                "announcements can be judged, nor these connections tied to a session "
+                "(unannounced_connection).",
         fix=f"Capture again with the control connection in it: no filter on port {port} "
-            "(or one that keeps it), on the media server's interface toward the agent, from "
-            "before the job starts; if the job's control connection uses another port, set "
-            "--ndmp-port.")
+            "(or one that keeps it, and both IPv4 and IPv6), on the media server's interface "
+            "toward the agent, from before the job starts; if the job's control connection "
+            "uses another port, set --ndmp-port." + _openings_fix(connections))
+
+
+def _opened(connections: list[Connection], many: bool) -> str:
+    """"opened", or "were tried" / "was tried" when every connection is its opening only,
+    never answered (openings_only: no connection opened)."""
+    if not all(map(opening_only, connections)):
+        return "opened"
+    return "were tried" if many else "was tried"
+
+
+def _openings(connections: list[Connection]) -> str:
+    """When every connection is its opening only, never answered (openings_only): a
+    sentence that says so and that a firewall's drop capture looks the same; "" else."""
+    if not all(map(opening_only, connections)):
+        return ""
+    each = ("Every TCP connection it holds is its" if len(connections) > 1
+            else "It is its")
+    return (f" {each} opening only, never answered there "
+            f"({openings_words(connections)}): a firewall's capture of the packets it "
+            "dropped (a Cisco ASA's `capture ... type asp-drop`, a Palo Alto's drop stage) "
+            "looks like this too, and if this is one, that device dropped these openings.")
+
+
+def _openings_fix(connections: list[Connection]) -> str:
+    """The fix's addition for openings only (_openings); "" else."""
+    if not all(map(opening_only, connections)):
+        return ""
+    return (" If this is a firewall's drop capture, allow these connections on that device "
+            "(its access rules or security policy) and their return traffic.")

@@ -94,7 +94,7 @@ def check_cut_announcements(ctx: Context, session: Session) -> None:
                     f"connection between {session.media_server} and "
                     f"{session.remote_agent} after it was read as the callback (step 2): "
                     f"{taken.uid} {connection_ends(taken)} "
-                    f"({taken.orig_bytes + taken.resp_bytes} B). {op} has the agent "
+                    f"({taken.orig_bytes + taken.resp_bytes:,} B). {op} has the agent "
                     f"connect to the mover, so in plain NDMP {taken.uid} is this data "
                     f"connection; in the {ctx.profile.name} sequence none reached the "
                     "endpoint")

@@ -383,7 +383,7 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
                       or (outside and (outside[0], f"{outside[1]}{rule}.{where}"))
                       or ("", lone.fix if lone else f"{capitalised(rule)}.{where}"))
         if either:
-            fix = between_fix(ctx, first, session) or own_firewall_fix(ctx, first) + fix
+            fix = between_fix(ctx, first, session) or own_firewall_fix(ctx, first, session) + fix
         if wrong is not None and own is not None:
             words += other_nic_words(ctx, session, wrong, first, own)
             fix += other_nic_fix(ctx, session, wrong)

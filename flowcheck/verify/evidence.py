@@ -17,7 +17,7 @@ from collections import defaultdict
 from typing import Literal
 
 from flowcheck.durations import span_words
-from flowcheck.model import Connection, Session, connection_ends
+from flowcheck.model import Connection, Finding, Session, connection_ends
 from flowcheck.sessions import (
     Outcome,
     connection_outcome,
@@ -339,22 +339,25 @@ OR_FAILED = ", or until the job has failed"
 def ended_early(ctx: Context, session: Session | None, event: str, ts: float,
                 frames: list[int], *, conn: Connection | None = None,
                 waits: str = "", unseen: str = "whether it was answered",
-                frame: int | None = None, stop_after: str = "", shown: str = "") -> None:
+                frame: int | None = None, stop_after: str = "", shown: str = ""
+                ) -> Finding | None:
     """One capture_ended_early warning per event: the capture ended before `waits` (by
     default TCP's retransmission timeout), so `unseen` cannot be seen. frame: the
     event's, when known (after). stop_after: how long after the event the fix asks the
     capture to run on, for a wait that is not TCP's retry (an NDMP answer); by default
     the retransmission timeout, with the advice to match the hosts' own. shown: what the
-    capture does show of the event, a sentence after the unseen one ("": none)."""
+    capture does show of the event, a sentence after the unseen one ("": none). Returns
+    the finding, None when the event had one already."""
     # One event, two waits (the greeting's, the callback's): two warnings.
     key = (f"{event}\n{waits}", ts)
     if key in ctx.early_events:
-        return
+        return None
     ctx.early_events.add(key)
     rto = ctx.config.retransmission_timeout
     openings = handshakes_only(ctx)
     went = after(ctx, ts, frame)
-    ctx.add("capture_ended_early",
+    return ctx.add(
+            "capture_ended_early",
             f"The capture ended {span_words(went)} after {event}"
             + (f", before {waits}" if waits else f", {before_retry_words(ctx.config, went)}")
             + f": {unseen} cannot be seen.{' ' + shown if shown else ''} A packet missing "
@@ -390,9 +393,9 @@ def flow_hidden(ctx: Context, session: Session, conns: list[Connection], key: st
         if filtered and (conn.missed_bytes or not conn.orig_bytes + conn.resp_bytes):
             return filtered
         if conn.sniffer_missed > 0:
-            return f"the sniffer missed {conn.sniffer_missed} bytes of {conn.uid}"
+            return f"the sniffer missed {conn.sniffer_missed:,} B of {conn.uid}"
         if conn.untold_missed > 0:
-            return (f"the capture lacks {conn.untold_missed} bytes of {conn.uid} (the network "
+            return (f"the capture lacks {conn.untold_missed:,} B of {conn.uid} (the network "
                     "or the sniffer lost them)")
         evidence = conn.evidence("orig" if conn.orig_h == sender else "resp")
         unseen = evidence.sent_unseen
@@ -400,7 +403,7 @@ def flow_hidden(ctx: Context, session: Session, conns: list[Connection], key: st
             # Sent (the sender's own sequence numbers say so), never captured, and the
             # receiver's ACKs that would tell lost from not captured are not captured.
             frame = evidence.sent_unseen_frame
-            return (f"{sender}'s sequence numbers show {unseen} B sent on {conn.uid} (frame "
+            return (f"{sender}'s sequence numbers show {unseen:,} B sent on {conn.uid} (frame "
                     f"{frame}) that the capture does not hold, and it holds "
                     f"{lacking_words(ctx, receiver, sender, conn.ts)}, whose ACKs would tell "
                     "whether they arrived")

@@ -41,6 +41,7 @@ from flowcheck.verify.opening import (
     capitalised,
     handshake_incomplete,
     lost_where,
+    none_words,
     one_way_where,
     own_firewall_fix,
     retried,
@@ -118,10 +119,8 @@ def _arrived_or_elsewhere(ctx: Context, conn: Connection) -> str:
         return lost_where(ctx, conn)
     if arrived_silent(ctx, conn):  # the responder's own capture merged in (verify.arrival)
         return " " + silent_fix(conn)
-    # as data_unanswered's (opening.lost_where)
-    return one_way_where(conn, none=ctx.census.none_words(conn.resp_h, conn.orig_h,
-                                                          at_all=False)
-                         if ctx.census else None)
+    # as data_unanswered's (opening.lost_where), asked at the connection's time
+    return one_way_where(conn, none=none_words(ctx, conn, at_all=False))
 
 
 def _routing_or(conn: Connection, fix: str) -> str:
@@ -161,7 +160,7 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
         # the rule for each.
         unseen_way_back = answer_uncaptured(ctx, conn) and not reached_second_point(ctx, conn)
         either = retried(conn)
-        own = own_firewall_fix(ctx, conn) if either and not unseen_way_back else ""
+        own = own_firewall_fix(ctx, conn, session) if either and not unseen_way_back else ""
         allow = allow_rule(ctx, conn, session, answer=either, between=either)
         unseen = ctx.lacks((conn.resp_h, conn.orig_h), conn.ts)  # a reject would go that way
         answer = cut_answer_words(ctx, [conn], no_answer_words(conn, unseen=unseen),
@@ -276,7 +275,7 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
                                f"{silence(ctx, conn, both_ways=True)}.")
                    + (outside[0] if outside and not elsewhere else ""))
         fix = _routing_or(conn, elsewhere[1] if elsewhere else between or
-                          (own_firewall_fix(ctx, conn) if either else "")
+                          (own_firewall_fix(ctx, conn, session) if either else "")
                           + (f"{outside[1]}{rule}." if outside else lone[1] if lone
                              else f"{capitalised(rule)}.") + where)
         # An earlier callback through the same way passed: a limit (trial 43).

@@ -12,7 +12,9 @@ retransmission timeout after them, with no ACK after them: nobody could resend o
 acknowledge them). Live
 captures and pcapng files add the sniffer's own drop count (CaptureInfo.kernel_dropped).
 A packet missing from the capture is not a packet the network dropped: the receiver ACKed
-it, so the finding is about the capture, never about the firewall. Nor, when the capture
+it, so the finding is about the capture, never about the firewall (gaps of a connection
+whose receiver the capture holds no packet of have no such ACK: named apart, whoever lost
+them, flowcheck.verify.one_way_loss). Nor, when the capture
 tool cut frames and recorded them as whole (CaptureInfo.cut_recorded: netsh trace's
 truncation converted by etl2pcapng) at least as often as there are gaps, is it the
 sniffer's: the gaps are the bytes it cut (trial 24 D5). When an ERSPAN mirror's stream
@@ -35,12 +37,20 @@ from flowcheck.model import (
     connection_ends,
     endpoint,
 )
-from flowcheck.sessions.classify import one_sided
 from flowcheck.sources.batch import CHUNK_BYTES
 from flowcheck.verify.census import Census, take_census
 from flowcheck.verify.context import session_uids
 from flowcheck.verify.cut_frames import cut_count, cut_fix, cut_words
 from flowcheck.verify.file_start_gaps import file_start_gaps, file_start_words
+from flowcheck.verify.one_way_loss import (
+    ONE_WAY_FIX,
+    named_gaps,
+    named_missed,
+    one_way,
+    one_way_lossy,
+    one_way_missed,
+    one_way_words,
+)
 from flowcheck.verify.openings import (
     MissedOpening,
     announced_openings,
@@ -108,19 +118,29 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
     placed: uids of connections whose missing bytes a finding places in the network
     (verify.stall_passed.placed_uids: a data stall seen from the sender's packets past
     the loss): not the sniffer's, left out.
+
+    A connection whose receiver the capture holds no packet of (one direction:
+    verify.one_way_loss) has every gap of its sender's stream named in a sentence of its
+    own, hedged (the sniffer or the network, which the capture cannot tell), its untold
+    gaps included; its bytes count in the share, so the severity, as the sniffer's do.
     """
     if census is None:
         census = take_census(connections)
-    missed, seen, share = census.loss_share()
+    missed, seen, _ = census.loss_share()  # with both sides captured: the sniffer's
     if placed:
-        missed -= sum(c.sniffer_missed for c in connections if c.uid in placed)
-        share = missed / (missed + seen) if missed + seen else 0.0
+        missed -= sum(c.sniffer_missed for c in connections
+                      if c.uid in placed and not one_way(c))
     sessions = list(sessions)
     openings = missed_openings(census.unopened, announced_openings(sessions), ring_gaps,
                                session_openings(sessions, connections),
                                start=census.first_ts, file_gaps=file_gaps)
+    # A one-way connection's gaps: counted, hedged (verify.one_way_loss).
+    unsure = one_way_lossy(census.one_sided, placed)
     if census.kept().shape in ("flags", "no_data", "no_ack"):
-        missed, share, openings = 0, 0.0, []
+        missed, unsure, openings = 0, [], []
+    two_way = missed
+    missed += sum(one_way_missed(c) for c in unsure)
+    share = missed / (missed + seen) if missed + seen else 0.0
     between = [o for o in openings if o.between is not None]
     openings = [o for o in openings if o.between is None]
     # A ring of pcapng files repeats the tool's running totals in each file: several
@@ -131,23 +151,24 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
     drop_share = dropped / (dropped + packets) if dropped else 0.0
     if not missed and not dropped and not openings:
         return [_between_finding(between)] if between else []
-    lossy = sorted((c for c in connections if missed and c.sniffer_missed
-                    and c.uid not in placed),
-                   key=lambda c: (-c.sniffer_missed, c.first_frame))
-    gaps = sum(c.gaps - c.lost_gaps - c.untold_gaps for c in lossy)
+    lossy = sorted([*(c for c in connections if two_way and c.sniffer_missed
+                      and c.uid not in placed and not one_way(c)), *unsure],
+                   key=lambda c: (-named_missed(c), c.first_frame))
+    gaps = sum(named_gaps(c) for c in lossy)
     lost = sum(c.evidence("orig").lost + c.evidence("resp").lost for c in connections)
-    untold = sum(c.untold_missed for c in connections)
+    untold = (sum(c.untold_missed for c in connections)
+              - sum(c.untold_missed for c in unsure))
     holes = [gap for gap in ring_gaps if not gap.head]
     in_holes = [c for c in lossy if any(c.ts < gap.start and c.last_ts > gap.end
                                         for gap in holes)]
-    hole_bytes = sum(c.sniffer_missed for c in in_holes)
+    hole_bytes = sum(named_missed(c) for c in in_holes)
     parts: list[str] = []
     if missed and hole_bytes == missed and not dropped and not openings:
         files = ", ".join(f"{gap.before} .. {gap.after}" for gap in holes)
         kind = _hole_kind(holes)
         return [make_finding(
             "capture_loss",
-            f"The capture missed {missed:,} bytes of TCP payload across {len(lossy)} "
+            f"The capture missed {missed:,} B of TCP payload across {len(lossy)} "
             f"{_plural(len(lossy), 'connection')}, each of which spans a hole in the "
             f"{kind[0]} (capture_ring_gap: between {files}): what they sent while the "
             f"missing {kind[1]} was written is not in the capture set, so these bytes are "
@@ -165,29 +186,31 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
     if missed and cut >= gaps:
         parts.append(_cut_words(missed, gaps, share, seen, captures, lossy))
     elif missed:
-        parts.append(
-            f"The capture missed {_missed_words(missed, gaps, lossy)} across {len(lossy)} "
-            f"{_plural(len(lossy), 'connection')} "
-            f"({_percent(share)} of the {missed + seen:,} bytes it saw sent or "
-            "acknowledged): "
-            + _what_words(missed, lossy)
-            + ". The receivers acknowledged them, or the endpoints went on for a "
-            "retransmission timeout without resending them, so "
-            + ("if the file is in time order (see below) " if clock_stepped else
-               "unless the file's cut end took them (see below) " if joined_cut else "")
-            + (_mirror_words(mirror) if mirror >= gaps else _who_lost(captures)
-               + tunnel)
-            + ". Most affected: " + "; ".join(_describe(c) for c in lossy[:MOST_AFFECTED]))
-        if 0 < mirror < gaps:
+        both = [c for c in lossy if not one_way(c)]
+        if two_way:
+            both_gaps = sum(named_gaps(c) for c in both)
+            parts.append(
+                f"The capture missed {_missed_words(two_way, both_gaps, both)} across "
+                f"{len(both)} {_plural(len(both), 'connection')} "
+                f"({_share_words(two_way, missed + seen)}): "
+                + _what_words(two_way, both)
+                + ". The receivers acknowledged them, or the endpoints went on for a "
+                "retransmission timeout without resending them, so "
+                + ("if the file is in time order (see below) " if clock_stepped else
+                   "unless the file's cut end took them (see below) " if joined_cut else "")
+                + (_mirror_words(mirror) if mirror >= gaps else _who_lost(captures)
+                   + tunnel)
+                + ". Most affected: "
+                + "; ".join(_describe(c) for c in both[:MOST_AFFECTED]))
+        if two_way and 0 < mirror < gaps:
             parts.append(f"The mirror's ERSPAN stream skips {mirror:,} "
                          f"{_plural(mirror, 'frame')} of them (its sequence numbers): those "
                          "were lost after the mirror session sent them, before the capture")
-        one_way = [c for c in lossy if one_sided(c) is not None]
-        if one_way:  # no ACK of the receiver's: the sender going on proves less
-            parts.append(_one_way_words(one_way))
+        if unsure:  # no ACK of the receiver's: who lost them cannot be told
+            parts.append(_unsure_words(unsure, missed + seen, also=bool(two_way)))
         if hole_bytes:
             kind = _hole_kind(holes)
-            parts.append(f"Of these, {hole_bytes:,} bytes are in {len(in_holes)} "
+            parts.append(f"Of these, {hole_bytes:,} B are in {len(in_holes)} "
                          f"{_plural(len(in_holes), 'connection')} that span a hole in the "
                          f"{kind[0]} (capture_ring_gap): what was sent while "
                          f"the missing {kind[1]} was written is among them, not "
@@ -196,11 +219,11 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
         if starts is not None:
             parts.append(file_start_words(starts))
         if lost:
-            parts.append(f"Not counted: {lost:,} bytes the receivers never acknowledged "
+            parts.append(f"Not counted: {lost:,} B the receivers never acknowledged "
                          "either (their ACKs after the gaps stayed below them): the network "
                          "lost those before the capture point, not the sniffer")
         if untold:
-            parts.append(f"Not counted either: {untold:,} bytes in gaps the connections ended "
+            parts.append(f"Not counted either: {untold:,} B in gaps the connections ended "
                          "less than a retransmission timeout after, with no acknowledgement "
                          "after them: neither end could resend or acknowledge them, so the "
                          "capture cannot tell whether the network or the sniffer lost them")
@@ -231,10 +254,15 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
     frames += [f for opening in openings[:MOST_AFFECTED] for f in opening.frames]
     frames += [f for opening in between[:MOST_AFFECTED] for f in opening.frames]
     named = [*lossy, *(o.conn for o in openings if o.conn not in lossy)]
-    fix = (cut_fix(captures) if missed and cut >= gaps and not dropped else
-           _MIRROR_FIX if missed and mirror >= gaps else
-           _fix(named, captures, _job_hosts(sessions, connections))
-           + (_TUNNEL_FIX if missed and tunnel else ""))
+    if missed and cut >= gaps and not dropped:
+        fix = cut_fix(captures)
+    elif missed and mirror >= gaps:
+        fix = _MIRROR_FIX
+    else:
+        fix = (_fix(named, captures, _job_hosts(sessions, connections))
+               + (_TUNNEL_FIX if missed and tunnel else ""))
+        if unsure and not two_way:  # who lost them: capture both ways to tell
+            fix = ONE_WAY_FIX + fix[:1].lower() + fix[1:]
     times = [o.ts for o in [*openings[:MOST_AFFECTED], *between[:MOST_AFFECTED]]]
     if lossy:
         times.append(_first_time(lossy[:MOST_AFFECTED]))
@@ -243,22 +271,21 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
                          ts=min(times, default=None), frames=frames)]
 
 
-def _one_way_words(conns: list[Connection]) -> str:
-    """The hedge for gaps in connections whose receiver the capture holds no packet of
-    (one direction, sessions.classify.one_sided): no ACK says whether those bytes
-    arrived, and the sender going on without resending them proves the sniffer's loss
-    only where the capture point is before the loss (taken on the sender): taken at the
-    receiver, a network that drops every resend too (a switch's MTU below the frames'
-    size) leaves the same gap (the sweep's cut of trial38's jumbo-switch case, `-Q in`
-    on the media server: 62,636 of 63,488 bytes read as the sniffer's)."""
-    missed = sum(c.sniffer_missed for c in conns)
-    return (f"Of these, {missed:,} bytes are in {len(conns)} "
-            f"{_plural(len(conns), 'connection')} whose receiver's packets the capture does "
-            "not hold (one direction): no ACK tells whether they arrived, and a sender "
-            "going on without resending proves the sniffer's loss only if the capture was "
-            "taken on the sender's side of the loss; taken at the receiver, a network that "
-            "drops the resends as well (frames larger than a switch's MTU) leaves the same "
-            "gaps")
+def _unsure_words(conns: list[Connection], total: int, *, also: bool) -> str:
+    """capture_loss's sentence for the gaps of connections whose receiver the capture
+    holds no packet of (verify.one_way_loss); total: the bytes the capture saw sent or
+    acknowledged, missed ones included."""
+    missed = sum(named_missed(c) for c in conns)
+    gaps = sum(named_gaps(c) for c in conns)
+    return one_way_words(conns, _missed_words(missed, gaps, conns),
+                         f"({_share_words(missed, total)})",
+                         "; ".join(_describe(c) for c in conns[:MOST_AFFECTED]), also=also)
+
+
+def _share_words(missed: int, total: int) -> str:
+    """"0.14% of 2,039,096 B, the TCP payload of every packet captured (...)":
+    _whole_words."""
+    return f"{_percent(missed / total if total else 0.0)} of {_whole_words(total)}"
 
 
 def _who_lost(captures: list[CaptureInfo]) -> str:
@@ -289,12 +316,22 @@ def _cut_words(missed: int, gaps: int, share: float, seen: int,
                captures: list[CaptureInfo], lossy: list[Connection]) -> str:
     """The missed bytes of a capture whose tool cut frames and recorded them as whole
     (flowcheck.verify.cut_frames), at least one per gap: its truncation, not loss."""
-    return (f"The capture misses {missed:,} bytes of TCP payload in {gaps:,} "
+    return (f"The capture misses {missed:,} B of TCP payload in {gaps:,} "
             f"{_plural(gaps, 'gap')} across {len(lossy)} {_plural(len(lossy), 'connection')} "
-            f"({_percent(share)} of the {missed + seen:,} bytes it saw sent or acknowledged), "
+            f"({_percent(share)} of {_whole_words(missed + seen)}), "
             f"but no packet was lost: {cut_words(captures)}. Each gap is the rest of such a "
             "frame: neither the sniffer nor the network lost it. Most affected: "
             + "; ".join(_describe(c) for c in lossy[:MOST_AFFECTED]))
+
+
+def _whole_words(whole: int) -> str:
+    """What the missed share is of: "1,074,587,324 B, the TCP payload of every packet
+    captured (resends included, as tshark sums it) and the bytes missed" (Census.payload
+    and missed). Not the transfer's size, each byte once, that a step's detail gives
+    (newuser60: "1,074,587,324 bytes sent or acknowledged" beside step 4's "1073745920
+    B in all" read as two sizes of one stream)."""
+    return (f"{whole:,} B, the TCP payload of every packet captured (resends included, "
+            "as tshark sums it) and the bytes missed")
 
 
 def _tunnel_words(lossy: list[Connection]) -> str:
@@ -326,7 +363,7 @@ def _mirror_words(mirror: int) -> str:
 
 
 def _missed_words(missed: int, gaps: int, lossy: list[Connection]) -> str:
-    """"N bytes of TCP payload in G gaps (at least as many segments)", with the FINs the
+    """"N B of TCP payload in G gaps (at least as many segments)", with the FINs the
     capture missed (Connection.fins_unseen: one byte and one gap each in missed) said
     apart as FINs (trial 25 D6: two FINs read "2 bytes of TCP payload")."""
     fins = sum(c.fins_unseen for c in lossy)
@@ -335,7 +372,7 @@ def _missed_words(missed: int, gaps: int, lossy: list[Connection]) -> str:
     if fins >= missed:
         return fin_words
     payload, payload_gaps = missed - fins, gaps - fins
-    return (f"{payload:,} {_plural(payload, 'byte')} of TCP payload in {payload_gaps:,} "
+    return (f"{payload:,} B of TCP payload in {payload_gaps:,} "
             f"{_plural(payload_gaps, 'gap')} (at least as many segments)"
             + (f" and {fin_words}" if fins else ""))
 
@@ -421,9 +458,12 @@ def _first_time(named: list[Connection]) -> float:
 
 
 def _gap_frames(c: Connection) -> list[int]:
-    """c's gap frames but its lost and untold gaps' first ones (not the sniffer's loss)."""
+    """c's gap frames but its lost and untold gaps' first ones (not the sniffer's loss);
+    of a connection the capture holds one side of, its untold gaps' too (_counted)."""
     orig, resp = c.evidence("orig"), c.evidence("resp")
-    lost = {orig.lost_frame, resp.lost_frame, orig.untold_frame, resp.untold_frame} - {0}
+    lost = {orig.lost_frame, resp.lost_frame} - {0}
+    if not one_way(c):
+        lost |= {orig.untold_frame, resp.untold_frame} - {0}
     return [f for f in c.gap_frames if f not in lost][:FRAMES_EACH]
 
 
@@ -439,9 +479,9 @@ def _named(c: Connection, reverse: bool = False) -> str:
 def _describe(c: Connection) -> str:
     cited = _gap_frames(c)
     frames = ", ".join(str(f) for f in cited)
-    gaps = c.gaps - c.lost_gaps - c.untold_gaps - c.fins_unseen
-    payload = c.sniffer_missed - c.fins_unseen
-    said = [f"{payload:,} {_plural(payload, 'byte')} in {gaps} {_plural(gaps, 'gap')}"
+    gaps = named_gaps(c) - c.fins_unseen
+    payload = named_missed(c) - c.fins_unseen
+    said = [f"{payload:,} B in {gaps} {_plural(gaps, 'gap')}"
             ] if payload > 0 else []
     if c.fins_unseen:
         said.append("both its FINs" if c.fins_unseen > 1 else "its FIN")

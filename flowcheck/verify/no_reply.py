@@ -99,19 +99,27 @@ def _still_waiting(ctx: Context, session: Session, control: Connection,
                    request: NdmpMessage | None, since: float) -> None:
     """capture_ended_early: the capture ended, the connection still open, while the
     media server waited for the agent's greeting or an answer (less than
-    NO_REPLY_SECONDS after): whether it came cannot be seen."""
+    NO_REPLY_SECONDS after): whether it came cannot be seen. The finding and its words
+    kept in ctx.awaiting: still_running, when the job is still running too, says it in
+    its own."""
     what = ("the agent's NDMP greeting (NDMP_NOTIFY_CONNECTED)" if request is None else
             f"the answer to {message_op(request)} (frame {request.frame})")
-    ended_early(ctx, session, f"the control connection "
+    waits = (f"{what} came (an NDMP peer answers at once; {NO_REPLY_SECONDS:g} s of "
+             "silence would show it stopped)")
+    finding = ended_early(ctx, session, f"the control connection "
                 f"{connection_ends(control)} "
                 + ("opened" if request is None else f"carried {message_op(request)}"),
                 since, [request.frame] if request is not None else control.synack_frames[:1],
                 conn=control, frame=request.frame if request is not None else
-                opened_at(control)[1], waits=f"{what} came (an NDMP peer answers at once; "
-                f"{NO_REPLY_SECONDS:g} s of silence would show it stopped)",
-                unseen="whether it came",
+                opened_at(control)[1], waits=waits, unseen="whether it came",
                 stop_after=f"{NO_REPLY_SECONDS:g} s after the last NDMP message, the "
                 "silence that shows a peer stopped answering")
+    if finding is not None and request is not None:  # for still_running to say
+        ctx.awaiting[session.id] = (finding, (
+            f"The capture ended {span_words(after(ctx, since, request.frame))} after its "
+            f"request {message_op(request)} (frame {request.frame}), before the answer "
+            f"came (an NDMP peer answers at once; {NO_REPLY_SECONDS:g} s of silence would "
+            "show it stopped): whether it came cannot be seen."))
     asker = "the agent" if request is not None and request.direction == "resp" else \
         "the media server"
     ctx.silent_peer[session.id] = (f"the capture ended while {asker} waited for {what} "

@@ -76,7 +76,7 @@ class OpenTransfer:
               else f"from {orig} to {resp}")
         if len(self.conns) > 1:
             on = f"on {len(self.conns)} data connections, the first {on}"
-        moved = (f"{self.bytes} B over {span_words(self.seconds)}"
+        moved = (f"{self.bytes:,} B over {span_words(self.seconds)}"
                  + (f" {on}" if self.flowing else "")
                  + (f", its last data packet frame {self.last_frame}, " if self.data else
                     f", its last packet frame {self.last_frame} (the receiver's: the capture "

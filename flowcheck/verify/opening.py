@@ -17,7 +17,7 @@ from flowcheck.verify.ack_unheard import (
     synack_reached_originator,
     towards_listener_fix,
 )
-from flowcheck.verify.allow_rules import allow_rule, capitalised, return_ports
+from flowcheck.verify.allow_rules import allow_rule, capitalised, own_rules, return_ports
 from flowcheck.verify.arrival import (
     arrival_words,
     arrived_silent,
@@ -27,7 +27,6 @@ from flowcheck.verify.arrival import (
 from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.capture_points import (
     BETWEEN,
-    own_rules,
     passed_capture_host,
     passed_host_words,
     reached_responder,
@@ -221,7 +220,7 @@ def lost_where(ctx: Context, conn: Connection) -> str:
         # SYNs or its SYN-ACKs" of `-Q in` on the media server, its input rejecting the
         # data SYNs with ICMP).
         return one_way_where(conn, ctx.census.other_words(conn.resp_h, conn.orig_h, conn.ts)
-                             if ctx.census else None, _none_words(ctx, conn, at_all=False))
+                             if ctx.census else None, none_words(ctx, conn, at_all=False))
     if on is None and leaving_only(ctx):
         # Each capture host took its leaving packets alone (tcpdump -Q out on each, merged:
         # lab matrix seed 126 run 2): "If this capture was taken on B, its own firewall
@@ -265,9 +264,11 @@ def leaving_only(ctx: Context) -> bool:
         marked_types(packed) == 1 << PACKET_OUTGOING for packed in marks.values())
 
 
-def _none_words(ctx: Context, conn: Connection, *, at_all: bool = True) -> str:
+def none_words(ctx: Context, conn: Connection, *, at_all: bool = True) -> str:
     """Census.none_words of conn's responder's packets to its originator ("no packet at
-    all from B to A"), said so without a census."""
+    all from B to A") asked at conn's time (its piece of a set of files apart in time:
+    such packets that came in an earlier file may go on in this one), said so without a
+    census."""
     if ctx.census is None:
         return f"no packet{' at all' if at_all else ''} from {conn.resp_h} to {conn.orig_h}"
     return ctx.census.none_words(conn.resp_h, conn.orig_h, at_all=at_all, ts=conn.ts)
@@ -304,24 +305,27 @@ def between_fix(ctx: Context, conn: Connection, session: Session | None) -> str:
             f"capture point toward {conn.resp_h}.")
 
 
-def own_firewall_fix(ctx: Context, conn: Connection) -> str:
+def own_firewall_fix(ctx: Context, conn: Connection, session: Session | None) -> str:
     """The opening of a both-ways fix when the TTLs or the Linux cooked marks show the
     capture was taken on the responder (verify.capture_host.proven_host): its own
-    firewall, input or output chain (see silence); "" otherwise."""
+    firewall, input or output chain (see silence), its rule for a callback's or data
+    connection's port naming the range the port is drawn from (allow_rules.own_target:
+    newuser61); "" otherwise."""
     if passed_capture_host(ctx, conn):
+        rules = own_rules(ctx, conn, session)
         return (f"Beyond the capture host (the SYNs passed it and no SYN-ACK came back "
-                f"to it), before any drop rule: on {conn.resp_h}, {own_rules(conn)}), and "
+                f"to it), before any drop rule: on {conn.resp_h}, {rules}), and "
                 "allow both ways in the forward chain of any firewall between the capture "
                 f"host and {conn.resp_h} (the capture host's own too). ")
     if reached_second_point(ctx, conn):
-        return second_point_fix(conn)
+        return second_point_fix(ctx, conn, session)
     on = proven_host(ctx, conn.orig_h, conn.resp_h)
     reached = reached_responder(ctx, conn)
     if not reached and (on is None or on.host != conn.resp_h):
         return ""
     there = "the SYNs reached its capture point" if reached else "this capture was taken there"
-    return (f"On {conn.resp_h} itself ({there}), before any drop rule: {own_rules(conn)}: a "
-            "stateless output rule drops the SYN-ACKs). ")
+    return (f"On {conn.resp_h} itself ({there}), before any drop rule: "
+            f"{own_rules(ctx, conn, session)}: a stateless output rule drops the SYN-ACKs). ")
 
 
 def silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
@@ -360,7 +364,7 @@ def _silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
         return second_point_words(conn)
     if retried(conn, attempts) and both_ways and arrived_silent(ctx, conn):
         # the responder's own capture point in the set
-        return silent_words(conn, came_back(ctx, conn), _none_words(ctx, conn))
+        return silent_words(conn, came_back(ctx, conn), none_words(ctx, conn))
     if retried(conn, attempts) and answer_uncaptured(ctx, conn) and \
             other_source(ctx, conn) is None and translated_back(ctx, conn) is None:
         if (back := came_back(ctx, conn)) is not None:
@@ -369,13 +373,13 @@ def _silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
         if (toward := asked_toward(ctx, conn)) is not None:
             # Another host's request for the originator's address: the capture holds
             # what travels toward it here, not the answers' way back (an asymmetric route).
-            return asked_toward_words(conn, toward, _none_words(ctx, conn))
+            return asked_toward_words(conn, toward, none_words(ctx, conn))
         # The retries prove no SYN-ACK or RST arrived (RFC 6298 5.7, RFC 9293 3.8.1),
         # not that no ICMP did (a soft error: lab matrix seed 112 run 40's host-prohibited
         # reject, captured -Q out): the step failed either way; which way was lost the
         # capture cannot show.
         return (f"something drops its SYNs on the way to {conn.resp_h}, or the answers on "
-                f"the way back. The capture holds {_none_words(ctx, conn)}, so it may hold "
+                f"the way back. The capture holds {none_words(ctx, conn)}, so it may hold "
                 "one direction only (tcpdump -Q in/out, a "
                 "SPAN port that sees one way) and cannot tell which: a SYN-ACK sent by "
                 f"{conn.resp_h} and lost on the return path, or a reject (RST, ICMP "

@@ -2,13 +2,18 @@
 its SYNs or SYN-ACKs, never answered (a firewall's capture of the packets it dropped: a
 Cisco ASA's asp-drop, a Palo Alto's drop stage), or every connection its handshake only
 (a firewall that records each connection's first packets: Check Point fw monitor with
-SecureXL on). Read by flowcheck.verify.no_session and flowcheck.verify.evidence.
+SecureXL on). Read by flowcheck.verify.no_session, flowcheck.verify.evidence and
+flowcheck.verify.control_left_out.
 """
 
 from __future__ import annotations
 
-from flowcheck.model import Connection
-from flowcheck.verify.context import Context, endpoint
+from typing import TYPE_CHECKING
+
+from flowcheck.model import Connection, endpoint
+
+if TYPE_CHECKING:  # context imports the checks' modules (control_left_out, this one)
+    from flowcheck.verify.context import Context
 
 
 def opening_only(conn: Connection) -> bool:

@@ -259,11 +259,11 @@ def _stalled(ctx: Context, session: Session, stream: NdmpStream, control: Connec
         what = f"its FIN (frame {fin.frame})"
     elif last is not None:
         silence = silence_before(stream, last.ts, last.frame)
-        size = f"{stall.unacked} B" if stall.unacked else "bytes"
+        size = f"{stall.unacked:,} B" if stall.unacked else "bytes"
         what = f"its last {size} ({unacked_words(stream, stall, last)})"
     else:
         silence = silence_before(stream, control.last_ts, control.last_frame)
-        what = f"its last {stall.unacked} B" if stall.unacked else "its last bytes"
+        what = f"its last {stall.unacked:,} B" if stall.unacked else "its last bytes"
     reset = (f" The connection was then reset (RST, frame {control.rst_frames[0]})."
              if control.rst_frames else "")
     # The silence after the last resend, when it is long enough to say something (a

@@ -13,7 +13,7 @@ its halt is the give-up's consequence (verify.running.check_gave_up).
 
 from __future__ import annotations
 
-from flowcheck.durations import span_words
+from flowcheck.durations import signed, span_words
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import (
     Connection,
@@ -142,7 +142,7 @@ def silent_words(ctx: Context, session: Session, silent: SilentSender, control: 
     # the agent answering polls on the control connection for 58 s more).
     data = conn.orig_last_data if silent.sender == conn.orig_h else conn.resp_last_data
     early = data is not None and silent.last_ts - data[1] >= _DATA_STOPPED_BEFORE_SECONDS
-    data_words = (f", its last data at +{data[1] - since:.3f}s (frame {data[0]})"
+    data_words = (f", its last data at {signed(data[1] - since)} (frame {data[0]})"
                   if data is not None and early else "")
     answered = answered_close(ctx, session, silent)
     loss = _session_loss(ctx, session)
@@ -166,14 +166,14 @@ def silent_words(ctx: Context, session: Session, silent: SilentSender, control: 
         stopped = (f"{sender_words}, or the path from it, stopped (the host down or hung, its "
                    "link or a device between them failed, or its NDMP service stopped "
                    "sending). " + seen)
-    carried = (f"had carried {sent} B, every byte acknowledged{data_words}" if sent else
+    carried = (f"had carried {sent:,} B, every byte acknowledged{data_words}" if sent else
                "had carried no data since it opened")
     message = (
         f"{capitalised(closer_words)} gave the job up after {sender_words} went silent "
         f"{'mid-transfer' if sent else 'before any data'}: nothing came from "
         f"{sender_words} on any of the session's "
         f"connections for {span_words(silent.fin_ts - silent.last_ts)} (its last packet at "
-        f"+{silent.last_ts - since:.3f}s; the data connection "
+        f"{signed(silent.last_ts - since)}; the data connection "
         f"{connection_ends(conn)} "
         f"{carried}); then {closer_words} closed "
         f"the data connection (FIN, frame {silent.fin_frame}) and the control connection "

@@ -91,7 +91,7 @@ def stream_hidden(ctx: Context, session: Session, stream: NdmpStream | None) -> 
     if filtered and (control.missed_bytes or stream is None or not stream.messages):
         return filtered
     if control.missed_bytes > 0:
-        return (f"the sniffer missed {control.missed_bytes} bytes of the control "
+        return (f"the sniffer missed {control.missed_bytes:,} B of the control "
                 "connection (capture loss)")
     if stream is not None and stream.snap_cut:
         return "the capture's snap length cut the control stream"

@@ -17,7 +17,7 @@ a halted transfer (flowcheck.verify.abortive_close), not this.
 
 from __future__ import annotations
 
-from flowcheck.durations import span_words
+from flowcheck.durations import signed, span_words
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, Session
 from flowcheck.verify.context import Context
@@ -102,7 +102,7 @@ def dropped_report(ctx: Context, found: DroppedSide, session: Session, words: st
            + (f" (the RST's TTL {found.ttls[0]}, that of {found.sender}'s own packets)"
               if found.ttls is not None else ""))
     head = (f"The data connection {words} carried {moved}, then {dropped_words(found, session)}"
-            f" (its last packet at +{found.last_ts - since:.3f}s, every byte acknowledged, "
+            f" (its last packet at {signed(found.last_ts - since)}, every byte acknowledged, "
             f"no FIN of its own, no halt of its job): a RST without ACK, the answer to a "
             f"segment of a connection it does not have (RFC 9293 3.10.7.1), so {who}. The "
             f"connection had been reset on {sender.rsplit(' ', 1)[0]}'s side by a reset "
@@ -112,7 +112,7 @@ def dropped_report(ctx: Context, found: DroppedSide, session: Session, words: st
             + closed_after(ctx, session, found))
     fix = (f"Look for a firewall or IPS between {conn.orig_h} and {conn.resp_h} that resets "
            "long or large transfers (a session timeout, a byte quota, a threat signature: "
-           f"its log names the connection) about +{found.last_ts - since:.3f}s, and see "
+           f"its log names the connection) about {signed(found.last_ts - since)}, and see "
            f"{sender}'s NDMP service log and system log at that time for the reset; a "
            f"capture on {sender.rsplit(' ', 1)[0]}'s side shows who sent it.")
     return head, fix

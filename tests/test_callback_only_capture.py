@@ -1,0 +1,164 @@
+"""A capture holding only a job's callback (or a data connection without bulk data), its
+control connection filtered out (new-user trial 60; note58 Left 0): each cut here from a
+stored capture with tshark, as the user cut it.
+
+`tshark -Y 'tcp.port==5001'` of lab/clean-3-resources (the callback alone) and `-Y ip`
+of a dual-stack job whose control connection ran over IPv6 (field57, field66: the
+callback's SYNs alone, or its one direction) read FAIL, no_control_session, "check
+--ndmp-port"; with the data connections kept such a capture read INCONCLUSIVE,
+capture_filtered. Now the same: the ports in the configured ranges, both narrower than
+flowcheck's default, tie a connection without bulk data to a job
+(flowcheck.verify.control_left_out). Beside another file's judged job such a file (a
+piece of the set) read PASS, the capture_filtered warning counting only without a
+session: now INCONCLUSIVE, the warning naming the file (findings.control_left_out).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from pcap_records import read_records, write_records
+from stored import CAPTURES, stored_analysis
+
+from flowcheck.model import Severity
+from flowcheck.pipeline import Analysis
+from flowcheck.report.verdict_notes import inconclusive_note
+
+CLEAN = CAPTURES / "lab" / "clean-3-resources.pcap"
+CLEAN_TOML = CAPTURES / "lab" / "clean-3-resources.toml"
+V4_BACKUP = CAPTURES / "ndmjob" / "v4-backup.pcap"
+FIELD57 = (CAPTURES / "field57-matrix"
+           / "dual-stack-callback-syns-dropped-by-media-any-on-agent-sll2")
+FIELD66 = CAPTURES / "field66-matrix" / "dual-data-synacks-dropped-by-agent-in-on-media-pcapng"
+
+
+def _cut(source: Path, display_filter: str, out: Path) -> Path:
+    subprocess.run(["tshark", "-r", str(source), "-Y", display_filter, "-F", "pcap",
+                    "-w", str(out)], check=True, capture_output=True)
+    return out
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _left_out(analysis: Analysis) -> str:
+    """The one capture_filtered's message, asserting it replaced no_control_session."""
+    assert "no_control_session" not in [f.code for f in analysis.findings]
+    assert not [f for f in analysis.findings if f.severity == Severity.ERROR]
+    [found] = [f for f in analysis.findings if f.code == "capture_filtered"]
+    assert found.severity == Severity.WARNING
+    assert "--ndmp-port" not in found.fix.split(";")[0]
+    return _words(found.message)
+
+
+@pytest.fixture(scope="module")
+def callback_only(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """clean-3-resources cut to its callback (10.77.0.2:6077 -> 10.77.0.1:5001: a
+    connect and close, not one byte either way)."""
+    return _cut(CLEAN, "tcp.port==5001", tmp_path_factory.mktemp("cb") / "callback.pcap")
+
+
+def test_a_callback_alone_is_the_job_with_its_control_connection_left_out(
+        callback_only: Path) -> None:
+    analysis = stored_analysis(callback_only, config_path=CLEAN_TOML)
+    assert analysis.verdict == "inconclusive"
+    message = _left_out(analysis)
+    assert message.startswith("The capture left out the job's NDMP control connection: it "
+                              "holds no packet to or from the NDMP port 10000")
+    assert ("1 connection that a job opens only after its control connection asked for it "
+            "opened in it, between 10.77.0.1 and 10.77.0.2 (configured as the job's hosts, "
+            "each port in its side's range), none carrying bulk data (the ranges, both "
+            "narrower than flowcheck's default 1025-65535, tie it to a job): "
+            "C1 10.77.0.2:6077 -> 10.77.0.1:5001 (the agent into the media range)."
+            in message), message
+    assert "opening only" not in message  # its handshake and close are in the capture
+    [unannounced] = [f for f in analysis.findings if f.code == "unannounced_connection"]
+    assert unannounced.uid == "C1"
+    assert "left out its control connection" in inconclusive_note(analysis)
+
+
+def test_a_callback_alone_with_a_default_range_is_no_job(callback_only: Path,
+                                                         tmp_path: Path) -> None:
+    """With the agent range flowcheck's default any port check of the media server's
+    port from the agent fits the callback's shape: no tie to a job, no_control_session
+    (an error) as before."""
+    toml = tmp_path / "no-agent-range.toml"
+    toml.write_text("".join(line for line in CLEAN_TOML.read_text().splitlines(True)
+                            if not line.startswith("agent_range")))
+    analysis = stored_analysis(callback_only, config_path=toml)
+    assert analysis.verdict == "fail"
+    assert "capture_filtered" not in [f.code for f in analysis.findings]
+    [missing] = [f for f in analysis.findings if f.code == "no_control_session"]
+    assert missing.severity == Severity.ERROR
+
+
+def test_a_port_check_of_the_job_engine_port_is_no_job(callback_only: Path,
+                                                       tmp_path: Path) -> None:
+    """The same connect and close from the agent's ephemeral port 45000 (outside the
+    agent range: Test-NetConnection, nc -z) is a port check, not the job's callback: a
+    capture of it alone reads as before, no_control_session (an error)."""
+    linktype, records = read_records(callback_only)
+    agent, ephemeral = (6077).to_bytes(2, "big"), (45000).to_bytes(2, "big")
+    edited = []
+    for record in records:  # Ethernet, IPv4 without options: the TCP ports at 34 and 36
+        assert record.data[14] == 0x45
+        ports = record.data[34:38].replace(agent, ephemeral)  # TCP checksums left stale
+        edited.append(replace(record, data=record.data[:34] + ports + record.data[38:]))
+    check = write_records(tmp_path / "port-check.pcap", linktype, edited)
+    analysis = stored_analysis(check, config_path=CLEAN_TOML)
+    assert analysis.verdict == "fail"
+    assert "capture_filtered" not in [f.code for f in analysis.findings]
+    [missing] = [f for f in analysis.findings if f.code == "no_control_session"]
+    assert missing.severity == Severity.ERROR
+
+
+def test_the_ipv4_half_of_a_dual_stack_job_whose_callback_syns_went_unanswered(
+        tmp_path: Path) -> None:
+    """field57: the control connection over IPv6, the callback over IPv4 dropped by the
+    media server (4 SYNs); `-Y ip` keeps the SYNs alone. Its words keep the openings-only
+    reading: a firewall's drop capture looks the same."""
+    cut = _cut(FIELD57.with_name(FIELD57.name + ".pcap.gz"), "ip", tmp_path / "v4.pcap")
+    analysis = stored_analysis(cut, config_path=FIELD57.with_name(FIELD57.name + ".toml"))
+    assert analysis.verdict == "inconclusive"
+    message = _left_out(analysis)
+    assert "C1 10.77.0.2:6040 -> 10.77.0.1:5001 (the agent into the media range)" in message
+    assert ("It is its opening only, never answered there (4 SYNs from 10.77.0.2 to "
+            "10.77.0.1:5001): a firewall's capture of the packets it dropped" in message)
+    assert "kept one address family of a dual-stack job" in message
+    [found] = [f for f in analysis.findings if f.code == "capture_filtered"]
+    assert "If this is a firewall's drop capture, allow these connections" in found.fix
+
+
+def test_the_ipv4_half_of_a_dual_stack_job_seen_one_way(tmp_path: Path) -> None:
+    """field66: the callback's packets from the agent only (captured inbound on the
+    media server), the control connection over IPv6 left out by `-Y ip`."""
+    cut = _cut(FIELD66.with_name(FIELD66.name + ".pcapng.gz"), "ip", tmp_path / "v4.pcap")
+    analysis = stored_analysis(cut, config_path=FIELD66.with_name(FIELD66.name + ".toml"))
+    assert analysis.verdict == "inconclusive"
+    assert "C1 10.77.0.2:6078 -> 10.77.0.1:5001" in _left_out(analysis)
+    assert "capture_one_direction" in [f.code for f in analysis.findings]
+
+
+@pytest.mark.parametrize("kept", ["tcp.port==5001", "not tcp.port==10000"],
+                         ids=["callback", "callback-and-data"])
+def test_a_file_without_its_control_connection_beside_a_judged_job_is_inconclusive(
+        kept: str, tmp_path: Path) -> None:
+    """Beside ndmjob's v4 backup (a day apart: another piece of the set) the file of
+    clean-3-resources' connections without its control connection read PASS (the data
+    connections kept: capture_filtered made a verdict inconclusive only without a
+    session) or FAIL (the callback alone: no_control_session). Now INCONCLUSIVE, the
+    warning naming the file."""
+    cut = _cut(CLEAN, kept, tmp_path / "cut.pcap")
+    analysis = stored_analysis(V4_BACKUP, cut, config_path=CLEAN_TOML, profile="ndmp")
+    assert [[s.status for s in session.steps] for session in analysis.sessions] \
+        == [["ok"] * 4]
+    assert analysis.verdict == "inconclusive"
+    message = _left_out(analysis)
+    assert message.startswith("The file cut.pcap of the capture set left out the job's "
+                              "NDMP control connection: it holds no packet")
+    assert ("the capture set holds another job's connections without its control "
+            "connection" in inconclusive_note(analysis))
