@@ -231,14 +231,16 @@ def listener_capture(ctx: Context, conn: Connection) -> CaptureHostProof | None:
 
 
 def report_unheard(ctx: Context, session: Session | None, conn: Connection, what: str,
-                   cause: str) -> None:
+                   cause: str, cut: str = "") -> None:
     """handshake_incomplete for `conn` whose listener never got the ACK the capture holds:
     the message names the ACK, the resent SYN-ACKs and what the originator sent
     unanswered after them, and says where the capture point leaves the drop (between it
     and the listener, or the listener's own firewall: a tap sees arriving packets before
     the host's firewall), or a full accept queue on the listener (queue_full_signs:
     put first when other connections to the same port show it); the fix is the path
-    towards the listener (or the listener's service), not the originator's input chain."""
+    towards the listener (or the listener's service), not the originator's input chain.
+    cut: what a capture that ended soon after the connection's last packet cannot show
+    (unresent.unheard_cut_words), a sentence added to the message ("": none)."""
     listener, connector = conn.resp_h, conn.orig_h
     signs = queue_full_signs(ctx, conn)
     resends = _other_resends(ctx, conn)
@@ -307,6 +309,8 @@ def report_unheard(ctx: Context, session: Session | None, conn: Connection, what
             fix = (f"The path between {connector} and {listener} loses packets: find where "
                    "(a lossy or congested link, a device dropping under load; captures on "
                    f"both hosts at once show it). {fix}")
+    if cut:
+        message += f" {cut[:1].upper()}{cut[1:]}."
     ctx.add("handshake_incomplete", message, fix, session=session, conn=conn, cause=cause,
             frames=unheard_frames(conn))
 

@@ -89,8 +89,9 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
         else:
             ended_early(ctx, session, f"the {op} request (frame {pending.frame})",
                         pending.ts, [pending.frame], conn=control,
-                        waits="its reply could be seen (retransmission timeout "
-                              f"{ctx.config.retransmission_timeout:g} s)", frame=pending.frame)
+                        waits="its reply could be seen (flowcheck waits "
+                              f"{ctx.config.retransmission_timeout:g} s: --retransmission-timeout)",
+                        frame=pending.frame)
             why = ("the capture ended "
                    f"{span_words(after(ctx, pending.ts, pending.frame))} after it, "
                    "before its reply")

@@ -38,6 +38,7 @@ from flowcheck.verify.kept import left_out_words
 from flowcheck.verify.lone_synack import lone_synack, lone_synack_words
 from flowcheck.verify.openings_only import handshakes_only
 from flowcheck.verify.own_unreachable import own_stack_refused
+from flowcheck.verify.retry_wait import before_retry_words
 from flowcheck.verify.stale import given_up_before
 from flowcheck.verify.syn_on_receiver import receiver_silent, receiver_silent_words
 from flowcheck.verify.unread_frames import could_carry, report_unread
@@ -285,9 +286,9 @@ def unseen_why(ctx: Context, conn: Connection) -> str:
     untied = untied_words(conn)  # a cut ICMP message that may answer it: not "no ICMP"
     # A lone SYN that may be a resend: its connect's earlier tries (verify.unseen_tries).
     tries = earlier_tries(ctx, conn) if outcome == "unanswered" else None
-    return (f"the capture ended {span_words(after_last(ctx, conn))} after its last {what}, "
-            f"before TCP would have retried ({ctx.config.retransmission_timeout:g} s "
-            "retransmission timeout), and no retransmission"
+    went = after_last(ctx, conn)
+    return (f"the capture ended {span_words(went)} after its last {what}, "
+            f"{before_retry_words(ctx.config, went)}, and no retransmission"
             + (", RST or ICMP answer was seen" if not untied else f" or RST was seen; {untied}")
             + (f"; {earlier_tries_words(conn, tries)}" if tries else ""))
 
@@ -354,11 +355,11 @@ def ended_early(ctx: Context, session: Session | None, event: str, ts: float,
     ctx.early_events.add(key)
     rto = ctx.config.retransmission_timeout
     openings = handshakes_only(ctx)
+    went = after(ctx, ts, frame)
     return ctx.add(
             "capture_ended_early",
-            f"The capture ended {span_words(after(ctx, ts, frame))} after {event}"
-            + (f", before {waits}" if waits else
-               f", before TCP would have retried ({rto:g} s retransmission timeout)")
+            f"The capture ended {span_words(went)} after {event}"
+            + (f", before {waits}" if waits else f", {before_retry_words(ctx.config, went)}")
             + f": {unseen} cannot be seen.{' ' + shown if shown else ''} A packet missing "
             "from the capture is not a packet the network dropped."
             + (f" Every connection in it is its handshake only ({openings} of them, none "

@@ -58,7 +58,12 @@ from flowcheck.verify.synack_unreachable import (
 )
 from flowcheck.verify.ttl import routers_words
 from flowcheck.verify.ttl_exceeded import ttl_exceeded, ttl_exceeded_words
-from flowcheck.verify.unresent import unresent_words
+from flowcheck.verify.unresent import (
+    resend_cut,
+    unheard_cut,
+    unheard_cut_words,
+    unresent_words,
+)
 from flowcheck.verify.way_back import (
     answer_uncaptured,
     asked_toward,
@@ -80,7 +85,9 @@ def handshake_incomplete(ctx: Context, session: Session | None, conn: Connection
     timing, a reset by the responder as a closed port, else the return traffic blocked
     (RFC 9293 3.5)."""
     if handshake_unheard(conn):  # the SYN-ACK resent after the ACK (trial 34)
-        report_unheard(ctx, session, conn, what, cause)
+        went = unheard_cut(ctx, conn)  # the capture ended soon after (task resentsyn)
+        report_unheard(ctx, session, conn, what, cause,
+                       "" if went is None else unheard_cut_words(conn, went))
         return
     head = (f"The {what} {connection_ends(conn)} got a SYN-ACK but the handshake never "
             "completed")
@@ -379,7 +386,8 @@ def _silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
                 "unreachable) the capture lacks, looks the same as no answer at all. The "
                 f"retried SYNs show that no SYN-ACK or RST reached {conn.orig_h} (an ICMP "
                 "unreachable may have: TCP resends its SYN after one, RFC 1122 4.2.3.9): the "
-                "connection never opened")
+                "connection never opened"
+                + (" while the capture ran" if resend_cut(ctx, [conn]) else ""))
     if retried(conn, attempts) and both_ways and vanished_between(ctx, conn):
         return vanished_words(ctx, conn)
     if retried(conn, attempts) and both_ways and passed_capture_host(ctx, conn):

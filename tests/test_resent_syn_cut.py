@@ -1,0 +1,147 @@
+"""A capture that ends at or near a resent SYN (new user trial 58, task resentsyn).
+
+captures/lab/data-port-dropped.pcap cut after frame 24 (`editcap -r ... 1-24`: the
+capture ends at the data connection's resent SYN) read FAIL data_unanswered "was never
+answered" with no word that the capture ended 0 ms after that SYN. The resend stays the
+step's evidence (contract: "retransmitted SYNs"), but the words now say how long the
+capture ran after the last SYN and that whether it, or a later resend, got through
+cannot be seen. Cut after frame 23 (one SYN, 41.9 ms of capture after it) it read
+"before TCP would have retried (3 s retransmission timeout)", where the job's own SYN
+was resent 1.02 s after the first: the words give the usual timeouts instead. The whole
+capture, whose job closed the session 438 ms after the fourth SYN, keeps its words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from frame_cuts import cut_analysis, frame_range, stored_capture
+
+from flowcheck.config import Config
+from flowcheck.pipeline import Analysis
+from flowcheck.verify.retry_wait import before_retry_words
+
+CUT_WORDS = "so whether that one or a later resend got through cannot be seen"
+USUAL = "(TCP's first retransmission timeout is 1 s on Linux, 3 s on older Windows)"
+
+
+def _cut(tmp_path: Path, name: str, last: int) -> Analysis:
+    """captures/lab/NAME's frames 1..last, analyzed with the case's configuration."""
+    cut = frame_range(stored_capture("lab", name), tmp_path / f"{name}-1-{last}.pcap", 1, last)
+    return cut_analysis(cut, "lab", name)
+
+
+def _texts(analysis: Analysis) -> list[str]:
+    """Every step detail, finding message and fix of the analysis."""
+    return ([step.detail for s in analysis.sessions for step in s.steps]
+            + [text for f in analysis.findings for text in (f.message, f.fix)])
+
+
+def test_a_capture_ending_at_the_resent_data_syn_says_so(tmp_path: Path) -> None:
+    analysis = _cut(tmp_path, "data-port-dropped", 24)
+    assert analysis.verdict == "fail"  # the resend is the evidence (contract)
+    step = analysis.sessions[0].steps[3]
+    assert step.status == "failed"
+    assert step.detail == ("10.77.0.2:6001: unanswered: 2 SYNs over 1.02 s, no SYN-ACK, RST "
+                           "or ICMP; the capture ended 0 ms after the last SYN, " + CUT_WORDS)
+    [finding] = [f for f in analysis.findings if f.code == "data_unanswered"]
+    assert finding.message.startswith(
+        "The data connection from 10.77.0.1 to the announced endpoint 10.77.0.2:6001 got no "
+        "answer in the capture (2 SYNs over 1.02 s; it ended 0 ms after the last, "
+        f"{CUT_WORDS}): something drops its SYNs"), finding.message
+    assert finding.message.endswith("so the job could not move data while the capture ran.")
+    assert "never" not in finding.message
+
+
+def test_a_lone_syn_cut_before_its_resend_gives_the_usual_timeouts(tmp_path: Path) -> None:
+    analysis = _cut(tmp_path, "data-port-dropped", 23)
+    assert analysis.verdict == "inconclusive"
+    step = analysis.sessions[0].steps[3]
+    assert step.status == "unknown"
+    assert f"the capture ended 41.9 ms after its last SYN, before TCP would have retried {USUAL}" \
+        in step.detail, step.detail
+    [early] = [f for f in analysis.findings if f.code == "capture_ended_early"]
+    assert f"41.9 ms after the SYN of the data connection 10.77.0.1:5002 -> 10.77.0.2:6001, " \
+        f"before TCP would have retried {USUAL}: " in early.message, early.message
+    assert not any("3 s retransmission timeout" in text for text in _texts(analysis))
+
+
+def test_the_waits_after_an_announcement_are_flowchecks(tmp_path: Path) -> None:
+    """Cut after the DATA_LISTEN request (frame 20) and after its reply (frame 21): the
+    3 s is how long flowcheck waits, not a timeout of the hosts'."""
+    for last, waits in ((20, "before its reply could be seen"),
+                        (21, "before the connection to it could be seen")):
+        analysis = _cut(tmp_path, "data-port-dropped", last)
+        [early] = [f for f in analysis.findings if f.code == "capture_ended_early"]
+        assert f"{waits} (flowcheck waits 3 s: --retransmission-timeout): " in early.message, \
+            early.message
+        assert not any("retransmission timeout 3 s" in text for text in _texts(analysis))
+
+
+def test_the_control_syns_of_a_capture_ending_at_the_fourth(tmp_path: Path) -> None:
+    """control-dropped's capture ends at its fourth SYN, a job that never started: said.
+    The same cut after the second SYN says the same of it."""
+    for last, span in ((4, "3.08 s"), (2, "1.02 s")):
+        analysis = _cut(tmp_path, "control-dropped", last)
+        assert analysis.verdict == "fail"
+        [finding] = [f for f in analysis.findings if f.code == "control_unanswered"]
+        assert (f"and got no answer in the capture (over {span}; it ended 0 ms after the last, "
+                f"{CUT_WORDS}): ") in finding.message, finding.message
+        assert "the connection never opened while the capture ran." in finding.message
+
+
+def test_a_callback_cut_at_its_resend_and_one_whose_job_stopped(tmp_path: Path) -> None:
+    """callback-blocked cut after the callback's second SYN: said; cut after the job
+    closed the session (frame 22 on), or whole: the job stopped, nothing to say."""
+    cut = _cut(tmp_path, "callback-blocked", 19)
+    [finding] = [f for f in cut.findings if f.code == "callback_unanswered"]
+    assert ("(step 2) and got no answer in the capture (2 SYNs over 1.03 s; it ended 0 ms "
+            f"after the last, {CUT_WORDS}): ") in finding.message, finding.message
+    assert cut.sessions[0].steps[1].detail.endswith(f"after the last SYN, {CUT_WORDS}")
+    for stopped in (_cut(tmp_path, "callback-blocked", 22), _cut(tmp_path, "callback-blocked", 25)):
+        assert stopped.verdict == "fail"
+        assert not any(CUT_WORDS in text for text in _texts(stopped))
+
+
+def test_a_synack_resent_after_the_ack_at_the_captures_end(tmp_path: Path) -> None:
+    """control-ack-dropped cut after frame 6, the listener's second SYN-ACK resend: what
+    the resends show, and that a later ACK cannot be seen; the whole capture (the media
+    server's FIN 14.6 s after the last resend) keeps its words."""
+    cut = _cut(tmp_path, "control-ack-dropped", 6)
+    assert cut.verdict == "fail"
+    [finding] = [f for f in cut.findings if f.code == "handshake_incomplete"]
+    later = ("so whether a later ACK from 10.77.0.1 reached 10.77.0.2 cannot be seen (the "
+             "resent SYN-ACKs show none had until then)")
+    assert finding.message.endswith(
+        f" The capture ended 0 ms after this connection's last packet (frame 6), {later}."), \
+        finding.message
+    assert cut.sessions[0].steps[0].detail.endswith(
+        f"which never reached it; the capture ended 0 ms after this connection's last "
+        f"packet (frame 6), {later}")
+    whole = cut_analysis(stored_capture("lab", "control-ack-dropped"), "lab",
+                         "control-ack-dropped")
+    assert not any("a later ACK" in text for text in _texts(whole))
+
+
+def test_the_whole_capture_whose_job_stopped_keeps_its_words() -> None:
+    """The job closed the session 438 ms after the fourth SYN: no cut to speak of."""
+    analysis = cut_analysis(stored_capture("lab", "data-port-dropped"), "lab",
+                            "data-port-dropped")
+    [finding] = [f for f in analysis.findings if f.code == "data_unanswered"]
+    assert " was never answered: something drops its SYNs" in finding.message
+    assert finding.message.endswith("so the job cannot move data.")
+    assert not any(CUT_WORDS in text for text in _texts(analysis))
+
+
+def test_before_retry_words_hedge_past_the_shorter_timeout() -> None:
+    """Past 1 s (Linux's) a Windows host may not have retried yet: "perhaps"; a timeout
+    the user set is theirs to state."""
+    assert before_retry_words(Config(), 0.999) == f"before TCP would have retried {USUAL}"
+    assert before_retry_words(Config(), 1.5) == (
+        "perhaps before TCP would have retried (TCP's first retransmission timeout is 1 s "
+        "on Linux, 3 s on older Windows; flowcheck waits 3 s, --retransmission-timeout)")
+    mine = replace(Config(), retransmission_timeout=5.0,
+                   explicit=frozenset({"retransmission_timeout"}))
+    assert before_retry_words(mine, 4.0) == \
+        "before TCP would have retried (5 s retransmission timeout)"
