@@ -136,11 +136,13 @@ def own_target(ctx: Context, conn: Connection, session: Session | None) -> str:
     next job fail ("ports 6001-6100 (the agent range: this connection's port 6001 is drawn
     from it anew each time)"; newuser61: "to port 6001" while the other job used
     6001-6005); in flowcheck's default range, the ports this job used and the range they
-    are drawn from, to be set ("port 6001 (the agent port this job used) and the rest of
-    the range it is drawn from (set --agent-range to it)": the default range is no rule
-    to give, trial 20 D6); a port outside its range, that port alone (allow_rule's: the
-    range would not let it through; the fix first asks to bind inside it); a callback's
-    or data connection's port of no known role, the port and the range it is drawn from."""
+    are drawn from, unnamed ("port 6001 (the agent port this job used) and the rest of
+    the agent range it is drawn from": the default range is no rule to give, trial 20 D6;
+    the fix's lead, fix_notes.default_ranges_first, asks first to set --agent-range, so
+    the rule does not ask again: review61b); a port outside its range, that port alone
+    (allow_rule's: the range would not let it through; the fix first asks to bind inside
+    it); a callback's or data connection's port of no known role, the port and the range
+    it is drawn from."""
     port = conn.resp_p
     if port == ctx.config.ndmp_port:
         return f"port {port}"
@@ -154,8 +156,8 @@ def own_target(ctx: Context, conn: Connection, session: Session | None) -> str:
     if which is not None:
         seen = seen_or_range(ctx, session, which, port)
         many = f" ports {DEFAULT_RANGE_WORDS}" in seen
-        return (f"port{'s' if many else ''} {seen} and the rest of the range "
-                f"{'they are' if many else 'it is'} drawn from (set --{which}-range to it)")
+        return (f"port{'s' if many else ''} {seen} and the rest of the {which} range "
+                f"{'they are' if many else 'it is'} drawn from")
     drawn = session is not None and (conn.uid == session.callback_uid
                                      or conn.uid in session.data_connections)
     return f"port {port}" + (" and the rest of the range it is drawn from (a job's "
