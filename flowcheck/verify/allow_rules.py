@@ -207,6 +207,9 @@ def allow_rule(ctx: Context, conn: Connection, session: Session | None, *,
     back = (f"TCP from {conn.resp_h} {answer_ports} back to {conn.orig_h} {back_to} "
             f"{back_where} (the SYN-ACK's way: established connections)" if answer
             else "its return traffic")
+    # One port: the NDMP port, a port of no known role, the one this job used (review61b:
+    # "ports 10000 (NDMP port)").
+    single = which is None or f" port {DEFAULT_RANGE_WORDS}" in (ports or "")
     target = f"port {conn.resp_p}" if ports is None else \
-        f"port{'' if f' port {DEFAULT_RANGE_WORDS}' in ports else 's'} {ports}"
+        f"port{'' if single else 's'} {ports}"
     return f"allow TCP from {conn.orig_h} to {conn.resp_h} {target} {where}, and {back}"
