@@ -100,12 +100,28 @@ def lowered(text: str) -> str:
     return text[:1].lower() + text[1:]
 
 
+def _host_ends(ctx: Context, conn: Connection) -> list[tuple[str, tuple[str, int]]]:
+    """`conn`'s ends by their hosts' roles (Context.host_role: the configuration's
+    media_servers and remote_agents, else the sessions'), as role_ends gives them, media
+    first; [] unless both are known and not both media."""
+    sides = [(ctx.host_role(host), (host, port))
+             for host, port in ((conn.orig_h, conn.orig_p), (conn.resp_h, conn.resp_p))]
+    if any(role is None for role, _ in sides) or all(role == "media" for role, _ in sides):
+        return []
+    return sorted(((role, side) for role, side in sides if role is not None),
+                  key=lambda item: item[0] != "media")
+
+
 def _responder_side(ctx: Context, conn: Connection, session: Session | None
                     ) -> tuple[str | None, str, str]:
     """(the range of `conn`'s responder port, "media" or "agent", None for the NDMP port or
     a responder of no known role; where the rule for the connection goes; where the rule
-    for its return traffic goes), by role_ends (allow_rule's reading)."""
-    ends = role_ends(ctx, conn, session) if session else []
+    for its return traffic goes), by role_ends (allow_rule's reading); without a session,
+    or when the session's hosts are at other addresses than the connection's (a callback
+    over IPv4 of a session whose control ran over IPv6, fitting two sessions alike), by
+    the hosts' roles (_host_ends: review61b, field48's dual-stack callback read "port 5001
+    on both hosts", the media server's port of its configured media range)."""
+    ends = (role_ends(ctx, conn, session) if session else []) or _host_ends(ctx, conn)
     media = next((side for which, side in ends if which == "media"), None)
     agent = next((side for which, side in ends if which == "agent"
                   and side == (conn.resp_h, conn.resp_p)),
