@@ -75,13 +75,16 @@ def test_on_the_responder_its_own_firewall_is_named(tmp_path: Path) -> None:
 def test_on_the_responder_with_the_default_range_its_rule_names_the_range_to_set(
         tmp_path: Path) -> None:
     # No range configured: the port this job used and the range it is drawn from, after
-    # the fixes' lead that asks for the ranges (fix_notes.default_ranges_first).
+    # the fixes' lead that asks for the ranges (fix_notes.default_ranges_first); the rule
+    # names which range and does not ask again to set it (review61b: "(set --media-range
+    # to it)" followed "First set --media-range and --agent-range").
     finding = _unanswered(tmp_path, routed=A, ranges=False)
     assert finding.fix.startswith("First set --media-range and --agent-range")
     assert ("Until then, for this job: on 10.77.0.1 itself (this capture was taken there), "
             "before any drop rule: accept the connection from 10.77.0.2 to port 5014 (the "
-            "media port this job used) and the rest of the range it is drawn from (set "
-            "--media-range to it) in its input chain") in finding.fix
+            "media port this job used) and the rest of the media range it is drawn from in "
+            "its input chain") in finding.fix
+    assert finding.fix.count("set --media-range") == 1
 
 
 def test_on_the_connector_the_way_stays_unknown(tmp_path: Path) -> None:

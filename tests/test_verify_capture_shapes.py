@@ -195,7 +195,7 @@ def test_control_syns_alone_may_have_lost_their_syn_ack_on_the_way_back(
         "unreachable) the capture lacks, looks the same as no answer at all. The retried " \
         "SYNs show that no SYN-ACK or RST reached 10.77.0.1 (an ICMP unreachable may have" \
         in message
-    assert "Allow TCP from 10.77.0.1 to 10.77.0.2 ports 10000 (NDMP port) outbound on the " \
+    assert "Allow TCP from 10.77.0.1 to 10.77.0.2 port 10000 (NDMP port) outbound on the " \
         "media server and inbound on the agent" in fix
     assert "TCP from 10.77.0.2 port 10000 back to 10.77.0.1 ports 5001-5100 (the media " \
         "range: this connection's source port 5095 is drawn from it anew each time) " \

@@ -100,12 +100,28 @@ def lowered(text: str) -> str:
     return text[:1].lower() + text[1:]
 
 
+def _host_ends(ctx: Context, conn: Connection) -> list[tuple[str, tuple[str, int]]]:
+    """`conn`'s ends by their hosts' roles (Context.host_role: the configuration's
+    media_servers and remote_agents, else the sessions'), as role_ends gives them, media
+    first; [] unless both are known and not both media."""
+    sides = [(ctx.host_role(host), (host, port))
+             for host, port in ((conn.orig_h, conn.orig_p), (conn.resp_h, conn.resp_p))]
+    if any(role is None for role, _ in sides) or all(role == "media" for role, _ in sides):
+        return []
+    return sorted(((role, side) for role, side in sides if role is not None),
+                  key=lambda item: item[0] != "media")
+
+
 def _responder_side(ctx: Context, conn: Connection, session: Session | None
                     ) -> tuple[str | None, str, str]:
     """(the range of `conn`'s responder port, "media" or "agent", None for the NDMP port or
     a responder of no known role; where the rule for the connection goes; where the rule
-    for its return traffic goes), by role_ends (allow_rule's reading)."""
-    ends = role_ends(ctx, conn, session) if session else []
+    for its return traffic goes), by role_ends (allow_rule's reading); without a session,
+    or when the session's hosts are at other addresses than the connection's (a callback
+    over IPv4 of a session whose control ran over IPv6, fitting two sessions alike), by
+    the hosts' roles (_host_ends: review61b, field48's dual-stack callback read "port 5001
+    on both hosts", the media server's port of its configured media range)."""
+    ends = (role_ends(ctx, conn, session) if session else []) or _host_ends(ctx, conn)
     media = next((side for which, side in ends if which == "media"), None)
     agent = next((side for which, side in ends if which == "agent"
                   and side == (conn.resp_h, conn.resp_p)),
@@ -136,11 +152,13 @@ def own_target(ctx: Context, conn: Connection, session: Session | None) -> str:
     next job fail ("ports 6001-6100 (the agent range: this connection's port 6001 is drawn
     from it anew each time)"; newuser61: "to port 6001" while the other job used
     6001-6005); in flowcheck's default range, the ports this job used and the range they
-    are drawn from, to be set ("port 6001 (the agent port this job used) and the rest of
-    the range it is drawn from (set --agent-range to it)": the default range is no rule
-    to give, trial 20 D6); a port outside its range, that port alone (allow_rule's: the
-    range would not let it through; the fix first asks to bind inside it); a callback's
-    or data connection's port of no known role, the port and the range it is drawn from."""
+    are drawn from, unnamed ("port 6001 (the agent port this job used) and the rest of
+    the agent range it is drawn from": the default range is no rule to give, trial 20 D6;
+    the fix's lead, fix_notes.default_ranges_first, asks first to set --agent-range, so
+    the rule does not ask again: review61b); a port outside its range, that port alone
+    (allow_rule's: the range would not let it through; the fix first asks to bind inside
+    it); a callback's or data connection's port of no known role, the port and the range
+    it is drawn from."""
     port = conn.resp_p
     if port == ctx.config.ndmp_port:
         return f"port {port}"
@@ -154,8 +172,8 @@ def own_target(ctx: Context, conn: Connection, session: Session | None) -> str:
     if which is not None:
         seen = seen_or_range(ctx, session, which, port)
         many = f" ports {DEFAULT_RANGE_WORDS}" in seen
-        return (f"port{'s' if many else ''} {seen} and the rest of the range "
-                f"{'they are' if many else 'it is'} drawn from (set --{which}-range to it)")
+        return (f"port{'s' if many else ''} {seen} and the rest of the {which} range "
+                f"{'they are' if many else 'it is'} drawn from")
     drawn = session is not None and (conn.uid == session.callback_uid
                                      or conn.uid in session.data_connections)
     return f"port {port}" + (" and the rest of the range it is drawn from (a job's "
@@ -205,6 +223,9 @@ def allow_rule(ctx: Context, conn: Connection, session: Session | None, *,
     back = (f"TCP from {conn.resp_h} {answer_ports} back to {conn.orig_h} {back_to} "
             f"{back_where} (the SYN-ACK's way: established connections)" if answer
             else "its return traffic")
+    # One port: the NDMP port, a port of no known role, the one this job used (review61b:
+    # "ports 10000 (NDMP port)").
+    single = which is None or f" port {DEFAULT_RANGE_WORDS}" in (ports or "")
     target = f"port {conn.resp_p}" if ports is None else \
-        f"port{'' if f' port {DEFAULT_RANGE_WORDS}' in ports else 's'} {ports}"
+        f"port{'' if single else 's'} {ports}"
     return f"allow TCP from {conn.orig_h} to {conn.resp_h} {target} {where}, and {back}"

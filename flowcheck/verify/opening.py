@@ -128,7 +128,7 @@ def handshake_incomplete(ctx: Context, session: Session | None, conn: Connection
         return
     if listener_side_only(conn):
         ctx.add("handshake_incomplete", f"{head}: {both_directions_words(conn)}.",
-                f"{towards_listener_fix(ctx, conn)} Likewise for the replies: on "
+                f"{towards_listener_fix(ctx, conn, session)} Likewise for the replies: on "
                 f"{conn.orig_h} (its input chain) and on any firewall between, accept the "
                 f"return traffic of established connections, or {return_rule}.",
                 session=session, conn=conn, cause=cause)
