@@ -59,7 +59,8 @@ STATUS_STYLE = {"ok": "green", "missing": "red", "failed": "red", "violated": "r
                 "not_applicable": "dim", "unknown": "yellow"}
 VERDICT_STYLE = {"pass": "bold green", "fail": "bold red", "inconclusive": "bold yellow"}
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
-SESSION_STYLE = {"failed": "bold red", "unknown": "bold yellow", "ok": "green", "side": "dim"}
+SESSION_STYLE = {"failed": "bold red", "unknown": "bold yellow", "ok": "green", "ended": "dim",
+                 "side": "dim"}
 # Room the step table keeps for each of its wrapping columns (what, detail) before a
 # connection's endpoints go on two lines; with less than the least room (what, detail)
 # it has three columns (at 80 columns: a detail 30 wide is already 5 lines a step).
@@ -90,7 +91,7 @@ def render_analysis(analysis: Analysis, console: Console, *,
     listed: list[tuple[Session, SessionStatus]] = []
     for session in analysis.sessions:
         status = session_status(session, analysis.findings)
-        if brief and status in ("ok", "side"):
+        if brief and status in ("ok", "ended", "side"):
             listed.append((session, status))
             continue
         _render_session(session, status, by_uid, base, console,
@@ -287,6 +288,8 @@ def _render_session(session: Session, status: str, by_uid: dict[str, Connection]
                   f"{session.media_server} -> agent {session.remote_agent} "
                   f"(control {session.control_uid})"
                   + ("; side traffic, not judged (host_not_configured)" if session.side else "")
+                  + ("; not a job in the capture, not judged (its job had ended before the "
+                     "capture saw it run: step 2)" if session.ended and not session.side else "")
                   + (f"; judged by the {escape(session.profile)} profile"
                      if session.profile and session.profile != profile else "")
                   + (f"; started {wall_clock(start)} ({base(start)})"

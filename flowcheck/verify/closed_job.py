@@ -56,3 +56,17 @@ def ended_step_of(ctx: Context, session: Session, spec: StepSpec, ended: JobEnde
             detail += f"; {late}"
     return make_step(spec, status, [c.uid for c in conns],
                      [f for c in conns for f in opening_frames(c)], detail)
+
+
+def ended_beside_job(ctx: Context, session: Session) -> bool:
+    """Is the session the leftover of a job that had ended before the capture saw it
+    run, beside a job the capture saw run (after_close.job_ended with its close
+    captured, every step after the control connection not_applicable: ended_step_of)?
+    Then it is not a job in the capture: Session.ended, its status `ended`, never `ok`
+    (newuser61: "sessions: 2 ok" for one real job). Read after its steps."""
+    later = [step for step, spec in zip(session.steps, ctx.profile.steps, strict=False)
+             if spec.kind != "control"]
+    if not later or any(step.status != "not_applicable" for step in later):
+        return False
+    ended = job_ended(ctx, session)
+    return ended is not None and ended.closed is not None

@@ -1,0 +1,59 @@
+"""The leftover of a job that ended before the capture is not an `ok` job (newuser61 3).
+
+captures/ndmjob-ended/v4-ended-at-start-then-good-media (trial 15 H01): the old job's DMA
+FIN is the capture's first packet, its agent's late connect and CONNECT_ERR follow; then
+a new job runs, ok. Before: "sessions: 2 ok", the leftover's JSON `status` "ok" and
+`judged` true (a script counting ok sessions counted a job that never ran), and the
+header called it a capture "started mid-job (session S1" while its steps said its job
+had ended. Now: status `ended` ("ended before capture"), `judged` false, its findings
+kept, the header says it is not a job in the capture. Alone in its capture
+(v4-ended-late-rst-media) the leftover stays `unknown` (the verdict inconclusive).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from rich.console import Console
+
+from flowcheck.config import build_config, load_file
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.report.analyze import render_analysis
+from flowcheck.report.json_doc import analysis_document
+
+ENDED = Path(__file__).resolve().parent.parent / "captures" / "ndmjob-ended"
+
+
+def _ended(name: str, suffix: str) -> Analysis:
+    config = build_config(load_file(ENDED / f"{name}.toml"))
+    return analyze(read_traffic([str(ENDED / f"{name}{suffix}")], config), config)
+
+
+def test_a_leftover_beside_a_job_is_ended_not_ok() -> None:
+    analysis = _ended("v4-ended-at-start-then-good-media", ".pcap.gz")
+    document = analysis_document(analysis)
+    assert [(s["id"], s["status"], s["judged"]) for s in document["sessions"]] == \
+        [("S1", "ended", False), ("S2", "ok", True)]
+    assert document["verdict"] == "pass"
+    # The leftover's evidence stays: its steps and its findings.
+    assert [s["status"] for s in document["sessions"][0]["steps"]] == \
+        ["ok"] + ["not_applicable"] * 3
+    assert sorted(f["code"] for f in document["findings"] if f["session"] == "S1") == \
+        ["capture_started_mid_session", "ndmp_error_reply"]
+    out = io.StringIO()
+    render_analysis(analysis, Console(file=out, width=200, color_system=None))
+    text = " ".join(out.getvalue().split())  # the console's wrapping undone
+    assert "sessions: 1 ok, 1 ended before capture;" in text
+    assert "The capture started mid-job" not in text, text
+    assert "Session S1 is not a job in the capture (status ended before capture, judged " \
+           "false)" in text
+    assert "ended before capture Session S1:" in text
+    assert "(control C1); not a job in the capture, not judged" in text
+
+
+def test_a_leftover_alone_stays_unknown() -> None:
+    analysis = _ended("v4-ended-late-rst-media", ".pcap")
+    document = analysis_document(analysis)
+    assert [(s["status"], s["judged"]) for s in document["sessions"]] == [("unknown", True)]
+    assert document["verdict"] == "inconclusive"
