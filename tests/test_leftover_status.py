@@ -57,3 +57,21 @@ def test_a_leftover_alone_stays_unknown() -> None:
     document = analysis_document(analysis)
     assert [(s["status"], s["judged"]) for s in document["sessions"]] == [("unknown", True)]
     assert document["verdict"] == "inconclusive"
+
+
+def test_a_leftover_after_the_live_job_began_is_not_called_mid_job() -> None:
+    """newuser61's lab (v4-leftover-retry-into-live-job-media): a killed job's agent
+    retried its data connection 2.5 s into the next job's capture. The note said "The
+    capture started mid-job (session S2 ..." while S2's steps said its job had ended
+    before the capture started."""
+    analysis = _ended("v4-leftover-retry-into-live-job-media", ".pcap.gz")
+    document = analysis_document(analysis)
+    assert [(s["id"], s["status"], s["judged"]) for s in document["sessions"]] == \
+        [("S1", "ok", True), ("S2", "ended", False)]
+    assert "had ended before the capture started" in analysis.sessions[1].steps[1].detail
+    out = io.StringIO()
+    render_analysis(analysis, Console(file=out, width=200, color_system=None))
+    text = " ".join(out.getvalue().split())
+    assert "started mid-job" not in text
+    assert "Session S2 is not a job in the capture" in text
+    assert "sessions: 1 ok, 1 ended before capture;" in text
