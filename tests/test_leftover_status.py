@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from flowcheck.config import build_config, load_file
@@ -75,3 +76,28 @@ def test_a_leftover_after_the_live_job_began_is_not_called_mid_job() -> None:
     assert "started mid-job" not in text
     assert "Session S2 is not a job in the capture" in text
     assert "sessions: 1 ok, 1 ended before capture;" in text
+
+
+@pytest.mark.parametrize(("name", "late"), [
+    ("v4-leftover-retry-into-live-job-media", "its SYN (C3, frame 16332, to 10.77.0.1:5042), "
+     "after the close, was answered with a RST (frame 16333): that closed job's connect"),
+    ("v4-ended-at-start-then-good-media", "(C2, frames 3, 311, to 10.77.0.1:5789), after the "
+     "close, were answered with a RST (frame 312)")])
+def test_with_no_profile_given_a_leftovers_late_connect_is_no_refused_callback(
+        name: str, late: str) -> None:
+    """With no profile given (backup-exec-9 by default), the live job reads as plain NDMP
+    (ndmp profile) while the leftover, no announcement of it in the capture, kept the
+    default: its late data connect, refused, was taken for its callback and read
+    callback_refused, FAIL, though its steps said it was not a job in the capture
+    (newuser61, found building the case). Now a job ended before the capture has no
+    failed callback either: the step names the connect as that closed job's."""
+    values = load_file(ENDED / f"{name}.toml")
+    values.pop("profile")
+    config = build_config(values)
+    analysis = analyze(read_traffic([str(ENDED / f"{name}.pcap.gz")], config), config)
+    assert analysis.verdict == "pass", [f.code for f in analysis.findings]
+    assert not [f for f in analysis.findings if f.code.startswith("callback_")]
+    [leftover] = [s for s in analysis.sessions if s.ended]
+    assert leftover.profile == "backup-exec-9"
+    step = leftover.steps[1]
+    assert step.status == "not_applicable" and late in step.detail, step.detail
