@@ -108,7 +108,11 @@ def _render_listed(listed: list[tuple[Session, SessionStatus]],
                    by_uid: dict[str, Connection], base: Since, console: Console) -> None:
     """The sessions whose steps are not shown, one line each."""
     console.print()
-    console.print(f"[bold]Sessions that passed or are side traffic[/] ({len(listed)}; "
+    # A job ended before the capture is neither (newuser61): named when one is listed.
+    which = ("passed, ended before the capture or are side traffic"
+             if any(status == "ended" for _, status in listed) else
+             "passed or are side traffic")
+    console.print(f"[bold]Sessions that {which}[/] ({len(listed)}; "
                   "--all-sessions shows their steps)", highlight=False)
     table = Table(show_edge=False, pad_edge=False, box=None)
     for header in ("session", "status", "media server -> agent", "kind", "started"):
