@@ -71,7 +71,7 @@ _THEME = """
 }
 @media print { body { margin: 0; } .ladder-box { break-inside: avoid; } }
 .ladder-box { overflow-x: auto; margin: 0.5em 0 1.5em; }
-.side { color: #888; } ul.summary a { color: inherit; }
+.side, .ended { color: #888; } ul.summary a { color: inherit; }
 .nowrap { white-space: nowrap; }
 h2:target, li:target { outline: 2px solid #c62828; outline-offset: 2px; }
 """

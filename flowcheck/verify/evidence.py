@@ -200,7 +200,7 @@ def judged(ctx: Context, conn: Connection) -> Judged:
     control connection closed (after_close.late_refusal) is "unanswered" when its SYNs
     went unanswered for the retransmission timeout while the job ran, else "late"; one
     whose job had ended before the capture saw it run (after_close.job_ended), refused
-    or unanswered, is "late". A
+    or unanswered, is "late", and so is such a session's callback. A
     control connection of which the capture holds only a late SYN-ACK resend and the
     originator's RST to it is "given_up" (stale.given_up_before)."""
     if given_up_before(ctx, conn):
@@ -213,6 +213,12 @@ def judged(ctx: Context, conn: Connection) -> Judged:
     if outcome == "unanswered" and conn.role == "data" and (
             session := ctx.session_of(conn)) is not None and job_ended(ctx, session):
         return "late"  # its job had ended before the capture saw it run: not its failure
+    if outcome in ("refused", "unanswered") and conn.role == "callback" and (
+            session := ctx.session_of(conn)) is not None and job_ended(ctx, session):
+        # Nor a connect taken for its callback (newuser61: with no profile given, a plain
+        # job's leftover kept backup-exec-9 and its late data SYN, refused, read
+        # callback_refused, FAIL).
+        return "late"
     if outcome == "aborted":
         if conn.role == "data":
             return outcome
