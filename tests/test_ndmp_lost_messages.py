@@ -38,7 +38,8 @@ def test_the_lost_announcement_is_named(tmp_path: Path) -> None:
 def test_a_snap_length_cut_keeps_its_advice() -> None:
     findings = StreamFindings("C1")
     findings.snap.packet(40)
-    findings.problem("resp", DecodeProblem("cut", "48 bytes never captured", [9], 0.5))
+    findings.problem("resp", DecodeProblem("cut", "48 B never captured", [9], 0.5,
+                                           missing=48))
     _, built = findings.build()
     hole = next(f for f in built if "never captured" in f.message)
     assert "tcpdump -s 0" in hole.fix
@@ -120,12 +121,13 @@ def test_the_bytes_never_captured_count_every_hole() -> None:
 
     findings = StreamFindings("C1")
     for frame, size in ((9, 32), (192, 28), (198, 36)):
-        findings.problem("resp", DecodeProblem("cut", f"{size} bytes never captured",
-                                               [frame], float(frame)))
+        findings.problem("resp", DecodeProblem("cut", f"{size} B never captured",
+                                               [frame], float(frame), missing=size))
     _, [partial] = findings.build()
     assert "From the responder, 96 B were never captured, in 3 holes" in partial.message
     single = StreamFindings("C2")
-    single.problem("orig", DecodeProblem("cut", "52 bytes never captured", [5], 5.0))
+    single.problem("orig", DecodeProblem("cut", "52 B never captured", [5], 5.0,
+                                         missing=52))
     assert "52 B were never captured, in 1 hole" in single.build()[1][0].message
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import field
@@ -101,11 +100,6 @@ class _Group:
     ended: int = 0  # records the stream's end broke off (ndmp_partial; not holes)
 
 
-# A hole's detail: "N bytes never captured" (flowcheck.ndmp.stream); any other cut is
-# the stream's end breaking off a record.
-_NEVER_CAPTURED = re.compile(r"\((\d+) bytes never captured\)")
-
-
 class StreamFindings:
     """Collects decode problems by kind and builds one Finding per kind."""
 
@@ -153,9 +147,10 @@ class StreamFindings:
             # (_holes_finding).
             self._add(("partial", direction), "ndmp_partial", "", _FIX_PARTIAL,
                       event.frames, event.ts)
-            found = _NEVER_CAPTURED.search(f"({event.detail})")
-            if found:
-                self._groups[("partial", direction)].missing += int(found[1])
+            # A hole carries its bytes (DecodeProblem.missing); a cut without them is the
+            # stream's end breaking off a record.
+            if event.missing is not None:
+                self._groups[("partial", direction)].missing += event.missing
             else:
                 self._groups[("partial", direction)].ended += 1
         else:
