@@ -100,3 +100,30 @@ def test_a_holes_bytes_are_its_field_not_its_words() -> None:
     _, [partial] = other.build()
     assert ("From the originator, 52 B were never captured, in 1 hole, and the stream "
             "ended inside a record") in partial.message
+
+
+def test_the_snap_summary_is_told_by_its_reading_not_its_words() -> None:
+    """verify.ring_holes and verify.cut_frames leave ndmp_partial's snap-length summary
+    alone (not a stream hole's) and rewrite a hole's: they told the two apart by the
+    summary's opening words, a literal copied from ndmp.findings (task lossfield); now by
+    Finding.reading. Reworded, each is still told: a ring hole spanned by the connection
+    rewrites the hole's finding only."""
+    from dataclasses import replace
+
+    from flowcheck.model import Connection, RingGap
+    from flowcheck.verify.ring_holes import explain_ring_holes
+
+    snapped = StreamFindings("C1")
+    snapped.snap.packet(40)
+    snapped.snapped(7, 0.2)
+    snap, _ = snapped.build()
+    holed = StreamFindings("C1")
+    holed.problem("resp", DecodeProblem("cut", "48 B never captured", [9], 0.5, missing=48))
+    _, [hole] = holed.build()
+    assert snap is not None and snap.reading == "snap_summary" and hole.reading == ""
+    conn = Connection("C1", "10.77.0.1", 40000, "10.77.0.2", 10000, 1.0, last_ts=9.0)
+    gap = RingGap("ring1.pcap", "ring3.pcap", 4.0, 5.0)
+    findings = [replace(snap, message="reworded."), replace(hole, message="reworded.")]
+    kept, rewritten = explain_ring_holes(findings, [conn], [gap])
+    assert kept.message == "reworded."
+    assert rewritten.message.startswith("reworded. The connection spans ")

@@ -260,7 +260,7 @@ class StreamFindings:
         frames, ts = (snap.frames, snap.ts) if snap.frames else (snap.cut_frames, snap.cut_ts)
         return make_finding("ndmp_partial", message,
                             _FIX_SNAPLEN_TLS if tls_start else _FIX_SNAPLEN, uid=self.uid,
-                            ts=ts or None, frames=frames)
+                            ts=ts or None, frames=frames, reading="snap_summary")
 
     def build(self, messages: Sequence[NdmpMessage] = ()
               ) -> tuple[Finding | None, list[Finding]]:
@@ -278,7 +278,7 @@ class StreamFindings:
                 f"lacks bytes of this connection, so messages are missing there too. {words}",
                 _FIX_PARTIAL, uid=self.uid,
                 ts=min((t for t in (self.snap.ts, ts) if t), default=None),
-                frames=self.snap.frames + frames)
+                frames=self.snap.frames + frames, reading="snap_summary")
         out = [] if snap is None else [snap]
         if self.tls:
             out.append(self._tls_finding(list(messages)))
