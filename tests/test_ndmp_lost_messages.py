@@ -31,6 +31,7 @@ def test_the_lost_announcement_is_named(tmp_path: Path) -> None:
             "messages in frames 16 and 25 (NDMP sequence numbers 6 and 8): the reply to "
             "DATA_LISTEN (frame 20)") in partial.message
     assert "an announcement: the address it gave is not in the capture" in partial.message
+    assert [s.holes_unchecked for s in analysis.traffic.streams] == [True]
     assert "-s 0" not in partial.fix and "snap length" not in partial.fix
     assert "tcpdump -B 65536" in partial.fix
 
@@ -106,7 +107,8 @@ def test_each_hole_names_the_reply_it_held_not_an_earlier_hole_s() -> None:
         message(15, "orig", 3, "request", "NDMP_DATA_STOP"),
         message(17, "resp", 5, "post", "NDMP_NOTIFY_DATA_HALTED"),
     ]
-    words = lost_words("resp", [9, 16], messages)
+    words, unchecked = lost_words("resp", [9, 16], messages)
+    assert not unchecked  # no announcement among them
     first, second = words.split(". The bytes never captured")[1:3]
     assert "the reply to CONNECT_OPEN (frame 7)" in first
     assert "the reply to DATA_START_BACKUP (frame 11)" in second

@@ -118,6 +118,9 @@ class StreamFindings:
         # direction -> the frames of records whose mark or header the snap length cut:
         # NDMP before a TLS record, though no message of it could be read.
         self._cut_records: dict[str, list[int]] = {}
+        # The holes' words name an announcement they held, its address unchecked
+        # (flowcheck.ndmp.lost.lost_words): NdmpStream.holes_unchecked, set by build.
+        self.holes_unchecked = False
 
     def _add(self, key: tuple[str, str], code: str, message: str, fix: str,
              frames: list[int], ts: float) -> None:
@@ -269,6 +272,7 @@ class StreamFindings:
         holes held (flowcheck.ndmp.lost). The holes of both directions are one
         ndmp_partial, the snap-length summary's when there is one: one per control
         connection (trial 25 D11)."""
+        self.holes_unchecked = False  # _holes_words sets it
         snap = self.snap_finding(self.tls_from_start(messages))
         holes = {key[1]: group for key, group in self._groups.items() if key[0] == "partial"}
         if snap is not None and holes:
@@ -322,10 +326,13 @@ class StreamFindings:
         "(3 times)": holes or messages? trial 25 D11), the last ending with a full stop."""
         sides = [(direction, holes[direction]) for direction in ("orig", "resp")
                  if direction in holes]
+        said = {direction: lost_words(direction, group.frames, messages)
+                for direction, group in sides}
+        self.holes_unchecked = any(unchecked for _, unchecked in said.values())
         words = ". ".join(_cut_words(direction, group)
                           + _skipped_text(self._skipped.get(direction),
                                           group.count - group.ended)
-                          + lost_words(direction, group.frames, messages)
+                          + said[direction][0]
                           for direction, group in sides)
         frames = [frame for _, group in sides for frame in group.frames]
         # The last sentence ends as the others do (it ended "(NDMP sequence numbers 2 and
