@@ -67,6 +67,10 @@ class Context:
     missing: dict[tuple[str, str], list[Connection]] = field(default_factory=dict)
     captured_in: list[set[tuple[str, str]]] = field(default_factory=list)
     missing_in: list[dict[tuple[str, str], list[Connection]]] = field(default_factory=list)
+    # The capture_one_direction findings by the direction (sender, receiver) each says
+    # the capture (or a piece of the set) lacks (verify.evidence): what a later check
+    # adds words to, found by data, not by "from A to B" in their words.
+    one_direction: dict[tuple[str, str], list[Finding]] = field(default_factory=dict)
     early_events: set[tuple[str, float]] = field(default_factory=set)
     # Sessions whose callback or data connections the capture left out
     # (flowcheck.verify.filtered): session id -> (why, its evidence as (frame, ts)
