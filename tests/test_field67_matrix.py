@@ -25,7 +25,7 @@ def test_a_capture_of_the_agents_direction_only_cannot_hold_unanswered_syns() ->
     analysis = shared_analysis(OUT)
     assert analysis.verdict == "pass"
     [unseen] = [f for f in analysis.findings if f.code == "agent_not_seen"]
-    assert ("The capture holds no TCP packet from the media server 10.77.0.1 or fd77::1 "
+    assert ("The capture holds no TCP packet that left the media server 10.77.0.1 or fd77::1 "
             "(one direction only: capture_one_direction), so a job's control connection "
             "SYNs to them that went unanswered" in unseen.message)
     assert unseen.fix.startswith(
