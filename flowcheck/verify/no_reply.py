@@ -17,6 +17,7 @@ from flowcheck.durations import span_words
 from flowcheck.model import (
     Connection,
     ControlPacket,
+    Finding,
     NdmpMessage,
     NdmpStream,
     Session,
@@ -143,6 +144,20 @@ def take_awaiting(ctx: Context, session: Session, whose: str = "its"
             "show it stopped): whether it came cannot be seen.",
             f"Let the capture run on at least {NO_REPLY_SECONDS:g} s after the last NDMP "
             "message, the silence that shows a peer stopped answering.", finding.frames)
+
+
+def fold_awaiting(ctx: Context, session: Session, into: Finding) -> None:
+    """take_awaiting's sentence said in `into`, the session's capture_ended_early of a
+    data connection reset just before the end (verify.cut_transfer), the two taken back
+    and added again as one: one end of the capture, one finding (review 61c: the running
+    job's polled DATA_GET_STATE unanswered beside its data connection's RST read two)."""
+    waited = take_awaiting(ctx, session, f"the {session.kind}'s")
+    if waited is None:
+        return
+    ctx.withdraw(into)
+    ctx.add("capture_ended_early", f"{into.message} {waited[0]}", f"{into.fix} {waited[1]}",
+            session=session, conn=ctx.by_uid[into.uid] if into.uid else None,
+            frames=[*into.frames, *waited[2]], ts=into.ts)
 
 
 def _unanswered(stream: NdmpStream) -> NdmpMessage | None:
