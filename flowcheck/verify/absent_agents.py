@@ -300,8 +300,9 @@ def _not_seen(quiet: list[tuple[str, dict[str, ArpAsked]]], unlisted: dict[str, 
                     f"another address ({stack}a NAT, another interface), its job is judged "
                     "there.")
     either = agents[0] if one else ", ".join(agents[:-1]) + " or " + agents[-1]
-    reached = ("its SYNs to it went unanswered, which this capture of one direction cannot "
-               "hold, or it never reached the network at this capture point"
+    reached = ("its SYNs to it went unanswered, which this capture cannot hold (none of the "
+               "media server's TCP is in it), or it never reached the network at this "
+               "capture point"
                if silent else "it never reached the network at this capture point")
     fix = (unread_fix(either, one, unread) if unread else
            f"If a job with {either} ran while the capture ran, {reached}: read the job's "
@@ -326,10 +327,12 @@ def _not_seen(quiet: list[tuple[str, dict[str, ArpAsked]]], unlisted: dict[str, 
 
 
 def _silent_words(silent: list[str], it: str) -> str:
-    """The note of a capture holding no packet from the media servers (_media_silent)."""
+    """The note of a capture holding no packet from the media servers (_media_silent):
+    not "one direction only", which a capture holding their ICMP or ARP is not, its
+    capture_one_direction saying only their TCP is missing (review 61c)."""
     named = silent[0] if len(silent) == 1 else ", ".join(silent[:-1]) + " or " + silent[-1]
-    return (f"The capture holds no TCP packet that left the media server {named} (one "
-            "direction only: capture_one_direction), so a job's control connection SYNs to "
+    return (f"The capture holds no TCP packet that left the media server {named} "
+            "(capture_one_direction), so a job's control connection SYNs to "
             f"{it} that went unanswered (dropped on the way or by {it}) would leave no "
             "packet in it: the capture does not show whether such a job ran.")
 
