@@ -360,7 +360,7 @@ def ended_early(ctx: Context, session: Session | None, event: str, ts: float,
         return None
     ctx.early_events.add(key)
     rto = ctx.config.retransmission_timeout
-    openings = handshakes_only(ctx)
+    openings = handshakes_only(ctx.connections, ctx.config.ndmp_port)
     went = after(ctx, ts, frame)
     return ctx.add(
             "capture_ended_early",
