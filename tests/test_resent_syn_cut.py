@@ -13,10 +13,12 @@ capture, whose job closed the session 438 ms after the fourth SYN, keeps its wor
 
 from __future__ import annotations
 
+import struct
 from dataclasses import replace
 from pathlib import Path
 
 from frame_cuts import CAPTURES, cut_analysis, frame_range, stored_capture
+from pcap_records import read_records, write_records
 from stored import case_config, stored_analysis
 
 from flowcheck.config import Config
@@ -215,3 +217,21 @@ def test_a_timeout_the_user_set_is_not_advised_again(tmp_path: Path) -> None:
         analysis = stored_analysis(cut, config_path=config, **settings)
         [early] = [f for f in analysis.findings if f.code == "capture_ended_early"]
         assert ("set --retransmission-timeout to match" in early.fix) is advised, early.fix
+
+
+def test_a_control_connection_the_dma_tried_again_after_is_not_hedged(tmp_path: Path) -> None:
+    """lab/control-dropped's 4 SYNs, then the same SYN from a new port 500 ms after the
+    fourth (the DMA gave the connection up and tried again) and the capture's end: the
+    first attempt's resends are over, so nothing is said of a later one of its."""
+    linktype, records = read_records(stored_capture("lab", "control-dropped"))
+    first = records[0]
+    port = 14 + (first.data[14] & 0x0F) * 4  # the TCP source port's offset
+    again = replace(first, micros=records[3].micros + 500_000,
+                    data=first.data[:port] + struct.pack(">H", 5044) + first.data[port + 2:])
+    capture = write_records(tmp_path / "control-dropped-again.pcap", linktype,
+                            [*records[:4], again])
+    analysis = cut_analysis(capture, "lab", "control-dropped")
+    [old] = [f for f in analysis.findings
+             if f.code == "control_unanswered" and "sent 4 SYNs" in f.message]
+    assert "never got an answer" in old.message, old.message
+    assert not any(CUT_WORDS in text for text in _texts(analysis))

@@ -158,12 +158,19 @@ def ended_after(ctx: Context, conn: Connection) -> bool:
     stopped_after; a message of its session's control connection after that packet
     ending its operation (ENDING_OPS: trial 34's data-ack-dropped-at-agent,
     NOTIFY_DATA_HALTED 481 ms after the last SYN-ACK resend) or a DATA_CONNECT or
-    MOVER_CONNECT reply with an error (the connect gave up); or, of a data connection,
-    a later announcement of the session (the job moved on to another endpoint: field54's
+    MOVER_CONNECT reply with an error (the connect gave up); of a control connection, a
+    later connection of its host to the same endpoint (the DMA tried again); or, of a
+    data connection, a later announcement of the session (the job moved on to another
+    endpoint: field54's
     ipv6-data-synacks-dropped-by-agent-router-any-sniffer-loss cut after frame 119, a
     DATA_LISTEN 440 ms after port 6004's last SYN, read "it ended 1.47 s after the
     last, so whether that one or a later resend got through cannot be seen" of 6004)?
     False for a connection of no session."""
+    if conn.role == "control" and any(
+            other is not conn and other.ts > conn.last_ts and other.orig_h == conn.orig_h
+            and (other.resp_h, other.resp_p) == (conn.resp_h, conn.resp_p)
+            for other in ctx.connections):
+        return True  # the DMA gave it up and tried again on a new connection (lone_syn)
     session = ctx.session_of(conn)
     if session is None:
         return False
