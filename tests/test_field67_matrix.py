@@ -25,12 +25,12 @@ def test_a_capture_of_the_agents_direction_only_cannot_hold_unanswered_syns() ->
     analysis = shared_analysis(OUT)
     assert analysis.verdict == "pass"
     [unseen] = [f for f in analysis.findings if f.code == "agent_not_seen"]
-    assert ("The capture holds no TCP packet from the media server 10.77.0.1 or fd77::1 "
-            "(one direction only: capture_one_direction), so a job's control connection "
+    assert ("The capture holds no TCP packet that left the media server 10.77.0.1 or fd77::1 "
+            "(capture_one_direction), so a job's control connection "
             "SYNs to them that went unanswered" in unseen.message)
     assert unseen.fix.startswith(
         "If a job with 10.77.0.2 or fd77::2 ran while the capture ran, its SYNs to it "
-        "went unanswered, which this capture of one direction cannot hold, or it never "
-        "reached the network at this capture point")
+        "went unanswered, which this capture cannot hold (none of the media server's TCP "
+        "is in it), or it never reached the network at this capture point")
     [session] = analysis.sessions
     assert session.remote_agent == "fd77::3"

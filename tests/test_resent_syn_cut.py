@@ -13,10 +13,13 @@ capture, whose job closed the session 438 ms after the fourth SYN, keeps its wor
 
 from __future__ import annotations
 
+import struct
 from dataclasses import replace
 from pathlib import Path
 
-from frame_cuts import cut_analysis, frame_range, stored_capture
+from frame_cuts import CAPTURES, cut_analysis, frame_range, stored_capture
+from pcap_records import read_records, write_records
+from stored import case_config, stored_analysis
 
 from flowcheck.config import Config
 from flowcheck.pipeline import Analysis
@@ -145,3 +148,90 @@ def test_before_retry_words_hedge_past_the_shorter_timeout() -> None:
                    explicit=frozenset({"retransmission_timeout"}))
     assert before_retry_words(mine, 4.0) == \
         "before TCP would have retried (5 s retransmission timeout)"
+
+
+def _field_cut(tmp_path: Path, folder: str, name: str, last: int) -> Analysis:
+    """captures/FOLDER/NAME's frames 1..last, analyzed with the case's configuration."""
+    cut = frame_range(stored_capture(folder, name), tmp_path / f"{name}-1-{last}.pcap", 1,
+                      last, "-F", "pcap")
+    return cut_analysis(cut, folder, name)
+
+
+def _unanswered(analysis: Analysis, code: str, port: str) -> str:
+    """The message of the `code` finding naming `port` (":6004")."""
+    [message] = [f.message for f in analysis.findings if f.code == code and port in f.message]
+    return message
+
+
+def test_a_data_connection_the_job_moved_on_from_is_not_hedged(tmp_path: Path) -> None:
+    """field54's ipv6-data-synacks-dropped-by-agent-router-any-sniffer-loss cut after
+    frame 119: port 6004's 4 SYNs end at frame 110 and the job asked for a new
+    DATA_LISTEN 440 ms later (frame 111): it gave 6004 up, no later resend to wait for.
+    The new endpoint 6005, 2 SYNs at the capture's end, keeps the words."""
+    analysis = _field_cut(tmp_path, "field54-matrix",
+                          "ipv6-data-synacks-dropped-by-agent-router-any-sniffer-loss", 119)
+    assert analysis.verdict == "fail"
+    assert CUT_WORDS not in _unanswered(analysis, "data_unanswered", ":6004 ")
+    assert "(2 SYNs over 1.03 s; it ended 0 ms after the last, " + CUT_WORDS in \
+        _unanswered(analysis, "data_unanswered", ":6005 ")
+
+
+def test_a_connect_error_reply_after_the_syns_is_not_hedged(tmp_path: Path) -> None:
+    """field59's ndmjob-data-rejected-admin-prohibited-by-media-any-on-media-in-sll2 cut
+    after frame 9: the agent's DATA_CONNECT reply, NDMP_CONNECT_ERR, 0.135 ms after the
+    second SYN: its connect gave up, so no later resend got through."""
+    analysis = _field_cut(tmp_path, "field59-matrix",
+                          "ndmjob-data-rejected-admin-prohibited-by-media-any-on-media-in-sll2", 9)
+    assert analysis.verdict == "fail"
+    assert any(step.status == "failed" and "unanswered: 2 SYNs over 1.02 s" in step.detail
+               for step in analysis.sessions[0].steps)
+    assert not any(CUT_WORDS in text for text in _texts(analysis))
+
+
+def test_a_silent_agents_control_syns_say_the_cut_as_the_step_does(tmp_path: Path) -> None:
+    """field53's two-jobs-control-synacks-dropped-by-agent-ipv6 cut after frame 270 (576
+    ms after the second SYN): the step said it, control_unanswered (the agent sent no TCP
+    packet in the whole capture) "never got an answer". The whole capture, 2.11 s after
+    4 SYNs 1 s apart, with no fifth when the SYNs' spacing had it due: TCP gave up, and
+    neither says it."""
+    name = "two-jobs-control-synacks-dropped-by-agent-ipv6"
+    cut = _field_cut(tmp_path, "field53-matrix", name, 270)
+    message = _unanswered(cut, "control_unanswered", "[fd77::2]:10000")
+    assert ("sent 2 SYNs to the agent's NDMP port [fd77::2]:10000 and got no answer in the "
+            f"capture (over 1.01 s; it ended 576 ms after the last, {CUT_WORDS}): ") in message, \
+        message
+    assert message.endswith("the connection never opened while the capture ran."), message
+    assert cut.sessions[0].steps[0].detail.endswith(CUT_WORDS)
+    whole = cut_analysis(stored_capture("field53-matrix", name), "field53-matrix", name)
+    assert whole.sessions[0].steps[0].status == "failed"
+    assert not any(CUT_WORDS in text for text in _texts(whole))
+
+
+def test_a_timeout_the_user_set_is_not_advised_again(tmp_path: Path) -> None:
+    """capture_ended_early's fix asked a user who set --retransmission-timeout 1 to set
+    it if the hosts retry sooner (Linux: 1 s)."""
+    cut = frame_range(stored_capture("lab", "data-port-dropped"),
+                      tmp_path / "data-port-dropped-1-23.pcap", 1, 23)
+    config = case_config(CAPTURES / "lab", "data-port-dropped")
+    for settings, advised in (({}, True), ({"retransmission_timeout": 1.0}, False)):
+        analysis = stored_analysis(cut, config_path=config, **settings)
+        [early] = [f for f in analysis.findings if f.code == "capture_ended_early"]
+        assert ("set --retransmission-timeout to match" in early.fix) is advised, early.fix
+
+
+def test_a_control_connection_the_dma_tried_again_after_is_not_hedged(tmp_path: Path) -> None:
+    """lab/control-dropped's 4 SYNs, then the same SYN from a new port 500 ms after the
+    fourth (the DMA gave the connection up and tried again) and the capture's end: the
+    first attempt's resends are over, so nothing is said of a later one of its."""
+    linktype, records = read_records(stored_capture("lab", "control-dropped"))
+    first = records[0]
+    port = 14 + (first.data[14] & 0x0F) * 4  # the TCP source port's offset
+    again = replace(first, micros=records[3].micros + 500_000,
+                    data=first.data[:port] + struct.pack(">H", 5044) + first.data[port + 2:])
+    capture = write_records(tmp_path / "control-dropped-again.pcap", linktype,
+                            [*records[:4], again])
+    analysis = cut_analysis(capture, "lab", "control-dropped")
+    [old] = [f for f in analysis.findings
+             if f.code == "control_unanswered" and "sent 4 SYNs" in f.message]
+    assert "never got an answer" in old.message, old.message
+    assert not any(CUT_WORDS in text for text in _texts(analysis))

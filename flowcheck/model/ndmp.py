@@ -252,6 +252,14 @@ class NdmpStream:
         """The first frame either direction went on in TLS (tls_from), None if neither."""
         return min(self.tls_from.values(), default=None)
 
+    @property
+    def tls_whole(self) -> bool:
+        """Is the stream TLS from its first byte: it went on in TLS with no NDMP message
+        read and no NDMP record cut by the snap length (flowcheck.ndmp.findings
+        .tls_from_start's reading)? Then a snap length cut TLS records only, which hide
+        nothing that the TLS did not (lab matrix seed 131 run 13)."""
+        return self.tls_start is not None and not self.messages and not self.snap_lost
+
     def as_dict(self) -> dict:
         return {
             "uid": self.uid,

@@ -207,7 +207,7 @@ class NdmpStreamDecoder:
                     self._tls = True
                     return None
                 self._problem("absurd_fragment",
-                              f"record fragment of {length} bytes (over 16 MiB): not NDMP",
+                              f"record fragment of {length:,} bytes (over 16 MiB): not NDMP",
                               [frame], ts)
                 self._bytes.drop(pos + 1)
                 self._resync = True
@@ -379,7 +379,7 @@ class NdmpStreamDecoder:
                     self._problem("skipped", detail, [frame], ts, skipped=count)
         elif self._skipped and not self._resync_after_gap:
             where = "until the stream ended" if final else "before the next record"
-            self._problem("garbage", f"{self._skipped} bytes that are not NDMP {where}",
+            self._problem("garbage", f"{self._skipped:,} bytes that are not NDMP {where}",
                           [frame], ts, skipped=self._skipped)
         self._skipped = self._skipped_rest = 0
         self._skip_start = None

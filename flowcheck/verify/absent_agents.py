@@ -105,7 +105,11 @@ def _media_silent(sessions: Sequence[Session], connections: Sequence[Connection]
     one-way SPAN), where a job's SYNs to an agent that never answered them leave no
     packet (lab matrix seed 130 run 19: `-Q out` on the agent's host, the job's control
     SYNs to its other address dropped there, read "it never reached the network at this
-    capture point"). Empty otherwise."""
+    capture point"). A packet a media server sent to its own address (its loopback: a
+    local service, a job of its own) never left it, so it does not count: `tcpdump -i any
+    -Q in` on the media server holds them (review 61c: seed 130 run 19 taken so, with a
+    local connection 10.77.0.1 -> 10.77.0.1 beside it, read "it never reached the network"
+    again). Empty otherwise."""
     judged = [s for s in sessions if not s.side]
     if not judged:
         return []
@@ -113,7 +117,7 @@ def _media_silent(sessions: Sequence[Session], connections: Sequence[Connection]
     media = dict.fromkeys([*config.media_servers, *(s.media_server for s in judged),
                            *(address for s in judged
                              for address, _, _ in session_proof(s, by_uid, "media"))])
-    if any(sender in media for sender, _ in census.captured):
+    if any(sender in media and receiver != sender for sender, receiver in census.captured):
         return []
     lacked = missing_directions(list(census.one_sided), census.captured)
     return list(media) if any(sender in media for sender, _ in lacked) else []
@@ -296,8 +300,9 @@ def _not_seen(quiet: list[tuple[str, dict[str, ArpAsked]]], unlisted: dict[str, 
                     f"another address ({stack}a NAT, another interface), its job is judged "
                     "there.")
     either = agents[0] if one else ", ".join(agents[:-1]) + " or " + agents[-1]
-    reached = ("its SYNs to it went unanswered, which this capture of one direction cannot "
-               "hold, or it never reached the network at this capture point"
+    reached = ("its SYNs to it went unanswered, which this capture cannot hold (none of the "
+               "media server's TCP is in it), or it never reached the network at this "
+               "capture point"
                if silent else "it never reached the network at this capture point")
     fix = (unread_fix(either, one, unread) if unread else
            f"If a job with {either} ran while the capture ran, {reached}: read the job's "
@@ -322,10 +327,12 @@ def _not_seen(quiet: list[tuple[str, dict[str, ArpAsked]]], unlisted: dict[str, 
 
 
 def _silent_words(silent: list[str], it: str) -> str:
-    """The note of a capture holding no packet from the media servers (_media_silent)."""
+    """The note of a capture holding no packet from the media servers (_media_silent):
+    not "one direction only", which a capture holding their ICMP or ARP is not, its
+    capture_one_direction saying only their TCP is missing (review 61c)."""
     named = silent[0] if len(silent) == 1 else ", ".join(silent[:-1]) + " or " + silent[-1]
-    return (f"The capture holds no TCP packet from the media server {named} (one direction "
-            "only: capture_one_direction), so a job's control connection SYNs to "
+    return (f"The capture holds no TCP packet that left the media server {named} "
+            "(capture_one_direction), so a job's control connection SYNs to "
             f"{it} that went unanswered (dropped on the way or by {it}) would leave no "
             "packet in it: the capture does not show whether such a job ran.")
 

@@ -95,9 +95,11 @@ class Context:
     silent_peer: dict[str, str] = field(default_factory=dict)
     # Sessions whose last request had no answer yet when the capture ended, its
     # capture_ended_early added (flowcheck.verify.no_reply): session id -> (that finding,
-    # a sentence saying it), for verify.still_running to say in its own: one end of
-    # the capture, one finding (newuser60: two for one end of the 1 GB capture).
-    awaiting: dict[str, tuple[Finding, str]] = field(default_factory=dict)
+    # how long after the request the capture ended, "DATA_GET_STATE (frame 2142)"), for
+    # the job's own warning to say (no_reply.take_awaiting: verify.still_running, and
+    # open_transfer.report_open_transfer): one end of the capture, one finding
+    # (newuser60: two for one end of the 1 GB capture).
+    awaiting: dict[str, tuple[Finding, str, str]] = field(default_factory=dict)
     # Sessions a reading across two clocks was not made for (flowcheck.verify.two_clocks:
     # capture_clocks_apart): session id -> why, for the data step it leaves unknown.
     clocks_apart: dict[str, str] = field(default_factory=dict)

@@ -362,7 +362,7 @@ def ended_early(ctx: Context, session: Session | None, event: str, ts: float,
         return None
     ctx.early_events.add(key)
     rto = ctx.config.retransmission_timeout
-    openings = handshakes_only(ctx)
+    openings = handshakes_only(ctx.connections, ctx.config.ndmp_port)
     went = after(ctx, ts, frame)
     return ctx.add(
             "capture_ended_early",
@@ -379,9 +379,11 @@ def ended_early(ctx: Context, session: Session | None, event: str, ts: float,
              "off) or with fw monitor -F (R80.20 and later). Else: c" if openings else "C")
             + "apture the whole job: start the capture before the job starts and stop it "
             + (f"after the job ends (at least {stop_after})." if stop_after else
-               f"after the job ends (at least {rto:g} s after the last connection attempt). "
-               "If the hosts retry sooner (Linux: 1 s), set --retransmission-timeout to "
-               "match."),
+               f"after the job ends (at least {rto:g} s after the last connection attempt)."
+               # A timeout the user set is already theirs (retry_wait.before_retry_words).
+               + ("" if "retransmission_timeout" in ctx.config.explicit else
+                  " If the hosts retry sooner (Linux: 1 s), set --retransmission-timeout to "
+                  "match.")),
             session=session, conn=conn, frames=frames, ts=ts)
 
 

@@ -19,7 +19,7 @@ from flowcheck.model import (
 from flowcheck.sessions import message_op
 from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.context import Context
-from flowcheck.verify.no_reply import NO_REPLY_SECONDS
+from flowcheck.verify.no_reply import take_awaiting
 from flowcheck.verify.open_transfer import (
     RING_FIX,
     ended_data,
@@ -114,12 +114,10 @@ def still_running(ctx: Context, session: Session, stream: NdmpStream,
         said(ctx, session)
         words = flowing.words(halts=False, whose="its")
         head += f" {capitalised(words)}; {step_words(ctx, ring=flowing.gap is not None)}."
-    waited = ctx.awaiting.pop(session.id, None)
+    waited = take_awaiting(ctx, session)
     if waited is not None:  # the same end: one finding (newuser60)
-        ctx.withdraw(waited[0])
-        head += f" {waited[1]}"
-        fix += (f" Let the capture run on at least {NO_REPLY_SECONDS:g} s after the last NDMP "
-                "message, the silence that shows a peer stopped answering.")
+        head += f" {waited[0]}"
+        fix += f" {waited[1]}"
     ctx.add("capture_ended_early",
             f"{head} {_after_words(ctx, resource, halt_unseen)}"
             + (f". {unseen[0].upper()}{unseen[1:]}. {still_due_words()}" if unseen else
@@ -128,7 +126,7 @@ def still_running(ctx: Context, session: Session, stream: NdmpStream,
                if silent is not None else ": the steps judge only what it holds."),
             fix, session=session, conn=control,
             frames=[start.frame, last.frame, *([flowing.last_frame] if flowing else []),
-                    *(waited[0].frames if waited else []),
+                    *(waited[2] if waited else []),
                     *([silent.data.last_frame] if silent and silent.data else [])],
             ts=last.ts)
 

@@ -101,11 +101,11 @@ def resend_cut(ctx: Context, conns: Sequence[Connection]) -> tuple[float, Connec
     """(seconds of capture after the last SYN, the attempt that sent it) of unanswered
     attempts to one endpoint whose SYNs were resent (one SYN resent, or several
     attempts), when the capture ended less than the retransmission timeout after that
-    SYN and the job did not visibly stop after it (ended_after): whether that SYN, or a
-    later resend, got through
-    cannot be seen. None otherwise (a lone SYN: lone_syn's rules; an answer of any kind,
-    an ICMP time exceeded for its SYNs among them: ttl_exceeded; the capture ran on; the
-    job stopped)."""
+    SYN, before the SYNs' spacing had the next resend due (next_resend_due), and the job
+    did not visibly stop or move on after it (ended_after): whether that SYN, or a
+    later resend, got through cannot be seen. None otherwise (a lone SYN: lone_syn's
+    rules; an answer of any kind, an ICMP time exceeded for its SYNs among them:
+    ttl_exceeded; the capture ran on; the job stopped or moved on)."""
     if not conns or any(connection_outcome(c) != "unanswered" or ttl_exceeded(c)
                         for c in conns):
         return None
@@ -113,9 +113,27 @@ def resend_cut(ctx: Context, conns: Sequence[Connection]) -> tuple[float, Connec
         return None
     last = max(conns, key=lambda c: (c.last_ts, c.last_frame))
     went = after_last(ctx, last)
-    if went >= ctx.config.retransmission_timeout or ended_after(ctx, last):
+    if went >= min(ctx.config.retransmission_timeout, next_resend_due(conns)) \
+            or ended_after(ctx, last):
         return None
     return went, last
+
+
+def next_resend_due(conns: Sequence[Connection]) -> float:
+    """Seconds after the last SYN of `conns` (one endpoint's unanswered attempts) by
+    which the SYNs' own spacing had the next resend due: twice their mean gap (TCP
+    doubles its timeout after each resend, RFC 6298 5.5; Linux's first resends, 1 s
+    apart with tcp_syn_linear_timeouts, come sooner). A capture that ran on past it
+    with no resend shows TCP had given up (or the sniffer lost the resend), not a
+    resend it could not see: field53's two-jobs-control-synacks-dropped-by-agent-ipv6,
+    4 SYNs over 3.05 s, the capture 2.11 s on, said "whether that one or a later resend
+    got through cannot be seen" beside a control_unanswered that said it never opened.
+    The mean is a floor under the last gap where the gaps grew: a capture that ran past
+    twice the mean but not past twice the last gap keeps the words it had before."""
+    first = min(conns, key=lambda c: (c.ts, c.first_frame))
+    last = max(conns, key=lambda c: (c.last_ts, c.last_frame))
+    gaps = sum(syn_count(c) for c in conns) - 1
+    return 2 * max(0.0, last.last_ts - first.ts) / gaps if gaps > 0 else float("inf")
 
 
 def resend_cut_words(cut: tuple[float, Connection]) -> str:
@@ -131,17 +149,36 @@ ENDING_OPS = frozenset({"NOTIFY_DATA_HALTED", "NOTIFY_MOVER_HALTED", "DATA_ABORT
                         "DATA_STOP", "MOVER_ABORT", "MOVER_STOP", "CONNECT_CLOSE"})
 
 
+# The requests whose error reply says the agent's connect() returned: TCP gave up.
+CONNECT_OPS = frozenset({"DATA_CONNECT", "MOVER_CONNECT"})
+
+
 def ended_after(ctx: Context, conn: Connection) -> bool:
-    """Did the job visibly stop after the connection's last packet: stopped_after, or a
-    message of its session's control connection after that packet ending its operation
-    (ENDING_OPS: trial 34's data-ack-dropped-at-agent, NOTIFY_DATA_HALTED 481 ms after
-    the last SYN-ACK resend)? False for a connection of no session."""
+    """Did the job visibly stop or move on after the connection's last packet:
+    stopped_after; a message of its session's control connection after that packet
+    ending its operation (ENDING_OPS: trial 34's data-ack-dropped-at-agent,
+    NOTIFY_DATA_HALTED 481 ms after the last SYN-ACK resend) or a DATA_CONNECT or
+    MOVER_CONNECT reply with an error (the connect gave up); of a control connection, a
+    later connection of its host to the same endpoint (the DMA tried again); or, of a
+    data connection, a later announcement of the session (the job moved on to another
+    endpoint: field54's
+    ipv6-data-synacks-dropped-by-agent-router-any-sniffer-loss cut after frame 119, a
+    DATA_LISTEN 440 ms after port 6004's last SYN, read "it ended 1.47 s after the
+    last, so whether that one or a later resend got through cannot be seen" of 6004)?
+    False for a connection of no session."""
+    if conn.role == "control" and any(
+            other is not conn and other.ts > conn.last_ts and other.orig_h == conn.orig_h
+            and (other.resp_h, other.resp_p) == (conn.resp_h, conn.resp_p)
+            for other in ctx.connections):
+        return True  # the DMA gave it up and tried again on a new connection (lone_syn)
     session = ctx.session_of(conn)
     if session is None:
         return False
     stream = ctx.stream_by_uid.get(session.control_uid)
     return stopped_after(ctx, conn) or any(
-        m.ts >= conn.last_ts and message_op(m) in ENDING_OPS
+        a.ts > conn.last_ts for a in session.announced if conn.role == "data") or any(
+        m.ts >= conn.last_ts and (message_op(m) in ENDING_OPS or (
+            m.type == "reply" and m.error != 0 and message_op(m) in CONNECT_OPS))
         for m in (stream.messages if stream else []))
 
 
