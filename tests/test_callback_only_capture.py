@@ -162,3 +162,12 @@ def test_a_file_without_its_control_connection_beside_a_judged_job_is_inconclusi
                               "NDMP control connection: it holds no packet")
     assert ("the capture set holds another job's connections without its control "
             "connection" in inconclusive_note(analysis))
+    # The verdict and its note tell that warning by its reading, not its words (task
+    # lossfield: they looked for CONTROL_LEFT_OUT in the message): reworded, both stay.
+    [left] = [f for f in analysis.findings if f.code == "capture_filtered"]
+    assert left.reading == "control_left_out"
+    reworded = replace(analysis, findings=[replace(f, message="reworded") if f is left
+                                           else f for f in analysis.findings])
+    assert reworded.verdict == "inconclusive"
+    assert "another job's connections without its control connection" \
+        in inconclusive_note(reworded)

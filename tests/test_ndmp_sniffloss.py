@@ -45,9 +45,11 @@ def test_multi_fragment_start_backup_after_a_hole_keeps_the_failure() -> None:
 
 def test_bytes_skipped_before_a_proven_start_are_counted_in_ndmp_partial() -> None:
     findings = StreamFindings("C1")
-    findings.problem("resp", DecodeProblem("cut", "1448 bytes never captured", [31], 1.0))
+    findings.problem("resp", DecodeProblem("cut", "1,448 B never captured", [31], 1.0,
+                                           missing=1448))
     findings.problem("resp", DecodeProblem("skipped", "unproven", [32], 1.0, skipped=2552))
-    findings.problem("orig", DecodeProblem("cut", "48 bytes never captured", [9], 0.5))
+    findings.problem("orig", DecodeProblem("cut", "48 B never captured", [9], 0.5,
+                                           missing=48))
     _, [built] = findings.build()  # one finding for both directions (trial 25 D11)
     originator, responder = built.message.split("From the responder")
     assert "2,552 B were skipped before a record start could be proven" in responder

@@ -299,3 +299,22 @@ def test_a_pass_whose_address_check_was_not_done_says_so_in_a_finding(
         [warning] = [f for f in analysis.findings if f.code == code]
         assert "Session S1: whether its announcement named the address C3 reached cannot " \
                "be checked: announced_address_mismatch" in _words(warning.message), cut.name
+
+
+def test_a_hole_that_names_the_announcement_gets_no_second_note(tmp_path: Path) -> None:
+    """announced-address-nat without frame 21 (the DATA_LISTEN reply): the hole's words
+    name the announcement and say its address cannot be checked (flowcheck.ndmp.lost),
+    so verify.lost_announcement adds no note of its own. It told so by "the one reached"
+    in the message, words of another module (task lossfield); now by the stream's
+    holes_unchecked, which the decoder's findings set."""
+    holed = tmp_path / "reply-lost.pcap"
+    _tool("tshark", "-r", str(LAB / "announced-address-nat.pcap"), "-Y",
+          "not frame.number == 21", "-w", str(holed))
+    analysis = stored_analysis(holed, config_path=LAB / "announced-address-nat.toml")
+    assert analysis.verdict == "pass"
+    assert [s.match_reason for s in analysis.sessions] == ["capture_loss"]
+    assert [s.holes_unchecked for s in analysis.traffic.streams] == [True]
+    [partial] = [f for f in analysis.findings if f.code == "ndmp_partial"]
+    message = _words(partial.message)
+    assert "the reply to DATA_LISTEN (frame 20); that reply is an announcement" in message
+    assert "whether its announcement named the address" not in message

@@ -241,6 +241,11 @@ class NdmpStream:
     # session secured in band: flowcheck.ndmp.stream); nothing after it is read. Not in
     # the JSON.
     tls_from: dict[str, int] = field(default_factory=dict)
+    # Its ndmp_partial (the one holding the holes' words: the snap-length summary's, else
+    # its own) names an announcement a hole held and says the address it gave cannot be
+    # checked (flowcheck.ndmp.lost.lost_words): verify.lost_announcement adds no note of
+    # its own there. Not in the JSON.
+    holes_unchecked: bool = False
 
     @property
     def tls_start(self) -> int | None:

@@ -159,6 +159,7 @@ def explain_left_out(finding: Finding, connections: list[Connection],
                             f"flowcheck's default 1025-65535, tie {them} to a job)")
     return replace(
         finding, code="capture_filtered", severity=Severity.WARNING,
+        reading="control_left_out",
         frames=[c.first_frame for c, _ in shaped if c.first_frame],
         ts=shaped[0][0].ts,
         message=f"The capture {CONTROL_LEFT_OUT}it holds no packet "

@@ -143,21 +143,22 @@ def _one_direction(ctx: Context, missing: dict[tuple[str, str], list[Connection]
         if back is not None:  # that direction passed, its TCP did not (review 56b)
             _tcp_left_out(ctx, (sender, receiver), conns, f"{listed}{more}", how, back, where)
             continue
-        ctx.add("capture_one_direction",
-                f"{where} {holds(where)} "
-                f"{ctx.census.none_words(sender, receiver, at_all=False, ts=at)}, "
-                "although "
-                f"{len(conns)} connection(s) show that side talking ({listed}{more}): "
-                f"{how}. The capture saw one direction only (a SPAN port or firewall "
-                "interface that sees one way, tcpdump -Q in/out, asymmetric routing), so "
-                "what only that direction would show is unknown, not failed (a failure the "
-                "captured direction shows, such as an ICMP reject, a listener that never "
-                "answered a connection it announced or a job engine that never answered "
-                "the agent's callback, is still reported).",
-                "Capture both directions: on the media server itself, or a SPAN session "
-                "of both received and sent traffic (tcpdump without -Q), on a path both "
-                "directions take.", conn=conns[0],
-                frames=[f for c in conns[:5] for f in opening_frames(c)])
+        said = ctx.add("capture_one_direction",
+                       f"{where} {holds(where)} "
+                       f"{ctx.census.none_words(sender, receiver, at_all=False, ts=at)}, "
+                       "although "
+                       f"{len(conns)} connection(s) show that side talking ({listed}{more}): "
+                       f"{how}. The capture saw one direction only (a SPAN port or firewall "
+                       "interface that sees one way, tcpdump -Q in/out, asymmetric routing), so "
+                       "what only that direction would show is unknown, not failed (a failure the "
+                       "captured direction shows, such as an ICMP reject, a listener that never "
+                       "answered a connection it announced or a job engine that never answered "
+                       "the agent's callback, is still reported).",
+                       "Capture both directions: on the media server itself, or a SPAN session "
+                       "of both received and sent traffic (tcpdump without -Q), on a path both "
+                       "directions take.", conn=conns[0],
+                       frames=[f for c in conns[:5] for f in opening_frames(c)])
+        ctx.one_direction.setdefault((sender, receiver), []).append(said)
 
 
 def _tcp_left_out(ctx: Context, way: tuple[str, str], conns: list[Connection],
@@ -169,22 +170,23 @@ def _tcp_left_out(ctx: Context, way: tuple[str, str], conns: list[Connection],
     read "The capture saw one direction only (...)" (task nontcpback). where: "The
     capture", or the piece of the set (sources.pieces)."""
     sender, receiver = way
-    ctx.add("capture_one_direction",
-            f"{where} {holds(where)} no TCP packet from {sender} to {receiver}, although "
-            f"{len(conns)} connection(s) show that side talking ({listed}): {how}. "
-            f"{'They hold' if holds(where) == 'hold' else 'It holds'} {back} from {sender} "
-            f"to {receiver}, so that direction passed the "
-            "capture point and only its TCP is missing: a capture filter left it out (one "
-            "on protocol, port or source address), or it took another path (asymmetric "
-            "routing, a load balancer or ECMP choosing by port). What only that "
-            "direction's TCP would show is unknown, not failed (a failure the captured "
-            "direction shows, such as an ICMP reject, a listener that never answered a "
-            "connection it announced or a job engine that never answered the agent's "
-            "callback, is still reported).",
-            f"Capture {sender}'s TCP to {receiver} too: a capture filter that holds both "
-            "directions' TCP (or none), where both directions' TCP pass (on the media "
-            "server itself).", conn=conns[0],
-            frames=[f for c in conns[:5] for f in opening_frames(c)])
+    said = ctx.add("capture_one_direction",
+                   f"{where} {holds(where)} no TCP packet from {sender} to {receiver}, although "
+                   f"{len(conns)} connection(s) show that side talking ({listed}): {how}. "
+                   f"{'They hold' if holds(where) == 'hold' else 'It holds'} {back} from {sender} "
+                   f"to {receiver}, so that direction passed the "
+                   "capture point and only its TCP is missing: a capture filter left it out (one "
+                   "on protocol, port or source address), or it took another path (asymmetric "
+                   "routing, a load balancer or ECMP choosing by port). What only that "
+                   "direction's TCP would show is unknown, not failed (a failure the captured "
+                   "direction shows, such as an ICMP reject, a listener that never answered a "
+                   "connection it announced or a job engine that never answered the agent's "
+                   "callback, is still reported).",
+                   f"Capture {sender}'s TCP to {receiver} too: a capture filter that holds both "
+                   "directions' TCP (or none), where both directions' TCP pass (on the media "
+                   "server itself).", conn=conns[0],
+                   frames=[f for c in conns[:5] for f in opening_frames(c)])
+    ctx.one_direction.setdefault(way, []).append(said)
 
 
 def conns_words(conn: Connection) -> str:
