@@ -13,6 +13,7 @@ kept, the header says it is not a job in the capture. Alone in its capture
 from __future__ import annotations
 
 import io
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,28 @@ def test_with_no_profile_given_a_leftovers_late_connect_is_no_refused_callback(
     assert leftover.profile == "backup-exec-9"
     step = leftover.steps[1]
     assert step.status == "not_applicable" and late in step.detail, step.detail
+
+
+def test_a_late_job_whose_tied_data_ran_before_its_close_is_not_ended(tmp_path: Path) -> None:
+    """review61e: captures/lab/concurrent-jobs (two Backup Exec jobs to one agent at
+    once) from frame 300, job C1 (media port 5021)'s control packets left out until its
+    FIN (frame 894; a control connection silent while the data ran, as a killed DMA's):
+    its data connections ran in the capture, tied between the two jobs begun before it.
+    The job read "ended before capture" (judged false, "not a job in the capture")
+    though what ran may be its own; now it is judged, its steps unknown."""
+    lab = Path(__file__).resolve().parent.parent / "captures" / "lab"
+    cut = tmp_path / "cut.pcap"
+    subprocess.run(["tshark", "-r", str(lab / "concurrent-jobs.pcap"), "-Y",
+                    "frame.number >= 300 && !(tcp.port == 5021 && frame.number < 894)",
+                    "-w", str(cut)], check=True, capture_output=True)
+    config = build_config(load_file(lab / "concurrent-jobs.toml"))
+    analysis = analyze(read_traffic([str(cut)], config), config)
+    by_uid = {c.uid: c for c in analysis.traffic.connections}
+    [late] = [s for s in analysis.sessions if by_uid[s.control_uid].orig_p == 5021]
+    assert late.port_tied, "the cut no longer ties its data connections"
+    assert not late.ended
+    document = analysis_document(analysis)
+    assert {(s["status"], s["judged"]) for s in document["sessions"]} == {("unknown", True)}
+    out = io.StringIO()
+    render_analysis(analysis, Console(file=out, width=200, color_system=None))
+    assert "ended before capture" not in out.getvalue()
