@@ -127,3 +127,33 @@ def test_a_late_job_whose_tied_data_ran_before_its_close_is_not_ended(tmp_path: 
     out = io.StringIO()
     render_analysis(analysis, Console(file=out, width=200, color_system=None))
     assert "ended before capture" not in out.getvalue()
+
+
+def test_a_callback_retried_before_a_silent_close_is_judged(tmp_path: Path) -> None:
+    """review61e: captures/lab/callback-blocked (the agent's callback SYNs dropped) from
+    its second SYN (frame 19), the CONNECT_CLOSE (frame 22) left out (a DMA killed: its
+    FIN the control connection's first packet in the capture), beside a good job
+    (lab/clean-3-resources moved to start 0.5 s after it). The callback retried while
+    the job's control connection was open, yet the job read "ended before capture" and
+    its callback "late": PASS. It is the job's failed callback: callback_unanswered."""
+    lab = Path(__file__).resolve().parent.parent / "captures" / "lab"
+    cut, good, both = tmp_path / "cut.pcap", tmp_path / "good.pcap", tmp_path / "both.pcap"
+    subprocess.run(["tshark", "-r", str(lab / "callback-blocked.pcap"), "-Y",
+                    "frame.number >= 19 && frame.number != 22", "-w", str(cut)],
+                   check=True, capture_output=True)
+
+    def first(path: Path) -> float:
+        return float(subprocess.run(["tshark", "-r", str(path), "-c", "1", "-T", "fields",
+                                     "-e", "frame.time_epoch"], check=True,
+                                    capture_output=True, text=True).stdout)
+
+    shift = first(cut) - first(lab / "clean-3-resources.pcap") + 0.5
+    subprocess.run(["editcap", "-t", f"{shift:.6f}", str(lab / "clean-3-resources.pcap"),
+                    str(good)], check=True, capture_output=True)
+    subprocess.run(["mergecap", "-w", str(both), str(cut), str(good)], check=True,
+                   capture_output=True)
+    config = build_config(load_file(lab / "callback-blocked.toml"))
+    analysis = analyze(read_traffic([str(both)], config), config)
+    assert analysis.verdict == "fail"
+    assert "callback_unanswered" in {f.code for f in analysis.findings}
+    assert not any(s.ended for s in analysis.sessions)
