@@ -465,7 +465,7 @@ def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
                 else s.media_server)
                for s in sessions for stream in [streams.get(s.control_uid)]
                for m in (stream.messages if stream else ())
-               if m.type == "reply" and m.error
+               if m.type == "reply" and m.error and m.error not in (1, 4, 9, 18, 19, 24)
                and m.name in ("NDMP_DATA_CONNECT", "NDMP_MOVER_CONNECT")]
 
     def answered_elsewhere(c: Connection, session: Session) -> bool:
@@ -605,7 +605,7 @@ def _attach_started_before_capture(sessions: list[Session], control_of: dict[str
             (m.ts, session.remote_agent if m.name == "NDMP_DATA_CONNECT"
              else session.media_server)
             for m in (stream.messages if stream else ())
-            if m.type == "reply" and m.error
+            if m.type == "reply" and m.error and m.error not in (1, 4, 9, 18, 19, 24)
             and m.name in ("NDMP_DATA_CONNECT", "NDMP_MOVER_CONNECT")]
 
     def eligible(conn: Connection, session: Session) -> bool:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import sessions_reference
-from scapy.all import IP, TCP, rdpcap, wrpcap
+from scapy.all import IP, TCP, Raw, rdpcap, wrpcap
 from test_sessions_scale import _outcome, random_traffic
 
 from flowcheck.config import build_config
@@ -102,3 +102,48 @@ def test_connect_errors_on_random_jobs_as_the_quadratic_reference(seed: int,
     if profile == "ndmp":  # the agent connects: the replies change whose some are
         plain = random_traffic(seed, 60)
         assert fast[1] != _outcome(*plain, build_sessions, profile)[1]
+
+
+def _reply_about_no_syn(path: Path, error: int) -> None:
+    """Job A and job B merged as _two_jobs (B 0.3 s after A's last SYN), B's data SYN and
+    its RST left out and its DATA_CONNECT reply's error set to `error`: a reply that
+    answers no SYN in the capture."""
+    first = rdpcap(str(CAPTURES / "ndmjob" / "v4-backup-media-firewall-drop.pcap"))
+    with gzip.open(CAPTURES / "ndmjob-firewall" / "v4-media-reject-rst-media.pcap.gz") as f:
+        second = rdpcap(f)
+    shift = float(first[20].time) + 0.3 - float(second[11].time)
+    merged = list(first)
+    for index, packet in enumerate(second):
+        if index in (11, 12):  # B's data SYN and the RST answering it
+            continue
+        ip = packet[IP]
+        ip.src, ip.dst = (AGENT if a == "10.77.1.2" else a for a in (ip.src, ip.dst))
+        if index == 13:  # the DATA_CONNECT reply: its body's error word last
+            load = bytes(packet[Raw].load)
+            assert load[-4:] == (23).to_bytes(4, "big")  # NDMP_CONNECT_ERR
+            packet[Raw].load = load[:-4] + error.to_bytes(4, "big")
+        del ip.chksum, packet[TCP].chksum
+        moved = packet.__class__(bytes(packet))
+        moved.time = packet.time + shift
+        merged.append(moved)
+    wrpcap(str(path), sorted(merged, key=lambda p: float(p.time)))
+
+
+def test_an_illegal_state_reply_answers_no_connect(tmp_path: Path) -> None:
+    """Another job's DATA_CONNECT refused with NDMP_ILLEGAL_STATE_ERR (no connect tried)
+    0.3 s after job A's last dropped SYN took A's connection: A unknown and an
+    unannounced_connection, where the capture shows A's data_unanswered."""
+    whole, sliced = tmp_path / "two.pcap", tmp_path / "agent.pcap"
+    _reply_about_no_syn(whole, 19)
+    subprocess.run(["tcpdump", "-r", str(whole), "-w", str(sliced), f"src host {AGENT}"],
+                   check=True, capture_output=True)
+    config = build_config({"profile": "ndmp", "media_range": "5000-5999",
+                           "agent_range": "6000-6999", "media_servers": ["10.77.0.1"],
+                           "remote_agents": [AGENT]})
+    analysis = analyze(read_traffic([str(sliced)], config), config)
+    by_uid = {c.uid: c for c in analysis.traffic.connections}
+    data = {by_uid[s.control_uid].orig_p: [by_uid[u].orig_p for u in s.data_connections]
+            for s in analysis.sessions}
+    assert data == {5051: [6057], 5796: []}
+    codes = {f.code for f in analysis.findings}
+    assert "data_unanswered" in codes and "unannounced_connection" not in codes, codes
