@@ -465,17 +465,24 @@ def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
                 else s.media_server)
                for s in sessions for stream in [streams.get(s.control_uid)]
                for m in (stream.messages if stream else ())
-               if m.type == "reply" and m.error
+               if m.type == "reply" and m.error and m.error not in (1, 4, 9, 18, 19, 24)
                and m.name in ("NDMP_DATA_CONNECT", "NDMP_MOVER_CONNECT")]
 
     def answered_elsewhere(c: Connection, session: Session) -> bool:
         """A failed connect whose connector's first CONNECT error reply after it (within
-        1 s) is another session's (newuser61)."""
+        1 s) is another session's (newuser61), not answering a later failed connect of
+        the connector's to the same peer."""
         if connection_outcome(c) not in ("refused", "unanswered"):
             return False
         after = sorted((ts, sid) for ts, sid, host in replies
                        if host == c.orig_h and ts >= c.last_ts - ANNOUNCEMENT_JITTER_SECONDS)
-        return bool(after) and after[0][0] <= c.last_ts + 1.0 and after[0][1] != session.id
+        # Nor one whose reply answers the connector's later failed connect to the same
+        # peer (review61e).
+        return bool(after) and after[0][0] <= c.last_ts + 1.0 and after[0][1] != session.id \
+            and not any(connection_outcome(o) in ("refused", "unanswered")
+                        and (o.orig_h, o.resp_h) == (c.orig_h, c.resp_h)
+                        and c.last_ts < o.last_ts <= after[0][0] + ANNOUNCEMENT_JITTER_SECONDS
+                        for o in ordered)
 
     def every(session: Session, end: float, reason: str) -> list[tuple[Connection, str]]:
         """What fits a session no message of which could be read (before any is taken);
@@ -598,7 +605,7 @@ def _attach_started_before_capture(sessions: list[Session], control_of: dict[str
             (m.ts, session.remote_agent if m.name == "NDMP_DATA_CONNECT"
              else session.media_server)
             for m in (stream.messages if stream else ())
-            if m.type == "reply" and m.error
+            if m.type == "reply" and m.error and m.error not in (1, 4, 9, 18, 19, 24)
             and m.name in ("NDMP_DATA_CONNECT", "NDMP_MOVER_CONNECT")]
 
     def eligible(conn: Connection, session: Session) -> bool:

@@ -13,6 +13,7 @@ kept, the header says it is not a job in the capture. Alone in its capture
 from __future__ import annotations
 
 import io
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,58 @@ def test_with_no_profile_given_a_leftovers_late_connect_is_no_refused_callback(
     assert leftover.profile == "backup-exec-9"
     step = leftover.steps[1]
     assert step.status == "not_applicable" and late in step.detail, step.detail
+
+
+def test_a_late_job_whose_tied_data_ran_before_its_close_is_not_ended(tmp_path: Path) -> None:
+    """review61e: captures/lab/concurrent-jobs (two Backup Exec jobs to one agent at
+    once) from frame 300, job C1 (media port 5021)'s control packets left out until its
+    FIN (frame 894; a control connection silent while the data ran, as a killed DMA's):
+    its data connections ran in the capture, tied between the two jobs begun before it.
+    The job read "ended before capture" (judged false, "not a job in the capture")
+    though what ran may be its own; now it is judged, its steps unknown."""
+    lab = Path(__file__).resolve().parent.parent / "captures" / "lab"
+    cut = tmp_path / "cut.pcap"
+    subprocess.run(["tshark", "-r", str(lab / "concurrent-jobs.pcap"), "-Y",
+                    "frame.number >= 300 && !(tcp.port == 5021 && frame.number < 894)",
+                    "-w", str(cut)], check=True, capture_output=True)
+    config = build_config(load_file(lab / "concurrent-jobs.toml"))
+    analysis = analyze(read_traffic([str(cut)], config), config)
+    by_uid = {c.uid: c for c in analysis.traffic.connections}
+    [late] = [s for s in analysis.sessions if by_uid[s.control_uid].orig_p == 5021]
+    assert late.port_tied, "the cut no longer ties its data connections"
+    assert not late.ended
+    document = analysis_document(analysis)
+    assert {(s["status"], s["judged"]) for s in document["sessions"]} == {("unknown", True)}
+    out = io.StringIO()
+    render_analysis(analysis, Console(file=out, width=200, color_system=None))
+    assert "ended before capture" not in out.getvalue()
+
+
+def test_a_callback_retried_before_a_silent_close_is_judged(tmp_path: Path) -> None:
+    """review61e: captures/lab/callback-blocked (the agent's callback SYNs dropped) from
+    its second SYN (frame 19), the CONNECT_CLOSE (frame 22) left out (a DMA killed: its
+    FIN the control connection's first packet in the capture), beside a good job
+    (lab/clean-3-resources moved to start 0.5 s after it). The callback retried while
+    the job's control connection was open, yet the job read "ended before capture" and
+    its callback "late": PASS. It is the job's failed callback: callback_unanswered."""
+    lab = Path(__file__).resolve().parent.parent / "captures" / "lab"
+    cut, good, both = tmp_path / "cut.pcap", tmp_path / "good.pcap", tmp_path / "both.pcap"
+    subprocess.run(["tshark", "-r", str(lab / "callback-blocked.pcap"), "-Y",
+                    "frame.number >= 19 && frame.number != 22", "-w", str(cut)],
+                   check=True, capture_output=True)
+
+    def first(path: Path) -> float:
+        return float(subprocess.run(["tshark", "-r", str(path), "-c", "1", "-T", "fields",
+                                     "-e", "frame.time_epoch"], check=True,
+                                    capture_output=True, text=True).stdout)
+
+    shift = first(cut) - first(lab / "clean-3-resources.pcap") + 0.5
+    subprocess.run(["editcap", "-t", f"{shift:.6f}", str(lab / "clean-3-resources.pcap"),
+                    str(good)], check=True, capture_output=True)
+    subprocess.run(["mergecap", "-w", str(both), str(cut), str(good)], check=True,
+                   capture_output=True)
+    config = build_config(load_file(lab / "callback-blocked.toml"))
+    analysis = analyze(read_traffic([str(both)], config), config)
+    assert analysis.verdict == "fail"
+    assert "callback_unanswered" in {f.code for f in analysis.findings}
+    assert not any(s.ended for s in analysis.sessions)

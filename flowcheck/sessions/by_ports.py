@@ -99,7 +99,7 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
     # trial, where the first job took the second's data connection).
     named_by = _naming_sessions(sessions, streams)
     # Nor a failed connect another session's CONNECT error reply answers (newuser61).
-    answers = ConnectAnswers(sessions, streams)
+    answers = ConnectAnswers(sessions, streams, ordered)
     # One direction captured, the media server's whole: its requests say from when
     # (sessions.asked_first).
     every = [(session, [(conn, listener) for conn, listener
