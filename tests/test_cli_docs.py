@@ -255,7 +255,8 @@ def test_a_page_longer_than_the_terminal_goes_through_the_pager(tmp_path: Path) 
     done = subprocess.run([sys.executable, "-m", "flowcheck", "docs", "findings",
                            "no_control_session"], stdin=secondary, stdout=secondary,
                           stderr=subprocess.PIPE,
-                          env={**os.environ, "PAGER": f"dd of={paged} status=none"},
+                          env={**{k: v for k, v in os.environ.items() if k != "MANPAGER"},
+                               "PAGER": f"dd of={paged} status=none"},
                           check=False, timeout=60)
     os.close(secondary)
     os.close(primary)

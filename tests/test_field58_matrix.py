@@ -87,7 +87,8 @@ def test_a_net_prohibited_reject_names_the_rule_that_sends_code_9() -> None:
     refused = _refused(analysis.findings)
     assert refused.frames == [1, 2, 3, 4]
     assert "with an ICMP administratively prohibited unreachable (code 9)" in refused.message
-    assert ("a reject rule sends it, such as nft's `reject with icmp net-prohibited` (as "
+    assert ("a closed port answers with a RST, not with this ICMP: a reject rule sends the "
+            "ICMP, such as nft's `reject with icmp net-prohibited` (as "
             "`nft list ruleset` prints it; iptables' `REJECT --reject-with "
             "icmp-net-prohibited`)" in refused.message)
     assert "icmpx" not in refused.message

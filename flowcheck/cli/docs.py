@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
 from flowcheck.cli.helptext import command_settings
@@ -97,10 +96,14 @@ def _show(text: str) -> None:
     """Write a page or section to standard output; through the user's pager ($PAGER,
     else less) when standard output is a terminal and the text is longer than it (the
     findings page is some 7,500 lines: newuser61), written whole when it is a pipe or a
-    file (click.echo_via_pager's own rule)."""
+    file. The standard library's pager (pydoc.pager: $MANPAGER, $PAGER, less, more),
+    not click's: typer no longer installs click (newuser62: `import click` made every
+    command of a fresh install a traceback)."""
     rows = _terminal_rows()
     if rows and text.count("\n") >= rows:
-        click.echo_via_pager(text)
+        import pydoc
+
+        pydoc.pager(text)
     else:
         sys.stdout.write(text)
 

@@ -152,9 +152,9 @@ def _range_too_small(ctx: Context, which: str, usage: Usage) -> dict[str, tuple[
                if callback_source_ports(ctx.profile) else "one per resource")
         ctx.too_small[which] = max(ctx.too_small.get(which, 0), need)
         ctx.add("range_too_small",
-                f"The {which} range {ctx.ranges(which)} has {size} ports"
-                f"{_ndmp_left_out(ctx, ranges)}; a job of "
-                f"{resources} resources needs at least {need} there ({why}).",
+                f"The {which} range {ctx.ranges(which)} has {_ports(size)}"
+                f"{_ndmp_left_out(ctx, ranges)}; a job of {resources} "
+                f"resource{'s' * (resources != 1)} needs at least {need} there ({why}).",
                 f"Widen the {which} range by {_ports(need - size)}, to at least {need}.")
         peaks = {host: (peak, True) for host, (peak, _) in peaks.items()}
     return peaks

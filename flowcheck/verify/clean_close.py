@@ -34,5 +34,6 @@ def clean_close_words(conns: list[Connection]) -> str:
         frames = f" (frames {', '.join(map(str, fins))})" if fins else ""
         return (f"; the data connection closed cleanly (a FIN each way{frames}, each "
                 "acknowledged, and every byte)")
-    many = f"all {len(conns)}" if len(clean) == len(conns) else f"{len(clean)} of {len(conns)}"
+    many = ("both" if len(conns) == 2 else f"all {len(conns)}") if len(clean) == len(conns) \
+        else f"{len(clean)} of {len(conns)}"
     return f"; {many} data connections closed cleanly ({how})"

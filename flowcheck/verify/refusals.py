@@ -225,7 +225,8 @@ def icmp_cause(ctx: Context, conn: Connection) -> str | None:
                           "rule sends it; a router's filter answers from its own address "
                           f"unless it rejects in {host}'s name (an nftables netdev ingress "
                           "reject, a DNAT router's forward chain)",
-                          "a closed port answers with a RST: a reject rule sends it, "
+                          "a closed port answers with a RST, not with this ICMP: a "
+                          "reject rule sends the ICMP, "
                           + prohibited_rule(ip_version(host), conn.icmp_code))
     if prohibited(conn):
         return "a firewall or router filter rejects it (a closed port answers with a RST)"
