@@ -24,13 +24,14 @@ from flowcheck.verify.kind_shown import settle_browse
 LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
 
 
-def _cut(tmp_path: Path, name: str, last: int) -> tuple[str, list[Session]]:
-    """The verdict and sessions of lab capture `name` cut after frame `last` (editcap
-    -r: the frames 1..last kept), read with its configuration."""
+def _cut(tmp_path: Path, name: str, last: int, *, folder: Path = LAB,
+         suffix: str = ".pcap") -> tuple[str, list[Session]]:
+    """The verdict and sessions of stored capture `name` (in `folder`) cut after frame
+    `last` (editcap -r: the frames 1..last kept), read with its configuration."""
     cut = tmp_path / f"{name}-1-{last}.pcap"
-    subprocess.run(["editcap", "-r", str(LAB / f"{name}.pcap"), str(cut), f"1-{last}"],
+    subprocess.run(["editcap", "-r", str(folder / f"{name}{suffix}"), str(cut), f"1-{last}"],
                    check=True, capture_output=True)
-    config = build_config(load_file(LAB / f"{name}.toml"))
+    config = build_config(load_file(folder / f"{name}.toml"))
     result = analyze(read_traffic([str(cut)], config), config)
     return result.verdict, result.sessions
 
@@ -62,6 +63,26 @@ def test_a_connect_close_or_a_fin_in_the_capture_shows_the_stop(tmp_path: Path,
         assert step.stopped_after == 2
     assert session.kind_words() == ("kind unknown (the job stopped after step 2 failed, "
                                     "before anything showed a backup, a restore or a browse)")
+
+
+@pytest.mark.parametrize(("last", "status"), [(28, "unknown"), (29, "not_applicable")])
+def test_an_ipv6_capture_that_ran_on_without_the_close_does_not_say_it_stopped(
+        tmp_path: Path, last: int, status: str) -> None:
+    """field48-matrix/lost-host-info-reply-callback-dropped: the callback's fourth SYN
+    (frame 24, 3.14 s), then only ICMPv6 router and neighbor solicitations until frame 28
+    (2.02 s later); frame 29 is the CONNECT_CLOSE. Cut after 28, steps 3-5 read "not
+    reached: the job stopped after step 2 failed"."""
+    verdict, [session] = _cut(tmp_path, "lost-host-info-reply-callback-dropped", last,
+                              folder=LAB.parent / "field48-matrix", suffix=".pcap.gz")
+    assert verdict == "fail"
+    assert session.steps[1].status == "failed"
+    assert {step.status for step in session.steps[2:]} == {status}
+    if status == "unknown":
+        assert session.steps[2].detail.startswith(
+            "unknown: the capture ended 2.02 s after step 2's last packet (frame 24) with the "
+            "control connection still open")
+    else:
+        assert session.steps[2].detail == "not reached: the job stopped after step 2 failed"
 
 
 def test_settle_browse_reads_the_step_not_its_words() -> None:
