@@ -34,6 +34,10 @@ class Step:
     # No packet of the capture dates the step (an announcement it lacks): the reports'
     # time column shows "-" (report.step_time). Not in the JSON.
     untimed: bool = False
+    # The number of the earlier step (failed or missing) after which this one was not
+    # reached, or whose end the capture cut before this one could be seen
+    # (verify.kind_shown.after_failed); None otherwise. Not in the JSON.
+    stopped_after: int | None = None
 
     def as_dict(self) -> dict:
         return {

@@ -8,24 +8,84 @@ the callback is `unknown` (the capture ended while the control connection was st
 open, the peer went silent, the stream is hidden), or was not reached because an earlier
 step failed (a blocked callback stops a backup as it stops a browse), the session's kind
 is unknown (Session.kind_unknown; the JSON kind keeps the contract's "browse").
+
+"The job stopped after step 2 failed" is said only when the capture shows that stop: the
+control connection closed (a FIN or RST), or a CONNECT_CLOSE, a halt or a stop request on
+it after the failed step's last packet (after_failed). A capture that ended first, the
+control connection still open, shows the failure, not the stop: the later steps are
+`unknown`, saying how long the capture went on after the failed step (editcap -r
+callback-blocked.pcap 1-21, cut at the fourth callback SYN, before its CONNECT_CLOSE, read
+"not reached: the job stopped after step 2 failed"). A FAIL from the failed step's own
+evidence stays FAIL (the verdict rule: its error finding).
 """
 
 from __future__ import annotations
 
-from flowcheck.model import Session, Step
+from flowcheck.durations import span_words
+from flowcheck.model import Connection, Session, Step
+from flowcheck.profiles import StepSpec
+from flowcheck.sessions.classify import message_op, seen_closing
+from flowcheck.verify.capture_time import after_last
+from flowcheck.verify.context import Context
+from flowcheck.verify.step_base import make_step
+from flowcheck.verify.unresent import ENDING_OPS
 
 NOT_REACHED = "not reached: the job stopped after step {number} {how}"
-_STOPPED = "not reached: the job stopped after"
 
 
-def stopped_by(session: Session) -> str:
-    """The later steps' detail when an earlier step of the session (already judged)
-    failed or is missing, so the job stopped there; "" when none did."""
-    for step in session.steps[1:]:
-        if step.status in ("failed", "missing"):
-            how = "failed" if step.status == "failed" else "was missing"
-            return NOT_REACHED.format(number=step.step, how=how)
-    return ""
+def _failed_step(session: Session) -> Step | None:
+    """The session's first step after the control connection (already judged) that
+    failed or is missing; None when none did."""
+    return next((s for s in session.steps[1:] if s.status in ("failed", "missing")), None)
+
+
+def _how(step: Step) -> str:
+    """"failed" or "was missing", as the step's status says."""
+    return "failed" if step.status == "failed" else "was missing"
+
+
+def stop_seen(ctx: Context, session: Session, conn: Connection | None) -> bool:
+    """Does the capture show the session's job stop after `conn`'s last packet (the
+    failed step's connection; None: a missing step's, judged from the control
+    connection's opening): its control connection closed (a FIN or RST either way), or
+    a message on it at or after that packet ending the job or the session (ENDING_OPS:
+    CONNECT_CLOSE, NOTIFY_*_HALTED, DATA_/MOVER_ STOP or ABORT)?"""
+    control = ctx.by_uid[session.control_uid]
+    if seen_closing(control):
+        return True
+    since = control.ts if conn is None else conn.last_ts
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    return any(m.ts >= since and message_op(m) in ENDING_OPS
+               for m in (stream.messages if stream else []))
+
+
+def after_failed(ctx: Context, session: Session, spec: StepSpec) -> Step | None:
+    """The later step `spec` of a session whose earlier step (already judged) failed or
+    is missing; None when none did. `not_applicable`, "not reached: the job stopped
+    after step 2 failed", when the capture shows that stop (stop_seen); else `unknown`:
+    the capture ended N after that step's last packet (or the control connection's),
+    the control connection still open, so whether the job stopped there or went on
+    cannot be seen. Either way Step.stopped_after names the failed step (settle_browse
+    reads it)."""
+    failed = _failed_step(session)
+    if failed is None:
+        return None
+    conn = next((ctx.by_uid[uid] for uid in failed.uids if uid in ctx.by_uid), None)
+    if stop_seen(ctx, session, conn):
+        step = make_step(spec, "not_applicable",
+                         detail=NOT_REACHED.format(number=failed.step, how=_how(failed)))
+    else:
+        last = conn if conn is not None else ctx.by_uid[session.control_uid]
+        what = (f"step {failed.step}'s last packet" if conn is not None else
+                "the control connection's last packet")
+        step = make_step(spec, "unknown", detail=(
+            f"unknown: the capture ended {span_words(after_last(ctx, last))} after {what} "
+            f"(frame {last.last_frame}) with the control connection still open, no FIN, "
+            "RST or CONNECT_CLOSE on it: whether the job stopped after step "
+            f"{failed.step} {_how(failed)}, as a job does, or went on to a backup or "
+            "restore cannot be seen"))
+    step.stopped_after = failed.step
+    return step
 
 
 def job_unseen_words(session: Session) -> str:
@@ -33,10 +93,10 @@ def job_unseen_words(session: Session) -> str:
     words of its capture_ended_early: verify.steps): whether a backup or restore started,
     after the earlier step that failed or was missing when one did (a refused callback:
     its refusal is in the capture; lab matrix seed 105 run 7)."""
-    stopped = next((s for s in session.steps[1:] if s.status in ("failed", "missing")), None)
+    stopped = _failed_step(session)
     if stopped is None:
         return "whether the session started a backup or restore"
-    how = "failed" if stopped.status == "failed" else "was missing"
+    how = _how(stopped)
     frames = f" (frames {', '.join(map(str, stopped.frames))})" if stopped.frames else ""
     return (f"whether the session stopped after step {stopped.step} ({stopped.name}) {how}"
             f"{frames}, as a job does, or went on to a backup or restore")
@@ -50,24 +110,31 @@ def settle_browse(session: Session, later: list[Step]) -> None:
     refused callback: verify.steps) is unknown for that failure, as its steps say (lab
     matrix seed 113 run 11: "one of them may have refused the job (a
     CONNECT_CLIENT_AUTH refused, say)" beside steps "not reached: the job stopped after
-    step 2 failed")."""
+    step 2 failed"). A step not reached is one after_failed made `not_applicable`
+    (Step.stopped_after set): read from the data, not the words."""
     if session.kind != "browse":
         return
     if session.kind_unknown:
         if session.job_unseen and session.kind_unknown_why == session.job_unseen:
-            stopped = next((step for step in later if step.detail.startswith(_STOPPED)), None)
+            stopped = next((step for step in later if _not_reached(step)), None)
             if stopped is not None:
                 session.kind_unknown_why = _stopped_why(stopped)
         return
     for step in later:
         if step.status == "unknown":
             why = step.detail.removeprefix("unknown: ")
-        elif step.detail.startswith(_STOPPED):
+        elif _not_reached(step):
             why = _stopped_why(step)
         else:
             continue
         session.kind_unknown, session.kind_unknown_why = True, why
         return
+
+
+def _not_reached(step: Step) -> bool:
+    """Was the step not reached because the job visibly stopped after an earlier step
+    failed (after_failed)?"""
+    return step.stopped_after is not None and step.status == "not_applicable"
 
 
 def _stopped_why(step: Step) -> str:

@@ -53,7 +53,7 @@ from flowcheck.verify.filtered import callback_unseen
 from flowcheck.verify.half_open import half_open_check, half_open_words
 from flowcheck.verify.hidden_ends import job_missed
 from flowcheck.verify.kept import filtered_handshake
-from flowcheck.verify.kind_shown import job_unseen_words, settle_browse, stopped_by
+from flowcheck.verify.kind_shown import after_failed, job_unseen_words, settle_browse
 from flowcheck.verify.late_job import joined_late_words, unjudge_job_steps
 from flowcheck.verify.lost_reply import lost_reply_step
 from flowcheck.verify.mid_session import started_mid_session
@@ -190,9 +190,9 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
                              f"{span_words(after(ctx, *opened_at(control)))} after the "
                              "control connection opened, while it was still open: a "
                              "backup or restore may have started later")
-        stopped = stopped_by(session)
-        if stopped:  # a failed callback stops a backup as it stops a browse (trial 20 D4)
-            return make_step(spec, "not_applicable", detail=stopped)
+        stopped = after_failed(ctx, session, spec)
+        if stopped is not None:  # a failed callback stops a backup as it stops a browse
+            return stopped  # (trial 20 D4), when the capture shows the stop
         return make_step(spec, "not_applicable",
                          detail="no backup or restore started in this session (browse)")
     evaluate = {"control": _control, "callback": _callback, "announcement": announcement_step,

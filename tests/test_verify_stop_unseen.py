@@ -1,0 +1,101 @@
+"""A later step is "not reached: the job stopped after step 2 failed" only when the
+capture shows that stop: the control connection closed, or a CONNECT_CLOSE (a halt, a
+stop request) on it after the failed step (flowcheck.verify.kind_shown.after_failed).
+
+resentsyn's sweep: callback-blocked.pcap cut with `editcap -r ... 1-21` (the capture ends
+at the fourth callback SYN, 3.08 s after the control connection opened, before the
+CONNECT_CLOSE of frame 22) read steps 3-5 "not reached: the job stopped after step 2
+failed", a stop the capture does not show. They are `unknown` now, saying how long the
+capture went on after step 2's last packet; the FAIL from step 2's SYNs stays.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from flowcheck.config import build_config, load_file
+from flowcheck.model import Session, Step
+from flowcheck.pipeline import analyze, read_traffic
+from flowcheck.verify.kind_shown import settle_browse
+
+LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
+
+
+def _cut(tmp_path: Path, name: str, last: int, *, folder: Path = LAB,
+         suffix: str = ".pcap") -> tuple[str, list[Session]]:
+    """The verdict and sessions of stored capture `name` (in `folder`) cut after frame
+    `last` (editcap -r: the frames 1..last kept), read with its configuration."""
+    cut = tmp_path / f"{name}-1-{last}.pcap"
+    subprocess.run(["editcap", "-r", str(folder / f"{name}{suffix}"), str(cut), f"1-{last}"],
+                   check=True, capture_output=True)
+    config = build_config(load_file(folder / f"{name}.toml"))
+    result = analyze(read_traffic([str(cut)], config), config)
+    return result.verdict, result.sessions
+
+
+def test_a_capture_cut_before_the_job_stopped_does_not_say_it_stopped(tmp_path: Path) -> None:
+    verdict, [session] = _cut(tmp_path, "callback-blocked", 21)
+    assert verdict == "fail"  # step 2's four unanswered SYNs: callback_unanswered
+    assert session.steps[1].status == "failed"
+    words = ("the capture ended 0 ms after step 2's last packet (frame 21) with the control "
+             "connection still open, no FIN, RST or CONNECT_CLOSE on it: whether the job "
+             "stopped after step 2 failed, as a job does, or went on to a backup or restore "
+             "cannot be seen")
+    for step in session.steps[2:]:
+        assert (step.status, step.detail) == ("unknown", f"unknown: {words}")
+        assert step.stopped_after == 2
+    assert session.kind_words() == f"kind unknown ({words})"
+    assert session.as_dict()["kind"] == "browse"  # the contract has no "unknown"
+
+
+@pytest.mark.parametrize("last", [22, 23])
+def test_a_connect_close_or_a_fin_in_the_capture_shows_the_stop(tmp_path: Path,
+                                                                 last: int) -> None:
+    """Frame 22 is the CONNECT_CLOSE (no FIN yet), 23 the agent's FIN."""
+    verdict, [session] = _cut(tmp_path, "callback-blocked", last)
+    assert verdict == "fail"
+    for step in session.steps[2:]:
+        assert (step.status, step.detail) == (
+            "not_applicable", "not reached: the job stopped after step 2 failed")
+        assert step.stopped_after == 2
+    assert session.kind_words() == ("kind unknown (the job stopped after step 2 failed, "
+                                    "before anything showed a backup, a restore or a browse)")
+
+
+@pytest.mark.parametrize(("last", "status"), [(28, "unknown"), (29, "not_applicable")])
+def test_an_ipv6_capture_that_ran_on_without_the_close_does_not_say_it_stopped(
+        tmp_path: Path, last: int, status: str) -> None:
+    """field48-matrix/lost-host-info-reply-callback-dropped: the callback's fourth SYN
+    (frame 24, 3.14 s), then only ICMPv6 router and neighbor solicitations until frame 28
+    (2.02 s later); frame 29 is the CONNECT_CLOSE. Cut after 28, steps 3-5 read "not
+    reached: the job stopped after step 2 failed"."""
+    verdict, [session] = _cut(tmp_path, "lost-host-info-reply-callback-dropped", last,
+                              folder=LAB.parent / "field48-matrix", suffix=".pcap.gz")
+    assert verdict == "fail"
+    assert session.steps[1].status == "failed"
+    assert {step.status for step in session.steps[2:]} == {status}
+    if status == "unknown":
+        assert session.steps[2].detail.startswith(
+            "unknown: the capture ended 2.02 s after step 2's last packet (frame 24) with the "
+            "control connection still open")
+    else:
+        assert session.steps[2].detail == "not reached: the job stopped after step 2 failed"
+
+
+def test_settle_browse_reads_the_step_not_its_words() -> None:
+    """A later step whose words begin as a not-reached one's, but that after_failed did
+    not make (Step.stopped_after None), leaves a browse a browse."""
+    session = Session(id="S1", control_uid="C1", media_server="10.0.0.1",
+                      remote_agent="10.0.0.2", version=4, kind="browse")
+    later = [Step(3, "announcement", "not_applicable",
+                  detail="not reached: the job stopped after step 2 failed")]
+    settle_browse(session, later)
+    assert not session.kind_unknown
+    later[0].stopped_after = 2
+    settle_browse(session, later)
+    assert session.kind_unknown
+    assert session.kind_unknown_why == ("the job stopped after step 2 failed, before "
+                                        "anything showed a backup, a restore or a browse")
