@@ -13,7 +13,9 @@ capture on 10.77.0.3 shows", the capture it asked for in the file; with an unrel
 T->A connection added (T's SYN to A's closed port 9, reset) it lost even that, for
 "unless it was taken on 10.77.0.3 itself". The same job with T's packets to M cut out
 (no proof of T's own point) keeps "or on the first router", its fix no longer asking
-for the capture it holds either.
+for the capture it holds either. And a control connection's SYNs dropped by the agent T,
+captured on M and on T, T's own capture proven by its connection to A (which captured
+nothing): before, the fix asked for "a capture of both directions on 10.77.0.3".
 """
 
 from __future__ import annotations
@@ -75,3 +77,16 @@ def test_an_arrival_not_placed_asks_for_no_capture_it_holds() -> None:
             "10.77.0.2 toward it (its Linux cooked headers mark each arriving there, at the "
             "TTL it left 10.77.0.2 with)" in also)
     assert "If this capture was taken on 10.77.0.3" not in also
+
+
+def test_a_control_connections_agent_proven_by_another_peer() -> None:
+    """M's control SYNs dropped by T's input, M's and T's captures merged, T's own shown by
+    its connection to A: the fix on T itself, no capture asked for."""
+    analysis = shared_analysis(
+        HERE / "control-syns-dropped-at-agent-own-capture-by-other-peer.pcap")
+    [finding] = [f for f in analysis.findings if f.code == "control_unanswered"]
+    assert ("10.77.0.3's own firewall drops them: the SYNs reached 10.77.0.3" in finding.message)
+    assert ("the set holds a capture taken on 10.77.0.3 itself (its Linux cooked headers mark "
+            "each SYN, FIN and RST of 10.77.0.3's to 10.77.0.2" in finding.message)
+    assert finding.fix.startswith("On 10.77.0.3 itself (the SYNs reached its capture point)")
+    assert "a capture of both directions on 10.77.0.3" not in finding.fix

@@ -2,8 +2,10 @@
 # hostproof lab: M (DMA), A (ndmjob daemon: data agent), T (ndmjob daemon: tape agent)
 # on one bridge; T's input chain drops pure SYNs to 7001-7100; tcpdump -i any on A and T.
 # $1 = with-other: add an unrelated T->A TCP connection (T connects to A:2222, completes);
-# with-refused: T's SYN to A's closed port 9, reset. Writes /tmp/hp/a.pcap, t.pcap;
-# merge with `mergecap -F pcap -w merged.pcap a.pcap t.pcap`. Run as root.
+# with-refused: T's SYN to A's closed port 9, reset; control-drop: T's input drops the
+# SYNs to 10000, the DMA's only agent is T (-D T -T .), T connects to A:2222 and the
+# captures are M's and T's (a.pcap then holds M's). Writes /tmp/hp/a.pcap, t.pcap; merge
+# with `mergecap -F pcap -w merged.pcap a.pcap t.pcap`. Run as root.
 set -e
 trap 'for n in m a t br; do ip netns del hp-$n 2>/dev/null; done' EXIT
 P=hp
@@ -27,11 +29,12 @@ done
 ip netns exec $P-m sysctl -qw net.ipv4.ip_local_port_range="5001 5100"
 ip netns exec $P-a sysctl -qw net.ipv4.ip_local_port_range="6001 6100"
 ip netns exec $P-t sysctl -qw net.ipv4.ip_local_port_range="7001 7100"
-ip netns exec $P-t nft -f - <<'NFT'
+TPORTS=7001-7100; [ "$1" = control-drop ] && TPORTS=10000
+ip netns exec $P-t nft -f - <<NFT
 table inet hp {
   chain input {
     type filter hook input priority 0; policy accept;
-    tcp dport 7001-7100 tcp flags & (syn | ack) == syn drop
+    tcp dport $TPORTS tcp flags & (syn | ack) == syn drop
   }
 }
 NFT
@@ -59,20 +62,23 @@ cd $W
 ip netns exec $P-a $NDM -o config-file=$W/ndmjob.conf -o daemon -p 10000 >/dev/null 2>&1 & echo $! > $W/da.pid
 ip netns exec $P-t $NDM -o config-file=$W/ndmjob.conf -o daemon -p 10000 >/dev/null 2>&1 & echo $! > $W/dt.pid
 sleep 1
-ip netns exec $P-a tcpdump -i any -y LINUX_SLL -U -w /tmp/hp/a.pcap tcp >/dev/null 2>&1 & echo $! > $W/tcpa.pid
+CAPHOST=a; [ "$1" = control-drop ] && CAPHOST=m
+ip netns exec $P-$CAPHOST tcpdump -i any -y LINUX_SLL -U -w /tmp/hp/a.pcap tcp >/dev/null 2>&1 & echo $! > $W/tcpa.pid
 ip netns exec $P-t tcpdump -i any -y LINUX_SLL -U -w /tmp/hp/t.pcap tcp >/dev/null 2>&1 & echo $! > $W/tcpt.pid
 sleep 1.5
-if [ "$1" = with-other ]; then
+if [ "$1" = with-other ] || [ "$1" = control-drop ]; then
   ip netns exec $P-a python3 -c '
 import socket
 s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1); s.bind(("10.77.0.2",2222)); s.listen(1)
 c,_=s.accept(); c.sendall(c.recv(100)); c.close()' & OTHER=$!
   sleep 0.5
 fi
-timeout -s KILL 14 ip netns exec $P-m $NDM -v -c -D 10.77.0.2:10000/4t,ndmp,ndmp -T 10.77.0.3:10000/4t,ndmp,ndmp \
+DMAT="-D 10.77.0.2:10000/4t,ndmp,ndmp -T 10.77.0.3:10000/4t,ndmp,ndmp"
+[ "$1" = control-drop ] && DMAT="-D 10.77.0.3:10000/4t,ndmp,ndmp -T ."
+timeout -s KILL 14 ip netns exec $P-m $NDM -v -c $DMAT \
   -f $W/tape -C $W/source -o time-limit=30 . > $W/dma.log 2>&1 &
 DMA=$!
-if [ "$1" = with-other ]; then
+if [ "$1" = with-other ] || [ "$1" = control-drop ]; then
   sleep 2
   ip netns exec $P-t python3 -c '
 import socket
