@@ -23,10 +23,11 @@ def return_ports(ctx: Context, conn: Connection) -> tuple[str, str]:
     originator draws that anew for every connection (its dynamic range, RFC 6335 6), so
     a rule naming it lets through this connection only (trial 17, D8). (the responder's
     side: "port 10000" / "ports 5001-5100"; the originator's: "ports 6001-6100 (the agent
-    range: ...)" or "its dynamic (ephemeral) ports (...)")."""
+    range: ...)" or "its dynamic (ephemeral) ports (...)"). Where the ranges overlap, the
+    range of the host's role (_by_role)."""
     config = ctx.config
     source = conn.orig_p
-    configured = [name for name in ("agent", "media")
+    configured = [name for name in _by_role(ctx, conn.orig_h, ("agent", "media"))
                   if f"{name}_range" in config.explicit
                   and getattr(config, f"in_{name}_range")(source)]
     if configured:  # a default range (1025-65535) is no rule to give (trial 20 D6)
@@ -37,15 +38,27 @@ def return_ports(ctx: Context, conn: Connection) -> tuple[str, str]:
     else:
         back_to = (f"its dynamic (ephemeral) ports (this connection's source port {source} "
                    "is drawn anew each time)")
-    if conn.resp_p == config.ndmp_port:
-        answer = f"port {conn.resp_p}"
-    elif config.in_media_range(conn.resp_p) and "media_range" in config.explicit:
-        answer = f"ports {format_ranges(config.media_range)}"
-    elif config.in_agent_range(conn.resp_p) and "agent_range" in config.explicit:
-        answer = f"ports {format_ranges(config.agent_range)}"
-    else:
-        answer = f"port {conn.resp_p}"
+    answer = f"port {conn.resp_p}"
+    if conn.resp_p != config.ndmp_port:
+        for name in _by_role(ctx, conn.resp_h, ("media", "agent")):
+            if f"{name}_range" in config.explicit and \
+                    getattr(config, f"in_{name}_range")(conn.resp_p):
+                ranges = config.agent_range if name == "agent" else config.media_range
+                answer = f"ports {format_ranges(ranges)}"
+                break
     return answer, back_to
+
+
+def _by_role(ctx: Context, host: str, default: tuple[str, str]) -> tuple[str, str]:
+    """The ranges ("agent", "media") in the order a port of host's is judged by: its
+    role's first (Context.host_role), where overlapping ranges hold the port in both
+    (trial 35's bridge: media 5001-5100, agent 6001-6100,5051-5150: a media server's
+    source port 5060 was named by the agent range, asked first); `default` when no role
+    tells (as before: the agent's first for a source port, the media's for a listener)."""
+    role = ctx.host_role(host)
+    if role is None:
+        return default
+    return ("media", "agent") if role == "media" else ("agent", "media")
 
 
 def listened_ports(ctx: Context, session: Session, which: str, port: int | None

@@ -28,6 +28,20 @@ postrouting hooks (ip_output, ip6_output) and the netdev egress hook: SYNs captu
 arriving with no SYN-ACK captured leaving were dropped by the host's own input (its SYNs)
 or output (its SYN-ACKs) rules, or its stack sent nothing (a full accept queue).
 Read by flowcheck.verify.capture_points.reached_responder.
+
+The responder's point is shown either way: by its own packets to the originator captured
+leaving it and arriving at the originator's point at one TTL (leaving_captured), or by
+its packets to any other host, where the set holds a capture taken on it of both
+directions (cooked_host.own_point: its SYNs and FINs to that host marked sent by the
+capture host at an initial TTL, that host's to it arriving addressed to it). Then a SYN
+that reached the responder is in the set arriving there; that it is at the TTL it left
+with puts no router between: a router's capture would be a third point in the set, one
+that forwarded nothing in it. Before review61b only the first was read, so a merged
+`tcpdump -i any` of a three-way job's data agent and tape agent, the tape agent's input
+chain dropping the data SYNs, read "a capture point on 10.77.0.3, or on the first router"
+and asked for a capture on 10.77.0.3 the file held, and with an unrelated connection
+between the two hosts added (the tape agent's SYN to a closed port of the data agent's,
+reset) lost that reading for "unless it was taken on 10.77.0.3 itself".
 """
 
 from __future__ import annotations
@@ -35,6 +49,7 @@ from __future__ import annotations
 from flowcheck.connections.syn_ways import ARRIVED, ELSEWHERE, OTHER_TTL, SENT
 from flowcheck.model import Connection
 from flowcheck.verify.context import Context
+from flowcheck.verify.cooked_host import own_point, own_point_words
 from flowcheck.verify.ttl import ttl_word
 
 _READ = SENT | ARRIVED | OTHER_TTL | ELSEWHERE
@@ -60,9 +75,12 @@ def marked_arrival(ctx: Context, conn: Connection) -> bool:
     another TTL than its
     original's (Context.routed_points), and no capture of one host's several interfaces
     (Context.interface_copies: a bridge's or router's own `-i any`), and the responder's
-    own packets to the originator captured leaving it (leaving_captured)? The caller asks for
-    the rest (unanswered, each SYN in the set twice: capture_points.reached_responder)."""
-    return marked_both_ends(ctx, conn) and leaving_captured(ctx, conn.resp_h, conn.orig_h)
+    own packets to the originator captured leaving it (leaving_captured), or the set holding
+    a capture taken on the responder of both directions (cooked_host.own_point: its
+    packets to another host; module docstring)? The caller asks for the rest (unanswered,
+    each SYN in the set twice: capture_points.reached_responder)."""
+    return marked_both_ends(ctx, conn) and (leaving_captured(ctx, conn.resp_h, conn.orig_h)
+                                            or own_point(ctx, conn.resp_h) is not None)
 
 
 def leaving_captured(ctx: Context, host: str, peer: str) -> bool:
@@ -76,15 +94,25 @@ def leaving_captured(ctx: Context, host: str, peer: str) -> bool:
                for c in ctx.between(host, peer))
 
 
-def arrival_words(conn: Connection) -> str:
+def arrival_words(ctx: Context, conn: Connection) -> str:
     """Why the capture places a point on conn's responder, for marked_arrival's
-    reading: "the SYNs reached fd77::3 (each is in the capture twice, ...)"."""
+    reading: "the SYNs reached fd77::3 (each is in the capture twice, ...)". By the
+    responder's packets to the originator (leaving_captured), else by its own capture's
+    proof with another host (cooked_host.own_point)."""
     ttl = ttl_word(conn.orig_h)
-    return (f"the SYNs reached {conn.resp_h} (each is in the capture twice at one {ttl}, "
+    head = (f"the SYNs reached {conn.resp_h} (each is in the capture twice at one {ttl}, "
             f"{conn.orig_ttl}: its Linux cooked headers mark one copy outgoing, captured on "
             f"{conn.orig_h} as it left, and one host, captured on the host it was addressed "
-            f"to as it arrived, which is {conn.resp_h} with no router between them to lower "
-            f"the {ttl}: two hosts' `tcpdump -i any` captures merged)")
+            "to as it arrived")
+    peer = None if leaving_captured(ctx, conn.resp_h, conn.orig_h) else \
+        own_point(ctx, conn.resp_h)
+    if peer is None:
+        return (f"{head}, which is {conn.resp_h} with no router between them to lower "
+                f"the {ttl}: two hosts' `tcpdump -i any` captures merged)")
+    return (f"{head}: the set holds a capture taken on {conn.resp_h} itself ("
+            f"{own_point_words(ctx, conn.resp_h, peer)}), which sees a SYN arrive at the "
+            f"{ttl} it left {conn.orig_h} with when no router is between them: two hosts' "
+            "`tcpdump -i any` captures merged)")
 
 
 def arrived_silent(ctx: Context, conn: Connection) -> bool:
@@ -102,9 +130,12 @@ def arrived_silent(ctx: Context, conn: Connection) -> bool:
     responder: without a packet of the responder's marked leaving it and arriving at the
     same TTL (leaving_captured), the first router toward it, its forward chain dropping
     them, marks them alike (it lowers the TTL only of what it passes on, and passed none;
-    the frame's link-layer destination is not in the cooked header): silent_words."""
+    the frame's link-layer destination is not in the cooked header): silent_words. Not
+    when the set holds the responder's own capture of both directions (cooked_host
+    .own_point: marked_arrival's reading instead, review61b)."""
     return (marked_both_ends(ctx, conn)
-            and not ctx.holds((conn.resp_h, conn.orig_h), conn.ts))
+            and not ctx.holds((conn.resp_h, conn.orig_h), conn.ts)
+            and own_point(ctx, conn.resp_h) is None)
 
 
 def silent_words(conn: Connection, back: str | None = None, none: str | None = None) -> str:

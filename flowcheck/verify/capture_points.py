@@ -115,10 +115,20 @@ def reached_responder(ctx: Context, conn: Connection) -> bool:
     vNIC port and its uplink, field check 36b) read the same; reached_second_point's
     words, which say so, are left. Unless the SYNs' Linux cooked marks place the second
     point on the responder without a router (verify.arrival.marked_arrival: captured
-    leaving the originator and arriving at the host addressed, at one TTL)."""
-    return (not ctx.interface_copies
-            and (ctx.routed_points or marked_arrival(ctx, conn))
-            and _twice_unanswered(ctx, conn))
+    leaving the originator and arriving at the host addressed, at one TTL), which show the
+    two points themselves: then each SYN in the set twice is enough, with no payload of
+    the originator's to the responder in it twice nor the responder's packets at initial
+    TTLs (review61b)."""
+    if ctx.interface_copies:
+        return False
+    if ctx.routed_points and _twice_unanswered(ctx, conn):
+        return True
+    # The marks show the two points themselves (each SYN captured leaving the originator
+    # and arriving at the responder): no payload of the originator's to the responder need
+    # be in the set twice to show them two points' (review61b: a data connection's SYNs,
+    # the only packets of the data agent's to the tape agent).
+    return (marked_arrival(ctx, conn) and conn.resp_pkts == 0 and bool(conn.syn_frames)
+            and as_often_as_pair(ctx, conn))
 
 
 def reached_second_point(ctx: Context, conn: Connection) -> bool:

@@ -105,6 +105,39 @@ def _proves(marks: HostMarks, host: str, peer: str) -> bool:
             and _sent_by_capture_host(marks.get((host, peer))))
 
 
+def own_point(ctx: Context, host: str) -> str | None:
+    """A peer whose pair with host proves the set holds a capture taken on host itself,
+    of both its directions (_proves: host's SYNs, FINs and RSTs to that peer all marked
+    sent by the capture host at one initial TTL, a SYN or FIN among them, none also
+    arriving, and the peer's to it all arriving addressed to it), whatever other hosts'
+    captures are merged with it: the least such peer, None when no pair of host's proves
+    it. Unlike host_by_marks, which asks of one pair, this reads host's pairs with every
+    peer, so a merged set whose pair of two capture hosts is marked both ways (each packet
+    leaving one and arriving at the other) still places each host's own point by its
+    pairs with a third host that captured nothing (review61b: `tcpdump -i any` on a
+    three-way job's data agent and tape agent, merged; the tape agent's own point shown by
+    its packets to the media server). The index is built once per Context
+    (Context.proofs.own_points): one walk over the marked pairs."""
+    if ctx.proofs.own_points is None:
+        marks = ctx.host_marks
+        points: dict[str, str] = {}
+        for sender, peer in marks:
+            if not _to_itself(sender, peer) and _proves(marks, sender, peer) and (
+                    sender not in points or peer < points[sender]):
+                points[sender] = peer
+        ctx.proofs.own_points = points
+    return ctx.proofs.own_points.get(host)
+
+
+def own_point_words(ctx: Context, host: str, peer: str) -> str:
+    """Why own_point places a capture on host (its answer peer), after "whose own capture
+    the set holds (": "its Linux cooked headers mark ...)"."""
+    return (f"its Linux cooked headers mark each SYN, FIN and RST of {host}'s to {peer} "
+            f"sent by the capture host (outgoing), at {ttl_word(host)} "
+            f"{_ttl(ctx.host_marks, host, peer)}, an initial value, and {peer}'s to it "
+            "arriving addressed to the capture host")
+
+
 def one_host(marks: HostMarks) -> tuple[str, str] | None:
     """(host, peer) when the file is one host's capture, whose host the pair's marks prove
     (_proves): no host pair's SYNs, FINs and RSTs marked both leaving and arriving (a

@@ -22,9 +22,11 @@ from flowcheck.verify.arrival import (
     arrival_words,
     arrived_silent,
     marked_arrival,
+    silent_fix,
     silent_words,
 )
 from flowcheck.verify.capture_host import proven_host
+from flowcheck.verify.capture_host_proof import CaptureHostProof
 from flowcheck.verify.capture_points import (
     BETWEEN,
     passed_capture_host,
@@ -210,6 +212,12 @@ def lost_where(ctx: Context, conn: Connection) -> str:
     if (vanished_between(ctx, conn) or reached_responder(ctx, conn)
             or passed_capture_host(ctx, conn) or reached_second_point(ctx, conn)):
         return ""  # said instead: between_fix, own_firewall_fix
+    if arrived_silent(ctx, conn):
+        # The message placed the SYNs' arrival at the responder's own point or the first
+        # router's (silent_words): no capture to ask for, the one it names is in the file
+        # (review61b: "If this capture was taken on 10.77.0.3 ... otherwise a capture on
+        # 10.77.0.3 shows", after "the SYNs reached a capture point on 10.77.0.3").
+        return " " + silent_fix(conn)
     on = proven_host(ctx, conn.orig_h, conn.resp_h)
     if on is None and ctx.lacks((conn.resp_h, conn.orig_h), conn.ts):
         # One direction only (the capture evidently lacks the responder's to the
@@ -328,6 +336,23 @@ def own_firewall_fix(ctx: Context, conn: Connection, session: Session | None) ->
             f"{own_rules(ctx, conn, session)}: a stateless output rule drops the SYN-ACKs). ")
 
 
+def _own_drop_words(ctx: Context, conn: Connection, on: CaptureHostProof | None,
+                    reached: bool) -> str:
+    """_silence's words when the SYNs reached the responder's capture point (reached:
+    capture_points.reached_responder) or the capture was taken on it (on: proven_host's
+    answer, naming the responder when not reached): its own firewall drops them."""
+    taken = (arrival_words(ctx, conn) if reached and marked_arrival(ctx, conn) else
+             f"the SYNs reached the capture point on {conn.resp_h} (each is in the "
+             "capture set twice, and both hosts' packets with initial TTLs: a "
+             "capture point on each)" if reached or on is None else
+             f"this capture was taken on {conn.resp_h} ({on.words})")
+    return (f"{conn.resp_h}'s own firewall drops them: {taken}, where the "
+            "SYNs arrived and no SYN-ACK left: its input chain drops the SYNs (the "
+            "packet tap sees arriving packets before the firewall) or its output "
+            "chain drops its SYN-ACKs (the tap sees leaving packets after it); the "
+            "capture cannot tell which")
+
+
 def silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
             attempts: int = 1) -> str:
     """_silence's words (those of an ICMP time exceeded instead when one quotes the
@@ -365,6 +390,12 @@ def _silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
     if retried(conn, attempts) and both_ways and arrived_silent(ctx, conn):
         # the responder's own capture point in the set
         return silent_words(conn, came_back(ctx, conn), none_words(ctx, conn))
+    if retried(conn, attempts) and both_ways and reached_responder(ctx, conn) and \
+            marked_arrival(ctx, conn):
+        # Its own capture proven by its packets to another host (cooked_host.own_point),
+        # none of its to the originator in the set: not answer_uncaptured's "one
+        # direction only" (review61b).
+        return _own_drop_words(ctx, conn, proven_host(ctx, conn.orig_h, conn.resp_h), True)
     if retried(conn, attempts) and answer_uncaptured(ctx, conn) and \
             other_source(ctx, conn) is None and translated_back(ctx, conn) is None:
         if (back := came_back(ctx, conn)) is not None:
@@ -401,16 +432,7 @@ def _silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
         on = proven_host(ctx, conn.orig_h, conn.resp_h)
         reached = reached_responder(ctx, conn)
         if reached or (on is not None and on.host == conn.resp_h):
-            taken = (arrival_words(conn) if reached and marked_arrival(ctx, conn) else
-                     f"the SYNs reached the capture point on {conn.resp_h} (each is in the "
-                     "capture set twice, and both hosts' packets with initial TTLs: a "
-                     "capture point on each)" if reached or on is None else
-                     f"this capture was taken on {conn.resp_h} ({on.words})")
-            return (f"{conn.resp_h}'s own firewall drops them: {taken}, where the "
-                    "SYNs arrived and no SYN-ACK left: its input chain drops the SYNs (the "
-                    "packet tap sees arriving packets before the firewall) or its output "
-                    "chain drops its SYN-ACKs (the tap sees leaving packets after it); the "
-                    "capture cannot tell which")
+            return _own_drop_words(ctx, conn, on, reached)
         either = (f"something drops its SYNs on the way to {conn.resp_h}, or the SYN-ACKs "
                   "on the way back: the capture holds no SYN-ACK"
                   + (" while the job ran" if conn.synack_frames else "")

@@ -34,6 +34,9 @@ class ProofCache:
     # as it walks every marked pair and several readings of a session ask; None: not
     # found yet.
     one_host: tuple[tuple[str, str] | None] | None = None
+    # Per host whose own capture point the Linux cooked marks prove in the set, the least
+    # peer proving it (verify.cooked_host.own_point; None: not built yet).
+    own_points: dict[str, str] | None = None
     # The capture's proofs of hosts stamped behind their peers, (host, peer) -> LagProof
     # (sessions.clock_apart.lag_proofs: the pipeline's, pipeline.Traffic.clock_lags, or
     # found by verify.two_clocks; None: not found yet).
