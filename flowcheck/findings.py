@@ -17,9 +17,6 @@ if TYPE_CHECKING:
     from flowcheck.model import Session
 
 E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO  # noqa: E741
-# The words control_left_out's capture_filtered carries (a capture, or a piece of a set,
-# without the job's control connection): verdict and the verdict note tell it by them.
-CONTROL_LEFT_OUT = "left out the job's NDMP control connection: "
 FRAMES_LISTED = 20  # a finding's evidence frames listed (docs/json.md); the rest counted
 
 CATALOGUE: dict[str, Severity] = {
@@ -135,9 +132,8 @@ def verdict(findings: list[Finding], sessions: Iterable[Session] = ()) -> str:
 def control_left_out(findings: Iterable[Finding]) -> bool:
     """Is one of the findings verify.control_left_out's capture_filtered (the job's other
     connections in the capture, or in a piece of the set, without its control
-    connection), told by its words (CONTROL_LEFT_OUT)?"""
-    return any(f.code == "capture_filtered" and CONTROL_LEFT_OUT in f.message
-               for f in findings)
+    connection)? Told by Finding.left_out, which that check sets, not by the words."""
+    return any(f.code == "capture_filtered" and f.left_out for f in findings)
 
 
 def step_unknown_in(sessions: Iterable[Session]) -> bool:

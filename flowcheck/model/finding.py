@@ -41,6 +41,12 @@ class Finding:
     # defaults being in force (verify.fix_notes.default_ranges_first); 0 for none. The
     # text report's headline gives the fix after them, and them as a note after it.
     ranges_first: int = field(default=0, compare=False)
+    # True on verify.control_left_out's capture_filtered: the capture (or a piece of a
+    # set) holds a job's other connections without its control connection, so nothing
+    # of that job was judged: findings.verdict reads it (inconclusive beside sessions
+    # judged) and report.verdict_notes says so. Data, not the message's words (review61a:
+    # a rewrite of the words must not change the verdict). Not in the JSON.
+    left_out: bool = field(default=False, compare=False)
 
     def as_dict(self) -> dict:
         return {

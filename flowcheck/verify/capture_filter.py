@@ -30,7 +30,7 @@ from flowcheck.model import CaptureInfo, Connection, Finding, Severity
 from flowcheck.profiles import Profile
 from flowcheck.sources.pieces import ONE_PIECE
 from flowcheck.verify.census import Census
-from flowcheck.verify.control_left_out import explain_left_out
+from flowcheck.verify.control_left_out import LEFT_OUT, explain_left_out
 from flowcheck.verify.late_start import explain_late_start
 
 _SYN, _SYN_ACK = 0x02, 0x12
@@ -221,16 +221,15 @@ def _first_ts(info: CaptureInfo) -> float:
 
 def _in_piece(finding: Finding, where: str) -> Finding:
     """A piece's finding whose explanation says "No NDMP control connection in the
-    capture" or "The capture left out" (control_left_out) made to name the piece
-    (`where`: sources.pieces.Pieces.words)."""
+    capture", or control_left_out's (Finding.left_out) "The capture left out", made to
+    name the piece (`where`: sources.pieces.Pieces.words)."""
     said = "No NDMP control connection in the capture"
     if finding.message.startswith(said):
         return replace(finding, message=f"No NDMP control connection in {where}"
                                         f"{finding.message[len(said):]}")
-    left_out = "The capture left out"  # control_left_out's capture_filtered
-    if finding.message.startswith(left_out):
+    if finding.left_out and finding.message.startswith(LEFT_OUT):  # control_left_out's
         return replace(finding, message=f"{where[:1].upper()}{where[1:]} left out"
-                                        f"{finding.message[len(left_out):]}")
+                                        f"{finding.message[len(LEFT_OUT):]}")
     return finding
 
 

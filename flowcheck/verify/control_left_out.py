@@ -51,13 +51,14 @@ from dataclasses import replace
 from operator import attrgetter
 
 from flowcheck.config import DEFAULT_RANGE, Config
-from flowcheck.findings import CONTROL_LEFT_OUT
 from flowcheck.model import Connection, Finding, Severity
 from flowcheck.model.traffic import endpoint
 from flowcheck.verify.late_start import BULK_BYTES, ONE_WAY, _pinned, _sent
 from flowcheck.verify.openings_only import opening_only, openings_words
 
 LISTED = 4  # connections named in the message
+# The message's first words: capture_filter._in_piece puts a piece's name for "The capture".
+LEFT_OUT = "The capture left out"
 _INTO_MEDIA = "the agent into the media range"
 
 
@@ -158,10 +159,10 @@ def explain_left_out(finding: Finding, connections: list[Connection],
                if bulk else "none carrying bulk data (the ranges, both narrower than "
                             f"flowcheck's default 1025-65535, tie {them} to a job)")
     return replace(
-        finding, code="capture_filtered", severity=Severity.WARNING,
+        finding, code="capture_filtered", severity=Severity.WARNING, left_out=True,
         frames=[c.first_frame for c, _ in shaped if c.first_frame],
         ts=shaped[0][0].ts,
-        message=f"The capture {CONTROL_LEFT_OUT}it holds no packet "
+        message=f"{LEFT_OUT} the job's NDMP control connection: it holds no packet "
                 f"to or from the NDMP port {port} and nothing decoded as NDMP, yet "
                 f"{len(shaped)} connection{'s' if many else ''} that a job opens only after "
                 f"its control connection asked for {them} {_opened(connections, many)} in "
