@@ -182,3 +182,30 @@ def test_the_left_out_verdict_is_told_by_data_not_by_words(tmp_path: Path) -> No
         in inconclusive_note(reworded)
     alike = replace(analysis, findings=[*others, replace(found, left_out=False)])
     assert alike.verdict == "pass"
+
+
+@pytest.mark.parametrize("agent_range", ["1024-65535", "32768-60999", "6001-6100,40000-50000"])
+def test_a_port_check_whose_source_range_holds_ephemeral_ports_is_no_job(
+        callback_only: Path, tmp_path: Path, agent_range: str) -> None:
+    """A callback-shaped connect and close (here the job's own, source port 6077) tied to
+    a job by its ports alone only when the agent range, where its source port is, holds
+    few of an operating system's ephemeral ports: a range "narrowed" to 1024-65535 (or
+    Linux's ephemeral range, or one with a wide part) holds a port check's source port by
+    chance (review61a: `python -c 'socket.connect(("10.77.0.1", 5001))'` from the agent,
+    source port 60540, read INCONCLUSIVE "this is not a capture without the job").
+    no_control_session (an error), as with the default range."""
+    toml = tmp_path / "wide-agent-range.toml"
+    toml.write_text("".join(
+        f'agent_range = "{agent_range}"\n' if line.startswith("agent_range") else line
+        for line in CLEAN_TOML.read_text().splitlines(True)))
+    agent, wide = (6077).to_bytes(2, "big"), (60540).to_bytes(2, "big")
+    linktype, records = read_records(callback_only)
+    moved = agent_range != "6001-6100,40000-50000"
+    edited = [replace(r, data=r.data[:34] + r.data[34:38].replace(agent, wide)
+                      + r.data[38:]) if moved else r for r in records]
+    check = write_records(tmp_path / "port-check.pcap", linktype, edited)
+    analysis = stored_analysis(check, config_path=toml)
+    assert analysis.verdict == "fail"
+    assert "capture_filtered" not in [f.code for f in analysis.findings]
+    [missing] = [f for f in analysis.findings if f.code == "no_control_session"]
+    assert missing.severity == Severity.ERROR

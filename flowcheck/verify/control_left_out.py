@@ -36,8 +36,11 @@ Without bulk data the ports alone tie a connection to a job when the configurati
 narrows both ranges (neither flowcheck's default): a job's connections have each end's
 port in its side's range (contract.md: port_outside_media_range, port_outside_agent_range,
 the callback's source port too), which a port check's or a file copy's ephemeral source
-port is not. Backup Exec's callback carries no byte (the agent connects to the job
-engine port and closes), and a data connection whose SYNs went unanswered none either
+port is not, if the connector's range (the one its source port is in) holds few of an
+operating system's ephemeral ports (_ports_tie; review61a: ranges "narrowed" to
+1024-65535 tied a lone port check to a job). Backup Exec's callback carries no byte (the
+agent connects to the job engine port and closes), and a data connection whose SYNs went
+unanswered none either
 (new-user trial 60: clean-3-resources cut to its callback, `tshark -Y 'tcp.port==5001'`,
 and dual-stack jobs whose control connection ran over IPv6 cut to IPv4, `-Y ip`, read
 FAIL "check --ndmp-port"). Such a capture whose every connection is its opening only,
@@ -57,6 +60,12 @@ from flowcheck.verify.late_start import BULK_BYTES, ONE_WAY, _pinned, _sent
 from flowcheck.verify.openings_only import opening_only, openings_words
 
 LISTED = 4  # connections named in the message
+# Operating systems' ephemeral port ranges, a port check's source port (inclusive): Linux
+# (net.ipv4.ip_local_port_range), IANA's (Windows since Vista, macOS, FreeBSD), Windows
+# before Vista. A range holding more than 1 in EPHEMERAL_SHARE of one's ports may hold a
+# port check's source port by chance (_ports_tie).
+EPHEMERAL: tuple[tuple[int, int], ...] = ((32768, 60999), (49152, 65535), (1025, 5000))
+EPHEMERAL_SHARE = 100
 # The message's first words: capture_filter._in_piece puts a piece's name for "The capture".
 LEFT_OUT = "The capture left out"
 _INTO_MEDIA = "the agent into the media range"
@@ -88,12 +97,22 @@ def _ported(shape: str, config: Config) -> bool:
     return tuple(listening) != tuple(DEFAULT_RANGE)
 
 
-def _both_ported(config: Config) -> bool:
-    """Does the configuration narrow both ranges (neither flowcheck's default)? Then a
-    connection with each end's port in its side's range is tied to a job by its ports
-    alone, with or without bulk data (the module's docstring)."""
-    return tuple(config.media_range) != tuple(DEFAULT_RANGE) \
-        and tuple(config.agent_range) != tuple(DEFAULT_RANGE)
+def _ports_tie(shape: str, config: Config) -> bool:
+    """Do a connection's ports alone tie it to a job, with or without bulk data (the
+    module's docstring)? The configuration narrows both ranges (neither flowcheck's
+    default), and the range its source port must be in (the connector's: the agent range
+    for the agent's connection into the media range, the media range for the media
+    server's) holds at most 1 in EPHEMERAL_SHARE of the ports of each operating system's
+    ephemeral range (EPHEMERAL), from which a port check's or a copy's source port comes:
+    review61a, a lone connect from the agent's ephemeral port 60540 to 10.77.0.1:5001
+    read "this is not a capture without the job" with the ranges "narrowed" to
+    1024-65535, or to 32768-60999."""
+    if tuple(config.media_range) == tuple(DEFAULT_RANGE) \
+            or tuple(config.agent_range) == tuple(DEFAULT_RANGE):
+        return False
+    source = config.agent_range if shape == _INTO_MEDIA else config.media_range
+    return all(sum(max(0, min(hi, e_hi) - max(lo, e_lo) + 1) for lo, hi in source)
+               * EPHEMERAL_SHARE <= e_hi - e_lo + 1 for e_lo, e_hi in EPHEMERAL)
 
 
 def _bulk(conn: Connection) -> int:
@@ -139,8 +158,8 @@ def explain_left_out(finding: Finding, connections: list[Connection],
         return None  # traffic on the NDMP port is the port's own case (other_protocol)
     shaped = [(c, shape) for c in sorted(connections, key=attrgetter("first_frame"))
               if (shape := _job_shaped(c, config))]
-    if not shaped or not (_both_ported(config)
-                          or any(_bulk(c) and _ported(shape, config) for c, shape in shaped)):
+    if not any(_ports_tie(shape, config) or (_bulk(c) and _ported(shape, config))
+               for c, shape in shaped):
         return None
     hosts = {h for c, _ in shaped for h in (c.orig_h, c.resp_h)}
     if any(c.orig_h in hosts and c.resp_h in hosts and not _job_shaped(c, config)
