@@ -45,10 +45,12 @@ def _words(text: str) -> str:
     return " ".join(text.split())
 
 
-def _left_out(analysis: Analysis) -> str:
-    """The one capture_filtered's message, asserting it replaced no_control_session."""
+def _left_out(analysis: Analysis, errors: tuple[str, ...] = ()) -> str:
+    """The one capture_filtered's message, asserting it replaced no_control_session and
+    the errors (codes, none outside `errors`: verify.left_out_failed's)."""
     assert "no_control_session" not in [f.code for f in analysis.findings]
-    assert not [f for f in analysis.findings if f.severity == Severity.ERROR]
+    assert [f.code for f in analysis.findings if f.severity == Severity.ERROR] \
+        == list(errors)
     [found] = [f for f in analysis.findings if f.code == "capture_filtered"]
     assert found.severity == Severity.WARNING
     assert "--ndmp-port" not in found.fix.split(";")[0]
@@ -120,11 +122,21 @@ def test_the_ipv4_half_of_a_dual_stack_job_whose_callback_syns_went_unanswered(
         tmp_path: Path) -> None:
     """field57: the control connection over IPv6, the callback over IPv4 dropped by the
     media server (4 SYNs); `-Y ip` keeps the SYNs alone. Its words keep the openings-only
-    reading: a firewall's drop capture looks the same."""
+    reading: a firewall's drop capture looks the same. The SYNs resent unanswered show
+    the callback failed: callback_unanswered, no session, FAIL, as the whole capture
+    reads (it read INCONCLUSIVE: review61a, flowcheck.verify.left_out_failed)."""
     cut = _cut(FIELD57.with_name(FIELD57.name + ".pcap.gz"), "ip", tmp_path / "v4.pcap")
     analysis = stored_analysis(cut, config_path=FIELD57.with_name(FIELD57.name + ".toml"))
-    assert analysis.verdict == "inconclusive"
-    message = _left_out(analysis)
+    assert analysis.verdict == "fail"
+    message = _left_out(analysis, ("callback_unanswered",))
+    [failed] = [f for f in analysis.findings if f.code == "callback_unanswered"]
+    assert (failed.uid, failed.session) == ("C1", None)
+    assert failed.message.startswith(
+        "The job's callback C1 10.77.0.2:6040 -> 10.77.0.1:5001 (tied to the job by its "
+        "ports, its control connection not in the capture: capture_filtered) was never "
+        "answered: 4 SYNs over")
+    assert failed.fix.startswith("Allow TCP from 10.77.0.2 to 10.77.0.1 ports 5001-5100 "
+                                 "(the media range)")
     assert "C1 10.77.0.2:6040 -> 10.77.0.1:5001 (the agent into the media range)" in message
     assert ("It is its opening only, never answered there (4 SYNs from 10.77.0.2 to "
             "10.77.0.1:5001): a firewall's capture of the packets it dropped" in message)
@@ -209,3 +221,46 @@ def test_a_port_check_whose_source_range_holds_ephemeral_ports_is_no_job(
     assert "capture_filtered" not in [f.code for f in analysis.findings]
     [missing] = [f for f in analysis.findings if f.code == "no_control_session"]
     assert missing.severity == Severity.ERROR
+
+
+def test_a_callback_tried_again_and_answered_is_no_failure(tmp_path: Path) -> None:
+    """The field57 cut's unanswered callback (10.77.0.2:6040 -> 10.77.0.1:5001, 4 SYNs)
+    followed 10 s later by clean-3-resources' callback to the same port, answered
+    (mergecap, pcapng: Linux cooked v2 and Ethernet): the agent tried again and got
+    through, so no callback_unanswered; the capture reads INCONCLUSIVE, capture_filtered
+    naming both."""
+    syns = _cut(FIELD57.with_name(FIELD57.name + ".pcap.gz"), "ip", tmp_path / "syns.pcap")
+    answered = _cut(CLEAN, "tcp.port==5001", tmp_path / "cb.pcap")
+    first = float(subprocess.run(
+        ["capinfos", "-a", "-S", "-T", "-r", str(syns)], check=True, capture_output=True,
+        text=True).stdout.split()[-1])
+    later = float(subprocess.run(
+        ["capinfos", "-a", "-S", "-T", "-r", str(answered)], check=True, capture_output=True,
+        text=True).stdout.split()[-1])
+    shifted = tmp_path / "cb-later.pcap"
+    subprocess.run(["editcap", "-t", f"{first - later + 10:.6f}", str(answered),
+                    str(shifted)], check=True, capture_output=True)
+    merged = tmp_path / "merged.pcapng"
+    subprocess.run(["mergecap", "-F", "pcapng", "-w", str(merged), str(syns), str(shifted)],
+                   check=True, capture_output=True)
+    analysis = stored_analysis(merged, config_path=CLEAN_TOML)
+    assert analysis.verdict == "inconclusive"
+    message = _left_out(analysis)
+    assert "C1 10.77.0.2:6040 -> 10.77.0.1:5001" in message
+    assert "C2 10.77.0.2:6077 -> 10.77.0.1:5001" in message
+
+
+def test_plain_ndmp_data_syns_unanswered_without_the_control_connection(
+        tmp_path: Path) -> None:
+    """ndmjob's v4 backup whose data SYNs the media server's firewall dropped (9 SYNs
+    from the agent into the mover's port), cut to them (`-Y 'not tcp.port==10000'`):
+    data_unanswered (the ndmp profile has no callback), FAIL, as the whole capture
+    reads; it read INCONCLUSIVE."""
+    source = CAPTURES / "ndmjob" / "v4-backup-media-firewall-drop.pcap"
+    cut = _cut(source, "not tcp.port==10000", tmp_path / "cut.pcap")
+    analysis = stored_analysis(cut, config_path=CAPTURES / "ndmjob" / "flowcheck.toml")
+    assert analysis.verdict == "fail"
+    _left_out(analysis, ("data_unanswered",))
+    [failed] = [f for f in analysis.findings if f.code == "data_unanswered"]
+    assert failed.message.startswith("The job's data connection C1 10.77.0.2:6057 -> "
+                                     "10.77.0.1:5078")
