@@ -264,3 +264,31 @@ def test_plain_ndmp_data_syns_unanswered_without_the_control_connection(
     [failed] = [f for f in analysis.findings if f.code == "data_unanswered"]
     assert failed.message.startswith("The job's data connection C1 10.77.0.2:6057 -> "
                                      "10.77.0.1:5078")
+
+
+@pytest.mark.parametrize(("case", "code", "words"), [
+    ("callback-blocked", "callback_unanswered", "was never answered: 4 SYNs over"),
+    ("callback-rejected", "callback_refused", "was refused: the SYN was answered with an "
+     "ICMP administratively prohibited unreachable (code 13). An ICMP unreachable is a "
+     "firewall's reject, or a router's."),
+    ("data-port-in-use", "data_refused", "was refused: the SYN was answered with a RST. A "
+     "RST is a firewall's reject (on 10.77.0.2, or a device between in its name), or no "
+     "listener on the port (a data port already in use there: the resource is skipped)."),
+    ("callback-ack-dropped", "handshake_incomplete", "never completed its handshake: "
+     "10.77.0.1 resent its SYN-ACK 2 times (frames 4, 6) after 10.77.0.2's ACK"),
+])
+def test_a_failed_opening_without_the_control_connection_is_its_error(
+        tmp_path: Path, case: str, code: str, words: str) -> None:
+    """lab cases cut to the job's connections (`-Y 'not tcp.port==10000'`): the opening
+    that failed on evidence (SYNs resent unanswered, an ICMP unreachable, a RST, a
+    SYN-ACK resent after the ACK) is the error the whole capture reads, no session, FAIL;
+    each read INCONCLUSIVE, "nothing of the job's steps could be judged" (review61a)."""
+    source = CAPTURES / "lab" / f"{case}.pcap"
+    cut = _cut(source, "not tcp.port==10000", tmp_path / "cut.pcap")
+    analysis = stored_analysis(cut, config_path=source.with_suffix(".toml"))
+    assert analysis.verdict == "fail"
+    _left_out(analysis, (code,))
+    [failed] = [f for f in analysis.findings if f.code == code]
+    assert failed.session is None
+    assert "(tied to the job by its ports, its control connection not in the capture: " \
+        "capture_filtered) " + words in failed.message, failed.message
