@@ -260,7 +260,9 @@ def test_plain_ndmp_data_syns_unanswered_without_the_control_connection(
     cut = _cut(source, "not tcp.port==10000", tmp_path / "cut.pcap")
     analysis = stored_analysis(cut, config_path=CAPTURES / "ndmjob" / "flowcheck.toml")
     assert analysis.verdict == "fail"
-    _left_out(analysis, ("data_unanswered",))
+    message = _left_out(analysis, ("data_unanswered",))
+    assert "callback" not in message  # plain NDMP has none (it read "the callback's request")
+    assert "Nothing of the control connection or the announcements can be judged" in message
     [failed] = [f for f in analysis.findings if f.code == "data_unanswered"]
     assert failed.message.startswith("The job's data connection C1 10.77.0.2:6057 -> "
                                      "10.77.0.1:5078")

@@ -264,7 +264,8 @@ def _explained(finding: Finding, captures: list[CaptureInfo], connections: list[
     late = explain_late_start(finding, connections, config, profile)
     if late is not None:
         return late
-    left_out = explain_left_out(finding, connections, config)
+    left_out = explain_left_out(finding, connections, config,
+                                callback=profile is None or profile.callback != "none")
     if left_out is not None:
         return left_out  # the job's other connections opened in it (control_left_out)
     loopback = [c.interface for c in captures if c.interface in _LOOPBACK_NAMES]

@@ -146,11 +146,13 @@ def _words(conn: Connection, shape: str) -> str:
 
 
 def explain_left_out(finding: Finding, connections: list[Connection],
-                     config: Config) -> Finding | None:
+                     config: Config, callback: bool = True) -> Finding | None:
     """no_control_session (an error, its capture holding no connection to the NDMP port
     nor any decoded as NDMP: the caller's case) made a capture_filtered warning when the
     capture holds connections a job opens after its control connection, tied to a job by
-    the configuration (module docstring); None otherwise."""
+    the configuration (module docstring); None otherwise. callback: whether the job's
+    profile has a callback (plain NDMP's has none: its words then name none; review61a,
+    ndmjob/v4-backup cut read "the callback's request")."""
     if finding.severity != Severity.ERROR or not _pinned(config):
         return None
     port = config.ndmp_port
@@ -174,6 +176,8 @@ def explain_left_out(finding: Finding, connections: list[Connection],
     many = len(shaped) > 1
     bulk = sum(1 for c, _ in shaped if _bulk(c))
     them = "them" if many else "it"
+    unjudged = ("the control connection, the callback's request or the announcements"
+                if callback else "the control connection or the announcements")
     carried = (f"{'one' if bulk == 1 else bulk} carrying a data connection's bulk data"
                if bulk else "none carrying bulk data (the ranges, both narrower than "
                             f"flowcheck's default 1025-65535, tie {them} to a job)")
@@ -192,9 +196,8 @@ def explain_left_out(finding: Finding, connections: list[Connection],
                 "`-Y ip` with the control connection over IPv6), or a capture point the "
                 "control connection does not pass (another interface or path), leaves it "
                 "out; this is not a capture without the job. "
-                "Nothing of the control connection, the callback's request or the "
-                "announcements can be judged, nor these connections tied to a session "
-                "(unannounced_connection).",
+                f"Nothing of {unjudged} can be judged, nor these connections tied to a "
+                "session (unannounced_connection).",
         fix=f"Capture again with the control connection in it: no filter on port {port} "
             "(or one that keeps it, and both IPv4 and IPv6), on the media server's interface "
             "toward the agent, from before the job starts; if the job's control connection "
