@@ -294,3 +294,24 @@ def test_a_failed_opening_without_the_control_connection_is_its_error(
     assert failed.session is None
     assert "(tied to the job by its ports, its control connection not in the capture: " \
         "capture_filtered) " + words in failed.message, failed.message
+
+
+@pytest.mark.parametrize(("case", "verdict", "errors"), [
+    ("one-direction-in", "inconclusive", ()),
+    ("one-direction-out-data-dropped", "fail", ("data_unanswered",)),
+])
+def test_a_one_direction_capture_without_its_control_connection(
+        tmp_path: Path, case: str, verdict: str, errors: tuple[str, ...]) -> None:
+    """lab/one-direction-* (tcpdump -Q in / -Q out on the media server) cut to the job's
+    connections: each connection the other side opened is its SYN-ACK only, its opening
+    in the capture all the same, the job's shape; they read FAIL no_control_session,
+    "check --ndmp-port" (a connection "that fits neither shape" kept the error; review61a).
+    Now as the whole captures read, less the control connection: capture_filtered, and
+    the data SYNs M resent unanswered data_unanswered."""
+    source = CAPTURES / "lab" / f"{case}.pcap"
+    cut = _cut(source, "not tcp.port==10000", tmp_path / "cut.pcap")
+    analysis = stored_analysis(cut, config_path=source.with_suffix(".toml"))
+    assert analysis.verdict == verdict
+    message = _left_out(analysis, errors)
+    assert "(the agent into the media range)" in message  # the callback, SYN-ACK or SYN
+    assert "capture_one_direction" in [f.code for f in analysis.findings]

@@ -2,7 +2,9 @@
 
 A job opens its callback and its data connections only after its control connection
 asked for them (flow-model.md, steps 1-4). A capture that holds such connections opening
-(their SYN in it) between the configured media server and agent, and not one packet of
+(their SYN in it, or the SYN-ACK of a one-direction capture: review61a, lab
+/one-direction-in cut read "check --ndmp-port") between the configured media server and
+agent, and not one packet of
 a control connection (none to or from the NDMP port, none decoded as NDMP), left the
 control connection out: a capture or display filter on the NDMP port (`tshark -Y 'not
 tcp.port==10000'`), or a capture point the control connection does not pass (another
@@ -75,8 +77,8 @@ def _job_shaped(conn: Connection, config: Config) -> str:
     """"a callback's shape" / "a data connection's shape" when the connection opened in
     the capture between a configured media server and agent the way a job's would (see
     the module's docstring); "" otherwise."""
-    if not conn.syn_seen:
-        return ""
+    if not conn.syn_seen and not conn.synack_seen:
+        return ""  # its opening (SYN, or the SYN-ACK of a one-direction capture) not in it
     media, agents = config.media_servers, config.remote_agents
     if (not media or conn.resp_h in media) and (not agents or conn.orig_h in agents) \
             and config.in_media_range(conn.resp_p) and config.in_agent_range(conn.orig_p) \
