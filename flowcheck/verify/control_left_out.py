@@ -4,13 +4,12 @@ A job opens its callback and its data connections only after its control connect
 asked for them (flow-model.md, steps 1-4). A capture that holds such connections opening
 (their SYN in it, or the SYN-ACK of a one-direction capture: review61a, lab
 /one-direction-in cut read "check --ndmp-port") between the configured media server and
-agent, and not one packet of
-a control connection (none to or from the NDMP port, none decoded as NDMP), left the
-control connection out: a capture or display filter on the NDMP port (`tshark -Y 'not
-tcp.port==10000'`), or a capture point the control connection does not pass (another
-interface, another path). That is no "wrong capture" with no sign of the job
-(no_control_session, an error: contract.md), nor a capture that started while the
-control connection was idle (flowcheck.verify.late_start: that one holds no opening
+agent, and not one packet of a control connection (none to or from the NDMP port, none
+decoded as NDMP), left the control connection out: a capture or display filter on the
+NDMP port (`tshark -Y 'not tcp.port==10000'`), or a capture point the control connection
+does not pass (another interface, another path). That is no "wrong capture" with no sign
+of the job (no_control_session, an error: contract.md), nor a capture that started while
+the control connection was idle (flowcheck.verify.late_start: that one holds no opening
 between the hosts). The finding is then `capture_filtered` (the capture leaves out a
 connection the job made), a warning: nothing of steps 1-3 can be judged, and the verdict
 is inconclusive (new-user trial 54: captures/lab/clean-3-resources without port 10000
@@ -36,18 +35,18 @@ and no range, read "this is not a capture without the job").
 
 Without bulk data the ports alone tie a connection to a job when the configuration
 narrows both ranges (neither flowcheck's default): a job's connections have each end's
-port in its side's range (contract.md: port_outside_media_range, port_outside_agent_range,
-the callback's source port too), which a port check's or a file copy's ephemeral source
-port is not, if the connector's range (the one its source port is in) holds few of an
-operating system's ephemeral ports (_ports_tie; review61a: ranges "narrowed" to
-1024-65535 tied a lone port check to a job). Backup Exec's callback carries no byte (the
-agent connects to the job engine port and closes), and a data connection whose SYNs went
-unanswered none either
-(new-user trial 60: clean-3-resources cut to its callback, `tshark -Y 'tcp.port==5001'`,
-and dual-stack jobs whose control connection ran over IPv6 cut to IPv4, `-Y ip`, read
-FAIL "check --ndmp-port"). Such a capture whose every connection is its opening only,
-never answered, may be a firewall's capture of what it dropped
-(flowcheck.verify.openings_only): the words say so, the finding stays capture_filtered.
+port in its side's range (contract.md: port_outside_media_range,
+port_outside_agent_range, the callback's source port too), which a port check's or a
+file copy's ephemeral source port is not, if the connector's range (the one its source
+port is in) holds few of an operating system's ephemeral ports (_ports_tie; review61a:
+ranges "narrowed" to 1024-65535 tied a lone port check to a job). Backup Exec's callback
+carries no byte (the agent connects to the job engine port and closes), and a data
+connection whose SYNs went unanswered none either (new-user trial 60: clean-3-resources
+cut to its callback, `tshark -Y 'tcp.port==5001'`, and dual-stack jobs whose control
+connection ran over IPv6 cut to IPv4, `-Y ip`, read FAIL "check --ndmp-port"). Such a
+capture whose every connection is its opening only, never answered, may be a firewall's
+capture of what it dropped (flowcheck.verify.openings_only): the words say so, the
+finding stays capture_filtered.
 """
 
 from __future__ import annotations
