@@ -321,17 +321,22 @@ def test_a_one_direction_capture_without_its_control_connection(
     "ndmjob-ended/v4-ended-at-start-then-good-media.pcap.gz",
     "lab/data-port-in-use.pcap",
     "ndmjob-ended/v4-ended-leftovers-parallel-media.pcap.gz",
+    "trial43-syn-filter/syn-filter-two-jobs.pcap.gz",
+    "lab/stopped-after-data-syn-ack.pcap",
 ])
-def test_a_failed_opening_followed_by_one_of_its_kind_is_no_error(
+def test_an_opening_failed_on_no_evidence_is_no_error(
         tmp_path: Path, case: str) -> None:
     """Cut to the job's connections, a refused opening followed by an opened one of its
     shape: the callback refused over IPv6 then taken over IPv4 (whole: PASS,
     ip_version_fallback), an ended job's late connect refused beside a new job's data
     connection (whole: PASS), a data port in use then the next resource's (whole: FAIL
     data_refused), and an ended job's late connect refused (RST) after the new jobs'
-    (whole: PASS). Only the control connection tells a fallback or leftover from a
-    failure: no error, INCONCLUSIVE (the first two and the last read FAIL
-    callback_refused / data_refused without the guards; review61a)."""
+    (whole: PASS); a handshake without its last ACK in a capture that kept SYNs only or
+    stopped after the SYN-ACK (whole: INCONCLUSIVE). Only the control connection tells a
+    fallback or leftover from a failure, and only a SYN-ACK resent after the ACK a lost
+    ACK from an unheld one: no error, INCONCLUSIVE (all but data-port-in-use read FAIL
+    callback_refused / data_refused / handshake_incomplete without the guards;
+    review61a)."""
     source = CAPTURES / case
     stem = source.name.removesuffix(".gz").removesuffix(".pcap")
     config = source.with_name(stem + ".toml")

@@ -4,7 +4,7 @@ flowcheck.verify.control_left_out ties connections to a job without its control
 connection (capture_filtered: nothing of steps 1-3 can be judged). One of them whose
 opening the capture shows failed, on the evidence contract.md asks of a failed step
 (SYNs its connector resent, never answered; an ICMP unreachable answering its SYN; a
-SYN-ACK resent after the ACK, the handshake never completed), failed whatever the
+SYN-ACK resent after the ACK completing the handshake: sessions.unheard_ack), failed whatever the
 capture left out, and the firewall rule flow-model.md asks for (the media range inbound
 to the media server, the agent range to the agent) did not pass it. Such a connection is
 then `callback_unanswered` / `callback_refused` (the agent's connection into the media
@@ -30,6 +30,7 @@ from flowcheck.config import Config, format_ranges
 from flowcheck.model import Connection, Finding, Severity, endpoint
 from flowcheck.profiles import Profile
 from flowcheck.sessions.classify import connection_outcome
+from flowcheck.sessions.unheard_ack import handshake_unheard
 from flowcheck.verify.control_left_out import _INTO_MEDIA, _job_shaped
 
 _TIED = "(tied to the job by its ports, its control connection not in the capture: " \
@@ -50,10 +51,16 @@ def left_out_failures(connections: list[Connection], config: Config,
         outcome = connection_outcome(conn) if shape else ""
         if outcome not in ("unanswered", "refused", "handshake_incomplete") \
                 or (outcome == "unanswered" and conn.syn_retries < 1) \
-                or (outcome == "refused" and not conn.icmp_frames):
+                or (outcome == "refused" and not conn.icmp_frames) \
+                or (outcome == "handshake_incomplete" and not handshake_unheard(conn)):
             # A RST is also what an ended job's late connect to its gone listener draws
             # (review61a: ndmjob-ended/v4-ended-leftovers-parallel-media cut read FAIL
             # data_refused, its whole capture PASS): only the control connection tells.
+            # A handshake without its last ACK is no evidence unless the listener resent
+            # its SYN-ACK after that ACK: a capture that kept SYNs only, or stopped after
+            # the SYN-ACK, holds it so too (trial43-syn-filter/syn-filter-two-jobs,
+            # lab/stopped-after-data-syn-ack cut read FAIL, their whole captures
+            # INCONCLUSIVE).
             continue
         if any(other.ts > conn.ts and _job_shaped(other, config) == shape
                and connection_outcome(other) == "established" for other in connections):
