@@ -323,6 +323,7 @@ def test_a_one_direction_capture_without_its_control_connection(
     "ndmjob-ended/v4-ended-leftovers-parallel-media.pcap.gz",
     "trial43-syn-filter/syn-filter-two-jobs.pcap.gz",
     "lab/stopped-after-data-syn-ack.pcap",
+    "trial36-firewall-devices/asa-return-drop-nat.pcap",
 ])
 def test_an_opening_failed_on_no_evidence_is_no_error(
         tmp_path: Path, case: str) -> None:
@@ -332,11 +333,12 @@ def test_an_opening_failed_on_no_evidence_is_no_error(
     connection (whole: PASS), a data port in use then the next resource's (whole: FAIL
     data_refused), and an ended job's late connect refused (RST) after the new jobs'
     (whole: PASS); a handshake without its last ACK in a capture that kept SYNs only or
-    stopped after the SYN-ACK (whole: INCONCLUSIVE). Only the control connection tells a
-    fallback or leftover from a failure, and only a SYN-ACK resent after the ACK a lost
-    ACK from an unheld one: no error, INCONCLUSIVE (all but data-port-in-use read FAIL
-    callback_refused / data_refused / handshake_incomplete without the guards;
-    review61a)."""
+    stopped after the SYN-ACK (whole: INCONCLUSIVE); data SYNs whose SYN-ACKs the capture
+    holds under a NAT's other address (whole: FAIL handshake_incomplete). Only the
+    control connection tells a fallback or leftover from a failure, and only a SYN-ACK
+    resent after the ACK a lost ACK from an unheld one: no error, INCONCLUSIVE (all but
+    data-port-in-use read FAIL callback_refused / data_refused / handshake_incomplete /
+    data_unanswered without the guards; review61a)."""
     source = CAPTURES / case
     stem = source.name.removesuffix(".gz").removesuffix(".pcap")
     config = source.with_name(stem + ".toml")

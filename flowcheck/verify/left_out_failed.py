@@ -21,7 +21,8 @@ control connection tells (so a job whose first data connection was refused and w
 next opened reads INCONCLUSIVE so cut: lab/data-port-in-use); nor for a lone SYN
 (nothing resent: the capture may have ended too soon), nor for a SYN answered with a RST
 (an ended job's late connect to its gone listener draws one: ndmjob-ended
-/v4-ended-leftovers-parallel-media).
+/v4-ended-leftovers-parallel-media), nor for SYNs the capture holds answered under
+another address of their sender (a NAT's other view: asa-return-drop-nat).
 """
 
 from __future__ import annotations
@@ -61,6 +62,14 @@ def left_out_failures(connections: list[Connection], config: Config,
             # the SYN-ACK, holds it so too (trial43-syn-filter/syn-filter-two-jobs,
             # lab/stopped-after-data-syn-ack cut read FAIL, their whole captures
             # INCONCLUSIVE).
+            continue
+        if outcome == "unanswered" and any(
+                other is not conn and other.synack_seen and other.orig_p == conn.orig_p
+                and (other.resp_h, other.resp_p) == (conn.resp_h, conn.resp_p)
+                for other in connections):
+            # Answered under another address of its sender: a NAT's other view of it
+            # (review61a: trial36-firewall-devices/asa-return-drop-nat cut read "no
+            # SYN-ACK", the SYN-ACKs in it to 10.77.1.101, M's address across the NAT).
             continue
         if any(other.ts > conn.ts and _job_shaped(other, config) == shape
                and connection_outcome(other) == "established" for other in connections):
