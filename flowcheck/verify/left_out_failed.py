@@ -50,41 +50,47 @@ def left_out_failures(connections: list[Connection], config: Config,
     for conn in connections:
         shape = _job_shaped(conn, config)
         outcome = connection_outcome(conn) if shape else ""
-        if outcome not in ("unanswered", "refused", "handshake_incomplete") \
-                or (outcome == "unanswered" and conn.syn_retries < 1) \
-                or (outcome == "refused" and not conn.icmp_frames) \
-                or (outcome == "handshake_incomplete" and not handshake_unheard(conn)):
-            # A RST is also what an ended job's late connect to its gone listener draws
-            # (review61a: ndmjob-ended/v4-ended-leftovers-parallel-media cut read FAIL
-            # data_refused, its whole capture PASS): only the control connection tells.
-            # A handshake without its last ACK is no evidence unless the listener resent
-            # its SYN-ACK after that ACK: a capture that kept SYNs only, or stopped after
-            # the SYN-ACK, holds it so too (trial43-syn-filter/syn-filter-two-jobs,
-            # lab/stopped-after-data-syn-ack cut read FAIL, their whole captures
-            # INCONCLUSIVE).
-            continue
-        if outcome == "unanswered" and any(
-                other is not conn and other.synack_seen and other.orig_p == conn.orig_p
-                and (other.resp_h, other.resp_p) == (conn.resp_h, conn.resp_p)
-                for other in connections):
-            # Answered under another address of its sender: a NAT's other view of it
-            # (review61a: trial36-firewall-devices/asa-return-drop-nat cut read "no
-            # SYN-ACK", the SYN-ACKs in it to 10.77.1.101, M's address across the NAT).
-            continue
-        if any(other.ts > conn.ts and _job_shaped(other, config) == shape
-               and connection_outcome(other) == "established" for other in connections):
-            # A later connection of its kind opened: the connector tried again and got
-            # through (at another address: IPv6 refused, IPv4 taken), or this one was an
-            # ended job's leftover beside a new job; without the control connection the
-            # capture cannot tell (review61a: lab-trial28-dualstack/callback-fallback-v6-rst,
-            # ndmjob-ended/v4-ended-at-start-then-good-media cut read FAIL, their whole
-            # captures PASS).
+        if not _evidenced(conn, outcome) or _told_otherwise(conn, shape, connections, config):
             continue
         into_media = shape == _INTO_MEDIA
         what = "callback" if into_media and callback else "data"
         out.append(_failed(conn, what, outcome, *(("media", config.media_range) if into_media
                                                   else ("agent", config.agent_range))))
     return out
+
+
+def _evidenced(conn: Connection, outcome: str) -> bool:
+    """Does the capture show conn's opening failed on evidence (the module's docstring):
+    SYNs resent unanswered, an ICMP unreachable, a SYN-ACK resent after the ACK that
+    completed the handshake (sessions.unheard_ack)? Not a RST: an ended job's late
+    connect to its gone listener draws one too (review61a: ndmjob-ended
+    /v4-ended-leftovers-parallel-media cut read FAIL data_refused, its whole capture
+    PASS). Not a handshake merely without its last ACK: a capture that kept SYNs only, or
+    stopped after the SYN-ACK, holds it so (trial43-syn-filter/syn-filter-two-jobs,
+    lab/stopped-after-data-syn-ack cut read FAIL, their whole captures INCONCLUSIVE)."""
+    if outcome == "unanswered":
+        return conn.syn_retries >= 1
+    if outcome == "refused":
+        return bool(conn.icmp_frames)
+    return outcome == "handshake_incomplete" and handshake_unheard(conn)
+
+
+def _told_otherwise(conn: Connection, shape: str, connections: list[Connection],
+                    config: Config) -> bool:
+    """Does the capture hold what only the control connection could tell from conn's
+    failure? Its SYNs answered under another address of their sender (a NAT's other view:
+    review61a, trial36-firewall-devices/asa-return-drop-nat cut read "no SYN-ACK", the
+    SYN-ACKs in it to 10.77.1.101, M's address across the NAT); or a later connection of
+    its shape opened: the connector tried again and got through (at another address:
+    IPv6 refused, IPv4 taken), or conn was an ended job's leftover beside a new job
+    (lab-trial28-dualstack/callback-fallback-v6-rst, ndmjob-ended
+    /v4-ended-at-start-then-good-media cut read FAIL, their whole captures PASS)."""
+    if any(other is not conn and other.synack_seen and other.orig_p == conn.orig_p
+           and (other.resp_h, other.resp_p) == (conn.resp_h, conn.resp_p)
+           for other in connections):
+        return True
+    return any(other.ts > conn.ts and _job_shaped(other, config) == shape
+               and connection_outcome(other) == "established" for other in connections)
 
 
 def _failed(conn: Connection, what: str, outcome: str, side: str,
