@@ -12,11 +12,16 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from flowcheck.model import Finding, Severity
+from flowcheck.model.finding import Reading
 
 if TYPE_CHECKING:
     from flowcheck.model import Session
 
 E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO  # noqa: E741
+# The words control_left_out's capture_filtered carries (a capture, or a piece of a set,
+# without the job's control connection); verdict and the verdict note tell that finding
+# by its Finding.reading ("control_left_out"), not by these words.
+CONTROL_LEFT_OUT = "left out the job's NDMP control connection: "
 FRAMES_LISTED = 20  # a finding's evidence frames listed (docs/json.md); the rest counted
 
 CATALOGUE: dict[str, Severity] = {
@@ -95,14 +100,15 @@ CAPTURE_LIMITS = frozenset({
 
 def make_finding(code: str, message: str, fix: str = "", *, severity: Severity | None = None,
                  session: str | None = None, uid: str | None = None, ts: float | None = None,
-                 frames: list[int] | None = None) -> Finding:
-    """Build a Finding with the catalogue's severity unless one is given."""
+                 frames: list[int] | None = None, reading: Reading = "") -> Finding:
+    """Build a Finding with the catalogue's severity unless one is given; `reading`
+    tells later checks which reading of its code it is (Finding.reading)."""
     if code not in CATALOGUE:
         raise KeyError(f"unknown finding code {code!r}: add it to CATALOGUE and docs")
     evidence = sorted(set(frames or []))
     return Finding(code=code, severity=severity or CATALOGUE[code], message=message, fix=fix,
                    session=session, uid=uid, ts=ts, frames=evidence[:FRAMES_LISTED],
-                   frames_more=max(0, len(evidence) - FRAMES_LISTED))
+                   frames_more=max(0, len(evidence) - FRAMES_LISTED), reading=reading)
 
 
 def verdict(findings: list[Finding], sessions: Iterable[Session] = ()) -> str:
@@ -132,8 +138,9 @@ def verdict(findings: list[Finding], sessions: Iterable[Session] = ()) -> str:
 def control_left_out(findings: Iterable[Finding]) -> bool:
     """Is one of the findings verify.control_left_out's capture_filtered (the job's other
     connections in the capture, or in a piece of the set, without its control
-    connection)? Told by Finding.left_out, which that check sets, not by the words."""
-    return any(f.code == "capture_filtered" and f.left_out for f in findings)
+    connection), told by its Finding.reading, not its words?"""
+    return any(f.code == "capture_filtered" and f.reading == "control_left_out"
+               for f in findings)
 
 
 def step_unknown_in(sessions: Iterable[Session]) -> bool:

@@ -280,6 +280,7 @@ def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> 
     from flowcheck.verify.census import take_census
     from flowcheck.verify.cut_frames import explain_cut_frames
     from flowcheck.verify.damaged_end import explain_damaged_end
+    from flowcheck.verify.left_out_failed import add_left_out_failures
     from flowcheck.verify.loss import check_capture_loss
     from flowcheck.verify.other_protocol import fold_other_protocols
     from flowcheck.verify.ring_holes import explain_ring_holes
@@ -337,7 +338,7 @@ def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> 
                                        placed=placed_uids(sessions, census.one_sided,
                                                           config.retransmission_timeout)))
     findings = check_absent_agents(findings, sessions, traffic.connections, traffic.arp,
-                                   config, traffic.ended_at)
+                                   config, traffic.ended_at, census)
     findings = explain_ring_holes(findings, traffic.connections, traffic.ring_gaps)
     findings = explain_cut_frames(findings, traffic.connections, traffic.captures)
     findings = explain_damaged_end(findings, traffic.captures)
@@ -345,6 +346,7 @@ def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> 
                                   traffic.skipped, config)
     findings = explain_missing_control(findings, traffic.captures, traffic.connections, config,
                                        profile, census)
+    findings = add_left_out_failures(findings, traffic.connections, config, profile, census)
     findings = fold_other_protocols(findings, traffic.connections, traffic.streams, config,
                                     sessions, traffic.host_marks)
     findings = unjudged_tls(findings, traffic.connections, traffic.streams, config, sessions)

@@ -460,6 +460,30 @@ def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
         plans.append((session, cut, reason,
                       end_of(control) if seen_closing(control) else float("inf")))
 
+    # CONNECT error replies: (time, session id, the host told to connect).
+    replies = [(m.ts, s.id, s.remote_agent if m.name == "NDMP_DATA_CONNECT"
+                else s.media_server)
+               for s in sessions for stream in [streams.get(s.control_uid)]
+               for m in (stream.messages if stream else ())
+               if m.type == "reply" and m.error and m.error not in (1, 4, 9, 18, 19, 24)
+               and m.name in ("NDMP_DATA_CONNECT", "NDMP_MOVER_CONNECT")]
+
+    def answered_elsewhere(c: Connection, session: Session) -> bool:
+        """A failed connect whose connector's first CONNECT error reply after it (within
+        1 s) is another session's (newuser61), not answering a later failed connect of
+        the connector's to the same peer."""
+        if connection_outcome(c) not in ("refused", "unanswered"):
+            return False
+        after = sorted((ts, sid) for ts, sid, host in replies
+                       if host == c.orig_h and ts >= c.last_ts - ANNOUNCEMENT_JITTER_SECONDS)
+        # Nor one whose reply answers the connector's later failed connect to the same
+        # peer (review61e).
+        return bool(after) and after[0][0] <= c.last_ts + 1.0 and after[0][1] != session.id \
+            and not any(connection_outcome(o) in ("refused", "unanswered")
+                        and (o.orig_h, o.resp_h) == (c.orig_h, c.resp_h)
+                        and c.last_ts < o.last_ts <= after[0][0] + ANNOUNCEMENT_JITTER_SECONDS
+                        for o in ordered)
+
     def every(session: Session, end: float, reason: str) -> list[tuple[Connection, str]]:
         """What fits a session no message of which could be read (before any is taken);
         with one direction captured, from its first data setup request (asked_first:
@@ -474,6 +498,7 @@ def _attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
         found = found or [(c, lst) for c in ordered for lst in profile_listeners
                           if c.uid not in endpoints.claimed and start <= c.ts <= end
                           and elsewhere(c, session, lst)]
+        found = [(c, lst) for c, lst in found if not answered_elsewhere(c, session)]
         # Each connection once; one fitting both listeners (its handshake not captured)
         # goes to the one its first captured packet's sender connects to (trial 30 D1).
         kept: dict[str, tuple[Connection, str, bool]] = {}
@@ -554,6 +579,7 @@ def _attach_started_before_capture(sessions: list[Session], control_of: dict[str
     within 1 s of the refusal from its connector; else to the one session it fits;
     else it is tied between those naming it, or every one it fits (latejobs)."""
     capture_end = max((c.last_ts for c in ordered), default=0.0)
+    FAILED = ("refused", "unanswered")  # noqa: N806
 
     def given_up(conn: Connection) -> bool:
         """One SYN, unanswered, never resent though the capture went on for the
@@ -579,7 +605,7 @@ def _attach_started_before_capture(sessions: list[Session], control_of: dict[str
             (m.ts, session.remote_agent if m.name == "NDMP_DATA_CONNECT"
              else session.media_server)
             for m in (stream.messages if stream else ())
-            if m.type == "reply" and m.error
+            if m.type == "reply" and m.error and m.error not in (1, 4, 9, 18, 19, 24)
             and m.name in ("NDMP_DATA_CONNECT", "NDMP_MOVER_CONNECT")]
 
     def eligible(conn: Connection, session: Session) -> bool:
@@ -589,7 +615,10 @@ def _attach_started_before_capture(sessions: list[Session], control_of: dict[str
             return False
         if connection_outcome(conn) == "midstream":
             return conn.ts <= end
-        return opened_from <= conn.ts <= seen_from and not given_up(conn)
+        # A lone SYN given up: only a session whose CONNECT error reply answers it
+        # (newuser61).
+        return opened_from <= conn.ts <= seen_from and (
+            not given_up(conn) or bool(names(session, conn)))
 
     def names(session: Session, conn: Connection) -> tuple[int, str] | None | bool:
         ends = [(conn.resp_h, conn.resp_p)]
@@ -598,11 +627,12 @@ def _attach_started_before_capture(sessions: list[Session], control_of: dict[str
         said = next((named[session.id][e] for e in ends if e in named[session.id]), None)
         if said is not None:
             return said
-        # A reply answers the connector's last refusal to that peer before it (review58a).
-        return connection_outcome(conn) == "refused" and any(
+        # A reply answers the connector's last refusal to that peer before it (review58a);
+        # a SYN unanswered in the capture too (newuser61).
+        return connection_outcome(conn) in FAILED and any(
             conn.last_ts - ANNOUNCEMENT_JITTER_SECONDS <= ts <= conn.last_ts + 1.0
             and host == conn.orig_h and not any(
-                connection_outcome(c) == "refused" and (c.orig_h, c.resp_h) ==
+                connection_outcome(c) in FAILED and (c.orig_h, c.resp_h) ==
                 (conn.orig_h, conn.resp_h) and conn.last_ts < c.last_ts
                 <= ts + ANNOUNCEMENT_JITTER_SECONDS for c in ordered)
             for ts, host in refused[session.id])

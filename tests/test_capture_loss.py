@@ -157,7 +157,7 @@ def test_five_segments_removed_from_a_backup_exec_capture(tmp_path: Path) -> Non
     assert len(lost) == conn.gaps and conn.gap_frames == lost
     finding = _loss(analysis)
     assert finding is not None and str(finding.severity) == "warning"
-    assert "7,240 bytes" in finding.message and "5 gaps" in finding.message
+    assert "7,240 B" in finding.message and "5 gaps" in finding.message
     assert conn.uid in finding.message and finding.uid == conn.uid
     assert set(finding.frames) == set(lost[:4])
     for what in ("tcpdump -B", "dumpcap", "local disk", "host 10.77.0.1", "lighter load"):
@@ -225,7 +225,7 @@ def test_below_a_thousandth_of_the_payload_is_info(tmp_path: Path, lengths: tupl
     finding = _loss(analysis)
     assert finding is not None and str(finding.severity) == severity
     missed = sum(n for _, n in removed)
-    assert f"{missed:,} bytes" in finding.message
+    assert f"{missed:,} B" in finding.message
     seen = sum(c.orig_bytes + c.resp_bytes for c in analysis.traffic.connections)
     assert (missed / (missed + seen) > 0.001) == (severity == "warning")
     assert analysis.verdict == "pass"
@@ -377,7 +377,8 @@ def test_live_loss_with_kernel_drops_says_the_bytes_are_a_floor(tmp_path: Path) 
     capture.kernel_dropped, capture.sniffer, capture.buffer_mib = 900, "tcpdump", 32
     [finding] = check_capture_loss(analysis.traffic.connections, [capture])
     assert "bytes sent)" not in finding.message
-    assert "bytes it saw sent or acknowledged" in finding.message
+    assert ("B, the TCP payload of every packet captured (resends included, as tshark "
+            "sums it) and the bytes missed") in finding.message
     assert "900 packets dropped by the kernel" in finding.message
     assert "more payload may be missing than the bytes above" in finding.message
     assert "--buffer" in finding.fix and "than the 32 MiB it had" in finding.fix

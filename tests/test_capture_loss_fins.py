@@ -31,7 +31,7 @@ def test_missed_fins_are_fins(tmp_path: Path) -> None:
     analysis, loss = _loss(tmp_path, [638, 639])
     assert loss.message.startswith("The capture missed 2 FINs (connection ends) across 2 "
                                    "connections")
-    assert "payload" not in loss.message.split(". ")[0]
+    assert "B of TCP payload" not in loss.message.split(". ")[0]  # the share's words only
     assert "control connection C1 10.77.0.1:5039 -> 10.77.0.2:10000: its FIN" in loss.message
     assert {c.uid: c.fins_unseen for c in analysis.traffic.connections
             if c.fins_unseen} == {"C1": 1, "C2": 1}
@@ -39,5 +39,5 @@ def test_missed_fins_are_fins(tmp_path: Path) -> None:
 
 def test_a_missed_fin_beside_missed_payload(tmp_path: Path) -> None:
     _, loss = _loss(tmp_path, [100, 639])  # a data segment of C3, and the control's FIN
-    assert loss.message.startswith("The capture missed 1,448 bytes of TCP payload in 1 gap")
+    assert loss.message.startswith("The capture missed 1,448 B of TCP payload in 1 gap")
     assert "and 1 FIN (a connection's end)" in loss.message

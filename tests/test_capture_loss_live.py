@@ -118,7 +118,7 @@ def test_tcpdump_with_a_tiny_buffer_loses_what_flowcheck_counts(tmp_path: Path) 
     lost, _acked = _tshark_expert(saved, 0)
     assert set(conn.gap_frames) <= set(lost + _acked)
     [finding] = [f for f in analysis.findings if f.code == "capture_loss"]
-    assert str(finding.severity) == "warning" and f"{conn.missed_bytes:,} bytes" in \
+    assert str(finding.severity) == "warning" and f"{conn.missed_bytes:,} B" in \
         finding.message
 
 

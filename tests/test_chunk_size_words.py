@@ -16,7 +16,7 @@ from flowcheck.connections import track_connections
 from flowcheck.model import CaptureInfo
 from flowcheck.sources import iter_batches
 from flowcheck.sources.batch import CHUNK_BYTES
-from flowcheck.verify import loss
+from flowcheck.verify import loss_words
 
 ROOT = Path(__file__).resolve().parent.parent
 # "read chunk (16 MiB", "chunks (16 MiB)", "one 16 MiB read chunk"
@@ -47,6 +47,6 @@ def test_the_readers_default_is_the_named_chunk() -> None:
 
 def test_capture_loss_words_name_the_chunk() -> None:
     """capture_loss's words when fragments could not be put together name the chunk."""
-    words = loss._who_lost([CaptureInfo(path="x.pcap", fragments=3, loose_fragments=3)])
+    words = loss_words.who_lost([CaptureInfo(path="x.pcap", fragments=3, loose_fragments=3)])
     assert f"all in one {CHUNK_BYTES >> 20} MiB read chunk of the capture, or in two back to " \
         "back;" in words, words  # fragment_carry joins a chunk's to the next one's

@@ -183,7 +183,7 @@ def test_port_reuse_on_a_clean_run_says_what_the_hold_is(
     (reuse,) = [f for f in json.loads(capsys.readouterr().out)["findings"]
                 if f["code"] == "port_reused_within_hold"]
     assert reuse["fix"].startswith("Nothing to change in the range: C6 opened on the "
-                                   "reused port and carried 2037760 B")
+                                   "reused port and carried 2,037,760 B")
     assert "--port-hold 3 (port_hold_seconds) or less" in reuse["fix"]
     assert _findings(["analyze", capture, *config, "--port-hold", "3"], capsys) == []
 

@@ -49,4 +49,5 @@ def test_filtered_table_keeps_the_roles(capsys: pytest.CaptureFixture[str]) -> N
     assert [(c["role"], c["session"]) for c in document["connections"]] == [("control", "S1")]
     run(["connections", capture, *_config(name), "--filter", "not port 10000"])
     rows = [line for line in capsys.readouterr().out.splitlines() if " C" in line]
-    assert rows and all((" data S1 " in row) or (" callback S1 " in row) for row in rows)
+    assert rows and all((" data of session 1 " in row) or (" callback of session 1 " in row)
+                        for row in rows)

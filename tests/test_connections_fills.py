@@ -390,6 +390,8 @@ HOST_TOOL_COPIES = {
     # dumpcap on both hosts' veths, one pcapng of two interfaces (field check 65, seed 128
     # run 5): each packet of the dual-stack job at both capture points.
     "captures/field65-matrix/tls-start-dual-data-rejected-net-prohibited-by-agent-both-hosts-merged-pcapng-snap96.pcapng.gz",
+    # the same, IPv6 (field check 68, seed 131 run 13): each packet at both hosts.
+    "captures/field68-matrix/ipv6-tls-start-callback-synacks-dropped-by-media-out-both-s96.pcapng.gz",
 }
 
 # Two capture points' files merged on a path that also lost packets (field check 37: 40%

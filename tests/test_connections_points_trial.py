@@ -89,8 +89,8 @@ def test_d3_d5_good_jobs_pass_counted_once(tmp_path: Path, job: str, offset: str
     result = analysis(mergecap(tmp_path, media, agent)) if merge else analysis(media, agent)
     assert result.verdict == "pass"
     assert codes(result) - {"ndmp_error_reply", "agent_not_seen"} == {"capture_duplicates"}
-    assert data_step(result).startswith(f"{VOLUME} B ")
-    assert f"({VOLUME} B of capture copies left out" in data_step(result)
+    assert data_step(result).startswith(f"{VOLUME:,} B ")
+    assert f"({VOLUME:,} B of capture copies left out" in data_step(result)
     said = message(result)
     if merge:
         assert f"copies of its own packets {abs(float(offset)):.3f} s after them" in said
@@ -114,8 +114,8 @@ def test_one_segment_merged_passes_counted_once(tmp_path: Path, offset: str) -> 
     assert result.verdict == "pass"
     assert codes(result) == {"capture_duplicates"}
     volume = 3010560
-    assert data_step(result).startswith(f"{volume} B ")
-    assert f"({volume} B of capture copies left out" in data_step(result)
+    assert data_step(result).startswith(f"{volume:,} B ")
+    assert f"({volume:,} B of capture copies left out" in data_step(result)
     assert f"copies of its own packets {abs(float(offset)):.3f} s after them" in message(result)
     assert not any(c.retransmits for c in result.traffic.connections)
 
@@ -151,8 +151,8 @@ def test_d5_equal_clocks_count_every_copy_once(tmp_path: Path) -> None:
     """Equal clocks: the copies more than 0.5 ms apart across the router were counted
     (784752 B for 604160 B) under 'each byte counted once'."""
     result = analysis(POINTS / "restore-media.pcap.gz", POINTS / "restore-agent.pcap.gz")
-    assert data_step(result).startswith(f"{VOLUME} B media server -> agent (restore)")
-    assert f"({VOLUME} B of capture copies left out" in data_step(result)
+    assert data_step(result).startswith(f"{VOLUME:,} B media server -> agent (restore)")
+    assert f"({VOLUME:,} B of capture copies left out" in data_step(result)
     assert "their clocks agree" in message(result)
 
 
@@ -167,7 +167,7 @@ def test_d8_the_same_file_twice(tmp_path: Path) -> None:
     result = analysis(media, copy)
     assert result.verdict == "pass"
     assert "the same capture given twice" in message(result)
-    assert data_step(result).startswith(f"{VOLUME} B ")
+    assert data_step(result).startswith(f"{VOLUME:,} B ")
     once = analysis(media, media)
     assert len(once.traffic.captures) == 1
     assert "capture_duplicates" not in [f.code for f in once.findings]
@@ -182,7 +182,7 @@ def test_d8_appended_captures_are_no_clock_step(tmp_path: Path) -> None:
     assert "two captures appended one after the other" in message(result,
                                                                  "capture_clock_stepped")
     assert "appended to the first (mergecap -a)" in message(result)
-    assert data_step(result).startswith(f"{VOLUME} B ")
+    assert data_step(result).startswith(f"{VOLUME:,} B ")
 
 
 @pytest.mark.parametrize(("shift", "said"), [("-2.5", "each 2.5 s earlier in"),
@@ -200,4 +200,4 @@ def test_d8_the_same_file_twice_time_shifted(tmp_path: Path, shift: str, said: s
     assert "two capture points' captures" not in said_of
     assert next(f.fix for f in result.findings
                 if f.code == "capture_duplicates") == "give each capture once"
-    assert data_step(result).startswith(f"{VOLUME} B ")
+    assert data_step(result).startswith(f"{VOLUME:,} B ")

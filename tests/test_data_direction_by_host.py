@@ -77,7 +77,7 @@ def test_step5_counts_by_host(which: str, request: pytest.FixtureRequest) -> Non
     assert session.kind == "backup"
     step5 = next(s for s in session.steps if s.step == 5)
     assert step5.detail.startswith(
-        "598552 B agent -> media server (backup) over 3 data connections; "
+        "598,552 B agent -> media server (backup) over 3 data connections; "
         "0 B the other way;"), step5.detail
 
 
@@ -91,7 +91,7 @@ def test_unopened_connection_ends_by_host(lost: Analysis) -> None:
     assert conn.uid in session.data_connections
     assert conn_sides(conn, session) == ((MEDIA, 5003), (AGENT, 6002))
     words = carried_words(conn, session)
-    assert words.startswith("198552 B agent -> media server and 0 B media server -> agent"), \
+    assert words.startswith("198,552 B agent -> media server and 0 B media server -> agent"), \
         words
 
 
@@ -134,7 +134,7 @@ def test_dual_stack_ends_by_the_callback_hosts(dualstack: Analysis) -> None:
     assert session.kind == "backup"
     step5 = next(s for s in session.steps if s.step == 5)
     assert step5.detail.startswith(
-        "400000 B agent -> media server (backup) over 2 data connections; "
+        "400,000 B agent -> media server (backup) over 2 data connections; "
         "0 B the other way;"), step5.detail
     by_uid = {c.uid: c for c in dualstack.traffic.connections}
     for uid in session.data_connections:

@@ -59,7 +59,7 @@ def test_a_tls_session_captured_one_way_is_unknown_for_its_tls_not_a_refused_aut
     why = _why(traffic, "fd77:1::3")
     assert why == (TLS_WORDS.format(frame=131) + ", and the capture holds only the media "
                    "server's side of its control connection (nothing from fd77:1::3 to "
-                   "fd77::1, though fd77::1 acknowledged 2065 B of it): a limit of this "
+                   "fd77::1, though fd77::1 acknowledged 2,065 B of it): a limit of this "
                    "capture (capture_one_direction), where one of both directions would "
                    "show a job's data connections, if it opened any, judged by their TCP")
     assert "CONNECT_CLIENT_AUTH" not in why
@@ -292,6 +292,22 @@ def test_callbacks_that_fit_two_tls_sessions_are_named_in_both_steps_not_unannou
     assert "the verdict says nothing of their jobs" not in note.message
 
 
+def test_a_callback_two_sessions_fit_is_allowed_by_the_media_range() -> None:
+    """The same run: C3, which fits both IPv6 sessions, runs at IPv4 addresses neither
+    session's hosts have, so its ends had no role and its rule read "to 10.77.0.1 port
+    5001 on both hosts and any firewall between them", the one port this job drew; the
+    configuration names 10.77.0.1 a media server and 10.77.0.2 an agent, so the rule is the
+    media range's, inbound on the media server, as `flowcheck firewall` prints it
+    (review61b; allow_rules._host_ends)."""
+    capture = CALLBACKS_TIED.with_name(CALLBACKS_TIED.name + ".pcap.gz")
+    traffic, config = _read(capture, CALLBACKS_TIED.with_suffix(".toml"))
+    [error] = [f for f in analyze(traffic, config).findings if f.code == "callback_unanswered"]
+    assert error.fix.startswith("Allow TCP from 10.77.0.2 to 10.77.0.1 ports 5001-5100 (media "
+                                "range) inbound on the media server and on any firewall "
+                                "between the hosts")
+    assert "on both hosts" not in error.fix
+
+
 def test_snap_cut_tls_from_the_first_byte_does_not_blame_the_snap_length_for_matching() -> None:
     """Seed 109 run 23 (alike seed 110 run 19): TLS from the first byte under `-s 128`.
     ndmp_partial said "Because the announcement of the data endpoint was cut, ... matched
@@ -393,7 +409,7 @@ def test_bytes_shown_by_the_receivers_acks_leave_out_the_senders_fins_they_prove
     analysis = analyze(traffic, config)
     for session in analysis.sessions:
         detail = session.steps[2].detail
-        assert "carried 1000000 bytes to the media server (acknowledged by the receiver's " \
+        assert "carried 1,000,000 B to the media server (acknowledged by the receiver's " \
                "ACKs, less the 5 FINs of the sender they also acknowledge: the capture " \
                "holds one direction)" in detail, detail
         assert "1000005" not in detail

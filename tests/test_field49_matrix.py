@@ -196,3 +196,15 @@ def test_a_tls_connection_stalled_both_ways_says_which_way_the_packets_are_lost(
     # The stall of run 7's stalled handshake is told by its SYN-ACK resends alone.
     stalled = _analyze("two-tls-start-jobs-control-ack-dropped-router-out")
     assert not any("TCP shows the path" in f.message for f in stalled.findings)
+
+
+def test_a_callback_dropped_on_the_media_server_opens_its_media_range_there() -> None:
+    """Run 17, captured on M (`-i any`), whose input chain drops the callback SYNs: the
+    rule on M itself names the media range the job engine port 5001 is drawn from, not
+    port 5001 alone, which the next job's callback misses (newuser61)."""
+    analysis = _analyze("ipv6-callback-dropped-snap96")
+    [error] = [f for f in analysis.findings if f.code == "callback_unanswered"]
+    assert error.fix.startswith(
+        "On fd77::1 itself (this capture was taken there), before any drop rule: accept the "
+        "connection from fd77::2 to ports 5001-5100 (the media range: this connection's port "
+        "5001 is drawn from it anew each time) in its input chain")

@@ -110,7 +110,7 @@ def test_bytes_never_acknowledged_say_their_resends_are_counted_in() -> None:
     assert data.evidence("orig").resent_len == 1448
     analysis = analyze(traffic, config)
     [finding] = [f for f in analysis.findings if f.code == "handshake_incomplete"]
-    assert ("; the 26064 B 10.77.0.1 sent after it, its 7 resends included, were never "
+    assert ("; the 26,064 B 10.77.0.1 sent after it, its 7 resends included, were never "
             "acknowledged.") in finding.message
     assert "acknowledged (7 resends)" not in finding.message
 

@@ -107,7 +107,7 @@ def test_an_agent_that_advertised_its_address_is_not_said_down() -> None:
             "on the capture's network") in finding.message
     assert "not a single packet" not in finding.message
     assert "is down" not in finding.message
-    assert finding.fix.startswith("Allow TCP from fd77::1 to fd77::2 ports 10000")
+    assert finding.fix.startswith("Allow TCP from fd77::1 to fd77::2 port 10000 (NDMP port)")
     assert "Check that" not in finding.fix
     # The other job, to fd77::3 on the same host, ran.
     assert [s.status for s in analysis.sessions[1].steps] == ["ok"] * 5

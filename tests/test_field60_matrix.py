@@ -114,7 +114,7 @@ def test_the_sniffers_fix_filters_on_every_jobs_hosts() -> None:
     assert [f.code for f in analysis.findings if str(f.severity) == "error"] == [
         "callback_unanswered"]
     [loss] = [f for f in analysis.findings if f.code == "capture_loss"]
-    assert "20,332 bytes of TCP payload in 16 gaps" in loss.message
+    assert "20,332 B of TCP payload in 16 gaps" in loss.message
     assert "10.77.0.3" not in loss.message  # its connections lost nothing
     assert ("filter on the backup hosts only (tcpdump -w job.pcap 'host 10.77.0.1 or host "
             "10.77.0.2 or host 10.77.0.3')" in loss.fix)

@@ -39,7 +39,7 @@ def test_a_reset_of_a_direction_not_captured_says_what_its_receiver_acknowledged
     [reset] = [f for f in analysis.findings if f.code == "data_reset"]
     assert reset.frames == [4681, 4683]
     assert ("was reset by the agent fd77::3 (RST, frame 4681) after carrying 0 B agent -> "
-            "media server and 1245184 B media server -> agent (or 1245183 B and a FIN), "
+            "media server and 1,245,184 B media server -> agent (or 1,245,183 B and a FIN), "
             "acknowledged by the agent (the capture holds no packet of that direction), "
             "before any FIN the capture holds and with no normal halt"
             in reset.message)

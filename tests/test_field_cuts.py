@@ -127,8 +127,17 @@ def test_gaps_with_the_receiver_unseen_are_not_said_to_be_the_sniffers(
                                else folder / "flowcheck.toml")
     [loss] = [f for f in analysis.findings if f.code == "capture_loss"]
     message = " ".join(loss.message.split())
-    assert ("62,636 bytes are in 1 connection whose receiver's packets the capture does not "
-            "hold (one direction): no ACK tells whether they arrived") in message
+    assert ("The capture missed 62,636 B of TCP payload in 1 gap (at least as many "
+            "segments) of the sender's stream across 1 connection whose receiver's packets "
+            "the capture does not hold, one direction") in message
+    assert ("No ACK of the receiver's is in the capture to tell whether they arrived, so "
+            "who lost them cannot be told") in message
+    assert "the sniffer lost them" not in message
+    # Step 5's count says so too (verify.acked_missed: "segments the sniffer missed").
+    [detail] = [step.detail for step in analysis.sessions[0].steps
+                if "62,636 B more" in step.detail]
+    assert ("62,636 B more that the capture lacks and the agent never resent (segments the "
+            "sniffer or the network lost: capture_loss;") in detail
 
 
 def _from_others(tmp_path: Path, capture: Path, media_server: str) -> Path:

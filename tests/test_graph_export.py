@@ -87,6 +87,16 @@ def test_dot_text() -> None:
     assert "Cd data step 3\\n" in text
 
 
+def test_dot_label_byte_figure_separated() -> None:
+    """A connection's bytes in its DOT label read as the report writes them, "2,037,760
+    B" (review 61c: "2037760 B", the one byte figure of a drawing left unseparated)."""
+    graph = _lab_graph()
+    for _, _, data in graph.edges(data=True):
+        if data.get("uid") == "Cd":
+            data["bytes"] = 2037760
+    assert "Cd data step 3\\nSF 2,037,760 B" in render_dot(graph)
+
+
 @pytest.mark.parametrize("name", ["g.png", "graph"])
 def test_unknown_extension_is_usage_error(tmp_path: Path, name: str) -> None:
     with pytest.raises(UsageError, match="extension"):

@@ -116,7 +116,7 @@ def test_the_data_steps_acked_bytes_name_the_echo_reply(tmp_path: Path) -> None:
     held = _held("10.77.0.2", "10.77.0.1", "an ICMP echo reply")
     step = analysis.sessions[0].steps[4]
     assert (f"no byte agent -> media server in the capture, which holds {held}, but the "
-            "media server's ACKs acknowledge 400002 B of it") in step.detail, step.detail
+            "media server's ACKs acknowledge 400,002 B of it") in step.detail, step.detail
 
 
 def test_an_echo_reply_in_a_file_days_before_is_not_the_unseen_syns_way(

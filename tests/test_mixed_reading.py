@@ -122,7 +122,7 @@ def test_plain_agent_direction_alone_its_data_connection_not_the_callback() -> N
     [session] = analysis.sessions
     assert session.profile == "ndmp" and session.callback_uid is None
     assert [s.status for s in session.steps] == ["ok"] * 4
-    assert session.steps[3].uids == ["C2"] and "307200 B" in session.steps[3].detail
+    assert session.steps[3].uids == ["C2"] and "307,200 B" in session.steps[3].detail
     [inferred] = [f for f in analysis.findings if f.code == "profile_inferred"]
     assert "DATA_GET_STATE, frame 10 naming the data connection to 10.77.0.1:5002" in \
         " ".join(inferred.message.split())

@@ -31,6 +31,7 @@ def test_the_lost_announcement_is_named(tmp_path: Path) -> None:
             "messages in frames 16 and 25 (NDMP sequence numbers 6 and 8): the reply to "
             "DATA_LISTEN (frame 20)") in partial.message
     assert "an announcement: the address it gave is not in the capture" in partial.message
+    assert [s.holes_unchecked for s in analysis.traffic.streams] == [True]
     assert "-s 0" not in partial.fix and "snap length" not in partial.fix
     assert "tcpdump -B 65536" in partial.fix
 
@@ -38,7 +39,8 @@ def test_the_lost_announcement_is_named(tmp_path: Path) -> None:
 def test_a_snap_length_cut_keeps_its_advice() -> None:
     findings = StreamFindings("C1")
     findings.snap.packet(40)
-    findings.problem("resp", DecodeProblem("cut", "48 bytes never captured", [9], 0.5))
+    findings.problem("resp", DecodeProblem("cut", "48 B never captured", [9], 0.5,
+                                           missing=48))
     _, built = findings.build()
     hole = next(f for f in built if "never captured" in f.message)
     assert "tcpdump -s 0" in hole.fix
@@ -105,7 +107,8 @@ def test_each_hole_names_the_reply_it_held_not_an_earlier_hole_s() -> None:
         message(15, "orig", 3, "request", "NDMP_DATA_STOP"),
         message(17, "resp", 5, "post", "NDMP_NOTIFY_DATA_HALTED"),
     ]
-    words = lost_words("resp", [9, 16], messages)
+    words, unchecked = lost_words("resp", [9, 16], messages)
+    assert not unchecked  # no announcement among them
     first, second = words.split(". The bytes never captured")[1:3]
     assert "the reply to CONNECT_OPEN (frame 7)" in first
     assert "the reply to DATA_START_BACKUP (frame 11)" in second
@@ -120,13 +123,14 @@ def test_the_bytes_never_captured_count_every_hole() -> None:
 
     findings = StreamFindings("C1")
     for frame, size in ((9, 32), (192, 28), (198, 36)):
-        findings.problem("resp", DecodeProblem("cut", f"{size} bytes never captured",
-                                               [frame], float(frame)))
+        findings.problem("resp", DecodeProblem("cut", f"{size} B never captured",
+                                               [frame], float(frame), missing=size))
     _, [partial] = findings.build()
-    assert "From the responder, 96 bytes were never captured, in 3 holes" in partial.message
+    assert "From the responder, 96 B were never captured, in 3 holes" in partial.message
     single = StreamFindings("C2")
-    single.problem("orig", DecodeProblem("cut", "52 bytes never captured", [5], 5.0))
-    assert "52 bytes were never captured, in 1 hole" in single.build()[1][0].message
+    single.problem("orig", DecodeProblem("cut", "52 B never captured", [5], 5.0,
+                                         missing=52))
+    assert "52 B were never captured, in 1 hole" in single.build()[1][0].message
 
 
 def test_a_lost_data_connect_of_a_failed_job_still_fails_on_its_syns(tmp_path: Path) -> None:

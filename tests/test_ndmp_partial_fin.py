@@ -43,9 +43,9 @@ def _counts(analysis: Analysis) -> tuple[str, int, int]:
     bytes of the control connection)."""
     [partial] = [f for f in analysis.findings if f.code == "ndmp_partial"]
     [loss] = [f for f in analysis.findings if f.code == "capture_loss"]
-    never = re.search(r"From the responder, ([\d,]+) bytes were never captured",
+    never = re.search(r"From the responder, ([\d,]+) B were never captured",
                       partial.message)
-    lost = re.search(r"control connection C1 [^:]+:\d+ -> [^:]+:\d+: ([\d,]+) bytes",
+    lost = re.search(r"control connection C1 [^:]+:\d+ -> [^:]+:\d+: ([\d,]+) B",
                      loss.message)
     assert never and lost, (partial.message, loss.message)
     return partial.message, int(never[1].replace(",", "")), int(lost[1].replace(",", ""))
@@ -56,7 +56,7 @@ def test_bytes_before_the_fin_are_a_hole(tmp_path: Path) -> None:
     (no ndmp_partial at all before: capture_loss alone said 364 bytes)."""
     message, never, lost = _counts(_without(tmp_path, TAIL))
     assert never == lost == TAIL_BYTES
-    assert f"{TAIL_BYTES} bytes were never captured, in 1 hole." in message
+    assert f"{TAIL_BYTES:,} B were never captured, in 1 hole." in message
 
 
 def test_last_hole_and_an_earlier_one_add_up(tmp_path: Path) -> None:
@@ -64,7 +64,7 @@ def test_last_hole_and_an_earlier_one_add_up(tmp_path: Path) -> None:
     bytes were never captured, in 1 hole" beside capture_loss's 468 in 2 gaps)."""
     message, never, lost = _counts(_without(tmp_path, (MIDDLE, *TAIL)))
     assert never == lost == MIDDLE_BYTES + TAIL_BYTES
-    assert f"{MIDDLE_BYTES + TAIL_BYTES} bytes were never captured, in 2 holes" in message
+    assert f"{MIDDLE_BYTES + TAIL_BYTES:,} B were never captured, in 2 holes" in message
     # The held reply is still named, and the last sentence ends with a full stop.
     assert "(NDMP sequence numbers 7 and 9): the reply to DATA_GET_STATE" in message
     assert message.endswith(".") and not message.endswith("..")

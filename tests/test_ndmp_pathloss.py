@@ -49,7 +49,7 @@ def test_step_5_says_its_bytes_include_the_resent_segments() -> None:
     sent = sum(c.orig_bytes + c.resp_bytes for c in data)
     unique = sum(c.unique_sent("orig") + c.unique_sent("resp") for c in data)
     assert session.steps[-1].detail.startswith(
-        f"{unique} B agent -> media server (backup) over 1 data connection, each byte "
-        f"once ({sent - unique} B more sent again, in 3 retransmitted segments: "
-        f"resent, or out of order on the way; {sent} B of TCP payload with them); 0 B the "
+        f"{unique:,} B agent -> media server (backup) over 1 data connection, each byte "
+        f"once ({sent - unique:,} B more sent again, in 3 retransmitted segments: "
+        f"resent, or out of order on the way; {sent:,} B of TCP payload with them); 0 B the "
         "other way")

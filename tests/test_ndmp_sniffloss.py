@@ -26,7 +26,7 @@ def test_file_history_after_a_hole_is_decoded_and_the_skip_told() -> None:
     assert sum(m.name == "NDMP_FH_ADD_FILE" and not m.partial for m in messages) == 10
     partial = [f for f in analysis.findings if f.code == "ndmp_partial"]
     assert len(partial) == 1 and partial[0].session == "S1" and partial[0].uid == "C1"
-    assert "25356 bytes were the rest of the messages a hole broke" in partial[0].message
+    assert "25,356 B were the rest of the messages a hole broke" in partial[0].message
     assert [f.session for f in analysis.findings if f.code == "capture_loss"] == ["S1"]
 
 
@@ -45,10 +45,12 @@ def test_multi_fragment_start_backup_after_a_hole_keeps_the_failure() -> None:
 
 def test_bytes_skipped_before_a_proven_start_are_counted_in_ndmp_partial() -> None:
     findings = StreamFindings("C1")
-    findings.problem("resp", DecodeProblem("cut", "1448 bytes never captured", [31], 1.0))
+    findings.problem("resp", DecodeProblem("cut", "1,448 B never captured", [31], 1.0,
+                                           missing=1448))
     findings.problem("resp", DecodeProblem("skipped", "unproven", [32], 1.0, skipped=2552))
-    findings.problem("orig", DecodeProblem("cut", "48 bytes never captured", [9], 0.5))
+    findings.problem("orig", DecodeProblem("cut", "48 B never captured", [9], 0.5,
+                                           missing=48))
     _, [built] = findings.build()  # one finding for both directions (trial 25 D11)
     originator, responder = built.message.split("From the responder")
-    assert "2552 bytes were skipped before a record start could be proven" in responder
+    assert "2,552 B were skipped before a record start could be proven" in responder
     assert "skipped" not in originator

@@ -103,6 +103,8 @@ def test_gap_keeps_the_captured_header_as_partial_and_resynchronises() -> None:
     problems = [e for e in found if isinstance(e, DecodeProblem)]
     assert [p.kind for p in problems] == ["cut", "skipped"]
     assert problems[0].frames == [20, 22]
+    # The hole's bytes are data, the words follow the report's byte style.
+    assert (problems[0].missing, problems[0].detail) == (100, "100 B never captured")
     # The record's next mark fell in the hole: the bytes before a provable start are told.
     assert (problems[1].detail, problems[1].skipped) == ("unproven", 22)
     assert [(m.sequence, m.partial) for m in found if isinstance(m, RawMessage)] == [
@@ -125,6 +127,8 @@ def test_stream_ending_inside_a_record_is_cut() -> None:
     decoder.receive_eof()
     found = events(decoder)
     assert [(m.sequence, m.partial) for m in found if isinstance(m, RawMessage)] == [(1, True)]
+    [cut] = [e for e in found if isinstance(e, DecodeProblem)]
+    assert (cut.kind, cut.missing) == ("cut", None)  # the end, no hole
 
 
 def test_garbage_stream_is_reported_not_raised() -> None:

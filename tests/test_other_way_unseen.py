@@ -46,7 +46,7 @@ def test_other_way_of_a_one_direction_capture_is_not_captured(tmp_path: Path) ->
     result = _analysis(_kept_from(AGENT, tmp_path))
     assert "capture_one_direction" in {f.code for f in result.findings}
     detail = _data_step(result)
-    assert detail.startswith("2037760 B agent -> media server (backup) over 1 data connection")
+    assert detail.startswith("2,037,760 B agent -> media server (backup) over 1 data connection")
     assert "0 B the other way" not in detail
     assert "; the other way not captured (its FIN acknowledged)" in detail
 
@@ -68,5 +68,5 @@ def test_the_other_way_of_several_data_connections_names_their_fins(tmp_path: Pa
     kept = [p for p in read_packets(lab / "clean-3-resources.pcap") if p[IP].src == AGENT]
     path = write_packets(tmp_path / "lab-from-agent.pcap", kept)
     detail = _data_step(stored_analysis(path, config_path=lab / "clean-3-resources.toml"))
-    assert detail.startswith("600000 B agent -> media server (backup) over 3 data connections")
+    assert detail.startswith("600,000 B agent -> media server (backup) over 3 data connections")
     assert detail.endswith("; the other way not captured (3 FINs acknowledged)")

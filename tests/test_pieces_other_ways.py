@@ -48,9 +48,9 @@ def test_an_echo_reply_days_before_is_not_this_files_way_back(first: bool) -> No
     phrase = "(only an ICMP echo reply, frame 2"
     assert json.dumps(analysis_document(merged)).count(phrase) == \
         json.dumps(analysis_document(echo)).count(phrase)
-    [job] = [s for s in merged.sessions if any("400002 B" in (t.detail or "")
+    [job] = [s for s in merged.sessions if any("400,002 B" in (t.detail or "")
                                                 for t in s.steps)]
-    [bytes_step] = [t for t in job.steps if "400002 B" in (t.detail or "")]
+    [bytes_step] = [t for t in job.steps if "400,002 B" in (t.detail or "")]
     assert "which holds no packet from 10.77.0.2 to 10.77.0.1 (one direction only)" in \
         bytes_step.detail, bytes_step.detail
 

@@ -56,10 +56,10 @@ def test_the_agents_packets_alone_read_the_black_hole_as_likely(tmp_path: Path) 
     [stalled] = errors(analysis)
     assert stalled.code == "data_stalled"
     message = _words(stalled.message)
-    assert "Its resends are full-size (1448 B, its largest segment)" in message
+    assert "Its resends are full-size (1,448 B, its largest segment)" in message
     assert ("its DATA_GET_STATE reply on the control connection (104 B, frame 31) was never "
             "resent, though its TCP went on resending the data 24.6 s after it") in message
-    assert "It sent only a first flight of data (16880 B" in message
+    assert "It sent only a first flight of data (16,880 B" in message
     assert "a path MTU black hole" in message and "the likely reading" in message
     assert "this rests on 10.77.1.2's own packets" in message
     assert stalled.fix.startswith("Let ICMP 'fragmentation needed'")
@@ -96,7 +96,7 @@ def test_the_receivers_sack_reads_bytes_arrived_and_the_black_hole(tmp_path: Pat
         "acknowledged" in message
     assert ("its ACKs never went past byte 1 of them, but its ACK in frame 10 names 952 B "
             "beyond it in SACK blocks (7241-8193): 10.77.1.2 sent data, and those bytes "
-            "arrived while the 7240 B before them never did") in message
+            "arrived while the 7,240 B before them never did") in message
     assert ("smaller segments arrive and full-size ones do not, the pattern of a path MTU "
             "black hole") in message
     assert aborted.fix.startswith("If only full-size segments are lost (a path MTU black "
@@ -116,7 +116,7 @@ def test_the_senders_packets_past_the_loss_read_the_stall_not_a_crash(tmp_path: 
     [stalled] = errors(analysis)
     assert stalled.code == "data_stalled"
     message = _words(stalled.message)
-    assert ("7240 B the agent 10.77.1.2 sent never came past the capture point, nor 8688 B "
+    assert ("7,240 B the agent 10.77.1.2 sent never came past the capture point, nor 8,688 B "
             "more after them (its ACK in frame 13 carries a sequence number past them), "
             "while 952 B of its data did (frame 11, after the gap)") in message
     assert "taken a router or more from it (they arrive with TTL 63)" in message
@@ -128,5 +128,5 @@ def test_the_senders_packets_past_the_loss_read_the_stall_not_a_crash(tmp_path: 
     step = next(s for s in session.steps if s.step == 4)
     assert step.status == "failed"
     detail = _words(step.detail)
-    assert "7240 B never came past the capture point" in detail
+    assert "7,240 B never came past the capture point" in detail
     assert "path MTU black hole" in detail and "capture_loss" not in detail

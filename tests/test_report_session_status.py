@@ -20,8 +20,8 @@ CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 PROBES = CAPTURES / "ndmjob-probes" / "probes-10000-media.pcap.gz"
 # The text header's first words -> the JSON's status.
 TEXT_STATUS = {"FAILED": "failed", "UNKNOWN": "unknown", "ok": "ok",
-               "side traffic": "side_traffic"}
-_HEADER = re.compile(r"^(FAILED|UNKNOWN|ok|side traffic)  Session (S\d+): ")
+               "ended before capture": "ended", "side traffic": "side_traffic"}
+_HEADER = re.compile(r"^(FAILED|UNKNOWN|ok|ended before capture|side traffic)  Session (S\d+): ")
 
 
 def _analysis(capture: Path, config_path: Path | None) -> Analysis:

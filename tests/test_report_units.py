@@ -56,5 +56,5 @@ def test_acknowledged_bytes_are_said_in_plain_words(capsys: pytest.CaptureFixtur
     [session] = json.loads(capsys.readouterr().out)["sessions"]
     out = session["steps"][4]["detail"]
     assert "a FIN counts one" not in out
-    assert ("acknowledge 400002 B of it (backup; ACK numbers count each closing FIN as a "
-            "byte: 400000 B of data if both data connections closed)") in out
+    assert ("acknowledge 400,002 B of it (backup; ACK numbers count each closing FIN as a "
+            "byte: 400,000 B of data if both data connections closed)") in out

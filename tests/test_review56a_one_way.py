@@ -93,5 +93,5 @@ def test_acknowledged_bytes_of_an_unseen_side_may_hold_its_fin() -> None:
     assert conn.orig_bytes == conn.resp_bytes == 0
     assert conn.acked_unseen_split("orig") == (100001, False)
     assert _way_words(conn, 0, "media server -> agent", "orig") == (
-        "100001 B media server -> agent (or 100000 B and a FIN), acknowledged by the agent "
+        "100,001 B media server -> agent (or 100,000 B and a FIN), acknowledged by the agent "
         "(the capture holds no packet of that direction)")

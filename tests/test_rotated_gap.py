@@ -187,7 +187,7 @@ def test_a_quiet_time_after_a_lost_segment_is_no_hole(rotated: list[Path],
                        capture_output=True)
     analysis = _analysis([folder])
     [loss] = [f for f in analysis.findings if f.code == "capture_loss"]
-    assert "1,448 bytes" in loss.message and "hole" not in loss.message, loss.message
+    assert "1,448 B" in loss.message and "hole" not in loss.message, loss.message
     assert "capture_ring_gap" not in {f.code for f in analysis.findings}, \
         [f.as_dict() for f in analysis.findings]
     [session] = analysis.sessions

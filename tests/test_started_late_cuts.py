@@ -57,7 +57,7 @@ def test_the_words_name_the_data_that_shows_the_job_running(tmp_path: Path) -> N
     [session] = analysis.sessions
     data = next(c for c in analysis.traffic.connections if c.uid in session.data_connections)
     message = _words(finding.message)
-    assert (f"carried {data.orig_bytes + data.resp_bytes} B in the capture from frame "
+    assert (f"carried {data.orig_bytes + data.resp_bytes:,} B in the capture from frame "
             f"{data.first_frame} on") in message
     control = next(c for c in analysis.traffic.connections if c.uid == session.control_uid)
     assert finding.frames[:2] == [data.first_frame, control.fin_frames[0]]

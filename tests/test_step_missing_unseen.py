@@ -173,7 +173,7 @@ def test_data_connection_whose_listener_sent_first_counts_its_bytes(tmp_path: Pa
     result = _analysis(DATA_SYN, stopped)
     _no_step_missing(result)
     assert _status(result, "S1", 5) == "unknown"
-    assert "; 200000 B agent -> media server" in _detail(result, "S1", 5)
+    assert "; 200,000 B agent -> media server" in _detail(result, "S1", 5)
     whole = _analysis(DATA_SYN)
-    assert _detail(whole, "S1", 5).startswith("400000 B agent -> media server")
+    assert _detail(whole, "S1", 5).startswith("400,000 B agent -> media server")
     assert "0 B the other way" in _detail(whole, "S1", 5)

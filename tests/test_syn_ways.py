@@ -132,8 +132,10 @@ def test_syns_marked_arriving_at_the_agent_are_its_own_firewalls_drop(
         f"addressed to as it arrived, which is {A} with no router between them")
     assert "where the SYNs arrived and no SYN-ACK left: its input chain drops" in message
     assert "unless it was taken on" not in message
+    # The NDMP port stays one port (newuser61 named the range for a data port only).
     assert fix.startswith(f"On {A} itself (the SYNs reached its capture point), before any "
-                          "drop rule: accept the connection from fd77::1 to port 10000")
+                          "drop rule: accept the connection from fd77::1 to port 10000 in "
+                          "its input chain")
     assert f"a capture on {A} shows" not in fix  # the file holds it
 
 
@@ -214,9 +216,18 @@ def test_field53_run9_data_syns_captured_on_the_agent_blame_its_firewall() -> No
     assert analysis.verdict == "fail"
     [finding] = [f for f in analysis.findings if f.code == "data_unanswered"]
     assert finding.frames[:3] == [478, 2380, 2382]
-    assert (f"was never answered: {A}'s own firewall drops them: the SYNs reached {A} (each "
+    # The capture ended at the third SYN (task resentsyn): what it cannot show, said.
+    assert (f"got no answer in the capture (3 SYNs over 2.05 s; it ended 0 ms after the last, "
+            "so whether that one or a later resend got through cannot be seen): "
+            f"{A}'s own firewall drops them: the SYNs reached {A} (each "
             "is in the capture twice at one hop limit, 64: its Linux cooked headers mark one "
             f"copy outgoing, captured on {M} as it left") in finding.message
     assert "unless it was taken on" not in finding.message
     assert finding.fix.startswith(f"On {A} itself (the SYNs reached its capture point)")
     assert "otherwise a capture on" not in finding.fix
+    # The data port is drawn from the agent range for each connection (the other job's
+    # were 6001-6005): the rule names the range, not the one port (newuser61).
+    assert finding.fix.startswith(
+        f"On {A} itself (the SYNs reached its capture point), before any drop rule: accept "
+        f"the connection from {M} to ports 6001-6100 (the agent range: this connection's "
+        "port 6001 is drawn from it anew each time) in its input chain")

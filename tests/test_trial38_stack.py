@@ -33,7 +33,7 @@ def test_a_successful_halt_after_the_receiver_closed_without_the_bytes_is_no_pas
     [error] = [f for f in analysis.findings if f.severity is Severity.ERROR]
     assert error.code == "data_stalled"
     words = _words(error)
-    assert "62636 B the agent 10.77.0.2 sent never reached the media server" in words
+    assert "62,636 B the agent 10.77.0.2 sent never reached the media server" in words
     assert ("The media server closed the data connection without them (FIN, frame 65); the "
             "NOTIFY_DATA_HALTED SUCCESSFUL that came after (frame 69) says only that "
             "10.77.0.2 had handed its data to its TCP stack") in words

@@ -69,7 +69,7 @@ def test_data_that_stopped_while_the_agent_answered_polls_is_its_service() -> No
     assert error.code == "control_closed"
     message = _words(error.message)
     assert ("(its last packet at +61.785s; the data connection 10.77.0.2:6031 -> "
-            "10.77.0.1:5058 had carried 1781760 B, every byte acknowledged, its last data "
+            "10.77.0.1:5058 had carried 1,781,760 B, every byte acknowledged, its last data "
             "at +3.726s") in message
     assert "its NDMP service stopped sending data" in message
     assert "restarted" not in message

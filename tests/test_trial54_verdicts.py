@@ -60,7 +60,7 @@ def test_the_jobs_connections_without_their_control_connection_are_inconclusive(
     assert left_out.severity == Severity.WARNING
     message = _words(left_out.message)
     assert "left out the job's NDMP control connection" in message
-    assert "200,000 bytes one way" in message
+    assert "200,000 B one way" in message
     assert ("between 10.77.0.1 and 10.77.0.2 (configured as the job's hosts, each port in "
             "its side's range), 3 carrying a data connection's bulk data" in message)
     assert left_out.frames == [1, 4, 189, 374]
@@ -231,7 +231,7 @@ def test_one_rule_for_an_announced_address_the_capture_lacks(tmp_path: Path) -> 
         analysis = stored_analysis(capture, config_path=CLEAN_TOML)
         status, detail = _step3(analysis)
         assert status == "ok", capture.name
-        assert "C3, C4, C5 carried 600000 bytes to the media server" in detail
+        assert "C3, C4, C5 carried 600,000 B to the media server" in detail
         lacks = "its address" if capture is snapped else "it"  # its header read, or not
         assert f"the announcement reached the connector, though the capture lacks {lacks}; " \
             "whether it named the address C3, C4, C5 reached cannot be checked " \
@@ -299,3 +299,22 @@ def test_a_pass_whose_address_check_was_not_done_says_so_in_a_finding(
         [warning] = [f for f in analysis.findings if f.code == code]
         assert "Session S1: whether its announcement named the address C3 reached cannot " \
                "be checked: announced_address_mismatch" in _words(warning.message), cut.name
+
+
+def test_a_hole_that_names_the_announcement_gets_no_second_note(tmp_path: Path) -> None:
+    """announced-address-nat without frame 21 (the DATA_LISTEN reply): the hole's words
+    name the announcement and say its address cannot be checked (flowcheck.ndmp.lost),
+    so verify.lost_announcement adds no note of its own. It told so by "the one reached"
+    in the message, words of another module (task lossfield); now by the stream's
+    holes_unchecked, which the decoder's findings set."""
+    holed = tmp_path / "reply-lost.pcap"
+    _tool("tshark", "-r", str(LAB / "announced-address-nat.pcap"), "-Y",
+          "not frame.number == 21", "-w", str(holed))
+    analysis = stored_analysis(holed, config_path=LAB / "announced-address-nat.toml")
+    assert analysis.verdict == "pass"
+    assert [s.match_reason for s in analysis.sessions] == ["capture_loss"]
+    assert [s.holes_unchecked for s in analysis.traffic.streams] == [True]
+    [partial] = [f for f in analysis.findings if f.code == "ndmp_partial"]
+    message = _words(partial.message)
+    assert "the reply to DATA_LISTEN (frame 20); that reply is an announcement" in message
+    assert "whether its announcement named the address" not in message

@@ -55,11 +55,11 @@ def test_stored_resends_count_once_as_tcptrace_does(tmp_path: Path) -> None:
     assert data["orig_bytes"] > unique  # tshark's sum keeps its meaning: resends in it
     step = document["sessions"][0]["steps"][3]
     assert step["status"] == "ok"
-    assert step["detail"].startswith(f"{unique} B agent -> media server (backup) over 1 "
+    assert step["detail"].startswith(f"{unique:,} B agent -> media server (backup) over 1 "
                                      "data connection, each byte once (")
-    assert (f"{data['orig_bytes'] - unique} B more sent again, in 3 retransmitted segments"
+    assert (f"{data['orig_bytes'] - unique:,} B more sent again, in 3 retransmitted segments"
             in step["detail"])
-    assert f"{data['orig_bytes']} B of TCP payload with them" in step["detail"]
+    assert f"{data['orig_bytes']:,} B of TCP payload with them" in step["detail"]
     fins = subprocess.run(["tshark", "-r", str(plain), "-Y",
                            f"tcp.flags.fin == 1 && tcp.port == {data['resp_p']}", "-T",
                            "fields", "-e", "frame.number"], capture_output=True, text=True,
@@ -132,10 +132,11 @@ def test_resends_and_a_segment_the_sniffer_missed_give_the_whole_transfer(
     assert [f["code"] for f in document["findings"]] == ["capture_loss"]
     moved = whole[("10.77.1.2", 6280, "10.77.0.1", 5379)][0]
     detail = document["sessions"][0]["steps"][3]["detail"]
-    assert detail.startswith(f"{moved - 1448} B agent -> media server (backup) over 1 data "
+    assert detail.startswith(f"{moved - 1448:,} B agent -> media server (backup) over 1 data "
                              "connection, each byte once (656 B more sent again")
-    assert ("and 1448 B more that the capture lacks and the media server acknowledged "
-            f"(segments the sniffer missed: capture_loss; {moved} B in all)") in detail
+    assert ("and 1,448 B more that the capture lacks and the media server acknowledged "
+            f"(segments the sniffer missed: capture_loss; {moved:,} B in all, each byte "
+            "once)") in detail
 
 
 def test_keepalive_probes_are_said_as_probes(tmp_path: Path) -> None:
@@ -177,10 +178,10 @@ def test_keepalive_probes_are_said_as_probes(tmp_path: Path) -> None:
     assert data["orig_bytes"] == data["orig_unique_bytes"] + 3 and data["retransmits"] == 0
     detail = document["sessions"][0]["steps"][3]["detail"]
     assert detail.startswith(
-        f"{data['orig_unique_bytes']} B agent -> media server (backup) over 1 data "
+        f"{data['orig_unique_bytes']:,} B agent -> media server (backup) over 1 data "
         "connection, each byte once (3 B more sent again, in no retransmitted segment: TCP "
         "keepalive probes, a byte each, or segments overlapping bytes sent before; "
-        f"{data['orig_bytes']} B of TCP payload with them)")
+        f"{data['orig_bytes']:,} B of TCP payload with them)")
 
 
 def _either_way(found: dict[tuple[str, int, str, int], tuple[int, int]]

@@ -31,7 +31,7 @@ def test_an_abortive_close_before_connect_error_names_the_reset() -> None:
     assert "reset by the media server 10.77.0.1 (RST, frame 238;" in first.message, \
         first.message
     assert "after the agent 10.77.0.2's FIN (frame 237)" in first.message
-    assert "every byte the agent sent (200000 B) acknowledged" in first.message
+    assert "every byte the agent sent (200,000 B) acknowledged" in first.message
     assert "its TTL 128, that of 10.77.0.1's own packets" in first.message
     assert "abortive close" in first.message
     assert "a firewall, the dynamic port ranges" not in first.fix, first.fix

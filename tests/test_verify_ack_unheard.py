@@ -168,6 +168,33 @@ def test_stored_data_connection_names_the_ack_and_the_resends() -> None:
     assert steps[3].status == "failed" and "resent its SYN-ACK 2 times" in steps[3].detail
 
 
+@pytest.mark.parametrize("ranges", [True, False])
+def test_the_listeners_rule_names_the_range_its_port_is_drawn_from(ranges: bool) -> None:
+    """The accept on the listener names its data port as the rule on a responder does
+    (allow_rules.own_target): the agent range it is drawn from anew for each connection,
+    or with flowcheck's default range the port this job used "and the rest of the agent
+    range", after the fix's lead asking for the ranges; not "port 6001" alone, which the
+    next job's data port misses (review61b: with no range set it read "to 10.77.0.2 port
+    6001", and no lead)."""
+    name = "data-ack-dropped-at-agent"
+    settings = load_file(DIR / f"{name}.toml")
+    config = build_config(settings if ranges else {
+        key: value for key, value in settings.items() if not key.endswith("_range")})
+    analysis = analyze(read_traffic([str(DIR / f"{name}.pcap")], config), config)
+    [finding] = [f for f in analysis.findings if f.code == "handshake_incomplete"]
+    if ranges:
+        assert finding.fix.startswith(f"On {A} (its input chain)")
+        assert (f"to {A} ports 6001-6100 (the agent range: this connection's port 6001 is "
+                "drawn from it anew each time), whatever its flags") in finding.fix
+    else:
+        assert finding.fix.startswith("First set --media-range and --agent-range")
+        assert (f"Until then, for this job: on {A} (its input chain) and on any firewall "
+                "between the hosts, accept the whole connection") in finding.fix
+        assert (f"to {A} port 6001 (the agent port this job used) and the rest of the agent "
+                "range it is drawn from, whatever its flags") in finding.fix
+    assert f"to {A} port 6001 whatever" not in finding.fix
+
+
 def test_stored_capture_without_the_resent_synacks_reads_as_before(tmp_path: Path) -> None:
     """Frames 28 and 30 (A's SYN-ACK resends) and M's ACKs of them taken out: nothing
     shows the ACK was lost, so the halt is the finding, step 4 ok."""

@@ -30,8 +30,9 @@ NAME = "v4-restore-data-syn-drop-at-media"
 M, A = "10.77.0.1", "10.77.0.2"
 
 
-def _unanswered(tmp_path: Path, routed: str | None) -> Finding:
-    """data_unanswered of the capture, `routed`'s packets (an address) at TTL 63."""
+def _unanswered(tmp_path: Path, routed: str | None, *, ranges: bool = True) -> Finding:
+    """data_unanswered of the capture, `routed`'s packets (an address) at TTL 63; ranges:
+    with the case's media and agent ranges (False: flowcheck's defaults)."""
     path = FIREWALL / f"{NAME}.pcap"
     if routed is not None:
         packets = read_packets(str(path))
@@ -41,7 +42,10 @@ def _unanswered(tmp_path: Path, routed: str | None) -> Finding:
                 del packet[IP].chksum
         path = tmp_path / f"{NAME}.pcap"
         write_packets(str(path), packets)
-    config = build_config(load_file(FIREWALL / f"{NAME}.toml"))
+    settings = load_file(FIREWALL / f"{NAME}.toml")
+    config = build_config(settings if ranges else
+                          {key: value for key, value in settings.items()
+                           if not key.endswith("_range")})
     analysis = analyze(read_traffic([str(path)], config), config)
     [finding] = [f for f in analysis.findings if f.code == "data_unanswered"]
     return finding
@@ -58,10 +62,29 @@ def test_on_the_responder_its_own_firewall_is_named(tmp_path: Path) -> None:
             "packets before the firewall) or its output chain drops its SYN-ACKs"
             ) in finding.message
     assert "unless it was taken on" not in finding.message
+    # The mover's port 5014 is drawn from the media range anew for each job: the rule on
+    # the media server names the range, as `flowcheck firewall` does (newuser61).
     assert finding.fix.startswith("On 10.77.0.1 itself (this capture was taken there), before "
-                                  "any drop rule: accept the connection from 10.77.0.2")
+                                  "any drop rule: accept the connection from 10.77.0.2 to "
+                                  "ports 5001-5100 (the media range: this connection's port "
+                                  "5014 is drawn from it anew each time) in its input chain")
     assert "ct state established,related accept" in finding.fix
     assert "This capture was taken" not in finding.fix
+
+
+def test_on_the_responder_with_the_default_range_its_rule_names_the_range_to_set(
+        tmp_path: Path) -> None:
+    # No range configured: the port this job used and the range it is drawn from, after
+    # the fixes' lead that asks for the ranges (fix_notes.default_ranges_first); the rule
+    # names which range and does not ask again to set it (review61b: "(set --media-range
+    # to it)" followed "First set --media-range and --agent-range").
+    finding = _unanswered(tmp_path, routed=A, ranges=False)
+    assert finding.fix.startswith("First set --media-range and --agent-range")
+    assert ("Until then, for this job: on 10.77.0.1 itself (this capture was taken there), "
+            "before any drop rule: accept the connection from 10.77.0.2 to port 5014 (the "
+            "media port this job used) and the rest of the media range it is drawn from in "
+            "its input chain") in finding.fix
+    assert finding.fix.count("set --media-range") == 1
 
 
 def test_on_the_connector_the_way_stays_unknown(tmp_path: Path) -> None:

@@ -97,7 +97,7 @@ def test_media_server_side_only_is_proved_by_its_acks(tmp_path: Path) -> None:
     analysis = _analyze(_shape(tmp_path, "media-server-out-only"))
     assert _step_statuses(analysis) == ["ok"] * 5
     steps = analysis.sessions[0].steps
-    assert "the media server's ACKs acknowledge 600003 B of it (backup" in steps[4].detail
+    assert "the media server's ACKs acknowledge 600,003 B of it (backup" in steps[4].detail
     assert "acknowledged by the receiver's ACKs" in steps[2].detail
     # Step 1 no longer says "0 B agent -> media server" of bytes it never saw; the
     # direction comes first, so "not captured" cannot read as the handshake's.
@@ -195,7 +195,7 @@ def test_control_syns_alone_may_have_lost_their_syn_ack_on_the_way_back(
         "unreachable) the capture lacks, looks the same as no answer at all. The retried " \
         "SYNs show that no SYN-ACK or RST reached 10.77.0.1 (an ICMP unreachable may have" \
         in message
-    assert "Allow TCP from 10.77.0.1 to 10.77.0.2 ports 10000 (NDMP port) outbound on the " \
+    assert "Allow TCP from 10.77.0.1 to 10.77.0.2 port 10000 (NDMP port) outbound on the " \
         "media server and inbound on the agent" in fix
     assert "TCP from 10.77.0.2 port 10000 back to 10.77.0.1 ports 5001-5100 (the media " \
         "range: this connection's source port 5095 is drawn from it anew each time) " \
@@ -333,7 +333,7 @@ def test_restore_seen_from_the_agent_side_only_is_not_a_backup_without_data(
     [session] = analysis.sessions
     assert session.kind == "restore"
     assert session.steps[4].status == "ok"
-    assert "the agent's ACKs acknowledge 400002 B of it (restore" in session.steps[4].detail
+    assert "the agent's ACKs acknowledge 400,002 B of it (restore" in session.steps[4].detail
     assert analysis.verdict == "pass"
 
 

@@ -59,7 +59,7 @@ def test_halt_resent_and_never_acknowledged_is_control_stalled(tmp_path: Path) -
     assert finding.code == "control_stalled" and analysis.verdict == "fail"
     unacked = analysis.traffic.connections[0].resp_unacked
     # The resent packet holds the agent's LOG_MESSAGE and then the halt (trial 26 D8).
-    assert (f"the agent 10.77.0.2 sent its last {unacked} B (from LOG_MESSAGE to "
+    assert (f"the agent 10.77.0.2 sent its last {unacked:,} B (from LOG_MESSAGE to "
             f"NOTIFY_DATA_HALTED, frame {frame})") in finding.message
     last = analysis.traffic.connections[0].last_frame
     assert (f"(3 retransmissions, the last in frame {last}) and the media server 10.77.0.1 "

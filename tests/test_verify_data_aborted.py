@@ -116,7 +116,7 @@ def test_originator_reset_after_a_prompt_synack_is_data_aborted(tmp_path: Path) 
     assert "then reset by 10.77.0.1 (frame 24)" in session.steps[3].detail
     assert session.steps[4].frames == [ACK]
     assert "reset by its originator 10.77.0.1" in session.steps[4].detail
-    assert "400000 B agent -> media server" in session.steps[4].detail
+    assert "400,000 B agent -> media server" in session.steps[4].detail
     message = finding.message
     assert "10.77.0.1:5002 -> 10.77.0.2:6001" in message
     assert "the media server 10.77.0.1" in message
@@ -359,7 +359,7 @@ def test_originator_reset_after_the_handshake_before_any_data_is_data_aborted(
     assert session.steps[4].frames == [ACK + 1]
     assert "opened, then reset by its originator 10.77.0.1 (RST, frame 25)" in \
         session.steps[4].detail
-    assert "400000 B agent -> media server" in session.steps[4].detail
+    assert "400,000 B agent -> media server" in session.steps[4].detail
     message = finding.message
     assert ("The data connection 10.77.0.1:5002 -> 10.77.0.2:6001 opened (SYN at frame 22, "
             "SYN-ACK from 10.77.0.2 at frame 23, ACK from 10.77.0.1: handshake") in message

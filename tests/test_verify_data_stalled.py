@@ -64,7 +64,7 @@ def test_data_dropped_mid_job_is_data_stalled(name: str) -> None:
     assert finding.uid == data.uid and data.role == "data"
     assert f"The data connection {data.orig_h}:{data.orig_p} -> " in finding.message
     if unacked:
-        assert (f"{sender} sent its last {unacked} B again and again ({resends} "
+        assert (f"{sender} sent its last {unacked:,} B again and again ({resends} "
                 f"retransmissions, the last in frame {frame}) and {receiver} never "
                 "acknowledged them; the capture went on ") in finding.message
     else:
@@ -275,7 +275,7 @@ def test_a_capture_stopped_at_the_last_resend_is_data_stalled() -> None:
     assert {f.code for f in analysis.findings} == {"data_stalled"}
     [error] = analysis.findings
     assert error.frames == [958]
-    assert (f"the agent {A} sent its last 115840 B again and again (5 retransmissions, the "
+    assert (f"the agent {A} sent its last 115,840 B again and again (5 retransmissions, the "
             f"first in frame 954, the last in frame 958) and the media server {M} never "
             "acknowledged them; the capture went on 12.4 s after the first of them. No halt"
             ) in error.message

@@ -251,7 +251,7 @@ def test_ok_details_say_what_was_seen_not_the_connection() -> None:
     assert "agent port 6002 in 6001-6100" in callback
     assert "DATA_LISTEN (frame 21) announced 10.77.0.2:6001" in announcement
     assert "agent port 6001 in 6001-6100" in data and "media port 5003 in" in data
-    assert "50000 B agent -> media server" in flow
+    assert "50,000 B agent -> media server" in flow
     for detail in (control, callback, data, flow):
         assert "->" not in detail.replace("media server -> agent", "").replace(
             "agent -> media server", "")

@@ -84,7 +84,7 @@ def test_no_finding_says_a_closed_port_sends_a_port_unreachable(name: str) -> No
 def test_a_firewall_reset_mid_transfer_is_data_reset() -> None:
     [error] = _errors("v3-midjob-data-reject-rst-at-media")
     assert error.code == "data_reset"
-    assert "after carrying 755376 B agent -> media server" in error.message
+    assert "after carrying 755,376 B agent -> media server" in error.message
     steps = _analysis("v3-midjob-data-reject-rst-at-media").sessions[0].steps
     assert steps[-1].status == "failed"
 

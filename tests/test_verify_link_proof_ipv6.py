@@ -90,7 +90,7 @@ def test_the_frame_header_names_the_mac_an_advertisement_leaves_out(
     finding, frame = _analysed(tmp_path, _without_option(read_packets(CAPTURE)), link)
     assert (f"fd77::2 sent no TCP packet in the whole capture, though it sent a neighbour "
             f"discovery packet from that address (frame {frame}), {UP}") in finding.message
-    assert finding.fix.startswith("Allow TCP from fd77::1 to fd77::2 ports 10000")
+    assert finding.fix.startswith("Allow TCP from fd77::1 to fd77::2 port 10000 (NDMP port)")
 
 
 def test_no_mac_in_message_or_frame_does_not_say_up(tmp_path: Path) -> None:

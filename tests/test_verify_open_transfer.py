@@ -65,7 +65,7 @@ def test_a_capture_stopped_mid_transfer_is_inconclusive(name: str) -> None:
     assert step.step == 4 and step.status == "unknown"
     assert "data was flowing" in step.detail
     conn = _data_conn(analysis)
-    said = f"{conn.orig_bytes} B over"  # the agent (originator) sends the backup
+    said = f"{conn.orig_bytes:,} B over"  # the agent (originator) sends the backup
     [early] = [f for f in analysis.findings if f.code == "capture_ended_early"]
     assert "data was flowing at the capture's end" in early.message, early.message
     assert said in early.message
@@ -265,7 +265,7 @@ def test_the_words_count_the_open_connection_s_payload(tmp_path: Path) -> None:
     # No packet of the agent's (the sender's) in the capture: the receiver's last one.
     assert f"its last packet frame {conn.last_frame} (the receiver's" in step.detail, \
         step.detail
-    assert f"({acked} B over" in step.detail, (acked, step.detail)
+    assert f"({acked:,} B over" in step.detail, (acked, step.detail)
 
 
 def test_a_cut_after_the_receivers_fin_holds_the_transfer_s_end(tmp_path: Path) -> None:

@@ -133,7 +133,7 @@ def test_the_acked_bytes_when_the_receiver_closed_first(
     [session] = document["sessions"]
     data_step = session["steps"][-1]
     assert data_step["status"] == "unknown", data_step
-    assert "(150000 B over" in data_step["detail"], data_step["detail"]
+    assert "(150,000 B over" in data_step["detail"], data_step["detail"]
 
 
 @pytest.mark.parametrize("close_first", [True, False])

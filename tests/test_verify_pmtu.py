@@ -51,14 +51,14 @@ def test_the_black_hole_seen_from_the_receiver_is_data_stalled() -> None:
     [finding] = _errors(analysis)
     assert finding.frames == [21, 31]
     message = finding.message
-    assert f"7240 B the agent {A} sent never reached the media server {M}" in message
+    assert f"7,240 B the agent {A} sent never reached the media server {M}" in message
     assert "952 B sent after them arrived (frame 21)" in message
     assert "only full-size segments were lost: a path MTU black hole" in message
     assert "RFC 2923" in message and "failover" not in message
     assert "type 3 code 4" in finding.fix and "maxseg" in finding.fix
     step = analysis.sessions[0].steps[3]
     assert step.status == "failed"
-    assert "7240 B never arrived" in step.detail and "path MTU black hole" in step.detail
+    assert "7,240 B never arrived" in step.detail and "path MTU black hole" in step.detail
 
 
 def test_the_receivers_view_cut_soon_after_the_gap_is_not_judged(tmp_path: Path) -> None:
@@ -119,7 +119,7 @@ def test_the_black_hole_seen_from_the_sender_names_it() -> None:
     [finding] = _errors(analysis)
     assert finding.frames == [60]
     message = finding.message
-    assert "Its resends are full-size (1448 B, its largest segment)" in message
+    assert "Its resends are full-size (1,448 B, its largest segment)" in message
     assert f"the media server {M} acknowledged none of its data" in message
     assert "DATA_GET_STATE, frame 45, acknowledged" in message
     assert "only full-size segments were lost: a path MTU black hole" in message
@@ -166,11 +166,11 @@ def test_the_restore_receiver_that_closed_waiting_is_told_the_data_never_arrived
     assert finding.code == "data_aborted"
     message = finding.message
     assert "carried both directions" not in message and "closed it itself" not in message
-    assert f"the media server {M} had sent 15928 B on it that never arrived" in message
+    assert f"the media server {M} had sent 15,928 B on it that never arrived" in message
     assert "frame 36" in message and "a path MTU black hole fits" in message
     assert "type 3 code 4" in finding.fix and "logs of the firewalls" in finding.fix
     step = analysis.sessions[0].steps[3]
-    assert step.status == "failed" and "15928 B sent never did, frame 36" in step.detail
+    assert step.status == "failed" and "15,928 B sent never did, frame 36" in step.detail
 
 
 def test_the_restore_sent_unseen_with_one_direction_kept_is_unknown(tmp_path: Path) -> None:
@@ -185,5 +185,5 @@ def test_the_restore_sent_unseen_with_one_direction_kept_is_unknown(tmp_path: Pa
     assert analysis.verdict == "inconclusive"
     [step] = [s for s in analysis.sessions[0].steps if s.step == 4]
     assert step.status == "unknown"
-    assert "10.77.0.1's sequence numbers show 15928 B sent on" in step.detail
+    assert "10.77.0.1's sequence numbers show 15,928 B sent on" in step.detail
     assert "step_missing" not in {f.code for f in analysis.findings}

@@ -66,7 +66,7 @@ def test_ignored_packets_too_big_are_the_cause_of_the_stall() -> None:
     assert ("The capture holds 18 ICMPv6 'packet too big' messages from the router fd7a::fe to "
             "fd7a::2 quoting this connection's segments") in message
     assert "reporting a path MTU of 1280" in message
-    assert "fd7a::2 went on resending 1428 B segments (1488 B packets)" in message
+    assert "fd7a::2 went on resending 1,428 B segments (1,488 B packets)" in message
     assert "this capture was taken there" in message
     assert "check that the media server" not in stalled.fix.lower()
     assert stalled.fix.startswith("Let ICMPv6 'packet too big' (type 2) in on fd7a::2")

@@ -28,10 +28,25 @@ def _analyze(relative: str) -> Analysis:
 
 
 def test_data_refused_in_ndmp_terms_with_the_ndmp_profile() -> None:
+    """The media server's nft `reject with tcp reset`: a RST 0.2 ms after DATA_CONNECT
+    (frame 11) announced the mover's endpoint. Before (newuser61 6): "the listener could
+    not bind the port because it was already in use", though the announcement shows it
+    had bound it, a fix to free the port, and "Also" ending "remove or narrow that drop"
+    for a reject."""
     analysis = _analyze("ndmjob-firewall/v4-media-reject-rst-media.pcap.gz")
     [refused] = [f for f in analysis.findings if f.code == "data_refused"]
-    assert "either nothing listens there (the listener could not bind the port because it " \
-           "was already in use, or had stopped), or a firewall rejects it" in refused.message
+    assert "either nothing listened there any more (its listener had bound the port: " \
+           "DATA_CONNECT (frame 11) announced it 0.201 ms before the SYN; it had stopped or " \
+           "closed it), or a firewall rejects it with a RST (nft's `reject with tcp reset`" \
+           in refused.message
+    fix = refused.fix
+    for words in ("could not bind", "in use", "holds TCP port", "that drop"):
+        assert words not in refused.message + fix, words
+    assert fix.startswith("If a firewall rejects it: allow TCP from 10.77.1.2 to 10.77.0.1 "
+                          "ports 5000-5999"), fix
+    assert "read its log (the NDMP server's, or the DMA's for a mover resident in it) around " \
+           "the announcement (frame 11)" in fix
+    assert fix.endswith("(`nft list ruleset` shows them all): remove or narrow that reject."), fix
     for finding in analysis.findings:
         assert not any(w in finding.message + finding.fix for w in BACKUP_EXEC), finding
 

@@ -258,7 +258,7 @@ def test_unannounced_after_sniffer_loss_names_the_loss_not_a_late_start() -> Non
     connections[0].missed_bytes = 212
     _, findings = run([*connections, stray], streams)
     assert codes(findings) == ["unannounced_connection"] and findings[0].session == "S1"
-    assert "missed 212 bytes of session S1's control connection Cctl" in findings[0].fix
+    assert "missed 212 B of session S1's control connection Cctl" in findings[0].fix
     assert "start the capture" not in findings[0].fix
 
 

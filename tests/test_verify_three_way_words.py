@@ -26,9 +26,9 @@ STORED = Path(__file__).resolve().parent.parent / "captures" / "ndmjob-threeway"
 
 
 @pytest.mark.parametrize("build,step2,step4", [
-    (_mover_listens, f"the mover on {T} (tape agent) listening", f"300000 B {A} -> {T} (backup)"),
+    (_mover_listens, f"the mover on {T} (tape agent) listening", f"300,000 B {A} -> {T} (backup)"),
     (_data_listens, f"the data service on {A} (data agent) listening",
-     f"300000 B {A} -> {T} (backup)")], ids=["MOVER_LISTEN", "DATA_LISTEN"])
+     f"300,000 B {A} -> {T} (backup)")], ids=["MOVER_LISTEN", "DATA_LISTEN"])
 def test_steps_name_the_two_agents(build, step2: str, step4: str) -> None:
     """Both sessions' announcement steps name the listener by its host and role; the data
     flow step names the two agents, in the job's direction."""
@@ -48,7 +48,7 @@ def test_a_job_with_the_dmas_own_mover_keeps_its_words() -> None:
     (session,), _ = run(connections, [_data_session("Cdata", M, 5040)], config=LAB,
                         profile="ndmp")
     assert "the media server (mover) listening" in session.steps[1].detail
-    assert "300000 B agent -> media server (backup)" in session.steps[3].detail
+    assert "300,000 B agent -> media server (backup)" in session.steps[3].detail
 
 
 def test_capture_filtered_says_where_to_capture_a_three_way_job() -> None:
@@ -79,7 +79,7 @@ def test_stored_three_way_job_words() -> None:
         for session in analysis.sessions:
             assert "the mover on 10.77.1.3 (tape agent) listening" in session.steps[1].detail
         if flow:
-            assert "204800 B 10.77.1.2 -> 10.77.1.3 (backup)" in \
+            assert "204,800 B 10.77.1.2 -> 10.77.1.3 (backup)" in \
                 analysis.sessions[0].steps[3].detail
         else:
             (filtered,) = [f for f in analysis.findings if f.code == "capture_filtered"]

@@ -41,7 +41,7 @@ def test_data_sent_never_arrived_is_the_black_hole_not_a_crash() -> None:
     assert analysis.verdict == "fail"
     [finding] = _errors(analysis)
     assert finding.code == "data_aborted"  # not control_closed
-    assert "15928 B on it that never arrived" in finding.message
+    assert "15,928 B on it that never arrived" in finding.message
     assert "path MTU black hole" in finding.message and "RFC 2923" in finding.message
     assert "closed the control connection too (FIN, frame 40)" in finding.message
     assert "crash" not in finding.fix and "event log" not in finding.fix

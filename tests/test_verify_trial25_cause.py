@@ -98,8 +98,8 @@ def test_d3_the_bytes_after_the_fin_are_counted_once_in_a_capture_of_copies(
     both = next(c for c in twice.traffic.connections if c.uid == finding.uid)
     sent = conn.sent_once("resp")  # the agent, the listener, sent the data
     assert sent > 0 and both.resp_bytes == 2 * sent  # the capture holds each packet twice
-    assert f"the {sent} B of the agent 10.77.0.2 came only after that FIN" in finding.message
-    assert f"the {sent} B of the agent 10.77.0.2 came only after that FIN" in copied.message, \
+    assert f"the {sent:,} B of the agent 10.77.0.2 came only after that FIN" in finding.message
+    assert f"the {sent:,} B of the agent 10.77.0.2 came only after that FIN" in copied.message, \
         copied.message
 
 
@@ -114,7 +114,7 @@ def test_d7_a_media_server_that_gave_up_on_a_silent_agent_did_not_crash() -> Non
     assert "went silent mid-transfer" in gist(message)
     assert "nothing came from the agent 10.77.0.2 on any of the session's connections for " \
            "30 s" in message
-    assert "766288 B" in message and "every byte acknowledged" in message
+    assert "766,288 B" in message and "every byte acknowledged" in message
     assert "FIN, frame 922" in message and "FIN, frame 923" in message
     assert "timed out waiting" in message
     assert "whether the agent answers them is not in it" in message
@@ -139,7 +139,7 @@ def test_d4_a_silent_agent_whose_halt_came_after_the_give_up_is_no_job_engine_cr
     assert "nothing came from the agent 10.77.0.2 on any of the session's connections for " \
            "30 s" in message
     assert "its last packet at +8.405s" in message
-    assert "200000 B" in message and "every byte acknowledged" in message
+    assert "200,000 B" in message and "every byte acknowledged" in message
     assert "FIN, frame 216" in message and "FIN, frame 217" in message
     # The halt after the FINs is named as their consequence, and the agent was up then.
     assert "NOTIFY_DATA_HALTED" in message and "frame 219" in message

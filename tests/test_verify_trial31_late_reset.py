@@ -33,7 +33,7 @@ def test_bytes_of_a_connection_opened_before_the_capture_are_those_in_it() -> No
     finding = _data_reset("trial31-late", "data-reset-late-start",
                           "data-reset-late-start.pcap.gz")
     head = finding.message.split(", then ", 1)[0]
-    assert "21720 B agent -> media server" in head
+    assert "21,720 B agent -> media server" in head
     assert "in the capture" in head
     assert "opened before the capture started" in head
 

@@ -82,7 +82,7 @@ def test_ipv4_announced_reached_over_ipv6_with_its_handshake_lost(
     report = _passes_with_handshake_lost("allv6-wire", tmp_path, capsys)
     assert ("C3 reached port 6001 over IPv6 at fd77::2, the agent's control connection "
             "address") in _step(report, 4)["detail"]
-    assert "400000 B agent -> media server (backup)" in _step(report, 5)["detail"]
+    assert "400,000 B agent -> media server (backup)" in _step(report, 5)["detail"]
 
 
 def test_ipv4_data_beside_ipv6_control_with_its_handshake_lost(
@@ -95,7 +95,7 @@ def test_ipv4_data_beside_ipv6_control_with_its_handshake_lost(
     connection both unannounced_connection, and capture_filtered."""
     report = _passes_with_handshake_lost("dualstack-v6ctl-v4data", tmp_path, capsys)
     assert _step(report, 2)["status"] == "ok"
-    assert "400000 B agent -> media server (backup)" in _step(report, 5)["detail"]
+    assert "400,000 B agent -> media server (backup)" in _step(report, 5)["detail"]
 
 
 def test_ipv4_announced_reached_over_ipv6_and_dropped(
@@ -198,7 +198,7 @@ def test_unknown_address_type_does_not_hide_the_data_connections(
     assert ("DATA_LISTEN replies (frames 21, 250) answered NDMP_NO_ERR with address type 4, "
             "which flowcheck cannot read") in _step(report, 3)["detail"]
     assert "C3 matched by direction and ports" in _step(report, 4)["detail"]
-    assert "400000 B agent -> media server" in _step(report, 5)["detail"]
+    assert "400,000 B agent -> media server" in _step(report, 5)["detail"]
     codes = [f["code"] for f in report["findings"]]
     assert "unannounced_connection" not in codes and "step_missing" not in codes
     undecodable = next(f for f in report["findings"] if f["code"] == "ndmp_undecodable")

@@ -205,9 +205,10 @@ def test_netsh_truncation_keeps_the_data_volume(tmp_path: Path) -> None:
     cut = run(netsh_cut(LAB / f"{name}.pcap", tmp_path / "cut.pcapng", bytes([10, 77, 0, 2])),
               LAB / f"{name}.toml")
     step = [s for s in cut.sessions[0].steps if s.step == 5][0].detail
-    whole = int([s for s in plain.sessions[0].steps if s.step == 5][0].detail.split(" B")[0])
-    held = int(step.split(" B")[0])
-    more = int(step.split("; and ")[1].split(" B")[0])
+    whole = int([s for s in plain.sessions[0].steps if s.step == 5][0].detail.split(" B")[0]
+                .replace(",", ""))
+    held = int(step.split(" B")[0].replace(",", ""))
+    more = int(step.split("; and ")[1].split(" B")[0].replace(",", ""))
     assert held < whole and held + more == whole
 
 

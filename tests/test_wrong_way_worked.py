@@ -56,7 +56,7 @@ def test_plain_ndmp_data_connection_that_worked_gets_the_lead_and_no_rule() -> N
     lead and that the data connection worked, nothing to allow (it said "the firewall
     must allow TCP from 10.77.0.2 to 10.77.0.1 port 5014")."""
     fix = _finding(_analysis(V4), "step_out_of_order").fix
-    assert fix == (f"{LEAD} The data connection itself worked (established, 2037760 B in "
+    assert fix == (f"{LEAD} The data connection itself worked (established, 2,037,760 B in "
                    "the capture), so nothing in the firewall needs changing for it."), fix
     assert "allow" not in fix.lower() and "flowcheck firewall" not in fix
     assert "First set" not in fix and "first set" not in fix
@@ -132,7 +132,7 @@ def test_one_direction_counts_the_acknowledged_bytes(tmp_path: Path) -> None:
                          [p for p in _v4() if p[IP].src == MEDIA])
     fix = _finding(_analysis(path), "step_out_of_order").fix
     assert fix.startswith("If this is plain NDMP ("), fix
-    assert ("the data connection itself worked (established, 2037761 B acknowledged by its "
+    assert ("the data connection itself worked (established, 2,037,761 B acknowledged by its "
             "receiver, whose ACK numbers count a closing FIN as a byte), so nothing in the "
             "firewall needs changing for it") in fix, fix
     assert "must allow" not in fix
@@ -147,7 +147,7 @@ def test_backup_exec_pairing_keeps_the_configured_range_allowed() -> None:
     fix = _finding(analysis, "step_out_of_order").fix
     assert fix == ("If this is not backup-exec-9 traffic, analyze it with the matching "
                    "profile (--profile ndmp for plain NDMP); otherwise the 2 data connections "
-                   "themselves worked (established, 400000 B in the capture), so nothing in "
+                   "themselves worked (established, 400,000 B in the capture), so nothing in "
                    f"the firewall needs changing for them; keep TCP from {AGENT} to {MEDIA} "
                    "ports 5001-5100 (media range) allowed: the next jobs' data connections use "
                    "other ports of it."), fix

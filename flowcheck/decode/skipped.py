@@ -106,9 +106,9 @@ class Skipped:
         lengths vary (a tool that cut each frame on its own, not one snap length: trial
         36 D5), "by the capture at lengths from 1 to 103 bytes"."""
         if self.shortest and self.shortest < self.snap:
-            return (f"by the capture at lengths from {self.shortest} to {self.snap} bytes "
+            return (f"by the capture at lengths from {self.shortest} to {self.snap:,} bytes "
                     "(not one snap length)")
-        return f"at {self.snap} bytes by the snap length"
+        return f"at {self.snap:,} bytes by the snap length"
 
     def unread_frames(self) -> dict[str, tuple[int, int]]:
         """Per encapsulation flowcheck does not read, by name, most frames first:

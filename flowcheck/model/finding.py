@@ -8,8 +8,17 @@ from __future__ import annotations
 
 from dataclasses import field
 from enum import StrEnum
+from typing import Literal
 
 from flowcheck.fields_dataclass import fields_dataclass
+
+# Finding.reading: which reading of its code a finding is, for a later check to tell it
+# apart by data, never by its words: "snap_summary", ndmp_partial's snap-length summary
+# (flowcheck.ndmp.findings; not a stream hole: verify.ring_holes, verify.cut_frames);
+# "control_left_out", capture_filtered's job without its control connection
+# (verify.control_left_out; findings.verdict); "probes_only", no_control_session's
+# every session a probe (verify.probes_only, the whole capture's; report.verdict_notes).
+Reading = Literal["", "snap_summary", "control_left_out", "probes_only"]
 
 
 class Severity(StrEnum):
@@ -41,12 +50,9 @@ class Finding:
     # defaults being in force (verify.fix_notes.default_ranges_first); 0 for none. The
     # text report's headline gives the fix after them, and them as a note after it.
     ranges_first: int = field(default=0, compare=False)
-    # True on verify.control_left_out's capture_filtered: the capture (or a piece of a
-    # set) holds a job's other connections without its control connection, so nothing
-    # of that job was judged: findings.verdict reads it (inconclusive beside sessions
-    # judged) and report.verdict_notes says so. Data, not the message's words (review61a:
-    # a rewrite of the words must not change the verdict). Not in the JSON.
-    left_out: bool = field(default=False, compare=False)
+    # Which reading of its code this is (Reading, "" for none): set by the check that
+    # builds it, kept by dataclasses.replace. Not in the JSON.
+    reading: Reading = field(default="", compare=False)
 
     def as_dict(self) -> dict:
         return {

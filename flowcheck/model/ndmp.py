@@ -241,11 +241,24 @@ class NdmpStream:
     # session secured in band: flowcheck.ndmp.stream); nothing after it is read. Not in
     # the JSON.
     tls_from: dict[str, int] = field(default_factory=dict)
+    # Its ndmp_partial (the one holding the holes' words: the snap-length summary's, else
+    # its own) names an announcement a hole held and says the address it gave cannot be
+    # checked (flowcheck.ndmp.lost.lost_words): verify.lost_announcement adds no note of
+    # its own there. Not in the JSON.
+    holes_unchecked: bool = False
 
     @property
     def tls_start(self) -> int | None:
         """The first frame either direction went on in TLS (tls_from), None if neither."""
         return min(self.tls_from.values(), default=None)
+
+    @property
+    def tls_whole(self) -> bool:
+        """Is the stream TLS from its first byte: it went on in TLS with no NDMP message
+        read and no NDMP record cut by the snap length (flowcheck.ndmp.findings
+        .tls_from_start's reading)? Then a snap length cut TLS records only, which hide
+        nothing that the TLS did not (lab matrix seed 131 run 13)."""
+        return self.tls_start is not None and not self.messages and not self.snap_lost
 
     def as_dict(self) -> dict:
         return {

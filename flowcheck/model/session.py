@@ -170,6 +170,12 @@ class Session:
     # (its errors told in host_not_configured, its steps left out of the verdict). Not
     # in the JSON.
     side: bool = False
+    # Its job had ended before the capture saw it run, beside a job the capture saw run
+    # (flowcheck.verify.after_close.job_ended; verify.steps.check_steps): not a job in the
+    # capture, its steps after the control connection not_applicable. Its status is
+    # `ended` (report.overview.session_status: never counted `ok`), its findings kept (the
+    # leftover's evidence). Not in the JSON (its `status` and `judged` tell it).
+    ended: bool = False
     # The version its CONNECT_OPEN asked for, when the capture lacks the reply that
     # would make it the session's `version` (one direction captured: trial 20 D7). Not
     # in the JSON.

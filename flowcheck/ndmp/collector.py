@@ -183,6 +183,7 @@ class NdmpCollector:
                                  else (lambda m: m.frame))
             stream.messages = replies_after_requests(stream.messages)
             stream.snap_finding, stream.findings = control.findings.build(stream.messages)
+            stream.holes_unchecked = control.findings.holes_unchecked
             stream.lost_replies = control.findings.lost_requests(stream.messages)
             stream.holes = stream_holes(control.hole_frames, stream.messages)
             # One that carried no NDMP byte is kept for its close (FIN or RST): what

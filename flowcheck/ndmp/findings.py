@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import field
@@ -101,11 +100,6 @@ class _Group:
     ended: int = 0  # records the stream's end broke off (ndmp_partial; not holes)
 
 
-# A hole's detail: "N bytes never captured" (flowcheck.ndmp.stream); any other cut is
-# the stream's end breaking off a record.
-_NEVER_CAPTURED = re.compile(r"\((\d+) bytes never captured\)")
-
-
 class StreamFindings:
     """Collects decode problems by kind and builds one Finding per kind."""
 
@@ -124,6 +118,9 @@ class StreamFindings:
         # direction -> the frames of records whose mark or header the snap length cut:
         # NDMP before a TLS record, though no message of it could be read.
         self._cut_records: dict[str, list[int]] = {}
+        # The holes' words name an announcement they held, its address unchecked
+        # (flowcheck.ndmp.lost.lost_words): NdmpStream.holes_unchecked, set by build.
+        self.holes_unchecked = False
 
     def _add(self, key: tuple[str, str], code: str, message: str, fix: str,
              frames: list[int], ts: float) -> None:
@@ -153,9 +150,10 @@ class StreamFindings:
             # (_holes_finding).
             self._add(("partial", direction), "ndmp_partial", "", _FIX_PARTIAL,
                       event.frames, event.ts)
-            found = _NEVER_CAPTURED.search(f"({event.detail})")
-            if found:
-                self._groups[("partial", direction)].missing += int(found[1])
+            # A hole carries its bytes (DecodeProblem.missing); a cut without them is the
+            # stream's end breaking off a record.
+            if event.missing is not None:
+                self._groups[("partial", direction)].missing += event.missing
             else:
                 self._groups[("partial", direction)].ended += 1
         else:
@@ -181,7 +179,7 @@ class StreamFindings:
 
     def gave_up(self, received: int) -> None:
         self._add(("gave_up", ""), "ndmp_undecodable",
-                  f"no NDMP record in the first {received} bytes: stopped decoding this "
+                  f"no NDMP record in the first {received:,} bytes: stopped decoding this "
                   "connection", _FIX_UNDECODABLE, [], 0.0)
 
     def _tls_finding(self, messages: list[NdmpMessage]) -> Finding:
@@ -240,7 +238,7 @@ class StreamFindings:
         if snap.kept == 0:  # not "the first 0 bytes" (trial 20 D19)
             kept = "only the packets' headers, none of their TCP payload"
         elif snap.kept is not None:
-            kept = f"only the first {snap.kept} bytes of TCP payload of each packet"
+            kept = f"only the first {snap.kept:,} bytes of TCP payload of each packet"
         else:
             kept = "only part of each packet's TCP payload"
         parts = []
@@ -254,7 +252,7 @@ class StreamFindings:
         count = snap.taken or snap.packets  # packets counted once, as the bytes are
         message = (f"The capture's snap length cut this NDMP control connection: it kept "
                    f"{kept} ({count} packet{'s' if count != 1 else ''}, "
-                   f"{snap.cut_bytes} bytes not captured). "
+                   f"{snap.cut_bytes:,} bytes not captured). "
                    f"{what[0].upper()}{what[1:]}. Packet lengths on the wire are known, so "
                    "this is the snap length, not packet loss.")
         if tls_start:
@@ -265,7 +263,7 @@ class StreamFindings:
         frames, ts = (snap.frames, snap.ts) if snap.frames else (snap.cut_frames, snap.cut_ts)
         return make_finding("ndmp_partial", message,
                             _FIX_SNAPLEN_TLS if tls_start else _FIX_SNAPLEN, uid=self.uid,
-                            ts=ts or None, frames=frames)
+                            ts=ts or None, frames=frames, reading="snap_summary")
 
     def build(self, messages: Sequence[NdmpMessage] = ()
               ) -> tuple[Finding | None, list[Finding]]:
@@ -274,6 +272,7 @@ class StreamFindings:
         holes held (flowcheck.ndmp.lost). The holes of both directions are one
         ndmp_partial, the snap-length summary's when there is one: one per control
         connection (trial 25 D11)."""
+        self.holes_unchecked = False  # _holes_words sets it
         snap = self.snap_finding(self.tls_from_start(messages))
         holes = {key[1]: group for key, group in self._groups.items() if key[0] == "partial"}
         if snap is not None and holes:
@@ -283,7 +282,7 @@ class StreamFindings:
                 f"lacks bytes of this connection, so messages are missing there too. {words}",
                 _FIX_PARTIAL, uid=self.uid,
                 ts=min((t for t in (self.snap.ts, ts) if t), default=None),
-                frames=self.snap.frames + frames)
+                frames=self.snap.frames + frames, reading="snap_summary")
         out = [] if snap is None else [snap]
         if self.tls:
             out.append(self._tls_finding(list(messages)))
@@ -327,10 +326,13 @@ class StreamFindings:
         "(3 times)": holes or messages? trial 25 D11), the last ending with a full stop."""
         sides = [(direction, holes[direction]) for direction in ("orig", "resp")
                  if direction in holes]
+        said = {direction: lost_words(direction, group.frames, messages)
+                for direction, group in sides}
+        self.holes_unchecked = any(unchecked for _, unchecked in said.values())
         words = ". ".join(_cut_words(direction, group)
                           + _skipped_text(self._skipped.get(direction),
                                           group.count - group.ended)
-                          + lost_words(direction, group.frames, messages)
+                          + said[direction][0]
                           for direction, group in sides)
         frames = [frame for _, group in sides for frame in group.frames]
         # The last sentence ends as the others do (it ended "(NDMP sequence numbers 2 and
@@ -358,12 +360,12 @@ def _tls_start_words(first_dir: str, frame: int, answer: str) -> str:
 
 
 def _cut_words(direction: str, group: _Group) -> str:
-    """"From the responder, 96 bytes were never captured, in 3 holes", and whether the
+    """"From the responder, 96 B were never captured, in 3 holes", and whether the
     stream's end broke off a record (no "(3 times)": holes or messages? trial 25 D11)."""
     parts = []
     holes = group.count - group.ended
     if holes:
-        parts.append(f"{group.missing:,} bytes were never captured, in {holes} "
+        parts.append(f"{group.missing:,} B were never captured, in {holes} "
                      f"{'hole' if holes == 1 else 'holes'}")
     if group.ended:
         parts.append("the stream ended inside a record")
@@ -377,10 +379,10 @@ def _skipped_text(skipped: list[int] | None, holes: int) -> str:
     rest, unproven = skipped
     parts = []
     if rest:
-        parts.append(f"{rest} bytes were the rest of the messages a hole broke (skipped "
+        parts.append(f"{rest:,} B were the rest of the messages a hole broke (skipped "
                      "along their record marks; the messages after them were decoded)")
     if unproven:
-        parts.append(f"{unproven} bytes were skipped before a record start could be proven "
+        parts.append(f"{unproven:,} B were skipped before a record start could be proven "
                      "(whole messages among them are lost)")
     return f"; after the {'hole' if holes == 1 else 'holes'}, " + " and ".join(parts)
 

@@ -26,16 +26,19 @@ ANNOUNCED_BY_REQUEST = frozenset({
     "NDMP_DATA_START_RECOVER", "NDMP_DATA_START_RECOVER_FILEHIST"})
 
 
-def lost_words(direction: str, frames: list[int], messages: list[NdmpMessage]) -> str:
+def lost_words(direction: str, frames: list[int], messages: list[NdmpMessage]
+               ) -> tuple[str, bool]:
     """What the holes in `direction` ("orig" or "resp") held, each known by the packet
     after it (`frames`, in frame order), as sentences to add to the ndmp_partial
-    message; "" when the sequence numbers around no hole tell it."""
+    message ("" when the sequence numbers around no hole tell it), and whether they name
+    an announcement among them, saying the address it gave cannot be checked (what
+    verify.lost_announcement would add: NdmpStream.holes_unchecked)."""
     side = side_name(direction)
     own = [m for m in messages if m.direction == direction]
     taken: set[int] = set()  # frames of the requests an earlier hole's replies answered
-    parts = [words for frame in frames[:HOLES_NAMED]
-             if (words := _hole(side, frame, own, messages, taken))]
-    return "".join(f". {words}" for words in parts)
+    parts = [said for frame in frames[:HOLES_NAMED]
+             if (said := _hole(side, frame, own, messages, taken))[0]]
+    return "".join(f". {words}" for words, _ in parts), any(unchecked for _, unchecked in parts)
 
 
 def side_name(direction: str) -> str:
@@ -149,11 +152,12 @@ def _listed(messages: list[NdmpMessage]) -> str:
 
 
 def _hole(side: str, frame: int, own: list[NdmpMessage], messages: list[NdmpMessage],
-          taken: set[int]) -> str:
-    """The words for one hole (_held's `taken`)."""
+          taken: set[int]) -> tuple[str, bool]:
+    """The words for one hole (_held's `taken`), and whether they name an announcement
+    the hole held (the address it gave unchecked)."""
     around, unanswered = _held(frame, own, messages, taken)
     if around is None:
-        return ""
+        return "", False
     before, after, missing = around
     count = f"{missing} whole {'message' if missing == 1 else 'messages'}"
     words = (f"The bytes never captured held {count} of the {side}, between its messages "
@@ -161,7 +165,7 @@ def _hole(side: str, frame: int, own: list[NdmpMessage], messages: list[NdmpMess
              f"{before.sequence} and {after.sequence})")
     requests = _answered(before, after, messages)
     if not unanswered and not requests:
-        return words
+        return words, False
     named = ", ".join([
         *(f"the {m.name.removeprefix('NDMP_')} request (sequence {m.reply_sequence}, "
           f"answered in frame {m.frame})" for m in requests),
@@ -195,7 +199,7 @@ def _hole(side: str, frame: int, own: list[NdmpMessage], messages: list[NdmpMess
                       "the announcement reached the connector), and whether the address "
                       "given is the one reached cannot be checked unless a DATA_GET_STATE "
                       "or MOVER_GET_STATE reply names the endpoint")
-    return words
+    return words, bool(announcing)
 
 
 def announcements_read(messages: list[NdmpMessage]) -> list[NdmpMessage]:

@@ -136,7 +136,7 @@ class NdmpStreamDecoder:
         else:
             follow = self._next_mark_offset()
         self._flush_skipped(final=False)
-        self._break_record(f"{missing} bytes never captured", frame, ts)
+        self._break_record(f"{missing:,} B never captured", frame, ts, missing=missing)
         hole_end = self._bytes.base + missing
         self._bytes.base = hole_end  # offsets go on across the hole: marks keep their place
         if follow is None or follow[0] < hole_end:
@@ -207,7 +207,7 @@ class NdmpStreamDecoder:
                     self._tls = True
                     return None
                 self._problem("absurd_fragment",
-                              f"record fragment of {length} bytes (over 16 MiB): not NDMP",
+                              f"record fragment of {length:,} bytes (over 16 MiB): not NDMP",
                               [frame], ts)
                 self._bytes.drop(pos + 1)
                 self._resync = True
@@ -379,17 +379,19 @@ class NdmpStreamDecoder:
                     self._problem("skipped", detail, [frame], ts, skipped=count)
         elif self._skipped and not self._resync_after_gap:
             where = "until the stream ended" if final else "before the next record"
-            self._problem("garbage", f"{self._skipped} bytes that are not NDMP {where}",
+            self._problem("garbage", f"{self._skipped:,} bytes that are not NDMP {where}",
                           [frame], ts, skipped=self._skipped)
         self._skipped = self._skipped_rest = 0
         self._skip_start = None
 
-    def _break_record(self, why: str, frame: int, ts: float) -> None:
-        """A hole or the end breaks the current record: keep its header if we have it."""
+    def _break_record(self, why: str, frame: int, ts: float,
+                      missing: int | None = None) -> None:
+        """A hole (`missing` bytes never captured) or the end (None) breaks the current
+        record: keep its header if we have it."""
         buf = self._bytes.buf
         if self._resync or not buf:
             self._bytes.drop(len(buf))
-            self._problem("cut", why, [frame], ts)
+            self._problem("cut", why, [frame], ts, missing=missing)
             return
         first_frame, first_ts = self._bytes.tag_at(self._bytes.base)
         record = bytearray()
@@ -408,13 +410,13 @@ class NdmpStreamDecoder:
                 self._events.append(RawMessage(seq, stamp, raw_type, code, reply_seq, error,
                                                bytes(record[HEADER_SIZE:]), first_frame,
                                                first_ts, partial=True))
-        self._problem("cut", why, sorted({first_frame, frame}), first_ts)
+        self._problem("cut", why, sorted({first_frame, frame}), first_ts, missing=missing)
         self._bytes.drop(len(buf))
 
     # -- helpers -------------------------------------------------------------------
     def _problem(self, kind: ProblemKind, detail: str, frames: list[int], ts: float,
-                 skipped: int = 0) -> None:
-        self._events.append(DecodeProblem(kind, detail, frames, ts, skipped))
+                 skipped: int = 0, missing: int | None = None) -> None:
+        self._events.append(DecodeProblem(kind, detail, frames, ts, skipped, missing))
 
 
 def _tls_record_start(buf: bytearray | bytes) -> bool:

@@ -17,7 +17,8 @@ class _NeedData:
 
 NEED_DATA: Final = _NeedData()
 
-# "cut": a hole (bytes never captured) or the stream's end broke off a record;
+# "cut": a hole (bytes never captured: DecodeProblem.missing) or the stream's end
+# (missing None) broke off a record;
 # "lost": the snap length cut a record's mark or header (its length is known).
 # "skipped": bytes after a hole passed over to the next record start (detail: "rest" for
 # the rest of the record the hole broke, "unproven" for bytes before a provable start).
@@ -53,13 +54,17 @@ class RawMessage:
 @fields_dataclass(slots=True)
 class DecodeProblem:
     """Something a stream's bytes could not be read as (a hole, a bad mark): its kind,
-    detail, frames, time (seconds) and the bytes thrown away."""
+    detail (words, never parsed), frames, time (seconds), the bytes thrown away and, for
+    a "cut" by a hole, the bytes the hole left out."""
 
     kind: ProblemKind
     detail: str
     frames: list[int] = field(default_factory=list)
     ts: float = 0.0
     skipped: int = 0  # bytes thrown away
+    # A "cut" by a hole: the bytes never captured (Gap.missing, > 0); None for any other
+    # problem, a "cut" by the stream's end among them.
+    missing: int | None = None
 
 
 Event = RawMessage | DecodeProblem | _NeedData

@@ -59,7 +59,8 @@ STATUS_STYLE = {"ok": "green", "missing": "red", "failed": "red", "violated": "r
                 "not_applicable": "dim", "unknown": "yellow"}
 VERDICT_STYLE = {"pass": "bold green", "fail": "bold red", "inconclusive": "bold yellow"}
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
-SESSION_STYLE = {"failed": "bold red", "unknown": "bold yellow", "ok": "green", "side": "dim"}
+SESSION_STYLE = {"failed": "bold red", "unknown": "bold yellow", "ok": "green", "ended": "dim",
+                 "side": "dim"}
 # Room the step table keeps for each of its wrapping columns (what, detail) before a
 # connection's endpoints go on two lines; with less than the least room (what, detail)
 # it has three columns (at 80 columns: a detail 30 wide is already 5 lines a step).
@@ -90,7 +91,7 @@ def render_analysis(analysis: Analysis, console: Console, *,
     listed: list[tuple[Session, SessionStatus]] = []
     for session in analysis.sessions:
         status = session_status(session, analysis.findings)
-        if brief and status in ("ok", "side"):
+        if brief and status in ("ok", "ended", "side"):
             listed.append((session, status))
             continue
         _render_session(session, status, by_uid, base, console,
@@ -107,7 +108,11 @@ def _render_listed(listed: list[tuple[Session, SessionStatus]],
                    by_uid: dict[str, Connection], base: Since, console: Console) -> None:
     """The sessions whose steps are not shown, one line each."""
     console.print()
-    console.print(f"[bold]Sessions that passed or are side traffic[/] ({len(listed)}; "
+    # A job ended before the capture is neither (newuser61): named when one is listed.
+    which = ("passed, ended before the capture or are side traffic"
+             if any(status == "ended" for _, status in listed) else
+             "passed or are side traffic")
+    console.print(f"[bold]Sessions that {which}[/] ({len(listed)}; "
                   "--all-sessions shows their steps)", highlight=False)
     table = Table(show_edge=False, pad_edge=False, box=None)
     for header in ("session", "status", "media server -> agent", "kind", "started"):
@@ -287,6 +292,8 @@ def _render_session(session: Session, status: str, by_uid: dict[str, Connection]
                   f"{session.media_server} -> agent {session.remote_agent} "
                   f"(control {session.control_uid})"
                   + ("; side traffic, not judged (host_not_configured)" if session.side else "")
+                  + ("; not a job in the capture, not judged (its job had ended before the "
+                     "capture saw it run: step 2)" if session.ended and not session.side else "")
                   + (f"; judged by the {escape(session.profile)} profile"
                      if session.profile and session.profile != profile else "")
                   + (f"; started {wall_clock(start)} ({base(start)})"

@@ -73,6 +73,16 @@ FIT = Fit(steps=("frames", "history", "pkts o/r", "start", "retx",
                  ("originator", "responder"), "bytes o/r", "role"))
 
 
+def session_words(session_id: str) -> str:
+    """A session's id as the connection tables name it: "session 1" for `S1`. The id
+    itself would read as a Zeek state beside the state column's `S1` (opened, still
+    open) in the same row (newuser60); JSON keeps the id. An id of another form (none
+    today: sessions.open_sessions numbers them S1, S2, ...) is named as it is."""
+    number = session_id[1:]
+    return f"session {number}" if session_id[:1] == "S" and number.isdigit() else \
+        f"session {session_id}"
+
+
 def render_connections(connections: list[Connection], console: Console, *,
                        packets: int, before_filter: int | None = None,
                        first: Since | None = None,
@@ -111,7 +121,7 @@ def render_connections(connections: list[Connection], console: Console, *,
          f"{conn.orig_pkts}/{conn.resp_pkts}",
          f"{human_bytes(conn.orig_bytes)}/{human_bytes(conn.resp_bytes)}",
          str(conn.retransmits + conn.syn_retries),
-         conn.role + (f" {conn.session}" if conn.session else ""),
+         conn.role + (f" of {session_words(conn.session)}" if conn.session else ""),
          f"{conn.first_frame}-{conn.last_frame}")
         for conn in connections]
     # Zeek's codes in plain words, those the table shows (trial 20 D16).

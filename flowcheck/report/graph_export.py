@@ -105,7 +105,7 @@ def render_dot(graph: nx.MultiDiGraph, detail_limit: int = DOT_DETAIL_LIMIT) -> 
         label = f"{data['uid']} {data['role']}"
         if data.get("step"):
             label += f" step {data['step']}"
-        label += f"\n{data['conn_state']} {data['bytes']} B"
+        label += f"\n{data['conn_state']} {data['bytes']:,} B"
         colour = _ROLE_COLOURS.get(str(data.get("role")), "black")
         style = ""
         if data.get("outcome") in _FAILED_OUTCOMES:

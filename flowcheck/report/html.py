@@ -16,6 +16,7 @@ from flowcheck.report.analyze import (
     summary_counts,
 )
 from flowcheck.report.answer import answer_rows, summary_blocks
+from flowcheck.report.connections import session_words
 from flowcheck.report.files import write_report_file
 from flowcheck.report.frame_list import finding_where
 from flowcheck.report.ladder_build import build_ladders, human_bytes
@@ -70,7 +71,7 @@ _THEME = """
 }
 @media print { body { margin: 0; } .ladder-box { break-inside: avoid; } }
 .ladder-box { overflow-x: auto; margin: 0.5em 0 1.5em; }
-.side { color: #888; } ul.summary a { color: inherit; }
+.side, .ended { color: #888; } ul.summary a { color: inherit; }
 .nowrap { white-space: nowrap; }
 h2:target, li:target { outline: 2px solid #c62828; outline-offset: 2px; }
 """
@@ -270,7 +271,7 @@ def _connections(analysis: Analysis, base: Since) -> list[str]:
         rows.append([conn.uid, base(conn.ts), endpoint(conn.orig_h, conn.orig_p),
                      endpoint(conn.resp_h, conn.resp_p), conn.conn_state, conn.history,
                      f"{human_bytes(conn.orig_bytes)}/{human_bytes(conn.resp_bytes)}",
-                     conn.role, conn.session or "-",
+                     conn.role, _session_cell(conn.session),
                      f"{conn.first_frame}-{conn.last_frame}"])
     header = ["uid", "start", "originator", "responder", "state", "history", "bytes o/r",
               "role", "session", "frames"]
@@ -279,7 +280,15 @@ def _connections(analysis: Analysis, base: Since) -> list[str]:
               for line in (state_legend([c.conn_state for c in conns],
                                         [c.history for c in conns]),
                            history_legend(c.history for c in conns)) if line]
-    return [f"<h2>Connections ({len(rows)})</h2>", _table(header, rows), *legend]
+    return [f"<h2>Connections ({len(rows)})</h2>", _table(header, rows, {8}), *legend]
+
+
+def _session_cell(session_id: str | None) -> str:
+    """The connections table's session cell, escaped: "session 1" linked to the
+    session's heading (S1 would read as the state column's Zeek S1), or "-"."""
+    if not session_id:
+        return "-"
+    return f"<a href=\"#{_anchor(session_id)}\">{escape(session_words(session_id))}</a>"
 
 
 def _table(header: list[str], rows: list[list], raw_columns: set[int] | None = None) -> str:

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 SUMMED = ("packets", "non_tcp", "fragments", "undecodable", "snap_cut")
 # overview.SessionStatus -> `sessions[].status`: the text report's status words, in the
 # JSON's snake_case.
-JSON_STATUS = {"failed": "failed", "unknown": "unknown", "ok": "ok", "side": "side_traffic"}
+JSON_STATUS = {"failed": "failed", "unknown": "unknown", "ok": "ok", "ended": "ended",
+               "side": "side_traffic"}
 
 
 def capture_summary(captures: Sequence[CaptureInfo]) -> dict:
@@ -69,11 +70,12 @@ def analysis_document(analysis: Analysis, *, streamed: bool = False) -> dict:
 
 
 def session_entry(session: Session, findings: Sequence[Finding]) -> dict:
-    """A `sessions[]` object: Session.as_dict, then `judged` (false for side traffic:
-    not judged as a job, Session.side) and `status` (`failed`, `unknown`, `ok` or
+    """A `sessions[]` object: Session.as_dict, then `judged` (false for side traffic and
+    for the leftover of a job that had ended before the capture: not judged as a job,
+    Session.side, Session.ended) and `status` (`failed`, `unknown`, `ok`, `ended` or
     `side_traffic`: the text report's status, overview.session_status, the verdict's
     rule). docs/json.md, `sessions[]`."""
-    return {**session.as_dict(), "judged": not session.side,
+    return {**session.as_dict(), "judged": not (session.side or session.ended),
             "status": JSON_STATUS[session_status(
                 session, findings if isinstance(findings, list) else list(findings))]}
 

@@ -40,7 +40,7 @@ def write_mermaid(analysis: Analysis, path: str | Path) -> None:
 # Mermaid's default maxTextSize (mermaidAPI config), kept by GitHub and GitLab.
 MERMAID_MAX_TEXT = 50_000
 # Which sessions a diagram too long for Mermaid keeps first.
-_KEPT_FIRST: tuple[SessionStatus, ...] = ("failed", "unknown", "ok", "side")
+_KEPT_FIRST: tuple[SessionStatus, ...] = ("failed", "unknown", "ok", "ended", "side")
 
 
 def render_mermaid(analysis: Analysis) -> str:

@@ -23,9 +23,14 @@ if TYPE_CHECKING:
     from flowcheck.model import Connection, Finding, Session
     from flowcheck.pipeline import Analysis
 
-SessionStatus = Literal["failed", "unknown", "ok", "side"]
+SessionStatus = Literal["failed", "unknown", "ok", "ended", "side"]
+# `ended`: the leftover of a job that had ended before the capture saw it run, beside a
+# job the capture saw run (Session.ended): not a job in the capture, so not `ok`
+# (newuser61: "sessions: 2 ok" for one real job).
 STATUS_WORDS = {"failed": "FAILED", "unknown": "UNKNOWN", "ok": "ok",
-                "side": "side traffic"}
+                "ended": "ended before capture", "side": "side traffic"}
+# The statuses in the order the reports count them.
+STATUS_ORDER: tuple[SessionStatus, ...] = ("failed", "unknown", "ok", "ended", "side")
 # The summary names at most this many sessions (the text report: blocks of sessions,
 # report.answer.summary_blocks); the rest are counted (each header still carries its
 # status).
@@ -107,13 +112,18 @@ def _error_index(findings: list[Finding]) -> _ErrorIndex:
 
 
 def session_status(session: Session, findings: list[Finding]) -> SessionStatus:
-    """`failed` when it has an error finding (session_errors), else `unknown` when one of
-    its steps is (the capture cannot show whether it worked), else `ok`; `side` for side
-    traffic (not judged). The same rule as the verdict (flowcheck.findings.verdict)."""
+    """`failed` when it has an error finding (session_errors), else `ended` for the
+    leftover of a job that had ended before the capture saw it run (Session.ended: not
+    a job in the capture, its steps after the control connection not_applicable), else
+    `unknown` when one of its steps is (the capture cannot show whether it worked), else
+    `ok`; `side` for side traffic (not judged). The same rule as the verdict
+    (flowcheck.findings.verdict)."""
     if session.side:
         return "side"
     if session_errors(session, findings):
         return "failed"
+    if session.ended:
+        return "ended"
     if any(step.status == "unknown" for step in session.steps):
         return "unknown"
     return "ok"
@@ -250,7 +260,7 @@ def status_counts(analysis: Analysis) -> str:
     """`19 ok, 1 failed` (the statuses present, failed first)."""
     counts = Counter(session_status(s, analysis.findings) for s in analysis.sessions)
     return ", ".join(f"{counts[status]} {STATUS_WORDS[status].lower()}"
-                     for status in ("failed", "unknown", "ok", "side") if counts[status])
+                     for status in STATUS_ORDER if counts[status])
 
 
 # What the relative times count from, in the words the reports use: the earliest start

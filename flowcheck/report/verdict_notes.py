@@ -186,15 +186,21 @@ def mid_job_note(analysis: Analysis) -> str:
     (verify.late_job), that a resource before may have failed; "" otherwise, and for a
     session whose control stream holds its first NDMP message (plain_reading
     .stream_opening: only its handshake came before the capture, latestart). After a
-    ring's head the fix is capture_started_mid_session's: a ring that holds the job."""
+    ring's head the fix is capture_started_mid_session's: a ring that holds the job.
+    A session whose job had ended before the capture saw it run (Session.ended) is not
+    said to be mid-job: ended_note says what it is (newuser61: the header said "started
+    mid-job (session S2" while S2's steps said its job had ended)."""
     streams = {s.uid: s for s in analysis.traffic.streams}
     gaps = {s.id for s in analysis.sessions if after_ring_hole(s)
             or stream_opening(streams.get(s.control_uid)) is not None}
+    ended = {s.id for s in analysis.sessions if s.ended}
     started = list(dict.fromkeys(
         f.session for f in analysis.findings
-        if f.code == "capture_started_mid_session" and f.session and f.session not in gaps))
+        if f.code == "capture_started_mid_session" and f.session and f.session not in gaps
+        and f.session not in ended))
+    left = ended_note(analysis)
     if not started:
-        return ""
+        return left
     which, many = ", ".join(started), "s" if len(started) > 1 else ""
     joined = [s.id for s in analysis.sessions if s.id in started and s.joined_late]
     ring = any(s.start_gap is not None for s in analysis.sessions if s.id in started)
@@ -207,4 +213,20 @@ def mid_job_note(analysis: Analysis) -> str:
                f"may have failed, so the verdict cannot pass that job on the part the capture "
                f"holds; {before} to judge the whole job."
                if joined else ": the verdict covers only what the capture holds of it; "
-               f"{before} to check every step."))
+               f"{before} to check every step.")) + (f" {left}" if left else "")
+
+
+def ended_note(analysis: Analysis) -> str:
+    """"Session S1 is not a job in the capture: its job had ended before the capture
+    saw it run (...)" for the sessions whose status is `ended` (Session.ended), "" when
+    none is: the leftover stays in the report, its findings kept, but it is no job the
+    verdict passes."""
+    ended = [s.id for s in analysis.sessions if s.ended and not s.side]
+    if not ended:
+        return ""
+    which, many = ", ".join(ended), len(ended) > 1
+    return (f"Session{'s' if many else ''} {which} {'are' if many else 'is'} not "
+            f"{'jobs' if many else 'a job'} in the capture (status ended before capture, "
+            "judged false): the job had ended before the capture saw it run, so what the "
+            "capture holds of it (a late connect, error replies) is that closed job's "
+            "aftermath, not judged; its steps say how it ended.")

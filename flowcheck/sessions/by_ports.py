@@ -26,6 +26,7 @@ from flowcheck.sessions.classify import (
     seen_closing,
 )
 from flowcheck.sessions.clock_apart import LagProof, lead_allowed
+from flowcheck.sessions.connect_answers import ConnectAnswers
 from flowcheck.sessions.file_order import END, TIME_ORDER, FileOrder, Moment
 from flowcheck.sessions.kept import KeptPackets
 from flowcheck.sessions.lifetimes import lifetimes, session_span
@@ -97,6 +98,8 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
     # started in a ring buffer's hole: sessions.capture_start gives it; third new-user
     # trial, where the first job took the second's data connection).
     named_by = _naming_sessions(sessions, streams)
+    # Nor a failed connect another session's CONNECT error reply answers (newuser61).
+    answers = ConnectAnswers(sessions, streams, ordered)
     # One direction captured, the media server's whole: its requests say from when
     # (sessions.asked_first).
     every = [(session, [(conn, listener) for conn, listener
@@ -108,7 +111,8 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
                                 control_of[session.id], streams.get(session.control_uid))
                                 if reason == "one_direction"
                                 else control_of[session.id].first_frame))
-                        if not _named_elsewhere(conn, session, named_by)])
+                        if not _named_elsewhere(conn, session, named_by)
+                        and not answers.answered_elsewhere(conn, session)])
              for session, cut, reason, end in plans if cut is None]
     shares = share_out([(s, [conn for conn, _ in found]) for s, found in every], streams)
     every_of = dict((s.id, found) for s, found in every)

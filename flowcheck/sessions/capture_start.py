@@ -18,6 +18,7 @@ from flowcheck.profiles import Profile
 from flowcheck.sessions.classify import connection_outcome, end_of, is_failed
 from flowcheck.sessions.file_order import BEGINNING, END
 from flowcheck.sessions.late_owners import (
+    CONNECT_FAILED,
     Evidence,
     LateJob,
     Windows,
@@ -98,7 +99,7 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
     refused_by: dict[tuple[str, str], list[float]] = {}
     if refusals:
         for conn in ordered:
-            if connection_outcome(conn) == "refused":
+            if connection_outcome(conn) in CONNECT_FAILED:
                 refused_by.setdefault((conn.orig_h, conn.resp_h), []).append(conn.last_ts)
         for times in refused_by.values():
             times.sort()
@@ -169,14 +170,18 @@ def _owner(conn: Connection, windows: list[tuple[tuple[str, str], Windows]], ope
     said: list[LateJob] | None = None  # every late session naming conn, found once
     for roles, window in windows:
         first = window.jobs[0].session  # the roles' ranges and opener rule: any one's
-        if not ports_in_ranges(conn, first, config) or (opened and lone_syn_given_up(
-                conn, capture_end, config.retransmission_timeout)):
-            continue  # another service, or an earlier connect's last try
+        if not ports_in_ranges(conn, first, config):
+            continue  # another service
         if said is None:
             said = evidence.naming(conn)
         naming += [j for j in said
                    if (j.session.media_server, j.session.remote_agent) == roles
                    and window.fits(j, at)]
+        if opened and lone_syn_given_up(conn, capture_end, config.retransmission_timeout):
+            # An earlier connect's last try: only a session whose CONNECT error reply
+            # answers it takes it (newuser61: a leftover's retry, the agent's packets
+            # only).
+            continue
         if _opener_unknown(conn, first, config, profile):
             continue  # a callback or other traffic as likely: only if named
         if (count := window.count(at)) and not naming:

@@ -14,7 +14,9 @@ it is only by a message of one job naming it:
   reply with an error that its connector's session sent right after the refusal, before
   any later refusal of the connector's to the same peer, which it would answer instead
   (sessions.named.connect_failures; ndmjob-ended/v4-ended-leftovers-parallel-media: S4's
-  CONNECT_ERR 1 ms after its connect retry was refused, S5's 2 s later).
+  CONNECT_ERR 1 ms after its connect retry was refused, S5's 2 s later); likewise for a
+  SYN the capture shows unanswered (a capture of the connector's packets only holds no
+  RST: newuser61, a leftover's retry CONNECT_ERR answered 0.16 ms after its SYN).
 
 A connection one session names goes to it; one that several fit and none or several
 name is tied (Session.port_tied, given to none: verify words it as for
@@ -40,6 +42,10 @@ from flowcheck.sessions.matching import ANNOUNCEMENT_JITTER_SECONDS
 from flowcheck.sessions.pools import Work
 from flowcheck.sessions.tie_groups import Ties
 
+# The outcomes of a connection whose failed connect a CONNECT error reply may answer: a
+# refusal, or a SYN the capture shows unanswered (its RST or ICMP error in the direction
+# a capture of one side lacks).
+CONNECT_FAILED = ("refused", "unanswered")
 # A connect refused at once is answered by its session's CONNECT error reply within this
 # long (the connector's stack reports the RST at once: 1 ms in
 # ndmjob-ended/v4-ended-leftovers-parallel-media, where the other late job's came 2 s
@@ -88,7 +94,7 @@ class Evidence:
     def naming(self, conn: Connection) -> list[LateJob]:
         """The sessions naming conn, in session order, each once."""
         found = {j.index: j for end in named_ends(conn) for j in self.named_by.get(end, ())}
-        if self.refusals and connection_outcome(conn) == "refused":
+        if self.refusals and connection_outcome(conn) in CONNECT_FAILED:
             at = bisect_left(self.times, conn.last_ts - ANNOUNCEMENT_JITTER_SECONDS)
             while at < len(self.times) and \
                     self.times[at] <= conn.last_ts + CONNECT_REPLY_SECONDS:

@@ -31,6 +31,12 @@ NAMING_REPLIES = frozenset({"NDMP_DATA_GET_STATE", "NDMP_MOVER_GET_STATE"})
 # Requests that make a side connect, by which side: DATA_CONNECT the data server (the
 # agent), MOVER_CONNECT the mover (the media server's tape side).
 CONNECT_REPLIES = {"NDMP_DATA_CONNECT": "remote_agent", "NDMP_MOVER_CONNECT": "media_server"}
+# Errors by which an NDMP server refuses a CONNECT request before it connects (NDMP v4
+# 4.3.7 / 4.4.9: a bad address, a wrong state, the request itself): such a reply answers
+# no SYN (review61e: another job's ILLEGAL_STATE 0.3 s after a job's last dropped SYN took
+# that job's connection from it): NOT_SUPPORTED, NOT_AUTHORIZED, ILLEGAL_ARGS,
+# XDR_DECODE, ILLEGAL_STATE, SEQUENCE_NUM (ndmp.protocol.ERROR_NAMES' indexes).
+NOT_CONNECTED = (1, 4, 9, 18, 19, 24)
 
 
 def named_endpoints(stream: NdmpStream | None) -> dict[tuple[str, int], tuple[int, str]]:
@@ -54,10 +60,12 @@ def connect_failures(stream: NdmpStream | None, session: Session
     DATA_CONNECT, its media server for MOVER_CONNECT). The connecting side sends the
     reply once its connect ended (NDMP v4, NDMP_DATA_CONNECT: "connection could not be
     established" is NDMP_CONNECT_ERR), so a connection refused at once (an RST to its
-    SYN) is answered so right after the refusal (sessions.late_owners)."""
+    SYN) is answered so right after the refusal (sessions.late_owners). Not a reply
+    whose error refuses the request before any connect (NOT_CONNECTED)."""
     return [(message.ts, getattr(session, CONNECT_REPLIES[message.name]))
             for message in (stream.messages if stream else ())
-            if message.type == "reply" and message.error and message.name in CONNECT_REPLIES]
+            if message.type == "reply" and message.error and message.name in CONNECT_REPLIES
+            and message.error not in NOT_CONNECTED]
 
 
 @fields_dataclass(slots=True)

@@ -103,7 +103,7 @@ def _acked_of_it(conn: Connection, side: Direction) -> str:
     acked, fin = conn.acked_unseen_split(side)
     if not acked:
         return "its FIN" if fin else ""
-    return f"{acked} B of it and its FIN" if fin else f"{acked} B of it"
+    return f"{acked:,} B of it and its FIN" if fin else f"{acked:,} B of it"
 
 
 def acked_words(conn: Connection, side: Direction) -> str:
@@ -115,7 +115,7 @@ def acked_words(conn: Connection, side: Direction) -> str:
     acked, fin = conn.acked_unseen_split(side)
     if not acked:
         return "its FIN acknowledged" if fin else "nothing of it acknowledged"
-    return f"{acked} B of it acknowledged" + (", and its FIN" if fin else "")
+    return f"{acked:,} B of it acknowledged" + (", and its FIN" if fin else "")
 
 
 def cut_words(message: NdmpMessage) -> str:

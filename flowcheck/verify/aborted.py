@@ -254,8 +254,8 @@ def _lost_words(ctx: Context, conn: Connection, session: Session, closer: str
     sender_words = role_words(conn, session, sender)
     closer_words = role_words(conn, session, closer)
     frame = conn.evidence(other).sent_unseen_frame
-    return (f", but not the data: {sender_words} had sent {unseen} B on it that never "
-            f"arrived (its ACK in frame {frame} carries a sequence number {unseen} B past "
+    return (f", but not the data: {sender_words} had sent {unseen:,} B on it that never "
+            f"arrived (its ACK in frame {frame} carries a sequence number {unseen:,} B past "
             f"anything of it captured, and {closer_words}'s ACKs never covered them); "
             f"{closer} closed it {span_words(conn.last_ts - conn.ts)} after it opened, "
             "having received nothing. Small packets passed both ways (the handshake, the "

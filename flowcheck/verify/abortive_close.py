@@ -107,9 +107,9 @@ def abortive_words(found: AbortiveClose, session: Session, halter: str) -> str:
     else:
         by = f"by {resetter} (RST, frame {frame})"
     if found.unacked == 0:
-        acked = f", every byte {short} sent ({found.sent} B) acknowledged"
+        acked = f", every byte {short} sent ({found.sent:,} B) acknowledged"
     elif found.unacked:
-        acked = f", {found.unacked} B of the {found.sent} B {short} sent never acknowledged"
+        acked = f", {found.unacked:,} B of the {found.sent:,} B {short} sent never acknowledged"
     else:
         acked = ""
     what = ("a reset in its name after the close" if found.forged else

@@ -22,6 +22,8 @@ from flowcheck.findings import make_finding
 from flowcheck.model import ArpAsked, ArpLog, Connection, Finding, Session
 from flowcheck.sessions.local import other_version
 from flowcheck.sessions.stack_addresses import config_pair, session_proof
+from flowcheck.verify.census import Census, take_census
+from flowcheck.verify.evidence import missing_directions
 from flowcheck.verify.hosts import ip_version
 from flowcheck.verify.unread_agents import unread_fix, unread_note
 
@@ -30,22 +32,26 @@ __all__ = ["check_absent_agents"]
 
 def check_absent_agents(findings: list[Finding], sessions: Sequence[Session],
                         connections: Sequence[Connection], arp: ArpLog, config: Config,
-                        ended_at: float | None) -> list[Finding]:
+                        ended_at: float | None, census: Census | None = None
+                        ) -> list[Finding]:
     """The findings with agent_unreachable for each configured agent (remote_agents)
     that no session has and whose address the media server asked for by ARP in vain,
     and agent_not_seen, one for the capture, naming the other configured agents no
     session has (not when the capture holds no session at all: no_control_session says
     that). With no session and an agent_unreachable, no_control_session goes: the ARP
     requests say why no control connection is in the capture (one root cause, one
-    finding), where it would send the user to check the port and the interface."""
-    found = _absent(sessions, connections, arp, config, ended_at)
+    finding), where it would send the user to check the port and the interface.
+    census: the connections' capture-wide figures (verify.census; None: taken here), for
+    _media_silent."""
+    found = _absent(sessions, connections, arp, config, ended_at,
+                    census or take_census(connections))
     if not sessions and any(f.code == "agent_unreachable" for f in found):
         findings = [f for f in findings if f.code != "no_control_session"]
     return findings + found
 
 
 def _absent(sessions: Sequence[Session], connections: Sequence[Connection], arp: ArpLog,
-            config: Config, ended_at: float | None) -> list[Finding]:
+            config: Config, ended_at: float | None, census: Census) -> list[Finding]:
     # An agent that a judged session shows under another address (host_not_configured
     # reads it as most likely that agent: Session.likely_configured) is seen there.
     seen = {s.remote_agent for s in sessions} | {
@@ -82,8 +88,39 @@ def _absent(sessions: Sequence[Session], connections: Sequence[Connection], arp:
         findings.append(_not_seen(quiet, dict(sorted(unlisted.items())),
                                   _three_way(sessions, agents), paired,
                                   _other_version(sessions, connections, config, agents),
-                                  _unread(connections, config, agents)))
+                                  _unread(connections, config, agents),
+                                  _media_silent(sessions, connections, config, census)))
     return findings
+
+
+def _media_silent(sessions: Sequence[Session], connections: Sequence[Connection],
+                  config: Config, census: Census) -> list[str]:
+    """The media servers' addresses (configured, the judged sessions' control ends and
+    those their callbacks and data connections prove: stack_addresses.session_proof), in
+    order, when the capture holds no TCP packet sent from any of them although it
+    evidently lacks one's direction (evidence.missing_directions: the other side's ACKs,
+    data or FINs prove it talked; not a SYN its own stack refused, which never left it:
+    trial28-own-unreachable/any-v6-agent-down): a capture of the
+    agents' direction only (tcpdump -Q in on the media server, -Q out on the agent, a
+    one-way SPAN), where a job's SYNs to an agent that never answered them leave no
+    packet (lab matrix seed 130 run 19: `-Q out` on the agent's host, the job's control
+    SYNs to its other address dropped there, read "it never reached the network at this
+    capture point"). A packet a media server sent to its own address (its loopback: a
+    local service, a job of its own) never left it, so it does not count: `tcpdump -i any
+    -Q in` on the media server holds them (review 61c: seed 130 run 19 taken so, with a
+    local connection 10.77.0.1 -> 10.77.0.1 beside it, read "it never reached the network"
+    again). Empty otherwise."""
+    judged = [s for s in sessions if not s.side]
+    if not judged:
+        return []
+    by_uid = {c.uid: c for c in connections}
+    media = dict.fromkeys([*config.media_servers, *(s.media_server for s in judged),
+                           *(address for s in judged
+                             for address, _, _ in session_proof(s, by_uid, "media"))])
+    if any(sender in media and receiver != sender for sender, receiver in census.captured):
+        return []
+    lacked = missing_directions(list(census.one_sided), census.captured)
+    return list(media) if any(sender in media for sender, _ in lacked) else []
 
 
 def _unread(connections: Sequence[Connection], config: Config, agents: list[str]
@@ -199,7 +236,8 @@ def _not_seen(quiet: list[tuple[str, dict[str, ArpAsked]]], unlisted: dict[str, 
               three_way: dict[str, tuple[str, str]] | None = None,
               paired: dict[str, tuple[str, str]] | None = None,
               stacked: list[str] | None = None,
-              unread: dict[str, list[Connection]] | None = None) -> Finding:
+              unread: dict[str, list[Connection]] | None = None,
+              silent: list[str] | None = None) -> Finding:
     """unlisted: the agents of judged sessions that the configuration does not list,
     with the first such session's id (another address of a configured agent, perhaps:
     a NAT, a second interface); three_way: the agents that are a judged session's
@@ -210,7 +248,9 @@ def _not_seen(quiet: list[tuple[str, dict[str, ArpAsked]]], unlisted: dict[str, 
     configuration naming several of each version (_other_version); unread: agents with
     connections to their NDMP port that no session reads (_unread): the control
     connection is not said absent from the capture, but not read (verify.unread_agents;
-    lab matrix seed 112 run 7)."""
+    lab matrix seed 112 run 7); silent: the media servers' addresses when the capture
+    holds none of their packets (_media_silent): a job's unanswered SYNs to the agents
+    would not be in it, so the fix does not say the job never reached the network."""
     three_way = three_way or {}
     agents = [agent for agent, _ in quiet]
     one = len(agents) == 1
@@ -248,7 +288,8 @@ def _not_seen(quiet: list[tuple[str, dict[str, ArpAsked]]], unlisted: dict[str, 
         f"{unless}no job with {it} is judged here"
         + ("" if unless else f", so the verdict says nothing of {its} jobs") + "."
         + (f" {_protocols(quiet)}: {notes}." if notes else "")
-        + unread_note(unread or {}))
+        + unread_note(unread or {})
+        + (f" {_silent_words(silent, it)}" if silent and not unread else ""))
     if unlisted:
         others = ", ".join(f"{host} (session {sid})" for host, sid in unlisted.items())
         seen = _versions(unlisted)
@@ -259,9 +300,13 @@ def _not_seen(quiet: list[tuple[str, dict[str, ArpAsked]]], unlisted: dict[str, 
                     f"another address ({stack}a NAT, another interface), its job is judged "
                     "there.")
     either = agents[0] if one else ", ".join(agents[:-1]) + " or " + agents[-1]
+    reached = ("its SYNs to it went unanswered, which this capture cannot hold (none of the "
+               "media server's TCP is in it), or it never reached the network at this "
+               "capture point"
+               if silent else "it never reached the network at this capture point")
     fix = (unread_fix(either, one, unread) if unread else
-           f"If a job with {either} ran while the capture ran, it never reached the network "
-           "at this capture point: read the job's log for its first error, and capture on "
+           f"If a job with {either} ran while the capture ran, {reached}: read the job's "
+           "log for its first error, and capture on "
            "the media server's interface toward the agent (both directions, no filter) "
            f"while the job starts; otherwise leave {'it' if one else 'them'} out of "
            "--remote-agent for this capture.")
@@ -279,6 +324,17 @@ def _not_seen(quiet: list[tuple[str, dict[str, ArpAsked]]], unlisted: dict[str, 
     frames = [frame for _, asked in quiet for a in asked.values() for frame in a.frames]
     first = min((a.first_ts for _, asked in quiet for a in asked.values()), default=None)
     return make_finding("agent_not_seen", message, fix, frames=frames, ts=first)
+
+
+def _silent_words(silent: list[str], it: str) -> str:
+    """The note of a capture holding no packet from the media servers (_media_silent):
+    not "one direction only", which a capture holding their ICMP or ARP is not, its
+    capture_one_direction saying only their TCP is missing (review 61c)."""
+    named = silent[0] if len(silent) == 1 else ", ".join(silent[:-1]) + " or " + silent[-1]
+    return (f"The capture holds no TCP packet that left the media server {named} "
+            "(capture_one_direction), so a job's control connection SYNs to "
+            f"{it} that went unanswered (dropped on the way or by {it}) would leave no "
+            "packet in it: the capture does not show whether such a job ran.")
 
 
 def _versions(hosts: Iterable[str]) -> set[int]:

@@ -17,7 +17,7 @@ from flowcheck.sessions.unheard_ack import (
     handshake_unheard,
     unheard_reset,
 )
-from flowcheck.verify.allow_rules import return_ports
+from flowcheck.verify.allow_rules import own_target, return_ports
 from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.capture_host_proof import CaptureHostProof
 from flowcheck.verify.context import Context
@@ -51,10 +51,10 @@ def _after_words(conn: Connection) -> str:
         # sent_once counts a resend's bytes again (it crossed the wire twice): said so,
         # or 15,928 B sent once and resent 7 times in 1,448 B segments read as 26,064 B
         # of data (lab matrix seed 114 run 32).
-        return (f"; the {conn.sent_once('orig')} B {conn.orig_h} sent after it, its "
+        return (f"; the {conn.sent_once('orig'):,} B {conn.orig_h} sent after it, its "
                 f"{resends} resend{'s' if resends != 1 else ''} included, were never "
                 "acknowledged" if resends else
-                f"; none of the {conn.sent_once('orig')} B {conn.orig_h} sent after it was "
+                f"; none of the {conn.sent_once('orig'):,} B {conn.orig_h} sent after it was "
                 "acknowledged")
     if reset := unheard_reset(conn):
         fin = max(f for f in orig_fins if f < reset)
@@ -186,19 +186,24 @@ def _queue_fix(listener: str, port: int) -> str:
             "restart the agent service (it listens but no longer accepts).")
 
 
-def towards_listener_fix(ctx: Context, conn: Connection, *, here: bool = False) -> str:
+def towards_listener_fix(ctx: Context, conn: Connection, session: Session | None, *,
+                         here: bool = False) -> str:
     """The fix for a path towards the listener (conn.resp_h) that drops the originator's
     packets after its SYN: accept the whole connection on the listener's input chain and
     on the firewalls between, established connections ahead of any drop. here: the
     capture was taken on the listener and holds them arriving (listener_capture): its
-    own input chain alone."""
+    own input chain alone. The listener's ports as the rule on it names them
+    (allow_rules.own_target: a callback's or data port by the range it is drawn from, its
+    role's, "and the rest of the agent range" with the default range), not the one port
+    this job drew (review61b: with the default range "to 10.77.0.2 port 6001")."""
     listener, connector = conn.resp_h, conn.orig_h
-    answer, back_to = return_ports(ctx, conn)
+    _, back_to = return_ports(ctx, conn)
+    answer = own_target(ctx, conn, session)
     where = (f"On {listener} (its input chain)" if here else
              f"On {listener} (its input chain) and on any firewall between the hosts")
     accept = (
         f"{where}, accept the whole connection, not only its SYN: TCP from {connector} "
-        f"{back_to} to {listener} {answer} whatever its flags, with established "
+        f"{back_to} to {listener} {answer}, whatever its flags, with established "
         "connections accepted ahead of any drop (nft insert rule inet filter input ct "
         "state established,related accept; iptables -I INPUT -m conntrack --ctstate "
         f"ESTABLISHED,RELATED -j ACCEPT{WINDOWS_STATEFUL})")
@@ -231,14 +236,16 @@ def listener_capture(ctx: Context, conn: Connection) -> CaptureHostProof | None:
 
 
 def report_unheard(ctx: Context, session: Session | None, conn: Connection, what: str,
-                   cause: str) -> None:
+                   cause: str, cut: str = "") -> None:
     """handshake_incomplete for `conn` whose listener never got the ACK the capture holds:
     the message names the ACK, the resent SYN-ACKs and what the originator sent
     unanswered after them, and says where the capture point leaves the drop (between it
     and the listener, or the listener's own firewall: a tap sees arriving packets before
     the host's firewall), or a full accept queue on the listener (queue_full_signs:
     put first when other connections to the same port show it); the fix is the path
-    towards the listener (or the listener's service), not the originator's input chain."""
+    towards the listener (or the listener's service), not the originator's input chain.
+    cut: what a capture that ended soon after the connection's last packet cannot show
+    (unresent.unheard_cut_words), a sentence added to the message ("": none)."""
     listener, connector = conn.resp_h, conn.orig_h
     signs = queue_full_signs(ctx, conn)
     resends = _other_resends(ctx, conn)
@@ -286,7 +293,7 @@ def report_unheard(ctx: Context, session: Session | None, conn: Connection, what
             "rule that lets in the SYN only (one matching `tcp flags syn`, or `ct state "
             "new` with no accept of established connections ahead of the drop)."
             f"{_queue_words(listener, conn.resp_p, signs)}")
-        firewall_fix = towards_listener_fix(ctx, conn, here=True)
+        firewall_fix = towards_listener_fix(ctx, conn, session, here=True)
         fix = (f"{queue_fix} Otherwise: {firewall_fix}" if signs else
                f"{firewall_fix} If its firewall lets them in: {queue_fix}")
     else:
@@ -300,13 +307,15 @@ def report_unheard(ctx: Context, session: Session | None, conn: Connection, what
             "of the connection and drops the packets it holds no state for, does this: "
             f"the path towards {listener} drops {connector}'s packets after its SYN."
             f"{_loss_too(resends)}{_queue_words(listener, conn.resp_p, signs)}")
-        firewall_fix = towards_listener_fix(ctx, conn)
+        firewall_fix = towards_listener_fix(ctx, conn, session)
         fix = (f"{queue_fix} Otherwise: {firewall_fix}" if signs else
                f"{firewall_fix} If the ACK reaches it: {queue_fix}")
         if resends:
             fix = (f"The path between {connector} and {listener} loses packets: find where "
                    "(a lossy or congested link, a device dropping under load; captures on "
                    f"both hosts at once show it). {fix}")
+    if cut:
+        message += f" {cut[:1].upper()}{cut[1:]}."
     ctx.add("handshake_incomplete", message, fix, session=session, conn=conn, cause=cause,
             frames=unheard_frames(conn))
 
@@ -338,7 +347,8 @@ def report_ack_lost_before(ctx: Context, session: Session | None, conn: Connecti
             f"capture point: {connector} got the SYN-ACK, and its ACK was lost before the "
             f"capture point, so the path towards {listener} drops {connector}'s packets "
             f"after its SYN (the capture point lies between that drop and {listener}).",
-            towards_listener_fix(ctx, conn), session=session, conn=conn, cause=cause,
+            towards_listener_fix(ctx, conn, session), session=session, conn=conn,
+            cause=cause,
             frames=[*conn.syn_frames, *conn.synack_frames])
 
 

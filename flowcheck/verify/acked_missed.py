@@ -59,10 +59,10 @@ def acked_missed(session: Session, conns: list[Connection], key: str) -> AckedMi
 
 def missed_words(gap: AckedMissed | None, way: tuple[str, str], seen: int | None,
                  *, hole: bool = False) -> str:
-    """Words that follow step 5's count of the bytes seen (flow_detail): ", and 1448 B
+    """Words that follow step 5's count of the bytes seen (flow_detail): ", and 1,448 B
     more that the capture lacks and the media server acknowledged (segments the sniffer
-    missed: capture_loss; 2037760 B in all)"; "" for gap None. way: (sender, receiver)
-    by role; seen: the bytes seen, each once, when the sum is the transfer (all
+    missed: capture_loss; 2,037,760 B in all, each byte once)"; "" for gap None. way:
+    (sender, receiver) by role; seen: the bytes seen, each once, when the sum is the transfer (all
     acknowledged: bytes_each_way.flow_detail), else None (no total). hole: a hole of the
     capture set (capture_ring_gap) lies across the connections: the bytes are the hole's
     or the sniffer's, and no total is said, since a connection that opened and closed
@@ -75,9 +75,11 @@ def missed_words(gap: AckedMissed | None, way: tuple[str, str], seen: int | None
     who = (f"the {receiver} acknowledged" if gap.acked else f"the {sender} never resent")
     unseen = "" if gap.acked else f"; the {receiver}'s ACKs are not in the capture"
     if hole:
-        return (f", and {gap.bytes} B more that the capture lacks and {who} (sent while a "
+        return (f", and {gap.bytes:,} B more that the capture lacks and {who} (sent while a "
                 "file missing from the capture set was written, capture_ring_gap, or "
                 f"segments the sniffer missed: capture_loss{unseen})")
-    total = f"; {seen + gap.bytes} B in all" if seen is not None else ""
-    return (f", and {gap.bytes} B more that the capture lacks and {who} (segments the "
-            f"sniffer missed: capture_loss{unseen}{total})")
+    total = f"; {seen + gap.bytes:,} B in all, each byte once" if seen is not None else ""
+    # Without the receiver's ACKs who lost them cannot be told (verify.one_way_loss).
+    whose = "the sniffer missed" if gap.acked else "the sniffer or the network lost"
+    return (f", and {gap.bytes:,} B more that the capture lacks and {who} (segments "
+            f"{whose}: capture_loss{unseen}{total})")

@@ -119,12 +119,18 @@ def job_ended(ctx: Context, session: Session) -> JobEnded | None:
     """The session's job had ended before the capture saw any of it run: gone_before
     (its close came before the capture), or its control connection's first captured
     packet is its close (FIN or RST, either side; the start not captured) and no data
-    connection of the session shows a packet before that close. None when a data
-    connection of the session opened in the capture (the job moved or could move data:
-    what the capture shows of it is judged) or for any other session. Seen from the
+    connection or callback of the session shows a packet before that close, nor one that
+    ran before it and fits this session and another alike (Session.port_tied). None when
+    a data connection of the session opened in the capture (the job moved or could move
+    data: what the capture shows of it is judged) or for any other session. Seen from the
     agent's side only with no sign the job ran in the capture (unseen_running.running_unseen),
     JobEnded(None, True): it may have ended so."""
     conns = [ctx.by_uid[uid] for uid in session.data_connections if uid in ctx.by_uid]
+    # Its callback too: one retried before the close shows the job running in the
+    # capture (review61e: a callback whose SYNs a firewall dropped, the DMA's silent
+    # FIN after them, read "ended before capture" and passed).
+    if session.callback_uid in ctx.by_uid:
+        conns.append(ctx.by_uid[session.callback_uid])
     if any(connection_outcome(c) in ("established", "midstream") and not rst_only(c)
            for c in conns):
         return None
@@ -138,6 +144,14 @@ def job_ended(ctx: Context, session: Session) -> JobEnded | None:
     if control is None or control.syn_seen or closed is None \
             or closed.frame != control.first_frame \
             or any(c.first_frame < closed.frame for c in conns):
+        return None
+    # Nor when a connection that ran before the close fits it and another job alike
+    # (Session.port_tied): it may be this job's data (review61e: two jobs begun before
+    # the capture, one's control connection seen only at its FIN while its data
+    # connections ran, tied between the two, read "ended before capture").
+    if any(c.first_frame < closed.frame and connection_outcome(c) in ("established",
+                                                                       "midstream")
+           and not rst_only(c) for uid in session.port_tied if (c := ctx.by_uid.get(uid))):
         return None
     return JobEnded(closed, False)
 

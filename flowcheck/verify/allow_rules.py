@@ -1,7 +1,8 @@
 """The firewall rules a fix names: the ports of a connection's return traffic, the
 ports its session's hosts listened on, and the allow rule in words, for the media
-server, the agent and the firewalls between them (the TechNote's rules). Split from
-flowcheck.verify.context (its size).
+server, the agent and the firewalls between them (the TechNote's rules); and the rule on
+the responder itself when the capture was taken there (own_rules), naming the same ranges.
+Split from flowcheck.verify.context (its size).
 """
 
 from __future__ import annotations
@@ -99,6 +100,97 @@ def lowered(text: str) -> str:
     return text[:1].lower() + text[1:]
 
 
+def _host_ends(ctx: Context, conn: Connection) -> list[tuple[str, tuple[str, int]]]:
+    """`conn`'s ends by their hosts' roles (Context.host_role: the configuration's
+    media_servers and remote_agents, else the sessions'), as role_ends gives them, media
+    first; [] unless both are known and not both media."""
+    sides = [(ctx.host_role(host), (host, port))
+             for host, port in ((conn.orig_h, conn.orig_p), (conn.resp_h, conn.resp_p))]
+    if any(role is None for role, _ in sides) or all(role == "media" for role, _ in sides):
+        return []
+    return sorted(((role, side) for role, side in sides if role is not None),
+                  key=lambda item: item[0] != "media")
+
+
+def _responder_side(ctx: Context, conn: Connection, session: Session | None
+                    ) -> tuple[str | None, str, str]:
+    """(the range of `conn`'s responder port, "media" or "agent", None for the NDMP port or
+    a responder of no known role; where the rule for the connection goes; where the rule
+    for its return traffic goes), by role_ends (allow_rule's reading); without a session,
+    or when the session's hosts are at other addresses than the connection's (a callback
+    over IPv4 of a session whose control ran over IPv6, fitting two sessions alike), by
+    the hosts' roles (_host_ends: review61b, field48's dual-stack callback read "port 5001
+    on both hosts", the media server's port of its configured media range)."""
+    ends = (role_ends(ctx, conn, session) if session else []) or _host_ends(ctx, conn)
+    media = next((side for which, side in ends if which == "media"), None)
+    agent = next((side for which, side in ends if which == "agent"
+                  and side == (conn.resp_h, conn.resp_p)),
+                 next((side for which, side in ends if which == "agent"), None))
+    responder = (conn.resp_h, conn.resp_p)
+    if conn.resp_p != ctx.config.ndmp_port and len(ends) == 2 and \
+            all(which == "agent" for which, _ in ends):
+        return ("agent", f"outbound on {conn.orig_h} and inbound on {conn.resp_h}",
+                f"outbound on {conn.resp_h} and inbound on {conn.orig_h}")
+    if conn.resp_p != ctx.config.ndmp_port and responder == media:
+        return "media", "inbound on the media server", ""
+    if conn.resp_p != ctx.config.ndmp_port and responder == agent:
+        return "agent", "outbound on the media server and inbound on the agent", ""
+    if conn.resp_p == ctx.config.ndmp_port:
+        return None, "outbound on the media server and inbound on the agent", ""
+    return None, "on both hosts and any firewall between them", ""
+
+
+def _in_range(ctx: Context, which: str, port: int) -> bool:
+    """Is `port` in the `which` ("media", "agent") range in force (default or set)?"""
+    return bool(getattr(ctx.config, f"in_{which}_range")(port))
+
+
+def own_target(ctx: Context, conn: Connection, session: Session | None) -> str:
+    """The ports a rule on `conn`'s responder itself opens (own_rules): the NDMP port
+    alone ("port 10000"); a media or agent port in its configured range, that range, for
+    the port is drawn from it anew for each connection and a rule for it alone lets the
+    next job fail ("ports 6001-6100 (the agent range: this connection's port 6001 is drawn
+    from it anew each time)"; newuser61: "to port 6001" while the other job used
+    6001-6005); in flowcheck's default range, the ports this job used and the range they
+    are drawn from, unnamed ("port 6001 (the agent port this job used) and the rest of
+    the agent range it is drawn from": the default range is no rule to give, trial 20 D6;
+    the fix's lead, fix_notes.default_ranges_first, asks first to set --agent-range, so
+    the rule does not ask again: review61b); a port outside its range, that port alone
+    (allow_rule's: the range would not let it through; the fix first asks to bind inside
+    it); a callback's or data connection's port of no known role, the port and the range
+    it is drawn from."""
+    port = conn.resp_p
+    if port == ctx.config.ndmp_port:
+        return f"port {port}"
+    which, _, _ = _responder_side(ctx, conn, session)
+    if which is not None and not _in_range(ctx, which, port):
+        return f"port {port}"
+    if which is not None and f"{which}_range" in ctx.config.explicit:
+        ranges = getattr(ctx.config, f"{which}_range")
+        return (f"ports {format_ranges(ranges)} (the {which} range: this connection's port "
+                f"{port} is drawn from it anew each time)")
+    if which is not None:
+        seen = seen_or_range(ctx, session, which, port)
+        many = f" ports {DEFAULT_RANGE_WORDS}" in seen
+        return (f"port{'s' if many else ''} {seen} and the rest of the {which} range "
+                f"{'they are' if many else 'it is'} drawn from")
+    drawn = session is not None and (conn.uid == session.callback_uid
+                                     or conn.uid in session.data_connections)
+    return f"port {port}" + (" and the rest of the range it is drawn from (a job's "
+                             "callback and data ports are drawn anew each time)"
+                             if drawn else "")
+
+
+def own_rules(ctx: Context, conn: Connection, session: Session | None) -> str:
+    """The responder's own rules for conn, its last parenthesis left open for the
+    caller's words: "accept the connection from A to ports 6001-6100 (...) in its input
+    chain and its return traffic in its output chain (ct state established,related
+    accept" (the ports: own_target; `flowcheck firewall` prints the same ranges)."""
+    return (f"accept the connection from {conn.orig_h} to {own_target(ctx, conn, session)} "
+            "in its input chain and its return traffic in its output chain (ct state "
+            "established,related accept")
+
+
 def allow_rule(ctx: Context, conn: Connection, session: Session | None, *,
                answer: bool = False, between: bool = False, device: str | None = None) -> str:
     """The firewall rule that lets this connection through, named from the media server,
@@ -111,35 +203,15 @@ def allow_rule(ctx: Context, conn: Connection, session: Session | None, *,
     router or firewall between the hosts that rejected or dropped it, named
     (rejecting_device's address and what it is): the rule goes in that device's forward
     chain instead."""
-    ends = role_ends(ctx, conn, session) if session else []
-    media = next((side for which, side in ends if which == "media"), None)
-    agent = next((side for which, side in ends if which == "agent"
-                  and side == (conn.resp_h, conn.resp_p)),
-                 next((side for which, side in ends if which == "agent"), None))
-    responder = (conn.resp_h, conn.resp_p)
+    which, where, back_where = _responder_side(ctx, conn, session)
     ports: str | None
-    back_where = ""
-    if conn.resp_p != ctx.config.ndmp_port and len(ends) == 2 and \
-            all(which == "agent" for which, _ in ends):
-        ports = seen_or_range(ctx, session, "agent", conn.resp_p) \
-            if ctx.config.in_agent_range(conn.resp_p) else None
-        where = f"outbound on {conn.orig_h} and inbound on {conn.resp_h}"
-        back_where = f"outbound on {conn.resp_h} and inbound on {conn.orig_h}"
-    elif conn.resp_p != ctx.config.ndmp_port and responder == media:
-        ports = seen_or_range(ctx, session, "media", conn.resp_p)
-        where = "inbound on the media server"
-        if not ctx.config.in_media_range(conn.resp_p):
-            ports = None
-    elif conn.resp_p != ctx.config.ndmp_port and responder == agent:
-        ports = seen_or_range(ctx, session, "agent", conn.resp_p)
-        where = "outbound on the media server and inbound on the agent"
-        if not ctx.config.in_agent_range(conn.resp_p):
-            ports = None
+    if which is not None:
+        ports = seen_or_range(ctx, session, which, conn.resp_p) \
+            if _in_range(ctx, which, conn.resp_p) else None
     elif conn.resp_p == ctx.config.ndmp_port:
         ports = f"{conn.resp_p} (NDMP port)"
-        where = "outbound on the media server and inbound on the agent"
     else:
-        ports, where = str(conn.resp_p), "on both hosts and any firewall between them"
+        ports = str(conn.resp_p)
     back_where = back_where or _BACK.get(where, where)
     if device is not None:
         where = f"in the forward chain of {device}"
@@ -151,6 +223,9 @@ def allow_rule(ctx: Context, conn: Connection, session: Session | None, *,
     back = (f"TCP from {conn.resp_h} {answer_ports} back to {conn.orig_h} {back_to} "
             f"{back_where} (the SYN-ACK's way: established connections)" if answer
             else "its return traffic")
+    # One port: the NDMP port, a port of no known role, the one this job used (review61b:
+    # "ports 10000 (NDMP port)").
+    single = which is None or f" port {DEFAULT_RANGE_WORDS}" in (ports or "")
     target = f"port {conn.resp_p}" if ports is None else \
-        f"port{'' if f' port {DEFAULT_RANGE_WORDS}' in ports else 's'} {ports}"
+        f"port{'' if single else 's'} {ports}"
     return f"allow TCP from {conn.orig_h} to {conn.resp_h} {target} {where}, and {back}"

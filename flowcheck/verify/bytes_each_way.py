@@ -85,8 +85,8 @@ def flow_detail(ctx: Context, session: Session, conns: list[Connection],
         # bytes, Zeek's sequence span), the bytes sent again said apart.
         again = (f"in {segments}: resent, or out of order on the way{twice}" if resent
                  else probe_words(repeated))
-        resent_words = (f", each byte once ({repeated} B more sent again, {again}; "
-                        f"{sent[key]} B of TCP payload with them)")
+        resent_words = (f", each byte once ({repeated:,} B more sent again, {again}; "
+                        f"{sent[key]:,} B of TCP payload with them)")
     else:
         resent_words = (f" (TCP payload, {segments} included: resent, or out of order on "
                         f"the way{twice})" if resent else "")
@@ -100,11 +100,11 @@ def flow_detail(ctx: Context, session: Session, conns: list[Connection],
     gap_words = missed_words(gap, way_words(ctx, session, conns, key),
                              unique[key] if total else None,
                              hole=hole_across(ctx, conns) is not None)
-    return (f"{unique[key]} B {direction} ({session.kind_words(short=True)}) over {count}"
+    return (f"{unique[key]:,} B {direction} ({session.kind_words(short=True)}) over {count}"
             f"{resent_words}{gap_words}; {other_way_words(session, conns, other, unique)}"
-            + (f"; each byte counted once ({copies} B of capture copies left out: "
+            + (f"; each byte counted once ({copies:,} B of capture copies left out: "
                "capture_duplicates)" if copies else "")
-            + (f"; and {cut} B more that the capture tool cut from frames it recorded as "
+            + (f"; and {cut:,} B more that the capture tool cut from frames it recorded as "
                "whole (capture_loss)" if cut else ""))
 
 
@@ -120,7 +120,7 @@ def other_way_words(session: Session, conns: list[Connection], other: str,
     unseen = [(conn, side) for conn in conns
               if (side := _sender_side(session, conn, other)) is not None]
     if not unseen or len(unseen) != len(conns):
-        return f"{sent[other]} B the other way"
+        return f"{sent[other]:,} B the other way"
     if len(unseen) == 1:
         return f"the other way not captured ({acked_words(*unseen[0])})"
     acked = sum(conn.acked_unseen_split(side)[0] for conn, side in unseen)
@@ -129,7 +129,7 @@ def other_way_words(session: Session, conns: list[Connection], other: str,
     if not acked:  # as acked_words says it of one: no "0 B"
         return (f"the other way not captured ({fin_words} acknowledged)" if fins else
                 "the other way not captured (nothing of it acknowledged)")
-    return (f"the other way not captured ({acked} B of it acknowledged"
+    return (f"the other way not captured ({acked:,} B of it acknowledged"
             f"{f', and {fin_words}' if fins else ''})")
 
 
@@ -192,12 +192,12 @@ def acked_flow_detail(ctx: Context, session: Session, conns: list[Connection],
     count = f"{len(conns)} data connection{'s' if len(conns) != 1 else ''}"
     # An ACK number counts a FIN as one byte: said in words, with the data it leaves.
     many = len(conns) != 1
-    fins = (f"{acked[key] - len(conns)} B of data if "
+    fins = (f"{acked[key] - len(conns):,} B of data if "
             + (f"{'both' if len(conns) == 2 else 'all'} data connections" if many
                else "the data connection") + " closed")
     return (f"no byte {sender} -> {receiver} in the capture{_held_words(ctx, conns, sender)}, "
             f"but the {receiver}'s ACKs acknowledge "
-            f"{acked[key]} B of it ({session.kind_words(short=True)}; ACK numbers count each "
+            f"{acked[key]:,} B of it ({session.kind_words(short=True)}; ACK numbers count each "
             f"closing FIN as a byte: {fins}) over {count}"
             + (": the data flowed" if flowed else "")
             + sender_fin_words(session, conns, key, sender, receiver))

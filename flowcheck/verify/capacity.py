@@ -260,7 +260,7 @@ def _reuse_fix(ctx: Context, which: str, end: tuple[str, int],
     # The longest hold under which this reuse is none (gap < hold warns), to 0.1 s.
     fits = math.floor(gap * 10) / 10
     return (f"Nothing to change in the range: {conn.uid} opened on the reused port"
-            + (f" and carried {carried} B" if carried else "") + f", so {host} could bind "
+            + (f" and carried {carried:,} B" if carried else "") + f", so {host} could bind "
             f"it again; {room}. {host} held port {port} {span_below(gap, hold)} at most, not the "
             f"{hold:g} s flowcheck counts (a program that takes the lowest free port, or "
             "frees a port when its connection closes, as plain NDMP servers do): if it "

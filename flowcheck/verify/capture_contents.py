@@ -333,9 +333,9 @@ def _cut(said: str, skipped: Skipped) -> tuple[str, str, str]:
         kind = skipped.cut_tunnel.split(" / ")[-1].split(" ")[0]
         where = (f" (inside {kind}: the headers of the tunnel {skipped.cut_tunnel} come "
                  "first)")
-    at = (f"at {skipped.snap} bytes (the capture's snap length)"
+    at = (f"at {skipped.snap:,} bytes (the capture's snap length)"
           if not skipped.shortest or skipped.shortest == skipped.snap else
-          f"by the capture at lengths from {skipped.shortest} to {skipped.snap} bytes")
+          f"by the capture at lengths from {skipped.shortest} to {skipped.snap:,} bytes")
     return (f"{said} were cut {at} before the end of their TCP header{where}",
             ": the sniffer saw them, but not enough of each to read",
             "Capture again with whole packets: tcpdump -s 0 (or dumpcap, whose default "

@@ -32,7 +32,6 @@ from flowcheck.sources.pieces import ONE_PIECE
 from flowcheck.verify.census import Census
 from flowcheck.verify.control_left_out import LEFT_OUT, explain_left_out
 from flowcheck.verify.late_start import explain_late_start
-from flowcheck.verify.left_out_failed import left_out_failures
 
 _SYN, _SYN_ACK = 0x02, 0x12
 _MEDIA_PORT = 49152  # the media server's end: any dynamic port
@@ -181,8 +180,8 @@ def explain_missing_control(findings: list[Finding], captures: list[CaptureInfo]
                             census: Census | None = None) -> list[Finding]:
     """The findings, a no_control_session rewritten when a capture's filter left out the
     NDMP port (a warning naming the filter), the job's other connections opened in it
-    (capture_filtered, and an error for each of them whose SYNs were resent unanswered:
-    verify.control_left_out, verify.left_out_failed), the capture started during the job's data
+    (capture_filtered: verify.control_left_out; the errors of their failed openings are
+    verify.left_out_failed's), the capture started during the job's data
     transfer (a warning naming the data connection when the configuration ties it to a
     job: flowcheck.verify.late_start; profile: the job's, for its steps) or the capture
     was taken on a loopback interface (its words name the interface; still an error).
@@ -197,14 +196,8 @@ def explain_missing_control(findings: list[Finding], captures: list[CaptureInfo]
         return findings
     pieces = ONE_PIECE if census is None else census.pieces
     if len(pieces) < 2:
-        out = []
-        for finding in findings:
-            if finding.code != "no_control_session":
-                out.append(finding)
-                continue
-            out.append(found := _explained(finding, captures, connections, config, profile))
-            out += left_out_failures(connections, config, profile) if found.left_out else []
-        return out
+        return [_explained(f, captures, connections, config, profile)
+                if f.code == "no_control_session" else f for f in findings]
     conns = census.in_pieces
     files = pieces.group([info for info in captures if info.span is not None], _first_ts)
     out = []
@@ -212,14 +205,12 @@ def explain_missing_control(findings: list[Finding], captures: list[CaptureInfo]
         if finding.code != "no_control_session":
             out.append(finding)
         elif finding.ts is None:  # the whole set's
-            out.append(found := _explained(finding, captures, connections, config, profile))
-            out += left_out_failures(connections, config, profile) if found.left_out else []
+            out.append(_explained(finding, captures, connections, config, profile))
         else:
             index = pieces.of(finding.ts)
-            piece = list(conns[index])
-            out.append(found := _in_piece(_explained(finding, files[index], piece, config,
-                                                     profile), pieces.words(index)))
-            out += left_out_failures(piece, config, profile) if found.left_out else []
+            out.append(_in_piece(_explained(finding, files[index], list(conns[index]),
+                                            config, profile),
+                                 pieces.words(index)))
     return out
 
 
@@ -232,13 +223,13 @@ def _first_ts(info: CaptureInfo) -> float:
 
 def _in_piece(finding: Finding, where: str) -> Finding:
     """A piece's finding whose explanation says "No NDMP control connection in the
-    capture", or control_left_out's (Finding.left_out) "The capture left out", made to
+    capture", or control_left_out's (Finding.reading) "The capture left out", made to
     name the piece (`where`: sources.pieces.Pieces.words)."""
     said = "No NDMP control connection in the capture"
     if finding.message.startswith(said):
         return replace(finding, message=f"No NDMP control connection in {where}"
                                         f"{finding.message[len(said):]}")
-    if finding.left_out and finding.message.startswith(LEFT_OUT):  # control_left_out's
+    if finding.reading == "control_left_out" and finding.message.startswith(LEFT_OUT):
         return replace(finding, message=f"{where[:1].upper()}{where[1:]} left out"
                                         f"{finding.message[len(LEFT_OUT):]}")
     return finding

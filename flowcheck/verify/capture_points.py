@@ -44,7 +44,8 @@ point: lost between the points, not on the receiver (`resends_vanished`).
 from __future__ import annotations
 
 from flowcheck.connections.endpoint import EVIDENCE_CAP
-from flowcheck.model import Connection, endpoint, other_direction
+from flowcheck.model import Connection, Session, endpoint, other_direction
+from flowcheck.verify.allow_rules import own_rules
 from flowcheck.verify.arrival import marked_arrival
 from flowcheck.verify.context import Context
 from flowcheck.verify.copy_counts import (
@@ -359,19 +360,12 @@ def second_point_words(conn: Connection) -> str:
             f"{conn.resp_h}; nothing before that point lost them")
 
 
-def own_rules(conn: Connection) -> str:
-    """The responder's own rules for conn, its last parenthesis left open for the
-    caller's words: "accept the connection from A to port N in its input chain and its
-    return traffic in its output chain (ct state established,related accept"."""
-    return (f"accept the connection from {conn.orig_h} to port {conn.resp_p} in its input "
-            "chain and its return traffic in its output chain (ct state established,related "
-            "accept")
-
-
-def second_point_fix(conn: Connection) -> str:
-    """The opening of an unanswered opening's fix for reached_second_point."""
+def second_point_fix(ctx: Context, conn: Connection, session: Session | None) -> str:
+    """The opening of an unanswered opening's fix for reached_second_point (the rules:
+    verify.allow_rules.own_rules, a range for a dynamic port)."""
     return (f"On {conn.resp_h} itself, if one of the captures was taken there (the SYNs "
-            f"reached it), before any drop rule: {own_rules(conn)}); if not, on any firewall "
+            f"reached it), before any drop rule: {own_rules(ctx, conn, session)}); if not, "
+            "on any firewall "
             f"between the capture point nearer {conn.resp_h} and {conn.resp_h}. ")
 
 

@@ -57,8 +57,8 @@ def _way_words(conn: Connection, sent: int, way: str, side: Direction) -> str:
     100000 B, captures/review56a)."""
     acked, fin = conn.acked_unseen_split(side)
     if sent or not acked:
-        return f"{sent} B {way}"
+        return f"{sent:,} B {way}"
     receiver = way.split(" -> ")[-1]
-    maybe = f" (or {acked - 1} B and a FIN)" if not fin else " and its FIN"
-    return (f"{acked} B {way}{maybe}, acknowledged by the {receiver} (the capture holds "
+    maybe = f" (or {acked - 1:,} B and a FIN)" if not fin else " and its FIN"
+    return (f"{acked:,} B {way}{maybe}, acknowledged by the {receiver} (the capture holds "
             "no packet of that direction)")

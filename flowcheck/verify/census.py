@@ -33,8 +33,10 @@ class Census:
     captured: the (sender, receiver) host directions the capture holds a packet of;
     one_sided: the connections with no packet from one of their sides, in order;
     unopened: those whose SYN or SYN-ACK the capture lacks, in order;
-    missed: missed_bytes summed, less the bytes the receivers never got either or the
-    capture cannot place (SideEvidence.lost, .untold): the sniffer's loss;
+    missed: missed_bytes summed over the connections with both sides captured, less
+    the bytes the receivers never got either or the capture cannot place
+    (SideEvidence.lost, .untold): the sniffer's loss (a one-sided connection's gaps have
+    no receiver's ACK to place them: flowcheck.verify.one_way_loss);
     payload: orig_bytes and resp_bytes summed (retransmissions included);
     others: the packets that are not TCP per (source, destination) pair
     (decode.other_ways, from the decode's skipped packets; empty when not given): a
@@ -157,19 +159,19 @@ def take_census(connections: Sequence[Connection], others: Ways | None = None,
                 both = (orig_h, resp_h)
                 add(both)
                 add((resp_h, orig_h))
+            missed += conn.missed_bytes
+            if conn.orig_evidence is not None:
+                missed -= conn.orig_evidence.lost + conn.orig_evidence.untold
+            if conn.resp_evidence is not None:
+                missed -= conn.resp_evidence.lost + conn.resp_evidence.untold
         else:
             one_sided.append(conn)
             if conn.orig_pkts:
                 add((orig_h, resp_h))
             elif conn.resp_pkts:
                 add((resp_h, orig_h))
-        missed += conn.missed_bytes
         orig_bytes += conn.orig_bytes
         resp_bytes += conn.resp_bytes
-        if conn.orig_evidence is not None:
-            missed -= conn.orig_evidence.lost + conn.orig_evidence.untold
-        if conn.resp_evidence is not None:
-            missed -= conn.resp_evidence.lost + conn.resp_evidence.untold
         if not (conn.syn_frames and conn.synack_frames):
             unopened.append(conn)
     in_pieces: Sequence[Sequence[Connection]] = [connections]

@@ -7,7 +7,7 @@ unseen, verify.unseen_running) keeps its steps unknown.
 
 from __future__ import annotations
 
-from flowcheck.model import Session, Step
+from flowcheck.model import Connection, Session, Step
 from flowcheck.profiles import StepSpec
 from flowcheck.verify.after_close import JobEnded, ended_words, job_ended, late_words
 from flowcheck.verify.context import Context, endpoint, opening_frames
@@ -42,11 +42,15 @@ def ended_step_of(ctx: Context, session: Session, spec: StepSpec, ended: JobEnde
         if spec is first:
             detail = (f"unknown: {detail}; the capture holds no job that ran in it (start "
                       "the capture before the job starts)")
-    if spec.kind != "data_connection":
+    if spec.kind == "callback" and session.callback_uid in ctx.by_uid:
+        # Its late connect taken for its callback: named, not judged (newuser61).
+        conns = [ctx.by_uid[session.callback_uid]]
+    elif spec.kind != "data_connection":
         return make_step(spec, status, detail=detail)
-    conns = [ctx.by_uid[uid] for uid in session.data_connections]
+    else:
+        conns = [ctx.by_uid[uid] for uid in session.data_connections]
     for conn in conns:
-        late = late_words(ctx, conn, closed_said=True)
+        late = late_words(ctx, conn, closed_said=True) or _late_callback(conn)
         if not late and conn.syn_frames:
             count = len(conn.syn_frames)
             late = (f"{'its SYN' if count == 1 else f'its {count} SYNs'} ({conn.uid}, "
@@ -56,3 +60,37 @@ def ended_step_of(ctx: Context, session: Session, spec: StepSpec, ended: JobEnde
             detail += f"; {late}"
     return make_step(spec, status, [c.uid for c in conns],
                      [f for c in conns for f in opening_frames(c)], detail)
+
+
+def _late_callback(conn: Connection) -> str:
+    """What a callback-taken connect of a job ended before the capture got: "its SYN (C3,
+    frame 16332, to 10.77.0.1:5042) was answered with a RST (frame 16333): that closed
+    job's connect, not this capture's"; "" for any other connection or outcome."""
+    if conn.role != "callback" or not conn.syn_frames:
+        return ""
+    frames = ", ".join(map(str, conn.syn_frames[:8]))
+    syns = f"its SYN{'s' if len(conn.syn_frames) > 1 else ''} ({conn.uid}, " \
+        f"frame{'s' if len(conn.syn_frames) > 1 else ''} {frames}, to " \
+        f"{endpoint(conn.resp_h, conn.resp_p)})"
+    if conn.resp_rst and conn.rst_frames:
+        answer = f"{'were' if len(conn.syn_frames) > 1 else 'was'} answered with a RST " \
+            f"(frame {conn.rst_frames[0]})"
+    elif conn.icmp_frames:
+        answer = f"drew an ICMP unreachable (frame {conn.icmp_frames[0]})"
+    else:
+        answer = "got no answer"
+    return f"{syns}, after the close, {answer}: that closed job's connect, not this capture's"
+
+
+def ended_beside_job(ctx: Context, session: Session) -> bool:
+    """Is the session the leftover of a job that had ended before the capture saw it
+    run, beside a job the capture saw run (after_close.job_ended with its close
+    captured, every step after the control connection not_applicable: ended_step_of)?
+    Then it is not a job in the capture: Session.ended, its status `ended`, never `ok`
+    (newuser61: "sessions: 2 ok" for one real job). Read after its steps."""
+    later = [step for step, spec in zip(session.steps, ctx.profile.steps, strict=False)
+             if spec.kind != "control"]
+    if not later or any(step.status != "not_applicable" for step in later):
+        return False
+    ended = job_ended(ctx, session)
+    return ended is not None and ended.closed is not None

@@ -21,6 +21,7 @@ from flowcheck.model import (
 )
 from flowcheck.model import endpoint as endpoint  # re-exported: the checks import it here
 from flowcheck.model.arp_claims import NeighbourClaims
+from flowcheck.model.finding import Reading
 from flowcheck.profiles import Profile
 from flowcheck.sessions.classify import stale_answer
 from flowcheck.sessions.fallback import Fallback
@@ -66,6 +67,10 @@ class Context:
     missing: dict[tuple[str, str], list[Connection]] = field(default_factory=dict)
     captured_in: list[set[tuple[str, str]]] = field(default_factory=list)
     missing_in: list[dict[tuple[str, str], list[Connection]]] = field(default_factory=list)
+    # The capture_one_direction findings by the direction (sender, receiver) each says
+    # the capture (or a piece of the set) lacks (verify.evidence): what a later check
+    # adds words to, found by data, not by "from A to B" in their words.
+    one_direction: dict[tuple[str, str], list[Finding]] = field(default_factory=dict)
     early_events: set[tuple[str, float]] = field(default_factory=set)
     # Sessions whose callback or data connections the capture left out
     # (flowcheck.verify.filtered): session id -> (why, its evidence as (frame, ts)
@@ -88,6 +93,13 @@ class Context:
     # Sessions whose NDMP peer stopped answering, or had not answered when the capture
     # ended (flowcheck.verify.no_reply): session id -> why, for the steps it left unknown.
     silent_peer: dict[str, str] = field(default_factory=dict)
+    # Sessions whose last request had no answer yet when the capture ended, its
+    # capture_ended_early added (flowcheck.verify.no_reply): session id -> (that finding,
+    # how long after the request the capture ended, "DATA_GET_STATE (frame 2142)"), for
+    # the job's own warning to say (no_reply.take_awaiting: verify.still_running, and
+    # open_transfer.report_open_transfer): one end of the capture, one finding
+    # (newuser60: two for one end of the 1 GB capture).
+    awaiting: dict[str, tuple[Finding, str, str]] = field(default_factory=dict)
     # Sessions a reading across two clocks was not made for (flowcheck.verify.two_clocks:
     # capture_clocks_apart): session id -> why, for the data step it leaves unknown.
     clocks_apart: dict[str, str] = field(default_factory=dict)
@@ -363,13 +375,14 @@ class Context:
     def add(self, code: str, message: str, fix: str = "", *, session: Session | None = None,
             conn: Connection | None = None, frames: list[int] | None = None,
             ts: float | None = None, severity: Severity | None = None,
-            cause: str | None = None) -> Finding:
+            cause: str | None = None, reading: Reading = "") -> Finding:
         finding = make_finding(
             code, message, fix, severity=severity,
             session=session.id if session else None,
             uid=conn.uid if conn else None,
             ts=ts if ts is not None else (conn.ts if conn else None),
-            frames=frames if frames is not None else (opening_frames(conn) if conn else []))
+            frames=frames if frames is not None else (opening_frames(conn) if conn else []),
+            reading=reading)
         side = session.id if session else (conn.session if conn else None)
         if finding.severity == Severity.ERROR and side in self.side:
             self.withheld[side].append(finding)  # side traffic: not the job's error
@@ -380,6 +393,12 @@ class Context:
         if session is not None and cause is not None:
             self.causes[session.id].add(cause)
         return finding
+
+    def withdraw(self, finding: Finding) -> None:
+        """Take back `finding`, added (not withheld) by add: a later finding says it."""
+        self.findings.remove(finding)
+        if finding.session is not None:
+            self.by_session[finding.session].remove(finding)
 
     def session_findings(self, session_id: str) -> list[Finding]:
         """The findings added for session `session_id` (not those withheld) that are still

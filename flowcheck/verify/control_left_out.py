@@ -55,6 +55,7 @@ from dataclasses import replace
 from operator import attrgetter
 
 from flowcheck.config import DEFAULT_RANGE, Config
+from flowcheck.findings import CONTROL_LEFT_OUT
 from flowcheck.model import Connection, Finding, Severity
 from flowcheck.model.traffic import endpoint
 from flowcheck.verify.late_start import BULK_BYTES, ONE_WAY, _pinned, _sent
@@ -141,7 +142,7 @@ def _tie_words(hosts: set[str], config: Config) -> str:
 
 def _words(conn: Connection, shape: str) -> str:
     sent = _bulk(conn)
-    carried = f", {sent:,} bytes one way" if sent else ""
+    carried = f", {sent:,} B one way" if sent else ""
     return (f"{conn.uid} {endpoint(conn.orig_h, conn.orig_p)} -> "
             f"{endpoint(conn.resp_h, conn.resp_p)} ({shape}{carried})")
 
@@ -183,10 +184,11 @@ def explain_left_out(finding: Finding, connections: list[Connection],
                if bulk else "none carrying bulk data (the ranges, both narrower than "
                             f"flowcheck's default 1025-65535, tie {them} to a job)")
     return replace(
-        finding, code="capture_filtered", severity=Severity.WARNING, left_out=True,
+        finding, code="capture_filtered", severity=Severity.WARNING,
+        reading="control_left_out",
         frames=[c.first_frame for c, _ in shaped if c.first_frame],
         ts=shaped[0][0].ts,
-        message=f"{LEFT_OUT} the job's NDMP control connection: it holds no packet "
+        message=f"The capture {CONTROL_LEFT_OUT}it holds no packet "
                 f"to or from the NDMP port {port} and nothing decoded as NDMP, yet "
                 f"{len(shaped)} connection{'s' if many else ''} that a job opens only after "
                 f"its control connection asked for {them} {_opened(connections, many)} in "

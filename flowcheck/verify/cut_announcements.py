@@ -65,8 +65,9 @@ def check_cut_announcements(ctx: Context, session: Session) -> None:
         if not announcement_time_enough(ctx, session, ts, frame):
             ended_early(ctx, session, f"{name.removeprefix('NDMP_')} (frame {frame}) "
                         "announced a data endpoint", ts, [frame],
-                        waits="the connection to it could be seen (retransmission timeout "
-                              f"{ctx.config.retransmission_timeout:g} s)", frame=frame)
+                        waits="the connection to it could be seen (flowcheck waits "
+                              f"{ctx.config.retransmission_timeout:g} s: --retransmission-timeout)",
+                        frame=frame)
             continue
         port_only = port_only_reading(ctx, session, "a connection to it was tried",
                                       cut=(frame, ts))
@@ -93,7 +94,7 @@ def check_cut_announcements(ctx: Context, session: Session) -> None:
                     f"connection between {session.media_server} and "
                     f"{session.remote_agent} after it was read as the callback (step 2): "
                     f"{taken.uid} {connection_ends(taken)} "
-                    f"({taken.orig_bytes + taken.resp_bytes} B). {op} has the agent "
+                    f"({taken.orig_bytes + taken.resp_bytes:,} B). {op} has the agent "
                     f"connect to the mover, so in plain NDMP {taken.uid} is this data "
                     f"connection; in the {ctx.profile.name} sequence none reached the "
                     "endpoint")

@@ -16,7 +16,6 @@ import dataclasses
 
 from flowcheck.model import CaptureInfo, Connection, Finding
 from flowcheck.sources.host_tools import NETSH, PKTMON
-from flowcheck.verify.ring_holes import SNAP_WORDS
 
 _TOOL_FIX = ("Capture without truncation: netsh trace start capture=yes without "
              "packettruncatebytes (or pktmon start --capture --pkt-size 0), then convert "
@@ -79,7 +78,8 @@ def explain_cut_frames(findings: list[Finding], connections: list[Connection],
         return findings
     out = []
     for finding in findings:
-        if finding.code != "ndmp_partial" or finding.message.startswith(SNAP_WORDS):
+        # The snap-length summary (Finding.reading) is not a stream hole's.
+        if finding.code != "ndmp_partial" or finding.reading == "snap_summary":
             out.append(finding)
             continue
         out.append(dataclasses.replace(

@@ -41,7 +41,7 @@ def cut_tie_words(conn: Connection) -> str:
                f"{span_words(delay)} after the {packet}")
         only = f"the only connection attempt of {to} then"
     return (f" (frame {conn.icmp_frames[0]}: the capture's snap length cut its quote after "
-            f"{kept} bytes of the quoted packet, before the TCP ports; tied to this "
+            f"{kept:,} bytes of the quoted packet, before the TCP ports; tied to this "
             f"connection by addresses and time: {who}, {only})")
 
 

@@ -150,7 +150,7 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
     if acked[key]:  # an ACK number counts a FIN as one byte: these may be FINs alone
         return make_step(spec, "unknown", uids, detail=(
             f"unknown: no bytes {direction} in the capture (it holds one direction only); "
-            f"the receiver's ACKs acknowledge {acked[key]} B, which may be only the "
+            f"the receiver's ACKs acknowledge {acked[key]:,} B, which may be only the "
             "closing FINs of the data connections, so whether any data flowed cannot be "
             "seen"))
     hidden = flow_hidden(ctx, session, open_conns, key)
@@ -180,7 +180,7 @@ def job_bytes(ctx: Context, session: Session, conns: list[Connection]) -> str:
     to = "to the agent" if key == "to_agent" else "to the media server"
     uids = ", ".join(c.uid for c in open_conns)
     if sent[key]:
-        return f"{uids} carried {sent[key]} bytes {to}"
+        return f"{uids} carried {sent[key]:,} B {to}"
     acked = sent_each_way(session, open_conns, acked_unseen=True)
     if acked[key] > len(open_conns):  # not FINs alone (an ACK counts a FIN as a byte)
         # The senders' FINs the receivers' ACKs prove are no data (field check 48 seed
@@ -188,6 +188,6 @@ def job_bytes(ctx: Context, session: Session, conns: list[Connection]) -> str:
         fins = sum(sender_fin_acked(c, session, key) for c in open_conns)
         less = (f", less the {'FIN' if fins == 1 else f'{fins} FINs'} of the sender they "
                 "also acknowledge" if fins else ", a closing FIN, if any, counted as a byte")
-        return (f"{uids} carried {acked[key] - fins} bytes {to} (acknowledged by the "
+        return (f"{uids} carried {acked[key] - fins:,} B {to} (acknowledged by the "
                 f"receiver's ACKs{less}: the capture holds one direction)")
     return ""

@@ -63,7 +63,7 @@ from flowcheck.verify.stale_tuple import stale_words
 from flowcheck.verify.stream_evidence import announcement_time_enough
 from flowcheck.verify.ttl_exceeded import ttl_exceeded, ttl_exceeded_fix
 from flowcheck.verify.two_clocks import report_clocks_apart
-from flowcheck.verify.unresent import lone_syn
+from flowcheck.verify.unresent import cut_answer_words, lone_syn, resend_cut
 from flowcheck.verify.unseen_syns import refusal_notes
 from flowcheck.verify.unused_syns import (
     dropped_before_words,
@@ -136,8 +136,9 @@ def check_data(ctx: Context, session: Session) -> None:
         if not announcement_time_enough(ctx, session, first.ts, first.frame):
             ended_early(ctx, session, f"{first.message.removeprefix('NDMP_')} (frame "
                         f"{first.frame}) announced {where}", first.ts, [first.frame],
-                        waits="the connection to it could be seen (retransmission timeout "
-                              f"{ctx.config.retransmission_timeout:g} s)", frame=first.frame)
+                        waits="the connection to it could be seen (flowcheck waits "
+                              f"{ctx.config.retransmission_timeout:g} s: --retransmission-timeout)",
+                        frame=first.frame)
             continue
         port_only = port_only_reading(ctx, session, "a connection to it was tried", group)
         if port_only.unseen:
@@ -382,7 +383,7 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
                       or (outside and (outside[0], f"{outside[1]}{rule}.{where}"))
                       or ("", lone.fix if lone else f"{capitalised(rule)}.{where}"))
         if either:
-            fix = between_fix(ctx, first, session) or own_firewall_fix(ctx, first) + fix
+            fix = between_fix(ctx, first, session) or own_firewall_fix(ctx, first, session) + fix
         if wrong is not None and own is not None:
             words += other_nic_words(ctx, session, wrong, first, own)
             fix += other_nic_fix(ctx, session, wrong)
@@ -395,6 +396,7 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
             words += nat_words(ctx, session, wrong, nat)
             fix += nat_fix(ctx, session, wrong, nat)
         late = late_words(ctx, first)
+        cut = None if lone else resend_cut(ctx, attempts)  # the capture ended after a resend
         if (passed := passed_before(ctx, first)) is not None:
             words += limit_words(ctx, first, passed)
             fix = with_lead(limit_fix(ctx, first, passed), fix)
@@ -402,14 +404,16 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
             fix = ttl_exceeded_fix(first, fix)
         ctx.add("data_unanswered",
                 f"The data connection from {first.orig_h} to {target} "
-                + (_LONE_HEADS[lone.kind] if lone else
-                   f"{no_answer_words(first, passive=True, unseen=unseen)}"
-                   f"{' while the job ran' if late else ''}{tries}")
+                + (_LONE_HEADS[lone.kind] if lone else cut_answer_words(
+                    ctx, attempts, f"{no_answer_words(first, passive=True, unseen=unseen)}"
+                                   f"{' while the job ran' if late else ''}{tries}"))
                 + ": " + (f"{lone.words}. " if lone and lone.words else "")
                 + (capitalised if lone and lone.words else str)(
                     silence(ctx, first, both_ways=True, attempts=len(attempts)))
-                + f"{stale_words(ctx, first)}, so the job cannot move "
-                f"{_whose_data(ctx, session, first)}.{words}"
+                + f"{stale_words(ctx, first)}, so the job "
+                + ("cannot move" if cut is None else "could not move")
+                + f" {_whose_data(ctx, session, first)}"
+                + ("" if cut is None else " while the capture ran") + f".{words}"
                 f"{f' Then {late}.' if late else ''}", fix, session=session,
                 conn=first,
                 frames=frames, cause="data")

@@ -89,8 +89,9 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
         else:
             ended_early(ctx, session, f"the {op} request (frame {pending.frame})",
                         pending.ts, [pending.frame], conn=control,
-                        waits="its reply could be seen (retransmission timeout "
-                              f"{ctx.config.retransmission_timeout:g} s)", frame=pending.frame)
+                        waits="its reply could be seen (flowcheck waits "
+                              f"{ctx.config.retransmission_timeout:g} s: --retransmission-timeout)",
+                        frame=pending.frame)
             why = ("the capture ended "
                    f"{span_words(after(ctx, pending.ts, pending.frame))} after it, "
                    "before its reply")
@@ -133,7 +134,7 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
     if addressless:
         # On the wire too short for an address, yet no header error: the listen most
         # likely failed, with its body error in the bytes the snap length cut.
-        said = ", ".join(f"{message_op(m)} (frame {m.frame}, {m.body_len} bytes)"
+        said = ", ".join(f"{message_op(m)} (frame {m.frame}, {m.body_len:,} bytes)"
                          for m in addressless)
         return make_step(spec, "unknown", [control.uid], [m.frame for m in addressless],
                          f"unknown: the reply to {said} is too short on the wire to carry a "

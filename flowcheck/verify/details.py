@@ -157,7 +157,7 @@ def bytes_words(conn: Connection, session: Session) -> str:
             conn.orig_acked_unseen if is_orig else conn.resp_acked_unseen) else ""
         words.append(f"0 B {way} (its FIN not captured, acknowledged)"
                      if unseen and not sent and conn.side_held_elsewhere
-                     else unseen if unseen and not sent else f"{sent} B {way}")
+                     else unseen if unseen and not sent else f"{sent:,} B {way}")
     return ", ".join(words)
 
 
@@ -305,7 +305,7 @@ def failure_words(conn: Connection, lacking: str | None = None) -> str:
         unseen = (conn.evidence(other).sent_unseen
                   if closer != "both" and not conn.sniffer_missed
                   and not conn.untold_missed else 0)
-        lost = (f" arrived ({unseen} B sent never did, frame "
+        lost = (f" arrived ({unseen:,} B sent never did, frame "
                 f"{conn.evidence(other).sent_unseen_frame})" if unseen else "")
         if closer != "both" and (sacked := sacked_of(conn, host)) is not None:
             lost = sacked_detail(sacked[1], sacked[0])

@@ -17,7 +17,7 @@ from collections import defaultdict
 from typing import Literal
 
 from flowcheck.durations import span_words
-from flowcheck.model import Connection, Session, connection_ends
+from flowcheck.model import Connection, Finding, Session, connection_ends
 from flowcheck.sessions import (
     Outcome,
     connection_outcome,
@@ -38,6 +38,7 @@ from flowcheck.verify.kept import left_out_words
 from flowcheck.verify.lone_synack import lone_synack, lone_synack_words
 from flowcheck.verify.openings_only import handshakes_only
 from flowcheck.verify.own_unreachable import own_stack_refused
+from flowcheck.verify.retry_wait import before_retry_words
 from flowcheck.verify.stale import given_up_before
 from flowcheck.verify.syn_on_receiver import receiver_silent, receiver_silent_words
 from flowcheck.verify.unread_frames import could_carry, report_unread
@@ -142,21 +143,22 @@ def _one_direction(ctx: Context, missing: dict[tuple[str, str], list[Connection]
         if back is not None:  # that direction passed, its TCP did not (review 56b)
             _tcp_left_out(ctx, (sender, receiver), conns, f"{listed}{more}", how, back, where)
             continue
-        ctx.add("capture_one_direction",
-                f"{where} {holds(where)} "
-                f"{ctx.census.none_words(sender, receiver, at_all=False, ts=at)}, "
-                "although "
-                f"{len(conns)} connection(s) show that side talking ({listed}{more}): "
-                f"{how}. The capture saw one direction only (a SPAN port or firewall "
-                "interface that sees one way, tcpdump -Q in/out, asymmetric routing), so "
-                "what only that direction would show is unknown, not failed (a failure the "
-                "captured direction shows, such as an ICMP reject, a listener that never "
-                "answered a connection it announced or a job engine that never answered "
-                "the agent's callback, is still reported).",
-                "Capture both directions: on the media server itself, or a SPAN session "
-                "of both received and sent traffic (tcpdump without -Q), on a path both "
-                "directions take.", conn=conns[0],
-                frames=[f for c in conns[:5] for f in opening_frames(c)])
+        said = ctx.add("capture_one_direction",
+                       f"{where} {holds(where)} "
+                       f"{ctx.census.none_words(sender, receiver, at_all=False, ts=at)}, "
+                       "although "
+                       f"{len(conns)} connection(s) show that side talking ({listed}{more}): "
+                       f"{how}. The capture saw one direction only (a SPAN port or firewall "
+                       "interface that sees one way, tcpdump -Q in/out, asymmetric routing), so "
+                       "what only that direction would show is unknown, not failed (a failure the "
+                       "captured direction shows, such as an ICMP reject, a listener that never "
+                       "answered a connection it announced or a job engine that never answered "
+                       "the agent's callback, is still reported).",
+                       "Capture both directions: on the media server itself, or a SPAN session "
+                       "of both received and sent traffic (tcpdump without -Q), on a path both "
+                       "directions take.", conn=conns[0],
+                       frames=[f for c in conns[:5] for f in opening_frames(c)])
+        ctx.one_direction.setdefault((sender, receiver), []).append(said)
 
 
 def _tcp_left_out(ctx: Context, way: tuple[str, str], conns: list[Connection],
@@ -168,22 +170,23 @@ def _tcp_left_out(ctx: Context, way: tuple[str, str], conns: list[Connection],
     read "The capture saw one direction only (...)" (task nontcpback). where: "The
     capture", or the piece of the set (sources.pieces)."""
     sender, receiver = way
-    ctx.add("capture_one_direction",
-            f"{where} {holds(where)} no TCP packet from {sender} to {receiver}, although "
-            f"{len(conns)} connection(s) show that side talking ({listed}): {how}. "
-            f"{'They hold' if holds(where) == 'hold' else 'It holds'} {back} from {sender} "
-            f"to {receiver}, so that direction passed the "
-            "capture point and only its TCP is missing: a capture filter left it out (one "
-            "on protocol, port or source address), or it took another path (asymmetric "
-            "routing, a load balancer or ECMP choosing by port). What only that "
-            "direction's TCP would show is unknown, not failed (a failure the captured "
-            "direction shows, such as an ICMP reject, a listener that never answered a "
-            "connection it announced or a job engine that never answered the agent's "
-            "callback, is still reported).",
-            f"Capture {sender}'s TCP to {receiver} too: a capture filter that holds both "
-            "directions' TCP (or none), where both directions' TCP pass (on the media "
-            "server itself).", conn=conns[0],
-            frames=[f for c in conns[:5] for f in opening_frames(c)])
+    said = ctx.add("capture_one_direction",
+                   f"{where} {holds(where)} no TCP packet from {sender} to {receiver}, although "
+                   f"{len(conns)} connection(s) show that side talking ({listed}): {how}. "
+                   f"{'They hold' if holds(where) == 'hold' else 'It holds'} {back} from {sender} "
+                   f"to {receiver}, so that direction passed the "
+                   "capture point and only its TCP is missing: a capture filter left it out (one "
+                   "on protocol, port or source address), or it took another path (asymmetric "
+                   "routing, a load balancer or ECMP choosing by port). What only that "
+                   "direction's TCP would show is unknown, not failed (a failure the captured "
+                   "direction shows, such as an ICMP reject, a listener that never answered a "
+                   "connection it announced or a job engine that never answered the agent's "
+                   "callback, is still reported).",
+                   f"Capture {sender}'s TCP to {receiver} too: a capture filter that holds both "
+                   "directions' TCP (or none), where both directions' TCP pass (on the media "
+                   "server itself).", conn=conns[0],
+                   frames=[f for c in conns[:5] for f in opening_frames(c)])
+    ctx.one_direction.setdefault(way, []).append(said)
 
 
 def conns_words(conn: Connection) -> str:
@@ -199,7 +202,7 @@ def judged(ctx: Context, conn: Connection) -> Judged:
     control connection closed (after_close.late_refusal) is "unanswered" when its SYNs
     went unanswered for the retransmission timeout while the job ran, else "late"; one
     whose job had ended before the capture saw it run (after_close.job_ended), refused
-    or unanswered, is "late". A
+    or unanswered, is "late", and so is such a session's callback. A
     control connection of which the capture holds only a late SYN-ACK resend and the
     originator's RST to it is "given_up" (stale.given_up_before)."""
     if given_up_before(ctx, conn):
@@ -212,6 +215,12 @@ def judged(ctx: Context, conn: Connection) -> Judged:
     if outcome == "unanswered" and conn.role == "data" and (
             session := ctx.session_of(conn)) is not None and job_ended(ctx, session):
         return "late"  # its job had ended before the capture saw it run: not its failure
+    if outcome in ("refused", "unanswered") and conn.role == "callback" and (
+            session := ctx.session_of(conn)) is not None and job_ended(ctx, session):
+        # Nor a connect taken for its callback (newuser61: with no profile given, a plain
+        # job's leftover kept backup-exec-9 and its late data SYN, refused, read
+        # callback_refused, FAIL).
+        return "late"
     if outcome == "aborted":
         if conn.role == "data":
             return outcome
@@ -285,9 +294,9 @@ def unseen_why(ctx: Context, conn: Connection) -> str:
     untied = untied_words(conn)  # a cut ICMP message that may answer it: not "no ICMP"
     # A lone SYN that may be a resend: its connect's earlier tries (verify.unseen_tries).
     tries = earlier_tries(ctx, conn) if outcome == "unanswered" else None
-    return (f"the capture ended {span_words(after_last(ctx, conn))} after its last {what}, "
-            f"before TCP would have retried ({ctx.config.retransmission_timeout:g} s "
-            "retransmission timeout), and no retransmission"
+    went = after_last(ctx, conn)
+    return (f"the capture ended {span_words(went)} after its last {what}, "
+            f"{before_retry_words(ctx.config, went)}, and no retransmission"
             + (", RST or ICMP answer was seen" if not untied else f" or RST was seen; {untied}")
             + (f"; {earlier_tries_words(conn, tries)}" if tries else ""))
 
@@ -338,24 +347,27 @@ OR_FAILED = ", or until the job has failed"
 def ended_early(ctx: Context, session: Session | None, event: str, ts: float,
                 frames: list[int], *, conn: Connection | None = None,
                 waits: str = "", unseen: str = "whether it was answered",
-                frame: int | None = None, stop_after: str = "", shown: str = "") -> None:
+                frame: int | None = None, stop_after: str = "", shown: str = ""
+                ) -> Finding | None:
     """One capture_ended_early warning per event: the capture ended before `waits` (by
     default TCP's retransmission timeout), so `unseen` cannot be seen. frame: the
     event's, when known (after). stop_after: how long after the event the fix asks the
     capture to run on, for a wait that is not TCP's retry (an NDMP answer); by default
     the retransmission timeout, with the advice to match the hosts' own. shown: what the
-    capture does show of the event, a sentence after the unseen one ("": none)."""
+    capture does show of the event, a sentence after the unseen one ("": none). Returns
+    the finding, None when the event had one already."""
     # One event, two waits (the greeting's, the callback's): two warnings.
     key = (f"{event}\n{waits}", ts)
     if key in ctx.early_events:
-        return
+        return None
     ctx.early_events.add(key)
     rto = ctx.config.retransmission_timeout
-    openings = handshakes_only(ctx)
-    ctx.add("capture_ended_early",
-            f"The capture ended {span_words(after(ctx, ts, frame))} after {event}"
-            + (f", before {waits}" if waits else
-               f", before TCP would have retried ({rto:g} s retransmission timeout)")
+    openings = handshakes_only(ctx.connections, ctx.config.ndmp_port)
+    went = after(ctx, ts, frame)
+    return ctx.add(
+            "capture_ended_early",
+            f"The capture ended {span_words(went)} after {event}"
+            + (f", before {waits}" if waits else f", {before_retry_words(ctx.config, went)}")
             + f": {unseen} cannot be seen.{' ' + shown if shown else ''} A packet missing "
             "from the capture is not a packet the network dropped."
             + (f" Every connection in it is its handshake only ({openings} of them, none "
@@ -367,9 +379,11 @@ def ended_early(ctx: Context, session: Session | None, event: str, ts: float,
              "off) or with fw monitor -F (R80.20 and later). Else: c" if openings else "C")
             + "apture the whole job: start the capture before the job starts and stop it "
             + (f"after the job ends (at least {stop_after})." if stop_after else
-               f"after the job ends (at least {rto:g} s after the last connection attempt). "
-               "If the hosts retry sooner (Linux: 1 s), set --retransmission-timeout to "
-               "match."),
+               f"after the job ends (at least {rto:g} s after the last connection attempt)."
+               # A timeout the user set is already theirs (retry_wait.before_retry_words).
+               + ("" if "retransmission_timeout" in ctx.config.explicit else
+                  " If the hosts retry sooner (Linux: 1 s), set --retransmission-timeout to "
+                  "match.")),
             session=session, conn=conn, frames=frames, ts=ts)
 
 
@@ -389,9 +403,9 @@ def flow_hidden(ctx: Context, session: Session, conns: list[Connection], key: st
         if filtered and (conn.missed_bytes or not conn.orig_bytes + conn.resp_bytes):
             return filtered
         if conn.sniffer_missed > 0:
-            return f"the sniffer missed {conn.sniffer_missed} bytes of {conn.uid}"
+            return f"the sniffer missed {conn.sniffer_missed:,} B of {conn.uid}"
         if conn.untold_missed > 0:
-            return (f"the capture lacks {conn.untold_missed} bytes of {conn.uid} (the network "
+            return (f"the capture lacks {conn.untold_missed:,} B of {conn.uid} (the network "
                     "or the sniffer lost them)")
         evidence = conn.evidence("orig" if conn.orig_h == sender else "resp")
         unseen = evidence.sent_unseen
@@ -399,7 +413,7 @@ def flow_hidden(ctx: Context, session: Session, conns: list[Connection], key: st
             # Sent (the sender's own sequence numbers say so), never captured, and the
             # receiver's ACKs that would tell lost from not captured are not captured.
             frame = evidence.sent_unseen_frame
-            return (f"{sender}'s sequence numbers show {unseen} B sent on {conn.uid} (frame "
+            return (f"{sender}'s sequence numbers show {unseen:,} B sent on {conn.uid} (frame "
                     f"{frame}) that the capture does not hold, and it holds "
                     f"{lacking_words(ctx, receiver, sender, conn.ts)}, whose ACKs would tell "
                     "whether they arrived")

@@ -107,8 +107,10 @@ def firewall_pointer(ctx: Context, finding: Finding) -> str:
     unset = ("; LO-HI: the range set in Backup Exec" if ctx.profile.backup_exec
              else "; LO-HI: the range set on the DMA") if defaulted else ""
     # Trial A of session 34: an accept added in one nftables table let nothing through
-    # while another table's base chain on the same hook dropped the packets.
+    # while another table's base chain on the same hook dropped the packets. A refusal
+    # (a RST or an ICMP unreachable) is a reject's, not a drop's (newuser61 6).
+    rule = "reject" if finding.code.endswith("_refused") else "drop"
     return (f" `{_FIREWALL_COMMAND} {' '.join(args)}` prints these rules for nft, iptables, "
             f"PowerShell and netsh, per host{unset}; an accept in one nftables table or "
-            "chain does not undo a drop in another on the same hook (`nft list ruleset` "
-            "shows them all): remove or narrow that drop.")
+            f"chain does not undo a {rule} in another on the same hook (`nft list ruleset` "
+            f"shows them all): remove or narrow that {rule}.")

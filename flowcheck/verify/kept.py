@@ -66,8 +66,8 @@ def left_out_words(ctx: Context, conn: Connection) -> str:
         return (f"the capture holds no packet of {conn.uid} that carries data: a filter on "
                 "the TCP flags or the packet size left them out (capture_filtered)")
     if shape is not None and conn.missed_bytes:
-        return (f"a filter on the TCP flags or the packet size left out {conn.missed_bytes} "
-                f"bytes of {conn.uid} (capture_filtered)")
+        return (f"a filter on the TCP flags or the packet size left out {conn.missed_bytes:,} "
+                f"B of {conn.uid} (capture_filtered)")
     return ""
 
 

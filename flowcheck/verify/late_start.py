@@ -155,7 +155,7 @@ def _transfer_words(transfer: OpenTransfer) -> str:
             ("media server", "agent"): " (a restore's direction)"}.get(roles, "")
     acked = (f", {transfer.acked:,} of them known from the ACKs (the capture holds that "
              "side's ACKs only)" if transfer.acked else "")
-    return (f"{conn.uid}, {transfer.sent:,} bytes of data from {sender} to {receiver}"
+    return (f"{conn.uid}, {transfer.sent:,} B of data from {sender} to {receiver}"
             f"{kind}{acked}, nothing but ACKs the other way")
 
 

@@ -32,10 +32,33 @@ from flowcheck.model import Connection, Finding, Severity, endpoint
 from flowcheck.profiles import Profile
 from flowcheck.sessions.classify import connection_outcome
 from flowcheck.sessions.unheard_ack import handshake_unheard
+from flowcheck.verify.census import Census
 from flowcheck.verify.control_left_out import _INTO_MEDIA, _job_shaped
+from flowcheck.verify.details import failure_words
 
 _TIED = "(tied to the job by its ports, its control connection not in the capture: " \
         "capture_filtered)"
+
+
+def add_left_out_failures(findings: list[Finding], connections: list[Connection],
+                          config: Config, profile: Profile | None,
+                          census: Census | None = None) -> list[Finding]:
+    """The findings, each control_left_out capture_filtered (Finding.reading; after
+    capture_filter.explain_missing_control) followed by the errors of its capture's, or
+    its piece's, failed openings (left_out_failures). census: the connections' (its
+    pieces: sources.pieces; None: one piece). Called by the pipeline, not by
+    capture_filter: verify.details, whose words these use, imports verify.context, which
+    imports capture_filter (tests/test_layers.py: no import circle)."""
+    out = []
+    for finding in findings:
+        out.append(finding)
+        if finding.reading != "control_left_out":
+            continue
+        piece = connections
+        if census is not None and len(census.pieces) > 1 and finding.ts is not None:
+            piece = list(census.in_pieces[census.pieces.of(finding.ts)])
+        out += left_out_failures(piece, config, profile)
+    return out
 
 
 def left_out_failures(connections: list[Connection], config: Config,
@@ -97,9 +120,6 @@ def _failed(conn: Connection, what: str, outcome: str, side: str,
             ranges: tuple[tuple[int, int], ...]) -> Finding:
     """The error for one failed opening: `what` "callback" or "data", `outcome`
     connection_outcome's, `side` and `ranges` the listening side's range."""
-    # details imports verify.context, which imports capture_filter's checks: here late.
-    from flowcheck.verify.details import failure_words
-
     how = failure_words(conn).split(": ", 1)[-1]
     rule = (f"TCP from {conn.orig_h} to {conn.resp_h} ports {format_ranges(ranges)} (the "
             f"{side} range)")

@@ -73,7 +73,7 @@ from flowcheck.verify.silent_host import report_silent, silent_attempts
 from flowcheck.verify.tied_failures import check_tied_callbacks, check_tied_data
 from flowcheck.verify.ttl_exceeded import traceroute_probe, ttl_exceeded, ttl_exceeded_fix
 from flowcheck.verify.unannounced import check_unannounced
-from flowcheck.verify.unresent import lone_syn
+from flowcheck.verify.unresent import cut_answer_words, lone_syn
 from flowcheck.verify.unseen_syns import refusal_notes
 from flowcheck.verify.way_back import answer_uncaptured, came_back
 
@@ -160,13 +160,15 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
         # the rule for each.
         unseen_way_back = answer_uncaptured(ctx, conn) and not reached_second_point(ctx, conn)
         either = retried(conn)
-        own = own_firewall_fix(ctx, conn) if either and not unseen_way_back else ""
+        own = own_firewall_fix(ctx, conn, session) if either and not unseen_way_back else ""
         allow = allow_rule(ctx, conn, session, answer=either, between=either)
+        unseen = ctx.lacks((conn.resp_h, conn.orig_h), conn.ts)  # a reject would go that way
+        answer = cut_answer_words(ctx, [conn], no_answer_words(conn, unseen=unseen),
+                                  counted=True)
         ctx.add("control_unanswered",
                 f"The media server {conn.orig_h} sent {syns} SYN{'s' if syns != 1 else ''} "
                 f"to the agent's NDMP port {target} and "
-                f"{no_answer_words(conn, unseen=ctx.lacks((conn.resp_h, conn.orig_h), conn.ts))}: "
-                f"{silence(ctx, conn, both_ways=True)}.",
+                f"{answer}: {silence(ctx, conn, both_ways=True)}.",
                 _routing_or(conn, f"{own}"
                             f"{capitalised(allow)}"
                             f"; check that {_ndmp_service(ctx)} runs on {conn.resp_h}."
@@ -264,15 +266,16 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
         # both readings in the fix (verify.lone_callback_syn; trial 25 D4).
         lone = lone_callback(ctx, session, conn, rule) \
             if not elsewhere and lone_syn(ctx, conn) else None
+        answer = cut_answer_words(ctx, [conn], no_answer_words(conn, unseen=unseen))
         message = (f"The agent {conn.orig_h} tried to call the job engine back at {target} "
                    "(step " + (f"2) and never got an answer ({failure_words(conn)})."
                                f"{elsewhere[0]}" if elsewhere else
                                f"2) and {lone[0]}." if lone else
-                               f"2) and {no_answer_words(conn, unseen=unseen)}: "
+                               f"2) and {answer}: "
                                f"{silence(ctx, conn, both_ways=True)}.")
                    + (outside[0] if outside and not elsewhere else ""))
         fix = _routing_or(conn, elsewhere[1] if elsewhere else between or
-                          (own_firewall_fix(ctx, conn) if either else "")
+                          (own_firewall_fix(ctx, conn, session) if either else "")
                           + (f"{outside[1]}{rule}." if outside else lone[1] if lone
                              else f"{capitalised(rule)}.") + where)
         # An earlier callback through the same way passed: a limit (trial 43).

@@ -64,7 +64,8 @@ def say_unchecked(ctx: Context, session: Session, control: Connection,
     its ndmp_partial and capture_one_direction silent on it): the snap length's
     ndmp_partial (NdmpStream.snap_finding), a capture_one_direction naming the control
     connection's hosts, and the sniffer's loss's ndmp_partial (NdmpStream.findings)
-    unless it says so already: flowcheck.ndmp.lost does of a hole whose messages the
+    unless it says so already (NdmpStream.holes_unchecked, data, not its words):
+    flowcheck.ndmp.lost does of a hole whose messages the
     sequence numbers name, the reply that announced among them ("not that the address
     given is the one reached"), not of one holding more than they tell (review
     finalread54b: announced-address-nat without frames 20-26, the DATA_LISTEN request
@@ -74,15 +75,14 @@ def say_unchecked(ctx: Context, session: Session, control: Connection,
     stream = ctx.stream_by_uid.get(control.uid)
     targets = [stream.snap_finding] if stream is not None and stream.snap_finding \
         is not None and session.cut_announcements else []
-    if session.match_reason == "capture_loss" and stream is not None:
+    if session.match_reason == "capture_loss" and stream is not None \
+            and not stream.holes_unchecked:  # its one ndmp_partial says so already
         targets += [f for f in stream.findings if f.code == "ndmp_partial"
-                    and "the one reached" not in f.message
                     and all(f is not t for t in targets)]
     if session.match_reason == "one_direction":
-        ways = (f"from {control.orig_h} to {control.resp_h}",
-                f"from {control.resp_h} to {control.orig_h}")
-        targets += [f for f in ctx.findings if f.code == "capture_one_direction"
-                    and any(way in f.message for way in ways)]
+        ways = ((control.orig_h, control.resp_h), (control.resp_h, control.orig_h))
+        said = {id(f) for way in ways for f in ctx.one_direction.get(way, [])}
+        targets += [f for f in ctx.findings if id(f) in said]
     many = len(reached) > 1
     note = (f" Session {session.id}: whether its announcement named the address "
             f"{', '.join(reached)} reached cannot be checked: announced_address_mismatch "

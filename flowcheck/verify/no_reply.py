@@ -17,6 +17,7 @@ from flowcheck.durations import span_words
 from flowcheck.model import (
     Connection,
     ControlPacket,
+    Finding,
     NdmpMessage,
     NdmpStream,
     Session,
@@ -99,23 +100,64 @@ def _still_waiting(ctx: Context, session: Session, control: Connection,
                    request: NdmpMessage | None, since: float) -> None:
     """capture_ended_early: the capture ended, the connection still open, while the
     media server waited for the agent's greeting or an answer (less than
-    NO_REPLY_SECONDS after): whether it came cannot be seen."""
+    NO_REPLY_SECONDS after): whether it came cannot be seen. The finding and its words
+    kept in ctx.awaiting: still_running, when the job is still running too, says it in
+    its own."""
     what = ("the agent's NDMP greeting (NDMP_NOTIFY_CONNECTED)" if request is None else
             f"the answer to {message_op(request)} (frame {request.frame})")
-    ended_early(ctx, session, f"the control connection "
+    waits = (f"{what} came (an NDMP peer answers at once; {NO_REPLY_SECONDS:g} s of "
+             "silence would show it stopped)")
+    finding = ended_early(ctx, session, f"the control connection "
                 f"{connection_ends(control)} "
                 + ("opened" if request is None else f"carried {message_op(request)}"),
                 since, [request.frame] if request is not None else control.synack_frames[:1],
                 conn=control, frame=request.frame if request is not None else
-                opened_at(control)[1], waits=f"{what} came (an NDMP peer answers at once; "
-                f"{NO_REPLY_SECONDS:g} s of silence would show it stopped)",
-                unseen="whether it came",
+                opened_at(control)[1], waits=waits, unseen="whether it came",
                 stop_after=f"{NO_REPLY_SECONDS:g} s after the last NDMP message, the "
                 "silence that shows a peer stopped answering")
+    if finding is not None and request is not None:  # for the job's warning to say
+        ctx.awaiting[session.id] = (finding, span_words(after(ctx, since, request.frame)),
+                                    f"{message_op(request)} (frame {request.frame})")
     asker = "the agent" if request is not None and request.direction == "resp" else \
         "the media server"
     ctx.silent_peer[session.id] = (f"the capture ended while {asker} waited for {what} "
                                    "(capture_ended_early)")
+
+
+def take_awaiting(ctx: Context, session: Session, whose: str = "its"
+                  ) -> tuple[str, str, list[int]] | None:
+    """The capture_ended_early of the session's request still unanswered at the capture's
+    end (_still_waiting, ctx.awaiting), taken back for the job's own capture_ended_early
+    to say: one end of the capture, one finding (newuser60). Returns its sentence ("The
+    capture ended 40.8 ms after its request DATA_GET_STATE (frame 2142), before the
+    answer came ..."; whose: the request's owner as it is named, "its" or "the
+    backup's"), the sentence for the fix and its frames; None when the session has none.
+    Called by verify.still_running and, for a job whose start request the capture lacks,
+    open_transfer.report_open_transfer (review 61c: that one read two warnings)."""
+    waited = ctx.awaiting.pop(session.id, None)
+    if waited is None:
+        return None
+    finding, span, request = waited
+    ctx.withdraw(finding)
+    return (f"The capture ended {span} after {whose} request {request}, before the answer "
+            f"came (an NDMP peer answers at once; {NO_REPLY_SECONDS:g} s of silence would "
+            "show it stopped): whether it came cannot be seen.",
+            f"Let the capture run on at least {NO_REPLY_SECONDS:g} s after the last NDMP "
+            "message, the silence that shows a peer stopped answering.", finding.frames)
+
+
+def fold_awaiting(ctx: Context, session: Session, into: Finding) -> None:
+    """take_awaiting's sentence said in `into`, the session's capture_ended_early of a
+    data connection reset just before the end (verify.cut_transfer), the two taken back
+    and added again as one: one end of the capture, one finding (review 61c: the running
+    job's polled DATA_GET_STATE unanswered beside its data connection's RST read two)."""
+    waited = take_awaiting(ctx, session, f"the {session.kind}'s")
+    if waited is None:
+        return
+    ctx.withdraw(into)
+    ctx.add("capture_ended_early", f"{into.message} {waited[0]}", f"{into.fix} {waited[1]}",
+            session=session, conn=ctx.by_uid[into.uid] if into.uid else None,
+            frames=[*into.frames, *waited[2]], ts=into.ts)
 
 
 def _unanswered(stream: NdmpStream) -> NdmpMessage | None:

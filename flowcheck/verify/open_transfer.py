@@ -27,6 +27,7 @@ from flowcheck.verify.bytes_each_way import job_direction, sent_each_way
 from flowcheck.verify.capture_time import after
 from flowcheck.verify.context import Context
 from flowcheck.verify.end_roles import conn_sides
+from flowcheck.verify.no_reply import take_awaiting
 from flowcheck.verify.replies import HALTS, says_halted
 from flowcheck.verify.shared import partner
 
@@ -76,7 +77,7 @@ class OpenTransfer:
               else f"from {orig} to {resp}")
         if len(self.conns) > 1:
             on = f"on {len(self.conns)} data connections, the first {on}"
-        moved = (f"{self.bytes} B over {span_words(self.seconds)}"
+        moved = (f"{self.bytes:,} B over {span_words(self.seconds)}"
                  + (f" {on}" if self.flowing else "")
                  + (f", its last data packet frame {self.last_frame}, " if self.data else
                     f", its last packet frame {self.last_frame} (the receiver's: the capture "
@@ -322,11 +323,16 @@ def report_open_transfer(ctx: Context, session: Session) -> None:
     flowing = open_transfer(ctx, session)
     if flowing is None:
         return
+    # Its request unanswered at the end too: said here, one end one finding (review
+    # 61c: the stored v4-backup without its DATA_START_BACKUP read two warnings).
+    waited = take_awaiting(ctx, session, f"the {session.kind}'s")
     ctx.add("capture_ended_early",
             capitalised(flowing.words(whose=f"the {session.kind}'s"))
-            + f"; {step_words(ctx, ring=flowing.gap is not None)}.",
-            RING_FIX if flowing.gap is not None else
-            "Capture the whole job: start the capture before the job starts and stop it "
-            "after the job ends (the job log says when).",
-            session=session, conn=flowing.conns[0], frames=[flowing.last_frame],
-            ts=flowing.last_ts)
+            + f"; {step_words(ctx, ring=flowing.gap is not None)}."
+            + (f" {waited[0]}" if waited else ""),
+            (RING_FIX if flowing.gap is not None else
+             "Capture the whole job: start the capture before the job starts and stop it "
+             "after the job ends (the job log says when).")
+            + (f" {waited[1]}" if waited else ""),
+            session=session, conn=flowing.conns[0],
+            frames=[flowing.last_frame, *(waited[2] if waited else [])], ts=flowing.last_ts)

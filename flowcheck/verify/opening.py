@@ -17,7 +17,7 @@ from flowcheck.verify.ack_unheard import (
     synack_reached_originator,
     towards_listener_fix,
 )
-from flowcheck.verify.allow_rules import allow_rule, capitalised, return_ports
+from flowcheck.verify.allow_rules import allow_rule, capitalised, own_rules, return_ports
 from flowcheck.verify.arrival import (
     arrival_words,
     arrived_silent,
@@ -27,7 +27,6 @@ from flowcheck.verify.arrival import (
 from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.capture_points import (
     BETWEEN,
-    own_rules,
     passed_capture_host,
     passed_host_words,
     reached_responder,
@@ -59,7 +58,12 @@ from flowcheck.verify.synack_unreachable import (
 )
 from flowcheck.verify.ttl import routers_words
 from flowcheck.verify.ttl_exceeded import ttl_exceeded, ttl_exceeded_words
-from flowcheck.verify.unresent import unresent_words
+from flowcheck.verify.unresent import (
+    resend_cut,
+    unheard_cut,
+    unheard_cut_words,
+    unresent_words,
+)
 from flowcheck.verify.way_back import (
     answer_uncaptured,
     asked_toward,
@@ -81,7 +85,9 @@ def handshake_incomplete(ctx: Context, session: Session | None, conn: Connection
     timing, a reset by the responder as a closed port, else the return traffic blocked
     (RFC 9293 3.5)."""
     if handshake_unheard(conn):  # the SYN-ACK resent after the ACK (trial 34)
-        report_unheard(ctx, session, conn, what, cause)
+        went = unheard_cut(ctx, conn)  # the capture ended soon after (task resentsyn)
+        report_unheard(ctx, session, conn, what, cause,
+                       "" if went is None else unheard_cut_words(conn, went))
         return
     head = (f"The {what} {connection_ends(conn)} got a SYN-ACK but the handshake never "
             "completed")
@@ -122,7 +128,7 @@ def handshake_incomplete(ctx: Context, session: Session | None, conn: Connection
         return
     if listener_side_only(conn):
         ctx.add("handshake_incomplete", f"{head}: {both_directions_words(conn)}.",
-                f"{towards_listener_fix(ctx, conn)} Likewise for the replies: on "
+                f"{towards_listener_fix(ctx, conn, session)} Likewise for the replies: on "
                 f"{conn.orig_h} (its input chain) and on any firewall between, accept the "
                 f"return traffic of established connections, or {return_rule}.",
                 session=session, conn=conn, cause=cause)
@@ -299,24 +305,27 @@ def between_fix(ctx: Context, conn: Connection, session: Session | None) -> str:
             f"capture point toward {conn.resp_h}.")
 
 
-def own_firewall_fix(ctx: Context, conn: Connection) -> str:
+def own_firewall_fix(ctx: Context, conn: Connection, session: Session | None) -> str:
     """The opening of a both-ways fix when the TTLs or the Linux cooked marks show the
     capture was taken on the responder (verify.capture_host.proven_host): its own
-    firewall, input or output chain (see silence); "" otherwise."""
+    firewall, input or output chain (see silence), its rule for a callback's or data
+    connection's port naming the range the port is drawn from (allow_rules.own_target:
+    newuser61); "" otherwise."""
     if passed_capture_host(ctx, conn):
+        rules = own_rules(ctx, conn, session)
         return (f"Beyond the capture host (the SYNs passed it and no SYN-ACK came back "
-                f"to it), before any drop rule: on {conn.resp_h}, {own_rules(conn)}), and "
+                f"to it), before any drop rule: on {conn.resp_h}, {rules}), and "
                 "allow both ways in the forward chain of any firewall between the capture "
                 f"host and {conn.resp_h} (the capture host's own too). ")
     if reached_second_point(ctx, conn):
-        return second_point_fix(conn)
+        return second_point_fix(ctx, conn, session)
     on = proven_host(ctx, conn.orig_h, conn.resp_h)
     reached = reached_responder(ctx, conn)
     if not reached and (on is None or on.host != conn.resp_h):
         return ""
     there = "the SYNs reached its capture point" if reached else "this capture was taken there"
-    return (f"On {conn.resp_h} itself ({there}), before any drop rule: {own_rules(conn)}: a "
-            "stateless output rule drops the SYN-ACKs). ")
+    return (f"On {conn.resp_h} itself ({there}), before any drop rule: "
+            f"{own_rules(ctx, conn, session)}: a stateless output rule drops the SYN-ACKs). ")
 
 
 def silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
@@ -377,7 +386,8 @@ def _silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
                 "unreachable) the capture lacks, looks the same as no answer at all. The "
                 f"retried SYNs show that no SYN-ACK or RST reached {conn.orig_h} (an ICMP "
                 "unreachable may have: TCP resends its SYN after one, RFC 1122 4.2.3.9): the "
-                "connection never opened")
+                "connection never opened"
+                + (" while the capture ran" if resend_cut(ctx, [conn]) else ""))
     if retried(conn, attempts) and both_ways and vanished_between(ctx, conn):
         return vanished_words(ctx, conn)
     if retried(conn, attempts) and both_ways and passed_capture_host(ctx, conn):

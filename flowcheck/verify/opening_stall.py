@@ -103,8 +103,8 @@ def report_opening_stall(ctx: Context, session: Session, stream: NdmpStream,
     sender, receiver = control.host(stall.side), control.host(other_direction(stall.side))
     # An unseen stall (one direction captured) knows its bytes from the resends alone.
     size = (control.evidence(stall.side).resent_len if stall.unseen else stall.unacked)
-    what = (f"its first {size} B ({unacked_words(stream, stall, last)})"
-            if last is not None else f"its first {size} B")
+    what = (f"its first {size:,} B ({unacked_words(stream, stall, last)})"
+            if last is not None else f"its first {size:,} B")
     answer, back_to = return_ports(ctx, control)
     if stall.side == "resp":  # the originator's side drops: towards its source ports
         towards = f"TCP from {control.resp_h} {answer} to {control.orig_h} {back_to}"

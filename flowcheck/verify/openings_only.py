@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 from flowcheck.model import Connection, endpoint
 
-if TYPE_CHECKING:  # context imports the checks' modules (control_left_out, this one)
-    from flowcheck.verify.context import Context
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 def opening_only(conn: Connection) -> bool:
@@ -42,14 +42,15 @@ def openings_words(connections: list[Connection]) -> str:
     return "; ".join(words) + (f"; and {more} more" if more > 0 else "")
 
 
-def handshakes_only(ctx: Context) -> int:
+def handshakes_only(connections: Sequence[Connection], ndmp_port: int) -> int:
     """How many connections the capture holds when each of at least three is its
     handshake only (SYN, SYN-ACK, ACK: established, no payload byte, FIN or RST), one of
     them to the NDMP port and one to another port opened after it (a callback or data
     connection, which only NDMP messages the capture lacks can have brought about): a
     firewall recording each connection's first packets (field check 36, SecureXL); 0
-    otherwise."""
-    connections, port = ctx.connections, ctx.config.ndmp_port
+    otherwise. Takes the connections, not the checks' Context: context imports the
+    checks' modules (control_left_out, which imports this one)."""
+    port = ndmp_port
     if len(connections) < 3 or any(
             not c.established or c.orig_bytes or c.resp_bytes or c.fin_frames
             or c.rst_frames for c in connections):

@@ -100,7 +100,7 @@ def shrunk_words(conn: Connection, stall: Stall, passed: NdmpMessage | None) -> 
         return ""
     shown = (f", as the control connection's {message_op(passed)} (frame {passed.frame}) "
              "did after the first resend")
-    return (f" Its resends are full-size ({size} B, its largest segment) after full-size "
+    return (f" Its resends are full-size ({size:,} B, its largest segment) after full-size "
             "segments had been delivered: a path whose MTU shrank mid-transfer (a route "
             "change to a link with a smaller MTU, an MTU lowered, the ICMP 'fragmentation "
             "needed' / 'packet too big' messages blocked: RFC 2923) drops them the same way "
@@ -231,7 +231,7 @@ def too_big_words(told: TooBig, sender: str, on_sender: bool) -> str:
     return (f" The capture holds {told.count} {name} message{'s' if many else ''} from "
             f"the router {told.router} to {sender} quoting this connection's segments "
             f"(frame{'s' if many else ''} {frames}){mtu}, and {sender} went on resending "
-            f"{told.size} B segments ({told.packet} B packets) after "
+            f"{told.size:,} B segments ({told.packet:,} B packets) after "
             f"{'them' if many else 'it'}: path MTU discovery told {sender} to send smaller "
             f"packets and it never did ({'RFC 8201' if ':' in sender else 'RFC 1191'}): "
             f"{where}. A path MTU black hole "

@@ -88,7 +88,7 @@ def sender_words(ctx: Context, conn: Connection, stall: Stall, roles: tuple[str,
     receiver's role words."""
 
     sender, receiver = conn.host(stall.side), conn.host(other_direction(stall.side))
-    head = f" Its resends are full-size ({size} B, its largest segment)."
+    head = f" Its resends are full-size ({size:,} B, its largest segment)."
     unseen = (f" The capture holds none of {roles[1]} {receiver}'s packets, so this rests on "
               f"{sender}'s own packets; a capture of both directions on {receiver} tells "
               "them apart.")
@@ -107,12 +107,12 @@ def sender_words(ctx: Context, conn: Connection, stall: Stall, roles: tuple[str,
     end = stall.ts if stall.ts is not None else conn.last_ts
     through = (f" Its smaller packets to {receiver} still got through after the first of "
                f"them: its {message_op(passed)} {passed.type} on the control connection "
-               f"({passed.size} B, frame {passed.frame}) was never resent, though its TCP "
+               f"({passed.size:,} B, frame {passed.frame}) was never resent, though its TCP "
                f"went on resending the data {span_words(end - passed.ts)} after it (an "
                "unacknowledged segment is resent after a retransmission timeout: RFC 6298), "
                "so its ACK came back.")
     if flight:
-        return (head + through + f" It sent only a first flight of data ({flight} B, no "
+        return (head + through + f" It sent only a first flight of data ({flight:,} B, no "
                 "more than TCP's initial window and limited transmit: RFC 6928, RFC 3042) "
                 "before resending, so none of its full-size segments is known to have "
                 f"arrived: {mtu_reading(ctx, conn)}, the likely reading. An IPS that blocks "

@@ -170,7 +170,7 @@ def _unanswered_bytes(ctx: Context, session: Session, stream: NdmpStream | None)
             or stream.snap_cut or not (control.fin_frames or control.rst_frames)):
         return ""
     return (f"{stream_hidden(ctx, session, stream)}, and what it holds shows the agent "
-            f"{control.resp_h} acknowledging {control.orig_acked_unseen} B from "
+            f"{control.resp_h} acknowledging {control.orig_acked_unseen:,} B from "
             f"{control.orig_h} (a FIN counts one) and answering none of it (its greeting its "
             "only message) before the connection closed: an NDMP server answers each request it "
             "reads, so no job started on it that a callback would follow (another "

@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from flowcheck.model import Finding, Session, Severity
+from flowcheck.model.finding import Reading
 from flowcheck.verify.context import Context
 from flowcheck.verify.half_open import half_open_check
 from flowcheck.verify.port_check import connect_check
@@ -64,7 +65,7 @@ def note_probes_only(ctx: Context) -> None:
         return
     if any(f.severity == Severity.ERROR for f in ctx.findings):
         return
-    _say_probes(ctx, sessions, OPENING)
+    _say_probes(ctx, sessions, OPENING, reading="probes_only")
 
 
 def _probes_piece(ctx: Context, sessions: list[Session], piece: int) -> None:
@@ -79,9 +80,11 @@ def _probes_piece(ctx: Context, sessions: list[Session], piece: int) -> None:
     _say_probes(ctx, sessions, f"No job in {ctx.pieces.words(piece)}: ")
 
 
-def _say_probes(ctx: Context, sessions: list[Session], opening: str) -> None:
+def _say_probes(ctx: Context, sessions: list[Session], opening: str,
+                reading: Reading = "") -> None:
     """The no_control_session warning of note_probes_only, when every one of `sessions`
-    is a probe (_probe_kind); its message begins with `opening`."""
+    is a probe (_probe_kind); its message begins with `opening`, its Finding.reading is
+    `reading` ("probes_only" for the whole capture's, "" for a piece's)."""
     kinds: Counter[str] = Counter()
     for session in sessions:
         kind = _probe_kind(ctx, session)
@@ -101,11 +104,11 @@ def _say_probes(ctx: Context, sessions: list[Session], opening: str) -> None:
             "Capture while the job runs: start the capture before the job starts and stop "
             f"it after the job ends. {'The probes need' if count > 1 else 'A probe needs'} "
             "no firewall rule.",
-            severity=Severity.WARNING)
+            severity=Severity.WARNING, reading=reading)
 
 
 def said_probes_only(findings: Iterable[Finding]) -> bool:
     """Is one of the findings note_probes_only's (every session judged a probe, no job),
     not another no_control_session?"""
-    return any(f.code == "no_control_session" and f.message.startswith(OPENING)
+    return any(f.code == "no_control_session" and f.reading == "probes_only"
                for f in findings)

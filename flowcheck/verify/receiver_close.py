@@ -93,7 +93,7 @@ def never_delivered_report(ctx: Context, session: Session, conn: Connection, wor
     sent = conn.sent_once("orig" if sender_is_orig else "resp")  # capture copies left out
     sender_words, receiver_words = (role_words(conn, session, sender),
                                     role_words(conn, session, receiver))
-    late = (f"{receiver_words} gave it up (FIN, frame {conn.fin_frames[0]}) and the {sent} B "
+    late = (f"{receiver_words} gave it up (FIN, frame {conn.fin_frames[0]}) and the {sent:,} B "
             f"of {sender_words} came only after that FIN (it acknowledges none of them) and "
             f"were reset ({reset_words(conn)}): nothing was cut mid-transfer.")
     resent = synack_resent(conn)

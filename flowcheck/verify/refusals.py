@@ -12,6 +12,7 @@ from typing import NamedTuple
 from flowcheck.model import Connection, Session, endpoint
 from flowcheck.sessions.local import icmp_word, ip_version
 from flowcheck.verify.allow_rules import allow_rule, capitalised
+from flowcheck.verify.bound_port import announced_bound, bound_fix, bound_words
 from flowcheck.verify.capture_points import BETWEEN, refused_between, refused_between_words
 from flowcheck.verify.context import Context
 from flowcheck.verify.cut_icmp import cut_tie_words
@@ -299,6 +300,10 @@ def _causes(ctx: Context, conn: Connection) -> str:
                 f"{refusal_how(conn)}: {cause}")
     rst = undecremented_reset(ctx, conn)
     hedge = "" if rst is None else undecremented_words(conn, rst)[:-1]
+    if (ann := announced_bound(ctx, conn)) is not None:
+        # Its listener had bound the port: not "in use" (newuser61 6).
+        return (f"{endpoint(conn.resp_h, conn.resp_p)} answered the SYN with "
+                f"{refusal_how(conn)}: {bound_words(conn, ann)}{'.' if hedge else ''}{hedge}")
     if not ctx.profile.backup_exec:
         return (f"{endpoint(conn.resp_h, conn.resp_p)} answered the SYN with "
                 f"{refusal_how(conn)}: either nothing listens there (the listener could not "
@@ -325,6 +330,11 @@ def data_refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
     """The fix of data_refused: the port in use or a firewall's reject."""
     which = ctx.host_role(conn.resp_h) or \
         ("agent" if ctx.config.in_agent_range(conn.resp_p) else "media")
+    if (ann := announced_bound(ctx, conn, session)) is not None and \
+            not refused_fix(ctx, conn, session):
+        # Its listener had bound the port: nothing held it (newuser61 6).
+        return (bound_fix(conn, ann, allow_rule(ctx, conn, session))
+                + f".{_hedge_fix(ctx, conn, session)}")
     return refused_fix(ctx, conn, session) or (
         f"If the port was in use: {port_holder(ctx, conn, which)}; if a firewall "
         f"rejects it: {allow_rule(ctx, conn, session)}.{_hedge_fix(ctx, conn, session)}")

@@ -13,8 +13,6 @@ from collections.abc import Sequence
 
 from flowcheck.model import Connection, Finding, RingGap
 
-SNAP_WORDS = "The capture's snap length cut"  # the snap-length summary: not a stream hole
-
 
 def explain_ring_holes(findings: list[Finding], connections: list[Connection],
                        ring_gaps: Sequence[RingGap]) -> list[Finding]:
@@ -27,8 +25,9 @@ def explain_ring_holes(findings: list[Finding], connections: list[Connection],
 
     def spanned(finding: Finding) -> RingGap | None:
         conn = by_uid.get(finding.uid or "")
+        # The snap-length summary (Finding.reading) is not a stream hole's.
         if finding.code != "ndmp_partial" or conn is None or \
-                finding.message.startswith(SNAP_WORDS):
+                finding.reading == "snap_summary":
             return None
         return next((gap for gap in holes if conn.ts < gap.start and conn.last_ts > gap.end),
                     None)

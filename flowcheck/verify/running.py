@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from flowcheck.model import (
     Connection,
+    Finding,
     NdmpMessage,
     NdmpStream,
     Session,
@@ -26,6 +27,7 @@ from flowcheck.verify.idle_bound import bounded_idle_words, data_end_in
 from flowcheck.verify.lost_fin import LostFin, lost_close
 from flowcheck.verify.lost_reply import failure_signs
 from flowcheck.verify.mid_transfer_resets import unseen_cut_transfers
+from flowcheck.verify.no_reply import fold_awaiting
 from flowcheck.verify.one_way_data import halts_unseen
 from flowcheck.verify.one_way_start import agent_start, started_one_way
 from flowcheck.verify.open_transfer import open_transfer, polled_halted, report_open_transfer
@@ -223,6 +225,9 @@ def _job_end(ctx: Context, session: Session, stream: NdmpStream, control: Connec
         # start request the capture lacks (open_transfer).
         if begun is None or open_transfer(ctx, session) is None:
             still_running(ctx, session, stream, start, begin.count)
+    elif (start is not None and not ended and not seen_closing(control)
+          and (cut := _cut_warning(ctx, session)) is not None):
+        fold_awaiting(ctx, session, cut)  # its unanswered request too: one finding
     elif (reset_after_halt and not _closed_by_request(stream, control)
           and (halt_unanswered(ctx, stream, control, halt)
                or sent_after_reset(control) is not None
@@ -245,6 +250,14 @@ def _job_end(ctx: Context, session: Session, stream: NdmpStream, control: Connec
         report_unseen_resources(ctx, session)
 
 
+def _cut_warning(ctx: Context, session: Session) -> Finding | None:
+    """The session's capture_ended_early of a data connection reset just before the
+    capture ended (verify.cut_transfer, unseen_cut_transfers), if any."""
+    cut = {conn.uid for conn in unseen_cut_transfers(ctx, session)}
+    return next((f for f in ctx.session_findings(session.id)
+                 if f.code == "capture_ended_early" and f.uid in cut), None)
+
+
 def _stalled(ctx: Context, session: Session, stream: NdmpStream, control: Connection,
              stall: Stall, last: NdmpMessage | None) -> None:
     """control_stalled: the path stopped delivering the control connection (a firewall
@@ -259,11 +272,11 @@ def _stalled(ctx: Context, session: Session, stream: NdmpStream, control: Connec
         what = f"its FIN (frame {fin.frame})"
     elif last is not None:
         silence = silence_before(stream, last.ts, last.frame)
-        size = f"{stall.unacked} B" if stall.unacked else "bytes"
+        size = f"{stall.unacked:,} B" if stall.unacked else "bytes"
         what = f"its last {size} ({unacked_words(stream, stall, last)})"
     else:
         silence = silence_before(stream, control.last_ts, control.last_frame)
-        what = f"its last {stall.unacked} B" if stall.unacked else "its last bytes"
+        what = f"its last {stall.unacked:,} B" if stall.unacked else "its last bytes"
     reset = (f" The connection was then reset (RST, frame {control.rst_frames[0]})."
              if control.rst_frames else "")
     # The silence after the last resend, when it is long enough to say something (a

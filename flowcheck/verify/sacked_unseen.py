@@ -45,7 +45,7 @@ def sacked_detail(evidence: SideEvidence, other: str) -> str:
     """Step 4's words: " was acknowledged (a SACK, frame 22, shows 952 B of 10.77.1.2's
     arrived, 7241-8193, not the bytes before them)"."""
     return (f" was acknowledged (a SACK, frame {evidence.sacked_unseen_frame}, shows "
-            f"{evidence.sacked_unseen} B of {other}'s arrived, {blocks_words(evidence)}, "
+            f"{evidence.sacked_unseen:,} B of {other}'s arrived, {blocks_words(evidence)}, "
             "not the bytes before them)")
 
 
@@ -68,14 +68,14 @@ def sacked_reading(ctx: Context, conn: Connection, session: Session, closer: str
     reading = (f"{closer} closed it {span_words(waited)} after it opened, and bytes of "
                f"{other_words}'s had come on it: its ACKs never went past byte "
                f"{evidence.sacked_unseen_ack} of them, but its ACK in frame "
-               f"{evidence.sacked_unseen_frame} names {evidence.sacked_unseen} B beyond it in "
+               f"{evidence.sacked_unseen_frame} names {evidence.sacked_unseen:,} B beyond it in "
                f"SACK blocks ({blocks_words(evidence)}): {other} sent data, and those bytes "
-               f"arrived while the {missing} B before them never did in the "
+               f"arrived while the {missing:,} B before them never did in the "
                f"{span_words(waited)} its TCP had to resend them.")
     small = first_right - first_left < ETHERNET_MSS <= missing
     if small:
-        reading += (f" A piece smaller than a full-size segment ({first_right - first_left} "
-                    f"B, less than {ETHERNET_MSS} B) arrived and more than a full-size "
+        reading += (f" A piece smaller than a full-size segment ({first_right - first_left:,} "
+                    f"B, less than {ETHERNET_MSS:,} B) arrived and more than a full-size "
                     "segment's worth before it did not: smaller segments arrive and "
                     "full-size ones do not, the pattern of a path MTU black hole "
                     f"{hole_why(ctx, conn)}. A device that drops some of the connection's "

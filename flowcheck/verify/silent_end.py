@@ -160,7 +160,7 @@ def _missed_words(found: SilentEnd) -> str:
     some), or never past the capture point."""
     lost = []
     if found.missed:
-        lost.append(f"it missed {found.missed:,} bytes of TCP payload (capture_loss)")
+        lost.append(f"it missed {found.missed:,} B of TCP payload (capture_loss)")
     if found.dropped:
         lost.append(f"it reported {found.dropped:,} packets dropped by the kernel")
     seen = (f"; the capture shows sniffer loss: {' and '.join(lost)}" if lost else "")

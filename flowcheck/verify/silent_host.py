@@ -24,6 +24,7 @@ from flowcheck.verify.cooked_host import arrived_unanswered, arrived_words, leav
 from flowcheck.verify.details import syn_count
 from flowcheck.verify.evidence import judged
 from flowcheck.verify.link_proof import LinkProof, link_proof
+from flowcheck.verify.unresent import cut_answer_words
 
 # Hosts named in the words; more are counted.
 _NAMED = 3
@@ -67,9 +68,13 @@ def report_silent(ctx: Context, session: Session, conn: Connection,
     what that shows, counts the attempts, and asks for the host first, the firewall rule
     one possibility; a later one is short and names the first."""
     syns = syn_count(conn)
+    # A capture that ended within the resends' reach says so, as the step does
+    # (verify.unresent.resend_cut; field53 two-jobs-control-synacks-dropped-by-agent-ipv6
+    # cut after frame 270: "never got an answer" beside a step "ended 576 ms after").
+    answer = cut_answer_words(ctx, [conn], "never got an answer", counted=True)
+    cut = "" if answer == "never got an answer" else " while the capture ran"
     head = (f"The media server {conn.orig_h} sent {syns} SYN{'s' if syns != 1 else ''} to "
-            f"the agent's NDMP port {endpoint(conn.resp_h, conn.resp_p)} and never got an "
-            "answer")
+            f"the agent's NDMP port {endpoint(conn.resp_h, conn.resp_p)} and {answer}")
     first = attempts[0]
     proof = _proof(ctx, conn.resp_h, attempts)
     spoke = proof is not None and proof.up
@@ -126,7 +131,7 @@ def report_silent(ctx: Context, session: Session, conn: Connection,
             f"{conn.orig_h} or to any other host, although the capture holds the way back "
             f"to {conn.orig_h}: it holds packets from {named} to it. So no answer is "
             f"missing from the capture: {reading}. The retried SYNs show that no answer "
-            f"reached {conn.orig_h}: the connection never opened."
+            f"reached {conn.orig_h}: the connection never opened{cut}."
             f"{_attempts_words(ctx, attempts)}",
             fix, session=session, conn=conn, cause="control")
 

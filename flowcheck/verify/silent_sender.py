@@ -166,7 +166,7 @@ def silent_words(ctx: Context, session: Session, silent: SilentSender, control: 
         stopped = (f"{sender_words}, or the path from it, stopped (the host down or hung, its "
                    "link or a device between them failed, or its NDMP service stopped "
                    "sending). " + seen)
-    carried = (f"had carried {sent} B, every byte acknowledged{data_words}" if sent else
+    carried = (f"had carried {sent:,} B, every byte acknowledged{data_words}" if sent else
                "had carried no data since it opened")
     message = (
         f"{capitalised(closer_words)} gave the job up after {sender_words} went silent "

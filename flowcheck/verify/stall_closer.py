@@ -88,12 +88,12 @@ def data_stopped(conn: Connection, stall: Stall, roles: tuple[str, str], acked: 
     to the media server's packets: the agent's firewall dropped the ACKs)."""
     closer, other = conn.host(stall.side), conn.host(other_direction(stall.side))
     return (f"The data connection {connection_ends(conn)} stopped delivering: "
-            f"{roles[0]} {closer}'s ACKs acknowledge {acked} B of {roles[1]} {other}'s data on "
+            f"{roles[0]} {closer}'s ACKs acknowledge {acked:,} B of {roles[1]} {other}'s data on "
             "it, then no more, "
             f"and its FIN, sent again and again ({stall.resends} retransmissions, the last in "
             f"frame {stall.frame}), was never answered. The capture holds no packet of "
             f"{other} on this connection (one direction captured), but {closer}'s ACKs show "
-            f"what reached it: nothing new of {other}'s data after those {acked} B, and no "
+            f"what reached it: nothing new of {other}'s data after those {acked:,} B, and no "
             f"answer to {closer}'s FIN. Whether {other}'s packets stopped arriving or "
             f"{closer}'s ACKs stopped reaching {other} cannot be seen without that direction; "
             "either way the path stopped delivering the connection.")

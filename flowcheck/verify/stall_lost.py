@@ -36,14 +36,14 @@ def add_lost(ctx: Context, session: Session, conn: Connection, stall: Stall,
     sender, receiver = conn.host(stall.side), conn.host(other_direction(stall.side))
     later = (f", {span_words(stall.ack_ts - stall.ts)} after the gap"
              if stall.ack_ts is not None and stall.ts is not None else "")
-    arrived = (f" {stall.next_len} B sent after them arrived (frame {stall.frame})"
+    arrived = (f" {stall.next_len:,} B sent after them arrived (frame {stall.frame})"
                if stall.next_len else f" the packet after them arrived (frame {stall.frame})")
     unseen = conn.evidence(stall.side).sent_unseen
-    more = (f" (and {unseen} B more after those: its ACK in frame "
+    more = (f" (and {unseen:,} B more after those: its ACK in frame "
             f"{conn.evidence(stall.side).sent_unseen_frame} carries a sequence number "
             "past them)" if unseen else "")
     head = passed_head(ctx, conn, stall, roles) if stall.sender_only else (
-           f"The data connection {connection_ends(conn)} stopped delivering: {stall.unacked} B "
+           f"The data connection {connection_ends(conn)} stopped delivering: {stall.unacked:,} B "
             f"{roles[0]} {sender} sent never reached {roles[1]} {receiver}{more}. "
             f"{capitalised(roles[1])}'s ACKs never covered them, to its last "
             f"(frame {stall.ack_frame}{later}), while"
@@ -66,8 +66,8 @@ def add_lost(ctx: Context, session: Session, conn: Connection, stall: Stall,
                   "the routers' and switches' logs for a link or route down or a failover, "
                   "the firewalls' for a lost state or a blocked flow.")
     elif lost_by_size(stall) and stall.sender_only:
-        reading = (f" No data segment of {sender}'s larger than {stall.next_len} B came "
-                   f"through (a full-size one on an Ethernet path carries {ETHERNET_MSS} B), "
+        reading = (f" No data segment of {sender}'s larger than {stall.next_len:,} B came "
+                   f"through (a full-size one on an Ethernet path carries {ETHERNET_MSS:,} B), "
                    f"while more than that never did: {mtu_reading(ctx, conn)}. A capture on "
                    f"{receiver} too (both directions) shows its ACKs.")
         remedy = conn_fix(ctx, conn) + "."

@@ -92,11 +92,11 @@ def passed_head(ctx: Context, conn: Connection, stall: Stall, roles: tuple[str, 
     ttl = own_ttl(conn, stall.side)
     last_data = conn.orig_last_data if stall.side == "orig" else conn.resp_last_data
     since = conn.last_ts - (last_data[1] if last_data is not None else conn.last_ts)
-    return (f"The data connection {connection_ends(conn)} stopped delivering: {stall.unacked} B "
+    return (f"The data connection {connection_ends(conn)} stopped delivering: {stall.unacked:,} B "
             f"{roles[0]} {sender} sent never came past the capture point, nor "
-            f"{evidence.sent_unseen} B more after them (its ACK in frame "
+            f"{evidence.sent_unseen:,} B more after them (its ACK in frame "
             f"{evidence.sent_unseen_frame} carries a sequence number past them), while "
-            f"{conn.sent_once(stall.side)} B of its data did (frame {stall.frame}, after the "
+            f"{conn.sent_once(stall.side):,} B of its data did (frame {stall.frame}, after the "
             f"gap). The capture holds only {sender}'s packets on this connection, taken a "
             f"router or more from it (they arrive with TTL {ttl}), and it holds none of "
             f"those bytes resent nor any new byte of {sender}'s in the {span_words(since)} "
@@ -111,6 +111,6 @@ def passed_head(ctx: Context, conn: Connection, stall: Stall, roles: tuple[str, 
 def passed_detail(stall: Stall, mtu: str) -> str:
     """Step 4's words for a passed_stall; mtu: stalled_transfer.stalled_detail's words for
     segments lost by their size (passed_by_size, through pmtu.lost_by_size), "" when not."""
-    return (f"stopped delivering mid-transfer ({stall.unacked} B never came past the capture "
+    return (f"stopped delivering mid-transfer ({stall.unacked:,} B never came past the capture "
             f"point, nor resent, its own packets show no new byte sent since, frame "
             f"{stall.frame}{mtu})")

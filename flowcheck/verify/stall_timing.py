@@ -60,7 +60,7 @@ def unjudged_stalls(ctx: Context, session: Session) -> list[tuple[Connection, St
 def unjudged_detail(ctx: Context, conn: Connection, stall: Stall) -> str:
     """Step 5's words for an unjudged stall (unjudged_stalls)."""
     what = ("its FIN" if stall.fin else
-            f"its last {stall.unacked} B" if stall.unacked else "its last bytes")
+            f"its last {stall.unacked:,} B" if stall.unacked else "its last bytes")
     acked = ("acknowledged by the receiver, the ACKs never reaching the sender"
              if stall.acks_lost else f"no ACK of {'it' if stall.fin else 'them'} reaching "
              "the sender (the receiver's packets not captured)" if stall.unseen

@@ -181,7 +181,7 @@ def stalled_detail(stalled: StalledTransfer) -> str:
     if stall.sender_only:
         return passed_detail(stall, mtu)
     if stall.lost:
-        return (f"stopped delivering mid-transfer ({stall.unacked} B never arrived: the "
+        return (f"stopped delivering mid-transfer ({stall.unacked:,} B never arrived: the "
                 f"receiver's ACKs never covered them, frame {stall.frame}{mtu})")
     if stall.fin and carried_nothing(stalled.conn):
         return (f"never carried data: closed with no data in it, its FIN resent "
@@ -189,13 +189,13 @@ def stalled_detail(stalled: StalledTransfer) -> str:
     if acked := acked_before(stalled.conn, stall):
         conn = stalled.conn
         closer, other = conn.host(stall.side), conn.host(other_direction(stall.side))
-        return (f"stopped delivering mid-transfer ({closer}'s ACKs acknowledge {acked} B of "
+        return (f"stopped delivering mid-transfer ({closer}'s ACKs acknowledge {acked:,} B of "
                 f"{other}'s data, then no more; then its FIN, resent {stall.resends} times, "
                 f"never answered{mtu})")
     what = ("resent bytes its peer acknowledged, the ACKs lost on the way" if stall.acks_lost
             else "its FIN never answered" if stall.fin
             else "no ACK reached the sender, the receiver's packets not captured"
-            if stall.unseen else f"its last {stall.unacked} B never acknowledged")
+            if stall.unseen else f"its last {stall.unacked:,} B never acknowledged")
     return f"stopped delivering mid-transfer ({stall.resends} retransmissions: {what}{mtu})"
 
 
@@ -213,7 +213,7 @@ def check_stalled_transfers(ctx: Context) -> None:
             what = ("bytes" if stall.acks_lost else
                     "its FIN" if stall.fin else
                     "its last bytes" if stall.unseen else
-                    f"its last {stall.unacked} B")
+                    f"its last {stall.unacked:,} B")
             since = stall.first_ts if stalled.timed_by == "first" else stall.ts
             head = stall_words("data", conn, roles, stall, what,
                                None if stall.fin else ctx.end_at(since) - since,
@@ -306,7 +306,7 @@ def check_stalled_transfers(ctx: Context) -> None:
                 reading, remedy = sender_reading(ctx, conn, stall, roles, passed,
                                                  (reading, remedy))
             elif passed is not None:
-                reading = (f" Its resends are full-size ({size} B, its largest segment) and "
+                reading = (f" Its resends are full-size ({size:,} B, its largest segment) and "
                            f"{roles[1]} {receiver} acknowledged none of its data, while its "
                            f"smaller packets to it still arrived after the first of them (the "
                            f"control connection's {message_op(passed)}, frame {passed.frame}, "
@@ -318,7 +318,7 @@ def check_stalled_transfers(ctx: Context) -> None:
                 # The two points prove only full-size segments were lost: that leads, the
                 # state-table reading follows (re-check of trial 26, N5).
                 reading = (resends_vanished_words(sender, receiver, roles[1])
-                           + f" Its resends are full-size ({size} B, its largest segment) "
+                           + f" Its resends are full-size ({size:,} B, its largest segment) "
                            f"while its smaller packets to {receiver} reached both points "
                            f"(they are in the set twice): {mtu_reading(ctx, conn)}. An IPS "
                            "that blocks the flow from its first full-size segment looks the "
@@ -331,13 +331,13 @@ def check_stalled_transfers(ctx: Context) -> None:
             elif size and one_segment(ctx, conn):
                 # No router between them, none of its data ever delivered (trial 38 A8b,
                 # the sender's capture): a switch's MTU leads, a device's state second.
-                reading = (f" Its resends are full-size ({size} B, its largest segment) and "
+                reading = (f" Its resends are full-size ({size:,} B, its largest segment) and "
                            f"{roles[1]} {receiver} acknowledged none of its data: "
                            f"{mtu_reading(ctx, conn)}."
                            + (f" Otherwise, {lowered(reading.lstrip())}" if reading else ""))
                 remedy = conn_fix(ctx, conn) + ". If the MTU is not it: " + lowered(remedy)
             elif size:
-                reading += (f" Its resends are full-size ({size} B, its largest segment): if "
+                reading += (f" Its resends are full-size ({size:,} B, its largest segment): if "
                             "smaller packets still pass between them, a path MTU black hole "
                             f"fits too {hole_why(ctx, conn)}.")
                 remedy += (" If only full-size segments are lost (a path MTU black hole): "

@@ -38,7 +38,7 @@ from flowcheck.verify.callback_unreached import (
     unreached_words,
 )
 from flowcheck.verify.capture_time import after, after_opened, opened_at, time_enough
-from flowcheck.verify.closed_job import ended_step_of
+from flowcheck.verify.closed_job import ended_beside_job, ended_step_of
 from flowcheck.verify.connect_said import ndmp_port_only
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.data_flow import data_flow_step
@@ -90,6 +90,7 @@ def check_steps(ctx: Context) -> None:
         for spec in ctx.profile.steps:  # in order: a step may read the ones before it
             step = _evaluate(ctx, session, spec, holders[session.id])
             session.steps.append(lost_reply_step(ctx, session, spec, step))
+        session.ended = ended_beside_job(ctx, session)
         if connect_check(ctx, session):
             session.kind_unknown, session.kind_unknown_why = True, KIND_WHY
         settle_browse(session, [step for step, spec in zip(session.steps, ctx.profile.steps,

@@ -19,6 +19,7 @@ from flowcheck.model import (
 from flowcheck.sessions import message_op
 from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.context import Context
+from flowcheck.verify.no_reply import take_awaiting
 from flowcheck.verify.open_transfer import (
     RING_FIX,
     ended_data,
@@ -65,7 +66,10 @@ def still_running(ctx: Context, session: Session, stream: NdmpStream,
     several resources halts and starts again for each) and its control connection is
     still open. What the job did later (the next resources' announcements and data
     connections, its end) is not in the capture; the steps judge what it holds, and the
-    message says so (the data step is unknown while its data flows: open_transfer)."""
+    message says so (the data step is unknown while its data flows: open_transfer). A
+    request of it still unanswered at the capture's end (verify.no_reply's
+    capture_ended_early, ctx.awaiting) is said here, its finding taken back: one end of
+    the capture, one finding."""
     control = ctx.by_uid[session.control_uid]
     last = stream.messages[-1]
     what = "it" if resource == 1 else f"its resource {resource}"
@@ -110,6 +114,10 @@ def still_running(ctx: Context, session: Session, stream: NdmpStream,
         said(ctx, session)
         words = flowing.words(halts=False, whose="its")
         head += f" {capitalised(words)}; {step_words(ctx, ring=flowing.gap is not None)}."
+    waited = take_awaiting(ctx, session)
+    if waited is not None:  # the same end: one finding (newuser60)
+        head += f" {waited[0]}"
+        fix += f" {waited[1]}"
     ctx.add("capture_ended_early",
             f"{head} {_after_words(ctx, resource, halt_unseen)}"
             + (f". {unseen[0].upper()}{unseen[1:]}. {still_due_words()}" if unseen else
@@ -118,6 +126,7 @@ def still_running(ctx: Context, session: Session, stream: NdmpStream,
                if silent is not None else ": the steps judge only what it holds."),
             fix, session=session, conn=control,
             frames=[start.frame, last.frame, *([flowing.last_frame] if flowing else []),
+                    *(waited[2] if waited else []),
                     *([silent.data.last_frame] if silent and silent.data else [])],
             ts=last.ts)
 

@@ -43,6 +43,6 @@ def _went_on(stray: StraySyn) -> str:
             if reached.resp_h == syn.resp_h else
             "connected there, which the DMA asks of it over its own control connection")
     return (f"{reached.orig_h} reached {endpoint(ann.ip, ann.port)} ({reached.uid}, frame "
-            f"{reached.first_frame}, {reached.orig_bytes + reached.resp_bytes} B), the "
+            f"{reached.first_frame}, {reached.orig_bytes + reached.resp_bytes:,} B), the "
             f"endpoint {op} (frame {ann.frame}) named on the control connection "
             f"{connection_ends(announcer)}, and {syn.resp_h} {done}")

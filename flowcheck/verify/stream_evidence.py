@@ -84,16 +84,21 @@ def stream_hidden(ctx: Context, session: Session, stream: NdmpStream | None) -> 
         sender, receiver = control.host(side), control.host(other_direction(side))
         return (f"the capture holds only one direction of the control connection (nothing "
                 f"from {sender} to {receiver})")
-    if stream is not None and stream.snap_cut and not stream.messages:
+    # A stream in TLS from its first byte: the snap length cut TLS records, which hide
+    # no message the TLS did not (ndmp_undecodable says so); not "capture with -s 0"
+    # (lab matrix seed 131 run 13: steps 3-5 unknown for the snap length after a
+    # callback failed, where the whole capture reads them not reached).
+    cut = stream is not None and stream.snap_cut and not stream.tls_whole
+    if cut and not stream.messages:
         return ("the capture's snap length cut every NDMP message of the control "
                 "connection (capture with tcpdump -s 0)")
     filtered = left_out_words(ctx, control)
     if filtered and (control.missed_bytes or stream is None or not stream.messages):
         return filtered
     if control.missed_bytes > 0:
-        return (f"the sniffer missed {control.missed_bytes} bytes of the control "
+        return (f"the sniffer missed {control.missed_bytes:,} B of the control "
                 "connection (capture loss)")
-    if stream is not None and stream.snap_cut:
+    if cut:
         return "the capture's snap length cut the control stream"
     return None
 

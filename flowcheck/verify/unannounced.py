@@ -96,7 +96,7 @@ def _unannounced_fix(ctx: Context, session: Session | None,
         stream = ctx.stream_by_uid.get(control.uid)
         told = ("ndmp_partial, capture_loss" if stream is not None and any(
             f.code == "ndmp_partial" for f in stream.findings) else "capture_loss")
-        return (f"The capture missed {control.missed_bytes:,} bytes of session {session.id}'s "
+        return (f"The capture missed {control.missed_bytes:,} B of session {session.id}'s "
                 f"control connection {control.uid} (sniffer loss: {told}), "
                 "so the announcement of this connection may be among them: capture without "
                 "drops (dumpcap, or tcpdump -B 16384 when you run it yourself) to tell.")

@@ -74,23 +74,23 @@ def unanswered_close_words(ctx: Context, session: Session, control: Connection) 
                   f"capture_loss), so what {media} asked cannot be seen")
     if media_closed:  # it sent nothing after its last message (fin_unseen 0)
         return (f"after its last NDMP message, the {message_op(last)} {last.type} (frame "
-                f"{last.frame}), {agent} acknowledged {unanswered} B more of {media}'s "
+                f"{last.frame}), {agent} acknowledged {unanswered:,} B more of {media}'s "
                 f"control stream{' than the capture holds' if read else ''} and answered "
                 f"none of it; then {media} closed the control connection "
                 f"({fin_words(control, stream)}): those bytes are more than a "
-                f"CONNECT_CLOSE ({CONNECT_CLOSE_BYTES} B), the one request NDMP leaves "
+                f"CONNECT_CLOSE ({CONNECT_CLOSE_BYTES:,} B), the one request NDMP leaves "
                 f"unanswered, and the FIN. {unseen} (a request {agent} never answered, "
                 f"{media} giving up on it; see the NDMP log of the agent)")
     if stream.fin_unseen:  # its own bytes before the FIN the capture lacks
-        answered = (f"sent {stream.fin_unseen} B the capture lacks (its sequence numbers "
+        answered = (f"sent {stream.fin_unseen:,} B the capture lacks (its sequence numbers "
                     "show them) that may answer some of it, then closed")
         unseen += f", nor what {agent} answered"
     else:
         answered = "answered none of it and closed"
     return (f"after its last NDMP message, the {message_op(last)} {last.type} (frame "
-            f"{last.frame}), {agent} acknowledged {unanswered} B more of {media}'s control "
+            f"{last.frame}), {agent} acknowledged {unanswered:,} B more of {media}'s control "
             f"stream{' than the capture holds' if read else ''}, {answered} the control "
             f"connection (FIN, frame {stream.fin.frame}): not a CONNECT_CLOSE "
-            f"({CONNECT_CLOSE_BYTES} B), the one request NDMP leaves unanswered. {unseen} "
+            f"({CONNECT_CLOSE_BYTES:,} B), the one request NDMP leaves unanswered. {unseen} "
             f"(another resource's DATA_LISTEN that {agent} could not serve, no free port "
             "left in its range, ends a job so; see the NDMP log of the agent)")

@@ -18,18 +18,31 @@ tell a reject it missed (the agent's service not running) from a drop; but other
 unanswered attempts of the same host to the same port are the DMA's own retries, and
 prove no answer came (lone_syn). Otherwise the attempt is `unknown`
 (flowcheck.verify.evidence.judged) and the verdict inconclusive.
+
+A SYN that was resent is evidence on its own (contract: "retransmitted SYNs"): TCP
+resends only when no SYN-ACK or RST came within its timeout, so the step failed. What
+the resends do not show is whether the last SYN, or one TCP would send later, got
+through, when the capture ended less than the retransmission timeout after it and the
+job did not visibly stop (resend_cut): the words then say how long the capture ran on
+(new user trial 58: data-port-dropped.pcap cut after frame 24 read "2 SYNs over 1.02 s
+... never answered", the capture ending 0 ms after the second SYN).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from flowcheck.durations import span_words
 from flowcheck.model import Connection, Session
 from flowcheck.sessions.classify import connection_outcome, message_op, seen_closing
+from flowcheck.sessions.unheard_ack import handshake_unheard
+from flowcheck.verify.capture_time import after_last
 from flowcheck.verify.connect_said import said_of
 from flowcheck.verify.context import Context
 from flowcheck.verify.cut_icmp import untied_words
-from flowcheck.verify.details import failure_words
+from flowcheck.verify.details import failure_words, syn_count
 from flowcheck.verify.filtered import data_moved
+from flowcheck.verify.ttl_exceeded import ttl_exceeded
 from flowcheck.verify.unseen_tries import earlier_tries, earlier_tries_words
 from flowcheck.verify.way_back import lacking_words
 
@@ -84,6 +97,140 @@ def stopped_after(ctx: Context, conn: Connection) -> bool:
     return closed and not went_on_after(ctx, session, conn)
 
 
+def resend_cut(ctx: Context, conns: Sequence[Connection]) -> tuple[float, Connection] | None:
+    """(seconds of capture after the last SYN, the attempt that sent it) of unanswered
+    attempts to one endpoint whose SYNs were resent (one SYN resent, or several
+    attempts), when the capture ended less than the retransmission timeout after that
+    SYN, before the SYNs' spacing had the next resend due (next_resend_due), and the job
+    did not visibly stop or move on after it (ended_after): whether that SYN, or a
+    later resend, got through cannot be seen. None otherwise (a lone SYN: lone_syn's
+    rules; an answer of any kind, an ICMP time exceeded for its SYNs among them:
+    ttl_exceeded; the capture ran on; the job stopped or moved on)."""
+    if not conns or any(connection_outcome(c) != "unanswered" or ttl_exceeded(c)
+                        for c in conns):
+        return None
+    if len(conns) == 1 and not conns[0].syn_retries and len(conns[0].syn_frames) < 2:
+        return None
+    last = max(conns, key=lambda c: (c.last_ts, c.last_frame))
+    went = after_last(ctx, last)
+    if went >= min(ctx.config.retransmission_timeout, next_resend_due(conns)) \
+            or ended_after(ctx, last):
+        return None
+    return went, last
+
+
+def next_resend_due(conns: Sequence[Connection]) -> float:
+    """Seconds after the last SYN of `conns` (one endpoint's unanswered attempts) by
+    which the SYNs' own spacing had the next resend due: twice their mean gap (TCP
+    doubles its timeout after each resend, RFC 6298 5.5; Linux's first resends, 1 s
+    apart with tcp_syn_linear_timeouts, come sooner). A capture that ran on past it
+    with no resend shows TCP had given up (or the sniffer lost the resend), not a
+    resend it could not see: field53's two-jobs-control-synacks-dropped-by-agent-ipv6,
+    4 SYNs over 3.05 s, the capture 2.11 s on, said "whether that one or a later resend
+    got through cannot be seen" beside a control_unanswered that said it never opened.
+    The mean is a floor under the last gap where the gaps grew: a capture that ran past
+    twice the mean but not past twice the last gap keeps the words it had before."""
+    first = min(conns, key=lambda c: (c.ts, c.first_frame))
+    last = max(conns, key=lambda c: (c.last_ts, c.last_frame))
+    gaps = sum(syn_count(c) for c in conns) - 1
+    return 2 * max(0.0, last.last_ts - first.ts) / gaps if gaps > 0 else float("inf")
+
+
+def resend_cut_words(cut: tuple[float, Connection]) -> str:
+    """"the capture ended 0 ms after the last SYN, so whether that one or a later resend
+    got through cannot be seen" (resend_cut)."""
+    return (f"the capture ended {span_words(cut[0])} after the last SYN, so whether that "
+            "one or a later resend got through cannot be seen")
+
+
+# Messages after which no connection of the job is waited for: its data or mover
+# operation halted or was stopped, or the session closed.
+ENDING_OPS = frozenset({"NOTIFY_DATA_HALTED", "NOTIFY_MOVER_HALTED", "DATA_ABORT",
+                        "DATA_STOP", "MOVER_ABORT", "MOVER_STOP", "CONNECT_CLOSE"})
+
+
+# The requests whose error reply says the agent's connect() returned: TCP gave up.
+CONNECT_OPS = frozenset({"DATA_CONNECT", "MOVER_CONNECT"})
+
+
+def ended_after(ctx: Context, conn: Connection) -> bool:
+    """Did the job visibly stop or move on after the connection's last packet:
+    stopped_after; a message of its session's control connection after that packet
+    ending its operation (ENDING_OPS: trial 34's data-ack-dropped-at-agent,
+    NOTIFY_DATA_HALTED 481 ms after the last SYN-ACK resend) or a DATA_CONNECT or
+    MOVER_CONNECT reply with an error (the connect gave up); of a control connection, a
+    later connection of its host to the same endpoint (the DMA tried again); or, of a
+    data connection, a later announcement of the session (the job moved on to another
+    endpoint: field54's
+    ipv6-data-synacks-dropped-by-agent-router-any-sniffer-loss cut after frame 119, a
+    DATA_LISTEN 440 ms after port 6004's last SYN, read "it ended 1.47 s after the
+    last, so whether that one or a later resend got through cannot be seen" of 6004)?
+    False for a connection of no session."""
+    if conn.role == "control" and any(
+            other is not conn and other.ts > conn.last_ts and other.orig_h == conn.orig_h
+            and (other.resp_h, other.resp_p) == (conn.resp_h, conn.resp_p)
+            for other in ctx.connections):
+        return True  # the DMA gave it up and tried again on a new connection (lone_syn)
+    session = ctx.session_of(conn)
+    if session is None:
+        return False
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    return stopped_after(ctx, conn) or any(
+        a.ts > conn.last_ts for a in session.announced if conn.role == "data") or any(
+        m.ts >= conn.last_ts and (message_op(m) in ENDING_OPS or (
+            m.type == "reply" and m.error != 0 and message_op(m) in CONNECT_OPS))
+        for m in (stream.messages if stream else []))
+
+
+def unheard_cut(ctx: Context, conn: Connection) -> float | None:
+    """Seconds of capture after the last packet of a connection whose listener resent
+    its SYN-ACK after the originator's ACK (sessions.unheard_ack.handshake_unheard: the
+    return path blocked), when shorter than the retransmission timeout and the job did
+    not visibly stop after it (ended_after): the resends show no ACK had reached the
+    listener until then, not whether a later one did (control-ack-dropped cut after
+    frame 6: "never opened on 10.77.0.2's side", the capture ending at the second
+    resend). None otherwise, and for a connection one of its ends closed (a FIN or RST:
+    data-ack-dropped's media server, trial 37's listener), which no later ACK opens."""
+    if not handshake_unheard(conn) or conn.fin_frames or conn.rst_frames:
+        return None
+    went = after_last(ctx, conn)
+    if went >= ctx.config.retransmission_timeout or ended_after(ctx, conn):
+        return None
+    return went
+
+
+def unheard_cut_words(conn: Connection, went: float) -> str:
+    """What a capture that ended `went` seconds after such a connection (unheard_cut)
+    cannot show, without a leading capital or a full stop."""
+    return (f"the capture ended {span_words(went)} after this connection's last packet "
+            f"(frame {conn.last_frame}), so whether a later ACK from {conn.orig_h} reached "
+            f"{conn.resp_h} cannot be seen (the resent SYN-ACKs show none had until then)")
+
+
+NEVER_WORDS = ("was never answered", "never got an answer")
+
+
+def cut_answer_words(ctx: Context, conns: Sequence[Connection], words: str, *,
+                     counted: bool = False) -> str:
+    """A finding's words for an opening's missing answer (cut_icmp.no_answer_words:
+    "was never answered", ...) as they stand, or, for a resend_cut, "got no answer in the
+    capture (2 SYNs over 1.02 s; it ended 0 ms after the last, so whether ...)": "never"
+    is not what a capture that ended there can show. counted: the words before already
+    give the SYNs' count ("sent 2 SYNs"), so the brackets give only their span."""
+    cut = resend_cut(ctx, conns)
+    if cut is None:
+        return words
+    head = next((never for never in NEVER_WORDS if words.startswith(never)), None)
+    if head is not None:
+        words = "got no answer in the capture" + words[len(head):]
+    first = min(conns, key=lambda c: (c.ts, c.first_frame))
+    syns = sum(syn_count(c) for c in conns)
+    return (f"{words} ({'' if counted else f'{syns} SYNs '}over "
+            f"{span_words(max(0.0, cut[1].last_ts - first.ts))}; "
+            f"it ended {span_words(cut[0])} after the last, so whether that one or a later "
+            "resend got through cannot be seen)")
+
+
 def answer_way_unseen(ctx: Context, conn: Connection) -> tuple[str, str] | None:
     """(sender, receiver) of the direction the capture lacks that a lone SYN's answer
     (a SYN-ACK, or the RST or ICMP reject that stops the resends) would travel: the
@@ -116,8 +263,13 @@ def failed_opening_words(ctx: Context, conn: Connection) -> str:
     connections' (verify.data_steps). Here, not in details: details sits below this
     module (unresent -> connect_said -> replies -> after_close -> details)."""
     lacking = answer_way_unseen(ctx, conn)
-    return failure_words(conn, None if lacking is None else
-                         lacking_words(ctx, *lacking, conn.ts))
+    words = failure_words(conn, None if lacking is None else
+                          lacking_words(ctx, *lacking, conn.ts))
+    cut = resend_cut(ctx, [conn])
+    if cut is not None:
+        return f"{words}; {resend_cut_words(cut)}"
+    went = unheard_cut(ctx, conn)
+    return words if went is None else f"{words}; {unheard_cut_words(conn, went)}"
 
 
 def unresent_words(ctx: Context, conn: Connection, after: float) -> str:

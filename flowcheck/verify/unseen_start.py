@@ -94,5 +94,5 @@ def unseen_start_words(ctx: Context, session: Session) -> str:
     if data is None:
         return "its start before the capture began"
     return (f"its start before the capture began; its data connection "
-            f"{connection_ends(data)} carried {data.orig_bytes + data.resp_bytes} B in the "
+            f"{connection_ends(data)} carried {data.orig_bytes + data.resp_bytes:,} B in the "
             f"capture from frame {data.first_frame} on")

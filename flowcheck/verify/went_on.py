@@ -47,7 +47,7 @@ def went_on_words(ctx: Context, session: Session) -> str:
     moved = data_moved(ctx, session, ts)
     if not carried and moved is None:
         return ""
-    shown = [f"{carried} B over {len(session.data_connections)} data "
+    shown = [f"{carried:,} B over {len(session.data_connections)} data "
              f"connection{'s' if len(session.data_connections) > 1 else ''}"] if carried \
         else []
     if moved is not None:

@@ -86,9 +86,9 @@ def worked_words(conns: list[Connection]) -> str:
     acked = sum((c.orig_acked_unseen if not c.sent_once("orig") else 0)
                 + (c.resp_acked_unseen if not c.sent_once("resp") else 0) for c in conns)
     many = len(conns) > 1
-    said = [f"{seen} B in the capture"] if seen else []
+    said = [f"{seen:,} B in the capture"] if seen else []
     if acked:
-        said.append(f"{acked} B acknowledged by {'their receivers' if many else 'its receiver'}"
+        said.append(f"{acked:,} B acknowledged by {'their receivers' if many else 'its receiver'}"
                     ", whose ACK numbers count a closing FIN as a byte")
     how = f"established, {' and '.join(said)}"
     if not many:
