@@ -280,6 +280,7 @@ def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> 
     from flowcheck.verify.census import take_census
     from flowcheck.verify.cut_frames import explain_cut_frames
     from flowcheck.verify.damaged_end import explain_damaged_end
+    from flowcheck.verify.left_out_failed import add_left_out_failures
     from flowcheck.verify.loss import check_capture_loss
     from flowcheck.verify.other_protocol import fold_other_protocols
     from flowcheck.verify.ring_holes import explain_ring_holes
@@ -345,6 +346,7 @@ def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> 
                                   traffic.skipped, config)
     findings = explain_missing_control(findings, traffic.captures, traffic.connections, config,
                                        profile, census)
+    findings = add_left_out_failures(findings, traffic.connections, config, profile, census)
     findings = fold_other_protocols(findings, traffic.connections, traffic.streams, config,
                                     sessions, traffic.host_marks)
     findings = unjudged_tls(findings, traffic.connections, traffic.streams, config, sessions)

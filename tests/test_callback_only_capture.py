@@ -45,10 +45,12 @@ def _words(text: str) -> str:
     return " ".join(text.split())
 
 
-def _left_out(analysis: Analysis) -> str:
-    """The one capture_filtered's message, asserting it replaced no_control_session."""
+def _left_out(analysis: Analysis, errors: tuple[str, ...] = ()) -> str:
+    """The one capture_filtered's message, asserting it replaced no_control_session and
+    the errors (codes, none outside `errors`: verify.left_out_failed's)."""
     assert "no_control_session" not in [f.code for f in analysis.findings]
-    assert not [f for f in analysis.findings if f.severity == Severity.ERROR]
+    assert [f.code for f in analysis.findings if f.severity == Severity.ERROR] \
+        == list(errors)
     [found] = [f for f in analysis.findings if f.code == "capture_filtered"]
     assert found.severity == Severity.WARNING
     assert "--ndmp-port" not in found.fix.split(";")[0]
@@ -120,11 +122,21 @@ def test_the_ipv4_half_of_a_dual_stack_job_whose_callback_syns_went_unanswered(
         tmp_path: Path) -> None:
     """field57: the control connection over IPv6, the callback over IPv4 dropped by the
     media server (4 SYNs); `-Y ip` keeps the SYNs alone. Its words keep the openings-only
-    reading: a firewall's drop capture looks the same."""
+    reading: a firewall's drop capture looks the same. The SYNs resent unanswered show
+    the callback failed: callback_unanswered, no session, FAIL, as the whole capture
+    reads (it read INCONCLUSIVE: review61a, flowcheck.verify.left_out_failed)."""
     cut = _cut(FIELD57.with_name(FIELD57.name + ".pcap.gz"), "ip", tmp_path / "v4.pcap")
     analysis = stored_analysis(cut, config_path=FIELD57.with_name(FIELD57.name + ".toml"))
-    assert analysis.verdict == "inconclusive"
-    message = _left_out(analysis)
+    assert analysis.verdict == "fail"
+    message = _left_out(analysis, ("callback_unanswered",))
+    [failed] = [f for f in analysis.findings if f.code == "callback_unanswered"]
+    assert (failed.uid, failed.session) == ("C1", None)
+    assert failed.message.startswith(
+        "The job's callback C1 10.77.0.2:6040 -> 10.77.0.1:5001 (tied to the job by its "
+        "ports, its control connection not in the capture: capture_filtered) was never "
+        "answered: 4 SYNs over")
+    assert failed.fix.startswith("Allow TCP from 10.77.0.2 to 10.77.0.1 ports 5001-5100 "
+                                 "(the media range)")
     assert "C1 10.77.0.2:6040 -> 10.77.0.1:5001 (the agent into the media range)" in message
     assert ("It is its opening only, never answered there (4 SYNs from 10.77.0.2 to "
             "10.77.0.1:5001): a firewall's capture of the packets it dropped" in message)
@@ -171,3 +183,156 @@ def test_a_file_without_its_control_connection_beside_a_judged_job_is_inconclusi
     assert reworded.verdict == "inconclusive"
     assert "another job's connections without its control connection" \
         in inconclusive_note(reworded)
+
+
+@pytest.mark.parametrize("agent_range", ["1024-65535", "32768-60999", "6001-6100,40000-50000"])
+def test_a_port_check_whose_source_range_holds_ephemeral_ports_is_no_job(
+        callback_only: Path, tmp_path: Path, agent_range: str) -> None:
+    """A callback-shaped connect and close (here the job's own, source port 6077) tied to
+    a job by its ports alone only when the agent range, where its source port is, holds
+    few of an operating system's ephemeral ports: a range "narrowed" to 1024-65535 (or
+    Linux's ephemeral range, or one with a wide part) holds a port check's source port by
+    chance (review61a: `python -c 'socket.connect(("10.77.0.1", 5001))'` from the agent,
+    source port 60540, read INCONCLUSIVE "this is not a capture without the job").
+    no_control_session (an error), as with the default range."""
+    toml = tmp_path / "wide-agent-range.toml"
+    toml.write_text("".join(
+        f'agent_range = "{agent_range}"\n' if line.startswith("agent_range") else line
+        for line in CLEAN_TOML.read_text().splitlines(True)))
+    agent, wide = (6077).to_bytes(2, "big"), (60540).to_bytes(2, "big")
+    linktype, records = read_records(callback_only)
+    moved = agent_range != "6001-6100,40000-50000"
+    edited = [replace(r, data=r.data[:34] + r.data[34:38].replace(agent, wide)
+                      + r.data[38:]) if moved else r for r in records]
+    check = write_records(tmp_path / "port-check.pcap", linktype, edited)
+    analysis = stored_analysis(check, config_path=toml)
+    assert analysis.verdict == "fail"
+    assert "capture_filtered" not in [f.code for f in analysis.findings]
+    [missing] = [f for f in analysis.findings if f.code == "no_control_session"]
+    assert missing.severity == Severity.ERROR
+
+
+def test_a_callback_tried_again_and_answered_is_no_failure(tmp_path: Path) -> None:
+    """The field57 cut's unanswered callback (10.77.0.2:6040 -> 10.77.0.1:5001, 4 SYNs)
+    followed 10 s later by clean-3-resources' callback to the same port, answered
+    (mergecap, pcapng: Linux cooked v2 and Ethernet): the agent tried again and got
+    through, so no callback_unanswered; the capture reads INCONCLUSIVE, capture_filtered
+    naming both."""
+    syns = _cut(FIELD57.with_name(FIELD57.name + ".pcap.gz"), "ip", tmp_path / "syns.pcap")
+    answered = _cut(CLEAN, "tcp.port==5001", tmp_path / "cb.pcap")
+    first = float(subprocess.run(
+        ["capinfos", "-a", "-S", "-T", "-r", str(syns)], check=True, capture_output=True,
+        text=True).stdout.split()[-1])
+    later = float(subprocess.run(
+        ["capinfos", "-a", "-S", "-T", "-r", str(answered)], check=True, capture_output=True,
+        text=True).stdout.split()[-1])
+    shifted = tmp_path / "cb-later.pcap"
+    subprocess.run(["editcap", "-t", f"{first - later + 10:.6f}", str(answered),
+                    str(shifted)], check=True, capture_output=True)
+    merged = tmp_path / "merged.pcapng"
+    subprocess.run(["mergecap", "-F", "pcapng", "-w", str(merged), str(syns), str(shifted)],
+                   check=True, capture_output=True)
+    analysis = stored_analysis(merged, config_path=CLEAN_TOML)
+    assert analysis.verdict == "inconclusive"
+    message = _left_out(analysis)
+    assert "C1 10.77.0.2:6040 -> 10.77.0.1:5001" in message
+    assert "C2 10.77.0.2:6077 -> 10.77.0.1:5001" in message
+
+
+def test_plain_ndmp_data_syns_unanswered_without_the_control_connection(
+        tmp_path: Path) -> None:
+    """ndmjob's v4 backup whose data SYNs the media server's firewall dropped (9 SYNs
+    from the agent into the mover's port), cut to them (`-Y 'not tcp.port==10000'`):
+    data_unanswered (the ndmp profile has no callback), FAIL, as the whole capture
+    reads; it read INCONCLUSIVE."""
+    source = CAPTURES / "ndmjob" / "v4-backup-media-firewall-drop.pcap"
+    cut = _cut(source, "not tcp.port==10000", tmp_path / "cut.pcap")
+    analysis = stored_analysis(cut, config_path=CAPTURES / "ndmjob" / "flowcheck.toml")
+    assert analysis.verdict == "fail"
+    message = _left_out(analysis, ("data_unanswered",))
+    assert "callback" not in message  # plain NDMP has none (it read "the callback's request")
+    assert "Nothing of the control connection or the announcements can be judged" in message
+    [failed] = [f for f in analysis.findings if f.code == "data_unanswered"]
+    assert failed.message.startswith("The job's data connection C1 10.77.0.2:6057 -> "
+                                     "10.77.0.1:5078")
+
+
+@pytest.mark.parametrize(("case", "code", "words"), [
+    ("callback-blocked", "callback_unanswered", "was never answered: 4 SYNs over"),
+    ("callback-rejected", "callback_refused", "was refused: the SYN was answered with an "
+     "ICMP administratively prohibited unreachable (code 13)."),
+    ("data-port-rejected", "data_refused", "was refused: the SYN was answered with an "
+     "ICMP port unreachable (code 3). An ICMP unreachable answering a SYN is a filter's "
+     "reject (a firewall's, or a router's), not a closed port's (that answers a RST)."),
+    ("callback-ack-dropped", "handshake_incomplete", "never completed its handshake: "
+     "10.77.0.1 resent its SYN-ACK 2 times (frames 4, 6) after 10.77.0.2's ACK"),
+])
+def test_a_failed_opening_without_the_control_connection_is_its_error(
+        tmp_path: Path, case: str, code: str, words: str) -> None:
+    """lab cases cut to the job's connections (`-Y 'not tcp.port==10000'`): the opening
+    that failed on evidence (SYNs resent unanswered, an ICMP unreachable, a SYN-ACK
+    resent after the ACK) is the error the whole capture reads, no session, FAIL;
+    each read INCONCLUSIVE, "nothing of the job's steps could be judged" (review61a)."""
+    source = CAPTURES / "lab" / f"{case}.pcap"
+    cut = _cut(source, "not tcp.port==10000", tmp_path / "cut.pcap")
+    analysis = stored_analysis(cut, config_path=source.with_suffix(".toml"))
+    assert analysis.verdict == "fail"
+    _left_out(analysis, (code,))
+    [failed] = [f for f in analysis.findings if f.code == code]
+    assert failed.session is None
+    assert "(tied to the job by its ports, its control connection not in the capture: " \
+        "capture_filtered) " + words in failed.message, failed.message
+
+
+@pytest.mark.parametrize(("case", "verdict", "errors"), [
+    ("one-direction-in", "inconclusive", ()),
+    ("one-direction-out-data-dropped", "fail", ("data_unanswered",)),
+])
+def test_a_one_direction_capture_without_its_control_connection(
+        tmp_path: Path, case: str, verdict: str, errors: tuple[str, ...]) -> None:
+    """lab/one-direction-* (tcpdump -Q in / -Q out on the media server) cut to the job's
+    connections: each connection the other side opened is its SYN-ACK only, its opening
+    in the capture all the same, the job's shape; they read FAIL no_control_session,
+    "check --ndmp-port" (a connection "that fits neither shape" kept the error; review61a).
+    Now as the whole captures read, less the control connection: capture_filtered, and
+    the data SYNs M resent unanswered data_unanswered."""
+    source = CAPTURES / "lab" / f"{case}.pcap"
+    cut = _cut(source, "not tcp.port==10000", tmp_path / "cut.pcap")
+    analysis = stored_analysis(cut, config_path=source.with_suffix(".toml"))
+    assert analysis.verdict == verdict
+    message = _left_out(analysis, errors)
+    assert "(the agent into the media range)" in message  # the callback, SYN-ACK or SYN
+    assert "capture_one_direction" in [f.code for f in analysis.findings]
+
+
+@pytest.mark.parametrize("case", [
+    "lab-trial28-dualstack/callback-fallback-v6-rst.pcap.gz",
+    "ndmjob-ended/v4-ended-at-start-then-good-media.pcap.gz",
+    "lab/data-port-in-use.pcap",
+    "ndmjob-ended/v4-ended-leftovers-parallel-media.pcap.gz",
+    "trial43-syn-filter/syn-filter-two-jobs.pcap.gz",
+    "lab/stopped-after-data-syn-ack.pcap",
+    "trial36-firewall-devices/asa-return-drop-nat.pcap",
+])
+def test_an_opening_failed_on_no_evidence_is_no_error(
+        tmp_path: Path, case: str) -> None:
+    """Cut to the job's connections, a refused opening followed by an opened one of its
+    shape: the callback refused over IPv6 then taken over IPv4 (whole: PASS,
+    ip_version_fallback), an ended job's late connect refused beside a new job's data
+    connection (whole: PASS), a data port in use then the next resource's (whole: FAIL
+    data_refused), and an ended job's late connect refused (RST) after the new jobs'
+    (whole: PASS); a handshake without its last ACK in a capture that kept SYNs only or
+    stopped after the SYN-ACK (whole: INCONCLUSIVE); data SYNs whose SYN-ACKs the capture
+    holds under a NAT's other address (whole: FAIL handshake_incomplete). Only the
+    control connection tells a fallback or leftover from a failure, and only a SYN-ACK
+    resent after the ACK a lost ACK from an unheld one: no error, INCONCLUSIVE (all but
+    data-port-in-use read FAIL callback_refused / data_refused / handshake_incomplete /
+    data_unanswered without the guards; review61a)."""
+    source = CAPTURES / case
+    stem = source.name.removesuffix(".gz").removesuffix(".pcap")
+    config = source.with_name(stem + ".toml")
+    cut = _cut(source, "not tcp.port==10000", tmp_path / "cut.pcap")
+    analysis = stored_analysis(cut, config_path=config if config.exists()
+                               else source.parent / "flowcheck.toml")
+    assert analysis.verdict == "inconclusive"
+    _left_out(analysis)

@@ -97,8 +97,9 @@ def test_a_late_synack_resend_is_given_up_before_its_own_file_started() -> None:
 
 @pytest.mark.parametrize(("case", "verdict", "code", "opening"), [
     # a Palo Alto's drop stage: two data ports' SYNs only (trial 36): the job's data
-    # connections without its control connection (cbonly)
-    ("trial36-firewall-devices/pa-data-drop-stage-drop.pcap", "inconclusive",
+    # connections without its control connection (cbonly), their SYNs resent unanswered:
+    # data_unanswered, no session (review61a: verify.left_out_failed)
+    ("trial36-firewall-devices/pa-data-drop-stage-drop.pcap", "fail",
      "capture_filtered", "The file pa-data-drop-stage-drop.pcap of the capture set left out "
      "the job's NDMP control connection: it holds no packet to or from the NDMP port 10000"),
     # Webmin's HTTP on the NDMP port, no job

@@ -64,11 +64,24 @@ def test_a_drop_file_alone_says_it_holds_openings_only() -> None:
     """The drop stage alone: the job's two data connections' SYNs, no control
     connection. It read FAIL no_control_session ("check --ndmp-port"); nothing in it
     shows the control connection was not left out (an IPv4-only cut of a dual-stack job
-    looks the same: cbonly), so capture_filtered, the drop capture's reading kept."""
+    looks the same: cbonly), so capture_filtered, the drop capture's reading kept. Its
+    SYNs, each resent 3 times and never answered, show the data connections failed
+    (contract.md: retransmitted SYNs are evidence): data_unanswered x2, no session, as
+    the whole capture (pa-data-drop) reads; it read INCONCLUSIVE, "nothing of the job's
+    steps could be judged" (review61a: flowcheck.verify.left_out_failed)."""
     config = build_config(load_file(FOLDER / "flowcheck.toml"))
     result = analyze(read_traffic([str(FOLDER / "pa-data-drop-stage-drop.pcap")], config),
                      config)
-    assert result.verdict == "inconclusive"
+    assert result.verdict == "fail"
+    failed = [f for f in result.findings if f.severity == Severity.ERROR]
+    assert [(f.code, f.uid, f.session) for f in failed] \
+        == [("data_unanswered", "C1", None), ("data_unanswered", "C2", None)]
+    assert failed[0].message.startswith(
+        "The job's data connection C1 10.77.0.1:5002 -> 10.77.1.2:6001 (tied to the job by "
+        "its ports, its control connection not in the capture: capture_filtered) was never "
+        "answered: 4 SYNs over 3.06 s, no SYN-ACK, RST or ICMP.")
+    assert failed[0].fix.startswith("Allow TCP from 10.77.0.1 to 10.77.1.2 ports 6001-6100 "
+                                    "(the agent range) and its return traffic")
     [found] = [f for f in result.findings if f.code == "capture_filtered"]
     assert "no_control_session" not in [f.code for f in result.findings]
     assert "2 connections that a job opens only after its control connection asked for " \

@@ -30,7 +30,7 @@ from flowcheck.model import CaptureInfo, Connection, Finding, Severity
 from flowcheck.profiles import Profile
 from flowcheck.sources.pieces import ONE_PIECE
 from flowcheck.verify.census import Census
-from flowcheck.verify.control_left_out import explain_left_out
+from flowcheck.verify.control_left_out import LEFT_OUT, explain_left_out
 from flowcheck.verify.late_start import explain_late_start
 
 _SYN, _SYN_ACK = 0x02, 0x12
@@ -179,7 +179,9 @@ def explain_missing_control(findings: list[Finding], captures: list[CaptureInfo]
                             profile: Profile | None = None,
                             census: Census | None = None) -> list[Finding]:
     """The findings, a no_control_session rewritten when a capture's filter left out the
-    NDMP port (a warning naming the filter), the capture started during the job's data
+    NDMP port (a warning naming the filter), the job's other connections opened in it
+    (capture_filtered: verify.control_left_out; the errors of their failed openings are
+    verify.left_out_failed's), the capture started during the job's data
     transfer (a warning naming the data connection when the configuration ties it to a
     job: flowcheck.verify.late_start; profile: the job's, for its steps) or the capture
     was taken on a loopback interface (its words name the interface; still an error).
@@ -221,16 +223,15 @@ def _first_ts(info: CaptureInfo) -> float:
 
 def _in_piece(finding: Finding, where: str) -> Finding:
     """A piece's finding whose explanation says "No NDMP control connection in the
-    capture" or "The capture left out" (control_left_out) made to name the piece
-    (`where`: sources.pieces.Pieces.words)."""
+    capture", or control_left_out's (Finding.reading) "The capture left out", made to
+    name the piece (`where`: sources.pieces.Pieces.words)."""
     said = "No NDMP control connection in the capture"
     if finding.message.startswith(said):
         return replace(finding, message=f"No NDMP control connection in {where}"
                                         f"{finding.message[len(said):]}")
-    left_out = "The capture left out"  # control_left_out's capture_filtered
-    if finding.message.startswith(left_out):
+    if finding.reading == "control_left_out" and finding.message.startswith(LEFT_OUT):
         return replace(finding, message=f"{where[:1].upper()}{where[1:]} left out"
-                                        f"{finding.message[len(left_out):]}")
+                                        f"{finding.message[len(LEFT_OUT):]}")
     return finding
 
 
@@ -254,7 +255,8 @@ def _explained(finding: Finding, captures: list[CaptureInfo], connections: list[
     late = explain_late_start(finding, connections, config, profile)
     if late is not None:
         return late
-    left_out = explain_left_out(finding, connections, config)
+    left_out = explain_left_out(finding, connections, config,
+                                callback=profile is None or profile.callback != "none")
     if left_out is not None:
         return left_out  # the job's other connections opened in it (control_left_out)
     loopback = [c.interface for c in captures if c.interface in _LOOPBACK_NAMES]

@@ -2,13 +2,14 @@
 
 A job opens its callback and its data connections only after its control connection
 asked for them (flow-model.md, steps 1-4). A capture that holds such connections opening
-(their SYN in it) between the configured media server and agent, and not one packet of
-a control connection (none to or from the NDMP port, none decoded as NDMP), left the
-control connection out: a capture or display filter on the NDMP port (`tshark -Y 'not
-tcp.port==10000'`), or a capture point the control connection does not pass (another
-interface, another path). That is no "wrong capture" with no sign of the job
-(no_control_session, an error: contract.md), nor a capture that started while the
-control connection was idle (flowcheck.verify.late_start: that one holds no opening
+(their SYN in it, or the SYN-ACK of a one-direction capture: review61a, lab
+/one-direction-in cut read "check --ndmp-port") between the configured media server and
+agent, and not one packet of a control connection (none to or from the NDMP port, none
+decoded as NDMP), left the control connection out: a capture or display filter on the
+NDMP port (`tshark -Y 'not tcp.port==10000'`), or a capture point the control connection
+does not pass (another interface, another path). That is no "wrong capture" with no sign
+of the job (no_control_session, an error: contract.md), nor a capture that started while
+the control connection was idle (flowcheck.verify.late_start: that one holds no opening
 between the hosts). The finding is then `capture_filtered` (the capture leaves out a
 connection the job made), a warning: nothing of steps 1-3 can be judged, and the verdict
 is inconclusive (new-user trial 54: captures/lab/clean-3-resources without port 10000
@@ -34,15 +35,18 @@ and no range, read "this is not a capture without the job").
 
 Without bulk data the ports alone tie a connection to a job when the configuration
 narrows both ranges (neither flowcheck's default): a job's connections have each end's
-port in its side's range (contract.md: port_outside_media_range, port_outside_agent_range,
-the callback's source port too), which a port check's or a file copy's ephemeral source
-port is not. Backup Exec's callback carries no byte (the agent connects to the job
-engine port and closes), and a data connection whose SYNs went unanswered none either
-(new-user trial 60: clean-3-resources cut to its callback, `tshark -Y 'tcp.port==5001'`,
-and dual-stack jobs whose control connection ran over IPv6 cut to IPv4, `-Y ip`, read
-FAIL "check --ndmp-port"). Such a capture whose every connection is its opening only,
-never answered, may be a firewall's capture of what it dropped
-(flowcheck.verify.openings_only): the words say so, the finding stays capture_filtered.
+port in its side's range (contract.md: port_outside_media_range,
+port_outside_agent_range, the callback's source port too), which a port check's or a
+file copy's ephemeral source port is not, if the connector's range (the one its source
+port is in) holds few of an operating system's ephemeral ports (_ports_tie; review61a:
+ranges "narrowed" to 1024-65535 tied a lone port check to a job). Backup Exec's callback
+carries no byte (the agent connects to the job engine port and closes), and a data
+connection whose SYNs went unanswered none either (new-user trial 60: clean-3-resources
+cut to its callback, `tshark -Y 'tcp.port==5001'`, and dual-stack jobs whose control
+connection ran over IPv6 cut to IPv4, `-Y ip`, read FAIL "check --ndmp-port"). Such a
+capture whose every connection is its opening only, never answered, may be a firewall's
+capture of what it dropped (flowcheck.verify.openings_only): the words say so, the
+finding stays capture_filtered.
 """
 
 from __future__ import annotations
@@ -58,6 +62,14 @@ from flowcheck.verify.late_start import BULK_BYTES, ONE_WAY, _pinned, _sent
 from flowcheck.verify.openings_only import opening_only, openings_words
 
 LISTED = 4  # connections named in the message
+# Operating systems' ephemeral port ranges, a port check's source port (inclusive): Linux
+# (net.ipv4.ip_local_port_range), IANA's (Windows since Vista, macOS, FreeBSD), Windows
+# before Vista. A range holding more than 1 in EPHEMERAL_SHARE of one's ports may hold a
+# port check's source port by chance (_ports_tie).
+EPHEMERAL: tuple[tuple[int, int], ...] = ((32768, 60999), (49152, 65535), (1025, 5000))
+EPHEMERAL_SHARE = 100
+# The message's first words: capture_filter._in_piece puts a piece's name for "The capture".
+LEFT_OUT = "The capture left out"
 _INTO_MEDIA = "the agent into the media range"
 
 
@@ -65,8 +77,8 @@ def _job_shaped(conn: Connection, config: Config) -> str:
     """"a callback's shape" / "a data connection's shape" when the connection opened in
     the capture between a configured media server and agent the way a job's would (see
     the module's docstring); "" otherwise."""
-    if not conn.syn_seen:
-        return ""
+    if not conn.syn_seen and not conn.synack_seen:
+        return ""  # its opening (SYN, or the SYN-ACK of a one-direction capture) not in it
     media, agents = config.media_servers, config.remote_agents
     if (not media or conn.resp_h in media) and (not agents or conn.orig_h in agents) \
             and config.in_media_range(conn.resp_p) and config.in_agent_range(conn.orig_p) \
@@ -87,12 +99,22 @@ def _ported(shape: str, config: Config) -> bool:
     return tuple(listening) != tuple(DEFAULT_RANGE)
 
 
-def _both_ported(config: Config) -> bool:
-    """Does the configuration narrow both ranges (neither flowcheck's default)? Then a
-    connection with each end's port in its side's range is tied to a job by its ports
-    alone, with or without bulk data (the module's docstring)."""
-    return tuple(config.media_range) != tuple(DEFAULT_RANGE) \
-        and tuple(config.agent_range) != tuple(DEFAULT_RANGE)
+def _ports_tie(shape: str, config: Config) -> bool:
+    """Do a connection's ports alone tie it to a job, with or without bulk data (the
+    module's docstring)? The configuration narrows both ranges (neither flowcheck's
+    default), and the range its source port must be in (the connector's: the agent range
+    for the agent's connection into the media range, the media range for the media
+    server's) holds at most 1 in EPHEMERAL_SHARE of the ports of each operating system's
+    ephemeral range (EPHEMERAL), from which a port check's or a copy's source port comes:
+    review61a, a lone connect from the agent's ephemeral port 60540 to 10.77.0.1:5001
+    read "this is not a capture without the job" with the ranges "narrowed" to
+    1024-65535, or to 32768-60999."""
+    if tuple(config.media_range) == tuple(DEFAULT_RANGE) \
+            or tuple(config.agent_range) == tuple(DEFAULT_RANGE):
+        return False
+    source = config.agent_range if shape == _INTO_MEDIA else config.media_range
+    return all(sum(max(0, min(hi, e_hi) - max(lo, e_lo) + 1) for lo, hi in source)
+               * EPHEMERAL_SHARE <= e_hi - e_lo + 1 for e_lo, e_hi in EPHEMERAL)
 
 
 def _bulk(conn: Connection) -> int:
@@ -126,11 +148,13 @@ def _words(conn: Connection, shape: str) -> str:
 
 
 def explain_left_out(finding: Finding, connections: list[Connection],
-                     config: Config) -> Finding | None:
+                     config: Config, callback: bool = True) -> Finding | None:
     """no_control_session (an error, its capture holding no connection to the NDMP port
     nor any decoded as NDMP: the caller's case) made a capture_filtered warning when the
     capture holds connections a job opens after its control connection, tied to a job by
-    the configuration (module docstring); None otherwise."""
+    the configuration (module docstring); None otherwise. callback: whether the job's
+    profile has a callback (plain NDMP's has none: its words then name none; review61a,
+    ndmjob/v4-backup cut read "the callback's request")."""
     if finding.severity != Severity.ERROR or not _pinned(config):
         return None
     port = config.ndmp_port
@@ -138,8 +162,8 @@ def explain_left_out(finding: Finding, connections: list[Connection],
         return None  # traffic on the NDMP port is the port's own case (other_protocol)
     shaped = [(c, shape) for c in sorted(connections, key=attrgetter("first_frame"))
               if (shape := _job_shaped(c, config))]
-    if not shaped or not (_both_ported(config)
-                          or any(_bulk(c) and _ported(shape, config) for c, shape in shaped)):
+    if not any(_ports_tie(shape, config) or (_bulk(c) and _ported(shape, config))
+               for c, shape in shaped):
         return None
     hosts = {h for c, _ in shaped for h in (c.orig_h, c.resp_h)}
     if any(c.orig_h in hosts and c.resp_h in hosts and not _job_shaped(c, config)
@@ -154,6 +178,8 @@ def explain_left_out(finding: Finding, connections: list[Connection],
     many = len(shaped) > 1
     bulk = sum(1 for c, _ in shaped if _bulk(c))
     them = "them" if many else "it"
+    unjudged = ("the control connection, the callback's request or the announcements"
+                if callback else "the control connection or the announcements")
     carried = (f"{'one' if bulk == 1 else bulk} carrying a data connection's bulk data"
                if bulk else "none carrying bulk data (the ranges, both narrower than "
                             f"flowcheck's default 1025-65535, tie {them} to a job)")
@@ -173,9 +199,8 @@ def explain_left_out(finding: Finding, connections: list[Connection],
                 "`-Y ip` with the control connection over IPv6), or a capture point the "
                 "control connection does not pass (another interface or path), leaves it "
                 "out; this is not a capture without the job. "
-                "Nothing of the control connection, the callback's request or the "
-                "announcements can be judged, nor these connections tied to a session "
-                "(unannounced_connection).",
+                f"Nothing of {unjudged} can be judged, nor these connections tied to a "
+                "session (unannounced_connection).",
         fix=f"Capture again with the control connection in it: no filter on port {port} "
             "(or one that keeps it, and both IPv4 and IPv6), on the media server's interface "
             "toward the agent, from before the job starts; if the job's control connection "
