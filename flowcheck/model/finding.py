@@ -17,8 +17,10 @@ from flowcheck.fields_dataclass import fields_dataclass
 # (flowcheck.ndmp.findings; not a stream hole: verify.ring_holes, verify.cut_frames);
 # "control_left_out", capture_filtered's job without its control connection
 # (verify.control_left_out; findings.verdict); "probes_only", no_control_session's
-# every session a probe (verify.probes_only, the whole capture's; report.verdict_notes).
-Reading = Literal["", "snap_summary", "control_left_out", "probes_only"]
+# every session a probe (verify.probes_only, the whole capture's; report.verdict_notes);
+# "carries_refusal", an announced_address_mismatch whose fix carries a *_refused
+# finding's (verify.addresses; verify.fix_notes then speaks of a reject, not a drop).
+Reading = Literal["", "snap_summary", "control_left_out", "probes_only", "carries_refusal"]
 
 
 class Severity(StrEnum):

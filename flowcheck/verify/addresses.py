@@ -286,7 +286,9 @@ def check_address_matched(ctx: Context, session: Session,
                 f"instead ({conn.uid}; {how}): a NAT rewrote the address, so this "
                 f"connection was matched to the announcement by its port.{side_words}",
                 fix, session=session, conn=conn,
-                frames=[ann.frame, *opening_frames(conn)], ts=ann.ts, cause="data")
+                frames=[ann.frame, *opening_frames(conn)], ts=ann.ts, cause="data",
+                reading="carries_refusal" if failure is not None
+                and failure.code.endswith("_refused") else "")
 
 
 def _capture_side(ctx: Context, session: Session, listener_kind: str,

@@ -109,7 +109,8 @@ def firewall_pointer(ctx: Context, finding: Finding) -> str:
     # Trial A of session 34: an accept added in one nftables table let nothing through
     # while another table's base chain on the same hook dropped the packets. A refusal
     # (a RST or an ICMP unreachable) is a reject's, not a drop's (newuser61 6).
-    rule = "reject" if finding.code.endswith("_refused") else "drop"
+    refusal = finding.code.endswith("_refused") or finding.reading == "carries_refusal"
+    rule = "reject" if refusal else "drop"
     return (f" `{_FIREWALL_COMMAND} {' '.join(args)}` prints these rules for nft, iptables, "
             f"PowerShell and netsh, per host{unset}; an accept in one nftables table or "
             f"chain does not undo a {rule} in another on the same hook (`nft list ruleset` "
