@@ -304,3 +304,20 @@ def test_a_value_outside_the_choices_is_one_plain_line(capsys: pytest.CaptureFix
     assert capsys.readouterr().err == (
         "flowcheck: error: Invalid value for '--format': 'xml' is not one of 'table', "
         "'json'. (see 'flowcheck analyze --help')\n")
+
+
+@pytest.mark.parametrize(("argv", "hint"), [
+    (["analyze", "--format", "html"], True), (["analyze", "--format=HTML"], True),
+    (["connections", "--format", "html"], False)])  # connections writes no HTML report
+def test_format_html_points_to_the_html_option(capsys: pytest.CaptureFixture[str],
+                                               argv: list[str], hint: bool) -> None:
+    """The HTML report is `--html FILE`, not a format: `analyze --format html` said only
+    "'html' is not one of 'table', 'json'" (cli.app._html_asked)."""
+    capture = CAPTURES / "ndmjob" / "v4-backup.pcap"
+    assert run([*argv, str(capture)]) == 2
+    value = argv[-1].removeprefix("--format=")
+    reason = f"'{value}' is not one of 'table', 'json'"
+    tail = "; for an HTML report use --html FILE" if hint else "."
+    assert capsys.readouterr().err == (
+        f"flowcheck: error: Invalid value for '--format': {reason}{tail} "
+        f"(see 'flowcheck {argv[0]} --help')\n")

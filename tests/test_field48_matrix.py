@@ -69,7 +69,9 @@ def test_a_tls_session_captured_one_way_is_unknown_for_its_tls_not_a_refused_aut
     # 10.77.1.3 are its own (sessions.callback_ties; they were tied to both sessions):
     # a job shows, its data connections failed.
     assert not second.kind_unknown
-    assert [s.status for s in second.steps[3:]] == ["failed", "missing"]
+    # Step 5 unknown, not missing: the capture ended 445 ms after the fifth endpoint's
+    # last resent SYN, the control connection open (verify.flow_cut).
+    assert [s.status for s in second.steps[3:]] == ["failed", "unknown"]
     unanswered = [f for f in analysis.findings if f.code == "data_unanswered"]
     assert len(unanswered) == 5 and {f.session for f in unanswered} == {second.id}
 

@@ -7,6 +7,12 @@ at the fourth callback SYN, 3.08 s after the control connection opened, before t
 CONNECT_CLOSE of frame 22) read steps 3-5 "not reached: the job stopped after step 2
 failed", a stop the capture does not show. They are `unknown` now, saying how long the
 capture went on after step 2's last packet; the FAIL from step 2's SYNs stays.
+
+step5cut: data-port-dropped.pcap cut with `editcap -r ... 1-24` (the capture ends at the
+second data SYN, the control connection open) failed step 4 with "the capture ended 0 ms
+after the last SYN, so whether that one or a later resend got through cannot be seen"
+while step 5 said "no data connection opened, so no data moved". Step 5 is `unknown` there
+now (flowcheck.verify.flow_cut), missing again once the capture shows the job's end.
 """
 
 from __future__ import annotations
@@ -99,3 +105,40 @@ def test_settle_browse_reads_the_step_not_its_words() -> None:
     assert session.kind_unknown
     assert session.kind_unknown_why == ("the job stopped after step 2 failed, before "
                                         "anything showed a backup, a restore or a browse")
+
+
+FLOW_CUT = ("unknown: no data connection opened in the capture, but it ended 0 ms after the "
+            "last SYN to {endpoint} (frame {frame}) with the control connection still open, "
+            "no FIN, RST or CONNECT_CLOSE on it: whether that SYN or a later resend got "
+            "through and the data moved after the capture's end cannot be seen")
+
+
+@pytest.mark.parametrize(("last", "status"), [(24, "unknown"), (26, "unknown"),
+                                              (27, "missing")])
+def test_data_flow_after_resent_syns_the_capture_ended_on(tmp_path: Path, last: int,
+                                                          status: str) -> None:
+    """data-port-dropped: data SYNs at frames 22, 24, 25, 26 (3.07 s), the CONNECT_CLOSE
+    at 27. Cut at a resend, step 4 failed and step 5 unknown; with the close, missing."""
+    verdict, [session] = _cut(tmp_path, "data-port-dropped", last)
+    assert verdict == "fail"  # data_unanswered, from step 4's resent SYNs
+    data_connection, data_flow = session.steps[3:5]
+    assert data_connection.status == "failed"
+    assert data_flow.status == status
+    assert data_flow.detail == (
+        FLOW_CUT.format(endpoint="10.77.0.2:6001", frame=last) if status == "unknown"
+        else "no data connection opened, so no data moved")
+
+
+@pytest.mark.parametrize(("last", "status"), [(21, "unknown"), (22, "missing")])
+def test_a_field_cut_of_dropped_data_syns_leaves_the_flow_unknown(tmp_path: Path, last: int,
+                                                                  status: str) -> None:
+    """field54-matrix/data-syns-dropped-by-media-input-any-on-media (ndmjob's profile:
+    the data connection is step 3, the flow step 4): nine data SYNs over 19.4 s, the
+    ninth frame 21; frame 22 the media server's FIN on the control connection."""
+    verdict, [session] = _cut(tmp_path, "data-syns-dropped-by-media-input-any-on-media", last,
+                              folder=LAB.parent / "field54-matrix", suffix=".pcap.gz")
+    assert verdict == "fail"
+    data_connection, data_flow = session.steps[-2:]
+    assert (data_connection.status, data_flow.status) == ("failed", status)
+    if status == "unknown":
+        assert data_flow.detail == FLOW_CUT.format(endpoint="10.77.0.1:5016", frame=21)

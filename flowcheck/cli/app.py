@@ -145,7 +145,10 @@ def _run(argv: list[str] | None) -> int:
     except click_errors.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
         # typer checks values through pydantic, whose messages start "Value error, ".
-        report_error(f"{exc.format_message().replace('Value error, ', '')}{hint}")
+        message = exc.format_message().replace('Value error, ', '')
+        if _html_asked(exc, argv):
+            message = f"{message.rstrip('.')}; for an HTML report use --html FILE"
+        report_error(f"{message}{hint}")
         return int(ExitStatus.USAGE)
     except click_errors.ClickException as exc:
         report_error(exc.format_message())
@@ -170,6 +173,23 @@ def _run(argv: list[str] | None) -> int:
         # no command returns it otherwise: the documented line, as for Abort above.
         report_error("interrupted")
     return result if isinstance(result, int) else 0
+
+
+def _html_asked(exc: click_errors.UsageError, argv: list[str]) -> bool:
+    """Was `exc` the refusal of `--format html` (any case, `--format=html` too) by a
+    command that writes the HTML report with its own option, `--html FILE` (analyze,
+    live)? Then its line says so: "'html' is not one of 'table', 'json'" alone left a
+    user who wanted that report no way to it (docs/cli.md)."""
+    param = getattr(exc, "param", None)
+    if param is None or "--format" not in param.opts or exc.ctx is None:
+        return False
+    if not any("--html" in getattr(other, "opts", ()) for other in exc.ctx.command.params):
+        return False
+    values = [value for word, value in zip(argv, [*argv[1:], ""], strict=True)
+              if word == "--format"]
+    values += [word.removeprefix("--format=") for word in argv
+               if word.startswith("--format=")]
+    return any(value.lower() == "html" for value in values)
 
 
 def _help_asked(argv: list[str]) -> bool:

@@ -20,6 +20,7 @@ from flowcheck.verify.cut_halt import cut_halt_words
 from flowcheck.verify.cut_transfer import cut_words, unseen_words
 from flowcheck.verify.evidence import flow_hidden, is_open, judged
 from flowcheck.verify.filtered import data_unseen
+from flowcheck.verify.flow_cut import flow_after_cut
 from flowcheck.verify.hole_flow import hole_words
 from flowcheck.verify.local import local_flow_step, only_local
 from flowcheck.verify.mid_transfer_resets import cut_transfers, unseen_cut_transfers
@@ -63,6 +64,10 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
             return make_step(spec, "unknown", detail="unknown: " + (
                 data_unseen(ctx, session) or "whether the data connection (step "
                 f"{previous.step}) opened cannot be seen"))
+        cut = (flow_after_cut(ctx, session, conns)
+               if previous is not None and previous.status == "failed" else None)
+        if cut is not None:  # a resend after the capture's end may have got through
+            return make_step(spec, "unknown", detail=f"unknown: {cut}")
         return make_step(spec, "missing", detail="no data connection opened, so no data moved")
     sent = sent_each_way(session, open_conns)
     key = job_direction(session)
