@@ -173,7 +173,7 @@ def test_a_synack_a_nat_in_front_of_the_agent_rejects() -> None:
     message = _words(error.message)
     assert ("10.77.1.254, the address the agent's connection came from but not its own "
             f"({AGENT}: a NAT device in front of it") in message
-    assert "nft insert rule inet filter forward" in _words(error.fix)
+    assert "in the table and chain on the forward hook that hold the reject" in _words(error.fix)
 
 
 def test_a_synack_lost_without_icmp_names_the_second_address() -> None:

@@ -13,7 +13,8 @@ def test_blocked_callback_return_names_host_chain_and_the_agent_range() -> None:
     [finding] = [f for f in findings if f.code == "handshake_incomplete"]
     assert f"{A}:6002 -> {M}:5002" in finding.message  # the evidence keeps the ports
     assert finding.fix.startswith(f"On {A} (its input chain) and on any firewall between")
-    assert "nft insert rule inet filter input ct state established,related accept" in finding.fix
+    assert "`nft insert rule FAMILY TABLE CHAIN ct state established,related accept` in the " \
+        "table and chain on the input hook that hold the drop" in finding.fix
     assert "iptables -I INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT" in finding.fix
     assert f"TCP from {M} ports 5001-5100 back to {A} ports 6001-6100 (the agent range" in (
         finding.fix)

@@ -21,6 +21,7 @@ from flowcheck.verify.allow_rules import own_target, return_ports
 from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.capture_host_proof import CaptureHostProof
 from flowcheck.verify.context import Context
+from flowcheck.verify.established_accept import established_accept
 
 
 def _frames_words(frames: list[int]) -> str:
@@ -204,9 +205,8 @@ def towards_listener_fix(ctx: Context, conn: Connection, session: Session | None
     accept = (
         f"{where}, accept the whole connection, not only its SYN: TCP from {connector} "
         f"{back_to} to {listener} {answer}, whatever its flags, with established "
-        "connections accepted ahead of any drop (nft insert rule inet filter input ct "
-        "state established,related accept; iptables -I INPUT -m conntrack --ctstate "
-        f"ESTABLISHED,RELATED -j ACCEPT{WINDOWS_STATEFUL})")
+        "connections accepted ahead of any drop "
+        f"{established_accept('input', windows=WINDOWS_STATEFUL)}")
     if here:
         return f"{accept}."
     return (f"{accept}; a stateful firewall between them must see both "

@@ -33,7 +33,12 @@ from flowcheck.verify.details import failure_words
 from flowcheck.verify.evidence import ended_early, judged, note_unseen
 from flowcheck.verify.filtered import moved_unseen, off_path, port_only_reading
 from flowcheck.verify.forwarded import answered_meanwhile, forwarded_fix, forwarded_words
-from flowcheck.verify.limit_words import limit_fix, limit_words, passed_before
+from flowcheck.verify.limit_words import (
+    limit_fix,
+    limit_words,
+    passed_before,
+    refused_limit_fix,
+)
 from flowcheck.verify.local_drop import local_drop
 from flowcheck.verify.lone_data_syn import lone_reading
 from flowcheck.verify.nat_listener import configured_listener, nat_fix, nat_words
@@ -423,7 +428,7 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
         fix = f"{outside[1]}{fix[:1].lower()}{fix[1:]}" if outside else fix
         # A limit rejects: a RST in the responder's own name says nothing listens there.
         passed = None if first.resp_rst else passed_before(ctx, first)
-        fix = with_lead(limit_fix(ctx, first, passed), fix) if passed is not None else fix
+        fix = refused_limit_fix(ctx, first, passed, fix) if passed is not None else fix
         forward = answered_meanwhile(ctx, first)
         fix = with_lead(forwarded_fix(ctx, first), fix) if forward is not None else fix
         ctx.add("data_refused",

@@ -16,6 +16,7 @@ from flowcheck.config import Config, format_ranges
 from flowcheck.model import Finding, Severity
 from flowcheck.verify.context import DEFAULT_RANGE_WORDS, Context
 from flowcheck.verify.end_roles import role_ends
+from flowcheck.verify.established_accept import other_table_note
 from flowcheck.verify.plain_direction import (
     callback_unseen,
     plain_direction,
@@ -73,7 +74,9 @@ def default_ranges_first(ctx: Context, fix: str) -> str:
 
 def firewall_pointer(ctx: Context, finding: Finding) -> str:
     """" `flowcheck firewall ...` prints these rules ..." for a fix that gives allow
-    rules, with the finding's hosts and the ranges in force; "" for any other fix."""
+    rules, with the finding's hosts and the ranges in force, ending with the note that an
+    accept in one nftables table does not undo a drop in another (other_table_note);
+    "" for any other fix."""
     if "allow tcp" not in finding.fix.lower() or _FIREWALL_COMMAND in finding.fix:
         return ""
     session = ctx.session_by_id.get(finding.session) if finding.session else None
@@ -106,12 +109,19 @@ def firewall_pointer(ctx: Context, finding: Finding) -> str:
         args.append(f"--profile {config.profile}")
     unset = ("; LO-HI: the range set in Backup Exec" if ctx.profile.backup_exec
              else "; LO-HI: the range set on the DMA") if defaulted else ""
-    # Trial A of session 34: an accept added in one nftables table let nothing through
-    # while another table's base chain on the same hook dropped the packets. A refusal
-    # (a RST or an ICMP unreachable) is a reject's, not a drop's (newuser61 6).
-    refusal = finding.code.endswith("_refused") or finding.reading == "carries_refusal"
-    rule = "reject" if refusal else "drop"
+    note = other_table_note(_stopping_rule(finding))
+    # The note once: a fix quoting nft's accept of established connections holds it
+    # (established_accept).
+    note = "" if note in finding.fix else f"; {note}"
     return (f" `{_FIREWALL_COMMAND} {' '.join(args)}` prints these rules for nft, iptables, "
-            f"PowerShell and netsh, per host{unset}; an accept in one nftables table or "
-            f"chain does not undo a {rule} in another on the same hook (`nft list ruleset` "
-            f"shows them all): remove or narrow that {rule}.")
+            f"PowerShell and netsh, per host{unset}{note}.")
+
+
+def _stopping_rule(finding: Finding) -> str:
+    """"reject" for a refusal's fix (a RST or an ICMP unreachable is a reject's, not a
+    drop's: newuser61 6), else "drop". Trial A of session 34: an accept added in one
+    nftables table let nothing through while another table's base chain on the same
+    hook dropped the packets."""
+    refusal = finding.code.endswith("_refused") or finding.reading == "carries_refusal"
+    return "reject" if refusal else "drop"
+

@@ -20,7 +20,9 @@ with and without a drop rule, in one directory: C5 of the first job reached 6003
 before the second job's SYNs to 6001, read "more likely a limit on new connections"). The
 words then name both jobs and all three readings, none the likelier, and the fix looks
 for a changed rule beside the limit (field check 43's rate limit passed job 1's callback
-and dropped job 2's: a limit still leads).
+and dropped job 2's: a limit still leads). A refusal by a filter's reject (an ICMP
+administratively prohibited) names a rule: its fix opens with that rule, the limit among
+what the rule may be after it (refused_limit_fix; newuser62).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from __future__ import annotations
 from flowcheck.durations import span_words
 from flowcheck.model import Connection
 from flowcheck.verify.context import Context
+from flowcheck.verify.plain_direction import with_lead
 
 # How long before the failed one the other connection opened, at most (seconds): a job
 # opens its resources' connections seconds apart; a limit counts per second or minute.
@@ -119,3 +122,26 @@ def limit_fix(ctx: Context, conn: Connection, other: Connection) -> str:
             f"on new connections or a rule for some ports of the range only{changed}, and "
             "raise the limit above what a job opens at once (two connections per resource); "
             "else: ")
+
+
+
+def refused_limit_fix(ctx: Context, conn: Connection, other: Connection, fix: str) -> str:
+    """A refusal's `fix` (data_refused, callback_refused by a filter's reject) with what
+    passed_before's `other` says. Within one job (a limit the likelier reading, the
+    message's "more likely"), limit_fix leads, as for a drop (trial 37b: a `meter ...
+    reject` rejected the second of a job's data connections 43 ms after the first).
+    After an earlier job's (other_job) a changed rule reads as well, and the reject the
+    ICMP names is a rule first: the fix opens with it, then what that rule may be
+    (newuser62: one SYN rejected with `reject with icmp admin-prohibited` after an
+    earlier good job, its fix opening "raise the limit above what a job opens at once")."""
+    jobs = other_job(ctx, conn, other)
+    if jobs is None:
+        return with_lead(limit_fix(ctx, conn, other), fix)
+    return (f"{fix} {other.uid} to {other.resp_h} port {other.resp_p} passed the same way "
+            f"{span_words(max(0.0, conn.opening_ts - other.ts))} before, in session "
+            f"{jobs[0]}'s job: if that reject rule is a limit on new connections (nftables' "
+            "`limit`, `meter` or `ct count`, iptables' `hashlimit` or `connlimit`, a "
+            "firewall's session or connection-rate limit), raise it above what a job opens "
+            "at once (two connections per resource); it may also cover some ports of the "
+            f"range only, or be one added or changed since session {jobs[0]}'s job (the "
+            "firewall's log or change history tells).")

@@ -32,7 +32,12 @@ from flowcheck.verify.foreign_reset import (
     undecremented_words,
 )
 from flowcheck.verify.half_open import half_open_check
-from flowcheck.verify.limit_words import limit_fix, limit_words, passed_before
+from flowcheck.verify.limit_words import (
+    limit_fix,
+    limit_words,
+    passed_before,
+    refused_limit_fix,
+)
 from flowcheck.verify.local_drop import local_drop
 from flowcheck.verify.lone_callback_syn import lone_callback
 from flowcheck.verify.no_session import no_control_session, pieces_without_session
@@ -298,7 +303,7 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
                 f"The agent's callback to the job engine was refused: {refusal_causes(ctx, conn)}."
                 f"{outside[0] if outside else ''}{refusal_notes(ctx, [conn])}"
                 f"{limit_words(ctx, conn, passed) if passed is not None else ''}",
-                with_lead(limit_fix(ctx, conn, passed), fix) if passed is not None else fix,
+                refused_limit_fix(ctx, conn, passed, fix) if passed is not None else fix,
                 session=session, conn=conn, cause="callback")
     elif outcome == "handshake_incomplete":
         handshake_incomplete(ctx, session, conn, "callback", "callback")

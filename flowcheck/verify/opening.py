@@ -42,6 +42,7 @@ from flowcheck.verify.capture_points import (
 )
 from flowcheck.verify.context import Context
 from flowcheck.verify.cut_icmp import untied_words
+from flowcheck.verify.established_accept import established_accept
 from flowcheck.verify.evidence import after_last
 from flowcheck.verify.gave_up import gave_up_at_once, gave_up_words
 from flowcheck.verify.synack_reset import (
@@ -120,9 +121,8 @@ def handshake_incomplete(ctx: Context, session: Session | None, conn: Connection
                 f"{head}: the return traffic is blocked between the hosts: "
                 f"{synacks_vanished_words(ctx, conn)}.",
                 f"In the forward chain of {BETWEEN}, accept the return traffic of "
-                "established connections ahead of any drop (nft insert rule inet filter "
-                "forward ct state established,related accept; iptables -I FORWARD -m "
-                f"conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT), or {return_rule}.",
+                "established connections ahead of any drop "
+                f"{established_accept('forward')}, or {return_rule}.",
                 session=session, conn=conn, cause=cause)
         return
     if synack_reached_originator(ctx, conn):  # one SYN, SYN-ACKs resent for long
@@ -141,10 +141,9 @@ def handshake_incomplete(ctx: Context, session: Session | None, conn: Connection
             + (f" And {other}, an address the routers between them may not route back "
                "to." if other else ""),
             f"On {conn.orig_h} (its input chain) and on any firewall between the hosts, "
-            "accept the return traffic of established connections ahead of any drop (nft "
-            "insert rule inet filter input ct state established,related accept; iptables "
-            f"-I INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT), or "
-            f"{return_rule}.", session=session, conn=conn, cause=cause)
+            "accept the return traffic of established connections ahead of any drop "
+            f"{established_accept('input')}, or {return_rule}.", session=session, conn=conn,
+            cause=cause)
 
 
 def _answered_across_nat(ctx: Context, session: Session | None, conn: Connection,

@@ -32,6 +32,7 @@ from flowcheck.verify.allow_rules import return_ports
 from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.capture_host_proof import CaptureHostProof
 from flowcheck.verify.context import Context
+from flowcheck.verify.established_accept import established_accept
 from flowcheck.verify.stalled import Stall, stall_words, unacked_words
 
 
@@ -126,10 +127,9 @@ def report_opening_stall(ctx: Context, session: Session, stream: NdmpStream,
         "with no accept of established connections ahead of it: a range that holds the "
         f"connection's own port on {receiver} drops its replies too){route}."
         + _taken_words(on, receiver, sender))
-    accept = ("accept established connections ahead of any drop (nft insert rule inet "
-              "filter input ct state established,related accept; iptables -I INPUT -m "
-              "conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT"
-              f"{WINDOWS_STATEFUL}), or allow {towards} whatever its flags")
+    accept = ("accept established connections ahead of any drop "
+              f"{established_accept('input', windows=WINDOWS_STATEFUL)}, or allow "
+              f"{towards} whatever its flags")
     fix = (f"On {receiver} (its input chain), where this capture was taken and the packets "
            f"arrived, {accept}. {INGRESS_WORDS}" if own else
            f"On {receiver} (its input chain) and on any firewall between the hosts, "

@@ -18,6 +18,7 @@ from flowcheck.connections.icmp import FRAMES_PER_QUOTE
 from flowcheck.model import Connection, Session
 from flowcheck.verify.context import Context
 from flowcheck.verify.end_roles import role_words
+from flowcheck.verify.established_accept import established_accept
 from flowcheck.verify.refusals import prohibited, refusal_how, routing_unreachable
 
 
@@ -52,8 +53,8 @@ def report_synack_unreachable(ctx: Context, session: Session | None, conn: Conne
 
     def accept(chain: str) -> str:
         return ("accept the return traffic of established connections ahead of the reject "
-                f"(nft insert rule inet filter {chain} ct state established,related "
-                f"accept), or let TCP from {resp} port {conn.resp_p} back to {orig} pass")
+                f"{established_accept(chain, 'reject')}, or let TCP from {resp} port "
+                f"{conn.resp_p} back to {orig} pass")
 
     if device == orig and other and session is not None:
         # Not the host's own address: a NAT device in front of it answers from it (field
