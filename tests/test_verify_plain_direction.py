@@ -168,15 +168,18 @@ def test_a_job_without_announcement_is_not_read_as_plain_ndmp(capsys: Capsys) ->
 def test_a_refused_callback_is_no_proof_of_backup_exec(capsys: Capsys) -> None:
     """ndmjob-ended/v4-ended-at-start-then-good-media: the capture began as an earlier
     job ended; its last data connection into the media range, its announcement not in
-    the capture, reads as S1's refused callback. S2, a whole ndmjob backup (DATA_CONNECT),
-    is plain NDMP's all the same: judged by the ndmp profile, each session by its own
-    reading (flowcheck.mixed_reading, newuser56; was: step_missing, its first fix naming
-    --profile ndmp), its profile_inferred's fix naming --profile ndmp."""
+    the capture, read as S1's refused callback until leftover61: S1 is a job ended before
+    the capture (status ended, judged false), its late connect no callback_refused. S2, a
+    whole ndmjob backup (DATA_CONNECT), is plain NDMP's all the same: judged by the ndmp
+    profile, each session by its own reading (flowcheck.mixed_reading, newuser56; was:
+    step_missing, its first fix naming --profile ndmp), its profile_inferred's fix naming
+    --profile ndmp."""
     capture = CAPTURES / "ndmjob-ended" / "v4-ended-at-start-then-good-media.pcap.gz"
     done = _analyze(capsys, capture, "--format", "json")
     report = json.loads(done.stdout)
-    assert any(f["code"] == "callback_refused" and f["session"] == "S1"
-               for f in report["findings"])
+    s1 = report["sessions"][0]
+    assert (s1["status"], s1["judged"]) == ("ended", False), s1
+    assert not any(f["code"] == "callback_refused" for f in report["findings"])
     assert not any(f["session"] == "S2" and f["severity"] != "info"
                    for f in report["findings"])
     s2 = report["sessions"][1]
