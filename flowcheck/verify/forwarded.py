@@ -7,12 +7,15 @@ ICMP host unreachable (its ARP for the address gets no answer) or drops them. Wh
 address answers another connection at the same time (the job's control connection on
 port 10000), it is neither down nor unroutable as a whole (field check trial 37b: "the
 agent down, or no route" for a forward of port 10000 only). Said by the refusal findings
-(flowcheck.verify.data_links: data_refused, its message and fix).
+(flowcheck.verify.data_links: data_refused, its message and fix), and by the fix of
+announced_address_mismatch when the agent announces its own address from behind such a
+forward: announcing the forwarded address needs the data range forwarded too.
 """
 
 from __future__ import annotations
 
-from flowcheck.model import Connection
+from flowcheck.model import Announcement, Connection, Session
+from flowcheck.verify.allow_rules import allow_rule
 from flowcheck.verify.context import Context
 from flowcheck.verify.refusals import unreachable_router
 
@@ -59,3 +62,33 @@ def forwarded_fix(ctx: Context, conn: Connection) -> str:
     return (f"If {conn.resp_h} is a forwarded address (a port forward or DNAT on the "
             f"device in front of the host), forward {range_words} to the host too, as port "
             "10000 is; else: ")
+
+
+def announce_and_forward_fix(ctx: Context, session: Session, ann: Announcement,
+                             attempt: Connection, parties: tuple[str, str, str]) -> str:
+    """The fix of announced_address_mismatch (flowcheck.verify.addresses) when the
+    announced address is the agent's own (its callback came from it) and the control
+    address a port forward's or NAT's of the NDMP port alone. attempt: the connector's
+    unanswered data connection to the announced address; parties: (listener words,
+    connector words, the listener's control address) as addresses._parties gives them.
+    Its first sentence, the headline under the verdict, names both halves: announce the
+    forwarded address AND forward the agent range through the device too, or the other
+    way, a route to the agent's own address without NAT (task natfix, newuser62: the
+    headline said "make the agent announce ... (10.77.0.254)" alone, which still fails:
+    captures/lab-natfix/port-forward-ndmp-only-agent-announces-forwarded-media.pcap; the
+    range's forwarding was under "Also")."""
+    listener, connector, host = parties
+    port = ctx.config.ndmp_port
+    data = ctx.ranges("agent")
+    return (f"Make {listener} announce the address {connector} reaches it on ({host}) and "
+            f"have the device that forwards {host}'s NDMP port {port} to {ann.ip} forward "
+            f"{host}'s ports {data} to it as well, or reach {ann.ip} without NAT: give "
+            f"{connector} a route to {ann.ip} and "
+            f"{allow_rule(ctx, attempt, session, between=True)}. Announcing {host} alone "
+            f"is not enough: the data connections then go to {host} and reach {listener} "
+            f"only if the device forwards the data range as well as port {port}. To make "
+            f"{listener} announce {host}: set "
+            "its data interface / preferred network (Backup Exec: the agent's preferred "
+            "network, \"Backup To Network Card\"; NDMP filers: the NDMP preferred "
+            "interface); an NDMP-aware gateway (one that rewrites the address inside "
+            "DATA_LISTEN replies) needs the range forwarded too.")
