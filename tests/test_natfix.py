@@ -69,3 +69,19 @@ def test_the_lab_ground_truth() -> None:
     both = folder_analysis(FOLDER, "port-forward-ndmp-and-range-agent-announces-forwarded-"
                            "media.pcap.gz")
     assert both.verdict == "pass"
+
+
+def test_the_forwarders_own_reset_names_the_forward() -> None:
+    # The old headline applied: announcing 10.77.0.254 with port 10000 forwarded alone.
+    # The router's own stack resets the data SYNs (TTL 64; the agent's packets 63): it
+    # read a `reject with tcp reset` in the router's forward rules only, the fix an allow
+    # rule in its forward chain, which does nothing for an address of the router's own.
+    fix, found = _headline_fix(FOLDER, "port-forward-ndmp-only-agent-announces-forwarded-"
+                               "media.pcap")
+    assert fix.startswith("if 10.77.0.254 is a forwarded address (a port forward or DNAT on "
+                          "the device in front of the host), forward 6001-6100 (agent range) "
+                          "to the host too, as port 10000 is; else: allow TCP"), fix
+    for finding in found:
+        assert finding.code == "data_refused"
+        assert "Yet 10.77.0.254 answered C1 on port 10000 at the same time, and the agent's " \
+            "callback (C2) came from 10.78.0.2, not from 10.77.0.254" in finding.message

@@ -17,6 +17,7 @@ from __future__ import annotations
 from flowcheck.model import Announcement, Connection, Session
 from flowcheck.verify.allow_rules import allow_rule
 from flowcheck.verify.context import Context
+from flowcheck.verify.foreign_reset import foreign_reset
 from flowcheck.verify.refusals import unreachable_router
 
 
@@ -27,6 +28,32 @@ def answered_meanwhile(ctx: Context, conn: Connection) -> Connection | None:
     otherwise."""
     if unreachable_router(conn) is None:
         return None
+    return _meanwhile(ctx, conn)
+
+
+def reset_meanwhile(ctx: Context, session: Session, conn: Connection
+                    ) -> tuple[Connection, Connection] | None:
+    """(the connection to conn's responder address on another port that it answered
+    meanwhile, as answered_meanwhile finds it; the session's callback) when conn, to the
+    address the session's control connection reached the agent at, was refused by a RST
+    that address did not send (verify.foreign_reset: another TTL than its own packets)
+    and the callback came from another address: the control address is then most likely
+    a device's that forwards some ports alone, its own stack resetting the others
+    (captures/lab-natfix, the agent announcing the forwarded address with port 10000
+    forwarded alone: it read a `reject with tcp reset` in the device's forward rules
+    only, the fix an allow rule in its forward chain). None otherwise."""
+    control = ctx.by_uid[session.control_uid]
+    callback = ctx.by_uid.get(session.callback_uid or "")
+    if (callback is None or conn.resp_h != control.resp_h or callback.orig_h == conn.resp_h
+            or foreign_reset(ctx, conn) is None):
+        return None
+    other = _meanwhile(ctx, conn)
+    return None if other is None else (other, callback)
+
+
+def _meanwhile(ctx: Context, conn: Connection) -> Connection | None:
+    """An established connection to conn's responder address on another port, opened
+    before conn's first SYN and answered by that address after it; None if none."""
     start = conn.opening_ts
     # Answered: the address sent on it after this SYN (a host that went down leaves its
     # other connections open in the capture, their resends unanswered).
@@ -52,6 +79,15 @@ def forwarded_words(conn: Connection, other: Connection) -> str:
             f"it that forwards only some of its ports (a port forward or DNAT of port "
             f"{other.resp_p} alone, {conn.resp_h} an address of that device) answers so "
             "for the others.")
+
+
+def reset_forward_words(conn: Connection, other: Connection, callback: Connection) -> str:
+    """The sentence for reset_meanwhile's connections."""
+    return (f" Yet {conn.resp_h} answered {other.uid} on port {other.resp_p} at the same "
+            f"time, and the agent's callback ({callback.uid}) came from {callback.orig_h}, "
+            f"not from {conn.resp_h}: {conn.resp_h} may as well be a device in front of "
+            f"the agent that forwards port {other.resp_p} alone (a port forward or DNAT), "
+            "whose own stack resets the connections to its other ports.")
 
 
 def forwarded_fix(ctx: Context, conn: Connection) -> str:
