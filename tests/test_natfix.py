@@ -11,9 +11,10 @@ so the headline now names both halves, or the route without NAT.
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
-from stored import errors, folder_analysis
+from stored import errors, folder_analysis, stored_analysis
 
 from flowcheck.report.answer import answer_rows, finding_parts
 
@@ -85,3 +86,24 @@ def test_the_forwarders_own_reset_names_the_forward() -> None:
         assert finding.code == "data_refused"
         assert "Yet 10.77.0.254 answered C1 on port 10000 at the same time, and the agent's " \
             "callback (C2) came from 10.78.0.2, not from 10.77.0.254" in finding.message
+
+
+def test_no_data_connection_seen_gets_the_same_fix(tmp_path: Path) -> None:
+    # The data SYNs cut out (editcap): "no connection to 10.78.0.2:6001 was seen", the
+    # callback still proving 10.78.0.2 the agent's own. It said "Opening firewall ports
+    # for the data range does not help" beside "through a port forward or NAT of the
+    # NDMP port alone".
+    cut = tmp_path / "no-data-syns.pcap"
+    subprocess.run(["editcap", str(FOLDER / OWN), str(cut),
+                    *map(str, (22, 24, 25, 26, 30, 31, 32, 33, 37, 38, 39, 40))],
+                   check=True, capture_output=True)
+    result = stored_analysis(cut, config_path=FOLDER / "flowcheck.toml")
+    [session] = result.sessions
+    fix = dict(answer_rows(session, result.findings))["fix:"]
+    assert "(10.77.0.254) and have the device that forwards 10.77.0.254's NDMP port 10000 " \
+        "to 10.78.0.2 forward 10.77.0.254's ports 6001-6100 (agent range) to it as well, or " \
+        "reach 10.78.0.2 without NAT" in fix, fix
+    for finding in errors(result):
+        assert finding.code == "announced_address_mismatch"
+        assert "no connection to 10.78.0.2:600" in finding.message
+        assert "does not help" not in finding.fix

@@ -155,8 +155,8 @@ def report_mismatch(ctx: Context, session: Session, ann: Announcement,
     other = _maybe_other_agent(ctx, session, ann)
     fix = (_fix(listener, connector, host) if other is None
            else f"{_address_fix(listener, connector, host)}{other[1]}")
-    if own is not None and attempts:
-        fix = announce_and_forward_fix(ctx, session, ann, attempts[0],
+    if own is not None:
+        fix = announce_and_forward_fix(ctx, session, ann, attempts[0] if attempts else None,
                                        (listener, connector, host))
     ctx.add("announced_address_mismatch",
             f"{op} (frame {ann.frame}) announced {where} for the data connection, but the "

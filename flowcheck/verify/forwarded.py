@@ -101,11 +101,13 @@ def forwarded_fix(ctx: Context, conn: Connection) -> str:
 
 
 def announce_and_forward_fix(ctx: Context, session: Session, ann: Announcement,
-                             attempt: Connection, parties: tuple[str, str, str]) -> str:
+                             attempt: Connection | None, parties: tuple[str, str, str]
+                             ) -> str:
     """The fix of announced_address_mismatch (flowcheck.verify.addresses) when the
     announced address is the agent's own (its callback came from it) and the control
     address a port forward's or NAT's of the NDMP port alone. attempt: the connector's
-    unanswered data connection to the announced address; parties: (listener words,
+    unanswered data connection to the announced address (None when the capture holds
+    none: the rule then names the hosts and the range alone); parties: (listener words,
     connector words, the listener's control address) as addresses._parties gives them.
     Its first sentence, the headline under the verdict, names both halves: announce the
     forwarded address AND forward the agent range through the device too, or the other
@@ -116,11 +118,15 @@ def announce_and_forward_fix(ctx: Context, session: Session, ann: Announcement,
     listener, connector, host = parties
     port = ctx.config.ndmp_port
     data = ctx.ranges("agent")
+    control = ctx.by_uid[session.control_uid]
+    rule = (allow_rule(ctx, attempt, session, between=True) if attempt is not None else
+            f"allow TCP from {control.orig_h} to {ann.ip} ports {data} on both hosts and "
+            "on any firewall between them, and its return traffic")
     return (f"Make {listener} announce the address {connector} reaches it on ({host}) and "
             f"have the device that forwards {host}'s NDMP port {port} to {ann.ip} forward "
             f"{host}'s ports {data} to it as well, or reach {ann.ip} without NAT: give "
             f"{connector} a route to {ann.ip} and "
-            f"{allow_rule(ctx, attempt, session, between=True)}. Announcing {host} alone "
+            f"{rule}. Announcing {host} alone "
             f"is not enough: the data connections then go to {host} and reach {listener} "
             f"only if the device forwards the data range as well as port {port}. To make "
             f"{listener} announce {host}: set "
