@@ -140,7 +140,8 @@ def test_a_port_forward_of_the_ndmp_port_alone() -> None:
             finding.message
         assert "another host" not in finding.message
         assert "does not help" not in finding.fix
-        assert "reach 10.77.1.2 directly on the data range" in finding.fix
+        assert "or reach 10.77.1.2 without NAT: give the media server 10.77.0.1 a route" \
+            in finding.fix
     # The agent announcing the forwarded address: the router has nothing behind the
     # data ports, while the control connection to the same address runs.
     refused = [f for f in _errors(_analysis("port-forward-ndmp-only-announces-vip-media.pcap.gz"))

@@ -15,12 +15,13 @@ from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.sessions import listener_host
 from flowcheck.sessions.classify import connector_host
 from flowcheck.sessions.local import other_version
-from flowcheck.verify.allow_rules import allow_rule, capitalised
+from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.announced_kind import loopback_attempts, special, special_fix, special_message
 from flowcheck.verify.arrival import marked_both_ends
 from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.evidence import is_open, judged
+from flowcheck.verify.forwarded import announce_and_forward_fix
 from flowcheck.verify.shared import agent_kind, listened_at
 from flowcheck.verify.ttl import ttl_word
 
@@ -154,11 +155,9 @@ def report_mismatch(ctx: Context, session: Session, ann: Announcement,
     other = _maybe_other_agent(ctx, session, ann)
     fix = (_fix(listener, connector, host) if other is None
            else f"{_address_fix(listener, connector, host)}{other[1]}")
-    if own is not None and attempts:
-        fix = (f"{_address_fix(listener, connector, host)} Or let {connector} reach "
-               f"{ann.ip} directly on the data range: "
-               f"{allow_rule(ctx, attempts[0], session, between=True)}; or forward the data "
-               f"range to it on the device that forwards {host}'s NDMP port.")
+    if own is not None:
+        fix = announce_and_forward_fix(ctx, session, ann, attempts[0] if attempts else None,
+                                       (listener, connector, host))
     ctx.add("announced_address_mismatch",
             f"{op} (frame {ann.frame}) announced {where} for the data connection, but the "
             f"control connection reached {listener} at {host}; {what}. "

@@ -32,7 +32,13 @@ from flowcheck.verify.cut_icmp import no_answer_words
 from flowcheck.verify.details import failure_words
 from flowcheck.verify.evidence import ended_early, judged, note_unseen
 from flowcheck.verify.filtered import moved_unseen, off_path, port_only_reading
-from flowcheck.verify.forwarded import answered_meanwhile, forwarded_fix, forwarded_words
+from flowcheck.verify.forwarded import (
+    answered_meanwhile,
+    forwarded_fix,
+    forwarded_words,
+    reset_forward_words,
+    reset_meanwhile,
+)
 from flowcheck.verify.limit_words import (
     limit_fix,
     limit_words,
@@ -430,12 +436,15 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
         passed = None if first.resp_rst else passed_before(ctx, first)
         fix = refused_limit_fix(ctx, first, passed, fix) if passed is not None else fix
         forward = answered_meanwhile(ctx, first)
-        fix = with_lead(forwarded_fix(ctx, first), fix) if forward is not None else fix
+        reset = None if forward is not None else reset_meanwhile(ctx, session, first)
+        fix = with_lead(forwarded_fix(ctx, first), fix) \
+            if forward is not None or reset is not None else fix
         ctx.add("data_refused",
                 f"The data connection from {first.orig_h} was refused{tries}: "
                 f"{refusal_causes(ctx, first)}.{outside[0] if outside else ''}"
                 f"{refusal_notes(ctx, attempts)}"
                 f"{forwarded_words(first, forward) if forward is not None else ''}"
+                f"{reset_forward_words(first, *reset) if reset is not None else ''}"
                 f"{limit_words(ctx, first, passed) if passed is not None else ''}"
                 f"{stack[0] if stack else ''}",
                 fix + (stack[1] if stack else ""), session=session, conn=first,

@@ -7,13 +7,17 @@ ICMP host unreachable (its ARP for the address gets no answer) or drops them. Wh
 address answers another connection at the same time (the job's control connection on
 port 10000), it is neither down nor unroutable as a whole (field check trial 37b: "the
 agent down, or no route" for a forward of port 10000 only). Said by the refusal findings
-(flowcheck.verify.data_links: data_refused, its message and fix).
+(flowcheck.verify.data_links: data_refused, its message and fix), and by the fix of
+announced_address_mismatch when the agent announces its own address from behind such a
+forward: announcing the forwarded address needs the data range forwarded too.
 """
 
 from __future__ import annotations
 
-from flowcheck.model import Connection
+from flowcheck.model import Announcement, Connection, Session
+from flowcheck.verify.allow_rules import allow_rule
 from flowcheck.verify.context import Context
+from flowcheck.verify.foreign_reset import foreign_reset
 from flowcheck.verify.refusals import unreachable_router
 
 
@@ -24,6 +28,32 @@ def answered_meanwhile(ctx: Context, conn: Connection) -> Connection | None:
     otherwise."""
     if unreachable_router(conn) is None:
         return None
+    return _meanwhile(ctx, conn)
+
+
+def reset_meanwhile(ctx: Context, session: Session, conn: Connection
+                    ) -> tuple[Connection, Connection] | None:
+    """(the connection to conn's responder address on another port that it answered
+    meanwhile, as answered_meanwhile finds it; the session's callback) when conn, to the
+    address the session's control connection reached the agent at, was refused by a RST
+    that address did not send (verify.foreign_reset: another TTL than its own packets)
+    and the callback came from another address: the control address is then most likely
+    a device's that forwards some ports alone, its own stack resetting the others
+    (captures/lab-natfix, the agent announcing the forwarded address with port 10000
+    forwarded alone: it read a `reject with tcp reset` in the device's forward rules
+    only, the fix an allow rule in its forward chain). None otherwise."""
+    control = ctx.by_uid[session.control_uid]
+    callback = ctx.by_uid.get(session.callback_uid or "")
+    if (callback is None or conn.resp_h != control.resp_h or callback.orig_h == conn.resp_h
+            or foreign_reset(ctx, conn) is None):
+        return None
+    other = _meanwhile(ctx, conn)
+    return None if other is None else (other, callback)
+
+
+def _meanwhile(ctx: Context, conn: Connection) -> Connection | None:
+    """An established connection to conn's responder address on another port, opened
+    before conn's first SYN and answered by that address after it; None if none."""
     start = conn.opening_ts
     # Answered: the address sent on it after this SYN (a host that went down leaves its
     # other connections open in the capture, their resends unanswered).
@@ -51,6 +81,15 @@ def forwarded_words(conn: Connection, other: Connection) -> str:
             "for the others.")
 
 
+def reset_forward_words(conn: Connection, other: Connection, callback: Connection) -> str:
+    """The sentence for reset_meanwhile's connections."""
+    return (f" Yet {conn.resp_h} answered {other.uid} on port {other.resp_p} at the same "
+            f"time, and the agent's callback ({callback.uid}) came from {callback.orig_h}, "
+            f"not from {conn.resp_h}: {conn.resp_h} may as well be a device in front of "
+            f"the agent that forwards port {other.resp_p} alone (a port forward or DNAT), "
+            "whose own stack resets the connections to its other ports.")
+
+
 def forwarded_fix(ctx: Context, conn: Connection) -> str:
     """The fix's opening for answered_meanwhile's reading."""
     range_words = ctx.ranges("agent") if ctx.config.in_agent_range(conn.resp_p) else (
@@ -59,3 +98,39 @@ def forwarded_fix(ctx: Context, conn: Connection) -> str:
     return (f"If {conn.resp_h} is a forwarded address (a port forward or DNAT on the "
             f"device in front of the host), forward {range_words} to the host too, as port "
             "10000 is; else: ")
+
+
+def announce_and_forward_fix(ctx: Context, session: Session, ann: Announcement,
+                             attempt: Connection | None, parties: tuple[str, str, str]
+                             ) -> str:
+    """The fix of announced_address_mismatch (flowcheck.verify.addresses) when the
+    announced address is the agent's own (its callback came from it) and the control
+    address a port forward's or NAT's of the NDMP port alone. attempt: the connector's
+    unanswered data connection to the announced address (None when the capture holds
+    none: the rule then names the hosts and the range alone); parties: (listener words,
+    connector words, the listener's control address) as addresses._parties gives them.
+    Its first sentence, the headline under the verdict, names both halves: announce the
+    forwarded address AND forward the agent range through the device too, or the other
+    way, a route to the agent's own address without NAT (task natfix, newuser62: the
+    headline said "make the agent announce ... (10.77.0.254)" alone, which still fails:
+    captures/lab-natfix/port-forward-ndmp-only-agent-announces-forwarded-media.pcap; the
+    range's forwarding was under "Also")."""
+    listener, connector, host = parties
+    port = ctx.config.ndmp_port
+    data = ctx.ranges("agent")
+    control = ctx.by_uid[session.control_uid]
+    rule = (allow_rule(ctx, attempt, session, between=True) if attempt is not None else
+            f"allow TCP from {control.orig_h} to {ann.ip} ports {data} on both hosts and "
+            "on any firewall between them, and its return traffic")
+    return (f"Make {listener} announce the address {connector} reaches it on ({host}) and "
+            f"have the device that forwards {host}'s NDMP port {port} to {ann.ip} forward "
+            f"{host}'s ports {data} to it as well, or reach {ann.ip} without NAT: give "
+            f"{connector} a route to {ann.ip} and "
+            f"{rule}. Announcing {host} alone "
+            f"is not enough: the data connections then go to {host} and reach {listener} "
+            f"only if the device forwards the data range as well as port {port}. To make "
+            f"{listener} announce {host}: set "
+            "its data interface / preferred network (Backup Exec: the agent's preferred "
+            "network, \"Backup To Network Card\"; NDMP filers: the NDMP preferred "
+            "interface); an NDMP-aware gateway (one that rewrites the address inside "
+            "DATA_LISTEN replies) needs the range forwarded too.")
