@@ -30,6 +30,7 @@ from flowcheck.model import NdmpMessage
 from flowcheck.pipeline import analyze, read_traffic
 from flowcheck.sessions import build_sessions
 from flowcheck.sessions.classify import connection_outcome
+from flowcheck.traffic import Analysis
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 AGENT = "10.77.0.2"
@@ -52,10 +53,10 @@ def _two_jobs(path: Path, gap: float) -> None:
     wrpcap(str(path), sorted(merged, key=lambda p: float(p.time)))
 
 
-def test_another_jobs_reply_to_its_later_refusal_leaves_the_dropped_connect(
-        tmp_path: Path) -> None:
-    whole, sliced = tmp_path / "two.pcap", tmp_path / "agent.pcap"
-    _two_jobs(whole, 0.3)
+def _agent_slice(whole: Path, sliced: Path) -> tuple[Analysis, dict[int, list[int]]]:
+    """The reading of the agent's packets of `whole` (tcpdump `src host`, as newuser61
+    sliced its capture), and each session's data connections' agent ports by its control
+    connection's media port."""
     subprocess.run(["tcpdump", "-r", str(whole), "-w", str(sliced), f"src host {AGENT}"],
                    check=True, capture_output=True)
     config = build_config({"profile": "ndmp", "media_range": "5000-5999",
@@ -63,8 +64,16 @@ def test_another_jobs_reply_to_its_later_refusal_leaves_the_dropped_connect(
                            "remote_agents": [AGENT]})
     analysis = analyze(read_traffic([str(sliced)], config), config)
     by_uid = {c.uid: c for c in analysis.traffic.connections}
-    data = {by_uid[s.control_uid].orig_p: [by_uid[u].orig_p for u in s.data_connections]
-            for s in analysis.sessions}
+    return analysis, {by_uid[s.control_uid].orig_p: [by_uid[u].orig_p
+                                                     for u in s.data_connections]
+                      for s in analysis.sessions}
+
+
+def test_another_jobs_reply_to_its_later_refusal_leaves_the_dropped_connect(
+        tmp_path: Path) -> None:
+    whole = tmp_path / "two.pcap"
+    _two_jobs(whole, 0.3)
+    analysis, data = _agent_slice(whole, tmp_path / "agent.pcap")
     assert data == {5051: [6057], 5796: [6548]}
     codes = {f.code for f in analysis.findings}
     assert "data_unanswered" in codes and "unannounced_connection" not in codes, codes
@@ -133,17 +142,9 @@ def test_an_illegal_state_reply_answers_no_connect(tmp_path: Path) -> None:
     """Another job's DATA_CONNECT refused with NDMP_ILLEGAL_STATE_ERR (no connect tried)
     0.3 s after job A's last dropped SYN took A's connection: A unknown and an
     unannounced_connection, where the capture shows A's data_unanswered."""
-    whole, sliced = tmp_path / "two.pcap", tmp_path / "agent.pcap"
+    whole = tmp_path / "two.pcap"
     _reply_about_no_syn(whole, 19)
-    subprocess.run(["tcpdump", "-r", str(whole), "-w", str(sliced), f"src host {AGENT}"],
-                   check=True, capture_output=True)
-    config = build_config({"profile": "ndmp", "media_range": "5000-5999",
-                           "agent_range": "6000-6999", "media_servers": ["10.77.0.1"],
-                           "remote_agents": [AGENT]})
-    analysis = analyze(read_traffic([str(sliced)], config), config)
-    by_uid = {c.uid: c for c in analysis.traffic.connections}
-    data = {by_uid[s.control_uid].orig_p: [by_uid[u].orig_p for u in s.data_connections]
-            for s in analysis.sessions}
+    analysis, data = _agent_slice(whole, tmp_path / "agent.pcap")
     assert data == {5051: [6057], 5796: []}
     codes = {f.code for f in analysis.findings}
     assert "data_unanswered" in codes and "unannounced_connection" not in codes, codes
