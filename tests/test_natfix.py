@@ -11,9 +11,12 @@ so the headline now names both halves, or the route without NAT.
 
 from __future__ import annotations
 
+import struct
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
+from pcap_records import Record, read_records, write_records
 from stored import errors, folder_analysis, stored_analysis
 
 from flowcheck.report.answer import answer_rows, finding_parts
@@ -107,3 +110,47 @@ def test_no_data_connection_seen_gets_the_same_fix(tmp_path: Path) -> None:
         assert finding.code == "announced_address_mismatch"
         assert "no connection to 10.78.0.2:600" in finding.message
         assert "does not help" not in finding.fix
+
+
+def _ndmp_port_moved(records: list[Record], old: int, new: int) -> list[Record]:
+    """Ethernet IPv4 TCP records with the port `old` renumbered `new` at either end, the
+    TCP checksum made anew (RFC 793's pseudo-header sum)."""
+    moved = []
+    for record in records:
+        frame = bytearray(record.data)
+        if frame[12:14] != b"\x08\x00" or frame[23] != 6:
+            moved.append(record)
+            continue
+        ip = 14
+        tcp = ip + (frame[ip] & 0x0F) * 4
+        for at in (tcp, tcp + 2):
+            if struct.unpack_from("!H", frame, at)[0] == old:
+                struct.pack_into("!H", frame, at, new)
+        length = struct.unpack_from("!H", frame, ip + 2)[0] - (tcp - ip)
+        struct.pack_into("!H", frame, tcp + 16, 0)
+        segment = bytes(frame[ip + 12:ip + 20]) + struct.pack("!HH", 6, length) + \
+            bytes(frame[tcp:tcp + length])
+        segment += b"\0" * (len(segment) % 2)
+        total = sum(struct.unpack(f"!{len(segment) // 2}H", segment))
+        while total >> 16:
+            total = (total & 0xFFFF) + (total >> 16)
+        struct.pack_into("!H", frame, tcp + 16, ~total & 0xFFFF)
+        moved.append(replace(record, data=bytes(frame)))
+    return moved
+
+
+def test_the_forward_fix_names_the_ndmp_port_set(tmp_path: Path) -> None:
+    # The same capture with the NDMP port 10010: the fix said "as port 10000 is"
+    # whatever the port (verify.forwarded.forwarded_fix), the message "port 10010".
+    linktype, records = read_records(FOLDER / "port-forward-ndmp-only-agent-announces-"
+                                     "forwarded-media.pcap")
+    moved = write_records(tmp_path / "ndmp-port-10010.pcap", linktype,
+                          _ndmp_port_moved(records, 10000, 10010))
+    result = stored_analysis(moved, config_path=FOLDER / "flowcheck.toml", ndmp_port=10010)
+    found = errors(result)
+    assert {f.code for f in found} == {"data_refused"}
+    for finding in found:
+        assert "answered C1 on port 10010 at the same time" in finding.message
+        assert "to the host too, as port 10010 is; else: allow TCP" in finding.fix, \
+            finding.fix
+        assert "10000" not in finding.fix

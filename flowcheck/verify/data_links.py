@@ -437,8 +437,9 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
         fix = refused_limit_fix(ctx, first, passed, fix) if passed is not None else fix
         forward = answered_meanwhile(ctx, first)
         reset = None if forward is not None else reset_meanwhile(ctx, session, first)
-        fix = with_lead(forwarded_fix(ctx, first), fix) \
-            if forward is not None or reset is not None else fix
+        meanwhile = forward if forward is not None else reset[0] if reset else None
+        fix = with_lead(forwarded_fix(ctx, first, meanwhile), fix) \
+            if meanwhile is not None else fix
         ctx.add("data_refused",
                 f"The data connection from {first.orig_h} was refused{tries}: "
                 f"{refusal_causes(ctx, first)}.{outside[0] if outside else ''}"

@@ -37,8 +37,8 @@ def reset_meanwhile(ctx: Context, session: Session, conn: Connection
     meanwhile, as answered_meanwhile finds it; the session's callback) when conn, to the
     address the session's control connection reached the agent at, was refused by a RST
     that address did not send (verify.foreign_reset: another TTL than its own packets)
-    and the callback came from another address: the control address is then most likely
-    a device's that forwards some ports alone, its own stack resetting the others
+    and the callback came from another address: the control address may then be a
+    device's that forwards some ports alone, its own stack resetting the others
     (captures/lab-natfix, the agent announcing the forwarded address with port 10000
     forwarded alone: it read a `reject with tcp reset` in the device's forward rules
     only, the fix an allow rule in its forward chain). None otherwise."""
@@ -90,14 +90,17 @@ def reset_forward_words(conn: Connection, other: Connection, callback: Connectio
             "whose own stack resets the connections to its other ports.")
 
 
-def forwarded_fix(ctx: Context, conn: Connection) -> str:
-    """The fix's opening for answered_meanwhile's reading."""
+def forwarded_fix(ctx: Context, conn: Connection, other: Connection) -> str:
+    """The fix's opening for answered_meanwhile's or reset_meanwhile's reading, `other`
+    the connection its address answered meanwhile: forward conn's range as other's port
+    is forwarded (it said "as port 10000 is" whatever the NDMP port, the message "port
+    10010": tests/test_natfix.py)."""
     range_words = ctx.ranges("agent") if ctx.config.in_agent_range(conn.resp_p) else (
         ctx.ranges("media") if ctx.config.in_media_range(conn.resp_p) else
         f"port {conn.resp_p}")
     return (f"If {conn.resp_h} is a forwarded address (a port forward or DNAT on the "
             f"device in front of the host), forward {range_words} to the host too, as port "
-            "10000 is; else: ")
+            f"{other.resp_p} is; else: ")
 
 
 def announce_and_forward_fix(ctx: Context, session: Session, ann: Announcement,
