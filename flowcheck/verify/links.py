@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, Session
 from flowcheck.verify.allow_rules import allow_rule
-from flowcheck.verify.arrival import arrived_silent, marked_arrival, silent_fix
+from flowcheck.verify.arrival import arrived_silent, silent_fix
 from flowcheck.verify.backup_network import check_backup_network
 from flowcheck.verify.callback_address import elsewhere_failure
-from flowcheck.verify.capture_points import reached_responder, reached_second_point
+from flowcheck.verify.capture_points import reached_marked, reached_second_point
 from flowcheck.verify.context import Context, endpoint
 from flowcheck.verify.cooked_host import arrived_unanswered, arrived_words, leaving_taken
 from flowcheck.verify.cut_announcements import check_cut_announcements
@@ -163,11 +163,8 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
         # Retried SYNs with no SYN-ACK captured: the SYNs or their SYN-ACKs may be the
         # ones dropped (as for the callback and the data connection), so the fix names
         # the rule for each.
-        # The responder's own capture shown by its packets to another host (verify.arrival
-        # .marked_arrival by cooked_host.own_point): its silence is no way back unseen.
         unseen_way_back = (answer_uncaptured(ctx, conn) and not reached_second_point(ctx, conn)
-                           and not (reached_responder(ctx, conn)
-                                    and marked_arrival(ctx, conn)))
+                           and not reached_marked(ctx, conn))
         either = retried(conn)
         own = own_firewall_fix(ctx, conn, session) if either and not unseen_way_back else ""
         allow = allow_rule(ctx, conn, session, answer=either, between=either)
