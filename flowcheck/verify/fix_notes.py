@@ -124,4 +124,3 @@ def _stopping_rule(finding: Finding) -> str:
     hook dropped the packets."""
     refusal = finding.code.endswith("_refused") or finding.reading == "carries_refusal"
     return "reject" if refusal else "drop"
-
