@@ -96,9 +96,22 @@ def seen_or_range(ctx: Context, session: Session | None, which: str, port: int) 
     the ports this job was reached on there, saying so."""
     if f"{which}_range" in ctx.config.explicit:
         return ctx.ranges(which)
-    ports = listened_ports(ctx, session, which, port) if session else [port]
+    ports = _seen_ports(ctx, session, which, port)
     many = "s" if len(ports) > 1 else ""
     return f"{port_list(ports)} (the {which} port{many} {DEFAULT_RANGE_WORDS})"
+
+
+def _seen_ports(ctx: Context, session: Session | None, which: str, port: int) -> list[int]:
+    """The ports seen_or_range names in flowcheck's default range: the session's
+    (listened_ports), or `port` alone without one."""
+    return listened_ports(ctx, session, which, port) if session else [port]
+
+
+def _one_seen(ctx: Context, session: Session | None, which: str, port: int) -> bool:
+    """Does seen_or_range name one port for `which`'s `port` (its range flowcheck's
+    default and the job reached that side on one port), not a range or several?"""
+    return (f"{which}_range" not in ctx.config.explicit
+            and len(_seen_ports(ctx, session, which, port)) == 1)
 
 
 def capitalised(text: str) -> str:
@@ -183,7 +196,7 @@ def own_target(ctx: Context, conn: Connection, session: Session | None) -> str:
                 f"{port} is drawn from it anew each time)")
     if which is not None:
         seen = seen_or_range(ctx, session, which, port)
-        many = f" ports {DEFAULT_RANGE_WORDS}" in seen
+        many = not _one_seen(ctx, session, which, port)
         return (f"port{'s' if many else ''} {seen} and the rest of the {which} range "
                 f"{'they are' if many else 'it is'} drawn from")
     drawn = session is not None and (conn.uid == session.callback_uid
@@ -237,7 +250,7 @@ def allow_rule(ctx: Context, conn: Connection, session: Session | None, *,
             else "its return traffic")
     # One port: the NDMP port, a port of no known role, the one this job used (review61b:
     # "ports 10000 (NDMP port)").
-    single = which is None or f" port {DEFAULT_RANGE_WORDS}" in (ports or "")
+    single = which is None or _one_seen(ctx, session, which, conn.resp_p)
     target = f"port {conn.resp_p}" if ports is None else \
         f"port{'' if single else 's'} {ports}"
     return f"allow TCP from {conn.orig_h} to {conn.resp_h} {target} {where}, and {back}"
