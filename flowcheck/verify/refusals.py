@@ -328,7 +328,8 @@ def callback_refused_fix(ctx: Context, conn: Connection, session: Session) -> st
 
 
 def data_refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
-    """The fix of data_refused: the port in use or a firewall's reject."""
+    """The fix of data_refused: the port in use or a firewall's reject; where its listener
+    had bound the port (bound_port.announced_bound), the reject or the listener stopped."""
     which = ctx.host_role(conn.resp_h) or \
         ("agent" if ctx.config.in_agent_range(conn.resp_p) else "media")
     if (ann := announced_bound(ctx, conn, session)) is not None and \
