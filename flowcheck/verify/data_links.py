@@ -338,6 +338,10 @@ def _whose_data(ctx: Context, session: Session, conn: Connection) -> str:
 
 
 def report_failed_data(ctx: Context, session: Session, attempts: list[Connection]) -> None:
+    """The finding of a session's failed data connection to one announced endpoint
+    (`attempts`, first one first), by its outcome (verify.evidence.judged): data_unanswered,
+    data_refused or handshake_incomplete, with the address, NAT, limit and forward
+    readings that change its words or fix."""
     first = attempts[0]
     unseen = ctx.lacks((first.resp_h, first.orig_h), first.ts)  # a reject would go that way
     outcome = judged(ctx, first)  # a refusal after the job ended: its SYNs' silence before

@@ -135,6 +135,10 @@ def _routing_or(conn: Connection, fix: str) -> str:
 
 
 def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
+    """Step 1's findings for the session's control connection `conn`: refused,
+    unanswered, a half-completed handshake (a traceroute's probe none of these), its
+    source port outside the media range; given up for the other IP version, the
+    fallback's."""
     fallback = fallback_of(ctx, conn)
     if fallback is not None and fallback.conn is not conn:
         # Given up for the agent's other IP version, where the job ran (trial 28 D1).
@@ -244,6 +248,9 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
 
 
 def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
+    """Step 2's findings for the session's callback `conn` (also for a callback several
+    sessions fit: tied_failures): unanswered, refused, a half-completed handshake, its
+    ports."""
     outcome = judged(ctx, conn)
     if outcome == "unknown":
         note_unseen(ctx, session, conn, "callback")

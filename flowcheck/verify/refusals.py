@@ -282,6 +282,8 @@ def refusal_causes(ctx: Context, conn: Connection) -> str:
 
 
 def _causes(ctx: Context, conn: Connection) -> str:
+    """refusal_causes' words for a refused opening: who answered its SYN (the originator's
+    own stack, a device between, the responder) and what the answer says."""
     if own_stack_refused(conn):
         return (f"{conn.orig_h} could not send the SYN to "
                 f"{endpoint(conn.resp_h, conn.resp_p)}: {own_refusal_words(conn)}")
