@@ -89,6 +89,12 @@ def test_the_forwarders_own_reset_names_the_forward() -> None:
         assert finding.code == "data_refused"
         assert "Yet 10.77.0.254 answered C1 on port 10000 at the same time, and the agent's " \
             "callback (C2) came from 10.78.0.2, not from 10.77.0.254" in finding.message
+        # The forward reading squares the TTLs it read as "a RST 10.77.0.254 did not send":
+        # the 63 are the agent's packets forwarded, the 64 the device's own (final61a).
+        assert finding.message.endswith(
+            "whose own stack resets the connections to its other ports: then the packets "
+            "from 10.77.0.254 that arrive with TTL 63 are the agent's, passed on by the "
+            "device, and the RST with 64 is the device's own."), finding.message
 
 
 def test_no_data_connection_seen_gets_the_same_fix(tmp_path: Path) -> None:
