@@ -113,8 +113,9 @@ def _arrived_or_elsewhere(ctx: Context, conn: Connection) -> str:
     """The close of control_unanswered's fix when the capture holds no TCP of the way back:
     where the Linux cooked marks place the SYNs' arrival (cooked_host.arrived_unanswered),
     else, when the responder's packets that are not TCP show the capture holds that way
-    (way_back.came_back), lost_where's, else where a capture would tell (with its leading
-    space)."""
+    (way_back.came_back), lost_where's, else, the responder's own capture merged in
+    (arrival.arrived_silent), silent_fix's, else where a capture would tell, asked at the
+    connection's time (opening.none_words) (with its leading space)."""
     ttl = arrived_unanswered(ctx, conn.orig_h, conn.resp_h)
     if ttl is not None:
         return " " + arrived_words(conn.orig_h, conn.resp_h, ttl, leaving_taken(ctx))
