@@ -48,6 +48,11 @@ def test_the_headline_fix_forwards_the_data_range_too() -> None:
     for finding in found:
         assert "10.78.0.2 is the agent's own address: its callback (C2) came from it" in \
             finding.message
+        # The capture holds no connection to 10.77.0.254 on the data range: whether the
+        # device forwards it too is not in it (it said "of the NDMP port alone"; final61a).
+        assert "through a port forward or NAT of the NDMP port (whether it forwards the " \
+            "agent range too, this capture does not show)." in finding.message, \
+            finding.message
         # Findings say why announcing alone is not enough, after the headline's sentence.
         also = dict(finding_parts(finding))["Also:"]
         assert also.startswith("Announcing 10.77.0.254 alone is not enough"), also
