@@ -118,7 +118,8 @@ def announce_and_forward_fix(ctx: Context, session: Session, ann: Announcement,
                              ) -> str:
     """The fix of announced_address_mismatch (flowcheck.verify.addresses) when the
     announced address is the agent's own (its callback came from it) and the control
-    address a port forward's or NAT's of the NDMP port alone. attempt: the connector's
+    address a port forward's or NAT's of the NDMP port, the range's forward unseen (no
+    connection to the control address on it). attempt: the connector's
     unanswered data connection to the announced address (None when the capture holds
     none: the rule then names the hosts and the range alone); parties: (listener words,
     connector words, the listener's control address) as addresses._parties gives them.
