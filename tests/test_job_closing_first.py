@@ -8,7 +8,7 @@ taken for a running data connection ("a resource before the capture may have fai
 Cut from 251 it read `ended` with a WARNING unannounced_connection on the callback
 ("the capture may miss the control connection that announced it") beside that very
 control connection. A connection of which the capture holds only its closing is the
-job's closing (sessions.late_closes.close_only, verify.after_close.job_ended), and it is
+job's closing (sessions.only_closing.close_only, verify.after_close.job_ended), and it is
 the job's (sessions.late_closes): every cut from 250 to 252 reads PASS, the first job
 `ended`, its callback its own. A job whose control connection carries messages after a
 data connection's close stays judged (cut from 241).
@@ -75,7 +75,9 @@ def test_the_callbacks_fin_first_is_named_beside_the_close(tmp_path: Path) -> No
 def test_a_concurrent_job_closing_callback_first_is_ended(tmp_path: Path, first: int) -> None:
     """lab/concurrent-jobs from the first-ending job's callback FIN (frame 893) or the
     media server's ACK of it (895): that job (media port 5021) had ended, as read from
-    its control connection's FIN (894, 896); the other job runs on, judged."""
+    its control connection's FIN (894, 896), though its callback (6087 -> 5051), which
+    fits both jobs begun before the capture, stays tied between them (both control
+    connections close within 5 ms of it); the other job runs on, judged."""
     analysis = _cut(tmp_path, "concurrent-jobs", first)
     by_uid = {c.uid: c for c in analysis.traffic.connections}
     status = {by_uid[s.control_uid].orig_p: session_status(s, analysis.findings)

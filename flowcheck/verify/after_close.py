@@ -37,7 +37,7 @@ from flowcheck.model import Announcement, Connection, ControlPacket, NdmpStream,
 from flowcheck.sessions import connection_outcome
 from flowcheck.sessions.classify import rst_only
 from flowcheck.sessions.clock_apart import MIN_APART_SECONDS, data_before_answer
-from flowcheck.sessions.late_closes import closes_with
+from flowcheck.sessions.only_closing import closes_with
 from flowcheck.verify.context import Context
 from flowcheck.verify.details import syn_count
 from flowcheck.verify.refusals import refusal_how
@@ -107,8 +107,8 @@ class JobEnded:
     closed: ControlPacket | None
     before_capture: bool  # gone_before: the close itself came before the capture
     # A connection of the job of which the capture holds only its closing
-    # (sessions.late_closes.close_only), first seen before `closed`: (its uid, its first frame), the
-    # earliest; None when none (leftover62: the agent's callback FIN the capture's first).
+    # (sessions.only_closing.close_only), first seen before `closed`: (its uid, its first
+    # frame), the earliest; None when none (leftover62: the callback's FIN came first).
     closing_first: tuple[str, int] | None = None
 
     def ended_by(self, frame: int) -> bool:
@@ -130,8 +130,8 @@ def job_ended(ctx: Context, session: Session) -> JobEnded | None:
     data: what the capture shows of it is judged) or for any other session. Seen from the
     agent's side only with no sign the job ran in the capture (unseen_running.running_unseen),
     JobEnded(None, True): it may have ended so. A connection of which the capture holds
-    only its closing, beside the control connection's (sessions.late_closes.closes_with), is the job
-    closing, not a sign it ran (JobEnded.closing_first)."""
+    only its closing, beside the control connection's (sessions.only_closing.closes_with),
+    is the job closing, not a sign it ran (JobEnded.closing_first)."""
     conns = [ctx.by_uid[uid] for uid in session.data_connections if uid in ctx.by_uid]
     # Its callback too: one retried before the close shows the job running in the
     # capture (review61e: a callback whose SYNs a firewall dropped, the DMA's silent
@@ -139,7 +139,7 @@ def job_ended(ctx: Context, session: Session) -> JobEnded | None:
     if session.callback_uid in ctx.by_uid:
         conns.append(ctx.by_uid[session.callback_uid])
     # Not one of which the capture holds only its closing, beside the control
-    # connection's (sessions.late_closes.closes_with): that is the job closing, whichever FIN the
+    # connection's (sessions.only_closing.closes_with): that is the job closing, whichever FIN the
     # capture begins with (leftover62: a Backup Exec agent closes its callback first; a
     # capture from that FIN read the job `unknown`, "a resource before the capture may
     # have failed", one from the control connection's FIN a packet later `ended`).
