@@ -9,12 +9,13 @@ control connection was open is its own; one of which the capture holds only its 
 connection's last packet (the media server's FIN on the callback after the control
 close's last ACK), or, the media server's port in the agent range too (the default
 ranges overlap), be one whose opener its ports cannot tell
-(capture_start._opener_unknown). Either way it is the closing of the job whose control
-connection the capture shows closing beside it, not other traffic an unseen control
-connection announced (leftover62: lab/port-reused-within-hold cut from the first job's
-callback FIN gave the callback to the job as a running data connection, cut a packet
-later left it an unannounced_connection, "the capture may miss the control connection
-that announced it", beside that very control connection).
+(capture_start.opener_unknown: left to no session, the callback as likely). The first
+is the closing of the job whose control connection the capture shows closing beside it,
+not other traffic an unseen control connection announced (leftover62:
+lab/port-reused-within-hold cut from the first job's callback FIN gave the callback to
+the job as a running data connection, cut a packet later left it an
+unannounced_connection, "the capture may miss the control connection that announced
+it", beside that very control connection).
 
 A close-only connection goes to the one late session between its hosts (its ports in
 their sides' ranges) whose control connection's first FIN or RST was captured within
@@ -30,7 +31,8 @@ from collections.abc import Iterable
 
 from flowcheck.config import Config
 from flowcheck.model import Connection, Session
-from flowcheck.sessions.capture_start import ports_in_ranges
+from flowcheck.profiles import Profile
+from flowcheck.sessions.capture_start import opener_unknown, ports_in_ranges
 from flowcheck.sessions.classify import connection_outcome
 from flowcheck.sessions.only_closing import close_ts, closes_with
 from flowcheck.sessions.pools import Endpoints, claim
@@ -38,14 +40,17 @@ from flowcheck.sessions.pools import Endpoints, claim
 
 def attach_late_closes(sessions: Iterable[Session], control_of: dict[str, Connection],
                        ordered: Iterable[Connection], endpoints: Endpoints,
-                       config: Config) -> None:
+                       config: Config, profile: Profile) -> None:
     """Give each unclaimed close-only connection (not to or from the NDMP port) to the
     one session whose control connection was open before the capture (its outcome
     midstream) between its two hosts, its ports in their sides' ranges, whose control
     connection's first FIN or RST (Connection.fin_ts, rst_ts; seconds) came within
     CLOSING_SECONDS of its first packet (closes_with): a data connection of
     that session matched by direction and ports (Session.port_matched, match_reason
-    "capture_start"). One pass over the connections, the sessions found by host pair."""
+    "capture_start"). Not one whose opener neither its first sender nor its ports tell
+    (capture_start.opener_unknown: the callback as likely, which a data connection's
+    role would misname; review56p). One pass over the connections, the sessions found
+    by host pair."""
     by_hosts: dict[frozenset[str], list[tuple[Session, float]]] = {}
     for session in sessions:
         control = control_of[session.id]
@@ -62,7 +67,8 @@ def attach_late_closes(sessions: Iterable[Session], control_of: dict[str, Connec
             continue
         near = [session for session, closed in by_hosts.get(
             frozenset((conn.orig_h, conn.resp_h)), ())
-            if closes_with(conn, closed) and ports_in_ranges(conn, session, config)]
+            if closes_with(conn, closed) and ports_in_ranges(conn, session, config)
+            and not opener_unknown(conn, session, config, profile)]
         if len(near) != 1:
             continue
         [session] = near
