@@ -11,7 +11,8 @@ control connection. A connection of which the capture holds only its closing is 
 job's closing (sessions.only_closing.close_only, verify.after_close.job_ended), and it is
 the job's (sessions.late_closes): every cut from 250 to 252 reads PASS, the first job
 `ended`, its callback its own. A job whose control connection carries messages after a
-data connection's close stays judged (cut from 241).
+data connection's close stays judged (cut from 241). lab/concurrent-jobs and
+concurrent-jobs-late-callback, cut at the first-ending job's close, likewise.
 """
 
 from __future__ import annotations
@@ -83,6 +84,20 @@ def test_a_concurrent_job_closing_callback_first_is_ended(tmp_path: Path, first:
     status = {by_uid[s.control_uid].orig_p: session_status(s, analysis.findings)
               for s in analysis.sessions}
     assert status == {5021: "ended", 5035: "unknown"}, (first, status)
+
+
+@pytest.mark.parametrize("first", [761, 762])
+def test_a_job_closing_beside_a_running_one_is_ended(tmp_path: Path, first: int) -> None:
+    """lab/concurrent-jobs-late-callback from the first-ending job's callback FIN (frame
+    761) or its control connection's FIN (762), the callback's other FIN (765) after
+    the control connection's last packet: both read the job (media port 5065) `unknown`
+    ("a resource before the capture may have failed"); it had ended."""
+    analysis = _cut(tmp_path, "concurrent-jobs-late-callback", first)
+    by_uid = {c.uid: c for c in analysis.traffic.connections}
+    status = {by_uid[s.control_uid].orig_p: session_status(s, analysis.findings)
+              for s in analysis.sessions}
+    assert status[5065] == "ended", (first, status)
+    assert list(status.values()).count("ended") == 1
 
 
 def test_a_job_whose_control_speaks_after_a_data_close_stays_judged(tmp_path: Path) -> None:
