@@ -54,7 +54,7 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
     SYN its connector gave up at once (lone_syn_given_up): nothing ties it to this job
     rather than an earlier one. Nor, under a profile whose media server connects, is one
     open before the capture whose direction neither its first sender nor its ports tell
-    (_opener_unknown) unless a GET_STATE reply of the session names one of its ends.
+    (opener_unknown) unless a GET_STATE reply of the session names one of its ends.
 
     Several such sessions between the same hosts at once (jobs begun before the
     capture): a connection that fits more than one goes to the one whose message names
@@ -182,7 +182,7 @@ def _owner(conn: Connection, windows: list[tuple[tuple[str, str], Windows]], ope
             # answers it takes it (newuser61: a leftover's retry, the agent's packets
             # only).
             continue
-        if _opener_unknown(conn, first, config, profile):
+        if opener_unknown(conn, first, config, profile):
             continue  # a callback or other traffic as likely: only if named
         if (count := window.count(at)) and not naming:
             live += count
@@ -221,7 +221,7 @@ def _named(conn: Connection, named: dict[tuple[str, int], tuple[int, str]]
     return next((named[end] for end in named_ends(conn) if end in named), None)
 
 
-def _opener_unknown(conn: Connection, session: Session, config: Config,
+def opener_unknown(conn: Connection, session: Session, config: Config,
                     profile: Profile) -> bool:
     """Is this connection, open before the capture, one whose first captured packet the
     agent sent while the media server's port fits the agent range too (the ranges
