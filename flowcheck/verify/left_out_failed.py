@@ -33,7 +33,7 @@ from flowcheck.profiles import Profile
 from flowcheck.sessions.classify import connection_outcome
 from flowcheck.sessions.unheard_ack import handshake_unheard
 from flowcheck.verify.census import Census
-from flowcheck.verify.control_left_out import _INTO_MEDIA, _job_shaped
+from flowcheck.verify.control_left_out import INTO_MEDIA, job_shaped
 from flowcheck.verify.details import failure_words
 
 _TIED = "(tied to the job by its ports, its control connection not in the capture: " \
@@ -71,11 +71,11 @@ def left_out_failures(connections: list[Connection], config: Config,
     callback = profile is None or profile.callback == "connection"
     out = []
     for conn in connections:
-        shape = _job_shaped(conn, config)
+        shape = job_shaped(conn, config)
         outcome = connection_outcome(conn) if shape else ""
         if not _evidenced(conn, outcome) or _told_otherwise(conn, shape, connections, config):
             continue
-        into_media = shape == _INTO_MEDIA
+        into_media = shape == INTO_MEDIA
         what = "callback" if into_media and callback else "data"
         out.append(_failed(conn, what, outcome, *(("media", config.media_range) if into_media
                                                   else ("agent", config.agent_range))))
@@ -112,7 +112,7 @@ def _told_otherwise(conn: Connection, shape: str, connections: list[Connection],
            and (other.resp_h, other.resp_p) == (conn.resp_h, conn.resp_p)
            for other in connections):
         return True
-    return any(other.ts > conn.ts and _job_shaped(other, config) == shape
+    return any(other.ts > conn.ts and job_shaped(other, config) == shape
                and connection_outcome(other) == "established" for other in connections)
 
 
