@@ -70,6 +70,9 @@ EPHEMERAL_SHARE = 100
 # The message's first words: capture_filter._in_piece puts a piece's name for "The capture".
 LEFT_OUT = "The capture left out"
 INTO_MEDIA = "the agent into the media range"
+# The fix's addition for a capture of openings only (_openings).
+_OPENINGS_FIX = (" If this is a firewall's drop capture, allow these connections on that "
+                 "device (its access rules or security policy) and their return traffic.")
 
 
 def job_shaped(conn: Connection, config: Config) -> str:
@@ -178,6 +181,7 @@ def explain_left_out(finding: Finding, connections: list[Connection],
     many = len(shaped) > 1
     bulk = sum(1 for c, _ in shaped if _bulk(c))
     them = "them" if many else "it"
+    only = all(map(opening_only, connections))  # openings only, never answered
     unjudged = ("the control connection, the callback's request or the announcements"
                 if callback else "the control connection or the announcements")
     carried = (f"{'one' if bulk == 1 else bulk} carrying a data connection's bulk data"
@@ -191,9 +195,9 @@ def explain_left_out(finding: Finding, connections: list[Connection],
         message=f"{LEFT_OUT} the job's NDMP control connection: it holds no packet "
                 f"to or from the NDMP port {port} and nothing decoded as NDMP, yet "
                 f"{len(shaped)} connection{'s' if many else ''} that a job opens only after "
-                f"its control connection asked for {them} {_opened(connections, many)} in "
+                f"its control connection asked for {them} {_opened(only, many)} in "
                 f"it, between {' and '.join(sorted(hosts))} ({_tie_words(hosts, config)}), "
-                f"{carried}: {listed}.{_openings(connections)} "
+                f"{carried}: {listed}.{_openings(connections) if only else ''} "
                 "A capture or display filter that dropped the NDMP port (or kept one address "
                 "family of a dual-stack job whose control connection ran over the other: "
                 "`-Y ip` with the control connection over IPv6), or a capture point the "
@@ -204,33 +208,24 @@ def explain_left_out(finding: Finding, connections: list[Connection],
         fix=f"Capture again with the control connection in it: no filter on port {port} "
             "(or one that keeps it, and both IPv4 and IPv6), on the media server's interface "
             "toward the agent, from before the job starts; if the job's control connection "
-            "uses another port, set --ndmp-port." + _openings_fix(connections))
+            "uses another port, set --ndmp-port." + (_OPENINGS_FIX if only else ""))
 
 
-def _opened(connections: list[Connection], many: bool) -> str:
+def _opened(only: bool, many: bool) -> str:
     """"opened", or "were tried" / "was tried" when every connection is its opening only,
-    never answered (openings_only: no connection opened)."""
-    if not all(map(opening_only, connections)):
+    never answered (`only`: openings_only.opening_only of each; no connection opened)."""
+    if not only:
         return "opened"
     return "were tried" if many else "was tried"
 
 
 def _openings(connections: list[Connection]) -> str:
-    """When every connection is its opening only, never answered (openings_only): a
-    sentence that says so and that a firewall's drop capture looks the same; "" else."""
-    if not all(map(opening_only, connections)):
-        return ""
+    """For a capture whose every connection is its opening only, never answered
+    (openings_only; the caller asks): a sentence that says so and that a firewall's drop
+    capture looks the same."""
     each = ("Every TCP connection it holds is its" if len(connections) > 1
             else "It is its")
     return (f" {each} opening only, never answered there "
             f"({openings_words(connections)}): a firewall's capture of the packets it "
             "dropped (a Cisco ASA's `capture ... type asp-drop`, a Palo Alto's drop stage) "
             "looks like this too, and if this is one, that device dropped these openings.")
-
-
-def _openings_fix(connections: list[Connection]) -> str:
-    """The fix's addition for openings only (_openings); "" else."""
-    if not all(map(opening_only, connections)):
-        return ""
-    return (" If this is a firewall's drop capture, allow these connections on that device "
-            "(its access rules or security policy) and their return traffic.")
