@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from flowcheck.model import Connection
 
 SET_BACK = " (clock set back)"
-__all__ = ["SET_BACK", "Since", "signed", "time_base"]
+__all__ = ["SET_BACK", "Since", "time_base"]
 
 
 @fields_dataclass(frozen=True, slots=True)
