@@ -176,10 +176,19 @@ def ended_after(ctx: Context, conn: Connection) -> bool:
         return False
     stream = ctx.stream_by_uid.get(session.control_uid)
     return stopped_after(ctx, conn) or any(
-        a.ts > conn.last_ts for a in session.announced if conn.role == "data") or any(
-        m.ts >= conn.last_ts and (message_op(m) in ENDING_OPS or (
-            m.type == "reply" and m.error != 0 and message_op(m) in CONNECT_OPS))
-        for m in (stream.messages if stream else []))
+        a.ts > conn.last_ts for a in session.announced if conn.role == "data") or \
+        ending_message_after(ctx, session, conn.last_ts) or any(
+            m.ts >= conn.last_ts and m.type == "reply" and m.error != 0
+            and message_op(m) in CONNECT_OPS for m in (stream.messages if stream else []))
+
+
+def ending_message_after(ctx: Context, session: Session, since: float) -> bool:
+    """Does the session's control connection carry a message at or after `since`
+    (seconds) that ends its operation or the session (ENDING_OPS)? Read by ended_after
+    and verify.kind_shown.stop_seen."""
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    return any(m.ts >= since and message_op(m) in ENDING_OPS
+               for m in (stream.messages if stream else []))
 
 
 def unheard_cut(ctx: Context, conn: Connection) -> float | None:
