@@ -18,11 +18,11 @@ from flowcheck.profiles import Profile
 from flowcheck.sessions.classify import connection_outcome, end_of, is_failed
 from flowcheck.sessions.file_order import BEGINNING, END
 from flowcheck.sessions.late_owners import (
-    CONNECT_FAILED,
     Evidence,
     LateJob,
     Windows,
     decide,
+    failed_by_pair,
     named_ends,
     tie,
 )
@@ -96,14 +96,7 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
             named_by.setdefault(end, []).append(job)
         refusals += [(ts, job.index, host, job) for ts, host in job.refused]
     refusals.sort(key=lambda item: item[:2])
-    refused_by: dict[tuple[str, str], list[float]] = {}
-    if refusals:
-        for conn in ordered:
-            if connection_outcome(conn) in CONNECT_FAILED:
-                refused_by.setdefault((conn.orig_h, conn.resp_h), []).append(conn.last_ts)
-        for times in refused_by.values():
-            times.sort()
-    evidence = Evidence(named_by, refusals, refused_by)
+    evidence = Evidence(named_by, refusals, failed_by_pair(ordered) if refusals else {})
     # Each session's ties in session order, kept after those it had (sessions.by_ports).
     ties = Ties({s.id: i for i, s in enumerate(sessions)})
     retries: dict[Hashable, Pool] | None = None
