@@ -18,10 +18,6 @@ if TYPE_CHECKING:
     from flowcheck.model import Session
 
 E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO  # noqa: E741
-# The words control_left_out's capture_filtered carries (a capture, or a piece of a set,
-# without the job's control connection); verdict and the verdict note tell that finding
-# by its Finding.reading ("control_left_out"), not by these words.
-CONTROL_LEFT_OUT = "left out the job's NDMP control connection: "
 FRAMES_LISTED = 20  # a finding's evidence frames listed (docs/json.md); the rest counted
 
 CATALOGUE: dict[str, Severity] = {

@@ -336,3 +336,27 @@ def test_an_opening_failed_on_no_evidence_is_no_error(
                                else source.parent / "flowcheck.toml")
     assert analysis.verdict == "inconclusive"
     _left_out(analysis)
+
+
+def test_a_router_s_network_unreachable_is_no_filter_s_reject_said_so(
+        tmp_path: Path) -> None:
+    """field46's data connections answered with an ICMP network unreachable (code 0) by
+    the router 10.77.0.254, cut to the job's connections (the control connection ran
+    over IPv6 on port 10000): data_refused x3, which said "An ICMP unreachable answering
+    a SYN is a filter's reject" and "allow ... where a rule rejects it", where a routing
+    code from a router may be that router's missing route, or the agent down (as the
+    whole capture's data_refused says: verify.refusals.icmp_cause). Now it says so, and
+    the fix checks the route first (final61c)."""
+    source = CAPTURES / "field46-matrix" / "data-router-net-unreachable-dual-stack.pcap"
+    cut = _cut(source, "not tcp.port==10000", tmp_path / "cut.pcap")
+    analysis = stored_analysis(cut, config_path=source.with_suffix(".toml"))
+    assert analysis.verdict == "fail"
+    _left_out(analysis, ("data_refused",) * 3)
+    for failed in (f for f in analysis.findings if f.code == "data_refused"):
+        message = _words(failed.message)
+        assert "filter's reject" not in message, message
+        assert "(code 0) from 10.77.0.254. 10.77.0.254 could not reach 10.77.1.2 " \
+            "(10.77.1.2 down, or no route or no ARP or neighbour answer to it from " \
+            "there), or a filter there rejects the connection with that code" in message
+        assert failed.fix.startswith("Check that 10.77.1.2 is up and that 10.77.0.254 "
+                                     "routes to it"), failed.fix

@@ -392,6 +392,9 @@ HOST_TOOL_COPIES = {
     "captures/field65-matrix/tls-start-dual-data-rejected-net-prohibited-by-agent-both-hosts-merged-pcapng-snap96.pcapng.gz",
     # the same, IPv6 (field check 68, seed 131 run 13): each packet at both hosts.
     "captures/field68-matrix/ipv6-tls-start-callback-synacks-dropped-by-media-out-both-s96.pcapng.gz",
+    # the tape agent's and the data agent's tcpdump -i any merged (captures/lab-hostproof):
+    # the unrelated T -> A connection's packets at both hosts.
+    "captures/lab-hostproof/three-way-data-syns-dropped-at-tape-agent-unrelated-connection.pcap",
 }
 
 # Two capture points' files merged on a path that also lost packets (field check 37: 40%

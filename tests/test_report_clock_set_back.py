@@ -21,9 +21,9 @@ from rich.console import Console
 
 from flowcheck.cli.main import run
 from flowcheck.config import build_config, load_file
+from flowcheck.durations import signed
 from flowcheck.pipeline import Analysis, analyze, read_traffic
 from flowcheck.report.analyze import render_analysis
-from flowcheck.report.since import signed
 
 LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
 NAME = "clean-3-resources"

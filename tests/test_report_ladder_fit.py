@@ -16,8 +16,10 @@ from flowcheck.config import build_config, load_file
 from flowcheck.model import Finding, Severity
 from flowcheck.pipeline import Analysis, analyze, read_traffic
 from flowcheck.report.analyze import render_analysis
+from flowcheck.report.ladder import Arrow, Ladder, Lane
 from flowcheck.report.ladder_build import build_ladders
 from flowcheck.report.ladder_text import arrow_text, ladder_width, render_ladder
+from flowcheck.report.since import Since
 
 LAB = Path(__file__).resolve().parent.parent / "captures" / "lab"
 
@@ -105,3 +107,18 @@ def test_four_lanes_fit_80_columns_with_every_title_whole() -> None:
     assert all(len(line.rstrip()) <= 80 for line in lines)
     assert any(line.split("\u2502")[1].strip() == "control_off_backup_network"
                for line in lines if line.count("\u2502") >= 2)
+
+
+def test_a_time_past_10000_s_does_not_write_over_the_first_lifeline() -> None:
+    """A capture that ran hours (a long backup's FIN at +12345.000s): the time column
+    widens to the longest time and a space, as it did only for a clock set back
+    (report.ladder_text.time_width); "+12345.000s" took the first lifeline's column."""
+    lanes = [Lane("10.77.0.1", "10.77.0.1", "media server"),
+             Lane("10.77.0.2", "10.77.0.2", "remote agent")]
+    arrows = [Arrow("10.77.0.1", "10.77.0.2", "syn", "SYN", "C1", [1], 5.0),
+              Arrow("10.77.0.2", "10.77.0.1", "fin", "FIN", "C1", [2], 12345.0)]
+    console = Console(width=100, record=True, color_system=None)
+    render_ladder(Ladder("S1", "Session S1", lanes, arrows, Since(0.0)), console)
+    rows = [line for line in console.export_text().splitlines() if line.startswith("+")]
+    assert rows[0].startswith("+5.000s ") and rows[1].startswith("+12345.000s ")
+    assert rows[0].index("\u2502") == rows[1].index("\u2502") == len("+12345.000s ")

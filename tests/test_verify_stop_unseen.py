@@ -142,3 +142,43 @@ def test_a_field_cut_of_dropped_data_syns_leaves_the_flow_unknown(tmp_path: Path
     assert (data_connection.status, data_flow.status) == ("failed", status)
     if status == "unknown":
         assert data_flow.detail == FLOW_CUT.format(endpoint="10.77.0.1:5016", frame=21)
+
+
+def test_a_one_direction_cut_says_only_what_it_holds_of_the_control_connection(
+        tmp_path: Path) -> None:
+    """callback-blocked cut after frame 21 with the agent's packets only (tshark -Y): the
+    CONNECT_CLOSE and FIN the media server would send travel the way the capture lacks, so
+    steps 3-5 say what it holds, not "the control connection still open, no FIN, RST or
+    CONNECT_CLOSE on it" (final61b; kind_shown.still_open_words)."""
+    cut = tmp_path / "callback-blocked-agent-1-21.pcap"
+    subprocess.run(["tshark", "-r", str(LAB / "callback-blocked.pcap"), "-Y",
+                    "frame.number <= 21 && ip.src == 10.77.0.2", "-w", str(cut)],
+                   check=True, capture_output=True)
+    config = build_config(load_file(LAB / "callback-blocked.toml"))
+    result = analyze(read_traffic([str(cut)], config), config)
+    [session] = result.sessions
+    assert session.steps[1].status == "failed"
+    for step in session.steps[2:]:
+        assert step.status == "unknown"
+        assert "still open" not in step.detail
+        assert ("with no FIN, RST or CONNECT_CLOSE on the control connection in the capture, "
+                "which holds one direction of it only, so a close may be missing from it: "
+                "whether the job stopped") in step.detail
+
+
+def test_the_flow_step_of_a_tls_one_direction_capture_says_only_what_it_holds() -> None:
+    """field48-matrix/two-tls-jobs-dual-stack-one-direction-out (the media server's
+    packets only, the control connections in TLS): S2's step 5, unknown after its data
+    SYNs resent until 445 ms before the end, said "with the control connection still open,
+    no FIN, RST or CONNECT_CLOSE on it" of a connection whose agent side and NDMP messages
+    the capture cannot show (final61b; verify.flow_cut)."""
+    folder = LAB.parent / "field48-matrix"
+    name = "two-tls-jobs-dual-stack-one-direction-out"
+    config = build_config(load_file(folder / f"{name}.toml"))
+    result = analyze(read_traffic([str(folder / f"{name}.pcap.gz")], config), config)
+    [flow] = [s.steps[4] for s in result.sessions if s.id == "S2"]
+    assert flow.status == "unknown"
+    assert "still open" not in flow.detail
+    assert ("(frame 473) with no FIN or RST on the control connection in the capture, which "
+            "holds one direction of it only and has its NDMP messages in TLS from frame 131 "
+            "on, so a close may be missing from it: whether that SYN") in flow.detail

@@ -16,12 +16,11 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 
 from flowcheck.report.ladder import Arrow, Ladder, spacing
-from flowcheck.report.since import SET_BACK
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-TIME_W = 10  # "+1234.567s" and a space (wider for "-1.978s (clock set back)": time_width)
+TIME_W = 10  # "+123.456s" and a space (wider for a longer time: time_width)
 MIN_GAP = 24
 LEAST_GAP = 12  # fitting a terminal: labels wrap, down to this (or their longest word)
 STATUS_STYLE = {"ok": "green", "failed": "bold red", "missing": "bold red",
@@ -37,11 +36,11 @@ def arrow_text(arrow: Arrow) -> str:
 
 def time_width(ladder: Ladder) -> int:
     """Columns left of the first lifeline: TIME_W, or one more than the longest time
-    written there when a time after the capture's clock steps back says so (Ladder.stamp:
-    "-1.978s (clock set back)")."""
+    written there (Ladder.stamp): "-1.978s (clock set back)" after the capture's clock
+    steps back, "+1234.567s" in a capture that ran 1,000 s or more ("+12345.000s" wrote
+    over the first lifeline)."""
     return max(TIME_W, 1 + max((len(stamp) for arrow in ladder.arrows
-                                if (stamp := ladder.stamp(arrow)) and stamp.endswith(SET_BACK)),
-                               default=0))
+                                if (stamp := ladder.stamp(arrow)) is not None), default=0))
 
 
 def _gap(ladder: Ladder, limit: int | None = None) -> int:

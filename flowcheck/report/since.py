@@ -1,10 +1,11 @@
 """The text and HTML reports' relative times ("+1.942s"): what they count from, and how
-one is written.
+one is written (durations.signed, re-exported here).
 
 They count from the first packet of the capture's earliest connection (TIME_ORIGIN).
-When the capture's clock steps back (capture_clock_stepped telling of a clock set back or
-pieces appended out of time order; not a file read as its pieces merged by time, nor
-records only written out of time order, whose times are right), the earliest
+When the capture's clock steps back (Traffic.clock_step, the step capture_clock_stepped
+tells of: a clock set back or pieces appended out of time order; not a file read as its
+pieces merged by time, nor records only written out of time order, whose times are
+right), the earliest
 by timestamp can be a connection stamped after the step, so the times before the step
 read from +1.942s and the step itself sat at -0.035s, before the base the header named
 (newuser59: frames 200-300 of lab/clean-3-resources set back 2 s). The base is then the
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from flowcheck.model import Connection
 
 SET_BACK = " (clock set back)"
-__all__ = ["SET_BACK", "Since", "signed", "time_base"]
+__all__ = ["SET_BACK", "Since", "time_base"]
 
 
 @fields_dataclass(frozen=True, slots=True)

@@ -68,6 +68,7 @@ from flowcheck.sessions.clock_apart import LagProof, lag_proofs
 from flowcheck.sessions.data_ends import note_callback_hosts
 from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.kept import kept_packets
+from flowcheck.sessions.late_closes import attach_late_closes
 from flowcheck.sessions.local import find_local_data, is_local_group
 from flowcheck.sessions.matching import Endpoints, attach_data
 from flowcheck.sessions.other_protocol import other_protocol
@@ -161,6 +162,7 @@ def _build(connections: list[Connection], stream_by_uid: dict[str, NdmpStream],
                     kept_packets(connections), clock_lags=clock_lags, order=order)
     attach_started_before_capture(sessions, control_of, stream_by_uid, ordered, endpoints, config,
                                   profile, ring_gaps)
+    attach_late_closes(sessions, control_of, ordered, endpoints, config, profile)
     if profile.callback == "connection":
         attach_callbacks_elsewhere(sessions, control_of, stream_by_uid, ordered, by_uid,
                                    endpoints, config, order, clock_lags=clock_lags)

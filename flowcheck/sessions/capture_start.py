@@ -18,11 +18,11 @@ from flowcheck.profiles import Profile
 from flowcheck.sessions.classify import connection_outcome, end_of, is_failed
 from flowcheck.sessions.file_order import BEGINNING, END
 from flowcheck.sessions.late_owners import (
-    CONNECT_FAILED,
     Evidence,
     LateJob,
     Windows,
     decide,
+    failed_by_pair,
     named_ends,
     tie,
 )
@@ -54,7 +54,7 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
     SYN its connector gave up at once (lone_syn_given_up): nothing ties it to this job
     rather than an earlier one. Nor, under a profile whose media server connects, is one
     open before the capture whose direction neither its first sender nor its ports tell
-    (_opener_unknown) unless a GET_STATE reply of the session names one of its ends.
+    (opener_unknown) unless a GET_STATE reply of the session names one of its ends.
 
     Several such sessions between the same hosts at once (jobs begun before the
     capture): a connection that fits more than one goes to the one whose message names
@@ -96,14 +96,7 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
             named_by.setdefault(end, []).append(job)
         refusals += [(ts, job.index, host, job) for ts, host in job.refused]
     refusals.sort(key=lambda item: item[:2])
-    refused_by: dict[tuple[str, str], list[float]] = {}
-    if refusals:
-        for conn in ordered:
-            if connection_outcome(conn) in CONNECT_FAILED:
-                refused_by.setdefault((conn.orig_h, conn.resp_h), []).append(conn.last_ts)
-        for times in refused_by.values():
-            times.sort()
-    evidence = Evidence(named_by, refusals, refused_by)
+    evidence = Evidence(named_by, refusals, failed_by_pair(ordered) if refusals else {})
     # Each session's ties in session order, kept after those it had (sessions.by_ports).
     ties = Ties({s.id: i for i, s in enumerate(sessions)})
     retries: dict[Hashable, Pool] | None = None
@@ -182,7 +175,7 @@ def _owner(conn: Connection, windows: list[tuple[tuple[str, str], Windows]], ope
             # answers it takes it (newuser61: a leftover's retry, the agent's packets
             # only).
             continue
-        if _opener_unknown(conn, first, config, profile):
+        if opener_unknown(conn, first, config, profile):
             continue  # a callback or other traffic as likely: only if named
         if (count := window.count(at)) and not naming:
             live += count
@@ -221,7 +214,7 @@ def _named(conn: Connection, named: dict[tuple[str, int], tuple[int, str]]
     return next((named[end] for end in named_ends(conn) if end in named), None)
 
 
-def _opener_unknown(conn: Connection, session: Session, config: Config,
+def opener_unknown(conn: Connection, session: Session, config: Config,
                     profile: Profile) -> bool:
     """Is this connection, open before the capture, one whose first captured packet the
     agent sent while the media server's port fits the agent range too (the ranges

@@ -18,12 +18,17 @@ only, the dropped job lost its data_unanswered to an unannounced_connection).
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections.abc import Iterable
 
 from flowcheck.model import Connection, NdmpStream, Session
 from flowcheck.sessions.classify import connection_outcome
-from flowcheck.sessions.late_owners import CONNECT_FAILED, CONNECT_REPLY_SECONDS
+from flowcheck.sessions.late_owners import (
+    CONNECT_FAILED,
+    CONNECT_REPLY_SECONDS,
+    answers_later,
+    failed_by_pair,
+)
 from flowcheck.sessions.matching import ANNOUNCEMENT_JITTER_SECONDS
 from flowcheck.sessions.named import connect_failures
 
@@ -41,14 +46,7 @@ class ConnectAnswers:
                 self.by_host.setdefault(host, []).append((ts, session.id))
         for replies in self.by_host.values():
             replies.sort()
-        self.failed_by: dict[tuple[str, str], list[float]] = {}
-        if self.by_host:
-            for conn in connections:
-                if connection_outcome(conn) in CONNECT_FAILED:
-                    self.failed_by.setdefault((conn.orig_h, conn.resp_h), []).append(
-                        conn.last_ts)
-            for times in self.failed_by.values():
-                times.sort()
+        self.failed_by = failed_by_pair(connections) if self.by_host else {}
 
     def answered_elsewhere(self, conn: Connection, session: Session) -> bool:
         """Is conn a failed connect (refused, or its SYNs unanswered in the capture) whose
@@ -65,7 +63,4 @@ class ConnectAnswers:
         reply_ts, owner = replies[at]
         if owner == session.id:
             return False
-        times = self.failed_by.get((conn.orig_h, conn.resp_h), ())
-        later = bisect_right(times, conn.last_ts)
-        return not (later < len(times)
-                    and times[later] <= reply_ts + ANNOUNCEMENT_JITTER_SECONDS)
+        return not answers_later(self.failed_by, conn, reply_ts)

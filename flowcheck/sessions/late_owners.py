@@ -32,7 +32,7 @@ tied by nothing naming whose built in 8.6 CPU-s).
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import field
 
 from flowcheck.fields_dataclass import fields_dataclass
@@ -51,6 +51,30 @@ CONNECT_FAILED = ("refused", "unanswered")
 # ndmjob-ended/v4-ended-leftovers-parallel-media, where the other late job's came 2 s
 # later); a later one is not taken for its answer.
 CONNECT_REPLY_SECONDS = 1.0
+
+
+def failed_by_pair(connections: Iterable[Connection]) -> dict[tuple[str, str], list[float]]:
+    """Per (connector, peer), the times (s, sorted) its failed connects (CONNECT_FAILED)
+    ended: a CONNECT error reply answers the last of them before it (answers_later).
+    Read by Evidence (sessions.capture_start) and sessions.connect_answers."""
+    failed_by: dict[tuple[str, str], list[float]] = {}
+    for conn in connections:
+        if connection_outcome(conn) in CONNECT_FAILED:
+            failed_by.setdefault((conn.orig_h, conn.resp_h), []).append(conn.last_ts)
+    for times in failed_by.values():
+        times.sort()
+    return failed_by
+
+
+def answers_later(failed_by: dict[tuple[str, str], list[float]], conn: Connection,
+                  reply_ts: float) -> bool:
+    """Did conn's connector have another connect to conn's peer fail after conn and by
+    the CONNECT error reply at reply_ts (s, less the capture's reordering,
+    ANNOUNCEMENT_JITTER_SECONDS)? The reply then answers that one. failed_by:
+    failed_by_pair's."""
+    times = failed_by.get((conn.orig_h, conn.resp_h), ())
+    later = bisect_right(times, conn.last_ts)
+    return later < len(times) and times[later] <= reply_ts + ANNOUNCEMENT_JITTER_SECONDS
 
 
 def named_ends(conn: Connection) -> list[tuple[str, int]]:
@@ -87,9 +111,7 @@ class Evidence:
         answers that one (review58a: two refusals 0.3 s apart, the second job's reply
         1 ms after the second, the first job's 1.5 s after the first on a loaded agent:
         the second job's reply named both)."""
-        times = self.refused_by.get((conn.orig_h, conn.resp_h), ())
-        later = bisect_right(times, conn.last_ts)
-        return later < len(times) and times[later] <= reply_ts + ANNOUNCEMENT_JITTER_SECONDS
+        return answers_later(self.refused_by, conn, reply_ts)
 
     def naming(self, conn: Connection) -> list[LateJob]:
         """The sessions naming conn, in session order, each once."""

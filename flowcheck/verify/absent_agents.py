@@ -254,7 +254,7 @@ def _not_seen(quiet: list[tuple[str, dict[str, ArpAsked]]], unlisted: dict[str, 
     three_way = three_way or {}
     agents = [agent for agent, _ in quiet]
     one = len(agents) == 1
-    named = (agents[0] if one else ", ".join(agents[:-1]) + " and " + agents[-1])
+    named = _joined(agents, "and")
     notes = "; ".join(f"{_asked_words(requester, a, set(), agent)} had no answer in the "
                       "capture" for agent, asked in quiet for requester, a in sorted(asked.items()))
     kind = "the configured agent" if one else "the configured agents"
@@ -299,7 +299,7 @@ def _not_seen(quiet: list[tuple[str, dict[str, ArpAsked]]], unlisted: dict[str, 
                     "not list (host_not_configured): if that is a configured agent under "
                     f"another address ({stack}a NAT, another interface), its job is judged "
                     "there.")
-    either = agents[0] if one else ", ".join(agents[:-1]) + " or " + agents[-1]
+    either = _joined(agents, "or")
     reached = ("its SYNs to it went unanswered, which this capture cannot hold (none of the "
                "media server's TCP is in it), or it never reached the network at this "
                "capture point"
@@ -330,11 +330,17 @@ def _silent_words(silent: list[str], it: str) -> str:
     """The note of a capture holding no packet from the media servers (_media_silent):
     not "one direction only", which a capture holding their ICMP or ARP is not, its
     capture_one_direction saying only their TCP is missing (review 61c)."""
-    named = silent[0] if len(silent) == 1 else ", ".join(silent[:-1]) + " or " + silent[-1]
+    named = _joined(silent, "or")
     return (f"The capture holds no TCP packet that left the media server {named} "
             "(capture_one_direction), so a job's control connection SYNs to "
             f"{it} that went unanswered (dropped on the way or by {it}) would leave no "
             "packet in it: the capture does not show whether such a job ran.")
+
+
+def _joined(names: Sequence[str], last: str) -> str:
+    """Addresses as a message lists them: "A", "A or B", "A, B or C" (`last`: "or" or
+    "and" before the last; names: at least one)."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" {last} {names[-1]}"
 
 
 def _versions(hosts: Iterable[str]) -> set[int]:

@@ -37,6 +37,7 @@ from flowcheck.model import Announcement, Connection, ControlPacket, NdmpStream,
 from flowcheck.sessions import connection_outcome
 from flowcheck.sessions.classify import rst_only
 from flowcheck.sessions.clock_apart import MIN_APART_SECONDS, data_before_answer
+from flowcheck.sessions.only_closing import closes_with
 from flowcheck.verify.context import Context
 from flowcheck.verify.details import syn_count
 from flowcheck.verify.refusals import refusal_how
@@ -105,6 +106,10 @@ class JobEnded:
     # cannot show whether the job ran (verify.unseen_running), its close would be unseen.
     closed: ControlPacket | None
     before_capture: bool  # gone_before: the close itself came before the capture
+    # A connection of the job of which the capture holds only its closing
+    # (sessions.only_closing.close_only), first seen before `closed`: (its uid, its first
+    # frame), the earliest; None when none (leftover62: the callback's FIN came first).
+    closing_first: tuple[str, int] | None = None
 
     def ended_by(self, frame: int) -> bool:
         """Had the job ended (or may it have: closed None) when the packet of `frame`
@@ -124,13 +129,23 @@ def job_ended(ctx: Context, session: Session) -> JobEnded | None:
     a data connection of the session opened in the capture (the job moved or could move
     data: what the capture shows of it is judged) or for any other session. Seen from the
     agent's side only with no sign the job ran in the capture (unseen_running.running_unseen),
-    JobEnded(None, True): it may have ended so."""
+    JobEnded(None, True): it may have ended so. A connection of which the capture holds
+    only its closing, beside the control connection's (sessions.only_closing.closes_with),
+    is the job closing, not a sign it ran (JobEnded.closing_first)."""
     conns = [ctx.by_uid[uid] for uid in session.data_connections if uid in ctx.by_uid]
     # Its callback too: one retried before the close shows the job running in the
     # capture (review61e: a callback whose SYNs a firewall dropped, the DMA's silent
     # FIN after them, read "ended before capture" and passed).
     if session.callback_uid in ctx.by_uid:
         conns.append(ctx.by_uid[session.callback_uid])
+    # Not one of which the capture holds only its closing, beside the control
+    # connection's (sessions.only_closing.closes_with): that is the job closing, whichever FIN the
+    # capture begins with (leftover62: a Backup Exec agent closes its callback first; a
+    # capture from that FIN read the job `unknown`, "a resource before the capture may
+    # have failed", one from the control connection's FIN a packet later `ended`).
+    close = control_close(ctx.stream_by_uid.get(session.control_uid))
+    closing = [c for c in conns if close is not None and closes_with(c, close.ts)]
+    conns = [c for c in conns if not any(c is d for d in closing)]
     if any(connection_outcome(c) in ("established", "midstream") and not rst_only(c)
            for c in conns):
         return None
@@ -151,23 +166,32 @@ def job_ended(ctx: Context, session: Session) -> JobEnded | None:
     # connections ran, tied between the two, read "ended before capture").
     if any(c.first_frame < closed.frame and connection_outcome(c) in ("established",
                                                                        "midstream")
-           and not rst_only(c) for uid in session.port_tied if (c := ctx.by_uid.get(uid))):
+           and not rst_only(c) and not closes_with(c, closed.ts)
+           for uid in session.port_tied if (c := ctx.by_uid.get(uid))):
         return None
-    return JobEnded(closed, False)
+    first = min((c for c in closing if c.first_frame < closed.frame),
+                key=lambda c: c.first_frame, default=None)
+    return JobEnded(closed, False, (first.uid, first.first_frame) if first else None)
 
 
 def ended_words(session: Session, ended: JobEnded) -> str:
     """"before the capture started: the media server ... had closed the control
     connection by then (...)" or "as the capture began: the media server 10.77.0.1
     closed the control connection (FIN, frame 1), the first packet the capture holds of
-    the job"; for a close the capture cannot show (JobEnded.closed None), "... cannot be
-    seen" (unseen_running.unseen_words)."""
+    the job" ("... but the FIN of C1 (frame 1), a connection it holds only closing" when
+    such a connection's FIN came first: JobEnded.closing_first); for a close the capture
+    cannot show (JobEnded.closed None), "... cannot be seen" (unseen_running.unseen_words)."""
     if ended.closed is None:
         return unseen_words(session)
     if ended.before_capture:
         closed = closed_words(session, ended.closed, before_capture=True)
         return "before the capture started: " + closed.replace(
             " before the capture started (", " by then (", 1)
+    if ended.closing_first is not None:
+        uid, frame = ended.closing_first
+        return (f"as the capture began: {closed_words(session, ended.closed)}, the first packet "
+                f"the capture holds of the job but the FIN of {uid} (frame {frame}), a "
+                "connection it holds only closing")
     return (f"as the capture began: {closed_words(session, ended.closed)}, the first packet "
             "the capture holds of the job")
 

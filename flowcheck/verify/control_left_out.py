@@ -55,7 +55,6 @@ from dataclasses import replace
 from operator import attrgetter
 
 from flowcheck.config import DEFAULT_RANGE, Config
-from flowcheck.findings import CONTROL_LEFT_OUT
 from flowcheck.model import Connection, Finding, Severity
 from flowcheck.model.traffic import endpoint
 from flowcheck.verify.late_start import BULK_BYTES, ONE_WAY, _pinned, _sent
@@ -70,20 +69,24 @@ EPHEMERAL: tuple[tuple[int, int], ...] = ((32768, 60999), (49152, 65535), (1025,
 EPHEMERAL_SHARE = 100
 # The message's first words: capture_filter._in_piece puts a piece's name for "The capture".
 LEFT_OUT = "The capture left out"
-_INTO_MEDIA = "the agent into the media range"
+INTO_MEDIA = "the agent into the media range"
+# The fix's addition for a capture of openings only (_openings).
+_OPENINGS_FIX = (" If this is a firewall's drop capture, allow these connections on that "
+                 "device (its access rules or security policy) and their return traffic.")
 
 
-def _job_shaped(conn: Connection, config: Config) -> str:
-    """"a callback's shape" / "a data connection's shape" when the connection opened in
-    the capture between a configured media server and agent the way a job's would (see
-    the module's docstring); "" otherwise."""
+def job_shaped(conn: Connection, config: Config) -> str:
+    """The connection's shape when it opened in the capture between a configured media
+    server and agent the way a job's would (see the module's docstring): INTO_MEDIA ("the
+    agent into the media range": a callback's, or an agent-opened data connection's) or
+    "the media server into the agent range" (a data connection's); "" otherwise."""
     if not conn.syn_seen and not conn.synack_seen:
         return ""  # its opening (SYN, or the SYN-ACK of a one-direction capture) not in it
     media, agents = config.media_servers, config.remote_agents
     if (not media or conn.resp_h in media) and (not agents or conn.orig_h in agents) \
             and config.in_media_range(conn.resp_p) and config.in_agent_range(conn.orig_p) \
             and conn.orig_h != conn.resp_h:
-        return _INTO_MEDIA
+        return INTO_MEDIA
     if (not media or conn.orig_h in media) and (not agents or conn.resp_h in agents) \
             and config.in_media_range(conn.orig_p) and config.in_agent_range(conn.resp_p) \
             and conn.orig_h != conn.resp_h:
@@ -94,8 +97,8 @@ def _job_shaped(conn: Connection, config: Config) -> str:
 def _ported(shape: str, config: Config) -> bool:
     """Does a connection of this shape listen in a range the configuration narrows
     (not flowcheck's default)? The agent's connection listens in the media range, the
-    media server's in the agent range (_job_shaped's shapes)."""
-    listening = config.media_range if shape == _INTO_MEDIA else config.agent_range
+    media server's in the agent range (job_shaped's shapes)."""
+    listening = config.media_range if shape == INTO_MEDIA else config.agent_range
     return tuple(listening) != tuple(DEFAULT_RANGE)
 
 
@@ -112,7 +115,7 @@ def _ports_tie(shape: str, config: Config) -> bool:
     if tuple(config.media_range) == tuple(DEFAULT_RANGE) \
             or tuple(config.agent_range) == tuple(DEFAULT_RANGE):
         return False
-    source = config.agent_range if shape == _INTO_MEDIA else config.media_range
+    source = config.agent_range if shape == INTO_MEDIA else config.media_range
     return all(sum(max(0, min(hi, e_hi) - max(lo, e_lo) + 1) for lo, hi in source)
                * EPHEMERAL_SHARE <= e_hi - e_lo + 1 for e_lo, e_hi in EPHEMERAL)
 
@@ -161,12 +164,12 @@ def explain_left_out(finding: Finding, connections: list[Connection],
     if any(c.orig_p == port or c.resp_p == port for c in connections):
         return None  # traffic on the NDMP port is the port's own case (other_protocol)
     shaped = [(c, shape) for c in sorted(connections, key=attrgetter("first_frame"))
-              if (shape := _job_shaped(c, config))]
+              if (shape := job_shaped(c, config))]
     if not any(_ports_tie(shape, config) or (_bulk(c) and _ported(shape, config))
                for c, shape in shaped):
         return None
     hosts = {h for c, _ in shaped for h in (c.orig_h, c.resp_h)}
-    if any(c.orig_h in hosts and c.resp_h in hosts and not _job_shaped(c, config)
+    if any(c.orig_h in hosts and c.resp_h in hosts and not job_shaped(c, config)
            for c in connections):
         # Another connection between those hosts may be the control connection on
         # another port than --ndmp-port, unread (its NDMP cut or not NDMP): the wrong
@@ -178,6 +181,7 @@ def explain_left_out(finding: Finding, connections: list[Connection],
     many = len(shaped) > 1
     bulk = sum(1 for c, _ in shaped if _bulk(c))
     them = "them" if many else "it"
+    only = all(map(opening_only, connections))  # openings only, never answered
     unjudged = ("the control connection, the callback's request or the announcements"
                 if callback else "the control connection or the announcements")
     carried = (f"{'one' if bulk == 1 else bulk} carrying a data connection's bulk data"
@@ -188,12 +192,12 @@ def explain_left_out(finding: Finding, connections: list[Connection],
         reading="control_left_out",
         frames=[c.first_frame for c, _ in shaped if c.first_frame],
         ts=shaped[0][0].ts,
-        message=f"The capture {CONTROL_LEFT_OUT}it holds no packet "
+        message=f"{LEFT_OUT} the job's NDMP control connection: it holds no packet "
                 f"to or from the NDMP port {port} and nothing decoded as NDMP, yet "
                 f"{len(shaped)} connection{'s' if many else ''} that a job opens only after "
-                f"its control connection asked for {them} {_opened(connections, many)} in "
+                f"its control connection asked for {them} {_opened(only, many)} in "
                 f"it, between {' and '.join(sorted(hosts))} ({_tie_words(hosts, config)}), "
-                f"{carried}: {listed}.{_openings(connections)} "
+                f"{carried}: {listed}.{_openings(connections) if only else ''} "
                 "A capture or display filter that dropped the NDMP port (or kept one address "
                 "family of a dual-stack job whose control connection ran over the other: "
                 "`-Y ip` with the control connection over IPv6), or a capture point the "
@@ -204,33 +208,24 @@ def explain_left_out(finding: Finding, connections: list[Connection],
         fix=f"Capture again with the control connection in it: no filter on port {port} "
             "(or one that keeps it, and both IPv4 and IPv6), on the media server's interface "
             "toward the agent, from before the job starts; if the job's control connection "
-            "uses another port, set --ndmp-port." + _openings_fix(connections))
+            "uses another port, set --ndmp-port." + (_OPENINGS_FIX if only else ""))
 
 
-def _opened(connections: list[Connection], many: bool) -> str:
+def _opened(only: bool, many: bool) -> str:
     """"opened", or "were tried" / "was tried" when every connection is its opening only,
-    never answered (openings_only: no connection opened)."""
-    if not all(map(opening_only, connections)):
+    never answered (`only`: openings_only.opening_only of each; no connection opened)."""
+    if not only:
         return "opened"
     return "were tried" if many else "was tried"
 
 
 def _openings(connections: list[Connection]) -> str:
-    """When every connection is its opening only, never answered (openings_only): a
-    sentence that says so and that a firewall's drop capture looks the same; "" else."""
-    if not all(map(opening_only, connections)):
-        return ""
+    """For a capture whose every connection is its opening only, never answered
+    (openings_only; the caller asks): a sentence that says so and that a firewall's drop
+    capture looks the same."""
     each = ("Every TCP connection it holds is its" if len(connections) > 1
             else "It is its")
     return (f" {each} opening only, never answered there "
             f"({openings_words(connections)}): a firewall's capture of the packets it "
             "dropped (a Cisco ASA's `capture ... type asp-drop`, a Palo Alto's drop stage) "
             "looks like this too, and if this is one, that device dropped these openings.")
-
-
-def _openings_fix(connections: list[Connection]) -> str:
-    """The fix's addition for openings only (_openings); "" else."""
-    if not all(map(opening_only, connections)):
-        return ""
-    return (" If this is a firewall's drop capture, allow these connections on that device "
-            "(its access rules or security policy) and their return traffic.")

@@ -420,8 +420,8 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
         ctx.add("data_unanswered",
                 f"The data connection from {first.orig_h} to {target} "
                 + (_LONE_HEADS[lone.kind] if lone else cut_answer_words(
-                    ctx, attempts, f"{no_answer_words(first, passive=True, unseen=unseen)}"
-                                   f"{' while the job ran' if late else ''}{tries}"))
+                    attempts, f"{no_answer_words(first, passive=True, unseen=unseen or bool(cut))}"
+                              f"{' while the job ran' if late else ''}{tries}", cut))
                 + ": " + (f"{lone.words}. " if lone and lone.words else "")
                 + (capitalised if lone and lone.words else str)(
                     silence(ctx, first, both_ways=True, attempts=len(attempts)))

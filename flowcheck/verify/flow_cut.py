@@ -23,6 +23,7 @@ from flowcheck.durations import span_words
 from flowcheck.model import Connection, Session
 from flowcheck.sessions.classify import seen_closing
 from flowcheck.verify.context import Context, endpoint
+from flowcheck.verify.kind_shown import still_open_words
 from flowcheck.verify.unresent import resend_cut
 
 
@@ -45,8 +46,9 @@ def flow_after_cut(ctx: Context, session: Session, conns: list[Connection]) -> s
     still open (no FIN or RST on it) and no end of the job on it after that SYN (no
     CONNECT_CLOSE, halt, stop, connect error or later announcement: unresent.ended_after).
     The words, without the "unknown: " prefix: "no data connection opened in the capture,
-    but it ended 0 ms after the last SYN of 10.77.0.2:6001 (frame 24) with the control
-    connection still open, ...". None otherwise (step 5 as before)."""
+    but it ended 0 ms after the last SYN to 10.77.0.2:6001 (frame 24) with the control
+    connection still open, ..." (what the capture shows of the control connection:
+    kind_shown.still_open_words). None otherwise (step 5 as before)."""
     if seen_closing(ctx.by_uid[session.control_uid]):
         return None
     cuts = _cuts(ctx, conns)
@@ -55,8 +57,6 @@ def flow_after_cut(ctx: Context, session: Session, conns: list[Connection]) -> s
     went, last = min(cuts, key=lambda cut: cut[0])
     to = endpoint(last.resp_h, last.resp_p)
     return (f"no data connection opened in the capture, but it ended {span_words(went)} "
-            f"after the last SYN to {to} (frame {last.last_frame}) with the "
-            "control connection still open, no FIN, RST or CONNECT_CLOSE on it: whether "
-            "that SYN or a later resend got through and the data moved after the capture's "
-            "end cannot be seen")
-
+            f"after the last SYN to {to} (frame {last.last_frame}) "
+            f"{still_open_words(ctx, session)}: whether that SYN or a later resend got "
+            "through and the data moved after the capture's end cannot be seen")

@@ -24,13 +24,16 @@ from __future__ import annotations
 from flowcheck.durations import span_words
 from flowcheck.model import Connection, Session, Step
 from flowcheck.profiles import StepSpec
-from flowcheck.sessions.classify import message_op, seen_closing
+from flowcheck.sessions.classify import seen_closing
 from flowcheck.verify.capture_time import after_last
 from flowcheck.verify.context import Context
 from flowcheck.verify.step_base import make_step
-from flowcheck.verify.unresent import ENDING_OPS
+from flowcheck.verify.unresent import ending_message_after
 
 NOT_REACHED = "not reached: the job stopped after step {number} {how}"
+# What the capture lacks on a control connection whose job it does not show stop
+# (still_open_words).
+CLOSE_UNSEEN = "no FIN, RST or CONNECT_CLOSE"
 
 
 def _failed_step(session: Session) -> Step | None:
@@ -48,15 +51,41 @@ def stop_seen(ctx: Context, session: Session, conn: Connection | None) -> bool:
     """Does the capture show the session's job stop after `conn`'s last packet (the
     failed step's connection; None: a missing step's, judged from the control
     connection's opening): its control connection closed (a FIN or RST either way), or
-    a message on it at or after that packet ending the job or the session (ENDING_OPS:
-    CONNECT_CLOSE, NOTIFY_*_HALTED, DATA_/MOVER_ STOP or ABORT)?"""
+    a message on it at or after that packet ending the job or the session
+    (unresent.ending_message_after: CONNECT_CLOSE, NOTIFY_*_HALTED, DATA_/MOVER_ STOP or
+    ABORT)?"""
     control = ctx.by_uid[session.control_uid]
-    if seen_closing(control):
-        return True
-    since = control.ts if conn is None else conn.last_ts
+    return seen_closing(control) or ending_message_after(
+        ctx, session, control.ts if conn is None else conn.last_ts)
+
+
+def still_open_words(ctx: Context, session: Session) -> str:
+    """What the capture shows of the session's control connection at its end, for a
+    step `unknown` because the capture ended before the job visibly stopped (stop_seen
+    false: after_failed; verify.flow_cut): "with the control connection still open, no
+    FIN, RST or CONNECT_CLOSE on it". Where the capture holds one direction of it only
+    (Context.lacks) or cannot read its NDMP messages (TLS: NdmpStream.tls_start; none
+    decoded), the close may be missing from it, and the words say only what it holds:
+    "with no FIN or RST on the control connection in the capture, which holds one
+    direction of it only and has its NDMP messages in TLS from frame 131 on, so a close
+    may be missing from it" (field48-matrix/two-tls-jobs-dual-stack-one-direction-out
+    S2, captured `-Q out`, said the first of a connection whose agent side it lacks)."""
+    control = ctx.by_uid[session.control_uid]
     stream = ctx.stream_by_uid.get(session.control_uid)
-    return any(m.ts >= since and message_op(m) in ENDING_OPS
-               for m in (stream.messages if stream else []))
+    reasons = []
+    if ctx.lacks((control.orig_h, control.resp_h), control.ts) \
+            or ctx.lacks((control.resp_h, control.orig_h), control.ts):
+        reasons.append("holds one direction of it only")
+    readable = stream is not None and stream.tls_start is None and bool(stream.messages)
+    if stream is not None and stream.tls_start is not None:
+        reasons.append(f"has its NDMP messages in TLS from frame {stream.tls_start} on")
+    elif not readable:
+        reasons.append("has none of its NDMP messages readable")
+    if not reasons:
+        return f"with the control connection still open, {CLOSE_UNSEEN} on it"
+    what = CLOSE_UNSEEN.removeprefix("no ") if readable else "FIN or RST"
+    return (f"with no {what} on the control connection in the capture, which "
+            f"{' and '.join(reasons)}, so a close may be missing from it")
 
 
 def after_failed(ctx: Context, session: Session, spec: StepSpec) -> Step | None:
@@ -80,8 +109,8 @@ def after_failed(ctx: Context, session: Session, spec: StepSpec) -> Step | None:
                 "the control connection's last packet")
         step = make_step(spec, "unknown", detail=(
             f"unknown: the capture ended {span_words(after_last(ctx, last))} after {what} "
-            f"(frame {last.last_frame}) with the control connection still open, no FIN, "
-            "RST or CONNECT_CLOSE on it: whether the job stopped after step "
+            f"(frame {last.last_frame}) {still_open_words(ctx, session)}: whether the job "
+            "stopped after step "
             f"{failed.step} {_how(failed)}, as a job does, or went on to a backup or "
             "restore cannot be seen"))
     step.stopped_after = failed.step

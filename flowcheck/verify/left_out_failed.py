@@ -33,8 +33,9 @@ from flowcheck.profiles import Profile
 from flowcheck.sessions.classify import connection_outcome
 from flowcheck.sessions.unheard_ack import handshake_unheard
 from flowcheck.verify.census import Census
-from flowcheck.verify.control_left_out import _INTO_MEDIA, _job_shaped
+from flowcheck.verify.control_left_out import INTO_MEDIA, job_shaped
 from flowcheck.verify.details import failure_words
+from flowcheck.verify.refusals import routing_unreachable
 
 _TIED = "(tied to the job by its ports, its control connection not in the capture: " \
         "capture_filtered)"
@@ -71,11 +72,11 @@ def left_out_failures(connections: list[Connection], config: Config,
     callback = profile is None or profile.callback == "connection"
     out = []
     for conn in connections:
-        shape = _job_shaped(conn, config)
+        shape = job_shaped(conn, config)
         outcome = connection_outcome(conn) if shape else ""
         if not _evidenced(conn, outcome) or _told_otherwise(conn, shape, connections, config):
             continue
-        into_media = shape == _INTO_MEDIA
+        into_media = shape == INTO_MEDIA
         what = "callback" if into_media and callback else "data"
         out.append(_failed(conn, what, outcome, *(("media", config.media_range) if into_media
                                                   else ("agent", config.agent_range))))
@@ -112,7 +113,7 @@ def _told_otherwise(conn: Connection, shape: str, connections: list[Connection],
            and (other.resp_h, other.resp_p) == (conn.resp_h, conn.resp_p)
            for other in connections):
         return True
-    return any(other.ts > conn.ts and _job_shaped(other, config) == shape
+    return any(other.ts > conn.ts and job_shaped(other, config) == shape
                and connection_outcome(other) == "established" for other in connections)
 
 
@@ -135,10 +136,8 @@ def _failed(conn: Connection, what: str, outcome: str, side: str,
         fix = f"Allow {rule} and its return traffic on every firewall between them and on "
     elif outcome == "refused":
         code = f"{what}_refused"
-        message = (f"{name} was refused: {how}. An ICMP unreachable answering a SYN is a "
-                   "filter's reject (a firewall's, or a router's), not a closed port's "
-                   "(that answers a RST).")
-        fix = f"Allow {rule} where a rule rejects it: on every firewall between them and on "
+        why, fix = _refused_words(conn, rule)
+        message = f"{name} was refused: {how}. {why}"
     else:
         code = "handshake_incomplete"
         message = f"{name} never completed its handshake: {how}."
@@ -148,3 +147,27 @@ def _failed(conn: Connection, what: str, outcome: str, side: str,
                    frames=list(conn.syn_frames), message=message,
                    fix=fix + "both hosts; then capture the job again with its control "
                              "connection to check its other steps.")
+
+
+def _refused_words(conn: Connection, rule: str) -> tuple[str, str]:
+    """Why an ICMP unreachable refused conn's SYN (a sentence) and the fix's start (up to
+    "... and on ", _failed ends it). A filter's reject for a filter's code or port
+    unreachable, and for a routing code from the responder's own address (a host does
+    not report itself unreachable: verify.refusals.icmp_cause); a routing code
+    (network or host unreachable: refusals.routing_unreachable) from a router, from the
+    connector's own stack or from an unknown sender may be a router that could not reach
+    the responder just as well (final61c: field46-matrix/data-router-net-unreachable
+    -dual-stack cut to its data connections read "a filter's reject", "where a rule
+    rejects it", of the router 10.77.0.254's network unreachable)."""
+    if routing_unreachable(conn) is None or conn.icmp_sender == conn.resp_h:
+        return ("An ICMP unreachable answering a SYN is a filter's reject (a firewall's, or "
+                "a router's), not a closed port's (that answers a RST).",
+                f"Allow {rule} where a rule rejects it: on every firewall between them and on ")
+    who = conn.icmp_sender or "a router between them"
+    where = conn.icmp_sender or "every router between them"
+    return (f"{who[:1].upper()}{who[1:]} could not reach {conn.resp_h} ({conn.resp_h} "
+            "down, or no route or no ARP or neighbour answer to it from there), or a filter "
+            "there rejects the connection with that code (a closed port answers a RST).",
+            f"Check that {conn.resp_h} is up and that {where} routes to it; if a rule "
+            f"rejects the connection instead, allow {rule} on every firewall between them "
+            "and on ")

@@ -78,7 +78,7 @@ from flowcheck.verify.silent_host import report_silent, silent_attempts
 from flowcheck.verify.tied_failures import check_tied_callbacks, check_tied_data
 from flowcheck.verify.ttl_exceeded import traceroute_probe, ttl_exceeded, ttl_exceeded_fix
 from flowcheck.verify.unannounced import check_unannounced
-from flowcheck.verify.unresent import cut_answer_words, lone_syn
+from flowcheck.verify.unresent import cut_answer_words, lone_syn, resend_cut
 from flowcheck.verify.unseen_syns import refusal_notes
 from flowcheck.verify.way_back import answer_uncaptured, came_back
 
@@ -174,8 +174,9 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
         own = own_firewall_fix(ctx, conn, session) if either and not unseen_way_back else ""
         allow = allow_rule(ctx, conn, session, answer=either, between=either)
         unseen = ctx.lacks((conn.resp_h, conn.orig_h), conn.ts)  # a reject would go that way
-        answer = cut_answer_words(ctx, [conn], no_answer_words(conn, unseen=unseen),
-                                  counted=True)
+        cut = resend_cut(ctx, [conn])  # the capture ended after a resend
+        answer = cut_answer_words([conn], no_answer_words(conn, unseen=unseen or bool(cut)),
+                                  cut, counted=True)
         ctx.add("control_unanswered",
                 f"The media server {conn.orig_h} sent {syns} SYN{'s' if syns != 1 else ''} "
                 f"to the agent's NDMP port {target} and "
@@ -280,7 +281,9 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
         # both readings in the fix (verify.lone_callback_syn; trial 25 D4).
         lone = lone_callback(ctx, session, conn, rule) \
             if not elsewhere and lone_syn(ctx, conn) else None
-        answer = cut_answer_words(ctx, [conn], no_answer_words(conn, unseen=unseen))
+        cut = resend_cut(ctx, [conn])  # the capture ended after a resend
+        answer = cut_answer_words([conn], no_answer_words(conn, unseen=unseen or bool(cut)),
+                                  cut)
         message = (f"The agent {conn.orig_h} tried to call the job engine back at {target} "
                    "(step " + (f"2) and never got an answer ({failure_words(conn)})."
                                f"{elsewhere[0]}" if elsewhere else

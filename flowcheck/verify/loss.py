@@ -40,8 +40,8 @@ from flowcheck.verify.loss_words import (
     gap_frames,
     hole_kind,
     mirror_words,
+    missed_openings_words,
     missed_words,
-    openings_words,
     percent,
     plural,
     share_words,
@@ -228,7 +228,7 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
                          "after them: neither end could resend or acknowledge them, so the "
                          "capture cannot tell whether the network or the sniffer lost them")
     if openings:
-        parts.append(openings_words(openings, also=bool(missed)))
+        parts.append(missed_openings_words(openings, also=bool(missed)))
     if between:
         parts.append(between_words(between))
     if dropped:

@@ -140,7 +140,7 @@ def _listed_openings(openings: list[MissedOpening],
     return listed + (f"; and {more} more" if more > 0 else "")
 
 
-def openings_words(openings: list[MissedOpening], *, also: bool) -> str:
+def missed_openings_words(openings: list[MissedOpening], *, also: bool) -> str:
     """The connections whose opening handshake packets the sniffer missed
     (flowcheck.verify.openings): "The capture missed opening handshake packets of 1
     connection ...: data connection C3 ...: its SYN, which the SYN-ACK of frame 22

@@ -50,12 +50,11 @@ def handshakes_only(connections: Sequence[Connection], ndmp_port: int) -> int:
     firewall recording each connection's first packets (field check 36, SecureXL); 0
     otherwise. Takes the connections, not the checks' Context: context imports the
     checks' modules (control_left_out, which imports this one)."""
-    port = ndmp_port
     if len(connections) < 3 or any(
             not c.established or c.orig_bytes or c.resp_bytes or c.fin_frames
             or c.rst_frames for c in connections):
         return 0
-    control = [c.ts for c in connections if c.resp_p == port]
-    if not control or not any(c.resp_p != port and c.ts > min(control) for c in connections):
+    control = [c.ts for c in connections if c.resp_p == ndmp_port]
+    if not control or not any(c.resp_p != ndmp_port and c.ts > min(control) for c in connections):
         return 0
     return len(connections)

@@ -24,7 +24,7 @@ from flowcheck.verify.cooked_host import arrived_unanswered, arrived_words, leav
 from flowcheck.verify.details import syn_count
 from flowcheck.verify.evidence import judged
 from flowcheck.verify.link_proof import LinkProof, link_proof
-from flowcheck.verify.unresent import cut_answer_words
+from flowcheck.verify.unresent import cut_answer_words, resend_cut
 
 # Hosts named in the words; more are counted.
 _NAMED = 3
@@ -71,8 +71,10 @@ def report_silent(ctx: Context, session: Session, conn: Connection,
     # A capture that ended within the resends' reach says so, as the step does
     # (verify.unresent.resend_cut; field53 two-jobs-control-synacks-dropped-by-agent-ipv6
     # cut after frame 270: "never got an answer" beside a step "ended 576 ms after").
-    answer = cut_answer_words(ctx, [conn], "never got an answer", counted=True)
-    cut = "" if answer == "never got an answer" else " while the capture ran"
+    resent = resend_cut(ctx, [conn])
+    answer = cut_answer_words([conn], "got no answer in the capture" if resent else
+                              "never got an answer", resent, counted=True)
+    cut = " while the capture ran" if resent else ""
     head = (f"The media server {conn.orig_h} sent {syns} SYN{'s' if syns != 1 else ''} to "
             f"the agent's NDMP port {endpoint(conn.resp_h, conn.resp_p)} and {answer}")
     first = attempts[0]

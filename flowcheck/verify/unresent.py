@@ -176,10 +176,19 @@ def ended_after(ctx: Context, conn: Connection) -> bool:
         return False
     stream = ctx.stream_by_uid.get(session.control_uid)
     return stopped_after(ctx, conn) or any(
-        a.ts > conn.last_ts for a in session.announced if conn.role == "data") or any(
-        m.ts >= conn.last_ts and (message_op(m) in ENDING_OPS or (
-            m.type == "reply" and m.error != 0 and message_op(m) in CONNECT_OPS))
-        for m in (stream.messages if stream else []))
+        a.ts > conn.last_ts for a in session.announced if conn.role == "data") or \
+        ending_message_after(ctx, session, conn.last_ts) or any(
+            m.ts >= conn.last_ts and m.type == "reply" and m.error != 0
+            and message_op(m) in CONNECT_OPS for m in (stream.messages if stream else []))
+
+
+def ending_message_after(ctx: Context, session: Session, since: float) -> bool:
+    """Does the session's control connection carry a message at or after `since`
+    (seconds) that ends its operation or the session (ENDING_OPS)? Read by ended_after
+    and verify.kind_shown.stop_seen."""
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    return any(m.ts >= since and message_op(m) in ENDING_OPS
+               for m in (stream.messages if stream else []))
 
 
 def unheard_cut(ctx: Context, conn: Connection) -> float | None:
@@ -207,22 +216,17 @@ def unheard_cut_words(conn: Connection, went: float) -> str:
             f"{conn.resp_h} cannot be seen (the resent SYN-ACKs show none had until then)")
 
 
-NEVER_WORDS = ("was never answered", "never got an answer")
-
-
-def cut_answer_words(ctx: Context, conns: Sequence[Connection], words: str, *,
-                     counted: bool = False) -> str:
-    """A finding's words for an opening's missing answer (cut_icmp.no_answer_words:
-    "was never answered", ...) as they stand, or, for a resend_cut, "got no answer in the
-    capture (2 SYNs over 1.02 s; it ended 0 ms after the last, so whether ...)": "never"
-    is not what a capture that ended there can show. counted: the words before already
-    give the SYNs' count ("sent 2 SYNs"), so the brackets give only their span."""
-    cut = resend_cut(ctx, conns)
+def cut_answer_words(conns: Sequence[Connection], words: str,
+                     cut: tuple[float, Connection] | None, *, counted: bool = False) -> str:
+    """A finding's words for an opening's missing answer (cut_icmp.no_answer_words) as
+    they stand, or, for a resend_cut `cut` of `conns`, with how long the capture ran on:
+    "got no answer in the capture (2 SYNs over 1.02 s; it ended 0 ms after the last, so
+    whether that one or a later resend got through cannot be seen)". For a cut the
+    caller's words already say "in the capture" (no_answer_words' `unseen`): "never" is
+    not what a capture that ended there can show. counted: the words before already give
+    the SYNs' count ("sent 2 SYNs"), so the brackets give only their span."""
     if cut is None:
         return words
-    head = next((never for never in NEVER_WORDS if words.startswith(never)), None)
-    if head is not None:
-        words = "got no answer in the capture" + words[len(head):]
     first = min(conns, key=lambda c: (c.ts, c.first_frame))
     syns = sum(syn_count(c) for c in conns)
     return (f"{words} ({'' if counted else f'{syns} SYNs '}over "
