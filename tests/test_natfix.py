@@ -11,9 +11,12 @@ so the headline now names both halves, or the route without NAT.
 
 from __future__ import annotations
 
+import struct
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
+from pcap_records import Record, read_records, write_records
 from stored import errors, folder_analysis, stored_analysis
 
 from flowcheck.report.answer import answer_rows, finding_parts
@@ -44,6 +47,11 @@ def test_the_headline_fix_forwards_the_data_range_too() -> None:
         "10.78.0.2 and allow TCP from 10.77.0.1 to 10.78.0.2 ports 6001-6100" in fix
     for finding in found:
         assert "10.78.0.2 is the agent's own address: its callback (C2) came from it" in \
+            finding.message
+        # The capture holds no connection to 10.77.0.254 on the data range: whether the
+        # device forwards it too is not in it (it said "of the NDMP port alone"; final61a).
+        assert "through a port forward or NAT of the NDMP port (whether it forwards the " \
+            "agent range too, this capture does not show)." in finding.message, \
             finding.message
         # Findings say why announcing alone is not enough, after the headline's sentence.
         also = dict(finding_parts(finding))["Also:"]
@@ -86,6 +94,12 @@ def test_the_forwarders_own_reset_names_the_forward() -> None:
         assert finding.code == "data_refused"
         assert "Yet 10.77.0.254 answered C1 on port 10000 at the same time, and the agent's " \
             "callback (C2) came from 10.78.0.2, not from 10.77.0.254" in finding.message
+        # The forward reading squares the TTLs it read as "a RST 10.77.0.254 did not send":
+        # the 63 are the agent's packets forwarded, the 64 the device's own (final61a).
+        assert finding.message.endswith(
+            "whose own stack resets the connections to its other ports: then the packets "
+            "from 10.77.0.254 that arrive with TTL 63 are the agent's, passed on by the "
+            "device, and the RST with 64 is the device's own."), finding.message
 
 
 def test_no_data_connection_seen_gets_the_same_fix(tmp_path: Path) -> None:
@@ -107,3 +121,47 @@ def test_no_data_connection_seen_gets_the_same_fix(tmp_path: Path) -> None:
         assert finding.code == "announced_address_mismatch"
         assert "no connection to 10.78.0.2:600" in finding.message
         assert "does not help" not in finding.fix
+
+
+def _ndmp_port_moved(records: list[Record], old: int, new: int) -> list[Record]:
+    """Ethernet IPv4 TCP records with the port `old` renumbered `new` at either end, the
+    TCP checksum made anew (RFC 793's pseudo-header sum)."""
+    moved = []
+    for record in records:
+        frame = bytearray(record.data)
+        if frame[12:14] != b"\x08\x00" or frame[23] != 6:
+            moved.append(record)
+            continue
+        ip = 14
+        tcp = ip + (frame[ip] & 0x0F) * 4
+        for at in (tcp, tcp + 2):
+            if struct.unpack_from("!H", frame, at)[0] == old:
+                struct.pack_into("!H", frame, at, new)
+        length = struct.unpack_from("!H", frame, ip + 2)[0] - (tcp - ip)
+        struct.pack_into("!H", frame, tcp + 16, 0)
+        segment = bytes(frame[ip + 12:ip + 20]) + struct.pack("!HH", 6, length) + \
+            bytes(frame[tcp:tcp + length])
+        segment += b"\0" * (len(segment) % 2)
+        total = sum(struct.unpack(f"!{len(segment) // 2}H", segment))
+        while total >> 16:
+            total = (total & 0xFFFF) + (total >> 16)
+        struct.pack_into("!H", frame, tcp + 16, ~total & 0xFFFF)
+        moved.append(replace(record, data=bytes(frame)))
+    return moved
+
+
+def test_the_forward_fix_names_the_ndmp_port_set(tmp_path: Path) -> None:
+    # The same capture with the NDMP port 10010: the fix said "as port 10000 is"
+    # whatever the port (verify.forwarded.forwarded_fix), the message "port 10010".
+    linktype, records = read_records(FOLDER / "port-forward-ndmp-only-agent-announces-"
+                                     "forwarded-media.pcap")
+    moved = write_records(tmp_path / "ndmp-port-10010.pcap", linktype,
+                          _ndmp_port_moved(records, 10000, 10010))
+    result = stored_analysis(moved, config_path=FOLDER / "flowcheck.toml", ndmp_port=10010)
+    found = errors(result)
+    assert {f.code for f in found} == {"data_refused"}
+    for finding in found:
+        assert "answered C1 on port 10010 at the same time" in finding.message
+        assert "to the host too, as port 10010 is; else: allow TCP" in finding.fix, \
+            finding.fix
+        assert "10000" not in finding.fix

@@ -17,7 +17,7 @@ from flowcheck.sessions.unheard_ack import (
     handshake_unheard,
     unheard_reset,
 )
-from flowcheck.verify.allow_rules import own_target, return_ports
+from flowcheck.verify.allow_rules import capitalised, own_target, return_ports
 from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.capture_host_proof import CaptureHostProof
 from flowcheck.verify.context import Context
@@ -315,7 +315,7 @@ def report_unheard(ctx: Context, session: Session | None, conn: Connection, what
                    "(a lossy or congested link, a device dropping under load; captures on "
                    f"both hosts at once show it). {fix}")
     if cut:
-        message += f" {cut[:1].upper()}{cut[1:]}."
+        message += f" {capitalised(cut)}."
     ctx.add("handshake_incomplete", message, fix, session=session, conn=conn, cause=cause,
             frames=unheard_frames(conn))
 

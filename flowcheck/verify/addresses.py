@@ -147,9 +147,12 @@ def report_mismatch(ctx: Context, session: Session, ann: Announcement,
     own = _own_callback(ctx, session, ann)
     if own is not None:
         # The agent's own address: it called the job engine back from it (trial 37b D4).
+        # No connection to `host` on the data range is in the capture: whether the device
+        # forwards that too it cannot show (it said "of the NDMP port alone").
         cause += (f". {ann.ip} is {listener}'s own address: its callback ({own.uid}) came "
                   f"from it, so {connector} reaches it at {host} through a port forward "
-                  "or NAT of the NDMP port alone")
+                  "or NAT of the NDMP port (whether it forwards the agent range too, this "
+                  "capture does not show)")
     elif other_host:
         cause += f". {ann.ip} is {other_host}"
     other = _maybe_other_agent(ctx, session, ann)

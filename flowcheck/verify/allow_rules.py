@@ -27,26 +27,27 @@ def return_ports(ctx: Context, conn: Connection) -> tuple[str, str]:
     range of the host's role (_by_role)."""
     config = ctx.config
     source = conn.orig_p
-    configured = [name for name in _by_role(ctx, conn.orig_h, ("agent", "media"))
-                  if f"{name}_range" in config.explicit
-                  and getattr(config, f"in_{name}_range")(source)]
-    if configured:  # a default range (1025-65535) is no rule to give (trial 20 D6)
-        name = configured[0]
-        ranges = config.agent_range if name == "agent" else config.media_range
-        back_to = (f"ports {format_ranges(ranges)} (the {name} range: this connection's "
-                   f"source port {source} is drawn from it anew each time)")
+    # A default range (1025-65535) is no rule to give (trial 20 D6).
+    name = _set_range(ctx, _by_role(ctx, conn.orig_h, ("agent", "media")), source)
+    if name is not None:
+        back_to = (f"ports {format_ranges(getattr(config, f'{name}_range'))} (the {name} "
+                   f"range: this connection's source port {source} is drawn from it anew "
+                   "each time)")
     else:
         back_to = (f"its dynamic (ephemeral) ports (this connection's source port {source} "
                    "is drawn anew each time)")
-    answer = f"port {conn.resp_p}"
-    if conn.resp_p != config.ndmp_port:
-        for name in _by_role(ctx, conn.resp_h, ("media", "agent")):
-            if f"{name}_range" in config.explicit and \
-                    getattr(config, f"in_{name}_range")(conn.resp_p):
-                ranges = config.agent_range if name == "agent" else config.media_range
-                answer = f"ports {format_ranges(ranges)}"
-                break
+    name = None if conn.resp_p == config.ndmp_port else \
+        _set_range(ctx, _by_role(ctx, conn.resp_h, ("media", "agent")), conn.resp_p)
+    answer = f"port {conn.resp_p}" if name is None else \
+        f"ports {format_ranges(getattr(config, f'{name}_range'))}"
     return answer, back_to
+
+
+def _set_range(ctx: Context, names: tuple[str, str], port: int) -> str | None:
+    """The first of `names` ("agent", "media") whose range the user set (not flowcheck's
+    default) and holds `port`; None if none."""
+    return next((name for name in names if f"{name}_range" in ctx.config.explicit
+                 and _in_range(ctx, name, port)), None)
 
 
 def _by_role(ctx: Context, host: str, default: tuple[str, str]) -> tuple[str, str]:
@@ -95,11 +96,22 @@ def seen_or_range(ctx: Context, session: Session | None, which: str, port: int) 
     the ports this job was reached on there, saying so."""
     if f"{which}_range" in ctx.config.explicit:
         return ctx.ranges(which)
-    ports = listened_ports(ctx, session, which, port) if session else [port]
+    ports = _seen_ports(ctx, session, which, port)
     many = "s" if len(ports) > 1 else ""
     return f"{port_list(ports)} (the {which} port{many} {DEFAULT_RANGE_WORDS})"
 
 
+def _seen_ports(ctx: Context, session: Session | None, which: str, port: int) -> list[int]:
+    """The ports seen_or_range names in flowcheck's default range: the session's
+    (listened_ports), or `port` alone without one."""
+    return listened_ports(ctx, session, which, port) if session else [port]
+
+
+def _one_seen(ctx: Context, session: Session | None, which: str, port: int) -> bool:
+    """Does seen_or_range name one port for `which`'s `port` (its range flowcheck's
+    default and the job reached that side on one port), not a range or several?"""
+    return (f"{which}_range" not in ctx.config.explicit
+            and len(_seen_ports(ctx, session, which, port)) == 1)
 
 
 def capitalised(text: str) -> str:
@@ -184,7 +196,7 @@ def own_target(ctx: Context, conn: Connection, session: Session | None) -> str:
                 f"{port} is drawn from it anew each time)")
     if which is not None:
         seen = seen_or_range(ctx, session, which, port)
-        many = f" ports {DEFAULT_RANGE_WORDS}" in seen
+        many = not _one_seen(ctx, session, which, port)
         return (f"port{'s' if many else ''} {seen} and the rest of the {which} range "
                 f"{'they are' if many else 'it is'} drawn from")
     drawn = session is not None and (conn.uid == session.callback_uid
@@ -238,7 +250,7 @@ def allow_rule(ctx: Context, conn: Connection, session: Session | None, *,
             else "its return traffic")
     # One port: the NDMP port, a port of no known role, the one this job used (review61b:
     # "ports 10000 (NDMP port)").
-    single = which is None or f" port {DEFAULT_RANGE_WORDS}" in (ports or "")
+    single = which is None or _one_seen(ctx, session, which, conn.resp_p)
     target = f"port {conn.resp_p}" if ports is None else \
         f"port{'' if single else 's'} {ports}"
     return f"allow TCP from {conn.orig_h} to {conn.resp_h} {target} {where}, and {back}"

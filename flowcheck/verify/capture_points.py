@@ -131,6 +131,15 @@ def reached_responder(ctx: Context, conn: Connection) -> bool:
             and as_often_as_pair(ctx, conn))
 
 
+def reached_marked(ctx: Context, conn: Connection) -> bool:
+    """reached_responder placed by the SYNs' Linux cooked marks (verify.arrival.
+    marked_arrival): the responder's own capture, proven by its packets to another host
+    (cooked_host.own_point), holding the SYNs arriving and none of its packets to the
+    originator, so its silence is no way back left out of the capture (review61b: not
+    answer_uncaptured's "one direction only")."""
+    return reached_responder(ctx, conn) and marked_arrival(ctx, conn)
+
+
 def reached_second_point(ctx: Context, conn: Connection) -> bool:
     """Did conn's SYNs reach a second capture point, with no answer at either and too
     little else in the set to place the points (reached_responder's proof needs both

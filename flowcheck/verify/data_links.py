@@ -338,6 +338,10 @@ def _whose_data(ctx: Context, session: Session, conn: Connection) -> str:
 
 
 def report_failed_data(ctx: Context, session: Session, attempts: list[Connection]) -> None:
+    """The finding of a session's failed data connection to one announced endpoint
+    (`attempts`, first one first), by its outcome (verify.evidence.judged): data_unanswered,
+    data_refused or handshake_incomplete, with the address, NAT, limit and forward
+    readings that change its words or fix."""
     first = attempts[0]
     unseen = ctx.lacks((first.resp_h, first.orig_h), first.ts)  # a reject would go that way
     outcome = judged(ctx, first)  # a refusal after the job ended: its SYNs' silence before
@@ -437,8 +441,9 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
         fix = refused_limit_fix(ctx, first, passed, fix) if passed is not None else fix
         forward = answered_meanwhile(ctx, first)
         reset = None if forward is not None else reset_meanwhile(ctx, session, first)
-        fix = with_lead(forwarded_fix(ctx, first), fix) \
-            if forward is not None or reset is not None else fix
+        meanwhile = forward if forward is not None else reset[0] if reset else None
+        fix = with_lead(forwarded_fix(ctx, first, meanwhile), fix) \
+            if meanwhile is not None else fix
         ctx.add("data_refused",
                 f"The data connection from {first.orig_h} was refused{tries}: "
                 f"{refusal_causes(ctx, first)}.{outside[0] if outside else ''}"

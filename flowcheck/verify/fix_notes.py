@@ -7,7 +7,8 @@ With no configuration the media and agent ranges are 1025-65535: a rule for them
 the ranges configured in Backup Exec (or the DMA) and a new run; its rules name the ports
 this job used (verify.allow_rules.seen_or_range). A fix made of allow rules ends with the
 `flowcheck firewall` command for the same hosts and ranges, which prints them for nft,
-iptables, PowerShell and netsh.
+iptables, PowerShell and netsh, and the note that an accept in one nftables table does
+not undo a drop (a refusal's: a reject) in another (verify.established_accept).
 """
 
 from __future__ import annotations
@@ -124,4 +125,3 @@ def _stopping_rule(finding: Finding) -> str:
     hook dropped the packets."""
     refusal = finding.code.endswith("_refused") or finding.reading == "carries_refusal"
     return "reject" if refusal else "drop"
-

@@ -19,6 +19,7 @@ from flowcheck.verify.allow_rules import allow_rule
 from flowcheck.verify.context import Context
 from flowcheck.verify.foreign_reset import foreign_reset
 from flowcheck.verify.refusals import unreachable_router
+from flowcheck.verify.ttl import ttl_word
 
 
 def answered_meanwhile(ctx: Context, conn: Connection) -> Connection | None:
@@ -32,23 +33,24 @@ def answered_meanwhile(ctx: Context, conn: Connection) -> Connection | None:
 
 
 def reset_meanwhile(ctx: Context, session: Session, conn: Connection
-                    ) -> tuple[Connection, Connection] | None:
+                    ) -> tuple[Connection, Connection, tuple[int, int]] | None:
     """(the connection to conn's responder address on another port that it answered
-    meanwhile, as answered_meanwhile finds it; the session's callback) when conn, to the
+    meanwhile, as answered_meanwhile finds it; the session's callback; the RST's TTL and
+    that of the address's other packets, foreign_reset's) when conn, to the
     address the session's control connection reached the agent at, was refused by a RST
     that address did not send (verify.foreign_reset: another TTL than its own packets)
-    and the callback came from another address: the control address is then most likely
-    a device's that forwards some ports alone, its own stack resetting the others
+    and the callback came from another address: the control address may then be a
+    device's that forwards some ports alone, its own stack resetting the others
     (captures/lab-natfix, the agent announcing the forwarded address with port 10000
     forwarded alone: it read a `reject with tcp reset` in the device's forward rules
     only, the fix an allow rule in its forward chain). None otherwise."""
     control = ctx.by_uid[session.control_uid]
     callback = ctx.by_uid.get(session.callback_uid or "")
     if (callback is None or conn.resp_h != control.resp_h or callback.orig_h == conn.resp_h
-            or foreign_reset(ctx, conn) is None):
+            or (ttls := foreign_reset(ctx, conn)) is None):
         return None
     other = _meanwhile(ctx, conn)
-    return None if other is None else (other, callback)
+    return None if other is None else (other, callback, ttls)
 
 
 def _meanwhile(ctx: Context, conn: Connection) -> Connection | None:
@@ -81,23 +83,34 @@ def forwarded_words(conn: Connection, other: Connection) -> str:
             "for the others.")
 
 
-def reset_forward_words(conn: Connection, other: Connection, callback: Connection) -> str:
-    """The sentence for reset_meanwhile's connections."""
+def reset_forward_words(conn: Connection, other: Connection, callback: Connection,
+                        ttls: tuple[int, int]) -> str:
+    """The sentence for reset_meanwhile's connections, ending with what the TTLs that
+    foreign_reset_words read as "a RST {address} did not send" are in that reading: the
+    address's other packets the agent's, forwarded, the RST the device's own (it said
+    only "did not send" and "not ... a firewall on {address}" beside a device that is that
+    address: captures/lab-natfix)."""
+    rst, own = ttls
     return (f" Yet {conn.resp_h} answered {other.uid} on port {other.resp_p} at the same "
             f"time, and the agent's callback ({callback.uid}) came from {callback.orig_h}, "
             f"not from {conn.resp_h}: {conn.resp_h} may as well be a device in front of "
             f"the agent that forwards port {other.resp_p} alone (a port forward or DNAT), "
-            "whose own stack resets the connections to its other ports.")
+            "whose own stack resets the connections to its other ports: then the packets "
+            f"from {conn.resp_h} that arrive with {ttl_word(conn.resp_h)} {own} are the "
+            f"agent's, passed on by the device, and the RST with {rst} is the device's own.")
 
 
-def forwarded_fix(ctx: Context, conn: Connection) -> str:
-    """The fix's opening for answered_meanwhile's reading."""
+def forwarded_fix(ctx: Context, conn: Connection, other: Connection) -> str:
+    """The fix's opening for answered_meanwhile's or reset_meanwhile's reading, `other`
+    the connection its address answered meanwhile: forward conn's range as other's port
+    is forwarded (it said "as port 10000 is" whatever the NDMP port, the message "port
+    10010": tests/test_natfix.py)."""
     range_words = ctx.ranges("agent") if ctx.config.in_agent_range(conn.resp_p) else (
         ctx.ranges("media") if ctx.config.in_media_range(conn.resp_p) else
         f"port {conn.resp_p}")
     return (f"If {conn.resp_h} is a forwarded address (a port forward or DNAT on the "
             f"device in front of the host), forward {range_words} to the host too, as port "
-            "10000 is; else: ")
+            f"{other.resp_p} is; else: ")
 
 
 def announce_and_forward_fix(ctx: Context, session: Session, ann: Announcement,
@@ -105,7 +118,8 @@ def announce_and_forward_fix(ctx: Context, session: Session, ann: Announcement,
                              ) -> str:
     """The fix of announced_address_mismatch (flowcheck.verify.addresses) when the
     announced address is the agent's own (its callback came from it) and the control
-    address a port forward's or NAT's of the NDMP port alone. attempt: the connector's
+    address a port forward's or NAT's of the NDMP port, the range's forward unseen (no
+    connection to the control address on it). attempt: the connector's
     unanswered data connection to the announced address (None when the capture holds
     none: the rule then names the hosts and the range alone); parties: (listener words,
     connector words, the listener's control address) as addresses._parties gives them.

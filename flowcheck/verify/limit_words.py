@@ -65,9 +65,11 @@ def passed_before(ctx: Context, conn: Connection) -> Connection | None:
     return max(passed, key=lambda c: c.ts, default=None)
 
 
-_LIMITS = ("a limit on new connections (a rate, or a count per source: nftables' `limit`, "
-           "`meter` or `ct count`, iptables' `hashlimit` or `connlimit`, a firewall's "
-           "session or connection-rate limit, an IPS's flood protection)")
+# The rules that limit new connections, as the words name them.
+_LIMIT_RULES = ("nftables' `limit`, `meter` or `ct count`, iptables' `hashlimit` or "
+                "`connlimit`, a firewall's session or connection-rate limit")
+_LIMITS = ("a limit on new connections (a rate, or a count per source: "
+           f"{_LIMIT_RULES}, an IPS's flood protection)")
 
 
 def other_job(ctx: Context, conn: Connection, other: Connection) -> tuple[str, str] | None:
@@ -124,7 +126,6 @@ def limit_fix(ctx: Context, conn: Connection, other: Connection) -> str:
             "else: ")
 
 
-
 def refused_limit_fix(ctx: Context, conn: Connection, other: Connection, fix: str) -> str:
     """A refusal's `fix` (data_refused, callback_refused by a filter's reject) with what
     passed_before's `other` says. Within one job (a limit the likelier reading, the
@@ -139,9 +140,8 @@ def refused_limit_fix(ctx: Context, conn: Connection, other: Connection, fix: st
         return with_lead(limit_fix(ctx, conn, other), fix)
     return (f"{fix} {other.uid} to {other.resp_h} port {other.resp_p} passed the same way "
             f"{span_words(max(0.0, conn.opening_ts - other.ts))} before, in session "
-            f"{jobs[0]}'s job: if that reject rule is a limit on new connections (nftables' "
-            "`limit`, `meter` or `ct count`, iptables' `hashlimit` or `connlimit`, a "
-            "firewall's session or connection-rate limit), raise it above what a job opens "
+            f"{jobs[0]}'s job: if that reject rule is a limit on new connections "
+            f"({_LIMIT_RULES}), raise it above what a job opens "
             "at once (two connections per resource); it may also cover some ports of the "
             f"range only, or be one added or changed since session {jobs[0]}'s job (the "
             "firewall's log or change history tells).")

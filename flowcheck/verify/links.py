@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, Session
 from flowcheck.verify.allow_rules import allow_rule
-from flowcheck.verify.arrival import arrived_silent, marked_arrival, silent_fix
+from flowcheck.verify.arrival import arrived_silent, silent_fix
 from flowcheck.verify.backup_network import check_backup_network
 from flowcheck.verify.callback_address import elsewhere_failure
-from flowcheck.verify.capture_points import reached_responder, reached_second_point
+from flowcheck.verify.capture_points import reached_marked, reached_second_point
 from flowcheck.verify.context import Context, endpoint
 from flowcheck.verify.cooked_host import arrived_unanswered, arrived_words, leaving_taken
 from flowcheck.verify.cut_announcements import check_cut_announcements
@@ -113,8 +113,9 @@ def _arrived_or_elsewhere(ctx: Context, conn: Connection) -> str:
     """The close of control_unanswered's fix when the capture holds no TCP of the way back:
     where the Linux cooked marks place the SYNs' arrival (cooked_host.arrived_unanswered),
     else, when the responder's packets that are not TCP show the capture holds that way
-    (way_back.came_back), lost_where's, else where a capture would tell (with its leading
-    space)."""
+    (way_back.came_back), lost_where's, else, the responder's own capture merged in
+    (arrival.arrived_silent), silent_fix's, else where a capture would tell, asked at the
+    connection's time (opening.none_words) (with its leading space)."""
     ttl = arrived_unanswered(ctx, conn.orig_h, conn.resp_h)
     if ttl is not None:
         return " " + arrived_words(conn.orig_h, conn.resp_h, ttl, leaving_taken(ctx))
@@ -135,6 +136,10 @@ def _routing_or(conn: Connection, fix: str) -> str:
 
 
 def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
+    """Step 1's findings for the session's control connection `conn`: refused,
+    unanswered, a half-completed handshake (a traceroute's probe none of these), its
+    source port outside the media range; given up for the other IP version, the
+    fallback's."""
     fallback = fallback_of(ctx, conn)
     if fallback is not None and fallback.conn is not conn:
         # Given up for the agent's other IP version, where the job ran (trial 28 D1).
@@ -163,11 +168,8 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
         # Retried SYNs with no SYN-ACK captured: the SYNs or their SYN-ACKs may be the
         # ones dropped (as for the callback and the data connection), so the fix names
         # the rule for each.
-        # The responder's own capture shown by its packets to another host (verify.arrival
-        # .marked_arrival by cooked_host.own_point): its silence is no way back unseen.
         unseen_way_back = (answer_uncaptured(ctx, conn) and not reached_second_point(ctx, conn)
-                           and not (reached_responder(ctx, conn)
-                                    and marked_arrival(ctx, conn)))
+                           and not reached_marked(ctx, conn))
         either = retried(conn)
         own = own_firewall_fix(ctx, conn, session) if either and not unseen_way_back else ""
         allow = allow_rule(ctx, conn, session, answer=either, between=either)
@@ -248,6 +250,9 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
 
 
 def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
+    """Step 2's findings for the session's callback `conn` (also for a callback several
+    sessions fit: tied_failures): unanswered, refused, a half-completed handshake, its
+    ports."""
     outcome = judged(ctx, conn)
     if outcome == "unknown":
         note_unseen(ctx, session, conn, "callback")

@@ -31,6 +31,7 @@ from flowcheck.verify.capture_points import (
     BETWEEN,
     passed_capture_host,
     passed_host_words,
+    reached_marked,
     reached_responder,
     reached_second_point,
     second_point_fix,
@@ -389,11 +390,8 @@ def _silence(ctx: Context, conn: Connection, *, both_ways: bool = False,
     if retried(conn, attempts) and both_ways and arrived_silent(ctx, conn):
         # the responder's own capture point in the set
         return silent_words(conn, came_back(ctx, conn), none_words(ctx, conn))
-    if retried(conn, attempts) and both_ways and reached_responder(ctx, conn) and \
-            marked_arrival(ctx, conn):
-        # Its own capture proven by its packets to another host (cooked_host.own_point),
-        # none of its to the originator in the set: not answer_uncaptured's "one
-        # direction only" (review61b).
+    if retried(conn, attempts) and both_ways and reached_marked(ctx, conn):
+        # the responder's own capture, placed by the SYNs' marks
         return _own_drop_words(ctx, conn, proven_host(ctx, conn.orig_h, conn.resp_h), True)
     if retried(conn, attempts) and answer_uncaptured(ctx, conn) and \
             other_source(ctx, conn) is None and translated_back(ctx, conn) is None:

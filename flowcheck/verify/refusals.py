@@ -282,6 +282,8 @@ def refusal_causes(ctx: Context, conn: Connection) -> str:
 
 
 def _causes(ctx: Context, conn: Connection) -> str:
+    """refusal_causes' words for a refused opening: who answered its SYN (the originator's
+    own stack, a device between, the responder) and what the answer says."""
     if own_stack_refused(conn):
         return (f"{conn.orig_h} could not send the SYN to "
                 f"{endpoint(conn.resp_h, conn.resp_p)}: {own_refusal_words(conn)}")
@@ -328,7 +330,8 @@ def callback_refused_fix(ctx: Context, conn: Connection, session: Session) -> st
 
 
 def data_refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
-    """The fix of data_refused: the port in use or a firewall's reject."""
+    """The fix of data_refused: the port in use or a firewall's reject; where its listener
+    had bound the port (bound_port.announced_bound), the reject or the listener stopped."""
     which = ctx.host_role(conn.resp_h) or \
         ("agent" if ctx.config.in_agent_range(conn.resp_p) else "media")
     if (ann := announced_bound(ctx, conn, session)) is not None and \
