@@ -191,6 +191,10 @@ def test_run22_stall_captured_on_the_host_it_was_lost_toward_is_its_firewalls() 
                                   "after the handshake (its input chain).")
     assert "on fd77::1 itself (this capture was taken there), accept established " \
            "connections in its input chain ahead of any drop" in other.fix
+    # An accept in another table than the drop's lets nothing through (nftquote's note,
+    # given to this fix too in session 61's last read).
+    assert ("an accept in one nftables table or chain does not undo a drop in another on "
+            "the same hook") in other.fix
     # The same connection without the marks (a capture anywhere on the path): the words
     # cannot place the drop.
     [conn] = analysis.traffic.connections

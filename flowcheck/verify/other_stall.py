@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple
 
 from flowcheck.model import Connection, endpoint, other_direction
+from flowcheck.verify.established_accept import other_table_note
 
 if TYPE_CHECKING:
     from flowcheck.connections.cooked_hosts import HostMarks
@@ -84,7 +85,7 @@ def stall_note(conn: Connection, marks: HostMarks | None = None) -> StallNote | 
                f"handshake arrived at {towards} and never reached its TCP: on {towards} "
                "itself (this capture was taken there), accept established connections in "
                "its input chain ahead of any drop (ct state established,related accept; a "
-               "rule for SYNs alone drops the rest).")
+               f"rule for SYNs alone drops the rest); {other_table_note('drop')}.")
         return StallNote(words, frames, fix, gist)
     words = f"{head}, so something on the way drops the packets toward {towards} after the " \
         "handshake."
