@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple
 
 from flowcheck.model import Connection, endpoint, other_direction
-from flowcheck.verify.established_accept import other_table_note
 
 if TYPE_CHECKING:
     from flowcheck.connections.cooked_hosts import HostMarks
@@ -81,6 +80,10 @@ def stall_note(conn: Connection, marks: HostMarks | None = None) -> StallNote | 
                  "tap sees arriving packets before the firewall, so "
                  f"{towards}'s own firewall drops the packets toward it after the handshake "
                  "(its input chain).")
+        # Imported here: `connections` reads this module's words without the checks
+        # (tests/test_cli_start_imports).
+        from flowcheck.verify.established_accept import other_table_note
+
         fix = (f" Whichever it is, the packets toward {endpoint(towards, port)} after the "
                f"handshake arrived at {towards} and never reached its TCP: on {towards} "
                "itself (this capture was taken there), accept established connections in "
