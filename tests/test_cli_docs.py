@@ -233,6 +233,10 @@ def test_an_unknown_section_names_the_close_ones(capsys: pytest.CaptureFixture[s
     assert run(["docs", "firewall"]) == 2
     assert "no page 'firewall'" in capsys.readouterr().err
     assert run(["docs", "findings", "data_unanswered", "--path"]) == 2
+    capsys.readouterr()
+    # The page as `flowcheck docs` names it, whatever its file's name (README.md).
+    assert run(["docs", "README", "nosuch"]) == 2
+    assert "no section 'nosuch' in the page readme:" in capsys.readouterr().err
 
 
 def test_a_heading_inside_a_fenced_block_is_not_a_section() -> None:

@@ -46,17 +46,19 @@ def docs(page: Annotated[str | None, typer.Argument(
         raise InputError("no copy of flowcheck's documentation is installed with this "
                          "flowcheck (a copy of the package alone): its pages are in the "
                          "source's docs/ folder")
-    chosen = None if page is None else found.get(page_name(page.lower()))
+    name = None if page is None else page_name(page.lower())
+    chosen = None if name is None else found.get(name)
     if page is not None and chosen is None and section is None and "findings" in found \
             and _code_shaped(page):
-        chosen, section = found["findings"], page  # `flowcheck docs data_unanswered`
+        name, section = "findings", page  # `flowcheck docs data_unanswered`
+        chosen = found[name]
     if page is not None and chosen is None:
         raise UsageError(f"no page {page!r}: the pages are {', '.join(found)}")
     if section is not None and path:
         raise UsageError("--path names a page's file, not a section: give PAGE alone")
     text = None if chosen is None or path else _text(chosen)
     if text is not None and section is not None:
-        text = _section(text, section, page_name(chosen.name))  # type: ignore[union-attr]
+        text = _section(text, section, name or "")
     with report_output():  # `flowcheck docs findings | head`: the reader may leave
         if text is not None:
             _show(text)
