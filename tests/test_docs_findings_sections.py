@@ -36,3 +36,18 @@ def test_every_section_opens_with_severity_when_and_fix() -> None:
     for code, section in _sections().items():
         labels = re.findall(r"^\*\*([A-Z][^*]*):\*\*", section, re.M)
         assert labels[:3] == ["Severity", "When", "Fix"], (code, labels[:4])
+
+
+def test_data_unanswereds_fix_names_the_return_path() -> None:
+    """The report's data_unanswered fix allows the data connection both ways ("... and
+    TCP from 10.77.0.1 ports 5001-5100 back to 10.77.0.2 ports 6001-6100 ... outbound on
+    the media server ... (the SYN-ACK's way: established connections)": verify's
+    allow_rules); the section's **Fix:** named only the range the SYNs go to (tidy61)."""
+    section = _sections()["data_unanswered"]
+    fix = re.search(r"\*\*Fix:\*\*(.*?)(?:\n\n|$)", section, re.S)
+    assert fix is not None
+    words = " ".join(fix.group(1).split())
+    assert "back from the media range to the agent's ports (the agent range) outbound on " \
+        "the media server" in words, words
+    assert "back from the agent range to the media range outbound on the agent" in words, words
+    assert "established connections" in words, words

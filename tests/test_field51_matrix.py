@@ -133,7 +133,7 @@ def test_snap_cut_packets_are_counted_once_as_their_bytes_are() -> None:
         assert len(cut) == 18 and len(set(cut)) == 9
         assert sum(int(wire) - int(kept) for _, _, wire, kept in set(cut)) == 206
     message = _partial(MERGED_SNAP)
-    assert "(9 packets, 206 bytes not captured). 9 NDMP message(s)" in message
+    assert "(9 packets, 206 B not captured). 9 NDMP message(s)" in message
     assert "18 packets" not in message
 
 
@@ -142,7 +142,7 @@ def test_a_resent_cut_segment_is_one_packet_of_the_stream() -> None:
     [control] = [c for c in traffic.connections if c.resp_p == 10000]
     assert control.evidence("resp").resends == 8
     message = _partial(RESENT_SNAP)
-    assert "(1 packet, 30 bytes not captured)" in message
+    assert "(1 packet, 30 B not captured)" in message
 
 
 def test_a_v2_start_refused_names_the_connect_it_carries() -> None:

@@ -284,7 +284,7 @@ def test_a_tls_streams_snap_length_cut_names_the_cut_packets() -> None:
     analysis = shared_analysis(TLS_CUT)
     assert analysis.verdict == "fail"
     [partial] = [f for f in analysis.findings if f.code == "ndmp_partial"]
-    assert "(8 packets, 1,788 bytes not captured). No message could be read." in \
+    assert "(8 packets, 1,788 B not captured). No message could be read." in \
         partial.message
     assert partial.frames == [7, 11, 15, 19, 23, 31, 37, 41]
     assert partial.ts is not None

@@ -55,7 +55,7 @@ def test_an_ack_marked_arriving_on_the_listener_blames_its_own_firewall() -> Non
                                   "connection, not only its SYN")
     assert "any firewall between the hosts" not in finding.fix
     assert "A capture on fd77::2" not in finding.fix
-    assert "If its firewall lets them in: On fd77::2, check whether the NDMP service" \
+    assert "If its firewall lets them in: on fd77::2, check whether the NDMP service" \
         in finding.fix
 
 

@@ -90,7 +90,7 @@ def test_a_tls_start_connection_cut_by_the_snap_length_asks_for_no_snap_length()
     assert [f.code for f in analysis.findings].count("data_refused") == 4
     partial = _one(TLS_SNAP, "ndmp_partial")
     assert ("it kept only the first 10 bytes of TCP payload of each packet (25 packets, "
-            "2,990 bytes not captured). No message could be read." in partial.message)
+            "2,990 B not captured). No message could be read." in partial.message)
     assert ("The packets it cut are TLS records: the connection is TLS from its first byte "
             "(ndmp_undecodable), whose NDMP messages no snap length makes readable."
             in partial.message)

@@ -121,6 +121,11 @@ def test_no_data_connection_seen_gets_the_same_fix(tmp_path: Path) -> None:
         assert finding.code == "announced_address_mismatch"
         assert "no connection to 10.78.0.2:600" in finding.message
         assert "does not help" not in finding.fix
+        # The command prints the rules the fix names for the agent's own 10.78.0.2 (its
+        # callback's source, its DATA_LISTEN address), as with the data SYNs (tidy61:
+        # no connection of the finding's, it named 10.77.0.254 alone).
+        assert "`flowcheck firewall --media-server 10.77.0.1 --remote-agent 10.77.0.254 " \
+            "--remote-agent 10.78.0.2 --media-range" in finding.fix, finding.fix
 
 
 def _ndmp_port_moved(records: list[Record], old: int, new: int) -> list[Record]:

@@ -50,11 +50,11 @@ def test_a_state_reply_counts_its_bytes_in_the_reports_style() -> None:
 
 
 def test_the_ndmp_decodes_lengths_are_separated() -> None:
-    """ndmp_undecodable's skipped bytes and an absurd record fragment's length read with
-    thousands separators (lengths keep "bytes")."""
+    """ndmp_undecodable's skipped bytes (an amount: "B", tidy61) and an absurd record
+    fragment's length (lengths keep "bytes") read with thousands separators."""
     for name, words in (
             ("review54h/copies-routed-back-out-one-router-port-two-subnets-one-segment-"
-             "ether.pcap.gz", "(7,611 bytes that are not NDMP until the stream ended)"),
+             "ether.pcap.gz", "(7,611 B that are not NDMP until the stream ended)"),
             ("ndmjob-probes/probes-10000-media.pcap.gz",
              "(record fragment of 1,195,725,856 bytes (over 16 MiB): not NDMP)")):
         analysis = _analysis(name)

@@ -46,7 +46,8 @@ def _context(n: int) -> Context:
                                   "NDMP_MOVER_LISTEN", "mover")]
         sessions.append(NS(id=f"S{i}", side=False, steps=steps, announced=announced,
                            control_uid=f"C{i}", cut_announcements=[], callback_uid=None,
-                           media_server="10.0.0.1", remote_agent="10.0.1.2", server_roles={}))
+                           media_server="10.0.0.1", remote_agent="10.0.1.2", server_roles={},
+                           callback_hosts=None))
     ctx = Context([], [], sessions, build_config({}), profile)  # type: ignore[arg-type]
     ctx.findings = [Finding("step_missing", Severity.ERROR, f"no callback: {OTHER_PRODUCT}",
                             fix=f"Allow TCP from the agent{OTHER_PRODUCT_FIX}",

@@ -46,7 +46,7 @@ class SnapCut:
     packets: int = 0  # packets whose payload was cut, capture copies and resends included
     # Of them, those whose bytes the stream took, as cut_bytes counts each byte once (a
     # capture copy, or a resend of bytes already taken, adds none): the message's count
-    # ("18 packets, 206 bytes not captured" of 9 packets captured twice, both hosts
+    # ("18 packets, 206 B not captured" of 9 packets captured twice, both hosts
     # merged, read as 412 B: lab matrix seed 114 run 2)
     taken: int = 0
     cut_bytes: int = 0  # payload bytes on the wire that were not captured
@@ -179,7 +179,7 @@ class StreamFindings:
 
     def gave_up(self, received: int) -> None:
         self._add(("gave_up", ""), "ndmp_undecodable",
-                  f"no NDMP record in the first {received:,} bytes: stopped decoding this "
+                  f"no NDMP record in the first {received:,} B: stopped decoding this "
                   "connection", _FIX_UNDECODABLE, [], 0.0)
 
     def _tls_finding(self, messages: list[NdmpMessage]) -> Finding:
@@ -252,7 +252,7 @@ class StreamFindings:
         count = snap.taken or snap.packets  # packets counted once, as the bytes are
         message = (f"The capture's snap length cut this NDMP control connection: it kept "
                    f"{kept} ({count} packet{'s' if count != 1 else ''}, "
-                   f"{snap.cut_bytes:,} bytes not captured). "
+                   f"{snap.cut_bytes:,} B not captured). "
                    f"{what[0].upper()}{what[1:]}. Packet lengths on the wire are known, so "
                    "this is the snap length, not packet loss.")
         if tls_start:

@@ -379,7 +379,7 @@ class NdmpStreamDecoder:
                     self._problem("skipped", detail, [frame], ts, skipped=count)
         elif self._skipped and not self._resync_after_gap:
             where = "until the stream ended" if final else "before the next record"
-            self._problem("garbage", f"{self._skipped:,} bytes that are not NDMP {where}",
+            self._problem("garbage", f"{self._skipped:,} B that are not NDMP {where}",
                           [frame], ts, skipped=self._skipped)
         self._skipped = self._skipped_rest = 0
         self._skip_start = None

@@ -17,7 +17,7 @@ from flowcheck.sessions.unheard_ack import (
     handshake_unheard,
     unheard_reset,
 )
-from flowcheck.verify.allow_rules import capitalised, own_target, return_ports
+from flowcheck.verify.allow_rules import capitalised, lowered, own_target, return_ports
 from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.capture_host_proof import CaptureHostProof
 from flowcheck.verify.context import Context
@@ -283,7 +283,8 @@ def report_unheard(ctx: Context, session: Session | None, conn: Connection, what
         find = (f"Find where the path from {connector} to {listener} loses packets "
                 "(captures on both hosts at once show it; the links' and devices' error "
                 "and drop counters).")
-        fix = f"{queue_fix} Otherwise: {find}" if signs else f"{find} Then: {queue_fix}"
+        fix = (f"{queue_fix} Otherwise: {lowered(find)}" if signs else
+               f"{find} Then: {lowered(queue_fix)}")
     elif on := listener_capture(ctx, conn):
         message = (
             f"{head} The handshake never completed: this capture was taken on {listener} "
@@ -294,8 +295,8 @@ def report_unheard(ctx: Context, session: Session | None, conn: Connection, what
             "new` with no accept of established connections ahead of the drop)."
             f"{_queue_words(listener, conn.resp_p, signs)}")
         firewall_fix = towards_listener_fix(ctx, conn, session, here=True)
-        fix = (f"{queue_fix} Otherwise: {firewall_fix}" if signs else
-               f"{firewall_fix} If its firewall lets them in: {queue_fix}")
+        fix = (f"{queue_fix} Otherwise: {lowered(firewall_fix)}" if signs else
+               f"{firewall_fix} If its firewall lets them in: {lowered(queue_fix)}")
     else:
         message = (
             f"{head} The handshake never completed: {connector}'s packets after its SYN "
@@ -308,8 +309,8 @@ def report_unheard(ctx: Context, session: Session | None, conn: Connection, what
             f"the path towards {listener} drops {connector}'s packets after its SYN."
             f"{_loss_too(resends)}{_queue_words(listener, conn.resp_p, signs)}")
         firewall_fix = towards_listener_fix(ctx, conn, session)
-        fix = (f"{queue_fix} Otherwise: {firewall_fix}" if signs else
-               f"{firewall_fix} If the ACK reaches it: {queue_fix}")
+        fix = (f"{queue_fix} Otherwise: {lowered(firewall_fix)}" if signs else
+               f"{firewall_fix} If the ACK reaches it: {lowered(queue_fix)}")
         if resends:
             fix = (f"The path between {connector} and {listener} loses packets: find where "
                    "(a lossy or congested link, a device dropping under load; captures on "

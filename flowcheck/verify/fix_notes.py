@@ -13,8 +13,10 @@ not undo a drop (a refusal's: a reject) in another (verify.established_accept).
 
 from __future__ import annotations
 
+import re
+
 from flowcheck.config import Config, format_ranges
-from flowcheck.model import Finding, Severity
+from flowcheck.model import Finding, Session, Severity
 from flowcheck.verify.context import DEFAULT_RANGE_WORDS, Context
 from flowcheck.verify.end_roles import role_ends
 from flowcheck.verify.established_accept import other_table_note
@@ -98,6 +100,13 @@ def firewall_pointer(ctx: Context, finding: Finding) -> str:
     if session is not None:  # a three-way job's other agent the fix names (trial 27 D7)
         agents += [host for host in session.server_roles
                    if host not in agents and host in finding.fix]
+    if session is not None and conn is None:
+        # No connection of the finding's to take the ends from: the agent's own addresses
+        # the session's data show that the fix names (natfix with the data SYNs cut out:
+        # "allow TCP from 10.77.0.1 to 10.78.0.2 ports 6001-6100", the command lacking
+        # --remote-agent 10.78.0.2).
+        agents += [host for host in agent_addresses(session)
+                   if host not in agents and _names(finding.fix, host)]
     args += [f"--media-server {host}" for host in media]
     args += [f"--remote-agent {host}" for host in agents]
     defaulted = config.default_ranges()
@@ -116,6 +125,22 @@ def firewall_pointer(ctx: Context, finding: Finding) -> str:
     note = "" if note in finding.fix else f"; {note}"
     return (f" `{_FIREWALL_COMMAND} {' '.join(args)}` prints these rules for nft, iptables, "
             f"PowerShell and netsh, per host{unset}{note}.")
+
+
+def agent_addresses(session: Session) -> list[str]:
+    """The addresses the session's data show its agent at, in order, once each: its
+    callback's source (Session.callback_hosts: (agent, media server)) and the addresses
+    it announced for its data service to listen on (the announcements whose listener is
+    "data": NDMP_DATA_LISTEN's reply, the data server's endpoint). The mover's are left
+    out: a three-way job's tape agent or the media server listens there."""
+    found = [session.callback_hosts[0]] if session.callback_hosts else []
+    found += [a.ip for a in session.announced if a.listener == "data"]
+    return list(dict.fromkeys(found))
+
+
+def _names(text: str, host: str) -> bool:
+    """Does text name the address host as a whole (10.78.0.2, not in 10.78.0.20)?"""
+    return re.search(rf"(?<![\w.:]){re.escape(host)}(?![\w:]|\.\d)", text) is not None
 
 
 def _stopping_rule(finding: Finding) -> str:

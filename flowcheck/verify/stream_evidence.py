@@ -96,11 +96,27 @@ def stream_hidden(ctx: Context, session: Session, stream: NdmpStream | None) -> 
     if filtered and (control.missed_bytes or stream is None or not stream.messages):
         return filtered
     if control.missed_bytes > 0:
-        return (f"the sniffer missed {control.missed_bytes:,} B of the control "
-                "connection (capture loss)")
+        return _missed_words(control)
     if cut:
         return "the capture's snap length cut the control stream"
     return None
+
+
+def _missed_words(control: Connection) -> str:
+    """What the capture lacks of the control connection (missed_bytes > 0): the bytes the
+    sniffer lost (Connection.sniffer_missed: the receiver's ACKs show it got them) said
+    as the sniffer's, the rest (bytes the receiver never got, bytes the capture cannot
+    place: SideEvidence.lost, .untold) hedged, as capture_loss leaves them out. It said
+    "the sniffer missed N B" of all of missed_bytes (tidy61)."""
+    sniffer = control.sniffer_missed
+    rest = control.missed_bytes - sniffer
+    if rest <= 0:
+        return f"the sniffer missed {sniffer:,} B of the control connection (capture loss)"
+    hedged = "the network or the sniffer lost them"
+    if sniffer <= 0:
+        return f"the capture lacks {rest:,} B of the control connection ({hedged})"
+    return (f"the sniffer missed {sniffer:,} B of the control connection (capture loss), "
+            f"and the capture lacks {rest:,} B more of it ({hedged})")
 
 
 # Stream findings that say some control bytes were not read as NDMP messages.
