@@ -15,6 +15,8 @@ from pathlib import Path
 
 from stored import shared_analysis
 
+from flowcheck.traffic import Analysis
+
 HERE = Path(__file__).resolve().parents[1] / "captures" / "field67-matrix"
 OUT = HERE / "two-jobs-dual-control-dropped-by-agent-out-on-agent.pcap.gz"
 
@@ -22,7 +24,13 @@ OUT = HERE / "two-jobs-dual-control-dropped-by-agent-out-on-agent.pcap.gz"
 def test_a_capture_of_the_agents_direction_only_cannot_hold_unanswered_syns() -> None:
     """No TCP packet from the media server in the capture: agent_not_seen says unanswered
     SYNs to the unseen agent would leave none, and its fix names them first."""
-    analysis = shared_analysis(OUT)
+    assert_unseen_agent_hedged(shared_analysis(OUT))
+
+
+def assert_unseen_agent_hedged(analysis: Analysis) -> None:
+    """Run 19's reading (also of its `-Q in` twin on the media server, review61c): PASS,
+    agent_not_seen naming the unanswered SYNs a capture without the media server's TCP
+    cannot hold, first in its fix; the judged job's agent fd77::3."""
     assert analysis.verdict == "pass"
     [unseen] = [f for f in analysis.findings if f.code == "agent_not_seen"]
     assert ("The capture holds no TCP packet that left the media server 10.77.0.1 or fd77::1 "
