@@ -57,6 +57,28 @@ def _left_out(analysis: Analysis, errors: tuple[str, ...] = ()) -> str:
     return _words(found.message)
 
 
+def _callback_from(callback_only: Path, port: int, out: Path) -> Path:
+    """The callback-only capture with the agent's source port 6077 made `port` (a port
+    check's ephemeral port); TCP checksums left stale."""
+    linktype, records = read_records(callback_only)
+    agent, ephemeral = (6077).to_bytes(2, "big"), port.to_bytes(2, "big")
+    edited = []
+    for record in records:  # Ethernet, IPv4 without options: the TCP ports at 34 and 36
+        assert record.data[14] == 0x45
+        ports = record.data[34:38].replace(agent, ephemeral)
+        edited.append(replace(record, data=record.data[:34] + ports + record.data[38:]))
+    return write_records(out, linktype, edited)
+
+
+def _assert_no_job(analysis: Analysis) -> None:
+    """Nothing ties the capture's connections to a job: FAIL no_control_session, an
+    error, and no capture_filtered."""
+    assert analysis.verdict == "fail"
+    assert "capture_filtered" not in [f.code for f in analysis.findings]
+    [missing] = [f for f in analysis.findings if f.code == "no_control_session"]
+    assert missing.severity == Severity.ERROR
+
+
 @pytest.fixture(scope="module")
 def callback_only(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """clean-3-resources cut to its callback (10.77.0.2:6077 -> 10.77.0.1:5001: a
@@ -91,11 +113,7 @@ def test_a_callback_alone_with_a_default_range_is_no_job(callback_only: Path,
     toml = tmp_path / "no-agent-range.toml"
     toml.write_text("".join(line for line in CLEAN_TOML.read_text().splitlines(True)
                             if not line.startswith("agent_range")))
-    analysis = stored_analysis(callback_only, config_path=toml)
-    assert analysis.verdict == "fail"
-    assert "capture_filtered" not in [f.code for f in analysis.findings]
-    [missing] = [f for f in analysis.findings if f.code == "no_control_session"]
-    assert missing.severity == Severity.ERROR
+    _assert_no_job(stored_analysis(callback_only, config_path=toml))
 
 
 def test_a_port_check_of_the_job_engine_port_is_no_job(callback_only: Path,
@@ -103,19 +121,8 @@ def test_a_port_check_of_the_job_engine_port_is_no_job(callback_only: Path,
     """The same connect and close from the agent's ephemeral port 45000 (outside the
     agent range: Test-NetConnection, nc -z) is a port check, not the job's callback: a
     capture of it alone reads as before, no_control_session (an error)."""
-    linktype, records = read_records(callback_only)
-    agent, ephemeral = (6077).to_bytes(2, "big"), (45000).to_bytes(2, "big")
-    edited = []
-    for record in records:  # Ethernet, IPv4 without options: the TCP ports at 34 and 36
-        assert record.data[14] == 0x45
-        ports = record.data[34:38].replace(agent, ephemeral)  # TCP checksums left stale
-        edited.append(replace(record, data=record.data[:34] + ports + record.data[38:]))
-    check = write_records(tmp_path / "port-check.pcap", linktype, edited)
-    analysis = stored_analysis(check, config_path=CLEAN_TOML)
-    assert analysis.verdict == "fail"
-    assert "capture_filtered" not in [f.code for f in analysis.findings]
-    [missing] = [f for f in analysis.findings if f.code == "no_control_session"]
-    assert missing.severity == Severity.ERROR
+    check = _callback_from(callback_only, 45000, tmp_path / "port-check.pcap")
+    _assert_no_job(stored_analysis(check, config_path=CLEAN_TOML))
 
 
 def test_the_ipv4_half_of_a_dual_stack_job_whose_callback_syns_went_unanswered(
@@ -199,17 +206,9 @@ def test_a_port_check_whose_source_range_holds_ephemeral_ports_is_no_job(
     toml.write_text("".join(
         f'agent_range = "{agent_range}"\n' if line.startswith("agent_range") else line
         for line in CLEAN_TOML.read_text().splitlines(True)))
-    agent, wide = (6077).to_bytes(2, "big"), (60540).to_bytes(2, "big")
-    linktype, records = read_records(callback_only)
-    moved = agent_range != "6001-6100,40000-50000"
-    edited = [replace(r, data=r.data[:34] + r.data[34:38].replace(agent, wide)
-                      + r.data[38:]) if moved else r for r in records]
-    check = write_records(tmp_path / "port-check.pcap", linktype, edited)
-    analysis = stored_analysis(check, config_path=toml)
-    assert analysis.verdict == "fail"
-    assert "capture_filtered" not in [f.code for f in analysis.findings]
-    [missing] = [f for f in analysis.findings if f.code == "no_control_session"]
-    assert missing.severity == Severity.ERROR
+    check = callback_only if agent_range == "6001-6100,40000-50000" else \
+        _callback_from(callback_only, 60540, tmp_path / "port-check.pcap")
+    _assert_no_job(stored_analysis(check, config_path=toml))
 
 
 def test_a_callback_tried_again_and_answered_is_no_failure(tmp_path: Path) -> None:
