@@ -103,14 +103,9 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
     # One direction captured, the media server's whole: its requests say from when
     # (sessions.asked_first).
     every = [(session, [(conn, listener) for conn, listener
-                        in finder.every(session, asked_from(
-                            control_of[session.id], streams.get(session.control_uid), order)
-                            if reason == "one_direction" else order.began(
-                                control_of[session.id]), end,
-                            _written_while(control_of[session.id], asked_from_frame(
-                                control_of[session.id], streams.get(session.control_uid))
-                                if reason == "one_direction"
-                                else control_of[session.id].first_frame))
+                        in finder.every(session, *_since(control_of[session.id],
+                                                         streams.get(session.control_uid),
+                                                         reason, end, order))
                         if not _named_elsewhere(conn, session, named_by)
                         and not answers.answered_elsewhere(conn, session)])
              for session, cut, reason, end in plans if cut is None]
@@ -157,6 +152,18 @@ def _named_elsewhere(conn: Connection, session: Session,
     not."""
     naming = named_by.get((conn.resp_h, conn.resp_p))
     return bool(naming) and session.id not in naming
+
+
+def _since(control: Connection, stream: NdmpStream | None, reason: str, end: Moment,
+           order: FileOrder) -> tuple[Moment, Moment, tuple[int, float] | None]:
+    """When a session's data connections may open, as _Finder.every takes it: (from, to:
+    moments; the frames they may be written in: _written_while). From its control
+    connection's opening, or, one direction captured ("one_direction"), from when its
+    media server's requests say (asked_from, asked_from_frame)."""
+    if reason == "one_direction":
+        return (asked_from(control, stream, order), end,
+                _written_while(control, asked_from_frame(control, stream)))
+    return order.began(control), end, _written_while(control, control.first_frame)
 
 
 def _written_while(control: Connection, first: int | None) -> tuple[int, float] | None:

@@ -70,8 +70,10 @@ def answers_later(failed_by: dict[tuple[str, str], list[float]], conn: Connectio
                   reply_ts: float) -> bool:
     """Did conn's connector have another connect to conn's peer fail after conn and by
     the CONNECT error reply at reply_ts (s, less the capture's reordering,
-    ANNOUNCEMENT_JITTER_SECONDS)? The reply then answers that one. failed_by:
-    failed_by_pair's."""
+    ANNOUNCEMENT_JITTER_SECONDS)? The reply then answers that one (review58a: two
+    refusals 0.3 s apart, the second job's reply 1 ms after the second, the first job's
+    1.5 s after the first on a loaded agent: the second job's reply named both).
+    failed_by: failed_by_pair's."""
     times = failed_by.get((conn.orig_h, conn.resp_h), ())
     later = bisect_right(times, conn.last_ts)
     return later < len(times) and times[later] <= reply_ts + ANNOUNCEMENT_JITTER_SECONDS
@@ -89,29 +91,22 @@ def named_ends(conn: Connection) -> list[tuple[str, int]]:
 class Evidence:
     """The late sessions whose messages name a connection: by a GET_STATE reply naming
     one of its ends (the responder's; either end of one open before the capture, its
-    first sender no opener), or, refused at once, by a CONNECT error reply from its
-    connector's session within CONNECT_REPLY_SECONDS after the refusal (less the
-    capture's reordering, ANNOUNCEMENT_JITTER_SECONDS) and before any later refusal of
-    the connector's to the same peer (refused_by: (connector, peer) -> sorted end times
-    of its refused connections)."""
+    first sender no opener), or, its connect failed (CONNECT_FAILED: refused at once, or
+    its SYNs unanswered in the capture), by a CONNECT error reply from its connector's
+    session within CONNECT_REPLY_SECONDS after it (less the capture's reordering,
+    ANNOUNCEMENT_JITTER_SECONDS) and before any later failed connect of the connector's
+    to the same peer (failed_by: failed_by_pair's, (connector, peer) -> sorted end times
+    of its failed connects; answers_later)."""
 
     def __init__(self, named_by: dict[tuple[str, int], list[LateJob]],
                  refusals: list[tuple[float, int, str, LateJob]],
-                 refused_by: dict[tuple[str, str], list[float]] | None = None) -> None:
+                 failed_by: dict[tuple[str, str], list[float]] | None = None) -> None:
         self.named_by = named_by
         self.refusals = refusals
         self.times = [ts for ts, _, _, _ in refusals]
-        # Per (connector, peer), the times (s, sorted) its refused connections ended: a
+        # Per (connector, peer), the times (s, sorted) its failed connects ended: a
         # CONNECT error reply answers the last of them before it, not an earlier one.
-        self.refused_by = refused_by or {}
-
-    def _answers_later(self, conn: Connection, reply_ts: float) -> bool:
-        """Did the connector have another connection to conn's peer refused after conn and
-        before the reply at reply_ts (less the capture's reordering)? The reply then
-        answers that one (review58a: two refusals 0.3 s apart, the second job's reply
-        1 ms after the second, the first job's 1.5 s after the first on a loaded agent:
-        the second job's reply named both)."""
-        return answers_later(self.refused_by, conn, reply_ts)
+        self.failed_by = failed_by or {}
 
     def naming(self, conn: Connection) -> list[LateJob]:
         """The sessions naming conn, in session order, each once."""
@@ -122,7 +117,7 @@ class Evidence:
                     self.times[at] <= conn.last_ts + CONNECT_REPLY_SECONDS:
                 Work.steps += 1
                 reply_ts, index, host, job = self.refusals[at]
-                if host == conn.orig_h and not self._answers_later(conn, reply_ts):
+                if host == conn.orig_h and not answers_later(self.failed_by, conn, reply_ts):
                     found.setdefault(index, job)
                 at += 1
         return [found[i] for i in sorted(found)]
