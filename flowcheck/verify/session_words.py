@@ -59,7 +59,7 @@ def cut_announcement_words(session: Session, ctx: Context | None = None) -> str:
     if session.match_reason == "encrypted":
         stream = ctx.stream_by_uid.get(session.control_uid) if ctx else None
         where = "" if stream is None else (
-            f" from frame {stream.tls_start}" if stream.messages or stream.snap_lost else
+            f" from frame {stream.tls_start}" if not stream.tls_whole else
             f" from its first byte (frame {stream.tls_start}; no NDMP message in the "
             "clear)")
         return (f"the control connection carries TLS{where} (ndmp_undecodable), and the "
