@@ -40,6 +40,13 @@ from flowcheck.verify.unseen_end import check_unseen_end
 # Silence after a request (or after the handshake, for the greeting) that shows the
 # peer stopped answering, when nobody closed the connection: far above any reply time.
 NO_REPLY_SECONDS = 30.0
+# Why a capture that ended sooner cannot show a missing answer, and how long the fix asks
+# it to run on: the words of the unanswered request's capture_ended_early, whether said
+# alone (_still_waiting) or in the job's own (take_awaiting).
+_PEER_WAIT = (f"(an NDMP peer answers at once; {NO_REPLY_SECONDS:g} s of silence would "
+              "show it stopped)")
+_STOP_AFTER = (f"{NO_REPLY_SECONDS:g} s after the last NDMP message, the silence that shows "
+               "a peer stopped answering")
 # Requests NDMP answers in other ways: CONNECT_CLOSE has no reply (the connection's
 # close is its end); a listen request unanswered is step 3's (`step_missing`).
 _NOT_HERE = {"CONNECT_CLOSE", "DATA_LISTEN", "MOVER_LISTEN"}
@@ -105,16 +112,14 @@ def _still_waiting(ctx: Context, session: Session, control: Connection,
     its own."""
     what = ("the agent's NDMP greeting (NDMP_NOTIFY_CONNECTED)" if request is None else
             f"the answer to {message_op(request)} (frame {request.frame})")
-    waits = (f"{what} came (an NDMP peer answers at once; {NO_REPLY_SECONDS:g} s of "
-             "silence would show it stopped)")
+    waits = f"{what} came {_PEER_WAIT}"
     finding = ended_early(ctx, session, f"the control connection "
                 f"{connection_ends(control)} "
                 + ("opened" if request is None else f"carried {message_op(request)}"),
                 since, [request.frame] if request is not None else control.synack_frames[:1],
                 conn=control, frame=request.frame if request is not None else
                 opened_at(control)[1], waits=waits, unseen="whether it came",
-                stop_after=f"{NO_REPLY_SECONDS:g} s after the last NDMP message, the "
-                "silence that shows a peer stopped answering")
+                stop_after=_STOP_AFTER)
     if finding is not None and request is not None:  # for the job's warning to say
         ctx.awaiting[session.id] = (finding, span_words(after(ctx, since, request.frame)),
                                     f"{message_op(request)} (frame {request.frame})")
@@ -140,10 +145,8 @@ def take_awaiting(ctx: Context, session: Session, whose: str = "its"
     finding, span, request = waited
     ctx.withdraw(finding)
     return (f"The capture ended {span} after {whose} request {request}, before the answer "
-            f"came (an NDMP peer answers at once; {NO_REPLY_SECONDS:g} s of silence would "
-            "show it stopped): whether it came cannot be seen.",
-            f"Let the capture run on at least {NO_REPLY_SECONDS:g} s after the last NDMP "
-            "message, the silence that shows a peer stopped answering.", finding.frames)
+            f"came {_PEER_WAIT}: whether it came cannot be seen.",
+            f"Let the capture run on at least {_STOP_AFTER}.", finding.frames)
 
 
 def fold_awaiting(ctx: Context, session: Session, into: Finding) -> None:

@@ -61,13 +61,15 @@ _ROUTING_ANY = {4: ("reject with icmp host-unreachable", "reject with icmp net-u
                 6: ("reject with icmpv6 no-route", "reject with icmpv6 addr-unreachable")}
 
 
+# How the quoted nft rule is printed, for one rule and for several.
 _LISTED = "as `nft list ruleset` prints it"
+_LISTED_THEM = "as `nft list ruleset` prints them"
 
 
 def _rules_words(version: int, rules: tuple[str, str]) -> str:
     nft, iptables = rules
     tables = "ip6tables" if version == 6 else "iptables"
-    listed = _LISTED.replace(" it", " them") if "` or `" in nft else _LISTED
+    listed = _LISTED_THEM if "` or `" in nft else _LISTED
     return f"such as nft's `{nft}` ({listed}; {tables}' `{iptables}`)"
 
 
@@ -79,7 +81,7 @@ def routing_rule(version: int, code: int | None) -> str:
     rules = _ROUTING_RULES.get((version, code)) if code is not None else None
     if rules is None:
         first, second = _ROUTING_ANY[version]
-        return f"such as nft's `{first}` or `{second}` (as `nft list ruleset` prints them)"
+        return f"such as nft's `{first}` or `{second}` ({_LISTED_THEM})"
     return _rules_words(version, rules)
 
 

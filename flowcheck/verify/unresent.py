@@ -30,10 +30,10 @@ job did not visibly stop (resend_cut): the words then say how long the capture r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from flowcheck.durations import span_words
-from flowcheck.model import Connection, Session
+from flowcheck.model import Connection, NdmpMessage, Session
 from flowcheck.sessions.classify import connection_outcome, message_op, seen_closing
 from flowcheck.sessions.unheard_ack import handshake_unheard
 from flowcheck.verify.capture_time import after_last
@@ -174,21 +174,26 @@ def ended_after(ctx: Context, conn: Connection) -> bool:
     session = ctx.session_of(conn)
     if session is None:
         return False
-    stream = ctx.stream_by_uid.get(session.control_uid)
     return stopped_after(ctx, conn) or any(
-        a.ts > conn.last_ts for a in session.announced if conn.role == "data") or \
-        ending_message_after(ctx, session, conn.last_ts) or any(
-            m.ts >= conn.last_ts and m.type == "reply" and m.error != 0
-            and message_op(m) in CONNECT_OPS for m in (stream.messages if stream else []))
+        a.ts > conn.last_ts for a in session.announced if conn.role == "data") or any(
+        (op := message_op(m)) in ENDING_OPS or (m.type == "reply" and m.error != 0
+                                                and op in CONNECT_OPS)
+        for m in _messages_from(ctx, session, conn.last_ts))
 
 
 def ending_message_after(ctx: Context, session: Session, since: float) -> bool:
     """Does the session's control connection carry a message at or after `since`
-    (seconds) that ends its operation or the session (ENDING_OPS)? Read by ended_after
-    and verify.kind_shown.stop_seen."""
+    (seconds) that ends its operation or the session (ENDING_OPS)? Read by
+    verify.kind_shown.stop_seen (ended_after asks it in the same pass as its connect
+    errors)."""
+    return any(message_op(m) in ENDING_OPS for m in _messages_from(ctx, session, since))
+
+
+def _messages_from(ctx: Context, session: Session, since: float) -> Iterator[NdmpMessage]:
+    """The messages of the session's control connection at or after `since` (seconds),
+    in the stream's order; none when the capture holds no stream of it."""
     stream = ctx.stream_by_uid.get(session.control_uid)
-    return any(m.ts >= since and message_op(m) in ENDING_OPS
-               for m in (stream.messages if stream else []))
+    return (m for m in (stream.messages if stream else []) if m.ts >= since)
 
 
 def unheard_cut(ctx: Context, conn: Connection) -> float | None:
