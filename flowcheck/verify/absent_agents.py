@@ -267,7 +267,7 @@ def _not_seen(quiet: list[tuple[str, dict[str, ArpAsked]]], unlisted: dict[str, 
         sids = list(unlisted.values())
         unless = (f"unless {'it is' if one else 'one of them is'} "
                   + (f"session {sids[0]}'s agent {next(iter(unlisted))}" if len(sids) == 1
-                     else f"the agent of session {', '.join(sids[:-1])} or {sids[-1]}")
+                     else f"the agent of session {_joined(sids, 'or')}")
                   + " under another address (a NAT), ")
     mine = {agent: paired[agent] for agent in agents if agent in (paired or {})}
     if mine and not unless:
@@ -277,7 +277,7 @@ def _not_seen(quiet: list[tuple[str, dict[str, ArpAsked]]], unlisted: dict[str, 
                   "one address of each version, as for one dual-stack agent), ")
     elif stacked and not unless:
         who = (f"session {stacked[0]}'s agent" if len(stacked) == 1 else
-               f"the agent of session {', '.join(stacked[:-1])} or {stacked[-1]}")
+               f"the agent of session {_joined(stacked, 'or')}")
         unless = (f"unless {'it is' if one else 'one of them is'} {who} under its other "
                   "IP version's address "
                   "(the configuration names agents of both versions, as for dual-stack "
