@@ -22,7 +22,7 @@ from flowcheck.findings import make_finding
 from flowcheck.model import ArpAsked, ArpLog, Connection, Finding, Session
 from flowcheck.sessions.local import other_version
 from flowcheck.sessions.stack_addresses import config_pair, session_proof
-from flowcheck.verify.census import Census, take_census
+from flowcheck.verify.census import Census
 from flowcheck.verify.evidence import missing_directions
 from flowcheck.verify.hosts import ip_version
 from flowcheck.verify.unread_agents import unread_fix, unread_note
@@ -32,8 +32,7 @@ __all__ = ["check_absent_agents"]
 
 def check_absent_agents(findings: list[Finding], sessions: Sequence[Session],
                         connections: Sequence[Connection], arp: ArpLog, config: Config,
-                        ended_at: float | None, census: Census | None = None
-                        ) -> list[Finding]:
+                        ended_at: float | None, census: Census) -> list[Finding]:
     """The findings with agent_unreachable for each configured agent (remote_agents)
     that no session has and whose address the media server asked for by ARP in vain,
     and agent_not_seen, one for the capture, naming the other configured agents no
@@ -41,10 +40,8 @@ def check_absent_agents(findings: list[Finding], sessions: Sequence[Session],
     that). With no session and an agent_unreachable, no_control_session goes: the ARP
     requests say why no control connection is in the capture (one root cause, one
     finding), where it would send the user to check the port and the interface.
-    census: the connections' capture-wide figures (verify.census; None: taken here), for
-    _media_silent."""
-    found = _absent(sessions, connections, arp, config, ended_at,
-                    census or take_census(connections))
+    census: the connections' capture-wide figures (verify.census), for _media_silent."""
+    found = _absent(sessions, connections, arp, config, ended_at, census)
     if not sessions and any(f.code == "agent_unreachable" for f in found):
         findings = [f for f in findings if f.code != "no_control_session"]
     return findings + found
@@ -267,7 +264,7 @@ def _not_seen(quiet: list[tuple[str, dict[str, ArpAsked]]], unlisted: dict[str, 
         sids = list(unlisted.values())
         unless = (f"unless {'it is' if one else 'one of them is'} "
                   + (f"session {sids[0]}'s agent {next(iter(unlisted))}" if len(sids) == 1
-                     else f"the agent of session {', '.join(sids[:-1])} or {sids[-1]}")
+                     else f"the agent of session {_joined(sids, 'or')}")
                   + " under another address (a NAT), ")
     mine = {agent: paired[agent] for agent in agents if agent in (paired or {})}
     if mine and not unless:
@@ -277,7 +274,7 @@ def _not_seen(quiet: list[tuple[str, dict[str, ArpAsked]]], unlisted: dict[str, 
                   "one address of each version, as for one dual-stack agent), ")
     elif stacked and not unless:
         who = (f"session {stacked[0]}'s agent" if len(stacked) == 1 else
-               f"the agent of session {', '.join(stacked[:-1])} or {stacked[-1]}")
+               f"the agent of session {_joined(stacked, 'or')}")
         unless = (f"unless {'it is' if one else 'one of them is'} {who} under its other "
                   "IP version's address "
                   "(the configuration names agents of both versions, as for dual-stack "

@@ -143,8 +143,8 @@ def job_ended(ctx: Context, session: Session) -> JobEnded | None:
     # capture begins with (leftover62: a Backup Exec agent closes its callback first; a
     # capture from that FIN read the job `unknown`, "a resource before the capture may
     # have failed", one from the control connection's FIN a packet later `ended`).
-    close = control_close(ctx.stream_by_uid.get(session.control_uid))
-    closing = [c for c in conns if close is not None and closes_with(c, close.ts)]
+    closed = control_close(ctx.stream_by_uid.get(session.control_uid))
+    closing = [c for c in conns if closed is not None and closes_with(c, closed.ts)]
     conns = [c for c in conns if not any(c is d for d in closing)]
     if any(connection_outcome(c) in ("established", "midstream") and not rst_only(c)
            for c in conns):
@@ -155,7 +155,6 @@ def job_ended(ctx: Context, session: Session) -> JobEnded | None:
     if running_unseen(ctx, session):
         return JobEnded(None, True)
     control = ctx.by_uid.get(session.control_uid)
-    closed = control_close(ctx.stream_by_uid.get(session.control_uid))
     if control is None or control.syn_seen or closed is None \
             or closed.frame != control.first_frame \
             or any(c.first_frame < closed.frame for c in conns):

@@ -94,24 +94,20 @@ def seen_or_range(ctx: Context, session: Session | None, which: str, port: int) 
     """What a rule names for a `which` side port: its range (Context.ranges) when
     configured; else, the range being flowcheck's default 1025-65535 (no rule to give),
     the ports this job was reached on there, saying so."""
+    return _seen_or_range(ctx, session, which, port)[0]
+
+
+def _seen_or_range(ctx: Context, session: Session | None, which: str, port: int
+                   ) -> tuple[str, bool]:
+    """(seen_or_range's words, whether they name one port: the range flowcheck's default
+    and the job reached that side on one port, not a range or several). The ports in
+    the default range: the session's (listened_ports), or `port` alone without one."""
     if f"{which}_range" in ctx.config.explicit:
-        return ctx.ranges(which)
-    ports = _seen_ports(ctx, session, which, port)
-    many = "s" if len(ports) > 1 else ""
-    return f"{port_list(ports)} (the {which} port{many} {DEFAULT_RANGE_WORDS})"
-
-
-def _seen_ports(ctx: Context, session: Session | None, which: str, port: int) -> list[int]:
-    """The ports seen_or_range names in flowcheck's default range: the session's
-    (listened_ports), or `port` alone without one."""
-    return listened_ports(ctx, session, which, port) if session else [port]
-
-
-def _one_seen(ctx: Context, session: Session | None, which: str, port: int) -> bool:
-    """Does seen_or_range name one port for `which`'s `port` (its range flowcheck's
-    default and the job reached that side on one port), not a range or several?"""
-    return (f"{which}_range" not in ctx.config.explicit
-            and len(_seen_ports(ctx, session, which, port)) == 1)
+        return ctx.ranges(which), False
+    ports = listened_ports(ctx, session, which, port) if session else [port]
+    one = len(ports) == 1
+    return (f"{port_list(ports)} (the {which} port{'' if one else 's'} {DEFAULT_RANGE_WORDS})",
+            one)
 
 
 def capitalised(text: str) -> str:
@@ -195,10 +191,9 @@ def own_target(ctx: Context, conn: Connection, session: Session | None) -> str:
         return (f"ports {format_ranges(ranges)} (the {which} range: this connection's port "
                 f"{port} is drawn from it anew each time)")
     if which is not None:
-        seen = seen_or_range(ctx, session, which, port)
-        many = not _one_seen(ctx, session, which, port)
-        return (f"port{'s' if many else ''} {seen} and the rest of the {which} range "
-                f"{'they are' if many else 'it is'} drawn from")
+        seen, one = _seen_or_range(ctx, session, which, port)
+        return (f"port{'' if one else 's'} {seen} and the rest of the {which} range "
+                f"{'it is' if one else 'they are'} drawn from")
     drawn = session is not None and (conn.uid == session.callback_uid
                                      or conn.uid in session.data_connections)
     return f"port {port}" + (" and the rest of the range it is drawn from (a job's "
@@ -230,9 +225,12 @@ def allow_rule(ctx: Context, conn: Connection, session: Session | None, *,
     chain instead."""
     which, where, back_where = _responder_side(ctx, conn, session)
     ports: str | None
+    # One port: the NDMP port, a port of no known role, the one this job used (review61b:
+    # "ports 10000 (NDMP port)").
+    single = True
     if which is not None:
-        ports = seen_or_range(ctx, session, which, conn.resp_p) \
-            if _in_range(ctx, which, conn.resp_p) else None
+        ports, single = _seen_or_range(ctx, session, which, conn.resp_p) \
+            if _in_range(ctx, which, conn.resp_p) else (None, True)
     elif conn.resp_p == ctx.config.ndmp_port:
         ports = f"{conn.resp_p} (NDMP port)"
     else:
@@ -248,9 +246,6 @@ def allow_rule(ctx: Context, conn: Connection, session: Session | None, *,
     back = (f"TCP from {conn.resp_h} {answer_ports} back to {conn.orig_h} {back_to} "
             f"{back_where} (the SYN-ACK's way: established connections)" if answer
             else "its return traffic")
-    # One port: the NDMP port, a port of no known role, the one this job used (review61b:
-    # "ports 10000 (NDMP port)").
-    single = which is None or _one_seen(ctx, session, which, conn.resp_p)
     target = f"port {conn.resp_p}" if ports is None else \
         f"port{'' if single else 's'} {ports}"
     return f"allow TCP from {conn.orig_h} to {conn.resp_h} {target} {where}, and {back}"

@@ -121,14 +121,9 @@ def reached_responder(ctx: Context, conn: Connection) -> bool:
     TTLs (review61b)."""
     if ctx.interface_copies:
         return False
-    if ctx.routed_points and _twice_unanswered(ctx, conn):
-        return True
-    # The marks show the two points themselves (each SYN captured leaving the originator
-    # and arriving at the responder): no payload of the originator's to the responder need
-    # be in the set twice to show them two points' (review61b: a data connection's SYNs,
-    # the only packets of the data agent's to the tape agent).
-    return (marked_arrival(ctx, conn) and conn.resp_pkts == 0 and bool(conn.syn_frames)
-            and as_often_as_pair(ctx, conn))
+    if ctx.routed_points:  # marked_arrival reads a set without them
+        return _twice_unanswered(ctx, conn)
+    return reached_marked(ctx, conn)
 
 
 def reached_marked(ctx: Context, conn: Connection) -> bool:
@@ -136,8 +131,15 @@ def reached_marked(ctx: Context, conn: Connection) -> bool:
     marked_arrival): the responder's own capture, proven by its packets to another host
     (cooked_host.own_point), holding the SYNs arriving and none of its packets to the
     originator, so its silence is no way back left out of the capture (review61b: not
-    answer_uncaptured's "one direction only")."""
-    return reached_responder(ctx, conn) and marked_arrival(ctx, conn)
+    answer_uncaptured's "one direction only"). The marks show the two points themselves
+    (each SYN captured leaving the originator and arriving at the responder): no payload
+    of the originator's to the responder need be in the set twice to show them two
+    points' (review61b: a data connection's SYNs, the only packets of the data agent's
+    to the tape agent). marked_arrival holds only in a set with no copies at another TTL
+    and no capture of one host's several interfaces, so this is reached_responder's
+    other half, not a second reading of it."""
+    return (marked_arrival(ctx, conn) and conn.resp_pkts == 0 and bool(conn.syn_frames)
+            and as_often_as_pair(ctx, conn))
 
 
 def reached_second_point(ctx: Context, conn: Connection) -> bool:

@@ -69,12 +69,11 @@ def _late_callback(conn: Connection) -> str:
     if conn.role != "callback" or not conn.syn_frames:
         return ""
     frames = ", ".join(map(str, conn.syn_frames[:8]))
-    syns = f"its SYN{'s' if len(conn.syn_frames) > 1 else ''} ({conn.uid}, " \
-        f"frame{'s' if len(conn.syn_frames) > 1 else ''} {frames}, to " \
-        f"{endpoint(conn.resp_h, conn.resp_p)})"
+    s = "s" if len(conn.syn_frames) > 1 else ""
+    syns = (f"its SYN{s} ({conn.uid}, frame{s} {frames}, to "
+            f"{endpoint(conn.resp_h, conn.resp_p)})")
     if conn.resp_rst and conn.rst_frames:
-        answer = f"{'were' if len(conn.syn_frames) > 1 else 'was'} answered with a RST " \
-            f"(frame {conn.rst_frames[0]})"
+        answer = f"{'were' if s else 'was'} answered with a RST (frame {conn.rst_frames[0]})"
     elif conn.icmp_frames:
         answer = f"drew an ICMP unreachable (frame {conn.icmp_frames[0]})"
     else:

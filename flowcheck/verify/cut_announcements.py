@@ -14,6 +14,7 @@ from flowcheck.verify.cut_unjudged import cut_unjudged
 from flowcheck.verify.evidence import ended_early
 from flowcheck.verify.filtered import moved_unseen, port_only_reading
 from flowcheck.verify.profile_followed import OTHER_PRODUCT_FIX
+from flowcheck.verify.retry_wait import seen_after_wait
 from flowcheck.verify.stream_evidence import announcement_time_enough, message_ts
 
 
@@ -65,8 +66,7 @@ def check_cut_announcements(ctx: Context, session: Session) -> None:
         if not announcement_time_enough(ctx, session, ts, frame):
             ended_early(ctx, session, f"{name.removeprefix('NDMP_')} (frame {frame}) "
                         "announced a data endpoint", ts, [frame],
-                        waits="the connection to it could be seen (flowcheck waits "
-                              f"{ctx.config.retransmission_timeout:g} s: --retransmission-timeout)",
+                        waits=seen_after_wait(ctx.config, "the connection to it"),
                         frame=frame)
             continue
         port_only = port_only_reading(ctx, session, "a connection to it was tried",

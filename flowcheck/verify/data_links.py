@@ -62,6 +62,7 @@ from flowcheck.verify.plain_direction import with_lead
 from flowcheck.verify.ranges import check_ports, outside_range_words
 from flowcheck.verify.refusals import data_refused_fix, refusal_causes
 from flowcheck.verify.refused_connect import group_refusal
+from flowcheck.verify.retry_wait import seen_after_wait
 from flowcheck.verify.session_words import opened_unseen_words
 from flowcheck.verify.shared import three_way_hosts
 from flowcheck.verify.stack_own import (
@@ -147,8 +148,7 @@ def check_data(ctx: Context, session: Session) -> None:
         if not announcement_time_enough(ctx, session, first.ts, first.frame):
             ended_early(ctx, session, f"{first.message.removeprefix('NDMP_')} (frame "
                         f"{first.frame}) announced {where}", first.ts, [first.frame],
-                        waits="the connection to it could be seen (flowcheck waits "
-                              f"{ctx.config.retransmission_timeout:g} s: --retransmission-timeout)",
+                        waits=seen_after_wait(ctx.config, "the connection to it"),
                         frame=first.frame)
             continue
         port_only = port_only_reading(ctx, session, "a connection to it was tried", group)

@@ -60,6 +60,7 @@ from flowcheck.verify.refused_listens import (
     refused_words,
     resource_words,
 )
+from flowcheck.verify.retry_wait import seen_after_wait
 from flowcheck.verify.session_words import opened_unseen_words
 from flowcheck.verify.step_base import make_step, ports_in_range, previous_step, report_missing
 from flowcheck.verify.stream_evidence import message_ts, pending_request, stream_hidden
@@ -89,8 +90,7 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
         else:
             ended_early(ctx, session, f"the {op} request (frame {pending.frame})",
                         pending.ts, [pending.frame], conn=control,
-                        waits="its reply could be seen (flowcheck waits "
-                              f"{ctx.config.retransmission_timeout:g} s: --retransmission-timeout)",
+                        waits=seen_after_wait(ctx.config, "its reply"),
                         frame=pending.frame)
             why = ("the capture ended "
                    f"{span_words(after(ctx, pending.ts, pending.frame))} after it, "

@@ -193,6 +193,15 @@ def conns_words(conn: Connection) -> str:
     return (f"{conn.uid} {connection_ends(conn)}")
 
 
+# The outcomes, by connection role, that are "late" when the connection's job had ended
+# before the capture saw it run (after_close.job_ended): a data connection's silence (its
+# refusal: late_refusal), and a connect taken for its callback, refused or unanswered
+# (newuser61: with no profile given, a plain job's leftover kept backup-exec-9 and its
+# late data SYN, refused, read callback_refused, FAIL).
+_ENDED_LATE: dict[str, tuple[str, ...]] = {"data": ("unanswered",),
+                                           "callback": ("refused", "unanswered")}
+
+
 def judged(ctx: Context, conn: Connection) -> Judged:
     """connection_outcome, with a silence (unanswered, handshake incomplete) only when
     the capture could have seen the answer; "unknown" otherwise. A reset by the
@@ -212,15 +221,9 @@ def judged(ctx: Context, conn: Connection) -> Judged:
         late = late_refusal(ctx, conn)
         if late is not None:
             return "unanswered" if late.dropped else "late"
-    if outcome == "unanswered" and conn.role == "data" and (
+    if outcome in _ENDED_LATE.get(conn.role, ()) and (
             session := ctx.session_of(conn)) is not None and job_ended(ctx, session):
         return "late"  # its job had ended before the capture saw it run: not its failure
-    if outcome in ("refused", "unanswered") and conn.role == "callback" and (
-            session := ctx.session_of(conn)) is not None and job_ended(ctx, session):
-        # Nor a connect taken for its callback (newuser61: with no profile given, a plain
-        # job's leftover kept backup-exec-9 and its late data SYN, refused, read
-        # callback_refused, FAIL).
-        return "late"
     if outcome == "aborted":
         if conn.role == "data":
             return outcome

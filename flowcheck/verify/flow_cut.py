@@ -30,11 +30,13 @@ from flowcheck.verify.unresent import resend_cut
 def _cuts(ctx: Context, conns: list[Connection]) -> list[tuple[float, Connection]]:
     """resend_cut of each connection alone (step 4's words: unresent.failed_opening_words)
     and of each endpoint's attempts together (data_unanswered's: verify.data_links), where
-    not None: (seconds of capture after the last SYN, the attempt that sent it)."""
+    not None: (seconds of capture after the last SYN, the attempt that sent it). An
+    endpoint's lone attempt is asked once, alone: its group is the same one connection."""
     def where(conn: Connection) -> tuple[str, int]:
         return conn.resp_h, conn.resp_p
 
-    groups = [list(g) for _, g in groupby(sorted(conns, key=where), key=where)]
+    groups = [group for _, found in groupby(sorted(conns, key=where), key=where)
+              if len(group := list(found)) > 1]
     return [cut for attempts in ([[c] for c in conns] + groups)
             if (cut := resend_cut(ctx, attempts)) is not None]
 

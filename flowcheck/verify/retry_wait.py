@@ -35,3 +35,11 @@ def before_retry_words(config: Config, after: float) -> str:
         return f"before TCP would have retried ({USUAL_RTO_WORDS})"
     return (f"perhaps before TCP would have retried ({USUAL_RTO_WORDS}; flowcheck waits "
             f"{rto:g} s, --retransmission-timeout)")
+
+
+def seen_after_wait(config: Config, what: str) -> str:
+    """verify.evidence.ended_early's `waits` for `what` ("the connection to it", "its
+    reply") that flowcheck waits config.retransmission_timeout for: "the connection to
+    it could be seen (flowcheck waits 3 s: --retransmission-timeout)"."""
+    return (f"{what} could be seen (flowcheck waits {config.retransmission_timeout:g} s: "
+            "--retransmission-timeout)")
