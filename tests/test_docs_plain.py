@@ -20,9 +20,9 @@ PAGES = ("findings", "json", "cli", "formats", "configuration", "profiles", "pyt
 HISTORY = re.compile(
     r"(?<![-/\w])("
     r"(?:[Nn]ew[- ]user\s+)?[Tt]rials?\s+(?:\d+|[A-Z]\b|of\s+session)"
-    r"|[Nn]ew[- ]?users?(?:\s?\d+)?"
-    r"|[Rr]eviews?\s?\d+[a-z]?|[Rr]eview\s+of"
-    r"|[Ff]ield[- ]?checks?|field\d+"
+    r"|[Nn]ew-?users?(?:\s?\d+)?|[Nn]ew\s+users?\s?\d+"
+    r"|[Rr]eviews?\s*\d+[a-z]?|[Rr]eview\s+of"
+    r"|[Ff]ield(?:-|\s+)?checks?|field\d+"
     r"|[Ll]ab\s+matrix|seed\s+\d+\s+runs?\s+\d+"
     r"|[Ss]essions?\s+\d{2,}(?!\.\d)"
     r"|speed[A-Z]"
@@ -51,14 +51,14 @@ def test_the_pattern_tells_history_from_case_names() -> None:
         "(trial 29 D6)", "review61c: it read", "(newuser56)", "field check 64 run 19",
         "as session 58 did", "speedH's", "(trial 20 D5, D6)", "(tidy61)", "field68 put",
         "trial A of session 34", "lab matrix seed 112 run 15", "(seed 112 run\n  40:",
-        "new-user trial", "(mergedsets)", "as field check 59's",
+        "new-user trial", "(mergedsets)", "as field check 59's", "field\n  check 40 r5a",
     )
     for text in caught:
         assert history_tags(text), text
     kept = (
         "captures/field48-matrix", "lab-trial19-callback/v6-dualstack", "field48-matrix's",
         "captures/review56f/traceroute-probes-only", "session 10.77.0.2:6013 -> 10.77.0.1:22",
-        "session 2's control connection", "step 4 `failed`",
+        "session 2's control connection", "step 4 `failed`", "as a new user reads it",
     )
     for text in kept:
         assert not history_tags(text), text
