@@ -43,6 +43,24 @@ def test_a_header_cut_only_in_its_error_word_still_names_its_message() -> None:
         assert not [e for e in lost if isinstance(e, RawMessage)]
 
 
+def test_framing_lost_in_a_two_record_packet_is_found_again_at_a_24_byte_cut() -> None:
+    """A packet of two records, the second's mark in the cut part, loses framing; the
+    next packets, each one record of which the capture kept the mark and 20 header
+    bytes, start records again (as 28 kept bytes let _scan see): read, not lost. A
+    packet whose first bytes do not start a record that ends within it stays lost."""
+    packets = [LISTEN_REPLY + HALTED, HALTED, LISTEN_REPLY]
+    for bytewise in (False, True):
+        found = feed(cut_stream(packets, keep=4 + 20), bytewise)
+        assert [e.kind for e in found if isinstance(e, DecodeProblem)] == ["lost"]
+        assert [(m.code, m.error_cut) for m in found if isinstance(m, RawMessage)] == [
+            (MOVER_LISTEN, True), (0x501, True), (MOVER_LISTEN, True)]
+        # The second packet's record longer than the packet: not a proven start.
+        longer = [LISTEN_REPLY + HALTED, LISTEN_REPLY[:30], HALTED]
+        found = feed([(p[:24], len(p)) for p in longer], bytewise)
+        assert [e.kind for e in found if isinstance(e, DecodeProblem)] == ["lost", "lost"]
+        assert [m.code for m in found if isinstance(m, RawMessage)] == [MOVER_LISTEN, 0x501]
+
+
 def test_a_snap_length_that_kept_the_message_codes_reads_the_job_stop() -> None:
     """The callback failed and the media server sent CONNECT_CLOSE: steps 3-5 not
     reached, as at full length, no step asking for tcpdump -s 0, and the replies'
@@ -67,3 +85,20 @@ def test_a_snap_length_that_kept_the_message_codes_reads_the_job_stop() -> None:
     [partial] = [f for f in analysis.findings if f.code == "ndmp_partial"]
     assert "12 NDMP message(s) kept their header but its last word" in partial.message
     assert "could not be read at all" not in partial.message
+
+
+def test_a_24_byte_cut_after_framing_was_lost_still_reads_the_agents_replies() -> None:
+    """A clean 2-resource backup, `-i any -s 96` on the media server: the agent's frame
+    210 holds two records, the second's mark cut; its later replies (the second
+    DATA_LISTEN's, frame 215) are read again, so both data connections are the job's
+    and the job passes, where every agent record after frame 210 was lost (C4 an
+    unannounced_connection) or every record of both directions (inconclusive, main)."""
+    analysis = shared_analysis(HERE / "clean-backup-on-media-sll2-s96.pcap.gz")
+    assert analysis.verdict == "pass"
+    assert not [f for f in analysis.findings if f.code == "unannounced_connection"]
+    [session] = analysis.sessions
+    assert [step.status for step in session.steps] == ["ok"] * 5
+    [stream] = analysis.traffic.streams
+    listens = [(m.frame, m.type) for m in stream.messages if m.name == "NDMP_DATA_LISTEN"]
+    assert listens == [(20, "request"), (21, "reply"), (214, "request"), (215, "reply")]
+    assert stream.snap_lost == 2  # the two records whose marks frames 210 and 439 cut
