@@ -141,9 +141,12 @@ def test_messages_agree_with_tshark(path: Path) -> None:
     theirs = tshark_lines(path, out_of_order=complete)
     if not theirs:
         # No NDMP on port 10000 for tshark (control refused or dropped, or NDMP on
-        # another port): flowcheck must not find any there either.
+        # another port): flowcheck must not find any there either, but for messages
+        # tshark's limits drop: a header whose error word the snap length cut
+        # (field70-matrix's 24 B of payload kept) names its message to flowcheck, while
+        # tshark 4.x decodes none of that capture's (no whole header in any packet).
         on_port = [s for s in streams if 10000 in (by_uid[s.uid].orig_p, by_uid[s.uid].resp_p)]
-        assert all(not s.messages for s in on_port)
+        assert all(tshark_skips(m) for s in on_port for m in s.messages)
         return
     # By ports, sequence and type; a night of jobs reuses a port pair for a later control
     # connection, whose messages start their sequences again: several candidates then,

@@ -61,7 +61,9 @@ class NdmpMessage:
         """A reply whose header says NDMP_NO_ERR and whose body's error word the capture
         did not hold (partial: the snap length, a hole or the capture's end cut the body
         before it): whether the peer refused the request cannot be seen. Every NDMP reply
-        body carries an error (NDMP v4 spec, ndmp_error in each reply)."""
+        body carries an error (NDMP v4 spec, ndmp_error in each reply). A header whose own
+        error word the snap length cut reads 0 here, its body cut with it
+        (RawMessage.error_cut): unknown too."""
         return (self.type == "reply" and self.partial and not self.header_error
                 and self.body_error is None)
 

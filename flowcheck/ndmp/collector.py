@@ -244,7 +244,7 @@ class NdmpCollector:
         fields: dict = {}
         addresses = []
         if raw.snapped:
-            control.findings.snapped(raw.frame, raw.ts)
+            control.findings.snapped(raw.frame, raw.ts, raw.error_cut)
         if is_vendor_code(raw.code):
             control.findings.vendor(name, raw.frame, raw.ts)
         elif not header_only:

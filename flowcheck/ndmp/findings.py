@@ -42,6 +42,7 @@ class SnapCut:
     """What the snap length did to one control connection (both directions)."""
 
     messages: int = 0  # messages with their header but only part of the body
+    error_cut: int = 0  # of them, those whose header's last word (error) was cut too
     lost: int = 0  # records whose mark or header was cut (about one per packet)
     packets: int = 0  # packets whose payload was cut, capture copies and resends included
     # Of them, those whose bytes the stream took, as cut_bytes counts each byte once (a
@@ -161,9 +162,11 @@ class StreamFindings:
                       f"bytes from the {side} are not NDMP ({event.detail})",
                       _FIX_UNDECODABLE, event.frames, event.ts)
 
-    def snapped(self, frame: int, ts: float) -> None:
-        """A message kept its header, the snap length cut its body."""
+    def snapped(self, frame: int, ts: float, error_cut: bool = False) -> None:
+        """A message kept its header, the snap length cut its body (error_cut: and the
+        header's last word, its error code: RawMessage.error_cut)."""
         self.snap.messages += 1
+        self.snap.error_cut += error_cut
         self.snap.add_frame(frame, ts)
 
     def bad_body(self, name: str, is_reply: bool, why: str, frame: int, ts: float) -> None:
@@ -242,9 +245,13 @@ class StreamFindings:
         else:
             kept = "only part of each packet's TCP payload"
         parts = []
-        if snap.messages:
-            parts.append(f"{snap.messages} NDMP message(s) kept their header but only part "
+        if whole := snap.messages - snap.error_cut:
+            parts.append(f"{whole} NDMP message(s) kept their header but only part "
                          "of their body (the fields that were captured are still decoded)")
+        if snap.error_cut:
+            parts.append(f"{snap.error_cut} NDMP message(s) kept their header but its last "
+                         "word, the error code, and none of their body: which messages they "
+                         "were is read, whether a reply refused its request is not")
         if snap.lost:
             parts.append(f"about {snap.lost} record(s) could not be read at all (their "
                          "header was cut)")

@@ -9,9 +9,11 @@ no socket and never raises on any input.
 
 `receive_cut` is for bytes the snap length left out: their count is exact, so framing
 goes on (record marks give lengths). A record whose header was kept becomes a partial
-message (`snapped`: its body is the part captured before the first cut byte); one whose
-mark or header was cut is counted as lost (a "lost" problem, no garbage report), and
-when a mark was cut the decoder looks, silently, for the next record start.
+message (`snapped`: its body is the part captured before the first cut byte), and so
+does one whose header lost only its last word, the error code (`error_cut`: it still
+names its message); one whose mark or more of its header was cut is counted as lost (a
+"lost" problem, no garbage report), and when a mark was cut the decoder looks, silently,
+for the next record start.
 
 After a hole (`receive_gap`) the decoder resumes at the next record start it can prove:
 the broken record's own fragment marks when the hole fell inside a fragment (its length
@@ -32,6 +34,7 @@ and the rest of the direction is dropped unread (TLS 1.2 and 1.3 record layer, R
 from __future__ import annotations
 
 import re
+import struct
 from collections import deque
 
 from flowcheck.ndmp.captured_bytes import CapturedBytes
@@ -53,6 +56,11 @@ from flowcheck.ndmp.stream_events import (
 )
 
 _MARK_AND_HEADER = 4 + HEADER_SIZE
+# The header's words up to its last, the error code: a record the snap length cut after
+# them still names its message (tcpdump -i any -s 96 over IPv4 with TCP timestamps
+# keeps 24 payload bytes: the record mark and 20 of the header's 24, field check 70).
+_HEADER_BUT_ERROR = HEADER_SIZE - 4
+_HEADER_WORDS = struct.Struct(">IIIII")  # the header but its error word
 # How far a resynchronising scan trusts a record mark: control messages are small.
 _RESYNC_MAX_RECORD = 1024 * 1024
 # A record mark under 16 MiB (last fragment or not), 8 header bytes, then a message type
@@ -106,6 +114,9 @@ class NdmpStreamDecoder:
         if self._resync:
             self._parse()
         end = self._bytes.tag(frame, ts)
+        if self._resync and self._follow is None and self._cut_record_start(missing):
+            self._flush_skipped(final=False)
+            self._resync = self._resync_after_gap = self._after_hole = False
         if self._resync:
             # Framing is lost: no record can start in what is buffered (too few bytes
             # before the cut) nor inside the cut; go on after it. Peers write about one
@@ -229,7 +240,7 @@ class NdmpStreamDecoder:
                           [frame], ts)
             self._bytes.drop(pos)
             return True
-        if kept is not None and kept < HEADER_SIZE:
+        if kept is not None and kept < _HEADER_BUT_ERROR:
             # The header was cut but the length is known: framing goes on, and a record
             # framed counts as read (what a TLS record after it is told by).
             self._problem("lost", "record header cut by the snap length", [frame], ts)
@@ -237,6 +248,9 @@ class NdmpStreamDecoder:
             self._bytes.drop(pos)
             return True
         seq, stamp, raw_type, code, reply_seq, error = HEADER.unpack_from(record)
+        error_cut = kept is not None and kept < HEADER_SIZE
+        if error_cut:
+            error = 0  # not captured (zero filler): a reply's error is unknown, not none
         if raw_type > 1:
             self._problem("bad_header", f"message type {raw_type} is neither request nor "
                           "reply: not NDMP", [frame], ts)
@@ -248,12 +262,33 @@ class NdmpStreamDecoder:
                                  record[HEADER_SIZE:], frame, ts, size=pos)
         else:
             message = RawMessage(seq, stamp, raw_type, code, reply_seq, error,
-                                 record[HEADER_SIZE:kept], frame, ts, partial=True,
-                                 body_len=len(record) - HEADER_SIZE, size=pos)
+                                 record[HEADER_SIZE:max(kept, HEADER_SIZE)], frame, ts,
+                                 partial=True, body_len=len(record) - HEADER_SIZE, size=pos,
+                                 error_cut=error_cut)
         self._events.append(message)
         self._records += 1
         self._bytes.drop(pos)
         return True
+
+    def _cut_record_start(self, missing: int) -> bool:
+        """While framing is lost, do the buffered bytes, followed by `missing` bytes the
+        snap length cut, start a record whose header was kept but for its error word
+        (_scan wants the whole header): a record mark of a last fragment that ends
+        within them, then a plausible header? A record mark cut in a packet of two
+        records loses framing, and a snap length keeping 24 B of each later packet (the
+        mark and 20 header bytes) never gave _scan its 28: field check 70's `-i any -s
+        96` backup lost every agent record after its first two-record packet."""
+        buf = self._bytes.buf
+        start = 4 + _HEADER_BUT_ERROR
+        if not start <= len(buf) < _MARK_AND_HEADER or \
+                self._bytes.known_until(0, start) < start or not _CANDIDATE.match(buf):
+            return False
+        (mark,) = RECORD_MARK.unpack_from(buf, 0)
+        length = mark & FRAGMENT_LENGTH_MASK
+        if not mark & LAST_FRAGMENT or not HEADER_SIZE <= length <= len(buf) + missing - 4:
+            return False
+        _, _, raw_type, code, reply_seq = _HEADER_WORDS.unpack_from(buf, 4)
+        return plausible_header(raw_type, code, reply_seq, 0)
 
     def _at_first_byte(self) -> bool:
         """Is the buffer's start the direction's first byte (nothing read or lost before)?"""

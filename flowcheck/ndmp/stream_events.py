@@ -44,6 +44,9 @@ class RawMessage:
     partial: bool = False  # the capture lost part of the body
     body_len: int | None = None  # the body's length on the wire, when partial and known
     size: int = 0  # the record's bytes in the stream (marks, header, body); 0 when unknown
+    # The snap length cut the header's last word, its error code (error reads 0, body
+    # b""): a reply's error is unknown (NdmpMessage.error_unknown), a request's unused.
+    error_cut: bool = False
 
     @property
     def snapped(self) -> bool:
