@@ -356,7 +356,7 @@ def port_holder(ctx: Context, conn: Connection, which: str) -> str:
     or widen the range" named no host, no port, no command)."""
     port = conn.resp_p
     widen = (f", or widen {ctx.ranges(which)} so each resource gets its own port"
-             if f"{which}_range" in ctx.config.explicit else "")
+             if which not in ctx.config.default_ranges() else "")
     return (f"on {conn.resp_h} find what holds TCP port {port} and stop it (Windows: "
             f"`netstat -ano | findstr :{port}`, then `tasklist /FI \"PID eq <PID>\"`; "
             f"Linux: `ss -tanp 'sport = :{port}'`){widen}")

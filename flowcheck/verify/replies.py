@@ -258,7 +258,7 @@ def _listen_fix(ctx: Context, session: Session, op: str, error: str, agent: str)
              "answer it when they cannot bind a data port: then "
              if error.startswith("ILLEGAL_STATE") else "The listener could not open a data "
              "port: ")
-    if f"{which}_range" not in ctx.config.explicit:
+    if which in ctx.config.default_ranges():
         seen = listened_ports(ctx, session, which, None)
         held = (f"ports {port_list(seen)} (the {which} ports {DEFAULT_RANGE_WORDS})" if seen
                 else "its data ports")
