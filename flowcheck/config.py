@@ -55,8 +55,21 @@ class Config:
     source: str = field(default="", compare=False)
 
     def default_ranges(self) -> list[str]:
-        """The ranges ("media", "agent") the user did not set: flowcheck's defaults."""
+        """The ranges ("media", "agent") the user did not set: flowcheck's defaults. The
+        one rule for words about the user's settings ("--agent-range not set", ", the
+        default", "First set ...", `LO-HI` in a `flowcheck firewall` command); what a
+        range proves is wide_ranges'."""
         return [which for which in ("media", "agent") if f"{which}_range" not in self.explicit]
+
+    def wide_ranges(self) -> list[str]:
+        """The ranges ("media", "agent") that hold every port of flowcheck's default
+        1025-65535, whether left at it or set to it (or wider: 1024-65535): a port in
+        such a range ties nothing to a job, so every check that takes a port in a range
+        as evidence asks this, not who set it (control_left_out, late_start, tls_start,
+        limit_words; note61: `--agent-range 1025-65535` given read "the way lets that
+        range through" where the same range unset did not)."""
+        return [which for which in ("media", "agent")
+                if _holds_all(getattr(self, f"{which}_range"), DEFAULT_RANGE)]
 
     def in_media_range(self, port: int) -> bool:
         return any(lo <= port <= hi for lo, hi in self.media_range)
@@ -94,6 +107,20 @@ FLAGS = {"port_hold_seconds": "--port-hold", "media_servers": "--media-server",
          "geneve_ports": "--geneve-port"}
 # UDP ports of tunnels the decoder reads by themselves: not another tunnel's too.
 STANDARD_TUNNEL_PORTS = {4789: "VXLAN", 8472: "VXLAN", 4790: "VXLAN-GPE", 6081: "Geneve"}
+
+
+def _holds_all(ranges: Iterable[PortRange], wanted: Iterable[PortRange]) -> bool:
+    """Does the union of `ranges` (inclusive LO-HI pairs) hold every port of `wanted`?"""
+    spans = sorted(ranges)
+    for lo, hi in wanted:
+        reach = lo - 1  # the highest port of `wanted` covered so far, from lo
+        for s_lo, s_hi in spans:
+            if s_lo > reach + 1:
+                break
+            reach = max(reach, s_hi)
+        if reach < hi:
+            return False
+    return True
 
 
 def format_ranges(ranges: Iterable[PortRange]) -> str:

@@ -59,7 +59,7 @@ def ranges_holding_ndmp_port(config: Config) -> list[str]:
     finds it taken; flowcheck's default 1025-65535 holds it by design and is not named
     (new-user trial: 9990-10010 read "fits")."""
     return [which for which in ("media", "agent")
-            if f"{which}_range" in config.explicit
+            if which not in config.default_ranges()
             and holds_port(getattr(config, f"{which}_range"), config.ndmp_port)]
 
 

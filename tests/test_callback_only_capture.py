@@ -259,7 +259,7 @@ def test_plain_ndmp_data_syns_unanswered_without_the_control_connection(
 @pytest.mark.parametrize(("case", "code", "words"), [
     ("callback-blocked", "callback_unanswered", "was never answered: 4 SYNs over"),
     ("callback-rejected", "callback_refused", "was refused: the SYN was answered with an "
-     "ICMP administratively prohibited unreachable (code 13)."),
+     "ICMP unreachable \"communication administratively prohibited by filtering\" (code 13)."),
     ("data-port-rejected", "data_refused", "was refused: the SYN was answered with an "
      "ICMP port unreachable (code 3). An ICMP unreachable answering a SYN is a filter's "
      "reject (a firewall's, or a router's), not a closed port's (that answers a RST)."),

@@ -86,7 +86,8 @@ def test_a_net_prohibited_reject_names_the_rule_that_sends_code_9() -> None:
     assert analysis.verdict == "fail"
     refused = _refused(analysis.findings)
     assert refused.frames == [1, 2, 3, 4]
-    assert "with an ICMP administratively prohibited unreachable (code 9)" in refused.message
+    assert ('with an ICMP unreachable "communication with destination network administratively '
+            'prohibited" (code 9)') in refused.message
     assert ("a closed port answers with a RST, not with this ICMP: a reject rule sends the "
             "ICMP, such as nft's `reject with icmp net-prohibited` (as "
             "`nft list ruleset` prints it; iptables' `REJECT --reject-with "
@@ -96,21 +97,25 @@ def test_a_net_prohibited_reject_names_the_rule_that_sends_code_9() -> None:
     assert "nothing in the capture tells them apart" in refused.message
 
 
-@pytest.mark.parametrize(("code", "rule"), [
-    (10, "such as nft's `reject with icmp host-prohibited` (as `nft list ruleset` prints "
+@pytest.mark.parametrize(("code", "name", "rule"), [
+    (10, "communication with destination host administratively prohibited",
+     "such as nft's `reject with icmp host-prohibited` (as `nft list ruleset` prints "
          "it; iptables' `REJECT --reject-with icmp-host-prohibited`)"),
-    (13, "such as nft's `reject with icmp admin-prohibited` or `reject with icmpx "
+    (13, "communication administratively prohibited by filtering",
+     "such as nft's `reject with icmp admin-prohibited` or `reject with icmpx "
          "admin-prohibited` (as `nft list ruleset` prints them; iptables' `REJECT "
          "--reject-with icmp-admin-prohibited`)"),
 ])
-def test_each_prohibited_code_names_its_own_rule(tmp_path: Path, code: int, rule: str) -> None:
-    """The same rejects with code 10 (RHEL's stock REJECT) and 13: each its own rule."""
+def test_each_prohibited_code_names_its_own_rule(tmp_path: Path, code: int, name: str,
+                                                 rule: str) -> None:
+    """The same rejects with code 10 (RHEL's stock REJECT) and 13: each its own name
+    (readings62) and rule."""
     records = [(ts, _with_code(frame, code)) for ts, frame in _records(PROHIBITED, LINUX_SLL2)]
     path = write_pcap(tmp_path / f"run4-code{code}.pcap", records, LINUX_SLL2)
     analysis = stored_analysis(path, config_path=PROHIBITED_TOML)
     assert analysis.verdict == "fail"
     refused = _refused(analysis.findings)
-    assert f"administratively prohibited unreachable (code {code})" in refused.message
+    assert f'unreachable "{name}" (code {code})' in refused.message
     assert rule in refused.message
 
 

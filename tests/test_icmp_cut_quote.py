@@ -111,7 +111,8 @@ def test_ipv4_in_erspan_cut_before_the_ports(tmp_path: Path, snap: int) -> None:
     assert conn.icmp_frames == [18]
     assert conn.icmp_cut is not None and conn.icmp_cut[0] == snap - 92
     [refused] = [f for f in analysis.findings if f.code == "callback_refused"]
-    assert "ICMP administratively prohibited unreachable (code 13)" in refused.message
+    assert 'ICMP unreachable "communication administratively prohibited by filtering" (code 13)' \
+        in refused.message
     assert f"snap length cut its quote after {snap - 92} bytes" in refused.message
     assert not any("RST or ICMP" in text for text in _texts(analysis))
 

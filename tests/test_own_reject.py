@@ -157,8 +157,9 @@ def test_a_reject_at_another_ttl_than_the_windows_hosts_packets_is_a_device_betw
     analysis = _analysed(tmp_path / "windows.pcap", packets,
                          ADMIN_PROHIBITED.with_suffix(".toml"))
     [refused] = [f for f in analysis.findings if f.code == "data_refused"]
-    assert ("the SYN to 10.77.0.1:5080 was answered with an ICMP administratively "
-            "prohibited unreachable (code 13) from 10.77.0.1's address that 10.77.0.1 did "
+    assert ("the SYN to 10.77.0.1:5080 was answered with an ICMP unreachable "
+            "\"communication administratively prohibited by filtering\" (code 13) from "
+            "10.77.0.1's address that 10.77.0.1 did "
             "not send: its TTL 64, where 10.77.0.1's own packets arrive with 128"
             in refused.message), refused.message
     assert ("a device between the hosts rejects the connection in 10.77.0.1's name (a "
@@ -222,7 +223,8 @@ def test_a_control_reject_at_another_ttl_than_the_agents_packets(tmp_path: Path)
                          CONTROL_REJECT.with_suffix(".toml"))
     [refused] = [f for f in analysis.findings if f.code == "control_refused"]
     assert ("The control connection from 10.77.0.1 was refused: the SYN to 10.77.0.2:10000 "
-            "was answered with an ICMP administratively prohibited unreachable (code 13) "
+            "was answered with an ICMP unreachable \"communication administratively "
+            "prohibited by filtering\" (code 13) "
             "from 10.77.0.2's address that 10.77.0.2 did not send: its TTL 64, where "
             "10.77.0.2's own packets arrive with 128" in refused.message), refused.message
     assert "that sent the reject in 10.77.0.2's name" in refused.fix, refused.fix

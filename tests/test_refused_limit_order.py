@@ -52,7 +52,8 @@ def _one(tmp_path: Path, name: str, code: str) -> Finding:
 def test_an_admin_prohibited_data_refusal_opens_with_its_reject_rule(tmp_path: Path) -> None:
     finding = _one(tmp_path, "data-port-rejected", "data_refused")
     message, fix = " ".join(finding.message.split()), " ".join(finding.fix.split())
-    assert "ICMP administratively prohibited unreachable (code 13)" in message
+    assert 'ICMP unreachable "communication administratively prohibited by filtering" (code 13)' \
+        in message
     assert "in an earlier job (session S1; this is S2)" in message
     assert fix.startswith("Allow TCP from 10.77.0.1 to 10.77.0.2 ports 6001-6100 (agent "
                           "range) outbound on the media server and inbound on the agent, "

@@ -45,7 +45,8 @@ def test_a_filter_rejecting_the_synack_is_named_on_its_device() -> None:
     [error] = errors(stored_analysis(FOLDER / "synack-prohibited-second-address.pcap"))
     assert error.code == "handshake_incomplete"
     message = _words(error.message)
-    assert "administratively prohibited unreachable (code 13)" in message
+    assert ('unreachable "communication administratively prohibited by filtering" '
+            '(code 13)') in message
     assert f"a filter on {ROUTER} rejects the return traffic to {SECOND}" in message
     assert _words(error.fix).startswith(f"On {ROUTER}, accept the return traffic")
 

@@ -45,7 +45,8 @@ def test_an_administratively_prohibited_reject_names_a_firewall(name: str, code:
     marks that show the reject leaving the host (review 51b, verify.own_reject)."""
     [error] = _errors(name)
     assert error.code == code
-    assert "administratively prohibited unreachable (code 13)" in error.message
+    assert ('unreachable "communication administratively prohibited by filtering" '
+            '(code 13)') in error.message
     assert (f"a firewall on {host}, or a bridge (transparent) firewall in front of {host} "
             f"answering in its name, rejects it (the reject comes from {host}'s own address"
             in error.message), error.message

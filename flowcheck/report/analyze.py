@@ -293,7 +293,7 @@ def _render_session(session: Session, status: str, by_uid: dict[str, Connection]
                   f"(control {session.control_uid})"
                   + ("; side traffic, not judged (host_not_configured)" if session.side else "")
                   + ("; not a job in the capture, not judged (its job had ended before the "
-                     "capture saw it run: step 2)" if session.ended and not session.side else "")
+                     "capture saw it run: step 2)" if status == "ended" else "")
                   + (f"; judged by the {escape(session.profile)} profile"
                      if session.profile and session.profile != profile else "")
                   + (f"; started {wall_clock(start)} ({base(start)})"

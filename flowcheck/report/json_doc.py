@@ -71,13 +71,13 @@ def analysis_document(analysis: Analysis, *, streamed: bool = False) -> dict:
 
 def session_entry(session: Session, findings: Sequence[Finding]) -> dict:
     """A `sessions[]` object: Session.as_dict, then `judged` (false for side traffic and
-    for the leftover of a job that had ended before the capture: not judged as a job,
-    Session.side, Session.ended) and `status` (`failed`, `unknown`, `ok`, `ended` or
-    `side_traffic`: the text report's status, overview.session_status, the verdict's
-    rule). docs/json.md, `sessions[]`."""
-    return {**session.as_dict(), "judged": not (session.side or session.ended),
-            "status": JSON_STATUS[session_status(
-                session, findings if isinstance(findings, list) else list(findings))]}
+    for the leftover of a job that had ended before the capture: not judged as a job;
+    from the status, an error winning over the leftover's end) and `status` (`failed`,
+    `unknown`, `ok`, `ended` or `side_traffic`: the text report's status,
+    overview.session_status, the verdict's rule). docs/json.md, `sessions[]`."""
+    status = session_status(session, findings if isinstance(findings, list) else list(findings))
+    return {**session.as_dict(), "judged": status not in ("side", "ended"),
+            "status": JSON_STATUS[status]}
 
 
 def write_json(document: dict, stream: IO[str], *, compact: bool = False) -> None:

@@ -117,7 +117,14 @@ def session_status(session: Session, findings: list[Finding]) -> SessionStatus:
     a job in the capture, its steps after the control connection not_applicable), else
     `unknown` when one of its steps is (the capture cannot show whether it worked), else
     `ok`; `side` for side traffic (not judged). The same rule as the verdict
-    (flowcheck.findings.verdict)."""
+    (flowcheck.findings.verdict), which fails on any error: so an error wins over
+    Session.ended, and what says whether a session is judged as a job (the JSON's
+    `judged`, report.json_doc) and the words "not a job in the capture"
+    (report.analyze, report.verdict_notes) read this status, not Session.ended
+    (readings62: a leftover with an error read `failed` and "not a job in the capture,
+    not judged", `judged` false). No check leaves an ended session an error today: a
+    closed job's late replies, halts and connects are warnings (verify.replies
+    ._closed_job, verify.evidence)."""
     if session.side:
         return "side"
     if session_errors(session, findings):

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from flowcheck.findings import CAPTURE_LIMITS, control_left_out, step_unknown_in
 from flowcheck.model import Severity, Step, endpoint
+from flowcheck.report.overview import session_status
 from flowcheck.sessions.unheard_ack import ack_unheard
 from flowcheck.verify.damaged_end import damaged_words
 from flowcheck.verify.late_job import after_ring_hole
@@ -193,7 +194,7 @@ def mid_job_note(analysis: Analysis) -> str:
     streams = {s.uid: s for s in analysis.traffic.streams}
     gaps = {s.id for s in analysis.sessions if after_ring_hole(s)
             or stream_opening(streams.get(s.control_uid)) is not None}
-    ended = {s.id for s in analysis.sessions if s.ended}
+    ended = set(_ended(analysis))
     started = list(dict.fromkeys(
         f.session for f in analysis.findings
         if f.code == "capture_started_mid_session" and f.session and f.session not in gaps
@@ -216,12 +217,19 @@ def mid_job_note(analysis: Analysis) -> str:
                f"{before} to check every step.")) + (f" {left}" if left else "")
 
 
+def _ended(analysis: Analysis) -> list[str]:
+    """The sessions whose status is `ended` (report.overview.session_status: a leftover
+    with an error is `failed`, a job the verdict judged)."""
+    return [s.id for s in analysis.sessions if s.ended
+            and session_status(s, analysis.findings) == "ended"]
+
+
 def ended_note(analysis: Analysis) -> str:
     """"Session S1 is not a job in the capture: its job had ended before the capture
     saw it run (...)" for the sessions whose status is `ended` (Session.ended), "" when
     none is: the leftover stays in the report, its findings kept, but it is no job the
     verdict passes."""
-    ended = [s.id for s in analysis.sessions if s.ended and not s.side]
+    ended = _ended(analysis)
     if not ended:
         return ""
     which, many = ", ".join(ended), len(ended) > 1

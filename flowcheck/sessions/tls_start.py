@@ -31,15 +31,13 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 
-from flowcheck.config import DEFAULT_RANGE, Config
+from flowcheck.config import Config
 from flowcheck.model import Connection, NdmpStream
 from flowcheck.profiles import Profile
 from flowcheck.sessions.classify import end_of, seen_closing
 from flowcheck.sessions.file_order import END, TIME_ORDER, FileOrder
 from flowcheck.sessions.other_protocol import other_protocol
 from flowcheck.sessions.stack_addresses import config_pair
-
-_ANY_PORT = tuple(DEFAULT_RANGE)  # the ranges' default: every port above 1024
 
 
 def tls_from_start(conn: Connection, stream: NdmpStream | None, config: Config) -> bool:
@@ -65,15 +63,16 @@ def fits_job(conn: Connection, control: Connection, config: Config, profile: Pro
         return False
     media, agent = _addresses(config.media_servers, control.orig_h), \
         _addresses(config.remote_agents, control.resp_h)
-    # A range left at its default (every port above 1024) fits any connection between
-    # the hosts (an RDP or WinRM session beside Webmin's HTTPS): no evidence.
+    # A range holding every port above 1024 (left at its default, or set to it:
+    # Config.wide_ranges) fits any connection between the hosts (an RDP or WinRM
+    # session beside Webmin's HTTPS): no evidence.
     if conn.orig_h in media and conn.resp_h in agent:
         return profile.connector in ("media_server", "listener") \
-            and config.agent_range != _ANY_PORT and config.in_agent_range(conn.resp_p)
+            and "agent" not in config.wide_ranges() and config.in_agent_range(conn.resp_p)
     if conn.orig_h in agent and conn.resp_h in media:
         return (profile.connector in ("remote_agent", "listener")
                 or profile.callback == "connection") \
-            and config.media_range != _ANY_PORT and config.in_media_range(conn.resp_p)
+            and "media" not in config.wide_ranges() and config.in_media_range(conn.resp_p)
     return False
 
 

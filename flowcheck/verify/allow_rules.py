@@ -46,7 +46,7 @@ def return_ports(ctx: Context, conn: Connection) -> tuple[str, str]:
 def _set_range(ctx: Context, names: tuple[str, str], port: int) -> str | None:
     """The first of `names` ("agent", "media") whose range the user set (not flowcheck's
     default) and holds `port`; None if none."""
-    return next((name for name in names if f"{name}_range" in ctx.config.explicit
+    return next((name for name in names if name not in ctx.config.default_ranges()
                  and _in_range(ctx, name, port)), None)
 
 
@@ -102,7 +102,7 @@ def _seen_or_range(ctx: Context, session: Session | None, which: str, port: int
     """(seen_or_range's words, whether they name one port: the range flowcheck's default
     and the job reached that side on one port, not a range or several). The ports in
     the default range: the session's (listened_ports), or `port` alone without one."""
-    if f"{which}_range" in ctx.config.explicit:
+    if which not in ctx.config.default_ranges():
         return ctx.ranges(which), False
     ports = listened_ports(ctx, session, which, port) if session else [port]
     one = len(ports) == 1
@@ -186,7 +186,7 @@ def own_target(ctx: Context, conn: Connection, session: Session | None) -> str:
     which, _, _ = _responder_side(ctx, conn, session)
     if which is not None and not _in_range(ctx, which, port):
         return f"port {port}"
-    if which is not None and f"{which}_range" in ctx.config.explicit:
+    if which is not None and which not in ctx.config.default_ranges():
         ranges = getattr(ctx.config, f"{which}_range")
         return (f"ports {format_ranges(ranges)} (the {which} range: this connection's port "
                 f"{port} is drawn from it anew each time)")

@@ -45,7 +45,7 @@ def _ranges_overlap(ctx: Context) -> None:
     """ranges_overlap, once the user set a range (file or flag): the two defaults
     (1025-65535 both) overlap by design, and a warning on every run without a
     configuration said nothing about this job (trial 15)."""
-    if not {"media_range", "agent_range"} & ctx.config.explicit:
+    if len(ctx.config.default_ranges()) == 2:
         return
     shared = overlap(ctx.config.media_range, ctx.config.agent_range)
     if not shared:

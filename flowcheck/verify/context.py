@@ -416,7 +416,7 @@ class Context:
     def ranges(self, which: str) -> str:
         """ "5001-5100 (media range)", saying so when the range is the default."""
         ranges: tuple[PortRange, ...] = getattr(self.config, f"{which}_range")
-        note = "" if f"{which}_range" in self.config.explicit else ", the default"
+        note = ", the default" if which in self.config.default_ranges() else ""
         return f"{format_ranges(ranges)} ({which} range{note})"
 
 

@@ -54,7 +54,7 @@ from __future__ import annotations
 from dataclasses import replace
 from operator import attrgetter
 
-from flowcheck.config import DEFAULT_RANGE, Config
+from flowcheck.config import Config
 from flowcheck.model import Connection, Finding, Severity
 from flowcheck.model.traffic import endpoint
 from flowcheck.verify.late_start import BULK_BYTES, ONE_WAY, _pinned, _sent
@@ -98,8 +98,7 @@ def _ported(shape: str, config: Config) -> bool:
     """Does a connection of this shape listen in a range the configuration narrows
     (not flowcheck's default)? The agent's connection listens in the media range, the
     media server's in the agent range (job_shaped's shapes)."""
-    listening = config.media_range if shape == INTO_MEDIA else config.agent_range
-    return tuple(listening) != tuple(DEFAULT_RANGE)
+    return ("media" if shape == INTO_MEDIA else "agent") not in config.wide_ranges()
 
 
 def _ports_tie(shape: str, config: Config) -> bool:
@@ -112,8 +111,7 @@ def _ports_tie(shape: str, config: Config) -> bool:
     review61a, a lone connect from the agent's ephemeral port 60540 to 10.77.0.1:5001
     read "this is not a capture without the job" with the ranges "narrowed" to
     1024-65535, or to 32768-60999."""
-    if tuple(config.media_range) == tuple(DEFAULT_RANGE) \
-            or tuple(config.agent_range) == tuple(DEFAULT_RANGE):
+    if config.wide_ranges():
         return False
     source = config.agent_range if shape == INTO_MEDIA else config.media_range
     return all(sum(max(0, min(hi, e_hi) - max(lo, e_lo) + 1) for lo, hi in source)

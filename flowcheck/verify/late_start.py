@@ -38,7 +38,7 @@ from __future__ import annotations
 from dataclasses import replace
 from operator import attrgetter
 
-from flowcheck.config import DEFAULT_RANGE, Config
+from flowcheck.config import Config
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, Finding, Severity
 from flowcheck.model.traffic import endpoint
@@ -79,8 +79,9 @@ def _pinned(config: Config) -> bool:
     narrower than the default? With one side unpinned any host on any dynamic port
     fits it, and a wrong --ndmp-port job beside an unrelated transfer would read as a
     late start (review of trial 29 D1's fix)."""
-    return (bool(config.media_servers) or tuple(config.media_range) != tuple(DEFAULT_RANGE)) \
-        and (bool(config.remote_agents) or tuple(config.agent_range) != tuple(DEFAULT_RANGE))
+    wide = config.wide_ranges()
+    return (bool(config.media_servers) or "media" not in wide) \
+        and (bool(config.remote_agents) or "agent" not in wide)
 
 
 def _side(config: Config, host: str, port: int) -> list[str]:

@@ -39,16 +39,17 @@ PASSED_WITHIN = 120.0
 
 def _same_range(ctx: Context, one: int, two: int) -> bool:
     """Are ports `one` and `two` both in the agent range, or both in the media range, as
-    the user configured it? Not a range left at flowcheck's default (1025-65535 holds
-    nearly every port: the NDMP port's connection read as "the way lets that range
-    through" for a plain drop of the data ports, new-user trial 42), and never the NDMP
-    port, a rule of its own."""
+    the user configured it? Not a range that holds every port above 1024, left at
+    flowcheck's default 1025-65535 or set to it (Config.wide_ranges: the NDMP port's
+    connection read as "the way lets that range through" for a plain drop of the data
+    ports, new-user trial 42; readings62: the same with `--agent-range 1025-65535`
+    given), and never the NDMP port, a rule of its own."""
     config = ctx.config
     if config.ndmp_port in (one, two):
         return False
-    unset = config.default_ranges()
-    return (("agent" not in unset and config.in_agent_range(one) and config.in_agent_range(two))
-            or ("media" not in unset and config.in_media_range(one)
+    wide = config.wide_ranges()
+    return (("agent" not in wide and config.in_agent_range(one) and config.in_agent_range(two))
+            or ("media" not in wide and config.in_media_range(one)
                 and config.in_media_range(two)))
 
 

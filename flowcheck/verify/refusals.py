@@ -39,7 +39,7 @@ from flowcheck.verify.stale_tuple import stale_words
 # administratively prohibited, communication administratively prohibited; ICMPv6
 # (RFC 4443) communication administratively prohibited, source address failed policy,
 # reject route.
-_PROHIBITED = {4: {9, 10, 13}, 6: {1, 5, 6}}
+_PROHIBITED = {4: {9, 10, 13}, 6: {1, 5, 6}}  # each named in _PROHIBITED_NAMES
 _PORT_UNREACHABLE = {4: 3, 6: 4}  # RFC 792, RFC 4443
 # ICMP unreachable codes of routing (RFC 792, RFC 1122 3.2.2.1, RFC 4443): a router that
 # cannot reach the host, or a filter's reject that borrows them (nft's and iptables'
@@ -48,11 +48,21 @@ _PORT_UNREACHABLE = {4: 3, 6: 4}  # RFC 792, RFC 4443
 _ROUTING = {4: {0: "network unreachable", 1: "host unreachable",
                 6: "destination network unknown", 7: "destination host unknown"},
             6: {0: "no route to destination", 3: "address unreachable"}}
-# RFC 4443 3.1's names of the ICMPv6 filter codes (trial 28 D10: 5 and 6 were called
+# The filter codes' names, one per code (what tshark's icmp.code / icmpv6.code name them
+# in brackets: tests/test_icmp_code_names.py). IPv4 (RFC 1122 3.2.2.1, RFC 1812 5.2.7.1):
+# 9 and 10 a destination network's or host's prohibition (tshark "Network" / "Host
+# administratively prohibited"), 13 a router's filter (tshark "Communication
+# administratively filtered"; note61: all three read "administratively prohibited" but
+# for the code). ICMPv6 (RFC 4443 3.1; trial 28 D10: 5 and 6 were called
 # "administratively prohibited", which is code 1's): 5, the router refuses the packet's
 # source address (ingress/egress filtering, BCP 38); 6, a route that rejects the
-# destination. IPv4's filter codes keep one name.
-_PROHIBITED_NAMES = {6: {1: "communication with destination administratively prohibited",
+# destination.
+_PROHIBITED_NAMES = {4: {9: "communication with destination network administratively "
+                            "prohibited",
+                         10: "communication with destination host administratively "
+                             "prohibited",
+                         13: "communication administratively prohibited by filtering"},
+                     6: {1: "communication with destination administratively prohibited",
                          5: "source address failed ingress/egress policy",
                          6: "reject route to destination"}}
 SOURCE_POLICY, REJECT_ROUTE = 5, 6  # ICMPv6 (RFC 4443 3.1)
@@ -78,11 +88,8 @@ def _icmp_how(conn: Connection) -> str:
         sender = f" from {conn.orig_h} to itself"
     icmp = icmp_word(conn)
     if prohibited(conn):
-        name = _PROHIBITED_NAMES.get(ip_version(conn.resp_h), {}).get(conn.icmp_code)  # type: ignore[arg-type]
-        if name is not None:
-            return f"an {icmp} unreachable \"{name}\" (code {conn.icmp_code}){sender}"
-        return (f"an {icmp} administratively prohibited unreachable (code {conn.icmp_code})"
-                f"{sender}")
+        name = _PROHIBITED_NAMES[ip_version(conn.resp_h)][conn.icmp_code]  # type: ignore[index]
+        return f"an {icmp} unreachable \"{name}\" (code {conn.icmp_code}){sender}"
     if port_unreachable(conn):
         return f"an {icmp} port unreachable (code {conn.icmp_code}){sender}"
     if (name := routing_unreachable(conn)) is not None:
@@ -356,7 +363,7 @@ def port_holder(ctx: Context, conn: Connection, which: str) -> str:
     or widen the range" named no host, no port, no command)."""
     port = conn.resp_p
     widen = (f", or widen {ctx.ranges(which)} so each resource gets its own port"
-             if f"{which}_range" in ctx.config.explicit else "")
+             if which not in ctx.config.default_ranges() else "")
     return (f"on {conn.resp_h} find what holds TCP port {port} and stop it (Windows: "
             f"`netstat -ano | findstr :{port}`, then `tasklist /FI \"PID eq <PID>\"`; "
             f"Linux: `ss -tanp 'sport = :{port}'`){widen}")

@@ -83,28 +83,40 @@ def _error_reply(ctx: Context, session: Session, stream: NdmpStream, index: int,
             "data" in ctx.causes.get(session.id, set()):
         return  # the failed data connection is the root cause, already reported
     severity = reply_severity(op, stream, index)
-    gone = job_ended(ctx, session)
-    if gone is not None and gone.ended_by(message.frame):
+    closed = _closed_job(ctx, session, message, "answer")
+    if closed is not None:
         # The job had ended before the capture saw it run: its peer's late answer to a
         # request of that closed job fails nothing. Seen from the agent's side only, it
         # may have (verify.unseen_running): no failure the capture shows either.
-        _report_reply(ctx, session, [message], Severity.WARNING, (
-            f" The job had ended {ended_words(session, gone)}, so this is the answer of a "
-            "job already closed, not an error the job met." if gone.closed is not None else
-            f" But {ended_words(session, gone)}, so this may be the answer of a job already "
-            "closed: not an error the capture shows the job met."),
-            fix="Nothing to fix for this job: it had ended before the capture saw it run "
-                "(start the capture before a job starts to judge it)."
-                if gone.closed is not None else
-                "Capture both directions (on the media server itself, or a SPAN of both rx "
-                "and tx) from before the job starts to judge it; the media server's job log "
-                "says whether the job was still running then.")
+        _report_reply(ctx, session, [message], Severity.WARNING, closed[0], fix=closed[1])
         return
     if severity == Severity.ERROR:
         _report_reply(ctx, session, [message], severity,
                       _before_connect(message, refused) if refused else "")
     else:
         repeated.setdefault((op, _error_words(message), message.direction), []).append(message)
+
+
+def _closed_job(ctx: Context, session: Session, message: NdmpMessage,
+                what: str) -> tuple[str, str] | None:
+    """(words after a finding's first sentence, its fix) when `message` (an error reply,
+    a halt: `what`, "answer" or "halt") came after the session's job had ended before
+    the capture saw it run (after_close.job_ended): that closed job's aftermath, a
+    warning, never an error (docs/json.md: an `ended` session holds none); None else."""
+    gone = job_ended(ctx, session)
+    if gone is None or not gone.ended_by(message.frame):
+        return None
+    if gone.closed is None:
+        return (f" But {ended_words(session, gone)}, so this may be the {what} of a job "
+                "already closed: not an error the capture shows the job met.",
+                "Capture both directions (on the media server itself, or a SPAN of both rx "
+                "and tx) from before the job starts to judge it; the media server's job log "
+                "says whether the job was still running then.")
+    met = "an error the job met" if what == "answer" else "a failure the capture saw"
+    return (f" The job had ended {ended_words(session, gone)}, so this is the {what} of a "
+            f"job already closed, not {met}.",
+            "Nothing to fix for this job: it had ended before the capture saw it run "
+            "(start the capture before a job starts to judge it).")
 
 
 def _error_words(message: NdmpMessage) -> str:
@@ -258,7 +270,7 @@ def _listen_fix(ctx: Context, session: Session, op: str, error: str, agent: str)
              "answer it when they cannot bind a data port: then "
              if error.startswith("ILLEGAL_STATE") else "The listener could not open a data "
              "port: ")
-    if f"{which}_range" not in ctx.config.explicit:
+    if which in ctx.config.default_ranges():
         seen = listened_ports(ctx, session, which, None)
         held = (f"ports {port_list(seen)} (the {which} ports {DEFAULT_RANGE_WORDS})" if seen
                 else "its data ports")
@@ -371,15 +383,20 @@ def _halt(ctx: Context, session: Session, message: NdmpMessage,
               if reason == "ABORTED" and stream is not None and found is None else None)
     if paused is not None:
         own, own_frames = own + paused[1], [*own_frames, paused[0].frame]
+    # A halt of a job that had ended before the capture saw it run (its peer's socket
+    # gone: readings62) is that closed job's aftermath, a warning.
+    closed = _closed_job(ctx, session, message, "halt")
     ctx.add("data_halted_abnormally",
             f"The {what} halted with reason {reason} ({where})"
             + (f": {text}" if text else "") + "; the backup or restore did not complete."
-            + (abortive_words(found, session, f"the {what}") if found else own),
-            abortive_fix(found, session) if found else paused[2] if paused is not None
-            else _halt_fix(reason, session),
+            + (abortive_words(found, session, f"the {what}") if found else own)
+            + (closed[0] if closed else ""),
+            closed[1] if closed else abortive_fix(found, session) if found
+            else paused[2] if paused is not None else _halt_fix(reason, session),
             session=session, conn=ctx.by_uid.get(session.control_uid),
             frames=([*found.conn.fin_frames[:1], found.conn.rst_frames[0]] if found
-                    else own_frames) + [message.frame], ts=message.ts, cause="halt")
+                    else own_frames) + [message.frame], ts=message.ts, cause="halt",
+            severity=Severity.WARNING if closed else None)
 
 
 def _halt_fix(reason: str, session: Session) -> str:

@@ -1,0 +1,76 @@
+"""Each filter code of an ICMP unreachable answering a SYN by its own name, the one tshark
+gives it (readings62; note61: IPv4 codes 9, 10 and 13 all read "administratively
+prohibited" but for the code in brackets, where RFC 1122 3.2.2.1 / RFC 1812 5.2.7.1 name
+a destination network's, a destination host's, and a router's filter's prohibition).
+
+The captures are built in-process with scapy from stored refusals: lab/data-port-rejected
+(the agent's ICMP port unreachable answering the media server's data SYN) given codes 9,
+10 and 13, and lab-trial28-ndp/routed-control-policyfail-media (a router's ICMPv6
+unreachable answering the control SYN) given code 1. tshark reads each built file: its
+name for the code (`Code: 13 (Communication administratively filtered)`) must be what
+flowcheck's words say, word for word but for their endings."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from scapy.all import ICMP, ICMPv6DestUnreach, rdpcap, wrpcap
+from stored import stored_analysis
+
+CAPTURES = Path(__file__).resolve().parents[1] / "captures"
+V4 = CAPTURES / "lab" / "data-port-rejected.pcap"
+V6 = CAPTURES / "lab-trial28-ndp" / "routed-control-policyfail-media.pcap"
+
+
+def _with_code(tmp_path: Path, capture: Path, code: int) -> Path:
+    """`capture` with every ICMP (or ICMPv6) destination unreachable given `code`."""
+    packets = rdpcap(str(capture))
+    for packet in packets:
+        if packet.haslayer(ICMP) and packet[ICMP].type == 3:
+            packet[ICMP].code = code
+            del packet[ICMP].chksum
+        if packet.haslayer(ICMPv6DestUnreach):
+            packet[ICMPv6DestUnreach].code = code
+            del packet[ICMPv6DestUnreach].cksum
+    out = tmp_path / f"{capture.stem}-code{code}.pcap"
+    wrpcap(str(out), packets)
+    return out
+
+
+def _tshark_name(capture: Path, code: int) -> str:
+    """tshark's name for the unreachable's code: "Communication administratively
+    filtered" from its `Code: 13 (...)` line."""
+    shown = subprocess.run(["tshark", "-r", str(capture), "-V", "-Y", "icmp || icmpv6"],
+                           capture_output=True, text=True, check=True).stdout
+    names = set(re.findall(rf"^\s+Code: {code} \((.+)\)$", shown, re.MULTILINE))
+    assert len(names) == 1, names
+    return names.pop()
+
+
+def _stems(text: str) -> set[str]:
+    """The words' first six letters (lower case): "filtered" and "filtering" alike."""
+    return {word[:6] for word in re.findall(r"[a-z]+", text.lower())}
+
+
+@pytest.mark.parametrize(("capture", "code", "code_name", "finding"), [
+    (V4, 9, "communication with destination network administratively prohibited",
+     "data_refused"),
+    (V4, 10, "communication with destination host administratively prohibited",
+     "data_refused"),
+    (V4, 13, "communication administratively prohibited by filtering", "data_refused"),
+    (V6, 1, "communication with destination administratively prohibited", "control_refused"),
+])
+def test_a_filter_codes_words_are_its_own_and_tsharks(
+        tmp_path: Path, capture: Path, code: int, code_name: str, finding: str) -> None:
+    built = _with_code(tmp_path, capture, code)
+    shark = _tshark_name(built, code)
+    assert _stems(shark) <= _stems(code_name), (shark, code_name)
+    analysis = stored_analysis(built, config_path=capture.with_suffix(".toml"))
+    [refused] = [f for f in analysis.findings if f.code == finding]
+    message = " ".join(refused.message.split())
+    assert f'unreachable "{code_name}" (code {code})' in message, message
+    # No other code's name: the three IPv4 codes read apart.
+    assert "administratively prohibited unreachable" not in message
