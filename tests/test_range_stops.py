@@ -11,15 +11,18 @@ frames or time though it read the traffic.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Finding
 from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.report.analyze import render_analysis
 from flowcheck.report.answer import answer_rows
 
 CASES = Path(__file__).resolve().parent.parent / "captures" / "rangesmall"
@@ -95,6 +98,12 @@ def test_the_callback_that_found_no_port_names_the_full_range(results) -> None: 
         in second.fix
     [small] = found(result, "range_too_small")
     assert "step 3 of session S1, step 2 of session S2 (step_missing)" in small.message
+    # Each job under its own cause: one fix's words for both put S2 under S1's step 3.
+    console = Console(record=True, width=400, color_system=None, file=io.StringIO())
+    render_analysis(result, console)
+    causes = [line.strip() for line in console.export_text().splitlines()
+              if line.startswith("    cause:")]
+    assert [cause.split()[2] for cause in causes] == ["3", "2"], causes
 
 
 def test_no_range_blamed_without_the_ports_held_in_the_capture(results) -> None:  # noqa: ANN001

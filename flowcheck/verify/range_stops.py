@@ -162,15 +162,19 @@ def stop_words(ctx: Context, stop: RangeStop) -> str:
     """The step's evidence: every port of the range in use or held when the port was
     needed, and what the capture cannot show (the host's own reason, in its log)."""
     size = len(stop.held)
-    need = ("this resource's data port" if stop.step == 3 else
-            "the callback's source port")
     when = ("as the request came" if stop.step == 3 else
             "from the control connection's opening to " + stop.what)
     every = {1: "the one port", 2: "both ports"}.get(size, f"all {size} ports")
     hold = ctx.config.port_hold_seconds
     return (f"the capture shows {every} of {ctx.ranges(stop.which)} in use or held "
-            f"({hold:g} s after use) {when}: {stop.held_words}, none left for {need}; why "
+            f"({hold:g} s after use) {when}: {stop.held_words}, none left for {_needed(stop)}; why "
             f"{stop.host} stopped cannot be seen in the capture: its log tells")
+
+
+def _needed(stop: RangeStop) -> str:
+    """The port the step needed: "the next resource's data port", "the callback's source
+    port"."""
+    return "the next resource's data port" if stop.step == 3 else "the callback's source port"
 
 
 def note_range_stops(ctx: Context) -> None:
@@ -186,7 +190,9 @@ def note_range_stops(ctx: Context) -> None:
         finding.fix = (f"Widen the {stop.which} range {ctx.ranges(stop.which)} first, to at "
                        f"least {need} ports (Backup Exec: {RANGE_SETTING[stop.which]}, "
                        "docs/configuration.md; range_too_small says what they count), and "
-                       "open the widened range in the firewall: it had no port left, likely "
-                       f"why the step failed, and {stop.host}'s log at that time confirms it "
+                       f"open the widened range in the firewall: it had no port left for "
+                       f"{_needed(stop)}, likely why step {stop.step} failed, and {stop.host}'s "
+                       "log at that time confirms it "
                        "(a failed bind: \"no free port\", \"Cannot assign requested "
-                       f"address\"). If the job still fails with the range widened: {rest}")
+                       f"address\" or the like). If the job still fails with the range widened: "
+                       f"{rest}")
