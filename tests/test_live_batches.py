@@ -30,8 +30,8 @@ CASES = [
     ("trial35-many/three-agents-failing.pcap", 4096,
      {"callback_refused", "ranges_overlap", "data_unanswered"},
      {"port_reused_within_hold", "announced_address_mismatch"}),
-    # Two range_too_small findings with no connection or frame (the host's, the job's):
-    # the second was never printed.
+    # range_too_small, no connection (it was two, the host's and the job's, and the
+    # second was never printed; one since task rangesmall): printed with the report.
     ("trial34-firewall/agent-range-too-small.pcap", 4096,
      {"port_outside_agent_range"}, {"range_too_small"}),
     # control_off_backup_network names every connection off the network: printed at the

@@ -36,8 +36,8 @@ def test_finding_reported_before_the_capture_ends() -> None:
     assert [s.as_dict() for s in final.sessions] == [s.as_dict() for s in offline.sessions]
     assert [c.as_dict() for c in final.traffic.connections] == \
            [c.as_dict() for c in offline.traffic.connections]
-    # Every finding printed once, its two range_too_small findings (one for the host,
-    # one for the job, no connection or frame) each.
+    # Every finding printed once, range_too_small too (one for the range, no connection:
+    # it was two, the host's and the job's, until task rangesmall).
     reported = [e.finding.as_dict() for e in events if e.kind == "finding"]
     assert sorted(map(str, reported)) == sorted(str(f.as_dict()) for f in offline.findings)
 

@@ -59,4 +59,4 @@ def test_range_too_small_leaves_the_ndmp_port_out_of_the_range_s_size() -> None:
         "The agent range 10000-10003 (agent range) has 3 ports (the NDMP port 10000 left "
         "out); a job of "
         "3 resources needs at least 4 there")
-    assert "Widen the agent range by 1 port, to at least 4." in finding.fix
+    assert "Widen the agent range by 1 port, to at least 4 (what one job needs" in finding.fix

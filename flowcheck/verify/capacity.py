@@ -13,8 +13,8 @@ from itertools import pairwise
 
 from flowcheck.config import format_ranges
 from flowcheck.durations import span_below
+from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection
-from flowcheck.model.spans import merged_spans
 from flowcheck.plan import (
     callback_source_ports,
     control_ports,
@@ -26,17 +26,15 @@ from flowcheck.plan import (
     usable_ports,
 )
 from flowcheck.sessions.classify import connection_outcome, is_failed
-from flowcheck.verify.context import Context, endpoint, session_uids
-from flowcheck.verify.end_roles import role_ends
-from flowcheck.verify.half_open import half_open_check
-from flowcheck.verify.ttl_exceeded import traceroute_probe
-from flowcheck.verify.two_clocks import own_span
+from flowcheck.verify.context import Context, endpoint
+from flowcheck.verify.range_stop import RangeStop
+from flowcheck.verify.range_stops import RANGE_SETTING, Usage, port_usage
 
 
 def check_capacity(ctx: Context) -> None:
     _ranges_overlap(ctx)
     _range_holds_ndmp_port(ctx)
-    usage = _port_usage(ctx)
+    usage = port_usage(ctx)
     peaks = {which: _range_too_small(ctx, which, usage[which]) for which in ("media", "agent")}
     _reused_within_hold(ctx, usage, peaks)
 
@@ -80,84 +78,161 @@ def _range_holds_ndmp_port(ctx: Context) -> None:
             "to flowcheck if it is not the one configured.")
 
 
-# (host, port) -> busy intervals [start, end of use] of the connections using it
-Usage = dict[tuple[str, int], list[tuple[float, float, Connection]]]
-
-
-def _port_usage(ctx: Context) -> dict[str, Usage]:
-    """Ports each side of the sessions' connections bound, inside its own range. Not a
-    side-traffic session's (Session.side: a port check, another service, not the job):
-    its ports are the OS's choice, not the job's, and are not judged (trial 23 D10: an
-    HTTP fetch given a port a data connection had used was port_reused_within_hold).
-    Nor a probe's (a traceroute's or a half-open port check's control connection, no
-    job: step 1 says what it was): traceroute -T draws each probe's port at random, and
-    one drawn twice read port_reused_within_hold (verdicts56's lab)."""
-    usage: dict[str, Usage] = {"media": defaultdict(list), "agent": defaultdict(list)}
-    for session in ctx.sessions:
-        control = ctx.by_uid.get(session.control_uid)
-        if session.side or control is not None and (
-                traceroute_probe(ctx, control) or half_open_check(ctx, control)):
-            continue
-        for uid in session_uids(session):
-            conn = ctx.by_uid[uid]
-            for which, side in role_ends(ctx, conn, session):
-                if side[1] != ctx.config.ndmp_port:
-                    # On the port's host's clock (two hosts' captures merged: two_clocks).
-                    usage[which][side].append((*own_span(ctx, conn, side[0]), conn))
-    return usage
-
-
 def _range_too_small(ctx: Context, which: str, usage: Usage) -> dict[str, tuple[int, bool]]:
-    """range_too_small for one side; returns per host the most ports it held at once
-    (in use or held after use) and whether the range was reported too small for it."""
+    """range_too_small for one side: one finding, one number of ports (newuser63: three
+    minimums in one report, "at least 3" from the traffic, "at least 4" from the
+    resources, and port_outside_agent_range's "at least 4"). The number is the most of
+    what the side needed: a job of `resources` resources as `flowcheck plan` counts it,
+    and on each host the most ports held at once in the traffic (_peak), one more where a
+    step stopped on the full range (Context.range_stops: the port it asked for).
+    Returns per host the most ports it held at once and whether the finding was said
+    for it."""
     ranges = getattr(ctx.config, f"{which}_range")
     # The NDMP port is no dynamic port, even inside a range (range_holds_ndmp_port), as
     # `flowcheck plan` counts it.
     size = usable_ports(ranges, ctx.config.ndmp_port)
-    hold = ctx.config.port_hold_seconds
-    per_host: dict[str, list[tuple[float, int]]] = defaultdict(list)
-    for (host, _port), spans in usage.items():
-        # The ranges must carry the control connection's media port (step 1 judges it
-        # against the media range: trial 20, D8), the callback and data ports (the
-        # TechNote's steps 2-4), also those that ended up outside the range.
-        # Connections that share a port at the same time (a listener's) hold it once;
-        # each use that follows an earlier one holds it again (a port reused within the
-        # hold is one more port the range had to give).
-        used = merged_spans([(s, e) for s, e, _conn in spans])
-        for start, end in used:
-            per_host[host] += [(start, 1), (end + hold, -1)]
-    peaks: dict[str, tuple[int, bool]] = {}
-    for host, events in sorted(per_host.items()):
-        peak = busy = 0
-        for _, delta in sorted(events, key=lambda e: (e[0], e[1])):
-            busy += delta
-            peak = max(peak, busy)
-        peaks[host] = (peak, peak > size)
-        if peak > size:
-            ctx.too_small[which] = max(ctx.too_small.get(which, 0), peak)
-            ctx.add("range_too_small",
-                    f"{host} needed {peak} ports of {ctx.ranges(which)} at once (ports in "
-                    f"use plus those held {hold:g} s after use), but the range has {size}"
-                    f"{_ndmp_left_out(ctx, ranges)}.",
-                    f"Widen the {which} range by {_ports(peak - size)}, to at least {peak}, "
-                    "or run fewer resources at once.")
+    peaks = {host: _peak(ctx, host_usage)
+             for host, host_usage in sorted(_by_host(usage).items())}
+    stops = [stop for stop in ctx.range_stops if stop.which == which]
+    needs = {host: peak.count for host, peak in peaks.items()}
+    for stop in stops:  # the ports held then, and the one the step asked for
+        needs[stop.host] = max(needs.get(stop.host, 0), len(stop.held) + 1)
     resources = ctx.config.resources
     # One job's need, as `flowcheck plan` counts it (flowcheck.plan): two ports per
     # resource, one in each range, the control connection's and the job engine's port in
     # the media range, and the callback's source port in the agent range.
-    need = ports_per_job(which, resources, ctx.profile) if resources else 0
-    if size < need:
+    job = ports_per_job(which, resources, ctx.profile) if resources else 0
+    over = {host: need for host, need in needs.items() if need > size}
+    if job <= size and not over:
+        return {host: (peak.count, False) for host, peak in peaks.items()}
+    need = max(job, *over.values()) if over else job
+    ctx.too_small[which] = max(ctx.too_small.get(which, 0), need)
+    parts = []
+    if job > size:
         why = (_media_why(ctx) if which == "media" else
                "one per resource + the callback's source port"
                if callback_source_ports(ctx.profile) else "one per resource")
-        ctx.too_small[which] = max(ctx.too_small.get(which, 0), need)
-        ctx.add("range_too_small",
-                f"The {which} range {ctx.ranges(which)} has {_ports(size)}"
-                f"{_ndmp_left_out(ctx, ranges)}; a job of {resources} "
-                f"resource{'s' * (resources != 1)} needs at least {need} there ({why}).",
-                f"Widen the {which} range by {_ports(need - size)}, to at least {need}.")
-        peaks = {host: (peak, True) for host, (peak, _) in peaks.items()}
-    return peaks
+        parts.append(f"a job of {resources} resource{'s' * (resources != 1)} needs at "
+                     f"least {job} there ({why})")
+    hold = ctx.config.port_hold_seconds
+    for host, count in over.items():
+        peak = peaks.get(host)
+        asked = [stop for stop in stops if stop.host == host]
+        held = (f"{host} needed {count} ports at once (ports in use plus those held "
+                f"{hold:g} s after use, those outside the range included")
+        if asked and (peak is None or count > peak.count):
+            held += (f": the {len(asked[0].held)} of the range held when {asked[0].what} "
+                     "asked for one more")
+        elif peak is not None:
+            held += f": {peak.words}"
+        parts.append(held + ")")
+    counted = ("what one job needs" if need == job else
+               f"what {next(h for h, c in over.items() if c == need)} needed at once")
+    frames, ts = _evidence(stops, [peaks[host] for host in over if host in peaks])
+    ctx.add("range_too_small",
+            f"The {which} range {ctx.ranges(which)} has {_ports(size)}"
+            f"{_ndmp_left_out(ctx, ranges)}; " + "; ".join(parts) + "."
+            + _stopped_words(stops),
+            f"Widen the {which} range by {_ports(need - size)}, to at least {need} "
+            f"({counted}; Backup Exec: {RANGE_SETTING[which]}, docs/configuration.md)"
+            + (", or run fewer resources at once." if over else "."),
+            frames=frames, ts=ts)
+    return {host: (peak.count, job > size or host in over) for host, peak in peaks.items()}
+
+
+@fields_dataclass(frozen=True, slots=True)
+class Peak:
+    """The most ports a host held at once: count; ts: when it first held that many (the
+    start of the connection that made it so), seconds; frames: the first frames of the
+    connections holding them then; words: those connections ("C3 on 6001, C4 on 6002")."""
+
+    count: int
+    ts: float
+    frames: tuple[int, ...]
+    words: str
+
+
+def _by_host(usage: Usage) -> dict[str, Usage]:
+    hosts: dict[str, Usage] = defaultdict(dict)
+    for (host, port), spans in usage.items():
+        hosts[host][(host, port)] = spans
+    return hosts
+
+
+def _peak(ctx: Context, usage: Usage) -> Peak:
+    """The most ports one host held at once over `usage` (its ports). The ranges must
+    carry the control connection's media port (step 1 judges it against the media range:
+    trial 20, D8), the callback and data ports (the TechNote's steps 2-4), also those
+    that ended up outside the range. Connections that share a port at the same time (a
+    listener's) hold it once; each use that follows an earlier one holds it again (a
+    port reused within the hold is one more port the range had to give)."""
+    hold = ctx.config.port_hold_seconds
+    events: list[tuple[float, int, int, Connection]] = []
+    for (_host, port), spans in usage.items():
+        for start, end, conn in _merged(spans):
+            events += [(start, 1, port, conn), (end + hold, -1, port, conn)]
+    events.sort(key=lambda e: (e[0], e[1]))
+    busy = count = at = 0
+    for index, (_ts, delta, _port, _conn) in enumerate(events):
+        busy += delta
+        if busy > count:
+            count, at = busy, index
+    if not count:
+        return Peak(0, 0.0, (), "")
+    held: dict[tuple[int, str], Connection] = {}
+    for _ts, delta, port, conn in events[:at + 1]:  # who held them at the peak
+        if delta > 0:
+            held[(port, conn.uid)] = conn
+        else:
+            held.pop((port, conn.uid), None)
+    listed = sorted(held.items())
+    words = ", ".join(f"{c.uid} on {p}" for (p, _), c in listed[:PEAK_NAMED])
+    more = len(listed) - PEAK_NAMED
+    return Peak(count, events[at][0], tuple(c.first_frame for _, c in listed),
+                words + (f" and {more} more" if more > 0 else ""))
+
+
+# The connections a peak's words name before counting the rest.
+PEAK_NAMED = 8
+
+
+def _merged(spans: list[tuple[float, float, Connection]]
+            ) -> list[tuple[float, float, Connection]]:
+    """One port's spans of use merged where they overlap or touch (model.spans'
+    merged_spans), each with the connection that began it."""
+    merged: list[list] = []
+    for start, end, conn in sorted(spans, key=lambda span: (span[0], span[2].first_frame)):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end, conn])
+    return [(start, end, conn) for start, end, conn in merged]
+
+
+def _evidence(stops: list[RangeStop], peaks: list[Peak]) -> tuple[list[int], float | None]:
+    """(frames, ts) range_too_small rests on: each stop's request and the first frames
+    of the connections that held the range then, at the first stop's time; else the
+    peaks' connections, at the earliest peak; ([], None) when it rests on the
+    configuration alone (`resources`)."""
+    if stops:
+        return ([frame for stop in stops for frame in
+                 (stop.frame, *(first for _, _, first in stop.held))],
+                min(stop.ts for stop in stops))
+    if peaks:
+        return [f for peak in peaks for f in peak.frames], min(peak.ts for peak in peaks)
+    return [], None
+
+
+def _stopped_words(stops: list[RangeStop]) -> str:
+    """The tie to the failed steps: " The job stopped where the range had no port left
+    for the next one: step 3 of session S1 (step_missing), likely for want of it." ("":
+    no step stopped so)."""
+    if not stops:
+        return ""
+    said = ", ".join(f"step {stop.step} of session {stop.session}" for stop in stops)
+    jobs = "The job" if len({stop.session for stop in stops}) == 1 else "The jobs"
+    return (f" {jobs} stopped where the range had no port left for the next one: {said} "
+            "(step_missing), likely for want of it.")
 
 
 def _media_why(ctx: Context) -> str:

@@ -34,6 +34,7 @@ from flowcheck.verify.no_reply import check_no_reply
 from flowcheck.verify.probes_only import note_probes_only
 from flowcheck.verify.profile_followed import note_profile_followed
 from flowcheck.verify.proof_cache import ProofCache
+from flowcheck.verify.range_stops import note_range_stops
 from flowcheck.verify.ranges import note_too_small
 from flowcheck.verify.receiver_stalled import check_receiver_stalls
 from flowcheck.verify.replies import check_replies
@@ -134,6 +135,7 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     report_left_out(ctx)
     check_capacity(ctx)
     note_too_small(ctx)  # on the fixes that bind in a range check_capacity found too small
+    note_range_stops(ctx)  # the steps that stopped on a full range: widen it first
     check_hosts(ctx)
     note_stray_syns(ctx)
     check_unexplained(ctx)

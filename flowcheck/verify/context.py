@@ -36,6 +36,7 @@ from flowcheck.verify.capture_time import CaptureTime
 from flowcheck.verify.census import Census
 from flowcheck.verify.connect_outcome import ConnectSaid, SaidKey
 from flowcheck.verify.proof_cache import ProofCache
+from flowcheck.verify.range_stop import RangeStop
 from flowcheck.verify.sessions_around import SessionsAround
 
 
@@ -191,6 +192,9 @@ class Context:
     # Per side ("media", "agent"), the ports its range must have at least, when
     # range_too_small found it smaller (verify.capacity; verify.ranges.note_too_small).
     too_small: dict[str, int] = field(default_factory=dict)
+    # The failed steps at which a host's range was full (verify.range_stops), in the
+    # order the steps found them; range_too_small ties itself to them.
+    range_stops: list[RangeStop] = field(default_factory=list)
     # Hosts by the role the sessions saw them in: (media servers, agents) (host_role;
     # built on first use).
     seen_roles: tuple[set[str], set[str]] | None = None

@@ -52,6 +52,7 @@ from flowcheck.verify.local import (
     only_local,
 )
 from flowcheck.verify.lost_announcement import address_unseen_step
+from flowcheck.verify.range_stops import listen_stop, stop_lead, stop_words
 from flowcheck.verify.ranges import UNREAD_WHY, unread_ports
 from flowcheck.verify.refused_connect import group_refusal
 from flowcheck.verify.refused_listens import (
@@ -102,9 +103,13 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
     if unanswered is not None:
         op = message_op(unanswered)
         peer = control.host(other_direction(unanswered.direction))
-        why = (f"the {op} request (frame {unanswered.frame}) was never answered by {peer}, "
-               "although the control connection went on after it (later messages, or its "
-               "close)")
+        # The job's next port had none left in the range (verify.range_stops).
+        stop = listen_stop(ctx, session, peer, f"the {op} request (frame {unanswered.frame})",
+                           unanswered.ts, unanswered.frame)
+        # With a stop, its lead ends the first clause the verdict's "cause:" keeps.
+        lead = f", {stop_lead(ctx, stop)}; the" if stop is not None else ", although the"
+        why = (f"the {op} request (frame {unanswered.frame}) was never answered by {peer}"
+               f"{lead} control connection went on after it (later messages, or its close)")
         fix = (f"See the log of the NDMP service on {peer} at that time: it received the "
                "request but never answered it (hung, or it could not bind a port in its "
                "range and did not report it).")
@@ -115,8 +120,12 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
             acked = closed_listen_words(peer, unanswered, fin)
         if acked:
             why, fix = f"{why}: {acked[0]}", acked[1]
-        report_missing(ctx, session, spec, why, fix=fix,
-                       frames=[unanswered.frame], ts=unanswered.ts)
+        if stop is not None:
+            why = f"{why}; {stop_words(ctx, stop)}"
+        finding = report_missing(ctx, session, spec, why, fix=fix,
+                                 frames=[unanswered.frame], ts=unanswered.ts)
+        if stop is not None:
+            stop.finding = finding
         return make_step(spec, "missing", [control.uid], [unanswered.frame], why)
     unread = reply_unread(ctx, session, control)
     if unread is not None:

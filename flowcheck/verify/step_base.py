@@ -3,7 +3,7 @@ configured ranges of a connection's ports."""
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, Session, Step, StepStatus
+from flowcheck.model import Connection, Finding, Session, Step, StepStatus
 from flowcheck.profiles import StepSpec
 from flowcheck.verify.context import Context
 from flowcheck.verify.ranges import outside_ends
@@ -24,11 +24,11 @@ def make_step(spec: StepSpec, status: StepStatus, uids: list[str] | None = None,
 
 def report_missing(ctx: Context, session: Session, spec: StepSpec, why: str, *,
                    fix: str = "", conn: Connection | None = None,
-                   frames: list[int] | None = None, ts: float | None = None) -> None:
+                   frames: list[int] | None = None, ts: float | None = None) -> Finding:
     """A step_missing error for the step, saying why (frames: its evidence, else the
     connection's opening; ts: the first evidence frame's time, else the connection's
-    start)."""
-    ctx.add("step_missing",
+    start); returns it."""
+    return ctx.add("step_missing",
             f"Step {spec.number} ({spec.name}) of the {ctx.profile.name} profile is missing: "
             f"{why}.".replace("..", "."),
             fix or "Capture the whole job from its start on the media server's interface "

@@ -67,6 +67,7 @@ from flowcheck.verify.port_check import (
     unseen_wait,
 )
 from flowcheck.verify.profile_followed import OTHER_PRODUCT, OTHER_PRODUCT_FIX
+from flowcheck.verify.range_stops import callback_stop, stop_lead, stop_words
 from flowcheck.verify.reply_errors import waiting_tape
 from flowcheck.verify.session_words import opened_unseen_words
 from flowcheck.verify.shared import SHARED_KINDS, data_holders, shared_step
@@ -369,15 +370,25 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
     if session.callback_uid is None:
         ttls = taken_on_media_server(ctx, session)  # trial 26 D6
         hint = "" if ttls and stopped_at_callback(session, control) else _port_only_hint(ctx)
-        report_missing(ctx, session, spec,
-                       f"no connection from the agent {session.remote_agent} to the media server "
-                       f"{session.media_server} into {ctx.ranges('media')} after the control "
-                       "connection opened. Backup Exec's agent calls the job engine back on that "
-                       f"port (TechNote step 2); {OTHER_PRODUCT}" + hint
-                       + (unreached_words(session, ttls) if ttls else ""),
-                       fix=unreached_fix(ctx, session) if ttls else
-                       unproven_fix(ctx, session))
-        return make_step(spec, "missing", detail="no callback from the agent to the job engine")
+        # The agent's range full throughout: no source port for it (verify.range_stops).
+        stop = callback_stop(ctx, session, control.ts, callback_due(ctx, session))
+        into = (f"into {ctx.ranges('media')} after the control connection opened")
+        lead = (f"no connection from the agent {session.remote_agent} to the media server "
+                f"{session.media_server} {into}" if stop is None else
+                f"no callback from the agent {session.remote_agent} to the media server "
+                f"{session.media_server}, {stop_lead(ctx, stop)}: no connection {into}; "
+                + stop_words(ctx, stop))
+        finding = report_missing(
+            ctx, session, spec,
+            f"{lead}. Backup Exec's agent calls the job engine back on that port (TechNote "
+            f"step 2); {OTHER_PRODUCT}" + hint + (unreached_words(session, ttls) if ttls else ""),
+            fix=unreached_fix(ctx, session) if ttls else unproven_fix(ctx, session))
+        if stop is None:
+            return make_step(spec, "missing",
+                             detail="no callback from the agent to the job engine")
+        stop.finding = finding
+        return make_step(spec, "missing", detail="no callback from the agent to the job "
+                         f"engine, {stop_lead(ctx, stop)}: {stop_words(ctx, stop)}")
     conn = ctx.by_uid[session.callback_uid]
     outcome = judged(ctx, conn)
     if outcome == "unknown":

@@ -1,0 +1,198 @@
+"""A step that failed where the job needed one more port of a range the capture shows
+full: the small range as the step's likely cause (newuser63, task rangesmall).
+
+An agent range of 2 ports for 3 resources: the agent logged "no free port left in
+6001-6002" and closed the control connection on the third DATA_LISTEN (step 3 missing,
+"see the log of the NDMP service"); the same agent, its OS's own range 6001-6002 too, run
+again within the hold: its callback's connect failed "Cannot assign requested address"
+(step 2 missing, "allow TCP ..."). range_too_small said the range was small, lower down,
+tied to neither: the user opened firewall rules for a range problem flowcheck had found.
+
+The evidence, from the capture alone: when the port was needed (the listen request that
+got no reply; for the callback, from the control connection's opening to its last
+message), every port of the host's range was in use or held by a connection of the
+capture (from its first packet to port_hold_seconds after its last, as range_too_small
+counts them). What the capture cannot show is the host's own reason: "likely", and its
+log named. Ports outside the range are not counted (the host's range ran out, not its
+ports); a range with a port the capture shows free at that moment is no evidence.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from flowcheck.config import format_ranges
+from flowcheck.durations import span_words
+from flowcheck.model import Connection, Session
+from flowcheck.plan import holds_port, usable_ports
+from flowcheck.verify.context import Context, session_uids
+from flowcheck.verify.end_roles import role_ends
+from flowcheck.verify.half_open import half_open_check
+from flowcheck.verify.range_stop import RangeStop
+from flowcheck.verify.ttl_exceeded import traceroute_probe
+from flowcheck.verify.two_clocks import own_span
+
+# (host, port) -> busy intervals [start, end of use] of the connections using it
+Usage = dict[tuple[str, int], list[tuple[float, float, Connection]]]
+
+# Backup Exec's settings for each range (docs/configuration.md).
+RANGE_SETTING = {"media": "\"Enable media server TCP dynamic port range\"",
+                 "agent": "\"Enable remote agent TCP dynamic port range\""}
+
+
+def port_usage(ctx: Context) -> dict[str, Usage]:
+    """Ports each side of the sessions' connections bound, by side ("media", "agent"),
+    on its host's clock (two hosts' captures merged: two_clocks). Not a side-traffic
+    session's (Session.side: a port check, another service, not the job): its ports are
+    the OS's choice, not the job's, and are not judged (trial 23 D10: an HTTP fetch given
+    a port a data connection had used was port_reused_within_hold). Nor a probe's (a
+    traceroute's or a half-open port check's control connection, no job: step 1 says
+    what it was): traceroute -T draws each probe's port at random, and one drawn twice
+    read port_reused_within_hold (verdicts56's lab). The NDMP port is not counted."""
+    usage: dict[str, Usage] = {"media": defaultdict(list), "agent": defaultdict(list)}
+    for session in ctx.sessions:
+        control = ctx.by_uid.get(session.control_uid)
+        if session.side or control is not None and (
+                traceroute_probe(ctx, control) or half_open_check(ctx, control)):
+            continue
+        for uid in session_uids(session):
+            conn = ctx.by_uid[uid]
+            for which, side in role_ends(ctx, conn, session):
+                if side[1] != ctx.config.ndmp_port:
+                    usage[which][side].append((*own_span(ctx, conn, side[0]), conn))
+    return usage
+
+
+def full_range(ctx: Context, which: str, host: str, start: float, end: float
+               ) -> tuple[tuple[int, Connection, float], ...] | None:
+    """(port, connection, its last second) for every usable port of `host`'s `which`
+    range, each in use or held (port_hold_seconds after its connection's last packet)
+    through all of [start, end] by a connection of the capture, in port order; None when
+    a port of the range is not so held then (it was free: no evidence), or the range
+    holds more ports than the capture shows the host using."""
+    ranges = getattr(ctx.config, f"{which}_range")
+    size = usable_ports(ranges, ctx.config.ndmp_port)
+    hold = ctx.config.port_hold_seconds
+    ports = {port: spans for (owner, port), spans in port_usage(ctx)[which].items()
+             if owner == host and holds_port(ranges, port)}
+    if not size or len(ports) < size:
+        return None
+    held = []
+    for port, spans in sorted(ports.items()):
+        # The last connection on the port that began by `start` and keeps it to `end`.
+        covering = [(first, last, conn) for first, last, conn in spans
+                    if first <= start and last + hold >= end]
+        if not covering:
+            return None
+        first, last, conn = max(covering, key=lambda span: span[0])
+        held.append((port, conn, last))
+    return tuple(held)
+
+
+def listen_stop(ctx: Context, session: Session, host: str, request_words: str,
+                ts: float, frame: int) -> RangeStop | None:
+    """The RangeStop of a listen request (DATA_LISTEN, MOVER_LISTEN) `host` never
+    answered (step 3 missing) when its range was full as the request came; None
+    otherwise (no range known for the host, a port free)."""
+    which = _role(ctx, session, host)
+    held = full_range(ctx, which, host, ts, ts) if which else None
+    if which is None or held is None:
+        return None
+    return _stop(ctx, session, 3, which, host, (ts, frame, request_words), held, ts)
+
+
+def callback_stop(ctx: Context, session: Session, opened: float,
+                  due: tuple[float, int] | None) -> RangeStop | None:
+    """The RangeStop of a callback that never came (step 2 missing) when the profile
+    binds the callback's source port in the agent range (plan.callback_source_ports) and
+    the agent's range was full from the control connection's opening (`opened`) to the
+    session's last NDMP message (`due`: answer_seen.callback_due); None otherwise."""
+    if ctx.profile.callback != "connection" or due is None:
+        return None
+    host = session.remote_agent
+    held = full_range(ctx, "agent", host, opened, due[0])
+    if held is None:
+        return None
+    return _stop(ctx, session, 2, "agent", host,
+                 (due[0], due[1], f"the session's last NDMP message (frame {due[1]})"), held,
+                 opened)
+
+
+def _role(ctx: Context, session: Session, host: str) -> str | None:
+    """"media" or "agent": the range of `host`'s role in the session, else the
+    configuration's or the sessions' (Context.host_role)."""
+    if host == session.remote_agent != session.media_server:
+        return "agent"
+    if host == session.media_server != session.remote_agent:
+        return "media"
+    return ctx.host_role(host)
+
+
+def _stop(ctx: Context, session: Session, step: int, which: str, host: str,
+          at: tuple[float, int, str], held: tuple[tuple[int, Connection, float], ...],
+          since: float) -> RangeStop:
+    """The RangeStop, kept in Context.range_stops for range_too_small to tie it; `at`:
+    (ts, frame, what), `since`: the time its held connections' words count back from
+    (the request's; for the callback, the control connection's opening)."""
+    ts, frame, what = at
+    stop = RangeStop(session=session.id, step=step, which=which, host=host, ts=ts,
+                     frame=frame, what=what,
+                     held=tuple((port, conn.uid, conn.first_frame) for port, conn, _ in held),
+                     held_words=_held_words(held, since))
+    ctx.range_stops.append(stop)
+    return stop
+
+
+def _held_words(held: tuple[tuple[int, Connection, float], ...], ts: float) -> str:
+    """"C3 on 6001 (ended 2.1 ms before), C4 on 6002 (open)": each held port's
+    connection, and whether it was still open at `ts`."""
+    return ", ".join(f"{conn.uid} on {port} "
+                     + (f"(ended {span_words(ts - last)} before)" if last < ts else "(open)")
+                     for port, conn, last in held)
+
+
+def stop_lead(ctx: Context, stop: RangeStop) -> str:
+    """The step's cause in a few words, for its first sentence (the verdict's "cause:"
+    keeps that): "likely because its agent range 6001-6002 had no port left"."""
+    ranges = format_ranges(getattr(ctx.config, f"{stop.which}_range"))
+    return f"likely because its {stop.which} range {ranges} had no port left"
+
+
+def stop_words(ctx: Context, stop: RangeStop) -> str:
+    """The step's evidence: every port of the range in use or held when the port was
+    needed, and what the capture cannot show (the host's own reason, in its log)."""
+    size = len(stop.held)
+    when = ("as the request came" if stop.step == 3 else
+            "from the control connection's opening to " + stop.what)
+    every = {1: "the one port", 2: "both ports"}.get(size, f"all {size} ports")
+    hold = ctx.config.port_hold_seconds
+    return (f"the capture shows {every} of {ctx.ranges(stop.which)} in use or held "
+            f"({hold:g} s after use) {when}: {stop.held_words}, none left for {_needed(stop)}; why "
+            f"{stop.host} stopped cannot be seen in the capture: its log tells")
+
+
+def _needed(stop: RangeStop) -> str:
+    """The port the step needed: "the next resource's data port", "the callback's source
+    port"."""
+    return "the next resource's data port" if stop.step == 3 else "the callback's source port"
+
+
+def note_range_stops(ctx: Context) -> None:
+    """After check_capacity: the fix of each step that stopped on a full range
+    (Context.range_stops) says first to widen the range, to the ports range_too_small
+    gives (Context.too_small: one number for the report), then the step's own fix for a
+    job that still fails so."""
+    for stop in ctx.range_stops:
+        finding, need = stop.finding, ctx.too_small.get(stop.which)
+        if finding is None or need is None or finding.fix.startswith("Widen"):
+            continue
+        rest = finding.fix[:1].lower() + finding.fix[1:]
+        finding.fix = (f"Widen the {stop.which} range {ctx.ranges(stop.which)} first, to at "
+                       f"least {need} ports (Backup Exec: {RANGE_SETTING[stop.which]}, "
+                       "docs/configuration.md; range_too_small says what they count), and "
+                       f"open the widened range in the firewall: it had no port left for "
+                       f"{_needed(stop)}, likely why step {stop.step} failed, and {stop.host}'s "
+                       "log at that time confirms it "
+                       "(a failed bind: \"no free port\", \"Cannot assign requested "
+                       f"address\" or the like). If the job still fails with the range widened: "
+                       f"{rest}")

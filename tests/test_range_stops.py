@@ -1,0 +1,127 @@
+"""A range too small for the job leads the report where the job stopped on it (task
+rangesmall, newuser63; captures/rangesmall and its README).
+
+An agent range of 2 ports for 3 resources: the agent closed the control connection on
+the third DATA_LISTEN ("no free port left in 6001-6002"), and a second job's callback
+found no source port ("Cannot assign requested address"). The failed steps read "see the
+log of the NDMP service" and "allow TCP ... outbound on the agent"; range_too_small,
+tied to neither, said two minimums (3 and 4) beside port_outside_agent_range's 4, with no
+frames or time though it read the traffic.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from flowcheck.config import build_config, load_file
+from flowcheck.model import Finding
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+from flowcheck.report.analyze import render_analysis
+from flowcheck.report.answer import answer_rows
+
+CASES = Path(__file__).resolve().parent.parent / "captures" / "rangesmall"
+LEAD = "likely because its agent range 6001-6002 had no port left"
+WIDEN = "Widen the agent range 6001-6002 (agent range) first, to at least 4 ports"
+
+
+@pytest.fixture(scope="module")
+def results() -> dict[str, Analysis]:
+    out = {}
+    for name in ("agent-range-small", "ephemeral-small-retry", "ephemeral-small-retry-alone"):
+        config = build_config(load_file(CASES / f"{name}.toml"))
+        out[name] = analyze(read_traffic([str(CASES / f"{name}.pcap")], config), config)
+    return out
+
+
+def found(result: Analysis, code: str, session: str | None = "") -> list[Finding]:
+    return [f for f in result.findings
+            if f.code == code and (session == "" or f.session == session)]
+
+
+def test_the_listen_the_agent_closed_on_names_the_full_range(results) -> None:  # noqa: ANN001
+    """Step 3: both ports of the range held (C3, C4, data connections that ended 98 and
+    42 ms before) as the third DATA_LISTEN came: its reading names the range, hedged,
+    and the headline's fix widens it first, the step's own fix kept after."""
+    result = results["agent-range-small"]
+    [missing] = found(result, "step_missing")
+    assert LEAD in missing.message
+    assert "both ports of 6001-6002 (agent range) in use or held (60 s after use) as the " \
+           "request came: C3 on 6001 (ended" in missing.message
+    assert "cannot be seen in the capture: its log tells" in missing.message
+    assert missing.fix.startswith(WIDEN)
+    assert "If the job still fails with the range widened: see the log of the NDMP " \
+           "service on 10.63.2.2" in missing.fix
+    [session] = result.sessions
+    step = session.steps[2]
+    assert step.status == "missing" and LEAD in step.detail
+    rows = dict(answer_rows(session, result.findings))
+    assert LEAD in rows["cause:"]
+    assert rows["fix:"].startswith(WIDEN[0].lower() + WIDEN[1:])
+
+
+def test_one_range_too_small_one_number_with_its_traffic(results) -> None:  # noqa: ANN001
+    """One range_too_small for the agent range, one minimum across the report (it read
+    "at least 3" and "at least 4", port_outside_agent_range "at least 4"), with the
+    frames it rests on: the DATA_LISTEN that found no port and the held ports' first
+    frames, at the request's time (it had ts null and no frames)."""
+    result = results["agent-range-small"]
+    [small] = found(result, "range_too_small")
+    [missing] = found(result, "step_missing")
+    assert "Widen the agent range by 2 ports, to at least 4 (what one job needs" in small.fix
+    assert "step 3 of session S1 (step_missing)" in small.message
+    assert small.ts == missing.ts and missing.frames[0] in small.frames
+    assert len(small.frames) == 3
+    said = {int(n) for f in result.findings
+            for n in re.findall(r"at least (\d+)", f.message + " " + f.fix)}
+    assert said == {4}
+    [outside] = found(result, "port_outside_agent_range")
+    assert "widened to at least 4 ports" in outside.fix
+
+
+def test_the_callback_that_found_no_port_names_the_full_range(results) -> None:  # noqa: ANN001
+    """Step 2 of the second job: the first job's C2 (6001) and C3 (6002) held the whole
+    range from its control connection's opening to its last message; it read "allow TCP
+    from 10.63.2.2 ... outbound on the agent" first."""
+    result = results["ephemeral-small-retry"]
+    [first] = found(result, "step_missing", "S1")
+    [second] = found(result, "step_missing", "S2")
+    assert LEAD in first.message and LEAD in second.message
+    assert "C2 on 6001 (ended" in second.message and "C3 on 6002 (ended" in second.message
+    assert second.fix.startswith(WIDEN)
+    assert "If the job still fails with the range widened: allow TCP from 10.63.2.2" \
+        in second.fix
+    [small] = found(result, "range_too_small")
+    assert "step 3 of session S1, step 2 of session S2 (step_missing)" in small.message
+    # Each job under its own cause: one fix's words for both put S2 under S1's step 3.
+    console = Console(record=True, width=400, color_system=None, file=io.StringIO())
+    render_analysis(result, console)
+    causes = [line.strip() for line in console.export_text().splitlines()
+              if line.startswith("    cause:")]
+    assert [cause.split()[2] for cause in causes] == ["3", "2"], causes
+
+
+def test_no_range_blamed_without_the_ports_held_in_the_capture(results) -> None:  # noqa: ANN001
+    """The second job alone: the capture holds none of the connections that held the
+    range, so the missing callback keeps its firewall reading and fix (never the range
+    without that evidence); range_too_small rests on the configuration alone: ts null,
+    no frames (docs/json.md)."""
+    result = results["ephemeral-small-retry-alone"]
+    [missing] = found(result, "step_missing")
+    assert "had no port left" not in missing.message
+    assert missing.fix.startswith("Allow TCP from 10.63.2.2")
+    [small] = found(result, "range_too_small")
+    assert small.ts is None and small.frames == []
+    assert "a job of 3 resources needs at least 4 there" in small.message
+
+
+def test_json_range_too_small_has_its_time_and_frames(results) -> None:  # noqa: ANN001
+    """The JSON's finding (docs/json.md: ts null only for a finding no packet dates)."""
+    result = results["agent-range-small"]
+    [small] = [json.loads(json.dumps(f.as_dict())) for f in found(result, "range_too_small")]
+    assert small["ts"] is not None and small["frames"]
