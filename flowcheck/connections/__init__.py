@@ -30,6 +30,7 @@ from flowcheck.sources.linktypes import linktype_name
 if TYPE_CHECKING:
     from flowcheck.connections.points import CapturePoints
     from flowcheck.sources.clock_epochs import EpochFrames
+    from flowcheck.sources.frame_files import FrameFiles
     from flowcheck.sources.joined_pieces import FilePieces
 
 __all__ = ["ConnectionTracker", "TrackResult", "copies_finding", "finish_tracking",
@@ -79,6 +80,9 @@ class TrackResult:
     # The clock epoch of each frame, when the capture host's clock stepped back on all
     # its streams at once (flowcheck.sources.clock_epochs); None: no such step.
     clock_epochs: EpochFrames | None = None
+    # A set of several files: each frame's file and frame in it (sources.frame_files);
+    # None for one file.
+    frame_files: FrameFiles | None = None
     # What its capture_clock_stepped tells (clock.ClockStep); None: no such finding.
     clock_step: ClockStep | None = None
     # Two files of the set are known to be two capture points' (their packets paired,
@@ -212,6 +216,7 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
             continue
         result.sink, result.shifts = tracker.sink, moved
         result.clock_epochs = reader.clock_epochs if reader.clock_epochs.starts else None
+        result.frame_files = reader.frame_files
         return result
 
 
