@@ -12,15 +12,30 @@ findings by hand), every function here gives the words it always gave.
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ParamSpec, Protocol, TypeVar
+
+import numpy as np
 
 if TYPE_CHECKING:
+    from flowcheck.model import CaptureInfo
     from flowcheck.sources.frame_files import FrameFiles
-    from flowcheck.traffic import Traffic
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class _ReadSet(Protocol):
+    """What traffic_names reads of a Traffic (flowcheck.traffic: not imported here, a
+    later stage)."""
+
+    captures: list[CaptureInfo]
+    frame_files: FrameFiles | None
 
 
 class FrameNames:
@@ -61,8 +76,8 @@ def frame_names(paths: Sequence[str], located: FrameFiles | None) -> FrameNames 
     return FrameNames(paths, located)
 
 
-def traffic_names(traffic: Traffic) -> FrameNames | None:
-    """frame_names of the set `traffic` was read from (Traffic.frame_files)."""
+def traffic_names(traffic: _ReadSet) -> FrameNames | None:
+    """frame_names of the set a Traffic was read from (Traffic.frame_files)."""
     return frame_names([info.path for info in traffic.captures], traffic.frame_files)
 
 
@@ -109,14 +124,27 @@ def frames_words(frames: Sequence[int], more: int = 0, names: FrameNames | None 
 
 
 def frame_text(frame: int, names: FrameNames | None = None) -> str:
-    """"frame 201", or in a set of several files "frame 201 of ring.pcap3"."""
-    return frames_words([frame], names=names)
+    """"frame 201", or in a set of several files "frame 201 of ring.pcap3" (names, else
+    the current one)."""
+    names = names if names is not None else _CURRENT.get()
+    found = None if names is None or not isinstance(frame, int | np.integer) \
+        else names.place(int(frame))
+    return f"frame {frame}" if found is None else f"frame {found[1]} of {found[0]}"
 
 
-def frame_ref(frame: int, names: FrameNames | None = None) -> str:
-    """A frame's number where words say "frame N" around it themselves: "201", or in a
-    set of several files "201 of ring.pcap3"."""
-    return frame_text(frame, names).split(" ", 1)[1]
+def frame_pair(first: int, last: int, joint: str = "to",
+               names: FrameNames | None = None) -> str:
+    """"frames 12 to 40" (`joint` "to", "and", ...); in a set of several files "frames
+    201 to 229 of ring.pcap3", or across two "frame 201 of ring.pcap3 to frame 3 of
+    ring.pcap4"."""
+    names = names if names is not None else _CURRENT.get()
+    one = None if names is None else names.place(first)
+    two = None if names is None else names.place(last)
+    if one is None or two is None:
+        return f"frames {first} {joint} {last}"
+    if one[0] == two[0]:
+        return f"frames {one[1]} {joint} {two[1]} of {one[0]}"
+    return f"frame {one[1]} of {one[0]} {joint} frame {two[1]} of {two[0]}"
 
 
 def frame_span(first: int, last: int, names: FrameNames | None = None) -> str:
@@ -153,6 +181,22 @@ def naming(names: FrameNames | None) -> Iterator[None]:
         yield
     finally:
         _CURRENT.reset(token)
+
+
+def name_frames(names: FrameNames | None) -> None:
+    """From here on, findings' words name frames by `names`: inside a function that
+    `keeps_names` (a reading that starts again makes its set's names anew), which puts
+    the caller's back when it returns."""
+    _CURRENT.set(names)
+
+
+def keeps_names(func: Callable[P, R]) -> Callable[P, R]:
+    """`func` may name_frames; the caller's names are put back when it returns."""
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with naming(_CURRENT.get()):
+            return func(*args, **kwargs)
+    return wrapper
 
 
 _CURRENT: ContextVar[FrameNames | None] = ContextVar("frame_names", default=None)

@@ -42,7 +42,10 @@ def read_traffic(inputs: Sequence[str | BinaryIO], config: Config, *,
                                tunnel_ports=tunnel_ports(config))
     check_packets_read(result.captures)
     assert isinstance(result.sink, NdmpCollector)
-    return traffic_from(result, result.sink)
+    from flowcheck.frame_names import frame_names, naming
+
+    with naming(frame_names([info.path for info in result.captures], result.frame_files)):
+        return traffic_from(result, result.sink)
 
 
 def tunnel_ports(config: Config) -> TunnelPorts:

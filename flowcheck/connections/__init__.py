@@ -23,6 +23,7 @@ from flowcheck.decode.tunnels import STANDARD_PORTS, TunnelPorts
 from flowcheck.doc_files import doc_page
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.findings import make_finding
+from flowcheck.frame_names import frame_names, keeps_names, name_frames
 from flowcheck.model import ArpLog, CaptureInfo, Connection, Finding, RingGap, SegmentSink
 from flowcheck.sources.batch import CHUNK_BYTES, PacketBatch
 from flowcheck.sources.linktypes import linktype_name
@@ -141,6 +142,7 @@ def undecodable_finding(tracker: ConnectionTracker) -> Finding | None:
     )
 
 
+@keeps_names
 def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 10000,
                       sink: SegmentSink | None = None,
                       sink_factory: Callable[[], SegmentSink] | None = None,
@@ -180,6 +182,8 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
                               chunk_size=chunk_size,
                               pieces=None if joined is None else joined[0])
         tracker.clock.ring_ordered = reader.ring_ordered
+        # The findings made while reading name a set's frames by file (frame_names).
+        name_frames(frame_names([info.path for info in reader.captures], reader.frame_files))
         points = tracker.copies.points
         # Once: read again from the start when two capture points show.
         again = known is None and (sink is None or sink_factory is not None) \
