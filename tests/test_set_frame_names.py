@@ -219,3 +219,19 @@ def test_merged_files_and_a_pcapng_of_two_interfaces_match_tshark(tmp_path: Path
     assert spans[0][0] < spans[1][1] and spans[1][0] < spans[0][1]
     assert reader.frame_files.locate(0) is None
     assert reader.frame_files.locate(len(seen) + 1) is None
+
+
+def test_one_file_keeps_its_document_and_words() -> None:
+    """One file: no `file_frames`, no `first_frame` in `captures[]`, frames named bare."""
+    from flowcheck.config import build_config, load_file
+    from flowcheck.pipeline import analyze, read_traffic
+    from flowcheck.report.json_doc import analysis_document
+
+    config = build_config(load_file(LAB / "data-ack-dropped.toml"))
+    analysis = analyze(read_traffic([str(LAB / "data-ack-dropped.pcap")], config), config)
+    document = analysis_document(analysis)
+    assert analysis.traffic.frame_files is None
+    assert "first_frame" not in document["captures"][0]
+    assert all("file_frames" not in f for f in document["findings"])
+    finding = next(f for f in analysis.findings if f.code == "handshake_incomplete")
+    assert "(frames 28, 30)" in finding.message, finding.message
