@@ -42,7 +42,10 @@ def read_traffic(inputs: Sequence[str | BinaryIO], config: Config, *,
                                tunnel_ports=tunnel_ports(config))
     check_packets_read(result.captures)
     assert isinstance(result.sink, NdmpCollector)
-    return traffic_from(result, result.sink)
+    from flowcheck.frame_names import frame_names, naming
+
+    with naming(frame_names([info.path for info in result.captures], result.frame_files)):
+        return traffic_from(result, result.sink)
 
 
 def tunnel_ports(config: Config) -> TunnelPorts:
@@ -154,6 +157,7 @@ def traffic_from(result: TrackResult, collector: NdmpCollector) -> Traffic:
                    folded_streams=[s for s in all_streams if s.uid in left_out | far],
                    one_stream=result.one_stream, time_ordered=result.time_ordered,
                    clock_epochs=result.clock_epochs, clock_step=result.clock_step,
+                   frame_files=result.frame_files,
                    clock_lags=clock_lags)
 
 
@@ -206,7 +210,16 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     flowcheck.verify.plain_reading) is judged by the ndmp profile, a profile_inferred
     finding (info) saying so (new-user trial 54); a session that would read so but for
     what the capture may lack has its data connection opened the other way `unknown`
-    (flowcheck.verify.profile_doubt)."""
+    (flowcheck.verify.profile_doubt). The findings' words name a set's frames by file
+    and frame in it (flowcheck.frame_names; newuser62)."""
+    from flowcheck.frame_names import naming, traffic_names
+
+    with naming(traffic_names(traffic)):
+        return _analyze(traffic, config)
+
+
+def _analyze(traffic: Traffic, config: Config) -> Analysis:
+    """analyze's work, its frames named as the caller set (frame_names.naming)."""
     from flowcheck.mixed_reading import keep_pass, mixed_analysis, same_sessions
     from flowcheck.profiles import load_profile
     from flowcheck.verify.plain_reading import (

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from flowcheck.profiles import Profile
     from flowcheck.sessions.clock_apart import LagProof
     from flowcheck.sources.clock_epochs import EpochFrames
+    from flowcheck.sources.frame_files import FrameFiles
 
 
 @fields_dataclass(slots=True)
@@ -84,6 +85,9 @@ class Traffic:
     # The clock epoch of each frame, when the capture host's clock stepped back on all
     # its streams at once (TrackResult.clock_epochs; flowcheck.sessions.file_order).
     clock_epochs: EpochFrames | None = None
+    # A set of several files: each frame's file and frame in it (TrackResult.frame_files;
+    # flowcheck.frame_names names them in reports); None for one file.
+    frame_files: FrameFiles | None = None
     # What its capture_clock_stepped tells, the kind as data (TrackResult.clock_step:
     # report.since's time base, capture_loss's hedging); None: no such finding.
     clock_step: ClockStep | None = None

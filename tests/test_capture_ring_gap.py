@@ -208,6 +208,6 @@ def test_a_gap_at_a_files_first_packet_may_be_a_missing_file(tmp_path: Path) -> 
     analysis = analyze(read_traffic([str(ring)], config), config)
     assert "capture_ring_gap" not in {f.code for f in analysis.findings}
     [loss] = [f for f in analysis.findings if f.code == "capture_loss"]
-    assert "1 gap of them opened at the first packet of a file of the set (frame 301, the " \
-        "first of p_00003_" in loss.message, loss.message
+    assert "1 gap of them opened at the first packet of a file of the set (frame 1 of " \
+        "p_00003_" in loss.message, loss.message
     assert "so these bytes may be in such a file, not lost by the sniffer" in loss.message

@@ -23,6 +23,7 @@ from flowcheck.errors import ExitStatus, verdict_status
 if TYPE_CHECKING:
     from flowcheck.config import Config
     from flowcheck.pipeline import Traffic
+    from flowcheck.traffic import Analysis
 
 
 def read(captures: list[str], config: Config) -> Traffic:
@@ -78,14 +79,16 @@ def connections(captures: list[str], config: Config, output: OutputFormat = Outp
     if output is OutputFormat.json:
         write_traffic_json(traffic)
     else:
+        from flowcheck.frame_names import naming, traffic_names
         from flowcheck.report.connections import render_captures, render_connections
 
         console = make_console()
         render_captures(traffic.captures, console)
-        render_connections(traffic.connections, console, before_filter=before_filter,
-                           packets=sum(capture.packets for capture in traffic.captures),
-                           first=first, folded=None if selected is not None
-                           else traffic.folded)
+        with naming(traffic_names(traffic)):  # a set's frames by file (frame_names)
+            render_connections(traffic.connections, console, before_filter=before_filter,
+                               packets=sum(capture.packets for capture in traffic.captures),
+                               first=first, folded=None if selected is not None
+                               else traffic.folded)
     return ExitStatus.OK
 
 
@@ -107,6 +110,18 @@ def analyze(captures: list[str], config: Config, output: OutputFormat = OutputFo
         check_graph_path(graph)  # an unknown extension is a usage error, before reading
     traffic = read(captures, config)
     analysis = run_analysis(traffic, config)
+    from flowcheck.frame_names import naming, traffic_names
+
+    with naming(traffic_names(traffic)):  # a set's frames by file (frame_names)
+        _write_reports(analysis, config, output, graph, html, mermaid, ladder, all_sessions)
+    return verdict_status(analysis.verdict)
+
+
+def _write_reports(analysis: Analysis, config: Config, output: OutputFormat,
+                   graph: Path | None, html: Path | None, mermaid: Path | None,
+                   ladder: bool | None, all_sessions: bool) -> None:
+    """analyze's reports: the graph, HTML and Mermaid files asked for, then the text
+    report or the JSON document on standard output."""
     if graph is not None:
         from flowcheck.graph import build_graph
         from flowcheck.report.graph_export import write_graph
@@ -132,4 +147,3 @@ def analyze(captures: list[str], config: Config, output: OutputFormat = OutputFo
         from flowcheck.report.analyze import render_analysis
 
         render_analysis(analysis, make_console(), ladder=ladder, all_sessions=all_sessions)
-    return verdict_status(analysis.verdict)

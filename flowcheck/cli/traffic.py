@@ -60,13 +60,15 @@ def ndmp(captures: Captures, config: "Config", output: Format = OutputFormat.tab
     if output is OutputFormat.json:
         write_traffic_json(traffic)
     else:
+        from flowcheck.frame_names import naming, traffic_names
         from flowcheck.report.connections import render_captures
         from flowcheck.report.ndmp import render_ndmp
 
         console = make_console()
         render_captures(traffic.captures, console)
-        render_ndmp(traffic.streams, traffic.findings, console,
-                    connections=traffic.connections)
+        with naming(traffic_names(traffic)):  # a set's frames by file (frame_names)
+            render_ndmp(traffic.streams, traffic.findings, console,
+                        connections=traffic.connections)
     return ExitStatus.OK
 
 

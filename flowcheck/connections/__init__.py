@@ -23,6 +23,7 @@ from flowcheck.decode.tunnels import STANDARD_PORTS, TunnelPorts
 from flowcheck.doc_files import doc_page
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.findings import make_finding
+from flowcheck.frame_names import frame_names, keeps_names, name_frames
 from flowcheck.model import ArpLog, CaptureInfo, Connection, Finding, RingGap, SegmentSink
 from flowcheck.sources.batch import CHUNK_BYTES, PacketBatch
 from flowcheck.sources.linktypes import linktype_name
@@ -30,6 +31,7 @@ from flowcheck.sources.linktypes import linktype_name
 if TYPE_CHECKING:
     from flowcheck.connections.points import CapturePoints
     from flowcheck.sources.clock_epochs import EpochFrames
+    from flowcheck.sources.frame_files import FrameFiles
     from flowcheck.sources.joined_pieces import FilePieces
 
 __all__ = ["ConnectionTracker", "TrackResult", "copies_finding", "finish_tracking",
@@ -79,6 +81,9 @@ class TrackResult:
     # The clock epoch of each frame, when the capture host's clock stepped back on all
     # its streams at once (flowcheck.sources.clock_epochs); None: no such step.
     clock_epochs: EpochFrames | None = None
+    # A set of several files: each frame's file and frame in it (sources.frame_files);
+    # None for one file.
+    frame_files: FrameFiles | None = None
     # What its capture_clock_stepped tells (clock.ClockStep); None: no such finding.
     clock_step: ClockStep | None = None
     # Two files of the set are known to be two capture points' (their packets paired,
@@ -137,6 +142,7 @@ def undecodable_finding(tracker: ConnectionTracker) -> Finding | None:
     )
 
 
+@keeps_names
 def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 10000,
                       sink: SegmentSink | None = None,
                       sink_factory: Callable[[], SegmentSink] | None = None,
@@ -176,6 +182,8 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
                               chunk_size=chunk_size,
                               pieces=None if joined is None else joined[0])
         tracker.clock.ring_ordered = reader.ring_ordered
+        # The findings made while reading name a set's frames by file (frame_names).
+        name_frames(frame_names([info.path for info in reader.captures], reader.frame_files))
         points = tracker.copies.points
         # Once: read again from the start when two capture points show.
         again = known is None and (sink is None or sink_factory is not None) \
@@ -212,6 +220,7 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
             continue
         result.sink, result.shifts = tracker.sink, moved
         result.clock_epochs = reader.clock_epochs if reader.clock_epochs.starts else None
+        result.frame_files = reader.frame_files
         return result
 
 

@@ -27,6 +27,7 @@ from flowcheck.decode import DecodedBatch
 from flowcheck.durations import span_words
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.findings import make_finding
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Finding
 from flowcheck.sources.batch import PacketBatch
 
@@ -369,7 +370,7 @@ def clock_finding(clock: ClockSteps, appended: bool = False) -> Finding | None:
                "a sniffer capturing on several queues or CPUs, or files merged without "
                "sorting by time)") if clock.written else ""
     proof = clock.acks.found
-    acked = (f" (frame {proof[0]} acknowledges the bytes of frame {proof[1]} though "
+    acked = (f" ({frame_text(proof[0])} acknowledges the bytes of {frame_text(proof[1])} though "
              f"stamped {span_words(proof[2])} before it)") if proof is not None else ""
     stepped = (f"{SET_BACK_WORDS}, NTP or by hand"
                f"{acked}: "
@@ -391,7 +392,8 @@ def clock_finding(clock: ClockSteps, appended: bool = False) -> Finding | None:
               if stepped or appended else "")
     return make_finding(
         "capture_clock_stepped",
-        f"The capture's clock steps back {span_words(seconds)} at frame {frame}{more}: packets "
+        f"The capture's clock steps back {span_words(seconds)} at {frame_text(frame)}{more}: "
+        f"packets "
         f"after it are stamped earlier than packets before ({why}). flowcheck judges the "
         "order of the job's steps by frame number (the order the sniffer wrote the "
         "packets) and by time together, never by time alone, and a connection's times "
@@ -416,7 +418,7 @@ def written_finding(clock: ClockSteps) -> Finding | None:
         f"The capture file's records are not in time order: {clock.near} "
         f"packet{'s are' if many else ' is'} stamped earlier than the packet written "
         f"before {'them' if many else 'it'} in {'their' if many else 'its'} connection "
-        f"(the first at frame {frame}, {span_words(seconds)} earlier). Most likely the "
+        f"(the first at {frame_text(frame)}, {span_words(seconds)} earlier). Most likely the "
         "sniffer wrote them out of time order (a NIC with several receive queues, capture "
         "rings merged without sorting, some taps), not the network reordering them; a "
         "clock set back by less than 128 ms can look the same. flowcheck "

@@ -34,6 +34,7 @@ from flowcheck.decode.arp import ARP_REPLY, ArpPackets
 from flowcheck.decode.gather import Gather
 from flowcheck.decode.ip import Layers
 from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.frame_names import frame_text
 from flowcheck.sources.batch import PacketBatch
 
 IPPROTO_ICMP, IPPROTO_UDP, IPPROTO_ICMPV6 = 1, 17, 58
@@ -66,16 +67,17 @@ class OtherWay:
         """"an ICMP echo reply (frame 2)", or with more: "3 packets that are not TCP, the
         first an ICMP echo reply (frame 2)"."""
         if self.count == 1:
-            return f"{self.what} (frame {self.frame})"
+            return f"{self.what} ({frame_text(self.frame)})"
         return (f"{self.count} packets that are not TCP, the first {self.what} "
-                f"(frame {self.frame})")
+                f"({frame_text(self.frame)})")
 
     def bare_words(self) -> str:
         """words() without parentheses, to go inside some: "an ICMP echo reply, frame
         2", "3 packets that are not TCP, the first an ICMP echo reply at frame 2"."""
         if self.count == 1:
-            return f"{self.what}, frame {self.frame}"
-        return f"{self.count} packets that are not TCP, the first {self.what} at frame {self.frame}"
+            return f"{self.what}, {frame_text(self.frame)}"
+        return (f"{self.count} packets that are not TCP, the first {self.what} at "
+                f"{frame_text(self.frame)}")
 
 
 @fields_dataclass(slots=True)

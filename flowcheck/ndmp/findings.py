@@ -8,6 +8,7 @@ from dataclasses import field
 
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.findings import make_finding
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Finding, NdmpMessage
 from flowcheck.ndmp.lost import lost_requests, lost_words, side_name
 from flowcheck.ndmp.stream_events import DecodeProblem
@@ -192,15 +193,15 @@ class StreamFindings:
         cut = [f for f in self._cut_records.get(first_dir, []) if f < frame] \
             or self._cut_before(frame)  # its own, else the peer's (its greeting)
         after = (f" after the {before[-1].name.removeprefix('NDMP_')} {before[-1].type} "
-                 f"(frame {before[-1].frame})" if before else
+                 f"({frame_text(before[-1].frame)})" if before else
                  f" after {len(cut)} NDMP record(s) whose header the snap length cut (the "
-                 f"last in frame {cut[-1]})" if cut else "")
-        answer = "".join(f", and the {_ROLE[direction]}'s from frame {f}"
+                 f"last in {frame_text(cut[-1])})" if cut else "")
+        answer = "".join(f", and the {_ROLE[direction]}'s from {frame_text(f)}"
                          for direction, (f, _) in other)
         if not messages and not cut:  # TLS from the first byte: sessions.tls_start proved it
             message = _tls_start_words(first_dir, frame, answer)
         else:
-            message = (f"The control connection carries TLS from frame {frame}: the "
+            message = (f"The control connection carries TLS from {frame_text(frame)}: the "
                        f"{_ROLE[first_dir]}'s bytes{after} are TLS records{answer}. The "
                        "session was secured in band (some NDMP servers and backup products "
                        "encrypt the control connection once the peers trust each other); "
@@ -353,7 +354,7 @@ def _tls_start_words(first_dir: str, frame: int, answer: str) -> str:
     NDMP message before it): what the encryption hides. Only a connection proven the
     job's shows them (flowcheck.sessions.tls_start); another program's TLS is folded
     into one ndmp_undecodable per hosts and port (flowcheck.verify.other_protocol)."""
-    return (f"The control connection is TLS from its first byte (frame {frame}): the "
+    return (f"The control connection is TLS from its first byte ({frame_text(frame)}): the "
             f"{_ROLE[first_dir]}'s first bytes are a TLS handshake record{answer}; not "
             "one NDMP message is in the clear. The NDMP server secures its control "
             "connections from the start, before its greeting (NetApp ONTAP's secure "

@@ -9,6 +9,7 @@ reply answers, sent before the side's next message, say which replies they were.
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_pair, frame_text, frames_words
 from flowcheck.model import NdmpMessage, StreamHole
 
 HOLES_NAMED = 3  # holes described in one finding
@@ -161,15 +162,15 @@ def _hole(side: str, frame: int, own: list[NdmpMessage], messages: list[NdmpMess
     before, after, missing = around
     count = f"{missing} whole {'message' if missing == 1 else 'messages'}"
     words = (f"The bytes never captured held {count} of the {side}, between its messages "
-             f"in frames {before.frame} and {after.frame} (NDMP sequence numbers "
+             f"in {frame_pair(before.frame, after.frame, 'and')} (NDMP sequence numbers "
              f"{before.sequence} and {after.sequence})")
     requests = _answered(before, after, messages)
     if not unanswered and not requests:
         return words, False
     named = ", ".join([
         *(f"the {m.name.removeprefix('NDMP_')} request (sequence {m.reply_sequence}, "
-          f"answered in frame {m.frame})" for m in requests),
-        *(f"the reply to {m.name.removeprefix('NDMP_')} (frame {m.frame})"
+          f"answered in {frame_text(m.frame)})" for m in requests),
+        *(f"the reply to {m.name.removeprefix('NDMP_')} ({frame_text(m.frame)})"
           for m in unanswered)])
     others = missing - len(unanswered) - len(requests)
     words += f": {named}" + (f" and {others} more" if others else "")
@@ -192,8 +193,8 @@ def _hole(side: str, frame: int, own: list[NdmpMessage], messages: list[NdmpMess
         if read:  # the step stands on them (verify.data_steps.announcement_step)
             words += (", which only a DATA_GET_STATE or MOVER_GET_STATE reply naming the "
                       "endpoint shows; the announcement step is judged on the announcements the "
-                      f"capture holds (frame{'s' if len(read) > 1 else ''} "
-                      f"{', '.join(str(m.frame) for m in read)})")
+                      f"capture holds ("
+                      f"{frames_words([m.frame for m in read], ranges=False)})")
         else:
             words += (": the announcement step rests on that data (ok when it flowed: "
                       "the announcement reached the connector), and whether the address "

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from rich.markup import escape
 
+from flowcheck.frame_names import frame_span
 from flowcheck.model import endpoint
 from flowcheck.report.json_doc import capture_summary
 from flowcheck.report.ladder_build import human_bytes
@@ -122,7 +123,7 @@ def render_connections(connections: list[Connection], console: Console, *,
          f"{human_bytes(conn.orig_bytes)}/{human_bytes(conn.resp_bytes)}",
          str(conn.retransmits + conn.syn_retries),
          conn.role + (f" of {session_words(conn.session)}" if conn.session else ""),
-         f"{conn.first_frame}-{conn.last_frame}")
+         frame_span(conn.first_frame, conn.last_frame))
         for conn in connections]
     # Zeek's codes in plain words, those the table shows (trial 20 D16).
     legend = {"state": state_legend([c.conn_state for c in connections],

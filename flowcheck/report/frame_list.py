@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from flowcheck.frame_names import frames_words
 from flowcheck.report.overview import wall_clock
 
 if TYPE_CHECKING:
@@ -16,24 +17,10 @@ if TYPE_CHECKING:
 def frame_words(frames: list[int], more: int = 0) -> str:
     """"frame 250", "frames 901, 969", "frames 1-20 and 2 more": runs of three or more
     consecutive frames as a range, and the frames left out of the list (`more`, a
-    finding's frames_more) counted; "" for none."""
-    if not frames:
-        return ""
-    parts: list[str] = []
-    start = previous = frames[0]
-    for frame in [*frames[1:], None]:
-        if frame is not None and frame == previous + 1:
-            previous = frame
-            continue
-        if previous - start >= 2:
-            parts.append(f"{start}-{previous}")
-        else:
-            parts.extend(str(f) for f in range(start, previous + 1))
-        if frame is not None:
-            start = previous = frame
-    plural = len(frames) > 1 or more
-    return (f"frame{'s' if plural else ''} {', '.join(parts)}"
-            + (f" and {more} more" if more else ""))
+    finding's frames_more) counted; "" for none. Of a set of several files (the
+    FrameNames current: flowcheck.frame_names.naming), each file's frames by its own
+    numbers: "frames 201, 202 of ring.pcap3"."""
+    return frames_words(frames, more)
 
 
 def finding_where(finding: Finding, base: Since | None, *, session: bool = True) -> str:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from flowcheck import __version__
 from flowcheck.config import format_ranges
+from flowcheck.frame_names import frame_span
 from flowcheck.model import endpoint
 from flowcheck.report.analyze import (
     endpoints,
@@ -272,7 +273,7 @@ def _connections(analysis: Analysis, base: Since) -> list[str]:
                      endpoint(conn.resp_h, conn.resp_p), conn.conn_state, conn.history,
                      f"{human_bytes(conn.orig_bytes)}/{human_bytes(conn.resp_bytes)}",
                      conn.role, _session_cell(conn.session),
-                     f"{conn.first_frame}-{conn.last_frame}"])
+                     frame_span(conn.first_frame, conn.last_frame)])
     header = ["uid", "start", "originator", "responder", "state", "history", "bytes o/r",
               "role", "session", "frames"]
     conns = analysis.traffic.connections

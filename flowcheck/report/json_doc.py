@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
     from flowcheck.model import CaptureInfo, Finding, Session
     from flowcheck.pipeline import Analysis, Traffic
+    from flowcheck.sources.frame_files import FrameFiles
 
 SUMMED = ("packets", "non_tcp", "fragments", "undecodable", "snap_cut")
 # overview.SessionStatus -> `sessions[].status`: the text report's status words, in the
@@ -50,11 +51,11 @@ def traffic_document(traffic: Traffic, *, streamed: bool = False) -> dict:
         rows = [c.as_dict() for c in traffic.connections]
     return {
         "flowcheck": __version__,
-        "captures": [c.as_dict() for c in traffic.captures],
+        "captures": capture_entries(traffic),
         "capture_summary": capture_summary(traffic.captures),
         "connections": rows,
         "ndmp": [s.as_dict() for s in traffic.streams],
-        "findings": [f.as_dict() for f in traffic.findings],
+        "findings": finding_entries(traffic.findings, traffic.frame_files),
     }
 
 
@@ -64,9 +65,38 @@ def analysis_document(analysis: Analysis, *, streamed: bool = False) -> dict:
     document = traffic_document(analysis.traffic, streamed=streamed)
     document["config"] = analysis.config.as_dict()
     document["sessions"] = [session_entry(s, analysis.findings) for s in analysis.sessions]
-    document["findings"] = [f.as_dict() for f in analysis.findings]
+    document["findings"] = finding_entries(analysis.findings, analysis.traffic.frame_files)
     document["verdict"] = analysis.verdict
     return document
+
+
+def capture_entries(traffic: Traffic) -> list[dict]:
+    """`captures[]`: CaptureInfo.as_dict each; in a set of several files, each file's
+    `first_frame` and `last_frame`, the set frames (contract.md's merged order) of its
+    first and last packet (null: none read, or the only file read: the set's frames are
+    then its own). docs/json.md, `captures[]`."""
+    entries = [info.as_dict() for info in traffic.captures]
+    if traffic.frame_files is None:
+        return entries
+    # The set's only file read (the others unreadable) keeps its own numbers: null.
+    spans = traffic.frame_files.spans() if traffic.frame_files.alone is None else {}
+    for index, entry in enumerate(entries):
+        first, last = spans.get(index, (None, None))
+        entry["first_frame"], entry["last_frame"] = first, last
+    return entries
+
+
+def finding_entries(findings: Sequence[Finding], located: FrameFiles | None) -> list[dict]:
+    """`findings[]`: Finding.as_dict each; in a set of several files, `file_frames`: for
+    each of `frames`, [its file (index into `captures`), its frame number in that file
+    opened alone] (null for a frame not located). docs/json.md, `findings[]`."""
+    entries = [finding.as_dict() for finding in findings]
+    if located is None:
+        return entries
+    for finding, entry in zip(findings, entries, strict=True):
+        entry["file_frames"] = [None if (at := located.locate(frame)) is None else list(at)
+                                for frame in finding.frames]
+    return entries
 
 
 def session_entry(session: Session, findings: Sequence[Finding]) -> dict:

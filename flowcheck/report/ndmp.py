@@ -8,6 +8,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from flowcheck.frame_names import frame_cell, frame_text
 from flowcheck.model import connection_ends
 from flowcheck.printable import printable_name
 from flowcheck.report.frame_list import frame_words
@@ -54,7 +55,7 @@ def _detail(message: NdmpMessage) -> str | Text:
 
 
 def _row(message: NdmpMessage) -> tuple[str | Text, ...]:
-    return (str(message.frame), message.direction, str(message.sequence), message.type,
+    return (frame_cell(message.frame), message.direction, str(message.sequence), message.type,
             message.name, str(message.reply_sequence) if message.type == "reply" else "",
             _error_cell(message), _detail(message))
 
@@ -114,7 +115,7 @@ def render_ndmp(streams: list[NdmpStream], findings: list[Finding], console: Con
         for announcement in stream.announcements:
             console.print(f"  announced {announcement.ip}:{announcement.port} "
                           f"({announcement.listener} listens) by {announcement.message} "
-                          f"in frame {announcement.frame}", highlight=False)
+                          f"in {frame_text(announcement.frame)}", highlight=False)
     decode = [f for f in findings if f.code in _DECODE_CODES]
     for finding in decode:
         frames = frame_words(finding.frames, finding.frames_more)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from flowcheck.durations import signed
 from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.frame_names import frame_text
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -56,7 +57,7 @@ class Since:
         """`origin` (TIME_ORIGIN), with the step when the base was taken before it."""
         if not self.stepped:
             return origin
-        return (f"{origin} before its clock steps back at frame {self.stepped} "
+        return (f"{origin} before its clock steps back at {frame_text(self.stepped)} "
                 f"(capture_clock_stepped; a time after it that reads earlier says so:"
                 f"{SET_BACK})")
 

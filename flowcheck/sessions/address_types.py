@@ -9,6 +9,7 @@ ports, as for an address the snap length cut (flowcheck.sessions.by_ports; trial
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frames_words
 from flowcheck.model import NdmpMessage, NdmpStream
 from flowcheck.ndmp.protocol import ADDR_TYPE_NAMES
 from flowcheck.sessions.classify import JOB_STARTS, message_op
@@ -46,8 +47,8 @@ def unknown_type_words(messages: list[NdmpMessage]) -> str:
         what = ("repl" + ("ies" if many else "y")) if kind == "reply" else \
             "request" + ("s" if many else "")
         answered = " answered NDMP_NO_ERR" if kind == "reply" else ""
-        said.append(f"{op} {what} (frame{'s' if many else ''} "
-                    f"{', '.join(map(str, frames))}){answered} with address type "
+        said.append(f"{op} {what} ("
+                    f"{frames_words(frames, ranges=False)}){answered} with address type "
                     f"{addr_type}, which flowcheck cannot read")
     return ("; ".join(said) + " (NDMP defines LOCAL 0, TCP 1, FC 2, IPC 3: a vendor "
             "extension, such as an IPv6 address type?)")

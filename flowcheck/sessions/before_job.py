@@ -23,6 +23,7 @@ authentication here.
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, NdmpMessage, NdmpStream
 from flowcheck.sessions.classify import message_op
 
@@ -95,9 +96,10 @@ def ended_words(message: NdmpMessage) -> str:
     op = message_op(message)
     who = "agent" if message.direction == "resp" else "media server"
     if message.error:
-        return (f"the {who} refused its {op} in frame {message.frame} with "
+        return (f"the {who} refused its {op} in {frame_text(message.frame)} with "
                 f"{message.error_name or message.error}: nothing after it tells a backup, a "
                 "restore or a browse")
-    return (f"it authenticated, the {who} accepting its CONNECT_CLIENT_AUTH in frame "
-            f"{message.frame}, and closed without a single request: nothing tells a backup, "
+    return (f"it authenticated, the {who} accepting its CONNECT_CLIENT_AUTH in "
+            f"{frame_text(message.frame)}, and closed without a single request: nothing tells a "
+            f"backup, "
             "a restore or a browse")

@@ -27,6 +27,7 @@ never failed: what the capture lacks is not evidence either way.
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Direction, NdmpMessage, NdmpStream
 from flowcheck.sessions.classify import FATAL_REPLIES, message_op, one_sided
 
@@ -50,7 +51,7 @@ def job_unseen(conn: Connection, stream: NdmpStream | None) -> str:
                 "(capture_one_direction), where one of both directions would show a "
                 "job's data connections, if it opened any, judged by their TCP"
                 if side is not None else "")
-        return (f"its control connection carries TLS from frame {stream.tls_start}"
+        return (f"its control connection carries TLS from {frame_text(stream.tls_start)}"
                 " (ndmp_undecodable): the requests in it, a DATA_* request that started a "
                 f"job among them, cannot be read{held}")
     if side == "resp":
@@ -67,7 +68,7 @@ def job_unseen(conn: Connection, stream: NdmpStream | None) -> str:
     reply = cut_last_word(stream)
     if reply is None:
         return ""
-    return (f"its last reply, to {message_op(reply)} (frame {reply.frame}), lost its error "
+    return (f"its last reply, to {message_op(reply)} ({frame_text(reply.frame)}), lost its error "
             f"field to {cut_words(reply)}: whether the {side_words(reply)} refused it, which "
             "ends the job, cannot be seen")
 

@@ -19,6 +19,7 @@ from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo, Finding
 from flowcheck.sources.batch import CHUNK_BYTES, PacketBatch
 from flowcheck.sources.clock_epochs import EpochFrames
+from flowcheck.sources.frame_files import FrameFiles
 from flowcheck.sources.inputs import InputSpec, resolve_inputs, shown_name
 from flowcheck.sources.joined_pieces import FilePieces
 from flowcheck.sources.merge import Lane, merge_lanes
@@ -71,8 +72,8 @@ class CaptureSetReader:
             n not in first_keys, _or_minus_inf(first_keys.get(n)), n))
         self._files = [files[n] for n in order]
         # Lanes keep the input position: equal timestamps merge in the order given.
-        self._lanes = [Lane(files[n], n, first_keys.get(n), shifts.get(n, 0.0)) for n in order
-                       if files[n] not in failed]
+        self._lanes = [Lane(files[n], n, first_keys.get(n), shifts.get(n, 0.0),
+                            numbered=len(files) > 1) for n in order if files[n] not in failed]
         self.captures: list[CaptureInfo] = [capture.info for capture in self._files]
         # Lane.index (input position) -> position in `captures` (PacketBatch.capture).
         self._capture_of = np.empty(len(files), np.int32)
@@ -82,6 +83,13 @@ class CaptureSetReader:
         self._shifts = shifts
         # Every file can be read again (no standard input or pipe): heads, shifts.
         self.reopenable = all(capture.spec.reopenable for capture in files)
+        # A set of several files: each frame's file and frame in it (sources.frame_files);
+        # None for one file (its frames are its own).
+        self.frame_files: FrameFiles | None = None
+        if len(files) > 1:
+            alone = (int(self._capture_of[self._lanes[0].index])
+                     if len(self._lanes) == 1 else None)
+            self.frame_files = FrameFiles(alone)
 
     def spec(self, index: int) -> InputSpec:
         """The input of file `index` of `captures`."""
@@ -107,6 +115,7 @@ class CaptureSetReader:
         self.input_positions = [0]
         self._shifts = {}
         self.reopenable = True
+        self.frame_files = None  # one file: its frames are its own
 
     def __iter__(self) -> Iterator[PacketBatch]:
         if self._started:
@@ -138,6 +147,8 @@ class CaptureSetReader:
                     self.clock_epochs.see(
                         np.arange(frame, frame + len(records)) if frames is None else frames,
                         records.epoch)
+                if self.frame_files is not None and self.frame_files.alone is None:
+                    self.frame_files.add(frame, capture, records.position, len(records))
                 self._packets += len(batch)
                 frame = frame + len(batch) if frames is None else int(frames.max()) + 1
                 yield batch

@@ -66,8 +66,14 @@ class Lane:
     (one, but while a clock step that may be undone holds packets back: several)."""
 
     def __init__(self, capture: CaptureFile, index: int, first_key: float | None,
-                 shift: float = 0.0, rows: tuple[int, int | None] | None = None) -> None:
+                 shift: float = 0.0, rows: tuple[int, int | None] | None = None,
+                 numbered: bool = False) -> None:
         self.capture = capture
+        # Give every record its place in the file (Records.position), counted where the
+        # file's reader gives none (pcap): a set's frames located in their files
+        # (sources.frame_files); `seen` the file's records read so far.
+        self.numbered = numbered
+        self.seen = 0
         self.index = index
         self.shift = shift  # seconds added to the file's times (first_key has it)
         # The file's records read (sources.joined_pieces: a piece of a file joined out of
@@ -111,6 +117,9 @@ class Lane:
             self.exhausted = True
             return
         buf, records = chunk
+        if self.numbered and records.position is None:
+            records.position = np.arange(self.seen, self.seen + len(records), dtype=np.int64)
+        self.seen += len(records)
         if self.shift:
             records.ts = records.ts + self.shift
         epochs, keys, undone = self.clock.keys(records.ts)
@@ -280,5 +289,7 @@ def _combine(parts: list[Part], shared: int,
     identity = None if all(rec.identity is None for rec in chunks) else np.concatenate(
         [np.full(len(rec), -1, np.int64) if rec.identity is None else rec.identity
          for rec in chunks])[order]
-    return merged, Records(ts, new_off, caplen, wirelen, linktype, identity=identity,
-                           epoch=epoch), lane_of_part[part_ids]
+    position = None if any(rec.position is None for rec in chunks) else np.concatenate(
+        [rec.position for rec in chunks])[order]
+    return merged, Records(ts, new_off, caplen, wirelen, linktype, position=position,
+                           identity=identity, epoch=epoch), lane_of_part[part_ids]

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text, frames_words
 from flowcheck.model import (
     Connection,
     ControlPacket,
@@ -178,7 +179,7 @@ def _report(ctx: Context, session: Session, attempts: list[Connection],
     elif control_fin is not None:
         frames.append(control_fin.frame)
         message += (f" {_closer_role(session, attempts[-1])} closed the control connection "
-                    f"too (FIN, frame {control_fin.frame}): it gave the job up after waiting "
+                    f"too (FIN, {frame_text(control_fin.frame)}): it gave the job up after waiting "
                     "for data that never came (the job log's timeout), the data loss's "
                     "consequence, not a crash.")
     ctx.add("data_aborted", message, fix, session=session, conn=first, frames=frames,
@@ -206,15 +207,15 @@ def refused_use(ctx: Context, session: Session, attempts: list[Connection]
 def refusal_words(reply: NdmpMessage) -> str:
     """ "DATA_START_BACKUP was answered ILLEGAL_ARGS_ERR (frame 20)"."""
     error = reply.error_name.removeprefix("NDMP_") if reply.error_name else str(reply.error)
-    return f"{message_op(reply)} was answered {error} (frame {reply.frame})"
+    return f"{message_op(reply)} was answered {error} ({frame_text(reply.frame)})"
 
 
 def _opened(conn: Connection, session: Session) -> str:
     """The opening that completed and what closed it before any data: "opened (SYN at
     frame 22, SYN-ACK ..., ACK ...: handshake 0.036 ms) and then was reset by ..."."""
     syns, _ = syns_sent(conn)
-    frames = ", ".join(map(str, conn.syn_frames))
-    sent = f"SYN sent {syns} times at frames {frames}" if syns > 1 else f"SYN at frame {frames}"
+    frames = frames_words(conn.syn_frames, ranges=False, plural=syns > 1)
+    sent = f"SYN sent {syns} times at {frames}" if syns > 1 else f"SYN at {frames}"
     handshake = "" if conn.rtt is None else f": {handshake_words(conn)}" if conn.rtt < 0 \
         else f": handshake {span_words(conn.rtt)}"
     closer, how = closing(conn)
@@ -222,18 +223,18 @@ def _opened(conn: Connection, session: Session) -> str:
     after = elapsed(conn.synack_ts, end_ts)
     after_words = f" {span_words(after)} after the SYN-ACK" if after is not None else ""
     if how == "FIN":
-        ended = (f"closed by {role_words(conn, session, _host(conn, closer))} (FIN, frame "
-                 f"{conn.fin_frames[0]})")
+        ended = (f"closed by {role_words(conn, session, _host(conn, closer))} (FIN, "
+                 f"{frame_text(conn.fin_frames[0])})")
     elif closer == "both":
         ended = f"reset from both ends{after_words} ({reset_words(conn)})"
     elif closer == "originator":
         ended = (f"reset by its own originator, {role_words(conn, session)},{after_words} "
-                 f"(RST, frame {conn.rst_frames[0]})")
+                 f"(RST, {frame_text(conn.rst_frames[0])})")
     else:
         ended = (f"reset by the side it reached, {role_words(conn, session, conn.resp_h)},"
-                 f"{after_words} (RST, frame {conn.rst_frames[0]})")
+                 f"{after_words} (RST, {frame_text(conn.rst_frames[0])})")
     opened = one_way_opening(conn) or (
-        f"opened ({sent}, SYN-ACK from {conn.resp_h} at frame {conn.synack_frames[0]}, "
+        f"opened ({sent}, SYN-ACK from {conn.resp_h} at {frame_text(conn.synack_frames[0])}, "
         f"ACK from {conn.orig_h}{handshake})")
     sacked = how == "FIN" and sacked_of(conn, _host(conn, closer)) is not None
     return f"{opened} and then was {ended}, before any data{' was acknowledged' * sacked}"
@@ -255,7 +256,7 @@ def _lost_words(ctx: Context, conn: Connection, session: Session, closer: str
     closer_words = role_words(conn, session, closer)
     frame = conn.evidence(other).sent_unseen_frame
     return (f", but not the data: {sender_words} had sent {unseen:,} B on it that never "
-            f"arrived (its ACK in frame {frame} carries a sequence number {unseen:,} B past "
+            f"arrived (its ACK in {frame_text(frame)} carries a sequence number {unseen:,} B past "
             f"anything of it captured, and {closer_words}'s ACKs never covered them); "
             f"{closer} closed it {span_words(conn.last_ts - conn.ts)} after it opened, "
             "having received nothing. Small packets passed both ways (the handshake, the "
@@ -358,7 +359,7 @@ def _closed_words(ctx: Context, conn: Connection, session: Session, more: str,
         return (f"{head}: {host} {'reset' if how == 'RST' else 'closed'} it because its "
                 f"listener had already taken another connection: {stray.uid} from "
                 f"{endpoint(stray.orig_h, stray.orig_p)}, {name} connect still retrying "
-                f"after that job ended, answered at frame {late.answer_frame}. The listener "
+                f"after that job ended, answered at {frame_text(late.answer_frame)}. The listener "
                 "serves one connection, so this one, its own job's, was the wrong peer for "
                 "it.",
                 f"Fix what left {name} connect unanswered while its job ran (its own "

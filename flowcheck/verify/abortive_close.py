@@ -16,6 +16,7 @@ words.
 from __future__ import annotations
 
 from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, NdmpMessage, Session, connection_ends
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS
@@ -98,14 +99,14 @@ def abortive_words(found: AbortiveClose, session: Session, halter: str) -> str:
     short = closer.rsplit(" ", 1)[0]
     frame = conn.rst_frames[0]
     if found.forged and found.ttls is not None:
-        by = (f"by a device between them, in the name of {resetter} (RST, frame {frame}; "
+        by = (f"by a device between them, in the name of {resetter} (RST, {frame_text(frame)}; "
               f"{forged_words(found.resetter, *found.ttls)})")
     elif found.ttls is not None:
-        by = (f"by {resetter} (RST, frame {frame}; its {ttl_word(found.resetter)} "
+        by = (f"by {resetter} (RST, {frame_text(frame)}; its {ttl_word(found.resetter)} "
               f"{found.ttls[0]}, that of "
               f"{found.resetter}'s own packets: its own system sent it)")
     else:
-        by = f"by {resetter} (RST, frame {frame})"
+        by = f"by {resetter} (RST, {frame_text(frame)})"
     if found.unacked == 0:
         acked = f", every byte {short} sent ({found.sent:,} B) acknowledged"
     elif found.unacked:
@@ -117,7 +118,7 @@ def abortive_words(found: AbortiveClose, session: Session, halter: str) -> str:
             "applications, or with data unread) instead of a FIN")
     return (f" Just before it, the data connection {connection_ends(conn)} was reset {by} "
             f"after {closer}'s FIN "
-            f"(frame {conn.fin_frames[0]}){acked}: {what}, which {halter} took for a "
+            f"({frame_text(conn.fin_frames[0])}){acked}: {what}, which {halter} took for a "
             "connection error.")
 
 

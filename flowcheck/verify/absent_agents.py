@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from flowcheck.config import Config
 from flowcheck.durations import span_words
 from flowcheck.findings import make_finding
+from flowcheck.frame_names import frames_words
 from flowcheck.model import ArpAsked, ArpLog, Connection, Finding, Session
 from flowcheck.sessions.local import other_version
 from flowcheck.sessions.stack_addresses import config_pair, session_proof
@@ -187,10 +188,9 @@ def _asked_words(requester: str, asked: ArpAsked, media: set[str], whom: str = "
     kind = "neighbour solicitation" if ArpLog.ipv6(requester) else "ARP request"
     what = (kind if asked.count == 1 else f"{asked.count} {kind}s")
     over = (f" over {span_words(asked.last_ts - asked.first_ts)}" if asked.count > 1 else "")
-    frames = ", ".join(map(str, asked.frames)) + (" ..." if asked.count > len(asked.frames)
-                                                   else "")
-    return (f"{who}'s {what}{f' for {whom}' if whom else ''}{over} "
-            f"(frame{'s' if len(asked.frames) > 1 else ''} {frames})")
+    frames = frames_words(asked.frames, ranges=False, plural=len(asked.frames) > 1) + (
+        " ..." if asked.count > len(asked.frames) else "")
+    return (f"{who}'s {what}{f' for {whom}' if whom else ''}{over} ({frames})")
 
 
 def _unreachable(agent: str, asked: dict[str, ArpAsked], media: set[str]) -> Finding:

@@ -9,6 +9,7 @@ flowcheck.verify.opening.handshake_incomplete; the step's detail by failure_word
 from __future__ import annotations
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text, frames_words
 from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.sessions.unheard_ack import (
     ack_unheard,
@@ -26,7 +27,7 @@ from flowcheck.verify.established_accept import established_accept
 
 def _frames_words(frames: list[int]) -> str:
     """"frame 21" / "frames 21, 23"."""
-    return f"frame{'s' if len(frames) > 1 else ''} {', '.join(map(str, frames))}"
+    return f"{frames_words(frames, ranges=False, plural=len(frames) > 1)}"
 
 
 def _fins_words(fins: list[int]) -> str:
@@ -37,7 +38,7 @@ def _fins_words(fins: list[int]) -> str:
 
 def _ack_words(conn: Connection) -> str:
     """"10.77.0.2's ACK completing it (frame 19)", the frame left out when unknown."""
-    frame = f" (frame {conn.ack_frame})" if conn.ack_frame else ""
+    frame = f" ({frame_text(conn.ack_frame)})" if conn.ack_frame else ""
     return f"{conn.orig_h}'s ACK completing it{frame}"
 
 
@@ -59,8 +60,8 @@ def _after_words(conn: Connection) -> str:
                 "acknowledged")
     if reset := unheard_reset(conn):
         fin = max(f for f in orig_fins if f < reset)
-        return (f"; {conn.orig_h}'s FIN (frame {fin}) got a RST from {conn.resp_h} (frame "
-                f"{reset}), "
+        return (f"; {conn.orig_h}'s FIN ({frame_text(fin)}) got a RST from {conn.resp_h} ("
+                f"{frame_text(reset)}), "
                 "which had given the half-open connection up: its TCP resets a segment "
                 "for a connection it does not have (RFC 9293 3.10.7.1)")
     if len(orig_fins) >= 2:
@@ -98,7 +99,7 @@ def _repeats_words(conn: Connection) -> str:
     syns = len(conn.syn_frames)
     orig_fins = conn.fin_frames
     return (f"only {conn.orig_h}'s packets of it: its SYN "
-            f"{'once' if syns == 1 else f'{syns} times'} (frame {conn.syn_frames[0]}), its "
+            f"{'once' if syns == 1 else f'{syns} times'} ({frame_text(conn.syn_frames[0])}), its "
             f"ACK of {conn.resp_h}'s SYN-ACK (not captured) {acks_repeated(conn) + 1} times "
             "with the same numbers and nothing else sent between, and its FIN, resent, "
             f"never acknowledged ({_fins_words(orig_fins)})")
@@ -254,7 +255,7 @@ def report_unheard(ctx: Context, session: Session | None, conn: Connection, what
                 "which a listener does only while it still waits for the ACK completing "
                 "the handshake (RFC 9293 3.10.7.4, SYN-RECEIVED)")
     elif unseen := acks_unseen(conn):
-        held = (f"{connector}'s SYN (frame {conn.syn_frames[0]}), then {listener}'s SYN-ACK "
+        held = (f"{connector}'s SYN ({frame_text(conn.syn_frames[0])}), then {listener}'s SYN-ACK "
                 f"resent {len(unseen)} times ({_frames_words(unseen)}) with no ACK from "
                 f"{connector} before them, which a listener does only while it still waits "
                 "for the ACK completing the handshake (RFC 9293 3.10.7.4, SYN-RECEIVED), "
@@ -341,7 +342,7 @@ def report_ack_lost_before(ctx: Context, session: Session | None, conn: Connecti
     listener, connector = conn.resp_h, conn.orig_h
     span = conn.last_ts - (conn.syn_ts or conn.ts)
     ctx.add("handshake_incomplete",
-            f"{head}: {connector} sent its SYN once (frame {conn.syn_frames[0]}) while "
+            f"{head}: {connector} sent its SYN once ({frame_text(conn.syn_frames[0])}) while "
             f"{listener} resent its SYN-ACK {len(conn.synack_frames) - 1} times over "
             f"{span_words(span)} ({_frames_words(conn.synack_frames)}). An originator that got no "
             "SYN-ACK resends its SYN within 1 to 3 s (Linux, Windows), past the same "

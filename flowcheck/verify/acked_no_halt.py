@@ -21,6 +21,7 @@ DATA_START_BACKUP).
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session
 from flowcheck.sessions import message_op, one_sided
 from flowcheck.sessions.classify import JOB_STARTS
@@ -75,7 +76,7 @@ def acked_no_halt_words(control: Connection, start: NdmpMessage, sent: int) -> s
     media, agent = control.orig_h, control.resp_h
     return (f"The capture holds only {media}'s packets of the control connection (the "
             f"agent's replies and halts not captured), but its ACKs count {agent}'s bytes: "
-            f"after {message_op(start)} (frame {start.frame}) it acknowledged {sent:,} B of "
+            f"after {message_op(start)} ({frame_text(start.frame)}) it acknowledged {sent:,} B of "
             f"them (the reply to it is {START_REPLY_BYTES:,} B, and the data flowed after "
             f"it), then only {agent}'s FIN, which its own FIN acknowledges: too few for a "
             f"halt besides the reply (a NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED is "

@@ -10,6 +10,7 @@ address that cannot work, or reaches the port under another address.
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Announcement, Connection, Finding, Session, endpoint
 from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.sessions import listener_host
@@ -162,7 +163,7 @@ def report_mismatch(ctx: Context, session: Session, ann: Announcement,
         fix = announce_and_forward_fix(ctx, session, ann, attempts[0] if attempts else None,
                                        (listener, connector, host))
     ctx.add("announced_address_mismatch",
-            f"{op} (frame {ann.frame}) announced {where} for the data connection, but the "
+            f"{op} ({frame_text(ann.frame)}) announced {where} for the data connection, but the "
             f"control connection reached {listener} at {host}; {what}. "
             f"{'Either the' if other else 'The'} announced address is the fault: {cause}."
             f"{other[0] if other else ''}", fix,
@@ -192,7 +193,7 @@ def _report_answered(ctx: Context, session: Session, ann: Announcement,
     listener, connector, host = _parties(ctx, session, ann.listener)
     op = ann.message.removeprefix("NDMP_")
     ctx.add("announced_address_mismatch",
-            f"{op} (frame {ann.frame}) announced {endpoint(ann.ip, ann.port)} for the data "
+            f"{op} ({frame_text(ann.frame)}) announced {endpoint(ann.ip, ann.port)} for the data "
             f"connection, but the control connection reached {listener} at {host}; "
             f"{connector}'s {what}. The announced address is the fault: {ann.ip} is not "
             f"{listener} at {host} but {other_host}; its answer is evidence, not the cause. "
@@ -268,7 +269,7 @@ def check_address_matched(ctx: Context, session: Session,
         fix = _translated_fix(ctx, session, ann, side, failure)
         if works:
             ctx.add("announced_address_mismatch",
-                    f"{ann.message.removeprefix('NDMP_')} (frame {ann.frame}) announced "
+                    f"{ann.message.removeprefix('NDMP_')} ({frame_text(ann.frame)}) announced "
                     f"{endpoint(ann.ip, ann.port)}, but the control connection reached "
                     f"{listener} at {host}; {connector}'s data connection ({conn.uid}) "
                     f"reached port {ann.port} under the same address {host} the control "
@@ -282,7 +283,7 @@ def check_address_matched(ctx: Context, session: Session,
         if failure is not None:
             how += f", reported as {failure.code}"
         ctx.add("announced_address_mismatch",
-                f"{ann.message.removeprefix('NDMP_')} (frame {ann.frame}) announced "
+                f"{ann.message.removeprefix('NDMP_')} ({frame_text(ann.frame)}) announced "
                 f"{endpoint(ann.ip, ann.port)}, but the control connection reached "
                 f"{listener} at {host}; {connector} reached port {ann.port} at {host} "
                 f"instead ({conn.uid}; {how}): a NAT rewrote the address, so this "

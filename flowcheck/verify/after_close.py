@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from flowcheck.durations import span_words
 from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.frame_names import frame_text, frames_words
 from flowcheck.model import Announcement, Connection, ControlPacket, NdmpStream, Session
 from flowcheck.sessions import connection_outcome
 from flowcheck.sessions.classify import rst_only
@@ -189,7 +190,7 @@ def ended_words(session: Session, ended: JobEnded) -> str:
     if ended.closing_first is not None:
         uid, frame = ended.closing_first
         return (f"as the capture began: {closed_words(session, ended.closed)}, the first packet "
-                f"the capture holds of the job but the FIN of {uid} (frame {frame}), a "
+                f"the capture holds of the job but the FIN of {uid} ({frame_text(frame)}), a "
                 "connection it holds only closing")
     return (f"as the capture began: {closed_words(session, ended.closed)}, the first packet "
             "the capture holds of the job")
@@ -314,10 +315,10 @@ def closed_words(session: Session, closed: ControlPacket, *,
            else f"the agent {session.remote_agent}")
     if before_capture:
         return (f"{who} had closed the control connection before the capture started (its "
-                f"only packet on it, frame {closed.frame}, is a RST without ACK answering "
+                f"only packet on it, {frame_text(closed.frame)}, is a RST without ACK answering "
                 "the other side: no connection there any more)")
     how = "RST" if closed.flags & _RST else "FIN"
-    return f"{who} closed the control connection ({how}, frame {closed.frame})"
+    return f"{who} closed the control connection ({how}, {frame_text(closed.frame)})"
 
 
 def late_words(ctx: Context, conn: Connection, *, closed_said: bool = False) -> str:
@@ -332,13 +333,13 @@ def late_words(ctx: Context, conn: Connection, *, closed_said: bool = False) -> 
         f" after {closed_words(session, late.closed, before_capture=late.before_capture)}"
     if late.accepted:
         return _accepted_words(ctx, conn, late, closed_said, span)
-    how = f"{refusal_how(conn)} (frame {late.answer_frame})"
+    how = f"{refusal_how(conn)} ({frame_text(late.answer_frame)})"
     syns = conn.syn_frames
     if not late.dropped and len(syns) > 1:
         # Every SYN late: the unanswered ones before the refused retry are named too.
-        listed = ", ".join(map(str, syns[:8])) + (f" and {len(syns) - 8} more"
-                                                  if len(syns) > 8 else "")
-        said = (f"its SYNs ({conn.uid}, frames {listed}){closed or ', after the close,'} "
+        listed = frames_words(syns[:8], ranges=False, plural=True) + (
+            f" and {len(syns) - 8} more" if len(syns) > 8 else "")
+        said = (f"its SYNs ({conn.uid}, {listed}){closed or ', after the close,'} "
                 f"were answered only by {how}"
                 + (f", {span}after {'it' if closed_said else 'the close'}" if span else ""))
     else:
@@ -358,7 +359,7 @@ def _accepted_words(ctx: Context, conn: Connection, late: LateRefusal, closed_sa
         f" after {closed_words(session, late.closed)}"
     taker = _taker(ctx, conn, late)
     when = f" {span}later" if closed_said and span else f" {span}{closed.lstrip()}"
-    return (f"its SYN retry{when} was answered with a SYN-ACK (frame {late.answer_frame})"
+    return (f"its SYN retry{when} was answered with a SYN-ACK ({frame_text(late.answer_frame)})"
             f"{taker}: the job's listener was gone with the job by then, so another took "
             "the connection, not an answer the job got")
 
@@ -372,7 +373,7 @@ def _taker(ctx: Context, conn: Connection, late: LateRefusal) -> str:
             if other is not own and (a.ip, a.port) == (conn.resp_h, conn.resp_p) \
                     and late.closed.frame < a.frame < late.answer_frame:
                 return (f" by the listener session {other.id} announced at the same endpoint "
-                        f"({a.message.removeprefix('NDMP_')}, frame {a.frame})")
+                        f"({a.message.removeprefix('NDMP_')}, {frame_text(a.frame)})")
     return ""
 
 
@@ -402,7 +403,7 @@ def dropped_detail(ctx: Context, conn: Connection) -> str:
     session = ctx.session_of(conn)
     if late is None or not late.dropped or session is None:
         return ""
-    return (f"unanswered while the job ran: SYNs from frame {conn.syn_frames[0]} for "
+    return (f"unanswered while the job ran: SYNs from {frame_text(conn.syn_frames[0])} for "
             f"{span_words(late.waited)} ({syn_count(conn)} SYNs in all), no SYN-ACK, until "
             f"{closed_words(session, late.closed)}; "
             f"{late_words(ctx, conn, closed_said=True)}")

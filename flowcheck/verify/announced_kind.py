@@ -22,6 +22,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Literal
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Announcement, Connection, Session, connection_ends, endpoint
 from flowcheck.sessions import listener_host
 from flowcheck.sessions.local import ip_version, is_loopback, other_version
@@ -84,7 +85,7 @@ def other_version_words(ann: Announcement, conn: Connection) -> str:
     host = listener_end(ann, conn)
     return (f"over IPv{ip_version(host)} at {host}, {listener}'s control "
             "connection address: "
-            f"{ann.message.removeprefix('NDMP_')} (frame {ann.frame}) announced "
+            f"{ann.message.removeprefix('NDMP_')} ({frame_text(ann.frame)}) announced "
             f"{endpoint(ann.ip, ann.port)}{why}")
 
 
@@ -119,13 +120,13 @@ def special_message(ann: Announcement, listener: str, connector: str, host: str,
         seen = (f"; no connection to it was seen: {connector}'s attempt stays on its own "
                 "host, off the wire")
     if special(ann.ip) == "unspecified":
-        return (f"{op} (frame {ann.frame}) announced {where} for the data connection: "
+        return (f"{op} ({frame_text(ann.frame)}) announced {where} for the data connection: "
                 f"{ann.ip} is the unspecified address (INADDR_ANY), the wildcard "
                 f"{listener}'s listener is bound to, not an address of {listener}: it names "
                 f"no host, and a connect to it reaches the connecting host itself, so "
                 f"{connector} cannot reach {listener} there (the control connection reached "
                 f"{listener} at {host}){seen}.")
-    return (f"{op} (frame {ann.frame}) announced {where} for the data connection, a "
+    return (f"{op} ({frame_text(ann.frame)}) announced {where} for the data connection, a "
             f"loopback address: it names whichever host connects to it, so {connector} "
             f"connects to itself, not to {listener} (the control connection reached "
             f"{listener} at {host}){seen}. {listener.capitalize()} most likely takes the "
@@ -198,13 +199,13 @@ def other_nic_words(ctx: Context, session: Session, ann: Announcement, conn: Con
     if host is not None and other_version(ann.ip, host):
         return (f" {ann.ip} is {listener}'s IPv4 address: the control connection reached "
                 f"{listener} over IPv6 at {host}, and NDMP v4 TCP addresses are IPv4 only, "
-                f"so {listener} announced its IPv4 address ({op}, frame {ann.frame}); "
+                f"so {listener} announced its IPv4 address ({op}, {frame_text(ann.frame)}); "
                 f"{connector} reaches it from {conn.orig_h}, an IPv4 address of its own (its "
                 f"SYNs carry TTL {ttl}, as its own packets do: no router between), so the "
                 f"address is reachable: a firewall on {listener} or on the way drops IPv4 "
                 "to it (rules for the IPv6 addresses alone do not let it through).")
     return (f" {ann.ip} is another interface of {listener} than the one the control "
-            f"connection reached ({host}; {op}, frame {ann.frame}, announced it), and "
+            f"connection reached ({host}; {op}, {frame_text(ann.frame)}, announced it), and "
             f"{connector} reaches that network from {conn.orig_h}, an address of its own on "
             f"it (not its control connection's {mine}; its SYNs carry {ttl_word(conn.orig_h)} "
             f"{ttl}, as its own "

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator
 
 from flowcheck.durations import span_words
 from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Session
 from flowcheck.sessions import message_op
 from flowcheck.sessions.local import other_version
@@ -206,7 +207,7 @@ def callback_seen_words(ctx: Context, seen: AnswerSeen, frame: int) -> str:
     return (f"no answer from {seen.listener}'s media ports is in the capture (its "
             f"direction only): {_either(seen)} (the agent's callback; the capture holds "
             f"{seen.listener}'s packets to {seen.connector} for {span_words(seen.seconds)} after "
-            f"its last request before the callback was due (frame {frame}), and no answer "
+            f"its last request before the callback was due ({frame_text(frame)}), and no answer "
             f"from {seen.listener} on a port in {media}, a SYN-ACK or a RST refusing a "
             "connection, among them). Backup Exec's agent calls the job engine back on "
             f"that port (TechNote step 2); whether {seen.connector} sent SYNs that were "
@@ -221,5 +222,5 @@ def callback_seen_detail(seen: AnswerSeen, frame: int) -> str:
     """Step 2's detail for the callback callback_seen_words reports: what is seen."""
     return (f"no answer from {seen.listener} on a media port in the capture, which holds "
             f"only {seen.listener}'s direction (its packets to {seen.connector} for "
-            f"{span_words(seen.seconds)} after frame {frame}): the agent's callback SYNs or "
+            f"{span_words(seen.seconds)} after {frame_text(frame)}): the agent's callback SYNs or "
             f"{seen.listener}'s SYN-ACKs were dropped on the way, or the SYNs never sent")

@@ -29,6 +29,7 @@ import ipaddress
 from dataclasses import field
 
 from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.frame_names import frames_words
 from flowcheck.model import Announcement, Connection, Session, connection_ends
 from flowcheck.sessions import listener_host
 from flowcheck.sessions.data_ends import opened_ends
@@ -192,13 +193,14 @@ def _announced(ctx: Context, session: Session, cause: _Cause, network: _Named,
     role = _ROLE.get(cause.role or "", "listener")
     anns = cause.announced
     ops = sorted({a.message.removeprefix("NDMP_") for a in anns})
-    frames = ", ".join(str(a.frame) for a in anns[:5]) + (", ..." if len(anns) > 5 else "")
+    frames = frames_words([a.frame for a in anns[:5]], ranges=False,
+                          plural=len(anns) > 1) + (", ..." if len(anns) > 5 else "")
     control = ctx.by_uid[session.control_uid]
     at = listened_at(ctx, session, anns[0]) or listener_host(anns[0], control)
     inside = _in(at, network.networks)
     message = (f"The {role} announced {cause.host}, outside the backup network {network}, "
                f"for its data connections ({' and '.join(ops)} "
-               f"repl{'ies' if len(anns) > 1 else 'y'}, frame{'s' if len(anns) > 1 else ''} "
+               f"repl{'ies' if len(anns) > 1 else 'y'}, "
                f"{frames}), although the control connection reached it at {at}"
                f"{', inside it' if inside else ''}: {what} {runs} outside the network.")
     target = f"its address in {network}" + (f" ({at}, the one the control connection "

@@ -14,6 +14,7 @@ unknown, so such a session is never a silent pass.
 from __future__ import annotations
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Session, Step, connection_ends
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions import message_op
@@ -52,7 +53,7 @@ def check_closed_after_auth(ctx: Context) -> None:
                     if dma else "")
         ctx.add(CODE,
                 f"Session {session.id} authenticated (the {side_words(accepted)} accepted "
-                f"CONNECT_CLIENT_AUTH, frame {accepted.frame}) and then "
+                f"CONNECT_CLIENT_AUTH, {frame_text(accepted.frame)}) and then "
                 f"{closed_words(session, closed)} {span_words(closed.ts - accepted.ts)} later "
                 "without a single request: no backup, restore or browse was started on "
                 f"control connection {where}. The network carried the session both ways: the "
@@ -77,7 +78,7 @@ def ended_step(session: Session, spec: StepSpec) -> Step:
     if ended.error:
         return make_step(spec, "not_applicable", frames=[ended.frame],
                          detail=f"not reached: the {side_words(ended)} refused "
-                                f"{message_op(ended)} (frame {ended.frame}, "
+                                f"{message_op(ended)} ({frame_text(ended.frame)}, "
                                 f"{ended.error_name or ended.error}: ndmp_error_reply), so no "
                                 "backup or restore could start in this session")
     return make_step(spec, "unknown", frames=[ended.frame],

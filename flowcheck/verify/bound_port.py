@@ -14,6 +14,7 @@ verify.refusals), as its remote agent may announce a port it holds elsewhere
 from __future__ import annotations
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Announcement, Connection, Session
 from flowcheck.verify.context import Context
 
@@ -45,7 +46,7 @@ def bound_words(conn: Connection, ann: Announcement) -> str:
     start = conn.syn_ts if conn.syn_ts is not None else conn.ts
     message = ann.message.removeprefix("NDMP_")
     return (f"either nothing listened there any more (its listener had bound the port: "
-            f"{message} (frame {ann.frame}) announced it {span_words(start - ann.ts)} before "
+            f"{message} ({frame_text(ann.frame)}) announced it {span_words(start - ann.ts)} before "
             f"the SYN; it had stopped or closed it), or a firewall rejects it with a RST "
             f"({RST_RULES})")
 
@@ -56,4 +57,4 @@ def bound_fix(conn: Connection, ann: Announcement, allow: str) -> str:
     no port to free."""
     return (f"If a firewall rejects it: {allow}; if none does, the listener on {conn.resp_h} "
             f"had stopped before the SYN came: read its log (the NDMP server's, or the "
-            f"DMA's for a mover resident in it) around the announcement (frame {ann.frame})")
+            f"DMA's for a mover resident in it) around the announcement ({frame_text(ann.frame)})")

@@ -24,6 +24,7 @@ from flowcheck.config import Config
 from flowcheck.decode import unread
 from flowcheck.decode.skipped import FlowKey, Skipped
 from flowcheck.doc_files import doc_page
+from flowcheck.frame_names import frame_text
 from flowcheck.model import CaptureInfo, Connection, Finding, Severity
 from flowcheck.sources.capture_filter import plain_filter, vlan_filter
 from flowcheck.sources.linktypes import linktype_name
@@ -282,7 +283,7 @@ def _unread(said: str, name: str, first: int) -> tuple[str, str, str]:
     traffic ...)")."""
     encapsulation = unread.BY_NAME[name]
     held = (f"{said} are {name} ({encapsulation.what}), an encapsulation flowcheck does "
-            f"not read, from frame {first}")
+            f"not read, from {frame_text(first)}")
     if encapsulation.encrypted:
         return (held, ": the job's traffic may be inside it, not missing from the capture, "
                 "but encrypted on that link",

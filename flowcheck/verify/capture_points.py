@@ -44,6 +44,7 @@ point: lost between the points, not on the receiver (`resends_vanished`).
 from __future__ import annotations
 
 from flowcheck.connections.endpoint import EVIDENCE_CAP
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Session, endpoint, other_direction
 from flowcheck.verify.allow_rules import own_rules
 from flowcheck.verify.arrival import marked_arrival
@@ -208,8 +209,9 @@ def refused_between(ctx: Context, conn: Connection) -> bool:
 
 def refused_between_words(conn: Connection) -> str:
     """Why the RST refused_between finds is not the responder's."""
-    return (f"the SYN to {endpoint(conn.resp_h, conn.resp_p)} was answered with a RST (frame "
-            f"{conn.rst_frames[0]}) that {conn.resp_h} did not send: the capture set holds "
+    return (f"the SYN to {endpoint(conn.resp_h, conn.resp_p)} was answered with a RST ("
+            f"{frame_text(conn.rst_frames[0])}) that {conn.resp_h} did not send: the capture "
+            f"set holds "
             f"two capture points (other packets from {conn.orig_h} to {conn.resp_h} are in "
             f"it twice: capture_duplicates), and the SYN once, with "
             f"{ttl_word(conn.orig_h)} {conn.orig_ttl} as "

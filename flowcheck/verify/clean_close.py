@@ -11,6 +11,7 @@ records (flowcheck.model.Connection), filled alike by every path of the tracker.
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frames_words
 from flowcheck.model import Connection
 
 
@@ -31,7 +32,7 @@ def clean_close_words(conns: list[Connection]) -> str:
     how = "a FIN each way, each acknowledged, and every byte"
     if len(conns) == 1:
         fins = sorted(clean[0].fin_frames)[:4]
-        frames = f" (frames {', '.join(map(str, fins))})" if fins else ""
+        frames = f" ({frames_words(fins, ranges=False, plural=True)})" if fins else ""
         return (f"; the data connection closed cleanly (a FIN each way{frames}, each "
                 "acknowledged, and every byte)")
     many = ("both" if len(conns) == 2 else f"all {len(conns)}") if len(clean) == len(conns) \

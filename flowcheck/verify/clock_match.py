@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Announcement, Connection, Session, connection_ends
 from flowcheck.sessions.classify import connector_host, listener_host
 from flowcheck.sessions.local import wire_forms
@@ -70,10 +71,10 @@ def event_words(group: Sequence[Announcement], conn: Connection, *,
     after the announcement): "whether a connection to it followed"."""
     first = group[0]
     where = " or ".join(endpoint(a.ip, a.port) for a in group)
-    return (f"the connection {connection_ends(conn)} (its first packet, frame "
-            f"{conn.first_frame})",
+    return (f"the connection {connection_ends(conn)} (its first packet, "
+            f"{frame_text(conn.first_frame)})",
             f"whether a connection to {where} followed {first.message.removeprefix('NDMP_')} "
-            f"(frame {first.frame})" if named else "whether a connection to it followed")
+            f"({frame_text(first.frame)})" if named else "whether a connection to it followed")
 
 
 def unbounded_words(ctx: Context, session: Session, group: Sequence[Announcement]) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, other_direction
 from flowcheck.sessions.classify import message_op
 from flowcheck.verify.context import Context
@@ -44,7 +45,7 @@ def end_order_doubt(ctx: Context, session: Session, stream: NdmpStream,
     and True. The other host's later requests (a DATA_GET_STATE the closed socket
     answered with a RST) change nothing of the reading."""
     events = [end]
-    events += [(m.direction, m.frame, m.ts, f"{message_op(m)} (frame {m.frame})")
+    events += [(m.direction, m.frame, m.ts, f"{message_op(m)} ({frame_text(m.frame)})")
                for m in stream.messages if m is start
                or (m.type != "reply" and message_op(m) in HALTS)]
     for direction, frame, ts, words in events:

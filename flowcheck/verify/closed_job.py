@@ -7,6 +7,7 @@ unseen, verify.unseen_running) keeps its steps unknown.
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text, frames_words
 from flowcheck.model import Connection, Session, Step
 from flowcheck.profiles import StepSpec
 from flowcheck.verify.after_close import JobEnded, ended_words, job_ended, late_words
@@ -68,14 +69,14 @@ def _late_callback(conn: Connection) -> str:
     job's connect, not this capture's"; "" for any other connection or outcome."""
     if conn.role != "callback" or not conn.syn_frames:
         return ""
-    frames = ", ".join(map(str, conn.syn_frames[:8]))
     s = "s" if len(conn.syn_frames) > 1 else ""
-    syns = (f"its SYN{s} ({conn.uid}, frame{s} {frames}, to "
+    frames = frames_words(conn.syn_frames[:8], ranges=False, plural=bool(s))
+    syns = (f"its SYN{s} ({conn.uid}, {frames}, to "
             f"{endpoint(conn.resp_h, conn.resp_p)})")
     if conn.resp_rst and conn.rst_frames:
-        answer = f"{'were' if s else 'was'} answered with a RST (frame {conn.rst_frames[0]})"
+        answer = f"{'were' if s else 'was'} answered with a RST ({frame_text(conn.rst_frames[0])})"
     elif conn.icmp_frames:
-        answer = f"drew an ICMP unreachable (frame {conn.icmp_frames[0]})"
+        answer = f"drew an ICMP unreachable ({frame_text(conn.icmp_frames[0])})"
     else:
         answer = "got no answer"
     return f"{syns}, after the close, {answer}: that closed job's connect, not this capture's"

@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Announcement, Connection, NdmpMessage, Session
 from flowcheck.sessions.classify import JOB_STARTS, message_op, seen_closing
 from flowcheck.verify.capture_filter import quoted
@@ -90,16 +91,17 @@ def _of_request(ctx: Context, control_uid: str, frame: int) -> ConnectSaid | Non
         return None
     request, reply, later = found
     op, who = message_op(request), _peer(request)
-    subject = f"{op} (frame {request.frame})"
+    subject = f"{op} ({frame_text(request.frame)})"
     if reply is not None:
         name = (reply.error_name or "").removeprefix("NDMP_")
         if accepted(reply):
-            return ConnectSaid("made", reply, subject, f"was answered NDMP_NO_ERR (frame "
-                               f"{reply.frame}) by {who}: its connection to the endpoint was "
+            return ConnectSaid("made", reply, subject, f"was answered NDMP_NO_ERR ("
+                               f"{frame_text(reply.frame)}) by {who}: its connection to the "
+                               f"endpoint was "
                                "made (NDMP answers it once connected)", request.frame)
         if name in CONNECT_FAILURES:
             return ConnectSaid("failed", reply, subject, f"was answered {reply.error_name} "
-                               f"(frame {reply.frame}) by {who}: its connect to the endpoint "
+                               f"({frame_text(reply.frame)}) by {who}: its connect to the endpoint "
                                "failed", request.frame)
         return None
     if any(m.type == "reply" and m.direction != request.direction for m in later):
@@ -121,15 +123,15 @@ def _later(ctx: Context, session: Session, start: float, end: float) -> ConnectS
     DATA_START_* or a state reply whose service has its connection (made)."""
     for op, message in window(ctx, session, start, end):
         if posted_halt(message) == "CONNECT_ERROR":
-            return ConnectSaid("failed", message, f"{op} (frame {message.frame})",
+            return ConnectSaid("failed", message, f"{op} ({frame_text(message.frame)})",
                                "gave the reason CONNECT_ERROR: its connection failed")
         if not accepted(message):
             continue
         if op in JOB_STARTS:
-            return ConnectSaid("made", message, op, f"was accepted (frame {message.frame}): "
+            return ConnectSaid("made", message, op, f"was accepted ({frame_text(message.frame)}): "
                                "NDMP takes it only once the data connection is made")
         if message.body.get("state") in _CONNECTED_STATES.get(op, ()):
-            return ConnectSaid("made", message, f"the {op} reply (frame {message.frame})",
+            return ConnectSaid("made", message, f"the {op} reply ({frame_text(message.frame)})",
                                f"says {_CONNECTED_STATES[op][message.body['state']]}: its "
                                "data connection was made")
     return None

@@ -5,6 +5,7 @@ verify.running, with the close a FIN the capture lacks shows by the sequence num
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import (
     Connection,
     ControlPacket,
@@ -75,8 +76,8 @@ def report_closed(ctx: Context, session: Session, stream: NdmpStream, control: C
     unanswered = ("never answered, " if start is not None
                   and (answered is None or answered.frame > fin) else "")
     begun = (unseen_start_words(ctx, session) if start is None else
-             f"{message_op(start)}, frame {start.frame}")
-    last_words = f"; last NDMP message: frame {last.frame}" if last is not None else ""
+             f"{message_op(start)}, {frame_text(start.frame)}")
+    last_words = f"; last NDMP message: {frame_text(last.frame)}" if last is not None else ""
     what = ("its mover was active" if start is not None and message_op(start) in MOVER_STARTS else
             "the job was running" if resource == 1 else
             f"the job's resource {resource} was running")
@@ -141,7 +142,7 @@ def _clocks_doubt(ctx: Context, session: Session, stream: NdmpStream, control: C
     if shown is None or (lost is None and shown.frame != control.fin_frames[0]):
         return False
     words = (f"{closer}'s close of the control connection {connection_ends(control)} "
-             f"({'FIN' if lost is None else 'shown by the packet at'} frame {shown.frame})")
+             f"({'FIN' if lost is None else 'shown by the packet at'} {frame_text(shown.frame)})")
     return end_order_doubt(ctx, session, stream, control, start,
                            (shown.direction, shown.frame, shown.ts, words),
                            "whether the control connection closed while the job ran",
@@ -154,7 +155,7 @@ def reset_after_close_words(stream: NdmpStream, closer: str) -> str:
     (reset_answer.closed_before_reset), else ""."""
     if closed_before_reset(stream) is None or stream.reset is None:
         return ""
-    return (f"The RST that followed (frame {stream.reset.frame}) is the close's consequence, "
+    return (f"The RST that followed ({frame_text(stream.reset.frame)}) is the close's consequence, "
             f"not a device's: {closer}'s system answers a closed connection's later packets "
             "with a RST (RFC 9293 3.10.7.1), however soon. ")
 
@@ -179,8 +180,9 @@ def _data_closed_too(ctx: Context, session: Session) -> str:
         fin = closed_with_control(ctx, session, conn)
         if fin is not None:
             order = "before" if conn.fin_frames[0] < fin.frame else "after"
-            return (f"It closed the data connection {connection_ends(conn)} too (FIN, frame "
-                    f"{conn.fin_frames[0]}, just {order}), before any data: one process's "
+            return (f"It closed the data connection {connection_ends(conn)} too (FIN, "
+                    f"{frame_text(conn.fin_frames[0])}, just {order}), before any data: one "
+                    f"process's "
                     "exit ends all its connections, so that close is this one's "
                     "consequence. ")
     return ""

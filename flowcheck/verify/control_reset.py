@@ -16,6 +16,7 @@ idle timeout.
 from __future__ import annotations
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text
 from flowcheck.model import (
     Connection,
     NdmpMessage,
@@ -76,34 +77,34 @@ def report_reset(ctx: Context, session: Session, stream: NdmpStream, control: Co
     what = "the job" if resource == 1 else f"the job's resource {resource}"
     if halt is None:
         begun = (unseen_start_words(ctx, session) if start is None else
-                 f"{message_op(start)}, frame {start.frame}")
+                 f"{message_op(start)}, {frame_text(start.frame)}")
         when = (f"while {what} was running ({begun}, no "
                 "NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED after it)")
         then = "The job cannot go on without it."
     elif (lost := _lost_after(answer, halt)) is not None:
-        when = (f"after {what} halted ({message_op(halt)}, frame {halt.frame}) and before "
+        when = (f"after {what} halted ({message_op(halt)}, {frame_text(halt.frame)}) and before "
                 "the session's CONNECT_CLOSE")
         then = _undelivered(lost)
     elif (went_on := sent_after_reset(control)) is not None:
         # A message resent after the RST in its side's name (the halt the DMA never
         # acknowledged to it): a device sent that RST (multipath field check).
-        when = (f"after {what} halted ({message_op(halt)}, frame {halt.frame}) and before "
+        when = (f"after {what} halted ({message_op(halt)}, {frame_text(halt.frame)}) and before "
                 "the session's CONNECT_CLOSE")
         side = _role(control, "orig" if went_on[0] == control.orig_h else "resp")[1]
         then = (f"{capitalised(side)} went on sending on it after the RST in its name (its "
-                f"last packet with data: frame {went_on[1]}), so its own TCP had not reset "
+                f"last packet with data: {frame_text(went_on[1])}), so its own TCP had not reset "
                 "it: the DMA cannot finish the job (DATA_STOP, CONNECT_CLOSE) on a "
                 "connection reset under it, which ends in failure.")
     elif (cut := cut_after_reset(ctx, session)) is not None:
-        when = (f"after {what} halted ({message_op(halt)}, frame {halt.frame}) and before "
+        when = (f"after {what} halted ({message_op(halt)}, {frame_text(halt.frame)}) and before "
                 "the session's CONNECT_CLOSE")
         then = (f"The job ended with it: the data connection's receiver then closed it "
-                f"mid-transfer (FIN, frame {cut.fin_frames[0]}) while its sender was still "
+                f"mid-transfer (FIN, {frame_text(cut.fin_frames[0])}) while its sender was still "
                 "sending (its later bytes reset), so the data was cut short, the halt "
                 "notwithstanding (it says only that the sender's writes returned).")
     else:
         answer = None  # the rest never ran: that is the finding, whatever the RST answered
-        when = (f"after {what} halted ({message_op(halt)}, frame {halt.frame}) and before "
+        when = (f"after {what} halted ({message_op(halt)}, {frame_text(halt.frame)}) and before "
                 f"the session's CONNECT_CLOSE, with {resource} of the "
                 f"{ctx.config.resources} configured resources started")
         then = "The job's remaining resources never ran."
@@ -138,7 +139,7 @@ def _clocks_doubt(ctx: Context, session: Session, stream: NdmpStream, control: C
     if reset is None:
         return False
     words = (f"{_role(control, reset.direction)[0]}'s reset of the control connection "
-             f"{connection_ends(control)} (RST, frame {reset.frame})")
+             f"{connection_ends(control)} (RST, {frame_text(reset.frame)})")
     return end_order_doubt(ctx, session, stream, control, start,
                            (reset.direction, reset.frame, reset.ts, words),
                            "whether the control connection was reset while the job ran",
@@ -171,8 +172,8 @@ def _answered(stream: NdmpStream, control: Connection, answer: Answer, host: str
     mid-transfer before the silence (host_stopped), None when none."""
     side, short = _role(control, answer.by)
     sender = _role(control, answer.packet.direction)[1]
-    what = (f"{message_op(answer.message)} (frame {answer.packet.frame})"
-            if answer.message is not None else f"FIN (frame {answer.packet.frame})")
+    what = (f"{message_op(answer.message)} ({frame_text(answer.packet.frame)})"
+            if answer.message is not None else f"FIN ({frame_text(answer.packet.frame)})")
     text = (f"{head} The RST, in {side}'s name, answered {sender}'s {what} "
             f"{span_words(answer.delay)} after it instead of acknowledging it: ")
     silence = silence_before(stream, answer.packet.ts, answer.packet.frame)
@@ -257,7 +258,7 @@ def _answered(stream: NdmpStream, control: Connection, answer: Answer, host: str
 def closed_first_words(short: str, fin: int) -> str:
     """"the agent had closed the connection itself (its FIN, frame 1678) ..." for a RST
     whose side had closed the connection first (reset_answer.closed_before_reset)."""
-    return (f"{short} had closed the connection itself (its FIN, frame {fin}) and its "
+    return (f"{short} had closed the connection itself (its FIN, {frame_text(fin)}) and its "
             "system answers a closed connection's later packets with a RST (RFC 9293 "
             "3.10.7.1), however soon: the RST is its own, a consequence of the close")
 
@@ -317,8 +318,8 @@ def _unanswered(ctx: Context, stream: NdmpStream, control: Connection,
     both = control.orig_rst and control.resp_rst
     ends = ("both ends" if both else _role(control, "orig")[0] if control.orig_rst
             else _role(control, "resp")[0])
-    since = (f"{span_words(max(0.0, reset_ts - last.ts))} after its last NDMP message (frame "
-             f"{last.frame})" if last is not None else "no NDMP message of it in the "
+    since = (f"{span_words(max(0.0, reset_ts - last.ts))} after its last NDMP message ("
+             f"{frame_text(last.frame)})" if last is not None else "no NDMP message of it in the "
              "capture before it")
     text = f"{head} by {ends} ({reset_words(control)}) {when}, {since}. {then}"
     silence = silence_before(stream, reset_ts, control.rst_frames[0])

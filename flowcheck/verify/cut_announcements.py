@@ -4,6 +4,7 @@ followed (split from flowcheck.verify.data_links, its size)."""
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.ndmp.listeners import listener_of
 from flowcheck.verify.attempts import connector_unseen
@@ -64,7 +65,7 @@ def check_cut_announcements(ctx: Context, session: Session) -> None:
             # one the capture holds that may be it (trial 20 D3): step unknown.
             continue
         if not announcement_time_enough(ctx, session, ts, frame):
-            ended_early(ctx, session, f"{name.removeprefix('NDMP_')} (frame {frame}) "
+            ended_early(ctx, session, f"{name.removeprefix('NDMP_')} ({frame_text(frame)}) "
                         "announced a data endpoint", ts, [frame],
                         waits=seen_after_wait(ctx.config, "the connection to it"),
                         frame=frame)
@@ -85,12 +86,12 @@ def check_cut_announcements(ctx: Context, session: Session) -> None:
         filtered, refilter = (port_only_words(ctx, session, said, frame) if said
                               else ("", ""))
         if taken is None:
-            head = (f"{op} (frame {frame}) announced a data endpoint ({unread})"
+            head = (f"{op} ({frame_text(frame)}) announced a data endpoint ({unread})"
                     + (f"{filtered}no" if said else ", but no")
                     + f" connection between {session.media_server} and "
                     f"{session.remote_agent} followed")
         else:
-            head = (f"{op} (frame {frame}) announced a data endpoint ({unread}), and a "
+            head = (f"{op} ({frame_text(frame)}) announced a data endpoint ({unread}), and a "
                     f"connection between {session.media_server} and "
                     f"{session.remote_agent} after it was read as the callback (step 2): "
                     f"{taken.uid} {connection_ends(taken)} "

@@ -10,6 +10,7 @@ lowered mid-job, a full tape's mover reset).
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, NdmpMessage, Session, connection_ends
 from flowcheck.sessions import message_op
 from flowcheck.verify.context import Context
@@ -37,21 +38,21 @@ def cut_halt_words(ctx: Context, session: Session) -> str | None:
     messages, stalls = session_stalls(ctx, session)
     events: list[tuple[Connection, float, int | None, str]] = [
         (conn, stall.ts, stall.frame or None,
-         f"stopped delivering (resent, never acknowledged: the last resend frame "
-         f"{stall.frame})")
+         f"stopped delivering (resent, never acknowledged: the last resend "
+         f"{frame_text(stall.frame)})")
         for conn, stall in stalls]
     for uid in session.data_connections:
         conn = ctx.by_uid[uid]
         if conn.rst_frames and carried(conn):
             events.append((conn, reset_time(conn), reset_frame(conn),
-                           f"was reset (RST, frame {reset_frame(conn)})"))
+                           f"was reset (RST, {frame_text(reset_frame(conn))})"))
     stream = ctx.stream_by_uid.get(session.control_uid)
     snapped = stream is not None and bool(stream.snap_cut)
     for conn, ts, frame, what in events:
         halt = halt_of(messages, conn, ts, frame, ctx.order)
         if halt is not None and reason_cut(halt):
             return (f"{conn.uid} ({connection_ends(conn)}) {what}, and its resource's "
-                    f"{message_op(halt)} (frame {halt.frame}) lost its reason to "
+                    f"{message_op(halt)} ({frame_text(halt.frame)}) lost its reason to "
                     + ("the snap length" if snapped else "a hole in the capture")
                     + ": whether the job ended normally or failed on it cannot be told"
                     + (" (capture with tcpdump -s 0)" if snapped else ""))

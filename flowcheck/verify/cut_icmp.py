@@ -10,6 +10,7 @@ a refusal.
 from __future__ import annotations
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection
 from flowcheck.sessions.local import icmp_word
 from flowcheck.verify.ttl_exceeded import ttl_exceeded, ttl_exceeded_tail
@@ -40,7 +41,7 @@ def cut_tie_words(conn: Connection) -> str:
                f"{' to itself' if source == 'own' else ', not an end of it,'} "
                f"{span_words(delay)} after the {packet}")
         only = f"the only connection attempt of {to} then"
-    return (f" (frame {conn.icmp_frames[0]}: the capture's snap length cut its quote after "
+    return (f" ({frame_text(conn.icmp_frames[0])}: the capture's snap length cut its quote after "
             f"{kept:,} bytes of the quoted packet, before the TCP ports; tied to this "
             f"connection by addresses and time: {who}, {only})")
 
@@ -52,7 +53,7 @@ def untied_words(conn: Connection) -> str:
         return ""
     frame, delay, sender, attempts = conn.icmp_untied
     return (f"an {icmp_word(conn)} unreachable whose quote the capture's snap length cut "
-            f"(frame {frame}) came from {sender} {span_words(delay)} after a SYN or SYN-ACK "
+            f"({frame_text(frame)}) came from {sender} {span_words(delay)} after a SYN or SYN-ACK "
             f"of it, but {attempts} "
             f"connection attempts fit it then (addresses and time), so it is tied to none: "
             "it may be this one's reject (capture with tcpdump -s 0 to read whose)")

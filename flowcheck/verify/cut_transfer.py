@@ -16,6 +16,7 @@ from a finished one: step 5 is unknown and capture_ended_early names the reset.
 from __future__ import annotations
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, NdmpMessage, Session, connection_ends
 from flowcheck.sessions import message_op
 from flowcheck.verify.capture_points import resets_between, resets_between_words
@@ -55,8 +56,9 @@ def cut_words(ctx: Context, conn: Connection, session: Session, it: str = "it") 
         return waited_words(conn, session, it)
     sender, receiver = ((conn.orig_h, conn.resp_h) if conn.sender_is_orig
                         else (conn.resp_h, conn.orig_h))
-    return (f"{role_words(conn, session, receiver)} closed {it} mid-transfer (FIN, frame "
-            f"{conn.fin_frames[0]}) while {role_words(conn, session, sender)} was still "
+    return (f"{role_words(conn, session, receiver)} closed {it} mid-transfer (FIN, "
+            f"{frame_text(conn.fin_frames[0])}) while {role_words(conn, session, sender)} was "
+            f"still "
             f"sending, then reset it ({reset_words(conn)})")
 
 
@@ -98,7 +100,7 @@ def _report(ctx: Context, session: Session, conn: Connection,
     then = ""
     if halt is not None:
         then = (f" The job then halted with {abnormal_reason(halt)} "
-                f"({message_op(halt)}, frame {halt.frame}).")
+                f"({message_op(halt)}, {frame_text(halt.frame)}).")
     words = f"{connection_ends(conn)}"
     dropped = dropped_side(ctx, conn)
     forged = ""
@@ -155,7 +157,7 @@ def _report(ctx: Context, session: Session, conn: Connection,
         aborted = None if forged else _dma_abort(ctx, session, conn)
         if aborted is not None:  # the DMA gave the job up itself (field check 39 t03)
             head += (f" The media server then aborted the job itself "
-                     f"({message_op(aborted)}, frame {aborted.frame}): its job engine gave "
+                     f"({message_op(aborted)}, {frame_text(aborted.frame)}): its job engine gave "
                      "the job up, on an error of its own (its tape or storage: a full "
                      "medium, a media error) or a cancel; no device between them did it.")
             fix = ("See the media server's job log at that time for the error that made it "
@@ -220,7 +222,7 @@ def _path_broke(conn: Connection, session: Session) -> tuple[str, str] | None:
     router = conn.icmp_sender
     return (f"the router {router} reported {role_words(conn, session, sender)} unreachable "
             f"with {reported} before {role_words(conn, session, receiver)} closed it (FIN, "
-            f"frame {conn.fin_frames[0]}) and reset it ({reset_words(conn)}), with no "
+            f"{frame_text(conn.fin_frames[0])}) and reset it ({reset_words(conn)}), with no "
             "normal halt of its job after it: the path to "
             f"{sender} broke, and {receiver} gave the transfer up after waiting for its "
             "data (its timeout), not for an error of its own.",
@@ -281,11 +283,11 @@ def _ended_both(ctx: Context, session: Session, conn: Connection
                "service stopped, restarted or crashed), then the job log. No device between "
                "the hosts did it: devices reset connections, they do not close them.")
     words = (f" {role.capitalize()} {host} also closed the session's control connection "
-             f"(FIN, frame {fin.frame}) {when}. It ended both connections at once, as the "
+             f"(FIN, {frame_text(fin.frame)}) {when}. It ended both connections at once, as the "
              f"system ends a process's connections when it exits; {what}.")
     if _forged_words(ctx, conn, session):  # the RST was a device's: the close answers it
         words = (f" {role.capitalize()} {host} then closed the session's control "
-                 f"connection (FIN, frame {fin.frame}) {when}: its job ended on the reset "
+                 f"connection (FIN, {frame_text(fin.frame)}) {when}: its job ended on the reset "
                  "(a device that resets a connection in one host's name most often "
                  "resets the other host too).")
     return words, fix, fin.frame

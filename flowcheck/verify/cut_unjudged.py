@@ -17,6 +17,7 @@ their timestamps say: a clock set back; else time).
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.sessions.classify import JOB_STARTS, end_of, message_op, seen_closing
 from flowcheck.verify.connect_said import ndmp_port_only
@@ -55,8 +56,9 @@ def _started_after(ctx: Context, session: Session, frame: int | None) -> str:
                   and message_op(m) in JOB_STARTS), None)
     if start is None:
         return ""
-    return (f"the session started its job after it ({message_op(start)}, frame "
-            f"{start.frame}), which a DMA does once the data connection is made: it most "
+    return (f"the session started its job after it ({message_op(start)}, "
+            f"{frame_text(start.frame)}), which a DMA does once the data connection is made: it "
+            f"most "
             "likely ran where the capture does not see it (another interface or address of "
             "a host)")
 

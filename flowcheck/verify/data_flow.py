@@ -3,6 +3,7 @@ opened data connections (from the agent on a backup, to it on a restore)."""
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Session, Step
 from flowcheck.profiles import StepSpec
 from flowcheck.verify.aborted import aborted_flow
@@ -168,7 +169,7 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
     if all(judged(ctx, c) == "midstream" for c in open_conns):
         # Open before its first captured packet: the data may all have gone before it
         # (the capture started late, or missed it), which only its opening would show.
-        first = ", ".join(f"{c.uid} frame {c.first_frame}" for c in open_conns)
+        first = ", ".join(f"{c.uid} {frame_text(c.first_frame)}" for c in open_conns)
         return make_step(spec, "unknown", uids, detail=(
             f"unknown: no bytes {direction} in the capture, but the data connection's "
             f"opening is not in it (it opened before the capture started, or the sniffer "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Announcement, Connection, Session
 from flowcheck.sessions import announcement_groups, is_local_group, message_op
 from flowcheck.sessions.classify import reply_to
@@ -146,8 +147,8 @@ def check_data(ctx: Context, session: Session) -> None:
         if off_path(ctx, session, group):
             continue  # a three-way job's, between two hosts off the capture's path
         if not announcement_time_enough(ctx, session, first.ts, first.frame):
-            ended_early(ctx, session, f"{first.message.removeprefix('NDMP_')} (frame "
-                        f"{first.frame}) announced {where}", first.ts, [first.frame],
+            ended_early(ctx, session, f"{first.message.removeprefix('NDMP_')} ("
+                        f"{frame_text(first.frame)}) announced {where}", first.ts, [first.frame],
                         waits=seen_after_wait(ctx.config, "the connection to it"),
                         frame=first.frame)
             continue
@@ -177,7 +178,7 @@ def check_data(ctx: Context, session: Session) -> None:
             announced, where = _stood_in(ctx, session, group)
         late = _late_after(ctx, session, group)
         # What the capture holds: the readings below may have it tried (seed 113 run 45).
-        head = (f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced "
+        head = (f"{first.message.removeprefix('NDMP_')} ({frame_text(first.frame)}) announced "
                 f"{announced} for the data connection, but " + (
                     "no connection in the capture tried it while the job ran: " if late
                     else "the capture holds no connection to it: "))
@@ -185,7 +186,7 @@ def check_data(ctx: Context, session: Session) -> None:
         filtered, refilter = (port_only_words(ctx, session, said, first.frame) if said
                               else ("", ""))
         if said is not None:  # the control connection's word, not the absence
-            head = (f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced "
+            head = (f"{first.message.removeprefix('NDMP_')} ({frame_text(first.frame)}) announced "
                     f"{announced} for the data connection{filtered}no connection "
                     f"{'tried it while the job ran' if late else 'tried it'}: ")
         ports = (f"heck that the ports of {ctx.ranges('media')} and {ctx.ranges('agent')} "
@@ -236,7 +237,7 @@ def _one_way_not_used(ctx: Context, session: Session, group: list[Announcement],
     where = " or ".join(dict.fromkeys(end for end, _ in ends))
     note = "".join(dict.fromkeys(words for _, words in ends))
     ctx.add("announced_not_used",
-            f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) announced "
+            f"{first.message.removeprefix('NDMP_')} ({frame_text(first.frame)}) announced "
             f"{announced}{note}, but {answer_seen_words(seen, where)}. So the job "
             f"could not move its data: either {connector} could not connect (for example it "
             "could not bind a port because the port was in use on its side), or its own "
@@ -308,7 +309,7 @@ def _answered_after(ctx: Context, session: Session, ann: Announcement) -> str:
     who = "the agent" if reply.direction == "resp" else "the media server"
     error = f", {reply.error_name}" if reply.error else ""
     return (f" {capitalised(who)} answered {message_op(request)} only after that close "
-            f"(frame {reply.frame}{error}): its connect was still pending while the job "
+            f"({frame_text(reply.frame)}{error}): its connect was still pending while the job "
             "waited, so its SYNs were most likely dropped before they reached the capture "
             "point.")
 

@@ -5,6 +5,7 @@ flowcheck.verify.wrong_way). Step 5 (the data flowing) is flowcheck.verify.data_
 from __future__ import annotations
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Session, Step, other_direction
 from flowcheck.ndmp.listeners import listener_of
 from flowcheck.profiles import StepSpec
@@ -89,7 +90,7 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
         if ctx.lacks(reply_way, control.ts):
             why = one_way_words(ctx, reply_way, "its reply", control.ts)
         else:
-            ended_early(ctx, session, f"the {op} request (frame {pending.frame})",
+            ended_early(ctx, session, f"the {op} request ({frame_text(pending.frame)})",
                         pending.ts, [pending.frame], conn=control,
                         waits=seen_after_wait(ctx.config, "its reply"),
                         frame=pending.frame)
@@ -97,18 +98,19 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
                    f"{span_words(after(ctx, pending.ts, pending.frame))} after it, "
                    "before its reply")
         return make_step(spec, "unknown", [control.uid], [pending.frame],
-                         f"unknown: the {op} request (frame {pending.frame}) got no reply in the "
+                         f"unknown: the {op} request ({frame_text(pending.frame)}) got no reply "
+                         f"in the "
                          f"capture: {why}")
     unanswered = never_answered(ctx, session, control)
     if unanswered is not None:
         op = message_op(unanswered)
         peer = control.host(other_direction(unanswered.direction))
         # The job's next port had none left in the range (verify.range_stops).
-        stop = listen_stop(ctx, session, peer, f"the {op} request (frame {unanswered.frame})",
+        stop = listen_stop(ctx, session, peer, f"the {op} request ({frame_text(unanswered.frame)})",
                            unanswered.ts, unanswered.frame)
         # With a stop, its lead ends the first clause the verdict's "cause:" keeps.
         lead = f", {stop_lead(ctx, stop)}; the" if stop is not None else ", although the"
-        why = (f"the {op} request (frame {unanswered.frame}) was never answered by {peer}"
+        why = (f"the {op} request ({frame_text(unanswered.frame)}) was never answered by {peer}"
                f"{lead} control connection went on after it (later messages, or its close)")
         fix = (f"See the log of the NDMP service on {peer} at that time: it received the "
                "request but never answered it (hung, or it could not bind a port in its "
@@ -133,9 +135,9 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
         op = message_op(request)
         peer = control.host(other_direction(request.direction))
         return make_step(spec, "unknown", [control.uid], [request.frame, frame],
-                         f"unknown: the {op} request (frame {request.frame}) has no reply "
+                         f"unknown: the {op} request ({frame_text(request.frame)}) has no reply "
                          f"among the messages the capture could read, and the snap length "
-                         f"cut the header of a record {peer} sent after it (frame {frame}): "
+                         f"cut the header of a record {peer} sent after it ({frame_text(frame)}): "
                          "that may be its reply, so whether that resource's data endpoint "
                          "was announced, or refused, cannot be seen (capture with tcpdump "
                          f"-s 0, or see the NDMP log of {peer})")
@@ -143,7 +145,7 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
     if addressless:
         # On the wire too short for an address, yet no header error: the listen most
         # likely failed, with its body error in the bytes the snap length cut.
-        said = ", ".join(f"{message_op(m)} (frame {m.frame}, {m.body_len:,} bytes)"
+        said = ", ".join(f"{message_op(m)} ({frame_text(m.frame)}, {m.body_len:,} bytes)"
                          for m in addressless)
         return make_step(spec, "unknown", [control.uid], [m.frame for m in addressless],
                          f"unknown: the reply to {said} is too short on the wire to carry a "
@@ -215,7 +217,7 @@ def _started_late(ctx: Context, session: Session, control: Connection) -> str:
         return ""
     return (f"no announcement in the capture, but the control connection opened "
             f"{opened_unseen_words(session)} and the first NDMP message the capture holds "
-            f"of it is the {message_op(first)} {first.type} (frame {first.frame}): the "
+            f"of it is the {message_op(first)} {first.type} ({frame_text(first.frame)}): the "
             "announcement may have come before it (start the capture before the job starts)")
 
 
@@ -270,16 +272,16 @@ def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
         where = ("" if carried.control_uid == session.control_uid else
                  f" on the control connection {carried.control_uid}")
         return make_step(spec, "failed", [control.uid], [reply.frame],
-                         f"{message_op(request)} (frame {request.frame}{where}) was answered "
-                         f"{reply.error_name.removeprefix('NDMP_')} (frame {reply.frame}): "
+                         f"{message_op(request)} ({frame_text(request.frame)}{where}) was answered "
+                         f"{reply.error_name.removeprefix('NDMP_')} ({frame_text(reply.frame)}): "
                          f"refused before any connection to {endpoint(carried.ip, carried.port)}")
     # What no connection followed (cut ones too) needs a capture that could show one.
-    unfollowed = [(f"{g[0].message.removeprefix('NDMP_')} (frame {g[0].frame}) announced "
+    unfollowed = [(f"{g[0].message.removeprefix('NDMP_')} ({frame_text(g[0].frame)}) announced "
                    f"{endpoint(g[0].ip, g[0].port)}",
                    attempt_unseen(ctx, session, g[0].listener, [a.ip for a in g], g[0].ts,
                                   g, g[0].frame))
                   for g in unused]
-    unfollowed += [(f"{name.removeprefix('NDMP_')} (frame {frame}) announced a data "
+    unfollowed += [(f"{name.removeprefix('NDMP_')} ({frame_text(frame)}) announced a data "
                     "endpoint (its address cut by the snap length)",
                     attempt_unseen(ctx, session, listener_of(name), [],
                                    message_ts(ctx, session, frame), frame=frame)

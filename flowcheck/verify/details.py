@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flowcheck.connections.conn import EVIDENCE_CAP
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text, frames_words
 from flowcheck.model import Connection, Direction, Session, connection_ends, endpoint
 from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.sessions import (
@@ -85,8 +86,8 @@ def handshake_words(conn: Connection) -> str:
             first = " first" if conn.syn_retries else ""
             answered = (f" {span_words(max(0.0, conn.synack_ts - conn.syn_ts))} after the"
                         f"{first} SYN")
-        return (f"SYN-ACK{answered}, then reset by {conn.orig_h} (frame "
-                f"{conn.rst_frames[0]}) before the handshake completed")
+        return (f"SYN-ACK{answered}, then reset by {conn.orig_h} ("
+                f"{frame_text(conn.rst_frames[0])}) before the handshake completed")
     if not conn.syn_seen and not conn.synack_seen:
         return "handshake not in the capture"
     return "handshake not fully captured"
@@ -131,8 +132,8 @@ def _early_answer_words(conn: Connection) -> str:
     again = next((frame for frame in conn.synack_frames[1:]
                   if resend is not None and frame < resend), None)
     if again is not None:
-        return (f"that SYN-ACK was lost on its way ({conn.resp_h} resent it, frame {again}, "
-                f"before the resent SYN, frame {resend}, was captured: the tries passed the "
+        return (f"that SYN-ACK was lost on its way ({conn.resp_h} resent it, {frame_text(again)}, "
+                f"before the resent SYN, {frame_text(resend)}, was captured: the tries passed the "
                 "capture point a timeout apart)")
     return ("that SYN-ACK was lost on its way, or the tries were held on the way (a "
             "router's neighbour queue) and captured together (the SYN-ACK's TSecr names "
@@ -198,7 +199,7 @@ def announcement_detail(ctx: Context, session: Session) -> str:
         elif ann.listener == "mover" and (ann.message, True) in ANNOUNCERS and \
                 control.resp_h != control.orig_h:
             who = f"mover on {control.resp_h} (tape agent)"  # the agent's own tape
-        words.append(f"{ann.message.removeprefix('NDMP_')} (frame {ann.frame}) announced "
+        words.append(f"{ann.message.removeprefix('NDMP_')} ({frame_text(ann.frame)}) announced "
                      f"{endpoint(ann.ip, ann.port)}{special_words(ann.ip)}, the {who} "
                      "listening")
     return "; ".join(words)
@@ -213,17 +214,17 @@ def data_connection_detail(ctx: Context, session: Session, conns: list[Connectio
         translated = dict(session.address_matched).get(conn.uid)
         if ann is not None and translated:
             reached = (f"reached port {ann.port} announced in "
-                       f"{ann.message.removeprefix('NDMP_')} (frame {ann.frame}) under "
+                       f"{ann.message.removeprefix('NDMP_')} ({frame_text(ann.frame)}) under "
                        f"{listener_end(ann, conn)}, not the announced {translated} (NAT)")
         elif ann is not None and other_version(ann.ip, listener_end(ann, conn)):
             reached = f"reached port {ann.port} {other_version_words(ann, conn)}"
         elif ann is not None:
-            reached = f"reached {ann.message.removeprefix('NDMP_')} (frame {ann.frame})'s " \
+            reached = f"reached {ann.message.removeprefix('NDMP_')} ({frame_text(ann.frame)})'s " \
                       "endpoint"
         elif conn.uid in session.port_named:
             frame, name = session.port_named[conn.uid]
             reached = (f"matched by direction and ports, to the endpoint the "
-                       f"{name.removeprefix('NDMP_')} reply of frame {frame} names")
+                       f"{name.removeprefix('NDMP_')} reply of {frame_text(frame)} names")
         elif conn.uid in session.port_matched and connection_outcome(conn) == "midstream":
             # Its originator is only its first captured packet's sender (trial 20 D3).
             reached = ("matched by ports (its opening is not in the capture, so which end "
@@ -244,7 +245,7 @@ def data_connection_detail(ctx: Context, session: Session, conns: list[Connectio
             gap = next((g for g in ctx.file_gaps if g.start < conn.ts and g.end > ann.ts),
                        None)
             opening = (f"its handshake is not in the capture although it opened after "
-                       f"frame {ann.frame}: "
+                       f"{frame_text(ann.frame)}: "
                        + (f"it may have gone in {hole.words()}" if hole else
                           f"it may have gone in {gap.words()}; if the files are one "
                           "sniffer's, rotated without a pause, the sniffer missed it"
@@ -305,46 +306,47 @@ def failure_words(conn: Connection, lacking: str | None = None) -> str:
         unseen = (conn.evidence(other).sent_unseen
                   if closer != "both" and not conn.sniffer_missed
                   and not conn.untold_missed else 0)
-        lost = (f" arrived ({unseen:,} B sent never did, frame "
-                f"{conn.evidence(other).sent_unseen_frame})" if unseen else "")
+        lost = (f" arrived ({unseen:,} B sent never did, "
+                f"{frame_text(conn.evidence(other).sent_unseen_frame)})" if unseen else "")
         if closer != "both" and (sacked := sacked_of(conn, host)) is not None:
             lost = sacked_detail(sacked[1], sacked[0])
+        cited = frames_words(frames[:2 if closer == "both" else 1], ranges=False,
+                             plural=closer == "both")
         return (f"opened, then {'reset' if how == 'RST' else 'closed'} by {by} ({how}, "
-                f"frame{'s' if closer == 'both' else ''} "
-                f"{', '.join(map(str, frames[:2 if closer == 'both' else 1]))}) before any "
+                f"{cited}) before any "
                 f"data{lost}")
     if outcome == "refused" and own_stack_refused(conn):
         many = len(conn.icmp_frames) > 1
         return (f"not sent: {conn.orig_h}'s own network stack reported {conn.resp_h} "
-                f"unreachable with {refusal_how(conn)} (frame{'s' if many else ''} "
-                f"{', '.join(map(str, conn.icmp_frames))}, quoting the SYN "
+                f"unreachable with {refusal_how(conn)} ("
+                f"{frames_words(conn.icmp_frames, ranges=False, plural=many)}, quoting the SYN "
                 f"{connection_ends(conn)}"
                 f", which never left {conn.orig_h})")
     if outcome == "refused" and quoted_syn_refused(conn):
         many = len(conn.icmp_frames) > 1
-        return (f"refused: the SYN was answered with {refusal_how(conn)} (frame"
-                f"{'s' if many else ''} {', '.join(map(str, conn.icmp_frames))} "
+        return (f"refused: the SYN was answered with {refusal_how(conn)} ("
+                f"{frames_words(conn.icmp_frames, ranges=False, plural=many)} "
                 f"quote{'' if many else 's'} the SYN {connection_ends(conn)}, "
                 "which the capture does not hold)")
     if outcome == "refused" and unseen_syn_refused(conn):
-        return (f"refused: the SYN was answered with a RST (frame {conn.rst_frames[0]}, "
+        return (f"refused: the SYN was answered with a RST ({frame_text(conn.rst_frames[0])}, "
                 "shaped as a refusal; the capture does not hold the SYN it answers)")
     if outcome == "refused" and proxied(conn):
         return (f"refused behind a SYN proxy: a device answered the SYN in {conn.resp_h}'s "
-                f"name, then {refusal_how(conn)} (frame "
-                f"{(conn.rst_frames or conn.icmp_frames)[0]}) refused the connection")
+                f"name, then {refusal_how(conn)} ("
+                f"{frame_text((conn.rst_frames or conn.icmp_frames)[0])}) refused the connection")
     if outcome == "refused":
         return f"refused: the SYN was answered with {refusal_how(conn)}"
     if outcome == "aborted":
-        return (f"answered, then reset by its originator {conn.orig_h} (RST, frame "
-                f"{conn.rst_frames[0]}) before any data")
+        return (f"answered, then reset by its originator {conn.orig_h} (RST, "
+                f"{frame_text(conn.rst_frames[0])}) before any data")
     if outcome == "handshake_incomplete" and handshake_unheard(conn):
         return unheard_detail(conn)
     if outcome == "handshake_incomplete" and conn.far_synack_frames:
         return (f"handshake incomplete: {counted(conn.far_synack_frames, 'SYN-ACK')} from "
                 f"{conn.resp_h} only across the NAT (never back to {conn.orig_h}'s side)")
     if outcome == "handshake_incomplete":
-        reset = (f", then its RST (frame {conn.rst_frames[0]})" if conn.resp_rst
+        reset = (f", then its RST ({frame_text(conn.rst_frames[0])})" if conn.resp_rst
                  else "")
         if synack_unreachable(conn):  # trial 40 x1
             reset = f", {synack_how(conn)} about them"
@@ -375,4 +377,5 @@ def named_words(session: Session) -> str:
     data connection matched by ports that a later reply of the session names
     (Session.port_named, flowcheck.sessions.named); "" when none."""
     return ", ".join(f"{uid} reached the endpoint the {name.removeprefix('NDMP_')} reply of "
-                     f"frame {frame} names" for uid, (frame, name) in session.port_named.items())
+                     f"{frame_text(frame)} "
+                     f"names" for uid, (frame, name) in session.port_named.items())

@@ -17,6 +17,7 @@ from collections import defaultdict
 from typing import Literal
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Finding, Session, connection_ends
 from flowcheck.sessions import (
     Outcome,
@@ -273,7 +274,7 @@ def unseen_why(ctx: Context, conn: Connection) -> str:
     outcome = connection_outcome(conn)
     if outcome == "midstream" and rst_only(conn):
         sender = conn.resp_h if conn.resp_rst else conn.orig_h
-        return (f"the capture holds only a RST from {sender} (frame {conn.rst_frames[0]}) "
+        return (f"the capture holds only a RST from {sender} ({frame_text(conn.rst_frames[0])}) "
                 "and no handshake: it may refuse a SYN the capture does not hold as well as "
                 "end a connection that had opened")
     answer = _answer_direction(conn, outcome)
@@ -282,7 +283,7 @@ def unseen_why(ctx: Context, conn: Connection) -> str:
                 "could not be seen")
     if originator_aborted(conn):
         # The RST ended this attempt; what the capture cannot show is the next one.
-        return (f"{conn.orig_h} reset it after the SYN-ACK (RST, frame {conn.rst_frames[0]}) "
+        return (f"{conn.orig_h} reset it after the SYN-ACK (RST, {frame_text(conn.rst_frames[0])}) "
                 f"and the capture ended {span_words(after_last(ctx, conn))} later, before a "
                 f"retry (a new connection from {conn.orig_h}) could be seen")
     if outcome in ("handshake_incomplete", "aborted") and lone_synack(conn) and \
@@ -323,7 +324,7 @@ def note_unseen(ctx: Context, session: Session | None, conn: Connection, what: s
     if not ctx.lacks(_answer_direction(conn, outcome), conn.ts):
         words = (f"{what} {connection_ends(conn)}")
         if originator_aborted(conn):
-            ended_early(ctx, session, f"{conn.orig_h}'s RST (frame {conn.rst_frames[0]}) "
+            ended_early(ctx, session, f"{conn.orig_h}'s RST ({frame_text(conn.rst_frames[0])}) "
                         f"that ended the {words} after its SYN-ACK", conn.last_ts,
                         opening_frames(conn) + conn.rst_frames, conn=conn,
                         waits="a retry (a new connection) could be seen",
@@ -416,8 +417,8 @@ def flow_hidden(ctx: Context, session: Session, conns: list[Connection], key: st
             # Sent (the sender's own sequence numbers say so), never captured, and the
             # receiver's ACKs that would tell lost from not captured are not captured.
             frame = evidence.sent_unseen_frame
-            return (f"{sender}'s sequence numbers show {unseen:,} B sent on {conn.uid} (frame "
-                    f"{frame}) that the capture does not hold, and it holds "
+            return (f"{sender}'s sequence numbers show {unseen:,} B sent on {conn.uid} ("
+                    f"{frame_text(frame)}) that the capture does not hold, and it holds "
                     f"{lacking_words(ctx, receiver, sender, conn.ts)}, whose ACKs would tell "
                     "whether they arrived")
     if all(not c.fin_frames and not c.rst_frames for c in conns) and \

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import PurePath
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import CaptureInfo, Connection
 
 
@@ -43,9 +44,12 @@ def file_start_gaps(lossy: Sequence[Connection], captures: Sequence[CaptureInfo]
 
 def file_start_words(found: tuple[int, int, str]) -> str:
     """capture_loss's hedge for file_start_gaps' answer: "1 gap of them opened at the
-    first packet of a file of the set (frame 301, the first of NAME): ..."."""
+    first packet of a file of the set (frame 1 of NAME): ..." (the set's frames named
+    by file: flowcheck.frame_names; without, "(frame 301, the first of NAME)")."""
     count, frame, name = found
+    named = frame_text(frame)
+    where = named if named.endswith(f" of {name}") else f"{named}, the first of {name}"
     return (f"{count} {'gap' if count == 1 else 'gaps'} of them opened at the first packet "
-            f"of a file of the set (frame {frame}, the first of {name}): a file missing "
+            f"of a file of the set ({where}): a file missing "
             "from the set just before it (one cut by size or by time and not copied) leaves "
             "the same gap, so these bytes may be in such a file, not lost by the sniffer")

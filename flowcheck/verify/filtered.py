@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Announcement, NdmpMessage, Session, endpoint
 from flowcheck.sessions import announcement_groups, is_local_group, message_op
 from flowcheck.sessions.classify import JOB_STARTS
@@ -80,12 +81,12 @@ def moved_words(message: NdmpMessage) -> str:
     trial27-three-way/3w-full-m read "counting 724992 bytes")."""
     op = message_op(message)
     if op in HALTS:
-        return f"{op} {HALTS[op][1]}, frame {message.frame}"
+        return f"{op} {HALTS[op][1]}, {frame_text(message.frame)}"
     if op in JOB_STARTS:
-        return f"{op} accepted, frame {message.frame}"
+        return f"{op} accepted, {frame_text(message.frame)}"
     count = message.body.get(_BYTE_COUNTS[op])
     amount = f"{count:,} B" if isinstance(count, int) else f"{count} bytes"
-    return f"{op} reply counting {amount}, frame {message.frame}"
+    return f"{op} reply counting {amount}, {frame_text(message.frame)}"
 
 
 def _port_only_words(ctx: Context, what: str) -> str:
@@ -180,10 +181,10 @@ def _elsewhere_words(ctx: Context, session: Session, announced: Sequence[Announc
     ann, host = found[0]
     who = "the agent" if ann.listener == "data" else "the media server"
     if other_version(ann.ip, host):
-        return (f"{ann.message.removeprefix('NDMP_')} (frame {ann.frame}) announced "
+        return (f"{ann.message.removeprefix('NDMP_')} ({frame_text(ann.frame)}) announced "
                 f"{endpoint(ann.ip, ann.port)}, {who}'s IPv4 address beside a control "
                 f"connection over IPv6 ({host}; NDMP v4 TCP addresses are IPv4 only)")
-    return (f"{ann.message.removeprefix('NDMP_')} (frame {ann.frame}) announced "
+    return (f"{ann.message.removeprefix('NDMP_')} ({frame_text(ann.frame)}) announced "
             f"{endpoint(ann.ip, ann.port)}, not the address the control connection reached "
             f"{who} at ({host}): another interface of {who}")
 
@@ -211,9 +212,9 @@ def off_path(ctx: Context, session: Session, group: Sequence[Announcement]) -> s
               f"job of sessions {ids} runs between two hosts the capture holds no packet "
               "between", sorted(((ann.frame, ann.ts), (other_ann.frame, other_ann.ts))),
               "path")
-        return (f"a three-way job: {ann.message.removeprefix('NDMP_')} (frame {ann.frame}) "
-                f"here and {other_ann.message.removeprefix('NDMP_')} (frame "
-                f"{other_ann.frame}) in session {other.id} named {where}, so the data "
+        return (f"a three-way job: {ann.message.removeprefix('NDMP_')} ({frame_text(ann.frame)}) "
+                f"here and {other_ann.message.removeprefix('NDMP_')} ("
+                f"{frame_text(other_ann.frame)}) in session {other.id} named {where}, so the data "
                 f"connection runs from {connector} to {listener}, and the capture holds no "
                 "packet between those two: it was not taken on their path (on the DMA it "
                 "sees the control connections only)")

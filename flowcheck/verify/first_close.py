@@ -12,6 +12,7 @@ the DMA's close read as the agent's).
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, NdmpStream, endpoint, other_direction
 from flowcheck.sessions import closing, one_sided
 from flowcheck.sessions.classify import Closer
@@ -53,10 +54,10 @@ def fin_words(control: Connection, stream: NdmpStream | None) -> str:
     capture lacks: HOST:PORT's own FIN (frame N) acknowledges it"."""
     fin = stream.fin if stream is not None else None
     if fin is None or not peer_fin_first(control, stream):
-        return f"FIN, frame {control.fin_frames[0]}"
+        return f"FIN, {frame_text(control.fin_frames[0])}"
     host, port = ((control.resp_h, control.resp_p) if fin.direction == "resp"
                   else (control.orig_h, control.orig_p))
     where = ("in the direction the capture lacks" if one_sided(control) is not None
              else "which the capture lacks")
-    return (f"its FIN, {where}: {endpoint(host, port)}'s own FIN (frame {fin.frame}) "
+    return (f"its FIN, {where}: {endpoint(host, port)}'s own FIN ({frame_text(fin.frame)}) "
             "acknowledges it")

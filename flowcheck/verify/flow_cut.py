@@ -20,6 +20,7 @@ from __future__ import annotations
 from itertools import groupby
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Session
 from flowcheck.sessions.classify import seen_closing
 from flowcheck.verify.context import Context, endpoint
@@ -59,6 +60,6 @@ def flow_after_cut(ctx: Context, session: Session, conns: list[Connection]) -> s
     went, last = min(cuts, key=lambda cut: cut[0])
     to = endpoint(last.resp_h, last.resp_p)
     return (f"no data connection opened in the capture, but it ended {span_words(went)} "
-            f"after the last SYN to {to} (frame {last.last_frame}) "
+            f"after the last SYN to {to} ({frame_text(last.last_frame)}) "
             f"{still_open_words(ctx, session)}: whether that SYN or a later resend got "
             "through and the data moved after the capture's end cannot be seen")

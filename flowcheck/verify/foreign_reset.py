@@ -12,6 +12,7 @@ data_refused and control_refused (flowcheck.verify.refusals, .links; trial 19).
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Session, endpoint
 from flowcheck.verify.allow_rules import allow_rule
 from flowcheck.verify.context import Context
@@ -55,7 +56,7 @@ def reset_device(conn: Connection) -> str:
 def foreign_reset_words(conn: Connection, ttls: tuple[int, int]) -> str:
     """Why a RST with another TTL than the responder's (foreign_reset) is not its answer."""
     return (f"the SYN to {endpoint(conn.resp_h, conn.resp_p)} was answered with a RST "
-            f"(frame {conn.rst_frames[0]}) that {conn.resp_h} did not send: "
+            f"({frame_text(conn.rst_frames[0])}) that {conn.resp_h} did not send: "
             f"{forged_words(conn.resp_h, *ttls)}, so a router or firewall between the hosts "
             f"rejects the connection in {conn.resp_h}'s name (a `reject with tcp reset` in "
             "its forward rules), not a port in use or a firewall on "

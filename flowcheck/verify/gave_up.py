@@ -31,6 +31,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection
 from flowcheck.sessions.classify import message_op
 from flowcheck.verify.context import Context
@@ -73,12 +74,12 @@ def gave_up_at_once(ctx: Context, conn: Connection) -> GaveUp | None:
     stream = ctx.stream_by_uid.get(session.control_uid)
     if stream is None:
         return None
-    stops = [(m.ts, f"{who} closed the session (CONNECT_CLOSE, frame {m.frame})")
+    stops = [(m.ts, f"{who} closed the session (CONNECT_CLOSE, {frame_text(m.frame)})")
              for m in stream.messages
              if message_op(m) == "CONNECT_CLOSE" and m.type == "request"
              and m.direction == side and m.ts >= conn.ts]
     stops += [(p.ts, f"{who} closed the control connection "
-                     f"({'RST' if p is stream.reset else 'FIN'}, frame {p.frame})")
+                     f"({'RST' if p is stream.reset else 'FIN'}, {frame_text(p.frame)})")
               for p in (stream.fin, stream.reset)
               if p is not None and p.direction == side and p.ts >= conn.ts]
     if not stops:
@@ -149,7 +150,7 @@ def gave_up_words(ctx: Context, conn: Connection, gave: GaveUp) -> str:
     between = (f" (the session's data connection{'s' if len(moved) > 1 else ''} opened "
                f"after it, {uids}, carried data in between)"
                if moved else " with no data moved")
-    return (f"its one SYN (frame {conn.syn_frames[0]}) got no answer in the capture, and "
+    return (f"its one SYN ({frame_text(conn.syn_frames[0])}) got no answer in the capture, and "
             f"{gave.words} {span_words(gave.seconds)} after it{between}, before "
             f"TCP would have resent the SYN (within {ctx.config.retransmission_timeout:g} "
             "s; a dropped SYN is resent for a minute or more): a connect fails that fast "

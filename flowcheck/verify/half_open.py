@@ -9,6 +9,7 @@ not a failed job: step 1 `ok`, saying what it was (flowcheck.verify.port_check).
 from __future__ import annotations
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection
 from flowcheck.sessions.classify import originator_aborted
 from flowcheck.verify.context import Context
@@ -57,7 +58,7 @@ def half_open_words(conn: Connection) -> str:
     answer = span_words(max(0.0, (conn.synack_ts or conn.ts) - conn.ts))
     reset = span_words(max(0.0, (conn.rst_ts or conn.ts) - (conn.synack_ts or conn.ts)))
     return (f"a half-open port check (a SYN scan such as nmap -sS), not a job: the port "
-            f"answered (SYN-ACK {answer} after the SYN, frame {conn.synack_frames[0]}) and "
-            f"{conn.orig_h}'s TCP reset it {reset} later (RST, frame {conn.rst_frames[0]}) "
+            f"answered (SYN-ACK {answer} after the SYN, {frame_text(conn.synack_frames[0])}) and "
+            f"{conn.orig_h}'s TCP reset it {reset} later (RST, {frame_text(conn.rst_frames[0])}) "
             "with no connection waiting for it; the SYN was never resent. The SYN-ACK "
             "arrived: the return path works")

@@ -18,6 +18,7 @@ second (field check 39 k03: a rebooted agent read as a firewall's idle timeout a
 from __future__ import annotations
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Session
 from flowcheck.verify.context import Context
 
@@ -62,7 +63,7 @@ def stopped_words(conn: Connection, host: str, short: str, idle: str) -> str:
     assert last is not None
     return (f" Before it the control connection had sat idle {idle}, as it does while data "
             f"flows; but {short} had gone silent on its data connection too, in the middle "
-            f"of sending (its last data in frame {last[0]}, then nothing, no FIN), and this "
+            f"of sending (its last data in {frame_text(last[0])}, then nothing, no FIN), and this "
             f"RST came with its own TTL. Either its host stopped (a reboot, a power loss, a "
             "crash, its network down) and its fresh TCP, which no longer knew the "
             "connection, answered with it; or it paused sending (a slow source) longer than "

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from flowcheck.durations import span_words
 from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, ControlPacket, Session, connection_ends, other_direction
 from flowcheck.sessions.classify import first_fin_by
 from flowcheck.verify.context import Context
@@ -65,11 +66,11 @@ def bounded_idle_words(end: DataEnd, silence: Silence, fin: ControlPacket,
     reading when data_end_in found the data's end; roles: the FIN's sender's and its
     peer's ("the media server", "the agent")."""
     conn, after = end.conn, silence.after
-    last = f" (no NDMP message after frame {after.frame})" if after is not None else ""
+    last = f" (no NDMP message after {frame_text(after.frame)})" if after is not None else ""
     return (", here after its idle timeout: the control connection sat idle while the data "
             f"flowed{last}, and the data connection {connection_ends(conn)} ended "
             f"{span_words(end.idle)} into that "
-            f"silence ({roles[1]}'s FIN, frame {end.frame}) with no NDMP message after it, "
+            f"silence ({roles[1]}'s FIN, {frame_text(end.frame)}) with no NDMP message after it, "
             f"not even the halt {roles[1]} notifies when the data ends: the connection's "
             "state was gone by then, so the device's idle timeout is at most "
             f"{span_words(end.idle)}. {roles[0][0].upper()}{roles[0][1:]} closed the "

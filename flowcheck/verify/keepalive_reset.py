@@ -16,6 +16,7 @@ for keepalives that were already on).
 from __future__ import annotations
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text, frames_words
 from flowcheck.model import Connection, ControlPacket, NdmpStream, other_direction
 from flowcheck.verify.context import Context
 from flowcheck.verify.reset_answer import silence_before
@@ -63,11 +64,11 @@ def keepalive_words(ctx: Context, stream: NdmpStream, control: Connection, side:
     host, peer = control.host(side), control.host(other_direction(side))
     silence = silence_before(stream, probes[0].ts, probes[0].frame)
     idle = (f"after {span_words(silence.seconds)} of silence"
-            + (f", no NDMP message since frame {silence.after.frame}"
+            + (f", no NDMP message since {frame_text(silence.after.frame)}"
                if silence.after is not None else "") if silence.seconds else "")
     frames = [p.frame for p in probes]
-    listed = ", ".join(str(f) for f in frames)
-    text = (f" Before it {names[0]} sent {len(probes)} TCP keepalive probes (frames "
+    listed = frames_words(frames, ranges=False, plural=True)
+    text = (f" Before it {names[0]} sent {len(probes)} TCP keepalive probes ("
             f"{listed}, over {span_words(probes[-1].ts - probes[0].ts)}; the first "
             f"{idle or 'while the connection was idle'}) and {names[1]} "
             f"answered none: {host}'s TCP gave the connection up after its last probe and "
@@ -123,9 +124,9 @@ def probe_answer_words(stream: NdmpStream, control: Connection, side: str,
     prober = control.host(probe.direction)
     silence = silence_before(stream, probe.ts, probe.frame)
     idle = (f" after {span_words(silence.seconds)} of silence (no NDMP message since "
-            f"frame {silence.after.frame})" if silence.seconds and silence.after is not None
+            f"{frame_text(silence.after.frame)})" if silence.seconds and silence.after is not None
             else "")
-    text = (f" The RST answered {names[1]}'s TCP keepalive probe (frame {probe.frame}, "
+    text = (f" The RST answered {names[1]}'s TCP keepalive probe ({frame_text(probe.frame)}, "
             f"{span_words(max(0.0, reset.ts - probe.ts))} before it){idle}: an idle "
             "connection's keepalive, which a side that still has the connection "
             "acknowledges." + ttl_words

@@ -11,6 +11,7 @@ capture_filtered warning says which filter (flowcheck.verify.filtered.report_lef
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Session
 from flowcheck.sessions.classify import FIRST_REQUEST, GREETING, OPENING_REASONS, message_op
 from flowcheck.sessions.kept import KeptPackets, kept_packets, kept_words
@@ -82,9 +83,9 @@ def kept_detail(ctx: Context) -> str:
     opened = [s for s in ctx.sessions if greeting_first(ctx, s)]
     first = ctx.stream_by_uid[opened[0].control_uid].messages[0]
     names = ", ".join(s.id for s in opened[:3]) + (" ..." if len(opened) > 3 else "")
-    said = (f"the agent's {GREETING} (frame {first.frame}), its first message on a new "
+    said = (f"the agent's {GREETING} ({frame_text(first.frame)}), its first message on a new "
             "connection" if message_op(first) == GREETING else
-            f"the DMA's {FIRST_REQUEST} (frame {first.frame}), its first request on a new "
+            f"the DMA's {FIRST_REQUEST} ({frame_text(first.frame)}), its first request on a new "
             "connection (the agent's direction is not in the capture)")
     return (f"{words}. Session {names} {'starts' if len(opened) == 1 else 'start'} with "
             f"{said}, but no handshake: the capture began before the control connection "

@@ -22,6 +22,7 @@ evidence stays FAIL (the verdict rule: its error finding).
 from __future__ import annotations
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text, frames_words
 from flowcheck.model import Connection, Session, Step
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions.classify import seen_closing
@@ -78,7 +79,7 @@ def still_open_words(ctx: Context, session: Session) -> str:
         reasons.append("holds one direction of it only")
     readable = stream is not None and stream.tls_start is None and bool(stream.messages)
     if stream is not None and stream.tls_start is not None:
-        reasons.append(f"has its NDMP messages in TLS from frame {stream.tls_start} on")
+        reasons.append(f"has its NDMP messages in TLS from {frame_text(stream.tls_start)} on")
     elif not readable:
         reasons.append("has none of its NDMP messages readable")
     if not reasons:
@@ -109,7 +110,7 @@ def after_failed(ctx: Context, session: Session, spec: StepSpec) -> Step | None:
                 "the control connection's last packet")
         step = make_step(spec, "unknown", detail=(
             f"unknown: the capture ended {span_words(after_last(ctx, last))} after {what} "
-            f"(frame {last.last_frame}) {still_open_words(ctx, session)}: whether the job "
+            f"({frame_text(last.last_frame)}) {still_open_words(ctx, session)}: whether the job "
             "stopped after step "
             f"{failed.step} {_how(failed)}, as a job does, or went on to a backup or "
             "restore cannot be seen"))
@@ -126,7 +127,8 @@ def job_unseen_words(session: Session) -> str:
     if stopped is None:
         return "whether the session started a backup or restore"
     how = _how(stopped)
-    frames = f" (frames {', '.join(map(str, stopped.frames))})" if stopped.frames else ""
+    frames = (f" ({frames_words(stopped.frames, ranges=False, plural=True)})"
+              if stopped.frames else "")
     return (f"whether the session stopped after step {stopped.step} ({stopped.name}) {how}"
             f"{frames}, as a job does, or went on to a backup or restore")
 

@@ -32,6 +32,7 @@ the capture started; the words say so (configured_resources_words).
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, NdmpMessage, Session, connection_ends
 from flowcheck.model.traffic import endpoint
 from flowcheck.profiles import Profile
@@ -95,14 +96,14 @@ def joined_late_words(ctx: Context, session: Session, control: Connection) -> st
             f"{endpoint(first.orig_h, first.orig_p)} <-> {endpoint(first.resp_h, first.resp_p)}")
     start = {"backup": "DATA_START_BACKUP", "restore": "DATA_START_RECOVER"}.get(
         session.kind, "DATA_START_*")
-    return (f"the session's first captured packet is frame {first.first_frame} ({what} "
+    return (f"the session's first captured packet is {frame_text(first.first_frame)} ({what} "
             f"{first.uid} {ends}, {'its SYN' if opened else 'already open'}), and the "
             "capture holds neither the "
             f"control connection's opening (it opened {opened_unseen_words(session)}) nor "
             + (f"the job's start ({start}, the announcements before it)" if job is None else
                "the session's start (NOTIFY_CONNECTED, CONNECT_OPEN, CONNECT_CLIENT_AUTH), "
                f"so its first job message in the capture (the {message_op(job)} "
-               f"{job.type}, frame {job.frame}) may be a later resource's")
+               f"{job.type}, {frame_text(job.frame)}) may be a later resource's")
             + ": a resource before the capture may have failed there"
             + configured_resources_words(ctx, session))
 

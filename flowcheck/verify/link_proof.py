@@ -33,6 +33,7 @@ import numpy as np
 from flowcheck.decode.arp import NO_HARDWARE
 from flowcheck.durations import span_words
 from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.frame_names import frame_text
 from flowcheck.model.arp_claims import WINDOW, NeighbourClaims, gaps
 
 _NAMED = 2  # other addresses or MACs named; more are counted
@@ -70,12 +71,12 @@ def link_proof(claims: NeighbourClaims, address: str,
     mac, frame, ts = kept[nearest]
     if gap[nearest] > WINDOW:
         return LinkProof(False, (
-            f"the capture holds {what} from that address (frame {frame}), "
+            f"the capture holds {what} from that address ({frame_text(frame)}), "
             f"{_when(ts, spans)}: more than {WINDOW:.0f} s from the attempts (a neighbour "
             f"is taken as reachable for about {WINDOW:.0f} s after an exchange: RFC 4861's "
             "REACHABLE_TIME, Linux's base_reachable_time), so it does not show the host up "
             "when the SYNs came"), frame)
-    sent = f"the capture holds {what} from that address (frame {frame}, {_when(ts, spans)})"
+    sent = f"the capture holds {what} from that address ({frame_text(frame)}, {_when(ts, spans)})"
     if mac == NO_HARDWARE:
         return LinkProof(False, (
             f"{sent}, but neither the message nor its frame's header names the sender's "
@@ -108,7 +109,7 @@ def link_proof(claims: NeighbourClaims, address: str,
                 "a router or firewall answering ARP for the hosts behind it (proxy ARP) "
                 "does so, as does a host with several addresses, so it may be a proxy's "
                 "answer and does not show the agent up there"), frame)
-    return LinkProof(True, (f"it sent {what} from that address (frame {frame}), so it is up "
+    return LinkProof(True, (f"it sent {what} from that address ({frame_text(frame)}), so it is up "
                             "and at that address on the capture's network"), frame)
 
 
@@ -133,7 +134,7 @@ def _when(ts: float, spans: list[tuple[float, float]]) -> str:
 def _by_frame(firsts: dict[int, int], text: Callable[[int], str]) -> str:
     """`firsts` (a MAC or an address -> the frame it was first claimed in) listed by
     _listed in frame order: "02:00:00:00:00:fe (frame 4) and 10.77.0.9 (frame 9)"."""
-    return _listed([f"{text(item)} (frame {first})"
+    return _listed([f"{text(item)} ({frame_text(first)})"
                     for item, first in sorted(firsts.items(), key=lambda o: o[1])])
 
 

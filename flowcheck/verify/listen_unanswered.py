@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, other_direction
 from flowcheck.model.ndmp import ControlPacket
 from flowcheck.sessions import message_op
@@ -106,7 +107,7 @@ def acked_words(ctx: Context, control: Connection, stream: NdmpStream,
     fin = stream.fin
     assert fin is not None  # acked_nothing_after's
     return (f"the capture holds none of {peer}'s packets on the control connection, but "
-            f"{requester}'s FIN (frame {fin.frame}) acknowledged one sequence number of it "
+            f"{requester}'s FIN ({frame_text(fin.frame)}) acknowledged one sequence number of it "
             "past the request's ACK, its FIN, no reply (an NDMP reply is 28 bytes or more, "
             "a record never 1 byte)",
             f"See the log of the NDMP service on {peer} at that time: no reply to the "
@@ -139,7 +140,7 @@ def closed_listen_words(peer: str, request: NdmpMessage, fin: ControlPacket) -> 
     """(words, fix) for a listen request whose receiver closed the control connection
     instead of answering (closed_instead): its FIN and how long after the request."""
     after = max(0.0, fin.ts - request.ts)
-    return (f"{peer} closed the control connection instead (its FIN, frame {fin.frame}, "
+    return (f"{peer} closed the control connection instead (its FIN, {frame_text(fin.frame)}, "
             f"{span_words(after)} after the request)",
             f"See the log of the NDMP service on {peer} at that time: it closed the "
             "control connection rather than answer the request (it could not bind a port "

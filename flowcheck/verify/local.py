@@ -7,6 +7,7 @@ is `failed` (the error reply is its finding, flowcheck.verify.replies)."""
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import LocalData, Session, Step, endpoint
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions import announcement_groups, is_local_group
@@ -19,12 +20,12 @@ from flowcheck.verify.step_base import make_step
 def _item_words(item: LocalData) -> str:
     name = item.message.removeprefix("NDMP_")
     if item.reason == "addr_local":
-        return f"{name} (frame {item.frame}) with NDMP_ADDR_LOCAL"
+        return f"{name} ({frame_text(item.frame)}) with NDMP_ADDR_LOCAL"
     assert item.endpoint is not None
     where = endpoint(*item.endpoint)
     if item.reason == "loopback":
-        return f"{name} (frame {item.frame}) named {where}, a loopback address"
-    return (f"{name} (frame {item.frame}) named {where}, an address of {item.host}, the host "
+        return f"{name} ({frame_text(item.frame)}) named {where}, a loopback address"
+    return (f"{name} ({frame_text(item.frame)}) named {where}, an address of {item.host}, the host "
             "told to connect to it")
 
 
@@ -56,7 +57,7 @@ def failed_local(session: Session) -> list[LocalData]:
 
 def failed_words(items: list[LocalData]) -> str:
     first = items[0]
-    return (f"{first.message.removeprefix('NDMP_')} (frame {first.frame}) was answered "
+    return (f"{first.message.removeprefix('NDMP_')} ({frame_text(first.frame)}) was answered "
             f"{first.error.removeprefix('NDMP_')}: the host-local data connection failed "
             f"inside {first.host}, not on the network (see that NDMP server's log)")
 

@@ -19,6 +19,7 @@ drop alone).
 from __future__ import annotations
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, NdmpMessage, Session
 from flowcheck.ndmp.protocol import is_vendor_code
 from flowcheck.sessions.callback_elsewhere import job_engine_message
@@ -41,7 +42,7 @@ def _stop(ctx: Context, session: Session, conn: Connection) -> tuple[str, float 
                   and m.type == "request" and m.ts >= conn.ts), None)
     if close is not None:
         who = "the media server" if close.direction == "orig" else "the agent"
-        return f"{who} closed the session (CONNECT_CLOSE, frame {close.frame})", close.ts
+        return f"{who} closed the session (CONNECT_CLOSE, {frame_text(close.frame)})", close.ts
     closed = control_close(stream)
     if closed is not None:
         return closed_words(session, closed), closed.ts
@@ -72,11 +73,11 @@ def lone_callback(ctx: Context, session: Session, conn: Connection, rule: str
             "further, so the job stopped after it")
     engine = job_engine_message(ctx.stream_by_uid.get(session.control_uid))
     address = ("" if engine is None else
-               f" (the job engine's address travels in a vendor message, frame "
-               f"{engine.frame})")
+               f" (the job engine's address travels in a vendor message, "
+               f"{frame_text(engine.frame)})")
     vendor = _agent_after(ctx, session, conn, ts)
     unread = ("" if vendor is None else
-              f"; the agent's vendor message after the SYN (frame {vendor.frame}) is "
+              f"; the agent's vendor message after the SYN ({frame_text(vendor.frame)}) is "
               "not decoded")
     seen = unresent_words(ctx, conn, after_last(ctx, conn))
     words = (f"failed: {stop}{when}; whether a firewall dropped or rejected it the capture "

@@ -16,6 +16,7 @@ whichever way."""
 from __future__ import annotations
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection
 from flowcheck.sessions.classify import originator_aborted
 
@@ -30,7 +31,7 @@ def lone_synack(conn: Connection) -> bool:
 
 def lone_synack_words(conn: Connection, after: float, rto: float) -> str:
     """Why a lone SYN-ACK never resent leaves its step unknown."""
-    return (f"its SYN-ACK (frame {conn.synack_frames[0]}) was never resent, nor its SYN, "
+    return (f"its SYN-ACK ({frame_text(conn.synack_frames[0])}) was never resent, nor its SYN, "
             f"although the capture ran on {span_words(after)} past it (TCP resends an "
             f"unacknowledged SYN-ACK after its retransmission timeout, {rto:g} s here): the "
             f"handshake's last ACK most likely reached {conn.resp_h} and the capture lacks "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from flowcheck.frame_names import frames_words
 from flowcheck.model import CaptureInfo, Connection, RingGap, connection_ends, endpoint
 from flowcheck.sources.batch import CHUNK_BYTES
 from flowcheck.verify.cut_frames import cut_words
@@ -207,7 +208,7 @@ def _named(c: Connection, reverse: bool = False) -> str:
 
 def describe(c: Connection) -> str:
     cited = gap_frames(c)
-    frames = ", ".join(str(f) for f in cited)
+    frames = frames_words(cited, ranges=False)
     gaps = named_gaps(c) - c.fins_unseen
     payload = named_missed(c) - c.fins_unseen
     said = [f"{payload:,} B in {gaps} {plural(gaps, 'gap')}"
@@ -215,7 +216,7 @@ def describe(c: Connection) -> str:
     if c.fins_unseen:
         said.append("both its FINs" if c.fins_unseen > 1 else "its FIN")
     return (f"{_named(c)}: " + " and ".join(said)
-            + (f" ({plural(len(cited), 'frame')} {frames})" if frames else ""))
+            + (f" ({frames})" if frames else ""))
 
 
 def percent(share: float) -> str:

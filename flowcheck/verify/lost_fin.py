@@ -19,6 +19,7 @@ closed first: it sent that packet to acknowledge something of its peer's after i
 from __future__ import annotations
 
 from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, ControlPacket, Direction, NdmpStream, endpoint
 from flowcheck.sessions.classify import seen_closing
 
@@ -55,10 +56,10 @@ def lost_fin_words(control: Connection, lost: LostFin) -> str:
     only a FIN takes" or "...: the ACK of 10.77.0.1:5073, frame 12, acknowledges one
     sequence number past its last byte, which only a FIN takes"."""
     if lost.own:
-        how = f"its own later ACK, frame {lost.shown.frame}, carries the sequence number one"
+        how = f"its own later ACK, {frame_text(lost.shown.frame)}, carries the sequence number one"
     else:
         host, port = ((control.orig_h, control.orig_p) if lost.shown.direction == "orig"
                       else (control.resp_h, control.resp_p))
-        how = (f"the ACK of {endpoint(host, port)}, frame {lost.shown.frame}, acknowledges "
+        how = (f"the ACK of {endpoint(host, port)}, {frame_text(lost.shown.frame)}, acknowledges "
                "one sequence number")
     return f"its FIN, which the capture lacks: {how} past its last byte, which only a FIN takes"

@@ -15,6 +15,7 @@ resource moved data) the step stands and ndmp_partial alone warns of the loss.
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, Severity, Step
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions import DATA_INTENT, message_op
@@ -54,7 +55,7 @@ def lost_reply_step(ctx: Context, session: Session, spec: StepSpec, step: Step) 
         op = message_op(request)
         peer = "agent" if request.direction == "orig" else "media server"
         return make_step(spec, "unknown", step.uids, [request.frame, *step.frames],
-                         f"unknown: the reply to {op} (frame {request.frame}) is not in the "
+                         f"unknown: the reply to {op} ({frame_text(request.frame)}) is not in the "
                          "capture (the sniffer lost it: ndmp_partial), and what followed is "
                          f"what a refusal brings: {'; '.join(signs)}. Whether the {peer} "
                          f"refused {op} (an error reply fails the job: ndmp_error_reply) "
@@ -104,7 +105,7 @@ def failure_signs(ctx: Context, session: Session, stream: NdmpStream,
                          + f" this request{f' and before the next {op}' if end else ''}")
     # Asked again, unless this request's own data connection came first: then it worked.
     if later and message_op(later[0]) == op and not mine:
-        signs.insert(0, f"the {asker} asked {op} again right after (frame {later[0].frame}), "
+        signs.insert(0, f"the {asker} asked {op} again right after ({frame_text(later[0].frame)}), "
                         "as it does after an error reply")
     # A job's set-up or start refused, the DMA polls the state before it stops (trial 11
     # F-badbutype: DATA_GET_STATE between the refusal and DATA_ABORT); a session's
@@ -112,7 +113,7 @@ def failure_signs(ctx: Context, session: Session, stream: NdmpStream,
     asked = [m for m in later if op not in DATA_INTENT or "_GET_" not in message_op(m)]
     if not mine and all(message_op(m) in _STOPS for m in asked):
         then = ("asked nothing more" if not asked else "only stopped the session ("
-                + ", ".join(f"{message_op(m)}, frame {m.frame}" for m in asked[:3]) + ")")
+                + ", ".join(f"{message_op(m)}, {frame_text(m.frame)}" for m in asked[:3]) + ")")
         signs.append(f"the {asker} then {then}: the job went no further")
     return signs
 

@@ -8,6 +8,7 @@ ndmjob-pathloss/dma-killed-pathloss-media without frame 20)."""
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text, frames_words
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session
 from flowcheck.sessions import message_op, one_sided
 from flowcheck.sessions.classify import JOB_STARTS
@@ -39,9 +40,9 @@ def halt_missed_words(ctx: Context, session: Session) -> str | None:
         return None
     how = "closed (FIN" if control.fin_frames and control.fin_frames[0] == ends[0] \
         else "reset (RST"
-    return (f"the control connection was {how}, frame {ends[0]}) after "
-            f"{message_op(start)}{' reply' if start.type == 'reply' else ''} (frame "
-            f"{start.frame}) with no NOTIFY_DATA_HALTED or "
+    return (f"the control connection was {how}, {frame_text(ends[0])}) after "
+            f"{message_op(start)}{' reply' if start.type == 'reply' else ''} ("
+            f"{frame_text(start.frame)}) with no NOTIFY_DATA_HALTED or "
             "NOTIFY_MOVER_HALTED among the messages the capture holds, but the sniffer "
             f"lost bytes of it after the start {_where(control, start)} that the NDMP "
             "sequence numbers cannot name (capture_loss): a halt may be among them, so "
@@ -70,5 +71,5 @@ def _where(control: Connection, start: NdmpMessage) -> str:
     gaps = [g for g in control.gap_frames if g >= start.frame]
     if not gaps:
         return ""
-    return f"(frame {gaps[0]})" if len(gaps) == 1 else \
-        f"(frames {', '.join(str(g) for g in gaps[:3])})"
+    return f"({frame_text(gaps[0])})" if len(gaps) == 1 else \
+        f"({frames_words(gaps[:3], ranges=False, plural=True)})"

@@ -18,6 +18,7 @@ callback) nor an announcement with the agent listening.
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Session
 from flowcheck.sessions.named import named_endpoints
 from flowcheck.verify.context import Context
@@ -45,7 +46,7 @@ def named_mover_advice(ctx: Context, session: Session) -> str:
         return ""
     frame, name, ip, port = named[0]
     return (f" If this is plain NDMP, analyze it with --profile ndmp: the "
-            f"{name.removeprefix('NDMP_')} reply of frame {frame} names its data "
+            f"{name.removeprefix('NDMP_')} reply of {frame_text(frame)} names its data "
             f"connection's endpoint {ip}:{port}, on the media server: its mover listened "
             "and the agent connected, plain NDMP's three-way backup, where backup-exec-9 "
             "(the default: no profile was given) has the agent listen; the capture holds "

@@ -23,6 +23,7 @@ agent with both addresses configured), and the address is the fault.
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Announcement, Session
 from flowcheck.sessions import listener_host
 from flowcheck.sessions.local import other_version
@@ -82,7 +83,7 @@ def nat_words(ctx: Context, session: Session, ann: Announcement, host: str) -> s
     known = ("configured as its address too" if host in configured else
              "an address the configuration does not give it: host_not_configured")
     op = ann.message.removeprefix("NDMP_")
-    return (f" {op} (frame {ann.frame}) announced {ann.ip}, {listener}'s address as "
+    return (f" {op} ({frame_text(ann.frame)}) announced {ann.ip}, {listener}'s address as "
             f"configured ({flag}), while the control connection reached {listener} at "
             f"{host} ({known}): most likely a NAT between the hosts shows {listener} as "
             f"{host} (NDMP carries the announced address inside its message, untranslated), "

@@ -14,6 +14,7 @@ Agent" though every connection opened.
 from __future__ import annotations
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text
 from flowcheck.model import (
     Connection,
     ControlPacket,
@@ -111,7 +112,7 @@ def _still_waiting(ctx: Context, session: Session, control: Connection,
     kept in ctx.awaiting: still_running, when the job is still running too, says it in
     its own."""
     what = ("the agent's NDMP greeting (NDMP_NOTIFY_CONNECTED)" if request is None else
-            f"the answer to {message_op(request)} (frame {request.frame})")
+            f"the answer to {message_op(request)} ({frame_text(request.frame)})")
     waits = f"{what} came {_PEER_WAIT}"
     finding = ended_early(ctx, session, f"the control connection "
                 f"{connection_ends(control)} "
@@ -122,7 +123,7 @@ def _still_waiting(ctx: Context, session: Session, control: Connection,
                 stop_after=_STOP_AFTER)
     if finding is not None and request is not None:  # for the job's warning to say
         ctx.awaiting[session.id] = (finding, span_words(after(ctx, since, request.frame)),
-                                    f"{message_op(request)} (frame {request.frame})")
+                                    f"{message_op(request)} ({frame_text(request.frame)})")
     asker = "the agent" if request is not None and request.direction == "resp" else \
         "the media server"
     ctx.silent_peer[session.id] = (f"the capture ended while {asker} waited for {what} "
@@ -284,7 +285,7 @@ def _report(ctx: Context, session: Session, control: Connection, request: NdmpMe
         what = (f"{silent} accepted {where} but never sent an NDMP message on it (an NDMP "
                 "server greets each connection with NDMP_NOTIFY_CONNECTED at once)")
     else:
-        what = (f"{silent} never answered {message_op(request)} (frame {request.frame}) on "
+        what = (f"{silent} never answered {message_op(request)} ({frame_text(request.frame)}) on "
                 f"{where}, although its TCP acknowledged it")
     firsts = [frames[0] for frames in (control.fin_frames, control.rst_frames) if frames]
     close_frames = [min(firsts)] if firsts else []
@@ -293,7 +294,7 @@ def _report(ctx: Context, session: Session, control: Connection, request: NdmpMe
         what = (f"{silent} accepted {where} but sent no NDMP message on it while the media "
                 "server waited (an NDMP server greets each connection with "
                 "NDMP_NOTIFY_CONNECTED at once)")
-    at = f" (frame {close_frames[0]})" if close_frames else ""
+    at = f" ({frame_text(close_frames[0])})" if close_frames else ""
     if closer is None:
         end = f"; the capture went on {span_words(after(ctx, since))} with nothing from it"
     elif closer == "both":
@@ -310,7 +311,7 @@ def _report(ctx: Context, session: Session, control: Connection, request: NdmpMe
     webmin = " (Webmin, for one, listens on 10000 by default)" if port == 10000 else ""
     if late is not None:
         greeting = late[0]
-        end += (f"; its {greeting.name} (frame {greeting.frame}) came only after it, "
+        end += (f"; its {greeting.name} ({frame_text(greeting.frame)}) came only after it, "
                 f"{span_words(greeting.ts - late[1].ts)} after the close")
         cause = (" The agent's NDMP service answered, but too late: it was hung, or "
                  "overloaded (more sessions at once than it accepts: it greets them one at "

@@ -7,6 +7,7 @@ connection closed, reset or stalled) with no data is missing its step 5."""
 from __future__ import annotations
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, NdmpMessage, Session
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS, seen_closing
@@ -48,7 +49,7 @@ def not_started_words(ctx: Context, session: Session, conns: list[Connection],
     first = min(conns, key=lambda c: c.ts)
     return (f"no bytes {direction} in the {span_words(after(ctx, first.ts))} the capture ran after "
             f"the data connection {first.uid} opened, but the job was still running when "
-            f"the capture ended ({message_op(start)} (frame {start.frame}) started it, no "
+            f"the capture ended ({message_op(start)} ({frame_text(start.frame)}) started it, no "
             "halt came after it and the control connection is still open): the data may "
             "not have started yet (an agent can prepare a snapshot or its first file for "
             "a while). If the job log shows data sent in that time, capture on the agent "

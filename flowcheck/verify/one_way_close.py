@@ -6,6 +6,7 @@ handshake, a halt the agent may have notified before the close)."""
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, ControlPacket, Session, other_direction
 from flowcheck.sessions import message_op, one_sided
 from flowcheck.sessions.classify import JOB_STARTS
@@ -31,8 +32,8 @@ def one_way_opening(conn: Connection) -> str | None:
     other = conn.resp_h if host == conn.orig_h else conn.orig_h
     what, frames = (("SYN", conn.syn_frames) if host == conn.orig_h
                     else ("SYN-ACK", conn.synack_frames))
-    return (f"opened (the capture holds only {host}'s packets of it: its {what} at frame "
-            f"{frames[0]} and its FIN, with no byte sent and none of {other}'s "
+    return (f"opened (the capture holds only {host}'s packets of it: its {what} at "
+            f"{frame_text(frames[0])} and its FIN, with no byte sent and none of {other}'s "
             "acknowledged before it)")
 
 
@@ -55,9 +56,9 @@ def unseen_halt_words(ctx: Context, session: Session, conn: Connection,
     starts = [m for m in (stream.messages if stream else [])
               if m.type == "request" and m.frame < fin.frame and message_op(m) in JOB_STARTS]
     host = captured_host(conn) or ""
-    start = (f" while its {message_op(starts[-1])} (frame {starts[-1].frame}) ran"
+    start = (f" while its {message_op(starts[-1])} ({frame_text(starts[-1].frame)}) ran"
              if starts else "")
-    return (f" {host} closed the session's control connection too (FIN, frame {fin.frame})"
+    return (f" {host} closed the session's control connection too (FIN, {frame_text(fin.frame)})"
             f"{start}: one process's exit ends all its connections at once (a job engine "
             "stopped, restarted or crashed, or a cancelled job), but whether the other side "
             "had notified a halt before it (NOTIFY_DATA_HALTED, NOTIFY_MOVER_HALTED) cannot "

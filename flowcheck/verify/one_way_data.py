@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from operator import attrgetter
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.sessions import one_sided
 from flowcheck.verify.context import Context
@@ -70,7 +71,7 @@ def unclosed_words(ctx: Context, session: Session) -> str | None:
     named = ", ".join(f"{c.uid} ({connection_ends(c)})" for c in found)
     return (f"{named} carried nothing and {control.orig_h} never closed "
             f"{'it' if len(found) == 1 else 'them'} (no FIN or RST of its own), though it "
-            f"closed the control connection (FIN, frame {control.fin_frames[0]}): a RST from "
+            f"closed the control connection (FIN, {frame_text(control.fin_frames[0])}): a RST from "
             f"{control.resp_h}, which the capture lacks (it holds {control.orig_h}'s packets "
             "only), most likely ended "
             f"{'it' if len(found) == 1 else 'them'} (refused after the handshake, or reset), "

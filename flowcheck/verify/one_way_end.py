@@ -22,6 +22,7 @@ ended its sender's wait (halt_last_words)."""
 from __future__ import annotations
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Session, connection_ends, other_direction
 from flowcheck.sessions import closing, message_op, one_sided
 from flowcheck.verify.context import Context
@@ -51,13 +52,14 @@ def unfinished_one_way_words(ctx: Context, session: Session) -> str | None:
     starts = job_starts(ctx, session, stream)
     fin = control.fin_frames[0]
     if starts:
-        frame, after = starts[-1].frame, f"{message_op(starts[-1])} (frame {starts[-1].frame})"
+        frame = starts[-1].frame
+        after = f"{message_op(starts[-1])} ({frame_text(starts[-1].frame)})"
     else:
         flowed = _flowed_before(ctx, session, fin)
         if flowed is None:
             return None
         frame, after = flowed.first_frame, (
-            f"the data flowed on {flowed.uid} (from frame {flowed.first_frame}; the job's "
+            f"the data flowed on {flowed.uid} (from {frame_text(flowed.first_frame)}; the job's "
             "start is not in the capture)")
     if frame > fin or not readable_from(stream, control, frame):
         return None
@@ -66,7 +68,7 @@ def unfinished_one_way_words(ctx: Context, session: Session) -> str | None:
         return None
     return (f"the capture holds only {control.orig_h}'s packets of the control connection "
             f"{connection_ends(control)}, and {control.orig_h} closed it "
-            f"(FIN, frame {fin}) after {after} with no "
+            f"(FIN, {frame_text(fin)}) after {after} with no "
             "DATA_STOP, DATA_ABORT or CONNECT_CLOSE of its own: the job did not end as a "
             "job ends (a DMA stops the data server after its halt); whether the agent "
             "halted, reset its connections or went silent first is in the direction the "
@@ -105,7 +107,7 @@ def halt_unended_words(ctx: Context, session: Session) -> str | None:
         return None
     return (f"the capture holds only {control.resp_h}'s packets of the control connection "
             f"{connection_ends(control)}: after its {message_op(halt)} "
-            f"(frame {halt.frame}) it sent nothing more in the "
+            f"({frame_text(halt.frame)}) it sent nothing more in the "
             f"{span_words(ctx.end_at(halt.ts) - halt.ts)} the capture went on (no answer to a "
             "DATA_STOP or CONNECT_CLOSE, no FIN): whether the halt reached the DMA and the "
             "job ended (its ACK, the DMA's next request) or a reset came back instead is "
@@ -130,11 +132,11 @@ def halt_last_words(ctx: Context, session: Session) -> str | None:
     halt = halts[-1]
     sender, peer = control.host(halt.direction), control.host(other_direction(halt.direction))
     if ctx.end_at(halt.ts) - halt.ts < ctx.config.retransmission_timeout:
-        ended_early(ctx, session, f"the {message_op(halt)} of {sender} (frame {halt.frame}), "
+        ended_early(ctx, session, f"the {message_op(halt)} of {sender} ({frame_text(halt.frame)}), "
                     "the control connection's last packet, never acknowledged", halt.ts,
                     [halt.frame], conn=control, frame=halt.frame,
                     unseen=f"whether it reached {peer}, and the job ended,")
-    return (f"the {message_op(halt)} of {sender} (frame {halt.frame}) is the last packet of "
+    return (f"the {message_op(halt)} of {sender} ({frame_text(halt.frame)}) is the last packet of "
             f"the control connection {connection_ends(control)} in the capture: {peer} never "
             f"acknowledged it, nor did {sender} resend it, in the "
             f"{span_words(ctx.end_at(halt.ts) - halt.ts)} the capture went on (no DATA_STOP, "

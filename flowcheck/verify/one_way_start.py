@@ -9,6 +9,7 @@ job ran, as a whole capture of it reads (control_closed; a killed agent passed, 
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, NdmpMessage, NdmpStream
 from flowcheck.sessions import closing, message_op, one_sided
 from flowcheck.sessions.classify import JOB_STARTS
@@ -66,5 +67,5 @@ def one_way_words(control: Connection, start: NdmpMessage) -> str:
     """What the one direction shows, for control_closed's message."""
     return (f"The capture holds only {control.resp_h}'s packets of the control connection "
             f"(the media server's requests not captured): its reply to "
-            f"{message_op(start)} (frame {start.frame}) shows the job started, and the "
+            f"{message_op(start)} ({frame_text(start.frame)}) shows the job started, and the "
             "halts it would notify travel that same direction: none came before its FIN. ")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from flowcheck.durations import span_words
 from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, RingGap, Session, endpoint
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS, reply_to, seen_closing
@@ -79,8 +80,8 @@ class OpenTransfer:
             on = f"on {len(self.conns)} data connections, the first {on}"
         moved = (f"{self.bytes:,} B over {span_words(self.seconds)}"
                  + (f" {on}" if self.flowing else "")
-                 + (f", its last data packet frame {self.last_frame}, " if self.data else
-                    f", its last packet frame {self.last_frame} (the receiver's: the capture "
+                 + (f", its last data packet {frame_text(self.last_frame)}, " if self.data else
+                    f", its last packet {frame_text(self.last_frame)} (the receiver's: the capture "
                     "holds no data packet), ")
                  + f"{span_words(self.since_last)} before the end")
         head = (f"{whose} data was flowing at the capture's end ({moved})".lstrip()

@@ -6,6 +6,7 @@ blocked, a reset by either side). Shared by the control, callback and data check
 from __future__ import annotations
 
 from flowcheck.connections.syn_ways import PACKET_OUTGOING, marked_types
+from flowcheck.frame_names import frame_text, frames_words
 from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.sessions.classify import originator_aborted
 from flowcheck.sessions.unheard_ack import handshake_unheard
@@ -109,7 +110,7 @@ def handshake_incomplete(ctx: Context, session: Session | None, conn: Connection
         # The responder reset its half-open connection (RFC 9293 3.10.7.4: a listener
         # that closed, or a stack that gave the connection up), no ACK seen before it.
         ctx.add("handshake_incomplete",
-                f"{head}: {conn.resp_h} reset it (RST, frame {conn.rst_frames[0]}) before "
+                f"{head}: {conn.resp_h} reset it (RST, {frame_text(conn.rst_frames[0])}) before "
                 f"an ACK from {conn.orig_h} was seen. Its port stopped listening (the "
                 "service or job on that side closed it), or the ACK never reached it and "
                 "it gave the connection up.",
@@ -156,7 +157,8 @@ def _answered_across_nat(ctx: Context, session: Session | None, conn: Connection
     ctx.add("handshake_incomplete",
             f"{head}: {conn.resp_h} answered with {len(frames)} "
             f"SYN-ACK{'s' if len(frames) > 1 else ''}, which the capture set holds only in "
-            f"this connection's view across a NAT (frames {', '.join(map(str, frames[:8]))}"
+            f"this connection's view across a NAT "
+            f"({frames_words(frames[:8], ranges=False, plural=True)}"
             f"{', ...' if len(frames) > 8 else ''}: capture_duplicates), never at the capture "
             f"point on {conn.orig_h}'s side, which saw its SYNs leave: the NAT device between "
             "them (or a device between it and that capture point) drops the return traffic "

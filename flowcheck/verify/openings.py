@@ -38,6 +38,7 @@ from dataclasses import replace
 from operator import attrgetter
 
 from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Announcement, Connection, RingGap, Session
 from flowcheck.sessions.classify import stale_answer
 
@@ -163,18 +164,18 @@ def _missed(conn: Connection, ann: Announcement | None, start: float,
         frame, ts = conn.synack_frames[0], conn.synack_ts or conn.ts
         if not _syn_went_after(ts, frame, ann, start, opened_after):
             return None
-        return MissedOpening(conn, f"its SYN, which the SYN-ACK of frame {frame} answers",
+        return MissedOpening(conn, f"its SYN, which the SYN-ACK of {frame_text(frame)} answers",
                              (frame,), ts, ts - _SYN_BEFORE, ts)
     if conn.syn_seen and not conn.synack_seen and resp_went_on:
         frame, ts = conn.syn_frames[0], conn.syn_ts or conn.ts
-        return MissedOpening(conn, f"its SYN-ACK, answering the SYN of frame {frame} (the "
+        return MissedOpening(conn, f"its SYN-ACK, answering the SYN of {frame_text(frame)} (the "
                              "responder went on to send)", (frame,), ts, ts, conn.last_ts)
     if not conn.syn_seen and not conn.synack_seen and ann is not None \
             and ann.frame < conn.first_frame and orig_went_on and resp_went_on:
         return MissedOpening(
             conn, f"its handshake: it reached the endpoint "
-            f"{ann.message.removeprefix('NDMP_')} (frame {ann.frame}) announced, so it "
-            f"opened after that, and its first packet captured is frame {conn.first_frame}",
+            f"{ann.message.removeprefix('NDMP_')} ({frame_text(ann.frame)}) announced, so it "
+            f"opened after that, and its first packet captured is {frame_text(conn.first_frame)}",
             (ann.frame, conn.first_frame), conn.ts, ann.ts, conn.ts,
             reverse=(conn.orig_h, conn.orig_p) == (ann.ip, ann.port))
     if not conn.syn_seen and not conn.synack_seen and opened_after is not None \
@@ -185,8 +186,8 @@ def _missed(conn: Connection, ann: Announcement | None, start: float,
         # after the capture's first packet: the ring-hole test takes that, the widest.
         return MissedOpening(
             conn, f"its handshake: its session's control connection opened in the capture "
-            f"before it (SYN frame {opened_after}), so it opened after that, and its first "
-            f"packet captured is frame {conn.first_frame}"
+            f"before it (SYN {frame_text(opened_after)}), so it opened after that, and its first "
+            f"packet captured is {frame_text(conn.first_frame)}"
             + (f" ({TAKEN_FOR_WANT}: if it is such a connection, no handshake "
                  "was lost)"
                if conn.role == "callback" else ""),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Session, StepStatus, connection_ends
 from flowcheck.profiles import StepSpec
 from flowcheck.verify.context import Context
@@ -96,8 +97,8 @@ def _not_in_time_order(session: Session, spec: StepSpec, callback: Connection,
                        first_data: Connection) -> None:
     """Step 2's detail, when the callback was written after the data connection but
     stamped before it, says the file is not in time order there (the step stays)."""
-    note = (f"written after the data connection (frame {callback.first_frame} after frame "
-            f"{first_data.first_frame}) but stamped "
+    note = (f"written after the data connection ({frame_text(callback.first_frame)} after "
+            f"{frame_text(first_data.first_frame)}) but stamped "
             f"{span_words(first_data.ts - callback.ts)} before it: the file is not in "
             "time order there (a pcapng of several interfaces written one interface's "
             "packets after another's, as dumpcap does, or the clock set back), so the "

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from flowcheck.config import Config
 from flowcheck.findings import make_finding
+from flowcheck.frame_names import frame_text, frames_words
 from flowcheck.model import Connection, Finding, NdmpStream, Session, endpoint
 from flowcheck.sessions.other_protocol import (
     could_start_ndmp,
@@ -220,10 +221,10 @@ def _unheard_words(conn: Connection, resent: list[int]) -> str:
     668) after 10.77.0.1's ACK completing the handshake (frame 3), acknowledging none
     of 10.77.0.1's bytes: neither that ACK nor the request reached it, something on the
     way drops the packets after the SYN" (ack_unheard's evidence)."""
-    frames = ", ".join(map(str, resent))
-    ack = f" (frame {conn.ack_frame})" if conn.ack_frame else ""
+    frames = frames_words(resent, ranges=False)
+    ack = f" ({frame_text(conn.ack_frame)})" if conn.ack_frame else ""
     return (f"{conn.resp_h} sent no byte: it resent its SYN-ACK {len(resent)} "
-            f"time{'s' if len(resent) > 1 else ''} (frame{'s' if len(resent) > 1 else ''} "
+            f"time{'s' if len(resent) > 1 else ''} ("
             f"{frames}) after {conn.orig_h}'s ACK completing the handshake{ack}, "
             f"acknowledging none of {conn.orig_h}'s bytes: neither that ACK nor the request "
             "reached it, something on the way drops the packets after the SYN")

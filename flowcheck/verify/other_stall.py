@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
+from flowcheck.frame_names import frame_pair, frame_text
 from flowcheck.model import Connection, endpoint, other_direction
 
 if TYPE_CHECKING:
@@ -55,8 +56,8 @@ def stall_note(conn: Connection, marks: HostMarks | None = None) -> StallNote | 
         return None
     sender, receiver = conn.host(stall.side), conn.host(other_direction(stall.side))
     frames = [f for f in (stall.first_frame, stall.frame) if f]
-    where = (f" (frames {frames[0]} to {frames[-1]})" if len(frames) == 2 else
-             f" (frame {frames[0]})" if frames else "")
+    where = (f" ({frame_pair(frames[0], frames[-1], 'to')})" if len(frames) == 2 else
+             f" ({frame_text(frames[0])})" if frames else "")
     towards = sender if stall.acks_lost else receiver
     other = receiver if towards == sender else sender
     # What the marks show when they place the capture on `towards`, else None.

@@ -14,6 +14,7 @@ consequence. Other reasons (ABORTED, CONNECT_ERROR) stay the reset's consequence
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, NdmpMessage, Session, connection_ends
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import first_fin_by
@@ -71,10 +72,10 @@ def own_halt_words(ctx: Context, session: Session, halt: NdmpMessage, reason: st
             continue
         host = _halting_end(conn, session, halt)
         rst = conn.rst_frames[:1]
-        reset = (f" and reset the data still arriving (RST, frame {rst[0]})" if rst else "")
+        reset = (f" and reset the data still arriving (RST, {frame_text(rst[0])})" if rst else "")
         return (f" {role_words(conn, session, host).capitalize()} closed the data connection "
                 f"{connection_ends(conn)} "
-                f"(FIN, frame {conn.fin_frames[0]}){reset} because of it, before it notified "
+                f"(FIN, {frame_text(conn.fin_frames[0])}){reset} because of it, before it notified "
                 "the halt: that close is the halt's consequence, not a firewall's reset or a "
                 "restarted service.", [conn.fin_frames[0], *rst])
     return "", []

@@ -12,6 +12,7 @@ only.
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frames_words
 from flowcheck.model import Connection, Session
 from flowcheck.verify.allow_rules import allow_rule, capitalised
 from flowcheck.verify.context import Context
@@ -35,7 +36,7 @@ def own_stack_words(conn: Connection, how: str, routing: bool) -> str:
     orig, resp = conn.orig_h, conn.resp_h
     many = len(conn.icmp_frames) > 1
     told = (f"{orig}'s own network stack reported {resp} unreachable, with {how} "
-            f"(frame{'s' if many else ''} {', '.join(map(str, conn.icmp_frames))})")
+            f"({frames_words(conn.icmp_frames, ranges=False, plural=many)})")
     if not routing:
         return (f"a reject rule in {orig}'s own firewall (its output rules) rejects it: "
                 f"{told}, so the SYN never left {orig}")

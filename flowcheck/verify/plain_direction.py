@@ -21,6 +21,7 @@ without its callback was told to analyze again with --profile ndmp).
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Announcement, Finding, Session
 from flowcheck.ndmp.listeners import mover_announcements
 from flowcheck.verify.context import Context
@@ -100,7 +101,7 @@ def profile_first(ctx: Context, finding: Finding, shown: list[Announcement],
     first = shown[0]
     more = f", {len(shown) - 1} more" if len(shown) > 1 else ""
     name = ctx.profile.name
-    which = f"{first.message.removeprefix('NDMP_')}, frame {first.frame}{more}"
+    which = f"{first.message.removeprefix('NDMP_')}, {frame_text(first.frame)}{more}"
     if unseen:
         lead = (f"If this is plain NDMP (its announcements have the media server's mover "
                 f"listening and the agent connecting, {which}; the agent's callback to the "

@@ -55,6 +55,7 @@ from collections.abc import Sequence
 
 from flowcheck.config import Config
 from flowcheck.findings import make_finding
+from flowcheck.frame_names import frame_text
 from flowcheck.model import (
     Announcement,
     Connection,
@@ -303,8 +304,8 @@ def opening_words(opening: NdmpMessage) -> str:
     """stream_opening's message as the reports name it: "the agent's greeting,
     NOTIFY_CONNECTED, frame 1" or "the DMA's CONNECT_OPEN request, frame 3"."""
     if message_op(opening) == GREETING:
-        return f"the agent's greeting, {GREETING}, frame {opening.frame}"
-    return f"the DMA's {FIRST_REQUEST} request, frame {opening.frame}"
+        return f"the agent's greeting, {GREETING}, {frame_text(opening.frame)}"
+    return f"the DMA's {FIRST_REQUEST} request, {frame_text(opening.frame)}"
 
 
 def _gap_may_hide(control: Connection | None, opening: NdmpMessage | None,
@@ -381,4 +382,4 @@ def shown_words(shown: Sequence[Announcement]) -> str:
     more = f", {len(shown) - 1} more" if len(shown) > 1 else ""
     named = ("" if listener_of(first.message) else
              f" naming the data connection to {first.ip}:{first.port}, at the media server")
-    return f"{first.message.removeprefix('NDMP_')}, frame {first.frame}{named}{more}"
+    return f"{first.message.removeprefix('NDMP_')}, {frame_text(first.frame)}{named}{more}"

@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.frame_names import frame_text, frames_words
 from flowcheck.model import Connection, NdmpMessage
 from flowcheck.model.traffic import INITIAL_TTLS
 from flowcheck.sessions.classify import message_op
@@ -98,7 +99,7 @@ def shrunk_words(conn: Connection, stall: Stall, passed: NdmpMessage | None) -> 
     size = conn.evidence(stall.side).resent_len
     if not size or size != getattr(conn, f"{stall.side}_seg_max"):
         return ""
-    shown = (f", as the control connection's {message_op(passed)} (frame {passed.frame}) "
+    shown = (f", as the control connection's {message_op(passed)} ({frame_text(passed.frame)}) "
              "did after the first resend")
     return (f" Its resends are full-size ({size:,} B, its largest segment) after full-size "
             "segments had been delivered: a path whose MTU shrank mid-transfer (a route "
@@ -220,8 +221,8 @@ def too_big_words(told: TooBig, sender: str, on_sender: bool) -> str:
     on_sender: the capture was taken on the sender (the messages reached it)."""
     name, _ = _names(sender)
     many = told.count > 1
-    frames = ", ".join(map(str, told.frames)) + (" ..." if told.count > len(told.frames)
-                                                 else "")
+    frames = frames_words(told.frames, ranges=False, plural=many) + (
+        " ..." if told.count > len(told.frames) else "")
     mtu = f", reporting a path MTU of {told.mtu}" if told.mtu else ""
     where = (f"the messages reached {sender} (this capture was taken there), so its own "
              f"host firewall drops them after the capture point, or its stack ignores them"
@@ -230,7 +231,7 @@ def too_big_words(told: TooBig, sender: str, on_sender: bool) -> str:
              f"{sender}, drops them")
     return (f" The capture holds {told.count} {name} message{'s' if many else ''} from "
             f"the router {told.router} to {sender} quoting this connection's segments "
-            f"(frame{'s' if many else ''} {frames}){mtu}, and {sender} went on resending "
+            f"({frames}){mtu}, and {sender} went on resending "
             f"{told.size:,} B segments ({told.packet:,} B packets) after "
             f"{'them' if many else 'it'}: path MTU discovery told {sender} to send smaller "
             f"packets and it never did ({'RFC 8201' if ':' in sender else 'RFC 1191'}): "

@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, NdmpMessage, other_direction
 from flowcheck.sessions.classify import message_op
 from flowcheck.verify.allow_rules import lowered
@@ -107,7 +108,7 @@ def sender_words(ctx: Context, conn: Connection, stall: Stall, roles: tuple[str,
     end = stall.ts if stall.ts is not None else conn.last_ts
     through = (f" Its smaller packets to {receiver} still got through after the first of "
                f"them: its {message_op(passed)} {passed.type} on the control connection "
-               f"({passed.size:,} B, frame {passed.frame}) was never resent, though its TCP "
+               f"({passed.size:,} B, {frame_text(passed.frame)}) was never resent, though its TCP "
                f"went on resending the data {span_words(end - passed.ts)} after it (an "
                "unacknowledged segment is resent after a retransmission timeout: RFC 6298), "
                "so its ACK came back.")

@@ -20,6 +20,7 @@ on 10000 seen one way: sessions.other_protocol.one_way_protocol).
 from __future__ import annotations
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text
 from flowcheck.model import NdmpStream, Session, other_direction
 from flowcheck.sessions.classify import closing, message_op, one_sided, seen_closing
 from flowcheck.sessions.other_protocol import one_way_protocol, opening_words
@@ -77,12 +78,12 @@ def connect_check_words(ctx: Context, session: Session) -> str:
     close = control_close(stream)
     opened = control.synack_ts if control.synack_ts is not None else control.ts
     late = greeting is not None and close is not None and greeting.frame > close.frame
-    said = (f"the agent greeted it (NOTIFY_CONNECTED, frame {greeting.frame}) and "
+    said = (f"the agent greeted it (NOTIFY_CONNECTED, {frame_text(greeting.frame)}) and "
             if greeting is not None and not late else "")
     when = "" if close is None else \
-        f" {span_words(max(0.0, close.ts - opened))} after it opened (frame {close.frame})"
+        f" {span_words(max(0.0, close.ts - opened))} after it opened ({frame_text(close.frame)})"
     if late and greeting is not None:  # the greeting came after the close: say so
-        when += f", before the agent's greeting (NOTIFY_CONNECTED, frame {greeting.frame})"
+        when += f", before the agent's greeting (NOTIFY_CONNECTED, {frame_text(greeting.frame)})"
     return (f"a port check (connect and close), not a job: {said}{control.orig_h} "
             f"sent nothing and {how} the connection{when}, as a monitoring check (Nagios "
             "check_tcp, Test-NetConnection, a load balancer's health check) does; no NDMP "
@@ -106,7 +107,7 @@ def unseen_wait(ctx: Context, session: Session) -> str | None:
     if close is None or close.ts - opened < ctx.config.retransmission_timeout:
         return None
     return (f"{control.orig_h} sent nothing and closed the connection "
-            f"{span_words(close.ts - opened)} after it opened (frame {close.frame}), not at "
+            f"{span_words(close.ts - opened)} after it opened ({frame_text(close.frame)}), not at "
             "once as a port check does: it waited, and the capture holds only one direction "
             f"of the control connection (nothing from {control.resp_h} to {control.orig_h}), "
             "so whether the agent greeted it (NDMP_NOTIFY_CONNECTED) cannot be seen")

@@ -5,6 +5,7 @@ findings' messages (flowcheck.verify.unseen_syns.refusal_notes; field check tria
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection
 from flowcheck.sessions.local import icmp_word
 from flowcheck.sessions.syn_proxy import proxied, proxied_refusal
@@ -18,7 +19,7 @@ def proxy_words(conn: Connection | None) -> str:
     if conn is None or not proxied(conn):
         return ""
     synack = conn.synack_frames[0] if conn.synack_frames else None
-    frame = f"frame {synack}, " if synack is not None else ""
+    frame = f"{frame_text(synack)}, " if synack is not None else ""
     ttl = ttl_word(conn.resp_h)
     head = (f" The SYN-ACK ({frame}{ttl} {conn.resp_ttl}) did not come from {conn.resp_h}, "
             "although the handshake completed: ")
@@ -28,9 +29,9 @@ def proxy_words(conn: Connection | None) -> str:
             f"{conn.resp_h} never made.")
     if proxied_refusal(conn):
         rst_ttl = conn.evidence("resp").rst_ttl
-        return (f"{head}{conn.resp_h}'s own RST (frame {conn.rst_frames[0]}, {ttl} "
+        return (f"{head}{conn.resp_h}'s own RST ({frame_text(conn.rst_frames[0])}, {ttl} "
                 f"{rst_ttl}) crossed more routers to the capture point, so a device nearer "
                 f"sent the SYN-ACK: {tail}")
-    return (f"{head}the {icmp_word(conn)} unreachable (frame {conn.icmp_frames[0]}) from "
+    return (f"{head}the {icmp_word(conn)} unreachable ({frame_text(conn.icmp_frames[0])}) from "
             f"{conn.icmp_sender} came after it, about the SYN sent on to {conn.resp_h}: "
             f"{tail}")

@@ -23,6 +23,7 @@ from collections import defaultdict
 
 from flowcheck.config import format_ranges
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Session
 from flowcheck.plan import holds_port, usable_ports
 from flowcheck.verify.context import Context, session_uids
@@ -114,7 +115,7 @@ def callback_stop(ctx: Context, session: Session, opened: float,
     if held is None:
         return None
     return _stop(ctx, session, 2, "agent", host,
-                 (due[0], due[1], f"the session's last NDMP message (frame {due[1]})"), held,
+                 (due[0], due[1], f"the session's last NDMP message ({frame_text(due[1])})"), held,
                  opened)
 
 

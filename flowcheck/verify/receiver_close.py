@@ -9,6 +9,7 @@ words and fix built here for the second.
 from __future__ import annotations
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text, frames_words
 from flowcheck.model import Connection, Session
 from flowcheck.verify.context import Context
 from flowcheck.verify.end_roles import role_words
@@ -65,11 +66,12 @@ def waited_words(conn: Connection, session: Session, it: str) -> str:
                         else (conn.resp_h, conn.orig_h))
     resent = synack_resent(conn)
     why = (f" ({role_words(conn, session, conn.resp_h)} resent its SYN-ACK {len(resent)} "
-           f"times, frames {', '.join(map(str, resent))}: the handshake's ACK never reached "
+           f"times, {frames_words(resent, ranges=False, plural=True)}: the handshake's ACK "
+           f"never reached "
            "it)" if resent else "")
     it = "" if it == "it" else f"{it} "  # step 5's detail names the endpoint before it
     return (f"{it}carried no data{_waited(conn)}{why}; {role_words(conn, session, receiver)} "
-            f"gave it up (FIN, frame {conn.fin_frames[0]}) and the data of "
+            f"gave it up (FIN, {frame_text(conn.fin_frames[0])}) and the data of "
             f"{role_words(conn, session, sender)} came only after that FIN "
             f"({reset_words(conn)})")
 
@@ -93,7 +95,8 @@ def never_delivered_report(ctx: Context, session: Session, conn: Connection, wor
     sent = conn.sent_once("orig" if sender_is_orig else "resp")  # capture copies left out
     sender_words, receiver_words = (role_words(conn, session, sender),
                                     role_words(conn, session, receiver))
-    late = (f"{receiver_words} gave it up (FIN, frame {conn.fin_frames[0]}) and the {sent:,} B "
+    late = (f"{receiver_words} gave it up (FIN, {frame_text(conn.fin_frames[0])}) and the "
+            f"{sent:,} B "
             f"of {sender_words} came only after that FIN (it acknowledges none of them) and "
             f"were reset ({reset_words(conn)}): nothing was cut mid-transfer.")
     resent = synack_resent(conn)
@@ -102,7 +105,8 @@ def never_delivered_report(ctx: Context, session: Session, conn: Connection, wor
         listener = role_words(conn, session, conn.resp_h)
         head = (f"The data connection {words} carried no data{_waited(conn)} because "
                 f"packets between the hosts were lost: {listener} resent its SYN-ACK "
-                f"{len(resent)} times (frames {', '.join(map(str, resent))}), the ACK of "
+                f"{len(resent)} times ({frames_words(resent, ranges=False, plural=True)}), the "
+                f"ACK of "
                 f"{role_words(conn, session, conn.orig_h)} completing the handshake, which "
                 f"the capture holds, never reaching it. The connection never opened on "
                 f"{listener.rsplit(' ', 1)[0]}'s side, so no data could flow; " + late)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from flowcheck.durations import span_words
 from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.frame_names import frame_text
 from flowcheck.model import (
     Connection,
     NdmpMessage,
@@ -77,8 +78,8 @@ def receiver_detail(stall: ReceiverStall, session: Session) -> str:
            "closed": "until it was closed", "reopened": "before it reopened"}[window.ended]
     lost = "not lost: " if window.trailing else ""
     return (f"{endpoint(conn.resp_h, conn.resp_p)}: {lost}"
-            f"{role_words(conn, session, receiver)} stopped reading it (window 0 from frame "
-            f"{window.frame} for {span_words(window.seconds)} {how}{answered})")
+            f"{role_words(conn, session, receiver)} stopped reading it (window 0 from "
+            f"{frame_text(window.frame)} for {span_words(window.seconds)} {how}{answered})")
 
 
 def check_receiver_stalls(ctx: Context) -> None:
@@ -94,23 +95,25 @@ def check_receiver_stalls(ctx: Context) -> None:
             head = (f"The data connection {connection_ends(conn)} "
                     + ("was not lost" if window.trailing else "stalled without a network "
                        "fault") + f": {role} stopped reading it. Its TCP window stayed 0 "
-                    f"from frame {window.frame} for {span_words(window.seconds)}")
+                    f"from {frame_text(window.frame)} for {span_words(window.seconds)}")
             probes = (f"; {role_words(conn, session, sender)} probed it {window.probes} "
                       "times" + (" and each probe was answered" if window.acks > window.probes
                                  else f", {window.acks - 1} of them answered")
                       if window.probes else "")
             ended = {"capture": " until the capture ended",
-                     "reset": f" until the connection was reset (RST, frame {window.end_frame})",
-                     "closed": f" until the connection was closed (FIN, frame "
-                               f"{window.end_frame})",
-                     "reopened": f", then it reopened (frame {window.end_frame})"}[window.ended]
+                     "reset": f" until the connection was reset (RST, "
+                              f"{frame_text(window.end_frame)})",
+                     "closed": f" until the connection was closed (FIN, "
+                               f"{frame_text(window.end_frame)})",
+                     "reopened": f", then it reopened "
+                                 f"({frame_text(window.end_frame)})"}[window.ended]
             then = ""
             if halt is not None:
                 reason = abnormal_reason(halt)
-                then = (f" The job then halted with {reason} ({message_op(halt)}, frame "
-                        f"{halt.frame})." if reason is not None else
-                        f" The job then halted normally ({message_op(halt)}, frame "
-                        f"{halt.frame}).")
+                then = (f" The job then halted with {reason} ({message_op(halt)}, "
+                        f"{frame_text(halt.frame)})." if reason is not None else
+                        f" The job then halted normally ({message_op(halt)}, "
+                        f"{frame_text(halt.frame)}).")
             reading = (f" The network delivered every packet and each side went on "
                        f"answering (RFC 9293 3.8.6.1): {storage}, and no firewall rule "
                        "fixes this.")

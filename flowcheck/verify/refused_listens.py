@@ -6,6 +6,7 @@ than data connections leave the announcement step unknown (unseen_replies)."""
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text, frames_words
 from flowcheck.model import NdmpMessage, Session, Severity
 from flowcheck.sessions import message_op
 from flowcheck.verify.context import Context
@@ -39,7 +40,7 @@ def refused_words(ctx: Context, session: Session, refused: list[NdmpMessage]) ->
     asked = sum(1 for m in (stream.messages if stream else [])
                 if m.type == "request" and message_op(m) in ops)
     asked = max(asked, len(refused))  # a request the capture missed still had its reply
-    named = "; ".join(f"{message_op(m)} (frame {m.frame}) answered "
+    named = "; ".join(f"{message_op(m)} ({frame_text(m.frame)}) answered "
                       f"{m.error_name.removeprefix('NDMP_') if m.error_name else m.error}"
                       for m in refused)
     them = "it" if len(refused) == 1 else "them"
@@ -80,8 +81,8 @@ def unseen_replies_words(session: Session, asked: list[NdmpMessage]) -> str:
     """"3 DATA_LISTEN requests (frames 11, 40, 71) and 2 data connections: the replies
     are in the direction the capture lacks, ..."."""
     count = len(session.data_connections)
-    frames = ", ".join(str(m.frame) for m in asked)
-    return (f"{len(asked)} {message_op(asked[0])} requests (frames {frames}) and {count} data "
+    frames = frames_words([m.frame for m in asked], ranges=False, plural=True)
+    return (f"{len(asked)} {message_op(asked[0])} requests ({frames}) and {count} data "
             f"connection{'s' if count != 1 else ''}: the replies are in the direction the "
             "capture lacks, so whether each announced an endpoint, or refused it with an "
             "error (ndmp_error_reply), cannot be seen")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text, frames_words
 from flowcheck.model import Announcement, NdmpMessage, NdmpStream, Session, Severity
 from flowcheck.ndmp.protocol import DATA_HALT_REASONS, MOVER_HALT_REASONS_V4
 from flowcheck.printable import printable_name
@@ -144,8 +145,8 @@ def _report_reply(ctx: Context, session: Session, messages: list[NdmpMessage],
     op, error = message_op(first), _error_words(first)
     side = "agent" if first.direction == "resp" else "media server"
     frames = [m.frame for m in messages]
-    where = (f"frame {first.frame}" if len(messages) == 1 else
-             f"{len(messages)} times, frames {', '.join(map(str, frames[:8]))}"
+    where = (f"{frame_text(first.frame)}" if len(messages) == 1 else
+             f"{len(messages)} times, {frames_words(frames[:8], ranges=False, plural=True)}"
              + (f" and {len(frames) - 8} more" if len(frames) > 8 else ""))
     reason = server_reason(op, error)
     host = session.remote_agent if first.direction == "resp" else session.media_server
@@ -368,8 +369,8 @@ def _halt(ctx: Context, session: Session, message: NdmpMessage,
         return
     op = polled or message_op(message)
     what = "data agent" if op == "NOTIFY_DATA_HALTED" else "mover (tape side)"
-    where = (f"frame {message.frame}" if polled is None else
-             f"{message_op(message)} reply, frame {message.frame}: its {polled} is not in "
+    where = (f"{frame_text(message.frame)}" if polled is None else
+             f"{message_op(message)} reply, {frame_text(message.frame)}: its {polled} is not in "
              "the capture, whose control stream the sniffer lost bytes of")
     # From the wire: control characters escaped (the message reaches terminals).
     text = printable_name(str(message.body.get("text") or message.body.get("reason_text") or ""))

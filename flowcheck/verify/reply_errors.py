@@ -10,6 +10,7 @@ specification) and the TAPE_OPEN and CONNECT_CLIENT_AUTH requests' descriptions.
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import NdmpMessage, NdmpStream
 from flowcheck.sessions.classify import message_op
 from flowcheck.verify.allow_rules import capitalised
@@ -149,6 +150,6 @@ def pause_before(messages: list[NdmpMessage], halt: NdmpMessage
     message, reason = found
     meaning, fix = _PAUSES[reason]
     return (message, f" The mover had paused before it with reason {reason} "
-            f"(NOTIFY_MOVER_PAUSED, frame {message.frame}): {meaning}, and the backup "
+            f"(NOTIFY_MOVER_PAUSED, {frame_text(message.frame)}): {meaning}, and the backup "
             "application then aborted the job: not a network failure.",
             f"{fix}; not a network failure.")

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from flowcheck.durations import span_words
 from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, ControlPacket, NdmpMessage, NdmpStream
 from flowcheck.verify.ttl import reset_ttls
 
@@ -184,8 +185,8 @@ def silence_before(stream: NdmpStream, until: float, frame: int) -> Silence:
 
 def silence_words(silence: Silence) -> str:
     """"29.5 s (no NDMP message from frame 173 to frame 2070)"."""
-    where = (f" (no NDMP message from frame {silence.after.frame} to frame "
-             f"{silence.ended})" if silence.after is not None else "")
+    where = (f" (no NDMP message from {frame_text(silence.after.frame)} to "
+             f"{frame_text(silence.ended)})" if silence.after is not None else "")
     return f"{span_words(silence.seconds)}{where}"
 
 

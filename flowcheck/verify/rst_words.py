@@ -4,6 +4,7 @@ reset_frame), which frames to cite (cited_rsts) and how to name them (reset_word
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text, frames_words
 from flowcheck.model import Connection
 
 
@@ -15,8 +16,8 @@ def reset_words(conn: Connection) -> str:
         firsts = conn.first_rsts
         if len(firsts) == 2:
             return "RSTs, frames " + ", ".join(f"{frame} ({host})" for frame, host in firsts)
-        return f"RSTs, frames {', '.join(map(str, conn.rst_frames[:2]))}"
-    return f"RST, frame {conn.rst_frames[0]}"
+        return f"RSTs, {frames_words(conn.rst_frames[:2], ranges=False, plural=True)}"
+    return f"RST, {frame_text(conn.rst_frames[0])}"
 
 
 def cited_rsts(conn: Connection) -> list[int]:

@@ -4,6 +4,7 @@ running where the capture ends (capture_ended_early: flowcheck.verify.still_runn
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import (
     Connection,
     Finding,
@@ -269,7 +270,7 @@ def _stalled(ctx: Context, session: Session, stream: NdmpStream, control: Connec
     # The exchange whose packets were lost began after a silence: long, an idle timeout.
     if fin is not None:
         silence = silence_before(stream, fin.ts, fin.frame)
-        what = f"its FIN (frame {fin.frame})"
+        what = f"its FIN ({frame_text(fin.frame)})"
     elif last is not None:
         silence = silence_before(stream, last.ts, last.frame)
         size = f"{stall.unacked:,} B" if stall.unacked else "bytes"
@@ -277,7 +278,7 @@ def _stalled(ctx: Context, session: Session, stream: NdmpStream, control: Connec
     else:
         silence = silence_before(stream, control.last_ts, control.last_frame)
         what = f"its last {stall.unacked:,} B" if stall.unacked else "its last bytes"
-    reset = (f" The connection was then reset (RST, frame {control.rst_frames[0]})."
+    reset = (f" The connection was then reset (RST, {frame_text(control.rst_frames[0])})."
              if control.rst_frames else "")
     # The silence after the last resend, when it is long enough to say something (a
     # resent FIN waited a timeout of its own each time: nothing to add).

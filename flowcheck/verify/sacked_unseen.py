@@ -16,6 +16,7 @@ the receiver's packets alone; a capture on the sender shows the segments' sizes.
 from __future__ import annotations
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Session, SideEvidence
 from flowcheck.model.traffic import ETHERNET_MSS
 from flowcheck.verify.allow_rules import lowered
@@ -44,7 +45,7 @@ def blocks_words(evidence: SideEvidence) -> str:
 def sacked_detail(evidence: SideEvidence, other: str) -> str:
     """Step 4's words: " was acknowledged (a SACK, frame 22, shows 952 B of 10.77.1.2's
     arrived, 7241-8193, not the bytes before them)"."""
-    return (f" was acknowledged (a SACK, frame {evidence.sacked_unseen_frame}, shows "
+    return (f" was acknowledged (a SACK, {frame_text(evidence.sacked_unseen_frame)}, shows "
             f"{evidence.sacked_unseen:,} B of {other}'s arrived, {blocks_words(evidence)}, "
             "not the bytes before them)")
 
@@ -67,8 +68,9 @@ def sacked_reading(ctx: Context, conn: Connection, session: Session, closer: str
     waited = (conn.fin_ts if conn.fin_ts is not None else conn.last_ts) - conn.opening_ts
     reading = (f"{closer} closed it {span_words(waited)} after it opened, and bytes of "
                f"{other_words}'s had come on it: its ACKs never went past byte "
-               f"{evidence.sacked_unseen_ack} of them, but its ACK in frame "
-               f"{evidence.sacked_unseen_frame} names {evidence.sacked_unseen:,} B beyond it in "
+               f"{evidence.sacked_unseen_ack} of them, but its ACK in "
+               f"{frame_text(evidence.sacked_unseen_frame)} names {evidence.sacked_unseen:,} B "
+               f"beyond it in "
                f"SACK blocks ({blocks_words(evidence)}): {other} sent data, and those bytes "
                f"arrived while the {missing:,} B before them never did in the "
                f"{span_words(waited)} its TCP had to resend them.")

@@ -11,6 +11,7 @@ host's own packets then (flowcheck.verify.ttl); else one of those or a device be
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection
 from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.context import Context
@@ -44,7 +45,7 @@ def reset_went_on_words(ctx: Context, conn: Connection, head: str, host: str, fr
               "network, or the router's ARP entry and the switch's MAC table flapping "
               "between two MAC addresses")
     head += (f" But {host} went on sending data on it after the RST in its name (its last "
-             f"data packet: frame {frame}): its own TCP had not reset the connection. ")
+             f"data packet: {frame_text(frame)}): its own TCP had not reset the connection. ")
     if ttls is not None and ttls[0] == ttls[1]:
         return head + (
             f"The RST's {ttl_word(host)} {ttls[0]} is that of {host}'s own packets then, so "

@@ -4,6 +4,7 @@ announcements' addresses are not in the capture."""
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Session
 from flowcheck.sessions.address_types import unknown_type_words
 from flowcheck.verify.context import Context, session_uids
@@ -59,8 +60,8 @@ def cut_announcement_words(session: Session, ctx: Context | None = None) -> str:
     if session.match_reason == "encrypted":
         stream = ctx.stream_by_uid.get(session.control_uid) if ctx else None
         where = "" if stream is None else (
-            f" from frame {stream.tls_start}" if not stream.tls_whole else
-            f" from its first byte (frame {stream.tls_start}; no NDMP message in the "
+            f" from {frame_text(stream.tls_start)}" if not stream.tls_whole else
+            f" from its first byte ({frame_text(stream.tls_start)}; no NDMP message in the "
             "clear)")
         return (f"the control connection carries TLS{where} (ndmp_undecodable), and the "
                 "announcement is inside it; data connections matched by direction and ports "
@@ -69,7 +70,7 @@ def cut_announcement_words(session: Session, ctx: Context | None = None) -> str:
         return ("the capture holds only one direction of the control connection, so the "
                 "announcement may be in the other; data connections matched by direction "
                 "and ports instead")
-    messages = [f"{name.removeprefix('NDMP_')} (frame {frame})"
+    messages = [f"{name.removeprefix('NDMP_')} ({frame_text(frame)})"
                 for frame, name, _ in session.cut_announcements]
     where = (f"the address in {', '.join(messages)} was cut by the capture's snap length"
              if messages else "the control stream was cut by the capture's snap length and "

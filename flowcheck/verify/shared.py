@@ -10,6 +10,7 @@ connection.
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Announcement, Session, Step, StepStatus, endpoint
 from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.profiles import StepSpec
@@ -171,8 +172,8 @@ def shared_step(ctx: Context, session: Session, spec: StepSpec,
         return make_step(spec, "unknown", detail="unknown: the session holding its data "
                          "connection was not judged")
     holder, step = min(found, key=lambda item: _WORST.index(item[1].status))
-    words = [f"{ann.message.removeprefix('NDMP_')} (frame {ann.frame}) here and "
-             f"{other.message.removeprefix('NDMP_')} (frame {other.frame}) there named "
+    words = [f"{ann.message.removeprefix('NDMP_')} ({frame_text(ann.frame)}) here and "
+             f"{other.message.removeprefix('NDMP_')} ({frame_text(other.frame)}) there named "
              f"{endpoint(ann.ip, ann.port)}"
              for ann in session.announced
              if ann.used_by and (other := _handed_on(holder, ann)) is not None]

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from flowcheck.durations import span_words
 from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.frame_names import frame_text
 from flowcheck.model import (
     Connection,
     ControlPacket,
@@ -130,11 +131,12 @@ def _seen_when(found: SilentEnd) -> str:
     head = f"the capture went on for {span_words(found.silent)} after it"
     conn = found.data
     name = ("" if conn is None else
-            f"the data connection {connection_ends(conn)}'s last packet (frame {conn.last_frame})")
+            f"the data connection {connection_ends(conn)}'s last packet "
+            f"({frame_text(conn.last_frame)})")
     if found.due:
         alive = found.alive
         kept = ("" if alive is None else
-                f" (the keepalive probes were answered to frame {alive.frame}: the "
+                f" (the keepalive probes were answered to {frame_text(alive.frame)}: the "
                 "connection was open, but no halt came)")
         return (head + ("" if conn is None else
                         f", {span_words(found.after_data)} of them after {name}")
@@ -151,7 +153,7 @@ def _later_words(found: SilentEnd) -> str:
     control = found.control
     if control.last_frame == found.last.frame or control.last_ts <= found.last.ts:
         return ""
-    return (f"; its packets after it, to frame {control.last_frame}, carry no message: "
+    return (f"; its packets after it, to {frame_text(control.last_frame)}, carry no message: "
             "ACKs, TCP keepalive probes")
 
 
@@ -178,10 +180,10 @@ def silent_end_message(found: SilentEnd, kind: str, what: str) -> str:
     control, start = found.control, found.start
     missed = _missed_words(found)
     return (
-        f"The capture holds no end of the {kind}: {message_op(start)} (frame {start.frame}) "
+        f"The capture holds no end of the {kind}: {message_op(start)} ({frame_text(start.frame)}) "
         f"started {what}, no NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED came after it, and "
         f"the control connection {connection_ends(control)} fell silent after its last NDMP "
-        f"message (frame {found.last.frame}{_later_words(found)}) with no close (no FIN, "
+        f"message ({frame_text(found.last.frame)}{_later_words(found)}) with no close (no FIN, "
         f"RST or CONNECT_CLOSE), although {_seen_when(found)}. "
         f"{missed[0].upper()}{missed[1:]}. So whether the job "
         "ended well, or its control connection was lost while it ran, cannot be seen.")
@@ -201,7 +203,7 @@ def silent_end_words(ctx: Context, session: Session) -> str | None:
     control = ctx.by_uid[session.control_uid]
     stream = ctx.stream_by_uid.get(session.control_uid)
     last = stream.messages[-1] if stream is not None and stream.messages else None
-    where = (f"its last NDMP message (frame {last.frame}), "
+    where = (f"its last NDMP message ({frame_text(last.frame)}), "
              f"{span_words(after(ctx, last.ts, last.frame))} before the capture's end"
              if last is not None else "its last NDMP message")
     return (f"the job's end is not in the capture: no NOTIFY_DATA_HALTED or "
@@ -231,7 +233,7 @@ def unended_words(ctx: Context, session: Session) -> str | None:
     stream = ctx.stream_by_uid.get(session.control_uid)
     last = stream.messages[-1] if stream is not None and stream.messages else None
     where = (f"{span_words(after(ctx, last.ts, last.frame))} after the control "
-             f"connection's last NDMP message (frame {last.frame})" if last is not None
+             f"connection's last NDMP message ({frame_text(last.frame)})" if last is not None
              else "before the job's end")
     return (f"the job's end is not in the capture: the capture stopped {where}, before "
             "any NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED: whether the job ended well "

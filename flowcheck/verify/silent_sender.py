@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from flowcheck.durations import signed, span_words
 from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.frame_names import frame_text
 from flowcheck.model import (
     Connection,
     ControlPacket,
@@ -142,7 +143,7 @@ def silent_words(ctx: Context, session: Session, silent: SilentSender, control: 
     # the agent answering polls on the control connection for 58 s more).
     data = conn.orig_last_data if silent.sender == conn.orig_h else conn.resp_last_data
     early = data is not None and silent.last_ts - data[1] >= _DATA_STOPPED_BEFORE_SECONDS
-    data_words = (f", its last data at {signed(data[1] - since)} (frame {data[0]})"
+    data_words = (f", its last data at {signed(data[1] - since)} ({frame_text(data[0])})"
                   if data is not None and early else "")
     answered = answered_close(ctx, session, silent)
     loss = _session_loss(ctx, session)
@@ -176,8 +177,8 @@ def silent_words(ctx: Context, session: Session, silent: SilentSender, control: 
         f"{signed(silent.last_ts - since)}; the data connection "
         f"{connection_ends(conn)} "
         f"{carried}); then {closer_words} closed "
-        f"the data connection (FIN, frame {silent.fin_frame}) and the control connection "
-        f"{connection_ends(control)} (FIN, frame {control_fin}) with no "
+        f"the data connection (FIN, {frame_text(silent.fin_frame)}) and the control connection "
+        f"{connection_ends(control)} (FIN, {frame_text(control_fin)}) with no "
         "halt of the job. It timed out waiting for the data, which is no crash of its own"
         + (". " if answered else ": ") + stopped)
     if not answered:
@@ -212,12 +213,12 @@ def _answer_words(session: Session, silent: SilentSender, stream: NdmpStream,
         return (f"{capitalised(sender_words)} was up after these FINs: its packets answered "
                 "them.")
     reason = abnormal_reason(halt)
-    answer = (f" and the closed connection's system answered it with a reset (RST, frame "
-              f"{reset.frame}), as a TCP answers packets after its close (RFC 9293 "
+    answer = (f" and the closed connection's system answered it with a reset (RST, "
+              f"{frame_text(reset.frame)}), as a TCP answers packets after its close (RFC 9293 "
               "3.10.7.1)" if reset is not None and reset.frame > halt.frame else "")
     return (f"{capitalised(sender_words)} was up after these FINs: its {message_op(halt)}"
-            + (f" (reason {reason}, frame {halt.frame})" if reason else
-               f" (frame {halt.frame})")
+            + (f" (reason {reason}, {frame_text(halt.frame)})" if reason else
+               f" ({frame_text(halt.frame)})")
             + f" came {span_words(halt.ts - silent.fin_ts)} after them{answer}: that halt "
             f"followed {closer_words}'s give-up, it did not cause it.")
 

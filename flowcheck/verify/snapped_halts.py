@@ -14,6 +14,7 @@ then closes without answering)."""
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, other_direction
 from flowcheck.sessions import message_op, one_sided
 from flowcheck.tcp_sequence import SEQUENCE_SPACE, seq_ahead
@@ -181,9 +182,10 @@ def halt_unread_words(ctx: Context, session: Session) -> str | None:
     unread = [last for last in stream.unread_last.values() if last > start.frame]
     if not unread:
         return None
-    return (f"the control connection was closed (FIN, frame {fin}) after "
-            f"{message_op(start)} (frame {start.frame}) with no NOTIFY_DATA_HALTED or "
+    return (f"the control connection was closed (FIN, {frame_text(fin)}) after "
+            f"{message_op(start)} ({frame_text(start.frame)}) with no NOTIFY_DATA_HALTED or "
             "NOTIFY_MOVER_HALTED among the messages the capture could read, but the snap "
-            f"length cut the headers of records sent after the start (the last in frame "
-            f"{max(unread)}): a halt may be among them, so whether the job ended before the "
+            f"length cut the headers of records sent after the start (the last in "
+            f"{frame_text(max(unread))}): a halt may be among them, so whether the job ended "
+            f"before the "
             "close cannot be seen (capture with tcpdump -s 0)")

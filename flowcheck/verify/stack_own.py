@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Announcement, Connection, Session, endpoint
 from flowcheck.sessions.local import ip_version, other_version, same_host
 from flowcheck.sessions.stack_addresses import AddressProof, Side, address_proofs
@@ -88,8 +89,8 @@ def own_note(ctx: Context, session: Session, ann: Announcement,
     host = _listener_host(ctx, session, ann)
     return (f" {ann.ip} is {listener}'s own IPv4 address ({proof}): the control connection "
             f"reached {listener} over IPv6 at {host}, and NDMP v4 TCP addresses are IPv4 "
-            f"only, so {listener} announced it ({ann.message.removeprefix('NDMP_')}, frame "
-            f"{ann.frame}); the address is not the fault.",
+            f"only, so {listener} announced it ({ann.message.removeprefix('NDMP_')}, "
+            f"{frame_text(ann.frame)}); the address is not the fault.",
             f" NDMP v4 cannot announce {host} (an IPv6 address): the data connections run "
             "over IPv4, so the rules must name the hosts' IPv4 addresses too.")
 

@@ -16,6 +16,7 @@ out: handshake_incomplete).
 from __future__ import annotations
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.sessions.capture_start import gap_before
 from flowcheck.sessions.classify import synack_reset_unseen_syn
@@ -65,9 +66,10 @@ def given_up_where(ctx: Context, conn: Connection) -> str:
 def given_up_words(ctx: Context, conn: Connection) -> str:
     """Step 1's detail for a connection given_up_before."""
     reset = span_words(max(0.0, (conn.rst_ts or conn.ts) - (conn.synack_ts or conn.ts)))
-    return (f"not a job in the capture: a late SYN-ACK resend (frame {conn.synack_frames[0]}) "
+    return (f"not a job in the capture: a late SYN-ACK resend "
+            f"({frame_text(conn.synack_frames[0])}) "
             f"of a connect given up {given_up_where(ctx, conn)}, reset by {conn.orig_h} {reset} "
-            f"later (RST, frame {conn.rst_frames[0]}); the SYN-ACK arrived, so the return "
+            f"later (RST, {frame_text(conn.rst_frames[0])}); the SYN-ACK arrived, so the return "
             "path works")
 
 
@@ -79,8 +81,8 @@ def report_given_up(ctx: Context, session: Session, conn: Connection) -> None:
             f"The capture started after session {session.id}'s control connection "
             f"{connection_ends(conn)} "
             f"had been given up: it holds only a late resend of the SYN-ACK from "
-            f"{conn.resp_h} (frame {conn.synack_frames[0]}), whose SYN came {where}, and "
-            f"{conn.orig_h}'s RST {reset} after it (frame {conn.rst_frames[0]}) instead of "
+            f"{conn.resp_h} ({frame_text(conn.synack_frames[0])}), whose SYN came {where}, and "
+            f"{conn.orig_h}'s RST {reset} after it ({frame_text(conn.rst_frames[0])}) instead of "
             f"the ACK. A TCP answers a SYN-ACK so when no connection waits for it (RFC 9293 "
             f"3.10.7.1): {conn.orig_h}'s connect had timed out or been abandoned {where}. "
             "No job ran on this connection in the capture, so nothing of it is judged; the "

@@ -16,6 +16,7 @@ an agent's TIME-WAIT from the same media port 6 s before).
 from __future__ import annotations
 
 from flowcheck.durations import span_below
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, connection_ends
 from flowcheck.sessions.classify import stale_answer
 from flowcheck.verify.context import Context
@@ -52,19 +53,19 @@ def stale_words(ctx: Context, conn: Connection) -> str:
                   if ended < hold else "")
         held = (f"the earlier connection {earlier.uid} on the same ports "
                 f"({connection_ends(earlier)}), which ended {span_below(ended, hold)} "
-                f"before (its last packet frame {earlier.last_frame}){within}")
-    words = (f". Before that, {conn.resp_h} answered the SYN (frame {syn}) with an ACK that "
-             f"does not acknowledge it (frame {ack}): it still held {held}, and such a "
+                f"before (its last packet {frame_text(earlier.last_frame)}){within}")
+    words = (f". Before that, {conn.resp_h} answered the SYN ({frame_text(syn)}) with an ACK that "
+             f"does not acknowledge it ({frame_text(ack)}): it still held {held}, and such a "
              "socket (TIME-WAIT, or still open) answers a new SYN with the old "
              "connection's ACK (RFC 9293 3.10.7.4), not with a SYN-ACK the capture missed")
     reset = conn.orig_rst_frame
     again = next((f for f in conn.syn_frames if f > ack), 0)
     if reset and again:
-        words += (f"; {conn.orig_h} reset that (frame {reset}) and sent its SYN again "
-                  f"(frame {again})")
+        words += (f"; {conn.orig_h} reset that ({frame_text(reset)}) and sent its SYN again "
+                  f"({frame_text(again)})")
         refusal = conn.resp_rst_frame
         if refusal > again:
-            words += f", which the RST of frame {refusal} refused"
+            words += f", which the RST of {frame_text(refusal)} refused"
         elif not conn.resp_rst and not conn.icmp_frames:
             # The SYNs from the ACK on: all of the originator's (syn_retries + 1, its
             # frames capped) but those before it.

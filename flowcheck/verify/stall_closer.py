@@ -9,6 +9,7 @@ though its ACKs acknowledged 699,568 B and the agent's FIN reached it after.
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Session, connection_ends, other_direction
 from flowcheck.verify.allow_rules import capitalised
 from flowcheck.verify.context import Context
@@ -22,9 +23,9 @@ def answered_sign(ctx: Context, session: Session, frame: int, sender: str) -> st
     control = ctx.by_uid.get(session.control_uid)
     if control is not None and frame in control.fin_frames:
         return (f"its FIN on the control connection reached {sender} ({sender}'s own FIN, "
-                f"frame {frame}, acknowledges it)")
+                f"{frame_text(frame)}, acknowledges it)")
     return (f"a packet of it on the control connection reached {sender} ({sender}'s ACK in "
-            f"frame {frame}, after its own FIN there, answers it)")
+            f"{frame_text(frame)}, after its own FIN there, answers it)")
 
 
 BOTH_HOSTS = "a capture on both hosts at once shows where the packets are lost"
@@ -91,7 +92,7 @@ def data_stopped(conn: Connection, stall: Stall, roles: tuple[str, str], acked: 
             f"{roles[0]} {closer}'s ACKs acknowledge {acked:,} B of {roles[1]} {other}'s data on "
             "it, then no more, "
             f"and its FIN, sent again and again ({stall.resends} retransmissions, the last in "
-            f"frame {stall.frame}), was never answered. The capture holds no packet of "
+            f"{frame_text(stall.frame)}), was never answered. The capture holds no packet of "
             f"{other} on this connection (one direction captured), but {closer}'s ACKs show "
             f"what reached it: nothing new of {other}'s data after those {acked:,} B, and no "
             f"answer to {closer}'s FIN. Whether {other}'s packets stopped arriving or "

@@ -5,6 +5,7 @@ the halt-after words every data_stalled ends with (flowcheck.verify.stalled_tran
 from __future__ import annotations
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, NdmpMessage, Session, connection_ends, other_direction
 from flowcheck.model.traffic import ETHERNET_MSS
 from flowcheck.sessions import message_op
@@ -21,7 +22,7 @@ def halt_then(halt: NdmpMessage | None) -> str:
     """The words after a stall of the halt that followed it (an abnormal
     NOTIFY_*_HALTED), or that none came."""
     return (f" The job then halted with {abnormal_reason(halt)} ({message_op(halt)}, "
-            f"frame {halt.frame})." if halt is not None else
+            f"{frame_text(halt.frame)})." if halt is not None else
             " No halt of the job came after it: the job cannot go on without its "
             "data connection.")
 
@@ -36,17 +37,17 @@ def add_lost(ctx: Context, session: Session, conn: Connection, stall: Stall,
     sender, receiver = conn.host(stall.side), conn.host(other_direction(stall.side))
     later = (f", {span_words(stall.ack_ts - stall.ts)} after the gap"
              if stall.ack_ts is not None and stall.ts is not None else "")
-    arrived = (f" {stall.next_len:,} B sent after them arrived (frame {stall.frame})"
-               if stall.next_len else f" the packet after them arrived (frame {stall.frame})")
+    arrived = (f" {stall.next_len:,} B sent after them arrived ({frame_text(stall.frame)})"
+               if stall.next_len else f" the packet after them arrived ({frame_text(stall.frame)})")
     unseen = conn.evidence(stall.side).sent_unseen
-    more = (f" (and {unseen:,} B more after those: its ACK in frame "
-            f"{conn.evidence(stall.side).sent_unseen_frame} carries a sequence number "
+    more = (f" (and {unseen:,} B more after those: its ACK in "
+            f"{frame_text(conn.evidence(stall.side).sent_unseen_frame)} carries a sequence number "
             "past them)" if unseen else "")
     head = passed_head(ctx, conn, stall, roles) if stall.sender_only else (
            f"The data connection {connection_ends(conn)} stopped delivering: {stall.unacked:,} B "
             f"{roles[0]} {sender} sent never reached {roles[1]} {receiver}{more}. "
             f"{capitalised(roles[1])}'s ACKs never covered them, to its last "
-            f"(frame {stall.ack_frame}{later}), while"
+            f"({frame_text(stall.ack_frame)}{later}), while"
             f"{arrived}; the capture went on {span_words(ctx.end_at(stall.ts) - stall.ts)} after "
             "the gap and holds no resend of them either: the resends were lost on the way "
             "as the first sending was.")
@@ -57,7 +58,7 @@ def add_lost(ctx: Context, session: Session, conn: Connection, stall: Stall,
         # no size-based drop (multipath field check: a 46 s outage read as a black hole).
         whose = "media server's" if both.side == "orig" else "agent's"
         reading = (f" The control connection stopped delivering too: the {whose} bytes on it "
-                   f"were resent {both.resends} times from frame {both.first_frame} on and "
+                   f"were resent {both.resends} times from {frame_text(both.first_frame)} on and "
                    "never acknowledged, small packets as well as full-size ones: the path "
                    "between them stopped carrying packets (a link or route down, a device "
                    "that lost both directions, a failover slower than the hosts' TCP "
@@ -84,9 +85,9 @@ def add_lost(ctx: Context, session: Session, conn: Connection, stall: Stall,
                   f"{conn.resp_h} for dropped packets of this connection; if the lost "
                   "segments are the full-size ones: " + lowered(conn_fix(ctx, conn)) + ".")
     then = halt_then(halt) if done is None else (
-        f" {capitalised(roles[1])} closed the data connection without them (FIN, frame "
-        f"{stall.ack_frame}); the {message_op(done)} SUCCESSFUL that came after "
-        f"(frame {done.frame}) says only that {sender} had handed its data to its "
+        f" {capitalised(roles[1])} closed the data connection without them (FIN, "
+        f"{frame_text(stall.ack_frame)}); the {message_op(done)} SUCCESSFUL that came after "
+        f"({frame_text(done.frame)}) says only that {sender} had handed its data to its "
         "TCP stack, not that it arrived.")
     ctx.add("data_stalled", head + reading + then, remedy,
             session=session, conn=conn,

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Session, connection_ends, other_direction
 from flowcheck.model.traffic import ETHERNET_MSS, INITIAL_TTLS
 from flowcheck.sessions.classify import one_sided
@@ -94,9 +95,10 @@ def passed_head(ctx: Context, conn: Connection, stall: Stall, roles: tuple[str, 
     since = conn.last_ts - (last_data[1] if last_data is not None else conn.last_ts)
     return (f"The data connection {connection_ends(conn)} stopped delivering: {stall.unacked:,} B "
             f"{roles[0]} {sender} sent never came past the capture point, nor "
-            f"{evidence.sent_unseen:,} B more after them (its ACK in frame "
-            f"{evidence.sent_unseen_frame} carries a sequence number past them), while "
-            f"{conn.sent_once(stall.side):,} B of its data did (frame {stall.frame}, after the "
+            f"{evidence.sent_unseen:,} B more after them (its ACK in "
+            f"{frame_text(evidence.sent_unseen_frame)} carries a sequence number past them), while "
+            f"{conn.sent_once(stall.side):,} B of its data did ({frame_text(stall.frame)}, "
+            f"after the "
             f"gap). The capture holds only {sender}'s packets on this connection, taken a "
             f"router or more from it (they arrive with TTL {ttl}), and it holds none of "
             f"those bytes resent nor any new byte of {sender}'s in the {span_words(since)} "
@@ -112,5 +114,5 @@ def passed_detail(stall: Stall, mtu: str) -> str:
     """Step 4's words for a passed_stall; mtu: stalled_transfer.stalled_detail's words for
     segments lost by their size (passed_by_size, through pmtu.lost_by_size), "" when not."""
     return (f"stopped delivering mid-transfer ({stall.unacked:,} B never came past the capture "
-            f"point, nor resent, its own packets show no new byte sent since, frame "
-            f"{stall.frame}{mtu})")
+            f"point, nor resent, its own packets show no new byte sent since, "
+            f"{frame_text(stall.frame)}{mtu})")

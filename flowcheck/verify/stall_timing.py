@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Literal
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_pair
 from flowcheck.model import Connection, NdmpMessage, Session, endpoint
 from flowcheck.verify.context import Context
 from flowcheck.verify.evidence import time_enough
@@ -69,7 +70,7 @@ def unjudged_detail(ctx: Context, conn: Connection, stall: Stall) -> str:
                           (stall.first_ts, stall.first_frame))
     first = first if first is not None else stall.ts
     return (f"{endpoint(conn.resp_h, conn.resp_p)}: {what} resent {stall.resends} times "
-            f"(frames {first_frame or stall.frame} to {stall.frame}), {acked}, when "
+            f"({frame_pair(first_frame or stall.frame, stall.frame, 'to')}), {acked}, when "
             f"the capture ended {span_words(max(0.0, ctx.end_at(first) - first))} after the "
             f"first {'FIN' if stall.fin else 'resend'}, less than the retransmission timeout "
             f"({span_words(ctx.config.retransmission_timeout)}): whether the path stopped "

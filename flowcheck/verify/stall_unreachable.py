@@ -13,6 +13,7 @@ behind it read "the device lost its state table" first). Read by data_stalled
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frames_words
 from flowcheck.model import Connection
 from flowcheck.sessions.local import icmp_word
 from flowcheck.verify.refusals import routing_unreachable, unreachable_router
@@ -26,10 +27,11 @@ def router_reported(conn: Connection) -> str | None:
         return None
     name = routing_unreachable(conn)
     frames = conn.icmp_frames
-    shown = ", ".join(map(str, frames[:6])) + (", ..." if len(frames) > 6 else "")
     many = len(frames) > 1
+    shown = frames_words(frames[:6], ranges=False, plural=many) + (
+        ", ..." if len(frames) > 6 else "")
     return (f"{icmp_word(conn)} {name}{'s' if many else ''} (code {conn.icmp_code}, "
-            f"frame{'s' if many else ''} {shown})")
+            f"{shown})")
 
 
 def router_unreachable(conn: Connection, receiver: str) -> tuple[str, str] | None:

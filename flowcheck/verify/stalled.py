@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text
 from flowcheck.model import (
     Connection,
     NdmpMessage,
@@ -168,8 +169,8 @@ def stall_words(kind: str, conn: Connection, roles: tuple[str, str], stall: Stal
     sender, receiver = conn.host(stall.side), conn.host(other_direction(stall.side))
     role, receiver = roles[0], f"{roles[1]} {receiver}"
     first = from_first and stall.first_frame > 0
-    last = ((f", the first in frame {stall.first_frame}" if first else "")
-            + (f", the last in frame {stall.frame}" if stall.frame else ""))
+    last = ((f", the first in {frame_text(stall.first_frame)}" if first else "")
+            + (f", the last in {frame_text(stall.frame)}" if stall.frame else ""))
     went_on = ("" if after is None else
                f"; the capture went on {span_words(after)} after the "
                + ("first of them" if first else "last"))
@@ -255,8 +256,8 @@ def unacked_words(stream: NdmpStream, stall: Stall, first: NdmpMessage) -> str:
     N" when one packet held them, "from X, frame N" for one message."""
     final = last_sent(stream, stall.side)
     if final is None or final is first:
-        return f"from {message_op(first)}, frame {first.frame}"
+        return f"from {message_op(first)}, {frame_text(first.frame)}"
     if final.frame == first.frame:
-        return f"from {message_op(first)} to {message_op(final)}, frame {first.frame}"
-    return (f"from {message_op(first)}, frame {first.frame}, to {message_op(final)}, "
-            f"frame {final.frame}")
+        return f"from {message_op(first)} to {message_op(final)}, {frame_text(first.frame)}"
+    return (f"from {message_op(first)}, {frame_text(first.frame)}, to {message_op(final)}, "
+            f"{frame_text(final.frame)}")

@@ -23,6 +23,7 @@ from typing import Literal
 
 from flowcheck.durations import span_words
 from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.frame_names import frame_text
 from flowcheck.model import (
     Connection,
     ControlPacket,
@@ -182,7 +183,7 @@ def stalled_detail(stalled: StalledTransfer) -> str:
         return passed_detail(stall, mtu)
     if stall.lost:
         return (f"stopped delivering mid-transfer ({stall.unacked:,} B never arrived: the "
-                f"receiver's ACKs never covered them, frame {stall.frame}{mtu})")
+                f"receiver's ACKs never covered them, {frame_text(stall.frame)}{mtu})")
     if stall.fin and carried_nothing(stalled.conn):
         return (f"never carried data: closed with no data in it, its FIN resent "
                 f"{stall.resends} times and never answered{mtu}")
@@ -221,11 +222,12 @@ def check_stalled_transfers(ctx: Context) -> None:
             if acked_in := acked_before(conn, stall):
                 head = data_stopped(conn, stall, roles, acked_in)
             then = halt_then(halt)
-            reset = (f" The connection was then reset (RST, frame {conn.rst_frames[0]})."
+            reset = (f" The connection was then reset (RST, {frame_text(conn.rst_frames[0])})."
                      if conn.rst_frames else "")
             closed = (f" {capitalised(roles[1])} then closed it and resent its "
-                      f"FIN {len(conn.fin_frames) - 1} times (the last in frame "
-                      f"{conn.fin_frames[-1]}), never answered: the path was still losing "
+                      f"FIN {len(conn.fin_frames) - 1} times (the last in "
+                      f"{frame_text(conn.fin_frames[-1])}), never answered: the path was still "
+                      f"losing "
                       "its packets." if stalled.timed_by == "closed" else "")
             reading = (f" {STATE_LOST}. The data connection was busy, so not after an idle "
                        "timeout: the device lost its state table or reloaded it (a failover, a "
@@ -250,7 +252,7 @@ def check_stalled_transfers(ctx: Context) -> None:
                 # receiver's packets to the sender, not this connection's alone.
                 reading += (f" {capitalised(roles[1])} {receiver} was still up after the "
                             f"data stopped, but its {message_op(lost)} on the control "
-                            f"connection (frame {lost.frame}) never reached {sender} either "
+                            f"connection ({frame_text(lost.frame)}) never reached {sender} either "
                             "(resent, never acknowledged): everything from "
                             f"{receiver} to {sender} is lost, not this connection's alone: a "
                             f"firewall between them or on {sender} that drops all of "
@@ -262,9 +264,10 @@ def check_stalled_transfers(ctx: Context) -> None:
                 # Trial 23 D9: the receiver spoke on the control connection after the
                 # stall: it was up and reachable, so not "the host went down"; trial 26
                 # D9: its FIN there (or a message after the closer's FIN) shows it too.
-                sign = (f"it sent {message_op(heard)} on the control connection (frame "
-                        f"{heard.frame})" if heard is not None else
-                        f"its FIN on the control connection (frame {control_frame(shut)}) came "
+                sign = (f"it sent {message_op(heard)} on the control connection ("
+                        f"{frame_text(heard.frame)})" if heard is not None else
+                        f"its FIN on the control connection ({frame_text(control_frame(shut))}) "
+                        f"came "
                         "through" if shut is not None else
                         answered_sign(ctx, session, stalled.answered, sender))
                 # ACKs lost on the way to the sender: its own firewall is the host one
@@ -309,7 +312,8 @@ def check_stalled_transfers(ctx: Context) -> None:
                 reading = (f" Its resends are full-size ({size:,} B, its largest segment) and "
                            f"{roles[1]} {receiver} acknowledged none of its data, while its "
                            f"smaller packets to it still arrived after the first of them (the "
-                           f"control connection's {message_op(passed)}, frame {passed.frame}, "
+                           f"control connection's {message_op(passed)}, "
+                           f"{frame_text(passed.frame)}, "
                            f"acknowledged): {mtu_reading(ctx, conn)}. An IPS that blocks the "
                            "flow from its first full-size segment looks the same from "
                            f"here; a capture on {receiver} tells them apart.")
@@ -377,19 +381,19 @@ def _nothing_came(ctx: Context, session: Session, stalled: StalledTransfer,
     control_fin = closed_with_control(ctx, session, conn)
     waited = (f" for {span_words(control_fin.ts - began.ts)}"
               if began is not None and control_fin is not None else "")
-    since = (f" after {message_op(began)} was answered (frame {began.frame})"
+    since = (f" after {message_op(began)} was answered ({frame_text(began.frame)})"
              if began is not None else " after it opened")
     head = (f"The data connection {connection_ends(conn)} never carried data: nothing came from "
             f"{roles[1]} {silent} on it{waited}{since}. {capitalised(roles[0])} {closer} "
-            f"then gave up waiting for it (FIN, frame {conn.fin_frames[0]}: its timeout for "
+            f"then gave up waiting for it (FIN, {frame_text(conn.fin_frames[0])}: its timeout for "
             f"data, not a cancelled job) and resent its FIN {stall.resends} times (the last "
-            f"in frame {stall.frame}), never acknowledged.")
+            f"in {frame_text(stall.frame)}), never acknowledged.")
     heard = stalled.heard
     if heard is None:
         return head, reading, remedy
     return (head,
             f" {capitalised(roles[1])} {silent} was up and reachable all the while: it sent "
-            f"{message_op(heard)} on the control connection (frame {heard.frame}) after that "
+            f"{message_op(heard)} on the control connection ({frame_text(heard.frame)}) after that "
             "FIN, yet nothing of it on this connection arrived. Its data would have been "
             "full-size segments while its small packets passed: a path MTU black hole fits "
             f"{hole_why(ctx, conn)}. A device or a host firewall on {silent} that blocks this "

@@ -7,6 +7,7 @@ cause finding only gets its status (failed/missing) and no step_missing on top.
 from __future__ import annotations
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text
 from flowcheck.model import (
     Connection,
     NdmpMessage,
@@ -178,8 +179,9 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
             error = (waiting.error_name or str(waiting.error)).removeprefix("NDMP_")
             return make_step(spec, "unknown", [control.uid], [waiting.frame], detail=(
                 f"unknown: the capture ended while the session waited for the tape drive: "
-                f"TAPE_OPEN was answered {error} (frame "
-                f"{waiting.frame}) and no later TAPE_OPEN, close or CONNECT_CLOSE came; a "
+                f"TAPE_OPEN was answered {error} ("
+                f"{frame_text(waiting.frame)}) and no later TAPE_OPEN, close or CONNECT_CLOSE "
+                f"came; a "
                 "backup or restore may have started after a retry"))
         if not _control_over(ctx, control):
             if not any(f.code == "capture_ended_early"  # one early end said once a session
@@ -212,7 +214,7 @@ def _note_cut_last_word(ctx: Context, session: Session) -> None:
     reply = cut_last_word(stream)
     if reply is None or reply.body_len is None:
         return
-    note = (f" The error field of the {message_op(reply)} reply (frame {reply.frame}), "
+    note = (f" The error field of the {message_op(reply)} reply ({frame_text(reply.frame)}), "
             f"session {session.id}'s last word, was cut: whether the {side_words(reply)} "
             "refused it cannot be seen, so the session's kind and its later steps are "
             "unknown, not failed.")
@@ -355,15 +357,16 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
         # where the callback comes (trial 37's 7 s handshake cut at half: the callback
         # comes after the DMA's requests, not after the opening).
         ended_early(ctx, session, f"the control connection's last NDMP message "
-                    f"({message_op(last)}, frame {last.frame})", last.ts, [last.frame],
+                    f"({message_op(last)}, {frame_text(last.frame)})", last.ts, [last.frame],
                     conn=control, frame=last.frame,
                     waits="the agent's callback could be seen",
                     unseen="whether the agent called the job engine back",
                     stop_after=f"until the agent's callback has connected{OR_FAILED}")
         return make_step(spec, "unknown", detail="unknown: the capture ended "
                          f"{span_words(after(ctx, last.ts, last.frame))} after the control "
-                         f"connection's last NDMP message ({message_op(last)}, frame "
-                         f"{last.frame}), while its conversation went on: the callback may "
+                         f"connection's last NDMP message ({message_op(last)}, "
+                         f"{frame_text(last.frame)}), while its conversation went on: the "
+                         f"callback may "
                          "have come later")
     if session.callback_uid is None and session.callback_ambiguous:
         return ambiguous_step(ctx, session, spec)

@@ -8,6 +8,7 @@ named in the same words."""
 from __future__ import annotations
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text, frames_words
 from flowcheck.model import (
     Connection,
     NdmpMessage,
@@ -92,10 +93,12 @@ def still_running(ctx: Context, session: Session, stream: NdmpStream,
         head, fix = silent_end_message(silent, session.kind, what), SILENT_FIX
     elif gap is None and ctx.kernel_dropped and ran_on > ctx.config.retransmission_timeout:
         head, fix = (
-            f"The capture holds no end of the {session.kind}: {message_op(start)} (frame "
-            f"{start.frame}) started {what}, no NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED "
-            f"came after it and the control connection {where} shows nothing after frame "
-            f"{last.frame}, although the capture went on for {span_words(ran_on)}; the sniffer "
+            f"The capture holds no end of the {session.kind}: {message_op(start)} ("
+            f"{frame_text(start.frame)}) started {what}, no NOTIFY_DATA_HALTED or "
+            f"NOTIFY_MOVER_HALTED "
+            f"came after it and the control connection {where} shows nothing after "
+            f"{frame_text(last.frame)}, although the capture went on for {span_words(ran_on)}; "
+            f"the sniffer "
             f"reported {ctx.kernel_dropped:,} packets dropped by the kernel (capture_loss), "
             "so the job's end may be among the packets it lost as well as after the "
             "capture stopped.",
@@ -176,7 +179,7 @@ def _ended_words(conns: list[Connection]) -> str:
                 f"({', '.join(part for part in parts if part)})")
     conn = conns[0]
     if reset:
-        frames = f" (frame {min(conn.rst_frames)})" if conn.rst_frames else ""
+        frames = f" ({frame_text(min(conn.rst_frames))})" if conn.rst_frames else ""
         return f"its data connection {conn.uid} was reset{frames}"
     return f"its data connection {conn.uid} closed ({_fin_words(conn)})"
 
@@ -188,8 +191,9 @@ def _fin_words(conn: Connection) -> str:
     Who sent one is the history's (F the originator, f the responder); fin_frames has
     no direction."""
     fins = sorted(conn.fin_frames)
-    frames = ("" if not fins else f", frame {fins[0]}" if len(fins) == 1 else
-              f", frames {', '.join(map(str, fins[:3]))}{' ...' if len(fins) > 3 else ''}")
+    frames = ("" if not fins else f", {frame_text(fins[0])}" if len(fins) == 1 else
+              f", {frames_words(fins[:3], ranges=False, plural=True)}"
+              f"{' ...' if len(fins) > 3 else ''}")
     orig, resp = "F" in conn.history, "f" in conn.history
     if orig and resp:
         return f"a FIN each way{frames}"
@@ -210,22 +214,22 @@ def _stopped_or_gap(session: Session, start: NdmpMessage, what: str, where: str,
     if ended and gap is None:
         return (
             f"The capture stopped before the {session.kind}'s halt was reported: "
-            f"{message_op(start)} (frame {start.frame}) started {what} and "
+            f"{message_op(start)} ({frame_text(start.frame)}) started {what} and "
             f"{_ended_words(ended)}, but no NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED "
             f"(which say whether it succeeded) came after it{others} and the control "
-            f"connection {where} is still open (last NDMP message: frame {last}).",
+            f"connection {where} is still open (last NDMP message: {frame_text(last)}).",
             "Capture the whole job: start the capture before the job starts and stop it "
             "after the job ends (the job log says when; it also says how this one ended).")
     return (
-        (f"The capture lacks the end of the {session.kind}: {message_op(start)} (frame "
-         f"{start.frame}) started {what}, and the control connection {where} shows "
-         f"nothing after its NDMP message in frame {last}, before {gap.words()}: "
+        (f"The capture lacks the end of the {session.kind}: {message_op(start)} ("
+         f"{frame_text(start.frame)}) started {what}, and the control connection {where} shows "
+         f"nothing after its NDMP message in {frame_text(last)}, before {gap.words()}: "
          "the job went on in the missing files, and no NOTIFY_DATA_HALTED or "
          f"NOTIFY_MOVER_HALTED is in the capture{others}.",
          RING_FIX) if gap else
         (f"The capture stopped while the {session.kind} was still running: "
-         f"{message_op(start)} (frame {start.frame}) started {what}, no "
+         f"{message_op(start)} ({frame_text(start.frame)}) started {what}, no "
          f"NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED came after it{others} and the control "
-         f"connection {where} is still open (last NDMP message: frame {last}).",
+         f"connection {where} is still open (last NDMP message: {frame_text(last)}).",
          "Capture the whole job: start the capture before the job starts and stop it "
          "after the job ends (the job log says when)."))

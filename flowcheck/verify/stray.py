@@ -8,6 +8,7 @@ D2: such a SYN failed good three-way jobs with control_unanswered, at both agent
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import connection_ends, endpoint
 from flowcheck.sessions.stray import StraySyn
 from flowcheck.verify.context import Context
@@ -18,7 +19,8 @@ def note_stray_syns(ctx: Context) -> None:
     for stray in ctx.strays.values():
         syn = stray.syn
         ctx.add("capture_stray_syn",
-                f"The capture holds one SYN of {connection_ends(syn)} (frame {syn.syn_frames[0]}) "
+                f"The capture holds one SYN of {connection_ends(syn)} "
+                f"({frame_text(syn.syn_frames[0])}) "
                 "and nothing "
                 f"else between {syn.orig_h} and {syn.resp_h}: a control connection between "
                 "two other hosts, off this capture point's path. A switch floods a frame "
@@ -42,7 +44,8 @@ def _went_on(stray: StraySyn) -> str:
     done = ("listened there, which the DMA sets up over its own control connection to it"
             if reached.resp_h == syn.resp_h else
             "connected there, which the DMA asks of it over its own control connection")
-    return (f"{reached.orig_h} reached {endpoint(ann.ip, ann.port)} ({reached.uid}, frame "
-            f"{reached.first_frame}, {reached.orig_bytes + reached.resp_bytes:,} B), the "
-            f"endpoint {op} (frame {ann.frame}) named on the control connection "
+    return (f"{reached.orig_h} reached {endpoint(ann.ip, ann.port)} ({reached.uid}, "
+            f"{frame_text(reached.first_frame)}, {reached.orig_bytes + reached.resp_bytes:,} "
+            f"B), the "
+            f"endpoint {op} ({frame_text(ann.frame)}) named on the control connection "
             f"{connection_ends(announcer)}, and {syn.resp_h} {done}")

@@ -17,6 +17,7 @@ handshake_incomplete (verify.opening).
 from __future__ import annotations
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text, frames_words
 from flowcheck.model import Connection
 from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.context import Context
@@ -76,7 +77,7 @@ def unreceived_reading(ctx: Context, conn: Connection, resent: list[int]
     head = (f"The SYN-ACK came at once, but {orig} sent its SYN {times} after it (frame"
             f"{'s' if len(resent) > 1 else ''} {', '.join(map(str, resent))}) with no reset "
             f"between: its connect never got the SYN-ACKs")
-    got = (f"when one got through (its RST answered the SYN-ACK of frame {answered}{when}) "
+    got = (f"when one got through (its RST answered the SYN-ACK of {frame_text(answered)}{when}) "
            "its connect had timed out, and its TCP answered with a reset")
     on = proven_host(ctx, orig, resp)
     if on is not None and on.host == orig:
@@ -147,9 +148,9 @@ def syns_sent(conn: Connection) -> tuple[int, str]:
     """How many SYNs were sent, and their words: "SYN (frame 22)", "SYN sent 3 times
     (frames 22, 23, 24)"."""
     syns = syn_count(conn)
-    syn_frames = ", ".join(map(str, conn.syn_frames))
-    return syns, (f"SYN sent {syns} times (frames {syn_frames})" if syns > 1
-                  else f"SYN (frame {syn_frames})")
+    syn_frames = frames_words(conn.syn_frames, ranges=False, plural=syns > 1)
+    return syns, (f"SYN sent {syns} times ({syn_frames})" if syns > 1
+                  else f"SYN ({syn_frames})")
 
 
 def reset_timeline(conn: Connection) -> str:
@@ -160,6 +161,7 @@ def reset_timeline(conn: Connection) -> str:
         else f" {span_words(answer)} later" if answer is not None else ""
     reset = elapsed(conn.synack_ts, conn.rst_ts)
     reset_after = f" {span_words(reset)} after it" if reset is not None else ""
-    return (f"{sent}, SYN-ACK from {conn.resp_h}{after} (frame {conn.synack_frames[0]}), "
-            f"RST from {conn.orig_h}{reset_after} (frame {conn.rst_frames[0]}) instead of the "
+    return (f"{sent}, SYN-ACK from {conn.resp_h}{after} ({frame_text(conn.synack_frames[0])}), "
+            f"RST from {conn.orig_h}{reset_after} ({frame_text(conn.rst_frames[0])}) instead of "
+            f"the "
             "ACK that completes the handshake")

@@ -15,6 +15,7 @@ a source address the network does not route back to (a second address, a route's
 from __future__ import annotations
 
 from flowcheck.connections.icmp import FRAMES_PER_QUOTE
+from flowcheck.frame_names import frames_words
 from flowcheck.model import Connection, Session
 from flowcheck.verify.context import Context
 from flowcheck.verify.end_roles import role_words
@@ -45,9 +46,10 @@ def report_synack_unreachable(ctx: Context, session: Session | None, conn: Conne
     orig, resp, device = conn.orig_h, conn.resp_h, conn.icmp_sender
     frames = conn.icmp_frames
     many = len(frames) > 1
-    listed = ", ".join(map(str, frames)) + (", ..." if len(frames) >= FRAMES_PER_QUOTE else "")
-    told = (f"{synack_how(conn)} answered {resp}'s SYN-ACK to {orig} (frame"
-            f"{'s' if many else ''} {listed}: the "
+    listed = frames_words(frames, ranges=False, plural=many) + (
+        ", ..." if len(frames) >= FRAMES_PER_QUOTE else "")
+    told = (f"{synack_how(conn)} answered {resp}'s SYN-ACK to {orig} ("
+            f"{listed}: the "
             f"{'messages quote' if many else 'message quotes'} the SYN-ACK)")
     other = other_address_words(session, conn)
 

@@ -13,6 +13,7 @@ the consequence, not the job engine's failure.
 from __future__ import annotations
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Announcement, NdmpMessage, NdmpStream, Session
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS
@@ -82,11 +83,11 @@ def agent_closed_first(ctx: Context, session: Session, before: float
         if halt is not None and abnormal_reason(halt) is not None:
             service = "mover" if message_op(halt) == "NOTIFY_MOVER_HALTED" else "data service"
             return other, (f"{who}'s {service} halted with reason {abnormal_reason(halt)} "
-                           f"(session {other.id}, frame {halt.frame}): the job had failed "
+                           f"(session {other.id}, {frame_text(halt.frame)}): the job had failed "
                            "there"), halt.ts, "data_halted_abnormally"
         if halt is None and fin is not None and fin.direction == "resp" and fin.ts < before:
             return other, (f"{who} closed its own control connection of this three-way job "
-                           f"(session {other.id}, FIN, frame {fin.frame}) with no halt "
+                           f"(session {other.id}, FIN, {frame_text(fin.frame)}) with no halt "
                            "notified: the DMA gave the job up because that agent's NDMP "
                            "session ended"), fin.ts, "control_closed"
     return None

@@ -17,6 +17,7 @@ run 14: an agent killed in a TLS job read inconclusive, steps 4-5 `ok`.
 from __future__ import annotations
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, ControlPacket, NdmpStream, Session, connection_ends
 from flowcheck.sessions.classify import first_fin_by
 from flowcheck.sessions.matching import ANNOUNCEMENT_JITTER_SECONDS
@@ -90,15 +91,16 @@ def _report(ctx: Context, session: Session, stream: NdmpStream, control: Connect
     conn, frame, ts = last
     agent = f"the {session.server_roles.get(control.resp_h, 'agent')}"
     said = stream.payload_before_fin
-    spoke = "; ".join(f"{who}'s, frame {said[side].frame}" for side, who in
+    spoke = "; ".join(f"{who}'s, {frame_text(said[side].frame)}" for side, who in
                       (("orig", "the media server"), ("resp", agent)) if side in said)
     head = (f"The control connection {connection_ends(control)} was closed by {agent} "
-            f"{control.resp_h} (FIN, frame {fin.frame}) while the job was running: its data "
+            f"{control.resp_h} (FIN, {frame_text(fin.frame)}) while the job was running: its data "
             f"connection {connection_ends(conn)} ({conn.uid}) carried its last byte in "
-            f"frame {frame}, {span_words(fin.ts - ts)} before, and neither side sent "
+            f"{frame_text(frame)}, {span_words(fin.ts - ts)} before, and neither side sent "
             f"any payload on the control connection from then to the FIN (the last packets "
-            f"with payload on it: {spoke}). The control connection carries TLS from frame "
-            f"{stream.tls_start}, so its messages cannot be read, but each is a TLS record: "
+            f"with payload on it: {spoke}). The control connection carries TLS from "
+            f"{frame_text(stream.tls_start)}, so its messages cannot be read, but each is a TLS "
+            f"record: "
             f"a NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED from {agent}, or a CONNECT_CLOSE "
             "from the media server asking for the close, would be one. The job cannot go "
             "on without its control connection. " + _exit_words(ctx, session, control, frame))
@@ -120,7 +122,7 @@ def _exit_words(ctx: Context, session: Session, control: Connection, after: int)
               and first_fin_by(conn) == control.resp_h]
     if not closed:
         return ""
-    listed = " and ".join(f"{conn.uid} (FIN, frame {conn.fin_frames[0]})" for conn in closed)
+    listed = " and ".join(f"{conn.uid} (FIN, {frame_text(conn.fin_frames[0])})" for conn in closed)
     each = "it" if len(closed) == 1 else "each"
     return (f"It closed {listed} too, its first FIN on {each} after the data's last byte: "
             "one process's exit ends all its connections. ")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from flowcheck.frame_names import frame_text, frames_words
 from flowcheck.model import Connection
 from flowcheck.sessions.classify import originator_aborted
 from flowcheck.verify.capture_time import time_enough
@@ -50,7 +51,7 @@ def _frames(conn: Connection) -> str:
     """The time exceeded messages' frames as the findings cite them ("frame 66",
     "frames 66, 131")."""
     frames = conn.ttl_exceeded_frames
-    return f"frame{'s' if len(frames) > 1 else ''} {', '.join(map(str, frames))}"
+    return f"{frames_words(frames, ranges=False, plural=len(frames) > 1)}"
 
 
 def ttl_exceeded_tail(conn: Connection) -> str:
@@ -184,8 +185,9 @@ def traceroute_words(conn: Connection) -> str:
                    f"{conn.ttl_exceeded_sender}) are the answers such probes ask for: the "
                    "hops they name, no fault of the path")
     end = (f"; the SYN whose TTL lasted reached {conn.resp_h}, which answered (SYN-ACK, "
-           f"frame {conn.synack_frames[0]}), and {conn.orig_h}'s TCP reset it (RST, frame "
-           f"{conn.rst_frames[0]}): no socket waited for it, the probe's way of ending, "
+           f"{frame_text(conn.synack_frames[0])}), and {conn.orig_h}'s TCP reset it (RST, "
+           f"{frame_text(conn.rst_frames[0])}): no socket waited for it, the probe's way of "
+           f"ending, "
            "not a failed handshake" if conn.synack_seen else "")
     return (f"a traceroute probe (traceroute -T, tcptraceroute), not a job: its SYN carried "
             f"TTL {conn.orig_ttl} as captured (a probe's TTL, 1 to {PROBE_TTL}; a host's "

@@ -24,6 +24,7 @@ import math
 from collections.abc import Iterable
 
 from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.sessions.classify import first_fin_by
 from flowcheck.sessions.clock_apart import LagProof, lag_proofs
@@ -176,8 +177,8 @@ def report_clocks_apart(ctx: Context, session: Session, control: Connection,
     proving = ctx.by_uid.get(proof.uid)
     how = (f"connection {connection_ends(proving)}: " if proving is not None else "")
     first, second = proof.frames
-    proved = (f"{how}{doubt.behind}'s packet (frame {second}) stamped {lag:.3f} s before "
-              f"{doubt.ahead}'s packet it answered or followed (frame {first})")
+    proved = (f"{how}{doubt.behind}'s packet ({frame_text(second)}) stamped {lag:.3f} s before "
+              f"{doubt.ahead}'s packet it answered or followed ({frame_text(first)})")
     message = (
         f"The capture holds two clocks: {doubt.behind}'s packets are stamped at least "
         f"{lag:.3f} s behind {doubt.ahead}'s ({proved}; {_between(proof)}), "
@@ -215,7 +216,7 @@ def _apart(doubt: ClockDoubt) -> str:
     window after it) or after it (the host ahead's)."""
     gap, frame = abs(doubt.other[1] - doubt.ts), doubt.other[0]
     way = "before" if doubt.other[1] > doubt.ts else "after"
-    return f"{gap:.3f} s {way} {_peer(doubt)}'s packet at frame {frame}"
+    return f"{gap:.3f} s {way} {_peer(doubt)}'s packet at {frame_text(frame)}"
 
 
 def _peer(doubt: ClockDoubt) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Session
 from flowcheck.sessions import connection_outcome
 from flowcheck.sessions.capture_start import lone_syn_given_up
@@ -131,7 +132,7 @@ def _given_up_words(ctx: Context, conns: list[Connection]) -> str:
                                                 ctx.config.retransmission_timeout):
         return ""
     conn = conns[0]
-    return (f" Its one SYN (frame {conn.syn_frames[0]}) was never resent in the "
+    return (f" Its one SYN ({frame_text(conn.syn_frames[0])}) was never resent in the "
             f"{span_words(after_last(ctx, conn))} of capture after it: its connector gave "
             "up at once, as after a connect's last SYN retry (an earlier job's, begun before "
             "the capture), or an answer the capture lacks ended it; nothing ties it to a job "

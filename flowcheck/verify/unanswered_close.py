@@ -20,6 +20,7 @@ request the agent could not serve, frame 457, passed).
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Session
 from flowcheck.sessions import message_op
 from flowcheck.tcp_sequence import SEQUENCE_SPACE, seq_ahead
@@ -73,8 +74,9 @@ def unanswered_close_words(ctx: Context, session: Session, control: Connection) 
         unseen = (f"The capture lacks those bytes of {media}'s (the sniffer lost them: "
                   f"capture_loss), so what {media} asked cannot be seen")
     if media_closed:  # it sent nothing after its last message (fin_unseen 0)
-        return (f"after its last NDMP message, the {message_op(last)} {last.type} (frame "
-                f"{last.frame}), {agent} acknowledged {unanswered:,} B more of {media}'s "
+        return (f"after its last NDMP message, the {message_op(last)} {last.type} ("
+                f"{frame_text(last.frame)}), {agent} acknowledged {unanswered:,} B more of "
+                f"{media}'s "
                 f"control stream{' than the capture holds' if read else ''} and answered "
                 f"none of it; then {media} closed the control connection "
                 f"({fin_words(control, stream)}): those bytes are more than a "
@@ -87,10 +89,11 @@ def unanswered_close_words(ctx: Context, session: Session, control: Connection) 
         unseen += f", nor what {agent} answered"
     else:
         answered = "answered none of it and closed"
-    return (f"after its last NDMP message, the {message_op(last)} {last.type} (frame "
-            f"{last.frame}), {agent} acknowledged {unanswered:,} B more of {media}'s control "
+    return (f"after its last NDMP message, the {message_op(last)} {last.type} ("
+            f"{frame_text(last.frame)}), {agent} acknowledged {unanswered:,} B more of "
+            f"{media}'s control "
             f"stream{' than the capture holds' if read else ''}, {answered} the control "
-            f"connection (FIN, frame {stream.fin.frame}): not a CONNECT_CLOSE "
+            f"connection (FIN, {frame_text(stream.fin.frame)}): not a CONNECT_CLOSE "
             f"({CONNECT_CLOSE_BYTES:,} B), the one request NDMP leaves unanswered. {unseen} "
             f"(another resource's DATA_LISTEN that {agent} could not serve, no free port "
             "left in its range, ends a job so; see the NDMP log of the agent)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flowcheck.durations import span_words
 from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, connection_ends
 from flowcheck.sessions import message_op
 from flowcheck.verify.context import Context
@@ -77,8 +78,8 @@ def sender_words(session: Session, found: UnjudgedHalt) -> str:
     """"the agent 10.77.2.2's NOTIFY_DATA_HALTED (frame 1456)": the resent halt."""
     control = found.control
     host = control.host(found.stall.side)
-    return (f"{role_words(control, session, host)}'s {message_op(found.halt)} (frame "
-            f"{found.halt.frame})")
+    return (f"{role_words(control, session, host)}'s {message_op(found.halt)} ("
+            f"{frame_text(found.halt.frame)})")
 
 
 def unjudged_halt_words(ctx: Context, session: Session, found: UnjudgedHalt) -> str:
@@ -91,7 +92,7 @@ def unjudged_halt_words(ctx: Context, session: Session, found: UnjudgedHalt) -> 
              if stall.unseen else "never acknowledged")
     return (f"{sender_words(session, found)} on the control connection "
             f"{connection_ends(control)} was resent {stall.resends} times "
-            f"(to frame {stall.frame}), {acked}, when the capture ended "
+            f"(to {frame_text(stall.frame)}), {acked}, when the capture ended "
             f"{span_words(max(0.0, ctx.end_at(halt.ts) - halt.ts))} after it: too soon to tell "
             "a path that stopped delivering it from an ACK still on its way (retransmission "
             f"timeout {span_words(ctx.config.retransmission_timeout)}), so whether the halt "

@@ -23,6 +23,7 @@ were, and are named in an info.
 from __future__ import annotations
 
 from flowcheck.decode.unread_hosts import ANY
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Severity
 from flowcheck.verify.context import Context, opening_frames
 
@@ -30,8 +31,8 @@ from flowcheck.verify.context import Context, opening_frames
 def unread_words(unread: dict[str, tuple[int, int]]) -> str:
     """ "14 frames are in an encapsulation flowcheck does not read (PBB, from frame 2)" """
     total = sum(count for count, _ in unread.values())
-    each = "; ".join(f"{name}, {count:,} from frame {first}" if len(unread) > 1
-                     else f"{name}, from frame {first}"
+    each = "; ".join(f"{name}, {count:,} from {frame_text(first)}" if len(unread) > 1
+                     else f"{name}, from {frame_text(first)}"
                      for name, (count, first) in unread.items())
     are = "is" if total == 1 else "are"
     return (f"{total:,} frame{'' if total == 1 else 's'} {are} in an encapsulation "

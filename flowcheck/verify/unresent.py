@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, NdmpMessage, Session
 from flowcheck.sessions.classify import connection_outcome, message_op, seen_closing
 from flowcheck.sessions.unheard_ack import handshake_unheard
@@ -217,7 +218,7 @@ def unheard_cut_words(conn: Connection, went: float) -> str:
     """What a capture that ended `went` seconds after such a connection (unheard_cut)
     cannot show, without a leading capital or a full stop."""
     return (f"the capture ended {span_words(went)} after this connection's last packet "
-            f"(frame {conn.last_frame}), so whether a later ACK from {conn.orig_h} reached "
+            f"({frame_text(conn.last_frame)}), so whether a later ACK from {conn.orig_h} reached "
             f"{conn.resp_h} cannot be seen (the resent SYN-ACKs show none had until then)")
 
 
@@ -302,7 +303,7 @@ def unresent_words(ctx: Context, conn: Connection, after: float) -> str:
     resend = ("" if tries is None else
               f"; {earlier_tries_words(conn, tries, 'it')}; a later resend may wait longer "
               "than the first (TCP doubles its timeout)")
-    return (f"its one SYN (frame {conn.syn_frames[0]}) got no answer in the capture and was "
+    return (f"its one SYN ({frame_text(conn.syn_frames[0])}) got no answer in the capture and was "
             f"never resent in the {span_words(after)} of capture after it, although TCP resends an "
             f"unanswered SYN within {rto:g} s: {lost}"
             + (f"; the capture holds {untied}" if untied else "") + resend)

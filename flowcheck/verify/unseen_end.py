@@ -15,6 +15,7 @@ evidence of either, so this is a warning, not an error.
 from __future__ import annotations
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, NdmpMessage, Session, connection_ends
 from flowcheck.sessions import message_op
 from flowcheck.verify.allow_rules import capitalised
@@ -42,7 +43,7 @@ def check_unseen_end(ctx: Context, session: Session, control: Connection,
                     (f"the agent {agent}", f"the media server {media}"))
     op = message_op(request)
     ctx.add("control_end_unseen",
-            f"{capitalised(sender)} sent {op} (frame {request.frame}) on the "
+            f"{capitalised(sender)} sent {op} ({frame_text(request.frame)}) on the "
             f"control connection {connection_ends(control)}; the capture went on "
             f"{span_words(waited)} after it with no acknowledgement, no answer and no "
             "resend of it, and the connection was never closed in it. TCP resends "

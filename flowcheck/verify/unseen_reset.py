@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from flowcheck.durations import signed, span_words
 from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Session
 from flowcheck.verify.context import Context
 from flowcheck.verify.end_roles import role_words
@@ -80,8 +81,8 @@ def dropped_words(found: DroppedSide, session: Session) -> str:
     after 23.4 s of silence"."""
     conn = found.conn
     return (f"{role_words(conn, session, found.sender)}'s side had already dropped it "
-            f"mid-transfer: its RST (frame {found.rst_frame}) answered the FIN of "
-            f"{role_words(conn, session, found.receiver)} (frame {found.fin_frame}) after "
+            f"mid-transfer: its RST ({frame_text(found.rst_frame)}) answered the FIN of "
+            f"{role_words(conn, session, found.receiver)} ({frame_text(found.fin_frame)}) after "
             f"{span_words(found.silence)} of silence")
 
 
@@ -133,6 +134,7 @@ def closed_after(ctx: Context, session: Session, found: DroppedSide) -> str:
         return ""
     return (f" {role_words(found.conn, session, closer)[0].upper()}"
             f"{role_words(found.conn, session, closer)[1:]} then closed the session's "
-            f"control connection (FIN, frame {fin.frame}) {span_words(fin.ts - found.fin_ts)} "
+            f"control connection (FIN, {frame_text(fin.frame)}) "
+            f"{span_words(fin.ts - found.fin_ts)} "
             "later: its job ended on the broken transfer; that close is its consequence, "
             "not a service stopped or crashed.")

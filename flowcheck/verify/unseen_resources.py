@@ -12,6 +12,7 @@ control_closed, or the steps as they are)."""
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Session, connection_ends
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import seen_closing
@@ -53,11 +54,11 @@ def unseen_resources_words(ctx: Context, session: Session, count: int) -> str | 
     closed = closed_unseen_words(control)
     if closed:
         return (f"{head}: the capture holds no FIN or RST of the control connection "
-                f"{connection_ends(control)} (last NDMP message: frame {last}), but "
+                f"{connection_ends(control)} (last NDMP message: {frame_text(last)}), but "
                 f"{closed}, so whether it was still open at the capture's end cannot be "
                 f"seen, and {later}")
     return (f"{head}: the control connection {connection_ends(control)} is still open at "
-            f"its end (no FIN or RST; last NDMP message: frame {last}), so {later}")
+            f"its end (no FIN or RST; last NDMP message: {frame_text(last)}), so {later}")
 
 
 def closed_unseen_words(control: Connection) -> str:

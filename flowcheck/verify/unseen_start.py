@@ -22,6 +22,7 @@ connection reset by a firewall's idle timeout, were a clean job.
 from __future__ import annotations
 
 from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, connection_ends
 from flowcheck.sessions import message_op
 from flowcheck.verify.context import Context
@@ -95,4 +96,4 @@ def unseen_start_words(ctx: Context, session: Session) -> str:
         return "its start before the capture began"
     return (f"its start before the capture began; its data connection "
             f"{connection_ends(data)} carried {data.orig_bytes + data.resp_bytes:,} B in the "
-            f"capture from frame {data.first_frame} on")
+            f"capture from {frame_text(data.first_frame)} on")

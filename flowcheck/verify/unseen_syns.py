@@ -5,6 +5,7 @@ flowcheck.verify.refusals (which words the refusal itself)."""
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frames_words
 from flowcheck.model import Connection
 from flowcheck.sessions import quoted_syn_refused, unseen_syn_refused
 from flowcheck.sessions.local import icmp_word
@@ -33,17 +34,16 @@ def unseen_syn_words(ctx: Context, conns: list[Connection]) -> str:
         return (" " + syns_not_held(ctx, quoted[0].orig_h, quoted[0].resp_h,
                                     [c.orig_p for c in quoted], quoted[0].ts)
                 + f"; the {icmp_word(quoted[0])} unreachable{'s' if many else ''} in "
-                f"frame{'s' if many else ''} "
-                f"{', '.join(map(str, frames))} quote{'' if many else 's'} "
+                f"{frames_words(frames, ranges=False)} quote{'' if many else 's'} "
                 f"{quoted_what(quoted)}.")
     unseen = [c for c in conns if unseen_syn_refused(c)]
     if not unseen:
         return ""
     many = len(unseen) > 1
-    frames = ", ".join(str(c.rst_frames[0]) for c in unseen)
+    frames = frames_words([c.rst_frames[0] for c in unseen], ranges=False)
     return (" " + syns_not_held(ctx, unseen[0].orig_h, unseen[0].resp_h,
                                 [c.orig_p for c in unseen], unseen[0].ts)
-            + f"; the RST{'s' if many else ''} in frame{'s' if many else ''} {frames} "
+            + f"; the RST{'s' if many else ''} in {frames} "
             f"answer{'' if many else 's'} {'them' if many else 'it'}: RST+ACK, no data, "
             "sequence number 0, as a TCP refuses a SYN.")
 

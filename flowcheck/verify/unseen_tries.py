@@ -30,6 +30,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, NdmpMessage
 from flowcheck.ndmp.protocol import is_vendor_code
 from flowcheck.sessions.classify import message_op
@@ -76,7 +77,7 @@ def message_words(message: NdmpMessage) -> str:
     reply (frame 16)"."""
     name = (f"vendor message 0x{message.code:X}'s" if is_vendor_code(message.code)
             else message_op(message) or f"NDMP message 0x{message.code:X}")
-    return f"the {name} {message.type} (frame {message.frame})"
+    return f"the {name} {message.type} ({frame_text(message.frame)})"
 
 
 def earlier_tries_words(conn: Connection, tries: EarlierTries, subject: str = "") -> str:
@@ -85,7 +86,7 @@ def earlier_tries_words(conn: Connection, tries: EarlierTries, subject: str = ""
     "it"). Both readings: a connector may also send its first SYN late on its own (the
     lab agent's --first-callback-delay: a busy agent's callback 2 s after the vendor
     message's reply, its one SYN its first; review 56c)."""
-    subject = subject or f"its SYN (frame {conn.syn_frames[0]})"
+    subject = subject or f"its SYN ({frame_text(conn.syn_frames[0])})"
     return (f"{subject} came {span_words(tries.seconds)} after "
             f"{message_words(tries.asked)}, as TCP's resends do (from 1 s after the first "
             "SYN: Linux 1 s, older Windows 3 s), where a connect's first SYN usually "

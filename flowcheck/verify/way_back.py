@@ -18,6 +18,7 @@ Used by flowcheck.verify.opening's words.
 from __future__ import annotations
 
 from flowcheck.decode.other_ways import MAX_WAYS, OtherWay
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Session
 from flowcheck.verify.context import Context, session_uids
 from flowcheck.verify.end_roles import role_ends
@@ -83,7 +84,7 @@ def _elsewhere_words(sender: str, receiver: str, way: OtherWay, earlier: bool) -
         return f"no packet from {sender} to {receiver} (one direction only)"
     return (f"no TCP packet from {sender} to {receiver} (one direction only, or its TCP left "
             f"out: {way.count} packets that are not TCP from {sender} to {receiver} began "
-            f"in another file of the set, the first {way.what} at frame {way.frame})")
+            f"in another file of the set, the first {way.what} at {frame_text(way.frame)})")
 
 
 def _unreachable_about(ctx: Context, way: OtherWay) -> str:
@@ -233,7 +234,7 @@ def asked_toward(ctx: Context, conn: Connection) -> str | None:
     if asked is None:
         return None
     frame, asker, kind = asked
-    return f"{asker}'s {kind}, frame {frame}"
+    return f"{asker}'s {kind}, {frame_text(frame)}"
 
 
 def asked_toward_words(conn: Connection, toward: str, none: str | None = None) -> str:

@@ -16,6 +16,7 @@ announcement whose address the snap length cut still shows the job went on.
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frame_text
 from flowcheck.model import NdmpMessage, NdmpStream, Session
 from flowcheck.ndmp.protocol import is_vendor_code
 from flowcheck.sessions.callback_elsewhere import job_engine_message
@@ -53,7 +54,7 @@ def went_on_words(ctx: Context, session: Session) -> str:
     if moved is not None:
         shown.append(moved_words(moved))
     return (f"no callback in the capture, but the session went on past it: {asked}, "
-            f"{name.removeprefix('NDMP_')} (frame {frame}) announced the data endpoint{cut} "
+            f"{name.removeprefix('NDMP_')} ({frame_text(frame)}) announced the data endpoint{cut} "
             f"and the data moved ({'; '.join(shown)}), which the job does only after the "
             "agent has called back. The callback most likely worked and the capture lacks "
             "it: the sniffer lost its packets, or a capture filter left them out")
@@ -64,12 +65,12 @@ def _asked_words(stream: NdmpStream | None) -> str:
     the media server's vendor message, else the agent's reply to one."""
     asked = job_engine_message(stream)
     if asked is not None:
-        return f"the media server named its job engine (vendor message, frame {asked.frame})"
+        return f"the media server named its job engine (vendor message, {frame_text(asked.frame)})"
     answer = _vendor_answer(stream)
     if answer is None:
         return ""
-    return (f"the agent answered the media server's vendor message (its reply, frame "
-            f"{answer.frame}; the request, which names the job engine, is not in the "
+    return (f"the agent answered the media server's vendor message (its reply, "
+            f"{frame_text(answer.frame)}; the request, which names the job engine, is not in the "
             "capture)")
 
 
