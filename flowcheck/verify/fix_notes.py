@@ -93,13 +93,13 @@ def firewall_pointer(ctx: Context, finding: Finding) -> str:
         # server's second source address: trial 19 D13): its rules need it too.
         for which, (host, _) in role_ends(ctx, conn, session):
             hosts = media if which == "media" else agents
-            if f"--remote-agent {host}" in finding.fix:
+            if _names(finding.fix, host, after="--remote-agent "):
                 hosts = agents  # the fix's own reading: a three-way job's (trial 27 D1)
-            if host not in hosts and host in finding.fix:
+            if host not in hosts and _names(finding.fix, host):
                 hosts.append(host)
     if session is not None:  # a three-way job's other agent the fix names (trial 27 D7)
         agents += [host for host in session.server_roles
-                   if host not in agents and host in finding.fix]
+                   if host not in agents and _names(finding.fix, host)]
     if session is not None and conn is None:
         # No connection of the finding's to take the ends from: the agent's own addresses
         # the session's data show that the fix names (natfix with the data SYNs cut out:
@@ -138,9 +138,14 @@ def agent_addresses(session: Session) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def _names(text: str, host: str) -> bool:
-    """Does text name the address host as a whole (10.78.0.2, not in 10.78.0.20)?"""
-    return re.search(rf"(?<![\w.:]){re.escape(host)}(?![\w:]|\.\d)", text) is not None
+def _names(text: str, host: str, *, after: str = "") -> bool:
+    """Does text name the address host as a whole, alone or in an endpoint ("10.0.0.1",
+    "10.0.0.1:6001", "[fd00::1]:6001"), and not inside another address (10.0.0.10,
+    10.0.0.1.5, fd00::10, fd00::1:5: note61 "Left" 2)? `after`: the words just before it
+    ("--remote-agent "), else any word boundary."""
+    tail = r"(?![\w:])" if ":" in host else r"(?!\w|\.\d)"
+    head = re.escape(after) if after else r"(?<![\w.:])"
+    return re.search(rf"{head}{re.escape(host)}{tail}", text) is not None
 
 
 def _stopping_rule(finding: Finding) -> str:

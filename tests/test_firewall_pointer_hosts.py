@@ -1,0 +1,64 @@
+"""The `flowcheck firewall` command a fix of allow rules ends with names the hosts the
+fix's rules are for, each address as a whole (note61 "Left" 2): a fix naming 10.0.0.10
+named 10.0.0.1 too for a plain substring test, and a three-way job's other agent at
+10.0.0.1, never in the rules, joined the command as `--remote-agent 10.0.0.1`; fd00::1
+alike in a fix naming fd00::10.
+
+Built in-process: one session (verify.fix_notes reads its hosts, its three-way roles and
+its announcements), one finding without a connection (the session's hosts and the
+agents the fix names), the pointer as verify.fix_notes.note_fixes adds it.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace as NS
+
+import pytest
+
+from flowcheck.config import build_config
+from flowcheck.model import Finding, Severity
+from flowcheck.profiles import load_profile
+from flowcheck.verify.context import Context
+from flowcheck.verify.fix_notes import firewall_pointer
+
+
+def _pointer(media: str, agent: str, other: str, fix: str) -> str:
+    """The pointer firewall_pointer gives `fix`'s finding in a job of `media` and
+    `agent` whose three-way data connection had `other` as its tape agent."""
+    session = NS(id="S1", side=False, steps=[], announced=[], control_uid="C1",
+                 cut_announcements=[], callback_uid=None, media_server=media,
+                 remote_agent=agent, server_roles={other: "tape agent", agent: "data agent"},
+                 callback_hosts=None)
+    ctx = Context([], [], [session], build_config({"media_range": "5001-5100",  # type: ignore[list-item]
+                                                  "agent_range": "6001-6100"}),
+                  load_profile("ndmp"))
+    ctx.session_by_id = {"S1": session}  # type: ignore[dict-item]
+    finding = Finding("step_missing", Severity.ERROR, "no data connection", fix=fix,
+                      session="S1")
+    return firewall_pointer(ctx, finding)
+
+
+@pytest.mark.parametrize(("media", "agent", "other", "named"), [
+    ("10.0.0.5", "10.0.0.10", "10.0.0.1", "10.0.0.10:6001"),
+    ("fd00::5", "fd00::10", "fd00::1", "[fd00::10]:6001"),
+])
+def test_a_host_whose_address_starts_another_named_is_left_out(
+        media: str, agent: str, other: str, named: str) -> None:
+    pointer = _pointer(media, agent, other,
+                       f"Allow TCP from {media} to {named} inbound on {agent}, and its "
+                       "return traffic.")
+    assert f"--media-server {media} --remote-agent {agent} --media-range" in pointer, pointer
+    assert f"--remote-agent {other} " not in pointer, pointer
+
+
+@pytest.mark.parametrize(("media", "agent", "other"), [
+    ("10.0.0.5", "10.0.0.10", "10.0.0.1"),
+    ("fd00::5", "fd00::10", "fd00::1"),
+])
+def test_the_other_agent_the_rules_name_joins_the_command(
+        media: str, agent: str, other: str) -> None:
+    pointer = _pointer(media, agent, other,
+                       f"Allow TCP from {agent} to {other} ports 6001-6100 inbound on {other}, "
+                       "and its return traffic.")
+    assert f"--media-server {media} --remote-agent {agent} --remote-agent {other} " \
+           "--media-range" in pointer, pointer
