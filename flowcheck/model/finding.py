@@ -23,6 +23,19 @@ from flowcheck.fields_dataclass import fields_dataclass
 Reading = Literal["", "snap_summary", "control_left_out", "probes_only", "carries_refusal"]
 
 
+@fields_dataclass(frozen=True, slots=True)
+class Allows:
+    """What a fix's allow rules are for, as the check that wrote them knew it: read by
+    verify.fix_notes.firewall_pointer instead of the fix's words (note61 "Left" 2: a
+    substring test took 10.0.0.1 for 10.0.0.10). `hosts`: the addresses the rules let
+    TCP through between (and those the fix names as the rules' other hosts: an agent's
+    other address, a NAT's), in the order named; `agents`: those the fix itself reads as
+    remote agents, asking for --remote-agent (a three-way job's, trial 27 D1)."""
+
+    hosts: tuple[str, ...] = ()
+    agents: tuple[str, ...] = ()
+
+
 class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
@@ -55,6 +68,10 @@ class Finding:
     # Which reading of its code this is (Reading, "" for none): set by the check that
     # builds it, kept by dataclasses.replace. Not in the JSON.
     reading: Reading = field(default="", compare=False)
+    # What the fix's allow rules are for (Allows), None for a fix that gives none: set by
+    # the check that writes the fix, kept by dataclasses.replace, read by
+    # verify.fix_notes.firewall_pointer. Not in the JSON.
+    allows: Allows | None = field(default=None, compare=False)
 
     def as_dict(self) -> dict:
         return {
