@@ -72,6 +72,11 @@ class Finding:
     # the check that writes the fix, kept by dataclasses.replace, read by
     # verify.fix_notes.firewall_pointer. Not in the JSON.
     allows: Allows | None = field(default=None, compare=False)
+    # How many characters at the start of `message` are its subject ("The data
+    # connection ", "The agent 10.77.0.2 "), where verify.tied_failures puts the
+    # sessions a connection fits alike ("of S1 or S2 "); 0 for none. Set by the check
+    # that writes the message, so no other reads its words for it. Not in the JSON.
+    subject: int = field(default=0, compare=False)
 
     def as_dict(self) -> dict:
         return {

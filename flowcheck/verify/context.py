@@ -376,14 +376,14 @@ class Context:
             conn: Connection | None = None, frames: list[int] | None = None,
             ts: float | None = None, severity: Severity | None = None,
             cause: str | None = None, reading: Reading = "",
-            allows: Allows | None = None) -> Finding:
+            allows: Allows | None = None, subject: int = 0) -> Finding:
         finding = make_finding(
             code, message, fix, severity=severity,
             session=session.id if session else None,
             uid=conn.uid if conn else None,
             ts=ts if ts is not None else (conn.ts if conn else None),
             frames=frames if frames is not None else (opening_frames(conn) if conn else []),
-            reading=reading, allows=allows)
+            reading=reading, allows=allows, subject=subject)
         side = session.id if session else (conn.session if conn else None)
         if finding.severity == Severity.ERROR and side in self.side:
             self.withheld[side].append(finding)  # side traffic: not the job's error

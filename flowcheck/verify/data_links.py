@@ -98,6 +98,11 @@ _LONE_HEADS = {None: "never opened; whether a firewall dropped or rejected it th
 FAILED = ("unanswered", "refused", "handshake_incomplete")
 
 
+# The subject of the failed data connection's findings (Finding.subject: where
+# verify.tied_failures names the sessions it fits alike).
+_SUBJECT = "The data connection "
+
+
 def check_data(ctx: Context, session: Session) -> None:
     """The session's data connections (failed openings, one finding per endpoint; their
     ports; aborted and NAT-rewritten ones) and its announcements no connection tried."""
@@ -392,10 +397,10 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
     else:
         target = "the announced endpoint " + target
     if outcome == "unanswered" and (local := local_drop(first)) is not None:
-        ctx.add("data_unanswered", f"The data connection from {first.orig_h} to {target} was "
+        ctx.add("data_unanswered", f"{_SUBJECT}from {first.orig_h} to {target} was "
                 f"never answered{tries} ({failure_words(first)}).{local[0]}", local[1],
                 session=session, conn=first, frames=frames, cause="data",
-                allows=rule_allows(first))
+                allows=rule_allows(first), subject=len(_SUBJECT))
     elif outcome == "unanswered":
         outside = outside_range_words(ctx, session, first, "drops")
         where = lost_where(ctx, first) if either else ""
@@ -426,7 +431,7 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
         if ttl_exceeded(first):  # the routing, not a firewall (review 54h)
             fix = ttl_exceeded_fix(first, fix)
         ctx.add("data_unanswered",
-                f"The data connection from {first.orig_h} to {target} "
+                f"{_SUBJECT}from {first.orig_h} to {target} "
                 + (_LONE_HEADS[lone.kind] if lone else cut_answer_words(
                     attempts, f"{no_answer_words(first, passive=True, unseen=unseen or bool(cut))}"
                               f"{' while the job ran' if late else ''}{tries}", cut))
@@ -439,7 +444,7 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
                 + ("" if cut is None else " while the capture ran") + f".{words}"
                 f"{f' Then {late}.' if late else ''}", fix, session=session,
                 conn=first, frames=frames, cause="data",
-                allows=ttl_exceeded_allows(first, rule_allows(first)))
+                allows=ttl_exceeded_allows(first, rule_allows(first)), subject=len(_SUBJECT))
     elif outcome == "refused":
         outside = outside_range_words(ctx, session, first, "rejects")
         fix = data_refused_fix(ctx, first, session)
@@ -453,7 +458,7 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
         fix = with_lead(forwarded_fix(ctx, first, meanwhile), fix) \
             if meanwhile is not None else fix
         ctx.add("data_refused",
-                f"The data connection from {first.orig_h} was refused{tries}: "
+                f"{_SUBJECT}from {first.orig_h} was refused{tries}: "
                 f"{refusal_causes(ctx, first)}.{outside[0] if outside else ''}"
                 f"{refusal_notes(ctx, attempts)}"
                 f"{forwarded_words(first, forward) if forward is not None else ''}"
@@ -461,6 +466,7 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
                 f"{limit_words(ctx, first, passed) if passed is not None else ''}"
                 f"{stack[0] if stack else ''}",
                 fix + (stack[1] if stack else ""), session=session, conn=first,
-                frames=frames, cause="data", allows=refusal_allows(first))
+                frames=frames, cause="data", allows=refusal_allows(first),
+                subject=len(_SUBJECT))
     else:
         handshake_incomplete(ctx, session, first, "data connection", "data")

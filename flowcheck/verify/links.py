@@ -88,6 +88,10 @@ from flowcheck.verify.unresent import cut_answer_words, lone_syn, resend_cut
 from flowcheck.verify.unseen_syns import refusal_notes
 from flowcheck.verify.way_back import answer_uncaptured, came_back
 
+# callback_refused's subject (Finding.subject: where verify.tied_failures names the
+# sessions a callback fits alike).
+_REFUSED = "The agent's callback "
+
 
 def check_links(ctx: Context) -> None:
     """Every session's connections in turn (control, callback, data, cut announcements,
@@ -268,11 +272,13 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
         note_unseen(ctx, session, conn, "callback")
     target = endpoint(conn.resp_h, conn.resp_p)
     rule = allow_rule(ctx, conn, session)
+    agent = f"The agent {conn.orig_h} "  # the unanswered one's subject (Finding.subject)
     if outcome == "unanswered" and (local := local_drop(conn)) is not None:
         ctx.add("callback_unanswered",
-                f"The agent {conn.orig_h} tried to call the job engine back at {target} (step "
+                f"{agent}tried to call the job engine back at {target} (step "
                 f"2) and never got an answer ({failure_words(conn)}).{local[0]}", local[1],
-                session=session, conn=conn, cause="callback", allows=rule_allows(conn))
+                session=session, conn=conn, cause="callback", allows=rule_allows(conn),
+                subject=len(agent))
     elif outcome == "unanswered":
         outside = outside_range_words(ctx, session, conn, "drops")
         either = retried(conn)
@@ -294,7 +300,7 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
         cut = resend_cut(ctx, [conn])  # the capture ended after a resend
         answer = cut_answer_words([conn], no_answer_words(conn, unseen=unseen or bool(cut)),
                                   cut)
-        message = (f"The agent {conn.orig_h} tried to call the job engine back at {target} "
+        message = (f"{agent}tried to call the job engine back at {target} "
                    "(step " + (f"2) and never got an answer ({failure_words(conn)})."
                                f"{elsewhere[0]}" if elsewhere else
                                f"2) and {lone[0]}." if lone else
@@ -310,7 +316,8 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
             message += limit_words(ctx, conn, passed)
             fix = with_lead(limit_fix(ctx, conn, passed), fix)
         ctx.add("callback_unanswered", message, fix, session=session, conn=conn,
-                cause="callback", allows=ttl_exceeded_allows(conn, rule_allows(conn)))
+                cause="callback", allows=ttl_exceeded_allows(conn, rule_allows(conn)),
+                subject=len(agent))
     elif outcome == "refused":
         outside = outside_range_words(ctx, session, conn, "rejects")
         fix = callback_refused_fix(ctx, conn, session)
@@ -318,11 +325,12 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
         # A limit rejects: a RST in the responder's own name says nothing listens there.
         passed = None if conn.resp_rst else passed_before(ctx, conn)
         ctx.add("callback_refused",
-                f"The agent's callback to the job engine was refused: {refusal_causes(ctx, conn)}."
+                f"{_REFUSED}to the job engine was refused: {refusal_causes(ctx, conn)}."
                 f"{outside[0] if outside else ''}{refusal_notes(ctx, [conn])}"
                 f"{limit_words(ctx, conn, passed) if passed is not None else ''}",
                 refused_limit_fix(ctx, conn, passed, fix) if passed is not None else fix,
-                session=session, conn=conn, cause="callback", allows=refusal_allows(conn))
+                session=session, conn=conn, cause="callback", allows=refusal_allows(conn),
+                subject=len(_REFUSED))
     elif outcome == "handshake_incomplete":
         handshake_incomplete(ctx, session, conn, "callback", "callback")
     check_ports(ctx, session, conn, "callback")
