@@ -77,3 +77,16 @@ def test_the_pointer_follows_the_data_not_the_words() -> None:
         reworded
     assert _pointer("10.0.0.5", "10.0.0.10", "10.0.0.1",
                     "Allow TCP from nothing: see the agent's log.", None) == ""
+
+
+def test_the_other_table_note_is_said_once_by_the_data() -> None:
+    """A fix whose check gave the other-table note itself (Allows.noted: a quoted nft
+    accept of established connections) gets the command without it; one that did not,
+    with it."""
+    fix = "Allow TCP from 10.0.0.5 to 10.0.0.10 port 10000 whatever its flags."
+    noted = _pointer("10.0.0.5", "10.0.0.10", "10.0.0.1", fix,
+                     Allows(("10.0.0.5", "10.0.0.10"), noted="drop"))
+    plain = _pointer("10.0.0.5", "10.0.0.10", "10.0.0.1", fix, Allows(("10.0.0.5", "10.0.0.10")))
+    note = "an accept in one nftables table or chain does not undo a drop"
+    assert noted.startswith(" `flowcheck firewall ") and note not in noted, noted
+    assert f"; {note}" in plain, plain

@@ -30,10 +30,14 @@ class Allows:
     substring test took 10.0.0.1 for 10.0.0.10). `hosts`: the addresses the rules let
     TCP through between (and those the fix names as the rules' other hosts: an agent's
     other address, a NAT's), in the order named; `agents`: those the fix itself reads as
-    remote agents, asking for --remote-agent (a three-way job's, trial 27 D1)."""
+    remote agents, asking for --remote-agent (a three-way job's, trial 27 D1); `noted`:
+    the stopping rule ("drop", "reject") whose note, that an accept in one nftables table
+    does not undo it in another, the fix already gives (verify.established_accept), ""
+    for none."""
 
     hosts: tuple[str, ...] = ()
     agents: tuple[str, ...] = ()
+    noted: str = ""
 
 
 class Severity(StrEnum):

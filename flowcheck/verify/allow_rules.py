@@ -251,8 +251,9 @@ def allow_rule(ctx: Context, conn: Connection, session: Session | None, *,
     return f"allow TCP from {conn.orig_h} to {conn.resp_h} {target} {where}, and {back}"
 
 
-def rule_allows(conn: Connection, *more: str) -> Allows:
+def rule_allows(conn: Connection, *more: str, noted: str = "") -> Allows:
     """What a fix of allow rules for conn (allow_rule's words and the others written for
     one connection) is for, as Finding.allows: conn's two ends, then `more`, other
-    addresses the fix's rules name (a NAT's, an agent's other address)."""
-    return Allows(tuple(dict.fromkeys((conn.orig_h, conn.resp_h, *more))))
+    addresses the fix's rules name (a NAT's, an agent's other address); noted: the rule
+    whose other-table note the fix holds (Allows.noted)."""
+    return Allows(tuple(dict.fromkeys((conn.orig_h, conn.resp_h, *more))), noted=noted)

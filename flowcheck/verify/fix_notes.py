@@ -122,10 +122,10 @@ def firewall_pointer(ctx: Context, finding: Finding) -> str:
         args.append(f"--profile {config.profile}")
     unset = ("; LO-HI: the range set in Backup Exec" if ctx.profile.backup_exec
              else "; LO-HI: the range set on the DMA") if defaulted else ""
-    note = other_table_note(_stopping_rule(finding))
+    rule = _stopping_rule(finding)
     # The note once: a fix quoting nft's accept of established connections holds it
-    # (established_accept).
-    note = "" if note in finding.fix else f"; {note}"
+    # (established_accept; Allows.noted).
+    note = "" if allows.noted == rule else f"; {other_table_note(rule)}"
     return (f" `{_FIREWALL_COMMAND} {' '.join(args)}` prints these rules for nft, iptables, "
             f"PowerShell and netsh, per host{unset}{note}.")
 

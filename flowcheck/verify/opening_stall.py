@@ -143,7 +143,7 @@ def report_opening_stall(ctx: Context, session: Session, stream: NdmpStream,
                            *([stall.first_frame] if stall.first_frame else []),
                            *([stall.frame] if stall.frame else [])}),
             ts=last.ts if last is not None else control.ts, cause="control",
-            allows=rule_allows(control))
+            allows=rule_allows(control, noted="drop"))  # established_accept's note
     ctx.silent_peer[session.id] = (
         f"the control connection stalled at its first bytes: {roles[0]}'s were never "
         f"acknowledged ({connection_ends(control)}, control_stalled)")
