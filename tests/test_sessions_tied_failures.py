@@ -14,11 +14,13 @@ from test_sessions_scale import AGENTS, MEDIAS, WIDE, concurrent_jobs
 
 from flowcheck.config import build_config, load_file
 from flowcheck.findings import verdict
-from flowcheck.model import Finding
+from flowcheck.model import Finding, Session
 from flowcheck.pipeline import Analysis, analyze, read_traffic
 from flowcheck.profiles import load_profile
 from flowcheck.sessions import build_sessions
 from flowcheck.verify import check_all
+from flowcheck.verify.context import Context
+from flowcheck.verify.tied_failures import _report
 
 FIELD47 = Path(__file__).resolve().parent.parent / "captures" / "field47-tls-matrix"
 
@@ -166,3 +168,31 @@ def test_a_refused_connection_thirty_late_jobs_fit_names_eight_of_them() -> None
     assert error.message.startswith(f"The data connection of {who} from 10.77.0.1 was "
                                     "refused"), error.message
     assert f"It fits {who} alike" in error.message and "S9" not in error.message
+
+
+def test_the_sessions_go_after_the_subject_its_check_measured() -> None:
+    """The sessions a failed connection fits alike go where the check that wrote the
+    message says its subject ends (Finding.subject), never found by the message's first
+    words (note61 "Left" 2): a subject no list of heads knew is named, and a message
+    whose check measured none is left as it is, whatever its words."""
+    conns, streams = _lossy_jobs({})
+    profile = load_profile("ndmp")
+    sessions = build_sessions(conns, streams, LAB, profile)
+    ctx = Context(conns, streams, sessions, LAB, profile)
+    failed = next(c for c in conns if c.uid == "D1")
+    subject = "A data connection "
+
+    def check(session: Session) -> None:
+        ctx.add("data_unanswered", f"{subject}to 10.0.0.1:5002 was never answered.",
+                session=session, conn=failed, subject=len(subject))
+        ctx.add("data_refused", "The data connection from 10.0.0.2 was refused.",
+                session=session, conn=failed)
+
+    _report(ctx, sessions, [failed], check)
+    unanswered, refused = ctx.findings[-2:]
+    assert unanswered.message.startswith(
+        "A data connection of session S1 or S2 to 10.0.0.1:5002 was never answered."), \
+        unanswered.message
+    assert refused.message.startswith("The data connection from 10.0.0.2 was refused. It "
+                                      "fits session S1 or S2 alike"), refused.message
+    assert unanswered.session is None and refused.session is None

@@ -14,7 +14,7 @@ from types import SimpleNamespace as NS
 import pytest
 
 from flowcheck.config import build_config
-from flowcheck.model import Announcement, Finding, Severity
+from flowcheck.model import Allows, Announcement, Finding, Severity
 from flowcheck.profiles import load_profile
 from flowcheck.verify.context import Context
 from flowcheck.verify.fix_notes import note_fixes
@@ -51,7 +51,7 @@ def _context(n: int) -> Context:
     ctx = Context([], [], sessions, build_config({}), profile)  # type: ignore[arg-type]
     ctx.findings = [Finding("step_missing", Severity.ERROR, f"no callback: {OTHER_PRODUCT}",
                             fix=f"Allow TCP from the agent{OTHER_PRODUCT_FIX}",
-                            session=f"S{i}") for i in range(n)]
+                            session=f"S{i}", allows=Allows()) for i in range(n)]
     ctx.sessions = CountedPasses(sessions)
     return ctx
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from flowcheck.model.arp import ArpAsked, ArpLog
 from flowcheck.model.capture import CaptureInfo, RingGap
 from flowcheck.model.evidence import NO_EVIDENCE, SideEvidence
-from flowcheck.model.finding import Finding, Severity
+from flowcheck.model.finding import Allows, Finding, Severity
 from flowcheck.model.traffic import (
     Connection,
     Direction,
@@ -63,6 +63,7 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "NO_EVIDENCE",
+    "Allows",
     "Announcement",
     "ArpAsked",
     "ArpLog",

@@ -23,6 +23,23 @@ from flowcheck.fields_dataclass import fields_dataclass
 Reading = Literal["", "snap_summary", "control_left_out", "probes_only", "carries_refusal"]
 
 
+@fields_dataclass(frozen=True, slots=True)
+class Allows:
+    """What a fix's allow rules are for, as the check that wrote them knew it: read by
+    verify.fix_notes.firewall_pointer instead of the fix's words (note61 "Left" 2: a
+    substring test took 10.0.0.1 for 10.0.0.10). `hosts`: the addresses the rules let
+    TCP through between (and those the fix names as the rules' other hosts: an agent's
+    other address, a NAT's), in the order named; `agents`: those the fix itself reads as
+    remote agents, asking for --remote-agent (a three-way job's, trial 27 D1); `noted`:
+    the stopping rule ("drop", "reject") whose note, that an accept in one nftables table
+    does not undo it in another, the fix already gives (verify.established_accept), ""
+    for none."""
+
+    hosts: tuple[str, ...] = ()
+    agents: tuple[str, ...] = ()
+    noted: str = ""
+
+
 class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
@@ -55,6 +72,15 @@ class Finding:
     # Which reading of its code this is (Reading, "" for none): set by the check that
     # builds it, kept by dataclasses.replace. Not in the JSON.
     reading: Reading = field(default="", compare=False)
+    # What the fix's allow rules are for (Allows), None for a fix that gives none: set by
+    # the check that writes the fix, kept by dataclasses.replace, read by
+    # verify.fix_notes.firewall_pointer. Not in the JSON.
+    allows: Allows | None = field(default=None, compare=False)
+    # How many characters at the start of `message` are its subject ("The data
+    # connection ", "The agent 10.77.0.2 "), where verify.tied_failures puts the
+    # sessions a connection fits alike ("of S1 or S2 "); 0 for none. Set by the check
+    # that writes the message, so no other reads its words for it. Not in the JSON.
+    subject: int = field(default=0, compare=False)
 
     def as_dict(self) -> dict:
         return {

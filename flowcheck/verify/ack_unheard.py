@@ -319,7 +319,7 @@ def report_unheard(ctx: Context, session: Session | None, conn: Connection, what
     if cut:
         message += f" {capitalised(cut)}."
     ctx.add("handshake_incomplete", message, fix, session=session, conn=conn, cause=cause,
-            frames=unheard_frames(conn))
+            frames=unheard_frames(conn), subject=len(f"The {what} "))
 
 
 def synack_reached_originator(ctx: Context, conn: Connection) -> bool:
@@ -336,9 +336,10 @@ def synack_reached_originator(ctx: Context, conn: Connection) -> bool:
 
 
 def report_ack_lost_before(ctx: Context, session: Session | None, conn: Connection,
-                           head: str, cause: str) -> None:
+                           head: str, cause: str, subject: int = 0) -> None:
     """handshake_incomplete when synack_reached_originator: the forward path towards the
-    listener, not the return traffic."""
+    listener, not the return traffic (subject: how long head's subject is,
+    Finding.subject)."""
     listener, connector = conn.resp_h, conn.orig_h
     span = conn.last_ts - (conn.syn_ts or conn.ts)
     ctx.add("handshake_incomplete",
@@ -350,8 +351,7 @@ def report_ack_lost_before(ctx: Context, session: Session | None, conn: Connecti
             f"capture point, so the path towards {listener} drops {connector}'s packets "
             f"after its SYN (the capture point lies between that drop and {listener}).",
             towards_listener_fix(ctx, conn, session), session=session, conn=conn,
-            cause=cause,
-            frames=[*conn.syn_frames, *conn.synack_frames])
+            cause=cause, frames=[*conn.syn_frames, *conn.synack_frames], subject=subject)
 
 
 def listener_side_only(conn: Connection) -> bool:

@@ -11,7 +11,7 @@ address that cannot work, or reaches the port under another address.
 from __future__ import annotations
 
 from flowcheck.frame_names import frame_text
-from flowcheck.model import Announcement, Connection, Finding, Session, endpoint
+from flowcheck.model import Allows, Announcement, Connection, Finding, Session, endpoint
 from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.sessions import listener_host
 from flowcheck.sessions.classify import connector_host
@@ -22,7 +22,7 @@ from flowcheck.verify.arrival import marked_both_ends
 from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.evidence import is_open, judged
-from flowcheck.verify.forwarded import announce_and_forward_fix
+from flowcheck.verify.forwarded import announce_and_forward_fix, forward_allows
 from flowcheck.verify.shared import agent_kind, listened_at
 from flowcheck.verify.ttl import ttl_word
 
@@ -159,16 +159,18 @@ def report_mismatch(ctx: Context, session: Session, ann: Announcement,
     other = _maybe_other_agent(ctx, session, ann)
     fix = (_fix(listener, connector, host) if other is None
            else f"{_address_fix(listener, connector, host)}{other[1]}")
+    allows = other[2] if other is not None else None
     if own is not None:
-        fix = announce_and_forward_fix(ctx, session, ann, attempts[0] if attempts else None,
-                                       (listener, connector, host))
+        attempt = attempts[0] if attempts else None
+        fix = announce_and_forward_fix(ctx, session, ann, attempt, (listener, connector, host))
+        allows = forward_allows(ctx, session, ann, attempt)
     ctx.add("announced_address_mismatch",
             f"{op} ({frame_text(ann.frame)}) announced {where} for the data connection, but the "
             f"control connection reached {listener} at {host}; {what}. "
             f"{'Either the' if other else 'The'} announced address is the fault: {cause}."
             f"{other[0] if other else ''}", fix,
             session=session, conn=attempts[0] if attempts else None, frames=frames,
-            ts=ann.ts, cause="data")
+            ts=ann.ts, cause="data", allows=allows)
 
 
 def _own_callback(ctx: Context, session: Session, ann: Announcement) -> Connection | None:
@@ -220,8 +222,9 @@ def _failure_frames(conn: Connection) -> list[int]:
 
 
 def _maybe_other_agent(ctx: Context, session: Session, ann: Announcement
-                       ) -> tuple[str, str] | None:
-    """(words, fix) for a CONNECT request's announced host that no role is known for
+                       ) -> tuple[str, str, Allows] | None:
+    """(words, fix, what the fix's rule is for: Finding.allows, the announced host named
+    as an agent) for a CONNECT request's announced host that no role is known for
     (neither configured nor seen: Context.host_role): it may as well be the other NDMP
     server of a three-way job (a tape agent's mover for DATA_CONNECT) whose control
     connection from the DMA is off this capture's path; then the address is right and a
@@ -242,7 +245,7 @@ def _maybe_other_agent(ctx: Context, session: Session, ann: Announcement
            f"{where} inbound on {ann.ip}, outbound on {connector} and on any firewall "
            f"between them; name it with --remote-agent {ann.ip} (remote_agents) and "
            "flowcheck judges the connection as that job's.")
-    return words, fix
+    return words, fix, Allows((connector, ann.ip), agents=(ann.ip,))
 
 
 def check_address_matched(ctx: Context, session: Session,
@@ -291,7 +294,8 @@ def check_address_matched(ctx: Context, session: Session,
                 fix, session=session, conn=conn,
                 frames=[ann.frame, *opening_frames(conn)], ts=ann.ts, cause="data",
                 reading="carries_refusal" if failure is not None
-                and failure.code.endswith("_refused") else "")
+                and failure.code.endswith("_refused") else "",
+                allows=failure.allows if failure is not None else None)
 
 
 def _capture_side(ctx: Context, session: Session, listener_kind: str,

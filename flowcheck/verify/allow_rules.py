@@ -8,7 +8,7 @@ Split from flowcheck.verify.context (its size).
 from __future__ import annotations
 
 from flowcheck.config import format_ranges
-from flowcheck.model import Connection, Session
+from flowcheck.model import Allows, Connection, Session
 from flowcheck.verify.context import DEFAULT_RANGE_WORDS, Context, session_uids
 from flowcheck.verify.end_roles import role_ends
 
@@ -249,3 +249,11 @@ def allow_rule(ctx: Context, conn: Connection, session: Session | None, *,
     target = f"port {conn.resp_p}" if ports is None else \
         f"port{'' if single else 's'} {ports}"
     return f"allow TCP from {conn.orig_h} to {conn.resp_h} {target} {where}, and {back}"
+
+
+def rule_allows(conn: Connection, *more: str, noted: str = "") -> Allows:
+    """What a fix of allow rules for conn (allow_rule's words and the others written for
+    one connection) is for, as Finding.allows: conn's two ends, then `more`, other
+    addresses the fix's rules name (a NAT's, an agent's other address); noted: the rule
+    whose other-table note the fix holds (Allows.noted)."""
+    return Allows(tuple(dict.fromkeys((conn.orig_h, conn.resp_h, *more))), noted=noted)

@@ -15,7 +15,7 @@ not.
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, Session
+from flowcheck.model import Allows, Connection, Session
 from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.context import Context
 from flowcheck.verify.profile_followed import OTHER_PRODUCT_FIX
@@ -43,6 +43,13 @@ def unreached_words(session: Session, ttls: str) -> str:
             f"{session.remote_agent} (outbound) or a router, firewall or NAT between them "
             "dropped or rejected it (or the agent never sent it: its log tells), and a "
             "capture on the agent shows which")
+
+
+def callback_allows(session: Session) -> Allows:
+    """Finding.allows of a fix of allow rules for the session's callback none of which
+    the capture holds (unreached_fix, unproven_fix, and the one for a callback whose
+    answer the capture would show): from the agent to the media server."""
+    return Allows((session.remote_agent, session.media_server))
 
 
 def unreached_fix(ctx: Context, session: Session) -> str:

@@ -30,7 +30,7 @@ from flowcheck.model import CaptureInfo, Connection, Finding, Severity
 from flowcheck.profiles import Profile
 from flowcheck.sources.pieces import ONE_PIECE
 from flowcheck.verify.census import Census
-from flowcheck.verify.control_left_out import LEFT_OUT, explain_left_out
+from flowcheck.verify.control_left_out import explain_left_out
 from flowcheck.verify.late_start import explain_late_start
 
 _SYN, _SYN_ACK = 0x02, 0x12
@@ -208,9 +208,8 @@ def explain_missing_control(findings: list[Finding], captures: list[CaptureInfo]
             out.append(_explained(finding, captures, connections, config, profile))
         else:
             index = pieces.of(finding.ts)
-            out.append(_in_piece(_explained(finding, files[index], list(conns[index]),
-                                            config, profile),
-                                 pieces.words(index)))
+            out.append(_explained(finding, files[index], list(conns[index]), config,
+                                  profile, pieces.words(index)))
     return out
 
 
@@ -221,22 +220,15 @@ def _first_ts(info: CaptureInfo) -> float:
     return info.span[0]
 
 
-def _in_piece(finding: Finding, where: str) -> Finding:
-    """A piece's finding whose explanation says "No NDMP control connection in the
-    capture", or control_left_out's (Finding.reading) "The capture left out", made to
-    name the piece (`where`: sources.pieces.Pieces.words)."""
-    said = "No NDMP control connection in the capture"
-    if finding.message.startswith(said):
-        return replace(finding, message=f"No NDMP control connection in {where}"
-                                        f"{finding.message[len(said):]}")
-    if finding.reading == "control_left_out" and finding.message.startswith(LEFT_OUT):
-        return replace(finding, message=f"{where[:1].upper()}{where[1:]} left out"
-                                        f"{finding.message[len(LEFT_OUT):]}")
-    return finding
-
-
 def _explained(finding: Finding, captures: list[CaptureInfo], connections: list[Connection],
-               config: Config, profile: Profile | None) -> Finding:
+               config: Config, profile: Profile | None, where: str = "the capture"
+               ) -> Finding:
+    """no_control_session explained by what `captures` (their filters, the loopback
+    interface) and `connections` show: a filter that leaves out the NDMP port, a capture
+    that started during a job's transfer (late_start), the job's control connection left
+    out (control_left_out); else as it is. where: what the words name the capture ("the
+    capture", a piece of a set apart in time, sources.pieces.Pieces.words: passed to the
+    writers, never put in for their words afterwards)."""
     port = config.ndmp_port
     filters = list(dict.fromkeys(c.capture_filter for c in captures if c.capture_filter))
     excluding = [f for f in filters if excludes_control(f, config, connections)]
@@ -245,18 +237,19 @@ def _explained(finding: Finding, captures: list[CaptureInfo], connections: list[
         said = quoted(excluding)
         return replace(
             finding, severity=Severity.WARNING,
-            message=f"No NDMP control connection in the capture: its capture filter {said} "
+            message=f"No NDMP control connection in {where}: its capture filter {said} "
                     f"leaves out every packet to and from the NDMP port {port}, so the "
                     "capture cannot hold the job's control connection, whatever the job did "
                     f"({len(connections)} TCP connection{'s' if len(connections) != 1 else ''}"
                     " captured): nothing of the job can be judged.",
             fix=f"Capture again without that capture filter (or with one that keeps TCP port "
                 f"{port}: live's default does) while the job starts.")
-    late = explain_late_start(finding, connections, config, profile)
+    late = explain_late_start(finding, connections, config, profile, where)
     if late is not None:
         return late
     left_out = explain_left_out(finding, connections, config,
-                                callback=profile is None or profile.callback != "none")
+                                callback=profile is None or profile.callback != "none",
+                                where=where)
     if left_out is not None:
         return left_out  # the job's other connections opened in it (control_left_out)
     loopback = [c.interface for c in captures if c.interface in _LOOPBACK_NAMES]

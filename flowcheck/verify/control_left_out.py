@@ -67,8 +67,6 @@ LISTED = 4  # connections named in the message
 # port check's source port by chance (_ports_tie).
 EPHEMERAL: tuple[tuple[int, int], ...] = ((32768, 60999), (49152, 65535), (1025, 5000))
 EPHEMERAL_SHARE = 100
-# The message's first words: capture_filter._in_piece puts a piece's name for "The capture".
-LEFT_OUT = "The capture left out"
 INTO_MEDIA = "the agent into the media range"
 # The fix's addition for a capture of openings only (_openings).
 _OPENINGS_FIX = (" If this is a firewall's drop capture, allow these connections on that "
@@ -149,13 +147,16 @@ def _words(conn: Connection, shape: str) -> str:
 
 
 def explain_left_out(finding: Finding, connections: list[Connection],
-                     config: Config, callback: bool = True) -> Finding | None:
+                     config: Config, callback: bool = True,
+                     where: str = "the capture") -> Finding | None:
     """no_control_session (an error, its capture holding no connection to the NDMP port
     nor any decoded as NDMP: the caller's case) made a capture_filtered warning when the
     capture holds connections a job opens after its control connection, tied to a job by
     the configuration (module docstring); None otherwise. callback: whether the job's
     profile has a callback (plain NDMP's has none: its words then name none; review61a,
-    ndmjob/v4-backup cut read "the callback's request")."""
+    ndmjob/v4-backup cut read "the callback's request"). where: what the message names
+    the capture ("the capture", a piece of a set apart in time: sources.pieces.Pieces.
+    words)."""
     if finding.severity != Severity.ERROR or not _pinned(config):
         return None
     port = config.ndmp_port
@@ -190,7 +191,8 @@ def explain_left_out(finding: Finding, connections: list[Connection],
         reading="control_left_out",
         frames=[c.first_frame for c, _ in shaped if c.first_frame],
         ts=shaped[0][0].ts,
-        message=f"{LEFT_OUT} the job's NDMP control connection: it holds no packet "
+        message=f"{where[:1].upper()}{where[1:]} left out the job's NDMP control "
+                f"connection: it holds no packet "
                 f"to or from the NDMP port {port} and nothing decoded as NDMP, yet "
                 f"{len(shaped)} connection{'s' if many else ''} that a job opens only after "
                 f"its control connection asked for {them} {_opened(only, many)} in "

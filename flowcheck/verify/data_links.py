@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections import defaultdict
 
 from flowcheck.frame_names import frame_text
-from flowcheck.model import Announcement, Connection, Session
+from flowcheck.model import Allows, Announcement, Connection, Session
 from flowcheck.sessions import announcement_groups, is_local_group, message_op
 from flowcheck.sessions.classify import reply_to
 from flowcheck.verify.aborted import check_aborted
 from flowcheck.verify.addresses import check_address_matched, elsewhere, mismatched, report_mismatch
 from flowcheck.verify.after_close import control_close, late_conns, late_words, tried_in_time
-from flowcheck.verify.allow_rules import allow_rule
+from flowcheck.verify.allow_rules import allow_rule, rule_allows
 from flowcheck.verify.announced_kind import (
     other_nic_fix,
     other_nic_words,
@@ -61,7 +61,7 @@ from flowcheck.verify.opening import (
 from flowcheck.verify.other_host import report_wrong_address
 from flowcheck.verify.plain_direction import with_lead
 from flowcheck.verify.ranges import check_ports, outside_range_words
-from flowcheck.verify.refusals import data_refused_fix, refusal_causes
+from flowcheck.verify.refusals import data_refused_fix, refusal_allows, refusal_causes
 from flowcheck.verify.refused_connect import group_refusal
 from flowcheck.verify.retry_wait import seen_after_wait
 from flowcheck.verify.session_words import opened_unseen_words
@@ -70,11 +70,12 @@ from flowcheck.verify.stack_own import (
     own_note,
     stand_in,
     stands_for_control,
+    stood_in_host,
     unseen_no_evidence,
 )
 from flowcheck.verify.stale_tuple import stale_words
 from flowcheck.verify.stream_evidence import announcement_time_enough
-from flowcheck.verify.ttl_exceeded import ttl_exceeded, ttl_exceeded_fix
+from flowcheck.verify.ttl_exceeded import ttl_exceeded, ttl_exceeded_allows, ttl_exceeded_fix
 from flowcheck.verify.two_clocks import report_clocks_apart
 from flowcheck.verify.unresent import cut_answer_words, lone_syn, resend_cut
 from flowcheck.verify.unseen_syns import refusal_notes
@@ -96,6 +97,11 @@ _LONE_HEADS = {None: "never opened; whether a firewall dropped or rejected it th
 
 # Outcomes reported as a failed opening (check_data; verify.tied_failures too).
 FAILED = ("unanswered", "refused", "handshake_incomplete")
+
+
+# The subject of the failed data connection's findings (Finding.subject: where
+# verify.tied_failures names the sessions it fits alike).
+_SUBJECT = "The data connection "
 
 
 def check_data(ctx: Context, session: Session) -> None:
@@ -173,9 +179,11 @@ def check_data(ctx: Context, session: Session) -> None:
             _one_way_not_used(ctx, session, group, seen, where, connector, side)
             continue
         announced = where
+        targets = [a.ip for a in group]  # the hosts of `where`, for the rules' Allows
         if wrong and all(stands_for_control(ctx, session, m) for m in wrong):
             # The connection goes to the control connection's address (stack_own).
             announced, where = _stood_in(ctx, session, group)
+            targets = [stood_in_host(ctx, session, a) for a in group]
         late = _late_after(ctx, session, group)
         # What the capture holds: the readings below may have it tried (seed 113 run 45).
         head = (f"{first.message.removeprefix('NDMP_')} ({frame_text(first.frame)}) announced "
@@ -213,7 +221,8 @@ def check_data(ctx: Context, session: Session) -> None:
                        f"{dropped_before_words(connector)}.{late}")
             fix = f"C{ports} {_between_fix(ctx, connector, where, side)} {outbound}"
         ctx.add("announced_not_used", message, fix + refilter,
-                session=session, frames=[a.frame for a in group], ts=first.ts, cause="data")
+                session=session, frames=[a.frame for a in group], ts=first.ts, cause="data",
+                allows=Allows(tuple(dict.fromkeys((host, *targets)))))
 
 
 def _stood_in(ctx: Context, session: Session, group: list[Announcement]) -> tuple[str, str]:
@@ -256,7 +265,10 @@ def _one_way_not_used(ctx: Context, session: Session, group: list[Announcement],
             f"outbound rules drop them (they act before its packet tap): allow TCP to {where} "
             f"outbound on {seen.connector}; or it never sent them: check that the ports of "
             f"{ctx.ranges('media')} and {ctx.ranges('agent')} are free on both hosts.",
-            session=session, frames=[a.frame for a in group], ts=first.ts, cause="data")
+            session=session, frames=[a.frame for a in group], ts=first.ts, cause="data",
+            allows=Allows(tuple(dict.fromkeys(
+                (seen.connector, seen.listener,
+                 *(stood_in_host(ctx, session, a) for a in group))))))
 
 
 def _connector(ctx: Context, session: Session, ann: Announcement) -> tuple[str, str]:
@@ -386,9 +398,10 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
     else:
         target = "the announced endpoint " + target
     if outcome == "unanswered" and (local := local_drop(first)) is not None:
-        ctx.add("data_unanswered", f"The data connection from {first.orig_h} to {target} was "
+        ctx.add("data_unanswered", f"{_SUBJECT}from {first.orig_h} to {target} was "
                 f"never answered{tries} ({failure_words(first)}).{local[0]}", local[1],
-                session=session, conn=first, frames=frames, cause="data")
+                session=session, conn=first, frames=frames, cause="data",
+                allows=rule_allows(first), subject=len(_SUBJECT))
     elif outcome == "unanswered":
         outside = outside_range_words(ctx, session, first, "drops")
         where = lost_where(ctx, first) if either else ""
@@ -419,7 +432,7 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
         if ttl_exceeded(first):  # the routing, not a firewall (review 54h)
             fix = ttl_exceeded_fix(first, fix)
         ctx.add("data_unanswered",
-                f"The data connection from {first.orig_h} to {target} "
+                f"{_SUBJECT}from {first.orig_h} to {target} "
                 + (_LONE_HEADS[lone.kind] if lone else cut_answer_words(
                     attempts, f"{no_answer_words(first, passive=True, unseen=unseen or bool(cut))}"
                               f"{' while the job ran' if late else ''}{tries}", cut))
@@ -431,8 +444,8 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
                 + f" {_whose_data(ctx, session, first)}"
                 + ("" if cut is None else " while the capture ran") + f".{words}"
                 f"{f' Then {late}.' if late else ''}", fix, session=session,
-                conn=first,
-                frames=frames, cause="data")
+                conn=first, frames=frames, cause="data",
+                allows=ttl_exceeded_allows(first, rule_allows(first)), subject=len(_SUBJECT))
     elif outcome == "refused":
         outside = outside_range_words(ctx, session, first, "rejects")
         fix = data_refused_fix(ctx, first, session)
@@ -446,7 +459,7 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
         fix = with_lead(forwarded_fix(ctx, first, meanwhile), fix) \
             if meanwhile is not None else fix
         ctx.add("data_refused",
-                f"The data connection from {first.orig_h} was refused{tries}: "
+                f"{_SUBJECT}from {first.orig_h} was refused{tries}: "
                 f"{refusal_causes(ctx, first)}.{outside[0] if outside else ''}"
                 f"{refusal_notes(ctx, attempts)}"
                 f"{forwarded_words(first, forward) if forward is not None else ''}"
@@ -454,6 +467,7 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
                 f"{limit_words(ctx, first, passed) if passed is not None else ''}"
                 f"{stack[0] if stack else ''}",
                 fix + (stack[1] if stack else ""), session=session, conn=first,
-                frames=frames, cause="data")
+                frames=frames, cause="data", allows=refusal_allows(first),
+                subject=len(_SUBJECT))
     else:
         handshake_incomplete(ctx, session, first, "data connection", "data")

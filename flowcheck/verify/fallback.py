@@ -26,6 +26,7 @@ from flowcheck.profiles import StepSpec
 from flowcheck.sessions import connection_outcome
 from flowcheck.sessions.fallback import FALLBACK_SECONDS, Fallback
 from flowcheck.sessions.local import icmp_word, ip_version
+from flowcheck.verify.allow_rules import rule_allows
 from flowcheck.verify.context import Context, endpoint, opening_frames
 from flowcheck.verify.details import failure_words, syn_count
 from flowcheck.verify.evidence import judged
@@ -171,7 +172,8 @@ def report_fallback(ctx: Context, session: Session, conn: Connection,
             f"{job.resp_h} only for the media server (or name the agent by that address in "
             "the job), which saves the failed attempt.",
             session=session, conn=conn,
-            frames=[f for attempt in fallback.attempts for f in opening_frames(attempt)])
+            frames=[f for attempt in fallback.attempts for f in opening_frames(attempt)],
+            allows=rule_allows(conn))
 
 
 def _connected(job: Connection) -> str:

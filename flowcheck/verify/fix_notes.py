@@ -8,12 +8,12 @@ the ranges configured in Backup Exec (or the DMA) and a new run; its rules name 
 this job used (verify.allow_rules.seen_or_range). A fix made of allow rules ends with the
 `flowcheck firewall` command for the same hosts and ranges, which prints them for nft,
 iptables, PowerShell and netsh, and the note that an accept in one nftables table does
-not undo a drop (a refusal's: a reject) in another (verify.established_accept).
+not undo a drop (a refusal's: a reject) in another (verify.established_accept). Which
+fixes give allow rules and which hosts the rules are for the checks that write them
+record (Finding.allows); the fix's words are not searched for them (note61 "Left" 2).
 """
 
 from __future__ import annotations
-
-import re
 
 from flowcheck.config import Config, format_ranges
 from flowcheck.model import Finding, Session, Severity
@@ -77,10 +77,13 @@ def default_ranges_first(ctx: Context, fix: str) -> str:
 
 def firewall_pointer(ctx: Context, finding: Finding) -> str:
     """" `flowcheck firewall ...` prints these rules ..." for a fix that gives allow
-    rules, with the finding's hosts and the ranges in force, ending with the note that an
-    accept in one nftables table does not undo a drop in another (other_table_note);
-    "" for any other fix."""
-    if "allow tcp" not in finding.fix.lower() or _FIREWALL_COMMAND in finding.fix:
+    rules, with the hosts they are for and the ranges in force, ending with the note that
+    an accept in one nftables table does not undo a drop in another (other_table_note);
+    "" for any other fix and for one that quotes the command itself. Whether the fix
+    gives allow rules and what they are for is the finding's data (Finding.allows, set
+    by the check that wrote the fix), never its words (note61 "Left" 2)."""
+    allows = finding.allows
+    if allows is None or _FIREWALL_COMMAND in finding.fix:
         return ""
     session = ctx.session_by_id.get(finding.session) if finding.session else None
     config = ctx.config
@@ -89,24 +92,24 @@ def firewall_pointer(ctx: Context, finding: Finding) -> str:
     agents = [session.remote_agent] if session else list(config.remote_agents)
     conn = ctx.by_uid.get(finding.uid) if finding.uid and session else None
     if conn is not None and session is not None:
-        # An end the fix names at another address than the session's host (the media
-        # server's second source address: trial 19 D13): its rules need it too.
+        # An end the rules are for at another address than the session's host (the
+        # media server's second source address: trial 19 D13): its rules need it too.
         for which, (host, _) in role_ends(ctx, conn, session):
             hosts = media if which == "media" else agents
-            if f"--remote-agent {host}" in finding.fix:
+            if host in allows.agents:
                 hosts = agents  # the fix's own reading: a three-way job's (trial 27 D1)
-            if host not in hosts and host in finding.fix:
+            if host not in hosts and host in allows.hosts:
                 hosts.append(host)
-    if session is not None:  # a three-way job's other agent the fix names (trial 27 D7)
+    if session is not None:  # a three-way job's other agent the rules name (trial 27 D7)
         agents += [host for host in session.server_roles
-                   if host not in agents and host in finding.fix]
+                   if host not in agents and host in allows.hosts]
     if session is not None and conn is None:
         # No connection of the finding's to take the ends from: the agent's own addresses
-        # the session's data show that the fix names (natfix with the data SYNs cut out:
-        # "allow TCP from 10.77.0.1 to 10.78.0.2 ports 6001-6100", the command lacking
-        # --remote-agent 10.78.0.2).
+        # the session's data show that the rules are for (natfix with the data SYNs cut
+        # out: "allow TCP from 10.77.0.1 to 10.78.0.2 ports 6001-6100", the command
+        # lacking --remote-agent 10.78.0.2).
         agents += [host for host in agent_addresses(session)
-                   if host not in agents and _names(finding.fix, host)]
+                   if host not in agents and host in allows.hosts]
     args += [f"--media-server {host}" for host in media]
     args += [f"--remote-agent {host}" for host in agents]
     defaulted = config.default_ranges()
@@ -119,10 +122,10 @@ def firewall_pointer(ctx: Context, finding: Finding) -> str:
         args.append(f"--profile {config.profile}")
     unset = ("; LO-HI: the range set in Backup Exec" if ctx.profile.backup_exec
              else "; LO-HI: the range set on the DMA") if defaulted else ""
-    note = other_table_note(_stopping_rule(finding))
+    rule = _stopping_rule(finding)
     # The note once: a fix quoting nft's accept of established connections holds it
-    # (established_accept).
-    note = "" if note in finding.fix else f"; {note}"
+    # (established_accept; Allows.noted).
+    note = "" if allows.noted == rule else f"; {other_table_note(rule)}"
     return (f" `{_FIREWALL_COMMAND} {' '.join(args)}` prints these rules for nft, iptables, "
             f"PowerShell and netsh, per host{unset}{note}.")
 
@@ -136,11 +139,6 @@ def agent_addresses(session: Session) -> list[str]:
     found = [session.callback_hosts[0]] if session.callback_hosts else []
     found += [a.ip for a in session.announced if a.listener == "data"]
     return list(dict.fromkeys(found))
-
-
-def _names(text: str, host: str) -> bool:
-    """Does text name the address host as a whole (10.78.0.2, not in 10.78.0.20)?"""
-    return re.search(rf"(?<![\w.:]){re.escape(host)}(?![\w:]|\.\d)", text) is not None
 
 
 def _stopping_rule(finding: Finding) -> str:

@@ -14,8 +14,8 @@ forward: announcing the forwarded address needs the data range forwarded too.
 
 from __future__ import annotations
 
-from flowcheck.model import Announcement, Connection, Session
-from flowcheck.verify.allow_rules import allow_rule
+from flowcheck.model import Allows, Announcement, Connection, Session
+from flowcheck.verify.allow_rules import allow_rule, rule_allows
 from flowcheck.verify.context import Context
 from flowcheck.verify.foreign_reset import foreign_reset
 from flowcheck.verify.refusals import unreachable_router
@@ -148,3 +148,13 @@ def announce_and_forward_fix(ctx: Context, session: Session, ann: Announcement,
             "network, \"Backup To Network Card\"; NDMP filers: the NDMP preferred "
             "interface); an NDMP-aware gateway (one that rewrites the address inside "
             "DATA_LISTEN replies) needs the range forwarded too.")
+
+
+def forward_allows(ctx: Context, session: Session, ann: Announcement,
+                   attempt: Connection | None) -> Allows:
+    """Finding.allows of announce_and_forward_fix's rule: the attempt's ends
+    (allow_rules.rule_allows), or, without one, the media server and the announced
+    address its words name."""
+    if attempt is not None:
+        return rule_allows(attempt)
+    return Allows((ctx.by_uid[session.control_uid].orig_h, ann.ip))

@@ -179,11 +179,14 @@ def _steps_words(profile: Profile) -> str:
 
 
 def explain_late_start(finding: Finding, connections: list[Connection], config: Config,
-                       profile: Profile | None = None) -> Finding | None:
+                       profile: Profile | None = None,
+                       where: str = "the capture") -> Finding | None:
     """no_control_session (an error) rewritten when the capture started during a job's
     data transfer: a warning when the evidence ties an already-open connection to a job
     (see the module's docstring), the error with that connection named when only the
-    configuration is missing to tie it; None when the capture shows no such connection."""
+    configuration is missing to tie it; None when the capture shows no such connection.
+    where: what the message names the capture ("the capture", a piece of a set apart in
+    time: sources.pieces.Pieces.words)."""
     port = config.ndmp_port
     if finding.severity != Severity.ERROR:
         return None
@@ -226,7 +229,7 @@ def explain_late_start(finding: Finding, connections: list[Connection], config: 
                else "each port in its side's configured range")
     return replace(
         finding, severity=Severity.WARNING, frames=frames, ts=ts,
-        message=f"No NDMP control connection in the capture, which started during a "
+        message=f"No NDMP control connection in {where}, which started during a "
                 f"job's data transfer: it holds {holds} ({between}), and no connection to "
                 f"the NDMP port {port} at all. A job's control connection is idle while "
                 "its data flows, so it sent nothing while the capture ran, and nothing of "

@@ -32,6 +32,7 @@ from flowcheck.model import Connection, Finding, Severity, endpoint
 from flowcheck.profiles import Profile
 from flowcheck.sessions.classify import connection_outcome
 from flowcheck.sessions.unheard_ack import handshake_unheard
+from flowcheck.verify.allow_rules import rule_allows
 from flowcheck.verify.census import Census
 from flowcheck.verify.control_left_out import INTO_MEDIA, job_shaped
 from flowcheck.verify.details import failure_words
@@ -144,7 +145,7 @@ def _failed(conn: Connection, what: str, outcome: str, side: str,
         fix = (f"Allow {rule} and every packet of it both ways (a stateless rule passing "
                "the SYN alone blocks the rest) on every firewall between them and on ")
     return Finding(code=code, severity=Severity.ERROR, uid=conn.uid, ts=conn.ts,
-                   frames=list(conn.syn_frames), message=message,
+                   frames=list(conn.syn_frames), message=message, allows=rule_allows(conn),
                    fix=fix + "both hosts; then capture the job again with its control "
                              "connection to check its other steps.")
 

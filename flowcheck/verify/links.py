@@ -13,7 +13,7 @@ flowcheck.verify.opening's.
 from __future__ import annotations
 
 from flowcheck.model import Connection, Session
-from flowcheck.verify.allow_rules import allow_rule
+from flowcheck.verify.allow_rules import allow_rule, rule_allows
 from flowcheck.verify.arrival import arrived_silent, silent_fix
 from flowcheck.verify.backup_network import check_backup_network
 from flowcheck.verify.callback_address import elsewhere_failure
@@ -68,6 +68,7 @@ from flowcheck.verify.refusals import (
     device_words,
     icmp_cause,
     own_refusal_words,
+    refusal_allows,
     refusal_causes,
     refusal_how,
     refused_fix,
@@ -76,11 +77,20 @@ from flowcheck.verify.refusals import (
 )
 from flowcheck.verify.silent_host import report_silent, silent_attempts
 from flowcheck.verify.tied_failures import check_tied_callbacks, check_tied_data
-from flowcheck.verify.ttl_exceeded import traceroute_probe, ttl_exceeded, ttl_exceeded_fix
+from flowcheck.verify.ttl_exceeded import (
+    traceroute_probe,
+    ttl_exceeded,
+    ttl_exceeded_allows,
+    ttl_exceeded_fix,
+)
 from flowcheck.verify.unannounced import check_unannounced
 from flowcheck.verify.unresent import cut_answer_words, lone_syn, resend_cut
 from flowcheck.verify.unseen_syns import refusal_notes
 from flowcheck.verify.way_back import answer_uncaptured, came_back
+
+# callback_refused's subject (Finding.subject: where verify.tied_failures names the
+# sessions a callback fits alike).
+_REFUSED = "The agent's callback "
 
 
 def check_links(ctx: Context) -> None:
@@ -162,7 +172,7 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
         ctx.add("control_unanswered",
                 f"The media server {conn.orig_h} sent SYNs to the agent's NDMP port {target} "
                 f"and never got an answer ({failure_words(conn)}).{local[0]}", local[1],
-                session=session, conn=conn, cause="control")
+                session=session, conn=conn, cause="control", allows=rule_allows(conn))
     elif outcome == "unanswered":
         syns = syn_count(conn)
         # Retried SYNs with no SYN-ACK captured: the SYNs or their SYN-ACKs may be the
@@ -186,19 +196,21 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
                             f"; check that {_ndmp_service(ctx)} runs on {conn.resp_h}."
                             + (_arrived_or_elsewhere(ctx, conn) if unseen_way_back
                                else lost_where(ctx, conn) if either else "")),
-                session=session, conn=conn, cause="control")
+                session=session, conn=conn, cause="control",
+                allows=ttl_exceeded_allows(conn, rule_allows(conn)))
     elif outcome == "refused" and own_stack_refused(conn):
         # The media server's own ICMP to itself: its ARP or neighbour discovery (trial 28 D7).
         ctx.add("control_refused",
                 f"The media server {conn.orig_h} could not send the control connection's SYN "
                 f"to the agent's NDMP port {target}: {own_refusal_words(conn)}.",
-                refused_fix(ctx, conn, session), session=session, conn=conn, cause="control")
+                refused_fix(ctx, conn, session), session=session, conn=conn, cause="control",
+                allows=refusal_allows(conn))
     elif outcome == "refused" and (device := rejecting_device(conn)) is not None:
         ctx.add("control_refused",
                 f"The control connection from {conn.orig_h} was refused: "
                 f"{device_words(conn, device)}." + refusal_notes(ctx, [conn]),
                 device_fix(ctx, conn, session, device),
-                session=session, conn=conn, cause="control")
+                session=session, conn=conn, cause="control", allows=refusal_allows(conn))
     elif outcome == "refused" and (in_name := refused_in_name(ctx, conn)) is not None:
         # A router's or firewall's RST (trial 19 D4) or ICMP reject (verify.own_reject) in
         # the agent's name.
@@ -206,21 +218,22 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
                 f"The control connection from {conn.orig_h} was refused: "
                 f"{in_name.words}." + refusal_notes(ctx, [conn]),
                 refused_fix(ctx, conn, session, in_name), session=session, conn=conn,
-                cause="control")
+                cause="control", allows=refusal_allows(conn))
     elif outcome == "refused":
         cause = icmp_cause(ctx, conn)
         rst = undecremented_reset(ctx, conn)
+        fix = refused_fix(ctx, conn, session) if cause else (
+            f"Start {_ndmp_service(ctx)} on {conn.resp_h} (NDMP port "
+            f"{ctx.config.ndmp_port}) and {rule}."
+            + ("" if rst is None else undecremented_fix(ctx, conn, session)))
         ctx.add("control_refused",
                 f"The agent's NDMP port {target} refused the control connection from "
                 f"{conn.orig_h} with {refusal_how(conn)}: "
                 + (f"{cause}." if cause else "no agent listening, or a firewall rejects it.")
                 + ("" if rst is None else undecremented_words(conn, rst))
                 + refusal_notes(ctx, [conn]),
-                refused_fix(ctx, conn, session) if cause else
-                f"Start {_ndmp_service(ctx)} on {conn.resp_h} (NDMP port "
-                f"{ctx.config.ndmp_port}) and {rule}."
-                + ("" if rst is None else undecremented_fix(ctx, conn, session)),
-                session=session, conn=conn, cause="control")
+                fix, session=session, conn=conn, cause="control",
+                allows=refusal_allows(conn, bool(fix)))
     elif outcome == "handshake_incomplete" and not half_open_check(ctx, conn):
         # A half-open port check is no job: step 1 says what it was, nothing failed.
         handshake_incomplete(ctx, session, conn, "control connection", "control")
@@ -239,14 +252,15 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
                     "engine's port.",
                     f"Set the media server's dynamic port range to include the ports the job "
                     f"engine binds, or allow TCP from {conn.orig_h} ports {media_port} to "
-                    f"{conn.resp_h} port {conn.resp_p}.", session=session, conn=conn)
+                    f"{conn.resp_h} port {conn.resp_p}.", session=session, conn=conn,
+                    allows=rule_allows(conn))
         else:
             ctx.add("control_port_outside_media_range",
                     f"The control connection leaves the media server {conn.orig_h} from port "
                     f"{media_port}, outside {ctx.ranges('media')}.",
                     "Harmless if the firewall allows any source port toward the NDMP port; "
                     f"otherwise allow TCP from {conn.orig_h} (any port) to {conn.resp_h} port "
-                    f"{conn.resp_p}.", session=session, conn=conn)
+                    f"{conn.resp_p}.", session=session, conn=conn, allows=rule_allows(conn))
 
 
 def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
@@ -258,11 +272,13 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
         note_unseen(ctx, session, conn, "callback")
     target = endpoint(conn.resp_h, conn.resp_p)
     rule = allow_rule(ctx, conn, session)
+    agent = f"The agent {conn.orig_h} "  # the unanswered one's subject (Finding.subject)
     if outcome == "unanswered" and (local := local_drop(conn)) is not None:
         ctx.add("callback_unanswered",
-                f"The agent {conn.orig_h} tried to call the job engine back at {target} (step "
+                f"{agent}tried to call the job engine back at {target} (step "
                 f"2) and never got an answer ({failure_words(conn)}).{local[0]}", local[1],
-                session=session, conn=conn, cause="callback")
+                session=session, conn=conn, cause="callback", allows=rule_allows(conn),
+                subject=len(agent))
     elif outcome == "unanswered":
         outside = outside_range_words(ctx, session, conn, "drops")
         either = retried(conn)
@@ -284,7 +300,7 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
         cut = resend_cut(ctx, [conn])  # the capture ended after a resend
         answer = cut_answer_words([conn], no_answer_words(conn, unseen=unseen or bool(cut)),
                                   cut)
-        message = (f"The agent {conn.orig_h} tried to call the job engine back at {target} "
+        message = (f"{agent}tried to call the job engine back at {target} "
                    "(step " + (f"2) and never got an answer ({failure_words(conn)})."
                                f"{elsewhere[0]}" if elsewhere else
                                f"2) and {lone[0]}." if lone else
@@ -300,7 +316,8 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
             message += limit_words(ctx, conn, passed)
             fix = with_lead(limit_fix(ctx, conn, passed), fix)
         ctx.add("callback_unanswered", message, fix, session=session, conn=conn,
-                cause="callback")
+                cause="callback", allows=ttl_exceeded_allows(conn, rule_allows(conn)),
+                subject=len(agent))
     elif outcome == "refused":
         outside = outside_range_words(ctx, session, conn, "rejects")
         fix = callback_refused_fix(ctx, conn, session)
@@ -308,11 +325,12 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
         # A limit rejects: a RST in the responder's own name says nothing listens there.
         passed = None if conn.resp_rst else passed_before(ctx, conn)
         ctx.add("callback_refused",
-                f"The agent's callback to the job engine was refused: {refusal_causes(ctx, conn)}."
+                f"{_REFUSED}to the job engine was refused: {refusal_causes(ctx, conn)}."
                 f"{outside[0] if outside else ''}{refusal_notes(ctx, [conn])}"
                 f"{limit_words(ctx, conn, passed) if passed is not None else ''}",
                 refused_limit_fix(ctx, conn, passed, fix) if passed is not None else fix,
-                session=session, conn=conn, cause="callback")
+                session=session, conn=conn, cause="callback", allows=refusal_allows(conn),
+                subject=len(_REFUSED))
     elif outcome == "handshake_incomplete":
         handshake_incomplete(ctx, session, conn, "callback", "callback")
     check_ports(ctx, session, conn, "callback")

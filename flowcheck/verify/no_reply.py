@@ -16,6 +16,7 @@ from __future__ import annotations
 from flowcheck.durations import span_words
 from flowcheck.frame_names import frame_text
 from flowcheck.model import (
+    Allows,
     Connection,
     ControlPacket,
     Finding,
@@ -161,7 +162,7 @@ def fold_awaiting(ctx: Context, session: Session, into: Finding) -> None:
     ctx.withdraw(into)
     ctx.add("capture_ended_early", f"{into.message} {waited[0]}", f"{into.fix} {waited[1]}",
             session=session, conn=ctx.by_uid[into.uid] if into.uid else None,
-            frames=[*into.frames, *waited[2]], ts=into.ts)
+            frames=[*into.frames, *waited[2]], ts=into.ts, allows=into.allows)
 
 
 def _unanswered(stream: NdmpStream) -> NdmpMessage | None:
@@ -223,11 +224,12 @@ def _closer(control: Connection) -> str | None:
 
 
 def _connecting(ctx: Context, session: Session, request: NdmpMessage | None
-                ) -> tuple[str, str] | None:
-    """(cause, fix) when the unanswered request is one that told the agent to connect to
-    an announced endpoint (DATA_CONNECT, MOVER_CONNECT; v2's DATA_START_*): NDMP answers
-    it once the data connection is made or has failed (NDMP v4, DATA_CONNECT /
-    MOVER_CONNECT), so the agent was still connecting, its SYNs unanswered. In a
+                ) -> tuple[str, str, Allows] | None:
+    """(cause, fix, what the fix's rule is for: Finding.allows) when the unanswered
+    request is one that told the agent to connect to an announced endpoint
+    (DATA_CONNECT, MOVER_CONNECT; v2's DATA_START_*): NDMP answers it once the data
+    connection is made or has failed (NDMP v4, DATA_CONNECT / MOVER_CONNECT), so the
+    agent was still connecting, its SYNs unanswered. In a
     three-way job (flowcheck.verify.shared.three_way_hosts) that connection runs between
     the two agents, where a capture on one of them shows its SYNs. None otherwise."""
     ann = next((a for a in session.announced if request is not None
@@ -252,10 +254,12 @@ def _connecting(ctx: Context, session: Session, request: NdmpMessage | None
         fix = (f"Allow TCP from {connector} to {where} inbound on {listener} and on any "
                f"firewall between the two agents, and its return traffic; capture on "
                f"{connector} or {listener}, or on the path between them, to see its SYNs.")
-    return cause, fix
+        return cause, fix, Allows((connector, listener))
+    return cause, fix, Allows((agent, ann.ip))
 
 
-def _connecting_cut(agent: str, request: NdmpMessage | None) -> tuple[str, str] | None:
+def _connecting_cut(agent: str, request: NdmpMessage | None
+                    ) -> tuple[str, str, Allows] | None:
     """_connecting's reading for a DATA_CONNECT or MOVER_CONNECT whose address the
     capture's snap length cut (its header read, its body not): the endpoint is not in
     the capture. None for any other request."""
@@ -271,7 +275,7 @@ def _connecting_cut(agent: str, request: NdmpMessage | None) -> tuple[str, str] 
            "to see it, or see the DMA's log) inbound on its host and on any firewall "
            f"between them, and its return traffic; a capture on {agent} shows whether its "
            "SYNs leave it unanswered.")
-    return cause, fix
+    return cause, fix, Allows((agent,))
 
 
 def _report(ctx: Context, session: Session, control: Connection, request: NdmpMessage | None,
@@ -279,6 +283,7 @@ def _report(ctx: Context, session: Session, control: Connection, request: NdmpMe
             late: tuple[NdmpMessage, ControlPacket] | None = None) -> None:
     media, agent = control.orig_h, control.resp_h
     asker = "orig" if request is None else request.direction
+    allows: Allows | None = None  # the fix's allow rules: _connecting's alone give some
     silent = f"the agent {agent}" if asker == "orig" else f"the media server {media}"
     where = (f"the control connection {connection_ends(control)}")
     if request is None:
@@ -327,7 +332,7 @@ def _report(ctx: Context, session: Session, control: Connection, request: NdmpMe
                "its NDMP service (Backup Exec: the Remote Agent), or move the other program "
                f"off port {port}.")
     elif asker == "orig" and (pending := _connecting(ctx, session, request)) is not None:
-        cause, fix = pending
+        cause, fix, allows = pending
     elif asker == "orig":
         cause = (" The agent's NDMP service stopped answering: hung, or stuck on the "
                  "request.")
@@ -343,4 +348,4 @@ def _report(ctx: Context, session: Session, control: Connection, request: NdmpMe
     ctx.silent_peer[session.id] = f"{silent} stopped answering (ndmp_no_reply)"
     ctx.add("ndmp_no_reply", f"{what[0].upper()}{what[1:]}{end}.{cause} The job cannot go "
             "on without its answers.", fix, session=session, conn=control, frames=frames,
-            ts=since, cause="control")
+            ts=since, cause="control", allows=allows)

@@ -96,15 +96,16 @@ def handshake_incomplete(ctx: Context, session: Session | None, conn: Connection
         return
     head = (f"The {what} {connection_ends(conn)} got a SYN-ACK but the handshake never "
             "completed")
+    subject = len(f"The {what} ")  # Finding.subject: the words before the ends
     return_rule = _return_rule(ctx, conn)
     if conn.far_synack_frames:
-        _answered_across_nat(ctx, session, conn, head, return_rule, cause)
+        _answered_across_nat(ctx, session, conn, head, return_rule, cause, subject)
         return
     if synack_unreachable(conn):  # an ICMP quoting the SYN-ACK (trial 40 x1)
-        report_synack_unreachable(ctx, session, conn, head, cause)
+        report_synack_unreachable(ctx, session, conn, head, cause, subject)
         return
     if originator_aborted(conn):
-        _reset_by_originator(ctx, session, conn, head, return_rule, cause)
+        _reset_by_originator(ctx, session, conn, head, return_rule, cause, subject)
         return
     if conn.resp_rst:
         # The responder reset its half-open connection (RFC 9293 3.10.7.4: a listener
@@ -116,7 +117,8 @@ def handshake_incomplete(ctx: Context, session: Session | None, conn: Connection
                 "it gave the connection up.",
                 f"See the log of the service on {conn.resp_h} port {conn.resp_p} for why it "
                 f"closed the connection; if {conn.orig_h} sent the ACK (a capture on it "
-                f"shows), {return_rule}.", session=session, conn=conn, cause=cause)
+                f"shows), {return_rule}.", session=session, conn=conn, cause=cause,
+                subject=subject)
         return
     if synacks_vanished(ctx, conn):  # two capture points place it (trial 26 D5)
         ctx.add("handshake_incomplete",
@@ -125,17 +127,17 @@ def handshake_incomplete(ctx: Context, session: Session | None, conn: Connection
                 f"In the forward chain of {BETWEEN}, accept the return traffic of "
                 "established connections ahead of any drop "
                 f"{established_accept('forward')}, or {return_rule}.",
-                session=session, conn=conn, cause=cause)
+                session=session, conn=conn, cause=cause, subject=subject)
         return
     if synack_reached_originator(ctx, conn):  # one SYN, SYN-ACKs resent for long
-        report_ack_lost_before(ctx, session, conn, head, cause)
+        report_ack_lost_before(ctx, session, conn, head, cause, subject)
         return
     if listener_side_only(conn):
         ctx.add("handshake_incomplete", f"{head}: {both_directions_words(conn)}.",
                 f"{towards_listener_fix(ctx, conn, session)} Likewise for the replies: on "
                 f"{conn.orig_h} (its input chain) and on any firewall between, accept the "
                 f"return traffic of established connections, or {return_rule}.",
-                session=session, conn=conn, cause=cause)
+                session=session, conn=conn, cause=cause, subject=subject)
         return
     other = other_address_words(session, conn)  # a second address's routes (check 41)
     ctx.add("handshake_incomplete",
@@ -145,14 +147,15 @@ def handshake_incomplete(ctx: Context, session: Session | None, conn: Connection
             f"On {conn.orig_h} (its input chain) and on any firewall between the hosts, "
             "accept the return traffic of established connections ahead of any drop "
             f"{established_accept('input')}, or {return_rule}.", session=session, conn=conn,
-            cause=cause)
+            cause=cause, subject=subject)
 
 
 def _answered_across_nat(ctx: Context, session: Session | None, conn: Connection,
-                         head: str, return_rule: str, cause: str) -> None:
+                         head: str, return_rule: str, cause: str, subject: int = 0) -> None:
     """handshake_incomplete for a connection whose SYN-ACKs the set holds only in its
     view across a NAT (Connection.far_synack_frames): the NAT device drops the return
-    traffic (field check 36: an ASA's inside and outside captures)."""
+    traffic (field check 36: an ASA's inside and outside captures). subject: how long
+    head's subject is (Finding.subject)."""
     frames = conn.far_synack_frames
     ctx.add("handshake_incomplete",
             f"{head}: {conn.resp_h} answered with {len(frames)} "
@@ -168,7 +171,7 @@ def _answered_across_nat(ctx: Context, session: Session | None, conn: Connection
             "connections it translates (established connections ahead of any drop, both "
             f"directions through it), or {return_rule}.",
             session=session, conn=conn, cause=cause,
-            frames=sorted({*conn.syn_frames, *frames[:8]}))
+            frames=sorted({*conn.syn_frames, *frames[:8]}), subject=subject)
 
 
 def _return_rule(ctx: Context, conn: Connection) -> str:
@@ -180,9 +183,10 @@ def _return_rule(ctx: Context, conn: Connection) -> str:
 
 
 def _reset_by_originator(ctx: Context, session: Session | None, conn: Connection, head: str,
-                         return_rule: str, cause: str) -> None:
+                         return_rule: str, cause: str, subject: int = 0) -> None:
     """handshake_incomplete for a control connection or callback its originator reset
-    after the SYN-ACK, read by the timing as data_aborted reads a data connection's."""
+    after the SYN-ACK, read by the timing as data_aborted reads a data connection's
+    (subject: how long head's subject is, Finding.subject)."""
     if late_answer(ctx, conn):
         reading, fix = late_reading(conn, conn.orig_h)
     elif resent := resent_after_reset(conn):
@@ -199,7 +203,8 @@ def _reset_by_originator(ctx: Context, session: Session | None, conn: Connection
                "connected.")
     ctx.add("handshake_incomplete", f"{head}: {reset_timeline(conn)}. {reading}", fix,
             session=session, conn=conn, cause=cause,
-            frames=[*conn.syn_frames, *conn.synack_frames, *conn.rst_frames[:1]])
+            frames=[*conn.syn_frames, *conn.synack_frames, *conn.rst_frames[:1]],
+            subject=subject)
 
 
 def retried(conn: Connection, attempts: int = 1) -> bool:

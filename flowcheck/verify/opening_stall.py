@@ -28,7 +28,7 @@ from flowcheck.model import (
 )
 from flowcheck.sessions.classify import stale_answer
 from flowcheck.verify.ack_unheard import WINDOWS_STATEFUL
-from flowcheck.verify.allow_rules import return_ports
+from flowcheck.verify.allow_rules import return_ports, rule_allows
 from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.capture_host_proof import CaptureHostProof
 from flowcheck.verify.context import Context
@@ -142,7 +142,8 @@ def report_opening_stall(ctx: Context, session: Session, stream: NdmpStream,
                            *([last.frame] if last is not None else []),
                            *([stall.first_frame] if stall.first_frame else []),
                            *([stall.frame] if stall.frame else [])}),
-            ts=last.ts if last is not None else control.ts, cause="control")
+            ts=last.ts if last is not None else control.ts, cause="control",
+            allows=rule_allows(control, noted="drop"))  # established_accept's note
     ctx.silent_peer[session.id] = (
         f"the control connection stalled at its first bytes: {roles[0]}'s were never "
         f"acknowledged ({connection_ends(control)}, control_stalled)")

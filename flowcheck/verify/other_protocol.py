@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from flowcheck.config import Config
 from flowcheck.findings import make_finding
 from flowcheck.frame_names import frame_text, frames_words
-from flowcheck.model import Connection, Finding, NdmpStream, Session, endpoint
+from flowcheck.model import Allows, Connection, Finding, NdmpStream, Session, endpoint
 from flowcheck.sessions.other_protocol import (
     could_start_ndmp,
     opening_words,
@@ -168,6 +168,7 @@ def _group_finding(orig: str, resp: str, port: int, group: Group,
            + f"that program holds its NDMP port: {see} and move it, or the agent's NDMP port "
            "(then --ndmp-port).")
     unheard = [] if "resp" in opening or "orig" not in opening else ack_unheard(quoted)
+    allows = None  # the fix's allow rule (Finding.allows): the path's, when unheard
     if unheard:  # the evidence _openings_words cites, and what it asks of the path
         frames = sorted({*frames, *([quoted.ack_frame] if quoted.ack_frame else []),
                          *unheard})
@@ -175,6 +176,7 @@ def _group_finding(orig: str, resp: str, port: int, group: Group,
                 f"TCP from {orig} to {endpoint(resp, port)} for established connections too, "
                 f"inbound on {resp} and on any firewall between them (a rule for SYNs alone, "
                 "or a stateful firewall that sees one direction, drops them).")
+        allows = Allows((orig, resp))
     stalled = None if unheard or "orig" not in opening else stall_note(quoted, marks)
     if stalled is not None:  # TCP's own evidence, whatever the program (seed 112 run 43)
         message += stalled.words
@@ -182,7 +184,7 @@ def _group_finding(orig: str, resp: str, port: int, group: Group,
         frames = sorted({*frames, *stalled.frames})
     times = [t for conn, _ in group for t in first_times.get(conn.uid, [])]
     return make_finding("ndmp_undecodable", message, fix, uid=first.uid,
-                        ts=min(times) if times else first.ts, frames=frames)
+                        ts=min(times) if times else first.ts, frames=frames, allows=allows)
 
 
 def _answered_other(stream: NdmpStream) -> bool:

@@ -193,7 +193,7 @@ def check_ports(ctx: Context, session: Session, conn: Connection, what: str) -> 
                     "the firewall in fact opens another range and the media server binds "
                     "in it, the job is not at fault: give flowcheck that range "
                     "(--media-range; it changes only this check).",
-                    session=session, conn=conn)
+                    session=session, conn=conn, subject=len(f"The {what} "))
         else:
             ctx.add("port_outside_agent_range",
                     f"The {what} {connection_ends(conn)} uses port {port} on the agent "
@@ -203,7 +203,7 @@ def check_ports(ctx: Context, session: Session, conn: Connection, what: str) -> 
                     "Linux net.ipv4.ip_local_port_range). If the firewall in fact opens "
                     "another range and the agent binds in it, the job is not at fault: give "
                     "flowcheck that range (--agent-range; it changes only this check).",
-                    session=session, conn=conn)
+                    session=session, conn=conn, subject=len(f"The {what} "))
 
 
 _OUTSIDE = ("port_outside_media_range", "port_outside_agent_range")

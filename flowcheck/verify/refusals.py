@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from flowcheck.model import Connection, Session, endpoint
+from flowcheck.model import Allows, Connection, Session, endpoint
 from flowcheck.sessions.local import icmp_word, ip_version
-from flowcheck.verify.allow_rules import allow_rule, capitalised
+from flowcheck.verify.allow_rules import allow_rule, capitalised, rule_allows
 from flowcheck.verify.bound_port import announced_bound, bound_fix, bound_words
 from flowcheck.verify.capture_points import BETWEEN, refused_between, refused_between_words
 from flowcheck.verify.context import Context
@@ -349,6 +349,17 @@ def data_refused_fix(ctx: Context, conn: Connection, session: Session) -> str:
     return refused_fix(ctx, conn, session) or (
         f"If the port was in use: {port_holder(ctx, conn, which)}; if a firewall "
         f"rejects it: {allow_rule(ctx, conn, session)}.{_hedge_fix(ctx, conn, session)}")
+
+
+def refusal_allows(conn: Connection, ruled: bool = True) -> Allows | None:
+    """Finding.allows of a refusal's fix (refused_fix's, device_fix's,
+    callback_refused_fix's, data_refused_fix's): rule_allows(conn), each of their rules
+    being for conn; None for the own stack's routing reading (the neighbour and the
+    route to check, no rule: own_unreachable.own_stack_fix) and when `ruled` is False
+    (refused_fix's "" for a RST or another ICMP code)."""
+    if not ruled or (own_stack_refused(conn) and routing_unreachable(conn) is not None):
+        return None
+    return rule_allows(conn)
 
 
 def _hedge_fix(ctx: Context, conn: Connection, session: Session) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flowcheck.durations import span_words
 from flowcheck.frame_names import frame_text, frames_words
-from flowcheck.model import Announcement, NdmpMessage, NdmpStream, Session, Severity
+from flowcheck.model import Allows, Announcement, NdmpMessage, NdmpStream, Session, Severity
 from flowcheck.ndmp.protocol import DATA_HALT_REASONS, MOVER_HALT_REASONS_V4
 from flowcheck.printable import printable_name
 from flowcheck.sessions import message_op
@@ -176,7 +176,10 @@ def _report_reply(ctx: Context, session: Session, messages: list[NdmpMessage],
                           reply=first),
             severity=severity, session=session,
             conn=ctx.by_uid.get(session.control_uid), frames=frames, ts=first.ts,
-            cause="ndmp" if severity == Severity.ERROR else None)
+            cause="ndmp" if severity == Severity.ERROR else None,
+            allows=None if fix or server_fix(op, error, host) or _connect_rule(
+                ctx, session, op, refused=bool(before_connect), reply=first) is None
+            else Allows((session.media_server, session.remote_agent)))
 
 
 def _connects(stream: NdmpStream, index: int, reply: NdmpMessage) -> bool:
@@ -212,31 +215,43 @@ def _reply_fix(ctx: Context, session: Session, op: str, error: str, *,
         return (f"The NDMP server on {agent} would not take {op} ({error}): check the "
                 "address type and the state the backup application sets up before it "
                 "(NDMP version, the pairing of listener and connector) in the server's log.")
-    if op in CONNECTING:
-        return ("The connector could not reach the announced endpoint: allow TCP between "
-                f"{session.media_server} and {agent} on {ctx.ranges('media')} and "
-                f"{ctx.ranges('agent')}.")
+    if (rule := _connect_rule(ctx, session, op, refused=refused, reply=reply)) is not None:
+        return rule
     if op.startswith("DATA_START_") and error.startswith("ILLEGAL_STATE") \
             and (session.version or 0) >= 3 and not _set_up_before(ctx, session, op):
         return (f"The agent on {agent} would not start the operation in its state: no "
                 "DATA_CONNECT or DATA_LISTEN came before it in the session, so its data "
                 "server had no data connection set up. See the backup application's log "
                 "for the step it skipped or that failed before; not a network failure.")
-    if op.startswith("DATA_START_") and session.version == 2 and not refused and not (
+    if op.startswith("DATA_START_"):
+        return (f"The agent on {agent} would not start the operation: check the backup type "
+                "and environment (selection, credentials for the resource) and the agent's "
+                "log.")
+    return "Only if the job failed: look at the agent's log around this request."
+
+
+def _connect_rule(ctx: Context, session: Session, op: str, *, refused: bool,
+                  reply: NdmpMessage | None) -> str | None:
+    """_reply_fix's fix of allow rules between the session's hosts, for a request that
+    had the agent connect (CONNECTING, and NDMP v2's DATA_START_* whose connect the
+    capture does not show opened: field51-matrix, a RST the capture lacked); None for
+    any other. Its rules are for the media server and the agent (Finding.allows)."""
+    agent = session.remote_agent
+    if refused:
+        return None
+    if op in CONNECTING:
+        return ("The connector could not reach the announced endpoint: allow TCP between "
+                f"{session.media_server} and {agent} on {ctx.ranges('media')} and "
+                f"{ctx.ranges('agent')}.")
+    if op.startswith("DATA_START_") and session.version == 2 and not (
             reply is not None and connect_opened(ctx, session, reply)):
-        # v2's start carries the mover's address, and the capture does not show the
-        # connect opened: the error may be its (field51-matrix, a RST the capture lacked).
         return (f"NDMP v2's {op} carries the mover's address and the agent on {agent} "
                 "connects to it before it replies, so the error may be that connection's: "
                 f"allow TCP between {session.media_server} and {agent} on "
                 f"{ctx.ranges('media')} and {ctx.ranges('agent')}; if it is not, check the "
                 "backup type and environment (selection, credentials for the resource) and "
                 "the agent's log.")
-    if op.startswith("DATA_START_"):
-        return (f"The agent on {agent} would not start the operation: check the backup type "
-                "and environment (selection, credentials for the resource) and the agent's "
-                "log.")
-    return "Only if the job failed: look at the agent's log around this request."
+    return None
 
 
 def _set_up_before(ctx: Context, session: Session, op: str) -> bool:

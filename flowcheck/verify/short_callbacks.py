@@ -19,7 +19,7 @@ it, a session that stopped before it was due) and none is side traffic; the step
 
 from __future__ import annotations
 
-from flowcheck.model import Session, Step, endpoint
+from flowcheck.model import Allows, Session, Step, endpoint
 from flowcheck.profiles import StepSpec
 from flowcheck.verify.answer_seen import callbacks_elsewhere
 from flowcheck.verify.context import Context, opening_frames
@@ -118,4 +118,6 @@ def report_short_callbacks(ctx: Context) -> None:
                 "directions on the media server shows which job's callback never came, "
                 f"and the agents' logs tell whether they sent one{OTHER_PRODUCT_FIX}.",
                 frames=[f for c in conns for f in opening_frames(c)],
-                ts=min(c.ts for c in conns))
+                ts=min(c.ts for c in conns),
+                allows=Allows(tuple(dict.fromkeys(
+                    [s.remote_agent for s in members] + [s.media_server for s in members]))))

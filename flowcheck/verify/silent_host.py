@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, Session
 from flowcheck.utc_times import utc_text
-from flowcheck.verify.allow_rules import allow_rule, capitalised
+from flowcheck.verify.allow_rules import allow_rule, capitalised, rule_allows
 from flowcheck.verify.context import Context, endpoint
 from flowcheck.verify.cooked_host import arrived_unanswered, arrived_words, leaving_taken
 from flowcheck.verify.details import syn_count
@@ -135,7 +135,7 @@ def report_silent(ctx: Context, session: Session, conn: Connection,
             f"missing from the capture: {reading}. The retried SYNs show that no answer "
             f"reached {conn.orig_h}: the connection never opened{cut}."
             f"{_attempts_words(ctx, attempts)}",
-            fix, session=session, conn=conn, cause="control")
+            fix, session=session, conn=conn, cause="control", allows=rule_allows(conn))
 
 
 def _proof(ctx: Context, address: str, attempts: list[Session]) -> LinkProof | None:

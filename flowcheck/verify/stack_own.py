@@ -125,3 +125,9 @@ def stand_in(ctx: Context, session: Session, ann: Announcement) -> tuple[str, st
     host = _listener_host(ctx, session, ann)
     return (endpoint(host, ann.port),
             f" (over IPv6 the control connection's address {host} stands for it)")
+
+
+def stood_in_host(ctx: Context, session: Session, ann: Announcement) -> str:
+    """The address a connection to ann goes to, as stand_in's endpoint names it."""
+    return _listener_host(ctx, session, ann) if stands_for_control(ctx, session, ann) \
+        else ann.ip

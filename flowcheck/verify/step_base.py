@@ -3,7 +3,7 @@ configured ranges of a connection's ports."""
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, Finding, Session, Step, StepStatus
+from flowcheck.model import Allows, Connection, Finding, Session, Step, StepStatus
 from flowcheck.profiles import StepSpec
 from flowcheck.verify.context import Context
 from flowcheck.verify.ranges import outside_ends
@@ -24,17 +24,18 @@ def make_step(spec: StepSpec, status: StepStatus, uids: list[str] | None = None,
 
 def report_missing(ctx: Context, session: Session, spec: StepSpec, why: str, *,
                    fix: str = "", conn: Connection | None = None,
-                   frames: list[int] | None = None, ts: float | None = None) -> Finding:
+                   frames: list[int] | None = None, ts: float | None = None,
+                   allows: Allows | None = None) -> Finding:
     """A step_missing error for the step, saying why (frames: its evidence, else the
     connection's opening; ts: the first evidence frame's time, else the connection's
-    start); returns it."""
+    start; allows: what the fix's allow rules are for, Finding.allows); returns it."""
     return ctx.add("step_missing",
             f"Step {spec.number} ({spec.name}) of the {ctx.profile.name} profile is missing: "
             f"{why}.".replace("..", "."),
             fix or "Capture the whole job from its start on the media server's interface "
                    "toward the agent; if the job really skipped this step, see its log.",
             session=session, conn=conn or ctx.by_uid.get(session.control_uid),
-            frames=frames, ts=ts)
+            frames=frames, ts=ts, allows=allows)
 
 
 def ports_in_range(ctx: Context, session: Session, conn: Connection) -> bool:

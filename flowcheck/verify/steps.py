@@ -32,6 +32,7 @@ from flowcheck.verify.before_job import ended_step
 from flowcheck.verify.callback_address import elsewhere_note
 from flowcheck.verify.callback_tie import tie_note
 from flowcheck.verify.callback_unreached import (
+    callback_allows,
     stopped_at_callback,
     taken_on_media_server,
     unproven_fix,
@@ -305,7 +306,7 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
                                "accept in the media server's output chain); the job log "
                                "and the agent's log tell whether it refused the job "
                                f"first{OTHER_PRODUCT_FIX}.", frames=[frame],
-                           ts=due[0])
+                           ts=due[0], allows=callback_allows(session))
             return make_step(spec, "missing", frames=[frame],
                              detail=callback_seen_detail(seen, frame))
         if session.callback_ambiguous:  # candidates in the capture, not "no callback"
@@ -385,7 +386,8 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
             ctx, session, spec,
             f"{lead}. Backup Exec's agent calls the job engine back on that port (TechNote "
             f"step 2); {OTHER_PRODUCT}" + hint + (unreached_words(session, ttls) if ttls else ""),
-            fix=unreached_fix(ctx, session) if ttls else unproven_fix(ctx, session))
+            fix=unreached_fix(ctx, session) if ttls else unproven_fix(ctx, session),
+            allows=callback_allows(session))
         if stop is None:
             return make_step(spec, "missing",
                              detail="no callback from the agent to the job engine")

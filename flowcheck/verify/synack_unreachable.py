@@ -39,10 +39,11 @@ def synack_how(conn: Connection) -> str:
 
 
 def report_synack_unreachable(ctx: Context, session: Session | None, conn: Connection,
-                              head: str, cause: str) -> None:
+                              head: str, cause: str, subject: int = 0) -> None:
     """handshake_incomplete for a synack_unreachable connection: who answered the SYN-ACK
     and why (a route or a filter), the originator's other source address when the
-    session knows its host by another one, and the route or rule that fixes it."""
+    session knows its host by another one, and the route or rule that fixes it
+    (subject: how long head's subject is, Finding.subject)."""
     orig, resp, device = conn.orig_h, conn.resp_h, conn.icmp_sender
     frames = conn.icmp_frames
     many = len(frames) > 1
@@ -95,7 +96,8 @@ def report_synack_unreachable(ctx: Context, session: Session | None, conn: Conne
                f"{conn.resp_p} back to {orig} pass.")
     ctx.add("handshake_incomplete", f"{head}: {told}: {reading}.", fix,
             session=session, conn=conn, cause=cause,
-            frames=sorted({*conn.syn_frames[:1], *conn.synack_frames[:1], *frames}))
+            frames=sorted({*conn.syn_frames[:1], *conn.synack_frames[:1], *frames}),
+            subject=subject)
 
 
 def other_address_words(session: Session | None, conn: Connection) -> str:

@@ -53,12 +53,6 @@ from flowcheck.verify.fallback import fallback_of
 from flowcheck.verify.ranges import check_ports
 from flowcheck.verify.tied_words import candidates_words
 
-# How the findings start (data_links, links._check_callback, opening.handshake_incomplete,
-# ranges.check_ports): the candidates go after the first of them a message holds.
-_HEADS = ("The data connection ", "The agent's callback ", "The callback ",
-          "The agent ")
-
-
 Tie = Literal["port_tied", "callback_ambiguous"]  # the Session lists naming tied uids
 
 
@@ -157,11 +151,12 @@ def _report(ctx: Context, sessions: Sequence[Session], attempts: Sequence[Connec
         finding.session = None  # whichever of them: none
         if finding.uid not in uids:
             continue
-        head = next((h for h in _HEADS if finding.message.startswith(h)), None)
-        if head is not None:
-            # "The agent 10.77.0.2 of session S1 or S2 tried ...": after its address.
-            at = finding.message.find(" ", len(head)) + 1 if head == "The agent " \
-                else len(head)
+        # After the message's subject, as the check that wrote it measured it
+        # (Finding.subject: data_links, links._check_callback, opening.
+        # handshake_incomplete, ranges.check_ports): "The agent 10.77.0.2 of session S1
+        # or S2 tried ...".
+        at = finding.subject
+        if at:
             finding.message = f"{finding.message[:at]}of {who} {finding.message[at:]}"
         finding.message += (f" It fits {who} alike ({fits}), and nothing in the capture "
                             "tells whose: whichever, it is one of their jobs'.")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from flowcheck.frame_names import frame_text, frames_words
-from flowcheck.model import Connection
+from flowcheck.model import Allows, Connection
 from flowcheck.sessions.classify import originator_aborted
 from flowcheck.verify.capture_time import time_enough
 
@@ -94,6 +94,13 @@ def ttl_exceeded_fix(conn: Connection, other: str) -> str:
                 f"{other}")
     return (f"The fix is the routing between {conn.orig_h} and {conn.resp_h}, not a "
             f"firewall rule: {_routing(conn)}.")
+
+
+def ttl_exceeded_allows(conn: Connection, other: Allows | None) -> Allows | None:
+    """Finding.allows of a fix ttl_exceeded_fix may give (the caller's `other` its
+    other fix's): None when every SYN drew a time exceeded (the routing alone, no rule),
+    else `other`."""
+    return None if ttl_exceeded(conn) and ttl_exceeded_every(conn) else other
 
 
 def _routing(conn: Connection) -> str:

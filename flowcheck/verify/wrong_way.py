@@ -12,7 +12,7 @@ names it (verify.plain_direction shortens it further when the capture is plain N
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, Session, connection_ends
+from flowcheck.model import Allows, Connection, Session, connection_ends
 from flowcheck.profiles import StepSpec
 from flowcheck.verify.allow_rules import port_list, seen_or_range
 from flowcheck.verify.context import DEFAULT_RANGE_WORDS, Context, opening_frames
@@ -39,9 +39,11 @@ def report_wrong_way(ctx: Context, session: Session, spec: StepSpec,
              for (orig, resp), pair in ports.items()]
     what, verb, them = ("data connection", "is", "it") if len(wrong_way) == 1 else \
         (f"{len(wrong_way)} data connections", "are", "them")
+    allows = None  # the fix's allow rules (Finding.allows): none when every one worked
     if all(worked(ctx, c) for c in wrong_way):
         body = _worked_fix(ctx, wrong_way, rules)
     else:
+        allows = Allows(tuple(dict.fromkeys(host for pair in ports for host in pair)))
         body = ("the firewall must allow "
                 + "; ".join(f"{way} {words}" for way, _, (_, words, _) in rules) + ".")
     ctx.add("step_out_of_order",
@@ -49,7 +51,7 @@ def report_wrong_way(ctx: Context, session: Session, spec: StepSpec,
             f"profile expects the {expected} to open {them} (step {spec.number}).",
             f"{wrong_way_fix(ctx.profile.name)}{body}",
             session=session, conn=wrong_way[0],
-            frames=[f for c in wrong_way for f in opening_frames(c)])
+            frames=[f for c in wrong_way for f in opening_frames(c)], allows=allows)
     return openers
 
 
