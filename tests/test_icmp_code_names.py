@@ -74,3 +74,30 @@ def test_a_filter_codes_words_are_its_own_and_tsharks(
     assert f'unreachable "{code_name}" (code {code})' in message, message
     # No other code's name: the three IPv4 codes read apart.
     assert "administratively prohibited unreachable" not in message
+
+
+@pytest.mark.parametrize(("capture", "code", "code_name", "finding"), [
+    (V4, 2, "protocol unreachable", "data_refused"),
+    (V4, 4, "fragmentation needed and DF set", "data_refused"),
+    (V4, 5, "source route failed", "data_refused"),
+    (V4, 8, "source host isolated", "data_refused"),
+    (V4, 11, "network unreachable for type of service (TOS)", "data_refused"),
+    (V4, 12, "host unreachable for type of service (TOS)", "data_refused"),
+    (V4, 14, "host precedence violation", "data_refused"),
+    (V4, 15, "precedence cutoff in effect", "data_refused"),
+    (V6, 2, "beyond scope of source address", "control_refused"),
+    (V6, 7, "error in source routing header", "control_refused"),
+])
+def test_every_other_code_is_named_with_its_number(
+        tmp_path: Path, capture: Path, code: int, code_name: str, finding: str) -> None:
+    """review62c: the codes neither a filter's, a closed port's nor routing's read "an
+    ICMP unreachable" and no more, where tshark shows `Code: 14 (Host precedence
+    violation)`: the report held nothing to tell one code from another. Each now reads
+    by tshark's name and its number, as the named codes do."""
+    built = _with_code(tmp_path, capture, code)
+    shark = _tshark_name(built, code)
+    assert _stems(shark) <= _stems(code_name), (shark, code_name)
+    analysis = stored_analysis(built, config_path=capture.with_suffix(".toml"))
+    [refused] = [f for f in analysis.findings if f.code == finding]
+    message = " ".join(refused.message.split())
+    assert f'unreachable "{code_name}" (code {code})' in message, message
