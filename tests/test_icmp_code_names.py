@@ -78,7 +78,6 @@ def test_a_filter_codes_words_are_its_own_and_tsharks(
 
 @pytest.mark.parametrize(("capture", "code", "code_name", "finding"), [
     (V4, 2, "protocol unreachable", "data_refused"),
-    (V4, 4, "fragmentation needed and DF set", "data_refused"),
     (V4, 5, "source route failed", "data_refused"),
     (V4, 8, "source host isolated", "data_refused"),
     (V4, 11, "network unreachable for type of service (TOS)", "data_refused"),
@@ -101,3 +100,19 @@ def test_every_other_code_is_named_with_its_number(
     [refused] = [f for f in analysis.findings if f.code == finding]
     message = " ".join(refused.message.split())
     assert f'unreachable "{code_name}" (code {code})' in message, message
+
+
+def test_a_fragmentation_needed_answering_the_syn_refuses_nothing(tmp_path: Path) -> None:
+    """review62c: IPv4's fragmentation needed (type 3 code 4, RFC 1191) is path MTU
+    discovery's message, on which a TCP lowers its MTU and goes on, a connect too (Linux
+    tcp_v4_err), as ICMPv6's packet too big: the SYN it answered read data_refused
+    ("answered the SYN with an ICMP unreachable: either nothing listens there ... or a
+    firewall rejects it"). Counted as path MTU's message (Connection.too_big_*), it
+    leaves the SYN unanswered: no answer refused it."""
+    built = _with_code(tmp_path, V4, 4)
+    assert _tshark_name(built, 4) == "Fragmentation needed"
+    analysis = stored_analysis(built, config_path=V4.with_suffix(".toml"))
+    codes = {f.code for f in analysis.findings}
+    assert "data_refused" not in codes and "data_unanswered" in codes, codes
+    [told] = [c for c in analysis.traffic.connections if c.too_big_count]
+    assert told.icmp_frames == [] and told.icmp_code is None
