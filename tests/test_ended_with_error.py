@@ -94,3 +94,54 @@ def test_an_error_on_an_ended_session_wins_everywhere(analysis: Analysis) -> Non
     assert ended_note(errored) == ""
     text = _text(errored)
     assert NOT_A_JOB not in text and "FAILED Session S1" in text, text[:3000]
+
+
+def _control_packets(order: str, start: float, link: Ether) -> list:
+    """The older control connection 10.77.0.1:5020 -> 10.77.0.2:10000, open before the
+    capture, as its first captured packets: the agent's halt then the media server's
+    FIN acknowledging it ("halt-first": the job met the halt while the capture ran), or
+    the media server's FIN then the halt ("fin-first": the job had ended as the capture
+    began), 1 s before the good job."""
+    halt = msg(40, REQUEST, NOTIFY_DATA_HALTED, u32(INTERNAL_ERROR))
+
+    def agent(flags: str, seq: int, ack: int, payload: bytes = b"") -> Ether:
+        return (Ether(src=link.dst, dst=link.src) / IP(src="10.77.0.2", dst="10.77.0.1")
+                / TCP(sport=10000, dport=5020, flags=flags, seq=seq, ack=ack) / payload)
+
+    def media(flags: str, seq: int, ack: int) -> Ether:
+        return (Ether(src=link.src, dst=link.dst) / IP(src="10.77.0.1", dst="10.77.0.2")
+                / TCP(sport=5020, dport=10000, flags=flags, seq=seq, ack=ack))
+
+    end = 700_000 + len(halt)
+    packets = ([agent("PA", 700_000, 300_000, halt), media("FA", 300_000, end),
+                agent("FA", end, 300_001), media("A", 300_001, end + 1)]
+               if order == "halt-first" else
+               [media("FA", 300_000, 700_000), agent("A", 700_000, 300_001),
+                agent("PA", 700_000, 300_001, halt), media("R", 300_001, 0)])
+    for index, packet in enumerate(packets):
+        packet.time = start - 1.0 + index * 0.0001
+    return packets
+
+
+@pytest.mark.parametrize(("order", "severity", "statuses"), [
+    ("halt-first", Severity.ERROR, [("failed", True), ("ok", True)]),
+    ("fin-first", Severity.WARNING, [("ended", False), ("ok", True)]),
+])
+def test_a_halt_before_the_close_is_the_jobs_after_it_a_closed_jobs(
+        tmp_path: Path, order: str, severity: Severity, statuses: list) -> None:
+    """review62c: a halt the capture holds before the control connection's close (the
+    media server's FIN acknowledging it) is a failure the job met while the capture ran,
+    an error, whatever closed after it; only a halt after a close that was the first
+    packet the capture holds of the job (or answered by a RST without ACK: no socket)
+    is a closed job's, a warning (verify.replies._closed_job, after_close.job_ended)."""
+    packets = rdpcap(str(GOOD))
+    built = tmp_path / f"{order}.pcap"
+    wrpcap(str(built), [*_control_packets(order, float(packets[0].time), packets[0][Ether]),
+                        *packets])
+    config = build_config(load_file(GOOD.with_suffix(".toml")))
+    analysis = analyze(read_traffic([str(built)], config), config)
+    [halt] = [f for f in analysis.findings if f.code == "data_halted_abnormally"]
+    assert halt.severity == severity and halt.session == "S1"
+    document = analysis_document(analysis)
+    assert [(s["status"], s["judged"]) for s in document["sessions"]] == statuses
+    assert document["verdict"] == ("fail" if severity == Severity.ERROR else "pass")

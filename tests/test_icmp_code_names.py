@@ -74,3 +74,45 @@ def test_a_filter_codes_words_are_its_own_and_tsharks(
     assert f'unreachable "{code_name}" (code {code})' in message, message
     # No other code's name: the three IPv4 codes read apart.
     assert "administratively prohibited unreachable" not in message
+
+
+@pytest.mark.parametrize(("capture", "code", "code_name", "finding"), [
+    (V4, 2, "protocol unreachable", "data_refused"),
+    (V4, 5, "source route failed", "data_refused"),
+    (V4, 8, "source host isolated", "data_refused"),
+    (V4, 11, "network unreachable for type of service (TOS)", "data_refused"),
+    (V4, 12, "host unreachable for type of service (TOS)", "data_refused"),
+    (V4, 14, "host precedence violation", "data_refused"),
+    (V4, 15, "precedence cutoff in effect", "data_refused"),
+    (V6, 2, "beyond scope of source address", "control_refused"),
+    (V6, 7, "error in source routing header", "control_refused"),
+])
+def test_every_other_code_is_named_with_its_number(
+        tmp_path: Path, capture: Path, code: int, code_name: str, finding: str) -> None:
+    """review62c: the codes neither a filter's, a closed port's nor routing's read "an
+    ICMP unreachable" and no more, where tshark shows `Code: 14 (Host precedence
+    violation)`: the report held nothing to tell one code from another. Each now reads
+    by tshark's name and its number, as the named codes do."""
+    built = _with_code(tmp_path, capture, code)
+    shark = _tshark_name(built, code)
+    assert _stems(shark) <= _stems(code_name), (shark, code_name)
+    analysis = stored_analysis(built, config_path=capture.with_suffix(".toml"))
+    [refused] = [f for f in analysis.findings if f.code == finding]
+    message = " ".join(refused.message.split())
+    assert f'unreachable "{code_name}" (code {code})' in message, message
+
+
+def test_a_fragmentation_needed_answering_the_syn_refuses_nothing(tmp_path: Path) -> None:
+    """review62c: IPv4's fragmentation needed (type 3 code 4, RFC 1191) is path MTU
+    discovery's message, on which a TCP lowers its MTU and goes on, a connect too (Linux
+    tcp_v4_err), as ICMPv6's packet too big: the SYN it answered read data_refused
+    ("answered the SYN with an ICMP unreachable: either nothing listens there ... or a
+    firewall rejects it"). Counted as path MTU's message (Connection.too_big_*), it
+    leaves the SYN unanswered: no answer refused it."""
+    built = _with_code(tmp_path, V4, 4)
+    assert _tshark_name(built, 4) == "Fragmentation needed"
+    analysis = stored_analysis(built, config_path=V4.with_suffix(".toml"))
+    codes = {f.code for f in analysis.findings}
+    assert "data_refused" not in codes and "data_unanswered" in codes, codes
+    [told] = [c for c in analysis.traffic.connections if c.too_big_count]
+    assert told.icmp_frames == [] and told.icmp_code is None

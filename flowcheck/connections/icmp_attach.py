@@ -142,8 +142,13 @@ class IcmpAttach:
             if record is not None:
                 told_ttl_exceeded(record, quote)
             return
-        if quote.too_big:
-            return  # a packet too big refuses nothing (IPv4's fragmentation needed stays)
+        if quote.mtu is not None:
+            # A packet too big or IPv4's fragmentation needed refuses nothing: path MTU
+            # discovery's message (RFC 8201, RFC 1191), on which a TCP lowers its MTU and
+            # goes on, a connect too (Linux tcp_v4_err; review62c: a SYN answered by code 4
+            # read data_refused, "nothing listens there ... or a firewall rejects it"),
+            # as a quote that makes a connection of its own refuses nothing (refuses_syn).
+            return
         if record is None:  # e.g. the SYN it answers is not captured
             made = self.quoted.add(quote)
             if made is not None:

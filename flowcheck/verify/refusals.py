@@ -24,6 +24,7 @@ from flowcheck.verify.foreign_reset import (
     undecremented_reset,
     undecremented_words,
 )
+from flowcheck.verify.icmp_names import other_unreachable
 from flowcheck.verify.own_reject import (
     forged_reject,
     forged_reject_words,
@@ -94,7 +95,7 @@ def _icmp_how(conn: Connection) -> str:
         return f"an {icmp} port unreachable (code {conn.icmp_code}){sender}"
     if (name := routing_unreachable(conn)) is not None:
         return f"an {icmp} {name} (code {conn.icmp_code}){sender}"
-    return f"an {icmp} unreachable{sender}"
+    return f"an {other_unreachable(icmp, ip_version(conn.resp_h), conn.icmp_code)}{sender}"
 
 
 def rejecting_device(conn: Connection) -> str | None:
