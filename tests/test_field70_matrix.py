@@ -15,6 +15,7 @@ RawMessage.error_cut), a reply's error unknown.
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 from stored import shared_analysis
@@ -24,6 +25,7 @@ from test_ndmp_snaplen import HALTED, LISTEN_REPLY, cut_stream, feed
 from flowcheck.ndmp.stream_events import DecodeProblem, RawMessage
 
 HERE = Path(__file__).resolve().parents[1] / "captures" / "field70-matrix"
+LAST = 0x80000000  # a record mark's last-fragment bit
 SLL2_S96 = HERE / "callback-synacks-dropped-by-media-out-both-sll2-s96.pcap.gz"
 
 
@@ -57,6 +59,22 @@ def test_framing_lost_in_a_two_record_packet_is_found_again_at_a_24_byte_cut() -
         # The second packet's record longer than the packet: not a proven start.
         longer = [LISTEN_REPLY + HALTED, LISTEN_REPLY[:30], HALTED]
         found = feed([(p[:24], len(p)) for p in longer], bytewise)
+        assert [e.kind for e in found if isinstance(e, DecodeProblem)] == ["lost", "lost"]
+        assert [m.code for m in found if isinstance(m, RawMessage)] == [MOVER_LISTEN, 0x501]
+
+
+def test_a_24_byte_cut_starts_a_record_only_where_it_fills_its_packet() -> None:
+    """review62b: the bytes a cut packet kept after framing was lost are a record start
+    only when its mark's length ends the record at the packet's end (one record a
+    packet, as peers write them). A segment of a longer record whose first 24 bytes read
+    as a plausible header (zero-heavy binary data: a vendor-code request, 100 B, in a
+    1448-byte segment) was taken as a record and a message invented (about 7 in 20,000
+    such segments of synthetic XDR-like data, none with the length matched)."""
+    lookalike = struct.pack(">6I", LAST | 100, 7, 0x5F000000, 0, 0xF001, 0)
+    segment = lookalike + bytes(1448 - len(lookalike))
+    packets = [LISTEN_REPLY + HALTED, segment, HALTED]
+    for bytewise in (False, True):
+        found = feed(cut_stream(packets, keep=4 + 20), bytewise)
         assert [e.kind for e in found if isinstance(e, DecodeProblem)] == ["lost", "lost"]
         assert [m.code for m in found if isinstance(m, RawMessage)] == [MOVER_LISTEN, 0x501]
 

@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 
 import pytest
+from pcap_records import read_records, write_records
 from rich.console import Console
 
 from flowcheck.config import build_config, load_file
@@ -125,3 +126,24 @@ def test_json_range_too_small_has_its_time_and_frames(results) -> None:  # noqa:
     result = results["agent-range-small"]
     [small] = [json.loads(json.dumps(f.as_dict())) for f in found(result, "range_too_small")]
     assert small["ts"] is not None and small["frames"]
+
+
+def test_no_range_blamed_for_a_callback_the_agent_draws_outside_it(tmp_path: Path) -> None:
+    """agent-range-small (its callback C2 from the agent's OS port 45350, outside
+    6001-6002; C3 and C4 on both range ports) merged with ephemeral-small-retry-alone
+    11.6 s later (its callback never came): the range full by the hold, S2's missing
+    callback read "likely because its agent range 6001-6002 had no port left" and the
+    fix widened the range first, though S1 in the same capture shows the agent's
+    callbacks come from outside the range (review62b). A firewall's drop stays as
+    likely: S2 keeps its firewall reading and fix; S1's listen still names the range."""
+    linktype, first = read_records(CASES / "agent-range-small.pcap")
+    _, second = read_records(CASES / "ephemeral-small-retry-alone.pcap")
+    merged = write_records(tmp_path / "merged.pcap", linktype,
+                           sorted(first + second, key=lambda record: record.micros))
+    config = build_config(load_file(CASES / "agent-range-small.toml"))
+    result = analyze(read_traffic([str(merged)], config), config)
+    [callback] = found(result, "step_missing", "S2")
+    assert "had no port left" not in callback.message
+    assert callback.fix.startswith("Allow TCP from 10.63.2.2")
+    [listen] = found(result, "step_missing", "S1")
+    assert LEAD in listen.message and listen.fix.startswith(WIDEN)

@@ -274,7 +274,10 @@ class NdmpStreamDecoder:
         """While framing is lost, do the buffered bytes, followed by `missing` bytes the
         snap length cut, start a record whose header was kept but for its error word
         (_scan wants the whole header): a record mark of a last fragment that ends
-        within them, then a plausible header? A record mark cut in a packet of two
+        exactly with them (one record a packet, as peers write them), then a plausible
+        header? Ending anywhere within them let a longer record's segment whose first
+        bytes read as a header (a vendor code, zero-heavy data) invent a message
+        (review62b). A record mark cut in a packet of two
         records loses framing, and a snap length keeping 24 B of each later packet (the
         mark and 20 header bytes) never gave _scan its 28: field check 70's `-i any -s
         96` backup lost every agent record after its first two-record packet."""
@@ -285,7 +288,7 @@ class NdmpStreamDecoder:
             return False
         (mark,) = RECORD_MARK.unpack_from(buf, 0)
         length = mark & FRAGMENT_LENGTH_MASK
-        if not mark & LAST_FRAGMENT or not HEADER_SIZE <= length <= len(buf) + missing - 4:
+        if not mark & LAST_FRAGMENT or length < HEADER_SIZE or length != len(buf) + missing - 4:
             return False
         _, _, raw_type, code, reply_seq = _HEADER_WORDS.unpack_from(buf, 4)
         return plausible_header(raw_type, code, reply_seq, 0)

@@ -107,16 +107,34 @@ def callback_stop(ctx: Context, session: Session, opened: float,
     """The RangeStop of a callback that never came (step 2 missing) when the profile
     binds the callback's source port in the agent range (plan.callback_source_ports) and
     the agent's range was full from the control connection's opening (`opened`) to the
-    session's last NDMP message (`due`: answer_seen.callback_due); None otherwise."""
+    session's last NDMP message (`due`: answer_seen.callback_due); None otherwise, and
+    when a callback of the capture shows the agent calling back from outside its range
+    (_calls_back_outside)."""
     if ctx.profile.callback != "connection" or due is None:
         return None
     host = session.remote_agent
+    if _calls_back_outside(ctx, host):
+        return None
     held = full_range(ctx, "agent", host, opened, due[0])
     if held is None:
         return None
     return _stop(ctx, session, 2, "agent", host,
                  (due[0], due[1], f"the session's last NDMP message ({frame_text(due[1])})"), held,
                  opened)
+
+
+def _calls_back_outside(ctx: Context, host: str) -> bool:
+    """Does a callback of the capture come from `host` on a port outside its agent range
+    (port_outside_agent_range: the OS's port, not the range's)? Then its callbacks do not
+    draw on the range, and a full range is no cause of one that never came (review62b:
+    agent-range-small's callback from 45350 and a later job's missing callback, merged,
+    read "likely because its agent range 6001-6002 had no port left")."""
+    for session in ctx.sessions:
+        conn = ctx.by_uid.get(session.callback_uid) if session.callback_uid else None
+        if conn is not None and conn.orig_h == host \
+                and not holds_port(ctx.config.agent_range, conn.orig_p):
+            return True
+    return False
 
 
 def _role(ctx: Context, session: Session, host: str) -> str | None:

@@ -4,6 +4,8 @@ running where the capture ends (capture_ended_early: flowcheck.verify.still_runn
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flowcheck.frame_names import frame_text
 from flowcheck.model import (
     Connection,
@@ -14,7 +16,7 @@ from flowcheck.model import (
     other_direction,
 )
 from flowcheck.sessions import message_op
-from flowcheck.sessions.classify import seen_closing
+from flowcheck.sessions.classify import reply_to, seen_closing
 from flowcheck.verify.aborted import report_deferred
 from flowcheck.verify.acked_no_halt import acked_no_halt
 from flowcheck.verify.capture_host import proven_host
@@ -190,8 +192,9 @@ def _job_end(ctx: Context, session: Session, stream: NdmpStream, control: Connec
     # before the halt the RST answered read PASS).
     # Nor when a lost announcement hides the data connection (a failure of it the root
     # cause), or a lost reply to the start may have refused it.
+    refused = start is not None and _start_refused(ctx, session, stream, start)
     judged = start is None or (not missed_from(control, stream, start.frame) and not (
-        announcement_lost(stream, session) or _start_refused(ctx, session, stream, start)))
+        announcement_lost(stream, session) or refused))
     reset = bool(control.rst_frames) and judged
     reset_after_halt = bool(control.rst_frames) and halt is not None and not missed_from(
         control, stream, halt.frame)
@@ -209,7 +212,7 @@ def _job_end(ctx: Context, session: Session, stream: NdmpStream, control: Connec
                 and (start is None or stream_whole(ctx, session, stream)
                      or headers_whole(ctx, session, stream) or acked is not None
                      or (whole_after(ctx, session, stream, start.frame) and judged))
-                and not polled_halted(ctx, stream, begin.frame, begin.ts))
+                and not polled_halted(ctx, stream, begin.frame, begin.ts) and not refused)
     if closable and reset and closed_before_reset(stream) is not None:
         # The side closed it, then its TCP reset the peer's later packets.
         report_closed(ctx, session, stream, control, start, begin.count)
@@ -320,12 +323,20 @@ def _stalled(ctx: Context, session: Session, stream: NdmpStream, control: Connec
 
 def _start_refused(ctx: Context, session: Session, stream: NdmpStream,
                    start: NdmpMessage) -> bool:
-    """Did the sniffer lose the reply to the job's last start request, and did the
-    session then do what a refusal brings (lost_reply.failure_signs: the DMA closed the
-    session at once)? Whether the job ran cannot be seen (trial39-server-errors/
-    start-backup-before-data-connect without its error reply read control_reset)."""
-    return any(r.frame == start.frame for r in stream.lost_replies) and bool(
-        failure_signs(ctx, session, stream, start))
+    """Did the sniffer lose the reply to the job's last start request, or the snap
+    length its error word (NdmpMessage.error_unknown: the refusal unseen as well), and
+    did the session then do what a refusal brings (lost_reply.failure_signs: the DMA
+    closed the session at once)? Whether the job ran cannot be seen (trial39-server-
+    errors/start-backup-before-data-connect without its error reply, or with it cut to
+    24 or 28 B of TCP payload, read control_reset: review62b)."""
+    if start.type == "reply":  # a lost start's reply stands for it (lost_start)
+        asked = replace(start, type="request", direction=other_direction(start.direction),
+                        sequence=start.reply_sequence, reply_sequence=0)
+        return start.error_unknown and bool(failure_signs(ctx, session, stream, asked))
+    answer = reply_to(start, (m for m in stream.messages if m.frame > start.frame))
+    unseen = (answer.error_unknown if answer is not None
+              else any(r.frame == start.frame for r in stream.lost_replies))
+    return unseen and bool(failure_signs(ctx, session, stream, start))
 
 
 def _closed_by_request(stream: NdmpStream, control: Connection) -> bool:
