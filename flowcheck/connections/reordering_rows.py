@@ -109,15 +109,12 @@ class DirectionRows:
             prev_ack = np.where(at_ack >= first, ack[np.maximum(at_ack, 0)],
                                 np.repeat(init["ack_sent"], sizes))
         changed = is_ack & (ack != prev_ack)
-        # Duplicate ACKs: the rest of the test only on the ACKs without payload.
-        pure = np.flatnonzero(is_ack & (plen == 0))
-        window_pure = window[pure]
-        dup_pure = (~changed[pure] & (window_pure != 0) & (window_pure == prev_win[pure])
-                    & (seq[pure] == ns_before[pure]))
+        # Duplicate ACKs: ACKs without payload, as masks over every row (a gather of
+        # the pure ACKs' fields cost more than the comparisons it saved: issue 7).
+        dup = is_ack & ~changed & (plen == 0) & (window != 0) & (window == prev_win) \
+            & (seq == ns_before)
         if not plain:
-            dup_pure &= ~events[pure]
-        dup = np.zeros(n, bool)
-        dup[pure[dup_pure]] = True
+            dup &= ~events
         dups = dup.cumsum()
         # Each side's last row of a kind, from the rows of that kind kept below anyway.
         changed_rows, raised = changed.nonzero()[0], rises.nonzero()[0]
