@@ -400,13 +400,16 @@ def with_sessions(findings: list[Finding], connections: list[Connection]) -> lis
             if f.session is None and f.uid in session_of else f for f in findings]
 
 
-def finding_order(finding: Finding) -> tuple[int, bool, float, str]:
+def finding_order(finding: Finding) -> tuple[int, bool, bool, float, str]:
     """The findings' order (docs/json.md, `findings[]`): errors, warnings, infos; within
     each, the job's own findings before those that hold only under a setting the user did
     not give (Finding.under_default: a step the default profile expects, its fix asking
     for another profile first; new-user trial: with no configuration the headline named
     the missing Backup Exec callback of an ndmjob capture, not its NOT_SUPPORTED_ERR
-    reply or its stalled transfer); then by time (no time last), then by code."""
+    reply or its stalled transfer); then a file read only in part (capture_truncated:
+    the others of its severity rest on the packets read before the cut; newuser63: a file
+    cut by `head -c` listed capture_ended_early first, its cause second); then by time
+    (no time last), then by code."""
     rank = {"error": 0, "warning": 1, "info": 2}[str(finding.severity)]
-    return (rank, finding.under_default,
+    return (rank, finding.under_default, finding.code != "capture_truncated",
             finding.ts if finding.ts is not None else float("inf"), finding.code)
