@@ -65,3 +65,19 @@ def test_synacks_lost_between_the_points_without_a_stateless_claim(directory: st
             assert fix.startswith("In the forward chain of the router or firewall between "
                                   "the two capture points"), fix
             assert "check the route back from 10.63.2.2 to 10.63.1.1" in fix
+
+
+def test_two_points_copies_are_kept_however_given(directory: str) -> None:
+    """capture_duplicates told the router's two interfaces in one pcapng "analyze one
+    capture point's files at a time, or drop the copies with editcap -D" (the copies the
+    reading above rests on), the same points as two files "keep giving both points'
+    captures together": one advice, keep them."""
+    for name, findings in _readings(directory).items():
+        (copies,) = [f for f in findings if f.code == "capture_duplicates"]
+        assert "keep" in copies.fix and "together (what one point saw and the other did " \
+            "not places a loss between them, and flowcheck counts each packet once all " \
+            "the same)" in copies.fix, (name, copies.fix)
+        assert "at a time" not in copies.fix, name
+        dropped = copies.fix.find("editcap -D")
+        assert dropped == -1 or copies.fix.rfind("if one capture point duplicates",
+                                                 0, dropped) != -1, (name, copies.fix)
