@@ -24,7 +24,6 @@ from flowcheck.model import (
     Session,
     Step,
 )
-from flowcheck.pipeline import file_order
 from flowcheck.report.ladder import Arrow, ArrowStatus, FindingMark, Ladder, Lane
 from flowcheck.report.ladder_ndmp import ndmp_arrows
 from flowcheck.report.ladder_order import in_event_order
@@ -38,6 +37,7 @@ from flowcheck.sessions import (
     unseen_syn_refused,
 )
 from flowcheck.sessions.classify import one_sided, synack_reset_unseen_syn
+from flowcheck.sessions.file_order import capture_order
 from flowcheck.sessions.host_roles import lane_role
 from flowcheck.sessions.local import icmp_word
 
@@ -57,7 +57,7 @@ def build_ladders(analysis: Analysis) -> list[Ladder]:
     base = first_packet(analysis) or Since(0.0)
     streams = {s.uid: s for s in analysis.traffic.streams}
     config = analysis.config
-    order = file_order(analysis.traffic)
+    order = capture_order(analysis.traffic)
     members: dict[str, list[Connection]] = {}
     for conn in connections:
         if conn.session is not None:

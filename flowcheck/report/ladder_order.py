@@ -27,7 +27,7 @@ __all__ = ["in_event_order"]
 
 def in_event_order(arrows: list[Arrow], order: FileOrder) -> list[Arrow]:
     """The arrows sorted as the capture's events came (order: flowcheck.sessions.
-    file_order, the pipeline's file_order of the analysis's traffic): by the frame each is
+    file_order.capture_order of the analysis's traffic): by the frame each is
     placed at (Arrow.frame) then its `order` where the frames are the write order, else
     by FileOrder.key (clock epoch, seconds, frame). An arrow without a time (an ICMP
     reject whose time the capture keeps for no arrow) goes with the arrow before it in
