@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from flowcheck.errors import UsageError
+from flowcheck.setting_words import range_settings, range_words
 
 
 def shown(value: object) -> str:
@@ -31,9 +32,16 @@ def shown(value: object) -> str:
 
 
 def unknown_key(raw_key: str, known: Iterable[str], where: str = "") -> UsageError:
-    """The error for a key flowcheck does not know, with the nearest known one when a
-    typo is likely (`media_rnage`: did you mean media_range?). `where`: " in FILE"."""
-    close = difflib.get_close_matches(raw_key.replace("-", "_"), sorted(known), n=1)
+    """The error for a key flowcheck does not know, with the settings a newcomer's words
+    for the port ranges mean (`data_ports`, `dynamic_ports`: agent_range and media_range,
+    flowcheck.setting_words), else the nearest known one when a typo is likely
+    (`media_rnage`: did you mean media_range?). `where`: " in FILE"."""
+    known = sorted(known)
+    ranges = tuple(s for s in range_settings(raw_key) if s in known)
+    if ranges:
+        return UsageError(f"unknown configuration key {raw_key!r}{where}: did you mean "
+                          f"{range_words(ranges, flags=False)}?")
+    close = difflib.get_close_matches(raw_key.replace("-", "_"), known, n=1)
     hint = f": did you mean {close[0]}?" if close else ""
     return UsageError(f"unknown configuration key {raw_key!r}{where}{hint}")
 

@@ -378,28 +378,11 @@ def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> 
 
 
 def file_order(traffic: Traffic) -> FileOrder:
-    """How the traffic's capture orders its events (flowcheck.sessions.file_order): by
-    frame in one file of one interface, but within the span of frames (first to last
-    packet, in time and in file order) of each connection written out of time order:
-    every event there (its RST, stall, FIN, NDMP messages) is ordered by time."""
-    from flowcheck.sessions.file_order import FileOrder, moved_spans
+    """How the traffic's capture orders its events: sessions.file_order.capture_order
+    (the ladders read it there: report comes before the pipeline)."""
+    from flowcheck.sessions.file_order import capture_order
 
-    epochs = traffic.clock_epochs
-    # After a clock step back on all the capture's streams at once, merged by (clock
-    # epoch, time) (flowcheck.sources.clock_epochs): frames in that merged order are an
-    # event order as one interface's are; else time orders within each epoch.
-    frames = traffic.one_stream or (epochs is not None and epochs.in_frame_order)
-    if not frames or not traffic.time_ordered:
-        return FileOrder(frames=frames, epochs=epochs)
-    spans = []
-    for c in traffic.connections:
-        if c.uid in traffic.time_ordered:
-            ends = [c.first_frame, c.last_frame] + [
-                w[0] for w in (c.written_first, c.written_last) if w is not None]
-            spans.append((min(ends), max(ends)))
-    spans += [(min(m.frame for m in s.messages), max(m.frame for m in s.messages))
-              for s in traffic.streams if s.uid in traffic.time_ordered and s.messages]
-    return FileOrder(frames=True, moved=moved_spans(spans), epochs=epochs)
+    return capture_order(traffic)
 
 
 def with_sessions(findings: list[Finding], connections: list[Connection]) -> list[Finding]:
@@ -413,13 +396,16 @@ def with_sessions(findings: list[Finding], connections: list[Connection]) -> lis
             if f.session is None and f.uid in session_of else f for f in findings]
 
 
-def finding_order(finding: Finding) -> tuple[int, bool, float, str]:
+def finding_order(finding: Finding) -> tuple[int, bool, bool, float, str]:
     """The findings' order (docs/json.md, `findings[]`): errors, warnings, infos; within
     each, the job's own findings before those that hold only under a setting the user did
     not give (Finding.under_default: a step the default profile expects, its fix asking
     for another profile first; new-user trial: with no configuration the headline named
     the missing Backup Exec callback of an ndmjob capture, not its NOT_SUPPORTED_ERR
-    reply or its stalled transfer); then by time (no time last), then by code."""
+    reply or its stalled transfer); then a file read only in part (capture_truncated:
+    the others of its severity rest on the packets read before the cut; newuser63: a file
+    cut by `head -c` listed capture_ended_early first, its cause second); then by time
+    (no time last), then by code."""
     rank = {"error": 0, "warning": 1, "info": 2}[str(finding.severity)]
-    return (rank, finding.under_default,
+    return (rank, finding.under_default, finding.code != "capture_truncated",
             finding.ts if finding.ts is not None else float("inf"), finding.code)

@@ -294,6 +294,9 @@ HOST_TOOL_COPIES = {
     # dumpcap on both interfaces of a router: each forwarded packet in and out, the egress
     # copy queued up to ms later with its TTL one lower (connections.relay_copies).
     "captures/trial31-dnat/dnat-art-good-dump2-late-r1.pcapng.gz",
+    # the same on a router whose forward chain drops the data SYN-ACKs (newuser63): the
+    # control connection's copies on the second interface, read in the file's order.
+    "captures/newuser63/router-return-drop-dumpcap.pcapng.gz",
     # tcpdump -i any on a Linux bridge: each bridged packet on the ingress and the egress
     # port, microseconds apart, the sender's TTL on both (trial 35 D3).
     "captures/trial35-bridge/data-unanswered-bridge-any.pcap",

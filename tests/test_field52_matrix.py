@@ -81,6 +81,10 @@ def test_copies_on_two_unmarked_interfaces_are_not_said_a_routers() -> None:
             "merged into one file, each on an interface of its own; the file does not "
             "tell which") in copies.message
     assert "tcpdump -i any on it" not in copies.message
-    assert copies.fix.startswith("nothing to fix in the network for the copies; for each "
-                                 "packet once, analyze one of the file's interfaces alone")
+    # Two capture points' copies are evidence: kept (newuser63).
+    assert copies.fix.startswith("nothing to fix in the network for the copies; keep the "
+                                 "file's interfaces together (if they are two capture "
+                                 "points', what one point saw and the other did not places "
+                                 "a loss between them")
+    assert "analyze one of the file's interfaces alone" in copies.fix
     assert "router" not in copies.fix

@@ -74,9 +74,11 @@ def test_routed_copies_on_two_unmarked_interfaces_are_not_said_a_routers_any() -
            "hop limit one lower (routed), " in copies.message  # IPv6: no TTL (field check 59)
     assert EITHER in copies.message
     assert "tcpdump -i any on it" not in copies.message
-    assert copies.fix.startswith("nothing to fix in the network for the copies; for each "
-                                 "packet once, analyze one capture point's or one "
-                                 "interface's packets alone")
+    # Two capture points' copies are evidence: kept (newuser63).
+    assert copies.fix.startswith("nothing to fix in the network for the copies; keep both "
+                                 "sides' packets together (what one point saw and the other "
+                                 "did not places a loss between them")
+    assert "analyze its packets alone" in copies.fix
     assert "instead of -i any" not in copies.fix
 
 
@@ -104,7 +106,10 @@ def test_a_mirror_of_a_routers_two_ports_gets_the_same_words(tmp_path: Path) -> 
     [copies] = [f for f in analysis.findings if f.code == "capture_duplicates"]
     assert EITHER in copies.message
     assert "tcpdump -i any on it" not in copies.message
-    assert copies.fix.endswith("or mirror or capture one port of the router")
+    # Two capture points' copies are evidence: kept (newuser63).
+    assert copies.fix.startswith("nothing to fix in the network for the copies; keep both "
+                                 "sides' packets together (what one point saw and the other "
+                                 "did not places a loss between them")
 
 
 def test_agent_fin_with_no_room_for_a_halt_is_control_closed() -> None:

@@ -109,8 +109,12 @@ def test_copies_on_the_other_unmarked_interface_are_no_networks(tmp_path: Path) 
             "tell which. Not copies the network delivered twice: a capture point sees those "
             "arrive twice on one interface") in copies.message
     assert "Either the capture point saw them twice" not in copies.message
-    assert copies.fix.startswith("nothing to fix in the network for the copies; for each "
-                                 "packet once, analyze one of the file's interfaces alone")
+    # Two capture points' copies are evidence: kept (newuser63).
+    assert copies.fix.startswith("nothing to fix in the network for the copies; keep the "
+                                 "file's interfaces together (if they are two capture "
+                                 "points', what one point saw and the other did not places "
+                                 "a loss between them")
+    assert "analyze one of the file's interfaces alone" in copies.fix
 
 
 def test_copies_one_lower_on_the_other_interface_are_a_routers(tmp_path: Path) -> None:

@@ -129,12 +129,19 @@ def ndmp_captures() -> list[Path]:
     return sorted(p for p in CAPTURES.rglob("*") if p.suffix in (".pcap", ".pcapng", ".gz"))
 
 
+# pcapng files of several interfaces holding each packet on two of them (a router's two
+# sides, dumpcap -i rm -i ra), one interface's packets in blocks: tshark decodes a
+# message at its copy first in the file, flowcheck at the first in time, which the file
+# may hold later (frame 27 against tshark's 4).
+COPIES_FIRST_IN_FILE = {"newuser63/router-return-drop-dumpcap.pcapng.gz"}
+
 needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark missing")
 
 
 @needs_tshark
 @pytest.mark.parametrize("path", ndmp_captures(), ids=lambda p: str(p.relative_to(CAPTURES)))
 def test_messages_agree_with_tshark(path: Path) -> None:
+    rel = str(path.relative_to(CAPTURES))
     streams, connections = decode_with_connections(path, 10000, stored=True)
     by_uid = {c.uid: c for c in connections}
     complete = not any(by_uid[s.uid].missed_bytes or s.snap_cut for s in streams)
@@ -169,7 +176,8 @@ def test_messages_agree_with_tshark(path: Path) -> None:
             stream, message = (max(earlier, key=lambda c: c[1].frame) if earlier
                                else ours[key][0])
             assert message.code == line.codes[index]
-            assert message.frame <= line.frame  # ours: first byte; tshark: last segment
+            if rel not in COPIES_FIRST_IN_FILE:
+                assert message.frame <= line.frame  # ours: first byte; tshark: last segment
             if message.type == "reply":
                 assert message.reply_sequence == line.reply_sequences[index]
             compared.add(id(message))

@@ -27,6 +27,7 @@ from flowcheck.report.ladder import Arrow
 from flowcheck.report.ladder_build import _after_data_start, build_ladders
 from flowcheck.report.ladder_text import render_ladder
 from flowcheck.report.mermaid import render_mermaid
+from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 
 NDMJOB = Path(__file__).resolve().parent.parent / "captures" / "ndmjob"
 M, A = "10.77.0.1", "10.77.0.2"
@@ -83,8 +84,11 @@ def test_a_data_arrow_moved_down_to_its_start_keeps_its_own_frames() -> None:
     """Data whose first packet came before its DATA_START_* (or a connection with no data
     packet of its sender, cited from its SYN-ACK) is drawn at the start request, but its
     evidence stays its own connection's frames."""
-    start = Arrow(M, A, "ndmp", "DATA_START_BACKUP", "C1", [16], 10.5, 5)
-    data = Arrow(A, M, "data", "data 2.0 MB in 14 ms", "C2", [13, 1840], 10.4, 3)
-    _after_data_start([start, data])
-    assert data.frames == [13, 1840] and (data.place, data.frame, data.ts) == (16, 16, 10.5)
-    assert sorted([data, start], key=lambda a: (a.frame, a.order)) == [start, data]
+    for order in (FileOrder(frames=True), TIME_ORDER):  # one sniffer's frames; time
+        start = Arrow(M, A, "ndmp", "DATA_START_BACKUP", "C1", [16], 10.5, 5)
+        data = Arrow(A, M, "data", "data 2.0 MB in 14 ms", "C2", [13, 1840], 10.4, 3,
+                     until=10.6)
+        _after_data_start([start, data], order)
+        assert data.frames == [13, 1840]
+        assert (data.place, data.frame, data.ts) == (16, 16, 10.5)
+        assert sorted([data, start], key=lambda a: (a.frame, a.order)) == [start, data]

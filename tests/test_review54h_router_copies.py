@@ -67,8 +67,9 @@ def test_a_router_port_sending_packets_back_out_is_named_and_one_side_kept() -> 
             "router-on-a-stick: its VLANs on one trunk, or two subnets on one segment), "
             "captured there; or two capture points' captures a router apart"
             in copies.message)
-    assert copies.fix.startswith("nothing to fix in the network for the copies; for each "
-                                 "packet once, keep one side of the router: the frames to "
-                                 "and from one host's MAC address (tshark -r FILE -Y "
-                                 '"eth.addr == MAC" -w ONE.pcap)')
+    assert copies.fix.startswith("nothing to fix in the network for the copies; keep both "
+                                 "sides of the router together (what one point saw and the "
+                                 "other did not places a loss between them")
+    assert ("to judge one side alone, keep the frames to and from one host's MAC address "
+            '(tshark -r FILE -Y "eth.addr == MAC" -w ONE.pcap)') in copies.fix
     assert "or mirror or capture one port of the router" not in copies.fix

@@ -10,6 +10,7 @@ each side's counts are compared by endpoint. Every capture under captures/ is ch
 from __future__ import annotations
 
 import collections
+import itertools
 from pathlib import Path
 
 import pytest
@@ -81,9 +82,31 @@ def assert_matches_tshark(path: Path, connections: list[Connection] | None = Non
     assert ours == theirs
 
 
+# pcapng files of several interfaces holding each packet on two of them (a router's two
+# sides, dumpcap -i rm -i ra: captures/newuser63): flowcheck numbers a connection by its
+# first packet in time, tshark by its first in the file, which holds one interface's
+# packets in blocks (the callback's copy on the other interface comes first there); the
+# counts are the same, the order is not.
+IN_TIME_ORDER = {"captures/newuser63/router-return-drop-dumpcap.pcapng.gz"}
+
+
 @pytest.mark.parametrize("path", CAPTURES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_capture_counts_equal_tshark(path: Path) -> None:
-    assert_matches_tshark(path, shared_track(path))
+    if str(path.relative_to(ROOT)) not in IN_TIME_ORDER:
+        assert_matches_tshark(path, shared_track(path))
+        return
+    with pytest.raises(AssertionError):  # in another order: else take it off
+        assert_matches_tshark(path, shared_track(path))
+    counts = {(c.orig_h, c.orig_p, c.resp_h, c.resp_p) for c in shared_track(path)}
+    for order in itertools.permutations(sorted(counts)):
+        connections = sorted(shared_track(path), key=lambda c: order.index(
+            (c.orig_h, c.orig_p, c.resp_h, c.resp_p)))
+        try:
+            assert_matches_tshark(path, connections)
+            return
+        except AssertionError:
+            continue
+    pytest.fail("no order of the connections has tshark's counts")
 
 
 @pytest.mark.parametrize("path", CAPTURES, ids=lambda p: str(p.relative_to(ROOT)))

@@ -148,6 +148,7 @@ def _run(argv: list[str] | None) -> int:
         message = exc.format_message().replace('Value error, ', '')
         if _html_asked(exc, argv):
             message = f"{message.rstrip('.')}; for an HTML report use --html FILE"
+        message = _range_meant(exc) or message
         report_error(f"{message}{hint}")
         return int(ExitStatus.USAGE)
     except click_errors.ClickException as exc:
@@ -173,6 +174,23 @@ def _run(argv: list[str] | None) -> int:
         # no command returns it otherwise: the documented line, as for Abort above.
         report_error("interrupted")
     return result if isinstance(result, int) else 0
+
+
+def _range_meant(exc: click_errors.UsageError) -> str | None:
+    """"No such option: --data-ports; did you mean --agent-range LO-HI or --media-range
+    LO-HI (...)?" when an unknown option's words name the port ranges
+    (flowcheck.setting_words) and the command has those options; None otherwise. Click's
+    own possibilities go by spelling alone (`--data-ports`: "--ndmp-port, --vxlan-port")."""
+    if not isinstance(exc, click_errors.NoSuchOption) or exc.ctx is None:
+        return None
+    from flowcheck.setting_words import range_settings, range_words
+
+    options = {opt for param in exc.ctx.command.params for opt in getattr(param, "opts", ())}
+    ranges = tuple(s for s in range_settings(exc.option_name)
+                   if f"--{s.replace('_', '-')}" in options)
+    if not ranges:
+        return None
+    return f"No such option: {exc.option_name}; did you mean {range_words(ranges, flags=True)}?"
 
 
 def _html_asked(exc: click_errors.UsageError, argv: list[str]) -> bool:

@@ -316,8 +316,17 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
         if found.size:
             self.replayed += int(np.count_nonzero(replayed))
             self.ipv4 += int(np.count_nonzero(d.tcp_version[found] == 4))
-            self._note(d.tcp_frame[found[:EXAMPLE_CAP]].tolist(),
-                       d.tcp_ts[found[:EXAMPLE_CAP]].tolist(), int(found.size))
+            # The batch's lowest frame numbers, not its first rows: in a pcapng of
+            # several interfaces rows go by time, frames by the file, and the first rows'
+            # frames made the examples depend on the batches (newuser63's dumpcap file
+            # named frames 24-29 in one 16 MiB batch, 10-14 in 4 KiB ones).
+            numbers = d.tcp_frame[found]
+            if found.size > EXAMPLE_CAP:
+                numbers_at = np.argpartition(numbers, EXAMPLE_CAP - 1)[:EXAMPLE_CAP]
+            else:
+                numbers_at = np.arange(found.size)
+            self._note(numbers[numbers_at].tolist(),
+                       d.tcp_ts[found[numbers_at]].tolist(), int(found.size))
         return copy, replayed
 
     def _relayed(self, every: Rows, rows: np.ndarray, top: np.ndarray,

@@ -27,6 +27,7 @@ from flowcheck.connections.copy_window import COPY_WINDOW
 from flowcheck.connections.offsets import appended
 from flowcheck.connections.point_names import PointNames
 from flowcheck.connections.relay_words import (
+    KEEP_WHY,
     near_fix,
     near_words,
     of_them,
@@ -49,9 +50,8 @@ if TYPE_CHECKING:
 _NAMED = 3  # pairs of capture points described
 # The fix for copies of two capture points (here and tunnel_copies).
 TWO_POINTS_FIX = ("nothing to fix in the network for the copies; keep giving both points' "
-                  "captures together (what one point saw and the other did not places a loss "
-                  "between them), and to judge one capture point alone, analyze its files "
-                  "alone")
+                  f"captures together ({KEEP_WHY}), and to judge one capture point alone, "
+                  "analyze its files alone")
 
 _COUNTED = ("The copies are counted as packets (as tshark counts them) but not as "
             "retransmissions, SYN retries or rejects, and the job's data volumes count each "
@@ -309,14 +309,17 @@ def _one_point(count: str, frames: list[int], relays: RelayCopies, family: CopyF
         "them too). The "
         "copies are counted as packets (as tshark counts them) but not as retransmissions, "
         f"SYN retries or rejects: they are no evidence of a drop or a refusal{replays}",
-        "if the capture point duplicates: mirror one port of the conversation (or one "
-        "direction of each port), analyze one capture point's files at a time, or drop the "
-        "copies with editcap -D (byte-identical frames only: not a device's copies from "
-        f"several of its points, with their own link headers or {family.ttls}, which "
-        "flowcheck counts once all the same); if the network does (the copies are in a "
-        "capture on the receiving host itself): find the device duplicating packets "
-        "between the hosts (a duplicating rule, a bridging loop, a misconfigured bond or port "
-        "mirror back into the network); TCP delivers each byte once all the same",
+        "if they are two capture points' (two points' captures given together, a "
+        "router's two sides in one file): nothing to fix, keep them together "
+        f"({KEEP_WHY}); if one capture point duplicates (a SPAN of both ports, -i any "
+        "across a bridge): mirror one port of the conversation (or one direction of each "
+        "port), or drop the copies with editcap -D (byte-identical frames only: not a "
+        "device's copies from several of its points, with their own link headers or "
+        f"{family.ttls}, which flowcheck counts once all the same); if the network does "
+        "(the copies are in a capture on the receiving host itself): find the device "
+        "duplicating packets between the hosts (a duplicating rule, a bridging loop, a "
+        "misconfigured bond or port mirror back into the network); TCP delivers each byte "
+        "once all the same",
         frames=frames)
 
 

@@ -164,31 +164,39 @@ def near_fix(relays: RelayCopies) -> str:
     return UNMARKED_FIX
 
 
+# Why two capture points' copies are kept (TWO_POINTS_FIX's words: duplicates.py):
+# they are the evidence that places a loss between the points (newuser63: a router's
+# two interfaces in one pcapng were told "analyze one capture point's files at a time,
+# or drop the copies with editcap -D", the same points as two files "keep giving both
+# points' captures together").
+KEEP_WHY = ("what one point saw and the other did not places a loss between them, and "
+            "flowcheck counts each packet once all the same")
+
 # The fix for copies a router apart that the file does not mark (a pcapng's interfaces,
-# a plain Ethernet capture's MAC pairs): one capture point's or interface's packets.
-ROUTED_FIX = ("nothing to fix in the network for the copies; for each packet once, "
-              "analyze one capture point's or one interface's packets alone (a pcapng of "
-              "several interfaces: tshark -r FILE -Y \"frame.interface_id == N\" -w "
-              "ONE.pcapng), or mirror or capture one port of the router")
+# a plain Ethernet capture's MAC pairs): keep them; one capture point's or interface's
+# packets to judge it alone.
+ROUTED_FIX = ("nothing to fix in the network for the copies; keep both sides' packets "
+              f"together ({KEEP_WHY}), and to judge one capture point or interface alone, "
+              "analyze its packets alone (a pcapng of several interfaces: tshark -r FILE -Y "
+              "\"frame.interface_id == N\" -w ONE.pcapng)")
 
 
 # The fix for copies a router forwarded under another MAC pair (near_macs_routed): one
 # side of the router, which each packet crosses once; a router-on-a-stick's one port
 # holds both (review 54h: a capture of its one port read "mirror or capture one port of
 # the router").
-MACS_FIX = ("nothing to fix in the network for the copies; for each packet once, keep one "
-            "side of the router: the frames to and from one host's MAC address (tshark -r "
-            "FILE -Y \"eth.addr == MAC\" -w ONE.pcap), analyze one capture point's packets "
-            "alone, or mirror or capture a port the packets cross once (a host's; not a "
-            "router-on-a-stick's trunk)")
+MACS_FIX = ("nothing to fix in the network for the copies; keep both sides of the router "
+            f"together ({KEEP_WHY}), and to judge one side alone, keep the frames to and "
+            "from one host's MAC address (tshark -r FILE -Y \"eth.addr == MAC\" -w "
+            "ONE.pcap) or analyze one capture point's packets alone")
 
 
 # The fix for copies on another of a file's interfaces, neither marked coming in or
 # going out: the file cannot tell one host's interfaces from two capture points'.
-UNMARKED_FIX = ("nothing to fix in the network for the copies; for each packet once, "
-                "analyze one of the file's interfaces alone (tshark -r FILE -Y "
-                "\"frame.interface_id == N\" -w ONE.pcapng), or each capture point's "
-                "capture as a file of its own")
+UNMARKED_FIX = ("nothing to fix in the network for the copies; keep the file's interfaces "
+                f"together (if they are two capture points', {KEEP_WHY}), and to judge "
+                "one alone, analyze one of the file's interfaces "
+                "alone (tshark -r FILE -Y \"frame.interface_id == N\" -w ONE.pcapng)")
 
 
 def unmarked(relays: RelayCopies) -> bool:

@@ -155,12 +155,12 @@ def _render_verdict(analysis: Analysis, console: Console,
         "media range "
         f"{format_ranges(config.media_range)}; agent range {format_ranges(config.agent_range)}"
         f"; port hold {config.port_hold_seconds:g} s", style="dim", highlight=False)
-    if analysis.verdict == "inconclusive":
-        console.print(inconclusive_note(analysis), style="yellow", highlight=False,
-                      markup=False)
-    midway = mid_job_note(analysis)
+    midway = mid_job_note(analysis)  # specific: before the general note
     if midway:
         console.print(midway, style="yellow", highlight=False,
+                      markup=False)
+    if analysis.verdict == "inconclusive":
+        console.print(inconclusive_note(analysis), style="yellow", highlight=False,
                       markup=False)
     return told
 

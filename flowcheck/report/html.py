@@ -166,9 +166,9 @@ def _verdict(analysis: Analysis, summary: list[str]) -> list[str]:
             f"media range {format_ranges(config.media_range)}, agent range "
             f"{format_ranges(config.agent_range)}, port hold {config.port_hold_seconds:g} s; "
             f"{escape(source_words(config))}.</p>",
+            *([f"<p class=\"inconclusive\">{escape(midway)}</p>"] if midway else []),
             *([f"<p class=\"inconclusive\">{escape(inconclusive_note(analysis))}</p>"]
-              if analysis.verdict == "inconclusive" else []),
-            *([f"<p class=\"inconclusive\">{escape(midway)}</p>"] if midway else [])]
+              if analysis.verdict == "inconclusive" else [])]
 
 
 def _anchor(session_id: str) -> str:

@@ -77,6 +77,13 @@ class Arrow:
     # arrow moved down to its DATA_START_*, a frame of the control connection): placing
     # only, never cited as the arrow's (`frames` stay its own connection's).
     place: int | None = None
+    # The time of the packet the arrow stands for when `ts` is None (drawn without a
+    # time: a SYN-ACK, an RST or FIN the drawing gives none): what orders it among the
+    # others where frames do not (report.ladder_order). None: `ts`, or no time known.
+    at: float | None = None
+    # A data arrow's last packet's time (Arrow.ts its first's: how long the data flowed),
+    # what tells whether a DATA_START_* came while it flowed (ladder_build).
+    until: float | None = None
 
     @property
     def frame(self) -> int:

@@ -26,6 +26,7 @@ from flowcheck.model import (
 )
 from flowcheck.report.ladder import Arrow, ArrowStatus, FindingMark, Ladder, Lane
 from flowcheck.report.ladder_ndmp import ndmp_arrows
+from flowcheck.report.ladder_order import in_event_order
 from flowcheck.report.overview import first_packet
 from flowcheck.report.since import Since
 from flowcheck.sessions import (
@@ -36,11 +37,13 @@ from flowcheck.sessions import (
     unseen_syn_refused,
 )
 from flowcheck.sessions.classify import one_sided, synack_reset_unseen_syn
+from flowcheck.sessions.file_order import capture_order
 from flowcheck.sessions.host_roles import lane_role
 from flowcheck.sessions.local import icmp_word
 
 if TYPE_CHECKING:
     from flowcheck.pipeline import Analysis
+    from flowcheck.sessions.file_order import FileOrder
 
 RIGHT, BOTH = "\u2192", "\u2194"  # a port to a port; either way (opener not captured)
 MAX_ARROWS = 400  # per session; beyond, only arrows with findings or bad steps are kept
@@ -54,6 +57,7 @@ def build_ladders(analysis: Analysis) -> list[Ladder]:
     base = first_packet(analysis) or Since(0.0)
     streams = {s.uid: s for s in analysis.traffic.streams}
     config = analysis.config
+    order = capture_order(analysis.traffic)
     members: dict[str, list[Connection]] = {}
     for conn in connections:
         if conn.session is not None:
@@ -81,8 +85,8 @@ def build_ladders(analysis: Analysis) -> list[Ladder]:
         if stream is not None and session.control_uid in by_uid:
             control = by_uid[session.control_uid]
             arrows += ndmp_arrows(stream.messages, sides(control), session)
-        _after_data_start(arrows)
-        arrows.sort(key=lambda a: (a.frame, a.order))
+        _after_data_start(arrows, order)
+        arrows = in_event_order(arrows, order)
         uids = {c.uid for c in conns}
         positions = set(named.get(session.id, ())).union(
             *(about.get(uid, ()) for uid in uids))
@@ -246,7 +250,7 @@ def _connection_arrows(conn: Connection, session: Session,
             label += " (handshake never completes)"
         arrows.append(Arrow(resp, orig, "synack", label, conn.uid,
                             list(conn.synack_frames), None, 1, number, status, repeats,
-                            reply=True))
+                            reply=True, at=conn.synack_ts))
     quoted = quoted_syn_refused(conn)
     if conn.icmp_frames:
         icmp = icmp_word(conn)
@@ -271,7 +275,8 @@ def _connection_arrows(conn: Connection, session: Session,
             label += f", {conn.retransmits} retransmitted"
         src, dst = (orig, resp) if sender_is_orig else (resp, orig)
         arrows.append(Arrow(src, dst, "data", label, conn.uid, frames, ts, 3,
-                            last.step if last else None, _status(last, conn)))
+                            last.step if last else None, _status(last, conn),
+                            until=ts + seconds))
     if conn.rst_frames:
         src, dst = (resp, orig) if conn.resp_rst else (orig, resp)
         outcome = connection_outcome(conn)
@@ -283,20 +288,21 @@ def _connection_arrows(conn: Connection, session: Session,
             last = steps[-1] if steps else None
             arrows.append(Arrow(src, dst, "rst", "RST (aborted)", conn.uid,
                                 list(conn.rst_frames), ts, 4, last.step if last else None,
-                                _status(last, conn)))
+                                _status(last, conn), at=conn.rst_ts))
         else:
             label = "RST" + (" (refused)" if refused else "")
             if unseen_syn:  # as a quoted ICMP reject's arrow
                 label = f"RST (refused; SYN {ports} not captured)"
             arrows.append(Arrow(src, dst, "rst", label,
                                 conn.uid, list(conn.rst_frames), ts, 4, number,
-                                status if refused else "neutral", reply=refused))
+                                status if refused else "neutral", reply=refused,
+                                at=conn.rst_ts))
     elif conn.role == "data" and closed_before_data(conn):  # closed by FIN, no data
         last = steps[-1] if steps else None
         src, dst = (orig, resp) if closing(conn)[0] == "originator" else (resp, orig)
         arrows.append(Arrow(src, dst, "fin", "FIN (closed before any data)", conn.uid,
                             list(conn.fin_frames), None, 4, last.step if last else None,
-                            _status(last, conn)))
+                            _status(last, conn), at=conn.fin_ts))
     return arrows
 
 
@@ -327,18 +333,26 @@ def _unseen_opening(conn: Connection) -> str:
             else "(SYN not captured)")
 
 
-def _after_data_start(arrows: list[Arrow]) -> None:
+def _after_data_start(arrows: list[Arrow], order: FileOrder) -> None:
     """Data flows after DATA_START_*: a data arrow whose frames begin before its start
     request (data sent before it, or no data packet of the sender to begin at: the
     connection's opening) is drawn at it: placed there (`place`, its time), its evidence
     frames left as they are, all its own connection's (a start request is on the control
-    connection: citing it as the data connection's frame misread as one of its packets)."""
-    starts = sorted((a.frame, a.ts) for a in arrows
-                    if a.kind == "ndmp" and a.label.startswith("DATA_START"))
+    connection: citing it as the data connection's frame misread as one of its packets).
+    Before and after as the capture orders its events (order: by frame in one sniffer's
+    write order, else by time: a pcapng of two interfaces written in blocks holds the
+    data connections' packets apart from the control connection's)."""
+    starts = sorted(((a.frame, a.ts) for a in arrows
+                     if a.kind == "ndmp" and a.label.startswith("DATA_START")
+                     and a.ts is not None),
+                    key=lambda start: order.key(*start))
     for arrow in arrows:
-        if arrow.kind != "data":
+        if arrow.kind != "data" or arrow.ts is None or arrow.until is None:
             continue
-        later = [(f, ts) for f, ts in starts if arrow.frames[0] < f < arrow.frames[-1]]
+        first, last = arrow.frames[0], arrow.frames[-1]
+        later = [(f, ts) for f, ts in starts
+                 if order.before(first, arrow.ts, f, ts) and f != first
+                 and order.before(f, ts, last, arrow.until) and f != last]
         if later:
             arrow.place, arrow.ts = later[0][0], later[0][1]
             arrow.order = 6

@@ -13,7 +13,7 @@ from flowcheck.findings import CAPTURE_LIMITS, control_left_out, step_unknown_in
 from flowcheck.model import Severity, Step, endpoint
 from flowcheck.report.overview import session_status
 from flowcheck.sessions.unheard_ack import ack_unheard
-from flowcheck.verify.damaged_end import damaged_words
+from flowcheck.verify.damaged_end import cut_words, damaged_words
 from flowcheck.verify.late_job import after_ring_hole
 from flowcheck.verify.other_stall import stall_note
 from flowcheck.verify.plain_reading import stream_opening
@@ -22,9 +22,10 @@ from flowcheck.verify.probes_only import said_probes_only
 if TYPE_CHECKING:
     from flowcheck.pipeline import Analysis
 
+# The general advice that ends the note when nothing more specific is known.
+WHOLE_JOB = ": capture the whole job, both directions, with tcpdump -s 0 and no port filter."
 INCONCLUSIVE_NOTE = ("No error found, but the capture cannot show whether every step "
-                     "worked (steps marked unknown say why): capture the whole job, both "
-                     "directions, with tcpdump -s 0 and no port filter.")
+                     f"worked (steps marked unknown say why){WHOLE_JOB}")
 
 
 def inconclusive_note(analysis: Analysis) -> str:
@@ -41,13 +42,21 @@ def inconclusive_note(analysis: Analysis) -> str:
     that a job beside them could not be judged. Led by broken_agent_words when a
     connection to a configured agent's NDMP port broke after its handshake (field check
     60 run 4: "No error found" over a warning that the packets after the SYN never
-    reached the agent of the job that failed). Closed by
-    damaged_end.damaged_words when a file of the set is damaged (task words58: a pcapng
-    damaged mid-job read "capture the whole job" alone)."""
+    reached the agent of the job that failed), then by damaged_end.damaged_words when a
+    file of the set is damaged (task words58: a pcapng damaged mid-job read "capture the
+    whole job" alone) or damaged_end.cut_words when the capture ends where its file is
+    cut (newuser63); with those, or a mid_job_note (printed before this note), the
+    general advice (WHOLE_JOB) is left out."""
     note = _judged_note(analysis)
-    damage = damaged_words(analysis.traffic.captures)
-    if damage:
-        note = f"{note} {damage}"
+    captures = analysis.traffic.captures
+    specific = damaged_words(captures) or cut_words(captures)
+    if (specific or mid_job_note(analysis)) and note.endswith(WHOLE_JOB):
+        # What is known of this capture's end or start says what to do (newuser63: a file
+        # cut by `head -c`, a ring that wrapped, topped by "capture the whole job ..."):
+        # the general advice only where nothing specific is known.
+        note = note.removesuffix(WHOLE_JOB) + "."
+    if specific:
+        note = f"{specific} {note}"
     broken = broken_agent_words(analysis)
     if not broken:
         return note
@@ -89,8 +98,7 @@ def _judged_note(analysis: Analysis) -> str:
                 "and the fix).")
     if any(f.code == "step_unknown" for f in analysis.findings):
         return ("No error found, but the capture cannot show whether every step worked "
-                "(step_unknown and the steps marked unknown say why): capture the whole job, "
-                "both directions, with tcpdump -s 0 and no port filter.")
+                f"(step_unknown and the steps marked unknown say why){WHOLE_JOB}")
     limits = sorted({f.code for f in analysis.findings if f.code in CAPTURE_LIMITS})
     if limits and _encrypted(analysis) and _tls_alone_hides(analysis):
         # The steps unknown are TLS's alone: no snap length or whole capture shows them

@@ -37,8 +37,10 @@ from flowcheck.model import Connection
 
 if TYPE_CHECKING:
     from flowcheck.sources.clock_epochs import EpochFrames
+    from flowcheck.traffic import Traffic
 
-__all__ = ["BEGINNING", "END", "FileOrder", "Moment", "TIME_ORDER", "moved_spans"]
+__all__ = ["BEGINNING", "END", "FileOrder", "Moment", "TIME_ORDER", "capture_order",
+           "moved_spans"]
 
 # A moment of the capture by time: (its clock epoch, seconds), FileOrder's time order (a
 # later epoch after every time of an earlier one).
@@ -165,3 +167,27 @@ def moved_spans(spans: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]
 # Time decides (a set of files, or no capture behind the connections: tests' and
 # callers' default).
 TIME_ORDER = FileOrder()
+
+
+def capture_order(traffic: Traffic) -> FileOrder:
+    """How the traffic's capture orders its events: by frame in one file of one
+    interface, but within the span of frames (first to last packet, in time and in file
+    order) of each connection written out of time order: every event there (its RST,
+    stall, FIN, NDMP messages) is ordered by time (pipeline.file_order; the ladders,
+    report.ladder_order)."""
+    epochs = traffic.clock_epochs
+    # After a clock step back on all the capture's streams at once, merged by (clock
+    # epoch, time) (flowcheck.sources.clock_epochs): frames in that merged order are an
+    # event order as one interface's are; else time orders within each epoch.
+    frames = traffic.one_stream or (epochs is not None and epochs.in_frame_order)
+    if not frames or not traffic.time_ordered:
+        return FileOrder(frames=frames, epochs=epochs)
+    spans = []
+    for c in traffic.connections:
+        if c.uid in traffic.time_ordered:
+            ends = [c.first_frame, c.last_frame] + [
+                w[0] for w in (c.written_first, c.written_last) if w is not None]
+            spans.append((min(ends), max(ends)))
+    spans += [(min(m.frame for m in s.messages), max(m.frame for m in s.messages))
+              for s in traffic.streams if s.uid in traffic.time_ordered and s.messages]
+    return FileOrder(frames=True, moved=moved_spans(spans), epochs=epochs)

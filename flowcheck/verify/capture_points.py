@@ -242,7 +242,11 @@ def synacks_vanished(ctx: Context, conn: Connection) -> bool:
 
 
 def synacks_vanished_words(ctx: Context, conn: Connection) -> str:
-    """Where the SYN-ACKs synacks_vanished finds were lost."""
+    """Where the SYN-ACKs synacks_vanished finds were lost: between the two capture
+    points, and no more: a drop of the replies, a stateful device that never saw the SYN
+    (taking them for invalid) and replies routed another way leave the same capture
+    (newuser63: "drops the return traffic (a stateless rule)" claimed what it did not
+    show)."""
     back = max(2, pair_copies(ctx, conn.resp_h, conn.orig_h))
     held = ("the SYNs twice (they passed both) and each SYN-ACK once" if back == 2 else
             f"the SYNs as often as {conn.orig_h}'s other packets (they passed every point) "
@@ -252,9 +256,11 @@ def synacks_vanished_words(ctx: Context, conn: Connection) -> str:
             f"{ttl_word(conn.resp_h)} {conn.resp_ttl} as "
             f"{conn.resp_h} sent it: "
             f"the SYN-ACKs left {conn.resp_h} and never reached the capture point on "
-            f"{conn.orig_h}'s side, which sees arriving packets before its host's firewall, "
-            f"so {BETWEEN} drops the return traffic (a stateless rule), not "
-            f"{conn.orig_h}'s input chain")
+            f"{conn.orig_h}'s side, which sees arriving packets before its host's firewall: "
+            f"they were lost between the two capture points, not in {conn.orig_h}'s input "
+            "chain. The capture does not show how: a rule of "
+            f"{BETWEEN} that drops them, a stateful device there that never saw the SYN "
+            "dropping them as invalid, or a route that sends them another way")
 
 
 def resets_between(ctx: Context, conn: Connection) -> bool:

@@ -60,6 +60,50 @@ def damaged_words(captures: list[CaptureInfo]) -> str:
             "intact copy first.")
 
 
+def cut_end(captures: list[CaptureInfo]) -> CaptureInfo | None:
+    """The file cut at its end (CaptureInfo.cut_tail: its last record incomplete, not a
+    file still growing) whose last packet read is the capture set's last packet, when it
+    is no ring's part (a ring's newest part cut mid-record is a sniffer killed mid-write:
+    the capture did end there); None otherwise. Such a file is a copy cut short (`head
+    -c`, a transfer that stopped, a file copied while its sniffer still wrote it) or a
+    sniffer killed mid-write: the capture's end is the file's, and a complete copy may
+    hold the rest of the job (newuser63: `head -c` of a clean job read "capture the whole
+    job" first)."""
+    spans = [info.span for info in captures if info.span is not None]
+    if not spans:
+        return None
+    end = max(last for _, last in spans)
+    ending = [info for info in captures
+              if info.truncated and info.cut_tail and not info.growing and info.packets
+              and info.span is not None and info.span[1] >= end]
+    return ending[-1] if ending and not _ring_part(ending[-1], captures) else None
+
+
+def _ring_part(info: CaptureInfo, captures: list[CaptureInfo]) -> bool:
+    """Is info's file one part of a ring of several in the set (its name and another
+    file's one ring's: `ring.pcap0` and `ring.pcap1`; a lone `job.pcap` is none)?"""
+    key = ring_member(info.path)
+    return key is not None and any(
+        other is not info and (found := ring_member(other.path)) is not None
+        and found[0] == key[0] for other in captures)
+
+
+def cut_words(captures: list[CaptureInfo]) -> str:
+    """The sentence that leads an inconclusive verdict's note when the capture ends where
+    its file is cut (cut_end): "The capture file cut.pcap is cut in the middle of a packet
+    record after its packet 313 (capture_truncated): what the job did after that point
+    is not in it; read a complete copy first (...)."; "" otherwise."""
+    info = cut_end(captures)
+    if info is None:
+        return ""
+    name = (f"The capture file {info.path}" if len(captures) == 1 else
+            f"A file of the set, {info.path},")
+    return (f"{name} is cut in the middle of a packet record after its packet "
+            f"{info.packets} (capture_truncated), where the capture ends: what the job did "
+            "after that point is not in it; read a complete copy first (the sniffer's own "
+            "file, tcpdump/dumpcap stopped cleanly).")
+
+
 def damaged_end(captures: list[CaptureInfo]) -> CaptureInfo | None:
     """The damaged file whose last packet read is the capture set's last packet (the
     latest, of two such), else a ring's part damaged before its first packet and
@@ -99,8 +143,10 @@ def explain_damaged_end(findings: list[Finding], captures: list[CaptureInfo]
     """The findings, each capture_ended_early rewritten to name the damage when the
     capture's end is a damaged file's (damaged_end); else as they are."""
     info = damaged_end(captures)
-    if info is None or not any(f.code == ENDED_EARLY for f in findings):
+    if not any(f.code == ENDED_EARLY for f in findings):
         return findings
+    if info is None:
+        return _explain_cut_end(findings, captures)
     if info.packets:
         where = f"{info.path} is damaged at byte offset {info.error_offset} (capture_truncated)"
         said = (f" The capture's end here is where its file {where}: flowcheck read "
@@ -128,4 +174,32 @@ def explain_damaged_end(findings: list[Finding], captures: list[CaptureInfo]
             finding, message=f"{finding.message}{said}",
             fix=f"{lead}{fix[:1].lower()}{fix[1:]}" if fix else lead.removesuffix(
                 " Only if an intact copy ends here too: ")))
+    return out
+
+
+def _explain_cut_end(findings: list[Finding], captures: list[CaptureInfo]) -> list[Finding]:
+    """The findings, each capture_ended_early rewritten to lead with a complete copy when
+    the capture's end is a cut file's (cut_end); else as they are."""
+    info = cut_end(captures)
+    if info is None:
+        return findings
+    where = (f"{info.path} is cut in the middle of a packet record after its packet "
+             f"{info.packets} (capture_truncated)")
+    said = (f" The capture's end here is where its file {where}: a copy cut short, or a "
+            "sniffer killed while writing; what the job did next may be in the sniffer's "
+            "own file.")
+    lead = (f"Read a complete copy of the capture first: {where}. Copy the sniffer's own "
+            "file again after stopping tcpdump/dumpcap cleanly (or write it with -U), and "
+            "check the copy against it (its size, a checksum). Only if a complete copy ends "
+            "here too: ")
+    out = []
+    for finding in findings:
+        if finding.code != ENDED_EARLY:
+            out.append(finding)
+            continue
+        fix = finding.fix
+        out.append(dataclasses.replace(
+            finding, message=f"{finding.message}{said}",
+            fix=f"{lead}{fix[:1].lower()}{fix[1:]}" if fix else lead.removesuffix(
+                " Only if a complete copy ends here too: ")))
     return out

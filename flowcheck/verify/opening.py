@@ -126,7 +126,10 @@ def handshake_incomplete(ctx: Context, session: Session | None, conn: Connection
                 f"{synacks_vanished_words(ctx, conn)}.",
                 f"In the forward chain of {BETWEEN}, accept the return traffic of "
                 "established connections ahead of any drop "
-                f"{established_accept('forward')}, or {return_rule}.",
+                f"{established_accept('forward')}, or {return_rule}. If it drops "
+                f"none of them: check the route back from {conn.resp_h} to {conn.orig_h} "
+                "(replies sent another way never pass it) and any stateful firewall on "
+                "that way that never sees the SYNs.",
                 session=session, conn=conn, cause=cause, subject=subject)
         return
     if synack_reached_originator(ctx, conn):  # one SYN, SYN-ACKs resent for long
