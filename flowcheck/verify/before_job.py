@@ -82,7 +82,7 @@ def ended_step(session: Session, spec: StepSpec) -> Step:
                                 f"{ended.error_name or ended.error}: ndmp_error_reply), so no "
                                 "backup or restore could start in this session")
     return make_step(spec, "unknown", frames=[ended.frame],
-                     detail="unknown: the session authenticated (frame "
-                            f"{ended.frame}) and closed without a single request: whether a "
+                     detail=f"unknown: the session authenticated ({frame_text(ended.frame)})"
+                            " and closed without a single request: whether a "
                             "backup or restore was meant, and stopped before its first "
                             "request, cannot be seen")

@@ -11,6 +11,7 @@ where opening the media range changes nothing.
 from __future__ import annotations
 
 from flowcheck.config import format_ranges
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Session
 from flowcheck.sessions.callback_elsewhere import job_engine_message
 from flowcheck.sessions.local import ip_version
@@ -29,8 +30,8 @@ def elsewhere_note(ctx: Context, session: Session, conn: Connection) -> str:
         ends.append(f"to {conn.resp_h}, not the media server's control connection address "
                     f"{session.media_server}")
     message = job_engine_message(ctx.stream_by_uid.get(session.control_uid))
-    after = ("the job engine's vendor message (frame "
-             f"{message.frame})" if message is not None else "the control connection opened")
+    after = (f"the job engine's vendor message ({frame_text(message.frame)})"
+             if message is not None else "the control connection opened")
     return (f"under another address: {' and '.join(ends)} ({_cause(session, conn)}); taken "
             f"as the callback, the only connection from the agent range into the media range "
             f"after {after} whose ends no other session uses or are known addresses of "

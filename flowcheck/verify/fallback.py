@@ -21,6 +21,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 
 from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Session, Step
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions import connection_outcome
@@ -182,9 +183,8 @@ def _connected(job: Connection) -> str:
     capture holds the listener's side only: the time read is the SYN-ACK's."""
     if job.syn_seen:
         return "the media server connected to"
-    return ("the agent answered (its SYN-ACK, frame "
-            f"{job.synack_frames[0]}; the media server's SYN is not in the capture) the "
-            "media server's connection to")
+    return (f"the agent answered (its SYN-ACK, {frame_text(job.synack_frames[0])}; the "
+            "media server's SYN is not in the capture) the media server's connection to")
 
 
 def report_callback_fallback(ctx: Context, session: Session, callback: Connection) -> None:

@@ -4,18 +4,24 @@ reset_frame), which frames to cite (cited_rsts) and how to name them (reset_word
 
 from __future__ import annotations
 
-from flowcheck.frame_names import frame_text, frames_words
+from flowcheck.frame_names import current, frame_text, frames_words
 from flowcheck.model import Connection
 
 
 def reset_words(conn: Connection) -> str:
     """"RST, frame 301" or, from both ends, "RSTs, frames 301 (10.77.0.1), 969
     (10.77.0.2)": the first of each end's (trial 20 D12: the first two RSTs were one
-    end's)."""
+    end's). A set's frames by their files (flowcheck.frame_names)."""
     if conn.orig_rst and conn.resp_rst:
         firsts = conn.first_rsts
         if len(firsts) == 2:
-            return "RSTs, frames " + ", ".join(f"{frame} ({host})" for frame, host in firsts)
+            if current() is None:
+                return "RSTs, frames " + ", ".join(f"{frame} ({host})"
+                                                   for frame, host in firsts)
+            # A set's: each frame by its file ("RSTs, frame 201 of ring.pcap3 (10.77.0.1),
+            # frame 3 of ring.pcap4 (10.77.0.2)").
+            return "RSTs, " + ", ".join(f"{frame_text(frame)} ({host})"
+                                        for frame, host in firsts)
         return f"RSTs, {frames_words(conn.rst_frames[:2], ranges=False, plural=True)}"
     return f"RST, {frame_text(conn.rst_frames[0])}"
 

@@ -74,9 +74,9 @@ def unreceived_reading(ctx: Context, conn: Connection, resent: list[int]
     late = elapsed(conn.syn_ts, conn.rst_ts)
     when = f", {span_words(late)} after its first SYN" if late is not None else ""
     times = "again" if len(resent) == 1 else f"again {len(resent)} times"
-    head = (f"The SYN-ACK came at once, but {orig} sent its SYN {times} after it (frame"
-            f"{'s' if len(resent) > 1 else ''} {', '.join(map(str, resent))}) with no reset "
-            f"between: its connect never got the SYN-ACKs")
+    head = (f"The SYN-ACK came at once, but {orig} sent its SYN {times} after it "
+            f"({frames_words(resent, ranges=False)}) with no reset between: its connect "
+            "never got the SYN-ACKs")
     got = (f"when one got through (its RST answered the SYN-ACK of {frame_text(answered)}{when}) "
            "its connect had timed out, and its TCP answered with a reset")
     on = proven_host(ctx, orig, resp)
