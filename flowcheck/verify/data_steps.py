@@ -44,6 +44,7 @@ from flowcheck.verify.listen_unanswered import (
     closed_listen_words,
     never_answered,
     reply_unread,
+    sole_listen_unanswered,
 )
 from flowcheck.verify.local import (
     failed_local,
@@ -236,7 +237,8 @@ def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
                          f"{announcement.step}) cannot be seen, so neither can its connection")
     if not conns and only_local(session):
         return local_connection_step(session, spec, uids)
-    if not session.announced and not session.match_reason:
+    if not session.announced and not session.match_reason or (
+            not conns and sole_listen_unanswered(ctx, session, announcement)):
         return make_step(spec, "missing", detail="nothing was announced, so nothing to connect to")
     outcomes = {c.uid: judged(ctx, c) for c in conns}
     # A connection its originator reset after the SYN-ACK reached the endpoint: its

@@ -12,13 +12,13 @@ from collections.abc import Iterator
 
 from flowcheck.durations import span_words
 from flowcheck.frame_names import frame_text
-from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, other_direction
+from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, Step, other_direction
 from flowcheck.model.ndmp import ControlPacket
 from flowcheck.sessions import message_op
 from flowcheck.tcp_sequence import seq_ahead
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_stall import stalled_side
-from flowcheck.verify.refused_listens import LISTENS
+from flowcheck.verify.refused_listens import CONNECTS, LISTENS
 from flowcheck.verify.snapped_halts import headers_from, silent_after
 from flowcheck.verify.stream_evidence import answered, stream_whole, went_on
 
@@ -39,6 +39,25 @@ def never_answered(ctx: Context, session: Session, control: Connection
                  if whole or silent_after(ctx, session, request)
                  or headers_from(ctx, session, stream, _peer(request), request.frame)
                  or acked_nothing_after(stream, request)), None)
+
+
+def sole_listen_unanswered(ctx: Context, session: Session, step3: Step | None) -> bool:
+    """Did step 3 (announcement_step) read `missing` on the session's one and only
+    listen request, never answered (its evidence: that request's frame alone), with no
+    request that hands the peer an endpoint (DATA_CONNECT, MOVER_CONNECT) on the control
+    connection and no announcement the snap length cut? Then nothing was announced, so
+    step 4 had nothing to connect to, as the capture of both directions reads it, though
+    the capture holds one direction only (Session.match_reason "one_direction": field
+    check 71, seed 134 run 24, `tcpdump -Q out` on the media server, the agent closing on
+    its only DATA_LISTEN: step 4 said "an announced endpoint got no connection")."""
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    if step3 is None or step3.status != "missing" or stream is None \
+            or session.announced or session.cut_announcements:
+        return False
+    asks = [m for m in stream.messages
+            if m.type == "request" and message_op(m) in LISTENS | CONNECTS]
+    return (len(asks) == 1 and message_op(asks[0]) in LISTENS
+            and step3.frames == [asks[0].frame])
 
 
 def acked_nothing_after(stream: NdmpStream, request: NdmpMessage) -> bool:
