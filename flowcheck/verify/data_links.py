@@ -60,6 +60,7 @@ from flowcheck.verify.opening import (
 )
 from flowcheck.verify.other_host import report_wrong_address
 from flowcheck.verify.plain_direction import with_lead
+from flowcheck.verify.range_stops import connect_stop, stop_lead, stop_words
 from flowcheck.verify.ranges import check_ports, outside_range_words
 from flowcheck.verify.refusals import data_refused_fix, refusal_allows, refusal_causes
 from flowcheck.verify.refused_connect import group_refusal
@@ -204,6 +205,14 @@ def check_data(ctx: Context, session: Session) -> None:
                     "look for the connect error in the agent's and the backup application's "
                     "logs."))
         host = ends(ctx, session, first)[0]
+        # The connector's range full as the endpoint came: no source port for it
+        # (verify.range_stops); not when a connection tried it later (it had one).
+        stop = None if late else connect_stop(
+            ctx, session, host, first.ts, first.frame,
+            f"{first.message.removeprefix('NDMP_')} ({frame_text(first.frame)})")
+        if stop is not None:
+            head = (f"{head[:-2]}, {stop_lead(ctx, stop)}; {stop_words(ctx, stop)}. "
+                    "If not the range: ")
         outbound = outbound_fix(ctx, connector, host, where, side, "see its log.")
         if point == "connector":  # no SYN left it: its own rules or it never sent one
             message = (f"{head}{never_left_words(ctx, session, first, connector, proof)}."
@@ -220,9 +229,11 @@ def check_data(ctx: Context, session: Session) -> None:
                        "not bind a port because the port was in use on its side)"
                        f"{dropped_before_words(connector)}.{late}")
             fix = f"C{ports} {_between_fix(ctx, connector, where, side)} {outbound}"
-        ctx.add("announced_not_used", message, fix + refilter,
-                session=session, frames=[a.frame for a in group], ts=first.ts, cause="data",
-                allows=Allows(tuple(dict.fromkeys((host, *targets)))))
+        finding = ctx.add("announced_not_used", message, fix + refilter,
+                          session=session, frames=[a.frame for a in group], ts=first.ts,
+                          cause="data", allows=Allows(tuple(dict.fromkeys((host, *targets)))))
+        if stop is not None:
+            stop.finding = finding
 
 
 def _stood_in(ctx: Context, session: Session, group: list[Announcement]) -> tuple[str, str]:
