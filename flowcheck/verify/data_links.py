@@ -39,6 +39,9 @@ from flowcheck.verify.forwarded import (
     forwarded_words,
     reset_forward_words,
     reset_meanwhile,
+    router_meanwhile,
+    router_reject_fix,
+    router_reject_words,
 )
 from flowcheck.verify.limit_words import (
     limit_fix,
@@ -464,17 +467,21 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
         # A limit rejects: a RST in the responder's own name says nothing listens there.
         passed = None if first.resp_rst else passed_before(ctx, first)
         fix = refused_limit_fix(ctx, first, passed, fix) if passed is not None else fix
-        forward = answered_meanwhile(ctx, first)
+        forward = answered_meanwhile(ctx, session, first)
         reset = None if forward is not None else reset_meanwhile(ctx, session, first)
         meanwhile = forward if forward is not None else reset[0] if reset else None
         fix = with_lead(forwarded_fix(ctx, first, meanwhile), fix) \
             if meanwhile is not None else fix
+        # The address up and the agent's own: the router's reject (verify.forwarded).
+        router = router_meanwhile(ctx, session, first)
+        fix = router_reject_fix(ctx, session, first) if router is not None else fix
         ctx.add("data_refused",
                 f"{_SUBJECT}from {first.orig_h} was refused{tries}: "
                 f"{refusal_causes(ctx, first)}.{outside[0] if outside else ''}"
                 f"{refusal_notes(ctx, attempts)}"
                 f"{forwarded_words(first, forward) if forward is not None else ''}"
                 f"{reset_forward_words(first, *reset) if reset is not None else ''}"
+                f"{router_reject_words(first, *router) if router is not None else ''}"
                 f"{limit_words(ctx, first, passed) if passed is not None else ''}"
                 f"{stack[0] if stack else ''}",
                 fix + (stack[1] if stack else ""), session=session, conn=first,
