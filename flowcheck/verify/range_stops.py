@@ -15,6 +15,8 @@ capture (from its first packet to port_hold_seconds after its last, as range_too
 counts them). What the capture cannot show is the host's own reason: "likely", and its
 log named. Ports outside the range are not counted (the host's range ran out, not its
 ports); a range with a port the capture shows free at that moment is no evidence.
+Step 4 too (connect_stop, newuser64): an announced endpoint no data connection tried
+while the connecting host's own range, its data connection's source port's, was full.
 """
 
 from __future__ import annotations
