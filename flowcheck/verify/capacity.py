@@ -225,14 +225,20 @@ def _evidence(stops: list[RangeStop], peaks: list[Peak]) -> tuple[list[int], flo
 
 def _stopped_words(stops: list[RangeStop]) -> str:
     """The tie to the failed steps: " The job stopped where the range had no port left
-    for the next one: step 3 of session S1 (step_missing), likely for want of it." ("":
+    for the next one: step 3 of session S1 (step_missing), likely for want of it.", step
+    4's "(announced_not_used)" ("":
     no step stopped so)."""
     if not stops:
         return ""
-    said = ", ".join(f"step {stop.step} of session {stop.session}" for stop in stops)
+    # The steps by the finding each wrote: step_missing, or announced_not_used (step 4).
+    codes: dict[str, list[str]] = {}
+    for stop in stops:
+        code = stop.finding.code if stop.finding else "step_missing"
+        codes.setdefault(code, []).append(f"step {stop.step} of session {stop.session}")
+    said = ", ".join(f"{', '.join(steps)} ({code})" for code, steps in codes.items())
     jobs = "The job" if len({stop.session for stop in stops}) == 1 else "The jobs"
-    return (f" {jobs} stopped where the range had no port left for the next one: {said} "
-            "(step_missing), likely for want of it.")
+    return (f" {jobs} stopped where the range had no port left for the next one: {said}, "
+            "likely for want of it.")
 
 
 def _media_why(ctx: Context) -> str:

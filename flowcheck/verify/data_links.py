@@ -39,6 +39,9 @@ from flowcheck.verify.forwarded import (
     forwarded_words,
     reset_forward_words,
     reset_meanwhile,
+    router_meanwhile,
+    router_reject_fix,
+    router_reject_words,
 )
 from flowcheck.verify.limit_words import (
     limit_fix,
@@ -60,6 +63,7 @@ from flowcheck.verify.opening import (
 )
 from flowcheck.verify.other_host import report_wrong_address
 from flowcheck.verify.plain_direction import with_lead
+from flowcheck.verify.range_stops import connect_stop, stop_lead, stop_words
 from flowcheck.verify.ranges import check_ports, outside_range_words
 from flowcheck.verify.refusals import data_refused_fix, refusal_allows, refusal_causes
 from flowcheck.verify.refused_connect import group_refusal
@@ -204,6 +208,14 @@ def check_data(ctx: Context, session: Session) -> None:
                     "look for the connect error in the agent's and the backup application's "
                     "logs."))
         host = ends(ctx, session, first)[0]
+        # The connector's range full as the endpoint came: no source port for it
+        # (verify.range_stops); not when a connection tried it later (it had one).
+        stop = None if late else connect_stop(
+            ctx, session, host, first.ts, first.frame,
+            f"{first.message.removeprefix('NDMP_')} ({frame_text(first.frame)})")
+        if stop is not None:
+            head = (f"{head[:-2]}, {stop_lead(ctx, stop)}; {stop_words(ctx, stop)}. "
+                    "If not the range: ")
         outbound = outbound_fix(ctx, connector, host, where, side, "see its log.")
         if point == "connector":  # no SYN left it: its own rules or it never sent one
             message = (f"{head}{never_left_words(ctx, session, first, connector, proof)}."
@@ -220,9 +232,11 @@ def check_data(ctx: Context, session: Session) -> None:
                        "not bind a port because the port was in use on its side)"
                        f"{dropped_before_words(connector)}.{late}")
             fix = f"C{ports} {_between_fix(ctx, connector, where, side)} {outbound}"
-        ctx.add("announced_not_used", message, fix + refilter,
-                session=session, frames=[a.frame for a in group], ts=first.ts, cause="data",
-                allows=Allows(tuple(dict.fromkeys((host, *targets)))))
+        finding = ctx.add("announced_not_used", message, fix + refilter,
+                          session=session, frames=[a.frame for a in group], ts=first.ts,
+                          cause="data", allows=Allows(tuple(dict.fromkeys((host, *targets)))))
+        if stop is not None:
+            stop.finding = finding
 
 
 def _stood_in(ctx: Context, session: Session, group: list[Announcement]) -> tuple[str, str]:
@@ -453,17 +467,21 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
         # A limit rejects: a RST in the responder's own name says nothing listens there.
         passed = None if first.resp_rst else passed_before(ctx, first)
         fix = refused_limit_fix(ctx, first, passed, fix) if passed is not None else fix
-        forward = answered_meanwhile(ctx, first)
+        forward = answered_meanwhile(ctx, session, first)
         reset = None if forward is not None else reset_meanwhile(ctx, session, first)
         meanwhile = forward if forward is not None else reset[0] if reset else None
         fix = with_lead(forwarded_fix(ctx, first, meanwhile), fix) \
             if meanwhile is not None else fix
+        # The address up and the agent's own: the router's reject (verify.forwarded).
+        router = router_meanwhile(ctx, session, first)
+        fix = router_reject_fix(ctx, session, first) if router is not None else fix
         ctx.add("data_refused",
                 f"{_SUBJECT}from {first.orig_h} was refused{tries}: "
                 f"{refusal_causes(ctx, first)}.{outside[0] if outside else ''}"
                 f"{refusal_notes(ctx, attempts)}"
                 f"{forwarded_words(first, forward) if forward is not None else ''}"
                 f"{reset_forward_words(first, *reset) if reset is not None else ''}"
+                f"{router_reject_words(first, *router) if router is not None else ''}"
                 f"{limit_words(ctx, first, passed) if passed is not None else ''}"
                 f"{stack[0] if stack else ''}",
                 fix + (stack[1] if stack else ""), session=session, conn=first,

@@ -305,9 +305,13 @@ def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
         # One direction: no answer seen, not "no connection" (announced_not_used).
         return make_step(spec, "missing", uids, frames, "; ".join(seen))
     if not conns or unused or late:
+        # The connector's range full as the endpoint came (verify.range_stops.connect_stop).
+        stop = next((s for s in ctx.range_stops if s.session == session.id and s.step == 4),
+                    None)
         return make_step(spec, "missing", uids, frames,
                          "an announced endpoint got no connection" + (
-                             f" while the job ran: {late_words(ctx, late[0])}" if late else ""))
+                             f" while the job ran: {late_words(ctx, late[0])}" if late else
+                             f", {stop_lead(ctx, stop)}" if stop is not None else ""))
     wrong_way = [c for c in conns if not _expected_connector(ctx, session, c)]
     if wrong_way:
         expected = "media server" if ctx.profile.connector == "media_server" else "agent"

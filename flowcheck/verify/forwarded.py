@@ -15,21 +15,78 @@ forward: announcing the forwarded address needs the data range forwarded too.
 from __future__ import annotations
 
 from flowcheck.model import Allows, Announcement, Connection, Session
+from flowcheck.model.traffic import INITIAL_TTLS
 from flowcheck.verify.allow_rules import allow_rule, rule_allows
 from flowcheck.verify.context import Context
 from flowcheck.verify.foreign_reset import foreign_reset
-from flowcheck.verify.refusals import unreachable_router
+from flowcheck.verify.refusals import device_name, unreachable_router
 from flowcheck.verify.ttl import ttl_word
 
 
-def answered_meanwhile(ctx: Context, conn: Connection) -> Connection | None:
+def answered_meanwhile(ctx: Context, session: Session, conn: Connection
+                       ) -> Connection | None:
     """An established connection to conn's responder address (another port), opened
     before conn's first SYN and answered by that address after it, when a router (not
     the responder) reported that address unreachable to conn (a routing code); None
-    otherwise."""
-    if unreachable_router(conn) is None:
+    otherwise, and when the session's callback came from that address itself
+    (_called_back_from: the agent's own address, no device's forward; reset_meanwhile
+    asks the same)."""
+    if unreachable_router(conn) is None or _called_back_from(ctx, session, conn.resp_h):
         return None
     return _meanwhile(ctx, conn)
+
+
+def router_meanwhile(ctx: Context, session: Session, conn: Connection
+                     ) -> tuple[Connection, Connection] | None:
+    """(the connection its address answered meanwhile, the session's callback) when a
+    router reported conn's responder unreachable (unreachable_router) while that address
+    answered another port (_meanwhile) and called the media server back from itself:
+    up, routed, and the agent's own address, so the router's ICMP is most likely its
+    forward rules' reject with that code (newuser64: `reject with icmp type
+    host-unreachable` on 6001-6100 in the router's forward chain read "a device in front
+    of it that forwards only some of its ports", the port forward's fix first). None
+    otherwise."""
+    if unreachable_router(conn) is None or not _called_back_from(ctx, session, conn.resp_h):
+        return None
+    other = _meanwhile(ctx, conn)
+    callback = ctx.by_uid.get(session.callback_uid or "")
+    return None if other is None or callback is None else (other, callback)
+
+
+def _called_back_from(ctx: Context, session: Session, host: str) -> bool:
+    """Did the session's callback come from `host`?"""
+    callback = ctx.by_uid.get(session.callback_uid or "")
+    return callback is not None and callback.orig_h == host
+
+
+def router_reject_words(conn: Connection, other: Connection, callback: Connection) -> str:
+    """The sentence for router_meanwhile's connections: the address reached, so the
+    router's reject; the ICMP's sender by its source address and, where an initial value,
+    its TTL (one a router next to the capture point sent)."""
+    router = conn.icmp_sender
+    ttl = conn.icmp_ttl
+    word = ttl_word(str(router))
+    sent = (f" (with {word} {ttl}, an initial value: the first router from the capture "
+            "point)" if ttl in INITIAL_TTLS else
+            f" (with {word} {ttl})" if ttl is not None else "")
+    return (f" Yet {conn.resp_h} answered {other.uid} on port {other.resp_p} at the same "
+            f"time and the agent's callback ({callback.uid}) came from {conn.resp_h} "
+            f"itself, so it is up, routed, and the agent's own address, not a device's "
+            f"that forwards some of its ports: the router {router} that sent the ICMP"
+            f"{sent} most likely rejects the connection on purpose with that code (a "
+            "reject rule in its forward chain, such as nft's `reject with icmp type "
+            "host-unreachable`).")
+
+
+def router_reject_fix(ctx: Context, session: Session, conn: Connection) -> str:
+    """The fix for router_meanwhile's reading: the allow rule in the forward chain of the
+    router that sent the ICMP (device_name), then its route to the host if no rule there
+    rejects it (refusals.refused_fix's routing reading, second: it led with it)."""
+    router = str(conn.icmp_sender)
+    rule = allow_rule(ctx, conn, session, device=device_name(router))
+    return (f"{rule[:1].upper()}{rule[1:]}, before the rule there that rejects it; if "
+            f"none does, check that {router} reaches {conn.resp_h} on those ports (its "
+            f"route and neighbour entry for it: `ping {conn.resp_h}` from there).")
 
 
 def reset_meanwhile(ctx: Context, session: Session, conn: Connection

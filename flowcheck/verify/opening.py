@@ -47,6 +47,7 @@ from flowcheck.verify.cut_icmp import untied_words
 from flowcheck.verify.established_accept import established_accept
 from flowcheck.verify.evidence import after_last
 from flowcheck.verify.gave_up import gave_up_at_once, gave_up_words
+from flowcheck.verify.last_point import last_point_fix, last_point_only, last_point_words
 from flowcheck.verify.synack_reset import (
     late_answer,
     late_reading,
@@ -341,6 +342,8 @@ def own_firewall_fix(ctx: Context, conn: Connection, session: Session | None) ->
     reached = reached_responder(ctx, conn)
     if not reached and (on is None or on.host != conn.resp_h):
         return ""
+    if reached and last_point_only(ctx, conn):
+        return last_point_fix(ctx, conn, session)  # no point proven on the host
     there = "the SYNs reached its capture point" if reached else "this capture was taken there"
     return (f"On {conn.resp_h} itself ({there}), before any drop rule: "
             f"{own_rules(ctx, conn, session)}: a stateless output rule drops the SYN-ACKs). ")
@@ -350,7 +353,11 @@ def _own_drop_words(ctx: Context, conn: Connection, on: CaptureHostProof | None,
                     reached: bool) -> str:
     """_silence's words when the SYNs reached the responder's capture point (reached:
     capture_points.reached_responder) or the capture was taken on it (on: proven_host's
-    answer, naming the responder when not reached): its own firewall drops them."""
+    answer, naming the responder when not reached): its own firewall drops them; when
+    one file's copies a router apart placed the point, not the SYNs' Linux cooked marks,
+    the link after the last capture point too (verify.last_point.last_point_only)."""
+    if reached and last_point_only(ctx, conn):
+        return last_point_words(conn)  # no point proven on the host (verify.last_point)
     taken = (arrival_words(ctx, conn) if reached and marked_arrival(ctx, conn) else
              f"the SYNs reached the capture point on {conn.resp_h} (each is in the "
              "capture set twice, and both hosts' packets with initial TTLs: a "

@@ -15,6 +15,8 @@ capture (from its first packet to port_hold_seconds after its last, as range_too
 counts them). What the capture cannot show is the host's own reason: "likely", and its
 log named. Ports outside the range are not counted (the host's range ran out, not its
 ports); a range with a port the capture shows free at that moment is no evidence.
+Step 4 too (connect_stop, newuser64): an announced endpoint no data connection tried
+while the connecting host's own range, its data connection's source port's, was full.
 """
 
 from __future__ import annotations
@@ -123,6 +125,41 @@ def callback_stop(ctx: Context, session: Session, opened: float,
                  opened)
 
 
+def connect_stop(ctx: Context, session: Session, host: str, ts: float, frame: int,
+                 what: str) -> RangeStop | None:
+    """The RangeStop of an announced endpoint no data connection tried (step 4,
+    announced_not_used) when the connecting `host`'s own range (its role's: the media
+    server's media range, an agent's agent range), from which its data connection's
+    source port comes, was full as the announcement came (`ts`, `frame`, `what`: "the
+    DATA_LISTEN reply (frame 444)"); None otherwise, and when a data connection of the
+    capture shows `host` connecting from a port outside that range (_connects_outside:
+    its data connections do not draw on the range). newuser64: a media range of 3 ports
+    for 3 resources, the callback's port and two data connections' holding all three
+    as the third DATA_LISTEN's endpoint came, read "allow TCP ... in its outbound rules"
+    first."""
+    which = _role(ctx, session, host)
+    if which is None or _connects_outside(ctx, host, which):
+        return None
+    held = full_range(ctx, which, host, ts, ts)
+    if held is None:
+        return None
+    return _stop(ctx, session, 4, which, host, (ts, frame, what), held, ts)
+
+
+def _connects_outside(ctx: Context, host: str, which: str) -> bool:
+    """Does a data connection of the capture leave `host` from a port outside its
+    `which` range? Then its data connections do not draw on the range, and a full range
+    is no cause of one never tried (review62b's rule in _calls_back_outside)."""
+    ranges = getattr(ctx.config, f"{which}_range")
+    for session in ctx.sessions:
+        for uid in session.data_connections:
+            conn = ctx.by_uid.get(uid)
+            if conn is not None and conn.orig_h == host \
+                    and not holds_port(ranges, conn.orig_p):
+                return True
+    return False
+
+
 def _calls_back_outside(ctx: Context, host: str) -> bool:
     """Does a callback of the capture come from `host` on a port outside its agent range
     (port_outside_agent_range: the OS's port, not the range's)? Then its callbacks do not
@@ -172,17 +209,20 @@ def _held_words(held: tuple[tuple[int, Connection, float], ...], ts: float) -> s
 
 def stop_lead(ctx: Context, stop: RangeStop) -> str:
     """The step's cause in a few words, for its first sentence (the verdict's "cause:"
-    keeps that): "likely because its agent range 6001-6002 had no port left"."""
+    keeps that): "likely because its agent range 6001-6002 had no port left"; at step 4,
+    whose subject is the announcement, the host named: "likely because 10.64.1.1's media
+    range 5001-5003 had no port left"."""
     ranges = format_ranges(getattr(ctx.config, f"{stop.which}_range"))
-    return f"likely because its {stop.which} range {ranges} had no port left"
+    whose = f"{stop.host}'s" if stop.step == 4 else "its"
+    return f"likely because {whose} {stop.which} range {ranges} had no port left"
 
 
 def stop_words(ctx: Context, stop: RangeStop) -> str:
     """The step's evidence: every port of the range in use or held when the port was
     needed, and what the capture cannot show (the host's own reason, in its log)."""
     size = len(stop.held)
-    when = ("as the request came" if stop.step == 3 else
-            "from the control connection's opening to " + stop.what)
+    when = {3: "as the request came", 4: f"as {stop.what} announced the endpoint"}.get(
+        stop.step, "from the control connection's opening to " + stop.what)
     every = {1: "the one port", 2: "both ports"}.get(size, f"all {size} ports")
     hold = ctx.config.port_hold_seconds
     return (f"the capture shows {every} of {ctx.ranges(stop.which)} in use or held "
@@ -191,9 +231,10 @@ def stop_words(ctx: Context, stop: RangeStop) -> str:
 
 
 def _needed(stop: RangeStop) -> str:
-    """The port the step needed: "the next resource's data port", "the callback's source
-    port"."""
-    return "the next resource's data port" if stop.step == 3 else "the callback's source port"
+    """The port the step needed: "the next resource's data port", "the data connection's
+    source port", "the callback's source port"."""
+    return {3: "the next resource's data port",
+            4: "the data connection's source port"}.get(stop.step, "the callback's source port")
 
 
 def note_range_stops(ctx: Context) -> None:
