@@ -61,7 +61,22 @@ def test_the_bytes_before_the_fin_are_the_sniffers_loss(plain: Path) -> None:
     [session] = analysis.sessions
     step5 = next(s for s in session.steps if s.step == 5)
     assert "194,208 B more that the capture lacks" in step5.detail
-    assert "600,000 B" in step5.detail
+    assert ("600,000 B in all, each byte once, from the first byte captured: the capture "
+            "lacks C3's opening, so bytes sent before that byte are not counted") in step5.detail
+
+
+def test_a_total_without_the_senders_opening_says_where_it_counts_from() -> None:
+    """newuser64's router capture: C2's handshake lost and bytes before its first
+    segment captured (the trial's job moved 200,000 B): "68,928 B in all" is no
+    transfer's size unless it says where it counts from."""
+    config = build_config(load_file(CASES / "router-any-dropped.toml"))
+    analysis = analyze(read_traffic([str(CASES / "router-any-dropped.pcap")], config), config)
+    [session] = analysis.sessions
+    step5 = next(s for s in session.steps if s.step == 5)
+    assert ("and 63,136 B more that the capture lacks and the media server acknowledged "
+            "(segments the sniffer missed: capture_loss; 68,928 B in all, each byte once, "
+            "from the first byte captured: the capture lacks C2's opening, so bytes sent "
+            "before that byte are not counted)") in step5.detail
 
 
 @pytest.mark.usefixtures("short_everywhere")
