@@ -300,6 +300,9 @@ HOST_TOOL_COPIES = {
     # tcpdump -i any on a Linux bridge: each bridged packet on the ingress and the egress
     # port, microseconds apart, the sender's TTL on both (trial 35 D3).
     "captures/trial35-bridge/data-unanswered-bridge-any.pcap",
+    # tcpdump -i any on a router (newuser64, most packets dropped by the kernel): each
+    # forwarded packet in and out, the sender's own copy and the routed one.
+    "captures/nu64/router-any-dropped.pcap",
     # the media server's and the agent's captures merged (field check 38): each packet at
     # both capture points, the second copy one path delay later.
     "captures/field38-matrix/agent-killed-snap96-two-points.pcap",

@@ -13,6 +13,7 @@ DATA_LISTEN (frame 249) with ILLEGAL_STATE_ERR (frame 250), the DMA asks DATA_LI
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from lab_edits import LAB, analyze_lab, lab_packets, write
@@ -76,3 +77,49 @@ def test_the_dma_asking_again_is_a_sign_without_configured_resources(tmp_path: P
     assert step.status == "unknown"
     assert "asked DATA_LISTEN again right after (frame 250)" in step.detail
     assert "configured resources" not in step.detail.split("; the capture shows:")[0]
+
+
+NU64 = Path(__file__).resolve().parent.parent / "captures" / "nu64"
+
+
+def _stored(name: str, path: Path | None = None) -> Analysis:
+    """captures/nu64/NAME.pcap (or `path`, cut from it) analysed with NAME.toml."""
+    config = build_config(load_file(NU64 / f"{name}.toml"))
+    return analyze(read_traffic([str(path or NU64 / f"{name}.pcap")], config), config)
+
+
+def test_data_after_a_lost_connect_open_reply_rules_out_went_no_further() -> None:
+    """newuser64: the reply to CONNECT_OPEN (frame 6) lost with the next 30 NDMP
+    messages, then only DATA_STOP and CONNECT_CLOSE, but C2 carried 2,896 B (frames 8, 9)
+    after the request: step 1 read "the job went no further" beside step 5's data."""
+    analysis = _stored("connect-open-reply-lost")
+    assert analysis.verdict == "pass"
+    step = _step(analysis, 1)
+    assert step.status == "ok"
+    assert "went no further" not in step.detail
+    assert ("the reply to CONNECT_OPEN (frame 6) is not in the capture (the sniffer lost "
+            "it: ndmp_partial)") in step.detail
+    assert "the job went on after it: C2 carried its data later (frame 9)" in step.detail
+    assert "ndmp_partial" in {f.code for f in analysis.findings}
+
+
+def test_without_the_data_after_it_the_job_went_no_further(tmp_path: Path) -> None:
+    """The same capture without C2's two data segments (editcap: frames 8, 9): nothing
+    shows the job went on, the step is unknown as before."""
+    path = tmp_path / "no-data.pcap"
+    subprocess.run(["editcap", "-F", "pcap", str(NU64 / "connect-open-reply-lost.pcap"),
+                    str(path), "8-9"], check=True, capture_output=True)
+    analysis = _stored("connect-open-reply-lost", path)
+    step = _step(analysis, 1)
+    assert step.status == "unknown" and analysis.verdict == "inconclusive"
+    assert "the job went no further" in step.detail
+
+
+def test_the_routers_any_capture_went_on_after_the_lost_reply() -> None:
+    """newuser64's tcpdump -i any on the router (462 of 510 packets dropped): the data
+    after the lost reply (frame 21), and step 5 counts the 63,136 B before C2's FIN."""
+    analysis = _stored("router-any-dropped")
+    step = _step(analysis, 1)
+    assert step.status == "ok"
+    assert "the job went on after it: C2 carried its data later (frame 21)" in step.detail
+    assert "63,136 B more that the capture lacks" in _step(analysis, 5).detail

@@ -198,9 +198,14 @@ def acked_before(side: Endpoint, mid_stream: bool) -> set[int]:
     of sniffer loss, nor a gap of the capture's (as bytes sent before a capture's first
     packet are none). Only for a connection the capture joined mid-stream (mid_stream:
     joined_mid_stream); else nothing is dropped. A sniffer's loss before the receiver's
-    first ACK is left unsaid: under one round trip of a capture's start. Returns the
-    frames (the packet after the gap) of the holes dropped whole. At finish time: the
-    per-packet path keeps ack_first and sacked_first (connections.sack) per side."""
+    first ACK is left unsaid: under one round trip of a capture's start. Never a hole a
+    FIN closed (fin_closed): the FIN's sequence number is the side's last, so its bytes
+    came after the data captured below them, the sniffer's loss (newuser64: a data
+    connection cut to its first 5,792 B and its FIN, 194,208 B dropped here, the
+    receiver's first ACK captured being the one of the FIN, and step 5 said "every
+    byte"). Returns the frames (the packet after the gap) of the holes dropped whole.
+    At finish time: the per-packet path keeps ack_first and sacked_first
+    (connections.sack) per side."""
     if not mid_stream:
         return set()
     first = side.ack_first
@@ -208,12 +213,23 @@ def acked_before(side: Endpoint, mid_stream: bool) -> set[int]:
                                           and not side.sacked_first):
         return set()
     frames = {hole[2] for hole in side.holes}
-    side.holes = [hole for hole in side.holes if hole[1] > first]
+    closed = [hole for hole in side.holes if fin_closed(side, hole)]
+    side.holes = [hole for hole in side.holes if hole[1] > first and hole not in closed]
     if side.holes and side.holes[0][0] < first:
         side.holes[0][0] = first
     for start, end in side.sacked_first:
         side.fill(start, end)
+    # The pieces of the holes a FIN closed lie above every other (a FIN ends the side):
+    # kept whole, after the others, the list stays sorted.
+    side.holes.extend(closed)
     return frames - {hole[2] for hole in side.holes}
+
+
+def fin_closed(side: Endpoint, hole: list) -> bool:
+    """Did the side's FIN close the hole: the packet after the gap a FIN without payload
+    (the hole's plen 0: only a FIN moves a side's sequence without payload, as
+    conn._track_sequence and the bulk path open holes), the side's FIN captured?"""
+    return side.fin and hole[4] == 0
 
 
 def untold_holes(side: Endpoint, end_ts: float, rto: float) -> list[list]:

@@ -57,8 +57,23 @@ def acked_missed(session: Session, conns: list[Connection], key: str) -> AckedMi
     return AckedMissed(total, acked) if total else None
 
 
+def unopened(session: Session, conns: list[Connection], key: str) -> list[str]:
+    """The uids of conns whose sender toward `key` (sent_each_way's "to_media",
+    "to_agent") has no opening in the capture (its SYN, or its SYN-ACK, which carries
+    its initial sequence number): bytes it sent before its first one captured are
+    nowhere in the sequence numbers the capture holds (newuser64: a router's capture
+    that lost a 200,000 B transfer's opening and first bytes read "68,928 B in all")."""
+    lacking = []
+    for conn in conns:
+        agent_is_orig = conn_sides(conn, session)[1] == (conn.orig_h, conn.orig_p)
+        sender_is_orig = agent_is_orig if key == "to_media" else not agent_is_orig
+        if not (conn.syn_seen if sender_is_orig else conn.synack_seen):
+            lacking.append(conn.uid)
+    return lacking
+
+
 def missed_words(gap: AckedMissed | None, way: tuple[str, str], seen: int | None,
-                 *, hole: bool = False) -> str:
+                 *, hole: bool = False, lacking: list[str] | None = None) -> str:
     """Words that follow step 5's count of the bytes seen (flow_detail): ", and 1,448 B
     more that the capture lacks and the media server acknowledged (segments the sniffer
     missed: capture_loss; 2,037,760 B in all, each byte once)"; "" for gap None. way:
@@ -68,7 +83,8 @@ def missed_words(gap: AckedMissed | None, way: tuple[str, str], seen: int | None
     or the sniffer's, and no total is said, since a connection that opened and closed
     while the missing file was written is in no file (review56o: "segments the sniffer
     missed: capture_loss; 600001 B in all" beside capture_loss's "the hole's, not the
-    sniffer's")."""
+    sniffer's"). lacking: the connections whose sender's opening the capture lacks
+    (unopened): the total counts from their first byte captured, and says so."""
     if gap is None:
         return ""
     sender, receiver = way
@@ -79,6 +95,11 @@ def missed_words(gap: AckedMissed | None, way: tuple[str, str], seen: int | None
                 "file missing from the capture set was written, capture_ring_gap, or "
                 f"segments the sniffer missed: capture_loss{unseen})")
     total = f"; {seen + gap.bytes:,} B in all, each byte once" if seen is not None else ""
+    if total and lacking:
+        whose = (f"{lacking[0]}'s opening" if len(lacking) == 1
+                 else f"the openings of {', '.join(lacking)}")
+        total += (f", from the first byte captured: the capture lacks {whose}, so bytes "
+                  "sent before that byte are not counted")
     # Without the receiver's ACKs who lost them cannot be told (verify.one_way_loss).
     whose = "the sniffer missed" if gap.acked else "the sniffer or the network lost"
     return (f", and {gap.bytes:,} B more that the capture lacks and {who} (segments "

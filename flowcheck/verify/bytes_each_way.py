@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from flowcheck.model import Connection, Direction, Session
 from flowcheck.sessions.unseen import acked_words
-from flowcheck.verify.acked_missed import acked_missed, missed_words
+from flowcheck.verify.acked_missed import acked_missed, missed_words, unopened
 from flowcheck.verify.context import Context
 from flowcheck.verify.cut_frames import cuts_explain
 from flowcheck.verify.end_roles import conn_sides, role_ends
@@ -99,7 +99,8 @@ def flow_detail(ctx: Context, session: Session, conns: list[Connection],
     total = not unacked and (not resent or (gap is not None and gap.acked))
     gap_words = missed_words(gap, way_words(ctx, session, conns, key),
                              unique[key] if total else None,
-                             hole=hole_across(ctx, conns) is not None)
+                             hole=hole_across(ctx, conns) is not None,
+                             lacking=unopened(session, conns, key) if gap else None)
     return (f"{unique[key]:,} B {direction} ({session.kind_words(short=True)}) over {count}"
             f"{resent_words}{gap_words}; {other_way_words(session, conns, other, unique)}"
             + (f"; each byte counted once ({copies:,} B of capture copies left out: "

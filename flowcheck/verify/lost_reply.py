@@ -8,12 +8,17 @@ Whether that reply was an error cannot be read, but what the session did next ca
 request failed: the DMA asked the same request again right after it, as it does after an
 error; fewer resources moved data than the configured `resources` and none after this
 request (after a listen: no data connection attempted to it, however it ended); the DMA
-then only stopped the session. With such a sign the step the request
-belongs to is `unknown` (verdict inconclusive); without one (the job went on, the
-resource moved data) the step stands and ndmp_partial alone warns of the loss.
+then only stopped the session, unless a data connection of the job carried its data
+after the request (newuser64: the job went on, whatever the control connection's
+messages the capture lacks). With such a sign the step the request belongs to is
+`unknown` (verdict inconclusive); without one (the job went on, the resource moved data)
+the step stands and ndmp_partial alone warns of the loss; when only the data ruled out
+the stop, the step's detail names the lost reply and that data.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, Severity, Step
@@ -51,6 +56,9 @@ def lost_reply_step(ctx: Context, session: Session, spec: StepSpec, step: Step) 
             continue
         signs = failure_signs(ctx, session, stream, request)
         if not signs:
+            went = data_after(ctx, session, job_connections(ctx, session), request)
+            if went and _only_stops_after(stream, request):
+                return replace(step, detail=f"{step.detail}; {went_on_words(request, went)}")
             continue
         op = message_op(request)
         peer = "agent" if request.direction == "orig" else "media server"
@@ -86,16 +94,14 @@ def failure_signs(ctx: Context, session: Session, stream: NdmpStream,
              and m.direction == request.direction and m.type == "request"]
     signs = []
     mine: list[Connection] = []
+    conns = job_connections(ctx, session)
     if op in DATA_INTENT:
-        # A three-way job's tape session reads its data from the session holding it.
-        uids = session.data_connections or [uid for holder in data_holders(ctx, session)
-                                            for uid in holder.data_connections]
-        moved = [ctx.by_uid[uid] for uid in uids if job_bytes(ctx, session, [ctx.by_uid[uid]])]
+        moved = [c for c in conns if job_bytes(ctx, session, [c])]
         end = next((m.ts for m in later if message_op(m) == op), None)
         # A listen's reply is the endpoint: a connection attempted after it, before the
         # next listen, refused or unanswered, shows the DMA got one (an error reply
         # gives none to connect to).
-        tried = [ctx.by_uid[uid] for uid in uids] if op in _LISTENS else moved
+        tried = conns if op in _LISTENS else moved
         mine = [c for c in tried if _of_request(c, request, end)]
         resources = ctx.config.resources
         if not mine and resources and len(moved) < resources:
@@ -111,11 +117,57 @@ def failure_signs(ctx: Context, session: Session, stream: NdmpStream,
     # F-badbutype: DATA_GET_STATE between the refusal and DATA_ABORT); a session's
     # opening refused, every later request is refused too: it goes on with none.
     asked = [m for m in later if op not in DATA_INTENT or "_GET_" not in message_op(m)]
-    if not mine and all(message_op(m) in _STOPS for m in asked):
+    if not mine and all(message_op(m) in _STOPS for m in asked) \
+            and not data_after(ctx, session, conns, request):
         then = ("asked nothing more" if not asked else "only stopped the session ("
                 + ", ".join(f"{message_op(m)}, {frame_text(m.frame)}" for m in asked[:3]) + ")")
         signs.append(f"the {asker} then {then}: the job went no further")
     return signs
+
+
+def job_connections(ctx: Context, session: Session) -> list[Connection]:
+    """The session's data connections; a three-way job's tape session's, those of the
+    session holding them (it reads its data from there: shared.data_holders)."""
+    uids = session.data_connections or [uid for holder in data_holders(ctx, session)
+                                        for uid in holder.data_connections]
+    return [ctx.by_uid[uid] for uid in uids]
+
+
+def _only_stops_after(stream: NdmpStream, request: NdmpMessage) -> bool:
+    """Did the request's side ask nothing after it but stops (or nothing at all)?"""
+    return all(message_op(m) in _STOPS for m in stream.messages
+               if m.frame > request.frame and m.direction == request.direction
+               and m.type == "request")
+
+
+def went_on_words(request: NdmpMessage, went: list[Connection]) -> str:
+    """"the reply to CONNECT_OPEN (frame 6) is not in the capture (the sniffer lost it:
+    ndmp_partial), and the requests captured after it only stopped the session, but the
+    job went on after it: C2 carried its data later (frame 9)": a lost reply's words
+    when the job's data after the request (data_after: `went`, not empty) rules out
+    "the job went no further"; the frame is the latest data packet of them."""
+    last = max((d for c in went for d in (c.orig_last_data, c.resp_last_data)
+                if d is not None), key=lambda d: d[1])
+    uids = ", ".join(c.uid for c in went)
+    whose = "its" if len(went) == 1 else "their"
+    return (f"the reply to {message_op(request)} ({frame_text(request.frame)}) is not in "
+            "the capture (the sniffer lost it: ndmp_partial), and the requests captured "
+            "after it only stopped the session, but the job went on after it: "
+            f"{uids} carried {whose} data later ({frame_text(last[0])})")
+
+
+def data_after(ctx: Context, session: Session, conns: list[Connection],
+               request: NdmpMessage) -> list[Connection]:
+    """The job's data connections among conns that carried the job's bytes (job_bytes)
+    with a data packet captured after the request (Connection.orig_last_data /
+    resp_last_data: frame, seconds): the job went further than it, whatever the
+    control connection's messages the capture lacks (newuser64: CONNECT_OPEN's reply
+    lost with the next 30 NDMP messages, then DATA_STOP and CONNECT_CLOSE, read "the
+    job went no further" beside 2,896 B of backup data 0.14 s before them)."""
+    return [c for c in conns
+            if any(last is not None and last[1] > request.ts
+                   for last in (c.orig_last_data, c.resp_last_data))
+            and job_bytes(ctx, session, [c])]
 
 
 def _of_request(conn: Connection, request: NdmpMessage, end: float | None) -> bool:
