@@ -12,9 +12,8 @@ findings by hand), every function here gives the words it always gave.
 
 from __future__ import annotations
 
-import functools
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, ParamSpec, Protocol, TypeVar
@@ -184,19 +183,10 @@ def naming(names: FrameNames | None) -> Iterator[None]:
 
 
 def name_frames(names: FrameNames | None) -> None:
-    """From here on, findings' words name frames by `names`: inside a function that
-    `keeps_names` (a reading that starts again makes its set's names anew), which puts
-    the caller's back when it returns."""
+    """From here on, findings' words name frames by `names`: inside a
+    `naming` block (a reading that starts again makes its set's names anew), which puts the
+    caller's back when it ends."""
     _CURRENT.set(names)
-
-
-def keeps_names(func: Callable[P, R]) -> Callable[P, R]:
-    """`func` may name_frames; the caller's names are put back when it returns."""
-    @functools.wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        with naming(_CURRENT.get()):
-            return func(*args, **kwargs)
-    return wrapper
 
 
 _CURRENT: ContextVar[FrameNames | None] = ContextVar("frame_names", default=None)

@@ -300,6 +300,9 @@ HOST_TOOL_COPIES = {
     # tcpdump -i any on a Linux bridge: each bridged packet on the ingress and the egress
     # port, microseconds apart, the sender's TTL on both (trial 35 D3).
     "captures/trial35-bridge/data-unanswered-bridge-any.pcap",
+    # tcpdump -i any on both hosts, merged (field check 70, seed 133 run 15): each packet
+    # at both points.
+    "captures/field70-matrix/callback-synacks-dropped-by-media-out-both-sll2-s96.pcap.gz",
     # tcpdump -i any on a router (newuser64, most packets dropped by the kernel): each
     # forwarded packet in and out, the sender's own copy and the routed one.
     "captures/nu64/router-any-dropped.pcap",

@@ -23,7 +23,7 @@ from flowcheck.decode.tunnels import STANDARD_PORTS, TunnelPorts
 from flowcheck.doc_files import doc_page
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.findings import make_finding
-from flowcheck.frame_names import frame_names, keeps_names, name_frames
+from flowcheck.frame_names import current, frame_names, name_frames, naming
 from flowcheck.model import ArpLog, CaptureInfo, Connection, Finding, RingGap, SegmentSink
 from flowcheck.sources.batch import CHUNK_BYTES, PacketBatch
 from flowcheck.sources.linktypes import linktype_name
@@ -142,7 +142,6 @@ def undecodable_finding(tracker: ConnectionTracker) -> Finding | None:
     )
 
 
-@keeps_names
 def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 10000,
                       sink: SegmentSink | None = None,
                       sink_factory: Callable[[], SegmentSink] | None = None,
@@ -174,54 +173,57 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
     # One file joined out of time order: its pieces, and the first reading's continued
     # SYN (joined_finding's words).
     joined: tuple[FilePieces, tuple[int, int]] | None = None
-    while True:
-        tracker = ConnectionTracker(ndmp_port=ndmp_port, rto=rto, tap=tap,
-                                    sink=sink_factory() if sink_factory else sink,
-                                    arp_watch=arp_watch, tunnel_ports=tunnel_ports)
-        reader = iter_batches(list(inputs), progress=progress, shifts=shifts,
-                              chunk_size=chunk_size,
-                              pieces=None if joined is None else joined[0])
-        tracker.clock.ring_ordered = reader.ring_ordered
-        # The findings made while reading name a set's frames by file (frame_names).
-        name_frames(frame_names([info.path for info in reader.captures], reader.frame_files))
-        points = tracker.copies.points
-        # Once: read again from the start when two capture points show.
-        again = known is None and (sink is None or sink_factory is not None) \
-            and reader.reopenable
-        if known is not None:
-            capture_of = {position: n for n, position in enumerate(reader.input_positions)}
-            points.activate([(capture_of[a], capture_of[b], offset, one_ttl)
-                             for a, b, offset, one_ttl in known])
-        elif again and len(reader.captures) <= HEAD_FILES:
-            tracker.copies.read_heads(reader.heads(HEAD_BYTES), tunnel_ports)
-        if not (again and points.wanted):
-            with _collection_off():
-                # No reference to a fed batch may stay while the next chunk is read (its
-                # buffer is then free for the read's).
-                for batch in across_seams(_parts(reader)):
-                    tracker.feed(batch)
-                    del batch
-                    if points.wanted and not points.active:
-                        if again:
-                            break
-                        points.activate()  # a stream: from here on only
-        if again and points.wanted:
-            shifts, known = _plan(points, reader.input_positions)
-            continue
-        moved = {index: shift for index, position in enumerate(reader.input_positions)
-                 if (shift := shifts.get(position, 0.0))}
-        result = finish_tracking(tracker, reader.captures, moved,
-                                 None if joined is None else joined_finding(*joined))
-        if joined is None and not shifts and tracker.clock.continued and reader.reopenable \
-                and len(reader.captures) == 1 and (sink is None or sink_factory is not None) \
-                and (found := joined_pieces(tracker.clock, result.connections,
-                                            reader.spec(0), chunk_size)) is not None:
-            joined = found  # read again, as its pieces merged by time
-            continue
-        result.sink, result.shifts = tracker.sink, moved
-        result.clock_epochs = reader.clock_epochs if reader.clock_epochs.starts else None
-        result.frame_files = reader.frame_files
-        return result
+    # The findings made while reading name a set's frames by file (frame_names); the
+    # caller's names are put back when the reading returns.
+    with naming(current()):
+        while True:
+            tracker = ConnectionTracker(ndmp_port=ndmp_port, rto=rto, tap=tap,
+                                        sink=sink_factory() if sink_factory else sink,
+                                        arp_watch=arp_watch, tunnel_ports=tunnel_ports)
+            reader = iter_batches(list(inputs), progress=progress, shifts=shifts,
+                                  chunk_size=chunk_size,
+                                  pieces=None if joined is None else joined[0])
+            tracker.clock.ring_ordered = reader.ring_ordered
+            # The findings made while reading name a set's frames by file (frame_names).
+            name_frames(frame_names([info.path for info in reader.captures], reader.frame_files))
+            points = tracker.copies.points
+            # Once: read again from the start when two capture points show.
+            again = known is None and (sink is None or sink_factory is not None) \
+                and reader.reopenable
+            if known is not None:
+                capture_of = {position: n for n, position in enumerate(reader.input_positions)}
+                points.activate([(capture_of[a], capture_of[b], offset, one_ttl)
+                                 for a, b, offset, one_ttl in known])
+            elif again and len(reader.captures) <= HEAD_FILES:
+                tracker.copies.read_heads(reader.heads(HEAD_BYTES), tunnel_ports)
+            if not (again and points.wanted):
+                with _collection_off():
+                    # No reference to a fed batch may stay while the next chunk is read (its
+                    # buffer is then free for the read's).
+                    for batch in across_seams(_parts(reader)):
+                        tracker.feed(batch)
+                        del batch
+                        if points.wanted and not points.active:
+                            if again:
+                                break
+                            points.activate()  # a stream: from here on only
+            if again and points.wanted:
+                shifts, known = _plan(points, reader.input_positions)
+                continue
+            moved = {index: shift for index, position in enumerate(reader.input_positions)
+                     if (shift := shifts.get(position, 0.0))}
+            result = finish_tracking(tracker, reader.captures, moved,
+                                     None if joined is None else joined_finding(*joined))
+            if joined is None and not shifts and tracker.clock.continued and reader.reopenable \
+                    and len(reader.captures) == 1 and (sink is None or sink_factory is not None) \
+                    and (found := joined_pieces(tracker.clock, result.connections,
+                                                reader.spec(0), chunk_size)) is not None:
+                joined = found  # read again, as its pieces merged by time
+                continue
+            result.sink, result.shifts = tracker.sink, moved
+            result.clock_epochs = reader.clock_epochs if reader.clock_epochs.starts else None
+            result.frame_files = reader.frame_files
+            return result
 
 
 # At most this many records per batch tracked (a read chunk of small packets, many
