@@ -303,6 +303,8 @@ HOST_TOOL_COPIES = {
     # tcpdump -i any on both hosts, merged (field check 70, seed 133 run 15): each packet
     # at both points.
     "captures/field70-matrix/callback-synacks-dropped-by-media-out-both-sll2-s96.pcap.gz",
+    # dumpcap on two interfaces of a router (newuser64): each forwarded packet in and out.
+    "captures/nu64b/router-two-interfaces.pcapng",
     # tcpdump -i any on a router (newuser64, most packets dropped by the kernel): each
     # forwarded packet in and out, the sender's own copy and the routed one.
     "captures/nu64/router-any-dropped.pcap",
