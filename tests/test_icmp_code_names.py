@@ -116,3 +116,23 @@ def test_a_fragmentation_needed_answering_the_syn_refuses_nothing(tmp_path: Path
     assert "data_refused" not in codes and "data_unanswered" in codes, codes
     [told] = [c for c in analysis.traffic.connections if c.too_big_count]
     assert told.icmp_frames == [] and told.icmp_code is None
+
+
+def test_a_syn_answered_by_fragmentation_needed_names_it(tmp_path: Path) -> None:
+    """The SYN that fragmentation needed alone answered (frame 23, tshark's
+    "Destination unreachable (Fragmentation needed)") read "got no answer in the
+    capture" and its step "no SYN-ACK, RST or ICMP", the ICMP in the capture left
+    unsaid: the words name it, say it refuses nothing and that a TCP lowers its MTU and
+    retries, and the finding's frames hold it."""
+    built = _with_code(tmp_path, V4, 4)
+    analysis = stored_analysis(built, config_path=V4.with_suffix(".toml"))
+    [told] = [c for c in analysis.traffic.connections if c.too_big_count]
+    [unanswered] = [f for f in analysis.findings if f.code == "data_unanswered"]
+    message = " ".join(unanswered.message.split())
+    assert (f"an ICMP 'fragmentation needed' (type 3 code 4) from {told.resp_h} quoting it "
+            "(frame 23)") in message, message
+    assert "which refuses nothing: a TCP lowers its MTU on it and retries" in message
+    assert 23 in unanswered.frames
+    [step] = [s for s in analysis.sessions[0].steps if s.status == "failed"]
+    assert "no SYN-ACK, RST or ICMP" not in step.detail
+    assert "ICMP 'fragmentation needed' (frame 23), which refuses nothing" in step.detail
