@@ -17,7 +17,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from scapy.all import ICMP, ICMPv6DestUnreach, rdpcap, wrpcap
+from scapy.all import ICMP, Ether, ICMPv6DestUnreach, ICMPv6PacketTooBig, IPv6, rdpcap, wrpcap
 from stored import stored_analysis
 
 CAPTURES = Path(__file__).resolve().parents[1] / "captures"
@@ -116,3 +116,52 @@ def test_a_fragmentation_needed_answering_the_syn_refuses_nothing(tmp_path: Path
     assert "data_refused" not in codes and "data_unanswered" in codes, codes
     [told] = [c for c in analysis.traffic.connections if c.too_big_count]
     assert told.icmp_frames == [] and told.icmp_code is None
+
+
+def test_a_syn_answered_by_fragmentation_needed_names_it(tmp_path: Path) -> None:
+    """The SYN that fragmentation needed alone answered (frame 23, tshark's
+    "Destination unreachable (Fragmentation needed)") read "got no answer in the
+    capture" and its step "no SYN-ACK, RST or ICMP", the ICMP in the capture left
+    unsaid: the words name it, say it refuses nothing and that a TCP lowers its MTU and
+    retries, and the finding's frames hold it."""
+    built = _with_code(tmp_path, V4, 4)
+    analysis = stored_analysis(built, config_path=V4.with_suffix(".toml"))
+    [told] = [c for c in analysis.traffic.connections if c.too_big_count]
+    [unanswered] = [f for f in analysis.findings if f.code == "data_unanswered"]
+    message = " ".join(unanswered.message.split())
+    assert (f"an ICMP 'fragmentation needed' (type 3 code 4) from {told.resp_h} quoting it "
+            "(frame 23)") in message, message
+    assert "which refuses nothing: a TCP lowers its MTU on it and retries" in message
+    assert 23 in unanswered.frames
+    [step] = [s for s in analysis.sessions[0].steps if s.status == "failed"]
+    assert "no SYN-ACK, RST or ICMP" not in step.detail
+    assert "ICMP 'fragmentation needed' (frame 23), which refuses nothing" in step.detail
+
+
+def test_control_syns_answered_by_packet_too_big_name_it(tmp_path: Path) -> None:
+    """lab-trial28-ndp/routed-control-policyfail-media, the router's two ICMPv6
+    unreachables (frames 2, 4) made packet too big (MTU 1280, the quote kept: tshark's
+    "Packet Too Big"): the control SYNs read "got no answer in the capture" with the
+    messages unsaid; they are named, with what they are and that they refuse nothing."""
+    packets = []
+    for packet in rdpcap(str(V6)):
+        if packet.haslayer(ICMPv6DestUnreach):
+            ip = packet[IPv6]
+            made = (Ether(src=packet[Ether].src, dst=packet[Ether].dst)
+                    / IPv6(src=ip.src, dst=ip.dst, hlim=ip.hlim)
+                    / ICMPv6PacketTooBig(mtu=1280) / bytes(packet[ICMPv6DestUnreach].payload))
+            made.time = packet.time
+            packet = made
+        packets.append(packet)
+    built = tmp_path / "packet-too-big.pcap"
+    wrpcap(str(built), packets)
+    shown = subprocess.run(["tshark", "-r", str(built), "-Y", "icmpv6.type == 2"],
+                           capture_output=True, text=True, check=True).stdout
+    assert shown.count("Packet Too Big") == 2
+    analysis = stored_analysis(built, config_path=V6.with_suffix(".toml"))
+    [unanswered] = [f for f in analysis.findings if f.code == "control_unanswered"]
+    message = " ".join(unanswered.message.split())
+    assert ("2 ICMPv6 'packet too big' (type 2) messages from fd79::fe quoting it (frames 2, 4), "
+            "reporting a next-hop MTU of 1280: path MTU discovery's message (RFC 8201), which "
+            "refuses nothing") in message, message
+    assert {2, 4} <= set(unanswered.frames)

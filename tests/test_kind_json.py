@@ -50,3 +50,28 @@ def test_the_json_kind_says_what_the_text_says(tmp_path: Path, frames: int | Non
     assert session["kind_candidates"] == candidates
     assert session["kind_text"].startswith(words)
     assert f"Session S1: {session['kind_text']}, NDMP v4" in " ".join(_text(capture).split())
+
+
+def test_a_job_stopped_at_a_missing_callback_is_browse_by_the_documented_rule() -> None:
+    """field38-matrix/callback-dropped-agent-egress: the callback (step 2) never in the
+    capture and the job stopped: the text says "kind unknown (the job stopped after step
+    2 was missing, ...)", the JSON and regress's summary `browse` (contract.md: backup,
+    restore or browse, no unknown). The text keeps its hedge (it cannot say "browse":
+    the job stopped before anything showed one) and docs/json.md's `kind` names this case
+    with `kind_known` false; docs/cli.md says regress's summary stores the JSON's kind."""
+    folder = NDMJOB.parent / "field38-matrix"
+    capture = folder / "callback-dropped-agent-egress.pcap"
+    document = run_json("analyze", "--config", str(folder / "callback-dropped-agent-egress.toml"),
+                        str(capture), "--format", "json")
+    (session,) = document["sessions"]
+    assert session["steps"][1]["status"] == "missing"
+    assert (session["kind"], session["kind_known"]) == ("browse", False)
+    assert session["kind_text"].startswith("kind unknown (the job stopped after step 2 was "
+                                           "missing")
+    docs = NDMJOB.parent.parent / "docs"
+    kind_row = next(line for line in (docs / "json.md").read_text().splitlines()
+                    if line.startswith("| `kind` |"))
+    assert "'not reached: the job stopped after step 2 was missing'" in kind_row
+    assert "`regress`'s summary stores `browse`" in kind_row
+    assert "`browse` where the text says \"kind unknown\"" in " ".join(
+        (docs / "cli.md").read_text().split())

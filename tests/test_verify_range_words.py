@@ -94,3 +94,19 @@ def test_a_port_outside_its_range_alone_is_not_called_swapped() -> None:
     [outside] = [f for f in findings if f.code.startswith("port_outside_")]
     assert outside.code == "port_outside_agent_range"
     assert "swapped" not in outside.message and "swap" not in outside.fix
+
+
+def test_a_range_that_holds_every_port_backs_no_swap() -> None:
+    """media_range unset (flowcheck's 1025-65535: Config.wide_ranges) and agent_range
+    5001-5100 on the job above: every agent port is "in the media range" because that
+    range holds every port, so it backs no swap; port_outside_agent_range was told the
+    two ranges look swapped and to swap them, which would set the agent's range to every
+    port. The agent's ports outside its range are said alone."""
+    connections, streams = ndmp_backup(halt="SUCCESSFUL")
+    config = build_config({"ndmp_port": 10000, "agent_range": "5001-5100",
+                           "media_servers": [M], "remote_agents": ["10.77.0.2"]})
+    assert config.wide_ranges() == ["media"]
+    _, findings = run(connections, streams, config=config, profile="ndmp")
+    [outside] = [f for f in findings if f.code.startswith("port_outside_")]
+    assert outside.code == "port_outside_agent_range"
+    assert "swapped" not in outside.message and "swap" not in outside.fix

@@ -67,6 +67,13 @@ class NdmpMessage:
         return (self.type == "reply" and self.partial and not self.header_error
                 and self.body_error is None)
 
+    @property
+    def error_free(self) -> bool:
+        """Does the capture show the message without error: a request or post with error
+        0, a reply whose error the capture holds and is NDMP_NO_ERR? False for an error,
+        and for a reply whose error is unknown (error_unknown): unknown is no success."""
+        return not self.error and not self.error_unknown
+
     def as_dict(self) -> dict:
         return {
             "frame": self.frame,

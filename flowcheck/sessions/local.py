@@ -182,7 +182,7 @@ def _addr_local(stream: NdmpStream | None) -> list[NdmpMessage]:
     """Announcing messages with NDMP_ADDR_LOCAL (a reply without error)."""
     return [m for m in (stream.messages if stream else [])
             if _announcer(message_op(m), m.type == "reply")
-            and m.body.get("addr_type") == "LOCAL" and not (m.type == "reply" and m.error)]
+            and m.body.get("addr_type") == "LOCAL" and m.error_free]
 
 
 def find_local_data(sessions: list[Session], stream_by_uid: dict[str, NdmpStream],

@@ -45,7 +45,7 @@ def named_endpoints(stream: NdmpStream | None) -> dict[tuple[str, int], tuple[in
     replies and unset addresses (0.0.0.0, port 0: no connection yet) name nothing."""
     named: dict[tuple[str, int], tuple[int, str]] = {}
     for message in stream.messages if stream else ():
-        if message.type != "reply" or message.error or message.name not in NAMING_REPLIES:
+        if message.type != "reply" or not message.error_free or message.name not in NAMING_REPLIES:
             continue
         for address in message.addresses:
             if address.ip != "0.0.0.0" and address.port:

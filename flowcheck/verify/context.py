@@ -38,6 +38,7 @@ from flowcheck.verify.connect_outcome import ConnectSaid, SaidKey
 from flowcheck.verify.proof_cache import ProofCache
 from flowcheck.verify.range_stop import RangeStop
 from flowcheck.verify.sessions_around import SessionsAround
+from flowcheck.verify.syn_too_big import syn_too_big_frames
 
 
 @fields_dataclass(slots=True)
@@ -428,8 +429,10 @@ class Context:
 def opening_frames(conn: Connection) -> list[int]:
     """The frames that show how the connection opened (or failed to); the originator's
     ACK completing the handshake when a SYN-ACK came after it (Connection.ack_frame:
-    the ACK a listener that resent its SYN-ACK never got, sessions.unheard_ack)."""
-    frames = conn.syn_frames + conn.synack_frames + conn.icmp_frames
+    the ACK a listener that resent its SYN-ACK never got, sessions.unheard_ack), and
+    path MTU's messages when nothing else answered the SYN (syn_too_big_frames: the
+    capture's only packets back, no reject)."""
+    frames = conn.syn_frames + conn.synack_frames + conn.icmp_frames + syn_too_big_frames(conn)
     if conn.ack_frame:
         frames = [*frames, conn.ack_frame]
     if stale_answer(conn):  # an earlier connection's ACK answering the SYN

@@ -13,6 +13,7 @@ from flowcheck.durations import span_words
 from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection
 from flowcheck.sessions.local import icmp_word
+from flowcheck.verify.syn_too_big import syn_too_big_tail
 from flowcheck.verify.ttl_exceeded import ttl_exceeded, ttl_exceeded_tail
 
 
@@ -66,7 +67,8 @@ def unanswered_tail(conn: Connection) -> str:
         return ttl_exceeded_tail(conn)
     untied = untied_words(conn)
     if not untied:
-        return ", no SYN-ACK, RST or ICMP"
+        too_big = syn_too_big_tail(conn)  # path MTU's message, no reject
+        return f", no SYN-ACK or RST{too_big}" if too_big else ", no SYN-ACK, RST or ICMP"
     return f", no SYN-ACK or RST; {untied}"
 
 

@@ -67,7 +67,7 @@ def data_moved(ctx: Context, session: Session, start: float = float("-inf"),
             return message
         if started and first_accepted is None and op in JOB_STARTS and accepted(message):
             first_accepted = message
-        elif op in _BYTE_COUNTS and message.type == "reply" and not message.error:
+        elif op in _BYTE_COUNTS and message.type == "reply" and message.error_free:
             count = message.body.get(_BYTE_COUNTS[op])
             if isinstance(count, int) and count > 0:
                 return message

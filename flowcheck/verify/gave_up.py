@@ -35,6 +35,7 @@ from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection
 from flowcheck.sessions.classify import message_op
 from flowcheck.verify.context import Context
+from flowcheck.verify.syn_too_big import syn_too_big_words
 from flowcheck.verify.unresent import answer_way_unseen, lone_syn, went_on_after
 from flowcheck.verify.unseen_tries import EarlierTries, earlier_tries
 from flowcheck.verify.way_back import lacking_words
@@ -150,7 +151,8 @@ def gave_up_words(ctx: Context, conn: Connection, gave: GaveUp) -> str:
     between = (f" (the session's data connection{'s' if len(moved) > 1 else ''} opened "
                f"after it, {uids}, carried data in between)"
                if moved else " with no data moved")
-    return (f"its one SYN ({frame_text(conn.syn_frames[0])}) got no answer in the capture, and "
+    return (f"its one SYN ({frame_text(conn.syn_frames[0])}) got no answer in the capture"
+            f"{syn_too_big_words(conn)}, and "
             f"{gave.words} {span_words(gave.seconds)} after it{between}, before "
             f"TCP would have resent the SYN (within {ctx.config.retransmission_timeout:g} "
             "s; a dropped SYN is resent for a minute or more): a connect fails that fast "

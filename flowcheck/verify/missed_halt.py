@@ -54,7 +54,7 @@ def _start(ctx: Context, session: Session, stream: NdmpStream) -> NdmpMessage | 
     starts = job_starts(ctx, session, stream)
     if starts:
         return starts[-1]
-    replies = [m for m in stream.messages if m.type == "reply" and not m.error
+    replies = [m for m in stream.messages if m.type == "reply" and m.error_free
                and message_op(m) in JOB_STARTS]
     return replies[-1] if replies else None
 

@@ -29,11 +29,11 @@ def agent_start(stream: NdmpStream, control: Connection) -> NdmpMessage | None:
     if one_sided(control) != "orig":
         return None
     replies = [m for m in stream.messages if m.type == "reply" and m.direction == "resp"
-               and message_op(m) in JOB_STARTS and not m.error]
+               and message_op(m) in JOB_STARTS and m.error_free]
     if not replies:
         replies = active_mover_replies(
             (m for m in stream.messages if m.type == "reply" and m.direction == "resp"
-             and not m.error), stream.announcements)
+             and m.error_free), stream.announcements)
     if not replies or not readable_from(stream, control, replies[-1].frame):
         return None
     return replies[-1]

@@ -116,7 +116,7 @@ def _ends_work(m: NdmpMessage) -> bool:
     once halted: NDMP v4 DATA_STOP / MOVER_STOP; verify.lost_reply._STOPS)."""
     op = message_op(m)
     return (op in HALTS or says_halted(m)
-            or (m.type == "reply" and not m.error and op in _STOPPED))
+            or (m.type == "reply" and m.error_free and op in _STOPPED))
 
 
 def _stop_asked_one_way(stream: NdmpStream, m: NdmpMessage) -> bool:

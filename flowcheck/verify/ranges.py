@@ -229,9 +229,12 @@ def note_swapped_ranges(ctx: Context) -> None:
     the ranges differ, and every media-side port of the sessions' callbacks and data
     connections is in the agent range and every agent-side port in the media range (a
     configuration that gives each host the other's range; the control connection's
-    source port is left out: it is often any ephemeral port)."""
+    source port is left out: it is often any ephemeral port). Not when either range
+    holds every port (Config.wide_ranges: the media range left unset): every port is in
+    it, so the half of the reading that leans on it says nothing, and swapping would set
+    the other side's range to every port."""
     config = ctx.config
-    if config.media_range == config.agent_range:
+    if config.media_range == config.agent_range or config.wide_ranges():
         return
     findings = [f for f in ctx.findings if f.code in _OUTSIDE]
     if not findings:

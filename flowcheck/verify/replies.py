@@ -22,6 +22,7 @@ from flowcheck.verify.reply_errors import (
     server_reason,
     tape_open_pending,
     tape_open_retried,
+    tape_open_retry_cut,
 )
 
 CONNECTING = {"DATA_CONNECT", "MOVER_CONNECT"}
@@ -63,7 +64,10 @@ def reply_severity(op: str, stream: NdmpStream, index: int) -> Severity:
     if op == "TAPE_OPEN":
         # A drive that cannot be opened stops the job, unless a later TAPE_OPEN got it or
         # the capture ended with the session still waiting (tape_open_pending).
+        # A later TAPE_OPEN reply whose error the capture cut: whether it got the drive
+        # cannot be seen (tape_open_retry_cut).
         return (Severity.WARNING if tape_open_retried(stream.messages, index)
+                or tape_open_retry_cut(stream.messages, index) is not None
                 or tape_open_pending(stream, index) else Severity.ERROR)
     if op == "CONNECT_OPEN":
         # Version negotiation: a refused version is fine if a later CONNECT_OPEN succeeds.
@@ -161,6 +165,17 @@ def _report_reply(ctx: Context, session: Session, messages: list[NdmpMessage],
                           "cannot be seen.")
         then = server_fix(op, error, host) or "See the tape agent's log."
         fix = f"Capture until the job ends. If it failed there: {then[:1].lower()}{then[1:]}"
+    elif op == "TAPE_OPEN" and severity == Severity.WARNING and not fix and stream is not None \
+            and (cut := tape_open_retry_cut(stream.messages,
+                                            stream.messages.index(messages[-1]))) is not None:
+        # A later TAPE_OPEN was answered, its error word not captured.
+        before_connect = (f" A later TAPE_OPEN of the session was answered "
+                          f"({frame_text(cut.frame)}), but the capture cut that reply before "
+                          "its error word (the snap length): whether it got the drive, or the "
+                          "job stopped here, cannot be seen.")
+        then = server_fix(op, error, host) or "See the tape agent's log."
+        fix = ("Capture whole packets (tcpdump -s 0) to read that reply, or see the job's "
+               f"log. If the job failed there: {then[:1].lower()}{then[1:]}")
     elif op == "TAPE_OPEN" and severity == Severity.WARNING and not fix:
         # A later TAPE_OPEN succeeded (reply_severity): the drive was got (field check 40).
         fix = ("Nothing to fix for this job: a later TAPE_OPEN of the session succeeded (the "
@@ -344,7 +359,7 @@ _NOTIFIED_BY = {"DATA_GET_STATE": "NOTIFY_DATA_HALTED", "MOVER_GET_STATE": "NOTI
 def says_halted(m: NdmpMessage) -> bool:
     """Is `m` a state reply saying its service halted (HALTED_STATES)?"""
     op = message_op(m)
-    return (m.type == "reply" and not m.error and op in HALTED_STATES
+    return (m.type == "reply" and m.error_free and op in HALTED_STATES
             and m.body.get("state") == HALTED_STATES[op])
 
 

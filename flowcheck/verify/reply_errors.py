@@ -82,9 +82,21 @@ def server_fix(op: str, error: str, host: str) -> str | None:
 
 def tape_open_retried(messages: list[NdmpMessage], index: int) -> bool:
     """Whether a TAPE_OPEN after the error reply at index succeeded: a drive tried and
-    then found free or loaded (a retry), not a job stopped by the refusal."""
-    return any(message_op(m) == "TAPE_OPEN" and m.type == "reply" and not m.error
+    then found free or loaded (a retry), not a job stopped by the refusal. A reply whose
+    error word the capture cut (NdmpMessage.error_unknown) is none: tape_open_retry_cut."""
+    return any(message_op(m) == "TAPE_OPEN" and m.type == "reply" and m.error_free
                for m in messages[index + 1:])
+
+
+def tape_open_retry_cut(messages: list[NdmpMessage], index: int) -> NdmpMessage | None:
+    """The first TAPE_OPEN reply after the error reply at index whose error word the
+    capture cut (NdmpMessage.error_unknown: the snap length, a hole), when no later one
+    succeeded (tape_open_retried): whether the drive was got cannot be seen, neither a
+    retry that got it nor a job stopped by the refusal; None else."""
+    if tape_open_retried(messages, index):
+        return None
+    return next((m for m in messages[index + 1:] if message_op(m) == "TAPE_OPEN"
+                 and m.type == "reply" and m.error_unknown), None)
 
 
 def tape_open_pending(stream: NdmpStream, index: int) -> bool:

@@ -377,12 +377,16 @@ def _nothing_came(ctx: Context, session: Session, stalled: StalledTransfer,
     start = next((m for m in reversed(messages) if m.type == "request"
                   and message_op(m) in JOB_STARTS and m.frame < conn.fin_frames[0]), None)
     answer = reply_to(start, messages) if start is not None else None
-    began = answer if answer is not None and not answer.error else None
+    # A reply whose error word the capture cut (error_unknown) is no start accepted.
+    began = answer if answer is not None and answer.error_free else None
     control_fin = closed_with_control(ctx, session, conn)
     waited = (f" for {span_words(control_fin.ts - began.ts)}"
               if began is not None and control_fin is not None else "")
     since = (f" after {message_op(began)} was answered ({frame_text(began.frame)})"
-             if began is not None else " after it opened")
+             if began is not None else
+             f" after it opened ({message_op(answer)} answered in {frame_text(answer.frame)}, "
+             "its error not captured)" if answer is not None and answer.error_unknown
+             else " after it opened")
     head = (f"The data connection {connection_ends(conn)} never carried data: nothing came from "
             f"{roles[1]} {silent} on it{waited}{since}. {capitalised(roles[0])} {closer} "
             f"then gave up waiting for it (FIN, {frame_text(conn.fin_frames[0])}: its timeout for "

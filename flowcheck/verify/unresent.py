@@ -43,6 +43,7 @@ from flowcheck.verify.context import Context
 from flowcheck.verify.cut_icmp import untied_words
 from flowcheck.verify.details import failure_words, syn_count
 from flowcheck.verify.filtered import data_moved
+from flowcheck.verify.syn_too_big import syn_too_big_words
 from flowcheck.verify.ttl_exceeded import ttl_exceeded
 from flowcheck.verify.unseen_tries import earlier_tries, earlier_tries_words
 from flowcheck.verify.way_back import lacking_words
@@ -231,6 +232,8 @@ def cut_answer_words(conns: Sequence[Connection], words: str,
     caller's words already say "in the capture" (no_answer_words' `unseen`): "never" is
     not what a capture that ended there can show. counted: the words before already give
     the SYNs' count ("sent 2 SYNs"), so the brackets give only their span."""
+    if len(conns) == 1:  # what the capture holds instead of an answer: path MTU's message
+        words += syn_too_big_words(conns[0])
     if cut is None:
         return words
     first = min(conns, key=lambda c: (c.ts, c.first_frame))
@@ -303,7 +306,8 @@ def unresent_words(ctx: Context, conn: Connection, after: float) -> str:
     resend = ("" if tries is None else
               f"; {earlier_tries_words(conn, tries, 'it')}; a later resend may wait longer "
               "than the first (TCP doubles its timeout)")
-    return (f"its one SYN ({frame_text(conn.syn_frames[0])}) got no answer in the capture and was "
+    return (f"its one SYN ({frame_text(conn.syn_frames[0])}) got no answer in the capture"
+            f"{syn_too_big_words(conn)} and was "
             f"never resent in the {span_words(after)} of capture after it, although TCP resends an "
             f"unanswered SYN within {rto:g} s: {lost}"
             + (f"; the capture holds {untied}" if untied else "") + resend)
