@@ -13,6 +13,7 @@ from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, NdmpMessage, NdmpStream
 from flowcheck.sessions import closing, message_op, one_sided
 from flowcheck.sessions.classify import JOB_STARTS
+from flowcheck.verify.first_close import peer_fin_first
 from flowcheck.verify.hidden_ends import active_mover_replies
 from flowcheck.verify.replies import HALTS
 from flowcheck.verify.snapped_halts import readable_from
@@ -28,12 +29,15 @@ def agent_start(stream: NdmpStream, control: Connection) -> NdmpMessage | None:
     mover's start). None else."""
     if one_sided(control) != "orig":
         return None
+    # A reply whose error word the snap length cut counts, as hidden_ends.lost_start's
+    # does (running._start_refused reads a DMA that acted refused; started_one_way, a
+    # close the DMA began).
     replies = [m for m in stream.messages if m.type == "reply" and m.direction == "resp"
-               and message_op(m) in JOB_STARTS and m.error_free]
+               and message_op(m) in JOB_STARTS and not m.error]
     if not replies:
         replies = active_mover_replies(
             (m for m in stream.messages if m.type == "reply" and m.direction == "resp"
-             and m.error_free), stream.announcements)
+             and not m.error), stream.announcements)
     if not replies or not readable_from(stream, control, replies[-1].frame):
         return None
     return replies[-1]
@@ -58,6 +62,8 @@ def started_one_way(stream: NdmpStream, control: Connection, lost: int = 0
     start = agent_start(stream, control)
     if start is None or start.frame > end:
         return None
+    if start.error_unknown and peer_fin_first(control, stream):
+        return None  # the DMA closed first, as after a refusal the cut error may hold
     if any(message_op(m) in HALTS and m.frame > start.frame for m in stream.messages):
         return None
     return start
@@ -65,7 +71,10 @@ def started_one_way(stream: NdmpStream, control: Connection, lost: int = 0
 
 def one_way_words(control: Connection, start: NdmpMessage) -> str:
     """What the one direction shows, for control_closed's message."""
+    cut = "; its error word not captured, the agent closing first" \
+        if start.error_unknown else ""
     return (f"The capture holds only {control.resp_h}'s packets of the control connection "
             f"(the media server's requests not captured): its reply to "
-            f"{message_op(start)} ({frame_text(start.frame)}) shows the job started, and the "
+            f"{message_op(start)} ({frame_text(start.frame)}{cut}) shows the job started, "
+            "and the "
             "halts it would notify travel that same direction: none came before its FIN. ")
