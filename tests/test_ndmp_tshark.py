@@ -130,10 +130,11 @@ def ndmp_captures() -> list[Path]:
 
 
 # pcapng files of several interfaces holding each packet on two of them (a router's two
-# sides, dumpcap -i rm -i ra), one interface's packets in blocks: tshark decodes a
+# sides, dumpcap -i rm -i ra; -i r1 -i r3), one interface's packets in blocks: tshark decodes a
 # message at its copy first in the file, flowcheck at the first in time, which the file
 # may hold later (frame 27 against tshark's 4).
-COPIES_FIRST_IN_FILE = {"newuser63/router-return-drop-dumpcap.pcapng.gz"}
+COPIES_FIRST_IN_FILE = {"newuser63/router-return-drop-dumpcap.pcapng.gz",
+                        "nu64b/router-two-interfaces.pcapng"}
 
 needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark missing")
 

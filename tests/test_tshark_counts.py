@@ -83,11 +83,12 @@ def assert_matches_tshark(path: Path, connections: list[Connection] | None = Non
 
 
 # pcapng files of several interfaces holding each packet on two of them (a router's two
-# sides, dumpcap -i rm -i ra: captures/newuser63): flowcheck numbers a connection by its
+# sides, dumpcap -i rm -i ra: captures/newuser63, nu64b): flowcheck numbers a connection by its
 # first packet in time, tshark by its first in the file, which holds one interface's
 # packets in blocks (the callback's copy on the other interface comes first there); the
 # counts are the same, the order is not.
-IN_TIME_ORDER = {"captures/newuser63/router-return-drop-dumpcap.pcapng.gz"}
+IN_TIME_ORDER = {"captures/newuser63/router-return-drop-dumpcap.pcapng.gz",
+                 "captures/nu64b/router-two-interfaces.pcapng"}
 
 
 @pytest.mark.parametrize("path", CAPTURES, ids=lambda p: str(p.relative_to(ROOT)))
