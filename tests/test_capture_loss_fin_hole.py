@@ -86,3 +86,40 @@ def test_every_path_counts_the_hole_before_the_fin(plain: Path) -> None:
     results = every_path(plain, chunk=2_000)
     assert results[0] == results[1] == results[2]
     assert [missed for _, missed, _, _ in results[0] if missed] == [194_208]
+
+
+def _stale_then_fin(path: Path) -> Path:
+    """A capture begun after a sender's 100,000 B passed: a resend of its segment at
+    50,000 (stale), the receiver's duplicate ACK of every byte, then the sender's FIN and
+    the close (scapy)."""
+    from scapy.all import IP, TCP, Ether, Raw
+    from scapy_files import write_packets
+
+    end = 101_000  # the FIN's sequence number: every byte of the sender's below it
+    rows = [("A", 51_000, 5_000, 1_448, True), ("A", 5_000, end, 0, False),
+            ("FA", end, 5_000, 0, True), ("FA", 5_000, end + 1, 0, False),
+            ("A", end + 1, 5_001, 0, True)]
+    packets = []
+    for number, (flags, seq, ack, size, sender) in enumerate(rows):
+        ends = (("10.0.0.1", 40_000), ("10.0.0.2", 10_000))
+        (src, sport), (dst, dport) = ends if sender else ends[::-1]
+        packet = (Ether() / IP(src=src, dst=dst)
+                  / TCP(sport=sport, dport=dport, flags=flags, seq=seq, ack=ack))
+        packet = packet / Raw(b"x" * size) if size else packet
+        packet.time = 1 + number / 100
+        packets.append(packet)
+    return write_packets(path, packets)
+
+
+@pytest.mark.usefixtures("short_everywhere")
+def test_a_hole_the_receiver_acked_before_the_fin_is_no_sniffer_loss(tmp_path: Path) -> None:
+    """review62e: the receiver's ACK of the hole's end came before the FIN (it does not
+    acknowledge the FIN), so the bytes may have passed before the capture began, as any
+    hole below a receiver's first ACK of a capture joined mid-stream; nu64a's rule read
+    48,552 B "the sniffer lost them, not the network"."""
+    path = _stale_then_fin(tmp_path / "stale-then-fin.pcap")
+    assert fin_gap(path, "40000") == 48_552  # tshark: "Previous segment not captured"
+    results = every_path(path, chunk=200)
+    assert results[0] == results[1] == results[2] == [("C1", 0, 0, [])]
+    traffic = read_traffic([str(path)], build_config())
+    assert check_capture_loss(traffic.connections, traffic.captures) == []

@@ -228,8 +228,15 @@ def acked_before(side: Endpoint, mid_stream: bool) -> set[int]:
 def fin_closed(side: Endpoint, hole: list) -> bool:
     """Did the side's FIN close the hole: the packet after the gap a FIN without payload
     (the hole's plen 0: only a FIN moves a side's sequence without payload, as
-    conn._track_sequence and the bulk path open holes), the side's FIN captured?"""
-    return side.fin and hole[4] == 0
+    conn._track_sequence and the bulk path open holes), the side's FIN captured, and
+    the peer's first ACK captured (Endpoint.ack_first) beyond the hole, the FIN's own
+    acknowledged? An ACK of the hole's end alone came before the FIN (it does not
+    acknowledge it): the receiver had the bytes before the capture heard the FIN, and
+    the data below them may be a stale resend of a capture that began after they passed
+    (review62e: a resend of a segment 50,000 B back, the receiver's duplicate ACK of
+    every byte, then the FIN read 48,552 B "the sniffer lost")."""
+    return side.fin and hole[4] == 0 and side.ack_first is not None \
+        and side.ack_first > hole[1]
 
 
 def untold_holes(side: Endpoint, end_ts: float, rto: float) -> list[list]:
