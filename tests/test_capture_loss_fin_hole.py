@@ -127,6 +127,14 @@ def test_a_hole_the_receiver_acked_before_the_fin_is_no_sniffer_loss(tmp_path: P
     assert results[0] == results[1] == results[2] == [("C1", 0, 0, [])]
     traffic = read_traffic([str(path)], build_config())
     assert check_capture_loss(traffic.connections, traffic.captures) == []
+    # Another stale resend after the FIN, in the middle of the hole: its lower piece is
+    # no more the sniffer's than the whole was.
+    split = _close(tmp_path / "stale-split.pcap", [
+        ("A", 51_000, 5_000, 1_448, True), ("A", 5_000, END, 0, False),
+        ("FA", END, 5_000, 0, True), ("A", 71_000, 5_000, 1_448, True),
+        ("FA", 5_000, END + 1, 0, False), ("A", END + 1, 5_001, 0, True)])
+    results = every_path(split, chunk=200)
+    assert results[0] == results[1] == results[2] == [("C1", 0, 0, [])]
 
 
 @pytest.mark.usefixtures("short_everywhere")

@@ -231,14 +231,17 @@ def fin_closed(side: Endpoint, hole: list, fin_frames: list[int]) -> bool:
     0: only a FIN moves a side's sequence without payload, as conn._track_sequence and
     the bulk path open holes; or its frame one of fin_frames, the connection's FIN
     frames: a FIN with the side's last bytes, review62e), the side's FIN captured, and
-    the peer's first ACK captured (Endpoint.ack_first) beyond that packet, the FIN's own
-    acknowledged? An ACK of the hole's end alone came before the FIN (it does not
-    acknowledge it): the receiver had the bytes before the capture heard the FIN, and
-    the data below them may be a stale resend of a capture that began after they passed
-    (review62e: a resend of a segment 50,000 B back, the receiver's duplicate ACK of
-    every byte, then the FIN read 48,552 B "the sniffer lost")."""
+    the peer's first ACK captured (Endpoint.ack_first) beyond the side's last byte
+    (max_end), the FIN's own acknowledged? An ACK of the hole's end alone came before
+    the FIN (it does not acknowledge it): the receiver had the bytes before the capture
+    heard the FIN, and the data below them may be a stale resend of a capture that began
+    after they passed (review62e: a resend of a segment 50,000 B back, the receiver's
+    duplicate ACK of every byte, then the FIN read 48,552 B "the sniffer lost")."""
+    # The FIN ends the side (its packet ends at max_end): its own ACK is beyond max_end,
+    # whatever piece of the hole a later segment left (Endpoint.fill keeps the frame).
     return side.fin and (hole[4] == 0 or hole[2] in fin_frames) \
-        and side.ack_first is not None and side.ack_first > hole[1] + hole[4]
+        and side.ack_first is not None and side.max_end is not None \
+        and side.ack_first > side.max_end
 
 
 def untold_holes(side: Endpoint, end_ts: float, rto: float) -> list[list]:
