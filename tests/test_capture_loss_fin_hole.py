@@ -86,3 +86,73 @@ def test_every_path_counts_the_hole_before_the_fin(plain: Path) -> None:
     results = every_path(plain, chunk=2_000)
     assert results[0] == results[1] == results[2]
     assert [missed for _, missed, _, _ in results[0] if missed] == [194_208]
+
+
+END = 101_000  # the sender's FIN's sequence number in _close: every byte of its below it
+
+
+def _close(path: Path, rows: list[tuple[str, int, int, int, bool]]) -> Path:
+    """A capture begun after a sender's first 50,000 B passed, rows (flags, seq, ack,
+    payload size, from the sender) between 10.0.0.1:40000 (the sender) and
+    10.0.0.2:10000, 10 ms apart (scapy)."""
+    from scapy.all import IP, TCP, Ether, Raw
+    from scapy_files import write_packets
+
+    packets = []
+    for number, (flags, seq, ack, size, sender) in enumerate(rows):
+        ends = (("10.0.0.1", 40_000), ("10.0.0.2", 10_000))
+        (src, sport), (dst, dport) = ends if sender else ends[::-1]
+        packet = (Ether() / IP(src=src, dst=dst)
+                  / TCP(sport=sport, dport=dport, flags=flags, seq=seq, ack=ack))
+        packet = packet / Raw(b"x" * size) if size else packet
+        packet.time = 1 + number / 100
+        packets.append(packet)
+    return write_packets(path, packets)
+
+
+@pytest.mark.usefixtures("short_everywhere")
+def test_a_hole_the_receiver_acked_before_the_fin_is_no_sniffer_loss(tmp_path: Path) -> None:
+    """review62e: the receiver's ACK of the hole's end came before the FIN (it does not
+    acknowledge the FIN), so the bytes may have passed before the capture began, as any
+    hole below a receiver's first ACK of a capture joined mid-stream; nu64a's rule read
+    48,552 B "the sniffer lost them, not the network"."""
+    # A resend of the segment at 50,000 (stale), the receiver's duplicate ACK of every
+    # byte, then the sender's FIN and the close.
+    path = _close(tmp_path / "stale-then-fin.pcap", [
+        ("A", 51_000, 5_000, 1_448, True), ("A", 5_000, END, 0, False),
+        ("FA", END, 5_000, 0, True), ("FA", 5_000, END + 1, 0, False),
+        ("A", END + 1, 5_001, 0, True)])
+    assert fin_gap(path, "40000") == 48_552  # tshark: "Previous segment not captured"
+    results = every_path(path, chunk=200)
+    assert results[0] == results[1] == results[2] == [("C1", 0, 0, [])]
+    traffic = read_traffic([str(path)], build_config())
+    assert check_capture_loss(traffic.connections, traffic.captures) == []
+    # Another stale resend after the FIN, in the middle of the hole: its lower piece is
+    # no more the sniffer's than the whole was.
+    split = _close(tmp_path / "stale-split.pcap", [
+        ("A", 51_000, 5_000, 1_448, True), ("A", 5_000, END, 0, False),
+        ("FA", END, 5_000, 0, True), ("A", 71_000, 5_000, 1_448, True),
+        ("FA", 5_000, END + 1, 0, False), ("A", END + 1, 5_001, 0, True)])
+    results = every_path(split, chunk=200)
+    assert results[0] == results[1] == results[2] == [("C1", 0, 0, [])]
+
+
+@pytest.mark.usefixtures("short_everywhere")
+def test_a_fin_with_the_last_bytes_closes_its_hole_too(tmp_path: Path) -> None:
+    """review62e: the FIN carrying the side's last 100 B (a close with data queued) is as
+    much the side's last packet as a bare FIN: nu64a's rule counted the hole before a
+    bare FIN only, and this one (48,452 B, tshark's "Previous segment not captured")
+    read no loss, "every byte"."""
+    path = _close(tmp_path / "fin-with-data.pcap", [
+        ("A", 51_000, 5_000, 1_448, True), ("FA", END - 100, 5_000, 100, True),
+        ("FA", 5_000, END + 1, 0, False), ("A", END + 1, 5_001, 0, True)])
+    assert fin_gap(path, "40000") == 48_452
+    results = every_path(path, chunk=200)
+    assert results[0] == results[1] == results[2] == [("C1", 48_452, 1, [2])]
+    # The same close after the receiver's duplicate ACK of the FIN's first byte: a
+    # capture begun after the bytes passed, as a bare FIN's.
+    stale = _close(tmp_path / "stale-fin-with-data.pcap", [
+        ("A", 51_000, 5_000, 1_448, True), ("A", 5_000, END - 100, 0, False),
+        ("FA", END - 100, 5_000, 100, True), ("FA", 5_000, END + 1, 0, False),
+        ("A", END + 1, 5_001, 0, True)])
+    assert every_path(stale, chunk=200)[0] == [("C1", 0, 0, [])]

@@ -37,3 +37,24 @@ def test_a_router_reject_for_an_address_that_called_back_is_no_port_forward() ->
     assert refused.fix.startswith("Allow TCP from 10.64.1.1 to 10.64.2.2 ports 6001-6100 "
                                   "(agent range) in the forward chain of 10.64.1.254")
     assert "if none does, check that 10.64.1.254 reaches 10.64.2.2" in refused.fix
+
+
+def test_the_callbacks_address_is_no_proof_of_the_agents_own() -> None:
+    """review62e: a device that forwards port 10000 to the agent and gives the agent's
+    connections its own address (a source NAT) makes the same capture: the callback
+    from 10.64.2.2 cannot tell it from the agent's own address, so the message says
+    "most likely" and the fix names the port forward last, after the router's rules."""
+    config = build_config(load_file(CASES / "router-host-unreachable.toml"))
+    result = analyze(read_traffic([str(CASES / "router-host-unreachable.pcap")], config),
+                     config)
+    [refused] = [f for f in result.findings if f.code == "data_refused"]
+    assert "and the agent's own address, not a device's" not in refused.message
+    assert ("most likely the agent's own address, not a device's that forwards some of its "
+            "ports (such a device would also have to give the agent's own connections its "
+            "address, a source NAT to it, which the capture cannot tell from the agent's "
+            "own)") in refused.message
+    lead, _, rest = refused.fix.partition("If 10.64.2.2 is a device's address")
+    assert "in the forward chain of 10.64.1.254" in lead
+    assert rest.startswith(" that forwards port 10000 to the agent and gives the agent's "
+                           "connections that address (a port forward with a source NAT), "
+                           "forward 6001-6100 (agent range) to the agent there too.")

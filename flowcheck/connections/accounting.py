@@ -117,7 +117,7 @@ def account_missed(c: ConnState, rto: float = 3.0) -> None:
     gapped = c.orig.holes or c.resp.holes or c.orig.hole_frames or c.resp.hole_frames
     if gapped:
         before = {frame for side in (c.orig, c.resp)
-                  for frame in acked_before(side, mid_stream)}
+                  for frame in acked_before(side, mid_stream, record.fin_frames)}
         # The gaps never filled, where each opened (a hole keeps its frame): not those a
         # reordered segment filled a few frames later (trial B of session 34: four such
         # frames cited for "1 gap", the one real gap's frame not among them).
@@ -188,7 +188,7 @@ def joined_mid_stream(c: ConnState) -> bool:
     return c.orig.isn is None and c.resp.isn is None
 
 
-def acked_before(side: Endpoint, mid_stream: bool) -> set[int]:
+def acked_before(side: Endpoint, mid_stream: bool, fin_frames: list[int]) -> set[int]:
     """Drop side's holes below its peer's first ACK captured (Endpoint.ack_first), the
     parts of them below it, and those its SACK blocks (RFC 2018; Endpoint.sacked_first)
     cover: the receiver had those bytes when the capture first heard from it, so they may
@@ -203,7 +203,8 @@ def acked_before(side: Endpoint, mid_stream: bool) -> set[int]:
     came after the data captured below them, the sniffer's loss (newuser64: a data
     connection cut to its first 5,792 B and its FIN, 194,208 B dropped here, the
     receiver's first ACK captured being the one of the FIN, and step 5 said "every
-    byte"). Returns the frames (the packet after the gap) of the holes dropped whole.
+    byte"; fin_frames: the connection's FIN frames, Connection.fin_frames). Returns the
+    frames (the packet after the gap) of the holes dropped whole.
     At finish time: the per-packet path keeps ack_first and sacked_first
     (connections.sack) per side."""
     if not mid_stream:
@@ -213,7 +214,7 @@ def acked_before(side: Endpoint, mid_stream: bool) -> set[int]:
                                           and not side.sacked_first):
         return set()
     frames = {hole[2] for hole in side.holes}
-    closed = [hole for hole in side.holes if fin_closed(side, hole)]
+    closed = [hole for hole in side.holes if fin_closed(side, hole, fin_frames)]
     side.holes = [hole for hole in side.holes if hole[1] > first and hole not in closed]
     if side.holes and side.holes[0][0] < first:
         side.holes[0][0] = first
@@ -225,11 +226,22 @@ def acked_before(side: Endpoint, mid_stream: bool) -> set[int]:
     return frames - {hole[2] for hole in side.holes}
 
 
-def fin_closed(side: Endpoint, hole: list) -> bool:
-    """Did the side's FIN close the hole: the packet after the gap a FIN without payload
-    (the hole's plen 0: only a FIN moves a side's sequence without payload, as
-    conn._track_sequence and the bulk path open holes), the side's FIN captured?"""
-    return side.fin and hole[4] == 0
+def fin_closed(side: Endpoint, hole: list, fin_frames: list[int]) -> bool:
+    """Did the side's FIN close the hole: the packet after the gap a FIN (the hole's plen
+    0: only a FIN moves a side's sequence without payload, as conn._track_sequence and
+    the bulk path open holes; or its frame one of fin_frames, the connection's FIN
+    frames: a FIN with the side's last bytes, review62e), the side's FIN captured, and
+    the peer's first ACK captured (Endpoint.ack_first) beyond the side's last byte
+    (max_end), the FIN's own acknowledged? An ACK of the hole's end alone came before
+    the FIN (it does not acknowledge it): the receiver had the bytes before the capture
+    heard the FIN, and the data below them may be a stale resend of a capture that began
+    after they passed (review62e: a resend of a segment 50,000 B back, the receiver's
+    duplicate ACK of every byte, then the FIN read 48,552 B "the sniffer lost")."""
+    # The FIN ends the side (its packet ends at max_end): its own ACK is beyond max_end,
+    # whatever piece of the hole a later segment left (Endpoint.fill keeps the frame).
+    return side.fin and (hole[4] == 0 or hole[2] in fin_frames) \
+        and side.ack_first is not None and side.max_end is not None \
+        and side.ack_first > side.max_end
 
 
 def untold_holes(side: Endpoint, end_ts: float, rto: float) -> list[list]:

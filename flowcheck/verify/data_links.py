@@ -474,7 +474,7 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
             if meanwhile is not None else fix
         # The address up and the agent's own: the router's reject (verify.forwarded).
         router = router_meanwhile(ctx, session, first)
-        fix = router_reject_fix(ctx, session, first) if router is not None else fix
+        fix = router_reject_fix(ctx, session, first, router[0]) if router is not None else fix
         ctx.add("data_refused",
                 f"{_SUBJECT}from {first.orig_h} was refused{tries}: "
                 f"{refusal_causes(ctx, first)}.{outside[0] if outside else ''}"

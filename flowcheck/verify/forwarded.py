@@ -71,22 +71,32 @@ def router_reject_words(conn: Connection, other: Connection, callback: Connectio
             f" (with {word} {ttl})" if ttl is not None else "")
     return (f" Yet {conn.resp_h} answered {other.uid} on port {other.resp_p} at the same "
             f"time and the agent's callback ({callback.uid}) came from {conn.resp_h} "
-            f"itself, so it is up, routed, and the agent's own address, not a device's "
-            f"that forwards some of its ports: the router {router} that sent the ICMP"
+            f"itself, so it is up and routed, and most likely the agent's own address, "
+            "not a device's that forwards some of its ports (such a device would also "
+            "have to give the agent's own connections its address, a source NAT to it, "
+            "which the capture cannot tell from the agent's own): the router "
+            f"{router} that sent the ICMP"
             f"{sent} most likely rejects the connection on purpose with that code (a "
             "reject rule in its forward chain, such as nft's `reject with icmp type "
             "host-unreachable`).")
 
 
-def router_reject_fix(ctx: Context, session: Session, conn: Connection) -> str:
-    """The fix for router_meanwhile's reading: the allow rule in the forward chain of the
-    router that sent the ICMP (device_name), then its route to the host if no rule there
-    rejects it (refusals.refused_fix's routing reading, second: it led with it)."""
+def router_reject_fix(ctx: Context, session: Session, conn: Connection,
+                      other: Connection) -> str:
+    """The fix for router_meanwhile's reading (`other`: the connection conn's address
+    answered meanwhile): the allow rule in the forward chain of the router that sent the
+    ICMP (device_name), then its route to the host if no rule there rejects it
+    (refusals.refused_fix's routing reading, second: it led with it), last the port
+    forward a device that also gives the agent's connections its address would lack
+    (review62e: the capture cannot tell that address from the agent's own)."""
     router = str(conn.icmp_sender)
     rule = allow_rule(ctx, conn, session, device=device_name(router))
     return (f"{rule[:1].upper()}{rule[1:]}, before the rule there that rejects it; if "
             f"none does, check that {router} reaches {conn.resp_h} on those ports (its "
-            f"route and neighbour entry for it: `ping {conn.resp_h}` from there).")
+            f"route and neighbour entry for it: `ping {conn.resp_h}` from there). If "
+            f"{conn.resp_h} is a device's address that forwards port {other.resp_p} to the "
+            "agent and gives the agent's connections that address (a port forward with a "
+            f"source NAT), forward {_range_words(ctx, conn)} to the agent there too.")
 
 
 def reset_meanwhile(ctx: Context, session: Session, conn: Connection
@@ -162,12 +172,17 @@ def forwarded_fix(ctx: Context, conn: Connection, other: Connection) -> str:
     the connection its address answered meanwhile: forward conn's range as other's port
     is forwarded (it said "as port 10000 is" whatever the NDMP port, the message "port
     10010": tests/test_natfix.py)."""
-    range_words = ctx.ranges("agent") if ctx.config.in_agent_range(conn.resp_p) else (
+    return (f"If {conn.resp_h} is a forwarded address (a port forward or DNAT on the "
+            f"device in front of the host), forward {_range_words(ctx, conn)} to the host "
+            f"too, as port {other.resp_p} is; else: ")
+
+
+def _range_words(ctx: Context, conn: Connection) -> str:
+    """The range conn's responder port is in, as the fixes name it ("ports 6001-6100
+    (agent range)"), else "port N"."""
+    return ctx.ranges("agent") if ctx.config.in_agent_range(conn.resp_p) else (
         ctx.ranges("media") if ctx.config.in_media_range(conn.resp_p) else
         f"port {conn.resp_p}")
-    return (f"If {conn.resp_h} is a forwarded address (a port forward or DNAT on the "
-            f"device in front of the host), forward {range_words} to the host too, as port "
-            f"{other.resp_p} is; else: ")
 
 
 def announce_and_forward_fix(ctx: Context, session: Session, ann: Announcement,
