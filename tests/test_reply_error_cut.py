@@ -66,3 +66,42 @@ def test_a_start_whose_answer_was_cut_is_not_said_answered(tmp_path: Path) -> No
     [stall] = [f for f in analysis.findings if f.code == "data_stalled"]
     assert "was answered (frame 26)" not in stall.message
     assert "error not captured" in stall.message
+
+
+def test_a_version_retry_whose_answer_was_cut_is_no_version_taken() -> None:
+    """CONNECT_OPEN refused (frame 6, the version), the DMA's second CONNECT_OPEN answered
+    by a reply the capture cut (frame 8): the cut reply read as the later CONNECT_OPEN that
+    succeeded (replies.reply_severity's `not m.error`), "this alone does not fail a job".
+    Whether the agent took the version cannot be seen: the refusal a warning that names
+    the cut reply, neither a version agreed nor a job stopped by the refusal; a second
+    refusal in the place of the cut reply keeps the refusal an error."""
+    from test_verify_scenarios import A, M, conn, msg, run
+
+    from flowcheck.model import NdmpStream
+
+    def refusal(second):  # noqa: ANN001, ANN202 - test helper
+        control = conn("Nctl", M, 5001, A, 10000, 0.0, end=20.0, orig_bytes=200,
+                       resp_bytes=300)
+        stream = NdmpStream("Nctl", version=4, messages=[
+            msg(4, 0.1, "orig", "request", "CONNECT_OPEN"),
+            msg(6, 0.2, "resp", "reply", "CONNECT_OPEN", error=1,
+                error_name="NDMP_NOT_SUPPORTED_ERR"),
+            msg(7, 0.3, "orig", "request", "CONNECT_OPEN"), second,
+            msg(9, 0.5, "orig", "request", "CONNECT_CLIENT_AUTH"),
+            msg(10, 0.6, "resp", "reply", "CONNECT_CLIENT_AUTH")])
+        _, findings = run([control], [stream])
+        return next(f for f in findings if f.code == "ndmp_error_reply" and f.frames == [6])
+
+    cut = msg(8, 0.4, "resp", "reply", "CONNECT_OPEN", error_name=None)  # type: ignore[arg-type]
+    cut.partial = True
+    assert cut.error_unknown
+    finding = refusal(cut)
+    assert str(finding.severity) == "warning"
+    assert "does not fail a job" not in finding.message
+    assert "(frame 8)" in finding.message and "cannot be seen" in finding.message
+    assert "NDMP protocol version" in finding.fix and "tape" not in finding.fix
+    again = refusal(msg(8, 0.4, "resp", "reply", "CONNECT_OPEN", error=1,
+                        error_name="NDMP_NOT_SUPPORTED_ERR"))
+    assert str(again.severity) == "error"
+    taken = refusal(msg(8, 0.4, "resp", "reply", "CONNECT_OPEN"))
+    assert str(taken.severity) == "warning" and "does not fail a job" in taken.message
