@@ -105,3 +105,40 @@ def test_a_version_retry_whose_answer_was_cut_is_no_version_taken() -> None:
     assert str(again.severity) == "error"
     taken = refusal(msg(8, 0.4, "resp", "reply", "CONNECT_OPEN"))
     assert str(taken.severity) == "warning" and "does not fail a job" in taken.message
+
+
+def test_a_one_way_start_whose_answer_was_cut_still_starts_the_job(tmp_path: Path) -> None:
+    """field38-matrix/agent-killed-one-direction-in (the agent's packets only: its
+    DATA_START_BACKUP reply, frame 13, stands for the unseen request) cut by the snap
+    length (`editcap -s 90`: 24 B of TCP payload, every reply's error word cut). The
+    agent closed the control connection while its data connection carried 131,072 B:
+    control_closed, as the whole capture reads. leftovers62 left the cut reply out of
+    one_way_start.agent_start (no start, nothing judged: PASS, step 5 `ok` on the bytes);
+    a cut reply stands for its request as a lost start's does, the words say its error
+    was not captured. trial39-server-errors/start-backup-before-data-connect seen so,
+    its ILLEGAL_STATE_ERR reply cut (the DMA closed at once: a refusal's signs), is no
+    start either way: inconclusive, no control_closed."""
+    import subprocess
+
+    folder, name = CAPTURES / "field38-matrix", "agent-killed-one-direction-in"
+    cut = tmp_path / "snap90.pcap"
+    subprocess.run(["editcap", "-F", "pcap", "-s", "90", str(folder / f"{name}.pcap"), str(cut)],
+                   check=True, capture_output=True)
+    analysis = stored_analysis(cut, config_path=case_config(folder, name))
+    [reply] = _messages(analysis, "DATA_START_BACKUP", 13)
+    assert reply.error_unknown
+    assert analysis.verdict == "fail"
+    [closed] = [f for f in analysis.findings if f.code == "control_closed"]
+    assert "(frame 13, its error not captured, and the session went on as after a success)" \
+        in " ".join(closed.message.split())
+
+    folder, name = CAPTURES / "trial39-server-errors", "start-backup-before-data-connect"
+    one_way = tmp_path / "agent-only.pcap"
+    subprocess.run(["tcpdump", "-r", str(folder / f"{name}.pcap"), "-w", str(one_way),
+                    "src host 10.77.0.2"], check=True, capture_output=True)
+    refused = cut_reply(tmp_path, tmp_path, "agent-only", 7, keep=28)
+    analysis = stored_analysis(refused, config_path=case_config(folder, name))
+    [reply] = _messages(analysis, "DATA_START_BACKUP", 7)
+    assert reply.error_unknown
+    assert analysis.verdict == "inconclusive"
+    assert not [f for f in analysis.findings if f.code in ("control_closed", "control_reset")]

@@ -19,7 +19,8 @@ from flowcheck.verify.snapped_halts import readable_from
 
 
 def agent_start(stream: NdmpStream, control: Connection) -> NdmpMessage | None:
-    """The agent's last successful reply to a DATA_START_* request when the capture holds
+    """The agent's last reply to a DATA_START_* request that refused nothing the capture
+    shows (its error NDMP_NO_ERR, or cut: NdmpMessage.error_unknown) when the capture holds
     only the agent's direction of the control connection (one_sided "orig") and shows it
     readable from that reply on (snapped_halts.readable_from): where the job's start
     shows when its request does not. Without one, a three-way job's tape agent's last
@@ -28,8 +29,11 @@ def agent_start(stream: NdmpStream, control: Connection) -> NdmpMessage | None:
     mover's start). None else."""
     if one_sided(control) != "orig":
         return None
+    # A reply whose error word the capture cut (error_unknown) stands for its request as
+    # well, as a lost start's does (hidden_ends.lost_start): whether it was refused is
+    # running._start_refused's to judge; left out, a killed agent's job read PASS.
     replies = [m for m in stream.messages if m.type == "reply" and m.direction == "resp"
-               and message_op(m) in JOB_STARTS and m.error_free]
+               and message_op(m) in JOB_STARTS and not m.error]
     if not replies:
         replies = active_mover_replies(
             (m for m in stream.messages if m.type == "reply" and m.direction == "resp"
@@ -64,8 +68,13 @@ def started_one_way(stream: NdmpStream, control: Connection, lost: int = 0
 
 
 def one_way_words(control: Connection, start: NdmpMessage) -> str:
-    """What the one direction shows, for control_closed's message."""
+    """What the one direction shows, for control_closed's message; a reply whose error
+    word the capture cut (error_unknown) is said so, the session's going on as after a
+    success what shows the start (running._start_refused found no refusal's signs)."""
+    cut = (", its error not captured, and the session went on as after a success"
+           if start.error_unknown else "")
     return (f"The capture holds only {control.resp_h}'s packets of the control connection "
             f"(the media server's requests not captured): its reply to "
-            f"{message_op(start)} ({frame_text(start.frame)}) shows the job started, and the "
-            "halts it would notify travel that same direction: none came before its FIN. ")
+            f"{message_op(start)} ({frame_text(start.frame)}{cut}) shows the job started, "
+            "and the halts it would notify travel that same direction: none came before its "
+            "FIN. ")
