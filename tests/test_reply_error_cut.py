@@ -66,3 +66,79 @@ def test_a_start_whose_answer_was_cut_is_not_said_answered(tmp_path: Path) -> No
     [stall] = [f for f in analysis.findings if f.code == "data_stalled"]
     assert "was answered (frame 26)" not in stall.message
     assert "error not captured" in stall.message
+
+
+def test_a_version_retry_whose_answer_was_cut_is_no_version_taken() -> None:
+    """CONNECT_OPEN refused (frame 6, the version), the DMA's second CONNECT_OPEN answered
+    by a reply the capture cut (frame 8): the cut reply read as the later CONNECT_OPEN that
+    succeeded (replies.reply_severity's `not m.error`), "this alone does not fail a job".
+    Whether the agent took the version cannot be seen: the refusal a warning that names
+    the cut reply, neither a version agreed nor a job stopped by the refusal; a second
+    refusal in the place of the cut reply keeps the refusal an error."""
+    from test_verify_scenarios import A, M, conn, msg, run
+
+    from flowcheck.model import NdmpStream
+
+    def refusal(second):  # noqa: ANN001, ANN202 - test helper
+        control = conn("Nctl", M, 5001, A, 10000, 0.0, end=20.0, orig_bytes=200,
+                       resp_bytes=300)
+        stream = NdmpStream("Nctl", version=4, messages=[
+            msg(4, 0.1, "orig", "request", "CONNECT_OPEN"),
+            msg(6, 0.2, "resp", "reply", "CONNECT_OPEN", error=1,
+                error_name="NDMP_NOT_SUPPORTED_ERR"),
+            msg(7, 0.3, "orig", "request", "CONNECT_OPEN"), second,
+            msg(9, 0.5, "orig", "request", "CONNECT_CLIENT_AUTH"),
+            msg(10, 0.6, "resp", "reply", "CONNECT_CLIENT_AUTH")])
+        _, findings = run([control], [stream])
+        return next(f for f in findings if f.code == "ndmp_error_reply" and f.frames == [6])
+
+    cut = msg(8, 0.4, "resp", "reply", "CONNECT_OPEN", error_name=None)  # type: ignore[arg-type]
+    cut.partial = True
+    assert cut.error_unknown
+    finding = refusal(cut)
+    assert str(finding.severity) == "warning"
+    assert "does not fail a job" not in finding.message
+    assert "(frame 8)" in finding.message and "cannot be seen" in finding.message
+    assert "NDMP protocol version" in finding.fix and "tape" not in finding.fix
+    again = refusal(msg(8, 0.4, "resp", "reply", "CONNECT_OPEN", error=1,
+                        error_name="NDMP_NOT_SUPPORTED_ERR"))
+    assert str(again.severity) == "error"
+    taken = refusal(msg(8, 0.4, "resp", "reply", "CONNECT_OPEN"))
+    assert str(taken.severity) == "warning" and "does not fail a job" in taken.message
+
+
+def test_a_one_way_start_whose_answer_was_cut_still_starts_the_job(tmp_path: Path) -> None:
+    """field38-matrix/agent-killed-one-direction-in (the agent's packets only: its
+    DATA_START_BACKUP reply, frame 13, stands for the unseen request) cut by the snap
+    length (`editcap -s 90`: 24 B of TCP payload, every reply's error word cut). The
+    agent closed the control connection while its data connection carried 131,072 B:
+    control_closed, as the whole capture reads. leftovers62 left the cut reply out of
+    one_way_start.agent_start (no start, nothing judged: PASS, step 5 `ok` on the bytes);
+    a cut reply stands for its request as a lost start's does, the words say its error
+    was not captured. trial39-server-errors/start-backup-before-data-connect seen so,
+    its ILLEGAL_STATE_ERR reply cut (the DMA closed at once: a refusal's signs), is no
+    start either way: inconclusive, no control_closed."""
+    import subprocess
+
+    folder, name = CAPTURES / "field38-matrix", "agent-killed-one-direction-in"
+    cut = tmp_path / "snap90.pcap"
+    subprocess.run(["editcap", "-F", "pcap", "-s", "90", str(folder / f"{name}.pcap"), str(cut)],
+                   check=True, capture_output=True)
+    analysis = stored_analysis(cut, config_path=case_config(folder, name))
+    [reply] = _messages(analysis, "DATA_START_BACKUP", 13)
+    assert reply.error_unknown
+    assert analysis.verdict == "fail"
+    [closed] = [f for f in analysis.findings if f.code == "control_closed"]
+    assert "(frame 13, its error not captured, and the session went on as after a success)" \
+        in " ".join(closed.message.split())
+
+    folder, name = CAPTURES / "trial39-server-errors", "start-backup-before-data-connect"
+    one_way = tmp_path / "agent-only.pcap"
+    subprocess.run(["tcpdump", "-r", str(folder / f"{name}.pcap"), "-w", str(one_way),
+                    "src host 10.77.0.2"], check=True, capture_output=True)
+    refused = cut_reply(tmp_path, tmp_path, "agent-only", 7, keep=28)
+    analysis = stored_analysis(refused, config_path=case_config(folder, name))
+    [reply] = _messages(analysis, "DATA_START_BACKUP", 7)
+    assert reply.error_unknown
+    assert analysis.verdict == "inconclusive"
+    assert not [f for f in analysis.findings if f.code in ("control_closed", "control_reset")]

@@ -84,3 +84,32 @@ def test_a_set_names_every_frame_by_its_file(tmp_path: Path, case: str,
     assert re.match(r"frames? \d+(, \d+)* (\(\S+\) )?of ring_\d{5}_\d+\.pcap", named), named[:80]
     unnamed = [m for m in MENTION.findall(text) if " of " not in m]
     assert unnamed == [], unnamed
+
+
+def test_one_process_names_each_reading_by_its_own_files(tmp_path: Path) -> None:
+    """A set read, then a single file, then the set again in one process (a script, the
+    pytest plugin, regress): each reading's words name frames by its own files, and no
+    reading leaves its names current after it (frame_names.current() None: the lead's
+    54091c3c moved track_connections' names into a `naming` block; review62f)."""
+    from flowcheck.config import build_config, load_file
+    from flowcheck.frame_names import current
+    from flowcheck.pipeline import analyze, read_traffic
+
+    case, words = "trial37-impairments/callback-synacks-lost-media", "sent its SYN again 3 times "
+    ring = _ring(case, (), tmp_path)
+    [single] = [p for p in (CAPTURES / case).parent.glob(f"{Path(case).name}.pcap*")
+                if not p.name.endswith(".json")]
+    config = build_config(load_file(CAPTURES / "trial37-impairments" / "flowcheck.toml"))
+
+    def text(capture: Path) -> str:
+        analysis = analyze(read_traffic([str(capture)], config), config)
+        assert current() is None
+        return " ".join(" ".join([f.message, f.fix, *(s.detail for x in analysis.sessions
+                                                       for s in x.steps)])
+                        for f in analysis.findings)
+
+    for capture, by_file in ((ring, True), (single, False), (ring, True)):
+        said = text(capture)
+        assert words in said
+        mentions = MENTION.findall(said)
+        assert mentions and all((" of ring_" in m) == by_file for m in mentions), mentions

@@ -13,14 +13,14 @@ from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, NdmpMessage, NdmpStream
 from flowcheck.sessions import closing, message_op, one_sided
 from flowcheck.sessions.classify import JOB_STARTS
-from flowcheck.verify.first_close import peer_fin_first
 from flowcheck.verify.hidden_ends import active_mover_replies
 from flowcheck.verify.replies import HALTS
 from flowcheck.verify.snapped_halts import readable_from
 
 
 def agent_start(stream: NdmpStream, control: Connection) -> NdmpMessage | None:
-    """The agent's last successful reply to a DATA_START_* request when the capture holds
+    """The agent's last reply to a DATA_START_* request that refused nothing the capture
+    shows (its error NDMP_NO_ERR, or cut: NdmpMessage.error_unknown) when the capture holds
     only the agent's direction of the control connection (one_sided "orig") and shows it
     readable from that reply on (snapped_halts.readable_from): where the job's start
     shows when its request does not. Without one, a three-way job's tape agent's last
@@ -29,15 +29,15 @@ def agent_start(stream: NdmpStream, control: Connection) -> NdmpMessage | None:
     mover's start). None else."""
     if one_sided(control) != "orig":
         return None
-    # A reply whose error word the snap length cut counts, as hidden_ends.lost_start's
-    # does (running._start_refused reads a DMA that acted refused; started_one_way, a
-    # close the DMA began).
+    # A reply whose error word the capture cut (error_unknown) stands for its request as
+    # well, as a lost start's does (hidden_ends.lost_start): whether it was refused is
+    # running._start_refused's to judge; left out, a killed agent's job read PASS.
     replies = [m for m in stream.messages if m.type == "reply" and m.direction == "resp"
                and message_op(m) in JOB_STARTS and not m.error]
     if not replies:
         replies = active_mover_replies(
             (m for m in stream.messages if m.type == "reply" and m.direction == "resp"
-             and not m.error), stream.announcements)
+             and m.error_free), stream.announcements)
     if not replies or not readable_from(stream, control, replies[-1].frame):
         return None
     return replies[-1]
@@ -62,19 +62,19 @@ def started_one_way(stream: NdmpStream, control: Connection, lost: int = 0
     start = agent_start(stream, control)
     if start is None or start.frame > end:
         return None
-    if start.error_unknown and peer_fin_first(control, stream):
-        return None  # the DMA closed first, as after a refusal the cut error may hold
     if any(message_op(m) in HALTS and m.frame > start.frame for m in stream.messages):
         return None
     return start
 
 
 def one_way_words(control: Connection, start: NdmpMessage) -> str:
-    """What the one direction shows, for control_closed's message."""
-    cut = "; its error word not captured, the agent closing first" \
-        if start.error_unknown else ""
+    """What the one direction shows, for control_closed's message; a reply whose error
+    word the capture cut (error_unknown) is said so, the session's going on as after a
+    success what shows the start (running._start_refused found no refusal's signs)."""
+    cut = (", its error not captured, and the session went on as after a success"
+           if start.error_unknown else "")
     return (f"The capture holds only {control.resp_h}'s packets of the control connection "
             f"(the media server's requests not captured): its reply to "
             f"{message_op(start)} ({frame_text(start.frame)}{cut}) shows the job started, "
-            "and the "
-            "halts it would notify travel that same direction: none came before its FIN. ")
+            "and the halts it would notify travel that same direction: none came before its "
+            "FIN. ")

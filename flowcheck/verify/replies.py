@@ -26,6 +26,9 @@ from flowcheck.verify.reply_errors import (
 )
 
 CONNECTING = {"DATA_CONNECT", "MOVER_CONNECT"}
+# Requests a DMA repeats after a refusal, and what a retry gets (reply_severity).
+_RETRIED = {"TAPE_OPEN": "whether it got the drive",
+            "CONNECT_OPEN": "whether the agent took the version it offered"}
 # Halt posts: (reason prefix, the normal end, reason names for a numeric reason; the
 # version is not known here, so v4's, which add to v2's and v3's).
 HALTS = {"NOTIFY_DATA_HALTED": ("DATA_HALT_", "SUCCESSFUL", DATA_HALT_REASONS),
@@ -71,9 +74,10 @@ def reply_severity(op: str, stream: NdmpStream, index: int) -> Severity:
                 or tape_open_pending(stream, index) else Severity.ERROR)
     if op == "CONNECT_OPEN":
         # Version negotiation: a refused version is fine if a later CONNECT_OPEN succeeds.
-        later_ok = any(message_op(m) == "CONNECT_OPEN" and m.type == "reply" and not m.error
-                       for m in stream.messages[index + 1:])
-        return Severity.WARNING if later_ok else Severity.ERROR
+        # A later reply whose error word the capture cut is no success, nor a refusal.
+        return (Severity.WARNING if tape_open_retried(stream.messages, index, op)
+                or tape_open_retry_cut(stream.messages, index, op) is not None
+                else Severity.ERROR)
     return Severity.WARNING
 
 
@@ -165,15 +169,16 @@ def _report_reply(ctx: Context, session: Session, messages: list[NdmpMessage],
                           "cannot be seen.")
         then = server_fix(op, error, host) or "See the tape agent's log."
         fix = f"Capture until the job ends. If it failed there: {then[:1].lower()}{then[1:]}"
-    elif op == "TAPE_OPEN" and severity == Severity.WARNING and not fix and stream is not None \
-            and (cut := tape_open_retry_cut(stream.messages,
-                                            stream.messages.index(messages[-1]))) is not None:
-        # A later TAPE_OPEN was answered, its error word not captured.
-        before_connect = (f" A later TAPE_OPEN of the session was answered "
+    elif op in _RETRIED and severity == Severity.WARNING and not fix and stream is not None \
+            and (cut := tape_open_retry_cut(stream.messages, stream.messages.index(messages[-1]),
+                                            op)) is not None:
+        # A later TAPE_OPEN / CONNECT_OPEN was answered, its error word not captured.
+        before_connect = (f" A later {op} of the session was answered "
                           f"({frame_text(cut.frame)}), but the capture cut that reply before "
-                          "its error word (the snap length): whether it got the drive, or the "
-                          "job stopped here, cannot be seen.")
-        then = server_fix(op, error, host) or "See the tape agent's log."
+                          f"its error word (the snap length): {_RETRIED[op]}, or the job "
+                          "stopped here, cannot be seen.")
+        then = server_fix(op, error, host) or ("See the tape agent's log." if op == "TAPE_OPEN"
+                                               else _reply_fix(ctx, session, op, error))
         fix = ("Capture whole packets (tcpdump -s 0) to read that reply, or see the job's "
                f"log. If the job failed there: {then[:1].lower()}{then[1:]}")
     elif op == "TAPE_OPEN" and severity == Severity.WARNING and not fix:

@@ -80,22 +80,26 @@ def server_fix(op: str, error: str, host: str) -> str | None:
     return None
 
 
-def tape_open_retried(messages: list[NdmpMessage], index: int) -> bool:
-    """Whether a TAPE_OPEN after the error reply at index succeeded: a drive tried and
-    then found free or loaded (a retry), not a job stopped by the refusal. A reply whose
-    error word the capture cut (NdmpMessage.error_unknown) is none: tape_open_retry_cut."""
-    return any(message_op(m) == "TAPE_OPEN" and m.type == "reply" and m.error_free
+def tape_open_retried(messages: list[NdmpMessage], index: int,
+                      op: str = "TAPE_OPEN") -> bool:
+    """Whether an `op` request (TAPE_OPEN, CONNECT_OPEN) after the error reply at index
+    succeeded: a drive tried and then found free or loaded, a protocol version offered
+    again and taken (a retry), not a job stopped by the refusal. A reply whose error word
+    the capture cut (NdmpMessage.error_unknown) is none: tape_open_retry_cut."""
+    return any(message_op(m) == op and m.type == "reply" and m.error_free
                for m in messages[index + 1:])
 
 
-def tape_open_retry_cut(messages: list[NdmpMessage], index: int) -> NdmpMessage | None:
-    """The first TAPE_OPEN reply after the error reply at index whose error word the
-    capture cut (NdmpMessage.error_unknown: the snap length, a hole), when no later one
-    succeeded (tape_open_retried): whether the drive was got cannot be seen, neither a
-    retry that got it nor a job stopped by the refusal; None else."""
-    if tape_open_retried(messages, index):
+def tape_open_retry_cut(messages: list[NdmpMessage], index: int,
+                        op: str = "TAPE_OPEN") -> NdmpMessage | None:
+    """The first `op` reply (TAPE_OPEN, CONNECT_OPEN) after the error reply at index whose
+    error word the capture cut (NdmpMessage.error_unknown: the snap length, a hole), when
+    no later one succeeded (tape_open_retried): whether the retry got the drive (the
+    version) cannot be seen, neither a retry that got it nor a job stopped by the
+    refusal; None else."""
+    if tape_open_retried(messages, index, op):
         return None
-    return next((m for m in messages[index + 1:] if message_op(m) == "TAPE_OPEN"
+    return next((m for m in messages[index + 1:] if message_op(m) == op
                  and m.type == "reply" and m.error_unknown), None)
 
 

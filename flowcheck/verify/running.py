@@ -139,6 +139,8 @@ def _check_running(ctx: Context, session: Session) -> None:
     seen = started_one_way(stream, control, lost.shown.frame if lost is not None
                            and lost.side == "resp" else 0
                            ) if not starts and stall is None else None
+    if seen is not None and _start_refused(ctx, session, stream, seen):
+        seen = None  # its error cut and a refusal's signs after it: judged below as unseen
     if seen is not None:  # the start request unseen, the agent's side shows the close
         if control.resp_rst:  # its RST, not its FIN: as a whole capture reads it
             report_reset(ctx, session, stream, control, seen, 1, None)
