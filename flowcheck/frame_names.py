@@ -31,7 +31,7 @@ R = TypeVar("R")
 
 class _ReadSet(Protocol):
     """What traffic_names reads of a Traffic (flowcheck.traffic: not imported here, a
-    later stage)."""
+    later stage) or a CaptureSetReader (flowcheck.sources)."""
 
     captures: list[CaptureInfo]
     frame_files: FrameFiles | None
@@ -76,7 +76,8 @@ def frame_names(paths: Sequence[str], located: FrameFiles | None) -> FrameNames 
 
 
 def traffic_names(traffic: _ReadSet) -> FrameNames | None:
-    """frame_names of the set a Traffic was read from (Traffic.frame_files)."""
+    """frame_names of the set a Traffic (Traffic.frame_files) or a CaptureSetReader was
+    read from."""
     return frame_names([info.path for info in traffic.captures], traffic.frame_files)
 
 
