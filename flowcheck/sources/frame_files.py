@@ -9,13 +9,14 @@ came from and its place among the file's records as Wireshark numbers them opene
 custom blocks take one); reports look the frames they name up here.
 
 Cost: a batch of one file whose frames follow one another in it (a ring, files apart in
-time) is three ints, and the next such batch of the same file lengthens it. A batch merged
+time) is a few ints, and the next such batch of the same file lengthens it. A batch merged
 from overlapping files keeps the file of each frame: one bit a frame for two files (two
 capture points, the common set merged packet by packet), else one byte (up to 256
 files). Where a file's frames in a batch do not follow one another (a pcapng of several
-interfaces read in time order) each frame keeps how far its place is from the next of
-its file's, in the smallest int type that holds it (a byte or two for interfaces a few
-frames apart, not an int64 position each).
+interfaces read in time order) each frame keeps how far its place in the file is from
+where the file's order would put it, in the smallest int type that holds it (a byte for
+interfaces a few dozen frames apart). Those two grow with the packets read; nothing else
+here does, and no batch's cost depends on what was read before it.
 """
 
 from __future__ import annotations
