@@ -31,7 +31,7 @@ R = TypeVar("R")
 
 class _ReadSet(Protocol):
     """What traffic_names reads of a Traffic (flowcheck.traffic: not imported here, a
-    later stage)."""
+    later stage) or a CaptureSetReader (flowcheck.sources)."""
 
     captures: list[CaptureInfo]
     frame_files: FrameFiles | None
@@ -76,7 +76,8 @@ def frame_names(paths: Sequence[str], located: FrameFiles | None) -> FrameNames 
 
 
 def traffic_names(traffic: _ReadSet) -> FrameNames | None:
-    """frame_names of the set a Traffic was read from (Traffic.frame_files)."""
+    """frame_names of the set a Traffic (Traffic.frame_files) or a CaptureSetReader was
+    read from."""
     return frame_names([info.path for info in traffic.captures], traffic.frame_files)
 
 
@@ -136,28 +137,36 @@ def frame_pair(first: int, last: int, joint: str = "to",
     """"frames 12 to 40" (`joint` "to", "and", ...); in a set of several files "frames
     201 to 229 of ring.pcap3", or across two "frame 201 of ring.pcap3 to frame 3 of
     ring.pcap4"."""
-    names = names if names is not None else _CURRENT.get()
-    one = None if names is None else names.place(first)
-    two = None if names is None else names.place(last)
-    if one is None or two is None:
+    both = _both_placed(first, last, names)
+    if both is None:
         return f"frames {first} {joint} {last}"
-    if one[0] == two[0]:
-        return f"frames {one[1]} {joint} {two[1]} of {one[0]}"
-    return f"frame {one[1]} of {one[0]} {joint} frame {two[1]} of {two[0]}"
+    (file_one, one), (file_two, two) = both
+    if file_one == file_two:
+        return f"frames {one} {joint} {two} of {file_one}"
+    return f"frame {one} of {file_one} {joint} frame {two} of {file_two}"
 
 
 def frame_span(first: int, last: int, names: FrameNames | None = None) -> str:
     """A connection's frames in a table column: "12-340"; of a set of several files
     "ring.pcap3 201-305", or across files "ring.pcap3 201-ring.pcap4 12"."""
+    both = _both_placed(first, last, names)
+    if both is None:
+        return f"{first}-{last}"
+    (file_one, one), (file_two, two) = both
+    if file_one == file_two:
+        return f"{file_one} {one}-{two}"
+    return f"{file_one} {one}-{file_two} {two}"
+
+
+def _both_placed(first: int, last: int, names: FrameNames | None
+                 ) -> tuple[tuple[str, int], tuple[str, int]] | None:
+    """FrameNames.place of `first` and of `last` (names, else the current one); None
+    without names (one file) or when either is not located: then named as the set's."""
     names = names if names is not None else _CURRENT.get()
     if names is None:
-        return f"{first}-{last}"
+        return None
     one, two = names.place(first), names.place(last)
-    if one is None or two is None:
-        return f"{first}-{last}"
-    if one[0] == two[0]:
-        return f"{one[0]} {one[1]}-{two[1]}"
-    return f"{one[0]} {one[1]}-{two[0]} {two[1]}"
+    return None if one is None or two is None else (one, two)
 
 
 def frame_cell(frame: int, names: FrameNames | None = None) -> str:

@@ -1,6 +1,6 @@
-"""bulk._one_run, apply_runs' grouping of a batch's one run (a bulk transfer's: most often
+"""bulk_rows.one_run, apply_runs' grouping of a batch's one run (a bulk transfer's: most often
 a range of the batch), gives what the general grouping of several runs gives
-(bulk._runs_grouped): the same rows by side, order, sizes and counts per key, for a
+(bulk_rows.runs_grouped): the same rows by side, order, sizes and counts per key, for a
 range in order, a range in another order (a flow taken in time order, by_time), any
 rows, and a run of one side."""
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flowcheck.connections.bulk import _one_run, _runs_grouped
+from flowcheck.connections.bulk_rows import one_run, runs_grouped
 
 
 class _Conn:
@@ -40,8 +40,8 @@ def test_one_run_groups_as_several_runs_do(kind: str, orig_is_lower: bool) -> No
     for _ in range(20):
         from_lower, rows = _runs(kind, rng)
         run = (_Conn(orig_is_lower), rows)
-        one = _one_run(from_lower, run)  # type: ignore[arg-type]
-        general = _runs_grouped(from_lower, [run])  # type: ignore[list-item]
+        one = one_run(from_lower, run)  # type: ignore[arg-type]
+        general = runs_grouped(from_lower, [run])  # type: ignore[list-item]
         for got, expected in zip(one, general, strict=True):
             if expected is None:
                 assert got is None

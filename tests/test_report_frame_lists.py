@@ -10,7 +10,7 @@ from pathlib import Path
 
 from flowcheck.cli.main import run
 from flowcheck.findings import make_finding
-from flowcheck.report.frame_list import frame_words
+from flowcheck.frame_names import frames_words
 
 CAPTURE = (Path(__file__).resolve().parent.parent / "captures" / "ndmjob"
            / "v4-control-synack-dropped-at-media.pcap")  # 22 frames, all evidence
@@ -18,11 +18,11 @@ CONFIG = CAPTURE.parent / "flowcheck.toml"
 
 
 def test_frame_words() -> None:
-    assert frame_words([250]) == "frame 250"
-    assert frame_words([901, 969]) == "frames 901, 969"
-    assert frame_words([1, 2, 3, 4, 9]) == "frames 1-4, 9"
-    assert frame_words(list(range(1, 21)), 2) == "frames 1-20 and 2 more"
-    assert frame_words([]) == ""
+    assert frames_words([250]) == "frame 250"
+    assert frames_words([901, 969]) == "frames 901, 969"
+    assert frames_words([1, 2, 3, 4, 9]) == "frames 1-4, 9"
+    assert frames_words(list(range(1, 21)), 2) == "frames 1-20 and 2 more"
+    assert frames_words([]) == ""
 
 
 def test_finding_counts_the_frames_it_leaves_out() -> None:

@@ -23,7 +23,7 @@ from flowcheck.decode.tunnels import STANDARD_PORTS, TunnelPorts
 from flowcheck.doc_files import doc_page
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.findings import make_finding
-from flowcheck.frame_names import current, frame_names, name_frames, naming
+from flowcheck.frame_names import current, name_frames, naming, traffic_names
 from flowcheck.model import ArpLog, CaptureInfo, Connection, Finding, RingGap, SegmentSink
 from flowcheck.sources.batch import CHUNK_BYTES, PacketBatch
 from flowcheck.sources.linktypes import linktype_name
@@ -184,8 +184,7 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
                                   chunk_size=chunk_size,
                                   pieces=None if joined is None else joined[0])
             tracker.clock.ring_ordered = reader.ring_ordered
-            # The findings made while reading name a set's frames by file (frame_names).
-            name_frames(frame_names([info.path for info in reader.captures], reader.frame_files))
+            name_frames(traffic_names(reader))  # this reading's set (a reading again: anew)
             points = tracker.copies.points
             # Once: read again from the start when two capture points show.
             again = known is None and (sink is None or sink_factory is not None) \

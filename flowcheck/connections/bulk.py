@@ -28,9 +28,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from flowcheck.arrays import group_ends, group_sizes, group_starts, stable_order
+from flowcheck.arrays import group_ends, group_sizes, group_starts
 from flowcheck.connections.bulk_acks import NO_ROW, first_where, track_acks
 from flowcheck.connections.bulk_judge import RunJudge
+from flowcheck.connections.bulk_rows import group_runs
 from flowcheck.connections.bulk_sides import (
     SideColumns,
     first_data_of,
@@ -88,8 +89,7 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     # run_rows: the runs' rows in capture order, one run after the other; rows: grouped
     # by side (segments), per_key: the rows of each key 2r + (responder), order: what
     # groups run_rows so (None: already grouped).
-    run_rows, rows, sizes, order, per_key = (_one_run(from_lower, runs[0]) if len(runs) == 1
-                                             else _runs_grouped(from_lower, runs))
+    run_rows, rows, sizes, order, per_key = group_runs(from_lower, runs)
     # Each row's place in its run, which orders the history letters (a run taken in time
     # order, by_time.in_time_order, is not in frame order).
     places = np.arange(rows.shape[0]) if order is None else order
@@ -257,51 +257,6 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     track_acks((ack, frames, ts), rows, acks, data, starts, segment, seg_key, peers,
                peer_unseen, sacks)
     return one_at_a_time
-
-
-def _one_run(from_lower: np.ndarray, run: tuple[ConnState, np.ndarray]
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
-    """apply_runs' grouping of one run's rows (row numbers in capture order): (the rows
-    as given; grouped by side, originator's first; the run's size as a 1-array; the
-    order that groups them, None when one side sent them all; the rows per key 0, 1).
-    A bulk transfer's batch is one run of its rows, most often a range of the batch: its
-    sides then read by a slice, its order by two nonzero() (not a radix sort) and its
-    grouped rows by an addition (not a gather: issue 7)."""
-    c, rows = run
-    n = rows.shape[0]
-    lo = int(rows[0]) if n else 0
-    # rows lo, lo + 1, ...: a flow taken in time order (by_time.in_time_order) may hold
-    # a range's rows in another order.
-    contiguous = n > 1 and int(rows[-1]) - lo + 1 == n and bool((rows[1:] > rows[:-1]).all())
-    lower = from_lower[lo:lo + n] if contiguous else from_lower[rows]
-    is_orig = lower if c.orig_is_lower else ~lower
-    orig = int(np.count_nonzero(is_orig))
-    per_key = np.array([orig, n - orig], np.int64)
-    sizes = np.array([n], np.int64)
-    if orig in (0, n):
-        return rows, rows, sizes, None, per_key
-    order = np.concatenate((np.flatnonzero(is_orig), np.flatnonzero(~is_orig)))
-    return rows, (order + lo if contiguous else rows[order]), sizes, order, per_key
-
-
-def _runs_grouped(from_lower: np.ndarray, runs: Sequence[tuple[ConnState, np.ndarray]]
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None,
-                             np.ndarray]:
-    """_one_run's grouping for several runs (of distinct connections): rows grouped by
-    run and side, segment 2r holding run r's originator packets, 2r+1 its responder's."""
-    sizes = np.fromiter((rows.shape[0] for _, rows in runs), np.int64, len(runs))
-    rows = run_rows = np.concatenate([rows for _, rows in runs])
-    run_of = np.repeat(np.arange(len(runs)), sizes)
-    orig_is_lower = np.fromiter((c.orig_is_lower for c, _ in runs), bool, len(runs))
-    is_orig = from_lower[rows] == np.repeat(orig_is_lower, sizes)
-    key = 2 * run_of + ~is_orig
-    order = None
-    if not (is_orig.all() or not is_orig.any()):  # else one direction per run: grouped
-        order = stable_order(key, 2 * len(runs))
-        rows = rows[order]
-    # The segments from the rows per key (keys ascend in the grouped rows): no pass over
-    # the grouped keys, which are not gathered.
-    return run_rows, rows, sizes, order, np.bincount(key, minlength=2 * len(runs))
 
 
 def _sequences(columns: tuple[np.ndarray, AtRows], data_rows: np.ndarray,

@@ -370,8 +370,8 @@ def clock_finding(clock: ClockSteps, appended: bool = False) -> Finding | None:
                "a sniffer capturing on several queues or CPUs, or files merged without "
                "sorting by time)") if clock.written else ""
     proof = clock.acks.found
-    acked = (f" ({frame_text(proof[0])} acknowledges the bytes of {frame_text(proof[1])} though "
-             f"stamped {span_words(proof[2])} before it)") if proof is not None else ""
+    acked = (f" ({frame_text(proof[0])} acknowledges the bytes of {frame_text(proof[1])} "
+             f"though stamped {span_words(proof[2])} before it)") if proof is not None else ""
     stepped = (f"{SET_BACK_WORDS}, NTP or by hand"
                f"{acked}: "
                "the packets after it stay behind; or capture files were joined out of time "
@@ -393,10 +393,9 @@ def clock_finding(clock: ClockSteps, appended: bool = False) -> Finding | None:
     return make_finding(
         "capture_clock_stepped",
         f"The capture's clock steps back {span_words(seconds)} at {frame_text(frame)}{more}: "
-        f"packets "
-        f"after it are stamped earlier than packets before ({why}). flowcheck judges the "
-        "order of the job's steps by frame number (the order the sniffer wrote the "
-        "packets) and by time together, never by time alone, and a connection's times "
+        f"packets after it are stamped earlier than packets before ({why}). flowcheck "
+        "judges the order of the job's steps by frame number (the order the sniffer "
+        "wrote the packets) and by time together, never by time alone, and a connection's times "
         "(its start, its SYNs' span, its handshake) by the timestamps; durations and "
         "time limits that span a clock step are not reliable, and segments written more "
         "than 128 ms out of order may count as retransmitted.",

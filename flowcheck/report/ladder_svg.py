@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from html import escape
 
-from flowcheck.report.frame_list import frame_words
+from flowcheck.frame_names import frames_words
 from flowcheck.report.ladder import Arrow, Ladder, spacing
 
 LANE_GAP = 360  # px between lifelines: room for a 45-character label at 12 px
@@ -130,7 +130,7 @@ def _arrow(ladder: Ladder, arrow: Arrow, xs: dict[str, int], y: int) -> str:
         bx = x1 + 14 * direction
         badge = (f'<g class="badge"><circle cx="{bx}" cy="{y}" r="8" fill="{paint}"/>'
                  f'<text x="{bx}" y="{y + 3.5}" text-anchor="middle">{arrow.step}</text></g>')
-    frames = frame_words(arrow.frames[:8], max(0, len(arrow.frames) - 8))
+    frames = frames_words(arrow.frames[:8], max(0, len(arrow.frames) - 8))
     owner = f"connection {escape(arrow.uid)}" if arrow.uid else ""
     where = ", ".join(part for part in (owner, frames) if part)
     tooltip = f"<title>{escape(arrow.label)}" + (f" ({where})" if where else "")

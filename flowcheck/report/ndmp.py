@@ -8,10 +8,9 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from flowcheck.frame_names import frame_cell, frame_text
+from flowcheck.frame_names import frame_cell, frame_text, frames_words
 from flowcheck.model import connection_ends
 from flowcheck.printable import printable_name
-from flowcheck.report.frame_list import frame_words
 from flowcheck.report.hanging import print_hanging
 from flowcheck.report.overview import wall_clock
 from flowcheck.report.plain_table import Justify, PlainTable
@@ -118,7 +117,7 @@ def render_ndmp(streams: list[NdmpStream], findings: list[Finding], console: Con
                           f"in {frame_text(announcement.frame)}", highlight=False)
     decode = [f for f in findings if f.code in _DECODE_CODES]
     for finding in decode:
-        frames = frame_words(finding.frames, finding.frames_more)
+        frames = frames_words(finding.frames, finding.frames_more)
         print_hanging(console, Text.assemble((str(finding.severity), "yellow"),
                                              f" {finding.code} {finding.uid or ''}: "),
                       finding.message + (f" ({frames})" if frames else ""), indent=2)
