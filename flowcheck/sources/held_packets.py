@@ -1,0 +1,203 @@
+"""The packets sources.interface_order holds back, each left in the buffer it was read in.
+
+An interface described but not seen yet (an idle `dumpcap -i eth0 -i eth1` member; the
+many silent interfaces of a Windows pktmon/etl2pcapng file) may still send packets
+earlier than those read: the others' packets are held back until it sends or falls
+silent (interface_order.SILENT_PACKETS). Held that long, 20,000 packets of 64 KiB
+probe chunks were copied in front of every next chunk, each byte by an int64 index: 400
+feeds, 30 CPU-s and 520 MB to read 50,000 packets that take 0.35 s as a pcap (before
+0.1.0). Now the held packets stay in their read buffers, one part per buffer, and their
+bytes are copied once, when they are handed on together with another buffer's
+(`joined`), or when a few of them would keep a large buffer alive (`COMPACT_SLACK`).
+
+Cost per fed chunk: its own packets, and a few comparisons with the held packets'
+summary (latest and earliest key, sections): nothing that grows with what is held until
+held packets are handed on; handing some on looks at every held one (bounded: at most
+SILENT_PACKETS packets of the file are held for an interface that sends nothing).
+Bytes copied: at most each handed-on packet's captured bytes plus SPAN_GAP
+(`HeldPackets.copied`, tests/test_sources_held_packets.py). Memory: the held packets'
+read buffers, each at most four times its held bytes plus COMPACT_SLACK.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from flowcheck.sources.records import Records
+
+Buffer = bytes | bytearray | memoryview
+# Held or ready packets of one buffer: the buffer, their records (pointing into it), and
+# per packet its key, section and clock epoch (interface_order).
+Part = tuple[Buffer, Records, np.ndarray, np.ndarray, np.ndarray]
+# Two packets of a buffer at most this many bytes apart (a pcapng block's header, padding
+# and options) are copied in one span with what lies between them.
+SPAN_GAP = 256
+# A held part whose buffer is larger than four times its packets' bytes and this many
+# bytes more has its packets copied out (the rest of the buffer freed).
+COMPACT_SLACK = 1 << 20
+Point = tuple[int, float]  # (clock epoch, key)
+
+
+class HeldPackets:
+    """The held packets of one file, as parts (add, ready, take_all, undo)."""
+
+    def __init__(self) -> None:
+        self._parts: list[Part] = []
+        self.copied = 0  # bytes copied so far (joined, compacted)
+        # Summary of the held packets (None: to compute): the smallest and largest section,
+        # and the earliest and latest (epoch, key).
+        self._summary: tuple[int, int, Point, Point] | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self._parts)
+
+    def add(self, part: Part) -> None:
+        """Hold a part (its records non-empty) after the others."""
+        part = self._compact(part)
+        summary = _summary(part)
+        if self._parts and self._summary is not None:
+            low, high, earliest, latest = self._summary
+            summary = (min(low, summary[0]), max(high, summary[1]),
+                       min(earliest, summary[2]), max(latest, summary[3]))
+        elif self._parts:
+            summary = None
+        self._summary = summary
+        self._parts.append(part)
+
+    def last_section(self) -> int:
+        return self._summarised()[1]
+
+    def latest(self) -> Point:
+        return self._summarised()[3]
+
+    def take_all(self) -> list[Part]:
+        """Every held part, in the order held; none held after."""
+        parts, self._parts, self._summary = self._parts, [], None
+        return parts
+
+    def ready(self, newest: int, bound: Point) -> list[Part]:
+        """The held packets of a section before `newest` or keyed at or before `bound`,
+        one part per buffer, in the order held; the others stay held."""
+        low, _, earliest, _ = self._summarised()
+        if low >= newest and earliest > bound:
+            return []  # none ready: nothing looked at but the summary
+        out: list[Part] = []
+        kept: list[Part] = []
+        for part in self._parts:
+            buf, records, keys, section, epochs = part
+            ready = (section < newest) | (epochs < bound[0]) | (
+                (epochs == bound[0]) & (keys <= bound[1]))
+            if ready.all():
+                out.append(part)
+            elif not ready.any():
+                kept.append(part)
+            else:
+                out.append(_take(part, np.flatnonzero(ready)))
+                kept.append(self._compact(_take(part, np.flatnonzero(~ready))))
+        self._parts, self._summary = kept, None
+        return out
+
+    def undo(self, interface: int, undone: int, pre: float) -> None:
+        """Key an interface's held packets of an undone clock epoch in the epoch before
+        (undo_epoch, in place)."""
+        for _, records, keys, _, epochs in self._parts:
+            undo_epoch(records, epochs, keys, interface, undone, pre)
+        self._summary = None
+
+    def joined(self, parts: list[Part]) -> Part:
+        """The parts as one: a part alone as it is; several with their packets' bytes
+        copied into one new buffer, in the parts' order (counted in `copied`)."""
+        if len(parts) == 1:
+            return parts[0]
+        pieces: list[np.ndarray] = []
+        offsets: list[np.ndarray] = []
+        at = 0
+        for buf, records, _, _, _ in parts:
+            data, offset = _spans(buf, records)
+            pieces.append(data)
+            offsets.append(offset + at)
+            at += data.shape[0]
+        self.copied += at
+        records = [part[1] for part in parts]
+        assert all(part.interface is not None and part.position is not None
+                   for part in records)
+        merged = Records(
+            np.concatenate([part.ts for part in records]),
+            np.concatenate(offsets),
+            np.concatenate([part.caplen for part in records]),
+            np.concatenate([part.wirelen for part in records]),
+            np.concatenate([part.linktype for part in records]),
+            np.concatenate([part.interface for part in records]),  # type: ignore[misc]
+            np.concatenate([part.position for part in records]),  # type: ignore[misc]
+            None if all(part.identity is None for part in records) else np.concatenate(
+                [np.full(len(part), -1, np.int64) if part.identity is None else part.identity
+                 for part in records]))
+        return (memoryview(np.concatenate(pieces) if len(pieces) > 1 else pieces[0]), merged,
+                *(np.concatenate([part[index] for part in parts]) for index in (2, 3, 4)))
+
+    def _compact(self, part: Part) -> Part:
+        """The part, its packets copied out of a buffer much larger than they are."""
+        buf, records = part[0], part[1]
+        used = int(records.caplen.sum(dtype=np.int64))
+        if len(buf) <= 4 * used + COMPACT_SLACK:
+            return part
+        data, offset = _spans(buf, records)
+        self.copied += data.shape[0]
+        moved = records.take(slice(None))
+        moved.data_off = offset
+        return memoryview(data), moved, part[2], part[3], part[4]
+
+    def _summarised(self) -> tuple[int, int, Point, Point]:
+        if self._summary is None:
+            summaries = [_summary(part) for part in self._parts]
+            self._summary = (min(s[0] for s in summaries), max(s[1] for s in summaries),
+                             min(s[2] for s in summaries), max(s[3] for s in summaries))
+        return self._summary
+
+
+def undo_epoch(records: Records, epochs: np.ndarray, keys: np.ndarray, interface: int,
+               undone: int, pre: float) -> None:
+    """Key an interface's packets of an undone clock epoch in the epoch before, at its
+    running maximum (in place)."""
+    assert records.interface is not None
+    mask = (records.interface == interface) & (epochs == undone)
+    epochs[mask] = undone - 1
+    keys[mask] = np.maximum(keys[mask], pre)
+
+
+def _summary(part: Part) -> tuple[int, int, Point, Point]:
+    """A non-empty part's smallest and largest section, earliest and latest (epoch, key)."""
+    _, _, keys, section, epochs = part
+    first, last = int(epochs.min()), int(epochs.max())
+    return (int(section.min()), int(section.max()),
+            (first, float(keys[epochs == first].min())),
+            (last, float(keys[epochs == last].max())))
+
+
+def _take(part: Part, rows: np.ndarray) -> Part:
+    buf, records, keys, section, epochs = part
+    return buf, records.take(rows), keys[rows], section[rows], epochs[rows]
+
+
+def _spans(buf: Buffer, records: Records) -> tuple[np.ndarray, np.ndarray]:
+    """The records' bytes copied out of buf, and their offsets in the copy: packets in
+    buffer order at most SPAN_GAP bytes apart copied in one span (one copy per span,
+    never per byte)."""
+    starts = records.data_off.astype(np.int64)
+    ends = starts + records.caplen.astype(np.int64)
+    gap = starts[1:] - ends[:-1]
+    breaks = np.flatnonzero((gap < 0) | (gap > SPAN_GAP)) + 1
+    first = np.concatenate(([0], breaks))
+    last = np.concatenate((breaks, [len(records)])) - 1
+    span_start, span_end = starts[first], ends[last]  # ends grow within a span
+    sizes = span_end - span_start
+    into = np.zeros(len(first), np.int64)
+    np.cumsum(sizes[:-1], out=into[1:])
+    source = np.frombuffer(buf, np.uint8)
+    if len(first) == 1:
+        data = source[int(span_start[0]):int(span_end[0])].copy()
+    else:
+        data = np.concatenate([source[a:b] for a, b in zip(span_start.tolist(),
+                                                           span_end.tolist(), strict=True)])
+    span_of = np.repeat(np.arange(len(first)), last - first + 1)
+    return data, starts - span_start[span_of] + into[span_of]
