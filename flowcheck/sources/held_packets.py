@@ -32,9 +32,11 @@ Part = tuple[Buffer, Records, np.ndarray, np.ndarray, np.ndarray]
 # Two packets of a buffer at most this many bytes apart (a pcapng block's header, padding
 # and options) are copied in one span with what lies between them.
 SPAN_GAP = 256
-# A held part whose buffer is larger than four times its packets' bytes and this many
-# bytes more has its packets copied out (the rest of the buffer freed).
-COMPACT_SLACK = 1 << 20
+# A held part whose buffer's memory (the reader allocates a chunk's room past its bytes,
+# readahead.BUFFER_STEP) is larger than four times its packets' bytes and this many
+# bytes more has its packets copied out, the rest of the buffer freed: a few packets
+# held of a 16 MiB chunk, or 20,000 packets of 2 KiB chunks in 128 KiB buffers each.
+COMPACT_SLACK = 64 << 10
 Point = tuple[int, float]  # (clock epoch, key)
 
 
@@ -109,14 +111,14 @@ class HeldPackets:
         copied into one new buffer, in the parts' order (counted in `copied`)."""
         if len(parts) == 1:
             return parts[0]
-        pieces: list[np.ndarray] = []
+        spans = [_spans(records) for _, records, _, _, _ in parts]
+        sizes = [int(size.sum()) for _, _, size, _ in spans]
+        data = np.empty(sum(sizes), np.uint8)
         offsets: list[np.ndarray] = []
         at = 0
-        for buf, records, _, _, _ in parts:
-            data, offset = _spans(buf, records)
-            pieces.append(data)
-            offsets.append(offset + at)
-            at += data.shape[0]
+        for (buf, _, _, _, _), span, size in zip(parts, spans, sizes, strict=True):
+            offsets.append(_copy(buf, span, data[at:at + size]) + at)
+            at += size
         self.copied += at
         records = [part[1] for part in parts]
         assert all(part.interface is not None and part.position is not None
@@ -132,19 +134,20 @@ class HeldPackets:
             None if all(part.identity is None for part in records) else np.concatenate(
                 [np.full(len(part), -1, np.int64) if part.identity is None else part.identity
                  for part in records]))
-        return (memoryview(np.concatenate(pieces) if len(pieces) > 1 else pieces[0]), merged,
+        return (memoryview(data), merged,
                 *(np.concatenate([part[index] for part in parts]) for index in (2, 3, 4)))
 
     def _compact(self, part: Part) -> Part:
         """The part, its packets copied out of a buffer much larger than they are."""
         buf, records = part[0], part[1]
         used = int(records.caplen.sum(dtype=np.int64))
-        if len(buf) <= 4 * used + COMPACT_SLACK:
+        if _allocated(buf) <= 4 * used + COMPACT_SLACK:
             return part
-        data, offset = _spans(buf, records)
+        span = _spans(records)
+        data = np.empty(int(span[2].sum()), np.uint8)
         self.copied += data.shape[0]
         moved = records.take(slice(None))
-        moved.data_off = offset
+        moved.data_off = _copy(buf, span, data)
         return memoryview(data), moved, part[2], part[3], part[4]
 
     def _summarised(self) -> tuple[int, int, Point, Point]:
@@ -174,30 +177,42 @@ def _summary(part: Part) -> tuple[int, int, Point, Point]:
             (last, float(keys[epochs == last].max())))
 
 
+def _allocated(buf: Buffer) -> int:
+    """Bytes of memory a buffer keeps alive (a memoryview's whole underlying array)."""
+    owner = buf.obj if isinstance(buf, memoryview) else buf
+    return max(len(buf), int(getattr(owner, "nbytes", 0)))
+
+
 def _take(part: Part, rows: np.ndarray) -> Part:
     buf, records, keys, section, epochs = part
     return buf, records.take(rows), keys[rows], section[rows], epochs[rows]
 
 
-def _spans(buf: Buffer, records: Records) -> tuple[np.ndarray, np.ndarray]:
-    """The records' bytes copied out of buf, and their offsets in the copy: packets in
-    buffer order at most SPAN_GAP bytes apart copied in one span (one copy per span,
-    never per byte)."""
+Spans = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _spans(records: Records) -> Spans:
+    """The spans of a buffer that hold the records' bytes: packets in buffer order at
+    most SPAN_GAP bytes apart share one (their block headers between them). Each span's
+    start and size in the buffer, and each record's span and offset in it."""
     starts = records.data_off.astype(np.int64)
     ends = starts + records.caplen.astype(np.int64)
     gap = starts[1:] - ends[:-1]
     breaks = np.flatnonzero((gap < 0) | (gap > SPAN_GAP)) + 1
     first = np.concatenate(([0], breaks))
     last = np.concatenate((breaks, [len(records)])) - 1
-    span_start, span_end = starts[first], ends[last]  # ends grow within a span
-    sizes = span_end - span_start
-    into = np.zeros(len(first), np.int64)
-    np.cumsum(sizes[:-1], out=into[1:])
-    source = np.frombuffer(buf, np.uint8)
-    if len(first) == 1:
-        data = source[int(span_start[0]):int(span_end[0])].copy()
-    else:
-        data = np.concatenate([source[a:b] for a, b in zip(span_start.tolist(),
-                                                           span_end.tolist(), strict=True)])
+    span_start = starts[first]
     span_of = np.repeat(np.arange(len(first)), last - first + 1)
-    return data, starts - span_start[span_of] + into[span_of]
+    return span_start, span_of, ends[last] - span_start, starts - span_start[span_of]
+
+
+def _copy(buf: Buffer, spans: Spans, into: np.ndarray) -> np.ndarray:
+    """The spans of buf copied one after another into `into` (one copy per span, never
+    per byte); the records' offsets in it."""
+    span_start, span_of, sizes, within = spans
+    at = np.zeros(len(sizes), np.int64)
+    np.cumsum(sizes[:-1], out=at[1:])
+    source = np.frombuffer(buf, np.uint8)
+    for start, size, to in zip(span_start.tolist(), sizes.tolist(), at.tolist(), strict=True):
+        into[to:to + size] = source[start:start + size]
+    return within + at[span_of]
