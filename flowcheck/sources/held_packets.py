@@ -38,6 +38,8 @@ SPAN_GAP = 256
 # held of a 16 MiB chunk, or 20,000 packets of 2 KiB chunks in 128 KiB buffers each.
 COMPACT_SLACK = 64 << 10
 Point = tuple[int, float]  # (clock epoch, key)
+# A part's smallest and largest section, earliest and latest (epoch, key).
+Summary = tuple[int, int, Point, Point]
 
 
 class HeldPackets:
@@ -45,10 +47,9 @@ class HeldPackets:
 
     def __init__(self) -> None:
         self._parts: list[Part] = []
+        self._summaries: list[Summary] = []  # each part's (`_summary`)
         self.copied = 0  # bytes copied so far (joined, compacted)
-        # Summary of the held packets (None: to compute): the smallest and largest section,
-        # and the earliest and latest (epoch, key).
-        self._summary: tuple[int, int, Point, Point] | None = None
+        self._summary: Summary | None = None  # of all held packets (None: none held)
 
     def __bool__(self) -> bool:
         return bool(self._parts)
@@ -57,14 +58,9 @@ class HeldPackets:
         """Hold a part (its records non-empty) after the others."""
         part = self._compact(part)
         summary = _summary(part)
-        if self._parts and self._summary is not None:
-            low, high, earliest, latest = self._summary
-            summary = (min(low, summary[0]), max(high, summary[1]),
-                       min(earliest, summary[2]), max(latest, summary[3]))
-        elif self._parts:
-            summary = None
-        self._summary = summary
+        self._summary = summary if self._summary is None else _merged([self._summary, summary])
         self._parts.append(part)
+        self._summaries.append(summary)
 
     def last_section(self) -> int:
         return self._summarised()[1]
@@ -74,29 +70,36 @@ class HeldPackets:
 
     def take_all(self) -> list[Part]:
         """Every held part, in the order held; none held after."""
-        parts, self._parts, self._summary = self._parts, [], None
+        parts = self._parts
+        self._parts, self._summaries, self._summary = [], [], None
         return parts
 
     def ready(self, newest: int, bound: Point) -> list[Part]:
         """The held packets of a section before `newest` or keyed at or before `bound`,
-        one part per buffer, in the order held; the others stay held."""
-        low, _, earliest, _ = self._summarised()
-        if low >= newest and earliest > bound:
-            return []  # none ready: nothing looked at but the summary
+        one part per buffer, in the order held; the others stay held. Only the parts
+        whose summary says some may be ready are looked at."""
+        if not _some_ready(self._summarised(), newest, bound):
+            return []
         out: list[Part] = []
         kept: list[Part] = []
-        for part in self._parts:
-            buf, records, keys, section, epochs = part
+        summaries: list[Summary] = []
+        for part, summary in zip(self._parts, self._summaries, strict=True):
+            if not _some_ready(summary, newest, bound):
+                kept.append(part)
+                summaries.append(summary)
+                continue
+            _, _, keys, section, epochs = part
             ready = (section < newest) | (epochs < bound[0]) | (
                 (epochs == bound[0]) & (keys <= bound[1]))
             if ready.all():
                 out.append(part)
-            elif not ready.any():
-                kept.append(part)
             else:
                 out.append(_take(part, np.flatnonzero(ready)))
-                kept.append(self._compact(_take(part, np.flatnonzero(~ready))))
-        self._parts, self._summary = kept, None
+                rest = self._compact(_take(part, np.flatnonzero(~ready)))
+                kept.append(rest)
+                summaries.append(_summary(rest))
+        self._parts, self._summaries = kept, summaries
+        self._summary = _merged(summaries) if summaries else None
         return out
 
     def undo(self, interface: int, undone: int, pre: float) -> None:
@@ -104,7 +107,8 @@ class HeldPackets:
         (undo_epoch, in place)."""
         for _, records, keys, _, epochs in self._parts:
             undo_epoch(records, epochs, keys, interface, undone, pre)
-        self._summary = None
+        self._summaries = [_summary(part) for part in self._parts]
+        self._summary = _merged(self._summaries) if self._parts else None
 
     def joined(self, parts: list[Part]) -> Part:
         """The parts as one: a part alone as it is; several with their packets' bytes
@@ -129,8 +133,8 @@ class HeldPackets:
             np.concatenate([part.caplen for part in records]),
             np.concatenate([part.wirelen for part in records]),
             np.concatenate([part.linktype for part in records]),
-            np.concatenate([part.interface for part in records]),  # type: ignore[misc]
-            np.concatenate([part.position for part in records]),  # type: ignore[misc]
+            np.concatenate([part.interface for part in records]),
+            np.concatenate([part.position for part in records]),
             None if all(part.identity is None for part in records) else np.concatenate(
                 [np.full(len(part), -1, np.int64) if part.identity is None else part.identity
                  for part in records]))
@@ -150,11 +154,8 @@ class HeldPackets:
         moved.data_off = _copy(buf, span, data)
         return memoryview(data), moved, part[2], part[3], part[4]
 
-    def _summarised(self) -> tuple[int, int, Point, Point]:
-        if self._summary is None:
-            summaries = [_summary(part) for part in self._parts]
-            self._summary = (min(s[0] for s in summaries), max(s[1] for s in summaries),
-                             min(s[2] for s in summaries), max(s[3] for s in summaries))
+    def _summarised(self) -> Summary:
+        assert self._summary is not None  # some part held
         return self._summary
 
 
@@ -168,7 +169,18 @@ def undo_epoch(records: Records, epochs: np.ndarray, keys: np.ndarray, interface
     keys[mask] = np.maximum(keys[mask], pre)
 
 
-def _summary(part: Part) -> tuple[int, int, Point, Point]:
+def _some_ready(summary: Summary, newest: int, bound: Point) -> bool:
+    """Whether packets so summarised may be ready (HeldPackets.ready): a section before
+    `newest`, or keyed at or before `bound`."""
+    return summary[0] < newest or summary[2] <= bound
+
+
+def _merged(summaries: list[Summary]) -> Summary:
+    return (min(s[0] for s in summaries), max(s[1] for s in summaries),
+            min(s[2] for s in summaries), max(s[3] for s in summaries))
+
+
+def _summary(part: Part) -> Summary:
     """A non-empty part's smallest and largest section, earliest and latest (epoch, key)."""
     _, _, keys, section, epochs = part
     first, last = int(epochs.min()), int(epochs.max())

@@ -16,11 +16,16 @@ file order (files joined with `cat` are read in the order joined). Frame numbers
 the file's, as Wireshark shows them (Records.position).
 
 As in the merge of files, a packet is handed on once every interface still sending has
-sent one keyed at or after it; the packets keyed later are held back, and copied in
-front of the next chunk when they must merge with it (the overlap of about one block per
-interface). An interface that sent nothing in the last SILENT_PACKETS packets holds
-nothing back, so memory stays bounded. A file of one interface costs nothing; one whose
-interfaces' packets are already in time order a few comparisons per chunk, no copy.
+sent one keyed at or after it; the packets keyed later are held back (the overlap of
+about one block per interface). An interface described but not seen yet, or that sent
+nothing in the last SILENT_PACKETS packets, holds nothing back past that many packets,
+so memory stays bounded: a file whose second interface never sends (an idle member of
+`dumpcap -i eth0 -i eth1`, a pktmon file's silent interfaces) holds its first 20,000
+packets, and hands them on at once. The held packets stay in their read buffers and
+are copied once, into the chunk they are handed on with (sources.held_packets): the
+cost per packet does not grow with what is held. A file of one interface costs
+nothing; one whose interfaces' packets are already in time order a few comparisons per
+chunk, no copy.
 """
 
 from __future__ import annotations
