@@ -3,20 +3,23 @@
 An interface described but not seen yet (an idle `dumpcap -i eth0 -i eth1` member; the
 many silent interfaces of a Windows pktmon/etl2pcapng file) may still send packets
 earlier than those read: the others' packets are held back until it sends or falls
-silent (interface_order.SILENT_PACKETS). Held that long, 20,000 packets of 64 KiB
-probe chunks were copied in front of every next chunk, each byte by an int64 index: 400
-feeds, 30 CPU-s and 520 MB to read 50,000 packets that take 0.35 s as a pcap (before
-0.1.0). Now the held packets stay in their read buffers, one part per buffer, and their
-bytes are copied once, when they are handed on together with another buffer's
-(`joined`), or when a few of them would keep a large buffer alive (`COMPACT_SLACK`).
+silent (interface_order.SILENT_PACKETS). Held that long, 20,000 packets were copied in
+front of every next chunk, each byte by an int64 index, and the first-timestamp probe
+reads 64 KiB chunks: 400 feeds, 49 CPU-s and 530 MB to read 50,000 packets that take
+0.5 s and 98 MB as a pcap (bench/README.md, 2026-12-07 18:25). Now the held packets stay
+in their read buffers, one part per buffer, and their bytes are copied once, when they
+are handed on together with another buffer's (`joined`), or when a few of them would
+keep a large buffer alive (`_compact`).
 
-Cost per fed chunk: its own packets, and a few comparisons with the held packets'
-summary (latest and earliest key, sections): nothing that grows with what is held until
-held packets are handed on; handing some on looks at every held one (bounded: at most
+Cost per fed chunk: its own packets, and a comparison with the held packets' summary
+(sections, earliest and latest key): nothing that grows with what is held. Handing some
+on looks at the parts whose own summary says they hold some ready (at most
 SILENT_PACKETS packets of the file are held for an interface that sends nothing).
-Bytes copied: at most each handed-on packet's captured bytes plus SPAN_GAP
-(`HeldPackets.copied`, tests/test_sources_held_packets.py). Memory: the held packets'
-read buffers, each at most four times its held bytes plus COMPACT_SLACK.
+Bytes copied (`HeldPackets.copied`, tests/test_sources_held_packets.py): each packet
+handed on with another buffer's once (with at most SPAN_GAP bytes after it), and a held
+packet copied out of a large buffer once, again only when three quarters of what was
+copied with it has gone: well under three times the packets' bytes in all. Memory: the
+held packets' read buffers, each at most four times its held bytes plus COMPACT_SLACK.
 """
 
 from __future__ import annotations
