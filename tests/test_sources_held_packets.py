@@ -7,6 +7,9 @@ before). Counted in bytes copied against the packets' bytes, never timed.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +24,11 @@ PACKETS = 600
 SIZE = 1000  # captured bytes of each packet
 
 
-def _read(path: Path, chunk_size: int,
-          monkeypatch: pytest.MonkeyPatch) -> tuple[list[int], list[int], InterfaceOrder]:
-    """Every packet's interface and time (microseconds), in the order handed on, and the file's
-    InterfaceOrder (to count what it copied)."""
+def _read(path: Path, chunk_size: int, monkeypatch: pytest.MonkeyPatch, *,
+          marked: bool = True) -> tuple[list[int], list[int], InterfaceOrder]:
+    """Every packet's interface and time (microseconds), in the order handed on, and the
+    file's InterfaceOrder (to count what it copied); marked: each packet's first byte is
+    its interface (`_file`), checked."""
     orders: list[InterfaceOrder] = []
 
     class Counted(InterfaceOrder):
@@ -41,7 +45,7 @@ def _read(path: Path, chunk_size: int,
         data = np.frombuffer(buf, np.uint8)
         for at, interface in zip(records.data_off.tolist(), records.interface.tolist(),
                                  strict=True):
-            assert data[at] == interface  # each packet's own bytes (first byte: its interface)
+            assert not marked or data[at] == interface  # each packet's own bytes
         interfaces += records.interface.tolist()
         stamps += np.round(records.ts * 1e6).astype(np.int64).tolist()  # microseconds
     [order] = orders
@@ -82,3 +86,30 @@ def test_a_silent_interface_waking_with_earlier_packets_is_merged_by_time(
     assert stamps == [_ticks(ts, 1_000_000) for _, ts in merged]
     assert interfaces == [interface for interface, _ in merged]
     assert order.copied <= 3 * len(merged) * (SIZE + 64)
+
+
+def test_a_backup_beside_a_silent_interface_reads_as_the_pcap(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stored v4 backup merged by mergecap with an empty capture (its interface
+    described, no packet): the same connections and NDMP messages as the pcap, every
+    packet held to the end and copied about twice at 2 KiB chunks (1.2 GB copied, 540
+    times the file, before)."""
+    pcap = Path(__file__).resolve().parent.parent / "captures" / "ndmjob" / "v4-backup.pcap"
+    empty, merged = tmp_path / "empty.pcap", tmp_path / "silent.pcapng"
+    subprocess.run(["tshark", "-r", str(pcap), "-Y", "frame.number == 0", "-w", str(empty)],
+                   check=True, capture_output=True)
+    subprocess.run(["mergecap", "-I", "none", "-w", str(merged), str(pcap), str(empty)],
+                   check=True, capture_output=True)
+
+    def read(path: Path) -> dict:
+        out = subprocess.run([sys.executable, "-m", "flowcheck", "connections", str(path),
+                              "--format", "json"], capture_output=True, text=True)
+        return json.loads(out.stdout)
+
+    plain, silent = read(pcap), read(merged)
+    assert silent["connections"] == plain["connections"]
+    assert silent["ndmp"] == plain["ndmp"] and silent["ndmp"]
+    interfaces, _, order = _read(merged, 2048, monkeypatch, marked=False)
+    assert interfaces == [0] * 2163
+    # copied out of each 2 KiB chunk's 128 KiB buffer, then into the chunk handed on
+    assert 0 < order.copied <= 3 * pcap.stat().st_size
