@@ -16,11 +16,16 @@ file order (files joined with `cat` are read in the order joined). Frame numbers
 the file's, as Wireshark shows them (Records.position).
 
 As in the merge of files, a packet is handed on once every interface still sending has
-sent one keyed at or after it; the packets keyed later are held back, and copied in
-front of the next chunk when they must merge with it (the overlap of about one block per
-interface). An interface that sent nothing in the last SILENT_PACKETS packets holds
-nothing back, so memory stays bounded. A file of one interface costs nothing; one whose
-interfaces' packets are already in time order a few comparisons per chunk, no copy.
+sent one keyed at or after it; the packets keyed later are held back (the overlap of
+about one block per interface). An interface described but not seen yet, or that sent
+nothing in the last SILENT_PACKETS packets, holds nothing back past that many packets,
+so memory stays bounded: a file whose second interface never sends (an idle member of
+`dumpcap -i eth0 -i eth1`, a pktmon file's silent interfaces) holds its first 20,000
+packets, and hands them on at once. The held packets stay in their read buffers and
+are copied once, into the chunk they are handed on with (sources.held_packets): the
+cost per packet does not grow with what is held. A file of one interface costs
+nothing; one whose interfaces' packets are already in time order a few comparisons per
+chunk, no copy.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import numpy as np
 
 from flowcheck.arrays import distinct
 from flowcheck.sources.clock_epochs import StreamClock, confirmed_epoch, settle, shared_epoch
+from flowcheck.sources.held_packets import HeldPackets, Part, undo_epoch
 from flowcheck.sources.records import Records
 
 Buffer = bytes | bytearray | memoryview
@@ -50,8 +56,7 @@ class InterfaceOrder:
         self._clocks: dict[int, StreamClock] = {}
         self._last: dict[int, int] = {}  # per interface: packets read up to its last one
         self._read = 0  # packets read so far
-        # What is held back: buffer, records, their keys, sections and clock epochs.
-        self._held: tuple[Buffer, Records, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._held = HeldPackets()  # what is held back, left in its read buffers
         self._shared = 0  # the latest clock epoch two interfaces reached: handed on
 
     def feed(self, buf: Buffer, records: Records, sections: Sequence[int]) -> list[Chunk]:
@@ -76,50 +81,55 @@ class InterfaceOrder:
                    if sections[interface] == newest
                    and self._read - self._last[interface] <= SILENT_PACKETS]
         for interface, undone, pre in settle(self._clocks, sending):
-            _undo(records, epochs, keys, interface, undone, pre)
-            if self._held is not None:
-                _undo(self._held[1], self._held[4], self._held[2], interface, undone, pre)
+            undo_epoch(records, epochs, keys, interface, undone, pre)
+            self._held.undo(interface, undone, pre)
         bound = min((self._clocks[interface].bound()
                      if interface in self._clocks else (confirmed_epoch(self._clocks), -np.inf)
                      for interface in sending), default=(np.iinfo(np.int64).max, np.inf))
         out: list[Chunk] = []
         self._shared = shared_epoch(self._clocks)
-        if self._held is not None:
-            held_buf, held, held_keys, held_section, held_epochs = self._held
-            self._held = None
-            if held_section.max() < section.min() or (
-                    _latest(held_epochs, held_keys) <= min(bound, _earliest(epochs, keys))):
+        ready_parts: list[Part] = []
+        if self._held:
+            if self._held.last_section() < section.min() or (
+                    self._held.latest() <= min(bound, _earliest(epochs, keys))):
                 # All of it before this chunk and before anything still to come.
-                out.append(_in_order(held_buf, held, held_keys, held_section, held_epochs,
-                                     self._shared))
+                out.append(self._in_order(self._held.take_all()))
             else:
-                buf, records = _joined(held_buf, held, buf, records)
-                keys = np.concatenate([held_keys, keys])
-                section = np.concatenate([held_section, section])
-                epochs = np.concatenate([held_epochs, epochs])
+                ready_parts = self._held.ready(newest, bound)
         ready = (section < newest) | (epochs < bound[0]) | (
             (epochs == bound[0]) & (keys <= bound[1]))
         if ready.all():
-            out.append(_in_order(buf, records, keys, section, epochs, self._shared))
-            return out
-        rows, rest = np.flatnonzero(ready), np.flatnonzero(~ready)
-        if rows.size:
-            out.append(_in_order(buf, records.take(rows), keys[rows], section[rows],
-                                 epochs[rows], self._shared))
-        self._held = (buf, records.take(rest), keys[rest], section[rest], epochs[rest])
+            ready_parts.append((buf, records, keys, section, epochs))
+        else:
+            rows, rest = np.flatnonzero(ready), np.flatnonzero(~ready)
+            if rows.size:
+                ready_parts.append((buf, records.take(rows), keys[rows], section[rows],
+                                    epochs[rows]))
+            self._held.add((buf, records.take(rest), keys[rest], section[rest], epochs[rest]))
+        if ready_parts:
+            out.append(self._in_order(ready_parts))
         return out
 
     def flush(self) -> list[Chunk]:
         """What is held back, in order (at the end of the file or of its pcapng part)."""
-        if self._held is None:
+        if not self._held:
             return []
-        buf, records, keys, section, epochs = self._held
-        self._held = None
+        parts = self._held.take_all()
         # The interfaces ended: a step none can follow now and not shown to stay is
         # undone (records written late), as another's going on TOGETHER past it would.
         for interface, undone, pre in settle(self._clocks, [], final=True):
-            _undo(records, epochs, keys, interface, undone, pre)
-        return [_in_order(buf, records, keys, section, epochs, self._shared)]
+            for _, records, keys, _, epochs in parts:
+                undo_epoch(records, epochs, keys, interface, undone, pre)
+        return [self._in_order(parts)]
+
+    @property
+    def copied(self) -> int:
+        """Bytes of held packets copied so far (held_packets.HeldPackets.copied)."""
+        return self._held.copied
+
+    def _in_order(self, parts: list[Part]) -> Chunk:
+        """The parts as one chunk (held_packets: bytes copied once), in order."""
+        return _in_order(*self._held.joined(parts), self._shared)
 
     def _keys(self, records: Records) -> tuple[np.ndarray, np.ndarray]:
         """Each packet's (clock epoch, key): the running maximum of its interface's
@@ -132,34 +142,18 @@ class InterfaceOrder:
             if interface not in self._clocks:
                 self._clocks[interface] = StreamClock(confirmed_epoch(self._clocks))
             epochs[mask], keys[mask], undone = self._clocks[interface].keys(records.ts[mask])
-            if undone is not None and self._held is not None:
+            if undone is not None:
                 # a step these packets undid: the interface's held packets of its epoch
-                _undo(self._held[1], self._held[4], self._held[2], interface, *undone)
+                self._held.undo(interface, *undone)
             self._last[interface] = self._read + int(np.flatnonzero(mask)[-1]) + 1
         self._read += len(records)
         return epochs, keys
-
-
-def _undo(records: Records, epochs: np.ndarray, keys: np.ndarray, interface: int,
-          undone: int, pre: float) -> None:
-    """Key an interface's packets of an undone clock epoch in the epoch before, at its
-    running maximum (in place)."""
-    assert records.interface is not None
-    mask = (records.interface == interface) & (epochs == undone)
-    epochs[mask] = undone - 1
-    keys[mask] = np.maximum(keys[mask], pre)
 
 
 def _earliest(epochs: np.ndarray, keys: np.ndarray) -> tuple[int, float]:
     """The smallest (epoch, key) of a non-empty chunk."""
     epoch = int(epochs.min())
     return epoch, float(keys[epochs == epoch].min())
-
-
-def _latest(epochs: np.ndarray, keys: np.ndarray) -> tuple[int, float]:
-    """The largest (epoch, key) of a non-empty chunk."""
-    epoch = int(epochs.max())
-    return epoch, float(keys[epochs == epoch].max())
 
 
 def _in_order(buf: Buffer, records: Records, keys: np.ndarray, section: np.ndarray,
@@ -177,33 +171,3 @@ def _in_order(buf: Buffer, records: Records, keys: np.ndarray, section: np.ndarr
         return buf, records
     assert records.position is not None
     return buf, records.take(np.lexsort((records.position, keys, epochs, section)))
-
-
-def _joined(held_buf: Buffer, held: Records, buf: Buffer, records: Records) -> Chunk:
-    """The held packets' bytes copied in front of buf (in bulk), with the records of
-    both pointing into the new buffer."""
-    lengths = held.caplen.astype(np.int64)
-    total = int(lengths.sum())
-    starts = np.zeros(len(held), np.int64)
-    np.cumsum(lengths[:-1], out=starts[1:])
-    joined = np.empty(total + len(buf), np.uint8)
-    if total:
-        source = np.frombuffer(held_buf, np.uint8)
-        index = (np.arange(total, dtype=np.int64) - np.repeat(starts, lengths)
-                 + np.repeat(held.data_off.astype(np.int64), lengths))
-        joined[:total] = source[index]
-    joined[total:] = np.frombuffer(buf, np.uint8)
-    assert held.interface is not None and records.interface is not None
-    assert held.position is not None and records.position is not None
-    merged = Records(
-        np.concatenate([held.ts, records.ts]),
-        np.concatenate([starts, records.data_off + total]),
-        np.concatenate([held.caplen, records.caplen]),
-        np.concatenate([held.wirelen, records.wirelen]),
-        np.concatenate([held.linktype, records.linktype]),
-        np.concatenate([held.interface, records.interface]),
-        np.concatenate([held.position, records.position]),
-        None if held.identity is None and records.identity is None else np.concatenate(
-            [np.full(len(part), -1, np.int64) if part.identity is None else part.identity
-             for part in (held, records)]))
-    return memoryview(joined), merged
