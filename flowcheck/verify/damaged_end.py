@@ -141,10 +141,11 @@ def _unread_next_part(captures: list[CaptureInfo], end: float) -> CaptureInfo | 
 def explain_damaged_end(findings: list[Finding], captures: list[CaptureInfo]
                         ) -> list[Finding]:
     """The findings, each capture_ended_early rewritten to name the damage when the
-    capture's end is a damaged file's (damaged_end); else as they are."""
-    info = damaged_end(captures)
+    capture's end is a damaged file's (damaged_end), else to lead with a complete copy
+    when it is a cut file's (cut_end); else as they are."""
     if not any(f.code == ENDED_EARLY for f in findings):
         return findings
+    info = damaged_end(captures)
     if info is None:
         return _explain_cut_end(findings, captures)
     if info.packets:
@@ -163,18 +164,8 @@ def explain_damaged_end(findings: list[Finding], captures: list[CaptureInfo]
     lead = (f"Read an intact copy of the capture: {where}, and its packets after the "
             "damage are not read. Copy the file again from the capture host (the sniffer's "
             "own file, not a copy cut or changed on the way) and check the copy against it "
-            "(its size, a checksum). Only if an intact copy ends here too: ")
-    out = []
-    for finding in findings:
-        if finding.code != ENDED_EARLY:
-            out.append(finding)
-            continue
-        fix = finding.fix
-        out.append(dataclasses.replace(
-            finding, message=f"{finding.message}{said}",
-            fix=f"{lead}{fix[:1].lower()}{fix[1:]}" if fix else lead.removesuffix(
-                " Only if an intact copy ends here too: ")))
-    return out
+            "(its size, a checksum).")
+    return _lead_ended_early(findings, said, lead, "an intact copy")
 
 
 def _explain_cut_end(findings: list[Finding], captures: list[CaptureInfo]) -> list[Finding]:
@@ -190,8 +181,15 @@ def _explain_cut_end(findings: list[Finding], captures: list[CaptureInfo]) -> li
             "own file.")
     lead = (f"Read a complete copy of the capture first: {where}. Copy the sniffer's own "
             "file again after stopping tcpdump/dumpcap cleanly (or write it with -U), and "
-            "check the copy against it (its size, a checksum). Only if a complete copy ends "
-            "here too: ")
+            "check the copy against it (its size, a checksum).")
+    return _lead_ended_early(findings, said, lead, "a complete copy")
+
+
+def _lead_ended_early(findings: list[Finding], said: str, lead: str, copy: str
+                      ) -> list[Finding]:
+    """The findings, each capture_ended_early with `said` (a sentence, leading space)
+    added to its message and its fix led by `lead` (a sentence) then "Only if {copy}
+    ends here too: " and the fix it had; `lead` alone where it had none."""
     out = []
     for finding in findings:
         if finding.code != ENDED_EARLY:
@@ -200,6 +198,6 @@ def _explain_cut_end(findings: list[Finding], captures: list[CaptureInfo]) -> li
         fix = finding.fix
         out.append(dataclasses.replace(
             finding, message=f"{finding.message}{said}",
-            fix=f"{lead}{fix[:1].lower()}{fix[1:]}" if fix else lead.removesuffix(
-                " Only if a complete copy ends here too: ")))
+            fix=f"{lead} Only if {copy} ends here too: {fix[:1].lower()}{fix[1:]}"
+            if fix else lead))
     return out
