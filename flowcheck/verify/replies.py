@@ -180,21 +180,23 @@ def _report_reply(ctx: Context, session: Session, messages: list[NdmpMessage],
         # A later TAPE_OPEN succeeded (reply_severity): the drive was got (field check 40).
         fix = ("Nothing to fix for this job: a later TAPE_OPEN of the session succeeded (the "
                "drive was free or loaded by then).")
+    fix = fix or server_fix(op, error, host) or ""
+    # Allow rules between the session's hosts are the fix only where the agent had to
+    # connect (_connect_rule); only then does the finding name them (Finding.allows).
+    rule = None if fix else _connect_rule(ctx, session, op, refused=bool(before_connect),
+                                          reply=first)
     ctx.add("ndmp_error_reply",
             f"{op} was answered {error} by the {side} ({where}, control "
             f"connection {session.media_server} -> {session.remote_agent})."
             + (f" The server refused it because {reason}." if reason else "")
             + before_connect + ("" if severity == Severity.ERROR or before_connect else
                " Real jobs answer some polls with errors; this alone does not fail a job."),
-            fix or server_fix(op, error, host)
-            or _reply_fix(ctx, session, op, error, refused=bool(before_connect), host=host,
-                          reply=first),
+            fix or rule or _reply_fix(ctx, session, op, error, refused=bool(before_connect),
+                                      host=host),
             severity=severity, session=session,
             conn=ctx.by_uid.get(session.control_uid), frames=frames, ts=first.ts,
             cause="ndmp" if severity == Severity.ERROR else None,
-            allows=None if fix or server_fix(op, error, host) or _connect_rule(
-                ctx, session, op, refused=bool(before_connect), reply=first) is None
-            else Allows((session.media_server, session.remote_agent)))
+            allows=None if rule is None else Allows((session.media_server, session.remote_agent)))
 
 
 def _connects(stream: NdmpStream, index: int, reply: NdmpMessage) -> bool:
@@ -209,10 +211,11 @@ def _connects(stream: NdmpStream, index: int, reply: NdmpMessage) -> bool:
 
 
 def _reply_fix(ctx: Context, session: Session, op: str, error: str, *,
-               refused: bool = False, host: str | None = None,
-               reply: NdmpMessage | None = None) -> str:
-    """refused: the request was refused before any connect (_before_connect); host: the
-    replying server's address (the remote agent when not given); reply: the error reply."""
+               refused: bool = False, host: str | None = None) -> str:
+    """The fix of an error reply that is neither the server's own (server_fix) nor allow
+    rules for a connect (_connect_rule, which the caller asks first): refused: the
+    request was refused before any connect (_before_connect); host: the replying
+    server's address (the remote agent when not given)."""
     agent = session.remote_agent
     if op == "CONNECT_CLIENT_AUTH":
         return (f"Check the user name and password the media server uses for the agent on "
@@ -230,8 +233,6 @@ def _reply_fix(ctx: Context, session: Session, op: str, error: str, *,
         return (f"The NDMP server on {agent} would not take {op} ({error}): check the "
                 "address type and the state the backup application sets up before it "
                 "(NDMP version, the pairing of listener and connector) in the server's log.")
-    if (rule := _connect_rule(ctx, session, op, refused=refused, reply=reply)) is not None:
-        return rule
     if op.startswith("DATA_START_") and error.startswith("ILLEGAL_STATE") \
             and (session.version or 0) >= 3 and not _set_up_before(ctx, session, op):
         return (f"The agent on {agent} would not start the operation in its state: no "
@@ -247,7 +248,7 @@ def _reply_fix(ctx: Context, session: Session, op: str, error: str, *,
 
 def _connect_rule(ctx: Context, session: Session, op: str, *, refused: bool,
                   reply: NdmpMessage | None) -> str | None:
-    """_reply_fix's fix of allow rules between the session's hosts, for a request that
+    """The fix of allow rules between the session's hosts, for a request that
     had the agent connect (CONNECTING, and NDMP v2's DATA_START_* whose connect the
     capture does not show opened: field51-matrix, a RST the capture lacked); None for
     any other. Its rules are for the media server and the agent (Finding.allows)."""
