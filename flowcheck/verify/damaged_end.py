@@ -9,9 +9,12 @@ capture before the job starts" (newuser57 #4: an EPB's length set to 0xfffffff0 
 middle of a clean job read "The capture ended 0.914 ms after ..."); it now says the
 file is damaged there and to read an intact copy first, the capture's own fix after it
 for an intact copy that ends there too, and the message names the damage. A file cut
-at its end (CaptureInfo.cut_tail: a sniffer stopped mid-write, a copy of a file still
-being written) or still growing is not damage: the capture did end there, its fixes
-stand. A ring's part numbered after the one holding the capture's last packet, damaged
+at its end (CaptureInfo.cut_tail: its last record incomplete) is no damage, but a copy
+cut short or a sniffer killed mid-write: when it holds the capture's last packet and is
+no ring's part (cut_end), the fix leads with a complete copy and the message says where
+the file is cut (newuser63: `head -c` of a clean job read "capture the whole job"); a
+ring's newest part cut so, or a file still growing, did end the capture there, its
+fixes stand. A ring's part numbered after the one holding the capture's last packet, damaged
 before its first packet (capture_unreadable: none of it read), ends the capture there
 too (review56n: the last of 4 `editcap -c 200` pcapng parts of a clean job, its first
 block's length 0xfffffff0, read "start the capture before the job starts"); a tcpdump
