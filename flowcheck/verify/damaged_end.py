@@ -101,10 +101,16 @@ def cut_words(captures: list[CaptureInfo]) -> str:
         return ""
     name = (f"The capture file {info.path}" if len(captures) == 1 else
             f"A file of the set, {info.path},")
-    return (f"{name} is cut in the middle of a packet record after its packet "
-            f"{info.packets} (capture_truncated), where the capture ends: what the job did "
-            "after that point is not in it; read a complete copy first (the sniffer's own "
-            "file, tcpdump/dumpcap stopped cleanly).")
+    return (f"{name} {_cut_where(info)}, where the capture ends: what the job did after "
+            "that point is not in it; read a complete copy first (the sniffer's own file, "
+            "tcpdump/dumpcap stopped cleanly).")
+
+
+def _cut_where(info: CaptureInfo) -> str:
+    """"is cut in the middle of a packet record after its packet 313 (capture_truncated)":
+    where cut_end's file is cut, by the count of its packets read."""
+    return (f"is cut in the middle of a packet record after its packet {info.packets} "
+            "(capture_truncated)")
 
 
 def damaged_end(captures: list[CaptureInfo]) -> CaptureInfo | None:
@@ -177,8 +183,7 @@ def _explain_cut_end(findings: list[Finding], captures: list[CaptureInfo]) -> li
     info = cut_end(captures)
     if info is None:
         return findings
-    where = (f"{info.path} is cut in the middle of a packet record after its packet "
-             f"{info.packets} (capture_truncated)")
+    where = f"{info.path} {_cut_where(info)}"
     said = (f" The capture's end here is where its file {where}: a copy cut short, or a "
             "sniffer killed while writing; what the job did next may be in the sniffer's "
             "own file.")
