@@ -76,5 +76,5 @@ def one_way_words(control: Connection, start: NdmpMessage) -> str:
     return (f"The capture holds only {control.resp_h}'s packets of the control connection "
             f"(the media server's requests not captured): its reply to "
             f"{message_op(start)} ({frame_text(start.frame)}{cut}) shows the job started, "
-            "and the "
-            "halts it would notify travel that same direction: none came before its FIN. ")
+            "and the halts it would notify travel that same direction: none came before its "
+            "FIN. ")
