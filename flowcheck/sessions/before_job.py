@@ -69,7 +69,7 @@ def closed_after_auth(stream: NdmpStream) -> NdmpMessage | None:
     for message in stream.messages:
         op = message_op(message)
         if message.type == "reply" and op == "CONNECT_CLIENT_AUTH":
-            accepted = None if message.error or message.error_unknown else message
+            accepted = message if message.error_free else None
         elif accepted is not None and message.type == "request" and op != "CONNECT_CLOSE":
             return None  # it asked something after authenticating
     if accepted is not None and any(_asked_after(m, accepted) for m in stream.messages):
@@ -100,6 +100,5 @@ def ended_words(message: NdmpMessage) -> str:
                 f"{message.error_name or message.error}: nothing after it tells a backup, a "
                 "restore or a browse")
     return (f"it authenticated, the {who} accepting its CONNECT_CLIENT_AUTH in "
-            f"{frame_text(message.frame)}, and closed without a single request: nothing tells a "
-            f"backup, "
-            "a restore or a browse")
+            f"{frame_text(message.frame)}, and closed without a single request: nothing "
+            "tells a backup, a restore or a browse")

@@ -9,9 +9,12 @@ capture before the job starts" (newuser57 #4: an EPB's length set to 0xfffffff0 
 middle of a clean job read "The capture ended 0.914 ms after ..."); it now says the
 file is damaged there and to read an intact copy first, the capture's own fix after it
 for an intact copy that ends there too, and the message names the damage. A file cut
-at its end (CaptureInfo.cut_tail: a sniffer stopped mid-write, a copy of a file still
-being written) or still growing is not damage: the capture did end there, its fixes
-stand. A ring's part numbered after the one holding the capture's last packet, damaged
+at its end (CaptureInfo.cut_tail: its last record incomplete) is no damage, but a copy
+cut short or a sniffer killed mid-write: when it holds the capture's last packet and is
+no ring's part (cut_end), the fix leads with a complete copy and the message says where
+the file is cut (newuser63: `head -c` of a clean job read "capture the whole job"); a
+ring's newest part cut so, or a file still growing, did end the capture there, its
+fixes stand. A ring's part numbered after the one holding the capture's last packet, damaged
 before its first packet (capture_unreadable: none of it read), ends the capture there
 too (review56n: the last of 4 `editcap -c 200` pcapng parts of a clean job, its first
 block's length 0xfffffff0, read "start the capture before the job starts"); a tcpdump
@@ -98,10 +101,16 @@ def cut_words(captures: list[CaptureInfo]) -> str:
         return ""
     name = (f"The capture file {info.path}" if len(captures) == 1 else
             f"A file of the set, {info.path},")
-    return (f"{name} is cut in the middle of a packet record after its packet "
-            f"{info.packets} (capture_truncated), where the capture ends: what the job did "
-            "after that point is not in it; read a complete copy first (the sniffer's own "
-            "file, tcpdump/dumpcap stopped cleanly).")
+    return (f"{name} {_cut_where(info)}, where the capture ends: what the job did after "
+            "that point is not in it; read a complete copy first (the sniffer's own file, "
+            "tcpdump/dumpcap stopped cleanly).")
+
+
+def _cut_where(info: CaptureInfo) -> str:
+    """"is cut in the middle of a packet record after its packet 313 (capture_truncated)":
+    where cut_end's file is cut, by the count of its packets read."""
+    return (f"is cut in the middle of a packet record after its packet {info.packets} "
+            "(capture_truncated)")
 
 
 def damaged_end(captures: list[CaptureInfo]) -> CaptureInfo | None:
@@ -141,10 +150,11 @@ def _unread_next_part(captures: list[CaptureInfo], end: float) -> CaptureInfo | 
 def explain_damaged_end(findings: list[Finding], captures: list[CaptureInfo]
                         ) -> list[Finding]:
     """The findings, each capture_ended_early rewritten to name the damage when the
-    capture's end is a damaged file's (damaged_end); else as they are."""
-    info = damaged_end(captures)
+    capture's end is a damaged file's (damaged_end), else to lead with a complete copy
+    when it is a cut file's (cut_end); else as they are."""
     if not any(f.code == ENDED_EARLY for f in findings):
         return findings
+    info = damaged_end(captures)
     if info is None:
         return _explain_cut_end(findings, captures)
     if info.packets:
@@ -163,18 +173,8 @@ def explain_damaged_end(findings: list[Finding], captures: list[CaptureInfo]
     lead = (f"Read an intact copy of the capture: {where}, and its packets after the "
             "damage are not read. Copy the file again from the capture host (the sniffer's "
             "own file, not a copy cut or changed on the way) and check the copy against it "
-            "(its size, a checksum). Only if an intact copy ends here too: ")
-    out = []
-    for finding in findings:
-        if finding.code != ENDED_EARLY:
-            out.append(finding)
-            continue
-        fix = finding.fix
-        out.append(dataclasses.replace(
-            finding, message=f"{finding.message}{said}",
-            fix=f"{lead}{fix[:1].lower()}{fix[1:]}" if fix else lead.removesuffix(
-                " Only if an intact copy ends here too: ")))
-    return out
+            "(its size, a checksum).")
+    return _lead_ended_early(findings, said, lead, "an intact copy")
 
 
 def _explain_cut_end(findings: list[Finding], captures: list[CaptureInfo]) -> list[Finding]:
@@ -183,15 +183,21 @@ def _explain_cut_end(findings: list[Finding], captures: list[CaptureInfo]) -> li
     info = cut_end(captures)
     if info is None:
         return findings
-    where = (f"{info.path} is cut in the middle of a packet record after its packet "
-             f"{info.packets} (capture_truncated)")
+    where = f"{info.path} {_cut_where(info)}"
     said = (f" The capture's end here is where its file {where}: a copy cut short, or a "
             "sniffer killed while writing; what the job did next may be in the sniffer's "
             "own file.")
     lead = (f"Read a complete copy of the capture first: {where}. Copy the sniffer's own "
             "file again after stopping tcpdump/dumpcap cleanly (or write it with -U), and "
-            "check the copy against it (its size, a checksum). Only if a complete copy ends "
-            "here too: ")
+            "check the copy against it (its size, a checksum).")
+    return _lead_ended_early(findings, said, lead, "a complete copy")
+
+
+def _lead_ended_early(findings: list[Finding], said: str, lead: str, copy: str
+                      ) -> list[Finding]:
+    """The findings, each capture_ended_early with `said` (a sentence, leading space)
+    added to its message and its fix led by `lead` (a sentence) then "Only if {copy}
+    ends here too: " and the fix it had; `lead` alone where it had none."""
     out = []
     for finding in findings:
         if finding.code != ENDED_EARLY:
@@ -200,6 +206,6 @@ def _explain_cut_end(findings: list[Finding], captures: list[CaptureInfo]) -> li
         fix = finding.fix
         out.append(dataclasses.replace(
             finding, message=f"{finding.message}{said}",
-            fix=f"{lead}{fix[:1].lower()}{fix[1:]}" if fix else lead.removesuffix(
-                " Only if a complete copy ends here too: ")))
+            fix=f"{lead} Only if {copy} ends here too: {fix[:1].lower()}{fix[1:]}"
+            if fix else lead))
     return out

@@ -29,9 +29,9 @@ def answered_meanwhile(ctx: Context, session: Session, conn: Connection
     before conn's first SYN and answered by that address after it, when a router (not
     the responder) reported that address unreachable to conn (a routing code); None
     otherwise, and when the session's callback came from that address itself
-    (_called_back_from: the agent's own address, no device's forward; reset_meanwhile
+    (_callback_from: the agent's own address, no device's forward; reset_meanwhile
     asks the same)."""
-    if unreachable_router(conn) is None or _called_back_from(ctx, session, conn.resp_h):
+    if unreachable_router(conn) is None or _callback_from(ctx, session, conn.resp_h):
         return None
     return _meanwhile(ctx, conn)
 
@@ -46,17 +46,18 @@ def router_meanwhile(ctx: Context, session: Session, conn: Connection
     host-unreachable` on 6001-6100 in the router's forward chain read "a device in front
     of it that forwards only some of its ports", the port forward's fix first). None
     otherwise."""
-    if unreachable_router(conn) is None or not _called_back_from(ctx, session, conn.resp_h):
+    callback = _callback_from(ctx, session, conn.resp_h)
+    if unreachable_router(conn) is None or callback is None:
         return None
     other = _meanwhile(ctx, conn)
-    callback = ctx.by_uid.get(session.callback_uid or "")
-    return None if other is None or callback is None else (other, callback)
+    return None if other is None else (other, callback)
 
 
-def _called_back_from(ctx: Context, session: Session, host: str) -> bool:
-    """Did the session's callback come from `host`?"""
+def _callback_from(ctx: Context, session: Session, host: str) -> Connection | None:
+    """The session's callback when it came from `host`; None else (no callback, or one
+    from another address)."""
     callback = ctx.by_uid.get(session.callback_uid or "")
-    return callback is not None and callback.orig_h == host
+    return callback if callback is not None and callback.orig_h == host else None
 
 
 def router_reject_words(conn: Connection, other: Connection, callback: Connection) -> str:

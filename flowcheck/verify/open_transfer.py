@@ -248,7 +248,7 @@ def _taken(stream: NdmpStream, index: int) -> bool:
     later = stream.messages[index + 1:]
     reply = reply_to(start, later)
     if reply is not None:
-        return not reply.error and not reply.error_unknown  # a cut error word: unknown
+        return reply.error_free  # a cut error word: unknown, no start taken
     return not any(m.direction != start.direction for m in stream.messages)
 
 

@@ -22,8 +22,9 @@ while the connecting host's own range, its data connection's source port's, was 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 
-from flowcheck.config import format_ranges
+from flowcheck.config import PortRange, format_ranges
 from flowcheck.durations import span_words
 from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Session
@@ -150,14 +151,8 @@ def _connects_outside(ctx: Context, host: str, which: str) -> bool:
     """Does a data connection of the capture leave `host` from a port outside its
     `which` range? Then its data connections do not draw on the range, and a full range
     is no cause of one never tried (review62b's rule in _calls_back_outside)."""
-    ranges = getattr(ctx.config, f"{which}_range")
-    for session in ctx.sessions:
-        for uid in session.data_connections:
-            conn = ctx.by_uid.get(uid)
-            if conn is not None and conn.orig_h == host \
-                    and not holds_port(ranges, conn.orig_p):
-                return True
-    return False
+    return _leaves_outside(ctx, host, getattr(ctx.config, f"{which}_range"),
+                           (uid for session in ctx.sessions for uid in session.data_connections))
 
 
 def _calls_back_outside(ctx: Context, host: str) -> bool:
@@ -166,12 +161,17 @@ def _calls_back_outside(ctx: Context, host: str) -> bool:
     draw on the range, and a full range is no cause of one that never came (review62b:
     agent-range-small's callback from 45350 and a later job's missing callback, merged,
     read "likely because its agent range 6001-6002 had no port left")."""
-    for session in ctx.sessions:
-        conn = ctx.by_uid.get(session.callback_uid) if session.callback_uid else None
-        if conn is not None and conn.orig_h == host \
-                and not holds_port(ctx.config.agent_range, conn.orig_p):
-            return True
-    return False
+    return _leaves_outside(ctx, host, ctx.config.agent_range,
+                           (session.callback_uid for session in ctx.sessions
+                            if session.callback_uid))
+
+
+def _leaves_outside(ctx: Context, host: str, ranges: tuple[PortRange, ...],
+                    uids: Iterable[str]) -> bool:
+    """Does one of the connections `uids` (those the capture holds) leave `host` from a
+    source port outside `ranges`?"""
+    return any(conn is not None and conn.orig_h == host and not holds_port(ranges, conn.orig_p)
+               for conn in map(ctx.by_uid.get, uids))
 
 
 def _role(ctx: Context, session: Session, host: str) -> str | None:

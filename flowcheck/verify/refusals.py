@@ -36,11 +36,6 @@ from flowcheck.verify.own_unreachable import own_stack_fix, own_stack_refused, o
 from flowcheck.verify.prohibited_rules import prohibited_rule, routing_rule
 from flowcheck.verify.stale_tuple import stale_words
 
-# ICMP unreachable codes a filter sends: IPv4 (RFC 792, RFC 1812) network and host
-# administratively prohibited, communication administratively prohibited; ICMPv6
-# (RFC 4443) communication administratively prohibited, source address failed policy,
-# reject route.
-_PROHIBITED = {4: {9, 10, 13}, 6: {1, 5, 6}}  # each named in _PROHIBITED_NAMES
 _PORT_UNREACHABLE = {4: 3, 6: 4}  # RFC 792, RFC 4443
 # ICMP unreachable codes of routing (RFC 792, RFC 1122 3.2.2.1, RFC 4443): a router that
 # cannot reach the host, or a filter's reject that borrows them (nft's and iptables'
@@ -66,6 +61,11 @@ _PROHIBITED_NAMES = {4: {9: "communication with destination network administrati
                      6: {1: "communication with destination administratively prohibited",
                          5: "source address failed ingress/egress policy",
                          6: "reject route to destination"}}
+# ICMP unreachable codes a filter sends: IPv4 (RFC 792, RFC 1812) network and host
+# administratively prohibited, communication administratively prohibited; ICMPv6
+# (RFC 4443) communication administratively prohibited, source address failed policy,
+# reject route: those _PROHIBITED_NAMES names, by IP version.
+_PROHIBITED = {version: set(names) for version, names in _PROHIBITED_NAMES.items()}
 SOURCE_POLICY, REJECT_ROUTE = 5, 6  # ICMPv6 (RFC 4443 3.1)
 
 

@@ -95,11 +95,10 @@ def still_running(ctx: Context, session: Session, stream: NdmpStream,
         head, fix = (
             f"The capture holds no end of the {session.kind}: {message_op(start)} ("
             f"{frame_text(start.frame)}) started {what}, no NOTIFY_DATA_HALTED or "
-            f"NOTIFY_MOVER_HALTED "
-            f"came after it and the control connection {where} shows nothing after "
-            f"{frame_text(last.frame)}, although the capture went on for {span_words(ran_on)}; "
-            f"the sniffer "
-            f"reported {ctx.kernel_dropped:,} packets dropped by the kernel (capture_loss), "
+            f"NOTIFY_MOVER_HALTED came after it and the control connection {where} shows "
+            f"nothing after {frame_text(last.frame)}, although the capture went on for "
+            f"{span_words(ran_on)}; the sniffer reported {ctx.kernel_dropped:,} packets "
+            "dropped by the kernel (capture_loss), "
             "so the job's end may be among the packets it lost as well as after the "
             "capture stopped.",
             "If the job log says the job ended before the capture stopped, the sniffer "
