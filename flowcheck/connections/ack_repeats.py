@@ -21,13 +21,16 @@ handshake_incomplete's frames).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from flowcheck.connections.endpoint import EVIDENCE_CAP, Endpoint
 from flowcheck.connections.reordering import M32, NONE
 from flowcheck.model import Connection
+
+if TYPE_CHECKING:  # conn imports this module
+    from flowcheck.connections.conn import ConnState
 
 
 def is_repeat(side: Endpoint, peer: Endpoint, seq: int, ack: int) -> bool:
@@ -49,7 +52,8 @@ def note(record: Connection, side: Endpoint, peer: Endpoint, seq: int, ack: int,
             frames.append(frame)
 
 
-def note_rows(dups: np.ndarray, segment: np.ndarray, keys: list[int], conns: list[Any],
+def note_rows(dups: np.ndarray, segment: np.ndarray, keys: list[int],
+              conns: list[ConnState],
               columns: tuple[np.ndarray, np.ndarray, Any]) -> None:
     """`note` for a bulk run's rows: dups, the duplicate ACKs among the rows up to each
     (cumulative: reordering_rows.DirectionRows.dups); segment: each row's segment, whose
