@@ -14,23 +14,20 @@ handshake_incomplete's frames).
 
 - per packet: `note` (conn.update_packet, when reordering.note_packet counted a
   duplicate ACK);
-- bulk runs: `note_rows` (bulk.apply_runs, when the run holds a duplicate ACK);
+- bulk runs: `ack_repeat_rows.note_rows` (bulk.apply_runs, when the run holds a duplicate ACK);
 - short pass: `repeat_mask` (short.ShortPass, when the pass holds a duplicate ACK) and
   `add_repeats` (short_records, the records' lists from it).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from flowcheck.connections.endpoint import EVIDENCE_CAP, Endpoint
 from flowcheck.connections.reordering import M32, NONE
 from flowcheck.model import Connection
-
-if TYPE_CHECKING:  # conn imports this module
-    from flowcheck.connections.conn import ConnState
 
 
 def is_repeat(side: Endpoint, peer: Endpoint, seq: int, ack: int) -> bool:
@@ -50,36 +47,6 @@ def note(record: Connection, side: Endpoint, peer: Endpoint, seq: int, ack: int,
         frames = record.ack_repeat_frames
         if len(frames) < EVIDENCE_CAP:
             frames.append(frame)
-
-
-def note_rows(dups: np.ndarray, segment: np.ndarray, keys: list[int],
-              conns: list[ConnState],
-              columns: tuple[np.ndarray, np.ndarray, Any]) -> None:
-    """`note` for a bulk run's rows: dups, the duplicate ACKs among the rows up to each
-    (cumulative: reordering_rows.DirectionRows.dups); segment: each row's segment, whose
-    key is keys[s] (connection index << 1 | 1 for the responder) into conns
-    (ConnState); columns: the rows' sequence and ACK numbers (raw) and frame numbers
-    (read at the rows found: reordering_rows.AtRows). Call after the run's bases are
-    learned. A Python step per originator's duplicate ACK of the handshake only."""
-    if not dups.size or not dups[-1]:
-        return
-    seq, ack, frames = columns
-    rows = np.flatnonzero(np.diff(dups, prepend=0))
-    want_seq = np.full(len(keys), NONE, np.int64)
-    want_ack = np.full(len(keys), NONE, np.int64)
-    for s in np.unique(segment[rows]).tolist():
-        k = keys[s]
-        c = conns[k >> 1]
-        if not k & 1 and c.orig.isn is not None and c.resp.base is not None:
-            want_seq[s] = (c.orig.isn + 1) & M32
-            want_ack[s] = (c.resp.base + 1) & M32
-    at = segment[rows]
-    rows = rows[(seq[rows] == want_seq[at]) & (ack[rows] == want_ack[at])]
-    for row, frame in zip(rows.tolist(), np.asarray(frames[rows]).tolist(), strict=True):
-        record = conns[keys[segment[row]] >> 1].record
-        kept = record.ack_repeat_frames
-        if len(kept) < EVIDENCE_CAP:
-            kept.append(frame)
 
 
 def repeat_mask(dup: np.ndarray | None, side_all: np.ndarray, v: int, seq: np.ndarray,

@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from flowcheck.arrays import group_ends, group_sizes, group_starts
-from flowcheck.connections.ack_repeats import note_rows
+from flowcheck.connections.ack_repeat_rows import note_rows
 from flowcheck.connections.bulk_acks import NO_ROW, first_where, track_acks
 from flowcheck.connections.bulk_judge import RunJudge
 from flowcheck.connections.bulk_rows import group_runs
