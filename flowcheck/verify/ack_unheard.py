@@ -189,12 +189,18 @@ WINDOWS_STATEFUL = ("; Windows Defender Firewall keeps the state of the connecti
                     "suite that passes SYNs only")
 
 
-def _queue_fix(listener: str, port: int) -> str:
+def _queue_fix(listener: str, port: int, what: str) -> str:
+    """The accept queue's fix on `listener`: restart the service that listens on `port`,
+    the media server's job engine for a callback (`what`), else the NDMP service there
+    (the agent's, or the media server's mover). Field check 74 (seed 137 run 19): a
+    callback's fix said "restart the agent service" for the media server's listener."""
+    service = ("the job engine (the media server's service the agent calls back)"
+               if what == "callback" else f"the service listening on {port}")
     return (f"On {listener}, check whether the NDMP service accepts its connections: "
             "`nstat -az TcpExtListenOverflows` counting up, `ss -ltn` showing the "
             f"listener on {port} with Recv-Q at Send-Q (the queue full; on Windows, "
             f"`netstat -ano -p tcp | findstr :{port}` and the service's event log); if so, "
-            "restart the agent service (it listens but no longer accepts).")
+            f"restart {service} on {listener} (it listens but no longer accepts).")
 
 
 def towards_listener_fix(ctx: Context, conn: Connection, session: Session | None, *,
@@ -278,7 +284,7 @@ def report_unheard(ctx: Context, session: Session | None, conn: Connection, what
                 f"acknowledged nothing of {connector}'s{_after_words(conn)}")
     head = (f"The {what} {connection_ends(conn)} never opened on {listener}'s side: the "
             f"capture holds {held}.")
-    queue_fix = _queue_fix(listener, conn.resp_p)
+    queue_fix = _queue_fix(listener, conn.resp_p, what)
     if unheard_reset(conn):
         # The FIN got through: no rule drops the connection's packets after its SYN.
         message = (
