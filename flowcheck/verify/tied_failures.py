@@ -47,8 +47,8 @@ from typing import Literal
 from flowcheck.model import Connection, Role, Session
 from flowcheck.sessions import connection_outcome
 from flowcheck.verify.context import Context
-from flowcheck.verify.data_links import FAILED, report_failed_data
 from flowcheck.verify.evidence import judged
+from flowcheck.verify.failed_data import FAILED, report_failed_data
 from flowcheck.verify.fallback import fallback_of
 from flowcheck.verify.ranges import check_ports
 from flowcheck.verify.tied_words import candidates_words
