@@ -15,6 +15,7 @@ from pathlib import Path
 
 from capture_factory import isb
 from lab_edits import LAB, analyze_lab, lab_packets
+from stored import stored_analysis
 
 from flowcheck.pipeline import Analysis
 
@@ -55,3 +56,20 @@ def test_a_capture_with_no_sign_of_loss_keeps_its_count(tmp_path: Path) -> None:
                               "port 10.77.0.2:10000 and "), message
     whole = _unanswered(analyze_lab(LAB / f"{NAME}.pcap", NAME))
     assert whole.startswith("The media server 10.77.0.1 sent 4 SYNs to "), whole
+
+
+def test_payload_missed_elsewhere_is_loss_too(tmp_path: Path) -> None:
+    """The same cut merged (mergecap) with field check 60's sniffer-loss capture of the
+    same lab hosts, whose job 1 lost 20,332 B to the sniffer (capture_loss)."""
+    lossy = (LAB.parent / "field60-matrix"
+             / "two-jobs-callback-syns-dropped-by-media-captured-on-agent-sniffer-loss")
+    merged = tmp_path / "merged.pcap"
+    subprocess.run(["mergecap", "-F", "pcap", "-w", str(merged),
+                    str(lossy.with_suffix(".pcap.gz")), str(_without_third_syn(tmp_path, None))],
+                   check=True, capture_output=True)
+    analysis = stored_analysis(merged, config_path=lossy.with_suffix(".toml"))
+    assert "capture_loss" in {f.code for f in analysis.findings}
+    assert _unanswered(analysis).startswith(
+        "The media server 10.77.0.1 sent at least 3 SYNs (the capture holds 3 and shows "
+        "loss: it missed TCP payload of other packets: capture_loss) to the agent's NDMP "
+        "port 10.77.0.2:10000 and "), _unanswered(analysis)
