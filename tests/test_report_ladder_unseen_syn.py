@@ -62,6 +62,6 @@ def test_the_version_asked_is_named_when_its_reply_is_not_in_the_capture() -> No
     assert ladder.title == "Session S1: backup, NDMP v4 asked"
     out = io.StringIO()
     render_analysis(analysis, Console(file=out, width=200, color_system=None))
-    assert ("Session S1: backup, NDMP v4 asked (CONNECT_OPEN; its reply is not in the "
-            "capture), media server") in out.getvalue()
+    assert ("Session S1: backup, NDMP v4 asked (CONNECT_OPEN; the capture does not show "
+            "its reply accepting it), media server") in out.getvalue()
     assert "version unknown" not in out.getvalue()

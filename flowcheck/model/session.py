@@ -204,14 +204,15 @@ class Session:
 
     def version_words(self, *, short: bool = False) -> str:
         """The NDMP version as the text reports it: "NDMP v4"; "NDMP v4 asked" (and,
-        unless short, why) when only the CONNECT_OPEN request names it; else "NDMP
+        unless short, why) when only the CONNECT_OPEN request names it (its reply not
+        captured, or its error word cut: ndmp.collector); else "NDMP
         version unknown"."""
         if self.version:
             return f"NDMP v{self.version}"
         if self.asked_version:
             return (f"NDMP v{self.asked_version} asked" if short else
-                    f"NDMP v{self.asked_version} asked (CONNECT_OPEN; its reply is not in the "
-                    "capture)")
+                    f"NDMP v{self.asked_version} asked (CONNECT_OPEN; the capture does not "
+                    "show its reply accepting it)")
         return "NDMP version unknown"
 
     def kind_words(self, *, short: bool = False) -> str:

@@ -327,14 +327,31 @@ class NdmpCollector:
         if message.name == "NDMP_CONNECT_OPEN":
             if message.type == "request" and "version" in message.body:
                 control.open_requests[message.sequence] = message.body["version"]
-            elif message.type == "reply" and message.error == 0:
+            elif message.type == "reply" and message.error_free:
                 version = control.open_requests.get(message.reply_sequence)
                 if version in KNOWN_VERSIONS:
                     stream.version, stream.version_source = version, "connect_open"
+            elif message.type == "reply" and message.error_unknown:
+                self._open_unknown(control, control.open_requests.get(message.reply_sequence))
         elif message.name == "NDMP_NOTIFY_CONNECTED" and stream.version_source != "connect_open":
             version = message.body.get("protocol_version")
             if version in KNOWN_VERSIONS:
                 stream.version, stream.version_source = version, "notify_connected"
+
+    @staticmethod
+    def _open_unknown(control: _Control, asked: int | None) -> None:
+        """A CONNECT_OPEN reply whose error word the capture cut (error_unknown) to a
+        request for version `asked` (None: its version not captured): whether the agent
+        accepted it cannot be seen, so it shows no version agreed (field check 72). When
+        it asked for another version than the greeting offered (NOTIFY_CONNECTED), the
+        version is one of the two: left to the later messages' codes and layouts
+        (_narrow, offered.opened_below_offer), not the offer's."""
+        stream = control.stream
+        if asked not in KNOWN_VERSIONS or asked == stream.version:
+            return
+        offered = {stream.version} if stream.version is not None else set(KNOWN_VERSIONS)
+        control.candidates &= offered | {asked}
+        stream.version, stream.version_source = None, "unknown"
 
     def _announce(self, control: _Control, message: NdmpMessage) -> None:
         listener = ANNOUNCERS.get((message.name, message.type == "reply"))

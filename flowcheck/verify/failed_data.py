@@ -55,6 +55,7 @@ from flowcheck.verify.other_host import report_wrong_address
 from flowcheck.verify.plain_direction import with_lead
 from flowcheck.verify.ranges import outside_range_words
 from flowcheck.verify.refusals import data_refused_fix, refusal_allows, refusal_causes
+from flowcheck.verify.refused_said import refusal_confirmed
 from flowcheck.verify.session_words import opened_unseen_words
 from flowcheck.verify.stack_own import (
     own_note,
@@ -206,9 +207,10 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
         # The address up and the agent's own: the router's reject (verify.forwarded).
         router = router_meanwhile(ctx, session, first)
         fix = router_reject_fix(ctx, session, first, router[0]) if router is not None else fix
+        confirmed, told = refusal_confirmed(ctx, session, first)  # NDMP_CONNECT_ERR
         ctx.add("data_refused",
                 f"{_SUBJECT}from {first.orig_h} was refused{tries}: "
-                f"{refusal_causes(ctx, first)}.{outside[0] if outside else ''}"
+                f"{refusal_causes(ctx, first)}.{confirmed}{outside[0] if outside else ''}"
                 f"{refusal_notes(ctx, attempts)}"
                 f"{forwarded_words(first, forward) if forward is not None else ''}"
                 f"{reset_forward_words(first, *reset) if reset is not None else ''}"
@@ -216,7 +218,7 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
                 f"{limit_words(ctx, first, passed) if passed is not None else ''}"
                 f"{stack[0] if stack else ''}",
                 fix + (stack[1] if stack else ""), session=session, conn=first,
-                frames=frames, cause="data", allows=refusal_allows(first),
+                frames=frames + told, cause="data", allows=refusal_allows(first),
                 subject=len(_SUBJECT))
     else:
         handshake_incomplete(ctx, session, first, "data connection", "data")

@@ -23,7 +23,7 @@ from flowcheck.verify.cooked_host import arrived_unanswered, arrived_words, leav
 from flowcheck.verify.cut_announcements import check_cut_announcements
 from flowcheck.verify.cut_icmp import no_answer_words
 from flowcheck.verify.data_links import check_data
-from flowcheck.verify.details import failure_words, syn_count
+from flowcheck.verify.details import failure_words
 from flowcheck.verify.evidence import judged, note_unseen
 from flowcheck.verify.fallback import fallback_of, report_callback_fallback, report_fallback
 from flowcheck.verify.foreign_reset import (
@@ -76,6 +76,7 @@ from flowcheck.verify.refusals import (
     rejecting_device,
 )
 from flowcheck.verify.silent_host import report_silent, silent_attempts
+from flowcheck.verify.syns_held import syns_sent_words
 from flowcheck.verify.tied_failures import check_tied_callbacks, check_tied_data
 from flowcheck.verify.ttl_exceeded import (
     traceroute_probe,
@@ -174,7 +175,6 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
                 f"and never got an answer ({failure_words(conn)}).{local[0]}", local[1],
                 session=session, conn=conn, cause="control", allows=rule_allows(conn))
     elif outcome == "unanswered":
-        syns = syn_count(conn)
         # Retried SYNs with no SYN-ACK captured: the SYNs or their SYN-ACKs may be the
         # ones dropped (as for the callback and the data connection), so the fix names
         # the rule for each.
@@ -188,7 +188,7 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
         answer = cut_answer_words([conn], no_answer_words(conn, unseen=unseen or bool(cut)),
                                   cut, counted=True)
         ctx.add("control_unanswered",
-                f"The media server {conn.orig_h} sent {syns} SYN{'s' if syns != 1 else ''} "
+                f"The media server {conn.orig_h} sent {syns_sent_words(ctx, conn)} "
                 f"to the agent's NDMP port {target} and "
                 f"{answer}: {silence(ctx, conn, both_ways=True)}.",
                 _routing_or(conn, f"{own}"

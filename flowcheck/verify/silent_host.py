@@ -21,9 +21,9 @@ from flowcheck.utc_times import utc_text
 from flowcheck.verify.allow_rules import allow_rule, capitalised, rule_allows
 from flowcheck.verify.context import Context, endpoint
 from flowcheck.verify.cooked_host import arrived_unanswered, arrived_words, leaving_taken
-from flowcheck.verify.details import syn_count
 from flowcheck.verify.evidence import judged
 from flowcheck.verify.link_proof import LinkProof, link_proof
+from flowcheck.verify.syns_held import syns_sent_words
 from flowcheck.verify.unresent import cut_answer_words, resend_cut
 
 # Hosts named in the words; more are counted.
@@ -67,7 +67,6 @@ def report_silent(ctx: Context, session: Session, conn: Connection,
     (silent_attempts gave `attempts`, the session's among them): the first attempt says
     what that shows, counts the attempts, and asks for the host first, the firewall rule
     one possibility; a later one is short and names the first."""
-    syns = syn_count(conn)
     # A capture that ended within the resends' reach says so, as the step does
     # (verify.unresent.resend_cut; field53 two-jobs-control-synacks-dropped-by-agent-ipv6
     # cut after frame 270: "never got an answer" beside a step "ended 576 ms after").
@@ -75,7 +74,7 @@ def report_silent(ctx: Context, session: Session, conn: Connection,
     answer = cut_answer_words([conn], "got no answer in the capture" if resent else
                               "never got an answer", resent, counted=True)
     cut = " while the capture ran" if resent else ""
-    head = (f"The media server {conn.orig_h} sent {syns} SYN{'s' if syns != 1 else ''} to "
+    head = (f"The media server {conn.orig_h} sent {syns_sent_words(ctx, conn)} to "
             f"the agent's NDMP port {endpoint(conn.resp_h, conn.resp_p)} and {answer}")
     first = attempts[0]
     proof = _proof(ctx, conn.resp_h, attempts)
