@@ -1,7 +1,8 @@
 """The connection graph: hosts and their endpoints as nodes, connections as edges.
 
 Host nodes are the IP addresses; endpoint nodes are "ip:port" and hang off their host
-with a "port" edge. Every TCP connection is a "connection" edge from the originator's
+with a "port" edge (key "port:ip:port"). Every TCP connection is a "connection" edge
+(key: its uid; the keys are the GraphML edge ids, so unique) from the originator's
 endpoint to the responder's, carrying uid, role, step, conn_state, bytes, session and
 outcome (established, unanswered, refused, handshake_incomplete, aborted: reset by its
 originator after the SYN-ACK, midstream), and the error and warning findings about it
@@ -100,5 +101,7 @@ def _add_endpoint(graph: nx.MultiDiGraph, host: str, port: int,
     node = endpoint(host, port)
     if node not in graph:
         graph.add_node(node, kind="endpoint", host=host, port=port, label=node)
-        graph.add_edge(host, node, key="port", kind="port")
+        # The key is the edge's GraphML id, which must be unique: "port" on each one made
+        # ten alike on one ring capture (newuser65), and Gephi or yEd may merge them.
+        graph.add_edge(host, node, key=f"port:{node}", kind="port")
     return node

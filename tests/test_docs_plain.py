@@ -29,6 +29,10 @@ HISTORY = re.compile(
     r"|(?:tidy|words|verdicts|leftover|finalread|final|reread)\d+[a-z]?"
     r"|merged(?:one|sets)|late(?:start|cut|jobs)|clock(?:pools|fix)|tiecap|boundfix"
     r"|gwords|onedirloss|silentwords|recheck"
+    r"|[Tt]ask\s+[a-z]+\d+[a-z]?|nu\d+[a-z]|leftovers\d+[a-z]?|readings\d+"
+    r"|host(?:proof|side)|nat(?:fix|drop|port)|mtunat|cbonly|fixrange|rangesmall"
+    r"|ring(?:frames|gap|order)|words(?:data|end)|leftwords|fw(?:advice|rules)"
+    r"|nft(?:quote|words)|icmp(?:dup|lazy|only)"
     r"|D\d+\)"
     r")(?![-/\w])"
 )
@@ -52,6 +56,8 @@ def test_the_pattern_tells_history_from_case_names() -> None:
         "as session 58 did", "speedH's", "(trial 20 D5, D6)", "(tidy61)", "field68 put",
         "trial A of session 34", "lab matrix seed 112 run 15", "(seed 112 run\n  40:",
         "new-user trial", "(mergedsets)", "as field check 59's", "field\n  check 40 r5a",
+        "return_ports, task hostproof: with", "(natfix)", "nu64a's", "(speedL)",
+        "leftovers62", "task nu65b", "cbonly and fixrange", "ringframes", "wordsdata", "rangesmall",
     )
     for text in caught:
         assert history_tags(text), text
@@ -59,6 +65,8 @@ def test_the_pattern_tells_history_from_case_names() -> None:
         "captures/field48-matrix", "lab-trial19-callback/v6-dualstack", "field48-matrix's",
         "captures/review56f/traceroute-probes-only", "session 10.77.0.2:6013 -> 10.77.0.1:22",
         "session 2's control connection", "step 4 `failed`", "as a new user reads it",
+        "(captures/nu64b)", "captures/lab-hostproof/three-way-data-syns-dropped.pcap",
+        "the backup task list", "a nat-fix", "task 2",
     )
     for text in kept:
         assert not history_tags(text), text

@@ -64,6 +64,20 @@ def test_graphml_round_trip(tmp_path: Path) -> None:
     assert uids == {"Cc", "Cd", "Cx"}
 
 
+def test_graphml_edge_ids_are_unique(tmp_path: Path) -> None:
+    """GraphML names each edge by its id attribute: every host-endpoint edge was
+    id="port" (newuser65 ring: 10 alike), which Gephi and yEd may merge. A connection's
+    edge is its uid, an endpoint's edge "port:ENDPOINT"."""
+    path = tmp_path / "g.graphml"
+    write_graph(_lab_graph(), path)
+    edges = ET.parse(path).getroot().iter("{http://graphml.graphdrawing.org/xmlns}edge")
+    ids = [(edge.get("source"), edge.get("target"), edge.get("id")) for edge in edges]
+    assert len({i for *_, i in ids}) == len(ids)
+    assert {(f"{A}:6001", f"{M}:5002", "Cd"), (M, f"{M}:5002", f"port:{M}:5002")} <= set(ids)
+    back = nx.read_graphml(path, force_multigraph=True)
+    assert back.number_of_edges() == len(ids)
+
+
 def test_node_link_json(tmp_path: Path) -> None:
     path = tmp_path / "g.json"
     write_graph(_lab_graph(), path)
