@@ -151,6 +151,7 @@ def test_copies_a_router_forwarded_under_another_mac_pair_are_two_captures() -> 
     assert analysis.verdict == "inconclusive"
     copies = _one(analysis, "capture_duplicates")
     assert copies.message.startswith("525 of the 1,050 TCP packets compared are copies")
+    assert "The capture's 13 other packets (ARP, neighbour discovery" in copies.message
     assert ("The copies' link headers tell where they were captured: the file holds each "
             "under another MAC address pair than its original, at a hop limit one lower: "
             "captured again after a router forwarded it" in copies.message)
