@@ -43,7 +43,7 @@ CERTAIN_ONCE_SEEN = frozenset({
     "ranges_overlap", "range_holds_ndmp_port",
     "host_not_configured",
 })
-# A data connection's failure counts every attempt to its endpoint (verify.data_links:
+# A data connection's failure counts every attempt to its endpoint (verify.failed_data:
 # "refused (2 attempts)", each attempt's frames): a connector that tries again from a new
 # port changes its words, so it is certain only once every connection to that endpoint
 # has been quiet for `settle` seconds too (lab/tls-data-port-in-use with a second attempt

@@ -15,7 +15,7 @@ Run 7: a 3-resource restore captured `-Q out` on the media server, the first dat
 held by a bound socket on the agent (its RST not captured). data_unanswered said the
 media server closed the session "87.5 ms after it with no data moved" and "so the job
 cannot move data", while the next two data connections moved 400000 B in between
-(flowcheck.verify.gave_up.moved_between, verify.data_links). review58h: a data
+(flowcheck.verify.gave_up.moved_between, verify.failed_data). review58h: a data
 connection opened before the stop names data moved in between only when it carried some
 before the stop; and a peer's NDMP record cut before the other side's TLS is NDMP in the
 clear: not TLS from the first byte, so the snap length is still the fix.

@@ -2,7 +2,8 @@
 many silent interfaces): its packets are held back while the silent one may still send
 earlier ones (sources.interface_order), and their bytes are copied once, not in front
 of every next chunk (sources.held_packets; 30 CPU-s and 520 MB for 50,000 packets
-before). Counted in bytes copied against the packets' bytes, never timed.
+before). Counted in bytes copied against the packets' bytes, never timed. In a set,
+the held packets keep their files' frame numbers (sources.frame_files), against tshark.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tshark_fork
 from capture_factory import _ticks, epb, idb, shb
 
-from flowcheck.sources import reader
+from flowcheck.sources import CaptureSetReader, reader
 from flowcheck.sources.inputs import resolve_inputs
 from flowcheck.sources.interface_order import InterfaceOrder
 
@@ -113,3 +115,38 @@ def test_a_backup_beside_a_silent_interface_reads_as_the_pcap(
     assert interfaces == [0] * 2163
     # copied out of each 2 KiB chunk's 128 KiB buffer, then into the chunk handed on
     assert 0 < order.copied <= 3 * pcap.stat().st_size
+
+
+@pytest.mark.parametrize("chunk_size", [2048, 16384])
+def test_a_set_names_held_packets_by_their_files_frames(tmp_path: Path, chunk_size: int) -> None:
+    """A set of two pcapngs: one whose third interface wakes after 400 packets with 200
+    stamped among them, one of two interfaces written in blocks of 60 (dumpcap). Read in
+    small chunks, held packets are handed on from several buffers at once (joined, split
+    by `ready`): each set frame is located (sources.frame_files) at the frame tshark shows
+    in its file with the same time, and each file's frames are all named once."""
+    first = [(n % 2, 1.0 + n / 1000) for n in range(400)]
+    late = [(2, 1.0005 + 2 * n / 1000) for n in range(200)]
+    woken = tmp_path / "woken.pcapng"
+    woken.write_bytes(shb() + b"".join(idb(1) for _ in range(3)) + b"".join(
+        epb(interface, ts, bytes([interface]) * SIZE) for interface, ts in first + late))
+    blocks = tmp_path / "blocks.pcapng"
+    blocks.write_bytes(shb() + idb(1) + idb(1) + b"".join(
+        epb(interface, 1.00025 + (block * 120 + 2 * n + interface) / 2000, b"\x05" * 300)
+        for block in range(5) for interface in (0, 1) for n in range(60)))
+    paths = [woken, blocks]
+    stamps = [{int(number): int(round(float(ts) * 1e6)) for number, ts in
+               tshark_fork.fields(path, "", "frame.number", "frame.time_epoch")}
+              for path in paths]
+    capture_set = CaptureSetReader([str(path) for path in paths], chunk_size=chunk_size,
+                                   read_ahead=False)
+    read = [np.round(batch.ts * 1e6).astype(np.int64) for batch in capture_set]
+    times = np.concatenate(read).tolist()
+    assert capture_set.frame_files is not None
+    named: list[set[int]] = [set(), set()]
+    for frame, time in enumerate(times, start=1):
+        located = capture_set.frame_files.locate(frame)
+        assert located is not None, frame
+        file = paths.index(Path(capture_set.captures[located[0]].path))
+        assert stamps[file].get(located[1]) == time, (frame, located)
+        named[file].add(located[1])
+    assert named == [set(stamps[0]), set(stamps[1])]

@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from flowcheck.arrays import group_ends, group_sizes, group_starts
+from flowcheck.connections.ack_repeat_rows import note_rows
 from flowcheck.connections.bulk_acks import NO_ROW, first_where, track_acks
 from flowcheck.connections.bulk_judge import RunJudge
 from flowcheck.connections.bulk_rows import group_runs
@@ -254,6 +255,8 @@ def apply_runs(d: DecodedBatch, from_lower: np.ndarray,
     _ahead((seq, frames), (acks != 0) & (plen == 0), data, starts, segment, sides, state)
     if no_base:
         _learn_bases(ack, acks, starts, seg_key, conns, no_base)
+    # The handshake's ACK repeated (duplicate ACKs: rare): their frames.
+    note_rows(wire.dups, segment, keys, conns, (seq, ack, frames))
     track_acks((ack, frames, ts), rows, acks, data, starts, segment, seg_key, peers,
                peer_unseen, sacks)
     return one_at_a_time

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import field
 
+from flowcheck.connections.ack_repeats import note as note_repeat
 from flowcheck.connections.endpoint import EVIDENCE_CAP, Endpoint, signed32
 from flowcheck.connections.reordering import note_packet, unseen_retransmission
 from flowcheck.connections.state import EndpointState
@@ -383,6 +384,7 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
         if side.ttl_before_rst is not None and ttl != side.ttl_before_rst:
             side.ttl_moved = (ts, side.ttl_before_rst, ttl)
         side.ttl_before_rst = ttl
-    note_packet(side, flags, seq, ack_number, plen, window, ts)
+    if note_packet(side, flags, seq, ack_number, plen, window, ts) and is_orig:
+        note_repeat(record, side, peer, seq, ack_number, frame)  # the handshake's ACK again?
     for letter in letters:
         c.add_letter(letter if is_orig else letter.lower())

@@ -86,22 +86,26 @@ def unseen_retransmission(side, peer, seq: int, plen: int, ts: float,
 
 
 def note_packet(side, flags: int, seq: int, ack: int, plen: int, window: int,
-                ts: float) -> None:
+                ts: float) -> bool:
     """One packet of `side` (an Endpoint; not a capture copy) in Wireshark's per-side
-    state: its ACK (a duplicate or a new number), its window, its sequence end."""
+    state: its ACK (a duplicate or a new number), its window, its sequence end. True
+    when it was a duplicate ACK (counted in dup_acks: connections.ack_repeats)."""
+    dup = False
     if flags & ACK:
         if ack != side.ack_sent:
             side.dup_acks = 0
         elif (plen == 0 and not flags & (SYN | FIN | RST) and window
               and window == side.window_last and seq == side.next_seq):
             side.dup_acks += 1
+            dup = True
         side.ack_sent, side.ack_sent_ts = ack, ts
     side.window_last = window
     if flags & RST:
-        return  # a RST's sequence number (0 in a refusal) is not the side's sequence space
+        return dup  # a RST's sequence number (0 in a refusal) is not the side's sequence
     end = (seq + plen + (1 if flags & (SYN | FIN) else 0)) & M32
     if side.next_seq is None or signed32(end - side.next_seq) > 0:
         side.next_seq, side.next_seq_ts = end, ts
+    return dup
 
 
 WIRE_FIELDS = ("next_seq", "next_seq_ts", "ack_sent", "ack_sent_ts", "dup_acks",

@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from flowcheck.connections.ack_repeats import repeat_mask
 from flowcheck.connections.conn import (
     ACK,
     FIN,
@@ -416,7 +417,10 @@ class ShortPass:
         self.is_orig = is_orig_all
         # Wireshark's per-side analysis (reordering): no gap here, so no fill to judge;
         # kept for the connection's later packets.
-        ahead = update_columns(wire, side_all, seq, ack, plen, flags, window, ts, ~self.copy)
+        ahead, dup = update_columns(wire, side_all, seq, ack, plen, flags, window, ts,
+                                    ~self.copy)
+        # The handshake's ACK repeated (connections.ack_repeats; None: no such packet).
+        self.ack_repeat = repeat_mask(dup, side_all, v, seq, ack, isn, base)
         # New bytes below the side's next_seq (its pure ACKs went ahead, a segment
         # straddles the highest byte): Wireshark's rule needs the peer's ACKs as they
         # were then, which the per-packet path keeps: the flow goes back.

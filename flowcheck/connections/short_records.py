@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from flowcheck.connections.ack_repeats import add_repeats
 from flowcheck.connections.block_columns import (
     Coded,
     Nullable,
@@ -127,7 +128,9 @@ def _columns(short: ShortPass, flows: np.ndarray, new: bool = False) -> _Columns
         kept = synack & (np.cumsum(synack, axis=0) <= EVIDENCE_CAP)
         synack_top = np.where(kept, frames, 0).max(axis=0)
     syn = ((flags & (SYN | ACK)) == SYN) & sent
+    repeat = short.ack_repeat  # the handshake's ACK repeated (connections.ack_repeats)
     return _Columns(
+        ack_repeats=None if repeat is None else (frames, repeat[at] & valid),
         first=at[0], last=at[sizes - 1, np.arange(flows.shape[0])],
         orig_pkts=is_orig.sum(axis=0), resp_pkts=is_resp.sum(axis=0),
         orig_bytes=(plen * is_orig).sum(axis=0), resp_bytes=(plen * is_resp).sum(axis=0),
@@ -358,6 +361,8 @@ def _finish(short: ShortPass, flows: np.ndarray, records: list[Connection], col:
     add_repeated(short, flows, records, sent)
     add_first_rsts(records, col.first_rsts)
     add_ack_frames(short, flows, records, col.synacks, col.synack_top, fresh)
+    if col.ack_repeats is not None:
+        add_repeats(records, *col.ack_repeats, fresh)
     if fresh:
         return  # new records have their first data from new_records (no earlier batch's)
     for found, name in zip(col.first_data, ("orig_first_data", "resp_first_data"),
@@ -405,3 +410,6 @@ class _Columns:
     fin_by_orig: np.ndarray
     fin_peer: np.ndarray
     answers: Answers | None  # short_times.answer_columns
+    # The flows' packets' frames and which are the handshake's ACK repeated, (steps,
+    # flows) each (connections.ack_repeats.add_repeats); None: the batch has none.
+    ack_repeats: tuple[np.ndarray, np.ndarray] | None

@@ -150,6 +150,16 @@ class RareFields:
     # that resent its SYN-ACK after that ACK never got it (flowcheck.sessions.
     # unheard_ack, trial 34). Not in the JSON, nor compared (as Connection.fin_ts).
     ack_frame: int = field(default=0, compare=False)
+    # The frames of the originator's duplicate ACKs (tshark's tcp.analysis.duplicate_ack)
+    # of the responder's SYN (its ACK number the responder's base + 1), sent while it had
+    # sent nothing but its SYN (its sequence number the SYN's + 1): the handshake's ACK
+    # again, each answering a SYN-ACK the listener resent, the first EVIDENCE_CAP. Kept
+    # whatever the originator sent after them (SideEvidence.handshake_ack_repeats counts
+    # the run at the end only, while it sent nothing else: a SYN proxy's handshake, then
+    # data, keeps one here and counts none). Kept on every path (flowcheck.connections.
+    # ack_repeats); put in handshake_incomplete's frames (flowcheck.verify.ack_unheard).
+    # Not in the JSON.
+    ack_repeat_frames: list[int] = field(default_factory=list)
     # The frame of the responder's first packet when it answered the originator's SYN
     # (no SYN-ACK before it) with an ACK that does not acknowledge that SYN: its ACK
     # number is neither the SYN's sequence number + 1 nor within what the originator sent

@@ -5,7 +5,9 @@ end with `receive_eof`, then call `next_event` until it returns NEED_DATA. Event
 `RawMessage` (one ONC RPC record: 24-byte header plus body) or `DecodeProblem`.
 Every byte is tagged with the frame and timestamp it arrived in, so a message knows the
 frame holding its record mark (flowcheck.ndmp.captured_bytes keeps the bytes). It owns
-no socket and never raises on any input.
+no socket and never raises on any input. What it reads of record marks without consuming
+bytes (where a record's fragments end, a cut header, a TLS record) is
+flowcheck.ndmp.record_marks'.
 
 `receive_cut` is for bytes the snap length left out: their count is exact, so framing
 goes on (record marks give lengths). A record whose header was kept becomes a partial
@@ -33,8 +35,6 @@ and the rest of the direction is dropped unread (TLS 1.2 and 1.3 record layer, R
 
 from __future__ import annotations
 
-import re
-import struct
 from collections import deque
 
 from flowcheck.ndmp.captured_bytes import CapturedBytes
@@ -47,6 +47,16 @@ from flowcheck.ndmp.protocol import (
     RECORD_MARK,
     plausible_header,
 )
+from flowcheck.ndmp.record_marks import (
+    HEADER_BUT_ERROR,
+    MARK_AND_HEADER,
+    RECORD_CANDIDATE,
+    RESYNC_MAX_RECORD,
+    chain_ends,
+    cut_record_start,
+    next_mark_offset,
+    tls_record_start,
+)
 from flowcheck.ndmp.stream_events import (
     NEED_DATA,
     DecodeProblem,
@@ -54,20 +64,6 @@ from flowcheck.ndmp.stream_events import (
     ProblemKind,
     RawMessage,
 )
-
-_MARK_AND_HEADER = 4 + HEADER_SIZE
-# The header's words up to its last, the error code: a record the snap length cut after
-# them still names its message (tcpdump -i any -s 96 over IPv4 with TCP timestamps
-# keeps 24 payload bytes: the record mark and 20 of the header's 24, field check 70).
-_HEADER_BUT_ERROR = HEADER_SIZE - 4
-_HEADER_WORDS = struct.Struct(">IIIII")  # the header but its error word
-# How far a resynchronising scan trusts a record mark: control messages are small.
-_RESYNC_MAX_RECORD = 1024 * 1024
-# A record mark under 16 MiB (last fragment or not), 8 header bytes, then a message type
-# of 0 or 1: where a resynchronising scan looks closer.
-_CANDIDATE = re.compile(rb"[\x00\x80].{11}\x00\x00\x00[\x00\x01]", re.DOTALL)
-_TLS_HANDSHAKE = 22  # TLS record content type handshake (RFC 8446 5.1)
-_TLS_MAX_LENGTH_HIGH = (2**14 + 2048) >> 8  # a TLSCiphertext's length, its high byte
 
 
 class NdmpStreamDecoder:
@@ -114,7 +110,7 @@ class NdmpStreamDecoder:
         if self._resync:
             self._parse()
         end = self._bytes.tag(frame, ts)
-        if self._resync and self._follow is None and self._cut_record_start(missing):
+        if self._resync and self._follow is None and cut_record_start(self._bytes, missing):
             self._flush_skipped(final=False)
             self._resync = self._resync_after_gap = self._after_hole = False
         if self._resync:
@@ -145,7 +141,7 @@ class NdmpStreamDecoder:
             follow = (self._follow, self._follow_is_end) if self._follow is not None else None
             self._skip(len(self._bytes.buf), rest=follow is not None)
         else:
-            follow = self._next_mark_offset()
+            follow = next_mark_offset(self._bytes)
         self._flush_skipped(final=False)
         self._break_record(f"{missing:,} B never captured", frame, ts, missing=missing)
         hole_end = self._bytes.base + missing
@@ -211,7 +207,7 @@ class NdmpStreamDecoder:
             if length > MAX_FRAGMENT or total + length > MAX_FRAGMENT:
                 frame, ts = self._bytes.tag_at(self._bytes.base + pos)
                 if pos == 0 and (self._records or self._at_first_byte()) \
-                        and _tls_record_start(buf):
+                        and tls_record_start(buf):
                     self._problem("tls", "a TLS handshake record where the next record "
                                   "mark should be", [frame], ts)
                     self._bytes.drop(len(buf))
@@ -240,7 +236,7 @@ class NdmpStreamDecoder:
                           [frame], ts)
             self._bytes.drop(pos)
             return True
-        if kept is not None and kept < _HEADER_BUT_ERROR:
+        if kept is not None and kept < HEADER_BUT_ERROR:
             # The header was cut but the length is known: framing goes on, and a record
             # framed counts as read (what a TLS record after it is told by).
             self._problem("lost", "record header cut by the snap length", [frame], ts)
@@ -270,29 +266,6 @@ class NdmpStreamDecoder:
         self._bytes.drop(pos)
         return True
 
-    def _cut_record_start(self, missing: int) -> bool:
-        """While framing is lost, do the buffered bytes, followed by `missing` bytes the
-        snap length cut, start a record whose header was kept but for its error word
-        (_scan wants the whole header): a record mark of a last fragment that ends
-        exactly with them (one record a packet, as peers write them), then a plausible
-        header? Ending anywhere within them let a longer record's segment whose first
-        bytes read as a header (a vendor code, zero-heavy data) invent a message
-        (review62b). A record mark cut in a packet of two
-        records loses framing, and a snap length keeping 24 B of each later packet (the
-        mark and 20 header bytes) never gave _scan its 28: field check 70's `-i any -s
-        96` backup lost every agent record after its first two-record packet."""
-        buf = self._bytes.buf
-        start = 4 + _HEADER_BUT_ERROR
-        if not start <= len(buf) < _MARK_AND_HEADER or \
-                self._bytes.known_until(0, start) < start or not _CANDIDATE.match(buf):
-            return False
-        (mark,) = RECORD_MARK.unpack_from(buf, 0)
-        length = mark & FRAGMENT_LENGTH_MASK
-        if not mark & LAST_FRAGMENT or length < HEADER_SIZE or length != len(buf) + missing - 4:
-            return False
-        _, _, raw_type, code, reply_seq = _HEADER_WORDS.unpack_from(buf, 4)
-        return plausible_header(raw_type, code, reply_seq, 0)
-
     def _at_first_byte(self) -> bool:
         """Is the buffer's start the direction's first byte (nothing read or lost before)?"""
         return self._from_start and self._bytes.base == 0 and not self._resync
@@ -302,21 +275,21 @@ class NdmpStreamDecoder:
         buf = self._bytes.buf
         pos = 0
         while True:
-            found = _CANDIDATE.search(buf, pos)
+            found = RECORD_CANDIDATE.search(buf, pos)
             if found is None:
-                self._skip(max(0, len(buf) - (_MARK_AND_HEADER - 1)))
+                self._skip(max(0, len(buf) - (MARK_AND_HEADER - 1)))
                 return False
             pos = found.start()
-            if len(buf) - pos < _MARK_AND_HEADER:
+            if len(buf) - pos < MARK_AND_HEADER:
                 self._skip(pos)
                 return False
             (mark,) = RECORD_MARK.unpack_from(buf, pos)
             length = mark & FRAGMENT_LENGTH_MASK
-            if HEADER_SIZE <= length <= _RESYNC_MAX_RECORD and \
-                    self._bytes.known_until(pos, _MARK_AND_HEADER) == _MARK_AND_HEADER:
+            if HEADER_SIZE <= length <= RESYNC_MAX_RECORD and \
+                    self._bytes.known_until(pos, MARK_AND_HEADER) == MARK_AND_HEADER:
                 _, _, raw_type, code, reply_seq, error = HEADER.unpack_from(buf, pos + 4)
                 if plausible_header(raw_type, code, reply_seq, error):
-                    chain = True if mark & LAST_FRAGMENT else self._chain_ends(pos)
+                    chain = True if mark & LAST_FRAGMENT else chain_ends(self._bytes, pos)
                     if chain is None:  # its fragments are not all here yet: wait
                         self._skip(pos)
                         return False
@@ -328,24 +301,6 @@ class NdmpStreamDecoder:
                         self._after_hole = False
                         return True
             pos += 1
-
-    def _chain_ends(self, pos: int) -> bool | None:
-        """Do the fragment marks from the non-last one at `pos` chain to a last fragment
-        within _RESYNC_MAX_RECORD, every byte captured? None while more is needed."""
-        buf = self._bytes.buf
-        total = 0
-        while True:
-            if len(buf) - pos < 4:
-                return None
-            if self._bytes.known_until(pos, 4) < 4:
-                return False
-            (mark,) = RECORD_MARK.unpack_from(buf, pos)
-            total += mark & FRAGMENT_LENGTH_MASK
-            if total > _RESYNC_MAX_RECORD:
-                return False
-            if mark & LAST_FRAGMENT:
-                return True
-            pos += 4 + (mark & FRAGMENT_LENGTH_MASK)
 
     def _follow_marks(self) -> bool:
         """Skip the rest of the record a hole broke along its own fragment marks; True
@@ -379,24 +334,6 @@ class NdmpStreamDecoder:
             self._follow += 4 + length
             self._follow_is_end = bool(mark & LAST_FRAGMENT)
         return True
-
-    def _next_mark_offset(self) -> tuple[int, bool] | None:
-        """Where the record the buffer begins with goes on, when its last buffered
-        fragment runs past the buffer's end: (stream offset, is_end): its next fragment
-        mark, or its end when that fragment is the last; else None."""
-        buf = self._bytes.buf
-        pos = 0
-        while len(buf) - pos >= 4 and self._bytes.known_until(pos, 4) == 4:
-            (mark,) = RECORD_MARK.unpack_from(buf, pos)
-            length = mark & FRAGMENT_LENGTH_MASK
-            if length > MAX_FRAGMENT:
-                return None
-            pos += 4 + length
-            if pos > len(buf):
-                return self._bytes.base + pos, bool(mark & LAST_FRAGMENT)
-            if mark & LAST_FRAGMENT:
-                return None
-        return None
 
     def _skip(self, count: int, rest: bool = False) -> None:
         if count <= 0:
@@ -456,9 +393,3 @@ class NdmpStreamDecoder:
                  skipped: int = 0, missing: int | None = None) -> None:
         self._events.append(DecodeProblem(kind, detail, frames, ts, skipped, missing))
 
-
-def _tls_record_start(buf: bytearray | bytes) -> bool:
-    """Whether buf starts like a TLS handshake record (its first 4 bytes: content type,
-    legacy version 3.0-3.4, the length's high byte within a record's limit)."""
-    return (buf[0] == _TLS_HANDSHAKE and buf[1] == 3 and buf[2] <= 4
-            and buf[3] <= _TLS_MAX_LENGTH_HIGH)

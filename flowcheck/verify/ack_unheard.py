@@ -94,15 +94,20 @@ def _other_resends(ctx: Context, conn: Connection) -> str:
 def _repeats_words(conn: Connection) -> str:
     """What a capture of the originator's packets alone holds (acks_repeated): "only
     10.77.0.1's packets of it: its SYN once (frame 11), its ACK of 10.77.0.2's SYN-ACK
-    (not captured) 3 times, nothing else sent between, and its FIN, resent, never
-    acknowledged (frames 19, 24, 26)"."""
+    (not captured) 3 times with the same numbers (again in frames 14, 16) and nothing
+    else sent between, and its FIN, resent, never acknowledged (frames 19, 24, 26)"
+    (the repeats' frames: Connection.ack_repeat_frames, the first few)."""
     syns = len(conn.syn_frames)
     orig_fins = conn.fin_frames
+    repeats = acks_repeated(conn)
+    again = conn.ack_repeat_frames
+    where = (f" (again in {_frames_words(again)}{', ...' if repeats > len(again) else ''})"
+             if again else "")
     return (f"only {conn.orig_h}'s packets of it: its SYN "
             f"{'once' if syns == 1 else f'{syns} times'} ({frame_text(conn.syn_frames[0])}), its "
-            f"ACK of {conn.resp_h}'s SYN-ACK (not captured) {acks_repeated(conn) + 1} times "
-            "with the same numbers and nothing else sent between, and its FIN, resent, "
-            f"never acknowledged ({_fins_words(orig_fins)})")
+            f"ACK of {conn.resp_h}'s SYN-ACK (not captured) {repeats + 1} times "
+            f"with the same numbers{where} and nothing else sent between, and its FIN, "
+            f"resent, never acknowledged ({_fins_words(orig_fins)})")
 
 
 def unheard_detail(conn: Connection) -> str:
@@ -127,8 +132,12 @@ def unheard_detail(conn: Connection) -> str:
 
 def unheard_frames(conn: Connection) -> list[int]:
     """The evidence: the SYN(s), the first SYN-ACK, the ACK, the resent SYN-ACKs, the
-    originator's FINs after them (resent unacknowledged), the listener's RST."""
-    frames = {*conn.syn_frames, *conn.synack_frames, *conn.fin_frames, *conn.rst_frames[:1]}
+    originator's repeats of that ACK (Connection.ack_repeat_frames: its duplicate ACKs,
+    each answering a SYN-ACK resent; the count acks_repeated reads), its FINs after them
+    (resent unacknowledged), the listener's RST. make_finding lists the first
+    FRAMES_LISTED (frames_more counts the rest)."""
+    frames = {*conn.syn_frames, *conn.synack_frames, *conn.ack_repeat_frames,
+              *conn.fin_frames, *conn.rst_frames[:1]}
     if conn.ack_frame:
         frames.add(conn.ack_frame)
     return sorted(frames)
@@ -180,12 +189,18 @@ WINDOWS_STATEFUL = ("; Windows Defender Firewall keeps the state of the connecti
                     "suite that passes SYNs only")
 
 
-def _queue_fix(listener: str, port: int) -> str:
+def _queue_fix(listener: str, port: int, what: str) -> str:
+    """The accept queue's fix on `listener`: restart the service that listens on `port`,
+    the media server's job engine for a callback (`what`), else the NDMP service there
+    (the agent's, or the media server's mover). Field check 74 (seed 137 run 19): a
+    callback's fix said "restart the agent service" for the media server's listener."""
+    service = ("the job engine (the media server's service the agent calls back)"
+               if what == "callback" else f"the service listening on {port}")
     return (f"On {listener}, check whether the NDMP service accepts its connections: "
             "`nstat -az TcpExtListenOverflows` counting up, `ss -ltn` showing the "
             f"listener on {port} with Recv-Q at Send-Q (the queue full; on Windows, "
             f"`netstat -ano -p tcp | findstr :{port}` and the service's event log); if so, "
-            "restart the agent service (it listens but no longer accepts).")
+            f"restart {service} on {listener} (it listens but no longer accepts).")
 
 
 def towards_listener_fix(ctx: Context, conn: Connection, session: Session | None, *,
@@ -269,7 +284,7 @@ def report_unheard(ctx: Context, session: Session | None, conn: Connection, what
                 f"acknowledged nothing of {connector}'s{_after_words(conn)}")
     head = (f"The {what} {connection_ends(conn)} never opened on {listener}'s side: the "
             f"capture holds {held}.")
-    queue_fix = _queue_fix(listener, conn.resp_p)
+    queue_fix = _queue_fix(listener, conn.resp_p, what)
     if unheard_reset(conn):
         # The FIN got through: no rule drops the connection's packets after its SYN.
         message = (

@@ -30,7 +30,7 @@ from flowcheck.verify.unresent import resend_cut
 
 def _cuts(ctx: Context, conns: list[Connection]) -> list[tuple[float, Connection]]:
     """resend_cut of each connection alone (step 4's words: unresent.failed_opening_words)
-    and of each endpoint's attempts together (data_unanswered's: verify.data_links), where
+    and of each endpoint's attempts together (data_unanswered's: verify.failed_data), where
     not None: (seconds of capture after the last SYN, the attempt that sent it). An
     endpoint's lone attempt is asked once, alone: its group is the same one connection."""
     def where(conn: Connection) -> tuple[str, int]:

@@ -7,7 +7,7 @@ ICMP host unreachable (its ARP for the address gets no answer) or drops them. Wh
 address answers another connection at the same time (the job's control connection on
 port 10000), it is neither down nor unroutable as a whole (field check trial 37b: "the
 agent down, or no route" for a forward of port 10000 only). Said by the refusal findings
-(flowcheck.verify.data_links: data_refused, its message and fix), and by the fix of
+(flowcheck.verify.failed_data: data_refused, its message and fix), and by the fix of
 announced_address_mismatch when the agent announces its own address from behind such a
 forward: announcing the forwarded address needs the data range forwarded too.
 """

@@ -8,7 +8,7 @@ nftables' `limit`, `meter` and `ct count`, iptables' `hashlimit` and `connlimit`
 commercial firewall's session or connection-rate limit, an IPS's flood protection) or a
 rule for some ports of the range only (field check trial 37b: `limit rate 1/minute burst
 2` and `meter ... limit rate over 1/minute ... reject` read "allow TCP ... 6001-6100"
-alone). Said by data_unanswered and data_refused (flowcheck.verify.data_links), and by
+alone). Said by data_unanswered and data_refused (flowcheck.verify.failed_data), and by
 callback_unanswered and callback_refused (flowcheck.verify.links).
 
 When the connection that passed is an earlier job's (another session, its control

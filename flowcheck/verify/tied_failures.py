@@ -11,7 +11,7 @@ completed) or binds a port outside its range, the failure is one of those jobs' 
 same: the job of "session S1 or S2" failed, which one the capture cannot tell. It is
 reported as the data connection's finding (data_refused, data_unanswered,
 handshake_incomplete, port_outside_*_range), worded as for a session's own data
-connection (flowcheck.verify.data_links), with no session (Finding.session None) and the
+connection (flowcheck.verify.failed_data), with no session (Finding.session None) and the
 candidates named; the sessions' steps stay unknown. A connection that opened and kept its
 ranges proves nothing either way: its ambiguity stays unknown.
 
@@ -47,8 +47,8 @@ from typing import Literal
 from flowcheck.model import Connection, Role, Session
 from flowcheck.sessions import connection_outcome
 from flowcheck.verify.context import Context
-from flowcheck.verify.data_links import FAILED, report_failed_data
 from flowcheck.verify.evidence import judged
+from flowcheck.verify.failed_data import FAILED, report_failed_data
 from flowcheck.verify.fallback import fallback_of
 from flowcheck.verify.ranges import check_ports
 from flowcheck.verify.tied_words import candidates_words
@@ -152,7 +152,7 @@ def _report(ctx: Context, sessions: Sequence[Session], attempts: Sequence[Connec
         if finding.uid not in uids:
             continue
         # After the message's subject, as the check that wrote it measured it
-        # (Finding.subject: data_links, links._check_callback, opening.
+        # (Finding.subject: failed_data, links._check_callback, opening.
         # handshake_incomplete, ranges.check_ports): "The agent 10.77.0.2 of session S1
         # or S2 tried ...".
         at = finding.subject

@@ -53,7 +53,11 @@ def unseen_resources_words(ctx: Context, session: Session, count: int) -> str | 
     head = f"the capture stopped {'after' if halted else 'during'} resource {seen} of {resources}"
     closed = closed_unseen_words(control)
     if closed:
-        return (f"{head}: the capture holds no FIN or RST of the control connection "
+        # Not "the capture stopped after resource N": the side's FIN the ACK may show
+        # ends the job, not the capture, which may run on for seconds (field check 74,
+        # seed 137 run 14: a killed agent's FIN, the capture 5.9 s longer).
+        head = (f"the capture holds {seen} of the {resources} configured resources")
+        return (f"{head}: it holds no FIN or RST of the control connection "
                 f"{connection_ends(control)} (last NDMP message: {frame_text(last)}), but "
                 f"{closed}, so whether it was still open at the capture's end cannot be "
                 f"seen, and {later}")
