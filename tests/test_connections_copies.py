@@ -150,7 +150,7 @@ def test_clean_job_copied_passes_with_its_own_retransmits(
     assert codes(copied, "error", "warning") == set()
     finding = next(f for f in copied.findings if f.code == "capture_duplicates")
     packets = sum(c.packets for c in copied.traffic.captures)
-    assert finding.message.startswith(f"{packets // 2:,} of {packets:,} packets")
+    assert finding.message.startswith(f"{packets // 2:,} of the {packets:,} TCP packets compared")
     assert finding.frames[:2] == [2, 4]
     before, after = original.traffic.connections, copied.traffic.connections
     assert evidence(after) == evidence(before)
@@ -398,7 +398,8 @@ def test_icmp_copies_of_quoted_syns_are_no_syn_retries(
     [refused] = [f for f in copied.findings if f.code == "control_refused"]
     assert refused.frames == [1, 3] and "frames 1, 3 quote" in refused.message
     [duplicates] = [f for f in copied.findings if f.code == "capture_duplicates"]
-    assert duplicates.frames == [2, 4] and duplicates.message.startswith("2 of 4 packets")
+    assert duplicates.frames == [2, 4] and duplicates.message.startswith(
+        "2 of the 4 TCP packets and ICMP errors compared")
     assert codes(copied, "error", "warning") == codes(original, "error", "warning")
     assert copied.verdict == original.verdict == "fail"
     tracked = _copies(path)

@@ -222,7 +222,7 @@ def test_two_files_count_each_packet_once(tmp_path: Path, offset: float) -> None
     assert conn.orig_bytes - conn.orig_copy_bytes == 40 * SEGMENT  # each byte once
     assert conn.orig_pkts + conn.resp_pkts == 2 * len(sent)  # tshark's count: both files
     message = duplicates(result)
-    assert f"{len(sent):,} of {2 * len(sent):,} packets are copies" in message
+    assert f"{len(sent):,} of the {2 * len(sent):,} TCP packets compared are copies" in message
     assert "a router apart (the TTL differs)" in message
     if offset:
         assert f"clock reads {offset:+.3f} s against" in message
@@ -257,7 +257,8 @@ def test_one_merged_file_at_one_ttl_counts_each_packet_once(tmp_path: Path,
     conn = data_connection(result)
     assert (conn.retransmits, conn.syn_retries) == (0, 0)
     assert conn.orig_bytes - conn.orig_copy_bytes == 40 * SEGMENT
-    assert f"{len(sent):,} of {2 * len(sent):,} packets are copies" in duplicates(result)
+    assert (f"{len(sent):,} of the {2 * len(sent):,} TCP packets compared are copies"
+            in duplicates(result))
     assert "copies of its own packets" in duplicates(result)
 
 

@@ -271,6 +271,6 @@ def test_a_receivers_packets_after_the_senders_capture_stopped_are_no_copies(
     analysis = analyze(read_traffic([str(capture)], config), config)
     assert "capture_loss" not in {f.code for f in analysis.findings}
     message, _fix = _duplicates(analysis)
-    assert message.startswith("40 of 126 packets are copies")
+    assert message.startswith("40 of the 126 TCP packets compared are copies")
     assert "without their copy" not in message
     assert "two hosts' captures (tcpdump -i any on each) merged into one file" in message

@@ -265,7 +265,7 @@ def test_copies_near_and_late_on_the_other_interface_are_told_together() -> None
     analysis = shared_analysis(APART)
     assert analysis.verdict == "fail"
     [copies] = [f for f in analysis.findings if f.code == "capture_duplicates"]
-    assert copies.message.startswith("23 of 46 packets are copies")
+    assert copies.message.startswith("23 of the 46 TCP packets compared are copies")
     # Every copy's interfaces are read, the one whose original ended the batch before too
     # (orderfix: "Of the 22 of them whose interfaces were read (not every copy's is)").
     assert ("All of them were told by where they were captured: another of the file's "

@@ -155,7 +155,7 @@ def test_copies_past_the_sample_are_not_counted_as_told_apart(
     [copies] = [f for f in found if f.code == "capture_duplicates"]
     whole = track_connections([str(path)], chunk_size=1 << 24).findings
     assert [f.message for f in whole if f.code == "capture_duplicates"] == [copies.message]
-    assert copies.message.startswith("302 of 604 packets are copies")
+    assert copies.message.startswith("302 of the 604 TCP packets compared are copies")
     read = re.search(r"Of the (\d+) of them whose interfaces were read \(not every copy's "
                      r"is\), all were told by where they were captured: another of the "
                      r"file's interfaces, each with its original's TTL, (\d+) within 0\.5 "

@@ -125,9 +125,10 @@ def test_ipv6_copies_are_said_by_what_ipv6_packets_carry() -> None:
     assert analysis.verdict == "fail"
     [copies] = [f for f in analysis.findings if f.code == "capture_duplicates"]
     assert copies.message.startswith(
-        "39 of 110 packets are copies of a packet captured just before them in the same "
-        "direction (same TCP header and payload, or the same ICMP unreachable quoting the "
-        "same packet, at most 0.5 ms later; a SYN-ACK, RST or bare ACK (IPv6 has no IP ID), ")
+        "39 of the 94 TCP packets compared are copies of a packet captured just before "
+        "them in the same direction (same TCP header and payload, or the same ICMP "
+        "unreachable quoting the same packet, at most 0.5 ms later; a SYN-ACK, RST or bare "
+        "ACK (IPv6 has no IP ID), ")
     assert ("arriving at the host that captured it, at a hop limit one lower: two hosts' "
             "captures (tcpdump -i any on each) merged into one file, the sender's and the "
             "receiver's, a router between them where the hop limit is one lower"

@@ -81,8 +81,8 @@ def test_ipv6_copies_of_a_dual_stack_capture_are_said_in_ipv6_words() -> None:
     """Every copy IPv6 (the IPv4 callback at one point only): no IP ID, hop limits."""
     copies = _copies()
     assert copies.message.startswith(
-        "26 of 66 packets are copies of a packet captured before them in the same direction "
-        "(same TCP header and payload): ")
+        "26 of the 50 TCP packets and ICMP errors compared are copies of a packet "
+        "captured before them in the same direction (same TCP header and payload): ")
     assert "at a hop limit one lower" in copies.message
     assert "IP ID" not in copies.message and "TTL" not in copies.message + copies.fix
 

@@ -121,7 +121,7 @@ def test_copies_of_one_timestamp_marked_the_other_way_are_a_merges() -> None:
 def test_copies_of_one_timestamp_are_told_with_the_relay_ones() -> None:
     """Run 26: the copies read, near and late, all told as two hosts' captures."""
     copies = _one(shared_analysis(NDMJOB), "capture_duplicates")
-    assert ("74 of 148 packets are copies" in copies.message)
+    assert ("74 of the 148 TCP packets and ICMP errors compared are copies" in copies.message)
     assert ("Of the 72 of them whose marks were read (not every copy's is), all were told "
             "by where they were captured, 71 within 0.5 ms of the original and 1 later "
             in copies.message)
@@ -138,7 +138,7 @@ def test_copies_of_one_timestamp_alone_keep_their_one_host_reading(tmp_path: Pat
     written = write_records(tmp_path / "tied.pcap", kind, kept)
     config = build_config(load_file(_toml(NDMJOB)))
     copies = _one(analyze(read_traffic([str(written)], config), config), "capture_duplicates")
-    assert copies.message.startswith("4 of 8 packets are copies")
+    assert copies.message.startswith("4 of the 8 TCP packets compared are copies")
     assert ("mark each original as arriving at the capture host and its copy as leaving it"
             in copies.message)
     assert "two hosts' captures" not in copies.message
@@ -150,7 +150,8 @@ def test_copies_a_router_forwarded_under_another_mac_pair_are_two_captures() -> 
     analysis = shared_analysis(ROUTED)
     assert analysis.verdict == "inconclusive"
     copies = _one(analysis, "capture_duplicates")
-    assert copies.message.startswith("525 of 1,063 packets are copies")
+    assert copies.message.startswith("525 of the 1,050 TCP packets compared are copies")
+    assert "The capture's 13 other packets (ARP, neighbour discovery" in copies.message
     assert ("The copies' link headers tell where they were captured: the file holds each "
             "under another MAC address pair than its original, at a hop limit one lower: "
             "captured again after a router forwarded it" in copies.message)

@@ -37,7 +37,8 @@ STICK = HERE / "copies-routed-back-out-one-router-port-two-subnets-one-segment-e
 def test_a_routing_loop_at_one_point_is_not_read_as_a_routers_two_captures() -> None:
     analysis = shared_analysis(LOOP)
     [copies] = [f for f in analysis.findings if f.code == "capture_duplicates"]
-    assert copies.message.startswith("124 of 133 packets are copies")
+    assert copies.message.startswith(
+        "124 of the 128 TCP packets and ICMP errors compared are copies")
     assert "link headers tell where they were captured" not in copies.message
     assert "Not copies a device duplicated" not in copies.message
     assert "or the network delivered them twice" in copies.message
@@ -60,7 +61,7 @@ def test_crossed_again_needs_the_same_mac_pair_two_captures_apart() -> None:
 def test_a_router_port_sending_packets_back_out_is_named_and_one_side_kept() -> None:
     analysis = shared_analysis(STICK)
     [copies] = [f for f in analysis.findings if f.code == "capture_duplicates"]
-    assert copies.message.startswith("19 of 38 packets are copies")
+    assert copies.message.startswith("19 of the 38 TCP packets compared are copies")
     assert ("at a TTL one lower: captured again after a router forwarded it"
             in copies.message)
     assert ("; one port of a router that sends each back out the way it came (a "

@@ -94,4 +94,5 @@ def test_a_copy_with_its_options_cut_at_one_point_counts_once(
     # Every packet at B is a copy of A's: the SACK ACKs (cut at 96 bytes) too.
     per_point = 3 + 2 * SEGMENTS + 1
     [copies] = [f for f in result.findings if f.code == "capture_duplicates"]
-    assert copies.message.startswith(f"{per_point} of {2 * per_point} packets ")
+    assert copies.message.startswith(
+        f"{per_point} of the {2 * per_point} TCP packets compared are copies ")

@@ -66,7 +66,8 @@ def steps(doc: dict) -> list[list[tuple[int, str]]]:
 
 
 def duplicates(doc: dict) -> str:
-    return next(f["message"].split(" packets")[0] for f in doc["findings"]
+    """capture_duplicates' count: "N of the M TCP packets" (compared)."""
+    return next(f["message"].split(" compared")[0] for f in doc["findings"]
                 if f["code"] == "capture_duplicates")
 
 
@@ -87,7 +88,7 @@ def test_five_copies_joined_read_as_one_chunk(tmp_path: Path, how: str, single: 
     ours = document(joined, monkeypatch)
     assert ours["verdict"] == single["verdict"] == "pass"
     assert codes(ours) == sorted(codes(single) + sorted(JOINED_CODES))
-    assert duplicates(ours) == "22,552 of 28,190"
+    assert duplicates(ours) == "22,552 of the 28,190 TCP packets"
     assert steps(ours) == steps(single)
     assert ours == document(joined, monkeypatch, 64 << 20)
 
@@ -121,8 +122,8 @@ def test_successive_captures_joined_read_as_one_chunk(
     expected = set() if cut == "later" else JOINED_CODES
     assert codes(ours) == sorted(codes(single) + sorted(expected))
     if cut != "later":
-        assert duplicates(ours) == {"overlapping": "2,000 of 7,638",
-                                    "inside": "2,001 of 7,639"}[cut]
+        assert duplicates(ours) == {"overlapping": "2,000 of the 7,638 TCP packets",
+                                    "inside": "2,001 of the 7,639 TCP packets"}[cut]
 
 
 def test_resends_after_a_clock_set_back_stay_resends(tmp_path: Path,
@@ -194,8 +195,8 @@ def test_copies_of_a_join_are_said_to_be_a_join(tmp_path: Path, how: str,
         message = next(f["message"] for f in doc["findings"]
                        if f["code"] == "capture_duplicates")
         assert message.startswith(
-            "5,638 of 11,276 packets are copies of a packet captured earlier in the file, "
-            "before the capture's clock stepped back")
+            "5,638 of the 11,276 TCP packets compared are copies of a packet captured "
+            "earlier in the file, before the capture's clock stepped back")
         assert "a capture joined with itself" in message
         assert "just before them" not in message
 
@@ -213,7 +214,8 @@ def test_a_join_of_a_capture_holding_copies_says_which_are_the_join_s(
     doc = document(joined, monkeypatch, chunk_size, stored / "data-unanswered-bridge-any.toml")
     message = next(f["message"] for f in doc["findings"] if f["code"] == "capture_duplicates")
     count = int(duplicates(doc).split(" of ")[0])
-    assert "of 324 packets are copies of a packet captured just before them" in message
+    assert ("of the 324 TCP packets compared are copies of a packet captured just before them"
+            in message)
     assert message.endswith(
         f". {count - 81} of them are copies of packets captured earlier in the file, before "
         "the capture's clock stepped back: a capture joined with itself, or two captures of "
@@ -233,6 +235,6 @@ def test_a_reused_4_tuple_s_copies_read_in_chunks_as_in_one(
     config = stored / "data-unanswered-bridge-any.toml"
     chunked = document(joined, monkeypatch, 4096, config)
     whole = document(joined, monkeypatch, None, config)
-    assert duplicates(chunked) == duplicates(whole) == "243 of 324"
+    assert duplicates(chunked) == duplicates(whole) == "243 of the 324 TCP packets"
     assert [c["history"] for c in chunked["connections"]] == [
         c["history"] for c in whole["connections"]]

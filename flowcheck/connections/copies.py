@@ -129,6 +129,11 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
 
     def __init__(self) -> None:
         self.count = 0
+        # The packets compared for copies: TCP packets (every row `mark` was given) and
+        # ICMP errors quoting TCP (icmp_originals'); `count` is of them, never of the
+        # set's other packets (ARP, neighbour discovery, UDP: duplicates.compared_words).
+        self.compared = 0
+        self.icmp_compared = 0
         # Of `count`: the copies over IPv4 (TCP, or ICMP quoting an IPv4 packet): none in
         # a capture whose copies are all IPv6 (copy_family: its words, no IP ID, no TTL).
         self.ipv4 = 0
@@ -197,6 +202,7 @@ class CaptureCopies(PointCopies, QuietBatches, IcmpCopies):
         tail keeps, so that a copy in the next batch is read against its original
         (near_copies.note_near) whatever the batching (None: not told)."""
         m = d.tcp_index.shape[0]
+        self.compared += m
         copy = np.zeros(m, bool)
         if not m:
             self.systematic = self.systematic or since is not None

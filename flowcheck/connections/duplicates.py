@@ -77,7 +77,36 @@ def copies_finding(tracker: ConnectionTracker, captures: list[CaptureInfo] | Non
     # copies' own count: no record is read for it (records are made when read).
     family = copy_family(copies.ipv4)
     finding = _copies_finding(tracker, captures, shifts, connections or [], family)
-    return dataclasses.replace(finding, ts=copies.first_ts)
+    return dataclasses.replace(
+        finding, ts=copies.first_ts,
+        message=finding.message + _not_compared(tracker, len(captures or []) > 1))
+
+
+def compared_words(copies: CaptureCopies) -> str:
+    """The message's opening count, of the packets compared for copies (TCP packets and
+    ICMP errors quoting TCP: CaptureCopies.compared, icmp_compared), not of every packet
+    of the set: "4 of the 8 TCP packets compared are copies of " (field check 72: "4 of
+    26 packets are copies" of a capture of both hosts' interfaces whose 18 neighbour
+    discovery packets, each twice too, were never compared)."""
+    what = "TCP packets and ICMP errors" if copies.icmp_compared else "TCP packets"
+    compared = copies.compared + copies.icmp_compared
+    return f"{copies.count:,} of the {compared:,} {what} compared are copies of "
+
+
+def _not_compared(tracker: ConnectionTracker, several: bool) -> str:
+    """The sentence (its full stop first) on the packets of the set never compared for
+    copies (tracker.packets less CaptureCopies' compared ones: ARP, neighbour discovery,
+    UDP, IP fragments after the first, undecodable ones), which may be in it twice too;
+    "" when every packet was compared. several: the set has more than one file."""
+    copies = tracker.copies
+    rest = tracker.packets - copies.compared - copies.icmp_compared
+    if rest <= 0:
+        return ""
+    whose = "capture set's" if several else "capture's"
+    return (f". The {whose} {rest:,} other packet{'' if rest == 1 else 's'} (ARP, "
+            "neighbour discovery, UDP and any other that is neither TCP nor an ICMP error "
+            f"quoting TCP) {'was' if rest == 1 else 'were'} not compared: copies among "
+            "them are not counted")
 
 
 def _copies_finding(tracker: ConnectionTracker, captures: list[CaptureInfo] | None,
@@ -90,7 +119,7 @@ def _copies_finding(tracker: ConnectionTracker, captures: list[CaptureInfo] | No
     pairs = sorted((entry for entry in points.offsets.values()
                     if entry.copies and _between_points(points, entry)),
                    key=lambda entry: -entry.copies)
-    count = f"{copies.count:,} of {tracker.packets:,} packets are copies of "
+    count = compared_words(copies)
     tools = host_tool_copies(tracker, captures or [])
     if tools:
         return _host_tool(count, copies.frames, tools)

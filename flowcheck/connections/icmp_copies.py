@@ -41,10 +41,12 @@ def icmp_copy(kept: list[tuple[float, str, bytes]], ts: float, tunnel: str,
 class IcmpCopies:
     """CaptureCopies' ICMP copies (see the module docstring): `_icmp` the recent messages
     (ts, tunnel, identity), `systematic` whether a copy of an identified packet was seen,
-    `ipv4` the copies over IPv4, all set by CaptureCopies.__init__."""
+    `ipv4` the copies over IPv4, `icmp_compared` the messages compared, all set by
+    CaptureCopies.__init__."""
 
     systematic: bool
     ipv4: int  # of the copies, those over IPv4 (here: ICMP quoting an IPv4 packet)
+    icmp_compared: int  # the ICMP errors compared (icmp_originals' quotes), all batches
     _icmp: list[tuple[float, str, bytes]]
 
     def _note(self, frames: list[int], times: list[float],
@@ -61,6 +63,7 @@ class IcmpCopies:
         found: list[int] = []
         found_ts: list[float] = []
         first = None
+        self.icmp_compared += len(quotes)
         for quote in quotes:
             copy, self._icmp = icmp_copy(self._icmp, quote.ts, quote.tunnel, quote.identity)
             if copy:
