@@ -58,7 +58,12 @@ def test_a_job_closing_reads_ended_whichever_fin_comes_first(tmp_path: Path,
     ended = analysis.sessions[0]
     [callback] = [c for c in analysis.traffic.connections
                   if {c.orig_p, c.resp_p} == {6059, 5001}]
-    assert callback.session == ended.id and callback.uid in ended.data_connections
+    assert callback.session == ended.id
+    # From its FIN, the agent's (250): its callback by direction and ports, no data
+    # connection (newuser65, sessions.only_closing.claim_closing); from the media
+    # server's FIN (251, 252) its first sender is no callback's: a data connection.
+    assert (callback.uid == ended.callback_uid) == (first == 250)
+    assert (callback.uid in ended.data_connections) == (first != 250)
 
 
 def test_the_callbacks_fin_first_is_named_beside_the_close(tmp_path: Path) -> None:

@@ -9,7 +9,10 @@ closes beside it (sessions.late_closes).
 
 from __future__ import annotations
 
-from flowcheck.model import Connection
+from flowcheck.config import Config
+from flowcheck.model import Connection, Session
+from flowcheck.profiles import Profile
+from flowcheck.sessions.pools import Endpoints, claim
 
 # A connection whose first FIN comes within this long of its first captured packet, with
 # nothing but bare ACKs before it, is seen only closing (close_only): a job's engine
@@ -51,3 +54,32 @@ def close_ts(control: Connection) -> float | None:
     captured."""
     closes = [ts for ts in (control.fin_ts, control.rst_ts) if ts is not None]
     return min(closes) if closes else None
+
+
+def claim_closing(endpoints: Endpoints, conn: Connection, session: Session,
+                  control: Connection, config: Config, profile: Profile) -> bool:
+    """Claim `conn` as `session`'s callback if the capture holds only its closing beside
+    the session's control connection's close (closes_with), the profile's callback is a
+    connection, the session has none yet, and its direction and ports fit one: its first
+    sender the session's agent, its other end the media server on a port in the media
+    range (the reports and port checks read its ends so; one first seen at the media
+    server's packet keeps its old reading). Named by these alone:
+    Session.callback_closing, step 2 says "seen only closing". It is not taken for a
+    data connection then (docs/json.md `status`: such a connection counts as none of
+    them). True when claimed; False (nothing done) otherwise, and the caller claims it
+    as before (a data connection that carried nothing). newuser65: a capture started
+    late of a Backup Exec job whose agent was then killed (late-killed.pcap) held the
+    callback 10.77.0.2:6045 -> 10.77.0.1:5001 only at its FIN, 5 us before the control
+    connection's, and counted it a second data connection ("C1, C2 carried 2,555,904 B",
+    "over 2 data connections", step 2 "no callback in the capture")."""
+    closed = close_ts(control)
+    if closed is None or not closes_with(conn, closed):
+        return False
+    if profile.callback != "connection" or session.callback_uid is not None \
+            or (conn.orig_h, conn.resp_h) != (session.remote_agent, session.media_server) \
+            or not config.in_media_range(conn.resp_p):
+        return False
+    session.callback_uid = conn.uid
+    session.callback_closing = True
+    claim(endpoints, conn, session, "callback")
+    return True

@@ -95,8 +95,13 @@ def _range_too_small(ctx: Context, which: str, usage: Usage) -> dict[str, tuple[
              for host, host_usage in sorted(_by_host(usage).items())}
     stops = [stop for stop in ctx.range_stops if stop.which == which]
     needs = {host: peak.count for host, peak in peaks.items()}
-    for stop in stops:  # the ports held then, and the one the step asked for
-        needs[stop.host] = max(needs.get(stop.host, 0), len(stop.held) + 1)
+    # A host whose step stopped on the full range: what the range had to hold then, its
+    # ports held and the one the step asked for; the peak counts ports outside it too
+    # (newuser65 agfull5.pcap, agent range 6001-6003: "needed 4 ... C3 on 6001, C4 on
+    # 6002, C5 on 6003, C2 on 6067", the callback's port outside it counted).
+    stopped = {stop.host for stop in stops}
+    for host in stopped:
+        needs[host] = max(len(stop.held) + 1 for stop in stops if stop.host == host)
     resources = ctx.config.resources
     # One job's need, as `flowcheck plan` counts it (flowcheck.plan): two ports per
     # resource, one in each range, the control connection's and the job engine's port in
@@ -118,12 +123,18 @@ def _range_too_small(ctx: Context, which: str, usage: Usage) -> dict[str, tuple[
     for host, count in over.items():
         peak = peaks.get(host)
         asked = [stop for stop in stops if stop.host == host]
+        if asked:
+            first = max(asked, key=lambda stop: len(stop.held))
+            outside = _outside(ctx, which, usage, host, first.ts)
+            held = (f"{host} needed {count} ports of the range at once (the "
+                    f"{len(first.held)} of the range in use or held {hold:g} s after use "
+                    f"when {first.what} asked for one more)"
+                    + (f"; besides, outside the range: {outside}" if outside else ""))
+            parts.append(held)
+            continue
         held = (f"{host} needed {count} ports at once (ports in use plus those held "
                 f"{hold:g} s after use, those outside the range included")
-        if asked and (peak is None or count > peak.count):
-            held += (f": the {len(asked[0].held)} of the range held when {asked[0].what} "
-                     "asked for one more")
-        elif peak is not None:
+        if peak is not None:
             held += f": {peak.words}"
         parts.append(held + ")")
     counted = ("what one job needs" if need == job else
@@ -138,6 +149,20 @@ def _range_too_small(ctx: Context, which: str, usage: Usage) -> dict[str, tuple[
             + (", or run fewer resources at once." if over else "."),
             frames=frames, ts=ts)
     return {host: (peak.count, job > size or host in over) for host, peak in peaks.items()}
+
+
+def _outside(ctx: Context, which: str, usage: Usage, host: str, ts: float) -> str:
+    """The host's ports outside its `which` range in use or held (port_hold_seconds
+    after use) at `ts` (seconds), as "C2 on 6067" (port order, the first PEAK_NAMED),
+    "" when none: said beside what the range had to hold, not counted in it."""
+    hold = ctx.config.port_hold_seconds
+    inside = ctx.config.in_media_range if which == "media" else ctx.config.in_agent_range
+    found = sorted((port, conn.uid) for (owner, port), spans in usage.items()
+                   if owner == host and not inside(port)
+                   for start, end, conn in _merged(spans) if start <= ts <= end + hold)
+    words = ", ".join(f"{uid} on {port}" for port, uid in found[:PEAK_NAMED])
+    more = len(found) - PEAK_NAMED
+    return words + (f" and {more} more" if more > 0 else "")
 
 
 @fields_dataclass(frozen=True, slots=True)

@@ -1,0 +1,43 @@
+"""A connection seen only closing beside the control connection's close is no data
+connection (newuser65).
+
+tests/data/newuser65/late-killed-tail.pcap: frames 1860-1900 of a capture started late
+of a Backup Exec job whose agent's NDMP service was then killed (lab, newuser65
+late-killed.pcap). The callback 10.77.0.2:6045 -> 10.77.0.1:5001 (per the media
+server's log) is in it only as its FIN exchange, 5 us before the control connection's
+FIN. It read as a second data connection ("C1, C2 carried ...", "over 2 data
+connections", step 2 "no callback in the capture"). A connection held only closing
+counts as none of the data connections (docs/json.md `status`); one whose direction
+and ports fit the callback is named the callback, "seen only closing"
+(sessions.only_closing.claim_closing).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flowcheck.config import build_config, load_file
+from flowcheck.pipeline import analyze, read_traffic
+from flowcheck.report.json_doc import analysis_document
+
+DATA = Path(__file__).resolve().parent / "data" / "newuser65"
+
+
+def test_a_callback_seen_only_closing_is_no_data_connection() -> None:
+    config = build_config(load_file(DATA / "be.toml"))
+    analysis = analyze(read_traffic([str(DATA / "late-killed-tail.pcap")], config), config)
+    document = analysis_document(analysis)
+    [session] = document["sessions"]
+    uid = {(c["orig_p"], c["resp_p"]): c["uid"] for c in document["connections"]}
+    callback, data = uid[(6045, 5001)], uid[(6001, 5002)]
+    assert session["data_connections"] == [data]
+    assert session["callback_uid"] == callback
+    assert analysis.verdict == "fail"
+    assert {f.code for f in analysis.findings} == {"control_closed",
+                                                   "capture_started_mid_session"}
+    steps = {s.step: s for s in analysis.sessions[0].steps}
+    assert steps[2].detail.startswith("seen only closing (its FIN, frame 15, beside the "
+                                      "control connection's close): taken for the callback "
+                                      "by its direction and ports alone"), steps[2].detail
+    assert "over 1 data connection;" in steps[5].detail, steps[5].detail
+    assert callback not in steps[4].uids
