@@ -77,13 +77,14 @@ def claim_closing(endpoints: Endpoints, conn: Connection, session: Session,
     if closed is None or profile.callback != "connection" or session.callback_uid is not None \
             or not _fits(conn, session, closed, config):
         return False
-    # Another connection of this session's (or no session's yet) that fits as well: the
-    # direction and ports cannot tell which is the callback (review62h: late-killed from
-    # its data connection's FIN, 10.77.0.2:6001 -> 10.77.0.1:5002 held only closing before
-    # the callback 6045 -> 5001, took the callback's name, the callback read as data).
+    # Another connection of this session's (or no session's yet) that may be it as well:
+    # the direction and ports cannot tell which is the callback (review62h: late-killed
+    # from its data connection's FIN, 10.77.0.2:6001 -> 10.77.0.1:5002 held only closing
+    # before the callback 6045 -> 5001, took the callback's name, the callback read as
+    # data; so too when the capture lacks the callback's FIN's answer, not close_only).
     # Neither is named then; both read as before (a data connection that carried nothing).
     if any(other.uid != conn.uid and other.session in (None, session.id)
-           and _fits(other, session, closed, config)
+           and _rival(other, session, closed, config)
            for (host, port), conns in endpoints.by_endpoint.items()
            if host == session.media_server and config.in_media_range(port)
            for other in conns):
@@ -98,6 +99,16 @@ def _fits(conn: Connection, session: Session, closed: float, config: Config) -> 
     """Could `conn` be `session`'s callback seen only closing: held only closing beside
     the control connection's close at `closed` (seconds; closes_with), its first sender
     the session's agent, its other end the media server on a port in the media range?"""
+    return _rival(conn, session, closed, config) and closes_with(conn, closed)
+
+
+def _rival(conn: Connection, session: Session, closed: float, config: Config) -> bool:
+    """Could `conn` be that callback as well as a connection held only closing: its
+    direction and ports the callback's (as _fits), no opening or payload captured, its
+    first packet within CLOSING_SECONDS of `closed` (seconds), whatever its close shows
+    (its FIN unanswered or not captured: review62h)?"""
     return ((conn.orig_h, conn.resp_h) == (session.remote_agent, session.media_server)
             and conn.role != "control" and config.ndmp_port not in (conn.orig_p, conn.resp_p)
-            and config.in_media_range(conn.resp_p) and closes_with(conn, closed))
+            and config.in_media_range(conn.resp_p)
+            and not (conn.syn_seen or conn.synack_seen or conn.orig_bytes or conn.resp_bytes)
+            and abs(conn.ts - closed) <= CLOSING_SECONDS)
