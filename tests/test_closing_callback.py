@@ -41,3 +41,42 @@ def test_a_callback_seen_only_closing_is_no_data_connection() -> None:
                                       "by its direction and ports alone"), steps[2].detail
     assert "over 1 data connection;" in steps[5].detail, steps[5].detail
     assert callback not in steps[4].uids
+
+
+def test_two_closings_that_fit_the_callback_name_neither() -> None:
+    """tests/data/newuser65/late-killed-closes.pcap: late-killed-tail.pcap from its frame
+    14 (`editcap -r ... 14-22`): the data connection 10.77.0.2:6001 -> 10.77.0.1:5002
+    is now held only closing too (its FIN, frame 1), before the callback's (frame 2) and
+    the control connection's (frame 3). Both fit the callback by direction and ports;
+    the first in the capture, the data connection, was named the callback and the
+    callback counted a data connection (review62h). Neither is told by its direction
+    and ports alone: neither is named the callback, both read as before."""
+    config = build_config(load_file(DATA / "be.toml"))
+    analysis = analyze(read_traffic([str(DATA / "late-killed-closes.pcap")], config),
+                       config)
+    document = analysis_document(analysis)
+    [session] = document["sessions"]
+    uid = {(c["orig_p"], c["resp_p"]): c["uid"] for c in document["connections"]}
+    assert session["callback_uid"] is None, session["callback_uid"]
+    assert sorted(session["data_connections"]) == sorted([uid[(6001, 5002)],
+                                                          uid[(6045, 5001)]])
+    assert not analysis.sessions[0].callback_closing
+
+
+def test_a_closing_beside_another_closing_unanswered_is_not_the_callback() -> None:
+    """tests/data/newuser65/late-killed-closes-unanswered.pcap: late-killed-closes.pcap
+    without its frames 8 and 9 (`editcap ... 8 9`: the media server's FIN answering the
+    callback's and the agent's last ACK), so the capture holds no answer to the
+    callback's FIN: it is not held only closing (close_only), and the data connection
+    10.77.0.2:6001 -> 10.77.0.1:5002, alone so held, was named the callback (step 2 ok).
+    The callback, without payload beside the close, may be it as well: neither is named
+    (review62h)."""
+    config = build_config(load_file(DATA / "be.toml"))
+    analysis = analyze(read_traffic([str(DATA / "late-killed-closes-unanswered.pcap")],
+                                    config), config)
+    document = analysis_document(analysis)
+    [session] = document["sessions"]
+    uid = {(c["orig_p"], c["resp_p"]): c["uid"] for c in document["connections"]}
+    assert session["callback_uid"] is None, session["callback_uid"]
+    assert sorted(session["data_connections"]) == sorted([uid[(6001, 5002)],
+                                                          uid[(6045, 5001)]])

@@ -66,20 +66,49 @@ def claim_closing(endpoints: Endpoints, conn: Connection, session: Session,
     server's packet keeps its old reading). Named by these alone:
     Session.callback_closing, step 2 says "seen only closing". It is not taken for a
     data connection then (docs/json.md `status`: such a connection counts as none of
-    them). True when claimed; False (nothing done) otherwise, and the caller claims it
-    as before (a data connection that carried nothing). newuser65: a capture started
+    them). Not when another connection fits as well: neither is told (review62h). True
+    when claimed; False (nothing done) otherwise, and the caller claims it as before (a
+    data connection that carried nothing). newuser65: a capture started
     late of a Backup Exec job whose agent was then killed (late-killed.pcap) held the
     callback 10.77.0.2:6045 -> 10.77.0.1:5001 only at its FIN, 5 us before the control
     connection's, and counted it a second data connection ("C1, C2 carried 2,555,904 B",
     "over 2 data connections", step 2 "no callback in the capture")."""
     closed = close_ts(control)
-    if closed is None or not closes_with(conn, closed):
+    if closed is None or profile.callback != "connection" or session.callback_uid is not None \
+            or not _fits(conn, session, closed, config):
         return False
-    if profile.callback != "connection" or session.callback_uid is not None \
-            or (conn.orig_h, conn.resp_h) != (session.remote_agent, session.media_server) \
-            or not config.in_media_range(conn.resp_p):
+    # Another connection of this session's (or no session's yet) that may be it as well:
+    # the direction and ports cannot tell which is the callback (review62h: late-killed
+    # from its data connection's FIN, 10.77.0.2:6001 -> 10.77.0.1:5002 held only closing
+    # before the callback 6045 -> 5001, took the callback's name, the callback read as
+    # data; so too when the capture lacks the callback's FIN's answer, not close_only).
+    # Neither is named then; both read as before (a data connection that carried nothing).
+    if any(other.uid != conn.uid and other.session in (None, session.id)
+           and _rival(other, session, closed, config)
+           for (host, port), conns in endpoints.by_endpoint.items()
+           if host == session.media_server and config.in_media_range(port)
+           for other in conns):
         return False
     session.callback_uid = conn.uid
     session.callback_closing = True
     claim(endpoints, conn, session, "callback")
     return True
+
+
+def _fits(conn: Connection, session: Session, closed: float, config: Config) -> bool:
+    """Could `conn` be `session`'s callback seen only closing: held only closing beside
+    the control connection's close at `closed` (seconds; closes_with), its first sender
+    the session's agent, its other end the media server on a port in the media range?"""
+    return _rival(conn, session, closed, config) and closes_with(conn, closed)
+
+
+def _rival(conn: Connection, session: Session, closed: float, config: Config) -> bool:
+    """Could `conn` be that callback as well as a connection held only closing: its
+    direction and ports the callback's (as _fits), no opening or payload captured, its
+    first packet within CLOSING_SECONDS of `closed` (seconds), whatever its close shows
+    (its FIN unanswered or not captured: review62h)?"""
+    return ((conn.orig_h, conn.resp_h) == (session.remote_agent, session.media_server)
+            and conn.role != "control" and config.ndmp_port not in (conn.orig_p, conn.resp_p)
+            and config.in_media_range(conn.resp_p)
+            and not (conn.syn_seen or conn.synack_seen or conn.orig_bytes or conn.resp_bytes)
+            and abs(conn.ts - closed) <= CLOSING_SECONDS)
