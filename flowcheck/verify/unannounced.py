@@ -84,21 +84,22 @@ def check_unannounced(ctx: Context) -> None:
                    f"vendor message, {frame_text(signed)}), and the {ctx.profile.name} "
                    "profile given has no callback step."),
                 _unannounced_fix(ctx, session, joined_late(ctx.sessions, ctx.by_uid, conns),
-                                 signed),
+                                 signed, len(conns) > 1),
                 session=session, conn=first,
                 frames=[f for c in conns for f in opening_frames(c)])
 
 
 def _unannounced_fix(ctx: Context, session: Session | None,
-                     late: Session | None = None, signed: int | None = None) -> str:
+                     late: Session | None = None, signed: int | None = None,
+                     several: bool = False) -> str:
     """The fix for unannounced_connection: the session open around it lost bytes of its
     control connection (sniffer loss: the announcement may be among them), else a
     control connection the capture joined after it opened (`late`:
     verify.sessions_around.joined_late; its announcements may precede the capture), else
     a control connection the capture missed (it started too late) or other traffic; a
     Backup Exec callback judged by a profile the user gave without one (`signed`: its
-    session's vendor message's frame, _backup_exec_callback) says so and names
-    backup-exec-9."""
+    session's vendor message's frame, _backup_exec_callback; `several`: a group of
+    connections) says so and names backup-exec-9."""
     control = ctx.by_uid[session.control_uid] if session is not None else None
     if control is not None and control.missed_bytes:
         # The findings that tell of it: ndmp_partial only when the decoder met the hole
@@ -117,8 +118,9 @@ def _unannounced_fix(ctx: Context, session: Session | None,
                 "the capture before the job to see it); otherwise it is other traffic "
                 "between the two hosts and can be ignored.")
     if signed is not None:
-        return (f"This is a callback from the agent to the media server's range after the "
-                f"control connection opened, as Backup Exec's agent makes (its vendor "
+        what, them = ("These are callbacks", " them") if several else ("This is a callback", "")
+        return (f"{what} from the agent to the media server's range after the control "
+                f"connection opened, as Backup Exec's agent makes{them} (its vendor "
                 f"message, {frame_text(signed)}): give --profile backup-exec-9 (or profile = "
                 "\"backup-exec-9\" in flowcheck.toml) to judge the job as Backup Exec's.")
     return ("If this is backup traffic, the capture may miss the control connection that "
