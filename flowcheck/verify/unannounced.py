@@ -20,6 +20,7 @@ from flowcheck.verify.context import Context, endpoint, opening_frames
 from flowcheck.verify.details import failure_words
 from flowcheck.verify.evidence import after_last
 from flowcheck.verify.lone_synack import lone_synack
+from flowcheck.verify.plain_reading import vendor_signed
 from flowcheck.verify.sessions_around import joined_late
 
 __all__ = ["check_unannounced"]
@@ -74,22 +75,31 @@ def check_unannounced(ctx: Context) -> None:
                     f"open before the capture started (which end opened {it} is not in it)")
             way = (f"between {endpoint(orig, first.orig_p) if len(conns) == 1 else orig} and "
                    f"{endpoint(resp, port)}, {when},")
+        signed = _backup_exec_callback(ctx, session, conns)
         ctx.add("unannounced_connection",
                 f"{count} {way} between a media server and an "
                 f"agent that no control session announced ({ctx.profile.name} profile)."
-                + _failed_words(conns) + _given_up_words(ctx, conns),
-                _unannounced_fix(ctx, session, joined_late(ctx.sessions, ctx.by_uid, conns)),
+                + _failed_words(conns) + _given_up_words(ctx, conns)
+                + ("" if signed is None else " Its session shows Backup Exec's signs (its "
+                   f"vendor message, {frame_text(signed)}), and the {ctx.profile.name} "
+                   "profile given has no callback step."),
+                _unannounced_fix(ctx, session, joined_late(ctx.sessions, ctx.by_uid, conns),
+                                 signed, len(conns) > 1),
                 session=session, conn=first,
                 frames=[f for c in conns for f in opening_frames(c)])
 
 
 def _unannounced_fix(ctx: Context, session: Session | None,
-                     late: Session | None = None) -> str:
+                     late: Session | None = None, signed: int | None = None,
+                     several: bool = False) -> str:
     """The fix for unannounced_connection: the session open around it lost bytes of its
     control connection (sniffer loss: the announcement may be among them), else a
     control connection the capture joined after it opened (`late`:
     verify.sessions_around.joined_late; its announcements may precede the capture), else
-    a control connection the capture missed (it started too late) or other traffic."""
+    a control connection the capture missed (it started too late) or other traffic; a
+    Backup Exec callback judged by a profile the user gave without one (`signed`: its
+    session's vendor message's frame, _backup_exec_callback; `several`: a group of
+    connections) says so and names backup-exec-9."""
     control = ctx.by_uid[session.control_uid] if session is not None else None
     if control is not None and control.missed_bytes:
         # The findings that tell of it: ndmp_partial only when the decoder met the hole
@@ -107,9 +117,42 @@ def _unannounced_fix(ctx: Context, session: Session | None,
                 "job's traffic, its announcement may have come before the capture (start "
                 "the capture before the job to see it); otherwise it is other traffic "
                 "between the two hosts and can be ignored.")
+    if signed is not None:
+        what, them = ("These are callbacks", " them") if several else ("This is a callback", "")
+        return (f"{what} from the agent to the media server's range after the control "
+                f"connection opened, as Backup Exec's agent makes{them} (its vendor "
+                f"message, {frame_text(signed)}): give --profile backup-exec-9 (or profile = "
+                "\"backup-exec-9\" in flowcheck.toml) to judge the job as Backup Exec's.")
     return ("If this is backup traffic, the capture may miss the control connection that "
             "announced it (start the capture before the job); otherwise it is other "
             "traffic between the two hosts and can be ignored.")
+
+
+def _backup_exec_callback(ctx: Context, session: Session | None,
+                          conns: list[Connection]) -> int | None:
+    """The frame of the vendor message (a Backup Exec sign: the test profile_inferred
+    reads, plain_reading.vendor_signed) of `session`, when the user gave a profile
+    without a callback (--profile ndmp, or profile = "ndmp" in the configuration) and
+    every one of `conns` is a callback as Backup Exec's agent makes it: from the
+    session's agent to its media server, to a port in the media range, its SYN in the
+    capture after the control connection's; None otherwise. newuser65 (dc2.pcapng): a
+    Backup Exec job given --profile ndmp read its callback "the capture may miss the
+    control connection ... (start the capture before the job)", the control connection
+    captured from its SYN with the vendor message on it."""
+    if session is None or "profile" not in ctx.config.explicit or ctx.profile.backup_exec:
+        return None
+    control = ctx.by_uid.get(session.control_uid)
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    if control is None or not control.syn_seen or stream is None:
+        return None
+    if not all(c.orig_h == session.remote_agent and c.resp_h == session.media_server
+               and c.syn_seen and c.ts > control.ts and ctx.config.in_media_range(c.resp_p)
+               for c in conns):
+        return None
+    vendor = [f for f in stream.findings if f.code == "ndmp_vendor_message" and f.frames]
+    if session.id not in (vendor_signed([session], vendor) or set()):
+        return None
+    return min(frame for f in vendor for frame in f.frames)
 
 
 def _failed_words(conns: list[Connection]) -> str:
