@@ -24,7 +24,7 @@ DATA = Path(__file__).resolve().parent / "data" / "newuser65"
 
 
 def test_a_callback_seen_only_closing_is_no_data_connection() -> None:
-    config = build_config(load_file(DATA / "be.toml"))
+    config = build_config(load_file(DATA / "flowcheck.toml"))
     analysis = analyze(read_traffic([str(DATA / "late-killed-tail.pcap")], config), config)
     document = analysis_document(analysis)
     [session] = document["sessions"]
@@ -51,7 +51,7 @@ def test_two_closings_that_fit_the_callback_name_neither() -> None:
     the first in the capture, the data connection, was named the callback and the
     callback counted a data connection (review62h). Neither is told by its direction
     and ports alone: neither is named the callback, both read as before."""
-    config = build_config(load_file(DATA / "be.toml"))
+    config = build_config(load_file(DATA / "flowcheck.toml"))
     analysis = analyze(read_traffic([str(DATA / "late-killed-closes.pcap")], config),
                        config)
     document = analysis_document(analysis)
@@ -71,7 +71,7 @@ def test_a_closing_beside_another_closing_unanswered_is_not_the_callback() -> No
     10.77.0.2:6001 -> 10.77.0.1:5002, alone so held, was named the callback (step 2 ok).
     The callback, without payload beside the close, may be it as well: neither is named
     (review62h)."""
-    config = build_config(load_file(DATA / "be.toml"))
+    config = build_config(load_file(DATA / "flowcheck.toml"))
     analysis = analyze(read_traffic([str(DATA / "late-killed-closes-unanswered.pcap")],
                                     config), config)
     document = analysis_document(analysis)
