@@ -19,16 +19,24 @@ from pathlib import Path
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import analyze, read_traffic
 from flowcheck.report.json_doc import analysis_document
+from flowcheck.traffic import Analysis
 
 DATA = Path(__file__).resolve().parent / "data" / "newuser65"
 
 
-def test_a_callback_seen_only_closing_is_no_data_connection() -> None:
+def _read(name: str) -> tuple[Analysis, dict, dict[tuple[int, int], str]]:
+    """The stored capture `name` analysed with the directory's configuration: the
+    analysis, its one session's JSON and the connections' uids by (orig_p, resp_p)."""
     config = build_config(load_file(DATA / "flowcheck.toml"))
-    analysis = analyze(read_traffic([str(DATA / "late-killed-tail.pcap")], config), config)
+    analysis = analyze(read_traffic([str(DATA / name)], config), config)
     document = analysis_document(analysis)
     [session] = document["sessions"]
     uid = {(c["orig_p"], c["resp_p"]): c["uid"] for c in document["connections"]}
+    return analysis, session, uid
+
+
+def test_a_callback_seen_only_closing_is_no_data_connection() -> None:
+    analysis, session, uid = _read("late-killed-tail.pcap")
     callback, data = uid[(6045, 5001)], uid[(6001, 5002)]
     assert session["data_connections"] == [data]
     assert session["callback_uid"] == callback
@@ -51,12 +59,7 @@ def test_two_closings_that_fit_the_callback_name_neither() -> None:
     the first in the capture, the data connection, was named the callback and the
     callback counted a data connection (review62h). Neither is told by its direction
     and ports alone: neither is named the callback, both read as before."""
-    config = build_config(load_file(DATA / "flowcheck.toml"))
-    analysis = analyze(read_traffic([str(DATA / "late-killed-closes.pcap")], config),
-                       config)
-    document = analysis_document(analysis)
-    [session] = document["sessions"]
-    uid = {(c["orig_p"], c["resp_p"]): c["uid"] for c in document["connections"]}
+    analysis, session, uid = _read("late-killed-closes.pcap")
     assert session["callback_uid"] is None, session["callback_uid"]
     assert sorted(session["data_connections"]) == sorted([uid[(6001, 5002)],
                                                           uid[(6045, 5001)]])
@@ -71,12 +74,7 @@ def test_a_closing_beside_another_closing_unanswered_is_not_the_callback() -> No
     10.77.0.2:6001 -> 10.77.0.1:5002, alone so held, was named the callback (step 2 ok).
     The callback, without payload beside the close, may be it as well: neither is named
     (review62h)."""
-    config = build_config(load_file(DATA / "flowcheck.toml"))
-    analysis = analyze(read_traffic([str(DATA / "late-killed-closes-unanswered.pcap")],
-                                    config), config)
-    document = analysis_document(analysis)
-    [session] = document["sessions"]
-    uid = {(c["orig_p"], c["resp_p"]): c["uid"] for c in document["connections"]}
+    analysis, session, uid = _read("late-killed-closes-unanswered.pcap")
     assert session["callback_uid"] is None, session["callback_uid"]
     assert sorted(session["data_connections"]) == sorted([uid[(6001, 5002)],
                                                           uid[(6045, 5001)]])
