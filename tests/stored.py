@@ -11,7 +11,7 @@ from pcap_records import read_records, write_records
 from run_shared import run_shared
 
 from flowcheck.config import build_config, load_file
-from flowcheck.model import Finding
+from flowcheck.model import Finding, Session
 from flowcheck.pipeline import Analysis, Traffic, analyze, read_traffic
 from flowcheck.regress import Case, find_cases
 from flowcheck.report.json_doc import analysis_document
@@ -139,3 +139,19 @@ def _fingerprint(analysis: Analysis) -> str:
     """The analysis' JSON document as text (its sessions, steps, findings, connections;
     about 0.2 ms a capture)."""
     return json.dumps(analysis_document(analysis), sort_keys=True, default=str)
+
+
+def stopped_at_failed_callback(analysis: Analysis) -> Session:
+    """Assert `analysis` fails on its one session's callback alone (callback_unanswered,
+    step 2 failed) with steps 3-5 not reached, as a whole capture reads it; return that
+    session."""
+    assert analysis.verdict == "fail"
+    assert {f.code for f in analysis.findings if f.severity == "error"} == {
+        "callback_unanswered"}
+    [session] = analysis.sessions
+    steps = {step.step: step for step in session.steps}
+    assert steps[2].status == "failed"
+    for number in (3, 4, 5):
+        assert steps[number].status == "not_applicable", steps[number].detail
+        assert steps[number].detail == "not reached: the job stopped after step 2 failed"
+    return session
