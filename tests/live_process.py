@@ -58,10 +58,19 @@ def wait_until_listening(process: subprocess.Popen, written: Path,
     sniffer listens (docs/cli.md, `live`: the sign a script waits for; live prints no
     line on a standard error that is not a terminal)."""
     deadline = time.monotonic() + timeout
-    while not (written.exists() and written.stat().st_size >= PCAP_HEADER):
+    while _size(written) < PCAP_HEADER:
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline, f"{written}: no capture header"
         time.sleep(0.05)
+
+
+def _size(path: Path) -> int:
+    """`path`'s size in bytes, 0 while it does not exist (checked and read in one step:
+    a file seen to exist may be gone by its stat, as one full run met)."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 # TCP flags a test waits for in live's --write copy.
