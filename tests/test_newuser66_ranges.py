@@ -48,5 +48,25 @@ def test_a_full_range_leads_the_fix_beside_a_job_that_worked(results, name) -> N
         assert "session S1 of this capture did, every step of the backup-exec-9 profile ok" \
             in finding.message
         assert finding.fix.startswith(WIDEN), finding.fix
-        assert "If the job still fails with the range widened: allow TCP from 10.66.2.2" \
-            in finding.fix
+        assert "If the job still fails with the range widened: " in finding.fix
+        assert "allow TCP from 10.66.2.2 to 10.66.1.1 ports 5001-5100" in finding.fix
+
+
+def test_a_capture_on_the_agent_is_not_sent_to_the_agent(results) -> None:  # noqa: ANN001
+    """Taken on the agent (its packets with TTL 64, the media server's 63): no SYN of the
+    callback left it, so the step says the agent never sent it or its own outbound rules
+    dropped it, and no finding's words ask for a capture on the agent (the fix ended
+    "capture on the agent to see its SYNs leave"). The same jobs captured on the media
+    server keep that advice."""
+    on_agent = results["agent-range-timewait-on-agent"]
+    for finding in missing(on_agent):
+        assert "This capture was taken on the agent 10.66.2.2 (or on its network segment: " \
+               "10.66.2.2's packets arrive with TTL 64" in finding.message
+        assert "no SYN of the callback left it" in finding.message
+        assert "If the job still fails with the range widened: read the agent " \
+               "10.66.2.2's log at that time" in finding.fix
+        assert "in the agent's own outbound rules" in finding.fix
+    for finding in on_agent.findings:
+        assert "capture on the agent" not in f"{finding.message} {finding.fix}".lower()
+    on_media = missing(results["agent-range-timewait"])
+    assert all("capture on the agent to see its SYNs leave" in f.fix for f in on_media)
