@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from flowcheck.cli.main import run
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Finding
 from flowcheck.pipeline import Analysis, analyze, read_traffic
@@ -26,7 +27,8 @@ WIDEN = "Widen the agent range 6001-6004 (agent range) first, to at least"
 @pytest.fixture(scope="module")
 def results() -> dict[str, Analysis]:
     out = {}
-    for name in ("agent-range-timewait", "agent-range-timewait-on-agent"):
+    for name in ("agent-range-timewait", "agent-range-timewait-on-agent",
+                 "agent-range-widened-to-5"):
         config = build_config(load_file(CASES / f"{name}.toml"))
         out[name] = analyze(read_traffic([str(CASES / f"{name}.pcap.gz")], config), config)
     return out
@@ -70,3 +72,48 @@ def test_a_capture_on_the_agent_is_not_sent_to_the_agent(results) -> None:  # no
         assert "capture on the agent" not in f"{finding.message} {finding.fix}".lower()
     on_media = missing(results["agent-range-timewait"])
     assert all("capture on the agent to see its SYNs leave" in f.fix for f in on_media)
+
+
+@pytest.mark.parametrize(("name", "size", "held", "owed"), [
+    ("agent-range-timewait", 4, 4, "S3 2 and S4 2"),
+    ("agent-range-widened-to-5", 5, 5, "S3 1 and S4 2")])
+def test_the_range_needed_counts_every_stopped_job(results, name, size, held, owed  # noqa: ANN001
+                                                   ) -> None:
+    """range_too_small counts what the capture shows was needed at once: the range's
+    ports held as the last stopped job stopped, and what each job that stopped on the
+    full range within the hold still needed (a job binds 2 agent ports: its callback's
+    and one data port per resource, 1 resource each job here: neither announced more),
+    less its own ports held. It read ports held + 1 ("at least 5"; widened to 5, job 3 failed at its
+    data port and job 4 at its callback: "at least 6"). The lab (newuser66-evidence/
+    nu66a/tw.sh) ran the four jobs with 6001-6007: job 4 failed; with 6001-6008 all
+    passed. Both stopped steps' fixes widen to the same number."""
+    result = results[name]
+    [small] = [f for f in result.findings if f.code == "range_too_small"]
+    assert ("10.66.2.2 needed 8 ports of the range at once (as the session's last NDMP "
+            "message (frame") in small.message
+    assert (f"session S4: the {held} of the range in use or held 60 s after use, and what "
+            f"the 2 jobs that stopped on the full range within 60 s still needed, {owed}: a "
+            "job binds one port per resource + the callback's source port there, less the "
+            "ports of its own already held; its resources those it showed (the data ports it "
+            "announced and the one it asked for), at least 1: --resources not given)"
+            ) in small.message
+    assert small.fix.startswith(f"Widen the agent range by {8 - size} port"
+                                f"{'s' * (8 - size != 1)}, to at least 8 (what 10.66.2.2 "
+                                "needed at once")
+    for finding in missing(result):
+        assert finding.fix.startswith(f"Widen the agent range 6001-600{size} (agent range) "
+                                      "first, to at least 8 ports"), finding.fix
+
+
+def test_plan_says_fits_is_one_job_and_back_to_back_jobs_count(capsys) -> None:  # noqa: ANN001
+    """`plan --resources 1 --agent-range 6001-6004` says "fits" (exit 0) for one job; the
+    four back-to-back jobs of agent-range-timewait need four jobs' ports. Its line on the
+    jobs it carries says that jobs started within the hold of another's end count as at
+    once, and that "fits" is for one job (it read "jobs at once (a job's ports stay held
+    60 s after it ends): 2")."""
+    assert run(["plan", "--resources", "1", "--agent-range", "6001-6004",
+                "--media-range", "5001-5100"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "jobs at once: 2 (a job's ports stay held 60 s after it ends, so every job " \
+           "started within 60 s of another's end counts: back-to-back jobs need ports of " \
+           "their own; \"fits\" is for one job)" in out
