@@ -10,6 +10,11 @@ connections 6003 -> 5053 and 6004 -> 5003 close (frames 1, 6) before the
 NOTIFY_DATA_HALTED of both jobs (frames 9, 13). The sweep gave the 5021 job the other
 job's data connection 6004 -> 5003 (its first packet after that control connection's)
 and the 5035 job the 5021 job's callback, and read 6093 -> 5001 as a data connection.
+
+captures/lab/data-closing-callback-absent.pcap: lab/port-reused-within-hold.pcap frames
+241-249 and 251-253, the first job's end without its callback: its data connection held
+only closing (its FIN 29 ms before the control connection's, NOTIFY_DATA_HALTED between)
+was named the callback ("taken for the callback by its direction and ports alone").
 """
 
 from __future__ import annotations
@@ -17,6 +22,11 @@ from __future__ import annotations
 import pytest
 from stored import CAPTURES, stored_analysis
 
+from flowcheck.config import build_config, load_file
+from flowcheck.model import Announcement
+from flowcheck.pipeline import read_traffic
+from flowcheck.profiles import load_profile
+from flowcheck.sessions import build_sessions
 from flowcheck.traffic import Analysis
 
 LAB = CAPTURES / "lab"
@@ -56,3 +66,38 @@ def test_the_data_connections_are_no_callbacks_and_stay_tied(late_cut: Analysis)
         assert session.callback_uid not in data
         assert session.data_connections == []
         assert sorted(session.port_tied) == data
+
+
+def test_a_data_connection_closed_before_the_jobs_last_messages_is_no_callback() -> None:
+    analysis = stored_analysis(LAB / "data-closing-callback-absent.pcap")
+    [session] = analysis.sessions
+    [data] = [c.uid for c in analysis.traffic.connections if c.orig_p == 6001]
+    assert session.callback_uid is None
+    assert not session.callback_closing
+    assert session.data_connections == [data]
+    step = next(s for s in session.steps if s.step == 2)
+    assert step.status == "unknown", step
+    assert "taken for the callback" not in step.detail
+
+
+def test_an_announced_data_endpoint_held_only_closing_is_no_callback() -> None:
+    """The same capture with its control stream's messages taken out (nothing said
+    between the data connection's close and the control connection's: an agent killed)
+    and an announcement naming the agent's 10.77.0.2:6001 after it (a DATA_LISTEN reply
+    for a next resource, which attach_data does not match to a connection opened before
+    it): the connection to an announced data endpoint is a data connection, never the
+    callback, whatever its shape and time. Without the announcement it is the callback
+    seen only closing (its shape and time fit, nothing else is there)."""
+    config = build_config(load_file(LAB / "data-closing-callback-absent.toml"))
+    profile = load_profile("backup-exec-9")
+    traffic = read_traffic([str(LAB / "data-closing-callback-absent.pcap")], config)
+    [stream] = traffic.streams
+    [data] = [c for c in traffic.connections if c.orig_p == 6001]
+    stream.messages.clear()
+    (quiet,) = build_sessions(traffic.connections, traffic.streams, config, profile)
+    assert quiet.callback_uid == data.uid and quiet.callback_closing
+    stream.announcements.append(Announcement(stream.uid, "10.77.0.2", 6001, 8,
+                                             data.ts + 0.02, "NDMP_DATA_LISTEN", "data"))
+    (announced,) = build_sessions(traffic.connections, traffic.streams, config, profile)
+    assert announced.callback_uid is None
+    assert data.uid in announced.data_connections

@@ -74,15 +74,19 @@ def name_closing_callbacks(sessions: Iterable[Session], control_of: dict[str, Co
     callback is a connection, the session has none yet, the connection is unclaimed, its
     first sender is the session's agent and its other end the media server on a port in
     the media range, no opening or payload captured, its first packet within
-    CLOSING_SECONDS of that close (_rival); and the session's control stream carries no
-    NDMP message but CONNECT_CLOSE between the connection's first packet and the close (a
-    callback lives until the job ends: a connection closed while the job still spoke, its
-    data halted, stopped, logged after it, is the job's data connection closing). A
-    connection that may be the callback of several such sessions belongs only to the one
-    whose close it is strictly nearest in time (the other's fits it better), else to none.
-    A session names the callback only when it has exactly one such connection and that one
-    is held only closing (close_only); with two or more none is named (review62h: a data
-    connection and the callback closing together when the agent is killed).
+    CLOSING_SECONDS of that close (_rival); neither end is an endpoint a control
+    connection announced (a DATA_LISTEN or MOVER_LISTEN reply, a DATA_CONNECT or
+    MOVER_CONNECT request: that endpoint is a data connection's, whether or not
+    sessions.matching tied it to the announcement); and the session's control stream
+    carries no NDMP message but CONNECT_CLOSE between the connection's first packet and
+    the close (a callback lives until the job ends: a connection closed while the job
+    still spoke, its data halted, stopped, logged after it, is the job's data connection
+    closing). A connection that may be the callback of several such sessions belongs only
+    to the one whose close it is strictly nearest in time (the other's fits it better),
+    else to none. A session names the callback only when it has exactly one such
+    connection and that one is held only closing (close_only); with two or more none is
+    named (review62h: a data connection and the callback closing together when the agent
+    is killed).
 
     review62h / cbmix63: lab/concurrent-jobs.pcap cut to its last 33 frames gave the job
     of media port 5021 the other job's data connection 10.77.0.2:6004 -> 10.77.0.1:5003
@@ -103,6 +107,7 @@ def name_closing_callbacks(sessions: Iterable[Session], control_of: dict[str, Co
             closing[session.id] = closed
     if profile.callback != "connection" or not closing:
         return set()
+    announced = {(a.ip, a.port) for session in sessions for a in session.announced}
     # Per session its candidates; per connection the sessions it may be the callback of.
     candidates: dict[str, list[Connection]] = {}
     fitting: dict[str, list[str]] = {}
@@ -115,6 +120,7 @@ def name_closing_callbacks(sessions: Iterable[Session], control_of: dict[str, Co
                  if host == session.media_server and config.in_media_range(port)
                  for conn in conns
                  if conn.uid not in endpoints.claimed and _rival(conn, session, closed, config)
+                 and not {(conn.orig_h, conn.orig_p), (conn.resp_h, conn.resp_p)} & announced
                  and not _spoke_between(stream, conn.ts, closed)]
         candidates[session.id] = found
         for conn in found:
