@@ -9,6 +9,7 @@ closes beside it (sessions.late_closes).
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping
 
 from flowcheck.config import Config
@@ -108,23 +109,39 @@ def name_closing_callbacks(sessions: Iterable[Session], control_of: dict[str, Co
     if profile.callback != "connection" or not closing:
         return set()
     announced = {(a.ip, a.port) for session in sessions for a in session.announced}
+    # Connections of a callback's shape (no opening or payload captured, to the media
+    # range), by (first sender, other end), in time order: each session looks only at
+    # those within CLOSING_SECONDS of its close (bisection: no sessions x connections).
+    shaped: dict[tuple[str, str], list[Connection]] = {}
+    for conns in endpoints.by_endpoint.values():
+        for conn in conns:
+            if conn.uid not in endpoints.claimed and config.in_media_range(conn.resp_p) \
+                    and not (conn.syn_seen or conn.synack_seen or conn.orig_bytes
+                             or conn.resp_bytes):
+                shaped.setdefault((conn.orig_h, conn.resp_h), []).append(conn)
+    times: dict[tuple[str, str], list[float]] = {}
+    for pair, conns in shaped.items():
+        conns.sort(key=lambda c: (c.ts, c.first_frame))
+        times[pair] = [c.ts for c in conns]
     # Per session its candidates; per connection the sessions it may be the callback of.
     candidates: dict[str, list[Connection]] = {}
     fitting: dict[str, list[str]] = {}
     for session in sessions:
         closed = closing.get(session.id)
-        if closed is None or session.callback_uid is not None:
+        pair = (session.remote_agent, session.media_server)
+        if closed is None or session.callback_uid is not None or pair not in shaped:
             continue
-        stream = streams.get(session.control_uid)
-        found = [conn for (host, port), conns in endpoints.by_endpoint.items()
-                 if host == session.media_server and config.in_media_range(port)
-                 for conn in conns
-                 if conn.uid not in endpoints.claimed and _rival(conn, session, closed, config)
+        spoken = _spoken(streams.get(session.control_uid))
+        at = times[pair]
+        found = [conn for conn in shaped[pair][bisect_left(at, closed - CLOSING_SECONDS):
+                                               bisect_right(at, closed + CLOSING_SECONDS)]
+                 if _rival(conn, session, closed, config)
                  and not {(conn.orig_h, conn.orig_p), (conn.resp_h, conn.resp_p)} & announced
-                 and not _spoke_between(stream, conn.ts, closed)]
+                 and not _spoke_between(spoken, conn.ts, closed)]
         candidates[session.id] = found
         for conn in found:
             fitting.setdefault(conn.uid, []).append(session.id)
+    by_id = {session.id: session for session in sessions}
     for session_id, found in candidates.items():
         # A connection nearer another session's close fits that one's callback better.
         kept = [conn for conn in found if _nearest(conn, fitting[conn.uid], closing)
@@ -133,7 +150,7 @@ def name_closing_callbacks(sessions: Iterable[Session], control_of: dict[str, Co
                 or _nearest(kept[0], fitting[kept[0].uid], closing) is None:
             continue
         [conn] = kept
-        session = next(s for s in sessions if s.id == session_id)
+        session = by_id[session_id]
         session.callback_uid = conn.uid
         session.callback_closing = True
         claim(endpoints, conn, session, "callback")
@@ -151,14 +168,20 @@ def _nearest(conn: Connection, session_ids: list[str], closing: Mapping[str, flo
     return ranked[0][1]
 
 
-def _spoke_between(stream: NdmpStream | None, first: float, closed: float) -> bool:
-    """Does the control stream carry an NDMP message other than CONNECT_CLOSE strictly
-    between `first` (a connection's first packet) and `closed` (the control
-    connection's close), either order (seconds)? Without a stream, nothing says so."""
+def _spoken(stream: NdmpStream | None) -> list[float]:
+    """The times (seconds, sorted) of the control stream's NDMP messages other than
+    CONNECT_CLOSE; none without a stream (nothing says the job spoke)."""
     if stream is None:
-        return False
+        return []
+    return sorted(m.ts for m in stream.messages if m.name != "NDMP_CONNECT_CLOSE")
+
+
+def _spoke_between(spoken: list[float], first: float, closed: float) -> bool:
+    """Is one of `spoken` (sorted message times, _spoken) strictly between `first` (a
+    connection's first packet) and `closed` (the control connection's close), either
+    order (seconds)?"""
     lo, hi = min(first, closed), max(first, closed)
-    return any(lo < m.ts < hi and m.name != "NDMP_CONNECT_CLOSE" for m in stream.messages)
+    return bisect_right(spoken, lo) < bisect_left(spoken, hi)
 
 
 def _rival(conn: Connection, session: Session, closed: float, config: Config) -> bool:
