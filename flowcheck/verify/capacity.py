@@ -19,7 +19,6 @@ from flowcheck.plan import (
     callback_source_ports,
     control_ports,
     job_engine_ports,
-    overlap,
     ports_per_job,
     range_size,
     ranges_holding_ndmp_port,
@@ -27,34 +26,17 @@ from flowcheck.plan import (
 )
 from flowcheck.sessions.classify import connection_outcome, is_failed
 from flowcheck.verify.context import Context, endpoint
+from flowcheck.verify.range_overlap import ranges_overlap
 from flowcheck.verify.range_stop import RangeStop
 from flowcheck.verify.range_stops import RANGE_SETTING, Usage, port_usage
 
 
 def check_capacity(ctx: Context) -> None:
-    _ranges_overlap(ctx)
+    ranges_overlap(ctx)
     _range_holds_ndmp_port(ctx)
     usage = port_usage(ctx)
     peaks = {which: _range_too_small(ctx, which, usage[which]) for which in ("media", "agent")}
     _reused_within_hold(ctx, usage, peaks)
-
-
-def _ranges_overlap(ctx: Context) -> None:
-    """ranges_overlap, once the user set a range (file or flag): the two defaults
-    (1025-65535 both) overlap by design, and a warning on every run without a
-    configuration said nothing about this job (trial 15)."""
-    if len(ctx.config.default_ranges()) == 2:
-        return
-    shared = overlap(ctx.config.media_range, ctx.config.agent_range)
-    if not shared:
-        return
-    ctx.add("ranges_overlap",
-            f"The media range {ctx.ranges('media')} and the agent range "
-            f"{ctx.ranges('agent')} overlap on {format_ranges(shared)}: a port one side "
-            "binds may be the one the other side needs.",
-            "Give the two ranges separate ports (Backup Exec: \"Enable media server TCP "
-            "dynamic port range\" and \"Enable remote agent TCP dynamic port range\"), "
-            "for example media 5001-5100 and agent 6001-6100, with two ports per resource.")
 
 
 def _range_holds_ndmp_port(ctx: Context) -> None:
