@@ -64,3 +64,19 @@ def test_one_range_set_warns_where_the_overlap_leaves_a_connection_untold(
     assert warning.frames == [callback.first_frame] and warning.ts == callback.ts
     told = _analysis(cut, media_range="5001-5100", agent_range="6001-6100")
     assert _overlaps(told) == []
+
+
+def test_live_waits_for_the_report_to_say_an_overlap_a_connection_rests_on(
+        tmp_path: Path) -> None:
+    """Read live, ranges_overlap about the configuration alone is printed once seen; one
+    naming a connection the overlap leaves untold waits for the report (a later
+    GET_STATE reply naming that connection gives it to its session, and withdraws it)."""
+    from live_batches import batch_events, early_mismatches
+
+    cut = frame_range(stored_capture("callbackmatch", "ssh-beside-lost-callback"),
+                      tmp_path / "late.pcap", 20, 100000)
+    config = build_config({**VALUES, "media_range": "5001-5100"})
+    events, running = batch_events(cut.read_bytes(), config, 4096)
+    assert "ranges_overlap" not in {e.finding.code for e in events[:running] if e.finding}
+    assert "ranges_overlap" in {f.code for f in events[-1].analysis.findings}
+    assert early_mismatches(events) == []
