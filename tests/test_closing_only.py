@@ -16,6 +16,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from frame_cuts import frame_range
+from stored import CAPTURES
+
 from flowcheck.config import build_config, load_file
 from flowcheck.pipeline import analyze, read_traffic
 from flowcheck.report.json_doc import analysis_document
@@ -43,3 +46,24 @@ def test_a_closing_that_does_not_fit_the_callback_is_no_data_connection() -> Non
     assert f"{data['uid']} carried 16,304 B to the media server" in steps[3].detail
     assert "over 1 data connection;" in steps[5].detail, steps[5].detail
     assert closing["uid"] not in steps[4].uids + steps[5].uids
+
+
+def test_a_job_whose_only_data_connection_is_held_closing_says_so(tmp_path: Path) -> None:
+    """captures/lab/clean-3-resources.pcap from frame 630 (`editcap -r ... 630-`): the
+    last data connection 10.77.0.2:6003 -> 10.77.0.1:5004 first seen at the media
+    server's FIN, beside the control connection's close, the callback at the agent's.
+    It was a data connection that carried nothing (steps 3-5 judged on it, "no bytes
+    either way"); it is the job's closing, and the steps, unknown (whether a backup or
+    restore ran cannot be seen), name it."""
+    cut = frame_range(CAPTURES / "lab" / "clean-3-resources.pcap", tmp_path / "c.pcap",
+                      630, 100000)
+    config = build_config(load_file(CAPTURES / "lab" / "clean-3-resources.toml"))
+    analysis = analyze(read_traffic([str(cut)], config), config)
+    [session] = analysis.sessions
+    [closing] = [c for c in analysis.traffic.connections if c.resp_p == 6003]
+    assert session.data_connections == [] and session.closing_only == [closing.uid]
+    assert analysis.verdict == "inconclusive"
+    assert [s.status for s in session.steps] == ["ok", "ok", "unknown", "unknown", "unknown"]
+    assert (f"the capture holds {closing.uid} 10.77.0.1:5004 -> 10.77.0.2:6003 only "
+            "closing, beside the control connection's close: the job's closing, counted "
+            "as none of its data connections") in session.steps[3].detail
