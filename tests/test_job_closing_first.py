@@ -61,9 +61,11 @@ def test_a_job_closing_reads_ended_whichever_fin_comes_first(tmp_path: Path,
     assert callback.session == ended.id
     # From its FIN, the agent's (250): its callback by direction and ports, no data
     # connection (newuser65, sessions.only_closing.name_closing_callbacks); from the media
-    # server's FIN (251, 252) its first sender is no callback's: a data connection.
+    # server's FIN (251, 252) its first sender is no callback's: the job's closing, none
+    # of its data connections (docs/json.md `status`; only_closing.claim_closing_only).
     assert (callback.uid == ended.callback_uid) == (first == 250)
-    assert (callback.uid in ended.data_connections) == (first != 250)
+    assert callback.uid not in ended.data_connections
+    assert (callback.uid in ended.closing_only) == (first != 250)
 
 
 def test_the_callbacks_fin_first_is_named_beside_the_close(tmp_path: Path) -> None:

@@ -140,6 +140,12 @@ class Session:
     # its direction, ports and close, step 2 says it was "seen only closing". Not in the
     # JSON.
     callback_closing: bool = False
+    # Connections of the session's of which the capture holds only their closing, beside
+    # the control connection's close, that do not fit its callback (uids, capture order;
+    # sessions.only_closing.claim_closing_only): the job's closing, none of its data
+    # connections (docs/json.md `status`), so steps 3-5 neither count nor total them.
+    # Not in the JSON (their `connections[].session` is the session's, `role` other).
+    closing_only: list[str] = field(default_factory=list)
     # Such sessions (this one among them, ids in session order) that outnumber the
     # connections any of them may take as its callback: at least one of them had none,
     # whichever (callback_elsewhere's _mark_short; verify.short_callbacks). Not in the

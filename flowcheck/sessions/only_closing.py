@@ -184,6 +184,35 @@ def _spoke_between(spoken: list[float], first: float, closed: float) -> bool:
     return bisect_right(spoken, lo) < bisect_left(spoken, hi)
 
 
+def claim_closing_only(endpoints: Endpoints, conn: Connection, session: Session,
+                       control: Connection, config: Config, profile: Profile) -> bool:
+    """Claim `conn` for `session` as neither data nor callback when the capture holds
+    only its closing beside the session's control connection's close (closes_with) and
+    it does not fit the session's callback (the profile has no callback connection, or
+    its direction and ports are not the callback's: _fits): docs/json.md `status`, such
+    a connection is the job's closing and counts as none of its data connections. It
+    was claimed as a data connection that carried nothing (nu65a's left: newuser65
+    late-killed-tail.pcap without the callback's FIN, the callback first seen at the
+    media server's FIN, read "C1, C3 carried 16,304 B", "over 2 data connections").
+    Its `session` is the session's (no unannounced_connection), its role stays other,
+    Session.closing_only lists it. True when claimed; False (nothing done) otherwise."""
+    closed = close_ts(control)
+    if closed is None or not closes_with(conn, closed) or (
+            profile.callback == "connection" and _fits(conn, session, closed, config)):
+        return False
+    endpoints.claimed.add(conn.uid)
+    conn.session = session.id
+    session.closing_only.append(conn.uid)
+    return True
+
+
+def _fits(conn: Connection, session: Session, closed: float, config: Config) -> bool:
+    """Could `conn` be `session`'s callback seen only closing: held only closing beside
+    the control connection's close at `closed` (seconds; closes_with), its first sender
+    the session's agent, its other end the media server on a port in the media range?"""
+    return _rival(conn, session, closed, config) and closes_with(conn, closed)
+
+
 def _rival(conn: Connection, session: Session, closed: float, config: Config) -> bool:
     """Could `conn` be that callback as well as a connection held only closing: its
     direction and ports the callback's, no opening or payload captured, its

@@ -447,6 +447,8 @@ DEFAULT_RANGE_WORDS = "this job used"
 
 
 def session_uids(session: Session) -> list[str]:
-    """The session's connections: control, callback (if any), then data."""
+    """The session's connections: control, callback (if any), data, then those held only
+    closing (Session.closing_only: none of its data connections, but their ports were
+    the job's, as ranges and port reuse read them)."""
     return [session.control_uid, *([session.callback_uid] if session.callback_uid else []),
-            *session.data_connections]
+            *session.data_connections, *session.closing_only]

@@ -153,9 +153,17 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
         if outcome == "midstream":
             # Its DATA_* requests may have gone before the capture started (or in a
             # ring buffer's hole).
+            # A connection held only closing beside the control connection's close
+            # (Session.closing_only) may have carried a resource's data before the
+            # capture: said, counted as none (docs/json.md `status`).
+            closing = ", ".join(f"{uid} {connection_ends(ctx.by_uid[uid])}"
+                                for uid in session.closing_only if uid in ctx.by_uid)
             return make_step(spec, "unknown", detail="unknown: whether the session started a "
                              "backup or restore cannot be seen: its control connection opened "
-                             f"{opened_unseen_words(session)}")
+                             f"{opened_unseen_words(session)}" + (
+                                 f"; the capture holds {closing} only closing, beside the "
+                                 "control connection's close: the job's closing, counted as "
+                                 "none of its data connections" if closing else ""))
         stream = ctx.stream_by_uid.get(session.control_uid)
         hidden = unseen_wait(ctx, session) or stream_hidden(ctx, session, stream)
         # An unreadable or lossy stream shows no message that would tell.
