@@ -3,7 +3,9 @@ configured ranges of a connection's ports."""
 
 from __future__ import annotations
 
-from flowcheck.model import Allows, Connection, Finding, Session, Step, StepStatus
+from collections.abc import Iterable
+
+from flowcheck.model import Allows, Connection, Finding, Session, Step, StepStatus, cited, cites_of
 from flowcheck.profiles import StepSpec
 from flowcheck.verify.context import Context
 from flowcheck.verify.ranges import outside_ends
@@ -16,10 +18,13 @@ def previous_step(session: Session, ctx: Context, kind: str) -> Step | None:
 
 
 def make_step(spec: StepSpec, status: StepStatus, uids: list[str] | None = None,
-              frames: list[int] | None = None, detail: str = "") -> Step:
-    """A Step of spec's number and name (evidence frames sorted, the first 20)."""
+              frames: list[int] | None = None, detail: str = "", *,
+              cites: Iterable[str] | None = None) -> Step:
+    """A Step of spec's number and name (evidence frames sorted, the first 20); cites:
+    the finding codes `detail` names (Step.cites), by default those a Said detail
+    carries (model.said: none of a plain str)."""
     return Step(spec.number, spec.name, status, uids or [], sorted(set(frames or []))[:20],
-                detail)
+                detail, cites=cites_of(detail) if cites is None else cited(cites))
 
 
 def report_missing(ctx: Context, session: Session, spec: StepSpec, why: str, *,
