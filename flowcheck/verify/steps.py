@@ -312,7 +312,7 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
                                "accept in the media server's output chain); the job log "
                                "and the agent's log tell whether it refused the job "
                                f"first{OTHER_PRODUCT_FIX}.", frames=[frame],
-                           ts=due[0], allows=callback_allows(session))
+                           ts=due[0], allows=callback_allows(session), other_profile="fix")
             return make_step(spec, "missing", frames=[frame],
                              detail=callback_seen_detail(seen, frame))
         if session.callback_ambiguous:  # candidates in the capture, not "no callback"
@@ -394,7 +394,7 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
             f"{lead}. Backup Exec's agent calls the job engine back on that port (TechNote "
             f"step 2); {OTHER_PRODUCT}" + hint + (unreached_words(session, ttls) if ttls else ""),
             fix=unreached_fix(ctx, session) if ttls else unproven_fix(ctx, session),
-            allows=callback_allows(session))
+            allows=callback_allows(session), other_profile="said")
         if stop is None:
             return make_step(spec, "missing",
                              detail="no callback from the agent to the job engine")
