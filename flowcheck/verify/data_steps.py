@@ -260,14 +260,14 @@ def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
     if failed:
         # Each failed connection's words (field check 36c: two data connections dropped,
         # the detail named the first only), the first few.
-        words = [dropped_detail(ctx, c) or failed_opening_words(ctx, c)
-                 for c in failed[:FAILED_NAMED]]
+        failures = [dropped_detail(ctx, c) or failed_opening_words(ctx, c)
+                    for c in failed[:FAILED_NAMED]]
         said = [f"{endpoint(c.resp_h, c.resp_p)}: {w}"
-                for c, w in zip(failed[:FAILED_NAMED], words, strict=True)]
+                for c, w in zip(failed[:FAILED_NAMED], failures, strict=True)]
         more = len(failed) - len(said)
         return make_step(spec, "failed", uids, frames,
                          "; ".join(said) + (f"; and {more} more" if more > 0 else ""),
-                         cites=cites_of(*words))
+                         cites=cites_of(*failures))
     unknown = [c for c in conns if outcomes[c.uid] == "unknown"]
     if unknown:
         why = unseen_why(ctx, unknown[0])
