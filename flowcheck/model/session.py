@@ -142,8 +142,9 @@ class Session:
     # _tie_one): step 2 is unknown, not missing. Not in the JSON.
     callback_ambiguous: list[str] = field(default_factory=list)
     # The callback is a connection of which the capture holds only its closing, beside
-    # the control connection's (sessions.only_closing.claim_closing): named by its
-    # direction and ports alone, step 2 says it was "seen only closing". Not in the JSON.
+    # the control connection's (sessions.only_closing.name_closing_callbacks): named by
+    # its direction, ports and close, step 2 says it was "seen only closing". Not in the
+    # JSON.
     callback_closing: bool = False
     # Such sessions (this one among them, ids in session order) that outnumber the
     # connections any of them may take as its callback: at least one of them had none,

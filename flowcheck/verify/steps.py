@@ -420,11 +420,13 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
         return make_step(spec, "violated", [conn.uid], opening_frames(conn),
                          "; ".join(w for w in (f"port outside the configured range: {ports}",
                                                note) if w), cites=cites_of(ports, note))
-    # Seen only closing (sessions.only_closing.claim_closing): named by its direction and
-    # ports alone, which a data connection's may share (newuser65 late-killed.pcap).
+    # Seen only closing (sessions.only_closing.name_closing_callbacks): named by its
+    # direction, ports and close (no job message between it and the control connection's
+    # close), which a data connection's may share (newuser65 late-killed.pcap).
     closing = (f"seen only closing (its FIN, {frame_text(conn.fin_frames[0])}, beside the "
-               "control connection's close): taken for the callback by its direction and "
-               "ports alone" if session.callback_closing and conn.fin_frames else "")
+               "control connection's close, no job message between): taken for the "
+               "callback by its direction, ports and that close alone"
+               if session.callback_closing and conn.fin_frames else "")
     return make_step(spec, "ok", [conn.uid], opening_frames(conn),
                      "; ".join(w for w in (closing, connection_detail(ctx, conn, session,
                                                                       ports), note)
