@@ -38,6 +38,12 @@ class Step:
     # reached, or whose end the capture cut before this one could be seen
     # (verify.kind_shown.after_failed); None otherwise. Not in the JSON.
     stopped_after: int | None = None
+    # The finding codes the detail names ("(ndmp_undecodable)", "missed: capture_loss;"),
+    # sorted, each once: set where the detail is built (model.said, verify.step_base
+    # .make_step's cites), so a report decides from them, never from the words
+    # (report.verdict_notes; tests/test_step_cites checks words and codes agree). Not in
+    # the JSON: the detail's words show them.
+    cites: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
         return {
