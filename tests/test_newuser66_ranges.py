@@ -11,6 +11,7 @@ the profile), and verify.range_stops wrote "Widen ... first" on the discarded or
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,28 @@ def test_plan_says_fits_is_one_job_and_back_to_back_jobs_count(capsys) -> None: 
     assert "jobs at once: 2 (a job's ports stay held 60 s after it ends, so every job " \
            "started within 60 s of another's end counts: back-to-back jobs need ports of " \
            "their own; \"fits\" is for one job)" in out
+
+
+@pytest.mark.parametrize(("name", "frames", "said"), [
+    ("agent-range-timewait-on-agent", "532-534",
+     "its own outbound rules likely drop it: this capture was taken on the sender "
+     "10.66.2.2, which sees its leaving packets only after them"),
+    ("agent-range-timewait", "488-490",
+     "capture on the agent as well: something between the hosts drops it")])
+def test_a_job_not_yet_sending_is_not_sent_to_the_capture_point(
+        tmp_path: Path, name: str, frames: str, said: str) -> None:
+    """Job 1 to its DATA_START_BACKUP's reply (frames 1-26: the data connection open, no
+    byte on it yet) and job 4's control opening 10 s later, so the capture runs on:
+    step 5 is unknown, "the data may not have started yet", and where to look next
+    follows the capture point the TTLs show. Taken on the agent, the sender of a
+    backup's data, it said "capture on the agent as well"; now its own outbound rules
+    (its tap sees leaving packets after them). Taken on the media server: unchanged."""
+    cut = tmp_path / f"{name}-not-sending.pcap"
+    subprocess.run(["editcap", "-F", "pcap", "-r", str(CASES / f"{name}.pcap.gz"), str(cut),
+                    "1-26", frames], check=True, capture_output=True)
+    config = build_config(load_file(CASES / f"{name}.toml"))
+    result = analyze(read_traffic([str(cut)], config), config)
+    step = result.sessions[0].steps[4]
+    assert step.status == "unknown" and "the data may not have started yet" in step.detail
+    assert step.detail.endswith(f"If the job log shows data sent in that time, {said}"), \
+        step.detail
