@@ -1,0 +1,55 @@
+"""Field check 75's lab matrix (captures/field75-matrix, README.md there), seed 138.
+
+Run 28: two routed IPv6 restores, the media server's output chain dropping its SYN-ACKs
+to job 2's callback, captured by dumpcap on the router's interface toward the media
+server with 1.25% of the frames deleted: the media server's first NDMP message
+(CONNECT_OPEN, sequence 1) lost, its reply captured. Steps 3-5 read "unknown: whether
+the session started a backup or restore cannot be seen: the sniffer missed 32 B" though
+the sequence numbers name what the hole held (flowcheck.ndmp.lost.hole_contents, from a
+direction's start); and the fix said "(this capture was taken there)" of the media
+server where only the hop limits place the capture, on it or its segment
+(flowcheck.verify.opening.own_firewall_fix).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stored import shared_analysis
+
+HERE = Path(__file__).resolve().parents[1] / "captures" / "field75-matrix"
+ROUTER = HERE / "ipv6-two-jobs-routed-callback-synacks-dropped-by-media-out-router-loss.pcapng.gz"
+
+
+def test_a_lost_first_message_the_sequence_numbers_name_hides_no_job() -> None:
+    """The hole before the media server's first captured message held its message 1,
+    the CONNECT_OPEN request the captured reply (frame 12) answers: the failed callback
+    stopped the job, as in a whole capture."""
+    analysis = shared_analysis(ROUTER)
+    assert analysis.verdict == "fail"
+    assert {f.code for f in analysis.findings if f.severity == "error"} == {
+        "callback_unanswered"}
+    [faulted] = [s for s in analysis.sessions if s.remote_agent == "fd77:1::3"]
+    [stream] = [s for s in analysis.traffic.streams if s.uid == faulted.control_uid]
+    [hole] = stream.holes
+    assert (hole.direction, hole.frame, hole.held) == ("orig", 13, ("NDMP_CONNECT_OPEN",))
+    steps = {step.step: step for step in faulted.steps}
+    assert steps[2].status == "failed"
+    for number in (3, 4, 5):
+        assert steps[number].status == "not_applicable", steps[number].detail
+        assert steps[number].detail == "not reached: the job stopped after step 2 failed"
+    [other] = [s for s in analysis.sessions if s.remote_agent == "fd77:1::2"]
+    assert {step.status for step in other.steps} == {"ok"}
+
+
+def test_a_capture_the_hop_limits_place_is_not_said_taken_on_the_host() -> None:
+    """dumpcap on the router's side of the media server's segment: fd77::1's packets at
+    hop limit 64, the agent's at 63, no Linux cooked marks. The fix keeps the message's
+    hedge: the host or its segment."""
+    analysis = shared_analysis(ROUTER)
+    [finding] = [f for f in analysis.findings if f.code == "callback_unanswered"]
+    assert "this capture was taken on fd77::1 (or on its network segment" in finding.message
+    assert finding.fix.startswith(
+        "On fd77::1 itself (this capture was taken there or on its network segment, as the "
+        "TTLs show), before any drop rule: accept the connection from fd77:1::3")
+    assert "(this capture was taken there)" not in finding.fix
