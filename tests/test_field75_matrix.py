@@ -9,6 +9,11 @@ the sequence numbers name what the hole held (flowcheck.ndmp.lost.hole_contents,
 direction's start); and the fix said "(this capture was taken there)" of the media
 server where only the hop limits place the capture, on it or its segment
 (flowcheck.verify.opening.own_firewall_fix).
+Run 26: a TLS backup whose control connection the agent's input chain drops but for its
+SYN, the capture stopped 1.17 s in, holding the agent's SYN-ACK resent after the media
+server's ACK: the awaited greeting's capture_ended_early said only "an NDMP peer
+answers at once", not that the ACK had not reached the agent
+(flowcheck.verify.no_reply._unaccepted_words).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from stored import shared_analysis
 
 HERE = Path(__file__).resolve().parents[1] / "captures" / "field75-matrix"
 ROUTER = HERE / "ipv6-two-jobs-routed-callback-synacks-dropped-by-media-out-router-loss.pcapng.gz"
+STOPPED = HERE / "ipv6-tls-control-ack-in-dropped-by-agent-media-stopped.pcap.gz"
 
 
 def test_a_lost_first_message_the_sequence_numbers_name_hides_no_job() -> None:
@@ -53,3 +59,19 @@ def test_a_capture_the_hop_limits_place_is_not_said_taken_on_the_host() -> None:
         "On fd77::1 itself (this capture was taken there or on its network segment, as the "
         "TTLs show), before any drop rule: accept the connection from fd77:1::3")
     assert "(this capture was taken there)" not in finding.fix
+
+
+def test_an_awaited_greeting_says_the_agent_had_not_yet_the_ack() -> None:
+    """SYN, SYN-ACK, ACK (frames 7-9), the SYN-ACK resent 1.02 s later (frame 10), the
+    media server's ACK to it (frame 11) last: inconclusive (one resend, below
+    RESENDS_ENOUGH), and the greeting's warning says why none had come."""
+    analysis = shared_analysis(STOPPED)
+    assert analysis.verdict == "inconclusive"
+    [greeting] = [f for f in analysis.findings if f.code == "capture_ended_early"
+                  and "NDMP greeting" in f.message]
+    assert greeting.frames == [8, 10]
+    assert ("The capture holds fd77::2's SYN-ACK resent after fd77::1's ACK completing the "
+            "handshake (frame 9; the resend: frame 10): that ACK had not reached fd77::2"
+            ) in greeting.message
+    assert "whether a later ACK of fd77::1's got through cannot be seen" in greeting.message
+    assert not [f for f in analysis.findings if f.code == "handshake_incomplete"]
