@@ -14,6 +14,9 @@ SYN, the capture stopped 1.17 s in, holding the agent's SYN-ACK resent after the
 server's ACK: the awaited greeting's capture_ended_early said only "an NDMP peer
 answers at once", not that the ACK had not reached the agent
 (flowcheck.verify.no_reply._unaccepted_words).
+Run 21: both hosts' `tcpdump -i any` merged, 1.64% of the frames deleted: 9 control SYNs,
+the fifth's outgoing copy lost, read "each is in the capture twice"
+(flowcheck.verify.arrival.twice_words).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from stored import shared_analysis
 HERE = Path(__file__).resolve().parents[1] / "captures" / "field75-matrix"
 ROUTER = HERE / "ipv6-two-jobs-routed-callback-synacks-dropped-by-media-out-router-loss.pcapng.gz"
 STOPPED = HERE / "ipv6-tls-control-ack-in-dropped-by-agent-media-stopped.pcap.gz"
+MERGED = HERE / "ndmjob-control-syns-dropped-by-agent-both-sll2-loss.pcap.gz"
 
 
 def test_a_lost_first_message_the_sequence_numbers_name_hides_no_job() -> None:
@@ -75,3 +79,17 @@ def test_an_awaited_greeting_says_the_agent_had_not_yet_the_ack() -> None:
             ) in greeting.message
     assert "whether a later ACK of fd77::1's got through cannot be seen" in greeting.message
     assert not [f for f in analysis.findings if f.code == "handshake_incomplete"]
+
+
+def test_a_syn_the_capture_holds_once_is_not_said_to_be_in_it_twice() -> None:
+    """Frames 1-8 and 10-17 are 8 SYNs each captured leaving M and arriving at A; frame 9,
+    the fifth SYN, only arriving (its outgoing copy deleted): the SYNs' marks still place
+    a capture point on A, and the words count them."""
+    analysis = shared_analysis(MERGED)
+    assert analysis.verdict == "fail"
+    [finding] = [f for f in analysis.findings if f.severity == "error"]
+    assert finding.code == "control_unanswered"
+    assert "9 SYNs" in finding.message
+    assert ("which passed none of them on (8 of the 9 are in the capture twice (the other "
+            "once: the capture lacks its other copy) at one TTL, 64") in finding.message
+    assert "each is in the capture twice" not in finding.message
