@@ -64,7 +64,10 @@ def test_on_the_responder_its_own_firewall_is_named(tmp_path: Path) -> None:
     assert "unless it was taken on" not in finding.message
     # The mover's port 5014 is drawn from the media range anew for each job: the rule on
     # the media server names the range, as `flowcheck firewall` does (newuser61).
-    assert finding.fix.startswith("On 10.77.0.1 itself (this capture was taken there), before "
+    # The TTLs place the capture on 10.77.0.1 or its segment alike (field check 75 run
+    # 28: dumpcap on the router's side of the media server's segment).
+    assert finding.fix.startswith("On 10.77.0.1 itself (this capture was taken there or on "
+                                  "its network segment, as the TTLs show), before "
                                   "any drop rule: accept the connection from 10.77.0.2 to "
                                   "ports 5001-5100 (the media range: this connection's port "
                                   "5014 is drawn from it anew each time) in its input chain")
@@ -80,8 +83,9 @@ def test_on_the_responder_with_the_default_range_its_rule_names_the_range_to_set
     # to it)" followed "First set --media-range and --agent-range").
     finding = _unanswered(tmp_path, routed=A, ranges=False)
     assert finding.fix.startswith("First set --media-range and --agent-range")
-    assert ("Until then, for this job: on 10.77.0.1 itself (this capture was taken there), "
-            "before any drop rule: accept the connection from 10.77.0.2 to port 5014 (the "
+    assert ("Until then, for this job: on 10.77.0.1 itself (this capture was taken there or "
+            "on its network segment, as the TTLs show), before any drop rule: accept the "
+            "connection from 10.77.0.2 to port 5014 (the "
             "media port this job used) and the rest of the media range it is drawn from in "
             "its input chain") in finding.fix
     assert finding.fix.count("set --media-range") == 1

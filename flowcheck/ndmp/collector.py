@@ -87,6 +87,9 @@ class _Control:
     # .holes).
     hole_frames: dict[str, list[int]] = field(
         default_factory=lambda: {"orig": [], "resp": []})
+    # The directions whose start the capture holds (Reassembler.start_known), kept at
+    # close for NdmpStream.holes (ndmp.lost.hole_contents).
+    from_start: frozenset[str] = frozenset()
     # Per direction, the frames of its bytes still waiting to be decoded (the decoder's
     # unfinished record, the reassembly's behind a hole): ControlPackets.prune_acks's
     # `held`, made once, not per packet.
@@ -159,6 +162,8 @@ class NdmpCollector:
                 decoder.receive_eof()
                 self._drain(control, direction)
         control.closed = True
+        control.from_start = frozenset(direction for direction, reassembler
+                                       in control.reassemblers.items() if reassembler.start_known)
         # Free the per-direction state: only the decoded stream is kept.
         control.packets.drop_acks()
         control.reassemblers.clear()
@@ -185,7 +190,7 @@ class NdmpCollector:
             stream.snap_finding, stream.findings = control.findings.build(stream.messages)
             stream.holes_unchecked = control.findings.holes_unchecked
             stream.lost_replies = control.findings.lost_requests(stream.messages)
-            stream.holes = stream_holes(control.hole_frames, stream.messages)
+            stream.holes = stream_holes(control.hole_frames, stream.messages, control.from_start)
             # One that carried no NDMP byte is kept for its close (FIN or RST): what
             # ended the control connection is evidence of a job's end, whatever
             # direction the capture holds (field check 20, D8).

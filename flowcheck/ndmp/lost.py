@@ -58,20 +58,22 @@ def lost_requests(direction: str, frames: list[int], messages: list[NdmpMessage]
             for request in _held(frame, own, messages, taken)[1]]
 
 
-def stream_holes(frames: dict[str, list[int]], messages: list[NdmpMessage]
-                 ) -> list[StreamHole]:
+def stream_holes(frames: dict[str, list[int]], messages: list[NdmpMessage],
+                 from_start: frozenset[str] = frozenset()) -> list[StreamHole]:
     """The holes of both directions (`frames`: per direction, the first frame after each)
     in frame order, each with the whole messages the sequence numbers say it held
-    (hole_contents): NdmpStream.holes."""
+    (hole_contents; `from_start`: the directions whose first byte's place the capture
+    knows, their SYN captured): NdmpStream.holes."""
     holes = [StreamHole(direction, frame, held)  # type: ignore[arg-type]
              for direction, after in frames.items()
-             for frame, held in zip(after, hole_contents(direction, after, messages),
+             for frame, held in zip(after, hole_contents(direction, after, messages,
+                                                         direction in from_start),
                                     strict=True)]
     return sorted(holes, key=lambda hole: hole.frame)
 
 
-def hole_contents(direction: str, frames: list[int], messages: list[NdmpMessage]
-                  ) -> list[tuple[str, ...] | None]:
+def hole_contents(direction: str, frames: list[int], messages: list[NdmpMessage],
+                  from_start: bool = False) -> list[tuple[str, ...] | None]:
     """For each hole in `direction` (each known by the packet after it, `frames`, in
     frame order), the names of the whole messages it held when the sequence numbers tell
     them all, else None: () when the side's messages around it are numbered one after
@@ -79,7 +81,12 @@ def hole_contents(direction: str, frames: list[int], messages: list[NdmpMessage]
     of its missing numbers is a request of the side that a reply of the other side names
     (`reply_sequence`: a reply carries its request's code), or one of the replies to the
     other side's requests sent before the hole that no captured reply answers. A post
-    (NOTIFY_*, LOG_*) is never named: a hole that may hold one is None."""
+    (NOTIFY_*, LOG_*) is never named: a hole that may hold one is None. A hole before
+    the side's first message read, in a direction whose start the capture holds
+    (from_start), held its numbers from 1 (each side numbers its messages from 1: field
+    check 75 run 28, the media server's CONNECT_OPEN request lost, its reply captured,
+    then a refused callback, read "whether the session started a backup or restore
+    cannot be seen")."""
     own = [m for m in messages if m.direction == direction]
     replied = {m.reply_sequence for m in own if m.type == "reply"}
     taken: set[int] = set()
@@ -87,11 +94,12 @@ def hole_contents(direction: str, frames: list[int], messages: list[NdmpMessage]
     for frame in frames:
         before = next((m for m in reversed(own) if m.frame < frame), None)
         after = next((m for m in own if m.frame >= frame), None)
-        if before is None or after is None or not (
-                0 <= after.sequence - before.sequence - 1 < _MOST_MISSING):
+        first = before.sequence if before is not None else 0 if from_start else None
+        if first is None or after is None or not (
+                0 <= after.sequence - first - 1 < _MOST_MISSING):
             out.append(None)
             continue
-        numbers = range(before.sequence + 1, after.sequence)
+        numbers = range(first + 1, after.sequence)
         named = {m.reply_sequence: m.name for m in messages if m.direction != direction
                  and m.type == "reply" and m.reply_sequence in numbers}
         rest = len(numbers) - len(named)

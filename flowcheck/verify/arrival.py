@@ -94,13 +94,33 @@ def leaving_captured(ctx: Context, host: str, peer: str) -> bool:
                for c in ctx.between(host, peer))
 
 
+def twice_words(conn: Connection, subject: str = "each") -> str:
+    """"each is in the capture twice" of conn's SYNs, or, when the capture lacks a copy of
+    some (a sniffer's loss on one point: field check 75 seed 138 run 21, 9 SYNs, the
+    outgoing copy of the fifth lost, read "each is in the capture twice"), "8 of the 9 are
+    in the capture twice (the other once: the capture lacks its other copy)". The copies
+    counted as the originator's packets beyond its SYNs (Connection.orig_pkts counts
+    capture copies, syn_retries does not), only when it sent nothing else (no byte, no FIN
+    or RST, no ACK of an answer: an unanswered opening's); else "each". subject: "each"
+    or "each SYN"."""
+    sent = conn.syn_retries + 1
+    copies = conn.orig_pkts - sent
+    if (copies >= sent or copies <= 0 or conn.orig_bytes or conn.fin_frames
+            or conn.orig_rst or conn.resp_pkts or set(conn.history) - {"S"}):
+        return f"{subject} is in the capture twice"
+    once = sent - copies
+    return (f"{copies} of the {sent} {'SYNs ' if subject != 'each' else ''}are in the "
+            f"capture twice (the other{'s' if once > 1 else ''} once: the capture lacks "
+            f"{'their' if once > 1 else 'its'} other cop{'ies' if once > 1 else 'y'})")
+
+
 def arrival_words(ctx: Context, conn: Connection) -> str:
     """Why the capture places a point on conn's responder, for marked_arrival's
     reading: "the SYNs reached fd77::3 (each is in the capture twice, ...)". By the
     responder's packets to the originator (leaving_captured), else by its own capture's
     proof with another host (cooked_host.own_point)."""
     ttl = ttl_word(conn.orig_h)
-    head = (f"the SYNs reached {conn.resp_h} (each is in the capture twice at one {ttl}, "
+    head = (f"the SYNs reached {conn.resp_h} ({twice_words(conn)} at one {ttl}, "
             f"{conn.orig_ttl}: its Linux cooked headers mark one copy outgoing, captured on "
             f"{conn.orig_h} as it left, and one host, captured on the host it was addressed "
             "to as it arrived")
@@ -153,8 +173,8 @@ def silent_words(conn: Connection, back: str | None = None, none: str | None = N
     held = (none or f"no packet at all from {conn.resp_h} to {conn.orig_h}") \
         if back is None else f"no TCP packet from {conn.resp_h} to {conn.orig_h}, only {back}"
     return (f"the SYNs reached a capture point on {conn.resp_h}, or on the first router "
-            f"from {conn.orig_h} toward it, which passed none of them on (each is in the "
-            f"capture twice at one {ttl}, {conn.orig_ttl}: its Linux cooked headers mark one "
+            f"from {conn.orig_h} toward it, which passed none of them on ({twice_words(conn)} "
+            f"at one {ttl}, {conn.orig_ttl}: its Linux cooked headers mark one "
             f"copy outgoing, captured on {conn.orig_h} as it left, and one host, captured as "
             f"it arrived at the host its frame was addressed to, before any router lowered "
             f"the {ttl}: two hosts' `tcpdump -i any` captures merged; nothing in it tells "

@@ -14,7 +14,7 @@ Agent" though every connection opened.
 from __future__ import annotations
 
 from flowcheck.durations import span_words
-from flowcheck.frame_names import frame_text
+from flowcheck.frame_names import frame_text, frames_words
 from flowcheck.model import (
     Allows,
     Connection,
@@ -30,6 +30,7 @@ from flowcheck.model import (
 from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.sessions import closing, message_op
 from flowcheck.sessions.classify import one_sided, seen_closing
+from flowcheck.sessions.unheard_ack import synacks_after_ack
 from flowcheck.verify.after_close import control_close
 from flowcheck.verify.capture_time import opened_at
 from flowcheck.verify.context import Context
@@ -116,13 +117,15 @@ def _still_waiting(ctx: Context, session: Session, control: Connection,
     what = ("the agent's NDMP greeting (NDMP_NOTIFY_CONNECTED)" if request is None else
             f"the answer to {message_op(request)} ({frame_text(request.frame)})")
     waits = f"{what} came {_PEER_WAIT}"
+    resent = synacks_after_ack(control) if request is None else []
     finding = ended_early(ctx, session, f"the control connection "
                 f"{connection_ends(control)} "
                 + ("opened" if request is None else f"carried {message_op(request)}"),
-                since, [request.frame] if request is not None else control.synack_frames[:1],
+                since, [request.frame] if request is not None else
+                control.synack_frames[:1] + resent,
                 conn=control, frame=request.frame if request is not None else
                 opened_at(control)[1], waits=waits, unseen="whether it came",
-                stop_after=_STOP_AFTER)
+                stop_after=_STOP_AFTER, shown=_unaccepted_words(control, resent))
     if finding is not None and request is not None:  # for the job's warning to say
         ctx.awaiting[session.id] = (finding, span_words(after(ctx, since, request.frame)),
                                     f"{message_op(request)} ({frame_text(request.frame)})")
@@ -130,6 +133,24 @@ def _still_waiting(ctx: Context, session: Session, control: Connection,
         "the media server"
     ctx.silent_peer[session.id] = Said(f"the capture ended while {asker} waited for {what} "
                                        "(capture_ended_early)", ["capture_ended_early"])
+
+
+def _unaccepted_words(control: Connection, resent: list[int]) -> str:
+    """What the agent's SYN-ACK resent after the media server's ACK completing the
+    handshake shows of a greeting still awaited (`resent`: unheard_ack.synacks_after_ack;
+    "" when none): that ACK had not reached it, and an NDMP server greets a connection
+    only once it has accepted it. Too few resends for handshake_incomplete (one is what
+    a single lost ACK gives: RESENDS_ENOUGH) still say why no greeting had come (field
+    check 75 seed 138 run 26: the agent's input chain dropping all but the SYN, the
+    capture stopped 1.17 s in, read only "an NDMP peer answers at once")."""
+    if not resent:
+        return ""
+    return (f"The capture holds {control.resp_h}'s SYN-ACK resent after {control.orig_h}'s "
+            f"ACK completing the handshake ({frame_text(control.ack_frame)}; the resend: "
+            f"{frames_words(resent)}): that ACK had not reached {control.resp_h} (a listener "
+            "resends its SYN-ACK only while it waits for it, RFC 9293 3.10.7.4), and an NDMP "
+            "server greets a connection only once it has accepted it; whether a later ACK "
+            f"of {control.orig_h}'s got through cannot be seen.")
 
 
 def take_awaiting(ctx: Context, session: Session, whose: str = "its"

@@ -44,7 +44,7 @@ from flowcheck.connections.syn_ways import (
 )
 from flowcheck.model import Connection, endpoint
 from flowcheck.model.traffic import INITIAL_TTLS, hops_travelled
-from flowcheck.verify.arrival import marked_both_ends
+from flowcheck.verify.arrival import marked_both_ends, twice_words
 from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.capture_host_proof import CaptureHostProof
 from flowcheck.verify.context import Context
@@ -87,7 +87,8 @@ def _leaving_proof(ctx: Context, conn: Connection) -> tuple[CaptureHostProof, st
         return CaptureHostProof(host, words, None, True), words, taken
     if proof is None and merged_reject_marked(ctx, conn):
         ttl = ttl_word(conn.orig_h)
-        words = (f"each SYN is in it twice at one {ttl}, {conn.orig_ttl}: its Linux cooked "
+        twice = twice_words(conn, "each SYN").replace("in the capture", "in it")
+        words = (f"{twice} at one {ttl}, {conn.orig_ttl}: its Linux cooked "
                  f"headers mark one copy outgoing, captured on {conn.orig_h} as it left, "
                  "and one host, captured as it arrived at the host its frame was addressed "
                  f"to; and they mark the reject, from {host}'s address at an initial {ttl}, "
