@@ -18,7 +18,10 @@ from flowcheck.report.answer import answer_rows
 
 CASES = Path(__file__).resolve().parent.parent / "captures" / "nu64b"
 LEAD = "likely because 10.64.1.1's media range 5001-5003 had no port left"
-WIDEN = "Widen the media range 5001-5003 (media range) first, to at least 4 ports"
+# 5: the 3 held and what the job still needed, its third data connection's port and its
+# control connection's (C1 left from 5027, outside the range; `plan --resources 3`
+# counts 5 a job). It read 4, the held and the one asked for (newuser66 item 2).
+WIDEN = "Widen the media range 5001-5003 (media range) first, to at least 5 ports"
 
 
 def _analysis(**overrides: str) -> Analysis:

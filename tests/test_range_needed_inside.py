@@ -7,8 +7,10 @@ job of 4 resources, agent range 6001-6003) without its data segments over 1000 B
 fourth DATA_LISTEN found the range's 3 ports held; the callback's source port 6067 is
 outside the range. range_too_small said "needed 4 ports at once (..., those outside the
 range included: C3 on 6001, C4 on 6002, C5 on 6003, C2 on 6067)": 4 by coincidence of
-the callback's port, counted with the range's. It now counts the range's 3 held and the
-one asked for, and names the port outside it apart (verify.capacity).
+the callback's port, counted with the range's. It now counts the range's 3 held and what
+the job still needed there (its 4 resources' ports and its callback's, less the 3 of its
+own held: 5, the job's whole need; newuser66 item 2, verify.range_need), and names the
+port outside it apart (verify.capacity).
 """
 
 from __future__ import annotations
@@ -28,12 +30,19 @@ def test_range_too_small_counts_the_ranges_ports_and_names_the_outside_apart() -
                            "agent_range": "6001-6003"})
     analysis = analyze(read_traffic([str(DATA / "agfull5-headers.pcap")], config), config)
     [finding] = [f for f in analysis.findings if f.code == "range_too_small"]
-    assert "10.77.0.2 needed 4 ports of the range at once (the 3 of the range in use or " \
-        "held 60 s after use when the DATA_LISTEN request" in finding.message, finding.message
-    assert "asked for one more); besides, outside the range: C2 on 6067. The job " \
-        "stopped" in finding.message, finding.message
+    # The 3 held and what the job still needed: 3 data ports announced and a fourth asked
+    # for, 4 resources + its callback's port, less the 3 of its own held (newuser66 item
+    # 2: it read 4, the held and the one asked for).
+    assert "10.77.0.2 needed 5 ports of the range at once (as the DATA_LISTEN request " \
+        "(frame 261) came, session S1: the 3 of the range in use or held 60 s after use, " \
+        "and what the job that stopped on the full range still needed, S1 2: " \
+        in finding.message, finding.message
+    assert "--resources not given); besides, outside the range: C2 on 6067 (a stopped " \
+        "job's need counts each port it binds, those outside too: bound in the range, as " \
+        "the range checks ask, they need ports there). The job stopped" in finding.message, \
+        finding.message
     assert "those outside the range included" not in finding.message
-    assert "to at least 4 " in finding.fix
+    assert "to at least 5 " in finding.fix
 
 
 def test_range_too_small_without_a_stopped_step_says_the_outside_ports_apart(

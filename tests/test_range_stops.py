@@ -94,11 +94,21 @@ def test_the_callback_that_found_no_port_names_the_full_range(results) -> None: 
     [second] = found(result, "step_missing", "S2")
     assert LEAD in first.message and LEAD in second.message
     assert "C2 on 6001 (ended" in second.message and "C3 on 6002 (ended" in second.message
-    assert second.fix.startswith(WIDEN)
+    # Both jobs within the hold: S1's 2 ports held, the 2 data ports it still needed
+    # and S2's 4 (newuser66 item 2: it read "at least 4", the one port asked for added).
+    widen8 = WIDEN.replace("at least 4", "at least 8")
+    assert first.fix.startswith(widen8) and second.fix.startswith(widen8)
     assert "If the job still fails with the range widened: allow TCP from 10.63.2.2" \
         in second.fix
     [small] = found(result, "range_too_small")
     assert "step 3 of session S1, step 2 of session S2 (step_missing)" in small.message
+    assert "10.63.2.2 needed 8 ports of the range at once (as the session's last NDMP " \
+           "message" in small.message
+    assert "the 2 of the range in use or held 60 s after use, and what the 2 jobs that " \
+           "stopped on the full range within 60 s still needed, S1 2 and S2 4: a job binds " \
+           "one port per resource + the callback's source port there, less the ports of its " \
+           "own already held; 3 resources a job (--resources))" in small.message
+    assert "Widen the agent range by 6 ports, to at least 8" in small.fix
     # Each job under its own cause: one fix's words for both put S2 under S1's step 3.
     console = Console(record=True, width=400, color_system=None, file=io.StringIO())
     render_analysis(result, console)

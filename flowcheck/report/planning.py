@@ -94,8 +94,10 @@ def render_plan(plan: Plan, config: Config, console: Console) -> None:
     if plan.shared_ports:
         console.print(f"  [yellow]the ranges share {plan.shared_ports} ports[/]"
                       f"{_shared_why(config, ranges)}", highlight=False)
-    console.print(f"  jobs at once (a job's ports stay held {plan.hold_seconds:g} s after it "
-                  f"ends): {plan.jobs_per_hold}")
+    hold = f"{plan.hold_seconds:g} s"
+    console.print(f"  jobs at once: {plan.jobs_per_hold} (a job's ports stay held {hold} after "
+                  f"it ends, so every job started within {hold} of another's end counts: "
+                  "back-to-back jobs need ports of their own; \"fits\" is for one job)")
     for pool in plan.short:
         if pool.name in ranges:
             console.print(f"  widen the {pool.name} range by {pool.shortfall} "

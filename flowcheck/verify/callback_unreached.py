@@ -11,6 +11,13 @@ The TTLs tell the capture point (verify.ttl.capture_host): the media server's pa
 with an initial TTL and the agent's lowered by a router between them; so do one Linux
 cooked capture's packet types (verify.capture_host.proven_host), a router between or
 not.
+
+The same reading, the other way (newuser66 item 3): a capture taken on the agent holds
+the SYNs it sent as they left, after its own output firewall (the packet tap sees
+leaving packets after it), so with no SYN of the callback in it the agent never sent one
+(its log tells) or its own outbound rules dropped it: neither the media server's rules
+nor a device between them is the cause, and "capture on the agent" would send the user
+where the capture already was (it said so, every fix ending that way).
 """
 
 from __future__ import annotations
@@ -31,6 +38,37 @@ def taken_on_media_server(ctx: Context, session: Session) -> str:
     if found is None or found.host != session.media_server:
         return ""
     return found.words
+
+
+def taken_on_agent(ctx: Context, session: Session) -> str:
+    """taken_on_media_server's words for a capture taken on the session's agent (or, by
+    the TTLs, its network segment); "" otherwise."""
+    found = proven_host(ctx, session.media_server, session.remote_agent)
+    if found is None or found.host != session.remote_agent:
+        return ""
+    return found.words
+
+
+def unsent_words(session: Session, ttls: str) -> str:
+    """step_missing's words for the callback no SYN of which left the agent the capture
+    was taken on (ttls: taken_on_agent's words)."""
+    return (f". This capture was taken on the agent {session.remote_agent} ({ttls}), "
+            "which sees leaving packets after the agent's own firewall: no SYN of the "
+            "callback left it, so neither the media server's firewall nor a device between "
+            f"them is the cause; the agent never sent it (its log tells) or its own "
+            "outbound rules dropped it")
+
+
+def unsent_fix(ctx: Context, session: Session) -> str:
+    """The fix for unsent_words: the agent's log and its own outbound rules, no other
+    capture point."""
+    return (f"Read the agent {session.remote_agent}'s log at that time: a failed connect "
+            "(\"Cannot assign requested address\", \"no free port\", a refused bind) means "
+            "it never sent the callback; otherwise allow TCP from "
+            f"{session.remote_agent} to {session.media_server} ports {ctx.ranges('media')} "
+            "in the agent's own outbound rules (this capture, taken on the agent, sees its "
+            "leaving packets only after them, so a SYN they drop is not in it)"
+            f"{OTHER_PRODUCT_FIX}.")
 
 
 def unreached_words(session: Session, ttls: str) -> str:

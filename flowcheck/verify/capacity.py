@@ -26,6 +26,7 @@ from flowcheck.plan import (
 )
 from flowcheck.sessions.classify import connection_outcome, is_failed
 from flowcheck.verify.context import Context, endpoint
+from flowcheck.verify.range_need import need_words, stopped_need
 from flowcheck.verify.range_overlap import ranges_overlap
 from flowcheck.verify.range_stop import RangeStop
 from flowcheck.verify.range_stops import RANGE_SETTING, Usage, port_usage
@@ -78,12 +79,15 @@ def _range_too_small(ctx: Context, which: str, usage: Usage) -> dict[str, tuple[
     stops = [stop for stop in ctx.range_stops if stop.which == which]
     needs = {host: peak.count for host, peak in peaks.items()}
     # A host whose step stopped on the full range: what the range had to hold then, its
-    # ports held and the one the step asked for; the peak counts ports outside it too
-    # (newuser65 agfull5.pcap, agent range 6001-6003: "needed 4 ... C3 on 6001, C4 on
-    # 6002, C5 on 6003, C2 on 6067", the callback's port outside it counted).
-    stopped = {stop.host for stop in stops}
-    for host in stopped:
-        needs[host] = max(len(stop.held) + 1 for stop in stops if stop.host == host)
+    # ports held and what the jobs that stopped on it still needed (verify.range_need);
+    # the peak counts ports outside it too (newuser65 agfull5.pcap, agent range
+    # 6001-6003: "needed 4 ... C3 on 6001, C4 on 6002, C5 on 6003, C2 on 6067", the
+    # callback's port outside it counted).
+    stopped = {host: stopped_need(ctx, which, host, stops)
+               for host in sorted({stop.host for stop in stops})}
+    for host, found in stopped.items():
+        if found is not None:
+            needs[host] = found.count
     resources = ctx.config.resources
     # One job's need, as `flowcheck plan` counts it (flowcheck.plan): two ports per
     # resource, one in each range, the control connection's and the job engine's port in
@@ -101,18 +105,16 @@ def _range_too_small(ctx: Context, which: str, usage: Usage) -> dict[str, tuple[
                if callback_source_ports(ctx.profile) else "one per resource")
         parts.append(f"a job of {resources} resource{'s' * (resources != 1)} needs at "
                      f"least {job} there ({why})")
-    hold = ctx.config.port_hold_seconds
     for host, count in over.items():
         peak = peaks.get(host)
-        asked = [stop for stop in stops if stop.host == host]
-        if asked:
-            first = max(asked, key=lambda stop: len(stop.held))
-            outside = _outside(ctx, which, usage, host, first.ts)
-            held = (f"{host} needed {count} ports of the range at once (the "
-                    f"{len(first.held)} of the range in use or held {hold:g} s after use "
-                    f"when {first.what} asked for one more)"
-                    + (f"; besides, outside the range: {outside}" if outside else ""))
-            parts.append(held)
+        found = stopped.get(host)
+        if found is not None:
+            outside = _outside(ctx, which, usage, host, found.stop.ts)
+            parts.append(need_words(ctx, which, host, found)
+                         + (f"; besides, outside the range: {outside} (a stopped job's "
+                            "need counts each port it binds, those outside too: bound in "
+                            "the range, as the range checks ask, they need ports there)"
+                            if outside else ""))
             continue
         parts.append(_peak_words(ctx, which, host, count, peak))
     counted = ("what one job needs" if need == job else

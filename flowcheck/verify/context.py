@@ -54,6 +54,9 @@ class Context:
     # The connections' capture-wide figures (verify.census; None: check_evidence takes it).
     census: Census | None = field(default=None, repr=False, compare=False)
     stream_by_uid: dict[str, NdmpStream] = field(default_factory=dict)
+    # The findings added so far. A check that rewrites one edits it in place, never
+    # swaps in a copy: RangeStop.finding, by_session, one_direction and
+    # NdmpStream.snap_finding hold them by identity (newuser66 item 1).
     findings: list[Finding] = field(default_factory=list)
     # Root causes already reported per session ("control", "callback", "data",
     # "ndmp"), so later checks do not report their consequences again.

@@ -11,6 +11,7 @@ from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, NdmpMessage, Session
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS, seen_closing
+from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.context import Context
 from flowcheck.verify.control_stall import control_stall
 from flowcheck.verify.evidence import after
@@ -52,5 +53,25 @@ def not_started_words(ctx: Context, session: Session, conns: list[Connection],
             f"the capture ended ({message_op(start)} ({frame_text(start.frame)}) started it, no "
             "halt came after it and the control connection is still open): the data may "
             "not have started yet (an agent can prepare a snapshot or its first file for "
-            "a while). If the job log shows data sent in that time, capture on the agent "
-            "as well: something between the hosts drops it")
+            "a while). If the job log shows data sent in that time, "
+            + _where_next(ctx, session, direction))
+
+
+def _where_next(ctx: Context, session: Session, direction: str) -> str:
+    """Where to look for data the job log says was sent (`direction`: "agent to media
+    server", "media server to agent", "either way" or a three-way job's addresses), by
+    the capture point the TTLs or the Linux cooked marks show
+    (verify.capture_host.proven_host), never the host the capture was taken on
+    (newuser66 item 3): taken on the sender, its own outbound rules (the packet tap sees
+    leaving packets after them); taken on the agent, a capture on the media server;
+    else, as before, a capture on the agent."""
+    found = proven_host(ctx, session.media_server, session.remote_agent)
+    sender = {"agent": session.remote_agent, "media server": session.media_server}.get(
+        direction.split(" to ")[0])
+    if found is not None and found.host == sender:
+        return (f"its own outbound rules likely drop it: this capture was taken on the "
+                f"sender {sender}, which sees its leaving packets only after them")
+    if found is not None and found.host == session.remote_agent:
+        return ("capture on the media server as well (this capture was taken on the "
+                "agent): something between the hosts drops it")
+    return "capture on the agent as well: something between the hosts drops it"

@@ -10,8 +10,6 @@ their jobs passed as browses), so it names that session instead.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from flowcheck.model import Session
 from flowcheck.verify.context import Context
 
@@ -32,9 +30,13 @@ def note_profile_followed(ctx: Context) -> None:
     """After every session's steps: each step_missing that suggests another profile
     (Finding.other_profile "said": its data, not its words), when another judged session
     followed this one (every step ok or not applicable, its callback ok), names that
-    session and drops the suggestion."""
+    session and drops the suggestion. The finding is edited in place, never swapped for
+    a copy: RangeStop.finding (verify.range_stops, whose note_range_stops writes the
+    "Widen ... first" lead after this) and Context.by_session hold it by identity
+    (newuser66: a dataclasses.replace copy here left that lead on a discarded finding
+    whenever another job of the capture worked)."""
     followed: list[Session] | None = None  # read once, on the first such finding
-    for index, finding in enumerate(ctx.findings):
+    for finding in ctx.findings:
         if finding.code != "step_missing" or finding.other_profile != "said":
             continue
         if followed is None:
@@ -42,12 +44,11 @@ def note_profile_followed(ctx: Context) -> None:
         model = next((s for s in followed if s.id != finding.session), None)
         if model is None:
             continue
-        ctx.findings[index] = replace(
-            finding,
-            message=finding.message.replace(
-                OTHER_PRODUCT, f"session {model.id} of this capture did, every step of the "
-                f"{ctx.profile.name} profile ok, so the capture is traffic of that profile"),
-            fix=finding.fix.replace(OTHER_PRODUCT_FIX, ""), other_profile="")
+        finding.message = finding.message.replace(
+            OTHER_PRODUCT, f"session {model.id} of this capture did, every step of the "
+            f"{ctx.profile.name} profile ok, so the capture is traffic of that profile")
+        finding.fix = finding.fix.replace(OTHER_PRODUCT_FIX, "")
+        finding.other_profile = ""
 
 
 def _followed(ctx: Context) -> list[Session]:

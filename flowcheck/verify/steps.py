@@ -35,10 +35,13 @@ from flowcheck.verify.callback_tie import tie_note
 from flowcheck.verify.callback_unreached import (
     callback_allows,
     stopped_at_callback,
+    taken_on_agent,
     taken_on_media_server,
     unproven_fix,
     unreached_fix,
     unreached_words,
+    unsent_fix,
+    unsent_words,
 )
 from flowcheck.verify.capture_time import after, after_opened, opened_at, time_enough
 from flowcheck.verify.closed_job import ended_beside_job, ended_step_of
@@ -389,6 +392,8 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
         return ambiguous_step(ctx, session, spec)
     if session.callback_uid is None:
         ttls = taken_on_media_server(ctx, session)  # trial 26 D6
+        # On the agent (newuser66 item 3), unless a filter may have kept its SYNs out.
+        own = "" if ttls or ndmp_port_only(ctx) else taken_on_agent(ctx, session)
         hint = "" if ttls and stopped_at_callback(session, control) else _port_only_hint(ctx)
         # The agent's range full throughout: no source port for it (verify.range_stops).
         stop = callback_stop(ctx, session, control.ts, callback_due(ctx, session))
@@ -401,8 +406,11 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
         finding = report_missing(
             ctx, session, spec,
             f"{lead}. Backup Exec's agent calls the job engine back on that port (TechNote "
-            f"step 2); {OTHER_PRODUCT}" + hint + (unreached_words(session, ttls) if ttls else ""),
-            fix=unreached_fix(ctx, session) if ttls else unproven_fix(ctx, session),
+            f"step 2); {OTHER_PRODUCT}" + hint + (
+                unreached_words(session, ttls) if ttls else
+                unsent_words(session, own) if own else ""),
+            fix=unreached_fix(ctx, session) if ttls else
+            unsent_fix(ctx, session) if own else unproven_fix(ctx, session),
             allows=callback_allows(session), other_profile="said")
         if stop is None:
             return make_step(spec, "missing",

@@ -1,0 +1,112 @@
+"""How many ports of a range a host needed at once where jobs stopped on it full
+(range_too_small's count for a host with a stopped step: verify.capacity).
+
+newuser66: four 1-resource jobs 0.5 s apart, agent range 6001-6004; jobs 3-4 found no
+source port for their callback. range_too_small said "needed 5 ports ... (the 4 of the
+range in use or held when ... asked for one more)": the range's ports plus the one port
+the stopped step asked for. Widened to 5 as told, job 3 failed again at its next step
+(its data port) and job 4 at its callback: the count left out what the stopped job still
+needed after that port and the other jobs that stopped the same way.
+
+The count, at each stop (RangeStop: the moment a step found the range full): every port
+of the range then held (in use, or within port_hold_seconds of its connection's last
+packet), plus what each job that stopped on that host's range by then, within
+port_hold_seconds (had it worked, its ports would still be held), still needed there:
+one job's ports as `flowcheck plan` counts them (plan.ports_per_job: one per resource,
+and the callback's source port in the agent range, the job engine's and the control
+connection's port in the media range; docs flow-model "Two ports are needed per
+resource"), less those of its own the range already held; at least the one its step
+asked for. The most over the stops is the count. The resources a job backs up are
+`resources` when given, else those it showed: the data endpoints it announced, and the
+one its unanswered listen request asked for, at least 1 (newuser65 agfull5: 3 announced
+and a fourth asked for; a job that stopped at its callback said none).
+"""
+
+from __future__ import annotations
+
+from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.plan import callback_source_ports, ports_per_job
+from flowcheck.verify.context import Context, session_uids
+from flowcheck.verify.range_stop import RangeStop
+
+
+@fields_dataclass(frozen=True, slots=True)
+class StoppedNeed:
+    """What a host needed of its range at once, counted at one stop: count (ports);
+    stop: the stop it was counted at; held: the range's ports held then; owed: per
+    stopped job (session id, in stop order) the ports it still needed."""
+
+    count: int
+    stop: RangeStop
+    held: int
+    owed: tuple[tuple[str, int], ...]
+
+
+def stopped_need(ctx: Context, which: str, host: str,
+                 stops: list[RangeStop]) -> StoppedNeed | None:
+    """The most ports `host` needed of its `which` range at once at one of its `stops`
+    (module docstring); None when none of `stops` is the host's."""
+    mine = _first_per_session([stop for stop in stops if stop.host == host])
+    hold = ctx.config.port_hold_seconds
+    best: StoppedNeed | None = None
+    for stop in mine:
+        owed = tuple((earlier.session, _still_needed(ctx, which, earlier))
+                     for earlier in mine
+                     if earlier.ts <= stop.ts and stop.ts - earlier.ts <= hold)
+        count = len(stop.held) + sum(n for _, n in owed)
+        if best is None or count > best.count:
+            best = StoppedNeed(count, stop, len(stop.held), owed)
+    return best
+
+
+def need_words(ctx: Context, which: str, host: str, need: StoppedNeed) -> str:
+    """range_too_small's words for `need`: "10.66.2.2 needed 8 ports of the range at
+    once (as the session's last NDMP message (frame 547) came, session S4: the 4 of the
+    range in use or held 60 s after use, and what the 2 jobs that stopped on the full
+    range within 60 s still needed, S3 2 and S4 2: a job binds one port per resource +
+    the callback's source port there, less the ports of its own already held; its
+    resources those it showed, ...)"."""
+    hold = ctx.config.port_hold_seconds
+    stop = need.stop
+    jobs = len(need.owed)
+    each = " and ".join(f"{session} {count}" for session, count in need.owed)
+    stopped = ("the job that stopped on the full range still needed" if jobs == 1 else
+               f"the {jobs} jobs that stopped on the full range within {hold:g} s still "
+               "needed")
+    if which == "media":
+        why = "one port per resource + the job engine's and the control connection's"
+    elif callback_source_ports(ctx.profile):
+        why = "one port per resource + the callback's source port"
+    else:
+        why = "one port per resource"
+    resources = ctx.config.resources
+    counted = (f"{resources} resource{'s' * (resources != 1)} a job (--resources)"
+               if resources else "its resources those it showed (the data ports it "
+               "announced and the one it asked for), at least 1: --resources not given")
+    return (f"{host} needed {need.count} ports of the range at once (as {stop.what} came, "
+            f"session {stop.session}: the {need.held} of the range in use or held {hold:g} s "
+            f"after use, and what {stopped}, {each}: a job binds {why} there, less the "
+            f"ports of its own already held; {counted})")
+
+
+def _still_needed(ctx: Context, which: str, stop: RangeStop) -> int:
+    """Ports of the range the stopped job still needed: one job's (plan.ports_per_job)
+    less those of its own the range held at the stop, at least the one its step asked
+    for. Its resources: `resources` when given, else those the job showed: the endpoints
+    it announced, and the one its unanswered listen request asked for (step 3), at
+    least 1."""
+    session = next((s for s in ctx.sessions if s.id == stop.session), None)
+    shown = (len(session.announced) if session is not None else 0) + (stop.step == 3)
+    job = ports_per_job(which, ctx.config.resources or max(1, shown), ctx.profile)
+    own = set(session_uids(session)) if session is not None else set()
+    held = sum(1 for _, uid, _ in stop.held if uid in own)
+    return max(1, job - held)
+
+
+def _first_per_session(stops: list[RangeStop]) -> list[RangeStop]:
+    """The first stop of each session, in time order (a job stops once; a second stop of
+    one session would count its need twice)."""
+    seen: dict[str, RangeStop] = {}
+    for stop in sorted(stops, key=lambda stop: stop.ts):
+        seen.setdefault(stop.session, stop)
+    return list(seen.values())
