@@ -1,13 +1,11 @@
-"""The look-ahead across batches (connections.seams) one batch at a time, for a reader
-that cannot wait for the next batch: live's verifier, whose checks run between reads of
-its sniffer's pipe (flowcheck.live).
+"""The look-ahead across batches (connections.seams) one batch at a time: the tracker's
+(ConnectionTracker.feed pushes each batch, tracks what push() hands on, and flushes the
+held one when the reading is over), so that no caller's batch cuts change what it reads
+(a file's read chunks, live's reads of its sniffer's pipe, a test's batches of a few
+packets: tests/test_chunk_size_backwards.py).
 
-A file's reading goes through seams.across_seams, a generator over all its batches; live
-pushes each batch as it is read, feeds the tracker what push() hands on, gives its
-checks' snapshots the held batch (what is certain is reported without waiting for the
-next read) and flushes it into the tracker when the capture stops. Kept apart from
-seams.py so that reading files does not define it (an import's class costs instructions
-on every run).
+A copy of a holder (live's checks copy the tracker: flowcheck.live) shares the held
+batch: a batch is never changed once read, and copying it would copy its chunk.
 """
 
 from __future__ import annotations
@@ -28,6 +26,12 @@ class SeamHolder:
 
     def __init__(self) -> None:
         self.held: PacketBatch | None = None
+
+    def __deepcopy__(self, memo: dict[int, object]) -> SeamHolder:
+        """A holder of the same batch (not copied: the module's docstring)."""
+        twin = SeamHolder()
+        twin.held = self.held
+        return twin
 
     def push(self, batch: PacketBatch) -> PacketBatch | None:
         """The batch before `batch`, ready for the tracker (None: none yet); `batch`,

@@ -1,6 +1,7 @@
 """Records written out of time order across the end of a read chunk.
 
-The readers hand the tracker one batch per read chunk (16 MiB). A connection's packets
+The readers hand the tracker one batch per read chunk (16 MiB; a caller of
+ConnectionTracker.feed, batches of any size). A connection's packets
 written out of time order by less than NTP's step threshold are taken in time order
 within a batch (flowcheck.connections.by_time.in_time_order); a pair written swapped
 with the chunk ending between them would be taken in the file's order, the later
@@ -8,7 +9,8 @@ segment opening a gap its earlier one then fills as a retransmission. So the tra
 reads one batch ahead: the records at the end of a batch stamped after a record of
 their own connection at the start of the next one (by less than CLOCK_STEP_SECONDS:
 records behind a clock set back stay) go on with the next batch: the tracker takes any
-batch boundaries (a chunk ends wherever its bytes do). Only a connection's order
+batch boundaries (a chunk ends wherever its bytes do; ConnectionTracker.feed holds each
+batch, seam_holder.SeamHolder). Only a connection's order
 counts (the tracker takes each flow's records in time order, not all records): two
 connections each in order, one stamped 1 ms behind the other (two NIC queues' rings
 merged), move a record or two, not the whole look-ahead. Only batches of one file whose
@@ -27,8 +29,6 @@ while the next is read (tests/test_connections_memory.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-
 import numpy as np
 
 from flowcheck.connections.clock import CLOCK_STEP_SECONDS
@@ -36,32 +36,13 @@ from flowcheck.connections.flows import Endpoint, numbered_flows
 from flowcheck.decode import decode_batch
 from flowcheck.sources.batch import PacketBatch
 
-__all__ = ["SEAM_BYTES", "SEAM_RECORDS", "across_seams", "clean_cut", "moved_across"]
+__all__ = ["SEAM_BYTES", "SEAM_RECORDS", "clean_cut", "moved_across"]
 
 # A seam's look-ahead: at most the last SEAM_RECORDS records of a batch, and of them at
 # most SEAM_BYTES of captured bytes (always the last record), may move to the next
 # batch; the next batch's first SEAM_RECORDS records are looked at.
 SEAM_RECORDS = 4096
 SEAM_BYTES = 1 << 20
-
-def across_seams(batches: Iterable[PacketBatch]) -> Iterator[PacketBatch]:
-    """The batches, each one's last records stamped after one of the next batch's first
-    records of their own connection (written out of time order across the seam) moved
-    to the next batch. One batch at a time (live's reads): seam_holder.SeamHolder."""
-    held: PacketBatch | None = None
-    for batch in batches:
-        if held is None:
-            held = batch
-            continue
-        ready, held = moved_across(held, batch)
-        del batch
-        if len(ready):
-            yield ready
-        # Nothing of the batch handed on stays referenced while the next is read: its
-        # buffer is free again before the reader's next read takes one.
-        del ready
-    if held is not None:
-        yield held
 
 
 def moved_across(before: PacketBatch, after: PacketBatch) -> tuple[PacketBatch, PacketBatch]:
