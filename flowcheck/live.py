@@ -275,7 +275,7 @@ class LiveVerifier:
         # Finishing is final for a tracker, so the snapshot works on copies: memory and
         # time follow the number of connections, not the packets read so far.
         tracker, collector, captures = copy.deepcopy((self.tracker, self.collector, captures))
-        tracker.flush()  # the batch held for the look-ahead (not copied: seam_holder)
+        tracker.flush()  # the batch held for the look-ahead (shared: seams.SeamHolder)
         analysis = self._analyse(tracker, collector, captures, ended_at=ended_at)
         rto = self.config.retransmission_timeout
         quiet = {c.uid for c in analysis.traffic.connections

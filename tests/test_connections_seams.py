@@ -19,7 +19,7 @@ from test_connections_util import ACK, FIN, PSH
 from test_connections_util import write_pcap as write
 
 from flowcheck.connections import track_connections
-from flowcheck.connections.seam_holder import SeamHolder
+from flowcheck.connections.seams import SeamHolder
 from flowcheck.sources import iter_batches
 from flowcheck.sources.batch import PacketBatch
 

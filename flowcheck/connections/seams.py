@@ -9,8 +9,7 @@ segment opening a gap its earlier one then fills as a retransmission. So the tra
 reads one batch ahead: the records at the end of a batch stamped after a record of
 their own connection at the start of the next one (by less than CLOCK_STEP_SECONDS:
 records behind a clock set back stay) go on with the next batch: the tracker takes any
-batch boundaries (a chunk ends wherever its bytes do; ConnectionTracker.feed holds each
-batch, seam_holder.SeamHolder). Only a connection's order
+batch boundaries (a chunk ends wherever its bytes do). Only a connection's order
 counts (the tracker takes each flow's records in time order, not all records): two
 connections each in order, one stamped 1 ms behind the other (two NIC queues' rings
 merged), move a record or two, not the whole look-ahead. Only batches of one file whose
@@ -25,6 +24,14 @@ into it: room for the record or two that usually move), or, when they do not fit
 copy of the next batch's buffer. Memory: one batch held (one chunk buffer) besides the
 one being tracked and the one being read ahead; nothing of a batch handed on is kept
 while the next is read (tests/test_connections_memory.py).
+
+SeamHolder is the look-ahead one batch at a time, the tracker's: ConnectionTracker.feed
+pushes each batch, tracks what push() hands on and flushes the held one when the reading
+is over, so no caller's batch cuts change what it reads (a file's read chunks, live's
+reads of its sniffer's pipe, a test's batches of a few packets:
+tests/test_chunk_size_backwards.py). A copy of a holder (live's checks copy the tracker:
+flowcheck.live) shares the held batch: a batch is never changed once read, and copying
+it would copy its chunk.
 """
 
 from __future__ import annotations
@@ -36,13 +43,45 @@ from flowcheck.connections.flows import Endpoint, numbered_flows
 from flowcheck.decode import decode_batch
 from flowcheck.sources.batch import PacketBatch
 
-__all__ = ["SEAM_BYTES", "SEAM_RECORDS", "clean_cut", "moved_across"]
+__all__ = ["SEAM_BYTES", "SEAM_RECORDS", "SeamHolder", "clean_cut", "moved_across"]
 
 # A seam's look-ahead: at most the last SEAM_RECORDS records of a batch, and of them at
 # most SEAM_BYTES of captured bytes (always the last record), may move to the next
 # batch; the next batch's first SEAM_RECORDS records are looked at.
 SEAM_RECORDS = 4096
 SEAM_BYTES = 1 << 20
+
+
+class SeamHolder:
+    """push() hands on the batch before the one pushed, its last records written across
+    the seam moved to the pushed one (moved_across); None for the first. `held`:
+    the batch kept for the next one's look-ahead, not handed on yet. flush(): the held
+    batch, as it is (the reading is over)."""
+
+    __slots__ = ("held",)
+
+    def __init__(self) -> None:
+        self.held: PacketBatch | None = None
+
+    def __deepcopy__(self, memo: dict[int, object]) -> SeamHolder:
+        """A holder of the same batch (not copied: the module's docstring)."""
+        twin = SeamHolder()
+        twin.held = self.held
+        return twin
+
+    def push(self, batch: PacketBatch) -> PacketBatch | None:
+        """The batch before `batch`, ready for the tracker (None: none yet); `batch`,
+        with the records moved to its start, is held."""
+        if self.held is None:
+            self.held = batch
+            return None
+        ready, self.held = moved_across(self.held, batch)
+        return ready
+
+    def flush(self) -> PacketBatch | None:
+        """The held batch (None: none), no longer held."""
+        rest, self.held = self.held, None
+        return rest
 
 
 def moved_across(before: PacketBatch, after: PacketBatch) -> tuple[PacketBatch, PacketBatch]:

@@ -76,7 +76,7 @@ from flowcheck.connections.packet_identity import captured_ends, header_identiti
 from flowcheck.connections.parked_table import ParkedTable
 from flowcheck.connections.per_packet import PerPacketPath
 from flowcheck.connections.runs import SMALL_FLOW, SMALL_FLOWS_FOR_LISTS, RunPaths
-from flowcheck.connections.seam_holder import SeamHolder
+from flowcheck.connections.seams import SeamHolder
 from flowcheck.connections.short import ShortPass
 from flowcheck.connections.short_flows import ShortFlows
 from flowcheck.connections.stamped_identity import stamped_identities
