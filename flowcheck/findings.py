@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from flowcheck.model import Finding, Severity
-from flowcheck.model.finding import Allows, Reading
+from flowcheck.model.finding import Allows, OtherProfile, Reading
 
 if TYPE_CHECKING:
     from flowcheck.model import Session
@@ -97,18 +97,20 @@ CAPTURE_LIMITS = frozenset({
 def make_finding(code: str, message: str, fix: str = "", *, severity: Severity | None = None,
                  session: str | None = None, uid: str | None = None, ts: float | None = None,
                  frames: list[int] | None = None, reading: Reading = "",
-                 allows: Allows | None = None, subject: int = 0) -> Finding:
+                 allows: Allows | None = None, subject: int = 0,
+                 other_profile: OtherProfile = "") -> Finding:
     """Build a Finding with the catalogue's severity unless one is given; `reading`
     tells later checks which reading of its code it is (Finding.reading), `allows` what
     the fix's allow rules are for (Finding.allows), `subject` how long the message's
-    subject is (Finding.subject)."""
+    subject is (Finding.subject), `other_profile` whether its words point to another
+    profile (Finding.other_profile)."""
     if code not in CATALOGUE:
         raise KeyError(f"unknown finding code {code!r}: add it to CATALOGUE and docs")
     evidence = sorted(set(frames or []))
     return Finding(code=code, severity=severity or CATALOGUE[code], message=message, fix=fix,
                    session=session, uid=uid, ts=ts, frames=evidence[:FRAMES_LISTED],
                    frames_more=max(0, len(evidence) - FRAMES_LISTED), reading=reading,
-                   allows=allows, subject=subject)
+                   allows=allows, subject=subject, other_profile=other_profile)
 
 
 def verdict(findings: list[Finding], sessions: Iterable[Session] = ()) -> str:

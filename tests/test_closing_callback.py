@@ -9,7 +9,7 @@ FIN. It read as a second data connection ("C1, C2 carried ...", "over 2 data
 connections", step 2 "no callback in the capture"). A connection held only closing
 counts as none of the data connections (docs/json.md `status`); one whose direction
 and ports fit the callback is named the callback, "seen only closing"
-(sessions.only_closing.claim_closing).
+(sessions.only_closing.name_closing_callbacks).
 """
 
 from __future__ import annotations
@@ -45,8 +45,9 @@ def test_a_callback_seen_only_closing_is_no_data_connection() -> None:
                                                    "capture_started_mid_session"}
     steps = {s.step: s for s in analysis.sessions[0].steps}
     assert steps[2].detail.startswith("seen only closing (its FIN, frame 15, beside the "
-                                      "control connection's close): taken for the callback "
-                                      "by its direction and ports alone"), steps[2].detail
+                                      "control connection's close, no job message "
+                                      "between): taken for the callback by its direction, "
+                                      "ports and that close alone"), steps[2].detail
     assert "over 1 data connection;" in steps[5].detail, steps[5].detail
     assert callback not in steps[4].uids
 

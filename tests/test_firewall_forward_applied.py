@@ -70,7 +70,7 @@ def _job(names: dict[str, str]) -> subprocess.CompletedProcess[str]:
             subprocess.run(["sleep", "0.1"], check=False)
         return subprocess.run(["ip", "netns", "exec", names["m"], sys.executable, "-m",
                                "flowcheck.lab", "media", "--agent", A, "--media-range",
-                               MEDIA, "--resources", "2", "--bytes", "20000",
+                               MEDIA, "--resources", "2",
                                "--connect-timeout", "3"],
                               env=env, capture_output=True, text=True, timeout=60,
                               check=False)

@@ -60,10 +60,12 @@ def test_a_job_closing_reads_ended_whichever_fin_comes_first(tmp_path: Path,
                   if {c.orig_p, c.resp_p} == {6059, 5001}]
     assert callback.session == ended.id
     # From its FIN, the agent's (250): its callback by direction and ports, no data
-    # connection (newuser65, sessions.only_closing.claim_closing); from the media
-    # server's FIN (251, 252) its first sender is no callback's: a data connection.
+    # connection (newuser65, sessions.only_closing.name_closing_callbacks); from the media
+    # server's FIN (251, 252) its first sender is no callback's: the job's closing, none
+    # of its data connections (docs/json.md `status`; only_closing.claim_closing_only).
     assert (callback.uid == ended.callback_uid) == (first == 250)
-    assert (callback.uid in ended.data_connections) == (first != 250)
+    assert callback.uid not in ended.data_connections
+    assert (callback.uid in ended.closing_only) == (first != 250)
 
 
 def test_the_callbacks_fin_first_is_named_beside_the_close(tmp_path: Path) -> None:
@@ -81,9 +83,10 @@ def test_the_callbacks_fin_first_is_named_beside_the_close(tmp_path: Path) -> No
 def test_a_concurrent_job_closing_callback_first_is_ended(tmp_path: Path, first: int) -> None:
     """lab/concurrent-jobs from the first-ending job's callback FIN (frame 893) or the
     media server's ACK of it (895): that job (media port 5021) had ended, as read from
-    its control connection's FIN (894, 896), though its callback (6087 -> 5051), which
-    fits both jobs begun before the capture, stays tied between them (both control
-    connections close within 5 ms of it); the other job runs on, judged."""
+    its control connection's FIN (894, 896); its callback (6087 -> 5051), which fits
+    both jobs begun before the capture by direction and ports, is its own by its close
+    (just after that job's CONNECT_CLOSE, the other job still speaking:
+    sessions.only_closing); the other job runs on, judged."""
     analysis = _cut(tmp_path, "concurrent-jobs", first)
     by_uid = {c.uid: c for c in analysis.traffic.connections}
     status = {by_uid[s.control_uid].orig_p: session_status(s, analysis.findings)

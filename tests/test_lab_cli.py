@@ -11,7 +11,7 @@ import pytest
 
 from flowcheck.config import build_config, load_file
 from flowcheck.findings import CATALOGUE
-from flowcheck.lab.__main__ import _parser
+from flowcheck.lab.__main__ import _check_bytes, _parser, main
 from flowcheck.lab.scenarios import SCENARIOS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,3 +105,26 @@ def test_tls_takes_when_it_starts_and_alone_is_the_in_band_upgrade() -> None:
         assert parser.parse_args([role, "--tls", "start"]).tls == "start"
     result = _lab("media", "--tls", "never")
     assert result.returncode == 2 and "invalid choice: 'never'" in result.stderr
+
+
+@pytest.mark.parametrize(("argv", "words"), [
+    (["media", "--bytes", "20000000"], "in a backup the agent sends the data: give the "
+                                       "agent --bytes N"),
+    (["media", "--browse", "--bytes", "5"], "a browse (--browse) moves no data")])
+def test_media_bytes_where_the_media_server_sends_nothing_is_one_line(
+        argv: list[str], words: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """media --bytes sizes only a restore's data (the media server sends it): for a
+    backup it changed nothing, silently (newuser65 item 7: `media --bytes 20000000`, the
+    agent sent its own 200,000 B per resource). Now one line, exit 2, before any
+    connection; with --restore it is taken."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert "--bytes sizes the data the media server sends, a restore's (--restore)" in last
+    assert words in last, last
+    parser = _parser()
+    _check_bytes(parser, parser.parse_args(["media", "--restore", "--bytes", "5"]))
+    assert parser.parse_args(["media"]).bytes is None  # a restore's default: 200,000 B

@@ -1,22 +1,26 @@
 """A callback paired to its session by order says so in the JSON and the words
 (newuser59).
 
-captures/lab/concurrent-jobs.pcap cut from frame 50 (`editcap -r ... 50-100000`): both
-jobs' callbacks are open before the capture and fit either job, so the sweep pairs them
-by order, here the reverse of the whole capture's (S1, control 10.77.0.1:5035, takes
-10.77.0.2:6087 -> 10.77.0.1:5051). Step 2 said so (review58a), but `sessions[]
-.callback_uid` read as known, with no mark of the tie; the words did not say that both
-callbacks worked, so the pairing changes no verdict; capture_started_mid_session named
-the tied data connection by uid alone ("C1 fit this session and S2 alike") and ended
-in a double negative ("no connection whose announcement ... was matched").
+captures/lab/concurrent-jobs.pcap cut from frame 50 without its control connections' FINs
+and their last ACKs (`editcap -r ... 50-893 895 898-902 906-907`; with them each
+callback's FIN, just before its own control connection's, tells whose it is:
+sessions.only_closing, cbmix63): both jobs' callbacks are open before the capture and
+fit either job, so the sweep pairs them by order, here the reverse of the whole
+capture's (S1, control 10.77.0.1:5035, takes 10.77.0.2:6087 -> 10.77.0.1:5051).
+Step 2 said so (review58a), but `sessions[].callback_uid` read as known, with no mark
+of the tie; the words did not say that both callbacks worked, so the pairing changes
+no verdict; capture_started_mid_session named the tied data connection by uid alone
+("C1 fit this session and S2 alike") and ended in a double negative ("no connection
+whose announcement ... was matched").
 """
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
-from frame_cuts import frame_range, stored_capture
+from frame_cuts import stored_capture
 from stored import CAPTURES
 
 from flowcheck.config import build_config
@@ -35,9 +39,11 @@ def _analysis(capture: Path, **settings: object) -> Analysis:
 
 @pytest.fixture(scope="module")
 def cut_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The capture from frame 50 on."""
-    return frame_range(stored_capture("lab", "concurrent-jobs"),
-                       tmp_path_factory.mktemp("cut") / "cut.pcap", 50, 100000)
+    """The capture from frame 50 on, without its control connections' FINs."""
+    out = tmp_path_factory.mktemp("cut") / "cut.pcap"
+    subprocess.run(["editcap", "-r", str(stored_capture("lab", "concurrent-jobs")), str(out),
+                    "50-893", "895", "898-902", "906-907"], check=True, capture_output=True)
+    return out
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from frame_cuts import frame_range
+
 from flowcheck.config import build_config
 from flowcheck.pipeline import analyze, read_traffic
 
@@ -32,3 +34,28 @@ def test_range_too_small_counts_the_ranges_ports_and_names_the_outside_apart() -
         "stopped" in finding.message, finding.message
     assert "those outside the range included" not in finding.message
     assert "to at least 4 " in finding.fix
+
+
+def test_range_too_small_without_a_stopped_step_says_the_outside_ports_apart(
+        tmp_path: Path) -> None:
+    """agfull5-headers.pcap to frame 260 (`editcap -r ... 1-260`), before its fourth
+    DATA_LISTEN: the agent held the range's 3 ports (C3 on 6001, C4 on 6002, C5 on 6003)
+    and the callback's 6067 outside it at once. range_too_small said "needed 4 ports at
+    once (..., those outside the range included: C3 on 6001, ..., C2 on 6067)", read as
+    4 of the range. The 4 still count (an agent binding only in the range needs them
+    there: the whole capture ran out at the fourth DATA_LISTEN, and
+    port_outside_agent_range's "bind in 6001-6003" is widened to 4), the range's and the
+    outside ones said apart."""
+    cut = frame_range(DATA / "agfull5-headers.pcap", tmp_path / "to260.pcap", 1, 260)
+    config = build_config({"profile": "backup-exec-9", "media_range": "5001-5100",
+                           "agent_range": "6001-6003"})
+    findings = analyze(read_traffic([str(cut)], config), config).findings
+    [finding] = [f for f in findings if f.code == "range_too_small"]
+    assert "10.77.0.2 needed 4 ports at once (ports in use plus those held 60 s after " \
+        "use): 3 in the range (C3 on 6001, C4 on 6002, C5 on 6003) and 1 outside it (C2 " \
+        "on 6067), which it would need in the range as well" in finding.message, \
+        finding.message
+    assert "those outside the range included" not in finding.message
+    assert "to at least 4 " in finding.fix
+    [outside] = [f for f in findings if f.code == "port_outside_agent_range"]
+    assert outside.session is not None

@@ -11,6 +11,7 @@ way is a data connection's, not a callback's (sessions.callback_opened.streamed_
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -96,23 +97,34 @@ def _step2(analysis: Analysis) -> dict[str, str]:
 
 def test_late_jobs_callbacks_open_before_the_capture_say_they_are_paired_by_order(
         tmp_path: Path) -> None:
-    """Cut from frame 50, both jobs' callbacks are open before the capture (their FINs
-    alone in it) and fit either job: the sweep pairs them by order (here crossed:
-    S1, control 10.77.0.1:5035, took 10.77.0.2:6087 -> 10.77.0.1:5051, the other job's),
-    and step 2 read `ok` with no word of it. Each now says it is tied by order and names
-    the other session; the whole capture, its callbacks' handshakes in it, says not."""
+    """Cut from frame 50 without the control connections' FINs (and their last ACKs),
+    both jobs' callbacks are open before the capture (their FINs alone in it) and fit
+    either job: the sweep pairs them by order (here crossed: S1, control
+    10.77.0.1:5035, took 10.77.0.2:6087 -> 10.77.0.1:5051, the other job's), and step 2
+    read `ok` with no word of it. Each now says it is tied by order and names the other
+    session; the whole capture, its callbacks' handshakes in it, says not. With the
+    control connections' FINs (cut from 50 alone) each callback's FIN comes just before
+    its own job's control connection's close, no job message between
+    (sessions.only_closing, cbmix63): each job has its own, none tied by order."""
     capture = stored_capture("lab", "concurrent-jobs")
     assert not any("by order" in d for d in _step2(_analysis(capture, "concurrent-jobs"))
                    .values())
-    cut = _analysis(frame_range(capture, tmp_path / "late.pcap", 50, 10000000),
-                    "concurrent-jobs")
-    details = _step2(cut)
+    nofin = tmp_path / "late-nofin.pcap"
+    subprocess.run(["editcap", "-r", str(capture), str(nofin), "50-893", "895", "898-902",
+                    "906-907"], check=True, capture_output=True)
+    details = _step2(_analysis(nofin, "concurrent-jobs"))
     assert sorted(details) == ["S1", "S2"]
     for own, other in (("S1", "S2"), ("S2", "S1")):
         assert f"tied to this session by order: {other} (control" in details[own], \
             details[own]
         assert "which job the agent called back on each the capture cannot tell" in \
             details[own]
+    cut = _analysis(frame_range(capture, tmp_path / "late.pcap", 50, 10000000),
+                    "concurrent-jobs")
+    assert not any("by order" in d for d in _step2(cut).values())
+    by_uid = {c.uid: c for c in cut.traffic.connections}
+    assert {by_uid[s.control_uid].orig_p: by_uid[s.callback_uid].resp_p
+            for s in cut.sessions if s.callback_uid} == {5021: 5051, 5035: 5001}
 
 
 def test_tied_words_name_a_few_of_many_late_jobs_ties() -> None:

@@ -47,7 +47,7 @@ def rotated(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
             time.sleep(1.0)
             subprocess.run(lab.exec_argv("m", [
                 sys.executable, "-m", "flowcheck.lab", "media", "--agent", link.agent_ip,
-                "--resources", "2", "--bytes", BYTES]), check=True, capture_output=True)
+                "--resources", "2"]), check=True, capture_output=True)
             time.sleep(2.0)  # past the job: no capture_ended_early
         finally:
             dump.send_signal(signal.SIGINT)

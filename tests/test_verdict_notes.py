@@ -6,6 +6,7 @@ whose only unknown steps TLS hides is not told to capture with -s 0 (run 3)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
@@ -77,3 +78,29 @@ def test_an_unknown_step_the_capture_hides_still_asks_for_a_whole_capture() -> N
     analysis = _analyze("field49-matrix/ipv6-backup-stopped-while-running")
     assert analysis.verdict == "inconclusive"
     assert inconclusive_note(analysis) == INCONCLUSIVE_NOTE
+
+
+def test_tls_alone_is_decided_from_the_steps_cites_not_their_words() -> None:
+    """stepcodes63: whether TLS alone hides the unknown steps is read from Step.cites,
+    the codes set where each detail was built, not from a pattern over the words (which
+    missed "missed: capture_loss;" and "(capture_loss says why ...)"). The same words
+    with other cites give the other note; the words alone decide nothing."""
+    analysis = _analyze("field47-tls-matrix/restore-tls-one-direction-in")
+    tls_alone = inconclusive_note(analysis)
+    assert tls_alone.endswith("are not why a step is unknown."), tls_alone
+    unknown = [(session, index) for session in analysis.sessions
+               for index, step in enumerate(session.steps) if step.status == "unknown"]
+    assert unknown
+    session, index = unknown[0]
+    step = session.steps[index]
+    assert "(ndmp_undecodable)" in step.detail and "ndmp_undecodable" in step.cites
+    try:
+        # A capture limit cited beside TLS: the capture's limits may be why.
+        session.steps[index] = replace(step, cites=(*step.cites, "capture_loss"))
+        assert inconclusive_note(analysis) != tls_alone
+        # TLS not cited, whatever the words say: not TLS's alone.
+        session.steps[index] = replace(step, cites=())
+        assert inconclusive_note(analysis) != tls_alone
+    finally:
+        session.steps[index] = step
+    assert inconclusive_note(analysis) == tls_alone

@@ -51,7 +51,8 @@ def _context(n: int) -> Context:
     ctx = Context([], [], sessions, build_config({}), profile)  # type: ignore[arg-type]
     ctx.findings = [Finding("step_missing", Severity.ERROR, f"no callback: {OTHER_PRODUCT}",
                             fix=f"Allow TCP from the agent{OTHER_PRODUCT_FIX}",
-                            session=f"S{i}", allows=Allows()) for i in range(n)]
+                            session=f"S{i}", allows=Allows(), other_profile="said")
+                    for i in range(n)]
     ctx.sessions = CountedPasses(sessions)
     return ctx
 

@@ -135,16 +135,21 @@ def test_backup_exec_five_steps_pass_with_lab_ranges() -> None:
     assert session.kind == "backup" and session.media_server == M and session.remote_agent == A
 
 
-def test_default_ranges_overlap_says_nothing_until_a_range_is_set() -> None:
-    # Trial 15: the two defaults overlap by design; a warning on every run without a
-    # configuration was noise. One range set (the other the default) overlapping: warned.
+def test_ranges_overlap_only_between_two_ranges_the_user_set() -> None:
+    # The two defaults overlap by design; one range set overlaps the other's default
+    # 1025-65535 by construction (newuser65 item 4): neither is said. Both set and
+    # overlapping: warned, the shared ports named.
     connections, streams = be_backup()
     _, findings = run(connections, streams, config=build_config())
     assert codes(findings) == [] and verdict(findings) == "pass"
-    _, findings = run(connections, streams, config=build_config({"media_range": "5001-5100"}))
+    for one in ({"media_range": "5001-5100"}, {"agent_range": "6001-6100"}):
+        _, findings = run(connections, streams, config=build_config(one))
+        assert codes(findings) == [] and verdict(findings) == "pass"
+    _, findings = run(connections, streams, config=build_config(
+        {"media_range": "5001-5100", "agent_range": "6001-6100,5051-5150"}))
     assert codes(findings) == ["ranges_overlap"]
     assert findings[0].severity == Severity.WARNING and verdict(findings) == "pass"
-    assert "1025-65535 (agent range, the default)" in findings[0].message
+    assert "overlap on 5051-5100" in findings[0].message
 
 
 def test_missing_callback_is_step_missing() -> None:

@@ -53,7 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     media.add_argument("--ndmp-port", type=int, default=10000)
     media.add_argument("--media-range", type=_port_range, default=(5001, 5100))
     media.add_argument("--resources", type=int, default=3)
-    media.add_argument("--bytes", type=int, default=200_000, help="data per resource")
+    media.add_argument("--bytes", type=int, default=None,
+                       help="data per resource the media server sends, with --restore "
+                            "only (default 200000); a backup's data is the agent's "
+                            "(agent --bytes)")
     media.add_argument("--restore", action="store_true")
     media.add_argument("--browse", action="store_true", help="steps 1-2 only")
     media.add_argument("--reuse-ports", action="store_true", help="SO_REUSEADDR on data ports")
@@ -116,17 +119,32 @@ def _check_addresses(parser: argparse.ArgumentParser, args: argparse.Namespace) 
                      "connection came from)")
 
 
+def _check_bytes(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """media --bytes sizes only the data the media server sends, a restore's: in a
+    backup the agent sends (agent --bytes) and a browse moves none, so there it changed
+    nothing, silently (newuser65 item 7: `media --bytes 20000000` for a backup sent the
+    agent's 200,000 B per resource). Given there: one line, exit 2."""
+    if args.command != "media" or args.bytes is None or args.restore:
+        return
+    job = "a browse (--browse) moves no data" if args.browse else \
+        "in a backup the agent sends the data: give the agent --bytes N"
+    parser.error(f"--bytes sizes the data the media server sends, a restore's "
+                 f"(--restore); {job}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     _check_addresses(parser, args)
+    _check_bytes(parser, args)
     try:
         if args.command == "media":
             from flowcheck.lab.media_server import MediaOptions, MediaServer
 
             return MediaServer(MediaOptions(
                 agent_ip=args.agent, ndmp_port=args.ndmp_port, media_range=args.media_range,
-                resources=args.resources, data_bytes=args.bytes, restore=args.restore,
+                resources=args.resources,
+                data_bytes=200_000 if args.bytes is None else args.bytes, restore=args.restore,
                 browse=args.browse, reuse_ports=args.reuse_ports,
                 connect_timeout=args.connect_timeout,
                 agent_connects=args.agent_connects,

@@ -76,7 +76,8 @@ def scenario_for(run: dict, prefix: str = PREFIX) -> Scenario:
         kwargs["config"] = {"backup_network": None}
     if fault == "kill-agent":
         agent += ["--bytes", "3000000", "--chunk-delay", str(run.get("chunk_delay", 0.03))]
-        media += ["--bytes", str(run.get("media_bytes", 3000000))]
+        if run["op"] == "restore":  # media --bytes sizes a restore's data only
+            media += ["--bytes", str(run.get("media_bytes", 3000000))]
     if run.get("slow_media"):  # a restore that lasts long enough to be killed mid-way
         kwargs["host_commands"] = (SLOW_MEDIA,)
     if run["routed"]:

@@ -21,6 +21,7 @@ from flowcheck.model.arp import ArpAsked, ArpLog
 from flowcheck.model.capture import CaptureInfo, RingGap
 from flowcheck.model.evidence import NO_EVIDENCE, SideEvidence
 from flowcheck.model.finding import Allows, Finding, Severity
+from flowcheck.model.said import Said, cited, cites_of
 from flowcheck.model.traffic import (
     Connection,
     Direction,
@@ -62,6 +63,8 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "cited",
+    "cites_of",
     "NO_EVIDENCE",
     "Allows",
     "Announcement",
@@ -78,6 +81,7 @@ __all__ = [
     "NdmpMessage",
     "NdmpStream",
     "RingGap",
+    "Said",
     "Role",
     "SegmentSink",
     "Session",

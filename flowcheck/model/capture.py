@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import field
 
 from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.model.said import Said
 
 
 @fields_dataclass(frozen=True, slots=True)
@@ -36,7 +37,7 @@ class RingGap:
         copied): `before` is "" and `start` -inf."""
         return not self.before
 
-    def words(self) -> str:
+    def words(self) -> Said | str:
         """"the gap between ring files A and B (capture_ring_gap)" ("between files A and B
         of a capture cut by time" for a -G hole), or for the head "the
         ring's files older than A (gone: ...)"."""
@@ -47,9 +48,10 @@ class RingGap:
             return (f"the ring's files older than {self.after} (gone: the ring overwrote "
                     "them, or they were not copied)")
         if self.rotated:
-            return (f"the gap between files {self.before} and {self.after} of a capture cut "
-                    "by time (capture_ring_gap)")
-        return f"the gap between ring files {self.before} and {self.after} (capture_ring_gap)"
+            return Said(f"the gap between files {self.before} and {self.after} of a capture "
+                        "cut by time (capture_ring_gap)", ["capture_ring_gap"])
+        return Said(f"the gap between ring files {self.before} and {self.after} "
+                    "(capture_ring_gap)", ["capture_ring_gap"])
 
 
 @fields_dataclass(slots=True)

@@ -22,6 +22,13 @@ from flowcheck.fields_dataclass import fields_dataclass
 # finding's (verify.addresses; verify.fix_notes then speaks of a reject, not a drop).
 Reading = Literal["", "snap_summary", "control_left_out", "probes_only", "carries_refusal"]
 
+# Finding.other_profile: whether the finding's words point to another profile, for a
+# later check to tell by data, never by its words (stepcodes63): "fix", its fix suggests
+# analyzing with another profile (verify.profile_followed's OTHER_PRODUCT_FIX or
+# wrong_way_fix: verify.plain_direction, verify.fix_notes); "said", that and its message
+# says plain NDMP never calls back (OTHER_PRODUCT: verify.profile_followed).
+OtherProfile = Literal["", "fix", "said"]
+
 
 @fields_dataclass(frozen=True, slots=True)
 class Allows:
@@ -76,6 +83,10 @@ class Finding:
     # the check that writes the fix, kept by dataclasses.replace, read by
     # verify.fix_notes.firewall_pointer. Not in the JSON.
     allows: Allows | None = field(default=None, compare=False)
+    # Whether its words point to another profile (OtherProfile, "" for none): set by the
+    # check that writes them, cleared where they are taken out (verify.profile_followed),
+    # kept by dataclasses.replace. Not in the JSON.
+    other_profile: OtherProfile = field(default="", compare=False)
     # How many characters at the start of `message` are its subject ("The data
     # connection ", "The agent 10.77.0.2 "), where verify.tied_failures puts the
     # sessions a connection fits alike ("of S1 or S2 "); 0 for none. Set by the check

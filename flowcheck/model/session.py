@@ -38,6 +38,12 @@ class Step:
     # reached, or whose end the capture cut before this one could be seen
     # (verify.kind_shown.after_failed); None otherwise. Not in the JSON.
     stopped_after: int | None = None
+    # The finding codes the detail names ("(ndmp_undecodable)", "missed: capture_loss;"),
+    # sorted, each once: set where the detail is built (model.said, verify.step_base
+    # .make_step's cites), so a report decides from them, never from the words
+    # (report.verdict_notes; tests/test_step_cites checks words and codes agree). Not in
+    # the JSON: the detail's words show them.
+    cites: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
         return {
@@ -136,9 +142,16 @@ class Session:
     # _tie_one): step 2 is unknown, not missing. Not in the JSON.
     callback_ambiguous: list[str] = field(default_factory=list)
     # The callback is a connection of which the capture holds only its closing, beside
-    # the control connection's (sessions.only_closing.claim_closing): named by its
-    # direction and ports alone, step 2 says it was "seen only closing". Not in the JSON.
+    # the control connection's (sessions.only_closing.name_closing_callbacks): named by
+    # its direction, ports and close, step 2 says it was "seen only closing". Not in the
+    # JSON.
     callback_closing: bool = False
+    # Connections of the session's of which the capture holds only their closing, beside
+    # the control connection's close, that do not fit its callback (uids, capture order;
+    # sessions.only_closing.claim_closing_only): the job's closing, none of its data
+    # connections (docs/json.md `status`), so steps 3-5 neither count nor total them.
+    # Not in the JSON (their `connections[].session` is the session's, `role` other).
+    closing_only: list[str] = field(default_factory=list)
     # Such sessions (this one among them, ids in session order) that outnumber the
     # connections any of them may take as its callback: at least one of them had none,
     # whichever (callback_elsewhere's _mark_short; verify.short_callbacks). Not in the

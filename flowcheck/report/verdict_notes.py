@@ -6,7 +6,6 @@ covers only part of it (mid_job_note)."""
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from flowcheck.findings import CAPTURE_LIMITS, control_left_out, step_unknown_in
@@ -133,9 +132,6 @@ def _encrypted(analysis: Analysis) -> bool:
     return any(session.control_uid in tls for session in analysis.sessions)
 
 
-_CODE = re.compile(r"\(([a-z]+(?:_[a-z]+)+)[),;:]")
-
-
 def _unknown_steps(analysis: Analysis) -> list[Step]:
     """Every session's steps marked unknown."""
     return [step for session in analysis.sessions for step in session.steps
@@ -143,12 +139,13 @@ def _unknown_steps(analysis: Analysis) -> list[Step]:
 
 
 def _tls_alone_hides(analysis: Analysis) -> bool:
-    """Does every unknown step say TLS hides it (its detail cites ndmp_undecodable) and
-    none a limit of the capture (a CAPTURE_LIMITS code in parentheses)?"""
+    """Does every unknown step cite ndmp_undecodable (TLS hides it) and none a limit of
+    the capture (a CAPTURE_LIMITS code)? From Step.cites, the codes set where the detail
+    was built, not from the detail's words (stepcodes63)."""
     steps = _unknown_steps(analysis)
     return bool(steps) and all(
-        "ndmp_undecodable" in cited and not cited & CAPTURE_LIMITS
-        for cited in ({m.group(1) for m in _CODE.finditer(step.detail)} for step in steps))
+        "ndmp_undecodable" in step.cites and not CAPTURE_LIMITS.intersection(step.cites)
+        for step in steps)
 
 
 def broken_agent_words(analysis: Analysis) -> str:

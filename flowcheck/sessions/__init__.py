@@ -71,6 +71,7 @@ from flowcheck.sessions.kept import kept_packets
 from flowcheck.sessions.late_closes import attach_late_closes
 from flowcheck.sessions.local import find_local_data, is_local_group
 from flowcheck.sessions.matching import Endpoints, attach_data
+from flowcheck.sessions.only_closing import name_closing_callbacks
 from flowcheck.sessions.other_protocol import other_protocol
 from flowcheck.sessions.snap_cut import addressless_replies, cut_announcements, known_version
 from flowcheck.sessions.stray import StraySyn, stray_syns
@@ -154,10 +155,15 @@ def _build(connections: list[Connection], stream_by_uid: dict[str, NdmpStream],
     attach_data(sessions, endpoints, control_of, order, clock_lags=clock_lags,
                 hold=config.port_hold_seconds)
     share_announced(sessions, control_of, by_uid, order)
+    # A callback held only closing beside its control connection's close, by its time
+    # among the job's last messages (sessions.only_closing), before the sweep by order.
+    closing_pairs = name_closing_callbacks(sessions, control_of, stream_by_uid, endpoints,
+                                           config, profile)
     if profile.callback == "connection":
         attach_callbacks(sessions, control_of, ordered, by_uid, endpoints, config, order,
                          {s.id: vendor_anchor(stream_by_uid.get(s.control_uid),
-                                              control_of[s.id]) for s in sessions})
+                                              control_of[s.id]) for s in sessions},
+                         closing_pairs)
     attach_by_ports(sessions, control_of, stream_by_uid, ordered, endpoints, config, profile,
                     kept_packets(connections), clock_lags=clock_lags, order=order)
     attach_started_before_capture(sessions, control_of, stream_by_uid, ordered, endpoints, config,

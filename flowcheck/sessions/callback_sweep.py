@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Hashable, Mapping
+from collections.abc import Collection, Hashable, Mapping
 
 from flowcheck.config import Config
 from flowcheck.model import Connection, Session
 from flowcheck.sessions.callback_opened import prefer_opened, streamed_one_way
 from flowcheck.sessions.classify import asked_nothing, connection_outcome, end_of
 from flowcheck.sessions.file_order import BEGINNING, END, TIME_ORDER, FileOrder, Moment
+from flowcheck.sessions.only_closing import close_only
 from flowcheck.sessions.pools import Endpoints, Pool, Work, claim
 
 __all__ = ["CALLBACK_SLACK_SECONDS", "attach_callbacks"]
@@ -31,7 +32,8 @@ Place = tuple[float, ...]
 def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
                      ordered: list[Connection], by_uid: dict[str, Connection],
                      endpoints: Endpoints, config: Config, order: FileOrder = TIME_ORDER,
-                     anchors: Mapping[str, tuple[int, float]] | None = None) -> None:
+                     anchors: Mapping[str, tuple[int, float]] | None = None,
+                     closing_pairs: Collection[tuple[str, str]] = ()) -> None:
     """Each session's callback: an agent -> media server connection (not to the NDMP
     port) opened while its control connection was open.
 
@@ -61,6 +63,13 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
     sniffer lost) gives way to an unclaimed connection whose opening the capture holds,
     opened in the session's window after its anchor, into the media range (to any port
     when the one it holds is outside it): sessions.callback_opened (review56e's keepalive).
+
+    closing_pairs: (agent, media server) pairs whose every session's control connection
+    opened before the capture and shows its close: a connection held only closing
+    between them (only_closing.close_only) is a callback only by
+    only_closing.name_closing_callbacks, never by where its first packet falls (it opened
+    before the capture too: cbmix63, lab/concurrent-jobs.pcap's last 33 frames gave one
+    job the other's data connection).
     """
     # A session whose media server asked nothing is due no callback (trial 25: in a
     # capture of the media server's packets alone a port check before the job took the
@@ -69,6 +78,7 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
     # A data stream open before the capture is no callback (streamed_one_way: review58a).
     pools = endpoints.pools(ordered, lambda c: None if c.role == "control" or
                             c.resp_p == config.ndmp_port or streamed_one_way(c)
+                            or ((c.orig_h, c.resp_h) in closing_pairs and close_only(c))
                             else (c.orig_h, c.resp_h))
     in_range = {pair: pool.only(lambda c: config.in_media_range(c.resp_p))
                 for pair, pool in pools.items()}

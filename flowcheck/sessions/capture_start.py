@@ -27,7 +27,7 @@ from flowcheck.sessions.late_owners import (
     tie,
 )
 from flowcheck.sessions.named import connect_failures, named_endpoints
-from flowcheck.sessions.only_closing import claim_closing
+from flowcheck.sessions.only_closing import claim_closing_only
 from flowcheck.sessions.pools import Endpoints, Pool, claim
 from flowcheck.sessions.tie_groups import Ties
 
@@ -131,7 +131,7 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
             # packet's time, never infinite), on that packet's clock.
             control = control_of[session.id]
             until = order.moment(control.last_frame, end_of(control))
-            if claim_closing(endpoints, conn, session, control, config, profile):
+            if claim_closing_only(endpoints, conn, session, control, config, profile):
                 continue  # its job closing: no data connection (only_closing)
             while conn is not None:
                 claim(endpoints, conn, session, "data")

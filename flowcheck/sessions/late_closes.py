@@ -34,7 +34,7 @@ from flowcheck.model import Connection, Session
 from flowcheck.profiles import Profile
 from flowcheck.sessions.capture_start import opener_unknown, ports_in_ranges
 from flowcheck.sessions.classify import connection_outcome
-from flowcheck.sessions.only_closing import claim_closing, close_ts, closes_with
+from flowcheck.sessions.only_closing import claim_closing_only, close_ts, closes_with
 from flowcheck.sessions.pools import Endpoints, claim
 
 
@@ -72,8 +72,8 @@ def attach_late_closes(sessions: Iterable[Session], control_of: dict[str, Connec
         if len(near) != 1:
             continue
         [session] = near
-        if claim_closing(endpoints, conn, session, control_of[session.id], config,
-                         profile):
+        if claim_closing_only(endpoints, conn, session, control_of[session.id], config,
+                              profile):
             continue
         claim(endpoints, conn, session, "data")
         session.port_matched.append(conn.uid)

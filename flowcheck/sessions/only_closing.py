@@ -9,9 +9,13 @@ closes beside it (sessions.late_closes).
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Mapping
+
 from flowcheck.config import Config
-from flowcheck.model import Connection, Session
+from flowcheck.model import Connection, NdmpStream, Session
 from flowcheck.profiles import Profile
+from flowcheck.sessions.classify import connection_outcome
 from flowcheck.sessions.pools import Endpoints, claim
 
 # A connection whose first FIN comes within this long of its first captured packet, with
@@ -56,42 +60,149 @@ def close_ts(control: Connection) -> float | None:
     return min(closes) if closes else None
 
 
-def claim_closing(endpoints: Endpoints, conn: Connection, session: Session,
-                  control: Connection, config: Config, profile: Profile) -> bool:
-    """Claim `conn` as `session`'s callback if the capture holds only its closing beside
-    the session's control connection's close (closes_with), the profile's callback is a
-    connection, the session has none yet, and its direction and ports fit one: its first
-    sender the session's agent, its other end the media server on a port in the media
-    range (the reports and port checks read its ends so; one first seen at the media
-    server's packet keeps its old reading). Named by these alone:
-    Session.callback_closing, step 2 says "seen only closing". It is not taken for a
-    data connection then (docs/json.md `status`: such a connection counts as none of
-    them). Not when another connection fits as well: neither is told (review62h). True
-    when claimed; False (nothing done) otherwise, and the caller claims it as before (a
-    data connection that carried nothing). newuser65: a capture started
-    late of a Backup Exec job whose agent was then killed (late-killed.pcap) held the
-    callback 10.77.0.2:6045 -> 10.77.0.1:5001 only at its FIN, 5 us before the control
-    connection's, and counted it a second data connection ("C1, C2 carried 2,555,904 B",
-    "over 2 data connections", step 2 "no callback in the capture")."""
+def name_closing_callbacks(sessions: Iterable[Session], control_of: dict[str, Connection],
+                           streams: Mapping[str, NdmpStream], endpoints: Endpoints,
+                           config: Config, profile: Profile) -> set[tuple[str, str]]:
+    """Name each session's callback held only closing (close_only) beside its control
+    connection's close, when the capture lets it tell; returns the (agent, media server)
+    host pairs whose every session's control connection opened before the capture and
+    shows its close: close-only connections between them are no callback but by this
+    rule (sessions.callback_sweep leaves them out: the first captured packet of a
+    connection open before the capture says nothing of which job opened it).
+
+    A connection may be the callback of a session whose control connection opened before
+    the capture (its outcome midstream) and was seen closing (close_ts) when the profile's
+    callback is a connection, the session has none yet, the connection is unclaimed, its
+    first sender is the session's agent and its other end the media server on a port in
+    the media range, no opening or payload captured, its first packet within
+    CLOSING_SECONDS of that close (_rival); neither end is an endpoint a control
+    connection announced (a DATA_LISTEN or MOVER_LISTEN reply, a DATA_CONNECT or
+    MOVER_CONNECT request: that endpoint is a data connection's, whether or not
+    sessions.matching tied it to the announcement); and the session's control stream
+    carries no NDMP message but CONNECT_CLOSE between the connection's first packet and
+    the close (a callback lives until the job ends: a connection closed while the job
+    still spoke, its data halted, stopped, logged after it, is the job's data connection
+    closing). A connection that may be the callback of several such sessions belongs only
+    to the one whose close it is strictly nearest in time (the other's fits it better),
+    else to none. A session names the callback only when it has exactly one such
+    connection and that one is held only closing (close_only); with two or more none is
+    named (review62h: a data connection and the callback closing together when the agent
+    is killed).
+
+    review62h / cbmix63: lab/concurrent-jobs.pcap cut to its last 33 frames gave the job
+    of media port 5021 the other job's data connection 10.77.0.2:6004 -> 10.77.0.1:5003
+    (closed before that job's NOTIFY_DATA_HALTED) as its callback, by its first packet
+    following the control connection's, and read the 5035 job's callback 6093 -> 5001
+    as a data connection. A data connection held only closing, the callback not in the
+    capture at all, was named the callback by its direction and ports alone. A named
+    one sets Session.callback_closing (step 2 says "seen only closing") and is claimed as
+    the callback, so it is no data connection (docs/json.md `status`)."""
+    closing: dict[str, float] = {}
+    by_pair: dict[tuple[str, str], list[Session]] = {}
+    for session in sessions:
+        control = control_of[session.id]
+        pair = (session.remote_agent, session.media_server)
+        closed = close_ts(control) if connection_outcome(control) == "midstream" else None
+        by_pair.setdefault(pair, []).append(session)
+        if closed is not None:
+            closing[session.id] = closed
+    if profile.callback != "connection" or not closing:
+        return set()
+    announced = {(a.ip, a.port) for session in sessions for a in session.announced}
+    # Connections of a callback's shape (no opening or payload captured, to the media
+    # range), by (first sender, other end), in time order: each session looks only at
+    # those within CLOSING_SECONDS of its close (bisection: no sessions x connections).
+    shaped: dict[tuple[str, str], list[Connection]] = {}
+    for conns in endpoints.by_endpoint.values():
+        for conn in conns:
+            if conn.uid not in endpoints.claimed and config.in_media_range(conn.resp_p) \
+                    and not (conn.syn_seen or conn.synack_seen or conn.orig_bytes
+                             or conn.resp_bytes):
+                shaped.setdefault((conn.orig_h, conn.resp_h), []).append(conn)
+    times: dict[tuple[str, str], list[float]] = {}
+    for pair, conns in shaped.items():
+        conns.sort(key=lambda c: (c.ts, c.first_frame))
+        times[pair] = [c.ts for c in conns]
+    # Per session its candidates; per connection the sessions it may be the callback of.
+    candidates: dict[str, list[Connection]] = {}
+    fitting: dict[str, list[str]] = {}
+    for session in sessions:
+        closed = closing.get(session.id)
+        pair = (session.remote_agent, session.media_server)
+        if closed is None or session.callback_uid is not None or pair not in shaped:
+            continue
+        spoken = _spoken(streams.get(session.control_uid))
+        at = times[pair]
+        found = [conn for conn in shaped[pair][bisect_left(at, closed - CLOSING_SECONDS):
+                                               bisect_right(at, closed + CLOSING_SECONDS)]
+                 if _rival(conn, session, closed, config)
+                 and not {(conn.orig_h, conn.orig_p), (conn.resp_h, conn.resp_p)} & announced
+                 and not _spoke_between(spoken, conn.ts, closed)]
+        candidates[session.id] = found
+        for conn in found:
+            fitting.setdefault(conn.uid, []).append(session.id)
+    by_id = {session.id: session for session in sessions}
+    for session_id, found in candidates.items():
+        # A connection nearer another session's close fits that one's callback better.
+        kept = [conn for conn in found if _nearest(conn, fitting[conn.uid], closing)
+                in (session_id, None)]
+        if len(kept) != 1 or not closes_with(kept[0], closing[session_id]) \
+                or _nearest(kept[0], fitting[kept[0].uid], closing) is None:
+            continue
+        [conn] = kept
+        session = by_id[session_id]
+        session.callback_uid = conn.uid
+        session.callback_closing = True
+        claim(endpoints, conn, session, "callback")
+    return {pair for pair, members in by_pair.items()
+            if all(s.id in closing for s in members)}
+
+
+def _nearest(conn: Connection, session_ids: list[str], closing: Mapping[str, float]
+             ) -> str | None:
+    """The session (of `session_ids`) whose control connection's close (closing: id ->
+    seconds) is strictly nearest the connection's first packet; None on a tie."""
+    ranked = sorted((abs(conn.ts - closing[i]), i) for i in session_ids)
+    if len(ranked) > 1 and ranked[0][0] == ranked[1][0]:
+        return None
+    return ranked[0][1]
+
+
+def _spoken(stream: NdmpStream | None) -> list[float]:
+    """The times (seconds, sorted) of the control stream's NDMP messages other than
+    CONNECT_CLOSE; none without a stream (nothing says the job spoke)."""
+    if stream is None:
+        return []
+    return sorted(m.ts for m in stream.messages if m.name != "NDMP_CONNECT_CLOSE")
+
+
+def _spoke_between(spoken: list[float], first: float, closed: float) -> bool:
+    """Is one of `spoken` (sorted message times, _spoken) strictly between `first` (a
+    connection's first packet) and `closed` (the control connection's close), either
+    order (seconds)?"""
+    lo, hi = min(first, closed), max(first, closed)
+    return bisect_right(spoken, lo) < bisect_left(spoken, hi)
+
+
+def claim_closing_only(endpoints: Endpoints, conn: Connection, session: Session,
+                       control: Connection, config: Config, profile: Profile) -> bool:
+    """Claim `conn` for `session` as neither data nor callback when the capture holds
+    only its closing beside the session's control connection's close (closes_with) and
+    it does not fit the session's callback (the profile has no callback connection, or
+    its direction and ports are not the callback's: _fits): docs/json.md `status`, such
+    a connection is the job's closing and counts as none of its data connections. It
+    was claimed as a data connection that carried nothing (nu65a's left: newuser65
+    late-killed-tail.pcap without the callback's FIN, the callback first seen at the
+    media server's FIN, read "C1, C3 carried 16,304 B", "over 2 data connections").
+    Its `session` is the session's (no unannounced_connection), its role stays other,
+    Session.closing_only lists it. True when claimed; False (nothing done) otherwise."""
     closed = close_ts(control)
-    if closed is None or profile.callback != "connection" or session.callback_uid is not None \
-            or not _fits(conn, session, closed, config):
+    if closed is None or not closes_with(conn, closed) or (
+            profile.callback == "connection" and _fits(conn, session, closed, config)):
         return False
-    # Another connection of this session's (or no session's yet) that may be it as well:
-    # the direction and ports cannot tell which is the callback (review62h: late-killed
-    # from its data connection's FIN, 10.77.0.2:6001 -> 10.77.0.1:5002 held only closing
-    # before the callback 6045 -> 5001, took the callback's name, the callback read as
-    # data; so too when the capture lacks the callback's FIN's answer, not close_only).
-    # Neither is named then; both read as before (a data connection that carried nothing).
-    if any(other.uid != conn.uid and other.session in (None, session.id)
-           and _rival(other, session, closed, config)
-           for (host, port), conns in endpoints.by_endpoint.items()
-           if host == session.media_server and config.in_media_range(port)
-           for other in conns):
-        return False
-    session.callback_uid = conn.uid
-    session.callback_closing = True
-    claim(endpoints, conn, session, "callback")
+    endpoints.claimed.add(conn.uid)
+    conn.session = session.id
+    session.closing_only.append(conn.uid)
     return True
 
 
@@ -104,7 +215,7 @@ def _fits(conn: Connection, session: Session, closed: float, config: Config) -> 
 
 def _rival(conn: Connection, session: Session, closed: float, config: Config) -> bool:
     """Could `conn` be that callback as well as a connection held only closing: its
-    direction and ports the callback's (as _fits), no opening or payload captured, its
+    direction and ports the callback's, no opening or payload captured, its
     first packet within CLOSING_SECONDS of `closed` (seconds), whatever its close shows
     (its FIN unanswered or not captured: review62h)?"""
     return ((conn.orig_h, conn.resp_h) == (session.remote_agent, session.media_server)

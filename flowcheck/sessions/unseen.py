@@ -28,7 +28,7 @@ never failed: what the capture lacks is not evidence either way.
 from __future__ import annotations
 
 from flowcheck.frame_names import frame_text
-from flowcheck.model import Connection, Direction, NdmpMessage, NdmpStream
+from flowcheck.model import Connection, Direction, NdmpMessage, NdmpStream, Said
 from flowcheck.sessions.classify import FATAL_REPLIES, message_op, one_sided
 
 # Replies whose refusal ends the job: a refused CONNECT_OPEN too, when no later one
@@ -51,9 +51,10 @@ def job_unseen(conn: Connection, stream: NdmpStream | None) -> str:
                 "(capture_one_direction), where one of both directions would show a "
                 "job's data connections, if it opened any, judged by their TCP"
                 if side is not None else "")
-        return (f"its control connection carries TLS from {frame_text(stream.tls_start)}"
-                " (ndmp_undecodable): the requests in it, a DATA_* request that started a "
-                f"job among them, cannot be read{held}")
+        return Said(f"its control connection carries TLS from {frame_text(stream.tls_start)}"
+                    " (ndmp_undecodable): the requests in it, a DATA_* request that started "
+                    f"a job among them, cannot be read{held}",
+                    ["ndmp_undecodable", *(["capture_one_direction"] if held else [])])
     if side == "resp":
         return (f"{_held_side(conn, side)}: the agent's replies are not in it, and one of "
                 "them may have refused the job (a CONNECT_CLIENT_AUTH refused, say)")

@@ -15,7 +15,7 @@ payload the split cannot be told and nothing is claimed (None).
 from __future__ import annotations
 
 from flowcheck.fields_dataclass import fields_dataclass
-from flowcheck.model import Connection, Session, other_direction
+from flowcheck.model import Connection, Said, Session, other_direction
 from flowcheck.sessions import one_sided
 from flowcheck.verify.end_roles import conn_sides
 from flowcheck.verify.stall_passed import passed_stall
@@ -73,7 +73,7 @@ def unopened(session: Session, conns: list[Connection], key: str) -> list[str]:
 
 
 def missed_words(gap: AckedMissed | None, way: tuple[str, str], seen: int | None,
-                 *, hole: bool = False, lacking: list[str] | None = None) -> str:
+                 *, hole: bool = False, lacking: list[str] | None = None) -> Said | str:
     """Words that follow step 5's count of the bytes seen (flow_detail): ", and 1,448 B
     more that the capture lacks and the media server acknowledged (segments the sniffer
     missed: capture_loss; 2,037,760 B in all, each byte once)"; "" for gap None. way:
@@ -91,9 +91,10 @@ def missed_words(gap: AckedMissed | None, way: tuple[str, str], seen: int | None
     who = (f"the {receiver} acknowledged" if gap.acked else f"the {sender} never resent")
     unseen = "" if gap.acked else f"; the {receiver}'s ACKs are not in the capture"
     if hole:
-        return (f", and {gap.bytes:,} B more that the capture lacks and {who} (sent while a "
-                "file missing from the capture set was written, capture_ring_gap, or "
-                f"segments the sniffer missed: capture_loss{unseen})")
+        return Said(f", and {gap.bytes:,} B more that the capture lacks and {who} (sent "
+                    "while a file missing from the capture set was written, capture_ring_gap, "
+                    f"or segments the sniffer missed: capture_loss{unseen})",
+                    ["capture_ring_gap", "capture_loss"])
     total = f"; {seen + gap.bytes:,} B in all, each byte once" if seen is not None else ""
     if total and lacking:
         whose = (f"{lacking[0]}'s opening" if len(lacking) == 1
@@ -102,5 +103,5 @@ def missed_words(gap: AckedMissed | None, way: tuple[str, str], seen: int | None
                   "sent before that byte are not counted")
     # Without the receiver's ACKs who lost them cannot be told (verify.one_way_loss).
     whose = "the sniffer missed" if gap.acked else "the sniffer or the network lost"
-    return (f", and {gap.bytes:,} B more that the capture lacks and {who} (segments "
-            f"{whose}: capture_loss{unseen}{total})")
+    return Said(f", and {gap.bytes:,} B more that the capture lacks and {who} (segments "
+                f"{whose}: capture_loss{unseen}{total})", ["capture_loss"])

@@ -80,7 +80,8 @@ def ended_step(session: Session, spec: StepSpec) -> Step:
                          detail=f"not reached: the {side_words(ended)} refused "
                                 f"{message_op(ended)} ({frame_text(ended.frame)}, "
                                 f"{ended.error_name or ended.error}: ndmp_error_reply), so no "
-                                "backup or restore could start in this session")
+                                "backup or restore could start in this session",
+                         cites=["ndmp_error_reply"])
     return make_step(spec, "unknown", frames=[ended.frame],
                      detail=f"unknown: the session authenticated ({frame_text(ended.frame)})"
                             " and closed without a single request: whether a "

@@ -13,7 +13,7 @@ bytes the sniffer missed or the capture tool cut (verify.acked_missed, verify.cu
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, Direction, Session
+from flowcheck.model import Connection, Direction, Said, Session, cites_of
 from flowcheck.sessions.unseen import acked_words
 from flowcheck.verify.acked_missed import acked_missed, missed_words, unopened
 from flowcheck.verify.context import Context
@@ -51,7 +51,7 @@ def way_words(ctx: Context, session: Session, conns: list[Connection], key: str
 
 
 def flow_detail(ctx: Context, session: Session, conns: list[Connection],
-                sent: dict[str, int], key: str) -> str:
+                sent: dict[str, int], key: str) -> Said:
     """Bytes the job moved in its direction, and the other way, over how many connections:
     each byte counted once (sent_each_way's unique: resends left out, their bytes said
     apart with the TCP payload in all, `sent`: sent_each_way's, capture copies left out;
@@ -101,12 +101,15 @@ def flow_detail(ctx: Context, session: Session, conns: list[Connection],
                              unique[key] if total else None,
                              hole=hole_across(ctx, conns) is not None,
                              lacking=unopened(session, conns, key) if gap else None)
-    return (f"{unique[key]:,} B {direction} ({session.kind_words(short=True)}) over {count}"
-            f"{resent_words}{gap_words}; {other_way_words(session, conns, other, unique)}"
-            + (f"; each byte counted once ({copies:,} B of capture copies left out: "
-               "capture_duplicates)" if copies else "")
-            + (f"; and {cut:,} B more that the capture tool cut from frames it recorded as "
-               "whole (capture_loss)" if cut else ""))
+    return Said(f"{unique[key]:,} B {direction} ({session.kind_words(short=True)}) over "
+                f"{count}{resent_words}{gap_words}; "
+                f"{other_way_words(session, conns, other, unique)}"
+                + (f"; each byte counted once ({copies:,} B of capture copies left out: "
+                   "capture_duplicates)" if copies else "")
+                + (f"; and {cut:,} B more that the capture tool cut from frames it recorded "
+                   "as whole (capture_loss)" if cut else ""),
+                [*cites_of(gap_words), *(["capture_duplicates"] if copies else []),
+                 *(["capture_loss"] if cut else [])])
 
 
 def other_way_words(session: Session, conns: list[Connection], other: str,

@@ -41,7 +41,9 @@ def tie_note(ctx: Context, session: Session, conn: Connection) -> tuple[str, lis
     callbacks open before the capture each of 300 jobs named all 299 others, 10.6 KB a
     note (tiecap). With callbacks that may be each other's (_swappable) the words add,
     when this one and every other worked (opened, ports in range: _own_worked, found
-    once per session), that the pairing changes no step's status."""
+    once per session), that the pairing changes no step's status. Not two callbacks
+    each held only closing beside its own session's close (Session.callback_closing):
+    their closes told them apart (cbmix63)."""
     others: list[Session] = []
     unopened: list[Session] = []
     # Another session with a callback is named only when both callbacks were open before
@@ -61,8 +63,10 @@ def tie_note(ctx: Context, session: Session, conn: Connection) -> tuple[str, lis
         if other.callback_uid is None:
             if ctx.order.follows(conn.first_frame, conn.ts, control.first_frame, control.ts):
                 others.append(other)
-        elif not others and _swappable(ctx, session, ctx.by_uid[other.callback_uid],
-                                       control):
+        elif not others and not (session.callback_closing and other.callback_closing) \
+                and _swappable(ctx, session, ctx.by_uid[other.callback_uid], control):
+            # Two callbacks each named by its close beside its own control connection's
+            # (sessions.only_closing.name_closing_callbacks) are told apart, not by order.
             unopened.append(other)
     if others:
         one = len(others) == 1

@@ -19,7 +19,6 @@ from flowcheck.plan import (
     callback_source_ports,
     control_ports,
     job_engine_ports,
-    overlap,
     ports_per_job,
     range_size,
     ranges_holding_ndmp_port,
@@ -27,34 +26,17 @@ from flowcheck.plan import (
 )
 from flowcheck.sessions.classify import connection_outcome, is_failed
 from flowcheck.verify.context import Context, endpoint
+from flowcheck.verify.range_overlap import ranges_overlap
 from flowcheck.verify.range_stop import RangeStop
 from flowcheck.verify.range_stops import RANGE_SETTING, Usage, port_usage
 
 
 def check_capacity(ctx: Context) -> None:
-    _ranges_overlap(ctx)
+    ranges_overlap(ctx)
     _range_holds_ndmp_port(ctx)
     usage = port_usage(ctx)
     peaks = {which: _range_too_small(ctx, which, usage[which]) for which in ("media", "agent")}
     _reused_within_hold(ctx, usage, peaks)
-
-
-def _ranges_overlap(ctx: Context) -> None:
-    """ranges_overlap, once the user set a range (file or flag): the two defaults
-    (1025-65535 both) overlap by design, and a warning on every run without a
-    configuration said nothing about this job (trial 15)."""
-    if len(ctx.config.default_ranges()) == 2:
-        return
-    shared = overlap(ctx.config.media_range, ctx.config.agent_range)
-    if not shared:
-        return
-    ctx.add("ranges_overlap",
-            f"The media range {ctx.ranges('media')} and the agent range "
-            f"{ctx.ranges('agent')} overlap on {format_ranges(shared)}: a port one side "
-            "binds may be the one the other side needs.",
-            "Give the two ranges separate ports (Backup Exec: \"Enable media server TCP "
-            "dynamic port range\" and \"Enable remote agent TCP dynamic port range\"), "
-            "for example media 5001-5100 and agent 6001-6100, with two ports per resource.")
 
 
 def _range_holds_ndmp_port(ctx: Context) -> None:
@@ -132,11 +114,7 @@ def _range_too_small(ctx: Context, which: str, usage: Usage) -> dict[str, tuple[
                     + (f"; besides, outside the range: {outside}" if outside else ""))
             parts.append(held)
             continue
-        held = (f"{host} needed {count} ports at once (ports in use plus those held "
-                f"{hold:g} s after use, those outside the range included")
-        if peak is not None:
-            held += f": {peak.words}"
-        parts.append(held + ")")
+        parts.append(_peak_words(ctx, which, host, count, peak))
     counted = ("what one job needs" if need == job else
                f"what {next(h for h, c in over.items() if c == need)} needed at once")
     frames, ts = _evidence(stops, [peaks[host] for host in over if host in peaks])
@@ -149,6 +127,37 @@ def _range_too_small(ctx: Context, which: str, usage: Usage) -> dict[str, tuple[
             + (", or run fewer resources at once." if over else "."),
             frames=frames, ts=ts)
     return {host: (peak.count, job > size or host in over) for host, peak in peaks.items()}
+
+
+def _peak_words(ctx: Context, which: str, host: str, count: int, peak: Peak | None) -> str:
+    """What a host with no stopped step needed at once, the range's ports and those
+    outside it said apart: "10.77.0.2 needed 4 ports at once (...): 3 in the range (C3 on
+    6001, ...) and 1 outside it (C2 on 6067), ...". Both count: a host that bound every
+    one of them in the range would need that many there (the fix of port_outside_*_range,
+    "bind in the range", widens it to this number: binding in it as it is cannot work).
+    newuser65 agfull5.pcap, agent range 6001-6003: "those outside the range included:
+    C3 on 6001, C4 on 6002, C5 on 6003, C2 on 6067" read as 4 ports of the range."""
+    hold = ctx.config.port_hold_seconds
+    head = f"{host} needed {count} ports at once (ports in use plus those held {hold:g} s " \
+           "after use"
+    if peak is None:
+        return head + ")"
+    inside = ctx.config.in_media_range if which == "media" else ctx.config.in_agent_range
+    ins = [held for held in peak.held if inside(held[0])]
+    outs = [held for held in peak.held if not inside(held[0])]
+    if not outs:
+        return f"{head}: {_held_words(ins)})"
+    return (f"{head}): {len(ins)} in the range" + (f" ({_held_words(ins)})" if ins else "")
+            + f" and {len(outs)} outside it ({_held_words(outs)}), which it would need in "
+            "the range as well, binding only there")
+
+
+def _held_words(held: list[tuple[int, str]]) -> str:
+    """"C3 on 6001, C4 on 6002" for (port, uid) pairs, the first PEAK_NAMED, then "and N
+    more"."""
+    words = ", ".join(f"{uid} on {port}" for port, uid in held[:PEAK_NAMED])
+    more = len(held) - PEAK_NAMED
+    return words + (f" and {more} more" if more > 0 else "")
 
 
 def _outside(ctx: Context, which: str, usage: Usage, host: str, ts: float) -> str:
@@ -169,12 +178,14 @@ def _outside(ctx: Context, which: str, usage: Usage, host: str, ts: float) -> st
 class Peak:
     """The most ports a host held at once: count; ts: when it first held that many (the
     start of the connection that made it so), seconds; frames: the first frames of the
-    connections holding them then; words: those connections ("C3 on 6001, C4 on 6002")."""
+    connections holding them then; words: those connections ("C3 on 6001, C4 on 6002");
+    held: their (port, uid)."""
 
     count: int
     ts: float
     frames: tuple[int, ...]
     words: str
+    held: tuple[tuple[int, str], ...] = ()  # (port, uid) of each held then, port order
 
 
 def _by_host(usage: Usage) -> dict[str, Usage]:
@@ -211,10 +222,9 @@ def _peak(ctx: Context, usage: Usage) -> Peak:
         else:
             held.pop((port, conn.uid), None)
     listed = sorted(held.items())
-    words = ", ".join(f"{c.uid} on {p}" for (p, _), c in listed[:PEAK_NAMED])
-    more = len(listed) - PEAK_NAMED
+    pairs = [(port, conn.uid) for (port, _), conn in listed]
     return Peak(count, events[at][0], tuple(c.first_frame for _, c in listed),
-                words + (f" and {more} more" if more > 0 else ""))
+                _held_words(pairs), tuple(pairs))
 
 
 # The connections a peak's words name before counting the rest.

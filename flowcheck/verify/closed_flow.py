@@ -17,7 +17,7 @@ flowed, the job's end is what failed.
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, Session
+from flowcheck.model import Connection, Said, Session
 from flowcheck.sessions.classify import Closer
 from flowcheck.verify.context import Context
 from flowcheck.verify.first_close import fin_words, first_closer
@@ -25,7 +25,7 @@ from flowcheck.verify.lost_fin import lost_close, lost_fin_words
 from flowcheck.verify.rst_words import cited_rsts, reset_words
 
 
-def closed_mid_job(ctx: Context, session: Session) -> tuple[list[int], str] | None:
+def closed_mid_job(ctx: Context, session: Session) -> tuple[list[int], Said] | None:
     """(frames, words) when the session has a control_closed error (a three-way job's
     warning, a consequence of its other session's close, does not count) or a
     control_reset error while its job ran: frames the control connection's first FIN, or
@@ -60,9 +60,9 @@ def closed_mid_job(ctx: Context, session: Session) -> tuple[list[int], str] | No
              "or NOTIFY_MOVER_HALTED would be" if stream is not None
              and stream.tls_start is not None and code == "control_closed" else
              "no NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED")
-    return frames, (f"{what} while the job ran, with {halts} ({code}): the job ended before "
-                    f"its data did, so the bytes below are the part that flowed, not the "
-                    f"whole {session.kind}")
+    return frames, Said(f"{what} while the job ran, with {halts} ({code}): the job ended "
+                        "before its data did, so the bytes below are the part that flowed, "
+                        f"not the whole {session.kind}", [code])
 
 
 def _closer(session: Session, control: Connection, closer: Closer) -> str:

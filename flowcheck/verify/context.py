@@ -21,7 +21,7 @@ from flowcheck.model import (
 )
 from flowcheck.model import endpoint as endpoint  # re-exported: the checks import it here
 from flowcheck.model.arp_claims import NeighbourClaims
-from flowcheck.model.finding import Allows, Reading
+from flowcheck.model.finding import Allows, OtherProfile, Reading
 from flowcheck.profiles import Profile
 from flowcheck.sessions.classify import stale_answer
 from flowcheck.sessions.fallback import Fallback
@@ -381,14 +381,15 @@ class Context:
             conn: Connection | None = None, frames: list[int] | None = None,
             ts: float | None = None, severity: Severity | None = None,
             cause: str | None = None, reading: Reading = "",
-            allows: Allows | None = None, subject: int = 0) -> Finding:
+            allows: Allows | None = None, subject: int = 0,
+            other_profile: OtherProfile = "") -> Finding:
         finding = make_finding(
             code, message, fix, severity=severity,
             session=session.id if session else None,
             uid=conn.uid if conn else None,
             ts=ts if ts is not None else (conn.ts if conn else None),
             frames=frames if frames is not None else (opening_frames(conn) if conn else []),
-            reading=reading, allows=allows, subject=subject)
+            reading=reading, allows=allows, subject=subject, other_profile=other_profile)
         side = session.id if session else (conn.session if conn else None)
         if finding.severity == Severity.ERROR and side in self.side:
             self.withheld[side].append(finding)  # side traffic: not the job's error
@@ -447,6 +448,8 @@ DEFAULT_RANGE_WORDS = "this job used"
 
 
 def session_uids(session: Session) -> list[str]:
-    """The session's connections: control, callback (if any), then data."""
+    """The session's connections: control, callback (if any), data, then those held only
+    closing (Session.closing_only: none of its data connections, but their ports were
+    the job's, as ranges and port reuse read them)."""
     return [session.control_uid, *([session.callback_uid] if session.callback_uid else []),
-            *session.data_connections]
+            *session.data_connections, *session.closing_only]

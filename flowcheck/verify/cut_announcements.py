@@ -119,7 +119,8 @@ def check_cut_announcements(ctx: Context, session: Session) -> None:
                 "firewall or NAT between the hosts that drops the connection looks the "
                 "same (a capture on the connecting side shows which).",
                 fix + (OTHER_PRODUCT_FIX if taken is not None else "") + "." + refilter,
-                session=session, frames=[frame], ts=ts, cause="data")
+                session=session, frames=[frame], ts=ts, cause="data",
+                other_profile="fix" if taken is not None else "")
 
 
 def _on_listener(ctx: Context, session: Session, name: str) -> bool:

@@ -4,7 +4,7 @@ opened data connections (from the agent on a backup, to it on a restore)."""
 from __future__ import annotations
 
 from flowcheck.frame_names import frame_text
-from flowcheck.model import Connection, Session, Step
+from flowcheck.model import Connection, Session, Step, cites_of
 from flowcheck.profiles import StepSpec
 from flowcheck.verify.aborted import aborted_flow
 from flowcheck.verify.bytes_each_way import (
@@ -52,23 +52,25 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
         # Closed with the control connection, whose close two clocks leave unplaced
         # (verify.one_exit.closed_with_control, two_clocks): no data_aborted either.
         return make_step(spec, "unknown", failure[0], failure[1],
-                         f"unknown: {clocks}; {failure[2]}")
+                         f"unknown: {clocks}; {failure[2]}", cites=cites_of(clocks, failure[2]))
     if failure is not None:  # data_aborted: a resource's connection reset before any data
         return make_step(spec, "failed", *failure)
     if not conns and only_local(session):
         if clocks is not None:  # the job's end not placed (two_clocks): nor its local data
-            return make_step(spec, "unknown", [control.uid], detail=f"unknown: {clocks}")
+            return make_step(spec, "unknown", [control.uid], detail=f"unknown: {clocks}",
+                             cites=cites_of(clocks))
         return local_flow_step(ctx, session, spec)
     if not open_conns:
         previous = previous_step(session, ctx, "data_connection")
         if previous is not None and previous.status == "unknown":
+            why = data_unseen(ctx, session)
             return make_step(spec, "unknown", detail="unknown: " + (
-                data_unseen(ctx, session) or "whether the data connection (step "
-                f"{previous.step}) opened cannot be seen"))
+                why or "whether the data connection (step "
+                f"{previous.step}) opened cannot be seen"), cites=cites_of(why))
         cut = (flow_after_cut(ctx, session, conns)
                if previous is not None and previous.status == "failed" else None)
         if cut is not None:  # a resend after the capture's end may have got through
-            return make_step(spec, "unknown", detail=f"unknown: {cut}")
+            return make_step(spec, "unknown", detail=f"unknown: {cut}", cites=cites_of(cut))
         return make_step(spec, "missing", detail="no data connection opened, so no data moved")
     sent = sent_each_way(session, open_conns)
     key = job_direction(session)
@@ -91,23 +93,27 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
     cut = cut_transfers(ctx, session)
     if cut:  # data_reset: a transfer cut short by a RST
         first = cut[0][0]
+        words = cut_words(ctx, first, session)
         return make_step(spec, "failed", uids, [f for c, _ in cut for f in cited_rsts(c)],
-                         f"{endpoint(first.resp_h, first.resp_p)}: {cut_words(ctx, first, session)}"
-                         f"; {flow}")
+                         f"{endpoint(first.resp_h, first.resp_p)}: {words}"
+                         f"; {flow}", cites=cites_of(words, flow))
     stalled = stalled_transfers(ctx, session)
     if stalled:  # data_stalled: a transfer whose packets stopped being delivered
         first = stalled[0]
         return make_step(spec, "failed", uids, [s.stall.frame for s in stalled],
                          f"{endpoint(first.conn.resp_h, first.conn.resp_p)}: "
-                         f"{stalled_detail(first)}; {stopped}")
+                         f"{stalled_detail(first)}; {stopped}",
+                         cites=cites_of(stalled_detail(first), stopped))
     receivers = receiver_stalls(ctx, session)
     failed = [s for s in receivers if s.failed]
     if failed:  # data_receiver_stalled: the receiver stopped reading, the window stayed 0
         return make_step(spec, "failed", uids, [s.window.frame for s in failed],
-                         f"{receiver_detail(failed[0], session)}; {stopped}")
+                         f"{receiver_detail(failed[0], session)}; {stopped}",
+                         cites=cites_of(receiver_detail(failed[0], session), stopped))
     if clocks is not None:  # two clocks apart: the job's end cannot be placed (two_clocks)
         return make_step(spec, "unknown", [*uids, control.uid],
-                         [c.last_frame for c in open_conns], f"unknown: {clocks}; {stopped}")
+                         [c.last_frame for c in open_conns], f"unknown: {clocks}; {stopped}",
+                         cites=cites_of(clocks, stopped))
     closed = closed_mid_job(ctx, session)
     if closed is not None and (sent[key] > 0 or acked[key] > len(open_conns)):
         # control_closed: the job ended mid-transfer (field check 38). Only where data
@@ -115,16 +121,19 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
         # as judged below, its own finding saying why.
         frames, words = closed
         return make_step(spec, "failed", [*uids, control.uid],
-                         frames + [c.last_frame for c in open_conns], f"{words}; {flow}")
+                         frames + [c.last_frame for c in open_conns], f"{words}; {flow}",
+                         cites=cites_of(words, flow))
     unjudged = unjudged_stalls(ctx, session)
     if unjudged:  # resends the capture ended too soon after: stalled or an ACK late?
         conn, stall = unjudged[0]
+        words = unjudged_detail(ctx, conn, stall)
         return make_step(spec, "unknown", uids, [s.frame for _, s in unjudged],
-                         f"unknown: {unjudged_detail(ctx, conn, stall)}; {stopped}")
+                         f"unknown: {words}; {stopped}", cites=cites_of(words, stopped))
     unseen = unseen_cut_transfers(ctx, session)
     if unseen:  # a reset the capture ended too soon after: cut short or finished?
+        words = unseen_words(ctx, unseen[0], session)
         return make_step(spec, "unknown", uids, [f for c in unseen for f in c.rst_frames[:1]],
-                         f"unknown: {unseen_words(ctx, unseen[0], session)}; {flow}")
+                         f"unknown: {words}; {flow}", cites=cites_of(words, flow))
     # The other resources' data may flow after the capture's end (trial 32), and the
     # transfer still running at its end may end well or not after it (trial 31 D3); a job
     # its media server closed without ending it, seen from that side only (field check 38).
@@ -145,14 +154,15 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
     status, head = (("unknown", f"unknown: {'; '.join(after_end)}; ") if after_end
                     else ("ok", ""))
     if sent[key] > 0:
-        slowed = "".join(f"; {receiver_detail(s, session)}" for s in receivers)
+        slowed = [receiver_detail(s, session) for s in receivers]
+        closed = clean_close_words(open_conns)
+        resources = resource_words(ctx, len(open_conns), "the data of")
         return make_step(spec, status, uids, [c.last_frame for c in open_conns],
-                         head + flow_detail(ctx, session, open_conns, sent, key)
-                         + clean_close_words(open_conns) + slowed
-                         + resource_words(ctx, len(open_conns), "the data of"))
+                         head + flow + closed + "".join(f"; {w}" for w in slowed) + resources,
+                         cites=cites_of(*after_end, flow, closed, *slowed, resources))
     if acked[key] > len(open_conns):  # the receiver's direction only: its ACKs show it
         return make_step(spec, status, uids, [c.last_frame for c in open_conns],
-                         head + acked_flow_detail(ctx, session, open_conns, acked, key))
+                         head + flow, cites=cites_of(*after_end, flow))
     if acked[key]:  # an ACK number counts a FIN as one byte: these may be FINs alone
         return make_step(spec, "unknown", uids, detail=(
             f"unknown: no bytes {direction} in the capture (it holds one direction only); "
@@ -162,10 +172,11 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
     hidden = flow_hidden(ctx, session, open_conns, key)
     if hidden:
         return make_step(spec, "unknown", uids, detail=f"unknown: no bytes {direction} in the "
-                         f"capture, but {hidden}")
+                         f"capture, but {hidden}", cites=cites_of(hidden))
     running = not_started_words(ctx, session, open_conns, direction)
     if running:  # the job still running where the capture ends: its data not yet sent?
-        return make_step(spec, "unknown", uids, detail=f"unknown: {running}")
+        return make_step(spec, "unknown", uids, detail=f"unknown: {running}",
+                         cites=cites_of(running))
     if all(judged(ctx, c) == "midstream" for c in open_conns):
         # Open before its first captured packet: the data may all have gone before it
         # (the capture started late, or missed it), which only its opening would show.

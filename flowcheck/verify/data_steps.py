@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flowcheck.durations import span_words
 from flowcheck.frame_names import frame_text
-from flowcheck.model import Connection, Session, Step, other_direction
+from flowcheck.model import Connection, Said, Session, Step, cites_of, other_direction
 from flowcheck.ndmp.listeners import listener_of
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions import (
@@ -121,15 +121,19 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
         fin = None if acked else closed_instead(stream, unanswered)
         if fin is not None:
             acked = closed_listen_words(peer, unanswered, fin)
+        said = []  # the parts of why that may cite codes
         if acked:
             why, fix = f"{why}: {acked[0]}", acked[1]
+            said.append(acked[0])
         if stop is not None:
-            why = f"{why}; {stop_words(ctx, stop)}"
+            said.append(stop_words(ctx, stop))
+            why = f"{why}; {said[-1]}"
         finding = report_missing(ctx, session, spec, why, fix=fix,
                                  frames=[unanswered.frame], ts=unanswered.ts)
         if stop is not None:
             stop.finding = finding
-        return make_step(spec, "missing", [control.uid], [unanswered.frame], why)
+        return make_step(spec, "missing", [control.uid], [unanswered.frame], why,
+                         cites=cites_of(*said))
     unread = reply_unread(ctx, session, control)
     if unread is not None:
         request, frame = unread
@@ -156,21 +160,24 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
                          "or see the NDMP log of the host that answered)")
     if session.announced:
         detail = announcement_detail(ctx, session)
+        cites = cites_of(detail)
         if any(item.endpoint for item in session.local_data):
             detail += f"; {local_words(session.local_data, which=False)}"
         elif session.local_data:  # NDMP_ADDR_LOCAL besides the TCP announcements
             detail += f"; {local_words(session.local_data)}"
         refused = refused_listens(ctx, session)
         if refused:  # some resources' listen refused, the others announced (trial 20 D2)
+            words = refused_words(ctx, session, refused)
             return make_step(spec, "failed", [control.uid],
                              [a.frame for a in session.announced] + [m.frame for m in refused],
-                             f"{refused_words(ctx, session, refused)}; {detail}")
+                             f"{words}; {detail}", cites=(*cites_of(words), *cites))
         closed = unanswered_close_words(ctx, session, control)
         if closed:  # the agent closed on a request the capture does not hold
             return make_step(spec, "unknown", [control.uid],
-                             [a.frame for a in session.announced], f"unknown: {closed}; {detail}")
+                             [a.frame for a in session.announced], f"unknown: {closed}; {detail}",
+                             cites=(*cites_of(closed), *cites))
         return make_step(spec, "ok", [control.uid], [a.frame for a in session.announced],
-                         detail)
+                         detail, cites=cites)
     if session.local_data:  # NDMP_ADDR_LOCAL only: an announcement with no TCP address
         return make_step(spec, "ok", [control.uid], [i.frame for i in session.local_data],
                          local_words(session.local_data))
@@ -195,10 +202,12 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
     if hidden or stream is None:
         why = hidden or "no NDMP message of the control connection was decoded"
         return make_step(spec, "unknown", [control.uid],
-                         detail=f"unknown: no announcement in the capture, but {why}")
+                         detail=f"unknown: no announcement in the capture, but {why}",
+                         cites=cites_of(why))
     late = _started_late(ctx, session, control)
     if late:
-        return make_step(spec, "unknown", [control.uid], detail=f"unknown: {late}")
+        return make_step(spec, "unknown", [control.uid], detail=f"unknown: {late}",
+                         cites=cites_of(late))
     report_missing(ctx, session, spec,
                    f"the session starts a {session.kind_words(short=True)} but no data "
                    "endpoint was announced on its control connection", conn=control)
@@ -216,10 +225,12 @@ def _started_late(ctx: Context, session: Session, control: Connection) -> str:
     first = stream.messages[0]
     if message_op(first) in _SESSION_OPENING:
         return ""
-    return (f"no announcement in the capture, but the control connection opened "
-            f"{opened_unseen_words(session)} and the first NDMP message the capture holds "
-            f"of it is the {message_op(first)} {first.type} ({frame_text(first.frame)}): the "
-            "announcement may have come before it (start the capture before the job starts)")
+    opened = opened_unseen_words(session)
+    return Said(f"no announcement in the capture, but the control connection opened {opened} "
+                "and the first NDMP message the capture holds of it is the "
+                f"{message_op(first)} {first.type} ({frame_text(first.frame)}): the "
+                "announcement may have come before it (start the capture before the job "
+                "starts)", cites_of(opened))
 
 
 FAILED_NAMED = 4  # failed data connections step 4's detail names, at most
@@ -249,17 +260,20 @@ def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
     if failed:
         # Each failed connection's words (field check 36c: two data connections dropped,
         # the detail named the first only), the first few.
-        said = [f"{endpoint(c.resp_h, c.resp_p)}: "
-                f"{dropped_detail(ctx, c) or failed_opening_words(ctx, c)}"
-                for c in failed[:FAILED_NAMED]]
+        failures = [dropped_detail(ctx, c) or failed_opening_words(ctx, c)
+                    for c in failed[:FAILED_NAMED]]
+        said = [f"{endpoint(c.resp_h, c.resp_p)}: {w}"
+                for c, w in zip(failed[:FAILED_NAMED], failures, strict=True)]
         more = len(failed) - len(said)
         return make_step(spec, "failed", uids, frames,
-                         "; ".join(said) + (f"; and {more} more" if more > 0 else ""))
+                         "; ".join(said) + (f"; and {more} more" if more > 0 else ""),
+                         cites=cites_of(*failures))
     unknown = [c for c in conns if outcomes[c.uid] == "unknown"]
     if unknown:
+        why = unseen_why(ctx, unknown[0])
         return make_step(spec, "unknown", uids, frames,
-                         f"unknown: {endpoint(unknown[0].resp_h, unknown[0].resp_p)}: "
-                         f"{unseen_why(ctx, unknown[0])}")
+                         f"unknown: {endpoint(unknown[0].resp_h, unknown[0].resp_p)}: {why}",
+                         cites=cites_of(why))
     local_failed = failed_local(session)
     if local_failed:
         return make_step(spec, "failed", uids, frames + [i.frame for i in local_failed],
@@ -294,16 +308,19 @@ def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
                    for frame, name, uid in session.cut_announcements if not uid]
     if unfollowed and all(why for _, why in unfollowed):
         what, why = unfollowed[0]
-        return make_step(spec, "unknown", uids, frames, f"unknown: {what}, but {why}")
+        return make_step(spec, "unknown", uids, frames, f"unknown: {what}, but {why}",
+                         cites=cites_of(why))
     late = [c for c in conns if outcomes[c.uid] == "late"]
     if late and not unused and gone_before(ctx, session) is not None:
         # The job had ended before the capture: its connection cannot be judged.
-        return make_step(spec, "unknown", uids, frames,
-                         f"unknown: the job had ended: {late_words(ctx, late[0])}")
+        words = late_words(ctx, late[0])
+        return make_step(spec, "unknown", uids, frames, f"unknown: the job had ended: {words}",
+                         cites=cites_of(words))
     seen = [words for g in unused if (words := unanswered_seen(ctx, session, g))]
     if unused and len(seen) == len(unused) and not late:
         # One direction: no answer seen, not "no connection" (announced_not_used).
-        return make_step(spec, "missing", uids, frames, "; ".join(seen))
+        return make_step(spec, "missing", uids, frames, "; ".join(seen),
+                         cites=cites_of(*seen))
     if not conns or unused or late:
         # The connector's range full as the endpoint came (verify.range_stops.connect_stop).
         stop = next((s for s in ctx.range_stops if s.session == session.id and s.step == 4),
@@ -318,21 +335,23 @@ def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
         openers = report_wrong_way(ctx, session, spec, wrong_way, expected)
         return make_step(spec, "violated", uids, frames,
                          f"opened by {openers}, expected the {expected}")
+    ports = [port_words(ctx, session, c) for c in conns]
     if not all(ports_in_range(ctx, session, c) for c in conns):
         return make_step(spec, "violated", uids, frames, "port outside the configured range: " +
-                         "; ".join(port_words(ctx, session, c) for c in conns))
+                         "; ".join(ports), cites=cites_of(*ports))
     if any(unread_ports(ctx, session, c) for c in conns):
         return make_step(spec, "unknown", uids, frames, f"unknown: {UNREAD_WHY}: " +
-                         "; ".join(port_words(ctx, session, c) for c in conns))
-    detail = data_connection_detail(ctx, session, conns,
-                                    [port_words(ctx, session, c) for c in conns])
+                         "; ".join(ports), cites=cites_of(*ports))
+    detail = data_connection_detail(ctx, session, conns, ports)
+    cites = cites_of(detail, *ports)
     detail += resource_words(ctx, len(conns), "data connections for")
     if session.local_data:
         detail += f"; {local_words(session.local_data)}"
     unseen = unseen_resources_words(ctx, session, len(conns))
     if unseen:  # the other resources' connections may come after the capture's end
-        return make_step(spec, "unknown", uids, frames, f"unknown: {unseen}; {detail}")
-    return make_step(spec, "ok", uids, frames, detail)
+        return make_step(spec, "unknown", uids, frames, f"unknown: {unseen}; {detail}",
+                         cites=(*cites_of(unseen), *cites))
+    return make_step(spec, "ok", uids, frames, detail, cites=cites)
 
 
 def _expected_connector(ctx: Context, session: Session, conn: Connection) -> bool:

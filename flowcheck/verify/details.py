@@ -11,7 +11,15 @@ from __future__ import annotations
 from flowcheck.connections.conn import EVIDENCE_CAP
 from flowcheck.durations import span_words
 from flowcheck.frame_names import frame_text, frames_words
-from flowcheck.model import Connection, Direction, Session, connection_ends, endpoint
+from flowcheck.model import (
+    Connection,
+    Direction,
+    Said,
+    Session,
+    cites_of,
+    connection_ends,
+    endpoint,
+)
 from flowcheck.ndmp.collector import ANNOUNCERS
 from flowcheck.sessions import (
     closed_before_data,
@@ -206,9 +214,10 @@ def announcement_detail(ctx: Context, session: Session) -> str:
 
 
 def data_connection_detail(ctx: Context, session: Session, conns: list[Connection],
-                           ports: list[str]) -> str:
-    """Per data connection: the announcement it reached, its ports and ranges, handshake."""
-    words = []
+                           ports: list[str]) -> Said:
+    """Per data connection: the announcement it reached, its ports and ranges, handshake
+    (the codes the ports' words cite are the caller's: verify.data_steps)."""
+    words, cites = [], []
     for conn, port_words in zip(conns, ports, strict=True):
         ann = next((a for a in session.announced if a.used_by == conn.uid), None)
         translated = dict(session.address_matched).get(conn.uid)
@@ -244,6 +253,7 @@ def data_connection_detail(ctx: Context, session: Session, conns: list[Connectio
                         None)
             gap = next((g for g in ctx.file_gaps if g.start < conn.ts and g.end > ann.ts),
                        None)
+            cites += cites_of(hole.words()) if hole else []
             opening = (f"its handshake is not in the capture although it opened after "
                        f"{frame_text(ann.frame)}: "
                        + (f"it may have gone in {hole.words()}" if hole else
@@ -251,10 +261,10 @@ def data_connection_detail(ctx: Context, session: Session, conns: list[Connectio
                           "sniffer's, rotated without a pause, the sniffer missed it"
                           if gap else "the sniffer missed it"))
         words.append(f"{conn.uid} {reached}: {port_words}; {opening}")
-    return "; ".join(words)
+    return Said("; ".join(words), cites)
 
 
-def port_words(ctx: Context, session: Session, conn: Connection) -> str:
+def port_words(ctx: Context, session: Session, conn: Connection) -> Said | str:
     """"media port 5002 in 5001-5100, agent port 6001 in 6001-6100" for one connection; a
     port outside its range on a translated address (translated_host) is named the NAT's,
     one the capture cannot tell from a NAT's (unread_end) not judged."""
@@ -263,7 +273,7 @@ def port_words(ctx: Context, session: Session, conn: Connection) -> str:
                                  else [conn.orig_p, conn.resp_p])
     ends = checked_ends(ctx, session, conn)  # the NDMP port (step 1 names it) left out
     roles = [which for which, _, _ in ends]
-    parts = []
+    parts, cites = [], []
     for which, host, port in ends:
         inside = ctx.config.in_media_range if which == "media" else ctx.config.in_agent_range
         verdict = "in" if inside(port) else "outside"
@@ -280,10 +290,11 @@ def port_words(ctx: Context, session: Session, conn: Connection) -> str:
             else:
                 words += (f" at {host}, not a configured {role}'s address: the port of a "
                           f"NAT that translated it, not checked (host_not_configured)")
+                cites.append("host_not_configured")
         elif verdict == "outside" and unread_end(ctx, session, which, host):
             words += f" at {host}: not judged, its own port or a NAT's"
         parts.append(words)
-    return ", ".join(parts)
+    return Said(", ".join(parts), cites)
 
 
 def failure_words(conn: Connection, lacking: str | None = None) -> str:

@@ -22,7 +22,7 @@ from bisect import bisect_left, bisect_right
 
 from flowcheck.durations import span_words
 from flowcheck.frame_names import frame_text
-from flowcheck.model import Connection, Session, Step
+from flowcheck.model import Connection, Said, Session, Step
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions import connection_outcome
 from flowcheck.sessions.fallback import FALLBACK_SECONDS, Fallback
@@ -243,7 +243,7 @@ def attempt_step(ctx: Context, session: Session, spec: StepSpec,
                      f"{failure_words(conn)}; the media server fell back to "
                      f"IPv{ip_version(job.resp_h)} ({endpoint(job.resp_h, job.resp_p)}, "
                      f"{job.uid}) and ran the job as session {fallback.session.id} "
-                     "(ip_version_fallback)")
+                     "(ip_version_fallback)", cites=["ip_version_fallback"])
 
 
 def later_step(ctx: Context, spec: StepSpec, control: Connection) -> Step | None:
@@ -257,7 +257,7 @@ def later_step(ctx: Context, spec: StepSpec, control: Connection) -> Step | None
                      f"the job ran as session {fallback.session.id} (step 1)")
 
 
-def fallback_note(ctx: Context, conn: Connection) -> str:
+def fallback_note(ctx: Context, conn: Connection) -> Said | str:
     """The fallback session's step 1 note: "; after a failed attempt over IPv6 ..."; ""
     for any other connection."""
     fallback = fallback_of(ctx, conn)
@@ -266,6 +266,6 @@ def fallback_note(ctx: Context, conn: Connection) -> str:
     first = fallback.attempts[0]
     uids = ", ".join(c.uid for c in fallback.attempts)
     sessions = ", ".join(dict.fromkeys(c.session or "-" for c in fallback.attempts))
-    return (f"; after a failed attempt over IPv{ip_version(first.resp_h)} to "
-            f"{endpoint(first.resp_h, first.resp_p)} ({uids}, session {sessions}: "
-            "ip_version_fallback)")
+    return Said(f"; after a failed attempt over IPv{ip_version(first.resp_h)} to "
+                f"{endpoint(first.resp_h, first.resp_p)} ({uids}, session {sessions}: "
+                "ip_version_fallback)", ["ip_version_fallback"])

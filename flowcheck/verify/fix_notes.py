@@ -44,7 +44,7 @@ def note_fixes(ctx: Context) -> None:
     for finding in ctx.findings:
         if finding.severity == Severity.INFO or not finding.fix:
             continue
-        if not chosen and suggests_other_profile(ctx, finding.fix):
+        if not chosen and suggests_other_profile(finding):
             # The default profile's expectation, not yet the job's failure: after the
             # job's own findings (pipeline.finding_order).
             finding.under_default = True

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from flowcheck.durations import span_words
-from flowcheck.model import Connection, RingGap
+from flowcheck.model import Connection, RingGap, Said, cites_of
 from flowcheck.verify.context import Context
 
 
@@ -27,12 +27,13 @@ def hole_across(ctx: Context, conns: Sequence[Connection]) -> RingGap | None:
                 None)
 
 
-def hole_words(ctx: Context, conns: Sequence[Connection]) -> str | None:
+def hole_words(ctx: Context, conns: Sequence[Connection]) -> Said | None:
     """Why step 5 cannot be judged when a hole (not a ring's lost head) lies between the
     first packet of the session's data connections (`conns`) and the last, or None."""
     gap = hole_across(ctx, conns)
     if gap is None:
         return None
-    return (f"the data flowed across {gap.words()}, {span_words(gap.end - gap.start)} of traffic "
-            "no file of the set holds: what was sent then, and how a data connection ended "
-            "or began then, is not in the capture")
+    across = gap.words()
+    return Said(f"the data flowed across {across}, {span_words(gap.end - gap.start)} of "
+                "traffic no file of the set holds: what was sent then, and how a data "
+                "connection ended or began then, is not in the capture", cites_of(across))

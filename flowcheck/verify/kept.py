@@ -12,7 +12,7 @@ capture_filtered warning says which filter (flowcheck.verify.filtered.report_lef
 from __future__ import annotations
 
 from flowcheck.frame_names import frame_text
-from flowcheck.model import Connection, Session
+from flowcheck.model import Connection, Said, Session
 from flowcheck.sessions.classify import FIRST_REQUEST, GREETING, OPENING_REASONS, message_op
 from flowcheck.sessions.kept import KeptPackets, kept_packets, kept_words
 from flowcheck.verify.context import Context
@@ -58,17 +58,19 @@ def filtered_handshake(ctx: Context, session: Session) -> bool:
     return kept(ctx).shape == "data_only" and greeting_first(ctx, session)
 
 
-def left_out_words(ctx: Context, conn: Connection) -> str:
+def left_out_words(ctx: Context, conn: Connection) -> Said | str:
     """Why the capture lacks payload of conn when the filter left it out ("" when it
     did not): no packet that carries data kept at all, or conn's sequence gaps under a
     filter that kept only some packets."""
     shape = kept(ctx).shape
     if kept(ctx).no_data:
-        return (f"the capture holds no packet of {conn.uid} that carries data: a filter on "
-                "the TCP flags or the packet size left them out (capture_filtered)")
+        return Said(f"the capture holds no packet of {conn.uid} that carries data: a filter "
+                    "on the TCP flags or the packet size left them out (capture_filtered)",
+                    ["capture_filtered"])
     if shape is not None and conn.missed_bytes:
-        return (f"a filter on the TCP flags or the packet size left out {conn.missed_bytes:,} "
-                f"B of {conn.uid} (capture_filtered)")
+        return Said(f"a filter on the TCP flags or the packet size left out "
+                    f"{conn.missed_bytes:,} B of {conn.uid} (capture_filtered)",
+                    ["capture_filtered"])
     return ""
 
 

@@ -33,7 +33,7 @@ the capture started; the words say so (configured_resources_words).
 from __future__ import annotations
 
 from flowcheck.frame_names import frame_text
-from flowcheck.model import Connection, NdmpMessage, Session, connection_ends
+from flowcheck.model import Connection, NdmpMessage, Session, cites_of, connection_ends
 from flowcheck.model.traffic import endpoint
 from flowcheck.profiles import Profile
 from flowcheck.sessions import announcement_groups, message_op
@@ -164,6 +164,7 @@ def unjudge_job_steps(session: Session, profile: Profile, words: str) -> list[in
             why = f": {words}" if not changed else f" (step {changed[0]} says what it lacks)"
             session.steps[index] = make_step(
                 spec, "unknown", step.uids, step.frames,
-                f"{JOINED_DETAIL}{why}; what the capture shows: {step.detail}")
+                f"{JOINED_DETAIL}{why}; what the capture shows: {step.detail}",
+                cites=[*step.cites, *(cites_of(words) if not changed else ())])
             changed.append(spec.number)
     return changed

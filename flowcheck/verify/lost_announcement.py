@@ -27,7 +27,7 @@ halts too): there step 3 stays `unknown` unless a reply names the endpoint.
 
 from __future__ import annotations
 
-from flowcheck.model import Connection, Session, Step
+from flowcheck.model import Connection, Said, Session, Step, cites_of
 from flowcheck.profiles import StepSpec
 from flowcheck.verify.context import Context
 from flowcheck.verify.data_flow import job_bytes
@@ -46,13 +46,14 @@ def unnamed(session: Session) -> list[str]:
     return [uid for uid in session.port_matched if uid not in session.port_named]
 
 
-def unchecked_words(session: Session, reached: list[str]) -> str:
+def unchecked_words(session: Session, reached: list[str]) -> Said:
     """What data that flowed cannot show of an announcement whose address the capture
     lacks (the module's docstring); reached: the connections that carried it, those no
     DATA_GET_STATE / MOVER_GET_STATE reply names."""
-    return (f"whether it named the address {', '.join(reached)} reached cannot be checked "
-            "(announced_address_mismatch needs the address read; no DATA_GET_STATE or "
-            "MOVER_GET_STATE reply in the capture names that endpoint)")
+    return Said(f"whether it named the address {', '.join(reached)} reached cannot be "
+                "checked (announced_address_mismatch needs the address read; no "
+                "DATA_GET_STATE or MOVER_GET_STATE reply in the capture names that endpoint)",
+                ["announced_address_mismatch"])
 
 
 def say_unchecked(ctx: Context, session: Session, control: Connection,
@@ -110,18 +111,20 @@ def address_unseen_step(ctx: Context, session: Session, spec: StepSpec,
     closed = unanswered_close_words(ctx, session, control)
     if closed:  # the agent closed on a request the capture does not hold
         return _untimed(make_step(spec, "unknown", [control.uid], frames,
-                                  f"unknown: {closed}; {words}"), frames)
+                                  f"unknown: {closed}; {words}",
+                                  cites=cites_of(closed, words)), frames)
     carried = job_bytes(ctx, session, [ctx.by_uid[u] for u in session.port_matched])
     asked = unseen_replies(ctx, session)
     if carried and asked:  # a resource's endpoint reply, unseen, may have refused it
+        unseen = unseen_replies_words(session, asked)
         return make_step(spec, "unknown", [control.uid], [m.frame for m in asked],
-                         f"unknown: {unseen_replies_words(session, asked)}; {carried}")
+                         f"unknown: {unseen}; {carried}", cites=cites_of(unseen, carried))
     if session.match_reason == "address_type":
         # The address is in the capture, in a type flowcheck does not read: no
         # capture would show more.
         named = named_words(session)
         return make_step(spec, "ok", [control.uid], frames,
-                         f"{words}{f' ({named})' if named else ''}")
+                         f"{words}{f' ({named})' if named else ''}", cites=cites_of(words))
     # The announcing message read, its address cut (cut_announcements: its header is in
     # the capture, and a message counts so: contract.md), or data that flowed on a
     # matched connection (it reached the announced port): the announcement was made and
@@ -130,9 +133,10 @@ def address_unseen_step(ctx: Context, session: Session, spec: StepSpec,
         named = named_words(session)
         reached = [uid for uid in unnamed(session)
                    if is_open(judged(ctx, ctx.by_uid[uid]))]
+        unchecked = unchecked_words(session, reached) if reached else ""
         checked = "; ".join(w for w in (
-            f"its address checked: {named}" if named else "",
-            unchecked_words(session, reached) if reached else "") if w)
+            f"its address checked: {named}" if named else "", unchecked) if w)
+        cites = cites_of(words, carried, unchecked)
         # What the capture lacks, said beside what the data proves of the network
         # (newuser55: "the announcement reached the connector; so the announcement
         # worked" of an announcement ndmp_partial said was never captured).
@@ -145,24 +149,26 @@ def address_unseen_step(ctx: Context, session: Session, spec: StepSpec,
             say_unchecked(ctx, session, control, reached)
         if not carried:  # its message alone shows it
             return make_step(spec, "ok", [control.uid], frames,
-                             words + (f"; {checked}" if checked else ""))
+                             words + (f"; {checked}" if checked else ""), cites=cites)
         if reached and session.match_reason == "encrypted":
             # TLS hides the whole conversation, not the address alone: the job's replies
             # and halts too (docs/findings.md: a clean job in TLS reads inconclusive).
             return _untimed(make_step(
                 spec, "unknown", [control.uid], frames,
                 f"unknown: {words}; {carried}: the announcement reached the connector"
-                f"{lacks}, but {checked}"), frames)
+                f"{lacks}, but {checked}", cites=cites), frames)
         return _untimed(make_step(
             spec, "ok", [control.uid], frames,
             f"{words}; {carried}: the announcement reached the connector{lacks}"
-            + (f"; {checked}" if checked else "")), frames)
+            + (f"; {checked}" if checked else ""), cites=cites), frames)
+    tied = tied_words(ctx, session) if not carried and session.port_tied else ""
     proof = (f"{carried}, but nothing ties them to an announcement" if carried else
-             f"but {tied_words(ctx, session)}" if session.port_tied else
+             f"but {tied}" if session.port_tied else
              "no data connection carried the job's data to show that the announcement "
              "reached the connector")
     return _untimed(make_step(spec, "unknown", [control.uid], frames,
-                              f"unknown: {words}; {proof}"), frames)
+                              f"unknown: {words}; {proof}",
+                              cites=cites_of(words, carried, tied)), frames)
 
 
 def _untimed(step: Step, frames: list[int]) -> Step:

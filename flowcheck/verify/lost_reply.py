@@ -21,7 +21,16 @@ from __future__ import annotations
 from dataclasses import replace
 
 from flowcheck.frame_names import frame_text
-from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session, Severity, Step
+from flowcheck.model import (
+    Connection,
+    NdmpMessage,
+    NdmpStream,
+    Session,
+    Severity,
+    Step,
+    cited,
+    cites_of,
+)
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions import DATA_INTENT, message_op
 from flowcheck.sessions.classify import JOB_STARTS
@@ -58,7 +67,8 @@ def lost_reply_step(ctx: Context, session: Session, spec: StepSpec, step: Step) 
         if not signs:
             went = data_after(ctx, session, job_connections(ctx, session), request)
             if went and _only_stops_after(stream, request):
-                return replace(step, detail=f"{step.detail}; {went_on_words(request, went)}")
+                return replace(step, detail=f"{step.detail}; {went_on_words(request, went)}",
+                               cites=cited(step.cites, ["ndmp_partial"]))
             continue
         op = message_op(request)
         peer = "agent" if request.direction == "orig" else "media server"
@@ -67,7 +77,9 @@ def lost_reply_step(ctx: Context, session: Session, spec: StepSpec, step: Step) 
                          "capture (the sniffer lost it: ndmp_partial), and what followed is "
                          f"what a refusal brings: {'; '.join(signs)}. Whether the {peer} "
                          f"refused {op} (an error reply fails the job: ndmp_error_reply) "
-                         f"cannot be seen; the capture shows: {step.detail}")
+                         f"cannot be seen; the capture shows: {step.detail}",
+                         cites=[*cites_of(*signs), *step.cites, "ndmp_partial",
+                                "ndmp_error_reply"])
     return step
 
 

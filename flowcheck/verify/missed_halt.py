@@ -9,7 +9,7 @@ ndmjob-pathloss/dma-killed-pathloss-media without frame 20)."""
 from __future__ import annotations
 
 from flowcheck.frame_names import frame_text, frames_words
-from flowcheck.model import Connection, NdmpMessage, NdmpStream, Session
+from flowcheck.model import Connection, NdmpMessage, NdmpStream, Said, Session
 from flowcheck.sessions import message_op, one_sided
 from flowcheck.sessions.classify import JOB_STARTS
 from flowcheck.verify.context import Context
@@ -18,7 +18,7 @@ from flowcheck.verify.open_transfer import polled_halted
 from flowcheck.verify.three_way_close import job_starts
 
 
-def halt_missed_words(ctx: Context, session: Session) -> str | None:
+def halt_missed_words(ctx: Context, session: Session) -> Said | None:
     """"the control connection was closed (FIN, frame N) after DATA_START_BACKUP ...,
     but the sniffer lost bytes of it after the start ..." when the session's control
     connection, both directions captured, ended (its first FIN or RST) after the job's
@@ -40,13 +40,13 @@ def halt_missed_words(ctx: Context, session: Session) -> str | None:
         return None
     how = "closed (FIN" if control.fin_frames and control.fin_frames[0] == ends[0] \
         else "reset (RST"
-    return (f"the control connection was {how}, {frame_text(ends[0])}) after "
-            f"{message_op(start)}{' reply' if start.type == 'reply' else ''} ("
-            f"{frame_text(start.frame)}) with no NOTIFY_DATA_HALTED or "
-            "NOTIFY_MOVER_HALTED among the messages the capture holds, but the sniffer "
-            f"lost bytes of it after the start {_where(control, start)} that the NDMP "
-            "sequence numbers cannot name (capture_loss): a halt may be among them, so "
-            "whether the job ended before the close cannot be seen")
+    return Said(f"the control connection was {how}, {frame_text(ends[0])}) after "
+                f"{message_op(start)}{' reply' if start.type == 'reply' else ''} ("
+                f"{frame_text(start.frame)}) with no NOTIFY_DATA_HALTED or "
+                "NOTIFY_MOVER_HALTED among the messages the capture holds, but the sniffer "
+                f"lost bytes of it after the start {_where(control, start)} that the NDMP "
+                "sequence numbers cannot name (capture_loss): a halt may be among them, so "
+                "whether the job ended before the close cannot be seen", ["capture_loss"])
 
 
 def _start(ctx: Context, session: Session, stream: NdmpStream) -> NdmpMessage | None:

@@ -22,6 +22,7 @@ from flowcheck.model import (
     Finding,
     NdmpMessage,
     NdmpStream,
+    Said,
     Session,
     connection_ends,
     endpoint,
@@ -127,8 +128,8 @@ def _still_waiting(ctx: Context, session: Session, control: Connection,
                                     f"{message_op(request)} ({frame_text(request.frame)})")
     asker = "the agent" if request is not None and request.direction == "resp" else \
         "the media server"
-    ctx.silent_peer[session.id] = (f"the capture ended while {asker} waited for {what} "
-                                   "(capture_ended_early)")
+    ctx.silent_peer[session.id] = Said(f"the capture ended while {asker} waited for {what} "
+                                       "(capture_ended_early)", ["capture_ended_early"])
 
 
 def take_awaiting(ctx: Context, session: Session, whose: str = "its"
@@ -345,7 +346,8 @@ def _report(ctx: Context, session: Session, control: Connection, request: NdmpMe
                "stopped) at that time.")
     frames = ([request.frame] if request is not None else control.synack_frames[:1]) \
         + close_frames + ([late[0].frame] if late is not None else [])
-    ctx.silent_peer[session.id] = f"{silent} stopped answering (ndmp_no_reply)"
+    ctx.silent_peer[session.id] = Said(f"{silent} stopped answering (ndmp_no_reply)",
+                                       ["ndmp_no_reply"])
     ctx.add("ndmp_no_reply", f"{what[0].upper()}{what[1:]}{end}.{cause} The job cannot go "
             "on without its answers.", fix, session=session, conn=control, frames=frames,
             ts=since, cause="control", allows=allows)

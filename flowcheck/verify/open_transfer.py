@@ -20,7 +20,16 @@ from __future__ import annotations
 from flowcheck.durations import span_words
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.frame_names import frame_text
-from flowcheck.model import Connection, NdmpMessage, NdmpStream, RingGap, Session, endpoint
+from flowcheck.model import (
+    Connection,
+    NdmpMessage,
+    NdmpStream,
+    RingGap,
+    Said,
+    Session,
+    cites_of,
+    endpoint,
+)
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import JOB_STARTS, reply_to, seen_closing
 from flowcheck.verify.allow_rules import capitalised
@@ -91,11 +100,12 @@ class OpenTransfer:
         halted = "NOTIFY_DATA_HALTED or NOTIFY_MOVER_HALTED, no " if halts else ""
         if self.gap is not None:
             # The capture did not stop there: the files of the hole are missing.
-            return (f"the data connection {orig} -> {resp} shows no end in the capture "
-                    f"({moved}): no {halted}FIN from the data's sender and no RST, and "
-                    f"{self.gap.words()} follows its last packet, so its end most likely "
-                    "lies in those files: whether the transfer completed or failed cannot "
-                    "be seen")
+            gap = self.gap.words()
+            return Said(f"the data connection {orig} -> {resp} shows no end in the capture "
+                        f"({moved}): no {halted}FIN from the data's sender and no RST, and "
+                        f"{gap} follows its last packet, so its end most likely lies in "
+                        "those files: whether the transfer completed or failed cannot be "
+                        "seen", cites_of(gap))
         return (f"{head}, with no "
                 + halted
                 + "FIN from the data's sender and no RST: whether the transfer completed, "

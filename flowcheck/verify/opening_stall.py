@@ -22,6 +22,7 @@ from flowcheck.model import (
     Connection,
     NdmpMessage,
     NdmpStream,
+    Said,
     Session,
     connection_ends,
     other_direction,
@@ -144,9 +145,9 @@ def report_opening_stall(ctx: Context, session: Session, stream: NdmpStream,
                            *([stall.frame] if stall.frame else [])}),
             ts=last.ts if last is not None else control.ts, cause="control",
             allows=rule_allows(control, noted="drop"))  # established_accept's note
-    ctx.silent_peer[session.id] = (
+    ctx.silent_peer[session.id] = Said(
         f"the control connection stalled at its first bytes: {roles[0]}'s were never "
-        f"acknowledged ({connection_ends(control)}, control_stalled)")
+        f"acknowledged ({connection_ends(control)}, control_stalled)", ["control_stalled"])
 
 
 def _taken_words(on: CaptureHostProof | None, receiver: str, sender: str) -> str:

@@ -90,7 +90,7 @@ def _restep(session: Session, spec: StepSpec, status: StepStatus,
     for index, step in enumerate(session.steps):
         if step.step == spec.number and step.status == "ok":
             session.steps[index] = make_step(spec, status, step.uids, step.frames,
-                                             detail(step.detail))
+                                             detail(step.detail), cites=step.cites)
 
 
 def _not_in_time_order(session: Session, spec: StepSpec, callback: Connection,

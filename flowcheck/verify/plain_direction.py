@@ -73,12 +73,13 @@ def _called_back(ctx: Context, session: Session) -> bool:
         a.frame > callback.first_frame for a in mover_announcements(session))
 
 
-def suggests_other_profile(ctx: Context, fix: str) -> bool:
-    """Does the fix suggest analyzing with another profile (step_missing's callback, the
-    callback's refusals, step_out_of_order, announced_not_used of a connection read as
-    the callback: OTHER_PRODUCT_FIX or wrong_way_fix)? Such a finding holds under the
-    profile in force, which may not be the traffic's."""
-    return OTHER_PRODUCT_FIX in fix or fix.startswith(wrong_way_fix(ctx.profile.name))
+def suggests_other_profile(finding: Finding) -> bool:
+    """Does the finding's fix suggest analyzing with another profile (step_missing's
+    callback, the callback's refusals, step_out_of_order, announced_not_used of a
+    connection read as the callback: OTHER_PRODUCT_FIX or wrong_way_fix)? Such a finding
+    holds under the profile in force, which may not be the traffic's. From
+    Finding.other_profile, set by the check that wrote the fix, not from its words."""
+    return bool(finding.other_profile)
 
 
 def profile_first(ctx: Context, finding: Finding, shown: list[Announcement],
@@ -94,7 +95,7 @@ def profile_first(ctx: Context, finding: Finding, shown: list[Announcement],
     unseen: callback_unseen(ctx), which makes the lead a condition."""
     fix = finding.fix
     wrong_way = wrong_way_fix(ctx.profile.name)
-    if not suggests_other_profile(ctx, fix):
+    if not suggests_other_profile(finding):
         return "", fix
     if not shown:
         return "", fix

@@ -34,6 +34,7 @@ from flowcheck.model import (
     RingGap,
     Session,
     Severity,
+    cites_of,
 )
 from flowcheck.ndmp.listeners import listener_of, mover_announcements
 from flowcheck.profiles import Profile, StepSpec
@@ -160,7 +161,7 @@ def _restep(session: Session, spec: StepSpec, profile: str, why: str) -> bool:
                 f"unknown: {step.detail} ({profile}, the default: no profile was given), "
                 f"but as its announcement ({_which(session)}) told it, plain NDMP's "
                 f"three-way backup; whether this job is {profile}'s the capture cannot "
-                f"show: {why}")
+                f"show: {why}", cites=[*step.cites, *cites_of(why)])
             return True
     return False
 

@@ -29,12 +29,13 @@ def wrong_way_fix(profile: str) -> str:
 
 
 def note_profile_followed(ctx: Context) -> None:
-    """After every session's steps: each step_missing that suggests another profile,
-    when another judged session followed this one (every step ok or not applicable, its
-    callback ok), names that session and drops the suggestion."""
+    """After every session's steps: each step_missing that suggests another profile
+    (Finding.other_profile "said": its data, not its words), when another judged session
+    followed this one (every step ok or not applicable, its callback ok), names that
+    session and drops the suggestion."""
     followed: list[Session] | None = None  # read once, on the first such finding
     for index, finding in enumerate(ctx.findings):
-        if finding.code != "step_missing" or OTHER_PRODUCT not in finding.message:
+        if finding.code != "step_missing" or finding.other_profile != "said":
             continue
         if followed is None:
             followed = _followed(ctx)
@@ -46,7 +47,7 @@ def note_profile_followed(ctx: Context) -> None:
             message=finding.message.replace(
                 OTHER_PRODUCT, f"session {model.id} of this capture did, every step of the "
                 f"{ctx.profile.name} profile ok, so the capture is traffic of that profile"),
-            fix=finding.fix.replace(OTHER_PRODUCT_FIX, ""))
+            fix=finding.fix.replace(OTHER_PRODUCT_FIX, ""), other_profile="")
 
 
 def _followed(ctx: Context) -> list[Session]:

@@ -7,7 +7,7 @@ than data connections leave the announcement step unknown (unseen_replies)."""
 from __future__ import annotations
 
 from flowcheck.frame_names import frame_text, frames_words
-from flowcheck.model import NdmpMessage, Session, Severity
+from flowcheck.model import NdmpMessage, Said, Session, Severity
 from flowcheck.sessions import message_op
 from flowcheck.verify.context import Context
 
@@ -32,7 +32,7 @@ def refused_listens(ctx: Context, session: Session) -> list[NdmpMessage]:
             and message_op(m) in LISTENS and m.frame in reported]
 
 
-def refused_words(ctx: Context, session: Session, refused: list[NdmpMessage]) -> str:
+def refused_words(ctx: Context, session: Session, refused: list[NdmpMessage]) -> Said:
     """"1 of 3 DATA_LISTEN requests failed: DATA_LISTEN (frame 250) answered
     ILLEGAL_STATE_ERR: no data endpoint announced for it (ndmp_error_reply)"."""
     stream = ctx.stream_by_uid.get(session.control_uid)
@@ -44,8 +44,8 @@ def refused_words(ctx: Context, session: Session, refused: list[NdmpMessage]) ->
                       f"{m.error_name.removeprefix('NDMP_') if m.error_name else m.error}"
                       for m in refused)
     them = "it" if len(refused) == 1 else "them"
-    return (f"{len(refused)} of {asked} {'/'.join(ops)} requests failed: {named}: no data "
-            f"endpoint announced for {them} (ndmp_error_reply)")
+    return Said(f"{len(refused)} of {asked} {'/'.join(ops)} requests failed: {named}: no "
+                f"data endpoint announced for {them} (ndmp_error_reply)", ["ndmp_error_reply"])
 
 
 def resource_words(ctx: Context, count: int, what: str) -> str:
@@ -77,12 +77,12 @@ def unseen_replies(ctx: Context, session: Session) -> list[NdmpMessage]:
     return asked if len(asked) > len(session.data_connections) else []
 
 
-def unseen_replies_words(session: Session, asked: list[NdmpMessage]) -> str:
+def unseen_replies_words(session: Session, asked: list[NdmpMessage]) -> Said:
     """"3 DATA_LISTEN requests (frames 11, 40, 71) and 2 data connections: the replies
     are in the direction the capture lacks, ..."."""
     count = len(session.data_connections)
     frames = frames_words([m.frame for m in asked], ranges=False, plural=True)
-    return (f"{len(asked)} {message_op(asked[0])} requests ({frames}) and {count} data "
-            f"connection{'s' if count != 1 else ''}: the replies are in the direction the "
-            "capture lacks, so whether each announced an endpoint, or refused it with an "
-            "error (ndmp_error_reply), cannot be seen")
+    return Said(f"{len(asked)} {message_op(asked[0])} requests ({frames}) and {count} data "
+                f"connection{'s' if count != 1 else ''}: the replies are in the direction "
+                "the capture lacks, so whether each announced an endpoint, or refused it "
+                "with an error (ndmp_error_reply), cannot be seen", ["ndmp_error_reply"])

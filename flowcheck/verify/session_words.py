@@ -5,7 +5,7 @@ announcements' addresses are not in the capture."""
 from __future__ import annotations
 
 from flowcheck.frame_names import frame_text
-from flowcheck.model import Session
+from flowcheck.model import Said, Session, cites_of
 from flowcheck.sessions.address_types import unknown_type_words
 from flowcheck.verify.context import Context, session_uids
 
@@ -24,7 +24,7 @@ def retransmitted_words(ctx: Context, session: Session, skip: str | None = None)
     return f"{total} retransmitted packets {where}"
 
 
-def opened_unseen_words(session: Session) -> str:
+def opened_unseen_words(session: Session) -> Said | str:
     """Where the capture lost the opening of a session's control connection (no SYN):
     "before the capture started", "in the gap between ring files A and B
     (capture_ring_gap) or before it" when its first captured packet follows a ring
@@ -32,10 +32,11 @@ def opened_unseen_words(session: Session) -> str:
     gap = session.start_gap
     if gap is None:
         return "before the capture started"
-    return f"in {gap.words()}" + ("" if gap.head else " or before it")
+    words = gap.words()
+    return Said(f"in {words}" + ("" if gap.head else " or before it"), cites_of(words))
 
 
-def cut_announcement_words(session: Session, ctx: Context | None = None) -> str:
+def cut_announcement_words(session: Session, ctx: Context | None = None) -> Said | str:
     """Plain words for announcements whose address the capture does not hold (or holds
     in an address type flowcheck cannot read: their messages' words need `ctx`)."""
     if session.match_reason == "address_type":
@@ -46,26 +47,28 @@ def cut_announcement_words(session: Session, ctx: Context | None = None) -> str:
                  "type is one flowcheck cannot read")
                 + "; data connections matched by direction and ports instead")
     if session.match_reason == "capture_start":
-        return (f"announced {opened_unseen_words(session)}; data connections matched by "
-                "direction and ports")
+        opened = opened_unseen_words(session)
+        return Said(f"announced {opened}; data connections matched by direction and ports",
+                    cites_of(opened))
     if session.match_reason == "packet_filter":
-        return ("the capture holds no packet of the control connection that carries data (a "
-                "filter left them out: capture_filtered), the announcement neither; data "
-                "connections matched by direction and ports instead")
+        return Said("the capture holds no packet of the control connection that carries data "
+                    "(a filter left them out: capture_filtered), the announcement neither; "
+                    "data connections matched by direction and ports instead",
+                    ["capture_filtered"])
     if session.match_reason == "capture_loss":
-        return ("the capture misses part of the control connection (capture_loss says "
-                "why: the sniffer's loss, or frames a capture tool or mirror session cut), "
-                "and the announcement may be in it; data connections matched by direction "
-                "and ports instead")
+        return Said("the capture misses part of the control connection (capture_loss says "
+                    "why: the sniffer's loss, or frames a capture tool or mirror session "
+                    "cut), and the announcement may be in it; data connections matched by "
+                    "direction and ports instead", ["capture_loss"])
     if session.match_reason == "encrypted":
         stream = ctx.stream_by_uid.get(session.control_uid) if ctx else None
         where = "" if stream is None else (
             f" from {frame_text(stream.tls_start)}" if not stream.tls_whole else
             f" from its first byte ({frame_text(stream.tls_start)}; no NDMP message in the "
             "clear)")
-        return (f"the control connection carries TLS{where} (ndmp_undecodable), and the "
-                "announcement is inside it; data connections matched by direction and ports "
-                "instead")
+        return Said(f"the control connection carries TLS{where} (ndmp_undecodable), and the "
+                    "announcement is inside it; data connections matched by direction and "
+                    "ports instead", ["ndmp_undecodable"])
     if session.match_reason == "one_direction":
         return ("the capture holds only one direction of the control connection, so the "
                 "announcement may be in the other; data connections matched by direction "

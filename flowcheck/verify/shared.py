@@ -180,4 +180,4 @@ def shared_step(ctx: Context, session: Session, spec: StepSpec,
     why = f" ({'; '.join(words)})" if words else ""
     return make_step(spec, step.status, step.uids, step.frames,
                      f"session {holder.id}'s data connection, a three-way job{why}: "
-                     f"{step.detail}")
+                     f"{step.detail}", cites=step.cites)

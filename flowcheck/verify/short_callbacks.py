@@ -120,4 +120,5 @@ def report_short_callbacks(ctx: Context) -> None:
                 frames=[f for c in conns for f in opening_frames(c)],
                 ts=min(c.ts for c in conns),
                 allows=Allows(tuple(dict.fromkeys(
-                    [s.remote_agent for s in members] + [s.media_server for s in members]))))
+                    [s.remote_agent for s in members] + [s.media_server for s in members]))),
+                other_profile="said")

@@ -14,6 +14,7 @@ from flowcheck.model import (
     Session,
     Step,
     StepStatus,
+    cites_of,
     connection_ends,
 )
 from flowcheck.profiles import StepSpec
@@ -149,20 +150,31 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
             lead = ("whether a backup or restore started cannot be seen"
                     if silent.startswith("the capture ended") else
                     "the session stopped before a backup or restore could start")
-            return make_step(spec, "unknown", detail=f"unknown: {lead}: {silent}")
+            return make_step(spec, "unknown", detail=f"unknown: {lead}: {silent}",
+                             cites=cites_of(silent))
         if outcome == "midstream":
             # Its DATA_* requests may have gone before the capture started (or in a
             # ring buffer's hole).
+            # A connection held only closing beside the control connection's close
+            # (Session.closing_only) may have carried a resource's data before the
+            # capture: said, counted as none (docs/json.md `status`).
+            closing = ", ".join(f"{uid} {connection_ends(ctx.by_uid[uid])}"
+                                for uid in session.closing_only if uid in ctx.by_uid)
+            opened = opened_unseen_words(session)
             return make_step(spec, "unknown", detail="unknown: whether the session started a "
                              "backup or restore cannot be seen: its control connection opened "
-                             f"{opened_unseen_words(session)}")
+                             f"{opened}" + (
+                                 f"; the capture holds {closing} only closing, beside the "
+                                 "control connection's close: the job's closing, counted as "
+                                 "none of its data connections" if closing else ""),
+                             cites=cites_of(opened))
         stream = ctx.stream_by_uid.get(session.control_uid)
         hidden = unseen_wait(ctx, session) or stream_hidden(ctx, session, stream)
         # An unreadable or lossy stream shows no message that would tell.
         if hidden and (not stream or not stream.messages or job_missed(control, stream)):
             return make_step(spec, "unknown",
                              detail=f"unknown: whether the session started a backup or restore "
-                                    f"cannot be seen: {hidden}")
+                                    f"cannot be seen: {hidden}", cites=cites_of(hidden))
         if session.job_unseen and not ctx.causes.get(session.id):
             # One direction, records cut whole, a last reply cut before its error: no sign
             # of a job is no proof there was none, nor that nothing failed first
@@ -170,7 +182,7 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
             # reply) ended the session as it does in a whole capture.
             return make_step(spec, "unknown", detail="unknown: whether the session started a "
                              "backup or restore, or failed before one, cannot be seen: "
-                             f"{session.job_unseen}")
+                             f"{session.job_unseen}", cites=cites_of(session.job_unseen))
         if session.ended_before_job is not None:
             # Refused at its opening, or closed right after authenticating: it asked
             # nothing, so it browsed nothing (sessions.before_job).
@@ -240,12 +252,15 @@ def _control(ctx: Context, session: Session, spec: StepSpec, conn: Connection) -
             ndmp_port += (f" (NDMP by its content, not the configured ndmp_port "
                           f"{ctx.config.ndmp_port}: rules written for that port do not "
                           "cover it)")
-        ports = ", ".join(p for p in (ndmp_port, port_words(ctx, session, conn)) if p)
+        own = port_words(ctx, session, conn)
+        ports = ", ".join(p for p in (ndmp_port, own) if p)
         detail = connection_detail(ctx, conn, session, ports)
-        if connect_check(ctx, session):
-            detail += f"; {connect_check_words(ctx, session)}"
-        detail += fallback_note(ctx, conn)
-        return make_step(spec, "ok", [conn.uid], opening_frames(conn), detail)
+        check = connect_check_words(ctx, session) if connect_check(ctx, session) else ""
+        if check:
+            detail += f"; {check}"
+        note = fallback_note(ctx, conn)
+        return make_step(spec, "ok", [conn.uid], opening_frames(conn), detail + note,
+                         cites=cites_of(own, check, note))
     if half_open_check(ctx, conn):
         return make_step(spec, "ok", [conn.uid], [*opening_frames(conn), *conn.rst_frames[:1]],
                          half_open_words(conn))
@@ -306,7 +321,7 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
                                "accept in the media server's output chain); the job log "
                                "and the agent's log tell whether it refused the job "
                                f"first{OTHER_PRODUCT_FIX}.", frames=[frame],
-                           ts=due[0], allows=callback_allows(session))
+                           ts=due[0], allows=callback_allows(session), other_profile="fix")
             return make_step(spec, "missing", frames=[frame],
                              detail=callback_seen_detail(seen, frame))
         if session.callback_ambiguous:  # candidates in the capture, not "no callback"
@@ -340,15 +355,16 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
     silent = silent_peer(ctx, session) if session.callback_uid is None else None
     if silent:
         return make_step(spec, "unknown", detail="unknown: no callback in the capture, but "
-                         f"the session stopped before it could come: {silent}")
+                         f"the session stopped before it could come: {silent}",
+                         cites=cites_of(silent))
     left_out = (callback_unseen(ctx, session) or callback_not_due(ctx, session)) \
         if session.callback_uid is None else ""
     if left_out:
         return make_step(spec, "unknown", detail=f"unknown: no callback in the capture, but "
-                         f"{left_out}")
+                         f"{left_out}", cites=cites_of(left_out))
     went_on = went_on_words(ctx, session) if session.callback_uid is None else ""
     if went_on:
-        return make_step(spec, "unknown", detail=f"unknown: {went_on}")
+        return make_step(spec, "unknown", detail=f"unknown: {went_on}", cites=cites_of(went_on))
     last = _last_message(ctx, control) if session.callback_uid is None else None
     if (last is not None and not (control.fin_frames or control.rst_frames)
             and not (session.announced or session.cut_announcements
@@ -387,7 +403,7 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
             f"{lead}. Backup Exec's agent calls the job engine back on that port (TechNote "
             f"step 2); {OTHER_PRODUCT}" + hint + (unreached_words(session, ttls) if ttls else ""),
             fix=unreached_fix(ctx, session) if ttls else unproven_fix(ctx, session),
-            allows=callback_allows(session))
+            allows=callback_allows(session), other_profile="said")
         if stop is None:
             return make_step(spec, "missing",
                              detail="no callback from the agent to the job engine")
@@ -403,25 +419,27 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
     if not note:
         note, session.callback_tied_with = tie_note(ctx, session, conn)
     if not is_open(outcome):
+        failed = failed_opening_words(ctx, conn)
         return make_step(spec, "failed", [conn.uid], opening_frames(conn),
-                         "; ".join(w for w in (failed_opening_words(ctx, conn), note)
-                                   if w))
+                         "; ".join(w for w in (failed, note) if w), cites=cites_of(failed, note))
     ports = port_words(ctx, session, conn)
     if not ports_in_range(ctx, session, conn):
         # newuser59: a callback tied by order says so whatever its status (its
         # sessions[].callback_tied_with says so in the JSON).
         return make_step(spec, "violated", [conn.uid], opening_frames(conn),
                          "; ".join(w for w in (f"port outside the configured range: {ports}",
-                                               note) if w))
-    # Seen only closing (sessions.only_closing.claim_closing): named by its direction and
-    # ports alone, which a data connection's may share (newuser65 late-killed.pcap).
+                                               note) if w), cites=cites_of(ports, note))
+    # Seen only closing (sessions.only_closing.name_closing_callbacks): named by its
+    # direction, ports and close (no job message between it and the control connection's
+    # close), which a data connection's may share (newuser65 late-killed.pcap).
     closing = (f"seen only closing (its FIN, {frame_text(conn.fin_frames[0])}, beside the "
-               "control connection's close): taken for the callback by its direction and "
-               "ports alone" if session.callback_closing and conn.fin_frames else "")
+               "control connection's close, no job message between): taken for the "
+               "callback by its direction, ports and that close alone"
+               if session.callback_closing and conn.fin_frames else "")
     return make_step(spec, "ok", [conn.uid], opening_frames(conn),
                      "; ".join(w for w in (closing, connection_detail(ctx, conn, session,
                                                                       ports), note)
-                               if w))
+                               if w), cites=cites_of(ports, note))
 
 
 def _port_only_hint(ctx: Context) -> str:

@@ -41,7 +41,9 @@ def check_unannounced(ctx: Context) -> None:
     ambiguous = {uid for s in judged_sessions for uid in s.callback_ambiguous}
     groups: dict[tuple[str, str, int], list[Connection]] = defaultdict(list)
     for conn in ctx.connections:
-        if conn.role != "other" or conn.resp_p == ctx.config.ndmp_port \
+        # A session's connection of role other is its closing (Session.closing_only).
+        if conn.role != "other" or conn.session is not None \
+                or conn.resp_p == ctx.config.ndmp_port \
                 or conn.uid in ctx.tied_reported or conn.uid in ambiguous:
             continue
         pair = {conn.orig_h, conn.resp_h}

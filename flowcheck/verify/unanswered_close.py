@@ -21,7 +21,7 @@ request the agent could not serve, frame 457, passed).
 from __future__ import annotations
 
 from flowcheck.frame_names import frame_text
-from flowcheck.model import Connection, Session
+from flowcheck.model import Connection, Said, Session
 from flowcheck.sessions import message_op
 from flowcheck.tcp_sequence import SEQUENCE_SPACE, seq_ahead
 from flowcheck.verify.context import Context
@@ -33,7 +33,8 @@ CONNECT_CLOSE_BYTES = 28  # record mark (4) + NDMP header (24), no body
 _NORMAL_END = {0, 1, CONNECT_CLOSE_BYTES, CONNECT_CLOSE_BYTES + 1}
 
 
-def unanswered_close_words(ctx: Context, session: Session, control: Connection) -> str:
+def unanswered_close_words(ctx: Context, session: Session,
+                           control: Connection) -> Said | str:
     """Why step 3 is unknown when the agent (the control connection's responder) closed
     it first with bytes of the media server's acknowledged after its last NDMP message
     that no normal end explains and that the capture does not hold as messages (its
@@ -67,33 +68,36 @@ def unanswered_close_words(ctx: Context, session: Session, control: Connection) 
     if unanswered in _NORMAL_END or unanswered >= SEQUENCE_SPACE // 2:
         return ""
     agent, media = control.resp_h, control.orig_h
-    if ctx.lacks((media, agent), control.ts):
+    lost = not ctx.lacks((media, agent), control.ts)  # the words cite capture_loss
+    if not lost:
         unseen = (f"The capture holds only {agent}'s side of the control connection, so "
                   f"what {media} asked cannot be seen")
     else:
         unseen = (f"The capture lacks those bytes of {media}'s (the sniffer lost them: "
                   f"capture_loss), so what {media} asked cannot be seen")
     if media_closed:  # it sent nothing after its last message (fin_unseen 0)
-        return (f"after its last NDMP message, the {message_op(last)} {last.type} ("
-                f"{frame_text(last.frame)}), {agent} acknowledged {unanswered:,} B more of "
-                f"{media}'s "
-                f"control stream{' than the capture holds' if read else ''} and answered "
-                f"none of it; then {media} closed the control connection "
-                f"({fin_words(control, stream)}): those bytes are more than a "
-                f"CONNECT_CLOSE ({CONNECT_CLOSE_BYTES:,} B), the one request NDMP leaves "
-                f"unanswered, and the FIN. {unseen} (a request {agent} never answered, "
-                f"{media} giving up on it; see the NDMP log of the agent)")
+        return Said(f"after its last NDMP message, the {message_op(last)} {last.type} ("
+                    f"{frame_text(last.frame)}), {agent} acknowledged {unanswered:,} B more of "
+                    f"{media}'s "
+                    f"control stream{' than the capture holds' if read else ''} and answered "
+                    f"none of it; then {media} closed the control connection "
+                    f"({fin_words(control, stream)}): those bytes are more than a "
+                    f"CONNECT_CLOSE ({CONNECT_CLOSE_BYTES:,} B), the one request NDMP leaves "
+                    f"unanswered, and the FIN. {unseen} (a request {agent} never answered, "
+                    f"{media} giving up on it; see the NDMP log of the agent)",
+                    ["capture_loss"] if lost else [])
     if stream.fin_unseen:  # its own bytes before the FIN the capture lacks
         answered = (f"sent {stream.fin_unseen:,} B the capture lacks (its sequence numbers "
                     "show them) that may answer some of it, then closed")
         unseen += f", nor what {agent} answered"
     else:
         answered = "answered none of it and closed"
-    return (f"after its last NDMP message, the {message_op(last)} {last.type} ("
-            f"{frame_text(last.frame)}), {agent} acknowledged {unanswered:,} B more of "
-            f"{media}'s control "
-            f"stream{' than the capture holds' if read else ''}, {answered} the control "
-            f"connection (FIN, {frame_text(stream.fin.frame)}): not a CONNECT_CLOSE "
-            f"({CONNECT_CLOSE_BYTES:,} B), the one request NDMP leaves unanswered. {unseen} "
-            f"(another resource's DATA_LISTEN that {agent} could not serve, no free port "
-            "left in its range, ends a job so; see the NDMP log of the agent)")
+    return Said(f"after its last NDMP message, the {message_op(last)} {last.type} ("
+                f"{frame_text(last.frame)}), {agent} acknowledged {unanswered:,} B more of "
+                f"{media}'s control "
+                f"stream{' than the capture holds' if read else ''}, {answered} the control "
+                f"connection (FIN, {frame_text(stream.fin.frame)}): not a CONNECT_CLOSE "
+                f"({CONNECT_CLOSE_BYTES:,} B), the one request NDMP leaves unanswered. {unseen} "
+                f"(another resource's DATA_LISTEN that {agent} could not serve, no free port "
+                "left in its range, ends a job so; see the NDMP log of the agent)",
+                ["capture_loss"] if lost else [])

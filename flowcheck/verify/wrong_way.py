@@ -51,7 +51,8 @@ def report_wrong_way(ctx: Context, session: Session, spec: StepSpec,
             f"profile expects the {expected} to open {them} (step {spec.number}).",
             f"{wrong_way_fix(ctx.profile.name)}{body}",
             session=session, conn=wrong_way[0],
-            frames=[f for c in wrong_way for f in opening_frames(c)], allows=allows)
+            frames=[f for c in wrong_way for f in opening_frames(c)], allows=allows,
+            other_profile="fix")
     return openers
 
 
