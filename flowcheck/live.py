@@ -5,8 +5,8 @@ the reader's batches (connections.seams: two records written swapped with a read
 pipe ending between them are taken in time order). Every `interval` seconds of
 packet time, a copy of the tracker and collector is finished and analysed; findings that
 no later packet can take back are reported at once ("certain"), the rest wait for the
-final report when the capture stops. Each check sees every record read: the batch held
-for the look-ahead is fed to the check's copy of the tracker. A silence counts only as
+final report when the capture stops. Each check sees every record read: the check's copy
+of the tracker tracks the batch the tracker holds for the look-ahead. A silence counts only as
 the files' analysis counts it (flowcheck.verify.evidence); the final report adds the
 time the sniffer ran on after the last packet, which a file cannot show.
 
@@ -161,7 +161,6 @@ class LiveVerifier:
         wall time without a packet after which the check runs anyway (None: never; only
         for a stream that is a capture running now, whose quiet pipe is a quiet link)."""
         from flowcheck.connections import ConnectionTracker
-        from flowcheck.connections.seam_holder import SeamHolder
         from flowcheck.ndmp import NdmpCollector, looks_like_ndmp
 
         self.config = config
@@ -174,9 +173,6 @@ class LiveVerifier:
                                          rto=config.retransmission_timeout,
                                          arp_watch=config.remote_agents,
                                          tunnel_ports=tunnel_ports(config))
-        # The last batch read, held for the next one's look-ahead (not in self.tracker
-        # yet; in every check's snapshot).
-        self.seams = SeamHolder()
         self.reported: set[tuple] = set()
         self._last_check: float | None = None
         self._now = 0.0  # the capture's clock: never runs backwards
@@ -214,10 +210,9 @@ class LiveVerifier:
             batch = next(batches, None)
             if batch is None:
                 break
-            ready = self.seams.push(batch)
-            if ready is not None:
-                self.tracker.feed(ready)
-            del ready
+            # The tracker holds it for the next one's look-ahead (connections.seams);
+            # every check's snapshot tracks it (finish).
+            self.tracker.feed(batch)
             if len(batch):
                 self._last_ts, self._read_at = float(batch.ts[-1]), time.monotonic()
                 self._last_read = (self._last_ts, self._read_at)
@@ -227,8 +222,7 @@ class LiveVerifier:
             if self._now - self._last_check >= self.interval:
                 self._last_check = self._now
                 yield from self._certain_findings(reader.captures)
-        if (rest := self.seams.flush()) is not None:
-            self.tracker.feed(rest)
+        self.tracker.flush()
         # The sniffer ran on after the last packet until it was stopped: that silence is
         # capture time too (evidence that a SYN went unanswered). A quiet link already
         # checked counted part of it: the end is no earlier than that.
@@ -281,8 +275,7 @@ class LiveVerifier:
         # Finishing is final for a tracker, so the snapshot works on copies: memory and
         # time follow the number of connections, not the packets read so far.
         tracker, collector, captures = copy.deepcopy((self.tracker, self.collector, captures))
-        if self.seams.held is not None:
-            tracker.feed(self.seams.held)
+        tracker.flush()  # the batch held for the look-ahead (shared: seams.SeamHolder)
         analysis = self._analyse(tracker, collector, captures, ended_at=ended_at)
         rto = self.config.retransmission_timeout
         quiet = {c.uid for c in analysis.traffic.connections

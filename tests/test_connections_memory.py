@@ -126,19 +126,20 @@ def short_connections(path: Path, count: int) -> Path:
 
 def batch_peak(path: Path, count: int, monkeypatch: pytest.MonkeyPatch) -> int:
     """The most bytes allocated at once while the tracker takes one batch (above what
-    was allocated before it), the capture read in one chunk."""
-    feed = connections.ConnectionTracker.feed
+    was allocated before it), the capture read in one chunk. ConnectionTracker._track
+    tracks one batch (feed holds each for the next one's look-ahead)."""
+    track = connections.ConnectionTracker._track
     peaks = []
 
     def measured(self: connections.ConnectionTracker, batch: PacketBatch) -> object:
         before = tracemalloc.get_traced_memory()[0]
         tracemalloc.reset_peak()
         try:
-            return feed(self, batch)
+            return track(self, batch)
         finally:
             peaks.append(tracemalloc.get_traced_memory()[1] - before)
 
-    monkeypatch.setattr(connections.ConnectionTracker, "feed", measured)
+    monkeypatch.setattr(connections.ConnectionTracker, "_track", measured)
     tracemalloc.start()
     try:
         result = track_connections([str(path)], chunk_size=32 << 20)

@@ -10,7 +10,7 @@ bytes stop at SEAM_BYTES.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +18,27 @@ from test_connections_states import handshake, pkt
 from test_connections_util import ACK, FIN, PSH
 from test_connections_util import write_pcap as write
 
-from flowcheck.connections import seams, track_connections
+from flowcheck.connections import track_connections
+from flowcheck.connections.seams import SeamHolder
 from flowcheck.sources import iter_batches
+from flowcheck.sources.batch import PacketBatch
 
 CHUNK = 64 << 10
 SIZE = 1400
 MOVED_AT_MOST = 1 << 20  # connections.seams.SEAM_BYTES
+
+
+def _handed_on(batches: Iterable[PacketBatch]) -> Iterator[PacketBatch]:
+    """The batches as ConnectionTracker.feed tracks them: each pushed through its
+    look-ahead (SeamHolder), the held one last."""
+    holder = SeamHolder()
+    for batch in batches:
+        ready = holder.push(batch)
+        if ready is not None and len(ready):
+            yield ready
+    rest = holder.flush()
+    if rest is not None:
+        yield rest
 
 
 def transfer(mport: int, segments: int) -> list[bytes]:
@@ -57,7 +72,7 @@ def test_two_connections_each_in_order_move_a_record_or_two(tmp_path: Path) -> N
     most the last record moves. Tracked as each connection alone."""
     path = lagged(tmp_path / "lag.pcap", 600)
     read = [len(b) for b in iter_batches([str(path)], chunk_size=CHUNK)]
-    fed = [len(b) for b in seams.across_seams(iter_batches([str(path)], chunk_size=CHUNK))]
+    fed = [len(b) for b in _handed_on(iter_batches([str(path)], chunk_size=CHUNK))]
     assert len(read) >= 10 and sum(fed) == sum(read)
     assert max(abs(n - r) for n, r in zip(fed, read, strict=False)) <= 2, (read, fed)
     ours = track_connections([str(path)], chunk_size=CHUNK).connections
@@ -81,7 +96,7 @@ def test_moved_bytes_stop_at_seam_bytes(tmp_path: Path) -> None:
     path = write(tmp_path / "back.pcap", 1, packets, times=times)
     read = [int(b.caplen.sum()) for b in iter_batches([str(path)], chunk_size=CHUNK)]
     fed = [int(b.caplen.sum()) for b in
-           seams.across_seams(iter_batches([str(path)], chunk_size=CHUNK))]
+           _handed_on(iter_batches([str(path)], chunk_size=CHUNK))]
     assert len(read) >= 10 and sum(fed) == sum(read)
     assert max(fed) <= max(read) + MOVED_AT_MOST, (max(fed), max(read))
 
@@ -106,7 +121,7 @@ def test_a_seam_copies_only_the_records_it_moves(tmp_path: Path) -> None:
             read.append(batch)
             yield batch
 
-    fed = list(seams.across_seams(kept()))
+    fed = list(_handed_on(kept()))
     moved = [(f, r) for f, r in zip(fed[1:], read[1:], strict=False) if f.frame0 < r.frame0]
     assert len(moved) >= 5, [len(b) for b in fed]
     for joined, own in moved:

@@ -10,13 +10,13 @@ import gc
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import field
+from itertools import chain
 from typing import TYPE_CHECKING, BinaryIO
 
 from flowcheck.connections.clock import ClockStep, clock_finding, clock_step, written_finding
 from flowcheck.connections.duplicates import copies_finding, host_tool_copies, interface_copies
 from flowcheck.connections.flows import FlowKey, address_text
 from flowcheck.connections.joined_order import joined_finding, joined_pieces
-from flowcheck.connections.seams import across_seams
 from flowcheck.connections.tracker import ConnectionTracker
 from flowcheck.decode.skipped import Skipped
 from flowcheck.decode.tunnels import STANDARD_PORTS, TunnelPorts
@@ -198,9 +198,14 @@ def track_connections(inputs: Sequence[str | BinaryIO], *, ndmp_port: int = 1000
             if not (again and points.wanted):
                 with _collection_off():
                     # No reference to a fed batch may stay while the next chunk is read (its
-                    # buffer is then free for the read's).
-                    for batch in across_seams(_parts(reader)):
-                        tracker.feed(batch)
+                    # buffer is then free for the read's). The tracker holds the last one
+                    # fed for its look-ahead (connections.seams): None, at the end, has it
+                    # tracked before the last look at the capture points.
+                    for batch in chain(_parts(reader), [None]):
+                        if batch is None:
+                            tracker.flush()
+                        else:
+                            tracker.feed(batch)
                         del batch
                         if points.wanted and not points.active:
                             if again:
@@ -240,8 +245,8 @@ BATCH_RECORDS = 1 << 16
 
 def _parts(batches: Iterable[PacketBatch]) -> Iterator[PacketBatch]:
     """The batches, each cut into parts of at most BATCH_RECORDS records, as even as
-    they come (views of the batch's arrays and buffer; across_seams then takes each
-    part's seam as a chunk's)."""
+    they come (views of the batch's arrays and buffer; the tracker's look-ahead,
+    connections.seams, then takes each part's seam as a chunk's)."""
     for batch in batches:
         count = -(-len(batch) // BATCH_RECORDS)
         if count <= 1:

@@ -1,6 +1,7 @@
 """Records written out of time order across the end of a read chunk.
 
-The readers hand the tracker one batch per read chunk (16 MiB). A connection's packets
+The readers hand the tracker one batch per read chunk (16 MiB; a caller of
+ConnectionTracker.feed, batches of any size). A connection's packets
 written out of time order by less than NTP's step threshold are taken in time order
 within a batch (flowcheck.connections.by_time.in_time_order); a pair written swapped
 with the chunk ending between them would be taken in the file's order, the later
@@ -23,11 +24,17 @@ into it: room for the record or two that usually move), or, when they do not fit
 copy of the next batch's buffer. Memory: one batch held (one chunk buffer) besides the
 one being tracked and the one being read ahead; nothing of a batch handed on is kept
 while the next is read (tests/test_connections_memory.py).
+
+SeamHolder is the look-ahead one batch at a time, the tracker's: ConnectionTracker.feed
+pushes each batch, tracks what push() hands on and flushes the held one when the reading
+is over, so no caller's batch cuts change what it reads (a file's read chunks, live's
+reads of its sniffer's pipe, a test's batches of a few packets:
+tests/test_chunk_size_backwards.py). A copy of a holder (live's checks copy the tracker:
+flowcheck.live) shares the held batch: a batch is never changed once read, and copying
+it would copy its chunk.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterable, Iterator
 
 import numpy as np
 
@@ -36,7 +43,7 @@ from flowcheck.connections.flows import Endpoint, numbered_flows
 from flowcheck.decode import decode_batch
 from flowcheck.sources.batch import PacketBatch
 
-__all__ = ["SEAM_BYTES", "SEAM_RECORDS", "across_seams", "clean_cut", "moved_across"]
+__all__ = ["SEAM_BYTES", "SEAM_RECORDS", "SeamHolder", "clean_cut", "moved_across"]
 
 # A seam's look-ahead: at most the last SEAM_RECORDS records of a batch, and of them at
 # most SEAM_BYTES of captured bytes (always the last record), may move to the next
@@ -44,24 +51,37 @@ __all__ = ["SEAM_BYTES", "SEAM_RECORDS", "across_seams", "clean_cut", "moved_acr
 SEAM_RECORDS = 4096
 SEAM_BYTES = 1 << 20
 
-def across_seams(batches: Iterable[PacketBatch]) -> Iterator[PacketBatch]:
-    """The batches, each one's last records stamped after one of the next batch's first
-    records of their own connection (written out of time order across the seam) moved
-    to the next batch. One batch at a time (live's reads): seam_holder.SeamHolder."""
-    held: PacketBatch | None = None
-    for batch in batches:
-        if held is None:
-            held = batch
-            continue
-        ready, held = moved_across(held, batch)
-        del batch
-        if len(ready):
-            yield ready
-        # Nothing of the batch handed on stays referenced while the next is read: its
-        # buffer is free again before the reader's next read takes one.
-        del ready
-    if held is not None:
-        yield held
+
+class SeamHolder:
+    """push() hands on the batch before the one pushed, its last records written across
+    the seam moved to the pushed one (moved_across); None for the first. `held`:
+    the batch kept for the next one's look-ahead, not handed on yet. flush(): the held
+    batch, as it is (the reading is over)."""
+
+    __slots__ = ("held",)
+
+    def __init__(self) -> None:
+        self.held: PacketBatch | None = None
+
+    def __deepcopy__(self, memo: dict[int, object]) -> SeamHolder:
+        """A holder of the same batch (not copied: the module's docstring)."""
+        twin = SeamHolder()
+        twin.held = self.held
+        return twin
+
+    def push(self, batch: PacketBatch) -> PacketBatch | None:
+        """The batch before `batch`, ready for the tracker (None: none yet); `batch`,
+        with the records moved to its start, is held."""
+        if self.held is None:
+            self.held = batch
+            return None
+        ready, self.held = moved_across(self.held, batch)
+        return ready
+
+    def flush(self) -> PacketBatch | None:
+        """The held batch (None: none), no longer held."""
+        rest, self.held = self.held, None
+        return rest
 
 
 def moved_across(before: PacketBatch, after: PacketBatch) -> tuple[PacketBatch, PacketBatch]:

@@ -28,6 +28,10 @@ advertisements go to `arp` (model.arp).
 In a batch whose records go back in time, the paths take each connection's packets
 written out of time order by less than NTP's step threshold in time order
 (flowcheck.connections.by_time.in_time_order): a batch in time order costs nothing more.
+`feed` tracks each batch when the next comes, the records at its end written out of time
+order across the seam moved to the next (connections.seams): where the caller cuts its
+batches changes nothing (a pair written swapped with a cut between them was taken in the
+file's order: tests/test_chunk_size_backwards.py).
 Capture copies (a packet captured twice, flowcheck.connections.copies) are marked per
 batch before any path takes the packets; every path counts a copy as a packet and
 nothing else, so the paths stay equal.
@@ -72,6 +76,7 @@ from flowcheck.connections.packet_identity import captured_ends, header_identiti
 from flowcheck.connections.parked_table import ParkedTable
 from flowcheck.connections.per_packet import PerPacketPath
 from flowcheck.connections.runs import SMALL_FLOW, SMALL_FLOWS_FOR_LISTS, RunPaths
+from flowcheck.connections.seams import SeamHolder
 from flowcheck.connections.short import ShortPass
 from flowcheck.connections.short_flows import ShortFlows
 from flowcheck.connections.stamped_identity import stamped_identities
@@ -82,7 +87,6 @@ from flowcheck.decode import (
     FRAGMENT,
     NON_TCP,
     UNDECODABLE,
-    DecodedBatch,
     FragmentCarry,
     decode_batch,
 )
@@ -135,7 +139,9 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
         self.fragment_carry = FragmentCarry()
         self._copy = np.zeros(0, bool)
         self._columns = None  # the batch's fields for the per-packet path (per_packet)
-        self._batch: PacketBatch | None = None  # the batch being fed (connections.sack)
+        self._batch: PacketBatch | None = None  # the batch being tracked (connections.sack)
+        # The last batch fed, held for the next one's look-ahead (connections.seams).
+        self._seams = SeamHolder()
         self.clock = ClockSteps()  # where the capture's clock steps back
         # Connections seen only as ICMP quotes of their SYNs (flowcheck.connections.icmp).
         self.quoted = QuotedAttempts()
@@ -184,8 +190,26 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
 
     # -- batches ---------------------------------------------------------------------
 
-    def feed(self, batch: PacketBatch) -> DecodedBatch:
-        """Account for one batch; returns its decode."""
+    def feed(self, batch: PacketBatch) -> None:
+        """Take the capture set's next batch. The batch before it is tracked now, its
+        last records written out of time order across its end (stamped after a record
+        of their own connection at this batch's start, by less than CLOCK_STEP_SECONDS)
+        moved to this one (connections.seams), which is held for the next batch's
+        look-ahead (`flush`, `finish`): a connection's packets are taken in time order
+        however the caller cut the batches (tests/test_chunk_size_backwards.py)."""
+        ready = self._seams.push(batch)
+        if ready is not None and len(ready):
+            self._track(ready)
+
+    def flush(self) -> None:
+        """Track the batch `feed` holds (the reading is over, or a check needs every
+        packet fed counted; finish does it too)."""
+        rest = self._seams.flush()
+        if rest is not None and len(rest):
+            self._track(rest)
+
+    def _track(self, batch: PacketBatch) -> None:
+        """Account for one batch, its seams' records moved (`feed`)."""
         decoded = decode_batch(batch, skipped_flows=self.skipped_tally.flows,
                                ports=self.tunnel_ports, carry=self.fragment_carry)
         self.packets += len(batch)
@@ -355,6 +379,7 @@ class ConnectionTracker(ShortFlows, PerPacketPath, IcmpAttach, RunPaths):
         Sequence: the short pass's records made when read, opened_records)."""
         if self._finished is not None:
             return self._finished
+        self.flush()
         # Parked connections' records were closed when made (short.ShortPass.commit).
         for c in sorted(self._all, key=_record_first_frame):
             record = c.record
