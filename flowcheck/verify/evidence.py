@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Literal
 
-from flowcheck.durations import span_words
+from flowcheck.durations import ended_words, span_words
 from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Finding, Session, connection_ends
 from flowcheck.sessions import (
@@ -299,7 +299,7 @@ def unseen_why(ctx: Context, conn: Connection) -> str:
     # A lone SYN that may be a resend: its connect's earlier tries (verify.unseen_tries).
     tries = earlier_tries(ctx, conn) if outcome == "unanswered" else None
     went = after_last(ctx, conn)
-    return (f"the capture ended {span_words(went)} after its last {what}, "
+    return (f"{ended_words(went, f'its last {what}')}, "
             f"{before_retry_words(ctx.config, went)}, and no retransmission"
             + (", RST or ICMP answer was seen" if not untied else f" or RST was seen; {untied}")
             + (f"; {earlier_tries_words(conn, tries)}" if tries else ""))
@@ -370,7 +370,7 @@ def ended_early(ctx: Context, session: Session | None, event: str, ts: float,
     went = after(ctx, ts, frame)
     return ctx.add(
             "capture_ended_early",
-            f"The capture ended {span_words(went)} after {event}"
+            ended_words(went, event, "The capture", clause=True)
             + (f", before {waits}" if waits else f", {before_retry_words(ctx.config, went)}")
             + f": {unseen} cannot be seen.{' ' + shown if shown else ''} A packet missing "
             "from the capture is not a packet the network dropped."
