@@ -7,7 +7,8 @@ of the four data connections was reset with no FIN acknowledged on it; the data 
 Run 14: two TLS-start IPv6 backups, job 2's agent killed, captured `-Q out` on the media
 server: steps 4 and 5 said "the capture stopped after resource 1 of 4" though the capture
 ran 5.9 s on and the media server's ACK one past the agent's bytes may be the agent's FIN
-(flowcheck.verify.unseen_resources).
+(flowcheck.verify.unseen_resources), and named the TLS stream's last packet its "last NDMP
+message" (unseen_resources.last_message_words).
 Run 19: a dual-stack callback whose ACK the media server's input chain drops, captured
 on the agent: the accept-queue fix said "restart the agent service" for the media
 server's job engine (flowcheck.verify.ack_unheard._queue_fix).
@@ -56,6 +57,17 @@ def test_an_unseen_fin_of_the_agent_is_not_said_to_be_the_capture_stopping() -> 
             "or RST of the control connection"), steps[number].detail
         assert "fd77::3's FIN, or one last byte" in steps[number].detail
         assert "the capture stopped" not in steps[number].detail
+
+
+def test_a_tls_control_streams_last_packet_is_not_named_an_ndmp_message() -> None:
+    """The killed job's control stream is in TLS from its first byte (frame 9): its last
+    packet (frame 142, the media server's record) was named "last NDMP message"."""
+    analysis = shared_analysis(KILLED)
+    [killed] = [s for s in analysis.sessions if s.remote_agent == "fd77::3"]
+    for step in killed.steps[3:]:
+        assert "last NDMP message" not in step.detail
+        assert ("(its NDMP messages in TLS from frame 9 on; last packet: frame 142)"
+                in step.detail), step.detail
 
 
 def test_a_callback_accept_queue_fix_names_the_job_engine_not_the_agent() -> None:
