@@ -79,3 +79,23 @@ def test_a_callback_accept_queue_fix_names_the_job_engine_not_the_agent() -> Non
     assert ("restart the job engine (the media server's service the agent calls back) on "
             "10.77.0.1") in finding.fix
     assert "agent service" not in finding.fix
+
+
+def test_one_direction_fix_of_a_capture_taken_on_the_media_server() -> None:
+    """`tcpdump -i any -Q out` on the media server: capture_one_direction's fix said
+    "Capture both directions: on the media server itself", where the capture was taken;
+    its Linux cooked marks prove the point (the media server's SYNs sent by the capture
+    host), so the fix says so and names the capture there without -Q, the agent, or a
+    SPAN of both directions. An Ethernet capture of one direction, which no mark places,
+    keeps the plain fix."""
+    analysis = shared_analysis(KILLED)
+    fixes = [f.fix for f in analysis.findings if f.code == "capture_one_direction"]
+    assert len(fixes) == 2
+    for fix, agent in zip(fixes, ("fd77::2", "fd77::3"), strict=True):
+        assert fix.startswith("This capture was taken on the media server fd77::1 itself "
+                              "(its Linux cooked headers mark fd77::1's SYNs to "), fix
+        assert "on the media server itself" not in fix
+        assert "tcpdump without -Q" in fix and f"or on the agent {agent}, or a SPAN" in fix
+    plain = shared_analysis(HERE.parent / "lab" / "one-direction-out.pcap")
+    [fix] = [f.fix for f in plain.findings if f.code == "capture_one_direction"]
+    assert fix.startswith("Capture both directions: on the media server itself")

@@ -37,6 +37,7 @@ from flowcheck.verify.cut_icmp import untied_words
 from flowcheck.verify.gave_up import gave_up_at_once
 from flowcheck.verify.kept import left_out_words
 from flowcheck.verify.lone_synack import lone_synack, lone_synack_words
+from flowcheck.verify.one_way_point import one_direction_fix
 from flowcheck.verify.openings_only import handshakes_only
 from flowcheck.verify.own_unreachable import own_stack_refused
 from flowcheck.verify.retry_wait import before_retry_words
@@ -155,9 +156,7 @@ def _one_direction(ctx: Context, missing: dict[tuple[str, str], list[Connection]
                        "captured direction shows, such as an ICMP reject, a listener that never "
                        "answered a connection it announced or a job engine that never answered "
                        "the agent's callback, is still reported).",
-                       "Capture both directions: on the media server itself, or a SPAN session "
-                       "of both received and sent traffic (tcpdump without -Q), on a path both "
-                       "directions take.", conn=conns[0],
+                       one_direction_fix(ctx, sender, receiver), conn=conns[0],
                        frames=[f for c in conns[:5] for f in opening_frames(c)])
         ctx.one_direction.setdefault((sender, receiver), []).append(said)
 
