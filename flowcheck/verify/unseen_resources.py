@@ -123,7 +123,8 @@ def last_message_words(stream: NdmpStream, control: Connection,
     run 14 named a TLS record "last NDMP message"."""
     messages = [m for m in stream.messages if before is None or m.frame < before]
     tls = stream.tls_start
-    if tls is not None and (not messages or messages[-1].frame < tls):
+    if tls is not None and (before is None or tls < before) and (
+            not messages or messages[-1].frame < tls):
         in_tls = f"its NDMP messages in TLS from {frame_text(tls)} on"
         return in_tls if before is not None else \
             f"{in_tls}; last packet: {frame_text(control.last_frame)}"
