@@ -70,3 +70,18 @@ def long_span_words(seconds: float) -> str:
         return f"{days} day{'s' if days > 1 else ''} {hours} h {minutes} min"
     return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
+
+def ended_words(went: float, what: str, subject: str = "the capture", *,
+                clause: bool = False) -> str:
+    """How long a capture ran on after an event, as the words say it: "the capture
+    ended 41.9 ms after the last SYN"; with no capture time after it (the event is the
+    file's last packet, or shares its stamp) "the capture ends with the last SYN": a
+    "0 ms" wait names a wait the capture never showed (field check 71: "the capture
+    ended 0 ms after the last SYN" of a file whose last packet was that SYN). subject:
+    "the capture", "it". clause: `what` is a clause ("the data connection ... was
+    reset"), said "ended right after ..., with no capture time after it"."""
+    if went > 0:
+        return f"{subject} ended {span_words(went)} after {what}"
+    if clause:
+        return f"{subject} ended right after {what}, with no capture time after it"
+    return f"{subject} ends with {what}"

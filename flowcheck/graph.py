@@ -1,7 +1,8 @@
 """The connection graph: hosts and their endpoints as nodes, connections as edges.
 
 Host nodes are the IP addresses; endpoint nodes are "ip:port" and hang off their host
-with a "port" edge (key "port:ip:port"). Every TCP connection is a "connection" edge
+with a "port" edge (key "port:ip:port", an IPv6 endpoint's "port:fd00::1_10000": graph_id).
+Every TCP connection is a "connection" edge
 (key: its uid; the keys are the GraphML edge ids, so unique) from the originator's
 endpoint to the responder's, carrying uid, role, step, conn_state, bytes, session and
 outcome (established, unanswered, refused, handshake_incomplete, aborted: reset by its
@@ -103,5 +104,19 @@ def _add_endpoint(graph: nx.MultiDiGraph, host: str, port: int,
         graph.add_node(node, kind="endpoint", host=host, port=port, label=node)
         # The key is the edge's GraphML id, which must be unique: "port" on each one made
         # ten alike on one ring capture (newuser65), and Gephi or yEd may merge them.
-        graph.add_edge(host, node, key=f"port:{node}", kind="port")
+        graph.add_edge(host, node, key=f"port:{graph_id(node)}", kind="port")
     return node
+
+
+def graph_id(name: str) -> str:
+    """A node's name as a GraphML id, which must be an XML NMTOKEN (GraphML's schema:
+    letters, digits, ".", "-", "_", ":"): an IPv6 endpoint "[fd00::1]:10000" becomes
+    "fd00::1_10000" (brackets are no NMTOKEN characters; "_" is in no address, so no two
+    names meet); a host address or an IPv4 endpoint stays as it is. Any other character
+    outside the production (an address's "%zone") is written "-XX-", its code point in
+    hex."""
+    if name.startswith("[") and "]:" in name:
+        host, port = name[1:].rsplit("]:", 1)
+        name = f"{host}_{port}"
+    return "".join(c if c.isascii() and (c.isalnum() or c in "._:-") else f"-{ord(c):x}-"
+                   for c in name)

@@ -136,7 +136,7 @@ def test_a_merge_holding_the_agents_arrivals_places_its_firewall() -> None:
     10.77.0.2 with no router between them")."""
     unanswered = _unanswered(shared_analysis(MERGED))
     # The capture ended at the ninth SYN (task resentsyn): what it cannot show, said.
-    assert ("got no answer in the capture (over 19.4 s; it ended 0 ms after the last, so "
+    assert ("got no answer in the capture (over 19.4 s; it ends with the last, so "
             "whether that one or a later resend got through cannot be seen): the SYNs "
             "reached a capture point on 10.77.0.2, or on the "
             "first router from 10.77.0.1 toward it, which passed none of them on (each is in "

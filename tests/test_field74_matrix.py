@@ -7,7 +7,8 @@ of the four data connections was reset with no FIN acknowledged on it; the data 
 Run 14: two TLS-start IPv6 backups, job 2's agent killed, captured `-Q out` on the media
 server: steps 4 and 5 said "the capture stopped after resource 1 of 4" though the capture
 ran 5.9 s on and the media server's ACK one past the agent's bytes may be the agent's FIN
-(flowcheck.verify.unseen_resources).
+(flowcheck.verify.unseen_resources), and named the TLS stream's last packet its "last NDMP
+message" (unseen_resources.last_message_words).
 Run 19: a dual-stack callback whose ACK the media server's input chain drops, captured
 on the agent: the accept-queue fix said "restart the agent service" for the media
 server's job engine (flowcheck.verify.ack_unheard._queue_fix).
@@ -58,6 +59,17 @@ def test_an_unseen_fin_of_the_agent_is_not_said_to_be_the_capture_stopping() -> 
         assert "the capture stopped" not in steps[number].detail
 
 
+def test_a_tls_control_streams_last_packet_is_not_named_an_ndmp_message() -> None:
+    """The killed job's control stream is in TLS from its first byte (frame 9): its last
+    packet (frame 142, the media server's record) was named "last NDMP message"."""
+    analysis = shared_analysis(KILLED)
+    [killed] = [s for s in analysis.sessions if s.remote_agent == "fd77::3"]
+    for step in killed.steps[3:]:
+        assert "last NDMP message" not in step.detail
+        assert ("(its NDMP messages in TLS from frame 9 on; last packet: frame 142)"
+                in step.detail), step.detail
+
+
 def test_a_callback_accept_queue_fix_names_the_job_engine_not_the_agent() -> None:
     analysis = shared_analysis(CALLBACK)
     assert analysis.verdict == "fail"
@@ -67,3 +79,23 @@ def test_a_callback_accept_queue_fix_names_the_job_engine_not_the_agent() -> Non
     assert ("restart the job engine (the media server's service the agent calls back) on "
             "10.77.0.1") in finding.fix
     assert "agent service" not in finding.fix
+
+
+def test_one_direction_fix_of_a_capture_taken_on_the_media_server() -> None:
+    """`tcpdump -i any -Q out` on the media server: capture_one_direction's fix said
+    "Capture both directions: on the media server itself", where the capture was taken;
+    its Linux cooked marks prove the point (the media server's SYNs sent by the capture
+    host), so the fix says so and names the capture there without -Q, the agent, or a
+    SPAN of both directions. An Ethernet capture of one direction, which no mark places,
+    keeps the plain fix."""
+    analysis = shared_analysis(KILLED)
+    fixes = [f.fix for f in analysis.findings if f.code == "capture_one_direction"]
+    assert len(fixes) == 2
+    for fix, agent in zip(fixes, ("fd77::2", "fd77::3"), strict=True):
+        assert fix.startswith("This capture was taken on the media server fd77::1 itself "
+                              "(its Linux cooked headers mark fd77::1's SYNs to "), fix
+        assert "on the media server itself" not in fix
+        assert "tcpdump without -Q" in fix and f"or on the agent {agent}, or a SPAN" in fix
+    plain = shared_analysis(HERE.parent / "lab" / "one-direction-out.pcap")
+    [fix] = [f.fix for f in plain.findings if f.code == "capture_one_direction"]
+    assert fix.startswith("Capture both directions: on the media server itself")

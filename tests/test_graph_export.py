@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
@@ -76,6 +77,43 @@ def test_graphml_edge_ids_are_unique(tmp_path: Path) -> None:
     assert {(f"{A}:6001", f"{M}:5002", "Cd"), (M, f"{M}:5002", f"port:{M}:5002")} <= set(ids)
     back = nx.read_graphml(path, force_multigraph=True)
     assert back.number_of_edges() == len(ids)
+
+
+# XML 1.0's Nmtoken production (NameChar+), the type of GraphML's node and edge ids
+# (graphml.xsd), over the characters an address, a port and a uid hold.
+_NMTOKEN = re.compile(r"[A-Za-z0-9._:\-\u00b7\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u037d"
+                      r"\u037f-\u1fff\u200c-\u200d\u203f-\u2040\u2070-\u218f"
+                      r"\u2c00-\u2fef\u3001-\ud7ff\uf900-\ufdcf\ufdf0-\ufffd]+")
+
+
+def test_graphml_ids_are_nmtokens_with_ipv6_endpoints(tmp_path: Path) -> None:
+    """An IPv6 endpoint's node and its port edge were "[fd00::1]:10000" and
+    "port:[fd00::1]:10000": brackets are no NMTOKEN characters, so a validating GraphML
+    reader refuses them. Every id, node and edge, must match the production, and stay
+    unique; the node's label keeps the endpoint as the reports write it."""
+    config = build_config({"profile": "ndmp"})
+    m6, a6 = "fd00::1", "fd00::2"
+    control = Connection("Cc", m6, 5001, a6, 10000, 0.0, last_ts=9.0, syn_frames=[1],
+                         synack_frames=[2], established=True, conn_state="SF")
+    other = Connection("Co", M, 5001, A, 10000, 1.0, last_ts=9.0, syn_frames=[3],
+                       synack_frames=[4], established=True, conn_state="SF")
+    connections = [control, other]
+    profile = load_profile("ndmp")
+    sessions = build_sessions(connections, [], config, profile)
+    check_all(connections, [], sessions, config, profile)
+    path = tmp_path / "g.graphml"
+    write_graph(build_graph(connections, sessions), path)
+    root = ET.parse(path).getroot()
+    ns = "{http://graphml.graphdrawing.org/xmlns}"
+    nodes = [node.get("id") for node in root.iter(f"{ns}node")]
+    edges = [edge.get("id") for edge in root.iter(f"{ns}edge")]
+    for name in [*nodes, *edges]:
+        assert _NMTOKEN.fullmatch(name), name
+    assert len(set(nodes)) == len(nodes) == 8 and len(set(edges)) == len(edges) == 6
+    assert {"fd00::1_5001", "fd00::2_10000", f"{M}:5001"} <= set(nodes)
+    assert {"port:fd00::1_5001", f"port:{M}:5001", "Cc", "Co"} <= set(edges)
+    back = nx.read_graphml(path, force_multigraph=True)
+    assert back.nodes["fd00::2_10000"]["label"] == "[fd00::2]:10000"
 
 
 def test_node_link_json(tmp_path: Path) -> None:

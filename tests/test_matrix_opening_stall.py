@@ -32,7 +32,7 @@ def _stalled_at_opening(capture: Path, config: Path) -> None:
     assert "sent its first 60 B (from NOTIFY_CONNECTED" in message
     assert "It stalled at its first bytes, right after the handshake" in message
     [session] = analysis.sessions
-    assert [s.status for s in session.steps] == ["ok"] + ["unknown"] * 4
+    assert [s.status for s in session.steps] == ["ok"] + ["not_applicable"] * 4
     assert "port check" not in session.steps[0].detail
 
 
@@ -88,7 +88,7 @@ def test_the_agents_side_only_shows_the_stall_at_the_opening() -> None:
     assert "sent nothing that reached 10.77.0.2 but the handshake and at most a FIN" in message
     assert "or 10.77.0.1's ACKs on the way back" in message
     [session] = analysis.sessions
-    assert [s.status for s in session.steps] == ["ok"] + ["unknown"] * 4
+    assert [s.status for s in session.steps] == ["ok"] + ["not_applicable"] * 4
     assert "capture_one_direction" in {f.code for f in analysis.findings}
 
 

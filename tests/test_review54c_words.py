@@ -114,8 +114,9 @@ def test_a_data_connection_open_before_its_first_packet_is_not_said_to_open(
     [data] = [f for f in document["findings"]
               if f["code"] == "capture_ended_early" and f["uid"] == "C2"]
     assert data["message"].startswith(
-        "The capture ended 0 ms after the data connection C2's first captured packet "
-        "(its opening is not in the capture), before its data could be seen: whether the "
+        "The capture ended right after the data connection C2's first captured packet "
+        "(its opening is not in the capture), with no capture time after it, before its "
+        "data could be seen: whether the "
         "backup data flowed on it cannot be seen."), data["message"]
     [step] = [s for s in document["sessions"][0]["steps"] if s["step"] == 4]
     assert step["detail"].endswith("after the data connection's first captured packet (its "

@@ -83,8 +83,9 @@ def test_a_data_reset_at_the_end_and_an_unanswered_request_are_one_finding(
     analysis = stored_analysis(capture, config_path=NDMJOB / "flowcheck.toml")
     [early] = [f for f in analysis.findings if f.code == "capture_ended_early"]
     assert early.uid == "C2" and early.message.startswith(
-        "The capture ended 0 ms after the data connection 10.77.0.2:6015 -> "
-        "10.77.0.1:5014 was reset mid-transfer (RST, frame 1003)")
+        "The capture ended right after the data connection 10.77.0.2:6015 -> "
+        "10.77.0.1:5014 was reset mid-transfer (RST, frame 1003), with no capture time "
+        "after it")
     assert (" The capture ended 0.144 ms after the backup's request DATA_GET_STATE (frame "
             "991), before the answer came") in early.message
     assert 991 in early.frames and 1003 in early.frames

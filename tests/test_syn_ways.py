@@ -217,7 +217,7 @@ def test_field53_run9_data_syns_captured_on_the_agent_blame_its_firewall() -> No
     [finding] = [f for f in analysis.findings if f.code == "data_unanswered"]
     assert finding.frames[:3] == [478, 2380, 2382]
     # The capture ended at the third SYN (task resentsyn): what it cannot show, said.
-    assert (f"got no answer in the capture (3 SYNs over 2.05 s; it ended 0 ms after the last, "
+    assert (f"got no answer in the capture (3 SYNs over 2.05 s; it ends with the last, "
             "so whether that one or a later resend got through cannot be seen): "
             f"{A}'s own firewall drops them: the SYNs reached {A} (each "
             "is in the capture twice at one hop limit, 64: its Linux cooked headers mark one "

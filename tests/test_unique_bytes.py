@@ -243,3 +243,20 @@ def test_a_capture_joined_mid_stream_counts_each_byte_captured_once(tmp_path: Pa
     assert {c["orig_p"]: (c["orig_bytes"], c["orig_unique_bytes"])
             for c in document["connections"]} == {
         40011: (3000, 3000), 40012: (3000, 2000), 40013: (3000, 3000), 40014: (3001, 3000)}
+
+
+def test_step_one_says_each_byte_once_and_the_resends_apart() -> None:
+    """A control connection whose agent resent its 60 B greeting 8 times (tcptrace: 60
+    unique bytes): step 1 read "540 B agent -> media server", tshark's sum, where step 5
+    counts each byte once (field check 71 runs 13 and 21): now the bytes once, the resends
+    apart, as step 5 says them."""
+    capture = CAPTURES / "lab" / "media-range-ack-dropped.pcap"
+    [(_, unique)] = tcptrace_unique(capture).values()
+    assert unique == 60
+    document = run_json("analyze", str(capture), "--format", "json")
+    [conn] = document["connections"]
+    assert conn["resp_unique_bytes"] == 60 and conn["resp_bytes"] == 540
+    detail = document["sessions"][0]["steps"][0]["detail"]
+    assert "540 B agent -> media server" not in detail
+    assert ("60 B agent -> media server (each byte once: 480 B more sent again, 540 B of "
+            "TCP payload with them)") in detail

@@ -89,3 +89,27 @@ def test_a_last_ack_one_past_the_unseen_side_is_no_proof_the_job_was_open(
     assert all((one_more in words) == agent_fin for words in said)
     assert all((still_open in words) != agent_fin for words in said)
     assert ("the restore may not have been over" in early.message) == agent_fin
+
+
+def test_last_message_words_name_no_ndmp_message_inside_tls() -> None:
+    """The words that name a control stream's last message (steps 4-5 here, and
+    control_closed before a FIN): a clear stream names its last message; one that went
+    on in TLS after it names none (a TLS record is no NDMP message), its last packet
+    instead, or, before a FIN, nothing more than the TLS."""
+    from flowcheck.model import Connection, NdmpMessage, NdmpStream
+    from flowcheck.verify.unseen_resources import last_message_words
+
+    control = Connection("C1", "10.0.0.1", 5001, "10.0.0.2", 10000, 0.0, last_frame=142)
+    clear = [NdmpMessage(5, 0.1, "resp", 1, "request", 0x502, "NOTIFY_CONNECTED", 0, 0),
+             NdmpMessage(7, 0.2, "orig", 2, "request", 0x900, "CONNECT_OPEN", 0, 0)]
+    stream = NdmpStream("C1", 4, messages=list(clear))
+    assert last_message_words(stream, control) == "last NDMP message: frame 7"
+    stream.tls_from = {"orig": 9, "resp": 10}
+    assert last_message_words(stream, control) == (
+        "its NDMP messages in TLS from frame 9 on; last packet: frame 142")
+    assert last_message_words(stream, control, before=140) == (
+        "its NDMP messages in TLS from frame 9 on")
+    assert last_message_words(stream, control, before=8) == "last NDMP message: frame 7"
+    stream.messages = []
+    assert last_message_words(stream, control) == (
+        "its NDMP messages in TLS from frame 9 on; last packet: frame 142")

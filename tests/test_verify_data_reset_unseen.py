@@ -98,9 +98,9 @@ def test_a_reset_the_capture_ends_right_after_is_unknown_not_a_pass(tmp_path: Pa
     assert analysis.verdict == "inconclusive"
     [early] = [f for f in analysis.findings if f.code == "capture_ended_early"]
     assert early.message.startswith(
-        "The capture ended 0 ms after the data connection 10.77.0.1:5003 -> "
-        "10.77.0.2:6002 was reset mid-transfer (RST, frame 301), before a halt of its job "
-        "could be seen: whether the job halted normally after it")
+        "The capture ended right after the data connection 10.77.0.1:5003 -> "
+        "10.77.0.2:6002 was reset mid-transfer (RST, frame 301), with no capture time after "
+        "it, before a halt of its job could be seen: whether the job halted normally after it")
     assert "data_reset" not in {f.code for f in analysis.findings}
 
 

@@ -1,7 +1,8 @@
 """A control connection that stalled at its first bytes (field check trial 34 D4): the
 media server drops every non-SYN packet to its media range, which holds its own control
 connection's source port, so the agent's greeting is resent and never acknowledged:
-`control_stalled` with the later steps unknown, not `step_missing` for the callback with
+`control_stalled` with the later steps not reached (`not_applicable`: nothing after the
+opening was due), not `step_missing` for the callback with
 a capture-filter hint (the capture had no filter).
 
 The stored capture's whole result is a regress expectation
@@ -38,8 +39,11 @@ def test_greeting_never_acknowledged_is_control_stalled_not_a_missing_callback()
     assert {4, 12} <= set(finding.frames)  # the greeting, its last resend
     steps = analysis.sessions[0].steps
     assert steps[0].status == "ok"
-    assert [s.status for s in steps[1:]] == ["unknown"] * 4
+    # Nothing after the opening was due (the finding says so): not reached, not unknown.
+    assert [s.status for s in steps[1:]] == ["not_applicable"] * 4
+    assert all(s.detail.startswith("not reached: ") for s in steps[1:])
     assert "control_stalled" in steps[1].detail
+    assert analysis.sessions[0].kind_unknown  # no browse claimed
 
 
 def test_a_greeting_the_media_server_acknowledged_is_no_opening_stall(

@@ -46,7 +46,7 @@ def test_a_capture_cut_before_the_job_stopped_does_not_say_it_stopped(tmp_path: 
     verdict, [session] = _cut(tmp_path, "callback-blocked", 21)
     assert verdict == "fail"  # step 2's four unanswered SYNs: callback_unanswered
     assert session.steps[1].status == "failed"
-    words = ("the capture ended 0 ms after step 2's last packet (frame 21) with the control "
+    words = ("the capture ends with step 2's last packet (frame 21) with the control "
              "connection still open, no FIN, RST or CONNECT_CLOSE on it: whether the job "
              "stopped after step 2 failed, as a job does, or went on to a backup or restore "
              "cannot be seen")
@@ -107,7 +107,7 @@ def test_settle_browse_reads_the_step_not_its_words() -> None:
                                         "anything showed a backup, a restore or a browse")
 
 
-FLOW_CUT = ("unknown: no data connection opened in the capture, but it ended 0 ms after the "
+FLOW_CUT = ("unknown: no data connection opened in the capture, but it ends with the "
             "last SYN to {endpoint} (frame {frame}) with the control connection still open, "
             "no FIN, RST or CONNECT_CLOSE on it: whether that SYN or a later resend got "
             "through and the data moved after the capture's end cannot be seen")

@@ -48,7 +48,11 @@ def write_graph(graph: nx.MultiDiGraph, path: str | Path) -> None:
     target = Path(path)
     suffix = target.suffix.lower()
     if suffix == ".graphml":
-        text = "\n".join(nx.generate_graphml(graph)) + "\n"
+        from flowcheck.graph import graph_id
+
+        # GraphML's ids are NMTOKENs: an IPv6 endpoint's brackets are not (graph_id).
+        named = nx.relabel_nodes(graph, {node: graph_id(node) for node in graph}, copy=True)
+        text = "\n".join(nx.generate_graphml(named)) + "\n"
     elif suffix == ".json":
         data = nx.node_link_data(graph, edges="links")
         text = json.dumps(data, indent=2, default=str) + "\n"

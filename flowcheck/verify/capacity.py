@@ -29,7 +29,7 @@ from flowcheck.verify.context import Context, endpoint
 from flowcheck.verify.range_need import need_words, stopped_need
 from flowcheck.verify.range_overlap import ranges_overlap
 from flowcheck.verify.range_stop import RangeStop
-from flowcheck.verify.range_stops import RANGE_SETTING, Usage, port_usage
+from flowcheck.verify.range_stops import RANGE_SETTING, Usage, port_usage, refused_listener
 
 
 def check_capacity(ctx: Context) -> None:
@@ -37,7 +37,7 @@ def check_capacity(ctx: Context) -> None:
     _range_holds_ndmp_port(ctx)
     usage = port_usage(ctx)
     peaks = {which: _range_too_small(ctx, which, usage[which]) for which in ("media", "agent")}
-    _reused_within_hold(ctx, usage, peaks)
+    _reused_within_hold(ctx, port_usage(ctx, refused=True), peaks)
 
 
 def _range_holds_ndmp_port(ctx: Context) -> None:
@@ -313,9 +313,14 @@ def _reused_within_hold(ctx: Context, usage: dict[str, Usage],
     for which, by_port in usage.items():
         for (host, port), spans in sorted(by_port.items()):
             spans = sorted(spans, key=lambda s: (s[0], s[2].first_frame))
-            busy_until = spans[0][1]
+            # A refused connection to a listener's port held nothing there: it is no
+            # earlier use of the port, only a new one that may have met it still held.
+            busy_until = spans[0][1] if not refused_listener(spans[0][2], (host, port)) \
+                else None
             for (_, _, before), (start, end, conn) in pairwise(spans):
-                gap = start - busy_until
+                if refused_listener(conn, (host, port)) and busy_until is None:
+                    continue
+                gap = start - busy_until if busy_until is not None else 0.0
                 if 0 < gap < hold and not _retry_to_listener(before, conn, host, port):
                     ctx.add("port_reused_within_hold",
                             f"Port {endpoint(host, port)} ({which} side) was used again by a "
@@ -325,7 +330,8 @@ def _reused_within_hold(ctx: Context, usage: dict[str, Usage],
                                        peaks[which].get(host)),
                             session=ctx.session_of(conn), conn=conn)
                     break  # one finding per port
-                busy_until = max(busy_until, end)
+                if not refused_listener(conn, (host, port)):
+                    busy_until = end if busy_until is None else max(busy_until, end)
 
 
 def _reuse_fix(ctx: Context, which: str, end: tuple[str, int],

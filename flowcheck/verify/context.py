@@ -98,6 +98,10 @@ class Context:
     # Sessions whose NDMP peer stopped answering, or had not answered when the capture
     # ended (flowcheck.verify.no_reply): session id -> why, for the steps it left unknown.
     silent_peer: dict[str, str] = field(default_factory=dict)
+    # Sessions of silent_peer whose later steps were not due: the control connection
+    # stalled at its first bytes, no NDMP session opened (verify.opening_stall); their
+    # steps 2-5 read `not_applicable` (not reached), not `unknown`.
+    not_due: set[str] = field(default_factory=set)
     # Sessions whose last request had no answer yet when the capture ended, its
     # capture_ended_early added (flowcheck.verify.no_reply): session id -> (that finding,
     # how long after the request the capture ended, "DATA_GET_STATE (frame 2142)"), for

@@ -29,6 +29,7 @@ from flowcheck.verify.reset_answer import closed_before_reset
 from flowcheck.verify.silent_sender import silent_sender, silent_words
 from flowcheck.verify.snapped_halts import SNAPPED_FROM_WORDS, SNAPPED_WORDS, headers_whole
 from flowcheck.verify.three_way_close import MOVER_STARTS, agent_closed_first, gave_up_words
+from flowcheck.verify.unseen_resources import last_message_words
 from flowcheck.verify.unseen_start import running_data, unseen_start_words
 
 
@@ -78,6 +79,9 @@ def report_closed(ctx: Context, session: Session, stream: NdmpStream, control: C
     begun = (unseen_start_words(ctx, session) if start is None else
              f"{message_op(start)}, {frame_text(start.frame)}")
     last_words = f"; last NDMP message: {frame_text(last.frame)}" if last is not None else ""
+    tls = stream.tls_start
+    if tls is not None and tls < fin and (last is None or last.frame < tls):
+        last_words = f"; {last_message_words(stream, control, fin)}"  # no message named
     what = ("its mover was active" if start is not None and message_op(start) in MOVER_STARTS else
             "the job was running" if resource == 1 else
             f"the job's resource {resource} was running")

@@ -151,10 +151,13 @@ def _early_answer_words(conn: Connection) -> str:
 def bytes_words(conn: Connection, session: Session) -> str:
     """Payload bytes each way, named by role: "700 B agent -> media server, ...", each
     byte the capture holds counted once (capture copies left out, as
-    bytes_each_way.sent_each_way does); for a side the capture holds no segment of, the
-    bytes its peer's ACKs acknowledge instead ("agent -> media server not captured (980 B
-    of it acknowledged, and its FIN)": sessions.unseen.acked_words), or its FIN's when
-    the capture holds its direction elsewhere (sessions.held_elsewhere)."""
+    bytes_each_way.sent_each_way does, and resends: Connection.unique_sent), the bytes
+    sent again said apart as step 5 says them ("60 B agent -> media server (each byte
+    once: 480 B more sent again, 540 B of TCP payload with them)"); for a side the
+    capture holds no segment of, the bytes its peer's ACKs acknowledge instead ("agent ->
+    media server not captured (980 B of it acknowledged, and its FIN)":
+    sessions.unseen.acked_words), or its FIN's when the capture holds its direction
+    elsewhere (sessions.held_elsewhere)."""
     media, _ = conn_sides(conn, session)
     media_is_orig = media == (conn.orig_h, conn.orig_p)
     words = []
@@ -162,11 +165,14 @@ def bytes_words(conn: Connection, session: Session) -> str:
                          (not media_is_orig, "agent -> media server")):
         side: Direction = "orig" if is_orig else "resp"
         sent = conn.sent_once(side)
+        once = conn.unique_sent(side)
+        again = (f" (each byte once: {sent - once:,} B more sent again, {sent:,} B of TCP "
+                 "payload with them)" if sent > once else "")
         unseen = f"{way} not captured ({acked_words(conn, side)})" if (
             conn.orig_acked_unseen if is_orig else conn.resp_acked_unseen) else ""
         words.append(f"0 B {way} (its FIN not captured, acknowledged)"
                      if unseen and not sent and conn.side_held_elsewhere
-                     else unseen if unseen and not sent else f"{sent:,} B {way}")
+                     else unseen if unseen and not sent else f"{once:,} B {way}{again}")
     return ", ".join(words)
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Literal
 
-from flowcheck.durations import span_words
+from flowcheck.durations import ended_words, span_words
 from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Finding, Session, connection_ends
 from flowcheck.sessions import (
@@ -37,6 +37,7 @@ from flowcheck.verify.cut_icmp import untied_words
 from flowcheck.verify.gave_up import gave_up_at_once
 from flowcheck.verify.kept import left_out_words
 from flowcheck.verify.lone_synack import lone_synack, lone_synack_words
+from flowcheck.verify.one_way_point import one_direction_fix
 from flowcheck.verify.openings_only import handshakes_only
 from flowcheck.verify.own_unreachable import own_stack_refused
 from flowcheck.verify.retry_wait import before_retry_words
@@ -155,9 +156,7 @@ def _one_direction(ctx: Context, missing: dict[tuple[str, str], list[Connection]
                        "captured direction shows, such as an ICMP reject, a listener that never "
                        "answered a connection it announced or a job engine that never answered "
                        "the agent's callback, is still reported).",
-                       "Capture both directions: on the media server itself, or a SPAN session "
-                       "of both received and sent traffic (tcpdump without -Q), on a path both "
-                       "directions take.", conn=conns[0],
+                       one_direction_fix(ctx, sender, receiver), conn=conns[0],
                        frames=[f for c in conns[:5] for f in opening_frames(c)])
         ctx.one_direction.setdefault((sender, receiver), []).append(said)
 
@@ -299,7 +298,7 @@ def unseen_why(ctx: Context, conn: Connection) -> str:
     # A lone SYN that may be a resend: its connect's earlier tries (verify.unseen_tries).
     tries = earlier_tries(ctx, conn) if outcome == "unanswered" else None
     went = after_last(ctx, conn)
-    return (f"the capture ended {span_words(went)} after its last {what}, "
+    return (f"{ended_words(went, f'its last {what}')}, "
             f"{before_retry_words(ctx.config, went)}, and no retransmission"
             + (", RST or ICMP answer was seen" if not untied else f" or RST was seen; {untied}")
             + (f"; {earlier_tries_words(conn, tries)}" if tries else ""))
@@ -370,7 +369,7 @@ def ended_early(ctx: Context, session: Session | None, event: str, ts: float,
     went = after(ctx, ts, frame)
     return ctx.add(
             "capture_ended_early",
-            f"The capture ended {span_words(went)} after {event}"
+            ended_words(went, event, "The capture", clause=True)
             + (f", before {waits}" if waits else f", {before_retry_words(ctx.config, went)}")
             + f": {unseen} cannot be seen.{' ' + shown if shown else ''} A packet missing "
             "from the capture is not a packet the network dropped."

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from itertools import groupby
 
-from flowcheck.durations import span_words
+from flowcheck.durations import ended_words
 from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Session
 from flowcheck.sessions.classify import seen_closing
@@ -59,7 +59,7 @@ def flow_after_cut(ctx: Context, session: Session, conns: list[Connection]) -> s
         return None
     went, last = min(cuts, key=lambda cut: cut[0])
     to = endpoint(last.resp_h, last.resp_p)
-    return (f"no data connection opened in the capture, but it ended {span_words(went)} "
-            f"after the last SYN to {to} ({frame_text(last.last_frame)}) "
+    return (f"no data connection opened in the capture, but "
+            f"{ended_words(went, f'the last SYN to {to}', 'it')} ({frame_text(last.last_frame)}) "
             f"{still_open_words(ctx, session)}: whether that SYN or a later resend got "
             "through and the data moved after the capture's end cannot be seen")

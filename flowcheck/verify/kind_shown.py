@@ -21,7 +21,7 @@ evidence stays FAIL (the verdict rule: its error finding).
 
 from __future__ import annotations
 
-from flowcheck.durations import span_words
+from flowcheck.durations import ended_words
 from flowcheck.frame_names import frame_text, frames_words
 from flowcheck.model import Connection, Session, Step
 from flowcheck.profiles import StepSpec
@@ -109,7 +109,7 @@ def after_failed(ctx: Context, session: Session, spec: StepSpec) -> Step | None:
         what = (f"step {failed.step}'s last packet" if conn is not None else
                 "the control connection's last packet")
         step = make_step(spec, "unknown", detail=(
-            f"unknown: the capture ended {span_words(after_last(ctx, last))} after {what} "
+            f"unknown: {ended_words(after_last(ctx, last), what)} "
             f"({frame_text(last.last_frame)}) {still_open_words(ctx, session)}: whether the job "
             "stopped after step "
             f"{failed.step} {_how(failed)}, as a job does, or went on to a backup or "

@@ -5,7 +5,8 @@ acknowledged, the other side sending nothing (field check trial 34 D4: the media
 dropping every non-SYN packet to its media range, which holds its own control
 connection's source port, read `step_missing` for the callback with a capture-filter
 hint). No job started on it, so flowcheck.verify.running judges it without one; the
-later steps are unknown ("the session stopped before it could come"), not missing.
+later steps are not reached (`not_applicable`: "the session stopped before it could
+come", Context.not_due), not missing: nothing after the opening was due.
 
 Where the capture was taken. Linux cooked marks that prove it taken on the receiver
 (verify.capture_host.proven_host, `marked`) prove the dropped packets reached it: its
@@ -99,7 +100,8 @@ def report_opening_stall(ctx: Context, session: Session, stream: NdmpStream,
     """control_stalled for opening_stalled: the head as every stall's (stall_words), the
     reading of packets dropped after the SYN towards the receiver (a rule for SYN only,
     a stateful firewall on an asymmetric route), the fix on the receiver's input chain
-    and the firewalls between; the session's later steps unknown (Context.silent_peer)."""
+    and the firewalls between; the session's later steps not reached
+    (Context.silent_peer, not_due)."""
     roles = (("the media server", "the agent") if stall.side == "orig"
              else ("the agent", "the media server"))
     sender, receiver = control.host(stall.side), control.host(other_direction(stall.side))
@@ -148,6 +150,7 @@ def report_opening_stall(ctx: Context, session: Session, stream: NdmpStream,
     ctx.silent_peer[session.id] = Said(
         f"the control connection stalled at its first bytes: {roles[0]}'s were never "
         f"acknowledged ({connection_ends(control)}, control_stalled)", ["control_stalled"])
+    ctx.not_due.add(session.id)
 
 
 def _taken_words(on: CaptureHostProof | None, receiver: str, sender: str) -> str:

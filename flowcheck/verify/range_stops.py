@@ -29,6 +29,7 @@ from flowcheck.durations import span_words
 from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Session
 from flowcheck.plan import holds_port, usable_ports
+from flowcheck.sessions.classify import connection_outcome
 from flowcheck.verify.context import Context, session_uids
 from flowcheck.verify.end_roles import role_ends
 from flowcheck.verify.half_open import half_open_check
@@ -44,7 +45,7 @@ RANGE_SETTING = {"media": "\"Enable media server TCP dynamic port range\"",
                  "agent": "\"Enable remote agent TCP dynamic port range\""}
 
 
-def port_usage(ctx: Context) -> dict[str, Usage]:
+def port_usage(ctx: Context, *, refused: bool = False) -> dict[str, Usage]:
     """Ports each side of the sessions' connections bound, by side ("media", "agent"),
     on its host's clock (two hosts' captures merged: two_clocks). Not a side-traffic
     session's (Session.side: a port check, another service, not the job): its ports are
@@ -52,7 +53,12 @@ def port_usage(ctx: Context) -> dict[str, Usage]:
     a port a data connection had used was port_reused_within_hold). Nor a probe's (a
     traceroute's or a half-open port check's control connection, no job: step 1 says
     what it was): traceroute -T draws each probe's port at random, and one drawn twice
-    read port_reused_within_hold (verdicts56's lab). The NDMP port is not counted."""
+    read port_reused_within_hold (verdicts56's lab). The NDMP port is not counted, nor
+    the listener's port of a refused connection (a RST or ICMP reject to its SYN: no
+    socket took it there, so it was neither in use nor held after; counted, it made a
+    range's peak one port more: range_too_small, a step's "no port left"); refused:
+    those too, for port_reused_within_hold to name a refused connection to a port held
+    before (refused_listener tells them apart)."""
     usage: dict[str, Usage] = {"media": defaultdict(list), "agent": defaultdict(list)}
     for session in ctx.sessions:
         control = ctx.by_uid.get(session.control_uid)
@@ -62,9 +68,17 @@ def port_usage(ctx: Context) -> dict[str, Usage]:
         for uid in session_uids(session):
             conn = ctx.by_uid[uid]
             for which, side in role_ends(ctx, conn, session):
+                if not refused and refused_listener(conn, side):
+                    continue  # no socket held the refused listener's port
                 if side[1] != ctx.config.ndmp_port:
                     usage[which][side].append((*own_span(ctx, conn, side[0]), conn))
     return usage
+
+
+def refused_listener(conn: Connection, side: tuple[str, int]) -> bool:
+    """Is `side` (host, port) the listener's end of a refused connection (a RST or ICMP
+    reject to its SYN), a port no socket of the connection held?"""
+    return side == (conn.resp_h, conn.resp_p) and connection_outcome(conn) == "refused"
 
 
 def full_range(ctx: Context, which: str, host: str, start: float, end: float

@@ -153,6 +153,8 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
             lead = ("whether a backup or restore started cannot be seen"
                     if silent.startswith("the capture ended") else
                     "the session stopped before a backup or restore could start")
+            if session.id in ctx.not_due:  # nothing after the opening was due
+                return _not_due(spec, f"not reached: {lead}: {silent}", cites_of(silent))
             return make_step(spec, "unknown", detail=f"unknown: {lead}: {silent}",
                              cites=cites_of(silent))
         if outcome == "midstream":
@@ -357,6 +359,9 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
                          "cannot be seen (capture with tcpdump -s 0)")
     silent = silent_peer(ctx, session) if session.callback_uid is None else None
     if silent:
+        if session.id in ctx.not_due:
+            return _not_due(spec, "not reached: no callback in the capture, the session "
+                            f"stopped before it could come: {silent}", cites_of(silent))
         return make_step(spec, "unknown", detail="unknown: no callback in the capture, but "
                          f"the session stopped before it could come: {silent}",
                          cites=cites_of(silent))
@@ -488,3 +493,12 @@ def _control_over(ctx: Context, control: Connection) -> bool:
     capture went on long enough after it opened."""
     return bool(control.fin_frames or control.rst_frames) or \
         after_opened(ctx, control) >= ctx.config.retransmission_timeout
+
+
+def _not_due(spec: StepSpec, detail: str, cites: tuple[str, ...]) -> Step:
+    """A later step of a session whose control connection stalled at its first bytes
+    (Context.not_due): `not_applicable`, not reached after step 1 (Step.stopped_after:
+    the kind says why, verify.kind_shown); cites: the codes `detail` names (Step.cites)."""
+    step = make_step(spec, "not_applicable", detail=detail, cites=cites)
+    step.stopped_after = 1
+    return step

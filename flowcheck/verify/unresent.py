@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from flowcheck.durations import span_words
+from flowcheck.durations import ended_words, span_words
 from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, NdmpMessage, Session
 from flowcheck.sessions.classify import connection_outcome, message_op, seen_closing
@@ -141,7 +141,7 @@ def next_resend_due(conns: Sequence[Connection]) -> float:
 def resend_cut_words(cut: tuple[float, Connection]) -> str:
     """"the capture ended 0 ms after the last SYN, so whether that one or a later resend
     got through cannot be seen" (resend_cut)."""
-    return (f"the capture ended {span_words(cut[0])} after the last SYN, so whether that "
+    return (f"{ended_words(cut[0], 'the last SYN')}, so whether that "
             "one or a later resend got through cannot be seen")
 
 
@@ -218,7 +218,8 @@ def unheard_cut(ctx: Context, conn: Connection) -> float | None:
 def unheard_cut_words(conn: Connection, went: float) -> str:
     """What a capture that ended `went` seconds after such a connection (unheard_cut)
     cannot show, without a leading capital or a full stop."""
-    return (f"the capture ended {span_words(went)} after this connection's last packet "
+    last = "this connection's last packet"
+    return (f"{ended_words(went, last)} "
             f"({frame_text(conn.last_frame)}), so whether a later ACK from {conn.orig_h} reached "
             f"{conn.resp_h} cannot be seen (the resent SYN-ACKs show none had until then)")
 
@@ -240,7 +241,7 @@ def cut_answer_words(conns: Sequence[Connection], words: str,
     syns = sum(syn_count(c) for c in conns)
     return (f"{words} ({'' if counted else f'{syns} SYNs '}over "
             f"{span_words(max(0.0, cut[1].last_ts - first.ts))}; "
-            f"it ended {span_words(cut[0])} after the last, so whether that one or a later "
+            f"{ended_words(cut[0], 'the last', 'it')}, so whether that one or a later "
             "resend got through cannot be seen)")
 
 

@@ -13,7 +13,7 @@ control_closed, or the steps as they are)."""
 from __future__ import annotations
 
 from flowcheck.frame_names import frame_text
-from flowcheck.model import Connection, Session, connection_ends
+from flowcheck.model import Connection, NdmpStream, Session, connection_ends
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import seen_closing
 from flowcheck.verify.context import Context
@@ -43,7 +43,7 @@ def unseen_resources_words(ctx: Context, session: Session, count: int) -> str | 
     seen = resources_seen(ctx, session, count)
     if seen >= resources:
         return None
-    last = stream.messages[-1].frame if stream.messages else control.last_frame
+    last = last_message_words(stream, control)
     rest = resources - seen
     starts = job_starts(ctx, session, stream)
     halted = not starts or any(message_op(m) in HALTS and m.frame > starts[-1].frame
@@ -58,11 +58,11 @@ def unseen_resources_words(ctx: Context, session: Session, count: int) -> str | 
         # seed 137 run 14: a killed agent's FIN, the capture 5.9 s longer).
         head = (f"the capture holds {seen} of the {resources} configured resources")
         return (f"{head}: it holds no FIN or RST of the control connection "
-                f"{connection_ends(control)} (last NDMP message: {frame_text(last)}), but "
+                f"{connection_ends(control)} ({last}), but "
                 f"{closed}, so whether it was still open at the capture's end cannot be "
                 f"seen, and {later}")
     return (f"{head}: the control connection {connection_ends(control)} is still open at "
-            f"its end (no FIN or RST; last NDMP message: {frame_text(last)}), so {later}")
+            f"its end (no FIN or RST; {last}), so {later}")
 
 
 def closed_unseen_words(control: Connection) -> str:
@@ -111,3 +111,23 @@ def still_due_words() -> str:
     """What an unseen resource leaves unknown: steps 4 and 5."""
     return ("Whether they got their data connections and their data (steps 4 and 5) "
             "cannot be seen: the steps are unknown.")
+
+
+def last_message_words(stream: NdmpStream, control: Connection,
+                       before: int | None = None) -> str:
+    """"last NDMP message: frame 142", the control stream's last message (before frame
+    `before` when given); for a stream that went on in TLS after it (or whose messages
+    are all in TLS) no NDMP message can be named: "its NDMP messages in TLS from frame
+    131 on; last packet: frame 142" (the connection's last packet: a TLS record or an
+    ACK, which the words do not tell; with `before`, no packet is named). Field check 74
+    run 14 named a TLS record "last NDMP message"."""
+    messages = [m for m in stream.messages if before is None or m.frame < before]
+    tls = stream.tls_start
+    if tls is not None and (before is None or tls < before) and (
+            not messages or messages[-1].frame < tls):
+        in_tls = f"its NDMP messages in TLS from {frame_text(tls)} on"
+        return in_tls if before is not None else \
+            f"{in_tls}; last packet: {frame_text(control.last_frame)}"
+    if messages:
+        return f"last NDMP message: {frame_text(messages[-1].frame)}"
+    return f"last packet: {frame_text(control.last_frame)}"
