@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from itertools import pairwise
 
 from flowcheck.config import format_ranges
 from flowcheck.durations import span_below
@@ -295,25 +294,57 @@ def _retry_to_listener(before: Connection, conn: Connection, host: str, port: in
             and before.orig_h == conn.orig_h and is_failed(before))
 
 
+def _clashes(before: Connection, conn: Connection, end: tuple[str, int]) -> bool:
+    """Whether conn's use of the port `end` (host, port) can clash with before's: TIME-WAIT
+    holds a 4-tuple, not a port (RFC 9293 3.6.1, 3.10.7.4), and a connector's SYN sent
+    from the port shows its bind worked, so the host connecting from it to two different
+    peer endpoints never clashes; the same 4-tuple can, and so can a use where the host
+    listened on the port (its listening bind meets the TIME-WAIT). docs/findings.md
+    port_reused_within_hold (newuser66 item 5: 5005 to two agents' 6002 warned)."""
+    if (before.orig_h, before.orig_p) == end == (conn.orig_h, conn.orig_p):
+        return (before.resp_h, before.resp_p) == (conn.resp_h, conn.resp_p)
+    return True
+
+
 def _reused_within_hold(ctx: Context, usage: dict[str, Usage],
                         peaks: dict[str, dict[str, tuple[int, bool]]]) -> None:
     hold = ctx.config.port_hold_seconds
     for which, by_port in usage.items():
         for (host, port), spans in sorted(by_port.items()):
             spans = sorted(spans, key=lambda s: (s[0], s[2].first_frame))
-            busy_until = spans[0][1]
-            for (_, _, before), (start, end, conn) in pairwise(spans):
-                gap = start - busy_until
-                if 0 < gap < hold and not _retry_to_listener(before, conn, host, port):
-                    ctx.add("port_reused_within_hold",
-                            f"Port {endpoint(host, port)} ({which} side) was used again by a "
-                            f"new connection {span_below(gap, hold)} after its previous connection "
-                            f"ended, within the {hold:g} s the port is held.",
-                            _reuse_fix(ctx, which, (host, port), (conn, gap),
-                                       peaks[which].get(host)),
-                            session=ctx.session_of(conn), conn=conn)
-                    break  # one finding per port
-                busy_until = max(busy_until, end)
+            # The latest end so far of the uses each later one can clash with (_clashes):
+            # every use (for a listener's), the host's listening uses, and its connector
+            # uses by peer endpoint; each with the connection that ended then.
+            every: tuple[float, Connection] | None = None
+            listening: tuple[float, Connection] | None = None
+            by_peer: dict[tuple[str, int], tuple[float, Connection]] = {}
+            for start, end, conn in spans:
+                connector = (conn.orig_h, conn.orig_p) == (host, port)
+                held = ([listening, by_peer.get((conn.resp_h, conn.resp_p))] if connector
+                        else [every])
+                last = max((h for h in held if h is not None), key=lambda h: h[0],
+                           default=None)
+                if last is not None:
+                    gap = start - last[0]
+                    if 0 < gap < hold and _clashes(last[1], conn, (host, port)) \
+                            and not _retry_to_listener(last[1], conn, host, port):
+                        ctx.add("port_reused_within_hold",
+                                f"Port {endpoint(host, port)} ({which} side) was used again "
+                                f"by a new connection {span_below(gap, hold)} after its "
+                                f"previous connection ended, within the {hold:g} s the "
+                                "port is held.",
+                                _reuse_fix(ctx, which, (host, port), (conn, gap),
+                                           peaks[which].get(host)),
+                                session=ctx.session_of(conn), conn=conn)
+                        break  # one finding per port
+                entry = (end, conn)
+                every = entry if every is None or end > every[0] else every
+                if connector:
+                    peer = (conn.resp_h, conn.resp_p)
+                    if peer not in by_peer or end > by_peer[peer][0]:
+                        by_peer[peer] = entry
+                elif listening is None or end > listening[0]:
+                    listening = entry
 
 
 def _reuse_fix(ctx: Context, which: str, end: tuple[str, int],
