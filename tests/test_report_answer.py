@@ -195,5 +195,5 @@ def test_a_fix_after_the_ranges_advice_is_not_repeated_either() -> None:
     console = Console(width=100, record=True, color_system=None)
     render_analysis(analysis, console, ladder=None)
     report = " ".join(console.export_text().split())
-    assert report.count("back to 10.77.0.1 its dynamic (ephemeral) ports") == 1, report
+    assert report.count("back to 10.77.0.1 ports in its dynamic (ephemeral) range") == 1, report
     assert "Until then, for this job: as under the verdict (S1). Also: " in report

@@ -38,7 +38,8 @@ def _refused_tied(analysis: Analysis) -> Finding:
     """The one error: data_refused, of no one session, naming both."""
     (error,) = _errors(analysis.findings)
     assert error.code == "data_refused" and error.session is None
-    assert "The data connection of session S1 or S2 from 10.77.0.1 was refused" in \
+    assert "The data connection of session S1 or S2 from 10.77.0.1 to 10.77.1.3:6001 was " \
+        "refused" in \
         error.message
     assert "It fits session S1 or S2 alike" in error.message
     conn = next(c for c in analysis.traffic.connections if c.uid == error.uid)
@@ -165,8 +166,8 @@ def test_a_refused_connection_thirty_late_jobs_fit_names_eight_of_them() -> None
     (error,) = [f for f in _errors(findings) if f.uid == "R0"]
     assert error.code == "data_refused" and error.session is None
     who = "session S1, S2, S3, S4, S5, S6, S7, S8 or 22 other sessions"
-    assert error.message.startswith(f"The data connection of {who} from 10.77.0.1 was "
-                                    "refused"), error.message
+    assert error.message.startswith(f"The data connection of {who} from 10.77.0.1 to "
+                                    "10.77.0.2:6050 was refused"), error.message
     assert f"It fits {who} alike" in error.message and "S9" not in error.message
 
 

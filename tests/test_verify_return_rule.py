@@ -26,5 +26,6 @@ def test_blocked_control_return_from_a_port_outside_the_ranges_says_dynamic_port
     _, findings = run([control], [])
     [finding] = [f for f in findings if f.code == "handshake_incomplete"]
     assert finding.fix.startswith(f"On {M} (its input chain)")
-    assert f"TCP from {A} port 10000 back to {M} its dynamic (ephemeral) ports" in finding.fix
+    assert f"TCP from {A} port 10000 back to {M} ports in its dynamic (ephemeral) range" \
+        in finding.fix
     assert "port 41000" not in finding.fix.replace("source port 41000 is drawn", "")

@@ -148,7 +148,7 @@ def _run(argv: list[str] | None) -> int:
         message = exc.format_message().replace('Value error, ', '')
         if _html_asked(exc, argv):
             message = f"{message.rstrip('.')}; for an HTML report use --html FILE"
-        message = _range_meant(exc) or message
+        message = _range_meant(exc) or _live_meant(exc) or message
         report_error(f"{message}{hint}")
         return int(ExitStatus.USAGE)
     except click_errors.ClickException as exc:
@@ -191,6 +191,25 @@ def _range_meant(exc: click_errors.UsageError) -> str | None:
     if not ranges:
         return None
     return f"No such option: {exc.option_name}; did you mean {range_words(ranges, flags=True)}?"
+
+
+def _live_meant(exc: click_errors.UsageError) -> str | None:
+    """"No such option: -i; that is flowcheck live's (it captures from an interface:
+    flowcheck live -i IFACE); analyze reads capture files" when an unknown option of
+    another command is one of `live`'s (newuser66: `flowcheck analyze -i m0` said "No
+    such option: -i" and no more); None otherwise."""
+    if not isinstance(exc, click_errors.NoSuchOption) or exc.ctx is None \
+            or exc.ctx.parent is None or exc.ctx.command.name == "live":
+        return None
+    live = getattr(exc.ctx.parent.command, "commands", {}).get("live")
+    if live is None or not any(exc.option_name in getattr(param, "opts", ())
+                               for param in live.params):
+        return None
+    name = exc.option_name
+    usage = ("flowcheck live -i IFACE" if name in ("-i", "--interface")
+             else f"flowcheck live -i IFACE {name} ...")
+    return (f"No such option: {name}; that is flowcheck live's (it captures from an "
+            f"interface: {usage}); {exc.ctx.command.name} reads capture files")
 
 
 def _html_asked(exc: click_errors.UsageError, argv: list[str]) -> bool:

@@ -18,6 +18,7 @@ first command said "see data_unanswered under Findings" and no more).
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -141,6 +142,19 @@ def _plain(text: str) -> str:
     return text[0].lower() + text[1:] if word.istitle() and word.isalpha() else text
 
 
+# A rule's note on the one port of its range this connection drew (allow_rules): the
+# rule is the range's, the same for every connection that drew another port of it.
+_DRAWN = re.compile(r"(this connection's (?:source )?port) \d+ (is drawn from it anew)")
+
+
+def _told_key(fix: str) -> str:
+    """The key a fix's first sentence is told under (answer_rows, finding_parts): its
+    gist (_plain) without the port the connection drew from the range, so a second
+    connection of the same rule reads "as under the verdict" (newuser66: two data
+    connections from 5004 and 5005 told the whole rule twice)."""
+    return _DRAWN.sub(r"\1 \2", _plain(fix))
+
+
 def answer_rows(session: Session, findings: list[Finding],
                 told: dict[str, str] | None = None) -> list[tuple[str, str]]:
     """("cause:", ...) and ("fix:", ...) of the session's first error, the fix naming
@@ -204,11 +218,12 @@ def finding_rows(first: Finding, more: int = 0, told: dict[str, str] | None = No
         return [("cause:", f"{rows[0][1]} {where}")]
     advice, job_fix = ranges_advice(first)
     fix = _plain(lead(job_fix)[0])
-    if told is not None and fix in told:
-        rows.append(("fix:", f"as for {told[fix]} {where}"))
+    key = _told_key(fix)
+    if told is not None and key in told:
+        rows.append(("fix:", f"as for {told[key]} {where}"))
     else:
         if told is not None and name:
-            told[fix] = name
+            told[key] = name
         rows.append(("fix:", f"{fix} {where}"))
     note = _plain(gist(advice)).removeprefix("first ")
     if advice and (told is None or note not in told):
@@ -290,7 +305,7 @@ def finding_parts(finding: Finding, told: dict[str, str] | None = None
     if finding.fix:
         advice, job_fix = ranges_advice(finding)
         action, more = lead(job_fix)
-        given = (told or {}).get(_plain(action))
+        given = (told or {}).get(_told_key(action))
         if given:  # after the advice to set the ranges first, when the fix starts so
             parts.append(("Fix:", f"{advice}as under the verdict ({given})."))
         else:

@@ -23,6 +23,7 @@ from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.evidence import is_open, judged
 from flowcheck.verify.forwarded import announce_and_forward_fix, forward_allows
+from flowcheck.verify.nat_callback import nat_callback, nat_fix, nat_words
 from flowcheck.verify.shared import agent_kind, listened_at
 from flowcheck.verify.ttl import ttl_word
 
@@ -154,12 +155,19 @@ def report_mismatch(ctx: Context, session: Session, ann: Announcement,
                   f"from it, so {connector} reaches it at {host} through a port forward "
                   "or NAT of the NDMP port (whether it forwards the agent range too, this "
                   "capture does not show)")
-    elif other_host:
+    nat = None if own is not None or (other_host and other_proven) \
+        else nat_callback(ctx, session, ann, host)
+    if nat is not None:
+        cause = ("a NAT between them translated the control connection's address but not "
+                 "the address inside the NDMP message" + nat_words(ann, nat, host))
+    elif other_host and own is None:
         cause += f". {ann.ip} is {other_host}"
     other = _maybe_other_agent(ctx, session, ann)
     fix = (_fix(listener, connector, host) if other is None
            else f"{_address_fix(listener, connector, host)}{other[1]}")
     allows = other[2] if other is not None else None
+    if nat is not None and other is None:
+        fix = nat_fix(ctx, ann, nat, host, connector)
     if own is not None:
         attempt = attempts[0] if attempts else None
         fix = announce_and_forward_fix(ctx, session, ann, attempt, (listener, connector, host))

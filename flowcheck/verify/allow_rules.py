@@ -23,7 +23,8 @@ def return_ports(ctx: Context, conn: Connection) -> tuple[str, str]:
     originator draws that anew for every connection (its dynamic range, RFC 6335 6), so
     a rule naming it lets through this connection only (trial 17, D8). (the responder's
     side: "port 10000" / "ports 5001-5100"; the originator's: "ports 6001-6100 (the agent
-    range: ...)" or "its dynamic (ephemeral) ports (...)"). Where the ranges overlap, the
+    range: ...)" or "ports in its dynamic (ephemeral) range (...)"). Where the ranges
+    overlap, the
     range of the host's role (_by_role)."""
     config = ctx.config
     source = conn.orig_p
@@ -34,8 +35,8 @@ def return_ports(ctx: Context, conn: Connection) -> tuple[str, str]:
                    f"range: this connection's source port {source} is drawn from it anew "
                    "each time)")
     else:
-        back_to = (f"its dynamic (ephemeral) ports (this connection's source port {source} "
-                   "is drawn anew each time)")
+        back_to = (f"ports in its dynamic (ephemeral) range (this connection's source port "
+                   f"{source} is drawn from it anew each time)")
     name = None if conn.resp_p == config.ndmp_port else \
         _set_range(ctx, _by_role(ctx, conn.resp_h, ("media", "agent")), conn.resp_p)
     answer = f"port {conn.resp_p}" if name is None else \
@@ -243,12 +244,21 @@ def allow_rule(ctx: Context, conn: Connection, session: Session | None, *,
         where += " and on any firewall between the hosts"
         back_where += " and on any firewall between the hosts"
     answer_ports, back_to = return_ports(ctx, conn)
+    if which is not None and ports is not None and which in ctx.config.default_ranges():
+        # The ports this job used there, as the rule to them names (newuser66: "from
+        # 10.66.3.2 port 6001 back" where the job used 6001-6002).
+        answer_ports = target_ports(ports, single)
     back = (f"TCP from {conn.resp_h} {answer_ports} back to {conn.orig_h} {back_to} "
             f"{back_where} (the SYN-ACK's way: established connections)" if answer
             else "its return traffic")
     target = f"port {conn.resp_p}" if ports is None else \
         f"port{'' if single else 's'} {ports}"
     return f"allow TCP from {conn.orig_h} to {conn.resp_h} {target} {where}, and {back}"
+
+
+def target_ports(ports: str, single: bool) -> str:
+    """"ports 6001-6002" of _seen_or_range's "6001-6002 (the agent ports this job used)"."""
+    return f"port{'' if single else 's'} {ports.split(' (')[0]}"
 
 
 def rule_allows(conn: Connection, *more: str, noted: str = "") -> Allows:

@@ -9,6 +9,7 @@ sessions fit alike. The failure is recorded as the root cause "data" (Context.ca
 from __future__ import annotations
 
 from flowcheck.model import Connection, Session
+from flowcheck.sessions.local import icmp_word
 from flowcheck.verify.addresses import elsewhere, mismatched
 from flowcheck.verify.after_close import late_words
 from flowcheck.verify.allow_rules import allow_rule, rule_allows
@@ -209,7 +210,8 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
         fix = router_reject_fix(ctx, session, first, router[0]) if router is not None else fix
         confirmed, told = refusal_confirmed(ctx, session, first)  # NDMP_CONNECT_ERR
         ctx.add("data_refused",
-                f"{_SUBJECT}from {first.orig_h} was refused{tries}: "
+                f"{_SUBJECT}from {first.orig_h} to {endpoint(first.resp_h, first.resp_p)} "
+                f"was refused{refused_brief(first)}{tries}: "
                 f"{refusal_causes(ctx, first)}.{confirmed}{outside[0] if outside else ''}"
                 f"{refusal_notes(ctx, attempts)}"
                 f"{forwarded_words(first, forward) if forward is not None else ''}"
@@ -222,3 +224,17 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
                 subject=len(_SUBJECT))
     else:
         handshake_incomplete(ctx, session, first, "data connection", "data")
+
+
+def refused_brief(conn: Connection) -> str:
+    """What refused the SYN, for data_refused's headline: " with an ICMP unreachable
+    (code 9)", with its sender when another host than the responder sent it ("...
+    from 10.66.1.254"); "" for a RST (what "refused" means; the cause after it names
+    it). refusal_causes says the rest (newuser66: "the data connection from 10.66.1.1
+    was refused" named neither the port nor the ICMP)."""
+    if not conn.icmp_frames or conn.resp_rst:
+        return ""
+    code = "" if conn.icmp_code is None else f" (code {conn.icmp_code})"
+    sender = ("" if conn.icmp_sender in (None, conn.resp_h)
+              else f" from {conn.icmp_sender}")
+    return f" with an {icmp_word(conn)} unreachable{code}{sender}"

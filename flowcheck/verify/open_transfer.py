@@ -70,6 +70,18 @@ class OpenTransfer:
     reverse: bool = False
     data: bool = True
     gap: RingGap | None = None
+    # Seconds from the capture's last packet to its end when the end is a stop time the
+    # capture recorded later (pcapng's isb_endtime, live's stop: Context.capture_end); 0.
+    stopped_after: float = 0.0
+
+    def _end_words(self) -> str:
+        """"the end" (the capture's last packet), or the recorded stop time after it."""
+        if self.stopped_after <= 0:
+            return "the end"
+        last = (f"{frame_text(self.last_frame)} is the capture's last packet"
+                if self.stopped_after - self.since_last < 1e-6
+                else f"{span_words(self.stopped_after)} after the capture's last packet")
+        return f"the stop time the capture recorded ({last})"
 
     def words(self, halts: bool = True, whose: str = "") -> str:
         """"data was flowing at the capture's end (234080 B over 247 ms from
@@ -92,7 +104,7 @@ class OpenTransfer:
                  + (f", its last data packet {frame_text(self.last_frame)}, " if self.data else
                     f", its last packet {frame_text(self.last_frame)} (the receiver's: the capture "
                     "holds no data packet), ")
-                 + f"{span_words(self.since_last)} before the end")
+                 + f"{span_words(self.since_last)} before {self._end_words()}")
         head = (f"{whose} data was flowing at the capture's end ({moved})".lstrip()
                 if self.flowing else
                 f"the data connection {orig} -> {resp} was still open at the capture's end "
@@ -198,7 +210,16 @@ def open_transfer(ctx: Context, session: Session) -> OpenTransfer | None:
     return OpenTransfer(conns, sent, max(0.0, ended - min(c.ts for c in conns)),
                         frame, ts, since,
                         gap is None and since < ctx.config.retransmission_timeout,
-                        receiver == (conns[0].orig_h, conns[0].orig_p), bool(data), gap)
+                        receiver == (conns[0].orig_h, conns[0].orig_p), bool(data), gap,
+                        _stopped_after(ctx))
+
+
+def _stopped_after(ctx: Context) -> float:
+    """OpenTransfer.stopped_after: how long after its last packet the capture says it
+    stopped (newuser66: "223 ms before the end" of a dumpcap file whose last packet was
+    that data packet: the end was the recorded stop time, unsaid)."""
+    last = ctx.census.end_ts if ctx.census is not None else ctx.capture_end
+    return max(0.0, ctx.capture_end - last)
 
 
 def ended_data(ctx: Context, session: Session) -> list[Connection]:
