@@ -55,13 +55,15 @@ def test_a_lost_first_message_the_sequence_numbers_name_hides_no_job() -> None:
 def test_a_capture_the_hop_limits_place_is_not_said_taken_on_the_host() -> None:
     """dumpcap on the router's side of the media server's segment: fd77::1's packets at
     hop limit 64, the agent's at 63, no Linux cooked marks. The fix keeps the message's
-    hedge: the host or its segment."""
+    hedge: the host or its segment, by its hop limits (IPv6 has no TTL: field check 76
+    made the words one helper, CaptureHostProof.taken_there, naming the field as
+    verify.ttl.ttl_word does)."""
     analysis = shared_analysis(ROUTER)
     [finding] = [f for f in analysis.findings if f.code == "callback_unanswered"]
     assert "this capture was taken on fd77::1 (or on its network segment" in finding.message
     assert finding.fix.startswith(
         "On fd77::1 itself (this capture was taken there or on its network segment, as the "
-        "TTLs show), before any drop rule: accept the connection from fd77:1::3")
+        "hop limits show), before any drop rule: accept the connection from fd77:1::3")
     assert "(this capture was taken there)" not in finding.fix
 
 

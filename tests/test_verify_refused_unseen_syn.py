@@ -117,7 +117,9 @@ def test_source_side_of_the_refused_data_connection_reads_its_give_up(tmp_path: 
     field check 53: the media server closed the session 48.2 ms after that one SYN,
     before TCP would have sent it again, with no byte on it, as a connect fails at once
     only on a reject (verify.gave_up): failed, data_unanswered "most likely rejected",
-    the verdict fail (the whole capture's: data_refused)."""
+    the verdict fail (the whole capture's: data_refused). C4's 200,000 B, which the media
+    server's ACKs acknowledge before that close, are data moved in between, not "with no
+    data moved" (field check 76: verify.gave_up read captured payload alone)."""
     one_way = sent_by(tmp_path, ROOT / "lab/data-port-in-use.pcap", M)
     analysis = _analyze(one_way, "lab/data-port-in-use")
     assert analysis.verdict == "fail"
@@ -125,7 +127,10 @@ def test_source_side_of_the_refused_data_connection_reads_its_give_up(tmp_path: 
         "ok", "ok", "ok", "failed", "ok"]
     [error] = [f for f in analysis.findings if str(f.severity) == "error"]
     assert error.code == "data_unanswered"
-    assert "CONNECT_CLOSE, frame 58) 48.2 ms after it with no data moved" in error.message
+    assert ("CONNECT_CLOSE, frame 58) 48.2 ms after it (the session's data connection "
+            "opened after it, C4, carried data in between)") in error.message
+    assert error.message.endswith("so the job cannot move this connection's data (its "
+                                  "other data connection, C4, carried its own).")
     assert "most likely rejected" in error.message
 
 

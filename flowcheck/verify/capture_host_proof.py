@@ -31,3 +31,16 @@ class CaptureHostProof:
     def shown(self) -> str:
         """"its Linux cooked headers show it" or "the TTLs show it": the proof in short."""
         return "its Linux cooked headers show it" if self.marked else "the TTLs show it"
+
+    @property
+    def taken_there(self) -> str:
+        """"this capture was taken there" when the marks prove the host itself, "this
+        capture was taken there or on its network segment, as the TTLs show" ("hop
+        limits" for IPv6) when only the TTLs place it (verify.ttl.taken_on_words: a
+        host's initial TTLs read alike on its segment; field check 75 run 28, on the
+        router's side): the words of every reading saying the capture was taken on the
+        host (the own-firewall fix, the path MTU black hole's message)."""
+        if self.marked:
+            return "this capture was taken there"
+        ttls = "hop limits" if ":" in self.host else "TTLs"  # as verify.ttl.ttl_word
+        return f"this capture was taken there or on its network segment, as the {ttls} show"

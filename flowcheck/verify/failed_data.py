@@ -43,6 +43,7 @@ from flowcheck.verify.limit_words import (
 from flowcheck.verify.local_drop import local_drop
 from flowcheck.verify.lone_data_syn import lone_reading
 from flowcheck.verify.nat_listener import configured_listener, nat_fix, nat_words
+from flowcheck.verify.one_way_data import carried
 from flowcheck.verify.opening import (
     between_fix,
     capitalised,
@@ -82,13 +83,15 @@ _SUBJECT = "The data connection "
 
 
 def _whose_data(ctx: Context, session: Session, conn: Connection) -> str:
-    """"data", or, when other data connections of the session carried TCP payload,
-    "this connection's data (its other data connections, C4, C5, carried theirs)": one
-    resource's connect failing leaves the others' data moved (lab matrix seed 128 run 7:
-    2 of 3 resources restored, read "so the job cannot move data")."""
+    """"data", or, when other data connections of the session carried data (TCP payload,
+    or in a capture of one direction the bytes their receiver's ACKs acknowledge:
+    one_way_data.carried), "this connection's data (its other data connections, C4, C5,
+    carried theirs)": one resource's connect failing leaves the others' data moved (lab
+    matrix seed 128 run 7: 2 of 3 resources restored, read "so the job cannot move
+    data"; field check 76 seed 139 run 17, `tcpdump -Q in` on the agent: 3 of 4
+    resources backed up, only the media server's ACKs captured, the same)."""
     others = [c for uid in session.data_connections
-              if (c := ctx.by_uid.get(uid)) is not None and c is not conn
-              and (c.orig_bytes or c.resp_bytes)]
+              if (c := ctx.by_uid.get(uid)) is not None and c is not conn and carried(c)]
     if not others:
         return "data"
     uids = ", ".join(c.uid for c in others[:4]) + (", ..." if len(others) > 4 else "")

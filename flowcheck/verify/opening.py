@@ -344,12 +344,10 @@ def own_firewall_fix(ctx: Context, conn: Connection, session: Session | None) ->
         return ""
     if reached and last_point_only(ctx, conn):
         return last_point_fix(ctx, conn, session)  # no point proven on the host
-    # The TTLs place the capture on the host or its segment alike (ttl.taken_on_words:
-    # field check 75 run 28, dumpcap on the router's side of the media server's segment,
-    # read "this capture was taken there"); the Linux cooked marks place it on the host.
-    there = ("the SYNs reached its capture point" if reached else
-             "this capture was taken there" if on is not None and on.marked else
-             "this capture was taken there or on its network segment, as the TTLs show")
+    # The TTLs place the capture on the host or its segment alike, the Linux cooked marks
+    # on the host (CaptureHostProof.taken_there).
+    there = ("the SYNs reached its capture point" if reached or on is None else
+             on.taken_there)
     return (f"On {conn.resp_h} itself ({there}), before any drop rule: "
             f"{own_rules(ctx, conn, session)}: a stateless output rule drops the SYN-ACKs). ")
 

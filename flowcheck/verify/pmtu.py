@@ -216,17 +216,19 @@ def _names(sender: str) -> tuple[str, str]:
             else ("ICMP 'fragmentation needed'", "type 3 code 4"))
 
 
-def too_big_words(told: TooBig, sender: str, on_sender: bool) -> str:
+def too_big_words(told: TooBig, sender: str, taken: str | None) -> str:
     """The reading of path MTU discovery's messages a stalled sender never acted on;
-    on_sender: the capture was taken on the sender (the messages reached it)."""
+    taken: when the capture was taken on the sender (the messages reached it), the
+    words saying so (CaptureHostProof.taken_there: hedged when only the TTLs place it),
+    else None."""
     name, _ = _names(sender)
     many = told.count > 1
     frames = frames_words(told.frames, ranges=False, plural=many) + (
         " ..." if told.count > len(told.frames) else "")
     mtu = f", reporting a path MTU of {told.mtu}" if told.mtu else ""
-    where = (f"the messages reached {sender} (this capture was taken there), so its own "
-             f"host firewall drops them after the capture point, or its stack ignores them"
-             if on_sender else
+    where = (f"the messages reached {sender} ({taken}), so its own host firewall drops "
+             "them after the capture point, or its stack ignores them"
+             if taken is not None else
              f"{sender}'s host firewall, or a device between this capture point and "
              f"{sender}, drops them")
     return (f" The capture holds {told.count} {name} message{'s' if many else ''} from "

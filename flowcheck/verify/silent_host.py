@@ -19,6 +19,7 @@ from __future__ import annotations
 from flowcheck.model import Connection, Session
 from flowcheck.utc_times import utc_text
 from flowcheck.verify.allow_rules import allow_rule, capitalised, rule_allows
+from flowcheck.verify.arrival import arrived_silent, silent_fix
 from flowcheck.verify.context import Context, endpoint
 from flowcheck.verify.cooked_host import arrived_unanswered, arrived_words, leaving_taken
 from flowcheck.verify.evidence import judged
@@ -109,6 +110,18 @@ def report_silent(ctx: Context, session: Session, conn: Connection,
                    "toward it if this capture was taken there (the fix says why)")
         fix = (f"{capitalised(rule)}. "
                f"{arrived_words(conn.orig_h, conn.resp_h, arrived, leaving_taken(ctx))}")
+    elif proof is not None and proof.up and arrived_silent(ctx, conn):
+        # Two hosts' `tcpdump -i any` merged: the SYNs' marks place them leaving the media
+        # server and arriving at the agent's point or the first router's (verify.arrival),
+        # so no device before that point dropped them, and the capture asked for is in the
+        # file (field check 76 seed 139 run 6: the agent's input chain dropping the control
+        # SYNs, its neighbour advertisement the only packet of its, read "a firewall on
+        # fd77::3 or between the hosts" and asked for "A capture on fd77::3").
+        sent = f"sent no TCP packet in the whole capture, though {proof.words}"
+        reading = (f"something drops the connection's packets where the SYNs arrived: "
+                   f"{conn.resp_h}'s own firewall, or the first router from {conn.orig_h} "
+                   "toward it if a capture point of the set is there (the fix says why)")
+        fix = f"{capitalised(rule)}. {silent_fix(conn)}"
     elif proof is not None and proof.up:  # it answered its neighbours there: TCP is lost
         sent = f"sent no TCP packet in the whole capture, though {proof.words}"
         reading = (f"something drops the connection's packets (a firewall on {conn.resp_h} "

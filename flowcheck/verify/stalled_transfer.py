@@ -301,7 +301,8 @@ def check_stalled_transfers(ctx: Context) -> None:
             size, passed = full_size_resends(conn, stall), stalled.passed
             told = stalled.told
             if told is not None:  # path MTU discovery's message, ignored (trial 28 D5)
-                reading = too_big_words(told, sender, on is not None and on.host == sender)
+                reading = too_big_words(told, sender, on.taken_there
+                                        if on is not None and on.host == sender else None)
                 remedy = too_big_fix(told, sender)
                 head = head.replace(" stopped delivering: ",
                                     " stopped delivering in a path MTU black hole: ", 1)
