@@ -195,30 +195,3 @@ def test_a_sparse_column_reads_as_its_list() -> None:
         assert column.tolist(asked) == [expected[i] for i in asked]
     one = Sparse(3, np.array([1], np.int64), lambda *values: values, [["x"], Same(None)])
     assert one.tolist() == [None, ("x", None), None] and one.tolist([1]) == [("x", None)]
-
-
-def test_equal_numbers_of_a_record_one_object(tmp_path: Path) -> None:
-    """A block's record, made alone or in bulk, holds one object for equal numbers of its
-    times and frames (block_records._SHARED: the first frame and the SYN's, the last time
-    and the originator's...): each other int or float was ~28 bytes of every short
-    connection (95 a connection on bench's (c) 200k)."""
-    path = short_connections(tmp_path / "short.pcap", 300)
-    connections = track_connections([str(path)], chunk_size=CHUNK).connections
-    blocks = [part for part in connections._parts if isinstance(part, BlockRecords)]
-    blocks[0][blocks[0].new - 1]  # made alone; the others in bulk
-    records = [block[i] for block in blocks for i in range(block.new)]
-    assert len(records) > 200
-    shared = 0
-    for c in records:
-        numbers: dict[tuple[type, object], set[int]] = {}
-        for name in ("ts", "syn_ts", "last_ts", "orig_last_ts", "resp_last_ts", "synack_ts",
-                     "rst_ts", "fin_ts", "fin_peer_last_ts", "rtt", "first_frame",
-                     "last_frame"):
-            value = getattr(c, name)
-            numbers.setdefault((type(value), value), set()).add(id(value))
-        for name in ("syn_frames", "synack_frames", "rst_frames", "fin_frames"):
-            for value in getattr(c, name):
-                numbers.setdefault((type(value), value), set()).add(id(value))
-        assert [key for key, ids in numbers.items() if len(ids) > 1] == [], c.uid
-        shared += c.syn_frames[0] is c.first_frame and c.orig_last_ts is c.last_ts
-    assert shared == len(records)

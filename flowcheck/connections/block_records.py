@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 
 from flowcheck.connections.block_columns import Nullable, bulk, cell
-from flowcheck.connections.record_columns import FrameLists
 from flowcheck.model import Connection
 from flowcheck.model.rare_fields import NAMES as RARE_NAMES
 from flowcheck.model.rare_fields import RareFields
@@ -109,25 +108,6 @@ def _default(name: str) -> Any:
         if not isinstance(value, list):
             _DEFAULTS[name] = value
     return value
-
-
-# The fields whose equal values a record's fields share (float and int columns, made in
-# this order: the first ones' objects are the later ones'), and the frame lists made of
-# the int ones' objects.
-_SHARED = (("ts", float), ("syn_ts", float), ("last_ts", float), ("orig_last_ts", float),
-           ("resp_last_ts", float), ("synack_ts", float), ("rst_ts", float),
-           ("fin_ts", float), ("fin_peer_last_ts", float), ("rtt", float),
-           ("first_frame", int), ("last_frame", int), ("syn_frames", FrameLists),
-           ("synack_frames", FrameLists), ("rst_frames", FrameLists),
-           ("fin_frames", FrameLists))
-_POOLED: dict[int, type] = {}
-
-
-def _shared() -> dict[int, type]:
-    """_SHARED by argument index (ARG_INDEX, set when short_records is imported)."""
-    if not _POOLED:
-        _POOLED.update((ARG_INDEX[name], kind) for name, kind in _SHARED)
-    return _POOLED
 
 
 class BlockRecords(Sequence[Connection]):
@@ -227,31 +207,16 @@ class BlockRecords(Sequence[Connection]):
         # values, as the one list did before: one float object per record, not two.
         lists: dict[int, list] = {}
         at = None if rows is None else np.array(rows, np.int64)
-        # Equal numbers of a record's fields one object (_SHARED): the first frame and
-        # the SYN's, the last time and the originator's, the SYN-ACK's time and the one
-        # a FIN's peer last sent, ... (about 95 bytes a short connection).
-        floats: dict[float | None, float | None] = {}
-        ints: dict[int, int] = {}
-        pooled = _shared()
 
-        def values(index: int, col: Any) -> Any:
-            kind = pooled.get(index)
-            if kind is FrameLists and type(col) is FrameLists:
-                return col.tolist(rows if rows is None or at is None else at, ints.get)
+        def values(col: Any) -> Any:
             if type(col) is not np.ndarray and type(col) is not Nullable:
                 return bulk(col, rows, self._new, at)
             made = lists.get(id(col))
             if made is None:
                 made = lists[id(col)] = bulk(col, rows, self._new, at)
-            if kind is not None and type(made) is list:
-                # -0.0 == 0.0: a column holding a zero keeps its own objects.
-                if kind is float and 0.0 not in made:
-                    made = lists[id(col)] = list(map(floats.setdefault, made, made))
-                elif kind is int:
-                    made = lists[id(col)] = list(map(ints.setdefault, made, made))
             return made
 
-        deque(map(_init, records, *map(values, range(len(args)), args)), 0)
+        deque(map(_init, records, *map(values, args)), 0)
         made = self._made
         if rows is None:
             made[:count] = records

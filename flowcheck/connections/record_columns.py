@@ -5,7 +5,6 @@ the Connection records from them).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from itertools import compress, repeat
 from operator import is_
 
@@ -153,16 +152,13 @@ class FrameLists:
         """No flow has a frame."""
         return not self.counts.any()
 
-    def tolist(self, rows: list[int] | None = None,
-               same: Callable[[int, int], int] | None = None) -> list[list[int]]:
+    def tolist(self, rows: list[int] | None = None) -> list[list[int]]:
         """Every flow's list (or those of `rows`), each its own (NO_FRAMES shared where
         none). A flow's one or two frames (a SYN, the FINs of both sides: almost every
         flow) are made by numpy's tolist of an (n, 1) or (n, 2) array (each list and its
         ints made in C); the lists are then put in flow order by one gather of an object
         array over [NO_FRAMES, ones, twos, the others] (a Python step per flow was most of
-        the cost). same: a dict's `get` of int objects to use for equal frames (the
-        records' first and last frames: block_records), the one- and two-frame lists
-        then made of those (C-level maps) instead of new ints."""
+        the cost)."""
         counts, first, last, more = self.counts, self.first, self.last, self.more
         if rows is not None:
             at = np.asarray(rows, np.int64)
@@ -173,14 +169,10 @@ class FrameLists:
             return [NO_FRAMES] * counts.shape[0]
         one, two = counts == 1, counts == 2
         if most == 1 and one.all():
-            return first[:, None].tolist() if same is None else _shared_lists(same, first)
+            return first[:, None].tolist()
         pool: list[list[int]] = [NO_FRAMES]
-        if same is None:
-            pool += first[one][:, None].tolist()  # [frame] each
-            pool += np.stack((first[two], last[two]), axis=1).tolist()  # [first, last] each
-        else:
-            pool += _shared_lists(same, first[one])
-            pool += _shared_lists(same, first[two], last[two])
+        pool += first[one][:, None].tolist()  # [frame] each
+        pool += np.stack((first[two], last[two]), axis=1).tolist()  # [first, last] each
         pool += (list(m) for m in more)
         # Each flow's place in pool: the ones, then the twos, then the others, in flow order.
         place = np.zeros(counts.shape[0], np.int64)
@@ -191,13 +183,6 @@ class FrameLists:
             taken += size
         # fromiter keeps each list as one object (an array made from the lists would nest).
         return np.fromiter(pool, object, len(pool))[place].tolist()
-
-
-def _shared_lists(same: Callable[[int, int], int], *columns: np.ndarray) -> list[list[int]]:
-    """[a, b, ...] per row of the int columns, each value the object same(value, value)
-    gives (FrameLists.tolist)."""
-    values = [col.tolist() for col in columns]
-    return list(map(list, zip(*(map(same, v, v) for v in values), strict=True)))
 
 
 _HISTORY_CACHE: dict[bytes, str] = {}
