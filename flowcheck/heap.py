@@ -1,7 +1,8 @@
 """Freed heap memory given back to the system (glibc's `malloc_trim(0)`) where a run lets
 go of much of it at once: the reading's per-batch arrays before the short connections'
 records are made, and each parked block's columns as its records are made
-(flowcheck.connections.opened_records.Records.as_list).
+(flowcheck.connections.opened_records.Records.as_list); the sessions' and checks' own
+before a one-shot command writes its report (flowcheck.cli.commands).
 
 Why (issue 7, bench/README.md "the records made with the heap's free pages given back"):
 numpy's arrays come from malloc, Python's small objects from pymalloc's own mmap'ed
@@ -10,8 +11,8 @@ only the top of its heap, and its mmap threshold rises to the largest array free
 32 MB), after which the batches' arrays are carved from that heap too: at the end of
 reading bench's 200,000 short connections the process held 297 MB, of which 150 MB were
 free pages in the middle of the heap (`malloc_trim(0)` returned them in 22 ms), and the
-records (about 160 MB) came on top of them: `connections --format json` peaked at
-490 MB against the engine's 283 MB.
+records (about 166 MB) came on top of them: `connections --format json` peaked at
+490 MB against the engine's 283 MB; 346 MB with them given back.
 
 Not glibc (musl, macOS): nothing is done, give_back returns False.
 """
