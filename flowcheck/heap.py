@@ -12,7 +12,7 @@ only the top of its heap, and its mmap threshold rises to the largest array free
 reading bench's 200,000 short connections the process held 297 MB, of which 150 MB were
 free pages in the middle of the heap (`malloc_trim(0)` returned them in 22 ms), and the
 records (about 166 MB) came on top of them: `connections --format json` peaked at
-490 MB against the engine's 283 MB; 346 MB with them given back.
+496 MB against the engine's 277 MB; 341 MB with them given back (bench/README.md).
 
 Not glibc (musl, macOS): nothing is done, give_back returns False.
 """

@@ -1,9 +1,8 @@
 """The heap's free pages given back to the system before and while the short
 connections' records are made (flowcheck.heap, flowcheck.connections.opened_records):
-bench's 200,000 short connections' `connections --format json` peaked at 490 MB, 150 MB
+bench's 200,000 short connections' `connections --format json` peaked at 496 MB, 150 MB
 of it free pages of the reading's arrays that the records (pymalloc's arenas) could not
-reuse; 346 MB with them given back (327 MB at the records' making). Nothing is
-timed."""
+reuse; 341 MB with them given back. Nothing is timed."""
 
 from __future__ import annotations
 
