@@ -19,6 +19,7 @@ from flowcheck.cli.settings import (
     stderr_is_terminal,
 )
 from flowcheck.errors import ExitStatus, verdict_status
+from flowcheck.heap import give_back
 
 if TYPE_CHECKING:
     from flowcheck.config import Config
@@ -69,6 +70,7 @@ def connections(captures: list[str], config: Config, output: OutputFormat = Outp
     # role/session as analyze gives them, on all connections before the filter: a
     # script reading either command's JSON gets the same answer (docs/json.md).
     label_connections(traffic, config)
+    give_back()  # what making the records and the sessions freed (flowcheck.heap)
     before_filter = None
     # The table's +N s origin: the whole capture set's (analyze's), kept through the filter.
     first = None if output is OutputFormat.json else \
@@ -110,6 +112,7 @@ def analyze(captures: list[str], config: Config, output: OutputFormat = OutputFo
         check_graph_path(graph)  # an unknown extension is a usage error, before reading
     traffic = read(captures, config)
     analysis = run_analysis(traffic, config)
+    give_back()  # what making the records and the checks freed (flowcheck.heap)
     from flowcheck.frame_names import naming, traffic_names
 
     with naming(traffic_names(traffic)):  # a set's frames by file (frame_names)

@@ -151,6 +151,11 @@ class BlockRecords(Sequence[Connection]):
         """How many rows are new (made here); the continuing flows' follow them."""
         return self._new
 
+    @property
+    def unmade(self) -> int:
+        """How many new rows' records are not made yet."""
+        return self._unmade
+
     def made(self, i: int) -> Connection | None:
         """Row i's record if made, else None (nothing is made)."""
         return self._made[i]

@@ -65,6 +65,39 @@ class OpenedRecords:
         return Records(parts, np.concatenate(part_of)[order], np.concatenate(row_of)[order])
 
 
+# Rows made between two returns of the heap's free pages (flowcheck.heap.give_back), and
+# the fewest unmade rows for which as_list gives any back: the columns of this many short
+# connections (about 20 MB) are freed as their records are made.
+GIVE_BACK_ROWS = 1 << 15
+
+
+def _made(parts: list) -> Iterator[list[Connection]]:
+    """Each part's records (a block's new rows made in bulk, its columns then freed). When
+    GIVE_BACK_ROWS rows or more are unmade, the heap's free pages are given back first
+    (the reading's arrays: pymalloc's arenas, where the records go, never reuse them),
+    after every GIVE_BACK_ROWS rows made and at the end (the columns freed): the records'
+    memory is not added on top of the free pages (flowcheck.heap)."""
+    unmade = sum(part.unmade for part in parts if type(part) is not list)
+    if unmade < GIVE_BACK_ROWS:
+        for part in parts:
+            yield part if type(part) is list else part.all()[:part.new]
+        return
+    from flowcheck.heap import give_back
+
+    give_back()
+    since = 0
+    for part in parts:
+        if type(part) is list:
+            yield part
+            continue
+        since += part.unmade
+        yield part.all()[:part.new]
+        if since >= GIVE_BACK_ROWS:
+            give_back()
+            since = 0
+    give_back()
+
+
 class Records(Sequence[Connection]):
     """The connections ordered by first frame (ConnectionTracker.finish): record k is
     row `row_of[k]` of part `part_of[k]` (a list of records, or a parked block's rows,
@@ -101,8 +134,7 @@ class Records(Sequence[Connection]):
     def as_list(self) -> list[Connection]:
         """Every record, in order (made in bulk where not made yet); kept."""
         if self._list is None:
-            flat: list[Connection] = list(chain.from_iterable(
-                part if type(part) is list else part.all()[:part.new] for part in self._parts))
+            flat: list[Connection] = list(chain.from_iterable(_made(self._parts)))
             sizes = np.array([len(p) if type(p) is list else p.new for p in self._parts],
                              np.int64)
             starts = np.concatenate(([0], np.cumsum(sizes)[:-1])) if sizes.size else sizes
