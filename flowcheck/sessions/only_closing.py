@@ -185,7 +185,8 @@ def _spoke_between(spoken: list[float], first: float, closed: float) -> bool:
 
 
 def claim_closing_only(endpoints: Endpoints, conn: Connection, session: Session,
-                       control: Connection, config: Config, profile: Profile) -> bool:
+                       control: Connection, stream: NdmpStream | None, config: Config,
+                       profile: Profile) -> bool:
     """Claim `conn` for `session` as neither data nor callback when the capture holds
     only its closing beside the session's control connection's close (closes_with) and
     it does not fit the session's callback (the profile has no callback connection, or
@@ -195,10 +196,21 @@ def claim_closing_only(endpoints: Endpoints, conn: Connection, session: Session,
     late-killed-tail.pcap without the callback's FIN, the callback first seen at the
     media server's FIN, read "C1, C3 carried 16,304 B", "over 2 data connections").
     Its `session` is the session's (no unannounced_connection), its role stays other,
-    Session.closing_only lists it. True when claimed; False (nothing done) otherwise."""
+    Session.closing_only lists it. Not when the session's control stream (`stream`)
+    carries an NDMP message other than CONNECT_CLOSE between its first packet and the
+    close (_spoke_between, as name_closing_callbacks reads it): a connection closed while
+    the job still spoke (its data halted, stopped after it) is its data connection
+    closing, whichever end's packet the capture holds first (review63b:
+    lab/clean-3-resources from frame 630, the last data connection 10.77.0.2:6003 ->
+    10.77.0.1:5004 first seen at the media server's FIN before NOTIFY_DATA_HALTED and
+    DATA_STOP, read as "the job's closing, counted as none of its data connections",
+    from frame 629, the agent's FIN, as a data connection; lab/restore-2-resources from
+    frame 435 so for a restore's data connection 10.77.0.1:5003 -> 10.77.0.2:6002).
+    True when claimed; False (nothing done) otherwise."""
     closed = close_ts(control)
     if closed is None or not closes_with(conn, closed) or (
-            profile.callback == "connection" and _fits(conn, session, closed, config)):
+            profile.callback == "connection" and _fits(conn, session, closed, config)) \
+            or _spoke_between(_spoken(stream), conn.ts, closed):
         return False
     endpoints.claimed.add(conn.uid)
     conn.session = session.id
