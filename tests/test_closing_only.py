@@ -63,7 +63,8 @@ def _cut(tmp_path: Path, name: str, *ranges: tuple[int, int]) -> Analysis:
 @pytest.mark.parametrize(("name", "first", "port"), [
     ("clean-3-resources", 628, 6003), ("clean-3-resources", 629, 6003),
     ("clean-3-resources", 630, 6003), ("restore-2-resources", 435, 6002),
-    ("restore-2-resources", 436, 6002)])
+    ("restore-2-resources", 436, 6002), ("snaplen-54", 469, 6002), ("tls-clean", 705, 6003),
+    ("tls-clean", 707, 6003)])
 def test_a_data_connection_closed_before_the_jobs_last_messages_stays_one(
         tmp_path: Path, name: str, first: int, port: int) -> None:
     """review63b: the last data connection closed before NOTIFY_DATA_HALTED, DATA_STOP
@@ -74,7 +75,10 @@ def test_a_data_connection_closed_before_the_jobs_last_messages_stays_one(
     630 (the media server's FIN, the ACK at 628 before it) and 435 it was read as "the
     job's closing, counted as none of its data connections", from 629 and 436 as a data
     connection: the job spoke after it closed, so it is no callback's nor closing's
-    (only_closing.claim_closing_only, as name_closing_callbacks reads it)."""
+    (only_closing.claim_closing_only, as name_closing_callbacks reads it). So too where
+    the capture cannot read what the job said after it: snaplen-54 (records cut to 54 B,
+    from 469 the media server's ACK first) and tls-clean (NDMP in TLS, from 705 the
+    media server's ACK, from 707 its FIN) were read "the job's closing"."""
     analysis = _cut(tmp_path, name, (first, 100000))
     [session] = analysis.sessions
     [conn] = [c for c in analysis.traffic.connections if port in (c.orig_p, c.resp_p)]

@@ -176,6 +176,20 @@ def _spoken(stream: NdmpStream | None) -> list[float]:
     return sorted(m.ts for m in stream.messages if m.name != "NDMP_CONNECT_CLOSE")
 
 
+def _unread_after(stream: NdmpStream | None, control: Connection, frame: int) -> bool:
+    """Did the control connection carry data after `frame` that its stream did not read:
+    a record the decoder could not read there (NdmpStream.unread_last, the last such
+    frame per direction: the snap length cut it), or data (Connection.orig_last_data,
+    resp_last_data) after it with no message read from there on (TLS, or bytes the
+    decoder passed over)?"""
+    if stream is not None and any(last > frame for last in stream.unread_last.values()):
+        return True
+    data_after = any(last is not None and last[0] > frame
+                     for last in (control.orig_last_data, control.resp_last_data))
+    return data_after and not (stream is not None
+                               and any(m.frame > frame for m in stream.messages))
+
+
 def _spoke_between(spoken: list[float], first: float, closed: float) -> bool:
     """Is one of `spoken` (sorted message times, _spoken) strictly between `first` (a
     connection's first packet) and `closed` (the control connection's close), either
@@ -206,11 +220,17 @@ def claim_closing_only(endpoints: Endpoints, conn: Connection, session: Session,
     DATA_STOP, read as "the job's closing, counted as none of its data connections",
     from frame 629, the agent's FIN, as a data connection; lab/restore-2-resources from
     frame 435 so for a restore's data connection 10.77.0.1:5003 -> 10.77.0.2:6002).
-    True when claimed; False (nothing done) otherwise."""
+    Nor when the control connection carried data after its first packet that the
+    stream did not read (_unread_after: the snap length cut it, or TLS): what was said
+    there is unknown (lab/snaplen-54 from frame 469 and lab/tls-clean from 705, the last
+    data connection first seen at the media server's ACK or FIN, the job's last records
+    after it cut to 54 B or in TLS, read "the job's closing"). True when claimed; False
+    (nothing done) otherwise."""
     closed = close_ts(control)
     if closed is None or not closes_with(conn, closed) or (
             profile.callback == "connection" and _fits(conn, session, closed, config)) \
-            or _spoke_between(_spoken(stream), conn.ts, closed):
+            or _spoke_between(_spoken(stream), conn.ts, closed) \
+            or _unread_after(stream, control, conn.first_frame):
         return False
     endpoints.claimed.add(conn.uid)
     conn.session = session.id
