@@ -106,3 +106,26 @@ def test_a_job_whose_only_connection_left_is_held_closing_says_so(tmp_path: Path
     assert (f"the capture holds {closing.uid} 10.77.0.1:5001 -> 10.77.0.2:6077 only "
             "closing, beside the control connection's close: the job's closing, counted "
             "as none of its data connections") in session.steps[3].detail
+
+
+@pytest.mark.parametrize("first", [58, 62, 65])
+def test_under_plain_ndmp_a_connection_held_closing_stays_a_data_connection(
+        tmp_path: Path, first: int) -> None:
+    """review63b: captures/ndmjob-kill/agent-crash-restore-names-media (profile ndmp, a
+    restore whose DATA_START_RECOVER crashed the agent's ndmjob: its FIN on the data
+    connection, frame 62, 10 ms before the one on the control connection, no message
+    between). Cut from 58 or 62 the data connection is held only closing and was read
+    "the job's closing, counted as none of its data connections" (from 63 a data
+    connection); a plain NDMP job holds no connection but its control and data
+    connections, so it is one."""
+    folder = CAPTURES / "ndmjob-kill"
+    out = tmp_path / f"crash-{first}.pcap"
+    subprocess.run(["editcap", "-F", "pcap", "-r",
+                    str(folder / "agent-crash-restore-names-media.pcap.gz"), str(out),
+                    f"{first}-100000"], check=True, capture_output=True)
+    config = build_config(load_file(folder / "agent-crash-restore-names-media.toml"))
+    analysis = analyze(read_traffic([str(out)], config), config)
+    [session] = analysis.sessions
+    [data] = [c for c in analysis.traffic.connections if c.role != "control"]
+    assert (session.data_connections, session.closing_only) == ([data.uid], [])
+    assert data.role == "data"

@@ -203,8 +203,9 @@ def claim_closing_only(endpoints: Endpoints, conn: Connection, session: Session,
                        profile: Profile) -> bool:
     """Claim `conn` for `session` as neither data nor callback when the capture holds
     only its closing beside the session's control connection's close (closes_with) and
-    it does not fit the session's callback (the profile has no callback connection, or
-    its direction and ports are not the callback's: _fits): docs/json.md `status`, such
+    it does not fit the session's callback (its direction and ports are not the
+    callback's: _fits, a callback first seen at the media server's packet): docs/json.md
+    `status`, such
     a connection is the job's closing and counts as none of its data connections. It
     was claimed as a data connection that carried nothing (nu65a's left: newuser65
     late-killed-tail.pcap without the callback's FIN, the callback first seen at the
@@ -224,11 +225,15 @@ def claim_closing_only(endpoints: Endpoints, conn: Connection, session: Session,
     stream did not read (_unread_after: the snap length cut it, or TLS): what was said
     there is unknown (lab/snaplen-54 from frame 469 and lab/tls-clean from 705, the last
     data connection first seen at the media server's ACK or FIN, the job's last records
-    after it cut to 54 B or in TLS, read "the job's closing"). True when claimed; False
-    (nothing done) otherwise."""
+    after it cut to 54 B or in TLS, read "the job's closing"). Under a profile without a
+    callback connection (plain NDMP) a job holds no connection but its control and data
+    connections, so one held only closing there stays a data connection (review63b:
+    ndmjob-kill/agent-crash-restore-names-media from frame 62, the restore's data
+    connection closed by the agent's crash 10 ms before the control connection, read
+    "the job's closing"). True when claimed; False (nothing done) otherwise."""
     closed = close_ts(control)
-    if closed is None or not closes_with(conn, closed) or (
-            profile.callback == "connection" and _fits(conn, session, closed, config)) \
+    if closed is None or profile.callback != "connection" or not closes_with(conn, closed) \
+            or _fits(conn, session, closed, config) \
             or _spoke_between(_spoken(stream), conn.ts, closed) \
             or _unread_after(stream, control, conn.first_frame):
         return False
