@@ -80,3 +80,18 @@ def test_live_waits_for_the_report_to_say_an_overlap_a_connection_rests_on(
     assert "ranges_overlap" not in {e.finding.code for e in events[:running] if e.finding}
     assert "ranges_overlap" in {f.code for f in events[-1].analysis.findings}
     assert early_mismatches(events) == []
+
+
+def test_a_connection_outside_the_media_range_is_not_the_overlaps(tmp_path: Path) -> None:
+    """review63b: keepalive-beside-job.pcap kept from frame 10 holds the keepalive
+    10.77.0.2:7000 -> 10.77.0.1:5050, open before the capture. With `--media-range
+    5001-5100` alone its media port is in both ranges and the warning names it; with
+    `--media-range 5001-5040` its port is outside the overlap (5001-5040), its ports
+    leave it no session's whatever the agent range, and the warning named it all the
+    same, "the media server's port in both ranges"."""
+    cut = frame_range(stored_capture("callbackmatch", "keepalive-beside-job"),
+                      tmp_path / "late.pcap", 10, 100000)
+    (keepalive,) = [c for c in _analysis(cut).traffic.connections if c.orig_p == 7000]
+    (warning,) = _overlaps(_analysis(cut, media_range="5001-5100"))
+    assert f"({keepalive.uid} 10.77.0.2:7000 -> 10.77.0.1:5050)" in warning.message
+    assert _overlaps(_analysis(cut, media_range="5001-5040")) == []

@@ -168,7 +168,7 @@ def _build(connections: list[Connection], stream_by_uid: dict[str, NdmpStream],
                     kept_packets(connections), clock_lags=clock_lags, order=order)
     attach_started_before_capture(sessions, control_of, stream_by_uid, ordered, endpoints, config,
                                   profile, ring_gaps)
-    attach_late_closes(sessions, control_of, ordered, endpoints, config, profile)
+    attach_late_closes(sessions, control_of, stream_by_uid, ordered, endpoints, config, profile)
     if profile.callback == "connection":
         attach_callbacks_elsewhere(sessions, control_of, stream_by_uid, ordered, by_uid,
                                    endpoints, config, order, clock_lags=clock_lags)

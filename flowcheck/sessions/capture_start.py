@@ -131,7 +131,8 @@ def attach_started_before_capture(sessions: list[Session], control_of: dict[str,
             # packet's time, never infinite), on that packet's clock.
             control = control_of[session.id]
             until = order.moment(control.last_frame, end_of(control))
-            if claim_closing_only(endpoints, conn, session, control, config, profile):
+            if claim_closing_only(endpoints, conn, session, control,
+                                  streams.get(session.control_uid), config, profile):
                 continue  # its job closing: no data connection (only_closing)
             while conn is not None:
                 claim(endpoints, conn, session, "data")

@@ -27,10 +27,10 @@ connection that fits both stays tied, sessions.late_owners).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from flowcheck.config import Config
-from flowcheck.model import Connection, Session
+from flowcheck.model import Connection, NdmpStream, Session
 from flowcheck.profiles import Profile
 from flowcheck.sessions.capture_start import opener_unknown, ports_in_ranges
 from flowcheck.sessions.classify import connection_outcome
@@ -39,8 +39,8 @@ from flowcheck.sessions.pools import Endpoints, claim
 
 
 def attach_late_closes(sessions: Iterable[Session], control_of: dict[str, Connection],
-                       ordered: Iterable[Connection], endpoints: Endpoints,
-                       config: Config, profile: Profile) -> None:
+                       streams: Mapping[str, NdmpStream], ordered: Iterable[Connection],
+                       endpoints: Endpoints, config: Config, profile: Profile) -> None:
     """Give each unclaimed close-only connection (not to or from the NDMP port) to the
     one session whose control connection was open before the capture (its outcome
     midstream) between its two hosts, its ports in their sides' ranges, whose control
@@ -49,8 +49,10 @@ def attach_late_closes(sessions: Iterable[Session], control_of: dict[str, Connec
     that session matched by direction and ports (Session.port_matched, match_reason
     "capture_start"). Not one whose opener neither its first sender nor its ports tell
     (capture_start.opener_unknown: the callback as likely, which a data connection's
-    role would misname; review56p). One pass over the connections, the sessions found
-    by host pair."""
+    role would misname; review56p). One held only closing that does not fit the
+    callback, nothing said between it and the close, is the job's closing instead
+    (only_closing.claim_closing_only; streams: control uid -> its NDMP stream, whose
+    messages tell). One pass over the connections, the sessions found by host pair."""
     by_hosts: dict[frozenset[str], list[tuple[Session, float]]] = {}
     for session in sessions:
         control = control_of[session.id]
@@ -72,8 +74,8 @@ def attach_late_closes(sessions: Iterable[Session], control_of: dict[str, Connec
         if len(near) != 1:
             continue
         [session] = near
-        if claim_closing_only(endpoints, conn, session, control_of[session.id], config,
-                              profile):
+        if claim_closing_only(endpoints, conn, session, control_of[session.id],
+                              streams.get(session.control_uid), config, profile):
             continue
         claim(endpoints, conn, session, "data")
         session.port_matched.append(conn.uid)

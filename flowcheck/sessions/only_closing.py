@@ -176,6 +176,20 @@ def _spoken(stream: NdmpStream | None) -> list[float]:
     return sorted(m.ts for m in stream.messages if m.name != "NDMP_CONNECT_CLOSE")
 
 
+def _unread_after(stream: NdmpStream | None, control: Connection, frame: int) -> bool:
+    """Did the control connection carry data after `frame` that its stream did not read:
+    a record the decoder could not read there (NdmpStream.unread_last, the last such
+    frame per direction: the snap length cut it), or data (Connection.orig_last_data,
+    resp_last_data) after it with no message read from there on (TLS, or bytes the
+    decoder passed over)?"""
+    if stream is not None and any(last > frame for last in stream.unread_last.values()):
+        return True
+    data_after = any(last is not None and last[0] > frame
+                     for last in (control.orig_last_data, control.resp_last_data))
+    return data_after and not (stream is not None
+                               and any(m.frame > frame for m in stream.messages))
+
+
 def _spoke_between(spoken: list[float], first: float, closed: float) -> bool:
     """Is one of `spoken` (sorted message times, _spoken) strictly between `first` (a
     connection's first packet) and `closed` (the control connection's close), either
@@ -185,20 +199,43 @@ def _spoke_between(spoken: list[float], first: float, closed: float) -> bool:
 
 
 def claim_closing_only(endpoints: Endpoints, conn: Connection, session: Session,
-                       control: Connection, config: Config, profile: Profile) -> bool:
+                       control: Connection, stream: NdmpStream | None, config: Config,
+                       profile: Profile) -> bool:
     """Claim `conn` for `session` as neither data nor callback when the capture holds
     only its closing beside the session's control connection's close (closes_with) and
-    it does not fit the session's callback (the profile has no callback connection, or
-    its direction and ports are not the callback's: _fits): docs/json.md `status`, such
+    it does not fit the session's callback (its direction and ports are not the
+    callback's: _fits, a callback first seen at the media server's packet): docs/json.md
+    `status`, such
     a connection is the job's closing and counts as none of its data connections. It
     was claimed as a data connection that carried nothing (nu65a's left: newuser65
     late-killed-tail.pcap without the callback's FIN, the callback first seen at the
     media server's FIN, read "C1, C3 carried 16,304 B", "over 2 data connections").
     Its `session` is the session's (no unannounced_connection), its role stays other,
-    Session.closing_only lists it. True when claimed; False (nothing done) otherwise."""
+    Session.closing_only lists it. Not when the session's control stream (`stream`)
+    carries an NDMP message other than CONNECT_CLOSE between its first packet and the
+    close (_spoke_between, as name_closing_callbacks reads it): a connection closed while
+    the job still spoke (its data halted, stopped after it) is its data connection
+    closing, whichever end's packet the capture holds first (review63b:
+    lab/clean-3-resources from frame 630, the last data connection 10.77.0.2:6003 ->
+    10.77.0.1:5004 first seen at the media server's FIN before NOTIFY_DATA_HALTED and
+    DATA_STOP, read as "the job's closing, counted as none of its data connections",
+    from frame 629, the agent's FIN, as a data connection; lab/restore-2-resources from
+    frame 435 so for a restore's data connection 10.77.0.1:5003 -> 10.77.0.2:6002).
+    Nor when the control connection carried data after its first packet that the
+    stream did not read (_unread_after: the snap length cut it, or TLS): what was said
+    there is unknown (lab/snaplen-54 from frame 469 and lab/tls-clean from 705, the last
+    data connection first seen at the media server's ACK or FIN, the job's last records
+    after it cut to 54 B or in TLS, read "the job's closing"). Under a profile without a
+    callback connection (plain NDMP) a job holds no connection but its control and data
+    connections, so one held only closing there stays a data connection (review63b:
+    ndmjob-kill/agent-crash-restore-names-media from frame 62, the restore's data
+    connection closed by the agent's crash 10 ms before the control connection, read
+    "the job's closing"). True when claimed; False (nothing done) otherwise."""
     closed = close_ts(control)
-    if closed is None or not closes_with(conn, closed) or (
-            profile.callback == "connection" and _fits(conn, session, closed, config)):
+    if closed is None or profile.callback != "connection" or not closes_with(conn, closed) \
+            or _fits(conn, session, closed, config) \
+            or _spoke_between(_spoken(stream), conn.ts, closed) \
+            or _unread_after(stream, control, conn.first_frame):
         return False
     endpoints.claimed.add(conn.uid)
     conn.session = session.id

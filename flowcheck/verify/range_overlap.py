@@ -49,15 +49,18 @@ def ranges_overlap(ctx: Context) -> None:
 
 def _untold(ctx: Context) -> list[Connection]:
     """The connections no session took that are open before the capture, from a
-    session's agent to its media server, with the media server's port in the agent
-    range too (sessions.capture_start.opener_unknown: left to no session unless a
+    session's agent to its media server, with the media server's port in the media range
+    and in the agent range too (sessions.capture_start.opener_unknown: left to no session unless a
     GET_STATE reply names it), in capture order. With one range left at the default such
     a connection is untold only because of the overlap (ssh-beside-lost-callback.pcap
     from frame 20 with only --media-range: the callback 10.77.0.2:6093 ->
     10.77.0.1:5001 an unannounced_connection; with --agent-range 6001-6100 it is the
-    callback)."""
+    callback). Not one whose media port is outside the media range: the overlap leaves
+    it as it was, no session's by its ports either way (review63b: keepalive-beside-job
+    from frame 10 with --media-range 5001-5040 named 10.77.0.2:7000 -> 10.77.0.1:5050,
+    "the media server's port in both ranges")."""
     return [conn for conn in ctx.connections
-            if conn.session is None and any(
+            if conn.session is None and ctx.config.in_media_range(conn.resp_p) and any(
                 conn.resp_h == session.media_server
                 and opener_unknown(conn, session, ctx.config, ctx.profile)
                 for session in ctx.sessions)]
