@@ -96,7 +96,9 @@ def test_the_range_needed_counts_every_stopped_job(results, name, size, held, ow
             f"the 2 jobs that stopped on the full range within 60 s still needed, {owed}: a "
             "job binds one port per resource + the callback's source port there, less the "
             "ports of its own already held; its resources those it showed (the data ports it "
-            "announced and the one it asked for), at least 1: --resources not given)"
+            "announced and the one it asked for) or, when more, the fewest another job of "
+            "the same two hosts that stopped on no range announced, at least 1: --resources "
+            "not given)"
             ) in small.message
     assert small.fix.startswith(f"Widen the agent range by {8 - size} port"
                                 f"{'s' * (8 - size != 1)}, to at least 8 (what 10.66.2.2 "
@@ -143,3 +145,28 @@ def test_a_job_not_yet_sending_is_not_sent_to_the_capture_point(
     assert step.status == "unknown" and "the data may not have started yet" in step.detail
     assert step.detail.endswith(f"If the job log shows data sent in that time, {said}"), \
         step.detail
+
+
+@pytest.mark.parametrize(("name", "size", "held", "owed"), [
+    ("agent-range-2-resources", "6001-6006", 6, 3),
+    ("agent-range-2-resources-widened-to-8", "6201-6208", 8, 1)])
+def test_a_job_stopped_at_its_callback_counts_the_resources_its_hosts_jobs_showed(
+        name: str, size: str, held: int, owed: int) -> None:
+    """Three 2-resource jobs 0.5 s apart, agent range 6001-6006 (review63e's lab, as
+    newuser66's): job 3's callback found no source port. It had shown no resource, so
+    with --resources not given it counted 1: "at least 8". Widened to 8, job 3 stopped at
+    its second data port and the count said 9; with 9 all three passed. Now a stopped job
+    counts at least the fewest resources another job of the same two hosts announced
+    (jobs 1 and 2: 2 each): 9 at once, the 6 held and job 3's callback and 2 data ports;
+    the widened capture reads 9 too (job 3 showed its 2: 1 announced, 1 asked for)."""
+    config = build_config(load_file(CASES / f"{name}.toml"))
+    result = analyze(read_traffic([str(CASES / f"{name}.pcap.gz")], config), config)
+    [small] = [f for f in result.findings if f.code == "range_too_small"]
+    assert "10.63.52.2 needed 9 ports of the range at once" in small.message, small.message
+    assert (f"the {held} of the range in use or held 60 s after use, and what the job that "
+            f"stopped on the full range still needed, S3 {owed}: ") in small.message
+    assert "the fewest another job of the same two hosts that stopped on no range " \
+           "announced" in small.message
+    [step] = missing(result)
+    assert step.fix.startswith(f"Widen the agent range {size} (agent range) first, to at "
+                               "least 9 ports"), step.fix
