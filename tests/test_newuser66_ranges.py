@@ -170,3 +170,27 @@ def test_a_job_stopped_at_its_callback_counts_the_resources_its_hosts_jobs_showe
     [step] = missing(result)
     assert step.fix.startswith(f"Widen the agent range {size} (agent range) first, to at "
                                "least 9 ports"), step.fix
+
+
+def test_a_port_used_again_within_the_hold_counts_again_where_a_job_stopped() -> None:
+    """Three 2-resource restores in 6401-6406 (review63e's lab): the agent's kernel gave
+    jobs 2 and 3's callbacks data ports closed a second or two before (the media server
+    closes a restore's data connection first: no TIME_WAIT on the agent), and job 3
+    stopped at its second data port. The stop's count took the 6 ports of the range, one
+    connection each, and read "at least 7", below the peak of 8 it replaced (every use
+    within the hold counted: port_reused_within_hold's fix widens "as range_too_small
+    says", said 3 times). Counted as the peak counts them, the 8 uses and S3's 1: 9, the model's 3
+    jobs of 3 agent ports."""
+    name = "agent-range-2-resources-restore"
+    config = build_config(load_file(CASES / f"{name}.toml"))
+    result = analyze(read_traffic([str(CASES / f"{name}.pcap.gz")], config), config)
+    [small] = [f for f in result.findings if f.code == "range_too_small"]
+    assert ("10.63.52.2 needed 9 ports of the range at once (as the DATA_LISTEN request "
+            "(frame 187) came, session S3: the 8 uses of the range's 6 ports (a port used "
+            "again within the hold counts again") in small.message, small.message
+    assert "the job that stopped on the full range still needed, S3 1: " in small.message
+    assert [f.session for f in result.findings if f.code == "port_reused_within_hold"] \
+        == ["S2", "S2", "S3"]
+    [step] = missing(result)
+    assert step.fix.startswith("Widen the agent range 6401-6406 (agent range) first, to "
+                               "at least 9 ports"), step.fix

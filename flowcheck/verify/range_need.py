@@ -10,8 +10,12 @@ needed after that port and the other jobs that stopped the same way.
 
 The count, at each stop (RangeStop: the moment a step found the range full): every port
 of the range then held (in use, or within port_hold_seconds of its connection's last
-packet), plus what each job that stopped on that host's range by then, within
-port_hold_seconds (had it worked, its ports would still be held), still needed there:
+packet; a port used again within the hold once per use, as range_too_small's peak counts
+it: review63e's restore lab, three 2-resource jobs in 6401-6406, the agent's kernel gave
+job 2 and 3's callbacks the data ports jobs 1 and 2 had closed a second or two before,
+and the 6 ports read 7 needed where the model's hold needs 9, the peak itself 8), plus
+what each job that stopped on that host's range by then, within port_hold_seconds (had
+it worked, its ports would still be held), still needed there:
 one job's ports as `flowcheck plan` counts them (plan.ports_per_job: one per resource,
 and the callback's source port in the agent range, the job engine's and the control
 connection's port in the media range; docs flow-model "Two ports are needed per
@@ -32,6 +36,7 @@ from flowcheck.model import Session
 from flowcheck.plan import callback_source_ports, ports_per_job
 from flowcheck.verify.context import Context, session_uids
 from flowcheck.verify.range_stop import RangeStop
+from flowcheck.verify.range_stops import held_uses
 
 
 @fields_dataclass(frozen=True, slots=True)
@@ -57,9 +62,10 @@ def stopped_need(ctx: Context, which: str, host: str,
         owed = tuple((earlier.session, _still_needed(ctx, which, earlier))
                      for earlier in mine
                      if earlier.ts <= stop.ts and stop.ts - earlier.ts <= hold)
-        count = len(stop.held) + sum(n for _, n in owed)
+        held = max(len(stop.held), len(held_uses(ctx, which, host, stop.ts)))
+        count = held + sum(n for _, n in owed)
         if best is None or count > best.count:
-            best = StoppedNeed(count, stop, len(stop.held), owed)
+            best = StoppedNeed(count, stop, held, owed)
     return best
 
 
@@ -89,8 +95,12 @@ def need_words(ctx: Context, which: str, host: str, need: StoppedNeed) -> str:
                "announced and the one it asked for) or, when more, the fewest another job "
                "of the same two hosts that stopped on no range announced, at least 1: "
                "--resources not given")
+    size = len(stop.held)
+    held = (f"the {need.held} of the range" if need.held == size else
+            f"the {need.held} uses of the range's {size} ports (a port used again within "
+            "the hold counts again: the model's hold needed another port for it)")
     return (f"{host} needed {need.count} ports of the range at once (as {stop.what} came, "
-            f"session {stop.session}: the {need.held} of the range in use or held {hold:g} s "
+            f"session {stop.session}: {held} in use or held {hold:g} s "
             f"after use, and what {stopped}, {each}: a job binds {why} there, less the "
             f"ports of its own already held; {counted})")
 
@@ -107,7 +117,9 @@ def _still_needed(ctx: Context, which: str, stop: RangeStop) -> int:
         shown = max(shown, _fewest_alike(ctx, session))
     job = ports_per_job(which, ctx.config.resources or max(1, shown), ctx.profile)
     own = set(session_uids(session)) if session is not None else set()
-    held = sum(1 for _, uid, _ in stop.held if uid in own)
+    held = max(sum(1 for _, uid, _ in stop.held if uid in own),
+               sum(1 for _, conn in held_uses(ctx, which, stop.host, stop.ts)
+                   if conn.uid in own))
     return max(1, job - held)
 
 
