@@ -125,7 +125,9 @@ def test_plan_says_fits_is_one_job_and_back_to_back_jobs_count(capsys) -> None: 
 @pytest.mark.parametrize(("name", "frames", "said"), [
     ("agent-range-timewait-on-agent", "532-534",
      "its own outbound rules likely drop it: this capture was taken on the sender "
-     "10.66.2.2, which sees its leaving packets only after them"),
+     "10.66.2.2 (or on its network segment: 10.66.2.2's packets arrive with TTL 64, an "
+     "initial value, and 10.66.1.1's with 63: a router between them), which sees its "
+     "leaving packets only after them"),
     ("agent-range-timewait", "488-490",
      "capture on the agent as well: something between the hosts drops it")])
 def test_a_job_not_yet_sending_is_not_sent_to_the_capture_point(
@@ -135,7 +137,9 @@ def test_a_job_not_yet_sending_is_not_sent_to_the_capture_point(
     step 5 is unknown, "the data may not have started yet", and where to look next
     follows the capture point the TTLs show. Taken on the agent, the sender of a
     backup's data, it said "capture on the agent as well"; now its own outbound rules
-    (its tap sees leaving packets after them). Taken on the media server: unchanged."""
+    (its tap sees leaving packets after them), with the TTLs' words: they cannot tell the
+    agent from a point on its segment (it said "taken on the sender" bare: review63e).
+    Taken on the media server: unchanged."""
     cut = tmp_path / f"{name}-not-sending.pcap"
     subprocess.run(["editcap", "-F", "pcap", "-r", str(CASES / f"{name}.pcap.gz"), str(cut),
                     "1-26", frames], check=True, capture_output=True)
