@@ -59,13 +59,22 @@ def test_a_capture_on_the_agent_is_not_sent_to_the_agent(results) -> None:  # no
     """Taken on the agent (its packets with TTL 64, the media server's 63): no SYN of the
     callback left it, so the step says the agent never sent it or its own outbound rules
     dropped it, and no finding's words ask for a capture on the agent (the fix ended
-    "capture on the agent to see its SYNs leave"). The same jobs captured on the media
-    server keep that advice."""
+    "capture on the agent to see its SYNs leave"). The TTLs alone cannot tell the agent
+    from a point on its segment: only a router between is ruled out, and a bridging
+    firewall before the capture point is named with the agent's own rules (it said "nor
+    a device between them": review63e). The same jobs captured on the media server keep
+    that advice."""
     on_agent = results["agent-range-timewait-on-agent"]
     for finding in missing(on_agent):
         assert "This capture was taken on the agent 10.66.2.2 (or on its network segment: " \
                "10.66.2.2's packets arrive with TTL 64" in finding.message
-        assert "no SYN of the callback left it" in finding.message
+        assert "no SYN of the callback left it, so neither the media server's firewall " \
+               "nor a router between them is the cause; the agent never sent it (its log " \
+               "tells), its own outbound rules dropped it, or, were this capture taken on " \
+               "its segment rather than on the agent, a bridging (layer 2) firewall " \
+               "between the agent and this capture point did" in finding.message
+        assert "and in any bridging firewall between the agent and this capture point " \
+               "(the TTLs cannot tell the agent from its segment)" in finding.fix
         assert "If the job still fails with the range widened: read the agent " \
                "10.66.2.2's log at that time" in finding.fix
         assert "in the agent's own outbound rules" in finding.fix
