@@ -59,13 +59,22 @@ def test_a_capture_on_the_agent_is_not_sent_to_the_agent(results) -> None:  # no
     """Taken on the agent (its packets with TTL 64, the media server's 63): no SYN of the
     callback left it, so the step says the agent never sent it or its own outbound rules
     dropped it, and no finding's words ask for a capture on the agent (the fix ended
-    "capture on the agent to see its SYNs leave"). The same jobs captured on the media
-    server keep that advice."""
+    "capture on the agent to see its SYNs leave"). The TTLs alone cannot tell the agent
+    from a point on its segment: only a router between is ruled out, and a bridging
+    firewall before the capture point is named with the agent's own rules (it said "nor
+    a device between them": review63e). The same jobs captured on the media server keep
+    that advice."""
     on_agent = results["agent-range-timewait-on-agent"]
     for finding in missing(on_agent):
         assert "This capture was taken on the agent 10.66.2.2 (or on its network segment: " \
                "10.66.2.2's packets arrive with TTL 64" in finding.message
-        assert "no SYN of the callback left it" in finding.message
+        assert "no SYN of the callback left it, so neither the media server's firewall " \
+               "nor a router between them is the cause; the agent never sent it (its log " \
+               "tells), its own outbound rules dropped it, or, were this capture taken on " \
+               "its segment rather than on the agent, a bridging (layer 2) firewall " \
+               "between the agent and this capture point did" in finding.message
+        assert "and in any bridging firewall between the agent and this capture point " \
+               "(the TTLs cannot tell the agent from its segment)" in finding.fix
         assert "If the job still fails with the range widened: read the agent " \
                "10.66.2.2's log at that time" in finding.fix
         assert "in the agent's own outbound rules" in finding.fix
@@ -96,7 +105,9 @@ def test_the_range_needed_counts_every_stopped_job(results, name, size, held, ow
             f"the 2 jobs that stopped on the full range within 60 s still needed, {owed}: a "
             "job binds one port per resource + the callback's source port there, less the "
             "ports of its own already held; its resources those it showed (the data ports it "
-            "announced and the one it asked for), at least 1: --resources not given)"
+            "announced and the one it asked for) or, when more, the fewest another job of "
+            "the same two hosts that stopped on no range announced, at least 1: --resources "
+            "not given)"
             ) in small.message
     assert small.fix.startswith(f"Widen the agent range by {8 - size} port"
                                 f"{'s' * (8 - size != 1)}, to at least 8 (what 10.66.2.2 "
@@ -123,7 +134,9 @@ def test_plan_says_fits_is_one_job_and_back_to_back_jobs_count(capsys) -> None: 
 @pytest.mark.parametrize(("name", "frames", "said"), [
     ("agent-range-timewait-on-agent", "532-534",
      "its own outbound rules likely drop it: this capture was taken on the sender "
-     "10.66.2.2, which sees its leaving packets only after them"),
+     "10.66.2.2 (or on its network segment: 10.66.2.2's packets arrive with TTL 64, an "
+     "initial value, and 10.66.1.1's with 63: a router between them), which sees its "
+     "leaving packets only after them"),
     ("agent-range-timewait", "488-490",
      "capture on the agent as well: something between the hosts drops it")])
 def test_a_job_not_yet_sending_is_not_sent_to_the_capture_point(
@@ -133,7 +146,9 @@ def test_a_job_not_yet_sending_is_not_sent_to_the_capture_point(
     step 5 is unknown, "the data may not have started yet", and where to look next
     follows the capture point the TTLs show. Taken on the agent, the sender of a
     backup's data, it said "capture on the agent as well"; now its own outbound rules
-    (its tap sees leaving packets after them). Taken on the media server: unchanged."""
+    (its tap sees leaving packets after them), with the TTLs' words: they cannot tell the
+    agent from a point on its segment (it said "taken on the sender" bare: review63e).
+    Taken on the media server: unchanged."""
     cut = tmp_path / f"{name}-not-sending.pcap"
     subprocess.run(["editcap", "-F", "pcap", "-r", str(CASES / f"{name}.pcap.gz"), str(cut),
                     "1-26", frames], check=True, capture_output=True)
@@ -143,3 +158,52 @@ def test_a_job_not_yet_sending_is_not_sent_to_the_capture_point(
     assert step.status == "unknown" and "the data may not have started yet" in step.detail
     assert step.detail.endswith(f"If the job log shows data sent in that time, {said}"), \
         step.detail
+
+
+@pytest.mark.parametrize(("name", "size", "held", "owed"), [
+    ("agent-range-2-resources", "6001-6006", 6, 3),
+    ("agent-range-2-resources-widened-to-8", "6201-6208", 8, 1)])
+def test_a_job_stopped_at_its_callback_counts_the_resources_its_hosts_jobs_showed(
+        name: str, size: str, held: int, owed: int) -> None:
+    """Three 2-resource jobs 0.5 s apart, agent range 6001-6006 (review63e's lab, as
+    newuser66's): job 3's callback found no source port. It had shown no resource, so
+    with --resources not given it counted 1: "at least 8". Widened to 8, job 3 stopped at
+    its second data port and the count said 9; with 9 all three passed. Now a stopped job
+    counts at least the fewest resources another job of the same two hosts announced
+    (jobs 1 and 2: 2 each): 9 at once, the 6 held and job 3's callback and 2 data ports;
+    the widened capture reads 9 too (job 3 showed its 2: 1 announced, 1 asked for)."""
+    config = build_config(load_file(CASES / f"{name}.toml"))
+    result = analyze(read_traffic([str(CASES / f"{name}.pcap.gz")], config), config)
+    [small] = [f for f in result.findings if f.code == "range_too_small"]
+    assert "10.63.52.2 needed 9 ports of the range at once" in small.message, small.message
+    assert (f"the {held} of the range in use or held 60 s after use, and what the job that "
+            f"stopped on the full range still needed, S3 {owed}: ") in small.message
+    assert "the fewest another job of the same two hosts that stopped on no range " \
+           "announced" in small.message
+    [step] = missing(result)
+    assert step.fix.startswith(f"Widen the agent range {size} (agent range) first, to at "
+                               "least 9 ports"), step.fix
+
+
+def test_a_port_used_again_within_the_hold_counts_again_where_a_job_stopped() -> None:
+    """Three 2-resource restores in 6401-6406 (review63e's lab): the agent's kernel gave
+    jobs 2 and 3's callbacks data ports closed a second or two before (the media server
+    closes a restore's data connection first: no TIME_WAIT on the agent), and job 3
+    stopped at its second data port. The stop's count took the 6 ports of the range, one
+    connection each, and read "at least 7", below the peak of 8 it replaced (every use
+    within the hold counted: port_reused_within_hold's fix widens "as range_too_small
+    says", said 3 times). Counted as the peak counts them, the 8 uses and S3's 1: 9, the model's 3
+    jobs of 3 agent ports."""
+    name = "agent-range-2-resources-restore"
+    config = build_config(load_file(CASES / f"{name}.toml"))
+    result = analyze(read_traffic([str(CASES / f"{name}.pcap.gz")], config), config)
+    [small] = [f for f in result.findings if f.code == "range_too_small"]
+    assert ("10.63.52.2 needed 9 ports of the range at once (as the DATA_LISTEN request "
+            "(frame 187) came, session S3: the 8 uses of the range's 6 ports (a port used "
+            "again within the hold counts again") in small.message, small.message
+    assert "the job that stopped on the full range still needed, S3 1: " in small.message
+    assert [f.session for f in result.findings if f.code == "port_reused_within_hold"] \
+        == ["S2", "S2", "S3"]
+    [step] = missing(result)
+    assert step.fix.startswith("Widen the agent range 6401-6406 (agent range) first, to "
+                               "at least 9 ports"), step.fix

@@ -49,26 +49,45 @@ def taken_on_agent(ctx: Context, session: Session) -> str:
     return found.words
 
 
-def unsent_words(session: Session, ttls: str) -> str:
+def unsent_words(ctx: Context, session: Session, ttls: str) -> str:
     """step_missing's words for the callback no SYN of which left the agent the capture
-    was taken on (ttls: taken_on_agent's words)."""
+    was taken on (ttls: taken_on_agent's words). By the TTLs alone the point may be on
+    the agent's segment rather than on the agent (verify.ttl.taken_on_words): a bridging
+    (layer 2) firewall between them keeps the TTL, so it is named beside the agent's
+    own rules, and only routers are ruled out (review63e)."""
+    segment = not _marked(ctx, session)
     return (f". This capture was taken on the agent {session.remote_agent} ({ttls}), "
             "which sees leaving packets after the agent's own firewall: no SYN of the "
-            "callback left it, so neither the media server's firewall nor a device between "
-            f"them is the cause; the agent never sent it (its log tells) or its own "
-            "outbound rules dropped it")
+            "callback left it, so neither the media server's firewall nor a "
+            + ("router" if segment else "device") + " between "
+            "them is the cause; the agent never sent it (its log tells)"
+            + (", its own outbound rules dropped it, or, were this capture taken on its "
+               "segment rather than on the agent, a bridging (layer 2) firewall between "
+               "the agent and this capture point did" if segment else
+               " or its own outbound rules dropped it"))
 
 
 def unsent_fix(ctx: Context, session: Session) -> str:
-    """The fix for unsent_words: the agent's log and its own outbound rules, no other
-    capture point."""
+    """The fix for unsent_words: the agent's log and its own outbound rules (and a
+    bridging firewall before the capture point, by the TTLs alone), no other capture
+    point."""
+    segment = "" if _marked(ctx, session) else (
+        ", and in any bridging firewall between the agent and this capture point (the "
+        "TTLs cannot tell the agent from its segment)")
     return (f"Read the agent {session.remote_agent}'s log at that time: a failed connect "
             "(\"Cannot assign requested address\", \"no free port\", a refused bind) means "
             "it never sent the callback; otherwise allow TCP from "
             f"{session.remote_agent} to {session.media_server} ports {ctx.ranges('media')} "
             "in the agent's own outbound rules (this capture, taken on the agent, sees its "
-            "leaving packets only after them, so a SYN they drop is not in it)"
+            f"leaving packets only after them, so a SYN they drop is not in it){segment}"
             f"{OTHER_PRODUCT_FIX}.")
+
+
+def _marked(ctx: Context, session: Session) -> bool:
+    """Did the Linux cooked marks (not the TTLs alone) show the capture taken on the
+    session's agent itself?"""
+    found = proven_host(ctx, session.media_server, session.remote_agent)
+    return found is not None and found.marked
 
 
 def unreached_words(session: Session, ttls: str) -> str:

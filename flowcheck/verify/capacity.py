@@ -29,7 +29,13 @@ from flowcheck.verify.context import Context, endpoint
 from flowcheck.verify.range_need import need_words, stopped_need
 from flowcheck.verify.range_overlap import ranges_overlap
 from flowcheck.verify.range_stop import RangeStop
-from flowcheck.verify.range_stops import RANGE_SETTING, Usage, port_usage, refused_listener
+from flowcheck.verify.range_stops import (
+    RANGE_SETTING,
+    Usage,
+    merged_uses,
+    port_usage,
+    refused_listener,
+)
 
 
 def check_capacity(ctx: Context) -> None:
@@ -170,7 +176,7 @@ def _outside(ctx: Context, which: str, usage: Usage, host: str, ts: float) -> st
     inside = ctx.config.in_media_range if which == "media" else ctx.config.in_agent_range
     found = sorted((port, conn.uid) for (owner, port), spans in usage.items()
                    if owner == host and not inside(port)
-                   for start, end, conn in _merged(spans) if start <= ts <= end + hold)
+                   for start, end, conn in merged_uses(spans) if start <= ts <= end + hold)
     words = ", ".join(f"{uid} on {port}" for port, uid in found[:PEAK_NAMED])
     more = len(found) - PEAK_NAMED
     return words + (f" and {more} more" if more > 0 else "")
@@ -207,7 +213,7 @@ def _peak(ctx: Context, usage: Usage) -> Peak:
     hold = ctx.config.port_hold_seconds
     events: list[tuple[float, int, int, Connection]] = []
     for (_host, port), spans in usage.items():
-        for start, end, conn in _merged(spans):
+        for start, end, conn in merged_uses(spans):
             events += [(start, 1, port, conn), (end + hold, -1, port, conn)]
     events.sort(key=lambda e: (e[0], e[1]))
     busy = count = at = 0
@@ -231,19 +237,6 @@ def _peak(ctx: Context, usage: Usage) -> Peak:
 
 # The connections a peak's words name before counting the rest.
 PEAK_NAMED = 8
-
-
-def _merged(spans: list[tuple[float, float, Connection]]
-            ) -> list[tuple[float, float, Connection]]:
-    """One port's spans of use merged where they overlap or touch (model.spans'
-    merged_spans), each with the connection that began it."""
-    merged: list[list] = []
-    for start, end, conn in sorted(spans, key=lambda span: (span[0], span[2].first_frame)):
-        if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
-        else:
-            merged.append([start, end, conn])
-    return [(start, end, conn) for start, end, conn in merged]
 
 
 def _evidence(stops: list[RangeStop], peaks: list[Peak]) -> tuple[list[int], float | None]:

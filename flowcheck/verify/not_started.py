@@ -64,14 +64,18 @@ def _where_next(ctx: Context, session: Session, direction: str) -> str:
     (verify.capture_host.proven_host), never the host the capture was taken on
     (newuser66 item 3): taken on the sender, its own outbound rules (the packet tap sees
     leaving packets after them); taken on the agent, a capture on the media server;
-    else, as before, a capture on the agent."""
+    else, as before, a capture on the agent. The proof's words go with it: the TTLs
+    tell a host from a point on its segment no better (verify.ttl.taken_on_words; it
+    said "this capture was taken on the sender" bare, review63e)."""
     found = proven_host(ctx, session.media_server, session.remote_agent)
     sender = {"agent": session.remote_agent, "media server": session.media_server}.get(
         direction.split(" to ")[0])
     if found is not None and found.host == sender:
         return (f"its own outbound rules likely drop it: this capture was taken on the "
-                f"sender {sender}, which sees its leaving packets only after them")
+                f"sender {sender} ({found.words}), which sees its leaving packets only "
+                "after them")
     if found is not None and found.host == session.remote_agent:
-        return ("capture on the media server as well (this capture was taken on the "
-                "agent): something between the hosts drops it")
+        return (f"capture on the media server as well (this capture was taken on the "
+                f"agent {session.remote_agent}: {found.words}): something between the "
+                "hosts drops it")
     return "capture on the agent as well: something between the hosts drops it"

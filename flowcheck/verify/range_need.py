@@ -10,24 +10,33 @@ needed after that port and the other jobs that stopped the same way.
 
 The count, at each stop (RangeStop: the moment a step found the range full): every port
 of the range then held (in use, or within port_hold_seconds of its connection's last
-packet), plus what each job that stopped on that host's range by then, within
-port_hold_seconds (had it worked, its ports would still be held), still needed there:
+packet; a port used again within the hold once per use, as range_too_small's peak counts
+it: review63e's restore lab, three 2-resource jobs in 6401-6406, the agent's kernel gave
+job 2 and 3's callbacks the data ports jobs 1 and 2 had closed a second or two before,
+and the 6 ports read 7 needed where the model's hold needs 9, the peak itself 8), plus
+what each job that stopped on that host's range by then, within port_hold_seconds (had
+it worked, its ports would still be held), still needed there:
 one job's ports as `flowcheck plan` counts them (plan.ports_per_job: one per resource,
 and the callback's source port in the agent range, the job engine's and the control
 connection's port in the media range; docs flow-model "Two ports are needed per
 resource"), less those of its own the range already held; at least the one its step
 asked for. The most over the stops is the count. The resources a job backs up are
 `resources` when given, else those it showed: the data endpoints it announced, and the
-one its unanswered listen request asked for, at least 1 (newuser65 agfull5: 3 announced
-and a fourth asked for; a job that stopped at its callback said none).
+one its unanswered listen request asked for (newuser65 agfull5: 3 announced and a fourth
+asked for), or, when more, the fewest another job between the same two hosts announced
+that stopped on no range (review63e: 2-resource jobs, agent range 6001-6006, job 3's
+callback stopped having shown none: counted 1 resource, "at least 8"; widened to 8 job 3
+stopped at its second data port, "at least 9"; with 9 all three passed), at least 1.
 """
 
 from __future__ import annotations
 
 from flowcheck.fields_dataclass import fields_dataclass
+from flowcheck.model import Session
 from flowcheck.plan import callback_source_ports, ports_per_job
 from flowcheck.verify.context import Context, session_uids
 from flowcheck.verify.range_stop import RangeStop
+from flowcheck.verify.range_stops import held_uses
 
 
 @fields_dataclass(frozen=True, slots=True)
@@ -53,9 +62,10 @@ def stopped_need(ctx: Context, which: str, host: str,
         owed = tuple((earlier.session, _still_needed(ctx, which, earlier))
                      for earlier in mine
                      if earlier.ts <= stop.ts and stop.ts - earlier.ts <= hold)
-        count = len(stop.held) + sum(n for _, n in owed)
+        held = max(len(stop.held), len(held_uses(ctx, which, host, stop.ts)))
+        count = held + sum(n for _, n in owed)
         if best is None or count > best.count:
-            best = StoppedNeed(count, stop, len(stop.held), owed)
+            best = StoppedNeed(count, stop, held, owed)
     return best
 
 
@@ -82,9 +92,15 @@ def need_words(ctx: Context, which: str, host: str, need: StoppedNeed) -> str:
     resources = ctx.config.resources
     counted = (f"{resources} resource{'s' * (resources != 1)} a job (--resources)"
                if resources else "its resources those it showed (the data ports it "
-               "announced and the one it asked for), at least 1: --resources not given")
+               "announced and the one it asked for) or, when more, the fewest another job "
+               "of the same two hosts that stopped on no range announced, at least 1: "
+               "--resources not given")
+    size = len(stop.held)
+    held = (f"the {need.held} of the range" if need.held == size else
+            f"the {need.held} uses of the range's {size} ports (a port used again within "
+            "the hold counts again: the model's hold needed another port for it)")
     return (f"{host} needed {need.count} ports of the range at once (as {stop.what} came, "
-            f"session {stop.session}: the {need.held} of the range in use or held {hold:g} s "
+            f"session {stop.session}: {held} in use or held {hold:g} s "
             f"after use, and what {stopped}, {each}: a job binds {why} there, less the "
             f"ports of its own already held; {counted})")
 
@@ -93,14 +109,32 @@ def _still_needed(ctx: Context, which: str, stop: RangeStop) -> int:
     """Ports of the range the stopped job still needed: one job's (plan.ports_per_job)
     less those of its own the range held at the stop, at least the one its step asked
     for. Its resources: `resources` when given, else those the job showed: the endpoints
-    it announced, and the one its unanswered listen request asked for (step 3), at
-    least 1."""
+    it announced, and the one its unanswered listen request asked for (step 3), or the
+    fewest of another job of its two hosts when more (`_fewest_alike`), at least 1."""
     session = next((s for s in ctx.sessions if s.id == stop.session), None)
     shown = (len(session.announced) if session is not None else 0) + (stop.step == 3)
+    if session is not None and not ctx.config.resources:
+        shown = max(shown, _fewest_alike(ctx, session))
     job = ports_per_job(which, ctx.config.resources or max(1, shown), ctx.profile)
     own = set(session_uids(session)) if session is not None else set()
-    held = sum(1 for _, uid, _ in stop.held if uid in own)
+    held = max(sum(1 for _, uid, _ in stop.held if uid in own),
+               sum(1 for _, conn in held_uses(ctx, which, stop.host, stop.ts)
+                   if conn.uid in own))
     return max(1, job - held)
+
+
+def _fewest_alike(ctx: Context, session: Session) -> int:
+    """The fewest data endpoints another job between `session`'s media server and agent
+    announced, of those that announced any and stopped on no range (ctx.range_stops:
+    theirs are cut short); 0 when there is none. A stopped job shows only the resources
+    it reached (none at its callback); the same two hosts' jobs that ran show what such
+    a job backs up, the fewest of them the least that counts."""
+    stopped = {stop.session for stop in ctx.range_stops}
+    counts = [len(other.announced) for other in ctx.sessions
+              if other.id != session.id and other.id not in stopped and other.announced
+              and other.media_server == session.media_server
+              and other.remote_agent == session.remote_agent]
+    return min(counts, default=0)
 
 
 def _first_per_session(stops: list[RangeStop]) -> list[RangeStop]:

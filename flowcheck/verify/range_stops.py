@@ -75,6 +75,34 @@ def port_usage(ctx: Context, *, refused: bool = False) -> dict[str, Usage]:
     return usage
 
 
+def merged_uses(spans: list[tuple[float, float, Connection]]
+                ) -> list[tuple[float, float, Connection]]:
+    """One port's spans of use (a Usage value) merged where they overlap or touch
+    (model.spans' merged_spans: a listener and the connection it accepted are one use),
+    each with the connection that began it; a use after an earlier one's end is another
+    (range_too_small counts it again: within the hold it needed another port)."""
+    merged: list[list] = []
+    for start, end, conn in sorted(spans, key=lambda span: (span[0], span[2].first_frame)):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end, conn])
+    return [(start, end, conn) for start, end, conn in merged]
+
+
+def held_uses(ctx: Context, which: str, host: str, ts: float) -> list[tuple[int, Connection]]:
+    """(port, the connection that began the use) of each use of a port of `host`'s
+    `which` range in use or held (port_hold_seconds after its end) at `ts` (seconds):
+    a port used again within the hold counts once per use (full_range names only the
+    last), as range_too_small's peak counts it."""
+    ranges = getattr(ctx.config, f"{which}_range")
+    hold = ctx.config.port_hold_seconds
+    return sorted(((port, conn) for (owner, port), spans in port_usage(ctx)[which].items()
+                   if owner == host and holds_port(ranges, port)
+                   for start, end, conn in merged_uses(spans) if start <= ts <= end + hold),
+                  key=lambda use: (use[0], use[1].first_frame))
+
+
 def refused_listener(conn: Connection, side: tuple[str, int]) -> bool:
     """Is `side` (host, port) the listener's end of a refused connection (a RST or ICMP
     reject to its SYN), a port no socket of the connection held?"""

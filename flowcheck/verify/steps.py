@@ -413,7 +413,7 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
             f"{lead}. Backup Exec's agent calls the job engine back on that port (TechNote "
             f"step 2); {OTHER_PRODUCT}" + hint + (
                 unreached_words(session, ttls) if ttls else
-                unsent_words(session, own) if own else ""),
+                unsent_words(ctx, session, own) if own else ""),
             fix=unreached_fix(ctx, session) if ttls else
             unsent_fix(ctx, session) if own else unproven_fix(ctx, session),
             allows=callback_allows(session), other_profile="said")
