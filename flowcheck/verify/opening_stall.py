@@ -6,7 +6,9 @@ dropping every non-SYN packet to its media range, which holds its own control
 connection's source port, read `step_missing` for the callback with a capture-filter
 hint). No job started on it, so flowcheck.verify.running judges it without one; the
 later steps are not reached (`not_applicable`: "the session stopped before it could
-come", Context.not_due), not missing: nothing after the opening was due.
+come", Context.not_due), not missing: nothing after the opening was due; a capture that
+ended with the connection still open, its first bytes still resent, leaves them
+`unknown` (a later resend may have got through: trial 34's capture, 7.3 s long).
 
 Where the capture was taken. Linux cooked marks that prove it taken on the receiver
 (verify.capture_host.proven_host, `marked`) prove the dropped packets reached it: its
@@ -28,13 +30,14 @@ from flowcheck.model import (
     connection_ends,
     other_direction,
 )
-from flowcheck.sessions.classify import stale_answer
+from flowcheck.sessions.classify import seen_closing, stale_answer
 from flowcheck.verify.ack_unheard import WINDOWS_STATEFUL
 from flowcheck.verify.allow_rules import return_ports, rule_allows
 from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.capture_host_proof import CaptureHostProof
 from flowcheck.verify.context import Context
 from flowcheck.verify.established_accept import established_accept
+from flowcheck.verify.lost_fin import lost_close
 from flowcheck.verify.stalled import Stall, stall_words, unacked_words
 
 
@@ -100,8 +103,9 @@ def report_opening_stall(ctx: Context, session: Session, stream: NdmpStream,
     """control_stalled for opening_stalled: the head as every stall's (stall_words), the
     reading of packets dropped after the SYN towards the receiver (a rule for SYN only,
     a stateful firewall on an asymmetric route), the fix on the receiver's input chain
-    and the firewalls between; the session's later steps not reached
-    (Context.silent_peer, not_due)."""
+    and the firewalls between; the session's later steps not reached (Context.silent_peer,
+    not_due) when the capture shows the control connection close (a FIN or RST, or one
+    its sequence numbers show: lost_close), else unknown (the capture ended first)."""
     roles = (("the media server", "the agent") if stall.side == "orig"
              else ("the agent", "the media server"))
     sender, receiver = control.host(stall.side), control.host(other_direction(stall.side))
@@ -147,10 +151,30 @@ def report_opening_stall(ctx: Context, session: Session, stream: NdmpStream,
                            *([stall.frame] if stall.frame else [])}),
             ts=last.ts if last is not None else control.ts, cause="control",
             allows=rule_allows(control, noted="drop"))  # established_accept's note
+    # Not reached only once the capture shows the session stop (docs/json.md `status`):
+    # a capture that ended with the connection still open, its first bytes still being
+    # resent, cannot show that no later resend got through and the job went on.
+    closed = _close_shown(control, stall, stream)
     ctx.silent_peer[session.id] = Said(
         f"the control connection stalled at its first bytes: {roles[0]}'s were never "
-        f"acknowledged ({connection_ends(control)}, control_stalled)", ["control_stalled"])
-    ctx.not_due.add(session.id)
+        f"acknowledged ({connection_ends(control)}, control_stalled"
+        + ("" if closed else "; the capture ended with it still open") + ")",
+        ["control_stalled"])
+    if closed:
+        ctx.not_due.add(session.id)
+
+
+def _close_shown(control: Connection, stall: Stall, stream: NdmpStream) -> bool:
+    """Does the capture show the stalled control connection close: a FIN or RST either
+    way, a FIN its sequence numbers show (lost_close), or, the receiver's packets not
+    captured (Stall.unseen), the sender's ACK of one sequence number past the receiver's
+    handshake, which only its FIN takes (_unseen_opening: an NDMP message holds 28 B or
+    more; lab matrix seed 57 run 20, `-Q out` on the agent)?"""
+    if seen_closing(control) or lost_close(control, stream) is not None:
+        return True
+    other = other_direction(stall.side)
+    acked = control.resp_acked_unseen if other == "resp" else control.orig_acked_unseen
+    return stall.unseen and acked == 1
 
 
 def _taken_words(on: CaptureHostProof | None, receiver: str, sender: str) -> str:
