@@ -85,3 +85,23 @@ def test_a_greeting_the_media_server_acknowledged_is_no_opening_stall(
     write_packets(str(path), [*packets[:4], ack, *packets[4:]])
     analysis = _analyze(path)
     assert not any("stalled at its first bytes" in f.message for f in analysis.findings)
+
+
+def test_a_stall_whose_receivers_acks_the_capture_lacks_is_still_the_opening_stall(
+        tmp_path: Path) -> None:
+    """Review 63f: the same capture without the media server's handshake ACK (frame 3,
+    its only packet after the SYN: the sniffer's loss, as the matrix's `loss` form
+    deletes frames) read `step_missing` for the callback with the capture-filter hint,
+    trial 34's first wrong reading. The agent's 6 resends still show no ACK reached it:
+    control_stalled, its words saying the media server's packets after its SYN are not
+    in the capture, not that one direction was captured."""
+    linktype, records = read_records(DIR / f"{NAME}.pcap")
+    path = write_records(tmp_path / "no-ack.pcap", linktype, [*records[:2], *records[3:]])
+    analysis = _analyze(path)
+    assert [e.code for e in errors(analysis)] == ["control_stalled"]
+    message = " ".join(errors(analysis)[0].message.split())
+    assert "It stalled at its first bytes" in message
+    assert "no packet of the media server 10.77.0.1 on this connection after its SYN" in message
+    assert "one direction captured" not in message
+    steps = analysis.sessions[0].steps
+    assert [s.status for s in steps[1:]] == ["unknown"] * 4  # ended open, as the whole

@@ -38,7 +38,7 @@ from flowcheck.verify.capture_host_proof import CaptureHostProof
 from flowcheck.verify.context import Context
 from flowcheck.verify.established_accept import established_accept
 from flowcheck.verify.lost_fin import lost_close
-from flowcheck.verify.stalled import Stall, stall_words, unacked_words
+from flowcheck.verify.stalled import Stall, handshake_only, stall_words, unacked_words
 
 
 def opening_stalled(control: Connection, stall: Stall) -> bool:
@@ -129,7 +129,7 @@ def report_opening_stall(ctx: Context, session: Session, stream: NdmpStream,
         + f" It stalled at its first bytes, right after the handshake: {roles[1]} "
         f"{receiver} {_silent_words(stall, sender)}, so no "
         "NDMP session opened and the job could not begin (no callback or announcement "
-        f"was due). The handshake's packets passed and {_dropped_words(stall, receiver)}: "
+        f"was due). The handshake's packets passed and {_dropped_words(control, stall, receiver)}: "
         f"{where} lets in SYNs only (one matching `tcp flags syn`, or dropping a port range "
         "with no accept of established connections ahead of it: a range that holds the "
         f"connection's own port on {receiver} drops its replies too){route}."
@@ -213,10 +213,12 @@ def _silent_words(stall: Stall, sender: str) -> str:
     return f"acknowledged nothing of {sender}'s and sent nothing itself"
 
 
-def _dropped_words(stall: Stall, receiver: str) -> str:
+def _dropped_words(control: Connection, stall: Stall, receiver: str) -> str:
     """Which later packets were lost: every one towards the receiver, or (an unseen stall,
     the receiver's packets not captured) those or the receiver's ACKs on the way back."""
     if stall.unseen:
         return (f"every later one towards {receiver} was dropped, or {receiver}'s ACKs on "
-                "the way back (the capture lacks that direction)")
+                "the way back (the capture lacks "
+                + ("them" if handshake_only(control, other_direction(stall.side))
+                   else "that direction") + ")")
     return f"every later one towards {receiver} was dropped"
