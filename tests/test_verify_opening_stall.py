@@ -46,7 +46,11 @@ def test_greeting_never_acknowledged_is_control_stalled_not_a_missing_callback()
     # later resend may have got through, so the later steps stay unknown (docs/json.md
     # `status`: a capture that ended before the stop), not "not reached".
     assert [s.status for s in steps[1:]] == ["unknown"] * 4
-    assert all("the capture ended with it still open" in s.detail for s in steps[1:])
+    assert all("the capture ended with the control connection still open, stalled at its "
+               "first bytes" in s.detail for s in steps[1:])
+    assert steps[1].detail.startswith("unknown: no callback in the capture, and whether it "
+                                      "came after the capture's end cannot be seen")
+    assert steps[2].detail.startswith("unknown: whether a backup or restore started cannot")
     assert "control_stalled" in steps[1].detail
     assert analysis.sessions[0].kind_unknown  # no browse claimed
 
@@ -68,7 +72,7 @@ def test_an_opening_stall_is_not_reached_only_once_the_close_is_captured(
     assert [e.code for e in errors(analysis)] == ["control_stalled"]
     steps = analysis.sessions[0].steps
     assert [s.status for s in steps[1:]] == ["unknown"] * 4, [s.detail for s in steps]
-    assert "the capture ended with it still open" in steps[1].detail
+    assert "the capture ended with the control connection still open" in steps[1].detail
 
 
 def test_a_greeting_the_media_server_acknowledged_is_no_opening_stall(

@@ -155,11 +155,12 @@ def report_opening_stall(ctx: Context, session: Session, stream: NdmpStream,
     # a capture that ended with the connection still open, its first bytes still being
     # resent, cannot show that no later resend got through and the job went on.
     closed = _close_shown(control, stall, stream)
+    how = ("the control connection stalled at its first bytes" if closed else
+           "the capture ended with the control connection still open, stalled at its first "
+           "bytes")
     ctx.silent_peer[session.id] = Said(
-        f"the control connection stalled at its first bytes: {roles[0]}'s were never "
-        f"acknowledged ({connection_ends(control)}, control_stalled"
-        + ("" if closed else "; the capture ended with it still open") + ")",
-        ["control_stalled"])
+        f"{how}: {roles[0]}'s were never acknowledged ({connection_ends(control)}, "
+        "control_stalled)", ["control_stalled"])
     if closed:
         ctx.not_due.add(session.id)
 
