@@ -23,7 +23,10 @@ ONE_WAY = CAPTURES / "field38-matrix" / "greeting-stalled-one-direction-out.pcap
 TRIAL34 = CAPTURES / "trial34-ack-dropped" / "media-drops-nonsyn-to-media-range.pcap"
 
 
-def _stalled_at_opening(capture: Path, config: Path) -> None:
+def _stalled_at_opening(capture: Path, config: Path, later: str = "not_applicable") -> None:
+    """control_stalled at the opening; the later steps `later`: not reached when the
+    capture shows the connection close (CASE: the media server's FIN at 30 s), unknown
+    when it ended with the connection open (TRIAL34: 7.3 s, the greeting still resent)."""
     analysis = stored_analysis(capture, config_path=config)
     assert analysis.verdict == "fail"
     [error] = errors(analysis)
@@ -32,7 +35,7 @@ def _stalled_at_opening(capture: Path, config: Path) -> None:
     assert "sent its first 60 B (from NOTIFY_CONNECTED" in message
     assert "It stalled at its first bytes, right after the handshake" in message
     [session] = analysis.sessions
-    assert [s.status for s in session.steps] == ["ok"] + ["not_applicable"] * 4
+    assert [s.status for s in session.steps] == ["ok"] + [later] * 4
     assert "port check" not in session.steps[0].detail
 
 
@@ -48,7 +51,7 @@ def test_the_syn_lost_instead_is_control_stalled_too(tmp_path: Path) -> None:
     handshake ACK, prove it; it read step_missing for the callback."""
     linktype, records = read_records(TRIAL34)
     capture = write_records(tmp_path / "no-syn.pcap", linktype, records[1:])
-    _stalled_at_opening(capture, TRIAL34.with_suffix(".toml"))
+    _stalled_at_opening(capture, TRIAL34.with_suffix(".toml"), "unknown")
 
 
 def test_the_synack_lost_before_the_media_servers_ack_is_control_stalled_too(
@@ -60,7 +63,7 @@ def test_the_synack_lost_before_the_media_servers_ack_is_control_stalled_too(
     linktype, records = read_records(TRIAL34)
     capture = write_records(tmp_path / "no-synack.pcap", linktype,
                             [records[0], *records[2:]])
-    _stalled_at_opening(capture, TRIAL34.with_suffix(".toml"))
+    _stalled_at_opening(capture, TRIAL34.with_suffix(".toml"), "unknown")
 
 
 def test_without_syn_and_synack_the_opening_is_not_judged(tmp_path: Path) -> None:

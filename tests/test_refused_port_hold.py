@@ -61,3 +61,35 @@ def test_a_refused_connection_to_a_port_still_held_is_still_named() -> None:
     _, findings = run(connections, streams, config=config, profile="ndmp")
     [reused] = [f for f in findings if f.code == "port_reused_within_hold"]
     assert "D1 to the reused port was refused" in reused.fix, reused.fix
+
+
+def _listener_then_source(first_how: str) -> list[str]:
+    """Agent port 6001 announced (DATA_LISTEN) and connected to at 3 s (`first_how`),
+    then, 10 s later, the source port of the agent's own data connection to the mover
+    (a second job's MOVER_LISTEN): not a retry to the listener (_retry_to_listener), so
+    only the first connection's hold says whether the port was used again too soon."""
+    config = replace(LAB, agent_range=((6001, 6010),), explicit=LAB.explicit)
+    c0 = conn("C0", M, 5001, A, 10000, 0.0, end=9.0)
+    d0 = conn("D0", M, 5002, A, 6001, 3.0, how=first_how,
+              end=8.0 if first_how == "ok" else None,
+              resp_bytes=1000 if first_how == "ok" else 0)
+    s0 = NdmpStream("C0", 4, messages=[msg(20, 2.0, "orig", "request", "DATA_LISTEN"),
+                                      msg(21, 2.1, "resp", "reply", "DATA_LISTEN")])
+    s0.announcements.append(announce("C0", A, 6001, 21, 2.1, "NDMP_DATA_LISTEN", "data"))
+    c1 = conn("C1", M, 5011, A, 10000, 10.0, end=19.0)
+    d1 = conn("D1", A, 6001, M, 5012, 13.0, end=18.0, orig_bytes=1000)
+    s1 = NdmpStream("C1", 4, messages=[msg(120, 12.0, "orig", "request", "MOVER_LISTEN"),
+                                      msg(121, 12.1, "resp", "reply", "MOVER_LISTEN")])
+    s1.announcements.append(announce("C1", M, 5012, 121, 12.1, "NDMP_MOVER_LISTEN", "mover"))
+    _, findings = run([c0, d0, c1, d1], [s0, s1], config=config, profile="ndmp")
+    return codes(findings)
+
+
+def test_a_refused_listener_port_is_no_earlier_use_of_the_port() -> None:
+    """Review 63f: the first test's reuse is a retry to the listener, which was never
+    named; here the port's next use is the agent's own source port. After a connection
+    accepted on 6001 that is port_reused_within_hold; after a refused one (no socket
+    took 6001, so nothing held it after) it is not (verify/capacity._reused_within_hold:
+    a refused first span leaves the port free)."""
+    assert "port_reused_within_hold" in _listener_then_source("ok")
+    assert "port_reused_within_hold" not in _listener_then_source("refused")

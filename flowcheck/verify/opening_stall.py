@@ -6,7 +6,9 @@ dropping every non-SYN packet to its media range, which holds its own control
 connection's source port, read `step_missing` for the callback with a capture-filter
 hint). No job started on it, so flowcheck.verify.running judges it without one; the
 later steps are not reached (`not_applicable`: "the session stopped before it could
-come", Context.not_due), not missing: nothing after the opening was due.
+come", Context.not_due), not missing: nothing after the opening was due; a capture that
+ended with the connection still open, its first bytes still resent, leaves them
+`unknown` (a later resend may have got through: trial 34's capture, 7.3 s long).
 
 Where the capture was taken. Linux cooked marks that prove it taken on the receiver
 (verify.capture_host.proven_host, `marked`) prove the dropped packets reached it: its
@@ -28,14 +30,15 @@ from flowcheck.model import (
     connection_ends,
     other_direction,
 )
-from flowcheck.sessions.classify import stale_answer
+from flowcheck.sessions.classify import seen_closing, stale_answer
 from flowcheck.verify.ack_unheard import WINDOWS_STATEFUL
 from flowcheck.verify.allow_rules import return_ports, rule_allows
 from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.capture_host_proof import CaptureHostProof
 from flowcheck.verify.context import Context
 from flowcheck.verify.established_accept import established_accept
-from flowcheck.verify.stalled import Stall, stall_words, unacked_words
+from flowcheck.verify.lost_fin import lost_close
+from flowcheck.verify.stalled import Stall, handshake_only, stall_words, unacked_words
 
 
 def opening_stalled(control: Connection, stall: Stall) -> bool:
@@ -100,8 +103,9 @@ def report_opening_stall(ctx: Context, session: Session, stream: NdmpStream,
     """control_stalled for opening_stalled: the head as every stall's (stall_words), the
     reading of packets dropped after the SYN towards the receiver (a rule for SYN only,
     a stateful firewall on an asymmetric route), the fix on the receiver's input chain
-    and the firewalls between; the session's later steps not reached
-    (Context.silent_peer, not_due)."""
+    and the firewalls between; the session's later steps not reached (Context.silent_peer,
+    not_due) when the capture shows the control connection close (a FIN or RST, or one
+    its sequence numbers show: lost_close), else unknown (the capture ended first)."""
     roles = (("the media server", "the agent") if stall.side == "orig"
              else ("the agent", "the media server"))
     sender, receiver = control.host(stall.side), control.host(other_direction(stall.side))
@@ -125,7 +129,7 @@ def report_opening_stall(ctx: Context, session: Session, stream: NdmpStream,
         + f" It stalled at its first bytes, right after the handshake: {roles[1]} "
         f"{receiver} {_silent_words(stall, sender)}, so no "
         "NDMP session opened and the job could not begin (no callback or announcement "
-        f"was due). The handshake's packets passed and {_dropped_words(stall, receiver)}: "
+        f"was due). The handshake's packets passed and {_dropped_words(control, stall, receiver)}: "
         f"{where} lets in SYNs only (one matching `tcp flags syn`, or dropping a port range "
         "with no accept of established connections ahead of it: a range that holds the "
         f"connection's own port on {receiver} drops its replies too){route}."
@@ -147,10 +151,31 @@ def report_opening_stall(ctx: Context, session: Session, stream: NdmpStream,
                            *([stall.frame] if stall.frame else [])}),
             ts=last.ts if last is not None else control.ts, cause="control",
             allows=rule_allows(control, noted="drop"))  # established_accept's note
+    # Not reached only once the capture shows the session stop (docs/json.md `status`):
+    # a capture that ended with the connection still open, its first bytes still being
+    # resent, cannot show that no later resend got through and the job went on.
+    closed = _close_shown(control, stall, stream)
+    how = ("the control connection stalled at its first bytes" if closed else
+           "the capture ended with the control connection still open, stalled at its first "
+           "bytes")
     ctx.silent_peer[session.id] = Said(
-        f"the control connection stalled at its first bytes: {roles[0]}'s were never "
-        f"acknowledged ({connection_ends(control)}, control_stalled)", ["control_stalled"])
-    ctx.not_due.add(session.id)
+        f"{how}: {roles[0]}'s were never acknowledged ({connection_ends(control)}, "
+        "control_stalled)", ["control_stalled"])
+    if closed:
+        ctx.not_due.add(session.id)
+
+
+def _close_shown(control: Connection, stall: Stall, stream: NdmpStream) -> bool:
+    """Does the capture show the stalled control connection close: a FIN or RST either
+    way, a FIN its sequence numbers show (lost_close), or, the receiver's packets not
+    captured (Stall.unseen), the sender's ACK of one sequence number past the receiver's
+    handshake, which only its FIN takes (_unseen_opening: an NDMP message holds 28 B or
+    more; lab matrix seed 57 run 20, `-Q out` on the agent)?"""
+    if seen_closing(control) or lost_close(control, stream) is not None:
+        return True
+    other = other_direction(stall.side)
+    acked = control.resp_acked_unseen if other == "resp" else control.orig_acked_unseen
+    return stall.unseen and acked == 1
 
 
 def _taken_words(on: CaptureHostProof | None, receiver: str, sender: str) -> str:
@@ -189,10 +214,12 @@ def _silent_words(stall: Stall, sender: str) -> str:
     return f"acknowledged nothing of {sender}'s and sent nothing itself"
 
 
-def _dropped_words(stall: Stall, receiver: str) -> str:
+def _dropped_words(control: Connection, stall: Stall, receiver: str) -> str:
     """Which later packets were lost: every one towards the receiver, or (an unseen stall,
     the receiver's packets not captured) those or the receiver's ACKs on the way back."""
     if stall.unseen:
         return (f"every later one towards {receiver} was dropped, or {receiver}'s ACKs on "
-                "the way back (the capture lacks that direction)")
+                "the way back (the capture lacks "
+                + ("them" if handshake_only(control, other_direction(stall.side))
+                   else "that direction") + ")")
     return f"every later one towards {receiver} was dropped"

@@ -21,7 +21,8 @@ class Stall:
     packet after the first gap (as first_ts, first_frame), resends 0; ack_frame, ack_ts:
     its last ACK (still below them); next_len: the payload bytes of the packet after the
     gap (it arrived). unseen: the capture holds none of the receiver's packets on the
-    connection (one direction captured): no ACK of it to judge, the sender's resends
+    connection (one direction captured), or its handshake ones only (stalled
+    .handshake_only: its ACKs lost by the sniffer): no ACK of it to judge, the sender's resends
     alone show none reached the sender (unacked 0). sender_only (with lost): the stall
     seen from the sender's packets alone, captured past the loss (stall_passed
     .passed_stall): unacked its bytes in gaps, ack_frame its pure ACK past them

@@ -81,7 +81,8 @@ def stall_of(conn: Connection, *, closing: bool = False) -> Stall | None:
     (SideEvidence.resends): RESENDS_FOR_STALL or more of bytes the peer never ACKed
     in the capture (orig_unacked: known only when the peer's ACKs are captured), or of
     bytes the capture shows ACKed (SideEvidence.resends_acked), or, when the capture holds
-    none of the peer's packets (one direction: sessions.classify.one_sided), resends of
+    none of the peer's packets (one direction: sessions.classify.one_sided) or only its
+    handshake ones (handshake_only: its ACKs lost by the sniffer), resends of
     more than one byte (Stall.unseen: the sender's TCP waited a timeout before each, so no
     ACK reached it; a zero-window probe, which the unseen window would explain, carries
     one byte) and no FIN sent once after them (never resent: it was acknowledged, and
@@ -102,8 +103,9 @@ def stall_of(conn: Connection, *, closing: bool = False) -> Stall | None:
         unacked = getattr(conn, f"{side}_unacked")
         # A FIN sent once after the resends, never resent: its ACK (and theirs) came.
         closed_after = len(conn.fin_frames) == 1 and conn.fin_frames[0] > evidence.resent_frame
+        peer = other_direction(side)
         unseen = (not acked and not unacked and evidence.resent_len > 1 and not closed_after
-                  and one_sided(conn) == (other_direction(side)))
+                  and (one_sided(conn) == peer or handshake_only(conn, peer)))
         if acked or unacked or unseen:
             return Stall(side, evidence.resends, 0 if acked else unacked, bool(acked),
                          evidence.resent_ts, evidence.resent_frame,
@@ -115,6 +117,18 @@ def stall_of(conn: Connection, *, closing: bool = False) -> Stall | None:
                      conn.fin_frames[-1], fin=True,
                      unseen=one_sided(conn) == (other_direction(closer)))
     return None
+
+
+def handshake_only(conn: Connection, side: str) -> bool:
+    """Does the capture hold `side`'s packets on conn but only its handshake ones (its
+    SYNs, SYN-ACKs: they acknowledge no byte of the peer's), none after them, no RST?
+    Its ACKs are missing then (the sniffer lost them, or a filter kept only SYNs), as in
+    a capture of the other direction: review 63f, trial 34's capture without the media
+    server's handshake ACK, its only packet after the SYN, read `step_missing` for the
+    callback though the agent's greeting was resent 6 times, no ACK reaching it."""
+    if side == "orig":
+        return 0 < conn.orig_pkts == len(conn.syn_frames) and not conn.orig_rst
+    return 0 < conn.resp_pkts == len(conn.synack_frames) and not conn.resp_rst
 
 
 # Zeek's states of a connection one side closed and the other did not: S2 / S3 with
@@ -183,11 +197,23 @@ def stall_words(kind: str, conn: Connection, roles: tuple[str, str], stall: Stal
     if stall.unseen:
         return (head + f"sent {what} again and again ({stall.resends} retransmissions{last}): "
                 f"no ACK of {them} reached {sender}{went_on}. The capture holds no packet of "
-                f"{receiver} on this connection (one direction captured), so whether the "
+                f"{receiver} on this connection {_unseen_where(conn, stall)}, so whether the "
                 "resends never reached it or its ACKs were lost on the way back cannot be "
                 "seen; either way the path stopped delivering the connection.")
     return (head + f"sent {what} again and again ({stall.resends} retransmissions{last}) and "
             f"{receiver} never acknowledged {them}{went_on}.")
+
+
+def _unseen_where(conn: Connection, stall: Stall) -> str:
+    """Which of the receiver's packets an unseen stall's capture lacks (Stall.unseen):
+    "(one direction captured)", or, its handshake packets captured (handshake_only),
+    "after its SYN-ACK (its ACKs not captured: lost by the sniffer or left out by a
+    filter)"."""
+    receiver = other_direction(stall.side)
+    if not (conn.resp_pkts if receiver == "resp" else conn.orig_pkts):
+        return "(one direction captured)"
+    return (f"after its {'SYN-ACK' if receiver == 'resp' else 'SYN'} (its ACKs not captured: "
+            "lost by the sniffer or left out by a filter)")
 
 
 def lost_stall(conn: Connection) -> Stall | None:

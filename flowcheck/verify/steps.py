@@ -362,9 +362,12 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
         if session.id in ctx.not_due:
             return _not_due(spec, "not reached: no callback in the capture, the session "
                             f"stopped before it could come: {silent}", cites_of(silent))
-        return make_step(spec, "unknown", detail="unknown: no callback in the capture, but "
-                         f"the session stopped before it could come: {silent}",
-                         cites=cites_of(silent))
+        # The capture's end is no stop of the session (as the later steps read it).
+        lead = ("and whether it came after the capture's end cannot be seen"
+                if silent.startswith("the capture ended") else
+                "but the session stopped before it could come")
+        return make_step(spec, "unknown", detail=f"unknown: no callback in the capture, "
+                         f"{lead}: {silent}", cites=cites_of(silent))
     left_out = (callback_unseen(ctx, session) or callback_not_due(ctx, session)) \
         if session.callback_uid is None else ""
     if left_out:
