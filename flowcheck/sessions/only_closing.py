@@ -84,10 +84,11 @@ def name_closing_callbacks(sessions: Iterable[Session], control_of: dict[str, Co
     still spoke, its data halted, stopped, logged after it, is the job's data connection
     closing). A connection that may be the callback of several such sessions belongs only
     to the one whose close it is strictly nearest in time (the other's fits it better),
-    else to none. A session names the callback only when it has exactly one such
-    connection and that one is held only closing (close_only); with two or more none is
-    named (review62h: a data connection and the callback closing together when the agent
-    is killed).
+    else to none, and to none when another session it fits names no callback of its own
+    (it may be that one's: review63a). A session names the callback only when it has
+    exactly one such connection and that one is held only closing (close_only); with two
+    or more none is named (review62h: a data connection and the callback closing
+    together when the agent is killed).
 
     review62h / cbmix63: lab/concurrent-jobs.pcap cut to its last 33 frames gave the job
     of media port 5021 the other job's data connection 10.77.0.2:6004 -> 10.77.0.1:5003
@@ -142,14 +143,23 @@ def name_closing_callbacks(sessions: Iterable[Session], control_of: dict[str, Co
         for conn in found:
             fitting.setdefault(conn.uid, []).append(session.id)
     by_id = {session.id: session for session in sessions}
+    named: dict[str, Connection] = {}
     for session_id, found in candidates.items():
         # A connection nearer another session's close fits that one's callback better.
         kept = [conn for conn in found if _nearest(conn, fitting[conn.uid], closing)
                 in (session_id, None)]
-        if len(kept) != 1 or not closes_with(kept[0], closing[session_id]) \
-                or _nearest(kept[0], fitting[kept[0].uid], closing) is None:
-            continue
-        [conn] = kept
+        if len(kept) == 1 and closes_with(kept[0], closing[session_id]) \
+                and _nearest(kept[0], fitting[kept[0].uid], closing) is not None:
+            named[session_id] = kept[0]
+    # Nearest only tells apart jobs that each have a callback: one that another job fits
+    # as well, that job left with none, may be that job's (review63a: the 5035 job's
+    # callback 14 us after the 5021 job's close, 50 us before its own, the 5021 job's
+    # callback not captured, was named the 5021 job's). Neither names it then.
+    while orphaned := [i for i, conn in named.items()
+                       if any(other not in named for other in fitting[conn.uid])]:
+        for session_id in orphaned:
+            del named[session_id]
+    for session_id, conn in named.items():
         session = by_id[session_id]
         session.callback_uid = conn.uid
         session.callback_closing = True
