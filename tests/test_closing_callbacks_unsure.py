@@ -68,3 +68,26 @@ def test_a_callback_another_job_fits_is_not_named_when_that_job_has_none(
     for session in analysis.sessions:
         assert "seen only closing" not in _step2(analysis, session.id) \
             or session.callback_uid == callback
+
+
+def test_a_data_connection_closed_before_unread_tls_records_is_no_callback(
+        tmp_path: Path) -> None:
+    capture = _edited(tmp_path, "tls-clean", [*range(706, 715), *range(716, 719)])
+    analysis = stored_analysis(capture, config_path=LAB / "tls-clean.toml")
+    [session] = analysis.sessions
+    [data] = [uid for uid, p in _ports(analysis).items() if p == (6003, 5004)]
+    assert session.callback_uid != data, _step2(analysis, session.id)
+    assert "no job message between" not in _step2(analysis, session.id)
+
+
+def test_a_tls_callback_closing_after_the_last_records_is_still_named(
+        tmp_path: Path) -> None:
+    """The same capture with the callback's frames: its FIN (frame 715) comes after the
+    control connection's last records and just before its close, so it is named; the
+    data connection, records between it and the close, is not."""
+    analysis = stored_analysis(_edited(tmp_path, "tls-clean", list(range(706, 721))),
+                               config_path=LAB / "tls-clean.toml")
+    [session] = analysis.sessions
+    ports = _ports(analysis)
+    assert session.callback_uid is not None and ports[session.callback_uid] == (6071, 5001)
+    assert session.callback_closing

@@ -180,10 +180,21 @@ def _nearest(conn: Connection, session_ids: list[str], closing: Mapping[str, flo
 
 def _spoken(stream: NdmpStream | None) -> list[float]:
     """The times (seconds, sorted) of the control stream's NDMP messages other than
-    CONNECT_CLOSE; none without a stream (nothing says the job spoke)."""
+    CONNECT_CLOSE, and of each side's last payload packet before the first FIN
+    (NdmpStream.payload_before_fin) when it holds no message read and that side's records
+    were not all read (none read, TLS: tls_from, or unread_last): a record not read may
+    be any message (review63a: lab/tls-clean.pcap from frame 706 without the callback's
+    frames named its data connection the callback, "no job message between", with the
+    agent's TLS records between). None without a stream (nothing says the job spoke)."""
     if stream is None:
         return []
-    return sorted(m.ts for m in stream.messages if m.name != "NDMP_CONNECT_CLOSE")
+    spoken = [m.ts for m in stream.messages if m.name != "NDMP_CONNECT_CLOSE"]
+    for side, packet in stream.payload_before_fin.items():
+        read = {m.frame for m in stream.messages if m.direction == side}
+        if packet.frame not in read and (not read or side in stream.tls_from
+                                         or side in stream.unread_last):
+            spoken.append(packet.ts)
+    return sorted(spoken)
 
 
 def _spoke_between(spoken: list[float], first: float, closed: float) -> bool:
