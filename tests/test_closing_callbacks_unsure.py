@@ -19,6 +19,7 @@ or dropped, times moved, never rebuilt):
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from pcap_records import read_records, write_records
@@ -37,7 +38,7 @@ def _edited(tmp_path: Path, name: str, keep: list[int], moved: range = range(0),
     chosen = [(r.micros - (micros if frame in moved else 0), frame, r)
               for frame, r in enumerate(records, 1) if frame in keep]
     return write_records(tmp_path / f"{name}-edited.pcap", linktype,
-                         [type(r)(micros, r.wirelen, r.data)
+                         [replace(r, micros=micros)
                           for micros, _, r in sorted(chosen, key=lambda t: t[:2])])
 
 
