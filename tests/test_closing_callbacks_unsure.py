@@ -92,3 +92,19 @@ def test_a_tls_callback_closing_after_the_last_records_is_still_named(
     ports = _ports(analysis)
     assert session.callback_uid is not None and ports[session.callback_uid] == (6071, 5001)
     assert session.callback_closing
+
+
+def test_a_job_whose_callback_is_seen_from_the_media_server_leaves_the_other_its_own(
+        tmp_path: Path) -> None:
+    """lab/concurrent-jobs.pcap from frame 894 (`editcap -r ... 894-907`): the 5021 job's
+    callback 6087 -> 5051 first seen at the media server's ACK (its direction untold, so
+    no candidate), the 5035 job's 6093 -> 5001 FINs 4.6 ms after the 5021 job's close and
+    50 us before its own. The 5021 job has its callback in the capture, so 6093 stays the
+    5035 job's (the rule above read it as that job's data connection)."""
+    linktype, records = read_records(LAB / "concurrent-jobs.pcap")
+    capture = write_records(tmp_path / "from-894.pcap", linktype, records[893:])
+    analysis = stored_analysis(capture, config_path=LAB / "concurrent-jobs.toml")
+    ports = _ports(analysis)
+    callbacks = {ports[s.control_uid][1]: ports[s.callback_uid] for s in analysis.sessions
+                 if s.callback_uid}
+    assert callbacks == {5035: (6093, 5001)}, callbacks

@@ -116,7 +116,11 @@ def name_closing_callbacks(sessions: Iterable[Session], control_of: dict[str, Co
     shaped: dict[tuple[str, str], list[Connection]] = {}
     for conns in endpoints.by_endpoint.values():
         for conn in conns:
-            if conn.uid not in endpoints.claimed and config.in_media_range(conn.resp_p) \
+            # (from the media range too: a callback first seen at the media server's
+            # packet, which tells a job has its own: _seen_from_media)
+            if conn.uid not in endpoints.claimed \
+                    and (config.in_media_range(conn.resp_p)
+                         or config.in_media_range(conn.orig_p)) \
                     and not (conn.syn_seen or conn.synack_seen or conn.orig_bytes
                              or conn.resp_bytes):
                 shaped.setdefault((conn.orig_h, conn.resp_h), []).append(conn)
@@ -152,11 +156,17 @@ def name_closing_callbacks(sessions: Iterable[Session], control_of: dict[str, Co
                 and _nearest(kept[0], fitting[kept[0].uid], closing) is not None:
             named[session_id] = kept[0]
     # Nearest only tells apart jobs that each have a callback: one that another job fits
-    # as well, that job left with none, may be that job's (review63a: the 5035 job's
-    # callback 14 us after the 5021 job's close, 50 us before its own, the 5021 job's
-    # callback not captured, was named the 5021 job's). Neither names it then.
+    # as well, that job left with none in the capture, may be that job's (review63a: the
+    # 5035 job's callback 14 us after the 5021 job's close, 50 us before its own, the
+    # 5021 job's callback not captured, was named the 5021 job's). Neither names it
+    # then. A job whose callback the capture holds from the media server's packet on
+    # has one (lab/concurrent-jobs.pcap from frame 894: 6087 -> 5051 first seen at the
+    # media server's ACK; 6093 -> 5001 stays the 5035 job's).
+    homeless = {session_id for session_id, closed in closing.items()
+                if not _seen_from_media(by_id[session_id], closed, shaped, times, config)}
     while orphaned := [i for i, conn in named.items()
-                       if any(other not in named for other in fitting[conn.uid])]:
+                       if any(other not in named and other in homeless
+                              for other in fitting[conn.uid])]:
         for session_id in orphaned:
             del named[session_id]
     for session_id, conn in named.items():
@@ -166,6 +176,25 @@ def name_closing_callbacks(sessions: Iterable[Session], control_of: dict[str, Co
         claim(endpoints, conn, session, "callback")
     return {pair for pair, members in by_pair.items()
             if all(s.id in closing for s in members)}
+
+
+def _seen_from_media(session: Session, closed: float,
+                     shaped: Mapping[tuple[str, str], list[Connection]],
+                     times: Mapping[tuple[str, str], list[float]], config: Config) -> bool:
+    """Does the capture hold a connection held only closing (close_only) first seen at
+    the media server's packet, from a port in the media range to the session's agent,
+    its first packet within CLOSING_SECONDS of `closed` (seconds: the control
+    connection's close)? Such a connection may be the session's callback, its direction
+    untold (shaped, times: name_closing_callbacks' connections by (first sender, other
+    end), in time order)."""
+    pair = (session.media_server, session.remote_agent)
+    if pair not in shaped:
+        return False
+    at = times[pair]
+    return any(config.in_media_range(conn.orig_p) and conn.role != "control"
+               and config.ndmp_port not in (conn.orig_p, conn.resp_p) and close_only(conn)
+               for conn in shaped[pair][bisect_left(at, closed - CLOSING_SECONDS):
+                                        bisect_right(at, closed + CLOSING_SECONDS)])
 
 
 def _nearest(conn: Connection, session_ids: list[str], closing: Mapping[str, float]
