@@ -84,10 +84,11 @@ def name_closing_callbacks(sessions: Iterable[Session], control_of: dict[str, Co
     still spoke, its data halted, stopped, logged after it, is the job's data connection
     closing). A connection that may be the callback of several such sessions belongs only
     to the one whose close it is strictly nearest in time (the other's fits it better),
-    else to none. A session names the callback only when it has exactly one such
-    connection and that one is held only closing (close_only); with two or more none is
-    named (review62h: a data connection and the callback closing together when the agent
-    is killed).
+    else to none, and to none when another session it fits names no callback of its own
+    (it may be that one's: review63a). A session names the callback only when it has
+    exactly one such connection and that one is held only closing (close_only); with two
+    or more none is named (review62h: a data connection and the callback closing
+    together when the agent is killed).
 
     review62h / cbmix63: lab/concurrent-jobs.pcap cut to its last 33 frames gave the job
     of media port 5021 the other job's data connection 10.77.0.2:6004 -> 10.77.0.1:5003
@@ -115,7 +116,11 @@ def name_closing_callbacks(sessions: Iterable[Session], control_of: dict[str, Co
     shaped: dict[tuple[str, str], list[Connection]] = {}
     for conns in endpoints.by_endpoint.values():
         for conn in conns:
-            if conn.uid not in endpoints.claimed and config.in_media_range(conn.resp_p) \
+            # (from the media range too: a callback first seen at the media server's
+            # packet, which tells a job has its own: _seen_from_media)
+            if conn.uid not in endpoints.claimed \
+                    and (config.in_media_range(conn.resp_p)
+                         or config.in_media_range(conn.orig_p)) \
                     and not (conn.syn_seen or conn.synack_seen or conn.orig_bytes
                              or conn.resp_bytes):
                 shaped.setdefault((conn.orig_h, conn.resp_h), []).append(conn)
@@ -142,20 +147,54 @@ def name_closing_callbacks(sessions: Iterable[Session], control_of: dict[str, Co
         for conn in found:
             fitting.setdefault(conn.uid, []).append(session.id)
     by_id = {session.id: session for session in sessions}
+    named: dict[str, Connection] = {}
     for session_id, found in candidates.items():
         # A connection nearer another session's close fits that one's callback better.
         kept = [conn for conn in found if _nearest(conn, fitting[conn.uid], closing)
                 in (session_id, None)]
-        if len(kept) != 1 or not closes_with(kept[0], closing[session_id]) \
-                or _nearest(kept[0], fitting[kept[0].uid], closing) is None:
-            continue
-        [conn] = kept
+        if len(kept) == 1 and closes_with(kept[0], closing[session_id]) \
+                and _nearest(kept[0], fitting[kept[0].uid], closing) is not None:
+            named[session_id] = kept[0]
+    # Nearest only tells apart jobs that each have a callback: one that another job fits
+    # as well, that job left with none in the capture, may be that job's (review63a: the
+    # 5035 job's callback 14 us after the 5021 job's close, 50 us before its own, the
+    # 5021 job's callback not captured, was named the 5021 job's). Neither names it
+    # then. A job whose callback the capture holds from the media server's packet on
+    # has one (lab/concurrent-jobs.pcap from frame 894: 6087 -> 5051 first seen at the
+    # media server's ACK; 6093 -> 5001 stays the 5035 job's).
+    homeless = {session_id for session_id, closed in closing.items()
+                if not _seen_from_media(by_id[session_id], closed, shaped, times, config)}
+    while orphaned := [i for i, conn in named.items()
+                       if any(other not in named and other in homeless
+                              for other in fitting[conn.uid])]:
+        for session_id in orphaned:
+            del named[session_id]
+    for session_id, conn in named.items():
         session = by_id[session_id]
         session.callback_uid = conn.uid
         session.callback_closing = True
         claim(endpoints, conn, session, "callback")
     return {pair for pair, members in by_pair.items()
             if all(s.id in closing for s in members)}
+
+
+def _seen_from_media(session: Session, closed: float,
+                     shaped: Mapping[tuple[str, str], list[Connection]],
+                     times: Mapping[tuple[str, str], list[float]], config: Config) -> bool:
+    """Does the capture hold a connection held only closing (close_only) first seen at
+    the media server's packet, from a port in the media range to the session's agent,
+    its first packet within CLOSING_SECONDS of `closed` (seconds: the control
+    connection's close)? Such a connection may be the session's callback, its direction
+    untold (shaped, times: name_closing_callbacks' connections by (first sender, other
+    end), in time order)."""
+    pair = (session.media_server, session.remote_agent)
+    if pair not in shaped:
+        return False
+    at = times[pair]
+    return any(config.in_media_range(conn.orig_p) and conn.role != "control"
+               and config.ndmp_port not in (conn.orig_p, conn.resp_p) and close_only(conn)
+               for conn in shaped[pair][bisect_left(at, closed - CLOSING_SECONDS):
+                                        bisect_right(at, closed + CLOSING_SECONDS)])
 
 
 def _nearest(conn: Connection, session_ids: list[str], closing: Mapping[str, float]
@@ -170,10 +209,21 @@ def _nearest(conn: Connection, session_ids: list[str], closing: Mapping[str, flo
 
 def _spoken(stream: NdmpStream | None) -> list[float]:
     """The times (seconds, sorted) of the control stream's NDMP messages other than
-    CONNECT_CLOSE; none without a stream (nothing says the job spoke)."""
+    CONNECT_CLOSE, and of each side's last payload packet before the first FIN
+    (NdmpStream.payload_before_fin) when it holds no message read and that side's records
+    were not all read (none read, TLS: tls_from, or unread_last): a record not read may
+    be any message (review63a: lab/tls-clean.pcap from frame 706 without the callback's
+    frames named its data connection the callback, "no job message between", with the
+    agent's TLS records between). None without a stream (nothing says the job spoke)."""
     if stream is None:
         return []
-    return sorted(m.ts for m in stream.messages if m.name != "NDMP_CONNECT_CLOSE")
+    spoken = [m.ts for m in stream.messages if m.name != "NDMP_CONNECT_CLOSE"]
+    for side, packet in stream.payload_before_fin.items():
+        read = {m.frame for m in stream.messages if m.direction == side}
+        if packet.frame not in read and (not read or side in stream.tls_from
+                                         or side in stream.unread_last):
+            spoken.append(packet.ts)
+    return sorted(spoken)
 
 
 def _unread_after(stream: NdmpStream | None, control: Connection, frame: int) -> bool:
