@@ -52,6 +52,21 @@ def test_a_lost_first_message_the_sequence_numbers_name_hides_no_job() -> None:
     assert {step.status for step in other.steps} == {"ok"}
 
 
+def test_the_lost_first_message_is_named_in_the_words_too() -> None:
+    """The ndmp_partial names what the hole before the media server's first message read
+    held, as the steps read it (review63d: it said only "32 B were never captured, in 1
+    hole" while steps 3-5 rested on the hole's CONNECT_OPEN)."""
+    analysis = shared_analysis(ROUTER)
+    [faulted] = [s for s in analysis.sessions if s.remote_agent == "fd77:1::3"]
+    [partial] = [f for f in analysis.findings if f.code == "ndmp_partial"
+                 and f.uid == faulted.control_uid]
+    assert ("From the originator, 32 B were never captured, in 1 hole. The bytes never "
+            "captured held 1 whole message of the originator, before its first message "
+            "read, in frame 13 (NDMP sequence number 2; each side numbers its messages from "
+            "1, and the capture holds the connection's start): the CONNECT_OPEN request "
+            "(sequence 1, answered in frame 12).") in partial.message
+
+
 def test_a_capture_the_hop_limits_place_is_not_said_taken_on_the_host() -> None:
     """dumpcap on the router's side of the media server's segment: fd77::1's packets at
     hop limit 64, the agent's at 63, no Linux cooked marks. The fix keeps the message's

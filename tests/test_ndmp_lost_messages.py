@@ -115,6 +115,26 @@ def test_each_hole_names_the_reply_it_held_not_an_earlier_hole_s() -> None:
     assert "CONNECT_OPEN" not in second
 
 
+def test_a_hole_before_the_first_message_is_counted_from_one_with_the_start(
+        tmp_path: Path) -> None:
+    """callback-blocked without the agent's greeting and its reply to CONNECT_OPEN
+    (frames 4 and 8), its first messages: the capture holds the connection's start, so
+    the hole held its messages 1 and 2, the reply among them named and the post not
+    (review63d: the words said nothing of it while NdmpStream.holes counted from 1)."""
+    packets = lab_packets("callback-blocked")
+    cut = [p for i, p in enumerate(packets, 1) if i not in (4, 8)]
+    analysis = analyze_lab(write(tmp_path, "no-greeting", cut), "callback-blocked")
+    [partial] = [f for f in analysis.findings if f.code == "ndmp_partial"]
+    assert partial.message.endswith(
+        "The bytes never captured held 2 whole messages of the responder, before its first "
+        "message read, in frame 8 (NDMP sequence number 3; each side numbers its messages "
+        "from 1, and the capture holds the connection's start): the reply to CONNECT_OPEN "
+        "(frame 5) and 1 more.")
+    # The hole held a post (the greeting): its contents stay unknown to the steps.
+    [stream] = analysis.traffic.streams
+    assert [(h.direction, h.held) for h in stream.holes] == [("resp", None)]
+
+
 def test_the_bytes_never_captured_count_every_hole() -> None:
     """Recheck 25 N2: "32 bytes never captured (3 times)" for three holes of 96 bytes in
     all, beside capture_loss's 188 for the connection."""
