@@ -21,9 +21,11 @@ the fifth's outgoing copy lost, read "each is in the capture twice"
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
-from stored import shared_analysis
+from pcap_records import read_records, write_records
+from stored import shared_analysis, sidecar, stored_analysis
 
 HERE = Path(__file__).resolve().parents[1] / "captures" / "field75-matrix"
 ROUTER = HERE / "ipv6-two-jobs-routed-callback-synacks-dropped-by-media-out-router-loss.pcapng.gz"
@@ -110,3 +112,24 @@ def test_a_syn_the_capture_holds_once_is_not_said_to_be_in_it_twice() -> None:
     assert ("which passed none of them on (8 of the 9 are in the capture twice (the other "
             "once: the capture lacks its other copy) at one TTL, 64") in finding.message
     assert "each is in the capture twice" not in finding.message
+
+
+def test_syns_the_capture_holds_more_than_twice_are_counted_not_said_twice(
+        tmp_path: Path) -> None:
+    """field58-matrix's merged `-i any` capture (9 control SYNs, each captured leaving M
+    and arriving at A) with each outgoing copy captured twice at its point, as an
+    overlapping merge writes it: 27 copies of 9 SYNs, read "each is in the capture twice"
+    (review63d); the count says what the capture holds, the reading stays."""
+    capture = (HERE.parent / "field58-matrix"
+               / "ndmjob-control-syns-dropped-by-agent-both-hosts-any-merged-sll2.pcap.gz")
+    linktype, records = read_records(capture)
+    doubled = [copy for number, record in enumerate(records, 1)
+               for copy in ([record, replace(record, micros=record.micros + 5)]
+                            if number % 2 else [record])]
+    path = write_records(tmp_path / "doubled.pcap", linktype, doubled)
+    analysis = stored_analysis(path, config_path=sidecar(capture))
+    [finding] = [f for f in analysis.findings if f.severity == "error"]
+    assert finding.code == "control_unanswered"
+    assert ("which passed none of them on (the 9 are in the capture 27 times at one TTL, "
+            "64") in finding.message
+    assert "twice" not in finding.message
