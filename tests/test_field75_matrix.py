@@ -94,7 +94,8 @@ def test_an_awaited_greeting_says_the_agent_had_not_yet_the_ack() -> None:
                   and "NDMP greeting" in f.message]
     assert greeting.frames == [8, 10]
     assert ("The capture holds fd77::2's SYN-ACK resent after fd77::1's ACK completing the "
-            "handshake (frame 9; the resend: frame 10): that ACK had not reached fd77::2"
+            "handshake (frame 9; the resend: frame 10): that ACK had not reached fd77::2's TCP "
+            "(a listener resends"
             ) in greeting.message
     assert "whether a later ACK of fd77::1's got through cannot be seen" in greeting.message
     assert not [f for f in analysis.findings if f.code == "handshake_incomplete"]
