@@ -66,7 +66,8 @@ def stream_holes(frames: dict[str, list[int]], messages: list[NdmpMessage],
     """The holes of both directions (`frames`: per direction, the first frame after each)
     in frame order, each with the whole messages the sequence numbers say it held
     (hole_contents; `from_start`: the directions whose first byte's place the capture
-    knows, their SYN captured): NdmpStream.holes."""
+    knows, their SYN or the peer's SYN-ACK captured: Reassembler.start_known):
+    NdmpStream.holes."""
     holes = [StreamHole(direction, frame, held)  # type: ignore[arg-type]
              for direction, after in frames.items()
              for frame, held in zip(after, hole_contents(direction, after, messages,
