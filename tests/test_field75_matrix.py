@@ -21,9 +21,11 @@ the fifth's outgoing copy lost, read "each is in the capture twice"
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
-from stored import shared_analysis
+from pcap_records import read_records, write_records
+from stored import shared_analysis, sidecar, stored_analysis
 
 HERE = Path(__file__).resolve().parents[1] / "captures" / "field75-matrix"
 ROUTER = HERE / "ipv6-two-jobs-routed-callback-synacks-dropped-by-media-out-router-loss.pcapng.gz"
@@ -52,6 +54,21 @@ def test_a_lost_first_message_the_sequence_numbers_name_hides_no_job() -> None:
     assert {step.status for step in other.steps} == {"ok"}
 
 
+def test_the_lost_first_message_is_named_in_the_words_too() -> None:
+    """The ndmp_partial names what the hole before the media server's first message read
+    held, as the steps read it (review63d: it said only "32 B were never captured, in 1
+    hole" while steps 3-5 rested on the hole's CONNECT_OPEN)."""
+    analysis = shared_analysis(ROUTER)
+    [faulted] = [s for s in analysis.sessions if s.remote_agent == "fd77:1::3"]
+    [partial] = [f for f in analysis.findings if f.code == "ndmp_partial"
+                 and f.uid == faulted.control_uid]
+    assert ("From the originator, 32 B were never captured, in 1 hole. The bytes never "
+            "captured held 1 whole message of the originator, before its first message "
+            "read, in frame 13 (NDMP sequence number 2; each side numbers its messages from "
+            "1, and the capture holds the connection's start): the CONNECT_OPEN request "
+            "(sequence 1, answered in frame 12).") in partial.message
+
+
 def test_a_capture_the_hop_limits_place_is_not_said_taken_on_the_host() -> None:
     """dumpcap on the router's side of the media server's segment: fd77::1's packets at
     hop limit 64, the agent's at 63, no Linux cooked marks. The fix keeps the message's
@@ -77,7 +94,8 @@ def test_an_awaited_greeting_says_the_agent_had_not_yet_the_ack() -> None:
                   and "NDMP greeting" in f.message]
     assert greeting.frames == [8, 10]
     assert ("The capture holds fd77::2's SYN-ACK resent after fd77::1's ACK completing the "
-            "handshake (frame 9; the resend: frame 10): that ACK had not reached fd77::2"
+            "handshake (frame 9; the resend: frame 10): that ACK had not reached fd77::2's TCP "
+            "(a listener resends"
             ) in greeting.message
     assert "whether a later ACK of fd77::1's got through cannot be seen" in greeting.message
     assert not [f for f in analysis.findings if f.code == "handshake_incomplete"]
@@ -95,3 +113,24 @@ def test_a_syn_the_capture_holds_once_is_not_said_to_be_in_it_twice() -> None:
     assert ("which passed none of them on (8 of the 9 are in the capture twice (the other "
             "once: the capture lacks its other copy) at one TTL, 64") in finding.message
     assert "each is in the capture twice" not in finding.message
+
+
+def test_syns_the_capture_holds_more_than_twice_are_counted_not_said_twice(
+        tmp_path: Path) -> None:
+    """field58-matrix's merged `-i any` capture (9 control SYNs, each captured leaving M
+    and arriving at A) with each outgoing copy captured twice at its point, as an
+    overlapping merge writes it: 27 copies of 9 SYNs, read "each is in the capture twice"
+    (review63d); the count says what the capture holds, the reading stays."""
+    capture = (HERE.parent / "field58-matrix"
+               / "ndmjob-control-syns-dropped-by-agent-both-hosts-any-merged-sll2.pcap.gz")
+    linktype, records = read_records(capture)
+    doubled = [copy for number, record in enumerate(records, 1)
+               for copy in ([record, replace(record, micros=record.micros + 5)]
+                            if number % 2 else [record])]
+    path = write_records(tmp_path / "doubled.pcap", linktype, doubled)
+    analysis = stored_analysis(path, config_path=sidecar(capture))
+    [finding] = [f for f in analysis.findings if f.severity == "error"]
+    assert finding.code == "control_unanswered"
+    assert ("which passed none of them on (the 9 are in the capture 27 times at one TTL, "
+            "64") in finding.message
+    assert "twice" not in finding.message

@@ -115,6 +115,45 @@ def test_each_hole_names_the_reply_it_held_not_an_earlier_hole_s() -> None:
     assert "CONNECT_OPEN" not in second
 
 
+def test_a_hole_before_the_first_message_is_counted_from_one_with_the_start(
+        tmp_path: Path) -> None:
+    """callback-blocked without the agent's greeting and its reply to CONNECT_OPEN
+    (frames 4 and 8), its first messages: the capture holds the connection's start, so
+    the hole held its messages 1 and 2, the reply among them named and the post not
+    (review63d: the words said nothing of it while NdmpStream.holes counted from 1)."""
+    packets = lab_packets("callback-blocked")
+    cut = [p for i, p in enumerate(packets, 1) if i not in (4, 8)]
+    analysis = analyze_lab(write(tmp_path, "no-greeting", cut), "callback-blocked")
+    [partial] = [f for f in analysis.findings if f.code == "ndmp_partial"]
+    assert partial.message.endswith(
+        "The bytes never captured held 2 whole messages of the responder, before its first "
+        "message read, in frame 8 (NDMP sequence number 3; each side numbers its messages "
+        "from 1, and the capture holds the connection's start): the reply to CONNECT_OPEN "
+        "(frame 5) and 1 more.")
+    # The hole held a post (the greeting): its contents stay unknown to the steps.
+    [stream] = analysis.traffic.streams
+    assert [(h.direction, h.held) for h in stream.holes] == [("resp", None)]
+
+
+def test_a_hole_before_the_first_message_is_named_only_from_the_start() -> None:
+    """The media server's CONNECT_OPEN request (sequence 1) lost, its reply captured: the
+    hole before its first message read held it only when the capture holds the
+    direction's start (from_start); else what came before is unknown (field check 75
+    run 28; review63d: nothing checked the start's absence)."""
+    from flowcheck.model import NdmpMessage
+    from flowcheck.ndmp.lost import hole_contents, lost_words
+
+    messages = [NdmpMessage(4, 4.0, "resp", 1, "post", 0, "NDMP_NOTIFY_CONNECTED", 0, 0),
+                NdmpMessage(7, 7.0, "resp", 2, "reply", 0, "NDMP_CONNECT_OPEN", 0, 1),
+                NdmpMessage(8, 8.0, "orig", 2, "request", 0, "NDMP_CONNECT_CLIENT_AUTH", 0,
+                             0)]
+    assert hole_contents("orig", [8], messages, from_start=True) == [("NDMP_CONNECT_OPEN",)]
+    assert hole_contents("orig", [8], messages) == [None]
+    assert "the CONNECT_OPEN request (sequence 1, answered in frame 7)" in lost_words(
+        "orig", [8], messages, from_start=True)[0]
+    assert lost_words("orig", [8], messages) == ("", False)
+
+
 def test_the_bytes_never_captured_count_every_hole() -> None:
     """Recheck 25 N2: "32 bytes never captured (3 times)" for three holes of 96 bytes in
     all, beside capture_loss's 188 for the connection."""

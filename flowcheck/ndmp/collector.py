@@ -187,7 +187,8 @@ class NdmpCollector:
             stream.messages.sort(key=(lambda m: (m.ts, m.frame)) if control.reordered
                                  else (lambda m: m.frame))
             stream.messages = replies_after_requests(stream.messages)
-            stream.snap_finding, stream.findings = control.findings.build(stream.messages)
+            stream.snap_finding, stream.findings = control.findings.build(
+                stream.messages, control.from_start)
             stream.holes_unchecked = control.findings.holes_unchecked
             stream.lost_replies = control.findings.lost_requests(stream.messages)
             stream.holes = stream_holes(control.hole_frames, stream.messages, control.from_start)

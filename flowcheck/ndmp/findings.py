@@ -123,6 +123,8 @@ class StreamFindings:
         # The holes' words name an announcement they held, its address unchecked
         # (flowcheck.ndmp.lost.lost_words): NdmpStream.holes_unchecked, set by build.
         self.holes_unchecked = False
+        # The directions whose start the capture holds, build's `from_start`.
+        self._from_start: frozenset[str] = frozenset()
 
     def _add(self, key: tuple[str, str], code: str, message: str, fix: str,
              frames: list[int], ts: float) -> None:
@@ -273,14 +275,18 @@ class StreamFindings:
                             _FIX_SNAPLEN_TLS if tls_start else _FIX_SNAPLEN, uid=self.uid,
                             ts=ts or None, frames=frames, reading="snap_summary")
 
-    def build(self, messages: Sequence[NdmpMessage] = ()
+    def build(self, messages: Sequence[NdmpMessage] = (),
+              from_start: frozenset[str] = frozenset()
               ) -> tuple[Finding | None, list[Finding]]:
         """The snap-length summary (None when nothing was cut) and every finding, it first.
         messages: the connection's decoded messages in frame order, which tell what its
-        holes held (flowcheck.ndmp.lost). The holes of both directions are one
-        ndmp_partial, the snap-length summary's when there is one: one per control
-        connection (trial 25 D11)."""
+        holes held (flowcheck.ndmp.lost); from_start: the directions whose start the
+        capture holds (a hole before the first message read held numbers from 1:
+        lost.lost_words). The holes of both directions are one ndmp_partial, the
+        snap-length summary's when there is one: one per control connection (trial 25
+        D11)."""
         self.holes_unchecked = False  # _holes_words sets it
+        self._from_start = from_start
         snap = self.snap_finding(self.tls_from_start(messages))
         holes = {key[1]: group for key, group in self._groups.items() if key[0] == "partial"}
         if snap is not None and holes:
@@ -334,7 +340,8 @@ class StreamFindings:
         "(3 times)": holes or messages? trial 25 D11), the last ending with a full stop."""
         sides = [(direction, holes[direction]) for direction in ("orig", "resp")
                  if direction in holes]
-        said = {direction: lost_words(direction, group.frames, messages)
+        said = {direction: lost_words(direction, group.frames, messages,
+                                      direction in self._from_start)
                 for direction, group in sides}
         self.holes_unchecked = any(unchecked for _, unchecked in said.values())
         words = ". ".join(_cut_words(direction, group)

@@ -27,18 +27,21 @@ ANNOUNCED_BY_REQUEST = frozenset({
     "NDMP_DATA_START_RECOVER", "NDMP_DATA_START_RECOVER_FILEHIST"})
 
 
-def lost_words(direction: str, frames: list[int], messages: list[NdmpMessage]
-               ) -> tuple[str, bool]:
+def lost_words(direction: str, frames: list[int], messages: list[NdmpMessage],
+               from_start: bool = False) -> tuple[str, bool]:
     """What the holes in `direction` ("orig" or "resp") held, each known by the packet
     after it (`frames`, in frame order), as sentences to add to the ndmp_partial
     message ("" when the sequence numbers around no hole tell it), and whether they name
     an announcement among them, saying the address it gave cannot be checked (what
-    verify.lost_announcement would add: NdmpStream.holes_unchecked)."""
+    verify.lost_announcement would add: NdmpStream.holes_unchecked). from_start: the
+    capture holds the direction's start, so a hole before its first message read held
+    its numbers from 1, as hole_contents reads it (review63d: field check 75 run 28's
+    lost CONNECT_OPEN request went unnamed here while its steps read it named)."""
     side = side_name(direction)
     own = [m for m in messages if m.direction == direction]
     taken: set[int] = set()  # frames of the requests an earlier hole's replies answered
     parts = [said for frame in frames[:HOLES_NAMED]
-             if (said := _hole(side, frame, own, messages, taken))[0]]
+             if (said := _hole(side, frame, own, messages, taken, from_start))[0]]
     return "".join(f". {words}" for words, _ in parts), any(unchecked for _, unchecked in parts)
 
 
@@ -63,7 +66,8 @@ def stream_holes(frames: dict[str, list[int]], messages: list[NdmpMessage],
     """The holes of both directions (`frames`: per direction, the first frame after each)
     in frame order, each with the whole messages the sequence numbers say it held
     (hole_contents; `from_start`: the directions whose first byte's place the capture
-    knows, their SYN captured): NdmpStream.holes."""
+    knows, their SYN or the peer's SYN-ACK captured: Reassembler.start_known):
+    NdmpStream.holes."""
     holes = [StreamHole(direction, frame, held)  # type: ignore[arg-type]
              for direction, after in frames.items()
              for frame, held in zip(after, hole_contents(direction, after, messages,
@@ -115,24 +119,26 @@ def hole_contents(direction: str, frames: list[int], messages: list[NdmpMessage]
 
 
 def _held(frame: int, own: list[NdmpMessage], messages: list[NdmpMessage],
-          taken: set[int]) -> tuple[tuple[NdmpMessage, NdmpMessage, int] | None,
-                                    list[NdmpMessage]]:
+          taken: set[int], from_start: bool = False
+          ) -> tuple[tuple[NdmpMessage | None, NdmpMessage, int] | None, list[NdmpMessage]]:
     """((the side's messages before and after the hole, the count of whole messages it
     held), the requests whose replies were among them), (None, []) when the sequence
     numbers around the hole do not tell; `taken`: requests earlier holes' lost replies
     answered (the replies come in the order of their requests: recheck 25 N1, every
     hole named the first hole's reply to CONNECT_OPEN), this hole's added. The side's
-    own requests a captured reply names (_answered) take their numbers first."""
+    own requests a captured reply names (_answered) take their numbers first. A hole
+    before the side's first message read (before: None) is counted from 1 when
+    `from_start` (hole_contents)."""
     before = next((m for m in reversed(own) if m.frame < frame), None)
     after = next((m for m in own if m.frame >= frame), None)
-    if before is None or after is None:
+    if after is None or (before is None and not from_start):
         return None, []
-    missing = after.sequence - before.sequence - 1
+    missing = after.sequence - _low(before) - 1
     if not 0 < missing < _MOST_MISSING:
         return None, []
     replied = {m.reply_sequence for m in own if m.type == "reply"}
     rest = missing - len(_answered(before, after, messages))
-    unanswered = [m for m in messages if m.direction != before.direction
+    unanswered = [m for m in messages if m.direction != after.direction
                   and m.type == "request" and m.frame < after.frame
                   and m.frame not in taken
                   and m.sequence not in replied and m.name not in _NO_REPLY][:rest]
@@ -140,15 +146,22 @@ def _held(frame: int, own: list[NdmpMessage], messages: list[NdmpMessage],
     return (before, after, missing), unanswered
 
 
-def _answered(before: NdmpMessage, after: NdmpMessage, messages: list[NdmpMessage]
+def _low(before: NdmpMessage | None) -> int:
+    """The sequence number a hole's numbers follow: its side's message before it, 0 for
+    a hole before the side's first message (each side numbers its messages from 1)."""
+    return before.sequence if before is not None else 0
+
+
+def _answered(before: NdmpMessage | None, after: NdmpMessage, messages: list[NdmpMessage]
               ) -> list[NdmpMessage]:
     """The other side's captured replies to requests of the hole's side numbered between
-    `before` and `after` (its messages around the hole): each names a request the hole
-    held (a reply carries its request's code and `reply_sequence`; newuser55: a lost
-    DATA_START_BACKUP was only "1 whole message", its reply captured)."""
+    `before` and `after` (its messages around the hole; before None: from its first
+    number, 1): each names a request the hole held (a reply carries its request's code
+    and `reply_sequence`; newuser55: a lost DATA_START_BACKUP was only "1 whole message",
+    its reply captured)."""
     named = {m.reply_sequence: m for m in reversed(messages)
-             if m.direction != before.direction and m.type == "reply"
-             and before.sequence < m.reply_sequence < after.sequence}
+             if m.direction != after.direction and m.type == "reply"
+             and _low(before) < m.reply_sequence < after.sequence}
     # One per number (the first): two replies naming one request name it once.
     return [named[number] for number in sorted(named)]
 
@@ -161,17 +174,21 @@ def _listed(messages: list[NdmpMessage]) -> str:
 
 
 def _hole(side: str, frame: int, own: list[NdmpMessage], messages: list[NdmpMessage],
-          taken: set[int]) -> tuple[str, bool]:
-    """The words for one hole (_held's `taken`), and whether they name an announcement
-    the hole held (the address it gave unchecked)."""
-    around, unanswered = _held(frame, own, messages, taken)
+          taken: set[int], from_start: bool = False) -> tuple[str, bool]:
+    """The words for one hole (_held's `taken` and `from_start`), and whether they name
+    an announcement the hole held (the address it gave unchecked)."""
+    around, unanswered = _held(frame, own, messages, taken, from_start)
     if around is None:
         return "", False
     before, after, missing = around
     count = f"{missing} whole {'message' if missing == 1 else 'messages'}"
-    words = (f"The bytes never captured held {count} of the {side}, between its messages "
-             f"in {frame_pair(before.frame, after.frame, 'and')} (NDMP sequence numbers "
-             f"{before.sequence} and {after.sequence})")
+    where = (f"between its messages in {frame_pair(before.frame, after.frame, 'and')} "
+             f"(NDMP sequence numbers {before.sequence} and {after.sequence})"
+             if before is not None else
+             f"before its first message read, in {frame_text(after.frame)} (NDMP sequence "
+             f"number {after.sequence}; each side numbers its messages from 1, and the "
+             "capture holds the connection's start)")
+    words = f"The bytes never captured held {count} of the {side}, {where}"
     requests = _answered(before, after, messages)
     if not unanswered and not requests:
         return words, False

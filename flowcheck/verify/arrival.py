@@ -101,15 +101,21 @@ def twice_words(conn: Connection, subject: str = "each") -> str:
     in the capture twice (the other once: the capture lacks its other copy)". The copies
     counted as the originator's packets beyond its SYNs (Connection.orig_pkts counts
     capture copies, syn_retries does not), only when it sent nothing else (no byte, no FIN
-    or RST, no ACK of an answer: an unanswered opening's); else "each". subject: "each"
-    or "each SYN"."""
+    or RST, no ACK of an answer: an unanswered opening's); else "each". More copies than
+    two a SYN (a capture point's duplicates: an overlapping merge, a packet captured twice
+    at one point) are counted as they are, "the 9 are in the capture 27 times", not "each
+    is in the capture twice" (review63d: field check 58's merged SYNs with each outgoing
+    copy doubled). subject: "each" or "each SYN"."""
     sent = conn.syn_retries + 1
     copies = conn.orig_pkts - sent
-    if (copies >= sent or copies <= 0 or conn.orig_bytes or conn.fin_frames
+    if (copies == sent or copies <= 0 or conn.orig_bytes or conn.fin_frames
             or conn.orig_rst or conn.resp_pkts or set(conn.history) - {"S"}):
         return f"{subject} is in the capture twice"
+    syns = "SYNs " if subject != "each" else ""
+    if copies > sent:
+        return f"the {sent} {syns}are in the capture {conn.orig_pkts} times"
     once = sent - copies
-    return (f"{copies} of the {sent} {'SYNs ' if subject != 'each' else ''}are in the "
+    return (f"{copies} of the {sent} {syns}are in the "
             f"capture twice (the other{'s' if once > 1 else ''} once: the capture lacks "
             f"{'their' if once > 1 else 'its'} other cop{'ies' if once > 1 else 'y'})")
 

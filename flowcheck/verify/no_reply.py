@@ -138,19 +138,21 @@ def _still_waiting(ctx: Context, session: Session, control: Connection,
 def _unaccepted_words(control: Connection, resent: list[int]) -> str:
     """What the agent's SYN-ACK resent after the media server's ACK completing the
     handshake shows of a greeting still awaited (`resent`: unheard_ack.synacks_after_ack;
-    "" when none): that ACK had not reached it, and an NDMP server greets a connection
-    only once it has accepted it. Too few resends for handshake_incomplete (one is what
-    a single lost ACK gives: RESENDS_ENOUGH) still say why no greeting had come (field
-    check 75 seed 138 run 26: the agent's input chain dropping all but the SYN, the
-    capture stopped 1.17 s in, read only "an NDMP peer answers at once")."""
+    "" when none): that ACK had not reached its TCP (lost on the way or dropped by its
+    own firewall: review63d, run 26's agent input chain dropped it on the host), and an
+    NDMP server greets a connection only once it has accepted it. Too few resends for
+    handshake_incomplete (one is what a single lost ACK gives: RESENDS_ENOUGH) still say
+    why no greeting had come (field check 75 seed 138 run 26: the agent's input chain
+    dropping all but the SYN, the capture stopped 1.17 s in, read only "an NDMP peer
+    answers at once")."""
     if not resent:
         return ""
     return (f"The capture holds {control.resp_h}'s SYN-ACK resent after {control.orig_h}'s "
             f"ACK completing the handshake ({frame_text(control.ack_frame)}; the resend: "
-            f"{frames_words(resent)}): that ACK had not reached {control.resp_h} (a listener "
-            "resends its SYN-ACK only while it waits for it, RFC 9293 3.10.7.4), and an NDMP "
-            "server greets a connection only once it has accepted it; whether a later ACK "
-            f"of {control.orig_h}'s got through cannot be seen.")
+            f"{frames_words(resent)}): that ACK had not reached {control.resp_h}'s TCP (a "
+            "listener resends its SYN-ACK only while it waits for it, RFC 9293 3.10.7.4), and "
+            "an NDMP server greets a connection only once it has accepted it; whether a later "
+            f"ACK of {control.orig_h}'s got through cannot be seen.")
 
 
 def take_awaiting(ctx: Context, session: Session, whose: str = "its"
