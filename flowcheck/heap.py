@@ -14,7 +14,9 @@ free pages in the middle of the heap (`malloc_trim(0)` returned them in 22 ms), 
 records (about 166 MB) came on top of them: `connections --format json` peaked at
 496 MB against the engine's 277 MB; 341 MB with them given back (bench/README.md).
 
-Not glibc (musl, macOS): nothing is done, give_back returns False.
+Not glibc (musl, macOS: no malloc_trim; Windows, where ctypes.CDLL(None) raises
+TypeError; a Python without _ctypes): nothing is done, give_back returns False, never
+raising or printing (review63g: the last two raised).
 """
 
 from __future__ import annotations
@@ -40,12 +42,15 @@ def give_back() -> bool:
 
 
 def _load() -> Callable[[int], int] | bool:
+    """glibc's malloc_trim through ctypes, else False: any failure to find it (no
+    malloc_trim: AttributeError; CDLL(None): OSError, TypeError on Windows; no _ctypes:
+    ImportError) means only that nothing is given back."""
     try:
         import ctypes
 
         libc = ctypes.CDLL(None)
         trim = libc.malloc_trim
-    except (OSError, AttributeError):  # pragma: no cover - not glibc
+    except Exception:  # not glibc: a saving lost, never the run
         return False
     trim.argtypes = [ctypes.c_size_t]
     trim.restype = ctypes.c_int

@@ -64,3 +64,27 @@ def test_few_records_made_without_give_back(tmp_path: Path,
                                chunk_size=1 << 17)
     assert len(list(result.connections)) == 300  # fewer than GIVE_BACK_ROWS
     assert calls == []
+
+
+@pytest.mark.parametrize("failure", ["windows", "no_ctypes"])
+def test_no_malloc_trim_never_raises(failure: str, monkeypatch: pytest.MonkeyPatch,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    # Windows' ctypes.CDLL(None) raises TypeError (CPython 3.11's ctypes/__init__.py:
+    # `if '/' in name` with name None under os.name "nt"), and a Python built without
+    # _ctypes raises ImportError on `import ctypes`: before review63g both escaped
+    # give_back, so every command making 32,768 records or more, and every one-shot
+    # command before its report, ended in a traceback there.
+    import ctypes
+    import sys
+
+    def windows_cdll(name: object, *args: object, **kwargs: object) -> None:
+        raise TypeError("argument of type 'NoneType' is not iterable")
+
+    if failure == "windows":
+        monkeypatch.setattr(ctypes, "CDLL", windows_cdll)
+    else:
+        monkeypatch.setitem(sys.modules, "ctypes", None)
+    monkeypatch.setattr(heap, "_trim", None)
+    assert heap.give_back() is False
+    assert heap.give_back() is False  # remembered: not loaded again
+    assert capsys.readouterr() == ("", "")
