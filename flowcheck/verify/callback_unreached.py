@@ -17,7 +17,10 @@ the SYNs it sent as they left, after its own output firewall (the packet tap see
 leaving packets after it), so with no SYN of the callback in it the agent never sent one
 (its log tells) or its own outbound rules dropped it: neither the media server's rules
 nor a device between them is the cause, and "capture on the agent" would send the user
-where the capture already was (it said so, every fix ending that way).
+where the capture already was (it said so, every fix ending that way). By the TTLs
+alone the point may be on the agent's segment rather than on the agent: a router
+between is ruled out, a bridging (layer 2) firewall there is not (unsent_words,
+review63e); the Linux cooked marks prove the host itself.
 """
 
 from __future__ import annotations
