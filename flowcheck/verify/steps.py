@@ -151,7 +151,7 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
         if silent:
             # The capture's end is no stop of the session (lab matrix seed 110 run 15).
             lead = ("whether a backup or restore started cannot be seen"
-                    if silent.startswith("the capture ended") else
+                    if session.id in ctx.silence_cut else
                     "the session stopped before a backup or restore could start")
             if session.id in ctx.not_due:  # nothing after the opening was due
                 return _not_due(spec, f"not reached: {lead}: {silent}", cites_of(silent))
@@ -364,7 +364,7 @@ def _callback(ctx: Context, session: Session, spec: StepSpec, control: Connectio
                             f"stopped before it could come: {silent}", cites_of(silent))
         # The capture's end is no stop of the session (as the later steps read it).
         lead = ("and whether it came after the capture's end cannot be seen"
-                if silent.startswith("the capture ended") else
+                if session.id in ctx.silence_cut else
                 "but the session stopped before it could come")
         return make_step(spec, "unknown", detail=f"unknown: no callback in the capture, "
                          f"{lead}: {silent}", cites=cites_of(silent))
