@@ -214,7 +214,7 @@ def _spoken(stream: NdmpStream | None) -> list[float]:
     were not all read (none read, TLS: tls_from, or unread_last): a record not read may
     be any message (review63a: lab/tls-clean.pcap from frame 706 without the callback's
     frames named its data connection the callback, "no job message between", with the
-    agent's TLS records between). None without a stream (nothing says the job spoke)."""
+    agent's TLS records between). [] without a stream (nothing says the job spoke)."""
     if stream is None:
         return []
     spoken = [m.ts for m in stream.messages if m.name != "NDMP_CONNECT_CLOSE"]
@@ -255,8 +255,8 @@ def claim_closing_only(endpoints: Endpoints, conn: Connection, session: Session,
     only its closing beside the session's control connection's close (closes_with) and
     it does not fit the session's callback (its direction and ports are not the
     callback's: _fits, a callback first seen at the media server's packet): docs/json.md
-    `status`, such
-    a connection is the job's closing and counts as none of its data connections. It
+    `status`, such a connection is the job's closing and counts as none of its data
+    connections. It
     was claimed as a data connection that carried nothing (nu65a's left: newuser65
     late-killed-tail.pcap without the callback's FIN, the callback first seen at the
     media server's FIN, read "C1, C3 carried 16,304 B", "over 2 data connections").

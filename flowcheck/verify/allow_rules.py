@@ -105,10 +105,17 @@ def _seen_or_range(ctx: Context, session: Session | None, which: str, port: int
     the default range: the session's (listened_ports), or `port` alone without one."""
     if which not in ctx.config.default_ranges():
         return ctx.ranges(which), False
-    ports = listened_ports(ctx, session, which, port) if session else [port]
+    ports = _used_ports(ctx, session, which, port)
     one = len(ports) == 1
     return (f"{port_list(ports)} (the {which} port{'' if one else 's'} {DEFAULT_RANGE_WORDS})",
             one)
+
+
+def _used_ports(ctx: Context, session: Session | None, which: str, port: int) -> list[int]:
+    """The ports this job was reached on on its `which` side (listened_ports), or `port`
+    alone without a session: what a rule names there when the range is flowcheck's
+    default."""
+    return listened_ports(ctx, session, which, port) if session else [port]
 
 
 def capitalised(text: str) -> str:
@@ -244,10 +251,12 @@ def allow_rule(ctx: Context, conn: Connection, session: Session | None, *,
         where += " and on any firewall between the hosts"
         back_where += " and on any firewall between the hosts"
     answer_ports, back_to = return_ports(ctx, conn)
-    if which is not None and ports is not None and which in ctx.config.default_ranges():
+    if answer and which is not None and ports is not None \
+            and which in ctx.config.default_ranges():
         # The ports this job used there, as the rule to them names (newuser66: "from
         # 10.66.3.2 port 6001 back" where the job used 6001-6002).
-        answer_ports = target_ports(ports, single)
+        answer_ports = (f"port{'' if single else 's'} "
+                        f"{port_list(_used_ports(ctx, session, which, conn.resp_p))}")
     back = (f"TCP from {conn.resp_h} {answer_ports} back to {conn.orig_h} {back_to} "
             f"{back_where} (the SYN-ACK's way: established connections)" if answer
             else "its return traffic")
@@ -255,10 +264,6 @@ def allow_rule(ctx: Context, conn: Connection, session: Session | None, *,
         f"port{'' if single else 's'} {ports}"
     return f"allow TCP from {conn.orig_h} to {conn.resp_h} {target} {where}, and {back}"
 
-
-def target_ports(ports: str, single: bool) -> str:
-    """"ports 6001-6002" of _seen_or_range's "6001-6002 (the agent ports this job used)"."""
-    return f"port{'' if single else 's'} {ports.split(' (')[0]}"
 
 
 def rule_allows(conn: Connection, *more: str, noted: str = "") -> Allows:

@@ -150,7 +150,7 @@ def callback_step(ctx: Context, session: Session, spec: StepSpec, control: Conne
                                 f"stopped before it could come: {silent}", cites_of(silent))
         # The capture's end is no stop of the session (as the later steps read it).
         lead = ("and whether it came after the capture's end cannot be seen"
-                if silent.startswith("the capture ended") else
+                if session.id in ctx.silence_cut else
                 "but the session stopped before it could come")
         return make_step(spec, "unknown", detail=f"unknown: no callback in the capture, "
                          f"{lead}: {silent}", cites=cites_of(silent))

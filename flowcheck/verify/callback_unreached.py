@@ -17,7 +17,10 @@ the SYNs it sent as they left, after its own output firewall (the packet tap see
 leaving packets after it), so with no SYN of the callback in it the agent never sent one
 (its log tells) or its own outbound rules dropped it: neither the media server's rules
 nor a device between them is the cause, and "capture on the agent" would send the user
-where the capture already was (it said so, every fix ending that way).
+where the capture already was (it said so, every fix ending that way). By the TTLs
+alone the point may be on the agent's segment rather than on the agent: a router
+between is ruled out, a bridging (layer 2) firewall there is not (unsent_words,
+review63e); the Linux cooked marks prove the host itself.
 """
 
 from __future__ import annotations
@@ -34,19 +37,20 @@ def taken_on_media_server(ctx: Context, session: Session) -> str:
     or the Linux cooked marks' "its Linux cooked headers mark each SYN, ...") when the
     capture was taken on the session's media server (or, by the TTLs, its network
     segment behind a router); "" otherwise."""
-    found = proven_host(ctx, session.media_server, session.remote_agent)
-    if found is None or found.host != session.media_server:
-        return ""
-    return found.words
+    return _taken_on(ctx, session, session.media_server)
 
 
 def taken_on_agent(ctx: Context, session: Session) -> str:
     """taken_on_media_server's words for a capture taken on the session's agent (or, by
     the TTLs, its network segment); "" otherwise."""
+    return _taken_on(ctx, session, session.remote_agent)
+
+
+def _taken_on(ctx: Context, session: Session, host: str) -> str:
+    """The proof's words when the capture was taken on `host`, one of the session's two
+    hosts (verify.capture_host.proven_host, found once per pair); "" otherwise."""
     found = proven_host(ctx, session.media_server, session.remote_agent)
-    if found is None or found.host != session.remote_agent:
-        return ""
-    return found.words
+    return found.words if found is not None and found.host == host else ""
 
 
 def unsent_words(ctx: Context, session: Session, ttls: str) -> str:

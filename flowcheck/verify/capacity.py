@@ -177,23 +177,20 @@ def _outside(ctx: Context, which: str, usage: Usage, host: str, ts: float) -> st
     found = sorted((port, conn.uid) for (owner, port), spans in usage.items()
                    if owner == host and not inside(port)
                    for start, end, conn in merged_uses(spans) if start <= ts <= end + hold)
-    words = ", ".join(f"{uid} on {port}" for port, uid in found[:PEAK_NAMED])
-    more = len(found) - PEAK_NAMED
-    return words + (f" and {more} more" if more > 0 else "")
+    return _held_words(found)
 
 
 @fields_dataclass(frozen=True, slots=True)
 class Peak:
     """The most ports a host held at once: count; ts: when it first held that many (the
     start of the connection that made it so), seconds; frames: the first frames of the
-    connections holding them then; words: those connections ("C3 on 6001, C4 on 6002");
-    held: their (port, uid)."""
+    connections holding them then; held: their (port, uid), port order (_peak_words
+    names them: "C3 on 6001, C4 on 6002")."""
 
     count: int
     ts: float
     frames: tuple[int, ...]
-    words: str
-    held: tuple[tuple[int, str], ...] = ()  # (port, uid) of each held then, port order
+    held: tuple[tuple[int, str], ...]
 
 
 def _by_host(usage: Usage) -> dict[str, Usage]:
@@ -222,7 +219,7 @@ def _peak(ctx: Context, usage: Usage) -> Peak:
         if busy > count:
             count, at = busy, index
     if not count:
-        return Peak(0, 0.0, (), "")
+        return Peak(0, 0.0, (), ())
     held: dict[tuple[int, str], Connection] = {}
     for _ts, delta, port, conn in events[:at + 1]:  # who held them at the peak
         if delta > 0:
@@ -231,8 +228,7 @@ def _peak(ctx: Context, usage: Usage) -> Peak:
             held.pop((port, conn.uid), None)
     listed = sorted(held.items())
     pairs = [(port, conn.uid) for (port, _), conn in listed]
-    return Peak(count, events[at][0], tuple(c.first_frame for _, c in listed),
-                _held_words(pairs), tuple(pairs))
+    return Peak(count, events[at][0], tuple(c.first_frame for _, c in listed), tuple(pairs))
 
 
 # The connections a peak's words name before counting the rest.

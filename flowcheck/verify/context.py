@@ -102,6 +102,10 @@ class Context:
     # stalled at its first bytes, no NDMP session opened (verify.opening_stall); their
     # steps 2-5 read `not_applicable` (not reached), not `unknown`.
     not_due: set[str] = field(default_factory=set)
+    # Sessions of silent_peer whose silence the capture's end cut, not a stop of the
+    # session (no_reply's capture_ended_early, an opening stall still open at the end):
+    # their later steps say whether anything came after the capture's end cannot be seen.
+    silence_cut: set[str] = field(default_factory=set)
     # Sessions whose last request had no answer yet when the capture ended, its
     # capture_ended_early added (flowcheck.verify.no_reply): session id -> (that finding,
     # how long after the request the capture ended, "DATA_GET_STATE (frame 2142)"), for

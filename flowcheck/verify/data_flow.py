@@ -80,8 +80,8 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
     # words reviews: restore-2-resources cut at frame 24, before its DATA_START_RECOVER).
     unknown_way = ((session.kind_guessed or session.kind_unknown)
                    and not any(sent.values()))
-    direction = ("either way" if unknown_way else
-                 " to ".join(way_words(ctx, session, open_conns, key)))
+    way = None if unknown_way else way_words(ctx, session, open_conns, key)
+    direction = "either way" if way is None else " to ".join(way)
     acked = sent_each_way(session, open_conns, acked_unseen=True)
     # The data's own bytes, or in a capture of the receiver's direction the receiver's ACKs
     # (of a transfer that stopped too: `stopped`, no "the data flowed").
@@ -173,7 +173,8 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
     if hidden:
         return make_step(spec, "unknown", uids, detail=f"unknown: no bytes {direction} in the "
                          f"capture, but {hidden}", cites=cites_of(hidden))
-    running = not_started_words(ctx, session, open_conns, direction)
+    running = not_started_words(ctx, session, open_conns, direction,
+                                None if way is None else way[0])
     if running:  # the job still running where the capture ends: its data not yet sent?
         return make_step(spec, "unknown", uids, detail=f"unknown: {running}",
                          cites=cites_of(running))

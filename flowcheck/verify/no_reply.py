@@ -133,6 +133,7 @@ def _still_waiting(ctx: Context, session: Session, control: Connection,
         "the media server"
     ctx.silent_peer[session.id] = Said(f"the capture ended while {asker} waited for {what} "
                                        "(capture_ended_early)", ["capture_ended_early"])
+    ctx.silence_cut.add(session.id)
 
 
 def _unaccepted_words(control: Connection, resent: list[int]) -> str:
@@ -371,6 +372,7 @@ def _report(ctx: Context, session: Session, control: Connection, request: NdmpMe
         + close_frames + ([late[0].frame] if late is not None else [])
     ctx.silent_peer[session.id] = Said(f"{silent} stopped answering (ndmp_no_reply)",
                                        ["ndmp_no_reply"])
+    ctx.silence_cut.discard(session.id)
     ctx.add("ndmp_no_reply", f"{what[0].upper()}{what[1:]}{end}.{cause} The job cannot go "
             "on without its answers.", fix, session=session, conn=control, frames=frames,
             ts=since, cause="control", allows=allows)

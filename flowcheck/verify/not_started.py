@@ -38,10 +38,12 @@ def running_start(ctx: Context, session: Session) -> NdmpMessage | None:
 
 
 def not_started_words(ctx: Context, session: Session, conns: list[Connection],
-                      direction: str) -> str:
+                      direction: str, sender: str | None) -> str:
     """Why step 5 is unknown when its open data connections carried no bytes `direction`
     ("agent to media server") and the job was still running where the capture ends ("" when
-    a connection closed or the job ended: then the data is missing)."""
+    a connection closed or the job ended: then the data is missing). sender: the data's
+    sender as bytes_each_way.way_words names it ("agent", "media server", a three-way
+    job's agent address), None when the job's direction is not known."""
     if not conns or any(seen_closing(c) for c in conns):
         return ""
     start = running_start(ctx, session)
@@ -54,12 +56,11 @@ def not_started_words(ctx: Context, session: Session, conns: list[Connection],
             "halt came after it and the control connection is still open): the data may "
             "not have started yet (an agent can prepare a snapshot or its first file for "
             "a while). If the job log shows data sent in that time, "
-            + _where_next(ctx, session, direction))
+            + _where_next(ctx, session, sender))
 
 
-def _where_next(ctx: Context, session: Session, direction: str) -> str:
-    """Where to look for data the job log says was sent (`direction`: "agent to media
-    server", "media server to agent", "either way" or a three-way job's addresses), by
+def _where_next(ctx: Context, session: Session, sender: str | None) -> str:
+    """Where to look for data the job log says was sent (`sender`: not_started_words'), by
     the capture point the TTLs or the Linux cooked marks show
     (verify.capture_host.proven_host), never the host the capture was taken on
     (newuser66 item 3): taken on the sender, its own outbound rules (the packet tap sees
@@ -68,11 +69,11 @@ def _where_next(ctx: Context, session: Session, direction: str) -> str:
     tell a host from a point on its segment no better (verify.ttl.taken_on_words; it
     said "this capture was taken on the sender" bare, review63e)."""
     found = proven_host(ctx, session.media_server, session.remote_agent)
-    sender = {"agent": session.remote_agent, "media server": session.media_server}.get(
-        direction.split(" to ")[0])
-    if found is not None and found.host == sender:
+    host = {"agent": session.remote_agent, "media server": session.media_server}.get(
+        sender or "")
+    if found is not None and found.host == host:
         return (f"its own outbound rules likely drop it: this capture was taken on the "
-                f"sender {sender} ({found.words}), which sees its leaving packets only "
+                f"sender {host} ({found.words}), which sees its leaving packets only "
                 "after them")
     if found is not None and found.host == session.remote_agent:
         return (f"capture on the media server as well (this capture was taken on the "

@@ -163,6 +163,9 @@ def report_opening_stall(ctx: Context, session: Session, stream: NdmpStream,
         "control_stalled)", ["control_stalled"])
     if closed:
         ctx.not_due.add(session.id)
+        ctx.silence_cut.discard(session.id)
+    else:
+        ctx.silence_cut.add(session.id)
 
 
 def _close_shown(control: Connection, stall: Stall, stream: NdmpStream) -> bool:

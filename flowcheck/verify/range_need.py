@@ -32,7 +32,7 @@ stopped at its second data port, "at least 9"; with 9 all three passed), at leas
 from __future__ import annotations
 
 from flowcheck.fields_dataclass import fields_dataclass
-from flowcheck.model import Session
+from flowcheck.model import Connection, Session
 from flowcheck.plan import callback_source_ports, ports_per_job
 from flowcheck.verify.context import Context, session_uids
 from flowcheck.verify.range_stop import RangeStop
@@ -57,12 +57,16 @@ def stopped_need(ctx: Context, which: str, host: str,
     (module docstring); None when none of `stops` is the host's."""
     mine = _first_per_session([stop for stop in stops if stop.host == host])
     hold = ctx.config.port_hold_seconds
+    # Once per stop (each reads every connection's ports: range_stops.port_usage), not
+    # once per pair of stops.
+    uses = {stop.session: held_uses(ctx, which, host, stop.ts) for stop in mine}
+    needed = {stop.session: _still_needed(ctx, which, stop, uses[stop.session])
+              for stop in mine}
     best: StoppedNeed | None = None
     for stop in mine:
-        owed = tuple((earlier.session, _still_needed(ctx, which, earlier))
-                     for earlier in mine
+        owed = tuple((earlier.session, needed[earlier.session]) for earlier in mine
                      if earlier.ts <= stop.ts and stop.ts - earlier.ts <= hold)
-        held = max(len(stop.held), len(held_uses(ctx, which, host, stop.ts)))
+        held = max(len(stop.held), len(uses[stop.session]))
         count = held + sum(n for _, n in owed)
         if best is None or count > best.count:
             best = StoppedNeed(count, stop, held, owed)
@@ -105,12 +109,14 @@ def need_words(ctx: Context, which: str, host: str, need: StoppedNeed) -> str:
             f"ports of its own already held; {counted})")
 
 
-def _still_needed(ctx: Context, which: str, stop: RangeStop) -> int:
+def _still_needed(ctx: Context, which: str, stop: RangeStop,
+                  uses: list[tuple[int, Connection]]) -> int:
     """Ports of the range the stopped job still needed: one job's (plan.ports_per_job)
-    less those of its own the range held at the stop, at least the one its step asked
-    for. Its resources: `resources` when given, else those the job showed: the endpoints
-    it announced, and the one its unanswered listen request asked for (step 3), or the
-    fewest of another job of its two hosts when more (`_fewest_alike`), at least 1."""
+    less those of its own the range held at the stop (`uses`: range_stops.held_uses at
+    the stop), at least the one its step asked for. Its resources: `resources` when
+    given, else those the job showed: the endpoints it announced, and the one its
+    unanswered listen request asked for (step 3), or the fewest of another job of its
+    two hosts when more (`_fewest_alike`), at least 1."""
     session = next((s for s in ctx.sessions if s.id == stop.session), None)
     shown = (len(session.announced) if session is not None else 0) + (stop.step == 3)
     if session is not None and not ctx.config.resources:
@@ -118,8 +124,7 @@ def _still_needed(ctx: Context, which: str, stop: RangeStop) -> int:
     job = ports_per_job(which, ctx.config.resources or max(1, shown), ctx.profile)
     own = set(session_uids(session)) if session is not None else set()
     held = max(sum(1 for _, uid, _ in stop.held if uid in own),
-               sum(1 for _, conn in held_uses(ctx, which, stop.host, stop.ts)
-                   if conn.uid in own))
+               sum(1 for _, conn in uses if conn.uid in own))
     return max(1, job - held)
 
 

@@ -117,7 +117,7 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
         if silent:
             # The capture's end is no stop of the session (lab matrix seed 110 run 15).
             lead = ("whether a backup or restore started cannot be seen"
-                    if silent.startswith("the capture ended") else
+                    if session.id in ctx.silence_cut else
                     "the session stopped before a backup or restore could start")
             if session.id in ctx.not_due:  # nothing after the opening was due
                 return not_due_step(spec, f"not reached: {lead}: {silent}", cites_of(silent))
