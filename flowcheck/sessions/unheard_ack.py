@@ -8,7 +8,7 @@ listener never got that ACK: it stays in SYN-RECEIVED and resends its SYN-ACK af
 retransmission timeout (RFC 9293 3.10.7.4; Linux: 1 s, 3 s, 7 s, ..., 5 times), and
 whatever the originator sends next (data, its FIN) is dropped as well, resent and never
 acknowledged (field check trial 34). Read by flowcheck.sessions.classify.connection_outcome
-("handshake_incomplete") and by the words of flowcheck.verify.opening.
+("handshake_incomplete") and by the words of flowcheck.verify.handshake_incomplete.
 """
 
 from __future__ import annotations

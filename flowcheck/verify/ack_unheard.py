@@ -3,7 +3,7 @@ completed at the listener (flowcheck.sessions.unheard_ack.ack_unheard: its SYN-A
 resent after the originator's captured ACK, nothing of the originator's acknowledged):
 the packets after the SYN are dropped on their way to the listener (field check trial
 34: a rule for SYN only, a stateful firewall on an asymmetric route). Written by
-flowcheck.verify.opening.handshake_incomplete; the step's detail by failure_words.
+flowcheck.verify.handshake_incomplete; the step's detail by failure_words.
 """
 
 from __future__ import annotations

@@ -121,7 +121,7 @@ def _own_worked(ctx: Context, session: Session) -> bool:
 
 def _worked(ctx: Context, session: Session, conn: Connection) -> bool:
     """Would `conn` be an `ok` step 2 of `session`: open (evidence.judged) and its ports
-    in the session's ranges, as verify.steps judges a callback."""
+    in the session's ranges, as verify.callback_step judges one."""
     return is_open(judged(ctx, conn)) and ports_in_range(ctx, session, conn)
 
 

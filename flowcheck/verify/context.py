@@ -1,4 +1,8 @@
-"""What every check reads: lookups over the analysis and the wording of fixes."""
+"""What every check reads: lookups over the analysis and the wording of fixes.
+
+Over 400 lines for one reason: Context is one dataclass whose ~75 fields, each with the
+comment that says what fills and reads it, are most of the file; its methods read those
+fields. What stands alone was moved out (verify.opening_frames, re-exported here)."""
 
 from __future__ import annotations
 
@@ -23,22 +27,20 @@ from flowcheck.model import endpoint as endpoint  # re-exported: the checks impo
 from flowcheck.model.arp_claims import NeighbourClaims
 from flowcheck.model.finding import Allows, OtherProfile, Reading
 from flowcheck.profiles import Profile
-from flowcheck.sessions.classify import stale_answer
 from flowcheck.sessions.fallback import Fallback
 from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.kept import KeptPackets
 from flowcheck.sessions.stack_addresses import Side, host_addresses
 from flowcheck.sessions.stray import StraySyn
-from flowcheck.sessions.syn_proxy import proxied_refusal
 from flowcheck.sources.pieces import ONE_PIECE, Pieces
 from flowcheck.verify.capture_filter import PortOnlyCapture
 from flowcheck.verify.capture_time import CaptureTime
 from flowcheck.verify.census import Census
 from flowcheck.verify.connect_outcome import ConnectSaid, SaidKey
+from flowcheck.verify.opening_frames import opening_frames as opening_frames  # re-exported
 from flowcheck.verify.proof_cache import ProofCache
 from flowcheck.verify.range_stop import RangeStop
 from flowcheck.verify.sessions_around import SessionsAround
-from flowcheck.verify.syn_too_big import syn_too_big_frames
 
 
 @fields_dataclass(slots=True)
@@ -436,22 +438,6 @@ class Context:
         ranges: tuple[PortRange, ...] = getattr(self.config, f"{which}_range")
         note = ", the default" if which in self.config.default_ranges() else ""
         return f"{format_ranges(ranges)} ({which} range{note})"
-
-
-def opening_frames(conn: Connection) -> list[int]:
-    """The frames that show how the connection opened (or failed to); the originator's
-    ACK completing the handshake when a SYN-ACK came after it (Connection.ack_frame:
-    the ACK a listener that resent its SYN-ACK never got, sessions.unheard_ack), and
-    path MTU's messages when nothing else answered the SYN (syn_too_big_frames: the
-    capture's only packets back, no reject)."""
-    frames = conn.syn_frames + conn.synack_frames + conn.icmp_frames + syn_too_big_frames(conn)
-    if conn.ack_frame:
-        frames = [*frames, conn.ack_frame]
-    if stale_answer(conn):  # an earlier connection's ACK answering the SYN
-        frames = [*frames, conn.stale_ack_frame]
-    if conn.resp_rst and (not conn.established or proxied_refusal(conn)):
-        frames += conn.rst_frames  # a refusal (behind a SYN proxy too), a reset after a SYN-ACK
-    return frames or [conn.first_frame]
 
 
 # How a fix names the ports of a range the user did not set (verify.fix_notes finds it).

@@ -34,6 +34,7 @@ from flowcheck.verify.forwarded import (
     router_reject_fix,
     router_reject_words,
 )
+from flowcheck.verify.handshake_incomplete import handshake_incomplete
 from flowcheck.verify.limit_words import (
     limit_fix,
     limit_words,
@@ -47,7 +48,6 @@ from flowcheck.verify.one_way_data import carried
 from flowcheck.verify.opening import (
     between_fix,
     capitalised,
-    handshake_incomplete,
     lost_where,
     own_firewall_fix,
     retried,

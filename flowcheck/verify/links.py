@@ -32,6 +32,7 @@ from flowcheck.verify.foreign_reset import (
     undecremented_words,
 )
 from flowcheck.verify.half_open import half_open_check
+from flowcheck.verify.handshake_incomplete import handshake_incomplete
 from flowcheck.verify.limit_words import (
     limit_fix,
     limit_words,
@@ -44,7 +45,6 @@ from flowcheck.verify.no_session import no_control_session, pieces_without_sessi
 from flowcheck.verify.opening import (
     between_fix,
     capitalised,
-    handshake_incomplete,
     lost_where,
     none_words,
     one_way_where,

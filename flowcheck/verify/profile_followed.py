@@ -13,7 +13,7 @@ from __future__ import annotations
 from flowcheck.model import Session
 from flowcheck.verify.context import Context
 
-# step_missing's words for a missing callback (verify.steps) that this module replaces.
+# step_missing's words for a missing callback (verify.callback_step) that this module replaces.
 OTHER_PRODUCT = ("plain NDMP (for example Amanda's ndmjob) never does, so if this is not "
                  "Backup Exec use --profile ndmp")
 OTHER_PRODUCT_FIX = "; if the capture is not Backup Exec traffic, analyze it with --profile ndmp"

@@ -11,7 +11,7 @@ captured `-Q out` on the media server, the one callback in the capture fitting b
 that run is read through the media server's requests now, sessions.asked_first, and its
 running job's own step 2 could not have been judged). Reported once, with no
 session and the candidates named ("session S1 or S2"), only when each of them would
-read step 2 missing without the ambiguity (the step builder, verify.steps, met no reason
+read step 2 missing without the ambiguity (the step builder, verify.callback_step, met no reason
 for `unknown` first: a capture that ended too soon, one direction that could not show
 it, a session that stopped before it was due) and none is side traffic; the steps stay
 `unknown`.

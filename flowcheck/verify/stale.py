@@ -9,7 +9,7 @@ capture holds no SYN of it, only the SYN-ACK and the RST (Zeek's history ^hR).
 
 That is no job of the capture: nothing of it can fail there, and the RST shows the
 SYN-ACK arrived, so the return path works by then. When the capture holds the SYNs too
-the timing reads it (flowcheck.verify.opening: a late SYN-ACK, the connect had timed
+the timing reads it (flowcheck.verify.handshake_incomplete: a late SYN-ACK, the connect had timed
 out: handshake_incomplete).
 """
 

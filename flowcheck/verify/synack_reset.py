@@ -11,7 +11,7 @@ that got through after its connect had timed out (`synacks_unreceived`; field ch
 37: 40% random loss on the return path). A prompt one otherwise means the connector gave
 the connection up itself, or a rule on its side rejects the SYN-ACK with a reset (the
 callers word that reading). Read by data_aborted (verify.aborted) and
-handshake_incomplete (verify.opening).
+handshake_incomplete (verify.handshake_incomplete).
 """
 
 from __future__ import annotations

@@ -273,9 +273,10 @@ def answer_way_unseen(ctx: Context, conn: Connection) -> tuple[str, str] | None:
 def failed_opening_words(ctx: Context, conn: Connection) -> str:
     """What a step's detail says of a failed opening (details.failure_words), naming the
     direction the capture lacks that its answer would travel (answer_way_unseen): the
-    control connection's and the callback's steps (verify.steps), the data
-    connections' (verify.data_steps). Here, not in details: details sits below this
-    module (unresent -> connect_said -> replies -> after_close -> details)."""
+    control connection's and the callback's steps (verify.control_step,
+    verify.callback_step), the data connections' (verify.data_steps). Here, not in
+    details: details sits below this module (unresent -> connect_said -> replies ->
+    after_close -> details)."""
     lacking = answer_way_unseen(ctx, conn)
     words = failure_words(conn, None if lacking is None else
                           lacking_words(ctx, *lacking, conn.ts))
