@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import pickle
 import re
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from stored import case_analysis, stored_cases
+from scapy.all import IP, TCP, Ether
+from scapy_files import read_packets, write_packets
+from stored import case_analysis, stored_analysis, stored_cases
 
 from flowcheck.findings import CATALOGUE
 from flowcheck.model import Said, Step, cited, cites_of
+from flowcheck.pipeline import Analysis
 from flowcheck.regress import Case
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
@@ -64,3 +68,47 @@ def test_said_carries_its_cites_as_a_str() -> None:
     assert cited(["b", "a"], ("a",)) == ("a", "b")
     with pytest.raises(TypeError):
         cited("capture_loss")  # type: ignore[arg-type]
+
+
+# Inputs no stored case holds (review63c): a detail builder that interpolates a Said into
+# an f-string loses its cites unless its site passes them on (model.said), which the
+# stored cases above check only where they reach.
+NDMJOB = CAPTURES / "ndmjob-late-synack"
+
+
+def _steps_agree(analysis: Analysis) -> list[tuple[str, int, list[str], list[str]]]:
+    """Each step whose detail's codes are not its cites: (session, step, shown, cites)."""
+    return [(session.id, step.step, sorted(shown(step)), list(step.cites))
+            for session in analysis.sessions for step in session.steps
+            if shown(step) != set(step.cites)]
+
+
+def test_a_connect_given_up_in_a_rings_hole_cites_it(tmp_path: Path) -> None:
+    """late-synack-badpw-media (a late SYN-ACK of a connect given up before the capture,
+    then a refused job) as the newest file of a ring whose middle file is gone, r.pcap0
+    holding one earlier connection's handshake: the given-up session's steps say the
+    connect was given up "in the gap between ring files r.pcap0 and r.pcap2
+    (capture_ring_gap)" (verify.stale.given_up_where), and cite it."""
+    job = read_packets(NDMJOB / "late-synack-badpw-media.pcap")
+    template, start = job[0], Decimal(str(job[0].time))
+    media, agent = ("10.77.0.1", 5055), ("10.77.1.2", 6050)
+    earlier = []
+    for index, (src, dst, flags) in enumerate(
+            [(media, agent, "S"), (agent, media, "SA"), (media, agent, "A")]):
+        packet = Ether(src=template[Ether].src, dst=template[Ether].dst) / IP(
+            src=src[0], dst=dst[0]) / TCP(sport=src[1], dport=dst[1], flags=flags,
+                                          seq=0 if "S" in flags else 1,
+                                          ack=0 if flags == "S" else 1)
+        packet.time = start - 60 + Decimal(index) / 1000
+        earlier.append(packet)
+    ring = tmp_path / "ring"
+    ring.mkdir()
+    write_packets(ring / "r.pcap0", earlier)
+    write_packets(ring / "r.pcap2", job)  # r.pcap1 gone
+    analysis = stored_analysis(ring / "r.pcap0", ring / "r.pcap2",
+                               config_path=NDMJOB / "late-synack-badpw-media.toml")
+    given_up = [step for session in analysis.sessions for step in session.steps
+                if "given up in the gap between ring files" in step.detail]
+    assert len(given_up) == 4, [s.detail for s in analysis.sessions[0].steps]
+    assert _steps_agree(analysis) == []
+
