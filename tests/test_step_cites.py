@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import pickle
 import re
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from pcap_records import read_records, write_records
 from scapy.all import IP, TCP, Ether
 from scapy_files import read_packets, write_packets
 from stored import case_analysis, stored_analysis, stored_cases
@@ -74,6 +76,7 @@ def test_said_carries_its_cites_as_a_str() -> None:
 # an f-string loses its cites unless its site passes them on (model.said), which the
 # stored cases above check only where they reach.
 NDMJOB = CAPTURES / "ndmjob-late-synack"
+FILTERED = CAPTURES / "ndmjob-filtered-packets"
 
 
 def _steps_agree(analysis: Analysis) -> list[tuple[str, int, list[str], list[str]]]:
@@ -112,3 +115,19 @@ def test_a_connect_given_up_in_a_rings_hole_cites_it(tmp_path: Path) -> None:
     assert len(given_up) == 4, [s.detail for s in analysis.sessions[0].steps]
     assert _steps_agree(analysis) == []
 
+
+def test_a_cut_announcement_under_a_protocol_filter_cites_it(tmp_path: Path) -> None:
+    """yndmp-media (tshark -Y ndmp: NDMP-port packets that carry data, nothing else) cut
+    to 96 bytes a frame, as `tcpdump -s 96` would have: DATA_CONNECT's address is cut,
+    and step 3 says why no connection to it proves nothing: "the capture holds only
+    packets that carry data, all of NDMP-port connections (capture_filtered)"
+    (verify.cut_unjudged), and cites it."""
+    linktype, records = read_records(FILTERED / "yndmp-media.pcap")
+    cut = write_records(tmp_path / "yndmp-media-s96.pcap", linktype,
+                        [replace(r, data=r.data[:96]) for r in records])
+    analysis = stored_analysis(cut, config_path=FILTERED / "yndmp-media.toml")
+    [session] = analysis.sessions
+    step = session.steps[2]
+    assert "(its address cut by the snap length)" in step.detail, step.detail
+    assert "(capture_filtered)" in step.detail, step.detail
+    assert _steps_agree(analysis) == []
