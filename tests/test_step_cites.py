@@ -131,3 +131,24 @@ def test_a_cut_announcement_under_a_protocol_filter_cites_it(tmp_path: Path) -> 
     assert "(its address cut by the snap length)" in step.detail, step.detail
     assert "(capture_filtered)" in step.detail, step.detail
     assert _steps_agree(analysis) == []
+
+
+@pytest.mark.parametrize("kept", [(721, 1442), (1081, 2162)],
+                         ids=["hole-mid-transfer", "hole-after-last-data"])
+def test_a_rings_hole_across_the_data_is_cited(tmp_path: Path, kept: tuple[int, int]) -> None:
+    """ndmjob/v4-backup (2,163 frames) as a ring whose middle file is gone: frames up to
+    kept[0] in r.pcap0, from kept[1] on in r.pcap2. The data flowed across the hole
+    (verify.hole_flow, verify.acked_missed's bytes sent then), or its connection's end lies
+    in it (verify.open_transfer): the data step (4, ndmp profile) names capture_ring_gap by
+    RingGap.words, a chain no stored case reaches (review63c), and cites it. Dropping
+    open_transfer's cites fails hole-after-last-data; hole_flow's alone are also
+    acked_missed's (the same code) in hole-mid-transfer."""
+    linktype, records = read_records(CAPTURES / "ndmjob" / "v4-backup.pcap")
+    ring = tmp_path / "ring"
+    ring.mkdir()
+    files = [write_records(ring / "r.pcap0", linktype, records[:kept[0]]),
+             write_records(ring / "r.pcap2", linktype, records[kept[1]:])]
+    analysis = stored_analysis(*files, config_path=CAPTURES / "ndmjob" / "flowcheck.toml")
+    [session] = analysis.sessions
+    assert "capture_ring_gap" in session.steps[-1].cites, session.steps[-1].detail
+    assert _steps_agree(analysis) == []
