@@ -7,7 +7,6 @@ or cites one it does not write, fails here."""
 from __future__ import annotations
 
 import pickle
-import re
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -16,24 +15,14 @@ import pytest
 from pcap_records import read_records, write_records
 from scapy.all import IP, TCP, Ether
 from scapy_files import read_packets, write_packets
+from step_codes import shown
 from stored import case_analysis, stored_analysis, stored_cases
 
-from flowcheck.findings import CATALOGUE
 from flowcheck.model import Said, Step, cited, cites_of
 from flowcheck.pipeline import Analysis
 from flowcheck.regress import Case
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
-# A finding code (flowcheck.findings.CATALOGUE) as the words name it, a word of its own:
-# "(capture_loss)", "(capture_ring_gap: between ...)", "(segments the sniffer missed:
-# capture_loss; ...)", "(capture_loss says why ...)". Words only the test reads.
-_SHOWN = re.compile(r"(?<![a-z_])(" + "|".join(sorted(CATALOGUE, key=len, reverse=True))
-                    + r")(?![a-z_])")
-
-
-def shown(step: Step) -> set[str]:
-    """The finding codes step.detail names."""
-    return set(_SHOWN.findall(step.detail))
 
 
 @pytest.mark.parametrize("case", stored_cases(),
@@ -46,6 +35,7 @@ def test_a_steps_cites_are_the_codes_its_detail_shows(case: Case) -> None:
     assert not wrong
 
 
+@pytest.mark.cites_unchecked  # its step shows codes it does not cite, as it means to
 def test_the_pattern_sees_each_way_a_code_is_written() -> None:
     """The test's pattern finds a finding code however the words write it, and no other
     snake_case word (a status, a setting, a longer code's part)."""
