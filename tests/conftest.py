@@ -44,10 +44,11 @@ def _run_shared_folder(request: pytest.FixtureRequest,
 def _steps_cite_their_codes() -> Iterator[None]:
     """Every Step any test's analysis builds (in this process) cites the codes its detail
     shows, no more and no fewer (tests/step_codes.disagreement; Step.cites, model.said):
-    review63c found three detail builders that lost their codes' cites on inputs no
+    review63c found four detail builders that lost their codes' cites on inputs no
     stored case holds (a ring's hole, a protocol filter under a snap length, two hosts'
-    clocks apart: this check found the last in 21 tests of tests/test_clocks_apart_*),
-    which tests/test_step_cites, walking the stored cases, could not see. A test that
+    clocks apart, an aborted connection beside others' lost bytes: this check found the
+    last two, in tests/test_clocks_apart_* and tests/test_merged_sets), which
+    tests/test_step_cites, walking the stored cases, could not see. A test that
     builds a Step whose words and cites differ on purpose is marked cites_unchecked."""
     made = Step.__init__
 
