@@ -9,6 +9,11 @@ from pathlib import Path
 import pytest
 from child_signals import describe, signal_state, signals_kept
 from run_shared import share_in
+from step_codes import disagreement
+
+from flowcheck.model import Step
+
+_cites_checked = [True]  # off while a test marked cites_unchecked runs
 
 
 @pytest.fixture(autouse=True)
@@ -33,6 +38,43 @@ def _run_shared_folder(request: pytest.FixtureRequest,
     share_in(folder)
     yield
     share_in(None)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _steps_cite_their_codes() -> Iterator[None]:
+    """Every Step any test's analysis builds (in this process) cites the codes its detail
+    shows, no more and no fewer (tests/step_codes.disagreement; Step.cites, model.said):
+    review63c found four detail builders that lost their codes' cites on inputs no
+    stored case holds (a ring's hole, a protocol filter under a snap length, two hosts'
+    clocks apart, an aborted connection beside others' lost bytes: this check found the
+    last two, in tests/test_clocks_apart_* and tests/test_merged_sets), which
+    tests/test_step_cites, walking the stored cases, could not see. A test that
+    builds a Step whose words and cites differ on purpose is marked cites_unchecked."""
+    made = Step.__init__
+
+    def checked(self: Step, *args: object, **kwargs: object) -> None:
+        made(self, *args, **kwargs)  # type: ignore[arg-type]
+        if _cites_checked[0]:
+            wrong = disagreement(self)
+            assert wrong is None, f"Step.cites disagrees with the detail (model.said): {wrong}"
+
+    Step.__init__ = checked  # type: ignore[method-assign]
+    yield
+    Step.__init__ = made  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def _cites_unchecked(request: pytest.FixtureRequest) -> Iterator[None]:
+    """No Step cites check (_steps_cite_their_codes) while a test marked cites_unchecked
+    runs."""
+    if request.node.get_closest_marker("cites_unchecked") is None:
+        yield
+        return
+    _cites_checked[0] = False
+    try:
+        yield
+    finally:
+        _cites_checked[0] = True
 
 
 def pytest_report_header() -> str | None:

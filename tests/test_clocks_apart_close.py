@@ -75,6 +75,7 @@ def test_a_close_across_two_clocks_is_not_read(tmp_path: Path, name: str,
     assert [s.status for s in session.steps][:-1] == ["ok"] * (len(session.steps) - 1)
     assert session.steps[-1].status == "unknown"
     assert "capture_clocks_apart" in session.steps[-1].detail
+    assert "capture_clocks_apart" in session.steps[-1].cites  # review63c: () before
     proof = lag_proofs(result.traffic.connections)[(AGENT, "10.77.0.1")]
     assert proof.lag == pytest.approx(lag, abs=0.001) and proof.upper >= proof.lag
 

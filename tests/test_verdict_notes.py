@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from flowcheck.config import build_config, load_file
@@ -80,6 +81,7 @@ def test_an_unknown_step_the_capture_hides_still_asks_for_a_whole_capture() -> N
     assert inconclusive_note(analysis) == INCONCLUSIVE_NOTE
 
 
+@pytest.mark.cites_unchecked  # the same words with other cites, on purpose
 def test_tls_alone_is_decided_from_the_steps_cites_not_their_words() -> None:
     """stepcodes63: whether TLS alone hides the unknown steps is read from Step.cites,
     the codes set where each detail was built, not from a pattern over the words (which

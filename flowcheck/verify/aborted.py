@@ -31,7 +31,9 @@ from flowcheck.model import (
     Connection,
     ControlPacket,
     NdmpMessage,
+    Said,
     Session,
+    cites_of,
     connection_ends,
     endpoint,
 )
@@ -104,10 +106,11 @@ def _fin_stalled(conn: Connection) -> bool:
 
 
 def aborted_flow(ctx: Context, session: Session, open_conns: list[Connection]
-                 ) -> tuple[list[str], list[int], str] | None:
+                 ) -> tuple[list[str], list[int], Said] | None:
     """Step 5 failed on evidence when a resource's connection was reset so: (uids, the
-    RST frames, detail), the bytes the open connections moved named too; None when none
-    was."""
+    RST frames, detail), the bytes the open connections moved named too (the detail a
+    Said citing what their words cite: review63c, "(segments the sniffer missed:
+    capture_loss ...)" read with cites ()); None when none was."""
     groups = abandoned(ctx, session)
     if not groups:
         return None
@@ -119,13 +122,13 @@ def aborted_flow(ctx: Context, session: Session, open_conns: list[Connection]
         detail += f", after {refusal_words(refusal)}"
     # One opened and reset before any data is open too: not one of the others.
     others = [c for c in open_conns if c not in gave_up]
-    if others:
-        sent = sent_each_way(session, others)
-        detail += "; the others: " + flow_detail(ctx, session, others, sent,
-                                                 job_direction(session))
+    flow = (flow_detail(ctx, session, others, sent_each_way(session, others),
+                        job_direction(session)) if others else "")
+    if flow:
+        detail += f"; the others: {flow}"
     return ([c.uid for c in gave_up + others],
             [f for c in gave_up for f in c.rst_frames + c.fin_frames],
-            detail)
+            Said(detail, cites_of(flow)))
 
 
 def check_aborted(ctx: Context, session: Session) -> None:

@@ -18,7 +18,7 @@ their timestamps say: a clock set back; else time).
 from __future__ import annotations
 
 from flowcheck.frame_names import frame_text
-from flowcheck.model import Connection, Session, connection_ends
+from flowcheck.model import Connection, Said, Session, connection_ends
 from flowcheck.sessions.classify import JOB_STARTS, end_of, message_op, seen_closing
 from flowcheck.verify.connect_said import ndmp_port_only
 from flowcheck.verify.context import Context
@@ -26,7 +26,7 @@ from flowcheck.verify.kept import kept
 
 
 def cut_unjudged(ctx: Context, session: Session, ts: float, name: str,
-                 frame: int | None = None) -> str:
+                 frame: int | None = None) -> Said | str:
     """Why no connection matched to a cut announcement (message `name`, at `ts`
     seconds, in `frame` when known) proves that none tried its endpoint ("" when it
     does): a connection no session explains that was open after it while the control
@@ -63,7 +63,7 @@ def _started_after(ctx: Context, session: Session, frame: int | None) -> str:
             "a host)")
 
 
-def _filtered_out(ctx: Context) -> str:
+def _filtered_out(ctx: Context) -> Said | str:
     """A capture that kept only packets carrying data (kept.shape "data_only": no
     handshake, no pure ACK) and of NDMP-port connections alone: a display filter on the
     protocol (tshark -Y ndmp) leaves the data connections out, so none in it is no
@@ -71,9 +71,9 @@ def _filtered_out(ctx: Context) -> str:
     announced_not_used: its halt's SUCCESSFUL, the whole capture's proof, was cut)."""
     if kept(ctx).shape != "data_only" or not ndmp_port_only(ctx):
         return ""
-    return ("the capture holds only packets that carry data, all of NDMP-port connections "
-            "(capture_filtered): a filter on the protocol (tshark -Y ndmp) leaves the data "
-            "connections out")
+    return Said("the capture holds only packets that carry data, all of NDMP-port "
+                "connections (capture_filtered): a filter on the protocol (tshark -Y ndmp) "
+                "leaves the data connections out", ["capture_filtered"])
 
 
 def _window(ctx: Context, session: Session) -> tuple[float, float]:

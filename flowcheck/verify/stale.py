@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from flowcheck.durations import span_words
 from flowcheck.frame_names import frame_text
-from flowcheck.model import Connection, Session, connection_ends
+from flowcheck.model import Connection, Said, Session, cites_of, connection_ends
 from flowcheck.sessions.capture_start import gap_before
 from flowcheck.sessions.classify import synack_reset_unseen_syn
 from flowcheck.verify.context import Context
@@ -41,36 +41,41 @@ def given_up_before(ctx: Context, conn: Connection) -> bool:
         ctx.four_tuple_count(conn) == 1
 
 
-def _started(ctx: Context, conn: Connection) -> tuple[float, str]:
+def _started(ctx: Context, conn: Connection) -> tuple[float, Said | str]:
     """(when, where) the capture that holds `conn` last started before it (seconds, and
-    given_up_where's words): after a ring buffer's hole, else the start of its piece of
-    the set (sources.pieces: a file given after another days before starts a capture of
-    its own; mergedone: ndmjob-late-synack's resend read handshake_incomplete beside
-    ndmjob's v4 backup, from that file's start), else the capture's."""
+    given_up_where's words, a Said citing capture_ring_gap after a ring's hole): after a
+    ring buffer's hole, else the start of its piece of the set (sources.pieces: a file
+    given after another days before starts a capture of its own; mergedone:
+    ndmjob-late-synack's resend read handshake_incomplete beside ndmjob's v4 backup, from
+    that file's start), else the capture's."""
     gap = gap_before(ctx.ring_gaps, conn.ts)
     index = ctx.pieces.of(conn.ts)
     piece = ctx.pieces.start(index)
     if piece is not None and (gap is None or gap.end < piece):
         return piece, f"before {ctx.pieces.words(index)} started"
     if gap is not None:
-        return gap.end, f"in {gap.words()}"
+        words = gap.words()
+        return gap.end, Said(f"in {words}", cites_of(words))
     return ctx.capture_start, "before the capture started"
 
 
-def given_up_where(ctx: Context, conn: Connection) -> str:
+def given_up_where(ctx: Context, conn: Connection) -> Said | str:
     """"before the capture started", "in the gap between ring files A and B ...", or
-    "before the file B of the capture set started"."""
+    "before the file B of the capture set started"; a ring's hole's words cite
+    capture_ring_gap (a Said: a step's detail built from them passes its cites on)."""
     return _started(ctx, conn)[1]
 
 
-def given_up_words(ctx: Context, conn: Connection) -> str:
-    """Step 1's detail for a connection given_up_before."""
+def given_up_words(ctx: Context, conn: Connection) -> Said:
+    """Step 1's detail for a connection given_up_before (citing what given_up_where's
+    words cite: review63c, a ring's hole read "(capture_ring_gap)" with no cites)."""
     reset = span_words(max(0.0, (conn.rst_ts or conn.ts) - (conn.synack_ts or conn.ts)))
-    return (f"not a job in the capture: a late SYN-ACK resend "
-            f"({frame_text(conn.synack_frames[0])}) "
-            f"of a connect given up {given_up_where(ctx, conn)}, reset by {conn.orig_h} {reset} "
-            f"later (RST, {frame_text(conn.rst_frames[0])}); the SYN-ACK arrived, so the return "
-            "path works")
+    where = given_up_where(ctx, conn)
+    return Said(f"not a job in the capture: a late SYN-ACK resend "
+                f"({frame_text(conn.synack_frames[0])}) "
+                f"of a connect given up {where}, reset by {conn.orig_h} {reset} "
+                f"later (RST, {frame_text(conn.rst_frames[0])}); the SYN-ACK arrived, so the "
+                "return path works", cites_of(where))
 
 
 def report_given_up(ctx: Context, session: Session, conn: Connection) -> None:

@@ -93,8 +93,9 @@ def _evaluate(ctx: Context, session: Session, spec: StepSpec,
         return make_step(spec, "unknown", detail="unknown: whether the control connection (step "
                          "1) opened cannot be seen, and this step follows it")
     if spec.kind != "control" and outcome == "given_up":
+        where = given_up_where(ctx, control)
         return make_step(spec, "not_applicable", detail="not a job in the capture: its control "
-                         f"connection was given up {given_up_where(ctx, control)} (step 1)")
+                         f"connection was given up {where} (step 1)", cites=cites_of(where))
     if spec.kind != "control" and half_open_check(ctx, control):
         return make_step(spec, "not_applicable",
                          detail="a half-open port check (step 1), not a job")

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.frame_names import frame_text
-from flowcheck.model import Connection, Session, connection_ends
+from flowcheck.model import Connection, Said, Session, connection_ends
 from flowcheck.sessions.classify import first_fin_by
 from flowcheck.sessions.clock_apart import LagProof, lag_proofs
 from flowcheck.verify.context import Context
@@ -199,15 +199,17 @@ def report_clocks_apart(ctx: Context, session: Session, control: Connection,
     ctx.clocks_apart[session.id] = doubt_words(doubt, event, reading)
 
 
-def doubt_words(doubt: ClockDoubt, event: str, reading: str) -> str:
+def doubt_words(doubt: ClockDoubt, event: str, reading: str) -> Said:
     """A step's reason the reading cannot be made: "whether ... cannot be told: the
     agent's close ... is stamped on 10.77.0.2's clock, at least 3.500 s behind
     10.77.0.1's, 1.950 s before 10.77.0.1's packet at frame 563, less than the lag may be
-    (capture_clocks_apart)"."""
-    return (f"{reading} cannot be told: {event} is stamped on {doubt.host}'s clock, "
-            f"at least {doubt.proof.lag:.3f} s "
-            f"{'behind' if doubt.host == doubt.behind else 'ahead of'} "
-            f"{_peer(doubt)}'s, {_apart(doubt)}, less than the lag may be ({CODE})")
+    (capture_clocks_apart)", citing it (a Said: review63c, data_flow's step read the code
+    with cites ())."""
+    return Said(f"{reading} cannot be told: {event} is stamped on {doubt.host}'s clock, "
+                f"at least {doubt.proof.lag:.3f} s "
+                f"{'behind' if doubt.host == doubt.behind else 'ahead of'} "
+                f"{_peer(doubt)}'s, {_apart(doubt)}, less than the lag may be ({CODE})",
+                [CODE])
 
 
 def _apart(doubt: ClockDoubt) -> str:
