@@ -5,6 +5,7 @@ where it was taken."""
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 from flowcheck.config import build_config
@@ -35,3 +36,25 @@ def test_a_port_reused_toward_another_peer_says_tcp_allows_it() -> None:
     # The fix is the one it was: the new connection failed for its own reason.
     assert reused.fix.startswith("C8 on the reused port did not work, but nothing shows "
                                  "the port as the cause"), reused.fix
+
+
+def _config_of(case: Path) -> dict:
+    """The settings a stored case was recorded with (its NAME.toml)."""
+    return tomllib.loads(case.with_name(case.name.split(".")[0] + ".toml").read_text())
+
+
+def test_range_too_small_of_several_jobs_says_start_fewer_at_once() -> None:
+    # Four 1-resource jobs 0.5 s apart in agent range 6001-6004, jobs 3 and 4 stopped on
+    # it: fewer jobs within the hold is a fix, not only fewer resources.
+    case = CAPTURES / "newuser66" / "agent-range-timewait.pcap.gz"
+    [small] = _findings(case, "range_too_small", **_config_of(case))
+    assert small.fix.endswith(", or start fewer jobs within port_hold_seconds (60 s) of "
+                              "each other, or run fewer resources at once."), small.fix
+
+
+def test_range_too_small_of_one_job_keeps_fewer_resources() -> None:
+    # One 3-resource job in agent range 6001-6002: no other job shared the range.
+    case = CAPTURES / "rangesmall" / "agent-range-small.pcap"
+    [small] = _findings(case, "range_too_small", **_config_of(case))
+    assert small.fix.endswith("docs/configuration.md), or run fewer resources at once."), \
+        small.fix

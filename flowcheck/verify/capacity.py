@@ -26,7 +26,7 @@ from flowcheck.plan import (
 )
 from flowcheck.sessions.classify import connection_outcome, is_failed
 from flowcheck.verify.context import Context, endpoint
-from flowcheck.verify.range_need import need_words, stopped_need
+from flowcheck.verify.range_need import StoppedNeed, jobs_counted, need_words, stopped_need
 from flowcheck.verify.range_overlap import ranges_overlap
 from flowcheck.verify.range_stop import RangeStop
 from flowcheck.verify.range_stops import (
@@ -132,9 +132,22 @@ def _range_too_small(ctx: Context, which: str, usage: Usage) -> dict[str, tuple[
             + _stopped_words(stops),
             f"Widen the {which} range by {_ports(need - size)}, to at least {need} "
             f"({counted}; Backup Exec: {RANGE_SETTING[which]}, docs/configuration.md)"
-            + (", or run fewer resources at once." if over else "."),
+            + _fewer_words(ctx, [stopped.get(host) for host in over]),
             frames=frames, ts=ts)
     return {host: (peak.count, job > size or host in over) for host, peak in peaks.items()}
+
+
+def _fewer_words(ctx: Context, found: list[StoppedNeed | None]) -> str:
+    """The end of range_too_small's fix when a host needed more than the range: "or run
+    fewer resources at once."; where a host's count came from several jobs that shared
+    the range at a stop (range_need.jobs_counted), "or start fewer jobs within
+    port_hold_seconds (60 s) of each other, or run fewer resources at once." first
+    (captures/newuser66 agent-range-timewait: four 1-resource jobs 0.5 s apart)."""
+    if any(need is not None and jobs_counted(ctx, need) > 1 for need in found):
+        hold = ctx.config.port_hold_seconds
+        return (f", or start fewer jobs within port_hold_seconds ({hold:g} s) of each "
+                "other, or run fewer resources at once.")
+    return ", or run fewer resources at once." if found else "."
 
 
 def _peak_words(ctx: Context, which: str, host: str, count: int, peak: Peak | None) -> str:
