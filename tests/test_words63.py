@@ -8,12 +8,19 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+import pytest
+from pcap_records import read_records, write_records
+from stored import stored_analysis
+
 from flowcheck.config import build_config
 from flowcheck.model import Finding
 from flowcheck.pipeline import analyze, read_traffic
 
 CAPTURES = Path(__file__).resolve().parents[1] / "captures"
 RANGES = {"media_range": "5001-5100", "agent_range": "6001-6100"}
+# A Linux cooked v2 header's packet type (its byte 10): sent by the capture host, or
+# addressed to it.
+SLL2_PKTTYPE, OUTGOING, HOST = 10, 4, 0
 
 
 def _findings(capture: Path, code: str, **settings: object) -> list[Finding]:
@@ -58,3 +65,48 @@ def test_range_too_small_of_one_job_keeps_fewer_resources() -> None:
     [small] = _findings(case, "range_too_small", **_config_of(case))
     assert small.fix.endswith("docs/configuration.md), or run fewer resources at once."), \
         small.fix
+
+
+FIELD70 = CAPTURES / "field70-matrix" / "clean-backup-on-media-sll2-s96"
+
+
+@pytest.fixture(scope="module")
+def one_way(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Finding]:
+    """capture_loss of field70's clean backup taken on the media server (`tcpdump -i
+    any`, Linux cooked v2) cut to one direction, as `-Q out` ("out": the media server's
+    packets, its 28-byte request of frame 13 removed) or `-Q in` ("in": the agent's, its
+    data segment of frame 29 removed) would have captured it."""
+    folder = tmp_path_factory.mktemp("words63-one-way")
+    linktype, records = read_records(FIELD70.with_suffix(".pcap.gz"))
+    ways = {"out": (OUTGOING, 13), "in": (HOST, 29)}  # (SLL2 packet type, frame lost)
+    found = {}
+    for name, (kind, lost) in ways.items():
+        cut = [r for number, r in enumerate(records, 1)
+               if r.data[SLL2_PKTTYPE] == kind and number != lost]
+        analysis = stored_analysis(write_records(folder / f"{name}.pcap", linktype, cut),
+                                   config_path=FIELD70.with_suffix(".toml"))
+        [found[name]] = [f for f in analysis.findings if f.code == "capture_loss"]
+    return found
+
+
+def test_one_way_loss_fix_names_the_capture_point_the_marks_prove(
+        one_way: dict[str, Finding]) -> None:
+    # The media server's own SYNs are marked sent by the capture host: it told "on the
+    # media server itself" to a capture taken there.
+    fix = one_way["out"].fix
+    assert fix.startswith("This capture was taken on the media server 10.77.0.1 itself "
+                          "(its Linux cooked headers mark 10.77.0.1's SYNs to 10.77.0.2 "
+                          "sent by the capture host, at TTL 64, an initial value), so "
+                          "capturing there again as before misses the same direction: "
+                          "capture both directions there (tcpdump without -Q: -Q in/out "
+                          "keeps one), or on the agent 10.77.0.2, or a SPAN"), fix
+    assert "on the media server itself" not in fix
+    assert "so the receivers' ACKs tell whether the sniffer or the network lost" in fix
+
+
+def test_one_way_loss_fix_without_proof_keeps_its_words(
+        one_way: dict[str, Finding]) -> None:
+    # The arriving side alone proves no capture host (a router's arrivals look alike).
+    assert one_way["in"].fix.startswith("Capture both directions (tcpdump without -Q, on "
+                                        "the media server itself or a SPAN session"), \
+        one_way["in"].fix
