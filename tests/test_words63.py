@@ -9,6 +9,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from cooked_rewrite import as_cooked
+from lab_edits import sent_by
 from pcap_records import read_records, write_records
 from stored import stored_analysis
 
@@ -110,3 +112,33 @@ def test_one_way_loss_fix_without_proof_keeps_its_words(
     assert one_way["in"].fix.startswith("Capture both directions (tcpdump without -Q, on "
                                         "the media server itself or a SPAN session"), \
         one_way["in"].fix
+
+
+ENDED = CAPTURES / "ndmjob-ended" / "v2-ended-late-rst-media"
+
+
+def _closed_job_fix(path: Path) -> str:
+    """The fix of the v2 ended job's error reply, seen from the agent's side only."""
+    [reply] = [f for f in stored_analysis(path, config_path=ENDED.with_suffix(".toml")).findings
+               if f.code == "ndmp_error_reply"]
+    return reply.fix
+
+
+def test_a_closed_jobs_answer_names_the_capture_point_the_marks_prove(
+        tmp_path: Path) -> None:
+    # ndmjob-ended's late UNDEFINED_ERR, the agent's packets alone as `tcpdump -i any -Q
+    # out` on the agent writes them (cooked, its own SYN leaving at TTL 64): it read
+    # "Capture both directions (on the media server itself, ...)" whatever the point.
+    agent_side = sent_by(tmp_path, ENDED.with_suffix(".pcap"), "10.77.1.2")
+    fix = _closed_job_fix(as_cooked(agent_side, tmp_path / "on-agent.pcap", "10.77.1.2",
+                                    flat_ttl=64))
+    assert fix.startswith("This capture was taken on the agent 10.77.1.2 itself (its Linux "
+                          "cooked headers mark 10.77.1.2's SYNs to 10.77.0.1 sent by the "
+                          "capture host, at TTL 64, an initial value): capture there again, "
+                          "both directions (tcpdump without -Q: -Q in/out keeps one), or on "
+                          "the media server 10.77.0.1, from before the job starts to judge "
+                          "it;"), fix
+    # The Ethernet cut places no capture point: today's words.
+    assert _closed_job_fix(agent_side).startswith(
+        "Capture both directions (on the media server itself, or a SPAN of both rx and tx) "
+        "from before the job starts")

@@ -1,5 +1,6 @@
 """Where to capture both directions, by where the capture was taken when it shows it:
-capture_one_direction's fix, and capture_loss's for one-way gaps (both_ways_fix).
+capture_one_direction's fix, capture_loss's for one-way gaps (both_ways_fix) and the
+fix of a closed job's answer (verify.replies: taken_on, taken_words).
 
 "Capture both directions: on the media server itself, ..." told a user whose capture was
 already taken on the media server (`tcpdump -i any -Q out` there: field check 71 runs 6,
