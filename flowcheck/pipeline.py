@@ -345,7 +345,7 @@ def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> 
                                        clock_stepped=step is not None and not joined,
                                        joined_cut=joined and any(c.truncated
                                                                  for c in traffic.captures),
-                                       file_gaps=traffic.file_gaps,
+                                       file_gaps=traffic.file_gaps, marks=traffic.host_marks,
                                        sessions=sessions, census=census,
                                        # a passed stall is a one-sided connection's
                                        placed=placed_uids(sessions, census.one_sided,

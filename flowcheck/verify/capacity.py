@@ -26,7 +26,7 @@ from flowcheck.plan import (
 )
 from flowcheck.sessions.classify import connection_outcome, is_failed
 from flowcheck.verify.context import Context, endpoint
-from flowcheck.verify.range_need import need_words, stopped_need
+from flowcheck.verify.range_need import StoppedNeed, jobs_counted, need_words, stopped_need
 from flowcheck.verify.range_overlap import ranges_overlap
 from flowcheck.verify.range_stop import RangeStop
 from flowcheck.verify.range_stops import (
@@ -132,9 +132,22 @@ def _range_too_small(ctx: Context, which: str, usage: Usage) -> dict[str, tuple[
             + _stopped_words(stops),
             f"Widen the {which} range by {_ports(need - size)}, to at least {need} "
             f"({counted}; Backup Exec: {RANGE_SETTING[which]}, docs/configuration.md)"
-            + (", or run fewer resources at once." if over else "."),
+            + _fewer_words(ctx, [stopped.get(host) for host in over]),
             frames=frames, ts=ts)
     return {host: (peak.count, job > size or host in over) for host, peak in peaks.items()}
+
+
+def _fewer_words(ctx: Context, found: list[StoppedNeed | None]) -> str:
+    """The end of range_too_small's fix when a host needed more than the range: "or run
+    fewer resources at once."; where a host's count came from several jobs that shared
+    the range at a stop (range_need.jobs_counted), "or start fewer jobs within
+    port_hold_seconds (60 s) of each other, or run fewer resources at once." first
+    (captures/newuser66 agent-range-timewait: four 1-resource jobs 0.5 s apart)."""
+    if any(need is not None and jobs_counted(ctx, need) > 1 for need in found):
+        hold = ctx.config.port_hold_seconds
+        return (f", or start fewer jobs within port_hold_seconds ({hold:g} s) of each "
+                "other, or run fewer resources at once.")
+    return ", or run fewer resources at once." if found else "."
 
 
 def _peak_words(ctx: Context, which: str, host: str, count: int, peak: Peak | None) -> str:
@@ -306,6 +319,7 @@ def _reused_within_hold(ctx: Context, usage: dict[str, Usage],
             # earlier use of the port, only a new one that may have met it still held.
             busy_until = spans[0][1] if not refused_listener(spans[0][2], (host, port)) \
                 else None
+            last = spans[0][2]  # the earlier use that ended last (busy_until's)
             for (_, _, before), (start, end, conn) in pairwise(spans):
                 if refused_listener(conn, (host, port)) and busy_until is None:
                     continue
@@ -314,13 +328,41 @@ def _reused_within_hold(ctx: Context, usage: dict[str, Usage],
                     ctx.add("port_reused_within_hold",
                             f"Port {endpoint(host, port)} ({which} side) was used again by a "
                             f"new connection {span_below(gap, hold)} after its previous connection "
-                            f"ended, within the {hold:g} s the port is held.",
+                            f"ended, within the {hold:g} s the port is held."
+                            + _other_peer_words((host, port), last, conn),
                             _reuse_fix(ctx, which, (host, port), (conn, gap),
                                        peaks[which].get(host)),
                             session=ctx.session_of(conn), conn=conn)
                     break  # one finding per port
                 if not refused_listener(conn, (host, port)):
+                    if busy_until is None or end >= busy_until:
+                        last = conn
                     busy_until = end if busy_until is None else max(busy_until, end)
+
+
+def _other_peer_words(end: tuple[str, int], before: Connection, conn: Connection) -> str:
+    """" It connected to another peer endpoint than before (10.66.2.2:6002, then
+    10.66.3.2:6002): ..." when `end` (host, port) connected from that port both times
+    (the SYN's sender: conn.orig) to a different peer endpoint each time, else "". TCP
+    lets a port connect again to another peer endpoint while its earlier connection
+    waits in TIME-WAIT: TIME-WAIT holds that connection's address and port pair at both
+    ends, not the port (RFC 9293), and the new connection's packets from the port show
+    its bind worked. The contract's rule (a port used again within port_hold_seconds,
+    whatever the peer) still warns: a note on the range's capacity only
+    (captures/newuser66-twojobs: 10.66.1.1:5005 to 10.66.2.2:6002, then to
+    10.66.3.2:6002 4.95 s later)."""
+    if not all((c.orig_h, c.orig_p) == end for c in (before, conn)):
+        return ""
+    was, now = (before.resp_h, before.resp_p), (conn.resp_h, conn.resp_p)
+    if was == now:
+        return ""
+    return (f" It connected to another peer endpoint than before ({endpoint(*was)}, then "
+            f"{endpoint(*now)}): TCP lets a port connect again to another peer endpoint "
+            "while its earlier connection waits in TIME-WAIT, which holds that "
+            "connection's pair of addresses and ports, not the port (RFC 9293), and the "
+            "new connection left from it, so the port counted as held did not stop it; a "
+            "note on the range's capacity only (the hold counts the port whatever the "
+            "peer).")
 
 
 def _reuse_fix(ctx: Context, which: str, end: tuple[str, int],

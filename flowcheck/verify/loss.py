@@ -24,8 +24,9 @@ sequence numbers), the message and fix name the mirror's stream (trial 22 D4).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
+from flowcheck.connections.cooked_hosts import HostMarks
 from flowcheck.findings import make_finding
 from flowcheck.model import CaptureInfo, Connection, Finding, RingGap, Session, Severity
 from flowcheck.verify.census import Census, take_census
@@ -59,6 +60,7 @@ from flowcheck.verify.one_way_loss import (
     one_way_lossy,
     one_way_missed,
 )
+from flowcheck.verify.one_way_point import both_ways_fix
 from flowcheck.verify.openings import (
     MissedOpening,
     announced_openings,
@@ -75,7 +77,8 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
                        sessions: Iterable[Session] = (),
                        census: Census | None = None,
                        placed: frozenset[str] = frozenset(),
-                       file_gaps: Sequence[RingGap] = ()) -> list[Finding]:
+                       file_gaps: Sequence[RingGap] = (),
+                       marks: HostMarks | None = None) -> list[Finding]:
     """One `capture_loss` finding for the capture set when it missed anything, else none.
 
     Severity: warning when the missed share of the payload, or the sniffer's dropped
@@ -93,6 +96,11 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
     a spanning connection's own sniffer loss is counted with them); when every lossy
     connection spans a hole, the finding is an info pointing at the ring (trial 18 D8:
     a deleted ring file was blamed on the sniffer).
+
+    marks: the set's Linux cooked marks (Traffic.host_marks): when they prove the
+    capture taken on one host of the one-way connections, the fix that asks for both
+    directions names that host as the capture point (verify.one_way_point.both_ways_fix)
+    instead of "on the media server itself".
 
     clock_stepped: the capture's timestamps go back (capture_clock_stepped): when that is
     files joined out of time order, a connection's packets lie in several places of the
@@ -262,13 +270,23 @@ def check_capture_loss(connections: list[Connection], captures: list[CaptureInfo
         fix = (loss_fix(named, captures, job_hosts(sessions, connections))
                + (TUNNEL_FIX if missed and tunnel else ""))
         if unsure and not two_way:  # who lost them: capture both ways to tell
-            fix = ONE_WAY_FIX + fix[:1].lower() + fix[1:]
+            both = both_ways_fix(marks or {}, unsure, _session_roles(sessions))
+            fix = (both or ONE_WAY_FIX) + fix[:1].lower() + fix[1:]
     times = [o.ts for o in [*openings[:MOST_AFFECTED], *between[:MOST_AFFECTED]]]
     if lossy:
         times.append(first_time(lossy[:MOST_AFFECTED]))
     return [make_finding("capture_loss", ". ".join(parts) + ".", fix,
                          severity=severity, uid=named[0].uid if len(named) == 1 else None,
                          ts=min(times, default=None), frames=frames)]
+
+
+def _session_roles(sessions: Iterable[Session]) -> Callable[[str], str | None]:
+    """A host's role by the sessions: "media" for a media server, "agent" for a remote
+    agent, None for neither or both (one_way_point.named's words)."""
+    media = {s.media_server for s in sessions}
+    agents = {s.remote_agent for s in sessions}
+    return lambda host: (None if (host in media) == (host in agents) else
+                         "media" if host in media else "agent")
 
 
 def _between_finding(between: list[MissedOpening]) -> Finding:

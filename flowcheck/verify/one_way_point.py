@@ -1,4 +1,6 @@
-"""capture_one_direction's fix, by where the capture was taken when the capture shows it.
+"""Where to capture both directions, by where the capture was taken when it shows it:
+capture_one_direction's fix, capture_loss's for one-way gaps (both_ways_fix) and the
+fix of a closed job's answer (verify.replies: taken_on, taken_words).
 
 "Capture both directions: on the media server itself, ..." told a user whose capture was
 already taken on the media server (`tcpdump -i any -Q out` there: field check 71 runs 6,
@@ -13,6 +15,10 @@ stays as it was.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
+from flowcheck.connections.cooked_hosts import HostMarks
+from flowcheck.model import Connection
 from flowcheck.verify.context import Context
 from flowcheck.verify.cooked_host import sent_as
 from flowcheck.verify.ttl import ttl_word
@@ -33,18 +39,60 @@ def one_direction_fix(ctx: Context, sender: str, receiver: str) -> str:
     if proof is None:
         return PLAIN_FIX
     peer, ttl = proof
-    here, there = _named(ctx, receiver), _named(ctx, sender)
+    return (taken_words(named(ctx.host_role, receiver), receiver, peer, ttl)
+            + ", so capturing there again as before shows the same one direction: "
+            "capture both directions there (tcpdump without -Q: -Q in/out keeps one), or "
+            f"on {named(ctx.host_role, sender)}, or {SPAN}.")
+
+
+def taken_on(marks: HostMarks, hosts: Iterable[str]) -> tuple[str, str, int] | None:
+    """(host, a peer, TTL) when the marks prove the capture taken on exactly one of
+    `hosts` (sent_as: its own SYNs sent by the capture host); None when on none, or on
+    more than one (two hosts' `-Q out` captures merged: no one capture point)."""
+    proven = [(host, *proof) for host in sorted(set(hosts))
+              if (proof := sent_as(marks, host)) is not None]
+    return proven[0] if len(proven) == 1 else None
+
+
+def taken_words(here: str, host: str, peer: str, ttl: int) -> str:
+    """"This capture was taken on the media server 10.77.0.1 itself (its Linux cooked
+    headers mark 10.77.0.1's SYNs to 10.77.0.2 sent by the capture host, at TTL 64, an
+    initial value)": `here` names host (its role and address)."""
     return (f"This capture was taken on {here} itself (its Linux cooked headers mark "
-            f"{receiver}'s SYNs to {peer} sent by the capture host, at {ttl_word(receiver)} "
-            f"{ttl}, an initial "
-            f"value), so capturing there again as before shows the same one direction: "
-            f"capture both directions there (tcpdump without -Q: -Q in/out keeps one), or "
-            f"on {there}, or {SPAN}.")
+            f"{host}'s SYNs to {peer} sent by the capture host, at {ttl_word(host)} {ttl}, "
+            "an initial value)")
 
 
-def _named(ctx: Context, host: str) -> str:
+def both_ways_fix(marks: HostMarks, conns: list[Connection],
+                  role: Callable[[str], str | None]) -> str | None:
+    """The start of capture_loss's fix for gaps of one-way connections (`conns`: theirs
+    is the only direction captured) when the marks prove the capture taken on one of
+    their hosts: "This capture was taken on the media server 10.77.0.1 itself (...), so
+    capturing there again as before misses the same direction: capture both directions
+    there (...), or on the agent 10.77.0.2, or a SPAN ..., so the receivers' ACKs tell
+    ...; and "; None when they do not (verify.one_way_loss.ONE_WAY_FIX stays). role: a
+    host's "media" or "agent" (None: unknown), for its name. A capture on the media
+    server with `-Q out`, a control segment of its own lost: "on the media server itself"
+    was said to a capture taken there (field70-matrix's clean backup on the media server
+    cut to its own packets, one control segment removed)."""
+    hosts = {h for c in conns for h in (c.orig_h, c.resp_h)}
+    found = taken_on(marks, hosts)
+    if found is None:
+        return None
+    host, peer, ttl = found
+    others = sorted({c.resp_h if c.orig_h == host else c.orig_h for c in conns
+                     if host in (c.orig_h, c.resp_h)} - {host})
+    there = "".join(f", or on {named(role, other)}" for other in others)
+    return (taken_words(named(role, host), host, peer, ttl)
+            + ", so capturing there again as before misses the same direction: capture "
+            f"both directions there (tcpdump without -Q: -Q in/out keeps one){there}, or "
+            f"{SPAN}, so the receivers' ACKs tell whether the sniffer or the network lost "
+            "these bytes; and ")
+
+
+def named(role: Callable[[str], str | None], host: str) -> str:
     """"the media server 10.77.0.1", "the agent 10.77.0.2", or the address alone when
-    its role is not known (Context.host_role)."""
-    role = ctx.host_role(host)
+    its role is not known (role: Context.host_role, or the sessions' roles)."""
     return {"media": f"the media server {host}", "agent": f"the agent {host}"}.get(
-        role or "", host)
+        role(host) or "", host)
+

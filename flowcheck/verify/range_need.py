@@ -109,6 +109,18 @@ def need_words(ctx: Context, which: str, host: str, need: StoppedNeed) -> str:
             f"ports of its own already held; {counted})")
 
 
+def jobs_counted(ctx: Context, need: StoppedNeed) -> int:
+    """How many jobs `need`'s count came from: the sessions of the range's ports held at
+    its stop and those of the jobs that stopped on the range (need.owed). More than one:
+    jobs started within port_hold_seconds of each other shared the range, and starting
+    fewer of them so is a fix as well (range_too_small's: captures/newuser66, four
+    1-resource jobs 0.5 s apart in agent range 6001-6004)."""
+    by_uid = ctx.by_uid
+    held = {by_uid[uid].session for _, uid, _ in need.stop.held
+            if uid in by_uid and by_uid[uid].session}
+    return len(held | {session for session, _ in need.owed})
+
+
 def _still_needed(ctx: Context, which: str, stop: RangeStop,
                   uses: list[tuple[int, Connection]]) -> int:
     """Ports of the range the stopped job still needed: one job's (plan.ports_per_job)

@@ -13,6 +13,7 @@ from flowcheck.verify.abortive_close import abortive_close, abortive_fix, aborti
 from flowcheck.verify.after_close import ended_words, job_ended
 from flowcheck.verify.capture_time import after
 from flowcheck.verify.context import Context, endpoint
+from flowcheck.verify.one_way_point import named, taken_on, taken_words
 from flowcheck.verify.own_halt import own_halt_words
 from flowcheck.verify.refused_connect import refused_replies
 from flowcheck.verify.reply_errors import (
@@ -117,14 +118,33 @@ def _closed_job(ctx: Context, session: Session, message: NdmpMessage,
     if gone.closed is None:
         return (f" But {ended_words(session, gone)}, so this may be the {what} of a job "
                 "already closed: not an error the capture shows the job met.",
-                "Capture both directions (on the media server itself, or a SPAN of both rx "
-                "and tx) from before the job starts to judge it; the media server's job log "
-                "says whether the job was still running then.")
+                _capture_from_start(ctx, session) + " from before the job starts to judge "
+                "it; the media server's job log says whether the job was still running "
+                "then.")
     met = "an error the job met" if what == "answer" else "a failure the capture saw"
     return (f" The job had ended {ended_words(session, gone)}, so this is the {what} of a "
             f"job already closed, not {met}.",
             "Nothing to fix for this job: it had ended before the capture saw it run "
             "(start the capture before a job starts to judge it).")
+
+
+def _capture_from_start(ctx: Context, session: Session) -> str:
+    """Where to capture the job again: "Capture both directions (on the media server
+    itself, or a SPAN of both rx and tx)"; when the Linux cooked marks prove the capture
+    taken on one of the session's two hosts (one_way_point.taken_on), that host again or
+    the other: "This capture was taken on the agent 10.77.0.2 itself (...): capture
+    there again, both directions (tcpdump without -Q), or on the media server
+    10.77.0.1" (it said "on the media server itself" whatever the capture point)."""
+    hosts = (session.media_server, session.remote_agent)
+    found = taken_on(ctx.host_marks, hosts)
+    if found is None:
+        return "Capture both directions (on the media server itself, or a SPAN of both rx " \
+            "and tx)"
+    host, peer, ttl = found
+    other = next(h for h in hosts if h != host)
+    return (taken_words(named(ctx.host_role, host), host, peer, ttl) + ": capture there "
+            "again, both directions (tcpdump without -Q: -Q in/out keeps one), or on "
+            f"{named(ctx.host_role, other)},")
 
 
 def _error_words(message: NdmpMessage) -> str:
