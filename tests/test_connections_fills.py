@@ -305,6 +305,11 @@ HOST_TOOL_COPIES = {
     "captures/field70-matrix/callback-synacks-dropped-by-media-out-both-sll2-s96.pcap.gz",
     # dumpcap on two interfaces of a router (newuser64): each forwarded packet in and out.
     "captures/nu64b/router-two-interfaces.pcapng",
+    # the same, stopped mid-job (newuser66): each forwarded packet in and out.
+    "captures/newuser66-words/stopped-2if.pcapng.gz",
+    # tcpdump -i any on both hosts, merged, 1.64% of the frames deleted (field check 76,
+    # seed 139 run 6): each packet at both points; no resend of flowcheck's.
+    "captures/field76-matrix/dual-two-jobs-control-syns-dropped-by-agent-both-sll2-loss.pcap.gz",
     # tcpdump -i any on a router (newuser64, most packets dropped by the kernel): each
     # forwarded packet in and out, the sender's own copy and the routed one.
     "captures/nu64/router-any-dropped.pcap",

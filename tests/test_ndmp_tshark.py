@@ -134,7 +134,8 @@ def ndmp_captures() -> list[Path]:
 # message at its copy first in the file, flowcheck at the first in time, which the file
 # may hold later (frame 27 against tshark's 4).
 COPIES_FIRST_IN_FILE = {"newuser63/router-return-drop-dumpcap.pcapng.gz",
-                        "nu64b/router-two-interfaces.pcapng"}
+                        "nu64b/router-two-interfaces.pcapng",
+                        "newuser66-words/stopped-2if.pcapng.gz"}
 
 needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark missing")
 
