@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from stored import default_traffic
+from test_tshark_counts import IN_TIME_ORDER
 from tshark_tcp import tcp_fields
 
 from flowcheck.config import Config, build_config
@@ -130,12 +131,11 @@ def ndmp_captures() -> list[Path]:
 
 
 # pcapng files of several interfaces holding each packet on two of them (a router's two
-# sides, dumpcap -i rm -i ra; -i r1 -i r3), one interface's packets in blocks: tshark decodes a
-# message at its copy first in the file, flowcheck at the first in time, which the file
-# may hold later (frame 27 against tshark's 4).
-COPIES_FIRST_IN_FILE = {"newuser63/router-return-drop-dumpcap.pcapng.gz",
-                        "nu64b/router-two-interfaces.pcapng",
-                        "newuser66-words/stopped-2if.pcapng.gz"}
+# sides: test_tshark_counts.IN_TIME_ORDER, one list for every tshark comparison), one
+# interface's packets in blocks: tshark decodes a message at its copy first in the file,
+# flowcheck at the first in time, which the file may hold later (frame 27 against
+# tshark's 4).
+COPIES_FIRST_IN_FILE = {path.removeprefix("captures/") for path in IN_TIME_ORDER}
 
 needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark missing")
 
