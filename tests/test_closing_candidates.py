@@ -57,3 +57,21 @@ def test_one_closing_connection_keeps_no_callback_words(tmp_path: Path) -> None:
     analysis = stored_analysis(_cut(tmp_path, "agent-killed-tls", 1582),
                                config_path=MATRIX / "agent-killed-tls.toml")
     assert "may be this session's callback" not in _step2(analysis)
+
+
+def test_a_candidate_whose_fin_was_lost_is_named_too(tmp_path: Path) -> None:
+    # agent-killed-tls-loss.pcap from frame 729: the callback 10.77.1.2:6013 ->
+    # 10.77.0.1:5001 held only closing (the agent's FIN 27 us before the control
+    # connection's), the data connection 6001 -> 5002 only as the agent's ACK (its FIN
+    # not captured: a capture with loss). Step 2 said "no callback in the capture" and
+    # steps 4, 5 counted the callback as a data connection.
+    analysis = stored_analysis(_cut(tmp_path, "agent-killed-tls-loss", 729),
+                               config_path=MATRIX / "agent-killed-tls-loss.toml")
+    [session] = analysis.sessions
+    detail = _step2(analysis)
+    by_ports = {frozenset((c.orig_p, c.resp_p)): c.uid for c in analysis.traffic.connections}
+    callback, data = by_ports[frozenset((6013, 5001))], by_ports[frozenset((6001, 5002))]
+    assert session.callback_uid is None
+    assert "no callback in the capture" not in detail, detail
+    assert f"{data} 10.77.1.2:6001 <-> 10.77.0.1:5002 (no FIN captured" in detail, detail
+    assert f"{callback} 10.77.1.2:6013 <-> 10.77.0.1:5001 (its FIN" in detail, detail
