@@ -310,3 +310,12 @@ def _rival(conn: Connection, session: Session, closed: float, config: Config) ->
             and config.in_media_range(conn.resp_p)
             and not (conn.syn_seen or conn.synack_seen or conn.orig_bytes or conn.resp_bytes)
             and abs(conn.ts - closed) <= CLOSING_SECONDS)
+
+
+def job_spoke(stream: NdmpStream | None, first: float, closed: float) -> bool:
+    """Did the job speak on its control stream (`stream`) strictly between `first` (a
+    connection's first packet) and `closed` (the control connection's close), either
+    order (seconds): an NDMP message other than CONNECT_CLOSE, or a last payload before
+    the FIN that no message read covers (_spoken, _spoke_between)? Such a connection
+    closed while the job still spoke, as a data connection does."""
+    return _spoke_between(_spoken(stream), first, closed)

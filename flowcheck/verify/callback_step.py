@@ -43,6 +43,7 @@ from flowcheck.verify.callback_unreached import (
     unsent_words,
 )
 from flowcheck.verify.capture_time import after, opened_at, time_enough
+from flowcheck.verify.closing_candidates import candidates_step, closing_candidates
 from flowcheck.verify.connect_said import ndmp_port_only
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.details import (
@@ -88,7 +89,13 @@ def callback_step(ctx: Context, session: Session, spec: StepSpec, control: Conne
         # missing" and a firewall rule).
         return ended_step(session, spec)
     if session.callback_uid is None and judged(ctx, control) == "midstream":
-        # The callback may have come before the capture: not seen is not missing.
+        # The callback may have come before the capture: not seen is not missing; when
+        # connections held only closing may be it, the words name them, not "no callback".
+        closing = closing_candidates(ctx, session, control)
+        if closing:
+            return candidates_step(spec, session, closing, "; or the callback came before the "
+                                   "capture, which started after the control connection "
+                                   "had opened")
         return make_step(spec, "unknown",
                          detail="unknown: no callback in the capture, which started after the "
                             "control connection had opened: it may have come before")
