@@ -22,6 +22,7 @@ from flowcheck.profiles import StepSpec
 from flowcheck.sessions.classify import connection_outcome
 from flowcheck.sessions.only_closing import CLOSING_SECONDS, close_ts, closes_with, job_spoke
 from flowcheck.verify.context import Context
+from flowcheck.verify.shared import announced_endpoints
 from flowcheck.verify.step_base import make_step
 
 
@@ -44,18 +45,18 @@ def closing_candidates(ctx: Context, session: Session, control: Connection
     if session.callback_uid is not None or ctx.profile.callback != "connection" \
             or closed is None or connection_outcome(control) != "midstream":
         return []
-    announced = {(a.ip, a.port) for s in ctx.sessions for a in s.announced}
-    hosts = {session.remote_agent, session.media_server}
+    announced = announced_endpoints(ctx)
     stream = ctx.stream_by_uid.get(control.uid)
     found = []
-    for conn in ctx.connections:
-        if {conn.orig_h, conn.resp_h} != hosts or conn.role in ("control", "callback") \
+    for conn in ctx.between(session.remote_agent, session.media_server):
+        if conn.role in ("control", "callback") \
                 or ctx.config.ndmp_port in (conn.orig_p, conn.resp_p):
             continue
         media_port = conn.orig_p if conn.orig_h == session.media_server else conn.resp_p
-        ends = {(conn.orig_h, conn.orig_p), (conn.resp_h, conn.resp_p)}
+        ends = ((conn.orig_h, conn.orig_p), (conn.resp_h, conn.resp_p))
         if ctx.config.in_media_range(media_port) and _unopened(conn, closed) \
-                and not ends & announced and not job_spoke(stream, conn.ts, closed):
+                and not any(end in announced for end in ends) \
+                and not job_spoke(stream, conn.ts, closed):
             found.append(conn)
     found.sort(key=lambda c: c.first_frame)
     return found if len(found) > 1 and any(closes_with(c, closed) for c in found) else []
