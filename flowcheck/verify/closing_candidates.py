@@ -12,7 +12,7 @@ callback in the capture" though the callback's closing is there
 10.77.0.1:5002 -> 10.77.1.2:6001 and the callback 10.77.1.2:6079 -> 10.77.0.1:5001 both
 first seen at the media server's FIN beside the control connection's RST).
 `closing_candidates(ctx, session, control)` -> those connections;
-`candidates_step(spec, conns, tail)` -> step 2 `unknown` naming them."""
+`candidates_step(spec, session, conns, tail)` -> step 2 `unknown` naming them."""
 
 from __future__ import annotations
 
