@@ -1,5 +1,5 @@
-"""Step 2's words for a session whose callback the capture holds only closing, beside
-another connection closing as well that the capture cannot tell it from.
+"""Step 2's words for a session whose callback the capture may hold only closing, alone
+or beside another connection closing as well that the capture cannot tell it from.
 
 A job that ends as the capture begins leaves only the closes of its connections
 (sessions.only_closing). When the job's messages cannot be read (TLS, a snap length cut)
@@ -10,7 +10,8 @@ the callback then (sessions.only_closing.name_closing_callbacks), and step 2 sai
 callback in the capture" though the callback's closing is there
 (field47-tls-matrix/agent-killed-tls.pcap from frame 1577: the data connection
 10.77.0.1:5002 -> 10.77.1.2:6001 and the callback 10.77.1.2:6079 -> 10.77.0.1:5001 both
-first seen at the media server's FIN beside the control connection's RST).
+first seen at the media server's FIN beside the control connection's RST; from frame
+1581 the callback alone, whose direction is not seen either: review63h).
 `closing_candidates(ctx, session, control)` -> those connections;
 `candidates_step(spec, session, conns, tail)` -> step 2 `unknown` naming them."""
 
@@ -29,7 +30,7 @@ from flowcheck.verify.step_base import make_step
 def closing_candidates(ctx: Context, session: Session, control: Connection
                        ) -> list[Connection]:
     """The connections (by first frame) that may be the session's callback held only
-    closing, two or more of them, else []: under a profile whose callback is a
+    closing, one or more, else []: under a profile whose callback is a
     connection, the session's control connection open before the capture (outcome
     midstream) and seen closing, no callback named; each connection between the
     session's agent and media server, whichever end's packet the capture holds first,
@@ -59,7 +60,7 @@ def closing_candidates(ctx: Context, session: Session, control: Connection
                 and not job_spoke(stream, conn.ts, closed):
             found.append(conn)
     found.sort(key=lambda c: c.first_frame)
-    return found if len(found) > 1 and any(closes_with(c, closed) for c in found) else []
+    return found if any(closes_with(c, closed) for c in found) else []
 
 
 def _unopened(conn: Connection, closed: float) -> bool:
@@ -85,7 +86,15 @@ def candidates_step(spec: StepSpec, session: Session, conns: list[Connection],
             f" (no FIN captured, first seen at {frame_text(conn.first_frame)})"
         return f"{conn.uid} {agent[0]}:{agent[1]} <-> {media[0]}:{media[1]}{fin}"
     names = " or ".join(named(c) for c in conns)
-    return make_step(spec, "unknown", frames=[(c.fin_frames or [c.first_frame])[0] for c in conns],
+    frames = [(c.fin_frames or [c.first_frame])[0] for c in conns]
+    if len(conns) == 1:
+        return make_step(spec, "unknown", frames=frames, detail=(
+            f"unknown: {names} may be this session's callback: the capture holds no opening "
+            "or payload of it, first seen beside the control connection's close, its ports "
+            "a callback's (agent port, media port in the media range) as well as a data "
+            "connection's, and which it was the capture cannot tell (no job message read "
+            "names its endpoints)" + tail))
+    return make_step(spec, "unknown", frames=frames,
                      detail=f"unknown: {names} may be this session's callback: the capture holds "
                      "no opening or payload of any of them, each first seen beside the "
                      "control connection's close, their ports a callback's (agent port, media "
