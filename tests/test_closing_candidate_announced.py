@@ -35,3 +35,19 @@ def test_the_announced_data_connection_is_no_candidate(tmp_path: Path) -> None:
     assert step2.detail.startswith(f"unknown: {callback} 10.77.1.2:6021 <-> 10.77.0.1:5001 "
                                    "(its FIN "), step2.detail
     assert data not in step2.detail and "6001" not in step2.detail, step2.detail
+
+
+def test_an_ipv6_candidate_is_written_with_brackets(tmp_path: Path) -> None:
+    # lab-trial28-ndp/routed-ptb-blackhole-agent.pcap from frame 60: the callback
+    # [fd7a::2]:6005 -> [fd79::1]:5001 alone, first seen at the media server's FIN; its
+    # ends read "fd7a::2:6005 <-> fd79::1:5001", the port run into the address.
+    source = CAPTURES / "lab-trial28-ndp" / "routed-ptb-blackhole-agent.pcap"
+    linktype, records = read_records(source)
+    capture = write_records(tmp_path / "v6.pcap", linktype, records[59:])
+    analysis = stored_analysis(capture, config_path=source.with_suffix(".toml"))
+    [session] = analysis.sessions
+    by_ports = {frozenset((c.orig_p, c.resp_p)): c.uid for c in analysis.traffic.connections}
+    callback = by_ports[frozenset((6005, 5001))]
+    detail = next(s for s in session.steps if s.step == 2).detail
+    assert detail.startswith(f"unknown: {callback} [fd7a::2]:6005 <-> [fd79::1]:5001 (its FIN "
+                             ), detail

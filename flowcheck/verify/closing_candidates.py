@@ -18,7 +18,7 @@ first seen at the media server's FIN beside the control connection's RST; from f
 from __future__ import annotations
 
 from flowcheck.frame_names import frame_text
-from flowcheck.model import Connection, Session, Step
+from flowcheck.model import Connection, Session, Step, endpoint
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions.classify import connection_outcome
 from flowcheck.sessions.only_closing import CLOSING_SECONDS, close_ts, closes_with, job_spoke
@@ -74,8 +74,9 @@ def _unopened(conn: Connection, closed: float) -> bool:
 def candidates_step(spec: StepSpec, session: Session, conns: list[Connection],
                     tail: str = "") -> Step:
     """Step 2 `unknown` naming each of `conns` (closing_candidates) by its agent and
-    media server ends and its first FIN's frame, else its first frame (no direction: the
-    capture holds none of their openings); tail: words appended ("; " and why else the
+    media server ends (model.endpoint: an IPv6 address in brackets) and its first FIN's
+    frame, else its first frame (no direction: the capture holds none of their
+    openings); tail: words appended ("; " and why else the
     callback may not be in the capture)."""
     def named(conn: Connection) -> str:
         agent = (conn.orig_h, conn.orig_p) if conn.orig_h == session.remote_agent \
@@ -84,7 +85,7 @@ def candidates_step(spec: StepSpec, session: Session, conns: list[Connection],
             else (conn.orig_h, conn.orig_p)
         fin = f" (its FIN {frame_text(conn.fin_frames[0])})" if conn.fin_frames else \
             f" (no FIN captured, first seen at {frame_text(conn.first_frame)})"
-        return f"{conn.uid} {agent[0]}:{agent[1]} <-> {media[0]}:{media[1]}{fin}"
+        return f"{conn.uid} {endpoint(*agent)} <-> {endpoint(*media)}{fin}"
     names = " or ".join(named(c) for c in conns)
     frames = [(c.fin_frames or [c.first_frame])[0] for c in conns]
     if len(conns) == 1:
