@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from pcap_records import read_records, write_records
 from stored import CAPTURES, stored_analysis
 
@@ -51,12 +52,24 @@ def test_both_closing_candidates_are_named_and_neither_taken(tmp_path: Path) -> 
     assert "may be this session's callback" in detail, detail
 
 
-def test_one_closing_connection_keeps_no_callback_words(tmp_path: Path) -> None:
-    # From frame 1582 the data connection's frames are gone: one connection held only
-    # closing is no choice between two, and step 2 keeps its words.
-    analysis = stored_analysis(_cut(tmp_path, "agent-killed-tls", 1582),
+@pytest.mark.parametrize("first", [1581, 1582])
+def test_one_closing_connection_is_named_too(tmp_path: Path, first: int) -> None:
+    # From frame 1581 the data connection's frames are gone, the callback 6079 -> 5001
+    # first seen at the media server's FIN beside the control connection's RST: step 2
+    # said "no callback in the capture" though the callback's closing is there
+    # (review63h). It names it, not taken for the callback (its direction unseen).
+    analysis = stored_analysis(_cut(tmp_path, "agent-killed-tls", first),
                                config_path=MATRIX / "agent-killed-tls.toml")
-    assert "may be this session's callback" not in _step2(analysis)
+    [session] = analysis.sessions
+    detail = _step2(analysis)
+    by_ports = {frozenset((c.orig_p, c.resp_p)): c.uid for c in analysis.traffic.connections}
+    callback = by_ports[frozenset((6079, 5001))]
+    assert session.callback_uid is None
+    assert "no callback in the capture" not in detail, detail
+    assert detail.startswith(f"unknown: {callback} 10.77.1.2:6079 <-> 10.77.0.1:5001 (its FIN "
+                             ), detail
+    assert "may be this session's callback: the capture holds no opening or payload of it" \
+        in detail, detail
 
 
 def test_a_candidate_whose_fin_was_lost_is_named_too(tmp_path: Path) -> None:

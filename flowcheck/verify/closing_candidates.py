@@ -1,5 +1,5 @@
-"""Step 2's words for a session whose callback the capture holds only closing, beside
-another connection closing as well that the capture cannot tell it from.
+"""Step 2's words for a session whose callback the capture may hold only closing, alone
+or beside another connection closing as well that the capture cannot tell it from.
 
 A job that ends as the capture begins leaves only the closes of its connections
 (sessions.only_closing). When the job's messages cannot be read (TLS, a snap length cut)
@@ -10,25 +10,27 @@ the callback then (sessions.only_closing.name_closing_callbacks), and step 2 sai
 callback in the capture" though the callback's closing is there
 (field47-tls-matrix/agent-killed-tls.pcap from frame 1577: the data connection
 10.77.0.1:5002 -> 10.77.1.2:6001 and the callback 10.77.1.2:6079 -> 10.77.0.1:5001 both
-first seen at the media server's FIN beside the control connection's RST).
+first seen at the media server's FIN beside the control connection's RST; from frame
+1581 the callback alone, whose direction is not seen either: review63h).
 `closing_candidates(ctx, session, control)` -> those connections;
-`candidates_step(spec, conns, tail)` -> step 2 `unknown` naming them."""
+`candidates_step(spec, session, conns, tail)` -> step 2 `unknown` naming them."""
 
 from __future__ import annotations
 
 from flowcheck.frame_names import frame_text
-from flowcheck.model import Connection, Session, Step
+from flowcheck.model import Connection, Session, Step, endpoint
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions.classify import connection_outcome
 from flowcheck.sessions.only_closing import CLOSING_SECONDS, close_ts, closes_with, job_spoke
 from flowcheck.verify.context import Context
+from flowcheck.verify.shared import announced_endpoints
 from flowcheck.verify.step_base import make_step
 
 
 def closing_candidates(ctx: Context, session: Session, control: Connection
                        ) -> list[Connection]:
     """The connections (by first frame) that may be the session's callback held only
-    closing, two or more of them, else []: under a profile whose callback is a
+    closing, one or more, else []: under a profile whose callback is a
     connection, the session's control connection open before the capture (outcome
     midstream) and seen closing, no callback named; each connection between the
     session's agent and media server, whichever end's packet the capture holds first,
@@ -44,21 +46,21 @@ def closing_candidates(ctx: Context, session: Session, control: Connection
     if session.callback_uid is not None or ctx.profile.callback != "connection" \
             or closed is None or connection_outcome(control) != "midstream":
         return []
-    announced = {(a.ip, a.port) for s in ctx.sessions for a in s.announced}
-    hosts = {session.remote_agent, session.media_server}
+    announced = announced_endpoints(ctx)
     stream = ctx.stream_by_uid.get(control.uid)
     found = []
-    for conn in ctx.connections:
-        if {conn.orig_h, conn.resp_h} != hosts or conn.role in ("control", "callback") \
+    for conn in ctx.between(session.remote_agent, session.media_server):
+        if conn.role in ("control", "callback") \
                 or ctx.config.ndmp_port in (conn.orig_p, conn.resp_p):
             continue
         media_port = conn.orig_p if conn.orig_h == session.media_server else conn.resp_p
-        ends = {(conn.orig_h, conn.orig_p), (conn.resp_h, conn.resp_p)}
+        ends = ((conn.orig_h, conn.orig_p), (conn.resp_h, conn.resp_p))
         if ctx.config.in_media_range(media_port) and _unopened(conn, closed) \
-                and not ends & announced and not job_spoke(stream, conn.ts, closed):
+                and not any(end in announced for end in ends) \
+                and not job_spoke(stream, conn.ts, closed):
             found.append(conn)
     found.sort(key=lambda c: c.first_frame)
-    return found if len(found) > 1 and any(closes_with(c, closed) for c in found) else []
+    return found if any(closes_with(c, closed) for c in found) else []
 
 
 def _unopened(conn: Connection, closed: float) -> bool:
@@ -72,8 +74,9 @@ def _unopened(conn: Connection, closed: float) -> bool:
 def candidates_step(spec: StepSpec, session: Session, conns: list[Connection],
                     tail: str = "") -> Step:
     """Step 2 `unknown` naming each of `conns` (closing_candidates) by its agent and
-    media server ends and its first FIN's frame, else its first frame (no direction: the
-    capture holds none of their openings); tail: words appended ("; " and why else the
+    media server ends (model.endpoint: an IPv6 address in brackets) and its first FIN's
+    frame, else its first frame (no direction: the capture holds none of their
+    openings); tail: words appended ("; " and why else the
     callback may not be in the capture)."""
     def named(conn: Connection) -> str:
         agent = (conn.orig_h, conn.orig_p) if conn.orig_h == session.remote_agent \
@@ -82,9 +85,17 @@ def candidates_step(spec: StepSpec, session: Session, conns: list[Connection],
             else (conn.orig_h, conn.orig_p)
         fin = f" (its FIN {frame_text(conn.fin_frames[0])})" if conn.fin_frames else \
             f" (no FIN captured, first seen at {frame_text(conn.first_frame)})"
-        return f"{conn.uid} {agent[0]}:{agent[1]} <-> {media[0]}:{media[1]}{fin}"
+        return f"{conn.uid} {endpoint(*agent)} <-> {endpoint(*media)}{fin}"
     names = " or ".join(named(c) for c in conns)
-    return make_step(spec, "unknown", frames=[(c.fin_frames or [c.first_frame])[0] for c in conns],
+    frames = [(c.fin_frames or [c.first_frame])[0] for c in conns]
+    if len(conns) == 1:
+        return make_step(spec, "unknown", frames=frames, detail=(
+            f"unknown: {names} may be this session's callback: the capture holds no opening "
+            "or payload of it, first seen beside the control connection's close, its ports "
+            "a callback's (agent port, media port in the media range) as well as a data "
+            "connection's, and which it was the capture cannot tell (no job message read "
+            "names its endpoints)" + tail))
+    return make_step(spec, "unknown", frames=frames,
                      detail=f"unknown: {names} may be this session's callback: the capture holds "
                      "no opening or payload of any of them, each first seen beside the "
                      "control connection's close, their ports a callback's (agent port, media "

@@ -142,7 +142,8 @@ class Context:
     # By host pair, for session_around (built on first use).
     _around: SessionsAround | None = None
     # Every session's announcements by endpoint (ip, port), in session order, for
-    # verify.shared.partner (built on first use, after the sessions set used_by).
+    # verify.shared.partner and verify.closing_candidates (shared.announced_endpoints:
+    # built on first use, after the sessions set used_by).
     halves: dict[tuple[str, int], list[tuple[Session, Announcement]]] | None = None
     # Side-traffic sessions (flowcheck.verify.hosts.mark_side_traffic) by id, and the
     # errors found on them, withheld from the findings (host_not_configured tells them).

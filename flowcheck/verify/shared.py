@@ -59,11 +59,9 @@ def partner(ctx: Context, session: Session, ann: Announcement
     flowcheck.sessions.matching; or the file's order: flowcheck.sessions.file_order): for
     a request the latest reply at or before it, for a reply the first request at or
     after it whose own partner it is. None when there is none: not a three-way job's."""
-    if ctx.halves is None:
-        ctx.halves = _halves(ctx)
     dma = ctx.by_uid[session.control_uid].orig_h
     request = _is_request(ann)
-    found = [(other, a) for other, a in ctx.halves.get((ann.ip, ann.port), ())
+    found = [(other, a) for other, a in announced_endpoints(ctx).get((ann.ip, ann.port), ())
              if other is not session and _is_request(a) != request
              and ctx.by_uid[other.control_uid].orig_h == dma]
     reached = [(other, a) for other, a in found if ann.used_by and a.used_by == ann.used_by]
@@ -103,13 +101,18 @@ def _in_order(found: list[tuple[Session, Announcement]], ann: Announcement,
     return in_order or [item for item in found if on_side(TIME_ORDER, item[1])]
 
 
-def _halves(ctx: Context) -> dict[tuple[str, int], list[tuple[Session, Announcement]]]:
-    """Every session's announcements by endpoint, in session order."""
-    index: dict[tuple[str, int], list[tuple[Session, Announcement]]] = {}
-    for session in ctx.sessions:
-        for a in session.announced:
-            index.setdefault((a.ip, a.port), []).append((session, a))
-    return index
+def announced_endpoints(ctx: Context
+                        ) -> dict[tuple[str, int], list[tuple[Session, Announcement]]]:
+    """Every session's announcements by endpoint (ip, port), in session order: one walk
+    over the sessions per Context (ctx.halves, built on first use), not one per
+    question (partner; verify.closing_candidates)."""
+    if ctx.halves is None:
+        index: dict[tuple[str, int], list[tuple[Session, Announcement]]] = {}
+        for session in ctx.sessions:
+            for a in session.announced:
+                index.setdefault((a.ip, a.port), []).append((session, a))
+        ctx.halves = index
+    return ctx.halves
 
 
 def listened_at(ctx: Context, session: Session, ann: Announcement) -> str | None:
