@@ -21,6 +21,7 @@ from flowcheck.config import build_config
 from flowcheck.pipeline import analyze, read_traffic
 from flowcheck.report.json_doc import analysis_document
 from flowcheck.report.ladder_build import build_ladders
+from flowcheck.traffic import Analysis
 
 T0 = 1_764_547_200.0
 
@@ -73,21 +74,21 @@ def test_many_sessions_cost_no_walk_per_session(tmp_path: Path,
     assert many[1:] == few[1:]
 
 
-def _one_way_walks(tmp_path: Path, jobs: int, monkeypatch: pytest.MonkeyPatch) -> int:
-    """Walks over the connections and the sessions in verify for `jobs` backups captured
-    on the media server's way out only (its packets alone: no callback, no agent reply),
-    each one asking whether the agent's callback went elsewhere and whether the capture
-    would hold the job engine's answer (verify.answer_seen)."""
+def _backups(jobs: int) -> list[tuple[float, bytes]]:
+    """`jobs` backups 2 ms apart, each closed 5 s after the last started (its data halted
+    0.5 s before): their packets, in making order."""
     out: list[tuple[float, bytes]] = []
     closing = T0 + jobs * 0.002 + 5.0
     for k in range(jobs):
         control = backup_control(out, 5001 + k, T0 + k * 0.002, 6001 + k)
         data_halted(control, closing - 0.5 + k * 0.0001)
         control.close(closing + k * 0.0001)
-    media = ipaddress.IPv4Address(MEDIA).packed
-    frames = sorted((p for p in out if p[1][26:30] == media), key=lambda p: p[0])  # IP src
-    path = tmp_path / f"one-way{jobs}.pcap"
-    path.write_bytes(pcap_bytes(frames))
+    return out
+
+
+def _verify_walks(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Analysis, int]:
+    """The analysis of the capture at `path` and the walks verify made over its
+    connections and sessions lists (Context's, counted)."""
     made = flowcheck.verify.context.Context.__post_init__
 
     def counted(ctx: flowcheck.verify.context.Context) -> None:
@@ -100,9 +101,39 @@ def _one_way_walks(tmp_path: Path, jobs: int, monkeypatch: pytest.MonkeyPatch) -
                            "profile": "backup-exec-9"})
     Walked.walks = 0
     analysis = analyze(read_traffic([str(path)], config), config)
+    return analysis, Walked.walks
+
+
+def _one_way_walks(tmp_path: Path, jobs: int, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Walks over the connections and the sessions in verify for `jobs` backups captured
+    on the media server's way out only (its packets alone: no callback, no agent reply),
+    each one asking whether the agent's callback went elsewhere and whether the capture
+    would hold the job engine's answer (verify.answer_seen)."""
+    media = ipaddress.IPv4Address(MEDIA).packed
+    frames = sorted((p for p in _backups(jobs) if p[1][26:30] == media),  # IP src
+                    key=lambda p: p[0])
+    path = tmp_path / f"one-way{jobs}.pcap"
+    path.write_bytes(pcap_bytes(frames))
+    analysis, walks = _verify_walks(path, monkeypatch)
     assert len(analysis.sessions) == jobs
     assert all(s.steps[1].status == "missing" for s in analysis.sessions)
-    return Walked.walks
+    return walks
+
+
+def _midstream_walks(tmp_path: Path, jobs: int, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Walks over the connections and sessions in verify for `jobs` backups whose control
+    connections the capture holds from after their opening (its first packet 0.25 s after
+    the last job started) to their close, no callback captured: each session's step 2
+    asks for connections held only closing that may be its callback."""
+    start = T0 + jobs * 0.002 + 0.25
+    frames = sorted((p for p in _backups(jobs) if p[0] >= start), key=lambda p: p[0])
+    path = tmp_path / f"midstream{jobs}.pcap"
+    path.write_bytes(pcap_bytes(frames))
+    analysis, walks = _verify_walks(path, monkeypatch)
+    assert len(analysis.sessions) == jobs
+    assert all(s.callback_uid is None and s.steps[1].status == "unknown"
+               for s in analysis.sessions)
+    return walks
 
 
 def test_callbacks_asked_one_way_cost_no_walk_per_session(
@@ -114,3 +145,15 @@ def test_callbacks_asked_one_way_cost_no_walk_per_session(
     few = _one_way_walks(tmp_path, 10, monkeypatch)
     many = _one_way_walks(tmp_path, 30, monkeypatch)
     assert many <= few + 4
+
+
+def test_closing_candidates_cost_no_walk_per_session(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Step 2's closing candidates (verify.closing_candidates) walked all the capture's
+    connections and every session's announcements for each session whose control
+    connection opened before the capture and closed in it with no callback named:
+    quadratic in the jobs of a capture started while they ran. Now by host pair
+    (Context.between), the announcements indexed once (verify.shared.announced_endpoints)."""
+    few = _midstream_walks(tmp_path, 10, monkeypatch)
+    many = _midstream_walks(tmp_path, 30, monkeypatch)
+    assert many <= few + 4, (few, many)
