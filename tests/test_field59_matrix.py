@@ -108,7 +108,11 @@ def test_a_capture_of_one_direction_asks_for_both_on_the_responder() -> None:
     analysis = shared_analysis(IN_ONLY)
     assert analysis.verdict == "fail"
     [unanswered] = [f for f in analysis.findings if f.code == "data_unanswered"]
-    assert unanswered.frames == [6, 8]
+    # Frame 9: the agent's DATA_CONNECT reply NDMP_CONNECT_ERR right after the resent SYN
+    # (field check 77, verify.fast_connect_error: most likely rejected, as M did).
+    assert unanswered.frames == [6, 8, 9]
+    assert ("The agent's DATA_CONNECT reply (frame 9) says its connect failed "
+            "(NDMP_CONNECT_ERR) 0.135 ms after its last SYN (frame 8)" in unanswered.message)
     assert ("This capture holds no packet from 10.77.0.1 to 10.77.0.2, so not whether "
             "10.77.0.1 answered: a capture of both directions on 10.77.0.1 shows it (there, "
             "SYNs arriving with no SYN-ACK, RST or ICMP leaving are its own firewall's drop)."

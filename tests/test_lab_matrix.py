@@ -68,6 +68,23 @@ def test_an_empty_capture_is_right_only_where_nothing_could_reach_it() -> None:
     assert not judge(expect({**one_way, "form": "whole"}), None, [], 3)
 
 
+def test_control_syns_dropped_before_the_point_may_leave_no_tcp_at_all() -> None:
+    """Seed 140 run 8: the router dropped the control SYNs, captured on the agent (an IPv6
+    one: its own neighbour discovery alone, 4 packets): inconclusive, `no_control_session`
+    the one warning, as right as IPv4's empty capture (exit 3); nothing of the job
+    reached the point. Not where the point sees the SYNs, nor with an error besides."""
+    run = {"fault": "syn-drop", "step": "control", "where": "router", "point": "a",
+           "form": "whole", "routed": True}
+    assert judge(expect(run), None, [], 3)
+    assert judge(expect(run), "inconclusive", [], 5, ["no_control_session"])
+    assert not judge(expect(run), "inconclusive", [], 5, ["no_control_session",
+                                                          "capture_one_direction"])
+    assert not judge(expect(run), "pass", [], 0)
+    on_m = expect({**run, "point": "m"})
+    assert not judge(on_m, None, [], 3)
+    assert not judge(on_m, "inconclusive", [], 5, ["no_control_session"])
+
+
 def test_a_nat_whose_announcement_is_not_captured_may_pass() -> None:
     """Seed 36 run 2: the agent's announcement of its other address, translated by the
     media server's DNAT, captured with -Q out on the media server (no agent packet): the

@@ -24,6 +24,7 @@ from flowcheck.verify.context import Context, endpoint, opening_frames
 from flowcheck.verify.cut_icmp import no_answer_words
 from flowcheck.verify.details import failure_words
 from flowcheck.verify.evidence import judged
+from flowcheck.verify.fast_connect_error import fast_error_words
 from flowcheck.verify.forwarded import (
     answered_meanwhile,
     forwarded_fix,
@@ -174,6 +175,9 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
         if wrong is not None and nat is not None:
             words += nat_words(ctx, session, wrong, nat)
             fix += nat_fix(ctx, session, wrong, nat)
+        if either and unseen and not lone:  # the connector's word: a reject, most likely
+            told, reply = fast_error_words(ctx, session, first)
+            words, frames = words + told, frames + reply
         late = late_words(ctx, first)
         cut = None if lone else resend_cut(ctx, attempts)  # the capture ended after a resend
         if (passed := passed_before(ctx, first)) is not None:

@@ -1,0 +1,80 @@
+"""A connector's CONNECT error reply right after its resent SYN, for data_unanswered.
+
+A data connection whose SYNs were resent and never answered in a capture that lacks the
+way back (one direction only: `tcpdump -Q in` on the listener, say) reads "something
+drops or rejects its SYNs or drops the SYN-ACKs": the capture cannot show the answer. The
+connector's own word can: NDMP v3/v4 answer a DATA_CONNECT / MOVER_CONNECT once the
+connect has ended (sessions.named.connect_failures), and a connect that failed right
+after a SYN (sooner than the wait before TCP's next resend, which is at least as long as
+the last one, RFC 6298 5.5) failed on an answer to that SYN: a RST or an ICMP unreachable,
+which travels the way the capture lacks. A dropped SYN fails its connect only after its
+resends, a minute or more later. Lab matrix seed 140 run 18: ndmjob's agent connected
+to the media server, whose input chain rejected the SYNs with ICMP host-unreachable;
+captured on the media server with `tcpdump -Q in`: the SYNs (frames 6, 8) and the
+DATA_CONNECT reply NDMP_CONNECT_ERR (frame 9) 1.46 ms after the second, which the
+finding left unmentioned. Its request may be in the direction the capture lacks (the
+announcement not captured): the reply's own message code names it.
+"""
+
+from __future__ import annotations
+
+from flowcheck.durations import span_words
+from flowcheck.frame_names import frame_text
+from flowcheck.model import Connection, NdmpMessage, Session
+from flowcheck.sessions.late_owners import CONNECT_REPLY_SECONDS
+from flowcheck.sessions.matching import ANNOUNCEMENT_JITTER_SECONDS
+from flowcheck.sessions.named import CONNECT_REPLIES
+from flowcheck.verify.context import Context
+from flowcheck.verify.refused_connect import CONNECT_FAILURES
+
+_WHO = {"remote_agent": ("agent", "the agent"), "media_server": ("media", "the media server")}
+
+
+def fast_error(ctx: Context, session: Session, conn: Connection) -> NdmpMessage | None:
+    """The session's first DATA_CONNECT / MOVER_CONNECT reply with a connect's error
+    (refused_connect.CONNECT_FAILURES) from the side that made `conn` (the agent for
+    DATA_CONNECT, the media server for MOVER_CONNECT, by its addresses), sent after
+    conn's last SYN (less the capture's reordering) and sooner than both
+    late_owners.CONNECT_REPLY_SECONDS and half the mean wait between its SYNs; None when
+    there is none, or conn's SYNs were not resent (a lone SYN: verify.lone_data_syn)."""
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    if stream is None or conn.syn_retries < 1 or conn.syn_ts is None:
+        return None
+    # The SYNs are all conn's packets: the last is conn.last_ts. TCP's next resend comes
+    # at least twice the mean wait between them after it (the backoff doubles each).
+    wait = min(CONNECT_REPLY_SECONDS, (conn.last_ts - conn.syn_ts) / conn.syn_retries / 2)
+    for message in stream.messages:
+        host = CONNECT_REPLIES.get(message.name)
+        if (message.type != "reply" or host is None or message.ts
+                < conn.last_ts - ANNOUNCEMENT_JITTER_SECONDS):
+            continue
+        if message.ts - conn.last_ts >= wait:
+            return None
+        name = (message.error_name or "").removeprefix("NDMP_")
+        if name in CONNECT_FAILURES and conn.orig_h in ctx.host_addresses(
+                session, _WHO[host][0]):
+            return message
+    return None
+
+
+def fast_error_words(ctx: Context, session: Session, conn: Connection
+                     ) -> tuple[str, list[int]]:
+    """(" The agent's DATA_CONNECT reply (frame 9) says its connect failed
+    (NDMP_CONNECT_ERR) 1.46 ms after its last SYN (frame 8), before TCP's next resend:
+    ... so they were most likely rejected (unless ...).", [9]: the reply's frame) for
+    fast_error's reply; ("", []) without one."""
+    reply = fast_error(ctx, session, conn)
+    if reply is None:
+        return "", []
+    who = _WHO[CONNECT_REPLIES[reply.name]][1]
+    op = reply.name.removeprefix("NDMP_")
+    # syn_frames is capped: its last is the last SYN only when it holds every one.
+    last = conn.syn_frames[-1] if len(conn.syn_frames) == conn.syn_retries + 1 else None
+    after = span_words(max(0.0, reply.ts - conn.last_ts))
+    return (f" {who[:1].upper()}{who[1:]}'s {op} reply ({frame_text(reply.frame)}) says its "
+            f"connect failed ({reply.error_name}) {after} after its last SYN"
+            f"{f' ({frame_text(last)})' if last else ''}, before TCP's next resend: TCP "
+            "gives a dropped SYN up only after resending it for a minute or more, while a "
+            "reject (a RST or an ICMP unreachable, which would travel the way the capture "
+            "lacks) fails the connect as it arrives, so they were most likely rejected "
+            f"(unless {who}'s own connect timeout ran out just then).", [reply.frame])
