@@ -188,3 +188,15 @@ def test_live_tells_a_terminal_that_ctrl_c_cannot_stop_it() -> None:
     assert code == 5, text
     assert (f"SIGINT is ignored in this process (started in the background by a script): "
             f"stop it with `kill {pid}` (SIGTERM) or --duration").encode() in text, text
+
+
+def test_live_help_says_how_to_stop_a_backgrounded_live() -> None:
+    """`live --help` names SIGTERM beside Ctrl-C: a script's `flowcheck live ... &` runs
+    with SIGINT ignored and, its standard error not a terminal, is told nothing at its
+    start (newuser67: a lab run left hanging 10 minutes)."""
+    shown = subprocess.run([sys.executable, "-m", "flowcheck", "live", "--help"],
+                           capture_output=True, text=True, check=True,
+                           env={"COLUMNS": "300", "PATH": "/usr/bin:/bin"}).stdout
+    shown = " ".join(shown.split())  # the help is wrapped at 80 columns whatever COLUMNS says
+    assert "until Ctrl-C or SIGTERM" in shown, shown
+    assert "Ctrl-C is ignored: use kill" in shown, shown

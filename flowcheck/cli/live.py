@@ -28,7 +28,9 @@ def live(
              "error.")] = None,
     duration: Annotated[float | None, typer.Option(
         "--duration", metavar="SECONDS",
-        help="Stop after this many seconds, at least 0.1 [default: until Ctrl-C].")] = None,
+        help=("Stop after this many seconds, at least 0.1 [default: until Ctrl-C or "
+              "SIGTERM; started by a script as `live ... &`, Ctrl-C is ignored: "
+              "use kill]."))] = None,
     capture_filter: Annotated[str | None, typer.Option(
         "--capture-filter", metavar="BPF", show_default=False,
         help="Capture filter for the sniffer (\"\" for none) [default: TCP, ICMP and the "
