@@ -251,6 +251,10 @@ class ShortPass:
             b = base[fs]
             if k:
                 bad[:n] |= pure_syn & (b != NONE) & (sq != b)
+            # A SYN-ACK with another ISN than its side's base (a continuing flow's too: the
+            # flow look-up reads SYNs only) may open a new connection in a capture of one
+            # direction (per_packet.synack_reuses): the flow goes back. Rare anywhere.
+            bad[:n] |= syn & ac & (b != NONE) & (sq != b)
             _put(base, fs, b == NONE, np.where(syn, sq, (sq - 1) & _M32))
             _put(base, fp, ac & (base[fp] == NONE), (ak - 1) & _M32)
             # track_ack(peer): against the peer's last ACK, else its max_end.
