@@ -255,6 +255,12 @@ class ShortPass:
             # flow look-up reads SYNs only) may open a new connection in a capture of one
             # direction (per_packet.synack_reuses): the flow goes back. Rare anywhere.
             bad[:n] |= syn & ac & (b != NONE) & (sq != b)
+            # A refusal's RST (conn.refusal_shape) answering another SYN than the peer's
+            # base may too (per_packet.refusal_reuses): the flow goes back.
+            if rs.any():
+                pb = base[fp]
+                bad[:n] |= (rs & ac & ~syn & ~fn & (pl == 0) & (sq == 0) & (pb != NONE)
+                            & (((ak - 1) & _M32) != pb))
             _put(base, fs, b == NONE, np.where(syn, sq, (sq - 1) & _M32))
             _put(base, fp, ac & (base[fp] == NONE), (ak - 1) & _M32)
             # track_ack(peer): against the peer's last ACK, else its max_end.

@@ -1,4 +1,5 @@
-"""A 4-tuple reused in a capture of one direction (per_packet.synack_reuses).
+"""A 4-tuple reused in a capture of one direction (per_packet.synack_reuses,
+refusal_reuses).
 
 Captured on the responder's way only (`tcpdump -Q out` on the agent, a one-way SPAN
 port), the second use's SYN is missing and its SYN-ACK carries a new ISN: kept as one
@@ -10,7 +11,9 @@ once the capture shows the first use over (the SYN-ACK answers another SYN, or t
 responder's FIN or RST, or 1 s of silence came before it), on the reference,
 short-connection and bulk paths alike; a new ISN answering the same SYN right after the
 first use's packets, its end not captured, stays one connection (a SYN proxy's SYN-ACK
-and the responder's: flowcheck.sessions.syn_proxy), its ACK numbers in one space.
+and the responder's: flowcheck.sessions.syn_proxy), its ACK numbers in one space. A
+refusal's RST (seq 0, RST|ACK) answering another SYN after the first use is that new
+attempt's, not the first use reset: it read "RSTRH" and 999,999,000 B ACKed.
 """
 
 from __future__ import annotations
@@ -109,3 +112,38 @@ def test_a_new_isn_without_the_first_use_over_stays_one_connection(
         assert len(connections) == 1, (chunk, fast)
         if not both:
             assert connections[0].orig_acked_unseen == 14_481, (chunk, fast)
+
+
+@pytest.mark.parametrize("another", [True, False])
+def test_a_refusal_answering_another_syn_is_a_new_attempt(
+        tmp_path: Path, short_everywhere: None, another: bool) -> None:  # noqa: F811
+    """A's first use (SYN-ACK, ACKs of M's 14,480 B and FIN, its own FIN), then 2 s later
+    A's RST|ACK seq 0 acknowledging M's SYN of ISN 1,000,000,000 (a port closed since):
+    a refused connection of its own (refusal_first, the RST its only packet), the first
+    use closed as captured, M's bytes ACKed 14,481. The same RST acknowledging the first
+    use's SYN again (another=False) is the first use's."""
+    def a(flags: str, seq: int, ack: int) -> bytes:
+        return tcp_frame(A, M, 6001, 5002, flags, seq, ack)
+
+    packets = [a("SA", 7_000, FIRST_ISN + 1)]
+    packets += [a("A", 7_001, FIRST_ISN + 1 + 1_448 * k) for k in range(1, 11)]
+    packets += [a("A", 7_001, FIRST_ISN + 14_482), a("FA", 7_001, FIRST_ISN + 14_482)]
+    times = [T + k * 0.001 for k in range(len(packets))]
+    packets.append(a("RA", 0, (SECOND_ISN if another else FIRST_ISN) + 1))
+    times.append(T + 2)
+    path = write_frames(tmp_path / "refused.pcap", packets, times)
+    lines = tshark_streams(path)
+    assert {line.split("\t")[0] for line in lines} == {"0"}  # tshark: one stream
+    reference, _ = run(path, 100_000, fast=False)
+    if not another:
+        [c] = reference
+        assert (c.rst_frames, c.orig_acked_unseen) == ([14], 14_481)
+        return
+    first, refused = reference
+    assert (first.orig_acked_unseen, first.rst_frames, first.refusal_first) == (14_481, [], False)
+    assert (refused.orig_h, refused.orig_p, refused.resp_h) == (M, 5002, A)
+    assert (refused.history, refused.resp_pkts, refused.refusal_first) == ("^r", 1, True)
+    assert (refused.rst_frames, refused.orig_acked_unseen) == ([14], 0)
+    for chunk in (1, 5, 20, 100_000):
+        connections, _ = run(path, chunk, fast=True)
+        assert connections == reference, chunk
