@@ -147,3 +147,31 @@ def test_a_refusal_answering_another_syn_is_a_new_attempt(
     for chunk in (1, 5, 20, 100_000):
         connections, _ = run(path, chunk, fast=True)
         assert connections == reference, chunk
+
+
+def test_two_jobs_on_one_data_4_tuple_captured_on_the_agents_way_out(tmp_path: Path) -> None:
+    """captures/lab/port-reused-within-hold (two backups 1.2 s apart, the second binding
+    the same data 4-tuple 10.77.0.1:5002 -> 10.77.0.2:6001) with the agent's packets
+    only (tshark -Y ip.src==10.77.0.2, as `tcpdump -Q out` on it): the second data
+    connection's SYN-ACK (a new ISN, answering another SYN) opens its own connection,
+    and the capture reads as both directions do: PASS, each job its data connection of
+    200,000 B, no gap. It read INCONCLUSIVE: one data connection of 400,000 B for both
+    jobs with a 65,539 B gap (capture_loss), the second job none."""
+    from flowcheck.config import build_config, load_file
+    from flowcheck.pipeline import analyze, read_traffic
+
+    lab = Path(__file__).resolve().parents[1] / "captures" / "lab"
+    out = tmp_path / "agent-out.pcap"
+    subprocess.run(["tshark", "-r", str(lab / "port-reused-within-hold.pcap"), "-Y",
+                    "ip.src==10.77.0.2", "-w", str(out)], check=True, capture_output=True)
+    config = build_config(load_file(lab / "port-reused-within-hold.toml"))
+    analysis = analyze(read_traffic([str(out)], config), config)
+    assert analysis.verdict == "pass"
+    data = [c for c in analysis.traffic.connections if c.role == "data"]
+    assert [(c.orig_p, c.resp_p, c.resp_bytes, c.missed_bytes, c.gaps) for c in data] == [
+        (5002, 6001, 200_000, 0, 0)] * 2
+    assert [len(s.data_connections) for s in analysis.sessions] == [1, 1]
+    assert "capture_loss" not in {f.code for f in analysis.findings}
+    reused = sorted(f.message.split(" (")[0] for f in analysis.findings
+                    if f.code == "port_reused_within_hold")
+    assert reused == ["Port 10.77.0.1:5001", "Port 10.77.0.1:5002", "Port 10.77.0.2:6001"]
