@@ -183,7 +183,10 @@ class PerPacketPath:
         if c is None and key in self._parked:
             c = self._get(key)
         if c is None or starts_new(c, from_lower, flags, seq, ts, ack, plen):
-            if c is not None and (gap := continues(c, from_lower, seq, ts)) is not None:
+            # A SYN's only (joined_order.continues): not a one-way capture's SYN-ACK or
+            # refusal that starts_new took for a new use (synack_reuses, refusal_reuses).
+            if c is not None and flags & (SYN | ACK) == SYN and (
+                    gap := continues(c, from_lower, seq, ts)) is not None:
                 self.clock.note_continued(frame, c.record.first_frame, gap)
             c = self._open(key, from_lower, flags, frame, ts,
                            refusal_shape(flags, seq, plen))
